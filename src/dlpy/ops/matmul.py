@@ -1,0 +1,110 @@
+"""Matrix products: batched matmul with broadcast batch axes, and the fused affine map of Linear."""
+
+import numpy as np
+
+from dlpy.tensor import Op
+
+
+class MatMul(Op):
+    """y = a @ b over the last two axes, batch axes broadcast;  da = g @ b^T, db = a^T @ g.
+
+    A 1-D operand is a row (a) or column (b) vector, as in numpy.matmul.
+    """
+
+    def forward(self, a, b):
+        self.a_vector, self.b_vector = a.ndim == 1, b.ndim == 1
+        self.a = a[None, :] if self.a_vector else a
+        self.b = b[:, None] if self.b_vector else b
+        y = np.matmul(self.a, self.b)
+        if self.b_vector:
+            y = y[..., 0]
+        if self.a_vector:
+            y = y[..., 0, :] if not self.b_vector else y[..., 0]
+        return y
+
+    def backward(self, grad_output):
+        a, b = self.a, self.b
+        g = grad_output
+        if self.b_vector:
+            g = g[..., None]
+        if self.a_vector:
+            g = g[..., None, :]
+        a_grad = b_grad = None
+        if self.inputs[0].requires_grad:
+            a_grad = np.matmul(g, _mT(b))
+            if self.a_vector:
+                a_grad = a_grad[..., 0, :]
+        if self.inputs[1].requires_grad:
+            if b.ndim == 2 and a.ndim > 2:
+                # a (..., m, k) @ b (k, n): fold the batch into the rows, one GEMM
+                b_grad = a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+            else:
+                b_grad = np.matmul(_mT(a), g)
+            if self.b_vector:
+                b_grad = b_grad[..., 0]
+        return a_grad, b_grad
+
+
+class Linear(Op):
+    """y = x @ w^T + b with w (out, in) as in PyTorch; x (..., in) -> y (..., out).
+
+    dx = g @ w,  dw = g^T x (batch axes folded into one GEMM),  db = sum of g over batch axes.
+    """
+
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        y = np.matmul(x, weight.T)
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, grad_output):
+        x, weight = self.x, self.weight
+        g2 = grad_output.reshape(-1, grad_output.shape[-1])
+        x_grad = np.matmul(grad_output, weight) if self.inputs[0].requires_grad else None
+        w_grad = g2.T @ x.reshape(-1, x.shape[-1]) if self.inputs[1].requires_grad else None
+        if len(self.inputs) == 2:
+            return x_grad, w_grad
+        b_grad = g2.sum(axis=0) if self.inputs[2].requires_grad else None
+        return x_grad, w_grad, b_grad
+
+
+def _mT(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def matmul(a, b):
+    """Batched matrix product, batch axes broadcast as in numpy.matmul."""
+    a_shape, b_shape = np.shape(getattr(a, "data", a)), np.shape(getattr(b, "data", b))
+    if len(a_shape) == 0 or len(b_shape) == 0:
+        raise ValueError(f"matmul: both operands need at least one axis, got {a_shape} @ {b_shape}")
+    k_a = a_shape[-1]
+    k_b = b_shape[-2] if len(b_shape) >= 2 else b_shape[0]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: x.shape[-1] must equal w.shape[-2], got {a_shape} @ {b_shape}"
+        )
+    try:
+        np.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch axes {a_shape[:-2]} and {b_shape[:-2]} cannot be broadcast, "
+            f"got {a_shape} @ {b_shape}"
+        ) from None
+    return MatMul()(a, b)
+
+
+def linear(x, weight, bias=None):
+    """x (..., in) @ weight(out, in)^T + bias (out,) -> (..., out)."""
+    x_shape, w_shape = np.shape(getattr(x, "data", x)), np.shape(getattr(weight, "data", weight))
+    if len(w_shape) != 2 or len(x_shape) == 0 or x_shape[-1] != w_shape[1]:
+        raise ValueError(
+            f"linear: expected x.shape[-1] == weight.shape[1] with weight (out, in), "
+            f"got x {x_shape} and weight {w_shape}"
+        )
+    if bias is None:
+        return Linear()(x, weight)
+    b_shape = np.shape(getattr(bias, "data", bias))
+    if b_shape != (w_shape[0],):
+        raise ValueError(f"linear: bias must have shape ({w_shape[0]},), got {b_shape}")
+    return Linear()(x, weight, bias)

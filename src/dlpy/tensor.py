@@ -1,0 +1,387 @@
+"""The engine: Tensor, Op, reverse-mode backward() and no_grad.
+
+A Tensor wraps a numpy array. Every op that produces a tensor from tensors that need gradients
+records itself on the output (``tensor.op``); ``backward()`` walks that DAG in reverse topological
+order, asks each op for the gradients of its inputs and accumulates them, so a tensor used twice
+(a residual connection) receives the sum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Within this block ops record no graph (inference, optimiser updates)."""
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+def _to_array(data, dtype=None) -> np.ndarray:
+    if isinstance(data, np.ndarray):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    if isinstance(data, np.generic):
+        return np.asarray(data, dtype=dtype)
+    # Python lists and scalars become float32, the library's working precision.
+    array = np.asarray(data, dtype=dtype)
+    if dtype is None and array.dtype.kind in "fiub" and array.dtype != np.bool_:
+        array = array.astype(np.float32)
+    return array
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it and differentiate them.
+
+    ``Tensor(array, requires_grad=False)``: numpy arrays keep their dtype (float64 stays float64),
+    Python lists and scalars become float32.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "op", "name", "__weakref__")
+    __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = _to_array(data, dtype)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"Tensor: only floating point tensors can require gradients, got {self.data.dtype}"
+            )
+        self.grad: np.ndarray | None = None
+        self.requires_grad = bool(requires_grad)
+        self.op: Op | None = None
+        self.name = name
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self.op is not None:
+            extra += f", op={type(self.op).__name__}"
+        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{extra})"
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ValueError(f"item: only a tensor with one element has an item, got {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ----------------------------------------------------------------- autodiff
+    def backward(self, grad_output=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) * grad_output into ``.grad`` of every leaf that needs it.
+
+        A tensor with one element needs no ``grad_output``. Graph state (saved arrays) is freed
+        afterwards unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise ValueError(
+                "backward: this tensor does not require gradients (no input had requires_grad=True"
+                " or it was computed under no_grad())"
+            )
+        if grad_output is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"backward: grad_output must be given for a non-scalar tensor of shape "
+                    f"{self.shape}"
+                )
+            grad_output = np.ones_like(self.data)
+        else:
+            grad_output = np.asarray(
+                grad_output.data if isinstance(grad_output, Tensor) else grad_output,
+                dtype=self.dtype,
+            )
+            if grad_output.shape != self.shape:
+                raise ValueError(
+                    f"backward: grad_output shape {grad_output.shape} must equal the tensor's "
+                    f"shape {self.shape}"
+                )
+
+        grads: dict[int, np.ndarray] = {id(self): grad_output}
+        for node in reversed(_topological_order(self)):
+            grad = grads.pop(id(node), None)
+            if grad is None:
+                continue
+            op = node.op
+            if op is None:  # a leaf: accumulate across backward calls, as in PyTorch
+                node.grad = grad.copy() if node.grad is None else node.grad + grad
+                continue
+            if op.freed:
+                raise RuntimeError(
+                    f"backward: the graph through {type(op).__name__} was already freed by an "
+                    "earlier backward(); pass retain_graph=True to the first call to go twice"
+                )
+            for parent, parent_grad in zip(op.inputs, _checked_grads(op, grad)):
+                if parent_grad is None or not parent.requires_grad:
+                    continue
+                key = id(parent)
+                if key in grads:
+                    grads[key] = grads[key] + parent_grad
+                else:
+                    grads[key] = parent_grad
+            if not retain_graph:
+                op.free()
+
+    # ----------------------------------------------------------------- operators
+    def __add__(self, other):
+        return _arith.add(self, other)
+
+    def __radd__(self, other):
+        return _arith.add(other, self)
+
+    def __sub__(self, other):
+        return _arith.sub(self, other)
+
+    def __rsub__(self, other):
+        return _arith.sub(other, self)
+
+    def __mul__(self, other):
+        return _arith.mul(self, other)
+
+    def __rmul__(self, other):
+        return _arith.mul(other, self)
+
+    def __truediv__(self, other):
+        return _arith.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _arith.div(other, self)
+
+    def __neg__(self):
+        return _arith.neg(self)
+
+    def __pow__(self, exponent):
+        return _arith.power(self, exponent)
+
+    def __matmul__(self, other):
+        return _matmul.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _matmul.matmul(other, self)
+
+    def __getitem__(self, index):
+        return _shape.getitem(self, index)
+
+    # ----------------------------------------------------------------- methods
+    def exp(self):
+        return _arith.exp(self)
+
+    def log(self):
+        return _arith.log(self)
+
+    def sqrt(self):
+        return _arith.sqrt(self)
+
+    def relu(self):
+        return _activation.relu(self)
+
+    def sigmoid(self):
+        return _activation.sigmoid(self)
+
+    def tanh(self):
+        return _activation.tanh(self)
+
+    def sum(self, axis=None, keepdims: bool = False):
+        return _reduce.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return _reduce.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims: bool = False):
+        return _reduce.max(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _shape.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _shape.transpose(self, axes or None)
+
+    @property
+    def T(self):
+        return _shape.transpose(self, None)
+
+
+class Op:
+    """One primitive operation: ``forward(*arrays) -> array`` and
+    ``backward(grad_output) -> one gradient per input`` (None where there is none).
+
+    Subclasses store what backward needs on ``self``; the engine frees it after use.
+    Calling an op instance on tensors (or numbers) runs forward and records the graph.
+    """
+
+    inputs: tuple[Tensor, ...] = ()
+    freed = False
+
+    def forward(self, *arrays: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_output: np.ndarray):
+        raise NotImplementedError
+
+    def __call__(self, *inputs) -> Tensor:
+        tensors = _as_tensors(inputs)
+        out = Tensor.__new__(Tensor)
+        out.data = self.forward(*[t.data for t in tensors])
+        out.grad = None
+        out.name = None
+        out.op = None
+        out.requires_grad = False
+        if _grad_enabled:
+            for t in tensors:
+                if t.requires_grad:
+                    out.requires_grad = True
+                    self.inputs = tensors
+                    out.op = self
+                    break
+        return out
+
+    def free(self) -> None:
+        """Drop the arrays saved for backward; keep the inputs so the graph can still be drawn."""
+        inputs = self.inputs
+        self.__dict__.clear()
+        self.inputs = inputs
+        self.freed = True
+
+    def describe(self) -> str:
+        """A short label for graph drawings."""
+        return type(self).__name__
+
+
+def _as_tensors(inputs) -> tuple[Tensor, ...]:
+    """Tensors pass through; numbers and arrays become constants of the first tensor's dtype."""
+    dtype = None
+    for x in inputs:
+        if isinstance(x, Tensor):
+            dtype = x.data.dtype
+            break
+    return tuple(
+        x
+        if isinstance(x, Tensor)
+        else Tensor(np.asarray(x, dtype=dtype if dtype is not None and dtype.kind == "f" else None))
+        for x in inputs
+    )
+
+
+def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Undo numpy broadcasting: sum ``grad`` down to ``shape``. The one place this happens."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise ValueError(f"sum_to_shape: gradient {grad.shape} has fewer axes than {shape}")
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        raise ValueError(f"sum_to_shape: cannot reduce a gradient of shape {grad.shape} to {shape}")
+    return grad
+
+
+def _checked_grads(op: Op, grad_output: np.ndarray):
+    """Run op.backward and check the count and shapes of the gradients: the one place for it."""
+    grads = op.backward(grad_output)
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    if len(grads) != len(op.inputs):
+        raise RuntimeError(
+            f"{type(op).__name__}.backward returned {len(grads)} gradients for "
+            f"{len(op.inputs)} inputs"
+        )
+    checked = []
+    for i, (tensor, grad) in enumerate(zip(op.inputs, grads)):
+        if grad is None or not tensor.requires_grad:
+            checked.append(None)
+            continue
+        grad = np.asarray(grad)
+        if grad.shape != tensor.shape:
+            try:
+                grad = sum_to_shape(grad, tensor.shape)
+            except ValueError:
+                raise RuntimeError(
+                    f"{type(op).__name__}.backward: gradient {i} has shape {grad.shape}, "
+                    f"input has shape {tensor.shape}"
+                ) from None
+        if grad.dtype != tensor.data.dtype:
+            grad = grad.astype(tensor.data.dtype)
+        checked.append(grad)
+    return checked
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors that need gradients, each after all of its inputs; iterative (no recursion limit)."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node.op is not None:
+            for parent in node.op.inputs:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+# The op modules import Op and Tensor from here, so they are imported last.
+from dlpy.ops import activation as _activation  # noqa: E402
+from dlpy.ops import arithmetic as _arith  # noqa: E402
+from dlpy.ops import matmul as _matmul  # noqa: E402
+from dlpy.ops import reduce as _reduce  # noqa: E402
+from dlpy.ops import shape as _shape  # noqa: E402
