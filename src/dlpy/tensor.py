@@ -156,7 +156,7 @@ class Tensor:
                     f"backward: the graph through {type(op).__name__} was already freed by an "
                     "earlier backward(); pass retain_graph=True to the first call to go twice"
                 )
-            for parent, parent_grad in zip(op.inputs, _checked_grads(op, grad)):
+            for parent, parent_grad in zip(op.inputs, _checked_grads(op, grad), strict=False):
                 if parent_grad is None or not parent.requires_grad:
                     continue
                 key = id(parent)
@@ -339,7 +339,7 @@ def _checked_grads(op: Op, grad_output: np.ndarray):
             f"{len(op.inputs)} inputs"
         )
     checked = []
-    for i, (tensor, grad) in enumerate(zip(op.inputs, grads)):
+    for i, (tensor, grad) in enumerate(zip(op.inputs, grads, strict=False)):
         if grad is None or not tensor.requires_grad:
             checked.append(None)
             continue

@@ -1,0 +1,211 @@
+"""Parameter and Module: the learnable state lives inside the layers."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from dlpy.tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that a Module owns and an optimiser updates (requires_grad by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True, dtype=None):
+        data = data.data if isinstance(data, Tensor) else data
+        array = np.array(data, dtype=dtype if dtype is not None else None, copy=True)
+        if array.dtype.kind != "f":
+            array = array.astype(np.float32)
+        super().__init__(array, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+class Module:
+    """Base class of layers and models.
+
+    Attributes that are Parameters or Modules are registered in assignment order, so
+    ``named_parameters()`` gives dotted names (``encoder.layers.0.linear1.weight``) in a
+    deterministic order. ``config`` (a JSON-able dict) rebuilds the model from a checkpoint.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ----------------------------------------------------------------- traversal
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, module in self._modules.items():
+            yield from module.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def children(self) -> Iterator[Module]:
+        yield from self._modules.values()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        seen: set[int] = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                if id(param) in seen:  # a shared parameter is listed once
+                    continue
+                seen.add(id(param))
+                yield (f"{module_name}.{name}" if module_name else name), param
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> Module:
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameter name -> a copy of its numpy array, in parameter order."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Copy arrays (numpy, or anything with .numpy()/.data) into the parameters.
+
+        Strict: every parameter must be present and nothing extra; shapes must match.
+        """
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f"load_state_dict: {type(self).__name__} state mismatch; missing keys: "
+                f"{missing or 'none'}; unexpected keys: {unexpected or 'none'}"
+            )
+        for name, param in own.items():
+            if name not in state:
+                continue
+            value = _as_numpy(state[name])
+            if value.shape != param.shape:
+                raise ValueError(
+                    f"load_state_dict: shape mismatch for {name}: the model has {param.shape}, "
+                    f"the state has {value.shape}"
+                )
+            param.data = value.astype(param.dtype, copy=True)
+
+    def save(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None) -> None:
+        """Write parameters (and ``config``) to an ``.npz`` file, atomically, without pickle."""
+        arrays = {f"param/{k}": v for k, v in self.state_dict().items()}
+        config = getattr(self, "config", None)
+        meta = {"class": type(self).__name__, "config": config}
+        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        for k, v in (extra or {}).items():
+            arrays[f"extra/{k}"] = np.asarray(v)
+        save_npz(path, arrays)
+
+    def load(self, path: str | os.PathLike) -> dict[str, np.ndarray]:
+        """Load parameters saved by ``save``; returns the extra arrays stored beside them."""
+        arrays = load_npz(path)
+        params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+        try:
+            self.load_state_dict(params)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+        return {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, module in self._modules.items():
+            body = repr(module).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + (")" if len(lines) == 1 else "\n)")
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, Tensor):
+        return value.data
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez to a temporary file in the same folder, then rename: a crash never leaves a
+    half-written checkpoint."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read an ``.npz`` written by save_npz (no pickle); errors name the file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"{path}: not a readable .npz checkpoint ({err})") from None
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The class name and config stored by Module.save."""
+    arrays = load_npz(path)
+    if "__meta__" not in arrays:
+        raise ValueError(f"{path}: no model metadata (not written by Module.save)")
+    return json.loads(arrays["__meta__"].tobytes().decode("utf-8"))
