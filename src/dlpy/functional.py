@@ -48,7 +48,9 @@ def mse_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None, dropout_p=0.0,
                                  training=False, rng=None, return_weights=False):
-    """softmax(q k^T / sqrt(d) masked) v for q (..., seq_q, d), k (..., seq_k, d), v (..., seq_k, dv).
+    """softmax(q k^T / sqrt(d), masked) v.
+
+    q (..., seq_q, d), k (..., seq_k, d), v (..., seq_k, dv) -> (..., seq_q, dv).
 
     mask: boolean, broadcastable to (..., seq_q, seq_k), True where attention is NOT allowed.
     A row with every key masked gets zero weights (and output), never NaN.
@@ -59,8 +61,8 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None, dro
                              f"got {t.shape}")
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(
-            "scaled_dot_product_attention: expected q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv),"
-            f" got q {q.shape}, k {k.shape}, v {v.shape}"
+            "scaled_dot_product_attention: expected q (..., Lq, d), k (..., Lk, d), "
+            f"v (..., Lk, dv), got q {q.shape}, k {k.shape}, v {v.shape}"
         )
     scores = matmul(q, swapaxes(k, -1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
     if mask is not None:

@@ -22,8 +22,11 @@ class Linear(Module):
         rng = rng if rng is not None else np.random.default_rng()
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
-        self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features)), dtype=dtype)
-        self.bias = Parameter(rng.uniform(-bound, bound, out_features), dtype=dtype) if bias else None
+        weight = rng.uniform(-bound, bound, (out_features, in_features))
+        self.weight = Parameter(weight, dtype=dtype)
+        self.bias = None
+        if bias:
+            self.bias = Parameter(rng.uniform(-bound, bound, out_features), dtype=dtype)
 
     def forward(self, x):
         if x.shape[-1:] != (self.in_features,):

@@ -125,7 +125,9 @@ def getitem(x, index):
     try:
         np.empty(_shape_of(x), dtype=np.bool_)[index]
     except (IndexError, TypeError) as err:
-        raise ValueError(f"getitem: index {index!r} is invalid for shape {_shape_of(x)}: {err}") from None
+        raise ValueError(
+            f"getitem: index {index!r} is invalid for shape {_shape_of(x)}: {err}"
+        ) from None
     return GetItem(index)(x)
 
 
