@@ -89,7 +89,13 @@ class Tensor:
         return self.op is None
 
     def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len: a tensor with no axes (a scalar) has no length")
         return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
 
     def __repr__(self) -> str:
         extra = ", requires_grad=True" if self.requires_grad else ""
@@ -142,7 +148,7 @@ class Tensor:
                     f"shape {self.shape}"
                 )
 
-        grads: dict[int, np.ndarray] = {id(self): grad_output}
+        grads: dict[int, np.ndarray] = {id(self): grad_output}  # by id: Tensors may define ==
         for node in reversed(_topological_order(self)):
             grad = grads.pop(id(node), None)
             if grad is None:
@@ -156,14 +162,11 @@ class Tensor:
                     f"backward: the graph through {type(op).__name__} was already freed by an "
                     "earlier backward(); pass retain_graph=True to the first call to go twice"
                 )
-            for parent, parent_grad in zip(op.inputs, _checked_grads(op, grad), strict=False):
-                if parent_grad is None or not parent.requires_grad:
-                    continue
-                key = id(parent)
-                if key in grads:
-                    grads[key] = grads[key] + parent_grad
-                else:
-                    grads[key] = parent_grad
+            for parent, parent_grad in zip(op.inputs, _checked_grads(op, grad)):
+                if parent_grad is not None:  # a node used twice gets the sum
+                    key = id(parent)
+                    existing = grads.get(key)
+                    grads[key] = parent_grad if existing is None else existing + parent_grad
             if not retain_graph:
                 op.free()
 
@@ -268,28 +271,43 @@ class Op:
         raise NotImplementedError
 
     def __call__(self, *inputs) -> Tensor:
-        tensors = _as_tensors(inputs)
+        # The hot path of every op: kept to one pass over the inputs and no extra allocations.
+        record = False
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                inputs = _as_tensors(inputs)
+                record = any(t.requires_grad for t in inputs)
+                break
+            if t.requires_grad:
+                record = True
+        if len(inputs) == 2:
+            data = self.forward(inputs[0].data, inputs[1].data)
+        elif len(inputs) == 1:
+            data = self.forward(inputs[0].data)
+        else:
+            data = self.forward(*[t.data for t in inputs])
+        if type(data) is not np.ndarray:  # numpy reductions return scalars: keep .data an array
+            data = np.asarray(data)
         out = Tensor.__new__(Tensor)
-        out.data = self.forward(*[t.data for t in tensors])
+        out.data = data
         out.grad = None
         out.name = None
-        out.op = None
-        out.requires_grad = False
-        if _grad_enabled:
-            for t in tensors:
-                if t.requires_grad:
-                    out.requires_grad = True
-                    self.inputs = tensors
-                    out.op = self
-                    break
+        if record and _grad_enabled:
+            self.inputs = inputs
+            out.op = self
+            out.requires_grad = True
+        else:
+            out.op = None
+            out.requires_grad = False
         return out
 
     def free(self) -> None:
         """Drop the arrays saved for backward; keep the inputs so the graph can still be drawn."""
-        inputs = self.inputs
-        self.__dict__.clear()
-        self.inputs = inputs
-        self.freed = True
+        state = self.__dict__
+        inputs = state["inputs"]
+        state.clear()
+        state["inputs"] = inputs
+        state["freed"] = True
 
     def describe(self) -> str:
         """A short label for graph drawings."""
@@ -328,54 +346,59 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-def _checked_grads(op: Op, grad_output: np.ndarray):
-    """Run op.backward and check the count and shapes of the gradients: the one place for it."""
+def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
+    """Run op.backward and check the count and shapes of the gradients: the one place for it.
+
+    A gradient at a broadcast shape is summed back to its input's shape, and cast to its dtype.
+    """
     grads = op.backward(grad_output)
-    if not isinstance(grads, tuple):
-        grads = (grads,)
-    if len(grads) != len(op.inputs):
+    if type(grads) is not tuple:
+        grads = tuple(grads) if isinstance(grads, list) else (grads,)
+    inputs = op.inputs
+    if len(grads) != len(inputs):
         raise RuntimeError(
             f"{type(op).__name__}.backward returned {len(grads)} gradients for "
-            f"{len(op.inputs)} inputs"
+            f"{len(inputs)} inputs"
         )
-    checked = []
-    for i, (tensor, grad) in enumerate(zip(op.inputs, grads, strict=False)):
+    checked: list[np.ndarray | None] = []
+    for i, (tensor, grad) in enumerate(zip(inputs, grads)):
         if grad is None or not tensor.requires_grad:
             checked.append(None)
             continue
-        grad = np.asarray(grad)
-        if grad.shape != tensor.shape:
+        data = tensor.data
+        if type(grad) is not np.ndarray:
+            grad = np.asarray(grad)
+        if grad.shape != data.shape:
             try:
-                grad = sum_to_shape(grad, tensor.shape)
+                grad = sum_to_shape(grad, data.shape)
             except ValueError:
                 raise RuntimeError(
                     f"{type(op).__name__}.backward: gradient {i} has shape {grad.shape}, "
-                    f"input has shape {tensor.shape}"
+                    f"input has shape {data.shape}"
                 ) from None
-        if grad.dtype != tensor.data.dtype:
-            grad = grad.astype(tensor.data.dtype)
+        if grad.dtype is not data.dtype and grad.dtype != data.dtype:
+            grad = grad.astype(data.dtype)
         checked.append(grad)
     return checked
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors that need gradients, each after all of its inputs; iterative (no recursion limit)."""
+    """Tensors that need gradients, each after all of its inputs: a depth-first search with an
+    explicit stack of (node, iterator over its inputs), so no recursion limit."""
     order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    visited = {id(root)}
+    stack = [(root, iter(root.op.inputs if root.op is not None else ()))]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, parents = stack[-1]
+        for parent in parents:
+            if parent.requires_grad and id(parent) not in visited:
+                visited.add(id(parent))
+                op = parent.op
+                stack.append((parent, iter(op.inputs if op is not None else ())))
+                break
+        else:  # every input is done: the node can follow them
+            stack.pop()
             order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        if node.op is not None:
-            for parent in node.op.inputs:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
     return order
 
 

@@ -14,7 +14,7 @@ class ReLU(Op):
 
     def forward(self, x):
         self.mask = x > 0
-        return np.where(self.mask, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0)  # keeps x's dtype; faster than np.where
 
     def backward(self, grad_output):
         return (grad_output * self.mask,)
@@ -49,7 +49,8 @@ class GELU(Op):
 
     def forward(self, x):
         self.x = x
-        self.cdf = (0.5 * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))).astype(x.dtype)
+        erf = np.asarray(_erf(x / math.sqrt(2.0)), dtype=np.float64)  # 0-d gives a float
+        self.cdf = (0.5 * (1.0 + erf)).astype(x.dtype, copy=False)
         return x * self.cdf
 
     def backward(self, grad_output):

@@ -60,7 +60,7 @@ class Div(Op):
     def backward(self, grad_output):
         a_grad = grad_output / self.b
         b_grad = -a_grad * self.y if self.inputs[1].requires_grad else None
-        return a_grad, b_grad
+        return a_grad if self.inputs[0].requires_grad else None, b_grad
 
 
 class Neg(Op):
@@ -85,6 +85,8 @@ class Power(Op):
 
     def backward(self, grad_output):
         p = self.exponent
+        if p == 0:  # d/dx x**0 = 0 everywhere, also at x = 0 where x**-1 is inf
+            return (np.zeros_like(grad_output),)
         return (grad_output * (p * self.x ** (p - 1)).astype(self.x.dtype, copy=False),)
 
 
@@ -121,15 +123,15 @@ class Sqrt(Op):
         return (grad_output / (2 * self.y),)
 
 
-def _check_broadcast(name, a, b):
-    shapes = [x.shape for x in (a, b) if hasattr(x, "shape")]
-    if len(shapes) == 2:
-        try:
-            np.broadcast_shapes(*shapes)
-        except ValueError:
-            raise ValueError(
-                f"{name}: shapes {shapes[0]} and {shapes[1]} cannot be broadcast together"
-            ) from None
+def _broadcast_error(name, a, b):
+    """The ValueError for operands that do not broadcast (checked only after numpy failed, so the
+    common case pays nothing)."""
+    a_shape, b_shape = (np.shape(getattr(v, "data", v)) for v in (a, b))
+    try:
+        np.broadcast_shapes(a_shape, b_shape)
+    except ValueError:
+        return ValueError(f"{name}: shapes {a_shape} and {b_shape} cannot be broadcast together")
+    return None
 
 
 def identity(x):
@@ -137,23 +139,31 @@ def identity(x):
 
 
 def add(a, b):
-    _check_broadcast("add", a, b)
-    return Add()(a, b)
+    try:
+        return Add()(a, b)
+    except ValueError as err:
+        raise _broadcast_error("add", a, b) or err from None
 
 
 def sub(a, b):
-    _check_broadcast("sub", a, b)
-    return Sub()(a, b)
+    try:
+        return Sub()(a, b)
+    except ValueError as err:
+        raise _broadcast_error("sub", a, b) or err from None
 
 
 def mul(a, b):
-    _check_broadcast("mul", a, b)
-    return Mul()(a, b)
+    try:
+        return Mul()(a, b)
+    except ValueError as err:
+        raise _broadcast_error("mul", a, b) or err from None
 
 
 def div(a, b):
-    _check_broadcast("div", a, b)
-    return Div()(a, b)
+    try:
+        return Div()(a, b)
+    except ValueError as err:
+        raise _broadcast_error("div", a, b) or err from None
 
 
 def neg(x):

@@ -17,7 +17,7 @@ class Embedding(Op):
 
     def backward(self, grad_output):
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
-        np.add.at(grad, self.ids.reshape(-1), grad_output.reshape(-1, self.shape[1]))
+        np.add.at(grad, self.ids.reshape(-1), grad_output.reshape(self.ids.size, self.shape[1]))
         return (grad,)
 
 

@@ -16,16 +16,17 @@ class SoftmaxCrossEntropy(Op):
         self.labels, self.reduction = labels, reduction
 
     def forward(self, logits):
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        exp = np.exp(shifted)
-        total = exp.sum(axis=-1, keepdims=True)
-        log_probs = shifted - np.log(total)
-        self.probs = exp / total
+        shifted = logits - logits.max(axis=-1, keepdims=True)  # exp cannot overflow
+        probs = np.exp(shifted)
+        total = probs.sum(axis=-1, keepdims=True)
+        probs /= total
+        self.probs = probs
+        log_total = np.log(total)  # log_softmax = shifted - log_total
         if self.labels.dtype.kind in "iu":
-            picked = np.take_along_axis(log_probs, self.labels[..., None], axis=-1)[..., 0]
-            losses = -picked
+            picked = _pick(shifted, self.labels)  # fancy indexing: faster than take_along_axis
+            losses = log_total[..., 0] - picked
         else:
-            losses = -(self.labels * log_probs).sum(axis=-1)
+            losses = -(self.labels * (shifted - log_total)).sum(axis=-1)
         self.count = losses.size
         if self.reduction == "none":
             return losses
@@ -35,16 +36,24 @@ class SoftmaxCrossEntropy(Op):
         return np.asarray(loss, dtype=logits.dtype)
 
     def backward(self, grad_output):
-        grad = self.probs.copy()
+        grad = self.probs.copy()  # a second backward (retain_graph) needs probs intact
         if self.labels.dtype.kind in "iu":
-            np.add.at(grad, (*np.indices(self.labels.shape), self.labels), -1)
+            # one label per row: no repeats to accumulate
+            rows = grad.reshape(-1, grad.shape[-1])  # a view: grad is a fresh copy
+            rows[np.arange(len(rows)), self.labels.reshape(-1)] -= 1
         else:
             grad -= self.labels
         if self.reduction == "none":
-            return (grad * grad_output[..., None],)
-        if self.reduction == "mean":
-            grad_output = grad_output / self.count
-        return (grad * grad_output,)
+            grad *= grad_output[..., None]
+        else:
+            grad *= grad_output / self.count if self.reduction == "mean" else grad_output
+        return (grad,)
+
+
+def _pick(values, labels):
+    """values[..., labels[...]]: the entry of each row at its label, shaped like labels."""
+    rows = values.reshape(-1, values.shape[-1])
+    return rows[np.arange(len(rows)), labels.reshape(-1)].reshape(labels.shape)
 
 
 def cross_entropy(logits, labels, reduction="mean"):
@@ -54,6 +63,8 @@ def cross_entropy(logits, labels, reduction="mean"):
         raise ValueError(f"cross_entropy: reduction must be mean, sum or none, got {reduction!r}")
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     shape = logits.shape
+    if len(shape) == 0 or shape[-1] == 0:
+        raise ValueError(f"cross_entropy: logits need a class axis (..., classes), got {shape}")
     if labels.dtype.kind in "iu":
         if labels.shape != shape[:-1]:
             raise ValueError(

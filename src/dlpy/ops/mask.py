@@ -49,7 +49,15 @@ def where(condition, a, b):
 
 
 def masked_fill(x, mask, value):
-    """x with value wherever mask (broadcast to x) is True."""
+    """x with value wherever mask (broadcast to x's shape) is True."""
+    x_shape = np.shape(x.data if isinstance(x, Tensor) else x)
+    mask_shape = np.shape(mask.data if isinstance(mask, Tensor) else mask)
+    try:
+        fits = np.broadcast_shapes(mask_shape, x_shape) == x_shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"masked_fill: mask {mask_shape} does not broadcast to x {x_shape}")
     return where(mask, value, x)
 
 

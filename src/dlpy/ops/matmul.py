@@ -1,5 +1,7 @@
 """Matrix products: batched matmul with broadcast batch axes, and the fused affine map of Linear."""
 
+import math
+
 import numpy as np
 
 from dlpy.tensor import Op
@@ -37,7 +39,7 @@ class MatMul(Op):
         if self.inputs[1].requires_grad:
             if b.ndim == 2 and a.ndim > 2:
                 # a (..., m, k) @ b (k, n): fold the batch into the rows, one GEMM
-                b_grad = a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+                b_grad = _rows(a).T @ _rows(g)
             else:
                 b_grad = np.matmul(_mT(a), g)
             if self.b_vector:
@@ -53,16 +55,21 @@ class Linear(Op):
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
-        y = np.matmul(x, weight.T)
+        if x.ndim == 2 and len(x) <= 64:
+            # measured with OpenBLAS: for a small batch (MNIST's 50 x 784 @ 784 x 128), w @ x^T
+            # (transposed back as a view) is ~15% faster than x @ w^T; for large ones, slower
+            y = (weight @ x.T).T
+        else:
+            y = np.matmul(x, weight.T)
         if bias is not None:
             y += bias
         return y
 
     def backward(self, grad_output):
         x, weight = self.x, self.weight
-        g2 = grad_output.reshape(-1, grad_output.shape[-1])
+        g2 = _rows(grad_output)
         x_grad = np.matmul(grad_output, weight) if self.inputs[0].requires_grad else None
-        w_grad = g2.T @ x.reshape(-1, x.shape[-1]) if self.inputs[1].requires_grad else None
+        w_grad = g2.T @ _rows(x) if self.inputs[1].requires_grad else None
         if len(self.inputs) == 2:
             return x_grad, w_grad
         b_grad = g2.sum(axis=0) if self.inputs[2].requires_grad else None
@@ -71,6 +78,11 @@ class Linear(Op):
 
 def _mT(x):
     return np.swapaxes(x, -1, -2)
+
+
+def _rows(x):
+    """(..., n) -> (rows, n), a view when possible; exact sizes, so an empty axis works too."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
 
 
 def matmul(a, b):

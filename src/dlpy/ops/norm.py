@@ -25,16 +25,16 @@ class LayerNorm(Op):
         y = self.xhat
         if weight is not None:
             y = y * weight
-        if bias is not None:
-            y = y + bias
+            if bias is not None:  # (layer_norm allows a bias only with a weight)
+                y += bias  # y is a new array here: add in place
         return y
 
     def backward(self, grad_output):
         xhat, weight = self.xhat, self.weight
         h = grad_output if weight is None else grad_output * weight
-        x_grad = self.inv_std * (
-            h - h.mean(axis=-1, keepdims=True) - xhat * (h * xhat).mean(axis=-1, keepdims=True)
-        )
+        x_grad = h - h.mean(axis=-1, keepdims=True)  # in-place steps: no temporaries kept
+        x_grad -= xhat * (h * xhat).mean(axis=-1, keepdims=True)
+        x_grad *= self.inv_std
         grads = [x_grad]
         if len(self.inputs) > 1:
             batch_axes = tuple(range(grad_output.ndim - 1))
@@ -46,7 +46,9 @@ class LayerNorm(Op):
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalise x over its last axis, then scale by weight and shift by bias (both (d,))."""
-    d = x.shape[-1] if x.ndim else None
+    if x.ndim == 0:
+        raise ValueError("layer_norm: the input needs at least one axis to normalise, got ()")
+    d = x.shape[-1]
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.shape != (d,):
             raise ValueError(

@@ -2,18 +2,26 @@
 
 import numpy as np
 
-from dlpy.tensor import Op
+from dlpy.tensor import Op, Tensor
 
 
 def _normalize_axis(name, axis, ndim):
+    """axis (None, an int or a sequence of ints) -> a tuple of distinct non-negative axes.
+    (This module defines sum and max, so it must not call the builtins of those names.)"""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{name}: axis must be an int or a tuple of ints, got {axis!r}")
+        if ndim == 0 and a in (0, -1):  # a scalar's one pseudo-axis, as in PyTorch
+            continue
+        if not -ndim <= a < ndim:
             raise ValueError(f"{name}: axis {a} is out of range for a tensor with {ndim} axes")
-        out.append(int(a) % max(ndim, 1))
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: axis {axis!r} names an axis twice")
     return tuple(out)
 
 
@@ -64,15 +72,21 @@ class Max(Op):
         return (grad_output * self.mask / count,)
 
 
+def _shape(x):
+    return np.shape(x.data if isinstance(x, Tensor) else x)
+
+
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - the name users expect
-    return Sum(_normalize_axis("sum", axis, np.ndim(x.data)), keepdims)(x)
+    return Sum(_normalize_axis("sum", axis, len(_shape(x))), keepdims)(x)
 
 
 def mean(x, axis=None, keepdims=False):
-    return Mean(_normalize_axis("mean", axis, np.ndim(x.data)), keepdims)(x)
+    return Mean(_normalize_axis("mean", axis, len(_shape(x))), keepdims)(x)
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001
-    if np.size(x.data) == 0:
-        raise ValueError("max: the tensor is empty")
-    return Max(_normalize_axis("max", axis, np.ndim(x.data)), keepdims)(x)
+    shape = _shape(x)
+    axes = _normalize_axis("max", axis, len(shape))
+    if 0 in shape and (axis is None or any(shape[a] == 0 for a in axes)):
+        raise ValueError(f"max: cannot take the max over an empty axis of shape {shape}")
+    return Max(axes, keepdims)(x)

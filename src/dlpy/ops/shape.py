@@ -1,6 +1,8 @@
 """Shape ops: reshape, transpose, indexing, concat, stack. They move values, so backward moves the
 gradient back to where each value came from."""
 
+import math
+
 import numpy as np
 
 from dlpy.tensor import Op, Tensor
@@ -88,47 +90,78 @@ def _shape_of(x):
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
+def _axis(name, axis, ndim, shape):
+    """Check one axis and make it non-negative."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: axis {axis} is out of range for shape {shape}")
+    return int(axis) % ndim
+
+
 def reshape(x, shape):
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if not all(isinstance(n, (int, np.integer)) for n in shape):
+        raise TypeError(f"reshape: the shape must be ints, got {shape}")
     shape = tuple(int(n) for n in shape)
-    size = int(np.prod(_shape_of(x)))
-    known = int(np.prod([n for n in shape if n != -1]))
-    if shape.count(-1) > 1 or (
-        -1 not in shape and known != size or -1 in shape and (known == 0 or size % known)
+    old = _shape_of(x)
+    size = math.prod(old)
+    known = math.prod(n for n in shape if n != -1)
+    if (
+        any(n < -1 for n in shape)
+        or shape.count(-1) > 1
+        or (-1 not in shape and known != size)
+        or (-1 in shape and (known == 0 or size % known))
     ):
-        raise ValueError(f"reshape: cannot reshape {_shape_of(x)} ({size} values) into {shape}")
+        raise ValueError(f"reshape: cannot reshape {old} ({size} values) into {shape}")
     return Reshape(shape)(x)
 
 
 def transpose(x, axes=None):
-    ndim = len(_shape_of(x))
+    shape = _shape_of(x)
+    ndim = len(shape)
     if axes is None:
         axes = tuple(reversed(range(ndim)))
-    axes = tuple(int(a) % ndim if ndim else int(a) for a in axes)
+    axes = tuple(axes)
+    if len(axes) != ndim:
+        raise ValueError(
+            f"transpose: axes {axes} are not a permutation of the {ndim} axes of {shape}"
+        )
+    axes = tuple(_axis("transpose", a, ndim, shape) for a in axes)
     if sorted(axes) != list(range(ndim)):
         raise ValueError(
-            f"transpose: axes {axes} are not a permutation of the {ndim} axes of {_shape_of(x)}"
+            f"transpose: axes {axes} are not a permutation of the {ndim} axes of {shape}"
         )
     return Transpose(axes)(x)
 
 
 def swapaxes(x, axis1, axis2):
-    axes = list(range(len(_shape_of(x))))
+    shape = _shape_of(x)
+    axes = list(range(len(shape)))
+    axis1, axis2 = (_axis("swapaxes", a, len(shape), shape) for a in (axis1, axis2))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return transpose(x, axes)
+    return Transpose(tuple(axes))(x)
+
+
+def _plain_index(index):
+    """Tensors and lists inside an index become numpy arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    return index
 
 
 def getitem(x, index):
-    if isinstance(index, Tensor):
-        index = index.data
-    if isinstance(index, list):
-        index = np.asarray(index)
+    index = _plain_index(index)
     try:
-        np.empty(_shape_of(x), dtype=np.bool_)[index]
-    except (IndexError, TypeError) as err:
-        raise ValueError(
+        return GetItem(index)(x)
+    except (IndexError, TypeError, ValueError) as err:
+        raise IndexError(
             f"getitem: index {index!r} is invalid for shape {_shape_of(x)}: {err}"
         ) from None
-    return GetItem(index)(x)
 
 
 def _check_join(name, xs, axis, same_axis):
@@ -136,10 +169,9 @@ def _check_join(name, xs, axis, same_axis):
         raise ValueError(f"{name}: needs at least one tensor")
     shapes = [_shape_of(x) for x in xs]
     ndim = len(shapes[0])
-    limit = ndim + (0 if same_axis else 1)
-    if not -limit <= axis < limit or (same_axis and ndim == 0):
-        raise ValueError(f"{name}: axis {axis} is out of range for shapes {shapes}")
-    axis %= limit
+    if same_axis and ndim == 0:
+        raise ValueError(f"{name}: tensors with no axes cannot be joined, got {shapes}")
+    axis = _axis(name, axis, ndim + (0 if same_axis else 1), shapes[0])
     for s in shapes:
         other = [n for i, n in enumerate(s) if not (same_axis and i == axis)]
         first = [n for i, n in enumerate(shapes[0]) if not (same_axis and i == axis)]

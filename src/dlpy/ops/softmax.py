@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dlpy.tensor import Op
+from dlpy.tensor import Op, Tensor
 
 
 class Softmax(Op):
@@ -12,14 +12,17 @@ class Softmax(Op):
         self.axis = axis
 
     def forward(self, x):
-        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        e = x - x.max(axis=self.axis, keepdims=True)  # shifted: exp cannot overflow
+        np.exp(e, out=e)
         e /= e.sum(axis=self.axis, keepdims=True)
         self.y = e
         return e
 
     def backward(self, grad_output):
         y = self.y
-        return (y * (grad_output - (y * grad_output).sum(axis=self.axis, keepdims=True)),)
+        grad = y * grad_output
+        grad -= y * grad.sum(axis=self.axis, keepdims=True)  # y * (g - sum(y * g))
+        return (grad,)
 
 
 class LogSoftmax(Op):
@@ -40,10 +43,14 @@ class LogSoftmax(Op):
 
 
 def _axis(name, x, axis):
-    ndim = np.ndim(x.data)
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{name}: axis {axis} is out of range for shape {x.shape}")
-    return axis % ndim
+    shape = np.shape(x.data if isinstance(x, Tensor) else x)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"{name}: axis {axis} is out of range for shape {shape}")
+    if shape[axis] == 0:
+        raise ValueError(f"{name}: axis {axis} of shape {shape} is empty")
+    return int(axis) % len(shape)
 
 
 def softmax(x, axis=-1):

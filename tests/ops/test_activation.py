@@ -1,0 +1,56 @@
+"""relu, sigmoid, tanh, gelu: gradients, PyTorch values, stability."""
+
+import numpy as np
+import pytest
+
+import dlpy.functional as F
+from dlpy import Tensor
+from dlpy.testing import gradcheck
+
+TORCH_CASES = {
+    "relu": F.relu,
+    "sigmoid": F.sigmoid,
+    "sigmoid_large": lambda x: x.sigmoid(),
+    "tanh": lambda x: x.tanh(),
+    "gelu": F.gelu,
+}
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_CASES))
+def test_matches_torch(case, torch_reference):
+    torch_reference("activation", case, TORCH_CASES[case])
+
+
+def test_every_fixture_case_is_tested(fixture_cases):
+    assert fixture_cases("activation") == set(TORCH_CASES)
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (5,), (2, 1), (2, 3, 4), (1, 2, 1, 3)])
+@pytest.mark.parametrize("fn", [F.relu, F.sigmoid, F.tanh, F.gelu])
+def test_gradcheck(fn, shape, rng):
+    x = rng.standard_normal(shape)
+    x = np.where(np.abs(x) < 0.05, 0.5, x)  # keep clear of relu's kink
+    assert gradcheck(fn, Tensor(x, requires_grad=True))
+
+
+def test_relu_passes_gradient_only_where_positive():
+    x = Tensor(np.array([-1.0, 0.0, 2.0]), requires_grad=True)
+    y = F.relu(x)
+    y.backward(np.array([5.0, 5.0, 5.0]))
+    np.testing.assert_array_equal(y.data, [0.0, 0.0, 2.0])
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 5.0])
+
+
+def test_sigmoid_does_not_overflow():
+    x = Tensor(np.array([-1000.0, 1000.0], dtype=np.float32), requires_grad=True)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = F.sigmoid(x)
+        y.sum().backward()
+    np.testing.assert_array_equal(y.data, [0.0, 1.0])
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])
+
+
+def test_gelu_known_values():
+    # GELU(x) = x * Phi(x); Phi(1) = 0.8413447460685429, Phi(-1) = 1 - Phi(1)
+    y = F.gelu(Tensor(np.array([-1.0, 0.0, 1.0])))
+    np.testing.assert_allclose(y.data, [-0.15865525393145707, 0.0, 0.8413447460685429])

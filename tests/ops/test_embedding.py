@@ -1,0 +1,47 @@
+"""embedding lookup with the scatter-add backward."""
+
+import numpy as np
+import pytest
+
+import dlpy.functional as F
+from dlpy import Tensor
+from dlpy.testing import gradcheck
+
+TORCH_CASES = {
+    "embedding": lambda w, ids: F.embedding(ids, w),
+    "embedding_1d": lambda w, ids: F.embedding(ids, w),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_CASES))
+def test_matches_torch(case, torch_reference):
+    torch_reference("embedding", case, TORCH_CASES[case])
+
+
+def test_every_fixture_case_is_tested(fixture_cases):
+    assert fixture_cases("embedding") == set(TORCH_CASES)
+
+
+@pytest.mark.parametrize("ids_shape", [(), (1,), (4,), (2, 3), (2, 1, 3)])
+def test_gradcheck(ids_shape, rng):
+    ids = rng.integers(0, 3, ids_shape)
+    weight = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    assert gradcheck(lambda w: F.embedding(ids, w), weight)
+
+
+def test_repeated_ids_accumulate():
+    weight = Tensor(np.zeros((3, 2)), requires_grad=True)
+    F.embedding(np.array([[1, 1], [1, 2]]), weight).sum().backward()
+    np.testing.assert_array_equal(weight.grad, [[0, 0], [3, 3], [1, 1]])
+
+
+def test_errors():
+    weight = Tensor(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"embedding: ids must lie in \[0, 3\), got values from "
+                                         r"-1 to 3"):
+        F.embedding([-1, 3], weight)
+    with pytest.raises(TypeError, match=r"embedding: ids must be integers, got float64"):
+        F.embedding([0.5], weight)
+    with pytest.raises(ValueError, match=r"embedding: weight must be \(num_embeddings, dim\), "
+                                         r"got \(3,\)"):
+        F.embedding([0], Tensor(np.ones(3)))

@@ -1,0 +1,61 @@
+"""softmax and log_softmax with the O(N) backward: gradients, PyTorch values, stability, errors."""
+
+import numpy as np
+import pytest
+
+import dlpy.functional as F
+from dlpy import Tensor
+from dlpy.testing import gradcheck
+
+TORCH_CASES = {
+    "softmax": F.softmax,
+    "softmax_axis0": lambda x: F.softmax(x, axis=0),
+    "softmax_4d": F.softmax,
+    "softmax_large": F.softmax,
+    "log_softmax": F.log_softmax,
+    "log_softmax_axis1": lambda x: F.log_softmax(x, axis=1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_CASES))
+def test_matches_torch(case, torch_reference):
+    torch_reference("softmax", case, TORCH_CASES[case])
+
+
+def test_every_fixture_case_is_tested(fixture_cases):
+    assert fixture_cases("softmax") == set(TORCH_CASES)
+
+
+@pytest.mark.parametrize(
+    "shape, axis", [((1,), 0), ((5,), -1), ((3, 1), 1), ((3, 4), 0), ((2, 3, 4), 1),
+                    ((2, 1, 3, 4), -1)]
+)
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+def test_gradcheck(fn, shape, axis, rng):
+    assert gradcheck(lambda x: fn(x, axis), Tensor(rng.standard_normal(shape), requires_grad=True))
+
+
+def test_softmax_rows_sum_to_one_and_log_softmax_agrees(rng):
+    x = Tensor(rng.standard_normal((3, 5)) * 50)
+    y = F.softmax(x)
+    np.testing.assert_allclose(y.data.sum(-1), 1.0)
+    np.testing.assert_allclose(np.exp(F.log_softmax(x).data), y.data, atol=1e-15)
+
+
+def test_no_overflow_for_huge_logits():
+    x = Tensor(np.array([[1e4, 0.0, -1e4]], dtype=np.float32), requires_grad=True)
+    with np.errstate(over="raise", invalid="raise"):
+        y = F.log_softmax(x)
+        y.backward(np.ones((1, 3), dtype=np.float32))
+    np.testing.assert_allclose(y.data, [[0.0, -1e4, -2e4]])
+    assert np.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+def test_axis_errors(fn):
+    with pytest.raises(ValueError, match=rf"{fn.__name__}: axis 2 is out of range for shape"):
+        fn(Tensor(np.ones((2, 3))), axis=2)
+    with pytest.raises(ValueError, match=rf"{fn.__name__}: axis -1 is out of range for shape \(\)"):
+        fn(Tensor(1.0))
+    with pytest.raises(ValueError, match=rf"{fn.__name__}: axis -1 of shape \(2, 0\) is empty"):
+        fn(Tensor(np.ones((2, 0))))

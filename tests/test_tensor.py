@@ -1,0 +1,247 @@
+"""The engine: Tensor, backward(), no_grad, dtype rules and the classic autodiff bugs."""
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import dlpy
+import dlpy.functional as F
+from dlpy import Op, Tensor, no_grad
+
+
+# ----------------------------------------------------------------- construction and dtypes
+def test_lists_and_python_numbers_become_float32():
+    assert Tensor([1, 2, 3]).dtype == np.float32
+    assert Tensor([[1.5, 2.0]]).dtype == np.float32
+    assert Tensor(3).dtype == np.float32 and Tensor(3).shape == ()
+
+
+def test_arrays_keep_their_dtype():
+    assert Tensor(np.zeros(3)).dtype == np.float64
+    assert Tensor(np.zeros(3, dtype=np.float32)).dtype == np.float32
+    assert Tensor(np.arange(3)).dtype == np.int64
+    assert Tensor(np.float64(2.0)).dtype == np.float64
+    assert Tensor([1, 2], dtype=np.float64).dtype == np.float64
+
+
+def test_a_tensor_wraps_the_array_without_copying():
+    array = np.zeros(3)
+    assert Tensor(array).data is array
+
+
+def test_only_floating_point_tensors_can_require_gradients():
+    with pytest.raises(TypeError, match="only floating point tensors can require gradients"):
+        Tensor(np.arange(3), requires_grad=True)
+
+
+def test_float32_stays_float32_through_ops_and_gradients():
+    x = Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
+    w = Tensor(np.ones((3, 4), dtype=np.float32), requires_grad=True)
+    y = F.softmax(F.relu(x @ w * 2.0 + 1) / 3.0 - 0.5)
+    loss = F.cross_entropy(F.layer_norm(y), [0, 1]) + (y**2).mean() + F.sigmoid(y).sum()
+    assert y.dtype == np.float32 and loss.dtype == np.float32
+    loss.backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+
+
+def test_properties_and_repr():
+    x = Tensor(np.zeros((2, 3)), requires_grad=True)
+    assert (x.shape, x.ndim, x.size, len(x), x.is_leaf) == ((2, 3), 2, 6, 2, True)
+    y = x * 2
+    assert not y.is_leaf and "op=Mul" in repr(y) and "requires_grad=True" in repr(y)
+    assert Tensor(np.array([[7.0]])).item() == 7.0
+    with pytest.raises(ValueError, match=r"item: only a tensor with one element has an item"):
+        x.item()
+    with pytest.raises(TypeError, match="len: a tensor with no axes"):
+        len(Tensor(1.0))
+
+
+def test_detach_cuts_the_graph():
+    x = Tensor(np.ones(2), requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.op is None
+    np.testing.assert_array_equal(d.data, [2.0, 2.0])
+
+
+# ----------------------------------------------------------------- backward
+def test_scalar_backward_needs_no_argument():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+
+
+def test_non_scalar_backward_without_grad_output_is_a_value_error():
+    y = Tensor(np.ones(3), requires_grad=True) * 2
+    with pytest.raises(ValueError, match=r"backward: grad_output must be given for a non-scalar "
+                                         r"tensor of shape \(3,\)"):
+        y.backward()
+
+
+def test_grad_output_may_be_an_array_or_a_tensor_of_the_right_shape():
+    x = Tensor(np.ones(3), requires_grad=True)
+    (x * 2).backward(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0, 6.0])
+    x.zero_grad()
+    (x * 2).backward(Tensor(np.array([1.0, 0.0, 0.0])))
+    np.testing.assert_array_equal(x.grad, [2.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"backward: grad_output shape \(2,\) must equal the "
+                                         r"tensor's shape \(3,\)"):
+        (x * 2).backward(np.ones(2))
+
+
+def test_backward_on_a_tensor_that_needs_no_gradient_is_an_error():
+    with pytest.raises(ValueError, match="backward: this tensor does not require gradients"):
+        (Tensor(np.ones(2)) * 2).sum().backward()
+
+
+def test_a_node_used_twice_gets_the_sum_of_its_gradients():
+    # residual: y = f(x) + x, with x an intermediate node used by two consumers
+    w = Tensor(np.array([2.0, 3.0]), requires_grad=True)
+    x = w * w  # dx/dw = 2w
+    y = (x * 3 + x).sum()  # dy/dx = 4
+    y.backward()
+    np.testing.assert_array_equal(w.grad, 4 * 2 * w.data)
+
+
+def test_the_same_tensor_as_both_operands():
+    x = Tensor(np.array([3.0]), requires_grad=True)
+    (x * x + x / x).sum().backward()
+    np.testing.assert_allclose(x.grad, [6.0])
+
+
+def test_diamond_graph():
+    x = Tensor(np.array(2.0), requires_grad=True)
+    a, b = x.exp(), x * 3
+    (a * b).backward()
+    np.testing.assert_allclose(x.grad, np.exp(2.0) * 6 + np.exp(2.0) * 3)
+
+
+def test_a_ten_thousand_op_chain_backpropagates_without_recursion():
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001 + 0.0
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [1.0001**10_000], rtol=1e-9)
+
+
+def test_gradients_accumulate_across_backward_calls_until_zeroed():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3 + 2, 3 + 4])
+    x.zero_grad()
+    assert x.grad is None
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+def test_retain_graph_allows_a_second_backward_through_the_same_graph():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = F.softmax(x * x).sum() + (x**3).sum()
+    y.backward(retain_graph=True)
+    first = x.grad.copy()
+    y.backward()
+    np.testing.assert_allclose(x.grad, 2 * first)
+
+
+def test_a_second_backward_through_a_freed_graph_is_a_clear_error():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match=r"backward: the graph through Sum was already freed "
+                                           r"by an earlier backward\(\); pass retain_graph=True"):
+        y.backward()
+
+
+def test_backward_frees_saved_arrays_but_keeps_the_inputs():
+    x = Tensor(np.arange(1000.0).reshape(10, 100), requires_grad=True)
+    y = F.layer_norm(x, Tensor(np.ones(100)))
+    saved = weakref.ref(y.op.xhat)  # an array only the op holds
+    y.sum().backward()
+    gc.collect()
+    assert saved() is None and y.op.freed and y.op.inputs[0] is x
+
+
+def test_the_leaf_grad_is_a_private_array():
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = x + 0.0
+    g = np.ones(3)
+    y.backward(g)
+    g[0] = 5.0
+    x.grad[1] = 7.0
+    assert x.grad[0] == 1.0 and g[1] == 1.0
+
+
+def test_broadcast_gradients_are_summed_back_once():
+    b = Tensor(np.zeros((1, 3)), requires_grad=True)
+    x = Tensor(np.ones((4, 3)))
+    (x + b).sum().backward()
+    np.testing.assert_array_equal(b.grad, [[4.0, 4.0, 4.0]])
+
+
+def test_sum_to_shape():
+    g = np.ones((2, 3, 4))
+    np.testing.assert_array_equal(dlpy.sum_to_shape(g, (3, 1)), np.full((3, 1), 8.0))
+    assert dlpy.sum_to_shape(g, (2, 3, 4)) is g
+    assert dlpy.sum_to_shape(g, ()).shape == ()
+    with pytest.raises(ValueError, match=r"sum_to_shape: cannot reduce a gradient of shape"):
+        dlpy.sum_to_shape(g, (5,))
+
+
+# ----------------------------------------------------------------- no_grad
+def test_no_grad_records_nothing_and_restores_itself():
+    x = Tensor(np.ones(2), requires_grad=True)
+    with no_grad():
+        assert not dlpy.is_grad_enabled()
+        y = x * 2
+    assert dlpy.is_grad_enabled()
+    assert not y.requires_grad and y.op is None
+    with pytest.raises(ZeroDivisionError), no_grad():
+        _ = 1 / 0
+    assert dlpy.is_grad_enabled()
+
+
+# ----------------------------------------------------------------- writing an op
+class _Twice(Op):
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, grad_output):
+        return (2 * grad_output,)
+
+
+class _WrongCount(_Twice):
+    def backward(self, grad_output):
+        return grad_output, grad_output
+
+
+class _WrongShape(_Twice):
+    def backward(self, grad_output):
+        return (np.ones(7),)
+
+
+def test_a_user_op_needs_only_forward_and_backward():
+    x = Tensor(np.ones(3), requires_grad=True)
+    _Twice()(x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
+
+
+def test_the_engine_checks_the_number_and_shapes_of_gradients():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"_WrongCount.backward returned 2 gradients for 1 "
+                                           r"inputs"):
+        _WrongCount()(x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"_WrongShape.backward: gradient 0 has shape \(7,\), "
+                                           r"input has shape \(3,\)"):
+        _WrongShape()(x).sum().backward()
+
+
+def test_ops_accept_numbers_and_arrays_as_constants():
+    x = Tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    y = F.add(np.array([1.0, 2.0]), x)
+    assert y.dtype == np.float32  # constants take the tensor's dtype
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
