@@ -1,0 +1,116 @@
+"""On-disk cache of morphological analyses, one JSON file per input file.
+
+The key is (analyser name, analyser version, SHA-256 of the input file's bytes): edit the file or
+upgrade the analyser and the entry is simply not found. Entries are written atomically (a temp
+file in the same folder, then os.replace), so an interrupted run never leaves a half entry.
+
+    <root>/analysis/<analyser>-<version>/<sha[:2]>/<sha>.json
+
+`root` is `DLPY_CACHE_DIR` if set, else `$XDG_CACHE_HOME/dlpy`, else `~/.cache/dlpy`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .analysis import Sentence
+
+Fields = dict[str, list[Sentence]]  # e.g. {"essay": [...], "prompt": [...]}
+
+
+def default_cache_dir() -> Path:
+    """Where caches live unless told otherwise."""
+    if os.environ.get("DLPY_CACHE_DIR"):
+        return Path(os.environ["DLPY_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dlpy"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` via a temp file in the same folder and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class AnalysisCache:
+    """Analyses of input files by one analyser, keyed by the file's SHA-256."""
+
+    def __init__(self, analyzer_name: str, analyzer_version: str,
+                 root: str | os.PathLike | None = None) -> None:
+        self.analyzer_name = analyzer_name
+        self.analyzer_version = analyzer_version
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{analyzer_name}-{analyzer_version}")
+        self.directory = Path(root if root is not None else default_cache_dir()) / "analysis" / safe
+
+    @classmethod
+    def for_analyzer(cls, analyzer, root: str | os.PathLike | None = None) -> AnalysisCache:
+        return cls(analyzer.name, analyzer.version, root)
+
+    def path_for(self, source_sha256: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", source_sha256):
+            raise ValueError(f"AnalysisCache: expected a hex SHA-256, got {source_sha256!r}")
+        return self.directory / source_sha256[:2] / f"{source_sha256}.json"
+
+    def get(self, source_sha256: str) -> Fields | None:
+        """The cached fields, or None when absent or unreadable (a corrupt entry is a miss)."""
+        path = self.path_for(source_sha256)
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if (not isinstance(entry, dict) or entry.get("source_sha256") != source_sha256
+                or entry.get("analyzer") != self.analyzer_name
+                or entry.get("version") != self.analyzer_version):
+            return None
+        try:
+            return {name: [[(form, tag) for form, tag in s] for s in sentences]
+                    for name, sentences in entry["fields"].items()}
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def put(self, source_sha256: str, fields: Fields) -> Path:
+        """Store `fields` for the file with this hash, atomically; returns the entry's path."""
+        path = self.path_for(source_sha256)
+        entry = {"analyzer": self.analyzer_name, "version": self.analyzer_version,
+                 "source_sha256": source_sha256,
+                 "fields": {name: [[list(t) for t in s] for s in sentences]
+                            for name, sentences in fields.items()}}
+        atomic_write_bytes(path, json.dumps(entry, ensure_ascii=False,
+                                            separators=(",", ":")).encode("utf-8"))
+        return path
+
+    def __contains__(self, source_sha256: str) -> bool:
+        return self.get(source_sha256) is not None

@@ -1,0 +1,69 @@
+import shutil
+
+import pytest
+
+from dlpy.text import (
+    SENTENCE_MARKER,
+    get_analyzer,
+    parse_reference_format,
+    split_marked,
+    to_reference_format,
+    token_counts,
+    token_f1,
+)
+
+
+def test_split_marked():
+    text = f"첫 문장이다.{SENTENCE_MARKER} 둘째 문장.{SENTENCE_MARKER}  {SENTENCE_MARKER}"
+    assert split_marked(text) == ["첫 문장이다.", "둘째 문장."]
+
+
+def test_reference_format_round_trip():
+    sentences = [[("나", "NP"), ("는", "JX")], [("가", "VV"), ("았", "EP"), ("다", "EF")]]
+    text = to_reference_format(sentences)
+    assert text == "나@는@#@가@았@다@#@"
+    assert parse_reference_format(text) == [["나", "는"], ["가", "았", "다"]]
+
+
+def test_token_f1():
+    precision, recall, f1 = token_f1(token_counts([["a", "b", "b"]]), token_counts([["a", "b"]]))
+    assert (precision, recall) == (pytest.approx(2 / 3), 1.0)
+    assert f1 == pytest.approx(0.8)
+    assert token_f1(token_counts([]), token_counts([["a"]])) == (0.0, 0.0, 0.0)
+
+
+def test_get_analyzer_rejects_unknown_name():
+    with pytest.raises(ValueError, match=r"expected one of \['kiwi', 'kkma'\], got 'mecab'"):
+        get_analyzer("mecab")
+
+
+def test_kiwi_analyzes_marked_and_plain_text():
+    pytest.importorskip("kiwipiepy")
+    kiwi = get_analyzer("kiwi")
+    assert kiwi.name == "kiwi" and kiwi.version.startswith("kiwipiepy-")
+    marked = f"나는 밥을 먹었다.{SENTENCE_MARKER} 하늘이 파랗다{SENTENCE_MARKER}"
+    sentences = kiwi.analyze(marked)
+    assert len(sentences) == 2  # the marker decides, even without final punctuation
+    assert sentences[0][:3] == [("나", "NP"), ("는", "JX"), ("밥", "NNG")]
+    assert ("먹", "VV") in sentences[0] and ("파랗", "VA-I") in sentences[1]
+    assert all(form != "#" for s in sentences for form, _ in s)
+    plain = kiwi.analyze("비가 온다. 우산을 챙겼다.")  # no marker: Kiwi splits the sentences
+    assert len(plain) == 2 and plain[1][0] == ("우산", "NNG")
+    assert kiwi.analyze("") == [] and kiwi.analyze(SENTENCE_MARKER) == []
+
+
+def _kkma_or_skip():
+    pytest.importorskip("konlpy")
+    if shutil.which("java") is None:
+        pytest.skip("Kkma needs Java")
+    return get_analyzer("kkma")
+
+
+@pytest.mark.slow
+def test_kkma_reproduces_the_report_format():
+    kkma = _kkma_or_skip()
+    text = f"나는 학교에 갔다.{SENTENCE_MARKER} 친구를 만났다.{SENTENCE_MARKER}"
+    sentences = kkma.analyze(text)
+    assert len(sentences) == 2
+    assert sentences[0][:2] == [("나", "NP"), ("는", "JX")]
+    assert to_reference_format(sentences) == "나@는@학교@에@가@었@다@.@#@친구@를@만나@었@다@.@#@"
