@@ -149,13 +149,20 @@ class Tensor:
                 )
 
         grads: dict[int, np.ndarray] = {id(self): grad_output}  # by id: Tensors may define ==
+        shared = {id(grad_output)}  # arrays someone else may hold: a leaf gets a copy of these
         for node in reversed(_topological_order(self)):
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
             op = node.op
             if op is None:  # a leaf: accumulate across backward calls, as in PyTorch
-                node.grad = grad.copy() if node.grad is None else node.grad + grad
+                if node.grad is not None:
+                    node.grad = node.grad + grad
+                elif retain_graph or grad.base is not None or id(grad) in shared:
+                    node.grad = grad.copy()
+                else:  # a fresh array that only this leaf will hold: skip the copy (speed)
+                    node.grad = grad
+                shared.add(id(grad))
                 continue
             if op.freed:
                 raise RuntimeError(

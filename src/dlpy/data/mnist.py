@@ -110,9 +110,8 @@ def download_mnist(folder: str | os.PathLike, mirrors: list[str] | None = None,
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
-    for stem, sha256 in FILES.values():
-        if _find(folder, stem) is not None:
-            continue
+    missing = [(stem, sha256) for stem, sha256 in FILES.values() if _find(folder, stem) is None]
+    for stem, sha256 in missing:
         for mirror in mirrors or MIRRORS:
             url = f"{mirror}{stem}.gz"
             try:
@@ -122,7 +121,9 @@ def download_mnist(folder: str | os.PathLike, mirrors: list[str] | None = None,
                 errors.append(f"{url}: {err}")
         else:
             raise RuntimeError(
-                _missing_message(folder, [f"{stem}.gz"], "download failed (offline?)")
+                _missing_message(folder, [f"{s}.gz" for s, _ in missing
+                                          if _find(folder, s) is None],
+                                 "download failed (offline?)")
                 + "\n" + "\n".join(errors)
             )
     return folder

@@ -1,10 +1,28 @@
 """Layers with their parameters inside: Module, Parameter and the layers."""
 
+from dlpy.nn.attention import MultiHeadAttention
+from dlpy.nn.container import ModuleList, Sequential
+from dlpy.nn.conv import Conv2d, Flatten, MaxPool2d
+from dlpy.nn.embedding import Embedding
 from dlpy.nn.linear import GELU, Identity, Linear, ReLU, Sigmoid, Tanh
-from dlpy.nn.module import Module, Parameter, load_npz, read_meta, save_npz
+from dlpy.nn.module import (
+    Module,
+    Parameter,
+    load_checkpoint,
+    load_npz,
+    read_meta,
+    save_checkpoint,
+    save_npz,
+)
 from dlpy.nn.norm import Dropout, LayerNorm
+from dlpy.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from dlpy.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "GELU", "Dropout", "Identity", "LayerNorm", "Linear", "Module", "Parameter", "ReLU",
     "Sigmoid", "Tanh", "load_npz", "read_meta", "save_npz",
+    "Conv2d", "Embedding", "Flatten", "MaxPool2d", "ModuleList", "Sequential",
+    "load_checkpoint", "save_checkpoint",
+    "MultiHeadAttention", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
+    "TransformerEncoder", "TransformerEncoderLayer",
 ]

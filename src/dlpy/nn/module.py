@@ -137,23 +137,11 @@ class Module:
 
     def save(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None) -> None:
         """Write parameters (and ``config``) to an ``.npz`` file, atomically, without pickle."""
-        arrays = {f"param/{k}": v for k, v in self.state_dict().items()}
-        config = getattr(self, "config", None)
-        meta = {"class": type(self).__name__, "config": config}
-        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-        for k, v in (extra or {}).items():
-            arrays[f"extra/{k}"] = np.asarray(v)
-        save_npz(path, arrays)
+        save_checkpoint(path, self, extra=extra)
 
     def load(self, path: str | os.PathLike) -> dict[str, np.ndarray]:
         """Load parameters saved by ``save``; returns the extra arrays stored beside them."""
-        arrays = load_npz(path)
-        params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-        try:
-            self.load_state_dict(params)
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from None
-        return {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+        return load_checkpoint(path, self)["extra"]
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}({self.extra_repr()}"]
@@ -201,6 +189,56 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
             return {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError) as err:
         raise ValueError(f"{path}: not a readable .npz checkpoint ({err})") from None
+
+
+def save_checkpoint(path: str | os.PathLike, model: Module, optimizer=None,
+                    extra: dict[str, np.ndarray] | None = None,
+                    meta: dict[str, Any] | None = None) -> None:
+    """One ``.npz`` (atomic, no pickle) with the model's parameters (``param/<name>``), the
+    optimiser's state (``optim/<key>``), extra arrays (``extra/<key>``) and JSON metadata:
+    the model's class and ``config``, the optimiser's class, and ``meta``."""
+    arrays = {f"param/{k}": v for k, v in model.state_dict().items()}
+    info: dict[str, Any] = {"class": type(model).__name__,
+                            "config": getattr(model, "config", None)}
+    if optimizer is not None:
+        info["optimizer"] = type(optimizer).__name__
+        arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
+    info.update(meta or {})
+    arrays["__meta__"] = np.frombuffer(json.dumps(info).encode("utf-8"), dtype=np.uint8)
+    for k, v in (extra or {}).items():
+        arrays[f"extra/{k}"] = np.asarray(v)
+    save_npz(path, arrays)
+
+
+def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None) -> dict[str, Any]:
+    """Restore ``model`` (strictly) and, if given, ``optimizer`` from ``save_checkpoint``'s file.
+
+    Returns ``{"meta": the JSON metadata, "extra": the extra arrays}``. Errors name the file.
+    """
+    arrays = load_npz(path)
+    meta = json.loads(arrays["__meta__"].tobytes().decode("utf-8")) if "__meta__" in arrays \
+        else {}
+    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    try:
+        model.load_state_dict(params)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    if optimizer is not None:
+        saved = meta.get("optimizer")
+        if saved is None:
+            raise ValueError(f"{path}: the checkpoint holds no optimiser state")
+        if saved != type(optimizer).__name__:
+            raise ValueError(
+                f"{path}: the checkpoint holds {saved} state, cannot load it into "
+                f"{type(optimizer).__name__}"
+            )
+        state = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
+        try:
+            optimizer.load_state_dict(state)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+    extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+    return {"meta": meta, "extra": extra}
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:

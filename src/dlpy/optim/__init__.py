@@ -1,0 +1,9 @@
+"""Optimisers and learning-rate schedules."""
+
+from dlpy.optim.optimizer import SGD, Adam, AdamW, Optimizer, clip_grad_norm
+from dlpy.optim.schedule import Constant, Cosine, Schedule, StepDecay, Warmup
+
+__all__ = [
+    "SGD", "Adam", "AdamW", "Constant", "Cosine", "Optimizer", "Schedule", "StepDecay", "Warmup",
+    "clip_grad_norm",
+]

@@ -1,0 +1,103 @@
+"""`dlpy mnist train` and `dlpy mnist evaluate`: parse arguments, call dlpy.data.mnist_train."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    mnist = subparsers.add_parser("mnist", help="train and evaluate MNIST models",
+                                  description="Train and evaluate MNIST models (MLP or CNN).")
+    commands = mnist.add_subparsers(dest="mnist_command", metavar="{train,evaluate}")
+    commands.required = True
+
+    train = commands.add_parser(
+        "train", help="train a model; writes checkpoint.npz, metrics.json, curves.png",
+        description="Train on 50,000 training images (the seed's split), validate on the other "
+                    "10,000 every epoch, report test accuracy on the 10,000 test images.")
+    _data_dir_argument(train)
+    train.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                       help="mlp: 784-128-10 (default); cnn: two 5x5 conv + pooling + linear")
+    train.add_argument("--epochs", type=int, default=5, help="default 5")
+    train.add_argument("--batch-size", type=int, default=50, help="default 50")
+    train.add_argument("--lr", type=float, default=None,
+                       help="learning rate (default: 0.2 for SGD with the MLP, 0.05 for SGD "
+                            "with the CNN, 0.001 for Adam)")
+    train.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
+                       help="default: sgd for the MLP, adam for the CNN")
+    train.add_argument("--schedule", choices=["constant", "step", "cosine"], default="cosine",
+                       help="per-epoch learning rate: cosine to 0 (default), step "
+                            "(lr / 10 ** (epoch // 2), the report's), or constant")
+    train.add_argument("--out", type=Path, default=None,
+                       help="output folder (default: ./mnist-MODEL)")
+    train.add_argument("--seed", type=int, default=0, help="split, initialisation and shuffling")
+    _threads_argument(train)
+    train.add_argument("--no-plot", action="store_true", help="do not write curves.png")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.set_defaults(func=run_train)
+
+    evaluate = commands.add_parser("evaluate", help="test accuracy of a trained model",
+                                   description="Evaluate a trained model on the test images.")
+    evaluate.add_argument("--model", type=Path, required=True, metavar="DIR",
+                          help="the folder written by `dlpy mnist train` (or its checkpoint.npz)")
+    _data_dir_argument(evaluate)
+    _threads_argument(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+
+def _threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads (default 1: batch-50 products are small, and more "
+                             "threads are much slower on cores shared with other jobs; try 2+ "
+                             "for the CNN on an idle machine)")
+
+
+def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder with the four MNIST files (.gz or raw); downloaded there if "
+                             "missing (default: $DLPY_DATA/mnist or ~/.cache/dlpy/mnist)")
+    parser.add_argument("--no-download", action="store_true",
+                        help="fail instead of downloading missing files")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from dlpy.data.mnist import load_mnist
+    from dlpy.data.mnist_train import CURVES, plot_curves, set_blas_threads, train
+
+    set_blas_threads(args.threads)
+    arrays = load_mnist(args.data_dir, download=not args.no_download)
+    out = args.out if args.out is not None else Path(f"mnist-{args.model}")
+    metrics = train(arrays, out, model=args.model, epochs=args.epochs,
+                    batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                    schedule=args.schedule, seed=args.seed, progress=not args.no_progress)
+    written = ["checkpoint.npz", "metrics.json"]
+    if not args.no_plot:
+        try:
+            plot_curves(metrics, out / CURVES)
+            written.append(CURVES)
+        except RuntimeError as err:
+            print(f"note: {CURVES} skipped: {err}", file=sys.stderr)
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from dlpy.data.mnist import load_mnist
+    from dlpy.data.mnist_train import evaluate, load_trained, set_blas_threads
+
+    set_blas_threads(args.threads)
+    model, meta = load_trained(args.model)
+    arrays = load_mnist(args.data_dir, download=not args.no_download)
+    images, labels = arrays["test_images"], arrays["test_labels"].astype(np.int64)
+    loss, accuracy = evaluate(model, images, labels)
+    trained = meta.get("train", {})
+    print(f"model: {meta['config'].get('model')} ({model.num_parameters():,} parameters), "
+          f"trained {meta.get('epoch', '?')} epochs with {trained.get('optimizer', '?')}")
+    print(f"test images: {len(labels):,}")
+    print(f"test loss: {loss:.4f}")
+    print(f"test accuracy: {accuracy:.2%}")
+    return 0

@@ -1,0 +1,54 @@
+"""Embedding: a lookup table of learnable vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy.nn.module import Module, Parameter
+from dlpy.tensor import Tensor
+
+
+class Embedding(Module):
+    """ids (...) integers in [0, num_embeddings) -> (..., embedding_dim);
+    weight (num_embeddings, embedding_dim) initialised N(0, 1) as in PyTorch.
+
+    padding_idx: that row starts at zero, stays out of the gradient, and its positions output
+    zeros.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 rng: np.random.Generator | None = None, dtype=np.float32):
+        super().__init__()
+        if num_embeddings < 1 or embedding_dim < 1:
+            raise ValueError(
+                f"Embedding: num_embeddings and embedding_dim must be >= 1, got "
+                f"{num_embeddings}, {embedding_dim}"
+            )
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(
+                    f"Embedding: padding_idx must lie in [-{num_embeddings}, {num_embeddings}),"
+                    f" got {padding_idx}"
+                )
+            padding_idx %= num_embeddings
+        rng = rng if rng is not None else np.random.default_rng()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
+        weight = rng.standard_normal((num_embeddings, embedding_dim))
+        if padding_idx is not None:
+            weight[padding_idx] = 0.0
+        self.weight = Parameter(weight, dtype=dtype)
+
+    def forward(self, ids) -> Tensor:
+        ids = np.asarray(getattr(ids, "data", ids))
+        out = F.embedding(ids, self.weight)
+        if self.padding_idx is not None:
+            # multiplying by 0 at padding positions keeps the padding row out of the gradient
+            keep = (ids != self.padding_idx)[..., None].astype(out.dtype)
+            out = out * keep
+        return out
+
+    def extra_repr(self) -> str:
+        extra = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{extra}"

@@ -1,0 +1,188 @@
+"""Scaled dot-product attention fused with its backward: the (seq_q, seq_k) weights are the largest
+arrays of a Transformer, so forward computes them in place and backward reuses them."""
+
+import numpy as np
+
+from dlpy.tensor import Op
+
+
+def _heads(x, num_heads):
+    """(batch, seq, heads * dim) -> a (batch, heads, seq, dim) view, no copy."""
+    batch, seq, width = x.shape
+    return x.reshape(batch, seq, num_heads, width // num_heads).transpose(0, 2, 1, 3)
+
+
+class Attention(Op):
+    """out = P v with P = softmax(q k^T * scale + mask), dropout optionally applied to P.
+
+    Backward, with g the output gradient and D = rowsum(g * out) (equal to rowsum(P * dP), so no
+    extra pass over P): dv = P^T g,  dP = g v^T,  dS = P * (dP - D),
+    dq = dS k * scale,  dk = dS^T q * scale.
+
+    Layouts (``num_heads``): None, q/k/v are (..., seq, dim); an int, they are (batch, seq,
+    heads * dim) and the output is too; packed, one input (batch, seq, 3 * heads * dim) holds q, k
+    and v side by side (self-attention after one fused projection). ``mask`` is additive (0 or
+    -inf), broadcast to (..., seq_q, seq_k); a row with every key at -inf gets zero weights.
+    """
+
+    def __init__(self, scale, mask=None, num_heads=None, packed=False, keep=None):
+        self.scale, self.mask, self.num_heads, self.packed = scale, mask, num_heads, packed
+        self.keep = keep  # dropout: a (..., seq_q, seq_k) array of 0 or 1 / (1 - p), or None
+
+    def _views(self, arrays):
+        """The (..., seq, dim) views of q, k, v inside the input (or gradient) arrays."""
+        if self.packed:
+            (qkv,) = arrays
+            width = qkv.shape[-1] // 3
+            arrays = [qkv[..., i * width:(i + 1) * width] for i in range(3)]
+        if self.num_heads is None:
+            return arrays
+        return [_heads(x, self.num_heads) for x in arrays]
+
+    def forward(self, *arrays):
+        q, k, v = self._views(arrays)
+        dtype = q.dtype
+        self.q = q * dtype.type(self.scale)  # scaling q costs (seq, dim), scaling scores (seq, seq)
+        self.k, self.v = k, v
+        p = np.matmul(self.q, k.swapaxes(-1, -2))  # (..., seq_q, seq_k), softmax'd in place
+        if self.mask is not None:
+            p += self.mask
+        row_max = p.max(axis=-1, keepdims=True)
+        if self.mask is not None:
+            row_max[np.isneginf(row_max)] = 0  # a fully masked row: exp(-inf) = 0, not NaN
+        p -= row_max
+        np.exp(p, out=p)
+        total = p.sum(axis=-1, keepdims=True)
+        if self.mask is not None:
+            total[total == 0] = 1
+        p *= 1 / total
+        self.p = p
+        if self.keep is not None:
+            p = p * self.keep
+        self.weights = p  # what multiplied v: returned for inspection
+        if self.num_heads is None:
+            self.out = np.matmul(p, v)
+            return self.out
+        batch, seq_q = arrays[0].shape[:2]
+        out = np.empty((batch, seq_q, self.num_heads * v.shape[-1]), dtype=dtype)
+        self.out = _heads(out, self.num_heads)
+        np.matmul(p, v, out=self.out)
+        return out
+
+    def backward(self, grad_output):
+        if self.num_heads is None:  # (..., seq, dim): plain results; the engine undoes broadcasting
+            g = grad_output
+            grads = [None, None, None]
+        else:  # write into (batch, seq, heads * dim) buffers through head views: no copies back
+            g = _heads(grad_output, self.num_heads)
+            grads = [np.empty(t.shape, dtype=g.dtype) for t in self.inputs]
+        q_grad, k_grad, v_grad = self._views(grads) if grads[0] is not None else grads
+        v_grad = np.matmul(self.weights.swapaxes(-1, -2), g, out=v_grad)
+        ds = np.matmul(g, self.v.swapaxes(-1, -2))  # dP, turned into dS in place
+        if self.keep is not None:
+            ds *= self.keep
+        ds -= (g * self.out).sum(axis=-1, keepdims=True)
+        ds *= self.p
+        q_grad = np.matmul(ds, self.k, out=q_grad)
+        q_grad *= g.dtype.type(self.scale)
+        k_grad = np.matmul(ds.swapaxes(-1, -2), self.q, out=k_grad)
+        return tuple(grads) if grads[0] is not None else (q_grad, k_grad, v_grad)
+
+    def describe(self) -> str:
+        return "Attention" + (f"(heads={self.num_heads})" if self.num_heads else "")
+
+
+def additive_mask(mask, dtype):
+    """A boolean mask (True = not allowed) becomes 0 / -inf; a float mask is added as given."""
+    mask = np.asarray(getattr(mask, "data", mask))
+    if mask.dtype == np.bool_:
+        return np.where(mask, -np.inf, 0.0).astype(dtype)
+    if mask.dtype.kind != "f":
+        raise TypeError(f"attention: a mask must be boolean or float, got {mask.dtype}")
+    return mask.astype(dtype, copy=False)
+
+
+def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, return_weights=False):
+    """softmax(q k^T / sqrt(dim) + mask) v through the fused Attention op.
+
+    q (..., seq_q, dim), k (..., seq_k, dim), v (..., seq_k, dim_v); or, with ``num_heads``,
+    (batch, seq, heads * dim) each, heads split and merged without copies. ``mask`` is additive
+    (see ``additive_mask``), broadcastable to (..., seq_q, seq_k). Dropout with probability
+    ``dropout_p`` (drawn from ``rng``) is applied to the weights. Returns the output, or
+    (output, weights) with the weights as a numpy array.
+    """
+    shapes = [np.shape(getattr(x, "data", x)) for x in (q, k, v)]
+    if num_heads is None:
+        ok = all(len(s) >= 2 for s in shapes) and shapes[0][-1] == shapes[1][-1] \
+            and shapes[1][-2] == shapes[2][-2] and _broadcastable(*(s[:-2] for s in shapes))
+        expected = "q (..., seq_q, dim), k (..., seq_k, dim), v (..., seq_k, dim_v)"
+    else:
+        ok = all(len(s) == 3 and s[-1] % num_heads == 0 for s in shapes) \
+            and shapes[0][0] == shapes[1][0] == shapes[2][0] and shapes[0][-1] == shapes[1][-1] \
+            and shapes[1][1] == shapes[2][1]
+        expected = f"q (batch, seq_q, {num_heads} * dim), k (batch, seq_k, {num_heads} * dim), " \
+                   f"v (batch, seq_k, {num_heads} * dim_v)"
+    if not ok:
+        raise ValueError(f"attention: expected {expected}, got q {shapes[0]}, k {shapes[1]}, "
+                         f"v {shapes[2]}")
+    head_dim = shapes[0][-1] // (num_heads or 1)
+    scores_shape = _scores_shape(shapes[0], shapes[1], num_heads)
+    op = Attention(1.0 / np.sqrt(head_dim), _checked_mask(mask, q, scores_shape), num_heads,
+                   keep=_keep(dropout_p, rng, scores_shape, q))
+    out = op(q, k, v)
+    return (out, op.weights) if return_weights else out
+
+
+def packed_attention(qkv, num_heads, mask=None, dropout_p=0.0, rng=None, return_weights=False):
+    """Self-attention on q, k, v side by side in qkv (batch, seq, 3 * heads * dim), as one fused
+    projection gives them: no split, and the gradient comes back as one array."""
+    shape = np.shape(getattr(qkv, "data", qkv))
+    if len(shape) != 3 or shape[-1] % (3 * num_heads):
+        raise ValueError(f"packed_attention: expected qkv (batch, seq, 3 * {num_heads} * dim), "
+                         f"got {shape}")
+    head_dim = shape[-1] // (3 * num_heads)
+    scores_shape = (shape[0], num_heads, shape[1], shape[1])
+    op = Attention(1.0 / np.sqrt(head_dim), _checked_mask(mask, qkv, scores_shape), num_heads,
+                   packed=True, keep=_keep(dropout_p, rng, scores_shape, qkv))
+    out = op(qkv)
+    return (out, op.weights) if return_weights else out
+
+
+def _broadcastable(*shapes):
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        return False
+    return True
+
+
+def _scores_shape(q_shape, k_shape, num_heads):
+    if num_heads is not None:
+        return (q_shape[0], num_heads, q_shape[1], k_shape[1])
+    batch = np.broadcast_shapes(q_shape[:-2], k_shape[:-2])
+    return (*batch, q_shape[-2], k_shape[-2])
+
+
+def _checked_mask(mask, x, scores_shape):
+    if mask is None:
+        return None
+    mask = additive_mask(mask, x.dtype)
+    try:
+        fits = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"attention: mask {mask.shape} does not broadcast to the scores "
+                         f"{scores_shape}")
+    return mask
+
+
+def _keep(dropout_p, rng, scores_shape, x):
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"attention: dropout_p must be in [0, 1), got {dropout_p}")
+    if not dropout_p:
+        return None
+    rng = rng if rng is not None else np.random.default_rng()
+    dtype = x.dtype
+    keep = rng.random(scores_shape, dtype=np.float32 if dtype == np.float32 else np.float64)
+    return np.where(keep >= dropout_p, 1 / (1 - dropout_p), 0).astype(dtype)

@@ -1,0 +1,57 @@
+"""Learning tests that can fail: small models must fit small datasets."""
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy import nn, optim
+
+
+def test_mlp_overfits_a_small_synthetic_dataset():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 10)).astype(np.float32)
+    y = rng.integers(0, 4, 64)  # random labels: only memorising fits them
+    model = nn.Sequential(nn.Linear(10, 64, rng=rng), nn.ReLU(), nn.Linear(64, 4, rng=rng))
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    first = None
+    for _ in range(300):
+        loss = F.cross_entropy(model(x), y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    accuracy = (model(x).data.argmax(axis=1) == y).mean()
+    assert accuracy == 1.0
+    assert loss.item() < 0.05 * first
+
+
+def test_constant_label_is_learned_with_sgd_momentum():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((32, 5)).astype(np.float32)
+    y = np.full(32, 3)
+    model = nn.Sequential(nn.Linear(5, 8, rng=rng), nn.Tanh(), nn.Linear(8, 6, rng=rng))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(100):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    test = rng.standard_normal((10, 5)).astype(np.float32)
+    assert (model(test).data.argmax(axis=1) == 3).all()
+
+
+def test_tiny_cnn_separates_two_patterns():
+    rng = np.random.default_rng(2)
+    n = 32
+    x = rng.normal(0, 0.3, (n, 1, 8, 8)).astype(np.float32)
+    y = np.arange(n) % 2
+    x[y == 0, 0, :, 3:5] += 1.0  # vertical bar
+    x[y == 1, 0, 3:5, :] += 1.0  # horizontal bar
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 2, rng=rng))
+    opt = optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(40):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert (model(x).data.argmax(axis=1) == y).mean() == 1.0

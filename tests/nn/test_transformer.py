@@ -1,0 +1,151 @@
+"""TransformerEncoderLayer and TransformerEncoder: PyTorch fixtures, padding, learning."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlpy.functional as F
+from dlpy import Tensor
+from dlpy.nn import TransformerEncoder, TransformerEncoderLayer, read_meta
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "transformer"
+TOLERANCE = 1e-6
+SMALL = dict(d_model=8, num_heads=2, dim_feedforward=16)
+
+
+def load_fixture(name):
+    with np.load(FIXTURES / f"{name}.npz") as data:
+        arrays = dict(data)
+    groups = {"param": {}, "input": {}, "mask": {}, "grad": {}, "pgrad": {}}
+    for key, value in arrays.items():
+        group, _, rest = key.partition("/")
+        if rest:
+            groups[group][rest] = value
+        else:
+            groups[key] = value
+    return groups
+
+
+def assert_matches_fixture(model, fx):
+    model.load_state_dict(fx["param"])
+    x = Tensor(fx["input"]["x"], requires_grad=True)
+    out = model(x, key_padding_mask=fx["mask"]["key_padding_mask"])
+    out.backward(fx["grad_output"])
+    assert out.dtype == np.float64
+    assert np.abs(out.data - fx["out"]).max() < TOLERANCE
+    assert np.abs(x.grad - fx["grad"]["x"]).max() < TOLERANCE
+    for name, p in model.named_parameters():
+        assert p.dtype == np.float64, name  # a float32 parameter would cost 1e-7 of accuracy
+        assert np.abs(p.grad - fx["pgrad"][name]).max() < TOLERANCE, name
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("layer_post_relu", {}),
+    ("layer_pre_gelu", {"norm_first": True, "activation": "gelu"}),
+])
+def test_encoder_layer_matches_pytorch(name, kwargs):
+    layer = TransformerEncoderLayer(**SMALL, **kwargs, dtype=np.float64)
+    assert_matches_fixture(layer, load_fixture(name))
+
+
+def test_encoder_matches_pytorch():
+    fx = load_fixture("encoder_two_layers")
+    encoder = TransformerEncoder({**SMALL, "dtype": np.float64}, 2, norm=True)
+    assert list(encoder.state_dict()) == list(fx["param"])
+    assert_matches_fixture(encoder, fx)
+
+
+def test_padded_positions_do_not_change_real_positions():
+    rng = np.random.default_rng(0)
+    encoder = TransformerEncoder(SMALL, 2, rng=rng)
+    x = rng.standard_normal((3, 6, 8)).astype(np.float32)
+    padding = np.zeros((3, 6), dtype=bool)
+    padding[0, 4:] = padding[2, 1:] = True
+    changed = x.copy()
+    changed[padding] = rng.standard_normal((7, 8)) * 50
+    out = encoder(Tensor(x), key_padding_mask=padding).data
+    out_changed = encoder(Tensor(changed), key_padding_mask=padding).data
+    np.testing.assert_allclose(out[~padding], out_changed[~padding], atol=1e-5)
+    assert not np.allclose(out[padding], out_changed[padding])
+    # and a sequence padded to length 6 gives what the unpadded sequence gives
+    alone = encoder(Tensor(x[:1, :4])).data
+    np.testing.assert_allclose(out[0, :4], alone[0], atol=1e-5)
+
+
+def test_mock_learning_converges_to_the_constant_label():
+    """Two encoder layers + mean + sigmoid, random sequences, every label k: the output must
+    become k (the report's mock learning test)."""
+    rng = np.random.default_rng(1)
+    encoder = TransformerEncoder({**SMALL, "dropout": 0.1}, 2, rng=rng)
+    k = 0.8
+
+    def predict(x):
+        return F.sigmoid(encoder(Tensor(x)).mean(axis=(1, 2)))
+
+    def fresh_batch():
+        return rng.standard_normal((16, 6, 8)).astype(np.float32)
+
+    encoder.eval()
+    before = np.abs(predict(fresh_batch()).data - k).max()
+    encoder.train()
+    for _ in range(200):
+        loss = F.mse_loss(predict(fresh_batch()), np.full(16, k, dtype=np.float32))
+        encoder.zero_grad()
+        loss.backward()
+        for p in encoder.parameters():
+            p.data -= 2.0 * p.grad
+    encoder.eval()
+    after = np.abs(predict(fresh_batch()).data - k).max()
+    assert before > 0.2
+    assert after < 0.02
+
+
+def test_encoder_from_a_layer_copies_it_as_pytorch_does():
+    layer = TransformerEncoderLayer(**SMALL, rng=np.random.default_rng(2))
+    encoder = TransformerEncoder(layer, 3)
+    state = encoder.state_dict()
+    for i in (1, 2):
+        np.testing.assert_array_equal(state["layers.0.linear1.weight"],
+                                      state[f"layers.{i}.linear1.weight"])
+    assert encoder.layers[2] is not layer and len(encoder.layers) == 3
+    fresh = TransformerEncoder(SMALL, 2, rng=np.random.default_rng(3)).state_dict()
+    assert not np.array_equal(fresh["layers.0.linear1.weight"], fresh["layers.1.linear1.weight"])
+
+
+def test_dropout_only_in_training_and_float32_kept():
+    rng = np.random.default_rng(4)
+    layer = TransformerEncoderLayer(**SMALL, dropout=0.3, rng=rng)
+    plain = TransformerEncoderLayer(**SMALL, rng=rng)
+    plain.load_state_dict(layer.state_dict())
+    x = Tensor(rng.standard_normal((2, 5, 8)).astype(np.float32), requires_grad=True)
+    out = layer(x)
+    assert not np.allclose(out.data, plain(x).data)
+    out.sum().backward()
+    assert out.dtype == np.float32 and x.grad.dtype == np.float32
+    layer.eval()
+    np.testing.assert_array_equal(layer(x).data, plain(x).data)
+
+
+def test_checkpoint_rebuilds_the_encoder(tmp_path):
+    rng = np.random.default_rng(5)
+    encoder = TransformerEncoder({**SMALL, "norm_first": True}, 2, norm=True, rng=rng)
+    encoder.save(tmp_path / "encoder.npz")
+    meta = read_meta(tmp_path / "encoder.npz")
+    assert meta["class"] == "TransformerEncoder"
+    rebuilt = TransformerEncoder(**meta["config"])
+    rebuilt.load(tmp_path / "encoder.npz")
+    x = Tensor(rng.standard_normal((2, 4, 8)).astype(np.float32))
+    np.testing.assert_array_equal(encoder(x).data, rebuilt(x).data)
+
+
+def test_errors_name_what_was_expected():
+    with pytest.raises(ValueError, match=r"one of \['gelu', 'relu'\], got 'tanh'"):
+        TransformerEncoderLayer(**SMALL, activation="tanh")
+    with pytest.raises(ValueError, match="num_layers must be at least 1, got 0"):
+        TransformerEncoder(SMALL, 0)
+    with pytest.raises(TypeError, match="layer_config must be a dict .* got list"):
+        TransformerEncoder([8, 2, 16], 2)
+    layer = TransformerEncoderLayer(**SMALL)
+    with pytest.raises(ValueError, match=r"query must be \(batch, seq, 8\), got \(5, 8\)"):
+        layer(Tensor(np.zeros((5, 8), dtype=np.float32)))
