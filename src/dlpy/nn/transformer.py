@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 
 import numpy as np
 
 from dlpy import functional as F
 from dlpy.nn.attention import MultiHeadAttention
+from dlpy.nn.container import ModuleList
 from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
 from dlpy.nn.norm import Dropout, LayerNorm
@@ -96,7 +96,7 @@ class TransformerEncoder(Module):
                 f"arguments or a TransformerEncoderLayer, got {type(layer_config).__name__}"
             )
         self.num_layers = num_layers
-        self.layers = LayerList(layers)
+        self.layers = ModuleList(layers)
         if norm is True:
             norm = LayerNorm(layer_config["d_model"], eps=layer_config.get("layer_norm_eps", 1e-5),
                              dtype=layers[0].norm1.weight.dtype)
@@ -110,20 +110,3 @@ class TransformerEncoder(Module):
             x = layer(x, key_padding_mask=key_padding_mask, attn_mask=attn_mask)
         return x if self.norm is None else self.norm(x)
 
-
-class LayerList(Module):
-    """Modules named "0", "1", ... in order (PyTorch's ModuleList, for ``layers.0.*`` names)."""
-
-    def __init__(self, modules: list[Module]):
-        super().__init__()
-        for i, module in enumerate(modules):
-            setattr(self, str(i), module)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
