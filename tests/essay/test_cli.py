@@ -1,0 +1,108 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from dlpy.cli import main
+
+FAST = ["--epochs", "3", "--batch-size", "4", "--d-model", "8", "--dim-feedforward", "16",
+        "--hidden", "8", "--embedding-dim", "8", "--max-len", "64", "--max-char-ngrams", "400",
+        "--max-morpheme-ngrams", "400", "--val-fraction", "0.25", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(corpus_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    assert main(["essay", "train", "--data", str(corpus_dir), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_train_writes_the_model_and_reports(model_dir):
+    for name in ("model.npz", "checkpoint.npz", "metrics.json", "curves.png"):
+        assert (model_dir / name).stat().st_size > 0
+    metrics = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3]
+
+
+def test_evaluate_json_last_line(model_dir, corpus_dir, capsys):
+    assert main(["essay", "evaluate", "--model", str(model_dir), "--data", str(corpus_dir),
+                 "--json", "--quiet"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    metrics = json.loads(last)
+    assert metrics["n"] == 24
+    assert {"rmse", "pearson", "qwk", "per_prompt"} <= set(metrics)
+    assert metrics["pearson"] > 0.5
+    assert len(metrics["per_prompt"]) == 2
+
+
+def test_score_files_and_stdin(model_dir, tmp_path, capsys, monkeypatch):
+    essay = tmp_path / "essay.txt"
+    essay.write_text("나는 커서 선생님이 되고 싶다. 그래서 매일 책을 읽는다.\n", encoding="utf-8")
+    assert main(["essay", "score", "--model", str(model_dir), "--prompt-id", "0", "--json",
+                 str(essay)]) == 0
+    result = json.loads(capsys.readouterr().out.strip())
+    assert 0 <= result["score"] <= 30 and isinstance(result["integer"], int)
+    assert set(result["criteria"]) == {"organisation", "content", "expression"}
+    assert result["prompt"] == "미래의 나의 모습"
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(essay.read_bytes())))
+    assert main(["essay", "score", "--model", str(model_dir), "-"]) == 0
+    assert "/ 30" in capsys.readouterr().out
+
+
+def test_prompts_lists_the_training_prompts(model_dir, capsys):
+    assert main(["essay", "prompts", "--model", str(model_dir)]) == 0
+    expected = ["0: 미래의 나의 모습", "1: 소중함을 잃었던 경험"]
+    assert capsys.readouterr().out.splitlines() == expected
+
+
+def test_bad_input_gives_clear_errors(model_dir, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text(" \n\n  \n", encoding="utf-8")
+    assert main(["essay", "score", "--model", str(model_dir), str(empty)]) == 2
+    assert "empty.txt: the essay is empty" in capsys.readouterr().err
+
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("café".encode("latin-1"))
+    assert main(["essay", "score", "--model", str(model_dir), str(latin1)]) == 2
+    assert "latin1.txt: not UTF-8" in capsys.readouterr().err
+
+    missing = tmp_path / "nowhere" / "model.npz"
+    assert main(["essay", "score", "--model", str(missing), str(empty)]) == 2
+    assert "no such model file" in capsys.readouterr().err
+
+    not_a_model = tmp_path / "junk.npz"
+    not_a_model.write_bytes(b"not a zip")
+    assert main(["essay", "prompts", "--model", str(not_a_model)]) == 2
+    assert "junk.npz" in capsys.readouterr().err
+
+    assert main(["essay", "score", "--model", str(model_dir), "--prompt-id", "9",
+                 str(empty)]) == 2
+    assert "--prompt-id must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_train_on_an_empty_folder_is_an_error(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    assert main(["essay", "train", "--data", str(tmp_path / "data"), "--out",
+                 str(tmp_path / "m"), "--quiet"]) == 2
+    assert "no essays found" in capsys.readouterr().err
+
+
+EXAMPLES = Path(__file__).parents[2] / "src" / "dlpy" / "essay" / "examples"
+
+
+def test_bundled_model_loads_and_ranks_the_examples(capsys):
+    from dlpy.essay.commands import BUNDLED_MODEL
+
+    assert BUNDLED_MODEL.exists(), "the bundled model is missing"
+    assert BUNDLED_MODEL.stat().st_size <= 25 * 1024 * 1024
+    files = [str(EXAMPLES / f"{name}.txt") for name in ("good", "average", "poor")]
+    assert main(["essay", "score", "--prompt", "미래의 나의 모습", "--json", *files]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    scores = [r["score"] for r in results]
+    assert scores[0] > scores[1] > scores[2], scores
+    assert all(r["milliseconds"] < 1000 for r in results)
+    assert main(["essay", "prompts"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 6

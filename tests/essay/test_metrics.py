@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from dlpy.essay.metrics import (
+    Calibration,
+    pearson,
+    per_prompt_pearson,
+    quadratic_weighted_kappa,
+    report,
+    rmse,
+)
+
+
+def test_rmse_and_pearson_by_hand():
+    assert rmse([1, 2, 3], [1, 2, 5]) == pytest.approx(np.sqrt(4 / 3))
+    # deviations (-1, 0, 1) and (-5/3, -2/3, 7/3): r = 4 / sqrt(2 * 78 / 9)
+    assert pearson([1, 2, 3], [1, 2, 5]) == pytest.approx(4 / np.sqrt(2 * 78 / 9))
+    assert pearson([1, 1, 1], [1, 2, 3]) == 0.0
+
+
+def test_qwk_by_hand():
+    # O has (0,0), (1,1), (2,1); W = (i-j)^2 / 4; sum W*O = 1/4, sum W*E = 3/4 -> 1 - 1/3
+    assert quadratic_weighted_kappa([0, 1, 2], [0, 1, 1], 0, 2) == pytest.approx(2 / 3)
+    assert quadratic_weighted_kappa([3, 5, 7], [3, 5, 7]) == pytest.approx(1.0)
+    # a rater that reverses the order does worse than chance
+    assert quadratic_weighted_kappa([0, 1, 2], [2, 1, 0], 0, 2) < 0
+
+
+def test_qwk_rejects_non_integers_and_out_of_range():
+    with pytest.raises(ValueError, match="integers"):
+        quadratic_weighted_kappa([1.5, 2], [1, 2])
+    with pytest.raises(ValueError, match=r"\[0, 30\]"):
+        quadratic_weighted_kappa([31, 2], [1, 2])
+    with pytest.raises(ValueError, match="same length"):
+        rmse([1, 2], [1, 2, 3])
+
+
+def test_calibration_restores_the_spread():
+    predictions = [24.9, 25.0, 25.1, 25.2]
+    targets = [20, 24, 26, 30]
+    calibration = Calibration.fit(predictions, targets)
+    np.testing.assert_array_equal(calibration(predictions), targets)
+    assert np.all(np.round(predictions) == 25)  # plain rounding gives one class
+    again = Calibration.from_dict(calibration.to_dict())
+    np.testing.assert_array_equal(again([10.0, 40.0]), [20, 30])
+
+
+def test_report_and_per_prompt():
+    out = report([1, 2, 3, 4], [1, 2, 4, 3], ["a", "a", "b", "b"])
+    assert out["n"] == 4
+    assert out["per_prompt"] == {"a": pytest.approx(1.0), "b": pytest.approx(-1.0)}
+    assert per_prompt_pearson([1, 2], [2, 1], ["x", "x"]) == {"x": pytest.approx(-1.0)}

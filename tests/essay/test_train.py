@@ -1,0 +1,102 @@
+import json
+
+import numpy as np
+import pytest
+
+from dlpy.essay.features import STAT_NAMES, Featurizer, densify
+from dlpy.essay.train import (
+    TrainConfig,
+    bucketed_batches,
+    cross_validate,
+    load_scorer,
+    stratified_folds,
+    train,
+)
+
+SMALL = dict(epochs=4, batch_size=4, lr=5e-3, d_model=8, dim_feedforward=16, hidden=8,
+             embedding_dim=8, max_len=64, max_char_ngrams=400, max_morpheme_ngrams=400,
+             val_fraction=0.25, patience=10)
+
+
+def quiet(_message):
+    pass
+
+
+def test_features_are_finite_and_sized(docs):
+    featurizer = Featurizer.fit(docs, 300, 300)
+    assert featurizer.num_ngrams <= 600
+    stats = featurizer.statistics(docs)
+    assert stats.shape == (len(docs), len(STAT_NAMES))
+    assert np.isfinite(stats).all()
+    rows = [featurizer.ngrams(d) for d in docs[:3]]
+    dense = densify(rows, featurizer.num_ngrams)
+    # each block (characters, morphemes) is L2-normalised, the morpheme block scaled by 0.5
+    assert np.sum(dense[0] ** 2) == pytest.approx(1 + 0.5 ** 2, rel=1e-5)
+    assert featurizer.prompt_id("no such prompt") == -1
+
+
+def test_bucketed_batches_cover_everything_once():
+    lengths = np.random.default_rng(0).integers(1, 500, size=103)
+    batches = bucketed_batches(lengths, 8, np.random.default_rng(1))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(103))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < np.ptp(lengths) / 3  # similar lengths share a batch
+
+
+def test_folds_are_stratified_by_prompt():
+    prompts = ["a"] * 10 + ["b"] * 5
+    fold_of = stratified_folds(prompts, 5, seed=0)
+    for k in range(5):
+        members = [p for p, f in zip(prompts, fold_of) if f == k]
+        assert members.count("a") == 2 and members.count("b") == 1
+
+
+def test_essaynet_learns_the_fixture(docs, tmp_path):
+    scorer = train(docs, TrainConfig(**{**SMALL, "epochs": 12}), tmp_path, show_progress=False,
+                   log=quiet)
+    scores, criteria = scorer.predict(docs)
+    truth = np.array([d.score for d in docs])
+    assert np.corrcoef(scores, truth)[0, 1] > 0.9
+    assert np.sqrt(np.mean((scores - truth) ** 2)) < truth.std()
+    assert criteria.shape == (len(docs), 3) and np.all((0 <= criteria) & (criteria <= 1))
+    metrics = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    assert len(metrics["history"]) == 12
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_mock_learning_constant_label_seed_arch(docs):
+    """The report's check: fed a constant label k, the report's model converges to k."""
+    k = 24.0
+    constant = [type(d)(**{**d.__dict__, "score": k, "_cache": {}}) for d in docs]
+    config = TrainConfig(arch="seed", epochs=2, batch_size=2, lr=3.0, embedding_dim=8,
+                         max_len=32, val_fraction=0.25, patience=10)
+    scorer = train(constant, config, show_progress=False, log=quiet)
+    scores, criteria = scorer.predict(docs)
+    assert criteria is None
+    assert np.all(np.abs(scores - k) < 1.0), scores
+
+
+def test_checkpoint_resume_gives_the_same_model(docs, tmp_path):
+    straight = train(docs, TrainConfig(**SMALL), tmp_path / "a", show_progress=False, log=quiet)
+    train(docs, TrainConfig(**{**SMALL, "epochs": 2}), tmp_path / "b", show_progress=False,
+          log=quiet)
+    resumed = train(docs, TrainConfig(**SMALL), tmp_path / "b", resume=True,
+                    show_progress=False, log=quiet)
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(),
+                                 resumed.model.state_dict().items()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+    reloaded = load_scorer(tmp_path / "b")
+    np.testing.assert_allclose(reloaded.predict(docs)[0], resumed.predict(docs)[0], atol=1e-4)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(docs, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(docs, TrainConfig(**SMALL), tmp_path, resume=True, show_progress=False, log=quiet)
+
+
+def test_cross_validation_predicts_every_essay_once(docs):
+    result = cross_validate(docs, TrainConfig(**{**SMALL, "epochs": 2, "d_model": 0}), folds=3,
+                            show_progress=False, log=quiet)
+    assert result["n"] == len(docs) and len(result["folds"]) == 3
+    assert len(result["predictions"]) == len(docs)
+    assert set(result["per_prompt"]) == {d.prompt for d in docs}
