@@ -30,11 +30,13 @@ def time_scoring(repeats: int) -> None:
     analyzer = get_analyzer("kiwi")
     for path in sorted(EXAMPLES.glob("*.txt")):
         text = path.read_text(encoding="utf-8")
-        doc_from_text(text, scorer.prompts[2], analyzer=analyzer)  # warm up
+        prompt = scorer.prompts[2]
+        prompt_text = scorer.featurizer.prompt_texts.get(prompt, "")
+        doc_from_text(text, prompt, prompt_text, analyzer=analyzer)  # warm up
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            doc = doc_from_text(text, scorer.prompts[2], analyzer=analyzer)
+            doc = doc_from_text(text, prompt, prompt_text, analyzer=analyzer)
             scorer.predict([doc])
             times.append(time.perf_counter() - start)
         print(f"score {path.name:12s} ({len(text):5d} chars): median "

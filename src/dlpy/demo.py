@@ -46,7 +46,9 @@ def essay_demo() -> bool:
     for name in ("good", "average", "poor"):
         path = examples / f"{name}.txt"
         text = path.read_text(encoding="utf-8")
-        result = score_doc(scorer, doc_from_text(text, prompt, analyzer=analyzer))
+        doc = doc_from_text(text, prompt, scorer.featurizer.prompt_texts.get(prompt, ""),
+                            analyzer=analyzer)
+        result = score_doc(scorer, doc)
         print(f"--- {name}.txt ({len(text)} characters): {text[:40].strip()}...")
         print(format_result(path.name, result))
     print()

@@ -84,7 +84,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"learning rate (default {defaults.lr}; {SEED_LR} for --arch seed, the "
                    "base of lr = base / 10^(epoch // 2))")
     for name in ("weight_decay", "l2_wide", "clip", "val_fraction", "criteria_weight",
-                 "dropout"):
+                 "dropout", "wide_gain"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
     p.add_argument("--train-embeddings", action="store_true")
 
@@ -225,7 +225,8 @@ def cmd_score(args) -> int:
     for name in args.files:
         text = _read_text(name)
         try:
-            doc = doc_from_text(text, prompt, analyzer=analyzer)
+            doc = doc_from_text(text, prompt, scorer.featurizer.prompt_texts.get(prompt, ""),
+                                analyzer=analyzer)
         except ValueError as err:
             raise ValueError(f"{'stdin' if name == '-' else name}: {err}") from None
         result = score_doc(scorer, doc)

@@ -214,7 +214,8 @@ class Featurizer:
     (characters, morphemes) L2-normalised, the morpheme block scaled by `morpheme_weight`."""
 
     def __init__(self, vocabulary: list[str], idf: np.ndarray, stat_mean: np.ndarray,
-                 stat_std: np.ndarray, prompts: list[str], morpheme_weight: float = 0.5):
+                 stat_std: np.ndarray, prompts: list[str], morpheme_weight: float = 0.5,
+                 prompt_texts: dict[str, str] | None = None):
         self.vocabulary = list(vocabulary)
         self.index = {g: i for i, g in enumerate(self.vocabulary)}
         self.idf = np.asarray(idf, dtype=np.float32)
@@ -222,6 +223,8 @@ class Featurizer:
         self.stat_std = np.asarray(stat_std, dtype=np.float32)
         self.prompts = list(prompts)
         self.morpheme_weight = float(morpheme_weight)
+        # title -> the prompt's full text, so a new essay gets the same prompt-copy statistic
+        self.prompt_texts = dict(prompt_texts or {})
 
     @classmethod
     def fit(cls, docs: Sequence[Doc], max_char_ngrams: int = 20000,
@@ -242,7 +245,9 @@ class Featurizer:
         idf = np.array([math.log((1 + n) / (1 + df[g])) + 1.0 for g in vocabulary])
         stats = np.array([d.statistics() for d in docs], dtype=np.float64)
         prompts = sorted({d.prompt for d in docs})
-        return cls(vocabulary, idf, stats.mean(0), stats.std(0) + 1e-6, prompts, morpheme_weight)
+        prompt_texts = {d.prompt: d.prompt_text for d in docs}
+        return cls(vocabulary, idf, stats.mean(0), stats.std(0) + 1e-6, prompts, morpheme_weight,
+                   prompt_texts)
 
     @property
     def num_ngrams(self) -> int:
@@ -285,12 +290,13 @@ class Featurizer:
     def to_dict(self) -> dict:
         return {"vocabulary": self.vocabulary, "stat_mean": self.stat_mean.tolist(),
                 "stat_std": self.stat_std.tolist(), "prompts": self.prompts,
-                "morpheme_weight": self.morpheme_weight}
+                "morpheme_weight": self.morpheme_weight, "prompt_texts": self.prompt_texts}
 
     @classmethod
     def from_dict(cls, state: dict, idf: np.ndarray) -> Featurizer:
         return cls(state["vocabulary"], idf, np.array(state["stat_mean"]),
-                   np.array(state["stat_std"]), state["prompts"], state["morpheme_weight"])
+                   np.array(state["stat_std"]), state["prompts"], state["morpheme_weight"],
+                   state.get("prompt_texts"))
 
 
 def densify(rows: Sequence[tuple[np.ndarray, np.ndarray]], width: int) -> np.ndarray:

@@ -51,15 +51,19 @@ class PerPrompt(nn.Module):
     y = x W_shared^T + x W_prompt^T (+ bias). (B, in) -> (B, out)."""
 
     def __init__(self, in_features: int, out_features: int, num_prompts: int, bias: bool,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, gain: float = 1.0):
         super().__init__()
         self.out_features, self.num_prompts = out_features, num_prompts
+        # the output is multiplied by `gain`: Adam's steps are scale-free, so this gives these
+        # weights gain times the learning rate of the rest of the model
+        self.gain = float(gain)
         self.linear = nn.Linear(in_features, out_features * (1 + num_prompts), bias=bias, rng=rng)
-        self.linear.weight.data *= 0.01  # start near zero: the bias carries the mean
+        self.linear.weight.data *= 0.01 / self.gain  # start near zero: the bias carries the mean
 
     def forward(self, x, selector: np.ndarray) -> Tensor:
         out = self.linear(x).reshape((x.shape[0], 1 + self.num_prompts, self.out_features))
-        return F.sum(out * selector[:, :, None], axis=1)
+        out = F.sum(out * selector[:, :, None], axis=1)
+        return out * self.gain if self.gain != 1.0 else out
 
 
 class EssayNet(nn.Module):
@@ -70,17 +74,20 @@ class EssayNet(nn.Module):
                  embedding_dim: int = 32, d_model: int = 64, num_layers: int = 1,
                  num_heads: int = 4, dim_feedforward: int = 128, hidden: int = 32,
                  max_len: int = 512, train_embeddings: bool = False, dropout: float = 0.0,
-                 embedding_matrix: np.ndarray | None = None, seed: int = 0):
+                 embedding_matrix: np.ndarray | None = None, seed: int = 0,
+                 wide_gain: float = 1.0):
         super().__init__()
         rng = np.random.default_rng(seed)
-        self.config = dict(arch="essaynet", num_ngrams=num_ngrams, num_stats=num_stats,
+        self.config = dict(arch="essaynet", wide_gain=wide_gain, num_ngrams=num_ngrams,
+                           num_stats=num_stats,
                            num_prompts=num_prompts, vocab_size=vocab_size,
                            embedding_dim=embedding_dim, d_model=d_model, num_layers=num_layers,
                            num_heads=num_heads, dim_feedforward=dim_feedforward, hidden=hidden,
                            max_len=max_len, train_embeddings=train_embeddings, dropout=dropout,
                            seed=seed)
         self.num_prompts = num_prompts
-        self.wide = PerPrompt(num_ngrams, NUM_OUTPUTS, num_prompts, bias=True, rng=rng)
+        self.wide = PerPrompt(num_ngrams, NUM_OUTPUTS, num_prompts, bias=True, rng=rng,
+                              gain=wide_gain)
         self.stats_linear = PerPrompt(num_stats, NUM_OUTPUTS, num_prompts, bias=False, rng=rng)
         self.stats_hidden = nn.Linear(num_stats + 1 + num_prompts, hidden, rng=rng)
         self.stats_out = nn.Linear(hidden, NUM_OUTPUTS, rng=rng)
@@ -123,9 +130,10 @@ class EssayNet(nn.Module):
             out = out + self.deep_out(masked_mean(x, batch["padding"]))
         return out
 
-    def wide_weights(self) -> list[nn.Parameter]:
-        """The parameters that get the extra L2 penalty (the n-gram weights, as in ridge)."""
-        return [self.wide.linear.weight]
+    def wide_penalty(self) -> Tensor | None:
+        """sum of the squared effective n-gram weights (the ridge penalty)."""
+        w = self.wide.linear.weight
+        return F.sum(w * w) * (self.wide.gain ** 2)
 
 
 class SeedNet(nn.Module):
@@ -155,8 +163,8 @@ class SeedNet(nn.Module):
         per_token = self.out(x)  # (B, T, 1)
         return F.sigmoid(masked_mean(per_token, batch["padding"]))  # (B, 1)
 
-    def wide_weights(self) -> list[nn.Parameter]:
-        return []
+    def wide_penalty(self) -> Tensor | None:
+        return None
 
 
 def build_model(config: dict, embedding_matrix: np.ndarray | None = None) -> nn.Module:
