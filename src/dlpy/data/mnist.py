@@ -9,13 +9,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from dlpy.io import atomic_write_bytes
 
 # The four files, with the SHA-256 of their decompressed IDX content (the canonical files; the
 # checksum holds whatever the compression, so re-compressed copies verify too).
@@ -130,24 +130,27 @@ def download_mnist(folder: str | os.PathLike, mirrors: list[str] | None = None,
 
 
 def _download(url: str, target: Path, sha256: str, progress: bool, timeout: float) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".gz", dir=target.parent)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, os.fdopen(fd, "wb") as f:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            bar = _progress_bar(total, target.name) if progress else None
-            while chunk := response.read(1 << 16):
-                f.write(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
+    """Fetch one file into memory (MNIST files are at most 10 MB), verify the SHA-256 of its
+    decompressed IDX content, then write it atomically."""
+    chunks = []
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        bar = _progress_bar(total, target.name) if progress else None
+        while chunk := response.read(1 << 16):
+            chunks.append(chunk)
             if bar is not None:
-                bar.close()
-        digest = hashlib.sha256(_read_bytes(Path(tmp))).hexdigest()  # of the decompressed IDX
-        if digest != sha256:
-            raise ValueError(f"checksum mismatch: SHA-256 {digest}, expected {sha256}")
-        shutil.move(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+    data = b"".join(chunks)
+    try:
+        content = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    except (OSError, EOFError) as err:
+        raise ValueError(f"the download is not a readable gzip file ({err})") from None
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != sha256:
+        raise ValueError(f"checksum mismatch: SHA-256 {digest}, expected {sha256}")
+    atomic_write_bytes(target, data)
 
 
 def _progress_bar(total: int | None, name: str):

@@ -159,7 +159,7 @@ def cmd_train(args) -> int:
 
 def cmd_cv(args) -> int:
     from dlpy.essay.train import cross_validate
-    from dlpy.text.cache import atomic_write_bytes
+    from dlpy.io import atomic_write_bytes
 
     docs = _docs(args)
     config = _config(args)

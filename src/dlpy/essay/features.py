@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dlpy.io import atomic_write_bytes
 from dlpy.text.analysis import Sentence, get_analyzer
-from dlpy.text.cache import atomic_write_bytes, default_cache_dir, sha256_bytes
+from dlpy.text.cache import default_cache_dir, sha256_bytes
 
 PAD, UNK = "<pad>", "<unk>"
 # coarse part-of-speech groups (the first two letters of Kiwi's / Kkma's tags)

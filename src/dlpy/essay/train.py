@@ -28,8 +28,8 @@ from dlpy import nn, optim
 from dlpy.essay.features import Doc, Featurizer, Vocabulary, densify, pretrained_matrix
 from dlpy.essay.metrics import Calibration, report
 from dlpy.essay.model import NUM_OUTPUTS, build_model
+from dlpy.io import atomic_write_bytes
 from dlpy.tensor import Tensor, no_grad
-from dlpy.text.cache import atomic_write_bytes
 from dlpy.text.progress import progress
 
 CRITERIA = ("organisation", "content", "expression")

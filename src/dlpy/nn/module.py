@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from dlpy.io import atomic_write
 from dlpy.tensor import Tensor
 
 
@@ -165,18 +165,8 @@ def _as_numpy(value: Any) -> np.ndarray:
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """np.savez to a temporary file in the same folder, then rename: a crash never leaves a
     half-written checkpoint."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

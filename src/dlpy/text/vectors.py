@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import atomic_write_bytes
+from dlpy.io import atomic_write_bytes
 
 RESOLVE_KINDS = ("exact", "prefix", "suffix", "unknown")
 _CHUNK_VALUES = 1_000_000  # numbers parsed per numpy pass: bounds the temporaries to ~100 MB
