@@ -116,6 +116,7 @@ def test_preprocessed_format(tmp_path):
     (essay,) = read_essays(tmp_path)
     assert essay.id == "ESSAY_777" and essay.category == "글짓기"
     assert essay.score == pytest.approx(22.5) and essay.criteria is None
+    assert essay.title == "물건 을 쓰 어라 ."  # no title in this format: the prompt stands in
     assert essay.sentences == ["나 는 시계 가 좋 다 .", "할머니 가 주 시 었 다 ."]
     (analysed,) = analyze_essays([essay], show_progress=False)  # no analyser needed
     assert to_reference_format(analysed.sentences) == doc["paragraph"]

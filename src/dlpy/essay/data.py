@@ -240,9 +240,13 @@ def _parse_reference(doc: dict, source: str, digest: str) -> EssayRecord:
     category = stem.split("_", 1)[0] if stem.split("_", 1)[0] in CATEGORIES else ""
     essay_id = stem[stem.index("ESSAY_"):] if "ESSAY_" in stem else stem
     sentences = [" ".join(s) for s in forms]
+    prompt_text = " ".join(" ".join(s) for s in prompt_forms)
+    # the format has no prompt title: the prompt's opening words stand in for it, so essays on
+    # different prompts stay apart (per-prompt weights, stratified folds, `dlpy essay prompts`)
+    title = prompt_text if len(prompt_text) <= 40 else prompt_text[:40].rstrip() + "..."
     return EssayRecord(
-        id=essay_id, category=category, title="",
-        prompt=" ".join(" ".join(s) for s in prompt_forms),
+        id=essay_id, category=category, title=title,
+        prompt=prompt_text,
         paragraphs=[" ".join(sentences)], sentences=sentences, score=score, rater_scores=[],
         criteria=None, source=source, source_sha256=digest,
         marked_text=SENTENCE_MARKER.join(sentences) + SENTENCE_MARKER,
