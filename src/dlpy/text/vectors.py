@@ -227,6 +227,22 @@ class _Loader:
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(f"{self.path}:{line_number}: skipped, {reason}")
 
+    def claim_word(self, line_number: int, word_bytes: bytes) -> str | None:
+        """The decoded word if it is sound and new (and now claimed), else None (skip counted)."""
+        try:
+            word = word_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            self.skip(line_number, "invalid UTF-8 in the word")
+            return None
+        if not word.strip():
+            self.skip(line_number, "empty word")
+            return None
+        if word in self.seen:
+            self.skip(line_number, f"duplicate word {word!r} (kept the first)")
+            return None
+        self.seen.add(word)
+        return word
+
     def full(self) -> bool:
         return self.limit is not None and len(self.words) >= self.limit
 
@@ -318,18 +334,9 @@ def _load_text(path: Path, limit: int | None) -> WordVectors:
                     continue
                 word_bytes = parts[0]
                 text = line[len(word_bytes) + 1:]
-            try:
-                word = word_bytes.decode("utf-8")
-            except UnicodeDecodeError:
-                loader.skip(line_number, "invalid UTF-8 in the word")
+            word = loader.claim_word(line_number, word_bytes)
+            if word is None:
                 continue
-            if not word.strip():
-                loader.skip(line_number, "empty word")
-                continue
-            if word in loader.seen:
-                loader.skip(line_number, f"duplicate word {word!r} (kept the first)")
-                continue
-            loader.seen.add(word)
             pending_words.append(word)
             pending_texts.append(text)
             pending_lines.append(line_number)
@@ -401,19 +408,11 @@ def _load_binary(path: Path, limit: int | None) -> WordVectors:
         word_bytes = data[position:space].lstrip(b"\n")
         row = np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1)
         position = space + 1 + row_bytes
-        try:
-            word = word_bytes.decode("utf-8")
-        except UnicodeDecodeError:
-            loader.skip(record, "invalid UTF-8 in the word")
-            continue
-        if not word.strip():
-            loader.skip(record, "empty word")
-        elif word in loader.seen:
-            loader.skip(record, f"duplicate word {word!r} (kept the first)")
-        elif not np.isfinite(row).all():
+        if not np.isfinite(row).all():  # checked first: a later sound row may keep the word
             loader.skip(record, "a value is not finite")
-        else:
-            loader.seen.add(word)
+            continue
+        word = loader.claim_word(record, word_bytes)
+        if word is not None:
             loader.add([word], row[None, :])
     result = loader.result()
     result.header_count = count
