@@ -106,3 +106,17 @@ def test_bundled_model_loads_and_ranks_the_examples(capsys):
     assert all(r["milliseconds"] < 1000 for r in results)
     assert main(["essay", "prompts"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 6
+
+
+def test_cv_writes_json_and_fold_seed_picks_the_folds(corpus_dir, tmp_path, capsys):
+    def run(fold_seed, name):
+        out = tmp_path / name
+        assert main(["essay", "cv", "--data", str(corpus_dir), "--folds", "3", "--fold-seed",
+                     str(fold_seed), "--json", str(out), *FAST]) == 0
+        return json.loads(out.read_text(encoding="utf-8"))
+
+    first, again, other = run(0, "a.json"), run(0, "b.json"), run(1, "c.json")
+    assert "3-fold CV (essaynet, 24 essays): RMSE" in capsys.readouterr().out
+    assert first["n"] == 24 and len(first["predictions"]) == 24 and len(first["folds"]) == 3
+    assert first["predictions"] == again["predictions"]  # seeded: the same run twice
+    assert first["predictions"] != other["predictions"]  # another fold seed, other folds

@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     _data_arguments(p)
     _train_arguments(p)
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--fold-seed", type=int, default=0,
+                   help="seeds the assignment of essays to folds (default 0)")
     p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
     p.set_defaults(func=cmd_cv)
 
@@ -163,7 +165,7 @@ def cmd_cv(args) -> int:
 
     docs = _docs(args)
     config = _config(args)
-    result = cross_validate(docs, config, args.folds, vectors=_vectors(args),
+    result = cross_validate(docs, config, args.folds, vectors=_vectors(args), seed=args.fold_seed,
                             show_progress=not args.quiet)
     print(f"{args.folds}-fold CV ({config.arch}, {len(docs)} essays): RMSE {result['rmse']:.3f}, "
           f"r {result['pearson']:.3f}, QWK {result['qwk']:.3f} (calibrated), "
