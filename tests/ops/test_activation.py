@@ -1,10 +1,13 @@
 """relu, sigmoid, tanh, gelu: gradients, PyTorch values, stability."""
 
+import math
+
 import numpy as np
 import pytest
 
 import dlpy.functional as F
 from dlpy import Tensor
+from dlpy.ops.activation import _erf
 from dlpy.testing import gradcheck
 
 TORCH_CASES = {
@@ -54,3 +57,24 @@ def test_gelu_known_values():
     # GELU(x) = x * Phi(x); Phi(1) = 0.8413447460685429, Phi(-1) = 1 - Phi(1)
     y = F.gelu(Tensor(np.array([-1.0, 0.0, 1.0])))
     np.testing.assert_allclose(y.data, [-0.15865525393145707, 0.0, 0.8413447460685429])
+
+
+def test_erf_matches_math_erf():
+    # the three ranges of Cody's approximation meet at 0.46875 and 4; past 6 erf rounds to +-1
+    special = [0.0, -0.0, 5e-324, -5e-324, 1e-300, 1e-17, -1e-17, 0.46875, -0.46875,
+               np.nextafter(0.46875, 1), 4.0, -4.0, np.nextafter(4.0, 5), 5.9, 6.0, 6.5,
+               1e300, -1e300]
+    x = np.concatenate([np.linspace(-30, 30, 200001), special])
+    expected = np.array([math.erf(v) for v in x])
+    assert np.max(np.abs(_erf(x) - expected)) < 2e-15
+    np.testing.assert_array_equal(_erf(np.array([np.inf, -np.inf])), [1.0, -1.0])
+    np.testing.assert_array_equal(np.isnan(_erf(np.array([np.nan, 1.0]))), [True, False])
+    assert _erf(np.array(0.5)).shape == ()
+    assert np.signbit(_erf(-0.0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3)])
+def test_gelu_keeps_dtype_and_shape(dtype, shape, rng):
+    y = F.gelu(Tensor(rng.standard_normal(shape).astype(dtype)))
+    assert y.data.dtype == dtype and y.data.shape == shape
