@@ -120,3 +120,19 @@ def test_cv_writes_json_and_fold_seed_picks_the_folds(corpus_dir, tmp_path, caps
     assert first["n"] == 24 and len(first["predictions"]) == 24 and len(first["folds"]) == 3
     assert first["predictions"] == again["predictions"]  # seeded: the same run twice
     assert first["predictions"] != other["predictions"]  # another fold seed, other folds
+    assert first["folds_by"] == "essay" and first["batches"] == 2  # one run of ids per prompt
+
+
+def test_cv_by_batch_keeps_batches_whole(corpus_dir, tmp_path, capsys):
+    out = tmp_path / "batch.json"
+    # the fixture numbers each prompt's essays consecutively: gap 0 makes every essay a batch
+    assert main(["essay", "cv", "--data", str(corpus_dir), "--folds", "3", "--by-batch",
+                 "--batch-gap", "0", "--json", str(out), *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert "batches kept whole (24)" in printed and "within collection batches: r" in printed
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["folds_by"] == "collection batch (gap 0)" and len(result["fold_of"]) == 24
+    # with the default gap each prompt is one batch: two batches cannot fill three folds
+    assert main(["essay", "cv", "--data", str(corpus_dir), "--folds", "3", "--by-batch",
+                 *FAST]) == 2
+    assert "2 groups cannot fill 3 folds" in capsys.readouterr().err

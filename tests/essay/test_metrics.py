@@ -8,6 +8,7 @@ from dlpy.essay.metrics import (
     quadratic_weighted_kappa,
     report,
     rmse,
+    within_group_pearson,
 )
 
 
@@ -16,6 +17,19 @@ def test_rmse_and_pearson_by_hand():
     # deviations (-1, 0, 1) and (-5/3, -2/3, 7/3): r = 4 / sqrt(2 * 78 / 9)
     assert pearson([1, 2, 3], [1, 2, 5]) == pytest.approx(4 / np.sqrt(2 * 78 / 9))
     assert pearson([1, 1, 1], [1, 2, 3]) == 0.0
+
+
+def test_within_group_pearson_by_hand():
+    # deviations from the group means: (-1, 0, 1, -1, 1) and (-1, 1, 0, -2, 2): r = 5 / sqrt(40)
+    groups = ["a", "a", "a", "b", "b"]
+    assert within_group_pearson([1, 2, 3, 10, 12], [1, 3, 2, 0, 4], groups) == pytest.approx(
+        5 / np.sqrt(40))
+    # perfect ranking inside each group, levels the wrong way round: pooled r is negative
+    prediction, target = [1, 2, 11, 12], [21, 22, 1, 2]
+    assert within_group_pearson(prediction, target, [0, 0, 1, 1]) == pytest.approx(1.0)
+    assert pearson(prediction, target) < 0
+    with pytest.raises(ValueError, match="2 group labels for 4 essays"):
+        within_group_pearson(prediction, target, [0, 1])
 
 
 def test_qwk_by_hand():

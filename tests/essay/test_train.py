@@ -7,7 +7,9 @@ from dlpy.essay.features import STAT_NAMES, Featurizer, densify
 from dlpy.essay.train import (
     TrainConfig,
     bucketed_batches,
+    collection_batches,
     cross_validate,
+    grouped_folds,
     load_scorer,
     stratified_folds,
     train,
@@ -49,6 +51,34 @@ def test_folds_are_stratified_by_prompt():
     for k in range(5):
         members = [p for p, f in zip(prompts, fold_of) if f == k]
         assert members.count("a") == 2 and members.count("b") == 1
+
+
+def test_collection_batches_are_runs_of_consecutive_ids_within_a_prompt():
+    ids = ["ESSAY_00010", "ESSAY_00011", "ESSAY_00100", "ESSAY_00101", "ESSAY_00012",
+           "ESSAY_00013"]
+    prompts = ["a", "a", "a", "a", "a", "b"]
+    batch = collection_batches(ids, prompts, gap=50)
+    assert batch[0] == batch[1] == batch[4]           # 10, 11, 12: one run
+    assert batch[2] == batch[3] != batch[0]           # 100, 101: the jump of 88 starts a new one
+    assert batch[5] not in batch[:5]                  # another prompt, another batch
+    assert len(set(collection_batches(ids, prompts, gap=0).tolist())) == 6
+    assert len(set(collection_batches(ids, prompts, gap=100).tolist())) == 2
+    with pytest.raises(ValueError, match="essay id .essay-x. has no number"):
+        collection_batches(["ESSAY_1", "essay-x"], ["a", "a"])
+
+
+def test_grouped_folds_keep_groups_whole_and_spread_prompts():
+    prompts = ["a"] * 20 + ["b"] * 10
+    groups = [f"a{i // 4}" for i in range(20)] + [f"b{i // 2}" for i in range(10)]
+    fold_of = grouped_folds(prompts, groups, 5, seed=0)
+    for g in set(groups):
+        assert len({int(f) for f, h in zip(fold_of, groups) if h == g}) == 1
+    for k in range(5):  # five groups of four "a", five pairs of "b": one of each per fold
+        members = [p for p, f in zip(prompts, fold_of) if f == k]
+        assert members.count("a") == 4 and members.count("b") == 2
+    assert not np.array_equal(fold_of, grouped_folds(prompts, groups, 5, seed=1))
+    with pytest.raises(ValueError, match="3 groups cannot fill 4 folds"):
+        grouped_folds(["a"] * 6, [0, 0, 1, 1, 2, 2], 4, seed=0)
 
 
 def test_essaynet_learns_the_fixture(docs, tmp_path):
@@ -100,3 +130,13 @@ def test_cross_validation_predicts_every_essay_once(docs):
     assert result["n"] == len(docs) and len(result["folds"]) == 3
     assert len(result["predictions"]) == len(docs)
     assert set(result["per_prompt"]) == {d.prompt for d in docs}
+
+
+def test_cross_validation_by_group_never_splits_a_group(docs):
+    groups = np.array([f"{d.prompt}/{i // 3}" for i, d in enumerate(docs)])
+    result = cross_validate(docs, TrainConfig(**{**SMALL, "epochs": 2, "d_model": 0}), folds=3,
+                            show_progress=False, log=quiet, groups=groups)
+    fold_of = np.array(result["fold_of"])
+    assert sorted(set(fold_of.tolist())) == [0, 1, 2]
+    for g in set(groups.tolist()):
+        assert len(set(fold_of[groups == g].tolist())) == 1

@@ -37,6 +37,11 @@ def register(subparsers) -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--fold-seed", type=int, default=0,
                    help="seeds the assignment of essays to folds (default 0)")
+    p.add_argument("--by-batch", action="store_true",
+                   help="keep each collection batch (a run of consecutive essay ids within a "
+                   "prompt) in one fold: the score of essays from batches never seen")
+    p.add_argument("--batch-gap", type=int, default=50, metavar="N",
+                   help="an id jump of more than N starts a new batch (default 50)")
     p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
     p.set_defaults(func=cmd_cv)
 
@@ -160,16 +165,34 @@ def cmd_train(args) -> int:
 
 
 def cmd_cv(args) -> int:
-    from dlpy.essay.train import cross_validate
+    from dlpy.essay.metrics import within_group_pearson
+    from dlpy.essay.train import collection_batches, cross_validate
     from dlpy.io import atomic_write_bytes
 
     docs = _docs(args)
     config = _config(args)
+    prompts = [d.prompt for d in docs]
+    try:
+        batches = collection_batches([d.id for d in docs], prompts, args.batch_gap)
+    except ValueError:
+        if args.by_batch:
+            raise
+        batches = None  # ids without numbers: no batches to report on
     result = cross_validate(docs, config, args.folds, vectors=_vectors(args), seed=args.fold_seed,
-                            show_progress=not args.quiet)
-    print(f"{args.folds}-fold CV ({config.arch}, {len(docs)} essays): RMSE {result['rmse']:.3f}, "
-          f"r {result['pearson']:.3f}, QWK {result['qwk']:.3f} (calibrated), "
-          f"{result['seconds_per_epoch']:.1f} s per epoch, {result['seconds']:.0f} s in all")
+                            show_progress=not args.quiet,
+                            groups=batches if args.by_batch else None)
+    result["folds_by"] = f"collection batch (gap {args.batch_gap})" if args.by_batch else "essay"
+    if batches is not None:
+        result["batches"] = int(len(set(batches.tolist())))
+        result["within_batch_pearson"] = within_group_pearson(
+            result["predictions"], [d.score for d in docs], batches)
+    kept = f", batches kept whole ({result['batches']})" if args.by_batch else ""
+    print(f"{args.folds}-fold CV ({config.arch}, {len(docs)} essays{kept}): RMSE "
+          f"{result['rmse']:.3f}, r {result['pearson']:.3f}, QWK {result['qwk']:.3f} "
+          f"(calibrated), {result['seconds_per_epoch']:.1f} s per epoch, "
+          f"{result['seconds']:.0f} s in all")
+    if batches is not None:
+        print(f"  within collection batches: r {result['within_batch_pearson']:.3f}")
     for name, r in result["per_prompt"].items():
         print(f"  {name}: r {r:.3f}")
     if args.json:

@@ -73,6 +73,20 @@ def per_prompt_pearson(prediction, target, prompts: Sequence) -> dict[str, float
             for name in dict.fromkeys(labels.tolist())}
 
 
+def within_group_pearson(prediction, target, groups: Sequence) -> float:
+    """Pearson r of the deviations from each group's mean (groups: one label per essay): how well
+    the essays are ranked inside their groups, whatever the groups' levels. One-essay groups add
+    nothing."""
+    p, t = _pair("within_group_pearson", prediction, target)
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    if inverse.size != p.size:
+        raise ValueError(f"within_group_pearson: {inverse.size} group labels for {p.size} essays")
+    inverse = inverse.reshape(-1)
+    counts = np.bincount(inverse)
+    return pearson(p - (np.bincount(inverse, p) / counts)[inverse],
+                   t - (np.bincount(inverse, t) / counts)[inverse])
+
+
 class Calibration:
     """Maps raw predictions to integer scores whose distribution matches the targets'.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -141,6 +142,73 @@ def stratified_folds(prompts: Sequence[str], folds: int, seed: int) -> np.ndarra
     for name in sorted(set(labels.tolist())):
         members = rng.permutation(np.nonzero(labels == name)[0])
         fold_of[members] = np.arange(len(members)) % folds
+    return fold_of
+
+
+def essay_number(essay_id: str) -> int:
+    """The number at the end of an essay id: 33982 for AI Hub's `ESSAY_33982`."""
+    match = re.search(r"(\d+)\D*$", str(essay_id))
+    if match is None:
+        raise ValueError(f"essay id {essay_id!r} has no number; collection batches are runs of "
+                         "consecutive numbered ids (AI Hub's info.essay_id)")
+    return int(match.group(1))
+
+
+def collection_batches(ids: Sequence[str], prompts: Sequence[str], gap: int = 50) -> np.ndarray:
+    """A batch number per essay: within each prompt, essays sorted by the number in their id
+    (AI Hub's `ESSAY_33982`), a jump of more than `gap` starting a new batch. AI Hub numbered the
+    essays as they were collected and scored, and scores move together within such a run (about
+    half the within-prompt variance of the 3,609 dev essays lies between runs; docs/essay.md)."""
+    labels = np.asarray([str(p) for p in prompts])
+    if len(ids) != labels.size:
+        raise ValueError(f"collection_batches: {len(ids)} ids for {labels.size} prompts")
+    numbers = np.array([essay_number(essay_id) for essay_id in ids], dtype=np.int64)
+    batch = np.zeros(labels.size, dtype=np.int64)
+    next_batch = 0
+    for name in sorted(set(labels.tolist())):
+        members = np.nonzero(labels == name)[0]
+        members = members[np.argsort(numbers[members], kind="stable")]
+        run = np.concatenate([[0], np.cumsum(np.diff(numbers[members]) > gap)])
+        batch[members] = next_batch + run
+        next_batch += int(run[-1]) + 1
+    return batch
+
+
+def grouped_folds(prompts: Sequence[str], groups: Sequence, folds: int, seed: int) -> np.ndarray:
+    """A fold number per essay that keeps every group (e.g. a collection batch) in one fold and
+    spreads each prompt over the folds as evenly as its groups allow: groups in a seeded order,
+    largest first, each to the fold that has the fewest essays of that prompt so far (of those,
+    the one with the fewest essays in all)."""
+    fold_of = _assign_groups(prompts, groups, folds, seed)
+    empty = [k + 1 for k in range(folds) if not np.any(fold_of == k)]
+    if empty:
+        raise ValueError(f"grouped_folds: {len(set(np.asarray(groups).tolist()))} groups cannot "
+                         f"fill {folds} folds (fold {empty[0]} is empty); use fewer folds or "
+                         "smaller groups")
+    return fold_of
+
+
+def _assign_groups(prompts: Sequence[str], groups: Sequence, folds: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    labels = np.asarray([str(p) for p in prompts])
+    group_of = np.asarray(groups)
+    if group_of.shape != labels.shape:
+        raise ValueError(f"grouped_folds: {group_of.size} group labels for {labels.size} essays")
+    fold_of = np.zeros(labels.size, dtype=np.int64)
+    totals = np.zeros(folds, dtype=np.int64)
+    for name in sorted(set(labels.tolist())):
+        members = np.nonzero(labels == name)[0]
+        names, inverse, sizes = np.unique(group_of[members], return_inverse=True,
+                                          return_counts=True)
+        order = rng.permutation(len(names))
+        order = order[np.argsort(-sizes[order], kind="stable")]
+        counts = np.zeros(folds, dtype=np.int64)
+        for g in order:
+            candidates = np.nonzero(counts == counts.min())[0]
+            k = int(candidates[np.argmin(totals[candidates])])
+            fold_of[members[inverse == g]] = k
+            counts[k] += sizes[g]
+            totals[k] += sizes[g]
     return fold_of
 
 
@@ -309,15 +377,22 @@ def _optimizer(scorer: Scorer):
 
 def train(docs: Sequence[Doc], config: TrainConfig, out_dir: str | os.PathLike | None = None,
           vectors=None, resume: bool = False, show_progress: bool = True,
-          log: Callable[[str], None] = print, save_dtype=np.float32) -> Scorer:
+          log: Callable[[str], None] = print, save_dtype=np.float32,
+          groups: Sequence | None = None) -> Scorer:
     """Train on `docs` (a validation split is held out of them), return the best Scorer (by
-    validation RMSE). With `out_dir`: checkpoint.npz every epoch, then model.npz, metrics.json
-    and curves.png."""
+    validation RMSE). With `groups` (one label per doc) the validation split holds out whole
+    groups. With `out_dir`: checkpoint.npz every epoch, then model.npz, metrics.json and
+    curves.png."""
     docs = list(docs)
     if len(docs) < 4:
         raise ValueError(f"train: need at least 4 scored essays, got {len(docs)}")
-    fit_index, val_index = stratified_split([d.prompt for d in docs], config.val_fraction,
-                                            config.seed)
+    prompts = [d.prompt for d in docs]
+    if groups is None:
+        fit_index, val_index = stratified_split(prompts, config.val_fraction, config.seed)
+    else:
+        parts = max(2, int(round(1.0 / config.val_fraction)))
+        held = _assign_groups(prompts, groups, parts, config.seed) == 0
+        fit_index, val_index = np.nonzero(~held)[0], np.nonzero(held)[0]
     if len(val_index) == 0:
         fit_index, val_index = fit_index[1:], fit_index[:1]
     fit_docs = [docs[i] for i in fit_index]
@@ -439,13 +514,20 @@ def evaluate(scorer: Scorer, docs: Sequence[Doc]) -> dict:
 
 def cross_validate(docs: Sequence[Doc], config: TrainConfig, folds: int = 5, vectors=None,
                    seed: int = 0, show_progress: bool = True,
-                   log: Callable[[str], None] = print) -> dict:
+                   log: Callable[[str], None] = print, groups: Sequence | None = None) -> dict:
     """k-fold CV stratified by prompt: every essay predicted by a model that never saw it (its
-    calibration fitted on that model's own validation split). Pooled metrics + per fold."""
+    calibration fitted on that model's own validation split). Pooled metrics + per fold. With
+    `groups` (e.g. `collection_batches`) every group stays in one fold and the validation splits
+    hold out whole groups too. `fold_of` in the report gives each essay's fold."""
     docs = list(docs)
     if folds < 2 or folds > len(docs):
         raise ValueError(f"cross_validate: folds must lie in [2, {len(docs)}], got {folds}")
-    fold_of = stratified_folds([d.prompt for d in docs], folds, seed)
+    prompts = [d.prompt for d in docs]
+    if groups is None:
+        fold_of = stratified_folds(prompts, folds, seed)
+    else:
+        groups = np.asarray(groups)
+        fold_of = grouped_folds(prompts, groups, folds, seed)
     predictions = np.zeros(len(docs))
     calibrated = np.zeros(len(docs), dtype=np.int64)
     per_fold, seconds = [], []
@@ -455,7 +537,8 @@ def cross_validate(docs: Sequence[Doc], config: TrainConfig, folds: int = 5, vec
         test_docs = [docs[i] for i in test_index]
         start = time.perf_counter()
         scorer = train(train_docs, config, vectors=vectors, show_progress=show_progress,
-                       log=lambda s, k=k: log(f"[fold {k + 1}/{folds}] {s}"))
+                       log=lambda s, k=k: log(f"[fold {k + 1}/{folds}] {s}"),
+                       groups=None if groups is None else groups[fold_of != k])
         seconds.append(time.perf_counter() - start)
         scores, _ = scorer.predict(test_docs)
         predictions[test_index] = scores
@@ -469,11 +552,12 @@ def cross_validate(docs: Sequence[Doc], config: TrainConfig, folds: int = 5, vec
     from dlpy.essay.metrics import per_prompt_pearson, quadratic_weighted_kappa
 
     targets = np.array([d.score for d in docs])
-    pooled = report(predictions, targets, [d.prompt for d in docs])
+    pooled = report(predictions, targets, prompts)
     pooled["qwk"] = quadratic_weighted_kappa(calibrated, np.clip(np.round(targets), 0, 30))
-    pooled["per_prompt"] = per_prompt_pearson(predictions, targets, [d.prompt for d in docs])
+    pooled["per_prompt"] = per_prompt_pearson(predictions, targets, prompts)
     pooled.update({"folds": per_fold, "config": asdict(config), "seconds": float(sum(seconds)),
                    "seconds_per_epoch": float(np.mean([f["seconds_per_epoch"]
                                                        for f in per_fold]))})
     pooled["predictions"] = predictions.tolist()
+    pooled["fold_of"] = fold_of.tolist()
     return pooled
