@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,9 @@ import numpy as np
 from dlpy import functional as F
 from dlpy import nn, optim
 from dlpy.data.loader import DataLoader
+from dlpy.plot import Panel
+from dlpy.plot import plot_curves as draw_curves
+from dlpy.progress import progress as progress_bar
 from dlpy.tensor import Tensor, no_grad
 
 CHECKPOINT = "checkpoint.npz"
@@ -169,16 +171,6 @@ def make_schedule(name: str, lr: float, epochs: int) -> optim.Schedule:
     raise ValueError(f"make_schedule: unknown schedule {name!r}, expected constant, step, cosine")
 
 
-def _progress(loader, desc: str, enabled: bool):
-    if not enabled:
-        return loader
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return loader
-    return tqdm(loader, desc=desc, unit="batch", leave=True, mininterval=0.5, file=sys.stderr)
-
-
 # the defaults that reach the targets in 5 (MLP) or 3 (CNN) epochs with the cosine schedule
 DEFAULT_LR = {("mlp", "sgd"): 0.2, ("cnn", "sgd"): 0.05, ("mlp", "adam"): 1e-3,
               ("cnn", "adam"): 1e-3}
@@ -221,7 +213,8 @@ def train(arrays: dict[str, np.ndarray], out: str | os.PathLike, model: str = "m
         net.train()
         start = time.perf_counter()
         loss_sum, seen = 0.0, 0
-        bar = _progress(loader, f"epoch {epoch + 1}/{epochs}", progress)
+        bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{epochs}", enabled=progress,
+                           unit="batch")
         for step, (xb, yb) in enumerate(bar):
             loss = F.cross_entropy(net(to_input(xb, kind)), yb)
             opt.zero_grad()
@@ -274,28 +267,12 @@ def load_trained(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
 
 def plot_curves(metrics: dict[str, Any], path: str | os.PathLike) -> None:
     """Loss and accuracy per epoch as a PNG (needs matplotlib: pip install 'dlpy[plot]')."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise RuntimeError(
-            "plot_curves: matplotlib is not installed; install it with "
-            "pip install 'dlpy[plot]' (or pass --no-plot)"
-        ) from None
-    epochs = [r["epoch"] for r in metrics["epochs"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, [r["train_loss"] for r in metrics["epochs"]], "o-", label="train")
-    left.plot(epochs, [r["val_loss"] for r in metrics["epochs"]], "o-", label="validation")
-    left.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    left.legend()
-    right.plot(epochs, [100 * r["val_accuracy"] for r in metrics["epochs"]], "o-",
-               label="validation")
+    rows = metrics["epochs"]
+    epochs = [r["epoch"] for r in rows]
+    loss = Panel("loss", "cross-entropy", {"train": (epochs, [r["train_loss"] for r in rows]),
+                                            "validation": (epochs, [r["val_loss"] for r in rows])})
+    accuracy = Panel("accuracy", "accuracy (%)",
+                     {"validation": (epochs, [100 * r["val_accuracy"] for r in rows])})
     if "test_accuracy" in metrics:
-        right.axhline(100 * metrics["test_accuracy"], color="gray", ls="--", label="test (final)")
-    right.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    right.legend()
-    fig.suptitle(f"MNIST {metrics['config']['model']['model']}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        accuracy.hlines["test (final)"] = 100 * metrics["test_accuracy"]
+    draw_curves(path, [loss, accuracy], title=f"MNIST {metrics['config']['model']['model']}")

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlpy.progress import progress
 from dlpy.text.analysis import SENTENCE_MARKER, Analyzer, Sentence, get_analyzer, split_marked
 from dlpy.text.cache import AnalysisCache, sha256_bytes
-from dlpy.text.progress import progress
 
 CATEGORIES = ("글짓기", "대안제시", "설명글", "주장", "찬성반대")
 MAX_SCORE = 30.0

@@ -118,7 +118,7 @@ def docs_from_records(records: Sequence, analyzer: str = "kiwi", *, show_progres
                       use_cache: bool = True) -> list[Doc]:
     """EssayRecords (dlpy.essay.data) -> Docs, through the analysis cache."""
     from dlpy.essay.data import analyze_essays
-    from dlpy.text.progress import progress
+    from dlpy.progress import progress
 
     analyzed = analyze_essays(records, analyzer, show_progress=show_progress, use_cache=use_cache)
     spacing = SpacingCounter(_kiwi_of(get_analyzer(analyzer)), use_cache=use_cache)

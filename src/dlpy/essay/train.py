@@ -30,8 +30,10 @@ from dlpy.essay.features import Doc, Featurizer, Vocabulary, densify, pretrained
 from dlpy.essay.metrics import Calibration, report
 from dlpy.essay.model import NUM_OUTPUTS, build_model
 from dlpy.io import atomic_write_bytes
+from dlpy.plot import Panel, PlotUnavailable
+from dlpy.plot import plot_curves as draw_curves
+from dlpy.progress import progress
 from dlpy.tensor import Tensor, no_grad
-from dlpy.text.progress import progress
 
 CRITERIA = ("organisation", "content", "expression")
 MODEL_FILE, CHECKPOINT_FILE = "model.npz", "checkpoint.npz"
@@ -479,26 +481,13 @@ def train(docs: Sequence[Doc], config: TrainConfig, out_dir: str | os.PathLike |
 
 def plot_curves(history: list[dict], path: Path) -> bool:
     """Train and validation RMSE per epoch; False (no file) without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
     epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [h["train_rmse"] for h in history], marker="o", label="train")
-    ax.plot(epochs, [h["val_rmse"] for h in history], marker="o", label="validation")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("RMSE (0-30 scale)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    curves = {"train": (epochs, [h["train_rmse"] for h in history]),
+              "validation": (epochs, [h["val_rmse"] for h in history])}
+    try:
+        draw_curves(path, [Panel("essay scorer", "RMSE (0-30 scale)", curves)])
+    except PlotUnavailable:
+        return False
     return True
 
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlpy.progress import progress
+
 from .analysis import AnalyzerUnavailable, get_analyzer
-from .progress import progress
 from .vectors import WordVectors
 
 

@@ -1,0 +1,7 @@
+"""`python -m dlpy ...` runs the `dlpy` command."""
+
+import sys
+
+from dlpy.cli import main
+
+sys.exit(main())
