@@ -36,6 +36,10 @@ def register(subparsers) -> None:
     _threads_argument(train)
     train.add_argument("--no-plot", action="store_true", help="do not write curves.png")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel over the ranks of `mpirun -n N` (needs the "
+                            "[distributed] extra): global batch = N x --batch-size; only rank "
+                            "0 writes (docs/distributed.md)")
     train.set_defaults(func=run_train)
 
     evaluate = commands.add_parser("evaluate", help="test accuracy of a trained model",
@@ -67,11 +71,21 @@ def run_train(args: argparse.Namespace) -> int:
     from dlpy.data.mnist_train import CURVES, plot_curves, set_blas_threads, train
 
     set_blas_threads(args.threads)
-    arrays = load_mnist(args.data_dir, download=not args.no_download)
+    if args.distributed:
+        from dlpy import distributed
+
+        distributed.init(required=True)
+        with distributed.main_first():  # rank 0 downloads, the others then read
+            arrays = load_mnist(args.data_dir, download=not args.no_download)
+    else:
+        arrays = load_mnist(args.data_dir, download=not args.no_download)
     out = args.out if args.out is not None else Path(f"mnist-{args.model}")
     metrics = train(arrays, out, model=args.model, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                    schedule=args.schedule, seed=args.seed, progress=not args.no_progress)
+                    schedule=args.schedule, seed=args.seed, progress=not args.no_progress,
+                    distributed=args.distributed)
+    if args.distributed and not distributed.is_main():
+        return 0
     written = ["checkpoint.npz", "metrics.json"]
     if not args.no_plot:
         try:

@@ -179,20 +179,41 @@ DEFAULT_LR = {("mlp", "sgd"): 0.2, ("cnn", "sgd"): 0.05, ("mlp", "adam"): 1e-3,
 def train(arrays: dict[str, np.ndarray], out: str | os.PathLike, model: str = "mlp",
           epochs: int = 5, batch_size: int = 50, lr: float | None = None,
           optimizer: str | None = None, schedule: str = "cosine", seed: int = 0,
-          progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+          progress: bool = True, log: Callable[[str], None] = print,
+          distributed: bool = False) -> dict[str, Any]:
     """Train on the seed's 50,000/10,000 split, validate every epoch, test at the end.
 
     Writes ``out/checkpoint.npz`` (model + optimiser + config, atomically, every epoch) and
     ``out/metrics.json``; returns the metrics. Defaults: SGD for the MLP, Adam for the CNN, the
     learning rates of DEFAULT_LR, decayed per epoch by ``schedule``.
+
+    ``distributed``: under ``mpirun -n N``, each rank trains on its shard of every global batch
+    of N x ``batch_size`` (dlpy.distributed), evaluation is split over the ranks, and only rank 0
+    logs, shows progress and writes. With one process it is the ordinary run.
     """
+    if distributed:
+        from dlpy import distributed as dist
+
+        with dist.abort_on_error():
+            return _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed,
+                          progress, log, world=dist.init())
+    return _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed,
+                  progress, log, world=1)
+
+
+def _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed, progress, log,
+           world: int) -> dict[str, Any]:
+    main = world == 1 or _rank() == 0
+    if not main:
+        progress, log = False, _silent
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"train: epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
     optimizer = optimizer or ("sgd" if model == "mlp" else "adam")
     if lr is None:
         lr = DEFAULT_LR.get((model, optimizer), 1e-3)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     seeds = np.random.SeedSequence(seed).spawn(2)
     init_rng, shuffle_rng = (np.random.default_rng(s) for s in seeds)
     data = split(arrays, seed)
@@ -202,14 +223,27 @@ def train(arrays: dict[str, np.ndarray], out: str | os.PathLike, model: str = "m
     config = {"model": net.config, "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "optimizer": optimizer, "schedule": schedule, "seed": seed,
               "split": {k: len(v[1]) for k, v in data.items()}}
-    metrics: dict[str, Any] = {"config": config, "epochs": []}
+    metrics: dict[str, Any] = {"config": config, "world_size": world,
+                               "global_batch_size": world * batch_size, "epochs": []}
     train_images, train_labels = data["train"]
-    loader = DataLoader((train_images, train_labels), batch_size, shuffle=True, rng=shuffle_rng)
+    if world == 1:
+        loader = DataLoader((train_images, train_labels), batch_size, shuffle=True,
+                            rng=shuffle_rng)
+    else:  # rank r reads positions r, r + N, ... of each epoch's permutation
+        from dlpy.distributed import DistributedDataParallel, DistributedSampler
+
+        net = DistributedDataParallel(net)
+        sampler = DistributedSampler(len(train_labels), shuffle=True, seed=seed)
+        loader = _SampledBatches((train_images, train_labels), batch_size, sampler)
     kind = net.config["model"]
     log(f"training {kind} ({net.num_parameters():,} parameters) with {optimizer} lr {lr} on "
         f"{len(train_labels):,} images, validating on {len(data['validation'][1]):,}")
+    if world > 1:
+        log(f"distributed: {world} ranks x batch {batch_size} = global batch {world * batch_size}")
     for epoch in range(epochs):
         epoch_lr = lr_at.apply(opt, epoch)
+        if world > 1:
+            sampler.set_epoch(epoch)
         net.train()
         start = time.perf_counter()
         loss_sum, seen = 0.0, 0
@@ -219,6 +253,8 @@ def train(arrays: dict[str, np.ndarray], out: str | os.PathLike, model: str = "m
             loss = F.cross_entropy(net(to_input(xb, kind)), yb)
             opt.zero_grad()
             loss.backward()
+            if world > 1:
+                net.average_gradients()
             opt.step()
             loss_sum += loss.data * len(yb)  # a numpy scalar: no Python float per step
             seen += len(yb)
@@ -227,23 +263,79 @@ def train(arrays: dict[str, np.ndarray], out: str | os.PathLike, model: str = "m
         if hasattr(bar, "close"):
             bar.close()
         seconds = time.perf_counter() - start
+        if world > 1:
+            loss_sum, seen = _all_sum([loss_sum, seen])
         train_loss = float(loss_sum) / seen
         if not math.isfinite(train_loss):
             raise RuntimeError(f"train: the loss diverged in epoch {epoch + 1} (lr {epoch_lr})")
-        val_loss, val_acc = evaluate(net, *data["validation"])
+        val_loss, val_acc = _evaluate_shared(net, data["validation"], world)
         record = {"epoch": epoch + 1, "lr": epoch_lr, "train_loss": train_loss,
                   "val_loss": val_loss, "val_accuracy": val_acc, "seconds": seconds}
         metrics["epochs"].append(record)
         log(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}, validation loss "
             f"{val_loss:.4f}, accuracy {val_acc:.2%} ({seconds:.1f} s)")
-        nn.save_checkpoint(out / CHECKPOINT, net, opt, meta={"train": config,
-                                                           "epoch": epoch + 1})
-    test_loss, test_acc = evaluate(net, *data["test"])
+        if main:
+            nn.save_checkpoint(out / CHECKPOINT, _unwrap(net), opt,
+                               meta={"train": config, "epoch": epoch + 1})
+    test_loss, test_acc = _evaluate_shared(net, data["test"], world)
     metrics["test_loss"], metrics["test_accuracy"] = test_loss, test_acc
     metrics["train_seconds"] = sum(r["seconds"] for r in metrics["epochs"])
     log(f"test loss {test_loss:.4f}, accuracy {test_acc:.2%}")
-    _write_json(out / METRICS, metrics)
+    if main:
+        _write_json(out / METRICS, metrics)
     return metrics
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+def _rank() -> int:
+    from dlpy import distributed
+
+    return distributed.rank()
+
+
+def _all_sum(values: list) -> list[float]:
+    from dlpy import distributed
+
+    return distributed.all_sum([float(v) for v in values]).tolist()
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (what a checkpoint stores)."""
+    return getattr(model, "module", model)
+
+
+def _evaluate_shared(model: nn.Module, split_arrays: tuple[np.ndarray, np.ndarray],
+                     world: int) -> tuple[float, float]:
+    """evaluate() over the whole split, each of the ``world`` ranks taking every world-th
+    image, the sums combined."""
+    images, labels = split_arrays
+    if world == 1:
+        return evaluate(_unwrap(model), images, labels)
+    rank = _rank()
+    count = len(labels[rank::world])
+    loss, accuracy = evaluate(_unwrap(model), images[rank::world], labels[rank::world]) \
+        if count else (0.0, 0.0)
+    loss_sum, correct, total = _all_sum([loss * count, accuracy * count, count])
+    return loss_sum / total, correct / total
+
+
+class _SampledBatches:
+    """Batches of aligned arrays in a sampler's order (for the distributed run)."""
+
+    def __init__(self, arrays: tuple[np.ndarray, ...], batch_size: int, sampler: Any):
+        self.arrays, self.batch_size, self.sampler = arrays, batch_size, sampler
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch_size)
+
+    def __iter__(self):
+        order = self.sampler.indices()
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
+            yield tuple(a[index] for a in self.arrays)
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -1,0 +1,169 @@
+"""Scenarios that test_mpi.py runs under ``mpirun -n 2 python mpi_worker.py SCENARIO ...``.
+
+Each scenario checks its results on rank 0 and prints ``ok ...``; a failed check raises, which
+(through dlpy.distributed's excepthook) prints ``rank k: ...`` and aborts every rank.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from dlpy import distributed, nn, optim
+from dlpy import functional as F
+from dlpy.distributed import DistributedDataParallel, DistributedSampler
+
+
+class Net(nn.Module):
+    """A small classifier with a parameter that forward never uses (its gradient stays None)."""
+
+    def __init__(self, rng: np.random.Generator, dtype, hidden: int = 16):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(12, hidden, rng=rng), nn.Tanh(),
+                                    nn.LayerNorm(hidden), nn.Linear(hidden, 5, rng=rng))
+        self.unused = nn.Parameter(np.ones(3))
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def make_data(n: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(123)
+    return rng.standard_normal((n, 12)).astype(dtype), rng.integers(0, 5, n)
+
+
+def make_optimizer(name: str, params):
+    if name == "sgd":
+        return optim.SGD(params, lr=0.1, momentum=0.9)
+    return optim.Adam(params, lr=1e-2)
+
+
+def train(model, optimizer, sampler, batch_size: int, x, y, epochs: int, sync) -> int:
+    steps = 0
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        order = sampler.indices()
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            loss = F.cross_entropy(model(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            sync()
+            optimizer.step()
+            steps += 1
+    return steps
+
+
+def equivalence(dtype_name: str, optimizer_name: str) -> None:
+    """N ranks x local batch b for two epochs == one process with batch N x b."""
+    dtype = np.dtype(dtype_name)
+    world, batch = distributed.world_size(), 8
+    x, y = make_data(100, dtype)  # 50 per rank: six batches of 8 and one of 2
+    # every rank starts from different values: the broadcast must make them rank 0's
+    net = Net(np.random.default_rng(distributed.rank()), dtype)
+    model = DistributedDataParallel(net, bucket_mb=0.001)  # several buckets
+    assert len(model.buckets) >= 2, len(model.buckets)
+    opt = make_optimizer(optimizer_name, model.parameters())
+    sampler = DistributedSampler(len(y), seed=7)
+    steps = train(model, opt, sampler, batch, x, y, 2, model.average_gradients)
+    assert net.unused.grad is None
+    if distributed.is_main():
+        single = Net(np.random.default_rng(0), dtype)
+        single_opt = make_optimizer(optimizer_name, single.parameters())
+        single_sampler = DistributedSampler(len(y), num_replicas=1, rank=0, seed=7)
+        single_steps = train(single, single_opt, single_sampler, world * batch, x, y, 2,
+                             lambda: None)
+        assert steps == single_steps, (steps, single_steps)
+        worst = max(float(np.abs(a.data - b.data).max())
+                    for a, b in zip(net.parameters(), single.parameters()))
+        tolerance = 1e-10 if dtype == np.float64 else 1e-5
+        moved = float(np.abs(net.layers[0].weight.data
+                             - Net(np.random.default_rng(0), dtype).layers[0].weight.data).max())
+        assert worst <= tolerance and moved > 1e-3, (worst, moved)
+        print(f"ok equivalence {dtype_name} {optimizer_name}: {steps} steps, world {world}, "
+              f"max difference {worst:.2e}", flush=True)
+    gathered = distributed.gather_object([p.data.copy() for p in net.parameters()])
+    if gathered is not None:
+        assert all(np.array_equal(a, b) for a, b in zip(gathered[0], gathered[1]))
+
+
+def broadcast() -> None:
+    net = Net(np.random.default_rng(100 + distributed.rank()), np.float32)
+    before = [p.data.copy() for p in net.parameters()]
+    DistributedDataParallel(net)
+    everyone = distributed.gather_object({"before": before,
+                                          "after": [p.data for p in net.parameters()]})
+    if everyone is not None:
+        rank0 = everyone[0]["before"]
+        assert not np.array_equal(rank0[1], everyone[1]["before"][1])  # [0] is the unused ones
+        for other in everyone:
+            assert all(np.array_equal(a, b) for a, b in zip(rank0, other["after"]))
+        print(f"ok broadcast to {len(everyone)} ranks", flush=True)
+
+
+def mismatch() -> None:
+    """Different models on different ranks: every rank raises the same ValueError."""
+    net = Net(np.random.default_rng(0), np.float32, hidden=16 + distributed.rank())
+    try:
+        DistributedDataParallel(net)
+    except ValueError as err:
+        print(f"ok mismatch on rank {distributed.rank()}: {err}", flush=True)
+    else:
+        raise AssertionError("DistributedDataParallel accepted different models")
+
+
+def sampler(total: str, drop_last: str) -> None:
+    """The default shards (rank and world from MPI) cover the data for three epochs."""
+    n, drop = int(total), drop_last == "drop"
+    shards = []
+    for epoch in range(3):
+        s = DistributedSampler(n, seed=3, drop_last=drop)
+        s.set_epoch(epoch)
+        shards.append(distributed.gather_object(s.indices()))
+    if distributed.is_main():
+        world = distributed.world_size()
+        for epoch_shards in shards:
+            assert len({len(part) for part in epoch_shards}) == 1
+            joined = np.concatenate(epoch_shards)
+            expected = n - n % world if drop else -(-n // world) * world
+            assert len(joined) == expected
+            assert len(np.unique(joined)) == min(expected, n)
+        assert not np.array_equal(shards[0][0], shards[1][0])  # reshuffled
+        print(f"ok sampler n={n} {drop_last}", flush=True)
+
+
+def abort(how: str) -> None:
+    """Rank 1 raises while rank 0 waits in an allreduce: both must end, with rank 1's message."""
+    if how == "context":
+        with distributed.abort_on_error():
+            if distributed.rank() == 1:
+                raise ValueError("boom on rank 1")
+            distributed.all_sum([1.0])
+    else:  # uncaught: the excepthook that init() installs
+        if distributed.rank() == 1:
+            raise ValueError("boom on rank 1")
+        distributed.all_sum([1.0])
+    print("not reached", flush=True)
+
+
+def map_gather() -> None:
+    results = distributed.map_gather(lambda item: (item * item, distributed.rank()), range(7))
+    if distributed.is_main():
+        assert [r[0] for r in results] == [i * i for i in range(7)], results
+        assert [r[1] for r in results] == [i % 2 for i in range(7)], results
+        print("ok map_gather", flush=True)
+    else:
+        assert results is None
+
+
+SCENARIOS = {"equivalence": equivalence, "broadcast": broadcast, "mismatch": mismatch,
+             "sampler": sampler, "abort": abort, "map_gather": map_gather}
+
+if __name__ == "__main__":
+    distributed.init(required=True)
+    if distributed.world_size() != 2:
+        raise SystemExit(f"mpi_worker: expected 2 ranks, got {distributed.world_size()}")
+    SCENARIOS[sys.argv[1]](*sys.argv[2:])

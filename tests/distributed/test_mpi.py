@@ -1,0 +1,84 @@
+"""dlpy.distributed under ``mpirun -n 2`` on loopback (skipped where MPI is not installed)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from dlpy.data import mnist as mnist_module
+
+
+def check(result, expected: str) -> str:
+    assert result.returncode == 0, f"rc {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert expected in result.stdout, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_two_ranks_equal_one_process_with_twice_the_batch(mpirun, dtype, optimizer):
+    # tolerances inside the worker: float64 1e-10, float32 1e-5, over 14 steps with a short
+    # last batch, several buckets and a parameter without a gradient
+    check(mpirun("mpi_worker.py", "equivalence", dtype, optimizer), f"ok equivalence {dtype}")
+
+
+def test_rank_0_parameters_reach_every_rank(mpirun):
+    check(mpirun("mpi_worker.py", "broadcast"), "ok broadcast to 2 ranks")
+
+
+def test_different_models_on_the_ranks_are_an_error_on_every_rank(mpirun):
+    out = check(mpirun("mpi_worker.py", "mismatch"), "ok mismatch on rank 0")
+    assert "ok mismatch on rank 1" in out and "(16, 12)" in out and "(17, 12)" in out
+
+
+@pytest.mark.parametrize("total, policy", [(100, "pad"), (101, "pad"), (101, "drop")])
+def test_sampler_shards_cover_the_data_every_epoch(mpirun, total, policy):
+    check(mpirun("mpi_worker.py", "sampler", str(total), policy), f"ok sampler n={total}")
+
+
+def test_map_gather_spreads_items_and_gathers_them_in_order(mpirun):
+    check(mpirun("mpi_worker.py", "map_gather"), "ok map_gather")
+
+
+@pytest.mark.parametrize("how", ["context", "uncaught"])
+def test_an_exception_on_one_rank_ends_every_rank_with_its_message(mpirun, how):
+    result = mpirun("mpi_worker.py", "abort", how, timeout=30)  # a hang fails the test
+    assert result.returncode != 0
+    assert "rank 1: ValueError: boom on rank 1" in result.stderr
+    assert "not reached" not in result.stdout
+
+
+def write_mnist_like(folder, n_train=240, n_test=60):
+    """Digit k is a bright square at a place that depends on k, on noise: learnable in 2 epochs."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for prefix, n in (("train", n_train), ("test", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 2 + 6 * (k // 4):6 + 6 * (k // 4), 2 + 6 * (k % 4):6 + 6 * (k % 4)] = 250
+        arrays[f"{prefix}_images"], arrays[f"{prefix}_labels"] = images, labels
+    for key, (stem, _) in mnist_module.FILES.items():
+        array = arrays[key]
+        header = struct.pack(">BBBB", 0, 0, 8, array.ndim)
+        header += b"".join(struct.pack(">I", size) for size in array.shape)
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(header + array.tobytes()))
+
+
+def test_mnist_train_distributed_only_rank_0_logs_and_writes(mpirun, tmp_path):
+    write_mnist_like(tmp_path)
+    out = tmp_path / "run"
+    result = mpirun("-m", "dlpy", "mnist", "train", "--distributed", "--data-dir",
+                    str(tmp_path), "--no-download", "--epochs", "2", "--batch-size", "5",
+                    "--out", str(out), "--no-plot", "--seed", "1")
+    printed = check(result, "distributed: 2 ranks x batch 5 = global batch 10")
+    assert printed.count("epoch 2/2: train loss") == 1 and printed.count("wrote ") == 1
+    assert result.stderr.count("epoch 1/2:   0%") <= 1  # one progress bar (if tqdm is there)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "metrics.json"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["global_batch_size"] == 10
+    assert metrics["test_accuracy"] >= 0.9
