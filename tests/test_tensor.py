@@ -48,7 +48,7 @@ def test_float32_stays_float32_through_ops_and_gradients():
 
 def test_properties_and_repr():
     x = Tensor(np.zeros((2, 3)), requires_grad=True)
-    assert (x.shape, x.ndim, x.size, len(x), x.is_leaf) == ((2, 3), 2, 6, 2, True)
+    assert (x.shape, x.ndim, x.numel(), len(x), x.is_leaf) == ((2, 3), 2, 6, 2, True)
     y = x * 2
     assert not y.is_leaf and "op=Mul" in repr(y) and "requires_grad=True" in repr(y)
     assert Tensor(np.array([[7.0]])).item() == 7.0

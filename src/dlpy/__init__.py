@@ -1,7 +1,39 @@
-"""dlpy: deep learning from scratch in Python."""
+"""dlpy: deep learning from scratch in Python.
+
+``import dlpy`` loads the engine and the functional API; ``dlpy.nn``, ``dlpy.optim``,
+``dlpy.data`` and ``dlpy.graph`` are imported on first use, so the import stays fast.
+"""
+
+import importlib
 
 from dlpy import functional
-from dlpy.tensor import Op, Tensor, is_grad_enabled, no_grad, sum_to_shape
+from dlpy.creation import arange, ones, randn, tensor, zeros
+from dlpy.random import default_generator, manual_seed
+from dlpy.tensor import (
+    Op,
+    Tensor,
+    detect_anomaly,
+    is_grad_enabled,
+    no_grad,
+    set_detect_anomaly,
+    sum_to_shape,
+)
 
 __version__ = "0.1.0"
-__all__ = ["Op", "Tensor", "functional", "is_grad_enabled", "no_grad", "sum_to_shape"]
+_LAZY = ("data", "graph", "io", "nn", "optim", "testing", "text")
+__all__ = [
+    "Op", "Tensor", "arange", "data", "default_generator", "detect_anomaly", "functional",
+    "graph", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "optim", "randn",
+    "set_detect_anomaly", "sum_to_shape", "tensor", "testing", "zeros",
+]
+
+
+def __getattr__(name: str):
+    # PEP 562: a subpackage is imported when first asked for (``dlpy.nn.Linear``)
+    if name in _LAZY:
+        return importlib.import_module(f"dlpy.{name}")
+    raise AttributeError(f"module 'dlpy' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

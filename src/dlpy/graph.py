@@ -103,7 +103,7 @@ def to_dot(tensor: Tensor, params: dict[str, Tensor] | None = None) -> str:
                 parts.insert(0, "parameter" if isinstance(t, parameter) else "leaf")
             style = 'shape=box, style=filled, fillcolor="#c8e6c9"'
         elif t.op is None:
-            if t.size == 1 and not name:  # a constant such as the 2 in x * 2: show it
+            if t.data.size == 1 and not name:  # a constant such as the 2 in x * 2: show it
                 parts.insert(0, f"{t.data.item():.4g}")
             style = 'shape=ellipse, style=dashed, color="#888888"'
         else:
@@ -222,5 +222,5 @@ def _check_shapes(op: Op, out: Tensor) -> None:
         k_b = b[-2] if len(b) >= 2 else b[0]
         if a[-1] != k_b:
             raise ValueError(f"validate: MatMul inputs {a} @ {b} do not agree on the inner axis")
-    elif name == "Reshape" and int(np.prod(shapes[0])) != out.size:
+    elif name == "Reshape" and int(np.prod(shapes[0])) != out.data.size:
         raise ValueError(f"validate: Reshape produced {out.shape} from {shapes[0]}")

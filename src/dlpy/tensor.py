@@ -32,6 +32,71 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+_detect_anomaly = False
+
+
+def set_detect_anomaly(mode: bool) -> None:
+    """Turn anomaly detection on or off (see ``detect_anomaly``)."""
+    global _detect_anomaly
+    _detect_anomaly = bool(mode)
+
+
+@contextlib.contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Within this block every op checks its result: the first op whose forward output, or whose
+    backward gradient, holds NaN or inf while what it was given was finite raises a
+    ``FloatingPointError`` that names the op and the line of user code that created it. Slow:
+    for debugging (as ``torch.autograd.detect_anomaly``)."""
+    global _detect_anomaly
+    previous = _detect_anomaly
+    _detect_anomaly = True
+    try:
+        yield
+    finally:
+        _detect_anomaly = previous
+
+
+def _nonfinite(array) -> str | None:
+    """"nan", "inf" or None for a float array (other dtypes are always finite)."""
+    if array is None or array.dtype.kind not in "fc" or np.isfinite(array).all():
+        return None
+    return "nan" if np.isnan(array).any() else "inf"
+
+
+def _caller() -> str:
+    """file:line of the innermost frame outside dlpy: where the user created an op."""
+    import traceback
+
+    package = __file__.rsplit("/", 1)[0]
+    for frame in reversed(traceback.extract_stack()):
+        if not frame.filename.startswith(package):
+            return f"{frame.filename}:{frame.lineno}"
+    return "?"
+
+
+def _check_forward(op: Op, inputs, data: np.ndarray) -> None:
+    bad = _nonfinite(data)
+    if bad is None or any(_nonfinite(t.data) for t in inputs):
+        return
+    raise FloatingPointError(
+        f"detect_anomaly: {op.describe()} forward produced {bad} (output shape {data.shape}) "
+        f"from finite inputs {[t.shape for t in inputs]}, at {_caller()}"
+    )
+
+
+def _check_backward(op: Op, grad_output: np.ndarray, grads) -> None:
+    if _nonfinite(grad_output):
+        return  # not this op's doing: the op that produced it was checked first
+    for i, grad in enumerate(grads):
+        bad = _nonfinite(grad)
+        if bad is not None:
+            raise FloatingPointError(
+                f"detect_anomaly: {op.describe()} backward produced {bad} in the gradient of "
+                f"input {i} (shape {grad.shape}) from a finite output gradient; the op was "
+                f"created at {op.__dict__.get('_created_at', '?')}"
+            )
+
+
 def _to_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data if dtype is None else data.astype(dtype, copy=False)
@@ -80,8 +145,14 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None):
+        """The shape (as PyTorch's ``size()``), or the length of axis ``dim``."""
+        if dim is None:
+            return self.data.shape
+        return self.data.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements."""
         return self.data.size
 
     @property
@@ -105,6 +176,24 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         return self.data
+
+    def tolist(self):
+        """The values as (nested) Python lists, or a number for a tensor with no axes."""
+        return self.data.tolist()
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place on a leaf tensor; returns the tensor (as in PyTorch)."""
+        if self.op is not None:
+            raise RuntimeError(
+                "requires_grad_: only a leaf tensor's flag can be changed; call detach() first"
+            )
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad_: only floating point tensors can require gradients, got "
+                f"{self.data.dtype}"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
 
     def item(self) -> float:
         if self.data.size != 1:
@@ -169,7 +258,10 @@ class Tensor:
                     f"backward: the graph through {type(op).__name__} was already freed by an "
                     "earlier backward(); pass retain_graph=True to the first call to go twice"
                 )
-            for parent, parent_grad in zip(op.inputs, _checked_grads(op, grad)):
+            parent_grads = _checked_grads(op, grad)
+            if _detect_anomaly:
+                _check_backward(op, grad, parent_grads)
+            for parent, parent_grad in zip(op.inputs, parent_grads):
                 if parent_grad is not None:  # a node used twice gets the sum
                     key = id(parent)
                     existing = grads.get(key)
@@ -221,6 +313,12 @@ class Tensor:
     def exp(self):
         return _arith.exp(self)
 
+    def abs(self):
+        return _arith.abs(self)
+
+    def __abs__(self):
+        return _arith.abs(self)
+
     def log(self):
         return _arith.log(self)
 
@@ -250,6 +348,26 @@ class Tensor:
             shape = tuple(shape[0])
         return _shape.reshape(self, shape)
 
+    def view(self, *shape):
+        """``reshape`` under PyTorch's name (numpy decides whether the data is copied)."""
+        return self.reshape(*shape)
+
+    def astype(self, dtype):
+        """A tensor of another dtype; gradients flow back cast to this tensor's dtype."""
+        return _arith.cast(self, dtype)
+
+    def to(self, dtype):
+        """``astype``: dtype conversion. dlpy has one device, so ``to("cpu")`` is the tensor."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        return _arith.cast(self, dtype)
+
+    def float(self):
+        return _arith.cast(self, np.float32)
+
+    def double(self):
+        return _arith.cast(self, np.float64)
+
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
@@ -264,12 +382,15 @@ class Op:
     """One primitive operation: ``forward(*arrays) -> array`` and
     ``backward(grad_output) -> one gradient per input`` (None where there is none).
 
-    Subclasses store what backward needs on ``self``; the engine frees it after use.
-    Calling an op instance on tensors (or numbers) runs forward and records the graph.
+    Settings (axis, heads, constants) are what ``__init__`` sets; whatever ``forward`` adds to
+    ``self`` is the state saved for backward, and ``free()`` drops only that, so a freed graph can
+    still be drawn (``describe``) and inspected. Calling an op instance on tensors (or numbers)
+    runs forward and records the graph.
     """
 
     inputs: tuple[Tensor, ...] = ()
     freed = False
+    _num_settings = 0  # how many attributes __init__ set: the first ones of __dict__
 
     def forward(self, *arrays: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -287,6 +408,7 @@ class Op:
                 break
             if t.requires_grad:
                 record = True
+        num_settings = len(self.__dict__)  # before forward: settings only (dicts keep order)
         if len(inputs) == 2:
             data = self.forward(inputs[0].data, inputs[1].data)
         elif len(inputs) == 1:
@@ -299,8 +421,13 @@ class Op:
         out.data = data
         out.grad = None
         out.name = None
+        if _detect_anomaly:
+            _check_forward(self, inputs, data)
         if record and _grad_enabled:
             self.inputs = inputs
+            self._num_settings = num_settings
+            if _detect_anomaly:
+                self._created_at = _caller()
             out.op = self
             out.requires_grad = True
         else:
@@ -309,10 +436,13 @@ class Op:
         return out
 
     def free(self) -> None:
-        """Drop the arrays saved for backward; keep the inputs so the graph can still be drawn."""
+        """Drop what forward saved for backward; keep the settings and the inputs, so the graph
+        can still be drawn and validated."""
         state = self.__dict__
+        settings = list(state.items())[:self._num_settings]
         inputs = state["inputs"]
         state.clear()
+        state.update(settings)
         state["inputs"] = inputs
         state["freed"] = True
 

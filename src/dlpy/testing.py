@@ -72,7 +72,7 @@ def gradcheck(
             where = tuple(int(w) for w in where)
             raise GradcheckError(
                 f"gradcheck: the gradient of {_name(i, t)} (shape {t.shape}) is wrong at "
-                f"{int(bad.sum())} of {t.size} positions; largest error {error[where]:.3g} at "
+                f"{int(bad.sum())} of {t.data.size} positions; largest error {error[where]:.3g} at "
                 f"index {where}: backward gave {grad[where]:.10g}, finite differences "
                 f"{numeric[where]:.10g} (atol={atol}, rtol={rtol})"
             )
@@ -83,9 +83,9 @@ def _central_differences(objective: Callable[[], float], t: Tensor, eps: float) 
     original = t.data
     t.data = original.copy()  # perturb a private copy: the caller's array is never touched
     flat = t.data.reshape(-1)  # a view of t.data
-    numeric = np.empty(t.size)
+    numeric = np.empty(t.data.size)
     try:
-        for k in range(t.size):
+        for k in range(t.data.size):
             value = flat[k]
             flat[k] = value + eps
             plus = objective()

@@ -165,11 +165,14 @@ def test_load_state_dict_errors(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda: SGD([], lr=0.1), "empty parameter list"),
-    (lambda: SGD([Parameter(np.zeros(1))], lr=-1), "lr must be >= 0, got -1"),
+    (lambda: SGD([Parameter(np.zeros(1))], lr=-1), "lr must be a finite number >= 0, got -1"),
+    (lambda: SGD([Parameter(np.zeros(1))], lr=float("nan")), "lr must be a finite number"),
+    (lambda: Adam([Parameter(np.zeros(1))], eps=float("inf")), "eps must be a finite number"),
+    (lambda: SGD([Parameter(np.zeros(1))], lr=0.1, momentum=float("nan")), "momentum must be"),
     (lambda: SGD([Tensor(np.zeros(1))], lr=0.1), "parameter 0 must be a Tensor with requires"),
     (lambda: SGD([Parameter(np.zeros(1))], lr=0.1, nesterov=True), "nesterov=True needs"),
     (lambda: Adam([Parameter(np.zeros(1))], betas=(0.9, 1.0)), r"betas must lie in \[0, 1\)"),
-    (lambda: clip_grad_norm([], 0.0), "max_norm must be > 0, got 0.0"),
+    (lambda: clip_grad_norm([], 0.0), "max_norm must be finite and > 0, got 0.0"),
 ])
 def test_bad_arguments(make, message):
     with pytest.raises((ValueError, TypeError), match=message):

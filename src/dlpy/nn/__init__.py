@@ -5,6 +5,7 @@ from dlpy.nn.container import ModuleList, Sequential
 from dlpy.nn.conv import Conv2d, Flatten, MaxPool2d
 from dlpy.nn.embedding import Embedding
 from dlpy.nn.linear import GELU, Identity, Linear, ReLU, Sigmoid, Tanh
+from dlpy.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
 from dlpy.nn.module import (
     Module,
     Parameter,
@@ -25,4 +26,5 @@ __all__ = [
     "load_checkpoint", "save_checkpoint",
     "MultiHeadAttention", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
     "TransformerEncoder", "TransformerEncoderLayer",
+    "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss",
 ]

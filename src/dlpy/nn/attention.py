@@ -10,6 +10,7 @@ from dlpy import functional as F
 from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops.attention import additive_mask, attention, packed_attention
+from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 
@@ -31,10 +32,10 @@ class MultiHeadAttention(Module):
             )
         if not 0 <= dropout < 1:
             raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1), got {dropout}")
-        rng = rng if rng is not None else np.random.default_rng()
         self.d_model, self.num_heads, self.dropout = d_model, num_heads, dropout
         self.head_dim = d_model // num_heads
-        self.rng = rng
+        self.rng = rng  # dropout's generator; None: the default one (dlpy.manual_seed)
+        rng = get_rng(rng)
         # PyTorch's initialisation: Xavier-uniform in_proj, zero biases, out_proj as a Linear
         bound = math.sqrt(6.0 / (d_model + 3 * d_model))
         self.in_proj_weight = Parameter(rng.uniform(-bound, bound, (3 * d_model, d_model)),

@@ -8,6 +8,7 @@ import numpy as np
 
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops.conv import _pair, conv2d, max_pool2d
+from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 
@@ -26,7 +27,7 @@ class Conv2d(Module):
                 f"Conv2d: in_channels and out_channels must be >= 1, got {in_channels}, "
                 f"{out_channels}"
             )
-        rng = rng if rng is not None else np.random.default_rng()
+        rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "Conv2d: kernel_size")
         self.stride, self.padding = _pair(stride, "Conv2d: stride"), _pair(padding,

@@ -6,6 +6,7 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
+from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 
@@ -32,7 +33,7 @@ class Embedding(Module):
                     f" got {padding_idx}"
                 )
             padding_idx %= num_embeddings
-        rng = rng if rng is not None else np.random.default_rng()
+        rng = get_rng(rng)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         weight = rng.standard_normal((num_embeddings, embedding_dim))

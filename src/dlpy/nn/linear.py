@@ -8,6 +8,7 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
+from dlpy.random import get_rng
 
 
 class Linear(Module):
@@ -19,7 +20,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None,
                  dtype=np.float32):
         super().__init__()
-        rng = rng if rng is not None else np.random.default_rng()
+        rng = get_rng(rng)
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
         weight = rng.uniform(-bound, bound, (out_features, in_features))

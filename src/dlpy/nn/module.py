@@ -92,7 +92,7 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def num_parameters(self) -> int:
-        return int(sum(p.size for p in self.parameters()))
+        return int(sum(p.data.size for p in self.parameters()))
 
     def zero_grad(self) -> None:
         for p in self.parameters():

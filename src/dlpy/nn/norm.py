@@ -35,7 +35,7 @@ class Dropout(Module):
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = p
-        self.rng = rng if rng is not None else np.random.default_rng()
+        self.rng = rng  # None: the default generator (dlpy.manual_seed), drawn at call time
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.rng)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.nn.module import Module, Parameter
+from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 
@@ -44,7 +45,7 @@ class LearnedPositionalEmbedding(Module):
 
     def __init__(self, max_len: int, d_model: int, rng=None, dtype=np.float32):
         super().__init__()
-        rng = rng if rng is not None else np.random.default_rng()
+        rng = get_rng(rng)
         self.max_len, self.d_model = max_len, d_model
         self.weight = Parameter(rng.standard_normal((max_len, d_model)), dtype=dtype)
 

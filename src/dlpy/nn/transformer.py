@@ -12,6 +12,7 @@ from dlpy.nn.container import ModuleList
 from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
 from dlpy.nn.norm import Dropout, LayerNorm
+from dlpy.random import give_copies_own_rngs
 from dlpy.tensor import Tensor
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -34,7 +35,6 @@ class TransformerEncoderLayer(Module):
                 f"TransformerEncoderLayer: activation must be one of {sorted(_ACTIVATIONS)}, "
                 f"got {activation!r}"
             )
-        rng = rng if rng is not None else np.random.default_rng()
         self.config = dict(d_model=d_model, num_heads=num_heads, dim_feedforward=dim_feedforward,
                            dropout=dropout, activation=activation, norm_first=norm_first,
                            layer_norm_eps=layer_norm_eps)
@@ -85,9 +85,10 @@ class TransformerEncoder(Module):
             raise ValueError(f"TransformerEncoder: num_layers must be at least 1, got {num_layers}")
         if isinstance(layer_config, TransformerEncoderLayer):
             layers = [copy.deepcopy(layer_config) for _ in range(num_layers)]
+            give_copies_own_rngs(layer_config, layers)  # else every copy draws the same masks
             layer_config = layer_config.config
         elif isinstance(layer_config, dict):
-            rng = rng if rng is not None else layer_config.get("rng", np.random.default_rng())
+            rng = rng if rng is not None else layer_config.get("rng")
             kwargs = {**layer_config, "rng": rng}
             layers = [TransformerEncoderLayer(**kwargs) for _ in range(num_layers)]
         else:

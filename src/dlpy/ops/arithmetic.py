@@ -90,6 +90,17 @@ class Power(Op):
         return (grad_output * (p * self.x ** (p - 1)).astype(self.x.dtype, copy=False),)
 
 
+class Abs(Op):
+    """y = |x|;  dx = g * sign(x) (0 at x = 0, as in PyTorch)."""
+
+    def forward(self, x):
+        self.sign = np.sign(x)
+        return np.abs(x)
+
+    def backward(self, grad_output):
+        return (grad_output * self.sign,)
+
+
 class Exp(Op):
     """y = exp(x);  dx = g * y."""
 
@@ -121,6 +132,22 @@ class Sqrt(Op):
 
     def backward(self, grad_output):
         return (grad_output / (2 * self.y),)
+
+
+class Cast(Op):
+    """y = x as another dtype;  dx = g (the engine casts it back to x's dtype)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, grad_output):
+        return (grad_output,)
+
+    def describe(self) -> str:
+        return f"Cast({self.dtype})"
 
 
 def _broadcast_error(name, a, b):
@@ -174,6 +201,23 @@ def power(x, exponent):
     if not isinstance(exponent, (int, float, np.integer, np.floating)):
         raise TypeError(f"power: the exponent must be a number, got {type(exponent).__name__}")
     return Power(float(exponent))(x)
+
+
+def cast(x, dtype):
+    """x converted to ``dtype`` (a numpy dtype or its name); differentiable between floats."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"cast: {dtype!r} is not a dtype") from None
+    requires_grad = getattr(x, "requires_grad", False)
+    if requires_grad and dtype.kind != "f":
+        raise TypeError(f"cast: a tensor that requires gradients can only become a float dtype, "
+                        f"got {dtype}")
+    return Cast(dtype)(x)
+
+
+def abs(x):  # noqa: A001 - the name users expect
+    return Abs()(x)
 
 
 def exp(x):

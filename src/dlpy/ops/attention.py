@@ -3,6 +3,7 @@ arrays of a Transformer, so forward computes them in place and backward reuses t
 
 import numpy as np
 
+from dlpy.random import get_rng
 from dlpy.tensor import Op
 
 
@@ -182,7 +183,7 @@ def _keep(dropout_p, rng, scores_shape, x):
         raise ValueError(f"attention: dropout_p must be in [0, 1), got {dropout_p}")
     if not dropout_p:
         return None
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = get_rng(rng)
     dtype = x.dtype
     keep = rng.random(scores_shape, dtype=np.float32 if dtype == np.float32 else np.float64)
     return np.where(keep >= dropout_p, 1 / (1 - dropout_p), 0).astype(dtype)

@@ -50,6 +50,45 @@ class SoftmaxCrossEntropy(Op):
         return (grad,)
 
 
+class BCEWithLogits(Op):
+    """loss = max(x, 0) - x t + log(1 + exp(-|x|)) (= -t log sigmoid(x) - (1-t) log(1-sigmoid(x)),
+    without overflow), averaged or summed;  dx = (sigmoid(x) - t) * g (/ n)."""
+
+    def __init__(self, targets, reduction):
+        self.targets, self.reduction = targets, reduction
+
+    def forward(self, logits):
+        t = self.targets
+        z = np.exp(-np.abs(logits))
+        self.probs = np.where(logits >= 0, 1 / (1 + z), z / (1 + z)).astype(logits.dtype)
+        losses = np.maximum(logits, 0) - logits * t + np.log1p(z)
+        if self.reduction == "none":
+            return losses
+        loss = losses.sum() / (losses.size if self.reduction == "mean" else 1)
+        return np.asarray(loss, dtype=logits.dtype)
+
+    def backward(self, grad_output):
+        grad = self.probs - self.targets
+        if self.reduction == "mean":
+            grad *= grad_output / grad.size
+        else:
+            grad *= grad_output
+        return (grad,)
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """Sigmoid and binary cross-entropy in one stable op: logits and targets (probabilities in
+    [0, 1]) of the same shape. reduction: "mean" (over every element), "sum" or "none"."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be mean, sum or "
+                         f"none, got {reduction!r}")
+    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if targets.shape != logits.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: targets {targets.shape} must have "
+                         f"the logits' shape {logits.shape}")
+    return BCEWithLogits(targets.astype(logits.dtype), reduction)(logits)
+
+
 def _pick(values, labels):
     """values[..., labels[...]]: the entry of each row at its label, shaped like labels."""
     rows = values.reshape(-1, values.shape[-1])

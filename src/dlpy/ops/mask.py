@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from dlpy.random import get_rng
 from dlpy.tensor import Op, Tensor
 
 
@@ -63,11 +64,11 @@ def masked_fill(x, mask, value):
 
 def dropout(x, p=0.5, training=True, rng=None):
     """Zero each element with probability p and scale the rest by 1/(1-p); identity when not
-    training or p == 0. rng: a numpy Generator (a fresh default one when None)."""
+    training or p == 0. rng: a numpy Generator (None: the default one, dlpy.manual_seed)."""
     if not 0 <= p < 1:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     if not training or p == 0:
         return x
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = get_rng(rng)
     keep = rng.random(x.shape) >= p
     return Dropout(keep / (1.0 - p))(x)

@@ -34,8 +34,7 @@ class Optimizer:
                     f"{type(self).__name__}: parameter {i} must be a Tensor with "
                     f"requires_grad=True, got {type(p).__name__}"
                 )
-        if lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
+        _check_hyper(type(self).__name__, lr=lr)
         self.lr = float(lr)
         self.step_count = 0
         # per parameter: slot name -> array; plus one scratch array for temporaries
@@ -49,6 +48,9 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        if not math.isfinite(self.lr) or self.lr < 0:  # a schedule may have set it
+            raise ValueError(f"{type(self).__name__}.step: lr must be finite and >= 0, got "
+                             f"{self.lr}")
         self.step_count += 1
         for i, p in enumerate(self.params):
             if p.grad is None:
@@ -133,6 +135,14 @@ class Optimizer:
         return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
 
 
+def _check_hyper(owner: str, **values: float) -> None:
+    """Hyper-parameters must be finite, non-negative numbers: a NaN lr would pass ``lr < 0``."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
+
+
 class SGD(Optimizer):
     """g = grad + weight_decay * p;  buf = momentum * buf + g (buf = g at the first step);
     p -= lr * (g + momentum * buf if nesterov else buf), or p -= lr * g without momentum."""
@@ -142,10 +152,7 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
         super().__init__(params, lr)
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(
-                f"SGD: momentum and weight_decay must be >= 0, got {momentum}, {weight_decay}"
-            )
+        _check_hyper("SGD", momentum=momentum, weight_decay=weight_decay)
         if nesterov and momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
@@ -190,6 +197,8 @@ class Adam(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(params, lr)
+        _check_hyper(type(self).__name__, beta1=betas[0], beta2=betas[1], eps=eps,
+                     weight_decay=weight_decay)
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {betas}")
         if eps < 0 or weight_decay < 0:
@@ -238,15 +247,27 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
+def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
+                   error_if_nonfinite: bool = True) -> float:
     """Scale the gradients in place so their joint L2 norm is at most ``max_norm``.
 
-    Returns the norm before clipping (as torch.nn.utils.clip_grad_norm_).
+    Returns the norm before clipping (as torch.nn.utils.clip_grad_norm_). A NaN or infinite
+    norm raises FloatingPointError (PyTorch's default is not to; pass False for that: the
+    gradients are then left as they are and the non-finite norm is returned).
     """
-    if max_norm <= 0:
-        raise ValueError(f"clip_grad_norm: max_norm must be > 0, got {max_norm}")
+    if not math.isfinite(max_norm) or max_norm <= 0:
+        raise ValueError(f"clip_grad_norm: max_norm must be finite and > 0, got {max_norm}")
+    if isinstance(params, Tensor):
+        params = [params]
     grads = [p.grad for p in params if p.grad is not None]
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    if not math.isfinite(total):
+        if error_if_nonfinite:
+            raise FloatingPointError(
+                f"clip_grad_norm: the total gradient norm is {total} (a gradient holds NaN or "
+                "inf); pass error_if_nonfinite=False to carry on"
+            )
+        return total
     scale = max_norm / (total + 1e-6)
     if scale < 1.0:
         for g in grads:

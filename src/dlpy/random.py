@@ -1,0 +1,44 @@
+"""One default random generator: what layers, dropout and DataLoader shuffling draw from when they
+are not given their own ``rng``. ``manual_seed(s)`` reseeds it in place (objects that already hold
+it see the new stream), so a seeded run is reproducible bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_default = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the default generator (as ``torch.manual_seed``); returns it."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"manual_seed: seed must be a non-negative integer, got {seed!r}")
+    _default.bit_generator.state = np.random.PCG64(int(seed)).state
+    return _default
+
+
+def default_generator() -> np.random.Generator:
+    """The generator used where no ``rng`` is given."""
+    return _default
+
+
+def get_rng(rng: np.random.Generator | None) -> np.random.Generator:
+    """``rng`` itself, or the default generator when it is None."""
+    return _default if rng is None else rng
+
+
+def give_copies_own_rngs(original, copies) -> None:
+    """Give each deep copy of the module ``original`` generators of its own.
+
+    A deep copy duplicates a Generator with its state, so copies would draw identical dropout
+    masks. Each generator held by ``original`` (an ``rng`` attribute) is replaced, in every copy,
+    by a child spawned from it; one generator shared by several sub-modules stays shared within a
+    copy. The default generator (``rng`` None) needs nothing: it is one stream for everyone."""
+    for copy in copies:
+        children: dict[int, np.random.Generator] = {}
+        for source, target in zip(original.modules(), copy.modules()):
+            rng = source.__dict__.get("rng")
+            if isinstance(rng, np.random.Generator):
+                if id(rng) not in children:
+                    children[id(rng)] = rng.spawn(1)[0]
+                target.__dict__["rng"] = children[id(rng)]

@@ -1,0 +1,145 @@
+"""The library as a PyTorch user writes it: one test per habit. Tests that compare with PyTorch
+skip when it is not installed (it is never a dependency)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dlpy
+import dlpy.functional as F
+from dlpy import Tensor
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+# ----------------------------------------------------------------- names
+def test_subpackages_are_reachable_from_import_dlpy():
+    code = ("import sys, dlpy; assert 'dlpy.nn' not in sys.modules; "
+            "print(dlpy.nn.Linear.__name__, dlpy.optim.SGD.__name__, dlpy.data.DataLoader.__name__,"
+            " dlpy.graph.to_dot.__name__, dlpy.functional.relu.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["Linear", "SGD", "DataLoader", "to_dot", "relu"]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        dlpy.nope  # noqa: B018
+
+
+@pytest.mark.parametrize("module", ["dlpy", "dlpy.functional", "dlpy.nn", "dlpy.optim",
+                                    "dlpy.data", "dlpy.optim.lr_scheduler"])
+def test_all_is_accurate(module):
+    mod = __import__(module, fromlist=["_"])
+    missing = [name for name in mod.__all__ if not hasattr(mod, name)]
+    assert missing == []
+    assert len(set(mod.__all__)) == len(mod.__all__)
+
+
+def test_one_attention_name_the_pytorch_one():
+    assert "scaled_dot_product_attention" in F.__all__
+    assert not hasattr(F, "attention")
+
+
+def test_conv2d_and_max_pool2d_in_functional():
+    x = dlpy.randn(1, 1, 4, 4)
+    w = dlpy.ones(2, 1, 3, 3)
+    assert F.conv2d(x, w, padding=1).size() == (1, 2, 4, 4)
+    assert F.max_pool2d(x, 2).shape == (1, 1, 2, 2)
+
+
+# ----------------------------------------------------------------- making tensors
+def test_tensor_and_factories():
+    t = dlpy.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert t.dtype == np.float32 and t.requires_grad and t.tolist() == [[1, 2], [3, 4]]
+    array = np.arange(3.0)
+    copied = dlpy.tensor(array)
+    array[0] = 9
+    assert copied.tolist() == [0, 1, 2]  # torch.tensor copies
+    assert dlpy.zeros(2, 3).tolist() == [[0] * 3] * 2
+    assert dlpy.ones((2,), dtype=np.float64).dtype == np.float64
+    assert dlpy.arange(4).tolist() == [0, 1, 2, 3] and dlpy.arange(4).dtype == np.int64
+    assert dlpy.arange(0, 1, 0.5).tolist() == [0.0, 0.5]
+    dlpy.manual_seed(0)
+    a = dlpy.randn(3, 2)
+    dlpy.manual_seed(0)
+    np.testing.assert_array_equal(a.numpy(), dlpy.randn(3, 2).numpy())
+    with pytest.raises(ValueError, match="non-negative ints"):
+        dlpy.zeros(2, -1)
+
+
+# ----------------------------------------------------------------- tensor methods
+def test_view_size_tolist():
+    x = dlpy.arange(6.0).view(2, 3)
+    assert x.size() == (2, 3) and x.size(1) == 3 and x.size(-1) == 3 and x.shape == (2, 3)
+    assert x.numel() == 6
+    assert x.view(-1).tolist() == [0, 1, 2, 3, 4, 5]
+    assert dlpy.tensor(2.5).tolist() == 2.5
+
+
+def test_requires_grad_():
+    w = dlpy.zeros(3).requires_grad_()
+    assert w.requires_grad
+    (w * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad, [2, 2, 2])
+    with pytest.raises(RuntimeError, match="only a leaf"):
+        (w * 2).requires_grad_(False)
+    with pytest.raises(TypeError, match="floating point"):
+        dlpy.arange(3).requires_grad_()
+
+
+def test_astype_and_to_keep_the_gradient():
+    x = dlpy.tensor([1.0, 2.0], requires_grad=True)
+    y = x.to(np.float64)
+    assert y.dtype == np.float64 and x.astype("float16").dtype == np.float16
+    assert x.to("cpu") is x
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [2, 4])
+    with pytest.raises(TypeError, match="float dtype"):
+        x.astype(np.int64)
+    assert dlpy.tensor([1.7]).detach().astype(np.int64).tolist() == [1]
+
+
+# ----------------------------------------------------------------- loss modules
+@pytest.mark.parametrize("name, target", [
+    ("CrossEntropyLoss", np.array([0, 2, 1, 2])),
+    ("MSELoss", None), ("L1Loss", None), ("BCEWithLogitsLoss", None),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_loss_modules_match_pytorch(name, target, reduction):
+    torch = _torch()
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((4, 3)) * 3
+    if target is None:
+        target = rng.uniform(0, 1, (4, 3))
+    x = Tensor(logits, requires_grad=True)
+    loss = getattr(dlpy.nn, name)(reduction=reduction)(x, target)
+    tx = torch.tensor(logits, requires_grad=True)
+    tloss = getattr(torch.nn, name)(reduction=reduction)(tx, torch.tensor(target))
+    np.testing.assert_allclose(loss.numpy(), tloss.detach().numpy(), rtol=1e-12, atol=1e-12)
+    loss.sum().backward()
+    tloss.sum().backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_loss_module_bad_reduction():
+    with pytest.raises(ValueError, match="MSELoss: reduction must be mean, sum or none"):
+        dlpy.nn.MSELoss(reduction="avg")
+
+
+def test_scaled_dot_product_attention_pytorch_mask_spelling():
+    torch = _torch()
+    rng = np.random.default_rng(2)
+    q, k, v = (rng.standard_normal((2, 3, 5, 4)) for _ in range(3))
+    allowed = rng.random((5, 5)) > 0.3
+    allowed[:, 0] = True
+    tq, tk, tv = (torch.tensor(a) for a in (q, k, v))
+    cases = [
+        (dict(attn_mask=allowed), dict(attn_mask=torch.tensor(allowed))),
+        (dict(is_causal=True), dict(is_causal=True)),
+    ]
+    for ours, theirs in cases:
+        out = F.scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), **ours)
+        ref = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, **theirs)
+        np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-12)
