@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,8 +179,19 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as err:
-        raise ValueError(f"{path}: not a readable .npz checkpoint ({err})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        # a cut or corrupted file: zipfile's own errors would not say which file
+        raise ValueError(
+            f"{path}: not a readable .npz checkpoint, the file is cut or corrupted "
+            f"({type(err).__name__}: {err})"
+        ) from None
+
+
+def _meta(path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    try:
+        return json.loads(arrays["__meta__"].tobytes().decode("utf-8"))
+    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"{path}: the checkpoint's metadata is corrupted ({err})") from None
 
 
 def save_checkpoint(path: str | os.PathLike, model: Module, optimizer=None,
@@ -206,8 +219,7 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None) -> d
     Returns ``{"meta": the JSON metadata, "extra": the extra arrays}``. Errors name the file.
     """
     arrays = load_npz(path)
-    meta = json.loads(arrays["__meta__"].tobytes().decode("utf-8")) if "__meta__" in arrays \
-        else {}
+    meta = _meta(path, arrays) if "__meta__" in arrays else {}
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     try:
         model.load_state_dict(params)
@@ -236,4 +248,4 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     arrays = load_npz(path)
     if "__meta__" not in arrays:
         raise ValueError(f"{path}: no model metadata (not written by Module.save)")
-    return json.loads(arrays["__meta__"].tobytes().decode("utf-8"))
+    return _meta(path, arrays)

@@ -10,6 +10,7 @@ Memory is one float32 matrix (n, dim) plus the word list and a dict index.
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import warnings
 from collections import Counter
@@ -291,6 +292,24 @@ def _parse_row(text: bytes, dim: int) -> np.ndarray | None:
     return row if row.size == dim else None
 
 
+_SNIFF_ROWS = 100  # a header-less file's dimension: the most common value count of these rows
+
+
+def _values_in(line: bytes) -> int:
+    return len(line.rstrip(b"\r\n ").split(b" ")) - 1
+
+
+def _checked_capacity(path: Path, count: int, dim: int, min_row_bytes: int) -> int:
+    """A header's claims against the file's size: a row larger than the file is an error; the
+    claimed row count only bounds the first allocation, never sets it (a 30-byte file must not
+    ask for a terabyte). ``min_row_bytes``: the fewest bytes one row of ``dim`` values takes."""
+    size = path.stat().st_size
+    if min_row_bytes > size:
+        raise ValueError(f"load_vectors: {path}:1: the header claims {dim} values per row "
+                         f"({min_row_bytes}+ bytes each), but the whole file has {size} bytes")
+    return min(count, size // min_row_bytes + 1)
+
+
 def _load_text(path: Path, limit: int | None) -> WordVectors:
     with open(path, "rb") as f:
         first = f.readline()
@@ -299,20 +318,23 @@ def _load_text(path: Path, limit: int | None) -> WordVectors:
         header = _parse_header(first)
         if header is not None:
             header_count, dim = header
-            first_data: bytes | None = None
+            first_data: list[bytes] = []
             first_number = 2
-        else:  # no header (GloVe style): the first row gives the dimension
+        else:  # no header (GloVe style): the rows give the dimension
             header_count = None
-            dim = len(first.rstrip(b"\r\n ").split(b" ")) - 1
-            first_data, first_number = first, 1
+            first_data = [first, *itertools.islice(f, _SNIFF_ROWS - 1)]
+            counts = Counter(_values_in(line) for line in first_data if line.strip())
+            dim = counts.most_common(1)[0][0] if counts else 0
+            first_number = 1  # a short first row is then skipped, not taken as the dimension
         if dim < 1:
             raise ValueError(f"load_vectors: {path}:1: expected a header 'N DIM' or a row "
                              f"'word v1 ... vDIM', got {first[:80]!r}")
-        capacity = header_count if header_count is not None else 1 << 16
+        capacity = 1 << 16 if header_count is None else \
+            _checked_capacity(path, header_count, dim, 2 * dim + 1)  # "w 0 0 ...": 2 bytes a value
         if limit is not None:
             capacity = min(capacity, limit)
         loader = _Loader(path, dim, capacity, limit)
-        lines = f if first_data is None else _chain_first(first_data, f)
+        lines = _chain_first(first_data, f) if first_data else f
         pending_words: list[str] = []
         pending_texts: list[bytes] = []
         pending_lines: list[int] = []
@@ -353,8 +375,8 @@ def _load_text(path: Path, limit: int | None) -> WordVectors:
     return result
 
 
-def _chain_first(first: bytes, rest):
-    yield first
+def _chain_first(first: list[bytes], rest):
+    yield from first
     yield from rest
 
 
@@ -395,7 +417,10 @@ def _load_binary(path: Path, limit: int | None) -> WordVectors:
         raise ValueError(f"load_vectors: {path}:1: expected a word2vec binary header 'N DIM', "
                          f"got {data[:80]!r}")
     count, dim = header
-    loader = _Loader(path, dim, min(count, limit) if limit else count, limit)
+    if dim < 1:
+        raise ValueError(f"load_vectors: {path}:1: the header claims {dim} values per row")
+    capacity = _checked_capacity(path, count, dim, 4 * dim + 2)  # a 1-byte word, space, floats
+    loader = _Loader(path, dim, min(capacity, limit) if limit else capacity, limit)
     position = end + 1
     row_bytes = 4 * dim
     for record in range(1, count + 1):
@@ -430,4 +455,9 @@ def load_vectors(path: str | os.PathLike, limit: int | None = None,
     if limit is not None and limit < 1:
         raise ValueError(f"load_vectors: expected limit >= 1 or None, got {limit}")
     binary = path.suffix == ".bin" if binary is None else binary
-    return _load_binary(path, limit) if binary else _load_text(path, limit)
+    result = _load_binary(path, limit) if binary else _load_text(path, limit)
+    if not len(result) and result.skipped:
+        reasons = "; ".join(f"{n} x {why}" for why, n in result.skip_reasons.items())
+        raise ValueError(f"load_vectors: {path}: every row was skipped, no word kept ({reasons})"
+                         f"; is the dimension {result.dim} right?")
+    return result
