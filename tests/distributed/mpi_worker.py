@@ -90,6 +90,23 @@ def equivalence(dtype_name: str, optimizer_name: str) -> None:
         assert all(np.array_equal(a, b) for a, b in zip(gathered[0], gathered[1]))
 
 
+def weighted() -> None:
+    """Ranks with different numbers of examples, weighted by them: the mean over all examples."""
+    x, y = make_data(10, np.float64)
+    mine = slice(0, 3) if distributed.rank() == 0 else slice(3, 10)
+    net = Net(np.random.default_rng(0), np.float64)
+    model = DistributedDataParallel(net)
+    F.cross_entropy(model(x[mine]), y[mine]).backward()
+    model.average_gradients(weight=len(y[mine]))
+    single = Net(np.random.default_rng(0), np.float64)
+    F.cross_entropy(single(x), y).backward()
+    worst = max(float(np.abs(a.grad - b.grad).max())
+                for a, b in zip(net.parameters(), single.parameters()) if b.grad is not None)
+    assert worst < 1e-12, worst
+    if distributed.is_main():
+        print(f"ok weighted: max difference {worst:.1e}", flush=True)
+
+
 def broadcast() -> None:
     net = Net(np.random.default_rng(100 + distributed.rank()), np.float32)
     before = [p.data.copy() for p in net.parameters()]
@@ -159,8 +176,8 @@ def map_gather() -> None:
         assert results is None
 
 
-SCENARIOS = {"equivalence": equivalence, "broadcast": broadcast, "mismatch": mismatch,
-             "sampler": sampler, "abort": abort, "map_gather": map_gather}
+SCENARIOS = {"equivalence": equivalence, "weighted": weighted, "broadcast": broadcast,
+             "mismatch": mismatch, "sampler": sampler, "abort": abort, "map_gather": map_gather}
 
 if __name__ == "__main__":
     distributed.init(required=True)

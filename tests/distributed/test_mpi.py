@@ -26,6 +26,10 @@ def test_two_ranks_equal_one_process_with_twice_the_batch(mpirun, dtype, optimiz
     check(mpirun("mpi_worker.py", "equivalence", dtype, optimizer), f"ok equivalence {dtype}")
 
 
+def test_weighted_average_is_the_mean_over_unequal_shares(mpirun):
+    check(mpirun("mpi_worker.py", "weighted"), "ok weighted")
+
+
 def test_rank_0_parameters_reach_every_rank(mpirun):
     check(mpirun("mpi_worker.py", "broadcast"), "ok broadcast to 2 ranks")
 

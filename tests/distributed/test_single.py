@@ -59,6 +59,8 @@ def test_ddp_rejects_what_is_not_a_module():
         DistributedDataParallel([])
     with pytest.raises(ValueError, match="bucket_mb must be > 0, got 0"):
         DistributedDataParallel(nn.Linear(2, 2), bucket_mb=0)
+    with pytest.raises(ValueError, match="weight must be a finite number >= 0, got -1"):
+        DistributedDataParallel(nn.Linear(2, 2)).average_gradients(weight=-1)
 
 
 def test_mnist_train_distributed_in_one_process_is_the_ordinary_run(tmp_path):

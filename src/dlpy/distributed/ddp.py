@@ -23,21 +23,22 @@ from dlpy.nn.module import Module, Parameter
 
 
 class _Bucket:
-    """One contiguous buffer: the gradients of consecutive parameters of one dtype, then one
-    flag per parameter (how many ranks had a gradient for it)."""
+    """One contiguous buffer: the gradients of consecutive parameters of one dtype, one flag per
+    parameter (how many ranks had a gradient for it), and the rank's weight (summed: the
+    total weight)."""
 
     def __init__(self, dtype: np.dtype, params: list[Parameter]):
         self.params = params
         self.offsets = np.cumsum([0] + [p.data.size for p in params]).tolist()
         self.numel = self.offsets[-1]
-        self.buffer = np.zeros(self.numel + len(params), dtype=dtype)
+        self.buffer = np.zeros(self.numel + len(params) + 1, dtype=dtype)
 
     @property
     def nbytes(self) -> int:
         return self.buffer.nbytes
 
-    def pack_gradients(self) -> None:
-        flags = self.buffer[self.numel:]
+    def pack_gradients(self, weight: float) -> None:
+        flags = self.buffer[self.numel:-1]
         for i, p in enumerate(self.params):
             view = self.buffer[self.offsets[i]:self.offsets[i + 1]]
             if p.grad is None:
@@ -49,11 +50,19 @@ class _Bucket:
                                      f"{p.data.shape} has a gradient of shape {p.grad.shape}")
                 view[...] = p.grad.reshape(-1)  # casts a gradient of another float dtype
                 flags[i] = 1
+        if weight != 1.0:
+            self.buffer[:self.numel] *= weight
+        self.buffer[-1] = weight
 
-    def unpack_gradients(self, world: int) -> None:
-        """Average, and point each gradient at its slice (None where no rank had one)."""
-        self.buffer[:self.numel] *= 1.0 / world
-        flags = self.buffer[self.numel:]
+    def unpack_gradients(self) -> None:
+        """Divide by the total weight, and point each gradient at its slice (None where no
+        rank had one)."""
+        total = self.buffer[-1]
+        if total <= 0:
+            raise ValueError(f"DistributedDataParallel: the weights of the ranks sum to {total}, "
+                             f"expected > 0")
+        self.buffer[:self.numel] *= 1.0 / total
+        flags = self.buffer[self.numel:-1]
         for i, p in enumerate(self.params):
             if flags[i] == 0:
                 p.grad = None
@@ -93,8 +102,9 @@ class DistributedDataParallel(Module):
 
     At construction every rank checks that it holds the same parameters (names, shapes, dtypes)
     and takes rank 0's values. Call ``model.average_gradients()`` after ``loss.backward()`` and
-    before ``optimizer.step()``. Calling the wrapper calls ``module``; save ``model.module``.
-    In a single process (world size 1) it is a pass-through and nothing is copied.
+    before ``optimizer.step()`` (with ``weight=`` the rank's example or token count when the
+    ranks' losses average over different numbers). Calling the wrapper calls ``module``; save
+    ``model.module``. In a single process (world size 1) it is a pass-through and nothing is copied.
     """
 
     def __init__(self, module: Module, bucket_mb: float = 25.0):
@@ -142,18 +152,26 @@ class DistributedDataParallel(Module):
             group.comm().Bcast(bucket.buffer, root=root)
             bucket.unpack_parameters()
 
-    def average_gradients(self) -> None:
+    def average_gradients(self, weight: float = 1.0) -> None:
         """Replace each parameter's gradient by its mean over the ranks (one Allreduce per
-        bucket). Afterwards ``p.grad`` is a view into a bucket, overwritten by the next call."""
+        bucket). Afterwards ``p.grad`` is a view into a bucket, overwritten by the next call.
+
+        ``weight``: this rank's share, e.g. the number of examples (or masked tokens) its loss
+        averaged over; the result is sum_r weight_r * grad_r / sum_r weight_r, the gradient of
+        the mean over all the ranks' examples even when the ranks saw different numbers.
+        """
+        if weight < 0 or not np.isfinite(weight):
+            raise ValueError(f"DistributedDataParallel.average_gradients: weight must be a "
+                             f"finite number >= 0, got {weight}")
         if self.world_size == 1:
             return
         from mpi4py import MPI
 
         for bucket in self.buckets:
-            bucket.pack_gradients()
+            bucket.pack_gradients(float(weight))
         start = time.perf_counter()
         for bucket in self.buckets:
             group.comm().Allreduce(MPI.IN_PLACE, bucket.buffer, op=MPI.SUM)
         self.comm_seconds += time.perf_counter() - start
         for bucket in self.buckets:
-            bucket.unpack_gradients(self.world_size)
+            bucket.unpack_gradients()

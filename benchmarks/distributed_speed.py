@@ -1,0 +1,150 @@
+"""1 rank against N ranks on this machine: step time, the communication share, the efficiency.
+
+    python benchmarks/distributed_speed.py --model mlp [--ranks 1 2] [--steps 300]
+    python benchmarks/distributed_speed.py --model lm [--batch-size 8] [--steps 6]
+
+Runs ``mpirun -n N`` of itself for each N (one BLAS thread per rank). Each rank trains with a
+fixed local batch (weak scaling: N ranks process N times the examples per step) on random data:
+``mlp`` is the MNIST MLP 784-128-10 with batch 50; ``lm`` is dlpy's masked language model
+(d_model 256, 4 layers, seq 128, 16,000 pieces). Per step it times the forward and backward
+(compute), the wait for the slowest rank (a barrier: load imbalance, not communication), the
+bucketed gradient allreduce (communication) and the optimiser step; medians over the steps
+after the first. Efficiency = examples/s with N ranks / (N x examples/s with 1 rank).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def build(kind: str, batch_size: int, rng: np.random.Generator):
+    """(model, a function batch -> loss, a function that makes one local batch)."""
+    from dlpy import functional as F
+
+    if kind == "mlp":
+        from dlpy.data.mnist_train import MLP, to_input
+
+        model = MLP(rng=np.random.default_rng(0))
+
+        def make_batch():
+            return (rng.integers(0, 256, (batch_size, 28, 28), dtype=np.uint8),
+                    rng.integers(0, 10, batch_size))
+
+        def loss_of(model, batch):
+            images, labels = batch
+            return F.cross_entropy(model(to_input(images, "mlp")), labels)
+
+        return model, loss_of, make_batch
+    from dlpy.lm.model import LMConfig, MaskedLM, mask_tokens
+
+    config = LMConfig()
+    model = MaskedLM(config, rng=np.random.default_rng(0))
+
+    def make_batch():
+        return rng.integers(5, config.vocab_size, (batch_size, config.max_len))
+
+    def loss_of(model, ids):
+        inputs, positions, labels = mask_tokens(ids, rng, config.vocab_size)
+        return F.cross_entropy(model(inputs, positions), labels)
+
+    return model, loss_of, make_batch
+
+
+def worker(args: argparse.Namespace) -> None:
+    from dlpy import distributed, optim
+    from dlpy.data.mnist_train import set_blas_threads
+
+    set_blas_threads(1)
+    distributed.init(required=True)
+    rng = distributed.rank_rng(1)
+    net, loss_of, make_batch = build(args.model, args.batch_size, rng)
+    model = distributed.DistributedDataParallel(net)
+    opt = optim.AdamW(model.parameters(), lr=1e-4) if args.model == "lm" else \
+        optim.SGD(model.parameters(), lr=0.01)
+    comm = distributed.comm()
+    rows = []
+    for _ in range(args.steps + 1):
+        batch = make_batch()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        loss = loss_of(model, batch)
+        opt.zero_grad()
+        loss.backward()
+        cpu1, t1 = time.process_time(), time.perf_counter()
+        if comm is not None:
+            comm.Barrier()
+        t2 = time.perf_counter()
+        model.average_gradients()
+        t3 = time.perf_counter()
+        opt.step()
+        t4 = time.perf_counter()
+        rows.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0, cpu1 - cpu0))
+    medians = np.median(np.array(rows[1:]), axis=0).tolist()
+    gathered = distributed.gather_object(medians)
+    if distributed.is_main():
+        worst = np.max(np.array(gathered), axis=0).tolist()  # the slowest rank's medians
+        grad_mb = sum(p.data.nbytes for p in net.parameters()) / 2**20
+        print(json.dumps({"world": distributed.world_size(), "compute": worst[0],
+                          "wait": worst[1], "comm": worst[2], "update": worst[3],
+                          "step": worst[4], "compute_cpu": worst[5], "grad_mb": grad_mb,
+                          "buckets": len(model.buckets), "params": net.num_parameters()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=["mlp", "lm"], default="mlp")
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--steps", type=int, default=None, help="default: mlp 300, lm 6")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: mlp 50, lm 8")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.steps = args.steps or (300 if args.model == "mlp" else 6)
+    args.batch_size = args.batch_size or (50 if args.model == "mlp" else 8)
+    if args.worker:
+        worker(args)
+        return
+    mpirun = Path(sys.executable).parent / "mpirun"
+    mpirun = str(mpirun) if mpirun.exists() else shutil.which("mpirun")
+    if mpirun is None:
+        raise SystemExit("distributed_speed: no mpirun (pip install 'dlpy[distributed]')")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent / "src"),
+                                                      env.get("PYTHONPATH")]))
+    print(f"{args.model}: local batch {args.batch_size}, {args.steps} steps (+1 warm-up), "
+          f"1 BLAS thread per rank, load average {os.getloadavg()[0]:.1f} at the start")
+    results = []
+    for n in args.ranks:
+        command = [mpirun, "-n", str(n), sys.executable, __file__, "--worker", "--model",
+                   args.model, "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first = results[0]
+    print(f"{first['params']:,} parameters = {first['grad_mb']:.1f} MB of float32 gradients "
+          f"in {max(r['buckets'] for r in results)} bucket(s)")
+    print(f"{'ranks':>5} {'step ms':>9} {'compute':>9} {'(cpu)':>8} {'wait':>7} {'allreduce':>9} "
+          f"{'update':>7} {'comm %':>7} {'examples/s':>11} {'efficiency':>10}")
+    base = None
+    for r in results:
+        throughput = r["world"] * args.batch_size / r["step"]
+        base = base or throughput / r["world"]
+        print(f"{r['world']:>5} {1e3 * r['step']:9.2f} {1e3 * r['compute']:9.2f} "
+              f"{1e3 * r['compute_cpu']:8.2f} {1e3 * r['wait']:7.2f} {1e3 * r['comm']:9.2f} "
+              f"{1e3 * r['update']:7.2f} {100 * r['comm'] / r['step']:6.1f}% "
+              f"{throughput:11.1f} {throughput / (r['world'] * base):9.0%}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
