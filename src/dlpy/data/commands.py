@@ -7,6 +7,16 @@ import sys
 from pathlib import Path
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
 def register(subparsers) -> None:
     mnist = subparsers.add_parser("mnist", help="train and evaluate MNIST models",
                                   description="Train and evaluate MNIST models (MLP or CNN).")
@@ -15,13 +25,15 @@ def register(subparsers) -> None:
 
     train = commands.add_parser(
         "train", help="train a model; writes checkpoint.npz, metrics.json, curves.png",
+        formatter_class=_HelpFormatter,
         description="Train on 50,000 training images (the seed's split), validate on the other "
-                    "10,000 every epoch, report test accuracy on the 10,000 test images.")
+                    "10,000 every epoch, report test accuracy on the 10,000 test images. "
+                    "checkpoint.npz is written after every epoch; --resume continues from it.")
     _data_dir_argument(train)
     train.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
-                       help="mlp: 784-128-10 (default); cnn: two 5x5 conv + pooling + linear")
-    train.add_argument("--epochs", type=int, default=5, help="default 5")
-    train.add_argument("--batch-size", type=int, default=50, help="default 50")
+                       help="mlp: 784-128-10; cnn: two 5x5 conv + pooling + linear")
+    train.add_argument("--epochs", type=int, default=5, help="epochs to train")
+    train.add_argument("--batch-size", type=int, default=50, help="images per step")
     train.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: 0.2 for SGD with the MLP, 0.05 for SGD "
                             "with the CNN, 0.001 for Adam)")
@@ -33,6 +45,9 @@ def register(subparsers) -> None:
     train.add_argument("--out", type=Path, default=None,
                        help="output folder (default: ./mnist-MODEL)")
     train.add_argument("--seed", type=int, default=0, help="split, initialisation and shuffling")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its checkpoint.npz (after the last "
+                            "finished epoch); refused if any setting or the data differ")
     _threads_argument(train)
     train.add_argument("--no-plot", action="store_true", help="do not write curves.png")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -43,6 +58,7 @@ def register(subparsers) -> None:
     train.set_defaults(func=run_train)
 
     evaluate = commands.add_parser("evaluate", help="test accuracy of a trained model",
+                                   formatter_class=_HelpFormatter,
                                    description="Evaluate a trained model on the test images.")
     evaluate.add_argument("--model", type=Path, required=True, metavar="DIR",
                           help="the folder written by `dlpy mnist train` (or its checkpoint.npz)")
@@ -53,21 +69,40 @@ def register(subparsers) -> None:
 
 def _threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads (default 1: batch-50 products are small, and more "
+                        help="BLAS threads (default: 1; batch-50 products are small, and more "
                              "threads are much slower on cores shared with other jobs; try 2+ "
                              "for the CNN on an idle machine)")
 
 
 def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder with the four MNIST files (.gz or raw); downloaded there if "
-                             "missing (default: $DLPY_DATA/mnist or ~/.cache/dlpy/mnist)")
-    parser.add_argument("--no-download", action="store_true",
-                        help="fail instead of downloading missing files")
+                        help="folder with the four MNIST files (.gz or raw); missing files are "
+                             "downloaded into the default folder, but into a --data-dir that "
+                             "does not exist yet only with --download (default: $DLPY_DATA/mnist"
+                             " or ~/.cache/dlpy/mnist)")
+    downloads = parser.add_mutually_exclusive_group()
+    downloads.add_argument("--download", action="store_true",
+                           help="create --data-dir if needed and download missing files into it")
+    downloads.add_argument("--no-download", action="store_true",
+                           help="fail instead of downloading missing files")
+
+
+def _load(args: argparse.Namespace) -> dict:
+    """The MNIST arrays for a command: a --data-dir that does not exist (a typo?) is an error
+    unless --download asks to create it; downloads say where they go."""
+    from dlpy.data.mnist import default_data_dir, load_mnist, missing_files
+
+    folder = args.data_dir if args.data_dir is not None else default_data_dir()
+    download = not args.no_download
+    if download and args.data_dir is not None and not folder.is_dir() and not args.download:
+        raise FileNotFoundError(f"--data-dir {folder} does not exist; check the path, or pass "
+                                "--download to create it and download MNIST into it")
+    if download and missing_files(folder):
+        print(f"downloading MNIST into {folder}", file=sys.stderr)
+    return load_mnist(folder, download=download)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from dlpy.data.mnist import load_mnist
     from dlpy.data.mnist_train import CURVES, plot_curves, set_blas_threads, train
 
     set_blas_threads(args.threads)
@@ -76,14 +111,14 @@ def run_train(args: argparse.Namespace) -> int:
 
         distributed.init(required=True)
         with distributed.main_first():  # rank 0 downloads, the others then read
-            arrays = load_mnist(args.data_dir, download=not args.no_download)
+            arrays = _load(args)
     else:
-        arrays = load_mnist(args.data_dir, download=not args.no_download)
+        arrays = _load(args)
     out = args.out if args.out is not None else Path(f"mnist-{args.model}")
     metrics = train(arrays, out, model=args.model, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                     schedule=args.schedule, seed=args.seed, progress=not args.no_progress,
-                    distributed=args.distributed)
+                    distributed=args.distributed, resume=args.resume)
     if args.distributed and not distributed.is_main():
         return 0
     written = ["checkpoint.npz", "metrics.json"]
@@ -100,12 +135,11 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from dlpy.data.mnist import load_mnist
     from dlpy.data.mnist_train import evaluate, load_trained, set_blas_threads
 
     set_blas_threads(args.threads)
     model, meta = load_trained(args.model)
-    arrays = load_mnist(args.data_dir, download=not args.no_download)
+    arrays = _load(args)
     images, labels = arrays["test_images"], arrays["test_labels"].astype(np.int64)
     loss, accuracy = evaluate(model, images, labels)
     trained = meta.get("train", {})

@@ -161,6 +161,11 @@ def _progress_bar(total: int | None, name: str):
     return tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {name}")
 
 
+def missing_files(folder: str | os.PathLike) -> list[str]:
+    """The MNIST files (``NAME.gz``) not found in ``folder`` (either compressed or raw)."""
+    return [f"{stem}.gz" for stem, _ in FILES.values() if _find(Path(folder), stem) is None]
+
+
 def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True,
                verify: bool = False) -> dict[str, np.ndarray]:
     """The four MNIST arrays: train_images (60000, 28, 28) uint8, train_labels (60000,) uint8,
@@ -168,7 +173,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True,
     ``default_data_dir()``) unless ``download=False``. ``verify`` checks SHA-256 of every file.
     """
     folder = Path(data_dir) if data_dir is not None else default_data_dir()
-    missing = [f"{stem}.gz" for stem, _ in FILES.values() if _find(folder, stem) is None]
+    missing = missing_files(folder)
     if missing:
         if not download:
             raise FileNotFoundError(_missing_message(folder, missing, "files not found"))

@@ -7,6 +7,7 @@ the training set at 39 MB instead of 157 MB of float32.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,6 +21,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy import nn, optim
 from dlpy.data.loader import DataLoader
+from dlpy.io import atomic_write_bytes
 from dlpy.plot import Panel
 from dlpy.plot import plot_curves as draw_curves
 from dlpy.progress import progress as progress_bar
@@ -180,7 +182,7 @@ def train(arrays: dict[str, np.ndarray], out: str | os.PathLike, model: str = "m
           epochs: int = 5, batch_size: int = 50, lr: float | None = None,
           optimizer: str | None = None, schedule: str = "cosine", seed: int = 0,
           progress: bool = True, log: Callable[[str], None] = print,
-          distributed: bool = False) -> dict[str, Any]:
+          distributed: bool = False, resume: bool = False) -> dict[str, Any]:
     """Train on the seed's 50,000/10,000 split, validate every epoch, test at the end.
 
     Writes ``out/checkpoint.npz`` (model + optimiser + config, atomically, every epoch) and
@@ -190,24 +192,31 @@ def train(arrays: dict[str, np.ndarray], out: str | os.PathLike, model: str = "m
     ``distributed``: under ``mpirun -n N``, each rank trains on its shard of every global batch
     of N x ``batch_size`` (dlpy.distributed), evaluation is split over the ranks, and only rank 0
     logs, shows progress and writes. With one process it is the ordinary run.
+
+    ``resume``: continue from ``out/checkpoint.npz`` after its last finished epoch (model,
+    optimiser, shuffling and the metrics so far), so the run ends as if never interrupted; a
+    checkpoint made with other settings, other data or another number of ranks is refused.
     """
     if distributed:
         from dlpy import distributed as dist
 
         with dist.abort_on_error():
             return _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed,
-                          progress, log, world=dist.init())
+                          progress, log, world=dist.init(), resume=resume)
     return _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed,
-                  progress, log, world=1)
+                  progress, log, world=1, resume=resume)
 
 
 def _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed, progress, log,
-           world: int) -> dict[str, Any]:
+           world: int, resume: bool = False) -> dict[str, Any]:
     main = world == 1 or _rank() == 0
     if not main:
         progress, log = False, _silent
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"train: epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
+    for part, purpose in (("train", "train on"), ("test", "report test accuracy on")):
+        if len(arrays[f"{part}_labels"]) == 0:  # found now, not after the whole training
+            raise ValueError(f"train: the MNIST {part} set is empty: nothing to {purpose}")
     optimizer = optimizer or ("sgd" if model == "mlp" else "adam")
     if lr is None:
         lr = DEFAULT_LR.get((model, optimizer), 1e-3)
@@ -225,6 +234,11 @@ def _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed
               "split": {k: len(v[1]) for k, v in data.items()}}
     metrics: dict[str, Any] = {"config": config, "world_size": world,
                                "global_batch_size": world * batch_size, "epochs": []}
+    fingerprint = {"train": config, "world_size": world, "data_sha256": _data_sha256(arrays)}
+    start_epoch = 0
+    if resume:
+        start_epoch = _resume(out / CHECKPOINT, net, opt, fingerprint, metrics, shuffle_rng)
+        log(f"resuming {out / CHECKPOINT} after epoch {start_epoch} of {epochs}")
     train_images, train_labels = data["train"]
     if world == 1:
         loader = DataLoader((train_images, train_labels), batch_size, shuffle=True,
@@ -240,7 +254,7 @@ def _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed
         f"{len(train_labels):,} images, validating on {len(data['validation'][1]):,}")
     if world > 1:
         log(f"distributed: {world} ranks x batch {batch_size} = global batch {world * batch_size}")
-    for epoch in range(epochs):
+    for epoch in range(start_epoch, epochs):
         epoch_lr = lr_at.apply(opt, epoch)
         if world > 1:
             sampler.set_epoch(epoch)
@@ -276,10 +290,14 @@ def _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed
             f"{val_loss:.4f}, accuracy {val_acc:.2%} ({seconds:.1f} s)")
         if main:
             nn.save_checkpoint(out / CHECKPOINT, _unwrap(net), opt,
-                               meta={"train": config, "epoch": epoch + 1})
+                               meta={**fingerprint, "epoch": epoch + 1,
+                                     "history": [_timeless(r) for r in metrics["epochs"]],
+                                     "shuffle_state": shuffle_rng.bit_generator.state})
     test_loss, test_acc = _evaluate_shared(net, data["test"], world)
     metrics["test_loss"], metrics["test_accuracy"] = test_loss, test_acc
-    metrics["train_seconds"] = sum(r["seconds"] for r in metrics["epochs"])
+    # (epochs before a resume have no time: a checkpoint holds no timings, so equal runs give
+    # equal files)
+    metrics["train_seconds"] = sum(r.get("seconds") or 0.0 for r in metrics["epochs"])
     log(f"test loss {test_loss:.4f}, accuracy {test_acc:.2%}")
     if main:
         _write_json(out / METRICS, metrics)
@@ -288,6 +306,41 @@ def _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed
 
 def _silent(message: str) -> None:
     pass
+
+
+def _timeless(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "seconds"}
+
+
+def _data_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """A fingerprint of the four arrays (about 0.1 s for MNIST): resuming needs the same data."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        digest.update(key.encode() + str(arrays[key].shape).encode())
+        digest.update(np.ascontiguousarray(arrays[key]).data)
+    return digest.hexdigest()
+
+
+def _resume(path: Path, net: nn.Module, opt: optim.Optimizer, fingerprint: dict[str, Any],
+            metrics: dict[str, Any], shuffle_rng: np.random.Generator) -> int:
+    """Restore a run from its checkpoint; returns the number of finished epochs."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint to resume; train without --resume first")
+    meta = nn.read_meta(path)
+    current = json.loads(json.dumps(fingerprint))  # as stored: tuples become lists
+    different = [key for key in current if meta.get(key) != current[key]]
+    if "train" in different and isinstance(meta.get("train"), dict):
+        saved = meta["train"]
+        different = [f"{k} (checkpoint {saved.get(k)!r}, now {current['train'].get(k)!r})"
+                     for k in current["train"] if saved.get(k) != current["train"][k]] \
+            + [k for k in different if k != "train"]
+    if different:
+        raise ValueError(f"{path}: cannot resume, this run differs from the checkpoint's in: "
+                         f"{', '.join(different)}")
+    nn.load_checkpoint(path, _unwrap(net), opt)
+    metrics["epochs"] = list(meta.get("history", []))
+    shuffle_rng.bit_generator.state = meta["shuffle_state"]
+    return int(meta["epoch"])
 
 
 def _rank() -> int:
@@ -339,9 +392,7 @@ class _SampledBatches:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))
 
 
 def load_trained(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
