@@ -9,6 +9,7 @@ order, asks each op for the gradients of its inputs and accumulates them, so a t
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -392,6 +393,21 @@ class Op:
     freed = False
     _num_settings = 0  # how many attributes __init__ set: the first ones of __dict__
 
+    def __init_subclass__(cls, **kwargs):
+        # Count the attributes an op's __init__ sets (its settings) once, when it is made, so
+        # the hot path (__call__) pays nothing for telling settings from saved state.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self._num_settings = len(self.__dict__)
+
+        cls.__init__ = __init__
+
     def forward(self, *arrays: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -408,7 +424,6 @@ class Op:
                 break
             if t.requires_grad:
                 record = True
-        num_settings = len(self.__dict__)  # before forward: settings only (dicts keep order)
         if len(inputs) == 2:
             data = self.forward(inputs[0].data, inputs[1].data)
         elif len(inputs) == 1:
@@ -423,11 +438,9 @@ class Op:
         out.name = None
         if _detect_anomaly:
             _check_forward(self, inputs, data)
+            self._created_at = _caller()
         if record and _grad_enabled:
             self.inputs = inputs
-            self._num_settings = num_settings
-            if _detect_anomaly:
-                self._created_at = _caller()
             out.op = self
             out.requires_grad = True
         else:
@@ -439,10 +452,12 @@ class Op:
         """Drop what forward saved for backward; keep the settings and the inputs, so the graph
         can still be drawn and validated."""
         state = self.__dict__
-        settings = list(state.items())[:self._num_settings]
         inputs = state["inputs"]
-        state.clear()
-        state.update(settings)
+        if self._num_settings:
+            for key in list(state)[self._num_settings:]:
+                del state[key]
+        else:
+            state.clear()
         state["inputs"] = inputs
         state["freed"] = True
 
