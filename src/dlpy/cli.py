@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     ("mnist", "dlpy.data.commands"),
     ("text", "dlpy.text.commands"),
     ("essay", "dlpy.essay.commands"),
+    ("lm", "dlpy.lm.commands"),
 ]
 
 

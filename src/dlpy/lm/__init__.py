@@ -1,0 +1,1 @@
+"""dlpy.lm: a Korean masked language model pretrained with dlpy."""

@@ -1,0 +1,160 @@
+"""Inference with a pretrained masked LM: load it (the bundled one by default), fill a [MASK],
+and the small API an essay model uses (token ids, pooled features, the encoder itself).
+Never imports the trainer."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from dlpy import nn
+from dlpy.lm.model import LMConfig, MaskedLM
+from dlpy.lm.tokenizer import MASK, MASK_TOKEN, PAD, SEP, WORD_START, Tokenizer
+from dlpy.tensor import Tensor, no_grad
+
+BUNDLED = Path(__file__).parent / "bundled"
+WEIGHTS = ("model.npz", "checkpoint.npz")  # the exported weights, else a training checkpoint
+
+
+class PretrainedLM:
+    """A masked LM and its tokenizer, loaded from a folder holding ``tokenizer.model`` and
+    ``model.npz`` (or a training run's ``checkpoint.npz``)."""
+
+    def __init__(self, model: MaskedLM, tokenizer: Tokenizer, meta: dict | None = None,
+                 unigram: np.ndarray | None = None):
+        self.model, self.tokenizer, self.meta = model, tokenizer, meta or {}
+        self.unigram = unigram  # token counts of the pretraining data (the unigram baseline)
+        self.model.eval()
+        self._word_start = tokenizer.starts_word()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> PretrainedLM:
+        """Load from a folder (default: the encoder bundled with dlpy)."""
+        folder = Path(path) if path is not None else BUNDLED
+        if folder.is_file():
+            folder = folder.parent
+        weights = next((folder / name for name in WEIGHTS if (folder / name).exists()), None)
+        if weights is None:
+            raise FileNotFoundError(
+                f"{folder}: no model.npz or checkpoint.npz (train one with `dlpy lm train`)"
+            )
+        tokenizer = Tokenizer(folder / "tokenizer.model")
+        meta = nn.read_meta(weights)
+        config = LMConfig.from_dict(meta.get("lm_config") or meta.get("config") or {})
+        model = MaskedLM(config)
+        extra = nn.load_checkpoint(weights, model)["extra"]
+        return cls(model, tokenizer, meta, extra.get("unigram"))
+
+    # ----------------------------------------------------------------- fill-mask
+    def fill_mask(self, text: str, top_k: int = 5) -> list[dict]:
+        """The top_k tokens for the one [MASK] in ``text``: [{"token", "score"}], scores are
+        probabilities. A mask after a space (or at the start) is filled with a word start, a
+        mask inside a word (before a particle, say) with a word continuation."""
+        count = text.count(MASK_TOKEN)
+        if count != 1:
+            raise ValueError(
+                f"fill-mask: expected exactly one {MASK_TOKEN} in the text, got {count}: {text!r}"
+            )
+        ids = self.tokenizer.encode(text)
+        position = ids.index(MASK)
+        word_start = position == 0 or text.split(MASK_TOKEN)[0][-1:].isspace() \
+            or not text.split(MASK_TOKEN)[0].strip()
+        # SentencePiece spells " [MASK]" as a lone word-start piece before the mask; the model
+        # learnt masks that stand for a whole piece, marker included, so the lone one goes
+        if position > 0 and self.tokenizer.pieces()[ids[position - 1]] == WORD_START:
+            del ids[position - 1]
+            position -= 1
+        ids = ids[: self.model.lm_config.max_len]
+        if position >= len(ids):
+            raise ValueError(f"fill-mask: the [MASK] lies beyond the model's "
+                             f"{self.model.lm_config.max_len} tokens")
+        with no_grad():
+            logits = self.model(np.asarray([ids]), [position]).data[0].astype(np.float64)
+        allowed = self._word_start == word_start
+        allowed[:5] = False  # never [PAD], [UNK], [CLS], [SEP], [MASK]
+        logits = np.where(allowed, logits, -np.inf)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        order = np.argsort(-probs)
+        candidates = []
+        for token_id in order:
+            surface = self.tokenizer.surface(int(token_id))
+            if not surface.strip():
+                continue
+            candidates.append({"token": surface, "score": round(float(probs[token_id]), 4)})
+            if len(candidates) == top_k:
+                break
+        return candidates
+
+    # ----------------------------------------------------------------- features
+    def encode(self, texts: list[str], max_len: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids (batch, seq) padded with [PAD], each text closed by [SEP] as in
+        pretraining, and the padding mask (True at padding); texts longer than max_len (default
+        the model's) are cut."""
+        max_len = min(max_len or self.model.lm_config.max_len, self.model.lm_config.max_len)
+        rows = [self.tokenizer.encode(t)[: max_len - 1] + [SEP] for t in texts]
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), PAD, dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+        return ids, ids == PAD
+
+    def hidden_states(self, ids: np.ndarray, padding: np.ndarray | None = None) -> Tensor:
+        """(batch, seq) ids -> (batch, seq, d_model), differentiable (fine-tuning)."""
+        return self.model.encode(ids, key_padding_mask=padding)
+
+    @property
+    def encoder(self) -> MaskedLM:
+        """The module to fine-tune: ``encoder.encode(ids, key_padding_mask)``."""
+        return self.model
+
+    def pooled_features(self, texts: list[str], batch_size: int = 16,
+                        max_len: int | None = None) -> np.ndarray:
+        """(len(texts), d_model) float32: the mean of the final hidden states over each text's
+        real tokens, without gradients (frozen features)."""
+        out = []
+        with no_grad():
+            for start in range(0, len(texts), batch_size):
+                ids, padding = self.encode(texts[start:start + batch_size], max_len)
+                hidden = self.model.encode(ids, key_padding_mask=padding).data
+                keep = (~padding)[..., None].astype(hidden.dtype)
+                out.append((hidden * keep).sum(axis=1) / keep.sum(axis=1))
+        return np.concatenate(out).astype(np.float32)
+
+
+def load_pretrained(path: str | os.PathLike | None = None) -> PretrainedLM:
+    """The pretrained Korean encoder: the bundled one, or a trained run's folder."""
+    return PretrainedLM.load(path)
+
+
+def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write a run's weights as ``model.npz`` in float16 (no optimiser state) beside a copy of
+    its tokenizer: the form that ships in the package."""
+    checkpoint = Path(checkpoint)
+    folder = checkpoint.parent if checkpoint.is_file() else checkpoint
+    if checkpoint.is_dir():
+        checkpoint = folder / "checkpoint.npz"
+    lm = PretrainedLM.load(folder)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {k: lm.meta[k] for k in ("step", "tokens_seen", "wall_seconds", "fingerprint")
+            if k in lm.meta}
+    meta["lm_config"] = lm.model.config
+    history = [h for h in lm.meta.get("history", []) if "eval_loss" in h]
+    if history:
+        meta["last_eval"] = history[-1]
+    half = {name: p.data.astype(np.float16) for name, p in lm.model.named_parameters()}
+    arrays = {f"param/{k}": v for k, v in half.items()}
+    info = {"class": "MaskedLM", "config": lm.model.config, **meta}
+    arrays["__meta__"] = np.frombuffer(json.dumps(info).encode("utf-8"), dtype=np.uint8)
+    if lm.unigram is not None:
+        arrays["extra/unigram"] = lm.unigram.astype(np.int64)
+    nn.save_npz(out / "model.npz", arrays)
+    if (folder / "tokenizer.model").resolve() != (out / "tokenizer.model").resolve():
+        shutil.copyfile(folder / "tokenizer.model", out / "tokenizer.model")
+    return out

@@ -1,0 +1,74 @@
+"""The streaming reader: documents, bad UTF-8 lines skipped and counted, essays from zips,
+the held-out split, packing, and a stream that replays deterministically."""
+
+import numpy as np
+import pytest
+
+from dlpy.lm.data import (
+    ReadStats,
+    SequenceStream,
+    essay_text,
+    pack,
+    read_documents,
+    split_documents,
+)
+
+from .conftest import write_essay_zip, write_text_corpus
+
+
+def test_bad_utf8_lines_are_skipped_and_counted(tmp_path):
+    path = write_text_corpus(tmp_path / "c.txt.gz", ["첫 줄\n둘째 줄", "다음 문서"],
+                             bad_lines=[b"\xff\xfe\xfd", b"caf\xe9"])
+    stats = ReadStats()
+    documents = list(read_documents(path, stats))
+    assert documents == ["첫 줄\n둘째 줄", "다음 문서"]
+    assert stats.bad_lines == 2 and stats.documents == 2
+    assert stats.bad_where[0] == f"{path}:2"
+
+
+def test_plain_text_and_missing_file(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("하나\n\n\n둘\n셋\n", encoding="utf-8")
+    assert list(read_documents(path)) == ["하나", "둘\n셋"]
+    with pytest.raises(FileNotFoundError, match="nothing.txt.gz"):
+        list(read_documents(tmp_path / "nothing.txt.gz"))
+
+
+def test_essay_zip_strips_sentence_markers(tmp_path):
+    path = write_essay_zip(tmp_path / "e.zip", [[["첫 문장.", "둘째 문장."], ["새 문단."]]])
+    stats = ReadStats()
+    assert list(read_documents(path, stats)) == ["첫 문장. 둘째 문장.\n새 문단."]
+    assert stats.bad_members == 1  # the broken member is counted, not fatal
+    assert essay_text({"paragraph": []}) == ""
+
+
+def test_heldout_split_is_every_nth_document():
+    docs = [str(i) for i in range(10)]
+    assert list(split_documents(docs, 4, heldout=True)) == ["0", "4", "8"]
+    assert list(split_documents(docs, 4, heldout=False)) == ["1", "2", "3", "5", "6", "7", "9"]
+    assert list(split_documents(docs, 0, heldout=True)) == []
+
+
+def test_pack_cuts_exact_lengths_with_separators():
+    sequences = list(pack([[5, 6, 7], [8, 9], [10, 11, 12, 13]], seq_len=4, separator=3))
+    assert [s.tolist() for s in sequences] == [[5, 6, 7, 3], [8, 9, 3, 10], [11, 12, 13, 3]]
+    assert sequences[0].dtype == np.int32
+
+
+def test_stream_interleaves_replays_and_skips(corpus_dir, tokenizer):
+    paths = [str(corpus_dir / "text.txt.gz"), str(corpus_dir / "essays.zip")]
+
+    def stream():
+        return SequenceStream(paths, tokenizer.encode, seq_len=16, separator=3,
+                              heldout_every=10, shuffle_buffer=8, seed=1)
+
+    first = [b.copy() for _, b in zip(range(5), stream().batches(4))]
+    again = [b.copy() for _, b in zip(range(5), stream().batches(4))]
+    skipped = [b.copy() for _, b in zip(range(3), stream().batches(4, skip=8))]
+    assert all(b.shape == (4, 16) for b in first)
+    assert all((a == b).all() for a, b in zip(first, again))
+    assert all((a == b).all() for a, b in zip(first[2:], skipped))
+    heldout = SequenceStream(paths, tokenizer.encode, 16, 3, heldout_every=10, heldout=True,
+                             shuffle_buffer=0, repeat=False)
+    train_rows = {tuple(r) for b in first for r in b}
+    assert not train_rows & {tuple(s) for s in heldout}

@@ -1,0 +1,74 @@
+"""fill-mask: exactly one [MASK]; the bundled encoder loads and fills one; --json is pure JSON."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dlpy import cli
+from dlpy.lm.fill import BUNDLED, PretrainedLM, export, load_pretrained
+from dlpy.lm.model import LMConfig, MaskedLM
+
+TINY = dict(d_model=16, num_layers=1, num_heads=2, dim_feedforward=32, max_len=32, dropout=0.0)
+
+
+@pytest.fixture
+def tiny_lm(tokenizer):
+    model = MaskedLM(LMConfig(vocab_size=tokenizer.vocab_size, **TINY))
+    return PretrainedLM(model, tokenizer)
+
+
+@pytest.mark.parametrize("text, count", [("마스크가 없는 문장", 0),
+                                         ("[MASK]와 [MASK]가 둘", 2)])
+def test_zero_or_two_masks_is_a_clear_error(tiny_lm, text, count, capsys):
+    with pytest.raises(ValueError, match=f"exactly one \\[MASK\\].*got {count}"):
+        tiny_lm.fill_mask(text)
+    assert cli.main(["lm", "fill-mask", text]) == 2
+    assert f"exactly one [MASK] in each TEXT, got {count}" in capsys.readouterr().err
+
+
+def test_candidates_are_plain_text_probabilities(tiny_lm):
+    candidates = tiny_lm.fill_mask("나는 [MASK] 먹었다.", top_k=4)
+    assert len(candidates) == 4
+    assert all("\u2581" not in c["token"] and c["token"].strip() for c in candidates)
+    scores = [c["score"] for c in candidates]
+    assert scores == sorted(scores, reverse=True) and 0 <= scores[-1] <= scores[0] <= 1
+
+
+def test_export_round_trip_and_json_cli(tiny_lm, tokenizer_path, tmp_path, capsys):
+    from dlpy import nn
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "tokenizer.model").write_bytes(open(tokenizer_path, "rb").read())
+    nn.save_checkpoint(run / "checkpoint.npz", tiny_lm.model,
+                       meta={"lm_config": tiny_lm.model.config, "step": 7})
+    export(run, tmp_path / "exported")
+    loaded = load_pretrained(tmp_path / "exported")
+    assert loaded.meta["step"] == 7
+    for (name, a), (_, b) in zip(tiny_lm.model.named_parameters(),
+                                 loaded.model.named_parameters()):
+        np.testing.assert_allclose(a.data, b.data, atol=1e-3, err_msg=name)  # float16
+    texts = ["나는 [MASK] 먹었다.", "[MASK]는 학교에서 책을 읽었다."]
+    assert cli.main(["lm", "fill-mask", "--model", str(tmp_path / "exported"), "--json",
+                     "--top-k", "3", *texts]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["text"] for line in lines] == texts
+    assert all(len(json.loads(line)["candidates"]) == 3 for line in lines)
+
+
+def test_pooled_features(tiny_lm):
+    features = tiny_lm.pooled_features(["나는 밥을 먹었다.", "친구는 집에서 책을 읽었다."])
+    assert features.shape == (2, 16) and features.dtype == np.float32
+    ids, padding = tiny_lm.encode(["짧다.", "조금 더 긴 문장이다."])
+    assert padding[0].any() and not padding[1].any()
+    hidden = tiny_lm.hidden_states(ids, padding)
+    assert hidden.shape == (*ids.shape, 16)
+
+
+@pytest.mark.skipif(not (BUNDLED / "model.npz").exists(), reason="no bundled encoder")
+def test_bundled_encoder_loads_and_fills_a_mask():
+    lm = load_pretrained()
+    candidates = lm.fill_mask("대한민국의 수도는 [MASK]이다.", top_k=5)
+    assert len(candidates) == 5 and all(c["token"] for c in candidates)
+    assert lm.model.lm_config.d_model == 256

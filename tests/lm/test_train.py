@@ -1,0 +1,105 @@
+"""The masked-LM objective learns; checkpoints resume exactly; a run stops cleanly."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from dlpy import nn, optim
+from dlpy.lm.fill import PretrainedLM
+from dlpy.lm.model import LMConfig, MaskedLM, mask_tokens, masked_lm_loss
+from dlpy.lm.tokenizer import MASK, SEP
+from dlpy.lm.train import TrainConfig, train
+
+TINY = dict(d_model=32, num_layers=1, num_heads=2, dim_feedforward=64, max_len=16, dropout=0.0)
+
+
+def test_mask_tokens_follows_bert():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 100, (64, 32))
+    inputs, positions, labels = mask_tokens(ids, rng, 100, 0.15)
+    assert 0.1 < len(positions) / ids.size < 0.2
+    np.testing.assert_array_equal(labels, ids.reshape(-1)[positions])
+    masked = inputs.reshape(-1)[positions] == MASK
+    assert 0.7 < masked.mean() < 0.9
+    untouched = np.setdiff1d(np.arange(ids.size), positions)
+    np.testing.assert_array_equal(inputs.reshape(-1)[untouched], ids.reshape(-1)[untouched])
+    with pytest.raises(ValueError, match="no real tokens"):
+        mask_tokens(np.full((1, 4), SEP), rng, 100)
+
+
+def test_objective_memorises_a_sentence(tokenizer):
+    """A tiny model trained on one sentence: the loss falls and a masked word comes back."""
+    sentence = "선생님은 도서관에서 편지를 썼다."
+    ids = np.asarray([tokenizer.encode(sentence) + [SEP]] * 16)
+    config = LMConfig(vocab_size=tokenizer.vocab_size, **{**TINY, "max_len": ids.shape[1]})
+    model = MaskedLM(config, rng=np.random.default_rng(0))
+    opt = optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(150):
+        loss, _, _ = masked_lm_loss(model, ids, rng, mask_prob=0.3)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.data))
+    assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:10])
+    lm = PretrainedLM(model, tokenizer)  # the tiny tokenizer's pieces are single syllables
+    top = [c["token"] for c in lm.fill_mask("선생님은 도서관에서 편[MASK]를 썼다.", top_k=3)]
+    assert top[0] == "지", top
+
+
+def _config(corpus_dir, out, **changes):
+    settings = dict(data=[str(corpus_dir / "text.txt.gz"), str(corpus_dir / "essays.zip")],
+                    out=str(out), steps=6, batch_size=4, lr=3e-3, warmup_steps=2,
+                    heldout_every=10, eval_every=3, eval_batches=1, checkpoint_every=100,
+                    shuffle_buffer=16, seed=0)
+    settings.update(changes)
+    return TrainConfig(**settings)
+
+
+def _run(corpus_dir, tokenizer_path, out, **kwargs):
+    config = _config(corpus_dir, out, tokenizer=str(tokenizer_path))
+    model_config = LMConfig(**{**TINY, "dropout": 0.1})  # dropout too must replay on resume
+    return train(config, model_config, show_progress=False, log=lambda m: None, **kwargs)
+
+
+def test_resume_gives_the_same_next_step(corpus_dir, tokenizer_path, tmp_path):
+    straight = _run(corpus_dir, tokenizer_path, tmp_path / "a", max_steps=4)
+    _run(corpus_dir, tokenizer_path, tmp_path / "b", max_steps=3)
+    resumed = _run(corpus_dir, tokenizer_path, tmp_path / "b", resume=True, max_steps=1)
+    assert resumed.step == straight.step == 4
+    assert resumed.tokens_seen == straight.tokens_seen
+    for (name, a), (_, b) in zip(straight.model.named_parameters(),
+                                 resumed.model.named_parameters()):
+        np.testing.assert_allclose(a.data, b.data, rtol=0, atol=1e-6, err_msg=name)
+    assert (tmp_path / "b" / "curves.png").exists()
+
+
+def test_resume_refuses_another_run(corpus_dir, tokenizer_path, tmp_path):
+    _run(corpus_dir, tokenizer_path, tmp_path, max_steps=1)
+    with pytest.raises(ValueError, match="exists: pass --resume"):
+        _run(corpus_dir, tokenizer_path, tmp_path, max_steps=1)
+    config = _config(corpus_dir, tmp_path, tokenizer=str(tokenizer_path), lr=1e-2)
+    with pytest.raises(ValueError, match="belongs to another run"):
+        train(config, LMConfig(**{**TINY, "dropout": 0.1}), resume=True, show_progress=False,
+              log=lambda m: None)
+
+
+def test_sigterm_writes_a_checkpoint_and_stops(corpus_dir, tokenizer_path, tmp_path):
+    def send_sigterm(trainer):
+        if trainer.step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    trainer = _run(corpus_dir, tokenizer_path, tmp_path, reduce_gradients=send_sigterm)
+    assert trainer.step == 2  # the step under way finishes, then the loop stops
+    assert nn.read_meta(tmp_path / "checkpoint.npz")["step"] == 2
+
+
+def test_non_finite_loss_is_an_error(corpus_dir, tokenizer_path, tmp_path):
+    def poison(trainer):
+        trainer.model.head_bias.data[:] = np.nan
+
+    with pytest.raises(RuntimeError, match="loss is nan at step 1"):
+        _run(corpus_dir, tokenizer_path, tmp_path, reduce_gradients=poison)
