@@ -9,7 +9,9 @@ fixed local batch (weak scaling: N ranks process N times the examples per step) 
 (d_model 256, 4 layers, seq 128, 16,000 pieces). Per step it times the forward and backward
 (compute), the wait for the slowest rank (a barrier: load imbalance, not communication), the
 bucketed gradient allreduce (communication) and the optimiser step; medians over the steps
-after the first. Efficiency = examples/s with N ranks / (N x examples/s with 1 rank).
+after the first. Efficiency = examples/s with N ranks / (N x examples/s with 1 rank); (cpu) is
+the same ratio from the CPU seconds of a step, what the wall-clock figure would be on cores that
+nothing else uses (MPICH polls while it waits, so a rank's waiting counts as CPU too).
 """
 
 from __future__ import annotations
@@ -61,15 +63,42 @@ def build(kind: str, batch_size: int, rng: np.random.Generator):
     return model, loss_of, make_batch
 
 
+def ring_allreduce_seconds(nbytes: float, machines: int, gbps: float, latency_s: float) -> float:
+    """The ring allreduce model: each machine sends and receives 2 (N - 1) / N of the buffer,
+    in 2 (N - 1) messages, over a link of ``gbps`` gigabits per second."""
+    if machines == 1:
+        return 0.0
+    share = 2 * (machines - 1) / machines
+    return share * nbytes / (gbps * 1e9 / 8) + 2 * (machines - 1) * latency_s
+
+
+def predict(compute_s: float, nbytes: float, gbps: float, latency_s: float) -> None:
+    """Print the predicted step time and speed-up (weak scaling: N machines, N times the
+    examples per step, the allreduce after the backward, not overlapped with it).
+    ``compute_s``: one machine's step without communication (forward, backward, update)."""
+    print(f"predicted over {gbps:g} Gb/s (ring allreduce, {1e6 * latency_s:g} us a message, "
+          f"{nbytes / 1e6:.1f} MB of gradients, no overlap with backward):")
+    print(f"{'compute/step':>13} {'machines':>8} {'allreduce ms':>12} {'step ms':>9} "
+          f"{'speed-up':>8} {'efficiency':>10}")
+    for label, compute in ((f"{1e3 * compute_s:.0f} ms", compute_s),
+                           (f"/8: {1e3 * compute_s / 8:.0f} ms", compute_s / 8)):
+        for machines in (2, 8, 32):
+            comm = ring_allreduce_seconds(nbytes, machines, gbps, latency_s)
+            speedup = machines * compute / (compute + comm)
+            print(f"{label:>13} {machines:8d} {1e3 * comm:12.1f} {1e3 * (compute + comm):9.0f} "
+                  f"{speedup:8.1f} {speedup / machines:10.0%}")
+
+
 def worker(args: argparse.Namespace) -> None:
     from dlpy import distributed, optim
     from dlpy.data.mnist_train import set_blas_threads
+    from dlpy.distributed.ddp import make_buckets
 
     set_blas_threads(1)
     distributed.init(required=True)
     rng = distributed.rank_rng(1)
     net, loss_of, make_batch = build(args.model, args.batch_size, rng)
-    model = distributed.DistributedDataParallel(net)
+    model = distributed.DistributedDataParallel(net, bucket_mb=args.bucket_mb)
     opt = optim.AdamW(model.parameters(), lr=1e-4) if args.model == "lm" else \
         optim.SGD(model.parameters(), lr=0.01)
     comm = distributed.comm()
@@ -87,17 +116,20 @@ def worker(args: argparse.Namespace) -> None:
         model.average_gradients()
         t3 = time.perf_counter()
         opt.step()
-        t4 = time.perf_counter()
-        rows.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0, cpu1 - cpu0))
+        t4, cpu4 = time.perf_counter(), time.process_time()
+        rows.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0, cpu1 - cpu0, cpu4 - cpu0))
     medians = np.median(np.array(rows[1:]), axis=0).tolist()
     gathered = distributed.gather_object(medians)
     if distributed.is_main():
         worst = np.max(np.array(gathered), axis=0).tolist()  # the slowest rank's medians
         grad_mb = sum(p.data.nbytes for p in net.parameters()) / 2**20
+        bucket_bytes = int(args.bucket_mb * 2**20)
         print(json.dumps({"world": distributed.world_size(), "compute": worst[0],
                           "wait": worst[1], "comm": worst[2], "update": worst[3],
-                          "step": worst[4], "compute_cpu": worst[5], "grad_mb": grad_mb,
-                          "buckets": len(model.buckets), "params": net.num_parameters()}))
+                          "step": worst[4], "compute_cpu": worst[5], "step_cpu": worst[6],
+                          "grad_mb": grad_mb,
+                          "buckets": len(make_buckets(net.parameters(), bucket_bytes)),
+                          "params": net.num_parameters()}))
 
 
 def main() -> None:
@@ -106,6 +138,13 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=None, help="default: mlp 300, lm 6")
     parser.add_argument("--batch-size", type=int, default=None, help="default: mlp 50, lm 8")
+    parser.add_argument("--bucket-mb", type=float, default=25.0, help="default 25")
+    parser.add_argument("--predict", action="store_true",
+                        help="also predict the speed-up on 2, 8, 32 machines from the first "
+                             "row's compute time and the gradient size")
+    parser.add_argument("--gbps", type=float, default=10.0, help="network, default 10 Gb/s")
+    parser.add_argument("--latency-us", type=float, default=50.0,
+                        help="per message, default 50 us (TCP on Ethernet)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.steps = args.steps or (300 if args.model == "mlp" else 6)
@@ -121,29 +160,38 @@ def main() -> None:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent / "src"),
                                                       env.get("PYTHONPATH")]))
     print(f"{args.model}: local batch {args.batch_size}, {args.steps} steps (+1 warm-up), "
+          f"{args.bucket_mb:g} MB buckets, "
           f"1 BLAS thread per rank, load average {os.getloadavg()[0]:.1f} at the start")
     results = []
     for n in args.ranks:
         command = [mpirun, "-n", str(n), sys.executable, __file__, "--worker", "--model",
-                   args.model, "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+                   args.model, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
+                   "--bucket-mb", str(args.bucket_mb)]
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     first = results[0]
     print(f"{first['params']:,} parameters = {first['grad_mb']:.1f} MB of float32 gradients "
-          f"in {max(r['buckets'] for r in results)} bucket(s)")
+          f"in {first['buckets']} bucket(s)")
     print(f"{'ranks':>5} {'step ms':>9} {'compute':>9} {'(cpu)':>8} {'wait':>7} {'allreduce':>9} "
-          f"{'update':>7} {'comm %':>7} {'examples/s':>11} {'efficiency':>10}")
-    base = None
+          f"{'update':>7} {'comm %':>7} {'examples/s':>11} {'efficiency':>10} {'(cpu)':>6}")
+    base = base_cpu = None
     for r in results:
         throughput = r["world"] * args.batch_size / r["step"]
         base = base or throughput / r["world"]
+        base_cpu = base_cpu or r["step_cpu"]
         print(f"{r['world']:>5} {1e3 * r['step']:9.2f} {1e3 * r['compute']:9.2f} "
               f"{1e3 * r['compute_cpu']:8.2f} {1e3 * r['wait']:7.2f} {1e3 * r['comm']:9.2f} "
               f"{1e3 * r['update']:7.2f} {100 * r['comm'] / r['step']:6.1f}% "
-              f"{throughput:11.1f} {throughput / (r['world'] * base):9.0%}")
+              f"{throughput:11.1f} {throughput / (r['world'] * base):9.0%} "
+              f"{base_cpu / r['step_cpu']:6.0%}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    if args.predict:
+        # measured: one rank's CPU seconds of forward + backward (what a dedicated core takes)
+        # plus the optimiser step: one machine's step without communication
+        predict(first["compute_cpu"] + first["update"], first["grad_mb"] * 2**20, args.gbps,
+                1e-6 * args.latency_us)
 
 
 if __name__ == "__main__":

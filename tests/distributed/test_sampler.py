@@ -73,3 +73,13 @@ def test_bad_arguments_say_what_was_expected(kwargs, match):
 def test_not_a_dataset_is_a_type_error():
     with pytest.raises(TypeError, match="expected a dataset size or something with len"):
         DistributedSampler(object(), num_replicas=1, rank=0)
+
+
+def test_a_data_loader_reads_the_shard():
+    from dlpy.data import DataLoader, Sampler
+
+    sampler = DistributedSampler(10, num_replicas=2, rank=1, shuffle=False)
+    assert isinstance(sampler, Sampler)
+    values = np.arange(10) * 10
+    batches = [b[0].tolist() for b in DataLoader((values,), batch_size=2, sampler=sampler)]
+    assert batches == [[10, 30], [50, 70], [90]]

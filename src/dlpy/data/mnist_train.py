@@ -248,7 +248,7 @@ def _train(arrays, out, model, epochs, batch_size, lr, optimizer, schedule, seed
 
         net = DistributedDataParallel(net)
         sampler = DistributedSampler(len(train_labels), shuffle=True, seed=seed)
-        loader = _SampledBatches((train_images, train_labels), batch_size, sampler)
+        loader = DataLoader((train_images, train_labels), batch_size, sampler=sampler)
     kind = net.config["model"]
     log(f"training {kind} ({net.num_parameters():,} parameters) with {optimizer} lr {lr} on "
         f"{len(train_labels):,} images, validating on {len(data['validation'][1]):,}")
@@ -373,22 +373,6 @@ def _evaluate_shared(model: nn.Module, split_arrays: tuple[np.ndarray, np.ndarra
         if count else (0.0, 0.0)
     loss_sum, correct, total = _all_sum([loss * count, accuracy * count, count])
     return loss_sum / total, correct / total
-
-
-class _SampledBatches:
-    """Batches of aligned arrays in a sampler's order (for the distributed run)."""
-
-    def __init__(self, arrays: tuple[np.ndarray, ...], batch_size: int, sampler: Any):
-        self.arrays, self.batch_size, self.sampler = arrays, batch_size, sampler
-
-    def __len__(self) -> int:
-        return -(-len(self.sampler) // self.batch_size)
-
-    def __iter__(self):
-        order = self.sampler.indices()
-        for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
-            yield tuple(a[index] for a in self.arrays)
 
 
 def _write_json(path: Path, value: Any) -> None:

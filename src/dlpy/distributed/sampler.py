@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.data.dataset import Sampler
 from dlpy.distributed import group
 
 
-class DistributedSampler:
+class DistributedSampler(Sampler):
     """The indices of this rank's shard of ``dataset`` (a length, or anything with ``len()``).
 
     Every epoch all ranks draw the same permutation from ``seed + epoch`` (call ``set_epoch``
@@ -24,6 +25,7 @@ class DistributedSampler:
     ``len % N`` indices are dropped instead (at most N - 1 examples are not seen that epoch, a
     different few every epoch). When N divides the dataset, every example is seen exactly once
     per epoch either way. ``shuffle=False`` keeps the order 0, 1, 2, ...
+    Pass it to ``DataLoader(dataset, batch_size, sampler=...)``.
     """
 
     def __init__(self, dataset: Any, num_replicas: int | None = None, rank: int | None = None,
