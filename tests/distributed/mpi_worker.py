@@ -176,7 +176,29 @@ def map_gather() -> None:
         assert results is None
 
 
-SCENARIOS = {"equivalence": equivalence, "weighted": weighted, "broadcast": broadcast,
+def lm(corpus: str, out: str) -> None:
+    """dlpy lm's train_distributed: rank 0 trains the tokenizer, the ranks end equal."""
+    from dlpy.lm.model import LMConfig
+    from dlpy.lm.train import CHECKPOINT, TrainConfig, train_distributed
+
+    config = TrainConfig(data=[corpus], out=out, steps=4, batch_size=4, lr=3e-3, warmup_steps=1,
+                         heldout_every=10, eval_every=2, eval_batches=1, checkpoint_every=100,
+                         shuffle_buffer=16, seed=0)
+    model_config = LMConfig(vocab_size=400, d_model=32, num_layers=1, num_heads=2,
+                            dim_feedforward=64, max_len=16, dropout=0.1)
+    trainer = train_distributed(config, model_config, show_progress=False)
+    assert trainer.step == 4 and trainer.world_size == 2
+    gathered = distributed.gather_object([p.data for p in trainer.model.parameters()])
+    if gathered is not None:
+        assert all(np.array_equal(a, b) for a, b in zip(gathered[0], gathered[1]))
+        saved = np.load(f"{out}/{CHECKPOINT}")
+        first = next(k for k in saved.files if k.startswith("param/"))
+        assert np.array_equal(saved[first], trainer.model.state_dict()[first[len("param/"):]])
+        print(f"ok lm: {trainer.step} steps, {trainer.tokens_seen} tokens on rank 0, the ranks "
+              f"agree", flush=True)
+
+
+SCENARIOS = {"lm": lm, "equivalence": equivalence, "weighted": weighted, "broadcast": broadcast,
              "mismatch": mismatch, "sampler": sampler, "abort": abort, "map_gather": map_gather}
 
 if __name__ == "__main__":

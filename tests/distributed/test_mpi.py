@@ -86,3 +86,43 @@ def test_mnist_train_distributed_only_rank_0_logs_and_writes(mpirun, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["global_batch_size"] == 10
     assert metrics["test_accuracy"] >= 0.9
+
+
+def write_korean_corpus(path, documents=400):
+    """A .txt.gz of short Korean documents (three sentences each, an empty line between)."""
+    words = [["나는", "친구는", "동생은", "선생님은", "우리는", "엄마는"],
+             ["학교에서", "집에서", "공원에서", "도서관에서", "서울에서"],
+             ["밥을", "사과를", "책을", "영화를", "음악을", "축구를", "그림을"],
+             ["먹었다", "좋아한다", "읽었다", "보았다", "들었다", "했다", "썼다"]]
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(documents):
+        for _ in range(3):
+            lines.append(" ".join(w[rng.integers(len(w))] for w in words) + ".")
+        lines.append("")
+    path.write_bytes(gzip.compress("\n".join(lines).encode("utf-8")))
+    return path
+
+
+def test_lm_train_distributed_ranks_end_equal(mpirun, tmp_path):
+    pytest.importorskip("sentencepiece")
+    corpus = write_korean_corpus(tmp_path / "corpus.txt.gz")
+    result = mpirun("mpi_worker.py", "lm", str(corpus), str(tmp_path / "run"))
+    check(result, "ok lm: 4 steps")
+    assert result.stderr.count("training a 400-piece tokenizer") == 1  # rank 0, then the others
+    assert result.stderr.count("step 4: held-out loss") == 1
+
+
+def test_dlpy_lm_train_distributed_command(mpirun, tmp_path):
+    pytest.importorskip("sentencepiece")
+    corpus = write_korean_corpus(tmp_path / "corpus.txt.gz")
+    out = tmp_path / "run"
+    result = mpirun("-m", "dlpy", "lm", "train", "--distributed", "--data", str(corpus),
+                    "--out", str(out), "--steps", "2", "--batch-size", "4", "--warmup-steps", "1",
+                    "--eval-every", "2", "--eval-batches", "1", "--heldout-every", "10",
+                    "--vocab-size", "400", "--d-model", "32", "--num-layers", "1",
+                    "--num-heads", "2", "--dim-feedforward", "64", "--max-len", "16",
+                    "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("step 2, ") == 1  # the final line, from rank 0 only
+    assert {"checkpoint.npz", "tokenizer.model"} <= {p.name for p in out.iterdir()}

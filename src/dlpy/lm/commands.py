@@ -74,6 +74,10 @@ def register(subparsers) -> None:
     train.add_argument("--threads", type=int, default=None,
                        help="BLAS threads (default: the library's own choice)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel over the ranks of `mpirun -n N` (the [distributed] "
+                            "extra): global batch = N x --batch-size; only rank 0 writes "
+                            "(docs/distributed.md)")
     _add_dataclass_options(train, TrainConfig, skip=("data", "out"))
     _add_dataclass_options(train, LMConfig)
     train.set_defaults(func=run_train)
@@ -121,13 +125,16 @@ def _set_threads(threads) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from dlpy.lm.model import LMConfig
-    from dlpy.lm.train import TrainConfig, train
+    from dlpy.lm.train import TrainConfig, train, train_distributed
 
     _set_threads(args.threads)
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     model_config = LMConfig(**{f.name: getattr(args, f.name) for f in fields(LMConfig)})
-    trainer = train(config, model_config, resume=args.resume, max_steps=args.max_steps,
-                    show_progress=not args.no_progress)
+    run = train_distributed if args.distributed else train
+    trainer = run(config, model_config, resume=args.resume, max_steps=args.max_steps,
+                  show_progress=not args.no_progress)
+    if trainer.rank != 0:
+        return 0
     print(f"step {trainer.step}, {trainer.tokens_seen:,} tokens seen, "
           f"{trainer.wall_seconds / 3600:.2f} h of training; {config.out}/checkpoint.npz",
           file=sys.stderr)

@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -306,7 +306,7 @@ def train(config: TrainConfig, model_config: LMConfig, *, resume: bool = False,
             _plot(trainer, out / "curves.png")
 
     with _StopSignal() as stop:
-        while trainer.step < end and stop.received is None:
+        while trainer.step < end and not _stopping(stop, world_size):
             started = time.perf_counter()
             stats = {"loss": 0.0, "correct": 0, "masked": 0}
             for micro in range(config.accumulate):
@@ -349,6 +349,57 @@ def train(config: TrainConfig, model_config: LMConfig, *, resume: bool = False,
         log(f"stopped by signal {stop.received} at step {trainer.step}; checkpoint written to "
             f"{checkpoint}; continue with --resume")
     return trainer
+
+
+def _stopping(stop: _StopSignal, world_size: int) -> bool:
+    """Whether to stop before the next step: a signal on any rank stops every rank at the same
+    step (one that went on alone would wait forever in its next allreduce)."""
+    received = stop.received is not None
+    if world_size > 1:
+        from dlpy import distributed
+
+        received = distributed.all_sum([received])[0] > 0
+    return received
+
+
+def train_distributed(config: TrainConfig, model_config: LMConfig, **kwargs) -> LMTrainer:
+    """``train()`` as one rank of ``mpirun -n N``: batch i of the stream goes to rank i % N
+    (global batch N x batch_size sequences), the gradients are averaged over the ranks after
+    each backward (dlpy.distributed.DistributedDataParallel), only rank 0 logs and writes.
+    Rank 0 prepares OUT and the tokenizer before the others read it. Every rank starts from
+    the same parameters: the same seed, or the same checkpoint when resuming."""
+    from dlpy import distributed
+
+    world_size = distributed.init(required=True)
+    rank = distributed.rank()
+    log = kwargs.pop("log", None)
+    if rank != 0:
+        log = _quiet
+    with distributed.main_first():
+        if rank == 0:
+            Path(config.out).mkdir(parents=True, exist_ok=True)
+            prepare_tokenizer(config, model_config.vocab_size, log or _stderr)
+    # every rank reads the one rank 0 prepared (the fingerprint ignores this path)
+    config = replace(config, tokenizer=str(Path(config.out) / TOKENIZER))
+    wrapped: list[distributed.DistributedDataParallel] = []
+
+    def reduce_gradients(trainer: LMTrainer) -> None:
+        if not wrapped:  # checks that the ranks hold the same model and broadcasts rank 0's
+            wrapped.append(distributed.DistributedDataParallel(trainer.model))
+        wrapped[0].average_gradients()
+
+    with distributed.abort_on_error():
+        return train(config, model_config, rank=rank, world_size=world_size,
+                     reduce_gradients=reduce_gradients if world_size > 1 else None, log=log,
+                     **kwargs)
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _plot(trainer: LMTrainer, path: Path) -> None:
