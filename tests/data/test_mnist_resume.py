@@ -13,6 +13,7 @@ from dlpy.data.mnist_train import train
 from .conftest import write_set
 from .test_commands import write_learnable_set
 
+# errors are asserted as a non-zero exit: the code (2 today) belongs to cli.py
 ARGS = ["--no-download", "--epochs", "3", "--batch-size", "20", "--no-progress", "--no-plot",
         "--seed", "2"]
 
@@ -59,14 +60,14 @@ def test_resume_refuses_other_settings_and_a_missing_checkpoint(tmp_path, make_i
     data.mkdir()
     write_learnable_set(data, make_idx, n_train=60, n_test=20)
     common = ["mnist", "train", "--data-dir", str(data), "--out", str(out), *ARGS]
-    assert main([*common, "--resume"]) == 2
+    assert main([*common, "--resume"]) != 0
     assert "checkpoint.npz: no checkpoint to resume" in capsys.readouterr().err
     assert main([*common, "--epochs", "1"]) == 0
-    assert main([*common, "--epochs", "1", "--lr", "0.5", "--resume"]) == 2
+    assert main([*common, "--epochs", "1", "--lr", "0.5", "--resume"]) != 0
     assert "cannot resume, this run differs from the checkpoint's in: lr (checkpoint 0.2, " \
            "now 0.5)" in capsys.readouterr().err
     write_learnable_set(data, make_idx, n_train=66, n_test=20)  # other data
-    assert main([*common, "--epochs", "1", "--resume"]) == 2
+    assert main([*common, "--epochs", "1", "--resume"]) != 0
     assert "data_sha256" in capsys.readouterr().err
 
 
@@ -74,7 +75,7 @@ def test_an_empty_test_set_is_an_error_before_training(tmp_path, capsys):
     data, out = tmp_path / "data", tmp_path / "run"
     data.mkdir()
     write_set(data, n_train=60, n_test=0)
-    assert main(["mnist", "train", "--data-dir", str(data), "--out", str(out), *ARGS]) == 2
+    assert main(["mnist", "train", "--data-dir", str(data), "--out", str(out), *ARGS]) != 0
     assert "the MNIST test set is empty: nothing to report test accuracy on" in \
         capsys.readouterr().err
     assert not out.exists()  # nothing trained, nothing written
@@ -83,7 +84,7 @@ def test_an_empty_test_set_is_an_error_before_training(tmp_path, capsys):
 def test_a_mistyped_data_dir_is_not_created(tmp_path, capsys):
     typo = tmp_path / "mnsit"
     code = main(["mnist", "train", "--data-dir", str(typo), "--out", str(tmp_path / "o")])
-    assert code == 2 and not typo.exists()
+    assert code != 0 and not typo.exists()
     err = capsys.readouterr().err
     assert f"--data-dir {typo} does not exist" in err and "--download" in err
     with pytest.raises(SystemExit):  # one or the other
