@@ -1,7 +1,8 @@
 """`make demo`: a short, real demonstration.
 
 First the essay scorer: the bundled EssayNet scores three example essays of clearly different
-quality (written for dlpy) and shows the rubric criteria. Then the engine: a two-layer network
+quality (written for dlpy) and shows the rubric criteria. Then the bundled Korean language model
+fills a [MASK] in three sentences (`dlpy lm fill-mask`). Then the engine: a two-layer network
 fits a noisy two-spirals dataset with plain gradient descent, the loss falling and the accuracy
 rising.
 """
@@ -55,8 +56,32 @@ def essay_demo() -> bool:
     return True
 
 
+FILL_MASK_EXAMPLES = ["대한민국의 수도는 [MASK]이다.", "배가 고파서 [MASK]을 먹었다.",
+                      "나는 도서관에서 책[MASK] 읽었다."]
+
+
+def fill_mask_demo() -> bool:
+    """Fill a [MASK] with the bundled language model; False (and a note) when it cannot run."""
+    try:
+        from dlpy.lm.fill import load_pretrained
+
+        lm = load_pretrained()
+    except (ImportError, RuntimeError, FileNotFoundError, ValueError) as err:
+        print(f"language model demo skipped: {err}")
+        return False
+    tokens = lm.meta.get("tokens_seen")
+    seen = f", pretrained on {tokens / 1e6:.1f} M tokens" if tokens else ""
+    print(f"dlpy lm fill-mask demo: the bundled Korean masked language model{seen}")
+    for text in FILL_MASK_EXAMPLES:
+        shown = "  ".join(f"{c['token']} {c['score']:.2f}" for c in lm.fill_mask(text, top_k=5))
+        print(f"{text}\n  {shown}")
+    print()
+    return True
+
+
 def main() -> None:
     essay_demo()
+    fill_mask_demo()
     rng = np.random.default_rng(0)
     x, y = spirals(400, rng)
     model = [nn.Linear(2, 64, rng=rng), nn.Linear(64, 64, rng=rng), nn.Linear(64, 2, rng=rng)]

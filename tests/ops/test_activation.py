@@ -78,3 +78,17 @@ def test_erf_matches_math_erf():
 def test_gelu_keeps_dtype_and_shape(dtype, shape, rng):
     y = F.gelu(Tensor(rng.standard_normal(shape).astype(dtype)))
     assert y.data.dtype == dtype and y.data.shape == shape
+
+
+def test_gelu_float32_fast_path_matches_float64():
+    # float32 takes its own erf (Abramowitz & Stegun 7.1.26): as accurate as float32 itself
+    x64 = np.concatenate([np.linspace(-12, 12, 100001), [0.0, -0.0, 1e-30, -1e-30]])
+    x32 = Tensor(x64.astype(np.float32), requires_grad=True)
+    y32 = F.gelu(x32)
+    y32.backward(np.ones(x64.shape, dtype=np.float32))
+    x = Tensor(x64, requires_grad=True)
+    y = F.gelu(x)
+    y.backward(np.ones_like(x64))
+    assert y32.data.dtype == np.float32 and x32.grad.dtype == np.float32
+    assert np.max(np.abs(y32.data - y.data) / np.maximum(1, np.abs(x64))) < 3e-7
+    assert np.max(np.abs(x32.grad - x.grad)) < 1e-6

@@ -118,32 +118,42 @@ class Tanh(Op):
 
 
 # Abramowitz & Stegun 7.1.26: erf(z) = 1 - t (a1 + t (a2 + ... a5 t)) exp(-z^2), t = 1/(1 + p z),
-# z >= 0, |error| <= 1.5e-7: float32's own precision, in a dozen float32 passes instead of the
-# float64 rational approximations (8x faster on a (4096, 1024) activation)
-_AS_P = 0.3275911
-_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+# z >= 0, |error| <= 1.5e-7: float32's own precision, in about twenty float32 passes over blocks
+# that stay in the L2 cache instead of the float64 rational approximations (~10x faster on a
+# (2048, 1024) activation)
+_AS_P = np.float32(0.3275911 / math.sqrt(2.0))  # z = |x| / sqrt(2) folded in
+_AS_HALF_A = tuple(np.float32(0.5 * a) for a in (0.254829592, -0.284496736, 1.421413741,
+                                                 -1.453152027, 1.061405429))
+_GELU_BLOCK = 16384  # float32 elements: a block's four arrays fit in a 256 KiB L2
 
 
 def _cdf_float32(x):
-    """(Phi(x), exp(-x^2 / 2)) for a float32 array, Phi to about 1e-7."""
-    shape, x = x.shape, x.reshape(-1)  # 1-d, so a 0-d input still gets arrays for out=
-    z = np.abs(x)
-    z *= np.float32(1 / math.sqrt(2.0))
-    gauss = np.square(z)
-    np.negative(gauss, out=gauss)
-    np.exp(gauss, out=gauss)  # exp(-z^2) = exp(-x^2 / 2), kept for the backward pass
-    t = z
-    t *= np.float32(_AS_P)
-    t += np.float32(1.0)
-    np.reciprocal(t, out=t)
-    poly = t * np.float32(_AS_A[4])
-    for a in _AS_A[3::-1]:
-        poly += np.float32(a)
-        poly *= t
-    poly *= gauss  # erfc(|z|)
-    poly *= np.float32(-0.5)
-    cdf = np.where(x >= 0, np.float32(1.0) + poly, -poly)  # 1 - erfc / 2 or erfc / 2
-    return cdf.reshape(shape), gauss.reshape(shape)
+    """(Phi(x), exp(-x^2 / 2)) for a float32 array, Phi to about 2e-7."""
+    flat = x.reshape(-1)
+    cdf, gauss = np.empty_like(flat), np.empty_like(flat)
+    t = np.empty(min(_GELU_BLOCK, flat.size), dtype=np.float32)
+    poly = np.empty_like(t)
+    for start in range(0, flat.size, _GELU_BLOCK):
+        xb = flat[start:start + _GELU_BLOCK]
+        n = xb.size
+        tb, pb = t[:n], poly[:n]
+        gb, cb = gauss[start:start + n], cdf[start:start + n]
+        np.abs(xb, out=tb)
+        tb *= _AS_P
+        tb += np.float32(1.0)
+        np.reciprocal(tb, out=tb)
+        np.square(xb, out=gb)
+        gb *= np.float32(-0.5)
+        np.exp(gb, out=gb)  # exp(-x^2 / 2), kept for the backward pass
+        np.multiply(tb, _AS_HALF_A[4], out=pb)
+        for a in _AS_HALF_A[3::-1]:
+            pb += a
+            pb *= tb
+        pb *= gb  # erfc(|x| / sqrt 2) / 2
+        np.subtract(np.float32(0.5), pb, out=pb)
+        np.copysign(pb, xb, out=pb)
+        np.add(pb, np.float32(0.5), out=cb)  # Phi(x) = 1/2 + sign(x) (1/2 - erfc / 2)
+    return cdf.reshape(x.shape), gauss.reshape(x.shape)
 
 
 class GELU(Op):
