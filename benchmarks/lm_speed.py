@@ -1,6 +1,6 @@
 """Time one training step of the bundled masked-LM configuration, dlpy against PyTorch (CPU).
 
-    python benchmarks/lm_speed.py [--repeats 10] [--threads 2] [--batch-size 16]
+    python benchmarks/lm_speed.py [--repeats 10] [--threads 1] [--batch-size 16]
 
 One step = masked-LM forward (encoder, then the tied vocabulary projection at the masked
 positions only, softmax cross-entropy), backward, gradient clipping and AdamW, on the same
@@ -59,8 +59,10 @@ def build_torch(torch, config, state):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="default 10")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="threads for PyTorch and numpy's BLAS (default 2)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for PyTorch and numpy's BLAS (default 1: on cores shared "
+                             "with other jobs numpy's OpenBLAS threads wait on each other; use 2 "
+                             "on a quiet machine)")
     parser.add_argument("--batch-size", type=int, default=16,
                         help="sequences per step (default 16, the pretraining run's)")
     args = parser.parse_args()

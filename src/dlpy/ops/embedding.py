@@ -1,4 +1,4 @@
-"""Embedding lookup with a scatter-add backward."""
+"""Embedding lookup with a scatter-add backward (sorted segments)."""
 
 import numpy as np
 
@@ -17,7 +17,16 @@ class Embedding(Op):
 
     def backward(self, grad_output):
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
-        np.add.at(grad, self.ids.reshape(-1), grad_output.reshape(self.ids.size, self.shape[1]))
+        ids = self.ids.reshape(-1)
+        if ids.size == 0:
+            return (grad,)
+        rows = grad_output.reshape(ids.size, self.shape[1])
+        # sorted segments instead of np.add.at (unbuffered, several times slower): sort the
+        # ids, sum each run of equal ids with one reduceat, write each sum to its row once
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+        grad[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
         return (grad,)
 
 
