@@ -9,7 +9,7 @@ from dataclasses import fields
 
 # help for the options generated from TrainConfig and LMConfig (the default is appended)
 HELP = {
-    "tokenizer": "a tokenizer.model to use (default: OUT's, or one trained on the data)",
+    "tokenizer": "a tokenizer.model to use; empty: OUT's, or one trained on the data",
     "steps": "optimiser steps the warm-up + cosine schedule spans",
     "batch_size": "sequences per micro-batch",
     "accumulate": "micro-batches per optimiser step (gradient accumulation)",
@@ -63,7 +63,7 @@ def register(subparsers) -> None:
                     "by an empty line) and zips of AI Hub essay JSON. Writes OUT/checkpoint.npz "
                     "(every N steps, on a timer and on SIGINT/SIGTERM), OUT/tokenizer.model and "
                     "OUT/curves.png.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    )
     train.add_argument("--data", nargs="+", required=True, metavar="FILE",
                        help="corpus files (.txt, .txt.gz, .zip of essay JSON)")
     train.add_argument("--out", required=True, metavar="DIR", help="the run's folder")
