@@ -168,25 +168,50 @@ def abort(how: str) -> None:
 
 def map_gather() -> None:
     results = distributed.map_gather(lambda item: (item * item, distributed.rank()), range(7))
+    draws = distributed.gather_object(distributed.rank_rng(0).random(3))
     if distributed.is_main():
+        assert not np.array_equal(draws[0], draws[1])  # per-rank seeds differ
+        assert distributed.broadcast_object({"from": distributed.rank()}) == {"from": 0}
         assert [r[0] for r in results] == [i * i for i in range(7)], results
         assert [r[1] for r in results] == [i % 2 for i in range(7)], results
         print("ok map_gather", flush=True)
     else:
-        assert results is None
+        assert results is None and draws is None
+        assert distributed.broadcast_object(None) == {"from": 0}
 
 
-def lm(corpus: str, out: str) -> None:
-    """dlpy lm's train_distributed: rank 0 trains the tokenizer, the ranks end equal."""
+def lm(corpus: str, out: str, signal_at: str = "") -> None:
+    """dlpy lm's train_distributed: rank 0 trains the tokenizer, the ranks end equal. With
+    ``signal_at``, rank 1 alone gets a SIGTERM after that step: both must stop after it."""
     from dlpy.lm.model import LMConfig
-    from dlpy.lm.train import CHECKPOINT, TrainConfig, train_distributed
+    from dlpy.lm.train import CHECKPOINT, LMTrainer, TrainConfig, train_distributed
 
-    config = TrainConfig(data=[corpus], out=out, steps=4, batch_size=4, lr=3e-3, warmup_steps=1,
-                         heldout_every=10, eval_every=2, eval_batches=1, checkpoint_every=100,
-                         shuffle_buffer=16, seed=0)
+    steps = int(signal_at) + 50 if signal_at else 4
+    config = TrainConfig(data=[corpus], out=out, steps=steps, batch_size=4, lr=3e-3,
+                         warmup_steps=1, heldout_every=10, eval_every=2, eval_batches=1,
+                         checkpoint_every=100, shuffle_buffer=16, seed=0)
     model_config = LMConfig(vocab_size=400, d_model=32, num_layers=1, num_heads=2,
                             dim_feedforward=64, max_len=16, dropout=0.1)
+    if signal_at and distributed.rank() == 1:
+        import os
+        import signal
+
+        apply_gradients = LMTrainer.apply_gradients
+
+        def apply_then_signal(self):
+            result = apply_gradients(self)
+            if self.step == int(signal_at):
+                os.kill(os.getpid(), signal.SIGTERM)
+            return result
+
+        LMTrainer.apply_gradients = apply_then_signal
     trainer = train_distributed(config, model_config, show_progress=False)
+    if signal_at:
+        steps = distributed.gather_object(trainer.step)
+        if steps is not None:
+            assert steps == [int(signal_at)] * 2, steps
+            print(f"ok lm signal: both ranks stopped after step {steps[0]}", flush=True)
+        return
     assert trainer.step == 4 and trainer.world_size == 2
     gathered = distributed.gather_object([p.data for p in trainer.model.parameters()])
     if gathered is not None:

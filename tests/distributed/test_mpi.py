@@ -44,7 +44,7 @@ def test_sampler_shards_cover_the_data_every_epoch(mpirun, total, policy):
     check(mpirun("mpi_worker.py", "sampler", str(total), policy), f"ok sampler n={total}")
 
 
-def test_map_gather_spreads_items_and_gathers_them_in_order(mpirun):
+def test_map_gather_broadcast_and_per_rank_seeds(mpirun):
     check(mpirun("mpi_worker.py", "map_gather"), "ok map_gather")
 
 
@@ -111,6 +111,14 @@ def test_lm_train_distributed_ranks_end_equal(mpirun, tmp_path):
     check(result, "ok lm: 4 steps")
     assert result.stderr.count("training a 400-piece tokenizer") == 1  # rank 0, then the others
     assert result.stderr.count("step 4: held-out loss") == 1
+
+
+def test_lm_a_signal_on_one_rank_stops_every_rank_at_the_same_step(mpirun, tmp_path):
+    pytest.importorskip("sentencepiece")
+    corpus = write_korean_corpus(tmp_path / "corpus.txt.gz")
+    result = mpirun("mpi_worker.py", "lm", str(corpus), str(tmp_path / "run"), "3", timeout=60)
+    check(result, "ok lm signal: both ranks stopped after step 3")
+    assert (tmp_path / "run" / "checkpoint.npz").exists()
 
 
 def test_dlpy_lm_train_distributed_command(mpirun, tmp_path):
