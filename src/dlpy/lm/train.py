@@ -26,6 +26,7 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy import nn, optim
+from dlpy.io import atomic_write_bytes
 from dlpy.lm.data import SequenceStream
 from dlpy.lm.model import LMConfig, MaskedLM, mask_tokens
 from dlpy.lm.tokenizer import SEP, Tokenizer, train_tokenizer
@@ -375,12 +376,17 @@ def train_distributed(config: TrainConfig, model_config: LMConfig, **kwargs) -> 
     log = kwargs.pop("log", None)
     if rank != 0:
         log = _quiet
-    with distributed.main_first():
+    target = Path(config.out) / TOKENIZER
+    with distributed.abort_on_error():
         if rank == 0:
             Path(config.out).mkdir(parents=True, exist_ok=True)
             prepare_tokenizer(config, model_config.vocab_size, log or _stderr)
+        # rank 0's tokenizer on every machine, whether OUT is shared or not
+        model_bytes = distributed.broadcast_object(target.read_bytes() if rank == 0 else None)
+        if rank != 0 and (not target.exists() or target.read_bytes() != model_bytes):
+            atomic_write_bytes(target, model_bytes)
     # every rank reads the one rank 0 prepared (the fingerprint ignores this path)
-    config = replace(config, tokenizer=str(Path(config.out) / TOKENIZER))
+    config = replace(config, tokenizer=str(target))
     wrapped: list[distributed.DistributedDataParallel] = []
 
     def reduce_gradients(trainer: LMTrainer) -> None:
