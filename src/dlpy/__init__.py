@@ -4,7 +4,7 @@
 ``dlpy.data`` and ``dlpy.graph`` are imported on first use, so the import stays fast.
 """
 
-import importlib
+import sys
 
 from dlpy import functional
 from dlpy.creation import arange, ones, randn, tensor, zeros
@@ -31,7 +31,8 @@ __all__ = [
 def __getattr__(name: str):
     # PEP 562: a subpackage is imported when first asked for (``dlpy.nn.Linear``)
     if name in _LAZY:
-        return importlib.import_module(f"dlpy.{name}")
+        __import__(f"dlpy.{name}")
+        return sys.modules[f"dlpy.{name}"]
     raise AttributeError(f"module 'dlpy' has no attribute {name!r}")
 
 

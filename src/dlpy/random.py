@@ -6,25 +6,29 @@ from __future__ import annotations
 
 import numpy as np
 
-_default = np.random.default_rng()
+_default: np.random.Generator | None = None  # made on first use: numpy.random costs import time
+
+
+def default_generator() -> np.random.Generator:
+    """The generator used where no ``rng`` is given (seeded from the OS until manual_seed)."""
+    global _default
+    if _default is None:
+        _default = np.random.default_rng()
+    return _default
 
 
 def manual_seed(seed: int) -> np.random.Generator:
     """Reseed the default generator (as ``torch.manual_seed``); returns it."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"manual_seed: seed must be a non-negative integer, got {seed!r}")
-    _default.bit_generator.state = np.random.PCG64(int(seed)).state
-    return _default
-
-
-def default_generator() -> np.random.Generator:
-    """The generator used where no ``rng`` is given."""
-    return _default
+    generator = default_generator()
+    generator.bit_generator.state = np.random.PCG64(int(seed)).state
+    return generator
 
 
 def get_rng(rng: np.random.Generator | None) -> np.random.Generator:
     """``rng`` itself, or the default generator when it is None."""
-    return _default if rng is None else rng
+    return default_generator() if rng is None else rng
 
 
 def give_copies_own_rngs(original, copies) -> None:
