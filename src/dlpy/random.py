@@ -44,5 +44,12 @@ def give_copies_own_rngs(original, copies) -> None:
             rng = source.__dict__.get("rng")
             if isinstance(rng, np.random.Generator):
                 if id(rng) not in children:
-                    children[id(rng)] = rng.spawn(1)[0]
+                    children[id(rng)] = _child(rng)
                 target.__dict__["rng"] = children[id(rng)]
+
+
+def _child(rng: np.random.Generator) -> np.random.Generator:
+    """An independent generator derived from ``rng`` (Generator.spawn needs numpy >= 1.25)."""
+    if hasattr(rng, "spawn"):
+        return rng.spawn(1)[0]
+    return np.random.default_rng(int(rng.integers(2**63)))
