@@ -16,13 +16,15 @@ from dlpy.ops.norm import layer_norm
 from dlpy.ops.reduce import max, mean, sum  # noqa: A004
 from dlpy.ops.shape import concat, getitem, reshape, stack, swapaxes, transpose
 from dlpy.ops.softmax import log_softmax, softmax
+from dlpy.ops.sparse import SparseRows, sparse_linear
 from dlpy.tensor import Tensor
 
 __all__ = [
     "add", "concat", "cross_entropy", "div", "dropout", "embedding", "exp", "gelu", "getitem",
     "identity", "layer_norm", "linear", "log", "log_softmax", "masked_fill", "matmul", "max",
     "mean", "mse_loss", "mul", "neg", "power", "relu", "reshape", "scaled_dot_product_attention",
-    "sigmoid", "softmax", "sqrt", "stack", "sub", "sum", "swapaxes", "tanh", "transpose", "where",
+    "sigmoid", "softmax", "SparseRows", "sparse_linear", "sqrt", "stack", "sub", "sum",
+    "swapaxes", "tanh", "transpose", "where",
 ]
 
 
