@@ -64,6 +64,10 @@ def register(subparsers) -> None:
     _model_argument(p)
     p.set_defaults(func=cmd_prompts)
 
+    from dlpy.essay import serve_cli  # serve, explain
+
+    serve_cli.register(sub)
+
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, nargs="+",
