@@ -61,32 +61,32 @@ def test_prompts_lists_the_training_prompts(model_dir, capsys):
 def test_bad_input_gives_clear_errors(model_dir, tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text(" \n\n  \n", encoding="utf-8")
-    assert main(["essay", "score", "--model", str(model_dir), str(empty)]) == 2
+    assert main(["essay", "score", "--model", str(model_dir), str(empty)]) == 1
     assert "empty.txt: the essay is empty" in capsys.readouterr().err
 
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("café".encode("latin-1"))
-    assert main(["essay", "score", "--model", str(model_dir), str(latin1)]) == 2
+    assert main(["essay", "score", "--model", str(model_dir), str(latin1)]) == 1
     assert "latin1.txt: not UTF-8" in capsys.readouterr().err
 
     missing = tmp_path / "nowhere" / "model.npz"
-    assert main(["essay", "score", "--model", str(missing), str(empty)]) == 2
+    assert main(["essay", "score", "--model", str(missing), str(empty)]) == 1
     assert "no such model file" in capsys.readouterr().err
 
     not_a_model = tmp_path / "junk.npz"
     not_a_model.write_bytes(b"not a zip")
-    assert main(["essay", "prompts", "--model", str(not_a_model)]) == 2
+    assert main(["essay", "prompts", "--model", str(not_a_model)]) == 1
     assert "junk.npz" in capsys.readouterr().err
 
     assert main(["essay", "score", "--model", str(model_dir), "--prompt-id", "9",
-                 str(empty)]) == 2
+                 str(empty)]) == 1
     assert "--prompt-id must lie in [0, 1]" in capsys.readouterr().err
 
 
 def test_train_on_an_empty_folder_is_an_error(tmp_path, capsys):
     (tmp_path / "data").mkdir()
     assert main(["essay", "train", "--data", str(tmp_path / "data"), "--out",
-                 str(tmp_path / "m"), "--quiet"]) == 2
+                 str(tmp_path / "m"), "--quiet"]) == 1
     assert "no essays found" in capsys.readouterr().err
 
 
@@ -134,5 +134,5 @@ def test_cv_by_batch_keeps_batches_whole(corpus_dir, tmp_path, capsys):
     assert result["folds_by"] == "collection batch (gap 0)" and len(result["fold_of"]) == 24
     # with the default gap each prompt is one batch: two batches cannot fill three folds
     assert main(["essay", "cv", "--data", str(corpus_dir), "--folds", "3", "--by-batch",
-                 *FAST]) == 2
+                 *FAST]) == 1
     assert "2 groups cannot fill 3 folds" in capsys.readouterr().err

@@ -33,5 +33,5 @@ def test_oov_command(tmp_path, capsys, monkeypatch):
 
 
 def test_missing_file_is_a_clean_error(tmp_path, capsys):
-    assert main(["text", "inspect-vectors", str(tmp_path / "none.vec")]) == 2
+    assert main(["text", "inspect-vectors", str(tmp_path / "none.vec")]) == 1
     assert "no such file" in capsys.readouterr().err
