@@ -57,3 +57,13 @@ def test_errors():
         F.sparse_linear(rows, Tensor(np.ones((4, 2))))
     with pytest.raises(TypeError, match=r"sparse_linear: rows must be SparseRows, got ndarray"):
         F.sparse_linear(np.ones((2, 3)), Tensor(np.ones((3, 2))))
+
+
+def test_many_columns_use_sorted_segments_and_agree_with_dense(rng):
+    rows = _random_rows(rng, 5, 30, 25)
+    weight = Tensor(rng.standard_normal((30, 20)), requires_grad=True)  # K > 16
+    out = F.sparse_linear(rows, weight)
+    grad_output = rng.standard_normal(out.shape)
+    out.backward(grad_output)
+    np.testing.assert_allclose(weight.grad, rows.to_dense().T @ grad_output, atol=1e-12)
+    assert gradcheck(lambda w: F.sparse_linear(rows, w), Tensor(weight.data, requires_grad=True))
