@@ -44,7 +44,7 @@ import numpy as np
 from dlpy.progress import progress
 from dlpy.text.analysis import SENTENCE_MARKER, Analyzer, Sentence, split_marked
 from dlpy.text.batch import BatchReport, Job, analyze_many
-from dlpy.text.cache import sha256_bytes
+from dlpy.text.cache import no_gc, sha256_bytes
 
 CATEGORIES = ("글짓기", "대안제시", "설명글", "주장", "찬성반대")
 MAX_SCORE = 30.0
@@ -129,6 +129,7 @@ class EssayCorpus(list):
     def __init__(self, records: Iterable[EssayRecord] = (), skipped: list[str] | None = None):
         super().__init__(records)
         self.skipped: list[str] = list(skipped or [])
+        self.entries = len(self)  # files and zip members looked at
 
     @property
     def duplicates(self) -> int:
@@ -350,6 +351,27 @@ def _number(value: Any, dotted: str, source: str, low: float, high: float) -> fl
     return float(value)
 
 
+def _numbers(values: list, dotted: str, source: str, low: float, high: float) -> list[float]:
+    """_number over a list (`dotted[i]` names each), with a fast path for the usual case."""
+    if all(type(v) is int or type(v) is float for v in values) and all(
+            low <= v <= high for v in values):  # NaN fails the comparison: the slow path
+        return [float(v) for v in values]
+    return [_number(v, f"{dotted}[{i}]", source, low, high) for i, v in enumerate(values)]
+
+
+def _weights(doc: dict, weight_key: str, keys: Sequence[str], source: str) -> list[float]:
+    """The weights rubric.<weight_key>.<key>, checked (fast path for the usual case)."""
+    table = doc.get("rubric", {}).get(weight_key) if isinstance(doc.get("rubric"), dict) \
+        else None
+    if isinstance(table, dict):
+        values = [table.get(k) for k in keys]
+        if all(type(v) is int or type(v) is float for v in values) and all(
+                0 <= v < math.inf for v in values):
+            return [float(v) for v in values]
+    return [_weight(_get(doc, f"rubric.{weight_key}.{k}", source), f"rubric.{weight_key}.{k}",
+                    source) for k in keys]
+
+
 def _weight(value: Any, dotted: str, source: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise EssayDataError(f"{source}: field {dotted!r}: expected a rubric weight (a number), "
@@ -381,11 +403,8 @@ def _rubric(doc: dict, source: str, num_raters: int):
         if not isinstance(weights_doc, dict):
             raise EssayDataError(f"{source}: field 'rubric.{weight_key}': expected an object of "
                                  f"weights, got {weights_doc!r}")
-        criterion_weights[name] = _weight(_get(doc, f"rubric.{weight_key}.{criterion_key}",
-                                               source),
-                                          f"rubric.{weight_key}.{criterion_key}", source)
-        weights = [_weight(_get(doc, f"rubric.{weight_key}.{item}", source),
-                           f"rubric.{weight_key}.{item}", source) for item in item_names]
+        criterion_weights[name], *weights = _weights(doc, weight_key,
+                                                     (criterion_key, *item_names), source)
         if sum(weights) <= 0:
             raise EssayDataError(f"{source}: field 'rubric.{weight_key}': every item weight is 0")
         item_weights.update(zip(item_names, weights))
@@ -399,8 +418,7 @@ def _rubric(doc: dict, source: str, num_raters: int):
             if not isinstance(values, list) or len(values) != len(item_names):
                 raise EssayDataError(f"{source}: field {dotted}[{r}]: expected "
                                      f"{len(item_names)} item scores, got {values!r}")
-            rater_items.append([_number(v, f"{dotted}[{r}][{i}]", source, 0.0, ITEM_MAX)
-                                for i, v in enumerate(values)])
+            rater_items.append(_numbers(values, f"{dotted}[{r}]", source, 0.0, ITEM_MAX))
         means = [sum(w * v for w, v in zip(weights, values)) / sum(weights)
                  for values in rater_items]
         criteria[name] = _mean(means) / ITEM_MAX
@@ -426,8 +444,7 @@ def _parse_aihub(doc: dict, source: str, digest: str, category: str | None) -> E
     if not isinstance(rater_totals, list) or not rater_totals:
         raise EssayDataError(f"{source}: field 'score.essay_scoreT': expected a list of the "
                              f"raters' totals, got {rater_totals!r}")
-    rater_scores = [_number(v, f"score.essay_scoreT[{i}]", source, 0.0, MAX_SCORE)
-                    for i, v in enumerate(rater_totals)]
+    rater_scores = _numbers(rater_totals, "score.essay_scoreT", source, 0.0, MAX_SCORE)
     score = _number(_get(doc, "score.essay_scoreT_avg", source), "score.essay_scoreT_avg",
                     source, 0.0, MAX_SCORE)
     if abs(_mean(rater_scores) - score) > AVERAGE_TOLERANCE:
@@ -521,6 +538,16 @@ def read_essays(source: str | os.PathLike | Iterable[str | os.PathLike], *,
             raise ValueError(f"read_essays: unknown categories {sorted(unknown)}; "
                              f"expected some of {list(CATEGORIES)}")
     corpus = EssayCorpus()
+    with no_gc():  # many small dicts and lists: the cyclic collector only slows this down
+        _read_into(corpus, source, wanted, skip_bad, max_bytes, show_progress)
+    if corpus.skipped:
+        warnings.warn(f"read_essays: skipped {len(corpus.skipped)} bad file(s) of "
+                      f"{corpus.entries}; the first: {corpus.skipped[0]}", stacklevel=2)
+    return corpus
+
+
+def _read_into(corpus: EssayCorpus, source, wanted: set | None, skip_bad: bool,
+               max_bytes: int, show_progress: bool) -> None:
     entries = 0
     for entry in progress(_iter_sources(source, max_bytes), desc="reading essays",
                           enabled=show_progress, unit="file"):
@@ -536,10 +563,7 @@ def read_essays(source: str | os.PathLike | Iterable[str | os.PathLike], *,
             continue
         if wanted is None or record.category in wanted:
             corpus.append(record)
-    if corpus.skipped:
-        warnings.warn(f"read_essays: skipped {len(corpus.skipped)} bad file(s) of "
-                      f"{entries}; the first: {corpus.skipped[0]}", stacklevel=2)
-    return corpus
+    corpus.entries = entries
 
 
 # --- analysis through the cache ---
