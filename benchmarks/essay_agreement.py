@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dlpy.essay.cv import collection_batches, essay_number
 from dlpy.essay.data import read_essays
 from dlpy.essay.metrics import pearson, quadratic_weighted_kappa, within_group_pearson
-from dlpy.essay.train import collection_batches, essay_number
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "essays" / \
     "aihub-writing-dev"

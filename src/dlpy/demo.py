@@ -32,8 +32,7 @@ def essay_demo() -> bool:
     from dlpy.essay.commands import BUNDLED_MODEL, format_result, score_doc
 
     try:
-        from dlpy.essay.features import doc_from_text
-        from dlpy.essay.train import load_scorer
+        from dlpy.essay.scorer import load_scorer
         from dlpy.text import get_analyzer
 
         scorer = load_scorer(BUNDLED_MODEL)
@@ -47,8 +46,7 @@ def essay_demo() -> bool:
     for name in ("good", "average", "poor"):
         path = examples / f"{name}.txt"
         text = path.read_text(encoding="utf-8")
-        doc = doc_from_text(text, prompt, scorer.featurizer.prompt_texts.get(prompt, ""),
-                            analyzer=analyzer)
+        doc = scorer.doc(text, prompt, analyzer=analyzer)
         result = score_doc(scorer, doc)
         print(f"--- {name}.txt ({len(text)} characters): {text[:40].strip()}...")
         print(format_result(path.name, result))

@@ -68,13 +68,13 @@ def test_train_cnn_with_adam_and_step_schedule(tmp_path, capsys, make_idx):
 
 def test_missing_data_gives_a_clear_error(tmp_path, capsys):
     code = main(["mnist", "train", "--data-dir", str(tmp_path / "none"), "--no-download"])
-    assert code == 2
+    assert code == 1
     err = capsys.readouterr().err
     assert f"in {tmp_path / 'none'} or pass --data-dir" in err
 
 
 def test_evaluate_without_a_checkpoint(tmp_path, capsys):
-    assert main(["mnist", "evaluate", "--model", str(tmp_path)]) == 2
+    assert main(["mnist", "evaluate", "--model", str(tmp_path)]) == 1
     assert "checkpoint.npz: no such checkpoint file" in capsys.readouterr().err
 
 

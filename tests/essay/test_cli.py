@@ -54,39 +54,39 @@ def test_score_files_and_stdin(model_dir, tmp_path, capsys, monkeypatch):
 
 def test_prompts_lists_the_training_prompts(model_dir, capsys):
     assert main(["essay", "prompts", "--model", str(model_dir)]) == 0
-    expected = ["0: 미래의 나의 모습", "1: 소중함을 잃었던 경험"]
+    expected = ["글짓기:", "  0: 미래의 나의 모습", "  1: 소중함을 잃었던 경험"]
     assert capsys.readouterr().out.splitlines() == expected
 
 
 def test_bad_input_gives_clear_errors(model_dir, tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text(" \n\n  \n", encoding="utf-8")
-    assert main(["essay", "score", "--model", str(model_dir), str(empty)]) == 2
+    assert main(["essay", "score", "--model", str(model_dir), str(empty)]) == 1
     assert "empty.txt: the essay is empty" in capsys.readouterr().err
 
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("café".encode("latin-1"))
-    assert main(["essay", "score", "--model", str(model_dir), str(latin1)]) == 2
+    assert main(["essay", "score", "--model", str(model_dir), str(latin1)]) == 1
     assert "latin1.txt: not UTF-8" in capsys.readouterr().err
 
     missing = tmp_path / "nowhere" / "model.npz"
-    assert main(["essay", "score", "--model", str(missing), str(empty)]) == 2
+    assert main(["essay", "score", "--model", str(missing), str(empty)]) == 1
     assert "no such model file" in capsys.readouterr().err
 
     not_a_model = tmp_path / "junk.npz"
     not_a_model.write_bytes(b"not a zip")
-    assert main(["essay", "prompts", "--model", str(not_a_model)]) == 2
+    assert main(["essay", "prompts", "--model", str(not_a_model)]) == 1
     assert "junk.npz" in capsys.readouterr().err
 
     assert main(["essay", "score", "--model", str(model_dir), "--prompt-id", "9",
-                 str(empty)]) == 2
+                 str(empty)]) == 1
     assert "--prompt-id must lie in [0, 1]" in capsys.readouterr().err
 
 
 def test_train_on_an_empty_folder_is_an_error(tmp_path, capsys):
     (tmp_path / "data").mkdir()
     assert main(["essay", "train", "--data", str(tmp_path / "data"), "--out",
-                 str(tmp_path / "m"), "--quiet"]) == 2
+                 str(tmp_path / "m"), "--quiet"]) == 1
     assert "no essays found" in capsys.readouterr().err
 
 
@@ -112,27 +112,72 @@ def test_cv_writes_json_and_fold_seed_picks_the_folds(corpus_dir, tmp_path, caps
     def run(fold_seed, name):
         out = tmp_path / name
         assert main(["essay", "cv", "--data", str(corpus_dir), "--folds", "3", "--fold-seed",
-                     str(fold_seed), "--json", str(out), *FAST]) == 0
+                     str(fold_seed), "--folds-by", "essay", "--json", str(out), *FAST]) == 0
         return json.loads(out.read_text(encoding="utf-8"))
 
     first, again, other = run(0, "a.json"), run(0, "b.json"), run(1, "c.json")
-    assert "3-fold CV (essaynet, 24 essays): RMSE" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "3-fold CV (essaynet, 24 essays, folds by essay): RMSE" in printed
+    assert "residual (prediction - score) by score band" in printed and "per category" in printed
     assert first["n"] == 24 and len(first["predictions"]) == 24 and len(first["folds"]) == 3
     assert first["predictions"] == again["predictions"]  # seeded: the same run twice
     assert first["predictions"] != other["predictions"]  # another fold seed, other folds
     assert first["folds_by"] == "essay" and first["batches"] == 2  # one run of ids per prompt
 
 
-def test_cv_by_batch_keeps_batches_whole(corpus_dir, tmp_path, capsys):
+def test_cv_keeps_batches_whole_by_default(corpus_dir, tmp_path, capsys):
     out = tmp_path / "batch.json"
     # the fixture numbers each prompt's essays consecutively: gap 0 makes every essay a batch
-    assert main(["essay", "cv", "--data", str(corpus_dir), "--folds", "3", "--by-batch",
+    assert main(["essay", "cv", "--data", str(corpus_dir), "--folds", "3",
                  "--batch-gap", "0", "--json", str(out), *FAST]) == 0
     printed = capsys.readouterr().out
-    assert "batches kept whole (24)" in printed and "within collection batches: r" in printed
+    assert "folds by collection batch (gap 0) and duplicate text" in printed
+    assert "r within batches" in printed
     result = json.loads(out.read_text(encoding="utf-8"))
-    assert result["folds_by"] == "collection batch (gap 0)" and len(result["fold_of"]) == 24
+    assert result["batches"] == 24 and len(result["fold_of"]) == 24
     # with the default gap each prompt is one batch: two batches cannot fill three folds
-    assert main(["essay", "cv", "--data", str(corpus_dir), "--folds", "3", "--by-batch",
-                 *FAST]) == 2
+    assert main(["essay", "cv", "--data", str(corpus_dir), "--folds", "3", *FAST]) == 1
     assert "2 groups cannot fill 3 folds" in capsys.readouterr().err
+
+
+def test_evaluate_writes_one_prediction_line_per_essay(model_dir, corpus_dir, tmp_path, capsys):
+    out = tmp_path / "predictions.jsonl"
+    assert main(["essay", "evaluate", "--model", str(model_dir), "--data", str(corpus_dir),
+                 "--predictions", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert "wrote 24 predictions" in printed.out
+    assert "24 of 24 essays were in the model's training data" in printed.err
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 24 and len({r["id"] for r in rows}) == 24
+    assert set(rows[0]) == {"id", "category", "prompt", "score", "prediction", "criteria"}
+    assert rows[0]["category"] == "글짓기" and set(rows[0]["criteria"]) == {
+        "organisation", "content", "expression"}
+    assert all(0 <= r["prediction"] <= 30 and 0 <= r["score"] <= 30 for r in rows)
+
+
+def test_training_refuses_zero_epochs_and_a_cut_model_names_the_file(corpus_dir, model_dir,
+                                                                     tmp_path, capsys):
+    assert main(["essay", "train", "--data", str(corpus_dir), "--out", str(tmp_path / "m"),
+                 *FAST, "--epochs", "0"]) == 1
+    assert "epochs must be at least 1, got 0" in capsys.readouterr().err
+    cut = tmp_path / "cut.npz"
+    data = (model_dir / "model.npz").read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    assert main(["essay", "prompts", "--model", str(cut)]) == 1
+    err = capsys.readouterr().err
+    assert f"{cut}: not a readable model file" in err and "Traceback" not in err
+
+
+def test_config_fields_become_options_with_help_and_defaults(capsys):
+    from dataclasses import fields
+
+    from dlpy.essay.config import EssayConfig
+
+    with pytest.raises(SystemExit):
+        main(["essay", "train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for f in fields(EssayConfig):
+        assert "--" + f.name.replace("_", "-") in text
+    assert "ridge penalty on the per-category n-gram weights" in text
+    assert f"(default: {EssayConfig().l2_group})" in text
+    assert "0.05 for --family seed" in text

@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from dlpy.essay.model import EssayNet, PerPrompt, SeedNet, build_model, prompt_selector
+import dlpy.functional as F
+from dlpy.essay.model import (
+    EssayNet,
+    PerPrompt,
+    SeedNet,
+    build_model,
+    group_selector,
+    prompt_selector,
+    wide_rows,
+)
 
 
 def test_prompt_selector_shared_plus_own_column():
@@ -24,17 +33,18 @@ def test_per_prompt_uses_shared_and_own_weights_and_gain():
 
 def test_essaynet_padding_does_not_change_outputs():
     model = build_model(dict(arch="essaynet", num_ngrams=5, num_stats=4, num_prompts=2,
-                             vocab_size=10, embedding_dim=8, d_model=8, num_layers=1,
-                             num_heads=2, dim_feedforward=16, hidden=4, max_len=16))
+                             num_categories=2, vocab_size=10, embedding_dim=8, d_model=8,
+                             num_layers=1, num_heads=2, dim_feedforward=16, hidden=4, max_len=16))
     assert isinstance(model, EssayNet) and model.deep
     rng = np.random.default_rng(1)
-    batch = {"wide": rng.random((1, 5), dtype=np.float32),
+    batch = {"wide": F.SparseRows.from_rows([(np.array([0, 3]), np.array([0.5, 1.0]))], 5),
              "stats": rng.normal(size=(1, 4)).astype(np.float32), "prompt": np.array([1]),
+             "category": np.array([0]),
              "ids": np.array([[3, 4, 5]]), "padding": np.array([[False, False, False]])}
     padded = {**batch, "ids": np.array([[3, 4, 5, 0, 0]]),
               "padding": np.array([[False, False, False, True, True]])}
     np.testing.assert_allclose(model(batch).data, model(padded).data, atol=1e-5)
-    assert model(batch).shape == (1, 4)
+    assert model(batch).shape == (1, 3)
 
 
 def test_seednet_outputs_a_fraction_and_unknown_arch_is_an_error():
@@ -43,3 +53,25 @@ def test_seednet_outputs_a_fraction_and_unknown_arch_is_an_error():
     assert out.shape == (1, 1) and 0 < out.data[0, 0] < 1
     with pytest.raises(ValueError, match="unknown architecture 'rnn'"):
         build_model({"arch": "rnn"})
+
+
+def test_group_selector_has_shared_category_and_prompt_columns():
+    selector = group_selector(np.array([1, -1]), np.array([0, 2]), 2, 3)
+    np.testing.assert_array_equal(selector, [[1, 0, 1, 1, 0, 0], [1, 0, 0, 0, 0, 1]])
+
+
+def test_wide_part_adds_the_category_copy_of_the_ngram_weights():
+    rows = F.SparseRows.from_rows([(np.array([0, 2]), np.array([1.0, 2.0])),
+                                   (np.array([1]), np.array([3.0])),
+                                   (np.array([2]), np.array([1.0]))], 3)
+    expanded = wide_rows(rows, np.array([1, -1, 0]), 2)
+    dense = expanded.to_dense()
+    # columns: shared 0-2, category 0 3-5, category 1 6-8
+    np.testing.assert_array_equal(dense, [[1, 0, 2, 0, 0, 0, 1, 0, 2],
+                                          [0, 3, 0, 0, 0, 0, 0, 0, 0],
+                                          [0, 0, 1, 0, 0, 1, 0, 0, 0]])
+    model = EssayNet(num_ngrams=3, num_stats=2, num_prompts=1, num_categories=2, d_model=0)
+    model.wide_weight.data[...] = np.arange(27, dtype=np.float32).reshape(9, 3)
+    penalty = model.wide_penalty(1.0, 10.0).item()
+    w = model.wide_weight.data
+    assert penalty == pytest.approx(np.sum(w[:3] ** 2) + 10 * np.sum(w[3:] ** 2))

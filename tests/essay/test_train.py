@@ -3,17 +3,19 @@ import json
 import numpy as np
 import pytest
 
-from dlpy.essay.features import STAT_NAMES, Featurizer, densify
-from dlpy.essay.train import (
-    TrainConfig,
-    bucketed_batches,
+from dlpy.essay.config import EssayConfig as TrainConfig
+from dlpy.essay.cv import (
     collection_batches,
     cross_validate,
+    duplicate_groups,
+    evaluation_groups,
     grouped_folds,
-    load_scorer,
+    merge_groups,
     stratified_folds,
-    train,
 )
+from dlpy.essay.features import FITTED_STAT_NAMES, STAT_NAMES, Featurizer, densify
+from dlpy.essay.scorer import load_scorer
+from dlpy.essay.train import NonFiniteLoss, bucketed_batches, train
 
 SMALL = dict(epochs=4, batch_size=4, lr=5e-3, d_model=8, dim_feedforward=16, hidden=8,
              embedding_dim=8, max_len=64, max_char_ngrams=400, max_morpheme_ngrams=400,
@@ -28,7 +30,7 @@ def test_features_are_finite_and_sized(docs):
     featurizer = Featurizer.fit(docs, 300, 300)
     assert featurizer.num_ngrams <= 600
     stats = featurizer.statistics(docs)
-    assert stats.shape == (len(docs), len(STAT_NAMES))
+    assert stats.shape == (len(docs), len(STAT_NAMES) + len(FITTED_STAT_NAMES))
     assert np.isfinite(stats).all()
     rows = [featurizer.ngrams(d) for d in docs[:3]]
     dense = densify(rows, featurizer.num_ngrams)
@@ -98,7 +100,7 @@ def test_mock_learning_constant_label_seed_arch(docs):
     """The report's check: fed a constant label k, the report's model converges to k."""
     k = 24.0
     constant = [type(d)(**{**d.__dict__, "score": k, "_cache": {}}) for d in docs]
-    config = TrainConfig(arch="seed", epochs=2, batch_size=2, lr=3.0, embedding_dim=8,
+    config = TrainConfig(family="seed", epochs=2, batch_size=2, lr=3.0, embedding_dim=8,
                          max_len=32, val_fraction=0.25, patience=10)
     scorer = train(constant, config, show_progress=False, log=quiet)
     scores, criteria = scorer.predict(docs)
@@ -140,3 +142,85 @@ def test_cross_validation_by_group_never_splits_a_group(docs):
     assert sorted(set(fold_of.tolist())) == [0, 1, 2]
     for g in set(groups.tolist()):
         assert len(set(fold_of[groups == g].tolist())) == 1
+
+
+def test_evaluation_groups_keep_batches_and_duplicate_texts_in_one_fold(docs):
+    copies = [type(d)(**{**d.__dict__, "id": f"ESSAY_{90000 + i}", "_cache": {}})
+              for i, d in enumerate(docs[:4])]  # the same texts under far-away ids
+    corpus = list(docs) + copies
+    groups = evaluation_groups(corpus, gap=0)  # every essay its own batch, copies merged
+    batches = collection_batches([d.id for d in corpus], [d.prompt for d in corpus], gap=0)
+    dupes = duplicate_groups(corpus)
+    fold_of = grouped_folds([d.prompt for d in corpus], groups, 3, seed=0)
+    for labels in (batches, dupes):
+        for g in set(labels.tolist()):
+            assert len(set(fold_of[labels == g].tolist())) == 1
+    assert dupes[len(docs)] == dupes[0] and batches[len(docs)] != batches[0]
+    np.testing.assert_array_equal(merge_groups([0, 0, 1, 2], [5, 6, 6, 7]), [0, 0, 0, 1])
+
+
+def test_resume_refuses_other_data_or_settings(docs, tmp_path):
+    train(docs, TrainConfig(**{**SMALL, "epochs": 1}), tmp_path, show_progress=False, log=quiet)
+    with pytest.raises(ValueError, match="made with other settings than this run; refusing"):
+        train(docs, TrainConfig(**{**SMALL, "epochs": 2, "lr": 1e-3}), tmp_path, resume=True,
+              show_progress=False, log=quiet)
+    with pytest.raises(ValueError, match="made with other data than this run; refusing"):
+        train(docs[:-1], TrainConfig(**{**SMALL, "epochs": 2}), tmp_path, resume=True,
+              show_progress=False, log=quiet)
+
+
+def test_non_finite_loss_stops_training(docs):
+    with pytest.raises(NonFiniteLoss, match="the loss became (nan|inf) at epoch 1"):
+        train(docs, TrainConfig(**{**SMALL, "lr": 1e30, "clip": 1e30}), show_progress=False,
+              log=quiet)
+
+
+def test_zero_epochs_is_an_error(docs):
+    with pytest.raises(ValueError, match="epochs must be at least 1, got 0"):
+        train(docs, TrainConfig(**{**SMALL, "epochs": 0}), show_progress=False, log=quiet)
+
+
+def test_total_respects_the_rubric_weights(docs, tmp_path):
+    scorer = train(docs, TrainConfig(**SMALL), show_progress=False, log=quiet)
+    weighted = [type(d)(**{**d.__dict__, "rubric": [3.0, 4.0, 3.0], "_cache": {}})
+                for d in docs]
+    scores, criteria = scorer.predict(weighted)
+    inside = np.all((criteria > 0) & (criteria < 1), axis=1)  # criteria not clipped
+    assert inside.sum() >= len(docs) // 2
+    np.testing.assert_allclose(scores[inside], 30 * criteria[inside] @ [0.3, 0.4, 0.3],
+                               atol=1e-6)
+    other = [type(d)(**{**d.__dict__, "rubric": [1.0, 0.0, 0.0], "_cache": {}}) for d in docs]
+    np.testing.assert_allclose(scorer.predict(other)[0][inside], 30 * criteria[inside, 0],
+                               atol=1e-6)
+
+
+def test_contributions_add_up_to_the_prediction(docs, tmp_path):
+    train(docs, TrainConfig(**{**SMALL, "d_model": 0}), tmp_path, show_progress=False,
+          log=quiet)
+    scorer = load_scorer(tmp_path)
+    for doc in docs[:3]:
+        parts = scorer.contributions(doc)
+        assert parts["base"] + sum(parts["parts"].values()) == pytest.approx(parts["total"])
+        assert sum(parts["ngrams"].values()) == pytest.approx(parts["parts"]["wide"], abs=1e-4)
+        assert sum(parts["stats"].values()) == pytest.approx(parts["parts"]["stats"], abs=1e-4)
+        assert scorer.predict([doc])[0][0] == pytest.approx(np.clip(parts["total"], 0, 30),
+                                                           abs=1e-3)
+    assert len(scorer.info["training_sha256"]) == len(docs)
+    assert set(scorer.info["ood"]) == {"stat_rms_z", "ngram_coverage"}
+
+
+def test_a_nan_prediction_is_never_a_score(docs):
+    scorer = train(docs, TrainConfig(**{**SMALL, "epochs": 1}), show_progress=False, log=quiet)
+    scorer.model.group_bias.data[...] = np.nan
+    result = scorer.score(docs[0])
+    assert result.score is None and result.integer is None
+    assert "no finite score" in result.warnings[0]
+
+
+def test_a_cut_model_file_is_a_clear_error(docs, tmp_path):
+    train(docs, TrainConfig(**{**SMALL, "epochs": 1}), tmp_path, show_progress=False, log=quiet)
+    data = (tmp_path / "model.npz").read_bytes()
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.npz: not a readable model file; is it cut short"):
+        load_scorer(cut)

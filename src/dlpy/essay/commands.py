@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 BUNDLED_MODEL = Path(__file__).parent / "bundled" / "model.npz"
-SEED_LR = 0.05  # SGD on sigmoid(mean): 0.5 saturated the sigmoid at 30 points in one epoch
 
 
 def register(subparsers) -> None:
@@ -31,17 +30,21 @@ def register(subparsers) -> None:
     p.add_argument("--float16", action="store_true", help="store the weights as float16")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("cv", help="k-fold cross-validation, folds stratified by prompt")
+    p = sub.add_parser("cv", help="k-fold cross-validation on unseen collection batches",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _data_arguments(p)
     _train_arguments(p)
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=int, default=5, help="number of folds")
     p.add_argument("--fold-seed", type=int, default=0,
-                   help="seeds the assignment of essays to folds (default 0)")
-    p.add_argument("--by-batch", action="store_true",
-                   help="keep each collection batch (a run of consecutive essay ids within a "
-                   "prompt) in one fold: the score of essays from batches never seen")
+                   help="seeds the assignment of essays to folds")
+    p.add_argument("--folds-by", choices=("batch", "essay"), default="batch",
+                   help="batch: every collection batch (a run of consecutive essay ids within "
+                   "a prompt) and every duplicate text stays in one fold (the score of essays "
+                   "from batches never seen); essay: folds by essay, stratified by prompt")
+    p.add_argument("--by-batch", action="store_const", const="batch", dest="folds_by",
+                   help=argparse.SUPPRESS)  # the old spelling of the default
     p.add_argument("--batch-gap", type=int, default=50, metavar="N",
-                   help="an id jump of more than N starts a new batch (default 50)")
+                   help="an id jump of more than N starts a new batch")
     p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
     p.set_defaults(func=cmd_cv)
 
@@ -49,6 +52,11 @@ def register(subparsers) -> None:
     _data_arguments(p)
     _model_argument(p)
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON line last")
+    p.add_argument("--predictions", metavar="FILE.jsonl",
+                   help="write one JSON line per essay: id, category, prompt, score (the "
+                   "raters' mean), prediction, criteria")
+    p.add_argument("--batch-gap", type=int, default=50, metavar="N",
+                   help="an id jump of more than N starts a new collection batch")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("score", help="score essays (UTF-8 text files, or - for stdin)")
@@ -60,9 +68,26 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per essay")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("prompts", help="the prompts the model was trained on")
+    p = sub.add_parser("prompts", help="the prompts the model was trained on, by category "
+                       "(or those of --data, with essay counts)")
     _model_argument(p)
+    p.add_argument("--data", nargs="+", help="list the prompts of these essays instead")
+    p.add_argument("--category", action="append", dest="categories",
+                   help="with --data: only this category (repeatable)")
+    p.add_argument("--skip-bad", action="store_true", help="with --data: skip malformed files")
     p.set_defaults(func=cmd_prompts)
+
+    from dlpy.text.commands import add_oov_arguments
+
+    p = sub.add_parser("oov", help="how the essays' tokens resolve in a vector file")
+    p.add_argument("file", help=".vec or .bin")
+    p.add_argument("--data", required=True, nargs="+", help="essays: folders, .zip or files")
+    add_oov_arguments(p)
+    p.set_defaults(func=cmd_oov)
+
+    from dlpy.essay import serve_cli  # serve, explain
+
+    serve_cli.register(sub)
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,28 +97,22 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--category", action="append", dest="categories",
                    help="keep only this category (repeatable), e.g. 글짓기")
     p.add_argument("--skip-bad", action="store_true", help="skip malformed files, report them")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes that analyse the essays not yet in the cache (default: one "
+                   "per core)")
+    p.add_argument("--no-progress", "--quiet", action="store_true", dest="quiet",
+                   help="no progress bars")
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
-    from dlpy.essay.train import TrainConfig
+    from dlpy.essay.config import add_config_arguments
 
-    defaults = TrainConfig()
-    p.add_argument("--arch", choices=("essaynet", "seed"), default=defaults.arch)
+    add_config_arguments(p)
+    p.add_argument("--arch", dest="family", choices=("essaynet", "seed"),
+                   help=argparse.SUPPRESS)  # the old name of --family
     p.add_argument("--vectors", help="a .vec file (e.g. the Kiwi vectors of "
                    "`dlpy text export-kiwi-vectors`) to initialise the morpheme embeddings")
     p.add_argument("--vectors-limit", type=int, default=None)
-    for name in ("epochs", "batch_size", "patience", "seed", "max_len", "d_model", "num_layers",
-                 "num_heads", "hidden", "max_char_ngrams", "max_morpheme_ngrams",
-                 "embedding_dim", "dim_feedforward"):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
-    p.add_argument("--lr", type=float, default=None,
-                   help=f"learning rate (default {defaults.lr}; {SEED_LR} for --arch seed, the "
-                   "base of lr = base / 10^(epoch // 2))")
-    for name in ("weight_decay", "l2_wide", "clip", "val_fraction", "criteria_weight",
-                 "dropout", "wide_gain"):
-        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
-    p.add_argument("--train-embeddings", action="store_true")
 
 
 def _model_argument(p: argparse.ArgumentParser) -> None:
@@ -101,12 +120,9 @@ def _model_argument(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    from dlpy.essay.train import TrainConfig
+    from dlpy.essay.config import config_from_args
 
-    values = {k: v for k, v in vars(args).items() if v is not None}
-    if args.lr is None and args.arch == "seed":
-        values["lr"] = SEED_LR
-    return TrainConfig.from_dict(values)
+    return config_from_args(args)
 
 
 def _docs(args):
@@ -117,7 +133,15 @@ def _docs(args):
                           categories=args.categories, skip_bad=args.skip_bad)
     if not records:
         raise ValueError(f"no essays found in {' '.join(args.data)}")
-    return docs_from_records(records, args.analyzer, show_progress=not args.quiet)
+    if not args.quiet:
+        print(records.summary(), file=sys.stderr)  # per category, duplicates, skipped
+    docs = docs_from_records(records, args.analyzer, show_progress=not args.quiet,
+                             workers=getattr(args, "workers", None), skip_bad=args.skip_bad)
+    # training needs the morphemes only for the deep part; the rest is dropped (memory)
+    keep = _config(args).d_model > 0 if hasattr(args, "family") else True
+    for doc in docs:
+        doc.release(keep_morphemes=keep)
+    return docs
 
 
 def _vectors(args):
@@ -129,7 +153,7 @@ def _vectors(args):
 
 
 def _load(args):
-    from dlpy.essay.train import load_scorer
+    from dlpy.essay.scorer import load_scorer
 
     return load_scorer(args.model if args.model else BUNDLED_MODEL)
 
@@ -138,9 +162,8 @@ def cmd_preprocess(args) -> int:
     from dlpy.essay.data import preprocess
 
     print(preprocess(args.data if len(args.data) > 1 else args.data[0], args.analyzer,
-                     categories=args.categories, skip_bad=args.skip_bad,
-                     show_progress=not args.quiet))
-    _docs(args)  # also fills the spacing cache
+                     categories=args.categories, skip_bad=args.skip_bad, workers=args.workers,
+                     show_progress=not args.quiet))  # the workers also count spacing errors
     return 0
 
 
@@ -156,7 +179,7 @@ def cmd_train(args) -> int:
                    show_progress=not args.quiet,
                    save_dtype=np.float16 if args.float16 else np.float32)
     metrics = scorer.info["validation_metrics"]
-    print(f"trained {config.arch} on {len(docs)} essays in {time.perf_counter() - start:.1f} s "
+    print(f"trained {config.family} on {len(docs)} essays in {time.perf_counter() - start:.1f} s "
           f"({scorer.info['seconds_per_epoch']:.1f} s per epoch), best epoch "
           f"{scorer.info['best_epoch']}; validation: RMSE {metrics['rmse']:.3f}, "
           f"r {metrics['pearson']:.3f}, QWK {metrics['qwk']:.3f}")
@@ -164,37 +187,37 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _batches(docs, gap: int):
+    from dlpy.essay.cv import collection_batches
+
+    try:
+        return collection_batches([d.id for d in docs], [d.prompt for d in docs], gap)
+    except ValueError:
+        return None  # ids without numbers: no batches to report on
+
+
 def cmd_cv(args) -> int:
-    from dlpy.essay.metrics import within_group_pearson
-    from dlpy.essay.train import collection_batches, cross_validate
+    from dlpy.essay.cv import cross_validate, duplicate_groups, format_report, merge_groups
     from dlpy.io import atomic_write_bytes
 
     docs = _docs(args)
     config = _config(args)
-    prompts = [d.prompt for d in docs]
-    try:
-        batches = collection_batches([d.id for d in docs], prompts, args.batch_gap)
-    except ValueError:
-        if args.by_batch:
-            raise
-        batches = None  # ids without numbers: no batches to report on
+    batches = _batches(docs, args.batch_gap)
+    groups = None
+    if args.folds_by == "batch":
+        if batches is None:
+            raise ValueError("--folds-by batch needs numbered essay ids (AI Hub's ESSAY_123); "
+                             "use --folds-by essay")
+        groups = merge_groups(batches, duplicate_groups(docs))
     result = cross_validate(docs, config, args.folds, vectors=_vectors(args), seed=args.fold_seed,
-                            show_progress=not args.quiet,
-                            groups=batches if args.by_batch else None)
-    result["folds_by"] = f"collection batch (gap {args.batch_gap})" if args.by_batch else "essay"
-    if batches is not None:
-        result["batches"] = int(len(set(batches.tolist())))
-        result["within_batch_pearson"] = within_group_pearson(
-            result["predictions"], [d.score for d in docs], batches)
-    kept = f", batches kept whole ({result['batches']})" if args.by_batch else ""
-    print(f"{args.folds}-fold CV ({config.arch}, {len(docs)} essays{kept}): RMSE "
-          f"{result['rmse']:.3f}, r {result['pearson']:.3f}, QWK {result['qwk']:.3f} "
-          f"(calibrated), {result['seconds_per_epoch']:.1f} s per epoch, "
+                            show_progress=not args.quiet, groups=groups, batches=batches)
+    result["folds_by"] = (f"collection batch (gap {args.batch_gap}) and duplicate text"
+                          if groups is not None else "essay")
+    print(f"{args.folds}-fold CV ({config.family}, {len(docs)} essays, folds by "
+          f"{result['folds_by']}): RMSE {result['rmse']:.3f}, r {result['pearson']:.3f}, QWK "
+          f"{result['qwk']:.3f} (calibrated), {result['seconds_per_epoch']:.1f} s per epoch, "
           f"{result['seconds']:.0f} s in all")
-    if batches is not None:
-        print(f"  within collection batches: r {result['within_batch_pearson']:.3f}")
-    for name, r in result["per_prompt"].items():
-        print(f"  {name}: r {r:.3f}")
+    print("\n".join(format_report(result)))
     if args.json:
         atomic_write_bytes(args.json, json.dumps(result, indent=1, ensure_ascii=False)
                            .encode("utf-8"))
@@ -202,15 +225,45 @@ def cmd_cv(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from dlpy.essay.train import evaluate
+    import numpy as np
+
+    from dlpy.essay.cv import format_report, full_report
+    from dlpy.essay.scorer import text_sha256
+    from dlpy.io import atomic_write_bytes
 
     scorer = _load(args)
     docs = _docs(args)
-    metrics = evaluate(scorer, docs)
+    if any(d.score is None for d in docs):
+        raise ValueError("evaluate: every essay needs a score")
+    scores, criteria = scorer.predict(docs)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise ValueError(f"evaluate: the model gave no finite score for {int(bad.sum())} "
+                         f"essay(s), e.g. {docs[int(np.argmax(bad))].id}")
+    trained = set(scorer.info.get("training_sha256", []))
+    overlap = sum(text_sha256(d.text) in trained for d in docs)
+    if overlap:
+        print(f"warning: {overlap} of {len(docs)} essays were in the model's training data; "
+              "their figures are not a test", file=sys.stderr)
+    metrics = full_report(scores, docs, _batches(docs, args.batch_gap),
+                          scorer.calibration(scores))
+    metrics["qwk_rounded"] = metrics.get("qwk_rounded")
+    metrics["training_overlap"] = overlap
     print(f"{metrics['n']} essays: RMSE {metrics['rmse']:.3f}, r {metrics['pearson']:.3f}, "
           f"QWK {metrics['qwk']:.3f} (calibrated; {metrics['qwk_rounded']:.3f} rounded)")
-    for name, r in metrics["per_prompt"].items():
-        print(f"  {name}: r {r:.3f}")
+    print("\n".join(format_report(metrics)))
+    if args.predictions:
+        lines = []
+        for i, d in enumerate(docs):
+            row = {"id": d.id, "category": d.category or None, "prompt": d.prompt,
+                   "score": round(float(d.score), 4),
+                   "prediction": round(float(scores[i]), 4),
+                   "criteria": None if criteria is None else
+                   {name: round(float(v) * 3, 4) for name, v in
+                    zip(("organisation", "content", "expression"), criteria[i])}}
+            lines.append(json.dumps(row, ensure_ascii=False))
+        atomic_write_bytes(args.predictions, ("\n".join(lines) + "\n").encode("utf-8"))
+        print(f"wrote {len(lines)} predictions to {args.predictions}")
     if args.json:
         print(json.dumps(metrics, ensure_ascii=False))
     return 0
@@ -241,7 +294,6 @@ def _prompt(scorer, args) -> str:
 
 
 def cmd_score(args) -> int:
-    from dlpy.essay.features import doc_from_text
     from dlpy.text import get_analyzer
 
     scorer = _load(args)
@@ -250,8 +302,7 @@ def cmd_score(args) -> int:
     for name in args.files:
         text = _read_text(name)
         try:
-            doc = doc_from_text(text, prompt, scorer.featurizer.prompt_texts.get(prompt, ""),
-                                analyzer=analyzer)
+            doc = scorer.doc(text, prompt, analyzer=analyzer)
         except ValueError as err:
             raise ValueError(f"{'stdin' if name == '-' else name}: {err}") from None
         result = score_doc(scorer, doc)
@@ -263,27 +314,45 @@ def cmd_score(args) -> int:
 
 
 def score_doc(scorer, doc) -> dict:
-    """The score of one Doc as a dict: score (0-30), integer (calibrated), criteria (0-3)."""
+    """The score of one Doc as a dict: score (0-30, None when the model gave no finite number),
+    integer (calibrated), criteria (0-3), warnings."""
     start = time.perf_counter()
-    scores, criteria = scorer.predict([doc])
-    result = {"score": round(float(scores[0]), 2),
-              "integer": int(scorer.calibration(scores)[0]), "prompt": doc.prompt or None}
-    if criteria is not None:
-        result["criteria"] = {name: round(float(v) * 3, 2) for name, v in
-                              zip(("organisation", "content", "expression"), criteria[0])}
+    result = scorer.score(doc).to_dict()
     result["milliseconds"] = round((time.perf_counter() - start) * 1000, 1)
     return result
 
 
 def format_result(name: str, result: dict) -> str:
+    if result["score"] is None:
+        return f"{name}: no score ({'; '.join(result['warnings'])})"
     lines = [f"{name}: {result['score']:.1f} / 30 (calibrated integer {result['integer']})"]
     for criterion, value in (result.get("criteria") or {}).items():
         lines.append(f"  {criterion:<13s}{value:.2f} / 3")
+    lines += [f"  note: {w}" for w in result.get("warnings", [])]
     return "\n".join(lines)
 
 
 def cmd_prompts(args) -> int:
+    if args.data:  # the prompts of a corpus, with their essay counts
+        from dlpy.essay.data import prompt_table, read_essays
+
+        records = read_essays(args.data if len(args.data) > 1 else args.data[0],
+                              categories=args.categories, skip_bad=args.skip_bad)
+        print(prompt_table(records))
+        return 0
     scorer = _load(args)
-    for i, prompt in enumerate(scorer.prompts):
-        print(f"{i}: {prompt}")
+    number = {p: i for i, p in enumerate(scorer.prompts)}
+    for category, prompts in scorer.prompts_by_category().items():
+        print(f"{category or '(no category)'}:")
+        for prompt in prompts:
+            print(f"  {number[prompt]}: {prompt}")
     return 0
+
+
+def cmd_oov(args) -> int:
+    from dlpy.essay.data import analyze_essays, read_essays
+    from dlpy.text.commands import print_oov
+
+    records = read_essays(args.data if len(args.data) > 1 else args.data[0], skip_bad=True)
+    analysed = analyze_essays(records, args.analyzer, cache_dir=args.cache_dir, skip_bad=True)
+    return print_oov(args, [a.sentences for a in analysed], f"{len(analysed)} essays")

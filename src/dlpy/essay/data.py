@@ -8,8 +8,20 @@ One `EssayRecord` per essay. The model inputs are the text fields and the prompt
 `score` (0-30), `rater_scores` and `criteria` (0-1). `student` (grade, school, date, location) is
 read but kept apart: it must never become model input (it would score the student, not the text).
 
-`analyze_essays` / `preprocess` run a morphological analyser over a corpus through the on-disk
-cache of `dlpy.text.cache` (keyed by analyser, its version and each file's SHA-256).
+The category of an essay is the folder it came in (`설명글/...json` inside a zip, or the file
+name's prefix), not `info.essay_type` (kept for files outside such folders) nor
+`rubric.essay_type` (kept as `rubric_type`; it disagrees for 560 of the 3,609 글짓기 essays).
+
+Identical texts under other ids (1.2% of aihub-train) share `text_hash`: `duplicate_groups` gives
+CV one group per text, `deduplicate` keeps one record per text with the scores averaged.
+
+Files are read with bounded reads (`max_bytes`, 5 MB by default, also for zip members, which are
+never inflated whole); a bad file or zip member raises EssayDataError naming it and the field, or
+with `skip_bad` is skipped and listed in `.skipped`, and the run goes on.
+
+`analyze_essays` / `preprocess` run a morphological analyser over a corpus in worker processes
+through the on-disk cache of `dlpy.text.cache` (keyed by analyser, its version and each file's
+SHA-256), filled under the cache's lock (`dlpy.text.batch`).
 """
 
 from __future__ import annotations
@@ -20,18 +32,25 @@ import os
 import time
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
 from dlpy.progress import progress
-from dlpy.text.analysis import SENTENCE_MARKER, Analyzer, Sentence, get_analyzer, split_marked
-from dlpy.text.cache import AnalysisCache, sha256_bytes
+from dlpy.text.analysis import SENTENCE_MARKER, Analyzer, Sentence, split_marked
+from dlpy.text.batch import BatchReport, Job, analyze_many
+from dlpy.text.cache import no_gc, sha256_bytes
 
 CATEGORIES = ("글짓기", "대안제시", "설명글", "주장", "찬성반대")
 MAX_SCORE = 30.0
 ITEM_MAX = 3.0  # each rubric item is scored 0-3
+MAX_BYTES = 5 * 1024 * 1024  # the longest essay file read (the corpus's longest is 40 KB)
+AVERAGE_TOLERANCE = 0.01  # points between essay_scoreT_avg and the mean of the raters' totals
 
 # The order of the per-rater item scores in score.essay_scoreT_detail, and the rubric weight of
 # each item. Found by fitting: with these, sum over criteria of criterion_weight * weighted item
@@ -44,6 +63,7 @@ CRITERIA = {
     "expression": ("essay_scoreT_exp", "expression_weight", "exp",
                    ("exp_grammar", "exp_vocab", "exp_style")),
 }
+ITEMS = tuple(item for *_, items in CRITERIA.values() for item in items)  # the 11 rubric items
 
 
 class EssayDataError(ValueError):
@@ -71,6 +91,16 @@ class EssayRecord:
     student: dict[str, Any] = field(default_factory=dict, repr=False)  # never a model input
     tokens: list[Sentence] | None = field(default=None, repr=False)
     prompt_tokens: list[Sentence] | None = field(default=None, repr=False)
+    items: dict[str, float] | None = None          # the 11 rubric items (ITEMS), rater mean, 0-3
+    criterion_weights: dict[str, float] | None = None  # organisation/content/expression
+    item_weights: dict[str, float] | None = None   # each item's weight within its criterion
+    rubric_type: str = ""                          # rubric.essay_type, as the file says
+    text_hash: str = ""                            # SHA-256 of the whitespace-normalised text
+    copies: int = 1                                # identical texts merged into this record
+
+    def __post_init__(self) -> None:
+        if not self.text_hash:
+            self.text_hash = text_sha256(self.text)
 
     @property
     def text(self) -> str:
@@ -78,9 +108,19 @@ class EssayRecord:
         return "\n".join(self.paragraphs)
 
     @property
+    def duplicate_group(self) -> str:
+        """The same for every essay with this text (whitespace aside): CV keeps a group whole."""
+        return self.text_hash
+
+    @property
     def target(self) -> float:
         """The score on the 0-1 scale (score / 30)."""
         return self.score / MAX_SCORE
+
+
+def text_sha256(text: str) -> str:
+    """SHA-256 of `text` with every run of whitespace made one space (ends stripped)."""
+    return sha256_bytes(" ".join(text.split()).encode("utf-8", "surrogatepass"))
 
 
 class EssayCorpus(list):
@@ -89,9 +129,97 @@ class EssayCorpus(list):
     def __init__(self, records: Iterable[EssayRecord] = (), skipped: list[str] | None = None):
         super().__init__(records)
         self.skipped: list[str] = list(skipped or [])
+        self.entries = len(self)  # files and zip members looked at
+
+    @property
+    def duplicates(self) -> int:
+        """Essays whose text an earlier essay already has (the extra copies)."""
+        return len(self) - len({r.text_hash for r in self})
+
+    def counts(self) -> dict[str, int]:
+        """Essays per category, in CATEGORIES order (others after)."""
+        counts = Counter(r.category for r in self)
+        order = [c for c in CATEGORIES if c in counts] + sorted(set(counts) - set(CATEGORIES))
+        return {c: counts[c] for c in order}
+
+    def summary(self) -> str:
+        """e.g. `38626 essays (글짓기 3609, ...); 474 duplicate texts in 461 groups; 0 skipped`."""
+        groups = Counter(r.text_hash for r in self)
+        shared = sum(1 for n in groups.values() if n > 1)
+        per = ", ".join(f"{c} {n}" for c, n in self.counts().items())
+        return (f"{len(self)} essays ({per}); {self.duplicates} extra copies of "
+                f"{shared} duplicated texts; {len(self.skipped)} bad file(s) skipped")
+
+
+def duplicate_groups(records: Sequence[EssayRecord]) -> np.ndarray:
+    """(n,) int: one group number per distinct text, numbered in order of first appearance."""
+    numbers: dict[str, int] = {}
+    return np.array([numbers.setdefault(r.text_hash, len(numbers)) for r in records],
+                    dtype=np.int64)
+
+
+def prompt_counts(records: Sequence[EssayRecord]) -> dict[str, dict[str, int]]:
+    """{category: {prompt title: essays}}, categories in CATEGORIES order, prompts by count."""
+    counts: dict[str, Counter] = {}
+    for record in records:
+        counts.setdefault(record.category, Counter())[record.title] += 1
+    order = [c for c in CATEGORIES if c in counts] + sorted(set(counts) - set(CATEGORIES))
+    return {c: dict(sorted(counts[c].items(), key=lambda kv: (-kv[1], kv[0]))) for c in order}
+
+
+def prompt_table(records: Sequence[EssayRecord]) -> str:
+    """The prompts of a corpus by category with their essay counts (`dlpy essay prompts`)."""
+    table = prompt_counts(records)
+    lines = []
+    for category, prompts in table.items():
+        lines.append(f"{category or '(no category)'}: {sum(prompts.values())} essays, "
+                     f"{len(prompts)} prompts")
+        lines += [f"  {n:6d}  {title}" for title, n in prompts.items()]
+    lines.append(f"{sum(len(p) for p in table.values())} prompts, {len(records)} essays")
+    return "\n".join(lines)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values))
+
+
+def deduplicate(records: Sequence[EssayRecord]) -> EssayCorpus:
+    """One record per text: the first in reading order, with score, rater totals, criteria and
+    items averaged over its copies (`copies` says how many). The first copy's id, prompt and
+    category stand for the group (5 groups of aihub-train span two prompts)."""
+    groups: dict[str, list[EssayRecord]] = {}
+    for record in records:
+        groups.setdefault(record.text_hash, []).append(record)
+    result = EssayCorpus(skipped=getattr(records, "skipped", None))
+    for group in groups.values():
+        first = group[0]
+        if len(group) == 1:
+            result.append(first)
+            continue
+        raters = first.rater_scores
+        if all(len(r.rater_scores) == len(raters) for r in group):
+            raters = [_mean(v) for v in zip(*(r.rater_scores for r in group))]
+        merged = {}
+        for name in ("criteria", "items"):
+            dicts = [getattr(r, name) for r in group]
+            if all(d is not None and d.keys() == dicts[0].keys() for d in dicts):
+                merged[name] = {k: _mean([d[k] for d in dicts]) for k in dicts[0]}
+        result.append(replace(first, score=_mean([r.score for r in group]), rater_scores=raters,
+                              copies=sum(r.copies for r in group), **merged))
+    return result
 
 
 # --- reading ---
+
+@dataclass
+class _Entry:
+    """One essay file to read: its label ("path" or "archive.zip::member"), the category its
+    folder or name says (None when they say none), and how to get its bytes."""
+
+    label: str
+    category: str | None
+    read: Callable[[], bytes]
+
 
 def _zip_member_name(info: zipfile.ZipInfo) -> str:
     """Korean names in zips made on Windows are CP949 bytes that zipfile decoded as CP437."""
@@ -103,9 +231,77 @@ def _zip_member_name(info: zipfile.ZipInfo) -> str:
         return info.filename
 
 
-def _iter_sources(source: str | os.PathLike | Iterable[str | os.PathLike]
-                  ) -> Iterator[tuple[str, bytes | None, Path | None]]:
-    """(label, data, path): data is read lazily from `path` for plain files."""
+def category_of(parts: Sequence[str]) -> str | None:
+    """The category a path says: its innermost folder named after one, else the file name's
+    prefix (`글짓기_중등_1학년_ESSAY_1.json`), else None."""
+    for folder in reversed(parts[:-1]):
+        if folder in CATEGORIES:
+            return folder
+    prefix = parts[-1].split("_", 1)[0] if parts else ""
+    return prefix if prefix in CATEGORIES else None
+
+
+def _read_file(path: Path, label: str, max_bytes: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as err:
+        raise EssayDataError(f"{label}: cannot read: {err}") from err
+    if len(data) > max_bytes:
+        raise EssayDataError(f"{label}: larger than the {max_bytes:,}-byte cap of one essay file")
+    return data
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str,
+                 max_bytes: int) -> bytes:
+    """A member's bytes, inflating at most max_bytes + 1 of them (a zip bomb is never inflated
+    whole); the CRC is checked when the member ends within the cap."""
+    if info.flag_bits & 0x1:
+        raise EssayDataError(f"{label}: the zip member is encrypted (no password is known)")
+    if info.file_size > max_bytes:
+        raise EssayDataError(f"{label}: the zip member inflates to {info.file_size:,} bytes, over "
+                             f"the {max_bytes:,}-byte cap of one essay file")
+    try:
+        with archive.open(info) as member:
+            data = member.read(max_bytes + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
+            NotImplementedError, ValueError) as err:
+        raise EssayDataError(f"{label}: unreadable zip member: {err}") from err
+    if len(data) > max_bytes:
+        raise EssayDataError(f"{label}: the zip member inflates past the {max_bytes:,}-byte cap "
+                             "of one essay file")
+    return data
+
+
+def _failing(error: EssayDataError) -> Callable[[], bytes]:
+    def read() -> bytes:
+        raise error
+    return read
+
+
+def _iter_zip(path: Path, max_bytes: int) -> Iterator[_Entry]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as err:  # a broken archive is one bad file
+        error = EssayDataError(f"{path}: not a readable zip archive: {err}")
+        yield _Entry(str(path), None, _failing(error))
+        return
+    with archive:
+        members = []
+        for info in archive.infolist():
+            name = _zip_member_name(info)
+            if not info.is_dir() and name.lower().endswith(".json"):
+                members.append((name, info))
+        for name, info in sorted(members, key=lambda m: m[0]):
+            label = f"{path}::{name}"
+            yield _Entry(label, category_of(PurePosixPath(name).parts),
+                         lambda info=info, label=label: _read_member(archive, info, label,
+                                                                     max_bytes))
+
+
+def _iter_sources(source: str | os.PathLike | Iterable[str | os.PathLike],
+                  max_bytes: int = MAX_BYTES) -> Iterator[_Entry]:
+    """The essay files under `source`, in a stable order (sorted paths, sorted members)."""
     if isinstance(source, (str, os.PathLike)):
         sources: list[Path] = [Path(source)]
     else:
@@ -113,30 +309,28 @@ def _iter_sources(source: str | os.PathLike | Iterable[str | os.PathLike]
     for path in sources:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() == ".json":
-                    yield str(child), None, child
-                elif child.is_file() and child.suffix.lower() == ".zip":
-                    yield from _iter_zip(child)
-        elif path.suffix.lower() == ".zip":
-            yield from _iter_zip(path)
+                suffix = child.suffix.lower()
+                if child.is_file() and suffix == ".json":
+                    yield _plain_entry(child, path, max_bytes)
+                elif child.is_file() and suffix == ".zip":
+                    yield from _iter_zip(child, max_bytes)
+        elif path.suffix.lower() == ".zip" and path.is_file():
+            yield from _iter_zip(path, max_bytes)
         elif path.is_file():
-            yield str(path), None, path
+            yield _plain_entry(path, path.parent, max_bytes)
         else:
             raise FileNotFoundError(f"read_essays: no such file or folder: {path}")
 
 
-def _iter_zip(path: Path) -> Iterator[tuple[str, bytes | None, Path | None]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"read_essays: no such file or folder: {path}")
+def _plain_entry(path: Path, root: Path, max_bytes: int) -> _Entry:
     try:
-        with zipfile.ZipFile(path) as archive:
-            infos = sorted((i for i in archive.infolist()
-                            if not i.is_dir() and i.filename.lower().endswith(".json")),
-                           key=_zip_member_name)
-            for info in infos:
-                yield f"{path}::{_zip_member_name(info)}", archive.read(info), None
-    except zipfile.BadZipFile as err:
-        raise EssayDataError(f"{path}: not a valid zip archive: {err}") from err
+        parts = path.relative_to(root).parts
+    except ValueError:
+        parts = (path.name,)
+    # the folder given and the folders below it can name the category
+    parts = (root.name, *parts) if root.name else parts
+    return _Entry(str(path), category_of(parts),
+                  lambda: _read_file(path, str(path), max_bytes))
 
 
 def _get(obj: Any, dotted: str, source: str) -> Any:
@@ -157,76 +351,127 @@ def _number(value: Any, dotted: str, source: str, low: float, high: float) -> fl
     return float(value)
 
 
+def _numbers(values: list, dotted: str, source: str, low: float, high: float) -> list[float]:
+    """_number over a list (`dotted[i]` names each), with a fast path for the usual case."""
+    if all(type(v) is int or type(v) is float for v in values) and all(
+            low <= v <= high for v in values):  # NaN fails the comparison: the slow path
+        return [float(v) for v in values]
+    return [_number(v, f"{dotted}[{i}]", source, low, high) for i, v in enumerate(values)]
+
+
+def _weights(doc: dict, weight_key: str, keys: Sequence[str], source: str) -> list[float]:
+    """The weights rubric.<weight_key>.<key>, checked (fast path for the usual case)."""
+    table = doc.get("rubric", {}).get(weight_key) if isinstance(doc.get("rubric"), dict) \
+        else None
+    if isinstance(table, dict):
+        values = [table.get(k) for k in keys]
+        if all(type(v) is int or type(v) is float for v in values) and all(
+                0 <= v < math.inf for v in values):
+            return [float(v) for v in values]
+    return [_weight(_get(doc, f"rubric.{weight_key}.{k}", source), f"rubric.{weight_key}.{k}",
+                    source) for k in keys]
+
+
+def _weight(value: Any, dotted: str, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EssayDataError(f"{source}: field {dotted!r}: expected a rubric weight (a number), "
+                             f"got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise EssayDataError(f"{source}: field {dotted!r}: expected a finite weight >= 0, "
+                             f"got {value!r}")
+    return float(value)
+
+
 def _string(value: Any, dotted: str, source: str) -> str:
     if not isinstance(value, str):
         raise EssayDataError(f"{source}: field {dotted!r}: expected a string, "
                              f"got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate from a \ud800 escape: not text
+        raise EssayDataError(f"{source}: field {dotted!r}: not valid Unicode text: a lone "
+                             f"surrogate {value[err.start]!r} at character {err.start}") from None
     return value
 
 
-def _criteria(doc: dict, source: str) -> dict[str, float]:
+def _rubric(doc: dict, source: str, num_raters: int):
+    """criteria (0-1), items (0-3, rater means), criterion weights, item weights."""
     detail = _get(doc, "score.essay_scoreT_detail", source)
-    rubric = doc.get("rubric") if isinstance(doc.get("rubric"), dict) else {}
-    result = {}
-    for name, (score_key, weight_key, _, items) in CRITERIA.items():
+    criteria, items, criterion_weights, item_weights = {}, {}, {}, {}
+    for name, (score_key, weight_key, criterion_key, item_names) in CRITERIA.items():
+        weights_doc = _get(doc, f"rubric.{weight_key}", source)
+        if not isinstance(weights_doc, dict):
+            raise EssayDataError(f"{source}: field 'rubric.{weight_key}': expected an object of "
+                                 f"weights, got {weights_doc!r}")
+        criterion_weights[name], *weights = _weights(doc, weight_key,
+                                                     (criterion_key, *item_names), source)
+        if sum(weights) <= 0:
+            raise EssayDataError(f"{source}: field 'rubric.{weight_key}': every item weight is 0")
+        item_weights.update(zip(item_names, weights))
         dotted = f"score.essay_scoreT_detail.{score_key}"
         per_rater = _get(detail, score_key, source) if isinstance(detail, dict) else None
-        if not isinstance(per_rater, list) or not per_rater:
-            raise EssayDataError(f"{source}: field {dotted!r}: expected a list of per-rater "
-                                 f"item scores, got {per_rater!r}")
-        weights_doc = rubric.get(weight_key)
-        means = []
-        for r, rater_items in enumerate(per_rater):
-            if not isinstance(rater_items, list) or not rater_items:
-                raise EssayDataError(f"{source}: field {dotted}[{r}]: expected a list of item "
-                                     f"scores, got {rater_items!r}")
-            values = [_number(v, f"{dotted}[{r}][{i}]", source, 0.0, ITEM_MAX)
-                      for i, v in enumerate(rater_items)]
-            weights = [1.0] * len(values)
-            if isinstance(weights_doc, dict) and len(values) == len(items):
-                candidate = [weights_doc.get(item) for item in items]
-                if all(isinstance(w, (int, float)) and w >= 0 for w in candidate) \
-                        and sum(candidate) > 0:
-                    weights = [float(w) for w in candidate]
-            means.append(sum(w * v for w, v in zip(weights, values)) / sum(weights))
-        result[name] = sum(means) / len(means) / ITEM_MAX
-    return result
+        if not isinstance(per_rater, list) or len(per_rater) != num_raters:
+            raise EssayDataError(f"{source}: field {dotted!r}: expected a list of {num_raters} "
+                                 f"raters' item scores, got {per_rater!r}")
+        rater_items = []
+        for r, values in enumerate(per_rater):
+            if not isinstance(values, list) or len(values) != len(item_names):
+                raise EssayDataError(f"{source}: field {dotted}[{r}]: expected "
+                                     f"{len(item_names)} item scores, got {values!r}")
+            rater_items.append(_numbers(values, f"{dotted}[{r}]", source, 0.0, ITEM_MAX))
+        means = [sum(w * v for w, v in zip(weights, values)) / sum(weights)
+                 for values in rater_items]
+        criteria[name] = _mean(means) / ITEM_MAX
+        for i, item in enumerate(item_names):
+            items[item] = _mean([values[i] for values in rater_items])
+    if sum(criterion_weights.values()) <= 0:
+        raise EssayDataError(f"{source}: field 'rubric': every criterion weight is 0")
+    return criteria, items, criterion_weights, item_weights
 
 
-def _parse_aihub(doc: dict, source: str, digest: str) -> EssayRecord:
+def _parse_aihub(doc: dict, source: str, digest: str, category: str | None) -> EssayRecord:
     paragraphs = _get(doc, "paragraph", source)
     if not isinstance(paragraphs, list) or not paragraphs:
         raise EssayDataError(f"{source}: field 'paragraph': expected a non-empty list")
-    raw = [_string(_get(p, "paragraph_txt", source), f"paragraph[{i}].paragraph_txt", source)
-           for i, p in enumerate(paragraphs)]
+    raw = [_string(_get(p, "paragraph_txt", f"{source}: paragraph[{i}]"),
+                   f"paragraph[{i}].paragraph_txt", source) for i, p in enumerate(paragraphs)]
     marked_text = " ".join(raw)
     sentences = split_marked(marked_text)
     if not sentences:
         raise EssayDataError(f"{source}: field 'paragraph[].paragraph_txt': the essay is empty")
     clean = [" ".join(split_marked(p)) for p in raw]
-    rater_scores = _get(doc, "score.essay_scoreT", source)
-    if not isinstance(rater_scores, list) or not rater_scores:
+    rater_totals = _get(doc, "score.essay_scoreT", source)
+    if not isinstance(rater_totals, list) or not rater_totals:
         raise EssayDataError(f"{source}: field 'score.essay_scoreT': expected a list of the "
-                             f"raters' totals, got {rater_scores!r}")
+                             f"raters' totals, got {rater_totals!r}")
+    rater_scores = _numbers(rater_totals, "score.essay_scoreT", source, 0.0, MAX_SCORE)
+    score = _number(_get(doc, "score.essay_scoreT_avg", source), "score.essay_scoreT_avg",
+                    source, 0.0, MAX_SCORE)
+    if abs(_mean(rater_scores) - score) > AVERAGE_TOLERANCE:
+        raise EssayDataError(f"{source}: field 'score.essay_scoreT_avg': {score:g} contradicts "
+                             f"the raters' totals score.essay_scoreT {rater_scores} (mean "
+                             f"{_mean(rater_scores):.4f})")
+    criteria, items, criterion_weights, item_weights = _rubric(doc, source, len(rater_scores))
+    declared = _string(_get(doc, "info.essay_type", source), "info.essay_type", source)
+    rubric = doc.get("rubric") if isinstance(doc.get("rubric"), dict) else {}
     student = doc.get("student") if isinstance(doc.get("student"), dict) else {}
     return EssayRecord(
         id=_string(_get(doc, "info.essay_id", source), "info.essay_id", source),
-        category=_string(_get(doc, "info.essay_type", source), "info.essay_type", source),
+        category=category or declared,
         title=_string(_get(doc, "info.essay_main_subject", source), "info.essay_main_subject",
                       source),
         prompt=_string(_get(doc, "info.essay_prompt", source), "info.essay_prompt",
                        source).strip(),
         paragraphs=[p for p in clean if p],
         sentences=sentences,
-        score=_number(_get(doc, "score.essay_scoreT_avg", source), "score.essay_scoreT_avg",
-                      source, 0.0, MAX_SCORE),
-        rater_scores=[_number(v, f"score.essay_scoreT[{i}]", source, 0.0, MAX_SCORE)
-                      for i, v in enumerate(rater_scores)],
-        criteria=_criteria(doc, source),
-        source=source, source_sha256=digest, marked_text=marked_text, student=dict(student))
+        score=score, rater_scores=rater_scores, criteria=criteria,
+        source=source, source_sha256=digest, marked_text=marked_text, student=dict(student),
+        items=items, criterion_weights=criterion_weights, item_weights=item_weights,
+        rubric_type=rubric.get("essay_type") if isinstance(rubric.get("essay_type"), str)
+        else "")
 
 
-def _parse_reference(doc: dict, source: str, digest: str) -> EssayRecord:
+def _parse_reference(doc: dict, source: str, digest: str, category: str | None) -> EssayRecord:
     from dlpy.text.analysis import parse_reference_format
 
     paragraph = _string(_get(doc, "paragraph", source), "paragraph", source)
@@ -237,7 +482,6 @@ def _parse_reference(doc: dict, source: str, digest: str) -> EssayRecord:
         raise EssayDataError(f"{source}: field 'paragraph': the essay is empty")
     prompt_forms = parse_reference_format(prompt)
     stem = Path(source.split("::")[-1]).stem
-    category = stem.split("_", 1)[0] if stem.split("_", 1)[0] in CATEGORIES else ""
     essay_id = stem[stem.index("ESSAY_"):] if "ESSAY_" in stem else stem
     sentences = [" ".join(s) for s in forms]
     prompt_text = " ".join(" ".join(s) for s in prompt_forms)
@@ -245,7 +489,7 @@ def _parse_reference(doc: dict, source: str, digest: str) -> EssayRecord:
     # different prompts stay apart (per-prompt weights, stratified folds, `dlpy essay prompts`)
     title = prompt_text if len(prompt_text) <= 40 else prompt_text[:40].rstrip() + "..."
     return EssayRecord(
-        id=essay_id, category=category, title=title,
+        id=essay_id, category=category or "", title=title,
         prompt=prompt_text,
         paragraphs=[" ".join(sentences)], sentences=sentences, score=score, rater_scores=[],
         criteria=None, source=source, source_sha256=digest,
@@ -254,9 +498,12 @@ def _parse_reference(doc: dict, source: str, digest: str) -> EssayRecord:
         prompt_tokens=[[(f, "") for f in s] for s in prompt_forms])
 
 
-def parse_essay(data: bytes, source: str) -> EssayRecord:
+def parse_essay(data: bytes, source: str, category: str | None = None) -> EssayRecord:
     """One essay from the bytes of its JSON file: AI Hub's schema or the preprocessed format
-    (`{"prompt", "paragraph", "score"}`), told apart by the type of `paragraph`."""
+    (`{"prompt", "paragraph", "score"}`), told apart by the type of `paragraph`. `category`
+    (what the file's folder says) overrides `info.essay_type`; None: the file name's prefix."""
+    if category is None:
+        category = category_of(PurePosixPath(source.split("::")[-1]).parts[-1:])
     digest = sha256_bytes(data)
     try:
         doc = json.loads(data.decode("utf-8-sig"))
@@ -265,20 +512,24 @@ def parse_essay(data: bytes, source: str) -> EssayRecord:
     except json.JSONDecodeError as err:
         raise EssayDataError(f"{source}: line {err.lineno} column {err.colno}: "
                              f"not valid JSON: {err.msg}") from err
+    except RecursionError:
+        raise EssayDataError(f"{source}: JSON nested too deeply to read") from None
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        raise EssayDataError(f"{source}: not readable JSON: {err}") from err
     if not isinstance(doc, dict):
         raise EssayDataError(f"{source}: expected a JSON object, got {type(doc).__name__}")
     if isinstance(doc.get("paragraph"), str):
-        return _parse_reference(doc, source, digest)
-    return _parse_aihub(doc, source, digest)
+        return _parse_reference(doc, source, digest, category)
+    return _parse_aihub(doc, source, digest, category)
 
 
 def read_essays(source: str | os.PathLike | Iterable[str | os.PathLike], *,
                 categories: Iterable[str] | None = None, skip_bad: bool = False,
-                show_progress: bool = False) -> EssayCorpus:
+                max_bytes: int = MAX_BYTES, show_progress: bool = False) -> EssayCorpus:
     """All essays under `source`: a folder (recursively, `.json` and `.zip` inside), a `.zip`, a
-    file, or a list of them. `categories` keeps only those (e.g. ["글짓기"]; the preprocessed
-    format's category comes from the file name). A malformed file raises EssayDataError naming
-    the file and field; with `skip_bad` it is skipped, and the count is reported at the end."""
+    file, or a list of them. `categories` keeps only those (e.g. ["글짓기"]). A malformed file
+    or zip member raises EssayDataError naming it and the field; with `skip_bad` it is skipped,
+    listed in `.skipped` ("file: reason"), and the count is reported at the end."""
     wanted = None
     if categories is not None:
         wanted = set(categories)
@@ -287,10 +538,24 @@ def read_essays(source: str | os.PathLike | Iterable[str | os.PathLike], *,
             raise ValueError(f"read_essays: unknown categories {sorted(unknown)}; "
                              f"expected some of {list(CATEGORIES)}")
     corpus = EssayCorpus()
-    entries = list(_iter_sources(source))
-    for label, data, path in progress(entries, desc="reading essays", enabled=show_progress):
+    with no_gc():  # many small dicts and lists: the cyclic collector only slows this down
+        _read_into(corpus, source, wanted, skip_bad, max_bytes, show_progress)
+    if corpus.skipped:
+        warnings.warn(f"read_essays: skipped {len(corpus.skipped)} bad file(s) of "
+                      f"{corpus.entries}; the first: {corpus.skipped[0]}", stacklevel=2)
+    return corpus
+
+
+def _read_into(corpus: EssayCorpus, source, wanted: set | None, skip_bad: bool,
+               max_bytes: int, show_progress: bool) -> None:
+    entries = 0
+    for entry in progress(_iter_sources(source, max_bytes), desc="reading essays",
+                          enabled=show_progress, unit="file"):
+        entries += 1
+        if wanted is not None and entry.category is not None and entry.category not in wanted:
+            continue  # its folder says another category: not even read
         try:
-            record = parse_essay(path.read_bytes() if data is None else data, label)
+            record = parse_essay(entry.read(), entry.label, entry.category)
         except EssayDataError as err:
             if not skip_bad:
                 raise
@@ -298,55 +563,81 @@ def read_essays(source: str | os.PathLike | Iterable[str | os.PathLike], *,
             continue
         if wanted is None or record.category in wanted:
             corpus.append(record)
-    if corpus.skipped:
-        warnings.warn(f"read_essays: skipped {len(corpus.skipped)} bad file(s) of "
-                      f"{len(entries)}; the first: {corpus.skipped[0]}", stacklevel=2)
-    return corpus
+    corpus.entries = entries
 
 
 # --- analysis through the cache ---
 
 @dataclass
 class AnalyzedEssay:
-    """An essay and its analysis: sentences of (form, tag), for the essay and its prompt."""
+    """An essay and its analysis: sentences of (form, tag), for the essay and its prompt, and
+    the spaces Kiwi's spacing model would insert (None when not counted)."""
 
     record: EssayRecord
     sentences: list[Sentence]
     prompt_sentences: list[Sentence]
+    missing_spaces: int | None = None
 
     def tokens(self, with_tags: bool = True) -> list[str]:
         """The essay's tokens, `form/TAG` (the Kiwi vectors' keys) or forms only."""
         return [f"{f}/{t}" if with_tags and t else f for s in self.sentences for f, t in s]
 
 
+class AnalyzedCorpus(list):
+    """A list of AnalyzedEssay, plus `skipped` (essays the analyser rejected, with skip_bad)
+    and `report` (cached / analysed counts, seconds, essays/s)."""
+
+    def __init__(self, items: Iterable[AnalyzedEssay] = (), skipped: list[str] | None = None,
+                 report: BatchReport | None = None):
+        super().__init__(items)
+        self.skipped: list[str] = list(skipped or [])
+        self.report = report
+
+
+def default_workers() -> int:
+    """Worker processes for analysis: one per core (at most 8)."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
 def analyze_essays(records: Iterable[EssayRecord], analyzer: str | Analyzer = "kiwi", *,
-                   cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                   show_progress: bool = True) -> list[AnalyzedEssay]:
-    """Analyse essays and their prompts, reading and filling the on-disk cache. Records of the
-    preprocessed format are already analysed (Kkma) and pass through without an analyser."""
+                   workers: int | None = None, cache_dir: str | os.PathLike | None = None,
+                   use_cache: bool = True, skip_bad: bool = False,
+                   show_progress: bool = True) -> AnalyzedCorpus:
+    """Analyse essays and their prompts through the on-disk cache, the missing ones in `workers`
+    processes (default: one per core; a small job stays in this process). With Kiwi the spacing
+    errors are counted too. Records of the preprocessed format are already analysed (Kkma) and
+    pass through without an analyser. An essay the analyser rejects raises EssayDataError naming
+    its file; with `skip_bad` it is left out and listed in `.skipped`."""
     records = list(records)
-    need_analyzer = any(r.tokens is None for r in records)
-    analyzer_obj = (get_analyzer(analyzer) if isinstance(analyzer, str) else analyzer) \
-        if need_analyzer else None
-    cache = AnalysisCache.for_analyzer(analyzer_obj, cache_dir) \
-        if analyzer_obj is not None and use_cache else None
-    prompts: dict[str, list[Sentence]] = {}
-    result = []
-    for record in progress(records, desc=f"analysing ({getattr(analyzer_obj, 'name', 'none')})",
-                           enabled=show_progress):
+    todo = [r for r in records if r.tokens is None]
+    analyses = {}
+    report = None
+    if todo:
+        jobs = [Job(r.source_sha256, {"essay": r.marked_text, "prompt": r.prompt}, r.text)
+                for r in todo]
+        name = analyzer if isinstance(analyzer, str) else getattr(analyzer, "name", "analyser")
+        results, report = analyze_many(
+            jobs, analyzer, workers=workers or default_workers(), cache_dir=cache_dir,
+            use_cache=use_cache, show_progress=show_progress, desc=f"analysing ({name})")
+        analyses = {id(r): result for r, result in zip(todo, results)}
+    corpus = AnalyzedCorpus(report=report)
+    for record in records:
         if record.tokens is not None:
-            result.append(AnalyzedEssay(record, record.tokens, record.prompt_tokens or []))
+            corpus.append(AnalyzedEssay(record, record.tokens, record.prompt_tokens or []))
             continue
-        fields = cache.get(record.source_sha256) if cache is not None else None
-        if fields is None or "essay" not in fields or "prompt" not in fields:
-            if record.prompt not in prompts:
-                prompts[record.prompt] = analyzer_obj.analyze(record.prompt)
-            fields = {"essay": analyzer_obj.analyze(record.marked_text),
-                      "prompt": prompts[record.prompt]}
-            if cache is not None:
-                cache.put(record.source_sha256, fields)
-        result.append(AnalyzedEssay(record, fields["essay"], fields["prompt"]))
-    return result
+        result = analyses[id(record)]
+        if result.error is not None:
+            message = f"{record.source}: the analyser rejected the essay: {result.error}"
+            if not skip_bad:
+                raise EssayDataError(message)
+            corpus.skipped.append(message)
+            continue
+        corpus.append(AnalyzedEssay(record, result.fields["essay"], result.fields["prompt"],
+                                    result.missing_spaces))
+    if corpus.skipped:
+        warnings.warn(f"analyze_essays: skipped {len(corpus.skipped)} essay(s) the analyser "
+                      f"rejected; the first: {corpus.skipped[0]}", stacklevel=2)
+    return corpus
 
 
 @dataclass
@@ -356,24 +647,46 @@ class PreprocessReport:
     seconds: float
     skipped: list[str]
     cache_directory: Path | None
+    read_seconds: float = 0.0
+    categories: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0              # extra copies of texts read earlier
+    duplicated_texts: int = 0        # texts that have more than one copy
+    analysis: BatchReport | None = None
 
     def __str__(self) -> str:
         where = f" in {self.cache_directory}" if self.cache_directory else ""
-        return (f"{self.num_essays} essays analysed in {self.seconds:.1f} s "
-                f"({self.cached_before} were already cached){where}; "
-                f"{len(self.skipped)} bad file(s) skipped")
+        per = ", ".join(f"{c} {n}" for c, n in self.categories.items())
+        lines = [f"{self.num_essays} essays read in {self.read_seconds:.1f} s ({per})",
+                 f"duplicates: {self.duplicates} extra copies of {self.duplicated_texts} texts "
+                 "(CV keeps each text in one fold; `deduplicate` counts each once)",
+                 f"{self.num_essays} essays analysed in {self.seconds:.1f} s "
+                 f"({self.cached_before} were already cached){where}"]
+        if self.analysis is not None and self.analysis.analysed:
+            lines.append(f"  analysed {self.analysis.analysed} in "
+                         f"{self.analysis.analysis_seconds:.1f} s "
+                         f"({self.analysis.per_second:.1f} essays/s, "
+                         f"{self.analysis.workers} worker(s))")
+        lines.append(f"{len(self.skipped)} bad file(s) skipped")
+        lines += [f"  skipped: {reason}" for reason in self.skipped]
+        return "\n".join(lines)
 
 
 def preprocess(data: str | os.PathLike | Iterable[str | os.PathLike], analyzer: str = "kiwi", *,
                categories: Iterable[str] | None = None, skip_bad: bool = False,
-               cache_dir: str | os.PathLike | None = None,
+               cache_dir: str | os.PathLike | None = None, workers: int | None = None,
                show_progress: bool = True) -> PreprocessReport:
-    """Fill the analysis cache for a corpus (what `dlpy essay preprocess` runs)."""
+    """Read a corpus and fill the analysis cache (what `dlpy essay preprocess` runs)."""
     start = time.perf_counter()
-    records = read_essays(data, categories=categories, skip_bad=skip_bad)
-    analyzer_obj = get_analyzer(analyzer)
-    cache = AnalysisCache.for_analyzer(analyzer_obj, cache_dir)
-    cached_before = sum(1 for r in records if r.tokens is None and r.source_sha256 in cache)
-    analyze_essays(records, analyzer_obj, cache_dir=cache_dir, show_progress=show_progress)
-    return PreprocessReport(len(records), cached_before, time.perf_counter() - start,
-                            records.skipped, cache.directory)
+    records = read_essays(data, categories=categories, skip_bad=skip_bad,
+                          show_progress=show_progress)
+    read_seconds = time.perf_counter() - start
+    analysed = analyze_essays(records, analyzer, workers=workers, cache_dir=cache_dir,
+                              skip_bad=skip_bad, show_progress=show_progress)
+    batch = analysed.report
+    groups = Counter(r.text_hash for r in records)
+    return PreprocessReport(
+        len(records), batch.cached if batch else 0, time.perf_counter() - start,
+        records.skipped + analysed.skipped,
+        Path(batch.cache_directory) if batch and batch.cache_directory else None,
+        read_seconds=read_seconds, categories=records.counts(), duplicates=records.duplicates,
+        duplicated_texts=sum(1 for n in groups.values() if n > 1), analysis=batch)

@@ -11,6 +11,7 @@ Student metadata never enters here: a Doc carries only the text, its analysis an
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -34,8 +35,12 @@ STAT_NAMES = (
     "log_types", "morphemes_per_sentence", "chars_per_sentence", "punctuation_share",
     "space_share", "missing_spaces_per_char", "log_missing_spaces", "sentences_ending_in_sf",
     "digit_share", "latin_share", "quote_share", "jamo_share", "sentence_length_cv",
-    "log_longest_sentence", "repeated_4grams", "prompt_copy_share",
+    "log_longest_sentence", "repeated_4grams", "prompt_copy_share", "prompt_similarity",
+    "repeated_sentence_share", "log_chars_per_paragraph",
 ) + tuple(f"pos_{g}" for g in POS_GROUPS)
+# statistics that depend on the training essays (computed by the Featurizer, not per Doc)
+FITTED_STAT_NAMES = ("topic_similarity", "log_chars_vs_prompt")
+CRITERIA = ("organisation", "content", "expression")
 
 
 @dataclass
@@ -50,6 +55,9 @@ class Doc:
     score: float | None = None                 # 0-30, None when unknown
     criteria: list[float] | None = None        # organisation, content, expression, 0-1
     id: str = ""
+    category: str = ""
+    rubric: list[float] | None = None          # criterion weights (organisation, content,
+    #                                            expression): total = 30 * sum w c / sum w
     morphemes: list[str] = field(default_factory=list, repr=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -58,12 +66,40 @@ class Doc:
             self.morphemes = [f"{form}/{tag}" if tag else form
                               for sentence in self.sentences for form, tag in sentence]
 
-    def ngram_counts(self) -> tuple[Counter, Counter]:
-        """(character 1-3-grams, morpheme 1-2-grams), computed once (cross-validation refits
-        the featurizer on every fold)."""
-        if "ngrams" not in self._cache:
-            self._cache["ngrams"] = (char_ngrams(self.text), morpheme_ngrams(self.morphemes))
-        return self._cache["ngrams"]
+    def ngram_counts(self, keep: bool = True) -> tuple[Counter, Counter]:
+        """(character 1-3-grams, morpheme 1-2-grams); kept (keep=True) until ngram_ids()."""
+        if "ngrams" in self._cache:
+            return self._cache["ngrams"]
+        counts = (char_ngrams(self.text), morpheme_ngrams(self.morphemes))
+        if keep:
+            self._cache["ngrams"] = counts
+        return counts
+
+    def ngram_ids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, counts, is_morpheme) of the essay's n-grams, ids from the process-wide
+        interner; computed once and kept compact (the Counters are not kept: 38k essays' would
+        take gigabytes)."""
+        if "ngram_ids" not in self._cache:
+            chars, morphemes = self._cache.pop("ngrams", None) or self.ngram_counts(keep=False)
+            table = _NGRAM_IDS
+            add = table.setdefault
+            ids = np.array([add(g, len(table)) for g in chars]
+                           + [add(g, len(table)) for g in morphemes], dtype=np.int64)
+            counts = np.fromiter(list(chars.values()) + list(morphemes.values()),
+                                 dtype=np.float32, count=ids.size)
+            kind = np.zeros(ids.size, dtype=bool)
+            kind[len(chars):] = True
+            self._cache["ngram_ids"] = (ids, counts, kind)
+        return self._cache["ngram_ids"]
+
+    def release(self, keep_morphemes: bool = True) -> None:
+        """Compute the statistics and n-gram ids now, then drop the analysis (and the morphemes
+        unless the deep part needs them): what a 38k-essay run can hold in memory."""
+        self.statistics()
+        self.ngram_ids()
+        self.sentences = []
+        if not keep_morphemes:
+            self.morphemes = []
 
     def statistics(self) -> list[float]:
         if "statistics" not in self._cache:
@@ -115,27 +151,35 @@ def _kiwi_of(analyzer):
 
 
 def docs_from_records(records: Sequence, analyzer: str = "kiwi", *, show_progress: bool = True,
-                      use_cache: bool = True) -> list[Doc]:
-    """EssayRecords (dlpy.essay.data) -> Docs, through the analysis cache."""
+                      use_cache: bool = True, workers: int | None = None,
+                      skip_bad: bool = False) -> list[Doc]:
+    """EssayRecords (dlpy.essay.data) -> Docs, through the analysis cache (what is missing is
+    analysed by `workers` processes; `skip_bad` leaves out essays the analyser rejects)."""
     from dlpy.essay.data import analyze_essays
     from dlpy.progress import progress
 
-    analyzed = analyze_essays(records, analyzer, show_progress=show_progress, use_cache=use_cache)
+    analyzed = analyze_essays(records, analyzer, show_progress=show_progress, use_cache=use_cache,
+                              workers=workers, skip_bad=skip_bad)
     spacing = SpacingCounter(_kiwi_of(get_analyzer(analyzer)), use_cache=use_cache)
     docs = []
     for item in progress(analyzed, desc="spacing", enabled=show_progress):
         record = item.record
         criteria = None
         if record.criteria:
-            criteria = [float(record.criteria[k])
-                        for k in ("organisation", "content", "expression")]
+            criteria = [float(record.criteria[k]) for k in CRITERIA]
+        weights = getattr(record, "criterion_weights", None)
+        rubric = [float(weights[k]) for k in CRITERIA] if weights else None
+        missing = getattr(item, "missing_spaces", None)  # counted by the analysis workers
         docs.append(Doc(text=record.text, sentences=item.sentences, prompt=record.title,
-                        prompt_text=record.prompt, missing_spaces=spacing(record.text),
-                        score=float(record.score), criteria=criteria, id=record.id))
+                        prompt_text=record.prompt,
+                        missing_spaces=spacing(record.text) if missing is None else missing,
+                        score=float(record.score), criteria=criteria, id=record.id,
+                        category=getattr(record, "category", "") or "", rubric=rubric))
     return docs
 
 
-def doc_from_text(text: str, prompt: str, prompt_text: str = "", analyzer=None) -> Doc:
+def doc_from_text(text: str, prompt: str, prompt_text: str = "", analyzer=None,
+                  category: str = "") -> Doc:
     """A Doc for a new essay (what `dlpy essay score` reads): paragraphs are its lines."""
     if not isinstance(text, str):
         raise TypeError(f"doc_from_text: expected str, got {type(text).__name__}")
@@ -146,7 +190,8 @@ def doc_from_text(text: str, prompt: str, prompt_text: str = "", analyzer=None) 
     joined = "\n".join(paragraphs)
     sentences = [s for p in paragraphs for s in analyzer.analyze(p)]
     return Doc(text=joined, sentences=sentences, prompt=prompt, prompt_text=prompt_text,
-               missing_spaces=SpacingCounter(_kiwi_of(analyzer), use_cache=False)(joined))
+               missing_spaces=SpacingCounter(_kiwi_of(analyzer), use_cache=False)(joined),
+               category=category)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -174,6 +219,8 @@ def text_statistics(doc: Doc) -> list[float]:
     prompt_grams = {prompt_compact[i:i + 4] for i in range(len(prompt_compact) - 3)}
     copied = sum(g in prompt_grams for g in grams) / max(len(grams), 1)
     ends_in_sf = sum(1 for s in doc.sentences if s and s[-1][1].startswith("SF")) / num_sentences
+    sentence_texts = [" ".join(f for f, _ in s) for s in doc.sentences if s]
+    repeated_sentences = (len(sentence_texts) - len(set(sentence_texts))) / num_sentences
     pos = Counter(tag[:2] for _, tag in morphemes)
     values = [
         math.log1p(len(text)), math.log1p(len(morphemes)), math.log1p(len(doc.sentences)),
@@ -186,9 +233,39 @@ def text_statistics(doc: Doc) -> list[float]:
         len(_JAMO.findall(text)) / num_chars,
         float(sentence_lengths.std() / (sentence_lengths.mean() + 1.0)),
         math.log1p(float(sentence_lengths.max())), repeated, copied,
+        _cosine(doc._cache["ngrams"][0] if "ngrams" in doc._cache else char_ngrams(text),
+                _prompt_ngrams(doc.prompt_text)),
+        repeated_sentences, math.log1p(len(compact) / max(len(doc.paragraphs), 1)),
     ]
     values += [pos.get(g, 0) / num_morphemes for g in POS_GROUPS]
     return values
+
+
+_NGRAM_IDS: dict[str, int] = {}
+
+
+def _intern(ngram: str) -> int:
+    """A process-wide number for an n-gram string (so n-gram rows become numpy arrays)."""
+    number = _NGRAM_IDS.get(ngram)
+    if number is None:
+        number = _NGRAM_IDS[ngram] = len(_NGRAM_IDS)
+    return number
+
+
+@functools.lru_cache(maxsize=1024)
+def _prompt_ngrams(prompt_text: str) -> Counter:
+    return char_ngrams(prompt_text)
+
+
+def _cosine(a: Counter, b: Counter) -> float:
+    """Cosine similarity of two count vectors (0 when either is empty)."""
+    if not a or not b:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    dot = sum(v * b.get(k, 0) for k, v in a.items())
+    norm = math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
+    return float(dot / norm)
 
 
 # --------------------------------------------------------------------------- n-grams
@@ -211,21 +288,36 @@ def morpheme_ngrams(morphemes: Sequence[str]) -> Counter:
 
 class Featurizer:
     """The fitted state of the wide part: n-gram vocabulary + IDF, statistics' mean and std,
-    the prompts. TF-IDF as in the classical baselines: (1 + log tf) * idf, each block
-    (characters, morphemes) L2-normalised, the morpheme block scaled by `morpheme_weight`."""
+    the prompts with their category, rubric weights and topic centroid. TF-IDF as in the
+    classical baselines: (1 + log tf) * idf, each block (characters, morphemes) L2-normalised,
+    the morpheme block scaled by `morpheme_weight`."""
+
+    CENTROID_SIZE = 1000  # n-grams kept per prompt centroid
 
     def __init__(self, vocabulary: list[str], idf: np.ndarray, stat_mean: np.ndarray,
                  stat_std: np.ndarray, prompts: list[str], morpheme_weight: float = 0.5,
-                 prompt_texts: dict[str, str] | None = None):
+                 prompt_texts: dict[str, str] | None = None, categories: list[str] | None = None,
+                 prompt_info: dict[str, dict] | None = None,
+                 centroid_indices: np.ndarray | None = None,
+                 centroid_values: np.ndarray | None = None):
         self.vocabulary = list(vocabulary)
         self.index = {g: i for i, g in enumerate(self.vocabulary)}
         self.idf = np.asarray(idf, dtype=np.float32)
         self.stat_mean = np.asarray(stat_mean, dtype=np.float32)
         self.stat_std = np.asarray(stat_std, dtype=np.float32)
         self.prompts = list(prompts)
+        self.prompt_index = {p: i for i, p in enumerate(self.prompts)}
         self.morpheme_weight = float(morpheme_weight)
         # title -> the prompt's full text, so a new essay gets the same prompt-copy statistic
         self.prompt_texts = dict(prompt_texts or {})
+        self.categories = list(categories or [])
+        # title -> {"category", "rubric" (criterion weights), "mean_log_chars", "essays"}
+        self.prompt_info = dict(prompt_info or {})
+        size = self.CENTROID_SIZE
+        self.centroid_indices = np.zeros((len(self.prompts), size), np.int64) \
+            if centroid_indices is None else np.asarray(centroid_indices, dtype=np.int64)
+        self.centroid_values = np.zeros((len(self.prompts), size), np.float32) \
+            if centroid_values is None else np.asarray(centroid_values, dtype=np.float32)
 
     @classmethod
     def fit(cls, docs: Sequence[Doc], max_char_ngrams: int = 20000,
@@ -233,22 +325,60 @@ class Featurizer:
             morpheme_weight: float = 0.5) -> Featurizer:
         if not docs:
             raise ValueError("Featurizer.fit: no essays to fit on")
-        df: Counter = Counter()
-        for doc in docs:
-            for counts in doc.ngram_counts():
-                df.update(counts.keys())
-        vocabulary = []
-        for prefix, limit in (("c:", max_char_ngrams), ("m:", max_morpheme_ngrams)):
-            kept = [(g, c) for g, c in df.items() if g.startswith(prefix) and c >= min_df]
-            kept.sort(key=lambda gc: (-gc[1], gc[0]))  # most frequent first, ties by name
-            vocabulary += [g for g, _ in kept[:limit]]
+        rows = [doc.ngram_ids() for doc in docs]
+        all_ids = np.concatenate([r[0] for r in rows])
+        all_kind = np.concatenate([r[2] for r in rows])
+        df_all = np.bincount(all_ids)
+        morpheme_of = np.zeros(df_all.size, dtype=bool)
+        morpheme_of[all_ids[all_kind]] = True
+        names = list(_NGRAM_IDS)
+        vocabulary, counts = [], []
+        for is_morpheme, limit in ((False, max_char_ngrams), (True, max_morpheme_ngrams)):
+            candidates = np.nonzero((df_all >= min_df) & (morpheme_of == is_morpheme))[0]
+            kept = sorted(((int(df_all[i]), names[i]) for i in candidates),
+                          key=lambda cg: (-cg[0], cg[1]))[:limit]  # most frequent, then name
+            vocabulary += [g for _, g in kept]
+            counts += [c for c, _ in kept]
         n = len(docs)
-        idf = np.array([math.log((1 + n) / (1 + df[g])) + 1.0 for g in vocabulary])
-        stats = np.array([d.statistics() for d in docs], dtype=np.float64)
+        idf = np.log((1 + n) / (1 + np.array(counts, dtype=np.float64))) + 1.0
         prompts = sorted({d.prompt for d in docs})
         prompt_texts = {d.prompt: d.prompt_text for d in docs}
-        return cls(vocabulary, idf, stats.mean(0), stats.std(0) + 1e-6, prompts, morpheme_weight,
-                   prompt_texts)
+        categories = sorted({d.category for d in docs if d.category})
+        featurizer = cls(vocabulary, idf, np.zeros(0), np.ones(0), prompts, morpheme_weight,
+                         prompt_texts, categories)
+        featurizer._fit_prompts(docs)
+        stats = featurizer.raw_statistics(docs)
+        featurizer.stat_mean = stats.mean(0).astype(np.float32)
+        featurizer.stat_std = (stats.std(0) + 1e-6).astype(np.float32)
+        return featurizer
+
+    def _fit_prompts(self, docs: Sequence[Doc]) -> None:
+        """Per prompt: category, rubric weights (the most common), mean log length, and the
+        centroid of its essays' TF-IDF rows (the prompt's typical vocabulary)."""
+        by_prompt: dict[str, list[Doc]] = {}
+        for d in docs:
+            by_prompt.setdefault(d.prompt, []).append(d)
+        size = self.CENTROID_SIZE
+        self.centroid_indices = np.zeros((len(self.prompts), size), np.int64)
+        self.centroid_values = np.zeros((len(self.prompts), size), np.float32)
+        for p, name in enumerate(self.prompts):
+            members = by_prompt[name]
+            rubrics = Counter(tuple(d.rubric) for d in members if d.rubric)
+            categories = Counter(d.category for d in members)
+            self.prompt_info[name] = {
+                "category": categories.most_common(1)[0][0],
+                "rubric": list(rubrics.most_common(1)[0][0]) if rubrics else None,
+                "mean_log_chars": float(np.mean([math.log1p(len(d.text)) for d in members])),
+                "essays": len(members)}
+            centroid = np.zeros(self.num_ngrams)
+            for d in members:
+                indices, values = self.ngrams(d)
+                np.add.at(centroid, indices, values)
+            top = np.argsort(-centroid, kind="stable")[:size]
+            values = centroid[top]
+            norm = np.linalg.norm(values)
+            self.centroid_indices[p, :top.size] = top
+            self.centroid_values[p, :top.size] = values / norm if norm > 0 else values
 
     @property
     def num_ngrams(self) -> int:
@@ -256,48 +386,114 @@ class Featurizer:
 
     @property
     def num_stats(self) -> int:
-        return len(STAT_NAMES)
+        return len(STAT_NAMES) + len(FITTED_STAT_NAMES)
+
+    @property
+    def stat_names(self) -> tuple[str, ...]:
+        return STAT_NAMES + FITTED_STAT_NAMES
+
+    def _columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted interned ids of the vocabulary, their columns), for vectorised lookups."""
+        if getattr(self, "_lookup", None) is None:
+            ids = np.array([_intern(g) for g in self.vocabulary], dtype=np.int64)
+            order = np.argsort(ids, kind="stable")
+            self._lookup = (ids[order], order)
+        return self._lookup
 
     def ngrams(self, doc: Doc) -> tuple[np.ndarray, np.ndarray]:
         """The essay's TF-IDF row as (indices, values), float32."""
-        indices, values = [], []
-        chars, morphemes = doc.ngram_counts()
-        for counts, weight in ((chars, 1.0), (morphemes, self.morpheme_weight)):
-            block_i = [self.index[g] for g in counts if g in self.index]
-            if not block_i:
-                continue
-            ids = np.array(block_i)
-            tf = np.array([counts[self.vocabulary[i]] for i in block_i], dtype=np.float64)
-            v = (1.0 + np.log(tf)) * self.idf[ids]
-            indices.append(ids)
-            values.append(weight * v / np.linalg.norm(v))
-        if not indices:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        return np.concatenate(indices), np.concatenate(values).astype(np.float32)
+        ids, counts, is_morpheme = doc.ngram_ids()
+        sorted_ids, columns = self._columns()
+        indices, values = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if sorted_ids.size and ids.size:
+            where = np.minimum(np.searchsorted(sorted_ids, ids), sorted_ids.size - 1)
+            known = sorted_ids[where] == ids
+            indices = columns[where[known]]
+            v = (1.0 + np.log(counts[known].astype(np.float64))) * self.idf[indices]
+            block = is_morpheme[known]
+            for in_block, weight in ((~block, 1.0), (block, self.morpheme_weight)):
+                norm = np.linalg.norm(v[in_block])
+                if norm > 0:
+                    v[in_block] *= weight / norm
+            values = v.astype(np.float32)
+        return indices, values
+
+    def topic_similarity(self, doc: Doc) -> float:
+        """Cosine of the essay's TF-IDF row with its prompt's centroid (how much the essay uses
+        the prompt's usual vocabulary; off-topic essays score low). NaN for an unknown prompt."""
+        p = self.prompt_index.get(doc.prompt, -1)
+        if p < 0:
+            return float("nan")
+        indices, values = self.ngrams(doc)
+        norm = np.linalg.norm(values)
+        if norm == 0:
+            return 0.0
+        if getattr(self, "_centroids", None) is None:
+            self._centroids = {}
+        if p not in self._centroids:
+            dense = np.zeros(self.num_ngrams, dtype=np.float64)
+            dense[self.centroid_indices[p]] = self.centroid_values[p]
+            self._centroids[p] = dense
+        return float(np.dot(values, self._centroids[p][indices]) / norm)
+
+    def raw_statistics(self, docs: Sequence[Doc]) -> np.ndarray:
+        """(n, num_stats) unstandardised: the per-Doc statistics, then the fitted ones."""
+        rows = []
+        for d in docs:
+            info = self.prompt_info.get(d.prompt)
+            relative = math.log1p(len(d.text)) - info["mean_log_chars"] if info else float("nan")
+            rows.append(list(d.statistics()) + [self.topic_similarity(d), relative])
+        return np.array(rows, dtype=np.float64).reshape(len(docs), self.num_stats)
 
     def statistics(self, docs: Sequence[Doc]) -> np.ndarray:
-        """(n, num_stats) standardised by the training mean and std, clipped to [-5, 5]."""
-        raw = np.array([d.statistics() for d in docs], dtype=np.float32)
-        return np.clip((raw - self.stat_mean) / self.stat_std, -5, 5).astype(np.float32)
+        """(n, num_stats) standardised by the training mean and std, clipped to [-5, 5]; a
+        statistic unknown for the essay (an unseen prompt) is 0, the training mean."""
+        raw = self.raw_statistics(docs)
+        z = np.clip((raw - self.stat_mean) / self.stat_std, -5, 5)
+        return np.nan_to_num(z, nan=0.0).astype(np.float32)
 
     def prompt_id(self, prompt: str) -> int:
         """Index of the prompt among the training prompts; an unseen prompt gets -1 (the model
-        then uses only its shared weights)."""
+        then uses only its shared and category weights)."""
+        return self.prompt_index.get(prompt, -1)
+
+    def category_id(self, category: str) -> int:
         try:
-            return self.prompts.index(prompt)
+            return self.categories.index(category)
         except ValueError:
             return -1
+
+    def category_of(self, doc: Doc) -> str:
+        """The essay's category, else its prompt's."""
+        return doc.category or self.prompt_info.get(doc.prompt, {}).get("category", "")
+
+    def rubric_of(self, doc: Doc) -> np.ndarray:
+        """The essay's criterion weights, else its prompt's, else equal weights."""
+        weights = doc.rubric or self.prompt_info.get(doc.prompt, {}).get("rubric")
+        return np.asarray(weights if weights else [1.0, 1.0, 1.0], dtype=np.float64)
 
     def to_dict(self) -> dict:
         return {"vocabulary": self.vocabulary, "stat_mean": self.stat_mean.tolist(),
                 "stat_std": self.stat_std.tolist(), "prompts": self.prompts,
-                "morpheme_weight": self.morpheme_weight, "prompt_texts": self.prompt_texts}
+                "morpheme_weight": self.morpheme_weight, "prompt_texts": self.prompt_texts,
+                "categories": self.categories, "prompt_info": self.prompt_info,
+                "stat_names": list(self.stat_names)}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays stored beside to_dict(): IDF and the prompt centroids."""
+        return {"idf": self.idf.astype(np.float32),
+                "centroid_indices": self.centroid_indices.astype(np.int32),
+                "centroid_values": self.centroid_values.astype(np.float32)}
 
     @classmethod
-    def from_dict(cls, state: dict, idf: np.ndarray) -> Featurizer:
-        return cls(state["vocabulary"], idf, np.array(state["stat_mean"]),
+    def from_dict(cls, state: dict, arrays: dict[str, np.ndarray]) -> Featurizer:
+        if list(state.get("stat_names", [])) != list(STAT_NAMES + FITTED_STAT_NAMES):
+            raise ValueError("the model was made with other text statistics "
+                             f"({len(state.get('stat_names', []))} of them); retrain it")
+        return cls(state["vocabulary"], arrays["idf"], np.array(state["stat_mean"]),
                    np.array(state["stat_std"]), state["prompts"], state["morpheme_weight"],
-                   state.get("prompt_texts"))
+                   state.get("prompt_texts"), state.get("categories"), state.get("prompt_info"),
+                   arrays.get("centroid_indices"), arrays.get("centroid_values"))
 
 
 def densify(rows: Sequence[tuple[np.ndarray, np.ndarray]], width: int) -> np.ndarray:

@@ -87,6 +87,22 @@ def within_group_pearson(prediction, target, groups: Sequence) -> float:
                    t - (np.bincount(inverse, t) / counts)[inverse])
 
 
+def band_residuals(prediction, target, bands: Sequence[tuple[float, float]]) -> dict[str, dict]:
+    """Per score band [low, high) of the target: n, mean residual (prediction - target) and
+    RMSE. Regression to the mean shows as positive residuals in the low bands."""
+    p, t = _pair("band_residuals", prediction, target)
+    out = {}
+    for low, high in bands:
+        m = (t >= low) & (t < high)
+        name = f"<{high:g}" if low <= 0 else (f">={low:g}" if high > MAX_SCORE
+                                               else f"{low:g}-{high:g}")
+        residual = p[m] - t[m]
+        out[name] = {"n": int(m.sum()),
+                     "mean_residual": float(residual.mean()) if m.any() else float("nan"),
+                     "rmse": float(np.sqrt(np.mean(residual ** 2))) if m.any() else float("nan")}
+    return out
+
+
 class Calibration:
     """Maps raw predictions to integer scores whose distribution matches the targets'.
 

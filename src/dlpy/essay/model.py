@@ -1,18 +1,24 @@
 """EssayNet, the essay scorer, and SeedNet, the report's model rebuilt for comparison.
 
-EssayNet = wide part + statistics part + deep part, summed; four outputs (the total score and
-the three rubric criteria), each standardised by the training targets' mean and std:
+EssayNet = wide part + statistics part + deep part, summed; three outputs (the rubric criteria
+organisation, content, expression), each standardised by the training targets' mean and std. The
+total is not a free output: the family (`dlpy.essay.families`) forms it from the criteria with
+the essay's rubric weights, total = 30 * sum_c w_c * criterion_c / sum_c w_c.
 
-    wide:  TF-IDF n-grams (B, n) -> Linear(n, 4 * (1 + P)) -> shared + own prompt's weights
-    stats: text statistics (B, s) -> per-prompt Linear, plus an MLP over [stats, prompt one-hot]
+Conditioning: every essay has a group selector with a shared column, its category's column and
+its prompt's column (`group_selector`); unknown categories/prompts use the shared weights only.
+
+    wide:  TF-IDF n-grams, sparse -> sparse_linear over [shared n-gram weights; one copy per
+           category] (the category copies are penalised harder: shrunk toward the shared ones)
+    stats: text statistics (B, s) -> per-group Linear, plus an MLP over [stats, selector]
+    bias:  per group
     deep:  morphemes -> Embedding (Kiwi vectors) -> Linear -> + sinusoidal positions
-           + prompt embedding -> TransformerEncoder (padding mask) -> masked mean -> Linear(d, 4)
+           + group embedding -> TransformerEncoder (padding mask) -> masked mean -> Linear(d, 3)
 
-P is the number of training prompts; an unseen prompt uses the shared weights only. The batch
-is a dict of numpy arrays: wide (B, n), stats (B, s), prompt (B,) (-1 unknown), ids (B, T),
-padding (B, T) (True = padding).
+The batch is a dict: wide (SparseRows over num_ngrams), stats (B, s), category (B,), prompt (B,)
+(-1 unknown), ids (B, T), padding (B, T) (True = padding).
 
-SeedNet (`--arch seed`): the report's EssayNet with the positional-encoding bug fixed: embedding
+SeedNet (`--family seed`): the report's EssayNet with the positional-encoding bug fixed: embedding
 + positions -> two post-LN encoder layers (4 heads, ReLU) -> ReLU -> Linear(d, 1) -> mean over
 the sequence -> sigmoid = score / 30.
 """
@@ -25,18 +31,53 @@ import dlpy.functional as F
 from dlpy import nn
 from dlpy.tensor import Tensor
 
-NUM_OUTPUTS = 4  # total, organisation, content, expression
+NUM_CRITERIA = 3  # organisation, content, expression
+NUM_OUTPUTS = NUM_CRITERIA
+
+
+def group_selector(category: np.ndarray, prompt: np.ndarray, num_categories: int,
+                   num_prompts: int) -> np.ndarray:
+    """(B,) category and prompt ids -> (B, 1 + C + P) float32: column 0 (shared) always 1,
+    column 1 + c for a known category c, column 1 + C + p for a known prompt p."""
+    category = np.asarray(category, dtype=np.int64)
+    prompt = np.asarray(prompt, dtype=np.int64)
+    out = np.zeros((prompt.size, 1 + num_categories + num_prompts), dtype=np.float32)
+    out[:, 0] = 1.0
+    known = (category >= 0) & (category < num_categories)
+    out[np.nonzero(known)[0], 1 + category[known]] = 1.0
+    known = (prompt >= 0) & (prompt < num_prompts)
+    out[np.nonzero(known)[0], 1 + num_categories + prompt[known]] = 1.0
+    return out
 
 
 def prompt_selector(prompt: np.ndarray, num_prompts: int) -> np.ndarray:
-    """(B,) prompt ids -> (B, 1 + P) float32: column 0 (shared) always 1, column 1 + p for a
-    known prompt p."""
-    prompt = np.asarray(prompt, dtype=np.int64)
-    out = np.zeros((prompt.size, 1 + num_prompts), dtype=np.float32)
-    out[:, 0] = 1.0
-    known = (prompt >= 0) & (prompt < num_prompts)
-    out[np.nonzero(known)[0], 1 + prompt[known]] = 1.0
-    return out
+    """(B,) prompt ids -> (B, 1 + P): shared column plus the prompt's own."""
+    return group_selector(np.full(np.size(prompt), -1), prompt, 0, num_prompts)
+
+
+def wide_rows(rows: F.SparseRows, category: np.ndarray, num_categories: int) -> F.SparseRows:
+    """The n-gram rows over [shared; category 0; ...; category C-1] copies of the n-gram
+    columns: each row's entries once for the shared copy, then once more for its essay's
+    category copy (a known category only). O(nnz) index arithmetic, no sort."""
+    n = rows.num_columns
+    category = np.asarray(category, dtype=np.int64)
+    known_row = (category >= 0) & (category < num_categories)
+    lengths = np.diff(rows.indptr)
+    new_lengths = lengths * (1 + known_row)
+    indptr = np.concatenate([[0], np.cumsum(new_lengths)])
+    row_of = rows.row_of_entry()
+    offset_in_row = np.arange(rows.indices.size) - rows.indptr[row_of]
+    size = int(indptr[-1])
+    indices = np.empty(size, dtype=np.int64)
+    values = np.empty(size, dtype=rows.values.dtype)
+    shared_at = indptr[row_of] + offset_in_row
+    indices[shared_at] = rows.indices
+    values[shared_at] = rows.values
+    known = known_row[row_of]
+    copy_at = shared_at[known] + lengths[row_of[known]]
+    indices[copy_at] = n * (1 + category[row_of[known]]) + rows.indices[known]
+    values[copy_at] = rows.values[known]
+    return F.SparseRows(indptr, indices, values, n * (1 + num_categories))
 
 
 def masked_mean(x: Tensor, padding: np.ndarray) -> Tensor:
@@ -47,8 +88,8 @@ def masked_mean(x: Tensor, padding: np.ndarray) -> Tensor:
 
 
 class PerPrompt(nn.Module):
-    """A Linear with one weight set shared by all prompts plus one per prompt:
-    y = x W_shared^T + x W_prompt^T (+ bias). (B, in) -> (B, out)."""
+    """A Linear with one weight set shared by all groups plus one per group (category, prompt):
+    y = sum over the selector's columns of x W_g^T (+ bias). (B, in) -> (B, out)."""
 
     def __init__(self, in_features: int, out_features: int, num_prompts: int, bias: bool,
                  rng: np.random.Generator, gain: float = 1.0):
@@ -75,21 +116,26 @@ class EssayNet(nn.Module):
                  num_heads: int = 4, dim_feedforward: int = 128, hidden: int = 32,
                  max_len: int = 512, train_embeddings: bool = False, dropout: float = 0.0,
                  embedding_matrix: np.ndarray | None = None, seed: int = 0,
-                 wide_gain: float = 1.0):
+                 wide_gain: float = 1.0, num_categories: int = 0):
         super().__init__()
         rng = np.random.default_rng(seed)
         self.config = dict(arch="essaynet", wide_gain=wide_gain, num_ngrams=num_ngrams,
-                           num_stats=num_stats,
+                           num_stats=num_stats, num_categories=num_categories,
                            num_prompts=num_prompts, vocab_size=vocab_size,
                            embedding_dim=embedding_dim, d_model=d_model, num_layers=num_layers,
                            num_heads=num_heads, dim_feedforward=dim_feedforward, hidden=hidden,
                            max_len=max_len, train_embeddings=train_embeddings, dropout=dropout,
                            seed=seed)
-        self.num_prompts = num_prompts
-        self.wide = PerPrompt(num_ngrams, NUM_OUTPUTS, num_prompts, bias=True, rng=rng,
-                              gain=wide_gain)
-        self.stats_linear = PerPrompt(num_stats, NUM_OUTPUTS, num_prompts, bias=False, rng=rng)
-        self.stats_hidden = nn.Linear(num_stats + 1 + num_prompts, hidden, rng=rng)
+        self.num_prompts, self.num_categories = num_prompts, num_categories
+        self.num_ngrams = num_ngrams
+        groups = num_categories + num_prompts
+        self.wide_gain = float(wide_gain)
+        # rows: the shared n-gram weights, then one copy per category; start at zero
+        self.wide_weight = nn.Parameter(np.zeros((num_ngrams * (1 + num_categories),
+                                                  NUM_OUTPUTS), dtype=np.float32))
+        self.group_bias = nn.Parameter(np.zeros((1 + groups, NUM_OUTPUTS), dtype=np.float32))
+        self.stats_linear = PerPrompt(num_stats, NUM_OUTPUTS, groups, bias=False, rng=rng)
+        self.stats_hidden = nn.Linear(num_stats + 1 + groups, hidden, rng=rng)
         self.stats_out = nn.Linear(hidden, NUM_OUTPUTS, rng=rng)
         self.stats_out.weight.data *= 0.1
         self.deep = d_model > 0 and num_layers > 0
@@ -106,7 +152,7 @@ class EssayNet(nn.Module):
             self.embedding.weight.requires_grad = bool(train_embeddings)
             self.project = nn.Linear(embedding_dim, d_model, rng=rng)
             self.positions = nn.SinusoidalPositionalEncoding(d_model, max_len)
-            self.prompt_embedding = nn.Embedding(1 + num_prompts, d_model, rng=rng)
+            self.prompt_embedding = nn.Embedding(1 + groups, d_model, rng=rng)
             self.prompt_embedding.weight.data *= 0.1
             self.encoder = nn.TransformerEncoder(
                 dict(d_model=d_model, num_heads=num_heads, dim_feedforward=dim_feedforward,
@@ -115,25 +161,45 @@ class EssayNet(nn.Module):
             self.deep_out = nn.Linear(d_model, NUM_OUTPUTS, rng=rng)
             self.deep_out.weight.data *= 0.1
 
-    def forward(self, batch: dict) -> Tensor:
-        """-> (B, 4) standardised predictions (total, organisation, content, expression)."""
-        selector = prompt_selector(batch["prompt"], self.num_prompts)
+    def selector(self, batch: dict) -> np.ndarray:
+        category = batch.get("category", np.full(len(batch["prompt"]), -1))
+        return group_selector(category, batch["prompt"], self.num_categories, self.num_prompts)
+
+    def parts(self, batch: dict) -> dict[str, Tensor]:
+        """The summands of the output, each (B, 3): wide, bias, stats, stats_mlp (, deep)."""
+        selector = self.selector(batch)
+        category = batch.get("category", np.full(len(batch["prompt"]), -1))
+        rows = wide_rows(batch["wide"], category, self.num_categories)
+        wide = F.sparse_linear(rows, self.wide_weight)
+        out = {"wide": wide * self.wide_gain if self.wide_gain != 1.0 else wide,
+               "bias": F.matmul(Tensor(selector), self.group_bias)}
         stats = Tensor(batch["stats"])
-        out = self.wide(Tensor(batch["wide"]), selector) + self.stats_linear(stats, selector)
+        out["stats"] = self.stats_linear(stats, selector)
         stats_in = Tensor(np.concatenate([batch["stats"], selector], axis=1))
-        out = out + self.stats_out(F.relu(self.stats_hidden(stats_in)))
+        out["stats_mlp"] = self.stats_out(F.relu(self.stats_hidden(stats_in)))
         if self.deep:
             x = self.project(self.embedding(batch["ids"]))  # (B, T, d_model)
             x = self.positions(x)
             x = x + F.matmul(Tensor(selector), self.prompt_embedding.weight)[:, None, :]
             x = self.encoder(x, key_padding_mask=batch["padding"])
-            out = out + self.deep_out(masked_mean(x, batch["padding"]))
+            out["deep"] = self.deep_out(masked_mean(x, batch["padding"]))
         return out
 
-    def wide_penalty(self) -> Tensor | None:
-        """sum of the squared effective n-gram weights (the ridge penalty)."""
-        w = self.wide.linear.weight
-        return F.sum(w * w) * (self.wide.gain ** 2)
+    def forward(self, batch: dict) -> Tensor:
+        """-> (B, 3) standardised criteria (organisation, content, expression)."""
+        parts = list(self.parts(batch).values())
+        out = parts[0]
+        for part in parts[1:]:
+            out = out + part
+        return out
+
+    def wide_penalty(self, l2_shared: float, l2_group: float) -> Tensor:
+        """l2_shared * |shared n-gram weights|^2 + l2_group * |category copies|^2 (effective
+        weights, i.e. times the gain)."""
+        w = self.wide_weight
+        scale = np.ones((w.shape[0], 1), dtype=np.float32) * l2_group
+        scale[:self.num_ngrams] = l2_shared
+        return F.sum(w * w * (scale * self.wide_gain ** 2))
 
 
 class SeedNet(nn.Module):
@@ -163,7 +229,7 @@ class SeedNet(nn.Module):
         per_token = self.out(x)  # (B, T, 1)
         return F.sigmoid(masked_mean(per_token, batch["padding"]))  # (B, 1)
 
-    def wide_penalty(self) -> Tensor | None:
+    def wide_penalty(self, l2_shared: float, l2_group: float) -> Tensor | None:
         return None
 
 
@@ -171,8 +237,9 @@ def build_model(config: dict, embedding_matrix: np.ndarray | None = None) -> nn.
     """The model a config describes (what a checkpoint's meta stores)."""
     kwargs = {k: v for k, v in config.items() if k != "arch"}
     arch = config.get("arch", "essaynet")
-    if arch == "essaynet":
-        return EssayNet(**kwargs, embedding_matrix=embedding_matrix)
-    if arch == "seed":
-        return SeedNet(**kwargs, embedding_matrix=embedding_matrix)
-    raise ValueError(f"unknown architecture {arch!r}: expected 'essaynet' or 'seed'")
+    if arch not in MODELS:
+        raise ValueError(f"unknown architecture {arch!r}: expected one of {sorted(MODELS)}")
+    return MODELS[arch](**kwargs, embedding_matrix=embedding_matrix)
+
+
+MODELS = {"essaynet": EssayNet, "seed": SeedNet}

@@ -7,14 +7,22 @@ file in the same folder, then os.replace), so an interrupted run never leaves a 
     <root>/analysis/<analyser>-<version>/<sha[:2]>/<sha>.json
 
 `root` is `DLPY_CACHE_DIR` if set, else `$XDG_CACHE_HOME/dlpy`, else `~/.cache/dlpy`.
+
+`lock()` is one exclusive lock per cache folder (an fcntl lock on `<folder>/.lock`, released by
+the kernel when its process dies): a run holds it while it fills the cache, so two runs never
+analyse the same file twice, and a reader needs no lock (entries appear whole or not at all).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import os
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from dlpy.io import atomic_write_bytes
@@ -63,21 +71,23 @@ class AnalysisCache:
             raise ValueError(f"AnalysisCache: expected a hex SHA-256, got {source_sha256!r}")
         return self.directory / source_sha256[:2] / f"{source_sha256}.json"
 
-    def get(self, source_sha256: str) -> Fields | None:
-        """The cached fields, or None when absent or unreadable (a corrupt entry is a miss)."""
+    def get(self, source_sha256: str, tokens: dict | None = None) -> Fields | None:
+        """The cached fields, or None when absent or unreadable (a corrupt entry is a miss).
+        `tokens`, a dict shared across calls, keeps one tuple per distinct (form, tag): a corpus
+        of 20M tokens then holds ~100k tuples instead of 20M (and ~4 GB less)."""
         path = self.path_for(source_sha256)
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            entry = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError):
             return None
         if (not isinstance(entry, dict) or entry.get("source_sha256") != source_sha256
                 or entry.get("analyzer") != self.analyzer_name
                 or entry.get("version") != self.analyzer_version):
             return None
         try:
-            return {name: [[(form, tag) for form, tag in s] for s in sentences]
+            return {name: intern_tokens(sentences, tokens)
                     for name, sentences in entry["fields"].items()}
-        except (KeyError, TypeError, ValueError):
+        except (AttributeError, KeyError, TypeError, ValueError):
             return None
 
     def put(self, source_sha256: str, fields: Fields) -> Path:
@@ -92,4 +102,58 @@ class AnalysisCache:
         return path
 
     def __contains__(self, source_sha256: str) -> bool:
-        return self.get(source_sha256) is not None
+        return self.path_for(source_sha256).is_file() and self.get(source_sha256) is not None
+
+    @contextlib.contextmanager
+    def lock(self, *, wait_message: str | None = None) -> Iterator[None]:
+        """Hold this cache's exclusive lock for the block (waits for another run to finish;
+        prints `wait_message` to stderr first when it has to wait)."""
+        with file_lock(self.directory / ".lock", wait_message):
+            yield
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, wait_message: str | None = None) -> Iterator[None]:
+    """An exclusive fcntl lock on `path` (created if absent) for the block."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if wait_message:
+                print(wait_message, file=sys.stderr, flush=True)
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def intern_tokens(sentences, tokens: dict | None = None) -> list[Sentence]:
+    """[[form, tag], ...] per sentence -> [(form, tag), ...], one shared tuple per distinct token
+    when `tokens` (a dict) is given."""
+    if tokens is None:
+        return [[(form, tag) for form, tag in s] for s in sentences]
+    result = []
+    for s in sentences:
+        row = []
+        for form, tag in s:
+            key = (form, tag)
+            row.append(tokens.setdefault(key, key))
+        result.append(row)
+    return result
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: loading millions of small lists otherwise triggers it
+    again and again (measured: cache loads 4-5x faster without it)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 
@@ -31,9 +32,18 @@ def register(subparsers) -> None:
                          help="centre the vectors first (recommended for the Kiwi vectors)")
     inspect.set_defaults(func=inspect_command)
 
-    oov = sub.add_parser("oov", help="how a corpus's tokens resolve in a vector file")
+    oov = sub.add_parser("oov", help="how a corpus's tokens resolve in a vector file (for "
+                         "essays: `dlpy essay oov`)")
     oov.add_argument("file", help=".vec or .bin")
-    oov.add_argument("--data", required=True, help="essays: folder, .zip or file")
+    oov.add_argument("--data", required=True, nargs="+",
+                     help="UTF-8 text: .txt or .txt.gz files (documents separated by an empty "
+                     "line) or folders of them")
+    add_oov_arguments(oov)
+    oov.set_defaults(func=oov_command)
+
+
+def add_oov_arguments(oov: argparse.ArgumentParser) -> None:
+    """The options `dlpy text oov` and `dlpy essay oov` share."""
     oov.add_argument("--analyzer", choices=["kiwi", "kkma"], default="kiwi")
     oov.add_argument("--limit", type=int, default=None, help="load the first N vectors only")
     oov.add_argument("--min-match", type=int, default=1,
@@ -41,7 +51,6 @@ def register(subparsers) -> None:
     oov.add_argument("--tokens", choices=["auto", "form/tag", "form"], default="auto",
                      help="token keys; auto: form/TAG when the vocabulary looks like that")
     oov.add_argument("--cache-dir", default=None, help="analysis cache (default ~/.cache/dlpy)")
-    oov.set_defaults(func=oov_command)
 
 
 def export_command(args: argparse.Namespace) -> int:
@@ -89,21 +98,65 @@ def inspect_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def oov_command(args: argparse.Namespace) -> int:
-    from dlpy.essay.data import analyze_essays, read_essays
+def read_documents(paths) -> list[str]:
+    """The documents of UTF-8 text files (.txt, .txt.gz; one per block of lines, blocks
+    separated by an empty line), in folders too; a file that is not UTF-8 is an error naming
+    it."""
+    import gzip
+    from pathlib import Path
 
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file()
+                            and (p.name.endswith(".txt") or p.name.endswith(".txt.gz")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    documents = []
+    for path in files:
+        data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") \
+            else path.read_bytes()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        blocks = text.replace("\r\n", "\n").split("\n\n")
+        documents += [b.strip() for b in blocks if b.strip()]
+    return documents
+
+
+def oov_command(args: argparse.Namespace) -> int:
+    from .batch import Job, analyze_many
+    from .cache import sha256_bytes
+
+    documents = read_documents(args.data)
+    jobs = [Job(sha256_bytes(d.encode("utf-8", "surrogatepass")), {"text": d})
+            for d in documents]
+    results, _ = analyze_many(jobs, args.analyzer, cache_dir=args.cache_dir,
+                              count_spaces=False, workers=os.cpu_count() or 1)
+    bad = [(d, r.error) for d, r in zip(documents, results) if r.error is not None]
+    if bad:
+        raise ValueError(f"the analyser rejected {len(bad)} document(s); the first, "
+                         f"{bad[0][0][:40]!r}: {bad[0][1]}")
+    return print_oov(args, [r.fields["text"] for r in results], f"{len(documents)} documents")
+
+
+def print_oov(args: argparse.Namespace, analyses, what: str) -> int:
+    """Print how the tokens of `analyses` (sentences of (form, tag) per text) resolve in the
+    vector file `args.file`."""
     from .vectors import load_vectors
 
     wv = load_vectors(args.file, limit=args.limit)
-    records = read_essays(args.data, skip_bad=True)
-    analysed = analyze_essays(records, args.analyzer, cache_dir=args.cache_dir)
     with_tags = args.tokens == "form/tag"
     if args.tokens == "auto":
         head = wv.words[:1000]
         with_tags = sum("/" in w for w in head) > len(head) // 2
-    tokens = [t for essay in analysed for t in essay.tokens(with_tags=with_tags)]
+    tokens = [f"{f}/{t}" if with_tags and t else f
+              for sentences in analyses for s in sentences for f, t in s]
     report = wv.oov_report(tokens, min_match=args.min_match)
-    print(f"{args.file} ({len(wv)} words) on {len(records)} essays, "
+    print(f"{args.file} ({len(wv)} words) on {what}, "
           f"tokens as {'form/TAG' if with_tags else 'forms'}:")
     print(report)
     return 0

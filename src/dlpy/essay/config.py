@@ -1,0 +1,110 @@
+"""The essay scorer's settings: one dataclass, whose fields are also the CLI options.
+
+    config = EssayConfig(family="essaynet", epochs=10)
+    add_config_arguments(parser)                 # --family, --epochs, ... with help and defaults
+    config = config_from_args(args)
+
+A new setting is one field here (its help in `metadata["help"]`); `dlpy essay train/cv` pick it
+up. The family (`dlpy.essay.families`) reads the fields it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+
+def _option(default, help: str):  # noqa: A002 (argparse's word)
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class EssayConfig:
+    family: str = _option("essaynet", "model family: essaynet (wide + statistics [+ deep]) or "
+                          "seed (the report's transformer)")
+    epochs: int = _option(12, "maximum number of epochs (early stopping may end sooner)")
+    batch_size: int = _option(64, "essays per mini-batch")
+    lr: float = _option(2e-3, "learning rate (seed: the base of lr = base / 10^(epoch // 2))")
+    weight_decay: float = _option(0.0, "AdamW's decoupled weight decay")
+    l2_wide: float = _option(2.0, "ridge penalty on the shared n-gram weights (per training "
+                             "essay)")
+    l2_group: float = _option(8.0, "ridge penalty on the per-category n-gram weights, which "
+                              "shrinks them toward the shared ones")
+    clip: float = _option(5.0, "gradient norm clipping")
+    patience: int = _option(3, "epochs without a better validation RMSE before stopping")
+    val_fraction: float = _option(0.1, "share of the training essays (whole collection batches) "
+                                  "held out for early stopping and calibration")
+    seed: int = _option(0, "random seed (initialisation, batches, validation split)")
+    max_len: int = _option(384, "morphemes per essay seen by the deep part")
+    embedding_dim: int = _option(32, "morpheme embedding size when no --vectors are given")
+    d_model: int = _option(0, "width of the deep part; 0 drops it (measured in CV, "
+                           "docs/essay.md)")
+    num_layers: int = _option(1, "transformer layers of the deep part")
+    num_heads: int = _option(4, "attention heads")
+    dim_feedforward: int = _option(64, "feed-forward width of the transformer")
+    hidden: int = _option(32, "hidden units of the statistics MLP")
+    dropout: float = _option(0.0, "dropout in the deep part")
+    train_embeddings: bool = _option(False, "also train the (pretrained) morpheme embeddings")
+    criteria_weight: float = _option(0.5, "loss weight of each criterion (the total has 1)")
+    wide_gain: float = _option(1.0, "the n-gram weights learn at wide_gain * lr")
+    max_char_ngrams: int = _option(20000, "character 1-3-grams kept (most frequent)")
+    max_morpheme_ngrams: int = _option(20000, "morpheme 1-2-grams kept (most frequent)")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> EssayConfig:
+        names = {f.name for f in fields(cls)}
+        values = dict(values)
+        if "arch" in values and "family" not in values:  # models saved before the rename
+            values["family"] = values["arch"]
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the settings that shape the run (what --resume checks); `epochs` and
+        `patience` are left out, so a run can be resumed to train longer."""
+        values = {k: v for k, v in self.to_dict().items() if k not in ("epochs", "patience")}
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
+TrainConfig = EssayConfig  # the old name
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls=EssayConfig) -> None:
+    """One option per field: `--batch-size N`, `--train-embeddings` for booleans; the help text
+    and the default come from the field."""
+    from dlpy.essay.families import FAMILIES
+
+    for f in fields(cls):
+        option = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        overridden = {name: family.defaults[f.name] for name, family in FAMILIES.items()
+                      if f.name in family.defaults}
+        if overridden:
+            help_text += "; " + ", ".join(f"{v} for --family {k}" for k, v in overridden.items())
+        # the default is applied in config_from_args, so a family can override it
+        if f.type in (bool, "bool"):
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+        elif f.name == "family":
+            parser.add_argument(option, choices=sorted(FAMILIES), default=None,
+                                help=help_text)
+        else:
+            kind = {"int": int, "float": float, "str": str}.get(str(f.type), f.type)
+            parser.add_argument(option, type=kind, default=None, help=help_text,
+                                metavar=f.name.split("_")[-1].upper())
+
+
+def config_from_args(args: argparse.Namespace, cls=EssayConfig) -> EssayConfig:
+    """The config the parsed options describe: the options given, else the family's defaults
+    (e.g. the seed family's learning rate), else the field defaults."""
+    from dlpy.essay.families import get_family
+
+    given = {f.name: getattr(args, f.name) for f in fields(cls)
+             if getattr(args, f.name, None) is not None}
+    family = get_family(given.get("family", cls.family))
+    return cls(**{**family.defaults, **given})

@@ -1,0 +1,184 @@
+"""Model families: each one object that builds its model, turns outputs into scores (decode),
+scores a training batch (loss) and makes its optimiser. The scorer and the trainer ask the
+family; nothing branches on the family's name.
+
+    family = FAMILIES[config.family]
+    model = family.build(featurizer, vocabulary, config, vectors)
+    scores, criteria = family.decode(outputs, scaling, rubric)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+import dlpy.functional as F
+from dlpy import nn, optim
+from dlpy.essay.config import EssayConfig
+from dlpy.essay.features import Featurizer, Vocabulary, pretrained_matrix
+from dlpy.essay.model import EssayNet, SeedNet
+from dlpy.tensor import Tensor
+
+MAX_SCORE = 30.0
+
+
+class Scaling:
+    """Means and standard deviations of the training targets, [total, organisation, content,
+    expression] (the total 0-30, criteria 0-1)."""
+
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.std = np.asarray(std, dtype=np.float64)
+
+    @classmethod
+    def fit(cls, targets: np.ndarray) -> Scaling:
+        mean = np.nanmean(targets, axis=0) if np.isfinite(targets).any() else np.zeros(4)
+        std = np.nanstd(targets, axis=0)
+        mean = np.where(np.isnan(mean), 0.5, mean)
+        std = np.where(np.isnan(std) | (std < 1e-6), 1.0, std)
+        return cls(mean, std)
+
+    def to_dict(self) -> dict:
+        return {"target_mean": self.mean.tolist(), "target_std": self.std.tolist()}
+
+
+def rubric_share(rubric: np.ndarray) -> np.ndarray:
+    """(n, 3) criterion weights -> (n, 3) shares that sum to 1 (equal shares where all are 0)."""
+    rubric = np.asarray(rubric, dtype=np.float64)
+    total = rubric.sum(axis=1, keepdims=True)
+    return np.where(total > 0, rubric / np.where(total > 0, total, 1.0), 1.0 / rubric.shape[1])
+
+
+class Family:
+    """The interface; see EssayNetFamily and SeedFamily."""
+
+    name = ""
+    uses_wide = False
+    defaults: dict = {}  # settings that differ from EssayConfig's defaults for this family
+
+    def build(self, featurizer: Featurizer, vocabulary: Vocabulary, config: EssayConfig,
+              vectors=None, log: Callable[[str], None] = print) -> nn.Module:
+        raise NotImplementedError
+
+    def rebuild(self, model_config: dict) -> nn.Module:
+        """The model a saved model_config describes (its weights are loaded afterwards)."""
+        raise NotImplementedError
+
+    def decode(self, outputs: np.ndarray, scaling: Scaling, rubric: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Model outputs -> (total 0-30 (n,), criteria 0-1 (n, 3) or None)."""
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, outputs: Tensor, targets: np.ndarray, rubric: np.ndarray,
+             scaling: Scaling, config: EssayConfig, l2_scale: float) -> Tensor:
+        raise NotImplementedError
+
+    def optimizer(self, model: nn.Module, config: EssayConfig):
+        params = [p for p in model.parameters() if p.requires_grad]
+        return optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+    def learning_rate(self, config: EssayConfig, epoch: int) -> float:
+        return config.lr
+
+
+class EssayNetFamily(Family):
+    """EssayNet: criteria from wide + statistics (+ deep); the total from the criteria with the
+    essay's rubric weights, so a category's weighting is respected by construction."""
+
+    name = "essaynet"
+    uses_wide = True
+
+    def build(self, featurizer, vocabulary, config, vectors=None, log=print):
+        rng = np.random.default_rng(config.seed)
+        matrix, embedding_dim = None, config.embedding_dim
+        if vectors is not None and config.d_model > 0:
+            matrix, kinds = pretrained_matrix(vocabulary, vectors, rng)
+            embedding_dim = matrix.shape[1]
+            log(f"embeddings: {len(vocabulary)} morphemes from {vectors.dim}-d vectors, "
+                + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+        model_config = dict(arch="essaynet", num_ngrams=featurizer.num_ngrams,
+                            num_stats=featurizer.num_stats,
+                            num_categories=len(featurizer.categories),
+                            num_prompts=len(featurizer.prompts),
+                            vocab_size=len(vocabulary) if config.d_model > 0 else 2,
+                            embedding_dim=embedding_dim, d_model=config.d_model,
+                            num_layers=config.num_layers, num_heads=config.num_heads,
+                            dim_feedforward=config.dim_feedforward, hidden=config.hidden,
+                            max_len=config.max_len,
+                            train_embeddings=config.train_embeddings or matrix is None,
+                            dropout=config.dropout, seed=config.seed, wide_gain=config.wide_gain)
+        return EssayNet(**{k: v for k, v in model_config.items() if k != "arch"},
+                        embedding_matrix=matrix)
+
+    def rebuild(self, model_config):
+        return EssayNet(**{k: v for k, v in model_config.items() if k != "arch"})
+
+    def decode(self, outputs, scaling, rubric):
+        criteria = outputs * scaling.std[1:] + scaling.mean[1:]
+        total = MAX_SCORE * np.sum(criteria * rubric_share(rubric), axis=1)
+        return np.clip(total, 0, MAX_SCORE), np.clip(criteria, 0, 1)
+
+    def total_weights(self, scaling: Scaling, rubric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, 3) per-output factors and (n,) offsets with total = outputs . factors + offset
+        (before clipping): what makes the contributions of the parts add up."""
+        share = rubric_share(rubric)
+        return MAX_SCORE * share * scaling.std[1:], MAX_SCORE * share @ scaling.mean[1:]
+
+    def loss(self, model, outputs, targets, rubric, scaling, config, l2_scale):
+        factors, offset = self.total_weights(scaling, rubric)
+        total = F.sum(outputs * factors.astype(np.float32), axis=1)  # (B,) minus the offset
+        known_total = ~np.isnan(targets[:, 0])
+        goal = np.nan_to_num((targets[:, 0] - offset) / scaling.std[0]).astype(np.float32)
+        diff = total * np.float32(1.0 / scaling.std[0]) - goal
+        loss = F.sum(diff * diff * known_total.astype(np.float32))
+        standard = (targets[:, 1:] - scaling.mean[1:]) / scaling.std[1:]
+        weight = (config.criteria_weight * ~np.isnan(standard)).astype(np.float32)
+        diff = outputs - np.nan_to_num(standard).astype(np.float32)
+        loss = (loss + F.sum(diff * diff * weight)) * (1.0 / len(targets))
+        return loss + model.wide_penalty(config.l2_wide * l2_scale, config.l2_group * l2_scale)
+
+
+class SeedFamily(Family):
+    """The report's model: sigmoid(mean over tokens) = score / 30, SGD with step decay."""
+
+    name = "seed"
+    defaults = {"lr": 0.05, "batch_size": 32}
+
+    def build(self, featurizer, vocabulary, config, vectors=None, log=print):
+        rng = np.random.default_rng(config.seed)
+        if vectors is not None:
+            matrix, kinds = pretrained_matrix(vocabulary, vectors, rng)
+            log(f"embeddings: {len(vocabulary)} morphemes from {vectors.dim}-d vectors, "
+                + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+        else:
+            matrix = rng.normal(0, 1, (len(vocabulary), config.embedding_dim)).astype(np.float32)
+            matrix[0] = 0
+        return SeedNet(vocab_size=len(vocabulary), embedding_dim=matrix.shape[1],
+                       num_heads=config.num_heads, max_len=config.max_len,
+                       train_embeddings=config.train_embeddings, seed=config.seed,
+                       embedding_matrix=matrix)
+
+    def rebuild(self, model_config):
+        return SeedNet(**{k: v for k, v in model_config.items() if k != "arch"})
+
+    def decode(self, outputs, scaling, rubric):
+        return np.clip(outputs[:, 0] * MAX_SCORE, 0, MAX_SCORE), None
+
+    def loss(self, model, outputs, targets, rubric, scaling, config, l2_scale):
+        return F.mse_loss(outputs, (targets[:, :1] / MAX_SCORE).astype(np.float32))
+
+    def optimizer(self, model, config):
+        return optim.SGD([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+
+    def learning_rate(self, config, epoch):
+        return optim.StepDecay(config.lr, 2, 10.0)(epoch)
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (EssayNetFamily(), SeedFamily())}
+
+
+def get_family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise ValueError(f"unknown model family {name!r}: expected one of {sorted(FAMILIES)}")
+    return FAMILIES[name]

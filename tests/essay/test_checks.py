@@ -1,0 +1,61 @@
+"""Warnings instead of confident nonsense (dlpy.essay.checks), through the service."""
+
+import random
+
+import pytest
+from serving import PROMPT, good_essay, service
+
+from dlpy.essay import checks
+from dlpy.essay.service import MAX_CHARS, EssayTooLong
+
+
+def _codes(text, prompt=PROMPT):
+    return [w["code"] for w in service().score(text, prompt, explain=False)["warnings"]]
+
+
+def test_a_good_essay_has_no_warnings():
+    assert _codes(good_essay()) == []
+
+
+def test_not_korean():
+    assert "not_korean" in _codes("This essay is written in English, not in Korean. " * 6)
+    assert "not_korean" in [w["code"] for w in checks.check_text("Bonjour tout le monde")]
+
+
+def test_empty():
+    assert [w["code"] for w in checks.check_text(" \n\t ")] == ["empty"]
+    with pytest.raises(ValueError, match="empty"):
+        service().score("   \n ", PROMPT)
+
+
+def test_too_short():
+    assert "too_short" in _codes("나는 의사가 되고 싶다.")
+
+
+def test_repeated():
+    assert "repeated" in _codes("나는 커서 훌륭한 과학자가 되고 싶다. " * 30)
+    sentences = "오늘은 날씨가 좋다. 나는 학교에 갔다. 친구를 만났다. "
+    assert "repeated" in [w["code"] for w in checks.check_text(sentences * 4)]
+
+
+def test_shuffled_words():
+    words = good_essay().split()
+    random.Random(0).shuffle(words)
+    assert "shuffled" in _codes(" ".join(words))
+
+
+def test_far_from_every_training_essay():
+    listing = " ".join(f"항목{i:04d}" for i in range(300))  # a table, not an essay
+    assert "out_of_distribution" in _codes(listing)
+
+
+def test_very_long():
+    with pytest.raises(EssayTooLong, match="limit is 20,000"):
+        service().score("가" * (MAX_CHARS + 1), PROMPT)
+
+
+def test_prompt_unknown_or_missing():
+    assert "unknown_prompt" in _codes(good_essay(), "이런 주제는 없다")
+    assert "missing_prompt" in _codes(good_essay(), None)
+    for w in checks.check_prompt("", ["a"]) + checks.check_prompt("b", ["a"]):
+        assert w["en"] and w["ko"]

@@ -1,0 +1,216 @@
+"""The whole-corpus side of dlpy.essay.data: categories from folders, rubric weights and items,
+duplicates, hostile files, parallel analysis under the cache lock. Fixture corpora are written
+by tests/essay/corpus.py (never the real data)."""
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from corpus import write_aihub_corpus, write_hostile
+
+from dlpy.essay.data import (
+    CATEGORIES,
+    ITEMS,
+    EssayDataError,
+    analyze_essays,
+    deduplicate,
+    duplicate_groups,
+    read_essays,
+)
+from dlpy.text import AnalysisCache, split_marked
+from dlpy.text.batch import Job, analyze_many
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@pytest.fixture(scope="module")
+def aihub(tmp_path_factory):
+    return write_aihub_corpus(tmp_path_factory.mktemp("aihub"))
+
+
+def test_all_categories_from_their_folders(aihub):
+    essays = read_essays(aihub.folder)
+    assert len(essays) == aihub.total and essays.counts() == {c: aihub.counts[c]
+                                                              for c in CATEGORIES}
+    assert all(e.source.split("::")[1].startswith(f"{e.category}/") for e in essays)
+    (odd,) = [e for e in essays if e.id in aihub.rubric_disagrees]
+    assert odd.category == "글짓기" and odd.rubric_type == "설명글"  # the folder wins
+    assert {e.title for e in essays if e.category == "글짓기"} == set(aihub.prompts["글짓기"])
+    chosen = read_essays(aihub.folder, categories=["주장", "설명글"])
+    assert chosen.counts() == {"설명글": aihub.counts["설명글"], "주장": aihub.counts["주장"]}
+
+
+def test_rubric_weights_items_and_totals(aihub):
+    for essay in read_essays(aihub.folder):
+        assert list(essay.items) == list(ITEMS) and len(ITEMS) == 11
+        assert all(0 <= v <= 3 for v in essay.items.values())
+        assert set(essay.criterion_weights) == {"organisation", "content", "expression"}
+        assert sum(essay.criterion_weights.values()) == 10
+        # the criteria and their weights rebuild the raters' mean total
+        total = 3 * sum(essay.criterion_weights[c] * v for c, v in essay.criteria.items())
+        assert total == pytest.approx(essay.score, abs=1e-4)
+        assert essay.score == pytest.approx(np.mean(essay.rater_scores), abs=1e-4)
+    alternative = read_essays(aihub.folder, categories=["대안제시"])[0]
+    assert alternative.item_weights["con_prompt"] == 0 and alternative.item_weights[
+        "org_essay"] == 6
+
+
+def test_duplicates_grouped_and_counted_once(aihub):
+    essays = read_essays(aihub.folder)
+    assert essays.duplicates == len(aihub.duplicates) == len(CATEGORIES)
+    by_id = {e.id: e for e in essays}
+    groups = duplicate_groups(essays)
+    index = {e.id: i for i, e in enumerate(essays)}
+    for original, copy in aihub.duplicates:
+        assert by_id[original].duplicate_group == by_id[copy].duplicate_group
+        assert groups[index[original]] == groups[index[copy]]
+        assert by_id[original].score != by_id[copy].score  # scored again, differently
+    assert len(set(groups.tolist())) == len(essays) - essays.duplicates
+    once = deduplicate(essays)
+    assert len(once) == len(essays) - essays.duplicates and once.duplicates == 0
+    merged = {e.id: e for e in once}
+    for original, copy in aihub.duplicates:
+        assert copy not in merged and merged[original].copies == 2
+        assert merged[original].score == pytest.approx(
+            (by_id[original].score + by_id[copy].score) / 2)
+        assert merged[original].items["exp_vocab"] == pytest.approx(
+            (by_id[original].items["exp_vocab"] + by_id[copy].items["exp_vocab"]) / 2)
+    assert "5 extra copies of 5 duplicated texts" in essays.summary()
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    return folder, write_hostile(folder)
+
+
+def test_skip_bad_names_every_bad_file_and_keeps_the_good(hostile):
+    folder, expected = hostile
+    with pytest.warns(UserWarning, match=f"skipped {len(expected)} bad file"):
+        essays = read_essays(folder, skip_bad=True)
+    assert sorted(e.id for e in essays) == ["ESSAY_1", "ESSAY_11", "ESSAY_16"]
+    assert len(essays.skipped) == len(expected)
+    for name, message in expected.items():
+        (reason,) = [r for r in essays.skipped if r.startswith(f"{folder / name}:")]
+        assert re.search(message, reason), (name, reason)
+
+
+@pytest.mark.parametrize("name", ["deep.json", "digits.json", "surrogate.json", "cp949.json",
+                                  "contradicts.json", "nan_weight.json", "text_weight.json",
+                                  "not_a.zip"])
+def test_without_skip_bad_a_clear_error_naming_the_file(hostile, name):
+    folder, expected = hostile
+    with pytest.raises(EssayDataError, match=f"{name}: .*{expected[name]}"):
+        read_essays(folder / name)
+
+
+def test_zip_members_bad_crc_encrypted_and_oversized(hostile):
+    folder, expected = hostile
+    with pytest.raises(EssayDataError, match=r"mixed.zip::주장/bad_crc.json: .*Bad CRC-32"):
+        read_essays(folder / "mixed.zip")
+    with pytest.warns(UserWarning, match="skipped 4 bad file"):
+        essays = read_essays(folder / "mixed.zip", skip_bad=True)
+    assert [e.id for e in essays] == ["ESSAY_11", "ESSAY_16"]
+    assert any("bomb.json: the zip member inflates to" in r for r in essays.skipped)
+    # a member whose header understates its size is read only that far, then fails its CRC
+    assert any("lying_size.json: unreadable zip member" in r for r in essays.skipped)
+    # the cap is a parameter: a small one refuses every member, naming the first
+    with pytest.raises(EssayDataError, match=r"mixed.zip::주장/bad_crc.json: the zip member "
+                       r"inflates to [\d,]+ bytes, over the 100-byte cap"):
+        read_essays(folder / "mixed.zip", max_bytes=100)
+
+
+class ListAnalyzer:
+    """Stands in for Kiwi: splits on spaces; raises on the word 'REJECT' as Kiwi does on text
+    it cannot take."""
+
+    name, version = "list", "1"
+
+    def analyze(self, text):
+        if "REJECT" in text:
+            raise UnicodeDecodeError("utf-16-le", b"\x00", 0, 1, "unexpected end of data")
+        return [[(w, "X") for w in s.split()] for s in split_marked(text) or [text]]
+
+
+def test_analyser_rejection_is_skipped_and_named(aihub, tmp_path):
+    essays = read_essays(aihub.folder, categories=["주장"])
+    essays[1].marked_text = "REJECT#@문장구분#"
+    with pytest.raises(EssayDataError, match=f"{essays[1].source}: the analyser rejected"):
+        analyze_essays(essays, ListAnalyzer(), cache_dir=tmp_path, show_progress=False)
+    with pytest.warns(UserWarning, match="skipped 1 essay"):
+        analysed = analyze_essays(essays, ListAnalyzer(), cache_dir=tmp_path, skip_bad=True,
+                                  show_progress=False)
+    assert len(analysed) == len(essays) - 1 and "UnicodeDecodeError" in analysed.skipped[0]
+    assert analysed.report.cached == len(essays) - 1  # the good ones were cached the first time
+
+
+def test_worker_processes_give_what_one_process_gives(aihub, tmp_path):
+    essays = read_essays(aihub.folder)
+    jobs = [Job(e.source_sha256, {"essay": e.marked_text, "prompt": e.prompt}) for e in essays]
+    alone, report = analyze_many(jobs, ListAnalyzer(), workers=1, cache_dir=tmp_path / "a",
+                                 show_progress=False)
+    assert report.analysed == len(jobs) and report.workers == 1
+    pooled, report = analyze_many(jobs, ListAnalyzer(), workers=2, min_per_worker=1,
+                                  cache_dir=tmp_path / "b", show_progress=False)
+    assert report.workers == 2 and report.analysed == len(jobs) and report.failed == 0
+    assert [r.fields for r in pooled] == [r.fields for r in alone]
+    again, report = analyze_many(jobs, ListAnalyzer(), workers=2, cache_dir=tmp_path / "b",
+                                 show_progress=False)
+    assert report.cached == len(jobs) and report.analysed == 0
+    assert [r.fields for r in again] == [r.fields for r in alone]
+    with pytest.raises(ValueError, match="expected workers >= 1, got 0"):
+        analyze_many(jobs, ListAnalyzer(), workers=0)
+
+
+RACE = textwrap.dedent("""
+    import os, sys, time
+    sys.path.insert(0, {src!r})
+    from dlpy.essay.data import analyze_essays, read_essays
+    from dlpy.text import split_marked
+
+    class Slow:
+        name, version = "slow", "1"
+        def analyze(self, text):
+            with open({log!r}, "a", encoding="utf-8") as f:  # O_APPEND: whole lines
+                f.write(text.replace("\\n", " ") + "\\n")
+            time.sleep(0.02)
+            return [[(w, "X") for w in s.split()] for s in split_marked(text) or [text]]
+
+    while not os.path.exists({go!r}):  # start together
+        time.sleep(0.005)
+    essays = read_essays({data!r})
+    analysed = analyze_essays(essays, Slow(), workers=1, cache_dir={cache!r},
+                              show_progress=False)
+    print(analysed.report.analysed, analysed.report.cached,
+          sum(len(a.sentences) for a in analysed))
+""")
+
+
+def test_two_runs_at_once_analyse_each_essay_once(aihub, tmp_path):
+    log, go, cache = tmp_path / "calls.log", tmp_path / "go", tmp_path / "cache"
+    script = RACE.format(src=str(SRC), log=str(log), go=str(go), data=str(aihub.folder),
+                         cache=str(cache))
+    runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    go.touch()
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert all(run.returncode == 0 for run in runs), outputs
+    counts = [tuple(map(int, out.split())) for out, _ in outputs]
+    essays = read_essays(aihub.folder)
+    # one run analysed everything, the other waited for the lock and took it from the cache
+    assert sorted((a, c) for a, c, _ in counts) == [(0, len(essays)), (len(essays), 0)]
+    assert counts[0][2] == counts[1][2]
+    assert any("waiting for another run" in err for _, err in outputs)
+    calls = log.read_text(encoding="utf-8").splitlines()
+    essay_calls = [c for c in calls if "#@문장구분#" in c]
+    assert len(essay_calls) == len(essays)  # each essay analysed once, by one run
+    store = AnalysisCache("slow", "1", cache)
+    assert all(store.get(e.source_sha256) is not None for e in essays)  # entries intact
+    assert not list(store.directory.rglob("*.tmp"))
+    for path in store.directory.rglob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))
