@@ -46,6 +46,9 @@ def register(subparsers) -> None:
     p.add_argument("--batch-gap", type=int, default=50, metavar="N",
                    help="an id jump of more than N starts a new batch")
     p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
+    p.add_argument("--distributed", action="store_true",
+                   help="under mpirun -n N: fold i runs on rank i %% N, rank 0 gathers, prints "
+                   "and writes (docs/distributed.md)")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("evaluate", help="RMSE, Pearson r, QWK and per-prompt r of a model")
@@ -197,10 +200,35 @@ def _batches(docs, gap: int):
 
 
 def cmd_cv(args) -> int:
+    if args.distributed:
+        return _cv_distributed(args)
+    return _cv(args, _docs(args))
+
+
+def _cv_distributed(args) -> int:
+    """`dlpy essay cv --distributed`: the folds spread over the ranks (distributed.map_gather);
+    rank 0 reads the essays first (it fills the analysis cache the others then read), and only
+    rank 0 prints and writes."""
+    from dlpy import distributed
+
+    distributed.init(required=True)
+    if not distributed.is_main():
+        args.quiet = True  # no summary, progress bars or fold logs from the other ranks
+    with distributed.main_first():
+        docs = _docs(args)
+
+    def map_fn(run_fold, folds):
+        with distributed.abort_on_error():  # a fold failing on one rank ends every rank
+            return distributed.map_gather(run_fold, folds)
+
+    return _cv(args, docs, map_fn=map_fn,
+               log=print if distributed.is_main() else lambda line: None)
+
+
+def _cv(args, docs, map_fn=map, log=print) -> int:
     from dlpy.essay.cv import cross_validate, duplicate_groups, format_report, merge_groups
     from dlpy.io import atomic_write_bytes
 
-    docs = _docs(args)
     config = _config(args)
     batches = _batches(docs, args.batch_gap)
     groups = None
@@ -210,7 +238,10 @@ def cmd_cv(args) -> int:
                              "use --folds-by essay")
         groups = merge_groups(batches, duplicate_groups(docs))
     result = cross_validate(docs, config, args.folds, vectors=_vectors(args), seed=args.fold_seed,
-                            show_progress=not args.quiet, groups=groups, batches=batches)
+                            show_progress=not args.quiet, groups=groups, batches=batches,
+                            map_fn=map_fn, log=log)
+    if result is None:  # a rank other than 0 of a distributed run: rank 0 reports
+        return 0
     result["folds_by"] = (f"collection batch (gap {args.batch_gap}) and duplicate text"
                           if groups is not None else "essay")
     print(f"{args.folds}-fold CV ({config.family}, {len(docs)} essays, folds by "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -226,12 +226,18 @@ def format_report(result: dict) -> list[str]:
 def cross_validate(docs: Sequence[Doc], config: EssayConfig, folds: int = 5, vectors=None,
                    seed: int = 0, show_progress: bool = True,
                    log: Callable[[str], None] = print, groups: Sequence | None = None,
-                   batches: Sequence | None = None) -> dict:
+                   batches: Sequence | None = None,
+                   map_fn: Callable[[Callable, Sequence[int]], Iterable | None] = map
+                   ) -> dict | None:
     """k-fold CV: every essay predicted by a model that never saw it (its calibration fitted on
     that model's own validation split). With `groups` (e.g. evaluation_groups) every group stays
     in one fold and the validation splits hold out whole groups too; without, folds are
     stratified by prompt. `batches` only adds r within batches to the report. `fold_of` in the
-    result gives each essay's fold."""
+    result gives each essay's fold.
+
+    `map_fn(run_fold, range(folds))` runs the folds (each deterministic from the seeds, writing
+    nothing); `distributed.map_gather` spreads them over MPI ranks. Where it returns None (the
+    ranks other than 0) so does cross_validate."""
     from dlpy.essay.train import train
 
     docs = list(docs)
@@ -243,24 +249,31 @@ def cross_validate(docs: Sequence[Doc], config: EssayConfig, folds: int = 5, vec
     else:
         groups = np.asarray(groups)
         fold_of = grouped_folds(prompts, groups, folds, seed)
+
+    def run_fold(k: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        test_docs = [docs[i] for i in np.nonzero(fold_of == k)[0]]
+        start = time.perf_counter()
+        scorer = train([docs[i] for i in np.nonzero(fold_of != k)[0]], config, vectors=vectors,
+                       show_progress=show_progress,
+                       log=lambda s: log(f"[fold {k + 1}/{folds}] {s}"),
+                       groups=None if groups is None else groups[fold_of != k])
+        seconds = time.perf_counter() - start
+        scores, _ = scorer.predict(test_docs)
+        fold_report = report(scores, [d.score for d in test_docs], None, scorer.calibration)
+        fold_report["seconds"] = seconds
+        fold_report["seconds_per_epoch"] = scorer.info["seconds_per_epoch"]
+        return scores, scorer.calibration(scores), fold_report
+
+    results = map_fn(run_fold, range(folds))  # lazy with map: each fold's line as it ends
+    if results is None:
+        return None
     predictions = np.zeros(len(docs))
     calibrated = np.zeros(len(docs), dtype=np.int64)
-    per_fold, seconds = [], []
-    for k in range(folds):
+    per_fold = []
+    for k, (scores, integers, fold_report) in enumerate(results):
         test_index = np.nonzero(fold_of == k)[0]
-        train_docs = [docs[i] for i in np.nonzero(fold_of != k)[0]]
-        test_docs = [docs[i] for i in test_index]
-        start = time.perf_counter()
-        scorer = train(train_docs, config, vectors=vectors, show_progress=show_progress,
-                       log=lambda s, k=k: log(f"[fold {k + 1}/{folds}] {s}"),
-                       groups=None if groups is None else groups[fold_of != k])
-        seconds.append(time.perf_counter() - start)
-        scores, _ = scorer.predict(test_docs)
         predictions[test_index] = scores
-        calibrated[test_index] = scorer.calibration(scores)
-        fold_report = report(scores, [d.score for d in test_docs], None, scorer.calibration)
-        fold_report["seconds"] = seconds[-1]
-        fold_report["seconds_per_epoch"] = scorer.info["seconds_per_epoch"]
+        calibrated[test_index] = integers
         per_fold.append(fold_report)
         log(f"[fold {k + 1}/{folds}] RMSE {fold_report['rmse']:.3f}, r "
             f"{fold_report['pearson']:.3f}, QWK {fold_report['qwk']:.3f}")
@@ -268,7 +281,8 @@ def cross_validate(docs: Sequence[Doc], config: EssayConfig, folds: int = 5, vec
                          calibrated)
     pooled["per_prompt_pearson"] = per_prompt_pearson(predictions, [d.score for d in docs],
                                                       prompts)
-    pooled.update({"folds": per_fold, "config": config.to_dict(), "seconds": float(sum(seconds)),
+    pooled.update({"folds": per_fold, "config": config.to_dict(),
+                   "seconds": float(sum(f["seconds"] for f in per_fold)),
                    "seconds_per_epoch": float(np.mean([f["seconds_per_epoch"]
                                                        for f in per_fold]))})
     pooled["predictions"] = predictions.tolist()
