@@ -29,19 +29,53 @@ def test_python_m_dlpy_and_version():
 
 
 def test_every_option_shows_its_default():
-    missing = []
+    missing, families = [], set()
     for path, parser in _subparsers(build_parser()):
-        text = parser.format_help()
+        families.add(path[:1])
         for action in parser._actions:
             default = action.default
             if not action.option_strings or default in (None, argparse.SUPPRESS) or \
                     isinstance(default, bool) or action.help == argparse.SUPPRESS:
                 continue
             helped = parser._get_formatter()._expand_help(action) if action.help else ""
-            if "default" not in helped.lower() or (str(default) not in text and
+            # the value itself, or a default its author put in words ("default: one per core")
+            if "default" not in helped.lower() or (str(default) not in helped and
                                                    "default" not in (action.help or "")):
                 missing.append(f"dlpy {' '.join(path)} {action.option_strings[0]}")
     assert not missing, missing
+    assert families >= {("mnist",), ("text",), ("essay",), ("lm",)}, families
+
+
+def test_no_progress_is_the_one_spelling_and_no_quiet_is_shown():
+    offenders = []
+    for path, parser in _subparsers(build_parser()):
+        for action in parser._actions:
+            if action.help == argparse.SUPPRESS:
+                continue  # an old spelling kept working, not offered
+            for option in action.option_strings:
+                if option == "--quiet" or (("progress" in option or "quiet" in option)
+                                           and option != "--no-progress"):
+                    offenders.append(f"dlpy {' '.join(path)} {option}")
+    assert not offenders, offenders
+    for argv in (["essay", "cv"], ["text", "oov"], ["lm", "train"], ["mnist", "train"]):
+        text = _help([*argv, "--help"])
+        assert "--no-progress" in text and "--quiet" not in text, argv
+
+
+def _help(argv) -> str:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(argv)
+    return out.getvalue()
+
+
+def test_a_usage_error_a_command_finds_exits_2(capsys):
+    assert main(["lm", "fill-mask", "--top-k", "0", "나는 [MASK] 먹었다."]) == 2
+    err = capsys.readouterr().err
+    assert "--top-k must be >= 1, got 0" in err and "Traceback" not in err
 
 
 def test_usage_error_exits_2(capsys):

@@ -3,8 +3,9 @@
 
 Conventions for every command: `--help` shows each option's default; `--json` prints pure JSON
 on standard output (people's text goes to standard error); `--no-progress` turns progress bars
-off; a usage error exits 2, an error at run time 1 with one line that says what went wrong
-(`dlpy --debug ...` adds the traceback), and an unexpected exception always shows its traceback.
+off; a usage error exits 2 (argparse's, or a UsageError a command raises), an error at run time
+1 with one line that says what went wrong (`dlpy --debug ...` adds the traceback), and an
+unexpected exception always shows its traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ COMMAND_MODULES = [
     ("essay", "dlpy.essay.commands"),
     ("lm", "dlpy.lm.commands"),
 ]
+
+
+class UsageError(ValueError):
+    """A command's arguments are wrong in a way argparse cannot see (a TEXT without its one
+    [MASK], --top-k 0): one line, exit 2 like argparse's own usage errors."""
+
+
 # errors that mean bad input or a missing resource, not a bug: one line, exit 1
 EXPECTED_ERRORS = (ValueError, TypeError, FileNotFoundError, RuntimeError, OSError)
 
@@ -82,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except UsageError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"dlpy {args.command}: error: {err} (see --help)", file=sys.stderr)
+        return 2
     except EXPECTED_ERRORS as err:
         if args.debug:
             traceback.print_exc()

@@ -1,20 +1,11 @@
-"""`dlpy mnist train` and `dlpy mnist evaluate`: parse arguments, call dlpy.data.mnist_train."""
+"""`dlpy mnist train` and `dlpy mnist evaluate`: parse arguments, call dlpy.data.mnist_train.
+The defaults in --help come from dlpy.cli's parser, as for every command."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's help ends with its default, unless the help already says it."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if "default" in text or action.default is None or action.default is argparse.SUPPRESS:
-            return text
-        return super()._get_help_string(action)
 
 
 def register(subparsers) -> None:
@@ -25,7 +16,6 @@ def register(subparsers) -> None:
 
     train = commands.add_parser(
         "train", help="train a model; writes checkpoint.npz, metrics.json, curves.png",
-        formatter_class=_HelpFormatter,
         description="Train on 50,000 training images (the seed's split), validate on the other "
                     "10,000 every epoch, report test accuracy on the 10,000 test images. "
                     "checkpoint.npz is written after every epoch; --resume continues from it.")
@@ -58,7 +48,6 @@ def register(subparsers) -> None:
     train.set_defaults(func=run_train)
 
     evaluate = commands.add_parser("evaluate", help="test accuracy of a trained model",
-                                   formatter_class=_HelpFormatter,
                                    description="Evaluate a trained model on the test images.")
     evaluate.add_argument("--model", type=Path, required=True, metavar="DIR",
                           help="the folder written by `dlpy mnist train` (or its checkpoint.npz)")

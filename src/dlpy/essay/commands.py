@@ -103,8 +103,9 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes that analyse the essays not yet in the cache (default: one "
                    "per core)")
-    p.add_argument("--no-progress", "--quiet", action="store_true", dest="quiet",
-                   help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", dest="quiet", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", dest="quiet",
+                   help=argparse.SUPPRESS)  # the old spelling of --no-progress
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
@@ -385,5 +386,6 @@ def cmd_oov(args) -> int:
     from dlpy.text.commands import print_oov
 
     records = read_essays(args.data if len(args.data) > 1 else args.data[0], skip_bad=True)
-    analysed = analyze_essays(records, args.analyzer, cache_dir=args.cache_dir, skip_bad=True)
+    analysed = analyze_essays(records, args.analyzer, cache_dir=args.cache_dir, skip_bad=True,
+                              show_progress=not args.no_progress)
     return print_oov(args, [a.sentences for a in analysed], f"{len(analysed)} essays")

@@ -192,13 +192,14 @@ def _unigram_counts(lm, args):
 
 
 def run_fill_mask(args: argparse.Namespace) -> int:
+    from dlpy.cli import UsageError
     from dlpy.lm.fill import load_pretrained
 
     if args.top_k < 1:
-        raise ValueError(f"lm fill-mask: --top-k must be >= 1, got {args.top_k}")
+        raise UsageError(f"lm fill-mask: --top-k must be >= 1, got {args.top_k}")
     for text in args.texts:  # every text checked before the model loads
         if text.count("[MASK]") != 1:
-            raise ValueError(f"fill-mask: expected exactly one [MASK] in each TEXT, got "
+            raise UsageError(f"fill-mask: expected exactly one [MASK] in each TEXT, got "
                              f"{text.count('[MASK]')} in {text!r}")
     lm = load_pretrained(args.model)
     for text in args.texts:

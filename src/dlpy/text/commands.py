@@ -21,6 +21,7 @@ def register(subparsers) -> None:
                         help="random pairs on which to check the cosines")
     export.add_argument("--limit", type=int, default=None, help="export the first N ids only")
     export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--no-progress", action="store_true", help="no progress bars")
     export.set_defaults(func=export_command)
 
     inspect = sub.add_parser("inspect-vectors", help="size, skipped rows, nearest neighbours")
@@ -51,6 +52,7 @@ def add_oov_arguments(oov: argparse.ArgumentParser) -> None:
     oov.add_argument("--tokens", choices=["auto", "form/tag", "form"], default="auto",
                      help="token keys; auto: form/TAG when the vocabulary looks like that")
     oov.add_argument("--cache-dir", default=None, help="analysis cache (default ~/.cache/dlpy)")
+    oov.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def export_command(args: argparse.Namespace) -> int:
@@ -58,7 +60,7 @@ def export_command(args: argparse.Namespace) -> int:
 
     _, report = export_kiwi_vectors(args.out, num_anchors=args.anchors, dim=args.dim,
                                     limit=args.limit, check_pairs=args.check_pairs,
-                                    seed=args.seed)
+                                    seed=args.seed, show_progress=not args.no_progress)
     print(report)
     print(f"wrote {args.out}: unit-length vectors sharing a common direction; "
           "centre them before use (WordVectors.centered())")
@@ -135,7 +137,8 @@ def oov_command(args: argparse.Namespace) -> int:
     jobs = [Job(sha256_bytes(d.encode("utf-8", "surrogatepass")), {"text": d})
             for d in documents]
     results, _ = analyze_many(jobs, args.analyzer, cache_dir=args.cache_dir,
-                              count_spaces=False, workers=os.cpu_count() or 1)
+                              count_spaces=False, workers=os.cpu_count() or 1,
+                              show_progress=not args.no_progress)
     bad = [(d, r.error) for d, r in zip(documents, results) if r.error is not None]
     if bad:
         raise ValueError(f"the analyser rejected {len(bad)} document(s); the first, "
