@@ -57,6 +57,24 @@ def test_export_round_trip_and_json_cli(tiny_lm, tokenizer_path, tmp_path, capsy
     assert all(len(json.loads(line)["candidates"]) == 3 for line in lines)
 
 
+def test_evaluate_json_is_one_json_object_on_stdout(tiny_lm, tokenizer_path, corpus_dir,
+                                                    tmp_path, capsys):
+    from dlpy import nn
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "tokenizer.model").write_bytes(open(tokenizer_path, "rb").read())
+    nn.save_checkpoint(run / "checkpoint.npz", tiny_lm.model,
+                       meta={"lm_config": tiny_lm.model.config, "step": 1})
+    assert cli.main(["lm", "evaluate", "--model", str(run), "--data",
+                     str(corpus_dir / "text.txt.gz"), "--heldout-every", "5", "--batches", "1",
+                     "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out)  # the whole of stdout: pure JSON
+    assert out.count("\n") == 1 and report["masked_tokens"] > 0
+    assert {"loss", "accuracy", "unigram_loss", "unigram_accuracy"} <= set(report)
+
+
 def test_pooled_features(tiny_lm):
     features = tiny_lm.pooled_features(["나는 밥을 먹었다.", "친구는 집에서 책을 읽었다."])
     assert features.shape == (2, 16) and features.dtype == np.float32
