@@ -88,6 +88,14 @@ def test_mnist_train_distributed_only_rank_0_logs_and_writes(mpirun, tmp_path):
     assert metrics["test_accuracy"] >= 0.9
 
 
+def test_mnist_train_under_mpirun_without_distributed_is_refused(mpirun, tmp_path):
+    result = mpirun("-m", "dlpy", "mnist", "train", "--data-dir", str(tmp_path), "--no-download",
+                    "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.count("as 2 processes but without --distributed") == 2
+    assert not (tmp_path / "run").exists()
+
+
 def write_korean_corpus(path, documents=400):
     """A .txt.gz of short Korean documents (three sentences each, an empty line between)."""
     words = [["나는", "친구는", "동생은", "선생님은", "우리는", "엄마는"],

@@ -33,6 +33,17 @@ def test_helpers_are_identities_in_one_process():
     assert seed.entropy == 5 and seed.spawn_key == ()  # what a single process always drew
 
 
+def test_launcher_world_size_and_the_refusal_read_the_environment(monkeypatch):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.launcher_world_size() == 1
+    distributed.refuse_undistributed()  # one process: fine
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
+    assert distributed.launcher_world_size() == 4
+    with pytest.raises(ValueError, match="as 4 processes but without --distributed"):
+        distributed.refuse_undistributed()
+
+
 def test_abort_on_error_lets_the_error_through_in_one_process():
     with pytest.raises(ValueError, match="boom"):
         with distributed.abort_on_error():

@@ -102,6 +102,9 @@ def run_train(args: argparse.Namespace) -> int:
         with distributed.main_first():  # rank 0 downloads, the others then read
             arrays = _load(args)
     else:
+        from dlpy.distributed import refuse_undistributed
+
+        refuse_undistributed()
         arrays = _load(args)
     out = args.out if args.out is not None else Path(f"mnist-{args.model}")
     metrics = train(arrays, out, model=args.model, epochs=args.epochs,

@@ -25,11 +25,13 @@ from dlpy.distributed.group import (
     init,
     is_main,
     launched_by_mpi,
+    launcher_world_size,
     main_first,
     map_gather,
     rank,
     rank_rng,
     rank_seed,
+    refuse_undistributed,
     world_size,
 )
 from dlpy.distributed.sampler import DistributedSampler
@@ -47,10 +49,12 @@ __all__ = [
     "init",
     "is_main",
     "launched_by_mpi",
+    "launcher_world_size",
     "main_first",
     "map_gather",
     "rank",
     "rank_rng",
     "rank_seed",
+    "refuse_undistributed",
     "world_size",
 ]

@@ -46,6 +46,26 @@ def launched_by_mpi() -> bool:
     return any(name in os.environ for name in LAUNCHER_VARIABLES)
 
 
+def launcher_world_size() -> int:
+    """The number of processes a launcher says it started (from its environment, without
+    starting MPI); 1 when there is no launcher."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def refuse_undistributed() -> None:
+    """Raise ValueError when an MPI launcher started N > 1 copies of a command run without
+    --distributed: each would train the whole model alone and write the same files."""
+    copies = launcher_world_size()
+    if copies > 1:
+        raise ValueError(f"started by an MPI launcher as {copies} processes but without "
+                         f"--distributed (each would train alone and write the same files): "
+                         f"add --distributed, or run one process")
+
+
 def init(required: bool = False) -> int:
     """Join the MPI process group if a launcher started us; returns the world size.
 

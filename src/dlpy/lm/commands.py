@@ -130,6 +130,10 @@ def run_train(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     model_config = LMConfig(**{f.name: getattr(args, f.name) for f in fields(LMConfig)})
+    if not args.distributed:
+        from dlpy.distributed import refuse_undistributed
+
+        refuse_undistributed()
     run = train_distributed if args.distributed else train
     trainer = run(config, model_config, resume=args.resume, max_steps=args.max_steps,
                   show_progress=not args.no_progress)
