@@ -34,7 +34,7 @@ from dlpy.essay.cv import (
     merge_groups,
 )
 from dlpy.essay.data import read_essays
-from dlpy.essay.features import docs_from_records
+from dlpy.essay.features import CRITERIA, Doc
 from dlpy.essay.metrics import report
 from dlpy.essay.train import train
 from dlpy.io import atomic_write, atomic_write_bytes
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     records = read_essays(args.data, skip_bad=True)
     log(f"read {len(records)} essays ({time.perf_counter() - start:.0f} s)")
-    docs = docs_from_records(records, "kiwi", show_progress=False)
+    docs = load_docs(records, config, log)
     del records
     for doc in docs:
         doc.release(keep_morphemes=config.d_model > 0)
@@ -122,6 +122,42 @@ def main(argv=None) -> int:
     atomic_write_bytes(args.cv_json, json.dumps(result, indent=1, ensure_ascii=False)
                        .encode("utf-8"))
     return 0
+
+
+def load_docs(records, config, log) -> list[Doc]:
+    """Docs through the analysis cache without waiting for its lock: a cached analysis is read,
+    a missing one is made here (not written back: another run may be filling the cache). The
+    spacing counts are read from their cache where present; with --no-spacing-features they
+    are not needed (0 where not cached)."""
+    from dlpy.text.analysis import get_analyzer
+    from dlpy.text.cache import AnalysisCache
+    from dlpy.text.spacing import SpacingCounter
+
+    analyzer = get_analyzer("kiwi")
+    cache = AnalysisCache.for_analyzer(analyzer)
+    spacing = SpacingCounter(analyzer.kiwi)
+    docs, made, counted = [], 0, 0
+    for record in records:
+        fields = cache.get(record.source_sha256)
+        if fields is None or "essay" not in fields:
+            fields = {"essay": analyzer.analyze(record.marked_text)}
+            made += 1
+        missing = 0
+        if config.spacing_features:
+            missing = spacing(record.text)
+            counted += 1
+        criteria = [float(record.criteria[k]) for k in CRITERIA] if record.criteria else None
+        weights = getattr(record, "criterion_weights", None)
+        docs.append(Doc(text=record.text, sentences=fields["essay"], prompt=record.title,
+                        prompt_text=record.prompt, missing_spaces=missing,
+                        score=float(record.score), criteria=criteria, id=record.id,
+                        category=record.category,
+                        rubric=[float(weights[k]) for k in CRITERIA] if weights else None))
+        docs[-1].release(keep_morphemes=config.d_model > 0)
+        if len(docs) % 5000 == 0:
+            log(f"{len(docs)} essays ready ({made} analysed here)")
+    log(f"{len(docs)} essays ready: {made} analysed here, {counted} spacing counts")
+    return docs
 
 
 def run_job(job, docs, config, args, groups, fold_of, parts) -> None:

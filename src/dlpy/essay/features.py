@@ -41,6 +41,7 @@ STAT_NAMES = (
 # statistics that depend on the training essays (computed by the Featurizer, not per Doc)
 FITTED_STAT_NAMES = ("topic_similarity", "log_chars_vs_prompt")
 # the weak-essay signals added for the whole corpus (off with --no-relevance-features)
+SPACING_STAT_NAMES = ("missing_spaces_per_char", "log_missing_spaces")
 RELEVANCE_STAT_NAMES = ("prompt_similarity", "repeated_sentence_share",
                         "log_chars_per_paragraph") + FITTED_STAT_NAMES
 CRITERIA = ("organisation", "content", "expression")

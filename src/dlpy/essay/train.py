@@ -25,7 +25,13 @@ from dlpy import nn, optim
 from dlpy.essay.config import EssayConfig
 from dlpy.essay.cv import assign_groups, stratified_split
 from dlpy.essay.families import Scaling, get_family
-from dlpy.essay.features import RELEVANCE_STAT_NAMES, Doc, Featurizer, Vocabulary
+from dlpy.essay.features import (
+    RELEVANCE_STAT_NAMES,
+    SPACING_STAT_NAMES,
+    Doc,
+    Featurizer,
+    Vocabulary,
+)
 from dlpy.essay.metrics import Calibration, report
 from dlpy.essay.scorer import MODEL_FILE, Scorer, text_sha256
 from dlpy.io import atomic_write_bytes
@@ -70,9 +76,10 @@ def build_scorer(docs: Sequence[Doc], config: EssayConfig, vectors=None,
     family = get_family(config.family)
     if any(d.score is None for d in docs):
         raise ValueError("training essays need a score")
+    disabled = (() if config.relevance_features else RELEVANCE_STAT_NAMES) \
+        + (() if config.spacing_features else SPACING_STAT_NAMES)
     featurizer = Featurizer.fit(docs, config.max_char_ngrams, config.max_morpheme_ngrams,
-                                disabled_stats=() if config.relevance_features
-                                else RELEVANCE_STAT_NAMES)
+                                disabled_stats=disabled)
     vocabulary = Vocabulary.build(docs)
     model = family.build(featurizer, vocabulary, config, vectors, log)
     targets = np.array([[d.score] + (d.criteria or [np.nan] * 3) for d in docs], dtype=float)
