@@ -80,10 +80,11 @@ def test_deep_part_gradient_times_input(corpus_dir, tmp_path_factory):
                "--max-char-ngrams", "400", "--max-morpheme-ngrams", "400", "--no-progress"]
     assert main(["essay", "train", "--data", str(corpus_dir), "--out", str(out),
                  *options]) == 0
+    from dlpy.text import get_analyzer
+
     model = ModelAdapter(out)
-    svc = service()
-    deep = ScoringService.__new__(ScoringService)
-    deep.model, deep.kiwi = model, svc.kiwi
+    deep = ScoringService.__new__(ScoringService)  # without the warm-up of __init__
+    deep.model, deep.kiwi = model, get_analyzer("kiwi").kiwi
     prepared = _prepared(deep, good_essay())
     e = explain(model.scorer, prepared)
     assert e.deep_tokens.shape == (len(prepared.doc.morphemes[:64]),)

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from dlpy.cli import print_json
+
 BUNDLED_MODEL = Path(__file__).parent / "bundled" / "model.npz"
 
 
@@ -27,6 +29,8 @@ def register(subparsers) -> None:
                    "metrics.json, curves.png")
     _train_arguments(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite the model OUT already holds")
     p.add_argument("--float16", action="store_true", help="store the weights as float16")
     p.set_defaults(func=cmd_train)
 
@@ -45,7 +49,9 @@ def register(subparsers) -> None:
                    help=argparse.SUPPRESS)  # the old spelling of the default
     p.add_argument("--batch-gap", type=int, default=50, metavar="N",
                    help="an id jump of more than N starts a new batch")
-    p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
+    p.add_argument("--json", metavar="FILE", nargs="?", const="-",
+                   help="the full result as JSON: on stdout (the report goes to stderr), or "
+                   "written to FILE")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("evaluate", help="RMSE, Pearson r, QWK and per-prompt r of a model")
@@ -59,7 +65,8 @@ def register(subparsers) -> None:
                    help="an id jump of more than N starts a new collection batch")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("score", help="score essays (UTF-8 text files, or - for stdin)")
+    p = sub.add_parser("score", help="score essays (text files in UTF-8, UTF-16 with a BOM or "
+                       "CP949/EUC-KR; - for stdin)")
     _model_argument(p)
     p.add_argument("files", nargs="+", metavar="FILE")
     group = p.add_mutually_exclusive_group()
@@ -172,6 +179,10 @@ def cmd_train(args) -> int:
 
     from dlpy.essay.train import train
 
+    model_file = Path(args.out) / "model.npz"
+    if model_file.exists() and not (args.force or args.resume):
+        raise ValueError(f"{model_file} already exists: --force overwrites it, --resume "
+                         "continues its training, or choose another --out")
     docs = _docs(args)
     config = _config(args)
     start = time.perf_counter()
@@ -218,7 +229,9 @@ def cmd_cv(args) -> int:
           f"{result['qwk']:.3f} (calibrated), {result['seconds_per_epoch']:.1f} s per epoch, "
           f"{result['seconds']:.0f} s in all")
     print("\n".join(format_report(result)))
-    if args.json:
+    if args.json == "-":
+        print_json(result)
+    elif args.json:
         atomic_write_bytes(args.json, json.dumps(result, indent=1, ensure_ascii=False)
                            .encode("utf-8"))
     return 0
@@ -265,17 +278,14 @@ def cmd_evaluate(args) -> int:
         atomic_write_bytes(args.predictions, ("\n".join(lines) + "\n").encode("utf-8"))
         print(f"wrote {len(lines)} predictions to {args.predictions}")
     if args.json:
-        print(json.dumps(metrics, ensure_ascii=False))
+        print_json(metrics)
     return 0
 
 
 def _read_text(name: str) -> str:
-    data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{'stdin' if name == '-' else name}: not UTF-8 text "
-                         f"(byte {err.start}); save the essay as UTF-8") from None
+    from dlpy.essay.serve_cli import read_essay_file
+
+    return read_essay_file(name)
 
 
 def _prompt(scorer, args) -> str:
@@ -294,23 +304,9 @@ def _prompt(scorer, args) -> str:
 
 
 def cmd_score(args) -> int:
-    from dlpy.text import get_analyzer
+    from dlpy.essay.serve_cli import score_files
 
-    scorer = _load(args)
-    prompt = _prompt(scorer, args)
-    analyzer = get_analyzer("kiwi")
-    for name in args.files:
-        text = _read_text(name)
-        try:
-            doc = scorer.doc(text, prompt, analyzer=analyzer)
-        except ValueError as err:
-            raise ValueError(f"{'stdin' if name == '-' else name}: {err}") from None
-        result = score_doc(scorer, doc)
-        if args.json:
-            print(json.dumps({"file": name, **result}, ensure_ascii=False))
-        else:
-            print(format_result(name, result))
-    return 0
+    return score_files(args, _prompt, format_result)
 
 
 def score_doc(scorer, doc) -> dict:

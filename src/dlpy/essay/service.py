@@ -302,8 +302,8 @@ def decode_text(data: bytes, name: str) -> str:
     try:
         return data.decode("cp949")
     except UnicodeDecodeError:
-        raise ValueError(f"{name}: neither UTF-8, UTF-16 (with a BOM) nor CP949/EUC-KR text "
-                         f"(byte {first}); save the essay as UTF-8") from None
+        raise ValueError(f"{name}: not UTF-8 text (byte {first}), nor UTF-16 with a BOM, nor "
+                         "CP949/EUC-KR; save the essay as UTF-8") from None
 
 
 def _check_count(items: list, name: str) -> None:
