@@ -150,16 +150,16 @@ def _from_cache(jobs: Sequence[Job], indices, cache: AnalysisCache | None, spaci
     with no_gc():
         for i in indices:
             job = jobs[i]
+            spaces = None
+            if spacing is not None and job.spacing_text is not None:
+                spaces = spacing.cached(job.spacing_text)  # the small file first
+                if spaces is None:
+                    missing.append(i)
+                    continue
             fields = cache.get(job.key, tokens)
             if fields is None or set(fields) != set(job.fields):
                 missing.append(i)
                 continue
-            spaces = None
-            if spacing is not None and job.spacing_text is not None:
-                spaces = spacing.cached(job.spacing_text)
-                if spaces is None:
-                    missing.append(i)
-                    continue
             results[i] = Result(fields, spaces)
     return missing
 
