@@ -125,6 +125,21 @@ def test_batch_zip_streams_progress_and_csv(client):
     assert header.split(",")[:4] == ["id", "prompt", "score", "integer"] and len(csv_rows) == 3
 
 
+def test_batch_zip_with_a_broken_member_goes_on(client):
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("a.json", json.dumps({"id": "a", "text": good_essay(), "prompt": PROMPT}))
+        archive.writestr("b.json", b"{broken")
+        archive.writestr("c.json", json.dumps({"paragraph": "not a list"}))
+    rows = _lines(client.post("/api/score-batch", files={"file": ("c.zip", out.getvalue())}))
+    assert [r["id"] for r in rows[:-1]] == ["a", "b", "c"]
+    assert "score" in rows[0] and "not valid JSON" in rows[1]["error"]
+    assert "expected" in rows[2]["error"] and rows[-1]["scored"] == 1
+
+
 def test_batch_csv_and_jsonl(client):
     text = good_essay().replace("\n", " ")
     csv_data = f'id,text,prompt\na,"{text}",{PROMPT}\nb,"",{PROMPT}\n'.encode("cp949")

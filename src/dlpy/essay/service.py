@@ -312,8 +312,38 @@ def _check_count(items: list, name: str) -> None:
                             "the class into smaller files")
 
 
+def essay_from_json(data: bytes, source: str) -> BatchItem:
+    """One essay from a JSON file in a class upload: AI Hub's schema (paragraph[].paragraph_txt,
+    info.essay_id, info.essay_main_subject; scores and rubric are not needed: a class's essays
+    have none yet) or {"text", "prompt", "id"}. ValueError naming `source` otherwise."""
+    from dlpy.text.analysis import split_marked
+
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{source}: not UTF-8 (byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{source}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{source}: expected a JSON object, got {type(doc).__name__}")
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    paragraphs = doc.get("paragraph")
+    if isinstance(paragraphs, list):
+        texts = [p.get("paragraph_txt") if isinstance(p, dict) else None for p in paragraphs]
+        if not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"{source}: field 'paragraph[].paragraph_txt': expected strings")
+        text = "\n".join(" ".join(split_marked(t)) for t in texts)
+    elif isinstance(doc.get("text"), str):
+        text = doc["text"]
+    else:
+        raise ValueError(f"{source}: expected AI Hub's 'paragraph' list or a 'text' string")
+    prompt = info.get("essay_main_subject", doc.get("prompt", ""))
+    essay_id = info.get("essay_id", doc.get("id", Path(source).stem))
+    return BatchItem(str(essay_id), text, prompt if isinstance(prompt, str) else "")
+
+
 def _read_zip(data: bytes, name: str) -> list[BatchItem]:
-    from dlpy.essay.data import EssayDataError, _zip_member_name, parse_essay
+    from dlpy.essay.data import _zip_member_name
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -332,11 +362,9 @@ def _read_zip(data: bytes, name: str) -> list[BatchItem]:
         for info in sorted(members, key=_zip_member_name):
             member = _zip_member_name(info)
             try:
-                record = parse_essay(archive.read(info), member)
-            except (EssayDataError, zipfile.BadZipFile, RuntimeError) as err:
+                items.append(essay_from_json(archive.read(info), member))
+            except (ValueError, zipfile.BadZipFile, RuntimeError, OSError) as err:
                 items.append(BatchItem(Path(member).stem, "", "", error=str(err)))
-                continue
-            items.append(BatchItem(record.id or Path(member).stem, record.text, record.title))
     return items
 
 
