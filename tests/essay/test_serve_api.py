@@ -26,7 +26,7 @@ def client():
 def test_page_docs_and_health(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "글짓기 채점기" in page.text
+    assert "에세이 채점기" in page.text
     for path in ("/static/app.js", "/static/style.css", "/docs"):
         assert client.get(path).status_code == 200, path
     # the page loads nothing from another host: no CDN, works offline

@@ -93,7 +93,7 @@ def test_score_explain_and_class(server, browser, tmp_path):
     wait = WebDriverWait(browser, 20)
     browser.get(server + "/")
     wait.until(lambda d: len(Select(d.find_element(By.ID, "prompt")).options) > 1)
-    assert browser.find_element(By.TAG_NAME, "h1").text == "글짓기 채점기"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "에세이 채점기"
     Select(browser.find_element(By.ID, "prompt")).select_by_value(PROMPT)
     box = browser.find_element(By.ID, "essay")
     box.send_keys(good_essay())

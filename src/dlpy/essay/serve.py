@@ -149,7 +149,9 @@ def create_app(service: svc.ScoringService) -> FastAPI:
                          422: {"description": "not {text, prompt}, or an empty essay"}})
     def score(request: ScoreRequest):
         try:
-            return service.score(request.text, request.prompt, explain=request.explain)
+            # a JSONResponse as is: FastAPI's generic encoder walks every nested value (slow)
+            return JSONResponse(service.score(request.text, request.prompt,
+                                              explain=request.explain))
         except svc.EssayTooLong as err:
             raise HTTPException(413, str(err)) from None
         except ValueError as err:
