@@ -34,8 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--float16", action="store_true", help="store the weights as float16")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("cv", help="k-fold cross-validation on unseen collection batches",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("cv", help="k-fold cross-validation on unseen collection batches")
     _data_arguments(p)
     _train_arguments(p)
     p.add_argument("--folds", type=int, default=5, help="number of folds")
@@ -107,8 +106,8 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes that analyse the essays not yet in the cache (default: one "
                    "per core)")
-    p.add_argument("--no-progress", "--quiet", action="store_true", dest="quiet",
-                   help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", dest="quiet", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)  # the old spelling
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ def register(subparsers) -> None:
                         help="random pairs on which to check the cosines")
     export.add_argument("--limit", type=int, default=None, help="export the first N ids only")
     export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--no-progress", action="store_true", help="no progress bars")
     export.set_defaults(func=export_command)
 
     inspect = sub.add_parser("inspect-vectors", help="size, skipped rows, nearest neighbours")
@@ -58,7 +59,7 @@ def export_command(args: argparse.Namespace) -> int:
 
     _, report = export_kiwi_vectors(args.out, num_anchors=args.anchors, dim=args.dim,
                                     limit=args.limit, check_pairs=args.check_pairs,
-                                    seed=args.seed)
+                                    seed=args.seed, show_progress=not args.no_progress)
     print(report)
     print(f"wrote {args.out}: unit-length vectors sharing a common direction; "
           "centre them before use (WordVectors.centered())")
