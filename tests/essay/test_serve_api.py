@@ -80,6 +80,7 @@ def test_missing_and_unknown_prompt_are_said(client):
     (b"null", 422, "object"),
     (b'{"prompt": "x"}', 422, "text"),
     (b'{"text": "abc", "surprise": 1}', 422, "surprise"),
+    (('{"text": "abc", "prompt": "%s"}' % ("주" * 501)).encode(), 422, "prompt"),
     (b'{"text": "  \\n "}', 422, "empty"),
     ('{"text": "가\udcff"}'.encode("utf-8", "surrogatepass"), 422, "surrogate"),
     (b'{"text": "\\udcff"}', 422, "surrogate"),
@@ -90,6 +91,15 @@ def test_bad_requests_get_4xx(client, body, status, message):
                            headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
+
+
+def test_a_body_that_is_not_json_gets_4xx(client):
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = client.post("/api/score", content=b"text=abc",
+                               headers={"content-type": content_type})
+        assert 400 <= response.status_code < 500, (content_type, response.status_code)
+    assert client.get("/api/score").status_code == 405
+    assert client.get("/nowhere").status_code == 404
 
 
 def test_limits_answer_413(client):

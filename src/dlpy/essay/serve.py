@@ -36,7 +36,8 @@ class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: StrictStr = Field(description=f"the essay, paragraphs on separate lines, at most "
                             f"{svc.MAX_CHARS:,} characters")
-    prompt: StrictStr | None = Field(None, description="the prompt's title, as /api/prompts "
+    prompt: StrictStr | None = Field(None, max_length=500,
+                                     description="the prompt's title, as /api/prompts "
                                      "lists it; missing or unknown: scored with the shared "
                                      "weights and a warning")
     explain: StrictBool = Field(True, description="include the explanation")
