@@ -129,6 +129,11 @@ def test_batch_zip_streams_progress_and_csv(client):
     assert all(0 <= r["score"] <= 30 for r in rows)
     assert "not_korean" in rows[2]["warnings"]
     assert summary["summary"] and summary["scored"] == 3
+    whole = client.post("/api/score-batch?format=json", files={"file": ("class.zip", data)})
+    assert whole.status_code == 200
+    document = whole.json()
+    assert [r["id"] for r in document["essays"]] == ["ESSAY_1", "ESSAY_2", "ESSAY_3"]
+    assert document["summary"]["scored"] == 3
     response = client.post("/api/score-batch?format=csv", files={"file": ("class.zip", data)})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     header, *csv_rows = response.text.strip().splitlines()

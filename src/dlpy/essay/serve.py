@@ -162,11 +162,12 @@ def create_app(service: svc.ScoringService) -> FastAPI:
               description="Upload a .zip of AI Hub essay JSON files, a .csv with a `text` "
               "column (and `prompt`, `id`), or a .jsonl of {text, prompt, id}. The answer "
               "streams: NDJSON (one object per essay with `done` and `total`, for progress, "
-              "then a summary) or CSV (one row per essay).",
+              "then a summary), one JSON object {essays, summary}, or CSV (one row per "
+              "essay).",
               responses={413: {"description": "too many essays or bytes"},
                          422: {"description": "not a zip / CSV / JSONL of essays"}})
     def score_batch(file: Annotated[UploadFile, File(description="the class's essays")],
-                    format: Annotated[str, Query(pattern="^(ndjson|csv)$")] = "ndjson"):
+                    format: Annotated[str, Query(pattern="^(ndjson|json|csv)$")] = "ndjson"):
         data = file.file.read(svc.MAX_BATCH_BYTES + 1)
         try:
             items = svc.read_batch(file.filename or "upload", data)
@@ -183,17 +184,29 @@ def create_app(service: svc.ScoringService) -> FastAPI:
                                      headers={"Content-Disposition":
                                               'attachment; filename="scores.csv"'})
 
-        def lines():
+        def rows():
             scored = []
             for done, item in enumerate(items, start=1):
                 row = svc.batch_row(item, service)
-                if "score" in row:
+                if row.get("score") is not None:
                     scored.append(row["score"])
-                yield json.dumps({"done": done, "total": len(items), **row},
-                                 ensure_ascii=False) + "\n"
-            summary = {"summary": True, "total": len(items), "scored": len(scored),
-                       "mean": round(sum(scored) / len(scored), 2) if scored else None}
-            yield json.dumps(summary) + "\n"
+                yield {"done": done, "total": len(items), **row}
+            yield {"summary": True, "total": len(items), "scored": len(scored),
+                   "mean": round(sum(scored) / len(scored), 2) if scored else None}
+
+        def lines():
+            for row in rows():
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+
+        def document():  # one JSON object, still sent essay by essay
+            yield '{"essays": ['
+            for i, row in enumerate(rows()):
+                if row.get("summary"):
+                    yield '], "summary": ' + json.dumps(row) + "}"
+                else:
+                    yield ("," if i else "") + json.dumps(row, ensure_ascii=False)
+        if format == "json":
+            return StreamingResponse(document(), media_type="application/json")
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return app
