@@ -6,7 +6,7 @@ web service (dlpy.essay.serve), `dlpy essay score` and `dlpy essay explain` shar
     result["score"], result["integer"], result["criteria"], result["warnings"]
     items = read_batch("class.zip", data)            # AI Hub JSON in a zip, CSV or JSONL
 
-`ModelAdapter` is the one place that knows the Scorer's interface (dlpy.essay.train): when the
+`ModelAdapter` is the one place that knows the Scorer's interface (dlpy.essay.scorer): when the
 Scorer changes, only it changes.
 """
 
@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import os
-import re
 import threading
 import time
 import zipfile
@@ -459,9 +458,3 @@ def csv_line(row: dict | None) -> str:
                          row.get("error") or ""])
     return out.getvalue()
 
-
-_SAFE = re.compile(r"[^\w.-]+")
-
-
-def safe_name(name: str | None) -> str:
-    return _SAFE.sub("_", name or "upload")[-100:]
