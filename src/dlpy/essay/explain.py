@@ -24,11 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import dlpy.functional as F
-from dlpy.essay.features import STAT_NAMES
-from dlpy.essay.model import masked_mean, prompt_selector
+from dlpy.essay.model import masked_mean
 from dlpy.tensor import Tensor
-
-TOTAL = 0  # the model's output 0 is the total score; 1-3 are the criteria
 
 
 @dataclass
@@ -96,17 +93,6 @@ class Explanation:
 
 # --------------------------------------------------------------------------- the model's parts
 
-def _per_prompt_weights(module, selector: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """A PerPrompt's effective (out, in) weight and (out,) bias for one selector row."""
-    weight = module.linear.weight.data.astype(np.float64)
-    groups = selector.shape[0]
-    w = np.einsum("k,koi->oi", selector, weight.reshape(groups, -1, weight.shape[1]))
-    b = None
-    if module.linear.bias is not None:
-        b = selector @ module.linear.bias.data.astype(np.float64).reshape(groups, -1)
-    return w * module.gain, (None if b is None else b * module.gain)
-
-
 def _mlp_terms(model, stats: np.ndarray, selector: np.ndarray, direction: np.ndarray
                ) -> tuple[np.ndarray, float]:
     """The statistics MLP's output along `direction`, split exactly: (s,) terms, one per
@@ -153,34 +139,9 @@ class _Terms:
     model_output: float
 
 
-def _legacy_terms(scorer, data, outputs) -> _Terms:
-    """Today's EssayNet (dlpy.essay.train.Scorer): four outputs, the first the total."""
-    model = scorer.model
-    selector = prompt_selector(data.prompt, model.num_prompts)[0].astype(np.float64)
-    std, mean = scorer.target_std[TOTAL], scorer.target_mean[TOTAL]
-    direction = np.zeros(outputs.shape[1])
-    direction[TOTAL] = std
-    indices, values = data.wide_rows[0]
-    w_wide, b_wide = _per_prompt_weights(model.wide, selector)
-    terms = values.astype(np.float64) * w_wide[TOTAL, indices] * std
-    ngrams = {scorer.featurizer.vocabulary[i]: float(t) for i, t in zip(indices, terms)}
-    stats = data.stats[0].astype(np.float64)
-    w_stats, _ = _per_prompt_weights(model.stats_linear, selector)
-    mlp, constant = _mlp_terms(model, stats, selector, direction)
-    stat_terms = w_stats[TOTAL] * stats * std + mlp
-    statistics = {name: float(t) for name, t in zip(STAT_NAMES, stat_terms)}
-    base = mean + b_wide[TOTAL] * std + constant
-    deep_tokens, deep_rest = np.zeros(0), 0.0
-    if getattr(model, "deep", False):
-        deep_tokens, deep_out = _deep_terms(model, data.ids[0], selector, direction)
-        deep_rest = deep_out - float(deep_tokens.sum())
-    return _Terms(float(base), ngrams, statistics, deep_tokens, float(deep_rest),
-                  float(outputs[0, TOTAL] * std + mean))
-
-
 def _scorer_terms(scorer, doc, data) -> _Terms:
-    """A Scorer with `contributions` (dlpy.essay.scorer): it splits the wide and linear
-    statistics parts; the statistics MLP and the deep part are split here."""
+    """Scorer.contributions splits the wide and the linear statistics parts; the statistics
+    MLP and the deep part are split here."""
     c = scorer.contributions(doc)
     model = scorer.model
     batch = data.batch(np.array([0]))
@@ -280,22 +241,19 @@ def _word_spans(text: str, per_char: np.ndarray) -> list[Span]:
 
 # --------------------------------------------------------------------------- explain
 
-def explain(scorer, prepared, data=None, outputs: np.ndarray | None = None) -> Explanation:
+def explain(scorer, prepared, data=None) -> Explanation:
     """The contributions to `prepared`'s total score (see the module docstring).
 
-    scorer: a Scorer with an EssayNet; prepared: a PreparedEssay (its Doc, the morphemes'
-    character spans and the sentences' spans); data, outputs: the Doc already encoded and run
-    through the model (scorer.encode, scorer.raw_outputs), to save the time."""
+    scorer: a dlpy.essay.scorer.Scorer of the EssayNet family; prepared: a PreparedEssay (its
+    Doc, the morphemes' character spans and the sentences' spans); data: the Doc already
+    encoded (scorer.encode), to save the time."""
     doc = prepared.doc
+    if not scorer.family.uses_wide:
+        raise ValueError(f"explain: needs an EssayNet model, got the {scorer.family.name!r} "
+                         "family")
     scorer.model.eval()
     data = data if data is not None else scorer.encode([doc])
-    if hasattr(scorer, "contributions"):
-        terms = _scorer_terms(scorer, doc, data)
-    else:
-        if scorer.config.arch != "essaynet":
-            raise ValueError(f"explain: needs an EssayNet model, got {scorer.config.arch!r}")
-        outputs = outputs if outputs is not None else scorer.raw_outputs(data)
-        terms = _legacy_terms(scorer, data, outputs)
+    terms = _scorer_terms(scorer, doc, data)
 
     per_char = np.zeros(len(doc.text), dtype=np.float64)
     placed = _spread_chars(doc.text, terms.ngrams, per_char)

@@ -33,7 +33,6 @@ MAX_CHARS = 20_000            # one essay; the longest development essay has abo
 MAX_BATCH_ESSAYS = 500        # one class upload
 MAX_BATCH_BYTES = 20_000_000  # the upload, and the uncompressed members of a zip together
 CRITERIA = ("organisation", "content", "expression")
-UNCATEGORISED = ""            # the category of prompts whose model does not say
 
 
 class EssayTooLong(ValueError):
@@ -52,14 +51,10 @@ class BatchError(ValueError):
 
 class ModelAdapter:
     """The Scorer's interface as the service uses it (load, predict, explain, what the training
-    set looked like). Works with dlpy.essay.scorer's Scorer and with the older one of
-    dlpy.essay.train (models saved before the restructuring)."""
+    set looked like): dlpy.essay.scorer's."""
 
     def __init__(self, path: str | os.PathLike | None = None):
-        try:
-            from dlpy.essay.scorer import load_scorer
-        except ImportError:  # before dlpy.essay.scorer existed
-            from dlpy.essay.train import load_scorer
+        from dlpy.essay.scorer import load_scorer
 
         self.path = Path(path) if path else BUNDLED_MODEL
         self.scorer = load_scorer(self.path)
@@ -78,28 +73,19 @@ class ModelAdapter:
     def doc_fields(self, prompt: str) -> dict:
         """What a new essay's Doc takes from the model: the prompt's text (and category)."""
         featurizer = self.scorer.featurizer
-        out = {"prompt_text": featurizer.prompt_texts.get(prompt, "")}
-        info = getattr(featurizer, "prompt_info", None)
-        if info is not None:
-            out["category"] = info.get(prompt, {}).get("category", "")
-        return out
+        return {"prompt_text": featurizer.prompt_texts.get(prompt, ""),
+                "category": featurizer.prompt_info.get(prompt, {}).get("category", "")}
 
     def categories(self) -> dict[str, list[str]]:
-        """Category -> prompts ("" holds the prompts of a model that does not say)."""
-        if hasattr(self.scorer, "prompts_by_category"):
-            return self.scorer.prompts_by_category()
-        return {UNCATEGORISED: self.prompts}
+        """Category -> prompts, in the model's order."""
+        return self.scorer.prompts_by_category()
 
     def predict(self, prepared: PreparedEssay, explain: bool = False) -> tuple[dict, object]:
         """({"score", "integer", "criteria"}, the Explanation or None), from one forward pass.
         A model that gives no finite number gives score None, never a made-up one."""
         scorer = self.scorer
         data = scorer.encode([prepared.doc])
-        outputs = scorer.raw_outputs(data)
-        if hasattr(scorer, "predict_encoded"):
-            scores, criteria = scorer.decode(outputs, data.rubric)
-        else:
-            scores, criteria = scorer.decode(outputs)
+        scores, criteria = scorer.predict_encoded(data)
         if not np.isfinite(scores[0]):
             return {"score": None, "integer": None, "criteria": None}, None
         result = {"score": round(float(scores[0]), 2),
@@ -111,14 +97,11 @@ class ModelAdapter:
         if explain and self.can_explain():
             from dlpy.essay.explain import explain as explain_essay
 
-            explanation = explain_essay(scorer, prepared, data, outputs)
+            explanation = explain_essay(scorer, prepared, data)
         return result, explanation
 
     def can_explain(self) -> bool:
-        family = getattr(self.scorer, "family", None)
-        if family is not None:
-            return bool(family.uses_wide)
-        return self.scorer.config.arch == "essaynet"
+        return bool(self.scorer.family.uses_wide)
 
     def training_overlap(self, texts: list[str]) -> int | None:
         """How many of `texts` the model was trained on, or None where the model keeps no
@@ -134,9 +117,7 @@ class ModelAdapter:
 
     def describe(self) -> dict:
         info = self.scorer.info
-        family = getattr(self.scorer, "family", None)
-        return {"path": str(self.path),
-                "family": family.name if family is not None else self.scorer.config.arch,
+        return {"path": str(self.path), "family": self.scorer.family.name,
                 "trained_on": info.get("trained_on"), "prompts": len(self.prompts)}
 
 
