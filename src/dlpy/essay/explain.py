@@ -1,6 +1,9 @@
 """Why an essay got its score, from the model itself.
 
-EssayNet's total is a sum of parts (dlpy.essay.model), and each part is decomposed exactly:
+EssayNet's outputs are a sum of parts (dlpy.essay.model) and the total is linear in them
+(total = outputs . factors + offset, the rubric's weights: family.total_weights), so the total
+splits along the parts, and each part is decomposed exactly (Scorer.contributions gives the
+wide and linear statistics terms; the rest is done here):
 
     wide:   sum_j x_j * w_j                 one term per n-gram of the essay (TF-IDF x weight)
     stats:  sum_i z_i * v_i                 one term per text statistic (the per-prompt Linear)
