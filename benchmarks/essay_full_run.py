@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -34,7 +35,7 @@ from dlpy.essay.cv import (
     merge_groups,
 )
 from dlpy.essay.data import read_essays
-from dlpy.essay.features import CRITERIA, Doc
+from dlpy.essay.features import _NGRAM_IDS, CRITERIA, Doc
 from dlpy.essay.metrics import report
 from dlpy.essay.train import train
 from dlpy.io import atomic_write, atomic_write_bytes
@@ -57,6 +58,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-cv", action="store_true")
     parser.add_argument("--no-train", action="store_true")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--docs-cache", metavar="FILE.pickle",
+                        help="keep the featurised essays here (a private run cache: pickle, "
+                        "read back only by this script) so a second run skips the load")
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     if not args.no_cv and not args.cv_json:
@@ -66,10 +70,19 @@ def main(argv=None) -> int:
     config = config_from_args(args)
     log = log_to("")
     start = time.perf_counter()
-    records = read_essays(args.data, skip_bad=True)
-    log(f"read {len(records)} essays ({time.perf_counter() - start:.0f} s)")
-    docs = load_docs(records, config, log)
-    del records
+    if args.docs_cache and Path(args.docs_cache).exists():
+        with open(args.docs_cache, "rb") as f:
+            docs, interned = pickle.load(f)
+        _NGRAM_IDS.update(interned)
+        log(f"{len(docs)} essays from {args.docs_cache} ({time.perf_counter() - start:.0f} s)")
+    else:
+        records = read_essays(args.data, skip_bad=True)
+        log(f"read {len(records)} essays ({time.perf_counter() - start:.0f} s)")
+        docs = load_docs(records, config, log)
+        del records
+        if args.docs_cache:
+            with atomic_write(args.docs_cache) as f:
+                pickle.dump((docs, _NGRAM_IDS), f, protocol=pickle.HIGHEST_PROTOCOL)
     for doc in docs:
         doc.release(keep_morphemes=config.d_model > 0)
     log(f"analysed and featurised {len(docs)} essays ({time.perf_counter() - start:.0f} s)")
