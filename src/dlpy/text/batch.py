@@ -134,11 +134,11 @@ def _run(item: tuple[int, Job]) -> tuple[int, Result]:
 
 
 def _context():
-    """fork where there is one (Linux): workers start at once and a caller's script needs no
-    `if __name__ == "__main__"` guard; each worker still loads its own analyser, and a forked
-    worker ends with os._exit, so the parent's analyser is never touched. spawn elsewhere."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    """spawn: each worker is a fresh process that loads its own analyser. fork would be quicker
+    but is not safe here: a process with threads (Kiwi's pool, a progress bar) forked a worker
+    that hung for good on a lock one of those threads held (seen in the test suite). A script
+    that starts workers needs the usual `if __name__ == "__main__":` guard (`dlpy` has it)."""
+    return multiprocessing.get_context("spawn")
 
 
 def _from_cache(jobs: Sequence[Job], indices, cache: AnalysisCache | None, spacing,
@@ -147,6 +147,7 @@ def _from_cache(jobs: Sequence[Job], indices, cache: AnalysisCache | None, spaci
     if cache is None:
         return list(indices)
     missing = []
+    shared: dict[tuple[str, str], list[Sentence]] = {}  # the prompts: loaded once, then reused
     with no_gc():
         for i in indices:
             job = jobs[i]
@@ -156,10 +157,15 @@ def _from_cache(jobs: Sequence[Job], indices, cache: AnalysisCache | None, spaci
                 if spaces is None:
                     missing.append(i)
                     continue
-            fields = cache.get(job.key, tokens)
+            names = list(job.fields)
+            known = {name: shared[name, job.fields[name]] for name in names[1:]
+                     if (name, job.fields[name]) in shared}
+            fields = cache.get(job.key, tokens, known)
             if fields is None or set(fields) != set(job.fields):
                 missing.append(i)
                 continue
+            for name in names[1:]:
+                shared.setdefault((name, job.fields[name]), fields[name])
             results[i] = Result(fields, spaces)
     return missing
 

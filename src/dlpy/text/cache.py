@@ -72,10 +72,12 @@ class AnalysisCache:
             raise ValueError(f"AnalysisCache: expected a hex SHA-256, got {source_sha256!r}")
         return self.directory / source_sha256[:2] / f"{source_sha256}.json"
 
-    def get(self, source_sha256: str, tokens: dict | None = None) -> Fields | None:
+    def get(self, source_sha256: str, tokens: dict | None = None,
+            known: Fields | None = None) -> Fields | None:
         """The cached fields, or None when absent or unreadable (a corrupt entry is a miss).
         `tokens`, a dict shared across calls, keeps one tuple per distinct (form, tag): a corpus
-        of 20M tokens then holds ~100k tuples instead of 20M (and ~4 GB less)."""
+        of 20M tokens then holds ~100k tuples instead of 20M (and ~4 GB less). A field in
+        `known` (e.g. the analysis of a prompt already loaded) is taken from there as it is."""
         path = self.path_for(source_sha256)
         try:
             entry = json.loads(path.read_bytes())
@@ -86,7 +88,8 @@ class AnalysisCache:
                 or entry.get("version") != self.analyzer_version):
             return None
         try:
-            return {name: intern_tokens(sentences, tokens)
+            known = known or {}
+            return {name: known[name] if name in known else intern_tokens(sentences, tokens)
                     for name, sentences in entry["fields"].items()}
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
