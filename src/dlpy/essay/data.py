@@ -659,8 +659,9 @@ class PreprocessReport:
         lines = [f"{self.num_essays} essays read in {self.read_seconds:.1f} s ({per})",
                  f"duplicates: {self.duplicates} extra copies of {self.duplicated_texts} texts "
                  "(CV keeps each text in one fold; `deduplicate` counts each once)",
-                 f"{self.num_essays} essays analysed in {self.seconds:.1f} s "
-                 f"({self.cached_before} were already cached){where}"]
+                 f"analysis: {self.num_essays} essays in "
+                 f"{self.seconds - self.read_seconds:.1f} s ({self.cached_before} were already "
+                 f"cached){where}; {self.seconds:.1f} s in all"]
         if self.analysis is not None and self.analysis.analysed:
             lines.append(f"  analysed {self.analysis.analysed} in "
                          f"{self.analysis.analysis_seconds:.1f} s "
