@@ -81,8 +81,10 @@ def format_explanation(name: str, result: dict, top: int = 8) -> str:
                  f"features {parts['statistics']:+.2f} + deep {parts['deep']:+.2f} = "
                  f"{e['total']:.2f} (the model: {e['model_output']:.2f}; the score is clipped "
                  "to 0-30)")
-    raised = [w for w in e["words"] if w["contribution"] > 0][:top]
-    lowered = [w for w in e["words"] if w["contribution"] < 0][:top]
+    seen: set[str] = set()  # a word once, at its strongest occurrence
+    words = [w for w in e["words"] if not (w["text"] in seen or seen.add(w["text"]))]
+    raised = [w for w in words if w["contribution"] > 0][:top]
+    lowered = [w for w in words if w["contribution"] < 0][:top]
     if raised:
         lines.append("raised:  " + ", ".join(f"{w['text']} {w['contribution']:+.3f}"
                                              for w in raised))
