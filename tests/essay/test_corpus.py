@@ -276,3 +276,26 @@ def test_a_held_shard_delays_only_the_texts_in_it(tmp_path, capsys):
     assert report.cached == 1 and report.analysed == 1 and report.waited_seconds >= 0.4
     assert results[1].fields == {"text": [[("집에", "X"), ("왔다", "X")]]}
     assert "waiting for another run that is filling" in capsys.readouterr().err
+
+
+def test_essays_to_score_need_only_their_text(tmp_path):
+    from corpus import good_essay
+
+    bare = good_essay("ESSAY_7")
+    del bare["score"], bare["rubric"], bare["info"]
+    broken = good_essay("ESSAY_8")
+    broken["rubric"]["content_weight"]["con"] = "four"
+    (tmp_path / "주장").mkdir()
+    for name, doc in (("bare.json", bare), ("broken.json", broken)):
+        (tmp_path / "주장" / name).write_text(json.dumps(doc, ensure_ascii=False),
+                                             encoding="utf-8")
+    with pytest.raises(EssayDataError, match="bare.json: missing field 'score.essay_scoreT'"):
+        read_essays(tmp_path / "주장" / "bare.json")
+    essays = read_essays(tmp_path, require_scores=False)
+    first, second = essays
+    assert first.id == "bare" and first.category == "주장" and first.title == ""
+    assert np.isnan(first.score) and first.criteria is None and first.items is None
+    assert first.sentences[0].startswith("나는 학교에서")
+    # present but unsound: left out, never an error when scoring
+    assert second.id == "ESSAY_8" and np.isnan(second.score)
+    assert second.criterion_weights is None and second.title == "학교 휴대전화 사용"
