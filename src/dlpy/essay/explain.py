@@ -177,63 +177,67 @@ def _collapsed(text: str) -> tuple[str, list[int]]:
     """The featurizer's view of the text (whitespace runs -> one space, lower case) and, for
     each of its characters, the position in `text` it came from."""
     out, where = [], []
-    for match in re.finditer(r"\s+|\S", text):
-        out.append(" " if match.group().isspace() else match.group())
-        where.append(match.start())
+    in_space = False
+    for i, c in enumerate(text):
+        if c.isspace():
+            if in_space:
+                continue
+            c, in_space = " ", True
+        else:
+            in_space = False
+        out.append(c)
+        where.append(i)
     lowered = "".join(out).lower()
     if len(lowered) != len(out):  # a character whose lower case is longer: keep the original
         lowered = "".join(out)
     return lowered, where
 
 
+def _spread(terms: dict[str, float], keys: list[str], starts: list[int], ends: list[int],
+            size: int) -> tuple[np.ndarray, set[str]]:
+    """Each key's term shared out over its occurrences (keys[i] covers [starts[i], ends[i]))
+    and, within one, over its characters: the (size,) mass per position, and the keys placed."""
+    widths = np.maximum(np.asarray(ends) - np.asarray(starts), 1)
+    width_of: dict[str, int] = {}
+    for key, width in zip(keys, widths.tolist()):
+        width_of[key] = width_of.get(key, 0) + width
+    per_position = np.array([terms.get(k, 0.0) / width_of[k] for k in keys])
+    diff = np.zeros(size + 1)
+    np.add.at(diff, np.asarray(starts, dtype=np.int64), per_position)
+    np.add.at(diff, np.asarray(starts, dtype=np.int64) + widths, -per_position)
+    return np.cumsum(diff)[:-1], {k for k in width_of if k in terms}
+
+
 def _spread_chars(text: str, ngrams: dict[str, float], per_char: np.ndarray) -> set[str]:
     """Add each character n-gram's term to the characters it covers; return the keys placed."""
     view, where = _collapsed(text)
-    occurrences: dict[str, list[int]] = {}
+    keys, starts, ends = [], [], []
     for n in (1, 2, 3):  # features.char_ngrams' orders
-        for i in range(len(view) - n + 1):
-            key = "c:" + view[i:i + n]
-            if key in ngrams:
-                occurrences.setdefault(key, []).append(i)
-    # a difference array over the collapsed view: +share at an occurrence's start, -share
-    # after its end; its running sum is each character's mass
-    starts, ends, shares = [], [], []
-    for key, found in occurrences.items():
-        n = len(key) - 2
-        share = ngrams[key] / (len(found) * n)
-        starts += found
-        ends += [i + n for i in found]
-        shares += [share] * len(found)
-    diff = np.zeros(len(view) + 1)
-    shares_array = np.asarray(shares, dtype=np.float64)
-    np.add.at(diff, np.asarray(starts, dtype=np.int64), shares_array)
-    np.add.at(diff, np.asarray(ends, dtype=np.int64), -shares_array)
-    np.add.at(per_char, np.asarray(where, dtype=np.int64), np.cumsum(diff)[:-1])
-    return set(occurrences)
+        count = len(view) - n + 1
+        keys += ["c:" + view[i:i + n] for i in range(count)]
+        starts += range(count)
+        ends += range(n, count + n)
+    if not keys:
+        return set()
+    mass, placed = _spread(ngrams, keys, starts, ends, len(view))
+    np.add.at(per_char, np.asarray(where, dtype=np.int64), mass)
+    return placed
 
 
 def _spread_morphemes(ngrams: dict[str, float], morphemes: list[str],
                       spans: list[tuple[int, int]], per_char: np.ndarray) -> set[str]:
     """Add each morpheme uni/bigram's term to the characters of its morphemes."""
-    occurrences: dict[str, list[tuple[int, int]]] = {}
-    for i, m in enumerate(morphemes):
-        key = "m:" + m
-        if key in ngrams:
-            occurrences.setdefault(key, []).append(spans[i])
-        if i + 1 < len(morphemes):
-            key = f"m:{m} {morphemes[i + 1]}"
-            if key in ngrams:
-                start = spans[i][0]
-                occurrences.setdefault(key, []).append((start, max(spans[i + 1][1], start + 1)))
-    diff = np.zeros(per_char.size + 1)
-    for key, where in occurrences.items():
-        width = sum(max(end - start, 1) for start, end in where)
-        share = ngrams[key] / width
-        for start, end in where:
-            diff[start] += share
-            diff[max(end, start + 1)] -= share
-    per_char += np.cumsum(diff)[:-1]
-    return set(occurrences)
+    keys = ["m:" + m for m in morphemes]
+    starts = [start for start, _ in spans]
+    ends = [max(end, start + 1) for start, end in spans]
+    keys += [f"m:{a} {b}" for a, b in zip(morphemes, morphemes[1:])]
+    ends += [max(spans[i + 1][1], spans[i][0] + 1) for i in range(len(morphemes) - 1)]
+    starts += starts[:len(morphemes) - 1]
+    if not keys:
+        return set()
+    mass, placed = _spread(ngrams, keys, starts, ends, per_char.size)
+    per_char += mass
+    return placed
 
 
 def _word_spans(text: str, per_char: np.ndarray) -> list[Span]:
