@@ -185,7 +185,14 @@ def cmd_train(args) -> int:
     docs = _docs(args)
     config = _config(args)
     start = time.perf_counter()
+    # the validation split (early stopping, calibration) holds out whole collection batches and
+    # duplicate texts, as the CV folds do
+    from dlpy.essay.cv import duplicate_groups, merge_groups
+
+    batches = _batches(docs, 50)
+    groups = None if batches is None else merge_groups(batches, duplicate_groups(docs))
     scorer = train(docs, config, args.out, vectors=_vectors(args), resume=args.resume,
+                   groups=groups,
                    show_progress=not args.quiet,
                    save_dtype=np.float16 if args.float16 else np.float32)
     metrics = scorer.info["validation_metrics"]

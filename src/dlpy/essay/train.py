@@ -111,11 +111,19 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
         raise ValueError(f"train: need at least 4 scored essays, got {len(docs)}")
     family = get_family(config.family)
     prompts = [d.prompt for d in docs]
-    if groups is None:
-        fit_index, val_index = stratified_split(prompts, config.val_fraction, config.seed)
-    else:
+    held = None
+    if groups is not None:
         parts = max(2, int(round(1.0 / config.val_fraction)))
         held = assign_groups(prompts, groups, parts, config.seed) == 0
+        kept_prompts = {p for p, h in zip(prompts, held) if not h}
+        if not 0 < held.sum() <= 2 * config.val_fraction * len(docs) \
+                or len(kept_prompts) < len(set(prompts)):
+            # too few groups to hold out about val_fraction of the essays and keep every
+            # prompt in training: hold out essays instead
+            held = None
+    if held is None:
+        fit_index, val_index = stratified_split(prompts, config.val_fraction, config.seed)
+    else:
         fit_index, val_index = np.nonzero(~held)[0], np.nonzero(held)[0]
     if len(val_index) == 0:
         fit_index, val_index = fit_index[1:], fit_index[:1]
