@@ -2,6 +2,8 @@
 
     python benchmarks/essay_agreement.py [--data DIR] [--cv cv.json [cv_by_batch.json ...]]
 
+All five categories by default (aihub-train): per prompt, then per category.
+
 For every prompt: the pairwise Pearson r of the three raters' totals, one rater against the mean
 of the other two (the issue's "human" row: r, and QWK on rounded scores, averaged over the three
 raters), and, with `--cv` (the JSON of `dlpy essay cv ... --json cv.json`, run on the same
@@ -9,7 +11,7 @@ essays), the scorer's cross-validated r against the three-rater mean. The rater 
 AI Hub JSON essays (`essay_scoreT`); without `../shared/data` the script says so and stops.
 
 A second table looks at collection batches (runs of consecutive essay ids within a prompt,
-`dlpy.essay.train.collection_batches`): how much of the score variance lies between batches, how
+`dlpy.essay.cv.collection_batches`): how much of the score variance lies between batches, how
 well the mean score of the 10 essays with the nearest ids predicts an essay's score (metadata,
 never a model input: it measures the batch effect, not the text), and the raters' and the
 scorer's r inside batches (`within_group_pearson`).
@@ -30,7 +32,7 @@ from dlpy.essay.data import read_essays
 from dlpy.essay.metrics import pearson, quadratic_weighted_kappa, within_group_pearson
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "essays" / \
-    "aihub-writing-dev"
+    "aihub-train"  # all five categories; aihub-writing-dev is the 글짓기 part
 
 
 def agreement(raters: np.ndarray) -> dict:
@@ -101,7 +103,7 @@ def main(argv=None) -> int:
     if not Path(args.data).exists():
         print(f"{args.data}: not found; this benchmark needs the AI Hub essays (../shared/data)")
         return 1
-    records = [r for r in read_essays(args.data) if len(r.rater_scores) == 3]
+    records = [r for r in read_essays(args.data, skip_bad=True) if len(r.rater_scores) == 3]
     raters = np.array([r.rater_scores for r in records], dtype=np.float64)
     mean = np.array([r.score for r in records])
     titles = np.array([r.title for r in records])
@@ -125,6 +127,14 @@ def main(argv=None) -> int:
         pairs = " ".join(f"{p:.2f}" for p in a["pairwise"])
         print(row(name, mask, [f" {pairs:18s}", f"{a['one_vs_rest_r']:13.3f}",
                                f"{a['one_vs_rest_qwk']:5.3f}"]
+                  + [f"{pearson(p[mask], mean[mask]):15.3f}" for _, p in runs]))
+    categories = np.array([r.category for r in records])
+    for name in sorted(set(categories.tolist())):  # the same columns per category
+        mask = categories == name
+        a = agreement(raters[mask])
+        pairs = " ".join(f"{p:.2f}" for p in a["pairwise"])
+        print(row(f"[{name}]", mask, [f" {pairs:18s}", f"{a['one_vs_rest_r']:13.3f}",
+                                      f"{a['one_vs_rest_qwk']:5.3f}"]
                   + [f"{pearson(p[mask], mean[mask]):15.3f}" for _, p in runs]))
     batch_table(records, raters, mean, titles, runs, args.batch_gap)
     return 0

@@ -11,7 +11,9 @@ unexpected exception always shows its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import json
 import sys
 import traceback
 
@@ -33,6 +35,14 @@ class UsageError(ValueError):
 
 # errors that mean bad input or a missing resource, not a bug: one line, exit 1
 EXPECTED_ERRORS = (ValueError, TypeError, FileNotFoundError, RuntimeError, OSError)
+_json_stream = None  # standard output while a --json command runs with print() sent to stderr
+
+
+def print_json(value) -> None:
+    """One JSON value as a line on standard output: under --json the only thing there."""
+    stream = _json_stream if _json_stream is not None else sys.stdout
+    stream.write(json.dumps(value, ensure_ascii=False) + "\n")
+    stream.flush()
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -85,8 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # a usage error exits 2 here
+    global _json_stream
+    # --json (or --json -): pure JSON on stdout; whatever else a command prints goes to stderr
+    json_mode = getattr(args, "json", None) in (True, "-")
+    _json_stream = sys.stdout if json_mode else None
     try:
-        return int(args.func(args) or 0)
+        with contextlib.redirect_stdout(sys.stderr) if json_mode else contextlib.nullcontext():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -105,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dlpy {args.command}: unexpected error (a bug in dlpy; the traceback above "
               "shows where)", file=sys.stderr)
         return 1
+    finally:
+        _json_stream = None
 
 
 if __name__ == "__main__":

@@ -21,9 +21,12 @@ def good_essay() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _service():
+    import os
+
     from dlpy.essay.service import ScoringService
 
-    return ScoringService()
+    # the bundled model unless DLPY_SERVE_TEST_MODEL names another (to try a new model)
+    return ScoringService(os.environ.get("DLPY_SERVE_TEST_MODEL") or None)
 
 
 def service():

@@ -95,17 +95,26 @@ EXAMPLES = Path(__file__).parents[2] / "src" / "dlpy" / "essay" / "examples"
 
 def test_bundled_model_loads_and_ranks_the_examples(capsys):
     from dlpy.essay.commands import BUNDLED_MODEL
+    from dlpy.essay.data import CATEGORIES
+    from dlpy.essay.scorer import load_scorer
 
     assert BUNDLED_MODEL.exists(), "the bundled model is missing"
-    assert BUNDLED_MODEL.stat().st_size <= 25 * 1024 * 1024
+    assert BUNDLED_MODEL.stat().st_size <= 30 * 1024 * 1024
     files = [str(EXAMPLES / f"{name}.txt") for name in ("good", "average", "poor")]
     assert main(["essay", "score", "--prompt", "미래의 나의 모습", "--json", *files]) == 0
     results = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     scores = [r["score"] for r in results]
     assert scores[0] > scores[1] > scores[2], scores
     assert all(r["milliseconds"] < 1000 for r in results)
+    # the whole corpus: 50 prompts in the five categories, listed by category
+    scorer = load_scorer(BUNDLED_MODEL)
+    assert len(scorer.prompts) == 50 and scorer.info["trained_on"] == 38626
+    by_category = scorer.prompts_by_category()
+    assert set(by_category) == set(CATEGORIES)
     assert main(["essay", "prompts"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 6
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("  ") for line in lines) == 50
+    assert [line[:-1] for line in lines if not line.startswith("  ")] == sorted(CATEGORIES)
 
 
 def test_cv_writes_json_and_fold_seed_picks_the_folds(corpus_dir, tmp_path, capsys):

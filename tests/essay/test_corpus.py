@@ -202,10 +202,10 @@ def test_two_runs_at_once_analyse_each_essay_once(aihub, tmp_path):
     assert all(run.returncode == 0 for run in runs), outputs
     counts = [tuple(map(int, out.split())) for out, _ in outputs]
     essays = read_essays(aihub.folder)
-    # one run analysed everything, the other waited for the lock and took it from the cache
-    assert sorted((a, c) for a, c, _ in counts) == [(0, len(essays)), (len(essays), 0)]
-    assert counts[0][2] == counts[1][2]
-    assert any("waiting for another run" in err for _, err in outputs)
+    # the runs shared the work shard by shard: together they analysed each essay once, and
+    # each took the other's part from the cache
+    assert counts[0][0] + counts[1][0] == len(essays)
+    assert all(a + c == len(essays) for a, c, _ in counts) and counts[0][2] == counts[1][2]
     calls = log.read_text(encoding="utf-8").splitlines()
     essay_calls = [c for c in calls if "#@문장구분#" in c]
     assert len(essay_calls) == len(essays)  # each essay analysed once, by one run
@@ -214,3 +214,88 @@ def test_two_runs_at_once_analyse_each_essay_once(aihub, tmp_path):
     assert not list(store.directory.rglob("*.tmp"))
     for path in store.directory.rglob("*.json"):
         json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_kiwi_rejects_a_lone_surrogate_and_skip_bad_names_the_essay(hostile, tmp_path):
+    # read_essays refuses the file first (above); an essay built in code reaches Kiwi itself
+    pytest.importorskip("kiwipiepy")
+    folder, _ = hostile
+    (good,) = read_essays(folder / "good.json")
+    bad = read_essays(folder / "good.json")[0]
+    bad.marked_text = bad.marked_text.replace("나는", "\ud800", 1)
+    bad.source, bad.source_sha256 = "made-in-code.json", "0" * 64  # its own cache key
+    with pytest.raises(EssayDataError, match="made-in-code.json: the analyser rejected the essay"):
+        analyze_essays([good, bad], "kiwi", cache_dir=tmp_path, show_progress=False)
+    with pytest.warns(UserWarning, match="skipped 1 essay"):
+        analysed = analyze_essays([good, bad], "kiwi", cache_dir=tmp_path, skip_bad=True,
+                                  show_progress=False)
+    assert [a.record.id for a in analysed] == ["ESSAY_1"] and analysed[0].missing_spaces >= 0
+    assert "UnicodeDecodeError" in analysed.skipped[0]  # what Kiwi raises on \ud800
+
+
+def test_prompts_and_preprocess_commands(aihub, capsys):
+    from dlpy.cli import main
+
+    assert main(["essay", "prompts", "--data", str(aihub.folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"글짓기: {aihub.counts['글짓기']} essays, 2 prompts" in out
+    assert f"찬성반대: {aihub.counts['찬성반대']} essays, 1 prompts" in out
+    assert f"6 prompts, {aihub.total} essays" in out
+    assert main(["essay", "prompts", "--data", str(aihub.folder), "--category", "주장"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"주장: {aihub.counts['주장']} essays, 1 prompts"
+    pytest.importorskip("kiwipiepy")
+    args = ["essay", "preprocess", "--data", str(aihub.folder), "--category", "주장",
+            "--workers", "2", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"{aihub.counts['주장']} essays read in" in out and "(주장 7)" in out
+    assert "duplicates: 1 extra copies of 1 texts" in out
+    assert "(0 were already cached)" in out and "0 bad file(s) skipped" in out
+    assert main(args) == 0
+    assert f"({aihub.counts['주장']} were already cached)" in capsys.readouterr().out
+
+
+def test_a_held_shard_delays_only_the_texts_in_it(tmp_path, capsys):
+    import threading
+
+    store = AnalysisCache("list", "1", tmp_path)
+    free = Job("cd" + "0" * 62, {"text": "학교에 갔다"})
+    held = Job("ab" + "0" * 62, {"text": "집에 왔다"})
+    with store.lock("ab"):  # another run is filling shard ab: a text elsewhere goes ahead
+        results, report = analyze_many([free], ListAnalyzer(), cache_dir=tmp_path,
+                                       show_progress=False)
+        assert report.analysed == 1 and report.waited_seconds == 0
+    lock = store.lock("ab")  # now held for 0.5 s more: a text in it waits, then is analysed
+    lock.__enter__()
+    timer = threading.Timer(0.5, lambda: lock.__exit__(None, None, None))
+    timer.start()
+    results, report = analyze_many([free, held], ListAnalyzer(), cache_dir=tmp_path,
+                                   show_progress=False)
+    timer.join()
+    assert report.cached == 1 and report.analysed == 1 and report.waited_seconds >= 0.4
+    assert results[1].fields == {"text": [[("집에", "X"), ("왔다", "X")]]}
+    assert "waiting for another run that is filling" in capsys.readouterr().err
+
+
+def test_essays_to_score_need_only_their_text(tmp_path):
+    from corpus import good_essay
+
+    bare = good_essay("ESSAY_7")
+    del bare["score"], bare["rubric"], bare["info"]
+    broken = good_essay("ESSAY_8")
+    broken["rubric"]["content_weight"]["con"] = "four"
+    (tmp_path / "주장").mkdir()
+    for name, doc in (("bare.json", bare), ("broken.json", broken)):
+        (tmp_path / "주장" / name).write_text(json.dumps(doc, ensure_ascii=False),
+                                             encoding="utf-8")
+    with pytest.raises(EssayDataError, match="bare.json: missing field 'score.essay_scoreT'"):
+        read_essays(tmp_path / "주장" / "bare.json")
+    essays = read_essays(tmp_path, require_scores=False)
+    first, second = essays
+    assert first.id == "bare" and first.category == "주장" and first.title == ""
+    assert np.isnan(first.score) and first.criteria is None and first.items is None
+    assert first.sentences[0].startswith("나는 학교에서")
+    # present but unsound: left out, never an error when scoring
+    assert second.id == "ESSAY_8" and np.isnan(second.score)
+    assert second.criterion_weights is None and second.title == "학교 휴대전화 사용"

@@ -56,16 +56,17 @@ def test_contributions_add_up_to_the_score(text):
 
 
 def test_a_word_carries_its_ngrams():
-    """The contribution on a word is the shares of the n-grams that cover its characters."""
+    """The contribution on a word is the shares of the n-grams that cover its characters: the
+    same word in the same surroundings gets the same share."""
     svc = service()
-    prepared = _prepared(svc, "사과 사과 사과. 바다는 넓다.")
+    prepared = _prepared(svc, "바다는 넓다. 사과 사과 사과 사과 사과 그리고 바다는 깊다.")
     e = explain(svc.model.scorer, prepared)
     first = e.words[0]
-    assert first.text == "사과"
+    assert first.text == "바다는"
     assert e.per_char[first.start:first.end].sum() == pytest.approx(first.contribution)
-    # the three copies of the same word get the same share of each n-gram inside them
-    apples = [w.contribution for w in e.words if w.text.startswith("사과")]
-    assert apples[0] == pytest.approx(apples[1], abs=0.02)
+    apples = [w.contribution for w in e.words if w.text == "사과"]
+    assert len(apples) == 5 and apples[1] == pytest.approx(apples[2], abs=1e-9)
+    assert apples[2] == pytest.approx(apples[3], abs=1e-9)
 
 
 def test_deep_part_gradient_times_input(corpus_dir, tmp_path_factory):
@@ -80,10 +81,11 @@ def test_deep_part_gradient_times_input(corpus_dir, tmp_path_factory):
                "--max-char-ngrams", "400", "--max-morpheme-ngrams", "400", "--no-progress"]
     assert main(["essay", "train", "--data", str(corpus_dir), "--out", str(out),
                  *options]) == 0
+    from dlpy.text import get_analyzer
+
     model = ModelAdapter(out)
-    svc = service()
-    deep = ScoringService.__new__(ScoringService)
-    deep.model, deep.kiwi = model, svc.kiwi
+    deep = ScoringService.__new__(ScoringService)  # without the warm-up of __init__
+    deep.model, deep.kiwi = model, get_analyzer("kiwi").kiwi
     prepared = _prepared(deep, good_essay())
     e = explain(model.scorer, prepared)
     assert e.deep_tokens.shape == (len(prepared.doc.morphemes[:64]),)

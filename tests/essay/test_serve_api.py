@@ -26,7 +26,7 @@ def client():
 def test_page_docs_and_health(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "글짓기 채점기" in page.text
+    assert "에세이 채점기" in page.text
     for path in ("/static/app.js", "/static/style.css", "/docs"):
         assert client.get(path).status_code == 200, path
     # the page loads nothing from another host: no CDN, works offline
@@ -80,6 +80,7 @@ def test_missing_and_unknown_prompt_are_said(client):
     (b"null", 422, "object"),
     (b'{"prompt": "x"}', 422, "text"),
     (b'{"text": "abc", "surprise": 1}', 422, "surprise"),
+    (('{"text": "abc", "prompt": "%s"}' % ("주" * 501)).encode(), 422, "prompt"),
     (b'{"text": "  \\n "}', 422, "empty"),
     ('{"text": "가\udcff"}'.encode("utf-8", "surrogatepass"), 422, "surrogate"),
     (b'{"text": "\\udcff"}', 422, "surrogate"),
@@ -90,6 +91,15 @@ def test_bad_requests_get_4xx(client, body, status, message):
                            headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
+
+
+def test_a_body_that_is_not_json_gets_4xx(client):
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = client.post("/api/score", content=b"text=abc",
+                               headers={"content-type": content_type})
+        assert 400 <= response.status_code < 500, (content_type, response.status_code)
+    assert client.get("/api/score").status_code == 405
+    assert client.get("/nowhere").status_code == 404
 
 
 def test_limits_answer_413(client):
@@ -119,10 +129,30 @@ def test_batch_zip_streams_progress_and_csv(client):
     assert all(0 <= r["score"] <= 30 for r in rows)
     assert "not_korean" in rows[2]["warnings"]
     assert summary["summary"] and summary["scored"] == 3
+    whole = client.post("/api/score-batch?format=json", files={"file": ("class.zip", data)})
+    assert whole.status_code == 200
+    document = whole.json()
+    assert [r["id"] for r in document["essays"]] == ["ESSAY_1", "ESSAY_2", "ESSAY_3"]
+    assert document["summary"]["scored"] == 3
     response = client.post("/api/score-batch?format=csv", files={"file": ("class.zip", data)})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     header, *csv_rows = response.text.strip().splitlines()
     assert header.split(",")[:4] == ["id", "prompt", "score", "integer"] and len(csv_rows) == 3
+
+
+def test_batch_zip_with_a_broken_member_goes_on(client):
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("a.json", json.dumps({"id": "a", "text": good_essay(), "prompt": PROMPT}))
+        archive.writestr("b.json", b"{broken")
+        archive.writestr("c.json", json.dumps({"paragraph": "not a list"}))
+    rows = _lines(client.post("/api/score-batch", files={"file": ("c.zip", out.getvalue())}))
+    assert [r["id"] for r in rows[:-1]] == ["a", "b", "c"]
+    assert "score" in rows[0] and "not valid JSON" in rows[1]["error"]
+    assert "expected" in rows[2]["error"] and rows[-1]["scored"] == 1
 
 
 def test_batch_csv_and_jsonl(client):

@@ -93,7 +93,7 @@ def test_score_explain_and_class(server, browser, tmp_path):
     wait = WebDriverWait(browser, 20)
     browser.get(server + "/")
     wait.until(lambda d: len(Select(d.find_element(By.ID, "prompt")).options) > 1)
-    assert browser.find_element(By.TAG_NAME, "h1").text == "글짓기 채점기"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "에세이 채점기"
     Select(browser.find_element(By.ID, "prompt")).select_by_value(PROMPT)
     box = browser.find_element(By.ID, "essay")
     box.send_keys(good_essay())
@@ -106,6 +106,10 @@ def test_score_explain_and_class(server, browser, tmp_path):
     assert len(browser.find_elements(By.CSS_SELECTOR, "#bars .bar")) == 3
     raised = browser.find_elements(By.CSS_SELECTOR, "#explained .w-up")
     assert raised and all(float(e.get_attribute("data-contribution")) > 0 for e in raised)
+    # everything the page loaded came from this server (no CDN: it works offline)
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(name.startswith(server) for name in loaded), loaded
     explained = browser.find_element(By.ID, "explained").text
     assert explained.replace("\n", "") == good_essay().replace("\n", "").strip()
     _shot(browser, "2-scored")

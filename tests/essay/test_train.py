@@ -224,3 +224,19 @@ def test_a_cut_model_file_is_a_clear_error(docs, tmp_path):
     cut.write_bytes(data[:len(data) // 2])
     with pytest.raises(ValueError, match=r"cut\.npz: not a readable model file; is it cut short"):
         load_scorer(cut)
+
+
+def test_relevance_features_can_be_switched_off(docs):
+    from dlpy.essay.features import RELEVANCE_STAT_NAMES
+
+    on = train(docs, TrainConfig(**{**SMALL, "epochs": 1}), show_progress=False, log=quiet)
+    off = train(docs, TrainConfig(**{**SMALL, "epochs": 1, "relevance_features": False}),
+                show_progress=False, log=quiet)
+    columns = [on.featurizer.stat_names.index(n) for n in RELEVANCE_STAT_NAMES]
+    assert np.all(off.featurizer.statistics(docs)[:, columns] == 0)
+    assert np.any(on.featurizer.statistics(docs)[:, columns] != 0)
+    # the topic similarity is higher for an essay on its own prompt than on the other one
+    doc = docs[0]
+    other = next(p for p in on.prompts if p != doc.prompt)
+    moved = type(doc)(**{**doc.__dict__, "prompt": other, "_cache": {}})
+    assert on.featurizer.topic_similarity(doc) > on.featurizer.topic_similarity(moved)

@@ -67,3 +67,20 @@ def test_kkma_reproduces_the_report_format():
     assert len(sentences) == 2
     assert sentences[0][:2] == [("나", "NP"), ("는", "JX")]
     assert to_reference_format(sentences) == "나@는@학교@에@가@었@다@.@#@친구@를@만나@었@다@.@#@"
+
+
+def test_kiwi_version_is_remembered_so_a_cached_run_never_loads_the_model(tmp_path, monkeypatch):
+    pytest.importorskip("kiwipiepy")
+    from dlpy.text.analysis import KiwiAnalyzer
+
+    monkeypatch.setenv("DLPY_CACHE_DIR", str(tmp_path))
+    first = KiwiAnalyzer()
+    version = first.version  # unknown yet: loads the model once
+    assert first._kiwi is not None and version.startswith("kiwipiepy-")
+    assert (tmp_path / "kiwi-version.json").is_file()
+    second = KiwiAnalyzer()
+    assert second.version == version and second._kiwi is None  # from the file
+    (tmp_path / "kiwi-version.json").write_text("{broken", encoding="utf-8")
+    third = KiwiAnalyzer()
+    assert third.version == version and third._kiwi is not None  # loaded again, and rewritten
+    assert KiwiAnalyzer().version == version

@@ -66,8 +66,8 @@ def check_text(text: str) -> list[dict]:
             f"한국어 글이 아닌 것 같습니다(한글 비율 {share:.0%}). 점수를 믿을 수 없습니다."))
     if len(compact) < MIN_CHARS:
         out.append(warning(
-            "too_short", f"The essay is very short ({len(compact)} characters without spaces; "
-            f"the training essays have at least {MIN_CHARS}); the score is unreliable.",
+            "too_short", f"The essay is very short ({len(compact)} characters without spaces, "
+            f"under {MIN_CHARS}); the score is unreliable.",
             f"글이 너무 짧습니다(공백 제외 {len(compact)}자). 점수를 믿기 어렵습니다."))
     sentences = [s.strip() for s in re.split(r"(?<=[.!?。])\s+|\n+", text) if s.strip()]
     copies = sum(c - 1 for c in Counter(sentences).values())

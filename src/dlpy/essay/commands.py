@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from dlpy.cli import print_json
+
 BUNDLED_MODEL = Path(__file__).parent / "bundled" / "model.npz"
 
 
@@ -27,11 +29,12 @@ def register(subparsers) -> None:
                    "metrics.json, curves.png")
     _train_arguments(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite the model OUT already holds")
     p.add_argument("--float16", action="store_true", help="store the weights as float16")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("cv", help="k-fold cross-validation on unseen collection batches",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("cv", help="k-fold cross-validation on unseen collection batches")
     _data_arguments(p)
     _train_arguments(p)
     p.add_argument("--folds", type=int, default=5, help="number of folds")
@@ -45,7 +48,9 @@ def register(subparsers) -> None:
                    help=argparse.SUPPRESS)  # the old spelling of the default
     p.add_argument("--batch-gap", type=int, default=50, metavar="N",
                    help="an id jump of more than N starts a new batch")
-    p.add_argument("--json", metavar="FILE", help="also write the full result to FILE")
+    p.add_argument("--json", metavar="FILE", nargs="?", const="-",
+                   help="the full result as JSON: on stdout (the report goes to stderr), or "
+                   "written to FILE")
     p.add_argument("--distributed", action="store_true",
                    help="under mpirun -n N: fold i runs on rank i %% N, rank 0 gathers, prints "
                    "and writes (docs/distributed.md)")
@@ -62,7 +67,8 @@ def register(subparsers) -> None:
                    help="an id jump of more than N starts a new collection batch")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("score", help="score essays (UTF-8 text files, or - for stdin)")
+    p = sub.add_parser("score", help="score essays (text files in UTF-8, UTF-16 with a BOM or "
+                       "CP949/EUC-KR; - for stdin)")
     _model_argument(p)
     p.add_argument("files", nargs="+", metavar="FILE")
     group = p.add_mutually_exclusive_group()
@@ -104,8 +110,7 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
                    help="processes that analyse the essays not yet in the cache (default: one "
                    "per core)")
     p.add_argument("--no-progress", action="store_true", dest="quiet", help="no progress bars")
-    p.add_argument("--quiet", action="store_true", dest="quiet",
-                   help=argparse.SUPPRESS)  # the old spelling of --no-progress
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)  # the old spelling
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
@@ -176,10 +181,21 @@ def cmd_train(args) -> int:
 
     from dlpy.essay.train import train
 
+    model_file = Path(args.out) / "model.npz"
+    if model_file.exists() and not (args.force or args.resume):
+        raise ValueError(f"{model_file} already exists: --force overwrites it, --resume "
+                         "continues its training, or choose another --out")
     docs = _docs(args)
     config = _config(args)
     start = time.perf_counter()
+    # the validation split (early stopping, calibration) holds out whole collection batches and
+    # duplicate texts, as the CV folds do
+    from dlpy.essay.cv import duplicate_groups, merge_groups
+
+    batches = _batches(docs, 50)
+    groups = None if batches is None else merge_groups(batches, duplicate_groups(docs))
     scorer = train(docs, config, args.out, vectors=_vectors(args), resume=args.resume,
+                   groups=groups,
                    show_progress=not args.quiet,
                    save_dtype=np.float16 if args.float16 else np.float32)
     metrics = scorer.info["validation_metrics"]
@@ -250,7 +266,9 @@ def _cv(args, docs, map_fn=map, log=print) -> int:
           f"{result['qwk']:.3f} (calibrated), {result['seconds_per_epoch']:.1f} s per epoch, "
           f"{result['seconds']:.0f} s in all")
     print("\n".join(format_report(result)))
-    if args.json:
+    if args.json == "-":
+        print_json(result)
+    elif args.json:
         atomic_write_bytes(args.json, json.dumps(result, indent=1, ensure_ascii=False)
                            .encode("utf-8"))
     return 0
@@ -297,17 +315,14 @@ def cmd_evaluate(args) -> int:
         atomic_write_bytes(args.predictions, ("\n".join(lines) + "\n").encode("utf-8"))
         print(f"wrote {len(lines)} predictions to {args.predictions}")
     if args.json:
-        print(json.dumps(metrics, ensure_ascii=False))
+        print_json(metrics)
     return 0
 
 
 def _read_text(name: str) -> str:
-    data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{'stdin' if name == '-' else name}: not UTF-8 text "
-                         f"(byte {err.start}); save the essay as UTF-8") from None
+    from dlpy.essay.serve_cli import read_essay_file
+
+    return read_essay_file(name)
 
 
 def _prompt(scorer, args) -> str:
@@ -326,23 +341,9 @@ def _prompt(scorer, args) -> str:
 
 
 def cmd_score(args) -> int:
-    from dlpy.text import get_analyzer
+    from dlpy.essay.serve_cli import score_files
 
-    scorer = _load(args)
-    prompt = _prompt(scorer, args)
-    analyzer = get_analyzer("kiwi")
-    for name in args.files:
-        text = _read_text(name)
-        try:
-            doc = scorer.doc(text, prompt, analyzer=analyzer)
-        except ValueError as err:
-            raise ValueError(f"{'stdin' if name == '-' else name}: {err}") from None
-        result = score_doc(scorer, doc)
-        if args.json:
-            print(json.dumps({"file": name, **result}, ensure_ascii=False))
-        else:
-            print(format_result(name, result))
-    return 0
+    return score_files(args, _prompt, format_result)
 
 
 def score_doc(scorer, doc) -> dict:

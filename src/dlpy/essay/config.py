@@ -51,6 +51,11 @@ class EssayConfig:
     wide_gain: float = _option(1.0, "the n-gram weights learn at wide_gain * lr")
     max_char_ngrams: int = _option(20000, "character 1-3-grams kept (most frequent)")
     max_morpheme_ngrams: int = _option(20000, "morpheme 1-2-grams kept (most frequent)")
+    spacing_features: bool = _option(True, "use the count of spaces Kiwi's spacing model would "
+                                     "insert (spacing errors; slow to count on a new corpus)")
+    relevance_features: bool = _option(True, "use the weak-essay statistics: similarity to the "
+                                       "prompt text and to the prompt's essays, repeated "
+                                       "sentences, length relative to the prompt's essays")
 
     @classmethod
     def from_dict(cls, values: dict) -> EssayConfig:

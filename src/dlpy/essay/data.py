@@ -429,17 +429,8 @@ def _rubric(doc: dict, source: str, num_raters: int):
     return criteria, items, criterion_weights, item_weights
 
 
-def _parse_aihub(doc: dict, source: str, digest: str, category: str | None) -> EssayRecord:
-    paragraphs = _get(doc, "paragraph", source)
-    if not isinstance(paragraphs, list) or not paragraphs:
-        raise EssayDataError(f"{source}: field 'paragraph': expected a non-empty list")
-    raw = [_string(_get(p, "paragraph_txt", f"{source}: paragraph[{i}]"),
-                   f"paragraph[{i}].paragraph_txt", source) for i, p in enumerate(paragraphs)]
-    marked_text = " ".join(raw)
-    sentences = split_marked(marked_text)
-    if not sentences:
-        raise EssayDataError(f"{source}: field 'paragraph[].paragraph_txt': the essay is empty")
-    clean = [" ".join(split_marked(p)) for p in raw]
+def _scores(doc: dict, source: str) -> dict[str, Any]:
+    """The raters' scores and the rubric: score, rater_scores, criteria, items, weights."""
     rater_totals = _get(doc, "score.essay_scoreT", source)
     if not isinstance(rater_totals, list) or not rater_totals:
         raise EssayDataError(f"{source}: field 'score.essay_scoreT': expected a list of the "
@@ -452,23 +443,53 @@ def _parse_aihub(doc: dict, source: str, digest: str, category: str | None) -> E
                              f"the raters' totals score.essay_scoreT {rater_scores} (mean "
                              f"{_mean(rater_scores):.4f})")
     criteria, items, criterion_weights, item_weights = _rubric(doc, source, len(rater_scores))
-    declared = _string(_get(doc, "info.essay_type", source), "info.essay_type", source)
+    return dict(score=score, rater_scores=rater_scores, criteria=criteria, items=items,
+                criterion_weights=criterion_weights, item_weights=item_weights)
+
+
+_UNSCORED = dict(score=math.nan, rater_scores=[], criteria=None, items=None,
+                 criterion_weights=None, item_weights=None)
+
+
+def _parse_aihub(doc: dict, source: str, digest: str, category: str | None,
+                 require_scores: bool = True) -> EssayRecord:
+    paragraphs = _get(doc, "paragraph", source)
+    if not isinstance(paragraphs, list) or not paragraphs:
+        raise EssayDataError(f"{source}: field 'paragraph': expected a non-empty list")
+    raw = [_string(_get(p, "paragraph_txt", f"{source}: paragraph[{i}]"),
+                   f"paragraph[{i}].paragraph_txt", source) for i, p in enumerate(paragraphs)]
+    marked_text = " ".join(raw)
+    sentences = split_marked(marked_text)
+    if not sentences:
+        raise EssayDataError(f"{source}: field 'paragraph[].paragraph_txt': the essay is empty")
+    clean = [" ".join(split_marked(p)) for p in raw]
+
+    fields = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+
+    def info(field: str, default: str) -> str:
+        if not require_scores and not isinstance(fields.get(field), str):
+            return default  # an essay to score: only its text is needed
+        return _string(_get(doc, f"info.{field}", source), f"info.{field}", source)
+
+    if require_scores:
+        scores = _scores(doc, source)
+    else:
+        try:  # read when present and sound, never required
+            scores = _scores(doc, source)
+        except EssayDataError:
+            scores = _UNSCORED
     rubric = doc.get("rubric") if isinstance(doc.get("rubric"), dict) else {}
     student = doc.get("student") if isinstance(doc.get("student"), dict) else {}
     return EssayRecord(
-        id=_string(_get(doc, "info.essay_id", source), "info.essay_id", source),
-        category=category or declared,
-        title=_string(_get(doc, "info.essay_main_subject", source), "info.essay_main_subject",
-                      source),
-        prompt=_string(_get(doc, "info.essay_prompt", source), "info.essay_prompt",
-                       source).strip(),
+        id=info("essay_id", Path(source.split("::")[-1]).stem),
+        category=category or info("essay_type", ""),
+        title=info("essay_main_subject", ""),
+        prompt=info("essay_prompt", "").strip(),
         paragraphs=[p for p in clean if p],
         sentences=sentences,
-        score=score, rater_scores=rater_scores, criteria=criteria,
         source=source, source_sha256=digest, marked_text=marked_text, student=dict(student),
-        items=items, criterion_weights=criterion_weights, item_weights=item_weights,
         rubric_type=rubric.get("essay_type") if isinstance(rubric.get("essay_type"), str)
-        else "")
+        else "", **scores)
 
 
 def _parse_reference(doc: dict, source: str, digest: str, category: str | None) -> EssayRecord:
@@ -498,10 +519,14 @@ def _parse_reference(doc: dict, source: str, digest: str, category: str | None) 
         prompt_tokens=[[(f, "") for f in s] for s in prompt_forms])
 
 
-def parse_essay(data: bytes, source: str, category: str | None = None) -> EssayRecord:
+def parse_essay(data: bytes, source: str, category: str | None = None, *,
+                require_scores: bool = True) -> EssayRecord:
     """One essay from the bytes of its JSON file: AI Hub's schema or the preprocessed format
     (`{"prompt", "paragraph", "score"}`), told apart by the type of `paragraph`. `category`
-    (what the file's folder says) overrides `info.essay_type`; None: the file name's prefix."""
+    (what the file's folder says) overrides `info.essay_type`; None: the file name's prefix.
+    `require_scores=False` (essays to score): only the text is required; scores, rubric and
+    the info fields are read when present and sound (else score NaN, criteria None, id the
+    file name)."""
     if category is None:
         category = category_of(PurePosixPath(source.split("::")[-1]).parts[-1:])
     digest = sha256_bytes(data)
@@ -520,16 +545,18 @@ def parse_essay(data: bytes, source: str, category: str | None = None) -> EssayR
         raise EssayDataError(f"{source}: expected a JSON object, got {type(doc).__name__}")
     if isinstance(doc.get("paragraph"), str):
         return _parse_reference(doc, source, digest, category)
-    return _parse_aihub(doc, source, digest, category)
+    return _parse_aihub(doc, source, digest, category, require_scores)
 
 
 def read_essays(source: str | os.PathLike | Iterable[str | os.PathLike], *,
                 categories: Iterable[str] | None = None, skip_bad: bool = False,
-                max_bytes: int = MAX_BYTES, show_progress: bool = False) -> EssayCorpus:
+                max_bytes: int = MAX_BYTES, require_scores: bool = True,
+                show_progress: bool = False) -> EssayCorpus:
     """All essays under `source`: a folder (recursively, `.json` and `.zip` inside), a `.zip`, a
     file, or a list of them. `categories` keeps only those (e.g. ["글짓기"]). A malformed file
     or zip member raises EssayDataError naming it and the field; with `skip_bad` it is skipped,
-    listed in `.skipped` ("file: reason"), and the count is reported at the end."""
+    listed in `.skipped` ("file: reason"), and the count is reported at the end.
+    `require_scores=False` reads essays to score (see parse_essay)."""
     wanted = None
     if categories is not None:
         wanted = set(categories)
@@ -539,7 +566,8 @@ def read_essays(source: str | os.PathLike | Iterable[str | os.PathLike], *,
                              f"expected some of {list(CATEGORIES)}")
     corpus = EssayCorpus()
     with no_gc():  # many small dicts and lists: the cyclic collector only slows this down
-        _read_into(corpus, source, wanted, skip_bad, max_bytes, show_progress)
+        _read_into(corpus, source, wanted, skip_bad, max_bytes, require_scores,
+                   show_progress)
     if corpus.skipped:
         warnings.warn(f"read_essays: skipped {len(corpus.skipped)} bad file(s) of "
                       f"{corpus.entries}; the first: {corpus.skipped[0]}", stacklevel=2)
@@ -547,7 +575,7 @@ def read_essays(source: str | os.PathLike | Iterable[str | os.PathLike], *,
 
 
 def _read_into(corpus: EssayCorpus, source, wanted: set | None, skip_bad: bool,
-               max_bytes: int, show_progress: bool) -> None:
+               max_bytes: int, require_scores: bool, show_progress: bool) -> None:
     entries = 0
     for entry in progress(_iter_sources(source, max_bytes), desc="reading essays",
                           enabled=show_progress, unit="file"):
@@ -555,7 +583,8 @@ def _read_into(corpus: EssayCorpus, source, wanted: set | None, skip_bad: bool,
         if wanted is not None and entry.category is not None and entry.category not in wanted:
             continue  # its folder says another category: not even read
         try:
-            record = parse_essay(entry.read(), entry.label, entry.category)
+            record = parse_essay(entry.read(), entry.label, entry.category,
+                                 require_scores=require_scores)
         except EssayDataError as err:
             if not skip_bad:
                 raise
@@ -659,8 +688,9 @@ class PreprocessReport:
         lines = [f"{self.num_essays} essays read in {self.read_seconds:.1f} s ({per})",
                  f"duplicates: {self.duplicates} extra copies of {self.duplicated_texts} texts "
                  "(CV keeps each text in one fold; `deduplicate` counts each once)",
-                 f"{self.num_essays} essays analysed in {self.seconds:.1f} s "
-                 f"({self.cached_before} were already cached){where}"]
+                 f"analysis: {self.num_essays} essays in "
+                 f"{self.seconds - self.read_seconds:.1f} s ({self.cached_before} were already "
+                 f"cached){where}; {self.seconds:.1f} s in all"]
         if self.analysis is not None and self.analysis.analysed:
             lines.append(f"  analysed {self.analysis.analysed} in "
                          f"{self.analysis.analysis_seconds:.1f} s "

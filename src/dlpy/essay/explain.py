@@ -1,6 +1,9 @@
 """Why an essay got its score, from the model itself.
 
-EssayNet's total is a sum of parts (dlpy.essay.model), and each part is decomposed exactly:
+EssayNet's outputs are a sum of parts (dlpy.essay.model) and the total is linear in them
+(total = outputs . factors + offset, the rubric's weights: family.total_weights), so the total
+splits along the parts, and each part is decomposed exactly (Scorer.contributions gives the
+wide and linear statistics terms; the rest is done here):
 
     wide:   sum_j x_j * w_j                 one term per n-gram of the essay (TF-IDF x weight)
     stats:  sum_i z_i * v_i                 one term per text statistic (the per-prompt Linear)
@@ -24,11 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import dlpy.functional as F
-from dlpy.essay.features import STAT_NAMES
-from dlpy.essay.model import masked_mean, prompt_selector
+from dlpy.essay.model import masked_mean
 from dlpy.tensor import Tensor
-
-TOTAL = 0  # the model's output 0 is the total score; 1-3 are the criteria
 
 
 @dataclass
@@ -96,17 +96,6 @@ class Explanation:
 
 # --------------------------------------------------------------------------- the model's parts
 
-def _per_prompt_weights(module, selector: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """A PerPrompt's effective (out, in) weight and (out,) bias for one selector row."""
-    weight = module.linear.weight.data.astype(np.float64)
-    groups = selector.shape[0]
-    w = np.einsum("k,koi->oi", selector, weight.reshape(groups, -1, weight.shape[1]))
-    b = None
-    if module.linear.bias is not None:
-        b = selector @ module.linear.bias.data.astype(np.float64).reshape(groups, -1)
-    return w * module.gain, (None if b is None else b * module.gain)
-
-
 def _mlp_terms(model, stats: np.ndarray, selector: np.ndarray, direction: np.ndarray
                ) -> tuple[np.ndarray, float]:
     """The statistics MLP's output along `direction`, split exactly: (s,) terms, one per
@@ -153,34 +142,9 @@ class _Terms:
     model_output: float
 
 
-def _legacy_terms(scorer, data, outputs) -> _Terms:
-    """Today's EssayNet (dlpy.essay.train.Scorer): four outputs, the first the total."""
-    model = scorer.model
-    selector = prompt_selector(data.prompt, model.num_prompts)[0].astype(np.float64)
-    std, mean = scorer.target_std[TOTAL], scorer.target_mean[TOTAL]
-    direction = np.zeros(outputs.shape[1])
-    direction[TOTAL] = std
-    indices, values = data.wide_rows[0]
-    w_wide, b_wide = _per_prompt_weights(model.wide, selector)
-    terms = values.astype(np.float64) * w_wide[TOTAL, indices] * std
-    ngrams = {scorer.featurizer.vocabulary[i]: float(t) for i, t in zip(indices, terms)}
-    stats = data.stats[0].astype(np.float64)
-    w_stats, _ = _per_prompt_weights(model.stats_linear, selector)
-    mlp, constant = _mlp_terms(model, stats, selector, direction)
-    stat_terms = w_stats[TOTAL] * stats * std + mlp
-    statistics = {name: float(t) for name, t in zip(STAT_NAMES, stat_terms)}
-    base = mean + b_wide[TOTAL] * std + constant
-    deep_tokens, deep_rest = np.zeros(0), 0.0
-    if getattr(model, "deep", False):
-        deep_tokens, deep_out = _deep_terms(model, data.ids[0], selector, direction)
-        deep_rest = deep_out - float(deep_tokens.sum())
-    return _Terms(float(base), ngrams, statistics, deep_tokens, float(deep_rest),
-                  float(outputs[0, TOTAL] * std + mean))
-
-
 def _scorer_terms(scorer, doc, data) -> _Terms:
-    """A Scorer with `contributions` (dlpy.essay.scorer): it splits the wide and linear
-    statistics parts; the statistics MLP and the deep part are split here."""
+    """Scorer.contributions splits the wide and the linear statistics parts; the statistics
+    MLP and the deep part are split here."""
     c = scorer.contributions(doc)
     model = scorer.model
     batch = data.batch(np.array([0]))
@@ -213,63 +177,67 @@ def _collapsed(text: str) -> tuple[str, list[int]]:
     """The featurizer's view of the text (whitespace runs -> one space, lower case) and, for
     each of its characters, the position in `text` it came from."""
     out, where = [], []
-    for match in re.finditer(r"\s+|\S", text):
-        out.append(" " if match.group().isspace() else match.group())
-        where.append(match.start())
+    in_space = False
+    for i, c in enumerate(text):
+        if c.isspace():
+            if in_space:
+                continue
+            c, in_space = " ", True
+        else:
+            in_space = False
+        out.append(c)
+        where.append(i)
     lowered = "".join(out).lower()
     if len(lowered) != len(out):  # a character whose lower case is longer: keep the original
         lowered = "".join(out)
     return lowered, where
 
 
+def _spread(terms: dict[str, float], keys: list[str], starts: list[int], ends: list[int],
+            size: int) -> tuple[np.ndarray, set[str]]:
+    """Each key's term shared out over its occurrences (keys[i] covers [starts[i], ends[i]))
+    and, within one, over its characters: the (size,) mass per position, and the keys placed."""
+    widths = np.maximum(np.asarray(ends) - np.asarray(starts), 1)
+    width_of: dict[str, int] = {}
+    for key, width in zip(keys, widths.tolist()):
+        width_of[key] = width_of.get(key, 0) + width
+    per_position = np.array([terms.get(k, 0.0) / width_of[k] for k in keys])
+    diff = np.zeros(size + 1)
+    np.add.at(diff, np.asarray(starts, dtype=np.int64), per_position)
+    np.add.at(diff, np.asarray(starts, dtype=np.int64) + widths, -per_position)
+    return np.cumsum(diff)[:-1], {k for k in width_of if k in terms}
+
+
 def _spread_chars(text: str, ngrams: dict[str, float], per_char: np.ndarray) -> set[str]:
     """Add each character n-gram's term to the characters it covers; return the keys placed."""
     view, where = _collapsed(text)
-    occurrences: dict[str, list[int]] = {}
+    keys, starts, ends = [], [], []
     for n in (1, 2, 3):  # features.char_ngrams' orders
-        for i in range(len(view) - n + 1):
-            key = "c:" + view[i:i + n]
-            if key in ngrams:
-                occurrences.setdefault(key, []).append(i)
-    # a difference array over the collapsed view: +share at an occurrence's start, -share
-    # after its end; its running sum is each character's mass
-    starts, ends, shares = [], [], []
-    for key, found in occurrences.items():
-        n = len(key) - 2
-        share = ngrams[key] / (len(found) * n)
-        starts += found
-        ends += [i + n for i in found]
-        shares += [share] * len(found)
-    diff = np.zeros(len(view) + 1)
-    shares_array = np.asarray(shares, dtype=np.float64)
-    np.add.at(diff, np.asarray(starts, dtype=np.int64), shares_array)
-    np.add.at(diff, np.asarray(ends, dtype=np.int64), -shares_array)
-    np.add.at(per_char, np.asarray(where, dtype=np.int64), np.cumsum(diff)[:-1])
-    return set(occurrences)
+        count = len(view) - n + 1
+        keys += ["c:" + view[i:i + n] for i in range(count)]
+        starts += range(count)
+        ends += range(n, count + n)
+    if not keys:
+        return set()
+    mass, placed = _spread(ngrams, keys, starts, ends, len(view))
+    np.add.at(per_char, np.asarray(where, dtype=np.int64), mass)
+    return placed
 
 
 def _spread_morphemes(ngrams: dict[str, float], morphemes: list[str],
                       spans: list[tuple[int, int]], per_char: np.ndarray) -> set[str]:
     """Add each morpheme uni/bigram's term to the characters of its morphemes."""
-    occurrences: dict[str, list[tuple[int, int]]] = {}
-    for i, m in enumerate(morphemes):
-        key = "m:" + m
-        if key in ngrams:
-            occurrences.setdefault(key, []).append(spans[i])
-        if i + 1 < len(morphemes):
-            key = f"m:{m} {morphemes[i + 1]}"
-            if key in ngrams:
-                start = spans[i][0]
-                occurrences.setdefault(key, []).append((start, max(spans[i + 1][1], start + 1)))
-    diff = np.zeros(per_char.size + 1)
-    for key, where in occurrences.items():
-        width = sum(max(end - start, 1) for start, end in where)
-        share = ngrams[key] / width
-        for start, end in where:
-            diff[start] += share
-            diff[max(end, start + 1)] -= share
-    per_char += np.cumsum(diff)[:-1]
-    return set(occurrences)
+    keys = ["m:" + m for m in morphemes]
+    starts = [start for start, _ in spans]
+    ends = [max(end, start + 1) for start, end in spans]
+    keys += [f"m:{a} {b}" for a, b in zip(morphemes, morphemes[1:])]
+    ends += [max(spans[i + 1][1], spans[i][0] + 1) for i in range(len(morphemes) - 1)]
+    starts += starts[:len(morphemes) - 1]
+    if not keys:
+        return set()
+    mass, placed = _spread(ngrams, keys, starts, ends, per_char.size)
+    per_char += mass
+    return placed
 
 
 def _word_spans(text: str, per_char: np.ndarray) -> list[Span]:
@@ -280,22 +248,19 @@ def _word_spans(text: str, per_char: np.ndarray) -> list[Span]:
 
 # --------------------------------------------------------------------------- explain
 
-def explain(scorer, prepared, data=None, outputs: np.ndarray | None = None) -> Explanation:
+def explain(scorer, prepared, data=None) -> Explanation:
     """The contributions to `prepared`'s total score (see the module docstring).
 
-    scorer: a Scorer with an EssayNet; prepared: a PreparedEssay (its Doc, the morphemes'
-    character spans and the sentences' spans); data, outputs: the Doc already encoded and run
-    through the model (scorer.encode, scorer.raw_outputs), to save the time."""
+    scorer: a dlpy.essay.scorer.Scorer of the EssayNet family; prepared: a PreparedEssay (its
+    Doc, the morphemes' character spans and the sentences' spans); data: the Doc already
+    encoded (scorer.encode), to save the time."""
     doc = prepared.doc
+    if not scorer.family.uses_wide:
+        raise ValueError(f"explain: needs an EssayNet model, got the {scorer.family.name!r} "
+                         "family")
     scorer.model.eval()
     data = data if data is not None else scorer.encode([doc])
-    if hasattr(scorer, "contributions"):
-        terms = _scorer_terms(scorer, doc, data)
-    else:
-        if scorer.config.arch != "essaynet":
-            raise ValueError(f"explain: needs an EssayNet model, got {scorer.config.arch!r}")
-        outputs = outputs if outputs is not None else scorer.raw_outputs(data)
-        terms = _legacy_terms(scorer, data, outputs)
+    terms = _scorer_terms(scorer, doc, data)
 
     per_char = np.zeros(len(doc.text), dtype=np.float64)
     placed = _spread_chars(doc.text, terms.ngrams, per_char)

@@ -40,6 +40,10 @@ STAT_NAMES = (
 ) + tuple(f"pos_{g}" for g in POS_GROUPS)
 # statistics that depend on the training essays (computed by the Featurizer, not per Doc)
 FITTED_STAT_NAMES = ("topic_similarity", "log_chars_vs_prompt")
+# the weak-essay signals added for the whole corpus (off with --no-relevance-features)
+SPACING_STAT_NAMES = ("missing_spaces_per_char", "log_missing_spaces")
+RELEVANCE_STAT_NAMES = ("prompt_similarity", "repeated_sentence_share",
+                        "log_chars_per_paragraph") + FITTED_STAT_NAMES
 CRITERIA = ("organisation", "content", "expression")
 
 
@@ -299,7 +303,8 @@ class Featurizer:
                  prompt_texts: dict[str, str] | None = None, categories: list[str] | None = None,
                  prompt_info: dict[str, dict] | None = None,
                  centroid_indices: np.ndarray | None = None,
-                 centroid_values: np.ndarray | None = None):
+                 centroid_values: np.ndarray | None = None,
+                 disabled_stats: Sequence[str] = ()):
         self.vocabulary = list(vocabulary)
         self.index = {g: i for i, g in enumerate(self.vocabulary)}
         self.idf = np.asarray(idf, dtype=np.float32)
@@ -311,6 +316,7 @@ class Featurizer:
         # title -> the prompt's full text, so a new essay gets the same prompt-copy statistic
         self.prompt_texts = dict(prompt_texts or {})
         self.categories = list(categories or [])
+        self.disabled_stats = [n for n in STAT_NAMES + FITTED_STAT_NAMES if n in disabled_stats]
         # title -> {"category", "rubric" (criterion weights), "mean_log_chars", "essays"}
         self.prompt_info = dict(prompt_info or {})
         size = self.CENTROID_SIZE
@@ -322,7 +328,7 @@ class Featurizer:
     @classmethod
     def fit(cls, docs: Sequence[Doc], max_char_ngrams: int = 20000,
             max_morpheme_ngrams: int = 20000, min_df: int = 2,
-            morpheme_weight: float = 0.5) -> Featurizer:
+            morpheme_weight: float = 0.5, disabled_stats: Sequence[str] = ()) -> Featurizer:
         if not docs:
             raise ValueError("Featurizer.fit: no essays to fit on")
         rows = [doc.ngram_ids() for doc in docs]
@@ -345,7 +351,7 @@ class Featurizer:
         prompt_texts = {d.prompt: d.prompt_text for d in docs}
         categories = sorted({d.category for d in docs if d.category})
         featurizer = cls(vocabulary, idf, np.zeros(0), np.ones(0), prompts, morpheme_weight,
-                         prompt_texts, categories)
+                         prompt_texts, categories, disabled_stats=disabled_stats)
         featurizer._fit_prompts(docs)
         stats = featurizer.raw_statistics(docs)
         featurizer.stat_mean = stats.mean(0).astype(np.float32)
@@ -450,6 +456,9 @@ class Featurizer:
         statistic unknown for the essay (an unseen prompt) is 0, the training mean."""
         raw = self.raw_statistics(docs)
         z = np.clip((raw - self.stat_mean) / self.stat_std, -5, 5)
+        names = self.stat_names
+        for name in self.disabled_stats:
+            z[:, names.index(name)] = 0.0
         return np.nan_to_num(z, nan=0.0).astype(np.float32)
 
     def prompt_id(self, prompt: str) -> int:
@@ -477,7 +486,7 @@ class Featurizer:
                 "stat_std": self.stat_std.tolist(), "prompts": self.prompts,
                 "morpheme_weight": self.morpheme_weight, "prompt_texts": self.prompt_texts,
                 "categories": self.categories, "prompt_info": self.prompt_info,
-                "stat_names": list(self.stat_names)}
+                "stat_names": list(self.stat_names), "disabled_stats": self.disabled_stats}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays stored beside to_dict(): IDF and the prompt centroids."""
@@ -493,7 +502,8 @@ class Featurizer:
         return cls(state["vocabulary"], arrays["idf"], np.array(state["stat_mean"]),
                    np.array(state["stat_std"]), state["prompts"], state["morpheme_weight"],
                    state.get("prompt_texts"), state.get("categories"), state.get("prompt_info"),
-                   arrays.get("centroid_indices"), arrays.get("centroid_values"))
+                   arrays.get("centroid_indices"), arrays.get("centroid_values"),
+                   state.get("disabled_stats", ()))
 
 
 def densify(rows: Sequence[tuple[np.ndarray, np.ndarray]], width: int) -> np.ndarray:

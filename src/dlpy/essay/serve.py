@@ -36,7 +36,8 @@ class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: StrictStr = Field(description=f"the essay, paragraphs on separate lines, at most "
                             f"{svc.MAX_CHARS:,} characters")
-    prompt: StrictStr | None = Field(None, description="the prompt's title, as /api/prompts "
+    prompt: StrictStr | None = Field(None, max_length=500,
+                                     description="the prompt's title, as /api/prompts "
                                      "lists it; missing or unknown: scored with the shared "
                                      "weights and a warning")
     explain: StrictBool = Field(True, description="include the explanation")
@@ -149,7 +150,9 @@ def create_app(service: svc.ScoringService) -> FastAPI:
                          422: {"description": "not {text, prompt}, or an empty essay"}})
     def score(request: ScoreRequest):
         try:
-            return service.score(request.text, request.prompt, explain=request.explain)
+            # a JSONResponse as is: FastAPI's generic encoder walks every nested value (slow)
+            return JSONResponse(service.score(request.text, request.prompt,
+                                              explain=request.explain))
         except svc.EssayTooLong as err:
             raise HTTPException(413, str(err)) from None
         except ValueError as err:
@@ -159,11 +162,12 @@ def create_app(service: svc.ScoringService) -> FastAPI:
               description="Upload a .zip of AI Hub essay JSON files, a .csv with a `text` "
               "column (and `prompt`, `id`), or a .jsonl of {text, prompt, id}. The answer "
               "streams: NDJSON (one object per essay with `done` and `total`, for progress, "
-              "then a summary) or CSV (one row per essay).",
+              "then a summary), one JSON object {essays, summary}, or CSV (one row per "
+              "essay).",
               responses={413: {"description": "too many essays or bytes"},
                          422: {"description": "not a zip / CSV / JSONL of essays"}})
     def score_batch(file: Annotated[UploadFile, File(description="the class's essays")],
-                    format: Annotated[str, Query(pattern="^(ndjson|csv)$")] = "ndjson"):
+                    format: Annotated[str, Query(pattern="^(ndjson|json|csv)$")] = "ndjson"):
         data = file.file.read(svc.MAX_BATCH_BYTES + 1)
         try:
             items = svc.read_batch(file.filename or "upload", data)
@@ -180,17 +184,29 @@ def create_app(service: svc.ScoringService) -> FastAPI:
                                      headers={"Content-Disposition":
                                               'attachment; filename="scores.csv"'})
 
-        def lines():
+        def rows():
             scored = []
             for done, item in enumerate(items, start=1):
                 row = svc.batch_row(item, service)
-                if "score" in row:
+                if row.get("score") is not None:
                     scored.append(row["score"])
-                yield json.dumps({"done": done, "total": len(items), **row},
-                                 ensure_ascii=False) + "\n"
-            summary = {"summary": True, "total": len(items), "scored": len(scored),
-                       "mean": round(sum(scored) / len(scored), 2) if scored else None}
-            yield json.dumps(summary) + "\n"
+                yield {"done": done, "total": len(items), **row}
+            yield {"summary": True, "total": len(items), "scored": len(scored),
+                   "mean": round(sum(scored) / len(scored), 2) if scored else None}
+
+        def lines():
+            for row in rows():
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+
+        def document():  # one JSON object, still sent essay by essay
+            yield '{"essays": ['
+            for i, row in enumerate(rows()):
+                if row.get("summary"):
+                    yield '], "summary": ' + json.dumps(row) + "}"
+                else:
+                    yield ("," if i else "") + json.dumps(row, ensure_ascii=False)
+        if format == "json":
+            return StreamingResponse(document(), media_type="application/json")
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return app

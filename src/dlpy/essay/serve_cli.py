@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from dlpy.cli import print_json
 
 
 def register(sub) -> None:
@@ -59,7 +60,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ValueError(f"{args.file}: {err}") from None
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        print_json(result)
         return 0
     print(format_explanation(args.file, result, args.top))
     return 0
@@ -80,8 +81,10 @@ def format_explanation(name: str, result: dict, top: int = 8) -> str:
                  f"features {parts['statistics']:+.2f} + deep {parts['deep']:+.2f} = "
                  f"{e['total']:.2f} (the model: {e['model_output']:.2f}; the score is clipped "
                  "to 0-30)")
-    raised = [w for w in e["words"] if w["contribution"] > 0][:top]
-    lowered = [w for w in e["words"] if w["contribution"] < 0][:top]
+    seen: set[str] = set()  # a word once, at its strongest occurrence
+    words = [w for w in e["words"] if not (w["text"] in seen or seen.add(w["text"]))]
+    raised = [w for w in words if w["contribution"] > 0][:top]
+    lowered = [w for w in words if w["contribution"] < 0][:top]
     if raised:
         lines.append("raised:  " + ", ".join(f"{w['text']} {w['contribution']:+.3f}"
                                              for w in raised))
@@ -96,3 +99,37 @@ def format_explanation(name: str, result: dict, top: int = 8) -> str:
     for fix in result.get("spacing", [])[:top]:
         lines.append(f"  spacing: {fix['text']} -> {fix['suggestion']}")
     return "\n".join(lines)
+
+
+def score_files(args: argparse.Namespace, prompt_of, format_result) -> int:
+    """`dlpy essay score FILE...`: each file read as UTF-8, UTF-16 with a BOM or CP949/EUC-KR;
+    a file that cannot be read or scored is reported on stderr and the others go on; exit 1
+    at the end if any failed. prompt_of(scorer, args) -> the prompt; format_result(name,
+    result) -> the human text (commands.py's)."""
+    from dlpy.essay.service import ScoringService
+
+    service = ScoringService(args.model)
+    prompt = prompt_of(service.model.scorer, args)
+    failed = 0
+    for name in args.files:
+        label = "stdin" if name == "-" else name
+        try:
+            text = read_essay_file(name)
+            result = service.score(text, prompt, explain=False)
+        except (OSError, ValueError) as err:
+            message = str(err) if str(err).startswith(label) else f"{label}: {err}"
+            print(f"dlpy essay score: error: {message}", file=sys.stderr)
+            failed += 1
+            continue
+        kept = {k: result.get(k) for k in ("score", "integer", "criteria", "prompt",
+                                           "characters", "warnings", "milliseconds")}
+        if args.json:
+            print_json({"file": name, **kept})
+        else:
+            print(format_result(name, {**kept, "warnings": [w["en"] for w in kept["warnings"]]}),
+                  flush=True)
+    if failed:
+        print(f"dlpy essay score: {failed} of {len(args.files)} file(s) could not be scored",
+              file=sys.stderr)
+        return 1
+    return 0

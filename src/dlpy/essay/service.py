@@ -6,7 +6,7 @@ web service (dlpy.essay.serve), `dlpy essay score` and `dlpy essay explain` shar
     result["score"], result["integer"], result["criteria"], result["warnings"]
     items = read_batch("class.zip", data)            # AI Hub JSON in a zip, CSV or JSONL
 
-`ModelAdapter` is the one place that knows the Scorer's interface (dlpy.essay.train): when the
+`ModelAdapter` is the one place that knows the Scorer's interface (dlpy.essay.scorer): when the
 Scorer changes, only it changes.
 """
 
@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import os
-import re
 import threading
 import time
 import zipfile
@@ -34,7 +33,6 @@ MAX_CHARS = 20_000            # one essay; the longest development essay has abo
 MAX_BATCH_ESSAYS = 500        # one class upload
 MAX_BATCH_BYTES = 20_000_000  # the upload, and the uncompressed members of a zip together
 CRITERIA = ("organisation", "content", "expression")
-UNCATEGORISED = ""            # the category of prompts whose model does not say
 
 
 class EssayTooLong(ValueError):
@@ -53,14 +51,10 @@ class BatchError(ValueError):
 
 class ModelAdapter:
     """The Scorer's interface as the service uses it (load, predict, explain, what the training
-    set looked like). Works with dlpy.essay.scorer's Scorer and with the older one of
-    dlpy.essay.train (models saved before the restructuring)."""
+    set looked like): dlpy.essay.scorer's."""
 
     def __init__(self, path: str | os.PathLike | None = None):
-        try:
-            from dlpy.essay.scorer import load_scorer
-        except ImportError:  # before dlpy.essay.scorer existed
-            from dlpy.essay.train import load_scorer
+        from dlpy.essay.scorer import load_scorer
 
         self.path = Path(path) if path else BUNDLED_MODEL
         self.scorer = load_scorer(self.path)
@@ -79,28 +73,19 @@ class ModelAdapter:
     def doc_fields(self, prompt: str) -> dict:
         """What a new essay's Doc takes from the model: the prompt's text (and category)."""
         featurizer = self.scorer.featurizer
-        out = {"prompt_text": featurizer.prompt_texts.get(prompt, "")}
-        info = getattr(featurizer, "prompt_info", None)
-        if info is not None:
-            out["category"] = info.get(prompt, {}).get("category", "")
-        return out
+        return {"prompt_text": featurizer.prompt_texts.get(prompt, ""),
+                "category": featurizer.prompt_info.get(prompt, {}).get("category", "")}
 
     def categories(self) -> dict[str, list[str]]:
-        """Category -> prompts ("" holds the prompts of a model that does not say)."""
-        if hasattr(self.scorer, "prompts_by_category"):
-            return self.scorer.prompts_by_category()
-        return {UNCATEGORISED: self.prompts}
+        """Category -> prompts, in the model's order."""
+        return self.scorer.prompts_by_category()
 
     def predict(self, prepared: PreparedEssay, explain: bool = False) -> tuple[dict, object]:
         """({"score", "integer", "criteria"}, the Explanation or None), from one forward pass.
         A model that gives no finite number gives score None, never a made-up one."""
         scorer = self.scorer
         data = scorer.encode([prepared.doc])
-        outputs = scorer.raw_outputs(data)
-        if hasattr(scorer, "predict_encoded"):
-            scores, criteria = scorer.decode(outputs, data.rubric)
-        else:
-            scores, criteria = scorer.decode(outputs)
+        scores, criteria = scorer.predict_encoded(data)
         if not np.isfinite(scores[0]):
             return {"score": None, "integer": None, "criteria": None}, None
         result = {"score": round(float(scores[0]), 2),
@@ -112,14 +97,11 @@ class ModelAdapter:
         if explain and self.can_explain():
             from dlpy.essay.explain import explain as explain_essay
 
-            explanation = explain_essay(scorer, prepared, data, outputs)
+            explanation = explain_essay(scorer, prepared, data)
         return result, explanation
 
     def can_explain(self) -> bool:
-        family = getattr(self.scorer, "family", None)
-        if family is not None:
-            return bool(family.uses_wide)
-        return self.scorer.config.arch == "essaynet"
+        return bool(self.scorer.family.uses_wide)
 
     def training_overlap(self, texts: list[str]) -> int | None:
         """How many of `texts` the model was trained on, or None where the model keeps no
@@ -135,9 +117,7 @@ class ModelAdapter:
 
     def describe(self) -> dict:
         info = self.scorer.info
-        family = getattr(self.scorer, "family", None)
-        return {"path": str(self.path),
-                "family": family.name if family is not None else self.scorer.config.arch,
+        return {"path": str(self.path), "family": self.scorer.family.name,
                 "trained_on": info.get("trained_on"), "prompts": len(self.prompts)}
 
 
@@ -302,8 +282,8 @@ def decode_text(data: bytes, name: str) -> str:
     try:
         return data.decode("cp949")
     except UnicodeDecodeError:
-        raise ValueError(f"{name}: neither UTF-8, UTF-16 (with a BOM) nor CP949/EUC-KR text "
-                         f"(byte {first}); save the essay as UTF-8") from None
+        raise ValueError(f"{name}: not UTF-8 text (byte {first}), nor UTF-16 with a BOM, nor "
+                         "CP949/EUC-KR; save the essay as UTF-8") from None
 
 
 def _check_count(items: list, name: str) -> None:
@@ -312,8 +292,38 @@ def _check_count(items: list, name: str) -> None:
                             "the class into smaller files")
 
 
+def essay_from_json(data: bytes, source: str) -> BatchItem:
+    """One essay from a JSON file in a class upload: AI Hub's schema (paragraph[].paragraph_txt,
+    info.essay_id, info.essay_main_subject; scores and rubric are not needed: a class's essays
+    have none yet) or {"text", "prompt", "id"}. ValueError naming `source` otherwise."""
+    from dlpy.text.analysis import split_marked
+
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{source}: not UTF-8 (byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{source}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{source}: expected a JSON object, got {type(doc).__name__}")
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    paragraphs = doc.get("paragraph")
+    if isinstance(paragraphs, list):
+        texts = [p.get("paragraph_txt") if isinstance(p, dict) else None for p in paragraphs]
+        if not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"{source}: field 'paragraph[].paragraph_txt': expected strings")
+        text = "\n".join(" ".join(split_marked(t)) for t in texts)
+    elif isinstance(doc.get("text"), str):
+        text = doc["text"]
+    else:
+        raise ValueError(f"{source}: expected AI Hub's 'paragraph' list or a 'text' string")
+    prompt = info.get("essay_main_subject", doc.get("prompt", ""))
+    essay_id = info.get("essay_id", doc.get("id", Path(source).stem))
+    return BatchItem(str(essay_id), text, prompt if isinstance(prompt, str) else "")
+
+
 def _read_zip(data: bytes, name: str) -> list[BatchItem]:
-    from dlpy.essay.data import EssayDataError, _zip_member_name, parse_essay
+    from dlpy.essay.data import _zip_member_name
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -332,11 +342,9 @@ def _read_zip(data: bytes, name: str) -> list[BatchItem]:
         for info in sorted(members, key=_zip_member_name):
             member = _zip_member_name(info)
             try:
-                record = parse_essay(archive.read(info), member)
-            except (EssayDataError, zipfile.BadZipFile, RuntimeError) as err:
+                items.append(essay_from_json(archive.read(info), member))
+            except (ValueError, zipfile.BadZipFile, RuntimeError, OSError) as err:
                 items.append(BatchItem(Path(member).stem, "", "", error=str(err)))
-                continue
-            items.append(BatchItem(record.id or Path(member).stem, record.text, record.title))
     return items
 
 
@@ -431,9 +439,3 @@ def csv_line(row: dict | None) -> str:
                          row.get("error") or ""])
     return out.getvalue()
 
-
-_SAFE = re.compile(r"[^\w.-]+")
-
-
-def safe_name(name: str | None) -> str:
-    return _SAFE.sub("_", name or "upload")[-100:]

@@ -25,7 +25,13 @@ from dlpy import nn, optim
 from dlpy.essay.config import EssayConfig
 from dlpy.essay.cv import assign_groups, stratified_split
 from dlpy.essay.families import Scaling, get_family
-from dlpy.essay.features import Doc, Featurizer, Vocabulary
+from dlpy.essay.features import (
+    RELEVANCE_STAT_NAMES,
+    SPACING_STAT_NAMES,
+    Doc,
+    Featurizer,
+    Vocabulary,
+)
 from dlpy.essay.metrics import Calibration, report
 from dlpy.essay.scorer import MODEL_FILE, Scorer, text_sha256
 from dlpy.io import atomic_write_bytes
@@ -70,7 +76,10 @@ def build_scorer(docs: Sequence[Doc], config: EssayConfig, vectors=None,
     family = get_family(config.family)
     if any(d.score is None for d in docs):
         raise ValueError("training essays need a score")
-    featurizer = Featurizer.fit(docs, config.max_char_ngrams, config.max_morpheme_ngrams)
+    disabled = (() if config.relevance_features else RELEVANCE_STAT_NAMES) \
+        + (() if config.spacing_features else SPACING_STAT_NAMES)
+    featurizer = Featurizer.fit(docs, config.max_char_ngrams, config.max_morpheme_ngrams,
+                                disabled_stats=disabled)
     vocabulary = Vocabulary.build(docs)
     model = family.build(featurizer, vocabulary, config, vectors, log)
     targets = np.array([[d.score] + (d.criteria or [np.nan] * 3) for d in docs], dtype=float)
@@ -102,11 +111,19 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
         raise ValueError(f"train: need at least 4 scored essays, got {len(docs)}")
     family = get_family(config.family)
     prompts = [d.prompt for d in docs]
-    if groups is None:
-        fit_index, val_index = stratified_split(prompts, config.val_fraction, config.seed)
-    else:
+    held = None
+    if groups is not None:
         parts = max(2, int(round(1.0 / config.val_fraction)))
         held = assign_groups(prompts, groups, parts, config.seed) == 0
+        kept_prompts = {p for p, h in zip(prompts, held) if not h}
+        if not 0 < held.sum() <= 2 * config.val_fraction * len(docs) \
+                or len(kept_prompts) < len(set(prompts)):
+            # too few groups to hold out about val_fraction of the essays and keep every
+            # prompt in training: hold out essays instead
+            held = None
+    if held is None:
+        fit_index, val_index = stratified_split(prompts, config.val_fraction, config.seed)
+    else:
         fit_index, val_index = np.nonzero(~held)[0], np.nonzero(held)[0]
     if len(val_index) == 0:
         fit_index, val_index = fit_index[1:], fit_index[:1]

@@ -38,7 +38,11 @@ def split_marked(text: str) -> list[str]:
 
 
 class KiwiAnalyzer:
-    """kiwipiepy's Kiwi. Tags are Kiwi's (Sejong-like, irregular verbs as `VV-I`)."""
+    """kiwipiepy's Kiwi. Tags are Kiwi's (Sejong-like, irregular verbs as `VV-I`).
+
+    The model (1-2 s to load) is loaded on first use. `version` names the cache folder; once
+    known it is remembered in `<cache root>/kiwi-version.json` per kiwipiepy and model release,
+    so a run whose analyses are all cached never loads the model."""
 
     name = "kiwi"
 
@@ -48,19 +52,75 @@ class KiwiAnalyzer:
         except ImportError as err:
             raise AnalyzerUnavailable(
                 "the kiwi analyser needs kiwipiepy: pip install 'dlpy[korean]'") from err
-        self._kiwi = kiwipiepy.Kiwi()
-        self.version = f"kiwipiepy-{kiwipiepy.__version__}-{self._kiwi.model_type}"
+        self._module = kiwipiepy
+        self._kiwi = None
+        self._version: str | None = _remembered_version(self._release())
+
+    def _release(self) -> str:
+        try:
+            import kiwipiepy_model
+
+            model = getattr(kiwipiepy_model, "__version__", "?")
+        except ImportError:
+            model = "none"
+        return f"kiwipiepy {self._module.__version__}, model {model}"
 
     @property
     def kiwi(self):  # the underlying kiwipiepy.Kiwi, for callers that need more
+        if self._kiwi is None:
+            self._kiwi = self._module.Kiwi()
+            self._version = f"kiwipiepy-{self._module.__version__}-{self._kiwi.model_type}"
+            _remember_version(self._release(), self._version)
         return self._kiwi
 
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            self.kiwi  # noqa: B018 (loads the model, which sets the version)
+        return self._version
+
     def analyze(self, text: str) -> list[Sentence]:
+        kiwi = self.kiwi
         if SENTENCE_MARKER in text:
-            tokenize = self._kiwi.tokenize
+            tokenize = kiwi.tokenize
             return [[(t.form, t.tag) for t in tokenize(part)] for part in split_marked(text)]
-        sentences = self._kiwi.split_into_sents(text, return_tokens=True)
+        sentences = kiwi.split_into_sents(text, return_tokens=True)
         return [[(t.form, t.tag) for t in s.tokens] for s in sentences if s.tokens]
+
+
+def _version_file():
+    from .cache import default_cache_dir
+
+    return default_cache_dir() / "kiwi-version.json"
+
+
+def _remembered_version(release: str) -> str | None:
+    import json
+
+    try:
+        value = json.loads(_version_file().read_text(encoding="utf-8")).get(release)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value.startswith("kiwipiepy-") else None
+
+
+def _remember_version(release: str, version: str) -> None:
+    import json
+
+    from dlpy.io import atomic_write_bytes
+
+    if _remembered_version(release) == version:
+        return
+    try:
+        known = json.loads(_version_file().read_text(encoding="utf-8"))
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    known[release] = version
+    try:
+        atomic_write_bytes(_version_file(), json.dumps(known, indent=1).encode("utf-8"))
+    except OSError:
+        pass  # a read-only cache: the model is loaded each time, nothing worse
 
 
 class KkmaAnalyzer:

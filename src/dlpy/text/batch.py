@@ -6,9 +6,12 @@
     results[0].missing_spaces       # Kiwi only; None otherwise
 
 What the cache holds is read first (no lock: entries appear whole or not at all). The rest is
-analysed under the cache's lock, after looking again (another run may have filled it while this
-one waited), by `workers` processes that each load their own analyser and write the entries
-themselves. A text the analyser rejects becomes `Result.error`; the others go on.
+analysed shard by shard (the cache's sha[:2] folders) under each shard's lock, after looking
+again, by `workers` processes that each load their own analyser and write the entries
+themselves. A shard another run holds is done last, once that run lets go of it (by then it is
+usually filled): two runs share the work and never analyse the same text twice, and a run that
+needs a few entries waits for one shard, not for another run's whole corpus. A text the
+analyser rejects becomes `Result.error`; the others go on.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import multiprocessing
 import os
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 from dlpy.progress import progress
@@ -132,11 +134,11 @@ def _run(item: tuple[int, Job]) -> tuple[int, Result]:
 
 
 def _context():
-    """fork where there is one (Linux): workers start at once and a caller's script needs no
-    `if __name__ == "__main__"` guard; each worker still loads its own analyser, and a forked
-    worker ends with os._exit, so the parent's analyser is never touched. spawn elsewhere."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    """spawn: each worker is a fresh process that loads its own analyser. fork would be quicker
+    but is not safe here: a process with threads (Kiwi's pool, a progress bar) forked a worker
+    that hung for good on a lock one of those threads held (seen in the test suite). A script
+    that starts workers needs the usual `if __name__ == "__main__":` guard (`dlpy` has it)."""
+    return multiprocessing.get_context("spawn")
 
 
 def _from_cache(jobs: Sequence[Job], indices, cache: AnalysisCache | None, spacing,
@@ -145,19 +147,25 @@ def _from_cache(jobs: Sequence[Job], indices, cache: AnalysisCache | None, spaci
     if cache is None:
         return list(indices)
     missing = []
+    shared: dict[tuple[str, str], list[Sentence]] = {}  # the prompts: loaded once, then reused
     with no_gc():
         for i in indices:
             job = jobs[i]
-            fields = cache.get(job.key, tokens)
-            if fields is None or set(fields) != set(job.fields):
-                missing.append(i)
-                continue
             spaces = None
             if spacing is not None and job.spacing_text is not None:
-                spaces = spacing.cached(job.spacing_text)
+                spaces = spacing.cached(job.spacing_text)  # the small file first
                 if spaces is None:
                     missing.append(i)
                     continue
+            names = list(job.fields)
+            known = {name: shared[name, job.fields[name]] for name in names[1:]
+                     if (name, job.fields[name]) in shared}
+            fields = cache.get(job.key, tokens, known)
+            if fields is None or set(fields) != set(job.fields):
+                missing.append(i)
+                continue
+            for name in names[1:]:
+                shared.setdefault((name, job.fields[name]), fields[name])
             results[i] = Result(fields, spaces)
     return missing
 
@@ -186,49 +194,73 @@ def analyze_many(jobs: Sequence[Job], analyzer: str | Analyzer = "kiwi", *,
     results: list[Result | None] = [None] * len(jobs)
     tokens: dict = {}
     missing = _from_cache(jobs, range(len(jobs)), cache, spacing, results, tokens)
-    cached = len(jobs) - len(missing)
     waited = analysis_seconds = 0.0
-    failed = n = 0
+    failed = analysed = n = 0
     if missing:
-        lock_start = time.perf_counter()
-        lock = cache.lock(wait_message=f"{desc}: waiting for another run that is filling "
-                          f"{cache.directory}") if cache is not None else nullcontext()
-        with lock:
-            waited = time.perf_counter() - lock_start
-            # look again: a run that held the lock until now may have done this run's work
-            missing = _from_cache(jobs, missing, cache, spacing, results, tokens)
-            cached = len(jobs) - len(missing)
-            analysis_start = time.perf_counter()
-            n = max(1, min(workers, len(missing) // max(min_per_worker, 1)))
+        analysis_start = time.perf_counter()
+        n = max(1, min(workers, len(missing) // max(min_per_worker, 1)))
+        bar = progress(total=len(missing), desc=f"{desc} ({n} worker{'s' * (n > 1)})",
+                       enabled=show_progress, unit="text")
+        pool = worker = None
+        if n <= 1:
+            worker = _Worker(analyzer_obj, cache_dir, use_cache, count_spaces)
+        else:
             spec = analyzer if isinstance(analyzer, str) else analyzer_obj
-            args = (spec, cache_dir, use_cache, count_spaces)
-            items = [(i, jobs[i]) for i in missing]
-            bar = progress(total=len(items), desc=f"{desc} ({n} worker{'s' * (n > 1)})",
-                           enabled=show_progress, unit="text")
-            if n <= 1:
-                worker = _Worker(analyzer_obj, cache_dir, use_cache, count_spaces)
-                outputs = map(worker, items)
-                pool = None
+            pool = _context().Pool(n, _init_worker, (spec, cache_dir, use_cache, count_spaces))
+
+        def run(indices: list[int]) -> None:
+            nonlocal failed, analysed
+            items = [(i, jobs[i]) for i in indices]
+            outputs = map(worker, items) if pool is None else \
+                pool.imap_unordered(_run, items, chunksize=4)
+            for index, result in outputs:
+                if result.fields is not None:
+                    analysed += 1
+                    with no_gc():
+                        result.fields = {name: intern_tokens(s, tokens)
+                                         for name, s in result.fields.items()}
+                else:
+                    failed += 1
+                results[index] = result
+                bar.update(1)
+
+        try:
+            if cache is None:
+                run(missing)
             else:
-                pool = _context().Pool(n, _init_worker, args)
-                outputs = pool.imap_unordered(_run, items, chunksize=8)
-            try:
-                for index, result in outputs:
-                    if result.fields is not None:
-                        with no_gc():
-                            result.fields = {name: intern_tokens(s, tokens)
-                                             for name, s in result.fields.items()}
-                    else:
-                        failed += 1
-                    results[index] = result
-                    bar.update(1)
-            finally:
-                bar.close()
-                if pool is not None:
-                    pool.terminate()
-                    pool.join()
-            analysis_seconds = time.perf_counter() - analysis_start
-    report = BatchReport(jobs=len(jobs), cached=cached, analysed=len(missing) - failed,
+                # one lock per cache shard (the sha[:2] folder), held while this run fills it:
+                # a shard another run holds is left for later, so two runs share the work,
+                # and a run that needs a few entries never waits for a whole corpus
+                shards: dict[str, list[int]] = {}
+                for i in missing:
+                    shards.setdefault(cache.path_for(jobs[i].key).parent.name, []).append(i)
+                deferred = []
+                for shard, indices in shards.items():
+                    with cache.lock(shard, blocking=False) as held:
+                        if not held:
+                            deferred.append((shard, indices))
+                            continue
+                        todo = _from_cache(jobs, indices, cache, spacing, results, tokens)
+                        bar.update(len(indices) - len(todo))
+                        run(todo)
+                message = f"{desc}: waiting for another run that is filling {cache.directory}"
+                for shard, indices in deferred:
+                    lock_start = time.perf_counter()
+                    with cache.lock(shard, wait_message=message):
+                        waited += time.perf_counter() - lock_start
+                        message = None  # said once
+                        # look again: the run that held the shard has done this run's work
+                        todo = _from_cache(jobs, indices, cache, spacing, results, tokens)
+                        bar.update(len(indices) - len(todo))
+                        run(todo)
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+        analysis_seconds = time.perf_counter() - analysis_start
+    report = BatchReport(jobs=len(jobs), cached=len(jobs) - analysed - failed,
+                         analysed=analysed,
                          failed=failed, workers=n if missing else 0,
                          seconds=time.perf_counter() - start, analysis_seconds=analysis_seconds,
                          waited_seconds=waited,

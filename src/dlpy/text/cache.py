@@ -8,9 +8,10 @@ file in the same folder, then os.replace), so an interrupted run never leaves a 
 
 `root` is `DLPY_CACHE_DIR` if set, else `$XDG_CACHE_HOME/dlpy`, else `~/.cache/dlpy`.
 
-`lock()` is one exclusive lock per cache folder (an fcntl lock on `<folder>/.lock`, released by
-the kernel when its process dies): a run holds it while it fills the cache, so two runs never
-analyse the same file twice, and a reader needs no lock (entries appear whole or not at all).
+`lock(shard)` is an exclusive lock per shard folder (an fcntl lock on `<shard>/.lock`, released
+by the kernel when its process dies): a run holds it while it fills that shard, so two runs
+never analyse the same file twice, and a reader needs no lock (entries appear whole or not at
+all).
 """
 
 from __future__ import annotations
@@ -71,10 +72,12 @@ class AnalysisCache:
             raise ValueError(f"AnalysisCache: expected a hex SHA-256, got {source_sha256!r}")
         return self.directory / source_sha256[:2] / f"{source_sha256}.json"
 
-    def get(self, source_sha256: str, tokens: dict | None = None) -> Fields | None:
+    def get(self, source_sha256: str, tokens: dict | None = None,
+            known: Fields | None = None) -> Fields | None:
         """The cached fields, or None when absent or unreadable (a corrupt entry is a miss).
         `tokens`, a dict shared across calls, keeps one tuple per distinct (form, tag): a corpus
-        of 20M tokens then holds ~100k tuples instead of 20M (and ~4 GB less)."""
+        of 20M tokens then holds ~100k tuples instead of 20M (and ~4 GB less). A field in
+        `known` (e.g. the analysis of a prompt already loaded) is taken from there as it is."""
         path = self.path_for(source_sha256)
         try:
             entry = json.loads(path.read_bytes())
@@ -85,7 +88,8 @@ class AnalysisCache:
                 or entry.get("version") != self.analyzer_version):
             return None
         try:
-            return {name: intern_tokens(sentences, tokens)
+            known = known or {}
+            return {name: known[name] if name in known else intern_tokens(sentences, tokens)
                     for name, sentences in entry["fields"].items()}
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
@@ -105,16 +109,21 @@ class AnalysisCache:
         return self.path_for(source_sha256).is_file() and self.get(source_sha256) is not None
 
     @contextlib.contextmanager
-    def lock(self, *, wait_message: str | None = None) -> Iterator[None]:
-        """Hold this cache's exclusive lock for the block (waits for another run to finish;
-        prints `wait_message` to stderr first when it has to wait)."""
-        with file_lock(self.directory / ".lock", wait_message):
-            yield
+    def lock(self, shard: str | None = None, *, blocking: bool = True,
+             wait_message: str | None = None) -> Iterator[bool]:
+        """Hold the lock of one shard (a sha[:2] folder; None: the whole cache) for the block;
+        yields whether it is held (always True when `blocking`, which waits for another run,
+        printing `wait_message` to stderr first when it has to wait)."""
+        folder = self.directory if shard is None else self.directory / shard
+        with file_lock(folder / ".lock", wait_message, blocking) as held:
+            yield held
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, wait_message: str | None = None) -> Iterator[None]:
-    """An exclusive fcntl lock on `path` (created if absent) for the block."""
+def file_lock(path: Path, wait_message: str | None = None,
+              blocking: bool = True) -> Iterator[bool]:
+    """An exclusive fcntl lock on `path` (created if absent) for the block; yields False, at
+    once, when another process holds it and not `blocking`."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,11 +131,14 @@ def file_lock(path: Path, wait_message: str | None = None) -> Iterator[None]:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not blocking:
+                yield False
+                return
             if wait_message:
                 print(wait_message, file=sys.stderr, flush=True)
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 

@@ -3,7 +3,7 @@
 
 const T = {
   ko: {
-    title: "글짓기 채점기", tab_one: "한 편 채점", tab_class: "학급 채점", api: "API 문서",
+    title: "에세이 채점기", tab_one: "한 편 채점", tab_class: "학급 채점", api: "API 문서",
     category: "분류", prompt: "주제", all: "전체", no_prompt: "(주제 없음)",
     placeholder: "여기에 글을 붙여 넣으세요. 문단은 줄을 바꿔 구분합니다.",
     score: "채점하기", scoring: "채점 중…", integer: "보정 점수", why: "점수의 이유",
@@ -23,7 +23,10 @@ const T = {
       missing_spaces_per_char: "띄어쓰기 오류 비율", log_missing_spaces: "띄어쓰기 오류 수",
       sentences_ending_in_sf: "마침표로 끝난 문장", repeated_4grams: "반복",
       prompt_copy_share: "주제문 베끼기", sentence_length_cv: "문장 길이의 고르지 않음",
-      log_longest_sentence: "가장 긴 문장"},
+      log_longest_sentence: "가장 긴 문장", digit_share: "숫자 비율", latin_share: "로마자 비율",
+      quote_share: "따옴표 비율", jamo_share: "낱자(ㅋㅋ 등) 비율", prompt_similarity: "주제문과의 유사성",
+      repeated_sentence_share: "반복된 문장", log_chars_per_paragraph: "문단 길이",
+      topic_similarity: "주제와의 관련성", log_chars_vs_prompt: "주제 평균 대비 글 길이"},
     codes: {empty: "빈 글", not_korean: "한국어 아님", too_short: "너무 짧음", repeated: "반복",
       shuffled: "순서 뒤섞임", out_of_distribution: "낯선 글", unknown_prompt: "모르는 주제",
       missing_prompt: "주제 없음", no_score: "점수 없음"},
@@ -147,7 +150,9 @@ function showExplanation(r) {
   const box = $("explained"), e = r.explanation, text = r.text;
   const n = text.length;
   const word = new Array(n).fill(null), spacing = new Array(n).fill(null), sentence = new Array(n).fill(0);
-  const words = e ? e.words : [];
+  const all = e ? e.words : [];
+  const top = Math.max(1e-9, ...all.map((w) => Math.abs(w.contribution)));
+  const words = all.filter((w) => Math.abs(w.contribution) >= 0.05 * top);  // not the near-zero ones
   const maxAbs = Math.max(1e-9, ...words.map((w) => Math.abs(w.contribution)));
   words.forEach((w, i) => { for (let k = w.start; k < w.end; k++) word[k] = i; });
   (r.spacing || []).forEach((s, i) => { for (let k = s.start; k < s.end; k++) spacing[k] = i; });
@@ -186,12 +191,18 @@ function showExplanation(r) {
   $("top-words").replaceChildren(...words.filter((w) => !seen.has(w.text) && seen.add(w.text))
     .map((w) => el("li", {class: w.contribution > 0 ? "pos" : "neg"}, `${w.text}  ${signed(w.contribution)}`)));
   $("top-stats").replaceChildren(...(e ? e.statistics : []).map((s) => el("li",
-    {class: s.contribution > 0 ? "pos" : "neg"}, `${T[lang].stat[s.name] || s.name}  ${signed(s.contribution)}`)));
+    {class: s.contribution > 0 ? "pos" : "neg"}, `${statName(s.name)}  ${signed(s.contribution)}`)));
   if (e) {
     let line = t("parts");
     for (const [key, value] of Object.entries({...e.parts, total: e.total})) line = line.replace(`{${key}}`, value.toFixed(2));
     $("parts").textContent = line;
   } else $("parts").textContent = "";
+}
+
+function statName(name) {
+  if (T[lang].stat[name]) return T[lang].stat[name];
+  if (name.startsWith("pos_")) return lang === "ko" ? `품사 ${name.slice(4)} 비율` : `share of ${name.slice(4)} (part of speech)`;
+  return name.replace(/_/g, " ");
 }
 
 // ------------------------------------------------------------------ a class
