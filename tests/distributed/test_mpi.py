@@ -91,9 +91,17 @@ def test_mnist_train_distributed_only_rank_0_logs_and_writes(mpirun, tmp_path):
 def test_mnist_train_under_mpirun_without_distributed_is_refused(mpirun, tmp_path):
     result = mpirun("-m", "dlpy", "mnist", "train", "--data-dir", str(tmp_path), "--no-download",
                     "--out", str(tmp_path / "run"))
-    assert result.returncode == 2
+    assert result.returncode == 1  # a run-time error (cli.py: usage errors are 2)
     assert result.stderr.count("as 2 processes but without --distributed") == 2
     assert not (tmp_path / "run").exists()
+
+
+def test_essay_cv_under_mpirun_without_distributed_is_refused(mpirun, tmp_path):
+    result = mpirun("-m", "dlpy", "essay", "cv", "--data", str(tmp_path), "--json",
+                    str(tmp_path / "cv.json"))
+    assert result.returncode == 1
+    assert result.stderr.count("as 2 processes but without --distributed") == 2
+    assert not (tmp_path / "cv.json").exists()
 
 
 def write_korean_corpus(path, documents=400):

@@ -219,6 +219,9 @@ def _batches(docs, gap: int):
 def cmd_cv(args) -> int:
     if args.distributed:
         return _cv_distributed(args)
+    from dlpy.distributed import refuse_undistributed
+
+    refuse_undistributed()  # N copies under mpirun would each run every fold
     return _cv(args, _docs(args))
 
 
