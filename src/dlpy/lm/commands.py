@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import fields
+
+from dlpy.cli import print_json
 
 # help for the options generated from TrainConfig and LMConfig (the default is appended)
 HELP = {
@@ -167,7 +168,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
               "unigram_accuracy": round(base["accuracy"], 4),
               "bad_utf8_lines": stream.stats.bad_lines, "documents_read": stream.stats.documents}
     if args.json:
-        print(json.dumps(report, ensure_ascii=False))
+        print_json(report)
     else:
         print(f"held-out masked tokens: {report['masked_tokens']}\n"
               f"model:   loss {report['loss']:.3f}, accuracy {report['accuracy']:.3f}\n"
@@ -209,7 +210,7 @@ def run_fill_mask(args: argparse.Namespace) -> int:
     for text in args.texts:
         candidates = lm.fill_mask(text, args.top_k)
         if args.json:
-            print(json.dumps({"text": text, "candidates": candidates}, ensure_ascii=False))
+            print_json({"text": text, "candidates": candidates})
         else:
             shown = "  ".join(f"{c['token']} {c['score']:.2f}" for c in candidates)
             print(f"{text}\n  {shown}")
