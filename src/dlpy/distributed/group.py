@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -123,6 +124,9 @@ def abort(message: str, code: int = 1) -> None:
     exits with ``code``."""
     print(f"rank {_group.rank}: {message}", file=sys.stderr, flush=True)
     if _group.size > 1:
+        # MPI_Abort tears the launcher's output forwarding down at once: give it a moment to
+        # deliver the message first (seen lost under load without this)
+        time.sleep(0.3)
         _group.comm.Abort(code)
     sys.exit(code)
 
