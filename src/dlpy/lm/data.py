@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SENTENCE_MARKER = "#@문장구분#"
+from dlpy.text.analysis import SENTENCE_MARKER
 
 
 @dataclass
