@@ -240,3 +240,55 @@ def test_relevance_features_can_be_switched_off(docs):
     other = next(p for p in on.prompts if p != doc.prompt)
     moved = type(doc)(**{**doc.__dict__, "prompt": other, "_cache": {}})
     assert on.featurizer.topic_similarity(doc) > on.featurizer.topic_similarity(moved)
+
+
+def test_rarity_weights_favour_rare_score_bins():
+    from dlpy.essay.families import rarity_weights
+
+    scores = np.array([25.0] * 90 + [10.0] * 10 + [np.nan])
+    assert np.all(rarity_weights(scores, 0.0) == 1.0)
+    weights = rarity_weights(scores, 0.5)
+    known = ~np.isnan(scores)
+    assert weights[known].mean() == pytest.approx(1.0)
+    assert weights[-1] == 1.0  # unknown score: weight 1
+    # a bin 9 times rarer weighs 9 ** 0.5 = 3 times more
+    assert weights[95] / weights[0] == pytest.approx(3.0)
+    assert weights[95] / weights[0] == pytest.approx(
+        (rarity_weights(scores, 1.0)[95] / rarity_weights(scores, 1.0)[0]) ** 0.5)
+    with pytest.raises(ValueError, match="balance"):
+        rarity_weights(scores, -1.0)
+
+
+def test_loss_weights_scale_each_essays_error(docs):
+    from dlpy.essay.families import get_family
+
+    scorer = train(docs, TrainConfig(**{**SMALL, "epochs": 1}), show_progress=False, log=quiet)
+    family, model = get_family("essaynet"), scorer.model
+    data = scorer.encode(docs[:4])
+    index = np.arange(4)
+    config = TrainConfig(**SMALL)
+
+    def loss(rows, weights=None):
+        outputs = model(data.batch(rows))
+        return family.loss(model, outputs, data.targets[rows], data.rubric[rows],
+                           scorer.scaling, config, 0.0, weights).item()
+
+    assert loss(index, np.ones(4)) == pytest.approx(loss(index), rel=1e-6)
+    # weight 3 on the first essay, 0 elsewhere: 3 / 4 of that essay's own loss
+    assert loss(index, np.array([3.0, 0, 0, 0])) == pytest.approx(
+        0.75 * loss(index[:1]), rel=1e-5)
+
+
+def test_balance_pulls_the_rare_low_scores_down(docs):
+    # the fixture's scores sit in three equal bins; keep two low essays to make them rare
+    ranked = sorted(docs, key=lambda d: d.score)
+    subset = ranked[:2] + [d for d in ranked if d.score >= 20]
+    truth = np.array([d.score for d in subset])
+    residuals = []
+    for balance in (0.0, 1.0):
+        scorer = train(subset, TrainConfig(**{**SMALL, "epochs": 6, "balance": balance}),
+                       show_progress=False, log=quiet)
+        scores, _ = scorer.predict(subset[:2])
+        residuals.append(float(np.mean(scores - truth[:2])))
+    assert residuals[0] > 0  # regression to the mean: the rare low essays are over-predicted
+    assert residuals[1] < residuals[0]

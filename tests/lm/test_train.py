@@ -103,3 +103,44 @@ def test_non_finite_loss_is_an_error(corpus_dir, tokenizer_path, tmp_path):
 
     with pytest.raises(RuntimeError, match="loss is nan at step 1"):
         _run(corpus_dir, tokenizer_path, tmp_path, reduce_gradients=poison)
+
+
+def test_init_from_an_export_starts_from_its_weights(corpus_dir, tokenizer_path, tmp_path):
+    from dlpy.lm.fill import export
+
+    first = _run(corpus_dir, tokenizer_path, tmp_path / "first", max_steps=3)
+    exported = export(tmp_path / "first", tmp_path / "export")  # float16, as bundled
+    config = _config(corpus_dir, tmp_path / "second", init_from=str(exported), steps=6)
+    second = train(config, LMConfig(**{**TINY, "dropout": 0.1}), show_progress=False,
+                   log=lambda m: None, max_steps=0)
+    assert second.step == 0 and second.init["step"] == 3
+    assert second.init["tokens_seen"] == first.tokens_seen
+    # its own tokenizer came along (no --tokenizer given)
+    assert (tmp_path / "second" / "tokenizer.model").read_bytes() == tokenizer_path.read_bytes()
+    for (name, a), (_, b) in zip(first.model.named_parameters(),
+                                 second.model.named_parameters()):
+        np.testing.assert_allclose(a.data.astype(np.float16).astype(np.float32), b.data,
+                                   rtol=0, atol=0, err_msg=name)
+    # a run started so resumes with its own weights, not the export's again
+    resumed = train(config, LMConfig(**{**TINY, "dropout": 0.1}), resume=True,
+                    show_progress=False, log=lambda m: None, max_steps=2)
+    assert resumed.step == 2 and resumed.init["from"] == str(exported)
+
+
+def test_init_from_refuses_another_shape_or_tokenizer(corpus_dir, tokenizer_path, tmp_path):
+    from dlpy.lm.fill import export
+
+    _run(corpus_dir, tokenizer_path, tmp_path / "first", max_steps=1)
+    exported = export(tmp_path / "first", tmp_path / "export")
+    config = _config(corpus_dir, tmp_path / "wide", init_from=str(exported))
+    with pytest.raises(ValueError, match="d_model 32 vs 48"):
+        train(config, LMConfig(**{**TINY, "d_model": 48}), show_progress=False,
+              log=lambda m: None, max_steps=0)
+    from dlpy.lm.tokenizer import train_tokenizer
+
+    other = train_tokenizer([str(corpus_dir / "text.txt.gz")], tmp_path / "other.model",
+                            vocab_size=420, sample_chars=100_000, heldout_every=0)
+    config = _config(corpus_dir, tmp_path / "tok", init_from=str(exported),
+                     tokenizer=str(other))
+    with pytest.raises(ValueError, match="tokenizer differs"):
+        train(config, LMConfig(**TINY), show_progress=False, log=lambda m: None, max_steps=0)

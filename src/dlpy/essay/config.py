@@ -53,6 +53,9 @@ class EssayConfig:
     max_morpheme_ngrams: int = _option(20000, "morpheme 1-2-grams kept (most frequent)")
     spacing_features: bool = _option(True, "use the count of spaces Kiwi's spacing model would "
                                      "insert (spacing errors; slow to count on a new corpus)")
+    balance: float = _option(0.0, "reweight the loss toward rare scores: an essay weighs "
+                             "(share of training essays in its 3-point score bin) ^ -balance, "
+                             "normalised to a mean of 1 (0: plain squared error)")
     relevance_features: bool = _option(True, "use the weak-essay statistics: similarity to the "
                                        "prompt text and to the prompt's essays, repeated "
                                        "sentences, length relative to the prompt's essays")

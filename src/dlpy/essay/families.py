@@ -9,6 +9,7 @@ family; nothing branches on the family's name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -43,6 +44,26 @@ class Scaling:
         return {"target_mean": self.mean.tolist(), "target_std": self.std.tolist()}
 
 
+def rarity_weights(scores: np.ndarray, balance: float, bin_width: float = 3.0,
+                   floor: float = 1e-3) -> np.ndarray:
+    """One loss weight per essay: (share of the essays in its ``bin_width``-point score bin,
+    at least ``floor``) ^ -balance, normalised to a mean of 1; 1 where the score is unknown.
+    balance 0 gives all ones; 0.5 weighs an essay in a bin 100 times rarer 10 times more."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not math.isfinite(balance) or balance < 0:
+        raise ValueError(f"balance must be a finite number >= 0, got {balance}")
+    weights = np.ones(scores.shape, dtype=np.float64)
+    known = np.isfinite(scores)
+    if balance == 0 or not known.any():
+        return weights
+    bins = np.floor(scores[known] / bin_width).astype(np.int64)
+    _, inverse, counts = np.unique(bins, return_inverse=True, return_counts=True)
+    share = np.maximum(counts / counts.sum(), floor)
+    weights[known] = share[inverse] ** -balance
+    weights[known] /= weights[known].mean()
+    return weights
+
+
 def rubric_share(rubric: np.ndarray) -> np.ndarray:
     """(n, 3) criterion weights -> (n, 3) shares that sum to 1 (equal shares where all are 0)."""
     rubric = np.asarray(rubric, dtype=np.float64)
@@ -71,7 +92,10 @@ class Family:
         raise NotImplementedError
 
     def loss(self, model: nn.Module, outputs: Tensor, targets: np.ndarray, rubric: np.ndarray,
-             scaling: Scaling, config: EssayConfig, l2_scale: float) -> Tensor:
+             scaling: Scaling, config: EssayConfig, l2_scale: float,
+             weights: np.ndarray | None = None) -> Tensor:
+        """The mini-batch's loss; ``weights`` (one per essay, from rarity_weights) scale each
+        essay's squared error."""
         raise NotImplementedError
 
     def optimizer(self, model: nn.Module, config: EssayConfig):
@@ -125,15 +149,17 @@ class EssayNetFamily(Family):
         share = rubric_share(rubric)
         return MAX_SCORE * share * scaling.std[1:], MAX_SCORE * share @ scaling.mean[1:]
 
-    def loss(self, model, outputs, targets, rubric, scaling, config, l2_scale):
+    def loss(self, model, outputs, targets, rubric, scaling, config, l2_scale, weights=None):
         factors, offset = self.total_weights(scaling, rubric)
         total = F.sum(outputs * factors.astype(np.float32), axis=1)  # (B,) minus the offset
-        known_total = ~np.isnan(targets[:, 0])
+        per_essay = np.ones(len(targets)) if weights is None else np.asarray(weights, np.float64)
+        known_total = ~np.isnan(targets[:, 0]) * per_essay
         goal = np.nan_to_num((targets[:, 0] - offset) / scaling.std[0]).astype(np.float32)
         diff = total * np.float32(1.0 / scaling.std[0]) - goal
         loss = F.sum(diff * diff * known_total.astype(np.float32))
         standard = (targets[:, 1:] - scaling.mean[1:]) / scaling.std[1:]
-        weight = (config.criteria_weight * ~np.isnan(standard)).astype(np.float32)
+        weight = (config.criteria_weight * ~np.isnan(standard)
+                  * per_essay[:, None]).astype(np.float32)
         diff = outputs - np.nan_to_num(standard).astype(np.float32)
         loss = (loss + F.sum(diff * diff * weight)) * (1.0 / len(targets))
         return loss + model.wide_penalty(config.l2_wide * l2_scale, config.l2_group * l2_scale)
@@ -165,7 +191,9 @@ class SeedFamily(Family):
     def decode(self, outputs, scaling, rubric):
         return np.clip(outputs[:, 0] * MAX_SCORE, 0, MAX_SCORE), None
 
-    def loss(self, model, outputs, targets, rubric, scaling, config, l2_scale):
+    def loss(self, model, outputs, targets, rubric, scaling, config, l2_scale, weights=None):
+        if weights is not None and not np.allclose(weights, 1.0):
+            raise ValueError("--balance is not supported by --family seed")
         return F.mse_loss(outputs, (targets[:, :1] / MAX_SCORE).astype(np.float32))
 
     def optimizer(self, model, config):

@@ -24,7 +24,7 @@ import numpy as np
 from dlpy import nn, optim
 from dlpy.essay.config import EssayConfig
 from dlpy.essay.cv import assign_groups, stratified_split
-from dlpy.essay.families import Scaling, get_family
+from dlpy.essay.families import Scaling, get_family, rarity_weights
 from dlpy.essay.features import (
     RELEVANCE_STAT_NAMES,
     SPACING_STAT_NAMES,
@@ -152,6 +152,7 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
         f"{len(scorer.prompts)} prompts; {len(fit_docs)} training + {len(val_docs)} validation "
         f"essays ({prepare_seconds:.0f} s)")
     optimizer = family.optimizer(scorer.model, config)
+    sample_weights = rarity_weights(train_data.targets[:, 0], config.balance)
     history: list[dict] = []
     best = {"rmse": float("inf"), "epoch": -1, "state": scorer.model.state_dict()}
     first_epoch = 0
@@ -179,7 +180,8 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
             optimizer.zero_grad()
             outputs = scorer.model(train_data.batch(index))
             loss = family.loss(scorer.model, outputs, train_data.targets[index],
-                               train_data.rubric[index], scorer.scaling, config, l2_scale)
+                               train_data.rubric[index], scorer.scaling, config, l2_scale,
+                               sample_weights[index])
             value = loss.item()
             if not math.isfinite(value):
                 raise NonFiniteLoss(f"train: the loss became {value} at epoch {epoch + 1}, "

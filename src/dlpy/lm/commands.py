@@ -27,6 +27,9 @@ HELP = {
     "checkpoint_minutes": "and a checkpoint at least this often",
     "shuffle_buffer": "sequences in the shuffle buffer",
     "seed": "initialisation, masking, dropout and shuffling",
+    "init_from": "start from these weights instead of random ones: 'bundled' or a model or run "
+                 "folder (same tokenizer and shape; a new schedule; pass another --seed to "
+                 "draw the data in another order)",
     "vocab_size": "tokenizer vocabulary when one is trained",
     "d_model": "model width",
     "num_layers": "encoder layers",

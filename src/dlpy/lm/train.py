@@ -59,11 +59,17 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0  # and at least this often
     shuffle_buffer: int = 2048  # sequences
     seed: int = 0
+    init_from: str = ""  # start from these weights ("bundled" or a model/run folder), not random
 
 
 # the settings that change what the model sees and how it learns (not where or how often it saves)
 TRAJECTORY = ("steps", "batch_size", "accumulate", "lr", "warmup_steps", "min_lr", "weight_decay",
               "clip", "mask_prob", "heldout_every", "shuffle_buffer", "seed")
+
+
+def _file_sha256(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def fingerprint(config: TrainConfig, model_config: LMConfig, tokenizer_path: str) -> str:
@@ -73,6 +79,8 @@ def fingerprint(config: TrainConfig, model_config: LMConfig, tokenizer_path: str
         tokenizer_hash = hashlib.sha256(f.read()).hexdigest()
     data = [(os.path.basename(p), os.path.getsize(p)) for p in config.data]
     settings = {k: getattr(config, k) for k in TRAJECTORY}
+    if config.init_from:  # (absent otherwise, so runs from before the option still resume)
+        settings["init_from"] = config.init_from
     blob = json.dumps([data, tokenizer_hash, asdict(model_config), settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -132,6 +140,31 @@ class LMTrainer:
         self.wall_seconds = 0.0
         self.history: list[dict] = []
         self.unigram = np.zeros(model_config.vocab_size, dtype=np.int64)
+        self.init: dict = {}  # where the weights started (--init-from): path, step, tokens
+
+    def initialise_from(self, source: str) -> None:
+        """Copy the weights of an exported model, the bundled one or another run (not its
+        optimiser state or schedule): a new run that continues an earlier pretraining. The
+        tokenizer and the model's shape must be the same."""
+        from dlpy.lm.fill import BUNDLED, PretrainedLM
+
+        folder = BUNDLED if source == "bundled" else Path(source)
+        lm = PretrainedLM.load(folder)
+        if _file_sha256(lm.tokenizer.path) != _file_sha256(self.tokenizer.path):
+            raise ValueError(f"--init-from {source}: its tokenizer differs from this run's "
+                             f"({self.tokenizer.path}); leave out --tokenizer to use its own")
+        theirs, ours = lm.model.lm_config, self.model_config
+        shape = ("vocab_size", "d_model", "num_layers", "num_heads", "dim_feedforward", "max_len")
+        different = [f"{k} {getattr(theirs, k)} vs {getattr(ours, k)}" for k in shape
+                     if getattr(theirs, k) != getattr(ours, k)]
+        if different:
+            raise ValueError(f"--init-from {source}: the model's shape differs from this run's: "
+                             + ", ".join(different))
+        self.model.load_state_dict({k: v.astype(np.float32)
+                                    for k, v in lm.model.state_dict().items()})
+        self.init = {"from": str(source), "step": int(lm.meta.get("step", 0)),
+                     "tokens_seen": int(lm.meta.get("tokens_seen", 0)),
+                     "wall_seconds": float(lm.meta.get("wall_seconds", 0.0))}
 
     # ----------------------------------------------------------------- data
     def stream(self, heldout: bool = False) -> SequenceStream:
@@ -199,7 +232,8 @@ class LMTrainer:
         meta = {"step": self.step, "batches_drawn": self.batches_drawn,
                 "tokens_seen": self.tokens_seen, "wall_seconds": self.wall_seconds,
                 "fingerprint": fingerprint_value, "lm_config": asdict(self.model_config),
-                "train_config": asdict(self.config), "history": self.history}
+                "train_config": asdict(self.config), "history": self.history,
+                "init": self.init}
         nn.save_checkpoint(path, self.model, self.optimizer, extra={"unigram": self.unigram},
                            meta=meta)
 
@@ -215,6 +249,7 @@ class LMTrainer:
         self.step, self.batches_drawn = meta["step"], meta["batches_drawn"]
         self.tokens_seen, self.wall_seconds = meta["tokens_seen"], meta["wall_seconds"]
         self.history = meta.get("history", [])
+        self.init = meta.get("init", {})
         self.unigram = state["extra"]["unigram"].astype(np.int64)
 
 
@@ -245,8 +280,14 @@ def prepare_tokenizer(config: TrainConfig, vocab_size: int, log=print) -> str:
     """The run's tokenizer file in OUT: copied from --tokenizer, kept from an earlier stretch, or
     trained on the data's training split."""
     target = Path(config.out) / TOKENIZER
-    if config.tokenizer:
-        source = Path(config.tokenizer)
+    tokenizer = config.tokenizer
+    if not tokenizer and config.init_from and not target.exists():
+        from dlpy.lm.fill import BUNDLED
+
+        tokenizer = str((BUNDLED if config.init_from == "bundled" else Path(config.init_from))
+                        / TOKENIZER)
+    if tokenizer:
+        source = Path(tokenizer)
         if not source.exists():
             raise FileNotFoundError(f"{source}: no such tokenizer model")
         if not target.exists() or source.resolve() != target.resolve():
@@ -290,6 +331,10 @@ def train(config: TrainConfig, model_config: LMConfig, *, resume: bool = False,
         trainer.load(checkpoint, run_id)
         log(f"resumed at step {trainer.step} ({trainer.tokens_seen:,} tokens seen, "
             f"{trainer.wall_seconds / 3600:.2f} h so far)")
+    elif config.init_from:
+        trainer.initialise_from(config.init_from)
+        log(f"started from the weights of {config.init_from} (step {trainer.init['step']}, "
+            f"{trainer.init['tokens_seen']:,} tokens seen there)")
     heldout = trainer.heldout_batches()
     if not heldout:
         raise ValueError("lm train: the held-out split is smaller than one batch")
