@@ -505,7 +505,8 @@ class Featurizer:
                 "lm_features": self.lm.to_dict() if self.lm is not None else None}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The arrays stored beside to_dict(): IDF and the prompt centroids."""
+        """The arrays stored beside to_dict(): IDF, the prompt centroids (and the LM features'
+        mean and std)."""
         return {"idf": self.idf.astype(np.float32),
                 "centroid_indices": self.centroid_indices.astype(np.int32),
                 "centroid_values": self.centroid_values.astype(np.float32),
