@@ -59,6 +59,9 @@ class EssayConfig:
     relevance_features: bool = _option(True, "use the weak-essay statistics: similarity to the "
                                        "prompt text and to the prompt's essays, repeated "
                                        "sentences, length relative to the prompt's essays")
+    lm_features: str = _option("", "add the pretrained LM's pooled features of the whole essay "
+                               "(frozen) through their own linear map: 'bundled' (dlpy.lm's "
+                               "encoder) or an LM folder (`dlpy lm export`); '' for none")
 
     @classmethod
     def from_dict(cls, values: dict) -> EssayConfig:

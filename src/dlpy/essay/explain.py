@@ -11,6 +11,7 @@ wide and linear statistics terms; the rest is done here):
                                             gradient x input of each statistic is exact
     deep:   gradient x input of each morpheme's embedding (dlpy's backward), plus the rest
             of the deep output as one term (gradient x input is not exact for attention)
+    lm:     the pretrained LM features' part as one term (it sees the whole essay at once)
 
 so base + sum(contributions) equals the unclipped prediction (tested). N-gram terms are spread
 over the characters they cover (each occurrence gets an equal share, each character of it an
@@ -49,8 +50,9 @@ class Span:
 class Explanation:
     """Contributions to the total score in points (0-30 scale).
 
-    base + sum(ngrams) + sum(statistics) + deep_tokens.sum() + deep_rest == prediction (before
-    clipping to [0, 30]); `model_output` is what the model itself gave, for checking."""
+    base + sum(ngrams) + sum(statistics) + deep_tokens.sum() + deep_rest + lm == prediction
+    (before clipping to [0, 30]); `model_output` is what the model itself gave, for checking.
+    `lm` is None for a model without the pretrained LM input."""
 
     base: float
     ngrams: dict[str, float]
@@ -62,16 +64,20 @@ class Explanation:
     unplaced: float                    # n-gram mass that could not be placed on the text
     sentences: list[Span] = field(default_factory=list)
     words: list[Span] = field(default_factory=list)
+    lm: float | None = None
 
     @property
     def total(self) -> float:
         return (self.base + sum(self.ngrams.values()) + sum(self.statistics.values())
-                + float(self.deep_tokens.sum()) + self.deep_rest)
+                + float(self.deep_tokens.sum()) + self.deep_rest + (self.lm or 0.0))
 
     def parts(self) -> dict[str, float]:
-        return {"base": self.base, "ngrams": float(sum(self.ngrams.values())),
-                "statistics": float(sum(self.statistics.values())),
-                "deep": float(self.deep_tokens.sum()) + self.deep_rest}
+        parts = {"base": self.base, "ngrams": float(sum(self.ngrams.values())),
+                 "statistics": float(sum(self.statistics.values())),
+                 "deep": float(self.deep_tokens.sum()) + self.deep_rest}
+        if self.lm is not None:
+            parts["lm"] = self.lm
+        return parts
 
     def top_words(self, k: int = 8) -> list[Span]:
         """The k words that raised the score most and the k that lowered it most."""
@@ -140,6 +146,7 @@ class _Terms:
     deep_tokens: np.ndarray
     deep_rest: float
     model_output: float
+    lm: float | None = None
 
 
 def _scorer_terms(scorer, doc, data) -> _Terms:
@@ -166,9 +173,10 @@ def _scorer_terms(scorer, doc, data) -> _Terms:
     if "deep" in parts:
         deep_tokens, _ = _deep_terms(model, data.ids[0], selector, direction)
         deep_rest = parts.pop("deep") - float(deep_tokens.sum())
+    lm = parts.pop("lm", None)
     base += sum(parts.values())  # any part not split above counts as a constant
     return _Terms(float(base), dict(c["ngrams"]), statistics, deep_tokens, float(deep_rest),
-                  float(c["total"]))
+                  float(c["total"]), lm)
 
 
 # --------------------------------------------------------------------------- mapping to text
@@ -274,4 +282,4 @@ def explain(scorer, prepared, data=None) -> Explanation:
     return Explanation(base=terms.base, ngrams=terms.ngrams, statistics=terms.statistics,
                        deep_tokens=terms.deep_tokens, deep_rest=terms.deep_rest,
                        model_output=terms.model_output, per_char=per_char, unplaced=unplaced,
-                       sentences=sentences, words=_word_spans(doc.text, per_char))
+                       sentences=sentences, words=_word_spans(doc.text, per_char), lm=terms.lm)

@@ -292,9 +292,10 @@ def morpheme_ngrams(morphemes: Sequence[str]) -> Counter:
 
 class Featurizer:
     """The fitted state of the wide part: n-gram vocabulary + IDF, statistics' mean and std,
-    the prompts with their category, rubric weights and topic centroid. TF-IDF as in the
-    classical baselines: (1 + log tf) * idf, each block (characters, morphemes) L2-normalised,
-    the morpheme block scaled by `morpheme_weight`."""
+    the prompts with their category, rubric weights and topic centroid (and, with
+    `lm_features`, the pretrained LM's pooled features: dlpy.essay.pretrained). TF-IDF as in
+    the classical baselines: (1 + log tf) * idf, each block (characters, morphemes)
+    L2-normalised, the morpheme block scaled by `morpheme_weight`."""
 
     CENTROID_SIZE = 1000  # n-grams kept per prompt centroid
 
@@ -304,7 +305,8 @@ class Featurizer:
                  prompt_info: dict[str, dict] | None = None,
                  centroid_indices: np.ndarray | None = None,
                  centroid_values: np.ndarray | None = None,
-                 disabled_stats: Sequence[str] = ()):
+                 disabled_stats: Sequence[str] = (), lm=None):
+        self.lm = lm  # LMFeatures, or None without the LM input
         self.vocabulary = list(vocabulary)
         self.index = {g: i for i, g in enumerate(self.vocabulary)}
         self.idf = np.asarray(idf, dtype=np.float32)
@@ -328,7 +330,8 @@ class Featurizer:
     @classmethod
     def fit(cls, docs: Sequence[Doc], max_char_ngrams: int = 20000,
             max_morpheme_ngrams: int = 20000, min_df: int = 2,
-            morpheme_weight: float = 0.5, disabled_stats: Sequence[str] = ()) -> Featurizer:
+            morpheme_weight: float = 0.5, disabled_stats: Sequence[str] = (),
+            lm_features: str = "") -> Featurizer:
         if not docs:
             raise ValueError("Featurizer.fit: no essays to fit on")
         rows = [doc.ngram_ids() for doc in docs]
@@ -356,6 +359,10 @@ class Featurizer:
         stats = featurizer.raw_statistics(docs)
         featurizer.stat_mean = stats.mean(0).astype(np.float32)
         featurizer.stat_std = (stats.std(0) + 1e-6).astype(np.float32)
+        if lm_features:
+            from dlpy.essay.pretrained import LMFeatures
+
+            featurizer.lm = LMFeatures.fit(docs, lm_features)
         return featurizer
 
     def _fit_prompts(self, docs: Sequence[Doc]) -> None:
@@ -393,6 +400,14 @@ class Featurizer:
     @property
     def num_stats(self) -> int:
         return len(STAT_NAMES) + len(FITTED_STAT_NAMES)
+
+    @property
+    def num_lm_features(self) -> int:
+        return self.lm.dim if self.lm is not None else 0
+
+    def lm_inputs(self, docs: Sequence[Doc]) -> np.ndarray | None:
+        """(n, num_lm_features) standardised LM features, or None without the LM input."""
+        return self.lm(docs) if self.lm is not None else None
 
     @property
     def stat_names(self) -> tuple[str, ...]:
@@ -486,24 +501,32 @@ class Featurizer:
                 "stat_std": self.stat_std.tolist(), "prompts": self.prompts,
                 "morpheme_weight": self.morpheme_weight, "prompt_texts": self.prompt_texts,
                 "categories": self.categories, "prompt_info": self.prompt_info,
-                "stat_names": list(self.stat_names), "disabled_stats": self.disabled_stats}
+                "stat_names": list(self.stat_names), "disabled_stats": self.disabled_stats,
+                "lm_features": self.lm.to_dict() if self.lm is not None else None}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The arrays stored beside to_dict(): IDF and the prompt centroids."""
+        """The arrays stored beside to_dict(): IDF, the prompt centroids (and the LM features'
+        mean and std)."""
         return {"idf": self.idf.astype(np.float32),
                 "centroid_indices": self.centroid_indices.astype(np.int32),
-                "centroid_values": self.centroid_values.astype(np.float32)}
+                "centroid_values": self.centroid_values.astype(np.float32),
+                **(self.lm.arrays() if self.lm is not None else {})}
 
     @classmethod
     def from_dict(cls, state: dict, arrays: dict[str, np.ndarray]) -> Featurizer:
         if list(state.get("stat_names", [])) != list(STAT_NAMES + FITTED_STAT_NAMES):
             raise ValueError("the model was made with other text statistics "
                              f"({len(state.get('stat_names', []))} of them); retrain it")
+        lm = None
+        if state.get("lm_features"):
+            from dlpy.essay.pretrained import LMFeatures
+
+            lm = LMFeatures.from_dict(state["lm_features"], arrays)
         return cls(state["vocabulary"], arrays["idf"], np.array(state["stat_mean"]),
                    np.array(state["stat_std"]), state["prompts"], state["morpheme_weight"],
                    state.get("prompt_texts"), state.get("categories"), state.get("prompt_info"),
                    arrays.get("centroid_indices"), arrays.get("centroid_values"),
-                   state.get("disabled_stats", ()))
+                   state.get("disabled_stats", ()), lm)
 
 
 def densify(rows: Sequence[tuple[np.ndarray, np.ndarray]], width: int) -> np.ndarray:

@@ -14,9 +14,11 @@ its prompt's column (`group_selector`); unknown categories/prompts use the share
     bias:  per group
     deep:  morphemes -> Embedding (Kiwi vectors) -> Linear -> + sinusoidal positions
            + group embedding -> TransformerEncoder (padding mask) -> masked mean -> Linear(d, 3)
+    lm:    the pretrained LM's pooled features of the essay (frozen, standardised; computed
+           outside the model: dlpy.essay.pretrained) -> Linear(256, 3), ridge-penalised
 
 The batch is a dict: wide (SparseRows over num_ngrams), stats (B, s), category (B,), prompt (B,)
-(-1 unknown), ids (B, T), padding (B, T) (True = padding).
+(-1 unknown), ids (B, T), padding (B, T) (True = padding), lm (B, num_lm_features).
 
 SeedNet (`--family seed`): the report's EssayNet with the positional-encoding bug fixed: embedding
 + positions -> two post-LN encoder layers (4 heads, ReLU) -> ReLU -> Linear(d, 1) -> mean over
@@ -116,7 +118,7 @@ class EssayNet(nn.Module):
                  num_heads: int = 4, dim_feedforward: int = 128, hidden: int = 32,
                  max_len: int = 512, train_embeddings: bool = False, dropout: float = 0.0,
                  embedding_matrix: np.ndarray | None = None, seed: int = 0,
-                 wide_gain: float = 1.0, num_categories: int = 0):
+                 wide_gain: float = 1.0, num_categories: int = 0, num_lm_features: int = 0):
         super().__init__()
         rng = np.random.default_rng(seed)
         self.config = dict(arch="essaynet", wide_gain=wide_gain, num_ngrams=num_ngrams,
@@ -125,7 +127,7 @@ class EssayNet(nn.Module):
                            embedding_dim=embedding_dim, d_model=d_model, num_layers=num_layers,
                            num_heads=num_heads, dim_feedforward=dim_feedforward, hidden=hidden,
                            max_len=max_len, train_embeddings=train_embeddings, dropout=dropout,
-                           seed=seed)
+                           seed=seed, num_lm_features=num_lm_features)
         self.num_prompts, self.num_categories = num_prompts, num_categories
         self.num_ngrams = num_ngrams
         groups = num_categories + num_prompts
@@ -160,13 +162,20 @@ class EssayNet(nn.Module):
                 rng=rng)
             self.deep_out = nn.Linear(d_model, NUM_OUTPUTS, rng=rng)
             self.deep_out.weight.data *= 0.1
+        self.num_lm_features = num_lm_features
+        if num_lm_features > 0:
+            # a generator of its own: adding the LM input leaves the other parts' start as it was
+            self.lm_linear = nn.Linear(num_lm_features, NUM_OUTPUTS, bias=False,
+                                       rng=np.random.default_rng([seed, 1]))
+            self.lm_linear.weight.data *= 0.01
 
     def selector(self, batch: dict) -> np.ndarray:
         category = batch.get("category", np.full(len(batch["prompt"]), -1))
         return group_selector(category, batch["prompt"], self.num_categories, self.num_prompts)
 
     def parts(self, batch: dict) -> dict[str, Tensor]:
-        """The summands of the output, each (B, 3): wide, bias, stats, stats_mlp (, deep)."""
+        """The summands of the output, each (B, 3): wide, bias, stats, stats_mlp (, deep)
+        (, lm)."""
         selector = self.selector(batch)
         category = batch.get("category", np.full(len(batch["prompt"]), -1))
         rows = wide_rows(batch["wide"], category, self.num_categories)
@@ -183,6 +192,8 @@ class EssayNet(nn.Module):
             x = x + F.matmul(Tensor(selector), self.prompt_embedding.weight)[:, None, :]
             x = self.encoder(x, key_padding_mask=batch["padding"])
             out["deep"] = self.deep_out(masked_mean(x, batch["padding"]))
+        if self.num_lm_features > 0:
+            out["lm"] = self.lm_linear(Tensor(batch["lm"]))
         return out
 
     def forward(self, batch: dict) -> Tensor:
@@ -195,11 +206,15 @@ class EssayNet(nn.Module):
 
     def wide_penalty(self, l2_shared: float, l2_group: float) -> Tensor:
         """l2_shared * |shared n-gram weights|^2 + l2_group * |category copies|^2 (effective
-        weights, i.e. times the gain)."""
+        weights, i.e. times the gain), + l2_shared * |LM feature weights|^2 with the LM input."""
         w = self.wide_weight
         scale = np.ones((w.shape[0], 1), dtype=np.float32) * l2_group
         scale[:self.num_ngrams] = l2_shared
-        return F.sum(w * w * (scale * self.wide_gain ** 2))
+        penalty = F.sum(w * w * (scale * self.wide_gain ** 2))
+        if self.num_lm_features > 0:
+            v = self.lm_linear.weight
+            penalty = penalty + F.sum(v * v) * np.float32(l2_shared)
+        return penalty
 
 
 class SeedNet(nn.Module):

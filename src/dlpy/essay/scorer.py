@@ -42,7 +42,8 @@ def text_sha256(text: str) -> str:
 
 class Encoded:
     """Docs turned into model inputs once: sparse n-gram rows, statistics, category and prompt
-    ids, rubric weights, morpheme ids, and the targets [total, criteria] (NaN where unknown)."""
+    ids, rubric weights, morpheme ids, the pretrained LM's features (with that input), and the
+    targets [total, criteria] (NaN where unknown)."""
 
     def __init__(self, docs: Sequence[Doc], featurizer: Featurizer, vocabulary: Vocabulary,
                  max_len: int, with_wide: bool = True):
@@ -51,6 +52,7 @@ class Encoded:
         self.docs = list(docs) if with_wide else None
         self.featurizer = featurizer
         self.stats = featurizer.statistics(docs)
+        self.lm = featurizer.lm_inputs(docs) if with_wide else None
         self.prompt = np.array([featurizer.prompt_id(d.prompt) for d in docs], dtype=np.int64)
         self.category = np.array([featurizer.category_id(featurizer.category_of(d))
                                   for d in docs], dtype=np.int64)
@@ -83,6 +85,8 @@ class Encoded:
                "prompt": self.prompt[index], "category": self.category[index]}
         if self.docs is not None:
             out["wide"] = F.SparseRows.from_rows([self.row(i) for i in index], self.num_ngrams)
+        if self.lm is not None:
+            out["lm"] = self.lm[index]
         return out
 
 
@@ -187,7 +191,8 @@ class Scorer:
     def contributions(self, doc: Doc, top: int = 0) -> dict:
         """The unclipped total of one essay split into parts, in score points:
         {"base", "parts": {name: pts}, "ngrams": {ngram: pts}, "stats": {name: pts},
-        "total"} with base + sum(parts) == total. `ngrams` splits the wide part (sums to
+        "total"} with base + sum(parts) == total (parts: wide, bias, stats, stats_mlp, and deep
+        and lm when the model has them). `ngrams` splits the wide part (sums to
         parts["wide"]), `stats` the per-group linear statistics part (sums to
         parts["stats"]); top > 0 keeps the largest |pts| only. EssayNet only."""
         if not self.family.uses_wide:

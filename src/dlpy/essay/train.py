@@ -79,7 +79,7 @@ def build_scorer(docs: Sequence[Doc], config: EssayConfig, vectors=None,
     disabled = (() if config.relevance_features else RELEVANCE_STAT_NAMES) \
         + (() if config.spacing_features else SPACING_STAT_NAMES)
     featurizer = Featurizer.fit(docs, config.max_char_ngrams, config.max_morpheme_ngrams,
-                                disabled_stats=disabled)
+                                disabled_stats=disabled, lm_features=config.lm_features)
     vocabulary = Vocabulary.build(docs)
     model = family.build(featurizer, vocabulary, config, vectors, log)
     targets = np.array([[d.score] + (d.criteria or [np.nan] * 3) for d in docs], dtype=float)

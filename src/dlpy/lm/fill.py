@@ -4,6 +4,7 @@ Never imports the trainer."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,6 +31,8 @@ class PretrainedLM:
         self.unigram = unigram  # token counts of the pretraining data (the unigram baseline)
         self.model.eval()
         self._word_start = tokenizer.starts_word()
+        self.weights_path: Path | None = None  # the file the weights came from (load())
+        self._fingerprint: str | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> PretrainedLM:
@@ -47,7 +50,27 @@ class PretrainedLM:
         config = LMConfig.from_dict(meta.get("lm_config") or meta.get("config") or {})
         model = MaskedLM(config)
         extra = nn.load_checkpoint(weights, model)["extra"]
-        return cls(model, tokenizer, meta, extra.get("unigram"))
+        lm = cls(model, tokenizer, meta, extra.get("unigram"))
+        lm.weights_path = weights
+        return lm
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the weights file and the tokenizer file (what keys cached features);
+        of the parameters and the tokenizer for a model that was not loaded from a file."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            if self.weights_path is not None:
+                with open(self.weights_path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+            else:
+                for name, p in self.model.named_parameters():
+                    digest.update(name.encode())
+                    digest.update(np.ascontiguousarray(p.data).tobytes())
+            with open(self.tokenizer.path, "rb") as f:
+                digest.update(f.read())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
     # ----------------------------------------------------------------- fill-mask
     def fill_mask(self, text: str, top_k: int = 5) -> list[dict]:
@@ -113,18 +136,41 @@ class PretrainedLM:
         """The module to fine-tune: ``encoder.encode(ids, key_padding_mask)``."""
         return self.model
 
+    def windows(self, text: str, max_len: int | None = None) -> list[list[int]]:
+        """The text's tokens and a closing [SEP], as in pretraining, cut into consecutive
+        windows of max_len (default the model's) tokens: the whole text, however long."""
+        max_len = min(max_len or self.model.lm_config.max_len, self.model.lm_config.max_len)
+        ids = self.tokenizer.encode(text) + [SEP]
+        return [ids[i:i + max_len] for i in range(0, len(ids), max_len)]
+
     def pooled_features(self, texts: list[str], batch_size: int = 16,
                         max_len: int | None = None) -> np.ndarray:
         """(len(texts), d_model) float32: the mean of the final hidden states over each text's
-        real tokens, without gradients (frozen features)."""
-        out = []
+        tokens, without gradients (frozen features). A text longer than max_len (default the
+        model's 128) is read in consecutive windows of max_len tokens and the mean is over all
+        the tokens of all its windows."""
+        d_model = self.model.lm_config.d_model
+        windows, owner = [], []
+        for i, text in enumerate(texts):
+            for window in self.windows(text, max_len):
+                windows.append(window)
+                owner.append(i)
+        sums = np.zeros((len(texts), d_model), dtype=np.float64)
+        counts = np.zeros(len(texts), dtype=np.float64)
+        order = np.argsort([len(w) for w in windows], kind="stable")  # little padding
         with no_grad():
-            for start in range(0, len(texts), batch_size):
-                ids, padding = self.encode(texts[start:start + batch_size], max_len)
+            for start in range(0, len(order), batch_size):
+                chosen = order[start:start + batch_size]
+                width = max(len(windows[j]) for j in chosen)
+                ids = np.full((len(chosen), width), PAD, dtype=np.int64)
+                for row, j in enumerate(chosen):
+                    ids[row, :len(windows[j])] = windows[j]
+                padding = ids == PAD
                 hidden = self.model.encode(ids, key_padding_mask=padding).data
-                keep = (~padding)[..., None].astype(hidden.dtype)
-                out.append((hidden * keep).sum(axis=1) / keep.sum(axis=1))
-        return np.concatenate(out).astype(np.float32)
+                keep = (~padding)[..., None].astype(hidden.dtype)  # (batch, seq, 1)
+                np.add.at(sums, np.asarray(owner)[chosen], (hidden * keep).sum(axis=1))
+                np.add.at(counts, np.asarray(owner)[chosen], keep.sum(axis=(1, 2)))
+        return (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32)
 
 
 def load_pretrained(path: str | os.PathLike | None = None) -> PretrainedLM:

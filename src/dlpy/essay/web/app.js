@@ -194,6 +194,7 @@ function showExplanation(r) {
     {class: s.contribution > 0 ? "pos" : "neg"}, `${statName(s.name)}  ${signed(s.contribution)}`)));
   if (e) {
     let line = t("parts");
+    if ("lm" in e.parts) line = line.replace(" → ", ", LM {lm} → ");  // a model with --lm-features
     for (const [key, value] of Object.entries({...e.parts, total: e.total})) line = line.replace(`{${key}}`, value.toFixed(2));
     $("parts").textContent = line;
   } else $("parts").textContent = "";
