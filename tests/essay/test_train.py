@@ -292,3 +292,18 @@ def test_balance_pulls_the_rare_low_scores_down(docs):
         residuals.append(float(np.mean(scores - truth[:2])))
     assert residuals[0] > 0  # regression to the mean: the rare low essays are over-predicted
     assert residuals[1] < residuals[0]
+
+
+def test_settings_added_later_keep_older_fingerprints():
+    from dataclasses import asdict
+
+    from dlpy.essay.config import ADDED_LATER
+
+    config = TrainConfig(**SMALL)
+    older = {k: v for k, v in asdict(config).items()
+             if k not in ("epochs", "patience") and k not in ADDED_LATER}
+    import hashlib
+
+    expected = hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()
+    assert config.fingerprint() == expected
+    assert TrainConfig(**{**SMALL, "balance": 0.5}).fingerprint() != expected

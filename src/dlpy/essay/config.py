@@ -76,12 +76,17 @@ class EssayConfig:
 
     def fingerprint(self) -> str:
         """SHA-256 of the settings that shape the run (what --resume checks); `epochs` and
-        `patience` are left out, so a run can be resumed to train longer."""
-        values = {k: v for k, v in self.to_dict().items() if k not in ("epochs", "patience")}
+        `patience` are left out, so a run can be resumed to train longer, and so are settings
+        added later while they keep their default, so older checkpoints still resume."""
+        values = {k: v for k, v in self.to_dict().items() if k not in ("epochs", "patience")
+                  and not (k in ADDED_LATER and v == ADDED_LATER[k])}
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
 TrainConfig = EssayConfig  # the old name
+
+# settings added after checkpoints were made, with the value that reproduces the older runs
+ADDED_LATER = {"balance": 0.0, "lm_features": ""}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls=EssayConfig) -> None:
