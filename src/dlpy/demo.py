@@ -67,7 +67,7 @@ def fill_mask_demo() -> bool:
     except (ImportError, RuntimeError, FileNotFoundError, ValueError) as err:
         print(f"language model demo skipped: {err}")
         return False
-    tokens = lm.meta.get("tokens_seen")
+    tokens = lm.meta.get("tokens_seen_total", lm.meta.get("tokens_seen"))
     seen = f", pretrained on {tokens / 1e6:.1f} M tokens" if tokens else ""
     print(f"dlpy lm fill-mask demo: the bundled Korean masked language model{seen}")
     for text in FILL_MASK_EXAMPLES:

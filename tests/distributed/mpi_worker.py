@@ -213,13 +213,16 @@ def lm(corpus: str, out: str, signal_at: str = "") -> None:
             print(f"ok lm signal: both ranks stopped after step {steps[0]}", flush=True)
         return
     assert trainer.step == 4 and trainer.world_size == 2
+    # tokens seen by all ranks together: steps x ranks x the batch each rank draws
+    c = trainer.config
+    assert trainer.tokens_seen == 4 * 2 * c.accumulate * c.batch_size * model_config.max_len
     gathered = distributed.gather_object([p.data for p in trainer.model.parameters()])
     if gathered is not None:
         assert all(np.array_equal(a, b) for a, b in zip(gathered[0], gathered[1]))
         saved = np.load(f"{out}/{CHECKPOINT}")
         first = next(k for k in saved.files if k.startswith("param/"))
         assert np.array_equal(saved[first], trainer.model.state_dict()[first[len("param/"):]])
-        print(f"ok lm: {trainer.step} steps, {trainer.tokens_seen} tokens on rank 0, the ranks "
+        print(f"ok lm: {trainer.step} steps, {trainer.tokens_seen} tokens on both ranks, the ranks "
               f"agree", flush=True)
 
 

@@ -144,3 +144,18 @@ def test_init_from_refuses_another_shape_or_tokenizer(corpus_dir, tokenizer_path
                      tokenizer=str(other))
     with pytest.raises(ValueError, match="tokenizer differs"):
         train(config, LMConfig(**TINY), show_progress=False, log=lambda m: None, max_steps=0)
+
+
+def test_tokens_add_up_over_a_chain_of_init_from_runs(corpus_dir, tokenizer_path, tmp_path):
+    from dlpy.lm.fill import PretrainedLM, export
+
+    first = _run(corpus_dir, tokenizer_path, tmp_path / "first", max_steps=2)
+    config = _config(corpus_dir, tmp_path / "second", init_from=str(tmp_path / "first"))
+    second = train(config, LMConfig(**{**TINY, "dropout": 0.1}), show_progress=False,
+                   log=lambda m: None, max_steps=1)
+    config = _config(corpus_dir, tmp_path / "third", init_from=str(tmp_path / "second"))
+    third = train(config, LMConfig(**{**TINY, "dropout": 0.1}), show_progress=False,
+                  log=lambda m: None, max_steps=1)
+    assert third.init["tokens_seen"] == first.tokens_seen + second.tokens_seen
+    meta = PretrainedLM.load(export(tmp_path / "third", tmp_path / "export")).meta
+    assert meta["tokens_seen_total"] == first.tokens_seen + second.tokens_seen + third.tokens_seen

@@ -190,6 +190,13 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     meta = {k: lm.meta[k] for k in ("step", "tokens_seen", "wall_seconds", "fingerprint")
             if k in lm.meta}
+    earlier = lm.meta.get("init") or {}  # a run started with --init-from: count what came before
+    if earlier:
+        meta["init"] = earlier
+    meta["tokens_seen_total"] = int(lm.meta.get("tokens_seen", 0)) + int(
+        earlier.get("tokens_seen", 0))
+    meta["wall_seconds_total"] = float(lm.meta.get("wall_seconds", 0.0)) + float(
+        earlier.get("wall_seconds", 0.0))
     meta["lm_config"] = lm.model.config
     history = [h for h in lm.meta.get("history", []) if "eval_loss" in h]
     if history:

@@ -162,9 +162,12 @@ class LMTrainer:
                              + ", ".join(different))
         self.model.load_state_dict({k: v.astype(np.float32)
                                     for k, v in lm.model.state_dict().items()})
+        earlier = lm.meta.get("init") or {}  # the source may itself have started from another
         self.init = {"from": str(source), "step": int(lm.meta.get("step", 0)),
-                     "tokens_seen": int(lm.meta.get("tokens_seen", 0)),
-                     "wall_seconds": float(lm.meta.get("wall_seconds", 0.0))}
+                     "tokens_seen": int(lm.meta.get("tokens_seen", 0))
+                     + int(earlier.get("tokens_seen", 0)),
+                     "wall_seconds": float(lm.meta.get("wall_seconds", 0.0))
+                     + float(earlier.get("wall_seconds", 0.0))}
 
     # ----------------------------------------------------------------- data
     def stream(self, heldout: bool = False) -> SequenceStream:
@@ -215,7 +218,7 @@ class LMTrainer:
         (loss * (1.0 / self.config.accumulate)).backward()
         correct = int((logits.data.argmax(axis=1) == labels).sum())
         self.unigram += np.bincount(ids.reshape(-1), minlength=len(self.unigram))
-        self.tokens_seen += ids.size
+        self.tokens_seen += ids.size * self.world_size  # every rank takes a batch this shape
         return {"loss": value, "correct": correct, "masked": len(labels)}
 
     def apply_gradients(self) -> dict:
