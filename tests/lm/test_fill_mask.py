@@ -28,11 +28,15 @@ def test_zero_or_two_masks_is_a_clear_error(tiny_lm, text, count, capsys):
 
 
 def test_candidates_are_plain_text_probabilities(tiny_lm):
-    candidates = tiny_lm.fill_mask("나는 [MASK] 먹었다.", top_k=4)
-    assert len(candidates) == 4
+    candidates = tiny_lm.fill_mask("나는 밥[MASK] 먹었다.", top_k=4)
+    assert len(candidates) == 4  # the tiny tokenizer has few word-start pieces: mask a middle
     assert all("\u2581" not in c["token"] and c["token"].strip() for c in candidates)
     scores = [c["score"] for c in candidates]
-    assert scores == sorted(scores, reverse=True) and 0 <= scores[-1] <= scores[0] <= 1
+    assert scores == sorted(scores, reverse=True) and 0 < scores[-1] <= scores[0] <= 1
+    # a word start is filled with word-start pieces only, never padded with impossible ones
+    starts = tiny_lm.fill_mask("나는 [MASK] 먹었다.", top_k=50)
+    assert 0 < len(starts) == int(tiny_lm.tokenizer.starts_word()[5:].sum()) - 1  # less "▁"
+    assert all(c["score"] > 0 for c in starts)
 
 
 def test_export_round_trip_and_json_cli(tiny_lm, tokenizer_path, tmp_path, capsys):
@@ -49,7 +53,7 @@ def test_export_round_trip_and_json_cli(tiny_lm, tokenizer_path, tmp_path, capsy
     for (name, a), (_, b) in zip(tiny_lm.model.named_parameters(),
                                  loaded.model.named_parameters()):
         np.testing.assert_allclose(a.data, b.data, atol=1e-3, err_msg=name)  # float16
-    texts = ["나는 [MASK] 먹었다.", "[MASK]는 학교에서 책을 읽었다."]
+    texts = ["나는 밥[MASK] 먹었다.", "친구[MASK] 학교에서 책을 읽었다."]
     assert cli.main(["lm", "fill-mask", "--model", str(tmp_path / "exported"), "--json",
                      "--top-k", "3", *texts]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -90,3 +94,35 @@ def test_bundled_encoder_loads_and_fills_a_mask():
     candidates = lm.fill_mask("대한민국의 수도는 [MASK]이다.", top_k=5)
     assert len(candidates) == 5 and all(c["token"] for c in candidates)
     assert lm.model.lm_config.d_model == 256
+
+
+def test_a_mask_glued_to_a_particle_also_reads_the_merged_piece(monkeypatch):
+    """SentencePiece spells 물을 as one piece (▁물을), so for "[MASK]을" fill-mask also reads
+    the mask as that whole piece and cuts the glued 을 off the answer; a word keeps the score
+    of the reading that likes it best."""
+    from dlpy.lm.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(BUNDLED / "tokenizer.model")
+    pieces = tokenizer.pieces()
+    assert "\u2581물을" in pieces  # the merged spelling this test is about
+    lm = PretrainedLM(MaskedLM(LMConfig(vocab_size=tokenizer.vocab_size, **TINY)), tokenizer)
+    seen = []
+
+    def fake_probs(before, after):
+        seen.append((before, after))
+        probs = np.zeros(tokenizer.vocab_size)
+        if after.startswith("을"):  # the plain reading: a word-start piece, then 을
+            probs[pieces.index("\u2581문")], probs[pieces.index("\u2581왕")] = 0.05, 0.04
+        else:  # the mask took in the 을: only pieces ending in 을 count
+            probs[pieces.index("\u2581물을")] = 0.3
+            probs[pieces.index("\u2581문")] = 0.6  # does not end in 을: never an answer
+        return probs
+
+    monkeypatch.setattr(lm, "_mask_probs", fake_probs)
+    candidates = lm.fill_mask("목이 말라서 [MASK]을 마셨다.", top_k=3)
+    assert candidates == [{"token": "물", "score": 0.3}, {"token": "문", "score": 0.05},
+                          {"token": "왕", "score": 0.04}]
+    assert seen == [("목이 말라서 ", "을 마셨다."), ("목이 말라서 ", " 마셨다.")]
+    seen.clear()
+    lm.fill_mask("학교[MASK] 갔다.", top_k=3)  # letters before the mask: up to three taken in
+    assert seen == [("학교", " 갔다."), ("학", " 갔다."), ("", " 갔다.")]

@@ -19,6 +19,16 @@ from dlpy.tensor import Tensor, no_grad
 
 BUNDLED = Path(__file__).parent / "bundled"
 WEIGHTS = ("model.npz", "checkpoint.npz")  # the exported weights, else a training checkpoint
+_MAX_GLUED = 3  # letters beside a [MASK] that fill-mask lets its piece take in
+_CANDIDATES = 500  # pieces fill-mask weighs per reading of the masked word
+
+
+def _glued(text: str) -> str:
+    """The letters and digits at the start of ``text`` (up to the first space or sign)."""
+    end = 0
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return text[:end]
 
 
 class PretrainedLM:
@@ -33,6 +43,7 @@ class PretrainedLM:
         self._word_start = tokenizer.starts_word()
         self.weights_path: Path | None = None  # the file the weights came from (load())
         self._fingerprint: str | None = None
+        self._surface_list: list[str] | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> PretrainedLM:
@@ -74,18 +85,51 @@ class PretrainedLM:
 
     # ----------------------------------------------------------------- fill-mask
     def fill_mask(self, text: str, top_k: int = 5) -> list[dict]:
-        """The top_k tokens for the one [MASK] in ``text``: [{"token", "score"}], scores are
-        probabilities. A mask after a space (or at the start) is filled with a word start, a
-        mask inside a word (before a particle, say) with a word continuation."""
+        """The top_k words for the one [MASK] in ``text``: [{"token", "score"}], best first.
+
+        A [MASK] glued to letters of its word ("[MASK]을", "학교[MASK]") stands for part of a
+        word, but SentencePiece often spells a noun and its particle as one piece ("▁물을"),
+        so the model seldom saw the particle on its own after a noun. Each way the word may be
+        cut is therefore read: the mask alone, and the mask taking in up to three glued
+        letters on either side, keeping only pieces spelt with those letters (which are then
+        cut off the answer). A word's score is the model's probability of its piece in the
+        reading that likes it best (the plain reading alone when nothing is glued)."""
         count = text.count(MASK_TOKEN)
         if count != 1:
             raise ValueError(
                 f"fill-mask: expected exactly one {MASK_TOKEN} in the text, got {count}: {text!r}"
             )
-        ids = self.tokenizer.encode(text)
+        before, after = text.split(MASK_TOKEN)
+        word_before = _glued(before[::-1])[::-1]  # the letters of the word before the mask
+        word_after = _glued(after)
+        surfaces = self._surfaces()
+        best: dict[str, float] = {}
+        for j in range(min(len(word_before), _MAX_GLUED) + 1):
+            for k in range(min(len(word_after), _MAX_GLUED) + 1):
+                head, tail = before[len(before) - j:], after[:k]
+                probs = self._mask_probs(before[: len(before) - j], after[k:])
+                found = 0
+                for token_id in np.argsort(-probs):
+                    surface = surfaces[token_id]
+                    if probs[token_id] == 0 or found == _CANDIDATES:
+                        break
+                    if not (surface.startswith(head) and surface.endswith(tail)) \
+                            or len(surface) <= j + k:
+                        continue
+                    found += 1
+                    word = surface[j: len(surface) - k]
+                    if word.strip() and probs[token_id] > best.get(word, 0.0):
+                        best[word] = float(probs[token_id])
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:top_k]
+        return [{"token": word, "score": round(score, 4)} for word, score in ranked]
+
+    def _mask_probs(self, before: str, after: str) -> np.ndarray:
+        """(vocab,) probabilities of the piece at the [MASK] in before + [MASK] + after: a
+        word-start piece when the mask starts a word, a continuation otherwise; the special
+        tokens get none."""
+        ids = self.tokenizer.encode(before + MASK_TOKEN + after)
         position = ids.index(MASK)
-        word_start = position == 0 or text.split(MASK_TOKEN)[0][-1:].isspace() \
-            or not text.split(MASK_TOKEN)[0].strip()
+        word_start = not before or before[-1:].isspace()
         # SentencePiece spells " [MASK]" as a lone word-start piece before the mask; the model
         # learnt masks that stand for a whole piece, marker included, so the lone one goes
         if position > 0 and self.tokenizer.pieces()[ids[position - 1]] == WORD_START:
@@ -101,17 +145,13 @@ class PretrainedLM:
         allowed[:5] = False  # never [PAD], [UNK], [CLS], [SEP], [MASK]
         logits = np.where(allowed, logits, -np.inf)
         probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
-        order = np.argsort(-probs)
-        candidates = []
-        for token_id in order:
-            surface = self.tokenizer.surface(int(token_id))
-            if not surface.strip():
-                continue
-            candidates.append({"token": surface, "score": round(float(probs[token_id]), 4)})
-            if len(candidates) == top_k:
-                break
-        return candidates
+        return probs / probs.sum()
+
+    def _surfaces(self) -> list[str]:
+        if self._surface_list is None:
+            self._surface_list = [self.tokenizer.surface(i)
+                                  for i in range(self.tokenizer.vocab_size)]
+        return self._surface_list
 
     # ----------------------------------------------------------------- features
     def encode(self, texts: list[str], max_len: int | None = None
