@@ -72,3 +72,22 @@ def test_stream_interleaves_replays_and_skips(corpus_dir, tokenizer):
                              shuffle_buffer=0, repeat=False)
     train_rows = {tuple(r) for b in first for r in b}
     assert not train_rows & {tuple(s) for s in heldout}
+
+
+def test_stream_start_begins_each_epoch_part_way_and_wraps(tmp_path):
+    """--data-start 0.5: an epoch reads each file's training documents from the middle on,
+    then the first half; every document once."""
+    write_text_corpus(tmp_path / "a.txt.gz", [f"doc {i}" for i in range(20)])
+    encode = lambda text: [100 + int(text.split()[1])]  # noqa: E731 (one token per document)
+
+    def first_tokens(**kwargs):
+        stream = SequenceStream([str(tmp_path / "a.txt.gz")], encode, seq_len=2, separator=3,
+                                heldout_every=5, shuffle_buffer=0, repeat=False, **kwargs)
+        return [int(sequence[0]) - 100 for sequence in stream]
+
+    plain = first_tokens()
+    assert plain == [i for i in range(20) if i % 5]  # 16 training documents in order
+    assert first_tokens(start=0.5) == plain[8:] + plain[:8]
+    assert first_tokens(start=0.5, heldout=True) == [10, 15, 0, 5]
+    with pytest.raises(ValueError, match="start must be in"):
+        SequenceStream([str(tmp_path / "a.txt.gz")], encode, 2, 3, start=1.0)

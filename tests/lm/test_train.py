@@ -159,3 +159,15 @@ def test_tokens_add_up_over_a_chain_of_init_from_runs(corpus_dir, tokenizer_path
     assert third.init["tokens_seen"] == first.tokens_seen + second.tokens_seen
     meta = PretrainedLM.load(export(tmp_path / "third", tmp_path / "export")).meta
     assert meta["tokens_seen_total"] == first.tokens_seen + second.tokens_seen + third.tokens_seen
+
+
+def test_data_start_moves_the_training_stream_only(corpus_dir, tokenizer, tmp_path):
+    from dlpy.lm.train import LMTrainer, fingerprint
+
+    config = _config(corpus_dir, tmp_path / "run", data_start=0.4)
+    trainer = LMTrainer(config, LMConfig(vocab_size=tokenizer.vocab_size, **TINY), tokenizer)
+    assert trainer.stream().start == 0.4 and trainer.stream(heldout=True).start == 0.0
+    model_config = LMConfig(vocab_size=tokenizer.vocab_size, **TINY)
+    # a resume with another start is refused (the fingerprint differs); 0 keeps old runs' print
+    assert fingerprint(config, model_config, tokenizer.path) != \
+        fingerprint(_config(corpus_dir, tmp_path / "run"), model_config, tokenizer.path)

@@ -30,6 +30,9 @@ HELP = {
     "init_from": "start from these weights instead of random ones: 'bundled' or a model or run "
                  "folder (same tokenizer and shape; a new schedule; pass another --seed to "
                  "draw the data in another order)",
+    "data_start": "where each file's training documents begin, as a share of them (0.3: 30%% of "
+                  "the way in, wrapping round): a run going on with --init-from reads text the "
+                  "earlier run did not",
     "vocab_size": "tokenizer vocabulary when one is trained",
     "d_model": "model width",
     "num_layers": "encoder layers",

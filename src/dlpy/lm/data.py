@@ -127,11 +127,17 @@ class SequenceStream:
     is how a resumed run continues where it stopped. Epochs repeat with a new shuffle.
 
     encode: text -> token ids; the held-out or training split is chosen by ``heldout``.
+    start: where in each file an epoch begins, as a share of the file's documents (0.3: at the
+    document 30 % of the way in, wrapping round to the first ones at the end). A run that goes
+    on from another one's weights (``--init-from``) passes a start beyond what that one read,
+    so it learns from text it has not seen yet rather than from the opening of every file.
     """
 
     def __init__(self, paths: list[str], encode, seq_len: int, separator: int,
                  heldout_every: int = 100, heldout: bool = False, shuffle_buffer: int = 1024,
-                 seed: int = 0, repeat: bool = True):
+                 seed: int = 0, repeat: bool = True, start: float = 0.0):
+        if not 0.0 <= start < 1.0:
+            raise ValueError(f"SequenceStream: start must be in [0, 1), got {start}")
         if not paths:
             raise ValueError("SequenceStream: expected at least one corpus file")
         for path in paths:
@@ -141,15 +147,34 @@ class SequenceStream:
         self.seq_len, self.separator = seq_len, separator
         self.heldout_every, self.heldout = heldout_every, heldout
         self.shuffle_buffer, self.seed, self.repeat = shuffle_buffer, seed, repeat
+        self.start = start
+        self._first: dict[str, int] = {}  # per file: the split's document an epoch starts at
         self.stats = ReadStats()
         self.epoch = 0
         self.position = 0  # sequences yielded so far
 
+    def _split(self, path: str, stats: ReadStats) -> Iterator[str]:
+        return split_documents(read_documents(path, stats), self.heldout_every, self.heldout)
+
+    def _documents(self, path: str) -> Iterator[str]:
+        """One epoch of a file's split, from the document at ``start`` round to the one before."""
+        if not self.start:
+            yield from self._split(path, self.stats)
+            return
+        if path not in self._first:  # one pass that only counts (no tokenizing)
+            count = sum(1 for _ in self._split(path, ReadStats()))
+            self._first[path] = int(self.start * count)
+        first = self._first[path]
+        for index, text in enumerate(self._split(path, self.stats)):
+            if index >= first:
+                yield text
+        for _, text in zip(range(first), self._split(path, ReadStats())):
+            yield text
+
     def _interleaved(self) -> Iterator[np.ndarray]:
         streams = []
         for path in self.paths:
-            docs = split_documents(read_documents(path, self.stats), self.heldout_every,
-                                   self.heldout)
+            docs = self._documents(path)
             streams.append(pack((self.encode(d) for d in docs), self.seq_len, self.separator))
         while streams:
             alive = []

@@ -60,6 +60,7 @@ class TrainConfig:
     shuffle_buffer: int = 2048  # sequences
     seed: int = 0
     init_from: str = ""  # start from these weights ("bundled" or a model/run folder), not random
+    data_start: float = 0.0  # where in each file the training split's epochs begin (a share)
 
 
 # the settings that change what the model sees and how it learns (not where or how often it saves)
@@ -79,8 +80,9 @@ def fingerprint(config: TrainConfig, model_config: LMConfig, tokenizer_path: str
         tokenizer_hash = hashlib.sha256(f.read()).hexdigest()
     data = [(os.path.basename(p), os.path.getsize(p)) for p in config.data]
     settings = {k: getattr(config, k) for k in TRAJECTORY}
-    if config.init_from:  # (absent otherwise, so runs from before the option still resume)
-        settings["init_from"] = config.init_from
+    for later in ("init_from", "data_start"):  # absent at their defaults, so runs from before
+        if getattr(config, later):  # these options still resume
+            settings[later] = getattr(config, later)
     blob = json.dumps([data, tokenizer_hash, asdict(model_config), settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -175,7 +177,7 @@ class LMTrainer:
         return SequenceStream(c.data, self.tokenizer.encode, self.model_config.max_len, SEP,
                               heldout_every=c.heldout_every, heldout=heldout,
                               shuffle_buffer=0 if heldout else c.shuffle_buffer, seed=c.seed,
-                              repeat=not heldout)
+                              repeat=not heldout, start=0.0 if heldout else c.data_start)
 
     def batches(self) -> Iterator[np.ndarray]:
         """This rank's micro-batches, continuing after the ones already drawn: batch i of the
