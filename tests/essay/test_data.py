@@ -168,3 +168,26 @@ def test_preprocess_with_kiwi(tmp_path):
     (analysed, *_) = analyze_essays(read_essays(fixture("90002")), "kiwi", cache_dir=tmp_path,
                                     show_progress=False)
     assert analysed.sentences[0][:3] == [("나", "NP"), ("의", "JKG"), ("물건", "NNG")]
+
+
+def test_spacing_counter_builds_kiwi_only_for_a_text_not_in_its_cache(tmp_path, monkeypatch):
+    """docs_from_records hands SpacingCounter a Kiwi factory: a run whose spacing counts are
+    all cached never pays the ~2 s of building Kiwi."""
+    from dlpy.essay.features import SpacingCounter
+
+    monkeypatch.setenv("DLPY_CACHE_DIR", str(tmp_path))
+
+    class FakeKiwi:
+        def space(self, text, reset_whitespace=False):
+            return text.replace("학교에", "학교 에")  # one space the model would insert
+
+    built = []
+
+    def factory():
+        built.append(1)
+        return FakeKiwi()
+
+    text = "나는 학교에갔다.\n둘째 문단이다."
+    assert SpacingCounter(factory)(text) == 1 and len(built) == 1
+    assert SpacingCounter(factory)(text) == 1 and len(built) == 1  # from the cache: no Kiwi
+    assert SpacingCounter(FakeKiwi(), use_cache=False)(text) == 1  # a Kiwi itself still works

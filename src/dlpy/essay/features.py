@@ -122,12 +122,20 @@ class SpacingCounter:
     spacing errors), cached on disk by the text's SHA-256 (a second run is fast)."""
 
     def __init__(self, kiwi, use_cache: bool = True):
+        """kiwi: a kiwipiepy.Kiwi, or a function that makes one when the first text is not in
+        the cache (building Kiwi takes about 2 s; a run whose counts are all cached skips it)."""
         import kiwipiepy
 
-        self.kiwi = kiwi
+        self._kiwi = kiwi
         version = f"kiwipiepy-{kiwipiepy.__version__}"
         self.directory = default_cache_dir() / "essay-spacing" / version
         self.use_cache = use_cache
+
+    @property
+    def kiwi(self):
+        if not hasattr(self._kiwi, "space"):
+            self._kiwi = self._kiwi()
+        return self._kiwi
 
     def __call__(self, text: str) -> int:
         key = sha256_bytes(text.encode("utf-8"))
@@ -164,7 +172,7 @@ def docs_from_records(records: Sequence, analyzer: str = "kiwi", *, show_progres
 
     analyzed = analyze_essays(records, analyzer, show_progress=show_progress, use_cache=use_cache,
                               workers=workers, skip_bad=skip_bad)
-    spacing = SpacingCounter(_kiwi_of(get_analyzer(analyzer)), use_cache=use_cache)
+    spacing = SpacingCounter(lambda: _kiwi_of(get_analyzer(analyzer)), use_cache=use_cache)
     docs = []
     for item in progress(analyzed, desc="spacing", enabled=show_progress):
         record = item.record
