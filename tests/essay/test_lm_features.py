@@ -114,6 +114,15 @@ def test_a_scorer_with_lm_features_saves_loads_and_scores_the_same(lm_dir, docs,
     # the features are standardised by the training essays' mean and std, stored in the file
     extras = nn.load_npz(tmp_path / "model.npz")
     assert extras["extra/lm_mean"].shape == (TINY["d_model"],)
+    # a new essay being scored (no id) is computed, not written to the cache
+    from dlpy.essay.features import doc_from_text
+
+    cache = lm_features.FeatureCache(load_pretrained(lm_dir))
+    entries = set(cache.directory.glob("*/*.npy"))
+    assert entries  # the training essays are cached
+    new = doc_from_text("이 글은 처음 보는 새 글이다. 캐시에 남지 않는다.", docs[0].prompt)
+    assert not new.id and np.isfinite(loaded.predict([new])[0]).all()
+    assert set(cache.directory.glob("*/*.npy")) == entries
 
 
 def test_explanation_has_an_lm_part_and_adds_up(lm_dir, docs):

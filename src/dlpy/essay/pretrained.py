@@ -103,7 +103,17 @@ class LMFeatures:
 
 
 def raw_features(lm, docs: Sequence, show_progress: bool = False) -> np.ndarray:
-    """(n, d_model) pooled features of the docs' texts, through the on-disk cache."""
+    """(n, d_model) pooled features of the docs' texts. Essays of a corpus (docs with an id)
+    go through the on-disk cache, which the folds of a CV and the arms of an ablation share; a
+    new essay being scored (no id) is computed and not stored, so a scoring service does not
+    write a file per request."""
     from dlpy.lm.features import cached_pooled_features
 
-    return cached_pooled_features(lm, [d.text for d in docs], show_progress=show_progress)
+    from_corpus = np.array([bool(getattr(d, "id", None)) for d in docs], dtype=bool)
+    out = np.zeros((len(docs), lm.model.lm_config.d_model), dtype=np.float32)
+    for cached in (True, False):
+        rows = np.flatnonzero(from_corpus == cached)
+        if rows.size:
+            out[rows] = cached_pooled_features(lm, [docs[i].text for i in rows],
+                                               use_cache=cached, show_progress=show_progress)
+    return out
