@@ -91,3 +91,27 @@ def test_stream_start_begins_each_epoch_part_way_and_wraps(tmp_path):
     assert first_tokens(start=0.5, heldout=True) == [10, 15, 0, 5]
     with pytest.raises(ValueError, match="start must be in"):
         SequenceStream([str(tmp_path / "a.txt.gz")], encode, 2, 3, start=1.0)
+
+
+def test_file_weights_set_each_files_share(tmp_path):
+    """--file-weights 3 1: three sequences of the first file for one of the second while both
+    last, then the rest of the longer one; every sequence once; equal weights = round-robin."""
+    write_text_corpus(tmp_path / "a.txt.gz", [f"doc {i}" for i in range(12)])
+    write_text_corpus(tmp_path / "b.txt.gz", [f"doc {i}" for i in range(50, 62)])
+    paths = [str(tmp_path / "a.txt.gz"), str(tmp_path / "b.txt.gz")]
+    encode = lambda text: [100 + int(text.split()[1])]  # noqa: E731
+
+    def firsts(weights):
+        stream = SequenceStream(paths, encode, seq_len=2, separator=3, heldout_every=0,
+                                shuffle_buffer=0, repeat=False, weights=weights)
+        return [int(sequence[0]) - 100 for sequence in stream]
+
+    weighted = firsts([3, 1])
+    source = ["a" if i < 50 else "b" for i in weighted]
+    assert "".join(source) == "aaba" * 4 + "b" * 8  # a runs out after 12, then b alone
+    assert sorted(weighted) == list(range(12)) + list(range(50, 62))
+    assert firsts([1, 1]) == firsts(None) == [x for pair in zip(range(12), range(50, 62))
+                                              for x in pair]
+    for bad in ([1], [1, 0], [1, float("nan")]):
+        with pytest.raises(ValueError, match="one positive weight per file"):
+            SequenceStream(paths, encode, 2, 3, weights=bad)

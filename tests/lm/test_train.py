@@ -161,7 +161,7 @@ def test_tokens_add_up_over_a_chain_of_init_from_runs(corpus_dir, tokenizer_path
     assert meta["tokens_seen_total"] == first.tokens_seen + second.tokens_seen + third.tokens_seen
 
 
-def test_data_start_moves_the_training_stream_only(corpus_dir, tokenizer, tmp_path):
+def test_data_start_and_file_weights_move_the_training_stream_only(corpus_dir, tokenizer, tmp_path):
     from dlpy.lm.train import LMTrainer, fingerprint
 
     config = _config(corpus_dir, tmp_path / "run", data_start=0.4)
@@ -169,5 +169,9 @@ def test_data_start_moves_the_training_stream_only(corpus_dir, tokenizer, tmp_pa
     assert trainer.stream().start == 0.4 and trainer.stream(heldout=True).start == 0.0
     model_config = LMConfig(vocab_size=tokenizer.vocab_size, **TINY)
     # a resume with another start is refused (the fingerprint differs); 0 keeps old runs' print
-    assert fingerprint(config, model_config, tokenizer.path) != \
-        fingerprint(_config(corpus_dir, tmp_path / "run"), model_config, tokenizer.path)
+    plain = fingerprint(_config(corpus_dir, tmp_path / "run"), model_config, tokenizer.path)
+    assert fingerprint(config, model_config, tokenizer.path) != plain
+    weighted = _config(corpus_dir, tmp_path / "run", file_weights=[2.0, 1.0])
+    assert fingerprint(weighted, model_config, tokenizer.path) != plain
+    trainer = LMTrainer(weighted, LMConfig(vocab_size=tokenizer.vocab_size, **TINY), tokenizer)
+    assert trainer.stream().weights == [2.0, 1.0] and not trainer.stream(heldout=True).weights

@@ -85,7 +85,11 @@ def register(subparsers) -> None:
                        help="data-parallel over the ranks of `mpirun -n N` (the [distributed] "
                             "extra): global batch = N x --batch-size; only rank 0 writes "
                             "(docs/distributed.md)")
-    _add_dataclass_options(train, TrainConfig, skip=("data", "out"))
+    train.add_argument("--file-weights", nargs="+", type=float, default=[], metavar="W",
+                       help="each --data file's share of the training sequences, in the same "
+                            "order (e.g. its characters); default: one sequence from each file "
+                            "in turn")
+    _add_dataclass_options(train, TrainConfig, skip=("data", "out", "file_weights"))
     _add_dataclass_options(train, LMConfig)
     train.set_defaults(func=run_train)
 

@@ -127,6 +127,9 @@ class SequenceStream:
     is how a resumed run continues where it stopped. Epochs repeat with a new shuffle.
 
     encode: text -> token ids; the held-out or training split is chosen by ``heldout``.
+    weights: each file's share of the sequences while it lasts (one number per file, any
+    positive scale; empty: one sequence from each file in turn). A file that runs out leaves
+    the others their proportions; every sequence of every file still comes once per epoch.
     start: where in each file an epoch begins, as a share of the file's documents (0.3: at the
     document 30 % of the way in, wrapping round to the first ones at the end). A run that goes
     on from another one's weights (``--init-from``) passes a start beyond what that one read,
@@ -135,7 +138,14 @@ class SequenceStream:
 
     def __init__(self, paths: list[str], encode, seq_len: int, separator: int,
                  heldout_every: int = 100, heldout: bool = False, shuffle_buffer: int = 1024,
-                 seed: int = 0, repeat: bool = True, start: float = 0.0):
+                 seed: int = 0, repeat: bool = True, start: float = 0.0,
+                 weights: list[float] | None = None):
+        weights = [float(w) for w in weights or ()]
+        if weights and (len(weights) != len(paths)
+                        or not all(np.isfinite(w) and w > 0 for w in weights)):
+            raise ValueError(f"SequenceStream: expected one positive weight per file "
+                             f"({len(paths)}), got {weights}")
+        self.weights = weights
         if not 0.0 <= start < 1.0:
             raise ValueError(f"SequenceStream: start must be in [0, 1), got {start}")
         if not paths:
@@ -176,6 +186,9 @@ class SequenceStream:
         for path in self.paths:
             docs = self._documents(path)
             streams.append(pack((self.encode(d) for d in docs), self.seq_len, self.separator))
+        if self.weights:
+            yield from self._weighted(streams)
+            return
         while streams:
             alive = []
             for stream in streams:
@@ -184,6 +197,24 @@ class SequenceStream:
                     alive.append(stream)
                     yield sequence
             streams = alive
+
+    def _weighted(self, streams: list[Iterator[np.ndarray]]) -> Iterator[np.ndarray]:
+        """Smooth weighted round-robin: each turn every live file earns its share of one
+        sequence and the file with the most credit gives the next one (deterministic, so a
+        resumed run replays it)."""
+        alive = list(range(len(streams)))
+        credit = [0.0] * len(streams)
+        while alive:
+            total = sum(self.weights[i] for i in alive)
+            for i in alive:
+                credit[i] += self.weights[i] / total
+            pick = max(alive, key=lambda i: credit[i])
+            credit[pick] -= 1.0
+            sequence = next(streams[pick], None)
+            if sequence is None:
+                alive.remove(pick)
+                continue
+            yield sequence
 
     def _one_epoch(self, epoch: int) -> Iterator[np.ndarray]:
         if self.shuffle_buffer <= 1:

@@ -61,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     init_from: str = ""  # start from these weights ("bundled" or a model/run folder), not random
     data_start: float = 0.0  # where in each file the training split's epochs begin (a share)
+    file_weights: list[float] = field(default_factory=list)  # shares of the files; empty: equal
 
 
 # the settings that change what the model sees and how it learns (not where or how often it saves)
@@ -80,8 +81,8 @@ def fingerprint(config: TrainConfig, model_config: LMConfig, tokenizer_path: str
         tokenizer_hash = hashlib.sha256(f.read()).hexdigest()
     data = [(os.path.basename(p), os.path.getsize(p)) for p in config.data]
     settings = {k: getattr(config, k) for k in TRAJECTORY}
-    for later in ("init_from", "data_start"):  # absent at their defaults, so runs from before
-        if getattr(config, later):  # these options still resume
+    for later in ("init_from", "data_start", "file_weights"):  # absent at their defaults,
+        if getattr(config, later):  # so runs from before these options still resume
             settings[later] = getattr(config, later)
     blob = json.dumps([data, tokenizer_hash, asdict(model_config), settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -177,7 +178,8 @@ class LMTrainer:
         return SequenceStream(c.data, self.tokenizer.encode, self.model_config.max_len, SEP,
                               heldout_every=c.heldout_every, heldout=heldout,
                               shuffle_buffer=0 if heldout else c.shuffle_buffer, seed=c.seed,
-                              repeat=not heldout, start=0.0 if heldout else c.data_start)
+                              repeat=not heldout, start=0.0 if heldout else c.data_start,
+                              weights=None if heldout else c.file_weights)
 
     def batches(self) -> Iterator[np.ndarray]:
         """This rank's micro-batches, continuing after the ones already drawn: batch i of the
