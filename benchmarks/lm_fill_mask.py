@@ -2,9 +2,12 @@
 common nouns, capital cities) and the expected words; prints each sentence's top 5 and the
 share whose expected word is among them.
 
-    python benchmarks/lm_fill_mask.py [--model DIR] [--json]
+    python benchmarks/lm_fill_mask.py [--model DIR] [--set core|extra|all] [--json]
 
 Default model: the bundled encoder. The target of issue 12 is a top-5 hit rate of at least 60 %.
+`core` (the default) is the 25 sentences the results are reported on; `extra` is 35 more of
+the same kinds (12 particles, 17 nouns, 6 capitals), each expected word one piece of the
+tokenizer, alone or with the particle glued to it.
 """
 
 from __future__ import annotations
@@ -44,10 +47,57 @@ CHECKS = [
     ("중국의 수도는 [MASK]이다.", ["베이징", "북경"]),
 ]
 
+# a second, larger set of the same three kinds, written apart from the first and kept apart
+# from it, so that a change is judged on 60 sentences rather than 25 (--set all)
+EXTRA = [
+    # particles
+    ("나는 친구[MASK] 편지를 썼다.", ["에게", "한테"]),
+    ("아버지[MASK] 신문을 읽으신다.", ["는", "께서", "가"]),
+    ("고양이[MASK] 의자 위에서 잔다.", ["가", "는"]),
+    ("우리는 버스[MASK] 타고 학교에 갔다.", ["를"]),
+    ("동생은 사과[MASK] 좋아한다.", ["를"]),
+    ("나는 집[MASK] 숙제를 했다.", ["에서"]),
+    ("언니는 서울[MASK] 산다.", ["에"]),
+    ("나는 연필[MASK] 그림을 그렸다.", ["로"]),
+    ("어제는 비[MASK] 많이 왔다.", ["가"]),
+    ("형은 나[MASK] 키가 크다.", ["보다"]),
+    ("철수는 영희[MASK] 함께 노래를 불렀다.", ["와", "랑", "하고"]),
+    ("나는 아침[MASK] 일찍 일어났다.", ["에"]),
+    # common nouns
+    ("날씨가 추워서 두꺼운 [MASK]을 입었다.", ["옷"]),
+    ("나는 [MASK]를 타고 학교에 갔다.", ["버스", "자전거"]),
+    ("강아지가 [MASK]를 흔들었다.", ["꼬리"]),
+    ("[MASK]가 아파서 병원에 갔다.", ["머리", "배", "다리"]),
+    ("엄마가 [MASK]에서 요리를 하신다.", ["주방"]),
+    ("겨울에는 하얀 [MASK]이 내린다.", ["눈"]),
+    ("[MASK]에 불이 나서 소방차가 왔다.", ["집", "건물"]),
+    ("시험 공부를 하려고 [MASK]에 갔다.", ["도서관"]),
+    ("[MASK]을 열고 밖을 보았다.", ["창문", "문"]),
+    ("저녁에 가족과 함께 [MASK]을 먹었다.", ["밥", "저녁"]),
+    ("[MASK]가 짖는 소리가 들렸다.", ["개", "강아지"]),
+    ("나무 위에 [MASK]가 앉아 있다.", ["새"]),
+    ("아이가 [MASK]을 가지고 놀았다.", ["공", "장난감"]),
+    ("[MASK]에 가서 돈을 찾았다.", ["은행"]),
+    ("봄이 되니 [MASK]이 피었다.", ["꽃"]),
+    ("휴대폰으로 친구에게 [MASK]를 걸었다.", ["전화"]),
+    ("[MASK]를 마시면 잠이 안 온다.", ["커피"]),
+    # capital cities
+    ("독일의 수도는 [MASK]이다.", ["베를린"]),
+    ("러시아의 수도는 [MASK]이다.", ["모스크바"]),
+    ("이탈리아의 수도는 [MASK]이다.", ["로마"]),
+    ("북한의 수도는 [MASK]이다.", ["평양"]),
+    ("미국의 수도는 [MASK]이다.", ["워싱턴"]),
+    ("서울은 대한민국의 [MASK]이다.", ["수도"]),
+]
+
+SETS = {"core": CHECKS, "extra": EXTRA, "all": CHECKS + EXTRA}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="default: the bundled encoder")
+    parser.add_argument("--set", choices=sorted(SETS), default="core",
+                        help="which sentences (default: core, the 25 reported)")
     parser.add_argument("--json", action="store_true", help="one JSON summary line")
     args = parser.parse_args()
     from dlpy.lm.fill import load_pretrained
@@ -55,7 +105,8 @@ def main() -> None:
     lm = load_pretrained(args.model)
     hits = 0
     rows = []
-    for text, answers in CHECKS:
+    checks = SETS[args.set]
+    for text, answers in checks:
         top = [c["token"] for c in lm.fill_mask(text, top_k=5)]
         hit = any(a in top for a in answers)
         hits += hit
@@ -63,12 +114,13 @@ def main() -> None:
         if not args.json:
             print(f"{'+' if hit else '-'} {text}  expected {'/'.join(answers)}  got "
                   f"{' '.join(top)}")
-    rate = hits / len(CHECKS)
+    rate = hits / len(checks)
     if args.json:
-        print(json.dumps({"hits": hits, "total": len(CHECKS), "top5_hit_rate": rate,
-                          "step": lm.meta.get("step"), "rows": rows}, ensure_ascii=False))
+        print(json.dumps({"hits": hits, "total": len(checks), "set": args.set,
+                          "top5_hit_rate": rate, "step": lm.meta.get("step"), "rows": rows},
+                         ensure_ascii=False))
     else:
-        print(f"fill-mask top-5 hit rate: {hits}/{len(CHECKS)} = {rate:.0%} "
+        print(f"fill-mask top-5 hit rate ({args.set}): {hits}/{len(checks)} = {rate:.0%} "
               f"(model at step {lm.meta.get('step')})")
 
 
