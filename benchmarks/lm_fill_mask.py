@@ -91,6 +91,17 @@ EXTRA = [
 ]
 
 SETS = {"core": CHECKS, "extra": EXTRA, "all": CHECKS + EXTRA}
+# each set's kinds in order: (kind, how many)
+_KINDS = {"core": [("particles", 8), ("nouns", 12), ("capitals", 5)],
+          "extra": [("particles", 12), ("nouns", 17), ("capitals", 6)]}
+_KINDS["all"] = _KINDS["core"] + _KINDS["extra"]
+
+
+def kinds(name: str) -> list[str]:
+    """The kind of each check of set ``name``, in order."""
+    labels = [kind for kind, count in _KINDS[name] for _ in range(count)]
+    assert len(labels) == len(SETS[name])
+    return labels
 
 
 def main() -> None:
@@ -115,11 +126,19 @@ def main() -> None:
             print(f"{'+' if hit else '-'} {text}  expected {'/'.join(answers)}  got "
                   f"{' '.join(top)}")
     rate = hits / len(checks)
+    by_kind: dict[str, list[int]] = {}
+    for kind, row in zip(kinds(args.set), rows):
+        by_kind.setdefault(kind, [0, 0])
+        by_kind[kind][0] += row["hit"]
+        by_kind[kind][1] += 1
     if args.json:
         print(json.dumps({"hits": hits, "total": len(checks), "set": args.set,
-                          "top5_hit_rate": rate, "step": lm.meta.get("step"), "rows": rows},
+                          "top5_hit_rate": rate, "step": lm.meta.get("step"),
+                          "by_kind": {k: {"hits": h, "total": n} for k, (h, n) in by_kind.items()},
+                          "rows": rows},
                          ensure_ascii=False))
     else:
+        print("by kind: " + ", ".join(f"{k} {h}/{n}" for k, (h, n) in by_kind.items()))
         print(f"fill-mask top-5 hit rate ({args.set}): {hits}/{len(checks)} = {rate:.0%} "
               f"(model at step {lm.meta.get('step')})")
 

@@ -74,3 +74,32 @@ def tokenizer(tokenizer_path):
     from dlpy.lm.tokenizer import Tokenizer
 
     return Tokenizer(tokenizer_path)
+
+
+NOUNS = "학교 친구 동생 도서관 공원 사과 음악 영화 선생님 바다 병원 가족 사람 하늘".split()
+PARTICLES = "에 에서 을 를 은 는 이 가 와 의 도 로".split()
+
+
+@pytest.fixture(scope="session")
+def particle_corpus(tmp_path_factory):
+    """A .txt.gz where 14 nouns meet 12 particles at random: enough variety that SentencePiece
+    learns word pieces (the fixture corpus above is so regular that it learns syllables)."""
+    rng = np.random.default_rng(0)
+    lines = [" ".join(NOUNS[rng.integers(len(NOUNS))] + PARTICLES[rng.integers(len(PARTICLES))]
+                      for _ in range(6)) + " 갔다." for _ in range(2000)]
+    path = tmp_path_factory.mktemp("particles") / "text.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def word_tokenizers(particle_corpus, tmp_path_factory):
+    """{"none": plain, "morphemes": morpheme-split} tokenizers of particle_corpus."""
+    from dlpy.lm.tokenizer import Tokenizer, train_tokenizer
+
+    folder = tmp_path_factory.mktemp("word_tokenizers")
+    return {split: Tokenizer(train_tokenizer([str(particle_corpus)], folder / f"{split}.model",
+                                             vocab_size=420, sample_chars=200_000,
+                                             heldout_every=0, split=split))
+            for split in ("none", "morphemes")}

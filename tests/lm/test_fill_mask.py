@@ -33,9 +33,15 @@ def test_candidates_are_plain_text_probabilities(tiny_lm):
     assert all("\u2581" not in c["token"] and c["token"].strip() for c in candidates)
     scores = [c["score"] for c in candidates]
     assert scores == sorted(scores, reverse=True) and 0 < scores[-1] <= scores[0] <= 1
-    # a word start is filled with word-start pieces only, never padded with impossible ones
-    starts = tiny_lm.fill_mask("나는 [MASK] 먹었다.", top_k=50)
-    assert 0 < len(starts) == int(tiny_lm.tokenizer.starts_word()[5:].sum()) - 1  # less "▁"
+    # a word start is filled with the words a word may start with (word-start pieces, and with
+    # this morpheme-split tokenizer the pieces it writes after a lone ▁), never padded with
+    # impossible ones
+    tokenizer = tiny_lm.tokenizer
+    possible = {tokenizer.surface(i) for i in range(5, tokenizer.vocab_size)
+                if tokenizer.starts_word()[i] or tiny_lm._after_marker()[i]} - {""}
+    starts = tiny_lm.fill_mask("나는 [MASK] 먹었다.", top_k=500)
+    assert tokenizer.split == "morphemes"
+    assert {c["token"] for c in starts} == possible
     assert all(c["score"] > 0 for c in starts)
 
 
@@ -96,33 +102,58 @@ def test_bundled_encoder_loads_and_fills_a_mask():
     assert lm.model.lm_config.d_model == 256
 
 
-def test_a_mask_glued_to_a_particle_also_reads_the_merged_piece(monkeypatch):
-    """SentencePiece spells 물을 as one piece (▁물을), so for "[MASK]을" fill-mask also reads
-    the mask as that whole piece and cuts the glued 을 off the answer; a word keeps the score
-    of the reading that likes it best."""
-    from dlpy.lm.tokenizer import Tokenizer
-
-    tokenizer = Tokenizer(BUNDLED / "tokenizer.model")
+def test_a_mask_glued_to_a_particle_also_reads_the_merged_piece(monkeypatch, word_tokenizers):
+    """A plain tokenizer spells 학교에 as one piece (▁학교에), so for "[MASK]에" fill-mask also
+    reads the mask as that whole piece and cuts the glued 에 off the answer; a word keeps the
+    score of the reading that likes it best."""
+    tokenizer = word_tokenizers["none"]
     pieces = tokenizer.pieces()
-    assert "\u2581물을" in pieces  # the merged spelling this test is about
+    assert "\u2581학교에" in pieces  # the merged spelling this test is about
     lm = PretrainedLM(MaskedLM(LMConfig(vocab_size=tokenizer.vocab_size, **TINY)), tokenizer)
     seen = []
 
     def fake_probs(before, after):
         seen.append((before, after))
         probs = np.zeros(tokenizer.vocab_size)
-        if after.startswith("을"):  # the plain reading: a word-start piece, then 을
-            probs[pieces.index("\u2581문")], probs[pieces.index("\u2581왕")] = 0.05, 0.04
-        else:  # the mask took in the 을: only pieces ending in 을 count
-            probs[pieces.index("\u2581물을")] = 0.3
-            probs[pieces.index("\u2581문")] = 0.6  # does not end in 을: never an answer
-        return probs
+        if after.startswith("에"):  # the plain reading: a word-start piece, then 에
+            probs[pieces.index("\u2581공원")], probs[pieces.index("\u2581바다")] = 0.05, 0.04
+        else:  # the mask took in the 에: only pieces ending in 에 count
+            probs[pieces.index("\u2581학교에")] = 0.3
+            probs[pieces.index("\u2581공원")] = 0.6  # does not end in 에: never an answer
+        return [probs]
 
     monkeypatch.setattr(lm, "_mask_probs", fake_probs)
-    candidates = lm.fill_mask("목이 말라서 [MASK]을 마셨다.", top_k=3)
-    assert candidates == [{"token": "물", "score": 0.3}, {"token": "문", "score": 0.05},
-                          {"token": "왕", "score": 0.04}]
-    assert seen == [("목이 말라서 ", "을 마셨다."), ("목이 말라서 ", " 마셨다.")]
+    candidates = lm.fill_mask("나는 [MASK]에 갔다.", top_k=3)
+    assert candidates == [{"token": "학교", "score": 0.3}, {"token": "공원", "score": 0.05},
+                          {"token": "바다", "score": 0.04}]
+    assert seen == [("나는 ", "에 갔다."), ("나는 ", " 갔다.")]
     seen.clear()
     lm.fill_mask("학교[MASK] 갔다.", top_k=3)  # letters before the mask: up to three taken in
     assert seen == [("학교", " 갔다."), ("학", " 갔다."), ("", " 갔다.")]
+
+
+def test_a_word_start_mask_also_reads_the_lone_marker_with_a_morpheme_tokenizer(
+        word_tokenizers):
+    """A morpheme-split tokenizer writes some words as the lone marker ▁ and a continuation
+    piece; at the start of a word fill-mask reads both spellings with it (word-start pieces
+    without the marker; continuation pieces with no word-start form after it, weighted by the
+    marker's probability in the first reading), and only the first with a plain tokenizer."""
+    for split, readings in (("morphemes", 2), ("none", 1)):
+        tokenizer = word_tokenizers[split]
+        lm = PretrainedLM(MaskedLM(LMConfig(vocab_size=tokenizer.vocab_size, **TINY)), tokenizer)
+        probs = lm._mask_probs("나는 ", "에 갔다.")
+        assert len(probs) == readings
+        starts = tokenizer.starts_word()
+        assert probs[0][~starts].sum() == 0
+        # the lone marker's own share moves to the second reading: together they sum to one
+        assert sum(p.sum() for p in probs) == pytest.approx(1.0)
+        if readings == 2:
+            known = set(tokenizer.pieces())
+            assert probs[0][tokenizer.pieces().index("\u2581")] == 0
+            allowed = np.flatnonzero(probs[1] > 0)
+            assert allowed.size > 0
+            for i in allowed:
+                piece = tokenizer.pieces()[i]
+                assert not starts[i] and piece[0].isalnum() and "\u2581" + piece not in known
+        inside = lm._mask_probs("학교", " 갔다.")  # inside a word: continuation pieces only
+        assert len(inside) == 1 and inside[0][starts].sum() == 0

@@ -28,3 +28,73 @@ def test_missing_model_names_the_file(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="nothing.model"):
         Tokenizer(tmp_path / "nothing.model")
+
+
+class _Token:  # the fields of a kiwipiepy Token that morpheme_cuts reads
+    def __init__(self, form, tag, start, length):
+        self.form, self.tag, self.start, self.len = form, tag, start, length
+
+
+def test_morpheme_cuts_after_nouns_and_before_particles():
+    from dlpy.lm.tokenizer import morpheme_cuts
+
+    # 사람들은 병원에서 먹기를 갔다: 사람|들|은 병원|에서 먹기|를; 갔 (가 + 았) is not cut
+    tokens = [_Token("사람", "NNG", 0, 2), _Token("들", "XSN", 2, 1), _Token("은", "JX", 3, 1),
+              _Token("병원", "NNG", 5, 2), _Token("에서", "JKB", 7, 2),
+              _Token("먹", "VV", 10, 1), _Token("기", "ETN", 11, 1), _Token("를", "JKO", 12, 1),
+              _Token("가", "VV", 14, 1), _Token("았", "EP", 14, 1), _Token("다", "EF", 15, 1),
+              _Token("대한", "NNP", 17, 2), _Token("민국", "NNP", 19, 2)]  # noun + noun: whole
+    assert morpheme_cuts(tokens) == [2, 3, 7, 12]
+
+
+def test_cut_morphemes_with_kiwi():
+    pytest = __import__("pytest")
+    pytest.importorskip("kiwipiepy")
+    from dlpy.lm.tokenizer import CUT, cut_morphemes
+
+    lines = cut_morphemes(["목이 말라서 물을 마셨다.", "학교에 갔다.", "\ud800 외톨이 대리 문자"])
+    assert lines[0] == f"목{CUT}이 말라서 물{CUT}을 마셨다."
+    assert lines[1] == f"학교{CUT}에 갔다."
+    assert lines[2].replace(CUT, "") == "\ud800 외톨이 대리 문자"  # Kiwi's refusal: kept
+
+
+def test_a_morpheme_tokenizer_keeps_no_noun_and_particle_together(word_tokenizers):
+    """On text where nouns meet many particles a plain tokenizer learns 학교에, 병원에 as
+    pieces; the morpheme-split one learns 학교 and 에 apart, and both decode exactly."""
+    from .conftest import NOUNS
+
+    plain, morphemes = word_tokenizers["none"], word_tokenizers["morphemes"]
+    assert plain.split == "none" and morphemes.split == "morphemes"
+    glued = {p for p in plain.pieces() if p.startswith("\u2581") and p[1:-1] in NOUNS}
+    assert len(glued) >= 5  # noun + particle pieces such as ▁학교에
+    assert "\u2581학교" in morphemes.pieces() and "에" in morphemes.pieces()
+    assert not glued & set(morphemes.pieces())
+    text = "동생은 도서관에서 사과를 먹었다."
+    pieces = [morphemes.pieces()[i] for i in morphemes.encode(text)]
+    assert pieces[:3] == ["\u2581동생", "은", "\u2581도서관"]
+    for tokenizer in (plain, morphemes):
+        assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def test_unknown_split_is_refused(tmp_path):
+    import pytest
+
+    from dlpy.lm.tokenizer import train_tokenizer
+
+    with pytest.raises(ValueError, match="split must be one of"):
+        train_tokenizer([], tmp_path / "t.model", split="words")
+
+
+def test_tokenizer_command(particle_corpus, tmp_path, capsys):
+    from dlpy import cli
+
+    out = tmp_path / "made.model"
+    assert cli.main(["lm", "tokenizer", "--data", str(particle_corpus), "--out", str(out),
+                     "--vocab-size", "420", "--sample-chars", "100000",
+                     "--heldout-every", "0"]) == 0
+    made = Tokenizer(out)
+    assert made.split == "morphemes" and "\u2581학교" in made.pieces()
+    assert "split morphemes" in capsys.readouterr().err
+    assert cli.main(["lm", "tokenizer", "--data", str(tmp_path / "none.txt.gz"),
+                     "--out", str(out)]) == 2
+    assert "none.txt.gz: no such file" in capsys.readouterr().err

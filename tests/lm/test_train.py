@@ -127,7 +127,7 @@ def test_init_from_an_export_starts_from_its_weights(corpus_dir, tokenizer_path,
     assert resumed.step == 2 and resumed.init["from"] == str(exported)
 
 
-def test_init_from_refuses_another_shape_or_tokenizer(corpus_dir, tokenizer_path, tmp_path):
+def test_init_from_refuses_another_shape(corpus_dir, tokenizer_path, tmp_path):
     from dlpy.lm.fill import export
 
     _run(corpus_dir, tokenizer_path, tmp_path / "first", max_steps=1)
@@ -136,14 +136,60 @@ def test_init_from_refuses_another_shape_or_tokenizer(corpus_dir, tokenizer_path
     with pytest.raises(ValueError, match="d_model 32 vs 48"):
         train(config, LMConfig(**{**TINY, "d_model": 48}), show_progress=False,
               log=lambda m: None, max_steps=0)
-    from dlpy.lm.tokenizer import train_tokenizer
 
-    other = train_tokenizer([str(corpus_dir / "text.txt.gz")], tmp_path / "other.model",
-                            vocab_size=420, sample_chars=100_000, heldout_every=0)
-    config = _config(corpus_dir, tmp_path / "tok", init_from=str(exported),
-                     tokenizer=str(other))
-    with pytest.raises(ValueError, match="tokenizer differs"):
-        train(config, LMConfig(**TINY), show_progress=False, log=lambda m: None, max_steps=0)
+
+def test_transfer_vocabulary_copies_shared_pieces_and_composes_new_ones(tokenizer,
+                                                                       word_tokenizers):
+    """From the syllable-level fixture tokenizer to one with word pieces: a piece both hold
+    keeps its row; ▁학교 (not in the old vocabulary) is the mean of ▁학 and 교, its greedy
+    longest-match spelling there; the special ids stay where they are."""
+    from dlpy.lm.train import transfer_vocabulary
+
+    new = word_tokenizers["morphemes"]
+    rng = np.random.default_rng(0)
+    embedding = rng.normal(size=(tokenizer.vocab_size, 8)).astype(np.float32)
+    bias = rng.normal(size=tokenizer.vocab_size).astype(np.float32)
+    rows, biases, counts = transfer_vocabulary(tokenizer, new, embedding, bias)
+    assert rows.shape == (new.vocab_size, 8) and biases.shape == (new.vocab_size,)
+    old, fresh = tokenizer.pieces(), new.pieces()
+    assert "\u2581학교" in fresh and "\u2581학교" not in old and "\u2581학" in old
+    i = fresh.index("\u2581학교")
+    np.testing.assert_allclose(rows[i], (embedding[old.index("\u2581학")]
+                                         + embedding[old.index("교")]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(biases[i], (bias[old.index("\u2581학")] + bias[old.index("교")])
+                               / 2, rtol=1e-6)
+    shared = [p for p in fresh[5:] if p in old]
+    assert len(shared) > 100
+    for piece in shared[:50]:
+        np.testing.assert_array_equal(rows[fresh.index(piece)], embedding[old.index(piece)])
+    np.testing.assert_array_equal(rows[:5], embedding[:5])
+    assert counts == {"copied": 5 + len(shared), "composed": new.vocab_size - 5 - len(shared)}
+
+
+def test_init_from_with_another_tokenizer_carries_the_weights_over(corpus_dir, tokenizer_path,
+                                                                   word_tokenizers, tmp_path):
+    from dlpy.lm.fill import export
+
+    _run(corpus_dir, tokenizer_path, tmp_path / "first", max_steps=1)
+    exported = export(tmp_path / "first", tmp_path / "export")
+    source = PretrainedLM.load(exported)
+    new = word_tokenizers["morphemes"]
+    config = _config(corpus_dir, tmp_path / "moved", init_from=str(exported),
+                     tokenizer=new.path)
+    messages = []
+    trainer = train(config, LMConfig(**TINY), show_progress=False, log=messages.append,
+                    max_steps=0)
+    moved = trainer.init["vocabulary_transfer"]
+    assert moved["copied"] + moved["composed"] == new.vocab_size
+    assert trainer.model.embed.weight.shape[0] == new.vocab_size
+    assert any("kept their embedding" in m for m in messages)
+    # every weight but the vocabulary's is copied as it was
+    np.testing.assert_array_equal(trainer.model.head_dense.weight.data,
+                                  source.model.head_dense.weight.data.astype(np.float32))
+    piece = next(p for p in new.pieces()[5:] if p in source.tokenizer.pieces())
+    np.testing.assert_array_equal(
+        trainer.model.embed.weight.data[new.pieces().index(piece)],
+        source.model.embed.weight.data[source.tokenizer.pieces().index(piece)].astype(np.float32))
 
 
 def test_tokens_add_up_over_a_chain_of_init_from_runs(corpus_dir, tokenizer_path, tmp_path):

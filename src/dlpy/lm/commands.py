@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 
@@ -28,12 +29,15 @@ HELP = {
     "shuffle_buffer": "sequences in the shuffle buffer",
     "seed": "initialisation, masking, dropout and shuffling",
     "init_from": "start from these weights instead of random ones: 'bundled' or a model or run "
-                 "folder (same tokenizer and shape; a new schedule; pass another --seed to "
-                 "draw the data in another order)",
+                 "folder (same shape; a new schedule; pass another --seed to draw the data in "
+                 "another order; with another --tokenizer the token embeddings are carried "
+                 "over piece by piece)",
     "data_start": "where each file's training documents begin, as a share of them (0.3: 30%% of "
                   "the way in, wrapping round): a run going on with --init-from reads text the "
                   "earlier run did not",
     "vocab_size": "tokenizer vocabulary when one is trained",
+    "split": "how a tokenizer trained here learns its pieces: 'morphemes' (Kiwi cuts nouns from "
+             "particles first) or 'none' (plain SentencePiece)",
     "d_model": "model width",
     "num_layers": "encoder layers",
     "num_heads": "attention heads",
@@ -43,13 +47,16 @@ HELP = {
 }
 
 
+CHOICES = {"split": ("morphemes", "none")}
+
+
 def _add_dataclass_options(parser, cls, skip=()) -> None:
     for f in fields(cls):
         if f.name in skip:
             continue
         default = f.default
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(default),
-                            default=default, dest=f.name,
+                            default=default, dest=f.name, choices=CHOICES.get(f.name),
                             help=f"{HELP.get(f.name, f.name)} (default: {default!r})")
 
 
@@ -61,8 +68,26 @@ def register(subparsers) -> None:
                                description="Pretrain, evaluate and query dlpy's Korean masked "
                                            "language model (docs/lm.md).")
     commands = lm.add_subparsers(dest="lm_command",
-                                 metavar="{train,evaluate,fill-mask,export}")
+                                 metavar="{tokenizer,train,evaluate,fill-mask,export}")
     commands.required = True
+
+    tok = commands.add_parser(
+        "tokenizer", help="train a SentencePiece tokenizer on a sample of the data",
+        description="Train the unigram tokenizer that `lm train --tokenizer` takes, on a "
+                    "random sample of the training documents of FILE (docs/lm.md).")
+    tok.add_argument("--data", nargs="+", required=True, metavar="FILE",
+                     help="corpus files (.txt, .txt.gz, .zip of essay JSON)")
+    tok.add_argument("--out", required=True, metavar="FILE", help="the .model file to write")
+    tok.add_argument("--vocab-size", type=int, default=16000,
+                     help="pieces (default: 16000)")
+    tok.add_argument("--sample-chars", type=int, default=12_000_000,
+                     help="characters sampled, spread evenly over the files (default: 12000000)")
+    tok.add_argument("--split", choices=("morphemes", "none"), default="morphemes",
+                     help=HELP["split"] + " (default: 'morphemes')")
+    tok.add_argument("--heldout-every", type=int, default=100,
+                     help="every N-th document is held out and never sampled (default: 100)")
+    tok.add_argument("--seed", type=int, default=0, help="the sample's draw (default: 0)")
+    tok.set_defaults(func=run_tokenizer)
 
     train = commands.add_parser(
         "train", help="pretrain (or --resume) on text files and essay zips",
@@ -132,6 +157,24 @@ def _set_threads(threads) -> None:
         from dlpy.data.mnist_train import set_blas_threads
 
         set_blas_threads(threads)
+
+
+def run_tokenizer(args: argparse.Namespace) -> int:
+    from dlpy.cli import UsageError
+    from dlpy.lm.tokenizer import Tokenizer, train_tokenizer
+
+    if args.vocab_size < 10 or args.sample_chars < 1:
+        raise UsageError("lm tokenizer: --vocab-size must be >= 10 and --sample-chars >= 1")
+    for path in args.data:
+        if not os.path.exists(path):
+            raise UsageError(f"lm tokenizer: {path}: no such file")
+    out = train_tokenizer(args.data, args.out, vocab_size=args.vocab_size,
+                          sample_chars=args.sample_chars, seed=args.seed,
+                          heldout_every=args.heldout_every, split=args.split)
+    tokenizer = Tokenizer(out)
+    print(f"wrote {out}: {tokenizer.vocab_size} pieces, split {tokenizer.split}",
+          file=sys.stderr)
+    return 0
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ class PretrainedLM:
         self.weights_path: Path | None = None  # the file the weights came from (load())
         self._fingerprint: str | None = None
         self._surface_list: list[str] | None = None
+        self._marker_followers: np.ndarray | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> PretrainedLM:
@@ -107,45 +108,77 @@ class PretrainedLM:
         for j in range(min(len(word_before), _MAX_GLUED) + 1):
             for k in range(min(len(word_after), _MAX_GLUED) + 1):
                 head, tail = before[len(before) - j:], after[:k]
-                probs = self._mask_probs(before[: len(before) - j], after[k:])
-                found = 0
-                for token_id in np.argsort(-probs):
-                    surface = surfaces[token_id]
-                    if probs[token_id] == 0 or found == _CANDIDATES:
-                        break
-                    if not (surface.startswith(head) and surface.endswith(tail)) \
-                            or len(surface) <= j + k:
-                        continue
-                    found += 1
-                    word = surface[j: len(surface) - k]
-                    if word.strip() and probs[token_id] > best.get(word, 0.0):
-                        best[word] = float(probs[token_id])
+                for probs in self._mask_probs(before[: len(before) - j], after[k:]):
+                    found = 0
+                    for token_id in np.argsort(-probs):
+                        surface = surfaces[token_id]
+                        if probs[token_id] == 0 or found == _CANDIDATES:
+                            break
+                        if not (surface.startswith(head) and surface.endswith(tail)) \
+                                or len(surface) <= j + k:
+                            continue
+                        found += 1
+                        word = surface[j: len(surface) - k]
+                        if word.strip() and probs[token_id] > best.get(word, 0.0):
+                            best[word] = float(probs[token_id])
         ranked = sorted(best.items(), key=lambda item: -item[1])[:top_k]
         return [{"token": word, "score": round(score, 4)} for word, score in ranked]
 
-    def _mask_probs(self, before: str, after: str) -> np.ndarray:
-        """(vocab,) probabilities of the piece at the [MASK] in before + [MASK] + after: a
-        word-start piece when the mask starts a word, a continuation otherwise; the special
-        tokens get none."""
+    def _mask_probs(self, before: str, after: str) -> list[np.ndarray]:
+        """(vocab,) probabilities of the piece at the [MASK] in before + [MASK] + after, one
+        array per way the tokenizer may spell it; the special tokens get none.
+
+        Inside a word the mask is a continuation piece. At the start of a word it is a
+        word-start piece (SentencePiece spells " [MASK]" as a lone word-start marker before
+        the mask, which goes: the model learnt masks that stand for a whole piece, marker
+        included). A morpheme-split tokenizer also writes a word whose first piece has no
+        word-start form as the lone marker and a continuation piece (물 as "▁" + "물"), so
+        there a second reading keeps the marker: its continuation pieces get the model's
+        probability of the lone marker in the first reading times their probability after it
+        (the chain rule, one masked piece at a time). A plain tokenizer seldom writes that, and
+        its model's probabilities after a lone marker mean little: one reading."""
         ids = self.tokenizer.encode(before + MASK_TOKEN + after)
         position = ids.index(MASK)
-        word_start = not before or before[-1:].isspace()
-        # SentencePiece spells " [MASK]" as a lone word-start piece before the mask; the model
-        # learnt masks that stand for a whole piece, marker included, so the lone one goes
-        if position > 0 and self.tokenizer.pieces()[ids[position - 1]] == WORD_START:
-            del ids[position - 1]
-            position -= 1
+        lone_marker = position > 0 and self.tokenizer.pieces()[ids[position - 1]] == WORD_START
+        if not lone_marker:  # inside a word, or at the very start of the text
+            word_start = not before or before[-1:].isspace()
+            return [self._probs(ids, position,
+                                self._word_start if word_start else ~self._word_start)]
+        dropped = ids[: position - 1] + ids[position:]
+        first = self._probs(dropped, position - 1, self._word_start)
+        if self.tokenizer.split != "morphemes":
+            return [first]
+        marker = self.tokenizer.pieces().index(WORD_START)
+        second = self._probs(ids, position, self._after_marker()) * first[marker]
+        first[marker] = 0.0  # the marker alone is no word
+        return [first, second]
+
+    def _probs(self, ids: list[int], position: int, allowed: np.ndarray) -> np.ndarray:
+        """The model's probabilities at ``position`` of ``ids``, over the ``allowed`` pieces
+        (never a special token)."""
         ids = ids[: self.model.lm_config.max_len]
         if position >= len(ids):
             raise ValueError(f"fill-mask: the [MASK] lies beyond the model's "
                              f"{self.model.lm_config.max_len} tokens")
         with no_grad():
             logits = self.model(np.asarray([ids]), [position]).data[0].astype(np.float64)
-        allowed = self._word_start == word_start
+        allowed = allowed.copy()
         allowed[:5] = False  # never [PAD], [UNK], [CLS], [SEP], [MASK]
         logits = np.where(allowed, logits, -np.inf)
         probs = np.exp(logits - logits.max())
         return probs / probs.sum()
+
+    def _after_marker(self) -> np.ndarray:
+        """(vocab,) bool: continuation pieces that begin with a letter and whose word-start
+        form is not a piece, which the tokenizer therefore writes after a lone word-start
+        marker."""
+        if self._marker_followers is None:
+            pieces = self.tokenizer.pieces()
+            known = set(pieces)
+            self._marker_followers = np.array(
+                [p[:1].isalnum() and not p.startswith("<0x") and WORD_START + p not in known
+                 for p in pieces])
+        return self._marker_followers
 
     def _surfaces(self) -> list[str]:
         if self._surface_list is None:

@@ -29,7 +29,7 @@ from dlpy import nn, optim
 from dlpy.io import atomic_write_bytes
 from dlpy.lm.data import SequenceStream
 from dlpy.lm.model import LMConfig, MaskedLM, mask_tokens
-from dlpy.lm.tokenizer import SEP, Tokenizer, train_tokenizer
+from dlpy.lm.tokenizer import MASK, SEP, UNK, Tokenizer, train_tokenizer
 from dlpy.progress import progress
 from dlpy.tensor import no_grad
 
@@ -62,6 +62,7 @@ class TrainConfig:
     init_from: str = ""  # start from these weights ("bundled" or a model/run folder), not random
     data_start: float = 0.0  # where in each file the training split's epochs begin (a share)
     file_weights: list[float] = field(default_factory=list)  # shares of the files; empty: equal
+    split: str = "morphemes"  # how a tokenizer trained here learns its pieces (see tokenizer)
 
 
 # the settings that change what the model sees and how it learns (not where or how often it saves)
@@ -86,6 +87,51 @@ def fingerprint(config: TrainConfig, model_config: LMConfig, tokenizer_path: str
             settings[later] = getattr(config, later)
     blob = json.dumps([data, tokenizer_hash, asdict(model_config), settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _vocabulary_parameters(model: MaskedLM) -> tuple[str, str]:
+    """The state_dict names of the token embedding and the output bias."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    return names[id(model.embed.weight)], names[id(model.head_bias)]
+
+
+def _greedy_pieces(piece: str, vocabulary: dict[str, int]) -> list[int]:
+    """``piece`` spelt in another vocabulary, longest match first; what no piece covers goes
+    by its UTF-8 byte pieces (``<0xEA>``), or [UNK] where those are missing too."""
+    ids, start, longest = [], 0, max(map(len, vocabulary))
+    while start < len(piece):
+        for end in range(min(len(piece), start + longest), start, -1):
+            if piece[start:end] in vocabulary:
+                ids.append(vocabulary[piece[start:end]])
+                start = end
+                break
+        else:
+            for byte in piece[start].encode("utf-8"):
+                ids.append(vocabulary.get(f"<0x{byte:02X}>", UNK))
+            start += 1
+    return ids
+
+
+def transfer_vocabulary(old: Tokenizer, new: Tokenizer, embedding: np.ndarray,
+                        bias: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Token embeddings and output biases for ``new``'s pieces from a model trained with
+    ``old``: a piece both vocabularies hold (the same string) keeps its row; any other is the
+    mean of the rows of the old pieces that spell it (greedy longest match, byte pieces as the
+    fallback), as in fast vocabulary transfer. The special ids 0-4 are the same in both.
+    Returns (embedding, bias, counts of copied and composed pieces)."""
+    vocabulary = {p: i for i, p in enumerate(old.pieces())}
+    rows = np.empty((new.vocab_size, embedding.shape[1]), dtype=np.float32)
+    biases = np.empty(new.vocab_size, dtype=np.float32)
+    copied = 0
+    for i, piece in enumerate(new.pieces()):
+        if i <= MASK or piece in vocabulary:
+            j = i if i <= MASK else vocabulary[piece]
+            rows[i], biases[i] = embedding[j], bias[j]
+            copied += 1
+            continue
+        ids = _greedy_pieces(piece, vocabulary)
+        rows[i], biases[i] = embedding[ids].mean(axis=0), bias[ids].mean()
+    return rows, biases, {"copied": copied, "composed": new.vocab_size - copied}
 
 
 def evaluate_batches(model: MaskedLM, batches: list[np.ndarray], seed: int = 1234,
@@ -148,29 +194,36 @@ class LMTrainer:
     def initialise_from(self, source: str) -> None:
         """Copy the weights of an exported model, the bundled one or another run (not its
         optimiser state or schedule): a new run that continues an earlier pretraining. The
-        tokenizer and the model's shape must be the same."""
+        model's shape must be the same. With another tokenizer the token embeddings and output
+        biases go through transfer_vocabulary; every other weight is copied."""
         from dlpy.lm.fill import BUNDLED, PretrainedLM
 
         folder = BUNDLED if source == "bundled" else Path(source)
         lm = PretrainedLM.load(folder)
-        if _file_sha256(lm.tokenizer.path) != _file_sha256(self.tokenizer.path):
-            raise ValueError(f"--init-from {source}: its tokenizer differs from this run's "
-                             f"({self.tokenizer.path}); leave out --tokenizer to use its own")
+        same_tokenizer = _file_sha256(lm.tokenizer.path) == _file_sha256(self.tokenizer.path)
         theirs, ours = lm.model.lm_config, self.model_config
-        shape = ("vocab_size", "d_model", "num_layers", "num_heads", "dim_feedforward", "max_len")
+        shape = ("d_model", "num_layers", "num_heads", "dim_feedforward", "max_len")
+        shape = ("vocab_size",) + shape if same_tokenizer else shape
         different = [f"{k} {getattr(theirs, k)} vs {getattr(ours, k)}" for k in shape
                      if getattr(theirs, k) != getattr(ours, k)]
         if different:
             raise ValueError(f"--init-from {source}: the model's shape differs from this run's: "
                              + ", ".join(different))
-        self.model.load_state_dict({k: v.astype(np.float32)
-                                    for k, v in lm.model.state_dict().items()})
+        state = {k: v.astype(np.float32) for k, v in lm.model.state_dict().items()}
+        transfer = {}
+        if not same_tokenizer:
+            names = _vocabulary_parameters(self.model)
+            state[names[0]], state[names[1]], transfer = transfer_vocabulary(
+                lm.tokenizer, self.tokenizer, state[names[0]], state[names[1]])
+        self.model.load_state_dict(state)
         earlier = lm.meta.get("init") or {}  # the source may itself have started from another
         self.init = {"from": str(source), "step": int(lm.meta.get("step", 0)),
                      "tokens_seen": int(lm.meta.get("tokens_seen", 0))
                      + int(earlier.get("tokens_seen", 0)),
                      "wall_seconds": float(lm.meta.get("wall_seconds", 0.0))
                      + float(earlier.get("wall_seconds", 0.0))}
+        if transfer:
+            self.init["vocabulary_transfer"] = transfer
 
     # ----------------------------------------------------------------- data
     def stream(self, heldout: bool = False) -> SequenceStream:
@@ -303,7 +356,7 @@ def prepare_tokenizer(config: TrainConfig, vocab_size: int, log=print) -> str:
     elif not target.exists():
         log(f"training a {vocab_size}-piece tokenizer on a sample of the data ...")
         train_tokenizer(config.data, target, vocab_size=vocab_size, seed=config.seed,
-                        heldout_every=config.heldout_every)
+                        heldout_every=config.heldout_every, split=config.split)
     return str(target)
 
 
@@ -342,6 +395,10 @@ def train(config: TrainConfig, model_config: LMConfig, *, resume: bool = False,
         trainer.initialise_from(config.init_from)
         log(f"started from the weights of {config.init_from} (step {trainer.init['step']}, "
             f"{trainer.init['tokens_seen']:,} tokens seen there)")
+        if "vocabulary_transfer" in trainer.init:
+            moved = trainer.init["vocabulary_transfer"]
+            log(f"another tokenizer: {moved['copied']:,} pieces kept their embedding, "
+                f"{moved['composed']:,} were composed from the old pieces that spell them")
     heldout = trainer.heldout_batches()
     if not heldout:
         raise ValueError("lm train: the held-out split is smaller than one batch")
