@@ -65,8 +65,11 @@ def tokenizer_path(corpus_dir, tmp_path_factory):
     from dlpy.lm.tokenizer import train_tokenizer
 
     out = tmp_path_factory.mktemp("lm_tokenizer") / "tokenizer.model"
+    # unigram: on this regular corpus it learns syllables, not words (the vocabulary transfer
+    # tests move from it to word pieces)
     return train_tokenizer([str(corpus_dir / "text.txt.gz"), str(corpus_dir / "essays.zip")],
-                           out, vocab_size=400, sample_chars=200_000, heldout_every=0)
+                           out, vocab_size=400, sample_chars=200_000, heldout_every=0,
+                           model_type="unigram")
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +98,14 @@ def particle_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def word_tokenizers(particle_corpus, tmp_path_factory):
-    """{"none": plain, "morphemes": morpheme-split} tokenizers of particle_corpus."""
+    """{"none": plain BPE, "bpe": morpheme-split BPE, "unigram": morpheme-split unigram}
+    tokenizers of particle_corpus."""
     from dlpy.lm.tokenizer import Tokenizer, train_tokenizer
 
     folder = tmp_path_factory.mktemp("word_tokenizers")
-    return {split: Tokenizer(train_tokenizer([str(particle_corpus)], folder / f"{split}.model",
-                                             vocab_size=420, sample_chars=200_000,
-                                             heldout_every=0, split=split))
-            for split in ("none", "morphemes")}
+    kinds = {"none": ("none", "bpe"), "bpe": ("morphemes", "bpe"),
+             "unigram": ("morphemes", "unigram")}
+    return {name: Tokenizer(train_tokenizer([str(particle_corpus)], folder / f"{name}.model",
+                                            vocab_size=420, sample_chars=200_000,
+                                            heldout_every=0, split=split, model_type=kind))
+            for name, (split, kind) in kinds.items()}

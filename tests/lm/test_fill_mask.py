@@ -138,8 +138,8 @@ def test_a_word_start_mask_also_reads_the_lone_marker_with_a_morpheme_tokenizer(
     piece; at the start of a word fill-mask reads both spellings with it (word-start pieces
     without the marker; continuation pieces with no word-start form after it, weighted by the
     marker's probability in the first reading), and only the first with a plain tokenizer."""
-    for split, readings in (("morphemes", 2), ("none", 1)):
-        tokenizer = word_tokenizers[split]
+    for name, readings in (("unigram", 2), ("bpe", 2), ("none", 1)):
+        tokenizer = word_tokenizers[name]
         lm = PretrainedLM(MaskedLM(LMConfig(vocab_size=tokenizer.vocab_size, **TINY)), tokenizer)
         probs = lm._mask_probs("나는 ", "에 갔다.")
         assert len(probs) == readings

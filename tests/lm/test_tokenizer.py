@@ -1,3 +1,5 @@
+import pytest
+
 from dlpy.lm.tokenizer import MASK, PAD, SEP, Tokenizer
 
 
@@ -58,17 +60,45 @@ def test_cut_morphemes_with_kiwi():
     assert lines[2].replace(CUT, "") == "\ud800 외톨이 대리 문자"  # Kiwi's refusal: kept
 
 
-def test_a_morpheme_tokenizer_keeps_no_noun_and_particle_together(word_tokenizers):
-    """On text where nouns meet many particles a plain tokenizer learns 학교에, 병원에 as
-    pieces; the morpheme-split one learns 학교 and 에 apart, and both decode exactly."""
-    from .conftest import NOUNS
+def _crossed_cuts(tokenizer, lines):
+    """How many of Kiwi's cuts in ``lines`` fall inside a piece of ``tokenizer``'s encoding."""
+    from dlpy.lm.tokenizer import CUT, cut_morphemes
 
-    plain, morphemes = word_tokenizers["none"], word_tokenizers["morphemes"]
+    crossed = 0
+    for cut_line in cut_morphemes(lines):
+        cuts, offset = set(), 0
+        for part in cut_line.split(CUT)[:-1]:
+            offset += len(part)
+            cuts.add(offset)
+        line = cut_line.replace(CUT, "")
+        ids = tokenizer.encode(line)
+        bounds = {len(tokenizer.decode(ids[:k])) for k in range(1, len(ids) + 1)}
+        crossed += len(cuts - bounds)
+    return crossed
+
+
+@pytest.mark.parametrize("model_type", ["bpe", "unigram"])
+def test_a_morpheme_tokenizer_keeps_no_noun_and_particle_together(word_tokenizers, model_type):
+    """On text where nouns meet many particles a plain tokenizer learns 학교에, 병원에 as
+    pieces, across Kiwi's cuts; the morpheme-split ones learn 학교 and 에 apart. Unigram never
+    spells a cut noun and particle as one piece; BPE, which fills its whole vocabulary with
+    merges, also merges the few spellings Kiwi left uncut somewhere in this tiny corpus, so it
+    crosses a few cuts, far fewer than the plain one. All decode exactly."""
+    from .conftest import NOUNS, PARTICLES
+
+    plain, morphemes = word_tokenizers["none"], word_tokenizers[model_type]
     assert plain.split == "none" and morphemes.split == "morphemes"
-    glued = {p for p in plain.pieces() if p.startswith("\u2581") and p[1:-1] in NOUNS}
-    assert len(glued) >= 5  # noun + particle pieces such as ▁학교에
+    def grammatical(noun, particle):  # 을/를, 은/는, 이/가 as the noun's last letter wants
+        closed = (ord(noun[-1]) - 0xAC00) % 28 != 0
+        return particle not in ("을은이" if not closed else "를는가")
+
+    usual = "에 에서 의 도 을 를 은 는 이 가".split()
+    lines = [f"{noun}{particle} 갔다." for noun in NOUNS for particle in PARTICLES
+             if particle in usual and grammatical(noun, particle)]
+    crossed = _crossed_cuts(plain, lines)
+    assert crossed >= 20  # noun + particle pieces such as ▁학교에
+    assert _crossed_cuts(morphemes, lines) <= (0 if model_type == "unigram" else crossed // 4)
     assert "\u2581학교" in morphemes.pieces() and "에" in morphemes.pieces()
-    assert not glued & set(morphemes.pieces())
     text = "동생은 도서관에서 사과를 먹었다."
     pieces = [morphemes.pieces()[i] for i in morphemes.encode(text)]
     assert pieces[:3] == ["\u2581동생", "은", "\u2581도서관"]
@@ -83,6 +113,8 @@ def test_unknown_split_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match="split must be one of"):
         train_tokenizer([], tmp_path / "t.model", split="words")
+    with pytest.raises(ValueError, match="model_type must be one of"):
+        train_tokenizer([], tmp_path / "t.model", model_type="wordpiece")
 
 
 def test_tokenizer_command(particle_corpus, tmp_path, capsys):
@@ -94,7 +126,12 @@ def test_tokenizer_command(particle_corpus, tmp_path, capsys):
                      "--heldout-every", "0"]) == 0
     made = Tokenizer(out)
     assert made.split == "morphemes" and "\u2581학교" in made.pieces()
-    assert "split morphemes" in capsys.readouterr().err
+    assert "bpe pieces, split morphemes" in capsys.readouterr().err
+    assert cli.main(["lm", "tokenizer", "--data", str(particle_corpus), "--out", str(out),
+                     "--vocab-size", "420", "--sample-chars", "100000", "--heldout-every", "0",
+                     "--type", "unigram", "--split", "none"]) == 0
+    assert "unigram pieces, split none" in capsys.readouterr().err
+    assert Tokenizer(out).split == "none"
     assert cli.main(["lm", "tokenizer", "--data", str(tmp_path / "none.txt.gz"),
                      "--out", str(out)]) == 2
     assert "none.txt.gz: no such file" in capsys.readouterr().err

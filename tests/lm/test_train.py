@@ -145,7 +145,7 @@ def test_transfer_vocabulary_copies_shared_pieces_and_composes_new_ones(tokenize
     longest-match spelling there; the special ids stay where they are."""
     from dlpy.lm.train import transfer_vocabulary
 
-    new = word_tokenizers["morphemes"]
+    new = word_tokenizers["bpe"]
     rng = np.random.default_rng(0)
     embedding = rng.normal(size=(tokenizer.vocab_size, 8)).astype(np.float32)
     bias = rng.normal(size=tokenizer.vocab_size).astype(np.float32)
@@ -173,7 +173,7 @@ def test_init_from_with_another_tokenizer_carries_the_weights_over(corpus_dir, t
     _run(corpus_dir, tokenizer_path, tmp_path / "first", max_steps=1)
     exported = export(tmp_path / "first", tmp_path / "export")
     source = PretrainedLM.load(exported)
-    new = word_tokenizers["morphemes"]
+    new = word_tokenizers["bpe"]
     config = _config(corpus_dir, tmp_path / "moved", init_from=str(exported),
                      tokenizer=new.path)
     messages = []

@@ -38,6 +38,8 @@ HELP = {
     "vocab_size": "tokenizer vocabulary when one is trained",
     "split": "how a tokenizer trained here learns its pieces: 'morphemes' (Kiwi cuts nouns from "
              "particles first) or 'none' (plain SentencePiece)",
+    "tokenizer_type": "the SentencePiece algorithm of a tokenizer trained here: 'bpe' (merges; "
+                      "keeps word-start pieces) or 'unigram' (prunes by likelihood)",
     "d_model": "model width",
     "num_layers": "encoder layers",
     "num_heads": "attention heads",
@@ -47,7 +49,7 @@ HELP = {
 }
 
 
-CHOICES = {"split": ("morphemes", "none")}
+CHOICES = {"split": ("morphemes", "none"), "tokenizer_type": ("bpe", "unigram")}
 
 
 def _add_dataclass_options(parser, cls, skip=()) -> None:
@@ -73,7 +75,7 @@ def register(subparsers) -> None:
 
     tok = commands.add_parser(
         "tokenizer", help="train a SentencePiece tokenizer on a sample of the data",
-        description="Train the unigram tokenizer that `lm train --tokenizer` takes, on a "
+        description="Train the SentencePiece tokenizer that `lm train --tokenizer` takes, on a "
                     "random sample of the training documents of FILE (docs/lm.md).")
     tok.add_argument("--data", nargs="+", required=True, metavar="FILE",
                      help="corpus files (.txt, .txt.gz, .zip of essay JSON)")
@@ -84,6 +86,8 @@ def register(subparsers) -> None:
                      help="characters sampled, spread evenly over the files (default: 12000000)")
     tok.add_argument("--split", choices=("morphemes", "none"), default="morphemes",
                      help=HELP["split"] + " (default: 'morphemes')")
+    tok.add_argument("--type", choices=("bpe", "unigram"), default="bpe", dest="tokenizer_type",
+                     help=HELP["tokenizer_type"] + " (default: 'bpe')")
     tok.add_argument("--heldout-every", type=int, default=100,
                      help="every N-th document is held out and never sampled (default: 100)")
     tok.add_argument("--seed", type=int, default=0, help="the sample's draw (default: 0)")
@@ -170,9 +174,11 @@ def run_tokenizer(args: argparse.Namespace) -> int:
             raise UsageError(f"lm tokenizer: {path}: no such file")
     out = train_tokenizer(args.data, args.out, vocab_size=args.vocab_size,
                           sample_chars=args.sample_chars, seed=args.seed,
-                          heldout_every=args.heldout_every, split=args.split)
+                          heldout_every=args.heldout_every, split=args.split,
+                          model_type=args.tokenizer_type)
     tokenizer = Tokenizer(out)
-    print(f"wrote {out}: {tokenizer.vocab_size} pieces, split {tokenizer.split}",
+    print(f"wrote {out}: {tokenizer.vocab_size} {args.tokenizer_type} pieces, "
+          f"split {tokenizer.split}",
           file=sys.stderr)
     return 0
 

@@ -1,4 +1,5 @@
-"""The subword tokenizer: a SentencePiece unigram model trained on a sample of the corpus.
+"""The subword tokenizer: a SentencePiece model (BPE or unigram) trained on a sample of the
+corpus.
 
 Ids 0-4 are fixed: [PAD], [UNK], [CLS], [SEP], [MASK]. Byte fallback keeps rare characters
 (hanja, emoji) out of [UNK]: they become UTF-8 byte pieces and decode back exactly.
@@ -8,6 +9,11 @@ ends inside a word and where a particle begins (물|을, 학교|에, 사람|들|
 SentencePiece's ``pretokenization_delimiter``: no piece learnt crosses such a cut, so the
 vocabulary holds 물 and 을 but not 물을. Encoding needs no Kiwi: plain text is cut by the
 vocabulary alone, and it still decodes back exactly.
+
+``model_type="bpe"`` (the default) learns the pieces by merging frequent pairs; "unigram"
+prunes a large vocabulary by likelihood. On cut text the unigram model drops word-start forms
+of syllables that are frequent inside words (물, 마, 했다) and spells those words as a lone
+word-start marker and a continuation piece (8 % of all tokens); BPE keeps them (see docs/lm.md).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ MASK_TOKEN = "[MASK]"
 WORD_START = "\u2581"  # SentencePiece's word-boundary marker
 CUT = "\u241f"  # the morpheme cut in the training sample (SYMBOL FOR UNIT SEPARATOR)
 SPLITS = ("morphemes", "none")
+MODEL_TYPES = ("bpe", "unigram")
 # a cut goes after a noun-like morpheme that something other than a noun follows in the same
 # word, and before every particle
 _NOUN_LIKE = ("NN", "NP", "NR", "XR", "SL", "SH", "SN")
@@ -136,15 +143,20 @@ def cut_morphemes(lines: list[str], kiwi=None) -> list[str]:
 
 def train_tokenizer(paths: list[str], out: str | os.PathLike, vocab_size: int = 16000,
                     sample_chars: int = 12_000_000, seed: int = 0,
-                    heldout_every: int = 100, split: str = "morphemes") -> Path:
-    """Train a unigram SentencePiece model on a sample of the training split of ``paths``
-    (about ``sample_chars`` characters spread evenly over the files, documents drawn at random)
-    and write ``out`` (a ``.model`` file). ``split="morphemes"``: cut the sample at nouns and
-    particles with Kiwi first (see the module's docstring). Returns the path."""
+                    heldout_every: int = 100, split: str = "morphemes",
+                    model_type: str = "bpe") -> Path:
+    """Train a SentencePiece model (``model_type`` "bpe" or "unigram") on a sample of the
+    training split of ``paths`` (about ``sample_chars`` characters spread evenly over the
+    files, documents drawn at random) and write ``out`` (a ``.model`` file).
+    ``split="morphemes"``: cut the sample at nouns and particles with Kiwi first (see the
+    module's docstring). Returns the path."""
     from dlpy.lm.data import read_documents, split_documents
 
     if split not in SPLITS:
         raise ValueError(f"train_tokenizer: split must be one of {SPLITS}, got {split!r}")
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"train_tokenizer: model_type must be one of {MODEL_TYPES}, "
+                         f"got {model_type!r}")
     spm = _sentencepiece()
     kiwi = None
     if split == "morphemes":
@@ -181,7 +193,7 @@ def train_tokenizer(paths: list[str], out: str | os.PathLike, vocab_size: int = 
                         break
             write(pending)
         spm.SentencePieceTrainer.train(
-            input=str(sample), model_prefix=str(out.with_suffix("")), model_type="unigram",
+            input=str(sample), model_prefix=str(out.with_suffix("")), model_type=model_type,
             vocab_size=vocab_size, character_coverage=0.9995, byte_fallback=True,
             pad_id=PAD, unk_id=UNK, bos_id=CLS, eos_id=SEP, pad_piece="[PAD]",
             unk_piece="[UNK]", bos_piece="[CLS]", eos_piece="[SEP]",

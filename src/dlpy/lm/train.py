@@ -63,6 +63,7 @@ class TrainConfig:
     data_start: float = 0.0  # where in each file the training split's epochs begin (a share)
     file_weights: list[float] = field(default_factory=list)  # shares of the files; empty: equal
     split: str = "morphemes"  # how a tokenizer trained here learns its pieces (see tokenizer)
+    tokenizer_type: str = "bpe"  # its SentencePiece algorithm: "bpe" or "unigram"
 
 
 # the settings that change what the model sees and how it learns (not where or how often it saves)
@@ -356,7 +357,8 @@ def prepare_tokenizer(config: TrainConfig, vocab_size: int, log=print) -> str:
     elif not target.exists():
         log(f"training a {vocab_size}-piece tokenizer on a sample of the data ...")
         train_tokenizer(config.data, target, vocab_size=vocab_size, seed=config.seed,
-                        heldout_every=config.heldout_every, split=config.split)
+                        heldout_every=config.heldout_every, split=config.split,
+                        model_type=config.tokenizer_type)
     return str(target)
 
 
