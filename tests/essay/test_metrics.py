@@ -56,7 +56,33 @@ def test_calibration_restores_the_spread():
     np.testing.assert_array_equal(calibration(predictions), targets)
     assert np.all(np.round(predictions) == 25)  # plain rounding gives one class
     again = Calibration.from_dict(calibration.to_dict())
-    np.testing.assert_array_equal(again([10.0, 40.0]), [20, 30])
+    np.testing.assert_array_equal(again(predictions), targets)
+    # beyond the extreme thresholds a prediction keeps its own rounding where that lies further out
+    np.testing.assert_array_equal(again([10.0, 24.0, 40.0]), [10, 20, 30])
+
+
+def test_calibration_pools_rare_tail_scores():
+    # 1,000 held-out essays: one scored 3, four 12, the rest 16-28; the model shrinks toward 24
+    rng = np.random.default_rng(0)
+    targets = np.concatenate([[3.0], [12.0] * 4, rng.integers(16, 29, 995).astype(float)])
+    predictions = 24 + 0.3 * (targets - 24) + rng.normal(0, 0.5, targets.size)
+    old_style = Calibration.fit(predictions, targets, min_share=0.0)
+    pooled = Calibration.fit(predictions, targets)  # 0.5 %: the tail needs 5 essays
+    low_raw = predictions.min() - 0.5  # under every held-out prediction, e.g. a raw 18.7
+    assert old_style([low_raw])[0] == 3  # one essay's score given to every lower prediction
+    assert pooled.low == 12 and pooled([low_raw])[0] == min(12, round(low_raw))
+    assert pooled([9.4])[0] == 9  # its own rounding where that lies lower still
+    grid = np.linspace(0, 35, 701)
+    assert np.all(np.diff(pooled(grid)) >= 0)  # never out of order
+    assert pooled(grid).min() == 0 and pooled(grid).max() == 30
+    # away from the tails the histogram is still matched
+    inner = (targets >= 16)
+    assert abs(np.mean(pooled(predictions[inner]) - np.round(targets[inner]))) < 0.5
+    with pytest.raises(ValueError, match="min_share"):
+        Calibration.fit(predictions, targets, min_share=0.7)
+    # a model file written before the pooling keeps its old mapping
+    legacy = Calibration.from_dict({"thresholds": [15.5, 20.0], "low": 3})
+    np.testing.assert_array_equal(legacy([1.0, 16.0, 25.0]), [3, 4, 5])
 
 
 def test_report_and_per_prompt():

@@ -110,32 +110,57 @@ class Calibration:
     the same integer. Fitted on held-out predictions of the training data: the thresholds are
     the quantiles of the predictions at the cumulative shares of the rounded targets, so the
     calibrated scores have the targets' histogram.
+
+    The tails are the exception. A score that only a handful of the fitting essays hold would
+    get a threshold at one extreme prediction, so that any lower prediction lands on it (a raw
+    14.2 calibrated to 3 because two essays of 3,804 scored 3). So the rarest scores at either
+    end are pooled until each end holds at least ``min_share`` of the essays (and at least
+    one): the lowest pooled score ``low`` is what a prediction under the first threshold gets,
+    unless its own rounding is lower still (and likewise ``high`` at the top). The calibrated
+    scores are non-decreasing in the prediction.
     """
 
-    def __init__(self, thresholds: Sequence[float] = (), low: int = 0):
+    def __init__(self, thresholds: Sequence[float] = (), low: int = 0,
+                 high: int | None = None, raw_tails: bool = False):
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
         self.low = int(low)
+        self.high = self.low + self.thresholds.size if high is None else int(high)
+        self.raw_tails = bool(raw_tails)  # beyond the end thresholds, the rounded prediction
 
     @classmethod
-    def fit(cls, prediction, target) -> Calibration:
+    def fit(cls, prediction, target, min_share: float = 0.005) -> Calibration:
         p, t = _pair("Calibration.fit", prediction, target)
+        if not 0 <= min_share < 0.5:
+            raise ValueError(f"Calibration.fit: min_share must lie in [0, 0.5), got {min_share}")
         labels = np.clip(np.round(t), 0, MAX_SCORE).astype(np.int64)
-        low, high = int(labels.min()), int(labels.max())
-        shares = np.cumsum(np.bincount(labels - low, minlength=high - low + 1))[:-1] / labels.size
-        return cls(np.quantile(p, shares), low)
+        counts = np.bincount(labels, minlength=MAX_SCORE + 1)
+        need = max(1, int(np.ceil(min_share * labels.size)))
+        low = int(np.argmax(np.cumsum(counts) >= need))  # the lowest score that ends a tail
+        high = int(MAX_SCORE - np.argmax(np.cumsum(counts[::-1]) >= need))
+        if low >= high:  # every essay holds one score: nothing to match, plain rounding
+            return cls()
+        shares = np.cumsum(counts)[low:high] / labels.size  # at or below low, low + 1, ...
+        return cls(np.quantile(p, shares), low, high, raw_tails=True)
 
     def __call__(self, prediction) -> np.ndarray:
         p = np.asarray(prediction, dtype=np.float64)
-        if self.thresholds.size == 0:
+        if self.thresholds.size == 0:  # not fitted
             return np.clip(np.round(p), 0, MAX_SCORE).astype(np.int64)
-        return self.low + np.searchsorted(self.thresholds, p, side="right")
+        scores = self.low + np.searchsorted(self.thresholds, p, side="right")
+        if self.raw_tails:
+            rounded = np.clip(np.round(p), 0, MAX_SCORE).astype(np.int64)
+            scores = np.where(scores == self.low, np.minimum(scores, rounded), scores)
+            scores = np.where(scores == self.high, np.maximum(scores, rounded), scores)
+        return scores.astype(np.int64)
 
     def to_dict(self) -> dict:
-        return {"thresholds": self.thresholds.tolist(), "low": self.low}
+        return {"thresholds": self.thresholds.tolist(), "low": self.low, "high": self.high,
+                "raw_tails": self.raw_tails}
 
     @classmethod
     def from_dict(cls, state: dict) -> Calibration:
-        return cls(state.get("thresholds", ()), state.get("low", 0))
+        return cls(state.get("thresholds", ()), state.get("low", 0), state.get("high"),
+                   state.get("raw_tails", False))
 
 
 def report(prediction, target, prompts: Sequence | None = None,
