@@ -307,3 +307,59 @@ def test_settings_added_later_keep_older_fingerprints():
     expected = hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()
     assert config.fingerprint() == expected
     assert TrainConfig(**{**SMALL, "balance": 0.5}).fingerprint() != expected
+
+
+def test_batch_centring_removes_the_raters_level_of_a_run():
+    from dlpy.essay.families import batch_centred_targets
+
+    rng = np.random.default_rng(0)
+    # two prompts, twelve runs of 20 essays; each run's raters add their own level (sd 2)
+    prompts = np.repeat(["a", "b"], 120)
+    batches = np.repeat(np.arange(12), 20)
+    quality = rng.normal(0, 2, 240)
+    level = rng.normal(0, 2, 12)[batches]
+    total = 22 + 2 * (prompts == "b") + quality + level
+    targets = np.stack([total, total / 30, np.full(240, np.nan), total / 10], axis=1)
+    targets[5, 0] = np.nan
+    same = batch_centred_targets(targets, prompts, batches, 0.0)
+    np.testing.assert_array_equal(same, targets)
+    centred = batch_centred_targets(targets, prompts, batches, 1.0)
+    assert np.isnan(centred[5, 0]) and np.all(np.isnan(centred[:, 2]))
+    known = ~np.isnan(targets[:, 0])
+    # the prompts' means stay; the run levels are mostly gone; what is left follows the essay
+    for p in "ab":
+        m = known & (prompts == p)
+        assert centred[m, 0].mean() == pytest.approx(targets[m, 0].mean(), abs=1e-9)
+    run_means = np.array([centred[known & (batches == b), 0].mean() for b in range(12)])
+    raw_means = np.array([targets[known & (batches == b), 0].mean() for b in range(12)])
+    prompt_means = np.array([targets[known & (prompts == prompts[b * 20]), 0].mean()
+                             for b in range(12)])
+    assert np.std(run_means - prompt_means) < 0.3 * np.std(raw_means - prompt_means)
+    assert np.corrcoef(centred[known, 0], quality[known])[0, 1] > 0.9
+    assert np.corrcoef(targets[known, 0], quality[known])[0, 1] < 0.8
+    # the criteria columns are centred the same way (same levels in their own units)
+    np.testing.assert_allclose(centred[:, 1] * 30, batch_centred_targets(
+        total[:, None], prompts, batches, 1.0)[:, 0], rtol=1e-9)
+    # half the strength removes half the (shrunken) level
+    half = batch_centred_targets(targets, prompts, batches, 0.5)
+    np.testing.assert_allclose(half[known, 0], (targets[known, 0] + centred[known, 0]) / 2)
+    # runs that differ no more than chance are left alone (here: not at all)
+    halves = np.arange(240) // 120
+    flat = 22 + quality[:, None]
+    flat[:, 0] -= np.array([flat[halves == h, 0].mean() for h in (0, 1)])[halves] - 22
+    np.testing.assert_array_equal(
+        batch_centred_targets(flat, np.zeros(240), halves, 1.0), flat)
+    with pytest.raises(ValueError, match="batch_center"):
+        batch_centred_targets(targets, prompts, batches, 1.5)
+
+
+def test_batch_centring_in_training(docs):
+    scorer = train(docs, TrainConfig(**{**SMALL, "epochs": 1, "batch_center": 1.0}),
+                   show_progress=False, log=quiet)
+    scores, _ = scorer.predict(docs)
+    assert np.all(np.isfinite(scores))
+    assert scorer.config.batch_center == 1.0
+    unnumbered = [type(d)(**{**d.__dict__, "id": "essay", "_cache": {}}) for d in docs]
+    with pytest.raises(ValueError, match="no number"):
+        train(unnumbered, TrainConfig(**{**SMALL, "epochs": 1, "batch_center": 1.0}),
+              show_progress=False, log=quiet)

@@ -59,6 +59,10 @@ class EssayConfig:
     relevance_features: bool = _option(True, "use the weak-essay statistics: similarity to the "
                                        "prompt text and to the prompt's essays, repeated "
                                        "sentences, length relative to the prompt's essays")
+    batch_center: float = _option(0.0, "remove this share (0-1) of each collection batch's "
+                                  "shrunken score level from the training targets (the raters' "
+                                  "level of a run, which no text feature predicts; needs "
+                                  "numbered essay ids; 0: off)")
     lm_features: str = _option("", "add the pretrained LM's pooled features of the whole essay "
                                "(frozen) through their own linear map: 'bundled' (dlpy.lm's "
                                "encoder) or an LM folder (`dlpy lm export`); '' for none")
@@ -86,7 +90,7 @@ class EssayConfig:
 TrainConfig = EssayConfig  # the old name
 
 # settings added after checkpoints were made, with the value that reproduces the older runs
-ADDED_LATER = {"balance": 0.0, "lm_features": ""}
+ADDED_LATER = {"balance": 0.0, "lm_features": "", "batch_center": 0.0}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls=EssayConfig) -> None:

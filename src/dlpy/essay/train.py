@@ -23,8 +23,8 @@ import numpy as np
 
 from dlpy import nn, optim
 from dlpy.essay.config import EssayConfig
-from dlpy.essay.cv import assign_groups, stratified_split
-from dlpy.essay.families import Scaling, get_family, rarity_weights
+from dlpy.essay.cv import assign_groups, collection_batches, stratified_split
+from dlpy.essay.families import Scaling, batch_centred_targets, get_family, rarity_weights
 from dlpy.essay.features import (
     RELEVANCE_STAT_NAMES,
     SPACING_STAT_NAMES,
@@ -153,6 +153,11 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
         f"essays ({prepare_seconds:.0f} s)")
     optimizer = family.optimizer(scorer.model, config)
     sample_weights = rarity_weights(train_data.targets[:, 0], config.balance)
+    if config.batch_center > 0:  # after the weights: a weak essay stays a rare one
+        batches = collection_batches([d.id for d in fit_docs], [d.prompt for d in fit_docs])
+        train_data.targets = batch_centred_targets(train_data.targets,
+                                                   [d.prompt for d in fit_docs], batches,
+                                                   config.batch_center)
     history: list[dict] = []
     best = {"rmse": float("inf"), "epoch": -1, "state": scorer.model.state_dict()}
     first_epoch = 0
