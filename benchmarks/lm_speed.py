@@ -94,7 +94,7 @@ def main() -> None:
     t_loss = torch.nn.functional.cross_entropy(reference(t_inputs, t_positions), t_labels)
     print(f"PyTorch {torch.__version__}, numpy {np.__version__}, {args.threads} threads each; "
           f"batch {args.batch_size} x {config.max_len} tokens, {len(labels)} masked; "
-          f"initial loss dlpy {float(loss.data):.6f}, torch {float(t_loss):.6f}")
+          f"initial loss dlpy {float(loss.data):.6f}, torch {float(t_loss.detach()):.6f}")
 
     opt = optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
     t_opt = torch.optim.AdamW(reference.parameters(), lr=1e-4, weight_decay=0.01)
