@@ -5,7 +5,8 @@ beside the CV runs of EssayNet.
         [--cv cv_wide.json cv_deep.json] [--json table.json]
 
 Rows (all on the same essays; folds keep collection batches and duplicate texts whole, as
-`dlpy essay cv --folds-by batch` does, with the same fold seed):
+`dlpy essay cv --folds-by batch` does, with the same fold seed; `--folds-by essay` splits them as
+`dlpy essay cv --folds-by essay` does):
 - ridge: scikit-learn Ridge over character 1-3-gram TF-IDF + 7 length statistics, one model for
   all categories (scikit-learn is a benchmark-only dependency);
 - one rater vs the other two: each rater's total against the mean of the other two, averaged over
@@ -27,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dlpy.essay.cv import BANDS, collection_batches, full_report, grouped_folds, merge_groups
+from dlpy.essay.cv import (
+    BANDS,
+    collection_batches,
+    full_report,
+    grouped_folds,
+    merge_groups,
+    stratified_folds,
+)
 from dlpy.essay.data import read_essays
 from dlpy.essay.features import Doc
 from dlpy.essay.metrics import Calibration
@@ -72,21 +80,33 @@ def ridge_predictions(texts: list[str], scores: np.ndarray, fold_of: np.ndarray,
     return np.clip(predictions, 0, 30), calibrated
 
 
-def weighted_view(predictions, scores, weights) -> dict:
-    """Pearson r and RMSE with each essay counted `weights` times: the figures of a set with
-    more weak essays than aihub-train (see --low-band-weight)."""
+def weighted_view(predictions, scores, weights, batches) -> dict:
+    """Pearson r, RMSE and r within batches with each essay counted `weights` times: the figures
+    of a set with more weak essays than aihub-train (see --low-band-weight)."""
     x, y = np.asarray(predictions, np.float64), np.asarray(scores, np.float64)
     w = np.asarray(weights, np.float64) / np.sum(weights)
-    dx, dy = x - np.sum(w * x), y - np.sum(w * y)
-    r = np.sum(w * dx * dy) / np.sqrt(np.sum(w * dx * dx) * np.sum(w * dy * dy))
-    return {"pearson": float(r), "rmse": float(np.sqrt(np.sum(w * (x - y) ** 2)))}
+
+    def r(dx, dy):
+        return float(np.sum(w * dx * dy) / np.sqrt(np.sum(w * dx * dx) * np.sum(w * dy * dy)))
+
+    _, inverse = np.unique(np.asarray(batches), return_inverse=True)
+    inverse = inverse.reshape(-1)
+    batch_weight = np.bincount(inverse, w)
+
+    def centred(v):
+        return v - (np.bincount(inverse, w * v) / batch_weight)[inverse]
+
+    return {"pearson": r(x - np.sum(w * x), y - np.sum(w * y)),
+            "within_batch_pearson": r(centred(x), centred(y)),
+            "rmse": float(np.sqrt(np.sum(w * (x - y) ** 2)))}
 
 
 def table_row(name: str, result: dict) -> str:
     low = result["bands"].get(f"<{BANDS[0][1]:g}", {})
     per_category = " ".join(f"{c} {v['pearson']:.3f}" for c, v in result["per_category"].items())
     view = result.get("low_band_weighted")
-    weighted = (f"  | <15 x{view['weight']:g}: r {view['pearson']:.3f} RMSE {view['rmse']:.3f}"
+    weighted = (f"  | <15 x{view['weight']:g}: r {view['pearson']:.3f} within "
+                f"{view['within_batch_pearson']:.3f} RMSE {view['rmse']:.3f}"
                 if view else "")
     return (f"{name:34s} r {result['pearson']:.3f}  within {result['within_batch_pearson']:.3f}"
             f"  RMSE {result['rmse']:.3f}  QWK {result['qwk']:.3f}  <15 residual "
@@ -124,6 +144,11 @@ def main(argv=None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--fold-seed", type=int, default=0)
     parser.add_argument("--batch-gap", type=int, default=50)
+    parser.add_argument("--folds-by", choices=["batch", "essay"], default="batch",
+                        help="batch (default): whole collection batches and duplicate texts per "
+                             "fold; essay: folds stratified by prompt, as `dlpy essay cv "
+                             "--folds-by essay` (the figures of a test set whose essays come from "
+                             "the training essays' batches)")
     parser.add_argument("--json", help="write all rows' reports to this file")
     parser.add_argument("--low-band-weight", type=float, default=12.0, metavar="K",
                         help="also report r and RMSE with every essay scoring under 15 counted K "
@@ -143,10 +168,13 @@ def main(argv=None) -> int:
     from dlpy.essay.cv import duplicate_groups
 
     groups = merge_groups(batches, duplicate_groups(docs))
-    fold_of = grouped_folds(prompts, groups, args.folds, args.fold_seed)
+    fold_of = (grouped_folds(prompts, groups, args.folds, args.fold_seed)
+               if args.folds_by == "batch" else stratified_folds(prompts, args.folds,
+                                                                 args.fold_seed))
     scores = np.array([d.score for d in docs])
     print(f"{len(docs)} essays, {len(set(batches.tolist()))} collection batches, "
-          f"{len(set(groups.tolist()))} fold groups ({time.perf_counter() - start:.0f} s)")
+          + (f"{len(set(groups.tolist()))} fold groups" if args.folds_by == "batch"
+             else "folds by essay") + f" ({time.perf_counter() - start:.0f} s)")
     reports = {}
     predictions, calibrated = ridge_predictions([d.text for d in docs], scores, fold_of)
     reports["ridge, char 1-3-grams + 7 length stats"] = full_report(predictions, docs, batches,
@@ -173,10 +201,10 @@ def main(argv=None) -> int:
         for name, result in reports.items():
             if name == "one rater vs the other two":
                 views = [weighted_view(raters[:, k], np.delete(raters, k, axis=1).mean(axis=1),
-                                       weights) for k in range(3)]
+                                       weights, batches) for k in range(3)]
                 view = {key: float(np.mean([v[key] for v in views])) for key in views[0]}
             else:
-                view = weighted_view(result["predictions"], scores, weights)
+                view = weighted_view(result["predictions"], scores, weights, batches)
             result["low_band_weighted"] = {"weight": args.low_band_weight, **view}
     for name, result in reports.items():
         print(table_row(name, result))

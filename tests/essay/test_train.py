@@ -363,3 +363,26 @@ def test_batch_centring_in_training(docs):
     with pytest.raises(ValueError, match="no number"):
         train(unnumbered, TrainConfig(**{**SMALL, "epochs": 1, "batch_center": 1.0}),
               show_progress=False, log=quiet)
+
+
+def test_refit_trains_on_every_essay_for_the_best_epoch_count(docs, tmp_path):
+    config = TrainConfig(**{**SMALL, "epochs": 3})
+    plain = train(docs, config, show_progress=False, log=quiet)
+    lines = []
+    refit = train(docs, TrainConfig(**{**SMALL, "epochs": 3, "refit": True}), tmp_path,
+                  show_progress=False, log=lines.append)
+    assert refit.info["refit"] and not plain.info["refit"]
+    # the first stage is the same run: same best epoch, same calibration (from its split)
+    assert refit.info["best_epoch"] == plain.info["best_epoch"]
+    assert refit.calibration.to_dict() == plain.calibration.to_dict()
+    refit_epochs = [line for line in lines if line.startswith(f"refit on all {len(docs)}")]
+    assert len(refit_epochs) == plain.info["best_epoch"]
+    # the refit model's n-grams come from all the essays, the plain one's from its fitting part
+    everything = Featurizer.fit(docs, SMALL["max_char_ngrams"], SMALL["max_morpheme_ngrams"])
+    assert refit.featurizer.vocabulary == everything.vocabulary
+    assert plain.featurizer.vocabulary != everything.vocabulary
+    scores, _ = refit.predict(docs)
+    truth = np.array([d.score for d in docs])
+    assert np.all(np.isfinite(scores)) and np.corrcoef(scores, truth)[0, 1] > 0.5
+    assert not np.allclose(scores, plain.predict(docs)[0])
+    np.testing.assert_allclose(load_scorer(tmp_path).predict(docs)[0], scores, atol=1e-4)

@@ -63,6 +63,9 @@ class EssayConfig:
                                   "shrunken score level from the training targets (the raters' "
                                   "level of a run, which no text feature predicts; needs "
                                   "numbered essay ids; 0: off)")
+    refit: bool = _option(False, "after early stopping, train a fresh model on all the essays "
+                          "(the validation split included) for the best number of epochs; the "
+                          "calibration stays the one fitted on the validation split")
     lm_features: str = _option("", "add the pretrained LM's pooled features of the whole essay "
                                "(frozen) through their own linear map: 'bundled' (dlpy.lm's "
                                "encoder) or an LM folder (`dlpy lm export`); '' for none")
@@ -90,7 +93,7 @@ class EssayConfig:
 TrainConfig = EssayConfig  # the old name
 
 # settings added after checkpoints were made, with the value that reproduces the older runs
-ADDED_LATER = {"balance": 0.0, "lm_features": "", "batch_center": 0.0}
+ADDED_LATER = {"balance": 0.0, "lm_features": "", "batch_center": 0.0, "refit": False}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls=EssayConfig) -> None:

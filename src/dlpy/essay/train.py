@@ -96,6 +96,50 @@ def _ood_statistics(scorer: Scorer, docs: Sequence[Doc], stats: np.ndarray) -> d
             "ngram_coverage": {f"p{q}": float(np.percentile(coverage, q)) for q in (1, 10, 50)}}
 
 
+def _train_epoch(scorer: Scorer, data, optimizer, config: EssayConfig, epoch: int,
+                 l2_scale: float, sample_weights: np.ndarray, show_progress: bool
+                 ) -> tuple[float, float, int, float]:
+    """One pass over `data` in length-bucketed mini-batches (the same batches for the same seed
+    and epoch, so a resumed run repeats them): (summed loss, training RMSE from the outputs seen
+    before each update, essays seen, seconds)."""
+    family = scorer.family
+    scorer.model.train()
+    rng = np.random.default_rng([config.seed, epoch])
+    batches = bucketed_batches(data.lengths, config.batch_size, rng)
+    epoch_start, total, seen, squared_error = time.perf_counter(), 0.0, 0, 0.0
+    bar = progress(batches, desc=f"epoch {epoch + 1}/{config.epochs}", enabled=show_progress,
+                   unit="batch")
+    for step, index in enumerate(bar):
+        optimizer.zero_grad()
+        outputs = scorer.model(data.batch(index))
+        loss = family.loss(scorer.model, outputs, data.targets[index], data.rubric[index],
+                           scorer.scaling, config, l2_scale, sample_weights[index])
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLoss(f"train: the loss became {value} at epoch {epoch + 1}, "
+                                f"batch {step + 1}; lower --lr (now {optimizer.lr:g}) or "
+                                "check the data")
+        loss.backward()
+        optim.clip_grad_norm(optimizer.params, config.clip)
+        optimizer.step()
+        total += value * len(index)
+        seen += len(index)
+        scores, _ = scorer.decode(outputs.data.astype(np.float64), data.rubric[index])
+        squared_error += float(np.sum((scores - data.targets[index, 0]) ** 2))
+    return total, float(np.sqrt(squared_error / seen)), seen, time.perf_counter() - epoch_start
+
+
+def _training_targets(data, docs: Sequence[Doc], config: EssayConfig) -> np.ndarray:
+    """The per-essay loss weights (--balance); with --batch-center, `data.targets` lose the
+    shrunken batch levels (after the weights: a weak essay stays a rare one)."""
+    weights = rarity_weights(data.targets[:, 0], config.balance)
+    if config.batch_center > 0:
+        batches = collection_batches([d.id for d in docs], [d.prompt for d in docs])
+        data.targets = batch_centred_targets(data.targets, [d.prompt for d in docs], batches,
+                                             config.batch_center)
+    return weights
+
+
 def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike | None = None,
           vectors=None, resume: bool = False, show_progress: bool = True,
           log: Callable[[str], None] = print, save_dtype=np.float32,
@@ -152,12 +196,7 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
         f"{len(scorer.prompts)} prompts; {len(fit_docs)} training + {len(val_docs)} validation "
         f"essays ({prepare_seconds:.0f} s)")
     optimizer = family.optimizer(scorer.model, config)
-    sample_weights = rarity_weights(train_data.targets[:, 0], config.balance)
-    if config.batch_center > 0:  # after the weights: a weak essay stays a rare one
-        batches = collection_batches([d.id for d in fit_docs], [d.prompt for d in fit_docs])
-        train_data.targets = batch_centred_targets(train_data.targets,
-                                                   [d.prompt for d in fit_docs], batches,
-                                                   config.batch_center)
+    sample_weights = _training_targets(train_data, fit_docs, config)
     history: list[dict] = []
     best = {"rmse": float("inf"), "epoch": -1, "state": scorer.model.state_dict()}
     first_epoch = 0
@@ -175,38 +214,14 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
         if epoch - best["epoch"] > config.patience and best["epoch"] >= 0:
             break
         optimizer.lr = family.learning_rate(config, epoch)
-        scorer.model.train()
-        rng = np.random.default_rng([config.seed, epoch])  # resume gives the same batches
-        batches = bucketed_batches(train_data.lengths, config.batch_size, rng)
-        epoch_start, total, seen, squared_error = time.perf_counter(), 0.0, 0, 0.0
-        bar = progress(batches, desc=f"epoch {epoch + 1}/{config.epochs}", enabled=show_progress,
-                       unit="batch")
-        for step, index in enumerate(bar):
-            optimizer.zero_grad()
-            outputs = scorer.model(train_data.batch(index))
-            loss = family.loss(scorer.model, outputs, train_data.targets[index],
-                               train_data.rubric[index], scorer.scaling, config, l2_scale,
-                               sample_weights[index])
-            value = loss.item()
-            if not math.isfinite(value):
-                raise NonFiniteLoss(f"train: the loss became {value} at epoch {epoch + 1}, "
-                                    f"batch {step + 1}; lower --lr (now {optimizer.lr:g}) or "
-                                    "check the data")
-            loss.backward()
-            optim.clip_grad_norm(optimizer.params, config.clip)
-            optimizer.step()
-            total += value * len(index)
-            seen += len(index)
-            # the training RMSE of the epoch, from the outputs seen before each update
-            scores, _ = scorer.decode(outputs.data.astype(np.float64), train_data.rubric[index])
-            squared_error += float(np.sum((scores - train_data.targets[index, 0]) ** 2))
-        seconds = time.perf_counter() - epoch_start
+        total, train_rmse, seen, seconds = _train_epoch(scorer, train_data, optimizer, config,
+                                                        epoch, l2_scale, sample_weights,
+                                                        show_progress)
         val_scores, _ = scorer.predict_encoded(val_data)
         val_rmse = float(np.sqrt(np.mean((val_scores - val_data.targets[:, 0]) ** 2)))
         if not math.isfinite(val_rmse):
             raise NonFiniteLoss(f"train: the validation predictions became non-finite at epoch "
                                 f"{epoch + 1}; lower --lr (now {optimizer.lr:g})")
-        train_rmse = float(np.sqrt(squared_error / seen))
         history.append({"epoch": epoch + 1, "loss": total / seen, "train_rmse": train_rmse,
                         "val_rmse": val_rmse, "seconds": seconds, "lr": optimizer.lr,
                         "essays_per_second": seen / seconds})
@@ -222,9 +237,14 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
                                      "fingerprint": fingerprint})
     scorer.model.load_state_dict(best["state"])
     val_scores, _ = scorer.predict_encoded(val_data)
-    scorer.calibration = Calibration.fit(val_scores, val_data.targets[:, 0])
+    calibration = Calibration.fit(val_scores, val_data.targets[:, 0])
     val_report = report(val_scores, val_data.targets[:, 0], [d.prompt for d in val_docs],
-                        scorer.calibration)
+                        calibration)
+    ood_docs, ood_stats = fit_docs, train_data.stats
+    if config.refit:
+        scorer, ood_stats = _refit(docs, config, best["epoch"] + 1, vectors, show_progress, log)
+        ood_docs = docs
+    scorer.calibration = calibration
     epoch_seconds = [h["seconds"] for h in history]
     scorer.info = {"trained_on": len(docs), "validation": len(val_docs),
                    "best_epoch": best["epoch"] + 1, "validation_metrics": val_report,
@@ -233,7 +253,8 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
                    "training_sha256": [text_sha256(d.text) for d in docs],
                    "prompt_categories": {p: scorer.featurizer.prompt_info[p]["category"]
                                          for p in scorer.prompts},
-                   "ood": _ood_statistics(scorer, fit_docs, train_data.stats)}
+                   "refit": bool(config.refit),
+                   "ood": _ood_statistics(scorer, ood_docs, ood_stats)}
     if out is not None:
         scorer.save(out / MODEL_FILE, save_dtype)
         metrics = {"config": config.to_dict(), "history": history,
@@ -242,6 +263,25 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
                            json.dumps(metrics, indent=2, ensure_ascii=False).encode("utf-8"))
         plot_curves(history, out / "curves.png")
     return scorer
+
+
+def _refit(docs: Sequence[Doc], config: EssayConfig, epochs: int, vectors, show_progress: bool,
+           log: Callable[[str], None]) -> tuple[Scorer, np.ndarray]:
+    """A fresh Scorer fitted to all `docs` and trained for `epochs` epochs with the run's
+    settings (the early-stopped run's best count), no essay held out: (scorer, its training
+    statistics)."""
+    scorer = build_scorer(docs, config, vectors, log)
+    data = scorer.encode(docs)
+    optimizer = scorer.family.optimizer(scorer.model, config)
+    sample_weights = _training_targets(data, docs, config)
+    for epoch in range(epochs):
+        optimizer.lr = scorer.family.learning_rate(config, epoch)
+        total, train_rmse, seen, seconds = _train_epoch(scorer, data, optimizer, config, epoch,
+                                                        1.0 / len(docs), sample_weights,
+                                                        show_progress)
+        log(f"refit on all {len(docs)} essays, epoch {epoch + 1}/{epochs}: loss "
+            f"{total / seen:.4f}, train RMSE {train_rmse:.3f}, {seconds:.1f} s")
+    return scorer, data.stats
 
 
 def plot_curves(history: list[dict], path: Path) -> bool:
