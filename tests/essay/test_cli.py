@@ -187,6 +187,6 @@ def test_config_fields_become_options_with_help_and_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for f in fields(EssayConfig):
         assert "--" + f.name.replace("_", "-") in text
-    assert "ridge penalty on the per-category n-gram weights" in text
+    assert "ridge penalty on the per-category (and per-prompt) n-gram" in text
     assert f"(default: {EssayConfig().l2_group})" in text
     assert "0.05 for --family seed" in text

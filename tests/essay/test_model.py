@@ -75,3 +75,34 @@ def test_wide_part_adds_the_category_copy_of_the_ngram_weights():
     penalty = model.wide_penalty(1.0, 10.0).item()
     w = model.wide_weight.data
     assert penalty == pytest.approx(np.sum(w[:3] ** 2) + 10 * np.sum(w[3:] ** 2))
+
+
+def test_wide_part_adds_the_prompt_copy_of_the_ngram_weights():
+    rows = F.SparseRows.from_rows([(np.array([0, 2]), np.array([1.0, 2.0])),
+                                   (np.array([1]), np.array([3.0])),
+                                   (np.array([2]), np.array([1.0])),
+                                   (np.array([0]), np.array([4.0]))], 3)
+    # essay 0: category 1, prompt 0; 1: no category, prompt 1; 2: category 0, unknown prompt;
+    # 3: nothing known (the shared copy only)
+    expanded = wide_rows(rows, np.array([1, -1, 0, -1]), 2, np.array([0, 1, -1, 5]), 2)
+    # columns: shared 0-2, category 0 3-5, category 1 6-8, prompt 0 9-11, prompt 1 12-14
+    np.testing.assert_array_equal(expanded.to_dense(),
+                                  [[1, 0, 2, 0, 0, 0, 1, 0, 2, 1, 0, 2, 0, 0, 0],
+                                   [0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0],
+                                   [0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                                   [4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    # without prompt copies the rows are the category expansion alone
+    np.testing.assert_array_equal(
+        wide_rows(rows, np.array([1, -1, 0, -1]), 2).to_dense(),
+        expanded.to_dense()[:, :9])
+    model = EssayNet(num_ngrams=3, num_stats=2, num_prompts=2, num_categories=2, d_model=0,
+                     prompt_copies=True)
+    assert model.wide_weight.shape == (15, 3)
+    model.wide_weight.data[...] = np.arange(45, dtype=np.float32).reshape(15, 3)
+    w = model.wide_weight.data
+    assert model.wide_penalty(1.0, 10.0).item() == pytest.approx(
+        np.sum(w[:3] ** 2) + 10 * np.sum(w[3:] ** 2))
+    batch = {"wide": rows, "stats": np.zeros((4, 2), np.float32),
+             "category": np.array([1, -1, 0, -1]), "prompt": np.array([0, 1, -1, 5])}
+    np.testing.assert_allclose(model.parts(batch)["wide"].data,
+                               expanded.to_dense() @ w, rtol=1e-6)

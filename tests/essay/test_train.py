@@ -386,3 +386,22 @@ def test_refit_trains_on_every_essay_for_the_best_epoch_count(docs, tmp_path):
     assert np.all(np.isfinite(scores)) and np.corrcoef(scores, truth)[0, 1] > 0.5
     assert not np.allclose(scores, plain.predict(docs)[0])
     np.testing.assert_allclose(load_scorer(tmp_path).predict(docs)[0], scores, atol=1e-4)
+
+
+def test_prompt_copies_train_save_load_and_explain(docs, tmp_path):
+    config = TrainConfig(**{**SMALL, "epochs": 2, "prompt_copies": True})
+    scorer = train(docs, config, tmp_path, show_progress=False, log=quiet)
+    model = scorer.model
+    assert model.prompt_copies
+    n = model.num_ngrams
+    assert model.wide_weight.shape[0] == n * (1 + model.num_categories + model.num_prompts)
+    # the prompt copies learnt something (they start at zero)
+    assert np.abs(model.wide_weight.data[n * (1 + model.num_categories):]).max() > 0
+    reloaded = load_scorer(tmp_path)
+    assert reloaded.model.prompt_copies
+    np.testing.assert_allclose(reloaded.predict(docs)[0], scorer.predict(docs)[0], atol=1e-4)
+    for doc in docs[:3]:  # the n-gram contributions include the prompt's copy
+        parts = scorer.contributions(doc)
+        assert sum(parts["ngrams"].values()) == pytest.approx(parts["parts"]["wide"], abs=1e-4)
+        assert scorer.predict([doc])[0][0] == pytest.approx(np.clip(parts["total"], 0, 30),
+                                                           abs=1e-3)

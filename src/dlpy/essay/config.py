@@ -30,8 +30,8 @@ class EssayConfig:
     weight_decay: float = _option(0.0, "AdamW's decoupled weight decay")
     l2_wide: float = _option(2.0, "ridge penalty on the shared n-gram weights (per training "
                              "essay)")
-    l2_group: float = _option(8.0, "ridge penalty on the per-category n-gram weights, which "
-                              "shrinks them toward the shared ones")
+    l2_group: float = _option(8.0, "ridge penalty on the per-category (and per-prompt) n-gram "
+                              "weights, which shrinks them toward the shared ones")
     clip: float = _option(5.0, "gradient norm clipping")
     patience: int = _option(3, "epochs without a better validation RMSE before stopping")
     val_fraction: float = _option(0.1, "share of the training essays (whole collection batches) "
@@ -63,6 +63,8 @@ class EssayConfig:
                                   "shrunken score level from the training targets (the raters' "
                                   "level of a run, which no text feature predicts; needs "
                                   "numbered essay ids; 0: off)")
+    prompt_copies: bool = _option(False, "also give every prompt its own copy of the n-gram "
+                                  "weights (penalised by --l2-group, like the category copies)")
     refit: bool = _option(False, "after early stopping, train a fresh model on all the essays "
                           "(the validation split included) for the best number of epochs; the "
                           "calibration stays the one fitted on the validation split")
@@ -93,7 +95,8 @@ class EssayConfig:
 TrainConfig = EssayConfig  # the old name
 
 # settings added after checkpoints were made, with the value that reproduces the older runs
-ADDED_LATER = {"balance": 0.0, "lm_features": "", "batch_center": 0.0, "refit": False}
+ADDED_LATER = {"balance": 0.0, "lm_features": "", "batch_center": 0.0, "refit": False,
+               "prompt_copies": False}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls=EssayConfig) -> None:

@@ -182,7 +182,8 @@ class EssayNetFamily(Family):
                             max_len=config.max_len,
                             train_embeddings=config.train_embeddings or matrix is None,
                             dropout=config.dropout, seed=config.seed, wide_gain=config.wide_gain,
-                            num_lm_features=featurizer.num_lm_features)
+                            num_lm_features=featurizer.num_lm_features,
+                            prompt_copies=config.prompt_copies)
         return EssayNet(**{k: v for k, v in model_config.items() if k != "arch"},
                         embedding_matrix=matrix)
 

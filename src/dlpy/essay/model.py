@@ -9,7 +9,8 @@ Conditioning: every essay has a group selector with a shared column, its categor
 its prompt's column (`group_selector`); unknown categories/prompts use the shared weights only.
 
     wide:  TF-IDF n-grams, sparse -> sparse_linear over [shared n-gram weights; one copy per
-           category] (the category copies are penalised harder: shrunk toward the shared ones)
+           category (; one copy per prompt, with prompt_copies)] (the copies are penalised
+           harder: shrunk toward the shared ones)
     stats: text statistics (B, s) -> per-group Linear, plus an MLP over [stats, selector]
     bias:  per group
     deep:  morphemes -> Embedding (Kiwi vectors) -> Linear -> + sinusoidal positions
@@ -57,29 +58,35 @@ def prompt_selector(prompt: np.ndarray, num_prompts: int) -> np.ndarray:
     return group_selector(np.full(np.size(prompt), -1), prompt, 0, num_prompts)
 
 
-def wide_rows(rows: F.SparseRows, category: np.ndarray, num_categories: int) -> F.SparseRows:
-    """The n-gram rows over [shared; category 0; ...; category C-1] copies of the n-gram
-    columns: each row's entries once for the shared copy, then once more for its essay's
-    category copy (a known category only). O(nnz) index arithmetic, no sort."""
+def wide_rows(rows: F.SparseRows, category: np.ndarray, num_categories: int,
+              prompt: np.ndarray | None = None, num_prompts: int = 0) -> F.SparseRows:
+    """The n-gram rows over [shared; category 0; ...; category C-1 (; prompt 0; ...; prompt
+    P-1)] copies of the n-gram columns: each row's entries once for the shared copy, then once
+    more for its essay's category copy (a known category only) and, with `num_prompts`, once
+    more for its prompt's copy (a known prompt only). O(nnz) index arithmetic, no sort."""
     n = rows.num_columns
-    category = np.asarray(category, dtype=np.int64)
-    known_row = (category >= 0) & (category < num_categories)
     lengths = np.diff(rows.indptr)
-    new_lengths = lengths * (1 + known_row)
-    indptr = np.concatenate([[0], np.cumsum(new_lengths)])
+    copies = [(np.asarray(category, dtype=np.int64), num_categories, 1)]
+    if num_prompts > 0:
+        copies.append((np.asarray(prompt, dtype=np.int64), num_prompts, 1 + num_categories))
+    known_rows = [(group >= 0) & (group < count) for group, count, _ in copies]
+    copies_per_row = 1 + sum(known.astype(np.int64) for known in known_rows)
+    indptr = np.concatenate([[0], np.cumsum(lengths * copies_per_row)])
     row_of = rows.row_of_entry()
     offset_in_row = np.arange(rows.indices.size) - rows.indptr[row_of]
     size = int(indptr[-1])
     indices = np.empty(size, dtype=np.int64)
     values = np.empty(size, dtype=rows.values.dtype)
-    shared_at = indptr[row_of] + offset_in_row
-    indices[shared_at] = rows.indices
-    values[shared_at] = rows.values
-    known = known_row[row_of]
-    copy_at = shared_at[known] + lengths[row_of[known]]
-    indices[copy_at] = n * (1 + category[row_of[known]]) + rows.indices[known]
-    values[copy_at] = rows.values[known]
-    return F.SparseRows(indptr, indices, values, n * (1 + num_categories))
+    at = indptr[row_of] + offset_in_row  # where each entry's next copy goes
+    indices[at] = rows.indices
+    values[at] = rows.values
+    for (group, _, first), known_row in zip(copies, known_rows):
+        known = known_row[row_of]
+        at = at + lengths[row_of] * known
+        indices[at[known]] = n * (first + group[row_of[known]]) + rows.indices[known]
+        values[at[known]] = rows.values[known]
+    return F.SparseRows(indptr, indices, values,
+                        n * (1 + num_categories + num_prompts))
 
 
 def masked_mean(x: Tensor, padding: np.ndarray) -> Tensor:
@@ -118,7 +125,8 @@ class EssayNet(nn.Module):
                  num_heads: int = 4, dim_feedforward: int = 128, hidden: int = 32,
                  max_len: int = 512, train_embeddings: bool = False, dropout: float = 0.0,
                  embedding_matrix: np.ndarray | None = None, seed: int = 0,
-                 wide_gain: float = 1.0, num_categories: int = 0, num_lm_features: int = 0):
+                 wide_gain: float = 1.0, num_categories: int = 0, num_lm_features: int = 0,
+                 prompt_copies: bool = False):
         super().__init__()
         rng = np.random.default_rng(seed)
         self.config = dict(arch="essaynet", wide_gain=wide_gain, num_ngrams=num_ngrams,
@@ -127,14 +135,17 @@ class EssayNet(nn.Module):
                            embedding_dim=embedding_dim, d_model=d_model, num_layers=num_layers,
                            num_heads=num_heads, dim_feedforward=dim_feedforward, hidden=hidden,
                            max_len=max_len, train_embeddings=train_embeddings, dropout=dropout,
-                           seed=seed, num_lm_features=num_lm_features)
+                           seed=seed, num_lm_features=num_lm_features,
+                           prompt_copies=bool(prompt_copies))
         self.num_prompts, self.num_categories = num_prompts, num_categories
+        self.prompt_copies = bool(prompt_copies)
         self.num_ngrams = num_ngrams
         groups = num_categories + num_prompts
         self.wide_gain = float(wide_gain)
-        # rows: the shared n-gram weights, then one copy per category; start at zero
-        self.wide_weight = nn.Parameter(np.zeros((num_ngrams * (1 + num_categories),
-                                                  NUM_OUTPUTS), dtype=np.float32))
+        # rows: the shared n-gram weights, then one copy per category (and per prompt); zero
+        copies = 1 + num_categories + (num_prompts if prompt_copies else 0)
+        self.wide_weight = nn.Parameter(np.zeros((num_ngrams * copies, NUM_OUTPUTS),
+                                                 dtype=np.float32))
         self.group_bias = nn.Parameter(np.zeros((1 + groups, NUM_OUTPUTS), dtype=np.float32))
         self.stats_linear = PerPrompt(num_stats, NUM_OUTPUTS, groups, bias=False, rng=rng)
         self.stats_hidden = nn.Linear(num_stats + 1 + groups, hidden, rng=rng)
@@ -178,7 +189,8 @@ class EssayNet(nn.Module):
         (, lm)."""
         selector = self.selector(batch)
         category = batch.get("category", np.full(len(batch["prompt"]), -1))
-        rows = wide_rows(batch["wide"], category, self.num_categories)
+        rows = wide_rows(batch["wide"], category, self.num_categories, batch["prompt"],
+                         self.num_prompts if self.prompt_copies else 0)
         wide = F.sparse_linear(rows, self.wide_weight)
         out = {"wide": wide * self.wide_gain if self.wide_gain != 1.0 else wide,
                "bias": F.matmul(Tensor(selector), self.group_bias)}
@@ -205,7 +217,7 @@ class EssayNet(nn.Module):
         return out
 
     def wide_penalty(self, l2_shared: float, l2_group: float) -> Tensor:
-        """l2_shared * |shared n-gram weights|^2 + l2_group * |category copies|^2 (effective
+        """l2_shared * |shared n-gram weights|^2 + l2_group * |category/prompt copies|^2 (effective
         weights, i.e. times the gain), + l2_shared * |LM feature weights|^2 with the LM input."""
         w = self.wide_weight
         scale = np.ones((w.shape[0], 1), dtype=np.float32) * l2_group

@@ -211,6 +211,10 @@ class Scorer:
         c = int(data.category[0])
         if 0 <= c < model.num_categories:
             weight = weight + model.wide_weight.data[model.num_ngrams * (1 + c) + indices]
+        p = int(batch["prompt"][0])
+        if getattr(model, "prompt_copies", False) and 0 <= p < model.num_prompts:
+            first = model.num_ngrams * (1 + model.num_categories + p)
+            weight = weight + model.wide_weight.data[first + indices]
         ngram_points = values * (weight @ factors) * model.wide_gain
         ngrams = {self.featurizer.vocabulary[i]: float(p) for i, p in zip(indices, ngram_points)}
         selector = model.selector(batch)[0]
