@@ -150,6 +150,8 @@ def main(argv=None) -> int:
                              "--folds-by essay` (the figures of a test set whose essays come from "
                              "the training essays' batches)")
     parser.add_argument("--json", help="write all rows' reports to this file")
+    parser.add_argument("--no-ridge", action="store_true",
+                        help="skip the ridge (minutes): only the raters and the --cv files")
     parser.add_argument("--low-band-weight", type=float, default=12.0, metavar="K",
                         help="also report r and RMSE with every essay scoring under 15 counted K "
                              "times (default 12: a set with more weak essays, where one rater vs "
@@ -176,10 +178,11 @@ def main(argv=None) -> int:
           + (f"{len(set(groups.tolist()))} fold groups" if args.folds_by == "batch"
              else "folds by essay") + f" ({time.perf_counter() - start:.0f} s)")
     reports = {}
-    predictions, calibrated = ridge_predictions([d.text for d in docs], scores, fold_of)
-    reports["ridge, char 1-3-grams + 7 length stats"] = full_report(predictions, docs, batches,
-                                                                    calibrated)
-    reports["ridge, char 1-3-grams + 7 length stats"]["predictions"] = predictions.tolist()
+    if not args.no_ridge:
+        predictions, calibrated = ridge_predictions([d.text for d in docs], scores, fold_of)
+        ridge = reports["ridge, char 1-3-grams + 7 length stats"] = full_report(
+            predictions, docs, batches, calibrated)
+        ridge["predictions"] = predictions.tolist()
     reports["one rater vs the other two"] = raters_report(records, docs, batches)
     index = {d.id: i for i, d in enumerate(docs)}
     for path in args.cv:

@@ -33,6 +33,7 @@ from dlpy.essay.cv import (
     full_report,
     grouped_folds,
     merge_groups,
+    stratified_folds,
 )
 from dlpy.essay.data import read_essays
 from dlpy.essay.features import _NGRAM_IDS, CRITERIA, Doc
@@ -55,6 +56,9 @@ def main(argv=None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--fold-seed", type=int, default=0)
     parser.add_argument("--batch-gap", type=int, default=50)
+    parser.add_argument("--folds-by", choices=("batch", "essay"), default="batch",
+                        help="CV folds (and validation splits) of whole collection batches and "
+                        "duplicate texts (the default, as `dlpy essay cv`) or of single essays")
     parser.add_argument("--no-cv", action="store_true")
     parser.add_argument("--no-train", action="store_true")
     parser.add_argument("--resume", action="store_true")
@@ -88,7 +92,11 @@ def main(argv=None) -> int:
     log(f"analysed and featurised {len(docs)} essays ({time.perf_counter() - start:.0f} s)")
     batches = collection_batches([d.id for d in docs], [d.prompt for d in docs], args.batch_gap)
     groups = merge_groups(batches, duplicate_groups(docs))
-    fold_of = grouped_folds([d.prompt for d in docs], groups, args.folds, args.fold_seed)
+    if args.folds_by == "batch":
+        fold_of = grouped_folds([d.prompt for d in docs], groups, args.folds, args.fold_seed)
+    else:
+        fold_of = stratified_folds([d.prompt for d in docs], args.folds, args.fold_seed)
+    fold_groups = groups if args.folds_by == "batch" else None  # the final model: always batches
     parts = Path(args.cv_json + ".parts") if args.cv_json else None
     jobs = [] if args.no_cv else [k for k in range(args.folds)
                                   if not (parts / f"fold{k}.npz").exists()]
@@ -100,7 +108,7 @@ def main(argv=None) -> int:
         if pid == 0:
             code = 0
             try:
-                run_job(job, docs, config, args, groups, fold_of, parts)
+                run_job(job, docs, config, args, groups, fold_of, parts, fold_groups)
             except BaseException:
                 traceback.print_exc()
                 code = 1
@@ -127,7 +135,8 @@ def main(argv=None) -> int:
                                                        for f in per_fold])),
                    "predictions": predictions.tolist(), "fold_of": fold_of.tolist(),
                    "ids": [d.id for d in docs],
-                   "folds_by": f"collection batch (gap {args.batch_gap}) and duplicate text"})
+                   "folds_by": (f"collection batch (gap {args.batch_gap}) and duplicate text"
+                                if args.folds_by == "batch" else "essay")})
     print(f"{args.folds}-fold CV ({config.family}, {len(docs)} essays): RMSE "
           f"{result['rmse']:.3f}, r {result['pearson']:.3f}, QWK {result['qwk']:.3f}, "
           f"{result['seconds_per_epoch']:.0f} s per epoch")
@@ -173,7 +182,7 @@ def load_docs(records, config, log) -> list[Doc]:
     return docs
 
 
-def run_job(job, docs, config, args, groups, fold_of, parts) -> None:
+def run_job(job, docs, config, args, groups, fold_of, parts, fold_groups) -> None:
     if job == "final":
         train_log = log_to("[final] ")
         scorer = train(docs, config, args.out, resume=args.resume, show_progress=False,
@@ -190,7 +199,7 @@ def run_job(job, docs, config, args, groups, fold_of, parts) -> None:
     fit_index = np.nonzero(fold_of != k)[0]
     start = time.perf_counter()
     scorer = train([docs[i] for i in fit_index], config, show_progress=False, log=fold_log,
-                   groups=groups[fit_index])
+                   groups=None if fold_groups is None else fold_groups[fit_index])
     test_docs = [docs[i] for i in test_index]
     scores, _ = scorer.predict(test_docs)
     info = report(scores, [d.score for d in test_docs], None, scorer.calibration)

@@ -12,6 +12,7 @@ from dlpy.essay.cv import (
     grouped_folds,
     merge_groups,
     stratified_folds,
+    stratified_split,
 )
 from dlpy.essay.features import FITTED_STAT_NAMES, STAT_NAMES, Featurizer, densify
 from dlpy.essay.scorer import load_scorer
@@ -405,3 +406,35 @@ def test_prompt_copies_train_save_load_and_explain(docs, tmp_path):
         assert sum(parts["ngrams"].values()) == pytest.approx(parts["parts"]["wide"], abs=1e-4)
         assert scorer.predict([doc])[0][0] == pytest.approx(np.clip(parts["total"], 0, 30),
                                                            abs=1e-3)
+
+
+def test_ema_validates_and_keeps_the_averaged_weights(docs, tmp_path):
+    config = TrainConfig(**{**SMALL, "epochs": 3, "ema": 0.9})
+    plain = train(docs, TrainConfig(**{**SMALL, "epochs": 3}), show_progress=False, log=quiet)
+    lines = []
+    averaged = train(docs, config, tmp_path / "a", show_progress=False, log=lines.append)
+    # the same steps were taken; the kept weights are their moving average, not the last ones
+    assert not np.allclose(averaged.model.wide_weight.data, plain.model.wide_weight.data)
+    scores, _ = averaged.predict(docs)
+    truth = np.array([d.score for d in docs])
+    assert np.all(np.isfinite(scores)) and np.corrcoef(scores, truth)[0, 1] > 0.5
+    # the validation RMSE logged for the best epoch is that of the kept (averaged) weights
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    best = metrics["history"][metrics["best_epoch"] - 1]["val_rmse"]
+    _, val_index = stratified_split([d.prompt for d in docs], config.val_fraction, config.seed)
+    val_docs = [docs[i] for i in val_index]
+    val_scores, _ = averaged.predict(val_docs)
+    rmse = np.sqrt(np.mean((val_scores - np.array([d.score for d in val_docs])) ** 2))
+    assert rmse == pytest.approx(best, rel=1e-5)
+    np.testing.assert_allclose(load_scorer(tmp_path / "a").predict(docs)[0], scores, atol=1e-4)
+    # resuming continues the same average
+    train(docs, TrainConfig(**{**config.to_dict(), "epochs": 2}), tmp_path / "b",
+          show_progress=False, log=quiet)
+    resumed = train(docs, config, tmp_path / "b", resume=True, show_progress=False, log=quiet)
+    for (name, a), (_, b) in zip(averaged.model.state_dict().items(),
+                                 resumed.model.state_dict().items()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+    # with --refit the refit model keeps its own average too
+    refit = train(docs, TrainConfig(**{**config.to_dict(), "refit": True}), show_progress=False,
+                  log=quiet)
+    assert np.all(np.isfinite(refit.predict(docs)[0]))

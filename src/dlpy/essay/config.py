@@ -68,6 +68,9 @@ class EssayConfig:
     refit: bool = _option(False, "after early stopping, train a fresh model on all the essays "
                           "(the validation split included) for the best number of epochs; the "
                           "calibration stays the one fitted on the validation split")
+    ema: float = _option(0.0, "keep an exponential moving average of the weights (this decay "
+                         "per mini-batch, e.g. 0.998) and validate, early-stop and save with it "
+                         "(dlpy.optim.swa_utils); 0: off, the last weights")
     lm_features: str = _option("", "add the pretrained LM's pooled features of the whole essay "
                                "(frozen) through their own linear map: 'bundled' (dlpy.lm's "
                                "encoder) or an LM folder (`dlpy lm export`); '' for none")
@@ -96,7 +99,7 @@ TrainConfig = EssayConfig  # the old name
 
 # settings added after checkpoints were made, with the value that reproduces the older runs
 ADDED_LATER = {"balance": 0.0, "lm_features": "", "batch_center": 0.0, "refit": False,
-               "prompt_copies": False}
+               "prompt_copies": False, "ema": 0.0}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls=EssayConfig) -> None:

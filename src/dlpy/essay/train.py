@@ -35,6 +35,7 @@ from dlpy.essay.features import (
 from dlpy.essay.metrics import Calibration, report
 from dlpy.essay.scorer import MODEL_FILE, Scorer, text_sha256
 from dlpy.io import atomic_write_bytes
+from dlpy.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from dlpy.plot import Panel, PlotUnavailable
 from dlpy.plot import plot_curves as draw_curves
 from dlpy.progress import progress
@@ -96,12 +97,35 @@ def _ood_statistics(scorer: Scorer, docs: Sequence[Doc], stats: np.ndarray) -> d
             "ngram_coverage": {f"p{q}": float(np.percentile(coverage, q)) for q in (1, 10, 50)}}
 
 
+def _averaged(scorer: Scorer, config: EssayConfig) -> AveragedModel | None:
+    """The moving average of the model's weights (--ema), or None."""
+    if not config.ema:
+        return None
+    return AveragedModel(scorer.model, get_ema_multi_avg_fn(config.ema))
+
+
+def _evaluation_state(scorer: Scorer, averaged: AveragedModel | None) -> dict:
+    """The weights that are validated and kept: the average with --ema, else the model's."""
+    return (averaged.module if averaged is not None else scorer.model).state_dict()
+
+
+def _predict_with(scorer: Scorer, state: dict, data) -> np.ndarray:
+    """Predictions of the model with `state` loaded; the model's own weights are put back."""
+    own = scorer.model.state_dict()
+    scorer.model.load_state_dict(state)
+    try:
+        return scorer.predict_encoded(data)[0]
+    finally:
+        scorer.model.load_state_dict(own)
+
+
 def _train_epoch(scorer: Scorer, data, optimizer, config: EssayConfig, epoch: int,
-                 l2_scale: float, sample_weights: np.ndarray, show_progress: bool
-                 ) -> tuple[float, float, int, float]:
+                 l2_scale: float, sample_weights: np.ndarray, show_progress: bool,
+                 averaged: AveragedModel | None = None) -> tuple[float, float, int, float]:
     """One pass over `data` in length-bucketed mini-batches (the same batches for the same seed
     and epoch, so a resumed run repeats them): (summed loss, training RMSE from the outputs seen
-    before each update, essays seen, seconds)."""
+    before each update, essays seen, seconds). `averaged` folds in the weights after every
+    step."""
     family = scorer.family
     scorer.model.train()
     rng = np.random.default_rng([config.seed, epoch])
@@ -122,6 +146,8 @@ def _train_epoch(scorer: Scorer, data, optimizer, config: EssayConfig, epoch: in
         loss.backward()
         optim.clip_grad_norm(optimizer.params, config.clip)
         optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(scorer.model)
         total += value * len(index)
         seen += len(index)
         scores, _ = scorer.decode(outputs.data.astype(np.float64), data.rubric[index])
@@ -196,6 +222,7 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
         f"{len(scorer.prompts)} prompts; {len(fit_docs)} training + {len(val_docs)} validation "
         f"essays ({prepare_seconds:.0f} s)")
     optimizer = family.optimizer(scorer.model, config)
+    averaged = _averaged(scorer, config)
     sample_weights = _training_targets(train_data, fit_docs, config)
     history: list[dict] = []
     best = {"rmse": float("inf"), "epoch": -1, "state": scorer.model.state_dict()}
@@ -207,6 +234,9 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
         best = {"rmse": state["meta"]["best_rmse"], "epoch": state["meta"]["best_epoch"],
                 "state": {k[len("best/"):]: v for k, v in state["extra"].items()
                           if k.startswith("best/")}}
+        if averaged is not None:
+            averaged.load_state_dict({k[len("ema/"):]: v for k, v in state["extra"].items()
+                                      if k.startswith("ema/")})
         log(f"resuming after epoch {first_epoch} (best validation RMSE {best['rmse']:.3f} "
             f"at epoch {best['epoch'] + 1})")
     l2_scale = 1.0 / len(fit_docs)
@@ -216,8 +246,10 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
         optimizer.lr = family.learning_rate(config, epoch)
         total, train_rmse, seen, seconds = _train_epoch(scorer, train_data, optimizer, config,
                                                         epoch, l2_scale, sample_weights,
-                                                        show_progress)
-        val_scores, _ = scorer.predict_encoded(val_data)
+                                                        show_progress, averaged)
+        state = _evaluation_state(scorer, averaged)
+        val_scores = (scorer.predict_encoded(val_data)[0] if averaged is None
+                      else _predict_with(scorer, state, val_data))
         val_rmse = float(np.sqrt(np.mean((val_scores - val_data.targets[:, 0]) ** 2)))
         if not math.isfinite(val_rmse):
             raise NonFiniteLoss(f"train: the validation predictions became non-finite at epoch "
@@ -226,12 +258,14 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
                         "val_rmse": val_rmse, "seconds": seconds, "lr": optimizer.lr,
                         "essays_per_second": seen / seconds})
         if val_rmse < best["rmse"]:
-            best = {"rmse": val_rmse, "epoch": epoch, "state": scorer.model.state_dict()}
+            best = {"rmse": val_rmse, "epoch": epoch, "state": state}
         log(f"epoch {epoch + 1}: loss {total / seen:.4f}, train RMSE {train_rmse:.3f}, "
             f"validation RMSE {val_rmse:.3f}, {seconds:.1f} s ({seen / seconds:.0f} essays/s)")
         if checkpoint is not None:
-            nn.save_checkpoint(checkpoint, scorer.model, optimizer,
-                               extra={f"best/{k}": v for k, v in best["state"].items()},
+            extra = {f"best/{k}": v for k, v in best["state"].items()}
+            if averaged is not None:
+                extra.update({f"ema/{k}": v for k, v in averaged.state_dict().items()})
+            nn.save_checkpoint(checkpoint, scorer.model, optimizer, extra=extra,
                                meta={"history": history, "best_rmse": best["rmse"],
                                      "best_epoch": best["epoch"], "config": config.to_dict(),
                                      "fingerprint": fingerprint})
@@ -273,14 +307,16 @@ def _refit(docs: Sequence[Doc], config: EssayConfig, epochs: int, vectors, show_
     scorer = build_scorer(docs, config, vectors, log)
     data = scorer.encode(docs)
     optimizer = scorer.family.optimizer(scorer.model, config)
+    averaged = _averaged(scorer, config)
     sample_weights = _training_targets(data, docs, config)
     for epoch in range(epochs):
         optimizer.lr = scorer.family.learning_rate(config, epoch)
         total, train_rmse, seen, seconds = _train_epoch(scorer, data, optimizer, config, epoch,
                                                         1.0 / len(docs), sample_weights,
-                                                        show_progress)
+                                                        show_progress, averaged)
         log(f"refit on all {len(docs)} essays, epoch {epoch + 1}/{epochs}: loss "
             f"{total / seen:.4f}, train RMSE {train_rmse:.3f}, {seconds:.1f} s")
+    scorer.model.load_state_dict(_evaluation_state(scorer, averaged))
     return scorer, data.stats
 
 
