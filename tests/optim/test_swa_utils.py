@@ -67,7 +67,7 @@ def test_averaging_sgd_iterates_lands_nearer_the_minimum():
     model = Linear(5, 1, bias=False, rng=rng)
     opt = SGD(model.parameters(), lr=0.05)
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.98))
-    for step in range(400):
+    for _ in range(400):
         index = rng.integers(0, 2000, 8)
         opt.zero_grad()
         diff = model(Tensor(x[index])) - y[index]
