@@ -14,6 +14,7 @@ from dlpy.essay.cv import (
     stratified_folds,
     stratified_split,
 )
+from dlpy.essay.families import EssayNetFamily
 from dlpy.essay.features import FITTED_STAT_NAMES, STAT_NAMES, Featurizer, densify
 from dlpy.essay.scorer import load_scorer
 from dlpy.essay.train import NonFiniteLoss, bucketed_batches, train
@@ -395,9 +396,12 @@ def test_prompt_copies_train_save_load_and_explain(docs, tmp_path):
     model = scorer.model
     assert model.prompt_copies
     n = model.num_ngrams
-    assert model.wide_weight.shape[0] == n * (1 + model.num_categories + model.num_prompts)
+    # the copies hold the (copy, n-gram) pairs of the training essays, prompt copies included
+    assert model.wide_weight.shape[0] == n + model.copy_keys.size
+    copy_of = model.copy_keys // n
+    assert set(np.unique(copy_of)) == set(range(model.num_categories + model.num_prompts))
     # the prompt copies learnt something (they start at zero)
-    assert np.abs(model.wide_weight.data[n * (1 + model.num_categories):]).max() > 0
+    assert np.abs(model.wide_weight.data[n:][copy_of >= model.num_categories]).max() > 0
     reloaded = load_scorer(tmp_path)
     assert reloaded.model.prompt_copies
     np.testing.assert_allclose(reloaded.predict(docs)[0], scorer.predict(docs)[0], atol=1e-4)
@@ -438,3 +442,34 @@ def test_ema_validates_and_keeps_the_averaged_weights(docs, tmp_path):
     refit = train(docs, TrainConfig(**{**config.to_dict(), "refit": True}), show_progress=False,
                   log=quiet)
     assert np.all(np.isfinite(refit.predict(docs)[0]))
+
+
+def test_compact_copies_train_exactly_as_full_copies(docs, monkeypatch):
+    """Leaving out the (copy, n-gram) pairs no training essay holds changes nothing: those
+    weights get no gradient and stay exactly zero in a model that keeps every pair."""
+    config = TrainConfig(**{**SMALL, "epochs": 2, "prompt_copies": True})
+    compact = train(docs, config, show_progress=False, log=quiet)
+    build = EssayNetFamily.build
+
+    def full_build(self, featurizer, vocabulary, config, vectors=None, log=print, data=None):
+        return build(self, featurizer, vocabulary, config, vectors, log)  # no data: every pair
+
+    monkeypatch.setattr(EssayNetFamily, "build", full_build)
+    full = train(docs, config, show_progress=False, log=quiet)
+    n, keys = compact.model.num_ngrams, compact.model.copy_keys
+    assert full.model.copy_keys is None
+    m = compact.model
+    assert full.model.wide_weight.shape[0] == n * (1 + m.num_categories + m.num_prompts)
+    assert compact.model.wide_weight.shape[0] == n + keys.size < full.model.wide_weight.shape[0]
+    kept = np.zeros(full.model.wide_weight.shape[0], dtype=bool)
+    kept[:n] = True
+    kept[n + keys] = True
+    assert np.all(full.model.wide_weight.data[~kept] == 0)
+    np.testing.assert_allclose(full.model.wide_weight.data[kept], compact.model.wide_weight.data,
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(compact.predict(docs)[0], full.predict(docs)[0], atol=1e-3)
+    doc = docs[0]
+    a, b = compact.contributions(doc), full.contributions(doc)
+    assert a["ngrams"].keys() == b["ngrams"].keys()
+    for name, points in a["ngrams"].items():
+        assert points == pytest.approx(b["ngrams"][name], abs=1e-4)

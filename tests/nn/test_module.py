@@ -112,3 +112,59 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
     model.save(tmp_path / "m.npz")
     model.save(tmp_path / "m.npz")  # overwrite in place
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+class Counted(nn.Module):
+    """A module with buffers: a persistent index table and a non-persistent scratch."""
+
+    def __init__(self, rng):
+        super().__init__()
+        self.inner = nn.Linear(3, 2, rng=rng)
+        self.register_buffer("table", np.arange(5, dtype=np.int64))
+        self.register_buffer("scratch", np.zeros(3), persistent=False)
+
+
+def test_buffers_are_saved_and_loaded_but_never_learnt(tmp_path):
+    model = Counted(np.random.default_rng(0))
+    model.inner.register_buffer("seen", np.zeros(2, dtype=np.int32))
+    assert [k for k, _ in model.named_parameters()] == ["inner.weight", "inner.bias"]
+    assert [k for k, _ in model.named_buffers()] == ["table", "scratch", "inner.seen"]
+    assert list(model.state_dict()) == ["inner.weight", "inner.bias", "table", "inner.seen"]
+    opt = optim.SGD(model.parameters(), lr=0.1)  # buffers are not parameters
+    assert len(opt.params) == 2
+    model.table = np.array([9, 8, 7, 6, 5])  # assigning replaces the buffer's array
+    model.inner.seen[...] = 3
+    assert model._buffers["table"] is model.table
+    state = model.state_dict()
+    state["table"][0] = -1  # a copy
+    assert model.table[0] == 9
+    model.save(tmp_path / "m.npz")
+    fresh = Counted(np.random.default_rng(1))
+    fresh.inner.register_buffer("seen", np.zeros(2, dtype=np.int32))
+    fresh.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(fresh.table, [9, 8, 7, 6, 5])
+    assert fresh.table.dtype == np.int64 and fresh.inner.seen.dtype == np.int32
+    np.testing.assert_array_equal(fresh.inner.seen, [3, 3])
+    np.testing.assert_array_equal(fresh.inner.weight.data, model.inner.weight.data)
+    # the non-persistent buffer stays as the module made it
+    np.testing.assert_array_equal(fresh.scratch, np.zeros(3))
+
+
+def test_buffer_errors():
+    model = Counted(np.random.default_rng(0))
+    state = model.state_dict()
+    del state["table"]
+    with pytest.raises(ValueError, match=r"missing keys: \['table'\]"):
+        model.load_state_dict(state)
+    state["table"] = np.arange(4)
+    with pytest.raises(ValueError, match=r"shape mismatch for table: the model has \(5,\), the "
+                                         r"state has \(4,\)"):
+        model.load_state_dict(state)
+    with pytest.raises(KeyError, match="attribute 'inner' already exists"):
+        model.register_buffer("inner", np.zeros(1))
+    with pytest.raises(KeyError, match="without '.'"):
+        model.register_buffer("a.b", np.zeros(1))
+    model.register_buffer("empty", None)  # a None buffer is not listed nor saved
+    assert "empty" not in dict(model.named_buffers()) and "empty" not in model.state_dict()
+    del model.table
+    assert "table" not in model.state_dict()

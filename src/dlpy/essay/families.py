@@ -18,7 +18,7 @@ import dlpy.functional as F
 from dlpy import nn, optim
 from dlpy.essay.config import EssayConfig
 from dlpy.essay.features import Featurizer, Vocabulary, pretrained_matrix
-from dlpy.essay.model import EssayNet, SeedNet
+from dlpy.essay.model import EssayNet, SeedNet, copy_keys, wide_rows
 from dlpy.tensor import Tensor
 
 MAX_SCORE = 30.0
@@ -121,6 +121,20 @@ def rubric_share(rubric: np.ndarray) -> np.ndarray:
     return np.where(total > 0, rubric / np.where(total > 0, total, 1.0), 1.0 / rubric.shape[1])
 
 
+def training_copy_keys(data, num_categories: int, num_prompts: int, prompt_copies: bool,
+                       chunk: int = 2048) -> np.ndarray:
+    """The (copy, n-gram) keys of EssayNet's category (and prompt) copies that the encoded
+    training essays hold (model.copy_keys), gathered chunk by chunk."""
+    keys = []
+    for start in range(0, len(data), chunk):
+        index = np.arange(start, min(start + chunk, len(data)))
+        rows = F.SparseRows.from_rows([data.row(i) for i in index], data.num_ngrams)
+        expanded = wide_rows(rows, data.category[index], num_categories, data.prompt[index],
+                             num_prompts if prompt_copies else 0)
+        keys.append(copy_keys(expanded, data.num_ngrams))
+    return np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
+
+
 class Family:
     """The interface; see EssayNetFamily and SeedFamily."""
 
@@ -129,7 +143,9 @@ class Family:
     defaults: dict = {}  # settings that differ from EssayConfig's defaults for this family
 
     def build(self, featurizer: Featurizer, vocabulary: Vocabulary, config: EssayConfig,
-              vectors=None, log: Callable[[str], None] = print) -> nn.Module:
+              vectors=None, log: Callable[[str], None] = print, data=None) -> nn.Module:
+        """A fresh model for the fitted featurizer; `data` (the training essays, encoded) lets
+        it size what depends on them."""
         raise NotImplementedError
 
     def rebuild(self, model_config: dict) -> nn.Module:
@@ -163,7 +179,7 @@ class EssayNetFamily(Family):
     name = "essaynet"
     uses_wide = True
 
-    def build(self, featurizer, vocabulary, config, vectors=None, log=print):
+    def build(self, featurizer, vocabulary, config, vectors=None, log=print, data=None):
         rng = np.random.default_rng(config.seed)
         matrix, embedding_dim = None, config.embedding_dim
         if vectors is not None and config.d_model > 0:
@@ -184,8 +200,16 @@ class EssayNetFamily(Family):
                             dropout=config.dropout, seed=config.seed, wide_gain=config.wide_gain,
                             num_lm_features=featurizer.num_lm_features,
                             prompt_copies=config.prompt_copies)
-        return EssayNet(**{k: v for k, v in model_config.items() if k != "arch"},
-                        embedding_matrix=matrix)
+        keys = None
+        if data is not None:  # the copies keep the n-grams their training essays hold
+            keys = training_copy_keys(data, len(featurizer.categories), len(featurizer.prompts),
+                                      config.prompt_copies)
+            model_config["num_copy_rows"] = int(keys.size)
+        model = EssayNet(**{k: v for k, v in model_config.items() if k != "arch"},
+                         embedding_matrix=matrix)
+        if keys is not None:
+            model.copy_keys = keys
+        return model
 
     def rebuild(self, model_config):
         return EssayNet(**{k: v for k, v in model_config.items() if k != "arch"})
@@ -223,7 +247,7 @@ class SeedFamily(Family):
     name = "seed"
     defaults = {"lr": 0.05, "batch_size": 32}
 
-    def build(self, featurizer, vocabulary, config, vectors=None, log=print):
+    def build(self, featurizer, vocabulary, config, vectors=None, log=print, data=None):
         rng = np.random.default_rng(config.seed)
         if vectors is not None:
             matrix, kinds = pretrained_matrix(vocabulary, vectors, rng)

@@ -10,7 +10,8 @@ its prompt's column (`group_selector`); unknown categories/prompts use the share
 
     wide:  TF-IDF n-grams, sparse -> sparse_linear over [shared n-gram weights; one copy per
            category (; one copy per prompt, with prompt_copies)] (the copies are penalised
-           harder: shrunk toward the shared ones)
+           harder: shrunk toward the shared ones; a copy holds only the n-grams its training
+           essays hold: compact_rows)
     stats: text statistics (B, s) -> per-group Linear, plus an MLP over [stats, selector]
     bias:  per group
     deep:  morphemes -> Embedding (Kiwi vectors) -> Linear -> + sinusoidal positions
@@ -89,6 +90,35 @@ def wide_rows(rows: F.SparseRows, category: np.ndarray, num_categories: int,
                         n * (1 + num_categories + num_prompts))
 
 
+def copy_keys(rows: F.SparseRows, num_ngrams: int) -> np.ndarray:
+    """The sorted keys g * num_ngrams + j of the (copy g, n-gram j) pairs that occur in
+    `rows` (wide_rows' expansion; column num_ngrams * (1 + g) + j): the copy rows training can
+    move. A pair no training essay holds gets no gradient from the data, and at zero its ridge
+    penalty's gradient is zero too, so under Adam(W) its weight would stay exactly zero: such
+    rows are left out of the weight matrix (`compact_rows`), which predicts the same."""
+    columns = rows.indices[rows.indices >= num_ngrams]
+    return np.unique(columns - num_ngrams).astype(np.int64)
+
+
+def compact_rows(rows: F.SparseRows, keys: np.ndarray, num_ngrams: int) -> F.SparseRows:
+    """wide_rows' expansion with each copy column mapped to its row in a compact weight matrix
+    [shared n-grams; one row per key of `keys`] (row num_ngrams + position of the key); entries
+    of pairs not in `keys` (an n-gram a copy never saw in training) are dropped."""
+    columns = rows.indices
+    copy = columns >= num_ngrams
+    key = columns[copy] - num_ngrams
+    position = np.minimum(np.searchsorted(keys, key), max(keys.size - 1, 0))
+    found = keys[position] == key if keys.size else np.zeros(key.size, dtype=bool)
+    keep = np.ones(columns.size, dtype=bool)
+    keep[np.nonzero(copy)[0][~found]] = False
+    mapped = columns.copy()
+    mapped[copy] = num_ngrams + position
+    row_of = rows.row_of_entry()
+    counts = np.bincount(row_of[keep], minlength=rows.num_rows)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return F.SparseRows(indptr, mapped[keep], rows.values[keep], num_ngrams + keys.size)
+
+
 def masked_mean(x: Tensor, padding: np.ndarray) -> Tensor:
     """(B, T, d) -> (B, d): the mean over the real (not padding) positions."""
     keep = (~np.asarray(padding, dtype=bool)).astype(x.dtype)  # (B, T)
@@ -126,7 +156,7 @@ class EssayNet(nn.Module):
                  max_len: int = 512, train_embeddings: bool = False, dropout: float = 0.0,
                  embedding_matrix: np.ndarray | None = None, seed: int = 0,
                  wide_gain: float = 1.0, num_categories: int = 0, num_lm_features: int = 0,
-                 prompt_copies: bool = False):
+                 prompt_copies: bool = False, num_copy_rows: int | None = None):
         super().__init__()
         rng = np.random.default_rng(seed)
         self.config = dict(arch="essaynet", wide_gain=wide_gain, num_ngrams=num_ngrams,
@@ -136,16 +166,21 @@ class EssayNet(nn.Module):
                            num_heads=num_heads, dim_feedforward=dim_feedforward, hidden=hidden,
                            max_len=max_len, train_embeddings=train_embeddings, dropout=dropout,
                            seed=seed, num_lm_features=num_lm_features,
-                           prompt_copies=bool(prompt_copies))
+                           prompt_copies=bool(prompt_copies), num_copy_rows=num_copy_rows)
         self.num_prompts, self.num_categories = num_prompts, num_categories
         self.prompt_copies = bool(prompt_copies)
         self.num_ngrams = num_ngrams
         groups = num_categories + num_prompts
         self.wide_gain = float(wide_gain)
-        # rows: the shared n-gram weights, then one copy per category (and per prompt); zero
+        # rows: the shared n-gram weights, then one copy per category (and per prompt); zero.
+        # With num_copy_rows the copies keep only the (copy, n-gram) pairs of the training
+        # essays, listed in the `copy_keys` buffer (set by the family; see copy_keys()); without
+        # (models made before), every copy holds every n-gram.
         copies = 1 + num_categories + (num_prompts if prompt_copies else 0)
-        self.wide_weight = nn.Parameter(np.zeros((num_ngrams * copies, NUM_OUTPUTS),
-                                                 dtype=np.float32))
+        rows = num_ngrams * copies if num_copy_rows is None else num_ngrams + num_copy_rows
+        self.register_buffer("copy_keys", None if num_copy_rows is None
+                             else np.zeros(num_copy_rows, dtype=np.int64))
+        self.wide_weight = nn.Parameter(np.zeros((rows, NUM_OUTPUTS), dtype=np.float32))
         self.group_bias = nn.Parameter(np.zeros((1 + groups, NUM_OUTPUTS), dtype=np.float32))
         self.stats_linear = PerPrompt(num_stats, NUM_OUTPUTS, groups, bias=False, rng=rng)
         self.stats_hidden = nn.Linear(num_stats + 1 + groups, hidden, rng=rng)
@@ -184,14 +219,33 @@ class EssayNet(nn.Module):
         category = batch.get("category", np.full(len(batch["prompt"]), -1))
         return group_selector(category, batch["prompt"], self.num_categories, self.num_prompts)
 
+    def wide_input(self, rows: F.SparseRows, category: np.ndarray, prompt: np.ndarray
+                   ) -> F.SparseRows:
+        """The essays' n-gram rows over the rows of `wide_weight` (shared, category and prompt
+        copies; compacted to the trained pairs when the model has `copy_keys`)."""
+        expanded = wide_rows(rows, category, self.num_categories, prompt,
+                             self.num_prompts if self.prompt_copies else 0)
+        if self.copy_keys is None:
+            return expanded
+        return compact_rows(expanded, self.copy_keys, self.num_ngrams)
+
+    def ngram_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The n-gram (featurizer column) each row of `wide_weight` belongs to."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.copy_keys is None:
+            return rows % self.num_ngrams
+        out = rows.copy()
+        copy = rows >= self.num_ngrams
+        out[copy] = self.copy_keys[rows[copy] - self.num_ngrams] % self.num_ngrams
+        return out
+
     def parts(self, batch: dict) -> dict[str, Tensor]:
         """The summands of the output, each (B, 3): wide, bias, stats, stats_mlp (, deep)
         (, lm)."""
         selector = self.selector(batch)
         category = batch.get("category", np.full(len(batch["prompt"]), -1))
-        rows = wide_rows(batch["wide"], category, self.num_categories, batch["prompt"],
-                         self.num_prompts if self.prompt_copies else 0)
-        wide = F.sparse_linear(rows, self.wide_weight)
+        wide = F.sparse_linear(self.wide_input(batch["wide"], category, batch["prompt"]),
+                               self.wide_weight)
         out = {"wide": wide * self.wide_gain if self.wide_gain != 1.0 else wide,
                "bias": F.matmul(Tensor(selector), self.group_bias)}
         stats = Tensor(batch["stats"])

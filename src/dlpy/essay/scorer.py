@@ -206,17 +206,15 @@ class Scorer:
         factors = factors[0]
         points = {k: float(v @ factors) for k, v in parts.items()}
         model = self.model
-        indices, values = data.row(0)
-        weight = model.wide_weight.data[indices].astype(np.float64)
-        c = int(data.category[0])
-        if 0 <= c < model.num_categories:
-            weight = weight + model.wide_weight.data[model.num_ngrams * (1 + c) + indices]
-        p = int(batch["prompt"][0])
-        if getattr(model, "prompt_copies", False) and 0 <= p < model.num_prompts:
-            first = model.num_ngrams * (1 + model.num_categories + p)
-            weight = weight + model.wide_weight.data[first + indices]
-        ngram_points = values * (weight @ factors) * model.wide_gain
-        ngrams = {self.featurizer.vocabulary[i]: float(p) for i, p in zip(indices, ngram_points)}
+        # the wide part entry by entry (an n-gram's shared weight and its copies' weights)
+        rows = model.wide_input(batch["wide"], data.category[:1], batch["prompt"])
+        entry_points = (rows.values.astype(np.float64)
+                        * (model.wide_weight.data[rows.indices].astype(np.float64) @ factors)
+                        * model.wide_gain)
+        ngram_of = model.ngram_of_rows(rows.indices)
+        ngrams = {self.featurizer.vocabulary[i]: 0.0 for i in np.unique(ngram_of)}
+        for i, point in zip(ngram_of, entry_points):
+            ngrams[self.featurizer.vocabulary[i]] += float(point)
         selector = model.selector(batch)[0]
         w = model.stats_linear.linear.weight.data.astype(np.float64)  # (3 * (1 + G), s)
         w = w.reshape(1 + model.num_prompts + model.num_categories, 3, -1)

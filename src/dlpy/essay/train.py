@@ -33,7 +33,7 @@ from dlpy.essay.features import (
     Vocabulary,
 )
 from dlpy.essay.metrics import Calibration, report
-from dlpy.essay.scorer import MODEL_FILE, Scorer, text_sha256
+from dlpy.essay.scorer import MODEL_FILE, Encoded, Scorer, text_sha256
 from dlpy.io import atomic_write_bytes
 from dlpy.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from dlpy.plot import Panel, PlotUnavailable
@@ -72,8 +72,9 @@ def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Genera
 
 
 def build_scorer(docs: Sequence[Doc], config: EssayConfig, vectors=None,
-                 log: Callable[[str], None] = print) -> Scorer:
-    """A fresh, untrained Scorer fitted to the training docs (featurizer, vocabulary, scaling)."""
+                 log: Callable[[str], None] = print) -> tuple[Scorer, Encoded]:
+    """A fresh, untrained Scorer fitted to the training docs (featurizer, vocabulary, scaling,
+    the model sized by them), and the docs encoded for it."""
     family = get_family(config.family)
     if any(d.score is None for d in docs):
         raise ValueError("training essays need a score")
@@ -82,9 +83,10 @@ def build_scorer(docs: Sequence[Doc], config: EssayConfig, vectors=None,
     featurizer = Featurizer.fit(docs, config.max_char_ngrams, config.max_morpheme_ngrams,
                                 disabled_stats=disabled, lm_features=config.lm_features)
     vocabulary = Vocabulary.build(docs)
-    model = family.build(featurizer, vocabulary, config, vectors, log)
+    data = Encoded(docs, featurizer, vocabulary, config.max_len, with_wide=family.uses_wide)
+    model = family.build(featurizer, vocabulary, config, vectors, log, data)
     targets = np.array([[d.score] + (d.criteria or [np.nan] * 3) for d in docs], dtype=float)
-    return Scorer(family, model, featurizer, vocabulary, Scaling.fit(targets), config)
+    return Scorer(family, model, featurizer, vocabulary, Scaling.fit(targets), config), data
 
 
 def _ood_statistics(scorer: Scorer, docs: Sequence[Doc], stats: np.ndarray) -> dict:
@@ -214,8 +216,8 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
                 raise ValueError(f"{checkpoint}: made with {what} than this run; refusing to "
                                  "resume (start afresh without --resume, or use another --out)")
     start = time.perf_counter()
-    scorer = build_scorer(fit_docs, config, vectors, log)
-    train_data, val_data = scorer.encode(fit_docs), scorer.encode(val_docs)
+    scorer, train_data = build_scorer(fit_docs, config, vectors, log)
+    val_data = scorer.encode(val_docs)
     prepare_seconds = time.perf_counter() - start
     log(f"features: {scorer.featurizer.num_ngrams} n-grams, {scorer.featurizer.num_stats} "
         f"statistics, {len(scorer.featurizer.categories)} categories, "
@@ -304,8 +306,7 @@ def _refit(docs: Sequence[Doc], config: EssayConfig, epochs: int, vectors, show_
     """A fresh Scorer fitted to all `docs` and trained for `epochs` epochs with the run's
     settings (the early-stopped run's best count), no essay held out: (scorer, its training
     statistics)."""
-    scorer = build_scorer(docs, config, vectors, log)
-    data = scorer.encode(docs)
+    scorer, data = build_scorer(docs, config, vectors, log)
     optimizer = scorer.family.optimizer(scorer.model, config)
     averaged = _averaged(scorer, config)
     sample_weights = _training_targets(data, docs, config)

@@ -42,6 +42,8 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -49,8 +51,15 @@ class Module:
             raise RuntimeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
+        buffers = self.__dict__.get("_buffers", {})
+        if name in buffers and not isinstance(value, (Parameter, Module)):
+            value = None if value is None else np.asarray(_as_numpy(value))
+            buffers[name] = value  # assigning to a buffer replaces its array (as PyTorch)
+            object.__setattr__(self, name, value)
+            return
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        buffers.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -60,7 +69,30 @@ class Module:
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self.__dict__.get("_buffers", {}).pop(name, None)
         object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, array: Any, persistent: bool = True) -> None:
+        """A named array that belongs to the module but is not learnt (no gradient, not in
+        ``parameters()``): an index table, running statistics. Persistent buffers are saved in
+        ``state_dict()`` beside the parameters and restored by ``load_state_dict`` (keeping the
+        buffer's dtype); ``self.<name>`` is the numpy array (or None)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: the name must be a non-empty string without "
+                           f"'.', got {name!r}")
+        if "_buffers" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before register_buffer"
+            )
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"register_buffer: attribute {name!r} already exists")
+        value = None if array is None else np.asarray(_as_numpy(array))
+        self._buffers[name] = value
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, value)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
@@ -93,6 +125,17 @@ class Module:
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
+    def named_buffers(self, prefix: str = "", persistent_only: bool = False
+                      ) -> Iterator[tuple[str, np.ndarray]]:
+        for module_name, module in self.named_modules(prefix):
+            for name, array in module.__dict__.get("_buffers", {}).items():
+                if array is None or (persistent_only and name in module._non_persistent):
+                    continue
+                yield (f"{module_name}.{name}" if module_name else name), array
+
+    def buffers(self) -> list[np.ndarray]:
+        return [b for _, b in self.named_buffers()]
+
     def num_parameters(self) -> int:
         return int(sum(p.data.size for p in self.parameters()))
 
@@ -110,15 +153,26 @@ class Module:
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter name -> a copy of its numpy array, in parameter order."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Parameter name -> a copy of its numpy array, in parameter order, then the persistent
+        buffers (``register_buffer``)."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, b.copy()) for name, b in self.named_buffers(persistent_only=True))
+        return state
+
+    def _buffer_owner(self, name: str) -> tuple[Module, str]:
+        module_name, _, attribute = name.rpartition(".")
+        module = dict(self.named_modules())[module_name]
+        return module, attribute
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Copy arrays (numpy, or anything with .numpy()/.data) into the parameters.
+        """Copy arrays (numpy, or anything with .numpy()/.data) into the parameters and the
+        persistent buffers.
 
-        Strict: every parameter must be present and nothing extra; shapes must match.
+        Strict: every parameter and persistent buffer must be present and nothing extra; shapes
+        must match. A parameter keeps its dtype, and so does a buffer.
         """
-        own = dict(self.named_parameters())
+        buffers = dict(self.named_buffers(persistent_only=True))
+        own = {**dict(self.named_parameters()), **buffers}
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
@@ -130,11 +184,15 @@ class Module:
             if name not in state:
                 continue
             value = _as_numpy(state[name])
-            if value.shape != param.shape:
+            if np.shape(value) != param.shape:
                 raise ValueError(
                     f"load_state_dict: shape mismatch for {name}: the model has {param.shape}, "
-                    f"the state has {value.shape}"
+                    f"the state has {np.shape(value)}"
                 )
+            if name in buffers:
+                module, attribute = self._buffer_owner(name)
+                setattr(module, attribute, np.array(value, dtype=param.dtype, copy=True))
+                continue
             param.data = value.astype(param.dtype, copy=True)
 
     def save(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None) -> None:
