@@ -208,7 +208,7 @@ class EssayNetFamily(Family):
         model = EssayNet(**{k: v for k, v in model_config.items() if k != "arch"},
                          embedding_matrix=matrix)
         if keys is not None:
-            model.copy_keys = keys
+            model.copy_keys = keys.astype(model.copy_keys.dtype)
         return model
 
     def rebuild(self, model_config):

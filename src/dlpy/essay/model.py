@@ -178,8 +178,9 @@ class EssayNet(nn.Module):
         # (models made before), every copy holds every n-gram.
         copies = 1 + num_categories + (num_prompts if prompt_copies else 0)
         rows = num_ngrams * copies if num_copy_rows is None else num_ngrams + num_copy_rows
+        key_dtype = np.int32 if num_ngrams * copies < 2 ** 31 else np.int64  # half the file
         self.register_buffer("copy_keys", None if num_copy_rows is None
-                             else np.zeros(num_copy_rows, dtype=np.int64))
+                             else np.zeros(num_copy_rows, dtype=key_dtype))
         self.wide_weight = nn.Parameter(np.zeros((rows, NUM_OUTPUTS), dtype=np.float32))
         self.group_bias = nn.Parameter(np.zeros((1 + groups, NUM_OUTPUTS), dtype=np.float32))
         self.stats_linear = PerPrompt(num_stats, NUM_OUTPUTS, groups, bias=False, rng=rng)
