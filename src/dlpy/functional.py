@@ -27,7 +27,7 @@ from dlpy.ops.loss import binary_cross_entropy_with_logits, cross_entropy
 from dlpy.ops.mask import dropout, masked_fill, where
 from dlpy.ops.matmul import linear, matmul
 from dlpy.ops.norm import layer_norm
-from dlpy.ops.reduce import max, mean, sum  # noqa: A004
+from dlpy.ops.reduce import max, mean, sum, sum_of_squares  # noqa: A004
 from dlpy.ops.shape import concat, getitem, reshape, stack, swapaxes, transpose
 from dlpy.ops.softmax import log_softmax, softmax
 from dlpy.ops.sparse import SparseRows, sparse_linear
@@ -38,7 +38,8 @@ __all__ = [
     "div", "dropout", "embedding", "exp", "gelu", "getitem", "identity", "l1_loss", "layer_norm",
     "linear", "log", "log_softmax", "masked_fill", "matmul", "max", "max_pool2d", "mean",
     "mse_loss", "mul", "neg", "power", "relu", "reshape", "scaled_dot_product_attention",
-    "sigmoid", "softmax", "sparse_linear", "SparseRows", "sqrt", "stack", "sub", "sum", "swapaxes",
+    "sigmoid", "softmax", "sparse_linear", "SparseRows", "sqrt", "stack", "sub", "sum",
+    "sum_of_squares", "swapaxes",
     "tanh", "transpose", "where",
 ]
 

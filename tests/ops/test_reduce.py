@@ -18,6 +18,8 @@ TORCH_CASES = {
     "max_axis": lambda x: F.max(x, 1),
     "max_keepdims": lambda x: x.max(0, keepdims=True),
     "max_ties": lambda x: x.max(axis=1),  # ties share the gradient equally, as torch.amax
+    "sum_of_squares": F.sum_of_squares,
+    "sum_of_squares_weighted": lambda x, weight: F.sum_of_squares(x, weight),
 }
 
 
@@ -74,3 +76,19 @@ def test_axis_errors(fn):
 def test_max_of_empty_is_an_error():
     with pytest.raises(ValueError, match=r"max: cannot take the max over an empty axis"):
         F.max(Tensor(np.ones((0, 3))))
+
+
+def test_sum_of_squares_gradcheck_float32_and_errors(rng):
+    x = Tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    weight = rng.random((5, 1)) + 0.5
+    assert gradcheck(lambda t: F.sum_of_squares(t, weight), x)
+    y = Tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    out = F.sum_of_squares(y, np.array([[1.0], [2.0], [3.0], [4.0]]))
+    assert out.dtype == np.float32  # a float64 weight does not promote a float32 parameter
+    assert out.item() == pytest.approx(float(np.sum(np.arange(1, 5)[:, None] * y.data ** 2)),
+                                       rel=1e-5)
+    out.backward()
+    assert y.grad.dtype == np.float32
+    with pytest.raises(ValueError, match=r"weight of shape \(3, 1\) does not broadcast to x's "
+                                         r"shape \(4, 3\)"):
+        F.sum_of_squares(y, np.ones((3, 1)))

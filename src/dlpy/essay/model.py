@@ -106,7 +106,7 @@ def compact_rows(rows: F.SparseRows, keys: np.ndarray, num_ngrams: int) -> F.Spa
     of pairs not in `keys` (an n-gram a copy never saw in training) are dropped."""
     columns = rows.indices
     copy = columns >= num_ngrams
-    key = columns[copy] - num_ngrams
+    key = (columns[copy] - num_ngrams).astype(keys.dtype)  # same dtype: no copy of `keys`
     position = np.minimum(np.searchsorted(keys, key), max(keys.size - 1, 0))
     found = keys[position] == key if keys.size else np.zeros(key.size, dtype=bool)
     keep = np.ones(columns.size, dtype=bool)
@@ -275,12 +275,11 @@ class EssayNet(nn.Module):
         """l2_shared * |shared n-gram weights|^2 + l2_group * |category/prompt copies|^2 (effective
         weights, i.e. times the gain), + l2_shared * |LM feature weights|^2 with the LM input."""
         w = self.wide_weight
-        scale = np.ones((w.shape[0], 1), dtype=np.float32) * l2_group
-        scale[:self.num_ngrams] = l2_shared
-        penalty = F.sum(w * w * (scale * self.wide_gain ** 2))
+        scale = np.full((w.shape[0], 1), l2_group * self.wide_gain ** 2, dtype=np.float32)
+        scale[:self.num_ngrams] = l2_shared * self.wide_gain ** 2
+        penalty = F.sum_of_squares(w, scale)
         if self.num_lm_features > 0:
-            v = self.lm_linear.weight
-            penalty = penalty + F.sum(v * v) * np.float32(l2_shared)
+            penalty = penalty + F.sum_of_squares(self.lm_linear.weight) * np.float32(l2_shared)
         return penalty
 
 
