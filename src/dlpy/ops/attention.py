@@ -3,6 +3,7 @@ arrays of a Transformer, so forward computes them in place and backward reuses t
 
 import numpy as np
 
+from dlpy.ops import broadcasts_to
 from dlpy.random import get_rng
 from dlpy.tensor import Op
 
@@ -168,11 +169,7 @@ def _checked_mask(mask, x, scores_shape):
     if mask is None:
         return None
     mask = additive_mask(mask, x.dtype)
-    try:
-        fits = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
-    except ValueError:
-        fits = False
-    if not fits:
+    if not broadcasts_to(mask.shape, scores_shape):
         raise ValueError(f"attention: mask {mask.shape} does not broadcast to the scores "
                          f"{scores_shape}")
     return mask

@@ -3,6 +3,7 @@ squares (a ridge penalty in one op)."""
 
 import numpy as np
 
+from dlpy.ops import broadcasts_to
 from dlpy.tensor import Op, Tensor
 
 
@@ -102,11 +103,7 @@ def sum_of_squares(x, weight=None):
     shape = _shape(x)
     if weight is not None:
         weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
-        try:
-            fits = np.broadcast_shapes(weight.shape, shape) == shape
-        except ValueError:
-            fits = False
-        if not fits:
+        if not broadcasts_to(weight.shape, shape):
             raise ValueError(f"sum_of_squares: weight of shape {weight.shape} does not "
                              f"broadcast to x's shape {shape}")
         dtype = np.asarray(x.data if isinstance(x, Tensor) else x).dtype
