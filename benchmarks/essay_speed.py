@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from dlpy.essay.commands import BUNDLED_MODEL
+from dlpy.essay.config import EssayConfig as TrainConfig
 from dlpy.essay.features import doc_from_text
-from dlpy.essay.train import TrainConfig, load_scorer, train
+from dlpy.essay.scorer import load_scorer
+from dlpy.essay.train import train
 from dlpy.text import get_analyzer
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "essays" / \
