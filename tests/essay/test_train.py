@@ -438,6 +438,10 @@ def test_ema_validates_and_keeps_the_averaged_weights(docs, tmp_path):
     for (name, a), (_, b) in zip(averaged.model.state_dict().items(),
                                  resumed.model.state_dict().items()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+    for bad in (1.0, -0.5, float("nan")):
+        with pytest.raises(ValueError, match=r"ema must lie in \(0, 1\) \(0: off\), got"):
+            train(docs, TrainConfig(**{**SMALL, "epochs": 1, "ema": bad}), show_progress=False,
+                  log=quiet)
     # with --refit the refit model keeps its own average too
     refit = train(docs, TrainConfig(**{**config.to_dict(), "refit": True}), show_progress=False,
                   log=quiet)

@@ -103,6 +103,8 @@ def _averaged(scorer: Scorer, config: EssayConfig) -> AveragedModel | None:
     """The moving average of the model's weights (--ema), or None."""
     if not config.ema:
         return None
+    if not 0.0 < config.ema < 1.0:  # NaN fails too
+        raise ValueError(f"ema must lie in (0, 1) (0: off), got {config.ema}")
     return AveragedModel(scorer.model, get_ema_multi_avg_fn(config.ema))
 
 
