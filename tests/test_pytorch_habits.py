@@ -12,6 +12,7 @@ import pytest
 import dlpy
 import dlpy.functional as F
 from dlpy import Tensor
+from dlpy.testing import gradcheck
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "habits" / "habits.npz"
 
@@ -120,6 +121,52 @@ def test_loss_modules_match_pytorch(name, reduction, reference):
     loss.sum().backward()
     np.testing.assert_allclose(x.grad, reference[f"loss:{name}:{reduction}:grad"],
                                rtol=1e-12, atol=1e-12)
+
+
+# the same cases as CE_CASES in tests/fixtures/make_habits_fixtures.py
+CE_OPTIONS = {
+    "ignore": {},
+    "ignore_one": {"ignore_index": 1},
+    "smooth": {"label_smoothing": 0.2},
+    "ignore_smooth": {"label_smoothing": 0.1},
+    "prob_smooth": {"label_smoothing": 0.1},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CE_OPTIONS))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_ignore_index_and_label_smoothing_match_pytorch(case, reduction,
+                                                                      reference):
+    logits, target = reference[f"ce:{case}:input"], reference[f"ce:{case}:target"]
+    x = Tensor(logits, requires_grad=True)
+    loss = dlpy.nn.CrossEntropyLoss(reduction=reduction, **CE_OPTIONS[case])(x, target)
+    np.testing.assert_allclose(loss.numpy(), reference[f"ce:{case}:{reduction}:output"],
+                               rtol=1e-12, atol=1e-12)
+    loss.sum().backward()
+    np.testing.assert_allclose(x.grad, reference[f"ce:{case}:{reduction}:grad"], rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_cross_entropy_options_gradcheck_and_edges():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((5, 3))
+    labels = np.array([2, -100, 0, 1, -100])
+    for reduction in ("mean", "none"):
+        assert gradcheck(lambda x: F.cross_entropy(x, labels, reduction, label_smoothing=0.3),
+                         Tensor(logits, requires_grad=True))
+    # every row ignored: the mean is 0 / 0 (nan, as PyTorch) and the gradient is zero
+    x = Tensor(logits, requires_grad=True)
+    loss = F.cross_entropy(x, np.full(5, -100))
+    assert np.isnan(loss.item())
+    loss.backward()
+    assert not x.grad.any()
+    # only ignore_index is exempt from the range check
+    with pytest.raises(ValueError, match=r"lie in \[0, 3\) or be ignore_index \(-100\), got "
+                                         r"values from -1 to 2"):
+        F.cross_entropy(Tensor(logits), np.array([2, -1, 0, 1, -100]))
+    with pytest.raises(ValueError, match="label_smoothing must be a number in"):
+        F.cross_entropy(Tensor(logits), labels, label_smoothing=1.5)
+    assert "label_smoothing=0.1" in repr(dlpy.nn.CrossEntropyLoss(label_smoothing=0.1))
 
 
 def test_loss_module_bad_reduction():

@@ -68,8 +68,8 @@ def test_cross_entropy_errors():
     with pytest.raises(ValueError, match=r"cross_entropy: integer labels must have shape \(2,\) "
                                          r"for logits \(2, 3\), got \(3,\)"):
         F.cross_entropy(logits, [0, 1, 2])
-    with pytest.raises(ValueError, match=r"cross_entropy: labels must lie in \[0, 3\), got values "
-                                         r"from 0 to 3"):
+    with pytest.raises(ValueError, match=r"cross_entropy: labels must lie in \[0, 3\) or be "
+                                         r"ignore_index \(-100\), got values from 0 to 3"):
         F.cross_entropy(logits, [0, 3])
     with pytest.raises(ValueError, match=r"cross_entropy: probability targets must have the "
                                          r"logits' shape \(2, 3\), got \(2, 2\)"):

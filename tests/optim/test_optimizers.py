@@ -145,8 +145,8 @@ def test_load_state_dict_errors(tmp_path):
     p.grad = np.ones((2, 3), dtype=np.float32)
     opt.step()
     state = opt.state_dict()
-    with pytest.raises(ValueError, match=r"missing keys: \['hyper.lr'\]"):
-        Adam([p]).load_state_dict({k: v for k, v in state.items() if k != "hyper.lr"})
+    with pytest.raises(ValueError, match=r"missing keys: \['group.0.lr'\]"):
+        Adam([p]).load_state_dict({k: v for k, v in state.items() if k != "group.0.lr"})
     bad = dict(state, **{"state.0.exp_avg": np.zeros((3, 2))})
     with pytest.raises(ValueError, match=r"state.0.exp_avg has shape \(3, 2\), parameter 0 has"):
         Adam([p]).load_state_dict(bad)

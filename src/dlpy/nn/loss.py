@@ -22,10 +22,26 @@ class _Loss(Module):
 
 class CrossEntropyLoss(_Loss):
     """loss(logits (..., classes), target): integer class labels (...) or probabilities
-    (..., classes); log-softmax and negative log-likelihood in one fused op."""
+    (..., classes); log-softmax and negative log-likelihood in one fused op. Labels equal to
+    ``ignore_index`` count nothing; ``label_smoothing`` mixes in the uniform distribution
+    (``F.cross_entropy``)."""
+
+    def __init__(self, reduction: str = "mean", ignore_index: int = -100,
+                 label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002 - PyTorch's name
-        return F.cross_entropy(input, target, self.reduction)
+        return F.cross_entropy(input, target, self.reduction, self.ignore_index,
+                               self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        extra = super().extra_repr()
+        if self.ignore_index != -100:
+            extra += f", ignore_index={self.ignore_index}"
+        if self.label_smoothing:
+            extra += f", label_smoothing={self.label_smoothing}"
+        return extra
 
 
 class MSELoss(_Loss):

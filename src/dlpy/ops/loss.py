@@ -9,11 +9,14 @@ class SoftmaxCrossEntropy(Op):
     """loss = -sum(t * log_softmax(logits)) over classes, averaged (or summed) over the batch.
 
     Targets t are class indices (one-hot implied) or probabilities. Classes on the last axis.
+    With label smoothing e over C classes, t = (1 - e) t + e / C. Rows whose label is
+    ``ignore`` (a boolean mask, or None) count nothing and leave the mean's denominator.
     d logits = (softmax(logits) - t) * g / n: the O(N) fused gradient.
     """
 
-    def __init__(self, labels, reduction):
+    def __init__(self, labels, reduction, smoothing=0.0, ignore=None):
         self.labels, self.reduction = labels, reduction
+        self.smoothing, self.ignore = smoothing, ignore
 
     def forward(self, logits):
         shifted = logits - logits.max(axis=-1, keepdims=True)  # exp cannot overflow
@@ -22,31 +25,50 @@ class SoftmaxCrossEntropy(Op):
         probs /= total
         self.probs = probs
         log_total = np.log(total)  # log_softmax = shifted - log_total
+        e = self.smoothing
         if self.labels.dtype.kind in "iu":
             picked = _pick(shifted, self.labels)  # fancy indexing: faster than take_along_axis
             losses = log_total[..., 0] - picked
+            if e:  # the uniform part: -mean over classes of log_softmax
+                uniform = log_total[..., 0] - shifted.mean(axis=-1)
+                losses = (1 - e) * losses + e * uniform
         else:
-            losses = -(self.labels * (shifted - log_total)).sum(axis=-1)
-        self.count = losses.size
+            targets = self.labels if not e else (1 - e) * self.labels + e / logits.shape[-1]
+            losses = -(targets * (shifted - log_total)).sum(axis=-1)
+        if self.ignore is not None:
+            losses[self.ignore] = 0
+            self.count = losses.size - int(self.ignore.sum())
+        else:
+            self.count = losses.size
         if self.reduction == "none":
             return losses
         loss = losses.sum()
         if self.reduction == "mean":
-            loss = loss / self.count
+            # every row ignored: 0 / 0 = nan, as PyTorch
+            loss = loss / self.count if self.count else np.float64("nan")
         return np.asarray(loss, dtype=logits.dtype)
 
     def backward(self, grad_output):
         grad = self.probs.copy()  # a second backward (retain_graph) needs probs intact
+        e = self.smoothing
         if self.labels.dtype.kind in "iu":
             # one label per row: no repeats to accumulate
             rows = grad.reshape(-1, grad.shape[-1])  # a view: grad is a fresh copy
-            rows[np.arange(len(rows)), self.labels.reshape(-1)] -= 1
+            rows[np.arange(len(rows)), self.labels.reshape(-1)] -= 1 - e
+            if e:
+                grad -= e / grad.shape[-1]
+        elif e:
+            grad -= (1 - e) * self.labels + e / grad.shape[-1]
         else:
             grad -= self.labels
+        if self.ignore is not None:
+            grad[self.ignore] = 0
         if self.reduction == "none":
             grad *= grad_output[..., None]
+        elif self.reduction == "mean":
+            grad *= grad_output / self.count if self.count else 0
         else:
-            grad *= grad_output / self.count if self.reduction == "mean" else grad_output
+            grad *= grad_output
         return (grad,)
 
 
@@ -95,13 +117,24 @@ def _pick(values, labels):
     return rows[np.arange(len(rows)), labels.reshape(-1)].reshape(labels.shape)
 
 
-def cross_entropy(logits, labels, reduction="mean"):
+def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smoothing=0.0):
     """Softmax cross-entropy of logits (..., classes) against integer labels (...) or
-    probabilities (..., classes). reduction: "mean" (over the batch), "sum" or "none"."""
+    probabilities (..., classes). reduction: "mean" (over the batch), "sum" or "none".
+
+    As PyTorch: integer labels equal to ``ignore_index`` count nothing (loss 0, and the mean
+    is over the other rows; nan if there are none); ``label_smoothing`` e in [0, 1] mixes the
+    target with the uniform distribution, (1 - e) t + e / classes."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be mean, sum or none, got {reduction!r}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+            or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be a number in [0, 1], got "
+                         f"{label_smoothing!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ValueError(f"cross_entropy: ignore_index must be an integer, got {ignore_index!r}")
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     shape = logits.shape
+    ignore = None
     if len(shape) == 0 or shape[-1] == 0:
         raise ValueError(f"cross_entropy: logits need a class axis (..., classes), got {shape}")
     if labels.dtype.kind in "iu":
@@ -110,10 +143,15 @@ def cross_entropy(logits, labels, reduction="mean"):
                 f"cross_entropy: integer labels must have shape {shape[:-1]} for logits {shape},"
                 f" got {labels.shape}"
             )
-        if labels.size and (labels.min() < 0 or labels.max() >= shape[-1]):
+        ignored = labels == ignore_index
+        if ignored.any():
+            ignore = ignored
+            labels = np.where(ignored, 0, labels)
+        kept = labels[~ignored] if ignore is not None else labels
+        if kept.size and (kept.min() < 0 or kept.max() >= shape[-1]):
             raise ValueError(
-                f"cross_entropy: labels must lie in [0, {shape[-1]}), got values from "
-                f"{labels.min()} to {labels.max()}"
+                f"cross_entropy: labels must lie in [0, {shape[-1]}) or be ignore_index "
+                f"({ignore_index}), got values from {kept.min()} to {kept.max()}"
             )
     elif labels.shape != shape:
         raise ValueError(
@@ -122,4 +160,4 @@ def cross_entropy(logits, labels, reduction="mean"):
         )
     else:
         labels = labels.astype(logits.dtype, copy=False)
-    return SoftmaxCrossEntropy(labels, reduction)(logits)
+    return SoftmaxCrossEntropy(labels, reduction, float(label_smoothing), ignore)(logits)

@@ -1,51 +1,75 @@
 """PyTorch's learning-rate schedulers: ``scheduler.step()`` once per epoch (or per optimiser step,
-as you count), after ``optimizer.step()``; the scheduler sets ``optimizer.lr``.
+as you count), after ``optimizer.step()``; the scheduler sets each parameter group's ``lr``.
 
-Each computes lr from ``base_lr`` (the optimiser's lr when the scheduler was made) and
-``last_epoch`` in closed form, so ``state_dict``/``load_state_dict`` resume exactly.
+Each computes a group's lr from its ``base_lr`` (the group's lr when the scheduler was made;
+``base_lrs`` holds one per group) and ``last_epoch`` in closed form, so ``state_dict`` /
+``load_state_dict`` resume exactly.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
 class LRScheduler:
-    """Base class: ``get_lr()`` from ``base_lr`` and ``last_epoch``; ``step()`` advances."""
+    """Base class: ``_lr(base_lr, group)`` from ``last_epoch``; ``step()`` advances and sets
+    every group's lr; ``get_lr()`` lists them."""
 
     def __init__(self, optimizer, last_epoch: int = -1):
-        if not hasattr(optimizer, "lr"):
-            raise TypeError(f"{type(self).__name__}: expected an optimiser with an lr, got "
-                            f"{type(optimizer).__name__}")
+        groups = getattr(optimizer, "param_groups", None)
+        if not groups:
+            raise TypeError(f"{type(self).__name__}: expected an optimiser with parameter "
+                            f"groups, got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.base_lr = float(optimizer.lr)
+        self.base_lrs = [float(group["lr"]) for group in groups]
         self.last_epoch = last_epoch
         self.step()  # as PyTorch: the optimiser gets the lr of epoch last_epoch + 1 (0: base)
 
-    def get_lr(self) -> float:
+    @property
+    def base_lr(self) -> float:
+        """The base lr of a one-group optimiser."""
+        if len(self.base_lrs) != 1:
+            raise ValueError(f"{type(self).__name__}.base_lr: the optimiser has "
+                             f"{len(self.base_lrs)} groups; read base_lrs")
+        return self.base_lrs[0]
+
+    def _lr(self, base_lr: float, group: int) -> float:
         raise NotImplementedError
+
+    def get_lr(self) -> list[float]:
+        """Each group's lr at ``last_epoch``."""
+        return [float(self._lr(base, g)) for g, base in enumerate(self.base_lrs)]
+
+    def _apply(self) -> None:
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.base_lrs):
+            raise ValueError(f"{type(self).__name__}: the optimiser has {len(groups)} parameter "
+                             f"groups, the scheduler was made for {len(self.base_lrs)}")
+        self._last_lr = self.get_lr()
+        for group, lr in zip(groups, self._last_lr):
+            group["lr"] = lr
 
     def step(self) -> None:
         self.last_epoch += 1
-        self.optimizer.lr = self._last_lr = float(self.get_lr())
+        self._apply()
 
     def get_last_lr(self) -> list[float]:
-        """The lr set by the last step, in a list (one entry per parameter group, as PyTorch)."""
-        return [self._last_lr]
+        """The lr of each parameter group set by the last step."""
+        return list(self._last_lr)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything but the optimiser (and any function, which cannot be saved)."""
         return {k: v for k, v in self.__dict__.items()
-                if k != "optimizer" and not callable(v)}
+                if k not in ("optimizer", "lr_lambdas") and not callable(v)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         unknown = sorted(set(state) - set(self.state_dict()))
         if unknown:
             raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected keys {unknown}")
         self.__dict__.update(state)
-        self.optimizer.lr = self._last_lr = float(self.get_lr())
+        self._apply()
 
 
 def _positive_int(owner: str, name: str, value) -> int:
@@ -69,8 +93,8 @@ class StepLR(LRScheduler):
         self.gamma = _finite("StepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> float:
-        return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+    def _lr(self, base_lr: float, group: int) -> float:
+        return base_lr * self.gamma ** (self.last_epoch // self.step_size)
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -82,24 +106,34 @@ class CosineAnnealingLR(LRScheduler):
         self.eta_min = _finite("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> float:
+    def _lr(self, base_lr: float, group: int) -> float:
         cosine = 1 + math.cos(math.pi * self.last_epoch / self.T_max)
-        return self.eta_min + (self.base_lr - self.eta_min) * cosine / 2
+        return self.eta_min + (base_lr - self.eta_min) * cosine / 2
 
 
 class LambdaLR(LRScheduler):
-    """lr = base_lr * lr_lambda(epoch). The function is not part of ``state_dict``."""
+    """lr = base_lr * lr_lambda(epoch); ``lr_lambda`` is one function for every group or a list
+    with one per group. The functions are not part of ``state_dict``."""
 
-    def __init__(self, optimizer, lr_lambda: Callable[[int], float], last_epoch: int = -1):
-        if not callable(lr_lambda):
-            raise TypeError(f"LambdaLR: lr_lambda must be callable, got "
-                            f"{type(lr_lambda).__name__}")
-        self.lr_lambda = lr_lambda
+    def __init__(self, optimizer,
+                 lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+                 last_epoch: int = -1):
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else None
+        groups = len(getattr(optimizer, "param_groups", ()))
+        if lambdas is None:
+            if not callable(lr_lambda):
+                raise TypeError(f"LambdaLR: lr_lambda must be callable, got "
+                                f"{type(lr_lambda).__name__}")
+            lambdas = [lr_lambda] * max(groups, 1)
+        elif len(lambdas) != groups or not all(callable(f) for f in lambdas):
+            raise ValueError(f"LambdaLR: expected {groups} callables in lr_lambda (one per "
+                             f"parameter group), got {lr_lambda!r:.80}")
+        self.lr_lambdas = lambdas
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> float:
-        factor = self.lr_lambda(self.last_epoch)
-        return self.base_lr * _finite("LambdaLR", f"lr_lambda({self.last_epoch})", factor)
+    def _lr(self, base_lr: float, group: int) -> float:
+        factor = self.lr_lambdas[group](self.last_epoch)
+        return base_lr * _finite("LambdaLR", f"lr_lambda({self.last_epoch})", factor)
 
 
 class LinearLR(LRScheduler):
@@ -116,9 +150,9 @@ class LinearLR(LRScheduler):
         self.total_iters = _positive_int("LinearLR", "total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> float:
+    def _lr(self, base_lr: float, group: int) -> float:
         fraction = min(self.last_epoch, self.total_iters) / self.total_iters
-        return self.base_lr * (self.start_factor
+        return base_lr * (self.start_factor
                                + (self.end_factor - self.start_factor) * fraction)
 
 

@@ -2,12 +2,23 @@
 
 Updates run in place on the parameters' numpy arrays with preallocated buffers, so a training
 step allocates nothing here. Formulas follow PyTorch's, so results match it step for step.
+
+Parameters come as PyTorch takes them: an iterable of tensors (one group with the constructor's
+settings) or of dicts, each a parameter group with its own settings::
+
+    optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                 {"params": no_decay, "weight_decay": 0.0}], lr=3e-4)
+
+``opt.param_groups`` is that list (a dict per group, the settings filled in from the
+constructor's); learning-rate schedulers set each group's ``lr``. ``opt.lr`` reads the learning
+rate all groups share and sets it for every group.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -15,102 +26,233 @@ from dlpy.tensor import Tensor
 
 
 class Optimizer:
-    """Base class: holds the parameters, their per-parameter state and the hyper-parameters.
+    """Base class: holds the parameter groups, the per-parameter state and the step count.
 
-    ``hyper`` names the float hyper-parameters (``lr`` first) saved by ``state_dict``; ``slots``
-    names the per-parameter state arrays (e.g. ``exp_avg``), created lazily at the first step.
+    ``defaults`` names each group's settings and their values when a group does not give them
+    (PyTorch's keys: ``lr``, ``momentum``, ``betas``...); ``_slots(group)`` names the
+    per-parameter state arrays (e.g. ``exp_avg``), created lazily at the first step.
+    ``params`` and ``state`` run over every group's parameters in order (the numbering of
+    ``state_dict``, as PyTorch's).
     """
 
-    hyper: tuple[str, ...] = ("lr",)
-    slots: tuple[str, ...] = ()
-
-    def __init__(self, params: Iterable[Tensor], lr: float):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        for i, p in enumerate(self.params):
-            if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(
-                    f"{type(self).__name__}: parameter {i} must be a Tensor with "
-                    f"requires_grad=True, got {type(p).__name__}"
-                )
-        _check_hyper(type(self).__name__, lr=lr)
-        self.lr = float(lr)
-        self.step_count = 0
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any]):
+        name = type(self).__name__
+        if isinstance(params, (Tensor, dict)):
+            raise TypeError(f"{name}: params must be an iterable of Tensors or of parameter "
+                            f"groups (dicts), got one {type(params).__name__}; wrap it in a list")
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        self.params: list[Tensor] = []
         # per parameter: slot name -> array; plus one scratch array for temporaries
-        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
-        self._scratch: list[np.ndarray | None] = [None] * len(self.params)
+        self.state: list[dict[str, np.ndarray]] = []
+        self._scratch: list[np.ndarray | None] = []
+        self.step_count = 0
+        entries = list(params)
+        if not entries:
+            raise ValueError(f"{name}: got an empty parameter list")
+        kinds = {isinstance(entry, dict) for entry in entries}
+        if kinds == {True, False}:
+            raise TypeError(f"{name}: params mixes tensors and parameter groups (dicts); give "
+                            "one or the other")
+        for group in entries if kinds == {True} else [{"params": entries}]:
+            self.add_param_group(group)
 
-    def zero_grad(self) -> None:
-        """Forget the gradients (set to None, as PyTorch's default)."""
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add a group (``{"params": [...], setting: value...}``); settings it leaves out take
+        the constructor's values. A parameter may belong to one group only."""
+        name, index = type(self).__name__, len(self.param_groups)
+        where = f"parameter group {index}" if self.param_groups or "params" in group else ""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"{name}: a parameter group is a dict with a 'params' entry, got "
+                            f"{group!r:.80}")
+        unknown = sorted(set(group) - {"params"} - set(self.defaults))
+        if unknown:
+            raise ValueError(f"{name}: {where} has unknown settings {unknown}; a group takes "
+                             f"'params' and {sorted(self.defaults)}")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        if not params:
+            raise ValueError(f"{name}: {where} has an empty parameter list")
+        seen = {id(p) for p in self.params}
+        for i, p in enumerate(params):
+            label = f"parameter {i}" + (f" of group {index}" if index else "")
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise TypeError(f"{name}: {label} must be a Tensor with requires_grad=True, got "
+                                f"{type(p).__name__}")
+            if id(p) in seen:
+                raise ValueError(f"{name}: {label} appears in more than one parameter group")
+            seen.add(id(p))
+        settings = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        settings = self._check_group(settings)
+        self.param_groups.append({"params": params, **settings})
+        self.params.extend(params)
+        self.state.extend({} for _ in params)
+        self._scratch.extend(None for _ in params)
+
+    def _check_group(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Validate and normalise one group's settings (subclasses add theirs)."""
+        _check_hyper(type(self).__name__, lr=settings["lr"])
+        return {**settings, "lr": float(settings["lr"])}
+
+    def _slots(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of every group (an error if the groups differ: then read
+        ``param_groups[i]["lr"]``)."""
+        lrs = [group["lr"] for group in self.param_groups]
+        if any(lr != lrs[0] for lr in lrs):
+            raise ValueError(f"{type(self).__name__}.lr: the parameter groups have different "
+                             f"learning rates {lrs}; read param_groups[i]['lr']")
+        return lrs[0]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        for group in self.param_groups:
+            group["lr"] = value
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients: set to None (PyTorch's default) or, with
+        ``set_to_none=False``, fill them with zeros."""
         for p in self.params:
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad[...] = 0
+
+    def _indexed(self):
+        """(flat index, parameter, its group) over every group in order."""
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                yield index, p, group
+                index += 1
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
-        if not math.isfinite(self.lr) or self.lr < 0:  # a schedule may have set it
-            raise ValueError(f"{type(self).__name__}.step: lr must be finite and >= 0, got "
-                             f"{self.lr}")
+        name = type(self).__name__
+        for g, group in enumerate(self.param_groups):
+            lr = group["lr"]  # a schedule may have set it
+            if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) \
+                    or not math.isfinite(lr) or lr < 0:
+                where = f" (parameter group {g})" if len(self.param_groups) > 1 else ""
+                raise ValueError(f"{name}.step: lr must be finite and >= 0, got {lr}{where}")
         self.step_count += 1
-        for i, p in enumerate(self.params):
+        for i, p, group in self._indexed():
             if p.grad is None:
                 continue
             if p.grad.shape != p.data.shape:
                 raise ValueError(
-                    f"{type(self).__name__}.step: parameter {i} has shape {p.data.shape} but "
-                    f"its gradient has {p.grad.shape}"
+                    f"{name}.step: parameter {i} has shape {p.data.shape} but its gradient has "
+                    f"{p.grad.shape}"
                 )
             state = self.state[i]
-            if not state and self.slots:
-                for name in self.slots:
-                    state[name] = np.zeros_like(p.data)
+            slots = self._slots(group)
+            if not state and slots:
+                for slot in slots:
+                    state[slot] = np.zeros_like(p.data)
                 state["step"] = np.zeros((), dtype=np.int64)
             scratch = self._scratch[i]
             if scratch is None:
                 scratch = self._scratch[i] = np.empty_like(p.data)
             grad = p.grad if p.grad.dtype == p.data.dtype else p.grad.astype(p.data.dtype)
-            self._update(p.data, grad, state, scratch)
+            self._update(p.data, grad, state, scratch, group)
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
-                scratch: np.ndarray) -> None:
+                scratch: np.ndarray, group: dict[str, Any]) -> None:
         raise NotImplementedError
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Flat name -> array: ``hyper.lr``..., ``step_count``, ``state.<param index>.<slot>``.
+        """Flat name -> array: ``group.<g>.<setting>`` and ``group.<g>.params`` (the flat
+        indices of the group's parameters), ``step_count``, ``state.<param index>.<slot>``.
         Arrays only, so it saves in an ``.npz`` beside the model."""
-        out = {f"hyper.{name}": np.asarray(float(getattr(self, name))) for name in self.hyper}
+        out: dict[str, np.ndarray] = {}
+        start = 0
+        for g, group in enumerate(self.param_groups):
+            for key in self.defaults:
+                out[f"group.{g}.{key}"] = np.asarray(group[key])
+            count = len(group["params"])
+            out[f"group.{g}.params"] = np.arange(start, start + count, dtype=np.int64)
+            start += count
         out["step_count"] = np.asarray(self.step_count, dtype=np.int64)
         for i, state in enumerate(self.state):
-            for name, value in state.items():
-                out[f"state.{i}.{name}"] = value.copy()
+            for slot, value in state.items():
+                out[f"state.{i}.{slot}"] = value.copy()
         return out
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Restore hyper-parameters and per-parameter state; strict about names and shapes."""
+    def _groups_from_state(self, state: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """The groups' settings stored in ``state`` (also the one-group ``hyper.<name>`` keys
+        that dlpy wrote before parameter groups)."""
         name = type(self).__name__
-        expected = {f"hyper.{h}" for h in self.hyper} | {"step_count"}
-        missing = sorted(expected - set(state))
-        unexpected = sorted(k for k in state if k not in expected and not k.startswith("state."))
-        if missing or unexpected:
+        if any(key.startswith("hyper.") for key in state):
+            old = {key[len("hyper."):]: float(value) for key, value in state.items()
+                   if key.startswith("hyper.")}
+            if "beta1" in old and "beta2" in old:
+                old["betas"] = (old.pop("beta1"), old.pop("beta2"))
+            unknown = sorted(set(old) - set(self.defaults))
+            missing = sorted(k for k in self.defaults if k not in old and k != "nesterov")
+            if unknown or missing or len(self.param_groups) != 1:
+                raise ValueError(f"{name}.load_state_dict: missing keys: "
+                                 f"{[f'hyper.{k}' for k in missing] or 'none'}; unexpected keys: "
+                                 f"{[f'hyper.{k}' for k in unknown] or 'none'}")
+            return [{**self.param_groups[0], **old, "params": self.param_groups[0]["params"]}]
+        groups = []
+        for g, group in enumerate(self.param_groups):
+            expected = [f"group.{g}.{key}" for key in (*self.defaults, "params")]
+            missing = [key for key in expected if key not in state]
+            if missing:
+                raise ValueError(f"{name}.load_state_dict: missing keys: {missing}")
+            indices = [i for i, p, grp in self._indexed() if grp is group]
+            stored = np.asarray(state[f"group.{g}.params"]).tolist()
+            if stored != indices:
+                raise ValueError(
+                    f"{name}.load_state_dict: parameter group {g} holds parameters {stored} in "
+                    f"the state but {indices} in this optimiser"
+                )
+            settings = {}
+            for key, default in self.defaults.items():
+                value = np.asarray(state[f"group.{g}.{key}"])
+                if isinstance(default, bool):
+                    settings[key] = bool(value)
+                elif isinstance(default, tuple):
+                    settings[key] = tuple(float(v) for v in value.reshape(-1))
+                else:
+                    settings[key] = float(value)
+            groups.append({"params": group["params"], **self._check_group(settings)})
+        return groups
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore the groups' settings and the per-parameter state; strict about names, group
+        layout and shapes."""
+        name = type(self).__name__
+        known = {f"group.{g}.{key}" for g in range(len(self.param_groups))
+                 for key in (*self.defaults, "params")}
+        unexpected = sorted(k for k in state if k not in known and k != "step_count"
+                            and not k.startswith(("state.", "hyper.")))
+        if unexpected or "step_count" not in state:
             raise ValueError(
-                f"{name}.load_state_dict: missing keys: {missing or 'none'}; unexpected keys: "
+                f"{name}.load_state_dict: missing keys: "
+                f"{['step_count'] if 'step_count' not in state else 'none'}; unexpected keys: "
                 f"{unexpected or 'none'}"
             )
+        groups = self._groups_from_state(state)
+        group_of = [group for _, _, group in self._indexed()]
         new_state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
-        allowed = set(self.slots) | {"step"} if self.slots else set()
         for key, value in state.items():
             if not key.startswith("state."):
                 continue
             parts = key.split(".")
-            if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in allowed:
-                raise ValueError(f"{name}.load_state_dict: unexpected key {key!r}")
-            index = int(parts[1])
+            index = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
+            slots = self._slots(group_of[index]) if 0 <= index < len(self.params) else ()
             if index >= len(self.params):
                 raise ValueError(
                     f"{name}.load_state_dict: state for parameter {index}, but the optimiser "
                     f"has {len(self.params)} parameters"
                 )
+            if index < 0 or parts[2] not in (*slots, "step") or not slots:
+                raise ValueError(f"{name}.load_state_dict: unexpected key {key!r}")
             value = np.asarray(value)
             if parts[2] != "step" and value.shape != self.params[index].shape:
                 raise ValueError(
@@ -120,19 +262,26 @@ class Optimizer:
             dtype = np.int64 if parts[2] == "step" else self.params[index].dtype
             new_state[index][parts[2]] = value.astype(dtype, copy=True)
         for index, slots in enumerate(new_state):
+            allowed = {*self._slots(group_of[index]), "step"}
             if slots and set(slots) != allowed:
                 raise ValueError(
                     f"{name}.load_state_dict: parameter {index} has state "
                     f"{sorted(slots)}, expected {sorted(allowed)}"
                 )
-        for h in self.hyper:
-            setattr(self, h, float(state[f"hyper.{h}"]))
+        for group, restored in zip(self.param_groups, groups):
+            group.update(restored)
         self.step_count = int(state["step_count"])
         self.state = new_state
 
     def __repr__(self) -> str:
-        settings = ", ".join(f"{h}={getattr(self, h)}" for h in self.hyper)
-        return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
+        def show(group):
+            return ", ".join(f"{k}={group[k]}" for k in self.defaults)
+        if len(self.param_groups) == 1:
+            return f"{type(self).__name__}({len(self.params)} parameters, " \
+                   f"{show(self.param_groups[0])})"
+        groups = "; ".join(f"group {g}: {len(group['params'])} parameters, {show(group)}"
+                           for g, group in enumerate(self.param_groups))
+        return f"{type(self).__name__}({groups})"
 
 
 def _check_hyper(owner: str, **values: float) -> None:
@@ -147,38 +296,46 @@ class SGD(Optimizer):
     """g = grad + weight_decay * p;  buf = momentum * buf + g (buf = g at the first step);
     p -= lr * (g + momentum * buf if nesterov else buf), or p -= lr * g without momentum."""
 
-    hyper = ("lr", "momentum", "weight_decay")
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float,
+                 momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
+        super().__init__(params, {"lr": lr, "momentum": momentum,
+                                  "weight_decay": weight_decay, "nesterov": nesterov})
 
-    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False):
-        super().__init__(params, lr)
-        _check_hyper("SGD", momentum=momentum, weight_decay=weight_decay)
-        if nesterov and momentum == 0:
+    def _check_group(self, settings):
+        settings = super()._check_group(settings)
+        _check_hyper("SGD", momentum=settings["momentum"],
+                     weight_decay=settings["weight_decay"])
+        if settings["nesterov"] and settings["momentum"] == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
-        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
-        self.slots = ("momentum_buffer",) if momentum else ()
+        return {**settings, "momentum": float(settings["momentum"]),
+                "weight_decay": float(settings["weight_decay"]),
+                "nesterov": bool(settings["nesterov"])}
 
-    def _update(self, param, grad, state, scratch):
-        if self.weight_decay:
-            np.multiply(param, self.weight_decay, out=scratch)
+    def _slots(self, group):
+        return ("momentum_buffer",) if group["momentum"] else ()
+
+    def _update(self, param, grad, state, scratch, group):
+        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        if weight_decay:
+            np.multiply(param, weight_decay, out=scratch)
             scratch += grad
             grad = scratch
-        if self.momentum:
+        if momentum:
             buf = state["momentum_buffer"]
             if state["step"] == 0:
                 buf[...] = grad
             else:
-                buf *= self.momentum
+                buf *= momentum
                 buf += grad
             state["step"] += 1
-            if self.nesterov:
+            if group["nesterov"]:
                 if grad is not scratch:
                     np.copyto(scratch, grad)
-                scratch += self.momentum * buf
+                scratch += momentum * buf
                 grad = scratch
             else:
                 grad = buf
-        np.multiply(grad, self.lr, out=scratch)
+        np.multiply(grad, lr, out=scratch)
         param -= scratch
 
 
@@ -189,50 +346,56 @@ class Adam(Optimizer):
     weight_decay adds weight_decay * p to g (L2, as torch.optim.Adam); AdamW decays p directly.
     """
 
-    hyper = ("lr", "beta1", "beta2", "eps", "weight_decay")
-    slots = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
-        super().__init__(params, lr)
-        _check_hyper(type(self).__name__, beta1=betas[0], beta2=betas[1], eps=eps,
-                     weight_decay=weight_decay)
-        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {betas}")
-        if eps < 0 or weight_decay < 0:
-            raise ValueError(
-                f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps}, "
-                f"{weight_decay}"
-            )
-        self.beta1, self.beta2 = float(betas[0]), float(betas[1])
-        self.eps, self.weight_decay = float(eps), float(weight_decay)
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
+                                  "weight_decay": weight_decay})
 
-    def _update(self, param, grad, state, scratch):
-        if self.weight_decay:
+    def _check_group(self, settings):
+        settings = super()._check_group(settings)
+        name = type(self).__name__
+        betas = settings["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair of numbers, got {betas!r}")
+        _check_hyper(name, beta1=betas[0], beta2=betas[1], eps=settings["eps"],
+                     weight_decay=settings["weight_decay"])
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"{name}: betas must lie in [0, 1), got {tuple(betas)}")
+        return {**settings, "betas": (float(betas[0]), float(betas[1])),
+                "eps": float(settings["eps"]), "weight_decay": float(settings["weight_decay"])}
+
+    def _slots(self, group):
+        return ("exp_avg", "exp_avg_sq")
+
+    def _update(self, param, grad, state, scratch, group):
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        eps, weight_decay = group["eps"], group["weight_decay"]
+        if weight_decay:
             if self.decoupled:
-                param *= 1.0 - self.lr * self.weight_decay
+                param *= 1.0 - lr * weight_decay
             else:
-                np.multiply(param, self.weight_decay, out=scratch)
+                np.multiply(param, weight_decay, out=scratch)
                 scratch += grad
                 grad = scratch.copy()
         state["step"] += 1
         t = int(state["step"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= self.beta1
-        np.multiply(grad, 1.0 - self.beta1, out=scratch)
+        m *= beta1
+        np.multiply(grad, 1.0 - beta1, out=scratch)
         m += scratch
-        v *= self.beta2
+        v *= beta2
         np.multiply(grad, grad, out=scratch)
-        scratch *= 1.0 - self.beta2
+        scratch *= 1.0 - beta2
         v += scratch
-        bias1, bias2 = 1.0 - self.beta1 ** t, 1.0 - self.beta2 ** t
+        bias1, bias2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
         np.sqrt(v, out=scratch)
         scratch *= 1.0 / math.sqrt(bias2)
-        scratch += self.eps
+        scratch += eps
         np.divide(m, scratch, out=scratch)
-        scratch *= self.lr / bias1
+        scratch *= lr / bias1
         param -= scratch
 
 
@@ -241,7 +404,7 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2):
         super().__init__(params, lr, betas, eps, weight_decay)
