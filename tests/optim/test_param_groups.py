@@ -184,6 +184,7 @@ def test_a_nan_lr_in_one_group_stops_the_step():
     opt = SGD([{"params": [a]}, {"params": [b]}], lr=0.1)
     opt.param_groups[1]["lr"] = float("nan")
     a.grad = b.grad = np.ones(2, dtype=np.float32)
-    with pytest.raises(ValueError, match=r"lr must be finite and >= 0, got nan \(parameter group 1"):
+    with pytest.raises(ValueError,
+                       match=r"lr must be finite and >= 0, got nan \(parameter group 1"):
         opt.step()
     np.testing.assert_array_equal(a.data, [0, 0])  # nothing moved
