@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from dlpy.sparse_grad import SparseGrad
+
 _grad_enabled = True
 
 
@@ -59,6 +61,8 @@ def detect_anomaly() -> Iterator[None]:
 
 def _nonfinite(array) -> str | None:
     """"nan", "inf" or None for a float array (other dtypes are always finite)."""
+    if isinstance(array, SparseGrad):
+        array = array.values
     if array is None or array.dtype.kind not in "fc" or np.isfinite(array).all():
         return None
     return "nan" if np.isnan(array).any() else "inf"
@@ -248,6 +252,8 @@ class Tensor:
             if op is None:  # a leaf: accumulate across backward calls, as in PyTorch
                 if node.grad is not None:
                     node.grad = node.grad + grad
+                elif isinstance(grad, SparseGrad):  # an op's fresh arrays, kept sparse
+                    node.grad = grad.copy() if retain_graph else grad
                 elif retain_graph or grad.base is not None or id(grad) in shared:
                     node.grad = grad.copy()
                 else:  # a fresh array that only this leaf will hold: skip the copy (speed)
@@ -259,6 +265,8 @@ class Tensor:
                     f"backward: the graph through {type(op).__name__} was already freed by an "
                     "earlier backward(); pass retain_graph=True to the first call to go twice"
                 )
+            if isinstance(grad, SparseGrad):  # sparse gradients stay sparse only in leaves
+                grad = grad.to_dense()
             parent_grads = _checked_grads(op, grad)
             if _detect_anomaly:
                 _check_backward(op, grad, parent_grads)
@@ -518,6 +526,12 @@ def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
             checked.append(None)
             continue
         data = tensor.data
+        if isinstance(grad, SparseGrad):
+            if grad.shape != data.shape:
+                raise RuntimeError(f"{type(op).__name__}.backward: sparse gradient {i} has "
+                                   f"shape {grad.shape}, input has shape {data.shape}")
+            checked.append(grad if grad.dtype == data.dtype else grad.astype(data.dtype))
+            continue
         if type(grad) is not np.ndarray:
             grad = np.asarray(grad)
         if grad.shape != data.shape:

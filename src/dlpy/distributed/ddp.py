@@ -20,6 +20,7 @@ import numpy as np
 
 from dlpy.distributed import group
 from dlpy.nn.module import Module, Parameter
+from dlpy.sparse_grad import dense
 
 
 class _Bucket:
@@ -48,7 +49,8 @@ class _Bucket:
                 if p.grad.shape != p.data.shape:
                     raise ValueError(f"DistributedDataParallel: a parameter of shape "
                                      f"{p.data.shape} has a gradient of shape {p.grad.shape}")
-                view[...] = p.grad.reshape(-1)  # casts a gradient of another float dtype
+                # casts a gradient of another float dtype; a sparse one is summed densely
+                view[...] = dense(p.grad).reshape(-1)
                 flags[i] = 1
         if weight != 1.0:
             self.buffer[:self.numel] *= weight

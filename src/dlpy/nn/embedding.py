@@ -15,11 +15,13 @@ class Embedding(Module):
     weight (num_embeddings, embedding_dim) initialised N(0, 1) as in PyTorch.
 
     padding_idx: that row starts at zero, stays out of the gradient, and its positions output
-    zeros.
+    zeros. sparse: the weight's gradient is a SparseGrad over the looked-up rows, for
+    ``optim.SparseAdam`` or ``SGD`` (dlpy.sparse_grad).
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 rng: np.random.Generator | None = None, dtype=np.float32):
+                 rng: np.random.Generator | None = None, dtype=np.float32,
+                 sparse: bool = False):
         super().__init__()
         if num_embeddings < 1 or embedding_dim < 1:
             raise ValueError(
@@ -35,7 +37,7 @@ class Embedding(Module):
             padding_idx %= num_embeddings
         rng = get_rng(rng)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.padding_idx = padding_idx
+        self.padding_idx, self.sparse = padding_idx, bool(sparse)
         weight = rng.standard_normal((num_embeddings, embedding_dim))
         if padding_idx is not None:
             weight[padding_idx] = 0.0
@@ -43,7 +45,7 @@ class Embedding(Module):
 
     def forward(self, ids) -> Tensor:
         ids = np.asarray(getattr(ids, "data", ids))
-        out = F.embedding(ids, self.weight)
+        out = F.embedding(ids, self.weight, sparse=self.sparse)
         if self.padding_idx is not None:
             # multiplying by 0 at padding positions keeps the padding row out of the gradient
             keep = (ids != self.padding_idx)[..., None].astype(out.dtype)
@@ -52,4 +54,5 @@ class Embedding(Module):
 
     def extra_repr(self) -> str:
         extra = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        extra += ", sparse=True" if self.sparse else ""
         return f"{self.num_embeddings}, {self.embedding_dim}{extra}"

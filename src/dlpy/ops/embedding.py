@@ -1,23 +1,28 @@
-"""Embedding lookup with a scatter-add backward (sorted segments)."""
+"""Embedding lookup with a scatter-add backward (sorted segments), or a row-sparse one."""
 
 import numpy as np
 
+from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Op, Tensor
 
 
 class Embedding(Op):
-    """y = weight[ids];  d weight = zeros with g scatter-added at the ids (repeats accumulate)."""
+    """y = weight[ids];  d weight = zeros with g scatter-added at the ids (repeats accumulate),
+    or with ``sparse`` the SparseGrad of the ids' rows (no scatter, no dense zeros)."""
 
-    def __init__(self, ids):
-        self.ids = ids
+    def __init__(self, ids, sparse=False):
+        self.ids, self.sparse = ids, sparse
 
     def forward(self, weight):
         self.shape = weight.shape
         return weight[self.ids]
 
     def backward(self, grad_output):
-        grad = np.zeros(self.shape, dtype=grad_output.dtype)
         ids = self.ids.reshape(-1)
+        if self.sparse:
+            return (SparseGrad(ids, grad_output.reshape(ids.size, self.shape[1]).copy(),
+                               self.shape),)
+        grad = np.zeros(self.shape, dtype=grad_output.dtype)
         if ids.size == 0:
             return (grad,)
         rows = grad_output.reshape(ids.size, self.shape[1])
@@ -30,8 +35,9 @@ class Embedding(Op):
         return (grad,)
 
 
-def embedding(ids, weight):
-    """ids: integer array (...); weight (num_embeddings, dim) -> (..., dim)."""
+def embedding(ids, weight, sparse=False):
+    """ids: integer array (...); weight (num_embeddings, dim) -> (..., dim). With ``sparse``
+    the weight's gradient is a SparseGrad over the looked-up rows (``optim.SparseAdam``)."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: ids must be integers, got {ids.dtype}")
@@ -42,4 +48,4 @@ def embedding(ids, weight):
             f"embedding: ids must lie in [0, {weight.shape[0]}), got values from {ids.min()} "
             f"to {ids.max()}"
         )
-    return Embedding(ids)(weight)
+    return Embedding(ids, bool(sparse))(weight)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Op, Tensor
 
 
@@ -76,8 +77,8 @@ class SparseLinear(Op):
     rows no entry touches get zero. Summed with bincount per column when K is small, else by
     sorted segments (np.add.reduceat); never np.add.at, which is slow."""
 
-    def __init__(self, rows: SparseRows):
-        self.rows = rows
+    def __init__(self, rows: SparseRows, sparse: bool = False):
+        self.rows, self.sparse = rows, sparse
 
     def forward(self, weight):
         rows = self.rows
@@ -88,6 +89,10 @@ class SparseLinear(Op):
 
     def backward(self, grad_output):
         rows = self.rows
+        if self.sparse:  # one gradient row per entry; repeats are summed by coalesce()
+            values = grad_output[rows.row_of_entry()] \
+                * rows.values.astype(grad_output.dtype)[:, None]
+            return (SparseGrad(rows.indices, values, self.shape),)
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
         if rows.indices.size == 0:
             return (grad,)
@@ -108,11 +113,13 @@ class SparseLinear(Op):
         return (grad,)
 
 
-def sparse_linear(rows: SparseRows, weight: Tensor) -> Tensor:
-    """rows: SparseRows (B rows over num_columns); weight (num_columns, K) -> (B, K)."""
+def sparse_linear(rows: SparseRows, weight: Tensor, sparse: bool = False) -> Tensor:
+    """rows: SparseRows (B rows over num_columns); weight (num_columns, K) -> (B, K). With
+    ``sparse`` the weight's gradient is a SparseGrad over the touched rows (as PyTorch's
+    ``EmbeddingBag(mode="sum", sparse=True)`` with per-sample weights)."""
     if not isinstance(rows, SparseRows):
         raise TypeError(f"sparse_linear: rows must be SparseRows, got {type(rows).__name__}")
     if weight.ndim != 2 or weight.shape[0] != rows.num_columns:
         raise ValueError(f"sparse_linear: expected weight ({rows.num_columns}, K), got "
                          f"{weight.shape}")
-    return SparseLinear(rows)(weight)
+    return SparseLinear(rows, bool(sparse))(weight)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor
 
 
@@ -32,8 +33,13 @@ class Optimizer:
     (PyTorch's keys: ``lr``, ``momentum``, ``betas``...); ``_slots(group)`` names the
     per-parameter state arrays (e.g. ``exp_avg``), created lazily at the first step.
     ``params`` and ``state`` run over every group's parameters in order (the numbering of
-    ``state_dict``, as PyTorch's).
+    ``state_dict``, as PyTorch's). ``accepts_sparse`` / ``accepts_dense``: which gradients
+    (dlpy.sparse_grad.SparseGrad or arrays) the optimiser takes.
     """
+
+    accepts_sparse = False
+    accepts_dense = True
+    needs_scratch = True
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any]):
         name = type(self).__name__
@@ -153,8 +159,21 @@ class Optimizer:
                 for slot in slots:
                     state[slot] = np.zeros_like(p.data)
                 state["step"] = np.zeros((), dtype=np.int64)
+            sparse = isinstance(p.grad, SparseGrad)
+            if sparse and not self.accepts_sparse:
+                raise TypeError(
+                    f"{name}: parameter {i} has a sparse gradient (an op with sparse=True); "
+                    f"{name} does not take sparse gradients: use optim.SparseAdam or SGD for "
+                    "that parameter, or leave sparse off"
+                )
+            if not sparse and not self.accepts_dense:
+                raise TypeError(
+                    f"{name}: parameter {i} has a dense gradient; {name} takes only sparse "
+                    "gradients (nn.Embedding(sparse=True), sparse_linear(..., sparse=True)): "
+                    "use Adam for the dense parameters"
+                )
             scratch = self._scratch[i]
-            if scratch is None:
+            if scratch is None and self.needs_scratch:
                 scratch = self._scratch[i] = np.empty_like(p.data)
             grad = p.grad if p.grad.dtype == p.data.dtype else p.grad.astype(p.data.dtype)
             self._update(p.data, grad, state, scratch, group)
@@ -292,9 +311,24 @@ def _check_hyper(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
 
 
+def _check_betas_and_eps(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    betas = settings["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{name}: betas must be a pair of numbers, got {betas!r}")
+    _check_hyper(name, beta1=betas[0], beta2=betas[1], eps=settings["eps"])
+    if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+        raise ValueError(f"{name}: betas must lie in [0, 1), got {tuple(betas)}")
+    return {**settings, "betas": (float(betas[0]), float(betas[1])), "eps": float(settings["eps"])}
+
+
 class SGD(Optimizer):
     """g = grad + weight_decay * p;  buf = momentum * buf + g (buf = g at the first step);
-    p -= lr * (g + momentum * buf if nesterov else buf), or p -= lr * g without momentum."""
+    p -= lr * (g + momentum * buf if nesterov else buf), or p -= lr * g without momentum.
+
+    A sparse gradient moves only its rows when there is neither momentum nor weight decay;
+    with either it is densified (both touch every row)."""
+
+    accepts_sparse = True
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float,
                  momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
@@ -316,6 +350,12 @@ class SGD(Optimizer):
 
     def _update(self, param, grad, state, scratch, group):
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        if isinstance(grad, SparseGrad):
+            if not momentum and not weight_decay:
+                grad = grad.coalesce()
+                param[grad.indices] -= lr * grad.values
+                return
+            grad = grad.to_dense()
         if weight_decay:
             np.multiply(param, weight_decay, out=scratch)
             scratch += grad
@@ -355,17 +395,9 @@ class Adam(Optimizer):
                                   "weight_decay": weight_decay})
 
     def _check_group(self, settings):
-        settings = super()._check_group(settings)
-        name = type(self).__name__
-        betas = settings["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"{name}: betas must be a pair of numbers, got {betas!r}")
-        _check_hyper(name, beta1=betas[0], beta2=betas[1], eps=settings["eps"],
-                     weight_decay=settings["weight_decay"])
-        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"{name}: betas must lie in [0, 1), got {tuple(betas)}")
-        return {**settings, "betas": (float(betas[0]), float(betas[1])),
-                "eps": float(settings["eps"]), "weight_decay": float(settings["weight_decay"])}
+        settings = _check_betas_and_eps(type(self).__name__, super()._check_group(settings))
+        _check_hyper(type(self).__name__, weight_decay=settings["weight_decay"])
+        return {**settings, "weight_decay": float(settings["weight_decay"])}
 
     def _slots(self, group):
         return ("exp_avg", "exp_avg_sq")
@@ -410,6 +442,51 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
+class SparseAdam(Optimizer):
+    """Adam for sparse gradients, as ``torch.optim.SparseAdam``: only the rows a step's gradient
+    touches move, and only their moments are updated (the "lazy" Adam); a row's moments keep
+    their values while it is absent. With t the parameter's step count:
+    m[rows] = b1 m[rows] + (1 - b1) g;  v[rows] = b2 v[rows] + (1 - b2) g^2;
+    p[rows] -= lr sqrt(1 - b2^t) / (1 - b1^t) * m[rows] / (sqrt(v[rows]) + eps).
+
+    Gradients must be sparse (``nn.Embedding(sparse=True)``, ``F.embedding(..., sparse=True)``,
+    ``sparse_linear(..., sparse=True)``); no weight decay, as PyTorch's.
+    """
+
+    accepts_sparse = True
+    accepts_dense = False
+    needs_scratch = False
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
+
+    def _check_group(self, settings):
+        return _check_betas_and_eps("SparseAdam", super()._check_group(settings))
+
+    def _slots(self, group):
+        return ("exp_avg", "exp_avg_sq")
+
+    def _update(self, param, grad, state, scratch, group):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        grad = grad.coalesce()
+        rows, g = grad.indices, grad.values
+        state["step"] += 1
+        t = int(state["step"])
+        m_rows = state["exp_avg"][rows]
+        m_rows += (g - m_rows) * (1.0 - beta1)
+        state["exp_avg"][rows] = m_rows
+        v_rows = state["exp_avg_sq"][rows]
+        v_rows += (g * g - v_rows) * (1.0 - beta2)
+        state["exp_avg_sq"][rows] = v_rows
+        step_size = lr * math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
+        np.sqrt(v_rows, out=v_rows)
+        v_rows += eps
+        m_rows /= v_rows
+        m_rows *= step_size
+        param[rows] -= m_rows
+
+
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
                    error_if_nonfinite: bool = True) -> float:
     """Scale the gradients in place so their joint L2 norm is at most ``max_norm``.
@@ -422,7 +499,13 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
         raise ValueError(f"clip_grad_norm: max_norm must be finite and > 0, got {max_norm}")
     if isinstance(params, Tensor):
         params = [params]
-    grads = [p.grad for p in params if p.grad is not None]
+    grads = []
+    for p in params:
+        if isinstance(p.grad, SparseGrad):
+            p.grad = p.grad.coalesce()  # the norm of summed rows; scaled in place below
+            grads.append(p.grad.values)
+        elif p.grad is not None:
+            grads.append(p.grad)
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
     if not math.isfinite(total):
         if error_if_nonfinite:

@@ -1,0 +1,123 @@
+"""Row-sparse gradients, as PyTorch's sparse COO gradients of ``nn.Embedding(sparse=True)``.
+
+An embedding table or an n-gram weight matrix of a million rows sees a few thousand of them in a
+mini-batch. With ``sparse=True`` the op's backward hands its weight a ``SparseGrad`` (the rows it
+touched and their values) instead of a dense array of zeros, and ``optim.SparseAdam`` (or plain
+``SGD``) updates only those rows::
+
+    emb = nn.Embedding(1_000_000, 64, sparse=True)
+    opt = optim.SparseAdam(emb.parameters(), lr=1e-3)
+    loss = F.mse_loss(emb(ids), target)
+    loss.backward()                       # emb.weight.grad is a SparseGrad
+    opt.step()                            # moves the rows in ids only
+
+The engine keeps a sparse gradient sparse only where it ends: in a leaf's ``.grad``. Sparse plus
+sparse concatenates (``coalesce()`` sums repeated rows); sparse plus dense is dense; an op that
+receives a sparse gradient from further down the graph gets it densified.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class SparseGrad:
+    """Rows ``indices[i]`` of a ``shape`` array hold ``values[i]``, every other row is zero;
+    repeated indices add up. ``values`` is (len(indices), *shape[1:])."""
+
+    is_sparse = True
+    __array_ufunc__ = None  # ndarray + SparseGrad defers to __radd__ (a dense result)
+
+    def __init__(self, indices, values, shape, coalesced: bool = False):
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        self.values = np.asarray(values)
+        self.shape = tuple(int(s) for s in shape)
+        if not self.shape or self.values.shape != (self.indices.size,) + self.shape[1:]:
+            raise ValueError(f"SparseGrad: values of shape {self.values.shape} do not fit "
+                             f"{self.indices.size} rows of an array of shape {self.shape}")
+        if self.indices.size and (self.indices.min() < 0
+                                  or self.indices.max() >= self.shape[0]):
+            raise ValueError(f"SparseGrad: row indices must lie in [0, {self.shape[0]}), got "
+                             f"values from {self.indices.min()} to {self.indices.max()}")
+        self.coalesced = bool(coalesced)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.values.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def coalesce(self) -> SparseGrad:
+        """The same gradient with each row once (sorted), repeated rows summed."""
+        if self.coalesced:
+            return self
+        if self.indices.size == 0:
+            return SparseGrad(self.indices, self.values, self.shape, coalesced=True)
+        order = np.argsort(self.indices, kind="stable")
+        rows = self.indices[order]
+        starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        values = np.add.reduceat(self.values[order], starts, axis=0)
+        return SparseGrad(rows[starts], values, self.shape, coalesced=True)
+
+    def to_dense(self) -> np.ndarray:
+        coalesced = self.coalesce()
+        out = np.zeros(self.shape, dtype=self.dtype)
+        out[coalesced.indices] = coalesced.values
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        dense = self.to_dense()
+        return dense if dtype is None else dense.astype(dtype, copy=False)
+
+    def astype(self, dtype, copy: bool = True) -> SparseGrad:
+        return SparseGrad(self.indices, self.values.astype(dtype, copy=copy), self.shape,
+                          self.coalesced)
+
+    def copy(self) -> SparseGrad:
+        return SparseGrad(self.indices.copy(), self.values.copy(), self.shape, self.coalesced)
+
+    def _check(self, other_shape) -> None:
+        if tuple(other_shape) != self.shape:
+            raise ValueError(f"SparseGrad: cannot add shapes {self.shape} and "
+                             f"{tuple(other_shape)}")
+
+    def __add__(self, other):
+        if isinstance(other, SparseGrad):
+            self._check(other.shape)
+            dtype = np.result_type(self.dtype, other.dtype)
+            return SparseGrad(np.concatenate([self.indices, other.indices]),
+                              np.concatenate([self.values.astype(dtype, copy=False),
+                                              other.values.astype(dtype, copy=False)]),
+                              self.shape)
+        other = np.asarray(other)
+        self._check(other.shape)
+        out = other.astype(np.result_type(self.dtype, other.dtype), copy=True)
+        coalesced = self.coalesce()  # unique rows: += on a fancy index then adds each once
+        out[coalesced.indices] += coalesced.values
+        return out
+
+    __radd__ = __add__
+
+    def __mul__(self, scalar) -> SparseGrad:
+        if not np.isscalar(scalar):
+            return NotImplemented
+        return SparseGrad(self.indices, self.values * scalar, self.shape, self.coalesced)
+
+    __rmul__ = __mul__
+
+    def __imul__(self, scalar) -> SparseGrad:
+        if not np.isscalar(scalar):
+            return NotImplemented
+        self.values *= scalar
+        return self
+
+    def __repr__(self) -> str:
+        return (f"SparseGrad(shape={self.shape}, {self.indices.size} rows"
+                f"{', coalesced' if self.coalesced else ''}, dtype={self.dtype})")
+
+
+def dense(grad) -> np.ndarray:
+    """A gradient as a dense array (a SparseGrad densified, anything else as it is)."""
+    return grad.to_dense() if isinstance(grad, SparseGrad) else grad
