@@ -107,6 +107,19 @@ def test_load_errors_name_the_file(tmp_path):
         model.load(tmp_path / "bad.npz")
 
 
+def test_compressed_checkpoint_holds_the_same_arrays_in_fewer_bytes(tmp_path):
+    model = nn.Sequential(nn.Linear(64, 64))
+    model[0].weight.data[:, :48] = 0  # something a deflate can shrink
+    table = np.arange(10_000, dtype=np.int64)
+    nn.save_checkpoint(tmp_path / "plain.npz", model, extra={"table": table})
+    nn.save_checkpoint(tmp_path / "small.npz", model, extra={"table": table}, compress=True)
+    assert (tmp_path / "small.npz").stat().st_size < (tmp_path / "plain.npz").stat().st_size / 2
+    restored = nn.Sequential(nn.Linear(64, 64))
+    info = nn.load_checkpoint(tmp_path / "small.npz", restored)
+    np.testing.assert_array_equal(restored[0].weight.data, model[0].weight.data)
+    np.testing.assert_array_equal(info["extra"]["table"], table)
+
+
 def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
     model = make()
     model.save(tmp_path / "m.npz")

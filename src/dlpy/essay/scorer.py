@@ -229,8 +229,9 @@ class Scorer:
                 "total": total}
 
     # ----------------------------------------------------------------- files
-    def save(self, path: str | os.PathLike, dtype=np.float32) -> None:
-        """One nn.save_checkpoint file (atomic, no pickle); dtype float16 halves it."""
+    def save(self, path: str | os.PathLike, dtype=np.float32, compress: bool = True) -> None:
+        """One nn.save_checkpoint file (atomic, no pickle), deflated unless ``compress`` is
+        False; dtype float16 halves the weights."""
         meta = {"format": FORMAT, "family": self.family.name, "config": self.config.to_dict(),
                 "model_config": self.model.config, "featurizer": self.featurizer.to_dict(),
                 "vocabulary": self.vocabulary.words, **self.scaling.to_dict(),
@@ -240,7 +241,8 @@ class Scorer:
         try:
             for p in params:
                 p.data = p.data.astype(dtype)
-            nn.save_checkpoint(path, self.model, extra=self.featurizer.arrays(), meta=meta)
+            nn.save_checkpoint(path, self.model, extra=self.featurizer.arrays(), meta=meta,
+                               compress=compress)
         finally:
             for p, data in zip(params, kept):
                 p.data = data

@@ -222,11 +222,13 @@ def _as_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez to a temporary file in the same folder, then rename: a crash never leaves a
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray],
+             compress: bool = False) -> None:
+    """np.savez (np.savez_compressed with ``compress``: zlib, smaller, slower to write and
+    read) to a temporary file in the same folder, then rename: a crash never leaves a
     half-written checkpoint."""
     with atomic_write(path) as f:
-        np.savez(f, **arrays)
+        (np.savez_compressed if compress else np.savez)(f, **arrays)
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -254,10 +256,12 @@ def _meta(path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def save_checkpoint(path: str | os.PathLike, model: Module, optimizer=None,
                     extra: dict[str, np.ndarray] | None = None,
-                    meta: dict[str, Any] | None = None) -> None:
+                    meta: dict[str, Any] | None = None, compress: bool = False) -> None:
     """One ``.npz`` (atomic, no pickle) with the model's parameters (``param/<name>``), the
     optimiser's state (``optim/<key>``), extra arrays (``extra/<key>``) and JSON metadata:
-    the model's class and ``config``, the optimiser's class, and ``meta``."""
+    the model's class and ``config``, the optimiser's class, and ``meta``. ``compress``
+    deflates the arrays (for files that are kept and shipped rather than rewritten every
+    epoch); ``load_checkpoint`` reads either."""
     arrays = {f"param/{k}": v for k, v in model.state_dict().items()}
     info: dict[str, Any] = {"class": type(model).__name__,
                             "config": getattr(model, "config", None)}
@@ -268,7 +272,7 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer=None,
     arrays["__meta__"] = np.frombuffer(json.dumps(info).encode("utf-8"), dtype=np.uint8)
     for k, v in (extra or {}).items():
         arrays[f"extra/{k}"] = np.asarray(v)
-    save_npz(path, arrays)
+    save_npz(path, arrays, compress=compress)
 
 
 def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None) -> dict[str, Any]:
