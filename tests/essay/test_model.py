@@ -106,3 +106,31 @@ def test_wide_part_adds_the_prompt_copy_of_the_ngram_weights():
              "category": np.array([1, -1, 0, -1]), "prompt": np.array([0, 1, -1, 5])}
     np.testing.assert_allclose(model.parts(batch)["wide"].data,
                                expanded.to_dense() @ w, rtol=1e-6)
+
+
+def test_copy_keys_are_stored_as_steps_and_older_states_still_load():
+    keys = np.array([0, 1, 2, 5, 300, 301, 70_000], dtype=np.int32)
+    model = EssayNet(num_ngrams=40_000, num_stats=2, num_prompts=2, num_categories=2,
+                     d_model=0, prompt_copies=True, num_copy_rows=keys.size)
+    model.copy_keys = keys.copy()
+    model.wide_weight.data[...] = np.random.default_rng(0).standard_normal(
+        model.wide_weight.shape).astype(np.float32)
+    state = model.state_dict()
+    assert "copy_keys" not in state
+    # steps 1, 1, 1, 3, 295, 1, 69,699: the smallest unsigned type that holds them
+    np.testing.assert_array_equal(state["copy_key_steps"], [1, 1, 1, 3, 295, 1, 69_699])
+    assert state["copy_key_steps"].dtype == np.uint32
+    restored = EssayNet(num_ngrams=40_000, num_stats=2, num_prompts=2, num_categories=2,
+                        d_model=0, prompt_copies=True, num_copy_rows=keys.size)
+    restored.load_state_dict(state)
+    np.testing.assert_array_equal(restored.copy_keys, keys)
+    assert restored.copy_keys.dtype == np.int32
+    np.testing.assert_array_equal(restored.wide_weight.data, model.wide_weight.data)
+    # a model file written before the steps holds the keys themselves
+    older = {**{k: v for k, v in state.items() if k != "copy_key_steps"}, "copy_keys": keys}
+    again = EssayNet(num_ngrams=40_000, num_stats=2, num_prompts=2, num_categories=2,
+                     d_model=0, prompt_copies=True, num_copy_rows=keys.size)
+    again.load_state_dict(older)
+    np.testing.assert_array_equal(again.copy_keys, keys)
+    with pytest.raises(ValueError, match="copy_key_steps must be positive steps"):
+        again.load_state_dict({**state, "copy_key_steps": np.zeros(7, np.uint8)})
