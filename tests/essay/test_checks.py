@@ -59,3 +59,13 @@ def test_prompt_unknown_or_missing():
     assert "missing_prompt" in _codes(good_essay(), None)
     for w in checks.check_prompt("", ["a"]) + checks.check_prompt("b", ["a"]):
         assert w["en"] and w["ko"]
+
+
+def test_coverage_checks_use_the_most_frequent_ngrams_of_any_vocabulary():
+    # a featurizer stores each block most frequent first: characters, then morphemes
+    vocabulary = [f"c:{i}" for i in range(5)] + [f"m:{i}" for i in range(4)]
+    assert checks.reference_vocabulary(vocabulary, per_kind=2) == {"c:0", "c:1", "m:0", "m:1"}
+    assert checks.reference_vocabulary(vocabulary, per_kind=10) == set(vocabulary)
+    # the bundled model knows 60,000 of each; its checks see the 20,000 they were set on
+    reference = service().model.reference
+    assert len(reference.vocabulary) == 2 * checks.CHECK_NGRAMS

@@ -26,6 +26,10 @@ MIN_PAIR_COVERAGE = 0.33     # familiar pairs across word boundaries; developmen
                              # >= 0.36 (1st percentile 0.40), words shuffled: median 0.28
 MAX_RMS_Z = 2.5              # rms of the standardised statistics; dev 99th pct. 1.63, max 1.92
 MIN_NGRAM_COVERAGE = 0.5     # known character 1-3-grams; development essays >= 0.74
+# The two coverage thresholds hold for a vocabulary of this many character and as many morpheme
+# n-grams (a larger one knows more pairs, shuffled ones included): a model with more is checked
+# against its most frequent ones (reference_vocabulary).
+CHECK_NGRAMS = 20000
 
 _HANGUL = re.compile("[\uac00-\ud7a3\u3131-\u318e]")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -45,6 +49,16 @@ class Reference:
     standardise: Callable[[object], np.ndarray]
     vocabulary: set[str]
     max_rms_z: float = MAX_RMS_Z
+
+
+def reference_vocabulary(vocabulary: list[str], per_kind: int = CHECK_NGRAMS) -> set[str]:
+    """The `per_kind` most frequent character ("c:") and morpheme ("m:") n-grams of a
+    featurizer's vocabulary (each block is stored most frequent first): the vocabulary the
+    coverage thresholds were set on, whatever size the model's is."""
+    out: set[str] = set()
+    for kind in ("c:", "m:"):
+        out.update([g for g in vocabulary if g.startswith(kind)][:per_kind])
+    return out
 
 
 def hangul_share(text: str) -> float:

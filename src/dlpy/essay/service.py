@@ -62,7 +62,7 @@ class ModelAdapter:
         ood = (self.scorer.info.get("ood") or {}).get("stat_rms_z") or {}
         self.reference = checks.Reference(
             standardise=lambda doc: featurizer.statistics([doc])[0],
-            vocabulary=set(featurizer.vocabulary),
+            vocabulary=checks.reference_vocabulary(featurizer.vocabulary),
             # an essay further out than 1.5 x the training essays' 99th percentile
             max_rms_z=1.5 * ood["p99"] if "p99" in ood else checks.MAX_RMS_Z)
 
