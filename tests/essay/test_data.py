@@ -191,3 +191,30 @@ def test_spacing_counter_builds_kiwi_only_for_a_text_not_in_its_cache(tmp_path, 
     assert SpacingCounter(factory)(text) == 1 and len(built) == 1
     assert SpacingCounter(factory)(text) == 1 and len(built) == 1  # from the cache: no Kiwi
     assert SpacingCounter(FakeKiwi(), use_cache=False)(text) == 1  # a Kiwi itself still works
+
+
+def test_preprocess_and_docs_without_spacing_counts(tmp_path, monkeypatch):
+    """--no-spacing-features: neither the analysis workers nor docs_from_records count spacing
+    errors (a quarter of the analysis time); a later run that needs them counts them then."""
+    pytest.importorskip("kiwipiepy")
+    from dlpy.essay import features
+    from dlpy.text.spacing import spacing_cache_dir
+
+    monkeypatch.setenv("DLPY_CACHE_DIR", str(tmp_path))
+    report = preprocess(FIXTURES, "kiwi", categories=["글짓기"], show_progress=False,
+                        count_spaces=False)
+    assert report.num_essays == 3
+    spacing_files = spacing_cache_dir(None).glob("*/*.json")
+    assert list(spacing_files) == []  # nothing counted
+
+    def refuse(self, text):
+        raise AssertionError("spacing counted")
+
+    records = read_essays(FIXTURES, categories=["글짓기"])
+    with monkeypatch.context() as patch:
+        patch.setattr(features.SpacingCounter, "__call__", refuse)
+        docs = features.docs_from_records(records, show_progress=False, count_spaces=False)
+    assert [d.missing_spaces for d in docs] == [0, 0, 0]
+    counted = features.docs_from_records(records, show_progress=False)
+    assert len(list(spacing_cache_dir(None).glob("*/*.json"))) == 3  # counted now
+    assert all(isinstance(d.missing_spaces, int) for d in counted)

@@ -21,6 +21,9 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("preprocess", help="analyse a corpus and fill the on-disk cache")
     _data_arguments(p)
+    p.add_argument("--no-spacing-features", dest="spacing_features", action="store_false",
+                   help="do not count spacing errors (a quarter of the analysis time); for "
+                   "models trained with --no-spacing-features")
     p.set_defaults(func=cmd_preprocess)
 
     p = sub.add_parser("train", help="train a model on scored essays")
@@ -134,7 +137,7 @@ def _config(args):
     return config_from_args(args)
 
 
-def _docs(args):
+def _docs(args, count_spaces: bool | None = None):
     from dlpy.essay.data import read_essays
     from dlpy.essay.features import docs_from_records
 
@@ -144,8 +147,11 @@ def _docs(args):
         raise ValueError(f"no essays found in {' '.join(args.data)}")
     if not args.quiet:
         print(records.summary(), file=sys.stderr)  # per category, duplicates, skipped
+    if count_spaces is None:  # train and cv: what the model to be trained needs
+        count_spaces = _config(args).spacing_features if hasattr(args, "family") else True
     docs = docs_from_records(records, args.analyzer, show_progress=not args.quiet,
-                             workers=getattr(args, "workers", None), skip_bad=args.skip_bad)
+                             workers=getattr(args, "workers", None), skip_bad=args.skip_bad,
+                             count_spaces=count_spaces)
     # training needs the morphemes only for the deep part; the rest is dropped (memory)
     keep = _config(args).d_model > 0 if hasattr(args, "family") else True
     for doc in docs:
@@ -172,7 +178,7 @@ def cmd_preprocess(args) -> int:
 
     print(preprocess(args.data if len(args.data) > 1 else args.data[0], args.analyzer,
                      categories=args.categories, skip_bad=args.skip_bad, workers=args.workers,
-                     show_progress=not args.quiet))  # the workers also count spacing errors
+                     show_progress=not args.quiet, count_spaces=args.spacing_features))
     return 0
 
 
@@ -285,7 +291,7 @@ def cmd_evaluate(args) -> int:
     from dlpy.io import atomic_write_bytes
 
     scorer = _load(args)
-    docs = _docs(args)
+    docs = _docs(args, count_spaces=scorer.config.spacing_features)
     if any(d.score is None for d in docs):
         raise ValueError("evaluate: every essay needs a score")
     scores, criteria = scorer.predict(docs)

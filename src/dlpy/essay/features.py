@@ -164,17 +164,19 @@ def _kiwi_of(analyzer):
 
 def docs_from_records(records: Sequence, analyzer: str = "kiwi", *, show_progress: bool = True,
                       use_cache: bool = True, workers: int | None = None,
-                      skip_bad: bool = False) -> list[Doc]:
+                      skip_bad: bool = False, count_spaces: bool = True) -> list[Doc]:
     """EssayRecords (dlpy.essay.data) -> Docs, through the analysis cache (what is missing is
-    analysed by `workers` processes; `skip_bad` leaves out essays the analyser rejects)."""
+    analysed by `workers` processes; `skip_bad` leaves out essays the analyser rejects).
+    `count_spaces` False: the spacing errors are not counted where the cache lacks them
+    (`missing_spaces` 0), for models without the spacing statistics."""
     from dlpy.essay.data import analyze_essays
     from dlpy.progress import progress
 
     analyzed = analyze_essays(records, analyzer, show_progress=show_progress, use_cache=use_cache,
-                              workers=workers, skip_bad=skip_bad)
+                              workers=workers, skip_bad=skip_bad, count_spaces=count_spaces)
     spacing = SpacingCounter(lambda: _kiwi_of(get_analyzer(analyzer)), use_cache=use_cache)
     docs = []
-    for item in progress(analyzed, desc="spacing", enabled=show_progress):
+    for item in progress(analyzed, desc="spacing", enabled=show_progress and count_spaces):
         record = item.record
         criteria = None
         if record.criteria:
@@ -184,7 +186,8 @@ def docs_from_records(records: Sequence, analyzer: str = "kiwi", *, show_progres
         missing = getattr(item, "missing_spaces", None)  # counted by the analysis workers
         docs.append(Doc(text=record.text, sentences=item.sentences, prompt=record.title,
                         prompt_text=record.prompt,
-                        missing_spaces=spacing(record.text) if missing is None else missing,
+                        missing_spaces=missing if missing is not None
+                        else spacing(record.text) if count_spaces else 0,
                         score=float(record.score), criteria=criteria, id=record.id,
                         category=getattr(record, "category", "") or "", rubric=rubric))
     return docs
