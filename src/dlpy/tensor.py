@@ -121,7 +121,8 @@ class Tensor:
     Python lists and scalars become float32.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "op", "name", "__weakref__")
+    # _hooks (gradient hooks) is set only by register_hook: op outputs never pay for it
+    __slots__ = ("data", "grad", "requires_grad", "op", "name", "_hooks", "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
@@ -212,6 +213,22 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with the gradient of this tensor each time backward computes it
+        (for a leaf, before it is added to ``.grad``). The hook gets a numpy array (or a
+        SparseGrad); returning an array of the same shape replaces the gradient, None keeps
+        it (do not change it in place: it may be shared). Returns a handle whose ``remove()``
+        takes the hook off, as PyTorch's."""
+        from dlpy.hooks import add_hook
+
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does "
+                               "not require gradients")
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            hooks = self._hooks = {}
+        return add_hook(hooks, hook, "register_hook")
+
     # ----------------------------------------------------------------- autodiff
     def backward(self, grad_output=None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) * grad_output into ``.grad`` of every leaf that needs it.
@@ -248,6 +265,9 @@ class Tensor:
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
+            hooks = getattr(node, "_hooks", None)
+            if hooks:
+                grad = _run_hooks(node, hooks, grad)
             op = node.op
             if op is None:  # a leaf: accumulate across backward calls, as in PyTorch
                 if node.grad is not None:
@@ -503,6 +523,22 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         grad = grad.sum(axis=axes, keepdims=True)
     if grad.shape != shape:
         raise ValueError(f"sum_to_shape: cannot reduce a gradient of shape {grad.shape} to {shape}")
+    return grad
+
+
+def _run_hooks(node: Tensor, hooks: dict, grad):
+    """Each gradient hook in turn; one that returns something replaces the gradient."""
+    for hook in list(hooks.values()):
+        result = hook(grad)
+        if result is None:
+            continue
+        if not isinstance(result, SparseGrad):
+            result = np.asarray(result.data if isinstance(result, Tensor) else result)
+            result = result.astype(node.data.dtype, copy=False)
+        if tuple(result.shape) != node.shape:
+            raise RuntimeError(f"register_hook: a hook returned a gradient of shape "
+                               f"{tuple(result.shape)} for a tensor of shape {node.shape}")
+        grad = result
     return grad
 
 

@@ -45,6 +45,8 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", {})
+        object.__setattr__(self, "_forward_hooks", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
@@ -98,7 +100,35 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        pre_hooks = self.__dict__.get("_forward_pre_hooks")
+        if pre_hooks:
+            for hook in list(pre_hooks.values()):
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        out = self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:
+            for hook in list(hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
+        return out
+
+    def register_forward_pre_hook(self, hook):
+        """``hook(module, args)`` before every ``forward``; returning a value replaces the
+        positional arguments (a tuple, or one value). Returns a removable handle."""
+        from dlpy.hooks import add_hook
+
+        return add_hook(self._forward_pre_hooks, hook, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook):
+        """``hook(module, args, output)`` after every ``forward``; returning a value replaces
+        the output (e.g. to read a layer's activations: store them and return None). Returns
+        a removable handle."""
+        from dlpy.hooks import add_hook
+
+        return add_hook(self._forward_hooks, hook, "register_forward_hook")
 
     # ----------------------------------------------------------------- traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
