@@ -121,7 +121,7 @@ class Tensor:
     Python lists and scalars become float32.
     """
 
-    # _hooks (gradient hooks) is set only by register_hook: op outputs never pay for it
+    # _hooks: None, or the gradient hooks of register_hook
     __slots__ = ("data", "grad", "requires_grad", "op", "name", "_hooks", "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
@@ -137,6 +137,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.op: Op | None = None
         self.name = name
+        self._hooks: dict | None = None
 
     # ----------------------------------------------------------------- properties
     @property
@@ -224,7 +225,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that does "
                                "not require gradients")
-        hooks = getattr(self, "_hooks", None)
+        hooks = self._hooks
         if hooks is None:
             hooks = self._hooks = {}
         return add_hook(hooks, hook, "register_hook")
@@ -265,9 +266,8 @@ class Tensor:
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
-            hooks = getattr(node, "_hooks", None)
-            if hooks:
-                grad = _run_hooks(node, hooks, grad)
+            if node._hooks:
+                grad = _run_hooks(node, node._hooks, grad)
             op = node.op
             if op is None:  # a leaf: accumulate across backward calls, as in PyTorch
                 if node.grad is not None:
@@ -464,6 +464,7 @@ class Op:
         out.data = data
         out.grad = None
         out.name = None
+        out._hooks = None
         if _detect_anomaly:
             _check_forward(self, inputs, data)
             self._created_at = _caller()
