@@ -211,8 +211,13 @@ class Tensor:
         """The same data, cut from the graph."""
         return Tensor(self.data)
 
-    def zero_grad(self) -> None:
-        self.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradient: None (PyTorch's default), or with ``set_to_none=False`` fill the
+        array with zeros (a sparse gradient becomes None either way)."""
+        if set_to_none or not isinstance(self.grad, np.ndarray):
+            self.grad = None
+        else:
+            self.grad[...] = 0
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` with the gradient of this tensor each time backward computes it

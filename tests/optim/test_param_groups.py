@@ -156,6 +156,13 @@ def test_zero_grad_can_keep_zeroed_arrays():
     kept = p.grad
     opt.zero_grad(set_to_none=False)
     assert p.grad is kept and not p.grad.any()
+    model = nn.Linear(2, 1)
+    for q in model.parameters():
+        q.grad = np.ones(q.shape, dtype=np.float32)
+    model.zero_grad(set_to_none=False)
+    assert all(q.grad is not None and not q.grad.any() for q in model.parameters())
+    model.zero_grad()
+    assert all(q.grad is None for q in model.parameters())
 
 
 @pytest.mark.parametrize("make, message", [

@@ -169,9 +169,10 @@ class Module:
     def num_parameters(self) -> int:
         return int(sum(p.data.size for p in self.parameters()))
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the parameters' gradients: None (PyTorch's default) or zero-filled arrays."""
         for p in self.parameters():
-            p.grad = None
+            p.zero_grad(set_to_none)
 
     def train(self, mode: bool = True) -> Module:
         for module in self.modules():

@@ -122,10 +122,7 @@ class Optimizer:
         """Forget the gradients: set to None (PyTorch's default) or, with
         ``set_to_none=False``, fill them with zeros."""
         for p in self.params:
-            if set_to_none or p.grad is None:
-                p.grad = None
-            else:
-                p.grad[...] = 0
+            p.zero_grad(set_to_none)
 
     def _indexed(self):
         """(flat index, parameter, its group) over every group in order."""
