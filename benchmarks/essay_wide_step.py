@@ -5,9 +5,9 @@ ops (`F.sum(w * w * scale)`, what it used before).
     OMP_NUM_THREADS=1 python benchmarks/essay_wide_step.py [--rows 1761418] [--steps 15]
 
 Synthetic data of the bundled model's shape: 40,000 n-grams, 5 categories, 50 prompts with
-their copies, `--rows` rows of n-gram weights (the bundled model of 20,000 + 20,000 n-grams kept 1,761,418; today's
-60,000 + 60,000 one keeps 3,718,640), batches of 64
-essays with 600 n-grams each; AdamW, gradient clipping and the weight average (`--ema`) as in
+their copies, `--rows` rows of n-gram weights (the bundled model of 20,000 + 20,000 n-grams
+kept 1,761,418; today's 60,000 + 60,000 one keeps 3,718,640), batches of 64 essays with 600
+n-grams each; AdamW, gradient clipping and the weight average (`--ema`) as in
 training. The contenders alternate step by step; the minimum over the steps and the ratio are
 printed (the two-core machine is shared: medians swing, minima are the comparable figure).
 """

@@ -7,8 +7,9 @@ Two shapes:
 - "embedding": `nn.Embedding(200_000, 64)` looked up by a batch of 32 x 128 ids (a token
   embedding of an LM-sized vocabulary);
 - "essay wide": `sparse_linear` over EssayNet's n-gram weights at the size of the bundled
-  model of 20,000 + 20,000 n-grams (1,761,418 rows x 3 outputs), 64 essays with 600 n-grams each, each entry copied to its
-  category's and prompt's rows as EssayNet does (synthetic rows drawn at random).
+  model of 20,000 + 20,000 n-grams (1,761,418 rows x 3 outputs), 64 essays with 600 n-grams
+  each, each entry copied to its category's and prompt's rows as EssayNet does (synthetic rows
+  drawn at random).
 Each step is forward, backward, gradient clipping and the optimiser's step. The contenders
 alternate step by step; the minimum over the steps and the ratio are printed (the two-core
 machine is shared: minima are the comparable figure).
