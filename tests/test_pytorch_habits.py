@@ -130,6 +130,9 @@ CE_OPTIONS = {
     "smooth": {"label_smoothing": 0.2},
     "ignore_smooth": {"label_smoothing": 0.1},
     "prob_smooth": {"label_smoothing": 0.1},
+    "weight": {"weight": [0.5, 1.0, 2.0, 1.5]},
+    "weight_ignore_smooth": {"weight": [0.5, 1.0, 2.0, 1.5], "label_smoothing": 0.2},
+    "prob_weight_smooth": {"weight": [0.5, 1.0, 2.0, 1.5], "label_smoothing": 0.1},
 }
 
 
@@ -168,6 +171,15 @@ def test_cross_entropy_options_gradcheck_and_edges():
     with pytest.raises(ValueError, match="label_smoothing must be a number in"):
         F.cross_entropy(Tensor(logits), labels, label_smoothing=1.5)
     assert "label_smoothing=0.1" in repr(dlpy.nn.CrossEntropyLoss(label_smoothing=0.1))
+    weight = np.array([0.2, 1.0, 3.0])
+    targets = np.random.default_rng(1).dirichlet(np.ones(3), size=5)
+    for target in (labels, targets):
+        assert gradcheck(lambda x, t=target: F.cross_entropy(x, t, label_smoothing=0.1,
+                                                              weight=weight),
+                         Tensor(logits, requires_grad=True))
+    with pytest.raises(ValueError, match=r"weight must be 3 finite numbers \(one per class\), "
+                                         r"got shape \(2,\)"):
+        F.cross_entropy(Tensor(logits), labels, weight=[1.0, 2.0])
 
 
 def test_loss_module_bad_reduction():

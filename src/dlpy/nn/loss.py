@@ -26,14 +26,15 @@ class CrossEntropyLoss(_Loss):
     ``ignore_index`` count nothing; ``label_smoothing`` mixes in the uniform distribution
     (``F.cross_entropy``)."""
 
-    def __init__(self, reduction: str = "mean", ignore_index: int = -100,
+    def __init__(self, weight=None, reduction: str = "mean", ignore_index: int = -100,
                  label_smoothing: float = 0.0):
         super().__init__(reduction)
+        self.weight = weight
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002 - PyTorch's name
         return F.cross_entropy(input, target, self.reduction, self.ignore_index,
-                               self.label_smoothing)
+                               self.label_smoothing, self.weight)
 
     def extra_repr(self) -> str:
         extra = super().extra_repr()

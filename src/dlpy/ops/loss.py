@@ -11,14 +11,18 @@ class SoftmaxCrossEntropy(Op):
     Targets t are class indices (one-hot implied) or probabilities. Classes on the last axis.
     With label smoothing e over C classes, t = (1 - e) t + e / C. Rows whose label is
     ``ignore`` (a boolean mask, or None) count nothing and leave the mean's denominator.
-    d logits = (softmax(logits) - t) * g / n: the O(N) fused gradient.
+    d logits = (softmax(logits) - t) * g / n: the O(N) fused gradient. Class weights w (as
+    PyTorch's ``weight=``) scale class c's terms by w_c; with labels the mean divides by the
+    sum of the rows' w_label.
     """
 
-    def __init__(self, labels, reduction, smoothing=0.0, ignore=None):
+    def __init__(self, labels, reduction, smoothing=0.0, ignore=None, weight=None):
         self.labels, self.reduction = labels, reduction
-        self.smoothing, self.ignore = smoothing, ignore
+        self.smoothing, self.ignore, self.weight = smoothing, ignore, weight
 
     def forward(self, logits):
+        if self.weight is not None:
+            return self._reduce(self._weighted_losses(logits), logits.dtype)
         shifted = logits - logits.max(axis=-1, keepdims=True)  # exp cannot overflow
         probs = np.exp(shifted)
         total = probs.sum(axis=-1, keepdims=True)
@@ -40,15 +44,62 @@ class SoftmaxCrossEntropy(Op):
             self.count = losses.size - int(self.ignore.sum())
         else:
             self.count = losses.size
+        return self._reduce(losses, logits.dtype)
+
+    def _reduce(self, losses, dtype):
         if self.reduction == "none":
             return losses
         loss = losses.sum()
         if self.reduction == "mean":
-            # every row ignored: 0 / 0 = nan, as PyTorch
+            # every row ignored (or weighing 0): 0 / 0 = nan, as PyTorch
             loss = loss / self.count if self.count else np.float64("nan")
-        return np.asarray(loss, dtype=logits.dtype)
+        return np.asarray(loss, dtype=dtype)
+
+    def _weighted_losses(self, logits):
+        """The per-row losses with class weights (the general, slower path)."""
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        probs = np.exp(shifted)
+        total = probs.sum(axis=-1, keepdims=True)
+        probs /= total
+        self.probs = probs
+        log_probs = shifted - np.log(total)
+        w, e, classes = self.weight, self.smoothing, logits.shape[-1]
+        if self.labels.dtype.kind in "iu":
+            self.row_weight = w[self.labels]  # w of each row's label
+            if self.ignore is not None:
+                self.row_weight[self.ignore] = 0
+            losses = -(1 - e) * self.row_weight * _pick(log_probs, self.labels)
+            if e:
+                smooth = -(log_probs * w).sum(axis=-1)
+                if self.ignore is not None:
+                    smooth[self.ignore] = 0
+                losses = losses + e / classes * smooth
+            self.count = float(self.row_weight.sum())
+        else:
+            self.targets = self.labels if not e else (1 - e) * self.labels + e / classes
+            losses = -(log_probs * self.targets * w).sum(axis=-1)
+            self.count = losses.size
+        return losses
+
+    def _weighted_grad(self):
+        p, w, e = self.probs, self.weight, self.smoothing
+        if self.labels.dtype.kind in "iu":
+            grad = p.copy()
+            rows = grad.reshape(-1, grad.shape[-1])
+            rows[np.arange(len(rows)), self.labels.reshape(-1)] -= 1
+            grad *= (1 - e) * self.row_weight[..., None]
+            if e:
+                smooth = p * w.sum() - w
+                if self.ignore is not None:
+                    smooth[self.ignore] = 0
+                grad += e / p.shape[-1] * smooth
+            return grad
+        tw = self.targets * w
+        return p * tw.sum(axis=-1, keepdims=True) - tw
 
     def backward(self, grad_output):
+        if self.weight is not None:
+            return (self._scale(self._weighted_grad(), grad_output),)
         grad = self.probs.copy()  # a second backward (retain_graph) needs probs intact
         e = self.smoothing
         if self.labels.dtype.kind in "iu":
@@ -63,13 +114,16 @@ class SoftmaxCrossEntropy(Op):
             grad -= self.labels
         if self.ignore is not None:
             grad[self.ignore] = 0
+        return (self._scale(grad, grad_output),)
+
+    def _scale(self, grad, grad_output):
         if self.reduction == "none":
             grad *= grad_output[..., None]
         elif self.reduction == "mean":
             grad *= grad_output / self.count if self.count else 0
         else:
             grad *= grad_output
-        return (grad,)
+        return grad
 
 
 class BCEWithLogits(Op):
@@ -117,13 +171,15 @@ def _pick(values, labels):
     return rows[np.arange(len(rows)), labels.reshape(-1)].reshape(labels.shape)
 
 
-def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smoothing=0.0,
+                  weight=None):
     """Softmax cross-entropy of logits (..., classes) against integer labels (...) or
     probabilities (..., classes). reduction: "mean" (over the batch), "sum" or "none".
 
     As PyTorch: integer labels equal to ``ignore_index`` count nothing (loss 0, and the mean
     is over the other rows; nan if there are none); ``label_smoothing`` e in [0, 1] mixes the
-    target with the uniform distribution, (1 - e) t + e / classes."""
+    target with the uniform distribution, (1 - e) t + e / classes; ``weight`` (classes,)
+    scales each class's terms (with labels, the mean is over the rows' label weights)."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be mean, sum or none, got {reduction!r}")
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
@@ -160,4 +216,11 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
         )
     else:
         labels = labels.astype(logits.dtype, copy=False)
-    return SoftmaxCrossEntropy(labels, reduction, float(label_smoothing), ignore)(logits)
+    if weight is not None:
+        weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+        if weight.shape != (shape[-1],) or not np.all(np.isfinite(weight)):
+            raise ValueError(f"cross_entropy: weight must be {shape[-1]} finite numbers (one "
+                             f"per class), got shape {weight.shape}")
+        weight = weight.astype(logits.dtype)
+    return SoftmaxCrossEntropy(labels, reduction, float(label_smoothing), ignore,
+                               weight)(logits)
