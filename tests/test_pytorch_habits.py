@@ -27,15 +27,18 @@ def reference():
 def test_subpackages_are_reachable_from_import_dlpy():
     code = ("import sys, dlpy; assert 'dlpy.nn' not in sys.modules; "
             "print(dlpy.nn.Linear.__name__, dlpy.optim.SGD.__name__, dlpy.data.DataLoader.__name__,"
-            " dlpy.graph.to_dot.__name__, dlpy.functional.relu.__name__)")
+            " dlpy.graph.to_dot.__name__, dlpy.functional.relu.__name__,"
+            " dlpy.autograd.grad.__name__, dlpy.nn.utils.clip_grad_norm_.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["Linear", "SGD", "DataLoader", "to_dot", "relu"]
+    assert out.stdout.split() == ["Linear", "SGD", "DataLoader", "to_dot", "relu", "grad",
+                                  "clip_grad_norm_"]
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         dlpy.nope  # noqa: B018
 
 
 @pytest.mark.parametrize("module", ["dlpy", "dlpy.functional", "dlpy.nn", "dlpy.optim",
-                                    "dlpy.data", "dlpy.optim.lr_scheduler"])
+                                    "dlpy.data", "dlpy.optim.lr_scheduler", "dlpy.autograd",
+                                    "dlpy.nn.utils"])
 def test_all_is_accurate(module):
     mod = __import__(module, fromlist=["_"])
     missing = [name for name in mod.__all__ if not hasattr(mod, name)]

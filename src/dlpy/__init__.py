@@ -1,7 +1,8 @@
 """dlpy: deep learning from scratch in Python.
 
 ``import dlpy`` loads the engine and the functional API; ``dlpy.nn``, ``dlpy.optim``,
-``dlpy.data`` and ``dlpy.graph`` are imported on first use, so the import stays fast.
+``dlpy.autograd``, ``dlpy.data`` and ``dlpy.graph`` are imported on first use, so the import
+stays fast.
 """
 
 import sys
@@ -20,11 +21,11 @@ from dlpy.tensor import (
 )
 
 __version__ = "0.1.0"
-_LAZY = ("data", "graph", "io", "nn", "optim", "testing", "text")
+_LAZY = ("autograd", "data", "graph", "io", "nn", "optim", "testing", "text")
 __all__ = [
-    "Op", "Tensor", "arange", "data", "default_generator", "detect_anomaly", "functional",
-    "graph", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "optim", "randn",
-    "set_detect_anomaly", "sum_to_shape", "tensor", "testing", "zeros",
+    "Op", "Tensor", "arange", "autograd", "data", "default_generator", "detect_anomaly",
+    "functional", "graph", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "optim",
+    "randn", "set_detect_anomaly", "sum_to_shape", "tensor", "testing", "zeros",
 ]
 
 

@@ -265,43 +265,7 @@ class Tensor:
                     f"shape {self.shape}"
                 )
 
-        grads: dict[int, np.ndarray] = {id(self): grad_output}  # by id: Tensors may define ==
-        shared = {id(grad_output)}  # arrays someone else may hold: a leaf gets a copy of these
-        for node in reversed(_topological_order(self)):
-            grad = grads.pop(id(node), None)
-            if grad is None:
-                continue
-            if node._hooks:
-                grad = _run_hooks(node, node._hooks, grad)
-            op = node.op
-            if op is None:  # a leaf: accumulate across backward calls, as in PyTorch
-                if node.grad is not None:
-                    node.grad = node.grad + grad
-                elif isinstance(grad, SparseGrad):  # an op's fresh arrays, kept sparse
-                    node.grad = grad.copy() if retain_graph else grad
-                elif retain_graph or grad.base is not None or id(grad) in shared:
-                    node.grad = grad.copy()
-                else:  # a fresh array that only this leaf will hold: skip the copy (speed)
-                    node.grad = grad
-                shared.add(id(grad))
-                continue
-            if op.freed:
-                raise RuntimeError(
-                    f"backward: the graph through {type(op).__name__} was already freed by an "
-                    "earlier backward(); pass retain_graph=True to the first call to go twice"
-                )
-            if isinstance(grad, SparseGrad):  # sparse gradients stay sparse only in leaves
-                grad = grad.to_dense()
-            parent_grads = _checked_grads(op, grad)
-            if _detect_anomaly:
-                _check_backward(op, grad, parent_grads)
-            for parent, parent_grad in zip(op.inputs, parent_grads):
-                if parent_grad is not None:  # a node used twice gets the sum
-                    key = id(parent)
-                    existing = grads.get(key)
-                    grads[key] = parent_grad if existing is None else existing + parent_grad
-            if not retain_graph:
-                op.free()
+        _backpropagate([self], [grad_output], retain_graph)
 
     # ----------------------------------------------------------------- operators
     def __add__(self, other):
@@ -532,6 +496,73 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
+def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_graph: bool,
+                   capture: set[int] | None = None) -> dict[int, np.ndarray]:
+    """The reverse pass shared by ``Tensor.backward`` and ``dlpy.autograd.grad``.
+
+    Walks the tensors that need gradients from the roots back, in reverse topological order,
+    summing the gradients a tensor receives from every use. Without ``capture`` each leaf's
+    gradient accumulates into its ``.grad``. With ``capture`` (ids of tensors) nothing
+    accumulates: only the ops on a path to a captured tensor run, and the captured tensors'
+    gradients are returned by id (those that got none are missing).
+    """
+    grads: dict[int, np.ndarray] = {}  # by id: Tensors may define ==
+    shared = set()  # arrays someone else may hold: a leaf gets a copy of these
+    for root, grad in zip(roots, root_grads):
+        existing = grads.get(id(root))
+        grads[id(root)] = grad if existing is None else existing + grad
+        shared.add(id(grad))
+    order = _topological_order(roots)
+    captured: dict[int, np.ndarray] = {}
+    if capture is not None:  # keep the tensors with a path to a captured one, inputs first
+        needed = set(capture)
+        for node in order:
+            if node.op is not None and any(id(p) in needed for p in node.op.inputs):
+                needed.add(id(node))
+        order = [node for node in order if id(node) in needed]
+    for node in reversed(order):
+        grad = grads.pop(id(node), None)
+        if grad is None:
+            continue
+        if node._hooks:
+            grad = _run_hooks(node, node._hooks, grad)
+        op = node.op
+        if capture is not None:
+            if id(node) in capture:
+                captured[id(node)] = grad
+            if op is None or not any(id(p) in needed for p in op.inputs):
+                continue
+        elif op is None:  # a leaf: accumulate across backward calls, as in PyTorch
+            if node.grad is not None:
+                node.grad = node.grad + grad
+            elif isinstance(grad, SparseGrad):  # an op's fresh arrays, kept sparse
+                node.grad = grad.copy() if retain_graph else grad
+            elif retain_graph or grad.base is not None or id(grad) in shared:
+                node.grad = grad.copy()
+            else:  # a fresh array that only this leaf will hold: skip the copy (speed)
+                node.grad = grad
+            shared.add(id(grad))
+            continue
+        if op.freed:
+            raise RuntimeError(
+                f"backward: the graph through {type(op).__name__} was already freed by an "
+                "earlier backward(); pass retain_graph=True to the first call to go twice"
+            )
+        if isinstance(grad, SparseGrad):  # sparse gradients stay sparse only in leaves
+            grad = grad.to_dense()
+        parent_grads = _checked_grads(op, grad)
+        if _detect_anomaly:
+            _check_backward(op, grad, parent_grads)
+        for parent, parent_grad in zip(op.inputs, parent_grads):
+            if parent_grad is not None:  # a node used twice gets the sum
+                key = id(parent)
+                existing = grads.get(key)
+                grads[key] = parent_grad if existing is None else existing + parent_grad
+        if not retain_graph:
+            op.free()
+    return captured
+
+
 def _run_hooks(node: Tensor, hooks: dict, grad):
     """Each gradient hook in turn; one that returns something replaces the gradient."""
     for hook in list(hooks.values()):
@@ -590,23 +621,27 @@ def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
     return checked
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
+def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
     """Tensors that need gradients, each after all of its inputs: a depth-first search with an
     explicit stack of (node, iterator over its inputs), so no recursion limit."""
     order: list[Tensor] = []
-    visited = {id(root)}
-    stack = [(root, iter(root.op.inputs if root.op is not None else ()))]
-    while stack:
-        node, parents = stack[-1]
-        for parent in parents:
-            if parent.requires_grad and id(parent) not in visited:
-                visited.add(id(parent))
-                op = parent.op
-                stack.append((parent, iter(op.inputs if op is not None else ())))
-                break
-        else:  # every input is done: the node can follow them
-            stack.pop()
-            order.append(node)
+    visited: set[int] = set()
+    for root in roots if isinstance(roots, list) else [roots]:
+        if id(root) in visited:
+            continue
+        visited.add(id(root))
+        stack = [(root, iter(root.op.inputs if root.op is not None else ()))]
+        while stack:
+            node, parents = stack[-1]
+            for parent in parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    visited.add(id(parent))
+                    op = parent.op
+                    stack.append((parent, iter(op.inputs if op is not None else ())))
+                    break
+            else:  # every input is done: the node can follow them
+                stack.pop()
+                order.append(node)
     return order
 
 

@@ -1,5 +1,6 @@
 """Layers with their parameters inside: Module, Parameter and the layers."""
 
+from dlpy.nn import utils  # torch.nn.utils: clip_grad_norm_, parameters_to_vector, ...
 from dlpy.nn.attention import MultiHeadAttention
 from dlpy.nn.container import ModuleList, Sequential
 from dlpy.nn.conv import Conv2d, Flatten, MaxPool2d
@@ -26,5 +27,5 @@ __all__ = [
     "load_checkpoint", "save_checkpoint",
     "MultiHeadAttention", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
     "TransformerEncoder", "TransformerEncoderLayer",
-    "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss",
+    "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "utils",
 ]

@@ -485,8 +485,9 @@ class SparseAdam(Optimizer):
 
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
-                   error_if_nonfinite: bool = True) -> float:
-    """Scale the gradients in place so their joint L2 norm is at most ``max_norm``.
+                   error_if_nonfinite: bool = True, norm_type: float = 2.0) -> float:
+    """Scale the gradients in place so their joint ``norm_type``-norm (2: L2, ``inf``: the
+    largest absolute value) is at most ``max_norm``.
 
     Returns the norm before clipping (as torch.nn.utils.clip_grad_norm_). A NaN or infinite
     norm raises FloatingPointError (PyTorch's default is not to; pass False for that: the
@@ -494,6 +495,9 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
     """
     if not math.isfinite(max_norm) or max_norm <= 0:
         raise ValueError(f"clip_grad_norm: max_norm must be finite and > 0, got {max_norm}")
+    norm_type = float(norm_type)
+    if not norm_type > 0:  # also NaN
+        raise ValueError(f"clip_grad_norm: norm_type must be > 0 (or inf), got {norm_type}")
     if isinstance(params, Tensor):
         params = [params]
     grads = []
@@ -503,7 +507,13 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
             grads.append(p.grad.values)
         elif p.grad is not None:
             grads.append(p.grad)
-    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    if norm_type == math.inf:
+        total = max((float(np.max(np.abs(g))) for g in grads if g.size), default=0.0)
+    elif norm_type == 2.0:
+        total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    else:
+        total = sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type))
+                    for g in grads) ** (1.0 / norm_type)
     if not math.isfinite(total):
         if error_if_nonfinite:
             raise FloatingPointError(
@@ -511,6 +521,11 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
                 "inf); pass error_if_nonfinite=False to carry on"
             )
         return total
+    scale = max_norm / (total + 1e-6)
+    if scale < 1.0:
+        for g in grads:
+            g *= scale
+    return total
     scale = max_norm / (total + 1e-6)
     if scale < 1.0:
         for g in grads:

@@ -1,0 +1,115 @@
+"""Gradients as values: ``dlpy.autograd.grad`` and ``backward``, as in ``torch.autograd``.
+
+``loss.backward()`` accumulates into the ``.grad`` of every leaf. ``grad(outputs, inputs)``
+instead returns d(outputs)/d(inputs) for the tensors asked for, leaves or not, and touches no
+``.grad``: what a saliency map, a gradient-based explanation or a check of one part of a
+model needs::
+
+    x = dlpy.tensor(features, requires_grad=True)
+    (gx,) = dlpy.autograd.grad(model(x).sum(), x)
+
+Only first-order gradients: the returned tensors are constants (``create_graph=True``, the
+gradient of a gradient, is not supported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dlpy.sparse_grad import SparseGrad
+from dlpy.tensor import Tensor, _backpropagate, detect_anomaly, no_grad, set_detect_anomaly
+
+__all__ = ["backward", "detect_anomaly", "grad", "no_grad", "set_detect_anomaly"]
+
+
+def _as_list(name: str, what: str, values) -> list[Tensor]:
+    tensors = [values] if isinstance(values, Tensor) else list(values)
+    if not tensors:
+        raise ValueError(f"{name}: {what} is empty")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: {what}[{i}] is a {type(t).__name__}, not a dlpy Tensor")
+    return tensors
+
+
+def _root_grads(name: str, outputs: list[Tensor], grad_outputs) -> list[np.ndarray]:
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"{name}: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    grads = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise ValueError(
+                f"{name}: output {i} does not require gradients (no input had "
+                "requires_grad=True or it was computed under no_grad())"
+            )
+        if g is None:
+            if out.data.size != 1:
+                raise ValueError(f"{name}: output {i} has shape {out.shape}; give its "
+                                 "grad_outputs (only a one-element output needs none)")
+            grads.append(np.ones_like(out.data))
+            continue
+        g = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
+        if g.shape != out.shape:
+            raise ValueError(f"{name}: grad_outputs[{i}] has shape {g.shape}, output {i} has "
+                             f"shape {out.shape}")
+        grads.append(g)
+    return grads
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs`` (a tuple, one per input).
+
+    grad_outputs: the vector of the vector-Jacobian product, one per output (each output with
+    more than one element needs it); several outputs' gradients are summed. retain_graph:
+    keep the graph for another pass (default False, as PyTorch's default of create_graph).
+    allow_unused: an input the outputs do not depend on gives None instead of an error.
+    Leaves' ``.grad`` are left as they are; tensor hooks run as in ``backward``.
+    """
+    if create_graph:
+        raise NotImplementedError(
+            "autograd.grad: create_graph=True (gradients of gradients) is not supported: "
+            "dlpy's backward works on numpy arrays and records no graph"
+        )
+    outputs = _as_list("autograd.grad", "outputs", outputs)
+    inputs = _as_list("autograd.grad", "inputs", inputs)
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise ValueError(f"autograd.grad: input {i} (shape {t.shape}) does not require "
+                             "gradients")
+    root_grads = _root_grads("autograd.grad", outputs, grad_outputs)
+    captured = _backpropagate(outputs, root_grads, bool(retain_graph),
+                              capture={id(t) for t in inputs})
+    results: list[Tensor | None] = []
+    for i, t in enumerate(inputs):
+        g = captured.get(id(t))
+        if g is None:
+            if not allow_unused:
+                raise ValueError(
+                    f"autograd.grad: input {i} (shape {t.shape}) was not used to compute the "
+                    "outputs; pass allow_unused=True to get None for it"
+                )
+            results.append(None)
+            continue
+        g = g.to_dense() if isinstance(g, SparseGrad) else np.array(g, dtype=t.dtype)
+        results.append(Tensor(g))
+    return tuple(results)
+
+
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
+             retain_graph: bool = False) -> None:
+    """``sum(t.backward(g))`` over several tensors in one pass: each leaf's ``.grad`` gets
+    the sum of the gradients from all of them (a tensor shared by their graphs is visited
+    once)."""
+    tensors = _as_list("autograd.backward", "tensors", tensors)
+    _backpropagate(tensors, _root_grads("autograd.backward", tensors, grad_tensors),
+                   retain_graph)
