@@ -38,6 +38,22 @@ def test_repeated():
     assert "repeated" in [w["code"] for w in checks.check_text(sentences * 4)]
 
 
+def test_copies_its_prompt():
+    from dlpy.essay.features import prompt_copy_share
+
+    prompt_text = service().model.doc_fields(PROMPT)["prompt_text"]
+    assert len(prompt_text) > 100
+    warnings = service().score(prompt_text, PROMPT, explain=False)["warnings"]
+    copied = [w for w in warnings if w["code"] == "copies_prompt"]
+    assert len(copied) == 1 and "100% of the essay" in copied[0]["en"] and copied[0]["ko"]
+    # two thirds copied still warns; a good essay quoting nothing does not (no warnings above)
+    half = good_essay()[: len(prompt_text) // 2] + "\n" + prompt_text
+    assert prompt_copy_share(half, prompt_text) >= checks.PROMPT_COPY
+    assert "copies_prompt" in _codes(half)
+    assert prompt_copy_share(good_essay(), prompt_text) < 0.2
+    assert "copies_prompt" not in _codes(good_essay(), "이런 주제는 없다")  # no prompt text
+
+
 def test_shuffled_words():
     words = good_essay().split()
     random.Random(0).shuffle(words)

@@ -41,6 +41,29 @@ def test_features_are_finite_and_sized(docs):
     assert featurizer.prompt_id("no such prompt") == -1
 
 
+def test_the_prompt_copy_share_is_not_clipped_and_older_models_clip_it(docs):
+    import copy
+
+    from dlpy.essay.features import prompt_copy_share
+
+    featurizer = Featurizer.fit(docs, 300, 300)
+    assert featurizer.unclipped_stats == ["prompt_copy_share"]
+    copier = copy.copy(docs[0])  # an essay that copies its prompt's text
+    copier.text = copier.prompt_text
+    copier._cache = {}
+    assert prompt_copy_share(copier.text, copier.prompt_text) == 1.0
+    column = STAT_NAMES.index("prompt_copy_share")
+    z = featurizer.statistics([copier])[0]
+    expected = (1.0 - featurizer.stat_mean[column]) / featurizer.stat_std[column]
+    assert expected > 5 and z[column] == pytest.approx(expected, rel=1e-5)
+    assert np.abs(np.delete(z, column)).max() <= 5  # every other statistic is clipped
+    state = featurizer.to_dict()
+    assert Featurizer.from_dict(state, featurizer.arrays()).unclipped_stats == ["prompt_copy_share"]
+    del state["unclipped_stats"]  # a model file from before the list: everything clipped
+    older = Featurizer.from_dict(state, featurizer.arrays())
+    assert older.statistics([copier])[0][column] == 5.0
+
+
 def test_bucketed_batches_cover_everything_once():
     lengths = np.random.default_rng(0).integers(1, 500, size=103)
     batches = bucketed_batches(lengths, 8, np.random.default_rng(1))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlpy.essay.features import prompt_copy_share
+
 MIN_CHARS = 100              # no development essay is shorter than 160 characters
 MIN_HANGUL_SHARE = 0.6       # Hangul among letters; the development essays: >= 0.93
 REPEATED_SENTENCES = 0.3     # share of sentences that are copies of an earlier one
@@ -26,6 +28,9 @@ MIN_PAIR_COVERAGE = 0.33     # familiar pairs across word boundaries; developmen
                              # >= 0.36 (1st percentile 0.40), words shuffled: median 0.28
 MAX_RMS_Z = 2.5              # rms of the standardised statistics; dev 99th pct. 1.63, max 1.92
 MIN_NGRAM_COVERAGE = 0.5     # known character 1-3-grams; development essays >= 0.74
+PROMPT_COPY = 0.5            # share of the essay's 4-grams found in its prompt's text: 82 of
+                             # the 38,626 aihub-train essays (99th pct. 0.28); of the 14 at
+                             # >= 0.8, 7 scored under 5 (docs/serve.md)
 # The two coverage thresholds hold for a vocabulary of this many character and as many morpheme
 # n-grams (a larger one knows more pairs, shuffled ones included): a model with more is checked
 # against its most frequent ones (reference_vocabulary).
@@ -127,9 +132,17 @@ def rms_z(doc, reference: Reference) -> float:
 
 def check_doc(doc, reference: Reference,
               morpheme_spans: list[tuple[int, int]] | None = None) -> list[dict]:
-    """Warnings that need the analysis: shuffled words (needs the morphemes' spans), far from
-    every training essay."""
+    """Warnings that need the analysis: copies its prompt, shuffled words (needs the
+    morphemes' spans), far from every training essay."""
     out = []
+    copied = prompt_copy_share(doc.text, doc.prompt_text) if doc.prompt_text else 0.0
+    if copied >= PROMPT_COPY:
+        out.append(warning(
+            "copies_prompt", f"{copied:.0%} of the essay repeats the prompt's own text; raters "
+            "give essays that copy their prompt very low scores, which the model may not "
+            "reflect.",
+            f"글의 {copied:.0%}가 주제 글을 그대로 옮긴 것입니다. 채점자는 이런 글에 매우 낮은 "
+            "점수를 주며, 모델 점수에는 반영되지 않았을 수 있습니다."))
     coverage = None if morpheme_spans is None else \
         pair_coverage(doc, morpheme_spans, reference.vocabulary)
     if coverage is not None and coverage < MIN_PAIR_COVERAGE:

@@ -42,6 +42,11 @@ STAT_NAMES = (
 FITTED_STAT_NAMES = ("topic_similarity", "log_chars_vs_prompt")
 # the weak-essay signals added for the whole corpus (off with --no-relevance-features)
 SPACING_STAT_NAMES = ("missing_spaces_per_char", "log_missing_spaces")
+# Standardised statistics are clipped to [-5, 5], except these: bounded by construction (a
+# share), and with their most telling values beyond 5 standard deviations. An essay that copies
+# its prompt (share >= 0.9: z about 14; most such essays score near 0) would otherwise look
+# the same as one that quotes a third of it (z 5). Models saved before this list clip them all.
+UNCLIPPED_STAT_NAMES = ("prompt_copy_share",)
 RELEVANCE_STAT_NAMES = ("prompt_similarity", "repeated_sentence_share",
                         "log_chars_per_paragraph") + FITTED_STAT_NAMES
 CRITERIA = ("organisation", "content", "expression")
@@ -228,11 +233,9 @@ def text_statistics(doc: Doc) -> list[float]:
     forms = [form for form, _ in morphemes]
     sentence_lengths = np.array([sum(len(f) for f, _ in s) for s in doc.sentences] or [0.0])
     compact = re.sub(r"\s+", "", text)
-    grams = [compact[i:i + 4] for i in range(len(compact) - 3)]
+    grams = _char4grams(compact)
     repeated = sum(c - 1 for c in Counter(grams).values()) / max(len(grams), 1)
-    prompt_compact = re.sub(r"\s+", "", doc.prompt_text)
-    prompt_grams = {prompt_compact[i:i + 4] for i in range(len(prompt_compact) - 3)}
-    copied = sum(g in prompt_grams for g in grams) / max(len(grams), 1)
+    copied = prompt_copy_share(text, doc.prompt_text)
     ends_in_sf = sum(1 for s in doc.sentences if s and s[-1][1].startswith("SF")) / num_sentences
     sentence_texts = [" ".join(f for f, _ in s) for s in doc.sentences if s]
     repeated_sentences = (len(sentence_texts) - len(set(sentence_texts))) / num_sentences
@@ -257,6 +260,19 @@ def text_statistics(doc: Doc) -> list[float]:
 
 
 _NGRAM_IDS: dict[str, int] = {}
+
+
+def _char4grams(compact: str) -> list[str]:
+    return [compact[i:i + 4] for i in range(len(compact) - 3)]
+
+
+def prompt_copy_share(text: str, prompt_text: str) -> float:
+    """The share of the essay's character 4-grams (whitespace removed) that occur in its
+    prompt's text: 1.0 for an essay that copies the prompt (the statistic
+    `prompt_copy_share`, and the service's `copies_prompt` warning)."""
+    grams = _char4grams(re.sub(r"\s+", "", text))
+    prompt_grams = set(_char4grams(re.sub(r"\s+", "", prompt_text)))
+    return sum(g in prompt_grams for g in grams) / max(len(grams), 1)
 
 
 def _intern(ngram: str) -> int:
@@ -316,7 +332,8 @@ class Featurizer:
                  prompt_info: dict[str, dict] | None = None,
                  centroid_indices: np.ndarray | None = None,
                  centroid_values: np.ndarray | None = None,
-                 disabled_stats: Sequence[str] = (), lm=None):
+                 disabled_stats: Sequence[str] = (), lm=None,
+                 unclipped_stats: Sequence[str] = ()):
         self.lm = lm  # LMFeatures, or None without the LM input
         self.vocabulary = list(vocabulary)
         self.index = {g: i for i, g in enumerate(self.vocabulary)}
@@ -330,6 +347,7 @@ class Featurizer:
         self.prompt_texts = dict(prompt_texts or {})
         self.categories = list(categories or [])
         self.disabled_stats = [n for n in STAT_NAMES + FITTED_STAT_NAMES if n in disabled_stats]
+        self.unclipped_stats = [n for n in STAT_NAMES if n in unclipped_stats]
         # title -> {"category", "rubric" (criterion weights), "mean_log_chars", "essays"}
         self.prompt_info = dict(prompt_info or {})
         size = self.CENTROID_SIZE
@@ -365,7 +383,8 @@ class Featurizer:
         prompt_texts = {d.prompt: d.prompt_text for d in docs}
         categories = sorted({d.category for d in docs if d.category})
         featurizer = cls(vocabulary, idf, np.zeros(0), np.ones(0), prompts, morpheme_weight,
-                         prompt_texts, categories, disabled_stats=disabled_stats)
+                         prompt_texts, categories, disabled_stats=disabled_stats,
+                         unclipped_stats=UNCLIPPED_STAT_NAMES)
         featurizer._fit_prompts(docs)
         stats = featurizer.raw_statistics(docs)
         featurizer.stat_mean = stats.mean(0).astype(np.float32)
@@ -478,11 +497,16 @@ class Featurizer:
         return np.array(rows, dtype=np.float64).reshape(len(docs), self.num_stats)
 
     def statistics(self, docs: Sequence[Doc]) -> np.ndarray:
-        """(n, num_stats) standardised by the training mean and std, clipped to [-5, 5]; a
-        statistic unknown for the essay (an unseen prompt) is 0, the training mean."""
+        """(n, num_stats) standardised by the training mean and std, clipped to [-5, 5] (but
+        `unclipped_stats`); a statistic unknown for the essay (an unseen prompt) is 0, the
+        training mean."""
         raw = self.raw_statistics(docs)
-        z = np.clip((raw - self.stat_mean) / self.stat_std, -5, 5)
+        z = (raw - self.stat_mean) / self.stat_std
         names = self.stat_names
+        kept = [names.index(name) for name in self.unclipped_stats]
+        unclipped = z[:, kept]
+        z = np.clip(z, -5, 5)
+        z[:, kept] = unclipped
         for name in self.disabled_stats:
             z[:, names.index(name)] = 0.0
         return np.nan_to_num(z, nan=0.0).astype(np.float32)
@@ -513,6 +537,7 @@ class Featurizer:
                 "morpheme_weight": self.morpheme_weight, "prompt_texts": self.prompt_texts,
                 "categories": self.categories, "prompt_info": self.prompt_info,
                 "stat_names": list(self.stat_names), "disabled_stats": self.disabled_stats,
+                "unclipped_stats": self.unclipped_stats,
                 "lm_features": self.lm.to_dict() if self.lm is not None else None}
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -537,7 +562,7 @@ class Featurizer:
                    np.array(state["stat_std"]), state["prompts"], state["morpheme_weight"],
                    state.get("prompt_texts"), state.get("categories"), state.get("prompt_info"),
                    arrays.get("centroid_indices"), arrays.get("centroid_values"),
-                   state.get("disabled_stats", ()), lm)
+                   state.get("disabled_stats", ()), lm, state.get("unclipped_stats", ()))
 
 
 def densify(rows: Sequence[tuple[np.ndarray, np.ndarray]], width: int) -> np.ndarray:
