@@ -1,13 +1,21 @@
-"""Gradient hooks on tensors and forward hooks on modules, with PyTorch's semantics:
-`register_hook` sees (and may replace) a tensor's gradient, before a leaf accumulates it;
-`register_forward_pre_hook` / `register_forward_hook` see (and may replace) a module's inputs
-and output; every handle's `remove()` takes its hook off."""
+"""Gradient hooks on tensors and forward and backward hooks on modules, with PyTorch's
+semantics: `register_hook` sees (and may replace) a tensor's gradient, before a leaf
+accumulates it; `register_forward_pre_hook` / `register_forward_hook` see (and may replace) a
+module's inputs and output; `register_full_backward_pre_hook` / `register_full_backward_hook`
+see (and may replace) the gradients of its outputs and inputs (checked against PyTorch's:
+tests/fixtures/habits, made by tests/fixtures/make_habits_fixtures.py); every handle's
+`remove()` takes its hook off."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor, nn
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "habits" / "habits.npz"
 
 
 def test_gradient_hook_sees_and_replaces_the_gradient():
@@ -74,3 +82,101 @@ def test_forward_hooks_read_and_replace_inputs_and_outputs():
     with model.register_forward_hook(lambda module, args, output: -output):
         np.testing.assert_allclose(model(x).data, -out.data, rtol=1e-6)
     np.testing.assert_allclose(model(x).data, out.data, rtol=1e-6)  # removed on exit
+
+
+# ----------------------------------------------------------------- module backward hooks
+@pytest.fixture(scope="module")
+def ref():
+    with np.load(FIXTURE) as data:
+        return {k: data[k] for k in data.files if k.startswith("mh:")}
+
+
+def _model(ref):
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+    model.load_state_dict({"0.weight": ref["mh:w1"], "0.bias": ref["mh:b1"],
+                           "2.weight": ref["mh:w2"], "2.bias": ref["mh:b2"]})
+    return model, Tensor(ref["mh:x"], requires_grad=True)
+
+
+def test_full_backward_hooks_see_what_pytorchs_see(ref):
+    model, x = _model(ref)
+    seen = {}
+    for i in range(3):
+        model[i].register_full_backward_hook(
+            lambda module, gi, go, i=i: seen.update({i: (gi, go)}))
+    F.sum(model(x) ** 2).backward()
+    assert sorted(seen) == [0, 1, 2]
+    for i, (gi, go) in seen.items():
+        assert len(gi) == 1 and len(go) == 1
+        np.testing.assert_allclose(gi[0], ref[f"mh:plain:{i}:gi"], rtol=1e-12)
+        np.testing.assert_allclose(go[0], ref[f"mh:plain:{i}:go"], rtol=1e-12)
+    np.testing.assert_allclose(x.grad, ref["mh:plain:x_grad"], rtol=1e-12)
+
+
+def test_backward_hooks_replace_gradients_as_pytorchs_do(ref):
+    model, x = _model(ref)
+    model[1].register_full_backward_hook(lambda module, gi, go: tuple(g * 2 for g in gi))
+    model[2].register_full_backward_pre_hook(lambda module, go: tuple(g * 3 for g in go))
+    F.sum(model(x) ** 2).backward()
+    np.testing.assert_allclose(x.grad, ref["mh:replaced:x_grad"], rtol=1e-12)
+    np.testing.assert_allclose(model[0].weight.grad, ref["mh:replaced:w1_grad"], rtol=1e-12)
+    np.testing.assert_allclose(model[2].weight.grad, ref["mh:replaced:w2_grad"], rtol=1e-12)
+
+
+class _Two(nn.Module):
+    def forward(self, a, b):
+        return a * b + a
+
+
+def test_a_module_with_two_inputs_gets_both_gradients_at_once(ref):
+    a, b = (Tensor(ref[f"mh:two:{k}"], requires_grad=True) for k in "ab")
+    two, seen = _Two(), []
+    two.register_full_backward_hook(lambda module, gi, go: seen.append((gi, go)))
+    F.sum(two(a, b) ** 2).backward()
+    (gi, go), = seen
+    np.testing.assert_allclose(gi[0], ref["mh:two:gi0"], rtol=1e-12)
+    np.testing.assert_allclose(gi[1], ref["mh:two:gi1"], rtol=1e-12)
+    np.testing.assert_allclose(go[0], ref["mh:two:go"], rtol=1e-12)
+    np.testing.assert_allclose(a.grad, ref["mh:two:gi0"], rtol=1e-12)
+    # the second input needs no gradient: its entry is None, the first's still arrives
+    b.requires_grad = False
+    seen.clear()
+    F.sum(two(a, b) ** 2).backward()
+    assert seen[0][0][1] is None
+    np.testing.assert_allclose(seen[0][0][0], ref["mh:two:gi0"], rtol=1e-12)
+
+
+def test_backward_hooks_without_input_gradients_order_and_removal():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    calls = []
+    handles = [model[0].register_full_backward_hook(
+                   lambda module, gi, go: calls.append(("hook0", gi))),
+               model[2].register_full_backward_pre_hook(
+                   lambda module, go: calls.append(("pre2", len(go)))),
+               model.register_full_backward_hook(lambda module, gi, go: calls.append(("all",)))]
+    x = dlpy.randn(5, 3)  # needs no gradient: model[0]'s hook gets (None,)
+    F.sum(model(x)).backward()
+    # as PyTorch: a module none of whose inputs needs a gradient hears of its outputs' at once
+    assert calls == [("all",), ("pre2", 1), ("hook0", (None,))]
+    for handle in handles:
+        handle.remove()
+    calls.clear()
+    F.sum(model(x)).backward()
+    with dlpy.no_grad():
+        model[0].register_full_backward_hook(lambda *a: calls.append("x"))
+        model(x)  # under no_grad nothing is gated
+    assert calls == []
+
+
+def test_backward_hook_errors():
+    layer = nn.Linear(3, 2)
+    x = Tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    with layer.register_full_backward_hook(lambda module, gi, go: (np.ones(4),)):
+        with pytest.raises(RuntimeError, match=r"a gradient of shape \(4,\) for one of shape "
+                                               r"\(2, 3\)"):
+            F.sum(layer(x)).backward()
+    with layer.register_full_backward_pre_hook(lambda module, go: (go[0], go[0])):
+        with pytest.raises(RuntimeError, match="returned 2 gradients for 1"):
+            F.sum(layer(x)).backward()
+    with pytest.raises(TypeError, match="a hook must be callable"):
+        layer.register_full_backward_hook(None)

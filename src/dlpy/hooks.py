@@ -1,10 +1,15 @@
 """Hook handles, as PyTorch's ``RemovableHandle``: ``handle = x.register_hook(fn)`` (a tensor's
-gradient) or ``module.register_forward_hook(fn)``; ``handle.remove()`` takes the hook off."""
+gradient) or ``module.register_forward_hook(fn)``; ``handle.remove()`` takes the hook off. And
+the machinery of modules' backward hooks (``BackwardHookCall``)."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+
+import numpy as np
+
+from dlpy.tensor import Op, Tensor
 
 _next_id = itertools.count()
 
@@ -33,3 +38,129 @@ def add_hook(hooks: dict[int, Callable], hook: Callable, owner: str) -> Removabl
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
     return handle
+
+
+class Gate(Op):
+    """Identity on one or more tensors; its backward hands their gradients to ``callback``
+    and passes on what it returns (see ``gate``)."""
+
+    def __init__(self, callback: Callable[[list], list]):
+        self.callback = callback
+
+    def forward(self, *arrays):
+        self.shapes = [a.shape for a in arrays]
+        if len(arrays) == 1:
+            return arrays[0]
+        return np.concatenate([a.reshape(-1) for a in arrays])
+
+    def backward(self, grad_output):
+        if len(self.shapes) == 1:
+            grads = [grad_output]
+        else:
+            sizes = [int(np.prod(s)) for s in self.shapes]
+            parts = np.split(grad_output, np.cumsum(sizes)[:-1])
+            grads = [p.reshape(s) for p, s in zip(parts, self.shapes)]
+        return tuple(self.callback(grads))
+
+
+def gate(tensors: list[Tensor], callback: Callable[[list], list]) -> list[Tensor]:
+    """The tensors again, through one identity op whose backward hands their gradients (numpy
+    arrays, in order) to ``callback`` and passes on what it returns. Several tensors are packed
+    into one flat array and sliced back out, so the callback sees all their gradients at once
+    (a tensor whose copy gets no gradient gets zeros)."""
+    if len(tensors) > 1 and len({t.dtype for t in tensors}) > 1:
+        raise TypeError("backward hooks: a module's tensor inputs (or outputs) that need "
+                        "gradients must share one dtype, got "
+                        f"{sorted({str(t.dtype) for t in tensors})}")
+    joined = Gate(callback)(*tensors)
+    if len(tensors) == 1:
+        return [joined]
+    out, start = [], 0
+    for t in tensors:
+        out.append(joined[start:start + t.data.size].reshape(t.shape))
+        start += t.data.size
+    return out
+
+
+def _replacement(result, reference: tuple, what: str) -> tuple:
+    """A hook's returned gradients, checked against the ones it was given."""
+    result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+    if len(result) != len(reference):
+        raise RuntimeError(f"{what}: a hook returned {len(result)} gradients for "
+                           f"{len(reference)}")
+    out = []
+    for i, (new, old) in enumerate(zip(result, reference)):
+        if new is None or old is None:
+            out.append(None if old is None else old)
+            continue
+        new = np.asarray(new.data if isinstance(new, Tensor) else new, dtype=old.dtype)
+        if new.shape != old.shape:
+            raise RuntimeError(f"{what}: a hook returned a gradient of shape {new.shape} for "
+                               f"one of shape {old.shape} (entry {i})")
+        out.append(new)
+    return tuple(out)
+
+
+class BackwardHookCall:
+    """One call of a module with backward hooks: its tensor inputs and outputs are gated
+    (``gate``) so that, in the backward pass, ``hook(module, grad_output)`` (pre-hooks) runs
+    when the outputs' gradients are known and ``hook(module, grad_input, grad_output)`` when
+    the inputs' are; either may return replacements, as in PyTorch."""
+
+    def __init__(self, module, hooks: dict, pre_hooks: dict):
+        self.module = module
+        self.hooks = list((hooks or {}).values())
+        self.pre_hooks = list((pre_hooks or {}).values())
+        self.grad_output: tuple = ()
+        self.num_inputs = 0
+        self.gated_inputs: list[int] = []
+
+    def gate_inputs(self, args: tuple) -> tuple:
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.num_inputs = len(positions)
+        self.gated_inputs = [k for k, i in enumerate(positions) if args[i].requires_grad]
+        if not self.gated_inputs:
+            return args
+        args = list(args)
+        chosen = [positions[k] for k in self.gated_inputs]
+        for i, t in zip(chosen, gate([args[i] for i in chosen], self._on_inputs)):
+            args[i] = t
+        return tuple(args)
+
+    def gate_outputs(self, out):
+        single = isinstance(out, Tensor)
+        outputs = [out] if single else list(out) if isinstance(out, (tuple, list)) else []
+        chosen = [i for i, t in enumerate(outputs) if isinstance(t, Tensor) and t.requires_grad]
+        if not chosen:
+            return out
+        self.num_outputs = len(outputs)
+        self.output_positions = chosen
+        for i, t in zip(chosen, gate([outputs[i] for i in chosen], self._on_outputs)):
+            outputs[i] = t
+        return outputs[0] if single else type(out)(outputs)
+
+    def _on_outputs(self, grads: list) -> list:
+        grad_output = [None] * self.num_outputs
+        for i, g in zip(self.output_positions, grads):
+            grad_output[i] = g
+        grad_output = tuple(grad_output)
+        for hook in self.pre_hooks:
+            result = hook(self.module, grad_output)
+            if result is not None:
+                grad_output = _replacement(result, grad_output, "register_full_backward_pre_hook")
+        self.grad_output = grad_output
+        if not self.gated_inputs:  # no input needs a gradient: the hooks hear of it now
+            for hook in self.hooks:
+                hook(self.module, (None,) * self.num_inputs, grad_output)
+        return [grad_output[i] for i in self.output_positions]
+
+    def _on_inputs(self, grads: list) -> list:
+        grad_input = [None] * self.num_inputs
+        for k, g in zip(self.gated_inputs, grads):
+            grad_input[k] = g
+        grad_input = tuple(grad_input)
+        for hook in self.hooks:
+            result = hook(self.module, grad_input, self.grad_output)
+            if result is not None:
+                grad_input = _replacement(result, grad_input, "register_full_backward_hook")
+        return [grad_input[k] for k in self.gated_inputs]

@@ -181,3 +181,22 @@ def test_buffer_errors():
     assert "empty" not in dict(model.named_buffers()) and "empty" not in model.state_dict()
     del model.table
     assert "table" not in model.state_dict()
+
+
+def test_to_double_and_float_cast_parameters_and_float_buffers_in_place():
+    model = nn.Sequential(nn.Linear(3, 2), nn.LayerNorm(2))
+    model[0].register_buffer("table", np.arange(4))            # an index table stays int
+    model[0].register_buffer("running", np.ones(2, np.float32))
+    weight = model[0].weight
+    weight.grad = np.ones_like(weight.data)
+    assert model.double() is model
+    assert model[0].weight is weight and weight.dtype == np.float64 and weight.grad is None
+    assert all(p.dtype == np.float64 for p in model.parameters())
+    assert model[0].running.dtype == np.float64 and model[0].table.dtype == np.arange(4).dtype
+    assert dict(model.named_buffers())["0.running"].dtype == np.float64
+    out = model(nn.Parameter(np.ones((1, 3))))
+    assert out.dtype == np.float64
+    assert model.float()[0].weight.dtype == np.float32
+    assert model.to("cpu") is model
+    with pytest.raises(TypeError, match="floating point; got int64"):
+        model.to(np.int64)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.io import atomic_write
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, is_grad_enabled
 
 
 class Parameter(Tensor):
@@ -47,6 +47,8 @@ class Module:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_forward_pre_hooks", {})
         object.__setattr__(self, "_forward_hooks", {})
+        object.__setattr__(self, "_backward_hooks", {})
+        object.__setattr__(self, "_backward_pre_hooks", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
@@ -106,6 +108,14 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
+        backward_hooks = self.__dict__.get("_backward_hooks")
+        backward_pre_hooks = self.__dict__.get("_backward_pre_hooks")
+        call = None
+        if (backward_hooks or backward_pre_hooks) and is_grad_enabled():
+            from dlpy.hooks import BackwardHookCall
+
+            call = BackwardHookCall(self, backward_hooks, backward_pre_hooks)
+            args = call.gate_inputs(args)
         out = self.forward(*args, **kwargs)
         hooks = self.__dict__.get("_forward_hooks")
         if hooks:
@@ -113,7 +123,7 @@ class Module:
                 result = hook(self, args, out)
                 if result is not None:
                     out = result
-        return out
+        return out if call is None else call.gate_outputs(out)
 
     def register_forward_pre_hook(self, hook):
         """``hook(module, args)`` before every ``forward``; returning a value replaces the
@@ -129,6 +139,26 @@ class Module:
         from dlpy.hooks import add_hook
 
         return add_hook(self._forward_hooks, hook, "register_forward_hook")
+
+    def register_full_backward_hook(self, hook):
+        """``hook(module, grad_input, grad_output)`` in the backward pass, once the gradients
+        w.r.t. the module's positional tensor inputs are known: tuples of numpy arrays (None
+        for an input that needs no gradient; grad_output has one entry per output tensor).
+        Returning a tuple replaces grad_input. Called with grad_input all None when no input
+        needs a gradient. Returns a removable handle."""
+        from dlpy.hooks import add_hook
+
+        return add_hook(self.__dict__.setdefault("_backward_hooks", {}), hook,
+                        "register_full_backward_hook")
+
+    def register_full_backward_pre_hook(self, hook):
+        """``hook(module, grad_output)`` in the backward pass when the gradients w.r.t. the
+        module's outputs are known, before its own backward; returning a tuple replaces
+        grad_output. Returns a removable handle."""
+        from dlpy.hooks import add_hook
+
+        return add_hook(self.__dict__.setdefault("_backward_pre_hooks", {}), hook,
+                        "register_full_backward_pre_hook")
 
     # ----------------------------------------------------------------- traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
@@ -173,6 +203,35 @@ class Module:
         """Forget the parameters' gradients: None (PyTorch's default) or zero-filled arrays."""
         for p in self.parameters():
             p.zero_grad(set_to_none)
+
+    def to(self, dtype) -> Module:
+        """Cast every floating-point parameter and buffer to ``dtype``, in place (the
+        Parameter objects stay the same, so an optimiser made before still holds them; their
+        ``.grad`` is dropped); returns the module. dlpy has one device: ``to("cpu")`` does
+        nothing."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: parameters are floating point; got "
+                            f"{dtype}")
+        for module in self.modules():
+            for p in module._parameters.values():
+                if p.data.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    p.grad = None
+            for name, buffer in module._buffers.items():
+                if buffer is not None and buffer.dtype.kind == "f" and buffer.dtype != dtype:
+                    setattr(module, name, buffer.astype(dtype))
+        return self
+
+    def float(self) -> Module:
+        """``to(np.float32)``."""
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        """``to(np.float64)``."""
+        return self.to(np.float64)
 
     def train(self, mode: bool = True) -> Module:
         for module in self.modules():
