@@ -180,3 +180,18 @@ def test_backward_hook_errors():
             F.sum(layer(x)).backward()
     with pytest.raises(TypeError, match="a hook must be callable"):
         layer.register_full_backward_hook(None)
+
+
+def test_a_hooked_module_given_one_tensor_thrice_computes_the_same_gradient():
+    rng = np.random.default_rng(0)
+    mha = nn.MultiHeadAttention(8, 2, rng=rng).double()
+    x = Tensor(rng.standard_normal((2, 5, 8)), requires_grad=True)
+    F.sum(mha(x, x, x) ** 2).backward()
+    plain, x.grad = x.grad, None
+    seen = []
+    mha.register_full_backward_hook(lambda module, gi, go: seen.append(gi))
+    F.sum(mha(x, x, x) ** 2).backward()
+    np.testing.assert_allclose(x.grad, plain, rtol=1e-12, atol=1e-14)
+    (gi,) = seen  # one call; the query, key and value gradients apart, summing to x's
+    assert len(gi) == 3
+    np.testing.assert_allclose(gi[0] + gi[1] + gi[2], plain, rtol=1e-12, atol=1e-14)
