@@ -232,6 +232,13 @@ def test_contributions_add_up_to_the_prediction(docs, tmp_path):
                                                            abs=1e-3)
     assert len(scorer.info["training_sha256"]) == len(docs)
     assert set(scorer.info["ood"]) == {"stat_rms_z", "ngram_coverage"}
+    # the stored coverage is the service's check's, over the training essays
+    from dlpy.essay import checks
+
+    reference = checks.reference_vocabulary(scorer.featurizer.vocabulary)
+    coverage = [checks.ngram_coverage(d.text, reference) for d in docs]
+    assert scorer.info["ood"]["ngram_coverage"]["p50"] == pytest.approx(np.percentile(coverage,
+                                                                                       50))
 
 
 def test_a_nan_prediction_is_never_a_score(docs):

@@ -91,10 +91,13 @@ def build_scorer(docs: Sequence[Doc], config: EssayConfig, vectors=None,
 
 def _ood_statistics(scorer: Scorer, docs: Sequence[Doc], stats: np.ndarray) -> dict:
     """What the service compares a new essay with: percentiles over the training essays of the
-    RMS z-score of the statistics and of the share of the essay's n-grams in the vocabulary."""
+    RMS z-score of the statistics and of the share of known character n-grams, measured as the
+    service's check measures it (`checks.ngram_coverage` over `checks.reference_vocabulary`)."""
+    from dlpy.essay import checks
+
     rms = np.sqrt(np.mean(stats.astype(np.float64) ** 2, axis=1))
-    coverage = [scorer.featurizer.ngrams(d)[0].size / max(d.ngram_ids()[0].size, 1)
-                for d in docs[:5000]]
+    reference = checks.reference_vocabulary(scorer.featurizer.vocabulary)
+    coverage = [checks.ngram_coverage(d.text, reference) for d in docs[:5000]]
     return {"stat_rms_z": {f"p{q}": float(np.percentile(rms, q)) for q in (50, 90, 99)},
             "ngram_coverage": {f"p{q}": float(np.percentile(coverage, q)) for q in (1, 10, 50)}}
 
