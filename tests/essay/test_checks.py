@@ -85,3 +85,18 @@ def test_coverage_checks_use_the_most_frequent_ngrams_of_any_vocabulary():
     # the bundled model knows 60,000 of each; its checks see the 20,000 they were set on
     reference = service().model.reference
     assert len(reference.vocabulary) == 2 * checks.CHECK_NGRAMS
+
+
+def test_every_warning_code_has_a_label_on_the_web_page_in_both_languages():
+    import re
+    from pathlib import Path
+
+    essay = Path(checks.__file__).parent
+    source = (essay / "checks.py").read_text() + (essay / "service.py").read_text()
+    codes = set(re.findall(r'warning\(\s*"([a-z_]+)"', source))
+    assert {"empty", "copies_prompt", "shuffled", "no_score"} <= codes
+    app = (essay / "web" / "app.js").read_text()
+    tables = re.findall(r"codes: \{([^}]*)\}", app)
+    assert len(tables) == 2  # Korean and English
+    for table in tables:
+        assert set(re.findall(r"([a-z_]+):", table)) == codes

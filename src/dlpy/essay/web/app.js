@@ -29,7 +29,7 @@ const T = {
       topic_similarity: "주제와의 관련성", log_chars_vs_prompt: "주제 평균 대비 글 길이"},
     codes: {empty: "빈 글", not_korean: "한국어 아님", too_short: "너무 짧음", repeated: "반복",
       shuffled: "순서 뒤섞임", out_of_distribution: "낯선 글", unknown_prompt: "모르는 주제",
-      missing_prompt: "주제 없음", no_score: "점수 없음"},
+      missing_prompt: "주제 없음", no_score: "점수 없음", copies_prompt: "주제문 베끼기"},
   },
   en: {
     title: "Essay scorer", tab_one: "One essay", tab_class: "A class", api: "API docs",
@@ -50,7 +50,7 @@ const T = {
     stat: {},
     codes: {empty: "empty", not_korean: "not Korean", too_short: "too short", repeated: "repeated",
       shuffled: "shuffled", out_of_distribution: "unfamiliar", unknown_prompt: "unknown prompt",
-      missing_prompt: "no prompt", no_score: "no score"},
+      missing_prompt: "no prompt", no_score: "no score", copies_prompt: "copies the prompt"},
   },
 };
 const CRITERIA = ["organisation", "content", "expression"];
