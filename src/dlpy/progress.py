@@ -39,17 +39,18 @@ class _Silent:
 
 
 def progress(items: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
-             enabled: bool = True, unit: str = "it"):
+             enabled: bool = True, unit: str = "it", unit_scale: bool = False):
     """Wrap `items` in a progress bar (tqdm on stderr) when `enabled` and tqdm is installed.
 
     The result iterates like `items` and has `set_postfix`, `update` and `close` either way, so
-    callers never branch on whether a bar is shown. `items=None` gives a manual bar (`update`)."""
+    callers never branch on whether a bar is shown. `items=None` gives a manual bar (`update`);
+    `unit_scale` shows k/M prefixes (byte counts: `unit="B", unit_scale=True`)."""
     if enabled:
         try:
             from tqdm import tqdm
         except ImportError:  # tqdm comes with the [korean] extra; without it, no bar
             pass
         else:
-            return tqdm(items, total=total, desc=desc, unit=unit, dynamic_ncols=True,
-                        mininterval=0.5, file=sys.stderr)
+            return tqdm(items, total=total, desc=desc, unit=unit, unit_scale=unit_scale,
+                        dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
     return _Silent(items)

@@ -3,6 +3,7 @@ No network: the download is pointed at a mirror that cannot answer."""
 
 import gzip
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -105,7 +106,7 @@ def test_offline_download_error_names_the_folder(tmp_path, monkeypatch):
         load_mnist(tmp_path, download=True)
 
 
-def test_download_verifies_the_checksum(tmp_path, monkeypatch, write_mnist):
+def test_download_verifies_the_checksum(tmp_path, monkeypatch, write_mnist, capsys):
     # a local "mirror" (file:// URLs) serving the tiny set: its checksums cannot match MNIST's
     mirror = tmp_path / "mirror"
     mirror.mkdir()
@@ -125,6 +126,12 @@ def test_download_verifies_the_checksum(tmp_path, monkeypatch, write_mnist):
     assert loaded["train_images"].shape == (6, 28, 28)
     assert sorted(p.name for p in target.iterdir()) == sorted(f"{s}.gz" for s, _ in
                                                               files.values())
+    # the package's progress helper counts the bytes (k/M prefixes), one bar per file, on stderr
+    from tqdm import tqdm
+    bars = capsys.readouterr().err
+    for stem, _ in files.values():
+        size = re.escape(tqdm.format_sizeof((mirror / f"{stem}.gz").stat().st_size))
+        assert re.search(rf"downloading {stem}\.gz: 100%.*{size}/{size} .*B/s", bars), bars
 
 
 def test_default_data_dir_honours_env(monkeypatch, tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dlpy.io import atomic_write_bytes
+from dlpy.progress import progress as progress_bar
 
 # The four files, with the SHA-256 of their decompressed IDX content (the canonical files; the
 # checksum holds whatever the compression, so re-compressed copies verify too).
@@ -135,13 +136,11 @@ def _download(url: str, target: Path, sha256: str, progress: bool, timeout: floa
     chunks = []
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        bar = _progress_bar(total, target.name) if progress else None
-        while chunk := response.read(1 << 16):
-            chunks.append(chunk)
-            if bar is not None:
+        with progress_bar(total=total, desc=f"downloading {target.name}", enabled=progress,
+                          unit="B", unit_scale=True) as bar:
+            while chunk := response.read(1 << 16):
+                chunks.append(chunk)
                 bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
     data = b"".join(chunks)
     try:
         content = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
@@ -151,14 +150,6 @@ def _download(url: str, target: Path, sha256: str, progress: bool, timeout: floa
     if digest != sha256:
         raise ValueError(f"checksum mismatch: SHA-256 {digest}, expected {sha256}")
     atomic_write_bytes(target, data)
-
-
-def _progress_bar(total: int | None, name: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {name}")
 
 
 def missing_files(folder: str | os.PathLike) -> list[str]:
