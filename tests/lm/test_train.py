@@ -221,3 +221,52 @@ def test_data_start_and_file_weights_move_the_training_stream_only(corpus_dir, t
     assert fingerprint(weighted, model_config, tokenizer.path) != plain
     trainer = LMTrainer(weighted, LMConfig(vocab_size=tokenizer.vocab_size, **TINY), tokenizer)
     assert trainer.stream().weights == [2.0, 1.0] and not trainer.stream(heldout=True).weights
+
+
+def test_decay_matrices_leaves_biases_and_norms_undecayed():
+    """decay="matrices": AdamW shrinks weight matrices and embeddings only (the usual
+    exclusion); decay="all" (the bundled recipe) shrinks every parameter."""
+    from dlpy.lm.train import decay_groups
+
+    config = LMConfig(vocab_size=50, **TINY)
+    for decay in ("all", "matrices"):
+        model = MaskedLM(config, rng=np.random.default_rng(0))
+        before = {n: p.data.copy() for n, p in model.named_parameters()}
+        opt = optim.AdamW(decay_groups(model, 0.5, decay), lr=0.1, weight_decay=0.5)
+        for p in model.parameters():
+            p.grad = np.zeros_like(p.data)  # no gradient: only the decay moves a weight
+        opt.step()
+        names = [n for n, _ in model.named_parameters()]
+        assert any(p.data.ndim == 1 for p in model.parameters())
+        for name, p in model.named_parameters():
+            decayed = decay == "all" or p.data.ndim >= 2
+            expected = before[name] * (1 - 0.1 * 0.5) if decayed else before[name]
+            np.testing.assert_allclose(p.data, expected, rtol=1e-6, atol=0, err_msg=name)
+        assert len(names) == len(set(names))
+    with pytest.raises(ValueError, match="decay must be 'all' or 'matrices', got 'norms'"):
+        decay_groups(MaskedLM(config), 0.01, "norms")
+
+
+def test_decay_setting_resumes_and_is_part_of_the_fingerprint(corpus_dir, tokenizer_path,
+                                                              tmp_path):
+    model_config = LMConfig(**TINY)
+
+    def run(out, decay, **kwargs):
+        config = _config(corpus_dir, out, tokenizer=str(tokenizer_path), decay=decay,
+                         weight_decay=0.3)
+        return train(config, model_config, show_progress=False, log=lambda m: None, **kwargs)
+
+    straight = run(tmp_path / "a", "matrices", max_steps=3)
+    run(tmp_path / "b", "matrices", max_steps=2)
+    resumed = run(tmp_path / "b", "matrices", resume=True, max_steps=1)
+    for (name, a), (_, b) in zip(straight.model.named_parameters(),
+                                 resumed.model.named_parameters()):
+        np.testing.assert_allclose(a.data, b.data, rtol=0, atol=1e-6, err_msg=name)
+    assert [g["weight_decay"] for g in resumed.optimizer.param_groups] == [0.3, 0.0]
+    other = run(tmp_path / "c", "all", max_steps=3)
+    gains = [n for n, p in other.model.named_parameters() if "norm" in n and p.data.ndim == 1]
+    assert gains and any(not np.allclose(dict(other.model.named_parameters())[n].data,
+                                         dict(straight.model.named_parameters())[n].data)
+                         for n in gains)
+    with pytest.raises(ValueError, match="belongs to another run"):
+        run(tmp_path / "b", "all", resume=True, max_steps=1)

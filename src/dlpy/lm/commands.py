@@ -19,6 +19,8 @@ HELP = {
     "warmup_steps": "linear warm-up steps",
     "min_lr": "learning rate at the end of the cosine",
     "weight_decay": "AdamW's decoupled weight decay",
+    "decay": "which parameters the weight decay shrinks: 'all', or 'matrices' (weight matrices "
+             "and embeddings; not biases and LayerNorm gains)",
     "clip": "maximum gradient norm",
     "mask_prob": "share of tokens masked (80%% [MASK], 10%% random, 10%% kept)",
     "heldout_every": "every N-th document of each file is held out for evaluation",
@@ -49,7 +51,8 @@ HELP = {
 }
 
 
-CHOICES = {"split": ("morphemes", "none"), "tokenizer_type": ("bpe", "unigram")}
+CHOICES = {"split": ("morphemes", "none"), "tokenizer_type": ("bpe", "unigram"),
+           "decay": ("all", "matrices")}
 
 
 def _add_dataclass_options(parser, cls, skip=()) -> None:

@@ -50,6 +50,7 @@ class TrainConfig:
     warmup_steps: int = 500
     min_lr: float = 1e-5
     weight_decay: float = 0.01
+    decay: str = "all"  # which parameters weight_decay shrinks: "all" or "matrices" (see below)
     clip: float = 1.0  # max gradient norm
     mask_prob: float = 0.15
     heldout_every: int = 100  # every N-th document of each file is held out
@@ -86,8 +87,24 @@ def fingerprint(config: TrainConfig, model_config: LMConfig, tokenizer_path: str
     for later in ("init_from", "data_start", "file_weights"):  # absent at their defaults,
         if getattr(config, later):  # so runs from before these options still resume
             settings[later] = getattr(config, later)
+    if config.decay != "all":
+        settings["decay"] = config.decay
     blob = json.dumps([data, tokenizer_hash, asdict(model_config), settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def decay_groups(model, weight_decay: float, decay: str = "all") -> list[dict]:
+    """AdamW's parameter groups. decay="all": one group, every parameter decayed (the bundled
+    LM's recipe). decay="matrices": the usual exclusion (BERT's, nanoGPT's): only parameters of
+    two or more dimensions (weight matrices and embeddings) are decayed; biases, LayerNorm gains
+    and the output bias get weight_decay 0, in a second group."""
+    if decay not in ("all", "matrices"):
+        raise ValueError(f"lm train: decay must be 'all' or 'matrices', got {decay!r}")
+    params = list(model.parameters())
+    if decay == "all":
+        return [{"params": params, "weight_decay": weight_decay}]
+    return [{"params": [p for p in params if p.data.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.data.ndim < 2], "weight_decay": 0.0}]
 
 
 def _vocabulary_parameters(model: MaskedLM) -> tuple[str, str]:
@@ -180,8 +197,8 @@ class LMTrainer:
         self.config, self.model_config, self.tokenizer = config, model_config, tokenizer
         self.rank, self.world_size = rank, world_size
         self.model = MaskedLM(model_config, rng=np.random.default_rng(config.seed))
-        self.optimizer = optim.AdamW(self.model.parameters(), lr=config.lr,
-                                     weight_decay=config.weight_decay)
+        self.optimizer = optim.AdamW(decay_groups(self.model, config.weight_decay, config.decay),
+                                     lr=config.lr, weight_decay=config.weight_decay)
         self.schedule = optim.Cosine(config.lr, config.steps, min_lr=config.min_lr,
                                      warmup_steps=min(config.warmup_steps, config.steps - 1))
         self.step = 0  # optimiser steps done
