@@ -507,3 +507,20 @@ def test_compact_copies_train_exactly_as_full_copies(docs, monkeypatch):
     assert a["ngrams"].keys() == b["ngrams"].keys()
     for name, points in a["ngrams"].items():
         assert points == pytest.approx(b["ngrams"][name], abs=1e-4)
+
+
+def test_morpheme_weight_sets_the_morpheme_blocks_length(docs, tmp_path):
+    scorer = train(docs, TrainConfig(**{**SMALL, "epochs": 1, "morpheme_weight": 0.25}),
+                   tmp_path, show_progress=False, log=quiet)
+    featurizer = load_scorer(tmp_path).featurizer  # saved with the model
+    assert featurizer.morpheme_weight == scorer.featurizer.morpheme_weight == 0.25
+    morpheme = np.array([g.startswith("m:") for g in featurizer.vocabulary])
+    indices, values = featurizer.ngrams(docs[0])
+    assert np.linalg.norm(values[morpheme[indices]]) == pytest.approx(0.25, rel=1e-5)
+    assert np.linalg.norm(values[~morpheme[indices]]) == pytest.approx(1.0, rel=1e-5)
+    assert TrainConfig(**{**SMALL, "morpheme_weight": 0.25}).fingerprint() \
+        != TrainConfig(**SMALL).fingerprint()
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="morpheme_weight must be a finite number >= 0"):
+            train(docs, TrainConfig(**{**SMALL, "morpheme_weight": bad}), show_progress=False,
+                  log=quiet)

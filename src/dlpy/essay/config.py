@@ -51,6 +51,8 @@ class EssayConfig:
     wide_gain: float = _option(1.0, "the n-gram weights learn at wide_gain * lr")
     max_char_ngrams: int = _option(20000, "character 1-3-grams kept (most frequent)")
     max_morpheme_ngrams: int = _option(20000, "morpheme 1-2-grams kept (most frequent)")
+    morpheme_weight: float = _option(0.5, "length of the morpheme block of an essay's n-gram "
+                                     "row (the character block has length 1)")
     spacing_features: bool = _option(True, "use the count of spaces Kiwi's spacing model would "
                                      "insert (spacing errors; slow to count on a new corpus)")
     balance: float = _option(0.0, "reweight the loss toward rare scores: an essay weighs "
@@ -99,7 +101,7 @@ TrainConfig = EssayConfig  # the old name
 
 # settings added after checkpoints were made, with the value that reproduces the older runs
 ADDED_LATER = {"balance": 0.0, "lm_features": "", "batch_center": 0.0, "refit": False,
-               "prompt_copies": False, "ema": 0.0}
+               "prompt_copies": False, "ema": 0.0, "morpheme_weight": 0.5}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls=EssayConfig) -> None:

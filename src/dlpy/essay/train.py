@@ -80,7 +80,11 @@ def build_scorer(docs: Sequence[Doc], config: EssayConfig, vectors=None,
         raise ValueError("training essays need a score")
     disabled = (() if config.relevance_features else RELEVANCE_STAT_NAMES) \
         + (() if config.spacing_features else SPACING_STAT_NAMES)
+    if not (np.isfinite(config.morpheme_weight) and config.morpheme_weight >= 0):
+        raise ValueError(f"morpheme_weight must be a finite number >= 0, got "
+                         f"{config.morpheme_weight}")
     featurizer = Featurizer.fit(docs, config.max_char_ngrams, config.max_morpheme_ngrams,
+                                morpheme_weight=config.morpheme_weight,
                                 disabled_stats=disabled, lm_features=config.lm_features)
     vocabulary = Vocabulary.build(docs)
     data = Encoded(docs, featurizer, vocabulary, config.max_len, with_wide=family.uses_wide)
