@@ -190,3 +190,44 @@ def test_config_fields_become_options_with_help_and_defaults(capsys):
     assert "ridge penalty on the per-category (and per-prompt) n-gram" in text
     assert f"(default: {EssayConfig().l2_group})" in text
     assert "0.05 for --family seed" in text
+
+
+def test_preset_aihub_is_the_bundled_recipe_and_given_options_win(corpus_dir, tmp_path, capsys):
+    import argparse
+
+    from dlpy.essay.config import PRESETS, EssayConfig, add_config_arguments, config_from_args
+    from dlpy.essay.scorer import load_scorer
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    config = config_from_args(parser.parse_args(["--preset", "aihub", "--lr", "1e-3"]))
+    assert (config.balance, config.refit, config.prompt_copies, config.ema) == (0.5, True, True,
+                                                                             0.99)
+    assert (config.max_char_ngrams, config.spacing_features, config.lr) == (60000, False, 1e-3)
+    assert config_from_args(parser.parse_args([])) == EssayConfig()
+    assert config_from_args(parser.parse_args(["--preset", "aihub"])) \
+        == EssayConfig(**PRESETS["aihub"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--preset", "nope"])
+    with pytest.raises(SystemExit):
+        main(["essay", "train", "--help"])
+    help_text = "".join(capsys.readouterr().out.split())  # argparse wraps inside options
+    assert "aihub:--epochs3--patience1--lr0.0005--no-spacing-features--balance0.5--refit" \
+           "--prompt-copies--ema0.99--max-char-ngrams60000--max-morpheme-ngrams60000" \
+           in help_text
+    # a whole run from the preset, the fixture's sizes given beside it
+    out = tmp_path / "preset"
+    assert main(["essay", "train", "--data", str(corpus_dir), "--out", str(out), "--preset",
+                 "aihub", *FAST]) == 0
+    saved = load_scorer(out).config
+    assert (saved.refit, saved.prompt_copies, saved.ema, saved.balance, saved.epochs) \
+        == (True, True, 0.99, 0.5, 3)
+    assert saved.max_char_ngrams == 400  # FAST's, given after the preset
+
+
+def test_settings_missing_from_an_older_model_take_their_older_value(monkeypatch):
+    from dlpy.essay import config as config_module
+
+    monkeypatch.setitem(config_module.ADDED_LATER, "balance", 0.25)
+    assert config_module.EssayConfig.from_dict({"family": "essaynet"}).balance == 0.25
+    assert config_module.EssayConfig.from_dict({"balance": 0.0}).balance == 0.0

@@ -3,6 +3,7 @@
     config = EssayConfig(family="essaynet", epochs=10)
     add_config_arguments(parser)                 # --family, --epochs, ... with help and defaults
     config = config_from_args(args)
+    config = EssayConfig(**PRESETS["aihub"])     # the bundled model's recipe (--preset aihub)
 
 A new setting is one field here (its help in `metadata["help"]`); `dlpy essay train/cv` pick it
 up. The family (`dlpy.essay.families`) reads the fields it needs.
@@ -83,6 +84,8 @@ class EssayConfig:
         values = dict(values)
         if "arch" in values and "family" not in values:  # models saved before the rename
             values["family"] = values["arch"]
+        for name, value in ADDED_LATER.items():  # saved before the setting existed
+            values.setdefault(name, value)
         return cls(**{k: v for k, v in values.items() if k in names})
 
     def to_dict(self) -> dict:
@@ -104,10 +107,26 @@ ADDED_LATER = {"balance": 0.0, "lm_features": "", "batch_center": 0.0, "refit": 
                "prompt_copies": False, "ema": 0.0, "morpheme_weight": 0.5}
 
 
+# Named recipes: settings measured together on a corpus (docs/essay.md). `--preset aihub` is
+# how the bundled model was trained on the 38,626 AI Hub essays; its lr and weight average
+# are tuned to ~540 mini-batches per epoch, so a corpus a tenth that size wants the defaults.
+PRESETS: dict[str, dict] = {
+    "aihub": {"epochs": 3, "patience": 1, "lr": 5e-4, "spacing_features": False,
+              "balance": 0.5, "refit": True, "prompt_copies": True, "ema": 0.99,
+              "max_char_ngrams": 60000, "max_morpheme_ngrams": 60000},
+}
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls=EssayConfig) -> None:
     """One option per field: `--batch-size N`, `--train-embeddings` for booleans; the help text
-    and the default come from the field."""
+    and the default come from the field. `--preset NAME` starts from a named recipe."""
     from dlpy.essay.families import FAMILIES
+
+    recipes = "; ".join(f"{name}: " + " ".join(_as_options(values))
+                        for name, values in PRESETS.items())
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="start from a named recipe; options given beside it win "
+                             f"({recipes})")
 
     for f in fields(cls):
         option = "--" + f.name.replace("_", "-")
@@ -130,12 +149,29 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls=EssayConfig) -> No
                                 metavar=f.name.split("_")[-1].upper())
 
 
+def _as_options(values: dict) -> list[str]:
+    """A preset as the command-line options that spell it: `--lr 0.0005 --refit ...`."""
+    words = []
+    for name, value in values.items():
+        option = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(option if value else "--no-" + option[2:])
+        else:
+            words += [option, str(value)]
+    return words
+
+
 def config_from_args(args: argparse.Namespace, cls=EssayConfig) -> EssayConfig:
-    """The config the parsed options describe: the options given, else the family's defaults
-    (e.g. the seed family's learning rate), else the field defaults."""
+    """The config the parsed options describe: the options given, else the preset's
+    settings (`--preset`), else the family's defaults (e.g. the seed family's learning rate),
+    else the field defaults."""
     from dlpy.essay.families import get_family
 
     given = {f.name: getattr(args, f.name) for f in fields(cls)
              if getattr(args, f.name, None) is not None}
-    family = get_family(given.get("family", cls.family))
-    return cls(**{**family.defaults, **given})
+    preset = getattr(args, "preset", None)
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+    recipe = PRESETS[preset] if preset is not None else {}
+    family = get_family(given.get("family", recipe.get("family", cls.family)))
+    return cls(**{**family.defaults, **recipe, **given})
