@@ -146,6 +146,38 @@ def test_a_module_with_two_inputs_gets_both_gradients_at_once(ref):
     np.testing.assert_allclose(seen[0][0][0], ref["mh:two:gi0"], rtol=1e-12)
 
 
+class _Pair(nn.Module):
+    def forward(self, a, b):
+        return a * 2.0, b * 3.0
+
+
+def test_an_output_without_gradient_is_none_an_input_without_one_zeros():
+    # what torch 2.13 gives for the same module: grad_output (ones, None), grad_input
+    # (twos, zeros) and b.grad zeros; an output used with weight 0 gets zeros, not None
+    pair, seen = _Pair(), []
+    pair.register_full_backward_hook(lambda module, gi, go: seen.append((gi, go)))
+    a, b = (Tensor(np.ones(2), requires_grad=True) for _ in range(2))
+    x, _ = pair(a, b)
+    F.sum(x).backward()
+    (gi, go), = seen
+    assert go[1] is None
+    np.testing.assert_array_equal(go[0], [1.0, 1.0])
+    np.testing.assert_array_equal(gi[0], [2.0, 2.0])
+    np.testing.assert_array_equal(gi[1], [0.0, 0.0])
+    np.testing.assert_array_equal(b.grad, [0.0, 0.0])
+    seen.clear()
+    x, y = pair(a, b)
+    F.sum(x + y * 0.0).backward()
+    (gi, go), = seen
+    np.testing.assert_array_equal(go[1], [0.0, 0.0])
+    # the pre-hook sees the same None and may leave it
+    pair.register_full_backward_pre_hook(lambda module, go: seen.append(go))
+    seen.clear()
+    x, _ = pair(a, b)
+    F.sum(x).backward()
+    assert seen[0][1] is None and seen[1][1][1] is None
+
+
 def test_backward_hooks_without_input_gradients_order_and_removal():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     calls = []

@@ -44,8 +44,10 @@ class Gate(Op):
     """Identity on one or more tensors; its backward hands their gradients to ``callback``
     and passes on what it returns (see ``gate``)."""
 
-    def __init__(self, callback: Callable[[list], list]):
+    def __init__(self, callback: Callable[[list], list], missing_as_none: bool):
         self.callback = callback
+        self.missing_as_none = missing_as_none
+        self.reached: set[int] = set()  # which packed tensors got a gradient (Unpack)
 
     def forward(self, *arrays):
         self.shapes = [a.shape for a in arrays]
@@ -56,28 +58,51 @@ class Gate(Op):
     def backward(self, grad_output):
         if len(self.shapes) == 1:
             grads = [grad_output]
-        else:
+        else:  # a tensor whose copy reached no loss gets zeros, or None if so asked
             sizes = [int(np.prod(s)) for s in self.shapes]
             parts = np.split(grad_output, np.cumsum(sizes)[:-1])
-            grads = [p.reshape(s) for p, s in zip(parts, self.shapes)]
+            grads = [p.reshape(s) if i in self.reached or not self.missing_as_none else None
+                     for i, (p, s) in enumerate(zip(parts, self.shapes))]
+            self.reached.clear()
         return tuple(self.callback(grads))
 
 
-def gate(tensors: list[Tensor], callback: Callable[[list], list]) -> list[Tensor]:
+class Unpack(Op):
+    """One tensor back out of a ``Gate``'s packed array; its backward notes that it ran, so
+    the gate tells a gradient of zeros from none."""
+
+    def __init__(self, owner: Gate, index: int, start: int, shape: tuple):
+        self.owner, self.index, self.start, self.shape = owner, index, start, shape
+
+    def forward(self, joined):
+        self.size = joined.size
+        return joined[self.start:self.start + int(np.prod(self.shape))].reshape(self.shape)
+
+    def backward(self, grad_output):
+        self.owner.reached.add(self.index)
+        full = np.zeros(self.size, dtype=grad_output.dtype)
+        full[self.start:self.start + grad_output.size] = grad_output.reshape(-1)
+        return (full,)
+
+
+def gate(tensors: list[Tensor], callback: Callable[[list], list],
+         missing_as_none: bool = False) -> list[Tensor]:
     """The tensors again, through one identity op whose backward hands their gradients (numpy
-    arrays, in order) to ``callback`` and passes on what it returns. Several tensors are packed
-    into one flat array and sliced back out, so the callback sees all their gradients at once
-    (a tensor whose copy gets no gradient gets zeros)."""
+    arrays, in order) to ``callback`` and passes on what it returns. Several tensors are
+    packed into one flat array and unpacked again, so the callback sees all their gradients
+    at once; one whose copy reached no loss gets zeros, or None with ``missing_as_none``
+    (PyTorch's hooks: None in grad_output, zeros in grad_input)."""
     if len(tensors) > 1 and len({t.dtype for t in tensors}) > 1:
         raise TypeError("backward hooks: a module's tensor inputs (or outputs) that need "
                         "gradients must share one dtype, got "
                         f"{sorted({str(t.dtype) for t in tensors})}")
-    joined = Gate(callback)(*tensors)
+    op = Gate(callback, missing_as_none)
+    joined = op(*tensors)
     if len(tensors) == 1:
         return [joined]
     out, start = [], 0
-    for t in tensors:
-        out.append(joined[start:start + t.data.size].reshape(t.shape))
+    for i, t in enumerate(tensors):
+        out.append(Unpack(op, i, start, t.shape)(joined))
         start += t.data.size
     return out
 
@@ -135,7 +160,8 @@ class BackwardHookCall:
             return out
         self.num_outputs = len(outputs)
         self.output_positions = chosen
-        for i, t in zip(chosen, gate([outputs[i] for i in chosen], self._on_outputs)):
+        for i, t in zip(chosen, gate([outputs[i] for i in chosen], self._on_outputs,
+                                     missing_as_none=True)):
             outputs[i] = t
         return outputs[0] if single else type(out)(outputs)
 
