@@ -524,3 +524,45 @@ def test_morpheme_weight_sets_the_morpheme_blocks_length(docs, tmp_path):
         with pytest.raises(ValueError, match="morpheme_weight must be a finite number >= 0"):
             train(docs, TrainConfig(**{**SMALL, "morpheme_weight": bad}), show_progress=False,
                   log=quiet)
+
+
+def test_drop_entries_is_inverted_dropout_over_sparse_rows():
+    import dlpy.functional as F
+    from dlpy.essay.train import drop_entries
+
+    rng = np.random.default_rng(0)
+    lengths = [0, 4000, 3, 0, 2000, 0]  # empty rows first, inside and last
+    rows = F.SparseRows.from_rows([(np.arange(n) % 50, np.full(n, 2.0)) for n in lengths], 50)
+    dropped = drop_entries(rows, 0.25, rng)
+    kept = np.diff(dropped.indptr)
+    assert kept[[0, 3, 5]].tolist() == [0, 0, 0]
+    assert kept[1] == pytest.approx(3000, abs=150) and kept[4] == pytest.approx(1500, abs=110)
+    assert np.all(dropped.values == np.float32(2.0 / 0.75))
+    assert dropped.values.dtype == rows.values.dtype
+    # each kept entry keeps its column, rows stay in their place
+    for b in range(len(lengths)):
+        got = dropped.indices[dropped.indptr[b]:dropped.indptr[b + 1]]
+        assert np.isin(got, rows.indices[rows.indptr[b]:rows.indptr[b + 1]]).all()
+    # the expectation is the row itself: the mean of many draws converges to it
+    dense = np.zeros(50)
+    for _ in range(200):
+        d = drop_entries(rows, 0.5, rng)
+        np.add.at(dense, d.indices[d.indptr[4]:d.indptr[5]],
+                  d.values[d.indptr[4]:d.indptr[5]] / 200)
+    np.testing.assert_allclose(dense, np.full(50, 2.0 * 40), rtol=0.05)
+
+
+def test_ngram_dropout_trains_a_different_reproducible_model(docs):
+    plain = train(docs, TrainConfig(**{**SMALL, "epochs": 2}), show_progress=False, log=quiet)
+    config = TrainConfig(**{**SMALL, "epochs": 2, "ngram_dropout": 0.3})
+    a = train(docs, config, show_progress=False, log=quiet)
+    b = train(docs, config, show_progress=False, log=quiet)
+    np.testing.assert_array_equal(a.model.wide_weight.data, b.model.wide_weight.data)
+    assert not np.allclose(a.model.wide_weight.data, plain.model.wide_weight.data)
+    # scoring sees whole rows: the same essay, the same prediction
+    assert a.predict(docs[:3])[0].tolist() == a.predict(docs[:3])[0].tolist()
+    assert config.fingerprint() != TrainConfig(**{**SMALL, "epochs": 2}).fingerprint()
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"ngram_dropout must lie in \[0, 1\)"):
+            train(docs, TrainConfig(**{**SMALL, "ngram_dropout": bad}), show_progress=False,
+                  log=quiet)

@@ -74,6 +74,9 @@ class EssayConfig:
     ema: float = _option(0.0, "keep an exponential moving average of the weights (this decay "
                          "per mini-batch, e.g. 0.998) and validate, early-stop and save with it "
                          "(dlpy.optim.swa_utils); 0: off, the last weights")
+    ngram_dropout: float = _option(0.0, "in training, drop each n-gram entry of an essay's "
+                                   "row with this probability and scale the rest by 1 / (1 - "
+                                   "p) (inverted dropout on the wide part's input); 0: off")
     lm_features: str = _option("", "add the pretrained LM's pooled features of the whole essay "
                                "(frozen) through their own linear map: 'bundled' (dlpy.lm's "
                                "encoder) or an LM folder (`dlpy lm export`); '' for none")
@@ -104,7 +107,8 @@ TrainConfig = EssayConfig  # the old name
 
 # settings added after checkpoints were made, with the value that reproduces the older runs
 ADDED_LATER = {"balance": 0.0, "lm_features": "", "batch_center": 0.0, "refit": False,
-               "prompt_copies": False, "ema": 0.0, "morpheme_weight": 0.5}
+               "prompt_copies": False, "ema": 0.0, "morpheme_weight": 0.5,
+               "ngram_dropout": 0.0}
 
 
 # Named recipes: settings measured together on a corpus (docs/essay.md). `--preset aihub` is

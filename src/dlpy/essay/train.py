@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import dlpy.functional as F
 from dlpy import nn, optim
 from dlpy.essay.config import EssayConfig
 from dlpy.essay.cv import assign_groups, collection_batches, stratified_split
@@ -80,6 +81,8 @@ def build_scorer(docs: Sequence[Doc], config: EssayConfig, vectors=None,
         raise ValueError("training essays need a score")
     disabled = (() if config.relevance_features else RELEVANCE_STAT_NAMES) \
         + (() if config.spacing_features else SPACING_STAT_NAMES)
+    if not 0.0 <= config.ngram_dropout < 1.0:  # NaN fails too
+        raise ValueError(f"ngram_dropout must lie in [0, 1), got {config.ngram_dropout}")
     if not (np.isfinite(config.morpheme_weight) and config.morpheme_weight >= 0):
         raise ValueError(f"morpheme_weight must be a finite number >= 0, got "
                          f"{config.morpheme_weight}")
@@ -141,12 +144,16 @@ def _train_epoch(scorer: Scorer, data, optimizer, config: EssayConfig, epoch: in
     scorer.model.train()
     rng = np.random.default_rng([config.seed, epoch])
     batches = bucketed_batches(data.lengths, config.batch_size, rng)
+    dropout_rng = np.random.default_rng([config.seed, epoch, 1])  # leaves the batches as they were
     epoch_start, total, seen, squared_error = time.perf_counter(), 0.0, 0, 0.0
     bar = progress(batches, desc=f"epoch {epoch + 1}/{config.epochs}", enabled=show_progress,
                    unit="batch")
     for step, index in enumerate(bar):
         optimizer.zero_grad()
-        outputs = scorer.model(data.batch(index))
+        batch = data.batch(index)
+        if config.ngram_dropout and "wide" in batch:
+            batch["wide"] = drop_entries(batch["wide"], config.ngram_dropout, dropout_rng)
+        outputs = scorer.model(batch)
         loss = family.loss(scorer.model, outputs, data.targets[index], data.rubric[index],
                            scorer.scaling, config, l2_scale, sample_weights[index])
         value = loss.item()
@@ -164,6 +171,19 @@ def _train_epoch(scorer: Scorer, data, optimizer, config: EssayConfig, epoch: in
         scores, _ = scorer.decode(outputs.data.astype(np.float64), data.rubric[index])
         squared_error += float(np.sum((scores - data.targets[index, 0]) ** 2))
     return total, float(np.sqrt(squared_error / seen)), seen, time.perf_counter() - epoch_start
+
+
+def drop_entries(rows: F.SparseRows, p: float, rng: np.random.Generator) -> F.SparseRows:
+    """Inverted dropout on sparse rows: each entry kept with probability 1 - p and scaled by
+    1 / (1 - p), so a row's expected value is unchanged (Wager et al. 2013: for a linear model,
+    an adaptive ridge that trusts frequent features more)."""
+    keep = rng.random(rows.indices.size) >= p
+    num_rows = rows.indptr.size - 1
+    row_of_entry = np.repeat(np.arange(num_rows), np.diff(rows.indptr))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row_of_entry[keep],
+                                                        minlength=num_rows))])
+    values = (rows.values[keep] / (1.0 - p)).astype(rows.values.dtype)
+    return F.SparseRows(indptr, rows.indices[keep], values, rows.num_columns)
 
 
 def _training_targets(data, docs: Sequence[Doc], config: EssayConfig) -> np.ndarray:
