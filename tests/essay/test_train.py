@@ -194,6 +194,7 @@ def test_resume_refuses_other_data_or_settings(docs, tmp_path):
               show_progress=False, log=quiet)
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_non_finite_loss_stops_training(docs):
     with pytest.raises(NonFiniteLoss, match="the loss became (nan|inf) at epoch 1"):
         train(docs, TrainConfig(**{**SMALL, "lr": 1e30, "clip": 1e30}), show_progress=False,

@@ -200,3 +200,27 @@ def test_to_double_and_float_cast_parameters_and_float_buffers_in_place():
     assert model.to("cpu") is model
     with pytest.raises(TypeError, match="floating point; got int64"):
         model.to(np.int64)
+
+
+def test_apply_calls_fn_post_order_once_per_child_and_returns_self():
+    model = make()
+    seen = []
+    assert model.apply(lambda m: seen.append(type(m).__name__)) is model
+    assert seen == ["Linear", "ReLU", "Linear", "Linear", "ModuleList", "LayerNorm", "Block"]
+    shared = nn.Linear(2, 2)
+    pair = nn.Sequential(shared, shared)  # one child under two names: visited once (torch)
+    calls = []
+    pair.apply(calls.append)
+    assert calls == [shared, pair]
+
+
+def test_requires_grad_freezes_and_unfreezes_every_parameter():
+    model = make()
+    assert model.layers.requires_grad_(False) is model.layers
+    assert [k for k, p in model.named_parameters() if not p.requires_grad] == [
+        "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    (model(x) ** 2).sum().backward()
+    assert model.layers[0].weight.grad is None and model.first.weight.grad is not None
+    model.requires_grad_()
+    assert all(p.requires_grad for p in model.parameters())

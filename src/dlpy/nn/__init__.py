@@ -1,8 +1,17 @@
 """Layers with their parameters inside: Module, Parameter and the layers."""
 
-from dlpy.nn import utils  # torch.nn.utils: clip_grad_norm_, parameters_to_vector, ...
+from dlpy.nn import (
+    init,  # torch.nn.init: kaiming_uniform_, xavier_normal_, ...
+    utils,  # torch.nn.utils: clip_grad_norm_, parameters_to_vector, ...
+)
 from dlpy.nn.attention import MultiHeadAttention
-from dlpy.nn.container import ModuleList, Sequential
+from dlpy.nn.container import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
 from dlpy.nn.conv import Conv2d, Flatten, MaxPool2d
 from dlpy.nn.embedding import Embedding
 from dlpy.nn.linear import GELU, Identity, Linear, ReLU, Sigmoid, Tanh
@@ -28,4 +37,5 @@ __all__ = [
     "MultiHeadAttention", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
     "TransformerEncoder", "TransformerEncoderLayer",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "utils",
+    "init", "ModuleDict", "ParameterDict", "ParameterList",
 ]

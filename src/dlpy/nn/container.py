@@ -1,12 +1,87 @@
-"""Containers: Sequential (layers applied in order) and ModuleList (a list of registered
-modules). Children are named "0", "1", ... so state dicts match PyTorch's."""
+"""Containers: Sequential (layers applied in order), ModuleList and ModuleDict (registered
+modules), ParameterList and ParameterDict (registered parameters). Entries are named "0",
+"1", ... or by their keys, so state dicts match PyTorch's (``blocks.enc.weight``,
+``scales.0``, ``gates.a``).
+
+Every entry is registered through Module.__setattr__, the one place where children and
+parameters are recorded; ``_register`` only checks the key first and keeps a replaced key in
+its position (as PyTorch)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
-from dlpy.nn.module import Module
+from dlpy.nn.module import Module, Parameter
 from dlpy.tensor import Tensor
+
+
+def _check_module(container: Module, module: Any) -> Module:
+    if not isinstance(module, Module):
+        raise TypeError(
+            f"{type(container).__name__}: expected a Module, got {type(module).__name__}"
+        )
+    return module
+
+
+def _as_parameter(container: Module, value: Any) -> Parameter:
+    """A Parameter as it is; a Tensor becomes a Parameter (a copy, requiring grad: PyTorch
+    wraps plain tensors the same way)."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value.data)
+    raise TypeError(f"{type(container).__name__}: expected a Parameter or Tensor, got "
+                    f"{type(value).__name__}")
+
+
+def _register(container: Module, key: Any, value: Module | Parameter,
+              store: dict[str, Any]) -> None:
+    """Register ``value`` under the name ``key`` (``store`` is the container's _modules or
+    _parameters, where it lands)."""
+    name = type(container).__name__
+    if not isinstance(key, str):
+        raise TypeError(f"{name}: keys must be strings, got {type(key).__name__} {key!r}")
+    if not key or "." in key:
+        raise KeyError(f"{name}: a key must be a non-empty string without '.', got {key!r}")
+    if key in store:  # a replacement keeps its place in the order
+        store[key] = value
+        object.__setattr__(container, key, value)
+        return
+    if hasattr(container, key):
+        raise KeyError(f"{name}: attribute {key!r} already exists, it cannot be a key")
+    setattr(container, key, value)
+
+
+def _pairs(container: Module, items: Any, sort_dicts: bool = False) -> list[tuple[Any, Any]]:
+    """(key, value) pairs of a mapping, a dict container or an iterable of pairs. PyTorch's
+    ParameterDict sorts a plain dict's keys (``sort_dicts``) but keeps an OrderedDict's order."""
+    name = type(container).__name__
+    if isinstance(items, (OrderedDict, ModuleDict, ParameterDict)):
+        return list(items.items())
+    if isinstance(items, Mapping):
+        pairs = list(items.items())
+        return sorted(pairs, key=lambda pair: str(pair[0])) if sort_dicts else pairs
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"{name}.update: expected a mapping or an iterable of (key, value) "
+                        f"pairs, got {type(items).__name__}")
+    pairs = []
+    for i, pair in enumerate(items):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"{name}.update: element {i} should be a (key, value) pair, got "
+                            f"{pair!r}")
+        pairs.append((pair[0], pair[1]))
+    return pairs
+
+
+def _index(container: Module, index: int) -> int:
+    """``index`` (negative counts from the end) as a position, or an IndexError."""
+    size = len(container)
+    if not -size <= index < size:
+        raise IndexError(f"{type(container).__name__}: index {index} out of range for "
+                         f"{size} entries")
+    return index % size
 
 
 class ModuleList(Module):
@@ -18,11 +93,7 @@ class ModuleList(Module):
             self.append(module)
 
     def append(self, module: Module) -> ModuleList:
-        if not isinstance(module, Module):
-            raise TypeError(
-                f"{type(self).__name__}: expected a Module, got {type(module).__name__}"
-            )
-        setattr(self, str(len(self._modules)), module)
+        setattr(self, str(len(self._modules)), _check_module(self, module))
         return self
 
     def __len__(self) -> int:
@@ -54,3 +125,169 @@ class Sequential(ModuleList):
         for module in self._modules.values():
             x = module(x)
         return x
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters the parent sees (``blocks.enc.weight``...), in
+    insertion order: ``md[key]``, ``md[key] = module``, ``del md[key]``, ``in``, ``len``,
+    iteration over the keys, ``keys()``, ``values()``, ``items()``, ``update``, ``pop``,
+    ``clear``."""
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None
+                 = None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        _register(self, key, _check_module(self, module), self._modules)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._modules:
+            raise KeyError(key)
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add or replace entries from a mapping (in its order) or (key, module) pairs."""
+        for key, module in _pairs(self, modules):
+            self[key] = module
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        for key in list(self._modules):
+            del self[key]
+
+
+class ParameterList(Module):
+    """A list of parameters registered as ``0``, ``1``, ... (``scales.0`` in the parent's
+    state dict): ``pl[i]``, ``pl[i] = p``, slices, ``len``, iteration, ``append``, ``extend``.
+    A plain Tensor becomes a Parameter (a copy)."""
+
+    def __init__(self, values: Iterable[Parameter | Tensor] | None = None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, index: int | slice):
+        if isinstance(index, slice):  # a ParameterList holding the same Parameter objects
+            return ParameterList(list(self._parameters.values())[index])
+        return self._parameters[str(_index(self, index))]
+
+    def __setitem__(self, index: int, value: Parameter | Tensor) -> None:
+        _register(self, str(_index(self, index)), _as_parameter(self, value), self._parameters)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(list(self._parameters.values()))
+
+    def append(self, value: Parameter | Tensor) -> ParameterList:
+        _register(self, str(len(self)), _as_parameter(self, value), self._parameters)
+        return self
+
+    def extend(self, values: Iterable[Parameter | Tensor]) -> ParameterList:
+        if isinstance(values, Tensor) or not isinstance(values, Iterable):
+            raise TypeError(f"ParameterList.extend: expected an iterable of parameters, got "
+                            f"{type(values).__name__}")
+        for value in values:
+            self.append(value)
+        return self
+
+    def __repr__(self) -> str:
+        return _repr_parameters(self)
+
+
+class ParameterDict(Module):
+    """A dict of parameters registered under their keys (``gates.a`` in the parent's state
+    dict): ``pd[key]``, ``pd[key] = p``, ``del``, ``in``, ``len``, iteration over the keys,
+    ``keys()``, ``values()``, ``items()``, ``get``, ``update``, ``pop``, ``clear``. As
+    PyTorch, a plain dict's entries are added in sorted key order (an OrderedDict's or a list
+    of pairs' in theirs); a plain Tensor becomes a Parameter (a copy)."""
+
+    def __init__(self, parameters: Mapping[str, Parameter | Tensor]
+                 | Iterable[tuple[str, Parameter | Tensor]] | None = None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str) -> Parameter:
+        return self._parameters[key]
+
+    def __setitem__(self, key: str, value: Parameter | Tensor) -> None:
+        _register(self, key, _as_parameter(self, value), self._parameters)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._parameters:
+            raise KeyError(key)
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parameters)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._parameters.get(key, default)
+
+    def update(self, parameters: Mapping[str, Parameter | Tensor]
+               | Iterable[tuple[str, Parameter | Tensor]]) -> None:
+        """Add or replace entries (a plain dict's in sorted key order, as PyTorch)."""
+        for key, value in _pairs(self, parameters, sort_dicts=True):
+            self[key] = value
+
+    def pop(self, key: str) -> Parameter:
+        value = self[key]
+        del self[key]
+        return value
+
+    def clear(self) -> None:
+        for key in list(self._parameters):
+            del self[key]
+
+    def __repr__(self) -> str:
+        return _repr_parameters(self)
+
+
+def _repr_parameters(container: Module) -> str:
+    lines = [f"  ({key}): {param!r}" for key, param in container._parameters.items()]
+    return f"{type(container).__name__}(" + "".join(f"\n{line}" for line in lines) + \
+        ("\n)" if lines else ")")

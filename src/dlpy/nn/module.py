@@ -173,6 +173,24 @@ class Module:
     def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
+    def apply(self, fn) -> Module:
+        """Call ``fn(module)`` on every submodule, children before their parent (post-order,
+        as PyTorch; a child registered twice under one parent is visited once), then on
+        ``self``; returns self. ``model.apply(init_weights)`` re-initialises a model."""
+        seen: set[int] = set()
+        for child in self._modules.values():
+            if id(child) not in seen:
+                seen.add(id(child))
+                child.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter (False freezes the module); returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         seen: set[int] = set()
         for module_name, module in self.named_modules(prefix):

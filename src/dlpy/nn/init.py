@@ -1,0 +1,278 @@
+"""torch.nn.init: fill a tensor's values in place (no graph is recorded), keep its dtype,
+return it.
+
+Random fills draw float64 from ``generator`` (a numpy Generator; dlpy's default generator
+when None) and cast: U(a, b) is ``generator.uniform(a, b, shape)`` and N(mean, std^2) is
+``generator.normal(mean, std, shape)``, so the bounds and standard deviations are PyTorch's
+but the streams are numpy's. fan_in = size(1) * receptive field, fan_out = size(0) *
+receptive field, where the receptive field is the product of the sizes after the first two.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from dlpy.random import get_rng
+from dlpy.tensor import Tensor
+
+__all__ = [
+    "calculate_gain", "constant_", "eye_", "kaiming_normal_", "kaiming_uniform_", "normal_",
+    "ones_", "orthogonal_", "trunc_normal_", "uniform_", "xavier_normal_", "xavier_uniform_",
+    "zeros_",
+]
+
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "sigmoid")
+NONLINEARITIES = (*_LINEAR, "tanh", "relu", "leaky_relu", "selu")
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain of a nonlinearity (``nn.functional`` name): 1 for linear, conv and
+    sigmoid, 5/3 for tanh, sqrt(2) for relu, sqrt(2 / (1 + negative_slope^2)) for leaky_relu
+    (``param``, default 0.01), 3/4 for selu."""
+    if nonlinearity in _LINEAR:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            negative_slope = 0.01
+        elif isinstance(param, numbers.Real) and not isinstance(param, bool):
+            negative_slope = param
+        else:
+            raise ValueError(f"init.calculate_gain: leaky_relu's negative_slope must be a "
+                             f"number, got {param!r}")
+        return math.sqrt(2.0 / (1 + negative_slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"init.calculate_gain: unsupported nonlinearity {nonlinearity!r}; "
+                     f"expected one of {', '.join(NONLINEARITIES)}")
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor, caller: str = "init") -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of at least 2 dimensions, as PyTorch computes them."""
+    shape = tensor.shape
+    if len(shape) < 2:
+        raise ValueError(f"{caller}: fan in and fan out need a tensor of at least 2 "
+                         f"dimensions, got shape {shape}")
+    receptive_field = math.prod(shape[2:])
+    return shape[1] * receptive_field, shape[0] * receptive_field
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: str, caller: str) -> int:
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, caller)
+    return fan_in if _check_mode(mode, caller) == "fan_in" else fan_out
+
+
+def _check_mode(mode: str, caller: str) -> str:
+    lowered = mode.lower() if isinstance(mode, str) else mode
+    if lowered not in ("fan_in", "fan_out"):
+        raise ValueError(f"{caller}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    return lowered
+
+
+def _check_tensor(tensor: Tensor, caller: str, random: bool = False) -> None:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{caller}: expected a dlpy Tensor or Parameter, got "
+                        f"{type(tensor).__name__}")
+    if random and tensor.data.dtype.kind != "f":
+        raise TypeError(f"{caller}: random values need a floating-point tensor, got "
+                        f"{tensor.data.dtype}")
+
+
+def _generator(generator: np.random.Generator | None, caller: str) -> np.random.Generator:
+    if generator is not None and not isinstance(generator, np.random.Generator):
+        raise TypeError(f"{caller}: generator must be a numpy Generator or None, got "
+                        f"{type(generator).__name__}")
+    return get_rng(generator)
+
+
+def _fill(tensor: Tensor, values) -> Tensor:
+    """Write ``values`` into the tensor's array in place, cast to its dtype."""
+    if tensor.data.flags.writeable:
+        tensor.data[...] = values
+    else:  # a read-only array (a broadcast view): give the tensor an array of its own
+        tensor.data = np.array(np.broadcast_to(values, tensor.shape), dtype=tensor.dtype)
+    return tensor
+
+
+def _uniform(tensor: Tensor, a: float, b: float, generator, caller: str) -> Tensor:
+    _check_tensor(tensor, caller, random=True)
+    if not a <= b:  # also refuses NaN
+        raise ValueError(f"{caller}: expected a <= b, got a={a}, b={b}")
+    rng = _generator(generator, caller)
+    return _fill(tensor, rng.uniform(a, b, tensor.shape))
+
+
+def _normal(tensor: Tensor, mean: float, std: float, generator, caller: str) -> Tensor:
+    _check_tensor(tensor, caller, random=True)
+    if not std >= 0:
+        raise ValueError(f"{caller}: std must be >= 0, got {std}")
+    rng = _generator(generator, caller)
+    return _fill(tensor, rng.normal(mean, std, tensor.shape))
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
+             generator: np.random.Generator | None = None) -> Tensor:
+    """Values from U(a, b)."""
+    return _uniform(tensor, a, b, generator, "init.uniform_")
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
+            generator: np.random.Generator | None = None) -> Tensor:
+    """Values from N(mean, std^2)."""
+    return _normal(tensor, mean, std, generator, "init.normal_")
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator: np.random.Generator | None = None) -> Tensor:
+    """Values from N(mean, std^2) restricted to [a, b] (a and b are values, not multiples of
+    std). As PyTorch: values outside are redrawn when [a, b] holds more than 30% of the mass,
+    else uniform proposals on [a, b] are accepted with probability pdf / peak pdf."""
+    caller = "init.trunc_normal_"
+    _check_tensor(tensor, caller, random=True)
+    if not std > 0:
+        raise ValueError(f"{caller}: std must be > 0, got {std}")
+    if not a <= b:
+        raise ValueError(f"{caller}: expected a <= b, got a={a}, b={b}")
+    rng = _generator(generator, caller)
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("init.trunc_normal_: mean is more than 2 std from [a, b]; the "
+                      "distribution of values may be incorrect", stacklevel=2)
+
+    def cdf(x: float) -> float:
+        return (1.0 + math.erf((x - mean) / (std * math.sqrt(2.0)))) / 2.0
+
+    size = tensor.data.size
+    if cdf(b) - cdf(a) > 0.3:
+        values = rng.normal(mean, std, size)
+        redraw = np.flatnonzero((values < a) | (values > b))
+        while redraw.size:
+            values[redraw] = rng.normal(mean, std, redraw.size)
+            redraw = redraw[(values[redraw] < a) | (values[redraw] > b)]
+    else:
+        log_peak = -0.5 * ((min(max(mean, a), b) - mean) / std) ** 2
+        values = np.empty(size)
+        pending = np.arange(size)
+        while pending.size:
+            candidates = rng.uniform(a, b, pending.size)
+            log_ratio = -0.5 * ((candidates - mean) / std) ** 2 - log_peak
+            accept = np.log(rng.random(pending.size)) <= log_ratio
+            values[pending[accept]] = candidates[accept]
+            pending = pending[~accept]
+    return _fill(tensor, values.reshape(tensor.shape))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Every value ``val``."""
+    _check_tensor(tensor, "init.constant_")
+    return _fill(tensor, val)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Every value 1."""
+    _check_tensor(tensor, "init.ones_")
+    return _fill(tensor, 1)
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Every value 0."""
+    _check_tensor(tensor, "init.zeros_")
+    return _fill(tensor, 0)
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """The identity matrix (ones on the main diagonal of a 2-D tensor of any shape)."""
+    _check_tensor(tensor, "init.eye_")
+    if tensor.ndim != 2:
+        raise ValueError(f"init.eye_: expected a 2-dimensional tensor, got shape "
+                         f"{tensor.shape}")
+    return _fill(tensor, np.eye(*tensor.shape))
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
+                    generator: np.random.Generator | None = None) -> Tensor:
+    """U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)) (Glorot)."""
+    _check_tensor(tensor, "init.xavier_uniform_")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, "init.xavier_uniform_")
+    if tensor.data.size == 0:
+        return tensor
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    bound = math.sqrt(3.0) * std
+    return _uniform(tensor, -bound, bound, generator, "init.xavier_uniform_")
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0,
+                   generator: np.random.Generator | None = None) -> Tensor:
+    """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot)."""
+    _check_tensor(tensor, "init.xavier_normal_")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, "init.xavier_normal_")
+    if tensor.data.size == 0:
+        return tensor
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return _normal(tensor, 0.0, std, generator, "init.xavier_normal_")
+
+
+def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str, caller: str
+                 ) -> float | None:
+    """gain / sqrt(fan) (He); None for a tensor with no elements (PyTorch warns and skips)."""
+    _check_tensor(tensor, caller)
+    _check_mode(mode, caller)
+    gain = calculate_gain(nonlinearity, a)
+    if tensor.data.size == 0:
+        warnings.warn(f"{caller}: initializing a zero-element tensor is a no-op", stacklevel=3)
+        return None
+    return gain / math.sqrt(_calculate_correct_fan(tensor, mode, caller))
+
+
+def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu",
+                     generator: np.random.Generator | None = None) -> Tensor:
+    """U(-bound, bound), bound = gain * sqrt(3 / fan_mode), gain = calculate_gain(nonlinearity,
+    a) (He). ``a`` is leaky_relu's negative slope; mode 'fan_in' or 'fan_out'."""
+    std = _kaiming_std(tensor, a, mode, nonlinearity, "init.kaiming_uniform_")
+    if std is None:
+        return tensor
+    bound = math.sqrt(3.0) * std
+    return _uniform(tensor, -bound, bound, generator, "init.kaiming_uniform_")
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu",
+                    generator: np.random.Generator | None = None) -> Tensor:
+    """N(0, std^2), std = gain / sqrt(fan_mode), gain = calculate_gain(nonlinearity, a) (He)."""
+    std = _kaiming_std(tensor, a, mode, nonlinearity, "init.kaiming_normal_")
+    if std is None:
+        return tensor
+    return _normal(tensor, 0.0, std, generator, "init.kaiming_normal_")
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0,
+                generator: np.random.Generator | None = None) -> Tensor:
+    """A (semi-)orthogonal matrix times ``gain``: the tensor seen as (size(0), the rest)
+    has orthonormal rows or columns (whichever are fewer), from the QR decomposition of a
+    standard normal matrix with the signs fixed so that it is uniformly distributed."""
+    caller = "init.orthogonal_"
+    _check_tensor(tensor, caller, random=True)
+    if tensor.ndim < 2:
+        raise ValueError(f"{caller}: expected a tensor of at least 2 dimensions, got shape "
+                         f"{tensor.shape}")
+    rng = _generator(generator, caller)
+    if tensor.data.size == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.data.size // rows
+    flattened = rng.standard_normal((rows, cols))
+    if rows < cols:
+        flattened = flattened.T
+    q, r = np.linalg.qr(flattened)
+    q = q * np.sign(np.diag(r))  # the sign of R's diagonal makes Q uniform (Haar)
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(tensor.shape))
