@@ -224,3 +224,28 @@ def test_requires_grad_freezes_and_unfreezes_every_parameter():
     assert model.layers[0].weight.grad is None and model.first.weight.grad is not None
     model.requires_grad_()
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_a_replaced_parameter_or_module_keeps_its_place_and_shared_modules_come_once():
+    # torch 2.13 gives ['weight', 'bias'] after replacing a Linear's weight, and lists a
+    # module shared by a Sequential once in named_modules (twice with remove_duplicate=False)
+    layer = nn.Linear(2, 3)
+    layer.weight = nn.Parameter(np.zeros((3, 2), np.float32))
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    model = nn.Sequential(nn.Linear(1, 1), nn.Linear(1, 1))
+    first = nn.Linear(1, 1)
+    model[0] = first  # ModuleList.__setitem__, as PyTorch's
+    model[-1] = nn.Linear(1, 1)
+    assert model[0] is first
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    with pytest.raises(IndexError, match="index 2 out of range for 2 modules"):
+        model[2] = nn.Linear(1, 1)
+    shared = nn.Linear(2, 2)
+    twice = nn.Sequential(shared, shared)
+    assert [name for name, _ in twice.named_modules()] == ["", "0"]
+    assert [name for name, _ in twice.named_modules(remove_duplicate=False)] == ["", "0", "1"]
+    assert len(list(twice.modules())) == 2 and len(twice.parameters()) == 2
+    # a module replaced by a parameter of the same name is a parameter now, in no other list
+    holder = nn.Sequential(nn.Linear(1, 1))
+    setattr(holder, "0", nn.Parameter(np.zeros(1, np.float32)))
+    assert list(holder.state_dict()) == ["0"] and list(holder.children()) == []

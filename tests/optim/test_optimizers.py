@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlpy import Tensor
+import dlpy.functional as F
+from dlpy import Tensor, nn
 from dlpy.nn import Linear, Parameter, load_checkpoint, save_checkpoint
 from dlpy.optim import SGD, Adam, AdamW, clip_grad_norm
 
@@ -169,7 +170,8 @@ def test_load_state_dict_errors(tmp_path):
     (lambda: SGD([Parameter(np.zeros(1))], lr=float("nan")), "lr must be a finite number"),
     (lambda: Adam([Parameter(np.zeros(1))], eps=float("inf")), "eps must be a finite number"),
     (lambda: SGD([Parameter(np.zeros(1))], lr=0.1, momentum=float("nan")), "momentum must be"),
-    (lambda: SGD([Tensor(np.zeros(1))], lr=0.1), "parameter 0 must be a Tensor with requires"),
+    (lambda: SGD([np.zeros(1)], lr=0.1), "parameter 0 must be a Tensor, got ndarray"),
+    (lambda: SGD([Parameter(np.zeros(1)) * 2], lr=0.1), "parameter 0 is not a leaf tensor"),
     (lambda: SGD([Parameter(np.zeros(1))], lr=0.1, nesterov=True), "nesterov=True needs"),
     (lambda: Adam([Parameter(np.zeros(1))], betas=(0.9, 1.0)), r"betas must lie in \[0, 1\)"),
     (lambda: clip_grad_norm([], 0.0), "max_norm must be finite and > 0, got 0.0"),
@@ -196,3 +198,20 @@ def test_in_place_updates_never_reach_other_gradients():
     np.testing.assert_allclose(a.grad, b.grad)
     assert np.linalg.norm(np.concatenate([a.grad, b.grad])) == pytest.approx(1.0, rel=1e-5)
     np.testing.assert_array_equal(upstream, [2.0, 2.0, 2.0])
+
+
+def test_a_frozen_parameter_is_accepted_and_left_alone():
+    # as PyTorch: requires_grad_(False) then an optimiser over all parameters works; the
+    # frozen ones get no gradient and step skips them
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
+    model[0].requires_grad_(False)
+    before = model[0].weight.data.copy()
+    for make in (lambda p: SGD(p, lr=0.1, momentum=0.9), lambda p: Adam(p, lr=0.1)):
+        opt = make(model.parameters())
+        opt.zero_grad()
+        F.sum(model(Tensor(np.ones((4, 3), np.float32)))).backward()
+        assert model[0].weight.grad is None and model[1].weight.grad is not None
+        trained = model[1].weight.data.copy()
+        opt.step()
+        np.testing.assert_array_equal(model[0].weight.data, before)
+        assert not np.array_equal(model[1].weight.data, trained)

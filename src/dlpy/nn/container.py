@@ -114,6 +114,14 @@ class ModuleList(Module):
             )
         return modules[index]
 
+    def __setitem__(self, index: int, module: Module) -> None:
+        """``layers[i] = module`` replaces the i-th module in place (same name, same place)."""
+        if isinstance(index, bool) or not isinstance(index, int) \
+                or not -len(self) <= index < len(self):
+            raise IndexError(f"{type(self).__name__}: index {index!r} out of range for "
+                             f"{len(self)} modules")
+        setattr(self, list(self._modules)[index], _check_module(self, module))
+
 
 class Sequential(ModuleList):
     """Sequential(layer, layer, ...)(x) applies the layers in order."""

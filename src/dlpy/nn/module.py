@@ -61,13 +61,14 @@ class Module:
             buffers[name] = value  # assigning to a buffer replaces its array (as PyTorch)
             object.__setattr__(self, name, value)
             return
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
-        buffers.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        # a parameter (module) replaced by another keeps its place in the order, as PyTorch
+        kind = self._parameters if isinstance(value, Parameter) else \
+            self._modules if isinstance(value, Module) else None
+        for registry in (self._parameters, self._modules, buffers):
+            if registry is not kind:
+                registry.pop(name, None)
+        if kind is not None:
+            kind[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -161,10 +162,19 @@ class Module:
                         "register_full_backward_pre_hook")
 
     # ----------------------------------------------------------------- traversal
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True,
+                      _seen: set[int] | None = None) -> Iterator[tuple[str, Module]]:
+        """(name, module) for self and every submodule, depth first; a module reached twice
+        (shared) comes once, under its first name, unless ``remove_duplicate=False``."""
+        if remove_duplicate:
+            _seen = set() if _seen is None else _seen
+            if id(self) in _seen:
+                return
+            _seen.add(id(self))
         yield prefix, self
         for name, module in self._modules.items():
-            yield from module.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from module.named_modules(f"{prefix}.{name}" if prefix else name,
+                                            remove_duplicate, _seen)
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():

@@ -82,9 +82,11 @@ class Optimizer:
         seen = {id(p) for p in self.params}
         for i, p in enumerate(params):
             label = f"parameter {i}" + (f" of group {index}" if index else "")
-            if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(f"{name}: {label} must be a Tensor with requires_grad=True, got "
-                                f"{type(p).__name__}")
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: {label} must be a Tensor, got {type(p).__name__}")
+            if not p.is_leaf:  # a frozen leaf is fine: it has no gradient, step skips it
+                raise ValueError(f"{name}: {label} is not a leaf tensor (the result of an op); "
+                                 "an optimiser updates leaves such as parameters")
             if id(p) in seen:
                 raise ValueError(f"{name}: {label} appears in more than one parameter group")
             seen.add(id(p))
