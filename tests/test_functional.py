@@ -60,6 +60,30 @@ FLOAT32_CASES = {
         _f32(r, 2)),
     "dropout": lambda r: (lambda a: (F.dropout(a, 0.5, True, np.random.default_rng(0)), [a]))(
         _f32(r, 4)),
+    "silu": lambda r: (lambda a: (F.silu(a), [a]))(_f32(r, 3)),
+    "leaky_relu": lambda r: (lambda a: (F.leaky_relu(a, 0.2), [a]))(_f32(r, 3)),
+    "elu": lambda r: (lambda a: (F.elu(a), [a]))(_f32(r, 3)),
+    "softplus": lambda r: (lambda a: (F.softplus(a, 2.0), [a]))(_f32(r, 3)),
+    "clamp": lambda r: (lambda a: (F.clamp(a, -0.5, 0.5), [a]))(_f32(r, 3)),
+    "hardtanh": lambda r: (lambda a: (F.hardtanh(a), [a]))(_f32(r, 3)),
+    "min": lambda r: (lambda a: (F.min(a, 0), [a]))(_f32(r, 2, 3)),
+    "logsumexp": lambda r: (lambda a: (F.logsumexp(a, -1), [a]))(_f32(r, 2, 3)),
+    "var": lambda r: (lambda a: (F.var(a, 1), [a]))(_f32(r, 2, 3)),
+    "std": lambda r: (lambda a: (F.std(a), [a]))(_f32(r, 2, 3)),
+    "norm": lambda r: (lambda a: (F.norm(a, 3, 1), [a]))(_f32(r, 2, 3)),
+    "squeeze": lambda r: (lambda a: (F.squeeze(a), [a]))(_f32(r, 2, 1)),
+    "unsqueeze": lambda r: (lambda a: (F.unsqueeze(a, 0), [a]))(_f32(r, 2)),
+    "flatten": lambda r: (lambda a: (F.flatten(a), [a]))(_f32(r, 2, 3)),
+    "permute": lambda r: (lambda a: (F.permute(a, (1, 0)), [a]))(_f32(r, 2, 3)),
+    "nll_loss": lambda r: (lambda a: (F.nll_loss(a, [2, -100]), [a]))(_f32(r, 2, 3)),
+    "smooth_l1_loss": lambda r: (lambda a: (F.smooth_l1_loss(a, np.zeros(3)), [a]))(_f32(r, 3)),
+    "huber_loss": lambda r: (lambda a: (F.huber_loss(a, np.zeros(3), delta=0.5), [a]))(
+        _f32(r, 3)),
+    "kl_div": lambda r: (lambda a: (F.kl_div(a, np.full(3, 1 / 3), "batchmean"), [a]))(
+        _f32(r, 3)),
+    "normalize": lambda r: (lambda a: (F.normalize(a), [a]))(_f32(r, 2, 3)),
+    "cosine_similarity": lambda r: (lambda a, b: (F.cosine_similarity(a, b), [a, b]))(
+        _f32(r, 2, 3), _f32(r, 2, 3)),
 }
 
 

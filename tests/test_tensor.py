@@ -245,3 +245,45 @@ def test_ops_accept_numbers_and_arrays_as_constants():
     assert y.dtype == np.float32  # constants take the tensor's dtype
     y.sum().backward()
     np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+
+
+# ----------------------------------------------------------------- PyTorch's tensor methods
+def test_methods_are_their_functions():
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((2, 3, 4))
+    cases = [
+        (lambda t: t.min(1), lambda t: F.min(t, 1)),
+        (lambda t: t.min(), F.min),
+        (lambda t: t.logsumexp(-1, True), lambda t: F.logsumexp(t, -1, keepdims=True)),
+        (lambda t: t.var(0), lambda t: F.var(t, 0)),
+        (lambda t: t.var((0, 2), correction=0), lambda t: F.var(t, (0, 2), correction=0)),
+        (lambda t: t.std(unbiased=False), lambda t: F.std(t, correction=0)),
+        (lambda t: t.std(2, keepdims=True), lambda t: F.std(t, 2, keepdims=True)),
+        (lambda t: t.clamp(-0.5, 0.5), lambda t: F.clamp(t, -0.5, 0.5)),
+        (lambda t: t.clamp(max=0.1), lambda t: F.clamp(t, max=0.1)),
+        (lambda t: t.softmax(1), lambda t: F.softmax(t, 1)),
+        (lambda t: t.log_softmax(-1), F.log_softmax),
+        (lambda t: t.unsqueeze(1), lambda t: F.reshape(t, (2, 1, 3, 4))),
+        (lambda t: t.unsqueeze(1).squeeze(), lambda t: t * 1),
+        (lambda t: t.flatten(1), lambda t: F.reshape(t, (2, 12))),
+        (lambda t: t.permute(2, 0, 1), lambda t: F.transpose(t, (2, 0, 1))),
+    ]
+    grad_rng = np.random.default_rng(1)
+    for method, function in cases:
+        a, b = Tensor(data, requires_grad=True), Tensor(data, requires_grad=True)
+        out_a, out_b = method(a), function(b)
+        np.testing.assert_array_equal(out_a.data, out_b.data)
+        grad = grad_rng.standard_normal(out_a.shape)
+        out_a.backward(grad)
+        out_b.backward(grad)
+        np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_argmax_and_argmin_are_numpy_indices_as_torch():
+    x = Tensor(np.array([[1.0, 3.0, 3.0], [5.0, -2.0, -2.0]]), requires_grad=True)
+    assert x.argmax().item() == 3 and x.argmax().dtype == np.int64  # of the flattened tensor
+    np.testing.assert_array_equal(x.argmax(1), [1, 0])  # the first of tied maxima, as torch
+    np.testing.assert_array_equal(x.argmin(1), [0, 1])
+    np.testing.assert_array_equal(x.argmin(0, keepdims=True), [[0, 1, 1]])
+    assert isinstance(x.argmax(1), np.ndarray) and x.grad is None
+    assert Tensor(np.array([1.0, np.nan, 2.0])).argmax().item() == 1  # nan is the max, as torch

@@ -341,10 +341,58 @@ class Tensor:
     def max(self, axis=None, keepdims: bool = False):
         return _reduce.max(self, axis, keepdims)
 
+    def min(self, axis=None, keepdims: bool = False):
+        return _reduce.min(self, axis, keepdims)
+
+    def logsumexp(self, axis=None, keepdims: bool = False):
+        return _reduce.logsumexp(self, axis, keepdims)
+
+    def var(self, axis=None, *, keepdims: bool = False, correction=None, unbiased=None):
+        """Variance with PyTorch's ``correction`` (default 1) or ``unbiased``."""
+        return _reduce.var(self, axis, keepdims=keepdims, correction=correction,
+                           unbiased=unbiased)
+
+    def std(self, axis=None, *, keepdims: bool = False, correction=None, unbiased=None):
+        return _reduce.std(self, axis, keepdims=keepdims, correction=correction,
+                           unbiased=unbiased)
+
+    def argmax(self, axis=None, keepdims: bool = False) -> np.ndarray:
+        """The index of the (first) largest value over axis (None: of the flattened tensor), as
+        an int64 numpy array: indices have no gradient."""
+        return np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims), dtype=np.int64)
+
+    def argmin(self, axis=None, keepdims: bool = False) -> np.ndarray:
+        """The index of the (first) smallest value, as ``argmax``."""
+        return np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims), dtype=np.int64)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
+        return _activation.clamp(self, min, max)
+
+    def softmax(self, dim: int = -1):
+        return _softmax.softmax(self, dim)
+
+    def log_softmax(self, dim: int = -1):
+        return _softmax.log_softmax(self, dim)
+
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return _shape.reshape(self, shape)
+
+    def unsqueeze(self, dim: int):
+        return _shape.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return _shape.squeeze(self, dim)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return _shape.flatten(self, start_dim, end_dim)
+
+    def permute(self, *dims):
+        """The axes in the order ``dims`` (``permute(2, 0, 1)`` or ``permute((2, 0, 1))``)."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return _shape.permute(self, dims)
 
     def view(self, *shape):
         """``reshape`` under PyTorch's name (numpy decides whether the data is copied)."""
@@ -651,3 +699,4 @@ from dlpy.ops import arithmetic as _arith  # noqa: E402
 from dlpy.ops import matmul as _matmul  # noqa: E402
 from dlpy.ops import reduce as _reduce  # noqa: E402
 from dlpy.ops import shape as _shape  # noqa: E402
+from dlpy.ops import softmax as _softmax  # noqa: E402

@@ -1,4 +1,5 @@
-"""relu, sigmoid, tanh, gelu: gradients, PyTorch values, stability."""
+"""relu, sigmoid, tanh, gelu, silu, leaky_relu, elu, softplus, clamp, hardtanh: gradients,
+PyTorch values (kinks and bounds included), stability, errors."""
 
 import math
 
@@ -16,6 +17,23 @@ TORCH_CASES = {
     "sigmoid_large": lambda x: x.sigmoid(),
     "tanh": lambda x: x.tanh(),
     "gelu": F.gelu,
+    "silu": F.silu,
+    "silu_large": F.silu,
+    "leaky_relu": F.leaky_relu,
+    "leaky_relu_slope": lambda x: F.leaky_relu(x, 0.2),  # slope * g at 0, as torch
+    "elu": F.elu,
+    "elu_alpha": lambda x: F.elu(x, alpha=0.5),  # alpha * g at 0, as torch
+    "softplus": F.softplus,
+    "softplus_large": F.softplus,  # x itself above threshold 20
+    "softplus_beta_threshold": lambda x: F.softplus(x, beta=2.0, threshold=4.0),
+    "softplus_negative_beta": lambda x: F.softplus(x, -1.5),
+    "clamp": lambda x: x.clamp(-1, 1),  # the bounds pass the gradient, as torch.clamp
+    "clamp_min": lambda x: F.clamp(x, min=-0.5),
+    "clamp_max": lambda x: x.clamp(max=0.5),
+    "clamp_min_above_max": lambda x: F.clamp(x, 1, 0.5),  # max everywhere, no gradient
+    "clamp_random": lambda x: F.clamp(x, -0.5, 0.7),
+    "hardtanh": F.hardtanh,  # the bounds pass no gradient, as torch's hardtanh
+    "hardtanh_range": lambda x: F.hardtanh(x, -0.5, 2.0),
 }
 
 
@@ -92,3 +110,93 @@ def test_gelu_float32_fast_path_matches_float64():
     assert y32.data.dtype == np.float32 and x32.grad.dtype == np.float32
     assert np.max(np.abs(y32.data - y.data) / np.maximum(1, np.abs(x64))) < 3e-7
     assert np.max(np.abs(x32.grad - x.grad)) < 1e-6
+
+
+NEW_ACTIVATIONS = {
+    "silu": F.silu,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.1),
+    "elu": lambda x: F.elu(x, 1.5),
+    "softplus": F.softplus,
+    "softplus_beta": lambda x: F.softplus(x, beta=3.0, threshold=2.0),
+    "clamp": lambda x: F.clamp(x, -0.8, 0.6),
+    "clamp_min": lambda x: F.clamp(x, min=0.3),
+    "hardtanh": lambda x: F.hardtanh(x, -0.7, 0.9),
+}
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (5,), (2, 1), (2, 3, 4), (1, 2, 1, 3)])
+@pytest.mark.parametrize("name", sorted(NEW_ACTIVATIONS))
+def test_gradcheck_new_activations(name, shape, rng):
+    x = 2 * rng.standard_normal(shape)
+    # keep clear of the kinks (0, the clamp bounds, softplus's threshold / beta)
+    kinks = np.array([0.0, -0.8, 0.6, 0.3, -0.7, 0.9, 2.0 / 3.0])
+    near = np.min(np.abs(x[..., None] - kinks), axis=-1) < 0.02
+    x = np.where(near, x + 0.05, x)
+    assert gradcheck(NEW_ACTIVATIONS[name], Tensor(x, requires_grad=True))
+
+
+@pytest.mark.parametrize("name", sorted(NEW_ACTIVATIONS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_new_activations_keep_dtype_and_shape(name, dtype, rng):
+    x = Tensor(rng.standard_normal((2, 3)).astype(dtype), requires_grad=True)
+    y = NEW_ACTIVATIONS[name](x)
+    assert y.dtype == dtype and y.shape == (2, 3)
+    y.backward(np.ones((2, 3), dtype=dtype))
+    assert x.grad.dtype == dtype
+
+
+def test_silu_and_softplus_do_not_overflow():
+    x = Tensor(np.array([-1e4, -100.0, 0.0, 100.0, 1e4], dtype=np.float32), requires_grad=True)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        for fn in (F.silu, F.softplus, lambda t: F.softplus(t, threshold=1e9),
+                   lambda t: F.softplus(t, beta=0.5, threshold=np.inf)):
+            x.grad = None
+            y = fn(x)
+            y.sum().backward()
+            assert np.all(np.isfinite(y.data)) and np.all(np.isfinite(x.grad))
+    # far from the threshold the stable form is exact: log(1 + e^1000) = 1000
+    y = F.softplus(Tensor(np.array([1000.0, -1000.0])), threshold=np.inf)
+    np.testing.assert_array_equal(y.data, [1000.0, 0.0])
+    np.testing.assert_array_equal(F.silu(Tensor(np.array([-1e4, 1e4]))).data, [0.0, 1e4])
+
+
+def test_clamp_and_hardtanh_gradients_at_the_bounds():
+    # torch.clamp passes the gradient at a bound, torch's hardtanh does not
+    x = Tensor(np.array([-1.0, 0.0, 1.0]), requires_grad=True)
+    F.clamp(x, -1, 1).sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0, 1.0])
+    x.grad = None
+    F.hardtanh(x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 0.0])
+    x.grad = None
+    F.hardtanh(x, 0.0, 0.0).sum().backward()  # min_val == max_val is allowed
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])
+
+
+def test_clamp_propagates_nan_with_no_gradient():
+    x = Tensor(np.array([np.nan, 2.0]), requires_grad=True)
+    y = F.clamp(x, 0.0, 1.0)
+    y.sum().backward()
+    assert np.isnan(y.data[0]) and y.data[1] == 1.0
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])
+
+
+def test_activation_errors():
+    x = Tensor(np.zeros(3))
+    with pytest.raises(TypeError, match=r"leaky_relu: negative_slope must be a number, got '0.1'"):
+        F.leaky_relu(x, "0.1")
+    with pytest.raises(TypeError, match=r"elu: alpha must be a number, got True"):
+        F.elu(x, True)
+    with pytest.raises(ValueError, match=r"elu: alpha must be a finite number, got nan"):
+        F.elu(x, float("nan"))
+    with pytest.raises(ValueError, match=r"softplus: beta must be nonzero"):
+        F.softplus(x, beta=0)
+    with pytest.raises(ValueError, match=r"softplus: beta must be a finite number, got inf"):
+        F.softplus(x, beta=np.inf)
+    with pytest.raises(ValueError, match=r"clamp: at least one of min and max must be given"):
+        F.clamp(x)
+    with pytest.raises(TypeError, match=r"clamp: max must be a number, got array"):
+        F.clamp(x, 0, np.ones(3))
+    with pytest.raises(ValueError, match=r"hardtanh: min_val \(1.0\) must not exceed max_val "
+                                         r"\(-1.0\)"):
+        F.hardtanh(x, 1.0, -1.0)

@@ -1,4 +1,5 @@
-"""cross_entropy (fused, stable; integer labels or probabilities) and mse_loss."""
+"""cross_entropy (fused, stable; integer labels or probabilities), mse_loss, nll_loss,
+smooth_l1_loss, huber_loss and kl_div (composites)."""
 
 import numpy as np
 import pytest
@@ -17,6 +18,26 @@ TORCH_CASES = {
     "mse": F.mse_loss,
     "mse_sum": lambda x, target: F.mse_loss(x, target, reduction="sum"),
     "mse_none": lambda x, target: F.mse_loss(x, target, reduction="none"),
+    "nll": F.nll_loss,
+    "nll_sum": lambda x, labels: F.nll_loss(x, labels, reduction="sum"),
+    "nll_none": lambda x, labels: F.nll_loss(x, labels, "none"),
+    "nll_ignore": F.nll_loss,
+    "nll_weight_ignore": lambda x, labels, weight: F.nll_loss(x, labels, weight=weight,
+                                                               ignore_index=7),
+    "nll_sequence": F.nll_loss,
+    "smooth_l1": F.smooth_l1_loss,
+    "smooth_l1_beta_sum": lambda x, target: F.smooth_l1_loss(x, target, "sum", beta=0.5),
+    "smooth_l1_beta0": lambda x, target: F.smooth_l1_loss(x, target, beta=0.0),
+    "smooth_l1_both": lambda x, target: F.smooth_l1_loss(x, target, "none", 0.7),
+    "huber": F.huber_loss,
+    "huber_delta_none": lambda x, target: F.huber_loss(x, target, "none", delta=0.5),
+    "huber_both_sum": lambda x, target: F.huber_loss(x, target, reduction="sum", delta=1.5),
+    "kl_div": F.kl_div,
+    "kl_div_batchmean": lambda x, target: F.kl_div(x, target, "batchmean"),
+    "kl_div_sum_zero_target": lambda x, target: F.kl_div(x, target, reduction="sum"),
+    "kl_div_none_both": lambda x, target: F.kl_div(x, target, "none"),
+    "kl_div_log_target_both": lambda x, target: F.kl_div(x, target, "batchmean",
+                                                         log_target=True),
 }
 
 
@@ -88,3 +109,148 @@ def test_mse_errors():
         F.mse_loss(Tensor(np.zeros((2, 3))), np.zeros(3))
     with pytest.raises(ValueError, match=r"mse_loss: reduction must be mean, sum or none"):
         F.mse_loss(Tensor(np.zeros(3)), np.zeros(3), reduction="max")
+
+
+@pytest.mark.parametrize("shape", [(3,), (1, 3), (4, 3), (2, 1, 3)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_gradcheck(shape, reduction, rng):
+    x = Tensor(rng.standard_normal(shape), requires_grad=True)
+    labels = rng.integers(0, shape[-1], shape[:-1])
+    assert gradcheck(lambda x: F.nll_loss(x, labels, reduction), x)
+    weight = rng.uniform(0.5, 2.0, shape[-1])
+    if labels.size > 1:
+        labels.reshape(-1)[0] = -100
+    assert gradcheck(lambda x: F.nll_loss(x, labels, reduction, weight=weight), x)
+
+
+def test_nll_loss_of_log_softmax_is_cross_entropy(rng):
+    logits = rng.standard_normal((6, 4))
+    labels = np.array([0, 3, -100, 1, 2, 3])
+    weight = np.array([0.5, 1.0, 2.0, 1.5])
+    for reduction in ("mean", "sum", "none"):
+        for w in (None, weight):
+            a, b = Tensor(logits, requires_grad=True), Tensor(logits, requires_grad=True)
+            nll = F.nll_loss(F.log_softmax(a), labels, reduction, weight=w)
+            ce = F.cross_entropy(b, labels, reduction, weight=w)
+            np.testing.assert_allclose(nll.data, ce.data, rtol=1e-12, atol=1e-15)
+            nll.sum().backward()
+            ce.sum().backward()
+            np.testing.assert_allclose(a.grad, b.grad, rtol=1e-10, atol=1e-15)
+
+
+def test_nll_loss_ignored_rows_count_nothing_even_at_minus_infinity():
+    x = Tensor(np.array([[-np.inf, -0.1], [-2.0, -0.5]]), requires_grad=True)
+    loss = F.nll_loss(x, [-100, 1])  # the ignored row's label would be 0: log-probability -inf
+    loss.backward()
+    assert loss.item() == 0.5
+    np.testing.assert_array_equal(x.grad, [[0.0, 0.0], [0.0, -1.0]])
+    # every row ignored: nan (0 / 0) with a zero gradient, as PyTorch
+    x = Tensor(np.zeros((2, 3)), requires_grad=True)
+    with np.errstate(divide="raise", invalid="raise"):  # no 0 / 0 along the way
+        loss = F.nll_loss(x, [-100, -100])
+        loss.backward()
+    assert np.isnan(loss.item()) and not x.grad.any()
+    assert F.nll_loss(Tensor(np.zeros((2, 3))), [-100, -100], "sum").item() == 0.0
+
+
+def test_nll_loss_keeps_float32(rng):
+    x = Tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+    loss = F.nll_loss(x, [0, -100, 3], weight=[1.0, 2.0, 3.0, 4.0])
+    loss.backward()
+    assert loss.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 1), (2, 3, 1, 2)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["smooth_l1", "smooth_l1_beta", "smooth_l1_beta0", "huber",
+                                  "huber_delta", "kl_div", "kl_div_log_target",
+                                  "kl_div_batchmean"])
+def test_regression_and_kl_gradcheck(name, shape, reduction, rng):
+    x = 2 * rng.standard_normal(shape)
+    target = rng.standard_normal(shape)
+    # keep |x - target| clear of the kinks (0 and the cut-over at beta / delta)
+    d = x - target
+    for kink in (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0):
+        d = np.where(np.abs(d - kink) < 0.02, d + 0.05, d)
+    x = target + d
+    fns = {
+        "smooth_l1": lambda a, b: F.smooth_l1_loss(a, b, reduction),
+        "smooth_l1_beta": lambda a, b: F.smooth_l1_loss(a, b, reduction, beta=0.5),
+        "smooth_l1_beta0": lambda a, b: F.smooth_l1_loss(a, b, reduction, beta=0.0),
+        "huber": lambda a, b: F.huber_loss(a, b, reduction),
+        "huber_delta": lambda a, b: F.huber_loss(a, b, reduction, delta=2.0),
+        "kl_div": lambda a, b: F.kl_div(a, b, reduction),
+        "kl_div_log_target": lambda a, b: F.kl_div(a, b, reduction, log_target=True),
+        "kl_div_batchmean": lambda a, b: F.kl_div(a, b, "batchmean"),
+    }
+    if name.startswith("kl_div") and not name.endswith("log_target"):
+        target = rng.uniform(0.1, 1.0, shape)  # probabilities: log(target) needs target > 0
+    a, b = Tensor(x, requires_grad=True), Tensor(target, requires_grad=True)
+    assert gradcheck(fns[name], a, b)
+    assert gradcheck(fns[name], a, target)  # a constant target (numpy)
+
+
+def test_kl_div_zero_target_counts_nothing():
+    x = Tensor(np.array([[-1.0, -30.0], [-0.5, -2.0]]), requires_grad=True)
+    loss = F.kl_div(x, np.array([[1.0, 0.0], [0.25, 0.75]]), "none")
+    loss.sum().backward()
+    assert loss.data[0, 1] == 0.0 and loss.data[0, 0] == 1.0
+    np.testing.assert_array_equal(x.grad, [[-1.0, 0.0], [-0.25, -0.75]])
+    # as PyTorch's: an input of -inf where the target is 0 gives nan (0 * inf), not 0
+    with np.errstate(invalid="ignore"):
+        loss = F.kl_div(Tensor(np.array([-np.inf, -1.0])), np.array([0.0, 1.0]), "none")
+    assert np.isnan(loss.data[0]) and loss.data[1] == 1.0
+
+
+def test_kl_div_batchmean_is_the_kl_per_sample(rng):
+    p = rng.dirichlet(np.ones(5), 4)
+    q = rng.dirichlet(np.ones(5), 4)
+    expected = np.sum(p * np.log(p / q)) / 4
+    loss = F.kl_div(Tensor(np.log(q)), p, reduction="batchmean")
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-12)
+    # a scalar input: batchmean is the sum, as PyTorch
+    assert F.kl_div(Tensor(np.float64(-1.0)), 0.5, "batchmean").item() == pytest.approx(
+        0.5 * (np.log(0.5) + 1.0), rel=1e-12)
+
+
+def test_smooth_l1_and_huber_values_and_relation(rng):
+    d = np.array([-3.0, -1.0, -0.25, 0.0, 0.25, 1.0, 3.0])
+    smooth = F.smooth_l1_loss(Tensor(d), np.zeros(7), "none", beta=0.5).data
+    np.testing.assert_allclose(smooth, [2.75, 0.75, 0.0625, 0.0, 0.0625, 0.75, 2.75])
+    huber = F.huber_loss(Tensor(d), np.zeros(7), "none", delta=0.5).data
+    np.testing.assert_allclose(huber, 0.5 * smooth, rtol=1e-15)
+    x = Tensor(rng.standard_normal((3, 2)).astype(np.float32), requires_grad=True)
+    for loss in (F.smooth_l1_loss(x, np.zeros((3, 2))), F.huber_loss(x, np.zeros((3, 2))),
+                 F.kl_div(x, np.full((3, 2), 0.5))):
+        assert loss.dtype == np.float32
+
+
+def test_new_loss_errors():
+    x = Tensor(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"nll_loss: integer labels must have shape \(2,\) for "
+                                         r"logits \(2, 3\), got \(3,\)"):
+        F.nll_loss(x, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"nll_loss: labels must lie in \[0, 3\) or be "
+                                         r"ignore_index \(-100\), got values from -1 to 1"):
+        F.nll_loss(x, [1, -1])
+    with pytest.raises(TypeError, match=r"nll_loss: labels must be integer class indices, "
+                                        r"got float64"):
+        F.nll_loss(x, np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"nll_loss: reduction must be mean, sum or none, got "
+                                         r"'batchmean'"):
+        F.nll_loss(x, [0, 1], "batchmean")
+    with pytest.raises(ValueError, match=r"nll_loss: weight must be 3 finite numbers"):
+        F.nll_loss(x, [0, 1], weight=[1.0, np.nan, 1.0])
+    with pytest.raises(ValueError, match=r"smooth_l1_loss: beta must be >= 0, got -1.0"):
+        F.smooth_l1_loss(x, np.zeros((2, 3)), beta=-1)
+    with pytest.raises(ValueError, match=r"huber_loss: delta must be > 0, got 0.0"):
+        F.huber_loss(x, np.zeros((2, 3)), delta=0)
+    with pytest.raises(ValueError, match=r"huber_loss: prediction \(2, 3\) and target \(3,\)"):
+        F.huber_loss(x, np.zeros(3))
+    with pytest.raises(ValueError, match=r"smooth_l1_loss: reduction must be mean, sum or none"):
+        F.smooth_l1_loss(x, np.zeros((2, 3)), "avg")
+    with pytest.raises(ValueError, match=r"kl_div: reduction must be mean, batchmean, sum or "
+                                         r"none, got 'avg'"):
+        F.kl_div(x, np.zeros((2, 3)), "avg")
+    with pytest.raises(ValueError, match=r"kl_div: prediction \(2, 3\) and target \(2, 1\)"):
+        F.kl_div(x, np.zeros((2, 1)))

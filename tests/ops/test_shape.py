@@ -1,4 +1,5 @@
-"""reshape, transpose, .T, swapaxes, indexing, concat, stack: gradients, PyTorch values, errors."""
+"""reshape, squeeze, unsqueeze, flatten, transpose, permute, .T, swapaxes, indexing, concat,
+stack: gradients, PyTorch values, errors."""
 
 import numpy as np
 import pytest
@@ -20,6 +21,14 @@ TORCH_CASES = {
     "concat": lambda a, b, c: F.concat([a, b, c], axis=1),
     "stack": lambda a, b: F.stack([a, b]),
     "stack_last": lambda a, b, c: F.stack([a, b, c], axis=-1),
+    "unsqueeze": lambda x: x.unsqueeze(1),
+    "unsqueeze_last": lambda x: F.unsqueeze(x, -1),
+    "squeeze_all": lambda x: x.squeeze(),
+    "squeeze_dim": lambda x: F.squeeze(x, -1),
+    "squeeze_dims": lambda x: x.squeeze((0, 1, 3)),  # axis 1 (length 2) stays, as torch
+    "flatten": lambda x: x.flatten(),
+    "flatten_middle": lambda x: F.flatten(x, 1, 2),
+    "permute": lambda x: F.permute(x, (1, 2, 0)),
 }
 
 
@@ -140,3 +149,48 @@ def test_concat_and_stack_errors():
         F.concat([])
     with pytest.raises(ValueError, match=r"concat: tensors with no axes cannot be joined"):
         F.concat([Tensor(1.0), Tensor(2.0)])
+
+
+@pytest.mark.parametrize("shape, fn, expected", [
+    ((), lambda x: x.unsqueeze(0), (1,)),
+    ((), lambda x: x.unsqueeze(-1), (1,)),
+    ((2, 3), lambda x: x.unsqueeze(2), (2, 3, 1)),
+    ((2, 3), lambda x: x.unsqueeze(-3), (1, 2, 3)),
+    ((), lambda x: x.squeeze(), ()),
+    ((), lambda x: x.squeeze(0), ()),
+    ((1, 1), lambda x: x.squeeze(), ()),
+    ((2, 1, 3), lambda x: x.squeeze(0), (2, 1, 3)),  # not length 1: kept, as torch
+    ((2, 1, 3), lambda x: x.squeeze([1, 2]), (2, 3)),
+    ((), lambda x: x.flatten(), (1,)),
+    ((3,), lambda x: x.flatten(), (3,)),
+    ((2, 0, 3), lambda x: x.flatten(0, 1), (0, 3)),
+    ((2, 3, 4), lambda x: x.flatten(-2), (2, 12)),
+    ((2, 3, 4), lambda x: x.flatten(1, 1), (2, 3, 4)),
+    ((2, 3, 4), lambda x: x.permute((2, 1, 0)), (4, 3, 2)),
+    ((2, 3, 4), lambda x: x.permute(-1, 0, 1), (4, 2, 3)),
+])
+def test_squeeze_unsqueeze_flatten_permute_shapes_and_gradients(shape, fn, expected, rng):
+    x = Tensor(rng.standard_normal(shape), requires_grad=True)
+    assert fn(x).shape == expected
+    assert gradcheck(fn, x)
+
+
+def test_squeeze_unsqueeze_flatten_permute_errors():
+    x = Tensor(np.zeros((2, 1, 3)))
+    with pytest.raises(ValueError, match=r"unsqueeze: axis 4 is out of range for shape "
+                                         r"\(2, 1, 3\)"):
+        x.unsqueeze(4)
+    with pytest.raises(TypeError, match=r"unsqueeze: axis must be an int, got 1.0"):
+        x.unsqueeze(1.0)
+    with pytest.raises(ValueError, match=r"squeeze: axis 3 is out of range"):
+        x.squeeze(3)
+    with pytest.raises(ValueError, match=r"squeeze: dim \(1, -2\) names an axis twice"):
+        x.squeeze((1, -2))
+    with pytest.raises(ValueError, match=r"flatten: start_dim 2 comes after end_dim 1"):
+        x.flatten(2, 1)
+    with pytest.raises(ValueError, match=r"flatten: axis -4 is out of range"):
+        x.flatten(-4)
+    with pytest.raises(ValueError, match=r"permute: axes \(0, 1\) are not a permutation"):
+        x.permute(0, 1)
+    with pytest.raises(ValueError, match=r"permute: axes \(0, 2, 2\) are not a permutation"):
+        F.permute(x, (0, 2, -1))

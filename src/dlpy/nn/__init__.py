@@ -14,8 +14,31 @@ from dlpy.nn.container import (
 )
 from dlpy.nn.conv import Conv2d, Flatten, MaxPool2d
 from dlpy.nn.embedding import Embedding
-from dlpy.nn.linear import GELU, Identity, Linear, ReLU, Sigmoid, Tanh
-from dlpy.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
+from dlpy.nn.linear import (
+    ELU,
+    GELU,
+    Hardtanh,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from dlpy.nn.loss import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from dlpy.nn.module import (
     Module,
     Parameter,
@@ -38,4 +61,6 @@ __all__ = [
     "TransformerEncoder", "TransformerEncoderLayer",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "utils",
     "init", "ModuleDict", "ParameterDict", "ParameterList",
+    "ELU", "Hardtanh", "LeakyReLU", "LogSoftmax", "SiLU", "Softmax", "Softplus",
+    "HuberLoss", "KLDivLoss", "NLLLoss", "SmoothL1Loss",
 ]

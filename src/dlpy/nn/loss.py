@@ -8,11 +8,14 @@ from dlpy.tensor import Tensor
 
 
 class _Loss(Module):
+    reductions = ("mean", "sum", "none")
+
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
+        if reduction not in self.reductions:
             raise ValueError(
-                f"{type(self).__name__}: reduction must be mean, sum or none, got {reduction!r}"
+                f"{type(self).__name__}: reduction must be {', '.join(self.reductions[:-1])} or "
+                f"{self.reductions[-1]}, got {reduction!r}"
             )
         self.reduction = reduction
 
@@ -65,3 +68,67 @@ class BCEWithLogitsLoss(_Loss):
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy_with_logits(input, target, self.reduction)
+
+
+class NLLLoss(_Loss):
+    """loss(log-probabilities (..., classes), integer labels (...)): -log_probs at each label;
+    ``ignore_index`` and ``weight`` as CrossEntropyLoss (``F.nll_loss``)."""
+
+    def __init__(self, weight=None, reduction: str = "mean", ignore_index: int = -100):
+        super().__init__(reduction)
+        self.weight, self.ignore_index = weight, ignore_index
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.nll_loss(input, target, self.reduction, self.ignore_index, self.weight)
+
+    def extra_repr(self) -> str:
+        extra = super().extra_repr()
+        if self.ignore_index != -100:
+            extra += f", ignore_index={self.ignore_index}"
+        return extra
+
+
+class SmoothL1Loss(_Loss):
+    """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (``F.smooth_l1_loss``)."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, beta={self.beta}"
+
+
+class HuberLoss(_Loss):
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2) (``F.huber_loss``)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.huber_loss(input, target, self.reduction, self.delta)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, delta={self.delta}"
+
+
+class KLDivLoss(_Loss):
+    """loss(log-probabilities, target probabilities (log-probabilities with ``log_target``)):
+    target * (log target - input); reduction "batchmean" gives the KL per sample
+    (``F.kl_div``)."""
+
+    reductions = ("mean", "batchmean", "sum", "none")
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.kl_div(input, target, self.reduction, self.log_target)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, log_target={self.log_target}"

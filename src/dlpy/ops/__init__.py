@@ -3,7 +3,7 @@ lowercase function that applies it to tensors."""
 
 import numpy as np
 
-__all__ = ["Op", "broadcasts_to"]
+__all__ = ["Op", "broadcasts_to", "real_number"]
 
 
 def broadcasts_to(shape: tuple, target: tuple) -> bool:
@@ -13,6 +13,18 @@ def broadcasts_to(shape: tuple, target: tuple) -> bool:
         return np.broadcast_shapes(tuple(shape), tuple(target)) == tuple(target)
     except ValueError:
         return False
+
+
+def real_number(name: str, what: str, value, finite: bool = True) -> float:
+    """A setting that must be a real number (not a bool), as a float; nan, and inf when
+    ``finite``, is a ValueError: ``leaky_relu: negative_slope must be a number, got '0.1'``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: {what} must be a number, got {value!r}")
+    value = float(value)
+    if value != value or (finite and value in (float("inf"), float("-inf"))):
+        raise ValueError(f"{name}: {what} must be a {'finite ' if finite else ''}number, "
+                         f"got {value}")
+    return value
 
 
 # after broadcasts_to: importing the engine imports the op families, which use it

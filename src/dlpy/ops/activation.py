@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from dlpy.ops import real_number
 from dlpy.tensor import Op
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969),
@@ -94,12 +95,17 @@ class ReLU(Op):
         return (grad_output * self.mask,)
 
 
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) in x's dtype, without overflow for large |x|."""
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+
+
 class Sigmoid(Op):
     """y = 1 / (1 + exp(-x));  dx = g * y * (1 - y). Computed without overflow for large |x|."""
 
     def forward(self, x):
-        z = np.exp(-np.abs(x))
-        self.y = np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+        self.y = _sigmoid(x)
         return self.y
 
     def backward(self, grad_output):
@@ -182,6 +188,90 @@ class GELU(Op):
         return (pdf,)
 
 
+class SiLU(Op):
+    """y = x * sigmoid(x);  dx = g * s * (1 + x * (1 - s)), s = sigmoid(x). No overflow."""
+
+    def forward(self, x):
+        self.x, self.s = x, _sigmoid(x)
+        return x * self.s
+
+    def backward(self, grad_output):
+        s = self.s
+        return (grad_output * s * (1 + self.x * (1 - s)),)
+
+
+class LeakyReLU(Op):
+    """y = x if x > 0 else slope * x;  dx = g if x > 0 else slope * g (slope at 0, as PyTorch)."""
+
+    def __init__(self, negative_slope):
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        self.mask = x > 0
+        return np.where(self.mask, x, x * self.negative_slope)
+
+    def backward(self, grad_output):
+        return (np.where(self.mask, grad_output, grad_output * self.negative_slope),)
+
+
+class ELU(Op):
+    """y = x if x > 0 else alpha * (exp(x) - 1);  dx = g if x > 0 else alpha * exp(x) * g
+    (alpha at 0, as PyTorch)."""
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, x):
+        self.x = x
+        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
+
+    def backward(self, grad_output):
+        x = self.x
+        return (np.where(x > 0, grad_output, grad_output * self.alpha * np.exp(np.minimum(x, 0))),)
+
+
+class Softplus(Op):
+    """y = log(1 + exp(beta x)) / beta, or x where beta x > threshold (PyTorch's linear region);
+    dx = g * sigmoid(beta x), or g there. log1p(exp(-|z|)) + max(z, 0): no overflow at any x."""
+
+    def __init__(self, beta, threshold):
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        z = x * self.beta
+        self.z = z
+        soft = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+        soft /= self.beta
+        return np.where(z > self.threshold, x, soft)
+
+    def backward(self, grad_output):
+        z = self.z
+        return (np.where(z > self.threshold, grad_output, grad_output * _sigmoid(z)),)
+
+
+class Clamp(Op):
+    """y = min(max(x, low), high), a bound of None left out;  dx = g where low <= x <= high
+    (PyTorch's clamp: a value at a bound passes the gradient), or low < x < high with
+    ``open_bounds`` (PyTorch's hardtanh). low > high gives high everywhere and no gradient."""
+
+    def __init__(self, low, high, open_bounds=False):
+        self.low, self.high, self.open_bounds = low, high, open_bounds
+
+    def forward(self, x):
+        low, high = self.low, self.high
+        mask = None
+        if low is not None:
+            mask = x > low if self.open_bounds else x >= low
+        if high is not None:
+            below = x < high if self.open_bounds else x <= high
+            mask = below if mask is None else mask & below
+        self.mask = mask
+        return np.clip(x, low, high)
+
+    def backward(self, grad_output):
+        return (grad_output * self.mask,)
+
+
 def relu(x):
     return ReLU()(x)
 
@@ -196,3 +286,43 @@ def tanh(x):
 
 def gelu(x):
     return GELU()(x)
+
+
+def silu(x):
+    """x * sigmoid(x) (also called swish)."""
+    return SiLU()(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyReLU(real_number("leaky_relu", "negative_slope", negative_slope))(x)
+
+
+def elu(x, alpha=1.0):
+    return ELU(real_number("elu", "alpha", alpha))(x)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta; x itself where beta x > threshold, as PyTorch."""
+    beta = real_number("softplus", "beta", beta)
+    if beta == 0:
+        raise ValueError("softplus: beta must be nonzero, got 0.0")
+    return Softplus(beta, real_number("softplus", "threshold", threshold, finite=False))(x)
+
+
+def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
+    """x limited to [min, max] (either may be None); the gradient passes where
+    min <= x <= max, bounds included, as torch.clamp."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    low = None if min is None else real_number("clamp", "min", min, finite=False)
+    high = None if max is None else real_number("clamp", "max", max, finite=False)
+    return Clamp(low, high)(x)
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """x limited to [min_val, max_val]; the gradient passes only strictly inside, as PyTorch."""
+    low = real_number("hardtanh", "min_val", min_val, finite=False)
+    high = real_number("hardtanh", "max_val", max_val, finite=False)
+    if low > high:
+        raise ValueError(f"hardtanh: min_val ({low}) must not exceed max_val ({high})")
+    return Clamp(low, high, open_bounds=True)(x)

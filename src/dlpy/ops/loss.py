@@ -171,6 +171,41 @@ def _pick(values, labels):
     return rows[np.arange(len(rows)), labels.reshape(-1)].reshape(labels.shape)
 
 
+def check_class_labels(name, shape, labels, ignore_index):
+    """Integer labels for scores of ``shape`` (..., classes): -> (labels with ignored entries
+    set to 0, boolean mask of the ignored ones or None). Shared by cross_entropy and nll_loss."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ValueError(f"{name}: ignore_index must be an integer, got {ignore_index!r}")
+    if len(shape) == 0 or shape[-1] == 0:
+        raise ValueError(f"{name}: logits need a class axis (..., classes), got {shape}")
+    if labels.shape != shape[:-1]:
+        raise ValueError(
+            f"{name}: integer labels must have shape {shape[:-1]} for logits {shape},"
+            f" got {labels.shape}"
+        )
+    ignore = None
+    ignored = labels == ignore_index
+    if ignored.any():
+        ignore = ignored
+        labels = np.where(ignored, 0, labels)
+    kept = labels[~ignored] if ignore is not None else labels
+    if kept.size and (kept.min() < 0 or kept.max() >= shape[-1]):
+        raise ValueError(
+            f"{name}: labels must lie in [0, {shape[-1]}) or be ignore_index "
+            f"({ignore_index}), got values from {kept.min()} to {kept.max()}"
+        )
+    return labels, ignore
+
+
+def check_class_weight(name, weight, classes, dtype):
+    """``weight=``: one finite number per class, as an array of ``dtype``."""
+    weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    if weight.shape != (classes,) or not np.all(np.isfinite(weight)):
+        raise ValueError(f"{name}: weight must be {classes} finite numbers (one "
+                         f"per class), got shape {weight.shape}")
+    return weight.astype(dtype)
+
+
 def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smoothing=0.0,
                   weight=None):
     """Softmax cross-entropy of logits (..., classes) against integer labels (...) or
@@ -194,21 +229,7 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
     if len(shape) == 0 or shape[-1] == 0:
         raise ValueError(f"cross_entropy: logits need a class axis (..., classes), got {shape}")
     if labels.dtype.kind in "iu":
-        if labels.shape != shape[:-1]:
-            raise ValueError(
-                f"cross_entropy: integer labels must have shape {shape[:-1]} for logits {shape},"
-                f" got {labels.shape}"
-            )
-        ignored = labels == ignore_index
-        if ignored.any():
-            ignore = ignored
-            labels = np.where(ignored, 0, labels)
-        kept = labels[~ignored] if ignore is not None else labels
-        if kept.size and (kept.min() < 0 or kept.max() >= shape[-1]):
-            raise ValueError(
-                f"cross_entropy: labels must lie in [0, {shape[-1]}) or be ignore_index "
-                f"({ignore_index}), got values from {kept.min()} to {kept.max()}"
-            )
+        labels, ignore = check_class_labels("cross_entropy", shape, labels, ignore_index)
     elif labels.shape != shape:
         raise ValueError(
             f"cross_entropy: probability targets must have the logits' shape {shape}, "
@@ -217,10 +238,6 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
     else:
         labels = labels.astype(logits.dtype, copy=False)
     if weight is not None:
-        weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
-        if weight.shape != (shape[-1],) or not np.all(np.isfinite(weight)):
-            raise ValueError(f"cross_entropy: weight must be {shape[-1]} finite numbers (one "
-                             f"per class), got shape {weight.shape}")
-        weight = weight.astype(logits.dtype)
+        weight = check_class_weight("cross_entropy", weight, shape[-1], logits.dtype)
     return SoftmaxCrossEntropy(labels, reduction, float(label_smoothing), ignore,
                                weight)(logits)

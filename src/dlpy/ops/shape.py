@@ -1,5 +1,5 @@
-"""Shape ops: reshape, transpose, indexing, concat, stack. They move values, so backward moves the
-gradient back to where each value came from."""
+"""Shape ops: reshape (and squeeze, unsqueeze, flatten on it), transpose, indexing, concat,
+stack. They move values, so backward moves the gradient back to where each value came from."""
 
 import math
 
@@ -117,7 +117,7 @@ def reshape(x, shape):
     return Reshape(shape)(x)
 
 
-def transpose(x, axes=None):
+def _permute(name, x, axes):
     shape = _shape_of(x)
     ndim = len(shape)
     if axes is None:
@@ -125,14 +125,61 @@ def transpose(x, axes=None):
     axes = tuple(axes)
     if len(axes) != ndim:
         raise ValueError(
-            f"transpose: axes {axes} are not a permutation of the {ndim} axes of {shape}"
+            f"{name}: axes {axes} are not a permutation of the {ndim} axes of {shape}"
         )
-    axes = tuple(_axis("transpose", a, ndim, shape) for a in axes)
+    axes = tuple(_axis(name, a, ndim, shape) for a in axes)
     if sorted(axes) != list(range(ndim)):
         raise ValueError(
-            f"transpose: axes {axes} are not a permutation of the {ndim} axes of {shape}"
+            f"{name}: axes {axes} are not a permutation of the {ndim} axes of {shape}"
         )
     return Transpose(axes)(x)
+
+
+def transpose(x, axes=None):
+    return _permute("transpose", x, axes)
+
+
+def permute(x, dims):
+    """x with its axes in the order dims (a permutation), as torch.permute."""
+    return _permute("permute", x, dims)
+
+
+def unsqueeze(x, dim):
+    """x with a new axis of length 1 at position dim (-ndim - 1 <= dim <= ndim), as PyTorch."""
+    shape = _shape_of(x)
+    dim = _axis("unsqueeze", dim, len(shape) + 1, shape)
+    return Reshape(shape[:dim] + (1,) + shape[dim:])(x)
+
+
+def squeeze(x, dim=None):
+    """x without its axes of length 1 (dim None), or without axis dim (an int or a tuple) where
+    it has length 1; an axis of another length is kept, as PyTorch."""
+    shape = _shape_of(x)
+    if dim is None:
+        axes = range(len(shape))
+    else:
+        dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+        ndim = len(shape) if shape else 1  # a scalar's one pseudo-axis, as in PyTorch
+        axes = [_axis("squeeze", d, ndim, shape) for d in dims]
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"squeeze: dim {dim!r} names an axis twice")
+    drop = {a for a in axes if a < len(shape) and shape[a] == 1}
+    return Reshape(tuple(n for i, n in enumerate(shape) if i not in drop))(x)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """x with axes start_dim..end_dim (inclusive) merged into one; a scalar becomes shape (1,),
+    as PyTorch."""
+    shape = _shape_of(x)
+    ndim = len(shape) if shape else 1
+    start = _axis("flatten", start_dim, ndim, shape)
+    end = _axis("flatten", end_dim, ndim, shape)
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for "
+                         f"shape {shape}")
+    if not shape:
+        return Reshape((1,))(x)
+    return Reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])(x)
 
 
 def swapaxes(x, axis1, axis2):
