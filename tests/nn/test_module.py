@@ -249,3 +249,31 @@ def test_a_replaced_parameter_or_module_keeps_its_place_and_shared_modules_come_
     holder = nn.Sequential(nn.Linear(1, 1))
     setattr(holder, "0", nn.Parameter(np.zeros(1, np.float32)))
     assert list(holder.state_dict()) == ["0"] and list(holder.children()) == []
+
+
+def test_named_children_get_submodule_get_parameter_and_registration():
+    # the names and errors of torch 2.13's Module methods for the same model
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    outer = nn.Sequential(model, model)
+    assert [name for name, _ in outer.named_children()] == ["0"]  # shared: once
+    assert outer.get_submodule("0.2") is model[2]
+    assert outer.get_submodule("") is outer
+    assert outer.get_parameter("0.2.bias") is model[2].bias
+    with pytest.raises(AttributeError, match=r"get_submodule\('0.5'\): 0 has no submodule '5'"):
+        outer.get_submodule("0.5")
+    with pytest.raises(AttributeError, match="has no parameter 'weightx'"):
+        outer.get_parameter("0.0.weightx")
+    holder = nn.Linear(1, 1)
+    holder.register_parameter("scale", nn.Parameter(np.ones(1, np.float32)))
+    holder.add_module("inner", nn.Linear(1, 2))
+    holder.register_module("other", None)
+    assert list(holder.state_dict()) == ["weight", "bias", "scale", "inner.weight",
+                                         "inner.bias"]
+    with pytest.raises(KeyError, match="without '.'"):
+        holder.register_parameter("a.b", None)
+    with pytest.raises(KeyError, match="attribute 'forward' already exists"):
+        holder.add_module("forward", nn.ReLU())
+    with pytest.raises(TypeError, match="must be a Module or None, got int"):
+        holder.add_module("x", 3)
+    with pytest.raises(TypeError, match="must be a Parameter or None, got ndarray"):
+        holder.register_parameter("w", np.ones(1))

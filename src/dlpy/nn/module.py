@@ -181,7 +181,63 @@ class Module:
             yield module
 
     def children(self) -> Iterator[Module]:
-        yield from self._modules.values()
+        for _, module in self.named_children():
+            yield module
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, module) of the direct submodules; one shared under two names comes once."""
+        seen: set[int] = set()
+        for name, module in self._modules.items():
+            if id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def _check_name(self, name: str, what: str) -> None:
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{type(self).__name__}: a {what} name must be a non-empty string "
+                           f"without '.', got {name!r}")
+        if hasattr(self, name) and name not in self._parameters and name not in self._modules \
+                and name not in self._buffers:
+            raise KeyError(f"{type(self).__name__}: attribute {name!r} already exists")
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """``self.name = param`` with PyTorch's checks (None leaves the name unregistered)."""
+        self._check_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"{type(self).__name__}.register_parameter: {name!r} must be a "
+                            f"Parameter or None, got {type(param).__name__}")
+        setattr(self, name, param)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """``self.name = module`` with PyTorch's checks; ``register_module`` is the same."""
+        self._check_name(name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.add_module: {name!r} must be a Module or "
+                            f"None, got {type(module).__name__}")
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at a dotted path (``"encoder.layers.0"``; ``""`` is self)."""
+        module = self
+        for i, part in enumerate(target.split(".") if target else []):
+            child = module._modules.get(part)
+            if child is None:
+                where = ".".join(target.split(".")[:i]) or type(self).__name__
+                raise AttributeError(f"get_submodule({target!r}): {where} has no submodule "
+                                     f"{part!r}")
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path (``"encoder.layers.0.linear1.weight"``)."""
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if name not in module._parameters:
+            raise AttributeError(f"get_parameter({target!r}): {path or type(self).__name__} "
+                                 f"has no parameter {name!r}")
+        return module._parameters[name]
 
     def apply(self, fn) -> Module:
         """Call ``fn(module)`` on every submodule, children before their parent (post-order,
