@@ -7,7 +7,9 @@ across processes) has ``set_epoch(epoch)``, which the training loop calls, as in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+import math
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -56,6 +58,81 @@ class TensorDataset(Dataset):
                      for a, wrap in zip(self.arrays, self.is_tensor))
 
 
+class Subset(Dataset):
+    """The items of ``dataset`` at ``indices``, in that order. Over a dataset with ``rows``
+    (a TensorDataset, or a Subset of one) it has ``rows`` too, so a DataLoader still batches
+    it by indexing the arrays once per batch."""
+
+    def __init__(self, dataset, indices: Sequence[int]):
+        self.dataset = dataset
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = len(dataset)
+        if self.indices.size and not (-n <= self.indices.min() and self.indices.max() < n):
+            raise IndexError(f"Subset: indices must lie in [-{n}, {n}) for a dataset of {n} "
+                             f"items, got {self.indices.min()}..{self.indices.max()}")
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def __getitem__(self, index):
+        if isinstance(index, (list, np.ndarray)):
+            return [self.dataset[int(i)] for i in self.indices[index]]
+        return self.dataset[int(self.indices[index])]
+
+    def __getattr__(self, name: str):
+        if name == "rows" and hasattr(self.dataset, "rows"):
+            return lambda index: self.dataset.rows(self.indices[index])
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+
+class ConcatDataset(Dataset):
+    """Several datasets one after the other: item i of the whole is item i - offset of the
+    dataset it falls in (negative indices count from the end)."""
+
+    def __init__(self, datasets: Iterable):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: needs at least one dataset")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int):
+        n = len(self)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+                or not -n <= index < n:
+            raise IndexError(f"ConcatDataset: index {index!r} out of range for {n} items")
+        index = int(index) % n
+        which = bisect.bisect_right(self.cumulative_sizes, index)
+        offset = self.cumulative_sizes[which - 1] if which else 0
+        return self.datasets[which][index - offset]
+
+
+def random_split(dataset, lengths: Sequence[int | float],
+                 generator: np.random.Generator | None = None) -> list[Subset]:
+    """Disjoint random Subsets of the given lengths (summing to len(dataset)) or fractions
+    (summing to 1: floors, the remainder given one by one to the first splits, as PyTorch).
+    The permutation comes from ``generator`` (None: the default generator)."""
+    n = len(dataset)
+    lengths = list(lengths)
+    if lengths and all(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1) \
+            and sum(lengths) <= 1:
+        if any(not 0 <= x <= 1 for x in lengths):
+            raise ValueError(f"random_split: fractions must lie in [0, 1], got {lengths}")
+        sizes = [int(math.floor(n * x)) for x in lengths]
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+        lengths = sizes
+    if any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 0
+           for x in lengths) or sum(lengths) != n:
+        raise ValueError(f"random_split: lengths must be integers >= 0 summing to the "
+                         f"dataset's {n} items, or fractions summing to 1; got {lengths}")
+    order = get_rng(generator).permutation(n)
+    ends = np.cumsum(lengths)
+    return [Subset(dataset, order[end - size:end]) for size, end in zip(lengths, ends)]
+
+
 class Sampler:
     """Base class of samplers: ``__iter__`` yields indices; ``__len__`` how many."""
 
@@ -94,3 +171,78 @@ class RandomSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.data_source)
+
+
+class SubsetRandomSampler(Sampler):
+    """The given indices in a new random order every epoch."""
+
+    def __init__(self, indices: Sequence[int], generator: np.random.Generator | None = None):
+        self.indices_given = np.asarray(indices, dtype=np.int64).reshape(-1)
+        self.generator = generator
+
+    def indices(self) -> np.ndarray:
+        return self.indices_given[get_rng(self.generator).permutation(self.indices_given.size)]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
+
+    def __len__(self) -> int:
+        return int(self.indices_given.size)
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices drawn with probability proportional to ``weights`` (with
+    replacement by default; without, each index at most once)."""
+
+    def __init__(self, weights, num_samples: int, replacement: bool = True,
+                 generator: np.random.Generator | None = None):
+        weights = np.asarray(getattr(weights, "data", weights), dtype=np.float64).reshape(-1)
+        if weights.size == 0 or not np.all(np.isfinite(weights)) or np.any(weights < 0) \
+                or weights.sum() <= 0:
+            raise ValueError("WeightedRandomSampler: weights must be finite, >= 0 and not all "
+                             f"zero, got {weights[:5]}...")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
+                or num_samples < 1:
+            raise ValueError(f"WeightedRandomSampler: num_samples must be a positive integer, "
+                             f"got {num_samples!r}")
+        if not replacement and num_samples > np.count_nonzero(weights):
+            raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} indices without "
+                             f"replacement from {np.count_nonzero(weights)} with weight > 0")
+        self.weights, self.num_samples = weights / weights.sum(), int(num_samples)
+        self.replacement, self.generator = replacement, generator
+
+    def indices(self) -> np.ndarray:
+        return get_rng(self.generator).choice(self.weights.size, self.num_samples,
+                                              replace=self.replacement, p=self.weights)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Lists of ``batch_size`` indices from ``sampler`` (the last one shorter unless
+    ``drop_last``): what ``DataLoader(batch_sampler=...)`` takes."""
+
+    def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"BatchSampler: batch_size must be a positive integer, got "
+                             f"{batch_size!r}")
+        self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), drop_last
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batch: list[int] = []
+        for index in self.sampler:
+            batch.append(int(index))
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

@@ -58,15 +58,31 @@ class DataLoader:
     convert per batch, which is faster and smaller than converting the whole set. Other datasets
     are read item by item and joined by ``collate_fn`` (default: ``default_collate``).
 
-    ``shuffle`` draws a new order every epoch from ``rng`` (None: the default generator, so
-    ``dlpy.manual_seed`` makes it reproducible). ``sampler``: an iterable of indices instead (a
-    ``set_epoch`` method, if any, is for the training loop to call). ``drop_last`` skips a
-    short batch.
+    ``shuffle`` draws a new order every epoch from ``rng`` (PyTorch's ``generator=`` is the
+    same; None: the default generator, so ``dlpy.manual_seed`` makes it reproducible).
+    ``sampler``: an iterable of indices instead (a ``set_epoch`` method, if any, is for the
+    training loop to call). ``drop_last`` skips a short batch. ``batch_sampler``: an iterable
+    of index lists, one per batch (``BatchSampler``), instead of batch_size, shuffle, sampler
+    and drop_last. A dataset with a ``rows(index)`` method (TensorDataset, a Subset of one) is
+    batched by indexing its arrays once per batch.
     """
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, sampler=None,
-                 drop_last: bool = False, collate_fn: Callable[[list], Any] | None = None,
-                 rng: np.random.Generator | None = None):
+    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool = False,
+                 sampler=None, drop_last: bool = False,
+                 collate_fn: Callable[[list], Any] | None = None,
+                 rng: np.random.Generator | None = None, batch_sampler=None,
+                 generator: np.random.Generator | None = None):
+        if generator is not None:
+            if rng is not None:
+                raise ValueError("DataLoader: give rng or generator (the same thing), not both")
+            rng = generator
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("DataLoader: batch_sampler decides the batches; leave "
+                                 "batch_size, shuffle, sampler and drop_last alone")
+            if not isinstance(batch_sampler, Iterable):
+                raise TypeError(f"DataLoader: batch_sampler must be an iterable of index lists, "
+                                f"got {type(batch_sampler).__name__}")
         if isinstance(dataset, np.ndarray):
             dataset = (dataset,)
         if isinstance(dataset, tuple):  # aligned arrays (the original calling convention)
@@ -88,7 +104,7 @@ class DataLoader:
         if sampler is not None and not isinstance(sampler, Iterable):
             raise TypeError(f"DataLoader: sampler must be an iterable of indices, got "
                             f"{type(sampler).__name__}")
-        self.dataset = dataset
+        self.dataset, self.batch_sampler = dataset, batch_sampler
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
         self.collate_fn, self.rng = collate_fn, rng
         if sampler is None:
@@ -105,12 +121,18 @@ class DataLoader:
         return len(self.sampler) if hasattr(self.sampler, "__len__") else len(self.dataset)
 
     def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         if self.drop_last:
             return self.num_samples // self.batch_size
         return -(-self.num_samples // self.batch_size)
 
     def _index_batches(self) -> Iterator[Any]:
         """Batches of indices: slices for the sequential order, arrays otherwise."""
+        if self.batch_sampler is not None:
+            for batch in self.batch_sampler:
+                yield np.asarray(batch, dtype=np.int64)
+            return
         size, n = self.batch_size, len(self.dataset)
         if type(self.sampler) is SequentialSampler:
             stop = n - n % size if self.drop_last else n
@@ -125,7 +147,7 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         dataset, collate = self.dataset, self.collate_fn
-        if isinstance(dataset, TensorDataset) and collate is None:
+        if collate is None and (isinstance(dataset, TensorDataset) or hasattr(dataset, "rows")):
             for index in self._index_batches():
                 yield dataset.rows(index)
             return
