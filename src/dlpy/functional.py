@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.ops import attention as _attention
+from dlpy.ops import conv as _conv
 from dlpy.ops import loss as _loss
 from dlpy.ops import real_number as _real_number
 from dlpy.ops.activation import (
@@ -34,12 +35,13 @@ from dlpy.ops.arithmetic import (  # noqa: A004
     sqrt,
     sub,
 )
-from dlpy.ops.conv import conv2d, max_pool2d
+from dlpy.ops.conv import avg_pool2d, conv2d, max_pool2d
 from dlpy.ops.embedding import embedding
 from dlpy.ops.loss import binary_cross_entropy_with_logits, cross_entropy
 from dlpy.ops.mask import dropout, masked_fill, where
 from dlpy.ops.matmul import linear, matmul
 from dlpy.ops.norm import layer_norm
+from dlpy.ops.pad import pad
 from dlpy.ops.reduce import (  # noqa: A004
     logsumexp,
     max,
@@ -68,7 +70,8 @@ from dlpy.ops.sparse import SparseRows, sparse_linear
 from dlpy.tensor import Tensor
 
 __all__ = [
-    "abs", "add", "binary_cross_entropy_with_logits", "cast", "clamp", "concat", "conv2d",
+    "abs", "adaptive_avg_pool2d", "add", "avg_pool2d", "binary_cross_entropy_with_logits",
+    "cast", "clamp", "concat", "conv1d", "conv2d", "pad",
     "cosine_similarity", "cross_entropy", "div", "dropout", "elu", "embedding", "exp",
     "flatten", "gelu", "getitem", "hardtanh", "huber_loss", "identity", "kl_div", "l1_loss",
     "layer_norm", "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "masked_fill",
@@ -310,3 +313,66 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
         combined = m if combined is None else combined + m
     return _attention.attention(q, k, v, combined, dropout_p=dropout_p if training else 0.0,
                                 rng=rng, return_weights=return_weights)
+
+
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups=1) -> Tensor:
+    """1-D cross-correlation (PyTorch's conv1d): x (N, C, L), weight (O, C, k), bias (O,) or
+    None -> (N, O, L_out), L_out = (L + 2 padding - k) // stride + 1; padding may be "valid" or
+    "same" (stride 1, the odd one on the right). conv2d on a height-1 image, so its gradients
+    are conv2d's. Only dilation=1 and groups=1 are implemented, as conv2d."""
+    stride = _conv._single(stride, "conv1d: stride")
+    padding = _conv._padding("conv1d", padding, (stride,), pair=False)
+    if stride < 1 or not isinstance(padding, str) and padding < 0:
+        raise ValueError(f"conv1d: need stride >= 1 and padding >= 0, got {stride}, {padding}")
+    _conv._no_dilation_or_groups("conv1d", dilation, groups)
+    x_shape, w_shape = _conv._shape_of(x), _conv._shape_of(weight)
+    if len(x_shape) != 3 or len(w_shape) != 3 or x_shape[1] != w_shape[1]:
+        raise ValueError(
+            f"conv1d: expected x (N, C, L) and weight (O, C, k) with the same C, got x {x_shape} "
+            f"and weight {w_shape}"
+        )
+    if bias is not None and _conv._shape_of(bias) != (w_shape[0],):
+        raise ValueError(f"conv1d: bias must have shape ({w_shape[0]},), got "
+                         f"{_conv._shape_of(bias)}")
+    padding = 0 if padding == "valid" else padding
+    if padding != "same" and x_shape[2] + 2 * padding < w_shape[2]:
+        raise ValueError(f"conv1d: kernel size {w_shape[2]} does not fit the input length "
+                         f"{x_shape[2]} with padding {padding}")
+    y = conv2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, (1, stride),
+               padding if isinstance(padding, str) else (0, padding))
+    return squeeze(y, 2)  # (N, O, 1, L_out) -> (N, O, L_out)
+
+
+def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
+    """(out, size): row i averages x[start:end], start = floor(i size / out), end =
+    ceil((i + 1) size / out), PyTorch's adaptive pooling windows."""
+    i = np.arange(out)
+    start, end = i * size // out, -(-(i + 1) * size // out)
+    inside = (np.arange(size) >= start[:, None]) & (np.arange(size) < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
+    """x (N, C, H, W) -> (N, C, out_h, out_w), each output the mean of x over rows
+    floor(i H / out_h) to ceil((i + 1) H / out_h) (exclusive) and the like columns, as PyTorch;
+    output_size an int, a pair, or None in a pair for the input's size; (1, 1) is the global
+    average pool. Two products with constant averaging matrices, A_h @ x @ A_w^T, so the
+    gradient is matmul's."""
+    shape = _conv._shape_of(x)
+    if len(shape) != 4:
+        raise ValueError(f"adaptive_avg_pool2d: expected x (N, C, H, W), got {shape}")
+    size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+    if len(size) != 2 or not all(n is None or isinstance(n, (int, np.integer))
+                                 and not isinstance(n, bool) and n >= 1 for n in size):
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int >= 1 or a pair of "
+                         f"them (None: the input's size), got {output_size!r}")
+    out_h, out_w = (shape[2 + i] if n is None else int(n) for i, n in enumerate(size))
+    dtype = np.result_type(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype,
+                           np.float32)
+    y = x
+    if out_h != shape[2]:  # an equal size averages single values: nothing to do
+        y = matmul(_averaging_matrix(shape[2], out_h, dtype), y)  # (N, C, out_h, W)
+    if out_w != shape[3]:
+        y = matmul(y, _averaging_matrix(shape[3], out_w, dtype).T)  # (N, C, out_h, out_w)
+    return identity(y) if y is x else y

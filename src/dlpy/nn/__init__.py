@@ -12,7 +12,15 @@ from dlpy.nn.container import (
     ParameterList,
     Sequential,
 )
-from dlpy.nn.conv import Conv2d, Flatten, MaxPool2d
+from dlpy.nn.conv import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    Flatten,
+    MaxPool2d,
+    Unflatten,
+)
 from dlpy.nn.embedding import Embedding
 from dlpy.nn.linear import (
     ELU,
@@ -63,4 +71,5 @@ __all__ = [
     "init", "ModuleDict", "ParameterDict", "ParameterList",
     "ELU", "Hardtanh", "LeakyReLU", "LogSoftmax", "SiLU", "Softmax", "Softplus",
     "HuberLoss", "KLDivLoss", "NLLLoss", "SmoothL1Loss",
+    "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Unflatten",
 ]

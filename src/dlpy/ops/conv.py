@@ -1,11 +1,13 @@
-"""2-D convolution and max pooling over NCHW arrays, by im2col: each output position's input
-window becomes one row, so the convolution is one matrix product."""
+"""2-D convolution, max and average pooling over NCHW arrays. The convolution is by im2col (each
+output position's input window becomes one row, so it is one matrix product); the pools run over
+the kernel's strided views of the input."""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from dlpy.ops.pad import pad
 from dlpy.tensor import Op, Tensor
 
 
@@ -14,6 +16,36 @@ def _pair(value, name: str) -> tuple[int, int]:
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
         raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
     return int(pair[0]), int(pair[1])
+
+
+def _single(value, name: str) -> int:
+    one = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(one) != 1 or not isinstance(one[0], (int, np.integer)) or isinstance(one[0], bool):
+        raise ValueError(f"{name}: expected an int or a 1-tuple of ints, got {value!r}")
+    return int(one[0])
+
+
+def _padding(name: str, padding, stride: tuple, pair: bool = True):
+    """A convolution's padding as given: "valid", "same" (stride 1 only, as PyTorch), or ints (a
+    pair for conv2d, one int for conv1d) that the caller checks are >= 0."""
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"{name}: padding must be ints, 'valid' or 'same', got {padding!r}")
+        if padding == "same" and any(s != 1 for s in stride):
+            raise ValueError(f"{name}: padding='same' needs stride 1, as in PyTorch, got stride "
+                             f"{stride if pair else stride[0]}")
+        return padding
+    return _pair(padding, f"{name}: padding") if pair else _single(padding, f"{name}: padding")
+
+
+def _no_dilation_or_groups(name: str, dilation, groups) -> None:
+    """dilation and groups stand in the signature for PyTorch's positional order; only 1 runs."""
+    dilations = tuple(dilation) if isinstance(dilation, (tuple, list)) else (dilation,)
+    if any(d != 1 for d in dilations) or groups != 1:
+        raise NotImplementedError(
+            f"{name}: only dilation=1 and groups=1 are implemented, got dilation={dilation!r}, "
+            f"groups={groups!r}"
+        )
 
 
 def _output_size(name: str, size: tuple[int, int], kernel, stride, padding) -> tuple[int, int]:
@@ -114,11 +146,7 @@ class MaxPool2d(Op):
         self.kernel, self.stride, self.padding = kernel_size, stride, padding
 
     def _views(self, array):
-        """Yield the (N, C, H_out, W_out) view of array at each window position, in order."""
-        (kh, kw), (sh, sw), (ho, wo) = self.kernel, self.stride, self.out_size
-        for i in range(kh):
-            for j in range(kw):
-                yield array[:, :, i: i + sh * (ho - 1) + 1: sh, j: j + sw * (wo - 1) + 1: sw]
+        return _pool_views(array, self.kernel, self.stride, self.out_size)
 
     def forward(self, x):
         self.x_shape = x.shape
@@ -145,44 +173,166 @@ class MaxPool2d(Op):
         return (_unpad(grad, self.padding),)
 
 
+def _pool_views(array, kernel, stride, out_size):
+    """Yield the (N, C, H_out, W_out) view of array at each window position, in order."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_size
+    for i in range(kh):
+        for j in range(kw):
+            yield array[:, :, i: i + sh * (ho - 1) + 1: sh, j: j + sw * (wo - 1) + 1: sw]
+
+
+def _pool_output_size(name: str, size, kernel, stride, padding, ceil_mode: bool):
+    """PyTorch's pooling sizes: floor((size + 2p - k) / s) + 1, or with ceil_mode the ceiling,
+    less one where the last window would start in the right padding."""
+    out = []
+    for n, k, s, p in zip(size, kernel, stride, padding):
+        length = (n + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (length - 1) * s >= n + p:
+            length -= 1
+        out.append(length)
+    if min(out) < 1:
+        raise ValueError(
+            f"{name}: kernel {kernel} does not fit the input {tuple(size)} with padding {padding}"
+        )
+    return tuple(out)
+
+
+def _window_counts(size: int, kernel: int, stride: int, padding: int, out: int,
+                   include_pad: bool) -> np.ndarray:
+    """How many values each window along one axis averages (PyTorch's rule): the window clipped
+    to the padded input, or with include_pad False to the input itself."""
+    start = np.arange(out) * stride - padding
+    end = np.minimum(start + kernel, size + padding)
+    if not include_pad:
+        start, end = np.maximum(start, 0), np.minimum(end, size)
+    return end - start
+
+
+class AvgPool2d(Op):
+    """y[n, c, h, w] = (sum of the window at (s*h - p, s*w - p) of x, zero outside) / d[h, w];
+    dx = g / d added back to every window. x (N, C, H, W) -> (N, C, H_out, W_out).
+
+    d is the window's size (count_include_pad; with ceil_mode a window running past the padded
+    input counts only its part inside it), or the count of its values inside x, or
+    divisor_override: a product of one count per axis. Summed over the kernel's strided views.
+    """
+
+    def __init__(self, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                 divisor_override):
+        self.kernel, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
+
+    def _padded_shape(self):
+        """The zero-padded input: padding each side, plus (ceil_mode) what the last window needs."""
+        n, c, h, w = self.x_shape
+        return (n, c) + tuple(
+            max(size + 2 * p, (out - 1) * s + k) for size, p, s, k, out in
+            zip((h, w), self.padding, self.stride, self.kernel, self.out_size))
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        self.out_size = _pool_output_size("avg_pool2d", x.shape[2:], self.kernel, self.stride,
+                                          self.padding, self.ceil_mode)
+        (ph, pw), (h, w) = self.padding, x.shape[2:]
+        padded = x
+        if self._padded_shape() != x.shape:
+            padded = np.zeros(self._padded_shape(), dtype=x.dtype)
+            padded[:, :, ph: ph + h, pw: pw + w] = x
+        views = _pool_views(padded, self.kernel, self.stride, self.out_size)
+        y = next(views).copy()
+        for view in views:
+            y += view
+        if self.divisor_override is not None:
+            self.divisor = np.asarray(self.divisor_override, dtype=x.dtype)
+        else:
+            counts = [_window_counts(*axis, self.count_include_pad) for axis in zip(
+                (h, w), self.kernel, self.stride, self.padding, self.out_size)]
+            self.divisor = np.outer(*counts).astype(x.dtype)  # (H_out, W_out)
+        y /= self.divisor
+        return y
+
+    def backward(self, grad_output):
+        grad = np.zeros(self._padded_shape(), dtype=grad_output.dtype)
+        share = grad_output / self.divisor
+        for grad_view in _pool_views(grad, self.kernel, self.stride, self.out_size):
+            grad_view += share
+        (ph, pw), (h, w) = self.padding, self.x_shape[2:]
+        return (grad[:, :, ph: ph + h, pw: pw + w],)
+
+
 def _shape_of(x):
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups=1) -> Tensor:
     """2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), weight (O, C, kh, kw),
-    bias (O,) or None -> (N, O, H_out, W_out), H_out = (H + 2 padding - kh) // stride + 1."""
-    stride, padding = _pair(stride, "conv2d: stride"), _pair(padding, "conv2d: padding")
-    if min(stride) < 1 or min(padding) < 0:
+    bias (O,) or None -> (N, O, H_out, W_out), H_out = (H + 2 padding - kh) // stride + 1.
+    padding: an int, a pair, "valid" (0) or "same" (stride 1; H_out = H; an odd total padding
+    puts the extra row and column at the bottom and right, as PyTorch). Only dilation=1 and
+    groups=1 are implemented."""
+    stride = _pair(stride, "conv2d: stride")
+    padding = _padding("conv2d", padding, stride)
+    if min(stride) < 1 or not isinstance(padding, str) and min(padding) < 0:
         raise ValueError(f"conv2d: need stride >= 1 and padding >= 0, got {stride}, {padding}")
+    _no_dilation_or_groups("conv2d", dilation, groups)
     x_shape, w_shape = _shape_of(x), _shape_of(weight)
     if len(x_shape) != 4 or len(w_shape) != 4 or x_shape[1] != w_shape[1]:
         raise ValueError(
             f"conv2d: expected x (N, C, H, W) and weight (O, C, kh, kw) with the same C, got x "
             f"{x_shape} and weight {w_shape}"
         )
-    if bias is None:
-        return Conv2d(stride, padding)(x, weight)
-    if _shape_of(bias) != (w_shape[0],):
+    if bias is not None and _shape_of(bias) != (w_shape[0],):
         raise ValueError(f"conv2d: bias must have shape ({w_shape[0]},), got {_shape_of(bias)}")
-    return Conv2d(stride, padding)(x, weight, bias)
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":  # total k - 1: half each side, the odd one at the bottom / right
+        padding = ((w_shape[2] - 1) // 2, (w_shape[3] - 1) // 2)
+        extra = ((w_shape[2] - 1) % 2, (w_shape[3] - 1) % 2)
+        if any(extra):
+            x = pad(x, (0, extra[1], 0, extra[0]))
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return Conv2d(stride, padding)(*inputs)
 
 
-def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
-    """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, H, W)."""
-    kernel = _pair(kernel_size, "max_pool2d: kernel_size")
-    stride = kernel if stride is None else _pair(stride, "max_pool2d: stride")
-    padding = _pair(padding, "max_pool2d: padding")
+def _pool_settings(name: str, kernel_size, stride, padding):
+    kernel = _pair(kernel_size, f"{name}: kernel_size")
+    stride = kernel if stride is None else _pair(stride, f"{name}: stride")
+    padding = _pair(padding, f"{name}: padding")
     if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
         raise ValueError(
-            f"max_pool2d: need kernel_size >= 1, stride >= 1, padding >= 0, got {kernel}, "
+            f"{name}: need kernel_size >= 1, stride >= 1, padding >= 0, got {kernel}, "
             f"{stride}, {padding}"
         )
     if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
         raise ValueError(
-            f"max_pool2d: padding must be at most half the kernel, got padding {padding} for "
+            f"{name}: padding must be at most half the kernel, got padding {padding} for "
             f"kernel {kernel}"
         )
+    return kernel, stride, padding
+
+
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, H, W)."""
+    kernel, stride, padding = _pool_settings("max_pool2d", kernel_size, stride, padding)
     if len(_shape_of(x)) != 4:
         raise ValueError(f"max_pool2d: expected x (N, C, H, W), got {_shape_of(x)}")
     return MaxPool2d(kernel, stride, padding)(x)
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over kernel_size windows every stride (default: kernel_size) of x (N, C, H, W),
+    zero-padded by padding, as PyTorch's avg_pool2d: the padding counts in the mean unless
+    count_include_pad=False; divisor_override (a nonzero int) replaces the window's count;
+    ceil_mode keeps a last partial window."""
+    kernel, stride, padding = _pool_settings("avg_pool2d", kernel_size, stride, padding)
+    if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(
+            divisor_override, (int, np.integer)) or divisor_override == 0):
+        raise ValueError(f"avg_pool2d: divisor_override must be a nonzero int or None, got "
+                         f"{divisor_override!r}")
+    if len(_shape_of(x)) != 4:
+        raise ValueError(f"avg_pool2d: expected x (N, C, H, W), got {_shape_of(x)}")
+    return AvgPool2d(kernel, stride, padding, bool(ceil_mode), bool(count_include_pad),
+                     None if divisor_override is None else int(divisor_override))(x)

@@ -1,0 +1,125 @@
+"""Padding the last axes, as PyTorch's F.pad: with a constant, or with the input's own values
+reflected, replicated or wrapped around. Negative widths crop."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.tensor import Op, Tensor
+
+MODES = ("constant", "reflect", "replicate", "circular")
+
+
+class Pad(Op):
+    """y = x with widths[a] = (before, after) values added to (negative: cut from) each axis a.
+
+    constant: y = x cropped, then surrounded by value;  dx = the inner part of g, zero where x
+    was cropped. reflect / replicate / circular: y = x gathered along each padded axis by an
+    index map (position p -> p reflected, clipped or wrapped into the axis);  dx = g scattered
+    back by the same maps, so a value copied several times gets the sum of its copies' grads.
+    """
+
+    def __init__(self, widths, mode: str, value: float):
+        self.widths, self.mode, self.value = widths, mode, value
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        if self.mode == "constant":
+            grown, cut = _split(self.widths)
+            return np.pad(x[_inner(x.shape, cut)], grown, constant_values=self.value)
+        for axis, index in _index_maps(self.widths, self.mode, x.shape):
+            x = np.take(x, index, axis=axis)
+        return x
+
+    def backward(self, grad_output):
+        if self.mode == "constant":
+            grown, cut = _split(self.widths)
+            return (np.pad(grad_output[_inner(grad_output.shape, grown)], cut),)
+        grad = grad_output
+        for axis, index in reversed(_index_maps(self.widths, self.mode, self.x_shape)):
+            n, before = self.x_shape[axis], self.widths[axis][0]
+            shape = grad.shape[:axis] + (n,) + grad.shape[axis + 1:]
+            summed = np.zeros(shape, dtype=grad.dtype)
+            at = (slice(None),) * axis  # index along this axis: grad[at + (j,)]
+            # outputs lo..hi are x's own values in order: one block; then the few copies at
+            # the edges one at a time (faster than np.add.at over the whole axis)
+            lo = min(max(before, 0), len(index))
+            hi = min(max(before + n, lo), len(index))
+            summed[at + (slice(lo - before, hi - before),)] = grad[at + (slice(lo, hi),)]
+            for j in (*range(lo), *range(hi, len(index))):
+                summed[at + (index[j],)] += grad[at + (j,)]
+            grad = summed
+        return (grad,)
+
+
+def _split(widths):
+    """The positive widths (values added) and the negative ones as positive counts (cut)."""
+    return (tuple((max(b, 0), max(a, 0)) for b, a in widths),
+            tuple((max(-b, 0), max(-a, 0)) for b, a in widths))
+
+
+def _inner(shape, amounts):
+    """The index that drops amounts[a] = (before, after) entries from each end of each axis."""
+    return tuple(slice(b, n - a) for n, (b, a) in zip(shape, amounts))
+
+
+def _index_maps(widths, mode, shape):
+    """[(axis, index)] for each padded axis: y along that axis is x.take(index, axis)."""
+    maps = []
+    for axis, ((before, after), n) in enumerate(zip(widths, shape)):
+        if before == 0 and after == 0:
+            continue
+        p = np.arange(-before, n + after)  # each output's position in x's coordinates
+        if mode == "reflect":  # once at each end: |before|, |after| < n (checked)
+            p = np.abs(p)
+            p = np.where(p > n - 1, 2 * (n - 1) - p, p)
+        elif mode == "replicate":
+            p = np.clip(p, 0, n - 1)
+        else:  # circular
+            p = p % n
+        maps.append((axis, p))
+    return maps
+
+
+def _shape_of(x):
+    return np.shape(x.data if isinstance(x, Tensor) else x)
+
+
+def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+    """x with its last len(pad) // 2 axes padded, in PyTorch's order: pad = (last axis before,
+    last axis after, second last before, ...). A negative width crops. mode: "constant" (with
+    value, default 0), "reflect" (no edge repeat), "replicate" (edge repeated) or "circular"."""
+    shape = _shape_of(x)
+    if not isinstance(pad, (tuple, list)) or not all(
+            isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad):
+        raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")
+    if len(pad) % 2:
+        raise ValueError(f"pad: pad needs a (before, after) pair per axis, an even length, got "
+                         f"{len(pad)}: {tuple(pad)}")
+    if len(pad) // 2 > len(shape):
+        raise ValueError(f"pad: pad {tuple(pad)} has {len(pad) // 2} pairs but x has only "
+                         f"{len(shape)} axes, shape {shape}")
+    if mode not in MODES:
+        raise ValueError(f"pad: mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if value is not None and (isinstance(value, bool)
+                              or not isinstance(value, (int, float, np.integer, np.floating))):
+        raise TypeError(f"pad: value must be a number, got {value!r}")
+    if mode != "constant" and value not in (None, 0):
+        raise ValueError(f"pad: mode {mode!r} takes no value, got {value!r}")
+    pairs = [(int(pad[i]), int(pad[i + 1])) for i in range(0, len(pad), 2)][::-1]
+    widths = ((0, 0),) * (len(shape) - len(pairs)) + tuple(pairs)
+    for axis, ((before, after), n) in enumerate(zip(widths, shape)):
+        if (before, after) == (0, 0):
+            continue
+        where = f"axis {axis} (size {n}) of x {shape}"
+        if mode == "constant" and n - max(-before, 0) - max(-after, 0) < 0:
+            raise ValueError(f"pad: cannot crop {(before, after)} from {where}")
+        if mode != "constant" and n + before + after < 1:
+            raise ValueError(f"pad: {(before, after)} leaves nothing of {where}")
+        if mode == "reflect" and max(before, after) >= n:
+            raise ValueError(f"pad: reflect needs widths below the size, got {(before, after)} "
+                             f"for {where}")
+        if mode == "circular" and (min(before, after) < 0 or max(before, after) > n):
+            raise ValueError(f"pad: circular needs widths from 0 to the size, got "
+                             f"{(before, after)} for {where}")
+    return Pad(widths, mode, 0.0 if value is None else float(value))(x)

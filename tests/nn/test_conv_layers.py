@@ -1,0 +1,162 @@
+"""Conv1d, AvgPool2d, AdaptiveAvgPool2d, Unflatten and Conv2d's padding strings: PyTorch state
+dicts loading unchanged and giving PyTorch's outputs (tests/fixtures/nn/conv_layers.npz), the
+layers against the functions, initialisation, errors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlpy.functional as F
+from dlpy import Tensor, nn
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "conv_layers.npz"
+
+
+@pytest.fixture(scope="module")
+def torch_models():
+    models: dict[str, dict] = {}
+    with np.load(FIXTURE) as data:
+        for key in data.files:
+            name, field = key.split(":", 1)
+            entry = models.setdefault(name, {"state": {}})
+            if field.startswith("state:"):
+                entry["state"][field[len("state:"):]] = data[key]
+            else:
+                entry[field] = data[key]
+    return models
+
+
+def build(name):
+    """The architectures of make_conv_layer_fixtures.py."""
+    if name == "cnn1d":
+        return nn.Sequential(
+            nn.Conv1d(3, 6, 5, padding=2), nn.ReLU(),
+            nn.Conv1d(6, 4, 3, stride=2, bias=False), nn.Tanh(),
+            nn.Conv1d(4, 4, 4, padding="same"), nn.Flatten(), nn.Linear(4 * 7, 3),
+        )
+    if name == "cnn_pool":
+        return nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding="same"), nn.ReLU(),
+            nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
+            nn.Conv2d(4, 6, (2, 3), padding="same"), nn.AdaptiveAvgPool2d((2, 3)),
+            nn.AvgPool2d(2, ceil_mode=True), nn.Flatten(), nn.Linear(6 * 1 * 2, 6),
+            nn.Unflatten(1, (2, 3)),
+        )
+    return nn.Sequential(nn.Conv2d(3, 5, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(5, 2))
+
+
+@pytest.mark.parametrize("name", ["cnn1d", "cnn_pool", "global_pool"])
+def test_torch_state_dict_loads_unchanged_and_gives_torch_output(name, torch_models):
+    reference = torch_models[name]
+    model = build(name)
+    own = model.state_dict()
+    assert list(own) == list(reference["state"])  # the same names, in the same order
+    assert {k: v.shape for k, v in own.items()} == {k: v.shape for k, v in
+                                                    reference["state"].items()}
+    model.load_state_dict(reference["state"])
+    out = model(reference["input"])
+    assert out.shape == reference["output"].shape and out.dtype == np.float32
+    np.testing.assert_allclose(out.data, reference["output"], rtol=1e-5, atol=1e-6)
+
+
+def test_conv1d_shapes_init_and_draws_as_conv2d():
+    conv = nn.Conv1d(3, 8, 5, stride=2, padding=1, rng=np.random.default_rng(0))
+    assert conv.weight.shape == (8, 3, 5) and conv.bias.shape == (8,)
+    assert conv.weight.dtype == np.float32
+    assert (conv.kernel_size, conv.stride, conv.padding) == ((5,), (2,), (1,))
+    bound = 1 / np.sqrt(3 * 5)
+    assert np.abs(conv.weight.data).max() <= bound
+    assert np.abs(conv.weight.data).max() > 0.9 * bound  # uniform over the whole range
+    assert conv(np.zeros((4, 3, 11), np.float32)).shape == (4, 8, 5)
+    # the same draws, in the same order, as Conv2d's with a (1, k) kernel
+    flat = nn.Conv2d(3, 8, (1, 5), rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(conv.weight.data, flat.weight.data[:, :, 0])
+    np.testing.assert_array_equal(conv.bias.data, flat.bias.data)
+    assert [k for k, _ in nn.Conv1d(3, 2, 3, bias=False).named_parameters()] == ["weight"]
+
+
+def test_layers_compute_what_the_functions_do():
+    rng = np.random.default_rng(0)
+    x1 = Tensor(rng.standard_normal((2, 3, 10)).astype(np.float32))
+    conv1 = nn.Conv1d(3, 4, 3, stride=2, padding=1, rng=rng)
+    np.testing.assert_array_equal(conv1(x1).data,
+                                  F.conv1d(x1, conv1.weight, conv1.bias, 2, 1).data)
+    same1 = nn.Conv1d(3, 4, 4, padding="same", bias=False, rng=rng)
+    np.testing.assert_array_equal(same1(x1).data, F.conv1d(x1, same1.weight, None, 1,
+                                                           "same").data)
+    x = Tensor(rng.standard_normal((2, 3, 7, 6)).astype(np.float32))
+    same2 = nn.Conv2d(3, 2, (2, 3), padding="same", rng=rng)
+    assert same2(x).shape == (2, 2, 7, 6)
+    np.testing.assert_array_equal(same2(x).data, F.conv2d(x, same2.weight, same2.bias,
+                                                          padding="same").data)
+    assert nn.Conv2d(3, 2, 3, padding="valid", rng=rng)(x).shape == (2, 2, 5, 4)
+    pool = nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False)
+    np.testing.assert_array_equal(pool(x).data, F.avg_pool2d(x, 3, 2, 1, True, False).data)
+    np.testing.assert_array_equal(nn.AvgPool2d(2, divisor_override=3)(x).data,
+                                  F.avg_pool2d(x, 2, divisor_override=3).data)
+    assert nn.AvgPool2d(2)(x).shape == (2, 3, 3, 3)
+    np.testing.assert_array_equal(nn.AdaptiveAvgPool2d((3, None))(x).data,
+                                  F.adaptive_avg_pool2d(x, (3, None)).data)
+    assert nn.AdaptiveAvgPool2d(1)(x).shape == (2, 3, 1, 1)
+    assert nn.AvgPool2d(2).parameters() == [] and nn.AdaptiveAvgPool2d(1).parameters() == []
+
+
+def test_unflatten_undoes_flatten():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 4, 5)), requires_grad=True)
+    flat = nn.Flatten()(x)
+    back = nn.Unflatten(1, (3, 4, 5))(flat)
+    np.testing.assert_array_equal(back.data, x.data)
+    assert nn.Unflatten(-1, (-1, 2))(Tensor(np.zeros((2, 6)))).shape == (2, 3, 2)
+    assert nn.Unflatten(0, [2, 1])(Tensor(np.zeros((2, 6)))).shape == (2, 1, 6)
+    back.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.ones(x.shape))
+
+
+def test_reprs():
+    assert repr(nn.Conv1d(2, 3, 4, padding="same")) == (
+        "Conv1d(2, 3, kernel_size=(4,), stride=(1,), padding=same, bias=True)")
+    assert repr(nn.AvgPool2d(3, 2, 1, count_include_pad=False)) == (
+        "AvgPool2d(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), count_include_pad=False)")
+    assert repr(nn.AdaptiveAvgPool2d((None, 2))) == "AdaptiveAvgPool2d(output_size=(None, 2))"
+    assert repr(nn.Unflatten(1, (3, 4))) == "Unflatten(dim=1, unflattened_size=(3, 4))"
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: nn.Conv1d(3, 2, 3)(Tensor(np.zeros((1, 2, 8)))), ValueError,
+     r"Conv1d: expected input \(N, 3, L\), got \(1, 2, 8\)"),
+    (lambda: nn.Conv1d(3, 2, 3)(Tensor(np.zeros((1, 3, 8, 8)))), ValueError,
+     r"Conv1d: expected input \(N, 3, L\), got \(1, 3, 8, 8\)"),
+    (lambda: nn.Conv1d(1, 1, 5)(Tensor(np.zeros((1, 1, 4)))), ValueError,
+     r"conv1d: kernel size 5 does not fit the input length 4 with padding 0"),
+    (lambda: nn.Conv1d(0, 2, 3), ValueError, r"Conv1d: in_channels and out_channels must be "
+                                             r">= 1, got 0, 2"),
+    (lambda: nn.Conv1d(1, 2, (3, 3)), ValueError,
+     r"Conv1d: kernel_size: expected an int or a 1-tuple of ints, got \(3, 3\)"),
+    (lambda: nn.Conv1d(1, 2, 3, stride=2, padding="same"), ValueError,
+     r"Conv1d: padding='same' needs stride 1, as in PyTorch, got stride 2"),
+    (lambda: nn.Conv2d(1, 2, 3, stride=2, padding="same"), ValueError,
+     r"Conv2d: padding='same' needs stride 1, as in PyTorch, got stride \(2, 2\)"),
+    (lambda: nn.Conv2d(1, 2, 3, padding="full"), ValueError,
+     r"Conv2d: padding must be ints, 'valid' or 'same', got 'full'"),
+    (lambda: nn.AvgPool2d(2)(Tensor(np.zeros((3, 4, 4)))), ValueError,
+     r"avg_pool2d: expected x \(N, C, H, W\), got \(3, 4, 4\)"),
+    (lambda: nn.AdaptiveAvgPool2d(0)(Tensor(np.zeros((1, 3, 4, 4)))), ValueError,
+     r"adaptive_avg_pool2d: output_size must be an int >= 1"),
+    (lambda: nn.Unflatten(1, (5, 4))(Tensor(np.zeros((2, 12)))), ValueError,
+     r"Unflatten: sizes \(5, 4\) do not multiply to the size 12 of axis 1 of \(2, 12\)"),
+    (lambda: nn.Unflatten(1, (-1, 5))(Tensor(np.zeros((2, 12)))), ValueError,
+     r"Unflatten: sizes \(-1, 5\) do not multiply to the size 12"),
+    (lambda: nn.Unflatten(2, (3, 4))(Tensor(np.zeros((2, 12)))), ValueError,
+     r"Unflatten: dim 2 is out of range for shape \(2, 12\)"),
+    (lambda: nn.Unflatten(1, (-1, -1)), ValueError,
+     r"unflattened_size must be sizes >= 0 with at most one -1, got \(-1, -1\)"),
+    (lambda: nn.Unflatten(1, 3), TypeError,
+     r"Unflatten: unflattened_size must be a tuple of ints, got 3"),
+    (lambda: nn.Unflatten(1.0, (3, 4)), TypeError, r"Unflatten: dim must be an int, got 1.0"),
+])
+def test_errors(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
