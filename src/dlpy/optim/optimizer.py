@@ -1,4 +1,6 @@
-"""Optimisers: SGD (momentum, weight decay), Adam, AdamW, and gradient-norm clipping.
+"""Optimisers: SGD (momentum, weight decay), Adam, AdamW (amsgrad), SparseAdam, gradient-norm
+clipping, and the Optimizer base that dlpy.optim.adaptive's RMSprop, Adagrad, Adamax, NAdam and
+RAdam build on.
 
 Updates run in place on the parameters' numpy arrays with preallocated buffers, so a training
 step allocates nothing here. Formulas follow PyTorch's, so results match it step for step.
@@ -34,12 +36,21 @@ class Optimizer:
     per-parameter state arrays (e.g. ``exp_avg``), created lazily at the first step.
     ``params`` and ``state`` run over every group's parameters in order (the numbering of
     ``state_dict``, as PyTorch's). ``accepts_sparse`` / ``accepts_dense``: which gradients
-    (dlpy.sparse_grad.SparseGrad or arrays) the optimiser takes.
+    (dlpy.sparse_grad.SparseGrad or arrays) the optimiser takes. ``scalar_slots``: the slots
+    that are one number (0-d, of the given dtype) rather than an array like the parameter.
+    ``scratch_arrays``: how many parameter-shaped temporaries ``_update`` gets (one array, or
+    that many stacked on a first axis; None for a sparse gradient if not
+    ``scratch_for_sparse``). ``added_settings``: settings added after dlpy first
+    saved this optimiser's state, with the value an older state implies when it lacks them.
     """
 
     accepts_sparse = False
     accepts_dense = True
     needs_scratch = True
+    scratch_arrays = 1
+    scratch_for_sparse = True
+    scalar_slots: dict[str, type] = {}
+    added_settings: dict[str, Any] = {}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any]):
         name = type(self).__name__
@@ -105,6 +116,13 @@ class Optimizer:
     def _slots(self, group: dict[str, Any]) -> tuple[str, ...]:
         return ()
 
+    def _init_state(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, np.ndarray]:
+        """A parameter's state before its first step: every slot zeros, the step count 0."""
+        state = {slot: np.zeros((), self.scalar_slots[slot]) if slot in self.scalar_slots
+                 else np.zeros_like(param) for slot in self._slots(group)}
+        state["step"] = np.zeros((), dtype=np.int64)
+        return state
+
     @property
     def lr(self) -> float:
         """The learning rate of every group (an error if the groups differ: then read
@@ -155,15 +173,13 @@ class Optimizer:
             state = self.state[i]
             slots = self._slots(group)
             if not state and slots:
-                for slot in slots:
-                    state[slot] = np.zeros_like(p.data)
-                state["step"] = np.zeros((), dtype=np.int64)
+                state.update(self._init_state(p.data, group))
             sparse = isinstance(p.grad, SparseGrad)
             if sparse and not self.accepts_sparse:
                 raise TypeError(
                     f"{name}: parameter {i} has a sparse gradient (an op with sparse=True); "
-                    f"{name} does not take sparse gradients: use optim.SparseAdam or SGD for "
-                    "that parameter, or leave sparse off"
+                    f"{name} does not take sparse gradients: use optim.SparseAdam, Adagrad or "
+                    "SGD for that parameter, or leave sparse off"
                 )
             if not sparse and not self.accepts_dense:
                 raise TypeError(
@@ -172,8 +188,11 @@ class Optimizer:
                     "use Adam for the dense parameters"
                 )
             scratch = self._scratch[i]
-            if scratch is None and self.needs_scratch:
-                scratch = self._scratch[i] = np.empty_like(p.data)
+            if scratch is None and self.needs_scratch and (self.scratch_for_sparse
+                                                           or not sparse):
+                scratch = self._scratch[i] = (
+                    np.empty_like(p.data) if self.scratch_arrays == 1
+                    else np.empty((self.scratch_arrays, *p.data.shape), p.data.dtype))
             grad = p.grad if p.grad.dtype == p.data.dtype else p.grad.astype(p.data.dtype)
             self._update(p.data, grad, state, scratch, group)
 
@@ -210,15 +229,18 @@ class Optimizer:
             if "beta1" in old and "beta2" in old:
                 old["betas"] = (old.pop("beta1"), old.pop("beta2"))
             unknown = sorted(set(old) - set(self.defaults))
-            missing = sorted(k for k in self.defaults if k not in old and k != "nesterov")
+            missing = sorted(k for k in self.defaults if k not in old and k != "nesterov"
+                             and k not in self.added_settings)
             if unknown or missing or len(self.param_groups) != 1:
                 raise ValueError(f"{name}.load_state_dict: missing keys: "
                                  f"{[f'hyper.{k}' for k in missing] or 'none'}; unexpected keys: "
                                  f"{[f'hyper.{k}' for k in unknown] or 'none'}")
-            return [{**self.param_groups[0], **old, "params": self.param_groups[0]["params"]}]
+            return [{**self.param_groups[0], **self.added_settings, **old,
+                     "params": self.param_groups[0]["params"]}]
         groups = []
         for g, group in enumerate(self.param_groups):
-            expected = [f"group.{g}.{key}" for key in (*self.defaults, "params")]
+            expected = [f"group.{g}.{key}" for key in (*self.defaults, "params")
+                        if key not in self.added_settings]
             missing = [key for key in expected if key not in state]
             if missing:
                 raise ValueError(f"{name}.load_state_dict: missing keys: {missing}")
@@ -231,6 +253,9 @@ class Optimizer:
                 )
             settings = {}
             for key, default in self.defaults.items():
+                if f"group.{g}.{key}" not in state:  # one of added_settings
+                    settings[key] = self.added_settings[key]
+                    continue
                 value = np.asarray(state[f"group.{g}.{key}"])
                 if isinstance(default, bool):
                     settings[key] = bool(value)
@@ -256,7 +281,11 @@ class Optimizer:
                 f"{unexpected or 'none'}"
             )
         groups = self._groups_from_state(state)
-        group_of = [group for _, _, group in self._indexed()]
+        # the slots a parameter has follow the restored settings (SGD's momentum, RMSprop's
+        # centered, Adam's amsgrad), not the ones this optimiser was made with
+        group_of = [groups[g] for g, group in enumerate(self.param_groups)
+                    for _ in group["params"]]
+        scalars = {"step": np.int64, **self.scalar_slots}
         new_state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         for key, value in state.items():
             if not key.startswith("state."):
@@ -272,12 +301,17 @@ class Optimizer:
             if index < 0 or parts[2] not in (*slots, "step") or not slots:
                 raise ValueError(f"{name}.load_state_dict: unexpected key {key!r}")
             value = np.asarray(value)
-            if parts[2] != "step" and value.shape != self.params[index].shape:
+            if parts[2] in scalars:
+                if value.size != 1:
+                    raise ValueError(f"{name}.load_state_dict: {key} must hold one number, got "
+                                     f"shape {value.shape}")
+                value = value.reshape(())
+            elif value.shape != self.params[index].shape:
                 raise ValueError(
                     f"{name}.load_state_dict: {key} has shape {value.shape}, parameter {index} "
                     f"has {self.params[index].shape}"
                 )
-            dtype = np.int64 if parts[2] == "step" else self.params[index].dtype
+            dtype = scalars.get(parts[2], self.params[index].dtype)
             new_state[index][parts[2]] = value.astype(dtype, copy=True)
         for index, slots in enumerate(new_state):
             allowed = {*self._slots(group_of[index]), "step"}
@@ -310,6 +344,12 @@ def _check_hyper(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
 
 
+def _pair(betas: Any) -> Any:
+    """betas as a tuple (a list is fine); anything else is left for _check_betas_and_eps to
+    refuse with a clear message."""
+    return tuple(betas) if isinstance(betas, (tuple, list)) else betas
+
+
 def _check_betas_and_eps(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     betas = settings["betas"]
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -320,19 +360,62 @@ def _check_betas_and_eps(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     return {**settings, "betas": (float(betas[0]), float(betas[1])), "eps": float(settings["eps"])}
 
 
+def _check_flags(name: str, settings: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """On/off settings (``maximize``, ``amsgrad``...) must be True or False: a string "False"
+    would read as on."""
+    for key in keys:
+        if not isinstance(settings[key], (bool, np.bool_)):
+            raise ValueError(f"{name}: {key} must be True or False, got {settings[key]!r}")
+    return {**settings, **{key: bool(settings[key]) for key in keys}}
+
+
+def _effective_grad(param: np.ndarray, grad: np.ndarray, out: np.ndarray, weight_decay: float,
+                    maximize: bool) -> np.ndarray:
+    """The gradient a step follows, as PyTorch's: -grad with ``maximize``, plus
+    ``weight_decay * param`` (L2). Written to ``out`` when it differs from ``grad``; the
+    caller's gradient is never changed."""
+    if weight_decay:
+        np.multiply(param, weight_decay, out=out)
+        if maximize:
+            out -= grad
+        else:
+            out += grad
+        return out
+    if maximize:
+        np.negative(grad, out=out)
+        return out
+    return grad
+
+
+def _lerp(average: np.ndarray, target: np.ndarray, weight: float, scratch: np.ndarray) -> None:
+    """average += weight * (target - average) in place: torch.lerp_'s two formulas (the second
+    for weight >= 0.5, exact at weight 1)."""
+    np.subtract(target, average, out=scratch)
+    if abs(weight) < 0.5:
+        scratch *= weight
+        average += scratch
+    else:
+        scratch *= 1.0 - weight
+        np.subtract(target, scratch, out=average)
+
+
 class SGD(Optimizer):
-    """g = grad + weight_decay * p;  buf = momentum * buf + g (buf = g at the first step);
-    p -= lr * (g + momentum * buf if nesterov else buf), or p -= lr * g without momentum.
+    """g = grad + weight_decay * p (-grad with maximize);  buf = momentum * buf + g (buf = g at
+    the first step);  p -= lr * (g + momentum * buf if nesterov else buf), or p -= lr * g
+    without momentum.
 
     A sparse gradient moves only its rows when there is neither momentum nor weight decay;
     with either it is densified (both touch every row)."""
 
     accepts_sparse = True
+    added_settings = {"maximize": False}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float,
-                 momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
+                 momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+                 *, maximize: bool = False):
         super().__init__(params, {"lr": lr, "momentum": momentum,
-                                  "weight_decay": weight_decay, "nesterov": nesterov})
+                                  "weight_decay": weight_decay, "nesterov": nesterov,
+                                  "maximize": maximize})
 
     def _check_group(self, settings):
         settings = super()._check_group(settings)
@@ -340,6 +423,7 @@ class SGD(Optimizer):
                      weight_decay=settings["weight_decay"])
         if settings["nesterov"] and settings["momentum"] == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
+        settings = _check_flags("SGD", settings, "maximize")
         return {**settings, "momentum": float(settings["momentum"]),
                 "weight_decay": float(settings["weight_decay"]),
                 "nesterov": bool(settings["nesterov"])}
@@ -352,13 +436,13 @@ class SGD(Optimizer):
         if isinstance(grad, SparseGrad):
             if not momentum and not weight_decay:
                 grad = grad.coalesce()
-                param[grad.indices] -= lr * grad.values
+                if group["maximize"]:
+                    param[grad.indices] += lr * grad.values
+                else:
+                    param[grad.indices] -= lr * grad.values
                 return
             grad = grad.to_dense()
-        if weight_decay:
-            np.multiply(param, weight_decay, out=scratch)
-            scratch += grad
-            grad = scratch
+        grad = _effective_grad(param, grad, scratch, weight_decay, group["maximize"])
         if momentum:
             buf = state["momentum_buffer"]
             if state["step"] == 0:
@@ -383,34 +467,40 @@ class Adam(Optimizer):
     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 
     weight_decay adds weight_decay * p to g (L2, as torch.optim.Adam); AdamW decays p directly.
+    amsgrad divides by the largest v so far (``max_exp_avg_sq``) instead of v; maximize
+    follows -grad.
     """
 
     decoupled = False
+    added_settings = {"amsgrad": False, "maximize": False}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
-                                  "weight_decay": weight_decay})
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
+                                  "weight_decay": weight_decay, "amsgrad": amsgrad,
+                                  "maximize": maximize})
 
     def _check_group(self, settings):
-        settings = _check_betas_and_eps(type(self).__name__, super()._check_group(settings))
-        _check_hyper(type(self).__name__, weight_decay=settings["weight_decay"])
+        name = type(self).__name__
+        settings = _check_betas_and_eps(name, super()._check_group(settings))
+        _check_hyper(name, weight_decay=settings["weight_decay"])
+        settings = _check_flags(name, settings, "amsgrad", "maximize")
         return {**settings, "weight_decay": float(settings["weight_decay"])}
 
     def _slots(self, group):
-        return ("exp_avg", "exp_avg_sq")
+        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] \
+            else ("exp_avg", "exp_avg_sq")
 
     def _update(self, param, grad, state, scratch, group):
         lr, (beta1, beta2) = group["lr"], group["betas"]
         eps, weight_decay = group["eps"], group["weight_decay"]
-        if weight_decay:
-            if self.decoupled:
-                param *= 1.0 - lr * weight_decay
-            else:
-                np.multiply(param, weight_decay, out=scratch)
-                scratch += grad
-                grad = scratch.copy()
+        if weight_decay and self.decoupled:
+            param *= 1.0 - lr * weight_decay
+        grad = _effective_grad(param, grad, scratch, 0.0 if self.decoupled else weight_decay,
+                               group["maximize"])
+        if grad is scratch:  # the scratch array is needed below
+            grad = scratch.copy()
         state["step"] += 1
         t = int(state["step"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -422,6 +512,8 @@ class Adam(Optimizer):
         scratch *= 1.0 - beta2
         v += scratch
         bias1, bias2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
+        if group["amsgrad"]:
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         np.sqrt(v, out=scratch)
         scratch *= 1.0 / math.sqrt(bias2)
         scratch += eps
@@ -437,8 +529,8 @@ class AdamW(Adam):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
 
 
 class SparseAdam(Optimizer):
@@ -449,19 +541,23 @@ class SparseAdam(Optimizer):
     p[rows] -= lr sqrt(1 - b2^t) / (1 - b1^t) * m[rows] / (sqrt(v[rows]) + eps).
 
     Gradients must be sparse (``nn.Embedding(sparse=True)``, ``F.embedding(..., sparse=True)``,
-    ``sparse_linear(..., sparse=True)``); no weight decay, as PyTorch's.
+    ``sparse_linear(..., sparse=True)``); no weight decay, as PyTorch's; maximize follows -grad.
     """
 
     accepts_sparse = True
     accepts_dense = False
     needs_scratch = False
+    added_settings = {"maximize": False}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 maximize: bool = False):
+        super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
+                                  "maximize": maximize})
 
     def _check_group(self, settings):
-        return _check_betas_and_eps("SparseAdam", super()._check_group(settings))
+        settings = _check_betas_and_eps("SparseAdam", super()._check_group(settings))
+        return _check_flags("SparseAdam", settings, "maximize")
 
     def _slots(self, group):
         return ("exp_avg", "exp_avg_sq")
@@ -470,6 +566,8 @@ class SparseAdam(Optimizer):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         grad = grad.coalesce()
         rows, g = grad.indices, grad.values
+        if group["maximize"]:
+            g = -g
         state["step"] += 1
         t = int(state["step"])
         m_rows = state["exp_avg"][rows]
@@ -523,11 +621,6 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
                 "inf); pass error_if_nonfinite=False to carry on"
             )
         return total
-    scale = max_norm / (total + 1e-6)
-    if scale < 1.0:
-        for g in grads:
-            g *= scale
-    return total
     scale = max_norm / (total + 1e-6)
     if scale < 1.0:
         for g in grads:

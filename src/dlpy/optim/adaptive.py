@@ -1,0 +1,334 @@
+"""RMSprop, Adagrad, Adamax, NAdam and RAdam, as torch.optim's, on dlpy.optim.optimizer's base
+(parameter groups with PyTorch's setting keys, ``state_dict``, checkpoints).
+
+Each step runs PyTorch's single-tensor (CPU) formulas in the same order, in place on the
+parameter's array with two preallocated scratch arrays, so a step allocates nothing. Every one
+takes ``maximize`` (follow -grad). ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2)
+or, with NAdam's and RAdam's ``decoupled_weight_decay=True``, multiplies p by
+``1 - lr * weight_decay`` first (as AdamW). State slots have PyTorch's names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from dlpy.optim.optimizer import (
+    Optimizer,
+    _check_betas_and_eps,
+    _check_flags,
+    _check_hyper,
+    _effective_grad,
+    _lerp,
+    _pair,
+)
+from dlpy.sparse_grad import SparseGrad
+from dlpy.tensor import Tensor
+
+Params = Iterable[Tensor] | Iterable[dict]
+
+
+def _checked(name: str, settings: dict[str, Any], numbers: tuple[str, ...] = (),
+             flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``numbers`` must be finite and >= 0 (made floats), ``flags`` True or False."""
+    _check_hyper(name, **{key: settings[key] for key in numbers})
+    settings = _check_flags(name, settings, *flags)
+    return {**settings, **{key: float(settings[key]) for key in numbers}}
+
+
+def _add_square(average: np.ndarray, grad: np.ndarray, weight: float,
+                scratch: np.ndarray) -> None:
+    """average += weight * grad * grad (torch's addcmul_ order)."""
+    np.multiply(grad, weight, out=scratch)
+    scratch *= grad
+    average += scratch
+
+
+class RMSprop(Optimizer):
+    """v = alpha v + (1 - alpha) g^2;  centered: a = alpha a + (1 - alpha) g, d = sqrt(v - a^2)
+    + eps, else d = sqrt(v) + eps;  momentum: buf = momentum buf + g / d, p -= lr buf;
+    without: p -= lr g / d.
+
+    State: ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg`` (centered)."""
+
+    scratch_arrays = 2
+
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False, *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps,
+                                  "weight_decay": weight_decay, "momentum": momentum,
+                                  "centered": centered, "maximize": maximize})
+
+    def _check_group(self, settings):
+        settings = _checked("RMSprop", super()._check_group(settings),
+                            ("alpha", "eps", "weight_decay", "momentum"),
+                            ("centered", "maximize"))
+        if settings["alpha"] > 1:  # 1 - alpha < 0 would let square_avg turn negative
+            raise ValueError(f"RMSprop: alpha must lie in [0, 1], got {settings['alpha']}")
+        return settings
+
+    def _slots(self, group):
+        return ("square_avg",) + (("momentum_buffer",) if group["momentum"] else ()) \
+            + (("grad_avg",) if group["centered"] else ())
+
+    def _update(self, param, grad, state, scratch, group):
+        lr, alpha, momentum = group["lr"], group["alpha"], group["momentum"]
+        buffer, tmp = scratch
+        grad = _effective_grad(param, grad, buffer, group["weight_decay"], group["maximize"])
+        state["step"] += 1
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        _add_square(square_avg, grad, 1.0 - alpha, tmp)
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            _lerp(grad_avg, grad, 1.0 - alpha, tmp)
+            np.multiply(grad_avg, grad_avg, out=tmp)
+            np.subtract(square_avg, tmp, out=tmp)
+            np.sqrt(tmp, out=tmp)
+        else:
+            np.sqrt(square_avg, out=tmp)
+        tmp += group["eps"]
+        if momentum:
+            momentum_buffer = state["momentum_buffer"]
+            momentum_buffer *= momentum
+            np.divide(grad, tmp, out=tmp)
+            momentum_buffer += tmp
+            np.multiply(momentum_buffer, lr, out=tmp)
+            param -= tmp
+        else:
+            np.multiply(grad, lr, out=buffer)
+            buffer /= tmp
+            param -= buffer
+
+
+class Adagrad(Optimizer):
+    """sum += g^2;  p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(sum) + eps), with ``sum``
+    starting at the constructor's ``initial_accumulator_value`` for every group (PyTorch reads
+    no group's own: a group that gives a different one is an error here).
+
+    A sparse gradient (``nn.Embedding(sparse=True)``) updates only its rows' sums and values,
+    as PyTorch's (then weight_decay must be 0)."""
+
+    accepts_sparse = True
+    scratch_arrays = 2
+    scratch_for_sparse = False
+
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10, *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
+                                  "initial_accumulator_value": initial_accumulator_value,
+                                  "eps": eps, "maximize": maximize})
+
+    def _check_group(self, settings):
+        return _checked("Adagrad", super()._check_group(settings),
+                        ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
+                        ("maximize",))
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        value = group.get("initial_accumulator_value") if isinstance(group, dict) else None
+        if value is not None and value != self.defaults["initial_accumulator_value"]:
+            raise ValueError(
+                f"Adagrad: parameter group {len(self.param_groups)} sets "
+                f"initial_accumulator_value={value!r}, but every group starts from the "
+                f"constructor's ({self.defaults['initial_accumulator_value']!r}), as PyTorch's "
+                "(which ignores a group's own); pass it to the constructor"
+            )
+        super().add_param_group(group)
+
+    def _slots(self, group):
+        return ("sum",)
+
+    def _init_state(self, param, group):
+        state = super()._init_state(param, group)
+        state["sum"].fill(self.defaults["initial_accumulator_value"])
+        return state
+
+    def _update(self, param, grad, state, scratch, group):
+        eps, maximize = group["eps"], group["maximize"]
+        sparse = isinstance(grad, SparseGrad)
+        if sparse and group["weight_decay"]:
+            raise TypeError("Adagrad: weight_decay does not work with sparse gradients (it "
+                            "touches every row); set it to 0 or leave sparse off")
+        state["step"] += 1
+        clr = group["lr"] / (1 + (int(state["step"]) - 1) * group["lr_decay"])
+        total = state["sum"]
+        if sparse:
+            grad = grad.coalesce()
+            rows, values = grad.indices, grad.values
+            if maximize:
+                values = -values
+            total[rows] += values * values
+            update = np.sqrt(total[rows])
+            update += eps
+            np.divide(values, update, out=update)
+            update *= clr
+            param[rows] -= update
+            return
+        buffer, tmp = scratch
+        grad = _effective_grad(param, grad, buffer, group["weight_decay"], maximize)
+        np.multiply(grad, grad, out=tmp)
+        total += tmp
+        np.sqrt(total, out=tmp)
+        tmp += eps
+        np.multiply(grad, clr, out=buffer)
+        buffer /= tmp
+        param -= buffer
+
+
+class Adamax(Optimizer):
+    """m = b1 m + (1 - b1) g;  u = max(b2 u, |g| + eps);  p -= lr / (1 - b1^t) * m / u.
+
+    State: ``exp_avg``, ``exp_inf``."""
+
+    scratch_arrays = 2
+
+    def __init__(self, params: Params, lr: float = 2e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
+                                  "weight_decay": weight_decay, "maximize": maximize})
+
+    def _check_group(self, settings):
+        settings = _check_betas_and_eps("Adamax", super()._check_group(settings))
+        return _checked("Adamax", settings, ("weight_decay",), ("maximize",))
+
+    def _slots(self, group):
+        return ("exp_avg", "exp_inf")
+
+    def _update(self, param, grad, state, scratch, group):
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        buffer, tmp = scratch
+        grad = _effective_grad(param, grad, buffer, group["weight_decay"], group["maximize"])
+        state["step"] += 1
+        exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
+        _lerp(exp_avg, grad, 1.0 - beta1, tmp)
+        exp_inf *= beta2
+        np.abs(grad, out=tmp)
+        tmp += group["eps"]
+        np.maximum(exp_inf, tmp, out=exp_inf)
+        np.multiply(exp_avg, lr / (1.0 - beta1 ** int(state["step"])), out=tmp)
+        tmp /= exp_inf
+        param -= tmp
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum (Dozat) and PyTorch's momentum schedule
+    mu_t = b1 (1 - 0.5 * 0.96^(t * momentum_decay)):
+    m, v as Adam;  d = sqrt(v / (1 - b2^t)) + eps;
+    p -= lr (1 - mu_t) / (1 - prod mu_1..t) * g / d + lr mu_t+1 / (1 - prod mu_1..t+1) * m / d.
+
+    State: ``exp_avg``, ``exp_avg_sq``, ``mu_product`` (one float64 number)."""
+
+    scratch_arrays = 2
+    scalar_slots = {"mu_product": np.float64}
+
+    def __init__(self, params: Params, lr: float = 2e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
+                                  "weight_decay": weight_decay, "momentum_decay": momentum_decay,
+                                  "decoupled_weight_decay": decoupled_weight_decay,
+                                  "maximize": maximize})
+
+    def _check_group(self, settings):
+        settings = _check_betas_and_eps("NAdam", super()._check_group(settings))
+        return _checked("NAdam", settings, ("weight_decay", "momentum_decay"),
+                        ("decoupled_weight_decay", "maximize"))
+
+    def _slots(self, group):
+        return ("exp_avg", "exp_avg_sq", "mu_product")
+
+    def _init_state(self, param, group):
+        state = super()._init_state(param, group)
+        state["mu_product"][...] = 1.0
+        return state
+
+    def _update(self, param, grad, state, scratch, group):
+        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+        decoupled, momentum_decay = group["decoupled_weight_decay"], group["momentum_decay"]
+        buffer, tmp = scratch
+        if weight_decay and decoupled:
+            param *= 1.0 - lr * weight_decay
+        grad = _effective_grad(param, grad, buffer, 0.0 if decoupled else weight_decay,
+                               group["maximize"])
+        state["step"] += 1
+        t = int(state["step"])
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
+        state["mu_product"] *= mu
+        mu_product = float(state["mu_product"])
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        _lerp(exp_avg, grad, 1.0 - beta1, tmp)
+        exp_avg_sq *= beta2
+        _add_square(exp_avg_sq, grad, 1.0 - beta2, tmp)
+        np.divide(exp_avg_sq, 1.0 - beta2 ** t, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        tmp += group["eps"]
+        np.multiply(grad, -lr * (1.0 - mu) / (1.0 - mu_product), out=buffer)
+        buffer /= tmp
+        param += buffer
+        np.multiply(exp_avg, (-lr * mu_next) / (1.0 - mu_product * mu_next), out=buffer)
+        buffer /= tmp
+        param += buffer
+
+
+class RAdam(Optimizer):
+    """Rectified Adam (Liu et al.): m, v as Adam; rho_inf = 2 / (1 - b2) - 1,
+    rho_t = rho_inf - 2 t b2^t / (1 - b2^t);  while rho_t <= 5, p -= lr m / (1 - b1^t) (SGD
+    with momentum), after it p -= lr m / (1 - b1^t) * r_t sqrt(1 - b2^t) / (sqrt(v) + eps)
+    with r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)).
+
+    State: ``exp_avg``, ``exp_avg_sq``."""
+
+    scratch_arrays = 2
+
+    def __init__(self, params: Params, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
+                 maximize: bool = False):
+        super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
+                                  "weight_decay": weight_decay,
+                                  "decoupled_weight_decay": decoupled_weight_decay,
+                                  "maximize": maximize})
+
+    def _check_group(self, settings):
+        settings = _check_betas_and_eps("RAdam", super()._check_group(settings))
+        return _checked("RAdam", settings, ("weight_decay",),
+                        ("decoupled_weight_decay", "maximize"))
+
+    def _slots(self, group):
+        return ("exp_avg", "exp_avg_sq")
+
+    def _update(self, param, grad, state, scratch, group):
+        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+        decoupled = group["decoupled_weight_decay"]
+        buffer, tmp = scratch
+        if weight_decay and decoupled:
+            param *= 1.0 - lr * weight_decay
+        grad = _effective_grad(param, grad, buffer, 0.0 if decoupled else weight_decay,
+                               group["maximize"])
+        state["step"] += 1
+        t = int(state["step"])
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        _lerp(exp_avg, grad, 1.0 - beta1, tmp)
+        exp_avg_sq *= beta2
+        _add_square(exp_avg_sq, grad, 1.0 - beta2, tmp)
+        bias2 = 1.0 - beta2 ** t
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * (beta2 ** t) / bias2
+        np.divide(exp_avg, 1.0 - beta1 ** t, out=tmp)
+        tmp *= lr
+        if rho_t > 5.0:
+            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                    / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+            np.sqrt(exp_avg_sq, out=buffer)
+            buffer += group["eps"]
+            np.divide(bias2 ** 0.5, buffer, out=buffer)
+            tmp *= buffer
+            tmp *= rect
+        param -= tmp

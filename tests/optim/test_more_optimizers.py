@@ -1,0 +1,390 @@
+"""RMSprop, Adagrad, Adamax, NAdam, RAdam, and amsgrad / maximize for Adam, AdamW and SGD, against
+PyTorch step for step (tests/fixtures/optim/more.npz, written by
+tests/fixtures/make_optim_fixtures.py) in one group and two; resuming from a checkpoint; learning;
+errors."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlpy.functional as F
+from dlpy import Tensor, nn
+from dlpy.nn import Linear, Parameter, load_checkpoint, save_checkpoint
+from dlpy.optim import SGD, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, lr_scheduler
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "optim" / "more.npz"
+STEPS = 10
+NO_GRAD_STEP = 3  # parameter 1 gets no gradient before this step
+
+# the same cases as MORE_CASES in tests/fixtures/make_optim_fixtures.py (checked below)
+CASES = {
+    "rmsprop": (RMSprop, {}, None),
+    "rmsprop_momentum": (RMSprop, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.1}, None),
+    "rmsprop_centered": (RMSprop, {"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "centered": True},
+                         None),
+    "rmsprop_centered_momentum": (RMSprop, {"lr": 0.005, "alpha": 0.95, "momentum": 0.5,
+                                            "centered": True, "maximize": True}, None),
+    "adagrad": (Adagrad, {}, None),
+    "adagrad_decay": (Adagrad, {"lr": 0.1, "lr_decay": 0.05, "initial_accumulator_value": 0.5,
+                                "weight_decay": 0.1}, None),
+    "adagrad_maximize": (Adagrad, {"lr": 0.05, "eps": 1e-6, "maximize": True}, None),
+    "adamax": (Adamax, {}, None),
+    "adamax_weight_decay": (Adamax, {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1,
+                                     "maximize": True}, None),
+    "nadam": (NAdam, {}, None),
+    "nadam_weight_decay": (NAdam, {"lr": 0.01, "weight_decay": 0.1, "momentum_decay": 0.01},
+                           None),
+    "nadam_decoupled": (NAdam, {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1,
+                                "decoupled_weight_decay": True, "maximize": True}, None),
+    "radam": (RAdam, {}, None),
+    "radam_weight_decay": (RAdam, {"lr": 0.01, "weight_decay": 0.1}, None),
+    "radam_decoupled": (RAdam, {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.1,
+                                "decoupled_weight_decay": True, "maximize": True}, None),
+    "adam_amsgrad": (Adam, {"lr": 0.01, "betas": (0.9, 0.9), "amsgrad": True}, None),
+    "adam_amsgrad_l2_maximize": (Adam, {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True,
+                                        "maximize": True}, None),
+    "adam_maximize": (Adam, {"lr": 0.01, "maximize": True}, None),
+    "adamw_amsgrad": (AdamW, {"lr": 0.01, "betas": (0.9, 0.9), "weight_decay": 0.1,
+                              "amsgrad": True}, None),
+    "adamw_maximize": (AdamW, {"lr": 0.01, "maximize": True}, None),
+    "sgd_maximize": (SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01, "maximize": True},
+                     None),
+    "sgd_nesterov_maximize": (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True,
+                                    "maximize": True}, None),
+    "rmsprop_groups": (RMSprop, {"lr": 0.01},
+                       [([0, 1], {}), ([2], {"lr": 0.05, "momentum": 0.9, "centered": True})]),
+    "adagrad_groups": (Adagrad, {"lr": 0.1, "initial_accumulator_value": 0.5},
+                       [([0], {}), ([1, 2], {"lr": 0.3, "lr_decay": 0.1, "eps": 1e-3})]),
+    "adamax_groups": (Adamax, {"lr": 0.01},
+                      [([0, 1], {"weight_decay": 0.1}), ([2], {"lr": 0.002})]),
+    "nadam_groups": (NAdam, {"lr": 0.01},
+                     [([0], {}), ([1, 2], {"lr": 0.03, "momentum_decay": 0.02,
+                                           "weight_decay": 0.1,
+                                           "decoupled_weight_decay": True})]),
+    "radam_groups": (RAdam, {"lr": 0.01},
+                     [([0, 1], {}), ([2], {"lr": 0.1, "betas": (0.8, 0.9)})]),
+    "adam_amsgrad_groups": (Adam, {"lr": 0.01},
+                            [([0], {"amsgrad": True}), ([1, 2], {"lr": 0.02})]),
+}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with np.load(FIXTURE) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _build(case, reference, **changes):
+    """The case's three parameters (float64, torch's start) and its optimiser."""
+    cls, kwargs, spec = CASES[case]
+    params = [Parameter(reference[f"{case}:param{i}"], dtype=np.float64) for i in range(3)]
+    groups = params if spec is None else [
+        {"params": [params[i] for i in indices], **settings} for indices, settings in spec]
+    return params, cls(groups, **{**kwargs, **changes})
+
+
+def _run(case, reference, params, opt, steps):
+    for t in steps:
+        for i, p in enumerate(params):
+            grad = reference[f"{case}:grads{i}"][t]
+            p.grad = None if np.isnan(grad).all() else grad.copy()
+        opt.step()
+
+
+def test_the_cases_are_the_fixtures(reference):
+    stored = {key.split(":")[0] for key in reference}
+    assert stored == set(CASES)
+    for case, (cls, kwargs, spec) in CASES.items():
+        as_json = json.loads(json.dumps({"class": cls.__name__, "kwargs": kwargs,
+                                         "groups": spec}))
+        assert json.loads(reference[f"{case}:settings"].item()) == as_json, case
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_steps_match_torch(case, reference):
+    params, opt = _build(case, reference)
+    for t in range(STEPS):
+        _run(case, reference, params, opt, [t])
+        for i, p in enumerate(params):
+            np.testing.assert_allclose(p.data, reference[f"{case}:afters{i}"][t], rtol=1e-12,
+                                       atol=1e-15, err_msg=f"{case}: step {t}, parameter {i}")
+
+
+@pytest.mark.parametrize("case", ["rmsprop_centered_momentum", "adagrad_decay", "nadam",
+                                  "radam", "adamax_groups", "adam_amsgrad"])
+def test_a_parameter_without_gradient_is_skipped(case, reference):
+    params, opt = _build(case, reference)
+    _run(case, reference, params, opt, range(NO_GRAD_STEP + 1))
+    np.testing.assert_array_equal(params[1].data,
+                                  reference[f"{case}:afters1"][NO_GRAD_STEP - 1])
+    assert int(opt.state[1]["step"]) == NO_GRAD_STEP  # one behind the others
+    assert int(opt.state[0]["step"]) == NO_GRAD_STEP + 1
+
+
+def test_first_steps_by_hand():
+    # each first step in closed form, from zero state and a gradient g
+    g = np.array([2.0, -0.5, 1e-3])
+
+    def first_step(cls, **kwargs):
+        p = Parameter(np.zeros(3), dtype=np.float64)
+        opt = cls([p], **kwargs)
+        p.grad = g.copy()
+        opt.step()
+        return p.data
+
+    # RMSprop: v = 0.01 g^2, p = -lr g / (0.1 |g| + eps)
+    np.testing.assert_allclose(first_step(RMSprop, lr=0.1), -0.1 * g / (0.1 * np.abs(g) + 1e-8),
+                               rtol=1e-14)
+    # Adagrad: sum = 0.5 + g^2, p = -lr g / (sqrt(sum) + eps)
+    np.testing.assert_allclose(first_step(Adagrad, lr=0.1, initial_accumulator_value=0.5),
+                               -0.1 * g / (np.sqrt(0.5 + g * g) + 1e-10), rtol=1e-14)
+    # Adamax: m = 0.1 g, u = |g| + eps, p = -lr / 0.1 * m / u
+    np.testing.assert_allclose(first_step(Adamax, lr=0.1), -0.1 * g / (np.abs(g) + 1e-8),
+                               rtol=1e-14)
+    # RAdam: rho_1 = 1 <= 5, so plain momentum SGD: p = -lr * m / (1 - b1) = -lr g
+    np.testing.assert_allclose(first_step(RAdam, lr=0.1), -0.1 * g, rtol=1e-15)
+    # maximize climbs: the same step with the sign flipped
+    np.testing.assert_array_equal(first_step(RAdam, lr=0.1, maximize=True), 0.1 * g)
+
+
+def test_radam_cases_take_both_branches():
+    # rho_t = rho_inf - 2 t b2^t / (1 - b2^t) passes 5 within the fixture's steps
+    for beta2 in (0.999, 0.95, 0.9):
+        rho_inf = 2 / (1 - beta2) - 1
+        rho = [rho_inf - 2 * t * beta2 ** t / (1 - beta2 ** t) for t in range(1, STEPS + 1)]
+        assert rho[0] <= 5.0 < rho[-1]
+
+
+def test_amsgrad_keeps_the_largest_second_moment(reference):
+    case = "adam_amsgrad"
+    params, opt = _build(case, reference)
+    _run(case, reference, params, opt, range(STEPS))
+    state = opt.state[0]
+    # the gradients shrink, so v falls below its running maximum and the paths part
+    assert np.all(state["max_exp_avg_sq"] >= state["exp_avg_sq"])
+    assert np.any(state["max_exp_avg_sq"] > state["exp_avg_sq"])
+    plain, plain_opt = _build(case, reference, amsgrad=False)
+    _run(case, reference, plain, plain_opt, range(STEPS))
+    assert "max_exp_avg_sq" not in plain_opt.state[0]
+    assert not np.allclose(plain[0].data, params[0].data, rtol=1e-6, atol=0)
+
+
+RESUME_CASES = ["rmsprop_centered_momentum", "rmsprop_groups", "adagrad_decay",
+                "adagrad_groups", "adamax_weight_decay", "nadam_decoupled", "nadam_groups",
+                "radam", "radam_groups", "adam_amsgrad_groups", "adamw_amsgrad",
+                "sgd_maximize"]
+
+
+@pytest.mark.parametrize("case", RESUME_CASES)
+def test_resuming_from_a_checkpoint_continues_bit_for_bit(case, reference, tmp_path):
+    # steps 0-4, checkpoint (RAdam is still before its rectified phase there), steps 5-9;
+    # a fresh optimiser made with another lr loads the checkpoint and must land on the same bits
+    params, opt = _build(case, reference)
+    _run(case, reference, params, opt, range(5))
+    model = nn.Module()
+    for i, p in enumerate(params):
+        setattr(model, f"p{i}", p)
+    save_checkpoint(tmp_path / "c.npz", model, opt)
+    _run(case, reference, params, opt, range(5, STEPS))
+
+    fresh, restored = _build(case, reference, lr=123.0)
+    other = nn.Module()
+    for i, p in enumerate(fresh):
+        setattr(other, f"p{i}", p)
+    load_checkpoint(tmp_path / "c.npz", other, restored)
+    assert restored.step_count == 5
+    assert [g["lr"] for g in restored.param_groups] != [123.0] * len(restored.param_groups)
+    _run(case, reference, fresh, restored, range(5, STEPS))
+    for a, b in zip(params, fresh):
+        np.testing.assert_array_equal(a.data, b.data)
+    for a, b in zip(opt.state, restored.state):
+        assert a.keys() == b.keys()
+        for slot in a:
+            assert a[slot].dtype == b[slot].dtype
+            np.testing.assert_array_equal(a[slot], b[slot])
+
+
+def test_state_slots_have_torchs_names():
+    def slots(opt):
+        p = Parameter(np.ones(2, dtype=np.float32))
+        opt = opt([p])
+        p.grad = np.ones(2, dtype=np.float32)
+        opt.step()
+        return {k.split(".", 2)[2]: v for k, v in opt.state_dict().items()
+                if k.startswith("state.")}
+
+    assert set(slots(RMSprop)) == {"step", "square_avg"}
+    assert set(slots(lambda p: RMSprop(p, momentum=0.9, centered=True))) == {
+        "step", "square_avg", "momentum_buffer", "grad_avg"}
+    assert set(slots(Adagrad)) == {"step", "sum"}
+    assert set(slots(Adamax)) == {"step", "exp_avg", "exp_inf"}
+    assert set(slots(RAdam)) == {"step", "exp_avg", "exp_avg_sq"}
+    assert set(slots(lambda p: Adam(p, amsgrad=True))) == {
+        "step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+    nadam = slots(NAdam)
+    assert set(nadam) == {"step", "exp_avg", "exp_avg_sq", "mu_product"}
+    # a float64 number whatever the parameters' dtype; the arrays follow the parameter
+    assert nadam["mu_product"].shape == () and nadam["mu_product"].dtype == np.float64
+    assert nadam["exp_avg"].dtype == np.float32
+    assert float(nadam["mu_product"]) == 0.9 * (1 - 0.5 * 0.96 ** 0.004)
+
+
+def test_steps_reuse_their_buffers_and_keep_float32():
+    layer = Linear(3, 2, rng=np.random.default_rng(0))
+    for make in (lambda p: RMSprop(p, momentum=0.9, centered=True), Adagrad, Adamax, NAdam,
+                 RAdam, lambda p: Adam(p, amsgrad=True, maximize=True)):
+        opt = make(layer.parameters())
+        for p in layer.parameters():
+            p.grad = np.ones(p.shape, dtype=np.float32)
+        opt.step()
+        buffers = [{k: id(v) for k, v in s.items()} for s in opt.state]
+        scratch = [id(s) for s in opt._scratch]
+        opt.step()
+        assert [{k: id(v) for k, v in s.items()} for s in opt.state] == buffers
+        assert [id(s) for s in opt._scratch] == scratch
+        assert all(p.dtype == np.float32 for p in layer.parameters())
+
+
+def test_older_states_and_other_settings_load():
+    # an Adam state saved before amsgrad / maximize existed loads with both off; a state saved
+    # with amsgrad loads into an optimiser made without it (the slots follow the state)
+    p = Parameter(np.ones(3), dtype=np.float64)
+    opt = Adam([p], lr=0.1, amsgrad=True)
+    p.grad = np.array([1.0, -2.0, 3.0])
+    opt.step()
+    state = opt.state_dict()
+    restored = Adam([Parameter(np.ones(3), dtype=np.float64)])
+    restored.load_state_dict(state)
+    assert restored.param_groups[0]["amsgrad"] is True
+    np.testing.assert_array_equal(restored.state[0]["max_exp_avg_sq"],
+                                  opt.state[0]["max_exp_avg_sq"])
+    old = {k: v for k, v in Adam([p]).state_dict().items()
+           if k not in ("group.0.amsgrad", "group.0.maximize")}
+    restored = Adam([Parameter(np.ones(3))], amsgrad=True, maximize=True)
+    restored.load_state_dict(old)
+    assert not restored.param_groups[0]["amsgrad"] and not restored.param_groups[0]["maximize"]
+    sgd = SGD([p], lr=0.1, momentum=0.9)
+    sgd.step()
+    plain = SGD([Parameter(np.ones(3), dtype=np.float64)], lr=0.1)
+    plain.load_state_dict(sgd.state_dict())
+    assert plain.param_groups[0]["momentum"] == 0.9 and "momentum_buffer" in plain.state[0]
+
+
+def test_nadam_state_errors():
+    p = Parameter(np.ones(3), dtype=np.float64)
+    opt = NAdam([p])
+    p.grad = np.ones(3)
+    opt.step()
+    state = opt.state_dict()
+    with pytest.raises(ValueError, match=r"state.0.mu_product must hold one number, got shape "
+                                         r"\(3,\)"):
+        NAdam([p]).load_state_dict({**state, "state.0.mu_product": np.ones(3)})
+    with pytest.raises(ValueError, match=r"parameter 0 has state \['exp_avg', 'exp_avg_sq', "
+                                         r"'step'\], expected"):
+        NAdam([p]).load_state_dict({k: v for k, v in state.items()
+                                    if k != "state.0.mu_product"})
+
+
+def test_one_cycle_cycles_rmsprop_momentum_and_nadam_beta1():
+    for opt in (RMSprop([Parameter(np.zeros(2))], lr=0.01, momentum=0.9),
+                NAdam([Parameter(np.zeros(2))])):
+        scheduler = lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10)
+        key = "momentum" if isinstance(opt, RMSprop) else "betas"
+        first = opt.param_groups[0][key]
+        for _ in range(5):
+            opt.step()
+            scheduler.step()
+        assert opt.param_groups[0][key] != first
+
+
+LEARNERS = {
+    "RMSprop": lambda p: RMSprop(p, lr=0.01),
+    "RMSprop centered momentum": lambda p: RMSprop(p, lr=0.005, momentum=0.9, centered=True),
+    "Adagrad": lambda p: Adagrad(p, lr=0.3),
+    "Adamax": lambda p: Adamax(p, lr=0.05),
+    "NAdam": lambda p: NAdam(p, lr=0.05),
+    "NAdam decoupled": lambda p: NAdam(p, lr=0.05, weight_decay=1e-3,
+                                       decoupled_weight_decay=True),
+    "RAdam": lambda p: RAdam(p, lr=0.05),
+    "Adam amsgrad": lambda p: Adam(p, lr=0.05, amsgrad=True),
+    "AdamW amsgrad": lambda p: AdamW(p, lr=0.05, amsgrad=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+@pytest.mark.parametrize("maximize", [False, True])
+def test_each_optimiser_fits_a_linear_regression(name, maximize):
+    # y = x w + b + noise; maximize=True climbs -loss instead, which must come to the same
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = (x @ np.array([[1.5], [-2.0], [0.5]]) + 0.3).astype(np.float32)
+    y += 0.01 * rng.standard_normal(y.shape).astype(np.float32)
+    model = Linear(3, 1, rng=np.random.default_rng(1))
+    opt = LEARNERS[name](model.parameters())
+    if maximize:
+        for group in opt.param_groups:
+            group["maximize"] = True
+    losses = []
+    for _ in range(300):
+        loss = F.mse_loss(model(Tensor(x)), Tensor(y))
+        losses.append(float(loss.data))
+        opt.zero_grad()
+        (-loss if maximize else loss).backward()
+        opt.step()
+    assert losses[-1] < 1e-3 * losses[0], f"{name}: {losses[0]:.4f} -> {losses[-1]:.5f}"
+
+
+def test_adagrad_takes_sparse_gradients_but_not_with_weight_decay():
+    emb = nn.Embedding(5, 2, sparse=True, rng=np.random.default_rng(0))
+    before = emb.weight.data.copy()
+    F.sum(emb(np.array([1, 3, 1]))).backward()
+    Adagrad(emb.parameters(), lr=0.1).step()
+    untouched = [0, 2, 4]
+    np.testing.assert_array_equal(emb.weight.data[untouched], before[untouched])
+    assert not np.allclose(emb.weight.data[[1, 3]], before[[1, 3]])
+    with pytest.raises(TypeError, match="Adagrad: weight_decay does not work with sparse"):
+        Adagrad(emb.parameters(), weight_decay=0.1).step()
+    for cls in (RMSprop, Adamax, NAdam, RAdam):
+        with pytest.raises(TypeError, match=f"{cls.__name__}: parameter 0 has a sparse "
+                                            "gradient .* use optim.SparseAdam, Adagrad or SGD"):
+            cls(emb.parameters()).step()
+
+
+def _one():
+    return [Parameter(np.zeros(2))]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RMSprop(_one(), lr=-0.1), "RMSprop: lr must be a finite number >= 0, got -0.1"),
+    (lambda: RMSprop(_one(), alpha=1.5), r"RMSprop: alpha must lie in \[0, 1\], got 1.5"),
+    (lambda: RMSprop(_one(), alpha=-0.1), "RMSprop: alpha must be a finite number >= 0"),
+    (lambda: RMSprop(_one(), momentum=float("nan")), "RMSprop: momentum must be a finite"),
+    (lambda: RMSprop(_one(), eps=-1e-8), "RMSprop: eps must be a finite number >= 0"),
+    (lambda: RMSprop(_one(), centered="yes"), "RMSprop: centered must be True or False, got "
+                                              "'yes'"),
+    (lambda: Adagrad(_one(), lr_decay=-1), "Adagrad: lr_decay must be a finite number >= 0"),
+    (lambda: Adagrad(_one(), initial_accumulator_value=-0.1),
+     "Adagrad: initial_accumulator_value must be a finite number >= 0, got -0.1"),
+    (lambda: Adagrad([{"params": _one(), "initial_accumulator_value": 1.0}]),
+     r"parameter group 0 sets initial_accumulator_value=1.0, but every group starts from the "
+     r"constructor's \(0.0\)"),
+    (lambda: Adagrad(_one(), weight_decay=float("inf")), "Adagrad: weight_decay must be a fin"),
+    (lambda: Adamax(_one(), betas=(0.9, 1.0)), r"Adamax: betas must lie in \[0, 1\)"),
+    (lambda: Adamax(_one(), betas=0.9), "Adamax: betas must be a pair of numbers, got 0.9"),
+    (lambda: NAdam(_one(), momentum_decay=-0.1), "NAdam: momentum_decay must be a finite"),
+    (lambda: NAdam(_one(), decoupled_weight_decay=1),
+     "NAdam: decoupled_weight_decay must be True or False, got 1"),
+    (lambda: RAdam(_one(), betas=(-0.1, 0.999)), "RAdam: beta1 must be a finite number >= 0"),
+    (lambda: NAdam(_one(), betas=(0.9, 1.5)), r"NAdam: betas must lie in \[0, 1\), got \(0.9, 1.5"),
+    (lambda: RAdam(_one(), weight_decay=-1), "RAdam: weight_decay must be a finite number"),
+    (lambda: RAdam([{"params": _one(), "rho": 5}]), r"unknown settings \['rho'\]"),
+    (lambda: Adam(_one(), amsgrad="False"), "Adam: amsgrad must be True or False"),
+    (lambda: AdamW(_one(), maximize=None), "AdamW: maximize must be True or False, got None"),
+    (lambda: SGD(_one(), lr=0.1, maximize=0), "SGD: maximize must be True or False, got 0"),
+    (lambda: NAdam([]), "NAdam: got an empty parameter list"),
+])
+def test_bad_arguments(make, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        make()
