@@ -160,3 +160,14 @@ def test_reprs():
 def test_errors(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_flatten_takes_start_and_end_dim_as_torch():
+    # torch.nn.Flatten(0, 2) and Flatten(2) give (24, 5) and (2, 3, 20) for a (2, 3, 4, 5) input
+    x = Tensor(np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5))
+    assert nn.Flatten()(x).shape == (2, 60)
+    assert nn.Flatten(0, 2)(x).shape == (24, 5)
+    assert nn.Flatten(2)(x).shape == (2, 3, 20)
+    np.testing.assert_array_equal(nn.Flatten(2)(x).data, x.data.reshape(2, 3, 20))
+    with pytest.raises(ValueError, match="start_dim 3 comes after end_dim 1"):
+        nn.Flatten(3, 1)(x)

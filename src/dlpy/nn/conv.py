@@ -151,12 +151,20 @@ class AdaptiveAvgPool2d(Module):
 
 
 class Flatten(Module):
-    """(N, d1, d2, ...) -> (N, d1 * d2 * ...), as torch.nn.Flatten() with its defaults."""
+    """The axes start_dim..end_dim into one, as torch.nn.Flatten (default: all but the batch
+    axis, (N, d1, d2, ...) -> (N, d1 * d2 * ...))."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim < 1:
             raise ValueError(f"Flatten: expected a batch axis, got shape {x.shape}")
-        return x.reshape(x.shape[0], -1)
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Unflatten(Module):
