@@ -40,7 +40,7 @@ from dlpy.ops.embedding import embedding
 from dlpy.ops.loss import binary_cross_entropy_with_logits, cross_entropy
 from dlpy.ops.mask import dropout, masked_fill, where
 from dlpy.ops.matmul import linear, matmul
-from dlpy.ops.norm import layer_norm
+from dlpy.ops.norm import batch_norm, layer_norm
 from dlpy.ops.pad import pad
 from dlpy.ops.reduce import (  # noqa: A004
     logsumexp,
@@ -70,7 +70,8 @@ from dlpy.ops.sparse import SparseRows, sparse_linear
 from dlpy.tensor import Tensor
 
 __all__ = [
-    "abs", "adaptive_avg_pool2d", "add", "avg_pool2d", "binary_cross_entropy_with_logits",
+    "abs", "adaptive_avg_pool2d", "add", "avg_pool2d", "batch_norm",
+    "binary_cross_entropy_with_logits",
     "cast", "clamp", "concat", "conv1d", "conv2d", "pad",
     "cosine_similarity", "cross_entropy", "div", "dropout", "elu", "embedding", "exp",
     "flatten", "gelu", "getitem", "hardtanh", "huber_loss", "identity", "kl_div", "l1_loss",

@@ -157,8 +157,8 @@ def save(tensor: Tensor, path, params: dict[str, Tensor] | None = None) -> Path:
 _BROADCASTING = {"Add", "Sub", "Mul", "Div"}
 _SAME_SHAPE = {
     "Identity", "Neg", "Power", "Exp", "Log", "Sqrt", "ReLU", "Sigmoid", "Tanh", "GELU",
-    "Softmax", "LogSoftmax", "Dropout", "LayerNorm", "SiLU", "LeakyReLU", "ELU", "Softplus",
-    "Clamp",
+    "Softmax", "LogSoftmax", "Dropout", "LayerNorm", "BatchNorm", "SiLU", "LeakyReLU", "ELU",
+    "Softplus", "Clamp",
 }
 
 

@@ -56,7 +56,7 @@ from dlpy.nn.module import (
     save_checkpoint,
     save_npz,
 )
-from dlpy.nn.norm import Dropout, LayerNorm
+from dlpy.nn.norm import BatchNorm1d, BatchNorm2d, Dropout, LayerNorm
 from dlpy.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from dlpy.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 
@@ -72,4 +72,5 @@ __all__ = [
     "ELU", "Hardtanh", "LeakyReLU", "LogSoftmax", "SiLU", "Softmax", "Softplus",
     "HuberLoss", "KLDivLoss", "NLLLoss", "SmoothL1Loss",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Unflatten",
+    "BatchNorm1d", "BatchNorm2d",
 ]
