@@ -318,30 +318,28 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
 
 def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups=1) -> Tensor:
-    """1-D cross-correlation (PyTorch's conv1d): x (N, C, L), weight (O, C, k), bias (O,) or
-    None -> (N, O, L_out), L_out = (L + 2 padding - k) // stride + 1; padding may be "valid" or
-    "same" (stride 1, the odd one on the right). conv2d on a height-1 image, so its gradients
-    are conv2d's. Only dilation=1 and groups=1 are implemented, as conv2d."""
+    """1-D cross-correlation (PyTorch's conv1d): x (N, C, L), weight (O, C / groups, k), bias
+    (O,) or None -> (N, O, L_out), L_out = (L + 2 padding - dilation (k - 1) - 1) // stride + 1;
+    padding may be "valid" or "same" (stride 1, the odd one on the right); groups as conv2d.
+    conv2d on a height-1 image, so its gradients are conv2d's."""
     stride = _conv._single(stride, "conv1d: stride")
     padding = _conv._padding("conv1d", padding, (stride,), pair=False)
     if stride < 1 or not isinstance(padding, str) and padding < 0:
         raise ValueError(f"conv1d: need stride >= 1 and padding >= 0, got {stride}, {padding}")
-    _conv._no_dilation_or_groups("conv1d", dilation, groups)
+    dilation = _conv._dilation(dilation, "conv1d", pair=False)
+    groups = _conv._groups(groups, "conv1d")
     x_shape, w_shape = _conv._shape_of(x), _conv._shape_of(weight)
-    if len(x_shape) != 3 or len(w_shape) != 3 or x_shape[1] != w_shape[1]:
-        raise ValueError(
-            f"conv1d: expected x (N, C, L) and weight (O, C, k) with the same C, got x {x_shape} "
-            f"and weight {w_shape}"
-        )
+    _conv._check_conv_shapes("conv1d", x_shape, w_shape, groups, "L", "k")
     if bias is not None and _conv._shape_of(bias) != (w_shape[0],):
         raise ValueError(f"conv1d: bias must have shape ({w_shape[0]},), got "
                          f"{_conv._shape_of(bias)}")
     padding = 0 if padding == "valid" else padding
-    if padding != "same" and x_shape[2] + 2 * padding < w_shape[2]:
-        raise ValueError(f"conv1d: kernel size {w_shape[2]} does not fit the input length "
-                         f"{x_shape[2]} with padding {padding}")
+    if padding != "same" and x_shape[2] + 2 * padding < dilation * (w_shape[2] - 1) + 1:
+        dilated = "" if dilation == 1 else f" with dilation {dilation}"
+        raise ValueError(f"conv1d: kernel size {w_shape[2]}{dilated} does not fit the input "
+                         f"length {x_shape[2]} with padding {padding}")
     y = conv2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, (1, stride),
-               padding if isinstance(padding, str) else (0, padding))
+               padding if isinstance(padding, str) else (0, padding), (1, dilation), groups)
     return squeeze(y, 2)  # (N, O, 1, L_out) -> (N, O, L_out)
 
 

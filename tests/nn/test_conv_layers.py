@@ -1,6 +1,7 @@
-"""Conv1d, AvgPool2d, AdaptiveAvgPool2d, Unflatten and Conv2d's padding strings: PyTorch state
-dicts loading unchanged and giving PyTorch's outputs (tests/fixtures/nn/conv_layers.npz), the
-layers against the functions, initialisation, errors."""
+"""Conv1d, AvgPool2d, AdaptiveAvgPool2d, Unflatten, Conv2d's padding strings, and dilation and
+groups of Conv2d / Conv1d / MaxPool2d: PyTorch state dicts loading unchanged and giving PyTorch's
+outputs (tests/fixtures/nn/conv_layers.npz), the layers against the functions, initialisation,
+errors."""
 
 from pathlib import Path
 
@@ -43,11 +44,23 @@ def build(name):
             nn.AvgPool2d(2, ceil_mode=True), nn.Flatten(), nn.Linear(6 * 1 * 2, 6),
             nn.Unflatten(1, (2, 3)),
         )
+    if name == "grouped":
+        return nn.Sequential(
+            nn.Conv2d(4, 6, 3, padding="same", dilation=2, groups=2), nn.ReLU(),
+            nn.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True),
+            nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6, bias=False),  # depthwise
+            nn.Flatten(), nn.Linear(6 * 3 * 2, 3),
+        )
+    if name == "grouped1d":
+        return nn.Sequential(
+            nn.Conv1d(4, 8, 3, padding="same", dilation=2, groups=4), nn.ReLU(),
+            nn.Conv1d(8, 4, 2, stride=2, dilation=3, groups=2), nn.Flatten(), nn.Linear(4 * 9, 2),
+        )
     return nn.Sequential(nn.Conv2d(3, 5, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(5, 2))
 
 
-@pytest.mark.parametrize("name", ["cnn1d", "cnn_pool", "global_pool"])
+@pytest.mark.parametrize("name", ["cnn1d", "cnn_pool", "global_pool", "grouped", "grouped1d"])
 def test_torch_state_dict_loads_unchanged_and_gives_torch_output(name, torch_models):
     reference = torch_models[name]
     model = build(name)
@@ -77,6 +90,45 @@ def test_conv1d_shapes_init_and_draws_as_conv2d():
     assert [k for k, _ in nn.Conv1d(3, 2, 3, bias=False).named_parameters()] == ["weight"]
 
 
+@pytest.mark.parametrize("layer, fan_in", [
+    (lambda rng: nn.Conv2d(6, 4, (3, 2), groups=2, rng=rng), 3 * 3 * 2),
+    (lambda rng: nn.Conv2d(3, 6, 3, dilation=2, groups=3, rng=rng), 1 * 3 * 3),  # depthwise
+    (lambda rng: nn.Conv1d(4, 8, 5, dilation=2, groups=4, rng=rng), 1 * 5),
+])
+def test_grouped_shapes_and_init_bound_as_pytorch(layer, fan_in):
+    """weight (out, in / groups, *kernel), U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
+    in / groups * kernel size (dilation plays no part), as PyTorch."""
+    conv = layer(np.random.default_rng(0))
+    assert conv.weight.shape == (conv.out_channels, conv.in_channels // conv.groups,
+                                 *conv.kernel_size)
+    bound = 1 / np.sqrt(fan_in)
+    assert np.abs(conv.bias.data).max() <= bound
+    assert bound >= np.abs(conv.weight.data).max() > 0.8 * bound  # the whole range, not in * k
+    # the draws: weight then bias, from the one generator
+    rng = np.random.default_rng(0)
+    expected = rng.uniform(-bound, bound, conv.weight.shape).astype(np.float32)
+    np.testing.assert_array_equal(conv.weight.data, expected)
+    np.testing.assert_array_equal(conv.bias.data, rng.uniform(-bound, bound, conv.out_channels)
+                                  .astype(np.float32))
+
+
+def test_groups_1_dilation_1_draw_as_before():
+    """Layers without groups or dilation draw exactly what they drew before these existed
+    (trained models and other tests pin them): weight, then bias, with fan_in = in * kernel."""
+    for conv, fan_in in ((nn.Conv2d(3, 4, (3, 2), rng=np.random.default_rng(5)), 18),
+                         (nn.Conv2d(3, 4, (3, 2), dilation=3, groups=1,
+                                    rng=np.random.default_rng(5)), 18),
+                         (nn.Conv1d(2, 3, 4, rng=np.random.default_rng(5)), 8)):
+        rng, bound = np.random.default_rng(5), 1 / np.sqrt(fan_in)
+        np.testing.assert_array_equal(
+            conv.weight.data, rng.uniform(-bound, bound, conv.weight.shape).astype(np.float32))
+        np.testing.assert_array_equal(
+            conv.bias.data, rng.uniform(-bound, bound, conv.out_channels).astype(np.float32))
+    np.testing.assert_array_equal(  # a value printed before dilation and groups existed
+        nn.Conv2d(1, 1, 1, rng=np.random.default_rng(0)).weight.data.ravel(),
+        np.float32(0.27392337))
+
+
 def test_layers_compute_what_the_functions_do():
     rng = np.random.default_rng(0)
     x1 = Tensor(rng.standard_normal((2, 3, 10)).astype(np.float32))
@@ -101,6 +153,19 @@ def test_layers_compute_what_the_functions_do():
                                   F.adaptive_avg_pool2d(x, (3, None)).data)
     assert nn.AdaptiveAvgPool2d(1)(x).shape == (2, 3, 1, 1)
     assert nn.AvgPool2d(2).parameters() == [] and nn.AdaptiveAvgPool2d(1).parameters() == []
+    grouped = nn.Conv2d(3, 6, (2, 3), padding="same", dilation=(2, 1), groups=3, rng=rng)
+    np.testing.assert_array_equal(grouped(x).data, F.conv2d(x, grouped.weight, grouped.bias, 1,
+                                                            "same", (2, 1), 3).data)
+    grouped1 = nn.Conv1d(3, 3, 3, stride=2, padding=2, dilation=2, groups=3, bias=False,
+                         rng=rng)
+    np.testing.assert_array_equal(grouped1(x1).data,
+                                  F.conv1d(x1, grouped1.weight, None, 2, 2, 2, 3).data)
+    pool = nn.MaxPool2d(3, 2, 1, dilation=2, return_indices=True, ceil_mode=True)
+    values, indices = pool(x)
+    expected, expected_indices = F.max_pool2d(x, 3, 2, 1, 2, True, True)
+    np.testing.assert_array_equal(values.data, expected.data)
+    np.testing.assert_array_equal(indices.data, expected_indices.data)
+    assert nn.MaxPool2d(2, ceil_mode=True)(x).shape == (2, 3, 4, 3)
 
 
 def test_unflatten_undoes_flatten():
@@ -122,6 +187,15 @@ def test_reprs():
         "AvgPool2d(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), count_include_pad=False)")
     assert repr(nn.AdaptiveAvgPool2d((None, 2))) == "AdaptiveAvgPool2d(output_size=(None, 2))"
     assert repr(nn.Unflatten(1, (3, 4))) == "Unflatten(dim=1, unflattened_size=(3, 4))"
+    assert repr(nn.Conv2d(4, 6, 3, dilation=2, groups=2)) == (
+        "Conv2d(4, 6, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), dilation=(2, 2), "
+        "groups=2, bias=True)")
+    assert repr(nn.Conv1d(2, 2, 3, groups=2, bias=False)) == (
+        "Conv1d(2, 2, kernel_size=(3,), stride=(1,), padding=(0,), groups=2, bias=False)")
+    assert repr(nn.MaxPool2d(2, dilation=(1, 2), return_indices=True, ceil_mode=True)) == (
+        "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 2), "
+        "return_indices=True, ceil_mode=True)")
+    assert repr(nn.MaxPool2d(2)) == "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
 
 
 @pytest.mark.parametrize("make, error, message", [
@@ -141,6 +215,18 @@ def test_reprs():
      r"Conv2d: padding='same' needs stride 1, as in PyTorch, got stride \(2, 2\)"),
     (lambda: nn.Conv2d(1, 2, 3, padding="full"), ValueError,
      r"Conv2d: padding must be ints, 'valid' or 'same', got 'full'"),
+    (lambda: nn.Conv2d(3, 4, 3, groups=2), ValueError,
+     r"Conv2d: in_channels and out_channels must be divisible by groups=2, got 3, 4"),
+    (lambda: nn.Conv1d(4, 6, 3, groups=4), ValueError,
+     r"Conv1d: in_channels and out_channels must be divisible by groups=4, got 4, 6"),
+    (lambda: nn.Conv2d(4, 4, 3, groups=0), ValueError, r"Conv2d: groups must be an int >= 1, "
+                                                       r"got 0"),
+    (lambda: nn.Conv2d(4, 4, 3, dilation=0), ValueError,
+     r"Conv2d: need dilation >= 1, got \(0, 0\)"),
+    (lambda: nn.Conv1d(4, 4, 3, dilation=-1), ValueError, r"Conv1d: need dilation >= 1, got -1"),
+    (lambda: nn.Conv1d(4, 4, 3, 1, 0, False), ValueError,  # bias comes after groups, as torch
+     r"Conv1d: dilation: expected an int or a 1-tuple of ints, got False"),
+    (lambda: nn.MaxPool2d(2, dilation=0), ValueError, r"MaxPool2d: need dilation >= 1"),
     (lambda: nn.AvgPool2d(2)(Tensor(np.zeros((3, 4, 4)))), ValueError,
      r"avg_pool2d: expected x \(N, C, H, W\), got \(3, 4, 4\)"),
     (lambda: nn.AdaptiveAvgPool2d(0)(Tensor(np.zeros((1, 3, 4, 4)))), ValueError,

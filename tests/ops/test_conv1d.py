@@ -1,5 +1,5 @@
-"""conv1d (conv2d on a height-1 image) and the padding strings "same" / "valid" of conv1d and
-conv2d: PyTorch values (tests/fixtures/ops/conv1d.npz), gradient checks, errors."""
+"""conv1d (conv2d on a height-1 image), the padding strings "same" / "valid", dilation and groups
+of conv1d and conv2d: PyTorch values (tests/fixtures/ops/conv1d.npz), gradient checks, errors."""
 
 import numpy as np
 import pytest
@@ -20,6 +20,16 @@ TORCH_CASES = {
     "conv2d_same_even": lambda x, w, b: F.conv2d(x, w, b, padding="same"),
     "conv2d_same_mixed_no_bias": lambda x, w: F.conv2d(x, w, padding="same"),
     "conv2d_valid": lambda x, w, b: F.conv2d(x, w, b, padding="valid"),
+    "conv2d_dilation2": lambda x, w, b: F.conv2d(x, w, b, dilation=2),
+    "conv2d_groups2": lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=2),
+    "conv2d_depthwise": lambda x, w, b: F.conv2d(x, w, b, groups=3),
+    "conv2d_dilation_stride_padding_groups_no_bias":
+        lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(2, 1), dilation=(2, 3), groups=2),
+    "conv2d_same_dilation": lambda x, w, b: F.conv2d(x, w, b, padding="same", dilation=(2, 3)),
+    "conv1d_dilation_groups":
+        lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1, dilation=2, groups=2),
+    "conv1d_same_dilation_depthwise":
+        lambda x, w, b: F.conv1d(x, w, b, padding="same", dilation=3, groups=3),
 }
 
 
@@ -47,6 +57,25 @@ def test_conv1d_gradcheck(x_shape, w_shape, stride, padding, rng):
     b = Tensor(rng.standard_normal(w_shape[0]), requires_grad=True)
     assert gradcheck(lambda x, w, b: F.conv1d(x, w, b, stride, padding), x, w, b)
     assert gradcheck(lambda x, w: F.conv1d(x, w, None, stride, padding), x, w)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups", [
+    ((2, 3, 11), (4, 3, 3), 1, 0, 2, 1),  # dilation 2
+    ((2, 4, 8), (6, 2, 3), 2, 1, 1, 2),  # groups 2
+    ((1, 3, 9), (3, 1, 4), 1, "same", 3, 3),  # depthwise, "same" with an odd total 9
+    ((2, 2, 10), (4, 1, 2), 3, 2, 2, 2),  # dilation + stride + padding, the last value skipped
+])
+def test_conv1d_dilation_groups_gradcheck(x_shape, w_shape, stride, padding, dilation, groups,
+                                          rng):
+    x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
+    w = Tensor(rng.standard_normal(w_shape), requires_grad=True)
+    b = Tensor(rng.standard_normal(w_shape[0]), requires_grad=True)
+    y = F.conv1d(x, w, b, stride, padding, dilation, groups)
+    span = dilation * (w_shape[2] - 1) + 1
+    length = x_shape[2] if padding == "same" else (x_shape[2] + 2 * padding - span) // stride + 1
+    assert y.shape == (x_shape[0], w_shape[0], length)
+    assert gradcheck(lambda x, w, b: F.conv1d(x, w, b, stride, padding, dilation, groups),
+                     x, w, b)
 
 
 def test_conv1d_is_the_sum_it_promises(rng):
@@ -112,14 +141,25 @@ def test_conv1d_same_keeps_the_length_and_float32(rng):
     (lambda: F.conv2d(Tensor(np.zeros((1, 1, 8, 8))), Tensor(np.zeros((1, 1, 3, 3))),
                       stride=(1, 2), padding="same"), ValueError,
      r"conv2d: padding='same' needs stride 1, as in PyTorch, got stride \(1, 2\)"),
-    (lambda: F.conv1d(Tensor(np.zeros((1, 1, 8))), Tensor(np.zeros((1, 1, 3))), dilation=2),
-     NotImplementedError, r"conv1d: only dilation=1 and groups=1 are implemented, got "
-                          r"dilation=2, groups=1"),
-    (lambda: F.conv1d(Tensor(np.zeros((1, 2, 8))), Tensor(np.zeros((2, 1, 3))), groups=2),
-     NotImplementedError, r"groups=2"),
+    (lambda: F.conv1d(Tensor(np.zeros((1, 1, 8))), Tensor(np.zeros((1, 1, 3))), dilation=0),
+     ValueError, r"conv1d: need dilation >= 1, got 0"),
+    (lambda: F.conv1d(Tensor(np.zeros((1, 1, 8))), Tensor(np.zeros((1, 1, 3))),
+                      dilation=(2, 2)), ValueError,
+     r"conv1d: dilation: expected an int or a 1-tuple of ints, got \(2, 2\)"),
+    (lambda: F.conv1d(Tensor(np.zeros((1, 1, 4))), Tensor(np.zeros((1, 1, 3))), dilation=2),
+     ValueError, r"conv1d: kernel size 3 with dilation 2 does not fit the input length 4 with "
+                 r"padding 0"),
+    (lambda: F.conv1d(Tensor(np.zeros((1, 3, 8))), Tensor(np.zeros((2, 1, 3))), groups=2),
+     ValueError, r"conv1d: in_channels and out_channels must be divisible by groups=2, got x "
+                 r"\(1, 3, 8\) and weight \(2, 1, 3\)"),
+    (lambda: F.conv1d(Tensor(np.zeros((1, 4, 8))), Tensor(np.zeros((2, 1, 3))), groups=2),
+     ValueError, r"conv1d: expected weight \(O, C / groups, k\) = \(O, 2, k\) for x "
+                 r"\(1, 4, 8\) and groups=2, got weight \(2, 1, 3\)"),
+    (lambda: F.conv1d(Tensor(np.zeros((1, 4, 8))), Tensor(np.zeros((2, 2, 3))), groups=2.0),
+     ValueError, r"conv1d: groups must be an int >= 1, got 2.0"),
     (lambda: F.conv2d(Tensor(np.zeros((1, 1, 8, 8))), Tensor(np.zeros((1, 1, 3, 3))),
-                      dilation=(1, 2)), NotImplementedError,
-     r"conv2d: only dilation=1 and groups=1 are implemented"),
+                      dilation=(1, 2, 3)), ValueError,
+     r"conv2d: dilation: expected an int or a pair of ints, got \(1, 2, 3\)"),
 ])
 def test_errors(make, error, message):
     with pytest.raises(error, match=message):

@@ -1,5 +1,6 @@
-"""avg_pool2d and adaptive_avg_pool2d: PyTorch values (tests/fixtures/ops/pool.npz), gradient
-checks, PyTorch's window and divisor rules written out as loops, errors."""
+"""avg_pool2d, adaptive_avg_pool2d and max_pool2d's dilation, ceil_mode and return_indices:
+PyTorch values and indices (tests/fixtures/ops/pool.npz), gradient checks, PyTorch's window and
+divisor rules written out as loops, errors."""
 
 import math
 
@@ -7,8 +8,20 @@ import numpy as np
 import pytest
 
 import dlpy.functional as F
-from dlpy import Tensor
+from dlpy import Tensor, nn
 from dlpy.testing import gradcheck
+
+from .conftest import load_cases
+
+# max_pool2d cases: settings; pool.npz holds torch's values, gradients and indices
+MAX_POOL_CASES = {
+    "max_pool2d_indices": {"kernel_size": 2},
+    "max_pool2d_ceil_mode": {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+    "max_pool2d_ceil_mode_kernel_past_input": {"kernel_size": 2, "stride": 2, "ceil_mode": True},
+    "max_pool2d_dilation": {"kernel_size": 3, "stride": 1, "padding": 1, "dilation": 2},
+    "max_pool2d_dilation_ceil_rect": {"kernel_size": (2, 3), "stride": (3, 2),
+                                      "padding": (1, 1), "dilation": (3, 2), "ceil_mode": True},
+}
 
 TORCH_CASES = {
     "avg_pool2d": lambda x: F.avg_pool2d(x, 2),
@@ -27,6 +40,8 @@ TORCH_CASES = {
     "adaptive_avg_pool2d_larger": lambda x: F.adaptive_avg_pool2d(x, (5, 6)),
     "adaptive_avg_pool2d_none": lambda x: F.adaptive_avg_pool2d(x, (None, 2)),
     "adaptive_avg_pool2d_divisible": lambda x: F.adaptive_avg_pool2d(x, (4, 3)),
+    **{case: lambda x, kwargs=kwargs: F.max_pool2d(x, **kwargs)
+       for case, kwargs in MAX_POOL_CASES.items()},
 }
 
 
@@ -37,6 +52,24 @@ def test_matches_torch(case, torch_reference):
 
 def test_every_fixture_case_is_tested(fixture_cases):
     assert fixture_cases("pool") == set(TORCH_CASES)
+
+
+@pytest.mark.parametrize("case", sorted(MAX_POOL_CASES))
+def test_max_pool2d_indices_are_torchs(case):
+    record = load_cases("pool")[case]
+    x = Tensor(record["in0"])
+    y, indices = F.max_pool2d(x, **MAX_POOL_CASES[case], return_indices=True)
+    np.testing.assert_array_equal(y.data, record["out"])
+    assert indices.dtype == np.int64 and indices.shape == y.shape
+    np.testing.assert_array_equal(indices.data, record["out_indices"])
+    # each index points at its maximum in the flattened H*W plane
+    planes = x.data.reshape(*x.shape[:2], -1)
+    np.testing.assert_array_equal(
+        np.take_along_axis(planes, indices.data.reshape(*x.shape[:2], -1), axis=2),
+        y.data.reshape(*x.shape[:2], -1))
+    _, layer_indices = nn.MaxPool2d(**MAX_POOL_CASES[case], return_indices=True)(x)
+    np.testing.assert_array_equal(layer_indices.data, record["out_indices"])
+    np.testing.assert_array_equal(nn.MaxPool2d(**MAX_POOL_CASES[case])(x).data, record["out"])
 
 
 AVG_SETTINGS = [  # shape, kernel, stride, padding, ceil_mode, count_include_pad

@@ -9,35 +9,57 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
-from dlpy.ops.conv import _padding, _pair, _single, conv2d, max_pool2d
+from dlpy.ops.conv import _dilation, _groups, _padding, _pair, _single, conv2d, max_pool2d
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 
-class Conv2d(Module):
-    """x (N, in_channels, H, W) -> (N, out_channels, H_out, W_out);
-    weight (out_channels, in_channels, kh, kw), bias (out_channels,) as in PyTorch.
+def _check_channels(name: str, in_channels: int, out_channels: int, groups) -> int:
+    if in_channels < 1 or out_channels < 1:
+        raise ValueError(
+            f"{name}: in_channels and out_channels must be >= 1, got {in_channels}, "
+            f"{out_channels}"
+        )
+    groups = _groups(groups, name)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{name}: in_channels and out_channels must be divisible by groups={groups}, got "
+            f"{in_channels}, {out_channels}"
+        )
+    return groups
 
-    Initialised as PyTorch does: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels*kh*kw.
-    padding: an int, a pair, "valid" or "same" (stride 1).
+
+def _conv_repr(layer) -> str:
+    return (f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, "
+            f"stride={layer.stride}, padding={layer.padding}"
+            + ("" if set(layer.dilation) == {1} else f", dilation={layer.dilation}")
+            + ("" if layer.groups == 1 else f", groups={layer.groups}")
+            + f", bias={layer.bias is not None}")
+
+
+class Conv2d(Module):
+    """x (N, in_channels, H, W) -> (N, out_channels, H_out, W_out); weight
+    (out_channels, in_channels / groups, kh, kw), bias (out_channels,) as in PyTorch.
+
+    Initialised as PyTorch does: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
+    in_channels / groups * kh * kw. padding: an int, a pair, "valid" or "same" (stride 1).
+    dilation and groups as F.conv2d.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, rng: np.random.Generator | None = None, dtype=np.float32):
+                 dilation=1, groups: int = 1, bias: bool = True,
+                 rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(
-                f"Conv2d: in_channels and out_channels must be >= 1, got {in_channels}, "
-                f"{out_channels}"
-            )
+        self.groups = _check_channels("Conv2d", in_channels, out_channels, groups)
         rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "Conv2d: kernel_size")
         self.stride = _pair(stride, "Conv2d: stride")
         self.padding = _padding("Conv2d", padding, self.stride)  # a pair, "valid" or "same"
-        fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
+        self.dilation = _dilation(dilation, "Conv2d")
+        fan_in = in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / math.sqrt(fan_in)
-        shape = (out_channels, in_channels, *self.kernel_size)
+        shape = (out_channels, in_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
         self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) \
             if bias else None
@@ -47,29 +69,26 @@ class Conv2d(Module):
             raise ValueError(
                 f"Conv2d: expected input (N, {self.in_channels}, H, W), got {x.shape}"
             )
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+        return _conv_repr(self)
 
 
 class Conv1d(Module):
-    """x (N, in_channels, L) -> (N, out_channels, L_out);
-    weight (out_channels, in_channels, k), bias (out_channels,) as in PyTorch.
+    """x (N, in_channels, L) -> (N, out_channels, L_out); weight
+    (out_channels, in_channels / groups, k), bias (out_channels,) as in PyTorch.
 
     Initialised as Conv2d (and PyTorch): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
-    in_channels*k. padding: an int, "valid" or "same" (stride 1).
+    in_channels / groups * k. padding: an int, "valid" or "same" (stride 1).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, rng: np.random.Generator | None = None, dtype=np.float32):
+                 dilation=1, groups: int = 1, bias: bool = True,
+                 rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(
-                f"Conv1d: in_channels and out_channels must be >= 1, got {in_channels}, "
-                f"{out_channels}"
-            )
+        self.groups = _check_channels("Conv1d", in_channels, out_channels, groups)
         rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         # 1-tuples, as PyTorch keeps them
@@ -77,8 +96,9 @@ class Conv1d(Module):
         self.stride = (_single(stride, "Conv1d: stride"),)
         padding = _padding("Conv1d", padding, self.stride, pair=False)
         self.padding = padding if isinstance(padding, str) else (padding,)
-        bound = 1.0 / math.sqrt(in_channels * self.kernel_size[0])
-        shape = (out_channels, in_channels, *self.kernel_size)
+        self.dilation = (_dilation(dilation, "Conv1d", pair=False),)
+        bound = 1.0 / math.sqrt(in_channels // self.groups * self.kernel_size[0])
+        shape = (out_channels, in_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
         self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) \
             if bias else None
@@ -86,28 +106,36 @@ class Conv1d(Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 3 or x.shape[1] != self.in_channels:
             raise ValueError(f"Conv1d: expected input (N, {self.in_channels}, L), got {x.shape}")
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+        return _conv_repr(self)
 
 
 class MaxPool2d(Module):
-    """Max over kernel_size windows every stride (default kernel_size): (N, C, H, W) ->
-    (N, C, H_out, W_out)."""
+    """Max over kernel_size windows every stride (default kernel_size), as F.max_pool2d:
+    (N, C, H, W) -> (N, C, H_out, W_out), and with return_indices the int64 indices too.
+    The arguments in PyTorch's order (return_indices before ceil_mode, unlike F.max_pool2d)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "MaxPool2d: kernel_size")
         self.stride = self.kernel_size if stride is None else _pair(stride, "MaxPool2d: stride")
         self.padding = _pair(padding, "MaxPool2d: padding")
+        self.dilation = _dilation(dilation, "MaxPool2d")
+        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
+    def forward(self, x: Tensor):
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                          self.ceil_mode, self.return_indices)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+                + ("" if self.dilation == (1, 1) else f", dilation={self.dilation}")
+                + (", return_indices=True" if self.return_indices else "")
+                + (", ceil_mode=True" if self.ceil_mode else ""))
 
 
 class AvgPool2d(Module):

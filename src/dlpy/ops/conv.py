@@ -1,6 +1,6 @@
 """2-D convolution, max and average pooling over NCHW arrays. The convolution is by im2col (each
-output position's input window becomes one row, so it is one matrix product); the pools run over
-the kernel's strided views of the input."""
+output position's input window becomes one row, so it is one matrix product per group); the
+pools run over the kernel's strided views of the input."""
 
 from __future__ import annotations
 
@@ -38,47 +38,84 @@ def _padding(name: str, padding, stride: tuple, pair: bool = True):
     return _pair(padding, f"{name}: padding") if pair else _single(padding, f"{name}: padding")
 
 
-def _no_dilation_or_groups(name: str, dilation, groups) -> None:
-    """dilation and groups stand in the signature for PyTorch's positional order; only 1 runs."""
-    dilations = tuple(dilation) if isinstance(dilation, (tuple, list)) else (dilation,)
-    if any(d != 1 for d in dilations) or groups != 1:
-        raise NotImplementedError(
-            f"{name}: only dilation=1 and groups=1 are implemented, got dilation={dilation!r}, "
-            f"groups={groups!r}"
+def _dilation(value, name: str, pair: bool = True):
+    """dilation as given (a pair, or one int for conv1d), checked >= 1."""
+    dilation = _pair(value, f"{name}: dilation") if pair else (_single(value, f"{name}: dilation"),)
+    if min(dilation) < 1:
+        raise ValueError(f"{name}: need dilation >= 1, got {dilation if pair else dilation[0]}")
+    return dilation if pair else dilation[0]
+
+
+def _groups(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: groups must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _check_conv_shapes(name: str, x_shape, w_shape, groups: int, spatial: str,
+                       kernel: str) -> None:
+    """x (N, C, *spatial) and weight (O, C / groups, *kernel), C and O divisible by groups."""
+    ndim = 2 + spatial.count(",") + 1
+    if len(x_shape) != ndim or len(w_shape) != ndim or groups == 1 and x_shape[1] != w_shape[1]:
+        raise ValueError(
+            f"{name}: expected x (N, C, {spatial}) and weight (O, C, {kernel}) with the same C, "
+            f"got x {x_shape} and weight {w_shape}"
+        )
+    if x_shape[1] % groups or w_shape[0] % groups:
+        raise ValueError(
+            f"{name}: in_channels and out_channels must be divisible by groups={groups}, got x "
+            f"{x_shape} and weight {w_shape}"
+        )
+    if w_shape[1] * groups != x_shape[1]:
+        raise ValueError(
+            f"{name}: expected weight (O, C / groups, {kernel}) = (O, {x_shape[1] // groups}, "
+            f"{kernel}) for x {x_shape} and groups={groups}, got weight {w_shape}"
         )
 
 
-def _output_size(name: str, size: tuple[int, int], kernel, stride, padding) -> tuple[int, int]:
-    out = tuple((size[i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))
+def _span(kernel, dilation) -> tuple[int, ...]:
+    """How far a dilated window reaches: d * (k - 1) + 1 along each axis."""
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+
+
+def _output_size(name: str, size: tuple[int, int], kernel, stride, padding,
+                 dilation=(1, 1)) -> tuple[int, int]:
+    span = _span(kernel, dilation)
+    out = tuple((size[i] + 2 * padding[i] - span[i]) // stride[i] + 1 for i in range(2))
     if out[0] < 1 or out[1] < 1:
+        dilated = "" if dilation == (1, 1) else f" with dilation {dilation}"
         raise ValueError(
-            f"{name}: kernel {kernel} does not fit the input {size} with padding {padding}"
+            f"{name}: kernel {kernel}{dilated} does not fit the input {size} with padding "
+            f"{padding}"
         )
     return out
 
 
-def _windows(x: np.ndarray, kernel, stride, out_size) -> np.ndarray:
-    """A view (N, C, H_out, W_out, kh, kw) of every window of x (already padded)."""
-    view = sliding_window_view(x, kernel, axis=(2, 3))
+def _windows(x: np.ndarray, kernel, stride, dilation, out_size) -> np.ndarray:
+    """A view (N, C, H_out, W_out, kh, kw) of every window of x (already padded): windows start
+    every stride and take every dilation-th value."""
+    view = sliding_window_view(x, _span(kernel, dilation), axis=(2, 3))
     return view[:, :, : stride[0] * (out_size[0] - 1) + 1: stride[0],
-                : stride[1] * (out_size[1] - 1) + 1: stride[1]]
+                : stride[1] * (out_size[1] - 1) + 1: stride[1], :: dilation[0], :: dilation[1]]
 
 
-def _add_windows(grad_padded: np.ndarray, window_grads: np.ndarray, stride, out_size) -> None:
+def _add_windows(grad_padded: np.ndarray, window_grads: np.ndarray, stride, dilation,
+                 out_size) -> None:
     """The adjoint of _windows: add window_grads (N, C, H_out, W_out, kh, kw) back in place."""
     kh, kw = window_grads.shape[-2:]
     for i in range(kh):
         for j in range(kw):
-            grad_padded[:, :, i: i + stride[0] * (out_size[0] - 1) + 1: stride[0],
-                        j: j + stride[1] * (out_size[1] - 1) + 1: stride[1]] += \
+            top, left = i * dilation[0], j * dilation[1]
+            grad_padded[:, :, top: top + stride[0] * (out_size[0] - 1) + 1: stride[0],
+                        left: left + stride[1] * (out_size[1] - 1) + 1: stride[1]] += \
                 window_grads[..., i, j]
 
 
-def _pad(x: np.ndarray, padding, value=0.0) -> np.ndarray:
+def _pad(x: np.ndarray, padding) -> np.ndarray:
     if padding == (0, 0):
         return x
     widths = ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2)
-    return np.pad(x, widths, constant_values=value)
+    return np.pad(x, widths)
 
 
 def _unpad(x: np.ndarray, padding) -> np.ndarray:
@@ -87,72 +124,83 @@ def _unpad(x: np.ndarray, padding) -> np.ndarray:
 
 
 class Conv2d(Op):
-    """y[n, o] = sum_{c,i,j} w[o, c, i, j] * x_pad[n, c, s*h + i, s*w + j] + b[o].
+    """y[n, o] = sum_{c,i,j} w[o, c, i, j] * x_pad[n, g(o) C/G + c, s*h + d*i, s*w + d*j] + b[o],
+    g(o) = o // (O/G) the group of output channel o (G = groups; depthwise: G = C).
 
-    x (N, C, H, W), weight (O, C, kh, kw), bias (O,) -> y (N, O, H_out, W_out).
-    With cols the im2col matrix (C*kh*kw, N*H_out*W_out): y = w @ cols, dw = g @ cols^T,
-    d cols = w^T @ g, added back window by window (col2im) to give dx. Channel-major cols keep
-    the copies' inner loops along image rows, which is faster than window-major.
+    x (N, C, H, W), weight (O, C/G, kh, kw), bias (O,) -> y (N, O, H_out, W_out).
+    With cols the im2col matrix, one (C/G*kh*kw, N*H_out*W_out) block per group: y = w @ cols,
+    dw = g @ cols^T, d cols = w^T @ g, added back window by window (col2im) to give dx.
+    Channel-major cols keep the copies' inner loops along image rows, which is faster than
+    window-major.
     """
 
-    def __init__(self, stride, padding):
-        self.stride, self.padding = stride, padding
+    def __init__(self, stride, padding, dilation=(1, 1), groups=1):
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
     def forward(self, x, weight, bias=None):
         n, c, h, w = x.shape
         out_channels, _, kh, kw = weight.shape
+        groups = self.groups
         self.out_size = ho, wo = _output_size("conv2d", (h, w), (kh, kw), self.stride,
-                                              self.padding)
+                                              self.padding, self.dilation)
         self.x_shape, self.weight = x.shape, weight
-        windows = _windows(_pad(x, self.padding), (kh, kw), self.stride, self.out_size)
-        # (C, kh, kw, N, H_out, W_out) -> (C*kh*kw, N*H_out*W_out): one copy, the im2col matrix
-        self.cols = windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo)
-        y = weight.reshape(out_channels, -1) @ self.cols  # (O, N*H_out*W_out)
+        windows = _windows(_pad(x, self.padding), (kh, kw), self.stride, self.dilation,
+                           self.out_size)
+        # (C, kh, kw, N, H_out, W_out) -> (G, C/G*kh*kw, N*H_out*W_out): one copy, im2col
+        self.cols = windows.transpose(1, 4, 5, 0, 2, 3).reshape(groups, -1, n * ho * wo)
+        y = weight.reshape(groups, out_channels // groups, -1) @ self.cols  # (G, O/G, N*HW)
         if bias is not None:
-            y += bias[:, None]
+            y += bias.reshape(groups, -1, 1)
         return np.ascontiguousarray(y.reshape(out_channels, n, ho, wo).transpose(1, 0, 2, 3))
 
     def backward(self, grad_output):
-        weight = self.weight
-        out_channels, c, kh, kw = weight.shape
-        n, ho, wo = self.x_shape[0], *self.out_size
-        g = grad_output.transpose(1, 0, 2, 3).reshape(out_channels, -1)  # (O, N*H_out*W_out)
+        weight, groups = self.weight, self.groups
+        out_channels, _, kh, kw = weight.shape
+        (n, c), (ho, wo) = self.x_shape[:2], self.out_size
+        # (G, O/G, N*H_out*W_out)
+        g = grad_output.transpose(1, 0, 2, 3).reshape(groups, out_channels // groups, -1)
         x_grad = None
         if self.inputs[0].requires_grad:
-            col_grads = (weight.reshape(out_channels, -1).T @ g).reshape(c, kh, kw, n, ho, wo)
+            w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
+            col_grads = (w_t @ g).reshape(c, kh, kw, n, ho, wo)
             ph, pw = self.padding
             # accumulate channel-major (C, N, H, W), the cols' own order, then view as NCHW
             padded = np.zeros((c, n, self.x_shape[2] + 2 * ph, self.x_shape[3] + 2 * pw),
                               dtype=grad_output.dtype)
             _add_windows(padded, col_grads.transpose(0, 3, 4, 5, 1, 2), self.stride,
-                         self.out_size)
+                         self.dilation, self.out_size)
             x_grad = _unpad(padded, self.padding).transpose(1, 0, 2, 3)
-        w_grad = (g @ self.cols.T).reshape(weight.shape) if self.inputs[1].requires_grad else None
+        w_grad = None
+        if self.inputs[1].requires_grad:
+            w_grad = (g @ self.cols.transpose(0, 2, 1)).reshape(weight.shape)
         if len(self.inputs) == 2:
             return x_grad, w_grad
-        b_grad = g.sum(axis=1) if self.inputs[2].requires_grad else None
+        b_grad = g.sum(axis=2).reshape(out_channels) if self.inputs[2].requires_grad else None
         return x_grad, w_grad, b_grad
 
 
 class MaxPool2d(Op):
-    """y[n, c, h, w] = max of the window at (s*h, s*w) of x padded with -inf;  the gradient goes
-    to the first maximum of each window (as in PyTorch). x (N, C, H, W) -> (N, C, H_out, W_out).
+    """y[n, c, h, w] = max of the window at (s*h, s*w) of x padded with -inf (past the bottom and
+    right too where ceil_mode keeps a partial last window), taking every d-th value (dilation);
+    the gradient goes to the first maximum in x of each window (as in PyTorch).
+    x (N, C, H, W) -> (N, C, H_out, W_out).
 
-    Computed over the kh*kw strided views x[:, :, i::s, j::s] (one per window position), so no
-    window array is copied: kh*kw element-wise maxima forward, comparisons backward.
+    Computed over the kh*kw strided views x[:, :, d*i::s, d*j::s] (one per window position), so
+    no window array is copied: kh*kw element-wise maxima forward, comparisons backward.
     """
 
-    def __init__(self, kernel_size, stride, padding):
+    def __init__(self, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
         self.kernel, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.ceil_mode = dilation, ceil_mode
 
     def _views(self, array):
-        return _pool_views(array, self.kernel, self.stride, self.out_size)
+        return _pool_views(array, self.kernel, self.stride, self.out_size, self.dilation)
 
     def forward(self, x):
         self.x_shape = x.shape
-        self.out_size = _output_size("max_pool2d", x.shape[2:], self.kernel, self.stride,
-                                     self.padding)
-        self.padded = _pad(x, self.padding, -np.inf)
+        self.out_size = _pool_output_size("max_pool2d", x.shape[2:], self.kernel, self.stride,
+                                          self.padding, self.ceil_mode, self.dilation)
+        self.padded = _pool_pad(x, self._padded_shape(), self.padding, -np.inf)
         views = self._views(self.padded)
         y = next(views).copy()
         for view in views:
@@ -160,39 +208,94 @@ class MaxPool2d(Op):
         self.y = y
         return y
 
+    def _padded_shape(self):
+        return _pool_padded_shape(self.x_shape, self.kernel, self.stride, self.padding,
+                                  self.dilation, self.out_size)
+
+    def _reads(self, i: int, j: int):
+        """The input rows (H_out,) and columns (W_out,) that window position (i, j) reads."""
+        (sh, sw), (dh, dw), (ph, pw) = self.stride, self.dilation, self.padding
+        ho, wo = self.out_size
+        return np.arange(ho) * sh - ph + i * dh, np.arange(wo) * sw - pw + j * dw
+
+    def _first_maxima(self):
+        """For each window position (i, j) in turn, where it holds its window's first maximum
+        inside x (so a window of -inf only takes its first value in x, as PyTorch)."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        (ph, pw), (ho, wo), (h, w) = self.padding, self.out_size, self.x_shape[2:]
+        taken = np.zeros(self.y.shape, dtype=bool)  # windows whose maximum is already found
+        views = self._views(self.padded)
+        for i in range(kh):
+            for j in range(kw):
+                first = next(views) == self.y
+                top, left = i * dh - ph, j * dw - pw
+                if top < 0 or top + sh * (ho - 1) >= h or left < 0 or left + sw * (wo - 1) >= w:
+                    rows, cols = self._reads(i, j)  # it reads padding: never the maximum
+                    first &= ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))
+                first &= ~taken
+                taken |= first
+                yield i, j, first
+
+    def indices(self) -> np.ndarray:
+        """(N, C, H_out, W_out) int64: where each maximum is, as an index into the flattened
+        H*W of its input plane (PyTorch's return_indices)."""
+        indices = np.zeros(self.y.shape, dtype=np.int64)
+        for i, j, first in self._first_maxima():
+            rows, cols = self._reads(i, j)
+            np.copyto(indices, rows[:, None] * self.x_shape[3] + cols, where=first)
+        return indices
+
     def backward(self, grad_output):
-        n, c, h, w = self.x_shape
-        ph, pw = self.padding
-        grad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad_output.dtype)
-        taken = np.zeros(self.y.shape, dtype=bool)  # windows whose maximum is already routed
-        for view, grad_view in zip(self._views(self.padded), self._views(grad)):
-            first = view == self.y
-            first &= ~taken
-            taken |= first
+        grad = np.zeros(self._padded_shape(), dtype=grad_output.dtype)
+        for (_, _, first), grad_view in zip(self._first_maxima(), self._views(grad)):
             grad_view += grad_output * first
-        return (_unpad(grad, self.padding),)
+        (ph, pw), (h, w) = self.padding, self.x_shape[2:]
+        return (grad[:, :, ph: ph + h, pw: pw + w],)
 
 
-def _pool_views(array, kernel, stride, out_size):
+def _pool_views(array, kernel, stride, out_size, dilation=(1, 1)):
     """Yield the (N, C, H_out, W_out) view of array at each window position, in order."""
-    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_size
+    (kh, kw), (sh, sw), (ho, wo), (dh, dw) = kernel, stride, out_size, dilation
     for i in range(kh):
         for j in range(kw):
-            yield array[:, :, i: i + sh * (ho - 1) + 1: sh, j: j + sw * (wo - 1) + 1: sw]
+            top, left = i * dh, j * dw
+            yield array[:, :, top: top + sh * (ho - 1) + 1: sh, left: left + sw * (wo - 1) + 1: sw]
 
 
-def _pool_output_size(name: str, size, kernel, stride, padding, ceil_mode: bool):
-    """PyTorch's pooling sizes: floor((size + 2p - k) / s) + 1, or with ceil_mode the ceiling,
-    less one where the last window would start in the right padding."""
+def _pool_padded_shape(x_shape, kernel, stride, padding, dilation, out_size):
+    """The padded input a pool reads: padding each side, plus (ceil_mode) what the last window
+    needs past it."""
+    return tuple(x_shape[:2]) + tuple(
+        max(size + 2 * p, (out - 1) * s + span) for size, p, s, span, out in
+        zip(x_shape[2:], padding, stride, _span(kernel, dilation), out_size))
+
+
+def _pool_pad(x: np.ndarray, shape, padding, value) -> np.ndarray:
+    """x inside a shape-sized array of value, padding[0] rows above and padding[1] columns left
+    of it (x itself where nothing is added)."""
+    if shape == x.shape:
+        return x
+    (ph, pw), (h, w) = padding, x.shape[2:]
+    padded = np.full(shape, value, dtype=x.dtype)
+    padded[:, :, ph: ph + h, pw: pw + w] = x
+    return padded
+
+
+def _pool_output_size(name: str, size, kernel, stride, padding, ceil_mode: bool,
+                      dilation=(1, 1)):
+    """PyTorch's pooling sizes: floor((size + 2p - d (k - 1) - 1) / s) + 1, or with ceil_mode the
+    ceiling, less one where the last window would start in the right padding."""
     out = []
-    for n, k, s, p in zip(size, kernel, stride, padding):
-        length = (n + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
+    for n, span, s, p in zip(size, _span(kernel, dilation), stride, padding):
+        length = (n + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
         if ceil_mode and (length - 1) * s >= n + p:
             length -= 1
         out.append(length)
     if min(out) < 1:
+        dilated = "" if tuple(dilation) == (1, 1) else f" with dilation {dilation}"
         raise ValueError(
-            f"{name}: kernel {kernel} does not fit the input {tuple(size)} with padding {padding}"
+            f"{name}: kernel {kernel}{dilated} does not fit the input {tuple(size)} with padding "
+            f"{padding}"
         )
     return tuple(out)
 
@@ -224,21 +327,15 @@ class AvgPool2d(Op):
         self.divisor_override = divisor_override
 
     def _padded_shape(self):
-        """The zero-padded input: padding each side, plus (ceil_mode) what the last window needs."""
-        n, c, h, w = self.x_shape
-        return (n, c) + tuple(
-            max(size + 2 * p, (out - 1) * s + k) for size, p, s, k, out in
-            zip((h, w), self.padding, self.stride, self.kernel, self.out_size))
+        return _pool_padded_shape(self.x_shape, self.kernel, self.stride, self.padding, (1, 1),
+                                  self.out_size)
 
     def forward(self, x):
         self.x_shape = x.shape
         self.out_size = _pool_output_size("avg_pool2d", x.shape[2:], self.kernel, self.stride,
                                           self.padding, self.ceil_mode)
-        (ph, pw), (h, w) = self.padding, x.shape[2:]
-        padded = x
-        if self._padded_shape() != x.shape:
-            padded = np.zeros(self._padded_shape(), dtype=x.dtype)
-            padded[:, :, ph: ph + h, pw: pw + w] = x
+        h, w = x.shape[2:]
+        padded = _pool_pad(x, self._padded_shape(), self.padding, 0.0)
         views = _pool_views(padded, self.kernel, self.stride, self.out_size)
         y = next(views).copy()
         for view in views:
@@ -267,33 +364,30 @@ def _shape_of(x):
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups=1) -> Tensor:
-    """2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), weight (O, C, kh, kw),
-    bias (O,) or None -> (N, O, H_out, W_out), H_out = (H + 2 padding - kh) // stride + 1.
-    padding: an int, a pair, "valid" (0) or "same" (stride 1; H_out = H; an odd total padding
-    puts the extra row and column at the bottom and right, as PyTorch). Only dilation=1 and
-    groups=1 are implemented."""
+    """2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), weight (O, C / groups, kh, kw),
+    bias (O,) or None -> (N, O, H_out, W_out), H_out = (H + 2 padding - dilation (kh - 1) - 1)
+    // stride + 1. padding: an int, a pair, "valid" (0) or "same" (stride 1; H_out = H; total
+    padding dilation (k - 1), an odd one putting the extra row and column at the bottom and
+    right, as PyTorch). groups splits the channels into groups convolved apart (C and O divisible
+    by groups; groups = C is the depthwise convolution)."""
     stride = _pair(stride, "conv2d: stride")
     padding = _padding("conv2d", padding, stride)
     if min(stride) < 1 or not isinstance(padding, str) and min(padding) < 0:
         raise ValueError(f"conv2d: need stride >= 1 and padding >= 0, got {stride}, {padding}")
-    _no_dilation_or_groups("conv2d", dilation, groups)
+    dilation, groups = _dilation(dilation, "conv2d"), _groups(groups, "conv2d")
     x_shape, w_shape = _shape_of(x), _shape_of(weight)
-    if len(x_shape) != 4 or len(w_shape) != 4 or x_shape[1] != w_shape[1]:
-        raise ValueError(
-            f"conv2d: expected x (N, C, H, W) and weight (O, C, kh, kw) with the same C, got x "
-            f"{x_shape} and weight {w_shape}"
-        )
+    _check_conv_shapes("conv2d", x_shape, w_shape, groups, "H, W", "kh, kw")
     if bias is not None and _shape_of(bias) != (w_shape[0],):
         raise ValueError(f"conv2d: bias must have shape ({w_shape[0]},), got {_shape_of(bias)}")
     if padding == "valid":
         padding = (0, 0)
-    elif padding == "same":  # total k - 1: half each side, the odd one at the bottom / right
-        padding = ((w_shape[2] - 1) // 2, (w_shape[3] - 1) // 2)
-        extra = ((w_shape[2] - 1) % 2, (w_shape[3] - 1) % 2)
-        if any(extra):
-            x = pad(x, (0, extra[1], 0, extra[0]))
+    elif padding == "same":  # total d (k - 1): half each side, the odd one at the bottom / right
+        total = [d * (k - 1) for k, d in zip(w_shape[2:], dilation)]
+        padding = (total[0] // 2, total[1] // 2)
+        if total[0] % 2 or total[1] % 2:
+            x = pad(x, (0, total[1] % 2, 0, total[0] % 2))
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    return Conv2d(stride, padding)(*inputs)
+    return Conv2d(stride, padding, dilation, groups)(*inputs)
 
 
 def _pool_settings(name: str, kernel_size, stride, padding):
@@ -313,12 +407,21 @@ def _pool_settings(name: str, kernel_size, stride, padding):
     return kernel, stride, padding
 
 
-def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
-    """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, H, W)."""
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, H, W) padded
+    with -inf, each window taking every dilation-th value, as PyTorch's max_pool2d: H_out =
+    floor or (ceil_mode) ceil of (H + 2 padding - dilation (kh - 1) - 1) / stride, plus 1, a
+    ceil_mode window kept only if it starts inside the input or the left padding.
+    return_indices: also a Tensor of int64 indices of the maxima into each flattened H*W plane."""
     kernel, stride, padding = _pool_settings("max_pool2d", kernel_size, stride, padding)
+    dilation = _dilation(dilation, "max_pool2d")
     if len(_shape_of(x)) != 4:
         raise ValueError(f"max_pool2d: expected x (N, C, H, W), got {_shape_of(x)}")
-    return MaxPool2d(kernel, stride, padding)(x)
+    pool = MaxPool2d(kernel, stride, padding, dilation, bool(ceil_mode))
+    y = pool(x)
+    return (y, Tensor(pool.indices())) if return_indices else y
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
