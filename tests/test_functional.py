@@ -113,3 +113,12 @@ def test_the_package_never_imports_torch():
     code = ("import sys, dlpy, dlpy.functional, dlpy.graph, dlpy.testing, dlpy.nn; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_cat_is_concat_under_torchs_names():
+    a, b = Tensor(np.ones((2, 3)), requires_grad=True), Tensor(np.zeros((2, 1)))
+    out = F.cat([a, b], dim=1)
+    assert out.shape == (2, 4)
+    np.testing.assert_array_equal(out.data, np.concatenate([a.data, b.data], axis=1))
+    F.sum(out * 2.0).backward()
+    np.testing.assert_array_equal(a.grad, np.full((2, 3), 2.0))

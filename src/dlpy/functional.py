@@ -89,6 +89,11 @@ def _check_reduction(name: str, reduction: str) -> None:
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
 
 
+def cat(tensors, dim: int = 0) -> Tensor:
+    """torch.cat: ``concat`` under PyTorch's names."""
+    return concat(tensors, axis=dim)
+
+
 def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:
     _check_reduction(name, reduction)
     if reduction == "mean":
