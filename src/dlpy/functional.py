@@ -72,7 +72,7 @@ from dlpy.tensor import Tensor
 __all__ = [
     "abs", "adaptive_avg_pool2d", "add", "avg_pool2d", "batch_norm",
     "binary_cross_entropy_with_logits",
-    "cast", "clamp", "concat", "conv1d", "conv2d", "pad",
+    "cast", "cat", "clamp", "concat", "conv1d", "conv2d", "pad",
     "cosine_similarity", "cross_entropy", "div", "dropout", "elu", "embedding", "exp",
     "flatten", "gelu", "getitem", "hardtanh", "huber_loss", "identity", "kl_div", "l1_loss",
     "layer_norm", "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "masked_fill",
