@@ -287,3 +287,20 @@ def test_argmax_and_argmin_are_numpy_indices_as_torch():
     np.testing.assert_array_equal(x.argmin(0, keepdims=True), [[0, 1, 1]])
     assert isinstance(x.argmax(1), np.ndarray) and x.grad is None
     assert Tensor(np.array([1.0, np.nan, 2.0])).argmax().item() == 1  # nan is the max, as torch
+
+
+def test_ordering_comparisons_give_masks_and_one_element_tensors_have_a_truth():
+    # as torch: x > 0 is a bool tensor without gradient; bool() of one element is its value
+    x = Tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
+    mask = x > 0
+    assert mask.dtype == np.bool_ and not mask.requires_grad
+    np.testing.assert_array_equal(mask.data, [False, True, True])
+    np.testing.assert_array_equal((x <= 0.5).data, [True, True, False])
+    np.testing.assert_array_equal((0.5 >= x).data, [True, True, False])  # reflected
+    np.testing.assert_array_equal((x < Tensor(np.array([0.0, 0.0, 3.0]))).data,
+                                  [True, False, True])
+    np.testing.assert_array_equal(F.where(x > 0, x, 0.0).data, [0.0, 0.5, 2.0])
+    assert bool(x.sum() > 1) is True and bool(x.max() < 0) is False
+    with pytest.raises(ValueError, match="truth value of a tensor with 3 elements is ambiguous"):
+        bool(mask)
+    assert x in [x] and x != Tensor(np.array([-1.0, 0.5, 2.0]))  # == stays identity

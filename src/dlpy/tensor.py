@@ -292,6 +292,32 @@ class Tensor:
     def __rtruediv__(self, other):
         return _arith.div(other, self)
 
+    # Ordering comparisons give a boolean Tensor with no gradient (a mask for where /
+    # masked_fill), as PyTorch's. == and != keep Python's identity meaning: the engine and
+    # users put tensors in lists and dicts.
+    def _compare(self, other, op) -> Tensor:
+        return Tensor(op(self.data, other.data if isinstance(other, Tensor) else other))
+
+    def __bool__(self) -> bool:
+        """The truth of a one-element tensor (``if loss > 0:``); more or fewer elements are
+        ambiguous, as in PyTorch."""
+        if self.data.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor with {self.data.size} elements "
+                             "is ambiguous; use .any() / .all() on .numpy()")
+        return bool(self.data.reshape(()))
+
+    def __lt__(self, other) -> Tensor:
+        return self._compare(other, np.less)
+
+    def __le__(self, other) -> Tensor:
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other) -> Tensor:
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other) -> Tensor:
+        return self._compare(other, np.greater_equal)
+
     def __neg__(self):
         return _arith.neg(self)
 
