@@ -304,3 +304,32 @@ def test_ordering_comparisons_give_masks_and_one_element_tensors_have_a_truth():
     with pytest.raises(ValueError, match="truth value of a tensor with 3 elements is ambiguous"):
         bool(mask)
     assert x in [x] and x != Tensor(np.array([-1.0, 0.5, 2.0]))  # == stays identity
+
+
+def test_grad_mode_switches_as_torchs():
+    x = Tensor(np.ones(2), requires_grad=True)
+    with no_grad():
+        with dlpy.enable_grad():
+            assert (x * 2).requires_grad
+        assert not (x * 2).requires_grad
+    with dlpy.set_grad_enabled(False):
+        assert not dlpy.is_grad_enabled() and not (x * 2).requires_grad
+    assert dlpy.is_grad_enabled()
+    dlpy.set_grad_enabled(False)  # called, not entered: stays off, as torch
+    try:
+        assert not (x * 2).requires_grad
+    finally:
+        dlpy.set_grad_enabled(True)
+    with dlpy.inference_mode():
+        assert not (x * 2).requires_grad
+    with dlpy.inference_mode(False):
+        assert (x * 2).requires_grad
+
+    @dlpy.enable_grad()
+    def doubled(t):
+        return t * 2
+
+    with no_grad():
+        assert doubled(x).requires_grad
+    with pytest.raises(TypeError, match="mode must be True or False"):
+        dlpy.set_grad_enabled(1)

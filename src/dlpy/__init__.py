@@ -14,9 +14,12 @@ from dlpy.tensor import (
     Op,
     Tensor,
     detect_anomaly,
+    enable_grad,
+    inference_mode,
     is_grad_enabled,
     no_grad,
     set_detect_anomaly,
+    set_grad_enabled,
     sum_to_shape,
 )
 
@@ -24,8 +27,9 @@ __version__ = "0.1.0"
 _LAZY = ("autograd", "data", "graph", "io", "nn", "optim", "testing", "text")
 __all__ = [
     "Op", "Tensor", "arange", "autograd", "data", "default_generator", "detect_anomaly",
-    "functional", "graph", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "optim",
-    "randn", "set_detect_anomaly", "sum_to_shape", "tensor", "testing", "zeros",
+    "enable_grad", "functional", "graph", "inference_mode", "is_grad_enabled", "manual_seed",
+    "nn", "no_grad", "ones", "optim", "randn", "set_detect_anomaly", "set_grad_enabled",
+    "sum_to_shape", "tensor", "testing", "zeros",
 ]
 
 

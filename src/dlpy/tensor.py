@@ -35,6 +35,37 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+@contextlib.contextmanager
+def enable_grad() -> Iterator[None]:
+    """Within this block ops record again, even inside ``no_grad`` (as torch.enable_grad)."""
+    with set_grad_enabled(True):
+        yield
+
+
+def inference_mode(mode: bool = True):
+    """torch.inference_mode: ``no_grad`` here (dlpy has no separate inference tensors);
+    ``inference_mode(False)`` changes nothing."""
+    return no_grad() if mode else contextlib.nullcontext()
+
+
+class set_grad_enabled:  # noqa: N801 - PyTorch's name
+    """Recording on or off: at once when called (``dlpy.set_grad_enabled(False)``), and back to
+    what it was at the end of a ``with`` block, as torch.set_grad_enabled."""
+
+    def __init__(self, mode: bool):
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled: mode must be True or False, got {mode!r}")
+        global _grad_enabled
+        self.previous, _grad_enabled = _grad_enabled, mode
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        global _grad_enabled
+        _grad_enabled = self.previous
+
+
 _detect_anomaly = False
 
 

@@ -142,3 +142,20 @@ def test_train_eval_reaches_nested_modules():
     assert all(not m.training for m in model.modules())
     model.train()
     assert all(m.training for m in model.modules())
+
+
+def test_embedding_from_pretrained_copies_and_freezes_as_torch():
+    import dlpy
+
+    vectors = np.arange(12, dtype=np.float64).reshape(4, 3)
+    state = dlpy.default_generator().bit_generator.state
+    frozen = nn.Embedding.from_pretrained(vectors)
+    assert dlpy.default_generator().bit_generator.state == state  # drew nothing
+    assert not frozen.weight.requires_grad and frozen.weight.dtype == np.float64
+    vectors[0, 0] = 99.0  # a copy
+    np.testing.assert_array_equal(frozen(np.array([[2, 0]])).data, [[[6, 7, 8], [0, 1, 2]]])
+    trainable = nn.Embedding.from_pretrained(vectors.astype(np.float32), freeze=False)
+    assert trainable.weight.requires_grad and trainable.weight.dtype == np.float32
+    assert [p for p in frozen.parameters() if p.requires_grad] == []
+    with pytest.raises(ValueError, match="expected a 2-D float array, got shape"):
+        nn.Embedding.from_pretrained(np.arange(4))

@@ -43,6 +43,21 @@ class Embedding(Module):
             weight[padding_idx] = 0.0
         self.weight = Parameter(weight, dtype=dtype)
 
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None,
+                        sparse: bool = False) -> Embedding:
+        """An Embedding holding a copy of ``embeddings`` (num_embeddings, embedding_dim), in its
+        dtype; ``freeze`` (the default, as PyTorch) keeps it out of training. Draws nothing from
+        the default generator."""
+        weight = np.array(getattr(embeddings, "data", embeddings))
+        if weight.ndim != 2 or weight.dtype.kind != "f":
+            raise ValueError(f"Embedding.from_pretrained: expected a 2-D float array, got shape "
+                             f"{weight.shape} of {weight.dtype}")
+        layer = cls(*weight.shape, padding_idx=padding_idx, rng=np.random.default_rng(0),
+                    dtype=weight.dtype, sparse=sparse)
+        layer.weight = Parameter(weight, requires_grad=not freeze, dtype=weight.dtype)
+        return layer
+
     def forward(self, ids) -> Tensor:
         ids = np.asarray(getattr(ids, "data", ids))
         out = F.embedding(ids, self.weight, sparse=self.sparse)
