@@ -331,5 +331,11 @@ def test_grad_mode_switches_as_torchs():
 
     with no_grad():
         assert doubled(x).requires_grad
+    @dlpy.set_grad_enabled(False)
+    def tripled(t):
+        return t * 3
+
+    assert dlpy.is_grad_enabled()  # decorating changed nothing
+    assert not tripled(x).requires_grad and dlpy.is_grad_enabled()
     with pytest.raises(TypeError, match="mode must be True or False"):
         dlpy.set_grad_enabled(1)

@@ -65,6 +65,18 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
         global _grad_enabled
         _grad_enabled = self.previous
 
+    def __call__(self, function):
+        """As a decorator: the mode only while ``function`` runs (undone here at once)."""
+        global _grad_enabled
+        mode, _grad_enabled = _grad_enabled, self.previous
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return function(*args, **kwargs)
+
+        return wrapper
+
 
 _detect_anomaly = False
 
