@@ -156,7 +156,7 @@ def save(tensor: Tensor, path, params: dict[str, Tensor] | None = None) -> Path:
 # Ops whose output has the broadcast shape of their inputs / the shape of their one input.
 _BROADCASTING = {"Add", "Sub", "Mul", "Div"}
 _SAME_SHAPE = {
-    "Identity", "Neg", "Power", "Exp", "Log", "Sqrt", "ReLU", "Sigmoid", "Tanh", "GELU",
+    "Identity", "Neg", "Power", "Exp", "Log", "Sqrt", "ReLU", "Sigmoid", "Tanh", "GELU", "GELUTanh",
     "Softmax", "LogSoftmax", "Dropout", "LayerNorm", "BatchNorm", "SiLU", "LeakyReLU", "ELU",
     "Softplus", "Clamp",
 }

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dlpy.functional as F
-from dlpy import Tensor
+from dlpy import Tensor, nn
 from dlpy.ops.activation import _erf
 from dlpy.testing import gradcheck
 
@@ -34,6 +34,7 @@ TORCH_CASES = {
     "clamp_random": lambda x: F.clamp(x, -0.5, 0.7),
     "hardtanh": F.hardtanh,  # the bounds pass no gradient, as torch's hardtanh
     "hardtanh_range": lambda x: F.hardtanh(x, -0.5, 2.0),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
 }
 
 
@@ -121,6 +122,7 @@ NEW_ACTIVATIONS = {
     "clamp": lambda x: F.clamp(x, -0.8, 0.6),
     "clamp_min": lambda x: F.clamp(x, min=0.3),
     "hardtanh": lambda x: F.hardtanh(x, -0.7, 0.9),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
 }
 
 
@@ -200,3 +202,13 @@ def test_activation_errors():
     with pytest.raises(ValueError, match=r"hardtanh: min_val \(1.0\) must not exceed max_val "
                                          r"\(-1.0\)"):
         F.hardtanh(x, 1.0, -1.0)
+
+
+def test_gelu_tanh_module_and_errors():
+    x = Tensor(np.array([-3.0, -0.5, 0.0, 0.7, 4.0]))
+    np.testing.assert_array_equal(nn.GELU("tanh")(x).data, F.gelu(x, "tanh").data)
+    assert repr(nn.GELU("tanh")) == "GELU(approximate='tanh')" and repr(nn.GELU()) == "GELU()"
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh', got 'erf'"):
+        F.gelu(x, approximate="erf")
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
+        nn.GELU("fast")

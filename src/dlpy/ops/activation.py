@@ -188,6 +188,24 @@ class GELU(Op):
         return (pdf,)
 
 
+class GELUTanh(Op):
+    """PyTorch's GELU(approximate="tanh"): y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715
+    x^3); dx = g (1/2 (1 + t) + x/2 (1 - t^2) du/dx), t = tanh(u)."""
+
+    def forward(self, x):
+        c = np.asarray(math.sqrt(2.0 / math.pi), dtype=x.dtype)
+        self.x = x
+        self.t = np.tanh(c * (x + np.asarray(0.044715, dtype=x.dtype) * x * x * x))
+        return 0.5 * x * (1.0 + self.t)
+
+    def backward(self, grad_output):
+        x, t = self.x, self.t
+        c = math.sqrt(2.0 / math.pi)
+        du = c * (1.0 + 3 * 0.044715 * x * x)
+        return ((grad_output * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du))
+                .astype(x.dtype, copy=False),)
+
+
 class SiLU(Op):
     """y = x * sigmoid(x);  dx = g * s * (1 + x * (1 - s)), s = sigmoid(x). No overflow."""
 
@@ -284,8 +302,14 @@ def tanh(x):
     return Tanh()(x)
 
 
-def gelu(x):
-    return GELU()(x)
+def gelu(x, approximate: str = "none"):
+    """x * Phi(x) (``approximate="none"``, exact) or PyTorch's tanh approximation
+    (``approximate="tanh"``, GPT-2's)."""
+    if approximate == "none":
+        return GELU()(x)
+    if approximate == "tanh":
+        return GELUTanh()(x)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 def silu(x):
