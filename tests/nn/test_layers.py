@@ -106,6 +106,8 @@ def test_embedding_shapes_padding_and_gradient():
     np.testing.assert_array_equal(out.data[0, 0], emb.weight.data[0])
     out.sum().backward()
     np.testing.assert_array_equal(emb.weight.grad[:, 0], [1, 0, 0, 0, 3])  # padding: no grad
+    emb.weight.data[1] = 7.0  # as torch: a padding row set by hand is what its positions get
+    np.testing.assert_array_equal(emb(np.array([1])).data, [[7.0, 7.0, 7.0]])
     with pytest.raises(ValueError, match=r"ids must lie in \[0, 5\), got values from 0 to 5"):
         emb(np.array([0, 5]))
     with pytest.raises(ValueError, match=r"padding_idx must lie in \[-5, 5\), got 5"):

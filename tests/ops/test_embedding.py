@@ -10,6 +10,8 @@ from dlpy.testing import gradcheck
 TORCH_CASES = {
     "embedding": lambda w, ids: F.embedding(ids, w),
     "embedding_1d": lambda w, ids: F.embedding(ids, w),
+    # a non-zero padding row is looked up as it is and gets no gradient, as torch's
+    "embedding_padding": lambda w, ids: F.embedding(ids, w, padding_idx=1),
 }
 
 
@@ -45,3 +47,17 @@ def test_errors():
     with pytest.raises(ValueError, match=r"embedding: weight must be \(num_embeddings, dim\), "
                                          r"got \(3,\)"):
         F.embedding([0], Tensor(np.ones(3)))
+
+
+def test_padding_row_gets_no_gradient_dense_or_sparse_and_bad_padding_idx():
+    weight = Tensor(np.arange(8.0).reshape(4, 2), requires_grad=True)
+    ids = np.array([3, 0, 3, 1])
+    out = F.embedding(ids, weight, padding_idx=-1)  # row 3
+    np.testing.assert_array_equal(out.data[0], [6.0, 7.0])  # looked up as it is
+    F.sum(out).backward()
+    np.testing.assert_array_equal(weight.grad, [[1, 1], [1, 1], [0, 0], [0, 0]])
+    weight.grad = None
+    F.sum(F.embedding(ids, weight, padding_idx=3, sparse=True)).backward()
+    np.testing.assert_array_equal(weight.grad.to_dense(), [[1, 1], [1, 1], [0, 0], [0, 0]])
+    with pytest.raises(ValueError, match=r"padding_idx must be an integer in \[-4, 4\), got 4"):
+        F.embedding(ids, weight, padding_idx=4)

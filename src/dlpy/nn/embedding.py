@@ -14,9 +14,10 @@ class Embedding(Module):
     """ids (...) integers in [0, num_embeddings) -> (..., embedding_dim);
     weight (num_embeddings, embedding_dim) initialised N(0, 1) as in PyTorch.
 
-    padding_idx: that row starts at zero, stays out of the gradient, and its positions output
-    zeros. sparse: the weight's gradient is a SparseGrad over the looked-up rows, for
-    ``optim.SparseAdam`` or ``SGD`` (dlpy.sparse_grad).
+    padding_idx: that row starts at zero and gets no gradient (its positions output the row,
+    zeros unless it was set otherwise), as PyTorch's. sparse: the weight's gradient is a
+    SparseGrad over the looked-up rows, for ``optim.SparseAdam`` or ``SGD``
+    (dlpy.sparse_grad).
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
@@ -59,13 +60,7 @@ class Embedding(Module):
         return layer
 
     def forward(self, ids) -> Tensor:
-        ids = np.asarray(getattr(ids, "data", ids))
-        out = F.embedding(ids, self.weight, sparse=self.sparse)
-        if self.padding_idx is not None:
-            # multiplying by 0 at padding positions keeps the padding row out of the gradient
-            keep = (ids != self.padding_idx)[..., None].astype(out.dtype)
-            out = out * keep
-        return out
+        return F.embedding(ids, self.weight, padding_idx=self.padding_idx, sparse=self.sparse)
 
     def extra_repr(self) -> str:
         extra = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""

@@ -8,10 +8,11 @@ from dlpy.tensor import Op, Tensor
 
 class Embedding(Op):
     """y = weight[ids];  d weight = zeros with g scatter-added at the ids (repeats accumulate),
-    or with ``sparse`` the SparseGrad of the ids' rows (no scatter, no dense zeros)."""
+    or with ``sparse`` the SparseGrad of the ids' rows (no scatter, no dense zeros). The row
+    ``padding_idx`` (if any) gets no gradient, as PyTorch's."""
 
-    def __init__(self, ids, sparse=False):
-        self.ids, self.sparse = ids, sparse
+    def __init__(self, ids, sparse=False, padding_idx=None):
+        self.ids, self.sparse, self.padding_idx = ids, sparse, padding_idx
 
     def forward(self, weight):
         self.shape = weight.shape
@@ -19,6 +20,10 @@ class Embedding(Op):
 
     def backward(self, grad_output):
         ids = self.ids.reshape(-1)
+        if self.padding_idx is not None:
+            keep = ids != self.padding_idx
+            ids = ids[keep]
+            grad_output = grad_output.reshape(-1, self.shape[1])[keep]
         if self.sparse:
             return (SparseGrad(ids, grad_output.reshape(ids.size, self.shape[1]).copy(),
                                self.shape),)
@@ -35,9 +40,11 @@ class Embedding(Op):
         return (grad,)
 
 
-def embedding(ids, weight, sparse=False):
-    """ids: integer array (...); weight (num_embeddings, dim) -> (..., dim). With ``sparse``
-    the weight's gradient is a SparseGrad over the looked-up rows (``optim.SparseAdam``)."""
+def embedding(ids, weight, padding_idx=None, sparse=False):
+    """ids: integer array (...); weight (num_embeddings, dim) -> (..., dim). The row
+    ``padding_idx`` (negative counts from the end) is looked up as any other but gets no
+    gradient. With ``sparse`` the weight's gradient is a SparseGrad over the looked-up rows
+    (``optim.SparseAdam``)."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: ids must be integers, got {ids.dtype}")
@@ -48,4 +55,11 @@ def embedding(ids, weight, sparse=False):
             f"embedding: ids must lie in [0, {weight.shape[0]}), got values from {ids.min()} "
             f"to {ids.max()}"
         )
-    return Embedding(ids, bool(sparse))(weight)
+    if padding_idx is not None:
+        n = weight.shape[0]
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
+                or not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx must be an integer in [-{n}, {n}), got "
+                             f"{padding_idx!r}")
+        padding_idx = int(padding_idx) % n
+    return Embedding(ids, bool(sparse), padding_idx)(weight)
