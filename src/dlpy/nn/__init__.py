@@ -58,6 +58,7 @@ from dlpy.nn.module import (
 )
 from dlpy.nn.norm import BatchNorm1d, BatchNorm2d, Dropout, LayerNorm
 from dlpy.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from dlpy.nn.rnn import GRU, LSTM, RNN
 from dlpy.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
@@ -73,4 +74,5 @@ __all__ = [
     "HuberLoss", "KLDivLoss", "NLLLoss", "SmoothL1Loss",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Unflatten",
     "BatchNorm1d", "BatchNorm2d",
+    "GRU", "LSTM", "RNN",
 ]
