@@ -240,10 +240,11 @@ def test_steps_reuse_their_buffers_and_keep_float32():
             p.grad = np.ones(p.shape, dtype=np.float32)
         opt.step()
         buffers = [{k: id(v) for k, v in s.items()} for s in opt.state]
-        scratch = [id(s) for s in opt._scratch]
+        scratch = {dtype: id(buffer) for dtype, buffer in opt._scratch.items()}
         opt.step()
         assert [{k: id(v) for k, v in s.items()} for s in opt.state] == buffers
-        assert [id(s) for s in opt._scratch] == scratch
+        assert {dtype: id(buffer) for dtype, buffer in opt._scratch.items()} == scratch
+        assert list(scratch) == [np.dtype(np.float32)]
         assert all(p.dtype == np.float32 for p in layer.parameters())
 
 

@@ -2,7 +2,8 @@
 (parameter groups with PyTorch's setting keys, ``state_dict``, checkpoints).
 
 Each step runs PyTorch's single-tensor (CPU) formulas in the same order, in place on the
-parameter's array with two preallocated scratch arrays, so a step allocates nothing. Every one
+parameter's array block by block with two reused temporaries (``Optimizer._blocks``), so a step
+allocates nothing; scalars (bias corrections, step sizes) are worked out once per step. Every one
 takes ``maximize`` (follow -grad). ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2)
 or, with NAdam's and RAdam's ``decoupled_weight_decay=True``, multiplies p by
 ``1 - lr * weight_decay`` first (as AdamW). State slots have PyTorch's names.
@@ -17,6 +18,8 @@ import numpy as np
 
 from dlpy.optim.optimizer import (
     Optimizer,
+    _add_ratio,
+    _add_square,
     _check_betas_and_eps,
     _check_flags,
     _check_hyper,
@@ -38,12 +41,13 @@ def _checked(name: str, settings: dict[str, Any], numbers: tuple[str, ...] = (),
     return {**settings, **{key: float(settings[key]) for key in numbers}}
 
 
-def _add_square(average: np.ndarray, grad: np.ndarray, weight: float,
-                scratch: np.ndarray) -> None:
-    """average += weight * grad * grad (torch's addcmul_ order)."""
-    np.multiply(grad, weight, out=scratch)
-    scratch *= grad
-    average += scratch
+def _weight_decay(group: dict[str, Any]) -> tuple[float | None, float]:
+    """(the factor p is multiplied by first or None, the weight_decay added to the gradient)
+    for NAdam's and RAdam's two kinds of weight decay."""
+    weight_decay = group["weight_decay"]
+    if group["decoupled_weight_decay"]:
+        return (1.0 - group["lr"] * weight_decay if weight_decay else None), 0.0
+    return None, weight_decay
 
 
 class RMSprop(Optimizer):
@@ -52,8 +56,6 @@ class RMSprop(Optimizer):
     without: p -= lr g / d.
 
     State: ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg`` (centered)."""
-
-    scratch_arrays = 2
 
     def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
@@ -74,34 +76,36 @@ class RMSprop(Optimizer):
         return ("square_avg",) + (("momentum_buffer",) if group["momentum"] else ()) \
             + (("grad_avg",) if group["centered"] else ())
 
-    def _update(self, param, grad, state, scratch, group):
-        lr, alpha, momentum = group["lr"], group["alpha"], group["momentum"]
-        buffer, tmp = scratch
-        grad = _effective_grad(param, grad, buffer, group["weight_decay"], group["maximize"])
+    def _update(self, param, grad, state, group):
+        lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+        weight_decay, maximize, centered = (group["weight_decay"], group["maximize"],
+                                            group["centered"])
         state["step"] += 1
+        # grad_avg and momentum_buffer exist only when centered / with momentum; the square
+        # average stands in for a missing one, and is then never touched as such
         square_avg = state["square_avg"]
-        square_avg *= alpha
-        _add_square(square_avg, grad, 1.0 - alpha, tmp)
-        if group["centered"]:
-            grad_avg = state["grad_avg"]
-            _lerp(grad_avg, grad, 1.0 - alpha, tmp)
-            np.multiply(grad_avg, grad_avg, out=tmp)
-            np.subtract(square_avg, tmp, out=tmp)
-            np.sqrt(tmp, out=tmp)
-        else:
-            np.sqrt(square_avg, out=tmp)
-        tmp += group["eps"]
-        if momentum:
-            momentum_buffer = state["momentum_buffer"]
-            momentum_buffer *= momentum
-            np.divide(grad, tmp, out=tmp)
-            momentum_buffer += tmp
-            np.multiply(momentum_buffer, lr, out=tmp)
-            param -= tmp
-        else:
-            np.multiply(grad, lr, out=buffer)
-            buffer /= tmp
-            param -= buffer
+        for (p, g, square, grad_avg, buf), (s, d) in self._blocks(
+                param, grad, square_avg, state.get("grad_avg", square_avg),
+                state.get("momentum_buffer", square_avg)):
+            g = _effective_grad(p, g, s, weight_decay, maximize)
+            square *= alpha
+            _add_square(square, g, 1.0 - alpha, d)
+            if centered:  # d = sqrt(v - a^2)
+                _lerp(grad_avg, g, 1.0 - alpha, d)
+                np.multiply(grad_avg, grad_avg, out=d)
+                np.subtract(square, d, out=d)
+                np.sqrt(d, out=d)
+            else:
+                np.sqrt(square, out=d)
+            d += eps
+            if momentum:
+                buf *= momentum
+                np.divide(g, d, out=d)
+                buf += d
+                np.multiply(buf, lr, out=d)
+                p -= d
+            else:
+                _add_ratio(p, g, d, -lr, s)
 
 
 class Adagrad(Optimizer):
@@ -113,8 +117,6 @@ class Adagrad(Optimizer):
     as PyTorch's (then weight_decay must be 0)."""
 
     accepts_sparse = True
-    scratch_arrays = 2
-    scratch_for_sparse = False
 
     def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
@@ -147,10 +149,10 @@ class Adagrad(Optimizer):
         state["sum"].fill(self.defaults["initial_accumulator_value"])
         return state
 
-    def _update(self, param, grad, state, scratch, group):
-        eps, maximize = group["eps"], group["maximize"]
+    def _update(self, param, grad, state, group):
+        eps, maximize, weight_decay = group["eps"], group["maximize"], group["weight_decay"]
         sparse = isinstance(grad, SparseGrad)
-        if sparse and group["weight_decay"]:
+        if sparse and weight_decay:
             raise TypeError("Adagrad: weight_decay does not work with sparse gradients (it "
                             "touches every row); set it to 0 or leave sparse off")
         state["step"] += 1
@@ -168,23 +170,19 @@ class Adagrad(Optimizer):
             update *= clr
             param[rows] -= update
             return
-        buffer, tmp = scratch
-        grad = _effective_grad(param, grad, buffer, group["weight_decay"], maximize)
-        np.multiply(grad, grad, out=tmp)
-        total += tmp
-        np.sqrt(total, out=tmp)
-        tmp += eps
-        np.multiply(grad, clr, out=buffer)
-        buffer /= tmp
-        param -= buffer
+        for (p, g, sum_block), (s, d) in self._blocks(param, grad, total):
+            g = _effective_grad(p, g, s, weight_decay, maximize)
+            np.multiply(g, g, out=d)  # torch's addcmul_ with value 1
+            sum_block += d
+            np.sqrt(sum_block, out=d)
+            d += eps
+            _add_ratio(p, g, d, -clr, s)
 
 
 class Adamax(Optimizer):
     """m = b1 m + (1 - b1) g;  u = max(b2 u, |g| + eps);  p -= lr / (1 - b1^t) * m / u.
 
     State: ``exp_avg``, ``exp_inf``."""
-
-    scratch_arrays = 2
 
     def __init__(self, params: Params, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -199,20 +197,20 @@ class Adamax(Optimizer):
     def _slots(self, group):
         return ("exp_avg", "exp_inf")
 
-    def _update(self, param, grad, state, scratch, group):
-        lr, (beta1, beta2) = group["lr"], group["betas"]
-        buffer, tmp = scratch
-        grad = _effective_grad(param, grad, buffer, group["weight_decay"], group["maximize"])
+    def _update(self, param, grad, state, group):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        weight_decay, maximize = group["weight_decay"], group["maximize"]
         state["step"] += 1
-        exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
-        _lerp(exp_avg, grad, 1.0 - beta1, tmp)
-        exp_inf *= beta2
-        np.abs(grad, out=tmp)
-        tmp += group["eps"]
-        np.maximum(exp_inf, tmp, out=exp_inf)
-        np.multiply(exp_avg, lr / (1.0 - beta1 ** int(state["step"])), out=tmp)
-        tmp /= exp_inf
-        param -= tmp
+        step_size = lr / (1.0 - beta1 ** int(state["step"]))
+        for (p, g, m, u), (s, d) in self._blocks(param, grad, state["exp_avg"],
+                                                 state["exp_inf"]):
+            g = _effective_grad(p, g, s, weight_decay, maximize)
+            _lerp(m, g, 1.0 - beta1, d)
+            u *= beta2
+            np.abs(g, out=d)
+            d += eps
+            np.maximum(u, d, out=u)
+            _add_ratio(p, m, u, -step_size, d)
 
 
 class NAdam(Optimizer):
@@ -223,7 +221,6 @@ class NAdam(Optimizer):
 
     State: ``exp_avg``, ``exp_avg_sq``, ``mu_product`` (one float64 number)."""
 
-    scratch_arrays = 2
     scalar_slots = {"mu_product": np.float64}
 
     def __init__(self, params: Params, lr: float = 2e-3,
@@ -248,33 +245,32 @@ class NAdam(Optimizer):
         state["mu_product"][...] = 1.0
         return state
 
-    def _update(self, param, grad, state, scratch, group):
-        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
-        decoupled, momentum_decay = group["decoupled_weight_decay"], group["momentum_decay"]
-        buffer, tmp = scratch
-        if weight_decay and decoupled:
-            param *= 1.0 - lr * weight_decay
-        grad = _effective_grad(param, grad, buffer, 0.0 if decoupled else weight_decay,
-                               group["maximize"])
+    def _update(self, param, grad, state, group):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        decay, weight_decay = _weight_decay(group)
+        maximize, momentum_decay = group["maximize"], group["momentum_decay"]
         state["step"] += 1
         t = int(state["step"])
+        bias2 = 1.0 - beta2 ** t
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
         state["mu_product"] *= mu
         mu_product = float(state["mu_product"])
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        _lerp(exp_avg, grad, 1.0 - beta1, tmp)
-        exp_avg_sq *= beta2
-        _add_square(exp_avg_sq, grad, 1.0 - beta2, tmp)
-        np.divide(exp_avg_sq, 1.0 - beta2 ** t, out=tmp)
-        np.sqrt(tmp, out=tmp)
-        tmp += group["eps"]
-        np.multiply(grad, -lr * (1.0 - mu) / (1.0 - mu_product), out=buffer)
-        buffer /= tmp
-        param += buffer
-        np.multiply(exp_avg, (-lr * mu_next) / (1.0 - mu_product * mu_next), out=buffer)
-        buffer /= tmp
-        param += buffer
+        grad_size = -lr * (1.0 - mu) / (1.0 - mu_product)
+        avg_size = (-lr * mu_next) / (1.0 - mu_product * mu_next)
+        for (p, g, m, v), (s, d) in self._blocks(param, grad, state["exp_avg"],
+                                                 state["exp_avg_sq"]):
+            if decay is not None:
+                p *= decay
+            g = _effective_grad(p, g, s, weight_decay, maximize)
+            _lerp(m, g, 1.0 - beta1, d)
+            v *= beta2
+            _add_square(v, g, 1.0 - beta2, d)
+            np.divide(v, bias2, out=d)
+            np.sqrt(d, out=d)
+            d += eps
+            _add_ratio(p, g, d, grad_size, s)
+            _add_ratio(p, m, d, avg_size, s)
 
 
 class RAdam(Optimizer):
@@ -284,8 +280,6 @@ class RAdam(Optimizer):
     with r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)).
 
     State: ``exp_avg``, ``exp_avg_sq``."""
-
-    scratch_arrays = 2
 
     def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -304,31 +298,31 @@ class RAdam(Optimizer):
     def _slots(self, group):
         return ("exp_avg", "exp_avg_sq")
 
-    def _update(self, param, grad, state, scratch, group):
-        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
-        decoupled = group["decoupled_weight_decay"]
-        buffer, tmp = scratch
-        if weight_decay and decoupled:
-            param *= 1.0 - lr * weight_decay
-        grad = _effective_grad(param, grad, buffer, 0.0 if decoupled else weight_decay,
-                               group["maximize"])
+    def _update(self, param, grad, state, group):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        decay, weight_decay = _weight_decay(group)
+        maximize = group["maximize"]
         state["step"] += 1
         t = int(state["step"])
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        _lerp(exp_avg, grad, 1.0 - beta1, tmp)
-        exp_avg_sq *= beta2
-        _add_square(exp_avg_sq, grad, 1.0 - beta2, tmp)
-        bias2 = 1.0 - beta2 ** t
+        bias1, bias2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * t * (beta2 ** t) / bias2
-        np.divide(exp_avg, 1.0 - beta1 ** t, out=tmp)
-        tmp *= lr
-        if rho_t > 5.0:
-            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
-                    / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-            np.sqrt(exp_avg_sq, out=buffer)
-            buffer += group["eps"]
-            np.divide(bias2 ** 0.5, buffer, out=buffer)
-            tmp *= buffer
-            tmp *= rect
-        param -= tmp
+        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5 if rho_t > 5.0 else None
+        for (p, g, m, v), (s, d) in self._blocks(param, grad, state["exp_avg"],
+                                                 state["exp_avg_sq"]):
+            if decay is not None:
+                p *= decay
+            g = _effective_grad(p, g, s, weight_decay, maximize)
+            _lerp(m, g, 1.0 - beta1, d)
+            v *= beta2
+            _add_square(v, g, 1.0 - beta2, d)
+            np.divide(m, bias1, out=d)  # torch's m / bias1 * lr [* adaptive lr * rect]
+            d *= lr
+            if rect is not None:  # past the first steps: the adaptive, rectified step
+                np.sqrt(v, out=s)
+                s += eps
+                np.divide(bias2 ** 0.5, s, out=s)
+                d *= s
+                d *= rect
+            p -= d

@@ -2,8 +2,10 @@
 clipping, and the Optimizer base that dlpy.optim.adaptive's RMSprop, Adagrad, Adamax, NAdam and
 RAdam build on.
 
-Updates run in place on the parameters' numpy arrays with preallocated buffers, so a training
-step allocates nothing here. Formulas follow PyTorch's, so results match it step for step.
+Updates run in place on the parameters' numpy arrays, block by block (``Optimizer._blocks``) with
+small reused temporaries, so a training step allocates nothing here and each array streams
+through memory about once. Formulas follow PyTorch's single-tensor ones in the same order, so
+results match it step for step.
 
 Parameters come as PyTorch takes them: an iterable of tensors (one group with the constructor's
 settings) or of dicts, each a parameter group with its own settings::
@@ -38,17 +40,16 @@ class Optimizer:
     ``state_dict``, as PyTorch's). ``accepts_sparse`` / ``accepts_dense``: which gradients
     (dlpy.sparse_grad.SparseGrad or arrays) the optimiser takes. ``scalar_slots``: the slots
     that are one number (0-d, of the given dtype) rather than an array like the parameter.
-    ``scratch_arrays``: how many parameter-shaped temporaries ``_update`` gets (one array, or
-    that many stacked on a first axis; None for a sparse gradient if not
-    ``scratch_for_sparse``). ``added_settings``: settings added after dlpy first
-    saved this optimiser's state, with the value an older state implies when it lacks them.
+    ``scratch_arrays``: how many temporaries each block of ``_blocks`` comes with;
+    ``block_bytes``: a block's size, per array.
+    ``added_settings``: settings added after dlpy first saved this optimiser's state, with the
+    value an older state implies when it lacks them.
     """
 
     accepts_sparse = False
     accepts_dense = True
-    needs_scratch = True
-    scratch_arrays = 1
-    scratch_for_sparse = True
+    scratch_arrays = 2
+    block_bytes = 1 << 20  # per array: a block's few arrays stay in the L2/L3 cache
     scalar_slots: dict[str, type] = {}
     added_settings: dict[str, Any] = {}
 
@@ -60,9 +61,12 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.params: list[Tensor] = []
-        # per parameter: slot name -> array; plus one scratch array for temporaries
+        # per parameter: slot name -> array
         self.state: list[dict[str, np.ndarray]] = []
-        self._scratch: list[np.ndarray | None] = []
+        # temporaries shared by every parameter, not state (never saved, made when needed):
+        # dtype -> a (scratch_arrays, n) buffer, and (dtype, shape) -> views of it
+        self._scratch: dict[np.dtype, np.ndarray] = {}
+        self._scratch_views: dict[tuple[np.dtype, tuple[int, ...]], tuple[np.ndarray, ...]] = {}
         self.step_count = 0
         entries = list(params)
         if not entries:
@@ -106,7 +110,6 @@ class Optimizer:
         self.param_groups.append({"params": params, **settings})
         self.params.extend(params)
         self.state.extend({} for _ in params)
-        self._scratch.extend(None for _ in params)
 
     def _check_group(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Validate and normalise one group's settings (subclasses add theirs)."""
@@ -174,6 +177,12 @@ class Optimizer:
             slots = self._slots(group)
             if not state and slots:
                 state.update(self._init_state(p.data, group))
+            elif slots and state[slots[0]].dtype != p.data.dtype:  # (the first slot: an array)
+                # the parameter changed dtype (module.to(np.float64)) after some steps: its
+                # state follows, as load_state_dict casts it
+                for slot in slots:
+                    if slot not in self.scalar_slots:
+                        state[slot] = state[slot].astype(p.data.dtype)
             sparse = isinstance(p.grad, SparseGrad)
             if sparse and not self.accepts_sparse:
                 raise TypeError(
@@ -187,18 +196,53 @@ class Optimizer:
                     "gradients (nn.Embedding(sparse=True), sparse_linear(..., sparse=True)): "
                     "use Adam for the dense parameters"
                 )
-            scratch = self._scratch[i]
-            if scratch is None and self.needs_scratch and (self.scratch_for_sparse
-                                                           or not sparse):
-                scratch = self._scratch[i] = (
-                    np.empty_like(p.data) if self.scratch_arrays == 1
-                    else np.empty((self.scratch_arrays, *p.data.shape), p.data.dtype))
             grad = p.grad if p.grad.dtype == p.data.dtype else p.grad.astype(p.data.dtype)
-            self._update(p.data, grad, state, scratch, group)
+            self._update(p.data, grad, state, group)
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
-                scratch: np.ndarray, group: dict[str, Any]) -> None:
+                group: dict[str, Any]) -> None:
+        """One parameter's step, in place on ``param`` and ``state``."""
         raise NotImplementedError
+
+    def _blocks(self, *arrays: np.ndarray):
+        """Matching blocks of ``arrays`` (a parameter, its gradient, its state: one shape), as
+        pairs (the arrays' blocks, ``scratch_arrays`` temporaries of the block's shape).
+
+        An update makes several passes (multiply, add, sqrt...); done block by block, every
+        pass after the first finds the block in cache, where on whole arrays each pass would
+        stream them from memory again. A parameter of one block comes whole."""
+        param = arrays[0]
+        if param.nbytes <= self.block_bytes:
+            return ((arrays, self._temporaries(param.dtype, param.shape)),)
+        return self._split(arrays)
+
+    def _split(self, arrays: tuple[np.ndarray, ...]):
+        """``_blocks`` for a parameter larger than a block."""
+        if all(a.flags.c_contiguous for a in arrays):
+            arrays = tuple(a.reshape(-1) for a in arrays)  # flat views
+        # else (a transposed gradient, say) blocks of whole rows: slices are views in any layout
+        dtype, (rows, *rest) = arrays[0].dtype, arrays[0].shape
+        per_block = max(1, self.block_bytes // (math.prod(rest) * dtype.itemsize))  # rows
+        for start in range(0, rows, per_block):
+            blocks = tuple(a[start:start + per_block] for a in arrays)
+            yield blocks, self._temporaries(dtype, blocks[0].shape)
+
+    def _temporaries(self, dtype: np.dtype, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """``scratch_arrays`` arrays of ``shape``: views of one buffer per dtype that every
+        parameter shares (a parameter's dtype may change: module.to)."""
+        views = self._scratch_views.get((dtype, shape))
+        if views is None:
+            size = math.prod(shape)
+            buffer = self._scratch.get(dtype)
+            if buffer is None or buffer.shape[1] < size:
+                buffer = np.empty((self.scratch_arrays,
+                                   max(size, self.block_bytes // dtype.itemsize)), dtype)
+                self._scratch[dtype] = buffer
+                self._scratch_views = {key: value for key, value in self._scratch_views.items()
+                                       if key[0] != dtype}  # views of the old buffer
+            views = tuple(b[:size].reshape(shape) for b in buffer)
+            self._scratch_views[dtype, shape] = views
+        return views
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -387,6 +431,23 @@ def _effective_grad(param: np.ndarray, grad: np.ndarray, out: np.ndarray, weight
     return grad
 
 
+def _add_square(average: np.ndarray, grad: np.ndarray, weight: float,
+                scratch: np.ndarray) -> None:
+    """average += weight * grad * grad (torch's addcmul_ order)."""
+    np.multiply(grad, weight, out=scratch)
+    scratch *= grad
+    average += scratch
+
+
+def _add_ratio(param: np.ndarray, numerator: np.ndarray, denominator: np.ndarray, value: float,
+               scratch: np.ndarray) -> None:
+    """param += value * numerator / denominator (torch's addcdiv_ order); ``scratch`` may be
+    ``numerator`` itself."""
+    np.multiply(numerator, value, out=scratch)
+    scratch /= denominator
+    param += scratch
+
+
 def _lerp(average: np.ndarray, target: np.ndarray, weight: float, scratch: np.ndarray) -> None:
     """average += weight * (target - average) in place: torch.lerp_'s two formulas (the second
     for weight >= 0.5, exact at weight 1)."""
@@ -431,35 +492,41 @@ class SGD(Optimizer):
     def _slots(self, group):
         return ("momentum_buffer",) if group["momentum"] else ()
 
-    def _update(self, param, grad, state, scratch, group):
+    def _update(self, param, grad, state, group):
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        maximize, nesterov = group["maximize"], group["nesterov"]
         if isinstance(grad, SparseGrad):
             if not momentum and not weight_decay:
                 grad = grad.coalesce()
-                if group["maximize"]:
+                if maximize:
                     param[grad.indices] += lr * grad.values
                 else:
                     param[grad.indices] -= lr * grad.values
                 return
             grad = grad.to_dense()
-        grad = _effective_grad(param, grad, scratch, weight_decay, group["maximize"])
-        if momentum:
-            buf = state["momentum_buffer"]
-            if state["step"] == 0:
-                buf[...] = grad
+        if not momentum:
+            for (p, g), (s, _) in self._blocks(param, grad):
+                g = _effective_grad(p, g, s, weight_decay, maximize)
+                np.multiply(g, lr, out=s)
+                p -= s
+            return
+        first = state["step"] == 0
+        state["step"] += 1
+        for (p, g, buf), (s, t) in self._blocks(param, grad, state["momentum_buffer"]):
+            g = _effective_grad(p, g, s, weight_decay, maximize)
+            if first:
+                np.copyto(buf, g)
             else:
                 buf *= momentum
-                buf += grad
-            state["step"] += 1
-            if group["nesterov"]:
-                if grad is not scratch:
-                    np.copyto(scratch, grad)
-                scratch += momentum * buf
-                grad = scratch
+                buf += g
+            if nesterov:  # g + momentum * buf
+                np.multiply(buf, momentum, out=t)
+                t += g
+                g = t
             else:
-                grad = buf
-        np.multiply(grad, lr, out=scratch)
-        param -= scratch
+                g = buf
+            np.multiply(g, lr, out=s)
+            p -= s
 
 
 class Adam(Optimizer):
@@ -492,34 +559,32 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] \
             else ("exp_avg", "exp_avg_sq")
 
-    def _update(self, param, grad, state, scratch, group):
-        lr, (beta1, beta2) = group["lr"], group["betas"]
-        eps, weight_decay = group["eps"], group["weight_decay"]
-        if weight_decay and self.decoupled:
-            param *= 1.0 - lr * weight_decay
-        grad = _effective_grad(param, grad, scratch, 0.0 if self.decoupled else weight_decay,
-                               group["maximize"])
-        if grad is scratch:  # the scratch array is needed below
-            grad = scratch.copy()
+    def _update(self, param, grad, state, group):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        weight_decay, maximize = group["weight_decay"], group["maximize"]
+        decay = 1.0 - lr * weight_decay if self.decoupled and weight_decay else None
+        if self.decoupled:
+            weight_decay = 0.0  # not added to the gradient
         state["step"] += 1
         t = int(state["step"])
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        np.multiply(grad, 1.0 - beta1, out=scratch)
-        m += scratch
-        v *= beta2
-        np.multiply(grad, grad, out=scratch)
-        scratch *= 1.0 - beta2
-        v += scratch
-        bias1, bias2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
+        step_size = lr / (1.0 - beta1 ** t)
+        bias2_sqrt = (1.0 - beta2 ** t) ** 0.5
+        slots = [state["exp_avg"], state["exp_avg_sq"]]
         if group["amsgrad"]:
-            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        np.sqrt(v, out=scratch)
-        scratch *= 1.0 / math.sqrt(bias2)
-        scratch += eps
-        np.divide(m, scratch, out=scratch)
-        scratch *= lr / bias1
-        param -= scratch
+            slots.append(state["max_exp_avg_sq"])
+        for (p, g, m, v, *v_max), (s, d) in self._blocks(param, grad, *slots):
+            if decay is not None:
+                p *= decay
+            g = _effective_grad(p, g, s, weight_decay, maximize)
+            _lerp(m, g, 1.0 - beta1, d)
+            v *= beta2
+            _add_square(v, g, 1.0 - beta2, d)
+            if v_max:  # amsgrad: divide by the largest v so far
+                v = np.maximum(v_max[0], v, out=v_max[0])
+            np.sqrt(v, out=d)
+            d /= bias2_sqrt
+            d += eps
+            _add_ratio(p, m, d, -step_size, s)
 
 
 class AdamW(Adam):
@@ -546,7 +611,6 @@ class SparseAdam(Optimizer):
 
     accepts_sparse = True
     accepts_dense = False
-    needs_scratch = False
     added_settings = {"maximize": False}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
@@ -562,7 +626,7 @@ class SparseAdam(Optimizer):
     def _slots(self, group):
         return ("exp_avg", "exp_avg_sq")
 
-    def _update(self, param, grad, state, scratch, group):
+    def _update(self, param, grad, state, group):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         grad = grad.coalesce()
         rows, g = grad.indices, grad.values
