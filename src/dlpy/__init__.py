@@ -8,7 +8,25 @@ stays fast.
 import sys
 
 from dlpy import functional
-from dlpy.creation import arange, ones, randn, tensor, zeros
+from dlpy.creation import (
+    arange,
+    empty,
+    eye,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from dlpy.random import default_generator, manual_seed
 from dlpy.tensor import (
     Op,
@@ -27,9 +45,11 @@ __version__ = "0.1.0"
 _LAZY = ("autograd", "data", "graph", "io", "nn", "optim", "testing", "text")
 __all__ = [
     "Op", "Tensor", "arange", "autograd", "data", "default_generator", "detect_anomaly",
-    "enable_grad", "functional", "graph", "inference_mode", "is_grad_enabled", "manual_seed",
-    "nn", "no_grad", "ones", "optim", "randn", "set_detect_anomaly", "set_grad_enabled",
-    "sum_to_shape", "tensor", "testing", "zeros",
+    "empty", "enable_grad", "eye", "full", "full_like", "functional", "graph",
+    "inference_mode", "is_grad_enabled", "linspace", "manual_seed", "nn", "no_grad", "ones",
+    "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like", "randperm",
+    "set_detect_anomaly", "set_grad_enabled", "sum_to_shape", "tensor", "testing", "zeros",
+    "zeros_like",
 ]
 
 

@@ -1,4 +1,6 @@
-"""Making tensors, with PyTorch's names: tensor, zeros, ones, randn, arange."""
+"""Making tensors, with PyTorch's names: tensor, zeros, ones, full, empty, eye, arange,
+linspace, the ``*_like`` forms, and the random rand, randn, randint, randperm (drawn from
+dlpy's default generator, or the numpy Generator given as ``generator=`` or ``rng=``)."""
 
 from __future__ import annotations
 
@@ -35,9 +37,11 @@ def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
 
 
 def randn(*shape, dtype=np.float32, requires_grad: bool = False,
-          rng: np.random.Generator | None = None) -> Tensor:
-    """Standard normal values from ``rng`` (None: the default generator, dlpy.manual_seed)."""
-    values = get_rng(rng).standard_normal(_shape("randn", shape))
+          rng: np.random.Generator | None = None,
+          generator: np.random.Generator | None = None) -> Tensor:
+    """Standard normal values from ``generator`` (or ``rng``; None: the default generator,
+    dlpy.manual_seed)."""
+    values = _generator("randn", generator, rng).standard_normal(_shape("randn", shape))
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
@@ -51,3 +55,161 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> 
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else np.float32
     return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
+
+
+def _generator(name: str, generator, rng) -> np.random.Generator:
+    """PyTorch's ``generator=`` or dlpy's ``rng=`` (the same thing), else the default one."""
+    if generator is not None and rng is not None:
+        raise TypeError(f"{name}: give generator or rng (the same thing), not both")
+    chosen = rng if generator is None else generator
+    if chosen is not None and not isinstance(chosen, np.random.Generator):
+        raise TypeError(f"{name}: generator must be a numpy Generator or None, got "
+                        f"{type(chosen).__name__}")
+    return get_rng(chosen)
+
+
+def _data(x) -> np.ndarray:
+    """The array of a tensor (or of what Tensor() makes of a list or an array)."""
+    return x.data if isinstance(x, Tensor) else Tensor(x).data
+
+
+def _count(name: str, what: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name}: {what} must be an int >= 0, got {value!r}")
+    return int(value)
+
+
+def _fill_dtype(value) -> np.dtype:
+    """torch.full's dtype for a fill value: bool, int64 for ints, float32 for other reals."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(value, (int, np.integer)):
+        return np.dtype(np.int64)
+    if isinstance(value, (complex, np.complexfloating)):
+        return np.dtype(np.complex64)
+    return np.dtype(np.float32)
+
+
+def _fill_value(name: str, value):
+    if isinstance(value, Tensor):
+        if value.data.size != 1:
+            raise ValueError(f"{name}: fill_value must be a number or a one-element tensor, "
+                             f"got shape {value.shape}")
+        return value.data.reshape(()).item()
+    if not isinstance(value, (bool, int, float, complex, np.generic)):
+        raise TypeError(f"{name}: fill_value must be a number, got {type(value).__name__}")
+    return value
+
+
+def zeros_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Zeros of x's shape and dtype (or ``dtype``)."""
+    data = _data(x)
+    return Tensor(np.zeros(data.shape, dtype=data.dtype if dtype is None else dtype),
+                  requires_grad=requires_grad)
+
+
+def ones_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    data = _data(x)
+    return Tensor(np.ones(data.shape, dtype=data.dtype if dtype is None else dtype),
+                  requires_grad=requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` everywhere; the dtype as torch.full's: bool for a bool, int64 for an int,
+    float32 for a float (or ``dtype``)."""
+    size = _shape("full", size if isinstance(size, (tuple, list)) else (size,))
+    value = _fill_value("full", fill_value)
+    dtype = _fill_dtype(value) if dtype is None else dtype
+    return Tensor(np.full(size, value, dtype=dtype), requires_grad=requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` in x's shape and dtype (or ``dtype``)."""
+    data = _data(x)
+    return Tensor(np.full(data.shape, _fill_value("full_like", fill_value),
+                          dtype=data.dtype if dtype is None else dtype),
+                  requires_grad=requires_grad)
+
+
+def empty(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    """torch.empty: here zeros (numpy's uninitialised memory saves nothing worth the surprise)."""
+    return Tensor(np.zeros(_shape("empty", shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    """The (n, m) identity matrix (m defaults to n)."""
+    n = _count("eye", "n", n)
+    m = n if m is None else _count("eye", "m", m)
+    return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from start to end, both included (computed in float64)."""
+    steps = _count("linspace", "steps", steps)
+    values = np.linspace(float(start), float(end), steps, dtype=np.float64)
+    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+
+
+def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
+    """U[0, 1) drawn in float64 and cast, kept below 1 where the cast rounds up."""
+    dtype = np.dtype(dtype)
+    values = _generator(name, generator, rng).random(shape).astype(dtype)
+    if dtype.kind == "f":
+        np.minimum(values, np.nextafter(dtype.type(1), dtype.type(0)), out=values)
+    return values
+
+
+def rand(*shape, dtype=np.float32, requires_grad: bool = False,
+         generator: np.random.Generator | None = None,
+         rng: np.random.Generator | None = None) -> Tensor:
+    """Uniform values in [0, 1) from ``generator`` (None: the default generator)."""
+    return Tensor(_uniform("rand", _shape("rand", shape), dtype, generator, rng),
+                  requires_grad=requires_grad)
+
+
+def rand_like(x, dtype=None, requires_grad: bool = False,
+              generator: np.random.Generator | None = None,
+              rng: np.random.Generator | None = None) -> Tensor:
+    data = _data(x)
+    return Tensor(_uniform("rand_like", data.shape, data.dtype if dtype is None else dtype,
+                           generator, rng), requires_grad=requires_grad)
+
+
+def randn_like(x, dtype=None, requires_grad: bool = False,
+               generator: np.random.Generator | None = None,
+               rng: np.random.Generator | None = None) -> Tensor:
+    data = _data(x)
+    values = _generator("randn_like", generator, rng).standard_normal(data.shape)
+    return Tensor(values.astype(data.dtype if dtype is None else dtype),
+                  requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=None, *, dtype=np.int64, requires_grad: bool = False,
+            generator: np.random.Generator | None = None,
+            rng: np.random.Generator | None = None) -> Tensor:
+    """Integers in [low, high) of shape ``size``: ``randint(high, size)`` or
+    ``randint(low, high, size)``, int64 by default, as torch.randint."""
+    if size is None:
+        if not isinstance(high, (tuple, list)):
+            raise TypeError("randint: size is required: randint(high, size) or "
+                            "randint(low, high, size)")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    for what, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"randint: {what} must be an int, got {value!r}")
+    if not low < high:
+        raise ValueError(f"randint: low must be less than high, got [{low}, {high})")
+    size = _shape("randint", size if isinstance(size, (tuple, list)) else (size,))
+    values = _generator("randint", generator, rng).integers(low, high, size, dtype=np.int64)
+    return Tensor(values.astype(dtype, copy=False), requires_grad=requires_grad)
+
+
+def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
+             generator: np.random.Generator | None = None,
+             rng: np.random.Generator | None = None) -> Tensor:
+    """A random permutation of 0 .. n - 1, int64 by default."""
+    n = _count("randperm", "n", n)
+    values = _generator("randperm", generator, rng).permutation(n)
+    return Tensor(values.astype(dtype), requires_grad=requires_grad)

@@ -35,14 +35,44 @@ from dlpy.ops.arithmetic import (  # noqa: A004
     sqrt,
     sub,
 )
-from dlpy.ops.conv import avg_pool2d, conv2d, max_pool2d
+from dlpy.ops.conv import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, max_unpool2d
+from dlpy.ops.cumulative import cumprod, cumsum, diff, prod
 from dlpy.ops.embedding import embedding
+from dlpy.ops.indexing import (
+    argsort,
+    gather,
+    index_select,
+    repeat_interleave,
+    scatter,
+    scatter_add,
+    sort,
+    take_along_dim,
+    topk,
+)
 from dlpy.ops.loss import binary_cross_entropy_with_logits, cross_entropy
 from dlpy.ops.mask import dropout, masked_fill, where
 from dlpy.ops.matmul import linear, matmul
 from dlpy.ops.norm import batch_norm, layer_norm
 from dlpy.ops.pad import pad
+from dlpy.ops.pointwise import (  # noqa: A004
+    atan2,
+    ceil,
+    cos,
+    erf,
+    expm1,
+    floor,
+    log1p,
+    maximum,
+    minimum,
+    round,
+    sign,
+    sin,
+    tan,
+)
+from dlpy.ops.rearrange import expand, expand_as, flip, repeat, roll, tril, triu
 from dlpy.ops.reduce import (  # noqa: A004
+    amax,
+    amin,
     logsumexp,
     max,
     mean,
@@ -70,17 +100,25 @@ from dlpy.ops.sparse import SparseRows, sparse_linear
 from dlpy.tensor import Tensor
 
 __all__ = [
-    "abs", "adaptive_avg_pool2d", "add", "avg_pool2d", "batch_norm",
+    "abs", "adaptive_avg_pool2d", "add", "amax", "amin", "avg_pool2d", "batch_norm",
     "binary_cross_entropy_with_logits",
-    "cast", "cat", "clamp", "concat", "conv1d", "conv2d", "pad",
+    "adaptive_avg_pool1d", "adaptive_max_pool2d", "avg_pool1d", "conv_transpose1d",
+    "conv_transpose2d", "max_pool1d", "max_unpool2d",
+    "cast", "cat", "chunk", "clamp", "concat", "conv1d", "conv2d", "pad",
     "cosine_similarity", "cross_entropy", "div", "dropout", "elu", "embedding", "exp",
     "flatten", "gelu", "getitem", "hardtanh", "huber_loss", "identity", "kl_div", "l1_loss",
     "layer_norm", "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "masked_fill",
     "matmul", "max", "max_pool2d", "mean", "min", "mse_loss", "mul", "neg", "nll_loss", "norm",
     "normalize", "one_hot", "permute", "power", "relu", "reshape",
     "scaled_dot_product_attention", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus",
-    "sparse_linear", "SparseRows", "sqrt", "squeeze", "stack", "std", "sub", "sum",
-    "sum_of_squares", "swapaxes", "tanh", "transpose", "unsqueeze", "var", "where",
+    "sparse_linear", "SparseRows", "split", "sqrt", "squeeze", "stack", "std", "sub", "sum",
+    "sum_of_squares", "swapaxes", "tanh", "transpose", "unbind", "unsqueeze", "var", "where",
+]
+__all__ += [  # indexing, rearranging, cumulative and more element-wise ops
+    "argsort", "atan2", "ceil", "cos", "cumprod", "cumsum", "diff", "erf", "expand", "expand_as",
+    "expm1", "flip", "floor", "gather", "index_select", "log1p", "maximum", "minimum", "prod",
+    "repeat", "repeat_interleave", "roll", "round", "scatter", "scatter_add", "sign", "sin",
+    "sort", "take_along_dim", "tan", "topk", "tril", "triu",
 ]
 
 
@@ -92,6 +130,70 @@ def _check_reduction(name: str, reduction: str) -> None:
 def cat(tensors, dim: int = 0) -> Tensor:
     """torch.cat: ``concat`` under PyTorch's names."""
     return concat(tensors, axis=dim)
+
+
+def _count(name: str, what: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: {what} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: {what} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _split_axis(name: str, x, dim) -> int:
+    if x.ndim == 0:
+        raise ValueError(f"{name}: expected a tensor with at least one axis, got shape ()")
+    return _dim(name, dim, x.ndim)
+
+
+def _pieces(x, sizes: list[int], dim: int) -> tuple[Tensor, ...]:
+    """Consecutive slices of ``sizes`` along ``dim``: each piece's gradient is a slice."""
+    before = (slice(None),) * dim
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(getitem(x, before + (slice(start, start + size),)))
+        start += size
+    return tuple(pieces)
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+    """torch.split: pieces of ``split_size`` along ``dim`` (the last one smaller where it does
+    not divide), or of the sizes in a list, which must sum to the axis' length."""
+    dim = _split_axis("split", x, dim)
+    length = x.shape[dim]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [_count("split", "each split size", s, 0) for s in split_size_or_sections]
+        total = int(np.sum(sizes, dtype=np.int64))
+        if total != length:
+            raise ValueError(f"split: split sizes {sizes} must sum to the length {length} of "
+                             f"axis {dim} (shape {x.shape}), they sum to {total}")
+        return _pieces(x, sizes, dim)
+    size = _count("split", "split_size", split_size_or_sections, 0)
+    if size == 0 and length:
+        raise ValueError(f"split: split_size 0 is only valid for an axis of length 0, axis "
+                         f"{dim} has length {length} (shape {x.shape})")
+    if length == 0:
+        return _pieces(x, [0], dim)  # one empty piece, as torch
+    last = length % size or size  # the last piece is smaller where size does not divide
+    return _pieces(x, [size] * (-(-length // size) - 1) + [last], dim)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """torch.chunk: split into pieces of ceil(length / chunks) along ``dim``, so fewer than
+    ``chunks`` pieces where that size leaves nothing for the last ones (6 in 4: 2, 2, 2)."""
+    chunks = _count("chunk", "chunks", chunks, 1)
+    dim = _split_axis("chunk", x, dim)
+    length = x.shape[dim]
+    if length == 0:
+        return _pieces(x, [0] * chunks, dim)  # as torch: chunks empty pieces
+    return split(x, -(-length // chunks), dim)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """torch.unbind: the slices along ``dim``, each without that axis."""
+    dim = _split_axis("unbind", x, dim)
+    before = (slice(None),) * dim
+    return tuple(getitem(x, before + (i,)) for i in range(x.shape[dim]))
 
 
 def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:
@@ -326,7 +428,8 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     """1-D cross-correlation (PyTorch's conv1d): x (N, C, L), weight (O, C / groups, k), bias
     (O,) or None -> (N, O, L_out), L_out = (L + 2 padding - dilation (k - 1) - 1) // stride + 1;
     padding may be "valid" or "same" (stride 1, the odd one on the right); groups as conv2d.
-    conv2d on a height-1 image, so its gradients are conv2d's."""
+    An unbatched x (C, L) gives (O, L_out). conv2d on a height-1 image, so its gradients are
+    conv2d's."""
     stride = _conv._single(stride, "conv1d: stride")
     padding = _conv._padding("conv1d", padding, (stride,), pair=False)
     if stride < 1 or not isinstance(padding, str) and padding < 0:
@@ -334,6 +437,9 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     dilation = _conv._dilation(dilation, "conv1d", pair=False)
     groups = _conv._groups(groups, "conv1d")
     x_shape, w_shape = _conv._shape_of(x), _conv._shape_of(weight)
+    if len(x_shape) == 2 and len(w_shape) == 3:  # unbatched (C, L): a batch of one, as PyTorch
+        return squeeze(conv1d(unsqueeze(x, 0), weight, bias, stride, padding, dilation, groups),
+                       0)
     _conv._check_conv_shapes("conv1d", x_shape, w_shape, groups, "L", "k")
     if bias is not None and _conv._shape_of(bias) != (w_shape[0],):
         raise ValueError(f"conv1d: bias must have shape ({w_shape[0]},), got "
@@ -357,26 +463,145 @@ def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
-def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
-    """x (N, C, H, W) -> (N, C, out_h, out_w), each output the mean of x over rows
-    floor(i H / out_h) to ceil((i + 1) H / out_h) (exclusive) and the like columns, as PyTorch;
-    output_size an int, a pair, or None in a pair for the input's size; (1, 1) is the global
-    average pool. Two products with constant averaging matrices, A_h @ x @ A_w^T, so the
-    gradient is matmul's."""
-    shape = _conv._shape_of(x)
-    if len(shape) != 4:
-        raise ValueError(f"adaptive_avg_pool2d: expected x (N, C, H, W), got {shape}")
+def _adaptive_size(name: str, output_size, shape) -> tuple[int, int]:
+    """(out_h, out_w) from an int, a pair, or None in a pair for the input's size."""
     size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     if len(size) != 2 or not all(n is None or isinstance(n, (int, np.integer))
                                  and not isinstance(n, bool) and n >= 1 for n in size):
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int >= 1 or a pair of "
+        raise ValueError(f"{name}: output_size must be an int >= 1 or a pair of "
                          f"them (None: the input's size), got {output_size!r}")
-    out_h, out_w = (shape[2 + i] if n is None else int(n) for i, n in enumerate(size))
-    dtype = np.result_type(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype,
-                           np.float32)
+    return tuple(shape[-2 + i] if n is None else int(n) for i, n in enumerate(size))
+
+
+def _float_dtype(x):
+    return np.result_type(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype, np.float32)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
+    """x (N, C, H, W) or unbatched (C, H, W) -> (..., out_h, out_w), each output the mean of x
+    over rows floor(i H / out_h) to ceil((i + 1) H / out_h) (exclusive) and the like columns, as
+    PyTorch; output_size an int, a pair, or None in a pair for the input's size; (1, 1) is the
+    global average pool. Two products with constant averaging matrices, A_h @ x @ A_w^T, so the
+    gradient is matmul's."""
+    shape = _conv._shape_of(x)
+    _conv._check_pool_rank("adaptive_avg_pool2d", shape, "H, W")
+    out_h, out_w = _adaptive_size("adaptive_avg_pool2d", output_size, shape)
+    (h, w), dtype = shape[-2:], _float_dtype(x)
     y = x
-    if out_h != shape[2]:  # an equal size averages single values: nothing to do
-        y = matmul(_averaging_matrix(shape[2], out_h, dtype), y)  # (N, C, out_h, W)
-    if out_w != shape[3]:
-        y = matmul(y, _averaging_matrix(shape[3], out_w, dtype).T)  # (N, C, out_h, out_w)
+    if out_h != h:  # an equal size averages single values: nothing to do
+        y = matmul(_averaging_matrix(h, out_h, dtype), y)  # (N, C, out_h, W)
+    if out_w != w:
+        y = matmul(y, _averaging_matrix(w, out_w, dtype).T)  # (N, C, out_h, out_w)
     return identity(y) if y is x else y
+
+
+def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+    """The transposed 1-D convolution (PyTorch's conv_transpose1d, arguments in its order):
+    x (N, C, L) or unbatched (C, L), weight (C, O / groups, k), bias (O,) or None ->
+    (N, O, L_out), L_out = (L - 1) stride - 2 padding + dilation (k - 1) + 1 + output_padding
+    (output_padding smaller than stride or dilation). conv_transpose2d on a height-1 image."""
+    name = "conv_transpose1d"
+    stride = _conv._single(stride, f"{name}: stride")
+    padding = _conv._single(padding, f"{name}: padding")
+    output_padding = _conv._single(output_padding, f"{name}: output_padding")
+    dilation = _conv._dilation(dilation, name, pair=False)
+    groups = _conv._groups(groups, name)
+    _conv._check_transpose_settings(name, (stride,), (padding,), (output_padding,), (dilation,),
+                                    pair=False)
+    x_shape, w_shape = _conv._shape_of(x), _conv._shape_of(weight)
+    if len(x_shape) == 2 and len(w_shape) == 3:  # unbatched (C, L): a batch of one, as PyTorch
+        return squeeze(conv_transpose1d(unsqueeze(x, 0), weight, bias, stride, padding,
+                                        output_padding, groups, dilation), 0)
+    _conv._check_transpose_shapes(name, x_shape, w_shape, groups, "L", "k")
+    if bias is not None and _conv._shape_of(bias) != (w_shape[1] * groups,):
+        raise ValueError(f"{name}: bias must have shape ({w_shape[1] * groups},), got "
+                         f"{_conv._shape_of(bias)}")
+    _conv._transpose_output_size(name, x_shape[2:], w_shape[2:], (stride,), (padding,),
+                                 (output_padding,), (dilation,))
+    y = conv_transpose2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, (1, stride), (0, padding),
+                         (0, output_padding), groups, (1, dilation))
+    return squeeze(y, 2)  # (N, O, 1, L_out) -> (N, O, L_out)
+
+
+def max_pool1d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, L) or
+    unbatched (C, L), as PyTorch's max_pool1d (max_pool2d's rules along one axis: -inf
+    padding, dilation, ceil_mode). return_indices: also the int64 positions of the maxima along
+    L (what max_pool2d gives for a height-1 image)."""
+    kernel, stride, padding = _conv._pool_settings("max_pool1d", kernel_size, stride, padding,
+                                                   pair=False)
+    dilation = _conv._dilation(dilation, "max_pool1d", pair=False)
+    shape = _conv._shape_of(x)
+    _conv._check_pool_rank("max_pool1d", shape, "L")
+    _conv._pool_output_size("max_pool1d", shape[-1:], kernel, stride, padding, bool(ceil_mode),
+                            (dilation,))
+    y = max_pool2d(unsqueeze(x, -2), (1, *kernel), (1, *stride), (0, *padding), (1, dilation),
+                   ceil_mode, return_indices)
+    if return_indices:
+        return squeeze(y[0], -2), Tensor(np.squeeze(y[1].data, -2))
+    return squeeze(y, -2)
+
+
+def avg_pool1d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """Mean over kernel_size windows every stride (default: kernel_size) of x (N, C, L) or
+    unbatched (C, L), zero-padded, as PyTorch's avg_pool1d (avg_pool2d's rules along one
+    axis)."""
+    kernel, stride, padding = _conv._pool_settings("avg_pool1d", kernel_size, stride, padding,
+                                                   pair=False)
+    shape = _conv._shape_of(x)
+    _conv._check_pool_rank("avg_pool1d", shape, "L")
+    _conv._pool_output_size("avg_pool1d", shape[-1:], kernel, stride, padding, bool(ceil_mode))
+    return squeeze(avg_pool2d(unsqueeze(x, -2), (1, *kernel), (1, *stride), (0, *padding),
+                              ceil_mode, count_include_pad), -2)
+
+
+def adaptive_avg_pool1d(x: Tensor, output_size) -> Tensor:
+    """x (N, C, L) or unbatched (C, L) -> (..., output_size): the means over PyTorch's adaptive
+    windows along L (as adaptive_avg_pool2d's columns), one product with an averaging matrix."""
+    shape = _conv._shape_of(x)
+    _conv._check_pool_rank("adaptive_avg_pool1d", shape, "L")
+    out = _conv._single(output_size, "adaptive_avg_pool1d: output_size")
+    if out < 1:
+        raise ValueError(f"adaptive_avg_pool1d: output_size must be >= 1, got {out}")
+    if out == shape[-1]:
+        return identity(x)
+    return matmul(x, _averaging_matrix(shape[-1], out, _float_dtype(x)).T)
+
+
+def _adaptive_windows(size: int, out: int) -> np.ndarray:
+    """(out, k): the positions of PyTorch's adaptive windows along an axis (floor(i size / out)
+    to ceil((i + 1) size / out), exclusive), k the longest; a shorter one repeats its last."""
+    i = np.arange(out)
+    start, end = i * size // out, -(-(i + 1) * size // out)
+    return np.minimum(start[:, None] + np.arange((end - start).max()), end[:, None] - 1)
+
+
+def adaptive_max_pool2d(x: Tensor, output_size,
+                        return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """x (N, C, H, W) or unbatched (C, H, W) -> (..., out_h, out_w): the max over each of
+    PyTorch's adaptive windows (as adaptive_avg_pool2d's), its first maximum row by row (or its
+    last NaN) taking the gradient, as PyTorch; return_indices: also their int64 indices into
+    each flattened H*W plane. The maxima are found on the array; the values are a gather
+    (getitem) of x, so the gradient is getitem's."""
+    shape = _conv._shape_of(x)
+    _conv._check_pool_rank("adaptive_max_pool2d", shape, "H, W")
+    out_h, out_w = _adaptive_size("adaptive_max_pool2d", output_size, shape)
+    h, w = shape[-2:]
+    rows, cols = _adaptive_windows(h, out_h), _adaptive_windows(w, out_w)
+    # (out_h, out_w, kh * kw): each window's positions in the flat plane, row by row
+    positions = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(out_h, out_w, -1)
+    planes = np.asarray(x.data if isinstance(x, Tensor) else x).reshape(*shape[:-2], h * w)
+    windows = planes[..., positions]  # (..., out_h, out_w, kh * kw)
+    nan = np.isnan(windows)  # PyTorch's scan ends on a window's last NaN, if it has one
+    last_nan = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+    first = np.where(nan.any(axis=-1), last_nan, np.argmax(windows, axis=-1))  # (..., oh, ow)
+    indices = np.take_along_axis(np.broadcast_to(positions, first.shape + positions.shape[-1:]),
+                                 first[..., None], axis=-1)[..., 0].astype(np.int64)
+    lead = np.ix_(*(np.arange(n) for n in shape[:-2]))  # each leading axis, broadcast
+    index = tuple(a.reshape(a.shape + (1, 1)) for a in lead) + (indices,)
+    y = getitem(reshape(x, (*shape[:-2], h * w)), index)
+    return (y, Tensor(indices)) if return_indices else y

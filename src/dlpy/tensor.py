@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from dlpy.slice_grad import SliceGrad
 from dlpy.sparse_grad import SparseGrad
 
 _grad_enabled = True
@@ -104,7 +105,7 @@ def detect_anomaly() -> Iterator[None]:
 
 def _nonfinite(array) -> str | None:
     """"nan", "inf" or None for a float array (other dtypes are always finite)."""
-    if isinstance(array, SparseGrad):
+    if isinstance(array, (SparseGrad, SliceGrad)):
         array = array.values
     if array is None or array.dtype.kind not in "fc" or np.isfinite(array).all():
         return None
@@ -401,38 +402,211 @@ class Tensor:
     def tanh(self):
         return _activation.tanh(self)
 
-    def sum(self, axis=None, keepdims: bool = False):
-        return _reduce.sum(self, axis, keepdims)
+    def sum(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        """The sum over axis or axes (None: every axis); PyTorch's dim/keepdim also work."""
+        return _reduce.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis=None, keepdims: bool = False):
-        return _reduce.mean(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        return _reduce.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, axis=None, keepdims: bool = False):
-        return _reduce.max(self, axis, keepdims)
+    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """PyTorch's: x.max() the value, x.max(1) / max(dim=1) (values, indices); with axis=
+        the values alone (as amax): see ``dlpy.functional.max``."""
+        return _reduce.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims: bool = False):
-        return _reduce.min(self, axis, keepdims)
+    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        return _reduce.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def logsumexp(self, axis=None, keepdims: bool = False):
-        return _reduce.logsumexp(self, axis, keepdims)
+    def logsumexp(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        return _reduce.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def var(self, axis=None, *, keepdims: bool = False, correction=None, unbiased=None):
+    def var(self, axis=None, *, keepdims=None, correction=None, unbiased=None, dim=None,
+            keepdim=None):
         """Variance with PyTorch's ``correction`` (default 1) or ``unbiased``."""
         return _reduce.var(self, axis, keepdims=keepdims, correction=correction,
-                           unbiased=unbiased)
+                           unbiased=unbiased, dim=dim, keepdim=keepdim)
 
-    def std(self, axis=None, *, keepdims: bool = False, correction=None, unbiased=None):
+    def std(self, axis=None, *, keepdims=None, correction=None, unbiased=None, dim=None,
+            keepdim=None):
         return _reduce.std(self, axis, keepdims=keepdims, correction=correction,
-                           unbiased=unbiased)
+                           unbiased=unbiased, dim=dim, keepdim=keepdim)
 
-    def argmax(self, axis=None, keepdims: bool = False) -> np.ndarray:
+    def argmax(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> np.ndarray:
         """The index of the (first) largest value over axis (None: of the flattened tensor), as
         an int64 numpy array: indices have no gradient."""
+        axis, keepdims = _reduce.resolve_axis("argmax", axis, dim, keepdims, keepdim)
         return np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims), dtype=np.int64)
 
-    def argmin(self, axis=None, keepdims: bool = False) -> np.ndarray:
+    def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> np.ndarray:
         """The index of the (first) smallest value, as ``argmax``."""
+        axis, keepdims = _reduce.resolve_axis("argmin", axis, dim, keepdims, keepdim)
         return np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims), dtype=np.int64)
+
+    # PyTorch's method names for what dlpy already has (no new gradients)
+    def amax(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        """The max over axis or axes, values only, ties sharing the gradient (torch.amax)."""
+        return _reduce.amax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def amin(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        return _reduce.amin(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def norm(self, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        """The p-norm over axis (None: every axis), p > 0 or inf; torch.Tensor.norm's "fro"
+        (a vector's 2-norm, every axis flattened) is p = 2."""
+        p = 2 if isinstance(p, str) and p == "fro" else p
+        return _reduce.norm(self, p, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def all(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+        """Whether every value is nonzero (over axis), a boolean Tensor without gradient."""
+        axis, keepdims = _reduce.resolve_axis("all", axis, dim, keepdims, keepdim)
+        axes = _reduce._normalize_axis("all", axis, self.ndim)
+        return Tensor(np.all(self.data, axis=axes, keepdims=keepdims))
+
+    def any(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+        """Whether some value is nonzero (over axis), a boolean Tensor without gradient."""
+        axis, keepdims = _reduce.resolve_axis("any", axis, dim, keepdims, keepdim)
+        axes = _reduce._normalize_axis("any", axis, self.ndim)
+        return Tensor(np.any(self.data, axis=axes, keepdims=keepdims))
+
+    def isnan(self) -> Tensor:
+        return Tensor(np.isnan(self.data))
+
+    def isinf(self) -> Tensor:
+        return Tensor(np.isinf(self.data))
+
+    def isfinite(self) -> Tensor:
+        return Tensor(np.isfinite(self.data))
+
+    def eq(self, other) -> Tensor:
+        """Element-wise ``==`` as a boolean mask (the operator keeps Python's identity)."""
+        return self._compare(other, np.equal)
+
+    def ne(self, other) -> Tensor:
+        return self._compare(other, np.not_equal)
+
+    def add(self, other, *, alpha=1):
+        """self + alpha * other."""
+        return _arith.add(self, other if alpha == 1 else _scaled(other, alpha))
+
+    def sub(self, other, *, alpha=1):
+        """self - alpha * other."""
+        return _arith.sub(self, other if alpha == 1 else _scaled(other, alpha))
+
+    def mul(self, other):
+        return _arith.mul(self, other)
+
+    def div(self, other):
+        return _arith.div(self, other)
+
+    def matmul(self, other):
+        return _matmul.matmul(self, other)
+
+    def pow(self, exponent):
+        """self ** exponent, a number."""
+        return _arith.power(self, exponent)
+
+    def square(self):
+        return _arith.power(self, 2)
+
+    def neg(self):
+        return _arith.neg(self)
+
+    def reciprocal(self):
+        return _arith.power(self, -1)
+
+    def rsqrt(self):
+        return _arith.power(self, -0.5)
+
+    def masked_fill(self, mask, value):
+        """self with ``value`` wherever ``mask`` (broadcast to self's shape) is True."""
+        return _mask.masked_fill(self, mask, value)
+
+    def t(self):
+        """The transpose of a tensor with at most 2 axes (one with fewer is itself)."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expected a tensor with at most 2 axes, got shape {self.shape}"
+                             "; use transpose(...) or mT")
+        return _shape.transpose(self, None)
+
+    @property
+    def mT(self):  # noqa: N802 - PyTorch's name
+        """The last two axes swapped (a batch of matrices transposed)."""
+        if self.ndim < 2:
+            raise ValueError(f"mT: expected a tensor with at least 2 axes, got shape "
+                             f"{self.shape}")
+        return _shape.swapaxes(self, -2, -1)
+
+    def clone(self):
+        """A copy whose gradient flows back to this tensor (an identity op)."""
+        out = _arith.identity(self)
+        out.data = self.data.copy()  # a copy, as torch's: fill_ on one leaves the other alone
+        return out
+
+    def contiguous(self):
+        """The tensor itself (numpy arrays need no contiguity for dlpy's ops)."""
+        return self
+
+    def dim(self) -> int:
+        """The number of axes (``ndim``)."""
+        return self.data.ndim
+
+    def nelement(self) -> int:
+        return self.data.size
+
+    def expand_as(self, other):
+        """self broadcast to other's shape (a copy); the gradient is summed back."""
+        return _rearrange.expand_as(self, other)
+
+    def view_as(self, other):
+        return self.reshape(np.shape(other.data if isinstance(other, Tensor) else other))
+
+    def reshape_as(self, other):
+        return self.reshape(np.shape(other.data if isinstance(other, Tensor) else other))
+
+    def type_as(self, other):
+        """This tensor cast to other's dtype."""
+        return _arith.cast(self, other.dtype)
+
+    def new_zeros(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
+        """Zeros of this tensor's dtype (or ``dtype``), as torch's."""
+        dtype = self.dtype if dtype is None else dtype
+        return _creation.zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
+        dtype = self.dtype if dtype is None else dtype
+        return _creation.ones(*size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+        return _creation.full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                              requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
+        """A copy of ``data`` of this tensor's dtype (or ``dtype``)."""
+        data = data.data if isinstance(data, Tensor) else data
+        dtype = self.dtype if dtype is None else dtype
+        return Tensor(np.array(data, dtype=dtype), requires_grad=requires_grad)
+
+    def _check_in_place(self, name: str) -> None:
+        # ops may have saved this array for backward and no version counter would notice
+        if self.op is not None:
+            raise RuntimeError(f"{name}: a tensor computed by a recorded op cannot be changed "
+                               "in place; detach() or clone() it first")
+        if self.requires_grad and _grad_enabled:
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad can be changed in "
+                               "place only under dlpy.no_grad(), as in PyTorch")
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place (under no_grad for a tensor that requires grad); returns
+        the tensor."""
+        self._check_in_place("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value) -> Tensor:
+        """Fill with ``value`` in place, as ``zero_``."""
+        self._check_in_place("fill_")
+        self.data[...] = value.data if isinstance(value, Tensor) else value
+        return self
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
         return _activation.clamp(self, min, max)
@@ -442,6 +616,112 @@ class Tensor:
 
     def log_softmax(self, dim: int = -1):
         return _softmax.log_softmax(self, dim)
+
+    # indexing, rearranging, cumulative and more element-wise ops (ops/indexing.py,
+    # rearrange.py, cumulative.py, pointwise.py), under PyTorch's names
+    def gather(self, dim: int, index):
+        return _indexing.gather(self, dim, index)
+
+    def take_along_dim(self, indices, dim: int | None = None):
+        return _indexing.take_along_dim(self, indices, dim)
+
+    def index_select(self, dim: int, index):
+        return _indexing.index_select(self, dim, index)
+
+    def scatter(self, dim: int, index, src=None, *, value=None):
+        return _indexing.scatter(self, dim, index, src, value=value)
+
+    def scatter_add(self, dim: int, index, src):
+        return _indexing.scatter_add(self, dim, index, src)
+
+    def repeat_interleave(self, repeats, dim: int | None = None):
+        return _indexing.repeat_interleave(self, repeats, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool | None = None):
+        """(values, indices): indices an int64 Tensor, as torch.sort."""
+        return _indexing.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool | None = None
+                ) -> np.ndarray:
+        """int64 numpy array, as ``argmax``."""
+        return _indexing.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+        """(values, indices): indices an int64 Tensor, as torch.topk."""
+        return _indexing.topk(self, k, dim, largest, sorted)
+
+    def expand(self, *sizes):
+        """Broadcast to ``sizes`` (``expand(2, -1, 3)`` or a tuple); a copy, not a view."""
+        return _rearrange.expand(self, *sizes)
+
+    def repeat(self, *sizes):
+        return _rearrange.repeat(self, *sizes)
+
+    def flip(self, *dims):
+        """Reversed along ``dims`` (``flip(0, 1)`` or ``flip((0, 1))``)."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return _rearrange.flip(self, dims)
+
+    def roll(self, shifts, dims=None):
+        return _rearrange.roll(self, shifts, dims)
+
+    def tril(self, diagonal: int = 0):
+        return _rearrange.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0):
+        return _rearrange.triu(self, diagonal)
+
+    def cumsum(self, dim: int):
+        return _cumulative.cumsum(self, dim)
+
+    def cumprod(self, dim: int):
+        return _cumulative.cumprod(self, dim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False):
+        return _cumulative.prod(self, dim, keepdim)
+
+    def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None):
+        return _cumulative.diff(self, n, dim, prepend, append)
+
+    def sin(self):
+        return _pointwise.sin(self)
+
+    def cos(self):
+        return _pointwise.cos(self)
+
+    def tan(self):
+        return _pointwise.tan(self)
+
+    def atan2(self, other):
+        return _pointwise.atan2(self, other)
+
+    def erf(self):
+        return _pointwise.erf(self)
+
+    def log1p(self):
+        return _pointwise.log1p(self)
+
+    def expm1(self):
+        return _pointwise.expm1(self)
+
+    def sign(self):
+        return _pointwise.sign(self)
+
+    def floor(self):
+        return _pointwise.floor(self)
+
+    def ceil(self):
+        return _pointwise.ceil(self)
+
+    def round(self, decimals: int = 0):
+        return _pointwise.round(self, decimals)
+
+    def maximum(self, other):
+        return _pointwise.maximum(self, other)
+
+    def minimum(self, other):
+        return _pointwise.minimum(self, other)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -491,6 +771,27 @@ class Tensor:
     @property
     def T(self):
         return _shape.transpose(self, None)
+
+    def split(self, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+        """Pieces along ``dim``, as torch's (see ``dlpy.functional.split``)."""
+        from dlpy import functional
+
+        return functional.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        from dlpy import functional
+
+        return functional.chunk(self, chunks, dim)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        from dlpy import functional
+
+        return functional.unbind(self, dim)
+
+
+def _scaled(other, alpha):
+    """alpha * other for add/sub's ``alpha``: recorded for a tensor, a constant otherwise."""
+    return _arith.mul(other, alpha) if isinstance(other, Tensor) else np.multiply(other, alpha)
 
 
 class Op:
@@ -625,6 +926,7 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
     """
     grads: dict[int, np.ndarray] = {}  # by id: Tensors may define ==
     shared = set()  # arrays someone else may hold: a leaf gets a copy of these
+    owned: set[int] = set()  # sums the engine allocated, held by grads only: added to in place
     for root, grad in zip(roots, root_grads):
         existing = grads.get(id(root))
         grads[id(root)] = grad if existing is None else existing + grad
@@ -641,6 +943,9 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
+        owned.discard(id(grad))  # handed on from here: never written to again
+        if type(grad) is SliceGrad:  # hooks, ops, leaves and users see dense arrays only
+            grad = grad.to_dense()
         if node._hooks:
             grad = _run_hooks(node, node._hooks, grad)
         op = node.op
@@ -674,10 +979,39 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
             if parent_grad is not None:  # a node used twice gets the sum
                 key = id(parent)
                 existing = grads.get(key)
-                grads[key] = parent_grad if existing is None else existing + parent_grad
+                grads[key] = (parent_grad if existing is None
+                              else _sum(existing, parent_grad, owned))
         if not retain_graph:
             op.free()
     return captured
+
+
+def _sum(existing, grad, owned: set[int]):
+    """existing + grad, two gradients of one tensor.
+
+    Only an array in ``owned`` (one this pass allocated for a sum and nobody else holds) is
+    added to in place; any other (an op's grad_output handed on as it is, a hook's or the
+    user's array) is never written. Slices go into one such array, ``total[index] += values``,
+    so each costs O(slice), not a zero array of the whole tensor."""
+    if id(existing) not in owned:
+        if type(existing) is not SliceGrad and type(grad) is not SliceGrad:
+            total = existing + grad  # a new array (or, sparse + sparse, a SparseGrad)
+            if type(total) is np.ndarray:
+                owned.add(id(total))
+            return total
+        if type(existing) is SliceGrad and type(grad) is not SliceGrad:
+            existing, grad = grad, existing  # copy the other one rather than fill zeros
+        existing = (existing.to_dense() if isinstance(existing, (SliceGrad, SparseGrad))
+                    else np.array(existing))  # a copy, and 0-d stays an array: += in place
+        owned.add(id(existing))
+    if type(grad) is SliceGrad:
+        grad.add_to(existing)
+    elif isinstance(grad, SparseGrad):
+        rows = grad.coalesce()  # unique rows: += on a fancy index then adds each once
+        existing[rows.indices] += rows.values
+    else:
+        existing += grad
+    return existing
 
 
 def _run_hooks(node: Tensor, hooks: dict, grad):
@@ -716,6 +1050,12 @@ def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
             checked.append(None)
             continue
         data = tensor.data
+        if type(grad) is SliceGrad:  # GetItem's, of a basic slice
+            if grad.shape != data.shape:
+                raise RuntimeError(f"{type(op).__name__}.backward: slice gradient {i} has "
+                                   f"shape {grad.shape}, input has shape {data.shape}")
+            checked.append(grad if grad.dtype == data.dtype else grad.astype(data.dtype))
+            continue
         if isinstance(grad, SparseGrad):
             if grad.shape != data.shape:
                 raise RuntimeError(f"{type(op).__name__}.backward: sparse gradient {i} has "
@@ -763,9 +1103,15 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
 
 
 # The op modules import Op and Tensor from here, so they are imported last.
+from dlpy import creation as _creation  # noqa: E402
 from dlpy.ops import activation as _activation  # noqa: E402
 from dlpy.ops import arithmetic as _arith  # noqa: E402
+from dlpy.ops import cumulative as _cumulative  # noqa: E402
+from dlpy.ops import indexing as _indexing  # noqa: E402
+from dlpy.ops import mask as _mask  # noqa: E402
 from dlpy.ops import matmul as _matmul  # noqa: E402
+from dlpy.ops import pointwise as _pointwise  # noqa: E402
+from dlpy.ops import rearrange as _rearrange  # noqa: E402
 from dlpy.ops import reduce as _reduce  # noqa: E402
 from dlpy.ops import shape as _shape  # noqa: E402
 from dlpy.ops import softmax as _softmax  # noqa: E402

@@ -1,6 +1,6 @@
-"""BatchNorm1d / BatchNorm2d: PyTorch state dicts loading unchanged, training steps (outputs,
-gradients, running statistics) and eval outputs as PyTorch's (tests/fixtures/nn/batch_norm.npz),
-train/eval switching, state dicts, errors."""
+"""BatchNorm1d / BatchNorm2d / BatchNorm3d: PyTorch state dicts loading unchanged, training steps
+(outputs, gradients, running statistics) and eval outputs as PyTorch's
+(tests/fixtures/nn/batch_norm.npz), train/eval switching, state dicts, errors."""
 
 from pathlib import Path
 
@@ -45,6 +45,7 @@ BUILD = {
     "bn1d_no_tracking": lambda: nn.BatchNorm1d(3, track_running_stats=False),
     "bn2d_no_bias": lambda: nn.BatchNorm2d(2, bias=False),
     "cnn": cnn,
+    "bn3d": lambda: nn.BatchNorm3d(3, momentum=0.3),
 }
 
 
@@ -201,6 +202,9 @@ def test_repr():
     assert repr(nn.BatchNorm1d(3)) == (
         "BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, "
         "track_running_stats=True)")
+    assert repr(nn.BatchNorm3d(2)) == (
+        "BatchNorm3d(2, eps=1e-05, momentum=0.1, affine=True, bias=True, "
+        "track_running_stats=True)")
     assert repr(nn.BatchNorm2d(4, momentum=None, affine=False)) == (
         "BatchNorm2d(4, eps=1e-05, momentum=None, affine=False, bias=False, "
         "track_running_stats=True)")
@@ -215,6 +219,12 @@ def test_errors():
     with pytest.raises(ValueError, match=r"BatchNorm2d: expected a 4D input \(N, C, H, W\), got "
                                          r"a 3D input of shape \(2, 3, 4\)"):
         nn.BatchNorm2d(3)(np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"BatchNorm3d: expected a 5D input \(N, C, D, H, W\), "
+                                         r"got a 4D input of shape \(2, 3, 4, 4\)"):
+        nn.BatchNorm3d(3)(np.ones((2, 3, 4, 4)))
+    with pytest.raises(ValueError, match=r"BatchNorm3d: expected 3 channels on axis 1, got an "
+                                         r"input of shape \(2, 2, 2, 2, 2\)"):
+        nn.BatchNorm3d(3)(np.ones((2, 2, 2, 2, 2)))
     with pytest.raises(ValueError, match=r"BatchNorm1d: expected 3 channels on axis 1, got an "
                                          r"input of shape \(2, 4\)"):
         nn.BatchNorm1d(3)(np.ones((2, 4)))
@@ -236,6 +246,7 @@ def test_errors():
 @pytest.mark.parametrize("module, shape", [(nn.BatchNorm1d(3), (1, 3)),
                                            (nn.BatchNorm1d(3), (1, 3, 1)),
                                            (nn.BatchNorm2d(3), (1, 3, 1, 1)),
+                                           (nn.BatchNorm3d(3), (1, 3, 1, 1, 1)),
                                            (nn.BatchNorm1d(3, track_running_stats=False),
                                             (1, 3))])
 def test_one_value_per_channel_is_an_error_when_training(module, shape):

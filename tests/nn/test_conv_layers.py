@@ -1,7 +1,8 @@
-"""Conv1d, AvgPool2d, AdaptiveAvgPool2d, Unflatten, Conv2d's padding strings, and dilation and
-groups of Conv2d / Conv1d / MaxPool2d: PyTorch state dicts loading unchanged and giving PyTorch's
-outputs (tests/fixtures/nn/conv_layers.npz), the layers against the functions, initialisation,
-errors."""
+"""Conv1d, AvgPool2d, AdaptiveAvgPool2d, Unflatten, Conv2d's padding strings, dilation and
+groups of Conv2d / Conv1d / MaxPool2d, ConvTranspose2d / 1d, padding_mode, MaxPool1d, AvgPool1d,
+AdaptiveAvgPool1d, AdaptiveMaxPool2d and unbatched inputs: PyTorch state dicts loading unchanged
+and giving PyTorch's outputs (tests/fixtures/nn/conv_layers.npz), the layers against the
+functions, initialisation, errors, and a conv autoencoder that learns."""
 
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 import dlpy.functional as F
-from dlpy import Tensor, nn
+from dlpy import Tensor, nn, optim
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "conv_layers.npz"
 
@@ -56,11 +57,55 @@ def build(name):
             nn.Conv1d(4, 8, 3, padding="same", dilation=2, groups=4), nn.ReLU(),
             nn.Conv1d(8, 4, 2, stride=2, dilation=3, groups=2), nn.Flatten(), nn.Linear(4 * 9, 2),
         )
+    if name == "transpose2d":
+        return nn.Sequential(
+            nn.ConvTranspose2d(2, 4, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(4, 6, (3, 2), stride=(1, 2), padding=(1, 0), groups=2,
+                               dilation=(2, 1), bias=False), nn.Tanh(),
+            nn.ConvTranspose2d(6, 3, 2, stride=3, padding=1, output_padding=2, dilation=3),
+        )
+    if name == "transpose1d":
+        return nn.Sequential(
+            nn.ConvTranspose1d(3, 4, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose1d(4, 2, 3, stride=3, output_padding=2, groups=2, dilation=2),
+        )
+    if name == "padding_modes":
+        return nn.Sequential(
+            nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"), nn.ReLU(),
+            nn.Conv2d(3, 4, (3, 4), padding="same", padding_mode="replicate"), nn.Tanh(),
+            nn.Conv2d(4, 2, 3, stride=2, padding=(2, 1), dilation=2, groups=2,
+                      padding_mode="circular"),
+            nn.Conv2d(2, 2, 2, padding="same", dilation=(1, 3), padding_mode="reflect",
+                      bias=False),
+        )
+    if name == "padding_modes1d":
+        return nn.Sequential(
+            nn.Conv1d(2, 3, 4, padding="same", padding_mode="reflect"), nn.ReLU(),
+            nn.Conv1d(3, 4, 3, stride=2, padding=2, padding_mode="circular"),
+            nn.Conv1d(4, 2, 3, padding=1, groups=2, padding_mode="replicate"),
+        )
+    if name == "pool1d":
+        return nn.Sequential(
+            nn.Conv1d(2, 4, 3), nn.MaxPool1d(3, 2, 1, dilation=2, ceil_mode=True), nn.ReLU(),
+            nn.AvgPool1d(2, ceil_mode=True, count_include_pad=False), nn.AdaptiveAvgPool1d(3),
+            nn.Flatten(), nn.Linear(4 * 3, 2),
+        )
+    if name == "adaptive_max":
+        return nn.Sequential(nn.Conv2d(2, 3, 3), nn.AdaptiveMaxPool2d((3, 2)), nn.Flatten(),
+                             nn.Linear(3 * 3 * 2, 2))
     return nn.Sequential(nn.Conv2d(3, 5, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(5, 2))
 
 
-@pytest.mark.parametrize("name", ["cnn1d", "cnn_pool", "global_pool", "grouped", "grouped1d"])
+MODELS = ["cnn1d", "cnn_pool", "global_pool", "grouped", "grouped1d", "transpose2d",
+          "transpose1d", "padding_modes", "padding_modes1d", "pool1d", "adaptive_max"]
+
+
+def test_every_fixture_model_is_tested(torch_models):
+    assert set(torch_models) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_torch_state_dict_loads_unchanged_and_gives_torch_output(name, torch_models):
     reference = torch_models[name]
     model = build(name)
@@ -200,9 +245,9 @@ def test_reprs():
 
 @pytest.mark.parametrize("make, error, message", [
     (lambda: nn.Conv1d(3, 2, 3)(Tensor(np.zeros((1, 2, 8)))), ValueError,
-     r"Conv1d: expected input \(N, 3, L\), got \(1, 2, 8\)"),
+     r"Conv1d: expected input \(N, 3, L\) or unbatched \(3, L\), got \(1, 2, 8\)"),
     (lambda: nn.Conv1d(3, 2, 3)(Tensor(np.zeros((1, 3, 8, 8)))), ValueError,
-     r"Conv1d: expected input \(N, 3, L\), got \(1, 3, 8, 8\)"),
+     r"Conv1d: expected input \(N, 3, L\) or unbatched \(3, L\), got \(1, 3, 8, 8\)"),
     (lambda: nn.Conv1d(1, 1, 5)(Tensor(np.zeros((1, 1, 4)))), ValueError,
      r"conv1d: kernel size 5 does not fit the input length 4 with padding 0"),
     (lambda: nn.Conv1d(0, 2, 3), ValueError, r"Conv1d: in_channels and out_channels must be "
@@ -227,8 +272,8 @@ def test_reprs():
     (lambda: nn.Conv1d(4, 4, 3, 1, 0, False), ValueError,  # bias comes after groups, as torch
      r"Conv1d: dilation: expected an int or a 1-tuple of ints, got False"),
     (lambda: nn.MaxPool2d(2, dilation=0), ValueError, r"MaxPool2d: need dilation >= 1"),
-    (lambda: nn.AvgPool2d(2)(Tensor(np.zeros((3, 4, 4)))), ValueError,
-     r"avg_pool2d: expected x \(N, C, H, W\), got \(3, 4, 4\)"),
+    (lambda: nn.AvgPool2d(2)(Tensor(np.zeros((4, 4)))), ValueError,
+     r"avg_pool2d: expected x \(N, C, H, W\) or unbatched \(C, H, W\), got \(4, 4\)"),
     (lambda: nn.AdaptiveAvgPool2d(0)(Tensor(np.zeros((1, 3, 4, 4)))), ValueError,
      r"adaptive_avg_pool2d: output_size must be an int >= 1"),
     (lambda: nn.Unflatten(1, (5, 4))(Tensor(np.zeros((2, 12)))), ValueError,
@@ -257,3 +302,237 @@ def test_flatten_takes_start_and_end_dim_as_torch():
     np.testing.assert_array_equal(nn.Flatten(2)(x).data, x.data.reshape(2, 3, 20))
     with pytest.raises(ValueError, match="start_dim 3 comes after end_dim 1"):
         nn.Flatten(3, 1)(x)
+
+
+@pytest.mark.parametrize("name", ["transpose2d", "transpose1d", "padding_modes",
+                                  "padding_modes1d"])
+def test_unbatched_input_gives_the_batched_rows(name, torch_models):
+    """Convolution layers (transposed, padding modes) take (C, H, W) / (C, L) as PyTorch."""
+    reference = torch_models[name]
+    model = build(name)
+    model.load_state_dict(reference["state"])
+    for i in range(len(reference["input"])):
+        out = model(Tensor(reference["input"][i]))
+        assert out.shape == reference["output"].shape[1:]
+        np.testing.assert_allclose(out.data, reference["output"][i], rtol=1e-5, atol=1e-6)
+
+
+def test_pooling_layers_take_unbatched_inputs():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((3, 7, 6)).astype(np.float32))
+    for layer in (nn.MaxPool2d(2), nn.AvgPool2d(3, 2, 1), nn.AdaptiveAvgPool2d((2, 3)),
+                  nn.AdaptiveMaxPool2d(2)):
+        np.testing.assert_array_equal(layer(x).data, layer(x[None]).data[0])
+    x1 = Tensor(rng.standard_normal((3, 9)).astype(np.float32))
+    for layer in (nn.MaxPool1d(2), nn.AvgPool1d(3, 2, 1), nn.AdaptiveAvgPool1d(4)):
+        np.testing.assert_array_equal(layer(x1).data, layer(x1[None]).data[0])
+    values, indices = nn.MaxPool2d(2, return_indices=True)(x)
+    assert values.shape == indices.shape == (3, 3, 3)
+    np.testing.assert_array_equal(nn.MaxUnpool2d(2)(values, indices, (7, 6)).data,
+                                  nn.MaxUnpool2d(2)(values[None], indices.data[None],
+                                                    (7, 6)).data[0])
+
+
+@pytest.mark.parametrize("layer, weight_shape, fan_in", [
+    (lambda rng: nn.ConvTranspose2d(4, 6, 3, rng=rng), (4, 6, 3, 3), 6 * 9),
+    (lambda rng: nn.ConvTranspose2d(4, 6, (3, 2), groups=2, rng=rng), (4, 3, 3, 2), 3 * 6),
+    (lambda rng: nn.ConvTranspose1d(3, 8, 5, groups=1, dilation=2, rng=rng), (3, 8, 5), 8 * 5),
+])
+def test_conv_transpose_shapes_and_init_as_pytorch(layer, weight_shape, fan_in):
+    """weight (in, out / groups, *kernel), U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with PyTorch's
+    fan_in = out / groups * kernel size (its weight's axis 1), bias the same bound; weight then
+    bias from the one generator."""
+    conv = layer(np.random.default_rng(0))
+    assert conv.weight.shape == weight_shape and conv.bias.shape == (conv.out_channels,)
+    assert conv.weight.dtype == np.float32
+    rng, bound = np.random.default_rng(0), 1 / np.sqrt(fan_in)
+    np.testing.assert_array_equal(conv.weight.data, rng.uniform(-bound, bound, weight_shape)
+                                  .astype(np.float32))
+    np.testing.assert_array_equal(conv.bias.data, rng.uniform(-bound, bound, conv.out_channels)
+                                  .astype(np.float32))
+    assert [k for k, _ in conv.named_parameters()] == ["weight", "bias"]
+    assert list(nn.ConvTranspose2d(2, 2, 3, bias=False).state_dict()) == ["weight"]
+
+
+def test_conv_transpose_settings_and_output_size():
+    rng = np.random.default_rng(0)
+    conv1 = nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1, output_padding=1, dilation=2)
+    assert (conv1.kernel_size, conv1.stride, conv1.padding, conv1.output_padding,
+            conv1.dilation) == ((3,), (2,), (1,), (1,), (2,))  # 1-tuples, as PyTorch
+    x = Tensor(rng.standard_normal((1, 4, 5, 5)).astype(np.float32))
+    up = nn.ConvTranspose2d(4, 3, 3, stride=2, rng=rng)
+    assert up(x).shape == (1, 3, 11, 11)
+    # output_size picks output_padding in [0, stride): PyTorch's forward(x, output_size)
+    big = up(x, output_size=[12, 12])
+    np.testing.assert_array_equal(big.data, F.conv_transpose2d(x, up.weight, up.bias, 2, 0,
+                                                               1).data)
+    assert up(x, output_size=(1, 3, 12, 11)).shape == (1, 3, 12, 11)
+    assert up(x[0], output_size=(3, 12, 12)).shape == (3, 12, 12)  # unbatched
+    np.testing.assert_array_equal(up(x[0], (12, 12)).data, big.data[0])
+    x1 = Tensor(rng.standard_normal((2, 4, 5)).astype(np.float32))
+    np.testing.assert_array_equal(
+        conv1(x1, output_size=[11]).data,
+        F.conv_transpose1d(x1, conv1.weight, conv1.bias, 2, 1, 0, 1, 2).data)
+
+
+def test_padding_mode_pads_with_f_pad_then_convolves_without_padding():
+    """PyTorch's rule: F.pad(x, the padding each side, last axis first; "same": d (k - 1) in
+    total, the odd one at the end) in the mode, then the convolution with padding 0."""
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 2, 7, 8)).astype(np.float32))
+    for mode in ("reflect", "replicate", "circular"):
+        conv = nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode=mode, rng=rng)
+        np.testing.assert_array_equal(conv(x).data, F.conv2d(F.pad(x, (2, 2, 1, 1), mode),
+                                                             conv.weight, conv.bias).data)
+        same = nn.Conv2d(2, 3, (4, 3), padding="same", dilation=(1, 2), padding_mode=mode,
+                         rng=rng)
+        np.testing.assert_array_equal(same(x).data, F.conv2d(
+            F.pad(x, (2, 2, 1, 2), mode), same.weight, same.bias, dilation=(1, 2)).data)
+        x1 = x[:, :, 0]
+        conv1 = nn.Conv1d(2, 3, 4, padding="same", padding_mode=mode, rng=rng)
+        np.testing.assert_array_equal(conv1(x1).data, F.conv1d(F.pad(x1, (1, 2), mode),
+                                                               conv1.weight, conv1.bias).data)
+    zeros = nn.Conv2d(2, 3, 3, padding=1, rng=rng)
+    assert zeros.padding_mode == "zeros"
+    np.testing.assert_array_equal(zeros(x).data, F.conv2d(x, zeros.weight, zeros.bias,
+                                                          padding=1).data)
+    valid = nn.Conv2d(2, 3, 3, padding="valid", padding_mode="circular", rng=rng)
+    assert valid(x).shape == (2, 3, 5, 6)
+
+
+def test_padding_mode_gradients_reach_the_input():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((1, 1, 4, 4)), requires_grad=True)
+    conv = nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular", bias=False, rng=rng)
+    conv.weight.data[...] = 1.0
+    conv(x).sum().backward()
+    # circular: every value is read by all 9 positions of the kernel
+    np.testing.assert_array_equal(x.grad, np.full((1, 1, 4, 4), 9.0))
+
+
+def test_pool1d_layers_compute_what_the_functions_do():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 11)).astype(np.float32))
+    pool = nn.MaxPool1d(3, 2, 1, dilation=2, return_indices=True, ceil_mode=True)
+    assert (pool.kernel_size, pool.stride, pool.padding, pool.dilation) == (3, 2, 1, 2)
+    values, indices = pool(x)
+    expected, expected_indices = F.max_pool1d(x, 3, 2, 1, 2, True, True)
+    np.testing.assert_array_equal(values.data, expected.data)
+    np.testing.assert_array_equal(indices.data, expected_indices.data)
+    avg = nn.AvgPool1d(3, 2, 1, ceil_mode=True, count_include_pad=False)
+    assert (avg.kernel_size, avg.stride, avg.padding) == ((3,), (2,), (1,))
+    np.testing.assert_array_equal(avg(x).data, F.avg_pool1d(x, 3, 2, 1, True, False).data)
+    assert nn.AvgPool1d(2)(x).shape == (2, 3, 5)
+    np.testing.assert_array_equal(nn.AdaptiveAvgPool1d(4)(x).data,
+                                  F.adaptive_avg_pool1d(x, 4).data)
+    x2 = Tensor(rng.standard_normal((2, 3, 7, 6)).astype(np.float32))
+    values, indices = nn.AdaptiveMaxPool2d((3, None), return_indices=True)(x2)
+    expected, expected_indices = F.adaptive_max_pool2d(x2, (3, None), True)
+    np.testing.assert_array_equal(values.data, expected.data)
+    np.testing.assert_array_equal(indices.data, expected_indices.data)
+    for layer in (nn.MaxPool1d(2), nn.AvgPool1d(2), nn.AdaptiveAvgPool1d(2),
+                  nn.AdaptiveMaxPool2d(2), nn.MaxUnpool2d(2)):
+        assert layer.parameters() == []
+
+
+def test_new_reprs():
+    assert repr(nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2,
+                                   dilation=2, bias=False)) == (
+        "ConvTranspose2d(4, 6, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), "
+        "dilation=(2, 2), output_padding=(1, 1), groups=2, bias=False)")
+    assert repr(nn.ConvTranspose1d(4, 6, 3)) == (
+        "ConvTranspose1d(4, 6, kernel_size=(3,), stride=(1,), padding=(0,), bias=True)")
+    assert repr(nn.Conv2d(4, 6, 3, padding_mode="reflect")) == (
+        "Conv2d(4, 6, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), bias=True, "
+        "padding_mode=reflect)")
+    assert repr(nn.MaxPool1d(3, dilation=2, ceil_mode=True)) == (
+        "MaxPool1d(kernel_size=3, stride=3, padding=0, dilation=2, ceil_mode=True)")
+    assert repr(nn.AvgPool1d(3, count_include_pad=False)) == (
+        "AvgPool1d(kernel_size=(3,), stride=(3,), padding=(0,), count_include_pad=False)")
+    assert repr(nn.AdaptiveAvgPool1d(3)) == "AdaptiveAvgPool1d(output_size=3)"
+    assert repr(nn.AdaptiveMaxPool2d((3, 4), return_indices=True)) == (
+        "AdaptiveMaxPool2d(output_size=(3, 4), return_indices=True)")
+
+
+def _x(*shape):
+    return Tensor(np.zeros(shape, dtype=np.float32))
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: nn.Conv2d(2, 3, 3, padding_mode="foo"), ValueError,
+     r"Conv2d: padding_mode must be one of zeros, reflect, replicate, circular, got 'foo'"),
+    (lambda: nn.Conv1d(2, 3, 3, padding_mode="constant"), ValueError,
+     r"Conv1d: padding_mode must be one of zeros, reflect, replicate, circular, got "
+     r"'constant'"),
+    (lambda: nn.Conv2d(2, 3, 3, padding=3, padding_mode="reflect")(_x(1, 2, 3, 3)), ValueError,
+     r"pad: reflect needs widths below the size"),
+    (lambda: nn.ConvTranspose2d(2, 3, 3, padding_mode="reflect"), ValueError,
+     r'ConvTranspose2d: only padding_mode "zeros" is supported, as in PyTorch, got '
+     r"'reflect'"),
+    (lambda: nn.ConvTranspose1d(2, 3, 3, padding_mode="circular"), ValueError,
+     r'ConvTranspose1d: only padding_mode "zeros" is supported'),
+    (lambda: nn.ConvTranspose2d(2, 3, 3, output_padding=1), ValueError,
+     r"ConvTranspose2d: output_padding must be smaller than either stride or dilation, as in "
+     r"PyTorch, got output_padding \(1, 1\), stride \(1, 1\) and dilation \(1, 1\)"),
+    (lambda: nn.ConvTranspose1d(2, 3, 3, stride=2, output_padding=2), ValueError,
+     r"ConvTranspose1d: output_padding must be smaller than either stride or dilation, as in "
+     r"PyTorch, got output_padding 2, stride 2 and dilation 1"),
+    (lambda: nn.ConvTranspose2d(3, 4, 3, groups=2), ValueError,
+     r"ConvTranspose2d: in_channels and out_channels must be divisible by groups=2, got 3, 4"),
+    (lambda: nn.ConvTranspose2d(4, 3, 3)(_x(1, 3, 5, 5)), ValueError,
+     r"ConvTranspose2d: expected input \(N, 4, H, W\) or unbatched \(4, H, W\), got "
+     r"\(1, 3, 5, 5\)"),
+    (lambda: nn.ConvTranspose1d(4, 3, 3)(_x(4, 5, 5, 5)), ValueError,
+     r"ConvTranspose1d: expected input \(N, 4, L\) or unbatched \(4, L\), got "
+     r"\(4, 5, 5, 5\)"),
+    (lambda: nn.ConvTranspose2d(4, 3, 3, stride=2)(_x(1, 4, 5, 5), output_size=(13, 12)),
+     ValueError, r"ConvTranspose2d: requested an output size of \(13, 12\), but valid sizes "
+                 r"range from \(11, 11\) to \(12, 12\) \(for an input of \(5, 5\)\)"),
+    (lambda: nn.ConvTranspose2d(4, 3, 3, stride=2)(_x(4, 5, 5), output_size=(1, 3, 12, 12)),
+     ValueError, r"ConvTranspose2d: for a 3D input, output_size must have 2 or 3 elements, "
+                 r"got \(1, 3, 12, 12\)"),
+    (lambda: nn.ConvTranspose2d(4, 3, 3, stride=2)(_x(1, 4, 5, 5), output_size=12),
+     ValueError, r"ConvTranspose2d: output_size must be a tuple of ints, got 12"),
+    (lambda: nn.Conv2d(3, 2, 3)(_x(3, 5)), ValueError,
+     r"Conv2d: expected input \(N, 3, H, W\) or unbatched \(3, H, W\), got \(3, 5\)"),
+    (lambda: nn.Conv2d(3, 2, 3)(_x(2, 5, 5)), ValueError,
+     r"Conv2d: expected input \(N, 3, H, W\) or unbatched \(3, H, W\), got \(2, 5, 5\)"),
+    (lambda: nn.MaxPool1d((2, 2)), ValueError,
+     r"MaxPool1d: kernel_size: expected an int or a 1-tuple of ints, got \(2, 2\)"),
+    (lambda: nn.AvgPool1d(2)(_x(8)), ValueError,
+     r"avg_pool1d: expected x \(N, C, L\) or unbatched \(C, L\), got \(8,\)"),
+    (lambda: nn.MaxUnpool2d(2)(_x(1, 1, 2, 2), np.zeros((1, 1, 2, 2), np.float32)), TypeError,
+     r"max_unpool2d: indices must be integers"),
+])
+def test_new_errors(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_a_conv_autoencoder_learns_to_reconstruct_its_images():
+    """Conv2d down to 2x2, ConvTranspose2d back up to 8x8: six bar images pass through a
+    16-number bottleneck, and Adam must bring the reconstruction error near zero."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((6, 1, 8, 8), np.float32)
+    for k in range(3):
+        images[k, 0, :, 2 * k + 1] = 1.0  # vertical bars
+        images[k + 3, 0, 2 * k + 1, :] = 1.0  # horizontal bars
+    x = Tensor(images)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, stride=2, padding=1, rng=rng), nn.ReLU(),  # (6, 8, 4, 4)
+        nn.Conv2d(8, 4, 3, stride=2, padding=1, rng=rng), nn.ReLU(),  # (6, 4, 2, 2)
+        nn.ConvTranspose2d(4, 8, 3, stride=2, padding=1, output_padding=1, rng=rng), nn.ReLU(),
+        nn.ConvTranspose2d(8, 1, 3, stride=2, padding=1, output_padding=1, rng=rng),
+    )
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(150):
+        loss = F.mse_loss(model(x), x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.item()))
+    assert losses[-1] < 0.02 * losses[0]
+    reconstruction = model(x).data
+    assert reconstruction.shape == images.shape
+    assert np.abs(reconstruction - images).max() < 0.3  # every bar, in its own place

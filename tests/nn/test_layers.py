@@ -83,8 +83,8 @@ def test_conv2d_shapes_and_init():
     assert conv.weight.shape == (8, 3, 3, 5) and conv.bias.shape == (8,)
     assert np.abs(conv.weight.data).max() <= 1 / np.sqrt(3 * 3 * 5)
     assert conv(np.zeros((4, 3, 9, 10), np.float32)).shape == (4, 8, 5, 5)
-    with pytest.raises(ValueError, match=r"Conv2d: expected input \(N, 3, H, W\), got "
-                                         r"\(4, 2, 9, 10\)"):
+    with pytest.raises(ValueError, match=r"Conv2d: expected input \(N, 3, H, W\) or unbatched "
+                                         r"\(3, H, W\), got \(4, 2, 9, 10\)"):
         conv(Tensor(np.zeros((4, 2, 9, 10))))
 
 

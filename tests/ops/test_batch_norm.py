@@ -26,6 +26,8 @@ TORCH_CASES = {
     "eval_3d": ("both", {"training": False, "eps": 0.1}),
     "eval_4d": ("both", {"training": False}),
     "eval_no_affine": ("none", {"training": False}),
+    "train_5d": ("both", {"training": True, "momentum": 0.2}),
+    "eval_5d": ("both", {"training": False}),
 }
 
 

@@ -161,8 +161,11 @@ def test_float32_stays_float32(rng):
     (lambda: conv2d(Tensor(np.zeros((1, 3, 5, 5))), Tensor(np.zeros((2, 4, 3, 3)))),
      r"expected x \(N, C, H, W\) and weight \(O, C, kh, kw\) with the same C, got x "
      r"\(1, 3, 5, 5\) and weight \(2, 4, 3, 3\)"),
-    (lambda: conv2d(Tensor(np.zeros((3, 5, 5))), Tensor(np.zeros((2, 3, 3, 3)))),
-     r"got x \(3, 5, 5\)"),
+    (lambda: conv2d(Tensor(np.zeros((5, 5))), Tensor(np.zeros((2, 3, 3, 3)))),
+     r"conv2d: expected x \(N, C, H, W\) or unbatched \(C, H, W\) and weight "
+     r"\(O, C / groups, kh, kw\), got x \(5, 5\) and weight \(2, 3, 3, 3\)"),
+    (lambda: conv2d(Tensor(np.zeros((4, 5, 5))), Tensor(np.zeros((2, 3, 3, 3)))),
+     r"got x \(1, 4, 5, 5\) and weight \(2, 3, 3, 3\)"),  # unbatched: as a batch of one
     (lambda: conv2d(Tensor(np.zeros((1, 1, 2, 2))), Tensor(np.zeros((1, 1, 3, 3)))),
      r"conv2d: kernel \(3, 3\) does not fit the input \(2, 2\) with padding \(0, 0\)"),
     (lambda: conv2d(Tensor(np.zeros((1, 1, 4, 4))), Tensor(np.zeros((2, 1, 3, 3))),
@@ -171,7 +174,8 @@ def test_float32_stays_float32(rng):
      r"need stride >= 1 and padding >= 0, got \(0, 0\), \(0, 0\)"),
     (lambda: conv2d(Tensor(np.zeros((1, 1, 4, 4))), Tensor(np.zeros((1, 1, 3, 3))),
                     stride=1.5), r"conv2d: stride: expected an int or a pair of ints, got 1.5"),
-    (lambda: max_pool2d(Tensor(np.zeros((1, 4, 4))), 2), r"expected x \(N, C, H, W\)"),
+    (lambda: max_pool2d(Tensor(np.zeros((4, 4))), 2),
+     r"max_pool2d: expected x \(N, C, H, W\) or unbatched \(C, H, W\), got \(4, 4\)"),
     (lambda: max_pool2d(Tensor(np.zeros((1, 1, 4, 4))), 2, padding=2),
      "padding must be at most half the kernel"),
     (lambda: conv2d(Tensor(np.zeros((1, 3, 5, 5))), Tensor(np.zeros((2, 1, 3, 3))), groups=2),

@@ -115,8 +115,8 @@ def test_conv1d_same_keeps_the_length_and_float32(rng):
 
 @pytest.mark.parametrize("make, error, message", [
     (lambda: F.conv1d(Tensor(np.zeros((1, 3, 5, 5))), Tensor(np.zeros((2, 3, 3)))), ValueError,
-     r"conv1d: expected x \(N, C, L\) and weight \(O, C, k\) with the same C, got x "
-     r"\(1, 3, 5, 5\) and weight \(2, 3, 3\)"),
+     r"conv1d: expected x \(N, C, L\) or unbatched \(C, L\) and weight \(O, C / groups, k\), "
+     r"got x \(1, 3, 5, 5\) and weight \(2, 3, 3\)"),
     (lambda: F.conv1d(Tensor(np.zeros((1, 3, 5))), Tensor(np.zeros((2, 4, 3)))), ValueError,
      r"got x \(1, 3, 5\) and weight \(2, 4, 3\)"),
     (lambda: F.conv1d(Tensor(np.zeros((1, 1, 3))), Tensor(np.zeros((1, 1, 5)))), ValueError,

@@ -193,8 +193,8 @@ def test_float32_stays_float32(rng):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: F.avg_pool2d(Tensor(np.zeros((1, 4, 4))), 2), r"avg_pool2d: expected x "
-                                                           r"\(N, C, H, W\), got \(1, 4, 4\)"),
+    (lambda: F.avg_pool2d(Tensor(np.zeros((4, 4))), 2), r"avg_pool2d: expected x "
+     r"\(N, C, H, W\) or unbatched \(C, H, W\), got \(4, 4\)"),
     (lambda: F.avg_pool2d(Tensor(np.zeros((1, 1, 2, 2))), 3),
      r"avg_pool2d: kernel \(3, 3\) does not fit the input \(2, 2\) with padding \(0, 0\)"),
     (lambda: F.avg_pool2d(Tensor(np.zeros((1, 1, 4, 4))), 2, padding=2),
@@ -208,7 +208,7 @@ def test_float32_stays_float32(rng):
     (lambda: F.avg_pool2d(Tensor(np.zeros((1, 1, 4, 4))), (2, 2, 2)),
      r"avg_pool2d: kernel_size: expected an int or a pair of ints"),
     (lambda: F.adaptive_avg_pool2d(Tensor(np.zeros((4, 4))), 2),
-     r"adaptive_avg_pool2d: expected x \(N, C, H, W\), got \(4, 4\)"),
+     r"adaptive_avg_pool2d: expected x \(N, C, H, W\) or unbatched \(C, H, W\), got \(4, 4\)"),
     (lambda: F.adaptive_avg_pool2d(Tensor(np.zeros((1, 1, 4, 4))), (0, 2)),
      r"output_size must be an int >= 1 or a pair of them \(None: the input's size\), "
      r"got \(0, 2\)"),

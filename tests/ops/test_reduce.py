@@ -16,13 +16,13 @@ TORCH_CASES = {
     "mean_axis": lambda x: x.mean(axis=-1),
     "mean_keepdims": lambda x: x.mean((1, 3), keepdims=True),
     "max_all": lambda x: x.max(),
-    "max_axis": lambda x: F.max(x, 1),
-    "max_keepdims": lambda x: x.max(0, keepdims=True),
+    "max_axis": lambda x: F.max(x, axis=1),
+    "max_keepdims": lambda x: x.max(axis=0, keepdims=True),
     "max_ties": lambda x: x.max(axis=1),  # ties share the gradient equally, as torch.amax
     "sum_of_squares": F.sum_of_squares,
     "sum_of_squares_weighted": lambda x, weight: F.sum_of_squares(x, weight),
     "min_all": lambda x: x.min(),
-    "min_axis": lambda x: F.min(x, 1),
+    "min_axis": lambda x: F.min(x, axis=1),
     "min_keepdims": lambda x: x.min((0, 2), keepdims=True),
     "min_ties": lambda x: x.min(axis=1),  # ties share the gradient equally, as torch.amin
     "logsumexp_all": F.logsumexp,
@@ -65,7 +65,7 @@ SHAPES_AND_AXES = [
 
 @pytest.mark.parametrize("shape, axis", SHAPES_AND_AXES)
 @pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("fn", [F.sum, F.mean, F.max, F.min, F.logsumexp,
+@pytest.mark.parametrize("fn", [F.sum, F.mean, F.amax, F.amin, F.logsumexp,
                                 lambda x, a, k: F.var(x, a, keepdims=k),
                                 lambda x, a, k: F.std(x, a, keepdims=k),
                                 lambda x, a, k: F.norm(x, 2, a, k),
@@ -87,8 +87,8 @@ def test_gradcheck(fn, shape, axis, keepdims, rng):
     assert gradcheck(lambda x: fn(x, axis, keepdims), x)
 
 
-@pytest.mark.parametrize("fn", [F.sum, F.mean, F.max, F.min, F.logsumexp, F.var, F.std,
-                                F.norm])
+@pytest.mark.parametrize("fn", [F.sum, F.mean, F.max, F.min, F.amax, F.amin, F.logsumexp,
+                                F.var, F.std, F.norm])
 def test_result_data_is_an_array(fn):
     y = fn(Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True))
     assert isinstance(y.data, np.ndarray) and y.shape == ()
@@ -100,10 +100,12 @@ def test_max_of_repeated_maxima_shares_the_gradient():
     np.testing.assert_allclose(x.grad, [0.0, 1 / 3, 1 / 3, 1 / 3])
 
 
-@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "logsumexp", "var", "std",
-                                  "norm"])
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "amax", "amin", "logsumexp",
+                                  "var", "std", "norm"])
 def test_axis_errors(name):
     fn = getattr(F, name) if name != "norm" else lambda x, axis: F.norm(x, 2, axis)
+    if name in ("max", "min"):  # a positional int is PyTorch's max(dim): axis= here
+        fn = (lambda f: lambda x, axis: f(x, axis=axis))(getattr(F, name))
     x = Tensor(np.ones((2, 3)))
     with pytest.raises(ValueError, match=rf"{name}: axis 2 is out of range for a tensor with 2"):
         fn(x, 2)
@@ -118,12 +120,12 @@ def test_max_of_empty_is_an_error():
         F.max(Tensor(np.ones((0, 3))))
     with pytest.raises(ValueError, match=r"min: cannot take the min over an empty axis of "
                                          r"shape \(2, 0\)"):
-        F.min(Tensor(np.ones((2, 0))), 1)
+        F.min(Tensor(np.ones((2, 0))), axis=1)
 
 
 def test_min_of_repeated_minima_shares_the_gradient():
     x = Tensor(np.array([[4.0, -1.0, -1.0], [0.0, 2.0, 3.0]]), requires_grad=True)
-    x.min(1).backward(np.array([1.0, 2.0]))
+    x.min(axis=1).backward(np.array([1.0, 2.0]))
     np.testing.assert_allclose(x.grad, [[0.0, 0.5, 0.5], [2.0, 0.0, 0.0]])
 
 

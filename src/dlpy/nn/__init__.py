@@ -13,12 +13,19 @@ from dlpy.nn.container import (
     Sequential,
 )
 from dlpy.nn.conv import (
+    AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
     AvgPool2d,
     Conv1d,
     Conv2d,
+    ConvTranspose1d,
+    ConvTranspose2d,
     Flatten,
+    MaxPool1d,
     MaxPool2d,
+    MaxUnpool2d,
     Unflatten,
 )
 from dlpy.nn.embedding import Embedding
@@ -56,7 +63,7 @@ from dlpy.nn.module import (
     save_checkpoint,
     save_npz,
 )
-from dlpy.nn.norm import BatchNorm1d, BatchNorm2d, Dropout, LayerNorm
+from dlpy.nn.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, LayerNorm
 from dlpy.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from dlpy.nn.rnn import GRU, LSTM, RNN
 from dlpy.nn.transformer import TransformerEncoder, TransformerEncoderLayer
@@ -73,6 +80,8 @@ __all__ = [
     "ELU", "Hardtanh", "LeakyReLU", "LogSoftmax", "SiLU", "Softmax", "Softplus",
     "HuberLoss", "KLDivLoss", "NLLLoss", "SmoothL1Loss",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Unflatten",
-    "BatchNorm1d", "BatchNorm2d",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+    "AdaptiveAvgPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "ConvTranspose1d", "ConvTranspose2d",
+    "MaxPool1d", "MaxUnpool2d",
     "GRU", "LSTM", "RNN",
 ]

@@ -1,5 +1,6 @@
-"""Convolution layers over (N, C, L) and NCHW inputs, pooling layers over NCHW inputs, and
-Flatten / Unflatten (feature maps <-> Linear)."""
+"""Convolution and transposed convolution layers over (N, C, L) and NCHW inputs (or unbatched
+(C, L), (C, H, W)), pooling and unpooling layers, and Flatten / Unflatten (feature maps <->
+Linear)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
-from dlpy.ops.conv import _dilation, _groups, _padding, _pair, _single, conv2d, max_pool2d
+from dlpy.ops.conv import (
+    _check_transpose_settings,
+    _dilation,
+    _groups,
+    _padding,
+    _pair,
+    _single,
+    conv2d,
+    conv_transpose2d,
+    max_pool2d,
+)
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
@@ -29,12 +40,46 @@ def _check_channels(name: str, in_channels: int, out_channels: int, groups) -> i
     return groups
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _padding_mode(name: str, padding_mode) -> str:
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+        raise ValueError(f"{name}: padding_mode must be one of {', '.join(PADDING_MODES)}, got "
+                         f"{padding_mode!r}")
+    return padding_mode
+
+
+def _mode_widths(padding, kernel_size, dilation) -> tuple[int, ...]:
+    """F.pad's widths (last axis first) that a padding_mode other than zeros pads with before
+    a convolution without padding, as PyTorch: the padding each side, or for "same"
+    d (k - 1) in total, the odd one at the end."""
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+        return tuple(w for t in reversed(totals) for w in (t // 2, t - t // 2))
+    if padding == "valid":
+        return (0, 0) * len(kernel_size)
+    return tuple(p for p in reversed(padding) for _ in range(2))
+
+
 def _conv_repr(layer) -> str:
+    output_padding = getattr(layer, "output_padding", (0,))
     return (f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, "
             f"stride={layer.stride}, padding={layer.padding}"
             + ("" if set(layer.dilation) == {1} else f", dilation={layer.dilation}")
+            + ("" if set(output_padding) == {0} else f", output_padding={output_padding}")
             + ("" if layer.groups == 1 else f", groups={layer.groups}")
-            + f", bias={layer.bias is not None}")
+            + f", bias={layer.bias is not None}"
+            + ("" if layer.padding_mode == "zeros" else f", padding_mode={layer.padding_mode}"))
+
+
+def _check_input(name: str, x, channels: int, spatial: str) -> None:
+    """x (N, channels, *spatial) or unbatched (channels, *spatial)."""
+    ndim = spatial.count(",") + 3
+    if np.ndim(x.data if isinstance(x, Tensor) else x) not in (ndim, ndim - 1) \
+            or x.shape[-ndim + 1] != channels:
+        raise ValueError(f"{name}: expected input (N, {channels}, {spatial}) or unbatched "
+                         f"({channels}, {spatial}), got {x.shape}")
 
 
 class Conv2d(Module):
@@ -43,20 +88,24 @@ class Conv2d(Module):
 
     Initialised as PyTorch does: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
     in_channels / groups * kh * kw. padding: an int, a pair, "valid" or "same" (stride 1).
-    dilation and groups as F.conv2d.
+    dilation and groups as F.conv2d. padding_mode "reflect", "replicate" or "circular" pads
+    with F.pad in that mode, then convolves without padding, as PyTorch. An unbatched input
+    (in_channels, H, W) gives (out_channels, H_out, W_out).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
         self.groups = _check_channels("Conv2d", in_channels, out_channels, groups)
+        self.padding_mode = _padding_mode("Conv2d", padding_mode)
         rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "Conv2d: kernel_size")
         self.stride = _pair(stride, "Conv2d: stride")
         self.padding = _padding("Conv2d", padding, self.stride)  # a pair, "valid" or "same"
         self.dilation = _dilation(dilation, "Conv2d")
+        self._mode_widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
         fan_in = in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / math.sqrt(fan_in)
         shape = (out_channels, in_channels // self.groups, *self.kernel_size)
@@ -65,10 +114,10 @@ class Conv2d(Module):
             if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"Conv2d: expected input (N, {self.in_channels}, H, W), got {x.shape}"
-            )
+        _check_input("Conv2d", x, self.in_channels, "H, W")
+        if self.padding_mode != "zeros":
+            return conv2d(F.pad(x, self._mode_widths, self.padding_mode), self.weight, self.bias,
+                          self.stride, 0, self.dilation, self.groups)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                       self.groups)
 
@@ -81,14 +130,16 @@ class Conv1d(Module):
     (out_channels, in_channels / groups, k), bias (out_channels,) as in PyTorch.
 
     Initialised as Conv2d (and PyTorch): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
-    in_channels / groups * k. padding: an int, "valid" or "same" (stride 1).
+    in_channels / groups * k. padding: an int, "valid" or "same" (stride 1); padding_mode as
+    Conv2d. An unbatched input (in_channels, L) gives (out_channels, L_out).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
         self.groups = _check_channels("Conv1d", in_channels, out_channels, groups)
+        self.padding_mode = _padding_mode("Conv1d", padding_mode)
         rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         # 1-tuples, as PyTorch keeps them
@@ -97,6 +148,7 @@ class Conv1d(Module):
         padding = _padding("Conv1d", padding, self.stride, pair=False)
         self.padding = padding if isinstance(padding, str) else (padding,)
         self.dilation = (_dilation(dilation, "Conv1d", pair=False),)
+        self._mode_widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
         bound = 1.0 / math.sqrt(in_channels // self.groups * self.kernel_size[0])
         shape = (out_channels, in_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
@@ -104,8 +156,10 @@ class Conv1d(Module):
             if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 3 or x.shape[1] != self.in_channels:
-            raise ValueError(f"Conv1d: expected input (N, {self.in_channels}, L), got {x.shape}")
+        _check_input("Conv1d", x, self.in_channels, "L")
+        if self.padding_mode != "zeros":
+            return F.conv1d(F.pad(x, self._mode_widths, self.padding_mode), self.weight,
+                            self.bias, self.stride, 0, self.dilation, self.groups)
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
@@ -113,9 +167,128 @@ class Conv1d(Module):
         return _conv_repr(self)
 
 
+def _transpose_output_padding(name: str, x_shape, output_size, kernel, stride, padding,
+                              dilation) -> tuple[int, ...]:
+    """The output_padding that gives output_size (the spatial sizes, or with the leading axes
+    too), as PyTorch's ConvTranspose: it must lie from the size output_padding 0 gives to that
+    plus stride - 1."""
+    spatial = len(kernel)
+    leading = len(x_shape) - spatial  # 2, or 1 unbatched
+    if not isinstance(output_size, (tuple, list)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in output_size):
+        raise ValueError(f"{name}: output_size must be a tuple of ints, got {output_size!r}")
+    size = tuple(int(n) for n in output_size)
+    if len(size) == leading + spatial:
+        size = size[leading:]
+    if len(size) != spatial:
+        raise ValueError(f"{name}: for a {len(x_shape)}D input, output_size must have {spatial} "
+                         f"or {leading + spatial} elements, got {tuple(output_size)}")
+    smallest = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, k, s, p, d in
+                zip(x_shape[leading:], kernel, stride, padding, dilation)]
+    largest = [m + s - 1 for m, s in zip(smallest, stride)]
+    if any(not lo <= n <= hi for n, lo, hi in zip(size, smallest, largest)):
+        raise ValueError(f"{name}: requested an output size of {size}, but valid sizes range "
+                         f"from {tuple(smallest)} to {tuple(largest)} (for an input of "
+                         f"{tuple(x_shape[leading:])})")
+    return tuple(n - m for n, m in zip(size, smallest))
+
+
+class _ConvTranspose(Module):
+    """The transposed convolutions: weight (in_channels, out_channels / groups, *kernel), bias
+    (out_channels,), initialised as PyTorch's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
+    out_channels / groups * kernel size (the weight's axis 1 times its kernel, PyTorch's
+    fan_in of that shape), so a torch state dict loads unchanged and gives torch's output.
+    forward(x, output_size=None): output_size picks the output_padding, as PyTorch."""
+
+    spatial = ""  # "H, W" or "L": the input's spatial axes, for the error messages
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride, padding,
+                 output_padding, groups: int, bias: bool, dilation, padding_mode: str,
+                 rng: np.random.Generator | None, dtype):
+        super().__init__()
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ValueError(f'{name}: only padding_mode "zeros" is supported, as in PyTorch, '
+                             f"got {padding_mode!r}")
+        self.groups = _check_channels(name, in_channels, out_channels, groups)
+        self.padding_mode = padding_mode
+        rng = get_rng(rng)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        pair = self.spatial == "H, W"
+
+        def as_tuple(value, what):
+            return _pair(value, f"{name}: {what}") if pair else (_single(value, f"{name}: {what}"),)
+
+        self.kernel_size = as_tuple(kernel_size, "kernel_size")
+        self.stride = as_tuple(stride, "stride")
+        self.padding = as_tuple(padding, "padding")
+        self.output_padding = as_tuple(output_padding, "output_padding")
+        dilation = _dilation(dilation, name, pair)
+        self.dilation = dilation if pair else (dilation,)
+        _check_transpose_settings(name, self.stride, self.padding, self.output_padding,
+                                  self.dilation, pair)
+        bound = 1.0 / math.sqrt(out_channels // self.groups * math.prod(self.kernel_size))
+        shape = (in_channels, out_channels // self.groups, *self.kernel_size)
+        self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
+        self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) \
+            if bias else None
+
+    def _output_padding(self, x, output_size) -> tuple[int, ...]:
+        _check_input(type(self).__name__, x, self.in_channels, self.spatial)
+        if output_size is None:
+            return self.output_padding
+        return _transpose_output_padding(type(self).__name__, x.shape, output_size,
+                                         self.kernel_size, self.stride, self.padding,
+                                         self.dilation)
+
+    def extra_repr(self) -> str:
+        return _conv_repr(self)
+
+
+class ConvTranspose2d(_ConvTranspose):
+    """x (N, in_channels, H, W) or unbatched (in_channels, H, W) -> (N, out_channels, H_out,
+    W_out) as F.conv_transpose2d, H_out = (H - 1) stride - 2 padding + dilation (kh - 1) + 1 +
+    output_padding. PyTorch's arguments in its order (output_padding, groups, bias, dilation,
+    padding_mode), then rng and dtype."""
+
+    spatial = "H, W"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", rng: np.random.Generator | None = None,
+                 dtype=np.float32):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding,
+                         groups, bias, dilation, padding_mode, rng, dtype)
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                self._output_padding(x, output_size), self.groups,
+                                self.dilation)
+
+
+class ConvTranspose1d(_ConvTranspose):
+    """x (N, in_channels, L) or unbatched (in_channels, L) -> (N, out_channels, L_out) as
+    F.conv_transpose1d; settings kept as 1-tuples, as PyTorch."""
+
+    spatial = "L"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", rng: np.random.Generator | None = None,
+                 dtype=np.float32):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding,
+                         groups, bias, dilation, padding_mode, rng, dtype)
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        return F.conv_transpose1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
+                                  self._output_padding(x, output_size)[0], self.groups,
+                                  self.dilation[0])
+
+
 class MaxPool2d(Module):
     """Max over kernel_size windows every stride (default kernel_size), as F.max_pool2d:
-    (N, C, H, W) -> (N, C, H_out, W_out), and with return_indices the int64 indices too.
+    (N, C, H, W) or (C, H, W) -> (..., H_out, W_out), and with return_indices the int64 indices
+    too.
     The arguments in PyTorch's order (return_indices before ceil_mode, unlike F.max_pool2d)."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
@@ -140,7 +313,7 @@ class MaxPool2d(Module):
 
 class AvgPool2d(Module):
     """Mean over kernel_size windows every stride (default kernel_size), as F.avg_pool2d:
-    (N, C, H, W) -> (N, C, H_out, W_out)."""
+    (N, C, H, W) or (C, H, W) -> (..., H_out, W_out)."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None):
@@ -164,7 +337,7 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    """(N, C, H, W) -> (N, C, *output_size), averaging PyTorch's adaptive windows, as
+    """(N, C, H, W) or (C, H, W) -> (..., *output_size), averaging PyTorch's adaptive windows, as
     F.adaptive_avg_pool2d; AdaptiveAvgPool2d(1) is the global average pool."""
 
     def __init__(self, output_size):
@@ -176,6 +349,105 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class MaxPool1d(Module):
+    """Max over kernel_size windows every stride (default kernel_size), as F.max_pool1d:
+    (N, C, L) or (C, L) -> (..., L_out), and with return_indices the int64 indices too.
+    PyTorch's arguments in its order; the settings kept as ints."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False):
+        super().__init__()
+        self.kernel_size = _single(kernel_size, "MaxPool1d: kernel_size")
+        self.stride = self.kernel_size if stride is None else _single(stride, "MaxPool1d: stride")
+        self.padding = _single(padding, "MaxPool1d: padding")
+        self.dilation = _dilation(dilation, "MaxPool1d", pair=False)
+        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
+
+    def forward(self, x: Tensor):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+                + ("" if self.dilation == 1 else f", dilation={self.dilation}")
+                + (", return_indices=True" if self.return_indices else "")
+                + (", ceil_mode=True" if self.ceil_mode else ""))
+
+
+class AvgPool1d(Module):
+    """Mean over kernel_size windows every stride (default kernel_size), as F.avg_pool1d:
+    (N, C, L) or (C, L) -> (..., L_out). The settings kept as 1-tuples, as PyTorch."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True):
+        super().__init__()
+        self.kernel_size = (_single(kernel_size, "AvgPool1d: kernel_size"),)
+        self.stride = self.kernel_size if stride is None else \
+            (_single(stride, "AvgPool1d: stride"),)
+        self.padding = (_single(padding, "AvgPool1d: padding"),)
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+                + (", ceil_mode=True" if self.ceil_mode else "")
+                + ("" if self.count_include_pad else ", count_include_pad=False"))
+
+
+class AdaptiveAvgPool1d(Module):
+    """(N, C, L) or (C, L) -> (..., output_size), averaging PyTorch's adaptive windows, as
+    F.adaptive_avg_pool1d."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """(N, C, H, W) or (C, H, W) -> (..., *output_size): the max over PyTorch's adaptive windows,
+    as F.adaptive_max_pool2d; with return_indices the int64 indices too."""
+
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, bool(return_indices)
+
+    def forward(self, x: Tensor):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}" + (
+            ", return_indices=True" if self.return_indices else "")
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of MaxPool2d, as F.max_unpool2d: forward(x, indices, output_size=None)
+    puts each value of x (N, C, H, W) or (C, H, W) back at its index (MaxPool2d's
+    return_indices) in a zero (..., H_out, W_out)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "MaxUnpool2d: kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride,
+                                                                    "MaxUnpool2d: stride")
+        self.padding = _pair(padding, "MaxUnpool2d: padding")
+
+    def forward(self, x: Tensor, indices, output_size=None) -> Tensor:
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding,
+                              output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class Flatten(Module):

@@ -109,6 +109,13 @@ class BatchNorm2d(_BatchNorm):
     expected = "a 4D input (N, C, H, W)"
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs over the C channels (axis 1)."""
+
+    ranks = (5,)
+    expected = "a 5D input (N, C, D, H, W)"
+
+
 class Dropout(Module):
     """Zero elements with probability p while training; identity in eval mode."""
 

@@ -1,5 +1,6 @@
 """Recurrent layers: RNN (tanh / relu), LSTM and GRU as PyTorch's, composed from linear,
-sigmoid, tanh, relu, mul, add, getitem and stack over the time steps (no hand-written backward).
+sigmoid, tanh, relu, mul, add, unbind, chunk and stack over the time steps (no hand-written
+backward; a step's slice costs O(step) in backward, see dlpy.slice_grad).
 
 Parameters carry PyTorch's names and shapes (``weight_ih_l0`` (gates * hidden, input),
 ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``_reverse`` for the backward direction; gate
@@ -76,24 +77,21 @@ class _RNNBase(Module):
     # ------------------------------------------------------------------ forward
     def _cell(self, x_proj: Tensor, h: Tensor, c: Tensor | None, w_hh, b_hh):
         """One time step from the input's projection x_proj (N, gates * H); returns (h, c)."""
-        size = self.hidden_size
         h_proj = F.linear(h, w_hh, b_hh)  # (N, gates * H)
         if self.mode == "RNN_TANH":
             return F.tanh(x_proj + h_proj), None
         if self.mode == "RNN_RELU":
             return F.relu(x_proj + h_proj), None
         if self.mode == "LSTM":
-            gates = x_proj + h_proj
-            i = F.sigmoid(gates[:, :size])
-            f = F.sigmoid(gates[:, size:2 * size])
-            g = F.tanh(gates[:, 2 * size:3 * size])
-            o = F.sigmoid(gates[:, 3 * size:])
-            c = f * c + i * g
-            return o * F.tanh(c), c
+            i, f, g, o = F.chunk(x_proj + h_proj, 4, 1)
+            c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
+            return F.sigmoid(o) * F.tanh(c), c
         # GRU: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-        r = F.sigmoid(x_proj[:, :size] + h_proj[:, :size])
-        z = F.sigmoid(x_proj[:, size:2 * size] + h_proj[:, size:2 * size])
-        n = F.tanh(x_proj[:, 2 * size:] + r * h_proj[:, 2 * size:])
+        x_r, x_z, x_n = F.chunk(x_proj, 3, 1)
+        h_r, h_z, h_n = F.chunk(h_proj, 3, 1)
+        r = F.sigmoid(x_r + h_r)
+        z = F.sigmoid(x_z + h_z)
+        n = F.tanh(x_n + r * h_n)
         return (1.0 - z) * n + z * h, None
 
     def _check_state(self, state, what: str, shape: tuple[int, ...]) -> Tensor:
@@ -151,12 +149,13 @@ class _RNNBase(Module):
                 b_ih = getattr(self, f"bias_ih_l{layer}{suffix}", None)
                 b_hh = getattr(self, f"bias_hh_l{layer}{suffix}", None)
                 x_proj = F.linear(layer_input, w_ih, b_ih)  # (L, N, gates * H), all steps at once
+                x_steps = F.unbind(x_proj, 0)  # L slices of (N, gates * H)
                 h = zeros if h0 is None else h0[index]
                 c = (zeros if c0 is None else c0[index]) if is_lstm else None
                 steps = range(seq_len - 1, -1, -1) if direction else range(seq_len)
                 hs = []
                 for t in steps:
-                    h, c = self._cell(x_proj[t], h, c, w_hh, b_hh)
+                    h, c = self._cell(x_steps[t], h, c, w_hh, b_hh)
                     hs.append(h)
                 if direction:
                     hs.reverse()

@@ -3,7 +3,7 @@ lowercase function that applies it to tensors."""
 
 import numpy as np
 
-__all__ = ["Op", "broadcasts_to", "real_number"]
+__all__ = ["Op", "broadcasts_to", "check_dim", "real_number"]
 
 
 def broadcasts_to(shape: tuple, target: tuple) -> bool:
@@ -25,6 +25,21 @@ def real_number(name: str, what: str, value, finite: bool = True) -> float:
         raise ValueError(f"{name}: {what} must be a {'finite ' if finite else ''}number, "
                          f"got {value}")
     return value
+
+
+def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False) -> int:
+    """dim as a non-negative axis of a tensor with ndim axes (PyTorch's -ndim <= dim < ndim);
+    with ``scalar_ok`` a tensor with no axes has one pseudo-axis (dim 0 or -1), as PyTorch's
+    sorts and cumulative ops: ``cumsum: dim 2 is out of range for a tensor with 2 axes``."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+    size = 1 if scalar_ok and ndim == 0 else ndim
+    if not -size <= dim < size:
+        if size == 0:
+            raise ValueError(f"{name}: dim {dim} is out of range: the tensor has no axes")
+        raise ValueError(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes "
+                         f"(expected {-size} <= dim < {size})")
+    return int(dim) % size
 
 
 # after broadcasts_to: importing the engine imports the op families, which use it

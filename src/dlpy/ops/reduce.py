@@ -1,11 +1,14 @@
 """Reductions: sum, mean, max, min, logsumexp, var, std and p-norms over an axis (or axes, or
-everything), and the weighted sum of squares (a ridge penalty in one op)."""
+everything), and the weighted sum of squares (a ridge penalty in one op). Each takes dlpy's
+``axis``/``keepdims`` or PyTorch's ``dim``/``keepdim``."""
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from dlpy.ops import broadcasts_to, real_number
+from dlpy.ops.shape import getitem
 from dlpy.tensor import Op, Tensor
 
 
@@ -27,6 +30,20 @@ def _normalize_axis(name, axis, ndim):
     if len(set(out)) != len(out):
         raise ValueError(f"{name}: axis {axis!r} names an axis twice")
     return tuple(out)
+
+
+def resolve_axis(name, axis, dim, keepdims, keepdim):
+    """PyTorch's dim/keepdim as aliases of axis/keepdims -> (axis, keepdims as a bool); naming
+    one thing twice is a TypeError."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{name}: give axis or dim (the same thing), not both")
+        axis = dim
+    if keepdim is not None:
+        if keepdims is not None:
+            raise TypeError(f"{name}: give keepdims or keepdim (the same thing), not both")
+        keepdims = keepdim
+    return axis, bool(keepdims)
 
 
 class Sum(Op):
@@ -229,32 +246,93 @@ def _shape(x):
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
-def sum(x, axis=None, keepdims=False):  # noqa: A001 - the name users expect
+def sum(x, axis=None, keepdims=None, *, dim=None, keepdim=None):  # noqa: A001 - users' name
+    axis, keepdims = resolve_axis("sum", axis, dim, keepdims, keepdim)
     return Sum(_normalize_axis("sum", axis, len(_shape(x))), keepdims)(x)
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    axis, keepdims = resolve_axis("mean", axis, dim, keepdims, keepdim)
     return Mean(_normalize_axis("mean", axis, len(_shape(x))), keepdims)(x)
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
+class MaxResult(NamedTuple):
+    """What max/min return when called as PyTorch's max(dim): torch.return_types.max."""
+
+    values: Tensor  # carries the gradient, to the position of ``indices`` only
+    indices: np.ndarray  # int64, the first of tied extremes (the first nan), as PyTorch
+
+
+class MinResult(MaxResult):
+    """torch.return_types.min: (values, indices)."""
+
+    __slots__ = ()
+
+
+def _extreme(name, op, x, axis, keepdims, dim, keepdim):
+    """max or min. Given one int dim (positional, as PyTorch's x.max(1), or dim=) or keepdim=,
+    it is PyTorch's max(dim): (values, indices) along that axis; otherwise (no axis, axis=,
+    several axes) dlpy's: the values alone, ties sharing the gradient (torch.amax)."""
+    torch_form = (dim is not None and not isinstance(dim, (tuple, list))) or keepdim is not None
+    axis, keepdims = resolve_axis(name, axis, dim, keepdims, keepdim)
     shape = _shape(x)
-    axes = _normalize_axis("max", axis, len(shape))
+    if torch_form and (axis is None or isinstance(axis, (tuple, list))):
+        raise TypeError(f"{name}: with dim=/keepdim= (PyTorch's {name}(dim) -> (values, "
+                        f"indices)) dim must be one int, got {axis!r}; for the {name} over "
+                        f"several or all axes use a{name}(x, dim, keepdim)")
+    axes = _normalize_axis(name, axis, len(shape))
     if 0 in shape and (axis is None or any(shape[a] == 0 for a in axes)):
-        raise ValueError(f"max: cannot take the max over an empty axis of shape {shape}")
-    return Max(axes, keepdims)(x)
+        raise ValueError(f"{name}: cannot take the {name} over an empty axis of shape {shape}")
+    if not torch_form:
+        return op(axes, keepdims)(x)
+    result = MaxResult if op is Max else MinResult
+    if not shape:  # a scalar's one pseudo-axis: itself, at index 0
+        return result(getitem(x, ()), np.zeros((), dtype=np.int64))
+    (axis,) = axes
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    find = np.argmax if op is Max else np.argmin
+    indices = np.asarray(find(data, axis=axis, keepdims=keepdims), dtype=np.int64)
+    # index x with `indices` along axis and an arange along every other axis (broadcast to the
+    # result's shape): the values, with GetItem's gradient to those positions only
+    index = []
+    for i, n in enumerate(shape):
+        if i == axis:
+            index.append(indices)
+        else:
+            at = i if keepdims or i < axis else i - 1  # the axis's place in the result
+            index.append(np.arange(n).reshape([-1 if j == at else 1
+                                               for j in range(indices.ndim)]))
+    return result(getitem(x, tuple(index)), indices)
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
-    shape = _shape(x)
-    axes = _normalize_axis("min", axis, len(shape))
-    if 0 in shape and (axis is None or any(shape[a] == 0 for a in axes)):
-        raise ValueError(f"min: cannot take the min over an empty axis of shape {shape}")
-    return Min(axes, keepdims)(x)
+def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
+    """PyTorch's max: with one int dim (x.max(1), dim=1) or keepdim=, MaxResult(values,
+    indices) along it; with axis= (or no axis, or a tuple of axes) the values alone, as
+    torch.amax (ties share the gradient)."""
+    return _extreme("max", Max, x, axis, keepdims, dim, keepdim)
 
 
-def logsumexp(x, axis=None, keepdims=False):
+def min(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
+    """The min, as ``max``."""
+    return _extreme("min", Min, x, axis, keepdims, dim, keepdim)
+
+
+def amax(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    """torch.amax: the max over axis or axes (None: every axis), values only; ties share the
+    gradient equally."""
+    axis, keepdims = resolve_axis("amax", axis, dim, keepdims, keepdim)
+    return _extreme("amax", Max, x, axis, keepdims, None, None)
+
+
+def amin(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    """torch.amin, as ``amax``."""
+    axis, keepdims = resolve_axis("amin", axis, dim, keepdims, keepdim)
+    return _extreme("amin", Min, x, axis, keepdims, None, None)
+
+
+def logsumexp(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
     """log(sum(exp(x))) over axis (None: every axis), without overflow; -inf over an empty axis."""
+    axis, keepdims = resolve_axis("logsumexp", axis, dim, keepdims, keepdim)
     return LogSumExp(_normalize_axis("logsumexp", axis, len(_shape(x))), keepdims)(x)
 
 
@@ -269,23 +347,26 @@ def _correction(name, correction, unbiased):
     return 1.0 if correction is None else real_number(name, "correction", correction)
 
 
-def var(x, axis=None, *, keepdims=False, correction=None, unbiased=None):
+def var(x, axis=None, *, keepdims=None, correction=None, unbiased=None, dim=None, keepdim=None):
     """Variance over axis (None: every axis): sum((x - mean)^2) / (n - correction), correction 1
     by default (unbiased=False is correction 0), as torch.var. keepdims is keyword-only: a
     second positional argument of torch's older var(dim, unbiased) must not pass silently."""
+    axis, keepdims = resolve_axis("var", axis, dim, keepdims, keepdim)
     axes = _normalize_axis("var", axis, len(_shape(x)))
     return Var(axes, keepdims, _correction("var", correction, unbiased))(x)
 
 
-def std(x, axis=None, *, keepdims=False, correction=None, unbiased=None):
+def std(x, axis=None, *, keepdims=None, correction=None, unbiased=None, dim=None, keepdim=None):
     """sqrt(var(x, axis, keepdims, correction)), as torch.std; its gradient is 0 where std is 0."""
+    axis, keepdims = resolve_axis("std", axis, dim, keepdims, keepdim)
     axes = _normalize_axis("std", axis, len(_shape(x)))
     return Std(axes, keepdims, _correction("std", correction, unbiased))(x)
 
 
-def norm(x, p=2, axis=None, keepdims=False):
+def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None):
     """The p-norm (sum |x|^p)^(1/p) over axis (None: every axis, flattened), p > 0 or inf, as
     torch.linalg.vector_norm; the gradient at a zero vector is 0."""
+    axis, keepdims = resolve_axis("norm", axis, dim, keepdims, keepdim)
     p = real_number("norm", "p", p, finite=False)
     if not p > 0:
         raise ValueError(f"norm: p must be positive (or inf), got {p}")

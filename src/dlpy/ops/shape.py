@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from dlpy.slice_grad import SliceGrad
 from dlpy.tensor import Op, Tensor
 
 
@@ -36,7 +37,11 @@ class Transpose(Op):
 
 
 class GetItem(Op):
-    """y = x[index];  dx = zeros with g added at the indexed positions (repeats accumulate)."""
+    """y = x[index];  dx = zeros with g added at the indexed positions (repeats accumulate).
+
+    A basic index (ints, slices, None, Ellipsis) gives a SliceGrad, g and where it goes, with no
+    zeros of x's shape: the engine adds the slices up in one array, so looping over x[t] costs
+    O(slice) a step in backward."""
 
     def __init__(self, index):
         self.index = index
@@ -46,11 +51,10 @@ class GetItem(Op):
         return x[self.index]
 
     def backward(self, grad_output):
+        if _is_basic(self.index):  # each position selected once
+            return (SliceGrad(self.index, grad_output, self.shape, self.dtype),)
         grad = np.zeros(self.shape, dtype=self.dtype)
-        if _is_basic(self.index):  # slices select each position once: plain assignment
-            grad[self.index] = grad_output
-        else:
-            np.add.at(grad, self.index, grad_output)
+        np.add.at(grad, self.index, grad_output)
         return (grad,)
 
 

@@ -1,0 +1,149 @@
+"""Running and whole products and sums along an axis: cumsum, cumprod, prod, and diff (cumsum's
+inverse, composed from slices). Products have exact gradients also where x holds zeros."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.ops import check_dim
+from dlpy.ops.arithmetic import sub
+from dlpy.ops.shape import concat, getitem, reshape
+from dlpy.tensor import Op, Tensor
+
+
+def _shape_of(x) -> tuple[int, ...]:
+    return np.shape(x.data if isinstance(x, Tensor) else x)
+
+
+def _reverse_cumsum(a: np.ndarray, axis: int) -> np.ndarray:
+    """out[i] = sum of a[i:] along axis."""
+    return np.flip(np.cumsum(np.flip(a, axis), axis=axis), axis)
+
+
+def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
+    """out[i] = product of a[:i] along axis (1 for i = 0)."""
+    moved = np.moveaxis(a, axis, -1)
+    out = np.ones_like(moved)
+    np.cumprod(moved[..., :-1], axis=-1, out=out[..., 1:])
+    return np.moveaxis(out, -1, axis)
+
+
+class CumSum(Op):
+    """y[i] = x[0] + ... + x[i] along dim;  dx[i] = g[i] + ... + g[n-1]."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def forward(self, x):
+        return np.cumsum(x, axis=self.dim)
+
+    def backward(self, grad_output):
+        return (_reverse_cumsum(grad_output, self.dim),)
+
+
+class CumProd(Op):
+    """y[i] = x[0] * ... * x[i] along dim;  dx[k] = sum over i >= k of g[i] y[i] / x[k].
+    Where x holds zeros (the division fails), as PyTorch: before a row's first zero the formula
+    holds; at the first zero dx is that sum with the zero left out of the products; after it
+    every product holds the zero, so dx is 0."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def forward(self, x):
+        self.x = x
+        self.y = np.cumprod(x, axis=self.dim)
+        return self.y
+
+    def backward(self, grad_output):
+        x, y, dim = self.x, self.y, self.dim
+        zero = x == 0
+        if not zero.any():
+            return (_reverse_cumsum(grad_output * y, dim) / x,)
+        zeros_so_far = np.cumsum(zero, axis=dim)
+        before = zeros_so_far == 0
+        first = zero & (zeros_so_far == 1)
+        skipping = np.cumprod(np.where(first, 1, x), axis=dim)  # the products without it
+        grad = np.where(first, _reverse_cumsum(grad_output * skipping, dim), 0)
+        at_before = _reverse_cumsum(grad_output * y, dim) / np.where(before, x, 1)
+        return (np.where(before, at_before, grad),)
+
+
+class Prod(Op):
+    """y = product of x along dim (None: of every value);  dx = g * y / x, or where x holds
+    zeros the product of the other values (exclusive products from both ends), as PyTorch."""
+
+    def __init__(self, dim: int | None, keepdim: bool):
+        self.dim, self.keepdim = dim, keepdim
+
+    def forward(self, x):
+        self.x = x
+        self.y = np.prod(x, axis=self.dim, keepdims=True)
+        if self.keepdim:
+            return self.y
+        return self.y.reshape(()) if self.dim is None else np.squeeze(self.y, self.dim)
+
+    def backward(self, grad_output):
+        x, y = self.x, self.y
+        grad_output = grad_output.reshape(y.shape)
+        if not (x == 0).any():
+            return (grad_output * (y / x),)
+        axis = self.dim
+        if axis is None:
+            flat = x.reshape(-1)
+            others = _exclusive_cumprod(flat, 0) * np.flip(_exclusive_cumprod(flat[::-1], 0))
+            return (grad_output * others.reshape(x.shape),)
+        flipped = np.flip(_exclusive_cumprod(np.flip(x, axis), axis), axis)
+        return (grad_output * (_exclusive_cumprod(x, axis) * flipped),)
+
+
+def _along(name: str, op, x, dim) -> Tensor:
+    shape = _shape_of(x)
+    dim = check_dim(name, dim, len(shape), scalar_ok=True)
+    if not shape:  # a scalar: its own running sum or product
+        return reshape(op(dim)(reshape(x, (1,))), ())
+    return op(dim)(x)
+
+
+def cumsum(x: Tensor, dim: int) -> Tensor:
+    """torch.cumsum: running sums along dim."""
+    return _along("cumsum", CumSum, x, dim)
+
+
+def cumprod(x: Tensor, dim: int) -> Tensor:
+    """torch.cumprod: running products along dim (gradient exact also with zeros in x)."""
+    return _along("cumprod", CumProd, x, dim)
+
+
+def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """torch.prod: the product of every value (dim None) or along one axis dim, the axis kept
+    with length 1 when ``keepdim``; gradient exact also with zeros in x."""
+    shape = _shape_of(x)
+    if not isinstance(keepdim, (bool, np.bool_)):
+        raise TypeError(f"prod: keepdim must be True or False, got {keepdim!r}")
+    if dim is None:
+        return Prod(None, bool(keepdim))(x)
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"prod: dim must be one int (or None for every axis), got {dim!r}")
+    dim = check_dim("prod", dim, len(shape), scalar_ok=True)
+    if not shape:
+        return reshape(Prod(0, False)(reshape(x, (1,))), ())
+    return Prod(dim, bool(keepdim))(x)
+
+
+def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """torch.diff: x[1:] - x[:-1] along dim, n times; ``prepend``/``append`` (tensors) are joined
+    on first. Composed from slices and sub, so backward is theirs."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"diff: n must be an int >= 0, got {n!r}")
+    shape = _shape_of(x)
+    if not shape:
+        raise ValueError("diff: x must have at least one axis, got shape ()")
+    dim = check_dim("diff", dim, len(shape))
+    if prepend is not None or append is not None:
+        parts = [p for p in (prepend, x, append) if p is not None]
+        x = concat(parts, axis=dim)
+    before = (slice(None),) * dim
+    for _ in range(int(n)):
+        x = sub(getitem(x, before + (slice(1, None),)), getitem(x, before + (slice(None, -1),)))
+    return x

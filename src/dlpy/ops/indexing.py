@@ -1,0 +1,343 @@
+"""Indexing by integer arrays along one axis: gather, index_select, scatter, scatter_add (and
+take_along_dim, repeat_interleave on top), and sorting: sort, argsort, topk. Values move, so
+backward moves (or adds) the gradient back to where each value came from.
+
+Indices are PyTorch's: non-negative (an index of -1 is an error, not the last position), any
+integer dtype in (a numpy array, a list or an integer Tensor); indices that come out are int64.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from dlpy.ops import check_dim
+from dlpy.ops.rearrange import expand
+from dlpy.ops.shape import reshape
+from dlpy.tensor import Op, Tensor
+
+
+def _shape_of(x) -> tuple[int, ...]:
+    return np.shape(x.data if isinstance(x, Tensor) else x)
+
+
+def _index_array(name: str, index, what: str = "index") -> np.ndarray:
+    """A numpy array of integers from an array, a list, a number or a Tensor (no gradient)."""
+    array = np.asarray(index.data if isinstance(index, Tensor) else index)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name}: {what} must hold integers, got dtype {array.dtype}")
+    return array
+
+
+def _check_range(name: str, index: np.ndarray, size: int, dim: int) -> None:
+    if index.size and (index.min() < 0 or index.max() >= size):
+        bad = index.min() if index.min() < 0 else index.max()
+        raise ValueError(f"{name}: index {bad} is out of range for dim {dim} of size {size} "
+                         f"(expected 0 <= index < {size})")
+
+
+def _positions(index: np.ndarray, dim: int) -> tuple[np.ndarray, ...]:
+    """The numpy index that reads, for each element of ``index``, the value at that element's own
+    position on every axis but ``dim`` and at ``index`` on ``dim`` (torch.gather's rule)."""
+    ndim = index.ndim
+    where = [np.arange(n).reshape((n,) + (1,) * (ndim - 1 - i)) for i, n in enumerate(index.shape)]
+    where[dim] = index
+    return tuple(where)
+
+
+def _leading(shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """The first shape[d] positions of every axis: the part of src that index covers."""
+    return tuple(slice(n) for n in shape)
+
+
+class Gather(Op):
+    """y[i, j] = x[i, index[i, j]] for dim 1 (any rank, any dim), as torch.gather;
+    dx = zeros with g added at the gathered positions (repeats accumulate)."""
+
+    def __init__(self, dim: int, index: np.ndarray):
+        self.dim, self.index = dim, index
+
+    def forward(self, x):
+        self.shape = x.shape
+        return x[_positions(self.index, self.dim)]
+
+    def backward(self, grad_output):
+        grad = np.zeros(self.shape, dtype=grad_output.dtype)
+        np.add.at(grad, _positions(self.index, self.dim), grad_output)
+        return (grad,)
+
+
+class IndexSelect(Op):
+    """y = x at the positions index (1-D) along dim;  dx = zeros with g added back there
+    (repeats accumulate)."""
+
+    def __init__(self, dim: int, index: np.ndarray):
+        self.dim, self.index = dim, index
+
+    def forward(self, x):
+        self.shape = x.shape
+        return np.take(x, self.index, axis=self.dim)
+
+    def backward(self, grad_output):
+        grad = np.zeros(self.shape, dtype=grad_output.dtype)
+        np.add.at(np.moveaxis(grad, self.dim, 0), self.index, np.moveaxis(grad_output, self.dim, 0))
+        return (grad,)
+
+
+class ScatterAdd(Op):
+    """y = x with src[i, j] added at y[i, index[i, j]] for dim 1 (repeats accumulate), as
+    torch.scatter_add;  dx = g, dsrc = g read back at those positions (0 where src is past
+    index's shape)."""
+
+    def __init__(self, dim: int, index: np.ndarray):
+        self.dim, self.index = dim, index
+
+    def forward(self, x, src):
+        self.src_shape = src.shape
+        y = x.copy()
+        np.add.at(y, _positions(self.index, self.dim), src[_leading(self.index.shape)])
+        return y
+
+    def backward(self, grad_output):
+        return grad_output, _src_grad(self, grad_output)
+
+
+def _src_grad(op, grad_output):
+    """Gradient of scatter's src: g at the written positions, zeros where index does not reach."""
+    if not op.inputs[1].requires_grad:
+        return None
+    read = grad_output[_positions(op.index, op.dim)]
+    if read.shape == op.src_shape:
+        return read
+    grad = np.zeros(op.src_shape, dtype=grad_output.dtype)
+    grad[_leading(op.index.shape)] = read
+    return grad
+
+
+class Scatter(Op):
+    """y = x with y[i, index[i, j]] = src[i, j] for dim 1 (or = value, a number), as
+    torch.scatter; dx = g where nothing was written (0 there), dsrc = g at the written positions.
+    With repeated positions one of the writes wins (numpy's choice; PyTorch's is undefined)."""
+
+    def __init__(self, dim: int, index: np.ndarray, value: float | None = None):
+        self.dim, self.index, self.value = dim, index, value
+
+    def forward(self, x, src=None):
+        y = x.copy()
+        where = _positions(self.index, self.dim)
+        if src is None:
+            y[where] = self.value
+        else:
+            self.src_shape = src.shape
+            y[where] = src[_leading(self.index.shape)]
+        return y
+
+    def backward(self, grad_output):
+        grad = None
+        if self.inputs[0].requires_grad:
+            grad = grad_output.copy()
+            grad[_positions(self.index, self.dim)] = 0
+        if self.value is not None:
+            return (grad,)
+        return grad, _src_grad(self, grad_output)
+
+
+def _check_index(name: str, x, dim, index, src_shape=None):
+    """PyTorch's rules for gather/scatter: index has x's number of axes and is no larger than x
+    on every axis but dim (and no larger than src on every axis); values in [0, size of dim)."""
+    shape = _shape_of(x)
+    index = _index_array(name, index)
+    if not shape:
+        raise ValueError(f"{name}: x must have at least one axis, got a tensor of shape ()")
+    dim = check_dim(name, dim, len(shape))
+    if index.ndim != len(shape):
+        raise ValueError(f"{name}: index must have as many axes as x ({len(shape)}), got index "
+                         f"of shape {index.shape} for x of shape {shape}")
+    if any(i > n for d, (i, n) in enumerate(zip(index.shape, shape)) if d != dim):
+        raise ValueError(f"{name}: index of shape {index.shape} must be no larger than x "
+                         f"{shape} on every axis but dim {dim}")
+    if src_shape is not None and (len(src_shape) != index.ndim
+                                  or any(i > n for i, n in zip(index.shape, src_shape))):
+        raise ValueError(f"{name}: index of shape {index.shape} must be no larger than src "
+                         f"{src_shape} on every axis")
+    _check_range(name, index, shape[dim], dim)
+    return dim, index
+
+
+def gather(x: Tensor, dim: int, index) -> Tensor:
+    """torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for dim 1, out of index's shape.
+    index has x's number of axes and is no larger than x on the other axes."""
+    dim, index = _check_index("gather", x, dim, index)
+    return Gather(dim, index)(x)
+
+
+def take_along_dim(x: Tensor, indices, dim: int | None = None) -> Tensor:
+    """torch.take_along_dim: ``gather`` with x and indices broadcast on every axis but dim;
+    dim None reads the flattened x at the flattened indices (a 1-D result). Negative indices
+    are an error (PyTorch wraps them with a dim, refuses them without)."""
+    indices = _index_array("take_along_dim", indices, "indices")
+    if dim is None:
+        x, indices = reshape(x, (-1,)), indices.reshape(-1)
+        dim, indices = _check_index("take_along_dim", x, 0, indices)
+        return Gather(dim, indices)(x)
+    shape = _shape_of(x)
+    if indices.ndim != len(shape):
+        raise ValueError(f"take_along_dim: x and indices need the same number of axes, got "
+                         f"{shape} and {indices.shape}")
+    dim = check_dim("take_along_dim", dim, len(shape))
+    others = [tuple(1 if d == dim else n for d, n in enumerate(s))
+              for s in (shape, indices.shape)]
+    try:
+        common = list(np.broadcast_shapes(*others))
+    except ValueError:
+        raise ValueError(f"take_along_dim: x {shape} and indices {indices.shape} cannot be "
+                         f"broadcast together on the axes other than dim {dim}") from None
+    x_shape = tuple(common[:dim] + [shape[dim]] + common[dim + 1:])
+    if x_shape != shape:
+        x = expand(x, *x_shape)
+    indices = np.broadcast_to(indices, tuple(common[:dim] + [indices.shape[dim]] +
+                                             common[dim + 1:]))
+    dim, indices = _check_index("take_along_dim", x, dim, indices)
+    return Gather(dim, indices)(x)
+
+
+def index_select(x: Tensor, dim: int, index) -> Tensor:
+    """torch.index_select: x at the positions index (1-D, or a single number) along dim."""
+    shape = _shape_of(x)
+    index = _index_array("index_select", index)
+    if index.ndim > 1:
+        raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
+    if not shape:
+        raise ValueError("index_select: x must have at least one axis, got a tensor of shape ()")
+    dim = check_dim("index_select", dim, len(shape))
+    _check_range("index_select", index, shape[dim], dim)
+    return IndexSelect(dim, index.reshape(-1))(x)
+
+
+def scatter_add(x: Tensor, dim: int, index, src) -> Tensor:
+    """torch.scatter_add: x with src[i][j] added at [i][index[i][j]] for dim 1, repeats adding
+    up; index no larger than src on any axis, nor than x on the axes other than dim. Gradients
+    reach x and src (also where src is larger than index, which PyTorch's backward refuses)."""
+    dim, index = _check_index("scatter_add", x, dim, index, _shape_of(src))
+    return ScatterAdd(dim, index)(x, src)
+
+
+def scatter(x: Tensor, dim: int, index, src=None, *, value=None) -> Tensor:
+    """torch.scatter: x with [i][index[i][j]] set to src[i][j] for dim 1 (src a tensor), or to
+    ``value`` (a number; also accepted in src's place). Repeated positions: one write wins."""
+    if (src is None) == (value is None):
+        raise TypeError("scatter: give exactly one of src (a tensor) and value (a number)")
+    if value is None and isinstance(src, (int, float, np.integer, np.floating)):
+        src, value = None, src
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)):
+            raise TypeError(f"scatter: value must be a number, got {value!r}")
+        dim, index = _check_index("scatter", x, dim, index)
+        return Scatter(dim, index, float(value))(x)
+    dim, index = _check_index("scatter", x, dim, index, _shape_of(src))
+    return Scatter(dim, index)(x, src)
+
+
+def repeat_interleave(x: Tensor, repeats, dim: int | None = None) -> Tensor:
+    """torch.repeat_interleave: each value along dim repeated ``repeats`` times in place
+    ([a, b] -> [a, a, b, b]); repeats an int or one count per position (a 1-D integer array);
+    dim None works on the flattened x. index_select with a repeated index, so repeats add up in
+    backward."""
+    if dim is None:
+        x, dim = reshape(x, (-1,)), 0
+    shape = _shape_of(x)
+    if not shape:
+        raise ValueError("repeat_interleave: x must have at least one axis, got shape ()")
+    dim = check_dim("repeat_interleave", dim, len(shape))
+    counts = _index_array("repeat_interleave", repeats, "repeats")
+    if counts.ndim > 1 or counts.ndim == 1 and counts.size not in (1, shape[dim]):
+        raise ValueError(f"repeat_interleave: repeats must be an int or hold one count per "
+                         f"position along dim {dim} ({shape[dim]}), got shape {counts.shape}")
+    if counts.size and counts.min() < 0:
+        raise ValueError(f"repeat_interleave: repeats must be >= 0, got {counts.min()}")
+    index = np.repeat(np.arange(shape[dim]), counts.reshape(-1) if counts.size != 1
+                      else int(counts.reshape(-1)[0]))
+    return IndexSelect(dim, index)(x)
+
+
+class SortResult(NamedTuple):
+    """torch.return_types.sort: the sorted values (with gradient) and their int64 indices."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class TopKResult(NamedTuple):
+    """torch.return_types.topk: the k values (with gradient) and their int64 indices."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _sort_order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    """Positions that sort data along axis, equal values in their original order (stable);
+    NaN last ascending and first descending, as torch.sort."""
+    if not descending:
+        return np.argsort(data, axis=axis, kind="stable")
+    # a stable ascending sort of the reversed data, read backwards: descending, ties in order
+    order = np.argsort(np.flip(data, axis), axis=axis, kind="stable")
+    return data.shape[axis] - 1 - np.flip(order, axis)
+
+
+def _check_flag(name: str, what: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: {what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _sort_setup(name, x, dim, **flags):
+    """(shape, dim, data) after checking dim and the flags (True/False, or None for stable)."""
+    shape = _shape_of(x)
+    dim = check_dim(name, dim, len(shape), scalar_ok=True)
+    for what, value in flags.items():
+        if value is not None or what != "stable":
+            _check_flag(name, what, value)
+    data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    return shape, dim, data.reshape(shape or (1,))
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
+         ) -> SortResult:
+    """torch.sort: (values, indices) along dim; values carry the gradient (gather's), indices are
+    an int64 Tensor. Always stable (equal values keep their order; ``stable`` is accepted);
+    NaN sorts as the largest value."""
+    shape, dim, data = _sort_setup("sort", x, dim, descending=descending, stable=stable)
+    if not shape:
+        return SortResult(reshape(x, ()), Tensor(np.zeros((), dtype=np.int64)))
+    order = _sort_order(data, dim, bool(descending)).astype(np.int64)
+    return SortResult(Gather(dim, order)(x), Tensor(order))
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
+            ) -> np.ndarray:
+    """torch.argsort: the int64 positions that sort x along dim, as a numpy array (as
+    ``argmax``); stable, NaN largest."""
+    shape, dim, data = _sort_setup("argsort", x, dim, descending=descending,
+                                   stable=stable)
+    return _sort_order(data, dim, bool(descending)).astype(np.int64).reshape(shape)
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True  # noqa: A002
+         ) -> TopKResult:
+    """torch.topk: the k largest (``largest=False``: smallest) values along dim and their int64
+    indices (a Tensor); values carry the gradient (gather's). Always in sorted order, and among
+    equal values the first positions win (PyTorch's choice among ties is its own)."""
+    shape, dim, data = _sort_setup("topk", x, dim, largest=largest, sorted=sorted)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"topk: k must be an int, got {k!r}")
+    size = shape[dim] if shape else 1
+    if not 0 <= k <= size:
+        raise ValueError(f"topk: k ({k}) must lie in [0, {size}], the size of dim {dim} of x "
+                         f"{shape}")
+    if not shape:  # a scalar is its own top value, for k 0 or 1 alike (as PyTorch)
+        return TopKResult(reshape(x, ()), Tensor(np.zeros((), dtype=np.int64)))
+    order = _sort_order(data, dim, bool(largest))
+    order = np.take(order, np.arange(k), axis=dim).astype(np.int64)
+    return TopKResult(Gather(dim, order)(x), Tensor(order))
