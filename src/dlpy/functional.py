@@ -9,6 +9,7 @@ from dlpy.ops import attention as _attention
 from dlpy.ops import conv as _conv
 from dlpy.ops import loss as _loss
 from dlpy.ops import real_number as _real_number
+from dlpy.ops import resample as _resample
 from dlpy.ops.activation import (
     clamp,
     elu,
@@ -20,6 +21,23 @@ from dlpy.ops.activation import (
     silu,
     softplus,
     tanh,
+)
+from dlpy.ops.activation_more import (
+    celu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    softmin,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
 )
 from dlpy.ops.arithmetic import (  # noqa: A004
     abs,
@@ -38,6 +56,7 @@ from dlpy.ops.arithmetic import (  # noqa: A004
 from dlpy.ops.conv import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, max_unpool2d
 from dlpy.ops.cumulative import cumprod, cumsum, diff, prod
 from dlpy.ops.embedding import embedding
+from dlpy.ops.fold import fold, unfold
 from dlpy.ops.indexing import (
     argsort,
     gather,
@@ -49,10 +68,25 @@ from dlpy.ops.indexing import (
     take_along_dim,
     topk,
 )
-from dlpy.ops.loss import binary_cross_entropy_with_logits, cross_entropy
-from dlpy.ops.mask import dropout, masked_fill, where
-from dlpy.ops.matmul import linear, matmul
-from dlpy.ops.norm import batch_norm, layer_norm
+from dlpy.ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy
+from dlpy.ops.mask import (
+    alpha_dropout,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    masked_fill,
+    where,
+)
+from dlpy.ops.matmul import bilinear, linear, matmul
+from dlpy.ops.norm import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    rms_norm,
+)
 from dlpy.ops.pad import pad
 from dlpy.ops.pointwise import (  # noqa: A004
     atan2,
@@ -119,6 +153,12 @@ __all__ += [  # indexing, rearranging, cumulative and more element-wise ops
     "expm1", "flip", "floor", "gather", "index_select", "log1p", "maximum", "minimum", "prod",
     "repeat", "repeat_interleave", "roll", "round", "scatter", "scatter_add", "sign", "sin",
     "sort", "take_along_dim", "tan", "topk", "tril", "triu",
+]
+__all__ += [  # more activations, normalisations and dropouts, bilinear
+    "alpha_dropout", "bilinear", "celu", "dropout1d", "dropout2d", "dropout3d", "glu",
+    "group_norm", "hardshrink", "hardsigmoid", "hardswish", "instance_norm", "local_response_norm",
+    "logsigmoid", "mish", "prelu", "relu6", "rms_norm", "selu", "softmin", "softshrink",
+    "softsign", "tanhshrink", "threshold",
 ]
 
 
@@ -605,3 +645,504 @@ def adaptive_max_pool2d(x: Tensor, output_size,
     index = tuple(a.reshape(a.shape + (1, 1)) for a in lead) + (indices,)
     y = getitem(reshape(x, (*shape[:-2], h * w)), index)
     return (y, Tensor(indices)) if return_indices else y
+
+
+# More of PyTorch's losses, distances, resampling, folding and embedding bags. Arguments keep
+# PyTorch's positions up to its deprecated size_average; the rest are keywords.
+__all__ += [
+    "binary_cross_entropy", "cosine_embedding_loss", "embedding_bag", "fold",
+    "gaussian_nll_loss", "hinge_embedding_loss", "interpolate", "margin_ranking_loss",
+    "multi_margin_loss", "multilabel_soft_margin_loss", "pairwise_distance", "pixel_shuffle",
+    "pixel_unshuffle", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss", "unfold",
+]
+
+
+def _data(value) -> np.ndarray:
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def _constant(value, dtype) -> Tensor:
+    """A Tensor as it is; an array or a number as a Tensor of dtype (no gradient)."""
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value, dtype=dtype))
+
+
+def _broadcast_shape(name: str, names: str, *values) -> tuple[int, ...]:
+    shapes = [np.shape(_data(v)) for v in values]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{name}: {names} of shapes {', '.join(map(str, shapes))} cannot be "
+                         f"broadcast together") from None
+
+
+def _flag(name: str, what: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: {what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0, *,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, -y (x1 - x2) + margin): x1 should rank above x2 where the label y is 1, below
+    where it is -1. The three broadcast together but need the same number of axes, as PyTorch's
+    (whose clamp, as this one, passes the gradient at 0)."""
+    name = "margin_ranking_loss"
+    _check_reduction(name, reduction)
+    margin = _real_number(name, "margin", margin)
+    shapes = [np.shape(_data(v)) for v in (input1, input2, target)]
+    if len({len(s) for s in shapes}) > 1:
+        raise ValueError(f"{name}: input1, input2 and target must have the same number of axes, "
+                         f"got shapes {', '.join(map(str, shapes))}")
+    _broadcast_shape(name, "input1, input2 and target", input1, input2, target)
+    target = _constant(target, _float_dtype(input1))
+    return _reduce(name, clamp(-target * (input1 - input2) + margin, min=0.0), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, *,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """x where the label y is 1, max(0, margin - x) where it is -1 (both added for any other
+    label, as PyTorch's); x and y broadcast. The labels get no gradient."""
+    name = "hinge_embedding_loss"
+    _check_reduction(name, reduction)
+    margin = _real_number(name, "margin", margin)
+    _broadcast_shape(name, "input and target", input, target)
+    labels = _data(target)
+    hinge = clamp(margin - input, min=0.0)
+    return _reduce(name, where(labels != 1, hinge, 0.0) + where(labels != -1, input, 0.0),
+                   reduction)
+
+
+def soft_margin_loss(input: Tensor, target, *, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """log(1 + exp(-y x)) for labels y = +-1 (input and target broadcast), the logistic loss,
+    computed as binary_cross_entropy_with_logits(y x, 1), which never overflows (PyTorch's
+    gives inf once -y x passes about 88 in float32, 709 in float64)."""
+    name = "soft_margin_loss"
+    _check_reduction(name, reduction)
+    _broadcast_shape(name, "input and target", input, target)
+    margins = input * _constant(target, _float_dtype(input))
+    losses = binary_cross_entropy_with_logits(margins, np.ones(margins.shape, margins.dtype),
+                                              "none")
+    return _reduce(name, losses, reduction)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0, *,
+                          reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where the label y is 1, max(0, cos(x1, x2) - margin) where it is -1 (0
+    for other labels), cos along the last axis: x1, x2 (N, D) with y (N,), or (D,) with a 0-D
+    y, as PyTorch's, whose cos = x1.x2 / sqrt((|x1|^2 + 1e-12) (|x2|^2 + 1e-12))."""
+    name = "cosine_embedding_loss"
+    _check_reduction(name, reduction)
+    margin = _real_number(name, "margin", margin)
+    labels = _data(target)
+    shapes = [np.shape(_data(v)) for v in (input1, input2)]
+    if labels.ndim > 1:
+        raise ValueError(f"{name}: target must be 0-D or 1-D (one label per pair), got shape "
+                         f"{labels.shape}")
+    if any(len(s) != labels.ndim + 1 for s in shapes):
+        raise ValueError(f"{name}: a {labels.ndim}-D target needs {labels.ndim + 1}-D inputs, "
+                         f"got shapes {shapes[0]} and {shapes[1]}")
+    pairs = _broadcast_shape(name, "input1 and input2", input1, input2)
+    _broadcast_shape(name, "the pairs and target", np.empty(pairs[:-1]), labels)
+    axis = labels.ndim
+    dot = sum(input1 * input2, axis)
+    squares = [sum(v * v, axis) + 1e-12 for v in (input1, input2)]
+    cos = dot / sqrt(squares[0] * squares[1])
+    return _reduce(name, where(labels == 1, 1 - cos, 0.0)
+                   + where(labels == -1, clamp(cos - margin, min=0.0), 0.0), reduction)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """The p-norm of x1 - x2 + eps along the last axis, x1 and x2 broadcast, as torch's
+    F.pairwise_distance: (N, D) -> (N,) ((N, 1) with keepdim); p > 0 or inf (torch also takes
+    p <= 0); the gradient at a zero difference is 0, as PyTorch's."""
+    name = "pairwise_distance"
+    p = _real_number(name, "p", p, finite=False)
+    if not p > 0:
+        raise ValueError(f"{name}: p must be > 0 (or inf), got {p}")
+    eps = _real_number(name, "eps", eps)
+    _broadcast_shape(name, "x1 and x2", x1, x2)
+    difference = _constant(x1, _float_dtype(x2)) - x2 + eps
+    if difference.ndim == 0:
+        return abs(difference)
+    return norm(difference, p, -1, keepdims=_flag(name, "keepdim", keepdim))
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
+                        margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                        swap: bool = False, *, reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)), d the pairwise_distance(p, eps) along the last
+    axis; with ``swap`` d(a, n) is min(d(a, n), d(p, n)) (the gradient split on ties, as
+    PyTorch's). The three broadcast but need the same number of axes."""
+    name = "triplet_margin_loss"
+    _check_reduction(name, reduction)
+    margin = _real_number(name, "margin", margin)
+    if margin <= 0:
+        raise ValueError(f"{name}: margin must be > 0, got {margin}")
+    shapes = [np.shape(_data(v)) for v in (anchor, positive, negative)]
+    if len({len(s) for s in shapes}) > 1:
+        raise ValueError(f"{name}: anchor, positive and negative must have the same number of "
+                         f"axes, got shapes {', '.join(map(str, shapes))}")
+    positive_distance = pairwise_distance(anchor, positive, p, eps)
+    negative_distance = pairwise_distance(anchor, negative, p, eps)
+    if _flag(name, "swap", swap):
+        negative_distance = minimum(negative_distance,
+                                    pairwise_distance(positive, negative, p, eps))
+    return _reduce(name, clamp(margin + positive_distance - negative_distance, min=0.0),
+                   reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target, weight=None, *,  # noqa: A002
+                                reduction: str = "mean") -> Tensor:
+    """The binary cross-entropy of logits x against 0/1 labels (or probabilities) y of x's
+    shape, times ``weight`` (broadcast to x), averaged over the classes (the last axis):
+    (N, C) -> (N,), then reduced, as PyTorch's. The labels get no gradient."""
+    name = "multilabel_soft_margin_loss"
+    _check_reduction(name, reduction)
+    shape, target_shape = np.shape(_data(input)), np.shape(_data(target))
+    if len(shape) < 1 or target_shape != shape:
+        raise ValueError(f"{name}: expected input (..., classes) and target of its shape, got "
+                         f"{shape} and {target_shape}")
+    losses = binary_cross_entropy_with_logits(input, target, "none", weight=weight)
+    return _reduce(name, sum(losses, -1) / shape[-1], reduction)
+
+
+def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  # noqa: A002
+                      weight=None, *, reduction: str = "mean") -> Tensor:
+    """The multi-class hinge loss of scores x (N, C) (or (C,)) and integer labels y (N,) (or
+    one): sum over classes j != y of max(0, margin - x[y] + x[j])^p (times weight[y]) / C, as
+    PyTorch's; p is 1 or 2; the mean is over the samples (not their weights)."""
+    name = "multi_margin_loss"
+    _check_reduction(name, reduction)
+    if isinstance(p, bool) or p not in (1, 2):
+        raise ValueError(f"{name}: p must be 1 or 2, got {p!r}")
+    margin = _real_number(name, "margin", margin)
+    shape, labels = np.shape(_data(input)), _data(target)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
+    if len(shape) not in (1, 2) or shape[-1] == 0:
+        raise ValueError(f"{name}: expected scores (N, C) or (C,), got {shape}")
+    rows, classes = (1, shape[0]) if len(shape) == 1 else shape
+    expected = ((), (1,)) if len(shape) == 1 else ((rows,),)
+    if labels.shape not in expected:
+        raise ValueError(f"{name}: expected one label per sample, target "
+                         f"{' or '.join(map(str, expected))} for scores {shape}, got "
+                         f"{labels.shape}")
+    flat = labels.reshape(-1)
+    if flat.size and (flat.min() < 0 or flat.max() >= classes):
+        raise ValueError(f"{name}: labels must lie in [0, {classes}), got values from "
+                         f"{flat.min()} to {flat.max()}")
+    scores = reshape(input, (rows, classes))
+    picked = reshape(getitem(scores, (np.arange(rows), flat)), (rows, 1))
+    hinge = relu(margin - picked + scores)  # (rows, classes); no gradient at 0, as PyTorch's
+    if p == 2:
+        hinge = hinge * hinge
+    hinge = where(np.arange(classes) != flat[:, None], hinge, 0.0)
+    if weight is not None:
+        weight = _loss.check_class_weight(name, weight, classes, _float_dtype(input))
+        hinge = hinge * weight[flat][:, None]
+    losses = reshape(sum(hinge, 1) / classes, labels.shape)
+    return _reduce(name, losses, reduction)
+
+
+def poisson_nll_loss(input: Tensor, target, log_input: bool = True,  # noqa: A002
+                     full: bool = False, *, eps: float = 1e-8,
+                     reduction: str = "mean") -> Tensor:
+    """The Poisson negative log-likelihood of counts y under the rate exp(x) (``log_input``):
+    exp(x) - y x, or under the rate x: x - y log(x + eps); ``full`` adds Stirling's
+    y log y - y + log(2 pi y) / 2 where y > 1. x and y of one shape; y may need a gradient
+    (where y <= 1 it gets none from the Stirling term; PyTorch's is nan at y = 0)."""
+    name = "poisson_nll_loss"
+    _check_reduction(name, reduction)
+    eps = _real_number(name, "eps", eps)
+    _check_same_shape(name, input, target)
+    counts = _constant(target, _float_dtype(input))
+    if _flag(name, "log_input", log_input):
+        losses = exp(input) - counts * input
+    else:
+        losses = input - counts * log(input + eps)
+    if _flag(name, "full", full):
+        above_one = counts.data > 1
+        safe = where(above_one, counts, 1.0)  # log only where it is used
+        stirling = safe * log(safe) - safe + 0.5 * log(2 * np.pi * safe)
+        losses = losses + where(above_one, stirling, 0.0)
+    return _reduce(name, losses, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target, var, full: bool = False,  # noqa: A002
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """0.5 (log v + (x - y)^2 / v), v = max(var, eps) (+ 0.5 log(2 pi) with ``full``): the
+    Gaussian negative log-likelihood of y with mean x and variance var, as PyTorch's: the clamp
+    passes var's gradient unchanged; var is a number, of x's shape, x's shape without its last
+    axis, or x's shape with one axis of size 1 where x's is larger; y broadcasts to x."""
+    name = "gaussian_nll_loss"
+    _check_reduction(name, reduction)
+    eps = _real_number(name, "eps", eps)
+    shape, dtype = np.shape(_data(input)), _float_dtype(input)
+    if isinstance(var, (int, float, np.integer, np.floating)) and not isinstance(var, bool):
+        var = np.full(shape, var, dtype=dtype)
+    var_shape, var_data = np.shape(_data(var)), _data(var)
+    if var_data.size and var_data.min() < 0:
+        raise ValueError(f"{name}: var must be >= 0, got a smallest value of {var_data.min()}")
+    if var_shape != shape:
+        mismatched = [v for n, v in zip(shape, var_shape) if n != v]
+        if var_shape == shape[:-1]:  # one variance per vector: along a new last axis
+            var = unsqueeze(_constant(var, dtype), -1)
+        elif len(var_shape) != len(shape) or np.sum(mismatched) != 1:
+            raise ValueError(f"{name}: var must have the input's shape {shape}, that without "
+                             f"its last axis, or one axis of size 1 where the input's is larger, "
+                             f"got {var_shape}")
+    target_shape = np.shape(_data(target))
+    if _broadcast_shape(name, "input and target", input, target) != shape:
+        raise ValueError(f"{name}: target {target_shape} must broadcast to the input's shape "
+                         f"{shape}")
+    var = _constant(var, dtype)
+    clamped = np.maximum(var.data, eps)
+    # max(var, eps) with the gradient of var itself: (var - var) is exactly 0
+    var = (var - var.data) + clamped if var.requires_grad else Tensor(clamped)
+    difference = input - target
+    losses = 0.5 * (log(var) + difference * difference / var)
+    if _flag(name, "full", full):
+        losses = losses + 0.5 * float(np.log(2 * np.pi))
+    return _reduce(name, losses, reduction)
+
+
+INTERPOLATE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "area")
+
+
+def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
+                mode: str = "nearest", align_corners: bool | None = None,
+                recompute_scale_factor: bool | None = None, antialias: bool = False) -> Tensor:
+    """x (N, C, L) or (N, C, H, W) resized to ``size`` (an int or one per spatial axis) or by
+    ``scale_factor`` (size floor(n * factor)), as torch's F.interpolate: mode "nearest" (source
+    floor(i s), s = 1 / scale_factor when given, else in / out; PyTorch's float32 index
+    arithmetic), "nearest-exact" (floor((i + 0.5) s)), "linear" (N, C, L), "bilinear" and
+    "bicubic" (N, C, H, W) (source s (i + 0.5) - 0.5, or with ``align_corners`` the corners
+    matched, s = (in - 1) / (out - 1)), "area" (adaptive average pooling).
+    ``recompute_scale_factor``: s from the sizes, not the factor. One Resample op per axis."""
+    name = "interpolate"
+    if mode not in INTERPOLATE_MODES:
+        raise ValueError(f"{name}: mode must be one of {', '.join(INTERPOLATE_MODES)}, got "
+                         f"{mode!r}")
+    if antialias:
+        raise NotImplementedError(f"{name}: antialias is not supported")
+    if mode in ("nearest", "nearest-exact", "area"):
+        if align_corners is not None:
+            raise ValueError(f"{name}: align_corners can only be set with the interpolating "
+                             f"modes linear, bilinear and bicubic, got mode {mode!r}")
+    else:
+        align_corners = False if align_corners is None else _flag(name, "align_corners",
+                                                                  align_corners)
+    shape = _conv._shape_of(input)
+    needed = {"linear": 3, "bilinear": 4, "bicubic": 4}.get(mode)
+    if len(shape) not in (3, 4) or needed and len(shape) != needed:
+        expected = {3: "(N, C, L)", 4: "(N, C, H, W)"}.get(needed, "(N, C, L) or (N, C, H, W)")
+        raise ValueError(f"{name}: mode {mode!r} needs x {expected}, got {shape}")
+    dims = len(shape) - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{name}: give either size or scale_factor, got size={size!r} and "
+                         f"scale_factor={scale_factor!r}")
+    if size is not None:
+        if recompute_scale_factor:
+            raise ValueError(f"{name}: recompute_scale_factor is not meaningful with an "
+                             f"explicit size")
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * dims
+        if len(sizes) != dims or not all(isinstance(n, (int, np.integer))
+                                         and not isinstance(n, bool) for n in sizes):
+            raise TypeError(f"{name}: size must be an int or {dims} ints for x {shape}, got "
+                            f"{size!r}")
+        sizes, scales = tuple(int(n) for n in sizes), (None,) * dims
+    else:
+        factors = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) \
+            else (scale_factor,) * dims
+        if len(factors) != dims:
+            raise ValueError(f"{name}: scale_factor must be a number or {dims} numbers for x "
+                             f"{shape}, got {scale_factor!r}")
+        factors = tuple(_real_number(name, "scale_factor", f) for f in factors)
+        sizes = tuple(int(n * f) for n, f in zip(shape[2:], factors))  # truncated, as PyTorch
+        scales = (None,) * dims if recompute_scale_factor or mode == "area" else factors
+    if np.min(sizes) < 1 or np.min(shape[2:]) < 1:
+        raise ValueError(f"{name}: input and output sizes must be > 0, got input {shape[2:]} "
+                         f"and output {sizes}")
+    if mode == "area":
+        return adaptive_avg_pool1d(input, sizes[0]) if dims == 1 \
+            else adaptive_avg_pool2d(input, sizes)
+    dtype = np.dtype(input.dtype)
+    if not mode.startswith("nearest") and dtype.kind != "f":
+        raise TypeError(f"{name}: mode {mode!r} needs a floating-point x, got {dtype}")
+    kind = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+    y = input
+    for axis, (n, out, scale) in enumerate(zip(shape[2:], sizes, scales), start=2):
+        # PyTorch's 2-D nearest kernel copies (or halves the index) when out is n (or 2 n);
+        # its 1-D one does not
+        indices, weights = _resample.taps(kind, n, out, scale, align_corners, dtype,
+                                          shortcuts=dims == 2)
+        y = _resample.resample(y, axis, indices, weights)
+    return y
+
+
+def _factor(name: str, what: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: {what} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:  # noqa: A002
+    """(..., C r^2, H, W) -> (..., C, H r, W r): each group of r^2 channels becomes the r x r
+    block of pixels y[c, h r + i, w r + j] = x[c r^2 + i r + j, h, w], as torch's
+    F.pixel_shuffle (a reshape and a permutation)."""
+    r = _factor("pixel_shuffle", "upscale_factor", upscale_factor)
+    shape = _conv._shape_of(input)
+    if len(shape) < 3:
+        raise ValueError(f"pixel_shuffle: expected x (..., C, H, W), got {shape}")
+    *lead, c, h, w = shape
+    if c % (r * r):
+        raise ValueError(f"pixel_shuffle: the channels (axis -3) must be divisible by "
+                         f"upscale_factor^2 = {r * r}, got {c} in {shape}")
+    n = len(lead)
+    y = reshape(input, (*lead, c // (r * r), r, r, h, w))
+    y = permute(y, (*range(n), n, n + 3, n + 1, n + 4, n + 2))  # (..., C, H, r, W, r)
+    return reshape(y, (*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A002
+    """pixel_shuffle's inverse: (..., C, H r, W r) -> (..., C r^2, H, W)."""
+    r = _factor("pixel_unshuffle", "downscale_factor", downscale_factor)
+    shape = _conv._shape_of(input)
+    if len(shape) < 3:
+        raise ValueError(f"pixel_unshuffle: expected x (..., C, H, W), got {shape}")
+    *lead, c, h, w = shape
+    if h % r or w % r:
+        raise ValueError(f"pixel_unshuffle: the height and width must be divisible by "
+                         f"downscale_factor {r}, got {(h, w)} in {shape}")
+    n = len(lead)
+    y = reshape(input, (*lead, c, h // r, r, w // r, r))
+    y = permute(y, (*range(n), n, n + 2, n + 4, n + 1, n + 3))  # (..., C, r, r, H, W)
+    return reshape(y, (*lead, c * r * r, h // r, w // r))
+
+
+EMBEDDING_BAG_MODES = ("sum", "mean", "max")
+
+
+def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
+    """(flat ids, indptr): bag b holds ids[indptr[b]:indptr[b + 1]], from 2-D ids (one bag a
+    row) or 1-D ids with PyTorch's offsets (the bags' starts, or with include_last_offset the
+    starts and the end)."""
+    if ids.ndim == 2:
+        if offsets is not None:
+            raise ValueError(f"{name}: 2-D input is one bag a row and takes no offsets")
+        return ids.reshape(-1), np.arange(ids.shape[0] + 1) * ids.shape[1]
+    if ids.ndim != 1:
+        raise ValueError(f"{name}: input must be 1-D (with offsets) or 2-D, got shape "
+                         f"{ids.shape}")
+    if offsets is None:
+        raise ValueError(f"{name}: 1-D input needs offsets (the start of each bag)")
+    starts = _data(offsets)
+    if starts.ndim != 1 or starts.dtype.kind not in "iu":
+        raise ValueError(f"{name}: offsets must be a 1-D array of integers, got shape "
+                         f"{starts.shape} of {starts.dtype}")
+    if include_last_offset and starts.size == 0:
+        raise ValueError(f"{name}: include_last_offset needs at least one offset")
+    indptr = (starts if include_last_offset else np.append(starts, ids.size)).astype(np.int64)
+    if starts.size and (indptr[0] != 0 or np.any(np.diff(indptr) < 0)
+                        or indptr[-1] > ids.size):
+        raise ValueError(f"{name}: offsets must start at 0 and never decrease, up to the input's "
+                         f"length {ids.size}, got {starts.tolist()[:8]}")
+    if include_last_offset and indptr[-1] != ids.size:
+        # (PyTorch's bags disagree with each other there: its sums stop at the last offset,
+        # its means divide by the count to the end and its maxima run to the end)
+        raise ValueError(f"{name}: with include_last_offset the last offset must be the input's "
+                         f"length {ids.size}, got {indptr[-1]}")
+    return ids, indptr
+
+
+def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A002
+                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
+                  sparse: bool = False, per_sample_weights=None,
+                  include_last_offset: bool = False, padding_idx: int | None = None) -> Tensor:
+    """The sum, mean or max of each bag of rows of weight (num_embeddings, D) -> (bags, D), as
+    torch's F.embedding_bag: 2-D ids (bags, n), one bag a row, or 1-D ids split at ``offsets``.
+    Ids equal to ``padding_idx`` are left out (not counted in the mean); an empty bag gives 0.
+    ``per_sample_weights`` (ids' shape, mode "sum") scale each row, and get a gradient.
+    "max" takes, in each dimension, the first largest value (a NaN only where it comes first,
+    as PyTorch's scan), which alone gets the gradient. Sum and mean are sparse_linear over the
+    bags (CSR), so ``sparse=True`` makes the weight's gradient a SparseGrad."""
+    name = "embedding_bag"
+    if max_norm is not None:
+        raise NotImplementedError(f"{name}: max_norm (renormalising the weight in place) is not "
+                                  f"supported")
+    if scale_grad_by_freq:
+        raise NotImplementedError(f"{name}: scale_grad_by_freq is not supported")
+    if mode not in EMBEDDING_BAG_MODES:
+        raise ValueError(f"{name}: mode must be sum, mean or max, got {mode!r}")
+    sparse = _flag(name, "sparse", sparse)
+    if mode == "max" and sparse:
+        raise ValueError(f"{name}: mode 'max' does not support sparse gradients")
+    ids = _data(input)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{name}: input must be integer ids, got {ids.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"{name}: weight must be (num_embeddings, dim), got {weight.shape}")
+    count, dim = weight.shape
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(f"{name}: per_sample_weights needs mode 'sum', got "
+                                      f"{mode!r}")
+        if np.shape(_data(per_sample_weights)) != ids.shape:
+            raise ValueError(f"{name}: per_sample_weights {np.shape(_data(per_sample_weights))}"
+                             f" must have the input's shape {ids.shape}")
+        per_sample_weights = reshape(_constant(per_sample_weights, weight.dtype), (ids.size,))
+    ids, indptr = _bags(name, ids, offsets, _flag(name, "include_last_offset",
+                                                  include_last_offset))
+    ids = ids.astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= count):
+        raise ValueError(f"{name}: ids must lie in [0, {count}), got values from {ids.min()} "
+                         f"to {ids.max()}")
+    if padding_idx is not None:
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
+                or not -count <= padding_idx < count:
+            raise ValueError(f"{name}: padding_idx must be an integer in [-{count}, {count}), "
+                             f"got {padding_idx!r}")
+        kept = ids != int(padding_idx) % count  # left out of their bags
+        indptr = np.concatenate(([0], np.cumsum(kept)))[indptr]
+        ids = ids[kept]
+        if per_sample_weights is not None:
+            per_sample_weights = getitem(per_sample_weights, np.flatnonzero(kept))
+    lengths = np.diff(indptr)
+    if mode == "max":
+        return _bag_max(weight, ids, indptr, lengths)
+    if per_sample_weights is not None and per_sample_weights.requires_grad:
+        # weighted rows, then summed bag by bag: both the weight and the per-sample weights
+        rows = embedding(ids, weight, sparse=sparse) * reshape(per_sample_weights, (-1, 1))
+        bags = SparseRows(indptr, np.arange(ids.size), np.ones(ids.size), ids.size)
+        return sparse_linear(bags, rows)
+    if per_sample_weights is not None:
+        values = per_sample_weights.data
+    elif mode == "mean":
+        values = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
+    else:
+        values = np.ones(ids.size)
+    return sparse_linear(SparseRows(indptr, ids, values, count), weight, sparse)
+
+
+def _bag_max(weight: Tensor, ids: np.ndarray, indptr: np.ndarray,
+             lengths: np.ndarray) -> Tensor:
+    """Each bag's first largest value per dimension, gathered from weight (getitem), so the
+    gradient goes to that row alone; empty bags 0."""
+    bags, dim = lengths.size, weight.shape[1]
+    nonempty = lengths > 0
+    winners = np.zeros((bags, dim), dtype=np.int64)  # empty bags: row 0, masked below
+    if ids.size:
+        rows = weight.data[ids]  # (entries, D)
+        starts = indptr[:-1][nonempty]
+        # PyTorch's scan keeps the first value unless a later one is larger: NaN only first
+        best = np.fmax.reduceat(rows, starts, axis=0)
+        first_nan = np.isnan(rows[starts])
+        best[first_nan] = np.nan
+        bag_of = np.repeat(np.arange(starts.size), lengths[nonempty])
+        positions = np.where(rows == best[bag_of], np.arange(ids.size)[:, None], ids.size)
+        first = np.minimum.reduceat(positions, starts, axis=0)
+        first = np.where(first_nan, starts[:, None], first)
+        winners[nonempty] = ids[first]
+    y = getitem(weight, (winners, np.arange(dim)))
+    return y if nonempty.all() else where(nonempty[:, None], y, 0.0)

@@ -4,7 +4,7 @@ from dlpy.nn import (
     init,  # torch.nn.init: kaiming_uniform_, xavier_normal_, ...
     utils,  # torch.nn.utils: clip_grad_norm_, parameters_to_vector, ...
 )
-from dlpy.nn.attention import MultiHeadAttention
+from dlpy.nn.attention import MultiHeadAttention, MultiheadAttention
 from dlpy.nn.container import (
     ModuleDict,
     ModuleList,
@@ -28,31 +28,58 @@ from dlpy.nn.conv import (
     MaxUnpool2d,
     Unflatten,
 )
-from dlpy.nn.embedding import Embedding
+from dlpy.nn.distance import CosineSimilarity, PairwiseDistance
+from dlpy.nn.embedding import Embedding, EmbeddingBag
 from dlpy.nn.linear import (
+    CELU,
     ELU,
     GELU,
+    GLU,
+    SELU,
+    Bilinear,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
     Hardtanh,
     Identity,
     LeakyReLU,
     Linear,
+    LogSigmoid,
     LogSoftmax,
+    Mish,
+    PReLU,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
     Softmax,
+    Softmin,
     Softplus,
+    Softshrink,
+    Softsign,
     Tanh,
+    Tanhshrink,
+    Threshold,
 )
 from dlpy.nn.loss import (
+    BCELoss,
     BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
     CrossEntropyLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
     HuberLoss,
     KLDivLoss,
     L1Loss,
+    MarginRankingLoss,
     MSELoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
     NLLLoss,
+    PoissonNLLLoss,
     SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
 )
 from dlpy.nn.module import (
     Module,
@@ -63,10 +90,58 @@ from dlpy.nn.module import (
     save_checkpoint,
     save_npz,
 )
-from dlpy.nn.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, LayerNorm
+from dlpy.nn.norm import (
+    AlphaDropout,
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+    LocalResponseNorm,
+    RMSNorm,
+)
+from dlpy.nn.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)
 from dlpy.nn.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from dlpy.nn.resample import (
+    Fold,
+    PixelShuffle,
+    PixelUnshuffle,
+    Unfold,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
 from dlpy.nn.rnn import GRU, LSTM, RNN
-from dlpy.nn.transformer import TransformerEncoder, TransformerEncoderLayer
+from dlpy.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "GELU", "Dropout", "Identity", "LayerNorm", "Linear", "Module", "Parameter", "ReLU",
@@ -75,6 +150,7 @@ __all__ = [
     "load_checkpoint", "save_checkpoint",
     "MultiHeadAttention", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
     "TransformerEncoder", "TransformerEncoderLayer",
+    "MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "utils",
     "init", "ModuleDict", "ParameterDict", "ParameterList",
     "ELU", "Hardtanh", "LeakyReLU", "LogSoftmax", "SiLU", "Softmax", "Softplus",
@@ -84,4 +160,20 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "ConvTranspose1d", "ConvTranspose2d",
     "MaxPool1d", "MaxUnpool2d",
     "GRU", "LSTM", "RNN",
+]
+__all__ += [  # more activations, normalisations and dropouts, Bilinear
+    "CELU", "GLU", "SELU", "AlphaDropout", "Bilinear", "Dropout1d", "Dropout2d", "Dropout3d",
+    "GroupNorm", "Hardshrink", "Hardsigmoid", "Hardswish", "InstanceNorm1d", "InstanceNorm2d",
+    "InstanceNorm3d", "LocalResponseNorm", "LogSigmoid", "Mish", "PReLU", "ReLU6", "RMSNorm",
+    "Softmin", "Softshrink", "Softsign", "Tanhshrink", "Threshold",
+]
+__all__ += [  # more losses, distances, padding, resampling, EmbeddingBag
+    "BCELoss", "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss",
+    "MarginRankingLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss",
+    "SoftMarginLoss", "TripletMarginLoss", "CosineSimilarity", "PairwiseDistance",
+    "EmbeddingBag", "CircularPad1d", "CircularPad2d", "CircularPad3d", "ConstantPad1d",
+    "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
+    "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d",
+    "ZeroPad3d", "Fold", "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample",
+    "UpsamplingBilinear2d", "UpsamplingNearest2d",
 ]

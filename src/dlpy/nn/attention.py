@@ -14,17 +14,47 @@ from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 
+def check_batch_first(owner: str, batch_first) -> None:
+    """dlpy's Transformer layers are batch-first only: say so instead of misreading the axes."""
+    if batch_first is not True:
+        raise ValueError(
+            f"{owner}: dlpy is batch-first only, (batch, seq, feature); got batch_first="
+            f"{batch_first!r} (transpose (seq, batch, feature) inputs with x.swapaxes(0, 1))"
+        )
+
+
+def pick(owner: str, name: str, value, torch_name: str, torch_value):
+    """One argument under dlpy's name or PyTorch's (``num_heads`` / ``nhead``), not both."""
+    if torch_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"{owner}: got both {name}={value!r} and {torch_name}={torch_value!r}; "
+                        "give one")
+    return torch_value
+
+
 class MultiHeadAttention(Module):
     """PyTorch's nn.MultiheadAttention with batch_first=True, parameters named as there.
 
-    in_proj_weight (3 * d_model, d_model) stacks W_q, W_k, W_v; out_proj is Linear(d_model,
-    d_model). forward(query (batch, seq_q, d_model), key, value (batch, seq_k, d_model)) ->
-    (batch, seq_q, d_model): concat_h(softmax(q_h k_h^T / sqrt(head_dim) + mask) v_h) W_o^T + b_o.
+    in_proj_weight (3 * d_model, d_model) stacks W_q, W_k, W_v (q_proj_weight (d_model,
+    d_model), k_proj_weight (d_model, kdim), v_proj_weight (d_model, vdim) instead when kdim or
+    vdim differ from d_model); out_proj is Linear(d_model, d_model). forward(query (batch, seq_q,
+    d_model), key (batch, seq_k, kdim), value (batch, seq_k, vdim)) -> (batch, seq_q, d_model):
+    concat_h(softmax(q_h k_h^T / sqrt(head_dim) + mask) v_h) W_o^T + b_o.
+    add_bias_kv appends the learned bias_k, bias_v (1, 1, d_model) as one more key and value;
+    add_zero_attn appends a zero key and value (after the projections, as PyTorch).
     """
 
-    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 rng=None, dtype=np.float32):
+    def __init__(self, d_model: int | None = None, num_heads: int | None = None,
+                 dropout: float = 0.0, bias: bool = True, rng=None, dtype=np.float32, *,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
+                 vdim: int | None = None, batch_first: bool = True, embed_dim: int | None = None):
         super().__init__()
+        d_model = pick("MultiHeadAttention", "d_model", d_model, "embed_dim", embed_dim)
+        if d_model is None or num_heads is None:
+            raise TypeError("MultiHeadAttention: needs d_model (or PyTorch's embed_dim) and "
+                            "num_heads")
+        check_batch_first("MultiHeadAttention", batch_first)
         if num_heads <= 0 or d_model % num_heads:
             raise ValueError(
                 f"MultiHeadAttention: d_model must be divisible by num_heads, got d_model="
@@ -33,57 +63,98 @@ class MultiHeadAttention(Module):
         if not 0 <= dropout < 1:
             raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1), got {dropout}")
         self.d_model, self.num_heads, self.dropout = d_model, num_heads, dropout
+        self.embed_dim = d_model  # PyTorch's name
+        self.kdim = d_model if kdim is None else kdim
+        self.vdim = d_model if vdim is None else vdim
+        self._qkv_same_embed_dim = self.kdim == d_model and self.vdim == d_model
+        self.add_zero_attn = bool(add_zero_attn)
         self.head_dim = d_model // num_heads
         self.rng = rng  # dropout's generator; None: the default one (dlpy.manual_seed)
         rng = get_rng(rng)
         # PyTorch's initialisation: Xavier-uniform in_proj, zero biases, out_proj as a Linear
-        bound = math.sqrt(6.0 / (d_model + 3 * d_model))
-        self.in_proj_weight = Parameter(rng.uniform(-bound, bound, (3 * d_model, d_model)),
-                                        dtype=dtype)
+        if self._qkv_same_embed_dim:
+            bound = math.sqrt(6.0 / (d_model + 3 * d_model))
+            self.in_proj_weight = Parameter(rng.uniform(-bound, bound, (3 * d_model, d_model)),
+                                            dtype=dtype)
+            self.q_proj_weight = self.k_proj_weight = self.v_proj_weight = None
+        else:
+            self.in_proj_weight = None
+            for name, width in (("q", d_model), ("k", self.kdim), ("v", self.vdim)):
+                bound = math.sqrt(6.0 / (d_model + width))
+                setattr(self, f"{name}_proj_weight",
+                        Parameter(rng.uniform(-bound, bound, (d_model, width)), dtype=dtype))
         self.in_proj_bias = Parameter(np.zeros(3 * d_model), dtype=dtype) if bias else None
         self.out_proj = Linear(d_model, d_model, bias=bias, rng=rng, dtype=dtype)
         if bias:
             self.out_proj.bias.data[...] = 0
+        self.bias_k = self.bias_v = None
+        if add_bias_kv:  # Xavier-normal of a (1, 1, d_model) array: std sqrt(1 / d_model)
+            std = math.sqrt(1.0 / d_model)
+            self.bias_k = Parameter(rng.normal(0.0, std, (1, 1, d_model)), dtype=dtype)
+            self.bias_v = Parameter(rng.normal(0.0, std, (1, 1, d_model)), dtype=dtype)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask=None,
-                attn_mask=None, need_weights: bool = False, average_attn_weights: bool = True):
+                attn_mask=None, need_weights: bool = False, average_attn_weights: bool = True,
+                is_causal: bool = False):
         """key_padding_mask (batch, seq_k): True marks padding to ignore. attn_mask (seq_q, seq_k)
         or (batch * num_heads, seq_q, seq_k): True = not allowed (or float, added to the scores).
+        is_causal: query i sees keys 0..i only; without attn_mask it makes that mask, with one it
+        is a hint, as in PyTorch (the mask is used as given).
 
         Returns the output, or (output, weights) with need_weights: weights (batch, seq_q, seq_k)
         averaged over heads, or (batch, num_heads, seq_q, seq_k) without averaging (numpy).
         """
         d = self.d_model
-        for name, x in (("query", query), ("key", key), ("value", value)):
-            if x.ndim != 3 or x.shape[-1] != d:
+        for name, x, width in (("query", query, d), ("key", key, self.kdim),
+                               ("value", value, self.vdim)):
+            if x.ndim != 3 or x.shape[-1] != width:
                 raise ValueError(
-                    f"MultiHeadAttention: {name} must be (batch, seq, {d}), got {x.shape}"
+                    f"MultiHeadAttention: {name} must be (batch, seq, {width}), got {x.shape}"
                 )
-        if key.shape != value.shape or key.shape[0] != query.shape[0]:
+        if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
             raise ValueError(
-                f"MultiHeadAttention: expected query (batch, seq_q, d), key and value (batch, "
-                f"seq_k, d), got {query.shape}, {key.shape}, {value.shape}"
+                f"MultiHeadAttention: expected query (batch, seq_q, {d}), key (batch, seq_k, "
+                f"{self.kdim}) and value (batch, seq_k, {self.vdim}), got {query.shape}, "
+                f"{key.shape}, {value.shape}"
             )
-        mask = self._mask(query, key, key_padding_mask, attn_mask)
+        if is_causal and attn_mask is None:  # True above the diagonal: the future is hidden
+            attn_mask = np.triu(np.ones((query.shape[1], key.shape[1]), dtype=bool), 1)
+        extra_keys = (self.bias_k is not None) + self.add_zero_attn
+        mask = self._mask(query, key, key_padding_mask, attn_mask, extra_keys)
         dropout_p = self.dropout if self.training else 0.0
-        weight, bias = self.in_proj_weight, self.in_proj_bias
         args = dict(mask=mask, dropout_p=dropout_p, rng=self.rng, return_weights=True)
-        if query is key and key is value:  # self-attention: one GEMM for q, k and v
-            out, weights = packed_attention(F.linear(query, weight, bias), self.num_heads, **args)
+        if query is key and key is value and self._qkv_same_embed_dim and not extra_keys:
+            # self-attention: one GEMM for q, k and v
+            out, weights = packed_attention(F.linear(query, self.in_proj_weight,
+                                                     self.in_proj_bias), self.num_heads, **args)
         else:
-            q, k, v = (
-                F.linear(x, weight[i * d:(i + 1) * d], None if bias is None else
-                         bias[i * d:(i + 1) * d])
-                for i, x in enumerate((query, key, value))
-            )
+            q, k, v = self._project(query, key, value)
+            batch = query.shape[0]
+            if self.bias_k is not None:
+                k = F.concat([k, F.expand(self.bias_k, (batch, 1, d))], axis=1)
+                v = F.concat([v, F.expand(self.bias_v, (batch, 1, d))], axis=1)
+            if self.add_zero_attn:
+                zero = Tensor(np.zeros((batch, 1, d), dtype=k.dtype))
+                k, v = F.concat([k, zero], axis=1), F.concat([v, zero], axis=1)
             out, weights = attention(q, k, v, num_heads=self.num_heads, **args)
         out = self.out_proj(out)
         if not need_weights:
             return out
         return out, (weights.mean(axis=1) if average_attn_weights else weights)
 
-    def _mask(self, query, key, key_padding_mask, attn_mask):
-        """One additive mask broadcastable to (batch, heads, seq_q, seq_k), or None."""
+    def _project(self, query, key, value):
+        """q, k, v: (batch, seq, d_model) each, from the stacked or the separate weights."""
+        d, bias = self.d_model, self.in_proj_bias
+        if self._qkv_same_embed_dim:
+            weights = [self.in_proj_weight[i * d:(i + 1) * d] for i in range(3)]
+        else:
+            weights = [self.q_proj_weight, self.k_proj_weight, self.v_proj_weight]
+        return [F.linear(x, w, None if bias is None else bias[i * d:(i + 1) * d])
+                for i, (x, w) in enumerate(zip((query, key, value), weights))]
+
+    def _mask(self, query, key, key_padding_mask, attn_mask, extra_keys=0):
+        """One additive mask broadcastable to (batch, heads, seq_q, seq_k + extra_keys), or None
+        (the added bias and zero keys are never masked, as in PyTorch)."""
         batch, seq_q, seq_k = query.shape[0], query.shape[1], key.shape[1]
         dtype = query.dtype
         mask = None
@@ -105,8 +176,19 @@ class MultiHeadAttention(Module):
                     f"(batch * num_heads, seq_q, seq_k), got {extra.shape}"
                 )
             mask = extra if mask is None else mask + extra
+        if mask is not None and extra_keys:
+            mask = np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, extra_keys)])
         return mask
 
     def extra_repr(self) -> str:
-        return f"d_model={self.d_model}, num_heads={self.num_heads}, dropout={self.dropout}"
+        text = f"d_model={self.d_model}, num_heads={self.num_heads}, dropout={self.dropout}"
+        if not self._qkv_same_embed_dim:
+            text += f", kdim={self.kdim}, vdim={self.vdim}"
+        if self.bias_k is not None:
+            text += ", add_bias_kv=True"
+        if self.add_zero_attn:
+            text += ", add_zero_attn=True"
+        return text
 
+
+MultiheadAttention = MultiHeadAttention  # PyTorch's spelling

@@ -158,5 +158,197 @@ class LogSoftmax(Softmax):
 
 
 class Identity(Module):
+    """The input itself; any constructor arguments are accepted and ignored, as PyTorch's."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
     def forward(self, x):
         return x
+
+
+class PReLU(Module):
+    """x where x > 0, weight * x elsewhere; ``weight`` (num_parameters,) starts at ``init``: one
+    slope for every element (num_parameters=1) or one per channel (axis 1 of the input)."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=np.float32):
+        super().__init__()
+        if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)) \
+                or num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters must be a positive integer, got "
+                             f"{num_parameters!r}")
+        self.num_parameters = int(num_parameters)
+        init = real_number("PReLU", "init", init)
+        self.weight = Parameter(np.full(self.num_parameters, init), dtype=dtype)
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+class SELU(Module):
+    """scale * (x if x > 0 else alpha * (exp(x) - 1)), PyTorch's constants."""
+
+    def forward(self, x):
+        return F.selu(x)
+
+
+class CELU(Module):
+    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = real_number("CELU", "alpha", alpha)
+        if self.alpha == 0:
+            raise ValueError("CELU: alpha must be nonzero, got 0.0")
+
+    def forward(self, x):
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Mish(Module):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, x):
+        return F.mish(x)
+
+
+class Hardswish(Module):
+    """x * relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
+class Hardsigmoid(Module):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        return F.hardsigmoid(x)
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x):
+        return F.softsign(x)
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), stable for large |x|."""
+
+    def forward(self, x):
+        return F.logsigmoid(x)
+
+
+class GLU(Module):
+    """a * sigmoid(b), a and b the halves of the input along ``dim``."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.glu(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Threshold(Module):
+    """x where x > threshold, else value."""
+
+    def __init__(self, threshold: float, value: float):
+        super().__init__()
+        self.threshold = real_number("Threshold", "threshold", threshold, finite=False)
+        self.value = real_number("Threshold", "value", value, finite=False)
+
+    def forward(self, x):
+        return F.threshold(x, self.threshold, self.value)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, value={self.value}"
+
+
+class Tanhshrink(Module):
+    """x - tanh(x)."""
+
+    def forward(self, x):
+        return F.tanhshrink(x)
+
+
+class Softshrink(Module):
+    """x - lambd above lambd, x + lambd below -lambd, 0 in between (lambd >= 0)."""
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = real_number("Softshrink", "lambd", lambd, finite=False)
+        if self.lambd < 0:
+            raise ValueError(f"Softshrink: lambd must be >= 0, got {self.lambd}")
+
+    def forward(self, x):
+        return F.softshrink(x, self.lambd)
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
+
+
+class Hardshrink(Module):
+    """x where |x| > lambd, 0 elsewhere."""
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = real_number("Hardshrink", "lambd", lambd, finite=False)
+
+    def forward(self, x):
+        return F.hardshrink(x, self.lambd)
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
+
+
+class ReLU6(Module):
+    """min(max(x, 0), 6)."""
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class Softmin(Softmax):
+    """softmax(-x) over axis ``dim`` (which must be given, as Softmax's)."""
+
+    def forward(self, x):
+        return F.softmin(x, self.dim)
+
+
+class Bilinear(Module):
+    """y = x1^T weight[o] x2 + bias[o] for each output o: x1 (..., in1_features), x2 (...,
+    in2_features) -> (..., out_features); weight (out_features, in1_features, in2_features).
+
+    Initialised as PyTorch does: U(-1/sqrt(in1), 1/sqrt(in1)) for weight and bias.
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int,
+                 bias: bool = True, rng=None, dtype=np.float32):
+        super().__init__()
+        rng = get_rng(rng)
+        self.in1_features, self.in2_features = in1_features, in2_features
+        self.out_features = out_features
+        bound = 1.0 / math.sqrt(in1_features) if in1_features else 0.0
+        weight = rng.uniform(-bound, bound, (out_features, in1_features, in2_features))
+        self.weight = Parameter(weight, dtype=dtype)
+        self.bias = None
+        if bias:
+            self.bias = Parameter(rng.uniform(-bound, bound, out_features), dtype=dtype)
+
+    def forward(self, input1, input2):
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")

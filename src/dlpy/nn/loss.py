@@ -62,12 +62,27 @@ class L1Loss(_Loss):
         return F.l1_loss(input, target, self.reduction)
 
 
+def _weight(name: str, weight):
+    """A weight array (or Tensor) as given; a string is the old positional reduction."""
+    if isinstance(weight, str):
+        raise TypeError(f"{name}: the first argument is weight, as PyTorch's; got {weight!r} "
+                        f"(write reduction={weight!r})")
+    return weight
+
+
 class BCEWithLogitsLoss(_Loss):
     """loss(logits, target probabilities) of the same shape: sigmoid + binary cross-entropy,
-    stable for large |logits|."""
+    stable for large |logits|; ``weight`` scales each element, ``pos_weight`` the positive
+    term (one per class, broadcast along the last axis) (``F.binary_cross_entropy_with_logits``).
+    """
+
+    def __init__(self, weight=None, *, reduction: str = "mean", pos_weight=None):
+        super().__init__(reduction)
+        self.weight, self.pos_weight = _weight("BCEWithLogitsLoss", weight), pos_weight
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
-        return F.binary_cross_entropy_with_logits(input, target, self.reduction)
+        return F.binary_cross_entropy_with_logits(input, target, self.reduction,
+                                                  weight=self.weight, pos_weight=self.pos_weight)
 
 
 class NLLLoss(_Loss):
@@ -132,3 +147,163 @@ class KLDivLoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, log_target={self.log_target}"
+
+
+# More of PyTorch's losses: the first argument in PyTorch's place, the others as keywords
+# (PyTorch's own positions run into its deprecated size_average).
+
+
+class BCELoss(_Loss):
+    """loss(probabilities, targets in [0, 1]) of the same shape: binary cross-entropy with each
+    log clamped at -100, as PyTorch's; ``weight`` scales each element
+    (``F.binary_cross_entropy``)."""
+
+    def __init__(self, weight=None, *, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight = _weight("BCELoss", weight)
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """loss(x1, x2, y) = max(0, -y (x1 - x2) + margin) (``F.margin_ranking_loss``)."""
+
+    def __init__(self, margin: float = 0.0, *, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1: Tensor, input2: Tensor, target) -> Tensor:
+        return F.margin_ranking_loss(input1, input2, target, self.margin,
+                                     reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, {super().extra_repr()}"
+
+
+class HingeEmbeddingLoss(_Loss):
+    """loss(x, y) = x where y is 1, max(0, margin - x) where y is -1
+    (``F.hinge_embedding_loss``)."""
+
+    def __init__(self, margin: float = 1.0, *, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.hinge_embedding_loss(input, target, self.margin, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, {super().extra_repr()}"
+
+
+class SoftMarginLoss(_Loss):
+    """loss(x, y) = log(1 + exp(-y x)) for labels y = +-1 (``F.soft_margin_loss``)."""
+
+    def __init__(self, *, reduction: str = "mean"):
+        super().__init__(reduction)
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """loss(x1, x2, y) = 1 - cos(x1, x2) where y is 1, max(0, cos(x1, x2) - margin) where y is
+    -1 (``F.cosine_embedding_loss``)."""
+
+    def __init__(self, margin: float = 0.0, *, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1: Tensor, input2: Tensor, target) -> Tensor:
+        return F.cosine_embedding_loss(input1, input2, target, self.margin,
+                                       reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, {super().extra_repr()}"
+
+
+class TripletMarginLoss(_Loss):
+    """loss(anchor, positive, negative) = max(0, margin + d(a, p) - d(a, n)) with the
+    pairwise p-norm distance; ``swap`` uses min(d(a, n), d(p, n)) (``F.triplet_margin_loss``).
+    PyTorch's arguments in its order (margin, p, eps, swap), then reduction as a keyword."""
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                 swap: bool = False, *, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return F.triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps,
+                                     self.swap, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return (f"margin={self.margin}, p={self.p}, eps={self.eps}, swap={self.swap}, "
+                f"{super().extra_repr()}")
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """loss(logits (N, C), 0/1 labels (N, C)): the binary cross-entropy of each class, times
+    ``weight``, averaged over the classes (``F.multilabel_soft_margin_loss``)."""
+
+    def __init__(self, weight=None, *, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight = _weight("MultiLabelSoftMarginLoss", weight)
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.multilabel_soft_margin_loss(input, target, self.weight,
+                                             reduction=self.reduction)
+
+
+class MultiMarginLoss(_Loss):
+    """loss(scores (N, C), labels (N,)): the multi-class hinge loss, sum over j != y of
+    max(0, margin - x[y] + x[j])^p / C, times weight[y] (``F.multi_margin_loss``). PyTorch's
+    arguments in its order (p, margin, weight), then reduction as a keyword."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, *,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        if isinstance(p, bool) or p not in (1, 2):
+            raise ValueError(f"MultiMarginLoss: p must be 1 or 2, got {p!r}")
+        self.p, self.margin, self.weight = p, margin, _weight("MultiMarginLoss", weight)
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.multi_margin_loss(input, target, self.p, self.margin, self.weight,
+                                   reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, margin={self.margin}, {super().extra_repr()}"
+
+
+class PoissonNLLLoss(_Loss):
+    """loss(input, counts): the Poisson negative log-likelihood, exp(input) - y input
+    (``log_input``) or input - y log(input + eps); ``full`` adds Stirling's term where y > 1
+    (``F.poisson_nll_loss``). log_input and full in PyTorch's places, eps and reduction as
+    keywords."""
+
+    def __init__(self, log_input: bool = True, full: bool = False, *, eps: float = 1e-8,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, log_input: Tensor, target) -> Tensor:
+        return F.poisson_nll_loss(log_input, target, self.log_input, self.full, eps=self.eps,
+                                  reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return (f"log_input={self.log_input}, full={self.full}, eps={self.eps}, "
+                f"{super().extra_repr()}")
+
+
+class GaussianNLLLoss(_Loss):
+    """loss(input, target, var): 0.5 (log v + (input - target)^2 / v), v = max(var, eps)
+    (``F.gaussian_nll_loss``, with its rules for var's shape). All keywords, as PyTorch's."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input: Tensor, target, var) -> Tensor:  # noqa: A002
+        return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"full={self.full}, eps={self.eps}, {super().extra_repr()}"

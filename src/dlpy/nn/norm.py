@@ -1,12 +1,15 @@
-"""Layer normalisation, batch normalisation and dropout modules."""
+"""Layer, batch, group, instance, RMS and local response normalisation, and the dropout modules."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
+from dlpy.ops.norm import _normalized_shape
 from dlpy.tensor import Tensor
 
 
@@ -131,3 +134,203 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def _positive_int(name: str, what: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: {what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class GroupNorm(Module):
+    """Normalise each sample of x (N, C, *) over groups of C / num_groups channels, then scale and
+    shift each channel by weight (ones) and bias (zeros), (num_channels,), with affine."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, dtype=np.float32, *, bias: bool = True):
+        super().__init__()
+        self.num_groups = _positive_int("GroupNorm", "num_groups", num_groups)
+        self.num_channels = _positive_int("GroupNorm", "num_channels", num_channels)
+        if self.num_channels % self.num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.eps = real_number("GroupNorm", "eps", eps)
+        self.affine = bool(affine)
+        self.weight = Parameter(np.ones(self.num_channels), dtype=dtype) if affine else None
+        self.bias = Parameter(np.zeros(self.num_channels), dtype=dtype) \
+            if affine and bias else None
+
+    def forward(self, x):
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if self.affine and (x.ndim < 2 or x.shape[1] != self.num_channels):
+            raise ValueError(f"GroupNorm: expected input (N, {self.num_channels}, *), got "
+                             f"{x.shape}")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class _InstanceNorm(Module):
+    """Instance normalisation as PyTorch's: each channel of each sample over its positions;
+    weight (ones) and bias (zeros) with affine; with track_running_stats, running_mean /
+    running_var updated while training (with ``momentum``; None leaves them, as PyTorch passes
+    0) and used in eval mode; num_batches_tracked is kept for state dicts but, as PyTorch's,
+    never counts. An input without the batch axis is normalised as a batch of one."""
+
+    ranks: tuple[int, int] = (0, 0)  # (unbatched, batched)
+    expected = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, dtype=np.float32, *,
+                 bias: bool = True):
+        super().__init__()
+        name = type(self).__name__
+        self.num_features = _positive_int(name, "num_features", num_features)
+        self.eps = real_number(name, "eps", eps)
+        self.momentum = None if momentum is None else real_number(name, "momentum", momentum)
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        self.weight = Parameter(np.ones(self.num_features), dtype=dtype) if affine else None
+        self.bias = Parameter(np.zeros(self.num_features), dtype=dtype) \
+            if affine and bias else None
+        tracked = self.track_running_stats
+        self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype)
+                             if tracked else None)
+        self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype)
+                             if tracked else None)
+        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64)
+                             if tracked else None)
+
+    def forward(self, x):
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        name = type(self).__name__
+        if x.ndim not in self.ranks:
+            raise ValueError(f"{name}: expected {self.expected}, got a {x.ndim}D input of "
+                             f"shape {x.shape}")
+        unbatched = x.ndim == self.ranks[0]
+        channels = x.shape[0 if unbatched else 1]
+        if channels != self.num_features:
+            if self.affine or self.track_running_stats:
+                raise ValueError(f"{name}: expected {self.num_features} channels on axis "
+                                 f"{0 if unbatched else 1}, got an input of shape {x.shape}")
+            warnings.warn(f"{name}: the input's {channels} channels are not num_features "
+                          f"({self.num_features}), which is unused without affine or "
+                          f"track_running_stats (as PyTorch)", UserWarning, stacklevel=2)
+        if unbatched:
+            x = x.unsqueeze(0)
+        y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training or not self.track_running_stats,
+                            0.0 if self.momentum is None else self.momentum, self.eps)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or unbatched (C, L) inputs."""
+
+    ranks = (2, 3)
+    expected = "a 2D (C, L) or 3D (N, C, L) input"
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or unbatched (C, H, W) inputs."""
+
+    ranks = (3, 4)
+    expected = "a 3D (C, H, W) or 4D (N, C, H, W) input"
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or unbatched (C, D, H, W) inputs."""
+
+    ranks = (4, 5)
+    expected = "a 4D (C, D, H, W) or 5D (N, C, D, H, W) input"
+
+
+class RMSNorm(Module):
+    """x / sqrt(mean(x^2) + eps) * weight over the trailing axes ``normalized_shape`` (an int or
+    a sequence); weight (ones, normalized_shape) with elementwise_affine; eps None is the machine
+    epsilon of the input's dtype, as PyTorch's."""
+
+    def __init__(self, normalized_shape, eps: float | None = None,
+                 elementwise_affine: bool = True, dtype=np.float32):
+        super().__init__()
+        self.normalized_shape = _normalized_shape("RMSNorm", normalized_shape)
+        self.eps = None if eps is None else real_number("RMSNorm", "eps", eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self.weight = Parameter(np.ones(self.normalized_shape), dtype=dtype) \
+            if elementwise_affine else None
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class LocalResponseNorm(Module):
+    """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels)^beta."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size = _positive_int("LocalResponseNorm", "size", size)
+        self.alpha = real_number("LocalResponseNorm", "alpha", alpha)
+        self.beta = real_number("LocalResponseNorm", "beta", beta)
+        self.k = real_number("LocalResponseNorm", "k", k)
+
+    def forward(self, x):
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class _ChannelDropout(Module):
+    """Dropout of whole channels (or alpha dropout) while training; identity in eval mode."""
+
+    function = staticmethod(F.dropout1d)
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+                or not 0 <= p < 1:
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1), got {p!r}")
+        self.p = p
+        self.rng = rng  # None: the default generator (dlpy.manual_seed), drawn at call time
+
+    def forward(self, x):
+        return self.function(x, self.p, self.training, self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Dropout1d(_ChannelDropout):
+    """Zero whole channels of (N, C, L) or unbatched (C, L) inputs with probability p while
+    training, scaling the rest by 1 / (1 - p)."""
+
+    function = staticmethod(F.dropout1d)
+
+
+class Dropout2d(_ChannelDropout):
+    """Zero whole channels of (N, C, H, W) inputs with probability p while training, scaling the
+    rest by 1 / (1 - p); a 3D input is read as (N, C, L), with a warning, as torch 2.13's."""
+
+    function = staticmethod(F.dropout2d)
+
+
+class Dropout3d(_ChannelDropout):
+    """Zero whole channels of (N, C, D, H, W) or unbatched (C, D, H, W) inputs with probability
+    p while training, scaling the rest by 1 / (1 - p)."""
+
+    function = staticmethod(F.dropout3d)
+
+
+class AlphaDropout(_ChannelDropout):
+    """Alpha dropout for SELU networks while training (keeps a zero-mean, unit-variance input's
+    mean and variance); identity in eval mode."""
+
+    function = staticmethod(F.alpha_dropout)

@@ -1,4 +1,5 @@
-"""The Transformer encoder: post-LN (the report's) or pre-LN layers, named as in PyTorch."""
+"""The Transformer: encoder and decoder layers, post-LN (the report's) or pre-LN, and the whole
+encoder-decoder model, named as in PyTorch."""
 
 from __future__ import annotations
 
@@ -7,18 +8,78 @@ import copy
 import numpy as np
 
 from dlpy import functional as F
-from dlpy.nn.attention import MultiHeadAttention
+from dlpy.nn import init
+from dlpy.nn.attention import MultiHeadAttention, check_batch_first, pick
 from dlpy.nn.container import ModuleList
 from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
 from dlpy.nn.norm import Dropout, LayerNorm
-from dlpy.random import give_copies_own_rngs
+from dlpy.random import get_rng, give_copies_own_rngs
 from dlpy.tensor import Tensor
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
-class TransformerEncoderLayer(Module):
+def _activation_name(owner: str, activation) -> str:
+    """The activation's name, "relu" or "gelu" (also given as the function F.relu / F.gelu,
+    as PyTorch allows)."""
+    for name, fn in _ACTIVATIONS.items():
+        if activation is fn:
+            return name
+    if not isinstance(activation, str) or activation not in _ACTIVATIONS:
+        raise ValueError(f"{owner}: activation must be one of {sorted(_ACTIVATIONS)}, got "
+                         f"{activation!r}")
+    return activation
+
+
+def _layer_norm(d_model: int, eps: float, bias: bool, dtype) -> LayerNorm:
+    norm = LayerNorm(d_model, eps=eps, dtype=dtype)
+    if not bias:
+        norm.bias = None  # PyTorch's LayerNorm(bias=False): a weight and no bias
+    return norm
+
+
+def _check_shape(owner: str, name: str, x, shapes) -> None:
+    """A mask (or input) must have one of ``shapes``; the error names the argument."""
+    if x is None:
+        return
+    shape = np.shape(getattr(x, "data", x))
+    if shape not in shapes:
+        raise ValueError(f"{owner}: {name} must be {' or '.join(map(str, shapes))}, got {shape}")
+
+
+class _Layer(Module):
+    """What encoder and decoder layers share: the arguments, the feed-forward block."""
+
+    def _setup(self, owner, d_model, num_heads, nhead, dim_feedforward, dropout, activation,
+               norm_first, layer_norm_eps, bias, batch_first):
+        """Check the arguments, keep them as ``config``; returns num_heads."""
+        num_heads = pick(owner, "num_heads", num_heads, "nhead", nhead)
+        if num_heads is None:
+            raise TypeError(f"{owner}: needs num_heads (or PyTorch's nhead)")
+        activation = _activation_name(owner, activation)
+        if not isinstance(norm_first, (bool, np.bool_)):
+            raise TypeError(f"{owner}: norm_first must be True or False, got {norm_first!r} "
+                            "(dlpy's order is d_model, num_heads, dim_feedforward, dropout, "
+                            "activation, norm_first, rng, layer_norm_eps: give PyTorch's "
+                            "layer_norm_eps by keyword)")
+        check_batch_first(owner, batch_first)
+        self.config = dict(d_model=d_model, num_heads=num_heads, dim_feedforward=dim_feedforward,
+                           dropout=dropout, activation=activation, norm_first=bool(norm_first),
+                           layer_norm_eps=layer_norm_eps, bias=bool(bias))
+        self.activation, self.norm_first = activation, bool(norm_first)
+        self.batch_first = True
+        return num_heads
+
+    def _feedforward(self, x, last_dropout):
+        hidden = self.dropout(_ACTIVATIONS[self.activation](self.linear1(x)))
+        return last_dropout(self.linear2(hidden))
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}, norm_first={self.norm_first}"
+
+
+class TransformerEncoderLayer(_Layer):
     """PyTorch's nn.TransformerEncoderLayer with batch_first=True (same parameter names).
 
     post-LN (norm_first=False): x = norm1(x + attn(x)); x = norm2(x + ff(x))
@@ -26,51 +87,162 @@ class TransformerEncoderLayer(Module):
     with ff(x) = linear2(dropout(activation(linear1(x)))); x is (batch, seq, d_model).
     """
 
-    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int, dropout: float = 0.0,
-                 activation: str = "relu", norm_first: bool = False, rng=None,
-                 layer_norm_eps: float = 1e-5, dtype=np.float32):
+    def __init__(self, d_model: int, num_heads: int | None = None, dim_feedforward: int = 2048,
+                 dropout: float = 0.0, activation: str = "relu", norm_first: bool = False,
+                 rng=None, layer_norm_eps: float = 1e-5, dtype=np.float32, *, bias: bool = True,
+                 batch_first: bool = True, nhead: int | None = None):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"TransformerEncoderLayer: activation must be one of {sorted(_ACTIVATIONS)}, "
-                f"got {activation!r}"
-            )
-        self.config = dict(d_model=d_model, num_heads=num_heads, dim_feedforward=dim_feedforward,
-                           dropout=dropout, activation=activation, norm_first=norm_first,
-                           layer_norm_eps=layer_norm_eps)
-        self.activation, self.norm_first = activation, norm_first
+        num_heads = self._setup("TransformerEncoderLayer", d_model, num_heads, nhead,
+                                dim_feedforward, dropout, activation, norm_first, layer_norm_eps,
+                                bias, batch_first)
         # assignment order = PyTorch's parameter order
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, rng=rng, dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, rng=rng, dtype=dtype)
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias, rng=rng,
+                                            dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, rng=rng, dtype=dtype)
         self.dropout = Dropout(dropout, rng=rng)
-        self.linear2 = Linear(dim_feedforward, d_model, rng=rng, dtype=dtype)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, rng=rng, dtype=dtype)
+        self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
+        self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
         self.dropout1 = Dropout(dropout, rng=rng)
         self.dropout2 = Dropout(dropout, rng=rng)
 
-    def forward(self, x: Tensor, key_padding_mask=None, attn_mask=None) -> Tensor:
+    def forward(self, x: Tensor, key_padding_mask=None, attn_mask=None, *, src_mask=None,
+                src_key_padding_mask=None, is_causal: bool = False) -> Tensor:
         """key_padding_mask (batch, seq): True marks padding; attn_mask (seq, seq): True = not
-        allowed. Padded positions still get outputs; real positions never see them."""
+        allowed (PyTorch's keywords src_key_padding_mask, src_mask work too). Padded positions
+        still get outputs; real positions never see them."""
+        owner = "TransformerEncoderLayer"
+        key_padding_mask = pick(owner, "key_padding_mask", key_padding_mask,
+                                "src_key_padding_mask", src_key_padding_mask)
+        attn_mask = pick(owner, "attn_mask", attn_mask, "src_mask", src_mask)
         if self.norm_first:
-            x = x + self._attention(self.norm1(x), key_padding_mask, attn_mask)
-            return x + self._feedforward(self.norm2(x))
-        x = self.norm1(x + self._attention(x, key_padding_mask, attn_mask))
-        return self.norm2(x + self._feedforward(x))
+            x = x + self._attention(self.norm1(x), key_padding_mask, attn_mask, is_causal)
+            return x + self._feedforward(self.norm2(x), self.dropout2)
+        x = self.norm1(x + self._attention(x, key_padding_mask, attn_mask, is_causal))
+        return self.norm2(x + self._feedforward(x, self.dropout2))
 
-    def _attention(self, x, key_padding_mask, attn_mask):
-        out = self.self_attn(x, x, x, key_padding_mask=key_padding_mask, attn_mask=attn_mask)
+    def _attention(self, x, key_padding_mask, attn_mask, is_causal):
+        out = self.self_attn(x, x, x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
+                             is_causal=is_causal)
         return self.dropout1(out)
 
-    def _feedforward(self, x):
-        hidden = self.dropout(_ACTIVATIONS[self.activation](self.linear1(x)))
-        return self.dropout2(self.linear2(hidden))
 
-    def extra_repr(self) -> str:
-        return f"activation={self.activation!r}, norm_first={self.norm_first}"
+class TransformerDecoderLayer(_Layer):
+    """PyTorch's nn.TransformerDecoderLayer with batch_first=True (same parameter names): self-
+    attention over the target, attention to the encoder's output (memory), feed-forward.
+
+    post-LN: x = norm1(x + self_attn(x)); x = norm2(x + cross_attn(x, memory));
+             x = norm3(x + ff(x))
+    pre-LN:  x = x + self_attn(norm1(x)); x = x + cross_attn(norm2(x), memory);
+             x = x + ff(norm3(x))
+    tgt (batch, seq_t, d_model), memory (batch, seq_s, d_model) -> (batch, seq_t, d_model).
+    """
+
+    def __init__(self, d_model: int, num_heads: int | None = None, dim_feedforward: int = 2048,
+                 dropout: float = 0.0, activation: str = "relu", norm_first: bool = False,
+                 rng=None, layer_norm_eps: float = 1e-5, dtype=np.float32, *, bias: bool = True,
+                 batch_first: bool = True, nhead: int | None = None):
+        super().__init__()
+        num_heads = self._setup("TransformerDecoderLayer", d_model, num_heads, nhead,
+                                dim_feedforward, dropout, activation, norm_first, layer_norm_eps,
+                                bias, batch_first)
+        self.num_heads = num_heads
+        # assignment order = PyTorch's parameter order
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias, rng=rng,
+                                            dtype=dtype)
+        self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias, rng=rng,
+                                                 dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, rng=rng, dtype=dtype)
+        self.dropout = Dropout(dropout, rng=rng)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, rng=rng, dtype=dtype)
+        self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
+        self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
+        self.norm3 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
+        self.dropout1 = Dropout(dropout, rng=rng)
+        self.dropout2 = Dropout(dropout, rng=rng)
+        self.dropout3 = Dropout(dropout, rng=rng)
+
+    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask=None, memory_mask=None,
+                tgt_key_padding_mask=None, memory_key_padding_mask=None,
+                tgt_is_causal: bool | None = False, memory_is_causal: bool = False) -> Tensor:
+        """tgt_mask (seq_t, seq_t), memory_mask (seq_t, seq_s) (or (batch * num_heads, ...)):
+        True = not allowed, or float, added to the scores; tgt_key_padding_mask (batch, seq_t),
+        memory_key_padding_mask (batch, seq_s): True marks padding. *_is_causal: without a mask,
+        make the causal one; with a mask, a hint (the mask is used as given), as PyTorch."""
+        self._check(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                    memory_key_padding_mask)
+        x = tgt
+        if self.norm_first:
+            x = x + self._self_block(self.norm1(x), tgt_mask, tgt_key_padding_mask,
+                                     tgt_is_causal)
+            x = x + self._cross_block(self.norm2(x), memory, memory_mask,
+                                      memory_key_padding_mask, memory_is_causal)
+            return x + self._feedforward(self.norm3(x), self.dropout3)
+        x = self.norm1(x + self._self_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+        x = self.norm2(x + self._cross_block(x, memory, memory_mask, memory_key_padding_mask,
+                                             memory_is_causal))
+        return self.norm3(x + self._feedforward(x, self.dropout3))
+
+    def _self_block(self, x, attn_mask, key_padding_mask, is_causal):
+        out = self.self_attn(x, x, x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
+                             is_causal=bool(is_causal))
+        return self.dropout1(out)
+
+    def _cross_block(self, x, memory, attn_mask, key_padding_mask, is_causal):
+        out = self.multihead_attn(x, memory, memory, key_padding_mask=key_padding_mask,
+                                  attn_mask=attn_mask, is_causal=bool(is_causal))
+        return self.dropout2(out)
+
+    def _check(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+               memory_key_padding_mask):
+        owner, d = "TransformerDecoderLayer", self.config["d_model"]
+        if tgt.ndim != 3 or memory.ndim != 3 or tgt.shape[-1] != d or memory.shape[-1] != d \
+                or tgt.shape[0] != memory.shape[0]:
+            raise ValueError(f"{owner}: expected tgt (batch, seq_t, {d}) and memory (batch, "
+                             f"seq_s, {d}), got {tgt.shape} and {memory.shape}")
+        batch, seq_t, seq_s = tgt.shape[0], tgt.shape[1], memory.shape[1]
+        heads = batch * self.num_heads
+        _check_shape(owner, "tgt_mask", tgt_mask, [(seq_t, seq_t), (heads, seq_t, seq_t)])
+        _check_shape(owner, "memory_mask", memory_mask, [(seq_t, seq_s), (heads, seq_t, seq_s)])
+        _check_shape(owner, "tgt_key_padding_mask", tgt_key_padding_mask, [(batch, seq_t)])
+        _check_shape(owner, "memory_key_padding_mask", memory_key_padding_mask,
+                     [(batch, seq_s)])
 
 
-class TransformerEncoder(Module):
+def _make_layers(owner, layer_class, layer_config, num_layers, rng):
+    """num_layers layers: fresh ones from a dict of arguments, or deep copies of a layer (each
+    with generators of its own, else every copy draws the same dropout masks). Returns the
+    layers and their config (the arguments in full, as the layers checked them)."""
+    if num_layers < 1:
+        raise ValueError(f"{owner}: num_layers must be at least 1, got {num_layers}")
+    if isinstance(layer_config, layer_class):
+        layers = [copy.deepcopy(layer_config) for _ in range(num_layers)]
+        give_copies_own_rngs(layer_config, layers)
+    elif isinstance(layer_config, dict):
+        rng = rng if rng is not None else layer_config.get("rng")
+        layers = [layer_class(**{**layer_config, "rng": rng}) for _ in range(num_layers)]
+    else:
+        raise TypeError(f"{owner}: layer_config must be a dict of {layer_class.__name__} "
+                        f"arguments or a {layer_class.__name__}, got {type(layer_config).__name__}")
+    return layers, layers[0].config
+
+
+class _Stack(Module):
+    """Layers ``layers.0``, ``layers.1``, ... (as in PyTorch), then an optional final ``norm``."""
+
+    def _build(self, owner, layer_class, layer_config, num_layers, norm, rng):
+        layers, layer_config = _make_layers(owner, layer_class, layer_config, num_layers, rng)
+        self.num_layers = num_layers
+        self.layers = ModuleList(layers)
+        if norm is True:
+            norm = _layer_norm(layer_config["d_model"], layer_config.get("layer_norm_eps", 1e-5),
+                               layer_config.get("bias", True), layers[0].norm1.weight.dtype)
+        self.norm = norm or None
+        self.config = dict(layer_config=dict(layer_config), num_layers=num_layers,
+                           norm=self.norm is not None)
+
+
+class TransformerEncoder(_Stack):
     """num_layers encoder layers (``layers.0``, ``layers.1``, ... as in PyTorch), then an optional
     final ``norm``.
 
@@ -81,33 +253,117 @@ class TransformerEncoder(Module):
     def __init__(self, layer_config: dict | TransformerEncoderLayer, num_layers: int,
                  norm: LayerNorm | bool | None = None, rng=None):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"TransformerEncoder: num_layers must be at least 1, got {num_layers}")
-        if isinstance(layer_config, TransformerEncoderLayer):
-            layers = [copy.deepcopy(layer_config) for _ in range(num_layers)]
-            give_copies_own_rngs(layer_config, layers)  # else every copy draws the same masks
-            layer_config = layer_config.config
-        elif isinstance(layer_config, dict):
-            rng = rng if rng is not None else layer_config.get("rng")
-            kwargs = {**layer_config, "rng": rng}
-            layers = [TransformerEncoderLayer(**kwargs) for _ in range(num_layers)]
-        else:
-            raise TypeError(
-                "TransformerEncoder: layer_config must be a dict of TransformerEncoderLayer "
-                f"arguments or a TransformerEncoderLayer, got {type(layer_config).__name__}"
-            )
-        self.num_layers = num_layers
-        self.layers = ModuleList(layers)
-        if norm is True:
-            norm = LayerNorm(layer_config["d_model"], eps=layer_config.get("layer_norm_eps", 1e-5),
-                             dtype=layers[0].norm1.weight.dtype)
-        self.norm = norm or None
-        config = {k: v for k, v in layer_config.items() if k not in ("rng", "dtype")}
-        self.config = dict(layer_config=config, num_layers=num_layers, norm=self.norm is not None)
+        self._build("TransformerEncoder", TransformerEncoderLayer, layer_config, num_layers,
+                    norm, rng)
 
-    def forward(self, x: Tensor, key_padding_mask=None, attn_mask=None) -> Tensor:
-        """x (batch, seq, d_model) -> (batch, seq, d_model)."""
+    def forward(self, x: Tensor, key_padding_mask=None, attn_mask=None, *, mask=None,
+                src_key_padding_mask=None, is_causal: bool | None = None) -> Tensor:
+        """x (batch, seq, d_model) -> (batch, seq, d_model). PyTorch's keywords
+        (src_key_padding_mask, mask, is_causal) work too."""
+        owner = "TransformerEncoder"
+        key_padding_mask = pick(owner, "key_padding_mask", key_padding_mask,
+                                "src_key_padding_mask", src_key_padding_mask)
+        attn_mask = pick(owner, "attn_mask", attn_mask, "mask", mask)
         for layer in self.layers:
-            x = layer(x, key_padding_mask=key_padding_mask, attn_mask=attn_mask)
+            x = layer(x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
+                      is_causal=bool(is_causal))
         return x if self.norm is None else self.norm(x)
 
+
+class TransformerDecoder(_Stack):
+    """num_layers decoder layers (``layers.0``, ...), then an optional final ``norm``.
+
+    layer_config: the keyword arguments of TransformerDecoderLayer (each layer initialised afresh
+    from ``rng``), or a TransformerDecoderLayer that is copied num_layers times as PyTorch does.
+    """
+
+    def __init__(self, layer_config: dict | TransformerDecoderLayer, num_layers: int,
+                 norm: LayerNorm | bool | None = None, rng=None):
+        super().__init__()
+        self._build("TransformerDecoder", TransformerDecoderLayer, layer_config, num_layers,
+                    norm, rng)
+
+    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask=None, memory_mask=None,
+                tgt_key_padding_mask=None, memory_key_padding_mask=None,
+                tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Tensor:
+        """tgt (batch, seq_t, d_model), memory (batch, seq_s, d_model) -> (batch, seq_t,
+        d_model); the masks as TransformerDecoderLayer's, given to every layer."""
+        for layer in self.layers:
+            tgt = layer(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                        tgt_key_padding_mask=tgt_key_padding_mask,
+                        memory_key_padding_mask=memory_key_padding_mask,
+                        tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+        return tgt if self.norm is None else self.norm(tgt)
+
+
+class Transformer(Module):
+    """PyTorch's nn.Transformer with batch_first=True: encoder (num_encoder_layers layers and a
+    final norm) and decoder (num_decoder_layers layers and a final norm), parameters named
+    ``encoder.layers.0....``, ``encoder.norm....``, ``decoder.layers.0....``, ``decoder.norm....``.
+    Every parameter of two or more axes starts Xavier-uniform, as PyTorch's.
+
+    forward(src (batch, seq_s, d_model), tgt (batch, seq_t, d_model)) -> (batch, seq_t, d_model).
+    """
+
+    def __init__(self, d_model: int = 512, num_heads: int | None = None,
+                 num_encoder_layers: int = 6, num_decoder_layers: int = 6,
+                 dim_feedforward: int = 2048, dropout: float = 0.0, activation: str = "relu",
+                 custom_encoder: Module | None = None, custom_decoder: Module | None = None,
+                 layer_norm_eps: float = 1e-5, batch_first: bool = True, norm_first: bool = False,
+                 bias: bool = True, rng=None, dtype=np.float32, *, nhead: int | None = None):
+        super().__init__()
+        num_heads = pick("Transformer", "num_heads", num_heads, "nhead", nhead)
+        num_heads = 8 if num_heads is None else num_heads
+        check_batch_first("Transformer", batch_first)
+        activation = _activation_name("Transformer", activation)
+        rng = get_rng(rng)
+        layer = dict(d_model=d_model, num_heads=num_heads, dim_feedforward=dim_feedforward,
+                     dropout=dropout, activation=activation, norm_first=norm_first,
+                     layer_norm_eps=layer_norm_eps, bias=bias, rng=rng, dtype=dtype)
+        self.encoder = custom_encoder if custom_encoder is not None else \
+            TransformerEncoder(layer, num_encoder_layers, norm=True)
+        self.decoder = custom_decoder if custom_decoder is not None else \
+            TransformerDecoder(layer, num_decoder_layers, norm=True)
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p, generator=rng)
+        self.d_model, self.num_heads = d_model, num_heads
+        self.nhead, self.batch_first = num_heads, True  # PyTorch's attributes
+        self.config = None if custom_encoder is not None or custom_decoder is not None else dict(
+            d_model=d_model, num_heads=num_heads, num_encoder_layers=num_encoder_layers,
+            num_decoder_layers=num_decoder_layers, dim_feedforward=dim_feedforward,
+            dropout=dropout, activation=activation,
+            layer_norm_eps=layer_norm_eps, norm_first=bool(norm_first), bias=bool(bias))
+
+    def forward(self, src: Tensor, tgt: Tensor, src_mask=None, tgt_mask=None, memory_mask=None,
+                src_key_padding_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, src_is_causal: bool | None = None,
+                tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Tensor:
+        """Masks: True = not allowed (or float, added to the scores); src_mask (seq_s, seq_s),
+        tgt_mask (seq_t, seq_t), memory_mask (seq_t, seq_s); the *_key_padding_mask (batch,
+        seq): True marks padding. generate_square_subsequent_mask(seq_t) is the causal tgt_mask."""
+        owner, d = "Transformer", self.d_model
+        if src.ndim != 3 or tgt.ndim != 3 or src.shape[-1] != d or tgt.shape[-1] != d \
+                or src.shape[0] != tgt.shape[0]:
+            raise ValueError(f"{owner}: expected src (batch, seq_s, {d}) and tgt (batch, seq_t, "
+                             f"{d}), got {src.shape} and {tgt.shape}")
+        batch, seq_s = src.shape[:2]
+        _check_shape(owner, "src_mask", src_mask,
+                     [(seq_s, seq_s), (batch * self.num_heads, seq_s, seq_s)])
+        _check_shape(owner, "src_key_padding_mask", src_key_padding_mask, [(batch, seq_s)])
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device=None, dtype=np.float32) -> np.ndarray:
+        """(sz, sz) float mask: -inf above the diagonal (the future), 0 elsewhere, as PyTorch's;
+        a numpy array, which every dlpy mask argument takes."""
+        if device not in (None, "cpu"):
+            raise ValueError(f"generate_square_subsequent_mask: dlpy has one device, the CPU; got "
+                             f"{device!r}")
+        future = np.triu(np.ones((sz, sz), dtype=bool), 1)
+        return np.where(future, -np.inf, 0.0).astype(dtype)

@@ -128,23 +128,40 @@ class SoftmaxCrossEntropy(Op):
 
 class BCEWithLogits(Op):
     """loss = max(x, 0) - x t + log(1 + exp(-|x|)) (= -t log sigmoid(x) - (1-t) log(1-sigmoid(x)),
-    without overflow), averaged or summed;  dx = (sigmoid(x) - t) * g (/ n)."""
+    without overflow), averaged or summed;  dx = (sigmoid(x) - t) * g (/ n).
 
-    def __init__(self, targets, reduction):
+    PyTorch's ``pos_weight`` p (broadcast to x) weighs the positive term:
+    loss = (1 - t) x + l (max(-x, 0) + log(1 + exp(-|x|))), l = 1 + (p - 1) t;
+    dx = (l sigmoid(x) - p t) * g. ``weight`` w multiplies both loss and gradient."""
+
+    def __init__(self, targets, reduction, weight=None, pos_weight=None):
         self.targets, self.reduction = targets, reduction
+        self.weight, self.pos_weight = weight, pos_weight
 
     def forward(self, logits):
         t = self.targets
         z = np.exp(-np.abs(logits))
         self.probs = np.where(logits >= 0, 1 / (1 + z), z / (1 + z)).astype(logits.dtype)
-        losses = np.maximum(logits, 0) - logits * t + np.log1p(z)
+        if self.pos_weight is None:
+            losses = np.maximum(logits, 0) - logits * t + np.log1p(z)
+        else:  # -log sigmoid(x) = max(-x, 0) + log(1 + exp(-|x|))
+            log_weight = (self.pos_weight - 1) * t + 1
+            losses = (1 - t) * logits + log_weight * (np.maximum(-logits, 0) + np.log1p(z))
+        if self.weight is not None:
+            losses = losses * self.weight
         if self.reduction == "none":
             return losses
         loss = losses.sum() / (losses.size if self.reduction == "mean" else 1)
         return np.asarray(loss, dtype=logits.dtype)
 
     def backward(self, grad_output):
-        grad = self.probs - self.targets
+        if self.pos_weight is None:
+            grad = self.probs - self.targets
+        else:
+            positive = self.pos_weight * self.targets
+            grad = (positive + 1 - self.targets) * self.probs - positive
+        if self.weight is not None:
+            grad *= self.weight
         if self.reduction == "mean":
             grad *= grad_output / grad.size
         else:
@@ -152,17 +169,102 @@ class BCEWithLogits(Op):
         return (grad,)
 
 
-def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+def _elementwise_weight(name, what, weight, shape, dtype):
+    """A constant (array, number or Tensor) that broadcasts to ``shape``, as an array of dtype."""
+    weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    if weight.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: {what} must be numbers, got {weight.dtype}")
+    try:
+        fits = np.broadcast_shapes(weight.shape, shape) == tuple(shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: {what} {weight.shape} must broadcast to the input's shape "
+                         f"{tuple(shape)}")
+    return weight.astype(dtype)
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean", *, weight=None,
+                                     pos_weight=None):
     """Sigmoid and binary cross-entropy in one stable op: logits and targets (probabilities in
-    [0, 1]) of the same shape. reduction: "mean" (over every element), "sum" or "none"."""
+    [0, 1]) of the same shape. reduction: "mean" (over every element), "sum" or "none".
+    ``weight`` scales each element's loss and ``pos_weight`` the positive term (e.g. one number
+    per class, on the last axis), as PyTorch's; both broadcast to the logits' shape."""
+    name = "binary_cross_entropy_with_logits"
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be mean, sum or "
-                         f"none, got {reduction!r}")
+        raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
     targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     if targets.shape != logits.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: targets {targets.shape} must have "
-                         f"the logits' shape {logits.shape}")
-    return BCEWithLogits(targets.astype(logits.dtype), reduction)(logits)
+        raise ValueError(f"{name}: targets {targets.shape} must have the logits' shape "
+                         f"{logits.shape}")
+    dtype = logits.dtype
+    if weight is not None:
+        weight = _elementwise_weight(name, "weight", weight, logits.shape, dtype)
+    if pos_weight is not None:
+        pos_weight = _elementwise_weight(name, "pos_weight", pos_weight, logits.shape, dtype)
+    return BCEWithLogits(targets.astype(dtype), reduction, weight, pos_weight)(logits)
+
+
+_BCE_EPSILON = float(np.float32(1e-12))  # PyTorch's EPSILON is a C float
+
+
+class BinaryCrossEntropy(Op):
+    """loss = -w (t log(x) + (1 - t) log(1 - x)) with each log at least -100 (PyTorch's clamp:
+    x = 0 or 1 costs 100, never inf), averaged or summed. PyTorch's gradients:
+    dx = w (x - t) / max(x (1 - x), 1e-12) * g,  dt = -w log(x / (1 - x)) * g  (/ n)."""
+
+    def __init__(self, reduction, weight=None):
+        self.reduction, self.weight = reduction, weight
+
+    def forward(self, x, t):
+        self.x, self.t = x, t
+        with np.errstate(divide="ignore"):
+            log_x = np.maximum(np.log(x), -100)
+            log_rest = np.maximum(np.log1p(-x), -100)
+        losses = (t - 1) * log_rest - t * log_x
+        if self.weight is not None:
+            losses = losses * self.weight
+        if self.reduction == "none":
+            return losses
+        loss = losses.sum() / (losses.size if self.reduction == "mean" else 1)
+        return np.asarray(loss, dtype=x.dtype)
+
+    def backward(self, grad_output):
+        x, t = self.x, self.t
+        scale = grad_output / x.size if self.reduction == "mean" else grad_output
+        if self.weight is not None:
+            scale = scale * self.weight
+        x_grad = t_grad = None
+        if self.inputs[0].requires_grad:
+            x_grad = (x - t) / np.maximum((1 - x) * x, _BCE_EPSILON) * scale
+        if self.inputs[1].requires_grad:
+            with np.errstate(divide="ignore"):
+                t_grad = -(np.log(x) - np.log1p(-x)) * scale
+        return x_grad, t_grad
+
+
+def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):  # noqa: A002
+    """Binary cross-entropy of probabilities ``input`` (in [0, 1], e.g. from a sigmoid) against
+    ``target`` (in [0, 1]) of the same shape, each log clamped at -100 as PyTorch's; ``weight``
+    (broadcast to the input's shape) scales each element. reduction: "mean" (over every
+    element), "sum" or "none". For logits use binary_cross_entropy_with_logits (stabler)."""
+    name = "binary_cross_entropy"
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
+    shape = np.shape(input.data if isinstance(input, Tensor) else input)
+    target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
+    if target_shape != shape:
+        raise ValueError(f"{name}: target {target_shape} must have the input's shape {shape}")
+    for what, value in (("input", input), ("target", target)):
+        data = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if data.size and not np.all((data >= 0) & (data <= 1)):
+            nan = " (and nan)" if np.isnan(data).any() else ""
+            raise ValueError(f"{name}: every {what} value must lie in [0, 1], got values from "
+                             f"{np.nanmin(data)} to {np.nanmax(data)}{nan}")
+    if weight is not None:
+        dtype = input.dtype if isinstance(input, Tensor) else np.result_type(input, np.float32)
+        weight = _elementwise_weight(name, "weight", weight, shape, dtype)
+    return BinaryCrossEntropy(reduction, weight)(input, target)
 
 
 def _pick(values, labels):

@@ -1,4 +1,7 @@
-"""Selecting by a constant boolean mask: where / masked fill, and dropout."""
+"""Selecting by a constant boolean mask: where / masked fill, and the dropouts (element-wise,
+whole channels, alpha)."""
+
+import warnings
 
 import numpy as np
 
@@ -72,3 +75,79 @@ def dropout(x, p=0.5, training=True, rng=None):
     rng = get_rng(rng)
     keep = rng.random(x.shape) >= p
     return Dropout(keep / (1.0 - p))(x)
+
+
+def _check_p(name, p):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+            or not 0 <= p < 1:
+        raise ValueError(f"{name}: p must be in [0, 1), got {p!r}")
+
+
+def _channel_dropout(name, x, p, training, rng, mask_shape):
+    """x * keep / (1 - p) with one Bernoulli(1 - p) keep per entry of mask_shape (x's shape with
+    the positions after the channels as 1), drawn from rng or the default generator."""
+    _check_p(name, p)
+    if not training or p == 0:
+        return x
+    keep = get_rng(rng).random(mask_shape) >= p
+    return Dropout(keep / (1.0 - p))(x)
+
+
+def dropout1d(x, p=0.5, training=True, rng=None):
+    """Zero whole channels of x (N, C, L) or unbatched (C, L) with probability p, scaling the
+    rest by 1 / (1 - p); identity when not training or p == 0."""
+    shape = np.shape(getattr(x, "data", x))
+    if len(shape) not in (2, 3):
+        raise ValueError(f"dropout1d: expected a 2D (C, L) or 3D (N, C, L) input, got "
+                         f"{len(shape)}D input of shape {shape}")
+    return _channel_dropout("dropout1d", x, p, training, rng, shape[:-1] + (1,))
+
+
+def dropout2d(x, p=0.5, training=True, rng=None):
+    """Zero whole channels of x (N, C, H, W) with probability p, scaling the rest by
+    1 / (1 - p); identity when not training or p == 0. A 3D input is read as (N, C, L), as
+    torch 2.13's dropout2d does (with a warning): use dropout1d for that, or add a batch axis
+    to an unbatched (C, H, W)."""
+    shape = np.shape(getattr(x, "data", x))
+    if len(shape) not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 4D input (N, C, H, W) (or 3D, read as (N, C, "
+                         f"L)), got {len(shape)}D input of shape {shape}")
+    if len(shape) == 3:
+        warnings.warn("dropout2d: a 3D input is read as (N, C, L) and each (n, c) row is dropped "
+                      "whole, as torch 2.13's dropout2d (which will read it as an unbatched "
+                      "(C, H, W) in a future release); use dropout1d for (N, C, L), or add a "
+                      "batch axis to a (C, H, W) image", UserWarning, stacklevel=2)
+    return _channel_dropout("dropout2d", x, p, training, rng, shape[:2] + (1,) * (len(shape)
+                                                                                     - 2))
+
+
+def dropout3d(x, p=0.5, training=True, rng=None):
+    """Zero whole channels of x (N, C, D, H, W) or unbatched (C, D, H, W) with probability p,
+    scaling the rest by 1 / (1 - p); identity when not training or p == 0."""
+    shape = np.shape(getattr(x, "data", x))
+    if len(shape) not in (4, 5):
+        raise ValueError(f"dropout3d: expected a 4D (C, D, H, W) or 5D (N, C, D, H, W) input, "
+                         f"got {len(shape)}D input of shape {shape}")
+    return _channel_dropout("dropout3d", x, p, training, rng, shape[:-3] + (1, 1, 1))
+
+
+# -SELU's saturation value, scale * alpha: where alpha dropout sends a dropped element
+_ALPHA_PRIME = 1.7580993408473766
+
+
+def alpha_dropout(x, p=0.5, training=False, rng=None):
+    """Alpha dropout (for SELU networks), as torch's: each element dropped with probability p is
+    set to -1.7580993408473766 (SELU's floor), then y = a * (kept or floor) + b with
+    a = 1 / sqrt((alpha'^2 p + 1)(1 - p)) and b = a * alpha' * p, so that a zero-mean,
+    unit-variance input keeps its mean and variance. Identity when not training (the default,
+    as torch's F.alpha_dropout) or p == 0."""
+    _check_p("alpha_dropout", p)
+    if not training or p == 0:
+        return x
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    shape = x.shape
+    keep = get_rng(rng).random(shape) >= p
+    a = 1.0 / np.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1.0) * (1.0 - p))
+    shift = ((keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p).astype(x.dtype)
+    return Dropout(keep * a)(x) + shift

@@ -1,10 +1,11 @@
-"""Matrix products: batched matmul with broadcast batch axes, and the fused affine map of Linear."""
+"""Matrix products: batched matmul with broadcast batch axes, the fused affine map of Linear, and
+bilinear (a composite)."""
 
 import math
 
 import numpy as np
 
-from dlpy.tensor import Op
+from dlpy.tensor import Op, Tensor
 
 
 class MatMul(Op):
@@ -121,3 +122,28 @@ def linear(x, weight, bias=None):
     if b_shape != (w_shape[0],):
         raise ValueError(f"linear: bias must have shape ({w_shape[0]},), got {b_shape}")
     return Linear()(x, weight, bias)
+
+
+def bilinear(x1, x2, weight, bias=None):
+    """y[..., o] = sum_ij x1[..., i] weight[o, i, j] x2[..., j] + bias[o], as torch's
+    F.bilinear: x1 (..., in1) and x2 (..., in2) with the same leading axes, weight
+    (out, in1, in2), bias (out,). A composite: x2 through a linear map to (..., out, in1),
+    then a product with x1 summed over in1."""
+    x1, x2, weight = (v if isinstance(v, Tensor) else Tensor(v) for v in (x1, x2, weight))
+    w_shape = np.shape(getattr(weight, "data", weight))
+    if len(w_shape) != 3:
+        raise ValueError(f"bilinear: expected weight (out, in1, in2), got shape {w_shape}")
+    out, in1, in2 = w_shape
+    if x1.ndim == 0 or x2.ndim == 0 or x1.shape[:-1] != x2.shape[:-1]:
+        raise ValueError(f"bilinear: expected x1 (..., in1) and x2 (..., in2) with the same "
+                         f"leading axes, got {x1.shape} and {x2.shape}")
+    if x1.shape[-1] != in1 or x2.shape[-1] != in2:
+        raise ValueError(f"bilinear: expected x1 (..., {in1}) and x2 (..., {in2}) for weight "
+                         f"{w_shape}, got {x1.shape} and {x2.shape}")
+    if bias is not None and np.shape(getattr(bias, "data", bias)) != (out,):
+        raise ValueError(f"bilinear: bias must have shape ({out},), got "
+                         f"{np.shape(getattr(bias, 'data', bias))}")
+    mapped = linear(x2, weight.reshape(out * in1, in2))  # (..., out * in1)
+    mapped = mapped.reshape(x1.shape[:-1] + (out, in1))
+    y = (mapped * x1.reshape(x1.shape[:-1] + (1, in1))).sum(axis=-1)  # (..., out)
+    return y if bias is None else y + bias

@@ -1,9 +1,11 @@
-"""Layer normalisation over the last axis and batch normalisation over the channels, each fused
-with its O(N) backward."""
+"""Layer normalisation over the last axis, batch normalisation over the channels, group (and
+instance) normalisation and RMS normalisation, each fused with its O(N) backward; local response
+normalisation as a composite."""
 
 import numpy as np
 
 from dlpy.ops import real_number
+from dlpy.ops.pad import pad
 from dlpy.tensor import Op, Tensor
 
 
@@ -125,7 +127,8 @@ class BatchNorm(Op):
         return f"BatchNorm ({'batch' if self.training else 'running'} statistics)"
 
 
-def _running_array(name: str, value, channels: int, x_shape) -> np.ndarray | None:
+def _running_array(name: str, value, channels: int, x_shape,
+                   op_name: str = "batch_norm") -> np.ndarray | None:
     """A running statistic as the numpy array batch_norm updates in place (a Tensor's .data)."""
     if value is None:
         return None
@@ -133,10 +136,10 @@ def _running_array(name: str, value, channels: int, x_shape) -> np.ndarray | Non
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
         what = f"a {array.dtype} array" if isinstance(array, np.ndarray) else \
             type(array).__name__
-        raise TypeError(f"batch_norm: {name} must be a floating point numpy array or Tensor "
+        raise TypeError(f"{op_name}: {name} must be a floating point numpy array or Tensor "
                         f"(it is updated in place), got {what}")
     if array.shape != (channels,):
-        raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input "
+        raise ValueError(f"{op_name}: {name} must have shape ({channels},) for input "
                          f"{x_shape}, got {array.shape}")
     return array
 
@@ -187,3 +190,223 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         mean_array[...] = momentum * op.batch_mean + (1.0 - momentum) * mean_array
         var_array[...] = momentum * unbiased_var + (1.0 - momentum) * var_array
     return y
+
+
+class GroupNorm(Op):
+    """Normalise x (N, C, *) over each group of C / num_groups consecutive channels (and every
+    position), then scale and shift each channel: y = xhat * weight + bias, weight and bias (C,).
+
+    As layer norm over the last axis of x viewed as (N, num_groups, M), with h = g * weight:
+    dx = (h - mean(h) - xhat * mean(h * xhat)) / sqrt(var + eps): O(N);
+    dweight = sum(g * xhat), dbias = sum(g) over every axis but 1.
+    The inputs are x, then weight if has_weight, then bias if has_bias. Instance norm is the
+    case num_groups = C.
+    """
+
+    def __init__(self, num_groups, eps, has_weight, has_bias):
+        self.num_groups, self.eps = num_groups, eps
+        self.has_weight, self.has_bias = has_weight, has_bias
+
+    def forward(self, x, *affine):
+        n, groups = x.shape[0], self.num_groups
+        count = x.size // max(n * groups, 1)  # values per group
+        grouped = x.reshape(n, groups, count)
+        # sum / count: np.mean's arithmetic, without its warning for an empty group
+        mean = grouped.sum(axis=-1, keepdims=True) / max(count, 1)
+        centered = grouped - mean
+        var = (centered * centered).sum(axis=-1, keepdims=True) / max(count, 1)
+        self.mean, self.var = mean[..., 0], var[..., 0]  # (N, G): instance_norm's running stats
+        self.inv_std = 1.0 / np.sqrt(var + np.asarray(self.eps, dtype=x.dtype))
+        centered *= self.inv_std  # a new array: scale it in place
+        self.xhat = centered  # (N, G, M)
+        shape = (1, -1) + (1,) * (x.ndim - 2)  # a (C,) array broadcast over x
+        self.weight = affine[0].reshape(shape) if self.has_weight else None
+        y = centered.reshape(x.shape)
+        if self.weight is not None:
+            y = y * self.weight
+        if self.has_bias:
+            y = y + affine[-1].reshape(shape)
+        return y
+
+    def backward(self, grad_output):
+        xhat, weight = self.xhat, self.weight
+        h = grad_output if weight is None else grad_output * weight
+        h = h.reshape(xhat.shape)
+        x_grad = h - h.mean(axis=-1, keepdims=True)  # in-place steps: no temporaries kept
+        x_grad -= xhat * (h * xhat).mean(axis=-1, keepdims=True)
+        x_grad *= self.inv_std
+        grads = [x_grad.reshape(grad_output.shape)]
+        axes = (0, *range(2, grad_output.ndim))
+        if self.has_weight:
+            grads.append((grad_output * xhat.reshape(grad_output.shape)).sum(axis=axes))
+        if self.has_bias:
+            grads.append(grad_output.sum(axis=axes))
+        return tuple(grads)
+
+    def describe(self) -> str:
+        return f"GroupNorm ({self.num_groups} groups)"
+
+
+def _check_affine(name: str, x_shape, channels: int, weight, bias) -> None:
+    for what, p in (("weight", weight), ("bias", bias)):
+        if p is not None and np.shape(getattr(p, "data", p)) != (channels,):
+            raise ValueError(f"{name}: {what} must have shape ({channels},) for input "
+                             f"{x_shape}, got {np.shape(getattr(p, 'data', p))}")
+
+
+def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+    """Normalise x (N, C, *) over groups of C / num_groups channels (each sample apart), then
+    scale by weight and shift by bias (C,), as torch's F.group_norm."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"group_norm: expected input (N, C, ...) with at least 2 axes, got "
+                         f"{x.shape}")
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)):
+        raise TypeError(f"group_norm: num_groups must be an int, got {num_groups!r}")
+    if num_groups < 1 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: the {x.shape[1]} channels of input {x.shape} must be "
+                         f"divisible by num_groups, got num_groups={num_groups}")
+    eps = real_number("group_norm", "eps", eps)
+    _check_affine("group_norm", x.shape, x.shape[1], weight, bias)
+    args = [a for a in (x, weight, bias) if a is not None]
+    return GroupNorm(int(num_groups), eps, weight is not None, bias is not None)(*args)
+
+
+def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats: bool = True, momentum: float = 0.1, eps: float = 1e-5):
+    """Normalise each channel of each sample of x (N, C, *) over its positions, then scale by
+    weight and shift by bias (C,), as torch's F.instance_norm.
+
+    use_input_stats: each instance's mean and biased variance; running_mean / running_var
+    (numpy arrays or Tensors, (C,), or None) are updated in place with the means over the batch
+    of the instances' means and unbiased variances, as PyTorch's. Otherwise: the running
+    statistics, which must be given (as batch_norm in eval mode).
+    """
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"instance_norm: expected input (N, C, ...) with at least 2 axes, got "
+                         f"{x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"instance_norm: expected a floating point input, got {x.dtype}")
+    momentum = real_number("instance_norm", "momentum", momentum)
+    eps = real_number("instance_norm", "eps", eps)
+    channels = x.shape[1]
+    _check_affine("instance_norm", x.shape, channels, weight, bias)
+    mean_array = _running_array("running_mean", running_mean, channels, x.shape,
+                                "instance_norm")
+    var_array = _running_array("running_var", running_var, channels, x.shape, "instance_norm")
+    if (mean_array is None) != (var_array is None):
+        raise ValueError("instance_norm: give both running_mean and running_var, or neither")
+    args = [a for a in (x, weight, bias) if a is not None]
+    if not use_input_stats:
+        if mean_array is None:
+            raise ValueError("instance_norm: running_mean and running_var are needed when "
+                             "use_input_stats=False")
+        op = BatchNorm(eps, False, weight is not None, bias is not None,
+                       mean_array.astype(x.dtype), var_array.astype(x.dtype))  # copies
+        return op(*args)
+    count = int(np.prod(x.shape[2:]))  # values per instance
+    if count == 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when using the "
+                         f"input's statistics, got input of shape {x.shape}")
+    op = GroupNorm(channels, eps, weight is not None, bias is not None)
+    y = op(*args)
+    if mean_array is not None and x.shape[0] > 0 and count > 0:
+        unbiased_var = op.var * (count / (count - 1))  # (N, C)
+        mean_array[...] = momentum * op.mean.mean(axis=0) + (1.0 - momentum) * mean_array
+        var_array[...] = momentum * unbiased_var.mean(axis=0) + (1.0 - momentum) * var_array
+    return y
+
+
+class RMSNorm(Op):
+    """y = x / sqrt(mean(x^2) + eps) * weight, the mean over the last ``num_axes`` axes.
+
+    With xhat = x / rms and h = g * weight: dx = (h - xhat * mean(h * xhat)) / rms: O(N);
+    dweight = sum(g * xhat) over the leading axes.
+    """
+
+    def __init__(self, num_axes, eps):
+        self.num_axes, self.eps = num_axes, eps
+
+    def forward(self, x, weight=None):
+        axes = tuple(range(x.ndim - self.num_axes, x.ndim))
+        count = max(int(np.prod(x.shape[x.ndim - self.num_axes:])), 1)
+        mean_square = (x * x).sum(axis=axes, keepdims=True) / count
+        self.inv_rms = 1.0 / np.sqrt(mean_square + np.asarray(self.eps, dtype=x.dtype))
+        self.xhat = x * self.inv_rms
+        self.weight = weight
+        return self.xhat if weight is None else self.xhat * weight
+
+    def backward(self, grad_output):
+        xhat, weight = self.xhat, self.weight
+        axes = tuple(range(xhat.ndim - self.num_axes, xhat.ndim))
+        h = grad_output if weight is None else grad_output * weight
+        x_grad = xhat * (h * xhat).mean(axis=axes, keepdims=True)
+        np.subtract(h, x_grad, out=x_grad)
+        x_grad *= self.inv_rms
+        if weight is None:
+            return (x_grad,)
+        leading = tuple(range(xhat.ndim - self.num_axes))
+        return x_grad, (grad_output * xhat).sum(axis=leading)
+
+
+def _normalized_shape(name: str, normalized_shape) -> tuple[int, ...]:
+    """An int or a sequence of ints as a tuple (torch.Size-like)."""
+    if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+        return (int(normalized_shape),)
+    try:
+        shape = tuple(normalized_shape)
+    except TypeError:
+        raise TypeError(f"{name}: normalized_shape must be an int or a sequence of ints, got "
+                        f"{normalized_shape!r}") from None
+    if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) for n in shape):
+        raise TypeError(f"{name}: normalized_shape must be an int or a sequence of ints, got "
+                        f"{normalized_shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+def rms_norm(x, normalized_shape, weight=None, eps: float | None = None):
+    """x / sqrt(mean(x^2) + eps) * weight over the trailing axes ``normalized_shape`` (an int or
+    a sequence), as torch's F.rms_norm; eps None is the machine epsilon of x's dtype."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    shape = _normalized_shape("rms_norm", normalized_shape)
+    if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
+        raise ValueError(f"rms_norm: normalized_shape {shape} must be the last axes of the "
+                         f"input, got input of shape {x.shape}")
+    if weight is not None and np.shape(getattr(weight, "data", weight)) != shape:
+        raise ValueError(f"rms_norm: weight must have shape normalized_shape {shape}, got "
+                         f"{np.shape(getattr(weight, 'data', weight))}")
+    if eps is None:
+        eps = float(np.finfo(x.dtype if x.dtype.kind == "f" else np.float32).eps)
+    eps = real_number("rms_norm", "eps", eps)
+    op = RMSNorm(len(shape), eps)
+    return op(x) if weight is None else op(x, weight)
+
+
+def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0):
+    """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels)^beta, channels on
+    axis 1 of x (N, C, *) zero-padded by size // 2 before and (size - 1) // 2 after, as torch's
+    F.local_response_norm. A composite: the window is a sum of ``size`` slices."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if x.ndim < 3:
+        raise ValueError(f"local_response_norm: expected input (N, C, *) with at least 3 axes, "
+                         f"got {x.shape}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    alpha = real_number("local_response_norm", "alpha", alpha)
+    beta = real_number("local_response_norm", "beta", beta)
+    k = real_number("local_response_norm", "k", k)
+    if x.data.size == 0:
+        return x
+    channels = x.shape[1]
+    widths = (0, 0) * (x.ndim - 2) + (size // 2, (size - 1) // 2)  # last axis first
+    padded = pad(x * x, widths)
+    window = padded[:, 0:channels]
+    for start in range(1, size):
+        window = window + padded[:, start:start + channels]
+    return x / (window * (alpha / size) + k) ** beta

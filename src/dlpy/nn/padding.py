@@ -1,0 +1,146 @@
+"""Padding layers with PyTorch's names (ZeroPad2d, ReflectionPad1d, ...): each keeps its widths as
+a tuple in F.pad's order (last axis first: left, right, top, bottom, front, back) and calls
+F.pad."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy.nn.module import Module
+from dlpy.tensor import Tensor
+
+
+def _widths(name: str, padding, count: int) -> tuple[int, ...]:
+    """An int (the same on every side) or ``count`` ints, as PyTorch's padding layers take."""
+    widths = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * count
+    if len(widths) != count or not all(isinstance(w, (int, np.integer))
+                                       and not isinstance(w, bool) for w in widths):
+        raise ValueError(f"{name}: padding must be an int or {count} ints, got {padding!r}")
+    return tuple(int(w) for w in widths)
+
+
+class _PadNd(Module):
+    mode = "constant"
+    axes = 1  # the padded axes: 1, 2 or 3
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = _widths(type(self).__name__, padding, 2 * self.axes)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's name
+        ndim = np.ndim(input.data if isinstance(input, Tensor) else input)
+        if ndim not in (self.axes + 1, self.axes + 2):  # as PyTorch's (constant: any rank)
+            raise ValueError(f"{type(self).__name__}: expected a {self.axes + 1}-D (unbatched) "
+                             f"or {self.axes + 2}-D input, got {ndim}-D")
+        return F.pad(input, self.padding, self.mode)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class _ConstantPadNd(_PadNd):
+    def __init__(self, padding, value: float):
+        super().__init__(padding)
+        self.value = value
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.pad(input, self.padding, "constant", self.value)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    """Pads the last axis with ``value``: padding an int or (left, right)."""
+
+
+class ConstantPad2d(_ConstantPadNd):
+    """Pads the last two axes with ``value``: padding an int or (left, right, top, bottom)."""
+
+    axes = 2
+
+
+class ConstantPad3d(_ConstantPadNd):
+    """Pads the last three axes with ``value``: padding an int or (left, right, top, bottom,
+    front, back)."""
+
+    axes = 3
+
+
+class _ZeroPadNd(_ConstantPadNd):
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ZeroPad1d(_ZeroPadNd):
+    """Pads the last axis with zeros: padding an int or (left, right)."""
+
+
+class ZeroPad2d(_ZeroPadNd):
+    """Pads the last two axes with zeros: padding an int or (left, right, top, bottom)."""
+
+    axes = 2
+
+
+class ZeroPad3d(_ZeroPadNd):
+    """Pads the last three axes with zeros: padding an int or six ints."""
+
+    axes = 3
+
+
+class ReflectionPad1d(_PadNd):
+    """(C, L) or (N, C, L): the values mirrored at each end (no edge repeat), widths below L."""
+
+    mode = "reflect"
+
+
+class ReflectionPad2d(_PadNd):
+    """(C, H, W) or (N, C, H, W): the values mirrored at each edge, widths below the size."""
+
+    mode, axes = "reflect", 2
+
+
+class ReflectionPad3d(_PadNd):
+    """(C, D, H, W) or (N, C, D, H, W): the values mirrored at each face."""
+
+    mode, axes = "reflect", 3
+
+
+class ReplicationPad1d(_PadNd):
+    """(C, L) or (N, C, L): the end values repeated."""
+
+    mode = "replicate"
+
+
+class ReplicationPad2d(_PadNd):
+    """(C, H, W) or (N, C, H, W): the edge values repeated."""
+
+    mode, axes = "replicate", 2
+
+
+class ReplicationPad3d(_PadNd):
+    """(C, D, H, W) or (N, C, D, H, W): the face values repeated."""
+
+    mode, axes = "replicate", 3
+
+
+class CircularPad1d(_PadNd):
+    """(C, L) or (N, C, L): wrapped around (the other end's values), widths up to L."""
+
+    mode = "circular"
+
+
+class CircularPad2d(_PadNd):
+    """(C, H, W) or (N, C, H, W): wrapped around, as a torus."""
+
+    mode, axes = "circular", 2
+
+
+class CircularPad3d(_PadNd):
+    """(C, D, H, W) or (N, C, D, H, W): wrapped around along each axis."""
+
+    mode, axes = "circular", 3

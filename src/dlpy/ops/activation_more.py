@@ -1,0 +1,290 @@
+"""More element-wise non-linearities, with PyTorch's gradients at the kinks: prelu, selu, celu,
+mish, hardswish, hardsigmoid, softsign, logsigmoid, glu, threshold, tanhshrink, softshrink,
+hardshrink, relu6, softmin."""
+
+import numpy as np
+
+from dlpy.ops import check_dim, real_number
+from dlpy.ops.activation import Clamp, _sigmoid
+from dlpy.ops.arithmetic import neg
+from dlpy.ops.softmax import softmax
+from dlpy.tensor import Op, Tensor
+
+# SELU's constants (Klambauer et al. 2017), as PyTorch's
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class PReLU(Op):
+    """y = x if x > 0 else weight * x, one weight per channel (axis 1) or one for all;
+    dx = g if x > 0 else weight * g (weight at 0, as PyTorch); dweight = sum(g * x where x <= 0).
+    """
+
+    def forward(self, x, weight):
+        # (C,) on axis 1 of x (N, C, *); a single weight broadcasts as it is
+        shape = (1, -1) + (1,) * (x.ndim - 2) if weight.size > 1 else ()
+        self.x, self.weight, self.weight_shape = x, weight.reshape(shape), weight.shape
+        self.positive = x > 0
+        return np.where(self.positive, x, self.weight * x)
+
+    def backward(self, grad_output):
+        x, weight, positive = self.x, self.weight, self.positive
+        x_grad = np.where(positive, grad_output, weight * grad_output)
+        w_terms = np.where(positive, 0, grad_output * x)
+        if weight.size > 1:
+            w_grad = w_terms.sum(axis=(0, *range(2, x.ndim)))
+        else:
+            w_grad = np.reshape(w_terms.sum(), self.weight_shape)
+        return x_grad, w_grad
+
+
+class ScaledELU(Op):
+    """PyTorch's elu kernel: y = scale * x if x > 0 else scale * alpha * (exp(input_scale * x)
+    - 1); dx = scale * g, or scale * alpha * input_scale * exp(input_scale * x) * g where x <= 0
+    (so at 0, as PyTorch). SELU and CELU are two settings of it."""
+
+    def __init__(self, alpha, scale, input_scale):
+        self.alpha, self.scale, self.input_scale = alpha, scale, input_scale
+
+    def forward(self, x):
+        self.x = x
+        negative = self.alpha * np.expm1(np.minimum(x, 0) * self.input_scale)
+        return self.scale * np.where(x > 0, x, negative)
+
+    def backward(self, grad_output):
+        x = self.x
+        slope = (self.scale * self.alpha * self.input_scale) * np.exp(np.minimum(x, 0)
+                                                                        * self.input_scale)
+        return (np.where(x > 0, self.scale * grad_output, slope * grad_output),)
+
+
+class Mish(Op):
+    """y = x * tanh(softplus(x));  dx = g * (t + x * sigmoid(x) * (1 - t^2)), t = tanh(softplus
+    (x)). softplus as log1p(exp(-|x|)) + max(x, 0): no overflow at any x."""
+
+    def forward(self, x):
+        self.x = x
+        self.t = np.tanh(np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))))
+        return x * self.t
+
+    def backward(self, grad_output):
+        x, t = self.x, self.t
+        return (grad_output * (t + x * _sigmoid(x) * (1 - t * t)),)
+
+
+class Hardswish(Op):
+    """y = x * min(max(x + 3, 0), 6) / 6;  dx = g * (x / 3 + 1/2) for -3 < x < 3, g for x >= 3,
+    0 for x <= -3 (torch 2.13's values at -3 and 3)."""
+
+    def forward(self, x):
+        self.x = x
+        return x * np.clip(x + 3, 0, 6) / 6
+
+    def backward(self, grad_output):
+        x = self.x
+        inside = grad_output * (x / 3 + 0.5)
+        return (np.where(x >= 3, grad_output, np.where(x > -3, inside, 0)),)
+
+
+class Hardsigmoid(Op):
+    """y = min(max(x + 3, 0), 6) / 6;  dx = g / 6 for -3 < x < 3, else 0 (0 at +-3, as PyTorch)."""
+
+    def forward(self, x):
+        self.inside = (x > -3) & (x < 3)
+        return np.clip(x + 3, 0, 6) / 6
+
+    def backward(self, grad_output):
+        return (grad_output * self.inside / 6,)
+
+
+class Softsign(Op):
+    """y = x / (1 + |x|);  dx = g / (1 + |x|)^2."""
+
+    def forward(self, x):
+        self.denominator = 1 + np.abs(x)
+        return x / self.denominator
+
+    def backward(self, grad_output):
+        return (grad_output / (self.denominator * self.denominator),)
+
+
+class LogSigmoid(Op):
+    """y = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), exact for large |x|;
+    dx = g * sigmoid(-x)."""
+
+    def forward(self, x):
+        self.x = x
+        return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+    def backward(self, grad_output):
+        return (grad_output * _sigmoid(-self.x),)
+
+
+class GLU(Op):
+    """x split in halves a, b along ``axis``: y = a * sigmoid(b);
+    da = g * sigmoid(b), db = g * a * sigmoid(b) * (1 - sigmoid(b))."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        self.a, b = np.split(x, 2, axis=self.axis)
+        self.s = _sigmoid(b)
+        return self.a * self.s
+
+    def backward(self, grad_output):
+        s = self.s
+        a_grad = grad_output * s
+        b_grad = a_grad * self.a * (1 - s)
+        return (np.concatenate([a_grad, b_grad], axis=self.axis),)
+
+
+class Threshold(Op):
+    """y = value where x <= threshold, else x;  dx = g where x > threshold (0 at the threshold,
+    as PyTorch); nan stays nan with its gradient, as PyTorch's."""
+
+    def __init__(self, threshold, value):
+        self.threshold, self.value = threshold, value
+
+    def forward(self, x):
+        self.below = x <= self.threshold
+        return np.where(self.below, np.asarray(self.value, dtype=x.dtype), x)
+
+    def backward(self, grad_output):
+        return (np.where(self.below, 0, grad_output),)
+
+
+class Tanhshrink(Op):
+    """y = x - tanh(x);  dx = g * tanh(x)^2 (no cancellation near 0)."""
+
+    def forward(self, x):
+        self.t = np.tanh(x)
+        return x - self.t
+
+    def backward(self, grad_output):
+        return (grad_output * self.t * self.t,)
+
+
+class Shrink(Op):
+    """|x| <= lambd gives 0 and no gradient (at +-lambd too, as PyTorch), elsewhere
+    softshrink: y = x - sign(x) lambd, hardshrink: y = x; dx = g there."""
+
+    def __init__(self, lambd, soft):
+        self.lambd, self.soft = lambd, soft
+
+    def forward(self, x):
+        lambd = self.lambd
+        self.dead = (x >= -lambd) & (x <= lambd)  # false for nan, which passes as PyTorch's
+        if self.soft:  # x * 0 in between, as PyTorch's (-0.0 at -lambd)
+            return np.where(self.dead, x * 0, np.where(x > lambd, x - lambd, x + lambd))
+        return np.where(self.dead, np.zeros((), dtype=x.dtype), x)
+
+    def backward(self, grad_output):
+        return (np.where(self.dead, 0, grad_output),)
+
+
+def prelu(x, weight):
+    """x where x > 0, weight * x elsewhere; weight (C,) for the channels on axis 1 of x
+    (N, C, *), or one value (shape (1,) or ()) for every element."""
+    x_shape = np.shape(getattr(x, "data", x))
+    w_shape = np.shape(getattr(weight, "data", weight))
+    if len(w_shape) > 1:
+        raise ValueError(f"prelu: expected weight to be a scalar or 1D, got shape {w_shape}")
+    count = int(np.prod(w_shape))
+    if count != 1:
+        channels = x_shape[1] if len(x_shape) >= 2 else 1
+        if count != channels:
+            raise ValueError(f"prelu: expected one weight or one per channel (axis 1 of "
+                             f"{x_shape}: {channels}), got weight of shape {w_shape}")
+    return PReLU()(x, weight)
+
+
+def selu(x):
+    """scale * (x if x > 0 else alpha * (exp(x) - 1)), PyTorch's SELU constants."""
+    return ScaledELU(SELU_ALPHA, SELU_SCALE, 1.0)(x)
+
+
+def celu(x, alpha=1.0):
+    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
+    alpha = real_number("celu", "alpha", alpha)
+    if alpha == 0:
+        raise ValueError("celu: alpha must be nonzero, got 0.0")
+    return ScaledELU(alpha, 1.0, 1.0 / alpha)(x)
+
+
+def mish(x):
+    """x * tanh(softplus(x))."""
+    return Mish()(x)
+
+
+def hardswish(x):
+    """x * relu6(x + 3) / 6."""
+    return Hardswish()(x)
+
+
+def hardsigmoid(x):
+    """relu6(x + 3) / 6."""
+    return Hardsigmoid()(x)
+
+
+def softsign(x):
+    """x / (1 + |x|)."""
+    return Softsign()(x)
+
+
+def logsigmoid(x):
+    """log(sigmoid(x)), without overflow or log(0) at any x."""
+    return LogSigmoid()(x)
+
+
+def glu(x, dim=-1):
+    """a * sigmoid(b), a and b the two halves of x along dim (whose size must be even)."""
+    shape = np.shape(getattr(x, "data", x))
+    if len(shape) == 0:
+        raise ValueError("glu: expected a tensor with at least one axis, got shape ()")
+    axis = check_dim("glu", dim, len(shape))
+    if shape[axis] % 2:
+        raise ValueError(f"glu: the halved axis must have an even size, but axis {axis} of "
+                         f"{shape} has size {shape[axis]}")
+    return GLU(axis)(x)
+
+
+def threshold(x, threshold, value):  # noqa: A002 - PyTorch's names
+    """x where x > threshold, else value."""
+    return Threshold(real_number("threshold", "threshold", threshold, finite=False),
+                     real_number("threshold", "value", value, finite=False))(x)
+
+
+def tanhshrink(x):
+    """x - tanh(x)."""
+    return Tanhshrink()(x)
+
+
+def softshrink(x, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, 0 in between; lambd >= 0."""
+    lambd = real_number("softshrink", "lambd", lambd, finite=False)
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    return Shrink(lambd, soft=True)(x)
+
+
+def hardshrink(x, lambd=0.5):
+    """x where |x| > lambd, 0 elsewhere (a negative lambd keeps every x, as PyTorch)."""
+    return Shrink(real_number("hardshrink", "lambd", lambd, finite=False), soft=False)(x)
+
+
+def relu6(x):
+    """min(max(x, 0), 6), hardtanh(x, 0, 6): no gradient at 0 and 6, as PyTorch."""
+    return Clamp(0.0, 6.0, open_bounds=True)(x)
+
+
+def softmin(x, dim):
+    """softmax(-x) along dim (which must be given, as dlpy's softmax module)."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    return softmax(neg(x), dim)
+
+
+__all__ = ["SELU_ALPHA", "SELU_SCALE", "celu", "glu", "hardshrink", "hardsigmoid", "hardswish",
+           "logsigmoid", "mish", "prelu", "relu6", "selu", "softmin", "softshrink", "softsign",
+           "tanhshrink", "threshold"]

@@ -1,0 +1,134 @@
+"""F.embedding_bag: sum, mean and max bags from offsets or 2-D ids, padding_idx, per-sample
+weights (with their gradient), include_last_offset, empty bags, ties and NaN in max; values
+and gradients against PyTorch (tests/fixtures/ops/embedding_bag.npz), gradient checks, sparse
+gradients, errors."""
+
+import numpy as np
+import pytest
+
+import dlpy.functional as F
+from dlpy import Tensor
+from dlpy.sparse_grad import SparseGrad
+from dlpy.testing import gradcheck
+
+
+def bag(**settings):
+    def run(weight, *rest, ids, offsets=None):
+        psw = {"per_sample_weights": rest[0]} if rest else {}
+        return F.embedding_bag(ids, weight, offsets, **settings, **psw)
+    return run
+
+
+TORCH_CASES = {
+    "mean_offsets": bag(),
+    "sum_2d": bag(mode="sum"),
+    "max_offsets_padding": bag(mode="max", padding_idx=0),
+    "mean_padding": bag(padding_idx=0),
+    "mean_padding_negative_2d": bag(padding_idx=-1),
+    "sum_per_sample_weights_padding": bag(mode="sum", padding_idx=6),
+    "sum_per_sample_weights_2d": bag(mode="sum"),
+    "max_include_last_offset": bag(mode="max", include_last_offset=True),
+    "sum_include_last_offset": bag(mode="sum", include_last_offset=True),
+    "max_ties_and_repeats": bag(mode="max"),
+    "max_nan": bag(mode="max"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_CASES))
+def test_matches_torch(case, torch_reference):
+    torch_reference("embedding_bag", case, TORCH_CASES[case])
+
+
+def test_every_fixture_case_is_tested(fixture_cases):
+    assert fixture_cases("embedding_bag") == set(TORCH_CASES)
+
+
+IDS = np.array([1, 2, 0, 3, 0, 5, 6, 6, 2])
+OFFSETS = np.array([0, 2, 2, 5])
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("padding_idx", [None, 0])
+def test_embedding_bag_gradcheck(mode, padding_idx, rng):
+    weight = Tensor(rng.standard_normal((7, 3)), requires_grad=True)
+    assert gradcheck(lambda w: F.embedding_bag(IDS, w, OFFSETS, mode=mode,
+                                               padding_idx=padding_idx), weight)
+    assert gradcheck(lambda w: F.embedding_bag(IDS.reshape(3, 3), w, mode=mode,
+                                               padding_idx=padding_idx), weight)
+
+
+def test_per_sample_weights_gradcheck(rng):
+    weight = Tensor(rng.standard_normal((7, 3)), requires_grad=True)
+    psw = Tensor(rng.standard_normal(IDS.size), requires_grad=True)
+    assert gradcheck(lambda w, s: F.embedding_bag(IDS, w, OFFSETS, mode="sum",
+                                                  per_sample_weights=s, padding_idx=6),
+                     weight, psw)
+    # constant per-sample weights: one sparse_linear, the same values
+    direct = F.embedding_bag(IDS, weight, OFFSETS, mode="sum", per_sample_weights=psw.data)
+    composed = F.embedding_bag(IDS, weight, OFFSETS, mode="sum", per_sample_weights=psw)
+    np.testing.assert_allclose(direct.data, composed.data, rtol=1e-14)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean"])
+def test_sparse_gradient_equals_the_dense_one(mode, rng):
+    weight = Tensor(rng.standard_normal((7, 3)), requires_grad=True)
+    F.embedding_bag(IDS, weight, OFFSETS, mode=mode, sparse=True).sum().backward()
+    assert isinstance(weight.grad, SparseGrad)
+    sparse = weight.grad.to_dense()
+    weight.grad = None
+    F.embedding_bag(IDS, weight, OFFSETS, mode=mode).sum().backward()
+    np.testing.assert_allclose(sparse, weight.grad, rtol=1e-14)
+    psw = Tensor(rng.standard_normal(IDS.size), requires_grad=True)
+    weight.grad = None
+    F.embedding_bag(IDS, weight, OFFSETS, mode="sum", sparse=True,
+                    per_sample_weights=psw).sum().backward()
+    assert isinstance(weight.grad, SparseGrad) and psw.grad is not None
+
+
+def test_empty_bags_and_dtype(rng):
+    weight = Tensor(rng.standard_normal((4, 2)).astype(np.float32), requires_grad=True)
+    for mode in ("sum", "mean", "max"):
+        y = F.embedding_bag(np.array([], dtype=np.int64), weight, np.array([0, 0]), mode=mode)
+        np.testing.assert_array_equal(y.data, np.zeros((2, 2)))
+        assert y.dtype == np.float32
+        y = F.embedding_bag(np.array([[2, 2]]), weight, mode=mode, padding_idx=2)  # all padding
+        np.testing.assert_array_equal(y.data, np.zeros((1, 2)))
+
+
+def test_embedding_bag_errors(rng):
+    weight = Tensor(rng.standard_normal((7, 3)))
+    with pytest.raises(ValueError, match=r"embedding_bag: 1-D input needs offsets"):
+        F.embedding_bag(IDS, weight)
+    with pytest.raises(ValueError, match=r"embedding_bag: 2-D input is one bag a row and takes "
+                                         r"no offsets"):
+        F.embedding_bag(IDS.reshape(3, 3), weight, OFFSETS)
+    with pytest.raises(ValueError, match=r"embedding_bag: offsets must start at 0 and never "
+                                         r"decrease, up to the input's length 9, got \[1, 3\]"):
+        F.embedding_bag(IDS, weight, np.array([1, 3]))
+    with pytest.raises(ValueError, match=r"offsets must start at 0 and never decrease"):
+        F.embedding_bag(IDS, weight, np.array([0, 4, 2]))
+    with pytest.raises(ValueError, match=r"embedding_bag: with include_last_offset the last "
+                                         r"offset must be the input's length 9, got 6"):
+        F.embedding_bag(IDS, weight, np.array([0, 3, 6]), include_last_offset=True)
+    with pytest.raises(ValueError, match=r"embedding_bag: ids must lie in \[0, 7\), got values "
+                                         r"from 0 to 7"):
+        F.embedding_bag(np.array([[0, 7]]), weight)
+    with pytest.raises(ValueError, match=r"embedding_bag: mode must be sum, mean or max, got "
+                                         r"'min'"):
+        F.embedding_bag(IDS, weight, OFFSETS, mode="min")
+    with pytest.raises(NotImplementedError, match=r"embedding_bag: per_sample_weights needs "
+                                                  r"mode 'sum', got 'mean'"):
+        F.embedding_bag(IDS, weight, OFFSETS, per_sample_weights=np.ones(9))
+    with pytest.raises(ValueError, match=r"embedding_bag: per_sample_weights \(8,\) must have "
+                                         r"the input's shape \(9,\)"):
+        F.embedding_bag(IDS, weight, OFFSETS, mode="sum", per_sample_weights=np.ones(8))
+    with pytest.raises(ValueError, match=r"embedding_bag: mode 'max' does not support sparse"):
+        F.embedding_bag(IDS, weight, OFFSETS, mode="max", sparse=True)
+    with pytest.raises(TypeError, match=r"embedding_bag: input must be integer ids, got "
+                                        r"float64"):
+        F.embedding_bag(np.zeros((2, 2)), weight)
+    with pytest.raises(ValueError, match=r"embedding_bag: padding_idx must be an integer in "
+                                         r"\[-7, 7\), got 7"):
+        F.embedding_bag(IDS, weight, OFFSETS, padding_idx=7)
+    with pytest.raises(NotImplementedError, match=r"embedding_bag: max_norm"):
+        F.embedding_bag(IDS, weight, OFFSETS, max_norm=1.0)
