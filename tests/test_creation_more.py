@@ -6,28 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cases_habits import creation_cases
 
 import dlpy
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "habits" / "habits.npz"
 
-# the same names as CREATION_CASES in make_habits_fixtures.py, spelled in dlpy
-CREATION_CASES = {
-    "eye": lambda: dlpy.eye(3),
-    "eye_rect": lambda: dlpy.eye(2, 4),
-    "linspace": lambda: dlpy.linspace(0, 1, 5),
-    "linspace_negative": lambda: dlpy.linspace(-3, 7.5, 11),
-    "linspace_one": lambda: dlpy.linspace(2, 5, 1),
-    "linspace_float64": lambda: dlpy.linspace(0, 1, 7, dtype=np.float64),
-    "full_int": lambda: dlpy.full((2, 3), 7),
-    "full_float": lambda: dlpy.full((2,), 1.5),
-    "full_bool": lambda: dlpy.full((3,), True),
-    "full_dtype": lambda: dlpy.full((2,), 2, dtype=np.float64),
-    "zeros_like_int": lambda: dlpy.zeros_like(dlpy.arange(3)),
-    "ones_like_float64": lambda: dlpy.ones_like(dlpy.zeros(2, 2, dtype=np.float64)),
-    "full_like_int": lambda: dlpy.full_like(dlpy.arange(4), 3.7),
-    "empty": lambda: dlpy.empty(2, 3),
-}
+# the cases make_habits_fixtures.py ran in torch
+CREATION_CASES = {**creation_cases(dlpy, np.float64), "empty": lambda: dlpy.empty(2, 3)}
 
 
 @pytest.fixture(scope="module")

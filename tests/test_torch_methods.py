@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cases_habits import MASK_CASES, method_cases
 
 import dlpy
 import dlpy.functional as F
@@ -22,52 +23,8 @@ def reference():
         return {k: data[k] for k in data.files}
 
 
-# the same names and the same calls as METHOD_CASES in make_habits_fixtures.py, in dlpy
-METHOD_CASES = {
-    "sum_dim_tuple": lambda x: x.sum(dim=(0, 2)),
-    "sum_dim_keepdim": lambda x: x.sum(dim=1, keepdim=True),
-    "sum_positional_keepdim": lambda x: x.sum(1, True),
-    "mean_dim_list": lambda x: x.mean(dim=[0, -1]),
-    "logsumexp_dim_tuple": lambda x: x.logsumexp(dim=(1, 2)),
-    "var_dim_tuple_keepdim": lambda x: x.var(dim=(0, 2), keepdim=True),
-    "std_dim_correction0": lambda x: x.std(dim=1, correction=0),
-    "amax_dim_tuple": lambda x: x.amax(dim=(0, 1)),
-    "amin_keepdim": lambda x: F.amin(x, dim=1, keepdim=True),
-    "amax_all": lambda x: x.amax(),
-    "max_dim": lambda x: x.max(dim=1),
-    "max_positional_keepdim": lambda x: x.max(1, keepdim=True),
-    "min_dim": lambda x: F.min(x, dim=-1),
-    "min_dim_keepdim": lambda x: x.min(dim=0, keepdim=True),
-    "norm_p3_dim_tuple": lambda x: x.norm(p=3, dim=(0, 1), keepdim=True),
-    "norm_fro": lambda x: x.norm(),
-    "norm_1_dim": lambda x: x.norm(1, dim=2),
-    "clone": lambda x: x.clone() * 2,
-    "t": lambda x: x[0].t(),
-    "mT": lambda x: x.mT,
-    "pow": lambda x: (x.abs() + 0.5).pow(1.5),
-    "square": lambda x: x.square(),
-    "neg": lambda x: x.neg(),
-    "reciprocal": lambda x: (x.abs() + 0.5).reciprocal(),
-    "rsqrt": lambda x: (x.abs() + 0.5).rsqrt(),
-    "masked_fill": lambda x: x.masked_fill(x > 0.5, -1.0),
-    "expand_as": lambda x: x[:, :1, :].expand_as(x),
-    "view_as": lambda x: x.view_as(dlpy.zeros(12, 5)),
-    "add_alpha": lambda x: x.add(x[0], alpha=-0.5),
-    "sub_alpha": lambda x: x.sub(x[:, :, :1], alpha=2),
-    "mul": lambda x: x.mul(x[:, :1]),
-    "div": lambda x: x.div(x.abs() + 1),
-    "matmul": lambda x: x.matmul(x.mT),
-}
-MASK_CASES = {
-    "all_dim": lambda y: y.all(dim=1),
-    "any_dim_tuple_keepdim": lambda y: y.any(dim=(0, 1), keepdim=True),
-    "all": lambda y: y.all(),
-    "isnan": lambda y: y.isnan(),
-    "isfinite": lambda y: y.isfinite(),
-    "isinf": lambda y: y.isinf(),
-    "eq_number": lambda y: y.eq(0.0),
-    "ne_tensor": lambda y: y.ne(y[0]),
-}
+# the cases make_habits_fixtures.py ran in torch
+METHOD_CASES = method_cases(F, dlpy.zeros)
 
 
 def _cases(reference, prefix, field):

@@ -42,14 +42,14 @@ from dlpy.tensor import (
 )
 
 __version__ = "0.1.0"
-_LAZY = ("autograd", "data", "graph", "io", "nn", "optim", "testing", "text")
+_LAZY = ("autograd", "data", "graph", "io", "nn", "optim", "testing", "text", "utils")
 __all__ = [
     "Op", "Tensor", "arange", "autograd", "data", "default_generator", "detect_anomaly",
     "empty", "enable_grad", "eye", "full", "full_like", "functional", "graph",
     "inference_mode", "is_grad_enabled", "linspace", "manual_seed", "nn", "no_grad", "ones",
     "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like", "randperm",
-    "set_detect_anomaly", "set_grad_enabled", "sum_to_shape", "tensor", "testing", "zeros",
-    "zeros_like",
+    "set_detect_anomaly", "set_grad_enabled", "sum_to_shape", "tensor", "testing", "utils",
+    "zeros", "zeros_like",
 ]
 
 
@@ -63,3 +63,12 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
+
+
+# torch.linalg's namespace, imported on first use (dlpy/linalg.py)
+_LAZY += ("linalg",)
+__all__ += ["linalg"]
+
+# torch.distributions' namespace, imported on first use (dlpy/distributions/)
+_LAZY += ("distributions",)
+__all__ += ["distributions"]

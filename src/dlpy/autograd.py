@@ -14,6 +14,7 @@ gradient of a gradient, is not supported).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,7 +22,8 @@ import numpy as np
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor, _backpropagate, detect_anomaly, no_grad, set_detect_anomaly
 
-__all__ = ["backward", "detect_anomaly", "grad", "no_grad", "set_detect_anomaly"]
+__all__ = ["Function", "FunctionCtx", "backward", "detect_anomaly", "functional", "grad",
+           "no_grad", "once_differentiable", "set_detect_anomaly"]
 
 
 def _as_list(name: str, what: str, values) -> list[Tensor]:
@@ -113,3 +115,13 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
     tensors = _as_list("autograd.backward", "tensors", tensors)
     _backpropagate(tensors, _root_grads("autograd.backward", tensors, grad_tensors),
                    retain_graph)
+
+
+# torch.autograd.Function and torch.autograd.functional. ``functional`` lives in its own file
+# (dlpy/autograd_functional.py) and is registered as the submodule dlpy.autograd.functional,
+# so ``import dlpy.autograd.functional`` and ``from dlpy.autograd.functional import jacobian``
+# work while this file stays a module.
+from dlpy import autograd_functional as functional  # noqa: E402
+from dlpy.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402
+
+sys.modules[f"{__name__}.functional"] = functional

@@ -1146,3 +1146,30 @@ def _bag_max(weight: Tensor, ids: np.ndarray, indptr: np.ndarray,
         winners[nonempty] = ids[first]
     y = getitem(weight, (winners, np.arange(dim)))
     return y if nonempty.all() else where(nonempty[:, None], y, 0.0)
+
+
+# einsum, the named matrix products and diagonals (ops/einsum.py, ops/linalg.py); the rest of
+# torch.linalg is dlpy.linalg
+from dlpy.ops.einsum import (  # noqa: E402
+    addmm,
+    baddbmm,
+    bmm,
+    dot,
+    einsum,
+    kron,
+    mm,
+    mv,
+    outer,
+    tensordot,
+)
+from dlpy.ops.linalg import diag, diag_embed, diagonal, trace  # noqa: E402
+
+__all__ += [
+    "addmm", "baddbmm", "bmm", "diag", "diag_embed", "diagonal", "dot", "einsum", "kron", "mm",
+    "mv", "outer", "tensordot", "trace",
+]
+
+# special functions for densities (ops/special.py)
+from dlpy.ops.special import digamma, erfinv, gammainc, lgamma, xlogy  # noqa: E402
+
+__all__ += ["digamma", "erfinv", "gammainc", "lgamma", "xlogy"]

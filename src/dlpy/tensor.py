@@ -723,6 +723,61 @@ class Tensor:
     def minimum(self, other):
         return _pointwise.minimum(self, other)
 
+    # matrix products, diagonals and linear algebra (ops/einsum.py, ops/linalg.py), imported
+    # when first used
+    def mm(self, mat2):
+        from dlpy.ops.einsum import mm
+        return mm(self, mat2)
+
+    def bmm(self, mat2):
+        from dlpy.ops.einsum import bmm
+        return bmm(self, mat2)
+
+    def mv(self, vec):
+        from dlpy.ops.einsum import mv
+        return mv(self, vec)
+
+    def dot(self, other):
+        from dlpy.ops.einsum import dot
+        return dot(self, other)
+
+    def outer(self, vec2):
+        from dlpy.ops.einsum import outer
+        return outer(self, vec2)
+
+    def trace(self):
+        from dlpy.ops.linalg import trace
+        return trace(self)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1):
+        from dlpy.ops.linalg import diagonal
+        return diagonal(self, offset, dim1, dim2)
+
+    def det(self):
+        from dlpy.ops.linalg import det
+        return det(self)
+
+    def inverse(self):
+        from dlpy.ops.linalg import inv
+        return inv(self)
+
+    # special functions (ops/special.py), imported when first used
+    def lgamma(self):
+        from dlpy.ops.special import lgamma
+        return lgamma(self)
+
+    def digamma(self):
+        from dlpy.ops.special import digamma
+        return digamma(self)
+
+    def erfinv(self):
+        from dlpy.ops.special import erfinv
+        return erfinv(self)
+
+    def xlogy(self, other):
+        from dlpy.ops.special import xlogy
+        return xlogy(self, other)
+
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])

@@ -14,6 +14,9 @@ import dlpy
 import dlpy.functional as F
 from dlpy import Tensor, nn, optim
 
+from .helpers import check_module_is_its_function, fit
+from .reference import check_steps_as_torch, load_grouped
+
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "activation_norm.npz"
 
 
@@ -25,17 +28,7 @@ def rng():
 @pytest.fixture(scope="module")
 def torch_modules():
     """{name: {"state": {...}, "state_after": {...}, "train0:input": ..., ...}}."""
-    modules: dict[str, dict] = {}
-    with np.load(FIXTURE) as data:
-        for key in data.files:
-            name, field = key.split(":", 1)
-            entry = modules.setdefault(name, {"state": {}, "state_after": {}})
-            kind, _, rest = field.partition(":")
-            if kind in ("state", "state_after"):
-                entry[kind][rest] = data[key]
-            else:
-                entry[field] = data[key]
-    return modules
+    return load_grouped(FIXTURE, ("state", "state_after"))
 
 
 def cnn():
@@ -79,52 +72,9 @@ def test_every_fixture_module_is_tested(torch_modules):
     assert set(torch_modules) == set(BUILD)
 
 
-def _same_state(own, reference):
-    assert sorted(own) == sorted(reference)
-    for key, value in reference.items():
-        assert own[key].shape == value.shape and own[key].dtype == value.dtype, key
-
-
-def _inputs(reference, prefix, requires_grad=False):
-    inputs = [Tensor(reference[prefix + "input"], requires_grad=requires_grad)]
-    if prefix + "input2" in reference:
-        inputs.append(Tensor(reference[prefix + "input2"], requires_grad=requires_grad))
-    return inputs
-
-
 @pytest.mark.parametrize("name", sorted(BUILD))
 def test_torch_state_dict_loads_and_steps_as_torch(name, torch_modules):
-    reference = torch_modules[name]
-    model = BUILD[name]()
-    _same_state(model.state_dict(), reference["state"])  # dlpy's also loads into torch
-    model.load_state_dict(reference["state"])
-    params = dict(model.named_parameters())
-    step = 0
-    while f"train{step}:input" in reference:
-        prefix = f"train{step}:"
-        inputs = _inputs(reference, prefix, requires_grad=True)
-        model.zero_grad()
-        out = model(*inputs)
-        assert out.dtype == np.float32
-        np.testing.assert_allclose(out.data, reference[prefix + "output"], rtol=1e-4,
-                                   atol=1e-5, err_msg=f"step {step} output")
-        out.backward(reference[prefix + "grad_out"])
-        for i, x in enumerate(inputs):
-            key = prefix + "grad_input" + ("" if i == 0 else str(i + 1))
-            np.testing.assert_allclose(x.grad, reference[key], rtol=1e-4, atol=1e-5,
-                                       err_msg=f"step {step} gradient of input {i}")
-        for key, p in params.items():
-            np.testing.assert_allclose(p.grad, reference[f"{prefix}grad:{key}"], rtol=1e-4,
-                                       atol=1e-5, err_msg=f"step {step} gradient of {key}")
-        step += 1
-    assert step >= 1
-    after = model.state_dict()
-    _same_state(after, reference["state_after"])
-    for key, value in reference["state_after"].items():
-        np.testing.assert_allclose(after[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
-    model.eval()
-    out = model(*_inputs(reference, "eval:"))
-    np.testing.assert_allclose(out.data, reference["eval:output"], rtol=1e-4, atol=1e-5)
+    check_steps_as_torch(BUILD[name](), torch_modules[name])
 
 
 ACTIVATIONS = [
@@ -156,14 +106,7 @@ ACTIVATIONS = [
                          isinstance(v, nn.Module) else "")
 def test_activation_module_is_its_function(module, fn, rng):
     data = (2 * rng.standard_normal((4, 6))).astype(np.float32)
-    a, b = Tensor(data, requires_grad=True), Tensor(data, requires_grad=True)
-    out_module, out_fn = module(a), fn(b)
-    np.testing.assert_array_equal(out_module.data, out_fn.data)
-    grad = rng.standard_normal(out_fn.shape).astype(np.float32)
-    out_module.backward(grad)
-    out_fn.backward(grad)
-    np.testing.assert_array_equal(a.grad, b.grad)
-    assert out_module.dtype == np.float32
+    check_module_is_its_function(module, fn, data, rng)
 
 
 def test_parameters_and_buffers_have_torch_names_and_initial_values():
@@ -325,14 +268,7 @@ def test_cnn_with_group_norm_prelu_rms_norm_and_mish_learns():
         nn.Linear(54, 8, rng=np.random.default_rng(2)), nn.RMSNorm(8), nn.Mish(),
         nn.Linear(8, 2, rng=np.random.default_rng(3)),
     )
-    opt = optim.Adam(model.parameters(), lr=0.01)
-    losses = []
-    for _ in range(60):
-        loss = F.cross_entropy(model(x), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.data))
+    losses = fit(model, x, labels, optim.Adam(model.parameters(), lr=0.01), 60)
     assert losses[-1] < 0.1 * losses[0]
     accuracy = (model(x).data.argmax(axis=1) == labels).mean()
     assert accuracy == 1.0

@@ -8,6 +8,8 @@ import pytest
 import dlpy.functional as F
 from dlpy import Tensor, nn
 
+from .helpers import check_module_is_its_function
+
 
 @pytest.fixture
 def rng():
@@ -32,15 +34,8 @@ ACTIVATIONS = [
 @pytest.mark.parametrize("module, fn", ACTIVATIONS, ids=lambda v: repr(v) if
                          isinstance(v, nn.Module) else "")
 def test_activation_module_is_its_function(module, fn, rng):
-    data = rng.standard_normal((3, 4)).astype(np.float32)
-    grad = rng.standard_normal((3, 4)).astype(np.float32)
-    a, b = Tensor(data, requires_grad=True), Tensor(data, requires_grad=True)
-    out_module, out_fn = module(a), fn(b)
-    np.testing.assert_array_equal(out_module.data, out_fn.data)
-    out_module.backward(grad)
-    out_fn.backward(grad)
-    np.testing.assert_array_equal(a.grad, b.grad)
-    assert out_module.dtype == np.float32 and list(module.parameters()) == []
+    check_module_is_its_function(module, fn, rng.standard_normal((3, 4)).astype(np.float32), rng)
+    assert list(module.parameters()) == []
 
 
 def test_activation_modules_in_a_model_and_their_reprs():

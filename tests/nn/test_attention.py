@@ -1,7 +1,5 @@
 """Scaled dot-product attention and MultiHeadAttention: PyTorch fixtures, gradient checks, masks."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,21 +9,9 @@ from dlpy.nn import MultiHeadAttention
 from dlpy.ops.attention import attention, packed_attention
 from dlpy.testing import gradcheck
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "transformer"
+from .reference import load_transformer_fixture
+
 TOLERANCE = 1e-6
-
-
-def load_fixture(name):
-    with np.load(FIXTURES / f"{name}.npz") as data:
-        arrays = dict(data)
-    groups = {"param": {}, "input": {}, "mask": {}, "grad": {}, "pgrad": {}}
-    for key, value in arrays.items():
-        if "/" in key:
-            group, name_ = key.split("/", 1)
-            groups[group][name_] = value
-        else:
-            groups[key] = value
-    return groups
 
 
 def assert_gradcheck(fn, *arrays):
@@ -49,7 +35,7 @@ def rand(rng, *shape):
 # ------------------------------------------------------------------ against PyTorch
 @pytest.mark.parametrize("name", ["mha_self_padding", "mha_self_causal", "mha_cross"])
 def test_multi_head_attention_matches_pytorch(name):
-    fx = load_fixture(name)
+    fx = load_transformer_fixture(name)
     d_model = fx["param"]["in_proj_weight"].shape[1]
     num_heads = fx["weights"].shape[1] if fx["weights"].ndim == 4 else 2
     mha = MultiHeadAttention(d_model, num_heads, dtype=np.float64)
@@ -74,7 +60,7 @@ def test_multi_head_attention_matches_pytorch(name):
 
 
 def test_parameter_names_and_shapes_are_pytorchs():
-    fx = load_fixture("mha_self_padding")
+    fx = load_transformer_fixture("mha_self_padding")
     mha = MultiHeadAttention(8, 2)
     assert {k: v.shape for k, v in mha.state_dict().items()} == \
         {k: v.shape for k, v in fx["param"].items()}

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlpy import Tensor, nn
+from dlpy import nn
+
+from .reference import check_steps_as_torch, load_grouped
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "batch_norm.npz"
 
@@ -15,17 +17,7 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "batch_no
 @pytest.fixture(scope="module")
 def torch_modules():
     """{name: {"state": {...}, "state_after": {...}, "train0:input": ..., ...}}."""
-    modules: dict[str, dict] = {}
-    with np.load(FIXTURE) as data:
-        for key in data.files:
-            name, field = key.split(":", 1)
-            entry = modules.setdefault(name, {"state": {}, "state_after": {}})
-            kind, _, rest = field.partition(":")
-            if kind in ("state", "state_after"):
-                entry[kind][rest] = data[key]
-            else:
-                entry[field] = data[key]
-    return modules
+    return load_grouped(FIXTURE, ("state", "state_after"))
 
 
 def cnn():
@@ -53,45 +45,9 @@ def test_every_fixture_module_is_tested(torch_modules):
     assert set(torch_modules) == set(BUILD)
 
 
-def _same_state(own, reference):
-    # the same names (a model's state_dict lists its parameters, then its buffers; PyTorch's
-    # goes module by module: the order differs, loading by name does not care)
-    assert sorted(own) == sorted(reference)
-    for key, value in reference.items():
-        assert own[key].shape == value.shape and own[key].dtype == value.dtype, key
-
-
 @pytest.mark.parametrize("name", sorted(BUILD))
 def test_torch_state_dict_loads_and_steps_as_torch(name, torch_modules):
-    reference = torch_modules[name]
-    model = BUILD[name]()
-    _same_state(model.state_dict(), reference["state"])  # dlpy's also loads into torch
-    model.load_state_dict(reference["state"])
-    params = dict(model.named_parameters())
-    step = 0
-    while f"train{step}:input" in reference:
-        prefix = f"train{step}:"
-        x = Tensor(reference[prefix + "input"], requires_grad=True)
-        model.zero_grad()
-        out = model(x)
-        assert out.dtype == np.float32
-        np.testing.assert_allclose(out.data, reference[prefix + "output"], rtol=1e-4,
-                                   atol=1e-5, err_msg=f"step {step} output")
-        out.backward(reference[prefix + "grad_out"])
-        np.testing.assert_allclose(x.grad, reference[prefix + "grad_input"], rtol=1e-4,
-                                   atol=1e-5, err_msg=f"step {step} input gradient")
-        for key, p in params.items():
-            np.testing.assert_allclose(p.grad, reference[f"{prefix}grad:{key}"], rtol=1e-4,
-                                       atol=1e-5, err_msg=f"step {step} gradient of {key}")
-        step += 1
-    assert step >= 1
-    after = model.state_dict()
-    _same_state(after, reference["state_after"])
-    for key, value in reference["state_after"].items():
-        np.testing.assert_allclose(after[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
-    model.eval()
-    out = model(reference["eval:input"])
-    np.testing.assert_allclose(out.data, reference["eval:output"], rtol=1e-4, atol=1e-5)
+    check_steps_as_torch(BUILD[name](), torch_modules[name])
 
 
 def test_a_loaded_torch_state_gives_torch_eval_output(torch_modules):

@@ -1,8 +1,6 @@
 """TransformerDecoderLayer, TransformerDecoder, Transformer and MultiHeadAttention's kdim/vdim,
 bias_k/bias_v and zero attention: PyTorch fixtures, masks, a seq2seq learning test, errors."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,26 +14,14 @@ from dlpy.nn import (
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
-    read_meta,
 )
 from dlpy.testing import gradcheck
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "transformer"
+from .helpers import check_dropout_only_in_training, rebuilt_from_checkpoint
+from .reference import load_transformer_fixture
+
 TOLERANCE = 1e-10  # float64 against float64: the differences are rounding (about 1e-15)
 SMALL = dict(d_model=8, num_heads=2, dim_feedforward=16)
-
-
-def load_fixture(name):
-    with np.load(FIXTURES / f"{name}.npz") as data:
-        arrays = dict(data)
-    groups = {"param": {}, "input": {}, "mask": {}, "grad": {}, "pgrad": {}}
-    for key, value in arrays.items():
-        group, _, rest = key.partition("/")
-        if rest:
-            groups[group][rest] = value
-        else:
-            groups[key] = value
-    return groups
 
 
 def run_fixture(model, fx, call):
@@ -70,12 +56,12 @@ def decoder_call(model, t, masks):
 ])
 def test_decoder_layer_matches_pytorch(name, kwargs):
     layer = TransformerDecoderLayer(**SMALL, **kwargs, dtype=np.float64)
-    run_fixture(layer, load_fixture(name), decoder_call)
+    run_fixture(layer, load_transformer_fixture(name), decoder_call)
 
 
 def test_decoder_with_memory_mask_and_per_head_masks_matches_pytorch():
     decoder = TransformerDecoder({**SMALL, "dtype": np.float64}, 2, norm=True)
-    run_fixture(decoder, load_fixture("decoder_two_layers"), decoder_call)
+    run_fixture(decoder, load_transformer_fixture("decoder_two_layers"), decoder_call)
 
 
 @pytest.mark.parametrize("name, kwargs", [
@@ -84,7 +70,7 @@ def test_decoder_with_memory_mask_and_per_head_masks_matches_pytorch():
 ])
 def test_transformer_matches_pytorch(name, kwargs):
     model = Transformer(8, 2, 2, 2, 16, **kwargs, dtype=np.float64)
-    run_fixture(model, load_fixture(name), lambda m, t, k: m(t["src"], t["tgt"], **k))
+    run_fixture(model, load_transformer_fixture(name), lambda m, t, k: m(t["src"], t["tgt"], **k))
 
 
 @pytest.mark.parametrize("name, kwargs, average", [
@@ -93,13 +79,13 @@ def test_transformer_matches_pytorch(name, kwargs):
 ])
 def test_multi_head_attention_options_match_pytorch(name, kwargs, average):
     mha = MultiHeadAttention(8, 2, **kwargs, dtype=np.float64)
-    run_fixture(mha, load_fixture(name), lambda m, t, k: m(
+    run_fixture(mha, load_transformer_fixture(name), lambda m, t, k: m(
         t["query"], t["key"], t["value"], need_weights=True, average_attn_weights=average, **k))
 
 
 def test_self_attention_with_bias_kv_matches_pytorch():
     mha = nn.MultiheadAttention(embed_dim=8, num_heads=2, add_bias_kv=True, dtype=np.float64)
-    run_fixture(mha, load_fixture("mha_self_bias_kv"),
+    run_fixture(mha, load_transformer_fixture("mha_self_bias_kv"),
                 lambda m, t, k: m(t["x"], t["x"], t["x"], need_weights=True, **k))
 
 
@@ -250,11 +236,7 @@ def test_custom_encoder_and_decoder_are_called_with_pytorchs_keywords():
 def test_checkpoint_rebuilds_the_transformer(tmp_path):
     rng = np.random.default_rng(6)
     model = Transformer(8, 2, 1, 2, 16, norm_first=True, activation="gelu", rng=rng)
-    model.save(tmp_path / "model.npz")
-    meta = read_meta(tmp_path / "model.npz")
-    assert meta["class"] == "Transformer"
-    rebuilt = Transformer(**meta["config"])
-    rebuilt.load(tmp_path / "model.npz")
+    rebuilt = rebuilt_from_checkpoint(model, tmp_path / "model.npz")
     src = Tensor(rng.standard_normal((2, 4, 8)).astype(np.float32))
     tgt = Tensor(rng.standard_normal((2, 3, 8)).astype(np.float32))
     np.testing.assert_array_equal(model(src, tgt, tgt_is_causal=True).data,
@@ -269,15 +251,9 @@ def test_dropout_only_in_training_and_float32_kept():
     rng = np.random.default_rng(7)
     layer = TransformerDecoderLayer(**SMALL, dropout=0.3, rng=rng)
     plain = TransformerDecoderLayer(**SMALL, rng=rng)
-    plain.load_state_dict(layer.state_dict())
     tgt = Tensor(rng.standard_normal((2, 5, 8)).astype(np.float32), requires_grad=True)
     memory = Tensor(rng.standard_normal((2, 4, 8)).astype(np.float32), requires_grad=True)
-    out = layer(tgt, memory)
-    assert not np.allclose(out.data, plain(tgt, memory).data)
-    out.sum().backward()
-    assert out.dtype == tgt.grad.dtype == memory.grad.dtype == np.float32
-    layer.eval()
-    np.testing.assert_array_equal(layer(tgt, memory).data, plain(tgt, memory).data)
+    check_dropout_only_in_training(layer, plain, tgt, memory)
 
 
 # ------------------------------------------------------------------ learning

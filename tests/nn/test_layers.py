@@ -8,21 +8,14 @@ import pytest
 
 from dlpy import Tensor, nn
 
+from .reference import load_grouped
+
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "models.npz"
 
 
 @pytest.fixture(scope="module")
 def torch_models():
-    models: dict[str, dict] = {}
-    with np.load(FIXTURE) as data:
-        for key in data.files:
-            name, field = key.split(":", 1)
-            entry = models.setdefault(name, {"state": {}})
-            if field.startswith("state:"):
-                entry["state"][field[len("state:"):]] = data[key]
-            else:
-                entry[field] = data[key]
-    return models
+    return load_grouped(FIXTURE)
 
 
 class TextModel(nn.Module):

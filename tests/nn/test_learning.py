@@ -5,23 +5,18 @@ import numpy as np
 from dlpy import functional as F
 from dlpy import nn, optim
 
+from .helpers import fit
+
 
 def test_mlp_overfits_a_small_synthetic_dataset():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 10)).astype(np.float32)
     y = rng.integers(0, 4, 64)  # random labels: only memorising fits them
     model = nn.Sequential(nn.Linear(10, 64, rng=rng), nn.ReLU(), nn.Linear(64, 4, rng=rng))
-    opt = optim.Adam(model.parameters(), lr=0.01)
-    first = None
-    for _ in range(300):
-        loss = F.cross_entropy(model(x), y)
-        first = first if first is not None else loss.item()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    losses = fit(model, x, y, optim.Adam(model.parameters(), lr=0.01), 300)
     accuracy = (model(x).data.argmax(axis=1) == y).mean()
     assert accuracy == 1.0
-    assert loss.item() < 0.05 * first
+    assert losses[-1] < 0.05 * losses[0]
 
 
 def test_constant_label_is_learned_with_sgd_momentum():
@@ -29,12 +24,7 @@ def test_constant_label_is_learned_with_sgd_momentum():
     x = rng.standard_normal((32, 5)).astype(np.float32)
     y = np.full(32, 3)
     model = nn.Sequential(nn.Linear(5, 8, rng=rng), nn.Tanh(), nn.Linear(8, 6, rng=rng))
-    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for _ in range(100):
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, x, y, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), 100)
     test = rng.standard_normal((10, 5)).astype(np.float32)
     assert (model(test).data.argmax(axis=1) == 3).all()
 
@@ -48,12 +38,7 @@ def test_tiny_cnn_separates_two_patterns():
     x[y == 1, 0, 3:5, :] += 1.0  # horizontal bar
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(4 * 4 * 4, 2, rng=rng))
-    opt = optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(40):
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, x, y, optim.Adam(model.parameters(), lr=0.02), 40)
     assert (model(x).data.argmax(axis=1) == y).mean() == 1.0
 
 

@@ -12,6 +12,8 @@ import pytest
 import dlpy.functional as F
 from dlpy import Tensor, nn, optim
 
+from .helpers import fit
+
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "more_layers.npz"
 
 
@@ -189,11 +191,6 @@ def test_embedding_bag_classifier_learns(rng):
     ids = rng.integers(0, 10, (64, 6))
     labels = ((ids < 5).sum(axis=1) > 3).astype(np.int64)
     model = nn.Sequential(nn.EmbeddingBag(10, 8, rng=rng), nn.Linear(8, 2, rng=rng))
-    opt = optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(150):
-        loss = F.cross_entropy(model(ids), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, ids, labels, optim.Adam(model.parameters(), lr=0.05), 150)
     accuracy = (model(ids).data.argmax(axis=1) == labels).mean()
     assert accuracy > 0.95, accuracy

@@ -6,52 +6,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cases_rnn import CASES, HIDDEN_SIZE, INPUT_SIZE, run
 
 from dlpy import Tensor, nn, optim
 from dlpy import functional as F
 from dlpy.testing import gradcheck
 
+from .reference import check_rnn_gradients, load_grouped
+
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "rnn.npz"
-
-# the cases of make_rnn_fixtures.py: (class, constructor keywords)
-CASES = {
-    "rnn_tanh": ("RNN", {}),
-    "rnn_tanh_deep_batch_first_h0": ("RNN", {"num_layers": 2, "batch_first": True}),
-    "rnn_tanh_bidirectional_h0": ("RNN", {"num_layers": 2, "bidirectional": True}),
-    "rnn_relu": ("RNN", {"nonlinearity": "relu"}),
-    "rnn_relu_deep_batch_first_h0": ("RNN", {"nonlinearity": "relu", "num_layers": 2,
-                                             "batch_first": True}),
-    "rnn_relu_bidirectional": ("RNN", {"nonlinearity": "relu", "bidirectional": True}),
-    "lstm": ("LSTM", {}),
-    "lstm_deep_batch_first_h0": ("LSTM", {"num_layers": 2, "batch_first": True}),
-    "lstm_bidirectional_h0": ("LSTM", {"num_layers": 2, "bidirectional": True}),
-    "lstm_no_bias_unbatched_h0": ("LSTM", {"bias": False}),
-    "gru": ("GRU", {}),
-    "gru_deep_batch_first_h0": ("GRU", {"num_layers": 2, "batch_first": True}),
-    "gru_bidirectional_h0": ("GRU", {"num_layers": 2, "bidirectional": True,
-                                     "batch_first": True}),
-    "gru_no_bias_unbatched": ("GRU", {"bias": False}),
-}
-
 
 @pytest.fixture(scope="module")
 def torch_cases():
     """{case: {"state": {...}, "input": ..., "grad:<name>": ..., ...}} in the file's order."""
-    cases: dict[str, dict] = {}
-    with np.load(FIXTURE) as data:
-        for key in data.files:
-            case, field = key.split(":", 1)
-            entry = cases.setdefault(case, {"state": {}})
-            if field.startswith("state:"):
-                entry["state"][field[len("state:"):]] = data[key]
-            else:
-                entry[field] = data[key]
-    return cases
+    return load_grouped(FIXTURE)
 
 
 def build(case: str, **extra):
-    cls, settings = CASES[case]
-    return getattr(nn, cls)(3, 4, **settings, **extra)
+    cls, settings, _, _ = CASES[case]
+    return getattr(nn, cls)(INPUT_SIZE, HIDDEN_SIZE, **settings, **extra)
 
 
 def sum_of_squares(*tensors):
@@ -76,26 +49,14 @@ def test_outputs_and_gradients_match_torch(case, torch_cases):
     x = Tensor(reference["input"], requires_grad=True)
     states = {k: Tensor(reference[k], requires_grad=True) for k in ("h0", "c0")
               if k in reference}
-    if CASES[case][0] == "LSTM":
-        hx = (states["h0"], states["c0"]) if states else None
-        output, (h_n, c_n) = model(x, hx)
-        finals = {"h_n": h_n, "c_n": c_n}
-    else:
-        output, h_n = model(x, states.get("h0"))
-        finals = {"h_n": h_n}
+    output, finals = run(CASES[case][0], model, x, states)
     check = {"output": output, **finals}
     for name, t in check.items():
         assert t.dtype == np.float64
         np.testing.assert_allclose(t.data, reference[name], rtol=1e-10, atol=1e-12,
                                    err_msg=name)
     sum_of_squares(*check.values()).backward()
-    np.testing.assert_allclose(x.grad, reference["grad_input"], rtol=1e-10, atol=1e-12)
-    for name, t in states.items():
-        np.testing.assert_allclose(t.grad, reference[f"grad_{name}"], rtol=1e-10, atol=1e-12,
-                                   err_msg=name)
-    for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad, reference[f"grad:{name}"], rtol=1e-10,
-                                   atol=1e-12, err_msg=name)
+    check_rnn_gradients(reference, model, x, states)
 
 
 def test_parameter_names_and_shapes_are_torchs():

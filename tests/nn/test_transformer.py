@@ -1,30 +1,17 @@
 """TransformerEncoderLayer and TransformerEncoder: PyTorch fixtures, padding, learning."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import dlpy.functional as F
 from dlpy import Tensor
-from dlpy.nn import TransformerEncoder, TransformerEncoderLayer, read_meta
+from dlpy.nn import TransformerEncoder, TransformerEncoderLayer
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "transformer"
+from .helpers import check_dropout_only_in_training, rebuilt_from_checkpoint
+from .reference import load_transformer_fixture
+
 TOLERANCE = 1e-6
 SMALL = dict(d_model=8, num_heads=2, dim_feedforward=16)
-
-
-def load_fixture(name):
-    with np.load(FIXTURES / f"{name}.npz") as data:
-        arrays = dict(data)
-    groups = {"param": {}, "input": {}, "mask": {}, "grad": {}, "pgrad": {}}
-    for key, value in arrays.items():
-        group, _, rest = key.partition("/")
-        if rest:
-            groups[group][rest] = value
-        else:
-            groups[key] = value
-    return groups
 
 
 def assert_matches_fixture(model, fx):
@@ -46,11 +33,11 @@ def assert_matches_fixture(model, fx):
 ])
 def test_encoder_layer_matches_pytorch(name, kwargs):
     layer = TransformerEncoderLayer(**SMALL, **kwargs, dtype=np.float64)
-    assert_matches_fixture(layer, load_fixture(name))
+    assert_matches_fixture(layer, load_transformer_fixture(name))
 
 
 def test_encoder_matches_pytorch():
-    fx = load_fixture("encoder_two_layers")
+    fx = load_transformer_fixture("encoder_two_layers")
     encoder = TransformerEncoder({**SMALL, "dtype": np.float64}, 2, norm=True)
     assert list(encoder.state_dict()) == list(fx["param"])
     assert_matches_fixture(encoder, fx)
@@ -117,24 +104,14 @@ def test_dropout_only_in_training_and_float32_kept():
     rng = np.random.default_rng(4)
     layer = TransformerEncoderLayer(**SMALL, dropout=0.3, rng=rng)
     plain = TransformerEncoderLayer(**SMALL, rng=rng)
-    plain.load_state_dict(layer.state_dict())
     x = Tensor(rng.standard_normal((2, 5, 8)).astype(np.float32), requires_grad=True)
-    out = layer(x)
-    assert not np.allclose(out.data, plain(x).data)
-    out.sum().backward()
-    assert out.dtype == np.float32 and x.grad.dtype == np.float32
-    layer.eval()
-    np.testing.assert_array_equal(layer(x).data, plain(x).data)
+    check_dropout_only_in_training(layer, plain, x)
 
 
 def test_checkpoint_rebuilds_the_encoder(tmp_path):
     rng = np.random.default_rng(5)
     encoder = TransformerEncoder({**SMALL, "norm_first": True}, 2, norm=True, rng=rng)
-    encoder.save(tmp_path / "encoder.npz")
-    meta = read_meta(tmp_path / "encoder.npz")
-    assert meta["class"] == "TransformerEncoder"
-    rebuilt = TransformerEncoder(**meta["config"])
-    rebuilt.load(tmp_path / "encoder.npz")
+    rebuilt = rebuilt_from_checkpoint(encoder, tmp_path / "encoder.npz")
     x = Tensor(rng.standard_normal((2, 4, 8)).astype(np.float32))
     np.testing.assert_array_equal(encoder(x).data, rebuilt(x).data)
 

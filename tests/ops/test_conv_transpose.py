@@ -58,31 +58,26 @@ SETTINGS_2D = [  # x shape, weight shape, stride, padding, output_padding, group
 ]
 
 
-@pytest.mark.parametrize("x_shape, w_shape, stride, padding, output_padding, groups, dilation",
-                         SETTINGS_2D)
-def test_conv_transpose2d_gradcheck(x_shape, w_shape, stride, padding, output_padding, groups,
-                                    dilation, rng):
-    x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
-    w = Tensor(rng.standard_normal(w_shape), requires_grad=True)
-    b = Tensor(rng.standard_normal(w_shape[1] * groups), requires_grad=True)
-    settings = (stride, padding, output_padding, groups, dilation)
-    assert gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, *settings), x, w, b)
-    assert gradcheck(lambda x, w: F.conv_transpose2d(x, w, None, *settings), x, w)
-    assert gradcheck(lambda x: F.conv_transpose2d(x[0], w, b, *settings), x)  # unbatched
-
-
-@pytest.mark.parametrize("x_shape, w_shape, stride, padding, output_padding, groups, dilation", [
+SETTINGS_1D = [
     ((2, 3, 5), (3, 2, 3), 1, 0, 0, 1, 1),
     ((1, 4, 4), (4, 3, 4), 3, 2, 2, 2, 1),
     ((2, 2, 3), (2, 1, 3), 2, 1, 1, 2, 3),
-])
-def test_conv_transpose1d_gradcheck(x_shape, w_shape, stride, padding, output_padding, groups,
-                                    dilation, rng):
+]
+
+
+@pytest.mark.parametrize(
+    "conv, x_shape, w_shape, stride, padding, output_padding, groups, dilation",
+    [(F.conv_transpose2d, *settings) for settings in SETTINGS_2D]
+    + [(F.conv_transpose1d, *settings) for settings in SETTINGS_1D])
+def test_conv_transpose_gradcheck(conv, x_shape, w_shape, stride, padding, output_padding,
+                                  groups, dilation, rng):
     x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
     w = Tensor(rng.standard_normal(w_shape), requires_grad=True)
     b = Tensor(rng.standard_normal(w_shape[1] * groups), requires_grad=True)
     settings = (stride, padding, output_padding, groups, dilation)
-    assert gradcheck(lambda x, w, b: F.conv_transpose1d(x, w, b, *settings), x, w, b)
+    assert gradcheck(lambda x, w, b: conv(x, w, b, *settings), x, w, b)
+    assert gradcheck(lambda x, w: conv(x, w, None, *settings), x, w)
+    assert gradcheck(lambda x: conv(x[0], w, b, *settings), x)  # unbatched
 
 
 def _pairs(v):

@@ -269,74 +269,74 @@ def test_margin_losses_at_their_kinks_follow_pytorch():
     np.testing.assert_array_equal(scores.grad, [[0.0, 0.0]])
 
 
-def test_loss_errors():
-    x = Tensor(np.full((2, 3), 0.5))
-    with pytest.raises(ValueError, match=r"binary_cross_entropy: every input value must lie "
-                                         r"in \[0, 1\], got values from 0.5 to 1.5"):
-        F.binary_cross_entropy(Tensor(np.array([0.5, 1.5])), np.zeros(2))
-    with pytest.raises(ValueError, match=r"binary_cross_entropy: every target value must lie "
-                                         r"in \[0, 1\], got values from 0.0 to 1.0 \(and nan\)"):
-        F.binary_cross_entropy(x, np.array([[0.0, np.nan, 1.0]] * 2))
-    with pytest.raises(ValueError, match=r"binary_cross_entropy: target \(3,\) must have the "
-                                         r"input's shape \(2, 3\)"):
-        F.binary_cross_entropy(x, np.zeros(3))
-    with pytest.raises(ValueError, match=r"binary_cross_entropy: weight \(4, 2, 3\) must "
-                                         r"broadcast to the input's shape \(2, 3\)"):
-        F.binary_cross_entropy(x, np.zeros((2, 3)), np.ones((4, 2, 3)))
-    with pytest.raises(ValueError, match=r"binary_cross_entropy_with_logits: pos_weight \(2,\) "
-                                         r"must broadcast to the input's shape \(2, 3\)"):
-        F.binary_cross_entropy_with_logits(x, np.zeros((2, 3)), pos_weight=np.ones(2))
-    with pytest.raises(ValueError, match=r"margin_ranking_loss: input1, input2 and target must "
-                                         r"have the same number of axes, got shapes \(2, 3\), "
-                                         r"\(2, 3\), \(3,\)"):
-        F.margin_ranking_loss(x, x, np.ones(3))
-    with pytest.raises(ValueError, match=r"hinge_embedding_loss: input and target of shapes "
-                                         r"\(2, 3\), \(2,\) cannot be broadcast together"):
-        F.hinge_embedding_loss(x, np.ones(2))
-    with pytest.raises(ValueError, match=r"cosine_embedding_loss: a 1-D target needs 2-D "
-                                         r"inputs, got shapes \(3,\) and \(3,\)"):
-        F.cosine_embedding_loss(Tensor(np.ones(3)), Tensor(np.ones(3)), np.ones(1))
-    with pytest.raises(ValueError, match=r"cosine_embedding_loss: target must be 0-D or 1-D"):
-        F.cosine_embedding_loss(x, x, np.ones((2, 1)))
-    with pytest.raises(ValueError, match=r"triplet_margin_loss: margin must be > 0, got 0.0"):
-        F.triplet_margin_loss(x, x, x, 0.0)
-    with pytest.raises(ValueError, match=r"triplet_margin_loss: anchor, positive and negative "
-                                         r"must have the same number of axes"):
-        F.triplet_margin_loss(x, Tensor(np.ones(3)), x)
-    with pytest.raises(ValueError, match=r"pairwise_distance: p must be > 0 \(or inf\), got "
-                                         r"0.0"):
-        F.pairwise_distance(x, x, 0)
-    with pytest.raises(ValueError, match=r"multilabel_soft_margin_loss: expected input "
-                                         r"\(\.\.\., classes\) and target of its shape"):
-        F.multilabel_soft_margin_loss(x, np.ones(3))
-    with pytest.raises(ValueError, match=r"multi_margin_loss: p must be 1 or 2, got 3"):
-        F.multi_margin_loss(x, [0, 1], p=3)
-    with pytest.raises(ValueError, match=r"multi_margin_loss: labels must lie in \[0, 3\), got "
-                                         r"values from 1 to 3"):
-        F.multi_margin_loss(x, np.array([1, 3]))
-    with pytest.raises(ValueError, match=r"multi_margin_loss: expected one label per sample, "
-                                         r"target \(2,\) for scores \(2, 3\), got \(3,\)"):
-        F.multi_margin_loss(x, np.array([0, 1, 2]))
-    with pytest.raises(TypeError, match=r"multi_margin_loss: target must be integer class "
-                                        r"indices, got float64"):
-        F.multi_margin_loss(x, np.array([0.0, 1.0]))
-    with pytest.raises(ValueError, match=r"multi_margin_loss: weight must be 3 finite numbers"):
-        F.multi_margin_loss(x, np.array([0, 1]), weight=np.ones(4))
-    with pytest.raises(ValueError, match=r"poisson_nll_loss: prediction \(2, 3\) and target "
-                                         r"\(3,\) must have the same shape"):
-        F.poisson_nll_loss(x, np.ones(3))
-    with pytest.raises(ValueError, match=r"gaussian_nll_loss: var must have the input's shape "
-                                         r"\(2, 3\), that without its last axis, or one axis of "
-                                         r"size 1 where the input's is larger, got \(3,\)"):
-        F.gaussian_nll_loss(x, x, np.ones(3))
-    with pytest.raises(ValueError, match=r"gaussian_nll_loss: var must be >= 0, got a smallest "
-                                         r"value of -1.0"):
-        F.gaussian_nll_loss(x, x, -1.0)
-    with pytest.raises(ValueError, match=r"gaussian_nll_loss: target \(2, 2, 3\) must "
-                                         r"broadcast to the input's shape \(2, 3\)"):
-        F.gaussian_nll_loss(x, np.ones((2, 2, 3)), 1.0)
-    with pytest.raises(ValueError, match=r"soft_margin_loss: reduction must be mean, sum or "
-                                         r"none, got 'avg'"):
-        F.soft_margin_loss(x, x, reduction="avg")
-    with pytest.raises(TypeError, match=r"poisson_nll_loss: full must be True or False"):
-        F.poisson_nll_loss(x, x, full="yes")
+# (exception, message, the call that raises it)
+X = Tensor(np.full((2, 3), 0.5))
+ERRORS = [
+    (ValueError, r"binary_cross_entropy: every input value must lie in \[0, 1\], got values from "
+                 r"0.5 to 1.5",
+     lambda: F.binary_cross_entropy(Tensor(np.array([0.5, 1.5])), np.zeros(2))),
+    (ValueError, r"binary_cross_entropy: every target value must lie in \[0, 1\], got values from "
+                 r"0.0 to 1.0 \(and nan\)",
+     lambda: F.binary_cross_entropy(X, np.array([[0.0, np.nan, 1.0]] * 2))),
+    (ValueError, r"binary_cross_entropy: target \(3,\) must have the input's shape \(2, 3\)",
+     lambda: F.binary_cross_entropy(X, np.zeros(3))),
+    (ValueError, r"binary_cross_entropy: weight \(4, 2, 3\) must broadcast to the input's shape "
+                 r"\(2, 3\)",
+     lambda: F.binary_cross_entropy(X, np.zeros((2, 3)), np.ones((4, 2, 3)))),
+    (ValueError, r"binary_cross_entropy_with_logits: pos_weight \(2,\) must broadcast to the "
+                 r"input's shape \(2, 3\)",
+     lambda: F.binary_cross_entropy_with_logits(X, np.zeros((2, 3)), pos_weight=np.ones(2))),
+    (ValueError, r"margin_ranking_loss: input1, input2 and target must have the same number of "
+                 r"axes, got shapes \(2, 3\), \(2, 3\), \(3,\)",
+     lambda: F.margin_ranking_loss(X, X, np.ones(3))),
+    (ValueError, r"hinge_embedding_loss: input and target of shapes \(2, 3\), \(2,\) cannot be "
+                 r"broadcast together",
+     lambda: F.hinge_embedding_loss(X, np.ones(2))),
+    (ValueError, r"cosine_embedding_loss: a 1-D target needs 2-D inputs, got shapes \(3,\) and "
+                 r"\(3,\)",
+     lambda: F.cosine_embedding_loss(Tensor(np.ones(3)), Tensor(np.ones(3)), np.ones(1))),
+    (ValueError, r"cosine_embedding_loss: target must be 0-D or 1-D",
+     lambda: F.cosine_embedding_loss(X, X, np.ones((2, 1)))),
+    (ValueError, r"triplet_margin_loss: margin must be > 0, got 0.0",
+     lambda: F.triplet_margin_loss(X, X, X, 0.0)),
+    (ValueError, r"triplet_margin_loss: anchor, positive and negative must have the same number "
+                 r"of axes",
+     lambda: F.triplet_margin_loss(X, Tensor(np.ones(3)), X)),
+    (ValueError, r"pairwise_distance: p must be > 0 \(or inf\), got 0.0",
+     lambda: F.pairwise_distance(X, X, 0)),
+    (ValueError, r"multilabel_soft_margin_loss: expected input \(\.\.\., classes\) and target of "
+                 r"its shape",
+     lambda: F.multilabel_soft_margin_loss(X, np.ones(3))),
+    (ValueError, r"multi_margin_loss: p must be 1 or 2, got 3",
+     lambda: F.multi_margin_loss(X, [0, 1], p=3)),
+    (ValueError, r"multi_margin_loss: labels must lie in \[0, 3\), got values from 1 to 3",
+     lambda: F.multi_margin_loss(X, np.array([1, 3]))),
+    (ValueError, r"multi_margin_loss: expected one label per sample, target \(2,\) for scores "
+                 r"\(2, 3\), got \(3,\)",
+     lambda: F.multi_margin_loss(X, np.array([0, 1, 2]))),
+    (TypeError, r"multi_margin_loss: target must be integer class indices, got float64",
+     lambda: F.multi_margin_loss(X, np.array([0.0, 1.0]))),
+    (ValueError, r"multi_margin_loss: weight must be 3 finite numbers",
+     lambda: F.multi_margin_loss(X, np.array([0, 1]), weight=np.ones(4))),
+    (ValueError, r"poisson_nll_loss: prediction \(2, 3\) and target \(3,\) must have the same "
+                 r"shape",
+     lambda: F.poisson_nll_loss(X, np.ones(3))),
+    (ValueError, r"gaussian_nll_loss: var must have the input's shape \(2, 3\), that without its "
+                 r"last axis, or one axis of size 1 where the input's is larger, got \(3,\)",
+     lambda: F.gaussian_nll_loss(X, X, np.ones(3))),
+    (ValueError, r"gaussian_nll_loss: var must be >= 0, got a smallest value of -1.0",
+     lambda: F.gaussian_nll_loss(X, X, -1.0)),
+    (ValueError, r"gaussian_nll_loss: target \(2, 2, 3\) must broadcast to the input's shape \(2, "
+                 r"3\)",
+     lambda: F.gaussian_nll_loss(X, np.ones((2, 2, 3)), 1.0)),
+    (ValueError, r"soft_margin_loss: reduction must be mean, sum or none, got 'avg'",
+     lambda: F.soft_margin_loss(X, X, reduction="avg")),
+    (TypeError, r"poisson_nll_loss: full must be True or False",
+     lambda: F.poisson_nll_loss(X, X, full="yes")),
+]
+
+
+@pytest.mark.parametrize("error, message, call", ERRORS)
+def test_loss_errors(error, message, call):
+    with pytest.raises(error, match=message):
+        call()

@@ -3,120 +3,46 @@ PyTorch step for step (tests/fixtures/optim/more.npz, written by
 tests/fixtures/make_optim_fixtures.py) in one group and two; resuming from a checkpoint; learning;
 errors."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cases_optim import MORE_CASES as CASES
 
 import dlpy.functional as F
-from dlpy import Tensor, nn
-from dlpy.nn import Linear, Parameter, load_checkpoint, save_checkpoint
+from dlpy import nn
+from dlpy.nn import Parameter
 from dlpy.optim import SGD, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, lr_scheduler
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "optim" / "more.npz"
-STEPS = 10
-NO_GRAD_STEP = 3  # parameter 1 gets no gradient before this step
+from . import replay
+from .replay import NO_GRAD_STEP, STEPS
 
-# the same cases as MORE_CASES in tests/fixtures/make_optim_fixtures.py (checked below)
-CASES = {
-    "rmsprop": (RMSprop, {}, None),
-    "rmsprop_momentum": (RMSprop, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.1}, None),
-    "rmsprop_centered": (RMSprop, {"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "centered": True},
-                         None),
-    "rmsprop_centered_momentum": (RMSprop, {"lr": 0.005, "alpha": 0.95, "momentum": 0.5,
-                                            "centered": True, "maximize": True}, None),
-    "adagrad": (Adagrad, {}, None),
-    "adagrad_decay": (Adagrad, {"lr": 0.1, "lr_decay": 0.05, "initial_accumulator_value": 0.5,
-                                "weight_decay": 0.1}, None),
-    "adagrad_maximize": (Adagrad, {"lr": 0.05, "eps": 1e-6, "maximize": True}, None),
-    "adamax": (Adamax, {}, None),
-    "adamax_weight_decay": (Adamax, {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1,
-                                     "maximize": True}, None),
-    "nadam": (NAdam, {}, None),
-    "nadam_weight_decay": (NAdam, {"lr": 0.01, "weight_decay": 0.1, "momentum_decay": 0.01},
-                           None),
-    "nadam_decoupled": (NAdam, {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1,
-                                "decoupled_weight_decay": True, "maximize": True}, None),
-    "radam": (RAdam, {}, None),
-    "radam_weight_decay": (RAdam, {"lr": 0.01, "weight_decay": 0.1}, None),
-    "radam_decoupled": (RAdam, {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.1,
-                                "decoupled_weight_decay": True, "maximize": True}, None),
-    "adam_amsgrad": (Adam, {"lr": 0.01, "betas": (0.9, 0.9), "amsgrad": True}, None),
-    "adam_amsgrad_l2_maximize": (Adam, {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True,
-                                        "maximize": True}, None),
-    "adam_maximize": (Adam, {"lr": 0.01, "maximize": True}, None),
-    "adamw_amsgrad": (AdamW, {"lr": 0.01, "betas": (0.9, 0.9), "weight_decay": 0.1,
-                              "amsgrad": True}, None),
-    "adamw_maximize": (AdamW, {"lr": 0.01, "maximize": True}, None),
-    "sgd_maximize": (SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01, "maximize": True},
-                     None),
-    "sgd_nesterov_maximize": (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True,
-                                    "maximize": True}, None),
-    "rmsprop_groups": (RMSprop, {"lr": 0.01},
-                       [([0, 1], {}), ([2], {"lr": 0.05, "momentum": 0.9, "centered": True})]),
-    "adagrad_groups": (Adagrad, {"lr": 0.1, "initial_accumulator_value": 0.5},
-                       [([0], {}), ([1, 2], {"lr": 0.3, "lr_decay": 0.1, "eps": 1e-3})]),
-    "adamax_groups": (Adamax, {"lr": 0.01},
-                      [([0, 1], {"weight_decay": 0.1}), ([2], {"lr": 0.002})]),
-    "nadam_groups": (NAdam, {"lr": 0.01},
-                     [([0], {}), ([1, 2], {"lr": 0.03, "momentum_decay": 0.02,
-                                           "weight_decay": 0.1,
-                                           "decoupled_weight_decay": True})]),
-    "radam_groups": (RAdam, {"lr": 0.01},
-                     [([0, 1], {}), ([2], {"lr": 0.1, "betas": (0.8, 0.9)})]),
-    "adam_amsgrad_groups": (Adam, {"lr": 0.01},
-                            [([0], {"amsgrad": True}), ([1, 2], {"lr": 0.02})]),
-}
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "optim" / "more.npz"
 
 
 @pytest.fixture(scope="module")
 def reference():
-    with np.load(FIXTURE) as data:
-        return {k: data[k] for k in data.files}
+    return replay.load(FIXTURE)
 
 
 def _build(case, reference, **changes):
-    """The case's three parameters (float64, torch's start) and its optimiser."""
-    cls, kwargs, spec = CASES[case]
-    params = [Parameter(reference[f"{case}:param{i}"], dtype=np.float64) for i in range(3)]
-    groups = params if spec is None else [
-        {"params": [params[i] for i in indices], **settings} for indices, settings in spec]
-    return params, cls(groups, **{**kwargs, **changes})
-
-
-def _run(case, reference, params, opt, steps):
-    for t in steps:
-        for i, p in enumerate(params):
-            grad = reference[f"{case}:grads{i}"][t]
-            p.grad = None if np.isnan(grad).all() else grad.copy()
-        opt.step()
+    return replay.build(CASES, case, reference, **changes)
 
 
 def test_the_cases_are_the_fixtures(reference):
-    stored = {key.split(":")[0] for key in reference}
-    assert stored == set(CASES)
-    for case, (cls, kwargs, spec) in CASES.items():
-        as_json = json.loads(json.dumps({"class": cls.__name__, "kwargs": kwargs,
-                                         "groups": spec}))
-        assert json.loads(reference[f"{case}:settings"].item()) == as_json, case
+    replay.check_cases_are_the_fixtures(CASES, reference)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_steps_match_torch(case, reference):
-    params, opt = _build(case, reference)
-    for t in range(STEPS):
-        _run(case, reference, params, opt, [t])
-        for i, p in enumerate(params):
-            np.testing.assert_allclose(p.data, reference[f"{case}:afters{i}"][t], rtol=1e-12,
-                                       atol=1e-15, err_msg=f"{case}: step {t}, parameter {i}")
+    replay.check_steps_match_torch(CASES, case, reference)
 
 
 @pytest.mark.parametrize("case", ["rmsprop_centered_momentum", "adagrad_decay", "nadam",
                                   "radam", "adamax_groups", "adam_amsgrad"])
 def test_a_parameter_without_gradient_is_skipped(case, reference):
     params, opt = _build(case, reference)
-    _run(case, reference, params, opt, range(NO_GRAD_STEP + 1))
+    replay.run(case, reference, params, opt, range(NO_GRAD_STEP + 1))
     np.testing.assert_array_equal(params[1].data,
                                   reference[f"{case}:afters1"][NO_GRAD_STEP - 1])
     assert int(opt.state[1]["step"]) == NO_GRAD_STEP  # one behind the others
@@ -160,13 +86,13 @@ def test_radam_cases_take_both_branches():
 def test_amsgrad_keeps_the_largest_second_moment(reference):
     case = "adam_amsgrad"
     params, opt = _build(case, reference)
-    _run(case, reference, params, opt, range(STEPS))
+    replay.run(case, reference, params, opt, range(STEPS))
     state = opt.state[0]
     # the gradients shrink, so v falls below its running maximum and the paths part
     assert np.all(state["max_exp_avg_sq"] >= state["exp_avg_sq"])
     assert np.any(state["max_exp_avg_sq"] > state["exp_avg_sq"])
     plain, plain_opt = _build(case, reference, amsgrad=False)
-    _run(case, reference, plain, plain_opt, range(STEPS))
+    replay.run(case, reference, plain, plain_opt, range(STEPS))
     assert "max_exp_avg_sq" not in plain_opt.state[0]
     assert not np.allclose(plain[0].data, params[0].data, rtol=1e-6, atol=0)
 
@@ -179,42 +105,12 @@ RESUME_CASES = ["rmsprop_centered_momentum", "rmsprop_groups", "adagrad_decay",
 
 @pytest.mark.parametrize("case", RESUME_CASES)
 def test_resuming_from_a_checkpoint_continues_bit_for_bit(case, reference, tmp_path):
-    # steps 0-4, checkpoint (RAdam is still before its rectified phase there), steps 5-9;
-    # a fresh optimiser made with another lr loads the checkpoint and must land on the same bits
-    params, opt = _build(case, reference)
-    _run(case, reference, params, opt, range(5))
-    model = nn.Module()
-    for i, p in enumerate(params):
-        setattr(model, f"p{i}", p)
-    save_checkpoint(tmp_path / "c.npz", model, opt)
-    _run(case, reference, params, opt, range(5, STEPS))
-
-    fresh, restored = _build(case, reference, lr=123.0)
-    other = nn.Module()
-    for i, p in enumerate(fresh):
-        setattr(other, f"p{i}", p)
-    load_checkpoint(tmp_path / "c.npz", other, restored)
-    assert restored.step_count == 5
-    assert [g["lr"] for g in restored.param_groups] != [123.0] * len(restored.param_groups)
-    _run(case, reference, fresh, restored, range(5, STEPS))
-    for a, b in zip(params, fresh):
-        np.testing.assert_array_equal(a.data, b.data)
-    for a, b in zip(opt.state, restored.state):
-        assert a.keys() == b.keys()
-        for slot in a:
-            assert a[slot].dtype == b[slot].dtype
-            np.testing.assert_array_equal(a[slot], b[slot])
+    # RAdam is still before its rectified phase at the checkpoint (step 5)
+    replay.check_resuming_continues_bit_for_bit(CASES, case, reference, tmp_path / "c.npz")
 
 
 def test_state_slots_have_torchs_names():
-    def slots(opt):
-        p = Parameter(np.ones(2, dtype=np.float32))
-        opt = opt([p])
-        p.grad = np.ones(2, dtype=np.float32)
-        opt.step()
-        return {k.split(".", 2)[2]: v for k, v in opt.state_dict().items()
-                if k.startswith("state.")}
-
+    slots = replay.state_slots
     assert set(slots(RMSprop)) == {"step", "square_avg"}
     assert set(slots(lambda p: RMSprop(p, momentum=0.9, centered=True))) == {
         "step", "square_avg", "momentum_buffer", "grad_avg"}
@@ -231,21 +127,14 @@ def test_state_slots_have_torchs_names():
     assert float(nadam["mu_product"]) == 0.9 * (1 - 0.5 * 0.96 ** 0.004)
 
 
-def test_steps_reuse_their_buffers_and_keep_float32():
-    layer = Linear(3, 2, rng=np.random.default_rng(0))
-    for make in (lambda p: RMSprop(p, momentum=0.9, centered=True), Adagrad, Adamax, NAdam,
-                 RAdam, lambda p: Adam(p, amsgrad=True, maximize=True)):
-        opt = make(layer.parameters())
-        for p in layer.parameters():
-            p.grad = np.ones(p.shape, dtype=np.float32)
-        opt.step()
-        buffers = [{k: id(v) for k, v in s.items()} for s in opt.state]
-        scratch = {dtype: id(buffer) for dtype, buffer in opt._scratch.items()}
-        opt.step()
-        assert [{k: id(v) for k, v in s.items()} for s in opt.state] == buffers
-        assert {dtype: id(buffer) for dtype, buffer in opt._scratch.items()} == scratch
-        assert list(scratch) == [np.dtype(np.float32)]
-        assert all(p.dtype == np.float32 for p in layer.parameters())
+@pytest.mark.parametrize("make", [
+    lambda p: RMSprop(p, momentum=0.9, centered=True), Adagrad, Adamax, NAdam, RAdam,
+    lambda p: Adam(p, amsgrad=True, maximize=True),
+])
+def test_steps_reuse_their_buffers_and_keep_float32(make):
+    layer, scratch = replay.check_steps_reuse_their_buffers(make)
+    assert list(scratch) == [np.dtype(np.float32)]
+    assert all(p.dtype == np.float32 for p in layer.parameters())
 
 
 def test_older_states_and_other_settings_load():
@@ -317,24 +206,7 @@ LEARNERS = {
 @pytest.mark.parametrize("name", sorted(LEARNERS))
 @pytest.mark.parametrize("maximize", [False, True])
 def test_each_optimiser_fits_a_linear_regression(name, maximize):
-    # y = x w + b + noise; maximize=True climbs -loss instead, which must come to the same
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 3)).astype(np.float32)
-    y = (x @ np.array([[1.5], [-2.0], [0.5]]) + 0.3).astype(np.float32)
-    y += 0.01 * rng.standard_normal(y.shape).astype(np.float32)
-    model = Linear(3, 1, rng=np.random.default_rng(1))
-    opt = LEARNERS[name](model.parameters())
-    if maximize:
-        for group in opt.param_groups:
-            group["maximize"] = True
-    losses = []
-    for _ in range(300):
-        loss = F.mse_loss(model(Tensor(x)), Tensor(y))
-        losses.append(float(loss.data))
-        opt.zero_grad()
-        (-loss if maximize else loss).backward()
-        opt.step()
-    assert losses[-1] < 1e-3 * losses[0], f"{name}: {losses[0]:.4f} -> {losses[-1]:.5f}"
+    replay.fit_linear_regression(name, LEARNERS[name], maximize)
 
 
 def test_adagrad_takes_sparse_gradients_but_not_with_weight_decay():

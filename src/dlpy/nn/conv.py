@@ -198,13 +198,16 @@ class _ConvTranspose(Module):
     (out_channels,), initialised as PyTorch's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
     out_channels / groups * kernel size (the weight's axis 1 times its kernel, PyTorch's
     fan_in of that shape), so a torch state dict loads unchanged and gives torch's output.
-    forward(x, output_size=None): output_size picks the output_padding, as PyTorch."""
+    PyTorch's arguments in its order (output_padding, groups, bias, dilation, padding_mode), then
+    rng and dtype. forward(x, output_size=None): output_size picks the output_padding, as
+    PyTorch."""
 
     spatial = ""  # "H, W" or "L": the input's spatial axes, for the error messages
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride, padding,
-                 output_padding, groups: int, bias: bool, dilation, padding_mode: str,
-                 rng: np.random.Generator | None, dtype):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", rng: np.random.Generator | None = None,
+                 dtype=np.float32):
         super().__init__()
         name = type(self).__name__
         if padding_mode != "zeros":
@@ -248,17 +251,9 @@ class _ConvTranspose(Module):
 class ConvTranspose2d(_ConvTranspose):
     """x (N, in_channels, H, W) or unbatched (in_channels, H, W) -> (N, out_channels, H_out,
     W_out) as F.conv_transpose2d, H_out = (H - 1) stride - 2 padding + dilation (kh - 1) + 1 +
-    output_padding. PyTorch's arguments in its order (output_padding, groups, bias, dilation,
-    padding_mode), then rng and dtype."""
+    output_padding."""
 
     spatial = "H, W"
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
-                 padding_mode: str = "zeros", rng: np.random.Generator | None = None,
-                 dtype=np.float32):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding,
-                         groups, bias, dilation, padding_mode, rng, dtype)
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:
         return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
@@ -272,43 +267,48 @@ class ConvTranspose1d(_ConvTranspose):
 
     spatial = "L"
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
-                 padding_mode: str = "zeros", rng: np.random.Generator | None = None,
-                 dtype=np.float32):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding,
-                         groups, bias, dilation, padding_mode, rng, dtype)
-
     def forward(self, x: Tensor, output_size=None) -> Tensor:
         return F.conv_transpose1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
                                   self._output_padding(x, output_size)[0], self.groups,
                                   self.dilation[0])
 
 
-class MaxPool2d(Module):
-    """Max over kernel_size windows every stride (default kernel_size), as F.max_pool2d:
-    (N, C, H, W) or (C, H, W) -> (..., H_out, W_out), and with return_indices the int64 indices
-    too.
-    The arguments in PyTorch's order (return_indices before ceil_mode, unlike F.max_pool2d)."""
+class _MaxPoolNd(Module):
+    """Max over kernel_size windows every stride (default kernel_size), as F.max_pool1d /
+    F.max_pool2d, and with return_indices the int64 indices too. The arguments in PyTorch's
+    order (return_indices before ceil_mode, unlike the functions)."""
+
+    function = staticmethod(F.max_pool1d)
+    pair = False  # the settings: a pair of ints (2d) or one int (1d)
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "MaxPool2d: kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "MaxPool2d: stride")
-        self.padding = _pair(padding, "MaxPool2d: padding")
-        self.dilation = _dilation(dilation, "MaxPool2d")
+        name = type(self).__name__
+        setting = _pair if self.pair else _single
+        self.kernel_size = setting(kernel_size, f"{name}: kernel_size")
+        self.stride = self.kernel_size if stride is None else setting(stride, f"{name}: stride")
+        self.padding = setting(padding, f"{name}: padding")
+        self.dilation = _dilation(dilation, name, pair=self.pair)
         self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
 
     def forward(self, x: Tensor):
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                          self.ceil_mode, self.return_indices)
+        return self.function(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                             self.ceil_mode, self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-                + ("" if self.dilation == (1, 1) else f", dilation={self.dilation}")
+                + ("" if self.dilation in (1, (1, 1)) else f", dilation={self.dilation}")
                 + (", return_indices=True" if self.return_indices else "")
                 + (", ceil_mode=True" if self.ceil_mode else ""))
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max pooling of (N, C, H, W) or (C, H, W) -> (..., H_out, W_out); the settings kept as
+    pairs."""
+
+    function = staticmethod(max_pool2d)
+    pair = True
 
 
 class AvgPool2d(Module):
@@ -336,44 +336,33 @@ class AvgPool2d(Module):
                    else f", divisor_override={self.divisor_override}"))
 
 
-class AdaptiveAvgPool2d(Module):
-    """(N, C, H, W) or (C, H, W) -> (..., *output_size), averaging PyTorch's adaptive windows, as
-    F.adaptive_avg_pool2d; AdaptiveAvgPool2d(1) is the global average pool."""
+class _AdaptiveAvgPoolNd(Module):
+    """Averages over PyTorch's adaptive windows, as F.adaptive_avg_pool1d / 2d."""
+
+    function = staticmethod(F.adaptive_avg_pool1d)
 
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.adaptive_avg_pool2d(x, self.output_size)
+        return self.function(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
-class MaxPool1d(Module):
-    """Max over kernel_size windows every stride (default kernel_size), as F.max_pool1d:
-    (N, C, L) or (C, L) -> (..., L_out), and with return_indices the int64 indices too.
-    PyTorch's arguments in its order; the settings kept as ints."""
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """(N, C, H, W) or (C, H, W) -> (..., *output_size), averaging PyTorch's adaptive windows, as
+    F.adaptive_avg_pool2d; AdaptiveAvgPool2d(1) is the global average pool."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 return_indices: bool = False, ceil_mode: bool = False):
-        super().__init__()
-        self.kernel_size = _single(kernel_size, "MaxPool1d: kernel_size")
-        self.stride = self.kernel_size if stride is None else _single(stride, "MaxPool1d: stride")
-        self.padding = _single(padding, "MaxPool1d: padding")
-        self.dilation = _dilation(dilation, "MaxPool1d", pair=False)
-        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
+    function = staticmethod(F.adaptive_avg_pool2d)
 
-    def forward(self, x: Tensor):
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode, self.return_indices)
 
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-                + ("" if self.dilation == 1 else f", dilation={self.dilation}")
-                + (", return_indices=True" if self.return_indices else "")
-                + (", ceil_mode=True" if self.ceil_mode else ""))
+class MaxPool1d(_MaxPoolNd):
+    """Max pooling of (N, C, L) or (C, L) -> (..., L_out); the settings kept as ints."""
+
+    function = staticmethod(F.max_pool1d)
 
 
 class AvgPool1d(Module):
@@ -399,19 +388,11 @@ class AvgPool1d(Module):
                 + ("" if self.count_include_pad else ", count_include_pad=False"))
 
 
-class AdaptiveAvgPool1d(Module):
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """(N, C, L) or (C, L) -> (..., output_size), averaging PyTorch's adaptive windows, as
     F.adaptive_avg_pool1d."""
 
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.adaptive_avg_pool1d(x, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+    function = staticmethod(F.adaptive_avg_pool1d)
 
 
 class AdaptiveMaxPool2d(Module):

@@ -166,34 +166,34 @@ class BCELoss(_Loss):
         return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
-class MarginRankingLoss(_Loss):
-    """loss(x1, x2, y) = max(0, -y (x1 - x2) + margin) (``F.margin_ranking_loss``)."""
+class _MarginLoss(_Loss):
+    """A loss with one setting, ``margin`` (PyTorch's place, then reduction as a keyword)."""
 
     def __init__(self, margin: float = 0.0, *, reduction: str = "mean"):
         super().__init__(reduction)
         self.margin = margin
 
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, {super().extra_repr()}"
+
+
+class MarginRankingLoss(_MarginLoss):
+    """loss(x1, x2, y) = max(0, -y (x1 - x2) + margin) (``F.margin_ranking_loss``)."""
+
     def forward(self, input1: Tensor, input2: Tensor, target) -> Tensor:
         return F.margin_ranking_loss(input1, input2, target, self.margin,
                                      reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, {super().extra_repr()}"
 
-
-class HingeEmbeddingLoss(_Loss):
+class HingeEmbeddingLoss(_MarginLoss):
     """loss(x, y) = x where y is 1, max(0, margin - x) where y is -1
     (``F.hinge_embedding_loss``)."""
 
     def __init__(self, margin: float = 1.0, *, reduction: str = "mean"):
-        super().__init__(reduction)
-        self.margin = margin
+        super().__init__(margin, reduction=reduction)
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.hinge_embedding_loss(input, target, self.margin, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, {super().extra_repr()}"
 
 
 class SoftMarginLoss(_Loss):
@@ -206,20 +206,13 @@ class SoftMarginLoss(_Loss):
         return F.soft_margin_loss(input, target, reduction=self.reduction)
 
 
-class CosineEmbeddingLoss(_Loss):
+class CosineEmbeddingLoss(_MarginLoss):
     """loss(x1, x2, y) = 1 - cos(x1, x2) where y is 1, max(0, cos(x1, x2) - margin) where y is
     -1 (``F.cosine_embedding_loss``)."""
-
-    def __init__(self, margin: float = 0.0, *, reduction: str = "mean"):
-        super().__init__(reduction)
-        self.margin = margin
 
     def forward(self, input1: Tensor, input2: Tensor, target) -> Tensor:
         return F.cosine_embedding_loss(input1, input2, target, self.margin,
                                        reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, {super().extra_repr()}"
 
 
 class TripletMarginLoss(_Loss):

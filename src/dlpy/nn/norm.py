@@ -32,12 +32,17 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}"
 
 
-class _BatchNorm(Module):
-    """Batch normalisation over axis 1 (the channels), as PyTorch's: while training, the
-    batch's statistics, and (track_running_stats) running_mean / running_var updated with
-    ``momentum`` (None: the cumulative average over num_batches_tracked batches); in eval
-    mode, the running statistics. weight (ones) and bias (zeros), (num_features,), with affine.
-    """
+def _positive_int(name: str, what: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: {what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class _NormBase(Module):
+    """What batch and instance normalisation share: ``num_features`` channels, weight (ones)
+    and bias (zeros), (num_features,), with affine; with track_running_stats, the buffers
+    running_mean (zeros), running_var (ones) and num_batches_tracked (0), in PyTorch's order;
+    inputs of the ranks in ``ranks``, else an error naming ``expected``."""
 
     ranks: tuple[int, ...] = ()
     expected = ""  # the shapes the error messages name
@@ -47,11 +52,7 @@ class _BatchNorm(Module):
                  bias: bool = True):
         super().__init__()
         name = type(self).__name__
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
-                or num_features < 1:
-            raise ValueError(f"{name}: num_features must be a positive integer, got "
-                             f"{num_features!r}")
-        self.num_features = int(num_features)
+        self.num_features = _positive_int(name, "num_features", num_features)
         self.eps = real_number(name, "eps", eps)
         self.momentum = None if momentum is None else real_number(name, "momentum", momentum)
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
@@ -66,15 +67,27 @@ class _BatchNorm(Module):
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64)
                              if tracked else None)
 
-    def forward(self, x):
+    def _checked_input(self, x) -> Tensor:
+        """x as a Tensor, its rank one of ``ranks``."""
         x = x if isinstance(x, Tensor) else Tensor(x)
-        name = type(self).__name__
         if x.ndim not in self.ranks:
-            raise ValueError(f"{name}: expected {self.expected}, got a {x.ndim}D input of "
-                             f"shape {x.shape}")
+            raise ValueError(f"{type(self).__name__}: expected {self.expected}, got a {x.ndim}D "
+                             f"input of shape {x.shape}")
+        return x
+
+
+class _BatchNorm(_NormBase):
+    """Batch normalisation over axis 1 (the channels), as PyTorch's: while training, the
+    batch's statistics, and (track_running_stats) running_mean / running_var updated with
+    ``momentum`` (None: the cumulative average over num_batches_tracked batches); in eval
+    mode, the running statistics. weight (ones) and bias (zeros), (num_features,), with affine.
+    """
+
+    def forward(self, x):
+        x = self._checked_input(x)
         if x.shape[1] != self.num_features:
-            raise ValueError(f"{name}: expected {self.num_features} channels on axis 1, got "
-                             f"an input of shape {x.shape}")
+            raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels on "
+                             f"axis 1, got an input of shape {x.shape}")
         # PyTorch's rules: the buffers are updated only while training with
         # track_running_stats; eval mode without them normalises with the batch's statistics
         counting = self.training and self.track_running_stats and \
@@ -136,12 +149,6 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-def _positive_int(name: str, what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: {what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class GroupNorm(Module):
     """Normalise each sample of x (N, C, *) over groups of C / num_groups channels, then scale and
     shift each channel by weight (ones) and bias (zeros), (num_channels,), with affine."""
@@ -171,7 +178,7 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     """Instance normalisation as PyTorch's: each channel of each sample over its positions;
     weight (ones) and bias (zeros) with affine; with track_running_stats, running_mean /
     running_var updated while training (with ``momentum``; None leaves them, as PyTorch passes
@@ -179,34 +186,16 @@ class _InstanceNorm(Module):
     never counts. An input without the batch axis is normalised as a batch of one."""
 
     ranks: tuple[int, int] = (0, 0)  # (unbatched, batched)
-    expected = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = False, track_running_stats: bool = False, dtype=np.float32, *,
                  bias: bool = True):
-        super().__init__()
-        name = type(self).__name__
-        self.num_features = _positive_int(name, "num_features", num_features)
-        self.eps = real_number(name, "eps", eps)
-        self.momentum = None if momentum is None else real_number(name, "momentum", momentum)
-        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
-        self.weight = Parameter(np.ones(self.num_features), dtype=dtype) if affine else None
-        self.bias = Parameter(np.zeros(self.num_features), dtype=dtype) \
-            if affine and bias else None
-        tracked = self.track_running_stats
-        self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype)
-                             if tracked else None)
-        self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype)
-                             if tracked else None)
-        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64)
-                             if tracked else None)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype,
+                         bias=bias)
 
     def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = self._checked_input(x)
         name = type(self).__name__
-        if x.ndim not in self.ranks:
-            raise ValueError(f"{name}: expected {self.expected}, got a {x.ndim}D input of "
-                             f"shape {x.shape}")
         unbatched = x.ndim == self.ranks[0]
         channels = x.shape[0 if unbatched else 1]
         if channels != self.num_features:

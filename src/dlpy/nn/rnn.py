@@ -5,6 +5,10 @@ backward; a step's slice costs O(step) in backward, see dlpy.slice_grad).
 Parameters carry PyTorch's names and shapes (``weight_ih_l0`` (gates * hidden, input),
 ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``_reverse`` for the backward direction; gate
 order i, f, g, o for LSTM and r, z, n for GRU), so a torch state dict loads unchanged.
+
+The input may also be a ``PackedSequence`` (``dlpy.nn.utils.rnn``): the output is then packed
+too, and each sequence's h_n (c_n) is taken at its own last step, as torch's. It runs on the
+padded batch, where a sequence past its end keeps its state (``where`` on a mask).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
+from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
@@ -102,8 +107,19 @@ class _RNNBase(Module):
                              f"{state.shape}")
         return state
 
-    def _run(self, x, hx):
-        """x (L, N, H_in) or batch-first / unbatched; hx None or (h0, c0-or-None)."""
+    def _forward(self, x, hx):
+        """(output, h_n, c_n) of a tensor, or of a PackedSequence (the output packed too)."""
+        if not isinstance(x, PackedSequence):
+            return self._run(x, hx)
+        padded, lengths = pad_packed_sequence(x)  # (L, N, H_in) in the batch's own order
+        output, h_n, c_n = self._run(padded, hx, lengths)
+        return x.with_data(output[packed_index(x)]), h_n, c_n
+
+    def _run(self, x, hx, lengths=None):
+        """x (L, N, H_in) or batch-first / unbatched; hx None or (h0, c0-or-None).
+        lengths: x is time-major and sequence b is lengths[b] steps long (packed input):
+        its state stops changing after its last step (and the reverse direction starts
+        there), so h_n is taken at each sequence's own end, as torch's."""
         name = type(self).__name__
         x = _as_tensor(x)
         if x.ndim not in (2, 3):
@@ -115,7 +131,7 @@ class _RNNBase(Module):
         batched = x.ndim == 3
         if not batched:
             x = F.unsqueeze(x, 1)  # (L, 1, H_in)
-        elif self.batch_first:
+        elif self.batch_first and lengths is None:
             x = F.swapaxes(x, 0, 1)  # (N, L, H_in) -> (L, N, H_in)
         seq_len, batch = x.shape[0], x.shape[1]
         if seq_len == 0:
@@ -135,6 +151,7 @@ class _RNNBase(Module):
                 if not batched:
                     c0 = F.unsqueeze(c0, 1)
         is_lstm = self.mode == "LSTM"
+        shortest = None if lengths is None else int(lengths.min())
         zeros = Tensor(np.zeros((batch, self.hidden_size), dtype=x.dtype))
         h_finals, c_finals = [], []
         layer_input = x
@@ -155,7 +172,13 @@ class _RNNBase(Module):
                 steps = range(seq_len - 1, -1, -1) if direction else range(seq_len)
                 hs = []
                 for t in steps:
-                    h, c = self._cell(x_steps[t], h, c, w_hh, b_hh)
+                    h_new, c_new = self._cell(x_steps[t], h, c, w_hh, b_hh)
+                    if lengths is None or t < shortest:
+                        h, c = h_new, c_new
+                    else:  # past its end a sequence keeps its state (its output is unused)
+                        running = (t < lengths)[:, None]  # (N, 1)
+                        h = F.where(running, h_new, h)
+                        c = F.where(running, c_new, c) if is_lstm else None
                     hs.append(h)
                 if direction:
                     hs.reverse()
@@ -169,7 +192,7 @@ class _RNNBase(Module):
         if not batched:
             output, h_n = output[:, 0], h_n[:, 0]
             c_n = c_n[:, 0] if is_lstm else None
-        elif self.batch_first:
+        elif self.batch_first and lengths is None:
             output = F.swapaxes(output, 0, 1)
         return output, h_n, c_n
 
@@ -191,9 +214,9 @@ class _RNNBase(Module):
 class RNN(_RNNBase):
     """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu.
 
-    Input (L, N, input_size), (N, L, input_size) with batch_first, or unbatched (L, input_size);
-    h0 (num_layers * num_directions, N, hidden_size). Returns (output, h_n), output
-    (L, N, num_directions * hidden_size).
+    Input (L, N, input_size), (N, L, input_size) with batch_first, unbatched (L, input_size)
+    or a PackedSequence; h0 (num_layers * num_directions, N, hidden_size). Returns
+    (output, h_n), output (L, N, num_directions * hidden_size) (packed for packed input).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -209,7 +232,7 @@ class RNN(_RNNBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, x, h0=None):
-        output, h_n, _ = self._run(x, None if h0 is None else (h0, None))
+        output, h_n, _ = self._forward(x, None if h0 is None else (h0, None))
         return output, h_n
 
     def extra_repr(self) -> str:
@@ -239,7 +262,7 @@ class LSTM(_RNNBase):
             raise TypeError(f"LSTM: hx must be a tuple (h0, c0), got {type(hx).__name__}")
         if hx is not None and (hx[0] is None or hx[1] is None):
             raise TypeError("LSTM: hx must hold both h0 and c0, got None for one of them")
-        output, h_n, c_n = self._run(x, None if hx is None else tuple(hx))
+        output, h_n, c_n = self._forward(x, None if hx is None else tuple(hx))
         return output, (h_n, c_n)
 
 
@@ -257,5 +280,5 @@ class GRU(_RNNBase):
                          dropout, bidirectional, rng, dtype)
 
     def forward(self, x, h0=None):
-        output, h_n, _ = self._run(x, None if h0 is None else (h0, None))
+        output, h_n, _ = self._forward(x, None if h0 is None else (h0, None))
         return output, h_n

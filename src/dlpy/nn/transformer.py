@@ -49,11 +49,18 @@ def _check_shape(owner: str, name: str, x, shapes) -> None:
 
 
 class _Layer(Module):
-    """What encoder and decoder layers share: the arguments, the feed-forward block."""
+    """What encoder and decoder layers share: the arguments (kept as ``config``), the
+    self-attention and feed-forward blocks; the decoder adds attention to the encoder's output
+    (``cross_attention``): ``multihead_attn``, ``norm3``, ``dropout3``."""
 
-    def _setup(self, owner, d_model, num_heads, nhead, dim_feedforward, dropout, activation,
-               norm_first, layer_norm_eps, bias, batch_first):
-        """Check the arguments, keep them as ``config``; returns num_heads."""
+    cross_attention = False
+
+    def __init__(self, d_model: int, num_heads: int | None = None, dim_feedforward: int = 2048,
+                 dropout: float = 0.0, activation: str = "relu", norm_first: bool = False,
+                 rng=None, layer_norm_eps: float = 1e-5, dtype=np.float32, *, bias: bool = True,
+                 batch_first: bool = True, nhead: int | None = None):
+        super().__init__()
+        owner = type(self).__name__
         num_heads = pick(owner, "num_heads", num_heads, "nhead", nhead)
         if num_heads is None:
             raise TypeError(f"{owner}: needs num_heads (or PyTorch's nhead)")
@@ -68,8 +75,24 @@ class _Layer(Module):
                            dropout=dropout, activation=activation, norm_first=bool(norm_first),
                            layer_norm_eps=layer_norm_eps, bias=bool(bias))
         self.activation, self.norm_first = activation, bool(norm_first)
-        self.batch_first = True
-        return num_heads
+        self.batch_first, self.num_heads = True, num_heads
+        # assignment order = PyTorch's parameter order
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias, rng=rng,
+                                            dtype=dtype)
+        if self.cross_attention:
+            self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias,
+                                                     rng=rng, dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, rng=rng, dtype=dtype)
+        self.dropout = Dropout(dropout, rng=rng)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, rng=rng, dtype=dtype)
+        self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
+        self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
+        if self.cross_attention:
+            self.norm3 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
+        self.dropout1 = Dropout(dropout, rng=rng)
+        self.dropout2 = Dropout(dropout, rng=rng)
+        if self.cross_attention:
+            self.dropout3 = Dropout(dropout, rng=rng)
 
     def _feedforward(self, x, last_dropout):
         hidden = self.dropout(_ACTIVATIONS[self.activation](self.linear1(x)))
@@ -86,25 +109,6 @@ class TransformerEncoderLayer(_Layer):
     pre-LN (norm_first=True):   x = x + attn(norm1(x)); x = x + ff(norm2(x))
     with ff(x) = linear2(dropout(activation(linear1(x)))); x is (batch, seq, d_model).
     """
-
-    def __init__(self, d_model: int, num_heads: int | None = None, dim_feedforward: int = 2048,
-                 dropout: float = 0.0, activation: str = "relu", norm_first: bool = False,
-                 rng=None, layer_norm_eps: float = 1e-5, dtype=np.float32, *, bias: bool = True,
-                 batch_first: bool = True, nhead: int | None = None):
-        super().__init__()
-        num_heads = self._setup("TransformerEncoderLayer", d_model, num_heads, nhead,
-                                dim_feedforward, dropout, activation, norm_first, layer_norm_eps,
-                                bias, batch_first)
-        # assignment order = PyTorch's parameter order
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias, rng=rng,
-                                            dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, rng=rng, dtype=dtype)
-        self.dropout = Dropout(dropout, rng=rng)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, rng=rng, dtype=dtype)
-        self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
-        self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
-        self.dropout1 = Dropout(dropout, rng=rng)
-        self.dropout2 = Dropout(dropout, rng=rng)
 
     def forward(self, x: Tensor, key_padding_mask=None, attn_mask=None, *, src_mask=None,
                 src_key_padding_mask=None, is_causal: bool = False) -> Tensor:
@@ -138,29 +142,7 @@ class TransformerDecoderLayer(_Layer):
     tgt (batch, seq_t, d_model), memory (batch, seq_s, d_model) -> (batch, seq_t, d_model).
     """
 
-    def __init__(self, d_model: int, num_heads: int | None = None, dim_feedforward: int = 2048,
-                 dropout: float = 0.0, activation: str = "relu", norm_first: bool = False,
-                 rng=None, layer_norm_eps: float = 1e-5, dtype=np.float32, *, bias: bool = True,
-                 batch_first: bool = True, nhead: int | None = None):
-        super().__init__()
-        num_heads = self._setup("TransformerDecoderLayer", d_model, num_heads, nhead,
-                                dim_feedforward, dropout, activation, norm_first, layer_norm_eps,
-                                bias, batch_first)
-        self.num_heads = num_heads
-        # assignment order = PyTorch's parameter order
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias, rng=rng,
-                                            dtype=dtype)
-        self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias, rng=rng,
-                                                 dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, rng=rng, dtype=dtype)
-        self.dropout = Dropout(dropout, rng=rng)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, rng=rng, dtype=dtype)
-        self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
-        self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
-        self.norm3 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
-        self.dropout1 = Dropout(dropout, rng=rng)
-        self.dropout2 = Dropout(dropout, rng=rng)
-        self.dropout3 = Dropout(dropout, rng=rng)
+    cross_attention = True
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask=None, memory_mask=None,
                 tgt_key_padding_mask=None, memory_key_padding_mask=None,
@@ -228,10 +210,18 @@ def _make_layers(owner, layer_class, layer_config, num_layers, rng):
 
 
 class _Stack(Module):
-    """Layers ``layers.0``, ``layers.1``, ... (as in PyTorch), then an optional final ``norm``."""
+    """Layers ``layers.0``, ``layers.1``, ... (as in PyTorch), then an optional final ``norm``
+    (True: a LayerNorm as the layers'). layer_config: the keyword arguments of ``layer_class``
+    (each layer initialised afresh from ``rng``), or a layer that is copied num_layers times as
+    PyTorch does."""
 
-    def _build(self, owner, layer_class, layer_config, num_layers, norm, rng):
-        layers, layer_config = _make_layers(owner, layer_class, layer_config, num_layers, rng)
+    layer_class: type[_Layer] = _Layer
+
+    def __init__(self, layer_config: dict | _Layer, num_layers: int,
+                 norm: LayerNorm | bool | None = None, rng=None):
+        super().__init__()
+        layers, layer_config = _make_layers(type(self).__name__, self.layer_class, layer_config,
+                                            num_layers, rng)
         self.num_layers = num_layers
         self.layers = ModuleList(layers)
         if norm is True:
@@ -244,17 +234,11 @@ class _Stack(Module):
 
 class TransformerEncoder(_Stack):
     """num_layers encoder layers (``layers.0``, ``layers.1``, ... as in PyTorch), then an optional
-    final ``norm``.
-
-    layer_config: the keyword arguments of TransformerEncoderLayer (each layer initialised afresh
-    from ``rng``), or a TransformerEncoderLayer that is copied num_layers times as PyTorch does.
+    final ``norm``: ``TransformerEncoder(layer_config, num_layers, norm=None, rng=None)``, with
+    layer_config the keyword arguments of TransformerEncoderLayer or a layer to copy.
     """
 
-    def __init__(self, layer_config: dict | TransformerEncoderLayer, num_layers: int,
-                 norm: LayerNorm | bool | None = None, rng=None):
-        super().__init__()
-        self._build("TransformerEncoder", TransformerEncoderLayer, layer_config, num_layers,
-                    norm, rng)
+    layer_class = TransformerEncoderLayer
 
     def forward(self, x: Tensor, key_padding_mask=None, attn_mask=None, *, mask=None,
                 src_key_padding_mask=None, is_causal: bool | None = None) -> Tensor:
@@ -271,17 +255,12 @@ class TransformerEncoder(_Stack):
 
 
 class TransformerDecoder(_Stack):
-    """num_layers decoder layers (``layers.0``, ...), then an optional final ``norm``.
-
-    layer_config: the keyword arguments of TransformerDecoderLayer (each layer initialised afresh
-    from ``rng``), or a TransformerDecoderLayer that is copied num_layers times as PyTorch does.
+    """num_layers decoder layers (``layers.0``, ...), then an optional final ``norm``:
+    ``TransformerDecoder(layer_config, num_layers, norm=None, rng=None)``, with layer_config the
+    keyword arguments of TransformerDecoderLayer or a layer to copy.
     """
 
-    def __init__(self, layer_config: dict | TransformerDecoderLayer, num_layers: int,
-                 norm: LayerNorm | bool | None = None, rng=None):
-        super().__init__()
-        self._build("TransformerDecoder", TransformerDecoderLayer, layer_config, num_layers,
-                    norm, rng)
+    layer_class = TransformerDecoderLayer
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask=None, memory_mask=None,
                 tgt_key_padding_mask=None, memory_key_padding_mask=None,

@@ -1,4 +1,5 @@
-"""``torch.nn.utils`` as dlpy spells it: gradient clipping and flat parameter vectors.
+"""``torch.nn.utils`` as dlpy spells it: gradient clipping, flat parameter vectors, and the
+``parametrize`` / ``parametrizations`` modules (weight_norm, spectral_norm).
 
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -15,12 +16,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from dlpy.nn import parametrizations, parametrize
 from dlpy.optim.optimizer import clip_grad_norm
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
-           "vector_to_parameters"]
+           "vector_to_parameters", "parametrizations", "parametrize"]
 
 
 def _tensors(parameters) -> list[Tensor]:
@@ -73,3 +75,13 @@ def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor])
         n = t.data.size
         t.data[...] = data[offset:offset + n].reshape(t.data.shape)
         offset += n
+
+
+# torch.nn.utils.rnn (pad_sequence, PackedSequence, ...) lives in nn/utils_rnn.py and is
+# registered as the submodule dlpy.nn.utils.rnn, so ``from dlpy.nn.utils.rnn import
+# pad_sequence`` works while this file stays a module.
+import sys as _sys  # noqa: E402
+
+from dlpy.nn import utils_rnn as rnn  # noqa: E402
+
+_sys.modules[f"{__name__}.rnn"] = rnn

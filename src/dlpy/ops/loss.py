@@ -126,6 +126,17 @@ class SoftmaxCrossEntropy(Op):
         return grad
 
 
+def _weighted_reduce(losses, weight, reduction, dtype):
+    """Element-wise losses times ``weight`` (None: 1), then their mean or sum as a scalar of
+    ``dtype``, or the losses themselves for reduction "none"."""
+    if weight is not None:
+        losses = losses * weight
+    if reduction == "none":
+        return losses
+    loss = losses.sum() / (losses.size if reduction == "mean" else 1)
+    return np.asarray(loss, dtype=dtype)
+
+
 class BCEWithLogits(Op):
     """loss = max(x, 0) - x t + log(1 + exp(-|x|)) (= -t log sigmoid(x) - (1-t) log(1-sigmoid(x)),
     without overflow), averaged or summed;  dx = (sigmoid(x) - t) * g (/ n).
@@ -147,12 +158,7 @@ class BCEWithLogits(Op):
         else:  # -log sigmoid(x) = max(-x, 0) + log(1 + exp(-|x|))
             log_weight = (self.pos_weight - 1) * t + 1
             losses = (1 - t) * logits + log_weight * (np.maximum(-logits, 0) + np.log1p(z))
-        if self.weight is not None:
-            losses = losses * self.weight
-        if self.reduction == "none":
-            return losses
-        loss = losses.sum() / (losses.size if self.reduction == "mean" else 1)
-        return np.asarray(loss, dtype=logits.dtype)
+        return _weighted_reduce(losses, self.weight, self.reduction, logits.dtype)
 
     def backward(self, grad_output):
         if self.pos_weight is None:
@@ -222,12 +228,7 @@ class BinaryCrossEntropy(Op):
             log_x = np.maximum(np.log(x), -100)
             log_rest = np.maximum(np.log1p(-x), -100)
         losses = (t - 1) * log_rest - t * log_x
-        if self.weight is not None:
-            losses = losses * self.weight
-        if self.reduction == "none":
-            return losses
-        loss = losses.sum() / (losses.size if self.reduction == "mean" else 1)
-        return np.asarray(loss, dtype=x.dtype)
+        return _weighted_reduce(losses, self.weight, self.reduction, x.dtype)
 
     def backward(self, grad_output):
         x, t = self.x, self.t

@@ -128,7 +128,7 @@ class BatchNorm(Op):
 
 
 def _running_array(name: str, value, channels: int, x_shape,
-                   op_name: str = "batch_norm") -> np.ndarray | None:
+                   op_name: str) -> np.ndarray | None:
     """A running statistic as the numpy array batch_norm updates in place (a Tensor's .data)."""
     if value is None:
         return None
@@ -144,6 +144,46 @@ def _running_array(name: str, value, channels: int, x_shape,
     return array
 
 
+def _check_affine(name: str, x_shape, channels: int, weight, bias) -> None:
+    for what, p in (("weight", weight), ("bias", bias)):
+        if p is not None and np.shape(getattr(p, "data", p)) != (channels,):
+            raise ValueError(f"{name}: {what} must have shape ({channels},) for input "
+                             f"{x_shape}, got {np.shape(getattr(p, 'data', p))}")
+
+
+def _checked_norm_inputs(name: str, x, running_mean, running_var, weight, bias, momentum,
+                         eps):
+    """batch_norm's and instance_norm's checks: x a float Tensor (N, C, *), momentum and eps
+    numbers, weight and bias (C,) or None, the running statistics both given or neither.
+    Returns x, momentum, eps and the running statistics as the arrays updated in place."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"{name}: expected input (N, C, ...) with at least 2 axes, got "
+                         f"{x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating point input, got {x.dtype}")
+    momentum = real_number(name, "momentum", momentum)
+    eps = real_number(name, "eps", eps)
+    channels = x.shape[1]
+    _check_affine(name, x.shape, channels, weight, bias)
+    mean_array = _running_array("running_mean", running_mean, channels, x.shape, name)
+    var_array = _running_array("running_var", running_var, channels, x.shape, name)
+    if (mean_array is None) != (var_array is None):
+        raise ValueError(f"{name}: give both running_mean and running_var, or neither")
+    return x, momentum, eps, mean_array, var_array
+
+
+def _with_running_stats(name: str, when: str, x, weight, bias, eps, mean_array, var_array):
+    """x (N, C, *) normalised per channel with the running statistics, which must be given
+    (batch_norm in eval mode, instance_norm without use_input_stats: ``when``)."""
+    if mean_array is None:
+        raise ValueError(f"{name}: running_mean and running_var are needed when {when}")
+    op = BatchNorm(eps, False, weight is not None, bias is not None,
+                   mean_array.astype(x.dtype), var_array.astype(x.dtype))  # copies
+    return op(*[a for a in (x, weight, bias) if a is not None])
+
+
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5):
     """Normalise x (N, C, *) per channel (axis 1), then scale by weight and shift by bias (C,).
@@ -153,38 +193,18 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     new = (1 - momentum) * old + momentum * batch, with the unbiased batch variance.
     Otherwise: the running statistics, which must be given.
     """
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected input (N, C, ...) with at least 2 axes, "
-                         f"got {x.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"batch_norm: expected a floating point input, got {x.dtype}")
-    momentum = real_number("batch_norm", "momentum", momentum)
-    eps = real_number("batch_norm", "eps", eps)
-    channels = x.shape[1]
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and p.shape != (channels,):
-            raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input "
-                             f"{x.shape}, got {p.shape}")
-    mean_array = _running_array("running_mean", running_mean, channels, x.shape)
-    var_array = _running_array("running_var", running_var, channels, x.shape)
-    if (mean_array is None) != (var_array is None):
-        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
-    args = [a for a in (x, weight, bias) if a is not None]
+    x, momentum, eps, mean_array, var_array = _checked_norm_inputs(
+        "batch_norm", x, running_mean, running_var, weight, bias, momentum, eps)
     if not training:
-        if mean_array is None:
-            raise ValueError("batch_norm: running_mean and running_var are needed when not "
-                             "training (training=False normalises with them)")
-        op = BatchNorm(eps, False, weight is not None, bias is not None,
-                       mean_array.astype(x.dtype), var_array.astype(x.dtype))  # copies
-        return op(*args)
+        return _with_running_stats("batch_norm", "not training (training=False normalises "
+                                   "with them)", x, weight, bias, eps, mean_array, var_array)
+    channels = x.shape[1]
     count = x.data.size // channels if channels else 0  # values per channel
     if count == 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {x.shape}")
     op = BatchNorm(eps, True, weight is not None, bias is not None)
-    y = op(*args)
+    y = op(*[a for a in (x, weight, bias) if a is not None])
     if mean_array is not None and count > 0:  # an empty batch leaves them (as PyTorch)
         unbiased_var = op.batch_var * (count / (count - 1))
         mean_array[...] = momentum * op.batch_mean + (1.0 - momentum) * mean_array
@@ -247,13 +267,6 @@ class GroupNorm(Op):
         return f"GroupNorm ({self.num_groups} groups)"
 
 
-def _check_affine(name: str, x_shape, channels: int, weight, bias) -> None:
-    for what, p in (("weight", weight), ("bias", bias)):
-        if p is not None and np.shape(getattr(p, "data", p)) != (channels,):
-            raise ValueError(f"{name}: {what} must have shape ({channels},) for input "
-                             f"{x_shape}, got {np.shape(getattr(p, 'data', p))}")
-
-
 def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     """Normalise x (N, C, *) over groups of C / num_groups channels (each sample apart), then
     scale by weight and shift by bias (C,), as torch's F.group_norm."""
@@ -283,36 +296,17 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     of the instances' means and unbiased variances, as PyTorch's. Otherwise: the running
     statistics, which must be given (as batch_norm in eval mode).
     """
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
-    if x.ndim < 2:
-        raise ValueError(f"instance_norm: expected input (N, C, ...) with at least 2 axes, got "
-                         f"{x.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"instance_norm: expected a floating point input, got {x.dtype}")
-    momentum = real_number("instance_norm", "momentum", momentum)
-    eps = real_number("instance_norm", "eps", eps)
-    channels = x.shape[1]
-    _check_affine("instance_norm", x.shape, channels, weight, bias)
-    mean_array = _running_array("running_mean", running_mean, channels, x.shape,
-                                "instance_norm")
-    var_array = _running_array("running_var", running_var, channels, x.shape, "instance_norm")
-    if (mean_array is None) != (var_array is None):
-        raise ValueError("instance_norm: give both running_mean and running_var, or neither")
-    args = [a for a in (x, weight, bias) if a is not None]
+    x, momentum, eps, mean_array, var_array = _checked_norm_inputs(
+        "instance_norm", x, running_mean, running_var, weight, bias, momentum, eps)
     if not use_input_stats:
-        if mean_array is None:
-            raise ValueError("instance_norm: running_mean and running_var are needed when "
-                             "use_input_stats=False")
-        op = BatchNorm(eps, False, weight is not None, bias is not None,
-                       mean_array.astype(x.dtype), var_array.astype(x.dtype))  # copies
-        return op(*args)
+        return _with_running_stats("instance_norm", "use_input_stats=False", x, weight, bias,
+                                   eps, mean_array, var_array)
     count = int(np.prod(x.shape[2:]))  # values per instance
     if count == 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element when using the "
                          f"input's statistics, got input of shape {x.shape}")
-    op = GroupNorm(channels, eps, weight is not None, bias is not None)
-    y = op(*args)
+    op = GroupNorm(x.shape[1], eps, weight is not None, bias is not None)
+    y = op(*[a for a in (x, weight, bias) if a is not None])
     if mean_array is not None and x.shape[0] > 0 and count > 0:
         unbiased_var = op.var * (count / (count - 1))  # (N, C)
         mean_array[...] = momentum * op.mean.mean(axis=0) + (1.0 - momentum) * mean_array

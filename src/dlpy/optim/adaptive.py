@@ -1,5 +1,6 @@
-"""RMSprop, Adagrad, Adamax, NAdam and RAdam, as torch.optim's, on dlpy.optim.optimizer's base
-(parameter groups with PyTorch's setting keys, ``state_dict``, checkpoints).
+"""RMSprop, Adagrad, Adamax, NAdam, RAdam, Rprop and ASGD, as torch.optim's, on
+dlpy.optim.optimizer's base (parameter groups with PyTorch's setting keys, ``state_dict``,
+checkpoints).
 
 Each step runs PyTorch's single-tensor (CPU) formulas in the same order, in place on the
 parameter's array block by block with two reused temporaries (``Optimizer._blocks``), so a step
@@ -18,6 +19,7 @@ import numpy as np
 
 from dlpy.optim.optimizer import (
     Optimizer,
+    _adam_moments,
     _add_ratio,
     _add_square,
     _check_betas_and_eps,
@@ -260,12 +262,7 @@ class NAdam(Optimizer):
         avg_size = (-lr * mu_next) / (1.0 - mu_product * mu_next)
         for (p, g, m, v), (s, d) in self._blocks(param, grad, state["exp_avg"],
                                                  state["exp_avg_sq"]):
-            if decay is not None:
-                p *= decay
-            g = _effective_grad(p, g, s, weight_decay, maximize)
-            _lerp(m, g, 1.0 - beta1, d)
-            v *= beta2
-            _add_square(v, g, 1.0 - beta2, d)
+            g = _adam_moments(p, g, m, v, s, d, decay, weight_decay, maximize, beta1, beta2)
             np.divide(v, bias2, out=d)
             np.sqrt(d, out=d)
             d += eps
@@ -311,12 +308,7 @@ class RAdam(Optimizer):
                 / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5 if rho_t > 5.0 else None
         for (p, g, m, v), (s, d) in self._blocks(param, grad, state["exp_avg"],
                                                  state["exp_avg_sq"]):
-            if decay is not None:
-                p *= decay
-            g = _effective_grad(p, g, s, weight_decay, maximize)
-            _lerp(m, g, 1.0 - beta1, d)
-            v *= beta2
-            _add_square(v, g, 1.0 - beta2, d)
+            _adam_moments(p, g, m, v, s, d, decay, weight_decay, maximize, beta1, beta2)
             np.divide(m, bias1, out=d)  # torch's m / bias1 * lr [* adaptive lr * rect]
             d *= lr
             if rect is not None:  # past the first steps: the adaptive, rectified step
@@ -326,3 +318,124 @@ class RAdam(Optimizer):
                 d *= s
                 d *= rect
             p -= d
+
+
+def _ordered_pair(name: str, key: str, value: Any) -> tuple[float, float]:
+    """A pair of finite numbers >= 0, the first at most the second."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name}: {key} must be a pair of numbers, got {value!r}")
+    _check_hyper(name, **{f"{key}[0]": value[0], f"{key}[1]": value[1]})
+    if value[0] > value[1]:
+        raise ValueError(f"{name}: {key} must be (smallest, largest), got {tuple(value)}")
+    return float(value[0]), float(value[1])
+
+
+class Rprop(Optimizer):
+    """Resilient backpropagation: each element has its own step size, which grows by etaplus
+    while the gradient keeps its sign and shrinks by etaminus when it flips (clamped to
+    ``step_sizes`` = (min, max)); p -= sign(g) * step_size, and after a flip that element
+    stands still for the step and its gradient counts as 0 for the next (as PyTorch's).
+
+    ``lr`` is only each step size's start (a schedule changing it later has no effect, as in
+    PyTorch). State: ``prev`` (the last gradient used), ``step_size``."""
+
+    def __init__(self, params: Params, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50.0), *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "etas": _pair(etas),
+                                  "step_sizes": _pair(step_sizes), "maximize": maximize})
+
+    def _check_group(self, settings):
+        settings = _check_flags("Rprop", super()._check_group(settings), "maximize")
+        etas = settings["etas"]
+        if not isinstance(etas, (tuple, list)) or len(etas) != 2:
+            raise ValueError(f"Rprop: etas must be a pair (etaminus, etaplus), got {etas!r}")
+        _check_hyper("Rprop", etaminus=etas[0], etaplus=etas[1])
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Rprop: etas must satisfy 0 < etaminus < 1 < etaplus, got "
+                             f"{tuple(etas)}")
+        return {**settings, "etas": (float(etas[0]), float(etas[1])),
+                "step_sizes": _ordered_pair("Rprop", "step_sizes", settings["step_sizes"])}
+
+    def _slots(self, group):
+        return ("prev", "step_size")
+
+    def _init_state(self, param, group):
+        state = super()._init_state(param, group)
+        state["step_size"].fill(group["lr"])
+        return state
+
+    def _update(self, param, grad, state, group):
+        (etaminus, etaplus), (smallest, largest) = group["etas"], group["step_sizes"]
+        maximize = group["maximize"]
+        state["step"] += 1
+        for (p, g, prev, step_size), (s, d) in self._blocks(param, grad, state["prev"],
+                                                            state["step_size"]):
+            mask = self._temporaries(np.dtype(bool), p.shape)[0]
+            g = _effective_grad(p, g, s, 0.0, maximize)
+            np.multiply(g, prev, out=d)  # the factor: torch's sign(g * prev) mapped in order
+            np.sign(d, out=d)
+            np.greater(d, 0, out=mask)
+            np.copyto(d, etaplus, where=mask)
+            np.less(d, 0, out=mask)
+            np.copyto(d, etaminus, where=mask)
+            np.equal(d, 0, out=mask)
+            np.copyto(d, 1.0, where=mask)
+            step_size *= d
+            np.clip(step_size, smallest, largest, out=step_size)
+            np.equal(d, etaminus, out=mask)  # a flipped sign: no move, forget the gradient
+            np.copyto(prev, g)
+            np.copyto(prev, 0.0, where=mask)
+            np.sign(prev, out=d)
+            d *= step_size
+            p -= d
+
+
+class ASGD(Optimizer):
+    """Averaged SGD (Polyak and Juditsky): g = grad + weight_decay * p (-grad with maximize);
+    p = p * (1 - lambd * eta) - eta * g;  ax = p while mu is 1, else ax += mu * (p - ax);
+    then eta = lr / (1 + lambd * lr * t) ** alpha and mu = 1 / max(1, t - t0). The averaged
+    parameters are ``state[i]["ax"]``.
+
+    State: ``ax``, ``eta``, ``mu`` (one float64 number each; PyTorch keeps them in its default
+    dtype, float32 unless set to float64)."""
+
+    scalar_slots = {"eta": np.float64, "mu": np.float64}
+
+    def __init__(self, params: Params, lr: float = 1e-2, lambd: float = 1e-4,
+                 alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0.0, *,
+                 maximize: bool = False):
+        super().__init__(params, {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0,
+                                  "weight_decay": weight_decay, "maximize": maximize})
+
+    def _check_group(self, settings):
+        return _checked("ASGD", super()._check_group(settings),
+                        ("lambd", "alpha", "t0", "weight_decay"), ("maximize",))
+
+    def _slots(self, group):
+        return ("ax", "eta", "mu")
+
+    def _init_state(self, param, group):
+        state = super()._init_state(param, group)
+        state["eta"][...] = group["lr"]
+        state["mu"][...] = 1.0
+        return state
+
+    def _update(self, param, grad, state, group):
+        lr, lambd, alpha, t0 = group["lr"], group["lambd"], group["alpha"], group["t0"]
+        weight_decay, maximize = group["weight_decay"], group["maximize"]
+        eta, mu = float(state["eta"]), float(state["mu"])
+        state["step"] += 1
+        for (p, g, ax), (s, d) in self._blocks(param, grad, state["ax"]):
+            g = _effective_grad(p, g, s, weight_decay, maximize)
+            p *= 1.0 - lambd * eta
+            np.multiply(g, -eta, out=d)
+            p += d
+            if mu != 1.0:
+                np.subtract(p, ax, out=d)
+                d *= mu
+                ax += d
+            else:
+                np.copyto(ax, p)
+        step = int(state["step"])
+        state["eta"][...] = lr / ((1 + lambd * lr * step) ** alpha)
+        state["mu"][...] = 1 / max(1, step - t0)

@@ -3,8 +3,12 @@ as you count), after ``optimizer.step()``; the scheduler sets each parameter gro
 
 Each computes a group's lr from its ``base_lr`` (the group's lr when the scheduler was made;
 ``base_lrs`` holds one per group) and ``last_epoch`` in closed form, so ``state_dict`` /
-``load_state_dict`` resume exactly. Two keep state instead: ``ReduceLROnPlateau`` (its lr follows
-the metrics it was given) and ``SequentialLR`` (its children); their ``state_dict`` holds it.
+``load_state_dict`` resume exactly. Some keep state instead: ``ReduceLROnPlateau`` (its lr follows
+the metrics it was given), ``MultiplicativeLR`` (the lr it last set), ``SequentialLR`` and
+``ChainedScheduler`` (their children); their ``state_dict`` holds it.
+
+Inside a ``ChainedScheduler`` each child sets the lr from the group's current lr, as PyTorch's
+recursive ``get_lr`` does (``_chained_lr``), so the children's factors multiply.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ def _param_groups(owner: str, optimizer) -> list[dict[str, Any]]:
 
 class LRScheduler:
     """Base class: ``_lr(base_lr, group)`` from ``last_epoch``; ``step()`` advances and sets
-    every group's lr; ``get_lr()`` lists them."""
+    every group's lr; ``get_lr()`` lists them. ``_chained_lr(lr, group)``: the lr set at
+    ``last_epoch`` inside a ChainedScheduler, from the group's current lr."""
+
+    _chaining = False  # True while a ChainedScheduler steps this scheduler
 
     def __init__(self, optimizer, last_epoch: int = -1):
         groups = _param_groups(type(self).__name__, optimizer)
@@ -50,8 +57,18 @@ class LRScheduler:
     def _lr(self, base_lr: float, group: int) -> float:
         raise NotImplementedError
 
+    def _chained_lr(self, lr: float, group: int) -> float:
+        """The lr at ``last_epoch`` given the group's current ``lr`` (PyTorch's recursive
+        form); by default the closed form, which ignores it (as PyTorch's LambdaLR, OneCycleLR,
+        CyclicLR...)."""
+        return self._lr(self.base_lrs[group], group)
+
     def get_lr(self) -> list[float]:
         """Each group's lr at ``last_epoch``."""
+        if self._chaining:
+            groups = self.optimizer.param_groups
+            return [float(self._chained_lr(float(groups[g]["lr"]), g))
+                    for g in range(len(self.base_lrs))]
         return [float(self._lr(base, g)) for g, base in enumerate(self.base_lrs)]
 
     def _check_group_count(self, count: int) -> list[dict[str, Any]]:
@@ -147,6 +164,11 @@ class StepLR(LRScheduler):
     def _lr(self, base_lr: float, group: int) -> float:
         return base_lr * self.gamma ** (self.last_epoch // self.step_size)
 
+    def _chained_lr(self, lr: float, group: int) -> float:
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return lr
+        return lr * self.gamma
+
 
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
@@ -161,6 +183,30 @@ class CosineAnnealingLR(LRScheduler):
         cosine = 1 + math.cos(math.pi * self.last_epoch / self.T_max)
         return self.eta_min + (base_lr - self.eta_min) * cosine / 2
 
+    def _chained_lr(self, lr: float, group: int) -> float:
+        epoch, t_max, eta_min = self.last_epoch, self.T_max, self.eta_min
+        if epoch == 0:
+            return lr
+        if (epoch - 1 - t_max) % (2 * t_max) == 0:
+            return lr + (self.base_lrs[group] - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
+        return (1 + math.cos(math.pi * epoch / t_max)) \
+            / (1 + math.cos(math.pi * (epoch - 1) / t_max)) * (lr - eta_min) + eta_min
+
+
+def _lambdas(owner: str, optimizer, lr_lambda) -> list[Callable[[int], float]]:
+    """One function per parameter group: ``lr_lambda`` for every group, or its list."""
+    lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else None
+    groups = len(getattr(optimizer, "param_groups", ()))
+    if lambdas is None:
+        if not callable(lr_lambda):
+            raise TypeError(f"{owner}: lr_lambda must be callable, got "
+                            f"{type(lr_lambda).__name__}")
+        return [lr_lambda] * max(groups, 1)
+    if len(lambdas) != groups or not all(callable(f) for f in lambdas):
+        raise ValueError(f"{owner}: expected {groups} callables in lr_lambda (one per "
+                         f"parameter group), got {lr_lambda!r:.80}")
+    return lambdas
+
 
 class LambdaLR(LRScheduler):
     """lr = base_lr * lr_lambda(epoch); ``lr_lambda`` is one function for every group or a list
@@ -169,17 +215,7 @@ class LambdaLR(LRScheduler):
     def __init__(self, optimizer,
                  lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
                  last_epoch: int = -1):
-        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else None
-        groups = len(getattr(optimizer, "param_groups", ()))
-        if lambdas is None:
-            if not callable(lr_lambda):
-                raise TypeError(f"LambdaLR: lr_lambda must be callable, got "
-                                f"{type(lr_lambda).__name__}")
-            lambdas = [lr_lambda] * max(groups, 1)
-        elif len(lambdas) != groups or not all(callable(f) for f in lambdas):
-            raise ValueError(f"LambdaLR: expected {groups} callables in lr_lambda (one per "
-                             f"parameter group), got {lr_lambda!r:.80}")
-        self.lr_lambdas = lambdas
+        self.lr_lambdas = _lambdas(type(self).__name__, optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
     def _lr(self, base_lr: float, group: int) -> float:
@@ -206,6 +242,14 @@ class LinearLR(LRScheduler):
         return base_lr * (self.start_factor
                                + (self.end_factor - self.start_factor) * fraction)
 
+    def _chained_lr(self, lr: float, group: int) -> float:
+        start, end, epoch = self.start_factor, self.end_factor, self.last_epoch
+        if epoch == 0:
+            return lr * start
+        if epoch > self.total_iters:
+            return lr
+        return lr * (1.0 + (end - start) / (self.total_iters * start + (epoch - 1) * (end - start)))
+
 
 class ExponentialLR(LRScheduler):
     """lr = base_lr * gamma ** epoch."""
@@ -216,6 +260,9 @@ class ExponentialLR(LRScheduler):
 
     def _lr(self, base_lr: float, group: int) -> float:
         return base_lr * self.gamma ** self.last_epoch
+
+    def _chained_lr(self, lr: float, group: int) -> float:
+        return lr if self.last_epoch == 0 else lr * self.gamma
 
 
 class MultiStepLR(LRScheduler):
@@ -231,6 +278,10 @@ class MultiStepLR(LRScheduler):
     def _lr(self, base_lr: float, group: int) -> float:
         return base_lr * self.gamma ** bisect_right(self.milestones, self.last_epoch)
 
+    def _chained_lr(self, lr: float, group: int) -> float:
+        count = self.milestones.count(self.last_epoch)
+        return lr * self.gamma ** count if count else lr
+
 
 class ConstantLR(LRScheduler):
     """lr = base_lr * factor for the first total_iters epochs, base_lr after."""
@@ -243,6 +294,11 @@ class ConstantLR(LRScheduler):
 
     def _lr(self, base_lr: float, group: int) -> float:
         return base_lr * self.factor if self.last_epoch < self.total_iters else base_lr
+
+    def _chained_lr(self, lr: float, group: int) -> float:
+        if self.last_epoch == 0:
+            return lr * self.factor
+        return lr * (1.0 / self.factor) if self.last_epoch == self.total_iters else lr
 
 
 class PolynomialLR(LRScheduler):
@@ -260,6 +316,12 @@ class PolynomialLR(LRScheduler):
     def _lr(self, base_lr: float, group: int) -> float:
         fraction = min(self.total_iters, self.last_epoch) / self.total_iters
         return base_lr * (1.0 - fraction) ** self.power
+
+    def _chained_lr(self, lr: float, group: int) -> float:
+        epoch, total = self.last_epoch, self.total_iters
+        if epoch == 0 or epoch > total:
+            return lr
+        return lr * ((1.0 - epoch / total) / (1.0 - (epoch - 1) / total)) ** self.power
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
@@ -300,7 +362,43 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
 
 
-class OneCycleLR(LRScheduler):
+class _CyclicMomentum(LRScheduler):
+    """OneCycleLR's and CyclicLR's ``cycle_momentum``: each step also sets each group's momentum
+    (SGD) or beta1 (Adam...) to ``_momentum(max_momentum, base_momentum, *_position())`` of the
+    group, so that it moves against the lr."""
+
+    def _momentum_settings(self, owner: str, optimizer, cycle_momentum: bool, base_momentum,
+                           max_momentum, groups: int) -> None:
+        """``cycle_momentum``, and with it ``use_beta1``, ``base_momentums``, ``max_momentums``."""
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            defaults = getattr(optimizer, "defaults", {})
+            if "momentum" not in defaults and "betas" not in defaults:
+                raise ValueError(f"{owner}: cycle_momentum needs an optimiser with momentum "
+                                 f"or betas, got {type(optimizer).__name__}; pass "
+                                 "cycle_momentum=False")
+            self.use_beta1 = "betas" in defaults
+            self.base_momentums = _per_group(owner, "base_momentum", base_momentum, groups)
+            self.max_momentums = _per_group(owner, "max_momentum", max_momentum, groups)
+
+    def _momentum(self, top: float, bottom: float, *position) -> float:
+        """A group's momentum at ``_position()``, between top and bottom."""
+        raise NotImplementedError
+
+    def _apply(self) -> None:
+        super()._apply()
+        if not self.cycle_momentum:
+            return
+        position = self._position()
+        for g, group in enumerate(self.optimizer.param_groups):
+            momentum = self._momentum(self.max_momentums[g], self.base_momentums[g], *position)
+            if self.use_beta1:
+                group["betas"] = (momentum, *group["betas"][1:])
+            else:
+                group["momentum"] = momentum
+
+
+class OneCycleLR(_CyclicMomentum):
     """The 1cycle policy, stepped once per batch for ``total_steps`` (or ``epochs *
     steps_per_epoch``) steps: lr anneals from max_lr / div_factor up to max_lr over the first
     ``pct_start`` of the steps, then down to max_lr / div_factor / final_div_factor
@@ -344,16 +442,9 @@ class OneCycleLR(LRScheduler):
         if any(end == start for start, end in zip([0.0, *ends], ends)):
             raise ValueError(f"{owner}: pct_start={pct_start} leaves a phase of no steps in "
                              f"total_steps={self.total_steps}")
-        self.cycle_momentum = bool(cycle_momentum)
+        self._momentum_settings(owner, optimizer, cycle_momentum, base_momentum, max_momentum,
+                                groups)
         if self.cycle_momentum:
-            defaults = getattr(optimizer, "defaults", {})
-            if "momentum" not in defaults and "betas" not in defaults:
-                raise ValueError(f"{owner}: cycle_momentum needs an optimiser with momentum "
-                                 f"or betas, got {type(optimizer).__name__}; pass "
-                                 "cycle_momentum=False")
-            self.use_beta1 = "betas" in defaults
-            self.base_momentums = _per_group(owner, "base_momentum", base_momentum, groups)
-            self.max_momentums = _per_group(owner, "max_momentum", max_momentum, groups)
             for name, values in (("base_momentum", self.base_momentums),
                                  ("max_momentum", self.max_momentums)):
                 for m in values:
@@ -401,24 +492,46 @@ class OneCycleLR(LRScheduler):
                "min": initial / self.final_div_factor}
         return self._anneal(lrs[low], lrs[high], fraction)
 
-    def _apply(self) -> None:
-        super()._apply()
-        if not self.cycle_momentum:
-            return
-        fraction, low, high = self._position()
-        for g, group in enumerate(self.optimizer.param_groups):
-            # momentum runs against the lr: high while the lr is low
-            top, bottom = self.max_momentums[g], self.base_momentums[g]
-            momentums = {"initial": top, "max": bottom, "min": top}
-            momentum = self._anneal(momentums[low], momentums[high], fraction)
-            if self.use_beta1:
-                group["betas"] = (momentum, *group["betas"][1:])
-            else:
-                group["momentum"] = momentum
+    def _momentum(self, top: float, bottom: float, fraction: float, low: str,
+                  high: str) -> float:
+        # momentum runs against the lr: high while the lr is low
+        momentums = {"initial": top, "max": bottom, "min": top}
+        return self._anneal(momentums[low], momentums[high], fraction)
 
     def step(self) -> None:
         self._check_steps(self.last_epoch + 1)  # before counting, so the state stays usable
         super().step()
+
+
+def _children(owner: str, schedulers: Sequence[LRScheduler], optimizer,
+              cannot: str) -> list[LRScheduler]:
+    """SequentialLR's and ChainedScheduler's children as a list: at least one, each an
+    LRScheduler of ``optimizer`` (None: the first child's) and none a ReduceLROnPlateau (whose
+    step needs a metric; ``cannot`` says what it cannot do)."""
+    schedulers = list(schedulers)
+    if not schedulers:
+        raise ValueError(f"{owner}: expected at least one scheduler, got none")
+    for i, child in enumerate(schedulers):
+        if not isinstance(child, LRScheduler):
+            raise TypeError(f"{owner}: schedulers[{i}] must be an LRScheduler, got "
+                            f"{type(child).__name__}")
+        if isinstance(child, ReduceLROnPlateau):
+            raise ValueError(f"{owner}: schedulers[{i}] is a ReduceLROnPlateau, whose step "
+                             f"needs a metric; it cannot {cannot}")
+        optimizer = child.optimizer if optimizer is None else optimizer
+        if child.optimizer is not optimizer:
+            raise ValueError(f"{owner}: schedulers[{i}] ({type(child).__name__}) belongs "
+                             "to another optimiser")
+    return schedulers
+
+
+def _child_states(owner: str, state: dict[str, Any], schedulers: list[LRScheduler]) -> list:
+    """``state["_schedulers"]``, checked: one state dict per child."""
+    children = state.get("_schedulers")
+    if not isinstance(children, list) or len(children) != len(schedulers):
+        raise ValueError(f"{owner}.load_state_dict: expected '_schedulers' with the states of "
+                         f"{len(schedulers)} schedulers, got {children!r:.80}")
+    return children
 
 
 class SequentialLR(LRScheduler):
@@ -432,19 +545,7 @@ class SequentialLR(LRScheduler):
                  last_epoch: int = -1):
         owner = "SequentialLR"
         _param_groups(owner, optimizer)
-        schedulers = list(schedulers)
-        if not schedulers:
-            raise ValueError(f"{owner}: expected at least one scheduler, got none")
-        for i, child in enumerate(schedulers):
-            if not isinstance(child, LRScheduler):
-                raise TypeError(f"{owner}: schedulers[{i}] must be an LRScheduler, got "
-                                f"{type(child).__name__}")
-            if isinstance(child, ReduceLROnPlateau):
-                raise ValueError(f"{owner}: schedulers[{i}] is a ReduceLROnPlateau, whose step "
-                                 "needs a metric; it cannot run in a sequence")
-            if child.optimizer is not optimizer:
-                raise ValueError(f"{owner}: schedulers[{i}] ({type(child).__name__}) belongs "
-                                 "to another optimiser")
+        schedulers = _children(owner, schedulers, optimizer, "run in a sequence")
         milestones = _epochs(owner, "milestones", milestones)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"{owner}: expected {len(schedulers) - 1} milestones (one fewer "
@@ -483,11 +584,7 @@ class SequentialLR(LRScheduler):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        children = state.get("_schedulers")
-        if not isinstance(children, list) or len(children) != len(self._schedulers):
-            raise ValueError(f"SequentialLR.load_state_dict: expected '_schedulers' with the "
-                             f"states of {len(self._schedulers)} schedulers, got "
-                             f"{children!r:.80}")
+        children = _child_states("SequentialLR", state, self._schedulers)
         for child, child_state in zip(self._schedulers, children):
             child.load_state_dict(child_state)
         super().load_state_dict({k: v for k, v in state.items() if k != "_schedulers"})
@@ -585,6 +682,170 @@ class ReduceLROnPlateau(LRScheduler):
             group["lr"] = lr
 
 
-__all__ = ["ConstantLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "ExponentialLR",
-           "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR", "OneCycleLR", "PolynomialLR",
-           "ReduceLROnPlateau", "SequentialLR", "StepLR"]
+class MultiplicativeLR(LRScheduler):
+    """lr = the group's lr * lr_lambda(epoch) at every step after the first (the lr keeps
+    what it was multiplied by, so the lr is the state); ``lr_lambda`` is one function for
+    every group or one per group. ``state_dict`` holds the lr last set (not the functions);
+    ``load_state_dict`` puts it back in the optimiser."""
+
+    def __init__(self, optimizer,
+                 lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+                 last_epoch: int = -1):
+        self.lr_lambdas = _lambdas("MultiplicativeLR", optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def _chained_lr(self, lr: float, group: int) -> float:
+        if self.last_epoch <= 0:
+            return lr
+        factor = self.lr_lambdas[group](self.last_epoch)
+        return lr * _finite("MultiplicativeLR", f"lr_lambda({self.last_epoch})", factor)
+
+    def get_lr(self) -> list[float]:
+        """Each group's lr after this epoch's factor (from the optimiser's lr)."""
+        groups = self.optimizer.param_groups
+        return [float(self._chained_lr(float(groups[g]["lr"]), g))
+                for g in range(len(self.base_lrs))]
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        unknown = sorted(set(state) - set(self.state_dict()))
+        if unknown:
+            raise ValueError(f"MultiplicativeLR.load_state_dict: unexpected keys {unknown}")
+        self.__dict__.update(state)
+        for group, lr in zip(self._check_group_count(len(self._last_lr)), self._last_lr):
+            group["lr"] = lr
+
+
+class CyclicLR(_CyclicMomentum):
+    """The cyclical learning rate (Smith), stepped once per batch: each group's lr climbs from
+    base_lr to max_lr over ``step_size_up`` steps and back over ``step_size_down`` (default
+    the same), the cycle's height scaled by ``mode``: "triangular" (1), "triangular2" (halved
+    each cycle), "exp_range" (gamma ** step), or by ``scale_fn(cycle or step)`` with
+    ``scale_mode`` "cycle" / "iterations". ``cycle_momentum`` (on by default, as PyTorch's)
+    moves each group's momentum (SGD) or beta1 (Adam...) the other way, between
+    max_momentum and base_momentum. The constructor sets the lrs to base_lr (``base_lrs``)
+    and the momenta to max_momentum."""
+
+    def __init__(self, optimizer, base_lr: float | Sequence[float],
+                 max_lr: float | Sequence[float], step_size_up: int = 2000,
+                 step_size_down: int | None = None, mode: str = "triangular",
+                 gamma: float = 1.0, scale_fn: Callable[[float], float] | None = None,
+                 scale_mode: str = "cycle", cycle_momentum: bool = True,
+                 base_momentum: float | Sequence[float] = 0.8,
+                 max_momentum: float | Sequence[float] = 0.9, last_epoch: int = -1):
+        owner = "CyclicLR"
+        groups = len(_param_groups(owner, optimizer))
+        self.base_lrs = _per_group(owner, "base_lr", base_lr, groups)
+        self.max_lrs = _per_group(owner, "max_lr", max_lr, groups)
+        up = float(_positive_int(owner, "step_size_up", step_size_up))
+        down = up if step_size_down is None \
+            else float(_positive_int(owner, "step_size_down", step_size_down))
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(f"{owner}: mode must be 'triangular', 'triangular2' or "
+                             f"'exp_range' (or give scale_fn), got {mode!r}")
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"{owner}: scale_fn must be callable, got "
+                            f"{type(scale_fn).__name__}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"{owner}: scale_mode must be 'cycle' or 'iterations', got "
+                             f"{scale_mode!r}")
+        self.mode = mode
+        self.gamma = _finite(owner, "gamma", gamma)
+        self._scale_fn_custom = scale_fn
+        # the built-in modes fix the scale mode, as PyTorch's
+        self.scale_mode = scale_mode if scale_fn is not None \
+            else "iterations" if mode == "exp_range" else "cycle"
+        self._momentum_settings(owner, optimizer, cycle_momentum, base_momentum, max_momentum,
+                                groups)
+        super().__init__(optimizer, last_epoch)
+
+    def _initial_lrs(self, groups: list[dict[str, Any]]) -> list[float]:
+        return list(self.base_lrs)
+
+    def scale_fn(self, x: float) -> float:
+        """The height's scale at cycle (or step) x."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def _position(self) -> tuple[float, float]:
+        """(the fraction of the way from base to max at ``last_epoch``, the scale)."""
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            fraction = x / self.step_ratio
+        else:
+            fraction = (x - 1) / (self.step_ratio - 1)
+        return fraction, self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+
+    def _lr(self, base_lr: float, group: int) -> float:
+        fraction, scale = self._position()
+        return base_lr + (self.max_lrs[group] - base_lr) * fraction * scale
+
+    def _momentum(self, top: float, bottom: float, fraction: float, scale: float) -> float:
+        return top - (top - bottom) * fraction * scale
+
+    def state_dict(self) -> dict[str, Any]:
+        """As the base's, without ``scale_fn`` (a function cannot be saved)."""
+        return {k: v for k, v in super().state_dict().items() if k != "_scale_fn_custom"}
+
+
+class ChainedScheduler(LRScheduler):
+    """Steps every scheduler in ``schedulers`` at each ``step()``, in order, each one from the
+    lr the one before it set (PyTorch's recursive forms: StepLR, MultiStepLR, ConstantLR,
+    LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR and MultiplicativeLR multiply;
+    the others set their closed form). Every child takes the first child's ``base_lrs``
+    (PyTorch's shared ``initial_lr``: make them in list order). ``state_dict`` holds each
+    child's state."""
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer=None):
+        schedulers = _children("ChainedScheduler", schedulers, optimizer, "be chained")
+        optimizer = schedulers[0].optimizer
+        for child in schedulers[1:]:
+            child.base_lrs = list(schedulers[0].base_lrs)
+        self._schedulers = schedulers
+        self.optimizer = optimizer
+        self._last_lr = [float(group["lr"]) for group in optimizer.param_groups]
+
+    def step(self) -> None:
+        for child in self._schedulers:
+            child._chaining = True
+            try:
+                child.step()
+            finally:
+                del child._chaining  # back to the class's False
+        self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
+
+    def get_lr(self) -> list[float]:
+        """Each group's lr as the last step left it."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        """``_last_lr`` and ``_schedulers``: each child's ``state_dict``."""
+        return {"_last_lr": list(self._last_lr),
+                "_schedulers": [child.state_dict() for child in self._schedulers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        children = _child_states("ChainedScheduler", state, self._schedulers)
+        unknown = sorted(set(state) - {"_last_lr", "_schedulers"})
+        if unknown or "_last_lr" not in state:
+            raise ValueError(f"ChainedScheduler.load_state_dict: expected keys '_last_lr' and "
+                             f"'_schedulers', got {sorted(state)}")
+        for child, child_state in zip(self._schedulers, children):
+            child.load_state_dict(child_state)
+            # (a child's own load sets its closed-form lr: the chain's lr comes back below)
+            child._last_lr = list(child_state.get("_last_lr", child._last_lr))
+        self._last_lr = list(state["_last_lr"])
+        for group, lr in zip(self._check_group_count(len(self._last_lr)), self._last_lr):
+            group["lr"] = lr
+
+
+__all__ = ["ChainedScheduler", "ConstantLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
+           "CyclicLR", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR",
+           "MultiplicativeLR", "OneCycleLR", "PolynomialLR", "ReduceLROnPlateau",
+           "SequentialLR", "StepLR"]

@@ -460,32 +460,53 @@ def _lerp(average: np.ndarray, target: np.ndarray, weight: float, scratch: np.nd
         np.subtract(target, scratch, out=average)
 
 
+def _adam_moments(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, s: np.ndarray,
+                  d: np.ndarray, decay: float | None, weight_decay: float, maximize: bool,
+                  beta1: float, beta2: float) -> np.ndarray:
+    """The start of an Adam-family step on one block (Adam, AdamW, NAdam, RAdam), in place:
+    p *= decay (decoupled weight decay, unless None); m = b1 m + (1 - b1) g;
+    v = b2 v + (1 - b2) g^2, with g the gradient followed (``_effective_grad``), returned.
+    s and d are scratch arrays (g may be written to s)."""
+    if decay is not None:
+        p *= decay
+    g = _effective_grad(p, g, s, weight_decay, maximize)
+    _lerp(m, g, 1.0 - beta1, d)
+    v *= beta2
+    _add_square(v, g, 1.0 - beta2, d)
+    return g
+
+
 class SGD(Optimizer):
-    """g = grad + weight_decay * p (-grad with maximize);  buf = momentum * buf + g (buf = g at
-    the first step);  p -= lr * (g + momentum * buf if nesterov else buf), or p -= lr * g
-    without momentum.
+    """g = grad + weight_decay * p (-grad with maximize);  buf = momentum * buf + (1 -
+    dampening) * g (buf = g at the first step, as PyTorch's);  p -= lr * (g + momentum * buf if
+    nesterov else buf), or p -= lr * g without momentum.
 
     A sparse gradient moves only its rows when there is neither momentum nor weight decay;
     with either it is densified (both touch every row)."""
 
     accepts_sparse = True
-    added_settings = {"maximize": False}
+    added_settings = {"maximize": False, "dampening": 0.0}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float,
                  momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 *, maximize: bool = False):
-        super().__init__(params, {"lr": lr, "momentum": momentum,
+                 *, maximize: bool = False, dampening: float = 0.0):
+        # dampening is keyword-only: PyTorch's place (4th) would shift dlpy's positional
+        # weight_decay and nesterov
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov,
                                   "maximize": maximize})
 
     def _check_group(self, settings):
         settings = super()._check_group(settings)
-        _check_hyper("SGD", momentum=settings["momentum"],
+        _check_hyper("SGD", momentum=settings["momentum"], dampening=settings["dampening"],
                      weight_decay=settings["weight_decay"])
-        if settings["nesterov"] and settings["momentum"] == 0:
-            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        if settings["nesterov"] and (settings["momentum"] == 0 or settings["dampening"] != 0):
+            raise ValueError(f"SGD: nesterov=True needs momentum > 0 and dampening 0, got "
+                             f"momentum={settings['momentum']}, "
+                             f"dampening={settings['dampening']}")
         settings = _check_flags("SGD", settings, "maximize")
         return {**settings, "momentum": float(settings["momentum"]),
+                "dampening": float(settings["dampening"]),
                 "weight_decay": float(settings["weight_decay"]),
                 "nesterov": bool(settings["nesterov"])}
 
@@ -512,13 +533,18 @@ class SGD(Optimizer):
             return
         first = state["step"] == 0
         state["step"] += 1
+        undamped = 1.0 - group["dampening"]
         for (p, g, buf), (s, t) in self._blocks(param, grad, state["momentum_buffer"]):
             g = _effective_grad(p, g, s, weight_decay, maximize)
             if first:
                 np.copyto(buf, g)
             else:
                 buf *= momentum
-                buf += g
+                if undamped == 1.0:
+                    buf += g
+                else:  # (nesterov is off: t is free)
+                    np.multiply(g, undamped, out=t)
+                    buf += t
             if nesterov:  # g + momentum * buf
                 np.multiply(buf, momentum, out=t)
                 t += g
@@ -573,12 +599,7 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             slots.append(state["max_exp_avg_sq"])
         for (p, g, m, v, *v_max), (s, d) in self._blocks(param, grad, *slots):
-            if decay is not None:
-                p *= decay
-            g = _effective_grad(p, g, s, weight_decay, maximize)
-            _lerp(m, g, 1.0 - beta1, d)
-            v *= beta2
-            _add_square(v, g, 1.0 - beta2, d)
+            _adam_moments(p, g, m, v, s, d, decay, weight_decay, maximize, beta1, beta2)
             if v_max:  # amsgrad: divide by the largest v so far
                 v = np.maximum(v_max[0], v, out=v_max[0])
             np.sqrt(v, out=d)

@@ -1,0 +1,363 @@
+"""Custom differentiable functions, as ``torch.autograd.Function`` (``dlpy.autograd.Function``).
+
+    class Exp(dlpy.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (y,) = ctx.saved_tensors
+            return grad_output * y
+
+    y = Exp.apply(x)
+
+``forward`` runs under ``no_grad`` and gets the arguments as they were passed (Tensors stay
+Tensors); it returns a Tensor or a tuple (numpy arrays there become Tensors; other values are
+passed through and never differentiated). ``backward`` gets one gradient per output as a
+Tensor without gradient (zeros for an output that got none, or None after
+``ctx.set_materialize_grads(False)``) and returns one gradient per input of ``forward``: a
+Tensor, a numpy array, a number or None. It also runs under ``no_grad``: first order only.
+
+Each call becomes one op of the engine (``<Name>Backward``, drawn as ``<Name>``). Several
+differentiable outputs are packed into one flat array that the op produces, and each output
+is a slice of it (``OutputOf``), whose backward is a ``SliceGrad``: the engine adds the
+outputs' gradients into one array and the op splits it again, so the engine itself stays
+one-output.
+
+``tracing`` lets ``dlpy.utils.checkpoint`` see (and replace) the tensors every op is called
+with while a function runs; it is off, and costs nothing, otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from dlpy.slice_grad import SliceGrad
+from dlpy.tensor import Op, Tensor, is_grad_enabled, no_grad, sum_to_shape
+
+__all__ = ["Function", "FunctionCtx", "once_differentiable"]
+
+_engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is the function)
+
+
+# ---------------------------------------------------------------------------- tracing
+_tracers: list[Callable[[tuple, tuple], tuple]] = []
+_untraced_call = Op.__call__
+
+
+def trace_inputs(inputs: tuple) -> tuple:
+    """The inputs an op is called with, after every active tracer has seen them, in order:
+    ``tracer(raw, inputs)`` gets what the caller passed and what the tracers before it made
+    of it, and returns the inputs to use."""
+    raw = inputs
+    for tracer in _tracers:
+        inputs = tracer(raw, inputs)
+    return inputs
+
+
+def _traced_call(self, *inputs):
+    return _untraced_call(self, *trace_inputs(inputs))
+
+
+@contextlib.contextmanager
+def tracing(tracer: Callable[[tuple, tuple], tuple]) -> Iterator[None]:
+    """Within this block ``tracer(raw, inputs) -> inputs`` sees the inputs of every op called
+    (and of every ``Function.apply``) before the op runs, and may replace them (see
+    ``trace_inputs``). ``Op.__call__`` is
+    swapped for a traced one only while a tracer is active, so the engine's hot path is
+    untouched otherwise."""
+    _tracers.append(tracer)
+    Op.__call__ = _traced_call
+    try:
+        yield
+    finally:
+        _tracers.remove(tracer)
+        if not _tracers:
+            Op.__call__ = _untraced_call
+
+
+# ---------------------------------------------------------------------------- outputs
+class OutputOf(Op):
+    """Output ``index`` of a multi-output op, read from the flat array the op produced;
+    backward hands its gradient back as a ``SliceGrad`` and tells the op it got one."""
+
+    def __init__(self, owner: Op, index: int, start: int, shape: tuple, dtype, size: int):
+        self.owner, self.index, self.start = owner, index, start
+        self.out_shape, self.out_dtype, self.size = shape, np.dtype(dtype), size
+
+    def forward(self, packed):
+        self.packed_dtype = packed.dtype
+        stop = self.start + int(np.prod(self.out_shape))
+        return packed[self.start:stop].reshape(self.out_shape).astype(self.out_dtype,
+                                                                      copy=False)
+
+    def backward(self, grad_output):
+        self.owner.reached.add(self.index)
+        values = grad_output.reshape(-1).astype(self.packed_dtype, copy=False)
+        index = slice(self.start, self.start + values.size)
+        return (SliceGrad(index, values, (self.size,), self.packed_dtype),)
+
+    def describe(self) -> str:
+        return f"{self.owner.describe()}[{self.index}]"
+
+
+def record_outputs(op: Op, inputs: tuple[Tensor, ...], arrays: list[np.ndarray]
+                   ) -> list[Tensor]:
+    """Make ``op`` (already holding its settings and saved state) the producer of ``arrays``:
+    one output is the op's own; several are packed into one flat array (in their common
+    dtype) and read back by one ``OutputOf`` each. Sets ``op.inputs``, ``op.layout`` (where
+    each output lies in the packed array, None for one output) and ``op.reached``."""
+    op.inputs = inputs
+    if _engine._detect_anomaly:
+        for data in arrays:
+            _engine._check_forward(op, inputs, data)
+        op._created_at = _engine._caller()
+    op.reached = set()
+    if len(arrays) == 1:
+        op.layout = None
+        return [_recorded(arrays[0], op)]
+    dtype = np.result_type(*[a.dtype for a in arrays])
+    packed = np.concatenate([a.reshape(-1).astype(dtype, copy=False) for a in arrays])
+    hidden = _recorded(packed, op)
+    hidden.name = "packed outputs"  # a label for graph drawings
+    op.layout, outputs, start = [], [], 0
+    for k, a in enumerate(arrays):
+        op.layout.append((start, a.shape, a.dtype))
+        outputs.append(OutputOf(op, k, start, a.shape, a.dtype, packed.size)(hidden))
+        start += a.size
+    return outputs
+
+
+def _recorded(data: np.ndarray, op: Op) -> Tensor:
+    out = Tensor(data)
+    out.op, out.requires_grad = op, True
+    return out
+
+
+def split_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
+    """The gradient of each output recorded by ``record_outputs`` (None: it got none)."""
+    if op.layout is None:
+        return [grad_output]
+    grads = []
+    for k, (start, shape, dtype) in enumerate(op.layout):
+        if k not in op.reached:
+            grads.append(None)
+            continue
+        part = grad_output[start:start + int(np.prod(shape))]
+        grads.append(part.reshape(shape).astype(dtype, copy=False))
+    op.reached.clear()
+    return grads
+
+
+# ---------------------------------------------------------------------------- Function
+class FunctionCtx:
+    """What ``forward`` and ``backward`` share: saved tensors, flags and any attribute you
+    set (``ctx.k = 3``)."""
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]):
+        self.needs_input_grad = needs_input_grad  # one per input of forward, as torch
+        self.materialize_grads = True
+        self._saved: tuple | None = ()
+        self._non_differentiable: set[int] = set()
+
+    def save_for_backward(self, *tensors) -> None:
+        """Keep tensors (or None) for backward; ``saved_tensors`` gives them back."""
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_backward: can save only Tensors or None, but "
+                                f"argument {i} is a {type(t).__name__} (keep other values as "
+                                "attributes of ctx: ctx.k = k)")
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._saved is None:
+            raise RuntimeError("saved_tensors: they were freed by an earlier backward(); "
+                               "pass retain_graph=True to the first call to go twice")
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        """These outputs get no gradient (an index, a mask); backward still receives zeros
+        (or None) for them."""
+        self._non_differentiable.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """False: backward gets None, not zeros, for an output that got no gradient."""
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors) -> None:
+        raise NotImplementedError("mark_dirty: dlpy has no in-place changes of tensors that "
+                                  "need gradients; return a new tensor instead")
+
+
+class _FunctionBackward(Op):
+    """One call of a Function in the graph; a subclass named ``<Name>Backward`` per Function."""
+
+    function: type[Function]
+
+    def __init__(self, argument_kinds: tuple[str, ...], outputs: tuple):
+        self.argument_kinds = argument_kinds  # per argument of forward: a type name
+        self.outputs = outputs  # per output of forward: (differentiable?, shape, dtype) or None
+
+    def describe(self) -> str:
+        return self.function.__name__
+
+    def free(self) -> None:
+        ctx = self.__dict__.get("ctx")
+        if ctx is not None:
+            ctx._saved = None
+        super().free()
+
+    def backward(self, grad_output):
+        name = self.function.__name__
+        ctx = self.ctx
+        recorded = iter(split_grads(self, grad_output))
+        grads = []
+        for entry in self.outputs:
+            grad = next(recorded) if entry is not None and entry[0] else None
+            if grad is None and entry is not None and ctx.materialize_grads:
+                grad = np.zeros(entry[1], dtype=entry[2])
+            grads.append(None if grad is None else Tensor(grad))
+        with no_grad():
+            result = self.function.backward(ctx, *grads)
+        result = result if isinstance(result, tuple) else (result,)
+        expected = len(self.argument_kinds)
+        if len(result) > expected and all(g is None for g in result[expected:]):
+            result = result[:expected]  # trailing Nones are allowed, as torch
+        if len(result) != expected:
+            raise RuntimeError(
+                f"{name}.backward returned {len(result)} gradient(s) for {expected} input(s) of "
+                f"forward ({', '.join(self.argument_kinds)}); return one per input, None for "
+                "those without one"
+            )
+        tensors = iter(self.inputs)
+        out = []
+        for i, (kind, grad) in enumerate(zip(self.argument_kinds, result)):
+            if kind != "Tensor":
+                if grad is not None:
+                    raise RuntimeError(f"{name}.backward returned a gradient for input {i}, a "
+                                       f"{kind}, not a Tensor; return None there")
+                continue
+            tensor = next(tensors)
+            out.append(None if grad is None or not tensor.requires_grad
+                       else _checked_gradient(name, i, tensor, grad))
+        return tuple(out)
+
+
+def _checked_gradient(name: str, i: int, tensor: Tensor, grad) -> np.ndarray:
+    if isinstance(grad, Tensor):
+        grad = grad.data
+    elif not isinstance(grad, (np.ndarray, np.generic, int, float)) or isinstance(grad, bool):
+        raise TypeError(f"{name}.backward: the gradient of input {i} is a "
+                        f"{type(grad).__name__}; return a Tensor, a numpy array, a number or "
+                        "None")
+    grad = np.asarray(grad)
+    if grad.dtype.kind not in "fiu":
+        raise TypeError(f"{name}.backward: the gradient of input {i} has dtype {grad.dtype}")
+    if grad.shape != tensor.shape:
+        try:  # a gradient at a broadcast shape is summed back, as torch
+            full = np.broadcast_shapes(grad.shape, tensor.shape)
+            grad = np.ascontiguousarray(sum_to_shape(np.broadcast_to(grad, full), tensor.shape))
+        except ValueError:
+            raise RuntimeError(f"{name}.backward: the gradient of input {i} has shape "
+                               f"{grad.shape}, the input has shape {tensor.shape}") from None
+    return grad.astype(tensor.dtype, copy=False)
+
+
+class Function:
+    """Subclass with ``@staticmethod forward(ctx, *args, **kwargs)`` and
+    ``@staticmethod backward(ctx, *grad_outputs)``, then call ``MyFunction.apply(*args)``.
+
+    Or, as torch 2: ``forward(*args)`` without ctx plus
+    ``@staticmethod setup_context(ctx, inputs, output)``. Keyword arguments reach forward but
+    are never differentiated (a Tensor that needs a gradient must be positional).
+    """
+
+    _op_class: type[_FunctionBackward]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._op_class = type(f"{cls.__name__}Backward", (_FunctionBackward,),
+                             {"function": cls, "__module__": cls.__module__})
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__}: call {type(self).__name__}.apply(...), do not "
+                        "make an instance (forward and backward are static methods)")
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("Function: define a @staticmethod forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("Function: define a @staticmethod backward(ctx, "
+                                  "*grad_outputs)")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run forward and, if an input needs a gradient, record one op for backward."""
+        name = cls.__name__
+        if cls is Function:
+            raise TypeError("Function.apply: subclass Function and call MyFunction.apply(...)")
+        for key, value in kwargs.items():
+            if isinstance(value, Tensor) and value.requires_grad:
+                raise TypeError(f"{name}.apply: keyword argument {key!r} needs a gradient; "
+                                "pass it positionally (keyword arguments are never "
+                                "differentiated)")
+        tensors = trace_inputs(tuple(a for a in args if isinstance(a, Tensor)))
+        ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
+        with no_grad():
+            if cls.setup_context is Function.setup_context:
+                result = cls.forward(ctx, *args, **kwargs)
+            else:
+                result = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, result)
+        single = not isinstance(result, tuple)
+        returned = [result] if single else list(result)
+        outputs = [Tensor(o) if isinstance(o, np.ndarray) else o for o in returned]
+        if single and not isinstance(outputs[0], Tensor):
+            raise TypeError(f"{name}.forward must return a Tensor or a tuple, got "
+                            f"{type(result).__name__}")
+        differentiable = [isinstance(o, Tensor) and o.dtype.kind == "f"
+                          and id(r) not in ctx._non_differentiable
+                          for r, o in zip(returned, outputs)]
+        record = is_grad_enabled() and any(t.requires_grad for t in tensors) \
+            and any(differentiable)
+        # new Tensor objects share the arrays: forward may return an input or keep its output
+        plain = [Tensor(o.data) if isinstance(o, Tensor) and (o.requires_grad or record) else o
+                 for o in outputs]
+        if record:
+            meta = tuple((d, o.shape, o.dtype) if isinstance(o, Tensor) else None
+                         for d, o in zip(differentiable, outputs))
+            kinds = tuple("Tensor" if isinstance(a, Tensor) else type(a).__name__
+                          for a in args)
+            op = cls._op_class(kinds, meta)
+            op.ctx = ctx
+            chosen = [k for k, d in enumerate(differentiable) if d]
+            for k, out in zip(chosen, record_outputs(op, tensors,
+                                                     [outputs[k].data for k in chosen])):
+                plain[k] = out
+        return plain[0] if single else tuple(plain)
+
+
+def once_differentiable(backward: Callable) -> Callable:
+    """torch's decorator for a backward that cannot itself be differentiated: every dlpy
+    backward is (gradients are never recorded), so it changes nothing."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grad_outputs):
+        return backward(ctx, *grad_outputs)
+
+    return wrapper

@@ -1,0 +1,273 @@
+"""Where a parameter or a value may lie, under torch.distributions.constraints' names:
+``check(array)`` gives a boolean array of the batch shape (the ``event_dim`` rightmost axes are
+one event, valid only if all of it is). Bounds may be numbers or Tensors (Uniform's support)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.tensor import Tensor
+
+__all__ = [
+    "Constraint", "boolean", "dependent", "dependent_property", "greater_than",
+    "greater_than_eq", "half_open_interval", "independent", "integer_interval", "interval",
+    "is_dependent", "less_than", "lower_cholesky", "lower_triangular", "nonnegative",
+    "nonnegative_integer", "one_hot", "positive", "positive_definite", "positive_integer", "real",
+    "real_vector", "simplex", "symmetric", "unit_interval",
+]
+
+
+def _array(value) -> np.ndarray:
+    return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+def _bound(value) -> str:
+    array = _array(value)
+    if array.size == 1:
+        return repr(float(array.reshape(())))
+    return np.array2string(array, precision=4, threshold=8, separator=", ")
+
+
+class Constraint:
+    """A region of values: ``check(value)`` -> booleans of the shape without the ``event_dim``
+    rightmost axes."""
+
+    is_discrete = False
+    event_dim = 0
+
+    def check(self, value) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return type(self).__name__.lstrip("_") + "()"
+
+
+class _Dependent(Constraint):
+    """A placeholder for a parameter whose valid values depend on others: never checked."""
+
+    def __init__(self, *, is_discrete: bool = False, event_dim: int = 0):
+        self.is_discrete, self.event_dim = is_discrete, event_dim
+
+    def __call__(self, *, is_discrete: bool = False, event_dim: int = 0) -> _Dependent:
+        return _Dependent(is_discrete=is_discrete, event_dim=event_dim)
+
+    def check(self, value) -> np.ndarray:
+        raise ValueError("a dependent constraint cannot be checked")
+
+
+class dependent_property(property, _Dependent):  # noqa: N801 - PyTorch's name
+    """A property that, read on the class, is a dependent constraint (Uniform's support)."""
+
+    def __init__(self, fn=None, *, is_discrete: bool = False, event_dim: int = 0):
+        property.__init__(self, fn)
+        self.is_discrete, self.event_dim = is_discrete, event_dim
+
+    def __call__(self, fn):
+        return dependent_property(fn, is_discrete=self.is_discrete, event_dim=self.event_dim)
+
+
+def is_dependent(constraint) -> bool:
+    return isinstance(constraint, _Dependent)
+
+
+class independent(Constraint):  # noqa: N801 - PyTorch's name
+    """``base`` with ``reinterpreted_batch_ndims`` more rightmost axes in one event."""
+
+    def __init__(self, base: Constraint, reinterpreted_batch_ndims: int):
+        self.base, self.reinterpreted_batch_ndims = base, reinterpreted_batch_ndims
+        self.is_discrete = base.is_discrete
+        self.event_dim = base.event_dim + reinterpreted_batch_ndims
+
+    def check(self, value) -> np.ndarray:
+        result = self.base.check(value)
+        n = self.reinterpreted_batch_ndims
+        if result.ndim < n:
+            raise ValueError(f"expected a value with at least {self.event_dim} axes, got "
+                             f"{_array(value).ndim}")
+        return result.reshape(result.shape[:result.ndim - n] + (-1,)).all(-1) if n else result
+
+    def __repr__(self) -> str:
+        return f"Independent({self.base!r}, {self.reinterpreted_batch_ndims})"
+
+
+class _Real(Constraint):
+    """The extended real line [-inf, inf]: anything but nan."""
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return value == value
+
+
+class _Boolean(Constraint):
+    is_discrete = True
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return (value == 0) | (value == 1)
+
+
+class _OneHot(Constraint):
+    is_discrete = True
+    event_dim = 1
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
+
+
+class greater_than(Constraint):  # noqa: N801 - PyTorch's name
+    """(lower_bound, inf]."""
+
+    def __init__(self, lower_bound):
+        self.lower_bound = lower_bound
+
+    def check(self, value) -> np.ndarray:
+        return _array(self.lower_bound) < _array(value)
+
+    def __repr__(self) -> str:
+        return f"GreaterThan(lower_bound={_bound(self.lower_bound)})"
+
+
+class greater_than_eq(greater_than):  # noqa: N801 - PyTorch's name
+    """[lower_bound, inf)."""
+
+    def check(self, value) -> np.ndarray:
+        return _array(self.lower_bound) <= _array(value)
+
+    def __repr__(self) -> str:
+        return f"GreaterThanEq(lower_bound={_bound(self.lower_bound)})"
+
+
+class less_than(Constraint):  # noqa: N801 - PyTorch's name
+    """[-inf, upper_bound)."""
+
+    def __init__(self, upper_bound):
+        self.upper_bound = upper_bound
+
+    def check(self, value) -> np.ndarray:
+        return _array(value) < _array(self.upper_bound)
+
+    def __repr__(self) -> str:
+        return f"LessThan(upper_bound={_bound(self.upper_bound)})"
+
+
+class interval(Constraint):  # noqa: N801 - PyTorch's name
+    """[lower_bound, upper_bound]."""
+
+    def __init__(self, lower_bound, upper_bound):
+        self.lower_bound, self.upper_bound = lower_bound, upper_bound
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return (_array(self.lower_bound) <= value) & (value <= _array(self.upper_bound))
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__.title().replace('_', '')}(lower_bound="
+                f"{_bound(self.lower_bound)}, upper_bound={_bound(self.upper_bound)})")
+
+
+class half_open_interval(interval):  # noqa: N801 - PyTorch's name
+    """[lower_bound, upper_bound)."""
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return (_array(self.lower_bound) <= value) & (value < _array(self.upper_bound))
+
+
+class integer_interval(interval):  # noqa: N801 - PyTorch's name
+    """The integers in [lower_bound, upper_bound]."""
+
+    is_discrete = True
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return (value % 1 == 0) & super().check(value)
+
+
+class _IntegerGreaterThan(greater_than_eq):
+    """The integers >= lower_bound."""
+
+    is_discrete = True
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return (value % 1 == 0) & super().check(value)
+
+    def __repr__(self) -> str:
+        return f"IntegerGreaterThan(lower_bound={_bound(self.lower_bound)})"
+
+
+class _Simplex(Constraint):
+    """Non-negative vectors (the last axis) that sum to 1 within 1e-6."""
+
+    event_dim = 1
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return (value >= 0).all(-1) & (np.abs(value.sum(-1) - 1) < 1e-6)
+
+
+class _LowerTriangular(Constraint):
+    event_dim = 2
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return (np.tril(value) == value).all((-2, -1))
+
+
+class _LowerCholesky(Constraint):
+    """Lower-triangular square matrices with a positive diagonal."""
+
+    event_dim = 2
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        lower = (np.tril(value) == value).all((-2, -1))
+        return lower & (np.diagonal(value, axis1=-2, axis2=-1) > 0).all(-1)
+
+
+class _Symmetric(Constraint):
+    """Square matrices equal to their transpose within 1e-6 (absolute, as PyTorch's isclose)."""
+
+    event_dim = 2
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        if value.shape[-1] != value.shape[-2]:
+            return np.zeros(value.shape[:-2], dtype=bool)
+        return np.isclose(value, np.swapaxes(value, -1, -2), atol=1e-6).all((-2, -1))
+
+
+class _PositiveDefinite(_Symmetric):
+    """Symmetric matrices with a Cholesky factor."""
+
+    def check(self, value) -> np.ndarray:
+        symmetric = super().check(value)
+        if not symmetric.all():
+            return symmetric
+        value = _array(value)
+        flat = value.reshape((-1,) + value.shape[-2:])
+        result = np.ones(len(flat), dtype=bool)
+        for i, matrix in enumerate(flat):
+            try:
+                np.linalg.cholesky(matrix)
+            except np.linalg.LinAlgError:
+                result[i] = False
+        return result.reshape(value.shape[:-2])
+
+
+dependent = _Dependent()
+boolean = _Boolean()
+one_hot = _OneHot()
+nonnegative_integer = _IntegerGreaterThan(0)
+positive_integer = _IntegerGreaterThan(1)
+real = _Real()
+real_vector = independent(real, 1)
+positive = greater_than(0.0)
+nonnegative = greater_than_eq(0.0)
+unit_interval = interval(0.0, 1.0)
+simplex = _Simplex()
+lower_triangular = _LowerTriangular()
+lower_cholesky = _LowerCholesky()
+symmetric = _Symmetric()
+positive_definite = _PositiveDefinite()

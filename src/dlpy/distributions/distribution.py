@@ -1,0 +1,334 @@
+"""The base class of every distribution, and the helpers the families share.
+
+A distribution holds its parameters as Tensors (gradients flow from ``log_prob``, ``entropy``,
+``cdf`` and ``rsample`` back to them) broadcast to ``batch_shape`` (+ their event axes). Samples
+have the shape ``sample_shape + batch_shape + event_shape`` and come from dlpy's default
+generator (``dlpy.manual_seed``) or the numpy Generator passed as ``generator=``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import dlpy.functional as F
+from dlpy.creation import _generator
+from dlpy.distributions import constraints
+from dlpy.tensor import Tensor, no_grad
+
+__all__ = ["Distribution", "as_tensors", "broadcast_all"]
+
+
+def _shape_text(shape: tuple) -> str:
+    return str(tuple(int(n) for n in shape))
+
+
+class _derived:  # noqa: N801 - a property-like decorator
+    """A parameter computed from another one when it was not given (Bernoulli's probs from its
+    logits). A non-data descriptor: a value set on the instance wins. Not cached, so each use
+    records a fresh graph (a second backward never meets a freed one)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return self
+        return self.fn(instance)
+
+
+class Distribution:
+    """The base class: ``batch_shape``, ``event_shape``, ``sample``, ``rsample``, ``log_prob``,
+    ``entropy``, ``mean``, ``variance``, ``stddev``, ``cdf``/``icdf`` where a family has them.
+
+    ``validate_args`` (default: on, as PyTorch's ``__debug__``) checks the parameters against
+    ``arg_constraints`` when the distribution is made and the values given to ``log_prob`` and
+    ``cdf`` against ``support``, raising a ValueError that names what was wrong.
+    """
+
+    has_rsample = False
+    has_enumerate_support = False
+    arg_constraints: dict[str, constraints.Constraint] = {}
+    support: constraints.Constraint | None = None
+    _validate_args = __debug__
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        """Turn argument validation on or off for distributions made without ``validate_args``."""
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"set_default_validate_args: expected True or False, got {value!r}")
+        Distribution._validate_args = bool(value)
+
+    def __init__(self, batch_shape=(), event_shape=(), validate_args: bool | None = None):
+        self._batch_shape = tuple(int(n) for n in batch_shape)
+        self._event_shape = tuple(int(n) for n in event_shape)
+        if validate_args is not None:
+            if not isinstance(validate_args, (bool, np.bool_)):
+                raise TypeError(f"{type(self).__name__}: validate_args must be True, False or "
+                                f"None, got {validate_args!r}")
+            self._validate_args = bool(validate_args)
+        if self._validate_args:
+            for name in self._given_params():
+                constraint = self.arg_constraints[name]
+                if constraints.is_dependent(constraint):
+                    continue
+                value = self.__dict__[name]
+                valid = constraint.check(value.data)
+                if not np.all(valid):
+                    raise ValueError(
+                        f"{type(self).__name__}: expected parameter {name} (shape "
+                        f"{_shape_text(value.shape)}) to satisfy the constraint {constraint!r}, "
+                        f"but found invalid values"
+                        f"{_first_invalid(value.data, valid, constraint.event_dim)}")
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The shape over which the parameters are batched."""
+        return self._batch_shape
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        """The shape of one sample (without batching)."""
+        return self._event_shape
+
+    def _extended_shape(self, sample_shape=()) -> tuple[int, ...]:
+        return _sample_shape(type(self).__name__, sample_shape) + self._batch_shape + \
+            self._event_shape
+
+    def _given_params(self) -> list[str]:
+        """The parameters given (or computed at construction), in arg_constraints' order."""
+        return [name for name in self.arg_constraints if name in self.__dict__]
+
+    def expand(self, batch_shape) -> Distribution:
+        """A new distribution with its parameters broadcast to ``batch_shape`` (which
+        ``batch_shape`` must broadcast to); it is not validated again."""
+        batch_shape = _sample_shape(f"{type(self).__name__}.expand", batch_shape)
+        try:
+            ok = np.broadcast_shapes(self._batch_shape, batch_shape) == batch_shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{type(self).__name__}.expand: batch_shape "
+                             f"{_shape_text(self._batch_shape)} does not broadcast to "
+                             f"{_shape_text(batch_shape)}")
+        new = self.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        for name in self._given_params():
+            value = self.__dict__[name]
+            event_dim = self.arg_constraints[name].event_dim
+            shape = batch_shape + value.shape[value.ndim - event_dim:]
+            if value.shape != shape:
+                new.__dict__[name] = F.expand(value, shape)
+        self._expand_extra(new, batch_shape)
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _expand_extra(self, new: Distribution, batch_shape: tuple) -> None:
+        """Hook for expand: state besides the parameters (a wrapped distribution)."""
+
+    # ------------------------------------------------------------------ moments
+    @property
+    def mean(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement mean")
+
+    @property
+    def mode(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement mode")
+
+    @property
+    def variance(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement variance")
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.variance.sqrt()
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, sample_shape=(), *, generator: np.random.Generator | None = None,
+               rng: np.random.Generator | None = None) -> Tensor:
+        """Draw ``sample_shape`` samples (shape ``sample_shape + batch_shape + event_shape``),
+        recording no graph. ``generator`` (or ``rng``): a numpy Generator, by default dlpy's."""
+        with no_grad():
+            return self.rsample(sample_shape, generator=generator, rng=rng)
+
+    def rsample(self, sample_shape=(), *, generator: np.random.Generator | None = None,
+                rng: np.random.Generator | None = None) -> Tensor:
+        """A reparameterised sample: a differentiable function of the parameters and of noise
+        drawn from ``generator`` (or ``rng``; by default dlpy's generator)."""
+        raise NotImplementedError(f"{type(self).__name__} has no reparameterised sampler "
+                                  "(rsample); use sample(), and a score-function estimator "
+                                  "(log_prob) for gradients")
+
+    def _rng(self, generator, rng) -> np.random.Generator:
+        return _generator(f"{type(self).__name__}.sample", generator, rng)
+
+    # ------------------------------------------------------------------ densities
+    def log_prob(self, value) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement log_prob")
+
+    def cdf(self, value) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement cdf")
+
+    def icdf(self, value) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement icdf")
+
+    def entropy(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement entropy")
+
+    def perplexity(self) -> Tensor:
+        """exp(entropy)."""
+        return self.entropy().exp()
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement enumerate_support")
+
+    def _value(self, value, method: str = "log_prob") -> Tensor:
+        """``value`` as a float Tensor of the parameters' dtype (Tensors keep theirs), checked
+        against the shapes and the support when validating."""
+        value = _as_float_tensor(value, self._dtype())
+        if self._validate_args:
+            self._validate_sample(value, method)
+        return value
+
+    def _unchecked(self, value) -> Tensor:
+        """An icdf's argument as a Tensor, not validated (PyTorch checks no icdf argument)."""
+        return _as_float_tensor(value, self._dtype())
+
+    def _dtype(self) -> np.dtype:
+        for name in self._given_params():
+            return self.__dict__[name].dtype
+        return np.dtype(np.float32)
+
+    def _validate_sample(self, value: Tensor, method: str = "log_prob") -> None:
+        name = f"{type(self).__name__}.{method}"
+        shape, event = value.shape, self._event_shape
+        if shape[len(shape) - len(event):] != event or len(shape) < len(event):
+            raise ValueError(f"{name}: the rightmost axes of value {_shape_text(shape)} must "
+                             f"match event_shape {_shape_text(event)}")
+        expected = self._batch_shape + event
+        for i, j in zip(reversed(shape), reversed(expected)):
+            if i != 1 and j != 1 and i != j:
+                raise ValueError(f"{name}: value {_shape_text(shape)} does not broadcast with "
+                                 f"batch_shape + event_shape {_shape_text(expected)}")
+        support = self.support
+        if support is None:  # a subclass that declares none: only the shapes are checked
+            return
+        valid = support.check(value.data)
+        if not np.all(valid):
+            raise ValueError(f"{name}: expected value (shape {_shape_text(shape)}) within the "
+                             f"support {support!r} of {self!r}, but found invalid values"
+                             f"{_first_invalid(value.data, valid, support.event_dim)}")
+
+    def __repr__(self) -> str:
+        parts = []
+        for name in self._given_params():
+            value = self.__dict__[name]
+            shown = value.data.reshape(()).item() if value.data.size == 1 else \
+                _shape_text(value.shape)
+            parts.append(f"{name}: {shown}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+# ---------------------------------------------------------------------- helpers
+def _first_invalid(values: np.ndarray, valid: np.ndarray, event_dim: int = 0) -> str:
+    """': 2 of 3 entries, the first at index (1,): -1.0' (an event's values when event_dim)."""
+    valid = np.broadcast_to(valid, values.shape[:values.ndim - event_dim])
+    bad = ~valid
+    count, total = int(bad.sum()), bad.size
+    where = tuple(int(i) for i in np.argwhere(bad)[0]) if count else ()
+    shown = np.asarray(values[where] if count else values)
+    text = repr(shown.item()) if shown.ndim == 0 else \
+        np.array2string(shown, precision=6, threshold=10, separator=", ")
+    what = "events" if event_dim else "entries"
+    return f": {count} of {total} {what}, the first at index {where}: {text}"
+
+
+def _sample_shape(name: str, sample_shape) -> tuple[int, ...]:
+    """A shape given as a tuple or list of ints (or one int) -> tuple."""
+    shape = sample_shape
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0
+            for n in shape):
+        raise ValueError(f"{name}: expected a shape (a tuple of non-negative ints), got "
+                         f"{sample_shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+def _as_float_tensor(value, dtype) -> Tensor:
+    """A Tensor (its float dtype kept, an integer one cast to ``dtype``), or an array, list or
+    number made a constant Tensor (float arrays keep their dtype, the rest take ``dtype``)."""
+    if isinstance(value, Tensor):
+        return value if value.dtype.kind == "f" else Tensor(value.data.astype(dtype))
+    array = np.asarray(value)
+    if array.dtype.kind != "f" or not isinstance(value, np.ndarray):
+        array = array.astype(dtype)
+    return Tensor(array)
+
+
+def as_tensors(name: str, names: tuple[str, ...], *values) -> tuple[Tensor, ...]:
+    """Parameters as Tensors of one float dtype family: Tensors and float arrays keep their
+    dtype, numbers (and integer arrays) take the first float Tensor's or array's dtype
+    (float32 if none), as torch's ``broadcast_all``."""
+    dtype = None
+    for v in values:
+        data = v.data if isinstance(v, Tensor) else v
+        if isinstance(data, np.ndarray) and data.dtype.kind == "f":
+            dtype = data.dtype
+            break
+    dtype = np.dtype(np.float32) if dtype is None else dtype
+    tensors = []
+    for what, v in zip(names, values):
+        if isinstance(v, bool) or not isinstance(v, (Tensor, np.ndarray, int, float, np.number,
+                                                     list, tuple)):
+            raise TypeError(f"{name}: {what} must be a Tensor, an array or a number, got "
+                            f"{type(v).__name__}")
+        tensors.append(_as_float_tensor(v, dtype))
+    return tuple(tensors)
+
+
+def broadcast_all(name: str, names: tuple[str, ...], *values) -> tuple[Tensor, ...]:
+    """``as_tensors``, then broadcast to one shape (a Tensor of that shape is kept as it is,
+    so its gradient lands on it directly)."""
+    tensors = as_tensors(name, names, *values)
+    try:
+        shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    except ValueError:
+        shapes = ", ".join(f"{w} {_shape_text(t.shape)}" for w, t in zip(names, tensors))
+        raise ValueError(f"{name}: the parameters cannot be broadcast together: {shapes}") \
+            from None
+    return tuple(t if t.shape == shape else F.expand(t, shape) for t in tensors)
+
+
+def sum_rightmost(value: Tensor, dims: int) -> Tensor:
+    """Sum the ``dims`` rightmost axes (none for 0)."""
+    if dims == 0:
+        return value
+    return value.sum(axis=tuple(range(value.ndim - dims, value.ndim)))
+
+
+def clamp_probs(probs: Tensor) -> Tensor:
+    """probs limited to [eps, 1 - eps] (eps: the dtype's machine epsilon), as PyTorch's."""
+    eps = float(np.finfo(probs.dtype).eps)
+    return F.clamp(probs, eps, 1 - eps)
+
+
+def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
+    """log(p) (log-odds log(p) - log(1 - p) when binary), probs clamped away from 0 and 1."""
+    clamped = clamp_probs(probs)
+    if is_binary:
+        return clamped.log() - F.log1p(-clamped)
+    return clamped.log()
+
+
+def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
+    """sigmoid(logits) when binary, else softmax over the last axis."""
+    return F.sigmoid(logits) if is_binary else F.softmax(logits, axis=-1)
+
+
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)

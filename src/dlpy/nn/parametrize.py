@@ -1,0 +1,250 @@
+"""``torch.nn.utils.parametrize``: a module's tensor recomputed from other tensors at every use.
+
+    parametrize.register_parametrization(layer, "weight", Symmetric())
+    layer.weight          # Symmetric()(layer.parametrizations.weight.original), each access
+
+``register_parametrization`` moves the parameter (or buffer) ``name`` to
+``module.parametrizations[name].original`` and makes ``module.name`` a property that runs the
+parametrizations on it, in the order registered, so the layer's own forward is unchanged and
+the gradient flows to the original. A parametrization is a Module whose ``forward`` maps the
+original(s) to the tensor; its optional ``right_inverse`` maps a tensor back (used at
+registration, where it may also split the tensor into several originals, ``original0``,
+``original1``...; and by ``module.name = value``). The module's class becomes a subclass
+``Parametrized<Class>`` holding the properties, as PyTorch's; ``remove_parametrizations``
+undoes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dlpy.nn.container import ModuleDict, ModuleList
+from dlpy.nn.module import Module, Parameter
+from dlpy.tensor import Tensor, no_grad
+
+__all__ = ["ParametrizationList", "is_parametrized", "register_parametrization",
+           "remove_parametrizations", "type_before_parametrizations"]
+
+
+def _as_tensor(value) -> Tensor:
+    """A parameter as it is; a buffer (a numpy array) as a constant tensor."""
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+
+
+def _register(module: Module, name: str, value: Tensor | np.ndarray, buffer: bool) -> None:
+    if buffer:
+        module.register_buffer(name, value.data if isinstance(value, Tensor) else value)
+    else:
+        module.register_parameter(name, value)
+
+
+class ParametrizationList(ModuleList):
+    """The parametrizations of one tensor, applied in order, and its original: ``original``,
+    or ``original0``, ``original1``... when the first ``right_inverse`` returns several
+    tensors. Calling it computes the tensor."""
+
+    def __init__(self, modules: Sequence[Module], original: Tensor | np.ndarray,
+                 unsafe: bool = False):
+        if not modules:
+            raise ValueError("ParametrizationList: expected one or more parametrizations")
+        super().__init__(modules)
+        self.unsafe = unsafe
+        buffer = not isinstance(original, Parameter)
+        self.is_buffer = buffer
+        original_tensor = _as_tensor(original)
+        shape, dtype = original_tensor.shape, original_tensor.dtype
+        with no_grad():
+            new = original_tensor
+            for module in reversed(list(self)):
+                if hasattr(module, "right_inverse"):
+                    try:
+                        new = module.right_inverse(new)
+                    except NotImplementedError:
+                        pass
+        if not isinstance(new, (Tensor, Sequence)):
+            raise ValueError(f"ParametrizationList: right_inverse must return a Tensor or a "
+                             f"sequence of tensors, got {type(new).__name__}")
+        self.is_tensor = isinstance(new, Tensor)
+        self.ntensors = 1 if self.is_tensor else len(new)
+        if self.is_tensor:
+            if new.dtype != dtype:
+                raise ValueError(f"ParametrizationList: right_inverse may not change the "
+                                 f"dtype of a single tensor: {dtype} became {new.dtype}")
+            if new is not original_tensor:  # the same Parameter object keeps the new value
+                original_tensor.data = np.array(new.data, copy=True)
+            _register(self, "original", original_tensor.data if buffer else original_tensor,
+                      buffer)
+        else:
+            for i, part in enumerate(new):
+                if not isinstance(part, Tensor):
+                    raise ValueError(f"ParametrizationList: right_inverse must return tensors, "
+                                     f"got element {i} of type {type(part).__name__}")
+                value = np.array(part.data, copy=True) if buffer else \
+                    Parameter(part.data, requires_grad=original_tensor.requires_grad)
+                _register(self, f"original{i}", value, buffer)
+        if not unsafe:
+            result = self()
+            if not isinstance(result, Tensor):
+                raise ValueError(f"ParametrizationList: a parametrization must return a "
+                                 f"Tensor, got {type(result).__name__}")
+            if result.dtype != dtype or result.shape != shape:
+                raise ValueError(
+                    f"ParametrizationList: a parametrization may not change the tensor's dtype "
+                    f"or shape unless unsafe=True: {dtype} {shape} became {result.dtype} "
+                    f"{result.shape}")
+
+    def _originals(self) -> list[Tensor]:
+        names = ["original"] if self.is_tensor else [f"original{i}"
+                                                     for i in range(self.ntensors)]
+        return [_as_tensor(getattr(self, name)) for name in names]
+
+    def forward(self) -> Tensor:
+        modules = list(self)
+        x = modules[0](*self._originals())
+        for module in modules[1:]:
+            x = module(x)
+        return x
+
+    def right_inverse(self, value) -> None:
+        """Set the original(s) so the parametrized tensor becomes ``value`` (each
+        parametrization's ``right_inverse``, last to first), in place."""
+        with no_grad():
+            value = _as_tensor(value)
+            for module in reversed(list(self)):
+                if not hasattr(module, "right_inverse"):
+                    raise RuntimeError(f"parametrization {type(module).__name__} does not "
+                                       "implement right_inverse")
+                value = module.right_inverse(value)
+            values = [value] if self.is_tensor else list(value)
+            if len(values) != self.ntensors:
+                raise ValueError(f"right_inverse must return {self.ntensors} tensors, got "
+                                 f"{len(values)}")
+            names = ["original"] if self.is_tensor else [f"original{i}"
+                                                         for i in range(self.ntensors)]
+            for name, part in zip(names, values):
+                target = getattr(self, name)
+                array = target.data if isinstance(target, Tensor) else target
+                data = _as_tensor(part).data
+                if data.dtype != array.dtype or data.shape != array.shape:
+                    raise ValueError(f"right_inverse returned {data.dtype} {data.shape} for "
+                                     f"{name}, which is {array.dtype} {array.shape}")
+                array[...] = data
+
+
+def is_parametrized(module: Module, tensor_name: str | None = None) -> bool:
+    """Whether ``module`` has a parametrization (on ``tensor_name``, if given)."""
+    parametrizations = module.__dict__.get("_modules", {}).get("parametrizations")
+    if not isinstance(parametrizations, ModuleDict):
+        return False
+    return len(parametrizations) > 0 if tensor_name is None else tensor_name in parametrizations
+
+
+def _setattr(self, name, value) -> None:
+    """``module.name = value`` on a parametrized name sets the originals (right_inverse)."""
+    if is_parametrized(self, name):
+        self.parametrizations[name].right_inverse(value)
+    else:
+        type(self).__bases__[0].__setattr__(self, name, value)
+
+
+def _inject_new_class(module: Module) -> None:
+    """Make ``module`` an instance of a new subclass of its class, to hold the properties."""
+    cls = type(module)
+    module.__class__ = type(f"Parametrized{cls.__name__}", (cls,), {"__setattr__": _setattr})
+
+
+def _inject_property(module: Module, tensor_name: str) -> None:
+    def get_parametrized(self) -> Tensor:
+        return self.parametrizations[tensor_name]()
+
+    def set_original(self, value) -> None:
+        self.parametrizations[tensor_name].right_inverse(value)
+
+    setattr(type(module), tensor_name, property(get_parametrized, set_original))
+
+
+def register_parametrization(module: Module, tensor_name: str, parametrization: Module, *,
+                             unsafe: bool = False) -> Module:
+    """Parametrize the parameter or buffer ``tensor_name`` of ``module`` by the Module
+    ``parametrization`` (after any registered before); returns ``module``. ``unsafe=True``
+    lets it change the tensor's shape or dtype."""
+    if not isinstance(parametrization, Module):
+        raise TypeError(f"register_parametrization: the parametrization must be a Module, got "
+                        f"{type(parametrization).__name__}")
+    parametrization.train(module.training)
+    if is_parametrized(module, tensor_name):
+        if not unsafe:
+            current = getattr(module, tensor_name)
+            result = parametrization(current)
+            if not isinstance(result, Tensor):
+                raise ValueError(f"register_parametrization: a parametrization must return a "
+                                 f"Tensor, got {type(result).__name__}")
+            if result.dtype != current.dtype or result.shape != current.shape:
+                raise ValueError(
+                    f"register_parametrization: the parametrization changes module."
+                    f"{tensor_name} from {current.dtype} {current.shape} to {result.dtype} "
+                    f"{result.shape}; pass unsafe=True to allow it")
+        parametrizations = module.parametrizations[tensor_name]
+        parametrizations.append(parametrization)
+        parametrizations.unsafe |= unsafe
+        return module
+    if tensor_name not in module._parameters and tensor_name not in module._buffers:
+        raise ValueError(f"register_parametrization: {type(module).__name__} has no parameter, "
+                         f"buffer or parametrized tensor named {tensor_name!r}")
+    original = getattr(module, tensor_name)
+    if original is None:
+        raise ValueError(f"register_parametrization: {type(module).__name__}.{tensor_name} is "
+                         "None")
+    parametrizations = ParametrizationList([parametrization], original, unsafe=unsafe)
+    delattr(module, tensor_name)
+    if not is_parametrized(module):
+        _inject_new_class(module)
+        module.parametrizations = ModuleDict()
+    _inject_property(module, tensor_name)
+    module.parametrizations[tensor_name] = parametrizations
+    return module
+
+
+def remove_parametrizations(module: Module, tensor_name: str,
+                            leave_parametrized: bool = True) -> Module:
+    """Make ``tensor_name`` a plain parameter (or buffer) again: holding the parametrized
+    value (``leave_parametrized``) or the original (possible only with one original). With
+    one original the same Parameter object comes back, so an optimiser holding it works on."""
+    if not is_parametrized(module, tensor_name):
+        raise ValueError(f"remove_parametrizations: {type(module).__name__} has no "
+                         f"parametrization on {tensor_name!r}")
+    parametrizations = module.parametrizations[tensor_name]
+    buffer = parametrizations.is_buffer
+    if parametrizations.is_tensor:
+        original = parametrizations.original
+        if leave_parametrized:
+            with no_grad():
+                value = getattr(module, tensor_name).data
+            if buffer:
+                original = np.array(value, copy=True)
+            else:
+                original.data = np.array(value, copy=True)
+    elif leave_parametrized:
+        with no_grad():
+            value = getattr(module, tensor_name).data
+        requires_grad = any(p.requires_grad for p in parametrizations.parameters())
+        original = np.array(value, copy=True) if buffer else \
+            Parameter(value, requires_grad=requires_grad)
+    else:
+        raise ValueError("remove_parametrizations: leave_parametrized=False needs a tensor "
+                         "parametrized by one original, this one has "
+                         f"{parametrizations.ntensors}")
+    delattr(type(module), tensor_name)
+    del module.parametrizations[tensor_name]
+    if not is_parametrized(module):
+        delattr(module, "parametrizations")
+        module.__class__ = type(module).__bases__[0]
+    _register(module, tensor_name, original, buffer)
+    return module
+
+
+def type_before_parametrizations(module: Module) -> type:
+    """The module's class before any parametrization."""
+    return type(module).__bases__[0] if is_parametrized(module) else type(module)

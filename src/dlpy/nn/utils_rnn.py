@@ -1,0 +1,236 @@
+"""``torch.nn.utils.rnn`` as dlpy spells it (``dlpy.nn.utils.rnn``): padding a batch of
+sequences of different lengths, and packing it so that ``nn.RNN``/``LSTM``/``GRU`` skip the
+padded steps.
+
+    padded = pad_sequence([a, b, c])                       # (T, 3, *), zeros after each end
+    packed = pack_padded_sequence(padded, [5, 3, 2])       # lengths sorted, or enforce_sorted=False
+    output, h_n = gru(packed)                              # h_n taken at each sequence's end
+    output, lengths = pad_packed_sequence(output)          # (T, 3, hidden), lengths [5, 3, 2]
+
+A ``PackedSequence`` holds ``data`` (the valid steps, time step after time step, the longest
+sequence first within a step), ``batch_sizes`` (how many sequences are still running at each
+step) and, for unsorted input, ``sorted_indices``/``unsorted_indices``: numpy int64 arrays,
+where torch has int64 tensors. Every function here is one gather (a getitem with index
+arrays, after a concat with a padding row where padding is needed), so gradients reach each
+sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy.tensor import Tensor
+
+__all__ = ["PackedSequence", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
+           "pad_sequence", "unpack_sequence", "unpad_sequence"]
+
+
+def _int_array(name: str, what: str, values) -> np.ndarray:
+    array = np.asarray(values.data if isinstance(values, Tensor) else values)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise TypeError(f"{name}: {what} must be a 1-D sequence of integers, got "
+                        f"{array.dtype} of shape {array.shape}")
+    return array.astype(np.int64)
+
+
+class PackedSequence(tuple):
+    """(data, batch_sizes, sorted_indices, unsorted_indices), a named tuple as torch's.
+
+    data: (sum of lengths, *) Tensor; batch_sizes: int64 array, one per time step;
+    sorted_indices: the batch positions by decreasing length (None: already sorted);
+    unsorted_indices: its inverse (computed when not given).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, data: Tensor, batch_sizes, sorted_indices=None, unsorted_indices=None):
+        if not isinstance(data, Tensor):
+            data = Tensor(np.asarray(data))
+        batch_sizes = _int_array("PackedSequence", "batch_sizes", batch_sizes)
+        if data.ndim == 0 or data.shape[0] != int(batch_sizes.sum()):
+            raise ValueError(f"PackedSequence: data has {data.shape[0] if data.ndim else 0} "
+                             f"rows, batch_sizes sum to {int(batch_sizes.sum())}")
+        if sorted_indices is not None:
+            sorted_indices = _int_array("PackedSequence", "sorted_indices", sorted_indices)
+            if unsorted_indices is None:
+                unsorted_indices = np.argsort(sorted_indices, kind="stable")
+        if unsorted_indices is not None:
+            unsorted_indices = _int_array("PackedSequence", "unsorted_indices",
+                                          unsorted_indices)
+        return super().__new__(cls, (data, batch_sizes, sorted_indices, unsorted_indices))
+
+    @property
+    def data(self) -> Tensor:
+        return self[0]
+
+    @property
+    def batch_sizes(self) -> np.ndarray:
+        return self[1]
+
+    @property
+    def sorted_indices(self) -> np.ndarray | None:
+        return self[2]
+
+    @property
+    def unsorted_indices(self) -> np.ndarray | None:
+        return self[3]
+
+    def __repr__(self) -> str:
+        return (f"PackedSequence(data={self.data!r}, batch_sizes={self.batch_sizes!r}, "
+                f"sorted_indices={self.sorted_indices!r}, "
+                f"unsorted_indices={self.unsorted_indices!r})")
+
+    def __getnewargs__(self):
+        return tuple(self)
+
+    def with_data(self, data: Tensor) -> PackedSequence:
+        """The same layout around other data (an RNN's output)."""
+        return PackedSequence(data, self.batch_sizes, self.sorted_indices,
+                              self.unsorted_indices)
+
+    def to(self, dtype) -> PackedSequence:
+        return self.with_data(self.data.to(dtype))
+
+
+def _sorted_lengths(packed: PackedSequence) -> np.ndarray:
+    """Each sequence's length, in sorted order (longest first)."""
+    batch_sizes = packed.batch_sizes
+    return (batch_sizes[None, :] > np.arange(int(batch_sizes[0]))[:, None]).sum(axis=1)
+
+
+def _packed_positions(batch_sizes: np.ndarray, sorted_indices: np.ndarray | None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(time step, batch position) of every row of a packed ``data``."""
+    steps = np.repeat(np.arange(len(batch_sizes)), batch_sizes)
+    ranks = np.concatenate([np.arange(n) for n in batch_sizes]) if len(batch_sizes) \
+        else np.zeros(0, dtype=np.int64)
+    batch = ranks if sorted_indices is None else sorted_indices[ranks]
+    return steps, batch
+
+
+def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,  # noqa: A002
+                         enforce_sorted: bool = True) -> PackedSequence:
+    """Pack a padded batch (T, B, *) (or (B, T, *) with ``batch_first``) whose sequence b
+    is ``lengths[b]`` steps long. ``enforce_sorted``: lengths must decrease (torch's ONNX
+    rule); False sorts them (stably) and records the order."""
+    name = "pack_padded_sequence"
+    if not isinstance(input, Tensor):
+        input = Tensor(np.asarray(input))
+    lengths = _int_array(name, "lengths", lengths)
+    if input.ndim < 2:
+        raise ValueError(f"{name}: expected input of at least 2 dimensions (T, B, *), got "
+                         f"shape {input.shape}")
+    steps_axis, batch_axis = (1, 0) if batch_first else (0, 1)
+    if len(lengths) != input.shape[batch_axis]:
+        raise ValueError(f"{name}: {len(lengths)} lengths for a batch of "
+                         f"{input.shape[batch_axis]} (input shape {input.shape}, "
+                         f"batch_first={batch_first})")
+    if len(lengths) == 0 or lengths.min() <= 0:
+        raise ValueError(f"{name}: every length must be > 0, got {lengths.tolist()}")
+    if lengths.max() > input.shape[steps_axis]:
+        raise ValueError(f"{name}: a length of {lengths.max()} is longer than the input's "
+                         f"{input.shape[steps_axis]} steps")
+    if enforce_sorted:
+        if np.any(np.diff(lengths) > 0):
+            raise ValueError(f"{name}: lengths must be sorted in decreasing order when "
+                             f"enforce_sorted=True, got {lengths.tolist()}; pass "
+                             "enforce_sorted=False to have them sorted")
+        sorted_indices = None
+    else:
+        sorted_indices = np.argsort(-lengths, kind="stable")
+        lengths = lengths[sorted_indices]
+    batch_sizes = (lengths[None, :] > np.arange(int(lengths[0]))[:, None]).sum(axis=1)
+    steps, batch = _packed_positions(batch_sizes, sorted_indices)
+    data = input[(batch, steps) if batch_first else (steps, batch)]
+    return PackedSequence(data, batch_sizes, sorted_indices)
+
+
+def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
+                        padding_value: float = 0.0, total_length: int | None = None
+                        ) -> tuple[Tensor, np.ndarray]:
+    """The padded batch (T, B, *) (or (B, T, *)) in the original batch order, and the
+    lengths (an int64 array). ``total_length`` pads to that many steps."""
+    name = "pad_packed_sequence"
+    if not isinstance(sequence, PackedSequence):
+        raise TypeError(f"{name}: expected a PackedSequence, got {type(sequence).__name__}")
+    data, batch_sizes = sequence.data, sequence.batch_sizes
+    steps_total = len(batch_sizes)
+    if total_length is not None:
+        if total_length < steps_total:
+            raise ValueError(f"{name}: total_length ({total_length}) is shorter than the "
+                             f"longest sequence ({steps_total} steps)")
+        steps_total = int(total_length)
+    batch = int(batch_sizes[0])
+    steps, positions = _packed_positions(batch_sizes, sequence.sorted_indices)
+    index = np.full((steps_total, batch), data.shape[0], dtype=np.int64)  # the padding row
+    index[steps, positions] = np.arange(data.shape[0])
+    padding = Tensor(np.full((1,) + data.shape[1:], padding_value, dtype=data.dtype))
+    padded = F.concat([data, padding], 0)[index.T if batch_first else index]
+    lengths = _sorted_lengths(sequence)
+    if sequence.unsorted_indices is not None:
+        lengths = lengths[sequence.unsorted_indices]
+    return padded, lengths.astype(np.int64)
+
+
+def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
+                 padding_value: float = 0.0, padding_side: str = "right") -> Tensor:
+    """Stack sequences of shapes (L_i, *) into (T, B, *) (or (B, T, *)), T the longest,
+    filling with ``padding_value`` after (``padding_side="right"``) or before ("left")."""
+    name = "pad_sequence"
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"{name}: padding_side must be 'left' or 'right', got "
+                         f"{padding_side!r}")
+    sequences = [s if isinstance(s, Tensor) else Tensor(np.asarray(s)) for s in sequences]
+    if not sequences:
+        raise ValueError(f"{name}: needs at least one sequence")
+    trailing = sequences[0].shape[1:]
+    for i, s in enumerate(sequences):
+        if s.ndim == 0 or s.shape[1:] != trailing:
+            raise ValueError(f"{name}: every sequence must have shape (L, *{trailing}); "
+                             f"sequence {i} has {s.shape}")
+    lengths = np.array([s.shape[0] for s in sequences], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    total, longest = int(lengths.sum()), int(lengths.max())
+    index = np.full((longest, len(sequences)), total, dtype=np.int64)  # the padding row
+    for b, (start, length) in enumerate(zip(starts, lengths)):
+        first = 0 if padding_side == "right" else longest - length
+        index[first:first + length, b] = np.arange(start, start + length)
+    dtype = np.result_type(*[s.dtype for s in sequences])
+    padding = Tensor(np.full((1,) + trailing, padding_value, dtype=dtype))
+    return F.concat([*sequences, padding], 0)[index.T if batch_first else index]
+
+
+def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False
+                   ) -> list[Tensor]:
+    """The sequences of a padded batch (padded on the right), each cut to its length."""
+    lengths = _int_array("unpad_sequence", "lengths", lengths)
+    batch_axis = 0 if batch_first else 1
+    if len(lengths) != padded_sequences.shape[batch_axis]:
+        raise ValueError(f"unpad_sequence: {len(lengths)} lengths for a batch of "
+                         f"{padded_sequences.shape[batch_axis]}")
+    if batch_first:
+        return [padded_sequences[b, :n] for b, n in enumerate(lengths.tolist())]
+    return [padded_sequences[:n, b] for b, n in enumerate(lengths.tolist())]
+
+
+def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
+    """``pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted)``."""
+    sequences = [s if isinstance(s, Tensor) else Tensor(np.asarray(s)) for s in sequences]
+    lengths = [s.shape[0] if s.ndim else 0 for s in sequences]
+    return pack_padded_sequence(pad_sequence(sequences), lengths,
+                                enforce_sorted=enforce_sorted)
+
+
+def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
+    """The sequences of a PackedSequence, in the original order."""
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)
+
+
+def packed_index(packed: PackedSequence) -> tuple[np.ndarray, np.ndarray]:
+    """(time step, batch position) of each row of ``packed.data``: what an RNN uses to pack
+    its padded output again."""
+    return _packed_positions(packed.batch_sizes, packed.sorted_indices)

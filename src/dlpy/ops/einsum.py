@@ -1,0 +1,466 @@
+"""einsum (torch's equation syntax, with ``...`` broadcasting and repeated subscripts) and the
+matrix products PyTorch users call by name: mm, bmm, mv, dot, outer, tensordot, addmm, baddbmm,
+kron. einsum is one op; the others are composites over matmul and einsum.
+
+An equation is parsed once into integer labels: each letter, each axis the ellipsis covers, and a
+private label for an operand's size-1 axis that broadcasts against a larger one (so no
+broadcasting is left for numpy). A contraction of two operands is one batched matmul (the same
+GEMMs as F.matmul); three or more go pairwise in the order ``np.einsum_path`` chooses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dlpy.ops import check_dim
+from dlpy.ops.arithmetic import add, mul
+from dlpy.ops.matmul import matmul
+from dlpy.ops.shape import reshape
+from dlpy.tensor import Op, Tensor
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # label = position: ASCII order
+_ELLIPSIS = len(_LETTERS)  # the ellipsis' axes get labels 52, 53, ... (right-aligned)
+
+
+# ------------------------------------------------------------------ contracting numpy arrays
+def _sizes(operands) -> dict[int, int]:
+    return {label: n for array, labels in operands for label, n in zip(labels, array.shape)}
+
+
+def _single(array: np.ndarray, labels: list[int], out: list[int]) -> np.ndarray:
+    """One operand onto the labels ``out``: a diagonal where a label repeats, a sum over the
+    labels ``out`` lacks, then the axes in ``out``'s order."""
+    if labels == out:
+        return array
+    if len(set(labels)) < len(labels):  # a diagonal: numpy's einsum, on compact labels
+        names = {label: i for i, label in enumerate(dict.fromkeys(labels))}
+        return np.einsum(array, [names[label] for label in labels], [names[label] for label in out])
+    summed = tuple(i for i, label in enumerate(labels) if label not in out)
+    if summed:
+        array = array.sum(axis=summed)
+        labels = [label for label in labels if label in out]
+    return array.transpose([labels.index(label) for label in out])
+
+
+def _pair(a: np.ndarray, a_labels: list[int], b: np.ndarray, b_labels: list[int],
+          out: list[int]) -> np.ndarray:
+    """Two operands onto ``out`` as one batched matmul (batch, left, k) @ (batch, k, right)."""
+    a_keep, b_keep = set(b_labels) | set(out), set(a_labels) | set(out)
+    a_target = [label for label in dict.fromkeys(a_labels) if label in a_keep]
+    b_target = [label for label in dict.fromkeys(b_labels) if label in b_keep]
+    a, b = _single(a, a_labels, a_target), _single(b, b_labels, b_target)
+    sizes = _sizes([(a, a_target), (b, b_target)])
+    batch = [label for label in a_target if label in b_target and label in out]
+    summed = [label for label in a_target if label in b_target and label not in out]
+    left = [label for label in a_target if label not in b_target]
+    right = [label for label in b_target if label not in a_target]
+    if out == batch + right + left and out != batch + left + right:
+        return _pair(b, b_target, a, a_target, out)  # b^T a^T: the output needs no transpose
+    n_batch, n_left, n_sum, n_right = (math.prod(sizes[label] for label in group)
+                                       for group in (batch, left, summed, right))
+    a = a.transpose([a_target.index(label) for label in batch + left + summed])
+    b = b.transpose([b_target.index(label) for label in batch + summed + right])
+    lead = (n_batch,) if batch else ()  # no batch: 2-D, so the result is a fresh array
+    if summed:
+        y = np.matmul(a.reshape(lead + (n_left, n_sum)), b.reshape(lead + (n_sum, n_right)))
+    else:  # nothing to add up (an outer or element-wise product): broadcasting, not GEMMs
+        y = a.reshape(lead + (n_left, 1)) * b.reshape(lead + (1, n_right))
+    labels = batch + left + right
+    shape = tuple(sizes[label] for label in labels)
+    if y.shape != shape:  # reshape and transpose only when needed: a view costs a copy later
+        y = y.reshape(shape)
+    return y if labels == out else y.transpose([labels.index(label) for label in out])
+
+
+def _path(operands, out: list[int]) -> list[tuple[int, ...]]:
+    """The pairwise order of np.einsum_path (greedy), on compact labels (numpy takes < 52)."""
+    names: dict[int, int] = {}
+    for label in [label for _, labels in operands for label in labels] + out:
+        names.setdefault(label, len(names))
+    if len(names) > len(_LETTERS):
+        return [(0, 1)] * (len(operands) - 1)  # left to right
+    args = [x for array, labels in operands for x in (array, [names[label] for label in labels])]
+    return np.einsum_path(*args, [names[label] for label in out], optimize="greedy")[0][1:]
+
+
+def _contract(operands: list[tuple[np.ndarray, list[int]]], out: list[int]) -> np.ndarray:
+    """The einsum of (array, labels) pairs onto the labels ``out`` (each in some operand)."""
+    if len(operands) == 1:
+        return _single(operands[0][0], operands[0][1], out)
+    if len(operands) == 2:
+        (a, a_labels), (b, b_labels) = operands
+        return _pair(a, a_labels, b, b_labels, out)
+    operands = list(operands)
+    for positions in _path(operands, out):
+        picked = [operands[p] for p in positions]
+        for p in sorted(positions, reverse=True):
+            del operands[p]
+        needed = set(out).union(*(labels for _, labels in operands))
+        labels = [label for label in dict.fromkeys(label for _, ls in picked for label in ls)
+                  if label in needed]
+        contract = _fold if len(picked) > 2 else _contract  # numpy may take several at once
+        operands.append((contract(picked, labels), labels))
+    array, labels = operands[0]
+    return _single(array, labels, out)
+
+
+def _fold(operands: list[tuple[np.ndarray, list[int]]], out: list[int]) -> np.ndarray:
+    """The einsum of several operands, contracted pairwise from left to right."""
+    array, labels = operands[0]
+    for i, (other, other_labels) in enumerate(operands[1:], 2):
+        needed = set(out).union(*(ls for _, ls in operands[i:]))
+        keep = [label for label in dict.fromkeys(labels + other_labels) if label in needed]
+        array, labels = _pair(array, labels, other, other_labels, keep), keep
+    return _single(array, labels, out)
+
+
+class Einsum(Op):
+    """y = einsum(equation, *operands). The gradient of operand k is the einsum of g (with the
+    output's labels) and the other operands onto k's labels: broadcast along a label only k has
+    (it was summed), written onto the diagonal where k repeats a label, zero elsewhere."""
+
+    def __init__(self, equation: str, inputs: list[list[int]], output: list[int]):
+        self.equation, self.input_labels, self.output_labels = equation, inputs, output
+
+    def forward(self, *operands):
+        self.operands = operands
+        return _contract(list(zip(operands, self.input_labels)), self.output_labels)
+
+    def backward(self, grad_output):
+        grads = []
+        for k, (tensor, labels) in enumerate(zip(self.inputs, self.input_labels)):
+            if not tensor.requires_grad:
+                grads.append(None)
+                continue
+            others = [(grad_output, self.output_labels)] + [
+                (array, other) for j, (array, other)
+                in enumerate(zip(self.operands, self.input_labels)) if j != k]
+            grads.append(_operand_grad(others, labels, self.operands[k]))
+        return tuple(grads)
+
+    def describe(self) -> str:
+        return f"Einsum({self.equation})"
+
+
+def _operand_grad(others, labels: list[int], operand: np.ndarray) -> np.ndarray:
+    unique = list(dict.fromkeys(labels))
+    sizes = dict(zip(labels, operand.shape))
+    present = set().union(*(other for _, other in others))
+    grad = _contract(others, [label for label in unique if label in present])
+    if len(present.intersection(unique)) < len(unique):
+        # labels only this operand has were summed in forward: the gradient is constant along
+        # them
+        grad = grad.reshape([sizes[label] if label in present else 1 for label in unique])
+        grad = np.broadcast_to(grad, [sizes[label] for label in unique])
+    if len(unique) == len(labels):
+        return grad if grad.flags.c_contiguous else np.ascontiguousarray(grad)
+    full = np.zeros(operand.shape, dtype=grad.dtype)  # a repeated label: onto the diagonal
+    index = tuple(np.arange(sizes[label]).reshape(
+        [-1 if u == label else 1 for u in unique]) for label in labels)
+    full[index] = grad
+    return full
+
+
+# ------------------------------------------------------------------ parsing torch's equations
+def _parse_term(equation: str, term: str, start: int, name: str) -> list:
+    """A term's subscripts: letter labels and one Ellipsis at most."""
+    parts: list = []
+    i = 0
+    while i < len(term):
+        char = term[i]
+        if char == ".":
+            if term[i:i + 3] != "...":
+                raise ValueError(f"einsum: '.' at index {start + i} of {equation!r} is not part "
+                                 f"of an ellipsis '...'")
+            if Ellipsis in parts:
+                raise ValueError(f"einsum: {name} has more than one ellipsis in {equation!r}")
+            parts.append(Ellipsis)
+            i += 3
+            continue
+        if char not in _LETTERS:
+            raise ValueError(f"einsum: invalid subscript {char!r} at index {start + i} of "
+                             f"{equation!r}: subscripts must be letters a-z, A-Z")
+        parts.append(_LETTERS.index(char))
+        i += 1
+    return parts
+
+
+def _parse(equation: str, shapes: list[tuple[int, ...]]):
+    """(labels of each operand, labels of the output), broadcasting resolved: an operand's size-1
+    axis against a larger size gets a label of its own."""
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: the equation must be a string, got {equation!r}")
+    text = equation.replace(" ", "")
+    lhs, arrow, rhs = text.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: the equation {equation!r} has {len(terms)} operand "
+                         f"term(s) but {len(shapes)} operand(s) were given")
+    starts = np.cumsum([0] + [len(t) + 1 for t in terms])
+    parsed = [_parse_term(equation, t, int(s), f"operand {k}")
+              for k, (t, s) in enumerate(zip(terms, starts))]
+    ellipsis_ndim = 0
+    for k, (parts, shape) in enumerate(zip(parsed, shapes)):
+        letters = len(parts) - (Ellipsis in parts)
+        if letters > len(shape) or (Ellipsis not in parts and letters != len(shape)):
+            missing = "" if Ellipsis in parts else " (and no ellipsis)"
+            raise ValueError(f"einsum: operand {k} has {letters} subscript(s) in {equation!r} "
+                             f"but {len(shape)} axes{missing}, shape {shape}")
+        if Ellipsis in parts:
+            ellipsis_ndim = max(ellipsis_ndim, len(shape) - letters)
+    inputs = []
+    for parts, shape in zip(parsed, shapes):
+        labels: list[int] = []
+        for part in parts:
+            if part is Ellipsis:
+                covered = len(shape) - (len(parts) - 1)
+                labels += range(_ELLIPSIS + ellipsis_ndim - covered, _ELLIPSIS + ellipsis_ndim)
+            else:
+                labels.append(part)
+        inputs.append(labels)
+    sizes = _check_sizes(equation, inputs, shapes)
+    if arrow:
+        output = _parse_term(equation, rhs, len(lhs) + 2, "the output")
+        labels = []
+        for part in output:
+            if part is Ellipsis:
+                labels += range(_ELLIPSIS, _ELLIPSIS + ellipsis_ndim)
+                continue
+            letter = _LETTERS[part]
+            if part in labels:
+                raise ValueError(f"einsum: output subscript {letter} appears more than once in "
+                                 f"{equation!r}")
+            if part not in sizes:
+                raise ValueError(f"einsum: output subscript {letter} of {equation!r} appears in "
+                                 f"no operand")
+            labels.append(part)
+        output = labels
+    else:  # the ellipsis' axes, then the letters used once, in ASCII order (as torch, numpy)
+        counts: dict[int, int] = {}
+        for labels in inputs:
+            for label in labels:
+                counts[label] = counts.get(label, 0) + 1
+        output = list(range(_ELLIPSIS, _ELLIPSIS + ellipsis_ndim)) + sorted(
+            label for label, count in counts.items() if count == 1 and label < _ELLIPSIS)
+    # a size-1 axis against a larger size: a label of its own, summed over one value
+    private = _ELLIPSIS + ellipsis_ndim
+    for labels, shape in zip(inputs, shapes):
+        renamed: dict[int, int] = {}
+        for i, (label, n) in enumerate(zip(labels, shape)):
+            if n == 1 and sizes[label] != 1:
+                if label not in renamed:
+                    renamed[label], private = private, private + 1
+                labels[i] = renamed[label]
+    return inputs, output
+
+
+def _label_name(label: int) -> str:
+    if label < _ELLIPSIS:
+        return f"subscript {_LETTERS[label]}"
+    return "an axis of the ellipsis"
+
+
+def _check_sizes(equation, inputs, shapes) -> dict[int, int]:
+    sizes: dict[int, int] = {}
+    for k, (labels, shape) in enumerate(zip(inputs, shapes)):
+        own: dict[int, int] = {}
+        for label, n in zip(labels, shape):
+            if own.setdefault(label, n) != n:
+                raise ValueError(f"einsum: {_label_name(label)} is repeated in operand {k} "
+                                 f"with sizes {own[label]} and {n}, which must match "
+                                 f"({equation!r}, shape {shape})")
+        for label, n in own.items():
+            seen = sizes.setdefault(label, n)
+            if seen != n and 1 not in (seen, n):
+                raise ValueError(f"einsum: {_label_name(label)} has size {n} in operand {k} "
+                                 f"but {seen} before, which cannot be broadcast ({equation!r}, "
+                                 f"shapes {[tuple(s) for s in shapes]})")
+            sizes[label] = max(seen, n)
+    return sizes
+
+
+def _from_sublists(args) -> tuple[str, list]:
+    """torch's other form einsum(x, [0, 1], y, [1, 2], [0, 2]) -> ('ab,bc->ac', [x, y])."""
+    def term(sublist) -> str:
+        if not isinstance(sublist, (list, tuple)):
+            raise TypeError(f"einsum: expected a list of subscripts after each operand, got "
+                            f"{sublist!r}")
+        out = ""
+        for s in sublist:
+            if s is Ellipsis:
+                out += "..."
+            elif isinstance(s, (int, np.integer)) and not isinstance(s, bool) \
+                    and 0 <= s < len(_LETTERS):
+                out += _LETTERS[s]
+            else:
+                raise ValueError(f"einsum: sublist subscripts must be integers in [0, 52) or "
+                                 f"Ellipsis, got {s!r}")
+        return out
+    operands = list(args[0::2][:len(args) // 2])
+    terms = [term(s) for s in args[1::2][:len(args) // 2]]
+    equation = ",".join(terms)
+    if len(args) % 2:
+        equation += "->" + term(args[-1])
+    return equation, operands
+
+
+def _shape_of(x) -> tuple[int, ...]:
+    return np.shape(x.data if isinstance(x, Tensor) else x)
+
+
+def einsum(equation, *operands) -> Tensor:
+    """torch.einsum: ``einsum('bij,bjk->bik', a, b)``; operands also as one list, or in torch's
+    sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])``. Subscripts are letters; ``...``
+    stands for the (broadcast) leading axes; without ``->`` the output is the ellipsis' axes and
+    then the letters used once, in ASCII order; a letter repeated in one operand takes its
+    diagonal ('ii->i'); size-1 axes broadcast. Contracted as batched matmuls."""
+    if not isinstance(equation, str):
+        equation, operands = _from_sublists((equation,) + operands)
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise ValueError("einsum: at least one operand is needed")
+    inputs, output = _parse(equation, [_shape_of(x) for x in operands])
+    return Einsum(equation, inputs, output)(*operands)
+
+
+# ------------------------------------------------------------------ named products
+def _check_ndim(name: str, what: str, x, ndim: int) -> tuple[int, ...]:
+    shape = _shape_of(x)
+    if len(shape) != ndim:
+        raise ValueError(f"{name}: expected {what} to be {ndim}-D, got shape {shape}")
+    return shape
+
+
+def _matrix_times(name: str, matrix: Tensor, what: str, other: Tensor, ndim: int) -> Tensor:
+    """matrix (n, m) @ other (m, ...) of ``ndim`` axes, both checked (mm, mv)."""
+    a = _check_ndim(name, "input", matrix, 2)
+    b = _check_ndim(name, what, other, ndim)
+    if a[1] != b[0]:
+        raise ValueError(f"{name}: shapes {a} and {b} cannot be multiplied ({a[1]} != {b[0]})")
+    return matmul(matrix, other)
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.mm: (n, m) @ (m, p) -> (n, p); exactly 2-D (no broadcasting: use matmul)."""
+    return _matrix_times("mm", input, "mat2", mat2, 2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.bmm: (b, n, m) @ (b, m, p) -> (b, n, p); exactly 3-D, equal batch sizes."""
+    a = _check_ndim("bmm", "input", input, 3)
+    b = _check_ndim("bmm", "mat2", mat2, 3)
+    if a[0] != b[0] or a[2] != b[1]:
+        raise ValueError(f"bmm: expected input (b, n, m) and mat2 (b, m, p), got {a} and {b}")
+    return matmul(input, mat2)
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.mv: (n, m) @ (m,) -> (n,)."""
+    return _matrix_times("mv", input, "vec", vec, 1)
+
+
+def dot(input: Tensor, tensor: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.dot: the inner product of two 1-D tensors of one length -> a scalar."""
+    a = _check_ndim("dot", "input", input, 1)
+    b = _check_ndim("dot", "tensor", tensor, 1)
+    if a != b:
+        raise ValueError(f"dot: expected two vectors of one length, got {a} and {b}")
+    return matmul(input, tensor)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.outer: (n,) and (m,) -> (n, m), y[i, j] = input[i] * vec2[j]."""
+    a = _check_ndim("outer", "input", input, 1)
+    b = _check_ndim("outer", "vec2", vec2, 1)
+    return mul(reshape(input, (a[0], 1)), reshape(vec2, (1, b[0])))
+
+
+def _dims_list(name: str, dims, ndim: int) -> list[int]:
+    if isinstance(dims, (int, np.integer)):
+        dims = [dims]
+    return [check_dim(name, d, ndim) for d in dims]
+
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+    """torch.tensordot: dims an int n (a's last n axes with b's first n) or two lists of axes
+    ``([1, 0], [0, 1])``; the result has a's free axes, then b's. An einsum."""
+    a_shape, b_shape = _shape_of(a), _shape_of(b)
+    if isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):
+        most = min(len(a_shape), len(b_shape))
+        if not 0 <= dims <= most:
+            raise ValueError(f"tensordot: dims ({dims}) must lie in [0, {most}] for shapes "
+                             f"{a_shape} and {b_shape}")
+        a_dims = list(range(len(a_shape) - dims, len(a_shape)))
+        b_dims = list(range(dims))
+    elif isinstance(dims, (list, tuple)) and len(dims) == 2:
+        a_dims = _dims_list("tensordot", dims[0], len(a_shape))
+        b_dims = _dims_list("tensordot", dims[1], len(b_shape))
+    else:
+        raise TypeError(f"tensordot: dims must be an int or two lists of axes, got {dims!r}")
+    if len(a_dims) != len(b_dims):
+        raise ValueError(f"tensordot: a and b need as many contracted axes, got {a_dims} and "
+                         f"{b_dims}")
+    if len(set(a_dims)) < len(a_dims) or len(set(b_dims)) < len(b_dims):
+        raise ValueError(f"tensordot: an axis is contracted twice, got {a_dims} and {b_dims}")
+    for i, j in zip(a_dims, b_dims):
+        if a_shape[i] != b_shape[j]:
+            raise ValueError(f"tensordot: contracted axes must match, got size {a_shape[i]} "
+                             f"(axis {i} of {a_shape}) and {b_shape[j]} (axis {j} of {b_shape})")
+    if len(a_shape) + len(b_shape) > len(_LETTERS):
+        raise ValueError("tensordot: too many axes for einsum's 52 subscripts")
+    a_labels = list(_LETTERS[:len(a_shape)])
+    b_labels = list(_LETTERS[len(a_shape):len(a_shape) + len(b_shape)])
+    for i, j in zip(a_dims, b_dims):
+        b_labels[j] = a_labels[i]
+    out = [x for i, x in enumerate(a_labels) if i not in a_dims] + \
+          [x for j, x in enumerate(b_labels) if j not in b_dims]
+    return einsum(f"{''.join(a_labels)},{''.join(b_labels)}->{''.join(out)}", a, b)
+
+
+def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
+    """beta * input + alpha * product, with input broadcast to product's shape; beta 0 ignores
+    input (its NaN and inf too), as torch."""
+    for what, value in (("beta", beta), ("alpha", alpha)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name}: {what} must be a number, got {value!r}")
+    shape = _shape_of(input)
+    try:
+        if np.broadcast_shapes(shape, product.shape) != product.shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{name}: input of shape {shape} does not broadcast to the product's "
+                         f"shape {product.shape}") from None
+    if alpha != 1:
+        product = mul(product, float(alpha))
+    if beta == 0:
+        return product
+    return add(input if beta == 1 else mul(input, float(beta)), product)
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """torch.addmm: beta * input + alpha * (mat1 @ mat2), mat1 (n, m), mat2 (m, p), input
+    broadcast to (n, p)."""
+    return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1,  # noqa: A002
+            alpha=1) -> Tensor:
+    """torch.baddbmm: beta * input + alpha * bmm(batch1, batch2), input broadcast to
+    (b, n, p)."""
+    return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def kron(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.kron: the Kronecker product; the tensor with fewer axes gets leading 1s; the result
+    has shape a.shape * b.shape, y[i*q + k, j*r + l] = a[i, j] b[k, l] (2-D)."""
+    a_shape, b_shape = _shape_of(input), _shape_of(other)
+    ndim = max(len(a_shape), len(b_shape))
+    a_shape = (1,) * (ndim - len(a_shape)) + tuple(a_shape)
+    b_shape = (1,) * (ndim - len(b_shape)) + tuple(b_shape)
+    a = reshape(input, [n for m in a_shape for n in (m, 1)])  # (a0, 1, a1, 1, ...)
+    b = reshape(other, [n for m in b_shape for n in (1, m)])  # (1, b0, 1, b1, ...)
+    return reshape(mul(a, b), [m * n for m, n in zip(a_shape, b_shape)])
+

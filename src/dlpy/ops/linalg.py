@@ -1,0 +1,703 @@
+"""Linear algebra on the last two axes, batched over the leading ones: diagonals (diagonal,
+diag_embed, diag, trace), inverse, determinants, solve, solve_triangular, and the factorisations
+cholesky, qr, eigh, svd (and svdvals, eigvalsh, pinv). Forward is numpy.linalg (a substitution
+for solve_triangular); backward is the matrix-calculus formula PyTorch uses (its derivatives.yaml
+/ FunctionsManual), written with A^T for A^H.
+
+A factorisation with several outputs is one op whose output packs them side by side in a last
+axis of (..., size of each flattened); the lowercase function slices them back apart, so each
+output keeps its gradient and the op's backward reads them all (zeros for an unused one).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from dlpy.ops import check_dim
+from dlpy.ops.shape import getitem, reshape
+from dlpy.tensor import Op, Tensor
+
+
+class LinAlgError(ValueError):
+    """A matrix the op cannot handle: singular (inv, solve) or not positive-definite (cholesky).
+    A ValueError; torch.linalg.LinAlgError is a RuntimeError."""
+
+
+def _mT(x: np.ndarray) -> np.ndarray:
+    return np.swapaxes(x, -1, -2)
+
+
+def _shape_of(x) -> tuple[int, ...]:
+    return np.shape(x.data if isinstance(x, Tensor) else x)
+
+
+def _dtype_of(x) -> np.dtype:
+    return np.asarray(x.data if isinstance(x, Tensor) else x).dtype
+
+
+def _matrices(name: str, x, square: bool = True) -> tuple[int, ...]:
+    """Check x is a float (batch of) matrix (..., m, n), square if asked; its shape."""
+    shape = _shape_of(x)
+    if len(shape) < 2:
+        raise ValueError(f"{name}: expected a matrix or a batch of them (..., m, n), got shape "
+                         f"{shape}")
+    if square and shape[-1] != shape[-2]:
+        raise ValueError(f"{name}: expected square matrices (..., n, n), got shape {shape}")
+    dtype = _dtype_of(x)
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating point tensor, got {dtype}")
+    return shape
+
+
+def _batch_element(function, a: np.ndarray) -> str:
+    """' (batch element i)' for the first matrix of a batch that ``function`` fails on."""
+    if a.ndim == 2:
+        return ""
+    for i, index in enumerate(np.ndindex(a.shape[:-2])):
+        try:
+            function(a[index])
+        except np.linalg.LinAlgError:
+            return f" (batch element {i})"
+    return ""
+
+
+def _lapack(name: str, problem: str, function, a: np.ndarray, *args):
+    """function(a, *args), numpy's LinAlgError turned into one that names the op and the matrix:
+    ``inv: the matrix is singular (batch element 1)``."""
+    try:
+        return function(a, *args)
+    except np.linalg.LinAlgError:
+        # which matrix: the one function fails on alone (solve's: the A that inv fails on)
+        where = _batch_element(np.linalg.inv if args else function, a)
+        raise LinAlgError(f"{name}: the matrix is {problem}{where}") from None
+
+
+def _pack(*arrays: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
+    """Arrays with the leading axes ``batch`` flattened side by side: (*batch, total)."""
+    n = len(batch)
+    return np.concatenate([a.reshape(batch + (math.prod(a.shape[n:]),)) for a in arrays], -1)
+
+
+def _unpack(packed: np.ndarray, shapes) -> list[np.ndarray]:
+    """The inverse of ``_pack`` (on numpy arrays: the packed gradient)."""
+    batch, out, start = packed.shape[:-1], [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(packed[..., start:start + size].reshape(batch + tuple(shape)))
+        start += size
+    return out
+
+
+def _split(packed: Tensor, shapes) -> tuple[Tensor, ...]:
+    """The inverse of ``_pack`` on the packed output (slices, so each piece has a gradient)."""
+    batch, out, start = packed.shape[:-1], [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(reshape(getitem(packed, (Ellipsis, slice(start, start + size))),
+                           batch + tuple(shape)))
+        start += size
+    return tuple(out)
+
+
+def _flag(name: str, setting: str, value) -> bool:
+    """value, a bool setting of the op ``name``; anything else is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: {setting} must be True or False, got {value!r}")
+    return bool(value)
+
+
+# ------------------------------------------------------------------ diagonals
+def _diagonal_index(n_rows: int, n_cols: int, offset: int):
+    """(rows, cols) of the offset-th diagonal of an n_rows x n_cols matrix."""
+    length = max(0, min(n_rows + min(offset, 0), n_cols - max(offset, 0)))
+    start = np.arange(length)
+    return start - min(offset, 0), start + max(offset, 0)
+
+
+class Diagonal(Op):
+    """y = the offset-th diagonal of the (dim1, dim2) matrices, as a last axis;  dx = zeros with
+    g written back onto that diagonal."""
+
+    def __init__(self, offset: int, dim1: int, dim2: int):
+        self.offset, self.dim1, self.dim2 = offset, dim1, dim2
+
+    def forward(self, x):
+        self.shape = x.shape
+        return np.diagonal(x, self.offset, self.dim1, self.dim2).copy()
+
+    def backward(self, grad_output):
+        grad = np.zeros(self.shape, dtype=grad_output.dtype)
+        view = np.moveaxis(grad, (self.dim1, self.dim2), (-2, -1))  # writes go to grad
+        rows, cols = _diagonal_index(view.shape[-2], view.shape[-1], self.offset)
+        view[..., rows, cols] = grad_output
+        return (grad,)
+
+
+class DiagEmbed(Op):
+    """y = zeros with x's last axis on the offset-th diagonal of the (dim1, dim2) matrices of a
+    new axis pair;  dx = that diagonal of g (Diagonal's adjoint)."""
+
+    def __init__(self, offset: int, dim1: int, dim2: int):
+        self.offset, self.dim1, self.dim2 = offset, dim1, dim2
+
+    def forward(self, x):
+        n = x.shape[-1] + abs(self.offset)
+        y = np.zeros(x.shape[:-1] + (n, n), dtype=x.dtype)
+        rows, cols = _diagonal_index(n, n, self.offset)
+        y[..., rows, cols] = x
+        return np.moveaxis(y, (-2, -1), (self.dim1, self.dim2))
+
+    def backward(self, grad_output):
+        return (np.diagonal(grad_output, self.offset, self.dim1, self.dim2),)
+
+
+def _offset(name: str, offset) -> int:
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
+        raise TypeError(f"{name}: offset must be an int, got {offset!r}")
+    return int(offset)
+
+
+def _two_dims(name: str, dim1, dim2, ndim: int) -> tuple[int, int]:
+    dim1, dim2 = check_dim(name, dim1, ndim), check_dim(name, dim2, ndim)
+    if dim1 == dim2:
+        raise ValueError(f"{name}: dim1 and dim2 must be different axes, got {dim1} and {dim2}")
+    return dim1, dim2
+
+
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:  # noqa: A002
+    """torch.diagonal: the offset-th diagonal (above the main one for offset > 0) of the
+    matrices on axes (dim1, dim2), as a new last axis; the other axes stay in order."""
+    shape = _shape_of(input)
+    if len(shape) < 2:
+        raise ValueError(f"diagonal: expected at least 2 axes, got shape {shape}")
+    dim1, dim2 = _two_dims("diagonal", dim1, dim2, len(shape))
+    return Diagonal(_offset("diagonal", offset), dim1, dim2)(input)
+
+
+def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: A002
+    """torch.diag_embed: the last axis of input (..., n) on the offset-th diagonal of new square
+    matrices (n + |offset| on a side) on axes (dim1, dim2) of the result (one more axis)."""
+    shape = _shape_of(input)
+    if not shape:
+        raise ValueError("diag_embed: expected at least 1 axis, got shape ()")
+    dim1, dim2 = _two_dims("diag_embed", dim1, dim2, len(shape) + 1)
+    return DiagEmbed(_offset("diag_embed", offset), dim1, dim2)(input)
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.diag: a 1-D input becomes a square matrix with it on the diagonal-th diagonal; a
+    2-D input gives its diagonal-th diagonal (1-D)."""
+    shape = _shape_of(input)
+    offset = _offset("diag", diagonal)
+    if len(shape) == 1:
+        return DiagEmbed(offset, 0, 1)(input)
+    if len(shape) == 2:
+        return Diagonal(offset, 0, 1)(input)
+    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {shape}")
+
+
+def trace(input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.trace: the sum of the main diagonal of a 2-D tensor (any m x n)."""
+    from dlpy.ops.reduce import sum as _sum
+
+    shape = _shape_of(input)
+    if len(shape) != 2:
+        raise ValueError(f"trace: expected a 2-D tensor, got shape {shape}")
+    return _sum(Diagonal(0, 0, 1)(input))
+
+
+# ------------------------------------------------------------------ inverse, determinants, solve
+class Inv(Op):
+    """y = A^-1;  dA = -y^T g y^T."""
+
+    def forward(self, a):
+        self.y = _lapack("inv", "singular", np.linalg.inv, a)
+        return self.y
+
+    def backward(self, grad_output):
+        y_t = _mT(self.y)
+        return (-(y_t @ grad_output @ y_t),)
+
+
+def _cofactor(a: np.ndarray) -> np.ndarray:
+    """det(A) A^-T, also for a singular A: with A = U S V^T, det(U) det(V) U diag(prod of the
+    other singular values) V^T, with no division."""
+    u, s, vh = np.linalg.svd(a)
+    ones = np.ones_like(s[..., :1])
+    before = np.cumprod(np.concatenate([ones, s[..., :-1]], -1), -1)  # s_0 ... s_(i-1)
+    after = np.flip(np.cumprod(np.concatenate([ones, np.flip(s[..., 1:], -1)], -1), -1), -1)
+    sign = np.linalg.det(u) * np.linalg.det(vh)
+    return sign[..., None, None] * ((u * (before * after)[..., None, :]) @ vh)
+
+
+class Det(Op):
+    """y = det(A);  dA = g * cofactor(A) (= g det(A) A^-T; from an SVD, so a singular A has its
+    true gradient)."""
+
+    def forward(self, a):
+        self.a = a
+        return np.linalg.det(a)
+
+    def backward(self, grad_output):
+        return (np.asarray(grad_output)[..., None, None] * _cofactor(self.a),)
+
+
+class LogAbsDet(Op):
+    """y = log|det(A)|;  dA = g A^-T (inf/nan where A is singular)."""
+
+    def forward(self, a):
+        self.a = a
+        return np.linalg.slogdet(a)[1]
+
+    def backward(self, grad_output):
+        try:
+            inverse_t = _mT(np.linalg.inv(self.a))
+        except np.linalg.LinAlgError:  # log|det| is -inf there: its gradient is not finite
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inverse_t = _cofactor(self.a) / np.linalg.det(self.a)[..., None, None]
+        return (np.asarray(grad_output)[..., None, None] * inverse_t,)
+
+
+class Solve(Op):
+    """X = A^-1 B (B (..., n, k), batch axes broadcast);  dB = A^-T g,  dA = -dB X^T.
+    ``vector``: B and X are (..., n)."""
+
+    def __init__(self, vector: bool):
+        self.vector = vector
+
+    def forward(self, a, b):
+        if self.vector:
+            b = b[..., None]
+        self.a = a
+        self.x = _lapack("solve", "singular", np.linalg.solve, a, b)
+        return self.x[..., 0] if self.vector else self.x
+
+    def backward(self, grad_output):
+        g = grad_output[..., None] if self.vector else grad_output
+        b_grad = np.linalg.solve(_mT(self.a), g)
+        a_grad = -(b_grad @ _mT(self.x)) if self.inputs[0].requires_grad else None
+        return a_grad, b_grad[..., 0] if self.vector else b_grad
+
+
+def inv(A: Tensor) -> Tensor:  # noqa: N803 - PyTorch's names
+    """torch.linalg.inv: A^-1 of square matrices (..., n, n); a singular one is a LinAlgError
+    (a ValueError) naming it."""
+    _matrices("inv", A)
+    return Inv()(A)
+
+
+def det(A: Tensor) -> Tensor:  # noqa: N803
+    """torch.linalg.det: det(A) of (..., n, n) -> (...)."""
+    _matrices("det", A)
+    return Det()(A)
+
+
+class SlogdetResult(NamedTuple):
+    """torch.return_types.linalg_slogdet: the sign (no gradient) and log|det A|."""
+
+    sign: Tensor
+    logabsdet: Tensor
+
+
+def slogdet(A: Tensor) -> SlogdetResult:  # noqa: N803
+    """torch.linalg.slogdet: (sign, logabsdet) with det(A) = sign * exp(logabsdet); sign is 0
+    and logabsdet -inf for a singular A. Only logabsdet has a gradient (A^-T)."""
+    _matrices("slogdet", A)
+    sign = np.linalg.slogdet(A.data if isinstance(A, Tensor) else np.asarray(A))[0]
+    return SlogdetResult(Tensor(np.asarray(sign)), LogAbsDet()(A))
+
+
+def _is_vector_rhs(a_shape, b_shape) -> bool:
+    """torch.linalg.solve's rule: B is a (batch of) vector(s) if it is 1-D, or has one axis
+    fewer than A and A's shape without its last axis."""
+    return len(b_shape) == 1 or (len(b_shape) == len(a_shape) - 1
+                                 and tuple(b_shape) == tuple(a_shape[:-1]))
+
+
+def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
+    """torch.linalg.solve: X with A X = B (``left=False``: X A = B); A (..., n, n), B (..., n, k)
+    or a vector (..., n) (torch's rule), batch axes broadcast. A singular A is a LinAlgError."""
+    from dlpy.ops.shape import swapaxes
+
+    a_shape = _matrices("solve", A)
+    b_shape = _shape_of(B)
+    if not _flag("solve", "left", left):  # X A = B is A^T X^T = B^T
+        if len(b_shape) < 2:
+            raise ValueError(f"solve: with left=False, B must be (..., k, {a_shape[-1]}), got "
+                             f"shape {b_shape}")
+        return swapaxes(solve(swapaxes(A, -1, -2), swapaxes(B, -1, -2)), -1, -2)
+    vector = _is_vector_rhs(a_shape, b_shape)
+    n = a_shape[-1]
+    if (not vector and len(b_shape) < 2) or b_shape[-1 if vector else -2] != n:
+        raise ValueError(f"solve: A {a_shape} and B {b_shape} do not fit A X = B (B must be "
+                         f"(..., {n}, k) or (..., {n}))")
+    batch_b = b_shape[:-1] if vector else b_shape[:-2]
+    try:
+        np.broadcast_shapes(a_shape[:-2], batch_b)
+    except ValueError:
+        raise ValueError(f"solve: the batch axes of A {a_shape} and B {b_shape} cannot be "
+                         f"broadcast") from None
+    if _dtype_of(B).kind != "f":
+        raise TypeError(f"solve: expected a floating point B, got {_dtype_of(B)}")
+    return Solve(vector)(A, B)
+
+
+def _substitute(a: np.ndarray, b: np.ndarray, upper: bool, unitriangular: bool) -> np.ndarray:
+    """X = T^-1 B by substitution over the n rows (vectorised over the batch and the k columns),
+    T the upper or lower triangle of a (..., n, n) (its diagonal taken as ones if
+    ``unitriangular``), so the other triangle is never read; B (..., n, k), batch axes broadcast."""
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    n, k = b.shape[-2:]
+    if batch and math.prod(a.shape[:-2]) == 1:  # one matrix: B's batch becomes more columns
+        columns = np.moveaxis(np.broadcast_to(b, batch + (n, k)), -2, 0)
+        x = _substitute(a.reshape(n, n), columns.reshape(n, math.prod(batch) * k), upper,
+                        unitriangular)
+        return np.moveaxis(x.reshape((n,) + batch + (k,)), 0, -2)
+    a, b = np.broadcast_to(a, batch + (n, n)), np.broadcast_to(b, batch + (n, k))
+    x = np.empty(batch + (n, k), dtype=np.result_type(a, b))
+    for i in range(n - 1, -1, -1) if upper else range(n):
+        known = slice(i + 1, n) if upper else slice(0, i)  # the rows of X already solved
+        row = b[..., i, :] - (a[..., i:i + 1, known] @ x[..., known, :])[..., 0, :]
+        x[..., i, :] = row if unitriangular else row / a[..., i, i, None]
+    return x
+
+
+class SolveTriangular(Op):
+    """X = T^-1 B with T the upper (``upper``) or lower triangle of A (..., n, n), unit diagonal
+    if ``unitriangular``, and B (..., n, k), batch axes broadcast;  dB = T^-T g,
+    dA = -(dB X^T) on T's triangle (off the diagonal if ``unitriangular``)."""
+
+    def __init__(self, upper: bool, unitriangular: bool):
+        self.upper, self.unitriangular = upper, unitriangular
+
+    def forward(self, a, b):
+        if not self.unitriangular and not np.diagonal(a, 0, -2, -1).all():
+            zero = (np.diagonal(a, 0, -2, -1) == 0).any(-1)
+            where = f" (batch element {np.flatnonzero(zero)[0]})" if a.ndim > 2 else ""
+            raise LinAlgError(f"solve_triangular: the matrix is singular: a zero on its "
+                              f"diagonal{where}")
+        self.a = a
+        self.x = _substitute(a, b, self.upper, self.unitriangular)
+        return self.x
+
+    def backward(self, grad_output):
+        # T^T is the other kind of triangle, read from the same entries of A
+        b_grad = _substitute(_mT(self.a), grad_output, not self.upper, self.unitriangular)
+        a_grad = None
+        if self.inputs[0].requires_grad:
+            a_grad = -(b_grad @ _mT(self.x))
+            offset = 1 if self.unitriangular else 0
+            a_grad = np.triu(a_grad, offset) if self.upper else np.tril(a_grad, -offset)
+        return a_grad, b_grad
+
+
+def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  # noqa: N803
+                     unitriangular: bool = False) -> Tensor:
+    """torch.linalg.solve_triangular: X with T X = B (``left=False``: X T = B), T the upper
+    (``upper=True``) or lower triangle of A (..., n, n), the other triangle not read, with ones
+    on the diagonal if ``unitriangular``; B (..., n, k) (left=False: (..., k, n)), batch axes
+    broadcast. A zero on T's diagonal is a LinAlgError (torch gives inf/nan)."""
+    from dlpy.ops.shape import swapaxes
+
+    a_shape = _matrices("solve_triangular", A)
+    b_shape = _shape_of(B)
+    upper = _flag("solve_triangular", "upper", upper)
+    left = _flag("solve_triangular", "left", left)
+    unitriangular = _flag("solve_triangular", "unitriangular", unitriangular)
+    n = a_shape[-1]
+    if len(b_shape) < 2:
+        raise ValueError(f"solve_triangular: expected B to be matrices (..., n, k), got shape "
+                         f"{b_shape}")
+    if b_shape[-2 if left else -1] != n:
+        raise ValueError(f"solve_triangular: A {a_shape} and B {b_shape} do not fit "
+                         + (f"A X = B (B must be (..., {n}, k))" if left else
+                            f"X A = B (B must be (..., k, {n}))"))
+    try:
+        np.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+    except ValueError:
+        raise ValueError(f"solve_triangular: the batch axes of A {a_shape} and B {b_shape} cannot "
+                         f"be broadcast") from None
+    if _dtype_of(B).kind != "f":
+        raise TypeError(f"solve_triangular: expected a floating point B, got {_dtype_of(B)}")
+    if not left:  # X T = B is T^T X^T = B^T, T^T the other kind of triangle
+        op = SolveTriangular(not upper, unitriangular)
+        return swapaxes(op(swapaxes(A, -1, -2), swapaxes(B, -1, -2)), -1, -2)
+    return SolveTriangular(upper, unitriangular)(A, B)
+
+
+# ------------------------------------------------------------------ factorisations
+class Cholesky(Op):
+    """L with A = L L^T (reads A's lower triangle);  dA = L^-T Phi(L^T gL) L^-1, Phi taking the
+    lower triangle mirrored with half the diagonal (torch's symmetric gradient)."""
+
+    def forward(self, a):
+        self.l = _lapack("cholesky", "not positive-definite", np.linalg.cholesky, a)
+        return self.l
+
+    def backward(self, grad_output):
+        phi = np.tril(_mT(self.l) @ grad_output)
+        phi = 0.5 * (phi + _mT(np.tril(phi, -1)))
+        l_inv = np.linalg.inv(self.l)
+        return (_mT(l_inv) @ phi @ l_inv,)
+
+
+def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
+    """torch.linalg.cholesky: lower-triangular L with A = L L^T for symmetric positive-definite
+    A, reading its lower triangle; ``upper=True`` gives U = L^T with A = U^T U, reading the
+    upper triangle (as torch). Not positive-definite: a LinAlgError."""
+    from dlpy.ops.shape import swapaxes
+
+    _matrices("cholesky", A)
+    if _flag("cholesky", "upper", upper):  # U = L(A^T)^T: reads A's upper triangle, as torch
+        return swapaxes(Cholesky()(swapaxes(A, -1, -2)), -1, -2)
+    return Cholesky()(A)
+
+
+class QRResult(NamedTuple):
+    """torch.return_types.linalg_qr."""
+
+    Q: Tensor
+    R: Tensor
+
+
+class QR(Op):
+    """(Q, R) packed, A = QR. With M = gR R^T - Q^T gQ: for m >= n,
+    dA = (gQ + Q copyu(M)) R^-T (copyu: M's upper triangle mirrored); for m < n,
+    dA = [Q tril(M^T - M) R1^-T, 0] + Q gR with R1 the first m columns of R."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+
+    def forward(self, a):
+        self.q, self.r = np.linalg.qr(a, mode=self.mode)
+        return _pack(self.q, self.r, batch=a.shape[:-2])
+
+    def backward(self, grad_output):
+        q, r = self.q, self.r
+        g_q, g_r = _unpack(grad_output, (q.shape[-2:], r.shape[-2:]))
+        m, n = q.shape[-2], r.shape[-1]
+        if self.mode == "complete" and m > n:
+            raise NotImplementedError("qr: the QR decomposition is not differentiable when "
+                                      "mode='complete' and A has more rows than columns")
+        mixed = g_r @ _mT(r) - _mT(q) @ g_q
+        if m >= n:
+            upper = np.triu(mixed)
+            sym = upper + _mT(upper) - upper * np.eye(n, dtype=upper.dtype)
+            grad = q @ sym + g_q
+            return (_mT(np.linalg.solve(r, _mT(grad))),)  # grad R^-T
+        skew = np.tril(_mT(mixed) - mixed)
+        head = _mT(np.linalg.solve(r[..., :m], _mT(q @ skew)))  # (q skew) R1^-T
+        grad = q @ g_r
+        grad[..., :m] += head
+        return (grad,)
+
+
+def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
+    """torch.linalg.qr: A (..., m, n) = Q R with Q's columns orthonormal and R upper-triangular;
+    ``reduced`` Q (m, k), R (k, n) with k = min(m, n); ``complete`` Q (m, m), R (m, n)
+    (differentiable only when m <= n, as torch). No mode 'r'."""
+    shape = _matrices("qr", A, square=False)
+    if mode not in ("reduced", "complete"):
+        raise ValueError(f"qr: mode must be 'reduced' or 'complete', got {mode!r}")
+    m, n = shape[-2:]
+    k = m if mode == "complete" else min(m, n)
+    packed = QR(mode)(A)
+    return QRResult(*_split(packed, [(m, k), (k, n)]))
+
+
+class EighResult(NamedTuple):
+    """torch.return_types.linalg_eigh."""
+
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+class Eigh(Op):
+    """(L, V) packed, A = V diag(L) V^T in ascending L (reads one triangle of A);
+    dA = V (diag(gL) + skew(V^T gV) / E) V^T with skew(X) = (X - X^T) / 2 and
+    E_ij = L_j - L_i: eigenvalues must be distinct where gV is not zero."""
+
+    def __init__(self, uplo: str):
+        self.uplo = uplo
+
+    def forward(self, a):
+        self.values, self.vectors = np.linalg.eigh(a, UPLO=self.uplo)
+        return _pack(self.values, self.vectors, batch=a.shape[:-2])
+
+    def backward(self, grad_output):
+        values, vectors = self.values, self.vectors
+        n = values.shape[-1]
+        g_values, g_vectors = _unpack(grad_output, ((n,), (n, n)))
+        inner = g_values[..., :, None] * np.eye(n, dtype=values.dtype)
+        if g_vectors.any():  # an unused V adds nothing, also for repeated eigenvalues
+            product = _mT(vectors) @ g_vectors
+            gaps = values[..., None, :] - values[..., :, None] + np.eye(n, dtype=values.dtype)
+            inner = inner + 0.5 * (product - _mT(product)) / gaps
+        return (vectors @ inner @ _mT(vectors),)
+
+
+def _uplo(name: str, uplo) -> str:
+    if uplo not in ("L", "U"):
+        raise ValueError(f"{name}: UPLO must be 'L' or 'U', got {uplo!r}")
+    return uplo
+
+
+def eigh(A: Tensor, UPLO: str = "L") -> EighResult:  # noqa: N803
+    """torch.linalg.eigh: eigenvalues (ascending, (..., n)) and orthonormal eigenvectors (the
+    columns of (..., n, n)) of symmetric A, read from its lower (``UPLO='L'``) or upper
+    triangle. Each eigenvector's sign is LAPACK's (numpy's and torch's may differ). Gradients as
+    torch's: symmetric, and inf/nan through V where eigenvalues repeat."""
+    shape = _matrices("eigh", A)
+    n = shape[-1]
+    return EighResult(*_split(Eigh(_uplo("eigh", UPLO))(A), [(n,), (n, n)]))
+
+
+class Eigvalsh(Op):
+    """L, the eigenvalues of symmetric A;  dA = V diag(g) V^T (fine for repeated ones)."""
+
+    def __init__(self, uplo: str):
+        self.uplo = uplo
+
+    def forward(self, a):
+        values, self.vectors = np.linalg.eigh(a, UPLO=self.uplo)
+        return values
+
+    def backward(self, grad_output):
+        v = self.vectors
+        return ((v * grad_output[..., None, :]) @ _mT(v),)
+
+
+def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
+    """torch.linalg.eigvalsh: the eigenvalues of symmetric A in ascending order, (..., n)."""
+    _matrices("eigvalsh", A)
+    return Eigvalsh(_uplo("eigvalsh", UPLO))(A)
+
+
+class SVDResult(NamedTuple):
+    """torch.return_types.linalg_svd."""
+
+    U: Tensor
+    S: Tensor
+    Vh: Tensor
+
+
+class SVD(Op):
+    """(U, S, Vh) packed, A = U diag(S) Vh. Backward as torch's svd_backward on the first
+    k = min(m, n) columns of U and rows of Vh (their other ones carry no gradient):
+    dA = U [(skew(U^T gU) S + S skew(V^T gV)) / E + diag(gS)] Vh, skew(X) = X - X^T,
+    E_ij = S_j^2 - S_i^2, plus (I - U U^T) gU S^-1 Vh for m > k and U S^-1 gVh (I - V V^T) for
+    n > k; singular values must be distinct (and non-zero) where gU or gVh is not zero."""
+
+    def __init__(self, full_matrices: bool):
+        self.full_matrices = full_matrices
+
+    def forward(self, a):
+        self.u, self.s, self.vh = np.linalg.svd(a, full_matrices=self.full_matrices)
+        return _pack(self.u, self.s, self.vh, batch=a.shape[:-2])
+
+    def backward(self, grad_output):
+        g_u, g_s, g_vh = _unpack(grad_output, (self.u.shape[-2:], self.s.shape[-1:],
+                                               self.vh.shape[-2:]))
+        s = self.s
+        k = s.shape[-1]
+        u, vh = self.u[..., :k], self.vh[..., :k, :]
+        g_u, g_vh = g_u[..., :k], g_vh[..., :k, :]
+        m, n = u.shape[-2], vh.shape[-1]
+        use_u, use_vh = bool(g_u.any()), bool(g_vh.any())
+        inner = g_s[..., :, None] * np.eye(k, dtype=s.dtype)
+        if use_u or use_vh:
+            squares = s * s
+            gaps = squares[..., None, :] - squares[..., :, None] + np.eye(k, dtype=s.dtype)
+            if use_u:
+                product = _mT(u) @ g_u
+                inner = inner + (product - _mT(product)) * s[..., None, :] / gaps
+            if use_vh:
+                product = vh @ _mT(g_vh)
+                inner = inner + s[..., :, None] * (product - _mT(product)) / gaps
+        grad = u @ inner @ vh
+        if m > k and use_u:
+            g_u_scaled = g_u / s[..., None, :]
+            grad = grad + (g_u_scaled - u @ (_mT(u) @ g_u_scaled)) @ vh
+        if n > k and use_vh:
+            g_vh_scaled = g_vh / s[..., :, None]
+            grad = grad + u @ (g_vh_scaled - (g_vh_scaled @ _mT(vh)) @ vh)
+        return (grad,)
+
+
+def svd(A: Tensor, full_matrices: bool = True) -> SVDResult:  # noqa: N803
+    """torch.linalg.svd: A (..., m, n) = U diag(S) Vh, S descending; ``full_matrices=True`` (as
+    torch) gives U (m, m) and Vh (n, n), False the reduced U (m, k), Vh (k, n). Each singular
+    vector pair's sign is LAPACK's (numpy's and torch's may differ)."""
+    shape = _matrices("svd", A, square=False)
+    full_matrices = _flag("svd", "full_matrices", full_matrices)
+    m, n = shape[-2:]
+    k = min(m, n)
+    u_cols, vh_rows = (m, n) if full_matrices else (k, k)
+    packed = SVD(full_matrices)(A)
+    return SVDResult(*_split(packed, [(m, u_cols), (k,), (vh_rows, n)]))
+
+
+class Svdvals(Op):
+    """S, the singular values (descending);  dA = U diag(g) Vh (fine for repeated ones)."""
+
+    def forward(self, a):
+        self.u, s, self.vh = np.linalg.svd(a, full_matrices=False)
+        return s
+
+    def backward(self, grad_output):
+        return ((self.u * grad_output[..., None, :]) @ self.vh,)
+
+
+def svdvals(A: Tensor) -> Tensor:  # noqa: N803
+    """torch.linalg.svdvals: the singular values of A (..., m, n), descending, (..., k)."""
+    _matrices("svdvals", A, square=False)
+    return Svdvals()(A)
+
+
+class Pinv(Op):
+    """P = A^+ from an SVD, singular values at or below max(atol, rtol * largest) dropped;
+    dA = -P^T g P^T + (I - A P) g^T P P^T + P^T P g^T (I - P A) (torch's pinv_backward)."""
+
+    def __init__(self, atol: float, rtol: float):
+        self.atol, self.rtol = atol, rtol
+
+    def forward(self, a):
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        largest = s[..., :1] if s.shape[-1] else np.zeros(s.shape[:-1] + (1,), s.dtype)
+        keep = s > np.maximum(self.atol, self.rtol * largest)
+        inverse = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0).astype(s.dtype)
+        self.a = a
+        self.p = (_mT(vh) * inverse[..., None, :]) @ _mT(u)
+        return self.p
+
+    def backward(self, grad_output):
+        a, p, g = self.a, self.p, grad_output
+        p_t, g_t = _mT(p), _mT(g)
+        grad = -(p_t @ g @ p_t)
+        grad = grad + (g_t - a @ (p @ g_t)) @ (p @ p_t)  # (I - A P) g^T P P^T
+        grad = grad + (p_t @ p) @ (g_t - (g_t @ p) @ a)  # P^T P g^T (I - P A)
+        return (grad,)
+
+
+def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
+    """torch.linalg.pinv: the Moore-Penrose pseudo-inverse (..., n, m) of A (..., m, n), from an
+    SVD; singular values at or below max(atol, rtol * the largest) count as zero, rtol by
+    default eps * max(m, n) (0 when only atol is given), as torch. ``hermitian`` is accepted
+    (the SVD serves both)."""
+    shape = _matrices("pinv", A, square=False)
+    _flag("pinv", "hermitian", hermitian)
+    eps = float(np.finfo(_dtype_of(A)).eps)
+    tolerances = []
+    for what, value in (("atol", atol), ("rtol", rtol)):
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (int, float, np.integer, np.floating))
+                                  or not value >= 0):
+            raise ValueError(f"pinv: {what} must be a number >= 0, got {value!r}")
+        tolerances.append(None if value is None else float(value))
+    atol_value, rtol_value = tolerances
+    if rtol_value is None:
+        rtol_value = eps * max(shape[-2:]) if atol_value is None or atol_value == 0 else 0.0
+    return Pinv(atol_value or 0.0, rtol_value)(A)

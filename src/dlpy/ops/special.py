@@ -1,0 +1,332 @@
+"""Special functions for probability densities: lgamma, digamma, xlogy, erfinv and gammainc
+(torch.lgamma, torch.digamma, torch.xlogy, torch.erfinv, torch.special.gammainc).
+
+Computed in float64 and cast back: lgamma by the C library's lgamma (``math.lgamma``, per
+element); digamma and its derivative trigamma by the recurrence psi(x) = psi(x + 1) - 1/x up to
+x >= 10, then the asymptotic series (about 1e-15 absolute), with the reflection formula below 1/2;
+erfinv by a rational first guess and Newton steps on erf (or, in the tails, on log erfc).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dlpy.ops.pointwise import _check_broadcast
+from dlpy.tensor import Op, Tensor
+
+_LGAMMA = np.frompyfunc(math.lgamma, 1, 1)
+_ERF = np.frompyfunc(math.erf, 1, 1)
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+# B_2k / (2k) for the digamma series, B_2k for the trigamma one (k = 1..7)
+_DIGAMMA_SERIES = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
+_TRIGAMMA_SERIES = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
+
+
+def _float64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _out_dtype(x: np.ndarray):
+    return x.dtype if x.dtype.kind == "f" else np.float64
+
+
+def _poles(x: np.ndarray) -> np.ndarray:
+    """The non-positive integers, where the gamma function has its poles."""
+    return (x <= 0) & (x == np.floor(x)) & np.isfinite(x)
+
+
+def lgamma_array(x) -> np.ndarray:
+    """log |Gamma(x)| element-wise, in float64: inf at the poles and at +-inf, nan at nan."""
+    x = _float64(x)
+    out = np.full(x.shape, np.inf)
+    regular = np.isfinite(x) & ~_poles(x)
+    if regular.any():
+        out[regular] = _LGAMMA(x[regular]).astype(np.float64)
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+def _series(r: np.ndarray, coefficients) -> np.ndarray:
+    """c0 + c1 r + c2 r^2 + ... by Horner's rule."""
+    total = np.full_like(r, coefficients[-1])
+    for c in coefficients[-2::-1]:
+        total *= r
+        total += c
+    return total
+
+
+def _shifted(x: np.ndarray, power: int):
+    """z = x + 10 where x < 10 (else x itself, x >= 1/2) and the sum of 1/(x + k)^power over
+    the k < 10 skipped there: psi(x) = psi(x + 10) - sum 1/(x + k), psi'(x) likewise."""
+    z = x.copy()
+    total = np.zeros_like(x)
+    small = x < 10
+    if small.any():
+        xs = x[small]
+        acc = np.zeros_like(xs)
+        for k in range(10):
+            acc += 1 / (xs + k) ** power
+        z[small] = xs + 10
+        total[small] = acc
+    return z, total
+
+
+def _cot_pi(x: np.ndarray) -> np.ndarray:
+    """cot(pi x), reduced to |x - round(x)| <= 1/2 first (tan has period pi)."""
+    return 1 / np.tan(np.pi * (x - np.round(x)))
+
+
+def digamma_array(x) -> np.ndarray:
+    """psi(x) = d/dx lgamma(x) in float64, as torch.digamma: -inf at +0, +inf at -0, nan at the
+    negative integers and -inf, inf at inf."""
+    x = _float64(x)
+    finite = np.isfinite(x) & ~_poles(x)
+    xf = np.where(finite, x, 1.0)
+    reflect = xf < 0.5
+    z, total = _shifted(np.where(reflect, 1 - xf, xf), 1)
+    r = 1 / np.minimum(z, 1e150) ** 2  # past 1e150 the series terms vanish (r would overflow)
+    psi = np.log(z) - 0.5 / z - r * _series(r, _DIGAMMA_SERIES) - total
+    with np.errstate(divide="ignore", over="ignore"):  # inf near a pole: the true value
+        psi = np.where(reflect, psi - np.pi * _cot_pi(np.where(reflect, xf, 0.25)), psi)
+    psi = np.where(finite, psi, np.nan)
+    psi[x == np.inf] = np.inf
+    zero = x == 0
+    psi[zero] = np.where(np.signbit(x[zero]), np.inf, -np.inf)
+    return psi
+
+
+def trigamma_array(x) -> np.ndarray:
+    """psi'(x), the derivative of digamma, in float64: inf at the poles, 0 at inf."""
+    x = _float64(x)
+    finite = np.isfinite(x) & ~_poles(x)
+    xf = np.where(finite, x, 1.0)
+    reflect = xf < 0.5
+    z, total = _shifted(np.where(reflect, 1 - xf, xf), 2)
+    r = 1 / np.minimum(z, 1e150) ** 2
+    psi1 = 1 / z + 0.5 * r + r / z * _series(r, _TRIGAMMA_SERIES) + total
+    sin = np.sin(np.pi * (np.where(reflect, xf, 0.5) - np.round(np.where(reflect, xf, 0.5))))
+    with np.errstate(divide="ignore", over="ignore"):  # inf near a pole: the true value
+        psi1 = np.where(reflect, np.pi**2 / (sin * sin) - psi1, psi1)
+    psi1 = np.where(finite, psi1, np.nan)
+    psi1[_poles(x)] = np.inf
+    psi1[x == np.inf] = 0.0
+    return psi1
+
+
+# M. Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011): single precision,
+# a first guess that Newton's method refines
+_ERFINV_CENTRAL = (1.50140941, 0.246640727, -0.00417768164, -0.00125372503, 0.00021858087,
+                   -4.39150654e-06, -3.5233877e-06, 3.43273939e-07, 2.81022636e-08)
+_ERFINV_TAIL = (2.83297682, 1.00167406, 0.00943887047, -0.0076224613, 0.00573950773,
+                -0.00367342844, 0.00134934322, 0.000100950558, -0.000200214257)
+
+
+def erfinv_array(x) -> np.ndarray:
+    """erfinv(x) in float64: +-inf at +-1, nan outside [-1, 1]."""
+    x = _float64(x)
+    a = np.abs(x)
+    inside = a < 1
+    a_in = np.where(inside, a, 0.0)
+    w = -np.log((1 - a_in) * (1 + a_in))
+    central = _series(w - 2.5, _ERFINV_CENTRAL)
+    tail = _series(np.sqrt(np.maximum(w, 5.0)) - 3.0, _ERFINV_TAIL)
+    y = np.where(w < 5, central, tail) * a_in  # |erfinv(x)| to about 1e-7
+    # Newton on erf(y) - a near 0; in the tails, where erf(y) is too close to 1, on
+    # log(erfc(y)) - log(1 - a) (1 - a is exact there): both converge from the first guess
+    near = a_in < 0.5
+    log_rest = np.log(np.where(near, 0.5, 1 - a_in))
+    for _ in range(4):
+        density = 2 / math.sqrt(math.pi) * np.exp(-y * y)
+        erfc = np.asarray(_ERFC(y), dtype=np.float64)
+        step_near = (np.asarray(_ERF(y), dtype=np.float64) - a_in) / density
+        step_tail = (np.log(np.where(near, 1.0, erfc)) - log_rest) * np.where(near, 1.0, erfc)
+        step_tail /= density
+        y = y - np.where(near, step_near, -step_tail)
+    out = np.copysign(y, x)
+    out = np.where(a == 1, np.copysign(np.inf, x), out)
+    return np.where(inside | (a == 1), out, np.nan)
+
+
+def _gammainc_series(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """P(a, x) = x^a e^-x / Gamma(a + 1) * sum_n x^n / ((a + 1)...(a + n)), for x < a + 1."""
+    term = np.ones_like(a)
+    total = np.ones_like(a)
+    ap = a.copy()
+    for _ in range(1000):
+        ap += 1
+        term *= x / ap
+        total += term
+        if np.all(np.abs(term) <= np.abs(total) * 1e-17):
+            break
+    return total * np.exp(a * np.log(x) - x - lgamma_array(a + 1))
+
+
+def _gammaincc_fraction(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Q(a, x) = 1 - P(a, x) by the continued fraction (modified Lentz), for x >= a + 1."""
+    tiny = 1e-300
+    b = x + 1 - a
+    c = np.full_like(a, 1 / tiny)
+    d = 1 / b
+    h = d.copy()
+    for i in range(1, 1000):
+        an = -i * (i - a)
+        b = b + 2
+        d = an * d + b
+        d = np.where(np.abs(d) < tiny, tiny, d)
+        c = b + an / c
+        c = np.where(np.abs(c) < tiny, tiny, c)
+        d = 1 / d
+        delta = d * c
+        h *= delta
+        if np.all(np.abs(delta - 1) <= 1e-15):
+            break
+    return h * np.exp(a * np.log(x) - x - lgamma_array(a))
+
+
+def gammainc_array(a, x) -> np.ndarray:
+    """The regularized lower incomplete gamma function P(a, x) in float64 (a > 0, x >= 0;
+    nan elsewhere, as torch.special.gammainc; P(a, 0) = 0, P(a, inf) = 1)."""
+    a, x = np.broadcast_arrays(_float64(a), _float64(x))
+    out = np.full(a.shape, np.nan)
+    valid = (a > 0) & (x >= 0) & np.isfinite(a)
+    out[valid & (x == 0)] = 0.0
+    out[valid & (x == np.inf)] = 1.0
+    regular = valid & (x > 0) & np.isfinite(x)
+    series = regular & (x < a + 1)
+    if series.any():
+        out[series] = _gammainc_series(a[series], x[series])
+    fraction = regular & ~series
+    if fraction.any():
+        out[fraction] = 1 - _gammaincc_fraction(a[fraction], x[fraction])
+    return out
+
+
+def gammainc_grad_a_array(a, x) -> np.ndarray:
+    """dP(a, x)/da in float64 (a > 0, x > 0) by a central difference (about 1e-8 relative
+    error): on P's series where x < a + 1, else on Q = 1 - P's continued fraction, so a tail
+    keeps its relative accuracy. The step is 1e-4 of a or of 1 / |d log P / da| (about
+    log x - digamma(a)), whichever is smaller, so that far in a tail it stays small."""
+    a, x = np.broadcast_arrays(_float64(a), _float64(x))
+    shape = a.shape
+    a, x = a.reshape(-1), x.reshape(-1)
+    out = np.zeros(a.shape)
+    series = x < a + 1
+    slope = np.abs(np.log(x) - digamma_array(np.where(series, a + 1, a)))
+    h = 1e-4 * np.minimum(a, 1 / np.maximum(slope, 1e-12))
+    if series.any():
+        s_a, s_x, s_h = a[series], x[series], h[series]
+        out[series] = (_gammainc_series(s_a + s_h, s_x)
+                       - _gammainc_series(s_a - s_h, s_x)) / (2 * s_h)
+    fraction = ~series
+    if fraction.any():
+        f_a, f_x, f_h = a[fraction], x[fraction], h[fraction]
+        out[fraction] = (_gammaincc_fraction(f_a - f_h, f_x)
+                         - _gammaincc_fraction(f_a + f_h, f_x)) / (2 * f_h)
+    return out.reshape(shape)
+
+
+class Lgamma(Op):
+    """y = log |Gamma(x)|;  dx = g * digamma(x)."""
+
+    def forward(self, x):
+        self.x = x
+        return lgamma_array(x).astype(_out_dtype(x), copy=False)
+
+    def backward(self, grad_output):
+        return (grad_output * digamma_array(self.x),)
+
+
+class Digamma(Op):
+    """y = psi(x) = d/dx lgamma(x);  dx = g * trigamma(x)."""
+
+    def forward(self, x):
+        self.x = x
+        return digamma_array(x).astype(_out_dtype(x), copy=False)
+
+    def backward(self, grad_output):
+        return (grad_output * trigamma_array(self.x),)
+
+
+class Xlogy(Op):
+    """z = x * log(y), and 0 where x == 0 unless y is nan (torch.xlogy);
+    dx = xlogy(g, y), but 0 where x == 0 and y <= 0 (PyTorch's choice where z is not
+    differentiable), dy = g * x / y."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where((x == 0) & ~np.isnan(y), 0.0, x * np.log(y)).astype(
+                np.result_type(x, y), copy=False)
+
+    def backward(self, grad_output):
+        x, y = self.x, self.y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_grad = y_grad = None
+            if self.inputs[0].requires_grad:
+                x_grad = np.where((grad_output == 0) & ~np.isnan(y), 0.0, grad_output * np.log(y))
+                x_grad = np.where((x == 0) & (y <= 0), 0.0, x_grad)
+            if self.inputs[1].requires_grad:
+                y_grad = grad_output * x / y
+        return x_grad, y_grad
+
+
+class Erfinv(Op):
+    """y = erfinv(x), the inverse of erf on (-1, 1);  dx = g * sqrt(pi) / 2 * exp(y^2)."""
+
+    def forward(self, x):
+        self.y = erfinv_array(x).astype(_out_dtype(x), copy=False)
+        return self.y
+
+    def backward(self, grad_output):
+        y = self.y.astype(np.float64)
+        return (grad_output * (math.sqrt(math.pi) / 2) * np.exp(y * y),)
+
+
+class Gammainc(Op):
+    """z = P(a, x), the regularized lower incomplete gamma function;
+    dx = g * x^(a-1) e^-x / Gamma(a). The gradient of a is not implemented (as PyTorch)."""
+
+    def forward(self, a, x):
+        self.a, self.x = a, x
+        return gammainc_array(a, x).astype(np.result_type(a, x), copy=False)
+
+    def backward(self, grad_output):
+        if self.inputs[0].requires_grad:
+            raise NotImplementedError("gammainc: the gradient with respect to the first "
+                                      "argument (a) is not implemented (nor in PyTorch)")
+        a, x = np.broadcast_arrays(_float64(self.a), _float64(self.x))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            density = np.exp((a - 1) * np.log(x) - x - lgamma_array(a))
+        return None, grad_output * density
+
+
+def lgamma(x: Tensor) -> Tensor:
+    """torch.lgamma: log |Gamma(x)| (inf at 0, -1, -2, ...)."""
+    return Lgamma()(x)
+
+
+def digamma(x: Tensor) -> Tensor:
+    """torch.digamma: psi(x), the derivative of lgamma."""
+    return Digamma()(x)
+
+
+def xlogy(x, y) -> Tensor:
+    """torch.xlogy: x * log(y), 0 where x == 0 (unless y is nan); broadcast."""
+    _check_broadcast("xlogy", x, y)
+    return Xlogy()(x, y)
+
+
+def erfinv(x: Tensor) -> Tensor:
+    """torch.erfinv: the y in (-inf, inf) with erf(y) = x, for x in [-1, 1] (nan outside)."""
+    return Erfinv()(x)
+
+
+def gammainc(a, x) -> Tensor:
+    """torch.special.gammainc: the regularized lower incomplete gamma function
+    P(a, x) = integral from 0 to x of t^(a-1) e^-t dt / Gamma(a); broadcast. Differentiable
+    in x only."""
+    _check_broadcast("gammainc", a, x)
+    return Gammainc()(a, x)

@@ -1,0 +1,455 @@
+"""L-BFGS, as torch.optim.LBFGS: ``step(closure)`` runs up to ``max_iter`` quasi-Newton
+iterations, re-evaluating the loss through the closure::
+
+    opt = optim.LBFGS(model.parameters(), line_search_fn="strong_wolfe")
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss
+    opt.step(closure)
+
+A port of PyTorch's algorithm (minFunc's, by way of torch7's optim): the same directions (the
+two-loop recursion over the last ``history_size`` pairs), the same step lengths (a fixed
+``lr``, the first one scaled by ``min(1, 1 / |g|_1)``, or the strong-Wolfe line search with
+cubic interpolation) and the same stopping tests, in the same order of operations, so
+trajectories match PyTorch's step for step in float64. Every parameter is one flat vector in
+the computation (all parameters must share a dtype).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from dlpy.optim.optimizer import Optimizer, _check_hyper
+from dlpy.sparse_grad import SparseGrad
+from dlpy.tensor import Tensor, enable_grad
+
+# state (PyTorch's names) -> kind: "count" (an int), "number" (one number of the parameters'
+# dtype, saved in float64), "loss" (a float), "vector" (n,), "history" (entries, n), "numbers"
+# (entries,)
+_STATE = {"func_evals": "count", "n_iter": "count", "d": "vector", "t": "number",
+          "old_dirs": "history", "old_stps": "history", "ro": "numbers", "H_diag": "number",
+          "prev_flat_grad": "vector", "prev_loss": "loss"}
+
+
+def _as_float(loss: Any) -> float:
+    """The closure's loss (a one-element Tensor, array or number) as a float."""
+    value = loss.item() if hasattr(loss, "item") else loss
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"LBFGS.step: the closure must return the loss (a one-element Tensor "
+                        f"or a number), got {type(loss).__name__}")
+    return float(value)
+
+
+def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
+    """The minimiser of the cubic through (x1, f1) and (x2, f2) with slopes g1, g2, clamped to
+    ``bounds`` (default: between x1 and x2); their midpoint when the cubic has no minimum."""
+    if bounds is not None:
+        xmin_bound, xmax_bound = bounds
+    else:
+        xmin_bound, xmax_bound = (x1, x2) if x1 <= x2 else (x2, x1)
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1 ** 2 - g1 * g2
+    if d2_square >= 0:
+        d2 = np.sqrt(d2_square)
+        if x1 <= x2:
+            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+        else:
+            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+        return min(max(min_pos, xmin_bound), xmax_bound)
+    return (xmin_bound + xmax_bound) / 2.0
+
+
+def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9,
+                  max_ls=25):
+    """A step length t along d meeting the strong Wolfe conditions (sufficient decrease c1,
+    curvature c2): bracket, then zoom by cubic interpolation. Returns (loss, flat gradient, t,
+    number of evaluations)."""
+    d_norm = np.max(np.abs(d))
+    g = g.copy()
+    f_new, g_new = obj_func(x, t, d)
+    ls_func_evals = 1
+    gtd_new = np.dot(g_new, d)
+
+    # bracket an interval holding a point that meets the conditions
+    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
+    done = False
+    ls_iter = 0
+    while ls_iter < max_ls:
+        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
+            done = True
+            break
+        if gtd_new >= 0:
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        # extrapolate
+        min_step = t + 0.01 * (t - t_prev)
+        max_step = t * 10
+        tmp = t
+        t = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new,
+                               bounds=(min_step, max_step))
+        t_prev, f_prev, g_prev, gtd_prev = tmp, f_new, g_new.copy(), gtd_new
+        f_new, g_new = obj_func(x, t, d)
+        ls_func_evals += 1
+        gtd_new = np.dot(g_new, d)
+        ls_iter += 1
+    if ls_iter == max_ls:  # out of evaluations
+        bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
+
+    # zoom: shrink the bracket until a point meets the conditions
+    insuf_progress = False
+    low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    while not done and ls_iter < max_ls:
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0],
+                               bracket[1], bracket_f[1], bracket_gtd[1])
+        # a trial too close to an end of the bracket twice in a row (or at an end) moves to
+        # 0.1 of the bracket's length away from it
+        eps = 0.1 * (max(bracket) - min(bracket))
+        if min(max(bracket) - t, t - min(bracket)) < eps:
+            if insuf_progress or t >= max(bracket) or t <= min(bracket):
+                if abs(t - max(bracket)) < abs(t - min(bracket)):
+                    t = max(bracket) - eps
+                else:
+                    t = min(bracket) + eps
+                insuf_progress = False
+            else:
+                insuf_progress = True
+        else:
+            insuf_progress = False
+        f_new, g_new = obj_func(x, t, d)
+        ls_func_evals += 1
+        gtd_new = np.dot(g_new, d)
+        ls_iter += 1
+        if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low_pos]:
+            # no sufficient decrease, or not below the low end: the new high end
+            bracket[high_pos], bracket_f[high_pos] = t, f_new
+            bracket_g[high_pos], bracket_gtd[high_pos] = g_new.copy(), gtd_new
+            low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0:
+                # the old high end becomes the new low end
+                bracket[high_pos], bracket_f[high_pos] = bracket[low_pos], bracket_f[low_pos]
+                bracket_g[high_pos] = bracket_g[low_pos]
+                bracket_gtd[high_pos] = bracket_gtd[low_pos]
+            bracket[low_pos], bracket_f[low_pos] = t, f_new
+            bracket_g[low_pos], bracket_gtd[low_pos] = g_new.copy(), gtd_new
+    return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], ls_func_evals
+
+
+def _count(name: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: {key} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class LBFGS(Optimizer):
+    """Limited-memory BFGS over one parameter group (PyTorch allows no other): each
+    ``step(closure)`` runs at most ``max_iter`` iterations and ``max_eval`` closure calls
+    (default ``max_iter * 5 // 4``), stopping early when the largest gradient element is at
+    most ``tolerance_grad`` or a step, or the change in loss, falls under ``tolerance_change``.
+    ``line_search_fn``: None (fixed step ``lr``) or ``"strong_wolfe"``. Returns the closure's
+    first loss.
+
+    State (``state[0]``, PyTorch's names): ``func_evals``, ``n_iter``, the last direction ``d``
+    and step ``t``, the history ``old_dirs`` (gradient changes y), ``old_stps`` (steps s),
+    ``ro`` (1 / y.s), ``H_diag``, ``prev_flat_grad``, ``prev_loss``."""
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1.0,
+                 max_iter: int = 20, max_eval: int | None = None, tolerance_grad: float = 1e-7,
+                 tolerance_change: float = 1e-9, history_size: int = 100,
+                 line_search_fn: str | None = None):
+        if max_eval is None:
+            max_eval = _count("LBFGS", "max_iter", max_iter) * 5 // 4
+        super().__init__(params, {"lr": lr, "max_iter": max_iter, "max_eval": max_eval,
+                                  "tolerance_grad": tolerance_grad,
+                                  "tolerance_change": tolerance_change,
+                                  "history_size": history_size,
+                                  "line_search_fn": line_search_fn})
+        self._params = self.param_groups[0]["params"]
+        dtypes = {p.data.dtype for p in self._params}
+        if len(dtypes) != 1:
+            raise TypeError(f"LBFGS: the parameters must share one dtype (they form one flat "
+                            f"vector), got {sorted(str(d) for d in dtypes)}")
+        self._numel = sum(p.data.size for p in self._params)
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        if self.param_groups:
+            raise ValueError("LBFGS: takes one parameter group only (no per-parameter "
+                             "settings), as PyTorch's")
+        super().add_param_group(group)
+
+    def _check_group(self, settings):
+        name = "LBFGS"
+        settings = super()._check_group(settings)
+        _check_hyper(name, tolerance_grad=settings["tolerance_grad"],
+                     tolerance_change=settings["tolerance_change"])
+        line_search_fn = settings["line_search_fn"]
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
+                             f"{line_search_fn!r}")
+        return {**settings, "max_iter": _count(name, "max_iter", settings["max_iter"]),
+                "max_eval": _count(name, "max_eval", settings["max_eval"]),
+                "history_size": _count(name, "history_size", settings["history_size"]),
+                "tolerance_grad": float(settings["tolerance_grad"]),
+                "tolerance_change": float(settings["tolerance_change"])}
+
+    # ----------------------------------------------------------------- flat vectors
+    def _gather_flat_grad(self) -> np.ndarray:
+        """Every parameter's gradient, flattened and joined (zeros for one without)."""
+        dtype = self._params[0].data.dtype
+        views = []
+        for p in self._params:
+            grad = p.grad
+            if grad is None:
+                views.append(np.zeros(p.data.size, dtype))
+            else:
+                grad = grad.to_dense() if isinstance(grad, SparseGrad) else grad
+                views.append(np.asarray(grad, dtype=dtype).reshape(-1))
+        return np.concatenate(views)
+
+    def _add_grad(self, step_size, update: np.ndarray) -> None:
+        """p += step_size * update (the slice of the flat ``update`` that is p's), in place."""
+        offset = 0
+        for p in self._params:
+            size = p.data.size
+            p.data += step_size * update[offset:offset + size].reshape(p.data.shape)
+            offset += size
+
+    def _clone_param(self) -> list[np.ndarray]:
+        return [p.data.copy() for p in self._params]
+
+    def _set_param(self, values: list[np.ndarray]) -> None:
+        for p, value in zip(self._params, values):
+            np.copyto(p.data, value)
+
+    def _directional_evaluate(self, closure, x, t, d):
+        """(loss, flat gradient) at x + t d; the parameters go back to x."""
+        self._add_grad(t, d)
+        loss = _as_float(closure())
+        flat_grad = self._gather_flat_grad()
+        self._set_param(x)
+        return loss, flat_grad
+
+    # ----------------------------------------------------------------- step
+    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
+        """Up to ``max_iter`` iterations; ``closure`` clears the gradients, computes the loss,
+        calls ``backward()`` and returns the loss. Returns the first loss."""
+        if not callable(closure):
+            raise TypeError("LBFGS.step: needs a closure that re-evaluates the model and "
+                            "returns the loss (opt.step(closure))")
+        group = self.param_groups[0]
+        lr = group["lr"]
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) \
+                or not math.isfinite(lr) or lr < 0:
+            raise ValueError(f"LBFGS.step: lr must be finite and >= 0, got {lr}")
+        max_iter, max_eval = group["max_iter"], group["max_eval"]
+        tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
+        line_search_fn, history_size = group["line_search_fn"], group["history_size"]
+
+        def evaluate():
+            with enable_grad():  # the closure records its graph even under no_grad
+                return closure()
+
+        self.step_count += 1
+        # one state for the whole problem, kept as PyTorch's: the first parameter's
+        state = self.state[0]
+        state.setdefault("func_evals", 0)
+        state.setdefault("n_iter", 0)
+
+        orig_loss = evaluate()
+        loss = _as_float(orig_loss)
+        current_evals = 1
+        state["func_evals"] += 1
+        flat_grad = self._gather_flat_grad()
+        if np.max(np.abs(flat_grad)) <= tolerance_grad:  # already optimal
+            return orig_loss
+
+        d, t = state.get("d"), state.get("t")
+        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
+        H_diag = state.get("H_diag")  # noqa: N806 - PyTorch's name
+        prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
+
+        n_iter = 0
+        while n_iter < max_iter:
+            n_iter += 1
+            state["n_iter"] += 1
+
+            # the direction
+            if state["n_iter"] == 1:
+                d = -flat_grad
+                old_dirs, old_stps, ro = [], [], []
+                H_diag = 1  # noqa: N806
+            else:
+                y = flat_grad - prev_flat_grad
+                s = d * t
+                ys = np.dot(y, s)
+                if ys > 1e-10:  # keep the pair (curvature is positive)
+                    if len(old_dirs) == history_size:
+                        old_dirs.pop(0)
+                        old_stps.pop(0)
+                        ro.pop(0)
+                    old_dirs.append(y)
+                    old_stps.append(s)
+                    ro.append(1.0 / ys)
+                    H_diag = ys / np.dot(y, y)  # noqa: N806 - the initial Hessian's scale
+                # the two-loop recursion: d = -H g
+                num_old = len(old_dirs)
+                al = [None] * num_old
+                q = -flat_grad
+                for i in range(num_old - 1, -1, -1):
+                    al[i] = np.dot(old_stps[i], q) * ro[i]
+                    q += -al[i] * old_dirs[i]
+                d = r = q * H_diag
+                for i in range(num_old):
+                    be_i = np.dot(old_dirs[i], r) * ro[i]
+                    r += (al[i] - be_i) * old_stps[i]
+
+            if prev_flat_grad is None:
+                prev_flat_grad = flat_grad.copy()
+            else:
+                np.copyto(prev_flat_grad, flat_grad)
+            prev_loss = loss
+
+            # the step length
+            if state["n_iter"] == 1:
+                t = min(1.0, 1.0 / np.sum(np.abs(flat_grad))) * lr
+            else:
+                t = lr
+            gtd = np.dot(flat_grad, d)  # the directional derivative
+            if gtd > -tolerance_change:
+                break
+
+            ls_func_evals = 0
+            if line_search_fn is not None:
+                x_init = self._clone_param()
+
+                def obj_func(x, t, d):
+                    return self._directional_evaluate(evaluate, x, t, d)
+
+                loss, flat_grad, t, ls_func_evals = _strong_wolfe(
+                    obj_func, x_init, t, d, loss, flat_grad, gtd,
+                    max_ls=max_eval - current_evals)
+                self._add_grad(t, d)
+                opt_cond = np.max(np.abs(flat_grad)) <= tolerance_grad
+            else:
+                self._add_grad(t, d)
+                if n_iter != max_iter:
+                    # re-evaluated except after the last iteration (in a stochastic setting
+                    # that evaluation would be of no use)
+                    loss = _as_float(evaluate())
+                    flat_grad = self._gather_flat_grad()
+                    opt_cond = np.max(np.abs(flat_grad)) <= tolerance_grad
+                    ls_func_evals = 1
+            current_evals += ls_func_evals
+            state["func_evals"] += ls_func_evals
+
+            # the stopping tests
+            if n_iter == max_iter or current_evals >= max_eval or opt_cond:
+                break
+            if np.max(np.abs(d * t)) <= tolerance_change:  # no progress
+                break
+            if abs(loss - prev_loss) < tolerance_change:
+                break
+
+        state.update({"d": d, "t": t, "old_dirs": old_dirs, "old_stps": old_stps, "ro": ro,
+                      "H_diag": H_diag, "prev_flat_grad": prev_flat_grad,
+                      "prev_loss": prev_loss})
+        return orig_loss
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``group.0.<setting>`` (``line_search_fn`` as a string, "" for None),
+        ``group.0.params``, ``step_count`` and ``state.0.<name>``: the history as (entries, n)
+        arrays, numbers 0-d; arrays only, so it saves in an ``.npz``."""
+        group = self.param_groups[0]
+        out: dict[str, np.ndarray] = {}
+        for key in self.defaults:
+            value = group[key]
+            out[f"group.0.{key}"] = np.asarray("" if value is None else value)
+        out["group.0.params"] = np.arange(len(self._params), dtype=np.int64)
+        out["step_count"] = np.asarray(self.step_count, dtype=np.int64)
+        dtype = self._params[0].data.dtype
+        for name, value in self.state[0].items():
+            kind = _STATE[name]
+            if kind == "count":
+                value = np.asarray(value, dtype=np.int64)
+            elif kind == "history":
+                value = np.array(value, dtype=dtype).reshape(len(value), self._numel)
+            elif kind == "numbers":
+                value = np.array(value, dtype=dtype).reshape(len(value))
+            else:
+                value = np.array(value, dtype=dtype if kind == "vector" else np.float64)
+            out[f"state.0.{name}"] = value
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore the settings and the state of ``state_dict``; strict about names and
+        sizes."""
+        name = "LBFGS.load_state_dict"
+        expected = {f"group.0.{key}" for key in (*self.defaults, "params")} | {"step_count"}
+        missing = sorted(expected - set(state))
+        unexpected = sorted(k for k in state if k not in expected and not (
+            k.startswith("state.0.") and k[len("state.0."):] in _STATE))
+        if missing or unexpected:
+            raise ValueError(f"{name}: missing keys: {missing or 'none'}; unexpected keys: "
+                             f"{unexpected or 'none'}")
+        stored = np.asarray(state["group.0.params"]).tolist()
+        if stored != list(range(len(self._params))):
+            raise ValueError(f"{name}: the state holds parameters {stored}, this optimiser "
+                             f"{len(self._params)}")
+        settings = {}
+        for key in self.defaults:
+            value = np.asarray(state[f"group.0.{key}"])
+            if key == "line_search_fn":
+                settings[key] = str(value) or None
+            elif key in ("max_iter", "max_eval", "history_size"):
+                settings[key] = int(value)
+            else:
+                settings[key] = float(value)
+        settings = self._check_group(settings)
+        dtype, numel = self._params[0].data.dtype, self._numel
+        restored: dict[str, Any] = {}
+        for key, value in state.items():
+            if not key.startswith("state."):
+                continue
+            slot = key[len("state.0."):]
+            kind, value = _STATE[slot], np.asarray(value)
+            shape = {"vector": (numel,), "history": (value.shape[:1] + (numel,))}.get(kind)
+            if kind in ("count", "number", "loss") and value.size != 1 or \
+                    shape is not None and value.shape != shape or \
+                    kind == "numbers" and value.ndim != 1:
+                raise ValueError(f"{name}: {key} has shape {value.shape}, which does not fit "
+                                 f"{numel} parameter values")
+            if kind == "count":
+                restored[slot] = int(value)
+            elif kind == "loss":
+                restored[slot] = float(value)
+            elif kind == "number":  # a numpy scalar of the parameters' dtype, as computed
+                restored[slot] = value.astype(dtype).reshape(())[()]
+            elif kind == "vector":
+                restored[slot] = value.astype(dtype, copy=True)
+            else:
+                restored[slot] = [row.astype(dtype, copy=True) for row in value] \
+                    if kind == "history" else [v for v in value.astype(dtype).copy()]
+        lengths = {len(restored[k]) for k in ("old_dirs", "old_stps", "ro") if k in restored}
+        if len(lengths) > 1:
+            raise ValueError(f"{name}: old_dirs, old_stps and ro hold different numbers of "
+                             f"entries")
+        self.param_groups[0].update(settings)
+        self.step_count = int(state["step_count"])
+        self.state = [restored] + [{} for _ in self._params[1:]]

@@ -1,0 +1,414 @@
+"""dlpy.autograd.Function: custom functions against the built-in ops' gradients and against
+the same functions written with torch.autograd.Function (tests/fixtures/habits/
+autograd_extensions.npz, made by tests/fixtures/make_autograd_extension_fixtures.py); several
+outputs, non-differentiable outputs, materialised gradients, errors, and the engine's other
+features (hooks, autograd.grad, retain_graph, anomaly mode, the graph drawer, gradcheck)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cases_autograd import functions
+
+import dlpy
+import dlpy.functional as F
+from dlpy import Tensor, graph, nn
+from dlpy.autograd import Function, grad, once_differentiable
+from dlpy.testing import gradcheck
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "habits" / "autograd_extensions.npz"
+
+
+# the functions make_autograd_extension_fixtures.py ran with torch.autograd.Function
+Exp, ClampSTE, SinCos = functions(Function)
+
+
+class MaxWithIndex(Function):
+    """Row maxima and their indices (an int64 output, also marked non-differentiable);
+    numpy arrays in and out."""
+
+    @staticmethod
+    def forward(ctx, x):
+        index = x.data.argmax(axis=1)
+        ctx.mark_non_differentiable(index)  # returned arrays can be marked too
+        ctx.index, ctx.shape = index, x.shape
+        return x.data[np.arange(len(index)), index], index
+
+    @staticmethod
+    def backward(ctx, grad_values, grad_index):
+        grad = np.zeros(ctx.shape)
+        grad[np.arange(len(ctx.index)), ctx.index] = grad_values.data
+        return grad
+
+
+@pytest.fixture(scope="module")
+def ref():
+    with np.load(FIXTURE) as data:
+        return {k[len("function:"):]: data[k] for k in data.files if k.startswith("function:")}
+
+
+def _x(ref):
+    return Tensor(ref["x"].copy(), requires_grad=True)
+
+
+@pytest.mark.parametrize("key", ["exp", "clamp_ste", "sincos_first", "sincos_both",
+                                 "max_index"])
+def test_custom_functions_match_torch(key, ref):
+    x, w = _x(ref), Tensor(ref["w"])
+    if key == "exp":
+        outputs = (Exp.apply(x),)
+        loss = (outputs[0] * w).sum()
+    elif key == "clamp_ste":
+        outputs = (ClampSTE.apply(x, -0.5, 0.5),)
+        loss = (outputs[0] * w).sum()
+    elif key.startswith("sincos"):
+        outputs = SinCos.apply(x, 2.0)
+        loss = (outputs[0] * w).sum()
+        if key == "sincos_both":
+            loss = loss + (outputs[1] ** 2).sum()
+    else:
+        outputs = MaxWithIndex.apply(x)
+        loss = (outputs[0] ** 3).sum()
+    for i, out in enumerate(outputs):
+        np.testing.assert_allclose(out.data, ref[f"{key}:out{i}"], rtol=1e-14, atol=1e-15)
+    (gx,) = grad(loss, x)
+    np.testing.assert_allclose(gx.data, ref[f"{key}:grad"], rtol=1e-12, atol=1e-14)
+
+
+def test_custom_functions_match_the_built_in_ops():
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal((4, 3))
+    x, y = Tensor(data, requires_grad=True), Tensor(data, requires_grad=True)
+    (Exp.apply(x) * 2).sum().backward()
+    (y.exp() * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad, y.grad)
+    # the straight-through clamp passes the gradient where the built-in clamp stops it
+    x, y = Tensor(data, requires_grad=True), Tensor(data, requires_grad=True)
+    a, b = ClampSTE.apply(x, -0.5, 0.5), F.clamp(y, -0.5, 0.5)
+    np.testing.assert_array_equal(a.data, b.data)
+    a.sum().backward()
+    b.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.ones_like(data))
+    np.testing.assert_array_equal(y.grad, (np.abs(data) <= 0.5).astype(float))
+    # two outputs against the same composite of built-in ops
+    x, y = Tensor(data, requires_grad=True), Tensor(data, requires_grad=True)
+    s, c = SinCos.apply(x, 3.0)
+    (s * c + c).sum().backward()
+    (F.sin(y) * 3.0 * F.cos(y) + F.cos(y)).sum().backward()
+    np.testing.assert_allclose(x.grad, y.grad, rtol=1e-14, atol=1e-15)
+
+
+def test_gradcheck_through_custom_functions():
+    rng = np.random.default_rng(2)
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert gradcheck(Exp.apply, x)
+    assert gradcheck(lambda x: SinCos.apply(x, 1.5)[0] * SinCos.apply(x, 0.5)[1], x)
+    assert gradcheck(lambda x: MaxWithIndex.apply(x)[0], x)
+
+
+def test_two_outputs_one_unused_gets_zeros_or_none():
+    seen = []
+
+    class Probe(Function):
+        @staticmethod
+        def forward(ctx, x, materialize):
+            ctx.set_materialize_grads(materialize)
+            return x * 2, x * 3
+
+        @staticmethod
+        def backward(ctx, ga, gb):
+            seen.append(gb if gb is None else gb.data.copy())
+            return ga * 2 + (0 if gb is None else gb * 3), None
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    a, b = Probe.apply(x, True)
+    a.sum().backward()
+    np.testing.assert_array_equal(seen[-1], np.zeros(3))
+    np.testing.assert_array_equal(x.grad, [2, 2, 2])
+    a, b = Probe.apply(x, False)
+    a.sum().backward()
+    assert seen[-1] is None
+    x.grad = None
+    a, b = Probe.apply(x, True)
+    (a + b).sum().backward()
+    np.testing.assert_array_equal(x.grad, [5, 5, 5])
+
+
+def test_outputs_of_different_dtypes_and_non_tensor_outputs():
+    class Mixed(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, x.astype(np.float32) * 3, "label", np.argsort(x.data)
+
+        @staticmethod
+        def backward(ctx, g64, g32, g_label, g_order):
+            assert g64.dtype == np.float64 and g32.dtype == np.float32
+            assert g_label is None and g_order.dtype == np.int64  # zeros: materialised
+            return g64 * 2 + g32 * 3
+
+    x = Tensor(np.arange(3.0), requires_grad=True)
+    a, b, label, order = Mixed.apply(x)
+    assert a.dtype == np.float64 and b.dtype == np.float32 and label == "label"
+    assert a.requires_grad and b.requires_grad and not order.requires_grad
+    assert order.dtype == np.int64
+    (a.sum() + b.sum()).backward()
+    np.testing.assert_array_equal(x.grad, [5, 5, 5])
+
+
+def test_a_float_output_marked_non_differentiable():
+    class WithMask(Function):
+        @staticmethod
+        def forward(ctx, x):
+            mask = (x.data > 0).astype(x.dtype)  # a float array, marked
+            ctx.mark_non_differentiable(mask)
+            return x * 2, mask
+
+        @staticmethod
+        def backward(ctx, g, g_mask):
+            np.testing.assert_array_equal(g_mask.data, 0)  # zeros, as torch
+            return g * 2
+
+    x = Tensor(np.array([-1.0, 2.0]), requires_grad=True)
+    y, mask = WithMask.apply(x)
+    assert y.requires_grad and not mask.requires_grad and mask.op is None
+    (y.sum() + mask.sum()).backward()
+    np.testing.assert_array_equal(x.grad, [2, 2])
+
+
+def test_ctx_needs_input_grad_non_tensor_arguments_and_keywords():
+    flags = []
+
+    class Scale(Function):
+        @staticmethod
+        def forward(ctx, x, y, factor, *, offset=0.0):
+            flags.append((ctx.needs_input_grad, dlpy.is_grad_enabled()))
+            ctx.factor = factor
+            return x * y * factor + offset
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.factor, None, None
+
+    x = Tensor(np.ones(2), requires_grad=True)
+    y = Tensor(np.full(2, 4.0))
+    out = Scale.apply(x, y, 3.0, offset=1.0)
+    assert flags[-1] == ((True, False, False), False)  # forward runs under no_grad
+    np.testing.assert_array_equal(out.data, [13, 13])
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad, [3, 3])
+    with dlpy.no_grad():
+        out = Scale.apply(x, y, 3.0)
+    assert not out.requires_grad and out.op is None
+    assert not Scale.apply(y, y, 1.0).requires_grad  # no input needs a gradient
+
+
+def _function(name, forward, backward):
+    """A Function subclass called name, with forward(ctx, *inputs) and backward(ctx, *grads)."""
+    return type(name, (Function,), {"forward": staticmethod(forward),
+                                    "backward": staticmethod(backward)})
+
+
+def test_forward_may_return_an_input_and_backward_numbers_or_broadcast_shapes():
+    # b's gradient at a broadcast shape is summed back
+    Passthrough = _function("Passthrough", lambda ctx, x, b: x, lambda ctx, g: (g, np.ones((4, 3))))
+    x = Tensor(np.ones(3), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    y = Passthrough.apply(x, b)
+    assert y is not x and x.op is None
+    (y * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2, 2, 2])
+    np.testing.assert_array_equal(b.grad, [4, 4, 4])
+
+    # a number is broadcast to the input's shape
+    Zero = _function("Zero", lambda ctx, x: x * 1, lambda ctx, g: 0.5)
+    x = Tensor(np.ones((2, 2)), requires_grad=True)
+    Zero.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.full((2, 2), 0.5))
+
+
+def test_setup_context_style_and_once_differentiable():
+    class Cube(Function):
+        @staticmethod
+        def forward(x):
+            return x ** 3
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            (x,) = inputs
+            ctx.save_for_backward(x)
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x ** 2
+
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    Cube.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3, 12])
+
+
+def test_wrong_number_of_gradients_is_an_error_naming_the_function():
+    TooFew = _function("TooFew", lambda ctx, x, y, k: x * y * k, lambda ctx, g: g)
+    x = Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"TooFew.backward returned 1 gradient\(s\) for 3 "
+                                           r"input\(s\) of forward \(Tensor, Tensor, float\)"):
+        TooFew.apply(x, x, 2.0).sum().backward()
+
+    # trailing Nones past the inputs are fine, as torch
+    ExtraNones = _function("ExtraNones", lambda ctx, x: x * 2, lambda ctx, g: (g * 2, None, None))
+    x = Tensor(np.ones(2), requires_grad=True)
+    ExtraNones.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2, 2])
+
+
+def test_wrong_shape_or_type_of_gradient_is_an_error_naming_the_function():
+    BadShape = _function("BadShape", lambda ctx, x: x.sum(), lambda ctx, g: np.ones(5))
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"BadShape.backward: the gradient of input 0 has "
+                                           r"shape \(5,\), the input has shape \(2, 3\)"):
+        BadShape.apply(x).backward()
+
+    GradForNumber = _function("GradForNumber", lambda ctx, x, k: x * k, lambda ctx, g: (g, g))
+    with pytest.raises(RuntimeError, match=r"GradForNumber.backward returned a gradient for "
+                                           r"input 1, a int, not a Tensor"):
+        GradForNumber.apply(x, 2).sum().backward()
+
+    Text = _function("Text", lambda ctx, x: x * 1, lambda ctx, g: "g")
+    with pytest.raises(TypeError, match="Text.backward: the gradient of input 0 is a str"):
+        Text.apply(x).sum().backward()
+
+
+def test_usage_errors():
+    class NoTensor(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return 3
+
+    with pytest.raises(TypeError, match="NoTensor.forward must return a Tensor or a tuple, "
+                                        "got int"):
+        NoTensor.apply(Tensor(np.ones(2), requires_grad=True))
+    with pytest.raises(TypeError, match=r"call Exp.apply\(...\), do not make an instance"):
+        Exp()
+    x = Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(TypeError, match="keyword argument 'y' needs a gradient; pass it "
+                                        "positionally"):
+        ClampSTE.apply(x, -1, 1, y=x)
+
+    class SaveNumber(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x, 3)
+            return x
+
+    with pytest.raises(TypeError, match="save_for_backward: can save only Tensors or None, "
+                                        "but argument 1 is a int"):
+        SaveNumber.apply(x)
+
+    class Dirty(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.mark_dirty(x)
+            return x
+
+    with pytest.raises(NotImplementedError, match="mark_dirty"):
+        Dirty.apply(x)
+
+
+def test_retain_graph_and_the_freed_graph():
+    x = Tensor(np.array([0.5, 1.0]), requires_grad=True)
+    y = Exp.apply(x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad, 2 * np.exp(x.data))
+    with pytest.raises(RuntimeError, match="graph through Sum was already freed"):
+        y.backward()
+    z = Exp.apply(x)
+    z.backward(np.ones(2))
+    with pytest.raises(RuntimeError, match="graph through ExpBackward was already freed"):
+        z.backward(np.ones(2))
+    a, b = SinCos.apply(x, 1.0)
+    loss = (a + b).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="already freed"):
+        loss.backward()
+
+
+def test_hooks_and_autograd_grad_with_intermediate_outputs():
+    x = Tensor(np.array([0.1, 0.2, 0.3]), requires_grad=True)
+    seen = {}
+    x.register_hook(lambda g: seen.setdefault("x", g.copy()))
+    a, b = SinCos.apply(x, 2.0)
+    a.register_hook(lambda g: g * 10)  # replaces the gradient reaching the custom function
+    b.register_hook(lambda g: seen.setdefault("b", g.copy()))
+    loss = (a + b).sum()
+    ga, gx = grad(loss, (a, x), retain_graph=True)
+    np.testing.assert_array_equal(ga.data, np.full(3, 10.0))  # after a's hook
+    expected = 10 * 2.0 * np.cos(x.data) - np.sin(x.data)
+    np.testing.assert_allclose(gx.data, expected, rtol=1e-14)
+    np.testing.assert_array_equal(seen["b"], np.ones(3))
+    assert x.grad is None
+    loss.backward()
+    np.testing.assert_allclose(x.grad, expected, rtol=1e-14)
+    np.testing.assert_allclose(seen["x"], expected, rtol=1e-14)
+
+
+def test_module_backward_hooks_around_a_custom_function():
+    class Wrapped(nn.Module):
+        def forward(self, x):
+            return SinCos.apply(x, 1.0)
+
+    module = Wrapped()
+    calls = []
+    module.register_full_backward_hook(lambda m, gin, gout: calls.append((gin, gout)))
+    x = Tensor(np.array([0.3, 0.4]), requires_grad=True)
+    a, b = module(x)
+    a.sum().backward()
+    (grad_input,), (grad_a, grad_b) = calls[0]
+    np.testing.assert_array_equal(grad_a, [1, 1])
+    assert grad_b is None  # PyTorch's: an output that got no gradient is None here
+    np.testing.assert_allclose(grad_input, np.cos(x.data))
+
+
+def test_anomaly_mode_names_the_custom_function():
+    class BadBackward(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            with np.errstate(divide="ignore"):
+                return g.data / 0.0  # numpy: no dlpy op inside to be caught first
+
+    class BadForward(Function):
+        @staticmethod
+        def forward(ctx, x):
+            with np.errstate(divide="ignore"):
+                return x.data / 0.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = Tensor(np.ones(2), requires_grad=True)
+    with dlpy.detect_anomaly(), pytest.raises(
+            FloatingPointError, match=r"BadBackward backward produced inf in the gradient of "
+                                      r"input 0 .* created at .*test_autograd_function.py"):
+        BadBackward.apply(x).sum().backward()
+    with dlpy.detect_anomaly(), pytest.raises(FloatingPointError,
+                                              match="BadForward forward produced inf"):
+        BadForward.apply(x)
+
+
+def test_the_graph_drawer_and_validate():
+    x = Tensor(np.ones((2, 3)), requires_grad=True, name="x")
+    a, b = SinCos.apply(x, 1.0)
+    loss = (Exp.apply(a) * b).sum()
+    assert graph.validate(loss) == {"tensors": 7, "ops": 6, "parameters": 1}
+    dot = graph.to_dot(loss)
+    for label in ('label="Exp"', 'label="SinCos"', 'label="SinCos[0]"', 'label="SinCos[1]"',
+                  "packed outputs"):
+        assert label in dot
+    loss.backward()
+    assert graph.to_dot(loss) == dot  # still drawable once freed

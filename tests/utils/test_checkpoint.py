@@ -1,0 +1,254 @@
+"""dlpy.utils.checkpoint: the gradients equal the ones without checkpointing bit for bit
+(dropout included), parameters and outside tensors get theirs, autograd.grad / hooks /
+retain_graph work, and the activations are not kept."""
+
+import numpy as np
+import pytest
+
+import dlpy
+import dlpy.functional as F
+from dlpy import Tensor, graph, nn
+from dlpy.autograd import Function, grad
+from dlpy.utils.checkpoint import checkpoint, checkpoint_sequential
+
+
+def mlp(seed=0, depth=4, width=16, p=0.2):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width, rng=rng, dtype=np.float64), nn.GELU(), nn.Dropout(p)]
+    return nn.Sequential(*layers)
+
+
+def run(model, x0, forward):
+    """Seeded forward + backward; output, input gradient, parameter gradients and the next
+    number the default generator gives."""
+    dlpy.manual_seed(7)
+    x = Tensor(x0, requires_grad=True)
+    y = forward(model, x)
+    (y * y).sum().backward()
+    grads = [p.grad.copy() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = None
+    return y.data, x.grad, grads, dlpy.default_generator().random()
+
+
+def assert_same(a, b):
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    for g, h in zip(a[2], b[2]):
+        np.testing.assert_array_equal(g, h)
+    assert a[3] == b[3]  # the recomputation left the default generator where it was
+
+
+X0 = np.random.default_rng(1).standard_normal((6, 16))
+
+
+@pytest.mark.parametrize("segments", [1, 2, 3, 12])
+def test_checkpoint_sequential_gives_the_same_gradients_with_dropout(segments):
+    model = mlp()
+    plain = run(model, X0, lambda m, x: m(x))
+    assert_same(plain, run(model, X0, lambda m, x: checkpoint_sequential(m, segments, x)))
+
+
+def test_checkpoint_per_layer_block_gives_the_same_gradients():
+    model = mlp()
+    blocks = [nn.Sequential(*list(model)[i:i + 3]) for i in range(0, 12, 3)]
+
+    def checkpointed(m, x):
+        for block in blocks:
+            x = checkpoint(block, x)
+        return x
+
+    assert_same(run(model, X0, lambda m, x: m(x)), run(model, X0, checkpointed))
+
+
+def test_a_transformer_stack_with_its_own_generators():
+    """Dropout drawing from generators the modules hold (rng=) is replayed too."""
+    def stack():
+        rng = np.random.default_rng(3)
+        return nn.ModuleList([nn.TransformerEncoderLayer(8, 2, 16, dropout=0.3, rng=rng,
+                                                         dtype=np.float64) for _ in range(3)])
+
+    x0 = np.random.default_rng(2).standard_normal((2, 5, 8))
+    mask = np.triu(np.ones((5, 5), dtype=bool), 1)
+    def plain_forward(m, x):
+        for layer in m:
+            x = layer(x, src_mask=mask)
+        return x
+
+    def checkpointed(m, x):
+        for layer in m:
+            x = checkpoint(layer, x, src_mask=mask)
+        return x
+
+    plain = run(stack(), x0, plain_forward)
+
+    assert_same(plain, run(stack(), x0, checkpointed))
+
+
+def test_without_preserve_rng_state_the_masks_differ():
+    model = mlp()
+    plain = run(model, X0, lambda m, x: m(x))
+    other = run(model, X0, lambda m, x: checkpoint(m, x, preserve_rng_state=False))
+    np.testing.assert_array_equal(plain[0], other[0])  # the forward is the same
+    assert not np.array_equal(plain[1], other[1])  # backward used other dropout masks
+
+
+def test_autograd_grad_parameters_and_tensors_from_outside():
+    rng = np.random.default_rng(4)
+    layer = nn.Linear(5, 5, rng=rng, dtype=np.float64)
+    x0 = rng.standard_normal((3, 5))
+    results = []
+    for use in (False, True):
+        x = Tensor(x0, requires_grad=True)
+        outside = F.tanh(layer(x))  # not an argument, not a leaf: read from the closure
+
+        def block(u, outside=outside):
+            return F.tanh(layer(u) + outside) * u
+
+        y = checkpoint(block, x) if use else block(x)
+        results.append(grad((y * y).sum(), [x, layer.weight, layer.bias, outside]))
+        assert layer.weight.grad is None and x.grad is None  # grad() touches no .grad
+    # x and the weight reach the loss by several paths: their sums may be added in another
+    # order, so the last bit may differ
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-14, atol=1e-15)
+
+
+def test_only_the_inputs_are_kept():
+    model = mlp(depth=6)
+    x = Tensor(X0, requires_grad=True)
+    y = checkpoint(model, x)
+    op = y.op
+    assert type(op).__name__ == "Checkpoint" and op.describe() == "Checkpoint(Sequential)"
+    # the inputs: x and the 12 parameters, nothing computed inside
+    assert op.inputs[0] is x and len(op.inputs) == 13
+    assert all(t.op is None for t in op.inputs)
+    assert graph.validate(y.sum()) == {"tensors": 15, "ops": 2, "parameters": 13}
+
+
+def test_several_outputs_keywords_and_non_tensor_outputs():
+    rng = np.random.default_rng(5)
+    w = Tensor(rng.standard_normal((4, 4)), requires_grad=True)
+    x0 = rng.standard_normal((2, 4))
+
+    def f(x, scale, *, shift):
+        h = x @ w
+        return F.sin(h) * scale + shift, F.cos(h), "note", np.argmax(h.data, axis=1)
+
+    out = []
+    for use in (False, True):
+        x = Tensor(x0, requires_grad=True)
+        w.grad = None
+        a, b, note, index = checkpoint(f, x, 2.0, shift=1.0) if use else f(x, 2.0, shift=1.0)
+        assert note == "note" and index.dtype == np.int64
+        (a.sum() + (b * b).sum()).backward()
+        out.append((a.data, x.grad, w.grad))
+    for p, q in zip(*out):
+        np.testing.assert_array_equal(p, q)
+    x = Tensor(x0, requires_grad=True)
+    a, b, _, _ = checkpoint(f, x, 2.0, shift=1.0)
+    a.sum().backward()  # b unused: its gradient is zero
+    np.testing.assert_allclose(x.grad, (2.0 * np.cos(x0 @ w.data)) @ w.data.T, rtol=1e-12)
+
+
+def test_retain_graph_hooks_and_a_custom_function_inside():
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.copy()))
+    y = checkpoint(lambda u: Square.apply(u) * 3, x)
+    y.register_hook(lambda g: g * 2)
+    y.sum().backward(retain_graph=True)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, 2 * 2 * 6 * x.data)
+    np.testing.assert_array_equal(seen[0], 12 * x.data)
+
+
+def test_nested_checkpoints():
+    model = mlp(depth=4)
+
+    def outer(m, x):
+        def inner_pair(u, start):
+            return checkpoint(nn.Sequential(*list(m)[start:start + 6]), u)
+        return checkpoint(lambda u: inner_pair(inner_pair(u, 0), 6), x)
+
+    assert_same(run(model, X0, lambda m, x: m(x)), run(model, X0, outer))
+
+
+def test_sparse_embedding_gradients_pass_through():
+    rng = np.random.default_rng(6)
+    emb = nn.Embedding(10, 3, sparse=True, rng=rng)
+    ids = np.array([1, 4, 4, 7])
+    y = checkpoint(emb, ids)
+    (y * y).sum().backward()
+    sparse = emb.weight.grad
+    emb.weight.grad = None
+    z = emb(ids)
+    (z * z).sum().backward()
+    np.testing.assert_array_equal(sparse.to_dense(), emb.weight.grad.to_dense())
+
+
+def test_no_grad_and_nothing_to_differentiate_run_plainly():
+    model = mlp(p=0.0)
+    with dlpy.no_grad():
+        y = checkpoint(model, Tensor(X0))
+    assert y.op is None
+    f = checkpoint(lambda u: u * 2, Tensor(X0))  # nothing needs a gradient
+    assert f.op is None and not f.requires_grad
+    x = Tensor(X0, requires_grad=True)
+    y = checkpoint(lambda u: u, x)  # an input returned as it is
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.ones_like(X0))
+
+
+def test_errors():
+    x = Tensor(X0, requires_grad=True)
+    with pytest.raises(ValueError, match=r"keyword arguments for the function \(scale\) need "
+                                         "use_reentrant=False"):
+        checkpoint(lambda u, scale: u * scale, x, use_reentrant=True, scale=2.0)
+    with pytest.raises(TypeError, match="use_reentrant must be True or False"):
+        checkpoint(lambda u: u, x, use_reentrant=None)
+    with pytest.raises(TypeError, match="function must return a Tensor or a tuple or list, "
+                                        "got dict"):
+        checkpoint(lambda u: {"y": u * 2}, x)
+    from dlpy import autograd_function
+
+    assert dlpy.Op.__call__ is autograd_function._untraced_call  # tracing is off again
+    calls = []
+
+    def changing(u):
+        calls.append(1)
+        return u[: len(calls)] * 2
+
+    y = checkpoint(changing, x)
+    with pytest.raises(RuntimeError, match=r"recomputing changing gave output 0 of shape "
+                                           r"\(2, 16\) float64, the forward \(1, 16\) float64"):
+        y.sum().backward()
+    with pytest.raises(ValueError, match=r"segments must be an int from 1 to the number of "
+                                         r"functions \(12\), got 13"):
+        checkpoint_sequential(mlp(), 13, x)
+    with pytest.raises(TypeError, match="unexpected keyword arguments scale"):
+        checkpoint_sequential(mlp(), 2, x, scale=2)
+
+
+def test_gradcheck_through_checkpoint():
+    from dlpy.testing import gradcheck
+
+    model = mlp(depth=2, width=3, p=0.0)
+    x = Tensor(np.random.default_rng(8).standard_normal((2, 3)), requires_grad=True)
+    assert gradcheck(lambda x: checkpoint(model, x), x)
+    assert gradcheck(lambda x: checkpoint_sequential(model, 2, x), x)
+    with pytest.raises(NotImplementedError, match="context_fn and debug are not supported"):
+        checkpoint(model, x, debug=True)
