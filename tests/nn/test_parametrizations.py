@@ -325,3 +325,17 @@ def test_errors(make, error, match):
 class _Shrink(nn.Module):
     def forward(self, x):
         return x[:1]
+
+
+def test_the_submodules_import_as_pytorchs():
+    import importlib
+
+    import dlpy.nn.utils.parametrizations as parametrizations_module
+    import dlpy.nn.utils.parametrize as parametrize_module
+    import dlpy.nn.utils.rnn as rnn_module
+    from dlpy.nn.utils.parametrizations import weight_norm
+    from dlpy.nn.utils.parametrize import register_parametrization
+
+    assert parametrizations_module.weight_norm is weight_norm
+    assert parametrize_module.register_parametrization is register_parametrization
+    assert rnn_module is importlib.import_module("dlpy.nn.utils_rnn")

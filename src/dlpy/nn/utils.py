@@ -77,11 +77,14 @@ def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor])
         offset += n
 
 
-# torch.nn.utils.rnn (pad_sequence, PackedSequence, ...) lives in nn/utils_rnn.py and is
-# registered as the submodule dlpy.nn.utils.rnn, so ``from dlpy.nn.utils.rnn import
-# pad_sequence`` works while this file stays a module.
+# torch.nn.utils.rnn (pad_sequence, PackedSequence, ...) lives in nn/utils_rnn.py, the
+# parametrizations in nn/parametrize.py and nn/parametrizations.py; they are registered as
+# submodules of dlpy.nn.utils, so ``from dlpy.nn.utils.rnn import pad_sequence`` and ``import
+# dlpy.nn.utils.parametrizations`` work while this file stays a module.
 import sys as _sys  # noqa: E402
 
 from dlpy.nn import utils_rnn as rnn  # noqa: E402
 
-_sys.modules[f"{__name__}.rnn"] = rnn
+for _name, _module in (("rnn", rnn), ("parametrize", parametrize),
+                       ("parametrizations", parametrizations)):
+    _sys.modules[f"{__name__}.{_name}"] = _module
