@@ -12,9 +12,9 @@ beside it when torch is installed (`pip install torch==2.13.0`, the CPU build).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from timing import best_of
 
 import dlpy.functional as F
 from dlpy import Tensor
@@ -24,17 +24,6 @@ CASES = [
     ("bij,bjk->bik", [(64, 128, 64), (64, 64, 128)], lambda a, b: a @ b),
     ("bhqd,bhkd->bhqk", [(8, 8, 128, 64), (8, 8, 128, 64)], lambda a, b: a @ b.mT),
 ]
-
-
-def best_of(runs: int, *functions) -> list[float]:
-    """The minimum time of each function over ``runs`` rounds, the functions alternating."""
-    times = [float("inf")] * len(functions)
-    for _ in range(runs):
-        for i, function in enumerate(functions):
-            start = time.perf_counter()
-            function()
-            times[i] = min(times[i], time.perf_counter() - start)
-    return times
 
 
 def step(fn, arrays, grad):

@@ -96,8 +96,12 @@ def test_clear_errors():
         grad(y.sum(), c)
     with pytest.raises(ValueError, match="output 0 does not require"):
         grad(c.sum(), x)
-    with pytest.raises(NotImplementedError, match="create_graph"):
-        grad(y.sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="autograd.grad\\(create_graph=True\\): "
+                                                  "_Refuses has no differentiable backward"):
+        grad(_Refuses()(x).sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="backward: create_graph=True is not "
+                                                  "supported.*use dlpy.autograd.grad"):
+        y.sum().backward(create_graph=True)
     with pytest.raises(TypeError, match="inputs\\[0\\] is a ndarray"):
         grad(y.sum(), [np.ones(3)])
     with pytest.raises(ValueError, match="2 grad_outputs for 1 outputs"):

@@ -84,3 +84,13 @@ def test_attention_settings_survive_backward():
     out = dlpy.functional.scaled_dot_product_attention(q, q, q)
     out.sum().backward()
     assert out.op.scale == pytest.approx(0.5) and out.op.describe() == "Attention"
+
+
+def test_an_op_freed_twice_keeps_its_settings():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    y = F.sum(x, axis=1)
+    op = y.op
+    y.sum().backward()
+    op.free()  # a second time: the settings stay, the saved shape is gone
+    assert op.freed and op.axes == (1,) and op.keepdims is False
+    assert "shape" not in op.__dict__ and op.inputs == (x,)

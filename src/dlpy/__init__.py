@@ -72,3 +72,8 @@ __all__ += ["linalg"]
 # torch.distributions' namespace, imported on first use (dlpy/distributions/)
 _LAZY += ("distributions",)
 __all__ += ["distributions"]
+
+# torch.func's transforms (grad, vmap, jacrev, functional_call), imported on first use
+# (dlpy/func.py)
+_LAZY += ("func",)
+__all__ += ["func"]

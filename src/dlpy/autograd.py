@@ -8,8 +8,12 @@ model needs::
     x = dlpy.tensor(features, requires_grad=True)
     (gx,) = dlpy.autograd.grad(model(x).sum(), x)
 
-Only first-order gradients: the returned tensors are constants (``create_graph=True``, the
-gradient of a gradient, is not supported).
+With ``create_graph=True`` the gradients are computed with dlpy ops (each op's
+``backward_graph``) and come back as Tensors with a graph of their own, so they can be
+differentiated again: a Hessian-vector product, a gradient penalty, a MAML inner step::
+
+    (gx,) = dlpy.autograd.grad((x ** 3).sum(), x, create_graph=True)   # 3 x^2
+    (gxx,) = dlpy.autograd.grad(gx.sum(), x)                           # 6 x
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Tensor, _backpropagate, detect_anomaly, no_grad, set_detect_anomaly
+from dlpy.tensor import (
+    _CREATE_GRAPH_BACKWARD,
+    Tensor,
+    _backpropagate,
+    _graph_grad,
+    detect_anomaly,
+    no_grad,
+    set_detect_anomaly,
+)
 
 __all__ = ["Function", "FunctionCtx", "backward", "detect_anomaly", "functional", "grad",
            "no_grad", "once_differentiable", "set_detect_anomaly"]
@@ -36,7 +48,11 @@ def _as_list(name: str, what: str, values) -> list[Tensor]:
     return tensors
 
 
-def _root_grads(name: str, outputs: list[Tensor], grad_outputs) -> list[np.ndarray]:
+def _root_grads(name: str, outputs: list[Tensor], grad_outputs, graph: bool = False
+                ) -> list[np.ndarray]:
+    """The checked vectors of the vector-Jacobian product, one per output; with ``graph``
+    (create_graph) as Tensors: a given Tensor is kept (the gradients then depend on it too),
+    anything else is a constant."""
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, (Tensor, np.ndarray)):
@@ -58,12 +74,12 @@ def _root_grads(name: str, outputs: list[Tensor], grad_outputs) -> list[np.ndarr
                                  "grad_outputs (only a one-element output needs none)")
             grads.append(np.ones_like(out.data))
             continue
-        g = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
-        if g.shape != out.shape:
-            raise ValueError(f"{name}: grad_outputs[{i}] has shape {g.shape}, output {i} has "
-                             f"shape {out.shape}")
-        grads.append(g)
-    return grads
+        array = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
+        if array.shape != out.shape:
+            raise ValueError(f"{name}: grad_outputs[{i}] has shape {array.shape}, output {i} "
+                             f"has shape {out.shape}")
+        grads.append(g if graph and isinstance(g, Tensor) else array)
+    return [_graph_grad(g, out.dtype) for g, out in zip(grads, outputs)] if graph else grads
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
@@ -76,21 +92,24 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     keep the graph for another pass (default False, as PyTorch's default of create_graph).
     allow_unused: an input the outputs do not depend on gives None instead of an error.
     Leaves' ``.grad`` are left as they are; tensor hooks run as in ``backward``.
+    create_graph: return the gradients as Tensors that record how they were computed (through
+    each op's ``backward_graph``), to differentiate them again; a gradient that depends on no
+    tensor needing gradients is a constant, as PyTorch's. It keeps the graph (retain_graph),
+    records even under no_grad (as PyTorch), and hooks get and may return Tensors.
     """
-    if create_graph:
-        raise NotImplementedError(
-            "autograd.grad: create_graph=True (gradients of gradients) is not supported: "
-            "dlpy's backward works on numpy arrays and records no graph"
-        )
     outputs = _as_list("autograd.grad", "outputs", outputs)
     inputs = _as_list("autograd.grad", "inputs", inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise ValueError(f"autograd.grad: input {i} (shape {t.shape}) does not require "
                              "gradients")
-    root_grads = _root_grads("autograd.grad", outputs, grad_outputs)
-    captured = _backpropagate(outputs, root_grads, bool(retain_graph),
-                              capture={id(t) for t in inputs})
+    capture = {id(t) for t in inputs}
+    if create_graph:
+        root_grads = _root_grads("autograd.grad", outputs, grad_outputs, graph=True)
+        captured = _backpropagate(outputs, root_grads, True, capture, create_graph=True)
+    else:
+        root_grads = _root_grads("autograd.grad", outputs, grad_outputs)
+        captured = _backpropagate(outputs, root_grads, bool(retain_graph), capture)
     results: list[Tensor | None] = []
     for i, t in enumerate(inputs):
         g = captured.get(id(t))
@@ -102,16 +121,23 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
                 )
             results.append(None)
             continue
+        if create_graph and g.requires_grad:
+            results.append(g)
+            continue
+        if isinstance(g, Tensor):  # a constant of the create_graph pass
+            g = g.data
         g = g.to_dense() if isinstance(g, SparseGrad) else np.array(g, dtype=t.dtype)
         results.append(Tensor(g))
     return tuple(results)
 
 
 def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
-             retain_graph: bool = False) -> None:
+             retain_graph: bool = False, create_graph: bool = False) -> None:
     """``sum(t.backward(g))`` over several tensors in one pass: each leaf's ``.grad`` gets
     the sum of the gradients from all of them (a tensor shared by their graphs is visited
-    once)."""
+    once). ``create_graph=True`` is refused, as in ``Tensor.backward``: use ``grad``."""
+    if create_graph:
+        raise NotImplementedError(_CREATE_GRAPH_BACKWARD.format(name="autograd.backward"))
     tensors = _as_list("autograd.backward", "tensors", tensors)
     _backpropagate(tensors, _root_grads("autograd.backward", tensors, grad_tensors),
                    retain_graph)

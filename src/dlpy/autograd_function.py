@@ -19,7 +19,11 @@ Tensors); it returns a Tensor or a tuple (numpy arrays there become Tensors; oth
 passed through and never differentiated). ``backward`` gets one gradient per output as a
 Tensor without gradient (zeros for an output that got none, or None after
 ``ctx.set_materialize_grads(False)``) and returns one gradient per input of ``forward``: a
-Tensor, a numpy array, a number or None. It also runs under ``no_grad``: first order only.
+Tensor, a numpy array, a number or None. It runs under ``no_grad``, except under
+``autograd.grad(create_graph=True)``: then the gradients it gets are recorded Tensors, the
+saved tensors are the recorded inputs and outputs, and it runs with recording on, so a
+backward written with dlpy ops can be differentiated again (a ``once_differentiable`` one
+cannot: differentiating its gradients raises, as torch's).
 
 Each call becomes one op of the engine (``<Name>Backward``, drawn as ``<Name>``). Several
 differentiable outputs are packed into one flat array that the op produces, and each output
@@ -40,8 +44,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from dlpy.ops.arithmetic import cast
+from dlpy.ops.shape import concat
 from dlpy.slice_grad import SliceGrad
-from dlpy.tensor import Op, Tensor, is_grad_enabled, no_grad, sum_to_shape
+from dlpy.tensor import Op, Tensor, enable_grad, is_grad_enabled, no_grad, sum_to_shape
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -105,6 +111,16 @@ class OutputOf(Op):
         index = slice(self.start, self.start + values.size)
         return (SliceGrad(index, values, (self.size,), self.packed_dtype),)
 
+    def backward_graph(self, grad_output, output):
+        self.owner.reached.add(self.index)
+        values = grad_output.reshape(-1)
+        if values.dtype != self.packed_dtype:
+            values = cast(values, self.packed_dtype)
+        stop = self.start + values.shape[0]
+        pieces = [Tensor(np.zeros(n, dtype=self.packed_dtype)) for n in (self.start,
+                                                                        self.size - stop)]
+        return (concat([pieces[0], values, pieces[1]]),)
+
     def describe(self) -> str:
         return f"{self.owner.describe()}[{self.index}]"
 
@@ -139,20 +155,26 @@ def record_outputs(op: Op, inputs: tuple[Tensor, ...], arrays: list[np.ndarray]
 def _recorded(data: np.ndarray, op: Op) -> Tensor:
     out = Tensor(data)
     out.op, out.requires_grad = op, True
+    out._tick = _engine._clock  # so backward checks its arrays' versions, as Op.__call__
     return out
 
 
-def split_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
-    """The gradient of each output recorded by ``record_outputs`` (None: it got none)."""
+def split_grads(op: Op, grad_output):
+    """The gradient of each output recorded by ``record_outputs`` (None: it got none): slices
+    of the packed array's gradient, a numpy array, or a Tensor in the create_graph pass (then
+    the slices and casts are recorded)."""
     if op.layout is None:
         return [grad_output]
+    recorded = isinstance(grad_output, Tensor)
     grads = []
     for k, (start, shape, dtype) in enumerate(op.layout):
         if k not in op.reached:
             grads.append(None)
             continue
-        part = grad_output[start:start + int(np.prod(shape))]
-        grads.append(part.reshape(shape).astype(dtype, copy=False))
+        part = grad_output[start:start + int(np.prod(shape))].reshape(shape)
+        if part.dtype != dtype:
+            part = cast(part, dtype) if recorded else part.astype(dtype)
+        grads.append(part)
     op.reached.clear()
     return grads
 
@@ -194,8 +216,8 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors) -> None:
-        raise NotImplementedError("mark_dirty: dlpy has no in-place changes of tensors that "
-                                  "need gradients; return a new tensor instead")
+        raise NotImplementedError("mark_dirty: a Function cannot change its inputs in place "
+                                  "in dlpy; return a new tensor instead")
 
 
 class _FunctionBackward(Op):
@@ -217,17 +239,50 @@ class _FunctionBackward(Op):
         super().free()
 
     def backward(self, grad_output):
+        return self._gradients(split_grads(self, grad_output))
+
+    def backward_graph(self, grad_output, output):
+        """backward run with recording on (create_graph), so a backward written with dlpy ops
+        is differentiable, as torch's; the saved outputs stand for ``output`` (or its parts),
+        so the gradient's graph reaches the inputs through them too."""
+        return self._gradients(split_grads(self, grad_output), output)
+
+    def _saved_in_graph(self, output: Tensor) -> tuple:
+        saved = list(self.ctx._saved)
+        for i, k in self.saved_outputs.items():
+            if self.layout is None:
+                saved[i] = output
+            else:
+                start, shape, dtype = self.layout[k]
+                part = output[start:start + int(np.prod(shape))].reshape(shape)
+                saved[i] = part if part.dtype == dtype else cast(part, dtype)
+        return tuple(saved)
+
+    def _gradients(self, split: list, output: Tensor | None = None) -> tuple:
+        """Call the Function's backward with the outputs' gradients ``split`` (arrays, or
+        Tensors with ``output`` under create_graph) and check what it returns."""
         name = self.function.__name__
-        ctx = self.ctx
-        recorded = iter(split_grads(self, grad_output))
+        ctx, graph = self.ctx, output is not None
+        recorded = iter(split)
         grads = []
         for entry in self.outputs:
             grad = next(recorded) if entry is not None and entry[0] else None
             if grad is None and entry is not None and ctx.materialize_grads:
                 grad = np.zeros(entry[1], dtype=entry[2])
-            grads.append(None if grad is None else Tensor(grad))
-        with no_grad():
-            result = self.function.backward(ctx, *grads)
+            grads.append(grad if grad is None or isinstance(grad, Tensor) else Tensor(grad))
+        once = getattr(self.function.backward, "once_differentiable", False)
+        if graph and not once:
+            kept = ctx._saved
+            if kept is not None:  # None: freed, and saved_tensors says so
+                ctx._saved = self._saved_in_graph(output)
+            try:
+                with enable_grad():
+                    result = self.function.backward(ctx, *grads)
+            finally:
+                ctx._saved = kept
+        else:
+            with no_grad():
+                result = self.function.backward(ctx, *grads)
         result = result if isinstance(result, tuple) else (result,)
         expected = len(self.argument_kinds)
         if len(result) > expected and all(g is None for g in result[expected:]):
@@ -247,9 +302,38 @@ class _FunctionBackward(Op):
                                        f"{kind}, not a Tensor; return None there")
                 continue
             tensor = next(tensors)
-            out.append(None if grad is None or not tensor.requires_grad
-                       else _checked_gradient(name, i, tensor, grad))
+            if grad is None or not tensor.requires_grad:
+                out.append(None)
+            elif graph and isinstance(grad, Tensor) and not once:
+                out.append(grad)  # recorded: the engine sums it to the input's shape and dtype
+            else:
+                grad = _checked_gradient(name, i, tensor, grad)
+                if graph and once:  # a value now, an error if differentiated (as torch)
+                    grad = _DelayedError(f"{name}: trying to differentiate twice a function "
+                                         "that was marked with @once_differentiable")(
+                        Tensor(grad), *self.inputs)
+                out.append(grad)
         return tuple(out)
+
+
+class _DelayedError(Op):
+    """A gradient from a ``once_differentiable`` backward under create_graph: the value passes
+    (input 0), and differentiating it (through the Function's inputs, the others) raises."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def forward(self, grad, *inputs):
+        return grad
+
+    def backward(self, grad_output):
+        raise RuntimeError(self.message)
+
+    def backward_graph(self, grad_output, output):
+        raise RuntimeError(self.message)
+
+    def describe(self) -> str:
+        return "DelayedError"
 
 
 def _checked_gradient(name: str, i: int, tensor: Tensor, grad) -> np.ndarray:
@@ -346,6 +430,10 @@ class Function:
             op = cls._op_class(kinds, meta)
             op.ctx = ctx
             chosen = [k for k, d in enumerate(differentiable) if d]
+            # saved outputs (by identity): their places among the recorded ones, so that
+            # under create_graph backward sees the recorded outputs
+            op.saved_outputs = {i: chosen.index(k) for i, t in enumerate(ctx._saved or ())
+                                for k in chosen if t is returned[k]}
             for k, out in zip(chosen, record_outputs(op, tensors,
                                                      [outputs[k].data for k in chosen])):
                 plain[k] = out
@@ -353,11 +441,13 @@ class Function:
 
 
 def once_differentiable(backward: Callable) -> Callable:
-    """torch's decorator for a backward that cannot itself be differentiated: every dlpy
-    backward is (gradients are never recorded), so it changes nothing."""
+    """torch's decorator for a backward that cannot itself be differentiated: it runs under
+    ``no_grad`` also with create_graph, and differentiating the gradients it gave raises
+    "trying to differentiate twice a function that was marked with @once_differentiable"."""
 
     @functools.wraps(backward)
     def wrapper(ctx, *grad_outputs):
         return backward(ctx, *grad_outputs)
 
+    wrapper.once_differentiable = True
     return wrapper

@@ -10,6 +10,7 @@ from dlpy.ops import conv as _conv
 from dlpy.ops import loss as _loss
 from dlpy.ops import real_number as _real_number
 from dlpy.ops import resample as _resample
+from dlpy.ops import sparse as _sparse
 from dlpy.ops.activation import (
     clamp,
     elu,
@@ -53,7 +54,23 @@ from dlpy.ops.arithmetic import (  # noqa: A004
     sqrt,
     sub,
 )
-from dlpy.ops.conv import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, max_unpool2d
+from dlpy.ops.conv import (
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
 from dlpy.ops.cumulative import cumprod, cumsum, diff, prod
 from dlpy.ops.embedding import embedding
 from dlpy.ops.fold import fold, unfold
@@ -463,35 +480,12 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
                                 rng=rng, return_weights=return_weights)
 
 
-def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups=1) -> Tensor:
-    """1-D cross-correlation (PyTorch's conv1d): x (N, C, L), weight (O, C / groups, k), bias
-    (O,) or None -> (N, O, L_out), L_out = (L + 2 padding - dilation (k - 1) - 1) // stride + 1;
-    padding may be "valid" or "same" (stride 1, the odd one on the right); groups as conv2d.
-    An unbatched x (C, L) gives (O, L_out). conv2d on a height-1 image, so its gradients are
-    conv2d's."""
-    stride = _conv._single(stride, "conv1d: stride")
-    padding = _conv._padding("conv1d", padding, (stride,), pair=False)
-    if stride < 1 or not isinstance(padding, str) and padding < 0:
-        raise ValueError(f"conv1d: need stride >= 1 and padding >= 0, got {stride}, {padding}")
-    dilation = _conv._dilation(dilation, "conv1d", pair=False)
-    groups = _conv._groups(groups, "conv1d")
-    x_shape, w_shape = _conv._shape_of(x), _conv._shape_of(weight)
-    if len(x_shape) == 2 and len(w_shape) == 3:  # unbatched (C, L): a batch of one, as PyTorch
-        return squeeze(conv1d(unsqueeze(x, 0), weight, bias, stride, padding, dilation, groups),
-                       0)
-    _conv._check_conv_shapes("conv1d", x_shape, w_shape, groups, "L", "k")
-    if bias is not None and _conv._shape_of(bias) != (w_shape[0],):
-        raise ValueError(f"conv1d: bias must have shape ({w_shape[0]},), got "
-                         f"{_conv._shape_of(bias)}")
-    padding = 0 if padding == "valid" else padding
-    if padding != "same" and x_shape[2] + 2 * padding < dilation * (w_shape[2] - 1) + 1:
-        dilated = "" if dilation == 1 else f" with dilation {dilation}"
-        raise ValueError(f"conv1d: kernel size {w_shape[2]}{dilated} does not fit the input "
-                         f"length {x_shape[2]} with padding {padding}")
-    y = conv2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, (1, stride),
-               padding if isinstance(padding, str) else (0, padding), (1, dilation), groups)
-    return squeeze(y, 2)  # (N, O, 1, L_out) -> (N, O, L_out)
+# conv1d / 3d, their transposes, the 1d / 3d pools and unpools live with the 2d ones in
+# ops/conv.py (one N-d implementation); the adaptive pools, composites, here
+__all__ += [
+    "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool3d", "avg_pool3d", "conv3d",
+    "conv_transpose3d", "max_pool3d", "max_unpool1d", "max_unpool3d",
+]
 
 
 def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
@@ -503,18 +497,58 @@ def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
-def _adaptive_size(name: str, output_size, shape) -> tuple[int, int]:
-    """(out_h, out_w) from an int, a pair, or None in a pair for the input's size."""
-    size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
-    if len(size) != 2 or not all(n is None or isinstance(n, (int, np.integer))
-                                 and not isinstance(n, bool) and n >= 1 for n in size):
-        raise ValueError(f"{name}: output_size must be an int >= 1 or a pair of "
+_SIZE_WORDS = {2: "a pair", 3: "a triple"}
+
+
+def _adaptive_size(name: str, output_size, shape, nd: int = 2) -> tuple[int, ...]:
+    """The nd output sizes of an adaptive pool from an int, nd of them, or (nd >= 2) None among
+    them for the input's size; for nd = 1 an int or a 1-tuple."""
+    if nd == 1:
+        out = _conv._single(output_size, f"{name}: output_size")
+        if out < 1:
+            raise ValueError(f"{name}: output_size must be >= 1, got {out}")
+        return (out,)
+    size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
+    if len(size) != nd or not all(n is None or isinstance(n, (int, np.integer))
+                                  and not isinstance(n, bool) and n >= 1 for n in size):
+        raise ValueError(f"{name}: output_size must be an int >= 1 or {_SIZE_WORDS[nd]} of "
                          f"them (None: the input's size), got {output_size!r}")
-    return tuple(shape[-2 + i] if n is None else int(n) for i, n in enumerate(size))
+    return tuple(shape[-nd + i] if n is None else int(n) for i, n in enumerate(size))
 
 
 def _float_dtype(x):
     return np.result_type(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype, np.float32)
+
+
+def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
+    """adaptive_avg_pool1d / 2d / 3d: one product with a constant averaging matrix per spatial
+    axis whose size changes (A_h @ x @ A_w^T in 2-d), so the gradient is matmul's."""
+    name = f"adaptive_avg_pool{nd}d"
+    shape = _conv._shape_of(x)
+    _conv._check_pool_rank(name, shape, _conv.SPATIAL[nd][0])
+    sizes, dtype = _adaptive_size(name, output_size, shape, nd), _float_dtype(x)
+    y = x
+    for axis in range(len(shape) - nd, len(shape)):
+        size, out = shape[axis], sizes[axis - len(shape) + nd]
+        if out == size:  # an equal size averages single values: nothing to do
+            continue
+        matrix = _averaging_matrix(size, out, dtype)
+        if axis == len(shape) - 1:
+            y = matmul(y, matrix.T)  # (..., out)
+            continue
+        lead, rest = y.shape[:axis], y.shape[axis + 1:]
+        if len(rest) > 1:  # (..., size, *rest) -> (..., size, prod(rest)) for one product
+            y = reshape(y, (*lead, size, -1))
+        y = matmul(matrix, y)  # (..., out, prod(rest))
+        if len(rest) > 1:
+            y = reshape(y, (*lead, out, *rest))
+    return identity(y) if y is x else y
+
+
+def adaptive_avg_pool1d(x: Tensor, output_size) -> Tensor:
+    """x (N, C, L) or unbatched (C, L) -> (..., output_size): the means over PyTorch's adaptive
+    windows along L (as adaptive_avg_pool2d's columns), one product with an averaging matrix."""
+    return _adaptive_avg_pool(1, x, output_size)
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
@@ -523,93 +557,14 @@ def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
     PyTorch; output_size an int, a pair, or None in a pair for the input's size; (1, 1) is the
     global average pool. Two products with constant averaging matrices, A_h @ x @ A_w^T, so the
     gradient is matmul's."""
-    shape = _conv._shape_of(x)
-    _conv._check_pool_rank("adaptive_avg_pool2d", shape, "H, W")
-    out_h, out_w = _adaptive_size("adaptive_avg_pool2d", output_size, shape)
-    (h, w), dtype = shape[-2:], _float_dtype(x)
-    y = x
-    if out_h != h:  # an equal size averages single values: nothing to do
-        y = matmul(_averaging_matrix(h, out_h, dtype), y)  # (N, C, out_h, W)
-    if out_w != w:
-        y = matmul(y, _averaging_matrix(w, out_w, dtype).T)  # (N, C, out_h, out_w)
-    return identity(y) if y is x else y
+    return _adaptive_avg_pool(2, x, output_size)
 
 
-def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
-                     padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
-    """The transposed 1-D convolution (PyTorch's conv_transpose1d, arguments in its order):
-    x (N, C, L) or unbatched (C, L), weight (C, O / groups, k), bias (O,) or None ->
-    (N, O, L_out), L_out = (L - 1) stride - 2 padding + dilation (k - 1) + 1 + output_padding
-    (output_padding smaller than stride or dilation). conv_transpose2d on a height-1 image."""
-    name = "conv_transpose1d"
-    stride = _conv._single(stride, f"{name}: stride")
-    padding = _conv._single(padding, f"{name}: padding")
-    output_padding = _conv._single(output_padding, f"{name}: output_padding")
-    dilation = _conv._dilation(dilation, name, pair=False)
-    groups = _conv._groups(groups, name)
-    _conv._check_transpose_settings(name, (stride,), (padding,), (output_padding,), (dilation,),
-                                    pair=False)
-    x_shape, w_shape = _conv._shape_of(x), _conv._shape_of(weight)
-    if len(x_shape) == 2 and len(w_shape) == 3:  # unbatched (C, L): a batch of one, as PyTorch
-        return squeeze(conv_transpose1d(unsqueeze(x, 0), weight, bias, stride, padding,
-                                        output_padding, groups, dilation), 0)
-    _conv._check_transpose_shapes(name, x_shape, w_shape, groups, "L", "k")
-    if bias is not None and _conv._shape_of(bias) != (w_shape[1] * groups,):
-        raise ValueError(f"{name}: bias must have shape ({w_shape[1] * groups},), got "
-                         f"{_conv._shape_of(bias)}")
-    _conv._transpose_output_size(name, x_shape[2:], w_shape[2:], (stride,), (padding,),
-                                 (output_padding,), (dilation,))
-    y = conv_transpose2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, (1, stride), (0, padding),
-                         (0, output_padding), groups, (1, dilation))
-    return squeeze(y, 2)  # (N, O, 1, L_out) -> (N, O, L_out)
-
-
-def max_pool1d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode: bool = False,
-               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-    """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, L) or
-    unbatched (C, L), as PyTorch's max_pool1d (max_pool2d's rules along one axis: -inf
-    padding, dilation, ceil_mode). return_indices: also the int64 positions of the maxima along
-    L (what max_pool2d gives for a height-1 image)."""
-    kernel, stride, padding = _conv._pool_settings("max_pool1d", kernel_size, stride, padding,
-                                                   pair=False)
-    dilation = _conv._dilation(dilation, "max_pool1d", pair=False)
-    shape = _conv._shape_of(x)
-    _conv._check_pool_rank("max_pool1d", shape, "L")
-    _conv._pool_output_size("max_pool1d", shape[-1:], kernel, stride, padding, bool(ceil_mode),
-                            (dilation,))
-    y = max_pool2d(unsqueeze(x, -2), (1, *kernel), (1, *stride), (0, *padding), (1, dilation),
-                   ceil_mode, return_indices)
-    if return_indices:
-        return squeeze(y[0], -2), Tensor(np.squeeze(y[1].data, -2))
-    return squeeze(y, -2)
-
-
-def avg_pool1d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Tensor:
-    """Mean over kernel_size windows every stride (default: kernel_size) of x (N, C, L) or
-    unbatched (C, L), zero-padded, as PyTorch's avg_pool1d (avg_pool2d's rules along one
-    axis)."""
-    kernel, stride, padding = _conv._pool_settings("avg_pool1d", kernel_size, stride, padding,
-                                                   pair=False)
-    shape = _conv._shape_of(x)
-    _conv._check_pool_rank("avg_pool1d", shape, "L")
-    _conv._pool_output_size("avg_pool1d", shape[-1:], kernel, stride, padding, bool(ceil_mode))
-    return squeeze(avg_pool2d(unsqueeze(x, -2), (1, *kernel), (1, *stride), (0, *padding),
-                              ceil_mode, count_include_pad), -2)
-
-
-def adaptive_avg_pool1d(x: Tensor, output_size) -> Tensor:
-    """x (N, C, L) or unbatched (C, L) -> (..., output_size): the means over PyTorch's adaptive
-    windows along L (as adaptive_avg_pool2d's columns), one product with an averaging matrix."""
-    shape = _conv._shape_of(x)
-    _conv._check_pool_rank("adaptive_avg_pool1d", shape, "L")
-    out = _conv._single(output_size, "adaptive_avg_pool1d: output_size")
-    if out < 1:
-        raise ValueError(f"adaptive_avg_pool1d: output_size must be >= 1, got {out}")
-    if out == shape[-1]:
-        return identity(x)
-    return matmul(x, _averaging_matrix(shape[-1], out, _float_dtype(x)).T)
+def adaptive_avg_pool3d(x: Tensor, output_size) -> Tensor:
+    """x (N, C, D, H, W) or unbatched (C, D, H, W) -> (..., out_d, out_h, out_w): the means over
+    PyTorch's adaptive windows along each axis (as adaptive_avg_pool2d's); output_size an int,
+    a triple, or None in a triple for the input's size. One averaging product per axis."""
+    return _adaptive_avg_pool(3, x, output_size)
 
 
 def _adaptive_windows(size: int, out: int) -> np.ndarray:
@@ -620,31 +575,58 @@ def _adaptive_windows(size: int, out: int) -> np.ndarray:
     return np.minimum(start[:, None] + np.arange((end - start).max()), end[:, None] - 1)
 
 
+def _adaptive_max_pool(nd: int, x: Tensor, output_size,
+                       return_indices: bool) -> Tensor | tuple[Tensor, Tensor]:
+    """adaptive_max_pool1d / 2d / 3d: the maxima are found on the array; the values are a
+    gather (getitem) of x, so the gradient is getitem's."""
+    name = f"adaptive_max_pool{nd}d"
+    shape = _conv._shape_of(x)
+    _conv._check_pool_rank(name, shape, _conv.SPATIAL[nd][0])
+    sizes, spatial, lead = _adaptive_size(name, output_size, shape, nd), shape[-nd:], shape[:-nd]
+    # (*sizes, *k): each window's positions in the flat plane, in row-major order
+    positions = 0
+    for axis, (n, out) in enumerate(zip(spatial, sizes)):
+        windows = _adaptive_windows(n, out)  # (out, k)
+        place = [1] * (2 * nd)
+        place[axis], place[nd + axis] = windows.shape
+        positions = positions * n + windows.reshape(place)
+    positions = positions.reshape(*sizes, -1)  # (*sizes, prod(k))
+    planes = np.asarray(x.data if isinstance(x, Tensor) else x).reshape(*lead, -1)
+    windows = planes[..., positions]  # (..., *sizes, prod(k))
+    nan = np.isnan(windows)  # PyTorch's scan ends on a window's last NaN, if it has one
+    last_nan = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+    first = np.where(nan.any(axis=-1), last_nan, np.argmax(windows, axis=-1))  # (..., *sizes)
+    indices = np.take_along_axis(np.broadcast_to(positions, first.shape + positions.shape[-1:]),
+                                 first[..., None], axis=-1)[..., 0].astype(np.int64)
+    leading = np.ix_(*(np.arange(n) for n in lead))  # each leading axis, broadcast
+    index = tuple(a.reshape(a.shape + (1,) * nd) for a in leading) + (indices,)
+    y = getitem(reshape(x, (*lead, -1)), index)
+    return (y, Tensor(indices)) if return_indices else y
+
+
+def adaptive_max_pool1d(x: Tensor, output_size,
+                        return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """x (N, C, L) or unbatched (C, L) -> (..., output_size): the max over each of PyTorch's
+    adaptive windows along L, its first maximum (or its last NaN) taking the gradient, as
+    PyTorch; return_indices: also their int64 positions along L."""
+    return _adaptive_max_pool(1, x, output_size, return_indices)
+
+
 def adaptive_max_pool2d(x: Tensor, output_size,
                         return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """x (N, C, H, W) or unbatched (C, H, W) -> (..., out_h, out_w): the max over each of
     PyTorch's adaptive windows (as adaptive_avg_pool2d's), its first maximum row by row (or its
     last NaN) taking the gradient, as PyTorch; return_indices: also their int64 indices into
-    each flattened H*W plane. The maxima are found on the array; the values are a gather
-    (getitem) of x, so the gradient is getitem's."""
-    shape = _conv._shape_of(x)
-    _conv._check_pool_rank("adaptive_max_pool2d", shape, "H, W")
-    out_h, out_w = _adaptive_size("adaptive_max_pool2d", output_size, shape)
-    h, w = shape[-2:]
-    rows, cols = _adaptive_windows(h, out_h), _adaptive_windows(w, out_w)
-    # (out_h, out_w, kh * kw): each window's positions in the flat plane, row by row
-    positions = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(out_h, out_w, -1)
-    planes = np.asarray(x.data if isinstance(x, Tensor) else x).reshape(*shape[:-2], h * w)
-    windows = planes[..., positions]  # (..., out_h, out_w, kh * kw)
-    nan = np.isnan(windows)  # PyTorch's scan ends on a window's last NaN, if it has one
-    last_nan = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
-    first = np.where(nan.any(axis=-1), last_nan, np.argmax(windows, axis=-1))  # (..., oh, ow)
-    indices = np.take_along_axis(np.broadcast_to(positions, first.shape + positions.shape[-1:]),
-                                 first[..., None], axis=-1)[..., 0].astype(np.int64)
-    lead = np.ix_(*(np.arange(n) for n in shape[:-2]))  # each leading axis, broadcast
-    index = tuple(a.reshape(a.shape + (1, 1)) for a in lead) + (indices,)
-    y = getitem(reshape(x, (*shape[:-2], h * w)), index)
-    return (y, Tensor(indices)) if return_indices else y
+    each flattened H*W plane."""
+    return _adaptive_max_pool(2, x, output_size, return_indices)
+
+
+def adaptive_max_pool3d(x: Tensor, output_size,
+                        return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """x (N, C, D, H, W) or unbatched (C, D, H, W) -> (..., out_d, out_h, out_w): the max over
+    each of PyTorch's adaptive windows, as adaptive_max_pool2d; return_indices: also their int64
+    indices into each flattened D*H*W volume."""
+    return _adaptive_max_pool(3, x, output_size, return_indices)
 
 
 # More of PyTorch's losses, distances, resampling, folding and embedding bags. Arguments keep
@@ -1111,28 +1093,40 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     lengths = np.diff(indptr)
     if mode == "max":
         return _bag_max(weight, ids, indptr, lengths)
-    if per_sample_weights is not None and per_sample_weights.requires_grad:
-        # weighted rows, then summed bag by bag: both the weight and the per-sample weights
-        rows = embedding(ids, weight, sparse=sparse) * reshape(per_sample_weights, (-1, 1))
-        bags = SparseRows(indptr, np.arange(ids.size), np.ones(ids.size), ids.size)
-        return sparse_linear(bags, rows)
-    if per_sample_weights is not None:
-        values = per_sample_weights.data
-    elif mode == "mean":
-        values = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
-    else:
-        values = np.ones(ids.size)
-    return sparse_linear(SparseRows(indptr, ids, values, count), weight, sparse)
+    if per_sample_weights is not None:  # the sum's values, which get their gradient
+        return sparse_linear(SparseRows(indptr, ids, per_sample_weights.data, count), weight,
+                             sparse, values=per_sample_weights)
+    sums = sparse_linear(SparseRows(indptr, ids, np.ones(ids.size), count), weight, sparse)
+    if mode == "mean":  # the sum over the count (an empty bag's 0 over 1)
+        return sums / np.maximum(lengths, 1).astype(sums.dtype)[:, None]
+    return sums
 
 
 def _bag_max(weight: Tensor, ids: np.ndarray, indptr: np.ndarray,
              lengths: np.ndarray) -> Tensor:
-    """Each bag's first largest value per dimension, gathered from weight (getitem), so the
-    gradient goes to that row alone; empty bags 0."""
+    """Each bag's first largest value per dimension, gathered from weight (getitem on the
+    flattened weight), so the gradient goes to that row alone; empty bags 0. Bags up to
+    _sparse.MAX_LEVELS long: PyTorch's scan, level by level (every bag's first row, then the
+    second row of the bags that have one, ...), a later value taken only where larger (so a NaN
+    only where it comes first); longer bags: fmax / minimum reduceats over the bags' rows."""
     bags, dim = lengths.size, weight.shape[1]
     nonempty = lengths > 0
     winners = np.zeros((bags, dim), dtype=np.int64)  # empty bags: row 0, masked below
-    if ids.size:
+    if ids.size and lengths.max() <= _sparse.MAX_LEVELS:
+        order = np.argsort(-lengths, kind="stable")  # longest first: a level's bags a prefix
+        counts, starts = lengths[order], np.minimum(indptr[:-1][order], ids.size - 1)
+        row = ids[starts]
+        best = weight.data[row]  # (bags, D), in that order
+        won = np.repeat(row[:, None], dim, axis=1)
+        for level in range(1, int(counts[0])):
+            alive = int(np.count_nonzero(counts > level))
+            row = ids[starts[:alive] + level]
+            values = weight.data[row]
+            larger = values > best[:alive]  # (False for NaN either side: the first stays)
+            np.copyto(best[:alive], values, where=larger)
+            np.copyto(won[:alive], row[:, None], where=larger)
+        winners[order] = won
+    elif ids.size:
         rows = weight.data[ids]  # (entries, D)
         starts = indptr[:-1][nonempty]
         # PyTorch's scan keeps the first value unless a later one is larger: NaN only first
@@ -1144,7 +1138,7 @@ def _bag_max(weight: Tensor, ids: np.ndarray, indptr: np.ndarray,
         first = np.minimum.reduceat(positions, starts, axis=0)
         first = np.where(first_nan, starts[:, None], first)
         winners[nonempty] = ids[first]
-    y = getitem(weight, (winners, np.arange(dim)))
+    y = getitem(reshape(weight, (-1,)), winners * dim + np.arange(dim))  # (a 1-D scatter back)
     return y if nonempty.all() else where(nonempty[:, None], y, 0.0)
 
 
@@ -1173,3 +1167,9 @@ __all__ += [
 from dlpy.ops.special import digamma, erfinv, gammainc, lgamma, xlogy  # noqa: E402
 
 __all__ += ["digamma", "erfinv", "gammainc", "lgamma", "xlogy"]
+
+# spatial transformers (ops/grid.py) and CTC (ops/ctc.py)
+from dlpy.ops.ctc import ctc_loss  # noqa: E402
+from dlpy.ops.grid import affine_grid, grid_sample  # noqa: E402
+
+__all__ += ["affine_grid", "ctc_loss", "grid_sample"]

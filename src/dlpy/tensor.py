@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import weakref
 from collections.abc import Iterator
 
 import numpy as np
@@ -80,6 +81,14 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
 
 
 _detect_anomaly = False
+
+# backward(create_graph=True) would make every leaf's .grad a Tensor with a graph; dlpy's .grad
+# are numpy arrays (optimisers, clipping and checkpoints read them), so it is refused
+_CREATE_GRAPH_BACKWARD = (
+    "{name}: create_graph=True is not supported: leaves' .grad are numpy arrays in dlpy; use "
+    "dlpy.autograd.grad(outputs, inputs, create_graph=True), which returns the gradients as "
+    "Tensors that can be differentiated again"
+)
 
 
 def set_detect_anomaly(mode: bool) -> None:
@@ -166,7 +175,7 @@ class Tensor:
     """
 
     # _hooks: None, or the gradient hooks of register_hook
-    __slots__ = ("data", "grad", "requires_grad", "op", "name", "_hooks", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "op", "name", "_hooks", "_tick", "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
@@ -182,6 +191,7 @@ class Tensor:
         self.op: Op | None = None
         self.name = name
         self._hooks: dict | None = None
+        self._tick = 0  # the in-place clock when its op recorded it (see _check_versions)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -280,12 +290,16 @@ class Tensor:
         return add_hook(hooks, hook, "register_hook")
 
     # ----------------------------------------------------------------- autodiff
-    def backward(self, grad_output=None, retain_graph: bool = False) -> None:
+    def backward(self, grad_output=None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) * grad_output into ``.grad`` of every leaf that needs it.
 
         A tensor with one element needs no ``grad_output``. Graph state (saved arrays) is freed
-        afterwards unless ``retain_graph=True``.
+        afterwards unless ``retain_graph=True``. ``create_graph=True`` is refused: a ``.grad``
+        is a numpy array here; ``dlpy.autograd.grad(..., create_graph=True)`` gives Tensors.
         """
+        if create_graph:
+            raise NotImplementedError(_CREATE_GRAPH_BACKWARD.format(name="backward"))
         if not self.requires_grad:
             raise ValueError(
                 "backward: this tensor does not require gradients (no input had requires_grad=True"
@@ -495,8 +509,11 @@ class Tensor:
     def mul(self, other):
         return _arith.mul(self, other)
 
-    def div(self, other):
-        return _arith.div(self, other)
+    def div(self, other, *, rounding_mode: str | None = None):
+        """self / other; ``rounding_mode`` "trunc" or "floor" rounds the quotient (zero
+        gradient, as PyTorch's; integers stay integers)."""
+        return _arith.div(self, other) if rounding_mode is None else _rounded_div(
+            self, other, rounding_mode)
 
     def matmul(self, other):
         return _matmul.matmul(self, other)
@@ -586,27 +603,254 @@ class Tensor:
         dtype = self.dtype if dtype is None else dtype
         return Tensor(np.array(data, dtype=dtype), requires_grad=requires_grad)
 
-    def _check_in_place(self, name: str) -> None:
-        # ops may have saved this array for backward and no version counter would notice
-        if self.op is not None:
-            raise RuntimeError(f"{name}: a tensor computed by a recorded op cannot be changed "
-                               "in place; detach() or clone() it first")
-        if self.requires_grad and _grad_enabled:
-            raise RuntimeError(f"{name}: a leaf tensor that requires grad can be changed in "
-                               "place only under dlpy.no_grad(), as in PyTorch")
+    # ----------------------------------------------------------------- in place
+    # PyTorch's rules. A tensor no recorded op produced changes its array in place (views and
+    # detach()ed tensors of it see the change); a leaf that requires grad only under no_grad.
+    # While recording, a tensor a recorded op produced (or one given a value that requires
+    # grad) is rebased instead: it keeps its identity but gets a new array and a new op whose
+    # input is a stand-in holding the old array and op, so no array an op saved is overwritten.
+    # Every change bumps the version the reverse pass checks (see _check_versions).
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's memory was changed in place (PyTorch's ``t._version``),
+        shared with its views and detach()ed copies."""
+        entry = _marks.get(id(_buffer(self.data)))
+        return 0 if entry is None else entry[0]
 
-    def zero_(self) -> Tensor:
-        """Fill with zeros in place (under no_grad for a tensor that requires grad); returns
-        the tensor."""
-        self._check_in_place("zero_")
-        self.data[...] = 0
+    def _check_in_place(self, name: str) -> None:
+        if self.requires_grad and self.op is None and _grad_enabled:
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad can be changed in "
+                               "place only under dlpy.no_grad(), as in PyTorch (its gradient "
+                               "would be that of a value it no longer holds)")
+
+    def _in_place(self, name: str, compute, *operands, cast: str = "same_kind",
+                  view_ok: bool = False, write=None) -> Tensor:
+        """self <- compute(self, *operands), a Tensor computed by dlpy's ops, in place; returns
+        self. The result keeps self's shape and is cast to its dtype (numpy's ``cast`` rule).
+        ``write(array)``, when given, writes the new values straight into self's array when
+        nothing is recorded (an O(slice) setitem). ``view_ok``: rebase a tensor whose array is
+        a view of its op's input (``x[i] += 1``: Python writes it back with setitem)."""
+        self._check_in_place(name)
+        if _grad_enabled and (self.requires_grad or any(
+                isinstance(o, Tensor) and o.requires_grad for o in operands)):
+            self._rebase(name, compute, operands, cast, view_ok)
+            return self
+        if not self.data.flags.writeable:  # a read-only array: the tensor gets one of its own
+            self.data = self.data.copy()
+        if write is not None:
+            write(self.data)
+        else:
+            array = compute(self, *operands).data
+            if array.shape != self.shape:
+                raise ValueError(f"{name}: the result has shape {array.shape}, but an in-place "
+                                 f"op keeps the tensor's shape {self.shape}")
+            if not np.can_cast(array.dtype, self.dtype, cast):
+                raise TypeError(f"{name}: a result of dtype {array.dtype} cannot be stored in "
+                                f"place in a tensor of dtype {self.dtype}")
+            self.data[...] = array
+        _bump(self.data)
         return self
+
+    def _rebase(self, name: str, compute, operands, cast: str, view_ok: bool) -> None:
+        """``_in_place`` while recording: self takes compute(stand-in, *operands)'s array and
+        op, the stand-in the old array, op and hooks (PyTorch's hooks registered before an
+        in-place change see the old value's gradient)."""
+        op = self.op
+        if op is not None and not view_ok:
+            buffer = _buffer(self.data)
+            if any(_buffer(t.data) is buffer for t in op.inputs):
+                raise RuntimeError(
+                    f"{name}: this tensor is a view of the input of {op.describe()}; dlpy cannot "
+                    "change both in place while recording, as PyTorch does. Use clone() first, "
+                    "or assign through the tensor it views (x[index] = ...)")
+        old = Tensor.__new__(Tensor)
+        old.data, old.grad, old.requires_grad = self.data, None, self.requires_grad
+        old.op, old.name, old._hooks = op, self.name, self._hooks
+        old._tick = self._tick if op is not None else 0
+        value = compute(old, *operands)
+        if value.shape != self.shape:
+            raise ValueError(f"{name}: the result has shape {value.shape}, but an in-place op "
+                             f"keeps the tensor's shape {self.shape}")
+        if value.dtype != self.dtype:
+            if not np.can_cast(value.dtype, self.dtype, cast):
+                raise TypeError(f"{name}: a result of dtype {value.dtype} cannot be stored in "
+                                f"place in a tensor of dtype {self.dtype}")
+            value = _arith.cast(value, self.dtype)
+        if op is not None:  # ops in the new value's history that used self ran on the old value
+            _redirect(value, self, old, self._tick)
+        data = value.data
+        if data.base is not None or data is old.data or (
+                value.op is not None and any(data is t.data for t in value.op.inputs)):
+            data = data.copy()  # an array of its own: marking it must mark no other's
+        version = self._version
+        self.data, self.op, self.requires_grad, self._hooks = (data, value.op,
+                                                               value.requires_grad, None)
+        _bump(data, version)
+        if value.op is not None:  # its output's change came with it, not after it
+            self._tick = value._tick = _clock
+
+    def _source(self, name: str, what: str, value) -> Tensor:
+        """``value`` (a Tensor, array or number) as a Tensor that broadcasts to self's shape."""
+        if not isinstance(value, Tensor):
+            value = Tensor(np.asarray(value))
+        try:
+            fits = np.broadcast_shapes(value.shape, self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{name}: {what} of shape {value.shape} does not broadcast to the "
+                             f"tensor's shape {self.shape}")
+        return value
+
+    def copy_(self, src) -> Tensor:
+        """This tensor's values replaced by ``src`` (a Tensor, array or number) broadcast to its
+        shape and cast to its dtype, in place (the gradient reaches src, as torch's)."""
+        return self._in_place("copy_", _filled, self._source("copy_", "src", src), cast="unsafe")
 
     def fill_(self, value) -> Tensor:
-        """Fill with ``value`` in place, as ``zero_``."""
-        self._check_in_place("fill_")
-        self.data[...] = value.data if isinstance(value, Tensor) else value
-        return self
+        """Every value set to ``value`` (a number, or a Tensor that broadcasts), in place."""
+        return self._in_place("fill_", _filled, self._source("fill_", "value", value),
+                              cast="unsafe")
+
+    def zero_(self) -> Tensor:
+        return self._in_place("zero_", _filled, Tensor(np.zeros((), self.dtype)))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+        """Values from N(mean, std^2), in place, drawn as ``dlpy.nn.init.normal_`` draws them
+        (dlpy's default generator, or the numpy Generator ``generator``)."""
+        from dlpy.nn import init
+
+        self._check_in_place("normal_")  # before drawing
+        values = init._normal(Tensor(np.empty(self.shape, self.dtype)), mean, std, generator,
+                              "normal_")
+        return self._in_place("normal_", _filled, values)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+        """Values from U(a, b), in place, drawn as ``dlpy.nn.init.uniform_`` draws them."""
+        from dlpy.nn import init
+
+        self._check_in_place("uniform_")
+        values = init._uniform(Tensor(np.empty(self.shape, self.dtype)), a, b, generator,
+                               "uniform_")
+        return self._in_place("uniform_", _filled, values)
+
+    def add_(self, other, *, alpha=1) -> Tensor:
+        """self += alpha * other, in place; returns self (as every method ending in ``_``)."""
+        return self._in_place("add_", lambda x, o: x.add(o, alpha=alpha), other)
+
+    def sub_(self, other, *, alpha=1) -> Tensor:
+        return self._in_place("sub_", lambda x, o: x.sub(o, alpha=alpha), other)
+
+    def mul_(self, other) -> Tensor:
+        return self._in_place("mul_", Tensor.mul, other)
+
+    def div_(self, other, *, rounding_mode: str | None = None) -> Tensor:
+        return self._in_place("div_", lambda x, o: x.div(o, rounding_mode=rounding_mode), other)
+
+    def pow_(self, exponent) -> Tensor:
+        return self._in_place("pow_", Tensor.pow, exponent)
+
+    def neg_(self) -> Tensor:
+        return self._in_place("neg_", Tensor.neg)
+
+    def abs_(self) -> Tensor:
+        return self._in_place("abs_", Tensor.abs)
+
+    def sqrt_(self) -> Tensor:
+        return self._in_place("sqrt_", Tensor.sqrt)
+
+    def exp_(self) -> Tensor:
+        return self._in_place("exp_", Tensor.exp)
+
+    def log_(self) -> Tensor:
+        return self._in_place("log_", Tensor.log)
+
+    def sigmoid_(self) -> Tensor:
+        return self._in_place("sigmoid_", Tensor.sigmoid)
+
+    def tanh_(self) -> Tensor:
+        return self._in_place("tanh_", Tensor.tanh)
+
+    def relu_(self) -> Tensor:
+        return self._in_place("relu_", Tensor.relu)
+
+    def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
+        return self._in_place("clamp_", lambda x: x.clamp(min, max))
+
+    def clamp_min_(self, min) -> Tensor:  # noqa: A002
+        return self._in_place("clamp_min_", lambda x: x.clamp(min, None))
+
+    def clamp_max_(self, max) -> Tensor:  # noqa: A002
+        return self._in_place("clamp_max_", lambda x: x.clamp(None, max))
+
+    def masked_fill_(self, mask, value) -> Tensor:
+        """``value`` wherever ``mask`` (broadcast to self's shape) is True, in place."""
+        return self._in_place("masked_fill_", Tensor.masked_fill, mask, value)
+
+    def index_fill_(self, dim: int, index, value) -> Tensor:
+        """``value`` at positions ``index`` (ints) along axis ``dim``, in place."""
+        from dlpy.ops import check_dim
+
+        dim = check_dim("index_fill_", dim, self.ndim, scalar_ok=True)
+        index = np.asarray(index.data if isinstance(index, Tensor) else index)
+        if index.dtype.kind not in "iu" or index.ndim > 1:
+            raise TypeError(f"index_fill_: index must be integers in at most one axis, got "
+                            f"{index.dtype} of shape {index.shape}")
+        size = self.shape[dim] if self.ndim else 1
+        if index.size and not (-size <= index.min() and index.max() < size):
+            raise IndexError(f"index_fill_: index out of range for axis {dim} of length {size},"
+                             f" got {index.tolist()}")
+        mask = np.zeros(size, dtype=bool)
+        mask[index] = True
+        mask = mask.reshape((size,) + (1,) * (self.ndim - dim - 1)) if self.ndim else mask[0]
+        return self._in_place("index_fill_", Tensor.masked_fill, mask, value)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1) -> Tensor:
+        """self += value * tensor1 * tensor2, in place."""
+        return self._in_place("addcmul_", lambda x, a, b: x.add(a * b, alpha=value),
+                              tensor1, tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1) -> Tensor:
+        """self += value * tensor1 / tensor2, in place."""
+        return self._in_place("addcdiv_", lambda x, a, b: x.add(a / b, alpha=value),
+                              tensor1, tensor2)
+
+    def lerp_(self, end, weight) -> Tensor:
+        """self += weight * (end - self), in place (weight a number or a Tensor)."""
+        return self._in_place("lerp_", lambda x, e, w: x + (e - x) * w, end, weight)
+
+    # x += y changes x in place, as PyTorch's (Python then binds x to what these return: x)
+    def __iadd__(self, other) -> Tensor:
+        return self._in_place("+=", Tensor.add, other, view_ok=True)
+
+    def __isub__(self, other) -> Tensor:
+        return self._in_place("-=", Tensor.sub, other, view_ok=True)
+
+    def __imul__(self, other) -> Tensor:
+        return self._in_place("*=", Tensor.mul, other, view_ok=True)
+
+    def __itruediv__(self, other) -> Tensor:
+        return self._in_place("/=", Tensor.div, other, view_ok=True)
+
+    def __ipow__(self, exponent) -> Tensor:
+        return self._in_place("**=", Tensor.pow, exponent, view_ok=True)
+
+    def __setitem__(self, index, value) -> None:
+        """``x[index] = value`` (a number, array or Tensor broadcast to x[index]'s shape, cast
+        to x's dtype), in place by the rules above; a value that requires grad gets its
+        gradient (g at the positions it was written to)."""
+        index = _shape._plain_index(index)
+        source = value.data if isinstance(value, Tensor) else value
+
+        def write(array):
+            try:
+                array[index] = source
+            except (IndexError, TypeError, ValueError) as err:
+                raise type(err)(f"setitem: cannot set index {index!r} of a tensor of shape "
+                                f"{self.shape} to a value of shape {np.shape(source)}: "
+                                f"{err}") from None
+
+        self._in_place("setitem", _put, value, index, cast="unsafe", view_ok=True, write=write)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
         return _activation.clamp(self, min, max)
@@ -849,6 +1093,135 @@ def _scaled(other, alpha):
     return _arith.mul(other, alpha) if isinstance(other, Tensor) else np.multiply(other, alpha)
 
 
+def _rounded_div(x, other, rounding_mode):
+    """x / other rounded toward zero ("trunc") or down ("floor"), as torch.div's rounding_mode."""
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                         f"{rounding_mode!r}")
+    out = _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)(
+        _arith.div(x, other))
+    dtypes = [np.asarray(getattr(v, "data", v)).dtype for v in (x, other)]
+    if all(d.kind in "iu" for d in dtypes):
+        out = _arith.cast(out, np.result_type(*dtypes))
+    return out
+
+
+def _redirect(value: Tensor, tensor: Tensor, old: Tensor, since) -> None:
+    """Point the ops in value's history that used ``tensor`` at ``old``, the stand-in of its
+    value before an in-place change (``h += f(h)``, ``h[i] += v``): they ran on that value.
+    Ops recorded before ``since`` (tensor's op) cannot have used it and are not walked, nor is
+    old's own history."""
+    stack, seen = [value], {id(value), id(old)}
+    while stack:
+        t = stack.pop()
+        op = t.op
+        if op is None or t._tick < since:
+            continue
+        inputs = op.inputs
+        if any(t is tensor for t in inputs):
+            op.inputs = inputs = tuple(old if t is tensor else t for t in inputs)
+        for t in inputs:
+            if t.requires_grad and id(t) not in seen:
+                seen.add(id(t))
+                stack.append(t)
+
+
+def _filled(x: Tensor, value: Tensor) -> Tensor:
+    """value broadcast to x's shape: recorded with a zero gradient for x (torch's fill_ and
+    copy_), so a tensor that required grad still does."""
+    return _mask.where(np.True_, value, x)
+
+
+def _put(x: Tensor, value, index) -> Tensor:
+    """x with x[index] = value, by recorded ops: a scatter into x flattened at the positions
+    ``index`` selects, so value gets the gradient there and x everywhere else."""
+    shape = x.shape
+    try:
+        positions = np.arange(x.data.size).reshape(shape)[index]
+    except (IndexError, TypeError, ValueError) as err:
+        raise IndexError(f"setitem: index {index!r} is invalid for shape {shape}: {err}") from None
+    if not isinstance(value, Tensor):
+        value = Tensor(np.asarray(value, dtype=x.dtype))
+    elif value.dtype != x.dtype:
+        value = _arith.cast(value, x.dtype)
+    try:
+        fits = np.broadcast_shapes(value.shape, positions.shape) == positions.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"setitem: a value of shape {value.shape} does not broadcast to "
+                         f"x[index]'s shape {positions.shape}")
+    if value.shape != positions.shape:
+        value = _rearrange.expand(value, positions.shape)
+    flat = _indexing.scatter(x.reshape(x.data.size), 0, positions.reshape(-1),
+                             value.reshape(positions.size))
+    return flat.reshape(shape)
+
+
+# ----------------------------------------------------------------- the version counter
+# Ops keep references to arrays for backward (their inputs', views of them, their output), so
+# an array changed in place after an op used it would make that op's gradient silently wrong.
+# Every in-place change ticks a global clock and marks the array's buffer (the object owning
+# its memory, which views, reshapes and detach()ed tensors share: PyTorch's shared version
+# counter) with its new version and the tick. An op's output remembers the tick at which the
+# op recorded it (one slot store, in Op.__call__'s recording branch: a slot, not an attribute of
+# the op, so the hot path adds no dict entry); the reverse pass refuses an op whose inputs' or
+# output's buffer was marked after that. Nothing is marked, and nothing checked,
+# until something changes in place. Writes users make with numpy (``t.data[...] = v``) are not
+# seen.
+_clock = 0  # in-place changes so far
+_marks: dict[int, tuple[int, int, object]] = {}  # id(buffer) -> (version, tick, weak reference)
+
+
+def _buffer(array):
+    """The object owning ``array``'s memory (the end of its ``.base`` chain)."""
+    while True:
+        base = getattr(array, "base", None)
+        if base is None:
+            return array
+        array = base
+
+
+def _bump(array: np.ndarray, previous: int | None = None) -> None:
+    """Mark ``array``'s buffer as changed in place now: its version goes up by one (from
+    ``previous`` when given: a rebased tensor's new array continues the old one's count)."""
+    global _clock
+    _clock += 1
+    buffer = _buffer(array)
+    key = id(buffer)
+    entry = _marks.get(key)
+    if entry is None:
+        try:  # forget the mark when the buffer dies (its id may be reused)
+            ref = weakref.ref(buffer, lambda _, key=key: _marks.pop(key, None))
+        except TypeError:  # a buffer that cannot be weakly referenced (bytes): kept, harmless
+            ref = None
+        version = 0
+    else:
+        version, ref = entry[0], entry[2]
+    _marks[key] = ((version if previous is None else previous) + 1, _clock, ref)
+
+
+def increment_version(tensor) -> None:
+    """Record that ``tensor``'s array (or a numpy array) was changed in place by numpy, as
+    torch.autograd.graph.increment_version: ops recorded before it will refuse to backward."""
+    _bump(tensor.data if isinstance(tensor, Tensor) else tensor)
+
+
+def _check_versions(node: Tensor, op: Op) -> None:
+    """Refuse op's backward when an array it may have saved, an input's or its output's, was
+    changed in place after op recorded node, its output (called only once something has
+    changed)."""
+    for i, tensor in enumerate((*op.inputs, node)):
+        entry = _marks.get(id(_buffer(tensor.data)))
+        if entry is not None and entry[1] > node._tick:
+            what = "the output" if i == len(op.inputs) else f"input {i}"
+            raise RuntimeError(
+                f"backward: {what} of {op.describe()} (shape {tensor.shape}) was modified in place "
+                f"after {op.describe()} used it (it is now at version {entry[0]}): its gradient "
+                "would be wrong. Change it after backward(), or give the op a clone() of it"
+            )
+
+
 class Op:
     """One primitive operation: ``forward(*arrays) -> array`` and
     ``backward(grad_output) -> one gradient per input`` (None where there is none).
@@ -861,7 +1234,7 @@ class Op:
 
     inputs: tuple[Tensor, ...] = ()
     freed = False
-    _num_settings = 0  # how many attributes __init__ set: the first ones of __dict__
+    _num_settings = 0  # the first entries of __dict__ that __init__ set, itself included
 
     def __init_subclass__(cls, **kwargs):
         # Count the attributes an op's __init__ sets (its settings) once, when it is made, so
@@ -874,7 +1247,8 @@ class Op:
         @functools.wraps(init)
         def __init__(self, *args, **kwargs):
             init(self, *args, **kwargs)
-            self._num_settings = len(self.__dict__)
+            state = self.__dict__  # counting itself, so free() keeps it (a second free too)
+            state["_num_settings"] = len(state) + ("_num_settings" not in state)
 
         cls.__init__ = __init__
 
@@ -883,6 +1257,17 @@ class Op:
 
     def backward(self, grad_output: np.ndarray):
         raise NotImplementedError
+
+    def backward_graph(self, grad_output: Tensor, output: Tensor) -> tuple[Tensor | None, ...]:
+        """The gradients of ``backward``, computed with dlpy ops from ``self.inputs``, the
+        ``output`` this op produced and ``grad_output`` (all Tensors), so that they record a
+        graph of their own: used only by ``autograd.grad(create_graph=True)`` (a gradient of
+        a gradient). Gradients may come at a broadcast shape, as backward's."""
+        raise NotImplementedError(
+            f"autograd.grad(create_graph=True): {type(self).__name__} has no differentiable "
+            "backward yet; add a backward_graph method to it (see Op.backward_graph), or take "
+            "first-order gradients only"
+        )
 
     def __call__(self, *inputs) -> Tensor:
         # The hot path of every op: kept to one pass over the inputs and no extra allocations.
@@ -912,6 +1297,7 @@ class Op:
             self._created_at = _caller()
         if record and _grad_enabled:
             self.inputs = inputs
+            out._tick = _clock
             out.op = self
             out.requires_grad = True
         else:
@@ -953,7 +1339,8 @@ def _as_tensors(inputs) -> tuple[Tensor, ...]:
 
 
 def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Undo numpy broadcasting: sum ``grad`` down to ``shape``. The one place this happens."""
+    """Undo numpy broadcasting: sum ``grad`` down to ``shape``. The one place this happens: for
+    a numpy array, and for a Tensor (create_graph), where the sums are recorded ops."""
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
@@ -970,15 +1357,19 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_graph: bool,
-                   capture: set[int] | None = None) -> dict[int, np.ndarray]:
+                   capture: set[int] | None = None, create_graph: bool = False
+                   ) -> dict[int, np.ndarray]:
     """The reverse pass shared by ``Tensor.backward`` and ``dlpy.autograd.grad``.
 
     Walks the tensors that need gradients from the roots back, in reverse topological order,
     summing the gradients a tensor receives from every use. Without ``capture`` each leaf's
     gradient accumulates into its ``.grad``. With ``capture`` (ids of tensors) nothing
     accumulates: only the ops on a path to a captured tensor run, and the captured tensors'
-    gradients are returned by id (those that got none are missing).
+    gradients are returned by id (those that got none are missing). ``create_graph`` (with
+    ``capture``; root_grads Tensors) runs ``_backpropagate_graph`` instead.
     """
+    if create_graph:
+        return _backpropagate_graph(roots, root_grads, capture)
     grads: dict[int, np.ndarray] = {}  # by id: Tensors may define ==
     shared = set()  # arrays someone else may hold: a leaf gets a copy of these
     owned: set[int] = set()  # sums the engine allocated, held by grads only: added to in place
@@ -986,14 +1377,8 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
         existing = grads.get(id(root))
         grads[id(root)] = grad if existing is None else existing + grad
         shared.add(id(grad))
-    order = _topological_order(roots)
+    order, needed = _pass_order(roots, capture)
     captured: dict[int, np.ndarray] = {}
-    if capture is not None:  # keep the tensors with a path to a captured one, inputs first
-        needed = set(capture)
-        for node in order:
-            if node.op is not None and any(id(p) in needed for p in node.op.inputs):
-                needed.add(id(node))
-        order = [node for node in order if id(node) in needed]
     for node in reversed(order):
         grad = grads.pop(id(node), None)
         if grad is None:
@@ -1021,10 +1406,9 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
             shared.add(id(grad))
             continue
         if op.freed:
-            raise RuntimeError(
-                f"backward: the graph through {type(op).__name__} was already freed by an "
-                "earlier backward(); pass retain_graph=True to the first call to go twice"
-            )
+            raise _freed_error(op)
+        if node._tick < _clock:  # something changed in place since op recorded node
+            _check_versions(node, op)
         if isinstance(grad, SparseGrad):  # sparse gradients stay sparse only in leaves
             grad = grad.to_dense()
         parent_grads = _checked_grads(op, grad)
@@ -1038,6 +1422,71 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
                               else _sum(existing, parent_grad, owned))
         if not retain_graph:
             op.free()
+    return captured
+
+
+def _pass_order(roots: list[Tensor], capture: set[int] | None
+                ) -> tuple[list[Tensor], set[int] | None]:
+    """The tensors a reverse pass visits, each after its inputs, and (with ``capture``) the ids
+    of those with a path to a captured tensor: only these are kept and only their ops run."""
+    order = _topological_order(roots)
+    if capture is None:
+        return order, None
+    needed = set(capture)
+    for node in order:
+        if node.op is not None and any(id(p) in needed for p in node.op.inputs):
+            needed.add(id(node))
+    return [node for node in order if id(node) in needed], needed
+
+
+def _freed_error(op: Op) -> RuntimeError:
+    return RuntimeError(
+        f"backward: the graph through {type(op).__name__} was already freed by an "
+        "earlier backward(); pass retain_graph=True to the first call to go twice"
+    )
+
+
+def _backpropagate_graph(roots: list[Tensor], root_grads: list[Tensor], capture: set[int]
+                         ) -> dict[int, Tensor]:
+    """``_backpropagate`` with create_graph: the same walk, but the gradients are Tensors and
+    each op's ``backward_graph`` computes its inputs' from them with dlpy ops, so what comes
+    back records how it was computed and can be differentiated again (double backward).
+
+    Recording is on during the pass even under no_grad (as PyTorch's create_graph); the sums
+    of a reused tensor's gradients, the undoing of broadcasting and the dtype casts are
+    recorded ops; nothing is freed (the new graph reads the old one's tensors)."""
+    if capture is None:
+        raise ValueError("create_graph needs the tensors to capture: use dlpy.autograd.grad")
+    grads: dict[int, Tensor] = {}
+    captured: dict[int, Tensor] = {}
+    with set_grad_enabled(True):
+        for root, grad in zip(roots, root_grads):
+            existing = grads.get(id(root))
+            grads[id(root)] = grad if existing is None else existing + grad
+        order, needed = _pass_order(roots, capture)
+        for node in reversed(order):
+            grad = grads.pop(id(node), None)
+            if grad is None:
+                continue
+            if node._hooks:
+                grad = _run_hooks(node, node._hooks, grad)
+            if id(node) in capture:
+                captured[id(node)] = grad
+            op = node.op
+            if op is None or not any(id(p) in needed for p in op.inputs):
+                continue
+            if op.freed:
+                raise _freed_error(op)
+            if node._tick < _clock:  # something changed in place since op recorded node
+                _check_versions(node, op)
+            parent_grads = _checked_graph_grads(op, grad, node)
+            if _detect_anomaly:
+                _check_backward(op, grad.data, [g if g is None else g.data for g in parent_grads])
+            for parent, parent_grad in zip(op.inputs, parent_grads):
+                if parent_grad is not None:
+                    existing = grads.get(id(parent))
+                    grads[id(parent)] = (parent_grad if existing is None
+                                         else existing + parent_grad)
     return captured
 
 
@@ -1070,12 +1519,16 @@ def _sum(existing, grad, owned: set[int]):
 
 
 def _run_hooks(node: Tensor, hooks: dict, grad):
-    """Each gradient hook in turn; one that returns something replaces the gradient."""
+    """Each gradient hook in turn; one that returns something replaces the gradient. Under
+    create_graph the hooks get a Tensor (as PyTorch's) and what they return becomes one."""
+    graph = isinstance(grad, Tensor)
     for hook in list(hooks.values()):
         result = hook(grad)
         if result is None:
             continue
-        if not isinstance(result, SparseGrad):
+        if graph:
+            result = _graph_grad(result, node.data.dtype)
+        elif not isinstance(result, SparseGrad):
             result = np.asarray(result.data if isinstance(result, Tensor) else result)
             result = result.astype(node.data.dtype, copy=False)
         if tuple(result.shape) != node.shape:
@@ -1095,10 +1548,7 @@ def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
         grads = tuple(grads) if isinstance(grads, list) else (grads,)
     inputs = op.inputs
     if len(grads) != len(inputs):
-        raise RuntimeError(
-            f"{type(op).__name__}.backward returned {len(grads)} gradients for "
-            f"{len(inputs)} inputs"
-        )
+        raise _count_error(op, "backward", grads)
     checked: list[np.ndarray | None] = []
     for i, (tensor, grad) in enumerate(zip(inputs, grads)):
         if grad is None or not tensor.requires_grad:
@@ -1123,12 +1573,54 @@ def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
             try:
                 grad = sum_to_shape(grad, data.shape)
             except ValueError:
-                raise RuntimeError(
-                    f"{type(op).__name__}.backward: gradient {i} has shape {grad.shape}, "
-                    f"input has shape {data.shape}"
-                ) from None
+                raise _shape_error(op, "backward", i, grad, data) from None
         if grad.dtype is not data.dtype and grad.dtype != data.dtype:
             grad = grad.astype(data.dtype)
+        checked.append(grad)
+    return checked
+
+
+def _count_error(op: Op, method: str, grads) -> RuntimeError:
+    return RuntimeError(f"{type(op).__name__}.{method} returned {len(grads)} gradients for "
+                        f"{len(op.inputs)} inputs")
+
+
+def _shape_error(op: Op, method: str, i: int, grad, data) -> RuntimeError:
+    return RuntimeError(f"{type(op).__name__}.{method}: gradient {i} has shape "
+                        f"{tuple(grad.shape)}, input has shape {data.shape}")
+
+
+def _graph_grad(grad, dtype) -> Tensor:
+    """A gradient as a Tensor of ``dtype`` for the create_graph pass: a Tensor is cast by a
+    recorded op, an array (or a sparse or slice gradient) becomes a dense constant."""
+    if not isinstance(grad, Tensor):
+        if isinstance(grad, (SparseGrad, SliceGrad)):
+            grad = grad.to_dense()
+        return Tensor(np.asarray(grad, dtype=dtype))
+    return grad if grad.data.dtype == dtype else _arith.cast(grad, dtype)
+
+
+def _checked_graph_grads(op: Op, grad_output: Tensor, output: Tensor) -> list[Tensor | None]:
+    """op.backward_graph, checked as ``_checked_grads`` checks backward: one gradient per input,
+    summed back to the input's shape (by the same ``sum_to_shape``) and cast to its dtype, each
+    step a recorded op."""
+    grads = op.backward_graph(grad_output, output)
+    if type(grads) is not tuple:
+        grads = tuple(grads) if isinstance(grads, list) else (grads,)
+    if len(grads) != len(op.inputs):
+        raise _count_error(op, "backward_graph", grads)
+    checked: list[Tensor | None] = []
+    for i, (tensor, grad) in enumerate(zip(op.inputs, grads)):
+        if grad is None or not tensor.requires_grad:
+            checked.append(None)
+            continue
+        data = tensor.data
+        grad = _graph_grad(grad, data.dtype)
+        if grad.shape != data.shape:
+            try:
+                grad = sum_to_shape(grad, data.shape)
+            except ValueError:
+                raise _shape_error(op, "backward_graph", i, grad, data) from None
         checked.append(grad)
     return checked
 

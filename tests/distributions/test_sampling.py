@@ -31,6 +31,7 @@ FAMILIES = {
     "binomial": lambda: D.Binomial(f64(1.0, 10.0, 40.0), logits=f64(-1.0, 0.0, 2.0)),
     "onehot": lambda: D.OneHotCategorical(probs=f64(0.1, 0.0, 0.6, 0.3)),
     "independent": lambda: D.Independent(D.Normal(f64(1.0, 2.0), f64(0.5, 1.5)), 1),
+    "dirichlet": lambda: D.Dirichlet(Tensor(np.array([[0.2, 1.0, 3.0], [5.0, 0.7, 2.0]]))),
 }
 
 

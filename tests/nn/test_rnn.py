@@ -1,12 +1,13 @@
 """RNN (tanh / relu), LSTM, GRU: outputs and gradients as PyTorch's in float64
-(tests/fixtures/nn/rnn.npz), gradient checks, parameter names, initialisation, dropout,
-errors and a learning test."""
+(tests/fixtures/nn/rnn.npz; LSTM with projections: nn/rnn_proj.npz), gradient checks,
+parameter names, initialisation, dropout, errors and learning tests."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cases_rnn import CASES, HIDDEN_SIZE, INPUT_SIZE, run
+from cases_rnn import CASES, HIDDEN_SIZE, INPUT_SIZE, PROJ_CASES, run
+from dlpy.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from dlpy import Tensor, nn, optim
 from dlpy import functional as F
@@ -15,6 +16,7 @@ from dlpy.testing import gradcheck
 from .reference import check_rnn_gradients, load_grouped
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "rnn.npz"
+PROJ_FIXTURE = FIXTURE.with_name("rnn_proj.npz")
 
 @pytest.fixture(scope="module")
 def torch_cases():
@@ -57,6 +59,55 @@ def test_outputs_and_gradients_match_torch(case, torch_cases):
                                    err_msg=name)
     sum_of_squares(*check.values()).backward()
     check_rnn_gradients(reference, model, x, states)
+
+
+@pytest.fixture(scope="module")
+def torch_proj_cases():
+    return load_grouped(PROJ_FIXTURE)
+
+
+def test_every_projection_case_is_tested(torch_proj_cases):
+    assert set(torch_proj_cases) == set(PROJ_CASES)
+
+
+@pytest.mark.parametrize("case", list(PROJ_CASES))
+def test_lstm_with_projections_matches_torch(case, torch_proj_cases):
+    reference = torch_proj_cases[case]
+    cls, settings, _, _, lengths = PROJ_CASES[case]
+    model = nn.LSTM(INPUT_SIZE, HIDDEN_SIZE, **settings, dtype=np.float64)
+    assert [name for name, _ in model.named_parameters()] == list(reference["state"])
+    model.load_state_dict(reference["state"])
+    x = Tensor(reference["input"], requires_grad=True)
+    states = {k: Tensor(reference[k], requires_grad=True) for k in ("h0", "c0")
+              if k in reference}
+    batch_first = settings.get("batch_first", False)
+    given = x if lengths is None else pack_padded_sequence(x, lengths, batch_first=batch_first,
+                                                           enforce_sorted=False)
+    output, finals = run(cls, model, given, states)
+    if lengths is not None:
+        output, _ = pad_packed_sequence(output, batch_first=batch_first)
+    check = {"output": output, **finals}
+    for name, t in check.items():
+        np.testing.assert_allclose(t.data, reference[name], rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+    sum_of_squares(*check.values()).backward()
+    check_rnn_gradients(reference, model, x, states)
+
+
+def test_projection_parameters_and_shapes():
+    lstm = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    shapes = dict(lstm.named_parameters())
+    assert list(shapes)[:5] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                                "weight_hr_l0"]
+    assert shapes["weight_hh_l0"].shape == (20, 2)
+    assert shapes["weight_hr_l0_reverse"].shape == (2, 5)
+    assert shapes["weight_ih_l1"].shape == (20, 4)  # 2 directions * proj_size
+    output, (h_n, c_n) = lstm(np.zeros((6, 3, 3), dtype=np.float32))
+    assert output.shape == (6, 3, 4) and h_n.shape == (4, 3, 2) and c_n.shape == (4, 3, 5)
+    assert repr(lstm) == "LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)"
+    with pytest.raises(ValueError, match=r"expected h0 of shape \(4, 3, 2\) \(num_layers \* "
+                                         r"num_directions, batch, proj_size\), got \(4, 3, 5\)"):
+        lstm(np.zeros((6, 3, 3), dtype=np.float32), (c_n.data, c_n.data))
 
 
 def test_parameter_names_and_shapes_are_torchs():
@@ -158,7 +209,10 @@ def test_dropout_between_layers_only_while_training():
     (lambda: nn.LSTM(3.0, 4), TypeError, "input_size must be an int, got float"),
     (lambda: nn.GRU(3, 4, dropout=1.0), ValueError, r"dropout must be a number in \[0, 1\)"),
     (lambda: nn.RNN(3, 4, batch_first=1), TypeError, "batch_first must be True or False"),
-    (lambda: nn.LSTM(3, 4, proj_size=2), NotImplementedError, "proj_size is not supported"),
+    (lambda: nn.LSTM(3, 4, proj_size=4), ValueError,
+     r"proj_size must be smaller than hidden_size \(4\), got 4"),
+    (lambda: nn.LSTM(3, 4, proj_size=-1), ValueError, "proj_size must be >= 0, got -1"),
+    (lambda: nn.LSTM(3, 4, proj_size=1.5), TypeError, "proj_size must be an int, got float"),
 ])
 def test_constructor_errors(make, error, match):
     with pytest.raises(error, match=match):
@@ -207,3 +261,29 @@ def test_lstm_learns_the_last_but_one_element():
     x = rng.uniform(-1, 1, (5, 256, 1)).astype(np.float32)
     # the variance of the target is 1/3; the last element alone explains none of it
     assert F.mse_loss(predict(x), x[-2]).item() < 0.01
+
+
+def test_char_level_lstm_overfits_a_sentence():
+    """Embedding -> LSTM -> Linear predicting the next character of one short sentence: it
+    must learn it by heart (every next character right, the loss near zero)."""
+    text = "hello, recurrent world"
+    chars = sorted(set(text))
+    ids = np.array([chars.index(ch) for ch in text])
+    rng = np.random.default_rng(0)
+    embed = nn.Embedding(len(chars), 8, rng=rng)
+    lstm = nn.LSTM(8, 32, rng=rng)
+    head = nn.Linear(32, len(chars), rng=rng)
+    opt = optim.Adam(embed.parameters() + lstm.parameters() + head.parameters(), lr=0.02)
+    inputs, targets = ids[:-1, None], ids[1:]  # (L, 1): a batch of one sequence
+
+    def logits():
+        output, _ = lstm(embed(inputs))  # (L, 1, 32)
+        return head(output[:, 0])  # (L, chars)
+
+    for _ in range(80):
+        loss = F.cross_entropy(logits(), targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    np.testing.assert_array_equal(logits().data.argmax(-1), targets)

@@ -132,3 +132,53 @@ def test_embedding_bag_errors(rng):
         F.embedding_bag(IDS, weight, OFFSETS, padding_idx=7)
     with pytest.raises(NotImplementedError, match=r"embedding_bag: max_norm"):
         F.embedding_bag(IDS, weight, OFFSETS, max_norm=1.0)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_wide_rows_gradcheck(mode, rng):
+    """dim > 16: sums level by level, gradients by sorted runs (ops/sparse.py)."""
+    weight = Tensor(rng.standard_normal((7, 20)), requires_grad=True)
+    assert gradcheck(lambda w: F.embedding_bag(IDS, w, OFFSETS, mode=mode, padding_idx=6),
+                     weight)
+    if mode == "sum":
+        psw = Tensor(rng.standard_normal(IDS.size), requires_grad=True)
+        assert gradcheck(lambda w, s: F.embedding_bag(IDS, w, OFFSETS, mode="sum",
+                                                      per_sample_weights=s), weight, psw)
+
+
+def _max_scan(weight, ids, offsets):
+    """PyTorch's max bag, one bag and one dimension at a time: the first value, replaced only
+    by a larger one (so a NaN stays only where it comes first); the winning rows."""
+    ends = np.append(offsets[1:], ids.size)
+    values = np.zeros((offsets.size, weight.shape[1]))
+    winners = np.full((offsets.size, weight.shape[1]), -1)
+    for b, (start, end) in enumerate(zip(offsets, ends)):
+        for d in range(weight.shape[1]):
+            for i in ids[start:end]:
+                if winners[b, d] < 0 or weight[i, d] > values[b, d]:
+                    values[b, d], winners[b, d] = weight[i, d], i
+    return values, winners
+
+
+@pytest.mark.parametrize("long_bag", [False, True])
+def test_max_is_pytorchs_scan_with_ties_nan_and_long_bags(long_bag, rng):
+    """Bags up to MAX_LEVELS long go level by level, longer ones by reduceats: both give the
+    scan's values, and only the winning rows get the gradient."""
+    from dlpy.ops.sparse import MAX_LEVELS
+
+    weight = np.round(rng.standard_normal((30, 4)), 1)  # ties
+    weight[3, 0] = weight[8, 2] = np.nan
+    lengths = [5, 0, 3, 40, 1] + ([MAX_LEVELS + 10] if long_bag else [])
+    ids = rng.integers(0, 30, sum(lengths))
+    ids[[0, 9, 20]] = [3, 8, 3]  # NaN first in bag 0; later in bag 3
+    offsets = np.cumsum([0] + lengths[:-1])
+    values, winners = _max_scan(weight, ids, offsets)
+    w = Tensor(weight, requires_grad=True)
+    y = F.embedding_bag(ids, w, offsets, mode="max")
+    np.testing.assert_array_equal(y.data, values)
+    grad_output = rng.standard_normal(y.shape)
+    y.backward(grad_output)
+    expected = np.zeros_like(weight)
+    won = winners >= 0
+    np.add.at(expected, (winners[won], np.nonzero(won)[1]), grad_output[won])
+    np.testing.assert_allclose(w.grad, expected, rtol=1e-14)

@@ -238,3 +238,16 @@ def test_errors():
         F.bilinear(Tensor(np.zeros((2, 3))), Tensor(np.zeros((2, 3))), Tensor(np.zeros((4, 3))))
     with pytest.raises(ValueError, match=r"bilinear: bias must have shape \(4,\), got \(3,\)"):
         F.bilinear(Tensor(np.zeros((2, 3))), Tensor(np.zeros((2, 2))), w, Tensor(np.zeros(3)))
+
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 3), (2, 4, 0), (0, 4)])
+def test_group_norm_of_an_empty_batch_or_image(shape):
+    x = Tensor(np.zeros(shape), requires_grad=True)
+    weight, bias = Tensor(np.ones(4), requires_grad=True), Tensor(np.ones(4), requires_grad=True)
+    y = F.group_norm(x, 2, weight, bias)
+    assert y.shape == shape
+    y.sum().backward()
+    assert x.grad.shape == shape
+    np.testing.assert_array_equal(weight.grad, np.zeros(4))
+    np.testing.assert_array_equal(bias.grad, np.full(4, float(np.prod(shape)) / 4))

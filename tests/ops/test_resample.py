@@ -238,3 +238,49 @@ def test_pixel_shuffle_errors():
     with pytest.raises(ValueError, match=r"pixel_unshuffle: the height and width must be "
                                          r"divisible by downscale_factor 2, got \(3, 4\)"):
         F.pixel_unshuffle(Tensor(np.zeros((1, 1, 3, 4))), 2)
+
+
+@pytest.mark.parametrize("mode, size, out", [("linear", 300, 701), ("cubic", 300, 701),
+                                             ("nearest", 300, 701), ("linear", 300, 37),
+                                             ("cubic", 90, 41), ("nearest", 257, 64)])
+@pytest.mark.parametrize("axis", [1, 2])
+def test_band_products_equal_the_gathers(mode, size, out, axis, rng, monkeypatch):
+    """Several bands (long axes), up- and downsampling, the last axis and an inner one: the
+    products with A's bands give the gathered taps' values and gradients."""
+    indices, weights = taps(mode, size, out, None, False, np.float64)
+    shape = [2, 3, 4]
+    shape[axis] = size
+    x = rng.standard_normal(shape)
+    grad_output = rng.standard_normal(shape[:axis] + [out] + shape[axis + 1:])
+
+    def run():
+        t = Tensor(x, requires_grad=True)
+        y = resample(t, axis, indices, weights)
+        y.backward(grad_output)
+        return y.data, t.grad
+
+    monkeypatch.setattr("dlpy.ops.resample.FORWARD_ROWS", 0)  # bands however few the rows
+    banded = run()
+    monkeypatch.setattr("dlpy.ops.resample.FORWARD_FILL", 0)  # every band too full: gathers
+    monkeypatch.setattr("dlpy.ops.resample.BACKWARD_FILL", 0)
+    gathered = run()
+    for ours, theirs in zip(banded, gathered):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_non_finite_values_stay_in_their_taps(rng):
+    """inf and NaN reach only the outputs whose taps read them (0 * inf would spread them
+    over a band): the gathers' values, as PyTorch's kernels."""
+    x = rng.standard_normal((1, 1, 40, 40))
+    x[0, 0, 5, 7], x[0, 0, 30, 20] = np.inf, np.nan
+    y = F.interpolate(Tensor(x), size=(80, 80), mode="bicubic").data
+    bad = ~np.isfinite(y[0, 0])
+    rows, columns = np.nonzero(bad)
+    assert bad.sum() <= 2 * 8 * 8  # about 4 taps of each axis per value, doubled
+    assert np.all((np.abs(rows - 11) <= 5) & (np.abs(columns - 15) <= 5)
+                  | (np.abs(rows - 61) <= 5) & (np.abs(columns - 41) <= 5))
+    t = Tensor(rng.standard_normal((1, 1, 40, 40)), requires_grad=True)
+    grad_output = np.zeros((1, 1, 80, 80))
+    grad_output[0, 0, 10, 10] = np.inf
+    F.interpolate(t, size=(80, 80), mode="bilinear").backward(grad_output)
+    assert 0 < np.isinf(t.grad).sum() <= 4 and not np.isnan(t.grad).any()

@@ -67,3 +67,53 @@ def test_many_columns_use_sorted_segments_and_agree_with_dense(rng):
     out.backward(grad_output)
     np.testing.assert_allclose(weight.grad, rows.to_dense().T @ grad_output, atol=1e-12)
     assert gradcheck(lambda w: F.sparse_linear(rows, w), Tensor(weight.data, requires_grad=True))
+
+
+def test_sum_runs_and_add_rows_agree_with_loops(rng):
+    """Runs summed level by level (and past MAX_LEVELS by reduceat), rows taken directly or
+    through ``at``; add_rows with repeated ids (one repeated past MAX_LEVELS) as np.add.at."""
+    from dlpy.ops.sparse import MAX_LEVELS, add_rows, sum_runs
+
+    lengths = np.array([0, 1, 3, 0, MAX_LEVELS + 6, 2, 2 * MAX_LEVELS + 2, 0])
+    x = rng.standard_normal((lengths.sum(), 5))
+    starts = np.cumsum(lengths) - lengths
+    expected = np.array([x[s:s + n].sum(axis=0) for s, n in zip(starts, lengths)])
+    np.testing.assert_allclose(sum_runs(x, lengths), expected, rtol=1e-13, atol=1e-13)
+    at = rng.permutation(x.shape[0])
+    np.testing.assert_allclose(sum_runs(x, lengths, at),
+                               np.array([x[at[s:s + n]].sum(axis=0)
+                                         for s, n in zip(starts, lengths)]),
+                               rtol=1e-13, atol=1e-13)
+    assert sum_runs(x[:0], np.zeros(3, dtype=np.int64)).shape == (3, 5)
+    ids = np.concatenate([rng.integers(0, 40, 300), np.full(MAX_LEVELS + 30, 7)])
+    rows = rng.standard_normal((ids.size, 5))
+    expected = np.zeros((40, 5))
+    np.add.at(expected, ids, rows)
+    np.testing.assert_allclose(add_rows(np.zeros((40, 5)), ids, rows), expected, rtol=1e-13,
+                               atol=1e-13)
+
+
+@pytest.mark.parametrize("k", [3, 20])
+def test_values_as_a_tensor_get_their_gradient(k, rng):
+    rows = _random_rows(rng, 4, 9, 6)
+    weight = Tensor(rng.standard_normal((9, k)), requires_grad=True)
+    values = Tensor(rows.values.copy(), requires_grad=True)
+    assert gradcheck(lambda w, v: F.sparse_linear(rows, w, values=v), weight, values)
+    np.testing.assert_allclose(F.sparse_linear(rows, weight, values=values).data,
+                               F.sparse_linear(rows, weight).data, rtol=1e-14)
+    weight.requires_grad = False  # only the values' gradient
+    F.sparse_linear(rows, weight, values=values).sum().backward()
+    assert weight.grad is None and values.grad.shape == values.shape
+    with pytest.raises(ValueError, match=r"sparse_linear: values must have one value per "
+                                         r"entry \(\d+,\), got \(2,\)"):
+        F.sparse_linear(rows, weight, values=Tensor(np.ones(2)))
+
+
+def test_sum_runs_scales_the_rows(rng):
+    from dlpy.ops.sparse import sum_runs
+
+    lengths = np.array([2, 0, 3])
+    x, at, scale = rng.standard_normal((6, 4)), np.array([5, 0, 0, 2, 1]), rng.random(5)
+    expected = [scale[0] * x[5] + scale[1] * x[0], np.zeros(4),
+                scale[2] * x[0] + scale[3] * x[2] + scale[4] * x[1]]
+    np.testing.assert_allclose(sum_runs(x, lengths, at, scale), expected, rtol=1e-14)

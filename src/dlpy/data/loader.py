@@ -1,14 +1,32 @@
-"""Batching: a DataLoader over a map-style dataset (or aligned arrays), PyTorch's semantics."""
+"""Batching: a DataLoader over a map-style or iterable dataset (or aligned arrays), in the main
+process or in worker processes (``num_workers``), PyTorch's semantics."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import pickle
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from dlpy.data.dataset import RandomSampler, SequentialSampler, TensorDataset
+from dlpy.data.dataset import Dataset, RandomSampler, SequentialSampler, TensorDataset
+from dlpy.data.workers import WorkerIterator, get_context
+from dlpy.random import get_rng
 from dlpy.tensor import Tensor
+
+
+class IterableDataset(Dataset):
+    """Base class of iterable-style datasets (a stream of items): override ``__iter__``.
+
+    The DataLoader batches the stream in its own order (no sampler or shuffle). With
+    ``num_workers > 0`` every worker iterates its own copy: shard the stream with
+    ``get_worker_info()`` (as in PyTorch), or each item comes once per worker.
+    """
+
+    def __iter__(self) -> Iterator:
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
 
 
 def default_collate(items: list, where: str = "") -> Any:
@@ -49,14 +67,72 @@ def _stack(values: list, where: str) -> np.ndarray:
     return np.stack(arrays)
 
 
+class _MapFetcher:
+    """One batch of a map-style dataset from a batch of indices (a slice or an index array)."""
+
+    def __init__(self, dataset, collate_fn):
+        self.dataset, self.collate_fn = dataset, collate_fn
+        self.by_rows = collate_fn is None and (isinstance(dataset, TensorDataset)
+                                               or hasattr(dataset, "rows"))
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, index):
+        if self.by_rows:
+            return self.dataset.rows(index)
+        indices = range(index.start, index.stop) if isinstance(index, slice) else index
+        return (self.collate_fn or default_collate)([self.dataset[int(i)] for i in indices])
+
+
+class _StreamFetcher:
+    """The next batch of an IterableDataset's stream; StopIteration at its end."""
+
+    def __init__(self, dataset, batch_size: int, drop_last: bool, collate_fn):
+        self.dataset, self.batch_size, self.drop_last = dataset, batch_size, drop_last
+        self.collate_fn, self.stream = collate_fn, None
+
+    def reset(self) -> None:
+        self.stream = None
+
+    def __call__(self, index=None):
+        if self.stream is None:
+            self.stream = iter(self.dataset)
+        items = list(itertools.islice(self.stream, self.batch_size))
+        if not items or (self.drop_last and len(items) < self.batch_size):
+            raise StopIteration
+        return (self.collate_fn or default_collate)(items)
+
+
+def _index_batches(dataset, sampler, batch_sampler, batch_size: int,
+                   drop_last: bool) -> Iterator[Any]:
+    """Batches of indices: slices for the sequential order, arrays otherwise."""
+    if batch_sampler is not None:
+        for batch in batch_sampler:
+            yield np.asarray(batch, dtype=np.int64)
+        return
+    n = len(dataset)
+    if type(sampler) is SequentialSampler:
+        stop = n - n % batch_size if drop_last else n
+        for start in range(0, stop, batch_size):
+            yield slice(start, min(start + batch_size, n))
+        return
+    order = sampler.indices() if type(sampler) is RandomSampler \
+        else np.fromiter(sampler, dtype=np.int64)
+    stop = len(order) - len(order) % batch_size if drop_last else len(order)
+    for start in range(0, stop, batch_size):
+        yield order[start:start + batch_size]
+
+
 class DataLoader:
     """Batches from a dataset: ``for x, y in DataLoader(TensorDataset(images, labels), 50)``.
 
-    ``dataset``: a map-style dataset (``__len__`` and ``__getitem__``), or a tuple of aligned
-    arrays (as ``TensorDataset(*arrays)``), or one array. Arrays and TensorDatasets are batched
-    by indexing each array once per batch, in the arrays' own dtype: keep images as uint8 and
-    convert per batch, which is faster and smaller than converting the whole set. Other datasets
-    are read item by item and joined by ``collate_fn`` (default: ``default_collate``).
+    ``dataset``: a map-style dataset (``__len__`` and ``__getitem__``), an ``IterableDataset``,
+    or a tuple of aligned arrays (as ``TensorDataset(*arrays)``), or one array. Arrays and
+    TensorDatasets are batched by indexing each array once per batch, in the arrays' own dtype:
+    keep images as uint8 and convert per batch, which is faster and smaller than converting the
+    whole set. Other datasets are read item by item and joined by ``collate_fn`` (default:
+    ``default_collate``).
 
     ``shuffle`` draws a new order every epoch from ``rng`` (PyTorch's ``generator=`` is the
     same; None: the default generator, so ``dlpy.manual_seed`` makes it reproducible).
@@ -65,17 +141,39 @@ class DataLoader:
     of index lists, one per batch (``BatchSampler``), instead of batch_size, shuffle, sampler
     and drop_last. A dataset with a ``rows(index)`` method (TensorDataset, a Subset of one) is
     batched by indexing its arrays once per batch.
+
+    ``num_workers > 0`` fetches and collates in that many worker processes (the sampler stays
+    here, so the batches and their order are those of ``num_workers=0``); each keeps
+    ``prefetch_factor`` (default 2) batches in flight. ``persistent_workers`` keeps them for
+    the next epoch; ``worker_init_fn(worker_id)`` runs first in each; ``timeout`` (seconds, 0:
+    none) bounds the wait for a batch; ``multiprocessing_context``: "fork", "spawn",
+    "forkserver" or a context (None: the default); ``in_order=False`` hands batches over as they
+    come. A worker's random, numpy.random and dlpy generators are seeded with base seed +
+    worker id, the base seed derived from ``rng``'s state without drawing from it. Workers pay
+    off when ``__getitem__`` does real work (decoding, augmentation, text analysis); see
+    benchmarks/dataloader_workers.py. ``pin_memory`` is accepted and does nothing (CPU only).
     """
 
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool = False,
                  sampler=None, drop_last: bool = False,
                  collate_fn: Callable[[list], Any] | None = None,
                  rng: np.random.Generator | None = None, batch_sampler=None,
-                 generator: np.random.Generator | None = None):
+                 generator: np.random.Generator | None = None, *, num_workers: int = 0,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 worker_init_fn: Callable[[int], Any] | None = None, timeout: float = 0,
+                 multiprocessing_context=None, in_order: bool = True,
+                 pin_memory: bool = False):
         if generator is not None:
             if rng is not None:
                 raise ValueError("DataLoader: give rng or generator (the same thing), not both")
             rng = generator
+        self.is_iterable = isinstance(dataset, IterableDataset)
+        if self.is_iterable:
+            for name, value in (("shuffle", shuffle), ("sampler", sampler),
+                                ("batch_sampler", batch_sampler)):
+                if value is not None and value is not False:
+                    raise ValueError(f"DataLoader: an IterableDataset decides its own order; "
+                                     f"expected unspecified {name} option, got {name}={value!r}")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
                 raise ValueError("DataLoader: batch_sampler decides the batches; leave "
@@ -92,9 +190,11 @@ class DataLoader:
                 dataset = TensorDataset(*dataset)
             except ValueError as err:
                 raise ValueError(str(err).replace("TensorDataset", "DataLoader")) from None
-        if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+        if not self.is_iterable and not (hasattr(dataset, "__getitem__")
+                                         and hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: the dataset must have __len__ and __getitem__ (a "
-                            f"map-style dataset), got {type(dataset).__name__}")
+                            f"map-style dataset) or be an IterableDataset, got "
+                            f"{type(dataset).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
@@ -104,12 +204,55 @@ class DataLoader:
         if sampler is not None and not isinstance(sampler, Iterable):
             raise TypeError(f"DataLoader: sampler must be an iterable of indices, got "
                             f"{type(sampler).__name__}")
+        self._check_workers(num_workers, prefetch_factor, persistent_workers, worker_init_fn,
+                            timeout, multiprocessing_context)
         self.dataset, self.batch_sampler = dataset, batch_sampler
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
         self.collate_fn, self.rng = collate_fn, rng
-        if sampler is None:
+        if sampler is None and not self.is_iterable:
             sampler = RandomSampler(dataset, rng) if shuffle else SequentialSampler(dataset)
         self.sampler = sampler
+        self.num_workers, self.persistent_workers = int(num_workers), persistent_workers
+        self.prefetch_factor = 2 if prefetch_factor is None and num_workers else prefetch_factor
+        self.multiprocessing_context = get_context(multiprocessing_context) if num_workers \
+            else None
+        self.worker_init_fn, self.timeout, self.in_order = worker_init_fn, timeout, in_order
+        self.pin_memory = pin_memory  # nothing to pin: dlpy's arrays live in CPU memory
+        self._workers: WorkerIterator | None = None  # the persistent workers, once started
+        self._seed_state: tuple[bytes, int] = (b"", 0)  # see _base_seed
+
+    @staticmethod
+    def _check_workers(num_workers, prefetch_factor, persistent_workers, worker_init_fn,
+                       timeout, multiprocessing_context) -> None:
+        if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) \
+                or num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers option should be a non-negative integer "
+                             f"(use num_workers=0 to load in the main process), got "
+                             f"{num_workers!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.number)) \
+                or not timeout >= 0:
+            raise ValueError(f"DataLoader: timeout option should be non-negative, got "
+                             f"{timeout!r}")
+        if worker_init_fn is not None and not callable(worker_init_fn):
+            raise TypeError(f"DataLoader: worker_init_fn must be callable, got "
+                            f"{type(worker_init_fn).__name__}")
+        if num_workers == 0:
+            if prefetch_factor is not None:
+                raise ValueError(f"DataLoader: prefetch_factor option could only be specified "
+                                 f"in multiprocessing; let num_workers > 0 to enable "
+                                 f"multiprocessing, otherwise set prefetch_factor to None "
+                                 f"(got prefetch_factor={prefetch_factor!r})")
+            if persistent_workers:
+                raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+            if multiprocessing_context is not None:
+                raise ValueError(f"DataLoader: multiprocessing_context can only be used with "
+                                 f"multi-process loading (num_workers > 0), got "
+                                 f"multiprocessing_context={multiprocessing_context!r}")
+        elif prefetch_factor is not None and (
+                isinstance(prefetch_factor, bool)
+                or not isinstance(prefetch_factor, (int, np.integer)) or prefetch_factor < 1):
+            raise ValueError(f"DataLoader: prefetch_factor option should be a positive integer, "
+                             f"got {prefetch_factor!r}")
 
     @property
     def arrays(self) -> tuple[np.ndarray, ...]:
@@ -118,7 +261,13 @@ class DataLoader:
 
     @property
     def num_samples(self) -> int:
-        return len(self.sampler) if hasattr(self.sampler, "__len__") else len(self.dataset)
+        if self.sampler is not None and hasattr(self.sampler, "__len__"):
+            return len(self.sampler)
+        try:
+            return len(self.dataset)
+        except (TypeError, NotImplementedError):
+            raise TypeError(f"DataLoader: the {type(self.dataset).__name__} has no __len__, so "
+                            "the loader has no length") from None
 
     def __len__(self) -> int:
         if self.batch_sampler is not None:
@@ -127,31 +276,53 @@ class DataLoader:
             return self.num_samples // self.batch_size
         return -(-self.num_samples // self.batch_size)
 
+    def _fetcher(self):
+        if self.is_iterable:
+            return _StreamFetcher(self.dataset, self.batch_size, self.drop_last, self.collate_fn)
+        return _MapFetcher(self.dataset, self.collate_fn)
+
     def _index_batches(self) -> Iterator[Any]:
         """Batches of indices: slices for the sequential order, arrays otherwise."""
-        if self.batch_sampler is not None:
-            for batch in self.batch_sampler:
-                yield np.asarray(batch, dtype=np.int64)
-            return
-        size, n = self.batch_size, len(self.dataset)
-        if type(self.sampler) is SequentialSampler:
-            stop = n - n % size if self.drop_last else n
-            for start in range(0, stop, size):
-                yield slice(start, min(start + size, n))
-            return
-        order = self.sampler.indices() if type(self.sampler) is RandomSampler \
-            else np.fromiter(self.sampler, dtype=np.int64)
-        stop = len(order) - len(order) % size if self.drop_last else len(order)
-        for start in range(0, stop, size):
-            yield order[start:start + size]
+        return _index_batches(self.dataset, self.sampler, self.batch_sampler, self.batch_size,
+                              self.drop_last)
 
     def __iter__(self) -> Iterator[Any]:
-        dataset, collate = self.dataset, self.collate_fn
-        if collate is None and (isinstance(dataset, TensorDataset) or hasattr(dataset, "rows")):
-            for index in self._index_batches():
-                yield dataset.rows(index)
-            return
-        collate = collate or default_collate
+        if self.num_workers == 0:
+            return self._batches_here()
+        batches = itertools.repeat(None) if self.is_iterable else self._index_batches()
+        if self._workers is not None and not self._workers.closed:
+            self._workers.reset(batches)  # persistent workers: a new epoch, the same processes
+            return self._workers
+        workers = WorkerIterator(
+            self._fetcher(), batches, num_workers=self.num_workers,
+            prefetch_factor=self.prefetch_factor, context=self.multiprocessing_context,
+            worker_init_fn=self.worker_init_fn, timeout=self.timeout, in_order=self.in_order,
+            persistent=self.persistent_workers, base_seed=self._base_seed())
+        if self.persistent_workers:
+            self._workers = workers
+        return workers
+
+    def _batches_here(self) -> Iterator[Any]:
+        """The batches, loaded in this process (num_workers=0)."""
+        fetcher = self._fetcher()
+        if self.is_iterable:
+            while True:
+                try:
+                    batch = fetcher()
+                except StopIteration:
+                    return
+                yield batch
         for index in self._index_batches():
-            indices = range(index.start, index.stop) if isinstance(index, slice) else index
-            yield collate([dataset[int(i)] for i in indices])
+            yield fetcher(index)
+
+    def _base_seed(self) -> int:
+        """The workers' base seed, a hash of the state of ``rng`` (None: the default generator),
+        so that drawing it leaves the shuffling equal to num_workers=0's. It follows
+        ``dlpy.manual_seed``; a state seen at the previous start (nothing drew from the
+        generator, e.g. no shuffling) is counted, so every epoch gets a new seed."""
+        state = pickle.dumps(get_rng(self.rng).bit_generator.state)
+        seen, count = self._seed_state
+        count = count + 1 if state == seen else 0
+        self._seed_state = (state, count)
+        digest = hashlib.blake2b(state + count.to_bytes(8, "little"), digest_size=8).digest()
+        return int.from_bytes(digest, "little") >> 1  # < 2**63, as PyTorch's

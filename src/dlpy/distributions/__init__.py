@@ -10,7 +10,15 @@ given as ``sample(..., generator=rng)``: the values are numpy's, not PyTorch's.
 """
 
 from dlpy.distributions import constraints
-from dlpy.distributions.continuous import Beta, Exponential, Gamma, Laplace, Normal, Uniform
+from dlpy.distributions.continuous import (
+    Beta,
+    Dirichlet,
+    Exponential,
+    Gamma,
+    Laplace,
+    Normal,
+    Uniform,
+)
 from dlpy.distributions.discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
 from dlpy.distributions.distribution import Distribution
 from dlpy.distributions.independent import Independent
@@ -18,7 +26,8 @@ from dlpy.distributions.kl import kl_divergence, register_kl
 from dlpy.distributions.multivariate_normal import MultivariateNormal
 
 __all__ = [
-    "Bernoulli", "Beta", "Binomial", "Categorical", "Distribution", "Exponential", "Gamma",
+    "Bernoulli", "Beta", "Binomial", "Categorical", "Dirichlet", "Distribution", "Exponential",
+    "Gamma",
     "Independent", "Laplace", "MultivariateNormal", "Normal", "OneHotCategorical", "Poisson",
     "Uniform", "constraints", "kl_divergence", "register_kl",
 ]

@@ -1,5 +1,6 @@
 """Continuous distributions on the real line or a part of it: Normal, Uniform, Laplace,
-Exponential, Gamma, Beta. Formulas as PyTorch's, so values and gradients agree to rounding."""
+Exponential, Gamma, Beta; and Dirichlet on the probability simplex. Formulas as PyTorch's, so
+values and gradients agree to rounding."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from dlpy.ops.special import (
 )
 from dlpy.tensor import Op, Tensor
 
-__all__ = ["Beta", "Exponential", "Gamma", "Laplace", "Normal", "Uniform"]
+__all__ = ["Beta", "Dirichlet", "Exponential", "Gamma", "Laplace", "Normal", "Uniform"]
 
 
 def _noise(values: np.ndarray, dtype) -> Tensor:
@@ -358,3 +359,65 @@ class Beta(Distribution):
         total = a + b
         return (lgamma(a) + lgamma(b) - lgamma(total) - (2 - total) * digamma(total)
                 - ((a - 1.0) * digamma(a) + (b - 1.0) * digamma(b)))
+
+
+class Dirichlet(Distribution):
+    """The Dirichlet distribution over probability vectors (the last axis, K of them): density
+    prod_k x_k^(a_k - 1) / B(a) on the simplex, a = ``concentration`` (..., K), batch_shape its
+    leading axes, event_shape (K,)."""
+
+    arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
+    support = constraints.simplex
+    has_rsample = True
+
+    def __init__(self, concentration, validate_args: bool | None = None):
+        (self.concentration,) = broadcast_all("Dirichlet", ("concentration",), concentration)
+        if self.concentration.ndim < 1:
+            raise ValueError(f"Dirichlet: concentration must have at least one axis (the "
+                             f"categories), got shape {self.concentration.shape}")
+        shape = self.concentration.shape
+        super().__init__(shape[:-1], shape[-1:], validate_args=validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration / self.concentration.sum(axis=-1, keepdims=True)
+
+    @property
+    def mode(self) -> Tensor:
+        """(a - 1)+ / sum (a - 1)+; where every a_k < 1 (the density is unbounded at the
+        corners) the one-hot vector of the first category, as PyTorch."""
+        excess = F.clamp(self.concentration - 1, min=0)
+        with np.errstate(invalid="ignore"):  # 0 / 0 where every a_k is 1: nan, PyTorch's value
+            mode = excess / excess.sum(axis=-1, keepdims=True)
+        corners = (self.concentration.data < 1).all(axis=-1, keepdims=True)
+        if not corners.any():
+            return mode
+        first = np.zeros(mode.shape, dtype=mode.dtype)
+        first[..., 0] = 1  # PyTorch's argmax of the all-nan row
+        return F.where(corners, first, mode)
+
+    @property
+    def variance(self) -> Tensor:
+        a = self.concentration
+        total = a.sum(axis=-1, keepdims=True)
+        return a * (total - a) / (total**2 * (total + 1))
+
+    def rsample(self, sample_shape=(), *, generator=None, rng=None) -> Tensor:
+        """G / sum(G) with G_k ~ Gamma(a_k, 1): differentiable in the concentration through the
+        Gamma draws' implicit reparameterisation (so the gradient is an unbiased estimate of the
+        same expectation as PyTorch's, not its per-sample value)."""
+        shape = self._extended_shape(sample_shape)
+        gammas = _standard_gamma(self.concentration, shape, self._rng(generator, rng))
+        return gammas / gammas.sum(axis=-1, keepdims=True)
+
+    def log_prob(self, value) -> Tensor:
+        value = self._value(value)
+        a = self.concentration
+        return (xlogy(a - 1.0, value).sum(axis=-1) + lgamma(a.sum(axis=-1))
+                - lgamma(a).sum(axis=-1))
+
+    def entropy(self) -> Tensor:
+        a = self.concentration
+        k, total = a.shape[-1], a.sum(axis=-1)
+        return (lgamma(a).sum(axis=-1) - lgamma(total) - (k - total) * digamma(total)
+                - ((a - 1.0) * digamma(a)).sum(axis=-1))

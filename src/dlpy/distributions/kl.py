@@ -11,7 +11,15 @@ from collections.abc import Callable
 import numpy as np
 
 import dlpy.functional as F
-from dlpy.distributions.continuous import Beta, Exponential, Gamma, Laplace, Normal, Uniform
+from dlpy.distributions.continuous import (
+    Beta,
+    Dirichlet,
+    Exponential,
+    Gamma,
+    Laplace,
+    Normal,
+    Uniform,
+)
 from dlpy.distributions.discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
 from dlpy.distributions.distribution import Distribution, sum_rightmost
 from dlpy.distributions.independent import Independent
@@ -160,6 +168,17 @@ def _kl_beta_beta(p: Beta, q: Beta) -> Tensor:
     t4 = (p.concentration0 - q.concentration0) * digamma(p.concentration0)
     t5 = (sum_q - sum_p) * digamma(sum_p)
     return t1 - t2 + t3 + t4 + t5
+
+
+@register_kl(Dirichlet, Dirichlet)
+def _kl_dirichlet_dirichlet(p: Dirichlet, q: Dirichlet) -> Tensor:
+    sum_p = p.concentration.sum(axis=-1)
+    sum_q = q.concentration.sum(axis=-1)
+    t1 = lgamma(sum_p) - lgamma(sum_q)
+    t2 = (lgamma(p.concentration) - lgamma(q.concentration)).sum(axis=-1)
+    t3 = p.concentration - q.concentration
+    t4 = digamma(p.concentration) - F.unsqueeze(digamma(sum_p), -1)
+    return t1 - t2 + (t3 * t4).sum(axis=-1)
 
 
 @register_kl(Gamma, Gamma)

@@ -15,17 +15,26 @@ from dlpy.nn.container import (
 from dlpy.nn.conv import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
     AvgPool1d,
     AvgPool2d,
+    AvgPool3d,
     Conv1d,
     Conv2d,
+    Conv3d,
     ConvTranspose1d,
     ConvTranspose2d,
+    ConvTranspose3d,
     Flatten,
     MaxPool1d,
     MaxPool2d,
+    MaxPool3d,
+    MaxUnpool1d,
     MaxUnpool2d,
+    MaxUnpool3d,
     Unflatten,
 )
 from dlpy.nn.distance import CosineSimilarity, PairwiseDistance
@@ -66,6 +75,7 @@ from dlpy.nn.loss import (
     BCEWithLogitsLoss,
     CosineEmbeddingLoss,
     CrossEntropyLoss,
+    CTCLoss,
     GaussianNLLLoss,
     HingeEmbeddingLoss,
     HuberLoss,
@@ -134,7 +144,7 @@ from dlpy.nn.resample import (
     UpsamplingBilinear2d,
     UpsamplingNearest2d,
 )
-from dlpy.nn.rnn import GRU, LSTM, RNN
+from dlpy.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from dlpy.nn.transformer import (
     Transformer,
     TransformerDecoder,
@@ -159,7 +169,9 @@ __all__ = [
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
     "AdaptiveAvgPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "ConvTranspose1d", "ConvTranspose2d",
     "MaxPool1d", "MaxUnpool2d",
-    "GRU", "LSTM", "RNN",
+    "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool3d", "AvgPool3d", "Conv3d",
+    "ConvTranspose3d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool3d",
+    "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell",
 ]
 __all__ += [  # more activations, normalisations and dropouts, Bilinear
     "CELU", "GLU", "SELU", "AlphaDropout", "Bilinear", "Dropout1d", "Dropout2d", "Dropout3d",
@@ -177,3 +189,4 @@ __all__ += [  # more losses, distances, padding, resampling, EmbeddingBag
     "ZeroPad3d", "Fold", "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample",
     "UpsamplingBilinear2d", "UpsamplingNearest2d",
 ]
+__all__ += ["CTCLoss"]

@@ -1,6 +1,7 @@
-"""Convolution and transposed convolution layers over (N, C, L) and NCHW inputs (or unbatched
-(C, L), (C, H, W)), pooling and unpooling layers, and Flatten / Unflatten (feature maps <->
-Linear)."""
+"""Convolution and transposed convolution layers over (N, C, L), (N, C, H, W) and
+(N, C, D, H, W) inputs (or unbatched (C, *spatial)), pooling and unpooling layers (one class
+each for all three, the 1d / 2d / 3d layers naming the number of spatial axes), and Flatten /
+Unflatten (feature maps <-> Linear)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,14 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops.conv import (
+    SPATIAL,
+    _avg_pool,
     _check_transpose_settings,
     _dilation,
     _groups,
+    _ntuple,
     _padding,
-    _pair,
-    _single,
-    conv2d,
-    conv_transpose2d,
-    max_pool2d,
+    _show,
 )
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
@@ -82,89 +82,77 @@ def _check_input(name: str, x, channels: int, spatial: str) -> None:
                          f"({channels}, {spatial}), got {x.shape}")
 
 
-class Conv2d(Module):
-    """x (N, in_channels, H, W) -> (N, out_channels, H_out, W_out); weight
-    (out_channels, in_channels / groups, kh, kw), bias (out_channels,) as in PyTorch.
+class _ConvNd(Module):
+    """x (N, in_channels, *spatial) -> (N, out_channels, *out); weight
+    (out_channels, in_channels / groups, *kernel_size), bias (out_channels,) as in PyTorch.
 
     Initialised as PyTorch does: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
-    in_channels / groups * kh * kw. padding: an int, a pair, "valid" or "same" (stride 1).
-    dilation and groups as F.conv2d. padding_mode "reflect", "replicate" or "circular" pads
-    with F.pad in that mode, then convolves without padding, as PyTorch. An unbatched input
-    (in_channels, H, W) gives (out_channels, H_out, W_out).
+    in_channels / groups * prod(kernel_size). padding: an int, one per axis, "valid" or "same"
+    (stride 1). dilation and groups as F.conv2d. padding_mode "reflect", "replicate" or
+    "circular" pads with F.pad in that mode, then convolves without padding, as PyTorch. An
+    unbatched input (in_channels, *spatial) gives (out_channels, *out). The settings are kept as
+    tuples of one int per spatial axis, as PyTorch.
     """
+
+    nd = 2
+    function = staticmethod(F.conv2d)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        self.groups = _check_channels("Conv2d", in_channels, out_channels, groups)
-        self.padding_mode = _padding_mode("Conv2d", padding_mode)
+        name, nd = type(self).__name__, self.nd
+        self.groups = _check_channels(name, in_channels, out_channels, groups)
+        self.padding_mode = _padding_mode(name, padding_mode)
         rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size, "Conv2d: kernel_size")
-        self.stride = _pair(stride, "Conv2d: stride")
-        self.padding = _padding("Conv2d", padding, self.stride)  # a pair, "valid" or "same"
-        self.dilation = _dilation(dilation, "Conv2d")
+        self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+        self.stride = _ntuple(stride, nd, f"{name}: stride")
+        self.padding = _padding(name, padding, self.stride)  # a tuple, "valid" or "same"
+        self.dilation = _dilation(dilation, name, nd)
         self._mode_widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
-        fan_in = in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
-        bound = 1.0 / math.sqrt(fan_in)
+        bound = 1.0 / math.sqrt(in_channels // self.groups * math.prod(self.kernel_size))
         shape = (out_channels, in_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
         self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) \
             if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input("Conv2d", x, self.in_channels, "H, W")
+        _check_input(type(self).__name__, x, self.in_channels, SPATIAL[self.nd][0])
         if self.padding_mode != "zeros":
-            return conv2d(F.pad(x, self._mode_widths, self.padding_mode), self.weight, self.bias,
-                          self.stride, 0, self.dilation, self.groups)
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                      self.groups)
+            return self.function(F.pad(x, self._mode_widths, self.padding_mode), self.weight,
+                                 self.bias, self.stride, 0, self.dilation, self.groups)
+        return self.function(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                             self.groups)
 
     def extra_repr(self) -> str:
         return _conv_repr(self)
 
 
-class Conv1d(Module):
-    """x (N, in_channels, L) -> (N, out_channels, L_out); weight
-    (out_channels, in_channels / groups, k), bias (out_channels,) as in PyTorch.
+class Conv1d(_ConvNd):
+    """x (N, in_channels, L) or unbatched (in_channels, L) -> (..., out_channels, L_out); weight
+    (out_channels, in_channels / groups, k), as F.conv1d; everything else as Conv2d."""
 
-    Initialised as Conv2d (and PyTorch): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
-    in_channels / groups * k. padding: an int, "valid" or "same" (stride 1); padding_mode as
-    Conv2d. An unbatched input (in_channels, L) gives (out_channels, L_out).
-    """
+    nd = 1
+    function = staticmethod(F.conv1d)
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 rng: np.random.Generator | None = None, dtype=np.float32):
-        super().__init__()
-        self.groups = _check_channels("Conv1d", in_channels, out_channels, groups)
-        self.padding_mode = _padding_mode("Conv1d", padding_mode)
-        rng = get_rng(rng)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        # 1-tuples, as PyTorch keeps them
-        self.kernel_size = (_single(kernel_size, "Conv1d: kernel_size"),)
-        self.stride = (_single(stride, "Conv1d: stride"),)
-        padding = _padding("Conv1d", padding, self.stride, pair=False)
-        self.padding = padding if isinstance(padding, str) else (padding,)
-        self.dilation = (_dilation(dilation, "Conv1d", pair=False),)
-        self._mode_widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
-        bound = 1.0 / math.sqrt(in_channels // self.groups * self.kernel_size[0])
-        shape = (out_channels, in_channels // self.groups, *self.kernel_size)
-        self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
-        self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) \
-            if bias else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        _check_input("Conv1d", x, self.in_channels, "L")
-        if self.padding_mode != "zeros":
-            return F.conv1d(F.pad(x, self._mode_widths, self.padding_mode), self.weight,
-                            self.bias, self.stride, 0, self.dilation, self.groups)
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+class Conv2d(_ConvNd):
+    """x (N, in_channels, H, W) or unbatched (in_channels, H, W) -> (..., out_channels, H_out,
+    W_out); weight (out_channels, in_channels / groups, kh, kw), bias (out_channels,), as
+    F.conv2d; PyTorch's initialisation, padding strings and padding modes."""
 
-    def extra_repr(self) -> str:
-        return _conv_repr(self)
+    nd = 2
+    function = staticmethod(F.conv2d)
+
+
+class Conv3d(_ConvNd):
+    """x (N, in_channels, D, H, W) or unbatched (in_channels, D, H, W) -> (..., out_channels,
+    D_out, H_out, W_out); weight (out_channels, in_channels / groups, kd, kh, kw), as F.conv3d;
+    everything else as Conv2d (padding_mode zeros, reflect, replicate or circular)."""
+
+    nd = 3
+    function = staticmethod(F.conv3d)
 
 
 def _transpose_output_padding(name: str, x_shape, output_size, kernel, stride, padding,
@@ -193,23 +181,24 @@ def _transpose_output_padding(name: str, x_shape, output_size, kernel, stride, p
     return tuple(n - m for n, m in zip(size, smallest))
 
 
-class _ConvTranspose(Module):
+class _ConvTransposeNd(Module):
     """The transposed convolutions: weight (in_channels, out_channels / groups, *kernel), bias
     (out_channels,), initialised as PyTorch's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
     out_channels / groups * kernel size (the weight's axis 1 times its kernel, PyTorch's
     fan_in of that shape), so a torch state dict loads unchanged and gives torch's output.
     PyTorch's arguments in its order (output_padding, groups, bias, dilation, padding_mode), then
     rng and dtype. forward(x, output_size=None): output_size picks the output_padding, as
-    PyTorch."""
+    PyTorch. The settings are kept as tuples of one int per spatial axis."""
 
-    spatial = ""  # "H, W" or "L": the input's spatial axes, for the error messages
+    nd = 2
+    function = staticmethod(F.conv_transpose2d)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
                  padding_mode: str = "zeros", rng: np.random.Generator | None = None,
                  dtype=np.float32):
         super().__init__()
-        name = type(self).__name__
+        name, nd = type(self).__name__, self.nd
         if padding_mode != "zeros":
             raise ValueError(f'{name}: only padding_mode "zeros" is supported, as in PyTorch, '
                              f"got {padding_mode!r}")
@@ -217,79 +206,75 @@ class _ConvTranspose(Module):
         self.padding_mode = padding_mode
         rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
-        pair = self.spatial == "H, W"
-
-        def as_tuple(value, what):
-            return _pair(value, f"{name}: {what}") if pair else (_single(value, f"{name}: {what}"),)
-
-        self.kernel_size = as_tuple(kernel_size, "kernel_size")
-        self.stride = as_tuple(stride, "stride")
-        self.padding = as_tuple(padding, "padding")
-        self.output_padding = as_tuple(output_padding, "output_padding")
-        dilation = _dilation(dilation, name, pair)
-        self.dilation = dilation if pair else (dilation,)
+        self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+        self.stride = _ntuple(stride, nd, f"{name}: stride")
+        self.padding = _ntuple(padding, nd, f"{name}: padding")
+        self.output_padding = _ntuple(output_padding, nd, f"{name}: output_padding")
+        self.dilation = _dilation(dilation, name, nd)
         _check_transpose_settings(name, self.stride, self.padding, self.output_padding,
-                                  self.dilation, pair)
+                                  self.dilation)
         bound = 1.0 / math.sqrt(out_channels // self.groups * math.prod(self.kernel_size))
         shape = (in_channels, out_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
         self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) \
             if bias else None
 
-    def _output_padding(self, x, output_size) -> tuple[int, ...]:
-        _check_input(type(self).__name__, x, self.in_channels, self.spatial)
-        if output_size is None:
-            return self.output_padding
-        return _transpose_output_padding(type(self).__name__, x.shape, output_size,
-                                         self.kernel_size, self.stride, self.padding,
-                                         self.dilation)
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        name = type(self).__name__
+        _check_input(name, x, self.in_channels, SPATIAL[self.nd][0])
+        output_padding = self.output_padding if output_size is None else \
+            _transpose_output_padding(name, x.shape, output_size, self.kernel_size, self.stride,
+                                      self.padding, self.dilation)
+        return self.function(x, self.weight, self.bias, self.stride, self.padding,
+                             output_padding, self.groups, self.dilation)
 
     def extra_repr(self) -> str:
         return _conv_repr(self)
 
 
-class ConvTranspose2d(_ConvTranspose):
+class ConvTranspose1d(_ConvTransposeNd):
+    """x (N, in_channels, L) or unbatched (in_channels, L) -> (..., out_channels, L_out) as
+    F.conv_transpose1d."""
+
+    nd = 1
+    function = staticmethod(F.conv_transpose1d)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
     """x (N, in_channels, H, W) or unbatched (in_channels, H, W) -> (N, out_channels, H_out,
     W_out) as F.conv_transpose2d, H_out = (H - 1) stride - 2 padding + dilation (kh - 1) + 1 +
     output_padding."""
 
-    spatial = "H, W"
-
-    def forward(self, x: Tensor, output_size=None) -> Tensor:
-        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                self._output_padding(x, output_size), self.groups,
-                                self.dilation)
+    nd = 2
+    function = staticmethod(F.conv_transpose2d)
 
 
-class ConvTranspose1d(_ConvTranspose):
-    """x (N, in_channels, L) or unbatched (in_channels, L) -> (N, out_channels, L_out) as
-    F.conv_transpose1d; settings kept as 1-tuples, as PyTorch."""
+class ConvTranspose3d(_ConvTransposeNd):
+    """x (N, in_channels, D, H, W) or unbatched (in_channels, D, H, W) -> (..., out_channels,
+    D_out, H_out, W_out) as F.conv_transpose3d."""
 
-    spatial = "L"
-
-    def forward(self, x: Tensor, output_size=None) -> Tensor:
-        return F.conv_transpose1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
-                                  self._output_padding(x, output_size)[0], self.groups,
-                                  self.dilation[0])
+    nd = 3
+    function = staticmethod(F.conv_transpose3d)
 
 
 class _MaxPoolNd(Module):
-    """Max over kernel_size windows every stride (default kernel_size), as F.max_pool1d /
-    F.max_pool2d, and with return_indices the int64 indices too. The arguments in PyTorch's
-    order (return_indices before ceil_mode, unlike the functions)."""
+    """Max over kernel_size windows every stride (default kernel_size), as F.max_pool1d / 2d /
+    3d, and with return_indices the int64 indices too. The arguments in PyTorch's order
+    (return_indices before ceil_mode, unlike the functions); the settings kept as ints for 1d,
+    tuples for 2d and 3d."""
 
+    nd = 1
     function = staticmethod(F.max_pool1d)
-    pair = False  # the settings: a pair of ints (2d) or one int (1d)
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
-        name = type(self).__name__
-        setting = _pair if self.pair else _single
-        self.kernel_size = setting(kernel_size, f"{name}: kernel_size")
-        self.stride = self.kernel_size if stride is None else setting(stride, f"{name}: stride")
-        self.padding = setting(padding, f"{name}: padding")
-        self.dilation = _dilation(dilation, name, pair=self.pair)
+        name, nd = type(self).__name__, self.nd
+        self.kernel_size = _show(_ntuple(kernel_size, nd, f"{name}: kernel_size"))
+        self.stride = self.kernel_size if stride is None else \
+            _show(_ntuple(stride, nd, f"{name}: stride"))
+        self.padding = _show(_ntuple(padding, nd, f"{name}: padding"))
+        self.dilation = _show(_dilation(dilation, name, nd))
         self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
 
     def forward(self, x: Tensor):
@@ -298,35 +283,55 @@ class _MaxPoolNd(Module):
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-                + ("" if self.dilation in (1, (1, 1)) else f", dilation={self.dilation}")
+                + ("" if self.dilation in (1, (1,) * self.nd) else f", dilation={self.dilation}")
                 + (", return_indices=True" if self.return_indices else "")
                 + (", ceil_mode=True" if self.ceil_mode else ""))
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max pooling of (N, C, L) or (C, L) -> (..., L_out); the settings kept as ints."""
+
+    nd = 1
+    function = staticmethod(F.max_pool1d)
 
 
 class MaxPool2d(_MaxPoolNd):
     """Max pooling of (N, C, H, W) or (C, H, W) -> (..., H_out, W_out); the settings kept as
     pairs."""
 
-    function = staticmethod(max_pool2d)
-    pair = True
+    nd = 2
+    function = staticmethod(F.max_pool2d)
 
 
-class AvgPool2d(Module):
-    """Mean over kernel_size windows every stride (default kernel_size), as F.avg_pool2d:
-    (N, C, H, W) or (C, H, W) -> (..., H_out, W_out)."""
+class MaxPool3d(_MaxPoolNd):
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) -> (..., D_out, H_out, W_out); the
+    settings kept as triples."""
+
+    nd = 3
+    function = staticmethod(F.max_pool3d)
+
+
+class _AvgPoolNd(Module):
+    """Mean over kernel_size windows every stride (default kernel_size), as F.avg_pool1d / 2d /
+    3d: (N, C, *spatial) or (C, *spatial) -> (..., *out). The settings kept as tuples of one int
+    per spatial axis."""
+
+    nd = 2
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "AvgPool2d: kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "AvgPool2d: stride")
-        self.padding = _pair(padding, "AvgPool2d: padding")
+        name, nd = type(self).__name__, self.nd
+        self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+        self.stride = self.kernel_size if stride is None else \
+            _ntuple(stride, nd, f"{name}: stride")
+        self.padding = _ntuple(padding, nd, f"{name}: padding")
         self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
         self.divisor_override = divisor_override
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
+        return _avg_pool(self.nd, x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                         self.count_include_pad, self.divisor_override)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -336,8 +341,32 @@ class AvgPool2d(Module):
                    else f", divisor_override={self.divisor_override}"))
 
 
+class AvgPool1d(_AvgPoolNd):
+    """Average pooling of (N, C, L) or (C, L) -> (..., L_out), as F.avg_pool1d (no
+    divisor_override, as PyTorch)."""
+
+    nd = 1
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+class AvgPool2d(_AvgPoolNd):
+    """Average pooling of (N, C, H, W) or (C, H, W) -> (..., H_out, W_out), as F.avg_pool2d."""
+
+    nd = 2
+
+
+class AvgPool3d(_AvgPoolNd):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) -> (..., D_out, H_out, W_out), as
+    F.avg_pool3d."""
+
+    nd = 3
+
+
 class _AdaptiveAvgPoolNd(Module):
-    """Averages over PyTorch's adaptive windows, as F.adaptive_avg_pool1d / 2d."""
+    """Averages over PyTorch's adaptive windows, as F.adaptive_avg_pool1d / 2d / 3d."""
 
     function = staticmethod(F.adaptive_avg_pool1d)
 
@@ -352,42 +381,6 @@ class _AdaptiveAvgPoolNd(Module):
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
-    """(N, C, H, W) or (C, H, W) -> (..., *output_size), averaging PyTorch's adaptive windows, as
-    F.adaptive_avg_pool2d; AdaptiveAvgPool2d(1) is the global average pool."""
-
-    function = staticmethod(F.adaptive_avg_pool2d)
-
-
-class MaxPool1d(_MaxPoolNd):
-    """Max pooling of (N, C, L) or (C, L) -> (..., L_out); the settings kept as ints."""
-
-    function = staticmethod(F.max_pool1d)
-
-
-class AvgPool1d(Module):
-    """Mean over kernel_size windows every stride (default kernel_size), as F.avg_pool1d:
-    (N, C, L) or (C, L) -> (..., L_out). The settings kept as 1-tuples, as PyTorch."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-                 count_include_pad: bool = True):
-        super().__init__()
-        self.kernel_size = (_single(kernel_size, "AvgPool1d: kernel_size"),)
-        self.stride = self.kernel_size if stride is None else \
-            (_single(stride, "AvgPool1d: stride"),)
-        self.padding = (_single(padding, "AvgPool1d: padding"),)
-        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad)
-
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-                + (", ceil_mode=True" if self.ceil_mode else "")
-                + ("" if self.count_include_pad else ", count_include_pad=False"))
-
-
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """(N, C, L) or (C, L) -> (..., output_size), averaging PyTorch's adaptive windows, as
     F.adaptive_avg_pool1d."""
@@ -395,40 +388,100 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     function = staticmethod(F.adaptive_avg_pool1d)
 
 
-class AdaptiveMaxPool2d(Module):
-    """(N, C, H, W) or (C, H, W) -> (..., *output_size): the max over PyTorch's adaptive windows,
-    as F.adaptive_max_pool2d; with return_indices the int64 indices too."""
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """(N, C, H, W) or (C, H, W) -> (..., *output_size), averaging PyTorch's adaptive windows, as
+    F.adaptive_avg_pool2d; AdaptiveAvgPool2d(1) is the global average pool."""
+
+    function = staticmethod(F.adaptive_avg_pool2d)
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    """(N, C, D, H, W) or (C, D, H, W) -> (..., *output_size), averaging PyTorch's adaptive
+    windows, as F.adaptive_avg_pool3d."""
+
+    function = staticmethod(F.adaptive_avg_pool3d)
+
+
+class _AdaptiveMaxPoolNd(Module):
+    """The max over PyTorch's adaptive windows, as F.adaptive_max_pool1d / 2d / 3d; with
+    return_indices the int64 indices too."""
+
+    function = staticmethod(F.adaptive_max_pool2d)
 
     def __init__(self, output_size, return_indices: bool = False):
         super().__init__()
         self.output_size, self.return_indices = output_size, bool(return_indices)
 
     def forward(self, x: Tensor):
-        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+        return self.function(x, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}" + (
             ", return_indices=True" if self.return_indices else "")
 
 
-class MaxUnpool2d(Module):
-    """The partial inverse of MaxPool2d, as F.max_unpool2d: forward(x, indices, output_size=None)
-    puts each value of x (N, C, H, W) or (C, H, W) back at its index (MaxPool2d's
-    return_indices) in a zero (..., H_out, W_out)."""
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """(N, C, L) or (C, L) -> (..., output_size), as F.adaptive_max_pool1d."""
+
+    function = staticmethod(F.adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """(N, C, H, W) or (C, H, W) -> (..., *output_size), as F.adaptive_max_pool2d."""
+
+    function = staticmethod(F.adaptive_max_pool2d)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """(N, C, D, H, W) or (C, D, H, W) -> (..., *output_size), as F.adaptive_max_pool3d."""
+
+    function = staticmethod(F.adaptive_max_pool3d)
+
+
+class _MaxUnpoolNd(Module):
+    """The partial inverse of the max pools, as F.max_unpool1d / 2d / 3d: forward(x, indices,
+    output_size=None) puts each value of x (N, C, *spatial) or (C, *spatial) back at its index
+    (the pool's return_indices) in a zero (..., *out). The settings kept as tuples."""
+
+    nd = 2
+    function = staticmethod(F.max_unpool2d)
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "MaxUnpool2d: kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride,
-                                                                    "MaxUnpool2d: stride")
-        self.padding = _pair(padding, "MaxUnpool2d: padding")
+        name, nd = type(self).__name__, self.nd
+        self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+        self.stride = self.kernel_size if stride is None else \
+            _ntuple(stride, nd, f"{name}: stride")
+        self.padding = _ntuple(padding, nd, f"{name}: padding")
 
     def forward(self, x: Tensor, indices, output_size=None) -> Tensor:
-        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding,
-                              output_size)
+        return self.function(x, indices, self.kernel_size, self.stride, self.padding,
+                             output_size)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool1d: (N, C, L) or (C, L) -> (..., L_out)."""
+
+    nd = 1
+    function = staticmethod(F.max_unpool1d)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool2d: (N, C, H, W) or (C, H, W) -> (..., H_out, W_out)."""
+
+    nd = 2
+    function = staticmethod(F.max_unpool2d)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool3d: (N, C, D, H, W) or (C, D, H, W) -> (..., D_out, H_out,
+    W_out)."""
+
+    nd = 3
+    function = staticmethod(F.max_unpool3d)
 
 
 class Flatten(Module):

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, increment_version
 
 __all__ = [
     "calculate_gain", "constant_", "eye_", "kaiming_normal_", "kaiming_uniform_", "normal_",
@@ -97,6 +97,7 @@ def _fill(tensor: Tensor, values) -> Tensor:
     """Write ``values`` into the tensor's array in place, cast to its dtype."""
     if tensor.data.flags.writeable:
         tensor.data[...] = values
+        increment_version(tensor)  # ops recorded before would read the new values
     else:  # a read-only array (a broadcast view): give the tensor an array of its own
         tensor.data = np.array(np.broadcast_to(values, tensor.shape), dtype=tensor.dtype)
     return tensor

@@ -300,3 +300,21 @@ class GaussianNLLLoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"full={self.full}, eps={self.eps}, {super().extra_repr()}"
+
+
+class CTCLoss(_Loss):
+    """loss(log_probs (T, N, C), targets, input_lengths, target_lengths): connectionist
+    temporal classification, -log p(target | input) summed over the alignments
+    (``F.ctc_loss``); "mean" divides each loss by its target length before averaging."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
+        super().__init__(reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs: Tensor, targets, input_lengths, target_lengths) -> Tensor:
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                          self.reduction, self.zero_infinity)
+
+    def extra_repr(self) -> str:
+        extra = f"blank={self.blank}, {super().extra_repr()}"
+        return extra + (", zero_infinity=True" if self.zero_infinity else "")

@@ -1,14 +1,17 @@
-"""Recurrent layers: RNN (tanh / relu), LSTM and GRU as PyTorch's, composed from linear,
-sigmoid, tanh, relu, mul, add, unbind, chunk and stack over the time steps (no hand-written
-backward; a step's slice costs O(step) in backward, see dlpy.slice_grad).
+"""Recurrent layers: RNN (tanh / relu), LSTM (with projections) and GRU as PyTorch's, and
+their one-step cells RNNCell, LSTMCell, GRUCell. A layer projects the input of every step at
+once (linear), then runs each direction's whole sequence in one fused op (dlpy.ops.rnn), whose
+backward goes back through time in one numpy loop.
 
 Parameters carry PyTorch's names and shapes (``weight_ih_l0`` (gates * hidden, input),
-``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``_reverse`` for the backward direction; gate
-order i, f, g, o for LSTM and r, z, n for GRU), so a torch state dict loads unchanged.
+``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``weight_hr_l0`` (proj_size, hidden) with
+projections, ``_reverse`` for the backward direction; gate order i, f, g, o for LSTM and r, z, n
+for GRU; a cell's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``), so a torch state dict
+loads unchanged.
 
 The input may also be a ``PackedSequence`` (``dlpy.nn.utils.rnn``): the output is then packed
 too, and each sequence's h_n (c_n) is taken at its own last step, as torch's. It runs on the
-padded batch, where a sequence past its end keeps its state (``where`` on a mask).
+padded batch, where a sequence past its end keeps its state.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
+from dlpy.ops import rnn as rnn_ops
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
@@ -38,22 +42,41 @@ def _as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
 
 
+def _add_parameters(module: Module, shapes: dict, suffix: str, hidden_size: int, init_rng,
+                    dtype) -> None:
+    """Parameters <kind><suffix> of shapes {kind: shape}, drawn in that order (PyTorch's), each
+    U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    for kind, shape in shapes.items():
+        setattr(module, f"{kind}{suffix}",
+                Parameter(init_rng.uniform(-bound, bound, shape), dtype=dtype))
+
+
+def _check_flag(name: str, flag: str, value) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: {flag} must be True or False, got {value!r}")
+
+
 class _RNNBase(Module):
     """The stack of layers (and directions) shared by RNN, LSTM and GRU."""
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, rng=None, dtype=np.float32):
+                 bidirectional: bool = False, rng=None, dtype=np.float32, proj_size: int = 0):
         super().__init__()
         name = type(self).__name__
         self.mode = mode
         self.input_size = _positive_int(name, "input_size", input_size)
         self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
         self.num_layers = _positive_int(name, "num_layers", num_layers)
+        self.proj_size = _positive_int(name, "proj_size", proj_size, minimum=0)
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"{name}: proj_size must be smaller than hidden_size "
+                             f"({self.hidden_size}), got {self.proj_size}")
+        self.output_size = self.proj_size or self.hidden_size  # the size of h
         for flag, value in (("bias", bias), ("batch_first", batch_first),
                             ("bidirectional", bidirectional)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name}: {flag} must be True or False, got {value!r}")
+            _check_flag(name, flag, value)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0 <= dropout < 1:
             raise ValueError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
@@ -62,48 +85,44 @@ class _RNNBase(Module):
         self.rng = rng  # None: the default generator, drawn at call time (dropout)
         init_rng = get_rng(rng)
         gate_size = _GATES[mode] * self.hidden_size
-        bound = 1.0 / math.sqrt(self.hidden_size)
         directions = 2 if bidirectional else 1
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else self.hidden_size * directions
+            layer_input = self.input_size if layer == 0 else self.output_size * directions
             for suffix in self._suffixes():
                 shapes = {"weight_ih": (gate_size, layer_input),
-                          "weight_hh": (gate_size, self.hidden_size)}
+                          "weight_hh": (gate_size, self.output_size)}
                 if bias:
                     shapes.update(bias_ih=(gate_size,), bias_hh=(gate_size,))
-                # drawn in PyTorch's parameter order, each U(-1/sqrt(hidden), 1/sqrt(hidden))
-                for kind, shape in shapes.items():
-                    setattr(self, f"{kind}_l{layer}{suffix}",
-                            Parameter(init_rng.uniform(-bound, bound, shape), dtype=dtype))
+                if self.proj_size:
+                    shapes["weight_hr"] = (self.proj_size, self.hidden_size)
+                _add_parameters(self, shapes, f"_l{layer}{suffix}", self.hidden_size, init_rng,
+                                dtype)
 
     def _suffixes(self) -> tuple[str, ...]:
         return ("", "_reverse") if self.bidirectional else ("",)
 
     # ------------------------------------------------------------------ forward
-    def _cell(self, x_proj: Tensor, h: Tensor, c: Tensor | None, w_hh, b_hh):
-        """One time step from the input's projection x_proj (N, gates * H); returns (h, c)."""
-        h_proj = F.linear(h, w_hh, b_hh)  # (N, gates * H)
-        if self.mode == "RNN_TANH":
-            return F.tanh(x_proj + h_proj), None
-        if self.mode == "RNN_RELU":
-            return F.relu(x_proj + h_proj), None
+    def _direction(self, x_proj: Tensor, h: Tensor, c: Tensor | None, layer: int, suffix: str,
+                   lengths):
+        """(output (L, N, P), h_n, c_n or None) of one layer's direction from the input's
+        projection x_proj (L, N, gates * H), in one fused op."""
+        w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
+        b_hh = getattr(self, f"bias_hh_l{layer}{suffix}", None)
+        reverse = suffix == "_reverse"
         if self.mode == "LSTM":
-            i, f, g, o = F.chunk(x_proj + h_proj, 4, 1)
-            c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
-            return F.sigmoid(o) * F.tanh(c), c
-        # GRU: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-        x_r, x_z, x_n = F.chunk(x_proj, 3, 1)
-        h_r, h_z, h_n = F.chunk(h_proj, 3, 1)
-        r = F.sigmoid(x_r + h_r)
-        z = F.sigmoid(x_z + h_z)
-        n = F.tanh(x_n + r * h_n)
-        return (1.0 - z) * n + z * h, None
+            w_hr = getattr(self, f"weight_hr_l{layer}{suffix}", None)
+            return rnn_ops.lstm_sequence(x_proj, h, c, w_hh, b_hh, w_hr, reverse, lengths)
+        if self.mode == "GRU":
+            return (*rnn_ops.gru_sequence(x_proj, h, w_hh, b_hh, reverse, lengths), None)
+        nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
+        return (*rnn_ops.rnn_sequence(x_proj, h, w_hh, b_hh, nonlinearity, reverse, lengths),
+                None)
 
-    def _check_state(self, state, what: str, shape: tuple[int, ...]) -> Tensor:
+    def _check_state(self, state, what: str, shape: tuple[int, ...], size: str) -> Tensor:
         state = _as_tensor(state)
         if state.shape != shape:
             raise ValueError(f"{type(self).__name__}: expected {what} of shape {shape} "
-                             f"(num_layers * num_directions, batch, hidden_size), got "
+                             f"(num_layers * num_directions, batch, {size}), got "
                              f"{state.shape}")
         return state
 
@@ -138,21 +157,25 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: expected a sequence of at least one step, got shape "
                              f"{x.shape}")
         directions = 2 if self.bidirectional else 1
-        state_shape = (self.num_layers * directions, batch, self.hidden_size)
-        given = state_shape if batched else (state_shape[0], state_shape[2])
+        num_states = self.num_layers * directions
         h0 = c0 = None
         if hx is not None:
             h0, c0 = hx
-            h0 = self._check_state(h0, "h0", given)
+            size = "proj_size" if self.proj_size else "hidden_size"
+            given = (num_states, batch, self.output_size) if batched \
+                else (num_states, self.output_size)
+            h0 = self._check_state(h0, "h0", given, size)
             if not batched:
                 h0 = F.unsqueeze(h0, 1)
             if c0 is not None:
-                c0 = self._check_state(c0, "c0", given)
+                given = (num_states, batch, self.hidden_size) if batched \
+                    else (num_states, self.hidden_size)
+                c0 = self._check_state(c0, "c0", given, "hidden_size")
                 if not batched:
                     c0 = F.unsqueeze(c0, 1)
         is_lstm = self.mode == "LSTM"
-        shortest = None if lengths is None else int(lengths.min())
-        zeros = Tensor(np.zeros((batch, self.hidden_size), dtype=x.dtype))
+        zeros_h = Tensor(np.zeros((batch, self.output_size), dtype=x.dtype))
+        zeros_c = Tensor(np.zeros((batch, self.hidden_size), dtype=x.dtype))
         h_finals, c_finals = [], []
         layer_input = x
         for layer in range(self.num_layers):
@@ -162,31 +185,16 @@ class _RNNBase(Module):
             for direction, suffix in enumerate(self._suffixes()):
                 index = layer * directions + direction
                 w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
-                w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
                 b_ih = getattr(self, f"bias_ih_l{layer}{suffix}", None)
-                b_hh = getattr(self, f"bias_hh_l{layer}{suffix}", None)
                 x_proj = F.linear(layer_input, w_ih, b_ih)  # (L, N, gates * H), all steps at once
-                x_steps = F.unbind(x_proj, 0)  # L slices of (N, gates * H)
-                h = zeros if h0 is None else h0[index]
-                c = (zeros if c0 is None else c0[index]) if is_lstm else None
-                steps = range(seq_len - 1, -1, -1) if direction else range(seq_len)
-                hs = []
-                for t in steps:
-                    h_new, c_new = self._cell(x_steps[t], h, c, w_hh, b_hh)
-                    if lengths is None or t < shortest:
-                        h, c = h_new, c_new
-                    else:  # past its end a sequence keeps its state (its output is unused)
-                        running = (t < lengths)[:, None]  # (N, 1)
-                        h = F.where(running, h_new, h)
-                        c = F.where(running, c_new, c) if is_lstm else None
-                    hs.append(h)
-                if direction:
-                    hs.reverse()
-                outputs.append(F.stack(hs, 0))  # (L, N, H)
+                h = zeros_h if h0 is None else h0[index]
+                c = (zeros_c if c0 is None else c0[index]) if is_lstm else None
+                output, h, c = self._direction(x_proj, h, c, layer, suffix, lengths)
+                outputs.append(output)  # (L, N, P)
                 h_finals.append(h)
                 c_finals.append(c)
             layer_input = outputs[0] if directions == 1 else F.concat(outputs, -1)
-        output = layer_input  # (L, N, directions * H)
+        output = layer_input  # (L, N, directions * P)
         h_n = F.stack(h_finals, 0)
         c_n = F.stack(c_finals, 0) if is_lstm else None
         if not batched:
@@ -208,6 +216,8 @@ class _RNNBase(Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         return text
 
 
@@ -223,9 +233,7 @@ class RNN(_RNNBase):
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, rng=None,
                  dtype=np.float32):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got "
-                             f"{nonlinearity!r}")
+        rnn_ops.check_nonlinearity("RNN", nonlinearity)
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          rng, dtype)
@@ -244,18 +252,16 @@ class LSTM(_RNNBase):
     """Long short-term memory, gates i, f, g, o:
     c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t).
 
-    forward(x, (h0, c0)=None) -> (output, (h_n, c_n)); shapes as RNN, c like h.
-    ``proj_size`` is not supported.
+    forward(x, (h0, c0)=None) -> (output, (h_n, c_n)); shapes as RNN, c like h. With
+    ``proj_size`` P > 0, h = (o * tanh(c)) W_hr^T is of size P (output, h0 and h_n too) and
+    W_hh is (4 * hidden_size, P), as torch's.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, rng=None, dtype=np.float32):
-        if proj_size != 0:
-            raise NotImplementedError(f"LSTM: proj_size is not supported (got {proj_size}); "
-                                      f"leave it 0")
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, rng, dtype)
+                         dropout, bidirectional, rng, dtype, proj_size)
 
     def forward(self, x, hx=None):
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
@@ -282,3 +288,112 @@ class GRU(_RNNBase):
     def forward(self, x, h0=None):
         output, h_n, _ = self._forward(x, None if h0 is None else (h0, None))
         return output, h_n
+
+
+# ---------------------------------------------------------------------------------- cells
+class _CellBase(Module):
+    """One step of RNN / LSTM / GRU: the parameters and the checks the three cells share."""
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool = True,
+                 rng=None, dtype=np.float32):
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = _positive_int(name, "input_size", input_size)
+        self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
+        _check_flag(name, "bias", bias)
+        self.bias = bias
+        gate_size = _GATES[mode] * self.hidden_size
+        shapes = {"weight_ih": (gate_size, self.input_size),
+                  "weight_hh": (gate_size, self.hidden_size)}
+        if bias:
+            shapes.update(bias_ih=(gate_size,), bias_hh=(gate_size,))
+        _add_parameters(self, shapes, "", self.hidden_size, get_rng(rng), dtype)
+
+    def _project(self, x) -> tuple[Tensor, bool]:
+        """(x W_ih^T + b_ih as (N, gates * H), whether x was batched)."""
+        x = _as_tensor(x)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: expected input of shape (batch, "
+                             f"{self.input_size}) or ({self.input_size},), got {x.shape}")
+        batched = x.ndim == 2
+        if not batched:
+            x = F.unsqueeze(x, 0)
+        return F.linear(x, self.weight_ih, getattr(self, "bias_ih", None)), batched
+
+    def _state(self, state, what: str, batch: int, batched: bool) -> Tensor:
+        """The given state as (N, H), zeros where it is None."""
+        if state is None:
+            return Tensor(np.zeros((batch, self.hidden_size), dtype=self.weight_hh.dtype))
+        state = _as_tensor(state)
+        shape = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        if state.shape != shape:
+            raise ValueError(f"{type(self).__name__}: expected {what} of shape {shape}, got "
+                             f"{state.shape}")
+        return state if batched else F.unsqueeze(state, 0)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class RNNCell(_CellBase):
+    """One Elman step: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh), act tanh or relu.
+
+    forward(x (N, input_size) or (input_size,), h=None (zeros)) -> h' (N, hidden_size) or
+    (hidden_size,).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", rng=None, dtype=np.float32):
+        rnn_ops.check_nonlinearity("RNNCell", nonlinearity)
+        super().__init__("RNN_TANH", input_size, hidden_size, bias, rng, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x, hx=None):
+        x_proj, batched = self._project(x)
+        h = self._state(hx, "hx", x_proj.shape[0], batched)
+        h = rnn_ops.rnn_cell(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None),
+                             self.nonlinearity)
+        return h if batched else h[0]
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step, gates i, f, g, o: c' = f * c + i * g, h' = o * tanh(c').
+
+    forward(x (N, input_size) or (input_size,), (h, c)=None (zeros)) -> (h', c').
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
+                 dtype=np.float32):
+        super().__init__("LSTM", input_size, hidden_size, bias, rng, dtype)
+
+    def forward(self, x, hx=None):
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise TypeError(f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
+        x_proj, batched = self._project(x)
+        h, c = (None, None) if hx is None else hx
+        h = self._state(h, "h", x_proj.shape[0], batched)
+        c = self._state(c, "c", x_proj.shape[0], batched)
+        h, c = rnn_ops.lstm_cell(x_proj, h, c, self.weight_hh, getattr(self, "bias_hh", None))
+        return (h, c) if batched else (h[0], c[0])
+
+
+class GRUCell(_CellBase):
+    """One GRU step (PyTorch's formula): n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),
+    h' = (1 - z) * n + z * h.
+
+    forward(x (N, input_size) or (input_size,), h=None (zeros)) -> h'.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
+                 dtype=np.float32):
+        super().__init__("GRU", input_size, hidden_size, bias, rng, dtype)
+
+    def forward(self, x, hx=None):
+        x_proj, batched = self._project(x)
+        h = self._state(hx, "hx", x_proj.shape[0], batched)
+        h = rnn_ops.gru_cell(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None))
+        return h if batched else h[0]

@@ -88,3 +88,22 @@ from dlpy.nn import utils_rnn as rnn  # noqa: E402
 for _name, _module in (("rnn", rnn), ("parametrize", parametrize),
                        ("parametrizations", parametrizations)):
     _sys.modules[f"{__name__}.{_name}"] = _module
+
+
+# torch.nn.utils.stateless.functional_call is torch.func.functional_call (dlpy/func.py): a
+# submodule that imports dlpy.func when the function is first asked for, so ``import dlpy.nn``
+# does not pay for it.
+def _stateless_getattr(name: str):
+    if name == "functional_call":
+        from dlpy.func import functional_call
+
+        return functional_call
+    raise AttributeError(f"module 'dlpy.nn.utils.stateless' has no attribute {name!r}")
+
+
+stateless = type(_sys)(f"{__name__}.stateless",
+                       "torch.nn.utils.stateless: functional_call, as dlpy.func's.")
+stateless.__all__ = ["functional_call"]
+stateless.__getattr__ = _stateless_getattr
+_sys.modules[stateless.__name__] = stateless
+__all__ += ["stateless"]

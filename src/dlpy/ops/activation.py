@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from dlpy.ops import real_number
+from dlpy.ops.mask import where
 from dlpy.tensor import Op
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969),
@@ -94,6 +95,9 @@ class ReLU(Op):
     def backward(self, grad_output):
         return (grad_output * self.mask,)
 
+    def backward_graph(self, grad_output, output):
+        return (grad_output * self.mask,)  # a constant mask: relu'' = 0 almost everywhere
+
 
 def _sigmoid(x):
     """1 / (1 + exp(-x)) in x's dtype, without overflow for large |x|."""
@@ -111,6 +115,9 @@ class Sigmoid(Op):
     def backward(self, grad_output):
         return (grad_output * self.y * (1 - self.y),)
 
+    def backward_graph(self, grad_output, output):
+        return (grad_output * output * (1 - output),)
+
 
 class Tanh(Op):
     """y = tanh(x);  dx = g * (1 - y^2)."""
@@ -121,6 +128,9 @@ class Tanh(Op):
 
     def backward(self, grad_output):
         return (grad_output * (1 - self.y * self.y),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * (1 - output * output),)
 
 
 # Abramowitz & Stegun 7.1.26: erf(z) = 1 - t (a1 + t (a2 + ... a5 t)) exp(-z^2), t = 1/(1 + p z),
@@ -187,6 +197,14 @@ class GELU(Op):
         pdf *= grad_output
         return (pdf,)
 
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.pointwise import erf  # pointwise imports this module
+
+        (x,) = self.inputs
+        cdf = (erf(x * (1 / math.sqrt(2.0))) + 1) * 0.5
+        pdf = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
+        return (grad_output * (cdf + x * pdf),)
+
 
 class GELUTanh(Op):
     """PyTorch's GELU(approximate="tanh"): y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715
@@ -205,6 +223,12 @@ class GELUTanh(Op):
         return ((grad_output * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du))
                 .astype(x.dtype, copy=False),)
 
+    def backward_graph(self, grad_output, output):
+        (x,), c = self.inputs, math.sqrt(2.0 / math.pi)
+        t = ((x + x * x * x * 0.044715) * c).tanh()
+        du = (x * x * (3 * 0.044715) + 1) * c
+        return (grad_output * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du),)
+
 
 class SiLU(Op):
     """y = x * sigmoid(x);  dx = g * s * (1 + x * (1 - s)), s = sigmoid(x). No overflow."""
@@ -216,6 +240,11 @@ class SiLU(Op):
     def backward(self, grad_output):
         s = self.s
         return (grad_output * s * (1 + self.x * (1 - s)),)
+
+    def backward_graph(self, grad_output, output):
+        (x,) = self.inputs
+        s = x.sigmoid()
+        return (grad_output * s * (1 + x * (1 - s)),)
 
 
 class LeakyReLU(Op):
@@ -230,6 +259,9 @@ class LeakyReLU(Op):
 
     def backward(self, grad_output):
         return (np.where(self.mask, grad_output, grad_output * self.negative_slope),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * np.where(self.mask, 1.0, self.negative_slope),)  # a constant
 
 
 class ELU(Op):
@@ -246,6 +278,10 @@ class ELU(Op):
     def backward(self, grad_output):
         x = self.x
         return (np.where(x > 0, grad_output, grad_output * self.alpha * np.exp(np.minimum(x, 0))),)
+
+    def backward_graph(self, grad_output, output):
+        # alpha exp(x) = y + alpha where x <= 0: no exp of a large x to overflow
+        return (grad_output * where(self.inputs[0].data > 0, 1.0, output + self.alpha),)
 
 
 class Softplus(Op):
@@ -265,6 +301,10 @@ class Softplus(Op):
     def backward(self, grad_output):
         z = self.z
         return (np.where(z > self.threshold, grad_output, grad_output * _sigmoid(z)),)
+
+    def backward_graph(self, grad_output, output):
+        linear = self.z > self.threshold
+        return (grad_output * where(linear, 1.0, (self.inputs[0] * self.beta).sigmoid()),)
 
 
 class Clamp(Op):
@@ -288,6 +328,9 @@ class Clamp(Op):
 
     def backward(self, grad_output):
         return (grad_output * self.mask,)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output if self.mask is None else grad_output * self.mask,)  # a constant
 
 
 def relu(x):

@@ -5,8 +5,10 @@ hardshrink, relu6, softmin."""
 import numpy as np
 
 from dlpy.ops import check_dim, real_number
-from dlpy.ops.activation import Clamp, _sigmoid
+from dlpy.ops.activation import Clamp, Softplus, _sigmoid
 from dlpy.ops.arithmetic import neg
+from dlpy.ops.mask import where
+from dlpy.ops.shape import concat
 from dlpy.ops.softmax import softmax
 from dlpy.tensor import Op, Tensor
 
@@ -37,6 +39,14 @@ class PReLU(Op):
             w_grad = np.reshape(w_terms.sum(), self.weight_shape)
         return x_grad, w_grad
 
+    def backward_graph(self, grad_output, output):
+        x, weight = self.inputs
+        axes = (0, *range(2, x.ndim)) if weight.data.size > 1 else None
+        x_grad = where(self.positive, grad_output, weight.reshape(self.weight.shape)
+                       * grad_output)
+        w_grad = where(self.positive, 0.0, grad_output * x).sum(axes).reshape(self.weight_shape)
+        return x_grad, w_grad
+
 
 class ScaledELU(Op):
     """PyTorch's elu kernel: y = scale * x if x > 0 else scale * alpha * (exp(input_scale * x)
@@ -57,6 +67,11 @@ class ScaledELU(Op):
                                                                         * self.input_scale)
         return (np.where(x > 0, self.scale * grad_output, slope * grad_output),)
 
+    def backward_graph(self, grad_output, output):
+        # scale alpha exp(input_scale x) = y + scale alpha where x <= 0: no exp to overflow
+        negative = (output + self.scale * self.alpha) * self.input_scale
+        return (grad_output * where(self.x > 0, self.scale, negative),)
+
 
 class Mish(Op):
     """y = x * tanh(softplus(x));  dx = g * (t + x * sigmoid(x) * (1 - t^2)), t = tanh(softplus
@@ -70,6 +85,11 @@ class Mish(Op):
     def backward(self, grad_output):
         x, t = self.x, self.t
         return (grad_output * (t + x * _sigmoid(x) * (1 - t * t)),)
+
+    def backward_graph(self, grad_output, output):
+        (x,) = self.inputs
+        t = Softplus(1.0, 20.0)(x).tanh()  # tanh is 1 where softplus turns linear
+        return (grad_output * (t + x * x.sigmoid() * (1 - t * t)),)
 
 
 class Hardswish(Op):
@@ -85,6 +105,11 @@ class Hardswish(Op):
         inside = grad_output * (x / 3 + 0.5)
         return (np.where(x >= 3, grad_output, np.where(x > -3, inside, 0)),)
 
+    def backward_graph(self, grad_output, output):
+        x = self.inputs[0]
+        inside = (self.x > -3) & (self.x < 3)
+        return (grad_output * where(inside, x / 3 + 0.5, (self.x >= 3).astype(x.dtype)),)
+
 
 class Hardsigmoid(Op):
     """y = min(max(x + 3, 0), 6) / 6;  dx = g / 6 for -3 < x < 3, else 0 (0 at +-3, as PyTorch)."""
@@ -95,6 +120,9 @@ class Hardsigmoid(Op):
 
     def backward(self, grad_output):
         return (grad_output * self.inside / 6,)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * (self.inside / 6),)  # a constant
 
 
 class Softsign(Op):
@@ -107,6 +135,10 @@ class Softsign(Op):
     def backward(self, grad_output):
         return (grad_output / (self.denominator * self.denominator),)
 
+    def backward_graph(self, grad_output, output):
+        denominator = self.inputs[0].abs() + 1
+        return (grad_output / (denominator * denominator),)
+
 
 class LogSigmoid(Op):
     """y = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), exact for large |x|;
@@ -118,6 +150,9 @@ class LogSigmoid(Op):
 
     def backward(self, grad_output):
         return (grad_output * _sigmoid(-self.x),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * neg(self.inputs[0]).sigmoid(),)
 
 
 class GLU(Op):
@@ -138,6 +173,14 @@ class GLU(Op):
         b_grad = a_grad * self.a * (1 - s)
         return (np.concatenate([a_grad, b_grad], axis=self.axis),)
 
+    def backward_graph(self, grad_output, output):
+        x = self.inputs[0]
+        half = x.shape[self.axis] // 2
+        before = (slice(None),) * self.axis
+        a, s = x[before + (slice(None, half),)], x[before + (slice(half, None),)].sigmoid()
+        a_grad = grad_output * s
+        return (concat([a_grad, a_grad * a * (1 - s)], self.axis),)
+
 
 class Threshold(Op):
     """y = value where x <= threshold, else x;  dx = g where x > threshold (0 at the threshold,
@@ -153,6 +196,9 @@ class Threshold(Op):
     def backward(self, grad_output):
         return (np.where(self.below, 0, grad_output),)
 
+    def backward_graph(self, grad_output, output):
+        return (where(self.below, 0.0, grad_output),)
+
 
 class Tanhshrink(Op):
     """y = x - tanh(x);  dx = g * tanh(x)^2 (no cancellation near 0)."""
@@ -163,6 +209,10 @@ class Tanhshrink(Op):
 
     def backward(self, grad_output):
         return (grad_output * self.t * self.t,)
+
+    def backward_graph(self, grad_output, output):
+        t = self.inputs[0].tanh()
+        return (grad_output * t * t,)
 
 
 class Shrink(Op):
@@ -181,6 +231,9 @@ class Shrink(Op):
 
     def backward(self, grad_output):
         return (np.where(self.dead, 0, grad_output),)
+
+    def backward_graph(self, grad_output, output):
+        return (where(self.dead, 0.0, grad_output),)
 
 
 def prelu(x, weight):

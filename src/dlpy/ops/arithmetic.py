@@ -3,7 +3,7 @@ the engine sums them back to each input's shape."""
 
 import numpy as np
 
-from dlpy.tensor import Op
+from dlpy.tensor import Op, Tensor
 
 
 class Identity(Op):
@@ -13,6 +13,9 @@ class Identity(Op):
         return x
 
     def backward(self, grad_output):
+        return (grad_output,)
+
+    def backward_graph(self, grad_output, output):
         return (grad_output,)
 
 
@@ -25,6 +28,9 @@ class Add(Op):
     def backward(self, grad_output):
         return grad_output, grad_output
 
+    def backward_graph(self, grad_output, output):
+        return grad_output, grad_output
+
 
 class Sub(Op):
     """y = a - b;  da = g, db = -g."""
@@ -33,6 +39,9 @@ class Sub(Op):
         return a - b
 
     def backward(self, grad_output):
+        return grad_output, -grad_output
+
+    def backward_graph(self, grad_output, output):
         return grad_output, -grad_output
 
 
@@ -48,6 +57,11 @@ class Mul(Op):
         b_grad = grad_output * self.a if self.inputs[1].requires_grad else None
         return a_grad, b_grad
 
+    def backward_graph(self, grad_output, output):
+        a, b = self.inputs
+        return (grad_output * b if a.requires_grad else None,
+                grad_output * a if b.requires_grad else None)
+
 
 class Div(Op):
     """y = a / b;  da = g / b, db = -g * y / b."""
@@ -62,6 +76,10 @@ class Div(Op):
         b_grad = -a_grad * self.y if self.inputs[1].requires_grad else None
         return a_grad if self.inputs[0].requires_grad else None, b_grad
 
+    def backward_graph(self, grad_output, output):
+        a_grad = grad_output / self.inputs[1]
+        return a_grad, -a_grad * output if self.inputs[1].requires_grad else None
+
 
 class Neg(Op):
     """y = -x;  dx = -g."""
@@ -70,6 +88,9 @@ class Neg(Op):
         return -x
 
     def backward(self, grad_output):
+        return (-grad_output,)
+
+    def backward_graph(self, grad_output, output):
         return (-grad_output,)
 
 
@@ -89,6 +110,12 @@ class Power(Op):
             return (np.zeros_like(grad_output),)
         return (grad_output * (p * self.x ** (p - 1)).astype(self.x.dtype, copy=False),)
 
+    def backward_graph(self, grad_output, output):
+        p, (x,) = self.exponent, self.inputs
+        if p == 0:
+            return (Tensor(np.zeros_like(grad_output.data)),)
+        return (grad_output * (x ** (p - 1) * p),)
+
 
 class Abs(Op):
     """y = |x|;  dx = g * sign(x) (0 at x = 0, as in PyTorch)."""
@@ -99,6 +126,9 @@ class Abs(Op):
 
     def backward(self, grad_output):
         return (grad_output * self.sign,)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * self.sign,)  # a constant: |x|'' = 0 almost everywhere
 
 
 class Exp(Op):
@@ -111,6 +141,9 @@ class Exp(Op):
     def backward(self, grad_output):
         return (grad_output * self.y,)
 
+    def backward_graph(self, grad_output, output):
+        return (grad_output * output,)
+
 
 class Log(Op):
     """y = log(x);  dx = g / x."""
@@ -122,6 +155,9 @@ class Log(Op):
     def backward(self, grad_output):
         return (grad_output / self.x,)
 
+    def backward_graph(self, grad_output, output):
+        return (grad_output / self.inputs[0],)
+
 
 class Sqrt(Op):
     """y = sqrt(x);  dx = g / (2 y)."""
@@ -132,6 +168,9 @@ class Sqrt(Op):
 
     def backward(self, grad_output):
         return (grad_output / (2 * self.y),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output / (output * 2),)
 
 
 class Cast(Op):
@@ -145,6 +184,9 @@ class Cast(Op):
 
     def backward(self, grad_output):
         return (grad_output,)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output,)  # the engine casts it back by a recorded Cast
 
     def describe(self) -> str:
         return f"Cast({self.dtype})"

@@ -4,6 +4,9 @@ arrays of a Transformer, so forward computes them in place and backward reuses t
 import numpy as np
 
 from dlpy.ops import broadcasts_to
+from dlpy.ops.matmul import matmul
+from dlpy.ops.shape import concat, swapaxes
+from dlpy.ops.softmax import softmax
 from dlpy.random import get_rng
 from dlpy.tensor import Op
 
@@ -12,6 +15,18 @@ def _heads(x, num_heads):
     """(batch, seq, heads * dim) -> a (batch, heads, seq, dim) view, no copy."""
     batch, seq, width = x.shape
     return x.reshape(batch, seq, num_heads, width // num_heads).transpose(0, 2, 1, 3)
+
+
+def _split_heads(x, num_heads):
+    """``_heads`` with recorded ops: (batch, seq, heads * dim) -> (batch, heads, seq, dim)."""
+    batch, seq, width = x.shape
+    return x.reshape(batch, seq, num_heads, width // num_heads).transpose((0, 2, 1, 3))
+
+
+def _merge_heads(x):
+    """(batch, heads, seq, dim) -> (batch, seq, heads * dim), recorded."""
+    batch, heads, seq, dim = x.shape
+    return x.transpose((0, 2, 1, 3)).reshape(batch, seq, heads * dim)
 
 
 class Attention(Op):
@@ -89,6 +104,36 @@ class Attention(Op):
         q_grad *= g.dtype.type(self.scale)
         k_grad = np.matmul(ds.swapaxes(-1, -2), self.q, out=k_grad)
         return tuple(grads) if grads[0] is not None else (q_grad, k_grad, v_grad)
+
+    def backward_graph(self, grad_output, output):
+        # backward's formulas with dlpy ops, P recomputed from q and k (create_graph)
+        if self.packed:
+            width = self.inputs[0].shape[-1] // 3
+            q, k, v = (self.inputs[0][..., i * width:(i + 1) * width] for i in range(3))
+        else:
+            q, k, v = self.inputs
+        g = grad_output
+        if self.num_heads is not None:
+            q, k, v, g = (_split_heads(t, self.num_heads) for t in (q, k, v, g))
+        q = q * self.scale
+        scores = matmul(q, swapaxes(k, -1, -2))
+        alive = None
+        if self.mask is not None:
+            dead = np.isneginf(self.mask)
+            # -inf as a large finite number: a fully masked row gets uniform weights, times 0
+            scores = scores + np.where(dead, np.finfo(self.mask.dtype).min / 2, self.mask)
+            if dead.all(axis=-1).any():
+                alive = ~dead.all(axis=-1, keepdims=True)
+        p = softmax(scores, -1) if alive is None else softmax(scores, -1) * alive
+        dp = matmul(g, swapaxes(v, -1, -2))
+        if self.keep is not None:
+            dp = dp * self.keep
+        ds = p * (dp - (dp * p).sum(-1, keepdims=True))
+        v_grad = matmul(swapaxes(p if self.keep is None else p * self.keep, -1, -2), g)
+        grads = [matmul(ds, k) * self.scale, matmul(swapaxes(ds, -1, -2), q), v_grad]
+        if self.num_heads is not None:
+            grads = [_merge_heads(t) for t in grads]
+        return (concat(grads, -1),) if self.packed else tuple(grads)
 
     def describe(self) -> str:
         return "Attention" + (f"(heads={self.num_heads})" if self.num_heads else "")

@@ -1,52 +1,69 @@
-"""2-D convolution and its transpose, max and average pooling and max unpooling over NCHW arrays
-(the lowercase functions also take unbatched CHW). The convolution is by im2col (each output
-position's input window becomes one row, so it is one matrix product per group) and the
+"""Convolution and its transpose, max and average pooling and max unpooling over (N, C, *spatial)
+arrays with 1, 2 or 3 spatial axes (L; H, W; D, H, W), one implementation for all three (the
+lowercase functions also take unbatched (C, *spatial)). The convolution is by im2col (each output
+position's input window becomes one column, so it is one matrix product per group) and the
 transposed convolution by its adjoint, col2im; the pools run over the kernel's strided views of
 the input."""
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from dlpy.ops.pad import pad
-from dlpy.ops.shape import squeeze, unsqueeze
+from dlpy.ops.shape import IndexAdd, squeeze, unsqueeze
 from dlpy.tensor import Op, Tensor
+
+# the spatial axes and the kernel's, by number of spatial axes, for the error messages
+SPATIAL = {1: ("L", "k"), 2: ("H, W", "kh, kw"), 3: ("D, H, W", "kd, kh, kw")}
+_TUPLE_WORDS = {1: "a 1-tuple", 2: "a pair", 3: "a triple"}
+
+
+def _ntuple(value, n: int, name: str) -> tuple[int, ...]:
+    """An int (repeated n times) or n ints as a tuple; anything else (bools too) a ValueError."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    if len(items) != n or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                  for v in items):
+        raise ValueError(f"{name}: expected an int or {_TUPLE_WORDS[n]} of ints, got {value!r}")
+    return tuple(int(v) for v in items)
 
 
 def _pair(value, name: str) -> tuple[int, int]:
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
+    return _ntuple(value, 2, name)
 
 
 def _single(value, name: str) -> int:
-    one = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-    if len(one) != 1 or not isinstance(one[0], (int, np.integer)) or isinstance(one[0], bool):
-        raise ValueError(f"{name}: expected an int or a 1-tuple of ints, got {value!r}")
-    return int(one[0])
+    return _ntuple(value, 1, name)[0]
 
 
-def _padding(name: str, padding, stride: tuple, pair: bool = True):
-    """A convolution's padding as given: "valid", "same" (stride 1 only, as PyTorch), or ints (a
-    pair for conv2d, one int for conv1d) that the caller checks are >= 0."""
+def _show(values: tuple):
+    """A setting as the messages show it: one int for 1-d, else the tuple."""
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _padding(name: str, padding, stride: tuple):
+    """A convolution's padding as given: "valid", "same" (stride 1 only, as PyTorch), or one int
+    per spatial axis (len(stride) of them) that the caller checks are >= 0."""
     if isinstance(padding, str):
         if padding not in ("valid", "same"):
             raise ValueError(f"{name}: padding must be ints, 'valid' or 'same', got {padding!r}")
         if padding == "same" and any(s != 1 for s in stride):
             raise ValueError(f"{name}: padding='same' needs stride 1, as in PyTorch, got stride "
-                             f"{stride if pair else stride[0]}")
+                             f"{_show(stride)}")
         return padding
-    return _pair(padding, f"{name}: padding") if pair else _single(padding, f"{name}: padding")
+    return _ntuple(padding, len(stride), f"{name}: padding")
 
 
-def _dilation(value, name: str, pair: bool = True):
-    """dilation as given (a pair, or one int for conv1d), checked >= 1."""
-    dilation = _pair(value, f"{name}: dilation") if pair else (_single(value, f"{name}: dilation"),)
+def _dilation(value, name: str, n: int = 2) -> tuple[int, ...]:
+    """dilation as n ints, checked >= 1."""
+    dilation = _ntuple(value, n, f"{name}: dilation")
     if min(dilation) < 1:
-        raise ValueError(f"{name}: need dilation >= 1, got {dilation if pair else dilation[0]}")
-    return dilation if pair else dilation[0]
+        raise ValueError(f"{name}: need dilation >= 1, got {_show(dilation)}")
+    return dilation
 
 
 def _groups(value, name: str) -> int:
@@ -55,11 +72,10 @@ def _groups(value, name: str) -> int:
     return int(value)
 
 
-def _check_conv_shapes(name: str, x_shape, w_shape, groups: int, spatial: str,
-                       kernel: str) -> None:
+def _check_conv_shapes(name: str, x_shape, w_shape, groups: int, nd: int) -> None:
     """x (N, C, *spatial) and weight (O, C / groups, *kernel), C and O divisible by groups."""
-    ndim = 2 + spatial.count(",") + 1
-    if len(x_shape) != ndim or len(w_shape) != ndim:
+    spatial, kernel = SPATIAL[nd]
+    if len(x_shape) != nd + 2 or len(w_shape) != nd + 2:
         raise ValueError(
             f"{name}: expected x (N, C, {spatial}) or unbatched (C, {spatial}) and weight "
             f"(O, C / groups, {kernel}), got x {x_shape} and weight {w_shape}"
@@ -86,107 +102,136 @@ def _span(kernel, dilation) -> tuple[int, ...]:
     return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
 
 
-def _output_size(name: str, size: tuple[int, int], kernel, stride, padding,
-                 dilation=(1, 1)) -> tuple[int, int]:
-    span = _span(kernel, dilation)
-    out = tuple((size[i] + 2 * padding[i] - span[i]) // stride[i] + 1 for i in range(2))
-    if out[0] < 1 or out[1] < 1:
-        dilated = "" if dilation == (1, 1) else f" with dilation {dilation}"
-        raise ValueError(
-            f"{name}: kernel {kernel}{dilated} does not fit the input {size} with padding "
-            f"{padding}"
-        )
+def _output_size(name: str, size, kernel, stride, padding, dilation) -> tuple[int, ...]:
+    """(size + 2 padding - d (k - 1) - 1) // stride + 1 along each axis, at least 1."""
+    size, kernel, dilation = tuple(size), tuple(kernel), tuple(dilation)
+    out = tuple((n + 2 * p - span) // s + 1 for n, span, s, p in
+                zip(size, _span(kernel, dilation), stride, padding))
+    if min(out) < 1:
+        dilated = "" if set(dilation) == {1} else f" with dilation {_show(dilation)}"
+        if len(size) == 1:
+            raise ValueError(f"{name}: kernel size {kernel[0]}{dilated} does not fit the input "
+                             f"length {size[0]} with padding {padding[0]}")
+        raise ValueError(f"{name}: kernel {kernel}{dilated} does not fit the input {size} with "
+                         f"padding {tuple(padding)}")
     return out
 
 
+def _kernel_positions(kernel, stride, dilation, out_size):
+    """Yield each kernel position (i, j, ...) in row-major order and the index of the values it
+    reads in every window: the (N, C) axes whole, then out_size values every stride from d i
+    along each spatial axis (the slices made once per axis, as this runs per position)."""
+    per_axis = [[slice(i * d, i * d + s * (o - 1) + 1, s) for i in range(k)]
+                for k, s, d, o in zip(kernel, stride, dilation, out_size)]
+    whole = (slice(None), slice(None))
+    for position, slices in zip(itertools.product(*map(range, kernel)),
+                                itertools.product(*per_axis)):
+        yield position, whole + slices
+
+
 def _windows(x: np.ndarray, kernel, stride, dilation, out_size) -> np.ndarray:
-    """A view (N, C, H_out, W_out, kh, kw) of every window of x (already padded): windows start
+    """A view (N, C, *out_size, *kernel) of every window of x (already padded): windows start
     every stride and take every dilation-th value."""
-    view = sliding_window_view(x, _span(kernel, dilation), axis=(2, 3))
-    return view[:, :, : stride[0] * (out_size[0] - 1) + 1: stride[0],
-                : stride[1] * (out_size[1] - 1) + 1: stride[1], :: dilation[0], :: dilation[1]]
+    nd = len(kernel)
+    view = sliding_window_view(x, _span(kernel, dilation), axis=tuple(range(2, 2 + nd)))
+    return view[(slice(None), slice(None))
+                + tuple(slice(None, s * (o - 1) + 1, s) for s, o in zip(stride, out_size))
+                + tuple(slice(None, None, d) for d in dilation)]
 
 
 def _add_windows(grad_padded: np.ndarray, window_grads: np.ndarray, stride, dilation,
                  out_size) -> None:
-    """The adjoint of _windows: add window_grads (N, C, H_out, W_out, kh, kw) back in place."""
-    kh, kw = window_grads.shape[-2:]
-    for i in range(kh):
-        for j in range(kw):
-            top, left = i * dilation[0], j * dilation[1]
-            grad_padded[:, :, top: top + stride[0] * (out_size[0] - 1) + 1: stride[0],
-                        left: left + stride[1] * (out_size[1] - 1) + 1: stride[1]] += \
-                window_grads[..., i, j]
+    """The adjoint of _windows: add window_grads (N, C, *out_size, *kernel) back in place, one
+    strided slice per kernel position."""
+    kernel = window_grads.shape[-len(stride):]
+    for position, index in _kernel_positions(kernel, stride, dilation, out_size):
+        grad_padded[index] += window_grads[(..., *position)]
 
 
 def _im2col(x_padded: np.ndarray, kernel, stride, dilation, out_size,
             groups: int) -> np.ndarray:
-    """(G, C/G*kh*kw, N*H_out*W_out): each window of x (N, C, H, W, already padded) as a column,
-    the rows channel-major (C, kh, kw), one block per group; one copy."""
-    n = x_padded.shape[0]
+    """(G, C/G*prod(kernel), N*prod(out_size)): each window of x (N, C, *spatial, already
+    padded) as a column, the rows channel-major (C, *kernel), one block per group; one copy."""
+    n, nd = x_padded.shape[0], len(kernel)
     windows = _windows(x_padded, kernel, stride, dilation, out_size)
-    # (C, kh, kw, N, H_out, W_out) -> (G, C/G*kh*kw, N*H_out*W_out)
-    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(groups, -1, n * out_size[0] * out_size[1])
+    # (N, C, *out, *kernel) -> (C, *kernel, N, *out) -> (G, C/G*prod(kernel), N*prod(out))
+    order = (1, *range(2 + nd, 2 + 2 * nd), 0, *range(2, 2 + nd))
+    return windows.transpose(order).reshape(groups, -1, n * math.prod(out_size))
 
 
 def _col2im(cols: np.ndarray, shape, kernel, stride, padding, dilation,
             out_size) -> np.ndarray:
-    """The adjoint of _im2col of x padded: cols (G, C/G*kh*kw, N*H_out*W_out) added back window
-    by window into an (N, C, H, W) = shape array (a transposed view of a (C, N, H, W) one:
-    accumulating channel-major, the cols' own order, is faster)."""
-    n, c, h, w = shape
-    (kh, kw), (ph, pw) = kernel, padding
-    padded = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    _add_windows(padded, cols.reshape(c, kh, kw, n, *out_size).transpose(0, 3, 4, 5, 1, 2),
-                 stride, dilation, out_size)
-    return _unpad(padded, padding).transpose(1, 0, 2, 3)
+    """The adjoint of _im2col of x padded: cols (G, C/G*prod(kernel), N*prod(out_size)) added
+    back window by window into an (N, C, *spatial) = shape array (a transposed view of a
+    (C, N, *spatial) one: accumulating channel-major, the cols' own order, is faster)."""
+    n, c, *spatial = shape
+    nd = len(kernel)
+    padded = np.zeros((c, n, *(size + 2 * p for size, p in zip(spatial, padding))),
+                      dtype=cols.dtype)
+    # (C, *kernel, N, *out) -> (C, N, *out, *kernel)
+    order = (0, 1 + nd, *range(2 + nd, 2 + 2 * nd), *range(1, 1 + nd))
+    _add_windows(padded, cols.reshape(c, *kernel, n, *out_size).transpose(order), stride,
+                 dilation, out_size)
+    return _unpad(padded, padding).transpose(1, 0, *range(2, 2 + nd))
 
 
 def _pad(x: np.ndarray, padding) -> np.ndarray:
-    if padding == (0, 0):
+    if not any(padding):
         return x
-    widths = ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2)
-    return np.pad(x, widths)
+    return np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in padding))
 
 
 def _unpad(x: np.ndarray, padding) -> np.ndarray:
-    ph, pw = padding
-    return x[:, :, ph: x.shape[2] - ph, pw: x.shape[3] - pw]
+    return x[(slice(None), slice(None)) + tuple(slice(p, n - p) for p, n in
+                                                zip(padding, x.shape[2:]))]
 
 
-class Conv2d(Op):
-    """y[n, o] = sum_{c,i,j} w[o, c, i, j] * x_pad[n, g(o) C/G + c, s*h + d*i, s*w + d*j] + b[o],
-    g(o) = o // (O/G) the group of output channel o (G = groups; depthwise: G = C).
+def _correlate(cols: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """g @ cols^T per group, (G, M, L) and (G, K, L) -> (G, M, K), as the transpose of
+    cols @ g^T: the same sums, but OpenBLAS runs this orientation 20-25% faster (the long L
+    axis contiguous in the first operand), and the (K, M) result is small to transpose."""
+    return (cols @ g.transpose(0, 2, 1)).transpose(0, 2, 1)
 
-    x (N, C, H, W), weight (O, C/G, kh, kw), bias (O,) -> y (N, O, H_out, W_out).
-    With cols the im2col matrix, one (C/G*kh*kw, N*H_out*W_out) block per group: y = w @ cols,
-    dw = g @ cols^T, d cols = w^T @ g, added back window by window (col2im) to give dx.
-    Channel-major cols keep the copies' inner loops along image rows, which is faster than
-    window-major.
+
+def _channels_first(array: np.ndarray) -> np.ndarray:
+    """(N, C, *spatial) <-> (C, N, *spatial)."""
+    return array.transpose(1, 0, *range(2, array.ndim))
+
+
+class ConvNd(Op):
+    """y[n, o, *t] = sum_{c, *i} w[o, c, *i] * x_pad[n, g(o) C/G + c, *(s t + d i)] + b[o],
+    g(o) = o // (O/G) the group of output channel o (G = groups; depthwise: G = C), over 1, 2 or
+    3 spatial axes (Conv1d, Conv2d, Conv3d: the same op, named for the graph).
+
+    x (N, C, *spatial), weight (O, C/G, *kernel), bias (O,) -> y (N, O, *out_size).
+    With cols the im2col matrix, one (C/G*prod(kernel), N*prod(out_size)) block per group:
+    y = w @ cols, dw = g @ cols^T, d cols = w^T @ g, added back window by window (col2im) to
+    give dx. Channel-major cols keep the copies' inner loops along image rows, which is faster
+    than window-major.
     """
 
-    def __init__(self, stride, padding, dilation=(1, 1), groups=1):
+    name = "conv"
+
+    def __init__(self, stride, padding, dilation, groups=1):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
     def forward(self, x, weight, bias=None):
-        n, c, h, w = x.shape
-        out_channels, _, kh, kw = weight.shape
-        groups = self.groups
-        self.out_size = ho, wo = _output_size("conv2d", (h, w), (kh, kw), self.stride,
-                                              self.padding, self.dilation)
+        n, groups, out_channels = x.shape[0], self.groups, weight.shape[0]
+        self.out_size = _output_size(self.name, x.shape[2:], weight.shape[2:], self.stride,
+                                     self.padding, self.dilation)
         self.x_shape, self.weight = x.shape, weight
-        self.cols = _im2col(_pad(x, self.padding), (kh, kw), self.stride, self.dilation,
+        self.cols = _im2col(_pad(x, self.padding), weight.shape[2:], self.stride, self.dilation,
                             self.out_size, groups)
-        y = weight.reshape(groups, out_channels // groups, -1) @ self.cols  # (G, O/G, N*HW)
+        y = weight.reshape(groups, out_channels // groups, -1) @ self.cols  # (G, O/G, N*out)
         if bias is not None:
             y += bias.reshape(groups, -1, 1)
-        return np.ascontiguousarray(y.reshape(out_channels, n, ho, wo).transpose(1, 0, 2, 3))
+        return np.ascontiguousarray(_channels_first(y.reshape(out_channels, n, *self.out_size)))
 
     def backward(self, grad_output):
         weight, groups = self.weight, self.groups
         out_channels = weight.shape[0]
-        # (G, O/G, N*H_out*W_out)
-        g = grad_output.transpose(1, 0, 2, 3).reshape(groups, out_channels // groups, -1)
+        # (G, O/G, N*prod(out_size))
+        g = _channels_first(grad_output).reshape(groups, out_channels // groups, -1)
         x_grad = None
         if self.inputs[0].requires_grad:
             w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
@@ -194,66 +239,156 @@ class Conv2d(Op):
                              self.dilation, self.out_size)
         w_grad = None
         if self.inputs[1].requires_grad:
-            w_grad = (g @ self.cols.transpose(0, 2, 1)).reshape(weight.shape)
+            w_grad = _correlate(self.cols, g).reshape(weight.shape)
         if len(self.inputs) == 2:
             return x_grad, w_grad
         b_grad = g.sum(axis=2).reshape(out_channels) if self.inputs[2].requires_grad else None
         return x_grad, w_grad, b_grad
 
+    def backward_graph(self, grad_output, output):
+        x, weight = self.inputs[:2]
+        nd, kernel = len(self.stride), weight.shape[2:]
+        x_grad = w_grad = None
+        if x.requires_grad:  # the transposed convolution of g by the same weight, padded at
+            # the end (output_padding) to what the strided windows did not reach
+            reach = _transpose_output_size(self.name, output.shape[2:], kernel, self.stride,
+                                           self.padding, (0,) * nd, self.dilation)
+            extra = tuple(size - r for size, r in zip(x.shape[2:], reach))
+            x_grad = _CONV_TRANSPOSE_OPS[nd](self.stride, self.padding, extra, self.dilation,
+                                             self.groups)(grad_output, weight)
+        if weight.requires_grad:
+            w_grad = _conv_weight_grad(x, grad_output, kernel, self.stride, self.padding,
+                                       self.dilation, self.groups)
+        return (x_grad, w_grad, _bias_grad(grad_output))[:len(self.inputs)]
 
-class ConvTranspose2d(Op):
-    """The transpose of Conv2d's map x -> y (PyTorch's conv_transpose2d): each input value
-    spreads w times itself over its window of the output,
-    y[n, g(c) O/G + o, s*h + d*i - p, s*w + d*j - p] += x[n, c, h, w] * w[c, o, i, j], then
-    y[:, o] += b[o] (what lands in the padding p is dropped; G = groups, g(c) = c // (C/G)).
 
-    x (N, C, H, W), weight (C, O/G, kh, kw), bias (O,) -> y (N, O, H_out, W_out),
-    H_out = (H - 1) s - 2p + d (kh - 1) + 1 + output_padding (the extra rows at the bottom).
-    Forward is Conv2d's input gradient: cols = w^T @ x, added back window by window (col2im).
-    Backward is Conv2d's forward and weight gradient: with cols(g) the im2col matrix of the
-    output gradient, dx = w @ cols(g) (conv2d of g by w), dw = x @ cols(g)^T.
+class Conv1d(ConvNd):
+    name = "conv1d"
+
+
+class Conv2d(ConvNd):
+    name = "conv2d"
+
+
+class Conv3d(ConvNd):
+    name = "conv3d"
+
+
+class ConvTransposeNd(Op):
+    """The transpose of ConvNd's map x -> y (PyTorch's conv_transpose1d / 2d / 3d): each input
+    value spreads w times itself over its window of the output,
+    y[n, g(c) O/G + o, *(s t + d i - p)] += x[n, c, *t] * w[c, o, *i], then y[:, o] += b[o]
+    (what lands in the padding p is dropped; G = groups, g(c) = c // (C/G)).
+
+    x (N, C, *spatial), weight (C, O/G, *kernel), bias (O,) -> y (N, O, *out_size),
+    out = (size - 1) s - 2p + d (k - 1) + 1 + output_padding (the extra values at the end).
+    Forward is ConvNd's input gradient: cols = w^T @ x, added back window by window (col2im).
+    Backward is ConvNd's forward and weight gradient: with cols(g) the im2col matrix of the
+    output gradient, dx = w @ cols(g) (the convolution of g by w), dw = x @ cols(g)^T.
     """
+
+    name = "conv_transpose"
 
     def __init__(self, stride, padding, output_padding, dilation, groups):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
         self.dilation, self.groups = dilation, groups
 
     def forward(self, x, weight, bias=None):
-        n, c, h, w = x.shape
-        groups = self.groups
-        kernel = weight.shape[2:]
+        n, c, *spatial = x.shape
+        groups, kernel = self.groups, weight.shape[2:]
         out_channels = weight.shape[1] * groups
-        self.out_size = _transpose_output_size(
-            "conv_transpose2d", (h, w), kernel, self.stride, self.padding, self.output_padding,
-            self.dilation)
+        self.out_size = _transpose_output_size(self.name, spatial, kernel, self.stride,
+                                               self.padding, self.output_padding, self.dilation)
         self.x_shape, self.weight = x.shape, weight
-        self.x_cols = x.transpose(1, 0, 2, 3).reshape(groups, c // groups, -1)  # (G, C/G, NHW)
-        w_t = weight.reshape(groups, c // groups, -1).transpose(0, 2, 1)  # (G, O/G*kh*kw, C/G)
+        self.x_cols = _channels_first(x).reshape(groups, c // groups, -1)  # (G, C/G, N*prod)
+        w_t = weight.reshape(groups, c // groups, -1).transpose(0, 2, 1)  # (G, O/G*k, C/G)
         y = np.ascontiguousarray(_col2im(w_t @ self.x_cols, (n, out_channels, *self.out_size),
                                          kernel, self.stride, self.padding, self.dilation,
-                                         (h, w)))
+                                         spatial))
         if bias is not None:
-            y += bias.reshape(-1, 1, 1)
+            y += bias.reshape(-1, *(1,) * len(spatial))
         return y
 
     def backward(self, grad_output):
         weight, groups = self.weight, self.groups
         c = weight.shape[0]
-        n, _, h, w = self.x_shape
+        n, _, *spatial = self.x_shape
         x_grad = w_grad = None
         if self.inputs[0].requires_grad or self.inputs[1].requires_grad:
-            # (G, O/G*kh*kw, N*H*W): the windows of g that each input value wrote to
+            # (G, O/G*prod(kernel), N*prod(spatial)): the windows of g each input value wrote to
             cols = _im2col(_pad(grad_output, self.padding), weight.shape[2:], self.stride,
-                           self.dilation, (h, w), groups)
+                           self.dilation, spatial, groups)
             if self.inputs[0].requires_grad:
-                x_grad = (weight.reshape(groups, c // groups, -1) @ cols).reshape(
-                    c, n, h, w).transpose(1, 0, 2, 3)
+                x_grad = _channels_first(
+                    (weight.reshape(groups, c // groups, -1) @ cols).reshape(c, n, *spatial))
             if self.inputs[1].requires_grad:
-                w_grad = (self.x_cols @ cols.transpose(0, 2, 1)).reshape(weight.shape)
+                w_grad = _correlate(cols, self.x_cols).reshape(weight.shape)
         if len(self.inputs) == 2:
             return x_grad, w_grad
-        b_grad = grad_output.sum(axis=(0, 2, 3)) if self.inputs[2].requires_grad else None
+        b_grad = grad_output.sum(axis=(0, *range(2, grad_output.ndim))) \
+            if self.inputs[2].requires_grad else None
         return x_grad, w_grad, b_grad
+
+    def backward_graph(self, grad_output, output):
+        x, weight = self.inputs[:2]
+        nd, kernel = len(self.stride), weight.shape[2:]
+        x_grad = w_grad = None
+        if x.requires_grad:  # the convolution of g by the same weight; an output_padding of a
+            # stride or more gives windows past x's end, cut off
+            x_grad = _CONV_OPS[nd](self.stride, self.padding, self.dilation,
+                                   self.groups)(grad_output, weight)
+            if x_grad.shape != x.shape:
+                x_grad = x_grad[(slice(None), slice(None))
+                                + tuple(slice(0, size) for size in x.shape[2:])]
+        if weight.requires_grad:
+            w_grad = _conv_weight_grad(grad_output, x, kernel, self.stride, self.padding,
+                                       self.dilation, self.groups)
+        return (x_grad, w_grad, _bias_grad(grad_output))[:len(self.inputs)]
+
+
+class ConvTranspose1d(ConvTransposeNd):
+    name = "conv_transpose1d"
+
+
+class ConvTranspose2d(ConvTransposeNd):
+    name = "conv_transpose2d"
+
+
+class ConvTranspose3d(ConvTransposeNd):
+    name = "conv_transpose3d"
+
+
+def _bias_grad(grad_output: Tensor) -> Tensor:
+    """The bias gradient of a convolution, recorded: g summed over all but the channels."""
+    return grad_output.sum(axis=(0, *range(2, grad_output.ndim)))
+
+
+def _conv_weight_grad(x: Tensor, g: Tensor, kernel, stride, padding, dilation,
+                      groups: int) -> Tensor:
+    """dw[o, c, *i] = sum_{n, t} g[n, o, *t] x_pad[n, q(o) C/G + c, *(s t + d i)] (q(o) the
+    group of o), ConvNd's weight gradient as a recorded graph: itself a convolution, of x's
+    channels within a group as the batch and (group, sample) as the channels, by g (O, N, *out)
+    as the weight, stride and dilation swapped; cut to the kernel where strides left some."""
+    n, c, *spatial = x.shape
+    nd = len(spatial)
+    inner = tuple(range(3, 3 + nd))
+    # (N, G, C/G, *spatial) -> (C/G, G, N, *spatial) -> (C/G, G N, *spatial)
+    batch = x.reshape((n, groups, c // groups, *spatial)).permute(2, 1, 0, *inner)
+    batch = batch.reshape((c // groups, groups * n, *spatial))
+    weight = g.permute(1, 0, *range(2, 2 + nd))  # (O, N, *out): each group's N channels
+    w_grad = _CONV_OPS[nd](dilation, padding, stride, groups)(batch, weight)  # (C/G, O, ...)
+    w_grad = w_grad.permute(1, 0, *range(2, 2 + nd))
+    if w_grad.shape[2:] != tuple(kernel):
+        w_grad = w_grad[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
+    return w_grad
+
+
+def _plane_index(flat: np.ndarray) -> tuple:
+    """The index that takes flat[..., k] from each plane of a (*lead, P) array: the lead
+    axes' positions, broadcast against flat (*lead, m)."""
+    lead = flat.shape[:-1]
+    return tuple(np.arange(size).reshape((size,) + (1,) * (len(lead) - axis))
+                 for axis, size in enumerate(lead)) + (flat,)
 
 
 def _transpose_output_size(name: str, size, kernel, stride, padding, output_padding,
@@ -268,17 +403,19 @@ def _transpose_output_size(name: str, size, kernel, stride, padding, output_padd
     return out
 
 
-class MaxPool2d(Op):
-    """y[n, c, h, w] = max of the window at (s*h, s*w) of x padded with -inf (past the bottom and
-    right too where ceil_mode keeps a partial last window), taking every d-th value (dilation);
-    the gradient goes to the first maximum in x of each window (as in PyTorch).
-    x (N, C, H, W) -> (N, C, H_out, W_out).
+class MaxPoolNd(Op):
+    """y[n, c, *t] = max of the window at s t of x padded with -inf (past the end too where
+    ceil_mode keeps a partial last window), taking every d-th value (dilation); the gradient
+    goes to the first maximum in x of each window (as in PyTorch). x (N, C, *spatial) ->
+    (N, C, *out_size), 1, 2 or 3 spatial axes.
 
-    Computed over the kh*kw strided views x[:, :, d*i::s, d*j::s] (one per window position), so
-    no window array is copied: kh*kw element-wise maxima forward, comparisons backward.
+    Computed over the prod(kernel) strided views x[:, :, *(d i::s)] (one per window position),
+    so no window array is copied: element-wise maxima forward, comparisons backward.
     """
 
-    def __init__(self, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
+    name = "max_pool"
+
+    def __init__(self, kernel_size, stride, padding, dilation, ceil_mode=False):
         self.kernel, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.ceil_mode = dilation, ceil_mode
 
@@ -287,7 +424,7 @@ class MaxPool2d(Op):
 
     def forward(self, x):
         self.x_shape = x.shape
-        self.out_size = _pool_output_size("max_pool2d", x.shape[2:], self.kernel, self.stride,
+        self.out_size = _pool_output_size(self.name, x.shape[2:], self.kernel, self.stride,
                                           self.padding, self.ceil_mode, self.dilation)
         self.padded = _pool_pad(x, self._padded_shape(), self.padding, -np.inf)
         views = self._views(self.padded)
@@ -301,54 +438,75 @@ class MaxPool2d(Op):
         return _pool_padded_shape(self.x_shape, self.kernel, self.stride, self.padding,
                                   self.dilation, self.out_size)
 
-    def _reads(self, i: int, j: int):
-        """The input rows (H_out,) and columns (W_out,) that window position (i, j) reads."""
-        (sh, sw), (dh, dw), (ph, pw) = self.stride, self.dilation, self.padding
-        ho, wo = self.out_size
-        return np.arange(ho) * sh - ph + i * dh, np.arange(wo) * sw - pw + j * dw
+    def _reads(self, position) -> list[np.ndarray]:
+        """Along each axis, the input positions (out_size[axis],) that window position reads."""
+        return [np.arange(out) * s - p + i * d for i, s, d, p, out in
+                zip(position, self.stride, self.dilation, self.padding, self.out_size)]
 
     def _first_maxima(self):
-        """For each window position (i, j) in turn, where it holds its window's first maximum
-        inside x (so a window of -inf only takes its first value in x, as PyTorch)."""
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-        (ph, pw), (ho, wo), (h, w) = self.padding, self.out_size, self.x_shape[2:]
+        """For each window position in turn, where it holds its window's first maximum inside
+        x (so a window of -inf only takes its first value in x, as PyTorch)."""
+        nd = len(self.kernel)
+        axes = list(enumerate(zip(self.stride, self.dilation, self.padding, self.out_size,
+                                  self.x_shape[2:])))
         taken = np.zeros(self.y.shape, dtype=bool)  # windows whose maximum is already found
-        views = self._views(self.padded)
-        for i in range(kh):
-            for j in range(kw):
-                first = next(views) == self.y
-                top, left = i * dh - ph, j * dw - pw
-                if top < 0 or top + sh * (ho - 1) >= h or left < 0 or left + sw * (wo - 1) >= w:
-                    rows, cols = self._reads(i, j)  # it reads padding: never the maximum
-                    first &= ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))
-                first &= ~taken
-                taken |= first
-                yield i, j, first
+        for position, view in zip(itertools.product(*map(range, self.kernel)),
+                                  self._views(self.padded)):
+            first = view == self.y
+            for (axis, (s, d, p, out, size)), i in zip(axes, position):
+                start = i * d - p
+                if start < 0 or start + s * (out - 1) >= size:  # it reads padding: never the max
+                    reads = np.arange(out) * s + start
+                    inside = (reads >= 0) & (reads < size)
+                    first &= inside.reshape((-1,) + (1,) * (nd - 1 - axis))
+            first &= ~taken
+            taken |= first
+            yield position, first
 
     def indices(self) -> np.ndarray:
-        """(N, C, H_out, W_out) int64: where each maximum is, as an index into the flattened
-        H*W of its input plane (PyTorch's return_indices)."""
+        """(N, C, *out_size) int64: where each maximum is, as an index into the flattened
+        spatial axes of its input plane (PyTorch's return_indices)."""
+        nd, size = len(self.kernel), self.x_shape[2:]
         indices = np.zeros(self.y.shape, dtype=np.int64)
-        for i, j, first in self._first_maxima():
-            rows, cols = self._reads(i, j)
-            np.copyto(indices, rows[:, None] * self.x_shape[3] + cols, where=first)
+        for position, first in self._first_maxima():
+            flat = 0
+            for axis, reads in enumerate(self._reads(position)):
+                flat = flat * size[axis] + reads.reshape((-1,) + (1,) * (nd - 1 - axis))
+            np.copyto(indices, flat, where=first)
         return indices
 
     def backward(self, grad_output):
         grad = np.zeros(self._padded_shape(), dtype=grad_output.dtype)
-        for (_, _, first), grad_view in zip(self._first_maxima(), self._views(grad)):
+        for (_, first), grad_view in zip(self._first_maxima(), self._views(grad)):
             grad_view += grad_output * first
-        (ph, pw), (h, w) = self.padding, self.x_shape[2:]
-        return (grad[:, :, ph: ph + h, pw: pw + w],)
+        return (_pool_crop(grad, self.padding, self.x_shape),)
+
+    def backward_graph(self, grad_output, output):
+        # g added at each window's first maximum: constant positions, so a recorded IndexAdd
+        n, c, *spatial = self.x_shape
+        flat = self.indices().reshape(n, c, -1)
+        planes = IndexAdd(_plane_index(flat), (n, c, math.prod(spatial)))(
+            grad_output.reshape((n, c, -1)))
+        return (planes.reshape(self.x_shape),)
 
 
-def _pool_views(array, kernel, stride, out_size, dilation=(1, 1)):
-    """Yield the (N, C, H_out, W_out) view of array at each window position, in order."""
-    (kh, kw), (sh, sw), (ho, wo), (dh, dw) = kernel, stride, out_size, dilation
-    for i in range(kh):
-        for j in range(kw):
-            top, left = i * dh, j * dw
-            yield array[:, :, top: top + sh * (ho - 1) + 1: sh, left: left + sw * (wo - 1) + 1: sw]
+class MaxPool1d(MaxPoolNd):
+    name = "max_pool1d"
+
+
+class MaxPool2d(MaxPoolNd):
+    name = "max_pool2d"
+
+
+class MaxPool3d(MaxPoolNd):
+    name = "max_pool3d"
+
+
+def _pool_views(array, kernel, stride, out_size, dilation=None):
+    """Yield the (N, C, *out_size) view of array at each window position, in order."""
+    dilation = (1,) * len(kernel) if dilation is None else dilation
+    for _, index in _kernel_positions(kernel, stride, dilation, out_size):
+        yield array[index]
 
 
 def _pool_padded_shape(x_shape, kernel, stride, padding, dilation, out_size):
@@ -359,21 +517,31 @@ def _pool_padded_shape(x_shape, kernel, stride, padding, dilation, out_size):
         zip(x_shape[2:], padding, stride, _span(kernel, dilation), out_size))
 
 
+def _inside(padding, x_shape) -> tuple[slice, ...]:
+    """Where x lies in its padded array: padding[axis] values after the start of each axis."""
+    return (slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in
+                                              zip(padding, x_shape[2:]))
+
+
 def _pool_pad(x: np.ndarray, shape, padding, value) -> np.ndarray:
-    """x inside a shape-sized array of value, padding[0] rows above and padding[1] columns left
-    of it (x itself where nothing is added)."""
+    """x inside a shape-sized array of value, padding[axis] values before it along each spatial
+    axis (x itself where nothing is added)."""
     if shape == x.shape:
         return x
-    (ph, pw), (h, w) = padding, x.shape[2:]
     padded = np.full(shape, value, dtype=x.dtype)
-    padded[:, :, ph: ph + h, pw: pw + w] = x
+    padded[_inside(padding, x.shape)] = x
     return padded
 
 
+def _pool_crop(grad: np.ndarray, padding, x_shape) -> np.ndarray:
+    return grad[_inside(padding, x_shape)]
+
+
 def _pool_output_size(name: str, size, kernel, stride, padding, ceil_mode: bool,
-                      dilation=(1, 1)):
+                      dilation=None):
     """PyTorch's pooling sizes: floor((size + 2p - d (k - 1) - 1) / s) + 1, or with ceil_mode the
     ceiling, less one where the last window would start in the right padding."""
+    dilation = (1,) * len(kernel) if dilation is None else dilation
     out = []
     for n, span, s, p in zip(size, _span(kernel, dilation), stride, padding):
         length = (n + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
@@ -400,14 +568,16 @@ def _window_counts(size: int, kernel: int, stride: int, padding: int, out: int,
     return end - start
 
 
-class AvgPool2d(Op):
-    """y[n, c, h, w] = (sum of the window at (s*h - p, s*w - p) of x, zero outside) / d[h, w];
-    dx = g / d added back to every window. x (N, C, H, W) -> (N, C, H_out, W_out).
+class AvgPoolNd(Op):
+    """y[n, c, *t] = (sum of the window at s t - p of x, zero outside) / d[*t];
+    dx = g / d added back to every window. x (N, C, *spatial) -> (N, C, *out_size).
 
     d is the window's size (count_include_pad; with ceil_mode a window running past the padded
     input counts only its part inside it), or the count of its values inside x, or
     divisor_override: a product of one count per axis. Summed over the kernel's strided views.
     """
+
+    name = "avg_pool"
 
     def __init__(self, kernel_size, stride, padding, ceil_mode, count_include_pad,
                  divisor_override):
@@ -416,25 +586,32 @@ class AvgPool2d(Op):
         self.divisor_override = divisor_override
 
     def _padded_shape(self):
-        return _pool_padded_shape(self.x_shape, self.kernel, self.stride, self.padding, (1, 1),
-                                  self.out_size)
+        return _pool_padded_shape(self.x_shape, self.kernel, self.stride, self.padding,
+                                  (1,) * len(self.kernel), self.out_size)
+
+    def _settings(self) -> tuple:
+        return (self.kernel, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                self.divisor_override)
+
+    def _prepare(self, x_shape, dtype) -> None:
+        """The output size and the divisor for an input of x_shape."""
+        self.x_shape = x_shape
+        self.out_size = _pool_output_size(self.name, x_shape[2:], self.kernel, self.stride,
+                                          self.padding, self.ceil_mode)
+        if self.divisor_override is not None:
+            self.divisor = np.asarray(self.divisor_override, dtype=dtype)
+        else:
+            counts = [_window_counts(*axis, self.count_include_pad) for axis in zip(
+                x_shape[2:], self.kernel, self.stride, self.padding, self.out_size)]
+            self.divisor = functools.reduce(np.multiply.outer, counts).astype(dtype)
 
     def forward(self, x):
-        self.x_shape = x.shape
-        self.out_size = _pool_output_size("avg_pool2d", x.shape[2:], self.kernel, self.stride,
-                                          self.padding, self.ceil_mode)
-        h, w = x.shape[2:]
+        self._prepare(x.shape, x.dtype)
         padded = _pool_pad(x, self._padded_shape(), self.padding, 0.0)
         views = _pool_views(padded, self.kernel, self.stride, self.out_size)
         y = next(views).copy()
         for view in views:
             y += view
-        if self.divisor_override is not None:
-            self.divisor = np.asarray(self.divisor_override, dtype=x.dtype)
-        else:
-            counts = [_window_counts(*axis, self.count_include_pad) for axis in zip(
-                (h, w), self.kernel, self.stride, self.padding, self.out_size)]
-            self.divisor = np.outer(*counts).astype(x.dtype)  # (H_out, W_out)
         y /= self.divisor
         return y
 
@@ -443,12 +620,130 @@ class AvgPool2d(Op):
         share = grad_output / self.divisor
         for grad_view in _pool_views(grad, self.kernel, self.stride, self.out_size):
             grad_view += share
-        (ph, pw), (h, w) = self.padding, self.x_shape[2:]
-        return (grad[:, :, ph: ph + h, pw: pw + w],)
+        return (_pool_crop(grad, self.padding, self.x_shape),)
+
+    def backward_graph(self, grad_output, output):
+        return (AvgPoolBackward(type(self), self._settings(), self.x_shape)(grad_output),)
+
+
+class AvgPoolBackward(Op):
+    """AvgPoolNd's backward as an op, for create_graph: g (N, C, *out) -> (N, C, *spatial) =
+    x_shape, g / d added back to every window. Linear, and the pool's adjoint, so its own
+    gradient is the pool of the output's gradient."""
+
+    name = "avg_pool_backward"
+
+    def __init__(self, pool_type, settings, x_shape):
+        self.pool_type, self.settings, self.x_shape = pool_type, settings, x_shape
+
+    def _pool(self, dtype) -> AvgPoolNd:
+        pool = self.pool_type(*self.settings)
+        pool._prepare(self.x_shape, dtype)
+        return pool
+
+    def forward(self, grad_output):
+        return np.ascontiguousarray(self._pool(grad_output.dtype).backward(grad_output)[0])
+
+    def backward(self, grad_output):
+        return (self._pool(grad_output.dtype).forward(grad_output),)
+
+    def backward_graph(self, grad_output, output):
+        return (self.pool_type(*self.settings)(grad_output),)
+
+
+class AvgPool1d(AvgPoolNd):
+    name = "avg_pool1d"
+
+
+class AvgPool2d(AvgPoolNd):
+    name = "avg_pool2d"
+
+
+class AvgPool3d(AvgPoolNd):
+    name = "avg_pool3d"
+
+
+class MaxUnpoolNd(Op):
+    """y = zeros (..., *out_size) with x[..., k] written at the flat position indices[..., k]
+    of its prod(out_size) plane (k over the values of x's plane);  dx = g gathered at the
+    indices. Several values sent to one place (overlapping pool windows) leave the last there,
+    as PyTorch's CPU kernel, and each gets the gradient of that place."""
+
+    def __init__(self, indices, out_size):
+        self.indices, self.out_size = indices, out_size  # indices (..., prod(spatial)) int64
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        lead = x.shape[:-len(self.out_size)]
+        y = np.zeros((*lead, math.prod(self.out_size)), dtype=x.dtype)
+        np.put_along_axis(y, self.indices, x.reshape(*lead, -1), axis=-1)
+        return y.reshape(*lead, *self.out_size)
+
+    def backward(self, grad_output):
+        planes = grad_output.reshape(*grad_output.shape[:-len(self.out_size)], -1)
+        return (np.take_along_axis(planes, self.indices, axis=-1).reshape(self.x_shape),)
+
+    def backward_graph(self, grad_output, output):
+        planes = grad_output.reshape((*grad_output.shape[:-len(self.out_size)], -1))
+        return (planes[_plane_index(self.indices)].reshape(self.x_shape),)
+
+
+class MaxUnpool1d(MaxUnpoolNd):
+    pass
+
+
+class MaxUnpool2d(MaxUnpoolNd):
+    pass
+
+
+class MaxUnpool3d(MaxUnpoolNd):
+    pass
 
 
 def _shape_of(x):
     return np.shape(x.data if isinstance(x, Tensor) else x)
+
+
+_CONV_OPS = {1: Conv1d, 2: Conv2d, 3: Conv3d}
+
+
+def _conv(nd: int, x, weight, bias, stride, padding, dilation, groups) -> Tensor:
+    """conv1d / conv2d / conv3d: the settings checked, "same" / "valid" resolved, unbatched x
+    made a batch of one."""
+    op = _CONV_OPS[nd]
+    name = op.name
+    stride = _ntuple(stride, nd, f"{name}: stride")
+    padding = _padding(name, padding, stride)
+    if min(stride) < 1 or not isinstance(padding, str) and min(padding) < 0:
+        shown = padding if isinstance(padding, str) else _show(padding)
+        raise ValueError(f"{name}: need stride >= 1 and padding >= 0, got {_show(stride)}, "
+                         f"{shown}")
+    dilation, groups = _dilation(dilation, name, nd), _groups(groups, name)
+    x_shape, w_shape = _shape_of(x), _shape_of(weight)
+    if len(x_shape) == nd + 1 and len(w_shape) == nd + 2:  # unbatched: a batch of one
+        return squeeze(_conv(nd, unsqueeze(x, 0), weight, bias, stride, padding, dilation,
+                             groups), 0)
+    _check_conv_shapes(name, x_shape, w_shape, groups, nd)
+    if bias is not None and _shape_of(bias) != (w_shape[0],):
+        raise ValueError(f"{name}: bias must have shape ({w_shape[0]},), got {_shape_of(bias)}")
+    if padding == "valid":
+        padding = (0,) * nd
+    elif padding == "same":  # total d (k - 1): half each side, the odd one at the end
+        totals = [d * (k - 1) for k, d in zip(w_shape[2:], dilation)]
+        padding = tuple(t // 2 for t in totals)
+        if any(t % 2 for t in totals):
+            x = pad(x, tuple(w for t in reversed(totals) for w in (0, t % 2)))
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return op(stride, padding, dilation, groups)(*inputs)
+
+
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups=1) -> Tensor:
+    """1-D cross-correlation (PyTorch's conv1d): x (N, C, L), weight (O, C / groups, k), bias
+    (O,) or None -> (N, O, L_out), L_out = (L + 2 padding - dilation (k - 1) - 1) // stride + 1;
+    padding may be "valid" or "same" (stride 1, the odd one on the right); groups as conv2d.
+    An unbatched x (C, L) gives (O, L_out)."""
+    return _conv(1, x, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -460,49 +755,33 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     right, as PyTorch). groups splits the channels into groups convolved apart (C and O divisible
     by groups; groups = C is the depthwise convolution). An unbatched x (C, H, W) gives
     (O, H_out, W_out), as PyTorch."""
-    stride = _pair(stride, "conv2d: stride")
-    padding = _padding("conv2d", padding, stride)
-    if min(stride) < 1 or not isinstance(padding, str) and min(padding) < 0:
-        raise ValueError(f"conv2d: need stride >= 1 and padding >= 0, got {stride}, {padding}")
-    dilation, groups = _dilation(dilation, "conv2d"), _groups(groups, "conv2d")
-    x_shape, w_shape = _shape_of(x), _shape_of(weight)
-    if len(x_shape) == 3 and len(w_shape) == 4:  # unbatched (C, H, W): a batch of one
-        return squeeze(conv2d(unsqueeze(x, 0), weight, bias, stride, padding, dilation, groups),
-                       0)
-    _check_conv_shapes("conv2d", x_shape, w_shape, groups, "H, W", "kh, kw")
-    if bias is not None and _shape_of(bias) != (w_shape[0],):
-        raise ValueError(f"conv2d: bias must have shape ({w_shape[0]},), got {_shape_of(bias)}")
-    if padding == "valid":
-        padding = (0, 0)
-    elif padding == "same":  # total d (k - 1): half each side, the odd one at the bottom / right
-        total = [d * (k - 1) for k, d in zip(w_shape[2:], dilation)]
-        padding = (total[0] // 2, total[1] // 2)
-        if total[0] % 2 or total[1] % 2:
-            x = pad(x, (0, total[1] % 2, 0, total[0] % 2))
-    inputs = (x, weight) if bias is None else (x, weight, bias)
-    return Conv2d(stride, padding, dilation, groups)(*inputs)
+    return _conv(2, x, weight, bias, stride, padding, dilation, groups)
 
 
-def _pool_settings(name: str, kernel_size, stride, padding, pair: bool = True):
-    """kernel, stride (default: the kernel) and padding as pairs, or (pair False) 1-tuples."""
-    def as_tuple(value, what):
-        return _pair(value, f"{name}: {what}") if pair else (_single(value, f"{name}: {what}"),)
+def conv3d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups=1) -> Tensor:
+    """3-D cross-correlation (PyTorch's conv3d): x (N, C, D, H, W), weight
+    (O, C / groups, kd, kh, kw), bias (O,) or None -> (N, O, D_out, H_out, W_out), each size
+    (n + 2 padding - dilation (k - 1) - 1) // stride + 1; stride, padding, dilation an int or a
+    triple; padding also "valid" or "same" (stride 1, an odd total's extra value at the end);
+    groups as conv2d. An unbatched x (C, D, H, W) gives (O, D_out, H_out, W_out)."""
+    return _conv(3, x, weight, bias, stride, padding, dilation, groups)
 
-    def show(values):
-        return values if pair else values[0]
 
-    kernel = as_tuple(kernel_size, "kernel_size")
-    stride = kernel if stride is None else as_tuple(stride, "stride")
-    padding = as_tuple(padding, "padding")
+def _pool_settings(name: str, kernel_size, stride, padding, nd: int = 2):
+    """kernel, stride (default: the kernel) and padding as nd-tuples, checked."""
+    kernel = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+    stride = kernel if stride is None else _ntuple(stride, nd, f"{name}: stride")
+    padding = _ntuple(padding, nd, f"{name}: padding")
     if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
         raise ValueError(
-            f"{name}: need kernel_size >= 1, stride >= 1, padding >= 0, got {show(kernel)}, "
-            f"{show(stride)}, {show(padding)}"
+            f"{name}: need kernel_size >= 1, stride >= 1, padding >= 0, got {_show(kernel)}, "
+            f"{_show(stride)}, {_show(padding)}"
         )
     if any(p * 2 > k for p, k in zip(padding, kernel)):
         raise ValueError(
-            f"{name}: padding must be at most half the kernel, got padding {show(padding)} for "
-            f"kernel {show(kernel)}"
+            f"{name}: padding must be at most half the kernel, got padding {_show(padding)} for "
+            f"kernel {_show(kernel)}"
         )
     return kernel, stride, padding
 
@@ -511,6 +790,34 @@ def _check_pool_rank(name: str, shape, spatial: str) -> None:
     if len(shape) not in (spatial.count(",") + 3, spatial.count(",") + 2):
         raise ValueError(f"{name}: expected x (N, C, {spatial}) or unbatched (C, {spatial}), got "
                          f"{tuple(shape)}")
+
+
+_MAX_POOL_OPS = {1: MaxPool1d, 2: MaxPool2d, 3: MaxPool3d}
+
+
+def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
+              return_indices) -> Tensor | tuple[Tensor, Tensor]:
+    op = _MAX_POOL_OPS[nd]
+    kernel, stride, padding = _pool_settings(op.name, kernel_size, stride, padding, nd)
+    dilation = _dilation(dilation, op.name, nd)
+    _check_pool_rank(op.name, _shape_of(x), SPATIAL[nd][0])
+    if len(_shape_of(x)) == nd + 1:  # unbatched (C, *spatial): a batch of one, as PyTorch
+        y = _max_pool(nd, unsqueeze(x, 0), kernel, stride, padding, dilation, ceil_mode,
+                      return_indices)
+        return (squeeze(y[0], 0), Tensor(y[1].data[0])) if return_indices else squeeze(y, 0)
+    pool = op(kernel, stride, padding, dilation, bool(ceil_mode))
+    y = pool(x)
+    return (y, Tensor(pool.indices())) if return_indices else y
+
+
+def max_pool1d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, L) or
+    unbatched (C, L), as PyTorch's max_pool1d (max_pool2d's rules along one axis: -inf
+    padding, dilation, ceil_mode). return_indices: also the int64 positions of the maxima
+    along L."""
+    return _max_pool(1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
@@ -522,16 +829,44 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     ceil_mode window kept only if it starts inside the input or the left padding.
     return_indices: also a Tensor of int64 indices of the maxima into each flattened H*W plane
     (PyTorch's, which max_unpool2d takes). An unbatched x (C, H, W) gives (C, H_out, W_out)."""
-    kernel, stride, padding = _pool_settings("max_pool2d", kernel_size, stride, padding)
-    dilation = _dilation(dilation, "max_pool2d")
-    _check_pool_rank("max_pool2d", _shape_of(x), "H, W")
-    if len(_shape_of(x)) == 3:  # unbatched (C, H, W): a batch of one, as PyTorch
-        y = max_pool2d(unsqueeze(x, 0), kernel, stride, padding, dilation, ceil_mode,
-                       return_indices)
-        return (squeeze(y[0], 0), Tensor(y[1].data[0])) if return_indices else squeeze(y, 0)
-    pool = MaxPool2d(kernel, stride, padding, dilation, bool(ceil_mode))
-    y = pool(x)
-    return (y, Tensor(pool.indices())) if return_indices else y
+    return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, D, H, W) or
+    unbatched (C, D, H, W), as PyTorch's max_pool3d (max_pool2d's rules along three axes: -inf
+    padding, dilation, ceil_mode). return_indices: also the int64 indices of the maxima into
+    each flattened D*H*W volume (which max_unpool3d takes)."""
+    return _max_pool(3, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+_AVG_POOL_OPS = {1: AvgPool1d, 2: AvgPool2d, 3: AvgPool3d}
+
+
+def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override) -> Tensor:
+    op = _AVG_POOL_OPS[nd]
+    kernel, stride, padding = _pool_settings(op.name, kernel_size, stride, padding, nd)
+    if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(
+            divisor_override, (int, np.integer)) or divisor_override == 0):
+        raise ValueError(f"{op.name}: divisor_override must be a nonzero int or None, got "
+                         f"{divisor_override!r}")
+    _check_pool_rank(op.name, _shape_of(x), SPATIAL[nd][0])
+    if len(_shape_of(x)) == nd + 1:  # unbatched (C, *spatial): a batch of one, as PyTorch
+        return squeeze(_avg_pool(nd, unsqueeze(x, 0), kernel, stride, padding, ceil_mode,
+                                 count_include_pad, divisor_override), 0)
+    return op(kernel, stride, padding, bool(ceil_mode), bool(count_include_pad),
+              None if divisor_override is None else int(divisor_override))(x)
+
+
+def avg_pool1d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """Mean over kernel_size windows every stride (default: kernel_size) of x (N, C, L) or
+    unbatched (C, L), zero-padded, as PyTorch's avg_pool1d (avg_pool2d's rules along one
+    axis)."""
+    return _avg_pool(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -540,41 +875,36 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool =
     zero-padded by padding, as PyTorch's avg_pool2d: the padding counts in the mean unless
     count_include_pad=False; divisor_override (a nonzero int) replaces the window's count;
     ceil_mode keeps a last partial window. An unbatched x (C, H, W) gives (C, H_out, W_out)."""
-    kernel, stride, padding = _pool_settings("avg_pool2d", kernel_size, stride, padding)
-    if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(
-            divisor_override, (int, np.integer)) or divisor_override == 0):
-        raise ValueError(f"avg_pool2d: divisor_override must be a nonzero int or None, got "
-                         f"{divisor_override!r}")
-    _check_pool_rank("avg_pool2d", _shape_of(x), "H, W")
-    if len(_shape_of(x)) == 3:  # unbatched (C, H, W): a batch of one, as PyTorch
-        return squeeze(avg_pool2d(unsqueeze(x, 0), kernel, stride, padding, ceil_mode,
-                                  count_include_pad, divisor_override), 0)
-    return AvgPool2d(kernel, stride, padding, bool(ceil_mode), bool(count_include_pad),
-                     None if divisor_override is None else int(divisor_override))(x)
+    return _avg_pool(2, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
 
 
-def _check_transpose_settings(name: str, stride, padding, output_padding, dilation,
-                              pair: bool = True) -> None:
+def avg_pool3d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over kernel_size windows every stride (default: kernel_size) of x (N, C, D, H, W) or
+    unbatched (C, D, H, W), zero-padded, as PyTorch's avg_pool3d (avg_pool2d's rules along three
+    axes: count_include_pad, divisor_override, ceil_mode)."""
+    return _avg_pool(3, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _check_transpose_settings(name: str, stride, padding, output_padding, dilation) -> None:
     """stride >= 1, padding and output_padding >= 0, and output_padding below the stride or
-    the dilation along each axis (PyTorch's rule: a larger one would add rows no input
+    the dilation along each axis (PyTorch's rule: a larger one would add values no input
     value reaches)."""
-    def show(values):
-        return values if pair else values[0]
-
     if min(stride) < 1 or min(padding) < 0 or min(output_padding) < 0:
         raise ValueError(f"{name}: need stride >= 1, padding >= 0 and output_padding >= 0, got "
-                         f"{show(stride)}, {show(padding)}, {show(output_padding)}")
+                         f"{_show(stride)}, {_show(padding)}, {_show(output_padding)}")
     if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
         raise ValueError(f"{name}: output_padding must be smaller than either stride or "
-                         f"dilation, as in PyTorch, got output_padding {show(output_padding)}, "
-                         f"stride {show(stride)} and dilation {show(dilation)}")
+                         f"dilation, as in PyTorch, got output_padding {_show(output_padding)}, "
+                         f"stride {_show(stride)} and dilation {_show(dilation)}")
 
 
-def _check_transpose_shapes(name: str, x_shape, w_shape, groups: int, spatial: str,
-                            kernel: str) -> None:
+def _check_transpose_shapes(name: str, x_shape, w_shape, groups: int, nd: int) -> None:
     """x (N, C, *spatial) and weight (C, O / groups, *kernel), C divisible by groups."""
-    ndim = 2 + spatial.count(",") + 1
-    if len(x_shape) != ndim or len(w_shape) != ndim or x_shape[1] != w_shape[0]:
+    spatial, kernel = SPATIAL[nd]
+    if len(x_shape) != nd + 2 or len(w_shape) != nd + 2 or x_shape[1] != w_shape[0]:
         raise ValueError(
             f"{name}: expected x (N, C, {spatial}) or unbatched (C, {spatial}) and weight "
             f"(C, O / groups, {kernel}) with the same C, got x {x_shape} and weight {w_shape}"
@@ -582,6 +912,40 @@ def _check_transpose_shapes(name: str, x_shape, w_shape, groups: int, spatial: s
     if x_shape[1] % groups:
         raise ValueError(f"{name}: in_channels must be divisible by groups={groups}, got x "
                          f"{x_shape} and weight {w_shape}")
+
+
+_CONV_TRANSPOSE_OPS = {1: ConvTranspose1d, 2: ConvTranspose2d, 3: ConvTranspose3d}
+
+
+def _conv_transpose(nd: int, x, weight, bias, stride, padding, output_padding, groups,
+                    dilation) -> Tensor:
+    op = _CONV_TRANSPOSE_OPS[nd]
+    name = op.name
+    stride = _ntuple(stride, nd, f"{name}: stride")
+    padding = _ntuple(padding, nd, f"{name}: padding")
+    output_padding = _ntuple(output_padding, nd, f"{name}: output_padding")
+    dilation, groups = _dilation(dilation, name, nd), _groups(groups, name)
+    _check_transpose_settings(name, stride, padding, output_padding, dilation)
+    x_shape, w_shape = _shape_of(x), _shape_of(weight)
+    if len(x_shape) == nd + 1 and len(w_shape) == nd + 2:  # unbatched: a batch of one
+        return squeeze(_conv_transpose(nd, unsqueeze(x, 0), weight, bias, stride, padding,
+                                       output_padding, groups, dilation), 0)
+    _check_transpose_shapes(name, x_shape, w_shape, groups, nd)
+    if bias is not None and _shape_of(bias) != (w_shape[1] * groups,):
+        raise ValueError(f"{name}: bias must have shape ({w_shape[1] * groups},), got "
+                         f"{_shape_of(bias)}")
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return op(stride, padding, output_padding, dilation, groups)(*inputs)
+
+
+def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+    """The transposed 1-D convolution (PyTorch's conv_transpose1d, arguments in its order):
+    x (N, C, L) or unbatched (C, L), weight (C, O / groups, k), bias (O,) or None ->
+    (N, O, L_out), L_out = (L - 1) stride - 2 padding + dilation (k - 1) + 1 + output_padding
+    (output_padding smaller than stride or dilation)."""
+    return _conv_transpose(1, x, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
 
 
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
@@ -593,48 +957,23 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     output_padding. padding crops the output (conv2d with that padding maps it back to H);
     output_padding (smaller than stride or dilation) adds rows at the bottom and columns at the
     right, to pick one of the sizes that a strided conv2d maps to H."""
-    stride = _pair(stride, "conv_transpose2d: stride")
-    padding = _pair(padding, "conv_transpose2d: padding")
-    output_padding = _pair(output_padding, "conv_transpose2d: output_padding")
-    dilation = _dilation(dilation, "conv_transpose2d")
-    groups = _groups(groups, "conv_transpose2d")
-    _check_transpose_settings("conv_transpose2d", stride, padding, output_padding, dilation)
-    x_shape, w_shape = _shape_of(x), _shape_of(weight)
-    if len(x_shape) == 3 and len(w_shape) == 4:  # unbatched (C, H, W): a batch of one
-        return squeeze(conv_transpose2d(unsqueeze(x, 0), weight, bias, stride, padding,
-                                        output_padding, groups, dilation), 0)
-    _check_transpose_shapes("conv_transpose2d", x_shape, w_shape, groups, "H, W", "kh, kw")
-    if bias is not None and _shape_of(bias) != (w_shape[1] * groups,):
-        raise ValueError(f"conv_transpose2d: bias must have shape ({w_shape[1] * groups},), got "
-                         f"{_shape_of(bias)}")
-    inputs = (x, weight) if bias is None else (x, weight, bias)
-    return ConvTranspose2d(stride, padding, output_padding, dilation, groups)(*inputs)
+    return _conv_transpose(2, x, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
 
 
-class MaxUnpool2d(Op):
-    """y = zeros (..., H_out, W_out) with x[..., k] written at the flat position indices[..., k]
-    of its H_out*W_out plane (k over the H*W values of x's plane);  dx = g gathered at the
-    indices. Several values sent to one place (overlapping pool windows) leave the last there,
-    as PyTorch's CPU kernel, and each gets the gradient of that place."""
-
-    def __init__(self, indices, out_size):
-        self.indices, self.out_size = indices, out_size  # indices (..., H*W) int64
-
-    def forward(self, x):
-        self.x_shape = x.shape
-        lead = x.shape[:-2]
-        y = np.zeros((*lead, self.out_size[0] * self.out_size[1]), dtype=x.dtype)
-        np.put_along_axis(y, self.indices, x.reshape(*lead, -1), axis=-1)
-        return y.reshape(*lead, *self.out_size)
-
-    def backward(self, grad_output):
-        planes = grad_output.reshape(*grad_output.shape[:-2], -1)
-        return (np.take_along_axis(planes, self.indices, axis=-1).reshape(self.x_shape),)
+def conv_transpose3d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+    """The transposed 3-D convolution (PyTorch's conv_transpose3d, arguments in its order):
+    x (N, C, D, H, W) or unbatched (C, D, H, W), weight (C, O / groups, kd, kh, kw), bias (O,)
+    or None -> (N, O, D_out, H_out, W_out), each size (n - 1) stride - 2 padding +
+    dilation (k - 1) + 1 + output_padding (output_padding smaller than stride or dilation)."""
+    return _conv_transpose(3, x, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
 
 
 def _unpool_output_size(name: str, size, kernel, stride, padding, output_size):
-    """PyTorch's rule: (size - 1) stride - 2 padding + kernel, or output_size ((H, W) or
-    (N, C, H, W)) if it lies strictly within stride of that."""
+    """PyTorch's rule: (size - 1) stride - 2 padding + kernel, or output_size (the spatial sizes,
+    or with (N, C) before them) if it lies strictly within stride of that."""
     default = tuple((n - 1) * s - 2 * p + k for n, k, s, p in zip(size, kernel, stride, padding))
     if output_size is None:
         out = default
@@ -658,6 +997,43 @@ def _unpool_output_size(name: str, size, kernel, stride, padding, output_size):
     return out
 
 
+_MAX_UNPOOL_OPS = {1: MaxUnpool1d, 2: MaxUnpool2d, 3: MaxUnpool3d}
+
+
+def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) -> Tensor:
+    name = f"max_unpool{nd}d"
+    kernel = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+    stride = kernel if stride is None else _ntuple(stride, nd, f"{name}: stride")
+    padding = _ntuple(padding, nd, f"{name}: padding")
+    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{name}: need kernel_size >= 1, stride >= 1, padding >= 0, got "
+                         f"{_show(kernel)}, {_show(stride)}, {_show(padding)}")
+    shape = _shape_of(x)
+    _check_pool_rank(name, shape, SPATIAL[nd][0])
+    index = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{name}: indices must be integers (max_pool{nd}d's return_indices), "
+                        f"got {index.dtype}")
+    if index.shape != shape:
+        raise ValueError(f"{name}: expected indices of x's shape {shape}, got {index.shape}")
+    out = _unpool_output_size(name, shape[-nd:], kernel, stride, padding, output_size)
+    if index.size and (index.min() < 0 or index.max() >= math.prod(out)):
+        bad = index.min() if index.min() < 0 else index.max()
+        raise ValueError(f"{name}: found an invalid index {bad}: the output planes are "
+                         f"{'x'.join(str(n) for n in out)}")
+    flat = index.reshape(*shape[:-nd], -1).astype(np.int64, copy=False)
+    return _MAX_UNPOOL_OPS[nd](flat, out)(x)
+
+
+def max_unpool1d(x: Tensor, indices, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """The partial inverse of max_pool1d (PyTorch's max_unpool1d): a zero (N, C, L_out) with
+    each value of x (N, C, L) or unbatched (C, L) put back where max_pool1d(...,
+    return_indices=True) took it from. L_out = (L - 1) stride - 2 padding + kernel_size, or
+    output_size as max_unpool2d's."""
+    return _max_unpool(1, x, indices, kernel_size, stride, padding, output_size)
+
+
 def max_unpool2d(x: Tensor, indices, kernel_size, stride=None, padding=0,
                  output_size=None) -> Tensor:
     """The partial inverse of max_pool2d (PyTorch's max_unpool2d): a zero (N, C, H_out, W_out)
@@ -667,24 +1043,13 @@ def max_unpool2d(x: Tensor, indices, kernel_size, stride=None, padding=0,
     ((H_out, W_out) or (N, C, H_out, W_out)), which must lie strictly within stride of it (the
     sizes max_pool2d maps to H). An unbatched x (C, H, W) gives (C, H_out, W_out). The gradient
     of x is the output's gradient at the indices."""
-    kernel = _pair(kernel_size, "max_unpool2d: kernel_size")
-    stride = kernel if stride is None else _pair(stride, "max_unpool2d: stride")
-    padding = _pair(padding, "max_unpool2d: padding")
-    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
-        raise ValueError(f"max_unpool2d: need kernel_size >= 1, stride >= 1, padding >= 0, got "
-                         f"{kernel}, {stride}, {padding}")
-    shape = _shape_of(x)
-    _check_pool_rank("max_unpool2d", shape, "H, W")
-    index = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
-    if index.dtype.kind not in "iu":
-        raise TypeError(f"max_unpool2d: indices must be integers (max_pool2d's return_indices), "
-                        f"got {index.dtype}")
-    if index.shape != shape:
-        raise ValueError(f"max_unpool2d: expected indices of x's shape {shape}, got "
-                         f"{index.shape}")
-    out = _unpool_output_size("max_unpool2d", shape[-2:], kernel, stride, padding, output_size)
-    if index.size and (index.min() < 0 or index.max() >= out[0] * out[1]):
-        bad = index.min() if index.min() < 0 else index.max()
-        raise ValueError(f"max_unpool2d: found an invalid index {bad}: the output planes are "
-                         f"{out[0]}x{out[1]}")
-    return MaxUnpool2d(index.reshape(*shape[:-2], -1).astype(np.int64, copy=False), out)(x)
+    return _max_unpool(2, x, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(x: Tensor, indices, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """The partial inverse of max_pool3d (PyTorch's max_unpool3d): a zero
+    (N, C, D_out, H_out, W_out) with each value of x (N, C, D, H, W) or unbatched (C, D, H, W)
+    put back at its index into the flattened D_out*H_out*W_out volume; sizes and output_size
+    as max_unpool2d's."""
+    return _max_unpool(3, x, indices, kernel_size, stride, padding, output_size)

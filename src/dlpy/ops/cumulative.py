@@ -7,6 +7,8 @@ import numpy as np
 
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import sub
+from dlpy.ops.mask import where
+from dlpy.ops.rearrange import Flip
 from dlpy.ops.shape import concat, getitem, reshape
 from dlpy.tensor import Op, Tensor
 
@@ -40,6 +42,9 @@ class CumSum(Op):
     def backward(self, grad_output):
         return (_reverse_cumsum(grad_output, self.dim),)
 
+    def backward_graph(self, grad_output, output):
+        return (_reverse_cumsum_graph(grad_output, self.dim),)
+
 
 class CumProd(Op):
     """y[i] = x[0] * ... * x[i] along dim;  dx[k] = sum over i >= k of g[i] y[i] / x[k].
@@ -68,6 +73,21 @@ class CumProd(Op):
         at_before = _reverse_cumsum(grad_output * y, dim) / np.where(before, x, 1)
         return (np.where(before, at_before, grad),)
 
+    def backward_graph(self, grad_output, output):
+        x, dim, zero = self.inputs[0], self.dim, self.x == 0
+        if not zero.any():
+            return (_reverse_cumsum_graph(grad_output * output, dim) / x,)
+        # x' = x with each row's first zero x_z set to 1: y = y' times x_z from z on, so
+        # dx = the gradient at x' (one zero fewer) of g' = g times x_z from z on, and
+        # dx_z = sum of g y' from z on. Exact in every derivative, as PyTorch's double backward.
+        zeros_so_far = np.cumsum(zero, axis=dim)
+        first = zero & (zeros_so_far == 1)
+        inner = CumProd(dim)
+        skipping = inner(where(first, 1.0, x))  # y'
+        x_z = where(first, x, 0.0).sum(dim, keepdims=True)
+        (rest,) = inner.backward_graph(grad_output * where(zeros_so_far > 0, x_z, 1.0), skipping)
+        return (where(first, _reverse_cumsum_graph(grad_output * skipping, dim), rest),)
+
 
 class Prod(Op):
     """y = product of x along dim (None: of every value);  dx = g * y / x, or where x holds
@@ -95,6 +115,29 @@ class Prod(Op):
             return (grad_output * others.reshape(x.shape),)
         flipped = np.flip(_exclusive_cumprod(np.flip(x, axis), axis), axis)
         return (grad_output * (_exclusive_cumprod(x, axis) * flipped),)
+
+    def backward_graph(self, grad_output, output):
+        x, keep = self.inputs[0], self.y.shape
+        grad_output = grad_output.reshape(keep)
+        if not (self.x == 0).any():
+            return (grad_output * (output.reshape(keep) / x),)
+        axis, values = (0, x.reshape(-1)) if self.dim is None else (self.dim, x)
+        flipped = Flip((axis,))(_exclusive_cumprod_graph(Flip((axis,))(values), axis))
+        others = _exclusive_cumprod_graph(values, axis) * flipped
+        return (grad_output * others.reshape(x.shape),)
+
+
+def _reverse_cumsum_graph(a: Tensor, axis: int) -> Tensor:
+    """``_reverse_cumsum`` with recorded ops."""
+    return Flip((axis,))(CumSum(axis)(Flip((axis,))(a)))
+
+
+def _exclusive_cumprod_graph(a: Tensor, axis: int) -> Tensor:
+    """``_exclusive_cumprod`` with recorded ops (exact where a holds zeros)."""
+    ones = Tensor(np.ones(a.shape[:axis] + (1,) + a.shape[axis + 1:], dtype=a.dtype))
+    if a.shape[axis] == 1:
+        return ones
+    return concat([ones, CumProd(axis)(getitem(a, (slice(None),) * axis + (slice(-1),)))], axis)
 
 
 def _along(name: str, op, x, dim) -> Tensor:

@@ -140,6 +140,32 @@ class Einsum(Op):
             grads.append(_operand_grad(others, labels, self.operands[k]))
         return tuple(grads)
 
+    def backward_graph(self, grad_output, output):
+        # backward's einsums as recorded Einsum ops: a label only operand k has is put back by
+        # a constant of ones, a repeated one onto the diagonal by an identity matrix
+        grads = []
+        fresh = 1 + max((label for labels in (*self.input_labels, self.output_labels)
+                         for label in labels), default=-1)  # a label no operand uses
+        for k, (tensor, labels) in enumerate(zip(self.inputs, self.input_labels)):
+            if not tensor.requires_grad:
+                grads.append(None)
+                continue
+            operands = [(grad_output, self.output_labels)] + [
+                (other, other_labels) for j, (other, other_labels)
+                in enumerate(zip(self.inputs, self.input_labels)) if j != k]
+            present = set().union(*(other_labels for _, other_labels in operands))
+            target: list[int] = []
+            for label, n in zip(labels, tensor.shape):
+                if label in target:
+                    operands.append((Tensor(np.eye(n, dtype=tensor.dtype)), [label, fresh]))
+                    label, fresh = fresh, fresh + 1
+                elif label not in present:
+                    operands.append((Tensor(np.ones(n, dtype=tensor.dtype)), [label]))
+                target.append(label)
+            grads.append(Einsum(self.equation, [other_labels for _, other_labels in operands],
+                                target)(*[other for other, _ in operands]))
+        return tuple(grads)
+
     def describe(self) -> str:
         return f"Einsum({self.equation})"
 

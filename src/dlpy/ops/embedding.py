@@ -1,7 +1,8 @@
-"""Embedding lookup with a scatter-add backward (sorted segments), or a row-sparse one."""
+"""Embedding lookup with a scatter-add backward (sorted runs of ids), or a row-sparse one."""
 
 import numpy as np
 
+from dlpy.ops.sparse import add_rows
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Op, Tensor
 
@@ -28,16 +29,17 @@ class Embedding(Op):
             return (SparseGrad(ids, grad_output.reshape(ids.size, self.shape[1]).copy(),
                                self.shape),)
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
-        if ids.size == 0:
-            return (grad,)
+        # sorted runs of equal ids, each summed and written once (np.add.at is slower)
+        return (add_rows(grad, ids, grad_output.reshape(ids.size, self.shape[1])),)
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.indexing import add_at  # dense under create_graph, also with sparse
+
+        ids = self.ids.reshape(-1)
         rows = grad_output.reshape(ids.size, self.shape[1])
-        # sorted segments instead of np.add.at (unbuffered, several times slower): sort the
-        # ids, sum each run of equal ids with one reduceat, write each sum to its row once
-        order = np.argsort(ids, kind="stable")
-        sorted_ids = ids[order]
-        starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
-        grad[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
-        return (grad,)
+        if self.padding_idx is not None:
+            rows = rows * (ids != self.padding_idx)[:, None].astype(rows.dtype)
+        return (add_at(self.shape, 0, ids, rows),)
 
 
 def embedding(ids, weight, padding_idx=None, sparse=False):

@@ -49,6 +49,10 @@ class Unfold(Op):
         return (_col2im(grad_output, self.x_shape, self.kernel, self.dilation, self.padding,
                         self.stride, self.out_size),)
 
+    def backward_graph(self, grad_output, output):  # linear: the gradient is its adjoint, fold
+        return (Fold(self.x_shape[2:], self.kernel, self.dilation, self.padding, self.stride,
+                     self.out_size)(grad_output),)
+
 
 class Fold(Op):
     """Unfold's adjoint: x (N, C kh kw, L) -> y (N, C, H, W) = output_size, each column added
@@ -67,6 +71,10 @@ class Fold(Op):
     def backward(self, grad_output):
         return (_im2col(grad_output, self.kernel, self.dilation, self.padding, self.stride,
                         self.out_size),)
+
+    def backward_graph(self, grad_output, output):  # linear: the gradient is unfold
+        return (Unfold(self.kernel, self.dilation, self.padding, self.stride,
+                       self.out_size)(grad_output),)
 
 
 def _settings(name: str, kernel_size, dilation, padding, stride):

@@ -67,6 +67,10 @@ class Gather(Op):
         np.add.at(grad, _positions(self.index, self.dim), grad_output)
         return (grad,)
 
+    def backward_graph(self, grad_output, output):
+        zeros = Tensor(np.zeros(self.shape, dtype=grad_output.dtype))
+        return (ScatterAdd(self.dim, self.index)(zeros, grad_output),)
+
 
 class IndexSelect(Op):
     """y = x at the positions index (1-D) along dim;  dx = zeros with g added back there
@@ -83,6 +87,9 @@ class IndexSelect(Op):
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
         np.add.at(np.moveaxis(grad, self.dim, 0), self.index, np.moveaxis(grad_output, self.dim, 0))
         return (grad,)
+
+    def backward_graph(self, grad_output, output):
+        return (add_at(self.shape, self.dim, self.index, grad_output),)
 
 
 class ScatterAdd(Op):
@@ -102,6 +109,9 @@ class ScatterAdd(Op):
     def backward(self, grad_output):
         return grad_output, _src_grad(self, grad_output)
 
+    def backward_graph(self, grad_output, output):
+        return grad_output, _src_grad_graph(self, grad_output)
+
 
 def _src_grad(op, grad_output):
     """Gradient of scatter's src: g at the written positions, zeros where index does not reach."""
@@ -113,6 +123,28 @@ def _src_grad(op, grad_output):
     grad = np.zeros(op.src_shape, dtype=grad_output.dtype)
     grad[_leading(op.index.shape)] = read
     return grad
+
+
+def _src_grad_graph(op, grad_output):
+    """``_src_grad`` with dlpy ops (create_graph): a Gather, zero-padded up to src's shape."""
+    if not op.inputs[1].requires_grad:
+        return None
+    from dlpy.ops.pad import Pad  # pad's backward_graph uses add_at
+
+    read = Gather(op.dim, op.index)(grad_output)
+    if read.shape == op.src_shape:
+        return read
+    return Pad(tuple((0, n - i) for i, n in zip(op.index.shape, op.src_shape)), "constant",
+               0.0)(read)
+
+
+def add_at(shape: tuple[int, ...], dim: int, index: np.ndarray, values: Tensor) -> Tensor:
+    """Zeros of ``shape`` with values[..., j, ...] added at position index[j] of dim (repeats
+    add up): the gradient of ``np.take(x, index, axis=dim)`` as a recorded ScatterAdd."""
+    where = [1] * values.ndim
+    where[dim] = -1
+    full = np.broadcast_to(index.reshape(where), values.shape)
+    return ScatterAdd(dim, full)(Tensor(np.zeros(shape, dtype=values.dtype)), values)
 
 
 class Scatter(Op):
@@ -141,6 +173,16 @@ class Scatter(Op):
         if self.value is not None:
             return (grad,)
         return grad, _src_grad(self, grad_output)
+
+    def backward_graph(self, grad_output, output):
+        grad = None
+        if self.inputs[0].requires_grad:
+            kept = np.ones(grad_output.shape, dtype=grad_output.dtype)
+            kept[_positions(self.index, self.dim)] = 0
+            grad = grad_output * kept
+        if self.value is not None:
+            return (grad,)
+        return grad, _src_grad_graph(self, grad_output)
 
 
 def _check_index(name: str, x, dim, index, src_shape=None):

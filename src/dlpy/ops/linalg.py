@@ -135,6 +135,18 @@ class Diagonal(Op):
         view[..., rows, cols] = grad_output
         return (grad,)
 
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.shape import transpose
+
+        ndim = len(self.shape)
+        rest = [i for i in range(ndim) if i not in (self.dim1, self.dim2)]
+        m, n = self.shape[self.dim1], self.shape[self.dim2]
+        rows, cols = _diagonal_index(m, n, self.offset)
+        onto = np.zeros((m, n, len(rows)), dtype=grad_output.dtype)  # a constant selection
+        onto[rows, cols, np.arange(len(rows))] = 1
+        grad = (reshape(grad_output, grad_output.shape[:-1] + (1, 1, len(rows))) * onto).sum(-1)
+        return (transpose(grad, tuple(np.argsort(rest + [self.dim1, self.dim2]))),)
+
 
 class DiagEmbed(Op):
     """y = zeros with x's last axis on the offset-th diagonal of the (dim1, dim2) matrices of a
@@ -152,6 +164,9 @@ class DiagEmbed(Op):
 
     def backward(self, grad_output):
         return (np.diagonal(grad_output, self.offset, self.dim1, self.dim2),)
+
+    def backward_graph(self, grad_output, output):
+        return (Diagonal(self.offset, self.dim1, self.dim2)(grad_output),)
 
 
 def _offset(name: str, offset) -> int:
@@ -210,6 +225,13 @@ def trace(input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
 
 
 # ------------------------------------------------------------------ inverse, determinants, solve
+def _swap(x: Tensor) -> Tensor:
+    """x^T of a batch of matrices, recorded (for backward_graph)."""
+    from dlpy.ops.shape import swapaxes
+
+    return swapaxes(x, -1, -2)
+
+
 class Inv(Op):
     """y = A^-1;  dA = -y^T g y^T."""
 
@@ -219,6 +241,10 @@ class Inv(Op):
 
     def backward(self, grad_output):
         y_t = _mT(self.y)
+        return (-(y_t @ grad_output @ y_t),)
+
+    def backward_graph(self, grad_output, output):
+        y_t = _swap(output)
         return (-(y_t @ grad_output @ y_t),)
 
 
@@ -244,6 +270,11 @@ class Det(Op):
     def backward(self, grad_output):
         return (np.asarray(grad_output)[..., None, None] * _cofactor(self.a),)
 
+    def backward_graph(self, grad_output, output):
+        # g det(A) A^-T: an invertible A only (a singular one is inv's LinAlgError here)
+        scale = (grad_output * output).reshape(output.shape + (1, 1))
+        return (scale * _swap(Inv()(self.inputs[0])),)
+
 
 class LogAbsDet(Op):
     """y = log|det(A)|;  dA = g A^-T (inf/nan where A is singular)."""
@@ -259,6 +290,10 @@ class LogAbsDet(Op):
             with np.errstate(divide="ignore", invalid="ignore"):
                 inverse_t = _cofactor(self.a) / np.linalg.det(self.a)[..., None, None]
         return (np.asarray(grad_output)[..., None, None] * inverse_t,)
+
+    def backward_graph(self, grad_output, output):
+        # g A^-T: an invertible A only (a singular one is inv's LinAlgError here)
+        return (grad_output.reshape(output.shape + (1, 1)) * _swap(Inv()(self.inputs[0])),)
 
 
 class Solve(Op):
@@ -280,6 +315,15 @@ class Solve(Op):
         b_grad = np.linalg.solve(_mT(self.a), g)
         a_grad = -(b_grad @ _mT(self.x)) if self.inputs[0].requires_grad else None
         return a_grad, b_grad[..., 0] if self.vector else b_grad
+
+    def backward_graph(self, grad_output, output):
+        a = self.inputs[0]
+        g, x = grad_output, output
+        if self.vector:
+            g, x = g.reshape(g.shape + (1,)), x.reshape(x.shape + (1,))
+        b_grad = Solve(False)(_swap(a), g)
+        a_grad = -(b_grad @ _swap(x)) if a.requires_grad else None
+        return a_grad, b_grad.reshape(b_grad.shape[:-1]) if self.vector else b_grad
 
 
 def inv(A: Tensor) -> Tensor:  # noqa: N803 - PyTorch's names
@@ -442,6 +486,14 @@ class Cholesky(Op):
         phi = 0.5 * (phi + _mT(np.tril(phi, -1)))
         l_inv = np.linalg.inv(self.l)
         return (_mT(l_inv) @ phi @ l_inv,)
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.rearrange import Triangle
+
+        phi = Triangle(0, False)(_swap(output) @ grad_output)
+        phi = (phi + _swap(Triangle(-1, False)(phi))) * 0.5
+        l_inv = Inv()(output)
+        return (_swap(l_inv) @ phi @ l_inv,)
 
 
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803

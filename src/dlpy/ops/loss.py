@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from dlpy.ops.pointwise import log1p, maximum
 from dlpy.tensor import Op, Tensor
 
 
@@ -116,6 +117,28 @@ class SoftmaxCrossEntropy(Op):
             grad[self.ignore] = 0
         return (self._scale(grad, grad_output),)
 
+    def backward_graph(self, grad_output, output):
+        # d logits = (a p - b) g: affine in p = softmax(logits), a and b constants of each row.
+        # Written as (a (P - p) + G) g with G the numeric gradient at g = 1 and P the recorded
+        # softmax (equal to p): the value of backward, and the derivative a dP g.
+        (logits,) = self.inputs
+        unit = self.backward(np.ones_like(grad_output.data))[0]  # G, the mean's 1/n included
+        e, classes = self.smoothing, logits.shape[-1]
+        if self.weight is None:
+            a = np.ones(unit.shape[:-1] + (1,), dtype=unit.dtype)
+        elif self.labels.dtype.kind in "iu":
+            a = (1 - e) * self.row_weight[..., None] + e / classes * self.weight.sum()
+        else:
+            a = (self.targets * self.weight).sum(axis=-1, keepdims=True)
+        if self.ignore is not None:
+            a = a * ~self.ignore[..., None]
+        if self.reduction == "mean":
+            a = a / self.count if self.count else a * 0
+        probs = logits.softmax(-1)
+        g = grad_output.reshape(grad_output.shape + (1,)) if self.reduction == "none" \
+            else grad_output
+        return (((probs - self.probs) * a + unit) * g,)
+
     def _scale(self, grad, grad_output):
         if self.reduction == "none":
             grad *= grad_output[..., None]
@@ -173,6 +196,19 @@ class BCEWithLogits(Op):
         else:
             grad *= grad_output
         return (grad,)
+
+    def backward_graph(self, grad_output, output):
+        (logits,) = self.inputs
+        probs, t = logits.sigmoid(), self.targets
+        if self.pos_weight is None:
+            grad = probs - t
+        else:
+            positive = self.pos_weight * t
+            grad = probs * (positive + 1 - t) - positive
+        if self.weight is not None:
+            grad = grad * self.weight
+        return (grad * (grad_output / grad.data.size if self.reduction == "mean"
+                        else grad_output),)
 
 
 def _elementwise_weight(name, what, weight, shape, dtype):
@@ -241,6 +277,18 @@ class BinaryCrossEntropy(Op):
         if self.inputs[1].requires_grad:
             with np.errstate(divide="ignore"):
                 t_grad = -(np.log(x) - np.log1p(-x)) * scale
+        return x_grad, t_grad
+
+    def backward_graph(self, grad_output, output):
+        x, t = self.inputs
+        scale = grad_output / x.data.size if self.reduction == "mean" else grad_output
+        if self.weight is not None:
+            scale = scale * self.weight
+        x_grad = t_grad = None
+        if x.requires_grad:
+            x_grad = (x - t) / maximum((1 - x) * x, _BCE_EPSILON) * scale
+        if t.requires_grad:
+            t_grad = (log1p(-x) - x.log()) * scale
         return x_grad, t_grad
 
 

@@ -25,6 +25,9 @@ class Where(Op):
             np.where(self.condition, zero, grad_output),
         )
 
+    def backward_graph(self, grad_output, output):
+        return where(self.condition, grad_output, 0.0), where(self.condition, 0.0, grad_output)
+
 
 class Dropout(Op):
     """y = x * mask / (1 - p) with mask ~ Bernoulli(1 - p);  dx = g * mask / (1 - p)."""
@@ -37,6 +40,9 @@ class Dropout(Op):
         return x * self.scale
 
     def backward(self, grad_output):
+        return (grad_output * self.scale,)
+
+    def backward_graph(self, grad_output, output):
         return (grad_output * self.scale,)
 
 

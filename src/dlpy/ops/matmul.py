@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from dlpy.ops.shape import squeeze, swapaxes, unsqueeze
 from dlpy.tensor import Op, Tensor
 
 
@@ -47,6 +48,24 @@ class MatMul(Op):
                 b_grad = b_grad[..., 0]
         return a_grad, b_grad
 
+    def backward_graph(self, grad_output, output):
+        a, b = self.inputs
+        a_vector, b_vector, g = a.ndim == 1, b.ndim == 1, grad_output
+        if b_vector:  # a column (k,) -> (k, 1), and g gets that axis back
+            b, g = b.reshape(b.shape + (1,)), unsqueeze(g, -1)
+        if a_vector:  # a row (k,) -> (1, k)
+            a, g = a.reshape((1,) + a.shape), unsqueeze(g, -2)
+        a_grad = b_grad = None
+        if self.inputs[0].requires_grad:
+            a_grad = g @ swapaxes(b, -1, -2)  # (..., m, k), summed to a's shape by the engine
+            if a_vector:
+                a_grad = squeeze(a_grad, -2)
+        if self.inputs[1].requires_grad:
+            b_grad = swapaxes(a, -1, -2) @ g
+            if b_vector:
+                b_grad = squeeze(b_grad, -1)
+        return a_grad, b_grad
+
 
 class Linear(Op):
     """y = x @ w^T + b with w (out, in) as in PyTorch; x (..., in) -> y (..., out).
@@ -76,6 +95,13 @@ class Linear(Op):
             return x_grad, w_grad
         b_grad = g2.sum(axis=0) if self.inputs[2].requires_grad else None
         return x_grad, w_grad, b_grad
+
+    def backward_graph(self, grad_output, output):
+        x, weight = self.inputs[:2]
+        g2 = grad_output.reshape((-1, grad_output.shape[-1]))  # (rows, out)
+        x_grad = grad_output @ weight if x.requires_grad else None
+        w_grad = g2.T @ x.reshape((-1, x.shape[-1])) if weight.requires_grad else None
+        return (x_grad, w_grad, grad_output)[:len(self.inputs)]  # the engine sums b's
 
 
 def _mT(x):

@@ -47,6 +47,17 @@ class LayerNorm(Op):
             grads.append(grad_output.sum(axis=batch_axes))
         return tuple(grads)
 
+    def backward_graph(self, grad_output, output):
+        # backward's formula with dlpy ops, xhat and 1/std recomputed from x (create_graph)
+        x = self.inputs[0]
+        centered = x - x.mean(-1, keepdims=True)
+        inv_std = ((centered * centered).mean(-1, keepdims=True) + self.eps) ** -0.5
+        xhat = centered * inv_std
+        h = grad_output if len(self.inputs) == 1 else grad_output * self.inputs[1]
+        x_grad = (h - h.mean(-1, keepdims=True) - xhat * (h * xhat).mean(-1, keepdims=True))
+        # weight's and bias's at x's shape: the engine sums them over the batch axes
+        return (x_grad * inv_std, grad_output * xhat, grad_output)[:len(self.inputs)]
+
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalise x over its last axis, then scale by weight and shift by bias (both (d,))."""
@@ -121,6 +132,27 @@ class BatchNorm(Op):
             grads.append((grad_output * xhat).sum(axis=axes))
         if self.has_bias:
             grads.append(grad_output.sum(axis=axes))
+        return tuple(grads)
+
+    def backward_graph(self, grad_output, output):
+        # backward's formula with dlpy ops; in training xhat and 1/std recomputed from x
+        x, axes = self.inputs[0], (0, *range(2, grad_output.ndim))
+        shape = self.inv_std.shape
+        if self.training:
+            centered = x - x.mean(axes, keepdims=True)
+            inv_std = ((centered * centered).mean(axes, keepdims=True) + self.eps) ** -0.5
+            xhat = centered * inv_std
+        else:  # the running statistics are constants: y is affine in x
+            inv_std = self.inv_std
+            xhat = (x - self.running_mean.reshape(shape)) * inv_std
+        h = grad_output * self.inputs[1].reshape(shape) if self.has_weight else grad_output
+        if self.training:
+            h = h - h.mean(axes, keepdims=True) - xhat * (h * xhat).mean(axes, keepdims=True)
+        grads = [h * inv_std]
+        if self.has_weight:
+            grads.append((grad_output * xhat).sum(axes))
+        if self.has_bias:
+            grads.append(grad_output.sum(axes))
         return tuple(grads)
 
     def describe(self) -> str:
@@ -216,11 +248,15 @@ class GroupNorm(Op):
     """Normalise x (N, C, *) over each group of C / num_groups consecutive channels (and every
     position), then scale and shift each channel: y = xhat * weight + bias, weight and bias (C,).
 
-    As layer norm over the last axis of x viewed as (N, num_groups, M), with h = g * weight:
-    dx = (h - mean(h) - xhat * mean(h * xhat)) / sqrt(var + eps): O(N);
-    dweight = sum(g * xhat), dbias = sum(g) over every axis but 1.
-    The inputs are x, then weight if has_weight, then bias if has_bias. Instance norm is the
-    case num_groups = C.
+    On x viewed as (N, G, M): the mean, then the variance of the centred values (two passes,
+    BLAS row sums and dot products), y = centred * (inv_std * weight) + bias per (sample,
+    channel). As layer norm over the groups, with h = g * weight,
+    dx = (h - mean(h) - xhat * mean(h * xhat)) * inv_std, here from the per-(sample, channel)
+    sums S = sum(g) and D = sum(g * centred): dx = g * inv_std * weight - centred * inv_std^3
+    mean(weight D) - inv_std mean(weight S); dweight = sum over samples of inv_std * D,
+    dbias = sum of S: O(N), no product array of x's size but dx; the centred values made
+    again in backward rather than kept. The inputs are x, then weight if has_weight, then
+    bias if has_bias. Instance norm is the case num_groups = C.
     """
 
     def __init__(self, num_groups, eps, has_weight, has_bias):
@@ -228,43 +264,67 @@ class GroupNorm(Op):
         self.has_weight, self.has_bias = has_weight, has_bias
 
     def forward(self, x, *affine):
-        n, groups = x.shape[0], self.num_groups
-        count = x.size // max(n * groups, 1)  # values per group
-        grouped = x.reshape(n, groups, count)
-        # sum / count: np.mean's arithmetic, without its warning for an empty group
-        mean = grouped.sum(axis=-1, keepdims=True) / max(count, 1)
-        centered = grouped - mean
-        var = (centered * centered).sum(axis=-1, keepdims=True) / max(count, 1)
-        self.mean, self.var = mean[..., 0], var[..., 0]  # (N, G): instance_norm's running stats
-        self.inv_std = 1.0 / np.sqrt(var + np.asarray(self.eps, dtype=x.dtype))
-        centered *= self.inv_std  # a new array: scale it in place
-        self.xhat = centered  # (N, G, M)
-        shape = (1, -1) + (1,) * (x.ndim - 2)  # a (C,) array broadcast over x
-        self.weight = affine[0].reshape(shape) if self.has_weight else None
-        y = centered.reshape(x.shape)
-        if self.weight is not None:
-            y = y * self.weight
+        n, channels, spatial, count = self._sizes(x.shape)
+        self.x = x.reshape(n, self.num_groups, channels // self.num_groups * spatial)
+        self.mean = _row_sums(self.x) / count  # (N, G): instance_norm's running stats
+        y = self._centered()  # (N, G, M), scaled and shifted in place into y
+        self.var = _row_dots(y, y) / count
+        self.inv_std = 1.0 / np.sqrt(self.var + np.asarray(self.eps, dtype=x.dtype))
+        self.weight = affine[0] if self.has_weight else np.ones(channels, dtype=x.dtype)
+        y = y.reshape(n, channels, spatial)
+        y *= (self._per_channel(self.inv_std) * self.weight)[..., None]
         if self.has_bias:
-            y = y + affine[-1].reshape(shape)
-        return y
+            y += affine[-1][:, None]
+        return y.reshape(x.shape)
 
     def backward(self, grad_output):
-        xhat, weight = self.xhat, self.weight
-        h = grad_output if weight is None else grad_output * weight
-        h = h.reshape(xhat.shape)
-        x_grad = h - h.mean(axis=-1, keepdims=True)  # in-place steps: no temporaries kept
-        x_grad -= xhat * (h * xhat).mean(axis=-1, keepdims=True)
-        x_grad *= self.inv_std
+        n, channels, spatial, count = self._sizes(grad_output.shape)
+        g = grad_output.reshape(n, channels, spatial)
+        centered = self._centered().reshape(n, channels, spatial)  # made again: no copy kept
+        sums, dots = _row_sums(g), _row_dots(g, centered)  # S, D: (N, C)
+        inv_std, weight = self._per_channel(self.inv_std), self.weight
+
+        def group_mean(values):  # (N, C): the mean over each channel's group
+            groups = values.reshape(n, self.num_groups, channels // self.num_groups)
+            return self._per_channel(groups.sum(axis=-1) / count)
+
+        x_grad = g * (inv_std * weight)[..., None]
+        centered *= (inv_std ** 3 * group_mean(weight * dots))[..., None]
+        x_grad -= centered
+        x_grad -= (inv_std * group_mean(weight * sums))[..., None]
         grads = [x_grad.reshape(grad_output.shape)]
-        axes = (0, *range(2, grad_output.ndim))
         if self.has_weight:
-            grads.append((grad_output * xhat.reshape(grad_output.shape)).sum(axis=axes))
+            grads.append((inv_std * dots).sum(axis=0))
         if self.has_bias:
-            grads.append(grad_output.sum(axis=axes))
+            grads.append(sums.sum(axis=0))
         return tuple(grads)
+
+    def _centered(self) -> np.ndarray:
+        """x - mean, (N, G, M): a new array."""
+        return self.x - self.mean[..., None]
+
+    def _sizes(self, shape):
+        """(N, C, positions per channel, values per group (an empty group: 1))."""
+        spatial = int(np.prod(shape[2:]))
+        return shape[0], shape[1], spatial, max(shape[1] // self.num_groups * spatial, 1)
+
+    def _per_channel(self, values: np.ndarray) -> np.ndarray:
+        """(N, G) -> (N, C): each group's value for each of its channels."""
+        return np.repeat(values, self.weight.size // self.num_groups, axis=1)
 
     def describe(self) -> str:
         return f"GroupNorm ({self.num_groups} groups)"
+
+
+def _row_sums(x: np.ndarray) -> np.ndarray:
+    """x (..., M) summed over the last axis: one BLAS matrix-vector product."""
+    return x @ np.ones(x.shape[-1], dtype=x.dtype)
+
+
+def _row_dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """sum(x * y) over the last axis of x and y (..., M): BLAS dot products, no product
+    array."""
+    return (x[..., None, :] @ y[..., :, None])[..., 0, 0]
 
 
 def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
@@ -344,6 +404,16 @@ class RMSNorm(Op):
             return (x_grad,)
         leading = tuple(range(xhat.ndim - self.num_axes))
         return x_grad, (grad_output * xhat).sum(axis=leading)
+
+    def backward_graph(self, grad_output, output):
+        x = self.inputs[0]
+        axes = tuple(range(x.ndim - self.num_axes, x.ndim))
+        inv_rms = ((x * x).mean(axes, keepdims=True) + self.eps) ** -0.5
+        xhat = x * inv_rms
+        h = grad_output if len(self.inputs) == 1 else grad_output * self.inputs[1]
+        x_grad = (h - xhat * (h * xhat).mean(axes, keepdims=True)) * inv_rms
+        # weight's at x's shape: the engine sums it over the leading axes
+        return (x_grad, grad_output * xhat)[:len(self.inputs)]
 
 
 def _normalized_shape(name: str, normalized_shape) -> tuple[int, ...]:

@@ -51,6 +51,19 @@ class Pad(Op):
             grad = summed
         return (grad,)
 
+    def backward_graph(self, grad_output, output):
+        if self.mode == "constant":
+            grown, cut = _split(self.widths)
+            grad = grad_output[_inner(grad_output.shape, grown)]
+            return (Pad(cut, "constant", 0.0)(grad) if any(map(any, cut)) else grad,)
+        from dlpy.ops.indexing import add_at  # indexing's backward_graph uses Pad
+
+        grad = grad_output
+        for axis, index in reversed(_index_maps(self.widths, self.mode, self.x_shape)):
+            shape = grad.shape[:axis] + (self.x_shape[axis],) + grad.shape[axis + 1:]
+            grad = add_at(shape, axis, index, grad)
+        return (grad,)
+
 
 def _split(widths):
     """The positive widths (values added) and the negative ones as positive counts (cut)."""

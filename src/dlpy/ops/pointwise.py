@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from dlpy.ops.activation import _erf
+from dlpy.ops.mask import where
 from dlpy.tensor import Op, Tensor
 
 
@@ -21,6 +22,9 @@ class Sin(Op):
     def backward(self, grad_output):
         return (grad_output * np.cos(self.x),)
 
+    def backward_graph(self, grad_output, output):
+        return (grad_output * self.inputs[0].cos(),)
+
 
 class Cos(Op):
     """y = cos(x);  dx = -g * sin(x)."""
@@ -32,6 +36,9 @@ class Cos(Op):
     def backward(self, grad_output):
         return (-grad_output * np.sin(self.x),)
 
+    def backward_graph(self, grad_output, output):
+        return (-grad_output * self.inputs[0].sin(),)
+
 
 class Tan(Op):
     """y = tan(x);  dx = g * (1 + y^2)."""
@@ -42,6 +49,9 @@ class Tan(Op):
 
     def backward(self, grad_output):
         return (grad_output * (1 + self.y * self.y),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * (1 + output * output),)
 
 
 class Atan2(Op):
@@ -59,6 +69,13 @@ class Atan2(Op):
         scale = np.where(r2 == 0, 0, scale)
         return scale * x, -scale * y
 
+    def backward_graph(self, grad_output, output):
+        y, x = self.inputs
+        r2 = x * x + y * y
+        zero = r2.data == 0  # a constant: no gradient at the origin, as backward
+        scale = where(zero, 0.0, grad_output / where(zero, 1.0, r2))
+        return scale * x, -scale * y
+
 
 class Erf(Op):
     """y = erf(x) (computed in float64, Cody's rational approximations);
@@ -72,6 +89,10 @@ class Erf(Op):
         x = self.x
         return (grad_output * (2 / math.sqrt(math.pi)) * np.exp(-x * x),)
 
+    def backward_graph(self, grad_output, output):
+        (x,) = self.inputs
+        return (grad_output * (2 / math.sqrt(math.pi)) * (-x * x).exp(),)
+
 
 class Log1p(Op):
     """y = log(1 + x), accurate for small x;  dx = g / (1 + x)."""
@@ -83,6 +104,9 @@ class Log1p(Op):
     def backward(self, grad_output):
         return (grad_output / (1 + self.x),)
 
+    def backward_graph(self, grad_output, output):
+        return (grad_output / (1 + self.inputs[0]),)
+
 
 class Expm1(Op):
     """y = exp(x) - 1, accurate for small x;  dx = g * (y + 1)."""
@@ -93,6 +117,9 @@ class Expm1(Op):
 
     def backward(self, grad_output):
         return (grad_output * (self.y + 1),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * (output + 1),)
 
 
 class Step(Op):
@@ -109,6 +136,9 @@ class Step(Op):
 
     def backward(self, grad_output):
         return (np.zeros_like(grad_output),)
+
+    def backward_graph(self, grad_output, output):
+        return (Tensor(np.zeros_like(grad_output.data)),)
 
     def describe(self) -> str:
         return f"Step({self.function.__name__})"
@@ -130,6 +160,14 @@ class Maximum(Op):
         shared = np.where(a == b, grad_output * 0.5, grad_output)
         a_loses, b_loses = (a > b, a < b) if self.smaller else (a < b, a > b)
         return np.where(a_loses, 0, shared), np.where(b_loses, 0, shared)
+
+    def backward_graph(self, grad_output, output):
+        # constant shares, as PyTorch: the second derivative is 0 almost everywhere
+        a, b = self.inputs[0].data, self.inputs[1].data
+        shared = np.where(a == b, 0.5, 1.0)
+        a_loses, b_loses = (a > b, a < b) if self.smaller else (a < b, a > b)
+        return grad_output * np.where(a_loses, 0, shared), grad_output * np.where(b_loses, 0,
+                                                                                  shared)
 
     def describe(self) -> str:
         return "Minimum" if self.smaller else "Maximum"

@@ -45,6 +45,9 @@ class Expand(Op):
     def backward(self, grad_output):
         return (sum_to_shape(grad_output, self.shape),)
 
+    def backward_graph(self, grad_output, output):
+        return (sum_to_shape(grad_output, self.inputs[0].shape),)
+
 
 class Repeat(Op):
     """y = x tiled ``reps`` times along each axis (torch.Tensor.repeat, np.tile);
@@ -63,6 +66,13 @@ class Repeat(Op):
         grad = grad_output.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
         return (grad.reshape(self.shape),)
 
+    def backward_graph(self, grad_output, output):
+        shape = self.inputs[0].shape
+        shape = (1,) * (len(self.reps) - len(shape)) + shape
+        split = [n for pair in zip(self.reps, shape) for n in pair]
+        grad = grad_output.reshape(split).sum(tuple(range(0, len(split), 2)))
+        return (grad.reshape(self.inputs[0].shape),)
+
 
 class Flip(Op):
     """y = x reversed along dims;  dx = g reversed along them."""
@@ -75,6 +85,9 @@ class Flip(Op):
 
     def backward(self, grad_output):
         return (np.flip(grad_output, self.dims),)
+
+    def backward_graph(self, grad_output, output):
+        return (Flip(self.dims)(grad_output),)
 
 
 class Roll(Op):
@@ -91,6 +104,10 @@ class Roll(Op):
         back = -self.shifts if self.dims is None else tuple(-s for s in self.shifts)
         return (np.roll(grad_output, back, self.dims),)
 
+    def backward_graph(self, grad_output, output):
+        back = -self.shifts if self.dims is None else tuple(-s for s in self.shifts)
+        return (Roll(back, self.dims)(grad_output),)
+
 
 class Triangle(Op):
     """y = the lower (tril) or upper (triu) triangle of the last two axes from a diagonal, zeros
@@ -104,6 +121,9 @@ class Triangle(Op):
 
     def backward(self, grad_output):
         return ((np.triu if self.upper else np.tril)(grad_output, self.diagonal),)
+
+    def backward_graph(self, grad_output, output):
+        return (Triangle(self.diagonal, self.upper)(grad_output),)
 
     def describe(self) -> str:
         return "Triu" if self.upper else "Tril"

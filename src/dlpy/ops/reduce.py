@@ -8,6 +8,8 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.ops import broadcasts_to, real_number
+from dlpy.ops.mask import where
+from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import getitem
 from dlpy.tensor import Op, Tensor
 
@@ -46,6 +48,15 @@ def resolve_axis(name, axis, dim, keepdims, keepdim):
     return axis, bool(keepdims)
 
 
+def _keep(op, tensor):
+    """A reduction's output (or its gradient), a Tensor, with the reduced axes kept as length 1:
+    it broadcasts against the input (for backward_graph)."""
+    if op.keepdims:
+        return tensor
+    return tensor.reshape(tuple(1 if i in op.axes else n
+                                for i, n in enumerate(op.inputs[0].shape)))
+
+
 class Sum(Op):
     """y = sum of x over axes;  dx = g broadcast back over those axes."""
 
@@ -61,6 +72,9 @@ class Sum(Op):
             grad_output = np.expand_dims(grad_output, self.axes)
         return (np.broadcast_to(grad_output, self.shape),)
 
+    def backward_graph(self, grad_output, output):
+        return (expand(_keep(self, grad_output), self.inputs[0].shape),)
+
 
 class Mean(Sum):
     """y = mean of x over axes;  dx = g / n broadcast back."""
@@ -73,6 +87,10 @@ class Mean(Sum):
     def backward(self, grad_output):
         (grad,) = super().backward(grad_output)
         return (grad / np.asarray(self.count, dtype=grad.dtype),)
+
+    def backward_graph(self, grad_output, output):
+        (grad,) = super().backward_graph(grad_output, output)
+        return (grad / self.count,)
 
 
 class Max(Op):
@@ -93,6 +111,11 @@ class Max(Op):
             grad_output = np.expand_dims(grad_output, self.axes)
         count = self.mask.sum(axis=self.axes, keepdims=True)
         return (grad_output * self.mask / count,)
+
+    def backward_graph(self, grad_output, output):
+        # a constant share, as PyTorch: the max's second derivative is 0 almost everywhere
+        share = self.mask / self.mask.sum(axis=self.axes, keepdims=True)
+        return (_keep(self, grad_output) * share,)
 
 
 class Min(Max):
@@ -126,6 +149,10 @@ class LogSumExp(Op):
             grad_output = np.expand_dims(grad_output, self.axes)
         return (grad_output * self.probs,)
 
+    def backward_graph(self, grad_output, output):
+        (x,) = self.inputs
+        return (_keep(self, grad_output) * (x - _keep(self, output)).exp(),)
+
 
 class Var(Op):
     """y = sum((x - mean)^2) / max(0, n - correction) over axes;  dx = 2 (x - mean) g / that.
@@ -156,6 +183,16 @@ class Var(Op):
             else:
                 scale = grad_output * (2 / self.dof)
             return (self.deviation * scale,)
+
+    def backward_graph(self, grad_output, output):
+        (x,) = self.inputs
+        grad_output, output = _keep(self, grad_output), _keep(self, output)
+        deviation = x - x.mean(axis=self.axes, keepdims=True)
+        if not self.root:
+            return (deviation * (grad_output * (2 / self.dof)),)
+        zero = output.data == 0  # a constant: no gradient where std = 0, as backward
+        safe = where(zero, 1.0, output)
+        return (deviation * where(zero, 0.0, grad_output / (safe * self.dof)),)
 
 
 class Std(Var):
@@ -204,6 +241,23 @@ class Norm(Op):
             powered = np.where(magnitude == 0, 0, magnitude ** (p - 1))
             return (np.sign(x) * powered * scale,)
 
+    def backward_graph(self, grad_output, output):
+        (x,), p = self.inputs, self.p
+        grad_output, y = _keep(self, grad_output), _keep(self, output)
+        sign = np.sign(x.data)
+        if p == math.inf:  # constants: the share of each position that reaches the max
+            at_max = np.abs(x.data) == y.data
+            return (grad_output * (sign * at_max / at_max.sum(axis=self.axes, keepdims=True)),)
+        if p == 1:
+            return (grad_output * sign,)
+        zero = y.data == 0  # no gradient where the norm is 0, as backward
+        scale = where(zero, 0.0, grad_output / (where(zero, 1.0, y) ** (p - 1)))
+        if p == 2:
+            return (x * scale,)
+        magnitude = x.abs()
+        small = magnitude.data == 0  # 0^(p-1) taken as 0
+        return (where(small, 0.0, where(small, 1.0, magnitude) ** (p - 1)) * sign * scale,)
+
 
 class SumOfSquares(Op):
     """y = sum(w * x^2) over everything, w a constant broadcast to x;  dx = 2 w x g.
@@ -226,6 +280,10 @@ class SumOfSquares(Op):
         scale = 2.0 * np.asarray(grad_output, dtype=self.x.dtype)
         # the small weight array is scaled, then x multiplied once
         return (self.x * (scale if self.weight is None else self.weight * scale),)
+
+    def backward_graph(self, grad_output, output):
+        scale = grad_output * 2.0 if self.weight is None else grad_output * (2.0 * self.weight)
+        return (self.inputs[0] * scale,)
 
 
 def sum_of_squares(x, weight=None):

@@ -22,6 +22,9 @@ class Reshape(Op):
     def backward(self, grad_output):
         return (grad_output.reshape(self.shape),)
 
+    def backward_graph(self, grad_output, output):
+        return (grad_output.reshape(self.inputs[0].shape),)
+
 
 class Transpose(Op):
     """y = x with axes permuted;  dx = g permuted back by the inverse permutation."""
@@ -34,6 +37,9 @@ class Transpose(Op):
 
     def backward(self, grad_output):
         return (np.transpose(grad_output, np.argsort(self.axes)),)
+
+    def backward_graph(self, grad_output, output):
+        return (Transpose(tuple(int(a) for a in np.argsort(self.axes)))(grad_output),)
 
 
 class GetItem(Op):
@@ -57,6 +63,28 @@ class GetItem(Op):
         np.add.at(grad, self.index, grad_output)
         return (grad,)
 
+    def backward_graph(self, grad_output, output):
+        return (IndexAdd(self.index, self.inputs[0].shape)(grad_output),)
+
+
+class IndexAdd(Op):
+    """y = zeros of ``shape`` with g added at ``index`` (repeats accumulate): GetItem's
+    gradient as an op, for create_graph;  dg = dy[index]."""
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, values):
+        out = np.zeros(self.shape, dtype=values.dtype)
+        np.add.at(out, self.index, values)
+        return out
+
+    def backward(self, grad_output):
+        return (grad_output[self.index],)
+
+    def backward_graph(self, grad_output, output):
+        return (getitem(grad_output, self.index),)
+
 
 def _is_basic(index):
     items = index if isinstance(index, tuple) else (index,)
@@ -76,6 +104,14 @@ class Concat(Op):
     def backward(self, grad_output):
         return tuple(np.split(grad_output, self.splits, axis=self.axis))
 
+    def backward_graph(self, grad_output, output):
+        before, grads, start = (slice(None),) * self.axis, [], 0
+        for x in self.inputs:
+            stop = start + x.shape[self.axis]
+            grads.append(getitem(grad_output, before + (slice(start, stop),)))
+            start = stop
+        return tuple(grads)
+
 
 class Stack(Op):
     """y = inputs stacked along a new axis;  each input gets its slice of g."""
@@ -88,6 +124,10 @@ class Stack(Op):
 
     def backward(self, grad_output):
         return tuple(np.moveaxis(grad_output, self.axis, 0))
+
+    def backward_graph(self, grad_output, output):
+        before = (slice(None),) * self.axis
+        return tuple(getitem(grad_output, before + (i,)) for i in range(len(self.inputs)))
 
 
 def _shape_of(x):

@@ -24,6 +24,9 @@ class Softmax(Op):
         grad -= y * grad.sum(axis=self.axis, keepdims=True)  # y * (g - sum(y * g))
         return (grad,)
 
+    def backward_graph(self, grad_output, output):
+        return (output * (grad_output - (output * grad_output).sum(self.axis, keepdims=True)),)
+
 
 class LogSoftmax(Op):
     """y = x - logsumexp(x);  dx = g - softmax(x) * sum(g)."""
@@ -40,6 +43,9 @@ class LogSoftmax(Op):
     def backward(self, grad_output):
         softmax = np.exp(self.y)
         return (grad_output - softmax * grad_output.sum(axis=self.axis, keepdims=True),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output - output.exp() * grad_output.sum(self.axis, keepdims=True),)
 
 
 def _axis(name, x, axis):

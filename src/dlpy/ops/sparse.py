@@ -71,55 +71,132 @@ def _segment_sum(x: np.ndarray, starts: np.ndarray, num_segments: int,
     return out
 
 
+# a run's rows past this many are summed by np.add.reduceat (sum_runs)
+MAX_LEVELS = 64
+
+
+def sum_runs(x: np.ndarray, lengths: np.ndarray, at: np.ndarray | None = None,
+             scale: np.ndarray | None = None) -> np.ndarray:
+    """(runs, K): the sums of consecutive runs of rows of x (N, K), lengths[r] rows in run r
+    (empty runs: 0); with ``at`` the rows are x[at] (at: indices, lengths.sum() of them),
+    never gathered whole, and with ``scale`` row i is multiplied by scale[i]. Level by level:
+    every run's first row (one gather), then the second row of the runs that have one added,
+    ...: one gather and add of whole rows a level, where np.add.reduceat loops row by row
+    (several times slower for rows of tens of values). A run's rows past MAX_LEVELS are
+    summed by reduceat."""
+    n = int(lengths.sum())
+    if n == 0:
+        return np.zeros((lengths.size,) + x.shape[1:], dtype=x.dtype)
+
+    def rows(i):  # the sequence's rows i
+        taken = x[i] if at is None else x[at[i]]
+        return taken if scale is None else taken * scale[i, None]
+
+    starts = np.cumsum(lengths) - lengths
+    total = rows(np.minimum(starts, n - 1))  # (runs, K), level 0
+    shortest = int(lengths.min())
+    for level in range(1, min(int(lengths.max()), MAX_LEVELS)):
+        if level < shortest:  # every run has this row: no mask
+            total += rows(starts + level)
+        else:
+            alive = np.flatnonzero(lengths > level)
+            total[alive] += rows(starts[alive] + level)
+    long = lengths > MAX_LEVELS
+    if long.any():  # the rest of each long run, one reduceat
+        rest = lengths[long] - MAX_LEVELS
+        first = np.cumsum(rest) - rest
+        tail = np.repeat(starts[long] + MAX_LEVELS - first, rest) + np.arange(rest.sum())
+        total[long] += np.add.reduceat(rows(tail), first, axis=0)
+    if shortest == 0:
+        total[lengths == 0] = 0
+    return total
+
+
+def add_rows(grad: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """grad[ids[j]] += rows[j] for every j, repeated ids summed, into grad (M, K); rows (N, K).
+    The ids are sorted (stable) and each run of equal ids summed by sum_runs, written to its
+    row once: never np.add.at, which is several times slower."""
+    if ids.size == 0:
+        return grad
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+    grad[sorted_ids[starts]] += sum_runs(rows, np.diff(np.append(starts, ids.size)), order)
+    return grad
+
+
 class SparseLinear(Op):
     """y[b] = sum over b's entries j of values[j] * weight[indices[j]]: (num_columns, K) ->
     (num_rows, K). d weight[c] = sum over entries j with indices[j] = c of values[j] * g[row j];
-    rows no entry touches get zero. Summed with bincount per column when K is small, else by
-    sorted segments (np.add.reduceat); never np.add.at, which is slow."""
+    rows no entry touches get zero. The values are rows.values, or a second input (nnz,) that
+    gets d values[j] = g[row j] . weight[indices[j]]. Few columns (K <= 16, as the essay
+    scorer's n-gram weights): rows summed by np.add.reduceat, the gradient by one bincount per
+    column (O(nnz), no sort); wider rows (embedding bags): both by sum_runs, level by level."""
 
     def __init__(self, rows: SparseRows, sparse: bool = False):
         self.rows, self.sparse = rows, sparse
 
-    def forward(self, weight):
+    def forward(self, weight, values=None):
         rows = self.rows
         self.shape = weight.shape
-        gathered = weight[rows.indices] * rows.values.astype(weight.dtype)[:, None]  # (nnz, K)
+        if values is not None:  # saved for the gradients
+            self.weight, self.values = weight, values
+        values = rows.values if values is None else values
         lengths = np.diff(rows.indptr)
+        values = values.astype(weight.dtype, copy=False)
+        if weight.shape[1] > 16:  # no gathered copy: the rows taken level by level
+            return sum_runs(weight, lengths, rows.indices,
+                            None if np.all(values == 1) else values)
+        gathered = weight[rows.indices] * values[:, None]  # (nnz, K)
         return _segment_sum(gathered, rows.indptr[:-1], rows.num_rows, lengths > 0)
 
     def backward(self, grad_output):
+        rows, values = self.rows, self.rows.values
+        row_of = rows.row_of_entry()
+        values_grad = ()  # with values as an input: (its gradient,)
+        if len(self.inputs) > 1:
+            values = self.values
+            values_grad = (None,)
+            if self.inputs[1].requires_grad:  # each entry's dot product, no (nnz, K) product
+                values_grad = (np.einsum("jk,jk->j", grad_output[row_of],
+                                         self.weight[rows.indices]),)
+            if not self.inputs[0].requires_grad:
+                return (None, *values_grad)
+        return (self._weight_grad(grad_output, row_of, values), *values_grad)
+
+    def _weight_grad(self, grad_output, row_of, values):
         rows = self.rows
         if self.sparse:  # one gradient row per entry; repeats are summed by coalesce()
-            values = grad_output[rows.row_of_entry()] \
-                * rows.values.astype(grad_output.dtype)[:, None]
-            return (SparseGrad(rows.indices, values, self.shape),)
+            grad = grad_output[row_of] * values.astype(grad_output.dtype)[:, None]
+            return SparseGrad(rows.indices, grad, self.shape)
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
         if rows.indices.size == 0:
-            return (grad,)
-        row_of = rows.row_of_entry()
-        values = rows.values.astype(np.float64)
+            return grad
         if self.shape[1] <= 16:
             # few columns: one bincount per column (O(nnz), no sort)
+            values = values.astype(np.float64)
             for k in range(self.shape[1]):
                 grad[:, k] = np.bincount(rows.indices, values * grad_output[row_of, k],
                                          minlength=self.shape[0])
-            return (grad,)
-        order = np.argsort(rows.indices, kind="stable")
-        sorted_indices = rows.indices[order]
-        contributions = grad_output[row_of[order]] \
-            * rows.values[order].astype(grad_output.dtype)[:, None]  # (nnz, K)
-        starts = np.concatenate([[0], np.nonzero(np.diff(sorted_indices))[0] + 1])
-        grad[sorted_indices[starts]] = np.add.reduceat(contributions, starts, axis=0)
-        return (grad,)
+            return grad
+        contributions = grad_output[row_of] * values.astype(grad_output.dtype)[:, None]
+        return add_rows(grad, rows.indices, contributions)
 
 
-def sparse_linear(rows: SparseRows, weight: Tensor, sparse: bool = False) -> Tensor:
+def sparse_linear(rows: SparseRows, weight: Tensor, sparse: bool = False,
+                  values: Tensor | None = None) -> Tensor:
     """rows: SparseRows (B rows over num_columns); weight (num_columns, K) -> (B, K). With
     ``sparse`` the weight's gradient is a SparseGrad over the touched rows (as PyTorch's
-    ``EmbeddingBag(mode="sum", sparse=True)`` with per-sample weights)."""
+    ``EmbeddingBag(mode="sum", sparse=True)`` with per-sample weights). ``values``: a Tensor
+    (nnz,) used instead of rows.values, which gets a gradient (per-sample weights)."""
     if not isinstance(rows, SparseRows):
         raise TypeError(f"sparse_linear: rows must be SparseRows, got {type(rows).__name__}")
     if weight.ndim != 2 or weight.shape[0] != rows.num_columns:
         raise ValueError(f"sparse_linear: expected weight ({rows.num_columns}, K), got "
                          f"{weight.shape}")
-    return SparseLinear(rows, bool(sparse))(weight)
+    if values is None:
+        return SparseLinear(rows, bool(sparse))(weight)
+    if tuple(values.shape) != rows.indices.shape:
+        raise ValueError(f"sparse_linear: values must have one value per entry "
+                         f"{rows.indices.shape}, got {tuple(values.shape)}")
+    return SparseLinear(rows, bool(sparse))(weight, values)

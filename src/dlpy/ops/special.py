@@ -1,14 +1,17 @@
 """Special functions for probability densities: lgamma, digamma, xlogy, erfinv and gammainc
 (torch.lgamma, torch.digamma, torch.xlogy, torch.erfinv, torch.special.gammainc).
 
-Computed in float64 and cast back: lgamma by the C library's lgamma (``math.lgamma``, per
-element); digamma and its derivative trigamma by the recurrence psi(x) = psi(x + 1) - 1/x up to
-x >= 10, then the asymptotic series (about 1e-15 absolute), with the reflection formula below 1/2;
+Computed in float64 and cast back: lgamma by Stirling's series from 8 up, below by a rational
+approximation of lgamma(2 + t) for |t| <= 1/2 and the recurrence Gamma(x + 1) = x Gamma(x)
+(about 1e-15 relative, also near the zeros at 1 and 2), with the reflection formula below 0;
+digamma and its derivative trigamma by ten steps of the recurrence psi(x) = psi(x + 1) - 1/x,
+then the asymptotic series (about 1e-15 absolute), with the reflection formula below 1/2;
 erfinv by a rational first guess and Newton steps on erf (or, in the tails, on log erfc).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -16,10 +19,21 @@ import numpy as np
 from dlpy.ops.pointwise import _check_broadcast
 from dlpy.tensor import Op, Tensor
 
-_LGAMMA = np.frompyfunc(math.lgamma, 1, 1)
 _ERF = np.frompyfunc(math.erf, 1, 1)
 _ERFC = np.frompyfunc(math.erfc, 1, 1)
 
+# lgamma(2 + t) = t P(t) / Q(t) for |t| <= 1/2: the [7/7] Pade approximant of the Taylor
+# series (1 - euler_gamma) t + sum over k >= 2 of (-1)^k (zeta(k) - 1) / k t^k (made with
+# mpmath.pade at 50 digits); its error is below float64's rounding, its poles beyond |t| = 2
+_LGAMMA_P = (0.42278433509846713, 1.0500008504947376, 0.9812533673494664, 0.44861293619041376,
+             0.10661772322153679, 0.01267871740982719, 0.0006461232819244556,
+             9.044855054775926e-06)
+_LGAMMA_Q = (1.0, 1.72081545287429, 1.167733459492857, 0.395893248149539, 0.06995177647341878,
+             0.006082671403258377, 0.00021605911739948518, 1.8324072752309252e-06)
+# Stirling's series for lgamma: B_2k / (2k (2k - 1)), k = 1..8 (from 8 on: below 1e-17)
+_STIRLING_SERIES = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156,
+                    -3617 / 122400)
+_STIRLING_FROM = 8.0
 # B_2k / (2k) for the digamma series, B_2k for the trigamma one (k = 1..7)
 _DIGAMMA_SERIES = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
 _TRIGAMMA_SERIES = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
@@ -38,14 +52,72 @@ def _poles(x: np.ndarray) -> np.ndarray:
     return (x <= 0) & (x == np.floor(x)) & np.isfinite(x)
 
 
+# values per block of _in_blocks (measured on 1e6 values: 2^13 to 2^17 alike, 2^15 best)
+_BLOCK = 1 << 15
+
+
+def _in_blocks(function):
+    """An element-wise float64 function applied _BLOCK values at a time: its dozens of
+    temporaries then stay in cache rather than each streaming a whole array through memory
+    (lgamma and digamma of a million values: 1.5x faster)."""
+
+    @functools.wraps(function)
+    def blocked(x) -> np.ndarray:
+        x = np.asarray(x)
+        flat = x.reshape(-1)  # (function sees 1-D float64 arrays, never a 0-d one)
+        if x.size <= _BLOCK:
+            return function(_float64(flat)).reshape(x.shape)
+        out = np.empty(x.size)
+        for start in range(0, x.size, _BLOCK):  # (float32 converted a block at a time)
+            out[start:start + _BLOCK] = function(_float64(flat[start:start + _BLOCK]))
+        return out.reshape(x.shape)
+
+    return blocked
+
+
+@_in_blocks
 def lgamma_array(x) -> np.ndarray:
-    """log |Gamma(x)| element-wise, in float64: inf at the poles and at +-inf, nan at nan."""
+    """log |Gamma(x)| element-wise, in float64: inf at the poles and at +-inf, nan at nan.
+    Below 0 by reflection: log |Gamma(x)| = log(pi / |sin(pi x)|) - log Gamma(1 - x)."""
     x = _float64(x)
-    out = np.full(x.shape, np.inf)
     regular = np.isfinite(x) & ~_poles(x)
-    if regular.any():
-        out[regular] = _LGAMMA(x[regular]).astype(np.float64)
-    out[np.isnan(x)] = np.nan
+    every = regular.all()
+    values = x if every else np.where(regular, x, 1.0)  # (the rest set at the end)
+    negative = values < 0
+    logs = _lgamma_positive(np.where(negative, 1 - values, values))
+    if negative.any():
+        reflected = values[negative]
+        sin = np.abs(np.sin(np.pi * (reflected - np.round(reflected))))
+        logs[negative] = np.log(np.pi / sin) - logs[negative]
+    return logs if every else np.where(regular, logs, np.where(np.isnan(x), np.nan, np.inf))
+
+
+def _lgamma_positive(a: np.ndarray) -> np.ndarray:
+    """log Gamma(a) for finite a > 0. From 8: Stirling's series. Below: a = n + t with n an
+    integer and |t| <= 1/2, lgamma(2 + t) by the rational approximation, and Gamma's
+    recurrence: Gamma(a) = Gamma(2 + t) (2 + t) ... (n - 1 + t) for n >= 3, Gamma(2 + t) / a
+    for n = 1 (log1p: exact near 1), Gamma(2 + t) / (a (1 + a)) for n = 0 (t = a)."""
+    out = np.empty_like(a)
+    large = a >= _STIRLING_FROM
+    if large.any():
+        b = a[large]
+        with np.errstate(over="ignore"):  # b^2 overflows past 1e154: the series is 0
+            r = 1 / (b * b)
+            out[large] = (b - 0.5) * np.log(b) - b + 0.5 * math.log(2 * math.pi) \
+                + _series(r, _STIRLING_SERIES) / b
+    small = ~large
+    if small.any():
+        b = a[small]
+        n = np.floor(b + 0.5)
+        t = b - n  # exact
+        logs = t * _series(t, _LGAMMA_P) / _series(t, _LGAMMA_Q)  # lgamma(2 + t)
+        factors = np.ones_like(b)  # (2 + t) (3 + t) ... (n - 1 + t), a divisor b (1 + b) for n = 0
+        for j in range(2, int(n.max())):
+            factors *= np.where(n > j, j + t, 1.0)
+        zero = n == 0
+        logs += np.where(zero, -1.0, 1.0) * np.log(np.where(zero, b * (1 + b), factors))
+        logs -= np.where(n == 1, np.log1p(t), 0.0)
+        out[small] = logs
     return out
 
 
@@ -59,19 +131,14 @@ def _series(r: np.ndarray, coefficients) -> np.ndarray:
 
 
 def _shifted(x: np.ndarray, power: int):
-    """z = x + 10 where x < 10 (else x itself, x >= 1/2) and the sum of 1/(x + k)^power over
-    the k < 10 skipped there: psi(x) = psi(x + 10) - sum 1/(x + k), psi'(x) likewise."""
-    z = x.copy()
+    """z = x + 10 and the sum of 1/(x + k)^power over k < 10 (x >= 1/2):
+    psi(x) = psi(x + 10) - sum 1/(x + k), psi'(x) likewise. Every value is shifted, those
+    already past 10 too (harmless), which spares gathering the others."""
     total = np.zeros_like(x)
-    small = x < 10
-    if small.any():
-        xs = x[small]
-        acc = np.zeros_like(xs)
-        for k in range(10):
-            acc += 1 / (xs + k) ** power
-        z[small] = xs + 10
-        total[small] = acc
-    return z, total
+    for k in range(10):
+        term = 1 / (x + k)
+        total += term if power == 1 else term * term
+    return x + 10, total
 
 
 def _cot_pi(x: np.ndarray) -> np.ndarray:
@@ -79,6 +146,7 @@ def _cot_pi(x: np.ndarray) -> np.ndarray:
     return 1 / np.tan(np.pi * (x - np.round(x)))
 
 
+@_in_blocks
 def digamma_array(x) -> np.ndarray:
     """psi(x) = d/dx lgamma(x) in float64, as torch.digamma: -inf at +0, +inf at -0, nan at the
     negative integers and -inf, inf at inf."""
@@ -89,8 +157,9 @@ def digamma_array(x) -> np.ndarray:
     z, total = _shifted(np.where(reflect, 1 - xf, xf), 1)
     r = 1 / np.minimum(z, 1e150) ** 2  # past 1e150 the series terms vanish (r would overflow)
     psi = np.log(z) - 0.5 / z - r * _series(r, _DIGAMMA_SERIES) - total
-    with np.errstate(divide="ignore", over="ignore"):  # inf near a pole: the true value
-        psi = np.where(reflect, psi - np.pi * _cot_pi(np.where(reflect, xf, 0.25)), psi)
+    if reflect.any():  # (tan is slow: only where needed)
+        with np.errstate(divide="ignore", over="ignore"):  # inf near a pole: the true value
+            psi[reflect] -= np.pi * _cot_pi(xf[reflect])
     psi = np.where(finite, psi, np.nan)
     psi[x == np.inf] = np.inf
     zero = x == 0
@@ -98,6 +167,7 @@ def digamma_array(x) -> np.ndarray:
     return psi
 
 
+@_in_blocks
 def trigamma_array(x) -> np.ndarray:
     """psi'(x), the derivative of digamma, in float64: inf at the poles, 0 at inf."""
     x = _float64(x)
@@ -107,9 +177,11 @@ def trigamma_array(x) -> np.ndarray:
     z, total = _shifted(np.where(reflect, 1 - xf, xf), 2)
     r = 1 / np.minimum(z, 1e150) ** 2
     psi1 = 1 / z + 0.5 * r + r / z * _series(r, _TRIGAMMA_SERIES) + total
-    sin = np.sin(np.pi * (np.where(reflect, xf, 0.5) - np.round(np.where(reflect, xf, 0.5))))
-    with np.errstate(divide="ignore", over="ignore"):  # inf near a pole: the true value
-        psi1 = np.where(reflect, np.pi**2 / (sin * sin) - psi1, psi1)
+    if reflect.any():  # (sin is slow: only where needed)
+        reflected = xf[reflect]
+        sin = np.sin(np.pi * (reflected - np.round(reflected)))
+        with np.errstate(divide="ignore", over="ignore"):  # inf near a pole: the true value
+            psi1[reflect] = np.pi**2 / (sin * sin) - psi1[reflect]
     psi1 = np.where(finite, psi1, np.nan)
     psi1[_poles(x)] = np.inf
     psi1[x == np.inf] = 0.0

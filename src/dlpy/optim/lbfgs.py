@@ -27,7 +27,7 @@ import numpy as np
 
 from dlpy.optim.optimizer import Optimizer, _check_hyper
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Tensor, enable_grad
+from dlpy.tensor import Tensor, enable_grad, increment_version
 
 # state (PyTorch's names) -> kind: "count" (an int), "number" (one number of the parameters'
 # dtype, saved in float64), "loss" (a float), "vector" (n,), "history" (entries, n), "numbers"
@@ -228,6 +228,7 @@ class LBFGS(Optimizer):
         for p in self._params:
             size = p.data.size
             p.data += step_size * update[offset:offset + size].reshape(p.data.shape)
+            increment_version(p)
             offset += size
 
     def _clone_param(self) -> list[np.ndarray]:
@@ -236,6 +237,7 @@ class LBFGS(Optimizer):
     def _set_param(self, values: list[np.ndarray]) -> None:
         for p, value in zip(self._params, values):
             np.copyto(p.data, value)
+            increment_version(p)
 
     def _directional_evaluate(self, closure, x, t, d):
         """(loss, flat gradient) at x + t d; the parameters go back to x."""

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, increment_version
 
 
 class Optimizer:
@@ -198,6 +198,8 @@ class Optimizer:
                 )
             grad = p.grad if p.grad.dtype == p.data.dtype else p.grad.astype(p.data.dtype)
             self._update(p.data, grad, state, group)
+            # changed in place by numpy: an op recorded before refuses its backward, as torch's
+            increment_version(p)
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
                 group: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from dlpy.nn.module import Module
+from dlpy.tensor import increment_version
 
 # multi_avg_fn(averaged, current, num_averaged): update the `averaged` arrays in place
 MultiAvgFn = Callable[[Sequence[np.ndarray], Sequence[np.ndarray], int], None]
@@ -116,6 +117,8 @@ class AveragedModel(Module):
                 current.append(source)
         if self.n_averaged > 0 and averaged:
             self.multi_avg_fn(averaged, current, self.n_averaged)
+        for param in mine.values():  # changed in place, as torch's copy_ / lerp_ would
+            increment_version(param)
         self.n_averaged += 1
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -12,7 +12,9 @@ generators set back to their state before the forward (so dropout draws the same
 differentiates that copy, cut at those inputs. The gradients equal the ones without
 checkpointing, and the op works with ``backward``, ``dlpy.autograd.grad``, hooks and
 ``retain_graph`` as any other. What the ops read is seen by tracing (``dlpy.autograd_function
-.tracing``) while the function runs.
+.tracing``) while the function runs. Under ``autograd.grad(create_graph=True)`` the recomputation
+reads the inputs themselves and is differentiated with create_graph, so the gradients can be
+differentiated again.
 """
 
 from __future__ import annotations
@@ -47,10 +49,32 @@ class Checkpoint(Op):
         return f"Checkpoint({_name(self.function)})"
 
     def backward(self, grad_output):
-        grads = split_grads(self, grad_output)
         stand_ins = {id(t): Tensor(t.data, requires_grad=True) for t in self.inputs}
         for t, source in zip(self.inputs, self.sources):
             stand_ins[id(source)] = stand_ins[id(t)]
+        roots, root_grads = self._recompute(stand_ins, split_grads(self, grad_output))
+        if not roots:
+            return (None,) * len(self.inputs)
+        captured = _backpropagate(roots, root_grads, False,
+                                  capture={id(t) for t in stand_ins.values()})
+        return tuple(captured.get(id(stand_ins[id(t)])) for t in self.inputs)
+
+    def backward_graph(self, grad_output, output):
+        # recomputed from the inputs themselves (no stand-ins), and differentiated with
+        # create_graph: the gradients' graph reaches the inputs, so it can be differentiated
+        # again (a gradient penalty through a checkpointed block)
+        inputs = {id(source): t for t, source in zip(self.inputs, self.sources)}
+        roots, root_grads = self._recompute(inputs, split_grads(self, grad_output))
+        if not roots:
+            return (None,) * len(self.inputs)
+        captured = _backpropagate(roots, root_grads, False,
+                                  capture={id(t) for t in self.inputs}, create_graph=True)
+        return tuple(captured.get(id(t)) for t in self.inputs)
+
+    def _recompute(self, stand_ins: dict, grads: list) -> tuple[list, list]:
+        """Run the function again with gradients on, the tensors it read replaced by
+        ``stand_ins`` (by id), the random generators set back to their state before the
+        forward; returns the recomputed outputs that got a gradient, and those gradients."""
 
         def cut(raw: tuple, inputs: tuple) -> tuple:  # the recomputed graph starts there
             if not any(isinstance(t, Tensor) and id(t) in stand_ins for t in raw):
@@ -84,11 +108,7 @@ class Checkpoint(Op):
             if grad is not None and out.requires_grad:
                 roots.append(out)
                 root_grads.append(grad)
-        if not roots:
-            return (None,) * len(self.inputs)
-        captured = _backpropagate(roots, root_grads, False,
-                                  capture={id(t) for t in stand_ins.values()})
-        return tuple(captured.get(id(stand_ins[id(t)])) for t in self.inputs)
+        return roots, root_grads
 
 
 def _name(function) -> str:

@@ -1,0 +1,115 @@
+"""Time dlpy's convolutions and pools (forward + backward, float32) against PyTorch's CPU ones,
+in 1, 2 and 3 spatial dimensions: one N-d implementation in dlpy (ops/conv.py), so the 3-d
+ratios should sit near the 1-d / 2-d ones.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/conv_speed.py [--repeats 7] [--contender old.py]
+
+torch runs with one thread (torch.set_num_threads(1)); dlpy's matrix products use numpy's BLAS,
+pinned to one thread by OMP_NUM_THREADS=1. The contenders alternate, repetition by repetition,
+so background load hits them alike; each line prints the best times and their ratio.
+--contender takes another copy of ops/conv.py (an older one, say), imported on its own, whose
+functions of the same names join the alternation (its column: old ms, and new / old).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+import dlpy.functional as F
+from dlpy import Tensor
+
+# name -> (dlpy function, torch function, input shapes, keyword arguments)
+CASES = {
+    "conv1d (32, 16, 200) k5 p2": (F.conv1d, TF.conv1d, [(32, 16, 200), (32, 16, 5), (32,)],
+                                   dict(padding=2)),
+    "conv2d (64, 8, 14, 14) k5 p2": (F.conv2d, TF.conv2d, [(64, 8, 14, 14), (16, 8, 5, 5),
+                                                           (16,)], dict(padding=2)),
+    # the MNIST CNN's two layers (batch 50) and a ResNet block's
+    "conv2d (50, 1, 28, 28) 16 k5 p2": (F.conv2d, TF.conv2d, [(50, 1, 28, 28), (16, 1, 5, 5),
+                                                              (16,)], dict(padding=2)),
+    "conv2d (50, 16, 14, 14) 32 k5 p2": (F.conv2d, TF.conv2d, [(50, 16, 14, 14),
+                                                               (32, 16, 5, 5), (32,)],
+                                         dict(padding=2)),
+    "conv2d (16, 64, 32, 32) 64 k3 p1": (F.conv2d, TF.conv2d, [(16, 64, 32, 32),
+                                                               (64, 64, 3, 3), (64,)],
+                                         dict(padding=1)),
+    "conv2d (16, 64, 32, 32) 64 k3 s2 p1": (F.conv2d, TF.conv2d, [(16, 64, 32, 32),
+                                                                  (64, 64, 3, 3), (64,)],
+                                            dict(stride=2, padding=1)),
+    "conv3d (8, 8, 8, 16, 16) k3 p1": (F.conv3d, TF.conv3d, [(8, 8, 8, 16, 16), (16, 8, 3, 3, 3),
+                                                             (16,)], dict(padding=1)),
+    "conv_transpose2d (16, 16, 14, 14) k4 s2": (
+        F.conv_transpose2d, TF.conv_transpose2d, [(16, 16, 14, 14), (16, 8, 4, 4)],
+        dict(stride=2, padding=1)),
+    "conv_transpose2d (16, 32, 14, 14) k3 p1": (
+        F.conv_transpose2d, TF.conv_transpose2d, [(16, 32, 14, 14), (32, 16, 3, 3)],
+        dict(padding=1)),
+    "conv_transpose3d (4, 16, 4, 8, 8) k4 s2": (
+        F.conv_transpose3d, TF.conv_transpose3d, [(4, 16, 4, 8, 8), (16, 8, 4, 4, 4)],
+        dict(stride=2, padding=1)),
+    "max_pool2d (64, 8, 28, 28) k2": (F.max_pool2d, TF.max_pool2d, [(64, 8, 28, 28)],
+                                      dict(kernel_size=2)),
+    "max_pool3d (8, 8, 8, 28, 28) k2": (F.max_pool3d, TF.max_pool3d, [(8, 8, 8, 28, 28)],
+                                        dict(kernel_size=2)),
+    "avg_pool3d (8, 8, 8, 28, 28) k3 s2 p1": (F.avg_pool3d, TF.avg_pool3d, [(8, 8, 8, 28, 28)],
+                                              dict(kernel_size=3, stride=2, padding=1)),
+}
+
+
+def time_dlpy(fn, arrays, kwargs) -> float:
+    inputs = [Tensor(a, requires_grad=True) for a in arrays]
+    start = time.perf_counter()
+    fn(*inputs, **kwargs).sum().backward()
+    return time.perf_counter() - start
+
+
+def time_torch(fn, arrays, kwargs) -> float:
+    inputs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    start = time.perf_counter()
+    fn(*inputs, **kwargs).sum().backward()
+    return time.perf_counter() - start
+
+
+def load_contender(path: str):
+    """Another copy of ops/conv.py as a module of its own (it imports dlpy's other ops)."""
+    spec = importlib.util.spec_from_file_location("conv_contender", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--contender", help="another ops/conv.py to time beside this one")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    contender = load_contender(args.contender) if args.contender else None
+    rng = np.random.default_rng(0)
+    old_header = f" {'old ms':>9s} {'new/old':>7s}" if contender else ""
+    print(f"{'forward + backward, float32':42s} {'dlpy ms':>9s} {'torch ms':>9s} "
+          f"{'ratio':>6s}{old_header}")
+    for name, (ours, theirs, shapes, kwargs) in CASES.items():
+        arrays = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+        old = getattr(contender, ours.__name__) if contender else None
+        best_ours = best_theirs = best_old = float("inf")
+        for _ in range(args.repeats):
+            best_ours = min(best_ours, time_dlpy(ours, arrays, kwargs))
+            best_theirs = min(best_theirs, time_torch(theirs, arrays, kwargs))
+            if old is not None:
+                best_old = min(best_old, time_dlpy(old, arrays, kwargs))
+        line = (f"{name:42s} {best_ours * 1e3:9.2f} {best_theirs * 1e3:9.2f} "
+                f"{best_ours / best_theirs:6.1f}")
+        if old is not None:
+            line += f" {best_old * 1e3:9.2f} {best_ours / best_old:7.2f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,634 @@
+"""``torch.func`` as dlpy spells it (``dlpy.func``): function transforms and ``functional_call``.
+
+    per_sample = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)  # one gradient a sample
+    d2 = grad(grad(dlpy.sin))(x)                                       # -sin(x)
+    out = functional_call(model, {k: p - lr * g ...}, (x,))            # MAML with modules
+
+The transforms take and return Tensors and never touch ``.grad``. They are built on
+``dlpy.autograd.grad``: the arguments to differentiate enter as fresh leaves (through a
+recorded identity when they already require gradients), and the gradients are recorded
+(create_graph) only when the function's graph reaches a tensor an enclosing transform or the
+caller differentiates (an outer ``grad``'s leaves, a model's Parameters it closes over), so
+``grad(grad(f))`` and ``jacrev(jacrev(f))`` work and a plain ``grad(f)`` pays for a
+first-order pass only. Arguments and outputs may be nested tuples, lists and dicts of Tensors.
+
+Not as torch: ``vmap`` calls the function once per sample and stacks the results (not
+vectorised, so no faster than a loop, but any function works); ``jacfwd`` is ``jacrev`` (the
+same values, by reverse mode, one backward pass per output element); ``jvp`` uses the
+double-vjp trick, so every op on the way needs a differentiable backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dlpy import random as _random
+from dlpy.autograd import grad as _autograd_grad
+from dlpy.autograd_functional import _leaves
+from dlpy.ops.shape import stack
+from dlpy.tensor import Tensor, _topological_order, enable_grad, is_grad_enabled
+
+__all__ = ["functional_call", "grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp",
+           "vjp", "vmap"]
+
+_TREE = "Tensors (or nested tuples, lists and dicts of them)"
+
+
+# ----------------------------------------------------------------------------- pytrees
+def _flatten(tree) -> tuple[list, Any]:
+    """The leaves of a nested tuple/list/dict (anything else, None too, is a leaf) and the
+    structure that ``_unflatten`` rebuilds it from."""
+    leaves: list = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            return ("dict", type(node), list(node), [walk(v) for v in node.values()])
+        if isinstance(node, (tuple, list)):
+            return ("seq", type(node), [walk(v) for v in node])
+        leaves.append(node)
+        return None
+
+    return leaves, walk(tree)
+
+
+def _unflatten(spec, leaves):
+    leaves = iter(leaves)
+
+    def build(node):
+        if node is None:
+            return next(leaves)
+        if node[0] == "dict":
+            _, cls, keys, children = node
+            return cls(zip(keys, [build(c) for c in children]))
+        _, cls, children = node
+        values = [build(c) for c in children]
+        return cls(*values) if hasattr(cls, "_fields") else cls(values)  # a namedtuple
+
+    return build(spec)
+
+
+def _prefix_leaves(name: str, what: str, prefix, tree) -> list:
+    """One entry of ``prefix`` (in_dims, out_dims) per leaf of ``tree``: an int or None stands
+    for a whole subtree, as torch's pytree prefixes."""
+    if prefix is None or (isinstance(prefix, int) and not isinstance(prefix, bool)):
+        return [prefix] * len(_flatten(tree)[0])
+    if isinstance(prefix, dict) and isinstance(tree, dict) and set(prefix) == set(tree):
+        return [d for k in tree for d in _prefix_leaves(name, what, prefix[k], tree[k])]
+    if isinstance(prefix, (tuple, list)) and isinstance(tree, (tuple, list)) \
+            and len(prefix) == len(tree):
+        return [d for p, t in zip(prefix, tree) for d in _prefix_leaves(name, what, p, t)]
+    raise ValueError(f"{name}: {what} {prefix!r} must be an int, None, or a tuple/list/dict "
+                     f"of them matching the structure of its value, got {_describe(tree)}")
+
+
+def _describe(tree) -> str:
+    if isinstance(tree, Tensor):
+        return f"a Tensor of shape {tree.shape}"
+    if isinstance(tree, dict):
+        return f"a dict with keys {list(tree)}"
+    if isinstance(tree, (tuple, list)):
+        return f"a {type(tree).__name__} of {len(tree)}"
+    return f"a {type(tree).__name__}"
+
+
+def _tensor_leaves(name: str, what: str, tree) -> tuple[list[Tensor], Any]:
+    leaves, spec = _flatten(tree)
+    for leaf in leaves:
+        if not isinstance(leaf, Tensor):
+            raise TypeError(f"{name}: {what} must be {_TREE}, got {type(leaf).__name__}")
+    return leaves, spec
+
+
+# ----------------------------------------------------------------------------- levels
+def _argnums(name: str, argnums) -> tuple[int, ...]:
+    items = argnums if isinstance(argnums, tuple) else (argnums,)
+    for a in items:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{name}: argnums must be an int or a tuple of ints, got "
+                            f"{argnums!r}")
+    if not items:
+        raise ValueError(f"{name}: argnums must not be an empty tuple")
+    return tuple(int(a) for a in items)
+
+
+def _check_argnums(name: str, argnums: tuple[int, ...], num_args: int) -> tuple[int, ...]:
+    checked = []
+    for a in argnums:
+        if not -num_args <= a < num_args:
+            raise ValueError(f"{name}: argnums={a} is out of range for {num_args} positional "
+                             "argument(s)")
+        checked.append(a % num_args)
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"{name}: argnums {argnums} names an argument twice")
+    return tuple(checked)
+
+
+def _reaching_outside(tensors, own: set[int]) -> set[int]:
+    """The ids of the tensors (among ``tensors`` and their graphs) with a path to a tensor
+    needing gradients that this transform did not make: an enclosing transform's leaf, or one
+    the function closes over. Only those are differentiated from outside."""
+    roots = [t for t in tensors if isinstance(t, Tensor) and t.requires_grad]
+    reaching: set[int] = set()
+    if roots:
+        for node in _topological_order(roots):  # each node after its inputs
+            if node.op is None:
+                if id(node) not in own:
+                    reaching.add(id(node))
+            elif any(id(p) in reaching for p in node.op.inputs):
+                reaching.add(id(node))
+    return reaching
+
+
+class _Level:
+    """One transform's call of ``func``: the differentiated arguments' leaves, the outputs, and
+    whether the graph reaches outside (then the gradients are recorded, create_graph)."""
+
+    def __init__(self, name: str, func: Callable, args: tuple, kwargs: dict,
+                 argnums: tuple[int, ...], has_aux: bool):
+        self.name = name
+        argnums = _check_argnums(name, argnums, len(args))
+        self.outer = is_grad_enabled()  # under no_grad the results are constants (as torch)
+        self.specs, inputs, bounds = [], [], [0]
+        for a in argnums:
+            leaves, spec = _tensor_leaves(name, f"argument {a}", args[a])
+            self.specs.append(spec)
+            inputs += leaves
+            bounds.append(len(inputs))
+        self.leaves = list(_leaves(name, tuple(inputs), self.outer))
+        self.own = {id(t) for t in self.leaves if t.op is None}
+        args = list(args)
+        for k, a in enumerate(argnums):
+            args[a] = _unflatten(self.specs[k], self.leaves[bounds[k]:bounds[k + 1]])
+        self.bounds = bounds
+        with enable_grad():
+            result = func(*args, **kwargs)
+        self.aux = None
+        if has_aux:
+            if not isinstance(result, tuple) or len(result) != 2:
+                raise TypeError(f"{name}: with has_aux=True the function must return an "
+                                f"(output, aux) tuple, got {_describe(result)}")
+            result, self.aux = result
+        self.output = result
+        flat = _flatten(result)[0] + _flatten(self.aux)[0]
+        self.tracked = self.outer and bool(_reaching_outside(flat, self.own))
+
+    def vjp(self, outputs: list[Tensor], cotangents: list, wrt: list[Tensor] | None = None,
+            create_graph: bool | None = None, retain_graph: bool = False) -> list[Tensor]:
+        """sum_i outputs[i] . cotangents[i] differentiated with respect to ``wrt`` (the
+        leaves); zeros where an output does not depend on a leaf."""
+        wrt = self.leaves if wrt is None else wrt
+        create_graph = self.tracked if create_graph is None else create_graph
+        roots = [(o, c) for o, c in zip(outputs, cotangents) if o.requires_grad]
+        grads: tuple = (None,) * len(wrt)
+        if roots:
+            grads = _autograd_grad([o for o, _ in roots], wrt, [c for _, c in roots],
+                                   retain_graph=retain_graph or create_graph,
+                                   create_graph=create_graph, allow_unused=True)
+        return [Tensor(np.zeros(t.shape, dtype=t.dtype)) if g is None else g
+                for g, t in zip(grads, wrt)]
+
+    def by_argument(self, flat: list, is_tuple: bool):
+        """Per-leaf values regrouped as the differentiated arguments (a tuple with tuple
+        argnums)."""
+        trees = tuple(_unflatten(spec, flat[self.bounds[k]:self.bounds[k + 1]])
+                      for k, spec in enumerate(self.specs))
+        return trees if is_tuple else trees[0]
+
+    def results(self, tree, extra_own: set[int] = frozenset()):
+        """``tree`` as the transform returns it: Tensors that reach outside keep their graph,
+        the others become constants (torch's unwrapping of a level)."""
+        leaves, spec = _flatten(tree)
+        reaching = _reaching_outside(leaves, self.own | extra_own) if self.tracked else set()
+        return _unflatten(spec, [leaf if not isinstance(leaf, Tensor) or id(leaf) in reaching
+                                 or not leaf.requires_grad else Tensor(leaf.data)
+                                 for leaf in leaves])
+
+
+def _output_leaves(level: _Level) -> tuple[list[Tensor], Any]:
+    return _tensor_leaves(level.name, "the function's output", level.output)
+
+
+def _cotangents(name: str, what: str, given, outputs: list[Tensor], spec) -> list:
+    """``given`` checked against ``outputs`` (same structure and shapes): Tensors that require
+    gradients are kept (the products then depend on them), anything else becomes an array."""
+    leaves, given_spec = _flatten(given)
+    if given_spec != spec:
+        raise ValueError(f"{name}: the {what} must have the structure of the "
+                         f"{'primals' if what == 'tangents' else 'output'}, got "
+                         f"{_describe(given)}")
+    out = []
+    for i, (c, o) in enumerate(zip(leaves, outputs)):
+        array = np.asarray(c.data if isinstance(c, Tensor) else c, dtype=o.dtype)
+        if array.shape != o.shape:
+            kind = "primal" if what == "tangents" else "output"
+            raise ValueError(f"{name}: {what}[{i}] has shape {array.shape}, the {kind} "
+                             f"{o.shape}")
+        out.append(c if isinstance(c, Tensor) and c.requires_grad else array)
+    return out
+
+
+def _any_tracked(values) -> bool:
+    return is_grad_enabled() and any(isinstance(v, Tensor) and v.requires_grad for v in values)
+
+
+# ----------------------------------------------------------------------------- transforms
+def grad_and_value(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+                   ) -> Callable:
+    """``func`` -> a function returning (the gradient of func's one-element output with
+    respect to the arguments ``argnums``, that output); with ``has_aux`` func returns
+    (output, aux) and the function (gradient, (output, aux)). The gradient has the structure
+    of the argument (a tuple of them for tuple argnums)."""
+    return _grad_transform("grad_and_value", func, argnums, has_aux, with_value=True)
+
+
+def grad(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+         ) -> Callable:
+    """``func`` -> its gradient function, as ``torch.func.grad``: the gradient of func's
+    one-element output with respect to the arguments ``argnums`` (Tensors or nested
+    tuples/lists/dicts of them; a tuple of gradients for tuple argnums); with ``has_aux``
+    func returns (output, aux) and the function (gradient, aux). Composes:
+    ``grad(grad(f))``, ``vmap(grad(f))``."""
+    return _grad_transform("grad", func, argnums, has_aux, with_value=False)
+
+
+def _grad_transform(name: str, func: Callable, argnums, has_aux: bool, with_value: bool
+                    ) -> Callable:
+    is_tuple = isinstance(argnums, tuple)
+    argnums = _argnums(name, argnums)
+
+    def transformed(*args, **kwargs):
+        level = _Level(name, func, args, kwargs, argnums, has_aux)
+        out = level.output
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{name}: the function must return a Tensor"
+                            f"{' as its first output' if has_aux else ''}, got "
+                            f"{type(out).__name__}")
+        if out.data.size != 1:
+            raise ValueError(f"{name}: the function must return a scalar (one element), got "
+                             f"shape {out.shape}")
+        grads = level.vjp([out], [np.ones_like(out.data)])
+        gradient = level.results(level.by_argument(grads, is_tuple))
+        value = level.results((out, level.aux) if has_aux else out)
+        if with_value:
+            return gradient, value
+        return (gradient, value[1]) if has_aux else gradient
+
+    return transformed
+
+
+def vjp(func: Callable, *primals, has_aux: bool = False):
+    """``(func(*primals), vjp_fn)`` (and aux with ``has_aux``), as ``torch.func.vjp``:
+    ``vjp_fn(cotangents)``, cotangents with the structure and shapes of the output, returns
+    a tuple with the vector-Jacobian product for each primal (zeros where the output does not
+    depend on it). vjp_fn can be called more than once."""
+    name = "vjp"
+    level = _Level(name, func, primals, {}, tuple(range(len(primals))), has_aux)
+    outputs, spec = _output_leaves(level)
+
+    def vjp_fn(cotangents):
+        given = _cotangents(name, "cotangents", cotangents, outputs, spec)
+        tracked = level.tracked or _any_tracked(given)
+        grads = level.vjp(outputs, given, create_graph=tracked, retain_graph=True)
+        return level.results(level.by_argument(grads, True))
+
+    value = level.results(level.output)
+    return (value, vjp_fn, level.results(level.aux)) if has_aux else (value, vjp_fn)
+
+
+def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False,
+        has_aux: bool = False):
+    """``(func(*primals), J tangents)`` (and aux with ``has_aux``), as ``torch.func.jvp``:
+    primals and tangents are tuples of the same structure and shapes. Computed by the
+    double-vjp trick (J v is the gradient of u -> J^T u at u = 0 with respect to u), so the
+    ops on the way need a differentiable backward (``backward_graph``)."""
+    name = "jvp"
+    for what, value in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(value, (tuple, list)):
+            raise TypeError(f"{name}: {what} must be a tuple (of {_TREE}), got "
+                            f"{type(value).__name__}")
+    if strict:
+        raise NotImplementedError(f"{name}: strict=True is not supported (nor by torch)")
+    level = _Level(name, func, tuple(primals), {}, tuple(range(len(primals))), has_aux)
+    given = _cotangents(name, "tangents", tuple(tangents), level.leaves,
+                        _flatten(tuple(primals))[1])
+    outputs, spec = _output_leaves(level)
+    us = [Tensor(np.zeros_like(o.data), requires_grad=True) for o in outputs]
+    vector_jacobian = level.vjp(outputs, us, create_graph=True)  # J^T u, recorded
+    roots = [(g, v) for g, v in zip(vector_jacobian, given) if g.requires_grad]
+    products = level.vjp([g for g, _ in roots], [v for _, v in roots], wrt=us,
+                         create_graph=level.tracked or _any_tracked(given))
+    products = level.results(_unflatten(spec, products), extra_own={id(u) for u in us})
+    value = level.results(level.output)
+    return (value, products, level.results(level.aux)) if has_aux else (value, products)
+
+
+def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False,
+           chunk_size: int | None = None) -> Callable:
+    """``func`` -> its Jacobian function, as ``torch.func.jacrev``: for an output of shape O
+    and an argument of shape I a Tensor of shape O + I; the output's structure with, at each
+    output, the argument's structure (a tuple of them for tuple argnums). With ``has_aux``:
+    (jacobian, aux). One backward pass per output element; ``chunk_size`` changes nothing."""
+    return _jacobian_transform("jacrev", func, argnums, has_aux)
+
+
+def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False, *,
+           randomness: str = "error") -> Callable:
+    """``torch.func.jacfwd``'s signature and results, computed as ``jacrev`` (reverse mode, one
+    backward pass per output element): dlpy has no forward-mode AD."""
+    _check_randomness("jacfwd", randomness)
+    return _jacobian_transform("jacfwd", func, argnums, has_aux)
+
+
+def _jacobian_transform(name: str, func: Callable, argnums, has_aux: bool) -> Callable:
+    is_tuple = isinstance(argnums, tuple)
+    argnums = _argnums(name, argnums)
+
+    def transformed(*args, **kwargs):
+        level = _Level(name, func, args, kwargs, argnums, has_aux)
+        outputs, spec = _output_leaves(level)
+        blocks = []
+        for out in outputs:
+            rows: list[list[Tensor]] = [[] for _ in level.leaves]
+            seed = np.zeros(out.data.size, dtype=out.dtype)
+            for k in range(out.data.size):  # row k: the gradient of output element k
+                seed[k] = 1
+                grads = level.vjp([out], [seed.reshape(out.shape).copy()], retain_graph=True)
+                seed[k] = 0
+                for row, g in zip(rows, grads):
+                    row.append(g)
+            block = []
+            for row, leaf in zip(rows, level.leaves):
+                shape = out.shape + leaf.shape
+                if not row:  # an output with no elements
+                    block.append(Tensor(np.zeros(shape, dtype=leaf.dtype)))
+                elif level.tracked:
+                    block.append(stack(row).reshape(shape))
+                else:
+                    block.append(Tensor(np.stack([g.data for g in row]).reshape(shape)))
+            blocks.append(level.by_argument(block, is_tuple))
+        jacobian = level.results(_unflatten(spec, blocks))
+        return (jacobian, level.results(level.aux)) if has_aux else jacobian
+
+    return transformed
+
+
+def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
+    """``func`` -> its Hessian function (``jacfwd(jacrev(func, argnums), argnums)`` in torch,
+    ``jacrev`` twice here): for an argument of shape I a Tensor of shape I + I; for tuple
+    argnums a tuple of tuples, block [i][j] of shape I_i + I_j."""
+    return _jacobian_transform("hessian", _jacobian_transform("hessian", func, argnums, False),
+                               argnums, False)
+
+
+# ----------------------------------------------------------------------------- vmap
+_RANDOMNESS = ("error", "different", "same")
+
+
+def _check_randomness(name: str, randomness) -> None:
+    if randomness not in _RANDOMNESS:
+        raise ValueError(f"{name}: randomness must be one of {list(_RANDOMNESS)}, got "
+                         f"{randomness!r}")
+
+
+def _generator_state():
+    """The default generator's state (None before its first use)."""
+    generator = _random._default
+    return None if generator is None else generator.bit_generator.state
+
+
+def _normal_dim(name: str, what: str, dim: int, ndim: int) -> int:
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"{name}: {what}={dim} is out of range for a Tensor with {ndim} "
+                         f"dimension(s)" + ("" if ndim else " (a scalar: use None)"))
+    return dim % ndim
+
+
+def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
+         chunk_size: int | None = None) -> Callable:
+    """``func`` mapped over a batch dimension, as ``torch.func.vmap``: ``in_dims`` (an int or
+    None per positional argument, or a tuple/list/dict prefix of its structure; None: passed
+    whole) says which dimension of each input is the batch, ``out_dims`` where the batch goes
+    in each output. Keyword arguments are passed whole.
+
+    Not vectorised: func is called once per sample and the results are stacked (with a
+    recorded op, so the result can be differentiated). randomness: "different" (each sample
+    draws on), "same" (the default generator is rewound before each sample) or "error" (a
+    draw from the default generator is an error; a layer's own ``rng`` is not watched).
+    ``chunk_size`` changes nothing."""
+    name = "vmap"
+    _check_randomness(name, randomness)
+    if chunk_size is not None and (isinstance(chunk_size, bool) or
+                                   not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"{name}: chunk_size must be None or a positive int, got "
+                         f"{chunk_size!r}")
+
+    def mapped(*args, **kwargs):
+        if in_dims is None or isinstance(in_dims, int):
+            dims = [in_dims] * len(args)
+        elif isinstance(in_dims, (tuple, list)) and len(in_dims) == len(args):
+            dims = list(in_dims)
+        else:
+            raise ValueError(f"{name}: in_dims must be an int, None, or a tuple with one entry "
+                             f"per positional argument ({len(args)}), got {in_dims!r}")
+        leaves, spec = _flatten(tuple(args))
+        leaf_dims = _prefix_leaves(name, "in_dims", tuple(dims), tuple(args))
+        size = None
+        for leaf, dim in zip(leaves, leaf_dims):
+            if dim is None:
+                continue
+            if not isinstance(leaf, Tensor):
+                raise TypeError(f"{name}: in_dim={dim} for an input of type "
+                                f"{type(leaf).__name__}; only Tensors can be mapped over "
+                                "(give None for it)")
+            n = leaf.shape[_normal_dim(name, "in_dim", dim, leaf.ndim)]
+            if size is not None and n != size:
+                raise ValueError(f"{name}: the mapped inputs must have the same size in their "
+                                 f"mapped dimension, got {size} and {n}")
+            size = n
+        if size is None:
+            raise ValueError(f"{name}: at least one input must be a Tensor mapped over (all "
+                             "in_dims are None or no Tensor was given)")
+        if size == 0:
+            raise ValueError(f"{name}: the mapped dimension has size 0")
+        if randomness == "same":
+            _random.default_generator()  # made now, so that every sample starts from one state
+        start = _generator_state()
+        samples = []
+        for i in range(size):
+            sliced = [leaf if dim is None else leaf[(slice(None),) * (dim % leaf.ndim) + (i,)]
+                      for leaf, dim in zip(leaves, leaf_dims)]
+            if randomness == "same" and start is not None:
+                _random._default.bit_generator.state = start
+            before = _generator_state() if randomness == "error" else None
+            out = func(*_unflatten(spec, sliced), **kwargs)
+            if randomness == "error" and _generator_state() != before:
+                raise RuntimeError(f"{name}: func drew from the default random generator with "
+                                   "randomness='error'; pass randomness='different' or 'same'")
+            samples.append(_flatten(out))
+        return _stack_samples(name, samples, out_dims)
+
+    return mapped
+
+
+def _stack_samples(name: str, samples: list, out_dims):
+    first, spec = samples[0]
+    if any(s != spec for _, s in samples[1:]):
+        raise ValueError(f"{name}: func returned outputs of different structures for "
+                         "different samples")
+    dims = _prefix_leaves(name, "out_dims", out_dims, _unflatten(spec, first))
+    stacked = []
+    for j, dim in enumerate(dims):
+        column = [leaves[j] for leaves, _ in samples]
+        for value in column:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"{name}: func must return {_TREE}, got "
+                                f"{type(value).__name__}")
+        if dim is None:
+            if any(not np.array_equal(v.data, column[0].data) for v in column[1:]):
+                raise ValueError(f"{name}: out_dims=None for output {j}, which differs "
+                                 "between samples")
+            stacked.append(column[0])
+            continue
+        shapes = {v.shape for v in column}
+        if len(shapes) != 1:
+            raise ValueError(f"{name}: output {j} has different shapes for different samples: "
+                             f"{sorted(shapes)}")
+        dim = _normal_dim(name, "out_dim", dim, column[0].ndim + 1)
+        stacked.append(stack(column, axis=dim))
+    return _unflatten(spec, stacked)
+
+
+# ----------------------------------------------------------------------------- modules
+_MISSING = object()
+
+
+def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *,
+                    tie_weights: bool = True, strict: bool = False):
+    """``module(*args, **kwargs)`` with the given tensors in place of its parameters and
+    buffers (by dotted name, ``"0.weight"``), as ``torch.func.functional_call``; the originals
+    are put back afterwards, even when the call raises. ``parameter_and_buffer_dicts``: a dict
+    or a tuple of dicts (with no key twice). ``tie_weights``: a value given for one name of a
+    tied (shared) parameter replaces it under all its names. ``strict``: every parameter and
+    buffer must be given, and nothing else. A buffer gets the given value's array (dlpy
+    buffers are arrays: in-place updates, BatchNorm's running statistics, land in it)."""
+    from dlpy.nn.module import Module
+
+    name = "functional_call"
+    if not isinstance(module, Module):
+        raise TypeError(f"{name}: module must be a dlpy.nn.Module, got {type(module).__name__}")
+    dicts = _dicts(name, parameter_and_buffer_dicts)
+    given = {k: v for d in dicts for k, v in d.items()}
+    named = _named_tensors(module)
+    if tie_weights:
+        given = _untied(name, named, given)
+    if strict:
+        missing = [k for k in named if k not in given]
+        unexpected = [k for k in given if k not in named]
+        if missing or unexpected:
+            raise ValueError(f"{name}: strict=True, but the dicts miss {missing} and have "
+                             f"unexpected {unexpected} (keys of {type(module).__name__})")
+    args = () if args is None else args if isinstance(args, tuple) else (args,)
+    swapped = []  # (owner, attr, kind, original, installed)
+    try:
+        for key, value in given.items():
+            swapped.append(_swap(name, module, key, value))
+        return module(*args, **(kwargs or {}))
+    finally:
+        for owner, attr, kind, original, installed in reversed(swapped):
+            current = owner.__dict__.get(attr, _MISSING)
+            if kind is not None:
+                getattr(owner, kind)[attr] = original
+            if original is _MISSING:
+                owner.__dict__.pop(attr, None)
+            else:
+                owner.__dict__[attr] = original
+            if kind == "_buffers" and current is not installed and current is not _MISSING:
+                _write_back(dicts, owner, attr, current, module)
+
+
+def _dicts(name: str, value) -> list[dict]:
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, (tuple, list)) and all(isinstance(d, dict) for d in value):
+        repeated = sorted({k for i, d in enumerate(value) for k in d
+                           if any(k in e for e in value[i + 1:])})
+        if repeated:
+            raise ValueError(f"{name}: keys {repeated} appear in more than one dict")
+        return list(value)
+    raise TypeError(f"{name}: parameter_and_buffer_dicts must be a dict or a tuple of dicts "
+                    f"(of name -> Tensor), got {_describe(value)}")
+
+
+def _named_tensors(module) -> dict[str, Any]:
+    """Every parameter and buffer under every name it has (a shared one more than once)."""
+    named = {}
+    for prefix, owner in module.named_modules(remove_duplicate=False):
+        for registry in (owner._parameters, owner.__dict__.get("_buffers", {})):
+            for attr, value in registry.items():
+                if value is not None:
+                    named[f"{prefix}.{attr}" if prefix else attr] = value
+    return named
+
+
+def _untied(name: str, named: dict, given: dict) -> dict:
+    """``given`` with, for each name of a tied tensor given, the same value under its other
+    names (an error when two of them are given different values)."""
+    groups: dict[int, list[str]] = {}
+    for key, value in named.items():
+        groups.setdefault(id(value), []).append(key)
+    untied = dict(given)
+    for keys in groups.values():
+        present = [k for k in keys if k in given]
+        if len(keys) < 2 or not present:
+            continue
+        if len({id(given[k]) for k in present}) > 1:
+            raise ValueError(f"{name}: got different values for the tied keys {sorted(keys)}; "
+                             "give one of them, or pass tie_weights=False")
+        for k in keys:
+            untied[k] = given[present[0]]
+    return untied
+
+
+def _swap(name: str, module, key: str, value):
+    path, _, attr = key.rpartition(".")
+    try:
+        owner = module.get_submodule(path)
+    except AttributeError as err:
+        raise ValueError(f"{name}: no submodule for key {key!r}: {err}") from None
+    if value is not None and not isinstance(value, Tensor):
+        if not isinstance(value, np.ndarray) or attr not in owner.__dict__.get("_buffers", {}):
+            raise TypeError(f"{name}: the value for {key!r} must be a dlpy Tensor, got "
+                            f"{type(value).__name__}")
+    original = owner.__dict__.get(attr, _MISSING)
+    if attr in owner._parameters:
+        kind = "_parameters"
+    elif attr in owner.__dict__.get("_buffers", {}):
+        kind = "_buffers"
+        value = None if value is None else np.asarray(value.data if isinstance(value, Tensor)
+                                                      else value)
+    else:
+        kind = None
+        if isinstance(getattr(type(owner), attr, None), property):
+            raise ValueError(f"{name}: {key!r} is computed (a parametrization?); give its "
+                             f"underlying tensor, e.g. '{path + '.' if path else ''}"
+                             f"parametrizations.{attr}.original'")
+        if attr in owner._modules:
+            raise ValueError(f"{name}: {key!r} is a submodule, not a tensor")
+    if kind is not None:
+        getattr(owner, kind)[attr] = value
+    owner.__dict__[attr] = value
+    return owner, attr, kind, original, value
+
+
+def _write_back(dicts: list[dict], owner, attr: str, current, module) -> None:
+    """A buffer the module replaced (``self.buffer = new``) during the call: the new value goes
+    into the caller's dict, as torch's."""
+    for prefix, m in module.named_modules(remove_duplicate=False):
+        if m is owner:
+            key = f"{prefix}.{attr}" if prefix else attr
+            for d in dicts:
+                if key in d:
+                    d[key] = Tensor(current) if isinstance(d[key], Tensor) else current

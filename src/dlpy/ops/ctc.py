@@ -1,0 +1,169 @@
+"""Connectionist temporal classification (CTC), as PyTorch's F.ctc_loss: the negative
+log-likelihood of a label sequence summed over all its alignments to the frames, by the
+forward-backward algorithm in log space (vectorised over the batch and the label positions; a
+Python loop over time only).
+
+    loss = ctc_loss(log_probs, targets, input_lengths, target_lengths)   # log_probs (T, N, C)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.tensor import Op, Tensor
+
+NEG_INF = -np.inf
+
+
+class CTC(Op):
+    """losses[n] = -log sum over the alignments of targets[n] of prod_t p[t, n, label_t]
+    (N,) from log_probs (T, N, C). The labels extended with blanks l' = (blank, l_1, blank, ...,
+    l_S, blank) have forward variables alpha[t, s] = lse(alpha[t - 1, s - 2 (where l'_s is not a
+    blank and differs from l'_(s-2)), s - 1, s]) + log_probs[t, l'_s] and backward ones beta.
+    d log_probs[t, n, c] = (exp(log_probs[t, n, c]) - sum_(s: l'_s = c) exp(alpha + beta -
+    log_probs[t, n, c] - log p)) g[n], PyTorch's gradient: exact once a log_softmax's backward
+    has taken it (the exp term sums to 1 over c and cancels), 0 for t >= input_lengths[n].
+    Infeasible samples (too short an input) lose inf and get a nan gradient, or 0 and 0 with
+    ``zero_infinity``."""
+
+    def __init__(self, targets: np.ndarray, input_lengths: np.ndarray,
+                 target_lengths: np.ndarray, blank: int, zero_infinity: bool):
+        self.targets, self.blank, self.zero_infinity = targets, blank, zero_infinity
+        self.input_lengths, self.target_lengths = input_lengths, target_lengths
+
+    def forward(self, log_probs):
+        steps, batch, _ = log_probs.shape
+        lengths, target_lengths = self.input_lengths, self.target_lengths
+        width = 2 * int(target_lengths.max(initial=0)) + 1  # extended labels' length L
+        labels = np.full((batch, width), self.blank, dtype=np.int64)
+        labels[:, 1::2] = self.targets[:, :width // 2]
+        reachable = np.arange(width) <= 2 * target_lengths[:, None]  # (N, L)
+        emit = np.take_along_axis(log_probs, labels[None], axis=2)  # (T, N, L)
+        emit = np.where(reachable, emit, NEG_INF)
+        skip = np.zeros((batch, width), dtype=bool)  # s - 2 -> s allowed
+        skip[:, 2:] = (labels[:, 2:] != self.blank) & (labels[:, 2:] != labels[:, :-2])
+        alpha = np.full((steps, batch, width + 2), NEG_INF, dtype=log_probs.dtype)  # 2 -inf first
+        alpha[0, :, 2:2 + min(2, width)] = emit[0, :, :2]
+        for t in range(1, steps):
+            previous = alpha[t - 1]
+            merged = np.logaddexp(previous[:, 2:], previous[:, 1:-1])
+            np.logaddexp(merged, np.where(skip, previous[:, :-2], NEG_INF), out=merged)
+            np.add(merged, emit[t], out=alpha[t, :, 2:])
+        rows = np.arange(batch)
+        last = alpha[np.maximum(lengths - 1, 0), rows]  # (N, L + 2)
+        end = 2 + 2 * target_lengths  # l'_(2S) (blank) in alpha's columns; end - 1: l_S
+        likelihood = np.logaddexp(last[rows, end], last[rows, end - 1])
+        # no frames: the empty target has probability 1, any other 0
+        likelihood = np.where(lengths == 0, np.where(target_lengths == 0, 0.0, NEG_INF),
+                              likelihood)
+        self.log_probs, self.labels, self.emit, self.alpha = log_probs, labels, emit, alpha
+        self.skip, self.nll = skip, -likelihood
+        losses = -likelihood
+        if self.zero_infinity:
+            losses = np.where(np.isinf(losses), 0.0, losses)
+        return losses.astype(log_probs.dtype)
+
+    def backward(self, grad_output):
+        log_probs, emit, skip, labels = self.log_probs, self.emit, self.skip, self.labels
+        steps, batch, classes = log_probs.shape
+        width, lengths = labels.shape[1], self.input_lengths
+        beta = np.full((steps, batch, width + 2), NEG_INF, dtype=log_probs.dtype)  # 2 -inf last
+        skip_ahead = np.zeros((batch, width), dtype=bool)  # s -> s + 2 allowed
+        skip_ahead[:, :-2] = skip[:, 2:]
+        start = np.arange(width) >= 2 * self.target_lengths[:, None] - 1  # l_S and the blank
+        for t in range(steps - 1, -1, -1):
+            if t < steps - 1:
+                after = beta[t + 1]
+                merged = np.logaddexp(after[:, :width], after[:, 1:-1])
+                np.logaddexp(merged, np.where(skip_ahead, after[:, 2:], NEG_INF), out=merged)
+                merged += emit[t]
+            else:
+                merged = np.full((batch, width), NEG_INF)
+            first = (lengths - 1 == t)[:, None]
+            beta[t, :, :width] = np.where(first, np.where(start, emit[t], NEG_INF),
+                                          np.where((t < lengths - 1)[:, None], merged, NEG_INF))
+        # the posterior of being at s at t: alpha beta / (p(l'_s at t) p(target))
+        both = self.alpha[:, :, 2:] + beta[:, :, :width]
+        finite = np.isfinite(both)
+        with np.errstate(invalid="ignore"):
+            posterior = np.exp(np.where(finite, both - emit + self.nll[:, None], NEG_INF))
+        one_hot = labels[:, :, None] == np.arange(classes)  # (N, L, C)
+        occupancy = np.matmul(posterior.transpose(1, 0, 2), one_hot).transpose(1, 0, 2)
+        grad = np.exp(log_probs) - occupancy  # (T, N, C)
+        scale = grad_output.astype(log_probs.dtype)
+        infinite = np.isinf(self.nll)
+        scale = np.where(infinite, 0.0 if self.zero_infinity else np.nan, scale)
+        grad *= scale[:, None]
+        grad[np.arange(steps)[:, None] >= lengths] = 0  # frames past each input's end
+        return (grad,)
+
+
+def _integers(name: str, what: str, value) -> np.ndarray:
+    array = np.asarray(value.data if isinstance(value, Tensor) else value)
+    if array.dtype.kind not in "iu" and not (array.dtype == object and array.size == 0):
+        raise TypeError(f"{name}: {what} must hold integers, got {array.dtype}")
+    return array.astype(np.int64)
+
+
+def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: int = 0,
+             reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
+    """F.ctc_loss: log_probs (T, N, C) (from log_softmax; or (T, C) unbatched), targets padded
+    (N, S) or concatenated (sum(target_lengths),), input_lengths and target_lengths (N,). The
+    losses -log p(target | input) (N,) ("none"), their sum, or ("mean") the mean of each loss
+    divided by its target length (at least 1)."""
+    name = "ctc_loss"
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
+    if not isinstance(log_probs, Tensor):
+        log_probs = Tensor(np.asarray(log_probs))
+    if log_probs.ndim not in (2, 3) or log_probs.dtype.kind != "f":
+        raise ValueError(f"{name}: expected floating log_probs (T, N, C) or (T, C), got "
+                         f"{log_probs.dtype} {log_probs.shape}")
+    unbatched = log_probs.ndim == 2
+    targets = _integers(name, "targets", targets)
+    input_lengths = _integers(name, "input_lengths", input_lengths)
+    target_lengths = _integers(name, "target_lengths", target_lengths)
+    if unbatched:
+        log_probs = log_probs.reshape(log_probs.shape[0], 1, log_probs.shape[1])
+        if targets.ndim != 1:
+            raise ValueError(f"{name}: unbatched log_probs {log_probs.shape} need 1-D targets, "
+                             f"got {targets.shape}")
+        targets = targets[None]
+        input_lengths, target_lengths = input_lengths.reshape(-1), target_lengths.reshape(-1)
+    steps, batch, classes = log_probs.shape
+    for what, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+        if lengths.shape != (batch,):
+            raise ValueError(f"{name}: expected {what} of shape ({batch},) for log_probs "
+                             f"{log_probs.shape}, got {lengths.shape}")
+        if lengths.size and lengths.min() < 0:
+            raise ValueError(f"{name}: {what} must be >= 0, got {lengths.tolist()}")
+    if input_lengths.size and input_lengths.max() > steps:
+        raise ValueError(f"{name}: input_lengths must be at most T = {steps} (log_probs "
+                         f"{log_probs.shape}), got {input_lengths.tolist()}")
+    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)) \
+            or not 0 <= blank < classes:
+        raise ValueError(f"{name}: blank must be a class index in [0, {classes}), got {blank!r}")
+    longest = int(target_lengths.max(initial=0))
+    if targets.ndim == 1 and not unbatched:  # concatenated: split by the lengths
+        if targets.size != target_lengths.sum():
+            raise ValueError(f"{name}: concatenated targets must hold sum(target_lengths) = "
+                             f"{target_lengths.sum()} labels, got {targets.size}")
+        padded = np.full((batch, longest), blank, dtype=np.int64)
+        padded[np.arange(longest) < target_lengths[:, None]] = targets
+        targets = padded
+    elif targets.ndim != 2 or targets.shape[0] != batch or targets.shape[1] < longest:
+        raise ValueError(f"{name}: expected targets (N, S) with N = {batch} and S >= "
+                         f"max(target_lengths) = {longest}, or concatenated 1-D, got "
+                         f"{targets.shape}")
+    used = targets[:, :longest][np.arange(longest) < target_lengths[:, None]]
+    if used.size and (used.min() < 0 or used.max() >= classes or (used == blank).any()):
+        raise ValueError(f"{name}: targets must be class indices in [0, {classes}) other than "
+                         f"the blank {blank}, got {sorted(set(used.tolist()))}")
+    losses = CTC(targets, input_lengths, target_lengths, int(blank),
+                 bool(zero_infinity))(log_probs)
+    if reduction == "none":
+        return losses.reshape(()) if unbatched else losses
+    if reduction == "sum":
+        return losses.sum()
+    per_label = np.maximum(target_lengths, 1).astype(log_probs.dtype)
+    return (losses / per_label).mean()

@@ -1,0 +1,316 @@
+"""Fused recurrent ops: a whole layer's sequence in one op (LSTMSequence, GRUSequence,
+RNNSequence, PyTorch's formulas), and one step of each (LSTMCell, GRUCell, RNNCell).
+
+A sequence op takes the input's projection of every step at once, x_proj = x W_ih^T + b_ih
+(L, N, gates * H), the initial state and W_hh (b_hh, and W_hr for an LSTM with projections);
+it loops over the steps in numpy, so the engine records one node a layer instead of ~15 a step.
+Backward runs back through time in one loop; W_hh's (and W_hr's) gradient is one matmul over all
+steps at the end. The output is the state after every step, (L, N, S): h (S = H) for GRU / RNN,
+h and c side by side (S = P + H, P the size of h) for LSTM, so h_n and c_n are its slices at the
+last step taken and the engine needs no op with several outputs.
+
+``lengths`` (N,): sequence b runs lengths[b] steps, then keeps its state (a padded, packed
+batch); ``reverse``: the steps run from L - 1 down to 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.tensor import Op
+
+
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) as 0.5 + 0.5 tanh(x / 2): no overflow, and a third of the time of
+    ops.activation's (exp and where) on a step's small arrays."""
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
+
+
+class _Recurrence(Op):
+    """The time loop shared by the three cells; a subclass gives one step (``_step``) and its
+    backward (``_step_backward``) on numpy arrays."""
+
+    num_states = 1  # initial states taken as inputs (LSTM: h0 and c0)
+    # the step uses x_t + h_proj alone (LSTM, RNN): b_hh is added to x_proj once, and x_proj's
+    # gradient is h_proj's
+    additive = True
+
+    def __init__(self, reverse: bool = False, lengths=None, bias: bool = True,
+                 proj: bool = False):
+        self.reverse, self.bias, self.proj = reverse, bias, proj
+        self.lengths = None if lengths is None else np.asarray(lengths)
+
+    def forward(self, x_proj, *arrays):
+        # x_proj (L, N, G); the initial state(s) (N, P) [, (N, H)]; W_hh (G, P) [, b_hh (G,)]
+        # [, W_hr (P, H)]
+        k = self.num_states
+        state0 = arrays[0] if k == 1 else np.concatenate(arrays[:k], axis=1)  # (N, S)
+        self.w_hh = arrays[k]
+        self.b_hh = arrays[k + 1] if self.bias else None
+        self.w_hr = arrays[-1] if self.proj else None
+        seq_len, width = x_proj.shape[0], self.w_hh.shape[1]  # width: P, the size of h
+        self.x_shape = x_proj.shape
+        b_hh = self.b_hh
+        if b_hh is not None and self.additive:
+            x_proj, b_hh = x_proj + b_hh, None
+        # h @ w_hh.T takes numpy's slow path (3x): transpose once
+        x_proj, w_t = self._prepare(x_proj, np.ascontiguousarray(self.w_hh.T))
+        states = np.empty((seq_len, *state0.shape), np.result_type(x_proj, state0, w_t))
+        self.caches, self.running = [None] * seq_len, [None] * seq_len
+        shortest = seq_len if self.lengths is None else int(self.lengths.min())
+        state = state0
+        for t in self._order(seq_len):
+            h_proj = state[:, :width] @ w_t  # (N, G)
+            if b_hh is not None:
+                h_proj += b_hh
+            new, self.caches[t] = self._step(x_proj[t], h_proj, state)
+            if t >= shortest:  # past its end a sequence keeps its state
+                self.running[t] = running = (t < self.lengths)[:, None]  # (N, 1)
+                new = np.where(running, new, state)
+            states[t] = state = new
+        self.state0, self.states = state0, states
+        return states
+
+    def _prepare(self, x_proj, w_t):
+        """x_proj and W_hh^T as the step uses them."""
+        return x_proj, w_t
+
+    def _order(self, seq_len: int) -> range:
+        return range(seq_len - 1, -1, -1) if self.reverse else range(seq_len)
+
+    def backward(self, grad_output):  # (L, N, S)
+        seq_len, width = self.x_shape[0], self.w_hh.shape[1]
+        grad_x = np.empty(self.x_shape, dtype=self.states.dtype)
+        grad_h_proj = grad_x if self.additive else np.empty_like(grad_x)
+        self.grad_proj = [None] * seq_len  # filled by an LSTM with projections
+        grad_state = np.zeros_like(self.state0)
+        for t in reversed(self._order(seq_len)):
+            grad_state = grad_state + grad_output[t]
+            running = self.running[t]
+            grad_new = grad_state if running is None else np.where(running, grad_state, 0)
+            grad_h_proj_t, grad_prev = self._step_backward(t, grad_new, self.caches[t],
+                                                           grad_x[t])
+            if not self.additive:
+                grad_h_proj[t] = grad_h_proj_t
+            if running is not None:  # a finished sequence's state passes through unchanged
+                grad_prev += np.where(running, 0, grad_state)
+            grad_state = grad_prev
+        # h before each step, (L, N, P): the state the step started from
+        before = np.concatenate([self.states[1:], self.state0[None]]) if self.reverse \
+            else np.concatenate([self.state0[None], self.states[:-1]])
+        gates = grad_h_proj.shape[-1]
+        grads = [grad_x]
+        grads += [grad_state] if self.num_states == 1 else np.split(grad_state, [width], axis=1)
+        grads.append(grad_h_proj.reshape(-1, gates).T @ before[..., :width].reshape(-1, width))
+        if self.bias:
+            grads.append(grad_h_proj.sum(axis=(0, 1)))
+        if self.proj:
+            grads.append(self._grad_w_hr())
+        return tuple(grads)
+
+
+class LSTMSequence(_Recurrence):
+    """Gates i, f, g, o = split(x_proj + h W_hh^T + b_hh): c = sigmoid(f) c + sigmoid(i) tanh(g),
+    h = sigmoid(o) tanh(c) [W_hr^T with projections]. State [h | c], (N, P + H).
+
+    The four gates in one tanh: act = s tanh(s pre) + 1 - s, s = 1/2 for a sigmoid's gate and
+    1 for g (sigmoid(x) = (1 + tanh(x / 2)) / 2); d act / d pre = s^2 (1 - tanh(s pre)^2).
+    x_proj and W_hh^T are scaled by s once (exactly: s is a power of two).
+    """
+
+    num_states = 2
+
+    def _prepare(self, x_proj, w_t):
+        hidden = x_proj.shape[-1] // 4
+        self.scale = np.full(4 * hidden, 0.5, dtype=x_proj.dtype)  # (4H,)
+        self.scale[2 * hidden:3 * hidden] = 1
+        self.offset, self.scale_squared = 1 - self.scale, self.scale * self.scale
+        return x_proj * self.scale, w_t * self.scale
+
+    def _step(self, x_t, h_proj, state):
+        hidden = x_t.shape[1] // 4
+        t = np.tanh(x_t + h_proj)  # (N, 4H)
+        act = t * self.scale + self.offset
+        i, f, g, o = (act[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        c_prev = state[:, state.shape[1] - hidden:]
+        c = f * c_prev + i * g
+        tanh_c = np.tanh(c)
+        h = o * tanh_c  # (N, H)
+        out = h if self.w_hr is None else h @ self.w_hr.T  # (N, P)
+        return np.concatenate([out, c], axis=1), (act, t, c_prev, tanh_c, h)
+
+    def _step_backward(self, t, grad_new, cache, grad_pre):
+        act, tanh_pre, c_prev, tanh_c, h = cache
+        hidden = act.shape[1] // 4
+        width = grad_new.shape[1] - hidden
+        grad_h, grad_c = grad_new[:, :width], grad_new[:, width:]
+        if self.w_hr is not None:
+            self.grad_proj[t] = grad_h  # for W_hr's gradient, one matmul at the end
+            grad_h = grad_h @ self.w_hr  # (N, H)
+        i, f, g, o = (act[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        grad_c = grad_c + grad_h * o * (1 - tanh_c * tanh_c)
+        for k, (grad, value) in enumerate(((grad_c, g), (grad_c, c_prev), (grad_c, i),
+                                           (grad_h, tanh_c))):
+            np.multiply(grad, value, out=grad_pre[:, k * hidden:(k + 1) * hidden])
+        grad_pre *= 1 - tanh_pre * tanh_pre
+        grad_pre *= self.scale_squared  # (N, 4H)
+        return grad_pre, np.concatenate([grad_pre @ self.w_hh, grad_c * f], axis=1)
+
+    def _grad_w_hr(self):
+        grad_proj = np.stack(self.grad_proj)  # (L, N, P)
+        hs = np.stack([cache[-1] for cache in self.caches])  # (L, N, H)
+        return grad_proj.reshape(-1, grad_proj.shape[-1]).T @ hs.reshape(-1, hs.shape[-1])
+
+
+class GRUSequence(_Recurrence):
+    """PyTorch's GRU: r, z = sigmoid(x_r + h_r, x_z + h_z), n = tanh(x_n + r (h W_hn^T + b_hn)),
+    h' = (1 - z) n + z h, with h_r, h_z, h_n = split(h W_hh^T + b_hh)."""
+
+    additive = False
+
+    def _step(self, x_t, h_proj, state):
+        hidden = state.shape[1]
+        rz = _sigmoid(x_t[:, :2 * hidden] + h_proj[:, :2 * hidden])  # (N, 2H)
+        h_n = h_proj[:, 2 * hidden:]
+        n = np.tanh(x_t[:, 2 * hidden:] + rz[:, :hidden] * h_n)
+        return n + rz[:, hidden:] * (state - n), (rz, n, h_n, state)
+
+    def _step_backward(self, t, grad_new, cache, grad_x):
+        rz, n, h_n, state = cache
+        hidden = state.shape[1]
+        r, z = rz[:, :hidden], rz[:, hidden:]
+        grad_n = grad_new * (1 - z) * (1 - n * n)  # through tanh to its argument
+        grad_rz = grad_x[:, :2 * hidden]
+        np.multiply(grad_n, h_n, out=grad_rz[:, :hidden])
+        np.multiply(grad_new, state - n, out=grad_rz[:, hidden:])
+        grad_rz *= rz * (1 - rz)
+        grad_x[:, 2 * hidden:] = grad_n
+        grad_h_proj = np.concatenate([grad_rz, grad_n * r], axis=1)
+        return grad_h_proj, grad_h_proj @ self.w_hh + grad_new * z
+
+
+class RNNSequence(_Recurrence):
+    """Elman: h' = tanh(x_proj + h W_hh^T + b_hh), or relu."""
+
+    def __init__(self, nonlinearity: str = "tanh", reverse: bool = False, lengths=None,
+                 bias: bool = True):
+        super().__init__(reverse, lengths, bias)
+        self.nonlinearity = nonlinearity
+
+    def _step(self, x_t, h_proj, state):
+        pre = x_t + h_proj
+        h = np.tanh(pre) if self.nonlinearity == "tanh" else np.maximum(pre, 0)
+        return h, h
+
+    def _step_backward(self, t, grad_new, h, grad_pre):
+        np.multiply(grad_new, 1 - h * h if self.nonlinearity == "tanh" else h > 0, out=grad_pre)
+        return grad_pre, grad_pre @ self.w_hh
+
+
+class _OneStep:
+    """A sequence op on one step: x_proj (N, G) in, the new state (N, S) out."""
+
+    def forward(self, x_proj, *arrays):
+        return super().forward(x_proj[None], *arrays)[0]
+
+    def backward(self, grad_output):
+        grad_x, *rest = super().backward(grad_output[None])
+        return (grad_x[0], *rest)
+
+
+class LSTMCell(_OneStep, LSTMSequence):
+    """One LSTM step: (x_proj (N, 4H), h_prev, c_prev, W_hh [, b_hh]) -> [h | c] (N, 2H)."""
+
+
+class GRUCell(_OneStep, GRUSequence):
+    """One GRU step: (x_proj (N, 3H), h_prev, W_hh [, b_hh]) -> h (N, H)."""
+
+
+class RNNCell(_OneStep, RNNSequence):
+    """One Elman step: (x_proj (N, H), h_prev, W_hh [, b_hh]) -> h (N, H)."""
+
+
+def _inputs(name: str, gates: int, x_proj, states, w_hh, b_hh=None, w_hr=None,
+            lengths=None) -> list:
+    """The op's inputs [x_proj, *states, w_hh, (b_hh), (w_hr)], their shapes checked."""
+    w_shape = tuple(np.shape(w_hh))
+    if len(w_shape) != 2 or w_shape[0] == 0 or w_shape[0] % gates:
+        raise ValueError(f"{name}: expected w_hh of shape ({gates} * hidden_size, size of h), "
+                         f"got {w_shape}")
+    hidden, width = w_shape[0] // gates, w_shape[1]
+    x_shape = tuple(np.shape(x_proj))
+    steps = name.endswith("sequence")
+    if len(x_shape) != (3 if steps else 2) or x_shape[-1] != gates * hidden:
+        raise ValueError(f"{name}: expected x_proj of shape ({'seq_len, ' if steps else ''}"
+                         f"batch, {gates * hidden}) for w_hh of shape {w_shape}, got {x_shape}")
+    if w_hr is None and width != hidden:
+        raise ValueError(f"{name}: expected w_hh of shape ({gates * hidden}, {hidden}) without "
+                         f"w_hr, got {w_shape}")
+    expected = [("h", states[0], (x_shape[-2], width)), ("b_hh", b_hh, (gates * hidden,)),
+                ("w_hr", w_hr, (width, hidden))]
+    if len(states) == 2:
+        expected.append(("c", states[1], (x_shape[-2], hidden)))
+    for what, value, shape in expected:
+        if value is not None and tuple(np.shape(value)) != shape:
+            raise ValueError(f"{name}: expected {what} of shape {shape}, got "
+                             f"{tuple(np.shape(value))}")
+    if lengths is not None and np.shape(lengths) != (x_shape[1],):
+        raise ValueError(f"{name}: expected lengths of shape ({x_shape[1]},), got "
+                         f"{np.shape(lengths)}")
+    return [x_proj, *states, w_hh, *([] if b_hh is None else [b_hh]),
+            *([] if w_hr is None else [w_hr])]
+
+
+def check_nonlinearity(name: str, nonlinearity: str) -> str:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{name}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return nonlinearity
+
+
+def lstm_sequence(x_proj, h0, c0, w_hh, b_hh=None, w_hr=None, reverse: bool = False,
+                  lengths=None):
+    """(output (L, N, P), h_n (N, P), c_n (N, H)) of one LSTM layer direction from
+    x_proj (L, N, 4H); h_n and c_n are the state after the last step taken. P = H, or W_hr's
+    rows with projections (W_hh then (4H, P))."""
+    inputs = _inputs("lstm_sequence", 4, x_proj, (h0, c0), w_hh, b_hh, w_hr, lengths)
+    states = LSTMSequence(reverse, lengths, b_hh is not None, w_hr is not None)(*inputs)
+    width = w_hh.shape[1]
+    last = 0 if reverse else states.shape[0] - 1
+    return states[:, :, :width], states[last, :, :width], states[last, :, width:]
+
+
+def gru_sequence(x_proj, h0, w_hh, b_hh=None, reverse: bool = False, lengths=None):
+    """(output (L, N, H), h_n (N, H)) of one GRU layer direction from x_proj (L, N, 3H)."""
+    inputs = _inputs("gru_sequence", 3, x_proj, (h0,), w_hh, b_hh, lengths=lengths)
+    states = GRUSequence(reverse, lengths, b_hh is not None)(*inputs)
+    return states, states[0 if reverse else states.shape[0] - 1]
+
+
+def rnn_sequence(x_proj, h0, w_hh, b_hh=None, nonlinearity: str = "tanh",
+                 reverse: bool = False, lengths=None):
+    """(output (L, N, H), h_n (N, H)) of one Elman layer direction from x_proj (L, N, H)."""
+    inputs = _inputs("rnn_sequence", 1, x_proj, (h0,), w_hh, b_hh, lengths=lengths)
+    op = RNNSequence(check_nonlinearity("rnn_sequence", nonlinearity), reverse, lengths,
+                     b_hh is not None)
+    states = op(*inputs)
+    return states, states[0 if reverse else states.shape[0] - 1]
+
+
+def lstm_cell(x_proj, h_prev, c_prev, w_hh, b_hh=None):
+    """(h, c), each (N, H), of one LSTM step from x_proj (N, 4H)."""
+    inputs = _inputs("lstm_cell", 4, x_proj, (h_prev, c_prev), w_hh, b_hh)
+    state = LSTMCell(bias=b_hh is not None)(*inputs)  # (N, 2H)
+    hidden = w_hh.shape[1]
+    return state[:, :hidden], state[:, hidden:]
+
+
+def gru_cell(x_proj, h_prev, w_hh, b_hh=None):
+    """h (N, H) after one GRU step from x_proj (N, 3H)."""
+    inputs = _inputs("gru_cell", 3, x_proj, (h_prev,), w_hh, b_hh)
+    return GRUCell(bias=b_hh is not None)(*inputs)
+
+
+def rnn_cell(x_proj, h_prev, w_hh, b_hh=None, nonlinearity: str = "tanh"):
+    """h (N, H) after one Elman step (tanh or relu) from x_proj (N, H)."""
+    inputs = _inputs("rnn_cell", 1, x_proj, (h_prev,), w_hh, b_hh)
+    return RNNCell(check_nonlinearity("rnn_cell", nonlinearity), bias=b_hh is not None)(*inputs)
