@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from dlpy.autograd.functional import hessian, hvp, jacobian, jvp, vhp, vjp
+from second_order import check_second_order, first_gradient
 
 import dlpy
 import dlpy.functional as F
@@ -23,34 +24,6 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "higher_order" / "highe
 def ref():
     with np.load(FIXTURE) as data:
         return {k: data[k] for k in data.files}
-
-
-def first_gradient(fn):
-    """(x..., v) -> the gradients of fn(x...) . v w.r.t. every x, flattened into one Tensor,
-    recorded (create_graph): its gradcheck checks the second derivatives, and the gradient
-    with respect to v (the Jacobian-vector product)."""
-    def gradients(*args):
-        *xs, v = args
-        with dlpy.enable_grad():  # gradcheck's finite differences run under no_grad
-            grads = grad(fn(*xs), xs, grad_outputs=v, create_graph=True, allow_unused=True)
-        return F.concat([g.reshape(-1) for g in grads if g is not None])
-    return gradients
-
-
-def check_second_order(fn, *shapes, low=None, seed=0):
-    """gradcheck of fn's gradient at random float64 inputs of ``shapes`` (uniform in
-    [low, low + 1.5] when ``low`` is given, for logs and square roots)."""
-    rng = np.random.default_rng(seed)
-    xs = [Tensor(rng.standard_normal(s) if low is None else rng.uniform(low, low + 1.5, s),
-                 requires_grad=True) for s in shapes]
-    out = fn(*xs)
-    v = Tensor(rng.standard_normal(out.shape), requires_grad=True)
-    # backward_graph gives backward's values, and its graph their derivatives
-    numeric = grad(out, xs, grad_outputs=v, allow_unused=True)
-    expected = np.concatenate([g.data.reshape(-1) for g in numeric if g is not None])
-    np.testing.assert_allclose(first_gradient(fn)(*xs, v).data, expected, rtol=1e-12,
-                               atol=1e-14)
-    assert gradcheck(first_gradient(fn), *xs, v, atol=1e-6, rtol=1e-5)
 
 
 LABELS = np.array([0, 2, 1])

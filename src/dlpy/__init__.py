@@ -77,3 +77,8 @@ __all__ += ["distributions"]
 # (dlpy/func.py)
 _LAZY += ("func",)
 __all__ += ["func"]
+
+# torch.profiler's namespace (profile, record_function, schedule), imported on first use
+# (dlpy/profiler.py)
+_LAZY += ("profiler",)
+__all__ += ["profiler"]

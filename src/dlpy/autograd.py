@@ -35,7 +35,8 @@ from dlpy.tensor import (
 )
 
 __all__ = ["Function", "FunctionCtx", "backward", "detect_anomaly", "functional", "grad",
-           "no_grad", "once_differentiable", "set_detect_anomaly"]
+           "gradcheck", "gradgradcheck", "no_grad", "once_differentiable",
+           "set_detect_anomaly"]
 
 
 def _as_list(name: str, what: str, values) -> list[Tensor]:
@@ -141,6 +142,102 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
     tensors = _as_list("autograd.backward", "tensors", tensors)
     _backpropagate(tensors, _root_grads("autograd.backward", tensors, grad_tensors),
                    retain_graph)
+
+
+def _outputs_flat(name: str, out) -> Tensor:
+    """A function's output (a Tensor or a sequence of them) as one flat Tensor."""
+    outputs = [out] if isinstance(out, Tensor) else list(out) if isinstance(
+        out, (list, tuple)) else None
+    if not outputs or any(not isinstance(o, Tensor) for o in outputs):
+        raise TypeError(f"{name}: func must return a Tensor or a sequence of Tensors, got "
+                        f"{type(out).__name__}")
+    from dlpy.ops.shape import concat
+    return outputs[0] if len(outputs) == 1 else concat([o.reshape(-1) for o in outputs])
+
+
+def _checked(name: str, check, raise_exception: bool) -> bool:
+    """check() -> True; its GradcheckError raised, or False without raise_exception."""
+    from dlpy.testing import GradcheckError
+    try:
+        return check()
+    except GradcheckError:
+        if raise_exception:
+            raise
+        return False
+
+
+def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True, seed: int = 0) -> bool:
+    """torch.autograd.gradcheck: the gradients of ``func(*inputs)`` (a Tensor or a sequence of
+    them) with respect to every float64 input with requires_grad, against central
+    differences (``dlpy.testing.gradcheck``: analytic within atol + rtol * |numeric|).
+    inputs: a Tensor or a tuple (non-Tensors pass through). Returns True, or raises
+    GradcheckError (False with raise_exception=False). Each output counts through a fixed
+    random projection (seed), as torch's fast_mode, not the whole Jacobian."""
+    from dlpy import testing
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+
+    def flat(*args):
+        return _outputs_flat("gradcheck", func(*args))
+    return _checked("gradcheck", lambda: testing.gradcheck(
+        flat, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed), raise_exception)
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, raise_exception: bool = True, seed: int = 0) -> bool:
+    """torch.autograd.gradgradcheck: the second derivatives of ``func(*inputs)``, as
+    gradcheck of (inputs, grad_outputs) -> grad(func(*inputs), inputs, grad_outputs,
+    create_graph=True). grad_outputs: one per output; None: random float64 ones that
+    require gradients (as torch's). The create_graph gradients are first compared with
+    backward's at the inputs (a backward_graph whose values are wrong is caught even where
+    its own derivatives agree with them). Returns True, or raises GradcheckError (False
+    with raise_exception=False)."""
+    from dlpy import enable_grad, testing
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    differentiable = [i for i, t in enumerate(inputs) if isinstance(t, Tensor)
+                      and t.requires_grad]
+    if not differentiable:
+        raise ValueError("gradgradcheck: no input is a Tensor with requires_grad=True")
+    out = func(*inputs)
+    outputs = [out] if isinstance(out, Tensor) else list(out)
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed)
+        grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True)
+                        for o in outputs]
+    else:
+        grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else \
+            list(grad_outputs)
+        if len(grad_outputs) != len(outputs):
+            raise ValueError(f"gradgradcheck: {len(grad_outputs)} grad_outputs for "
+                             f"{len(outputs)} outputs")
+        grad_outputs = [g if isinstance(g, Tensor) else Tensor(np.asarray(g))
+                        for g in grad_outputs]
+    count = len(inputs)
+
+    def first_gradients(*args):
+        xs, vs = args[:count], args[count:]
+        with enable_grad():  # testing.gradcheck's finite differences run under no_grad
+            out = func(*xs)
+            grads = grad(out, [xs[i] for i in differentiable], grad_outputs=list(vs),
+                         create_graph=True, allow_unused=True)
+        return [g for g in grads if g is not None]
+
+    def check():
+        with enable_grad():
+            expected = grad(func(*inputs), [inputs[i] for i in differentiable],
+                            grad_outputs=[v.data for v in grad_outputs], allow_unused=True)
+        for i, got, want in zip(differentiable, first_gradients(*inputs, *grad_outputs),
+                                expected):
+            if want is not None and not np.allclose(got.data, want.data, rtol=rtol,
+                                                    atol=atol):
+                raise testing.GradcheckError(
+                    f"gradgradcheck: the create_graph gradient of input {i} differs from "
+                    f"backward's (largest difference "
+                    f"{np.max(np.abs(got.data - want.data)):.3g}): a backward_graph is wrong")
+        return testing.gradcheck(
+            lambda *args: _outputs_flat("gradgradcheck", first_gradients(*args)),
+            *inputs, *grad_outputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    return _checked("gradgradcheck", check, raise_exception)
 
 
 # torch.autograd.Function and torch.autograd.functional. ``functional`` lives in its own file

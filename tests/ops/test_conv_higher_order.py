@@ -4,12 +4,12 @@ values, its gradient as a function of (inputs, v) passes a float64 gradient chec
 WGAN-GP penalty of a conv critic and a Hessian-vector product through conv1d match PyTorch
 (tests/fixtures/higher_order/conv_higher_order.npz, make_conv_higher_order_fixtures.py)."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 from dlpy.autograd.functional import hvp
+from second_order import check_second_order, first_gradient
 
 import dlpy.functional as F
 from dlpy import Tensor
@@ -18,12 +18,6 @@ from dlpy.autograd import grad
 TESTS = Path(__file__).resolve().parents[1]
 FIXTURE = TESTS / "fixtures" / "higher_order" / "conv_higher_order.npz"
 
-# the checks of test_higher_order.py (tests are imported by path: --import-mode=importlib)
-_spec = importlib.util.spec_from_file_location("_higher_order_checks",
-                                               TESTS / "test_higher_order.py")
-_checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_checks)
-check_second_order, first_gradient = _checks.check_second_order, _checks.first_gradient
 
 
 def _unpool(x, nd, **settings):

@@ -63,6 +63,12 @@ class CTC(Op):
             losses = np.where(np.isinf(losses), 0.0, losses)
         return losses.astype(log_probs.dtype)
 
+    def backward_graph(self, grad_output, output):
+        raise NotImplementedError(
+            "autograd.grad(create_graph=True): CTC (ctc_loss) has first-order gradients only, "
+            "as PyTorch's (its double backward raises 'derivative for "
+            "aten::_ctc_loss_backward is not implemented')")
+
     def backward(self, grad_output):
         log_probs, emit, skip, labels = self.log_probs, self.emit, self.skip, self.labels
         steps, batch, classes = log_probs.shape

@@ -39,6 +39,11 @@ class AffineGrid(Op):
         g = grad_output.reshape(grad_output.shape[0], -1, grad_output.shape[-1])  # (N, P, k)
         return (np.matmul(g.transpose(0, 2, 1), self.base),)
 
+    def backward_graph(self, grad_output, output):
+        # linear in theta: g^T base with dlpy ops (base a constant)
+        g = grad_output.reshape(grad_output.shape[0], -1, grad_output.shape[-1])
+        return (g.transpose(0, 2, 1) @ Tensor(self.base),)
+
 
 def _linspace(size: int, align_corners: bool, dtype) -> np.ndarray:
     """PyTorch's linspace_from_neg_one: size points from -1 to 1 (their centres' positions,

@@ -437,6 +437,18 @@ class SolveTriangular(Op):
             a_grad = np.triu(a_grad, offset) if self.upper else np.tril(a_grad, -offset)
         return a_grad, b_grad
 
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.rearrange import Triangle
+
+        a = self.inputs[0]
+        b_grad = SolveTriangular(not self.upper, self.unitriangular)(_swap(a), grad_output)
+        a_grad = None
+        if a.requires_grad:
+            offset = 1 if self.unitriangular else 0
+            a_grad = Triangle(offset if self.upper else -offset, self.upper)(
+                -(b_grad @ _swap(output)))
+        return a_grad, b_grad
+
 
 def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  # noqa: N803
                      unitriangular: bool = False) -> Tensor:

@@ -299,6 +299,26 @@ class GroupNorm(Op):
             grads.append(sums.sum(axis=0))
         return tuple(grads)
 
+    def backward_graph(self, grad_output, output):
+        # layer norm's formula over each group, with dlpy ops, xhat and 1/std recomputed from x
+        x, groups = self.inputs[0], self.num_groups
+        n, channels, spatial, _ = self._sizes(x.shape)
+        grouped = x.reshape(n, groups, -1)  # (N, G, M)
+        centered = grouped - grouped.mean(-1, keepdims=True)
+        inv_std = ((centered * centered).mean(-1, keepdims=True) + self.eps) ** -0.5
+        xhat = (centered * inv_std).reshape(n, channels, spatial)
+        g = grad_output.reshape(n, channels, spatial)
+        h = g * self.inputs[1].reshape(channels, 1) if self.has_weight else g
+        h, xhat_g = h.reshape(n, groups, -1), xhat.reshape(n, groups, -1)
+        x_grad = (h - h.mean(-1, keepdims=True)
+                  - xhat_g * (h * xhat_g).mean(-1, keepdims=True)) * inv_std
+        grads = [x_grad.reshape(x.shape)]
+        if self.has_weight:
+            grads.append((g * xhat).sum((0, 2)))
+        if self.has_bias:
+            grads.append(g.sum((0, 2)))
+        return tuple(grads)
+
     def _centered(self) -> np.ndarray:
         """x - mean, (N, G, M): a new array."""
         return self.x - self.mean[..., None]

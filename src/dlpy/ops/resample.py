@@ -74,6 +74,10 @@ class Resample(Op):
             grad[at + (index[starts],)] += np.add.reduceat(part, starts, axis=axis)
         return (grad,)
 
+    def backward_graph(self, grad_output, output):
+        return (ResampleBackward(self.axis, self.indices, self.weights,
+                                 self.x_shape)(grad_output),)
+
     def _along(self, values: np.ndarray, ndim: int) -> np.ndarray:
         """values (out,) shaped to broadcast along the axis."""
         return values.reshape((-1,) + (1,) * (ndim - self.axis - 1))
@@ -114,6 +118,29 @@ class Resample(Op):
             else:
                 _times(block, flat[:, columns], out=result[:, rows])
         return result.reshape(shape[:axis] + (length,) + shape[axis + 1:])
+
+
+class ResampleBackward(Op):
+    """Resample's backward as an op, for create_graph: g -> A^T g (x's shape). Linear, and
+    the resampling's adjoint, so its own gradient is the resampling of the output's gradient
+    (and its backward_graph a Resample)."""
+
+    def __init__(self, axis: int, indices: np.ndarray, weights: np.ndarray | None, x_shape):
+        self.axis, self.indices, self.weights, self.x_shape = axis, indices, weights, x_shape
+
+    def _resample(self) -> Resample:
+        resample = Resample(self.axis, self.indices, self.weights)
+        resample.x_shape = self.x_shape
+        return resample
+
+    def forward(self, grad_output):
+        return self._resample().backward(grad_output)[0]
+
+    def backward(self, grad_output):
+        return (self._resample().forward(grad_output),)
+
+    def backward_graph(self, grad_output, output):
+        return (Resample(self.axis, self.indices, self.weights)(grad_output),)
 
 
 def _times(block: np.ndarray, array: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

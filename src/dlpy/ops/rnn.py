@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.ops.arithmetic import identity
+from dlpy.ops.mask import where
+from dlpy.ops.shape import concat, stack
 from dlpy.tensor import Op
 
 
@@ -109,6 +112,47 @@ class _Recurrence(Op):
         return tuple(grads)
 
 
+    def backward_graph(self, grad_output, output):
+        # The simplest correct route: the sequence again with the cell's formulas as dlpy ops
+        # (a Python loop over time, about 15 recorded ops a step), differentiated by
+        # autograd.grad with create_graph. The inputs go in through identity stand-ins, so
+        # only the paths through this op count (not one through an input that another input
+        # was computed from).
+        from dlpy.autograd import grad
+
+        inputs = [identity(t) if t.requires_grad else t for t in self.inputs]
+        wanted = [i for i, t in enumerate(inputs) if t.requires_grad]
+        states = self._graph_sequence(*inputs)
+        grads = grad(states, [inputs[i] for i in wanted], grad_outputs=grad_output,
+                     create_graph=True, allow_unused=True)
+        result: list = [None] * len(inputs)
+        for i, g in zip(wanted, grads):
+            result[i] = g
+        return tuple(result)
+
+    def _graph_sequence(self, x_proj, *inputs):
+        """forward with dlpy ops (recorded): x_proj (L, N, G) and the op's other inputs ->
+        the states (L, N, S)."""
+        k = self.num_states
+        states, w_hh = list(inputs[:k]), inputs[k]
+        b_hh = inputs[k + 1] if self.bias else None
+        w_hr = inputs[-1] if self.proj else None
+        seq_len = x_proj.shape[0]
+        shortest = seq_len if self.lengths is None else int(self.lengths.min())
+        outputs = [None] * seq_len
+        for t in self._order(seq_len):
+            h_proj = states[0] @ w_hh.T
+            if b_hh is not None:
+                h_proj = h_proj + b_hh
+            new = self._graph_step(x_proj[t], h_proj, states, w_hr)
+            if t >= shortest:  # past its end a sequence keeps its state
+                running = (t < self.lengths)[:, None]
+                new = [where(running, a, b) for a, b in zip(new, states)]
+            states = new
+            outputs[t] = states[0] if k == 1 else concat(states, 1)
+        return stack(outputs)
+
+
 class LSTMSequence(_Recurrence):
     """Gates i, f, g, o = split(x_proj + h W_hh^T + b_hh): c = sigmoid(f) c + sigmoid(i) tanh(g),
     h = sigmoid(o) tanh(c) [W_hr^T with projections]. State [h | c], (N, P + H).
@@ -156,6 +200,14 @@ class LSTMSequence(_Recurrence):
         grad_pre *= self.scale_squared  # (N, 4H)
         return grad_pre, np.concatenate([grad_pre @ self.w_hh, grad_c * f], axis=1)
 
+    def _graph_step(self, x_t, h_proj, states, w_hr):
+        hidden = x_t.shape[1] // 4
+        pre = x_t + h_proj  # (N, 4H)
+        i, f, g, o = (pre[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        c = f.sigmoid() * states[1] + i.sigmoid() * g.tanh()
+        h = o.sigmoid() * c.tanh()
+        return [h if w_hr is None else h @ w_hr.T, c]
+
     def _grad_w_hr(self):
         grad_proj = np.stack(self.grad_proj)  # (L, N, P)
         hs = np.stack([cache[-1] for cache in self.caches])  # (L, N, H)
@@ -174,6 +226,12 @@ class GRUSequence(_Recurrence):
         h_n = h_proj[:, 2 * hidden:]
         n = np.tanh(x_t[:, 2 * hidden:] + rz[:, :hidden] * h_n)
         return n + rz[:, hidden:] * (state - n), (rz, n, h_n, state)
+
+    def _graph_step(self, x_t, h_proj, states, w_hr):
+        hidden = states[0].shape[1]
+        rz = (x_t[:, :2 * hidden] + h_proj[:, :2 * hidden]).sigmoid()
+        n = (x_t[:, 2 * hidden:] + rz[:, :hidden] * h_proj[:, 2 * hidden:]).tanh()
+        return [n + rz[:, hidden:] * (states[0] - n)]
 
     def _step_backward(self, t, grad_new, cache, grad_x):
         rz, n, h_n, state = cache
@@ -202,6 +260,10 @@ class RNNSequence(_Recurrence):
         h = np.tanh(pre) if self.nonlinearity == "tanh" else np.maximum(pre, 0)
         return h, h
 
+    def _graph_step(self, x_t, h_proj, states, w_hr):
+        pre = x_t + h_proj
+        return [pre.tanh() if self.nonlinearity == "tanh" else pre.relu()]
+
     def _step_backward(self, t, grad_new, h, grad_pre):
         np.multiply(grad_new, 1 - h * h if self.nonlinearity == "tanh" else h > 0, out=grad_pre)
         return grad_pre, grad_pre @ self.w_hh
@@ -216,6 +278,9 @@ class _OneStep:
     def backward(self, grad_output):
         grad_x, *rest = super().backward(grad_output[None])
         return (grad_x[0], *rest)
+
+    def _graph_sequence(self, x_proj, *inputs):
+        return super()._graph_sequence(x_proj.reshape(1, *x_proj.shape), *inputs)[0]
 
 
 class LSTMCell(_OneStep, LSTMSequence):

@@ -56,6 +56,15 @@ class SparseRows:
         """(nnz,) the row of every entry."""
         return np.repeat(np.arange(self.num_rows), np.diff(self.indptr))
 
+    def transposed(self) -> tuple[SparseRows, np.ndarray]:
+        """(the rows of the transposed matrix, (num_columns, num_rows), and the order of the
+        entries in it: entry j of the transpose is entry order[j] of self)."""
+        order = np.argsort(self.indices, kind="stable")
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(self.indices,
+                                                            minlength=self.num_columns))])
+        return (SparseRows(indptr, self.row_of_entry()[order], self.values[order],
+                           self.num_rows), order)
+
     def to_dense(self) -> np.ndarray:
         out = np.zeros((self.num_rows, self.num_columns), dtype=self.values.dtype)
         np.add.at(out, (self.row_of_entry(), self.indices), self.values)
@@ -163,6 +172,21 @@ class SparseLinear(Op):
             if not self.inputs[0].requires_grad:
                 return (None, *values_grad)
         return (self._weight_grad(grad_output, row_of, values), *values_grad)
+
+    def backward_graph(self, grad_output, output):
+        # linear in the weight: its gradient is A^T g, a SparseLinear of the transposed rows
+        # (itself differentiable again); values' is each entry's dot product, by gathers
+        rows, weight = self.rows, self.inputs[0]
+        values = self.inputs[1] if len(self.inputs) > 1 else None
+        row_of = rows.row_of_entry()
+        grads = [None] * len(self.inputs)
+        if weight.requires_grad:
+            transposed, order = rows.transposed()
+            grads[0] = SparseLinear(transposed)(grad_output) if values is None \
+                else SparseLinear(transposed)(grad_output, values[order])
+        if values is not None and values.requires_grad:
+            grads[1] = (grad_output[row_of] * weight[rows.indices]).sum(-1)
+        return tuple(grads)
 
     def _weight_grad(self, grad_output, row_of, values):
         rows = self.rows

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from dlpy.ops.mask import where
 from dlpy.ops.pointwise import _check_broadcast
 from dlpy.tensor import Op, Tensor
 
@@ -188,6 +189,34 @@ def trigamma_array(x) -> np.ndarray:
     return psi1
 
 
+@_in_blocks
+def tetragamma_array(x) -> np.ndarray:
+    """psi''(x), the derivative of trigamma, in float64 (torch.polygamma(2, x)): the
+    recurrence psi''(x) = psi''(x + 10) - 2 sum 1/(x + k)^3, the asymptotic series
+    -1/z^2 - 1/z^3 - sum (2k + 1) B_2k / z^(2k + 2), and below 1/2 the reflection
+    psi''(x) = psi''(1 - x) - 2 pi^3 cot(pi x) / sin(pi x)^2. nan at the poles."""
+    x = _float64(x)
+    finite = np.isfinite(x) & ~_poles(x)
+    xf = np.where(finite, x, 1.0)
+    reflect = xf < 0.5
+    u = np.where(reflect, 1 - xf, xf)
+    total = np.zeros_like(u)
+    for k in range(10):
+        total += 1 / (u + k) ** 3
+    z = u + 10
+    r = 1 / np.minimum(z, 1e100) ** 2
+    series = sum(c * (2 * k + 3) * r ** (k + 1) for k, c in enumerate(_TRIGAMMA_SERIES))
+    psi2 = -r - r / z - series * r - 2 * total
+    if reflect.any():
+        reflected = xf[reflect]
+        sin = np.sin(np.pi * (reflected - np.round(reflected)))
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            psi2[reflect] -= 2 * np.pi**3 * _cot_pi(reflected) / (sin * sin)
+    psi2 = np.where(finite, psi2, np.nan)
+    psi2[x == np.inf] = 0.0
+    return psi2
+
+
 # M. Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011): single precision,
 # a first guess that Newton's method refines
 _ERFINV_CENTRAL = (1.50140941, 0.246640727, -0.00417768164, -0.00125372503, 0.00021858087,
@@ -310,6 +339,9 @@ class Lgamma(Op):
     def backward(self, grad_output):
         return (grad_output * digamma_array(self.x),)
 
+    def backward_graph(self, grad_output, output):
+        return (grad_output * Digamma()(self.inputs[0]),)
+
 
 class Digamma(Op):
     """y = psi(x) = d/dx lgamma(x);  dx = g * trigamma(x)."""
@@ -320,6 +352,21 @@ class Digamma(Op):
 
     def backward(self, grad_output):
         return (grad_output * trigamma_array(self.x),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * Trigamma()(self.inputs[0]),)
+
+
+class Trigamma(Op):
+    """y = psi'(x), digamma's derivative (torch.polygamma(1, x));  dx = g * psi''(x). For
+    digamma's second derivatives; a third raises (no backward_graph)."""
+
+    def forward(self, x):
+        self.x = x
+        return trigamma_array(x).astype(_out_dtype(x), copy=False)
+
+    def backward(self, grad_output):
+        return (grad_output * tetragamma_array(self.x),)
 
 
 class Xlogy(Op):
@@ -344,6 +391,15 @@ class Xlogy(Op):
                 y_grad = grad_output * x / y
         return x_grad, y_grad
 
+    def backward_graph(self, grad_output, output):
+        x, y = self.inputs
+        x_grad = y_grad = None
+        if x.requires_grad:  # the mask is a constant, as PyTorch's masked_fill
+            x_grad = where((self.x == 0) & (self.y <= 0), 0.0, xlogy(grad_output, y))
+        if y.requires_grad:
+            y_grad = grad_output * x / y
+        return x_grad, y_grad
+
 
 class Erfinv(Op):
     """y = erfinv(x), the inverse of erf on (-1, 1);  dx = g * sqrt(pi) / 2 * exp(y^2)."""
@@ -355,6 +411,9 @@ class Erfinv(Op):
     def backward(self, grad_output):
         y = self.y.astype(np.float64)
         return (grad_output * (math.sqrt(math.pi) / 2) * np.exp(y * y),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * (math.sqrt(math.pi) / 2) * (output * output).exp(),)
 
 
 class Gammainc(Op):
@@ -373,6 +432,12 @@ class Gammainc(Op):
         with np.errstate(divide="ignore", invalid="ignore"):
             density = np.exp((a - 1) * np.log(x) - x - lgamma_array(a))
         return None, grad_output * density
+
+    def backward_graph(self, grad_output, output):
+        a, x = self.inputs
+        if a.requires_grad:
+            self.backward(grad_output.data)  # raises, naming the first argument
+        return None, grad_output * ((a - 1) * x.log() - x - Lgamma()(a)).exp()
 
 
 def lgamma(x: Tensor) -> Tensor:

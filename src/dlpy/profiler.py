@@ -1,0 +1,605 @@
+"""Where the time goes, per op, forward and backward: ``torch.profiler`` for dlpy.
+
+    from dlpy.profiler import profile, record_function
+    with profile(record_shapes=True, profile_memory=True) as prof:
+        with record_function("forward"):
+            loss = model(x).sum()
+        loss.backward()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
+    prof.export_chrome_trace("trace.json")      # chrome://tracing or ui.perfetto.dev
+
+While a profile records, three functions are swapped for timed versions, and put back when it
+stops (an exception included): ``Op.__call__`` (every op's forward, named ``op.describe()``),
+the engine's ``_checked_grads`` (every op's backward, ``<Op>Backward``) and
+``_checked_graph_grads`` (its ``backward_graph`` under ``autograd.grad(create_graph=True)``);
+each optimiser's ``step`` / ``zero_grad`` become ranges (``Optimizer.step#SGD.step``, as
+torch's). Outside a profile nothing is swapped, so the engine's hot path is the same code.
+Under ``utils.checkpoint`` the traced ``Op.__call__`` runs the timed one underneath. Times are
+wall time (``time.perf_counter_ns``); an event's self time is its time less its children's (the
+events that began and ended inside it on the same thread). Profiling is process-wide, as torch's
+CPU profiler: every thread's ops are recorded, with its thread id.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from enum import Enum
+
+import numpy as np
+
+from dlpy import autograd_function as _traced
+from dlpy.tensor import Op, Tensor
+
+__all__ = [
+    "EventList", "FunctionEvent", "FunctionEventAvg", "ProfilerAction", "ProfilerActivity",
+    "profile", "record_function", "schedule",
+]
+
+_engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is the function)
+_now = time.perf_counter_ns  # the clock; a test may replace it with a fake one
+
+# the functions the timed versions wrap (taken before any profile can have swapped them)
+_plain_call = _traced._untraced_call
+_plain_grads = _engine._checked_grads
+_plain_graph_grads = _engine._checked_graph_grads
+
+_active: list[profile] = []  # profiles recording now, outermost first
+_events: list[FunctionEvent] = []  # finished events, shared by the active profiles
+_record_shapes = False  # what any active profile asks for
+_profile_memory = False
+_local = threading.local()  # per thread: .stack (the open events), .tid
+_optimizer_steps: list[tuple[type, str, Callable]] = []  # (class, method, original) swapped
+
+
+class ProfilerActivity(Enum):
+    """What can be profiled: the CPU only (dlpy runs on numpy)."""
+
+    CPU = "cpu"
+
+
+class ProfilerAction(Enum):
+    """What a ``schedule`` says to do at a step, as torch's."""
+
+    NONE = 0
+    WARMUP = 1
+    RECORD = 2
+    RECORD_AND_SAVE = 3
+
+
+FORWARD, BACKWARD, RANGE = "forward", "backward", "range"
+
+
+class FunctionEvent:
+    """One op's forward or backward, or one ``record_function`` range: ``name``, ``kind``
+    ('forward', 'backward', 'range'), ``thread`` (the OS thread id), start and end in ns,
+    ``input_shapes`` (with ``record_shapes``), the bytes of the arrays it produced
+    (``self_cpu_memory_usage``) and those of its children too (``cpu_memory_usage``), with
+    ``profile_memory``. Times in microseconds, as torch's."""
+
+    __slots__ = ("name", "kind", "thread", "start_ns", "end_ns", "input_shapes",
+                 "children_ns", "self_cpu_memory_usage", "cpu_memory_usage")
+
+    def __init__(self, name: str, kind: str, input_shapes: list | None = None):
+        self.name, self.kind, self.input_shapes = name, kind, input_shapes
+        self.thread = _local.tid
+        self.children_ns = 0
+        self.self_cpu_memory_usage = self.cpu_memory_usage = 0
+        self.start_ns = self.end_ns = 0
+
+    count = 1  # as a row of a table
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    @property
+    def cpu_time_total(self) -> float:
+        return (self.end_ns - self.start_ns) / 1000
+
+    cpu_time = cpu_time_total
+
+    @property
+    def self_cpu_time_total(self) -> float:
+        return (self.end_ns - self.start_ns - self.children_ns) / 1000
+
+    def __repr__(self) -> str:
+        return (f"<FunctionEvent {self.name} {self.kind} thread={self.thread} "
+                f"cpu_time_total={self.cpu_time_total:.3f}us "
+                f"self_cpu_time_total={self.self_cpu_time_total:.3f}us>")
+
+
+class FunctionEventAvg:
+    """The events of one name (and input shapes, when grouped by them) added up: ``count``,
+    ``cpu_time_total``, ``self_cpu_time_total``, ``cpu_time`` (the mean), memory (bytes)."""
+
+    def __init__(self, key: str, kind: str, input_shapes: list | None):
+        self.key, self.kind, self.input_shapes = key, kind, input_shapes
+        self.count = 0
+        self.cpu_time_total = self.self_cpu_time_total = 0.0
+        self.cpu_memory_usage = self.self_cpu_memory_usage = 0
+
+    def add(self, event: FunctionEvent) -> None:
+        self.count += 1
+        self.cpu_time_total += event.cpu_time_total
+        self.self_cpu_time_total += event.self_cpu_time_total
+        self.cpu_memory_usage += event.cpu_memory_usage
+        self.self_cpu_memory_usage += event.self_cpu_memory_usage
+
+    @property
+    def cpu_time(self) -> float:
+        return self.cpu_time_total / self.count if self.count else 0.0
+
+    def __repr__(self) -> str:
+        return (f"<FunctionEventAvg {self.key} count={self.count} "
+                f"cpu_time_total={self.cpu_time_total:.3f}us "
+                f"self_cpu_time_total={self.self_cpu_time_total:.3f}us>")
+
+
+_SORT_KEYS = ("cpu_time", "cpu_time_total", "self_cpu_time_total", "cpu_memory_usage",
+              "self_cpu_memory_usage", "count")
+
+
+class EventList(list):
+    """Events (``prof.events()``) or their averages (``prof.key_averages()``), with
+    ``table()``."""
+
+    def __init__(self, events: Iterable = (), grouped_by_shape: bool = False,
+                 profile_memory: bool = False):
+        super().__init__(events)
+        self.grouped_by_shape = grouped_by_shape
+        self.profile_memory = profile_memory
+
+    def table(self, sort_by: str | None = None, row_limit: int = 100,
+              max_name_column_width: int = 55) -> str:
+        """PyTorch's table: a row per entry, sorted by ``sort_by`` (largest first; None keeps
+        the order of first appearance), at most ``row_limit`` rows, and the total self time
+        of all entries."""
+        if sort_by is not None and sort_by not in _SORT_KEYS:
+            raise ValueError(f"table: sort_by must be None or one of {', '.join(_SORT_KEYS)}, "
+                             f"got {sort_by!r}")
+        if isinstance(row_limit, bool) or not isinstance(row_limit, int):
+            raise TypeError(f"table: row_limit must be an int, got {row_limit!r}")
+        rows = list(self)
+        if sort_by is not None:
+            rows.sort(key=lambda row: getattr(row, sort_by), reverse=True)
+        if row_limit >= 0:
+            rows = rows[:row_limit]
+        return _table(self, rows, max_name_column_width)
+
+
+def _format_time(us: float) -> str:
+    if abs(us) >= 1e6:
+        return f"{us / 1e6:.3f}s"
+    if abs(us) >= 1e3:
+        return f"{us / 1e3:.3f}ms"
+    return f"{us:.3f}us"
+
+
+def _format_memory(nbytes: int) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if abs(nbytes) >= size:
+            return f"{nbytes / size:.2f} {unit}"
+    return f"{nbytes} B"
+
+
+def _table(entries: EventList, rows: list, max_name_width: int) -> str:
+    total = sum(e.self_cpu_time_total for e in entries)
+    whole = total or 1.0  # percentages of nothing are 0 %
+    names = [_short(row.key, max_name_width) for row in rows]
+    name_width = min(max([len(n) for n in names] + [4]) + 4, max_name_width)
+    headers = ["Self CPU %", "Self CPU", "CPU total %", "CPU total", "CPU time avg"]
+    if entries.profile_memory:
+        headers += ["CPU Mem", "Self CPU Mem"]
+    headers.append("# of Calls")
+    shapes = entries.grouped_by_shape
+    shape_width = max([len(str(row.input_shapes)) for row in rows] + [12]) + 4
+    widths = [name_width] + [12] * len(headers) + ([shape_width] if shapes else [])
+    headers = ["Name", *headers] + (["Input Shapes"] if shapes else [])
+    rule = "".join("-" * w + "  " for w in widths)
+
+    def line(cells: list[str]) -> str:
+        return "".join(f"{c:>{w}}  " for c, w in zip(cells, widths))
+
+    out = [rule, line(headers), rule]
+    for name, row in zip(names, rows):
+        cells = [name, f"{row.self_cpu_time_total / whole * 100:.2f}%",
+                 _format_time(row.self_cpu_time_total),
+                 f"{row.cpu_time_total / whole * 100:.2f}%", _format_time(row.cpu_time_total),
+                 _format_time(row.cpu_time)]
+        if entries.profile_memory:
+            cells += [_format_memory(row.cpu_memory_usage),
+                      _format_memory(row.self_cpu_memory_usage)]
+        cells.append(str(row.count))
+        if shapes:
+            cells.append(str(row.input_shapes))
+        out.append(line(cells))
+    out += [rule, f"Self CPU time total: {_format_time(total)}", ""]
+    return "\n".join(out)
+
+
+def _short(name: str, width: int) -> str:
+    return name if len(name) <= width - 4 else name[:width - 7] + "..."
+
+
+# ---------------------------------------------------------------------------- recording
+def _stack() -> list:
+    try:
+        return _local.stack
+    except AttributeError:  # the first event of this thread
+        _local.stack = []
+        _local.tid = threading.get_native_id()
+        return _local.stack
+
+
+def _close(event: FunctionEvent, stack: list, produced: int) -> None:
+    """Finish ``event`` (its end time set): take it off its thread's stack, charge its time
+    and memory to the event it ran inside, and keep it while a profile records."""
+    if stack and stack[-1] is event:
+        stack.pop()
+    elif event in stack:  # ranges closed out of order (a generator): still take it off
+        stack.remove(event)
+    event.self_cpu_memory_usage = produced
+    event.cpu_memory_usage += produced
+    if stack:
+        parent = stack[-1]
+        parent.children_ns += event.end_ns - event.start_ns
+        parent.cpu_memory_usage += event.cpu_memory_usage
+    if _active:
+        _events.append(event)
+
+
+def _shapes(values) -> list:
+    return [list(v.shape) if isinstance(v, Tensor) else [] for v in values]
+
+
+def _nbytes(grads) -> int:
+    total = 0
+    for g in grads:
+        if g is None:
+            continue
+        if isinstance(g, Tensor):
+            g = g.data
+        if isinstance(g, np.ndarray):
+            total += g.nbytes
+        else:  # a SliceGrad (values) or SparseGrad (indices, values)
+            indices = getattr(g, "indices", None)
+            total += g.values.nbytes + (indices.nbytes if indices is not None else 0)
+    return total
+
+
+def _backward_name(op: Op) -> str:
+    return op.describe().split("(", 1)[0].split("[", 1)[0] + "Backward"
+
+
+def _timed_call(self, *inputs):
+    """``Op.__call__`` while a profile records: the forward as one event."""
+    stack = _stack()
+    event = FunctionEvent(self.describe(), FORWARD, _shapes(inputs) if _record_shapes else None)
+    stack.append(event)
+    produced = 0
+    event.start_ns = _now()
+    try:
+        out = _plain_call(self, *inputs)
+        if _profile_memory:
+            produced = out.data.nbytes
+    finally:
+        event.end_ns = _now()
+        _close(event, stack, produced)
+    return out
+
+
+def _timed_backward(plain: Callable, op: Op, grad_output, *rest):
+    stack = _stack()
+    event = FunctionEvent(_backward_name(op), BACKWARD,
+                          [list(grad_output.shape)] if _record_shapes else None)
+    stack.append(event)
+    produced = 0
+    event.start_ns = _now()
+    try:
+        grads = plain(op, grad_output, *rest)
+        if _profile_memory:
+            produced = _nbytes(grads)
+    finally:
+        event.end_ns = _now()
+        _close(event, stack, produced)
+    return grads
+
+
+def _timed_grads(op: Op, grad_output):
+    """The engine's ``_checked_grads`` while a profile records: op.backward as one event."""
+    return _timed_backward(_plain_grads, op, grad_output)
+
+
+def _timed_graph_grads(op: Op, grad_output, output):
+    """``_checked_graph_grads`` while a profile records (create_graph): one event, the ops
+    that backward_graph records are its children."""
+    return _timed_backward(_plain_graph_grads, op, grad_output, output)
+
+
+def _optimizer_range(method: Callable, name: str) -> Callable:
+    @functools.wraps(method)
+    def timed(self, *args, **kwargs):
+        if getattr(_local, "in_optimizer", False):  # a subclass's step calling super().step
+            return method(self, *args, **kwargs)
+        _local.in_optimizer = True
+        try:
+            with record_function(f"Optimizer.{name}#{type(self).__name__}.{name}"):
+                return method(self, *args, **kwargs)
+        finally:
+            _local.in_optimizer = False
+
+    timed._profiled = True
+    return timed
+
+
+def _swap_optimizers() -> None:
+    """Wrap ``step`` and ``zero_grad`` of every optimiser class defined so far (none if
+    dlpy.optim is not imported: then no optimiser exists yet) in a range."""
+    module = sys.modules.get("dlpy.optim.optimizer")
+    if module is None:
+        return
+    classes, todo = [], [module.Optimizer]
+    while todo:
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    for cls in classes:
+        for name in ("step", "zero_grad"):
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_profiled", False):
+                _optimizer_steps.append((cls, name, method))
+                setattr(cls, name, _optimizer_range(method, name))
+
+
+def _install() -> None:
+    # a traced call (utils.checkpoint's tracing) runs _untraced_call underneath, and puts it
+    # back as Op.__call__ when its block ends: both must be the timed one meanwhile
+    _traced._untraced_call = _timed_call
+    if Op.__call__ is _plain_call:
+        Op.__call__ = _timed_call
+    _engine._checked_grads = _timed_grads
+    _engine._checked_graph_grads = _timed_graph_grads
+    _swap_optimizers()
+
+
+def _uninstall() -> None:
+    _traced._untraced_call = _plain_call
+    if Op.__call__ is _timed_call:
+        Op.__call__ = _plain_call
+    _engine._checked_grads = _plain_grads
+    _engine._checked_graph_grads = _plain_graph_grads
+    while _optimizer_steps:
+        cls, name, method = _optimizer_steps.pop()
+        setattr(cls, name, method)
+
+
+def _update_flags() -> None:
+    global _record_shapes, _profile_memory
+    _record_shapes = any(p.record_shapes for p in _active)
+    _profile_memory = any(p.profile_memory for p in _active)
+
+
+# ---------------------------------------------------------------------------- the API
+class record_function:  # noqa: N801 - torch's name
+    """A named range of your own ("data", "forward", "optimizer step"), as a context manager
+    or a decorator; ranges nest, and the ops inside are their children. Records nothing
+    outside a profile."""
+
+    def __init__(self, name: str, args: str | None = None):
+        if not isinstance(name, str):
+            raise TypeError(f"record_function: name must be a str, got {type(name).__name__}")
+        self.name = name
+        self._open: list[FunctionEvent | None] = []  # a stack: the object may be re-entered
+
+    def __enter__(self) -> record_function:
+        event = None
+        if _active:
+            stack = _stack()
+            event = FunctionEvent(self.name, RANGE, [] if _record_shapes else None)
+            stack.append(event)
+            event.start_ns = _now()
+        self._open.append(event)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event = self._open.pop()
+        if event is not None:
+            event.end_ns = _now()
+            _close(event, _stack(), 0)
+
+    def __call__(self, function: Callable) -> Callable:
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with record_function(self.name):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"schedule: {name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"schedule: {name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def schedule(*, wait: int, warmup: int, active: int, repeat: int = 0,
+             skip_first: int = 0) -> Callable[[int], ProfilerAction]:
+    """torch.profiler.schedule: after ``skip_first`` steps, cycles of ``wait`` steps idle,
+    ``warmup`` steps idle (dlpy's profiler needs no warm-up; kept for torch's counts) and
+    ``active`` steps recorded, the last of which saves (``on_trace_ready``); ``repeat`` cycles
+    (0: until the profile ends). Returns step -> ProfilerAction."""
+    _check_count("wait", wait, 0)
+    _check_count("warmup", warmup, 0)
+    _check_count("active", active, 1)
+    _check_count("repeat", repeat, 0)
+    _check_count("skip_first", skip_first, 0)
+    cycle = wait + warmup + active
+
+    def action(step: int) -> ProfilerAction:
+        if step < skip_first:
+            return ProfilerAction.NONE
+        step -= skip_first
+        if repeat and step >= repeat * cycle:
+            return ProfilerAction.NONE
+        at = step % cycle
+        if at < wait:
+            return ProfilerAction.NONE
+        if at < wait + warmup:
+            return ProfilerAction.WARMUP
+        return ProfilerAction.RECORD if at < cycle - 1 else ProfilerAction.RECORD_AND_SAVE
+
+    return action
+
+
+_RECORDING = (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
+
+
+class profile:  # noqa: N801 - torch's name
+    """Record every op's forward and backward and every ``record_function`` range while the
+    block runs (``start()`` / ``stop()`` by hand). ``record_shapes``: the input shapes of each
+    op; ``profile_memory``: the bytes of the arrays each produced. With a ``schedule``,
+    ``step()`` marks the end of a training step and only the scheduled steps are recorded
+    (each inside a ``ProfilerStep#N`` range); ``on_trace_ready(prof)`` is called whenever a
+    recording ends (a schedule's cycle, or the block). Profiles nest: each sees what ran while
+    it recorded."""
+
+    def __init__(self, *, activities: Iterable | None = None,
+                 schedule: Callable[[int], ProfilerAction] | None = None,
+                 on_trace_ready: Callable[[profile], object] | None = None,
+                 record_shapes: bool = False, profile_memory: bool = False):
+        for activity in activities if activities is not None else ():
+            if activity not in (ProfilerActivity.CPU, "cpu"):
+                raise ValueError(f"profile: only ProfilerActivity.CPU can be profiled, got "
+                                 f"{activity!r}")
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"profile: schedule must be callable, got {schedule!r}")
+        if on_trace_ready is not None and not callable(on_trace_ready):
+            raise TypeError(f"profile: on_trace_ready must be callable, got {on_trace_ready!r}")
+        self.schedule, self.on_trace_ready = schedule, on_trace_ready
+        self.record_shapes, self.profile_memory = bool(record_shapes), bool(profile_memory)
+        self.step_num = 0
+        self.current_action = ProfilerAction.NONE
+        self._events = EventList()
+        self._first = self._start_ns = 0
+        self._recording = self._running = False
+        self._step_range: record_function | None = None
+
+    # -- recording, one stretch at a time
+    def _begin(self) -> None:
+        self._first, self._start_ns = len(_events), _now()
+        _active.append(self)
+        if len(_active) == 1:
+            _install()
+        _update_flags()
+        self._recording = True
+        if self.schedule is not None:
+            self._step_range = record_function(f"ProfilerStep#{self.step_num}")
+            self._step_range.__enter__()
+
+    def _end(self) -> None:
+        if self._step_range is not None:
+            self._step_range.__exit__(None, None, None)
+            self._step_range = None
+        events = [e for e in _events[self._first:] if e.start_ns >= self._start_ns]
+        self._events = EventList(events, profile_memory=self.profile_memory)
+        _active.remove(self)
+        if not _active:
+            _uninstall()
+            _events.clear()
+        _update_flags()
+        self._recording = False
+        if self.on_trace_ready is not None:
+            self.on_trace_ready(self)
+
+    def start(self) -> None:
+        if self._running:
+            raise RuntimeError("profile.start: this profile is already running")
+        self._running, self.step_num = True, 0
+        self.current_action = (self.schedule(0) if self.schedule is not None
+                               else ProfilerAction.RECORD)
+        if self.current_action in _RECORDING:
+            self._begin()
+
+    def stop(self) -> None:
+        if not self._running:
+            return
+        self._running = False
+        if self._recording:
+            self._end()
+
+    def step(self) -> None:
+        """The end of a training step: with a schedule, start or stop recording as it says
+        (a cycle's last active step saves: ``on_trace_ready``)."""
+        if self.schedule is None or not self._running:
+            self.step_num += 1
+            return
+        before = self.current_action
+        self.step_num += 1
+        self.current_action = self.schedule(self.step_num)
+        if self._recording and (before is ProfilerAction.RECORD_AND_SAVE
+                                or self.current_action not in _RECORDING):
+            self._end()
+        if self._recording:  # the same cycle goes on: the next step's range
+            self._step_range.__exit__(None, None, None)
+            self._step_range = record_function(f"ProfilerStep#{self.step_num}")
+            self._step_range.__enter__()
+        elif self.current_action in _RECORDING:
+            self._begin()
+
+    def __enter__(self) -> profile:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- results
+    def events(self) -> EventList:
+        """Every event of the last recording, in the order they finished."""
+        return self._events
+
+    def key_averages(self, group_by_input_shape: bool = False) -> EventList:
+        """One ``FunctionEventAvg`` per name (and input shapes), in order of first
+        appearance."""
+        if group_by_input_shape and not self.record_shapes:
+            raise ValueError("key_averages: group_by_input_shape needs "
+                             "profile(record_shapes=True)")
+        rows: dict = {}
+        for event in sorted(self._events, key=lambda e: e.start_ns):
+            shapes = event.input_shapes if group_by_input_shape else None
+            key = (event.name, str(shapes))
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = FunctionEventAvg(event.name, event.kind, shapes)
+            row.add(event)
+        return EventList(rows.values(), group_by_input_shape, self.profile_memory)
+
+    def export_chrome_trace(self, path: str | os.PathLike) -> None:
+        """Write the events as Chrome's trace format (JSON: open it in chrome://tracing or
+        ui.perfetto.dev), atomically. Times in microseconds from the profile's start."""
+        from dlpy.io import atomic_write_bytes
+
+        pid = os.getpid()
+        trace = []
+        for e in sorted(self._events, key=lambda e: (e.start_ns, -e.end_ns)):
+            entry = {"name": e.name, "ph": "X",
+                     "cat": "user_annotation" if e.kind == RANGE else "cpu_op",
+                     "ts": (e.start_ns - self._start_ns) / 1000,
+                     "dur": (e.end_ns - e.start_ns) / 1000, "pid": pid, "tid": e.thread,
+                     "args": {"kind": e.kind}}
+            if e.input_shapes is not None:
+                entry["args"]["Input Dims"] = e.input_shapes
+            if self.profile_memory:
+                entry["args"]["Memory"] = e.self_cpu_memory_usage
+            trace.append(entry)
+        document = {"traceEvents": trace, "displayTimeUnit": "ms"}
+        atomic_write_bytes(path, json.dumps(document).encode())
