@@ -1087,6 +1087,45 @@ class Tensor:
 
         return functional.unbind(self, dim)
 
+    def where(self, condition, other):
+        """torch.Tensor.where: self where condition holds, other elsewhere."""
+        return _mask.where(condition, self, other)
+
+
+def _functional_method(name: str):
+    """A Tensor method that is ``dlpy.functional.<name>(self, ...)``, as torch.Tensor.<name>."""
+
+    def method(self, *args, **kwargs):
+        from dlpy import functional
+
+        return getattr(functional, name)(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"functional.{name}(self, ...), as torch.Tensor.{name}."
+    return method
+
+
+# more torch-named methods, each the functional of the same name (ops/pointwise.py, reduce.py,
+# cumulative.py, rearrange.py, indexing.py, sets.py)
+for _name in (
+    "addcdiv", "addcmul", "allclose", "aminmax", "argwhere", "bincount", "bitwise_and",
+    "bitwise_left_shift", "bitwise_not", "bitwise_or", "bitwise_right_shift", "bitwise_xor",
+    "broadcast_to", "clip", "copysign", "count_nonzero", "cross", "cummax", "cummin", "deg2rad",
+    "dsplit", "equal", "exp2", "fix", "fliplr", "flipud", "float_power", "fmod", "frac",
+    "heaviside", "histc", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "isclose",
+    "kthvalue", "lerp", "log10", "log2", "logaddexp", "logaddexp2", "logcumsumexp",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "logit", "masked_scatter",
+    "masked_select", "median", "mode", "moveaxis", "movedim", "nan_to_num", "nanmean",
+    "nanmedian", "nanquantile", "nansum", "narrow", "nonzero", "put", "quantile", "rad2deg",
+    "ravel", "remainder", "rot90", "sinc", "swapdims", "take", "tensor_split", "trunc",
+    "unique", "unique_consecutive", "vsplit",
+):
+    if not hasattr(Tensor, _name):  # never replace a method the class defines
+        setattr(Tensor, _name, _functional_method(_name))
+if not hasattr(Tensor, "swapaxes"):
+    Tensor.swapaxes = _functional_method("swapdims")
+del _name
+
 
 def _scaled(other, alpha):
     """alpha * other for add/sub's ``alpha``: recorded for a tensor, a constant otherwise."""

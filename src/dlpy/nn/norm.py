@@ -67,6 +67,13 @@ class _NormBase(Module):
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64)
                              if tracked else None)
 
+    def reset_running_stats(self) -> None:
+        """running_mean 0, running_var 1, num_batches_tracked 0, in place (PyTorch's)."""
+        if self.track_running_stats:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+            self.num_batches_tracked[...] = 0
+
     def _checked_input(self, x) -> Tensor:
         """x as a Tensor, its rank one of ``ranks``."""
         x = x if isinstance(x, Tensor) else Tensor(x)

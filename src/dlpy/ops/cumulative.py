@@ -190,3 +190,51 @@ def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Ten
     for _ in range(int(n)):
         x = sub(getitem(x, before + (slice(1, None),)), getitem(x, before + (slice(None, -1),)))
     return x
+
+
+def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    """log(cumsum(exp(x))) along dim without overflow: y_j = logsumexp of x_i over i <= j, as
+    one stable logsumexp over an (n, n) lower triangle (O(n^2) memory along dim)."""
+    from dlpy.ops.reduce import logsumexp
+
+    dim = check_dim("logcumsumexp", dim, x.ndim, scalar_ok=True)
+    if x.ndim == 0:
+        return x * 1
+    n = x.shape[dim]
+    perm = [i for i in range(x.ndim) if i != dim] + [dim]
+    moved = x.permute(*perm)  # (..., n)
+    later = np.triu(np.ones((n, n), dtype=bool), 1)  # [j, i]: i > j is left out
+    pairs = moved.unsqueeze(-2).expand(moved.shape[:-1] + (n, n))  # (..., j, i)
+    y = logsumexp(pairs.masked_fill(later, -np.inf), dim=-1)  # (..., n)
+    return y.permute(*np.argsort(perm))
+
+
+def _running(name: str, x: Tensor, dim: int, better):
+    """(values, indices) of the running max (better: >=) or min (<=) along dim; a tie or a nan
+    moves the index to the later position, as PyTorch."""
+    from dlpy.ops.reduce import ValuesIndices
+
+    dim = check_dim(name, dim, x.ndim, scalar_ok=True)
+    if x.ndim == 0:
+        return ValuesIndices(x * 1, np.zeros((), dtype=np.int64))
+    data = np.moveaxis(x.data, dim, 0)
+    indices = np.zeros(data.shape, dtype=np.int64)
+    best, at = data[0].copy(), np.zeros(data.shape[1:], dtype=np.int64)
+    for i in range(data.shape[0]):
+        value = data[i]
+        take = np.isnan(value) | (~np.isnan(best) & better(value, best))
+        best, at = np.where(take, value, best), np.where(take, i, at)
+        indices[i] = at
+    indices = np.moveaxis(indices, 0, dim)
+    return ValuesIndices(x.gather(dim, indices), indices)
+
+
+def cummax(x: Tensor, dim: int):
+    """torch.cummax: (values, indices) of the running maximum along dim; the gradient goes to
+    the position of each running maximum."""
+    return _running("cummax", x, dim, np.greater_equal)
+
+
+def cummin(x: Tensor, dim: int):
+    """torch.cummin: (values, indices) of the running minimum along dim."""
+    return _running("cummin", x, dim, np.less_equal)

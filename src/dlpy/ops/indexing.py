@@ -383,3 +383,135 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     order = _sort_order(data, dim, bool(largest))
     order = np.take(order, np.arange(k), axis=dim).astype(np.int64)
     return TopKResult(Gather(dim, order)(x), Tensor(order))
+
+
+# ----------------------------------------------------------------- more of torch's indexing
+# functions, composed from gather / scatter / getitem (gradients of gradients come free);
+# index results are int64 tensors with no gradient
+
+
+def _data(value) -> np.ndarray:
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def nonzero(x, *, as_tuple: bool = False):
+    """torch.nonzero: the indices of the non-zero elements, (count, ndim) int64 in row-major
+    order; with as_tuple one 1-D index tensor per axis."""
+    data = _data(x)
+    if as_tuple:
+        return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(data)))
+    return Tensor(np.argwhere(data).astype(np.int64))
+
+
+def argwhere(x) -> Tensor:
+    """torch.argwhere: nonzero(x) as (count, ndim) int64."""
+    return nonzero(x)
+
+
+def _mask_array(name: str, mask) -> np.ndarray:
+    mask = _data(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{name}: mask must be a bool tensor, got {mask.dtype}")
+    return mask
+
+
+def masked_select(x: Tensor, mask) -> Tensor:
+    """The elements of x where mask (broadcast with x) holds, as a 1-D tensor;  dx = g scattered
+    back there."""
+    mask = _mask_array("masked_select", mask)
+    try:
+        shape = np.broadcast_shapes(x.shape, mask.shape)
+    except ValueError:
+        raise ValueError(f"masked_select: mask of shape {mask.shape} does not broadcast with x "
+                         f"of shape {x.shape}") from None
+    if x.shape != shape:
+        x = expand(x, shape)
+    return x[np.broadcast_to(mask, shape)]
+
+
+def take(x: Tensor, index) -> Tensor:
+    """torch.take: x flattened, read at ``index`` (any shape; negative counts from the end)."""
+    index = _index_array("take", index)
+    size = _data(x).size
+    if index.size and (index.min() < -size or index.max() >= size):
+        raise IndexError(f"take: index out of range for a tensor of {size} elements")
+    return reshape(x, (size,))[index % max(size, 1)]
+
+
+def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
+    """torch.put (out of place): x flattened, source's elements written (or with accumulate,
+    added) at ``index``, reshaped back;  dx = g where nothing was written (everywhere with
+    accumulate), dsource = g at its positions."""
+    index = _index_array("put", index).reshape(-1)
+    size = _data(x).size
+    if index.size != _data(source).size:
+        raise ValueError(f"put: index has {index.size} elements and source "
+                         f"{_data(source).size}; they must match")
+    if index.size and (index.min() < -size or index.max() >= size):
+        raise IndexError(f"put: index out of range for a tensor of {size} elements")
+    index = index % max(size, 1)
+    flat, values = reshape(x, (size,)), reshape(source, (index.size,))
+    out = scatter_add(flat, 0, index, values) if accumulate else scatter(flat, 0, index, values)
+    return reshape(out, x.shape)
+
+
+def _along(name: str, x, dim, index, shape):
+    """index (1-D) spread along dim over ``shape``: the index tensor gather/scatter expect."""
+    dim = check_dim(name, dim, x.ndim, scalar_ok=True)
+    index = _index_array(name, index)
+    if index.ndim > 1:
+        raise ValueError(f"{name}: index must be 1-D, got shape {index.shape}")
+    index = index.reshape(-1)
+    size = x.shape[dim] if x.ndim else 1
+    _check_range(name, index, size, dim)
+    index = index % max(size, 1)
+    where = [1] * len(shape)
+    where[dim] = -1
+    return dim, np.broadcast_to(index.reshape(where), shape)
+
+
+def _source_shape(name, x, dim, index, source):
+    shape = list(x.shape)
+    shape[dim] = len(_index_array(name, index).reshape(-1))
+    if tuple(_data(source).shape) != tuple(shape):
+        raise ValueError(f"{name}: source must have shape {tuple(shape)} (x's with dim {dim} "
+                         f"the index's length), got {_data(source).shape}")
+
+
+def index_add(x: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
+    """torch.index_add (out of place): x with alpha * source[..., i, ...] added at position
+    index[i] of dim (repeats add up)."""
+    dim = check_dim("index_add", dim, x.ndim)
+    _source_shape("index_add", x, dim, index, source)
+    dim, full = _along("index_add", x, dim, index, _data(source).shape)
+    return scatter_add(x, dim, full, source if alpha == 1 else source * alpha)
+
+
+def index_copy(x: Tensor, dim: int, index, source: Tensor) -> Tensor:
+    """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim."""
+    dim = check_dim("index_copy", dim, x.ndim)
+    _source_shape("index_copy", x, dim, index, source)
+    dim, full = _along("index_copy", x, dim, index, _data(source).shape)
+    return scatter(x, dim, full, source)
+
+
+def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
+    """torch.index_fill (out of place): x with the slices index[i] of dim set to value."""
+    dim = check_dim("index_fill", dim, x.ndim)
+    shape = list(x.shape)
+    shape[dim] = len(_index_array("index_fill", index).reshape(-1))
+    dim, full = _along("index_fill", x, dim, index, tuple(shape))
+    return scatter(x, dim, full, value=value)
+
+
+def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
+    """torch.masked_scatter (out of place): where mask (broadcast to x) holds, x takes source's
+    elements in order (row-major)."""
+    mask = np.broadcast_to(_mask_array("masked_scatter", mask), x.shape)
+    count = int(mask.sum())
+    if _data(source).size < count:
+        raise ValueError(f"masked_scatter: source has {_data(source).size} elements, the mask "
+                         f"selects {count}")
+    positions = np.flatnonzero(mask)
+    values = reshape(source, (_data(source).size,))[:count]
+    return reshape(scatter(reshape(x, (x.data.size,)), 0, positions, values), x.shape)

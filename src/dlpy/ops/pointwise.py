@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from dlpy.ops import real_number
 from dlpy.ops.activation import _erf
 from dlpy.ops.mask import where
 from dlpy.tensor import Op, Tensor
@@ -243,3 +244,278 @@ def minimum(a: Tensor, b: Tensor) -> Tensor:
     """torch.minimum: the smaller of a and b element-wise (broadcast); ties share the gradient."""
     _check_broadcast("minimum", a, b)
     return Maximum(smaller=True)(a, b)
+
+
+# ----------------------------------------------------------------- more of torch's element-wise
+# functions, composed from the ops above (so their gradients, and gradients of gradients, come
+# free); boolean and integer results carry no gradient, as in PyTorch
+
+
+def _data(value) -> np.ndarray:
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def _as_tensor(value, like=None) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    dtype = like.dtype if like is not None and np.asarray(value).dtype.kind in "biuf" and \
+        like.dtype.kind == "f" else None
+    return Tensor(np.asarray(value, dtype=dtype))
+
+
+class Modulo(Op):
+    """z = a - rounder(a / b) * b: fmod (rounder trunc, C's %) or remainder (rounder floor,
+    Python's %);  da = g, db = -g * rounder(a / b), as PyTorch."""
+
+    def __init__(self, function, rounder):
+        self.function, self.rounder = function, rounder
+
+    def forward(self, a, b):
+        self.quotient = self.rounder(a / b) if a.dtype.kind == "f" or b.dtype.kind == "f" \
+            else None
+        return self.function(a, b)
+
+    def backward(self, grad_output):
+        return grad_output, -grad_output * self.quotient
+
+    def backward_graph(self, grad_output, output):
+        return grad_output, -grad_output * self.quotient
+
+    def describe(self) -> str:
+        return "Fmod" if self.function is np.fmod else "Remainder"
+
+
+def trunc(x: Tensor) -> Tensor:
+    """Round toward zero; zero gradient."""
+    return Step(np.trunc)(x)
+
+
+fix = trunc
+
+
+def frac(x: Tensor) -> Tensor:
+    """x - trunc(x), with x's sign;  dx = g."""
+    return x - trunc(x).detach()
+
+
+def fmod(a: Tensor, b) -> Tensor:
+    """torch.fmod: a - trunc(a / b) * b, the sign of a (C's fmod), broadcast."""
+    _check_broadcast("fmod", a, b)
+    return Modulo(np.fmod, np.trunc)(a, _as_tensor(b, a))
+
+
+def remainder(a: Tensor, b) -> Tensor:
+    """torch.remainder: a - floor(a / b) * b, the sign of b (Python's %), broadcast."""
+    _check_broadcast("remainder", a, b)
+    return Modulo(np.remainder, np.floor)(_as_tensor(a, _as_tensor(b)), _as_tensor(b, a))
+
+
+def copysign(a: Tensor, b) -> Tensor:
+    """|a| with the sign of b (its sign bit: -0.0 counts as negative);  da = g * sign(a) * sign
+    of b, 0 at a == 0; no gradient for b, as PyTorch."""
+    _check_broadcast("copysign", a, b)
+    a = _as_tensor(a)
+    if a.dtype.kind != "f":
+        a = a.astype(np.float32)
+    return a.abs() * np.where(np.signbit(_data(b)), -1.0, 1.0).astype(a.dtype)
+
+
+def hypot(a: Tensor, b: Tensor) -> Tensor:
+    """sqrt(a^2 + b^2), broadcast."""
+    _check_broadcast("hypot", a, b)
+    return (a * a + b * b).sqrt()
+
+
+def _logaddexp(name: str, a, b, base: float | None) -> Tensor:
+    _check_broadcast(name, a, b)
+    a, b = _as_tensor(a), _as_tensor(b)
+    # shift by the larger input, held constant: the result does not depend on the shift
+    m = np.maximum(a.data, b.data)
+    m = np.where(np.isfinite(m), m, 0).astype(np.result_type(a.dtype, b.dtype))
+    if base is None:
+        return ((a - m).exp() + (b - m).exp()).log() + m
+    scale = math.log(base)
+    return (((a - m) * scale).exp() + ((b - m) * scale).exp()).log() / scale + m
+
+
+def logaddexp(a: Tensor, b: Tensor) -> Tensor:
+    """log(exp(a) + exp(b)), without overflow, broadcast."""
+    return _logaddexp("logaddexp", a, b, None)
+
+
+def logaddexp2(a: Tensor, b: Tensor) -> Tensor:
+    """log2(2^a + 2^b), without overflow, broadcast."""
+    return _logaddexp("logaddexp2", a, b, 2.0)
+
+
+def logit(x: Tensor, eps: float | None = None) -> Tensor:
+    """log(x / (1 - x)), x first clamped to [eps, 1 - eps] when eps is given."""
+    if eps is not None:
+        eps = real_number("logit", "eps", eps)
+        x = x.clamp(eps, 1 - eps)
+    return (x / (1 - x)).log()
+
+
+def sinc(x: Tensor) -> Tensor:
+    """sin(pi x) / (pi x), 1 at x = 0 (gradient 0 there)."""
+    zero = _data(x) == 0
+    px = where(zero, 1.0, x) * math.pi
+    return where(zero, 1.0, sin(px) / px)
+
+
+def deg2rad(x: Tensor) -> Tensor:
+    return x * (math.pi / 180.0)
+
+
+def rad2deg(x: Tensor) -> Tensor:
+    return x * (180.0 / math.pi)
+
+
+def exp2(x: Tensor) -> Tensor:
+    """2^x."""
+    return (x * math.log(2.0)).exp()
+
+
+def log2(x: Tensor) -> Tensor:
+    return x.log() / math.log(2.0)
+
+
+def log10(x: Tensor) -> Tensor:
+    return x.log() / math.log(10.0)
+
+
+def float_power(x: Tensor, exponent) -> Tensor:
+    """x ** exponent computed in float64, as torch.float_power."""
+    x = _as_tensor(x)
+    x = x if x.dtype == np.float64 else x.astype(np.float64)
+    if isinstance(exponent, Tensor) and exponent.dtype != np.float64:
+        exponent = exponent.astype(np.float64)
+    return x ** exponent
+
+
+def heaviside(x: Tensor, values) -> Tensor:
+    """0 where x < 0, 1 where x > 0, ``values`` where x == 0; not differentiable (no
+    gradient), as PyTorch."""
+    _check_broadcast("heaviside", x, values)
+    return Tensor(np.heaviside(_data(x), _data(values)).astype(_data(x).dtype))
+
+
+def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
+    """start + weight * (end - start), computed from the nearer end as PyTorch (weight < 0.5
+    from start, else from end), broadcast."""
+    _check_broadcast("lerp", start, end)
+    _check_broadcast("lerp", start, weight)
+    diff = end - start
+    if not isinstance(weight, Tensor):
+        w = real_number("lerp", "weight", weight, finite=False)
+        return start + w * diff if abs(w) < 0.5 else end - diff * (1 - w)
+    small = np.abs(weight.data) < 0.5
+    return where(small, start + weight * diff, end - diff * (1 - weight))
+
+
+def addcmul(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    """x + value * tensor1 * tensor2, out of place."""
+    value = real_number("addcmul", "value", value)
+    return x + value * (tensor1 * tensor2)
+
+
+def addcdiv(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    """x + value * tensor1 / tensor2, out of place."""
+    value = real_number("addcdiv", "value", value)
+    return x + value * (tensor1 / tensor2)
+
+
+def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Tensor:
+    """nan -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest and smallest
+    finite numbers);  dx = g where x is finite, 0 elsewhere, as PyTorch."""
+    data = _data(x)
+    if data.dtype.kind != "f":
+        return x if isinstance(x, Tensor) else Tensor(data)
+    info = np.finfo(data.dtype)
+    fill = np.where(np.isnan(data), nan, np.where(data > 0,
+                                                  info.max if posinf is None else posinf,
+                                                  info.min if neginf is None else neginf))
+    return where(np.isfinite(data), x, fill.astype(data.dtype))
+
+
+def clip(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.clip, clamp's alias."""
+    from dlpy.ops.activation import clamp
+
+    return clamp(x, min, max)
+
+
+def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+    """|a - b| <= atol + rtol * |b| element-wise, a bool tensor (no gradient)."""
+    _check_broadcast("isclose", a, b)
+    rtol = real_number("isclose", "rtol", rtol)
+    atol = real_number("isclose", "atol", atol)
+    return Tensor(np.isclose(_data(a), _data(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """Whether isclose holds everywhere: a Python bool."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+
+
+def equal(a, b) -> bool:
+    """Same shape and same values: a Python bool (nan is not equal to itself)."""
+    a, b = _data(a), _data(b)
+    return a.shape == b.shape and bool((a == b).all())
+
+
+def _logical(name, function, *values) -> Tensor:
+    if len(values) == 2:
+        _check_broadcast(name, *values)
+    return Tensor(function(*[_data(v) for v in values]))
+
+
+def logical_and(a, b) -> Tensor:
+    return _logical("logical_and", np.logical_and, a, b)
+
+
+def logical_or(a, b) -> Tensor:
+    return _logical("logical_or", np.logical_or, a, b)
+
+
+def logical_xor(a, b) -> Tensor:
+    return _logical("logical_xor", np.logical_xor, a, b)
+
+
+def logical_not(x) -> Tensor:
+    return _logical("logical_not", np.logical_not, x)
+
+
+def _bitwise(name, function, *values) -> Tensor:
+    arrays = [_data(v) for v in values]
+    for v in arrays:
+        if v.dtype.kind not in "biu":
+            raise TypeError(f"{name}: expected integer or bool tensors, got {v.dtype}")
+    if len(arrays) == 2:
+        _check_broadcast(name, *arrays)
+    return Tensor(function(*arrays))
+
+
+def bitwise_and(a, b) -> Tensor:
+    return _bitwise("bitwise_and", np.bitwise_and, a, b)
+
+
+def bitwise_or(a, b) -> Tensor:
+    return _bitwise("bitwise_or", np.bitwise_or, a, b)
+
+
+def bitwise_xor(a, b) -> Tensor:
+    return _bitwise("bitwise_xor", np.bitwise_xor, a, b)
+
+
+def bitwise_not(x) -> Tensor:
+    return _bitwise("bitwise_not", np.invert, x)
+
+
+def bitwise_left_shift(a, b) -> Tensor:
+    return _bitwise("bitwise_left_shift", np.left_shift, a, b)
+
+
+def bitwise_right_shift(a, b) -> Tensor:
+    return _bitwise("bitwise_right_shift", np.right_shift, a, b)

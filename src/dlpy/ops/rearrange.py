@@ -211,3 +211,336 @@ def tril(x: Tensor, diagonal: int = 0) -> Tensor:
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     """torch.triu: x on and above the diagonal-th diagonal of its last two axes, 0 below."""
     return _triangle("triu", x, diagonal, upper=True)
+
+
+# ----------------------------------------------------------------- more of torch's rearranging
+# functions, composed from recorded ops (permute, reshape, slicing, concat), so gradients and
+# gradients of gradients come free
+
+
+def _tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+
+
+def _axis_list(name: str, dims, ndim: int) -> list[int]:
+    dims = list(dims) if isinstance(dims, (tuple, list)) else [dims]
+    out = [check_dim(name, d, ndim, scalar_ok=True) for d in dims]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: dims {dims} name an axis twice")
+    return out
+
+
+def movedim(x: Tensor, source, destination) -> Tensor:
+    """torch.movedim: axes ``source`` moved to positions ``destination`` (ints or sequences of
+    the same length), the others kept in order."""
+    source = _axis_list("movedim", source, x.ndim)
+    destination = _axis_list("movedim", destination, x.ndim)
+    if len(source) != len(destination):
+        raise ValueError(f"movedim: source {source} and destination {destination} must have "
+                         "the same length")
+    if x.ndim == 0:
+        return x * 1
+    perm: list = [None] * x.ndim
+    for s, d in zip(source, destination):
+        perm[d] = s
+    rest = iter(i for i in range(x.ndim) if i not in source)
+    return x.permute(*[next(rest) if p is None else p for p in perm])
+
+
+moveaxis = movedim
+
+
+def swapdims(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """torch.swapdims / swapaxes: axes dim0 and dim1 exchanged."""
+    from dlpy.ops.shape import swapaxes
+
+    return swapaxes(x, dim0, dim1)
+
+
+def broadcast_shapes(*shapes) -> tuple[int, ...]:
+    """The shape the shapes broadcast to, as torch.broadcast_shapes."""
+    try:
+        return tuple(np.broadcast_shapes(*[(s,) if isinstance(s, int) else tuple(s)
+                                           for s in shapes]))
+    except ValueError:
+        raise ValueError(f"broadcast_shapes: shapes {list(shapes)} cannot be broadcast "
+                         "together") from None
+
+
+def broadcast_to(x: Tensor, shape) -> Tensor:
+    """torch.broadcast_to: expand to ``shape`` (a copy; its gradient sums back)."""
+    return expand(x, tuple(shape))
+
+
+def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
+    """Each tensor expanded to their common shape."""
+    shape = broadcast_shapes(*[_shape_of(t) for t in tensors])
+    return tuple(expand(_tensor(t), shape) for t in tensors)
+
+
+def _atleast(name: str, tensors, ndim: int):
+    """atleast_nd: a tensor with fewer axes gains size-1 ones as torch (1-D (n,) -> (1, n) ->
+    (1, n, 1)); a tuple for several tensors (or one sequence)."""
+    single = len(tensors) == 1 and not isinstance(tensors[0], (tuple, list))
+    items = tensors[0] if len(tensors) == 1 and not single else tensors
+    out = []
+    for x in items:
+        x = _tensor(x)
+        if x.ndim < ndim:
+            lifted = {0: (1,) * ndim, 1: ((1,) + x.shape + (1,))[:ndim],
+                      2: x.shape + (1,)}[x.ndim]
+            x = x.reshape(lifted)
+        out.append(x)
+    return out[0] if single else tuple(out)
+
+
+def atleast_1d(*tensors):
+    return _atleast("atleast_1d", tensors, 1)
+
+
+def atleast_2d(*tensors):
+    return _atleast("atleast_2d", tensors, 2)
+
+
+def atleast_3d(*tensors):
+    return _atleast("atleast_3d", tensors, 3)
+
+
+def rot90(x: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
+    """torch.rot90: rotated by 90 degrees k times, from the first axis of dims toward the
+    second."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"rot90: k must be an int, got {k!r}")
+    dims = _axis_list("rot90", dims, x.ndim)
+    if len(dims) != 2 or x.ndim < 2:
+        raise ValueError(f"rot90: expected two different dims of a tensor with 2+ axes, got "
+                         f"dims {dims} for {x.ndim} axes")
+    k %= 4
+    if k == 0:
+        return x * 1
+    if k == 2:
+        return flip(x, dims)
+    perm = list(range(x.ndim))
+    perm[dims[0]], perm[dims[1]] = perm[dims[1]], perm[dims[0]]
+    if k == 1:
+        return flip(x, [dims[1]]).permute(*perm)
+    return flip(x, [dims[0]]).permute(*perm)
+
+
+def fliplr(x: Tensor) -> Tensor:
+    """Reversed along axis 1 (the columns); x needs 2+ axes."""
+    if x.ndim < 2:
+        raise ValueError(f"fliplr: expected a tensor with 2+ axes, got shape {x.shape}")
+    return flip(x, [1])
+
+
+def flipud(x: Tensor) -> Tensor:
+    """Reversed along axis 0 (the rows); x needs 1+ axes."""
+    if x.ndim < 1:
+        raise ValueError("flipud: expected a tensor with 1+ axes, got a scalar")
+    return flip(x, [0])
+
+
+def ravel(x: Tensor) -> Tensor:
+    return x.reshape(-1)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """x[..., start:start + length, ...] along dim (start may be negative), as torch.narrow."""
+    dim = check_dim("narrow", dim, x.ndim)
+    size = x.shape[dim]
+    for what, value in (("start", start), ("length", length)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"narrow: {what} must be an int, got {value!r}")
+    begin = start + size if start < 0 else start
+    if not 0 <= begin <= size or length < 0 or begin + length > size:
+        raise ValueError(f"narrow: start {start} and length {length} do not fit dim {dim} "
+                         f"of size {size}")
+    return x[(slice(None),) * dim + (slice(begin, begin + length),)]
+
+
+def tensor_split(x: Tensor, indices_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+    """torch.tensor_split: n near-equal pieces along dim (the first size % n one longer), or
+    pieces cut at the given indices."""
+    dim = check_dim("tensor_split", dim, x.ndim)
+    size = x.shape[dim]
+    if isinstance(indices_or_sections, (int, np.integer)) and \
+            not isinstance(indices_or_sections, bool):
+        n = int(indices_or_sections)
+        if n < 1:
+            raise ValueError(f"tensor_split: sections must be at least 1, got {n}")
+        lengths = [size // n + (1 if i < size % n else 0) for i in range(n)]
+        cuts = np.cumsum([0] + lengths).tolist()
+    else:
+        cuts = [0] + [int(i) for i in indices_or_sections] + [size]
+    pieces = []
+    for begin, end in zip(cuts[:-1], cuts[1:]):
+        begin, end = min(max(begin, 0), size), min(max(end, 0), size)
+        pieces.append(x[(slice(None),) * dim + (slice(begin, max(begin, end)),)])
+    return tuple(pieces)
+
+
+def _split_along(name: str, x: Tensor, indices_or_sections, dim: int, min_ndim: int):
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name}: expected a tensor with {min_ndim}+ axes, got shape "
+                         f"{x.shape}")
+    if isinstance(indices_or_sections, (int, np.integer)) and \
+            x.shape[dim] % indices_or_sections:
+        raise ValueError(f"{name}: dim {dim} of size {x.shape[dim]} does not split into "
+                         f"{indices_or_sections} equal pieces")
+    return tensor_split(x, indices_or_sections, dim)
+
+
+def hsplit(x: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
+    return _split_along("hsplit", x, indices_or_sections, 1 if x.ndim > 1 else 0, 1)
+
+
+def vsplit(x: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
+    return _split_along("vsplit", x, indices_or_sections, 0, 2)
+
+
+def dsplit(x: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
+    return _split_along("dsplit", x, indices_or_sections, 2, 3)
+
+
+def _join(name: str, tensors, axis: int, lift) -> Tensor:
+    from dlpy.ops.shape import concat
+
+    if not isinstance(tensors, (tuple, list)) or not tensors:
+        raise ValueError(f"{name}: expected a non-empty sequence of tensors, got {tensors!r}")
+    return concat([lift(_tensor(t)) for t in tensors], axis)
+
+
+def hstack(tensors) -> Tensor:
+    """Joined along axis 1 (axis 0 for 1-D tensors)."""
+    first = _tensor(tensors[0]) if isinstance(tensors, (tuple, list)) and tensors else None
+    axis = 0 if first is not None and first.ndim <= 1 else 1
+    return _join("hstack", tensors, axis, atleast_1d)
+
+
+def vstack(tensors) -> Tensor:
+    """1-D tensors as rows, joined along axis 0."""
+    return _join("vstack", tensors, 0, atleast_2d)
+
+
+row_stack = vstack
+
+
+def dstack(tensors) -> Tensor:
+    """Joined along axis 2 after atleast_3d."""
+    return _join("dstack", tensors, 2, atleast_3d)
+
+
+def column_stack(tensors) -> Tensor:
+    """0-D and 1-D tensors as columns, joined along axis 1."""
+    return _join("column_stack", tensors, 1,
+                 lambda t: t.reshape(t.data.size, 1) if t.ndim <= 1 else t)
+
+
+def block_diag(*tensors) -> Tensor:
+    """The tensors (0-D, 1-D: one row, or 2-D) on the diagonal of a matrix of zeros."""
+    from dlpy.ops.shape import concat
+
+    blocks = []
+    for t in tensors:
+        t = _tensor(t)
+        if t.ndim > 2:
+            raise ValueError(f"block_diag: expected tensors with at most 2 axes, got shape "
+                             f"{t.shape}")
+        blocks.append(t.reshape(1, -1) if t.ndim < 2 else t)
+    if not blocks:
+        return Tensor(np.zeros((1, 0)))
+    dtype = np.result_type(*[b.dtype for b in blocks])
+    width = int(np.sum([b.shape[1] for b in blocks]))
+    rows, left = [], 0
+    for b in blocks:
+        r, c = b.shape
+        parts = [Tensor(np.zeros((r, left), dtype)), b if b.dtype == dtype else b.astype(dtype),
+                 Tensor(np.zeros((r, width - left - c), dtype))]
+        rows.append(concat(parts, 1))
+        left += c
+    return concat(rows, 0)
+
+
+def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Grids of 1-D tensors: with "ij" the i-th output varies along axis i, with "xy" the first
+    two axes swap (numpy's default)."""
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
+        tensors = tuple(tensors[0])
+    tensors = [_tensor(t) for t in tensors]
+    for t in tensors:
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid: expected 0-D or 1-D tensors, got shape {t.shape}")
+    sizes = [t.data.size for t in tensors]
+    order = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        order[0], order[1] = 1, 0
+    shape = tuple(sizes[i] for i in order)
+    out = []
+    for i, t in enumerate(tensors):
+        where = [1] * len(tensors)
+        where[order.index(i)] = sizes[i]
+        out.append(expand(t.reshape(tuple(where)), shape))
+    return tuple(out)
+
+
+def cartesian_prod(*tensors) -> Tensor:
+    """Every combination of the 1-D tensors' elements, one a row (n1 * n2 * ..., k); one
+    tensor is returned as it is."""
+    from dlpy.ops.shape import stack
+
+    if len(tensors) == 1:
+        return _tensor(tensors[0]) * 1
+    return stack([g.reshape(-1) for g in meshgrid(*tensors, indexing="ij")], 1)
+
+
+def combinations(x: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """The r-length combinations of a 1-D tensor's elements, one a row, as itertools (and
+    torch.combinations)."""
+    import itertools
+
+    if x.ndim != 1:
+        raise ValueError(f"combinations: expected a 1-D tensor, got shape {x.shape}")
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
+        raise ValueError(f"combinations: r must be a non-negative int, got {r!r}")
+    pick = itertools.combinations_with_replacement if with_replacement else \
+        itertools.combinations
+    index = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    if r == 0 or index.size == 0:
+        return Tensor(np.zeros((0,) if r == 0 else (0, r), dtype=x.dtype))
+    return x[index]
+
+
+def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
+    """The 3-D cross product along dim (None: the first axis of size 3), broadcast."""
+    from dlpy.ops.shape import stack
+
+    a, b = broadcast_tensors(a, b)
+    if dim is None:
+        sizes = [i for i, n in enumerate(a.shape) if n == 3]
+        if not sizes:
+            raise ValueError(f"cross: no axis of size 3 in shape {a.shape}")
+        dim = sizes[0]
+    dim = check_dim("cross", dim, a.ndim)
+    if a.shape[dim] != 3:
+        raise ValueError(f"cross: dim {dim} must have size 3, got shape {a.shape}")
+
+    def part(t, i):
+        return t[(slice(None),) * dim + (i,)]
+
+    a0, a1, a2 = (part(a, i) for i in range(3))
+    b0, b1, b2 = (part(b, i) for i in range(3))
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
+    """Distances between the rows of x1 (..., P, M) and of x2 (..., R, M): (..., P, R), the
+    p-norm of each difference (gradient 0 where two rows are equal)."""
+    from dlpy.ops.reduce import norm
+
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise ValueError(f"cdist: expected (..., P, M) and (..., R, M), got {x1.shape} and "
+                         f"{x2.shape}")
+    return norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)

@@ -429,3 +429,211 @@ def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None):
     if not p > 0:
         raise ValueError(f"norm: p must be positive (or inf), got {p}")
     return Norm(p, _normalize_axis("norm", axis, len(_shape(x))), keepdims)(x)
+
+
+# ----------------------------------------------------------------- more of torch's reductions,
+# composed from the ops above (gradients of gradients come free); integer results carry none
+
+
+class ValuesIndices(NamedTuple):
+    """(values, indices), as torch.return_types.median / kthvalue / mode / aminmax's kin."""
+
+    values: Tensor  # carries the gradient, to the position of ``indices`` only
+    indices: np.ndarray  # int64
+
+
+class MinMax(NamedTuple):
+    """torch.return_types.aminmax: (min, max)."""
+
+    min: Tensor
+    max: Tensor
+
+
+def nansum(x, dim=None, keepdim=False):
+    """The sum with nan taken as 0;  dx = g where x is not nan, 0 there."""
+    return sum(where(np.isnan(x.data), 0.0, x), dim=dim, keepdim=keepdim)
+
+
+def nanmean(x, dim=None, keepdim=False):
+    """The mean of the values that are not nan (nan where every value is nan)."""
+    axes = _normalize_axis("nanmean", dim, x.ndim)
+    count = np.sum(~np.isnan(x.data), axis=axes, keepdims=keepdim)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return nansum(x, dim, keepdim) / count.astype(x.dtype)
+
+
+def count_nonzero(x, dim=None) -> Tensor:
+    """The number of non-zero elements over dim (None: all), an int64 tensor."""
+    data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    axes = _normalize_axis("count_nonzero", dim, data.ndim)
+    return Tensor(np.count_nonzero(data, axis=axes).astype(np.int64))
+
+
+def var_mean(x, dim=None, *, correction=None, unbiased=None, keepdim=False):
+    """(var, mean) over dim, as torch.var_mean."""
+    return (var(x, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
+            mean(x, dim=dim, keepdim=keepdim))
+
+
+def std_mean(x, dim=None, *, correction=None, unbiased=None, keepdim=False):
+    """(std, mean) over dim, as torch.std_mean."""
+    return (std(x, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
+            mean(x, dim=dim, keepdim=keepdim))
+
+
+def aminmax(x, *, dim=None, keepdim=False) -> MinMax:
+    """(amin, amax) over dim (None: everything), as torch.aminmax."""
+    return MinMax(amin(x, dim=dim, keepdim=keepdim), amax(x, dim=dim, keepdim=keepdim))
+
+
+def _lower_median(x, axis, keepdims):
+    """The lower of the two middle values over axes (nan if any value is nan)."""
+    flat = np.moveaxis(x, axis, tuple(range(-len(axis), 0))).reshape(
+        *[n for i, n in enumerate(x.shape) if i not in axis], -1)
+    y = np.sort(flat, axis=-1)[..., (flat.shape[-1] - 1) // 2]  # nan sorts last
+    y = np.where(np.isnan(flat).any(axis=-1), np.nan, y).astype(x.dtype)
+    return y.reshape([1 if i in axis else n for i, n in enumerate(x.shape)])
+
+
+class Median(Max):
+    """y = the lower median of x over every axis;  dx = g shared equally among the positions
+    equal to it (the nans when it is nan), as PyTorch's median()."""
+
+    reduce = staticmethod(_lower_median)
+
+    def forward(self, x):
+        y = super().forward(x)
+        if np.isnan(y).any():
+            self.mask = np.isnan(x)
+        return y
+
+
+def _dim_or_scalar(name, x, dim):
+    from dlpy.ops import check_dim
+
+    return check_dim(name, dim, x.ndim, scalar_ok=True)
+
+
+def _select(x, dim, keepdim, indices) -> ValuesIndices:
+    """x's values at ``indices`` (kept axis of length 1) along dim: the gradient goes there."""
+    if x.ndim == 0:
+        return ValuesIndices(x * 1, np.zeros((), dtype=np.int64))
+    values = x.gather(dim, indices)
+    if not keepdim:
+        values, indices = values.squeeze(dim), np.squeeze(indices, dim)
+    return ValuesIndices(values, indices.astype(np.int64))
+
+
+def _median_dim(name, x, dim, keepdim, ignore_nan):
+    dim = _dim_or_scalar(name, x, dim)
+    data = x.data if x.ndim else x.data.reshape(1)
+    order = np.argsort(data, axis=dim, kind="stable")  # nan last
+    nans = np.isnan(data)
+    valid = data.shape[dim] - nans.sum(axis=dim, keepdims=True)
+    if ignore_nan:
+        k = np.maximum(valid - 1, 0) // 2
+    else:  # a row with a nan gives its first nan
+        k = np.where(valid < data.shape[dim], valid, (data.shape[dim] - 1) // 2)
+    return _select(x, dim, keepdim, np.take_along_axis(order, k, axis=dim))
+
+
+def median(x, dim=None, keepdim=False):
+    """torch.median: with no dim the lower median of everything (nan if any is nan); with dim
+    (values, indices) of the lower median along it (nan and its index where a row has one)."""
+    if dim is None:
+        return Median(tuple(range(x.ndim)), False)(x)
+    return _median_dim("median", x, dim, keepdim, ignore_nan=False)
+
+
+def nanmedian(x, dim=None, keepdim=False):
+    """torch.nanmedian: median ignoring nan (nan where a row is all nan)."""
+    if dim is None:
+        valid = x.reshape(-1)[~np.isnan(x.data.reshape(-1))]
+        return median(valid) if valid.shape[0] else median(x)
+    return _median_dim("nanmedian", x, dim, keepdim, ignore_nan=True)
+
+
+def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
+    """(values, indices) of the k-th smallest (k from 1) along dim, as torch.kthvalue."""
+    dim = _dim_or_scalar("kthvalue", x, dim)
+    size = x.shape[dim] if x.ndim else 1
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
+        raise ValueError(f"kthvalue: k must be an int in [1, {size}], got {k!r}")
+    data = x.data if x.ndim else x.data.reshape(1)
+    order = np.argsort(data, axis=dim, kind="stable")
+    return _select(x, dim, keepdim, np.take(order, [k - 1], axis=dim))
+
+
+def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
+    """(values, indices) of the most frequent value along dim (the smallest of equally frequent
+    ones) and the last position where it occurs, as torch.mode on the CPU."""
+    dim = _dim_or_scalar("mode", x, dim)
+    data = np.moveaxis(x.data if x.ndim else x.data.reshape(1), dim, -1)
+    rows = data.reshape(-1, data.shape[-1])
+    found = np.empty(len(rows), dtype=np.int64)
+    for r, row in enumerate(rows):
+        values, counts = np.unique(row, return_counts=True)
+        best = values[np.argmax(counts)]
+        found[r] = np.flatnonzero(row == best)[-1]
+    indices = np.expand_dims(found.reshape(data.shape[:-1]), dim) if x.ndim else found
+    return _select(x, dim, keepdim, indices)
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
+    from dlpy.ops.pointwise import lerp
+
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(f"{name}: interpolation must be one of {_INTERPOLATIONS}, got "
+                         f"{interpolation!r}")
+    qs = np.asarray(q.data if isinstance(q, Tensor) else q, dtype=np.float64)
+    if qs.ndim > 1 or np.isnan(qs).any() or (qs < 0).any() or (qs > 1).any():
+        raise ValueError(f"{name}: q must be a number or a 1-D sequence in [0, 1], got {q!r}")
+    if dim is None:
+        source, axis, kept = x.reshape(-1), 0, (1,) * x.ndim
+    else:
+        axis = _dim_or_scalar(name, x, dim)
+        source = x if x.ndim else x.reshape(1)
+        kept = tuple(1 if i == axis else n for i, n in enumerate(source.shape))
+    if source.shape[axis] == 0:
+        raise ValueError(f"{name}: the input is empty along dim {dim}")
+    moved = source.sort(dim=axis).values  # nan last
+    perm = [i for i in range(moved.ndim) if i != axis] + [axis]
+    moved = moved.permute(*perm)  # (..., n)
+    n = moved.shape[-1]
+    nans = np.isnan(moved.data)
+    qs_col = qs.reshape((-1,) + (1,) * moved.ndim)  # (Q, 1, ..., 1)
+    if ignore_nan:
+        ranks = qs_col * (n - nans.sum(axis=-1, keepdims=True) - 1)
+        ranks = np.maximum(ranks, 0)
+    else:
+        ranks = np.where(nans.any(axis=-1, keepdims=True), n - 1, qs_col * (n - 1))
+    rounded = {"lower": np.floor, "higher": np.ceil, "nearest": np.round}.get(interpolation)
+    if rounded is not None:
+        ranks = rounded(ranks)
+    shape = qs_col.shape[:1] + moved.shape[:-1] + (1,)
+    ranks = np.broadcast_to(ranks, shape)
+    below_index = ranks.astype(np.int64)
+    full = moved.unsqueeze(0).expand((shape[0],) + moved.shape)
+    out = full.gather(-1, below_index)
+    if interpolation in ("linear", "midpoint"):
+        above = full.gather(-1, np.ceil(ranks).astype(np.int64))
+        weights = np.full(shape, 0.5) if interpolation == "midpoint" else ranks - below_index
+        out = lerp(out, above, Tensor(weights.astype(x.dtype)))
+    out = out.squeeze(-1)  # (Q, ...)
+    if keepdim:
+        out = out.reshape((shape[0],) + kept)
+    return out.squeeze(0) if qs.ndim == 0 else out
+
+
+def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """torch.quantile: the q-th quantiles along dim (None: of everything), q a number or a
+    1-D sequence (its axis first in the result); nan where a row has a nan."""
+    return _quantile("quantile", x, q, dim, keepdim, interpolation, ignore_nan=False)
+
+
+def nanquantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """torch.nanquantile: quantile ignoring nan (nan where a row is all nan)."""
+    return _quantile("nanquantile", x, q, dim, keepdim, interpolation, ignore_nan=True)

@@ -59,12 +59,14 @@ class RMSprop(Optimizer):
 
     State: ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg`` (centered)."""
 
+    torch_flags = ("capturable", "differentiable", "foreach")
+
     def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, *, maximize: bool = False):
+                 centered: bool = False, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps,
                                   "weight_decay": weight_decay, "momentum": momentum,
-                                  "centered": centered, "maximize": maximize})
+                                  "centered": centered, "maximize": maximize}, **flags)
 
     def _check_group(self, settings):
         settings = _checked("RMSprop", super()._check_group(settings),
@@ -118,14 +120,16 @@ class Adagrad(Optimizer):
     A sparse gradient (``nn.Embedding(sparse=True)``) updates only its rows' sums and values,
     as PyTorch's (then weight_decay must be 0)."""
 
+    torch_flags = ("differentiable", "foreach", "fused")
+
     accepts_sparse = True
 
     def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10, *, maximize: bool = False):
+                 eps: float = 1e-10, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value,
-                                  "eps": eps, "maximize": maximize})
+                                  "eps": eps, "maximize": maximize}, **flags)
 
     def _check_group(self, settings):
         return _checked("Adagrad", super()._check_group(settings),
@@ -186,11 +190,13 @@ class Adamax(Optimizer):
 
     State: ``exp_avg``, ``exp_inf``."""
 
+    torch_flags = ("capturable", "differentiable", "foreach")
+
     def __init__(self, params: Params, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, maximize: bool = False):
+                 weight_decay: float = 0.0, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
-                                  "weight_decay": weight_decay, "maximize": maximize})
+                                  "weight_decay": weight_decay, "maximize": maximize}, **flags)
 
     def _check_group(self, settings):
         settings = _check_betas_and_eps("Adamax", super()._check_group(settings))
@@ -223,16 +229,18 @@ class NAdam(Optimizer):
 
     State: ``exp_avg``, ``exp_avg_sq``, ``mu_product`` (one float64 number)."""
 
+    torch_flags = ("capturable", "differentiable", "foreach")
+
     scalar_slots = {"mu_product": np.float64}
 
     def __init__(self, params: Params, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False, *, maximize: bool = False):
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay, "momentum_decay": momentum_decay,
                                   "decoupled_weight_decay": decoupled_weight_decay,
-                                  "maximize": maximize})
+                                  "maximize": maximize}, **flags)
 
     def _check_group(self, settings):
         settings = _check_betas_and_eps("NAdam", super()._check_group(settings))
@@ -278,14 +286,16 @@ class RAdam(Optimizer):
 
     State: ``exp_avg``, ``exp_avg_sq``."""
 
+    torch_flags = ("capturable", "differentiable", "foreach")
+
     def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
-                 maximize: bool = False):
+                 maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay,
                                   "decoupled_weight_decay": decoupled_weight_decay,
-                                  "maximize": maximize})
+                                  "maximize": maximize}, **flags)
 
     def _check_group(self, settings):
         settings = _check_betas_and_eps("RAdam", super()._check_group(settings))
@@ -339,10 +349,13 @@ class Rprop(Optimizer):
     ``lr`` is only each step size's start (a schedule changing it later has no effect, as in
     PyTorch). State: ``prev`` (the last gradient used), ``step_size``."""
 
+    torch_flags = ("capturable", "differentiable", "foreach")
+
     def __init__(self, params: Params, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
-                 step_sizes: tuple[float, float] = (1e-6, 50.0), *, maximize: bool = False):
+                 step_sizes: tuple[float, float] = (1e-6, 50.0), *, maximize: bool = False,
+                 **flags: Any):
         super().__init__(params, {"lr": lr, "etas": _pair(etas),
-                                  "step_sizes": _pair(step_sizes), "maximize": maximize})
+                                  "step_sizes": _pair(step_sizes), "maximize": maximize}, **flags)
 
     def _check_group(self, settings):
         settings = _check_flags("Rprop", super()._check_group(settings), "maximize")
@@ -399,13 +412,15 @@ class ASGD(Optimizer):
     State: ``ax``, ``eta``, ``mu`` (one float64 number each; PyTorch keeps them in its default
     dtype, float32 unless set to float64)."""
 
+    torch_flags = ("capturable", "differentiable", "foreach")
+
     scalar_slots = {"eta": np.float64, "mu": np.float64}
 
     def __init__(self, params: Params, lr: float = 1e-2, lambd: float = 1e-4,
                  alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0.0, *,
-                 maximize: bool = False):
+                 maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0,
-                                  "weight_decay": weight_decay, "maximize": maximize})
+                                  "weight_decay": weight_decay, "maximize": maximize}, **flags)
 
     def _check_group(self, settings):
         return _checked("ASGD", super()._check_group(settings),

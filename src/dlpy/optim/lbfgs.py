@@ -374,7 +374,7 @@ class LBFGS(Optimizer):
         return orig_loss
 
     # ----------------------------------------------------------------- state
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def _flat_state_dict(self) -> dict[str, np.ndarray]:
         """``group.0.<setting>`` (``line_search_fn`` as a string, "" for None),
         ``group.0.params``, ``step_count`` and ``state.0.<name>``: the history as (entries, n)
         arrays, numbers 0-d; arrays only, so it saves in an ``.npz``."""
@@ -399,7 +399,7 @@ class LBFGS(Optimizer):
             out[f"state.0.{name}"] = value
         return out
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+    def _load_flat_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore the settings and the state of ``state_dict``; strict about names and
         sizes."""
         name = "LBFGS.load_state_dict"

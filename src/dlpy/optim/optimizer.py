@@ -26,8 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.hooks import add_hook
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor, increment_version
+
+# PyTorch's implementation switches (for loops or fused kernels, CUDA graphs, a differentiable
+# step): dlpy has one implementation, so they change nothing; accepted so PyTorch code runs
+TORCH_FLAGS = ("foreach", "fused", "capturable", "differentiable")
+# keys of a PyTorch parameter group that are not settings (schedulers' initial_lr, SWALR's
+# swa_lr): dropped when a PyTorch state dict is loaded
+_GROUP_EXTRAS = (*TORCH_FLAGS, "initial_lr", "swa_lr")
 
 
 class Optimizer:
@@ -52,9 +60,20 @@ class Optimizer:
     block_bytes = 1 << 20  # per array: a block's few arrays stay in the L2/L3 cache
     scalar_slots: dict[str, type] = {}
     added_settings: dict[str, Any] = {}
+    torch_flags: tuple[str, ...] = ()  # which of TORCH_FLAGS PyTorch's constructor takes
+    # settings of PyTorch's groups that are fixed in this class (Adam's decoupled_weight_decay)
+    torch_fixed: dict[str, Any] = {}
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any]):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any],
+                 **flags: Any):
         name = type(self).__name__
+        _check_torch_flags(name, self.torch_flags, flags)
+        self._step_pre_hooks: dict[int, Any] = {}
+        self._step_post_hooks: dict[int, Any] = {}
+        self._state_dict_pre_hooks: dict[int, Any] = {}
+        self._state_dict_post_hooks: dict[int, Any] = {}
+        self._load_state_dict_pre_hooks: dict[int, Any] = {}
+        self._load_state_dict_post_hooks: dict[int, Any] = {}
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"{name}: params must be an iterable of Tensors or of parameter "
                             f"groups (dicts), got one {type(params).__name__}; wrap it in a list")
@@ -86,6 +105,8 @@ class Optimizer:
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError(f"{name}: a parameter group is a dict with a 'params' entry, got "
                             f"{group!r:.80}")
+        # a group may carry PyTorch's implementation switches too (no effect here)
+        group = {k: v for k, v in group.items() if k not in TORCH_FLAGS}
         unknown = sorted(set(group) - {"params"} - set(self.defaults))
         if unknown:
             raise ValueError(f"{name}: {where} has unknown settings {unknown}; a group takes "
@@ -246,8 +267,126 @@ class Optimizer:
             self._scratch_views[dtype, shape] = views
         return views
 
+    # ----------------------------------------------------------------- hooks
+    def register_step_pre_hook(self, hook):
+        """``hook(optimizer, args, kwargs)`` before every ``step``; it may return
+        ``(new_args, new_kwargs)``. Returns a handle whose ``remove()`` takes it off."""
+        return self._add_step_hook(self._step_pre_hooks, hook, "register_step_pre_hook")
+
+    def register_step_post_hook(self, hook):
+        """``hook(optimizer, args, kwargs)`` after every ``step``."""
+        return self._add_step_hook(self._step_post_hooks, hook, "register_step_post_hook")
+
+    def _add_step_hook(self, hooks, hook, what):
+        handle = add_hook(hooks, hook, f"{type(self).__name__}.{what}")
+        # only an optimiser with step hooks goes through _hooked_step: without, step is the
+        # class's own and hooks cost nothing
+        self.step = self._hooked_step
+        return handle
+
+    def _hooked_step(self, *args, **kwargs):
+        for hook in list(self._step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{type(self).__name__}.step: a step pre-hook must "
+                                       f"return None or (args, kwargs), got {result!r:.80}")
+                args, kwargs = result
+        out = type(self).step(self, *args, **kwargs)
+        for hook in list(self._step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return out
+
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False):
+        """``hook(optimizer)`` before ``state_dict`` builds the state."""
+        return _add_ordered(self._state_dict_pre_hooks, hook, prepend,
+                            f"{type(self).__name__}.register_state_dict_pre_hook")
+
+    def register_state_dict_post_hook(self, hook, prepend: bool = False):
+        """``hook(optimizer, state_dict)`` after; it may return a state dict to use instead."""
+        return _add_ordered(self._state_dict_post_hooks, hook, prepend,
+                            f"{type(self).__name__}.register_state_dict_post_hook")
+
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False):
+        """``hook(optimizer, state_dict)`` before ``load_state_dict``; it may return a state
+        dict to load instead."""
+        return _add_ordered(self._load_state_dict_pre_hooks, hook, prepend,
+                            f"{type(self).__name__}.register_load_state_dict_pre_hook")
+
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False):
+        """``hook(optimizer)`` after ``load_state_dict``."""
+        return _add_ordered(self._load_state_dict_post_hooks, hook, prepend,
+                            f"{type(self).__name__}.register_load_state_dict_post_hook")
+
     # ----------------------------------------------------------------- state
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def state_dict(self, torch_layout: bool = False) -> dict[str, Any]:
+        """The optimiser's state: by default flat name -> array (``_flat_state_dict``: saves
+        in an ``.npz``, as ``nn.save_checkpoint`` does); with ``torch_layout=True`` PyTorch's
+        ``{"state": {index: {slot: array}}, "param_groups": [{setting: value, "params":
+        [indices]}]}``. ``load_state_dict`` takes either, and a PyTorch optimiser's
+        (tensors converted to arrays, or left as they are)."""
+        for hook in list(self._state_dict_pre_hooks.values()):
+            hook(self)
+        flat = self._flat_state_dict()
+        out = _nested_state(flat, len(self.param_groups)) if torch_layout else flat
+        for hook in list(self._state_dict_post_hooks.values()):
+            result = hook(self, out)
+            if result is not None:
+                out = result
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict``'s state (either layout, or PyTorch's); strict about names,
+        group layout and shapes."""
+        for hook in list(self._load_state_dict_pre_hooks.values()):
+            result = hook(self, state)
+            if result is not None:
+                state = result
+        if "param_groups" in state and "state" in state:
+            state = self._flat_from_nested(state)
+        self._load_flat_state_dict(state)
+        for hook in list(self._load_state_dict_post_hooks.values()):
+            hook(self)
+
+    def _flat_from_nested(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        """PyTorch's layout as ``_flat_state_dict``'s names. A group's PyTorch-only keys
+        (``foreach``, ``initial_lr``...) are dropped; a slot PyTorch leaves None (SGD's
+        momentum buffer without momentum) is left out; the step count is the largest
+        parameter's ``step`` (PyTorch keeps none), and a parameter with state but no ``step``
+        (PyTorch's SGD) gets 1: it has taken steps."""
+        name = type(self).__name__
+        groups = state["param_groups"]
+        if not isinstance(groups, (list, tuple)) or len(groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the state has "
+                             f"{len(groups) if isinstance(groups, (list, tuple)) else groups!r}"
+                             f" parameter groups, the optimiser {len(self.param_groups)}")
+        flat: dict[str, np.ndarray] = {}
+        for g, group in enumerate(groups):
+            for key, value in group.items():
+                if key == "params":
+                    flat[f"group.{g}.params"] = np.asarray(list(value), dtype=np.int64)
+                elif key in self.torch_fixed and key not in self.defaults:
+                    if bool(value) != self.torch_fixed[key]:
+                        raise ValueError(f"{name}.load_state_dict: parameter group {g} has "
+                                         f"{key}={value!r}; {name} has "
+                                         f"{key}={self.torch_fixed[key]}")
+                elif key not in _GROUP_EXTRAS or key in self.defaults:
+                    # (an unknown key goes through, for the flat loader to name it)
+                    flat[f"group.{g}.{key}"] = np.asarray(value)
+        steps = [0]
+        for index, slots in state["state"].items():
+            slots = {slot: np.asarray(value) for slot, value in slots.items()
+                     if value is not None}
+            if slots and "step" not in slots:
+                slots["step"] = np.asarray(1, dtype=np.int64)
+            for slot, value in slots.items():
+                flat[f"state.{int(index)}.{slot}"] = value
+            if "step" in slots:
+                steps.append(int(slots["step"]))
+        flat["step_count"] = np.asarray(max(steps), dtype=np.int64)
+        return flat
+
+    def _flat_state_dict(self) -> dict[str, np.ndarray]:
         """Flat name -> array: ``group.<g>.<setting>`` and ``group.<g>.params`` (the flat
         indices of the group's parameters), ``step_count``, ``state.<param index>.<slot>``.
         Arrays only, so it saves in an ``.npz`` beside the model."""
@@ -312,9 +451,8 @@ class Optimizer:
             groups.append({"params": group["params"], **self._check_group(settings)})
         return groups
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Restore the groups' settings and the per-parameter state; strict about names, group
-        layout and shapes."""
+    def _load_flat_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore ``_flat_state_dict``'s groups' settings and per-parameter state."""
         name = type(self).__name__
         known = {f"group.{g}.{key}" for g in range(len(self.param_groups))
                  for key in (*self.defaults, "params")}
@@ -380,6 +518,47 @@ class Optimizer:
         groups = "; ".join(f"group {g}: {len(group['params'])} parameters, {show(group)}"
                            for g, group in enumerate(self.param_groups))
         return f"{type(self).__name__}({groups})"
+
+
+def _check_torch_flags(owner: str, accepted: tuple[str, ...], flags: dict[str, Any]) -> None:
+    """PyTorch's implementation switches a constructor takes (``foreach``...): no effect in
+    dlpy, but ``differentiable=True`` (a step the autograd records) is not possible; any other
+    keyword is Python's TypeError."""
+    for key, value in flags.items():
+        if key not in accepted:
+            raise TypeError(f"{owner}.__init__() got an unexpected keyword argument {key!r}")
+        if key == "differentiable" and value:
+            raise ValueError(f"{owner}: differentiable=True is not supported (dlpy's steps "
+                             "are not recorded by the autograd)")
+
+
+def _add_ordered(hooks: dict[int, Any], hook, prepend: bool, owner: str):
+    """add_hook, first in line with ``prepend``."""
+    handle = add_hook(hooks, hook, owner)
+    if prepend:
+        hooks[handle.id] = hooks.pop(handle.id)  # (to the end, then the rest after it)
+        for key in [k for k in hooks if k != handle.id]:
+            hooks[key] = hooks.pop(key)
+    return handle
+
+
+def _nested_state(flat: dict[str, np.ndarray], num_groups: int) -> dict[str, Any]:
+    """``_flat_state_dict``'s names in PyTorch's layout (settings as Python values)."""
+    state: dict[int, dict[str, np.ndarray]] = {}
+    groups: list[dict[str, Any]] = [{} for _ in range(num_groups)]
+    for key, value in flat.items():
+        kind, _, rest = key.partition(".")
+        if kind == "state":
+            index, _, slot = rest.partition(".")
+            state.setdefault(int(index), {})[slot] = value
+        elif kind == "group":
+            g, _, setting = rest.partition(".")
+            groups[int(g)][setting] = value.tolist()
+    for group in groups:
+        if isinstance(group.get("betas"), list):
+            group["betas"] = tuple(group["betas"])
+        group["params"] = group.pop("params")  # last, as PyTorch's
+    return {"state": state, "param_groups": groups}
 
 
 def _check_hyper(owner: str, **values: float) -> None:
@@ -488,15 +667,16 @@ class SGD(Optimizer):
 
     accepts_sparse = True
     added_settings = {"maximize": False, "dampening": 0.0}
+    torch_flags = ("foreach", "differentiable", "fused")
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float,
                  momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 *, maximize: bool = False, dampening: float = 0.0):
+                 *, maximize: bool = False, dampening: float = 0.0, **flags: Any):
         # dampening is keyword-only: PyTorch's place (4th) would shift dlpy's positional
         # weight_decay and nesterov
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov,
-                                  "maximize": maximize})
+                                  "maximize": maximize}, **flags)
 
     def _check_group(self, settings):
         settings = super()._check_group(settings)
@@ -568,13 +748,19 @@ class Adam(Optimizer):
 
     decoupled = False
     added_settings = {"amsgrad": False, "maximize": False}
+    torch_flags = TORCH_FLAGS
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 **flags: Any):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay, "amsgrad": amsgrad,
-                                  "maximize": maximize})
+                                  "maximize": maximize}, **flags)
+
+    @property
+    def torch_fixed(self) -> dict[str, Any]:
+        return {"decoupled_weight_decay": self.decoupled}
 
     def _check_group(self, settings):
         name = type(self).__name__
@@ -617,8 +803,10 @@ class AdamW(Adam):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 **flags: Any):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         **flags)
 
 
 class SparseAdam(Optimizer):

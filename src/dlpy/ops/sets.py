@@ -1,0 +1,142 @@
+"""Counting and searching: unique, unique_consecutive, bincount, histc, searchsorted and
+bucketize, as PyTorch. None is differentiable (as in PyTorch): each returns tensors with no
+gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.ops import check_dim, real_number
+from dlpy.tensor import Tensor
+
+
+def _data(value) -> np.ndarray:
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def _results(values, inverse, counts, return_inverse, return_counts):
+    out = [Tensor(values)]
+    if return_inverse:
+        out.append(Tensor(inverse.astype(np.int64)))
+    if return_counts:
+        out.append(Tensor(counts.astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def unique(x, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
+           return_counts: bool = False, dim: int | None = None):
+    """torch.unique: the distinct values (sorted; with dim the distinct slices along it, in
+    lexicographic order), and optionally the inverse indices (x's shape, or the dim's length)
+    and the counts. nan values are each distinct, as PyTorch."""
+    data = _data(x)
+    if dim is None:
+        values, inverse, counts = np.unique(data.reshape(-1), return_inverse=True,
+                                            return_counts=True, equal_nan=False)
+        return _results(values, inverse.reshape(data.shape), counts, return_inverse,
+                        return_counts)
+    dim = check_dim("unique", dim, data.ndim)
+    values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True,
+                                        axis=dim)
+    return _results(values, inverse.reshape(-1), counts, return_inverse, return_counts)
+
+
+def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = False,
+                       dim: int | None = None):
+    """torch.unique_consecutive: each run of equal values (slices along dim) kept once."""
+    data = _data(x)
+    if dim is None:
+        flat = data.reshape(-1)
+        starts = np.ones(flat.shape, dtype=bool)
+        starts[1:] = flat[1:] != flat[:-1]
+        values, shape = flat[starts], data.shape
+    else:
+        dim = check_dim("unique_consecutive", dim, data.ndim)
+        moved = np.moveaxis(data, dim, 0)
+        starts = np.ones(moved.shape[0], dtype=bool)
+        starts[1:] = (moved[1:] != moved[:-1]).reshape(moved.shape[0] - 1, -1).any(axis=1)
+        values, shape = np.moveaxis(moved[starts], 0, dim), (moved.shape[0],)
+    inverse = (np.cumsum(starts) - 1).reshape(shape)
+    counts = np.diff(np.append(np.flatnonzero(starts), starts.size))
+    return _results(values, inverse, counts, return_inverse, return_counts)
+
+
+def bincount(x, weights=None, minlength: int = 0) -> Tensor:
+    """torch.bincount: how often each value 0..max(x) occurs in the 1-D non-negative int
+    tensor x (the sum of the weights there, given weights), at least minlength bins."""
+    data = _data(x)
+    if data.ndim != 1 or data.dtype.kind not in "iu":
+        raise ValueError(f"bincount: expected a 1-D int tensor, got shape {data.shape} of "
+                         f"{data.dtype}")
+    if data.size and data.min() < 0:
+        raise ValueError(f"bincount: values must be non-negative, got {data.min()}")
+    if isinstance(minlength, bool) or not isinstance(minlength, (int, np.integer)) \
+            or minlength < 0:
+        raise ValueError(f"bincount: minlength must be a non-negative int, got {minlength!r}")
+    if weights is None:
+        return Tensor(np.bincount(data, minlength=minlength).astype(np.int64))
+    w = _data(weights)
+    if w.shape != data.shape:
+        raise ValueError(f"bincount: weights must have x's shape {data.shape}, got {w.shape}")
+    return Tensor(np.bincount(data, w, minlength=minlength).astype(
+        w.dtype if w.dtype.kind == "f" else np.float64))
+
+
+def histc(x, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
+    """torch.histc: counts of x in ``bins`` equal bins over [min, max] (min == max: x's own
+    range), x's dtype; values outside are left out, max falls in the last bin."""
+    data = _data(x)
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"histc: bins must be a positive int, got {bins!r}")
+    low, high = real_number("histc", "min", min), real_number("histc", "max", max)
+    if low > high:
+        raise ValueError(f"histc: max must be at least min, got min {low} and max {high}")
+    if low == high and data.size:
+        low, high = float(data.min()), float(data.max())
+    if low == high:
+        low, high = low - 1, high + 1
+    kept = data[(data >= low) & (data <= high)].astype(np.float64)
+    index = ((kept - low) * bins / (high - low)).astype(np.int64)
+    index[index == bins] -= 1
+    return Tensor(np.bincount(index, minlength=bins).astype(
+        data.dtype if data.dtype.kind == "f" else np.float32))
+
+
+def _side(name: str, right: bool, side: str | None) -> str:
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ValueError(f"{name}: side must be 'left' or 'right', got {side!r}")
+        if right and side == "left":
+            raise ValueError(f"{name}: right=True and side='left' disagree")
+        return side
+    return "right" if right else "left"
+
+
+def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False,
+                 side: str | None = None, sorter=None) -> Tensor:
+    """torch.searchsorted: for each value, the index in the sorted innermost rows where it
+    would be inserted (left: before equal values; right / side="right": after). A 1-D sequence
+    serves every value; an N-D one pairs its rows with values' rows."""
+    side = _side("searchsorted", right, side)
+    seq, vals = _data(sorted_sequence), _data(values)
+    order = None if sorter is None else _data(sorter).astype(np.int64)
+    if seq.ndim <= 1:
+        out = np.searchsorted(seq, vals, side=side, sorter=order)
+    else:
+        if seq.shape[:-1] != vals.shape[:-1]:
+            raise ValueError(f"searchsorted: sorted_sequence {seq.shape} and values "
+                             f"{vals.shape} must match on every axis but the last")
+        rows, vrows = seq.reshape(-1, seq.shape[-1]), vals.reshape(-1, vals.shape[-1])
+        orows = None if order is None else order.reshape(rows.shape)
+        out = np.stack([np.searchsorted(r, v, side=side,
+                                        sorter=None if orows is None else orows[i])
+                        for i, (r, v) in enumerate(zip(rows, vrows))]).reshape(vals.shape)
+    return Tensor(np.asarray(out).astype(np.int32 if out_int32 else np.int64))
+
+
+def bucketize(x, boundaries, *, out_int32: bool = False, right: bool = False) -> Tensor:
+    """torch.bucketize: the bucket index of each x in the 1-D sorted boundaries
+    (right=False: boundaries[i-1] < x <= boundaries[i])."""
+    bounds = _data(boundaries)
+    if bounds.ndim != 1:
+        raise ValueError(f"bucketize: boundaries must be 1-D, got shape {bounds.shape}")
+    return searchsorted(bounds, x, out_int32=out_int32, right=right)

@@ -1,0 +1,203 @@
+"""Optimiser state dicts in PyTorch's layout (a torch Adam/SGD state dict loads and continues
+as torch did: tests/fixtures/optim/api.npz), optimiser hooks, and PyTorch's implementation
+switches (foreach=, fused=, capturable=, differentiable=)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlpy import nn, optim
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "optim" / "api.npz"
+OPTIMISERS = {  # as make_optim_api_fixtures.OPTIMISERS
+    "adam": ("Adam", [{"lr": 0.01}, {"lr": 0.02, "amsgrad": True, "weight_decay": 0.1}]),
+    "sgd": ("SGD", [{"lr": 0.1, "momentum": 0.9}, {"lr": 0.05, "momentum": 0.5,
+                                                   "nesterov": True}]),
+}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with np.load(FIXTURE) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _build(name, reference=None, start=None):
+    cls, settings = OPTIMISERS[name]
+    params = [nn.Parameter(reference[f"sd:{name}:param{i}"] if start is None else start[i],
+                           dtype=np.float64) for i in range(2)]
+    opt = getattr(optim, cls)([{"params": [p], **s} for p, s in zip(params, settings)],
+                              lr=settings[0]["lr"])
+    return params, opt
+
+
+def _torch_state(name, reference):
+    """torch's state_dict() after 3 steps, its tensors as arrays."""
+    state: dict = {}
+    for key, value in reference.items():
+        if key.startswith(f"sd:{name}:state:"):
+            index, slot = key.split(":")[3:]
+            state.setdefault(int(index), {})[slot] = value
+    return {"state": state, "param_groups": json.loads(reference[f"sd:{name}:groups"].item())}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMISERS))
+def test_torch_state_dict_loads_and_continues_as_torch(name, reference):
+    after3 = [reference[f"sd:{name}:after3_{i}"] for i in range(2)]
+    params, opt = _build(name, reference, start=after3)
+    opt.load_state_dict(_torch_state(name, reference))
+    for i, p in enumerate(params):
+        p.grad = reference[f"sd:{name}:grads{i}"][3].copy()
+    opt.step()
+    for i, p in enumerate(params):
+        np.testing.assert_allclose(p.data, reference[f"sd:{name}:after4_{i}"], rtol=1e-13,
+                                   atol=1e-15, err_msg=f"{name}: parameter {i}")
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMISERS))
+def test_own_state_dicts_round_trip_in_either_layout(name, reference):
+    params, opt = _build(name, reference)
+    for t in range(3):
+        for i, p in enumerate(params):
+            p.grad = reference[f"sd:{name}:grads{i}"][t].copy()
+        opt.step()
+    nested = opt.state_dict(torch_layout=True)
+    assert sorted(nested) == ["param_groups", "state"]
+    assert [g["params"] for g in nested["param_groups"]] == [[0], [1]]
+    assert nested["param_groups"][0]["lr"] == OPTIMISERS[name][1][0]["lr"]
+    for layout in (nested, opt.state_dict()):
+        other_params, other = _build(name, reference)
+        other.load_state_dict(layout)
+        assert other.step_count == 3
+        for mine, theirs in zip(opt.state, other.state):
+            assert mine.keys() == theirs.keys()
+            for slot in mine:
+                np.testing.assert_array_equal(mine[slot], theirs[slot])
+        for g_mine, g_theirs in zip(opt.param_groups, other.param_groups):
+            assert {k: v for k, v in g_mine.items() if k != "params"} == \
+                {k: v for k, v in g_theirs.items() if k != "params"}
+
+
+def test_torch_state_dict_errors(reference):
+    state = _torch_state("adam", reference)
+    _, opt = _build("adam", reference)
+    with pytest.raises(ValueError, match="Adam.load_state_dict: the state has 1 parameter "
+                                         "groups, the optimiser 2"):
+        opt.load_state_dict({**state, "param_groups": state["param_groups"][:1]})
+    wrong = [dict(g) for g in state["param_groups"]]
+    wrong[1]["decoupled_weight_decay"] = True
+    with pytest.raises(ValueError, match="group 1 has decoupled_weight_decay=True; Adam has "
+                                         "decoupled_weight_decay=False"):
+        opt.load_state_dict({**state, "param_groups": wrong})
+    wrong[1] = {**state["param_groups"][1], "bogus": 1}
+    with pytest.raises(ValueError, match="unexpected keys.*group.1.bogus"):
+        opt.load_state_dict({**state, "param_groups": wrong})
+    _, sgd = _build("sgd", reference)
+    with pytest.raises(ValueError, match="SGD.load_state_dict: .*unexpected keys: "
+                                         r"\['group.0.amsgrad'"):
+        sgd.load_state_dict(state)  # Adam's slots
+
+
+def _one_param_sgd():
+    p = nn.Parameter(np.ones(2))
+    return p, optim.SGD([p], lr=0.5)
+
+
+def test_step_hooks_run_in_order_and_come_off():
+    p, opt = _one_param_sgd()
+    calls = []
+    pre = opt.register_step_pre_hook(lambda o, args, kwargs: calls.append(("pre", o, args)))
+    post = opt.register_step_post_hook(lambda o, args, kwargs: calls.append(
+        ("post", float(p.data[0]))))
+    p.grad = np.ones(2)
+    opt.step()
+    assert calls == [("pre", opt, ()), ("post", 0.5)]
+    pre.remove()
+    post.remove()
+    opt.step()
+    assert len(calls) == 2
+    np.testing.assert_array_equal(p.data, [0.0, 0.0])
+
+
+def test_step_pre_hook_may_replace_the_arguments():
+    params = [nn.Parameter(np.array([1.0, 2.0]))]
+    opt = optim.LBFGS(params, lr=1.0, max_iter=1)
+    seen = []
+
+    def closure():
+        seen.append("closure")
+        opt.zero_grad()
+        params[0].grad = params[0].data.copy()
+        return float(params[0].data @ params[0].data) / 2
+
+    opt.register_step_pre_hook(lambda o, args, kwargs: ((), {"closure": closure}))
+    opt.step(lambda: pytest.fail("the hook's closure should run"))
+    assert seen == ["closure"] and not np.array_equal(params[0].data, [1.0, 2.0])
+    opt.register_step_pre_hook(lambda o, args, kwargs: "oops")
+    with pytest.raises(RuntimeError, match="LBFGS.step: a step pre-hook must return None or "
+                                           r"\(args, kwargs\)"):
+        opt.step(closure)
+
+
+def test_without_hooks_step_is_the_class_method():
+    _, opt = _one_param_sgd()
+    assert "step" not in vars(opt)  # nothing in the way of the step when no hook is set
+    opt.register_step_post_hook(lambda *a: None)
+    assert "step" in vars(opt)
+
+
+def test_state_dict_hooks():
+    p, opt = _one_param_sgd()
+    calls = []
+    opt.register_state_dict_pre_hook(lambda o: calls.append("pre"))
+    opt.register_state_dict_post_hook(lambda o, state: {**state, "extra": np.ones(1)})
+    first = opt.register_state_dict_post_hook(lambda o, state: calls.append("first"),
+                                              prepend=True)
+    state = opt.state_dict()
+    assert calls == ["pre", "first"] and "extra" in state
+    first.remove()
+    loaded = []
+    opt.register_load_state_dict_pre_hook(
+        lambda o, s: {k: v for k, v in s.items() if k != "extra"})
+    opt.register_load_state_dict_post_hook(lambda o: loaded.append(o))
+    opt.load_state_dict(state)  # the pre-hook drops "extra", which would be an error
+    assert loaded == [opt] and calls == ["pre", "first"]
+    with pytest.raises(TypeError, match="SGD.register_step_pre_hook: a hook must be callable"):
+        opt.register_step_pre_hook(3)
+
+
+@pytest.mark.parametrize("name, flags", [
+    ("SGD", {"foreach": None, "fused": False, "differentiable": False}),
+    ("Adam", {"foreach": True, "fused": True, "capturable": False, "differentiable": False}),
+    ("AdamW", {"foreach": False, "capturable": True}),
+    ("RMSprop", {"foreach": None, "capturable": False}),
+    ("Adagrad", {"fused": None, "foreach": None}),
+    ("Adamax", {"capturable": False}), ("NAdam", {"foreach": True}), ("RAdam", {"foreach": True}),
+    ("Rprop", {"capturable": False}), ("ASGD", {"foreach": None}),
+])
+def test_torch_implementation_switches_are_accepted_and_change_nothing(name, flags):
+    runs = []
+    for kwargs in ({}, flags):
+        p = nn.Parameter(np.array([1.0, -2.0, 3.0]))
+        opt = getattr(optim, name)([p], lr=0.1, **kwargs)
+        for _ in range(3):
+            p.grad = p.data * 2.0
+            opt.step()
+        runs.append(p.data.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_torch_switches_errors():
+    p = nn.Parameter(np.ones(2))
+    with pytest.raises(TypeError, match="SGD.__init__\\(\\) got an unexpected keyword argument "
+                                        "'capturable'"):
+        optim.SGD([p], lr=0.1, capturable=True)  # torch's SGD has none
+    with pytest.raises(TypeError, match="unexpected keyword argument 'fast'"):
+        optim.Adam([p], fast=True)
+    with pytest.raises(ValueError, match="Adam: differentiable=True is not supported"):
+        optim.Adam([p], differentiable=True)
+    # a group may carry them too, as PyTorch's param_groups do
+    opt = optim.Adam([{"params": [p], "foreach": None, "fused": None}])
+    assert "foreach" not in opt.param_groups[0]

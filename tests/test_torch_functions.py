@@ -1,0 +1,184 @@
+"""The torch functions and Tensor methods added from PyTorch's most used (ops/pointwise.py,
+reduce.py, cumulative.py, rearrange.py, indexing.py, sets.py), checked against PyTorch's values
+and gradients (tests/fixtures/torch_functions, made by make_torch_functions_fixtures.py from
+cases_torch_functions.py); torch is never needed to run them."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cases_torch_functions import EXACT_CASES, GRAD_CASES
+
+import dlpy
+import dlpy.functional as F
+from dlpy import Tensor
+from dlpy.testing import gradcheck
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "torch_functions" / "torch_functions.npz"
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with np.load(FIXTURE) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _tensor(values):
+    """torch.tensor's dtypes: int64 for ints, float64 for our float cases."""
+    array = np.asarray(values)
+    return Tensor(array.astype(np.float64) if array.dtype.kind == "f" else array)
+
+
+def test_every_fixture_case_is_tested(reference):
+    assert {k.split(":")[1] for k in reference if k.endswith(":grad")} == set(GRAD_CASES)
+    assert {k.split(":")[1] for k in reference if k.startswith("exact:")} == set(EXACT_CASES)
+
+
+@pytest.mark.parametrize("case", sorted(GRAD_CASES))
+def test_values_and_gradient_match_torch(case, reference):
+    x = Tensor(reference["x"], requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = GRAD_CASES[case](F, x, _tensor)
+    parts = list(result) if isinstance(result, tuple) else [result]
+    values = parts[0]
+    assert isinstance(values, Tensor) and values.dtype == np.float64
+    np.testing.assert_allclose(values.data, reference[f"grad:{case}:out"], rtol=1e-12,
+                               atol=1e-12)
+    for i, part in enumerate(parts[1:], 1):  # indices: exactly torch's
+        got = np.asarray(part.data if isinstance(part, Tensor) else part)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, reference[f"grad:{case}:{i}"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values.backward(reference[f"grad:{case}:grad_out"])
+    np.testing.assert_allclose(x.grad, reference[f"grad:{case}:grad"], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", sorted(EXACT_CASES))
+def test_exact_results_match_torch(case, reference):
+    x = Tensor(reference["x"], requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = EXACT_CASES[case](F, x, _tensor)
+    for i, part in enumerate(result if isinstance(result, tuple) else [result]):
+        expected = reference[f"exact:{case}:{i}"]
+        got = np.asarray(part.data if isinstance(part, Tensor) else part)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+        assert not getattr(part, "requires_grad", False)
+
+
+# ----------------------------------------------------------------- gradient checks in float64
+GRADCHECK = {
+    "fmod": lambda a, b: F.fmod(a, b),
+    "remainder": lambda a, b: F.remainder(a, b),
+    "hypot": lambda a, b: F.hypot(a, b),
+    "logaddexp": lambda a, b: F.logaddexp(a, b),
+    "logaddexp2": lambda a, b: F.logaddexp2(a * 3, b),
+    "lerp": lambda a, b: F.lerp(a, b, b.sigmoid()),
+    "addcdiv": lambda a, b: F.addcdiv(a, a, b.abs() + 1, value=0.3),
+    "copysign": lambda a, b: F.copysign(a, b.data),
+    "sinc": lambda a, b: F.sinc(a) * b,
+    "logit": lambda a, b: F.logit(a.sigmoid()) * b,
+    "cross": lambda a, b: F.cross(a[:, :3], b[:, :3], dim=1),
+    "cdist": lambda a, b: F.cdist(a, b),
+    "quantile": lambda a, b: F.quantile(a, [0.2, 0.9], dim=1) + F.nanquantile(b, 0.5),
+    "median": lambda a, b: F.median(a, 0).values + F.median(b),
+    "kthvalue": lambda a, b: F.kthvalue(a, 2, 1).values * F.mode(b, 1).values,
+    "logcumsumexp": lambda a, b: F.logcumsumexp(a * 5, 1) * b,
+    "cummax": lambda a, b: F.cummax(a, 1).values + F.cummin(b, 0).values,
+    "nanmean": lambda a, b: F.nanmean(a, 1) + F.nansum(b, 0).sum(),
+    "var_mean": lambda a, b: F.var_mean(a, 0)[0] * F.std_mean(b, 0)[1],
+    "rot90": lambda a, b: F.rot90(a, 3) @ b,
+    "block_diag": lambda a, b: F.block_diag(a, b[0]),
+    "stacks": lambda a, b: F.hstack([a, b]) + F.dstack([a, b]).sum(-1).repeat(1, 2),
+    "index_ops": lambda a, b: a.index_add(0, [0, 0], b[:2]).index_copy(1, [3], b[:, :1])
+    .index_fill(0, [2], 0.5).masked_scatter(a.data > 0, b).put([1], b[0, :1]),
+    "masked_select_take": lambda a, b: F.masked_select(a, b.data > 0).sum() * F.take(b, [3]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GRADCHECK))
+def test_gradcheck(case):
+    rng = np.random.default_rng(5)
+    a = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    b = Tensor(rng.standard_normal((3, 4)) + 0.1, requires_grad=True)
+    assert gradcheck(GRADCHECK[case], a, b)
+
+
+def test_second_derivatives_through_composites():
+    x = Tensor(np.array([0.3, -1.2, 2.0]), requires_grad=True)
+    (g,) = dlpy.autograd.grad(F.logaddexp(x, 2 * x).sum(), [x], create_graph=True)
+    (h,) = dlpy.autograd.grad(g.sum(), [x])
+    s = 1 / (1 + np.exp(-x.data))  # d/dx log(e^x + e^2x) = 1 + sigmoid(x) ...
+    expected = s * (1 - s)  # ... whose derivative is sigmoid'(x)
+    np.testing.assert_allclose(np.asarray(getattr(h, "data", h)), expected, rtol=1e-10)
+
+
+def test_integer_and_bool_results_carry_no_gradient():
+    x = Tensor(np.array([[0.0, 1.5], [1.5, -1.0]]), requires_grad=True)
+    for out in (F.nonzero(x), F.count_nonzero(x), F.unique(x), F.isclose(x, x),
+                F.logical_not(x), F.bucketize(x, [0.0, 1.0]), F.histc(x, 3)):
+        assert not out.requires_grad
+    assert F.allclose(x, x + 1e-9) is True and F.equal(x, x * 1) is True
+    assert F.equal(x, x[:1]) is False
+
+
+def test_methods_are_the_functionals():
+    x = Tensor(np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(x.narrow(1, 1, 2).data, x.data[:, 1:3])
+    np.testing.assert_array_equal(x.swapaxes(0, 1).data, x.data.T)
+    np.testing.assert_array_equal(x.where(x > 5, -1.0).data, np.where(x.data > 5, x.data, -1))
+    assert x.median().item() == 5.0 and x.quantile(0.5).item() == 5.5
+    values, indices = x.cummax(0)
+    np.testing.assert_array_equal(indices, np.broadcast_to(np.arange(3)[:, None], (3, 4)))
+    assert Tensor.median.__doc__.startswith("functional.median")
+
+
+def test_nan_behaviour():
+    x = Tensor(np.array([[1.0, np.nan, 3.0, 2.0], [np.nan, np.nan, np.nan, np.nan]]))
+    np.testing.assert_array_equal(F.nanmedian(x, 1).values.data, [2.0, np.nan])
+    assert np.isnan(F.median(x).item()) and F.nanmedian(x[0]).item() == 2.0
+    np.testing.assert_array_equal(F.nansum(x, 1).data, [6.0, 0.0])
+    assert np.isnan(F.quantile(x[0], 0.5).item()) and F.nanquantile(x[0], 0.5).item() == 2.0
+    np.testing.assert_array_equal(F.nan_to_num(x[0]).data, [1.0, 0.0, 3.0, 2.0])
+
+
+def test_bad_input_is_refused_clearly():
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(ValueError, match=r"narrow: start 2 and length 2 do not fit dim 1"):
+        F.narrow(x, 1, 2, 2)
+    with pytest.raises(ValueError, match=r"kthvalue: k must be an int in \[1, 3\], got 4"):
+        F.kthvalue(x, 4)
+    with pytest.raises(ValueError, match=r"quantile: q must be .* in \[0, 1\], got 1.5"):
+        F.quantile(x, 1.5)
+    with pytest.raises(ValueError, match=r"quantile: interpolation must be one of"):
+        F.quantile(x, 0.5, interpolation="cubic")
+    with pytest.raises(ValueError, match=r"bincount: expected a 1-D int tensor"):
+        F.bincount(x)
+    with pytest.raises(ValueError, match=r"bincount: values must be non-negative, got -1"):
+        F.bincount(np.array([1, -1]))
+    with pytest.raises(ValueError, match=r"histc: max must be at least min"):
+        F.histc(x, 4, min=1, max=0)
+    with pytest.raises(TypeError, match=r"bitwise_and: expected integer or bool tensors"):
+        F.bitwise_and(x, x)
+    with pytest.raises(TypeError, match=r"masked_select: mask must be a bool tensor"):
+        F.masked_select(x, x)
+    with pytest.raises(ValueError, match=r"cross: dim 1 must have size 3"):
+        F.cross(x[:, :2], x[:, :2], dim=1)
+    with pytest.raises(ValueError, match=r"cross: no axis of size 3"):
+        F.cross(x[:, :2], x[:, :2])
+    with pytest.raises(ValueError, match=r"vsplit: dim 0 of size 2 does not split into 3"):
+        F.vsplit(x, 3)
+    with pytest.raises(ValueError, match=r"movedim: source \[0\] and destination \[1, 0\]"):
+        F.movedim(x, 0, (1, 0))
+    with pytest.raises(ValueError, match=r"meshgrid: indexing must be 'ij' or 'xy'"):
+        F.meshgrid(x[0], indexing="ji")
+    with pytest.raises(ValueError, match=r"index_copy: source must have shape \(2, 1\)"):
+        F.index_copy(x, 1, [0], x)
+    with pytest.raises(ValueError, match=r"index_add: index 3 is out of range|index_add: .*3"):
+        F.index_add(x, 0, [3, 0, 0], x[:, :1].repeat(1, 3).t())
+    with pytest.raises(ValueError, match=r"masked_scatter: source has 1 elements"):
+        F.masked_scatter(x, x.data > 0, x[0, :1])
+    with pytest.raises(ValueError, match=r"searchsorted: side must be 'left' or 'right'"):
+        F.searchsorted(x[0], x, side="middle")
+    with pytest.raises(ValueError, match=r"broadcast_shapes: shapes \[\(2,\), \(3,\)\]"):
+        F.broadcast_shapes((2,), (3,))
