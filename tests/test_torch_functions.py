@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cases_torch_functions import EXACT_CASES, GRAD_CASES
+from second_order import check_second_order
 
 import dlpy
 import dlpy.functional as F
@@ -93,6 +94,12 @@ GRADCHECK = {
     "index_ops": lambda a, b: a.index_add(0, [0, 0], b[:2]).index_copy(1, [3], b[:, :1])
     .index_fill(0, [2], 0.5).masked_scatter(a.data > 0, b).put([1], b[0, :1]),
     "masked_select_take": lambda a, b: F.masked_select(a, b.data > 0).sum() * F.take(b, [3]),
+    "trig": lambda a, b: F.sinh(a) * F.cosh(b) + F.atan(a) * F.asinh(b),
+    "inverse_trig": lambda a, b: F.asin(a.tanh() * 0.9) + F.acos(b.tanh() * 0.9)
+    + F.atanh(a.tanh() * 0.9) + F.acosh(b.abs() + 1.1),
+    "vander": lambda a, b: F.vander(a[0], 3) * F.vander(b[1], 3, increasing=True),
+    "diagflat_inner_vdot": lambda a, b: F.diagflat(a[0], 1).sum(0) * F.inner(a, b).sum()
+    + F.vdot(a[1], b[2]),
 }
 
 
@@ -182,3 +189,64 @@ def test_bad_input_is_refused_clearly():
         F.searchsorted(x[0], x, side="middle")
     with pytest.raises(ValueError, match=r"broadcast_shapes: shapes \[\(2,\), \(3,\)\]"):
         F.broadcast_shapes((2,), (3,))
+
+
+@pytest.mark.parametrize("name", ["sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh",
+                                  "atanh"])
+def test_second_derivatives_of_the_trigonometric_ops(name):
+    low = 1.1 if name == "acosh" else -0.7  # inside each domain: acosh's x > 1, |asin's x| < 1
+    check_second_order(getattr(F, name), (3, 2), low=low)
+
+
+def test_aliases_and_methods():
+    x = Tensor(np.array([-0.5, 0.25]))
+    for alias, name in [("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"),
+                        ("arcsinh", "asinh"), ("arctanh", "atanh")]:
+        np.testing.assert_array_equal(getattr(x, alias)().data, getattr(F, name)(x).data)
+    np.testing.assert_array_equal(F.arccosh(x + 2).data, np.arccosh(x.data + 2))
+    np.testing.assert_array_equal(x.arctan2(x + 1).data, np.arctan2(x.data, x.data + 1))
+    empty = F.empty_like(Tensor(np.ones((2, 3), dtype=np.float64)))
+    assert empty.shape == (2, 3) and empty.dtype == np.float64
+    assert F.logspace(0, 1, 2).dtype == np.float32
+    hist, edges = F.histogram(x.detach(), 2)
+    assert hist.data.tolist() == [1.0, 1.0] and edges.data.tolist() == [-0.5, -0.125, 0.25]
+    rows, columns = F.where(Tensor(np.array([[0.0, 2.0], [3.0, 0.0]])))
+    assert rows.data.tolist() == [0, 1] and columns.data.tolist() == [1, 0]
+
+
+def test_bad_input_to_the_new_functions():
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(ValueError, match=r"vander: expected a 1-D tensor, got shape \(2, 3\)"):
+        F.vander(x)
+    with pytest.raises(ValueError, match=r"vander: N must be a non-negative int, got -1"):
+        F.vander(x[0], -1)
+    with pytest.raises(ValueError, match=r"inner: last dimensions must match"):
+        F.inner(x, x[:, :2])
+    with pytest.raises(ValueError, match=r"vdot: expected two vectors of one length"):
+        F.vdot(x[0], x[0, :2])
+    with pytest.raises(ValueError, match=r"tril_indices: row must be an int >= 0, got -1"):
+        F.tril_indices(-1, 2)
+    with pytest.raises(TypeError, match=r"triu_indices: offset must be an int, got 0.5"):
+        F.triu_indices(2, 2, 0.5)
+    with pytest.raises(TypeError, match=r"histogram: expected a float tensor, got int64"):
+        F.histogram(np.arange(3), 2)
+    with pytest.raises(ValueError, match=r"histogram: bins must be a positive int, got 0"):
+        F.histogram(x, 0)
+    with pytest.raises(ValueError, match=r"histogram: bins must be .* increasing"):
+        F.histogram(x, Tensor(np.array([1.0, 0.0])))
+    with pytest.raises(ValueError, match=r"histogram: range \(1.0, 0.0\) must have min <= max"):
+        F.histogram(x, 2, range=(1.0, 0.0))
+    with pytest.raises(TypeError, match=r"where: expected where\(condition\) or"):
+        F.where(x > 1, x)
+
+
+def test_top_level_names_are_the_functionals_and_refuse_out():
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    for name in ("sum", "matmul", "cat", "where", "sinh", "histogram", "tril_indices"):
+        assert name in dlpy.__all__ and getattr(dlpy, name).__wrapped__ is getattr(F, name)
+    np.testing.assert_array_equal(dlpy.cat([x, x], dim=1).data, np.hstack([x.data, x.data]))
+    assert dlpy.sum(x, out=None).item() == 15.0 and dlpy.sum.__name__ == "sum"
+    with pytest.raises(TypeError, match=r"matmul: dlpy has no out= \(arrays are never written "
+                                        r"in place by ops\): assign the result"):
+        dlpy.matmul(x, x.t(), out=x)
+    assert not hasattr(dlpy, "conv2d")  # nn.functional's, whose torch.* signatures differ

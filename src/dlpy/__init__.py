@@ -82,3 +82,48 @@ __all__ += ["func"]
 # (dlpy/profiler.py)
 _LAZY += ("profiler",)
 __all__ += ["profiler"]
+
+
+# torch's top-level functions (torch.sum, torch.cat, torch.matmul, ...): dlpy.functional's, each
+# wrapped once at import to refuse out= clearly (dlpy never writes an array in place from an op)
+_TOP_LEVEL = """
+    abs acos acosh add addcdiv addcmul addmm allclose amax amin aminmax arccos arccosh arcsin
+    arcsinh arctan arctan2 arctanh argsort argwhere asin asinh atan atan2 atanh atleast_1d
+    atleast_2d atleast_3d baddbmm bincount bitwise_and bitwise_left_shift bitwise_not
+    bitwise_or bitwise_right_shift bitwise_xor block_diag bmm broadcast_shapes
+    broadcast_tensors broadcast_to bucketize cartesian_prod cat cdist ceil celu chunk clamp
+    clip column_stack combinations concat copysign cos cosh cosine_similarity count_nonzero
+    cross cummax cummin cumprod cumsum deg2rad diag diag_embed diagflat diagonal diff digamma
+    div dot dsplit dstack einsum empty_like equal erf erfinv exp exp2 expm1 fix flatten flip
+    fliplr flipud float_power floor fmod frac gather hardshrink heaviside histc histogram
+    hsplit hstack hypot index_add index_copy index_fill index_select inner isclose kron
+    kthvalue lerp lgamma log log10 log1p log2 log_softmax logaddexp logaddexp2 logcumsumexp
+    logical_and logical_not logical_or logical_xor logit logspace logsumexp masked_fill
+    masked_scatter masked_select matmul max maximum mean median meshgrid min minimum mm mode
+    moveaxis movedim mul mv nan_to_num nanmean nanmedian nanquantile nansum narrow neg nonzero
+    norm outer pairwise_distance pdist permute pixel_shuffle pixel_unshuffle prelu prod put
+    quantile rad2deg ravel relu remainder repeat_interleave reshape roll rot90 round row_stack
+    rrelu scatter scatter_add searchsorted selu sigmoid sign sin sinc sinh softmax sort split
+    sqrt squeeze stack std std_mean sub sum swapaxes swapdims take take_along_dim tan tanh
+    tensor_split tensordot threshold topk trace transpose tril tril_indices triu triu_indices
+    trunc unbind unique unique_consecutive unsqueeze vander var var_mean vdot vsplit vstack
+    where xlogy
+""".split()
+
+
+def _no_out(function):
+    def refuse_out(*args, out=None, **kwargs):
+        if out is not None:
+            raise TypeError(f"{function.__name__}: dlpy has no out= (arrays are never written "
+                            "in place by ops): assign the result")
+        return function(*args, **kwargs)
+
+    refuse_out.__name__ = refuse_out.__qualname__ = function.__name__
+    refuse_out.__doc__, refuse_out.__wrapped__ = function.__doc__, function
+    return refuse_out
+
+
+for _name in _TOP_LEVEL:
+    globals()[_name] = _no_out(getattr(functional, _name))
+__all__ += _TOP_LEVEL
+del _name

@@ -213,3 +213,34 @@ def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
     n = _count("randperm", "n", n)
     values = _generator("randperm", generator, rng).permutation(n)
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
+
+
+def empty_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    """torch.empty_like: here zeros of x's shape and dtype (as ``empty``)."""
+    return zeros_like(x, dtype, requires_grad)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, dtype=np.float32,
+             requires_grad: bool = False) -> Tensor:
+    """torch.logspace: base ** linspace(start, end, steps), computed in float64."""
+    steps = _count("logspace", "steps", steps)
+    values = float(base) ** np.linspace(float(start), float(end), steps, dtype=np.float64)
+    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+
+
+def _triangle_indices(name: str, row, col, offset, dtype, numpy_indices) -> Tensor:
+    row, col = _count(name, "row", row), _count(name, "col", col)
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
+        raise TypeError(f"{name}: offset must be an int, got {offset!r}")
+    return Tensor(np.stack(numpy_indices(row, int(offset), col)).astype(dtype).reshape(2, -1))
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64) -> Tensor:
+    """torch.tril_indices: (2, count) row and column indices of the lower triangle of a
+    row x col matrix (the offset-th diagonal and below), in row-major order."""
+    return _triangle_indices("tril_indices", row, col, offset, dtype, np.tril_indices)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64) -> Tensor:
+    """torch.triu_indices: (2, count) indices of the offset-th diagonal and above."""
+    return _triangle_indices("triu_indices", row, col, offset, dtype, np.triu_indices)

@@ -889,18 +889,20 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False,  # noqa: A
     return _reduce(name, losses, reduction)
 
 
-INTERPOLATE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "area")
+INTERPOLATE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear",
+                     "area")
 
 
 def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
                 mode: str = "nearest", align_corners: bool | None = None,
                 recompute_scale_factor: bool | None = None, antialias: bool = False) -> Tensor:
-    """x (N, C, L) or (N, C, H, W) resized to ``size`` (an int or one per spatial axis) or by
-    ``scale_factor`` (size floor(n * factor)), as torch's F.interpolate: mode "nearest" (source
-    floor(i s), s = 1 / scale_factor when given, else in / out; PyTorch's float32 index
-    arithmetic), "nearest-exact" (floor((i + 0.5) s)), "linear" (N, C, L), "bilinear" and
-    "bicubic" (N, C, H, W) (source s (i + 0.5) - 0.5, or with ``align_corners`` the corners
-    matched, s = (in - 1) / (out - 1)), "area" (adaptive average pooling).
+    """x (N, C, L), (N, C, H, W) or (N, C, D, H, W) resized to ``size`` (an int or one per
+    spatial axis) or by ``scale_factor`` (size floor(n * factor)), as torch's F.interpolate:
+    mode "nearest" (source floor(i s), s = 1 / scale_factor when given, else in / out;
+    PyTorch's float32 index arithmetic), "nearest-exact" (floor((i + 0.5) s)), "linear"
+    (N, C, L), "bilinear" and "bicubic" (N, C, H, W), "trilinear" (N, C, D, H, W) (source
+    s (i + 0.5) - 0.5, or with ``align_corners`` the corners matched, s = (in - 1) / (out - 1)),
+    "area" (adaptive average pooling).
     ``recompute_scale_factor``: s from the sizes, not the factor. One Resample op per axis."""
     name = "interpolate"
     if mode not in INTERPOLATE_MODES:
@@ -911,14 +913,15 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
     if mode in ("nearest", "nearest-exact", "area"):
         if align_corners is not None:
             raise ValueError(f"{name}: align_corners can only be set with the interpolating "
-                             f"modes linear, bilinear and bicubic, got mode {mode!r}")
+                             f"modes linear, bilinear, bicubic and trilinear, got mode {mode!r}")
     else:
         align_corners = False if align_corners is None else _flag(name, "align_corners",
                                                                   align_corners)
     shape = _conv._shape_of(input)
-    needed = {"linear": 3, "bilinear": 4, "bicubic": 4}.get(mode)
-    if len(shape) not in (3, 4) or needed and len(shape) != needed:
-        expected = {3: "(N, C, L)", 4: "(N, C, H, W)"}.get(needed, "(N, C, L) or (N, C, H, W)")
+    needed = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}.get(mode)
+    if len(shape) not in (3, 4, 5) or needed and len(shape) != needed:
+        expected = {3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}.get(
+            needed, "(N, C, L), (N, C, H, W) or (N, C, D, H, W)")
         raise ValueError(f"{name}: mode {mode!r} needs x {expected}, got {shape}")
     dims = len(shape) - 2
     if (size is None) == (scale_factor is None):
@@ -947,16 +950,16 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
         raise ValueError(f"{name}: input and output sizes must be > 0, got input {shape[2:]} "
                          f"and output {sizes}")
     if mode == "area":
-        return adaptive_avg_pool1d(input, sizes[0]) if dims == 1 \
-            else adaptive_avg_pool2d(input, sizes)
+        return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[dims - 1](
+            input, sizes[0] if dims == 1 else sizes)
     dtype = np.dtype(input.dtype)
     if not mode.startswith("nearest") and dtype.kind != "f":
         raise TypeError(f"{name}: mode {mode!r} needs a floating-point x, got {dtype}")
-    kind = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+    kind = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
     y = input
     for axis, (n, out, scale) in enumerate(zip(shape[2:], sizes, scales), start=2):
         # PyTorch's 2-D nearest kernel copies (or halves the index) when out is n (or 2 n);
-        # its 1-D one does not
+        # its 1-D and 3-D ones do not
         indices, weights = _resample.taps(kind, n, out, scale, align_corners, dtype,
                                           shortcuts=dims == 2)
         y = _resample.resample(y, axis, indices, weights)
@@ -1295,4 +1298,239 @@ __all__ += [
     "quantile", "rad2deg", "ravel", "remainder", "rot90", "row_stack", "searchsorted", "sinc",
     "std_mean", "swapdims", "take", "tensor_split", "trunc", "unique", "unique_consecutive",
     "var_mean", "vsplit", "vstack",
+]
+
+# the inverse and hyperbolic trigonometric functions and the last common torch functions
+# (ops/pointwise.py, rearrange.py, indexing.py; creation.py)
+from dlpy.creation import empty_like, logspace, tril_indices, triu_indices  # noqa: E402
+from dlpy.ops.indexing import histogram  # noqa: E402
+from dlpy.ops.pointwise import (  # noqa: E402
+    acos,
+    acosh,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    asin,
+    asinh,
+    atan,
+    atanh,
+    cosh,
+    sinh,
+)
+from dlpy.ops.rearrange import diagflat, inner, vander, vdot  # noqa: E402
+
+__all__ += [
+    "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
+    "asin", "asinh", "atan", "atanh", "cosh", "diagflat", "empty_like", "histogram", "inner",
+    "logspace", "sinh", "tril_indices", "triu_indices", "vander", "vdot",
+]
+
+
+# ---- the rest of torch.nn.functional: rrelu, feature alpha dropout, Gumbel softmax, LP pooling,
+# channel shuffle, pdist, the distance-function triplet loss and the multilabel margin loss
+from dlpy.ops.mask import _ALPHA_PRIME, Dropout  # noqa: E402
+from dlpy.random import get_rng  # noqa: E402
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa: A002
+          training: bool = False, inplace: bool = False, *, rng=None) -> Tensor:
+    """Randomized leaky ReLU, as torch's F.rrelu: training, y = x where x > 0 else a x with one
+    slope a ~ U(lower, upper) per element (drawn from ``rng`` or dlpy's generator; x = 0 takes
+    its slope, as PyTorch's); not training, leaky_relu with slope (lower + upper) / 2."""
+    name = "rrelu"
+    lower, upper = _real_number(name, "lower", lower), _real_number(name, "upper", upper)
+    if lower > upper:
+        raise ValueError(f"{name}: lower must be <= upper, got lower={lower} and upper={upper}")
+    if not _flag(name, "training", training):
+        return leaky_relu(input, (lower + upper) / 2)
+    data = _data(input)
+    slopes = np.where(data > 0, 1.0, get_rng(rng).uniform(lower, upper, data.shape))
+    return Dropout(slopes)(input)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,  # noqa: A002
+                          inplace: bool = False, *, rng=None) -> Tensor:
+    """alpha_dropout with one draw per channel (x (N, C, ...): the whole (n, c) map is kept or
+    set to SELU's floor), as torch's F.feature_alpha_dropout; identity when not training (the
+    default) or p == 0."""
+    name = "feature_alpha_dropout"
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+            or not 0 <= p < 1:
+        raise ValueError(f"{name}: p must be in [0, 1), got {p!r}")
+    shape = np.shape(_data(input))
+    if len(shape) < 2:
+        raise ValueError(f"{name}: expected x (N, C, ...) with at least 2 axes, got {shape}")
+    if not _flag(name, "training", training) or p == 0:
+        return input
+    keep = get_rng(rng).random(shape[:2] + (1,) * (len(shape) - 2)) >= p
+    a = 1.0 / np.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1.0) * (1.0 - p))
+    shift = ((keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p).astype(_float_dtype(input))
+    return Dropout(keep * a)(input) + shift
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1, *, rng=None) -> Tensor:
+    """softmax((logits + g) / tau) along ``dim``, g = -log(E) with E ~ Exponential(1) (Gumbel
+    noise from ``rng`` or dlpy's generator), as torch's F.gumbel_softmax; with ``hard`` the
+    one-hot of its argmax in forward and the soft sample's gradient (straight-through).
+    ``eps`` is unused, as in PyTorch."""
+    name = "gumbel_softmax"
+    tau = _real_number(name, "tau", tau)
+    if tau <= 0:
+        raise ValueError(f"{name}: tau must be > 0, got {tau}")
+    shape = np.shape(_data(logits))
+    axis = _dim(name, dim, len(shape))
+    gumbels = -np.log(get_rng(rng).exponential(1.0, shape)).astype(_float_dtype(logits))
+    soft = softmax((logits + gumbels) / tau, axis)
+    if not _flag(name, "hard", hard):
+        return soft
+    index = np.expand_dims(np.argmax(soft.data, axis=axis), axis)
+    one_hot_sample = np.zeros(shape, dtype=soft.dtype)
+    np.put_along_axis(one_hot_sample, index, 1.0, axis=axis)
+    return soft - soft.detach() + one_hot_sample
+
+
+def _lp_pool(nd: int, input: Tensor, norm_type: float, kernel_size, stride,  # noqa: A002
+             ceil_mode: bool) -> Tensor:
+    """(sum over each window of x^p)^(1 / p), as torch's lp_pool: avg_pool of x^p times the
+    window's size, then the 1 / p power (sign(s) relu(|s|) first, as PyTorch, for its
+    gradient at 0)."""
+    name = f"lp_pool{nd}d"
+    p = _real_number(name, "norm_type", norm_type)
+    if p <= 0:
+        raise ValueError(f"{name}: norm_type must be > 0, got {p}")
+    kernel = (kernel_size,) * nd if isinstance(kernel_size, (int, np.integer)) \
+        else tuple(kernel_size)
+    pool = (avg_pool1d, avg_pool2d, avg_pool3d)[nd - 1]
+    sums = pool(power(input, p), kernel_size, stride, 0, ceil_mode)
+    return power(sign(sums) * relu(abs(sums)) * float(np.prod(kernel)), 1.0 / p)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None,  # noqa: A002
+              ceil_mode: bool = False) -> Tensor:
+    """The p-norm of each window of x (N, C, L): (sum x^p)^(1 / p), as torch's F.lp_pool1d."""
+    return _lp_pool(1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None,  # noqa: A002
+              ceil_mode: bool = False) -> Tensor:
+    """The p-norm of each window of x (N, C, H, W), as torch's F.lp_pool2d."""
+    return _lp_pool(2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None,  # noqa: A002
+              ceil_mode: bool = False) -> Tensor:
+    """The p-norm of each window of x (N, C, D, H, W), as torch's F.lp_pool3d."""
+    return _lp_pool(3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002
+    """x (N, C, ...) with its channels, read as (groups, C / groups), transposed:
+    y[:, j groups + g] = x[:, g C / groups + j], as torch's F.channel_shuffle (ShuffleNet)."""
+    name = "channel_shuffle"
+    groups = _factor(name, "groups", groups)
+    shape = _conv._shape_of(input)
+    if len(shape) < 3:
+        raise ValueError(f"{name}: expected x (N, C, ...) with at least 3 axes, got {shape}")
+    if shape[1] % groups:
+        raise ValueError(f"{name}: the channels ({shape[1]}) must be divisible by groups "
+                         f"({groups})")
+    n, c, *rest = shape
+    y = swapaxes(reshape(input, (n, groups, c // groups, *rest)), 1, 2)
+    return reshape(y, shape)
+
+
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002
+    """The p-norm distances between the rows of x (N, M), i < j in row-major order:
+    (N (N - 1) / 2,), as torch's F.pdist; p >= 0 or inf."""
+    name = "pdist"
+    p = _real_number(name, "p", p, finite=False)
+    if not p >= 0:
+        raise ValueError(f"{name}: p must be >= 0 (or inf), got {p}")
+    shape = _conv._shape_of(input)
+    if len(shape) != 2:
+        raise ValueError(f"{name}: expected x (N, M), got {shape}")
+    first, second = np.triu_indices(shape[0], k=1)
+    difference = getitem(input, first) - getitem(input, second)
+    return norm(difference, p, -1)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)) with any distance d (default pairwise_distance);
+    with ``swap`` d(a, n) is min(d(a, n), d(p, n)); as torch's."""
+    name = "triplet_margin_with_distance_loss"
+    _check_reduction(name, reduction)
+    margin = _real_number(name, "margin", margin)
+    if margin <= 0:
+        raise ValueError(f"{name}: margin must be > 0, got {margin}")
+    if distance_function is None:
+        distance_function = pairwise_distance
+    elif not callable(distance_function):
+        raise TypeError(f"{name}: distance_function must be callable, got "
+                        f"{distance_function!r}")
+    positive_distance = distance_function(anchor, positive)
+    negative_distance = distance_function(anchor, negative)
+    if _flag(name, "swap", swap):
+        negative_distance = minimum(negative_distance, distance_function(positive, negative))
+    return _reduce(name, clamp(margin + positive_distance - negative_distance, min=0.0),
+                   reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target, *, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """The multi-label hinge loss of scores x (N, C) (or (C,)) and targets y of x's shape
+    holding class indices up to the first -1: sum over targets j and non-target classes i of
+    max(0, 1 - (x[y_j] - x[i])) / C, as torch's."""
+    name = "multilabel_margin_loss"
+    _check_reduction(name, reduction)
+    shape, labels = np.shape(_data(input)), _data(target)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
+    if len(shape) not in (1, 2) or labels.shape != shape:
+        raise ValueError(f"{name}: expected scores (N, C) or (C,) and target of their shape, got "
+                         f"{shape} and {labels.shape}")
+    rows, classes = (1, shape[0]) if len(shape) == 1 else shape
+    labels = labels.reshape(rows, classes).astype(np.int64)
+    valid = np.cumprod(labels >= 0, axis=1).astype(bool)  # up to the first -1
+    if np.any(labels[valid] >= classes):
+        raise ValueError(f"{name}: target indices must lie in [-1, {classes}), got "
+                         f"{labels.max()}")
+    picked_labels = np.where(valid, labels, 0)
+    is_target = np.zeros((rows, classes), dtype=bool)
+    target_rows, target_columns = np.nonzero(valid)
+    is_target[target_rows, labels[target_rows, target_columns]] = True
+    scores = reshape(input, (rows, classes))
+    picked = gather(scores, 1, picked_labels)  # (rows, classes): x[y_j]
+    hinge = relu(1.0 - unsqueeze(picked, 2) + unsqueeze(scores, 1))  # (rows, j, i)
+    pairs = valid[:, :, None] & ~is_target[:, None, :]
+    losses = sum(where(pairs, hinge, 0.0), (1, 2)) / classes
+    return _reduce(name, reshape(losses, shape[:-1]), reduction)
+
+
+def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",  # noqa: A002
+             align_corners: bool | None = None) -> Tensor:
+    """interpolate under its deprecated name, as torch's F.upsample."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:  # noqa: A002
+    """interpolate(mode="nearest"), as torch's deprecated F.upsample_nearest."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:  # noqa: A002
+    """interpolate(mode="bilinear", align_corners=True), as torch's deprecated
+    F.upsample_bilinear."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+__all__ += [
+    "channel_shuffle", "feature_alpha_dropout", "gumbel_softmax", "lp_pool1d", "lp_pool2d",
+    "lp_pool3d", "multilabel_margin_loss", "pdist", "rrelu", "triplet_margin_with_distance_loss",
+    "upsample", "upsample_bilinear", "upsample_nearest",
 ]

@@ -1124,6 +1124,13 @@ for _name in (
         setattr(Tensor, _name, _functional_method(_name))
 if not hasattr(Tensor, "swapaxes"):
     Tensor.swapaxes = _functional_method("swapdims")
+# the inverse and hyperbolic trigonometric functions, numpy's aliases, and more (as torch)
+for _name in (
+    "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
+    "asin", "asinh", "atan", "atanh", "cosh", "diagflat", "histogram", "inner", "sinh", "vdot",
+):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _functional_method(_name))
 del _name
 
 

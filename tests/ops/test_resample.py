@@ -191,14 +191,14 @@ def test_pixel_shuffle_round_trip_and_gradcheck(rng):
 def test_interpolate_errors():
     x = Tensor(np.zeros((1, 2, 3, 4)))
     with pytest.raises(ValueError, match=r"interpolate: mode must be one of nearest, "
-                                         r"nearest-exact, linear, bilinear, bicubic, area, got "
-                                         r"'cubic'"):
+                                         r"nearest-exact, linear, bilinear, bicubic, trilinear, "
+                                         r"area, got 'cubic'"):
         F.interpolate(x, size=2, mode="cubic")
     with pytest.raises(ValueError, match=r"interpolate: mode 'linear' needs x \(N, C, L\), got "
                                          r"\(1, 2, 3, 4\)"):
         F.interpolate(x, size=2, mode="linear")
-    with pytest.raises(ValueError, match=r"interpolate: mode 'nearest' needs x \(N, C, L\) or "
-                                         r"\(N, C, H, W\), got \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"interpolate: mode 'nearest' needs x \(N, C, L\), "
+                                         r"\(N, C, H, W\) or \(N, C, D, H, W\), got \(3, 4\)"):
         F.interpolate(Tensor(np.zeros((3, 4))), size=2)
     with pytest.raises(ValueError, match=r"interpolate: give either size or scale_factor"):
         F.interpolate(x, size=2, scale_factor=2)

@@ -190,3 +190,13 @@ __all__ += [  # more losses, distances, padding, resampling, EmbeddingBag
     "UpsamplingBilinear2d", "UpsamplingNearest2d",
 ]
 __all__ += ["CTCLoss"]
+from dlpy.nn.conv import LPPool1d, LPPool2d, LPPool3d  # noqa: E402
+from dlpy.nn.linear import RReLU, Softmax2d  # noqa: E402
+from dlpy.nn.loss import MultiLabelMarginLoss, TripletMarginWithDistanceLoss  # noqa: E402
+from dlpy.nn.norm import FeatureAlphaDropout  # noqa: E402
+from dlpy.nn.resample import ChannelShuffle  # noqa: E402
+
+__all__ += [
+    "ChannelShuffle", "FeatureAlphaDropout", "LPPool1d", "LPPool2d", "LPPool3d",
+    "MultiLabelMarginLoss", "RReLU", "Softmax2d", "TripletMarginWithDistanceLoss",
+]

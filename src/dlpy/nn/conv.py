@@ -534,3 +534,40 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class _LPPoolNd(Module):
+    """(sum over each window of x^p)^(1 / p) (``F.lp_pool1d/2d/3d``)."""
+
+    nd = 1
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride = norm_type, kernel_size, stride
+        self.ceil_mode = ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        function = (F.lp_pool1d, F.lp_pool2d, F.lp_pool3d)[self.nd - 1]
+        return function(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling of (N, C, L) (``F.lp_pool1d``)."""
+
+    nd = 1
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling of (N, C, H, W) (``F.lp_pool2d``)."""
+
+    nd = 2
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling of (N, C, D, H, W) (``F.lp_pool3d``)."""
+
+    nd = 3

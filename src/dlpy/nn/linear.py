@@ -352,3 +352,34 @@ class Bilinear(Module):
     def extra_repr(self) -> str:
         return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
                 f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU: a slope ~ U(lower, upper) per negative element while training
+    (from ``rng`` or dlpy's generator), the mean slope (lower + upper) / 2 in eval mode
+    (``F.rrelu``)."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False,
+                 rng=None):
+        super().__init__()
+        self.lower = real_number("RReLU", "lower", lower)
+        self.upper = real_number("RReLU", "upper", upper)
+        if self.lower > self.upper:
+            raise ValueError(f"RReLU: lower must be <= upper, got lower={lower} and "
+                             f"upper={upper}")
+        self.rng = rng
+
+    def forward(self, x):
+        return F.rrelu(x, self.lower, self.upper, self.training, rng=self.rng)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}"
+
+
+class Softmax2d(Module):
+    """softmax over the channels of (N, C, H, W) or (C, H, W) (axis -3)."""
+
+    def forward(self, x):
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected x (N, C, H, W) or (C, H, W), got {x.shape}")
+        return F.softmax(x, -3)

@@ -318,3 +318,29 @@ class CTCLoss(_Loss):
     def extra_repr(self) -> str:
         extra = f"blank={self.blank}, {super().extra_repr()}"
         return extra + (", zero_infinity=True" if self.zero_infinity else "")
+
+
+class MultiLabelMarginLoss(_Loss):
+    """loss(scores (N, C), targets (N, C) of class indices up to the first -1): the
+    multi-label hinge loss (``F.multilabel_margin_loss``)."""
+
+    def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """loss(anchor, positive, negative) = max(0, margin + d(a, p) - d(a, n)) with any distance
+    function (default F.pairwise_distance) (``F.triplet_margin_with_distance_loss``)."""
+
+    def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        self.distance_function, self.margin, self.swap = distance_function, margin, swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return F.triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function,
+            margin=self.margin, swap=self.swap, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, swap={self.swap}, {super().extra_repr()}"

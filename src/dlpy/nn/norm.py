@@ -330,3 +330,11 @@ class AlphaDropout(_ChannelDropout):
     mean and variance); identity in eval mode."""
 
     function = staticmethod(F.alpha_dropout)
+
+
+class FeatureAlphaDropout(_ChannelDropout):
+    """Alpha dropout of whole channels (N, C, ...) while training; identity in eval mode
+    (``F.feature_alpha_dropout``)."""
+
+    function = staticmethod(lambda x, p, training, rng: F.feature_alpha_dropout(
+        x, p, training, rng=rng))

@@ -9,9 +9,10 @@ from dlpy.tensor import Tensor
 
 
 class Upsample(Module):
-    """x (N, C, L) or (N, C, H, W) resized to ``size`` or by ``scale_factor`` with ``mode``
-    (nearest, nearest-exact, linear, bilinear, bicubic, area), as torch.nn.Upsample
-    (``F.interpolate``); a scale_factor is kept as a float (or a tuple of floats)."""
+    """x (N, C, L), (N, C, H, W) or (N, C, D, H, W) resized to ``size`` or by ``scale_factor``
+    with ``mode`` (nearest, nearest-exact, linear, bilinear, bicubic, trilinear, area), as
+    torch.nn.Upsample (``F.interpolate``); a scale_factor is kept as a float (or a tuple of
+    floats)."""
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest",
                  align_corners: bool | None = None, recompute_scale_factor: bool | None = None):
@@ -110,3 +111,18 @@ class Fold(Module):
     def extra_repr(self) -> str:
         return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
                 f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
+
+
+class ChannelShuffle(Module):
+    """(N, C, ...) with its channels read as (groups, C / groups) and transposed
+    (``F.channel_shuffle``)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

@@ -390,11 +390,16 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
 
 def dot(input: Tensor, tensor: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.dot: the inner product of two 1-D tensors of one length -> a scalar."""
-    a = _check_ndim("dot", "input", input, 1)
-    b = _check_ndim("dot", "tensor", tensor, 1)
+    return vector_dot("dot", input, "tensor", tensor)
+
+
+def vector_dot(name: str, input: Tensor, other_name: str, other: Tensor) -> Tensor:  # noqa: A002
+    """dot and vdot: two 1-D tensors of one length -> their inner product, a scalar."""
+    a = _check_ndim(name, "input", input, 1)
+    b = _check_ndim(name, other_name, other, 1)
     if a != b:
-        raise ValueError(f"dot: expected two vectors of one length, got {a} and {b}")
-    return matmul(input, tensor)
+        raise ValueError(f"{name}: expected two vectors of one length, got {a} and {b}")
+    return matmul(input, other)
 
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names

@@ -515,3 +515,44 @@ def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
     positions = np.flatnonzero(mask)
     values = reshape(source, (_data(source).size,))[:count]
     return reshape(scatter(reshape(x, (x.data.size,)), 0, positions, values), x.shape)
+
+
+class HistogramResult(NamedTuple):
+    hist: Tensor
+    bin_edges: Tensor
+
+
+def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTorch's names
+              density: bool = False) -> HistogramResult:
+    """torch.histogram: (hist, bin_edges) of a float tensor; bins an int (equal bins over
+    ``range``, default the input's min and max) or a 1-D tensor of increasing edges; the last
+    bin holds its right edge; ``weight`` weighs each element, ``density`` divides by the total
+    and the bin widths."""
+    data = _data(input)
+    if data.dtype.kind != "f":
+        raise TypeError(f"histogram: expected a float tensor, got {data.dtype}")
+    if weight is not None:
+        weight = _data(weight)
+        if weight.shape != data.shape:
+            raise ValueError(f"histogram: weight must have the input's shape {data.shape}, "
+                             f"got {weight.shape}")
+        weight = weight.ravel()
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        if bins < 1:
+            raise ValueError(f"histogram: bins must be a positive int, got {bins}")
+        if range is None:
+            low, high = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+        else:
+            low, high = (float(v) for v in range)
+            if low > high:
+                raise ValueError(f"histogram: range {tuple(range)} must have min <= max")
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        edges = np.linspace(low, high, int(bins) + 1).astype(data.dtype)
+    else:
+        edges = _data(bins).astype(data.dtype)
+        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0):
+            raise ValueError("histogram: bins must be an int or a 1-D increasing tensor of at "
+                             f"least 2 edges, got {edges.tolist()}")
+    hist, _ = np.histogram(data.ravel(), edges, weights=weight, density=density)
+    return HistogramResult(Tensor(hist.astype(data.dtype)), Tensor(edges))

@@ -46,7 +46,19 @@ class Dropout(Op):
         return (grad_output * self.scale,)
 
 
-def where(condition, a, b):
+_ONLY_CONDITION = object()
+
+
+def where(condition, a=_ONLY_CONDITION, b=_ONLY_CONDITION):
+    """a where condition holds, b elsewhere (broadcast); ``where(condition)`` alone is
+    ``nonzero(condition, as_tuple=True)``, as torch.where."""
+    if a is _ONLY_CONDITION and b is _ONLY_CONDITION:
+        from dlpy.ops.indexing import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    if a is _ONLY_CONDITION or b is _ONLY_CONDITION:
+        raise TypeError("where: expected where(condition) or where(condition, input, other), "
+                        "got one of input and other")
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
     if condition.dtype != np.bool_:
         raise TypeError(f"where: condition must be boolean, got {condition.dtype}")

@@ -1,5 +1,6 @@
-"""More element-wise math: sin, cos, tan, atan2, erf, log1p, expm1, the rounding family (sign,
-floor, ceil, round: zero gradient, as PyTorch) and maximum / minimum with broadcasting."""
+"""More element-wise math: sin, cos, tan, their inverses and the hyperbolic functions, atan2,
+erf, log1p, expm1, the rounding family (sign, floor, ceil, round: zero gradient, as PyTorch)
+and maximum / minimum with broadcasting."""
 
 from __future__ import annotations
 
@@ -53,6 +54,100 @@ class Tan(Op):
 
     def backward_graph(self, grad_output, output):
         return (grad_output * (1 + output * output),)
+
+
+class _OfInput(Op):
+    """An element-wise op whose derivative is a function of x alone: ``forward`` saves x,
+    ``derivative(x, lib)`` gives dy/dx from numpy (``lib`` np) or from recorded ops (``lib``
+    None, x a Tensor), so backward and backward_graph share one formula."""
+
+    function = None
+
+    def forward(self, x):
+        self.x = x
+        return type(self).function(x)
+
+    def backward(self, grad_output):
+        return (grad_output * self.derivative(self.x),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * self.derivative(self.inputs[0]),)
+
+
+def _sqrt(value):
+    return value.sqrt() if isinstance(value, Tensor) else np.sqrt(value)
+
+
+class Asin(_OfInput):
+    """y = asin(x);  dx = g / sqrt(1 - x^2)."""
+
+    function = staticmethod(np.arcsin)
+
+    def derivative(self, x):
+        return 1 / _sqrt(1 - x * x)
+
+
+class Acos(_OfInput):
+    """y = acos(x);  dx = -g / sqrt(1 - x^2)."""
+
+    function = staticmethod(np.arccos)
+
+    def derivative(self, x):
+        return -1 / _sqrt(1 - x * x)
+
+
+class Atan(_OfInput):
+    """y = atan(x);  dx = g / (1 + x^2)."""
+
+    function = staticmethod(np.arctan)
+
+    def derivative(self, x):
+        return 1 / (1 + x * x)
+
+
+class Asinh(_OfInput):
+    """y = asinh(x);  dx = g / sqrt(x^2 + 1)."""
+
+    function = staticmethod(np.arcsinh)
+
+    def derivative(self, x):
+        return 1 / _sqrt(x * x + 1)
+
+
+class Acosh(_OfInput):
+    """y = acosh(x);  dx = g / sqrt(x^2 - 1) (as PyTorch: (x - 1)(x + 1) under the root)."""
+
+    function = staticmethod(np.arccosh)
+
+    def derivative(self, x):
+        return 1 / _sqrt((x - 1) * (x + 1))
+
+
+class Atanh(_OfInput):
+    """y = atanh(x);  dx = g / (1 - x^2)."""
+
+    function = staticmethod(np.arctanh)
+
+    def derivative(self, x):
+        return 1 / (1 - x * x)
+
+
+class Sinh(_OfInput):
+    """y = sinh(x);  dx = g * cosh(x)."""
+
+    function = staticmethod(np.sinh)
+
+    def derivative(self, x):
+        return x.cosh() if isinstance(x, Tensor) else np.cosh(x)
+
+
+class Cosh(_OfInput):
+    """y = cosh(x);  dx = g * sinh(x)."""
+
+    function = staticmethod(np.cosh)
+
+    def derivative(self, x):
+        return x.sinh() if isinstance(x, Tensor) else np.sinh(x)
 
 
 class Atan2(Op):
@@ -186,6 +281,42 @@ def tan(x: Tensor) -> Tensor:
     return Tan()(x)
 
 
+def sinh(x: Tensor) -> Tensor:
+    return Sinh()(x)
+
+
+def cosh(x: Tensor) -> Tensor:
+    return Cosh()(x)
+
+
+def asin(x: Tensor) -> Tensor:
+    return Asin()(x)
+
+
+def acos(x: Tensor) -> Tensor:
+    return Acos()(x)
+
+
+def atan(x: Tensor) -> Tensor:
+    return Atan()(x)
+
+
+def asinh(x: Tensor) -> Tensor:
+    return Asinh()(x)
+
+
+def acosh(x: Tensor) -> Tensor:
+    return Acosh()(x)
+
+
+def atanh(x: Tensor) -> Tensor:
+    return Atanh()(x)
+
+
+# numpy's names, which torch accepts too
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+
 def _check_broadcast(name: str, a, b) -> None:
     shapes = [np.shape(v.data if isinstance(v, Tensor) else v) for v in (a, b)]
     try:
@@ -199,6 +330,9 @@ def atan2(y: Tensor, x: Tensor) -> Tensor:
     """torch.atan2(input=y, other=x): the angle of (x, y) in (-pi, pi], broadcast."""
     _check_broadcast("atan2", y, x)
     return Atan2()(y, x)
+
+
+arctan2 = atan2
 
 
 def erf(x: Tensor) -> Tensor:

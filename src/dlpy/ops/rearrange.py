@@ -544,3 +544,54 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
         raise ValueError(f"cdist: expected (..., P, M) and (..., R, M), got {x1.shape} and "
                          f"{x2.shape}")
     return norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)
+
+
+def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:  # noqa: N803
+    """torch.vander: (n,) -> (n, N), columns x^(N-1) ... x^0 (x^0 ... x^(N-1) when
+    increasing); a stack of running products, so the gradient is the products'."""
+    from dlpy.ops.arithmetic import mul
+    from dlpy.ops.shape import stack
+
+    shape = _shape_of(x)
+    if len(shape) != 1:
+        raise ValueError(f"vander: expected a 1-D tensor, got shape {shape}")
+    if N is None:
+        N = shape[0]  # noqa: N806
+    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 0:
+        raise ValueError(f"vander: N must be a non-negative int, got {N!r}")
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    columns = [Tensor(np.ones(shape, dtype=x.dtype))][:N]
+    while len(columns) < N:
+        columns.append(x if len(columns) == 1 else mul(columns[-1], x))
+    if not columns:
+        return Tensor(np.zeros((shape[0], 0), dtype=x.dtype))
+    return stack(columns if increasing else columns[::-1], axis=1)
+
+
+def diagflat(x: Tensor, offset: int = 0) -> Tensor:
+    """torch.diagflat: x flattened onto the offset-th diagonal of a square matrix."""
+    from dlpy.ops.linalg import diag
+    from dlpy.ops.shape import reshape
+
+    return diag(reshape(x, (-1,)), offset)
+
+
+def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.inner: the sum over the last axes of both, a's free axes then b's (a product when
+    either is a scalar)."""
+    from dlpy.ops.arithmetic import mul
+    from dlpy.ops.einsum import tensordot
+
+    a, b = _shape_of(input), _shape_of(other)
+    if not a or not b:
+        return mul(input, other)
+    if a[-1] != b[-1]:
+        raise ValueError(f"inner: last dimensions must match, got shapes {a} and {b}")
+    return tensordot(input, other, dims=([len(a) - 1], [len(b) - 1]))
+
+
+def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
+    """torch.vdot: the dot product of two 1-D tensors of one length (real: no conjugate)."""
+    from dlpy.ops.einsum import vector_dot
+
+    return vector_dot("vdot", input, "other", other)
