@@ -30,6 +30,7 @@ CASES = {
     "Adamax": ("Adamax", {"lr": 2e-3}),
     "NAdam": ("NAdam", {"lr": 2e-3}),
     "RAdam": ("RAdam", {"lr": 1e-3}),
+    "Adafactor": ("Adafactor", {"lr": 1e-2}),
 }
 
 

@@ -200,3 +200,6 @@ __all__ += [
     "ChannelShuffle", "FeatureAlphaDropout", "LPPool1d", "LPPool2d", "LPPool3d",
     "MultiLabelMarginLoss", "RReLU", "Softmax2d", "TripletMarginWithDistanceLoss",
 ]
+from dlpy.nn.adaptive import AdaptiveLogSoftmaxWithLoss, ASMOutput  # noqa: E402
+
+__all__ += ["AdaptiveLogSoftmaxWithLoss", "ASMOutput"]

@@ -140,6 +140,15 @@ class Optimizer:
     def _slots(self, group: dict[str, Any]) -> tuple[str, ...]:
         return ()
 
+    def _param_slots(self, ndim: int, group: dict[str, Any]) -> tuple[str, ...]:
+        """The slots of a parameter with ``ndim`` dimensions (Adafactor's depend on it)."""
+        return self._slots(group)
+
+    def _slot_shape(self, slot: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of an array slot of a parameter of ``shape`` (Adafactor's factors
+        differ)."""
+        return shape
+
     def _init_state(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, np.ndarray]:
         """A parameter's state before its first step: every slot zeros, the step count 0."""
         state = {slot: np.zeros((), self.scalar_slots[slot]) if slot in self.scalar_slots
@@ -195,7 +204,7 @@ class Optimizer:
                     f"{p.grad.shape}"
                 )
             state = self.state[i]
-            slots = self._slots(group)
+            slots = self._param_slots(p.data.ndim, group)
             if not state and slots:
                 state.update(self._init_state(p.data, group))
             elif slots and state[slots[0]].dtype != p.data.dtype:  # (the first slot: an array)
@@ -476,7 +485,8 @@ class Optimizer:
                 continue
             parts = key.split(".")
             index = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
-            slots = self._slots(group_of[index]) if 0 <= index < len(self.params) else ()
+            slots = self._param_slots(self.params[index].ndim, group_of[index]) \
+                if 0 <= index < len(self.params) else ()
             if index >= len(self.params):
                 raise ValueError(
                     f"{name}.load_state_dict: state for parameter {index}, but the optimiser "
@@ -490,15 +500,16 @@ class Optimizer:
                     raise ValueError(f"{name}.load_state_dict: {key} must hold one number, got "
                                      f"shape {value.shape}")
                 value = value.reshape(())
-            elif value.shape != self.params[index].shape:
+            elif value.shape != self._slot_shape(parts[2], self.params[index].shape):
                 raise ValueError(
                     f"{name}.load_state_dict: {key} has shape {value.shape}, parameter {index} "
-                    f"has {self.params[index].shape}"
+                    f"has {self.params[index].shape} (the slot: "
+                    f"{self._slot_shape(parts[2], self.params[index].shape)})"
                 )
             dtype = scalars.get(parts[2], self.params[index].dtype)
             new_state[index][parts[2]] = value.astype(dtype, copy=True)
         for index, slots in enumerate(new_state):
-            allowed = {*self._slots(group_of[index]), "step"}
+            allowed = {*self._param_slots(self.params[index].ndim, group_of[index]), "step"}
             if slots and set(slots) != allowed:
                 raise ValueError(
                     f"{name}.load_state_dict: parameter {index} has state "
