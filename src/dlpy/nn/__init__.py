@@ -203,3 +203,6 @@ __all__ += [
 from dlpy.nn.adaptive import AdaptiveLogSoftmaxWithLoss, ASMOutput  # noqa: E402
 
 __all__ += ["AdaptiveLogSoftmaxWithLoss", "ASMOutput"]
+from dlpy.nn.norm import SyncBatchNorm  # noqa: E402
+
+__all__ += ["SyncBatchNorm"]

@@ -9,7 +9,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
-from dlpy.ops.norm import _normalized_shape
+from dlpy.ops.norm import _normalized_shape, sync_batch_norm
 from dlpy.tensor import Tensor
 
 
@@ -137,6 +137,73 @@ class BatchNorm3d(_BatchNorm):
 
     ranks = (5,)
     expected = "a 5D input (N, C, D, H, W)"
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation of (N, C, *) inputs whose statistics, while training under MPI with
+    more than one rank, are those of every rank's batch together (dlpy.distributed): one
+    allreduce of the per-channel sum, sum of squares and count in forward, one of the two
+    per-channel gradient sums in backward, so that N ranks with batches of b give the outputs,
+    gradients and running statistics of one process with a batch of N * b. In eval mode, or
+    in one process (MPI not initialised, or one rank), it is BatchNorm, with no communication.
+    ``process_group`` must be None: dlpy has one group, every rank."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, process_group=None,
+                 dtype=np.float32, *, bias: bool = True):
+        if process_group is not None:
+            raise ValueError(f"SyncBatchNorm: process_group must be None (dlpy has one process "
+                             f"group: every rank), got {process_group!r}")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype,
+                         bias=bias)
+        self.process_group = None
+
+    def _checked_input(self, x) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if x.ndim < 2:
+            raise ValueError(f"SyncBatchNorm: expected at least a 2D input (N, C, *), got a "
+                             f"{x.ndim}D input of shape {x.shape}")
+        return x
+
+    def forward(self, x):
+        from dlpy import distributed
+
+        if not self.training or distributed.world_size() == 1:
+            return super().forward(x)
+        x = self._checked_input(x)
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm: expected {self.num_features} channels on axis 1, "
+                             f"got an input of shape {x.shape}")
+        counting = self.track_running_stats and self.num_batches_tracked is not None
+        momentum = self.momentum
+        if momentum is None:  # the cumulative average over the batches seen, this one too
+            momentum = 1.0 / float(self.num_batches_tracked + 1) if counting else 0.0
+        y = sync_batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            momentum, self.eps, distributed.all_sum)
+        if counting:
+            self.num_batches_tracked += 1
+        return y
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
+        """``module`` with every BatchNorm1d/2d/3d in it (itself too) replaced by a
+        SyncBatchNorm holding the same parameters, buffers and training mode (PyTorch's);
+        returns the new root when ``module`` itself is one."""
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats, process_group,
+                            bias=module.bias is not None)
+            for name in ("weight", "bias"):
+                setattr(converted, name, getattr(module, name))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                setattr(converted, name, getattr(module, name))
+            converted.training = module.training
+            return converted
+        for name, child in list(module.named_children()):
+            replaced = cls.convert_sync_batchnorm(child, process_group)
+            if replaced is not child:
+                setattr(module, name, replaced)
+        return module
 
 
 class Dropout(Module):

@@ -244,6 +244,78 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     return y
 
 
+class SyncBatchNorm(BatchNorm):
+    """BatchNorm in training over the batches of every rank: ``reduce`` maps a float64 vector
+    to its sum over the ranks (an allreduce; the identity in one process).
+
+    Forward: one reduce of the per-channel sum, sum of squares and count (float64) gives the
+    global batch's mean and biased var = E[x^2] - mean^2, with which BatchNorm's forward
+    normalises (its branch for given statistics). Backward: one reduce of sum(h) and
+    sum(h * xhat), h = g * weight, over the global count n:
+    dx = (h - sum(h) / n - xhat * sum(h * xhat) / n) / sqrt(var + eps), the gradient of the
+    sum of the ranks' losses (as PyTorch's); dweight and dbias are this rank's sums (a data
+    parallel wrapper averages them).
+    """
+
+    def __init__(self, eps, has_weight, has_bias, reduce):
+        super().__init__(eps, False, has_weight, has_bias)  # normalises with given statistics
+        self.reduce = reduce
+
+    def forward(self, x, *affine):
+        axes, channels = (0, *range(2, x.ndim)), x.shape[1]
+        wide = x.astype(np.float64, copy=False)
+        local = np.concatenate([wide.sum(axis=axes), (wide * wide).sum(axis=axes),
+                                [x.size // max(channels, 1)]])
+        total = self.reduce(local)
+        self.count = int(round(total[-1]))
+        if self.count == 1:  # the same total on every rank: all of them raise
+            raise ValueError(f"sync_batch_norm: expected more than 1 value per channel over all "
+                             f"ranks when training, got input of shape {x.shape} here")
+        count = max(self.count, 1)
+        mean = total[:channels] / count
+        var = np.maximum(total[channels:2 * channels] / count - mean * mean, 0.0)
+        self.batch_mean, self.batch_var = mean.astype(x.dtype), var.astype(x.dtype)
+        self.running_mean, self.running_var = self.batch_mean, self.batch_var
+        return super().forward(x, *affine)
+
+    def backward(self, grad_output):
+        xhat, weight = self.xhat, self.weight
+        axes, channels = (0, *range(2, xhat.ndim)), xhat.shape[1]
+        h = grad_output if weight is None else grad_output * weight
+        sums = self.reduce(np.concatenate([h.sum(axis=axes), (h * xhat).sum(axis=axes)]))
+        sums /= max(self.count, 1)
+        shape = self.inv_std.shape
+        mean_h = sums[:channels].astype(xhat.dtype).reshape(shape)
+        mean_hxhat = sums[channels:].astype(xhat.dtype).reshape(shape)
+        grads = super().backward(grad_output)  # h / std, and this rank's dweight, dbias
+        x_grad = grads[0]
+        x_grad -= (xhat * mean_hxhat + mean_h) * self.inv_std
+        return grads
+
+    def backward_graph(self, grad_output, output):
+        raise NotImplementedError("autograd.grad(create_graph=True): SyncBatchNorm has no "
+                                  "differentiable backward; take first-order gradients only")
+
+    def describe(self) -> str:
+        return "SyncBatchNorm (the batch statistics of every rank)"
+
+
+def sync_batch_norm(x, running_mean, running_var, weight, bias, momentum: float, eps: float,
+                    reduce):
+    """batch_norm in training with the mean and variance of every rank's batch: ``reduce``
+    sums a float64 vector over the ranks (dlpy.distributed.all_sum). running_mean /
+    running_var (or None) are updated in place as batch_norm's, with the unbiased variance
+    over the global count."""
+    x, momentum, eps, mean_array, var_array = _checked_norm_inputs(
+        "sync_batch_norm", x, running_mean, running_var, weight, bias, momentum, eps)
+    op = SyncBatchNorm(eps, weight is not None, bias is not None, reduce)
+    y = op(*[a for a in (x, weight, bias) if a is not None])
+    if mean_array is not None and op.count > 0:  # an empty global batch leaves them
+        unbiased_var = op.batch_var * (op.count / (op.count - 1))
+        mean_array[...] = momentum * op.batch_mean + (1.0 - momentum) * mean_array
+        var_array[...] = momentum * unbiased_var + (1.0 - momentum) * var_array
+    return y
+
 class GroupNorm(Op):
     """Normalise x (N, C, *) over each group of C / num_groups consecutive channels (and every
     position), then scale and shift each channel: y = xhat * weight + bias, weight and bias (C,).
