@@ -485,6 +485,12 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
 
 
 # ------------------------------------------------------------------ factorisations
+def _nonzero(divisor: Tensor, used: bool) -> Tensor:
+    """divisor, or with its zeros made ones where the gradient it divides is all zero (unused:
+    the quotient is then 0, as backward's skipped term, not nan)."""
+    return divisor if used else divisor + (divisor.data == 0).astype(divisor.dtype)
+
+
 class Cholesky(Op):
     """L with A = L L^T (reads A's lower triangle);  dA = L^-T Phi(L^T gL) L^-1, Phi taking the
     lower triangle mirrored with half the diagonal (torch's symmetric gradient)."""
@@ -558,6 +564,26 @@ class QR(Op):
         grad[..., :m] += head
         return (grad,)
 
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.pad import pad
+        from dlpy.ops.rearrange import Triangle
+
+        m, n = self.inputs[0].shape[-2:]
+        k = m if self.mode == "complete" else min(m, n)
+        q, r = _split(output, ((m, k), (k, n)))
+        g_q, g_r = _split(grad_output, ((m, k), (k, n)))
+        if self.mode == "complete" and m > n:
+            raise NotImplementedError("qr: the QR decomposition is not differentiable when "
+                                      "mode='complete' and A has more rows than columns")
+        mixed = g_r @ _swap(r) - _swap(q) @ g_q
+        if m >= n:
+            upper = Triangle(0, True)(mixed)
+            sym = upper + _swap(upper) - upper * np.eye(n, dtype=upper.dtype)
+            return (_swap(Solve(False)(r, _swap(q @ sym + g_q))),)  # (...) R^-T
+        skew = Triangle(0, False)(_swap(mixed) - mixed)
+        head = _swap(Solve(False)(getitem(r, (Ellipsis, slice(0, m))), _swap(q @ skew)))
+        return (q @ g_r + pad(head, (0, n - m)),)
+
 
 def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
     """torch.linalg.qr: A (..., m, n) = Q R with Q's columns orthonormal and R upper-triangular;
@@ -602,6 +628,20 @@ class Eigh(Op):
             inner = inner + 0.5 * (product - _mT(product)) / gaps
         return (vectors @ inner @ _mT(vectors),)
 
+    def backward_graph(self, grad_output, output):
+        n = self.inputs[0].shape[-1]
+        values, vectors = _split(output, ((n,), (n, n)))
+        g_values, g_vectors = _split(grad_output, ((n,), (n, n)))
+        eye = np.eye(n, dtype=output.dtype)
+        inner = g_values.reshape(g_values.shape + (1,)) * eye
+        used = bool(g_vectors.data.any())
+        if used or g_vectors.requires_grad:  # an all-zero gV that depends on something adds
+            product = _swap(vectors) @ g_vectors  # nothing, but its derivative counts
+            gaps = _nonzero((values.reshape(values.shape[:-1] + (1, n))
+                             - values.reshape(values.shape + (1,)) + eye), used)
+            inner = inner + (product - _swap(product)) * 0.5 / gaps
+        return (vectors @ inner @ _swap(vectors),)
+
 
 def _uplo(name: str, uplo) -> str:
     if uplo not in ("L", "U"):
@@ -633,6 +673,12 @@ class Eigvalsh(Op):
         v = self.vectors
         return ((v * grad_output[..., None, :]) @ _mT(v),)
 
+    def backward_graph(self, grad_output, output):
+        # V recomputed by a recorded eigh, so that its derivative (distinct eigenvalues) enters
+        n = self.inputs[0].shape[-1]
+        v = _split(Eigh(self.uplo)(self.inputs[0]), ((n,), (n, n)))[1]
+        return ((v * grad_output.reshape(grad_output.shape[:-1] + (1, n))) @ _swap(v),)
+
 
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     """torch.linalg.eigvalsh: the eigenvalues of symmetric A in ascending order, (..., n)."""
@@ -646,6 +692,13 @@ class SVDResult(NamedTuple):
     U: Tensor
     S: Tensor
     Vh: Tensor
+
+
+def _svd_shapes(shape, full_matrices: bool):
+    """The shapes of U, S and Vh of one matrix of a (..., m, n) input."""
+    m, n = shape[-2:]
+    k = min(m, n)
+    return ((m, m), (k,), (n, n)) if full_matrices else ((m, k), (k,), (k, n))
 
 
 class SVD(Op):
@@ -690,6 +743,40 @@ class SVD(Op):
             grad = grad + u @ (g_vh_scaled - (g_vh_scaled @ _mT(vh)) @ vh)
         return (grad,)
 
+    def backward_graph(self, grad_output, output):
+        shapes = _svd_shapes(self.inputs[0].shape, self.full_matrices)
+        u, s, vh = _split(output, shapes)
+        g_u, g_s, g_vh = _split(grad_output, shapes)
+        (m, _), (k,), (_, n) = shapes
+        first_k, first_k_rows = (Ellipsis, slice(0, k)), (Ellipsis, slice(0, k), slice(None))
+        u, vh = getitem(u, first_k), getitem(vh, first_k_rows)
+        g_u, g_vh = getitem(g_u, first_k), getitem(g_vh, first_k_rows)
+        # as backward, with the terms of an all-zero gU or gVh that depends on something kept
+        # (they add nothing, but their derivatives count), its divisors' zeros made ones
+        used_u, used_vh = bool(g_u.data.any()), bool(g_vh.data.any())
+        use_u, use_vh = used_u or g_u.requires_grad, used_vh or g_vh.requires_grad
+        eye = np.eye(k, dtype=output.dtype)
+        column, row = s.shape + (1,), s.shape[:-1] + (1, k)  # s as (..., k, 1) and (..., 1, k)
+        inner = g_s.reshape(column) * eye
+        if use_u or use_vh:
+            squares = s * s
+            gaps = _nonzero(squares.reshape(row) - squares.reshape(column) + eye,
+                            used_u or used_vh)
+            if use_u:
+                product = _swap(u) @ g_u
+                inner = inner + (product - _swap(product)) * s.reshape(row) / gaps
+            if use_vh:
+                product = vh @ _swap(g_vh)
+                inner = inner + s.reshape(column) * (product - _swap(product)) / gaps
+        grad = u @ inner @ vh
+        if m > k and use_u:
+            g_u_scaled = g_u / _nonzero(s.reshape(row), used_u)
+            grad = grad + (g_u_scaled - u @ (_swap(u) @ g_u_scaled)) @ vh
+        if n > k and use_vh:
+            g_vh_scaled = g_vh / _nonzero(s.reshape(column), used_vh)
+            grad = grad + u @ (g_vh_scaled - (g_vh_scaled @ _swap(vh)) @ vh)
+        return (grad,)
+
 
 def svd(A: Tensor, full_matrices: bool = True) -> SVDResult:  # noqa: N803
     """torch.linalg.svd: A (..., m, n) = U diag(S) Vh, S descending; ``full_matrices=True`` (as
@@ -713,6 +800,13 @@ class Svdvals(Op):
 
     def backward(self, grad_output):
         return ((self.u * grad_output[..., None, :]) @ self.vh,)
+
+    def backward_graph(self, grad_output, output):
+        # U and Vh recomputed by a recorded svd, so that their derivative (distinct, non-zero
+        # singular values) enters
+        shapes = _svd_shapes(self.inputs[0].shape, False)
+        u, _, vh = _split(SVD(False)(self.inputs[0]), shapes)
+        return ((u * grad_output.reshape(grad_output.shape[:-1] + (1, shapes[1][0]))) @ vh,)
 
 
 def svdvals(A: Tensor) -> Tensor:  # noqa: N803
@@ -740,6 +834,14 @@ class Pinv(Op):
     def backward(self, grad_output):
         a, p, g = self.a, self.p, grad_output
         p_t, g_t = _mT(p), _mT(g)
+        grad = -(p_t @ g @ p_t)
+        grad = grad + (g_t - a @ (p @ g_t)) @ (p @ p_t)  # (I - A P) g^T P P^T
+        grad = grad + (p_t @ p) @ (g_t - (g_t @ p) @ a)  # P^T P g^T (I - P A)
+        return (grad,)
+
+    def backward_graph(self, grad_output, output):
+        a, p, g = self.inputs[0], output, grad_output
+        p_t, g_t = _swap(p), _swap(g)
         grad = -(p_t @ g @ p_t)
         grad = grad + (g_t - a @ (p @ g_t)) @ (p @ p_t)  # (I - A P) g^T P P^T
         grad = grad + (p_t @ p) @ (g_t - (g_t @ p) @ a)  # P^T P g^T (I - P A)
