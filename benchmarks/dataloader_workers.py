@@ -10,11 +10,16 @@
 2. A trivial dataset (TensorDataset of 20,000 x 32 float32 and int64 labels, batch 32): the
    time per batch with 0 workers and with 2 persistent workers (steady state: the second
    epoch of the same loader), and the time to the first batch of a fresh 2-worker loader.
+3. Per start method (fork, forkserver, spawn; alternating run by run): the time to the first
+   batch of a fresh 2-worker loader of the trivial dataset (the workers' start), and an epoch
+   of the ~1 ms items with 2 workers. The forkserver's own start (once per program) is the
+   first run's extra time, shown apart; the minima leave it out.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
 
 import numpy as np
@@ -108,6 +113,31 @@ def main() -> None:
     print(f"   num_workers=2: {two * 1e6:7.1f} us a batch (persistent, steady state), "
           f"{two / zero:5.1f}x; overhead {(two - zero) * 1e6:.0f} us a batch")
     print(f"   start of 2 workers to the first batch: {min(per_batch['first batch']) * 1e3:.1f} ms")
+
+    methods = [m for m in ("fork", "forkserver", "spawn")
+               if m in multiprocessing.get_all_start_methods()]
+    first: dict[str, list[float]] = {m: [] for m in methods}
+    epochs: dict[str, list[float]] = {m: [] for m in methods}
+    for _ in range(args.runs):
+        for method in methods:
+            start = time.perf_counter()
+            next(iter(DataLoader(trivial, args.batch, num_workers=2,
+                                 multiprocessing_context=method)))
+            first[method].append(time.perf_counter() - start)
+            epochs[method].append(epoch_s(DataLoader(dataset, args.batch, num_workers=2,
+                                                     multiprocessing_context=method)))
+    print(f"3. start methods, 2 workers, minimum of {args.runs} alternating runs "
+          f"(num_workers=0: {base:.3f} s an epoch of the ~1 ms items):")
+    print(f"   {'method':<12}{'first batch':>14}{'~1 ms items epoch':>20}{'vs fork':>10}")
+    fork_epoch = min(epochs["fork"]) if "fork" in epochs else None
+    for method in methods:
+        ratio = f"{min(epochs[method]) / fork_epoch:9.2f}x" if fork_epoch else ""
+        print(f"   {method:<12}{min(first[method]) * 1e3:11.1f} ms{min(epochs[method]):18.3f} s"
+              f"{ratio}")
+    if "forkserver" in first:
+        extra = first["forkserver"][0] - min(first["forkserver"])
+        print(f"   (the forkserver's own start, once per program: +{extra * 1e3:.0f} ms on the "
+              "first run)")
 
 
 if __name__ == "__main__":

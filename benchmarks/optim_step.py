@@ -31,7 +31,10 @@ CASES = {
     "NAdam": ("NAdam", {"lr": 2e-3}),
     "RAdam": ("RAdam", {"lr": 1e-3}),
     "Adafactor": ("Adafactor", {"lr": 1e-2}),
+    "Adadelta": ("Adadelta", {"lr": 1.0}),
+    "Muon": ("Muon", {"lr": 0.02}),  # matrices only, no foreach: its two matrices
 }
+MATRICES_ONLY = {"Muon"}  # optimisers that take 2-d parameters and have no foreach switch
 
 
 def main() -> None:
@@ -51,25 +54,30 @@ def main() -> None:
     print(f"{'optimiser':18s} {'dlpy':>8s} {'torch':>8s} {'torch foreach':>14s} "
           f"{'dlpy / torch':>13s}")
     for label, (name, settings) in CASES.items():
-        ours = [nn.Parameter(v.copy()) for v in values]
-        theirs = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in values]
-        fast = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in values]
+        matrices = name in MATRICES_ONLY
+        used = [(v, g) for v, g in zip(values, grads) if not matrices or v.ndim == 2]
+        ours = [nn.Parameter(v.copy()) for v, _ in used]
+        theirs = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v, _ in used]
+        fast = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v, _ in used]
+        flags = ({}, {}) if matrices else ({"foreach": False}, {"foreach": True})
         contenders = {
             "dlpy": (getattr(optim, name)(ours, **settings), ours, False),
-            "torch": (getattr(torch.optim, name)(theirs, **settings, foreach=False), theirs,
-                      True),
-            "foreach": (getattr(torch.optim, name)(fast, **settings, foreach=True), fast, True),
+            "torch": (getattr(torch.optim, name)(theirs, **settings, **flags[0]), theirs, True),
         }
+        if not matrices:
+            contenders["foreach"] = (getattr(torch.optim, name)(fast, **settings, **flags[1]),
+                                     fast, True)
         best = {key: float("inf") for key in contenders}
         for _ in range(args.steps):
             for key, (opt, params, is_torch) in contenders.items():
-                for p, g in zip(params, grads):
+                for p, (_, g) in zip(params, used):
                     p.grad = torch.from_numpy(g) if is_torch else g
                 start = time.perf_counter()
                 opt.step()
                 best[key] = min(best[key], time.perf_counter() - start)
+        foreach = f"{best['foreach'] * 1e3:14.2f}" if "foreach" in best else f"{'-':>14s}"
         print(f"{label:18s} {best['dlpy'] * 1e3:8.2f} {best['torch'] * 1e3:8.2f} "
-              f"{best['foreach'] * 1e3:14.2f} {best['dlpy'] / best['torch']:12.2f}x")
+              f"{foreach} {best['dlpy'] / best['torch']:12.2f}x")
 
 
 if __name__ == "__main__":

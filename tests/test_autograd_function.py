@@ -412,3 +412,35 @@ def test_the_graph_drawer_and_validate():
         assert label in dot
     loss.backward()
     assert graph.to_dot(loss) == dot  # still drawable once freed
+
+
+def test_swap_call_sites_nests_by_order_not_by_start():
+    from dlpy import autograd_function as sites
+
+    plain = sites.PLAIN_CALL_SITES["op_call"]
+    calls = []
+
+    def layer(name):
+        def wrap(inner):
+            def call(self, *inputs):
+                calls.append(name)
+                return inner(self, *inputs)
+
+            return call
+
+        return wrap
+
+    x = dlpy.Tensor(np.ones(2))
+    outer = sites.swap_call_sites(1, op_call=layer("outer"))
+    outer.__enter__()
+    with sites.swap_call_sites(0, op_call=layer("inner")):  # entered later, still inside
+        x.exp()
+        assert calls == ["outer", "inner"]
+        outer.__exit__(None, None, None)  # left first
+        x.exp()
+        assert calls == ["outer", "inner", "inner"]
+    assert dlpy.Op.__call__ is plain and sites._layers == []
+    with pytest.raises(ValueError, match=r"swap_call_sites: unknown call sites \['op_cal'\]"):
+        with sites.swap_call_sites(0, op_cal=layer("typo")):
+            pass
+    assert dlpy.Op.__call__ is plain

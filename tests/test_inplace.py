@@ -204,8 +204,11 @@ def test_views_change_with_their_base_unless_recorded():
 
 # ----------------------------------------------------------------------------- version counter
 def test_the_version_counter_refuses_a_changed_input():
+    # x requires grad, so Mul reads w (for x's gradient); with a constant x it would not, and
+    # the change is allowed, as torch's (this test used a constant x before dlpy's checks
+    # followed what each op reads: tests/test_inplace_precise.py)
     w = Tensor(np.ones((3, 4)), requires_grad=True)
-    x = Tensor(np.full((3, 4), 2.0))
+    x = Tensor(np.full((3, 4), 2.0), requires_grad=True)
     y = w * x
     with dlpy.no_grad():
         w.mul_(2)
@@ -224,9 +227,16 @@ def test_the_version_counter_refuses_a_changed_input():
 def test_a_recorded_tensor_changed_after_use_refuses_its_old_consumers():
     w = Tensor(np.ones(3), requires_grad=True)
     h = w * 2
-    z = h * 3  # used the old h: dlpy's graph names the tensor, so this must refuse
-    h.add_(1)
+    z = h * 3  # Mul by a constant does not read h: allowed, on the old h's history (torch's)
+    h.mul_(5)
     assert h._version == 1
+    z.sum().backward()
+    assert w.grad.tolist() == [6.0, 6.0, 6.0]
+    w.grad = None
+    v = Tensor(np.full(3, 3.0), requires_grad=True)
+    h = w * 2
+    z = h * v  # reads h for v's gradient: refused (before, dlpy refused the case above too)
+    h.add_(1)
     with pytest.raises(RuntimeError, match=r"input 0 of Mul \(shape \(3,\)\) was modified"):
         z.sum().backward()
     h = w * 2
@@ -256,7 +266,7 @@ def test_detach_and_views_share_the_version():
 
 def test_optimisers_bump_the_version():
     w = nn.Parameter(np.ones(3))
-    x = Tensor(np.array([1.0, 2.0, 3.0]))
+    x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)  # so Mul reads w (torch's rule)
     for opt in (optim.SGD([w], lr=0.1), optim.Adam([w], lr=0.1)):
         (w * x).sum().backward()
         y = (w * x).sum()
@@ -283,7 +293,7 @@ def test_optimisers_bump_the_version():
     model = nn.Linear(2, 1)
     averaged = optim.swa_utils.AveragedModel(model)
     weight = averaged.module.weight
-    out = weight.sum() * 2
+    out = (weight * weight).sum()  # Mul reads weight (a sum would not: allowed, as torch)
     averaged.update_parameters(model)
     with pytest.raises(RuntimeError, match=r"was modified in place"):
         out.backward()
@@ -404,8 +414,8 @@ def test_function_ops_and_init_are_version_checked():
     with pytest.raises(RuntimeError, match="modified in place"):
         y.sum().backward()
 
-    layer = nn.Linear(3, 2)
-    out = layer(Tensor(np.ones((1, 3), dtype=np.float32)))
+    layer = nn.Linear(3, 2)  # the input requires grad, so linear reads the weight (torch's rule)
+    out = layer(Tensor(np.ones((1, 3), dtype=np.float32), requires_grad=True))
     with dlpy.no_grad():
         nn.init.zeros_(layer.weight)
     with pytest.raises(RuntimeError, match="modified in place"):

@@ -67,7 +67,8 @@ class Tick(Op):
 
 def assert_unswapped():
     assert Op.__call__ is PLAIN_CALL
-    assert traced._untraced_call is PLAIN_CALL
+    assert traced._function_forward is traced.PLAIN_CALL_SITES["function_forward"]
+    assert traced._layers == []
     assert engine._checked_grads is PLAIN_GRADS
     assert engine._checked_graph_grads is PLAIN_GRAPH_GRADS
     assert optim.Optimizer.step is PLAIN_STEP
@@ -332,6 +333,71 @@ def test_composes_with_checkpoint(clock):
     checkpoint(profiled_block, x).sum().backward()
     assert_unswapped()
     np.testing.assert_array_equal(x.grad, np.full(3, 2.0))
+
+
+class Twice(dlpy.autograd.Function):
+    """y = 4 x through two Ticks in forward (a Function built from ops)."""
+
+    clock: FakeClock
+
+    @staticmethod
+    def forward(ctx, x, label):
+        return Tick(Twice.clock, 10, label="Inner")(Tick(Twice.clock, 20, label="Outer")(x))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * 4.0, None
+
+
+def test_autograd_function_forward_is_one_event_with_its_ops_nested(clock):
+    Twice.clock = clock
+    x = Tensor(np.ones(3), requires_grad=True)
+    with profile(record_shapes=True) as prof:
+        Twice.apply(x, "a").sum().backward()
+        with dlpy.no_grad():
+            Twice.apply(x, "b")
+    assert_unswapped()
+    r = rows(prof)
+    assert r["Twice"].count == 2 and r["Twice"].cpu_time_total == 2 * (10 + 20)
+    assert r["Twice"].self_cpu_time_total == 0.0  # all in its ops
+    assert r["Inner"].count == r["Outer"].count == 2 and r["TwiceBackward"].count == 1
+    first = [e for e in prof.events() if e.name == "Twice"][0]
+    assert first.kind == "forward" and first.input_shapes == [[3], []]
+    inside = [e.name for e in sorted(prof.events(), key=lambda e: e.start_ns)
+              if first.start_ns <= e.start_ns < first.end_ns and e is not first]
+    assert inside == ["Outer", "Inner"]
+    np.testing.assert_array_equal(x.grad, np.full(3, 4.0))
+    # inside a checkpoint the Function is recomputed in backward: two events again
+    x.grad = None
+    with profile() as prof:
+        checkpoint(lambda h: Twice.apply(h, "c"), x).sum().backward()
+    assert rows(prof)["Twice"].count == 2
+    np.testing.assert_array_equal(x.grad, np.full(3, 4.0))
+
+
+def test_profile_and_tracing_compose_in_any_order(clock):
+    seen = []
+
+    def tracer(raw, inputs):
+        seen.append(len(inputs))
+        return inputs
+
+    x = Tensor(np.ones(2))
+    prof = profile()
+    with traced.tracing(tracer):  # the profile starts inside the tracing, stops after it
+        prof.start()
+        Tick(clock, 1, label="Both")(x)
+    Tick(clock, 1, label="Timed")(x)
+    prof.stop()
+    assert_unswapped()
+    assert [e.name for e in prof.events()] == ["Both", "Timed"] and seen == [1]
+    prof.start()  # the tracing starts inside the profile, outlives it
+    with traced.tracing(tracer):
+        prof.stop()
+        assert Op.__call__ is not PLAIN_CALL  # traced still, no longer timed
+        Tick(clock, 1, label="Traced")(x)
+    assert_unswapped()
+    assert prof.events() == [] and seen == [1, 1]
 
 
 def test_composes_with_create_graph():

@@ -339,3 +339,21 @@ def test_grad_mode_switches_as_torchs():
     assert not tripled(x).requires_grad and dlpy.is_grad_enabled()
     with pytest.raises(TypeError, match="mode must be True or False"):
         dlpy.set_grad_enabled(1)
+
+
+def test_transpose_with_two_dims_swaps_them_as_torch_and_otherwise_permutes_as_numpy():
+    x = Tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True)
+    m = Tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(m.transpose(0, 1).data, m.data.T)  # numpy: the identity
+    np.testing.assert_array_equal(m.transpose(-1, 0).data, m.data.T)
+    np.testing.assert_array_equal(x.transpose(0, 2).data, np.swapaxes(x.data, 0, 2))
+    np.testing.assert_array_equal(x.transpose(2, 0, 1).data, x.data.transpose(2, 0, 1))
+    np.testing.assert_array_equal(x.transpose((1, 0, 2)).data, x.data.transpose(1, 0, 2))
+    np.testing.assert_array_equal(x.transpose().data, x.data.T)
+    np.testing.assert_array_equal(dlpy.transpose(x, 1, 2).data, np.swapaxes(x.data, 1, 2))
+    np.testing.assert_array_equal(dlpy.transpose(m, 0, 1).data, m.data.T)
+    np.testing.assert_array_equal(F.transpose(x, (2, 1, 0)).data, x.data.T)
+    (x.transpose(0, 2) * Tensor(np.arange(24.0).reshape(4, 3, 2))).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.arange(24.0).reshape(4, 3, 2).transpose(2, 1, 0))
+    with pytest.raises(ValueError, match="swapaxes"):
+        x.transpose(0, 3)

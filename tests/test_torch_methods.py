@@ -289,8 +289,13 @@ def test_zero_and_fill_in_place_as_torch_allows():
     assert w.grad.tolist() == [0.0, 0.0]
     y = w * 2
     with dlpy.no_grad():
-        y.zero_()  # changes the array Mul produced: the version counter refuses its backward
-    with pytest.raises(RuntimeError, match=r"output of Mul .* was modified in place"):
+        y.zero_()  # changes the array Mul produced, which its backward does not read (torch's)
+    y.sum().backward()
+    assert w.grad.tolist() == [2.0, 2.0]
+    y = w.exp()
+    with dlpy.no_grad():
+        y.zero_()  # changes the array Exp produced and reads: the version counter refuses
+    with pytest.raises(RuntimeError, match=r"output of Exp .* was modified in place"):
         y.sum().backward()
 
 

@@ -78,10 +78,47 @@ __all__ += ["distributions"]
 _LAZY += ("func",)
 __all__ += ["func"]
 
+# torch.special's namespace (dlpy/special.py), imported on first use
+_LAZY += ("special",)
+__all__ += ["special"]
+
 # torch.profiler's namespace (profile, record_function, schedule), imported on first use
 # (dlpy/profiler.py)
 _LAZY += ("profiler",)
 __all__ += ["profiler"]
+
+# torch.onnx.export's tracing form (dlpy/onnx.py; needs the onnx package), imported on first use
+_LAZY += ("onnx",)
+__all__ += ["onnx"]
+
+# torch.fft's namespace (dlpy/fft.py), imported on first use; complex numbers, stft/istft and
+# the windows at the top level, as torch's (ops/complex.py, ops/spectral.py)
+_LAZY += ("fft",)
+__all__ += ["fft"]
+from dlpy.ops.complex import (  # noqa: E402
+    angle,
+    complex,
+    conj,
+    imag,
+    is_complex,
+    polar,
+    real,
+    view_as_complex,
+    view_as_real,
+)
+from dlpy.ops.spectral import (  # noqa: E402
+    bartlett_window,
+    blackman_window,
+    hamming_window,
+    hann_window,
+    istft,
+    kaiser_window,
+    stft,
+)
+
+__all__ += ["angle", "bartlett_window", "blackman_window", "complex", "conj", "hamming_window",
+            "hann_window", "imag", "is_complex", "istft", "kaiser_window", "polar", "real",
+            "stft", "view_as_complex", "view_as_real"]
 
 
 # torch's top-level functions (torch.sum, torch.cat, torch.matmul, ...): dlpy.functional's, each
@@ -127,3 +164,75 @@ for _name in _TOP_LEVEL:
     globals()[_name] = _no_out(getattr(functional, _name))
 __all__ += _TOP_LEVEL
 del _name
+
+# the rest of torch's top-level functions: more of dlpy.functional's (element-wise, scatter and
+# select families, nn.functional's whose torch.* signature is the same), then torch_functions'
+# (tensor and dtype utilities, random draws, torch.* forms of nn.functional's with torch's
+# argument order, the Tensor methods as functions, top-level in-place and *_copy functions)
+from dlpy import tensor_methods as _tensor_methods  # noqa: E402, F401 - attaches methods
+from dlpy import torch_functions as _torch_functions  # noqa: E402
+
+_TOP_LEVEL_MORE = """
+    adaptive_avg_pool1d bilinear channel_shuffle conv1d conv2d conv3d conv_transpose1d
+    conv_transpose2d conv_transpose3d diagonal_scatter erfc floor_divide fmax fmin frexp gcd
+    i0 igamma igammac index_put index_reduce isneginf isposinf isreal lcm ldexp
+    max_pool1d_with_indices mvlgamma nextafter polygamma pow rms_norm scatter_reduce select
+    select_scatter sgn signbit slice_scatter tile unflatten
+""".split()
+for _name in _TOP_LEVEL_MORE:
+    globals()[_name] = _no_out(getattr(functional, _name))
+_TOP_LEVEL_MORE += [n for n in _torch_functions.TOP_LEVEL if n not in _TOP_LEVEL_MORE]
+for _name in _torch_functions.TOP_LEVEL:
+    globals()[_name] = _no_out(getattr(_torch_functions, _name))
+__all__ += _TOP_LEVEL_MORE
+del _name
+# the default generator's state: torch.random's functions, kept in dlpy.random
+from dlpy.random import get_rng_state, initial_seed, seed, set_rng_state  # noqa: E402, F401
+
+__all__ += ["get_rng_state", "initial_seed", "seed", "set_rng_state"]
+
+
+# torch's top-level linear algebra kept in dlpy.linalg (torch.cholesky_solve, torch.lu_unpack,
+# torch.matrix_exp, the old torch.lu / torch.lu_solve, ...), which is imported on first call
+_FROM_LINALG = {
+    "cholesky_inverse": "cholesky_inverse", "cholesky_solve": "cholesky_solve",
+    "geqrf": "geqrf", "lu": "old_lu", "lu_solve": "old_lu_solve", "lu_unpack": "lu_unpack",
+    "matrix_exp": "matrix_exp", "orgqr": "orgqr", "ormqr": "ormqr",
+    "pca_lowrank": "pca_lowrank", "svd_lowrank": "svd_lowrank",
+    "triangular_solve": "triangular_solve",
+}
+
+
+def _from_linalg(name: str, target: str):
+    def function(*args, out=None, **kwargs):
+        if out is not None:
+            raise TypeError(f"{name}: dlpy has no out= (arrays are never written in place by "
+                            "ops): assign the result")
+        from dlpy import linalg
+
+        return getattr(linalg, target)(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}: dlpy.linalg.{target} (see its docstring)."
+    return function
+
+
+for _name, _target in _FROM_LINALG.items():
+    globals()[_name] = _from_linalg(_name, _target)
+__all__ += list(_FROM_LINALG)
+del _name, _target
+
+# torch's dtype names (torch.float32, torch.complex64, torch.long, ...): the numpy scalar types
+# dlpy's tensors hold (no bfloat16 in numpy); ``x.to(dlpy.complex64)``, ``dtype=dlpy.int64``
+import numpy as _np  # noqa: E402
+
+_DTYPES = {
+    "float16": _np.float16, "half": _np.float16, "float32": _np.float32, "float": _np.float32,
+    "float64": _np.float64, "double": _np.float64, "complex64": _np.complex64,
+    "cfloat": _np.complex64, "complex128": _np.complex128, "cdouble": _np.complex128,
+    "uint8": _np.uint8, "int8": _np.int8, "int16": _np.int16, "short": _np.int16,
+    "int32": _np.int32, "int": _np.int32, "int64": _np.int64, "long": _np.int64,
+    "bool": _np.bool_,
+}
+globals().update(_DTYPES)
+__all__ += list(_DTYPES)

@@ -28,6 +28,7 @@ from dlpy.tensor import (
     _CREATE_GRAPH_BACKWARD,
     Tensor,
     _backpropagate,
+    _backward_into,
     _graph_grad,
     detect_anomaly,
     no_grad,
@@ -35,7 +36,7 @@ from dlpy.tensor import (
 )
 
 __all__ = ["Function", "FunctionCtx", "backward", "detect_anomaly", "functional", "grad",
-           "gradcheck", "gradgradcheck", "no_grad", "once_differentiable",
+           "gradcheck", "gradgradcheck", "graph", "no_grad", "once_differentiable",
            "set_detect_anomaly"]
 
 
@@ -133,15 +134,21 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
 
 
 def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
-             retain_graph: bool = False, create_graph: bool = False) -> None:
+             retain_graph: bool | None = None, create_graph: bool = False,
+             inputs=None) -> None:
     """``sum(t.backward(g))`` over several tensors in one pass: each leaf's ``.grad`` gets
     the sum of the gradients from all of them (a tensor shared by their graphs is visited
-    once). ``create_graph=True`` is refused, as in ``Tensor.backward``: use ``grad``."""
+    once). ``inputs``: only these tensors' ``.grad`` accumulate (leaves or not), and only the
+    ops on a path to them run, as torch's. ``create_graph=True`` is refused, as in
+    ``Tensor.backward``: use ``grad``."""
     if create_graph:
         raise NotImplementedError(_CREATE_GRAPH_BACKWARD.format(name="autograd.backward"))
     tensors = _as_list("autograd.backward", "tensors", tensors)
-    _backpropagate(tensors, _root_grads("autograd.backward", tensors, grad_tensors),
-                   retain_graph)
+    root_grads = _root_grads("autograd.backward", tensors, grad_tensors)
+    if inputs is None:
+        _backpropagate(tensors, root_grads, bool(retain_graph))
+    else:
+        _backward_into("autograd.backward", tensors, root_grads, bool(retain_graph), inputs)
 
 
 def _outputs_flat(name: str, out) -> Tensor:
@@ -248,3 +255,30 @@ from dlpy import autograd_functional as functional  # noqa: E402
 from dlpy.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402
 
 sys.modules[f"{__name__}.functional"] = functional
+
+
+def _graph_module():
+    """``dlpy.autograd.graph``, as torch.autograd.graph: ``Node`` (the class of every
+    ``grad_fn``, for isinstance) and ``increment_version``. A module object made here, so
+    ``import dlpy.autograd.graph`` works while this file stays a module."""
+    import abc
+    import types
+
+    from dlpy.tensor import AccumulateGrad, Op, increment_version
+
+    class Node(abc.ABC):  # noqa: B024 - an ABC only for isinstance, as torch's
+        """What a ``grad_fn`` is: an Op (``name()``, ``next_functions``, ``metadata``,
+        ``register_hook``, ``register_prehook``) or an AccumulateGrad."""
+
+    Node.register(Op)
+    Node.register(AccumulateGrad)
+    Node.__module__, Node.__qualname__ = f"{__name__}.graph", "Node"
+    module = types.ModuleType(f"{__name__}.graph", "torch.autograd.graph's Node and "
+                              "increment_version")
+    module.Node, module.increment_version = Node, increment_version
+    module.__all__ = ["Node", "increment_version"]
+    return module
+
+
+graph = _graph_module()
+sys.modules[graph.__name__] = graph

@@ -32,7 +32,10 @@ outputs' gradients into one array and the op splits it again, so the engine itse
 one-output.
 
 ``tracing`` lets ``dlpy.utils.checkpoint`` see (and replace) the tensors every op is called
-with while a function runs; it is off, and costs nothing, otherwise.
+with while a function runs; it is off, and costs nothing, otherwise. It and the profiler
+change the engine's call sites (``Op.__call__``, a Function's forward, the engine's backward
+calls) only through ``swap_call_sites``, which composes them in a fixed order whatever order
+they start and stop in.
 """
 
 from __future__ import annotations
@@ -54,9 +57,69 @@ __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 _engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is the function)
 
 
+# ---------------------------------------------------------------------------- call sites
+def _run_forward(cls, ctx, args: tuple, kwargs: dict):
+    """A Function's forward as ``apply`` runs it (under no_grad): what ``function_forward``
+    calls, unless a layer is swapped in (the profiler's: one event per call)."""
+    if cls.setup_context is Function.setup_context:
+        return cls.forward(ctx, *args, **kwargs)
+    result = cls.forward(*args, **kwargs)
+    cls.setup_context(ctx, args, result)
+    return result
+
+
+# The engine's call sites, as they are when nothing is swapped in: Op.__call__ (every op's
+# forward), a Function's forward in apply, and the engine's calls of op.backward and of
+# op.backward_graph (create_graph).
+PLAIN_CALL_SITES: dict[str, Callable] = {
+    "op_call": Op.__call__, "function_forward": _run_forward,
+    "checked_grads": _engine._checked_grads, "checked_graph_grads": _engine._checked_graph_grads,
+}
+_function_forward = _run_forward  # what apply calls: the function_forward site
+_layers: list[tuple[int, dict[str, Callable]]] = []  # active swaps: (order, site -> wrap)
+
+
+def _put_call_sites() -> None:
+    """Each site = its plain function wrapped by the active layers' wraps, lowest order
+    innermost (the same composition whatever order the layers came in)."""
+    global _function_forward
+    ordered = sorted(_layers, key=lambda layer: layer[0])
+    for site, call in PLAIN_CALL_SITES.items():
+        for _, wraps in ordered:
+            if site in wraps:
+                call = wraps[site](call)
+        if site == "op_call":
+            Op.__call__ = call
+        elif site == "function_forward":
+            _function_forward = call
+        else:
+            setattr(_engine, f"_{site}", call)
+
+
+@contextlib.contextmanager
+def swap_call_sites(order: int, **wraps: Callable[[Callable], Callable]) -> Iterator[None]:
+    """Within this block the call sites named (``op_call``, ``function_forward``,
+    ``checked_grads``, ``checked_graph_grads``) run ``wrap(inner)``, a function that calls
+    ``inner`` (the plain call, or a lower-order layer's). Layers nest by ``order`` (the
+    profiler's timing 0, tracing 1: traced inputs reach the timed call), not by when they
+    start; outside every block the plain functions are in place, so the engine's hot path is
+    untouched."""
+    unknown = set(wraps) - set(PLAIN_CALL_SITES)
+    if unknown:
+        raise ValueError(f"swap_call_sites: unknown call sites {sorted(unknown)}; the sites "
+                         f"are {list(PLAIN_CALL_SITES)}")
+    layer = (order, wraps)
+    _layers.append(layer)
+    _put_call_sites()
+    try:
+        yield
+    finally:
+        _layers.remove(next(x for x in _layers if x is layer))
+        _put_call_sites()
+
+
 # ---------------------------------------------------------------------------- tracing
 _tracers: list[Callable[[tuple, tuple], tuple]] = []
-_untraced_call = Op.__call__
 
 
 def trace_inputs(inputs: tuple) -> tuple:
@@ -69,25 +132,28 @@ def trace_inputs(inputs: tuple) -> tuple:
     return inputs
 
 
-def _traced_call(self, *inputs):
-    return _untraced_call(self, *trace_inputs(inputs))
+def _traced(inner: Callable) -> Callable:
+    def traced_call(self, *inputs):
+        return inner(self, *trace_inputs(inputs))
+
+    return traced_call
 
 
 @contextlib.contextmanager
 def tracing(tracer: Callable[[tuple, tuple], tuple]) -> Iterator[None]:
     """Within this block ``tracer(raw, inputs) -> inputs`` sees the inputs of every op called
     (and of every ``Function.apply``) before the op runs, and may replace them (see
-    ``trace_inputs``). ``Op.__call__`` is
-    swapped for a traced one only while a tracer is active, so the engine's hot path is
-    untouched otherwise."""
+    ``trace_inputs``). ``Op.__call__`` is swapped for a traced one only while a tracer is
+    active (``swap_call_sites``), so the engine's hot path is untouched otherwise."""
     _tracers.append(tracer)
-    Op.__call__ = _traced_call
     try:
-        yield
+        if len(_tracers) == 1:
+            with swap_call_sites(1, op_call=_traced):
+                yield
+        else:  # an enclosing block has swapped it in
+            yield
     finally:
         _tracers.remove(tracer)
-        if not _tracers:
-            Op.__call__ = _untraced_call
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -403,11 +469,7 @@ class Function:
         tensors = trace_inputs(tuple(a for a in args if isinstance(a, Tensor)))
         ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
         with no_grad():
-            if cls.setup_context is Function.setup_context:
-                result = cls.forward(ctx, *args, **kwargs)
-            else:
-                result = cls.forward(*args, **kwargs)
-                cls.setup_context(ctx, args, result)
+            result = _function_forward(cls, ctx, args, kwargs)
         single = not isinstance(result, tuple)
         returned = [result] if single else list(result)
         outputs = [Tensor(o) if isinstance(o, np.ndarray) else o for o in returned]

@@ -9,7 +9,8 @@ The inputs are copied into fresh leaves that need gradients (the caller's tensor
 touched, and need not require gradients); the results are constants. With
 ``create_graph=True`` an input that requires gradients enters through a recorded identity
 instead, and the results are Tensors with a graph back to it (as torch). ``jacobian`` runs one
-backward pass per output element (a row of the Jacobian each), over one recorded graph;
+backward pass per output element (a row of the Jacobian each), over one recorded graph, or
+with ``vectorize=True`` one batched pass for all of them (torch's vmap over the basis);
 ``jvp`` and ``hvp`` use the double-backward trick, as torch: the gradient of a vector-Jacobian
 product with respect to its (zero) vector is the Jacobian-vector product.
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dlpy import func_batching as _batching
 from dlpy.ops.arithmetic import identity
 from dlpy.ops.shape import stack
 from dlpy.tensor import Tensor, _backpropagate, _graph_grad, enable_grad
@@ -160,7 +162,9 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
     ``inputs`` is a tuple, over the outputs when ``func`` returns a tuple (a tuple of tuples
     for both). An output that does not depend on an input gives zeros (an error with
     ``strict=True``). ``create_graph``: the Jacobian can be differentiated again (a Hessian).
-    ``vectorize`` changes nothing here (rows are computed one by one)."""
+    ``vectorize``: all the rows of an output in one backward pass with a batched cotangent (the
+    basis), as torch's (``func_batching.jacobian_rows``); one pass per row without it, with
+    ``strict``, or where a backward cannot be batched."""
     name = "jacobian"
     if strategy != "reverse-mode":
         raise NotImplementedError(f"{name}: only strategy='reverse-mode' is supported, got "
@@ -170,6 +174,13 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
     outputs_tuple, outputs = _call(name, func, leaves)
     blocks = []
     for i, out in enumerate(outputs):
+        stacked = _batching.jacobian_rows(out, list(leaves)) if vectorize and not strict \
+            else None
+        if stacked is not None:
+            block = tuple(_batching.jacobian_block(g, out, leaf, create_graph)
+                          for g, leaf in zip(stacked, leaves))
+            blocks.append(block if inputs_tuple else block[0])
+            continue
         rows: list[list[Tensor]] = [[] for _ in leaves]
         used = [False] * len(leaves)
         seed = np.zeros(out.data.size, dtype=out.dtype)

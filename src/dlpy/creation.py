@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_complex_dtype, default_dtype
 
 
 def _shape(name: str, shape) -> tuple[int, ...]:
@@ -20,40 +20,44 @@ def _shape(name: str, shape) -> tuple[int, ...]:
 
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data``; Python floats and ints become float32 (the
-    library's working precision), numpy arrays keep their dtype."""
+    """A new tensor holding a copy of ``data``; Python floats and ints become the default
+    dtype (float32 unless dlpy.set_default_dtype), numpy arrays keep their dtype."""
     data = data.data if isinstance(data, Tensor) else data
     return Tensor(np.array(data, dtype=dtype, copy=True) if isinstance(data, np.ndarray)
                   else data, requires_grad=requires_grad, dtype=dtype)
 
 
-def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    """``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return Tensor(np.zeros(_shape("zeros", shape), dtype=dtype), requires_grad=requires_grad)
+def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """``zeros(2, 3)`` or ``zeros((2, 3))``, of the default dtype unless ``dtype`` (as every
+    float creation function here)."""
+    return Tensor(np.zeros(_shape("zeros", shape), dtype=default_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_shape("ones", shape), dtype=dtype), requires_grad=requires_grad)
+def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape("ones", shape), dtype=default_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
-def randn(*shape, dtype=np.float32, requires_grad: bool = False,
+def randn(*shape, dtype=None, requires_grad: bool = False,
           rng: np.random.Generator | None = None,
           generator: np.random.Generator | None = None) -> Tensor:
     """Standard normal values from ``generator`` (or ``rng``; None: the default generator,
     dlpy.manual_seed)."""
     values = _generator("randn", generator, rng).standard_normal(_shape("randn", shape))
-    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+    return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
-    """``arange(5)`` or ``arange(start, end, step)``: int64 for int arguments, else float32."""
+    """``arange(5)`` or ``arange(start, end, step)``: int64 for int arguments, else the
+    default dtype."""
     if end is None:
         start, end = 0, start
     if step == 0:
         raise ValueError("arange: step must not be zero")
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = np.int64 if ints else np.float32
+        dtype = np.int64 if ints else default_dtype()
     return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
 
 
@@ -80,14 +84,15 @@ def _count(name: str, what: str, value) -> int:
 
 
 def _fill_dtype(value) -> np.dtype:
-    """torch.full's dtype for a fill value: bool, int64 for ints, float32 for other reals."""
+    """torch.full's dtype for a fill value: bool, int64 for ints, the default dtype for other
+    reals (its complex pair for complex values)."""
     if isinstance(value, (bool, np.bool_)):
         return np.dtype(np.bool_)
     if isinstance(value, (int, np.integer)):
         return np.dtype(np.int64)
     if isinstance(value, (complex, np.complexfloating)):
-        return np.dtype(np.complex64)
-    return np.dtype(np.float32)
+        return default_complex_dtype()
+    return default_dtype()
 
 
 def _fill_value(name: str, value):
@@ -116,7 +121,7 @@ def ones_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
 
 def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` everywhere; the dtype as torch.full's: bool for a bool, int64 for an int,
-    float32 for a float (or ``dtype``)."""
+    the default dtype for a float (or ``dtype``)."""
     size = _shape("full", size if isinstance(size, (tuple, list)) else (size,))
     value = _fill_value("full", fill_value)
     dtype = _fill_dtype(value) if dtype is None else dtype
@@ -131,23 +136,24 @@ def full_like(x, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
                   requires_grad=requires_grad)
 
 
-def empty(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+def empty(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
     """torch.empty: here zeros (numpy's uninitialised memory saves nothing worth the surprise)."""
-    return Tensor(np.zeros(_shape("empty", shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.zeros(_shape("empty", shape), dtype=default_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
     """The (n, m) identity matrix (m defaults to n)."""
     n = _count("eye", "n", n)
     m = n if m is None else _count("eye", "m", m)
-    return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.eye(n, m, dtype=default_dtype(dtype)), requires_grad=requires_grad)
 
 
-def linspace(start, end, steps: int, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from start to end, both included (computed in float64)."""
     steps = _count("linspace", "steps", steps)
     values = np.linspace(float(start), float(end), steps, dtype=np.float64)
-    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+    return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
 
 
 def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
@@ -159,11 +165,11 @@ def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
     return values
 
 
-def rand(*shape, dtype=np.float32, requires_grad: bool = False,
+def rand(*shape, dtype=None, requires_grad: bool = False,
          generator: np.random.Generator | None = None,
          rng: np.random.Generator | None = None) -> Tensor:
     """Uniform values in [0, 1) from ``generator`` (None: the default generator)."""
-    return Tensor(_uniform("rand", _shape("rand", shape), dtype, generator, rng),
+    return Tensor(_uniform("rand", _shape("rand", shape), default_dtype(dtype), generator, rng),
                   requires_grad=requires_grad)
 
 
@@ -220,12 +226,12 @@ def empty_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
     return zeros_like(x, dtype, requires_grad)
 
 
-def logspace(start, end, steps: int, base: float = 10.0, dtype=np.float32,
+def logspace(start, end, steps: int, base: float = 10.0, dtype=None,
              requires_grad: bool = False) -> Tensor:
     """torch.logspace: base ** linspace(start, end, steps), computed in float64."""
     steps = _count("logspace", "steps", steps)
     values = float(base) ** np.linspace(float(start), float(end), steps, dtype=np.float64)
-    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+    return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
 
 
 def _triangle_indices(name: str, row, col, offset, dtype, numpy_indices) -> Tensor:

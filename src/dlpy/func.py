@@ -12,10 +12,12 @@ caller differentiates (an outer ``grad``'s leaves, a model's Parameters it close
 ``grad(grad(f))`` and ``jacrev(jacrev(f))`` work and a plain ``grad(f)`` pays for a
 first-order pass only. Arguments and outputs may be nested tuples, lists and dicts of Tensors.
 
-Not as torch: ``vmap`` calls the function once per sample and stacks the results (not
-vectorised, so no faster than a loop, but any function works); ``jacfwd`` is ``jacrev`` (the
-same values, by reverse mode, one backward pass per output element); ``jvp`` uses the
-double-vjp trick, so every op on the way needs a differentiable backward.
+``vmap`` is vectorised (``dlpy.func_batching``: a batching rule per op) and falls back to one
+call per sample where the function reads a batched value. ``jacrev`` vmaps the vjp over the
+basis of cotangents, as torch.func: one batched backward pass for all of an output's rows
+(one pass per row where a backward cannot be batched). Not as torch: ``jacfwd`` is ``jacrev``
+(the same values, by reverse mode); ``jvp``
+uses the double-vjp trick, so every op on the way needs a differentiable backward.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from typing import Any
 
 import numpy as np
 
+from dlpy import func_batching as _batching
 from dlpy import random as _random
 from dlpy.autograd import grad as _autograd_grad
 from dlpy.autograd_functional import _leaves
-from dlpy.ops.shape import stack
+from dlpy.ops.rearrange import expand
+from dlpy.ops.shape import Transpose, stack
 from dlpy.tensor import Tensor, _topological_order, enable_grad, is_grad_enabled
 
 __all__ = ["functional_call", "grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp",
+           "linearize", "stack_module_state",
            "vjp", "vmap"]
 
 _TREE = "Tensors (or nested tuples, lists and dicts of them)"
@@ -157,11 +162,20 @@ class _Level:
             self.specs.append(spec)
             inputs += leaves
             bounds.append(len(inputs))
+        # inside a vectorised vmap: the leaves are physical (every level's batch axis in
+        # front, an unbatched argument broadcast), so each sample gets its own gradient
+        self.batched = bool(_batching.batch_sizes())
+        if self.batched and name not in ("grad", "grad_and_value"):
+            raise _batching.Unbatchable(f"{name} inside a vectorised vmap")
+        if self.batched:
+            inputs = [_batching.to_physical(t) for t in inputs]
         self.leaves = list(_leaves(name, tuple(inputs), self.outer))
         self.own = {id(t) for t in self.leaves if t.op is None}
+        given = ([_batching.from_physical(t) for t in self.leaves] if self.batched
+                 else self.leaves)
         args = list(args)
         for k, a in enumerate(argnums):
-            args[a] = _unflatten(self.specs[k], self.leaves[bounds[k]:bounds[k + 1]])
+            args[a] = _unflatten(self.specs[k], given[bounds[k]:bounds[k + 1]])
         self.bounds = bounds
         with enable_grad():
             result = func(*args, **kwargs)
@@ -171,6 +185,9 @@ class _Level:
                 raise TypeError(f"{name}: with has_aux=True the function must return an "
                                 f"(output, aux) tuple, got {_describe(result)}")
             result, self.aux = result
+        if self.batched:
+            result, self.aux = (_map_tensors(_batching.to_physical, tree)
+                                for tree in (result, self.aux))
         self.output = result
         flat = _flatten(result)[0] + _flatten(self.aux)[0]
         self.tracked = self.outer and bool(_reaching_outside(flat, self.own))
@@ -202,9 +219,19 @@ class _Level:
         the others become constants (torch's unwrapping of a level)."""
         leaves, spec = _flatten(tree)
         reaching = _reaching_outside(leaves, self.own | extra_own) if self.tracked else set()
-        return _unflatten(spec, [leaf if not isinstance(leaf, Tensor) or id(leaf) in reaching
+        tree = _unflatten(spec, [leaf if not isinstance(leaf, Tensor) or id(leaf) in reaching
                                  or not leaf.requires_grad else Tensor(leaf.data)
                                  for leaf in leaves])
+        return _map_tensors(_batching.from_physical, tree) if self.batched else tree
+
+    def sample_shape(self, t: Tensor) -> tuple[int, ...]:
+        """An output's shape for one sample (without the vmap levels' batch axes)."""
+        return t.shape[len(_batching.batch_sizes()):] if self.batched else t.shape
+
+
+def _map_tensors(function: Callable, tree):
+    leaves, spec = _flatten(tree)
+    return _unflatten(spec, [function(x) if isinstance(x, Tensor) else x for x in leaves])
 
 
 def _output_leaves(level: _Level) -> tuple[list[Tensor], Any]:
@@ -266,9 +293,9 @@ def _grad_transform(name: str, func: Callable, argnums, has_aux: bool, with_valu
             raise TypeError(f"{name}: the function must return a Tensor"
                             f"{' as its first output' if has_aux else ''}, got "
                             f"{type(out).__name__}")
-        if out.data.size != 1:
+        if int(np.prod(level.sample_shape(out))) != 1:
             raise ValueError(f"{name}: the function must return a scalar (one element), got "
-                             f"shape {out.shape}")
+                             f"shape {level.sample_shape(out)}")
         grads = level.vjp([out], [np.ones_like(out.data)])
         gradient = level.results(level.by_argument(grads, is_tuple))
         value = level.results((out, level.aux) if has_aux else out)
@@ -311,18 +338,44 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
                             f"{type(value).__name__}")
     if strict:
         raise NotImplementedError(f"{name}: strict=True is not supported (nor by torch)")
-    level = _Level(name, func, tuple(primals), {}, tuple(range(len(primals))), has_aux)
-    given = _cotangents(name, "tangents", tuple(tangents), level.leaves,
-                        _flatten(tuple(primals))[1])
+    level, jvp_fn = _linearized(name, func, tuple(primals), has_aux, retain_graph=False)
+    products = jvp_fn(tuple(tangents))
+    value = level.results(level.output)
+    return (value, products, level.results(level.aux)) if has_aux else (value, products)
+
+
+def _linearized(name: str, func: Callable, primals: tuple, has_aux: bool,
+                retain_graph: bool):
+    """func called once at ``primals`` and its J^T u recorded (u leaves at 0); returns the
+    level and ``jvp_fn(tangents)``: J tangents (tangents a tuple shaped as primals), the
+    gradient of that record with respect to u. ``retain_graph`` lets jvp_fn run again."""
+    level = _Level(name, func, primals, {}, tuple(range(len(primals))), has_aux)
+    primal_spec = _flatten(primals)[1]
     outputs, spec = _output_leaves(level)
     us = [Tensor(np.zeros_like(o.data), requires_grad=True) for o in outputs]
     vector_jacobian = level.vjp(outputs, us, create_graph=True)  # J^T u, recorded
-    roots = [(g, v) for g, v in zip(vector_jacobian, given) if g.requires_grad]
-    products = level.vjp([g for g, _ in roots], [v for _, v in roots], wrt=us,
-                         create_graph=level.tracked or _any_tracked(given))
-    products = level.results(_unflatten(spec, products), extra_own={id(u) for u in us})
-    value = level.results(level.output)
-    return (value, products, level.results(level.aux)) if has_aux else (value, products)
+
+    def jvp_fn(tangents: tuple):
+        given = _cotangents(name, "tangents", tangents, level.leaves, primal_spec)
+        roots = [(g, v) for g, v in zip(vector_jacobian, given) if g.requires_grad]
+        products = level.vjp([g for g, _ in roots], [v for _, v in roots], wrt=us,
+                             create_graph=level.tracked or _any_tracked(given),
+                             retain_graph=retain_graph)
+        return level.results(_unflatten(spec, products), extra_own={id(u) for u in us})
+
+    return level, jvp_fn
+
+
+def linearize(func: Callable, *primals) -> tuple[Any, Callable]:
+    """``(func(*primals), jvp_fn)``, as ``torch.func.linearize``: ``jvp_fn(*tangents)``
+    (tangents shaped as the primals) returns J tangents at ``primals``. func runs once; each
+    jvp_fn call is one backward pass through the recorded J^T u (jvp's double-vjp trick)."""
+    level, product = _linearized("linearize", func, primals, False, retain_graph=True)
+
+    def jvp_fn(*tangents):
+        return product(tangents)
+
+    return level.results(level.output), jvp_fn
 
 
 def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False,
@@ -330,14 +383,16 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
     """``func`` -> its Jacobian function, as ``torch.func.jacrev``: for an output of shape O
     and an argument of shape I a Tensor of shape O + I; the output's structure with, at each
     output, the argument's structure (a tuple of them for tuple argnums). With ``has_aux``:
-    (jacobian, aux). One backward pass per output element; ``chunk_size`` changes nothing."""
+    (jacobian, aux). The vjp vmapped over the basis of cotangents: one batched backward pass
+    per output (``func_batching.jacobian_rows``), or one pass per output element where a
+    backward cannot be batched; ``chunk_size`` changes nothing."""
     return _jacobian_transform("jacrev", func, argnums, has_aux)
 
 
 def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False, *,
            randomness: str = "error") -> Callable:
-    """``torch.func.jacfwd``'s signature and results, computed as ``jacrev`` (reverse mode, one
-    backward pass per output element): dlpy has no forward-mode AD."""
+    """``torch.func.jacfwd``'s signature and results, computed as ``jacrev`` (reverse mode, the
+    vjp vmapped over the basis): dlpy has no forward-mode AD."""
     _check_randomness("jacfwd", randomness)
     return _jacobian_transform("jacfwd", func, argnums, has_aux)
 
@@ -351,6 +406,12 @@ def _jacobian_transform(name: str, func: Callable, argnums, has_aux: bool) -> Ca
         outputs, spec = _output_leaves(level)
         blocks = []
         for out in outputs:
+            stacked = _batching.jacobian_rows(out, level.leaves)
+            if stacked is not None:  # one batched backward pass for all the rows
+                blocks.append(level.by_argument(
+                    [_batching.jacobian_block(g, out, leaf, level.tracked)
+                     for g, leaf in zip(stacked, level.leaves)], is_tuple))
+                continue
             rows: list[list[Tensor]] = [[] for _ in level.leaves]
             seed = np.zeros(out.data.size, dtype=out.dtype)
             for k in range(out.data.size):  # row k: the gradient of output element k
@@ -407,17 +468,20 @@ def _normal_dim(name: str, what: str, dim: int, ndim: int) -> int:
 
 
 def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
-         chunk_size: int | None = None) -> Callable:
+         chunk_size: int | None = None, _vectorize: bool = True) -> Callable:
     """``func`` mapped over a batch dimension, as ``torch.func.vmap``: ``in_dims`` (an int or
     None per positional argument, or a tuple/list/dict prefix of its structure; None: passed
     whole) says which dimension of each input is the batch, ``out_dims`` where the batch goes
     in each output. Keyword arguments are passed whole.
 
-    Not vectorised: func is called once per sample and the results are stacked (with a
-    recorded op, so the result can be differentiated). randomness: "different" (each sample
-    draws on), "same" (the default generator is rewound before each sample) or "error" (a
-    draw from the default generator is an error; a layer's own ``rng`` is not watched).
-    ``chunk_size`` changes nothing."""
+    Vectorised (``dlpy.func_batching``): func runs once, on batched tensors that look like one
+    sample, each op on the whole batch (an op without a batching rule once per sample); where
+    func reads a batched tensor's values (``.item()``, ``if x:``), func is called once per
+    sample and the results stacked instead: the same results, slower. The result is recorded,
+    so it can be differentiated. randomness: "different" (each sample draws on: func then runs
+    once per sample), "same" (every sample gets the same draws) or "error" (a draw from the
+    default generator is an error; a layer's own ``rng`` is not watched, and draws once for
+    the whole batch). ``chunk_size`` changes nothing."""
     name = "vmap"
     _check_randomness(name, randomness)
     if chunk_size is not None and (isinstance(chunk_size, bool) or
@@ -456,6 +520,20 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
         if randomness == "same":
             _random.default_generator()  # made now, so that every sample starts from one state
         start = _generator_state()
+        if _vectorize:
+            try:
+                out = _vectorised(name, func, kwargs, leaves, leaf_dims, spec, size, out_dims)
+            except _batching.Unbatchable:
+                _batching.stats["vmap_loops"] = _batching.stats.get("vmap_loops", 0) + 1
+                _rewind(start)
+            else:
+                if _generator_state() == start or randomness == "same":
+                    return out
+                if randomness == "error":
+                    raise RuntimeError(f"{name}: func drew from the default random generator "
+                                       "with randomness='error'; pass randomness='different' "
+                                       "or 'same'")
+                _rewind(start)  # "different": each sample draws on, as the loop does
         samples = []
         for i in range(size):
             sliced = [leaf if dim is None else leaf[(slice(None),) * (dim % leaf.ndim) + (i,)]
@@ -471,6 +549,59 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
         return _stack_samples(name, samples, out_dims)
 
     return mapped
+
+
+def _rewind(state) -> None:
+    """The default generator back at ``state`` (None: not made yet)."""
+    if state is None:
+        _random._default = None
+    else:
+        _random._default.bit_generator.state = state
+
+
+def _moved(t: Tensor, source: int, destination: int) -> Tensor:
+    """t with axis ``source`` moved to ``destination`` (a recorded op; t itself if in place)."""
+    if source == destination:
+        return t
+    axes = [a for a in range(t.ndim) if a != source]
+    axes.insert(destination, source)
+    return Transpose(tuple(axes))(t)
+
+
+def _vectorised(name: str, func: Callable, kwargs: dict, leaves: list, leaf_dims: list, spec,
+                size: int, out_dims):
+    """vmap's one call of func on batched tensors (a new level of func_batching)."""
+    with _batching.batching(size) as level:
+        mapped = [leaf if dim is None else
+                  _batching.wrap(_moved(leaf, dim % leaf.ndim, 0), level)
+                  for leaf, dim in zip(leaves, leaf_dims)]
+        out = _batching.swapped(func)(*_unflatten(spec, mapped), **kwargs)
+        flat, out_spec = _flatten(out)
+        dims = _prefix_leaves(name, "out_dims", out_dims, out)
+        return _unflatten(out_spec, [_unmapped(name, j, x, dim, level, size)
+                                     for j, (x, dim) in enumerate(zip(flat, dims))])
+
+
+def _unmapped(name: str, j: int, x, dim, level: int, size: int) -> Tensor:
+    """Output ``j`` of the vectorised call with its batch axis at ``dim``."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: func must return {_TREE}, got {type(x).__name__}")
+    if type(x) is _batching.BatchedTensor and x.level == level:
+        value = x.value
+        if dim is None:
+            if type(value) is not Tensor:
+                raise _batching.Unbatchable(f"{name}: out_dims=None for a value batched at an "
+                                            "outer level")
+            if any(not np.array_equal(row, value.data[0]) for row in value.data[1:]):
+                raise ValueError(f"{name}: out_dims=None for output {j}, which differs "
+                                 "between samples")
+            return value[0]
+        return _moved(value, 0, _normal_dim(name, "out_dim", dim, value.ndim))
+    if dim is None:
+        return x
+    dim = _normal_dim(name, "out_dim", dim, x.ndim + 1)
+    shape = x.shape[:dim] + (size,) + x.shape[dim:]
+    return expand(x.reshape(x.shape[:dim] + (1,) + x.shape[dim:]), shape)
 
 
 def _stack_samples(name: str, samples: list, out_dims):
@@ -632,3 +763,51 @@ def _write_back(dicts: list[dict], owner, attr: str, current, module) -> None:
             for d in dicts:
                 if key in d:
                     d[key] = Tensor(current) if isinstance(d[key], Tensor) else current
+
+
+def stack_module_state(models) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """``(params, buffers)`` for ensembling with ``vmap``, as ``torch.func.stack_module_state``:
+    each parameter (buffer) of same-class models in the same mode stacked along a new first
+    axis, by ``named_parameters`` (``named_buffers``) name. The stacked parameters are new
+    leaves (requiring gradients when the models' do), unconnected to the models'.
+
+        params, buffers = stack_module_state(models)
+        out = vmap(lambda p, b, x: functional_call(models[0], (p, b), (x,)),
+                   in_dims=(0, 0, None))(params, buffers, x)      # (len(models), ...)"""
+    from dlpy.nn.module import Module
+
+    name = "stack_module_state"
+    models = list(models)
+    if not models:
+        raise ValueError(f"{name}: expected at least one model, got 0")
+    for m in models:
+        if not isinstance(m, Module):
+            raise TypeError(f"{name}: expected dlpy.nn.Modules, got {type(m).__name__}")
+    if len({m.training for m in models}) > 1:
+        raise ValueError(f"{name}: expected all models in the same training/eval mode")
+    if len({type(m) for m in models}) > 1:
+        raise ValueError(f"{name}: expected models of one class, got "
+                         f"{sorted({type(m).__name__ for m in models})}")
+
+    def stacked(named: list[dict], key: str, is_parameter: bool) -> Tensor:
+        values = [n[key] for n in named]
+        shapes = {np.shape(v.data if isinstance(v, Tensor) else v) for v in values}
+        if len(shapes) > 1:
+            raise ValueError(f"{name}: {key} has different shapes across the models: "
+                             f"{sorted(shapes)}")
+        requires_grad = {v.requires_grad for v in values} if is_parameter else {False}
+        if len(requires_grad) > 1:
+            raise ValueError(f"{name}: expected {key} of every model to have the same "
+                             "requires_grad")
+        array = np.stack([np.asarray(v.data if isinstance(v, Tensor) else v) for v in values])
+        return Tensor(array, requires_grad=requires_grad.pop())
+
+    named_params = [dict(m.named_parameters()) for m in models]
+    named_buffers = [dict(m.named_buffers()) for m in models]
+    for kind, named in (("parameters", named_params), ("buffers", named_buffers)):
+        if any(list(n) != list(named[0]) for n in named):
+            raise ValueError(f"{name}: the models' {kind} differ in names")
+    params = {k: stacked(named_params, k, True) for k in named_params[0]}
+    buffers = {k: stacked(named_buffers, k, False) for k in named_buffers[0]
+               if named_buffers[0][k] is not None}
+    return params, buffers

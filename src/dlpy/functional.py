@@ -451,7 +451,8 @@ def one_hot(labels, num_classes: int = -1) -> Tensor:
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
                                  dropout_p: float = 0.0, training: bool = False, rng=None,
                                  return_weights: bool = False, *, attn_mask=None,
-                                 is_causal: bool = False):
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False):
     """softmax(q k^T / sqrt(dim), masked) v, fused with its backward (ops/attention.py).
 
     q (..., seq_q, dim), k (..., seq_k, dim), v (..., seq_k, dim_v) -> (..., seq_q, dim_v), e.g.
@@ -460,7 +461,10 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
     spelling with PyTorch's meaning: boolean True where attention IS allowed (or float, added);
     ``is_causal``: each query sees only keys at or before it. A row with every key masked gets
     zero weights (and output), never NaN. Dropout on the weights only when ``training``.
-    ``return_weights``: also return the weights (a numpy array).
+    ``return_weights``: also return the weights (a numpy array). ``scale`` replaces
+    1 / sqrt(dim); ``enable_gqa``: k and v have Hkv heads (axis -3), q a multiple of them, as
+    torch (query head h uses kv head h // (Hq / Hkv), k and v not copied). ``attn_mask`` may be
+    a ``dlpy.nn.attention.bias.CausalBias``.
     """
     masks = []
     if mask is not None:
@@ -477,7 +481,8 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
     for m in masks:
         combined = m if combined is None else combined + m
     return _attention.attention(q, k, v, combined, dropout_p=dropout_p if training else 0.0,
-                                rng=rng, return_weights=return_weights)
+                                rng=rng, return_weights=return_weights, scale=scale,
+                                enable_gqa=enable_gqa)
 
 
 # conv1d / 3d, their transposes, the 1d / 3d pools and unpools live with the 2d ones in
@@ -1345,6 +1350,8 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa
     lower, upper = _real_number(name, "lower", lower), _real_number(name, "upper", upper)
     if lower > upper:
         raise ValueError(f"{name}: lower must be <= upper, got lower={lower} and upper={upper}")
+    if inplace:  # PyTorch's rrelu_ (dlpy.ops.activation_inplace)
+        return rrelu_(input, lower, upper, training, rng=rng)
     if not _flag(name, "training", training):
         return leaky_relu(input, (lower + upper) / 2)
     data = _data(input)
@@ -1366,6 +1373,11 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
         raise ValueError(f"{name}: expected x (N, C, ...) with at least 2 axes, got {shape}")
     if not _flag(name, "training", training) or p == 0:
         return input
+    if inplace:  # the input changed in place and returned, as PyTorch's
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(input).__name__}")
+        return input._in_place(f"{name}_", lambda t: feature_alpha_dropout(t, p, training,
+                                                                          rng=rng))
     keep = get_rng(rng).random(shape[:2] + (1,) * (len(shape) - 2)) >= p
     a = 1.0 / np.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1.0) * (1.0 - p))
     shift = ((keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p).astype(_float_dtype(input))
@@ -1533,4 +1545,145 @@ __all__ += [
     "channel_shuffle", "feature_alpha_dropout", "gumbel_softmax", "lp_pool1d", "lp_pool2d",
     "lp_pool3d", "multilabel_margin_loss", "pdist", "rrelu", "triplet_margin_with_distance_loss",
     "upsample", "upsample_bilinear", "upsample_nearest",
+]
+
+
+# the in-place activations (the functional forms take PyTorch's inplace= keyword themselves)
+from dlpy.ops.activation_inplace import (  # noqa: E402
+    celu_,
+    elu_,
+    hardtanh_,
+    leaky_relu_,
+    relu_,
+    rrelu_,
+    selu_,
+    threshold_,
+)
+
+__all__ += ["celu_", "elu_", "hardtanh_", "leaky_relu_", "relu_", "rrelu_", "selu_",
+            "threshold_"]
+
+# fractional max pooling (dlpy.ops.pool_fractional), and PyTorch's *_with_indices names of the
+# max pools: the pool with return_indices=True, whatever return_indices says (as PyTorch's)
+from dlpy.ops.pool_fractional import (  # noqa: E402
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)
+
+
+def max_pool1d_with_indices(input: Tensor, kernel_size, stride=None, padding=0,  # noqa: A002
+                            dilation=1, ceil_mode: bool = False, return_indices: bool = False):
+    """max_pool1d's (values, int64 indices)."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0,  # noqa: A002
+                            dilation=1, ceil_mode: bool = False, return_indices: bool = False):
+    """max_pool2d's (values, int64 indices)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input: Tensor, kernel_size, stride=None, padding=0,  # noqa: A002
+                            dilation=1, ceil_mode: bool = False, return_indices: bool = False):
+    """max_pool3d's (values, int64 indices)."""
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool1d_with_indices(input: Tensor, output_size,  # noqa: A002
+                                     return_indices: bool = False):
+    """adaptive_max_pool1d's (values, int64 indices)."""
+    return _adaptive_max_pool(1, input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size,  # noqa: A002
+                                     return_indices: bool = False):
+    """adaptive_max_pool2d's (values, int64 indices)."""
+    return _adaptive_max_pool(2, input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(input: Tensor, output_size,  # noqa: A002
+                                     return_indices: bool = False):
+    """adaptive_max_pool3d's (values, int64 indices)."""
+    return _adaptive_max_pool(3, input, output_size, True)
+
+
+__all__ += [
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices", "fractional_max_pool2d",
+    "fractional_max_pool2d_with_indices", "fractional_max_pool3d",
+    "fractional_max_pool3d_with_indices", "max_pool1d_with_indices", "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+]
+
+
+# ---- the rest of torch's functions: element-wise (ops/pointwise.py), scatter_reduce and
+# index_put (ops/indexing.py), select and the *_scatter family (ops/rearrange.py), and
+# composites (torch_functions.py)
+from dlpy.ops.indexing import index_put, index_reduce, scatter_reduce  # noqa: E402
+from dlpy.ops.pointwise import (  # noqa: E402
+    erfc,
+    floor_divide,
+    fmax,
+    fmin,
+    frexp,
+    gcd,
+    i0,
+    igamma,
+    igammac,
+    isneginf,
+    isposinf,
+    isreal,
+    lcm,
+    ldexp,
+    mvlgamma,
+    nextafter,
+    polygamma,
+    pow,
+    sgn,
+    signbit,
+)
+from dlpy.ops.rearrange import (  # noqa: E402
+    diagonal_scatter,
+    select,
+    select_scatter,
+    slice_scatter,
+    sum_to_size,
+    tile,
+    unflatten,
+)
+from dlpy.torch_functions import (  # noqa: E402
+    addbmm,
+    addmv,
+    addr,
+    chain_matmul,
+    cholesky,
+    corrcoef,
+    cov,
+    cumulative_trapezoid,
+    dist,
+    gradient,
+    histogramdd,
+    isin,
+    logdet,
+    matrix_power,
+    pinverse,
+    qr,
+    renorm,
+    slogdet,
+    svd,
+    trapezoid,
+    trapz,
+    unravel_index,
+)
+
+__all__ += [
+    "addbmm", "addmv", "addr", "chain_matmul", "corrcoef", "cov", "cumulative_trapezoid",
+    "diagonal_scatter", "dist", "erfc", "floor_divide", "fmax", "fmin", "frexp", "gcd",
+    "gradient", "histogramdd", "i0", "igamma", "igammac", "index_put", "index_reduce", "isin",
+    "isneginf", "isposinf", "isreal", "lcm", "ldexp", "logdet", "mvlgamma", "nextafter",
+    "pinverse", "polygamma", "pow", "renorm", "scatter_reduce", "select", "select_scatter",
+    "sgn", "signbit", "slice_scatter", "sum_to_size", "tile", "trapezoid", "trapz", "unflatten",
+    "unravel_index", "cholesky", "matrix_power", "qr", "slogdet", "svd",
 ]

@@ -14,6 +14,8 @@ substitution for ``solve_triangular``; PyTorch's gradient formulas); the norms, 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from dlpy.ops import check_dim
@@ -25,6 +27,10 @@ from dlpy.ops.linalg import (
     QRResult,
     SlogdetResult,
     SVDResult,
+    _check_right_side,
+    _dtype_of,
+    _is_vector_rhs,
+    _matrices,
     cholesky,
     det,
     eigh,
@@ -39,6 +45,7 @@ from dlpy.ops.linalg import (
     svdvals,
 )
 from dlpy.ops.linalg import diagonal as _diagonal
+from dlpy.ops.linalg_eig import EigResult, eig, eigvals
 from dlpy.ops.mask import where
 from dlpy.ops.matmul import matmul
 from dlpy.ops.reduce import amax, amin
@@ -52,6 +59,18 @@ __all__ = [
     "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm", "matrix_power",
     "multi_dot", "norm", "pinv", "qr", "slogdet", "solve", "solve_triangular", "svd", "svdvals",
     "vecdot", "vector_norm",
+    # the rest of torch.linalg (real matrices)
+    "CholeskyExResult", "InvExResult", "LDLFactorExResult", "LDLFactorResult", "LUFactorExResult",
+    "LUFactorResult", "LUResult", "LstsqResult", "SolveExResult", "cholesky_ex", "cond", "cross",
+    "householder_product", "inv_ex", "ldl_factor", "ldl_factor_ex", "ldl_solve", "lstsq", "lu",
+    "lu_factor", "lu_factor_ex", "lu_solve", "matrix_exp", "matrix_rank", "solve_ex",
+    "tensorinv", "tensorsolve", "vander",
+    # torch's top-level forms (torch.cholesky_solve, ...), re-exported as dlpy.<name>
+    "GeqrfResult", "TriangularSolveResult", "cholesky_inverse", "cholesky_solve", "geqrf",
+    "lu_unpack", "old_lu", "old_lu_solve", "orgqr", "ormqr", "pca_lowrank", "svd_lowrank",
+    "triangular_solve",
+    # general (non-symmetric) matrices: complex results
+    "EigResult", "eig", "eigvals",
 ]
 
 
@@ -192,3 +211,744 @@ def multi_dot(tensors) -> Tensor:
     output = (terms[0][0] if len(terms[0]) == 2 else "") + \
              (terms[-1][-1] if len(terms[-1]) == 2 else "")
     return einsum(",".join(terms) + "->" + output, *tensors)
+
+
+# ------------------------------------------------------------------ the rest of torch.linalg
+# (factorisations with pivots, the _ex forms, least squares, the matrix exponential) and
+# torch's top-level linear algebra beside it (cholesky_solve, lu_unpack, triangular_solve,
+# geqrf / orgqr / ormqr, svd_lowrank, pca_lowrank): ops in dlpy/ops/linalg_more.py, the rest
+# composites of dlpy ops (so their second derivatives come with them)
+def _tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+
+
+def _constant(array: np.ndarray) -> Tensor:
+    return Tensor(np.asarray(array))
+
+
+def _check_errors(name: str, check_errors) -> bool:
+    from dlpy.ops.linalg import _flag
+
+    return _flag(name, "check_errors", check_errors)
+
+
+def _singular(i: int) -> str:
+    return f"the matrix is singular: U[{i},{i}] is zero"
+
+
+def _not_positive_definite(i: int) -> str:
+    return f"the leading minor of order {i} is not positive-definite"
+
+
+def _failed_as_nan(result: Tensor, info: np.ndarray, core: int = 2) -> Tensor:
+    """result (batch..., then ``core`` axes per matrix) with the matrices whose info > 0 made
+    nan (no gradient reaches them); info's batch axes broadcast against result's."""
+    failed = (info > 0).reshape(info.shape + (1,) * core)
+    return where(np.broadcast_to(failed, result.shape), np.nan, result)
+
+
+def _safe(A: Tensor, info: np.ndarray) -> Tensor:  # noqa: N803
+    """A with the matrices whose info > 0 replaced by the identity (so the op succeeds)."""
+    eye = np.eye(A.shape[-1], dtype=A.dtype)
+    return where((info > 0)[..., None, None], eye, A)
+
+
+def _lu_info(name: str, A: Tensor, check_errors) -> np.ndarray:  # noqa: N803
+    """inv_ex's and solve_ex's info (...) int32: the first j (1-based) with U[j, j] == 0 in each
+    matrix's LU factorisation, 0 for an invertible one; ``check_errors=True`` raises on one."""
+    from dlpy.ops.linalg_more import lu_factor_numpy, raise_info
+
+    _matrices(name, A)
+    info = lu_factor_numpy(A.data)[2]
+    if _check_errors(name, check_errors):
+        raise_info(name, info, _singular)
+    return info
+
+
+class CholeskyExResult(NamedTuple):
+    """torch.return_types.linalg_cholesky_ex."""
+
+    L: Tensor
+    info: Tensor
+
+
+def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False)\
+        -> CholeskyExResult:  # noqa: N803
+    """torch.linalg.cholesky_ex: (L, info), info (...) int32 the order of the first leading
+    minor that is not positive-definite (0: factorised). A failed matrix's L is nan here (torch
+    leaves LAPACK's partial factor); ``check_errors=True`` raises cholesky's LinAlgError."""
+    from dlpy.ops.linalg_more import cholesky_info, raise_info
+
+    A = _tensor(A)  # noqa: N806
+    _matrices("cholesky_ex", A)
+    info = cholesky_info(A.data.swapaxes(-1, -2) if upper else A.data)
+    if _check_errors("cholesky_ex", check_errors):
+        raise_info("cholesky_ex", info, _not_positive_definite)
+    if not info.any():
+        return CholeskyExResult(cholesky(A, upper=upper), _constant(info))
+    return CholeskyExResult(_failed_as_nan(cholesky(_safe(A, info), upper=upper), info),
+                            _constant(info))
+
+
+class InvExResult(NamedTuple):
+    """torch.return_types.linalg_inv_ex."""
+
+    inverse: Tensor
+    info: Tensor
+
+
+def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvExResult:  # noqa: N803
+    """torch.linalg.inv_ex: (inverse, info), info (...) int32 from an LU factorisation: the first
+    j (1-based) with U[j, j] == 0, 0 for an invertible matrix. A singular matrix's inverse is nan
+    here (torch: inf/nan); ``check_errors=True`` raises a LinAlgError."""
+    A = _tensor(A)  # noqa: N806
+    info = _lu_info("inv_ex", A, check_errors)
+    if not info.any():
+        return InvExResult(inv(A), _constant(info))
+    return InvExResult(_failed_as_nan(inv(_safe(A, info)), info), _constant(info))
+
+
+class SolveExResult(NamedTuple):
+    """torch.return_types.linalg_solve_ex."""
+
+    result: Tensor
+    info: Tensor
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True,  # noqa: N803
+             check_errors: bool = False) -> SolveExResult:
+    """torch.linalg.solve_ex: (result, info) of ``solve``, info as inv_ex's (per matrix of A);
+    a singular matrix's solution is nan here (torch: inf/nan)."""
+    A = _tensor(A)  # noqa: N806
+    info = _lu_info("solve_ex", A, check_errors)
+    if not info.any():
+        return SolveExResult(solve(A, B, left=left), _constant(info))
+    x = solve(_safe(A, info), B, left=left)
+    vector = left and _is_vector_rhs(A.shape, _shape_of(B))
+    return SolveExResult(_failed_as_nan(x, info, 1 if vector else 2), _constant(info))
+
+
+# ------------------------------------------------------------------ LU
+class LUFactorResult(NamedTuple):
+    """torch.return_types.linalg_lu_factor."""
+
+    LU: Tensor
+    pivots: Tensor
+
+
+class LUFactorExResult(NamedTuple):
+    """torch.return_types.linalg_lu_factor_ex."""
+
+    LU: Tensor
+    pivots: Tensor
+    info: Tensor
+
+
+class LUResult(NamedTuple):
+    """torch.return_types.linalg_lu (and lu_unpack's)."""
+
+    P: Tensor
+    L: Tensor
+    U: Tensor
+
+
+def lu_factor_ex(A: Tensor, *, pivot: bool = True,  # noqa: N803
+                 check_errors: bool = False) -> LUFactorExResult:
+    """torch.linalg.lu_factor_ex: A (..., m, n) = P L U by partial pivoting, packed as LAPACK's
+    getrf: LU (L's unit diagonal not stored), pivots (..., min(m, n)) int32 1-based row swaps,
+    info (...) int32 (the first j, 1-based, with U[j, j] == 0; 0 if none). Differentiable in
+    LU (torch's lu_factor_ex_backward). ``pivot=False``: no row swaps (torch only on CUDA)."""
+    from dlpy.ops.linalg import _flag
+    from dlpy.ops.linalg_more import LUFactor, raise_info
+
+    _matrices("lu_factor_ex", A, square=False)
+    op = LUFactor(_flag("lu_factor_ex", "pivot", pivot))
+    lu = op(A)
+    if _check_errors("lu_factor_ex", check_errors):
+        raise_info("lu_factor_ex", op.info, _singular)
+    return LUFactorExResult(lu, _constant(op.pivots), _constant(op.info))
+
+
+def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactorResult:  # noqa: N803
+    """torch.linalg.lu_factor: (LU, pivots) of lu_factor_ex; a matrix with a zero on U's
+    diagonal is a LinAlgError (as torch: lu_solve would divide by it)."""
+    from dlpy.ops.linalg import _flag
+    from dlpy.ops.linalg_more import LUFactor, raise_info
+
+    _matrices("lu_factor", A, square=False)
+    op = LUFactor(_flag("lu_factor", "pivot", pivot))
+    lu = op(A)
+    raise_info("lu_factor", op.info, _singular)
+    return LUFactorResult(lu, _constant(op.pivots))
+
+
+def _pivots(name: str, pivots, batch: tuple[int, ...], k: int) -> np.ndarray:
+    """pivots as an int array (*batch, k) of 1-based row numbers; anything else a ValueError."""
+    array = np.asarray(pivots.data if isinstance(pivots, Tensor) else pivots)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name}: pivots must be integers, got {array.dtype}")
+    if array.shape != tuple(batch) + (k,):
+        raise ValueError(f"{name}: expected pivots of shape {tuple(batch) + (k,)}, got "
+                         f"{array.shape}")
+    return array
+
+
+def _unpack(lu: Tensor, pivots: np.ndarray, unpack_data: bool, unpack_pivots: bool,
+            pivot: bool = True) -> LUResult:
+    from dlpy.ops.linalg_more import permutation_matrix
+    from dlpy.ops.rearrange import Triangle
+    from dlpy.ops.shape import getitem
+
+    m, n = lu.shape[-2:]
+    k = min(m, n)
+    empty = _constant(np.zeros((0,), lu.dtype))
+    if unpack_pivots and pivot:
+        p = _constant(permutation_matrix(pivots, m, lu.dtype))
+    else:
+        p = _constant(np.zeros(lu.shape[:-2] + (0, 0), lu.dtype)) if unpack_pivots else empty
+    if not unpack_data:
+        return LUResult(p, empty, empty)
+    lower = Triangle(-1, False)(getitem(lu, (Ellipsis, slice(0, k)))) + np.eye(m, k,
+                                                                            dtype=lu.dtype)
+    upper = Triangle(0, True)(getitem(lu, (Ellipsis, slice(0, k), slice(None))))
+    return LUResult(p, lower, upper)
+
+
+def lu(A: Tensor, *, pivot: bool = True) -> LUResult:  # noqa: N803
+    """torch.linalg.lu: A (..., m, n) = P L U, P (m, m) a permutation, L (m, k) unit lower,
+    U (k, n) upper (k = min(m, n)); L and U differentiable (torch's linalg_lu_backward).
+    ``pivot=False``: no row swaps and an empty P (torch only on CUDA)."""
+    from dlpy.ops.linalg import _flag
+    from dlpy.ops.linalg_more import LUFactor
+
+    _matrices("lu", A, square=False)
+    op = LUFactor(_flag("lu", "pivot", pivot))
+    packed = op(A)
+    return _unpack(packed, op.pivots, True, True, pivot)
+
+
+def lu_unpack(LU_data: Tensor, LU_pivots, unpack_data: bool = True,  # noqa: N803
+              unpack_pivots: bool = True) -> LUResult:
+    """torch.lu_unpack: (P, L, U) from lu_factor's (LU, pivots); L and U differentiable in LU
+    (the strict lower and the upper triangle). A part not unpacked is an empty tensor."""
+    from dlpy.ops.linalg import _flag
+
+    shape = _matrices("lu_unpack", LU_data, square=False)
+    pivots = _pivots("lu_unpack", LU_pivots, shape[:-2], min(shape[-2:]))
+    return _unpack(_tensor(LU_data), pivots, _flag("lu_unpack", "unpack_data", unpack_data),
+                   _flag("lu_unpack", "unpack_pivots", unpack_pivots))
+
+
+def _lu_solve_left(lu: Tensor, p: np.ndarray, b: Tensor, adjoint: bool) -> Tensor:
+    """A^-1 B (``adjoint``: A^-T B) for A = P L U packed in lu, by two triangular solves."""
+    from dlpy.ops.shape import swapaxes
+
+    if adjoint:  # A^T = U^T L^T P^T: X = P L^-T U^-T B
+        lu_t = swapaxes(lu, -1, -2)
+        y = solve_triangular(lu_t, b, upper=False)
+        return matmul(p, solve_triangular(lu_t, y, upper=True, unitriangular=True))
+    y = solve_triangular(lu, matmul(np.swapaxes(p, -1, -2), b), upper=False, unitriangular=True)
+    return solve_triangular(lu, y, upper=True)
+
+
+def lu_solve(LU: Tensor, pivots, B: Tensor, *, left: bool = True,  # noqa: N803
+             adjoint: bool = False) -> Tensor:
+    """torch.linalg.lu_solve: X with A X = B from lu_factor's (LU, pivots) of A (..., n, n);
+    ``adjoint``: A^T X = B; ``left=False``: X A = B. B (..., n, k) (right: (..., k, n)), batch
+    axes broadcast. Differentiable in LU (its triangles) and B."""
+    from dlpy.ops.linalg import _flag
+    from dlpy.ops.linalg_more import permutation_matrix
+    from dlpy.ops.shape import swapaxes
+
+    shape = _matrices("lu_solve", LU)
+    n = shape[-1]
+    p = permutation_matrix(_pivots("lu_solve", pivots, shape[:-2], n), n, _dtype_of(LU))
+    left = _flag("lu_solve", "left", left)
+    adjoint = _flag("lu_solve", "adjoint", adjoint)
+    b_shape = _shape_of(B)
+    if len(b_shape) < 2 or b_shape[-2 if left else -1] != n:
+        raise ValueError(f"lu_solve: LU {shape} and B {b_shape} do not fit (B must be "
+                         + (f"(..., {n}, k))" if left else f"(..., k, {n}))"))
+    if left:
+        return _lu_solve_left(_tensor(LU), p, B, adjoint)
+    # X A = B is A^T X^T = B^T, and X A^T = B is A X^T = B^T
+    return swapaxes(_lu_solve_left(_tensor(LU), p, swapaxes(B, -1, -2), not adjoint), -1, -2)
+
+
+# ------------------------------------------------------------------ the matrix exponential
+def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
+    """torch.linalg.matrix_exp: exp(A) of (..., n, n) by scaling and squaring with Pade
+    approximants (Higham 2005: degrees 3 to 13 in float64, 3 to 7 in float32); its gradient is
+    a block of the exponential of [[A^T, g], [0, A^T]] (so are its higher derivatives)."""
+    from dlpy.ops.linalg_more import MatrixExp
+
+    _matrices("matrix_exp", A)
+    return MatrixExp()(A)
+
+
+# ------------------------------------------------------------------ rank, condition number
+def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
+    """torch.linalg.matrix_rank: the number (int64, (...)) of singular values (|eigenvalues| if
+    ``hermitian``, from the lower triangle) above max(atol, rtol * the largest); tolerances as
+    pinv's. No gradient."""
+    from dlpy.ops.linalg import _flag, tolerances
+
+    _matrices("matrix_rank", A, square=bool(hermitian))
+    a = A.data if isinstance(A, Tensor) else np.asarray(A)
+    if _flag("matrix_rank", "hermitian", hermitian):
+        values = np.sort(np.abs(np.linalg.eigvalsh(a)), -1)[..., ::-1]
+    else:
+        values = np.linalg.svd(a, compute_uv=False)
+    atol_value, rtol_value = tolerances("matrix_rank", A, atol, rtol)
+    largest = values[..., :1] if values.shape[-1] else np.zeros(values.shape[:-1] + (1,))
+    return _constant((values > np.maximum(atol_value, rtol_value * largest)).sum(-1)
+                     .astype(np.int64))
+
+
+def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
+    """torch.linalg.cond: the condition number of A (..., m, n) in the norm p: None / 2 the
+    largest over the smallest singular value (-2 the inverse), any m x n; 'fro', 'nuc', 1, -1,
+    inf, -inf: matrix_norm(A, p) matrix_norm(A^-1, p) of square A, inf where A is singular."""
+    from dlpy.ops.shape import getitem
+
+    shape = _matrices("cond", A, square=False)
+    if p is None or (not isinstance(p, (str, bool)) and p in (2, -2)):
+        values = svdvals(A)
+        largest, smallest = getitem(values, (Ellipsis, 0)), getitem(values, (Ellipsis, -1))
+        return largest / smallest if p != -2 else smallest / largest
+    if isinstance(p, bool) or p not in ("fro", "nuc", 1, -1, float("inf"), float("-inf")):
+        raise ValueError(f"cond: p must be None, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got "
+                         f"{p!r}")
+    if shape[-1] != shape[-2]:
+        raise ValueError(f"cond: p={p!r} needs square matrices (..., n, n), got shape {shape}")
+    inverse, info = inv_ex(A)
+    product = matrix_norm(A, p) * matrix_norm(inverse, p)
+    return where(info.data > 0, np.inf, product)
+
+
+# ------------------------------------------------------------------ cross, vander
+def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:  # noqa: A002
+    """torch.linalg.cross: the 3-D cross product along dim (default the last; size 3 in both),
+    the other axes broadcast (both with the same number of axes, as torch)."""
+    from dlpy.ops.rearrange import cross as _cross
+
+    if len(_shape_of(input)) != len(_shape_of(other)):
+        raise ValueError(f"cross: input and other must have the same number of axes, got "
+                         f"shapes {_shape_of(input)} and {_shape_of(other)}")
+    return _cross(input, other, dim)
+
+
+def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
+    """torch.linalg.vander: x (..., n) -> (..., n, N) with columns x^0, x^1, ..., x^(N-1)
+    (increasing, unlike torch.vander); N defaults to n and must be > 1."""
+    from dlpy.ops.rearrange import vander as _vander
+
+    shape = _shape_of(x)
+    if not shape:
+        raise ValueError("vander: expected x with at least 1 axis, got shape ()")
+    count = shape[-1] if N is None else N
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count <= 1:
+        raise ValueError(f"vander: N must be an int greater than 1, got {N!r}")
+    return reshape(_vander(reshape(_tensor(x), (-1,)), int(count), increasing=True),
+                   tuple(shape) + (int(count),))
+
+
+# ------------------------------------------------------------------ tensor inverse and solve
+def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
+    """torch.linalg.tensorinv: the inverse of A read as a prod(shape[:ind]) x prod(shape[ind:])
+    (square) matrix, shaped shape[ind:] + shape[:ind]."""
+    import math
+
+    shape = _shape_of(A)
+    if isinstance(ind, bool) or not isinstance(ind, (int, np.integer)) or ind <= 0:
+        raise ValueError(f"tensorinv: ind must be a positive int, got {ind!r}")
+    rows, cols = math.prod(shape[:ind]), math.prod(shape[ind:])
+    if ind > len(shape) or rows != cols:
+        raise ValueError(f"tensorinv: expected prod(shape[:ind]) == prod(shape[ind:]), got "
+                         f"shape {shape} with ind={ind}")
+    return reshape(inv(reshape(A, (rows, cols))), tuple(shape[ind:]) + tuple(shape[:ind]))
+
+
+def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
+    """torch.linalg.tensorsolve: X with tensordot(A, X, X.ndim) = B; A's axes ``dims`` are moved
+    to the end first. A's shape must be B's then X's, with prod(X's) == prod(B's)."""
+    import math
+
+    from dlpy.ops import check_dim
+
+    a_shape, b_shape = _shape_of(A), _shape_of(B)
+    if dims is not None:
+        dims = [check_dim("tensorsolve", d, len(a_shape)) for d in
+                (dims if isinstance(dims, (tuple, list)) else (dims,))]
+        A = permute(A, [d for d in range(len(a_shape)) if d not in dims] + dims)  # noqa: N806
+        a_shape = _shape_of(A)
+    rest = a_shape[len(b_shape):]
+    size = math.prod(b_shape)
+    if tuple(a_shape[:len(b_shape)]) != tuple(b_shape) or math.prod(rest) != size:
+        raise ValueError(f"tensorsolve: A {a_shape} must be B's shape {b_shape} followed by "
+                         f"axes of the same total size")
+    return reshape(solve(reshape(A, (size, size)), reshape(B, (size,))), rest)
+
+
+# ------------------------------------------------------------------ least squares
+class LstsqResult(NamedTuple):
+    """torch.return_types.linalg_lstsq."""
+
+    solution: Tensor
+    residuals: Tensor
+    rank: Tensor
+    singular_values: Tensor
+
+
+_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
+def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> LstsqResult:  # noqa: N803
+    """torch.linalg.lstsq: the minimum-norm X minimising |A X - B| for A (..., m, n), B
+    (..., m, k) or a vector (..., m) (solve's rule), batch axes broadcast; X = pinv(A) B with
+    singular values at or below rcond * the largest dropped (rcond None: eps * max(m, n)), so
+    its gradient is torch's (through pinv). As torch on the CPU, by ``driver`` (default
+    'gelsy'): ``rank`` (int64) for all but 'gels', ``singular_values`` for 'gelsd' and
+    'gelss', ``residuals`` (the squared column norms of A X - B, differentiable) for all but
+    'gelsy' when m > n and every A has full rank; the others are empty tensors."""
+    from dlpy.ops.linalg import Pinv
+    from dlpy.ops.shape import unsqueeze
+
+    shape = _matrices("lstsq", A, square=False)
+    b_shape = _shape_of(B)
+    if driver is None:
+        driver = "gelsy"
+    if driver not in _DRIVERS:
+        raise ValueError(f"lstsq: driver must be one of {', '.join(_DRIVERS)}, got {driver!r}")
+    if rcond is not None and (isinstance(rcond, bool) or not isinstance(
+            rcond, (int, float, np.integer, np.floating))):
+        raise TypeError(f"lstsq: rcond must be a number or None, got {rcond!r}")
+    vector = _is_vector_rhs(shape, b_shape)
+    m, n = shape[-2:]
+    if (not vector and len(b_shape) < 2) or b_shape[-1 if vector else -2] != m:
+        raise ValueError(f"lstsq: A {shape} and B {b_shape} do not fit (B must be (..., {m}, k) "
+                         f"or (..., {m}))")
+    if _dtype_of(B).kind != "f":
+        raise TypeError(f"lstsq: expected a floating point B, got {_dtype_of(B)}")
+    dtype = _dtype_of(A)
+    eps = float(np.finfo(dtype).eps)
+    if rcond is None or rcond < 0:  # LAPACK: a negative rcond is machine precision
+        rcond = eps * max(m, n)
+    if driver == "gels":  # QR: full rank assumed, nothing dropped
+        rcond = 0.0
+    values = np.linalg.svd(A.data if isinstance(A, Tensor) else np.asarray(A),
+                           compute_uv=False)
+    largest = values[..., :1] if values.shape[-1] else np.zeros(values.shape[:-1] + (1,))
+    rank = (values > rcond * largest).sum(-1).astype(np.int64)
+    b = unsqueeze(B, -1) if vector else B
+    solution = matmul(Pinv(0.0, float(rcond))(A), b)
+    empty = _constant(np.zeros((0,), dtype))
+    residuals = empty
+    if m > n and driver != "gelsy" and (driver == "gels" or (rank == n).all()):
+        error = matmul(A, solution) - b
+        residuals = _sum(error * error, axis=-2)
+    return LstsqResult(reshape(solution, solution.shape[:-1]) if vector else solution,
+                       residuals,
+                       _constant(np.zeros((0,), np.int64)) if driver == "gels" else
+                       _constant(rank),
+                       _constant(values) if driver in ("gelsd", "gelss") else empty)
+
+
+# ------------------------------------------------------------------ Householder reflectors
+def _reflector(A: Tensor, i: int) -> Tensor:  # noqa: N803
+    """v_i (..., r): column i of A below the diagonal, with a 1 at i and zeros above it."""
+    from dlpy.ops.shape import getitem
+
+    rows = A.shape[-2]
+    below = (np.arange(rows) > i).astype(A.dtype)
+    return getitem(A, (Ellipsis, slice(None), i)) * below + (np.arange(rows) == i).astype(A.dtype)
+
+
+def _reflect(x: Tensor, v: Tensor, tau: Tensor, left: bool) -> Tensor:
+    """H x (``left``) or x H with H = I - tau v v^T; v (..., r), tau (...)."""
+    scaled = tau.reshape(tau.shape + (1, 1)) * v.reshape(v.shape[:-1] + (1, v.shape[-1]))
+    if left:  # x - (tau v) (v^T x)
+        return x - matmul(_swap_last(scaled), matmul(v.reshape(v.shape[:-1] + (1, -1)), x))
+    return x - matmul(matmul(x, v.reshape(v.shape + (1,))), scaled)  # x - (x v)(tau v^T)
+
+
+def _swap_last(x: Tensor) -> Tensor:
+    from dlpy.ops.shape import swapaxes
+
+    return swapaxes(x, -1, -2)
+
+
+def _apply_reflectors(name: str, A: Tensor, tau: Tensor, C: Tensor, left: bool,  # noqa: N803
+                      transpose: bool) -> Tensor:
+    """Q C, Q^T C, C Q or C Q^T with Q = H_1 ... H_k from (A, tau) as geqrf's."""
+    from dlpy.ops.shape import getitem
+
+    k = tau.shape[-1]
+    order = range(k) if left == transpose else range(k - 1, -1, -1)
+    for i in order:
+        C = _reflect(C, _reflector(A, i), getitem(tau, (Ellipsis, i)), left)  # noqa: N806
+    return C
+
+
+def _householder_inputs(name: str, A, tau) -> tuple[Tensor, Tensor]:  # noqa: N803
+    shape = _matrices(name, A, square=False)
+    tau_shape = _shape_of(tau)
+    if len(tau_shape) < 1 or tau_shape[:-1] != shape[:-2] or tau_shape[-1] > shape[-1]:
+        raise ValueError(f"{name}: expected tau of shape {shape[:-2]} + (k,) with k <= "
+                         f"{shape[-1]}, got {tau_shape} for A {shape}")
+    return _tensor(A), _tensor(tau)
+
+
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
+    """torch.linalg.householder_product (torch.orgqr): the first n columns of
+    H_1 ... H_k, H_i = I - tau_i v_i v_i^T with v_i the i-th column of A (..., m, n) below the
+    diagonal and 1 on it, tau (..., k), k <= n <= m: geqrf's Q. Differentiable in A and tau
+    (reflections applied one at a time)."""
+    A, tau = _householder_inputs("householder_product", A, tau)  # noqa: N806
+    m, n = A.shape[-2:]
+    if n > m:
+        raise ValueError(f"householder_product: expected m >= n, got A of shape {A.shape}")
+    return _apply_reflectors("householder_product", A, tau, _constant(np.eye(m, n,
+                                                                            dtype=A.dtype)),
+                             True, False)
+
+
+def orgqr(input: Tensor, tau: Tensor) -> Tensor:  # noqa: A002
+    """torch.orgqr: householder_product."""
+    return householder_product(input, tau)
+
+
+def ormqr(input: Tensor, tau: Tensor, other: Tensor, left: bool = True,  # noqa: A002
+          transpose: bool = False) -> Tensor:
+    """torch.ormqr: Q other (``left``) or other Q, Q^T with ``transpose``, for the full
+    Q = H_1 ... H_k of geqrf's (input, tau); input (..., r, k') with r the side of other Q
+    multiplies. Differentiable in all three."""
+    from dlpy.ops.linalg import _flag
+
+    A, tau = _householder_inputs("ormqr", input, tau)  # noqa: N806
+    left, transpose = _flag("ormqr", "left", left), _flag("ormqr", "transpose", transpose)
+    c_shape = _shape_of(other)
+    side = c_shape[-2 if left else -1] if len(c_shape) >= 2 else None
+    if side != A.shape[-2]:
+        raise ValueError(f"ormqr: other {c_shape} does not fit input {A.shape} (its "
+                         f"{'rows' if left else 'columns'} must number {A.shape[-2]})")
+    return _apply_reflectors("ormqr", A, tau, _tensor(other), left, transpose)
+
+
+class GeqrfResult(NamedTuple):
+    """torch.return_types.geqrf."""
+
+    a: Tensor
+    tau: Tensor
+
+
+def geqrf(input: Tensor) -> GeqrfResult:  # noqa: A002
+    """torch.geqrf: LAPACK's QR of (..., m, n): R on and above the diagonal of ``a``, the
+    Householder vectors below it, tau (..., min(m, n)); Q is householder_product(a, tau). No
+    gradient (as torch)."""
+    from dlpy.ops.linalg_more import geqrf_numpy
+
+    _matrices("geqrf", input, square=False)
+    a, tau = geqrf_numpy(input.data if isinstance(input, Tensor) else np.asarray(input))
+    return GeqrfResult(_constant(a), _constant(tau))
+
+
+# ------------------------------------------------------------------ with a Cholesky factor
+def _factor(name: str, L, upper) -> tuple[int, ...]:  # noqa: N803
+    from dlpy.ops.linalg import _flag
+
+    _flag(name, "upper", upper)
+    return _matrices(name, L)
+
+
+def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
+    """torch.cholesky_solve(B, L): X with A X = B for A = L L^T (``upper``: A = U^T U), reading
+    one triangle of the factor; B (..., n, k), batch axes broadcast. Its gradient for L is
+    torch's, on the whole factor: -(dB X^T + X dB^T) L."""
+    from dlpy.ops.linalg_more import CholeskySolve
+
+    shape = _factor("cholesky_solve", L, upper)
+    b_shape = _shape_of(B)
+    n = shape[-1]
+    if len(b_shape) < 2 or b_shape[-2] != n:
+        raise ValueError(f"cholesky_solve: B {b_shape} and L {shape} do not fit (B must be "
+                         f"(..., {n}, k))")
+    _check_right_side("cholesky_solve", B, (shape[:-2], b_shape[:-2]),
+                      f"B {b_shape} and L {shape}")
+    return CholeskySolve(bool(upper))(B, L)
+
+
+def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
+    """torch.cholesky_inverse: (L L^T)^-1 (``upper``: (U^T U)^-1) from the factor (..., n, n);
+    cholesky_solve of the identity, so its gradient is torch's."""
+    from dlpy.ops.linalg_more import CholeskySolve
+
+    shape = _factor("cholesky_inverse", L, upper)
+    return CholeskySolve(bool(upper))(np.eye(shape[-1], dtype=_dtype_of(L)), L)
+
+
+class TriangularSolveResult(NamedTuple):
+    """torch.return_types.triangular_solve."""
+
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+
+def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool = False,  # noqa: N803
+                     unitriangular: bool = False) -> TriangularSolveResult:
+    """torch.triangular_solve (deprecated there for linalg.solve_triangular): X with T X = b
+    (``transpose``: T^T X = b), T A's upper (default) or lower triangle; and a copy of A."""
+    from dlpy.ops.linalg import _flag
+    from dlpy.ops.shape import swapaxes
+
+    upper = _flag("triangular_solve", "upper", upper)
+    if _flag("triangular_solve", "transpose", transpose):
+        _matrices("triangular_solve", A)
+        solution = solve_triangular(swapaxes(A, -1, -2), b, upper=not upper,
+                                    unitriangular=unitriangular)
+    else:
+        solution = solve_triangular(A, b, upper=upper, unitriangular=unitriangular)
+    return TriangularSolveResult(solution, _tensor(A).clone())
+
+
+# ------------------------------------------------------------------ LDL^T
+class LDLFactorResult(NamedTuple):
+    """torch.return_types.linalg_ldl_factor."""
+
+    LD: Tensor
+    pivots: Tensor
+
+
+class LDLFactorExResult(NamedTuple):
+    """torch.return_types.linalg_ldl_factor_ex."""
+
+    LD: Tensor
+    pivots: Tensor
+    info: Tensor
+
+
+def _zero_block(i: int) -> str:
+    return f"the matrix is singular: D[{i},{i}] is zero"
+
+
+def ldl_factor_ex(A: Tensor, *, hermitian: bool = False,  # noqa: N803
+                  check_errors: bool = False) -> LDLFactorExResult:
+    """torch.linalg.ldl_factor_ex: A = P L D L^T P^T for symmetric A (..., n, n) read from its
+    lower triangle, by Bunch-Kaufman pivoting as LAPACK's sytrf: LD holds L below the diagonal
+    and the 1x1 / 2x2 blocks of D; pivots (..., n) int32 (LAPACK's: negative for a 2x2 block);
+    info (...) int32, the first i (1-based) with D[i, i] exactly zero. No gradient (as torch).
+    One matrix at a time (the pivoting differs per matrix)."""
+    from dlpy.ops.linalg import _flag
+    from dlpy.ops.linalg_more import ldl_factor_numpy, raise_info
+
+    _matrices("ldl_factor_ex", A)
+    _flag("ldl_factor_ex", "hermitian", hermitian)  # real matrices: the same factorisation
+    ld, pivots, info = ldl_factor_numpy(A.data if isinstance(A, Tensor) else np.asarray(A))
+    if _check_errors("ldl_factor_ex", check_errors):
+        raise_info("ldl_factor_ex", info, _zero_block)
+    return LDLFactorExResult(_constant(ld), _constant(pivots), _constant(info))
+
+
+def ldl_factor(A: Tensor, *, hermitian: bool = False) -> LDLFactorResult:  # noqa: N803
+    """torch.linalg.ldl_factor: (LD, pivots) of ldl_factor_ex; a singular D is a LinAlgError."""
+    ld, pivots, info = ldl_factor_ex(A, hermitian=hermitian)
+    from dlpy.ops.linalg_more import raise_info
+
+    raise_info("ldl_factor", info.data, _zero_block)
+    return LDLFactorResult(ld, pivots)
+
+
+def ldl_solve(LD: Tensor, pivots, B: Tensor, *, hermitian: bool = False) -> Tensor:  # noqa: N803
+    """torch.linalg.ldl_solve: X with A X = B from ldl_factor's (LD, pivots); B (..., n, k),
+    batch axes broadcast. Differentiable in B (A^-1 g, A symmetric)."""
+    from dlpy.ops.linalg import _flag
+    from dlpy.ops.linalg_more import LDLSolve
+
+    shape = _matrices("ldl_solve", LD)
+    _flag("ldl_solve", "hermitian", hermitian)
+    n = shape[-1]
+    array = _pivots("ldl_solve", pivots, shape[:-2], n)
+    b_shape = _shape_of(B)
+    if len(b_shape) < 2 or b_shape[-2] != n:
+        raise ValueError(f"ldl_solve: LD {shape} and B {b_shape} do not fit (B must be "
+                         f"(..., {n}, k))")
+    ld = LD.data if isinstance(LD, Tensor) else np.asarray(LD)
+    return LDLSolve(ld, array)(B)
+
+
+# ------------------------------------------------------------------ randomised low-rank SVD
+def _approximate_basis(A: Tensor, q: int, niter: int, rng) -> Tensor:  # noqa: N803
+    """Q (..., m, q) with orthonormal columns, Q Q^T A ~ A: a random range finder with niter
+    power iterations (Halko, Martinsson & Tropp 2009, algorithm 4.4, as torch's)."""
+    from dlpy.ops.shape import swapaxes
+
+    probe = _constant(rng.standard_normal((A.shape[-1], q)).astype(A.dtype))
+    basis = qr(matmul(A, probe)).Q
+    for _ in range(niter):
+        basis = qr(matmul(swapaxes(A, -1, -2), basis)).Q
+        basis = qr(matmul(A, basis)).Q
+    return basis
+
+
+def svd_lowrank(A: Tensor, q: int | None = 6, niter: int | None = 2, M: Tensor | None = None,  # noqa: N803
+                *, generator=None):
+    """torch.svd_lowrank: (U, S, V), A - M ~ U diag(S) V^T with q columns, by a randomised
+    range finder (``generator``: a numpy Generator, else dlpy's default). Random: the values
+    are torch's only in distribution. Differentiable (a composite of qr, svd and matmuls)."""
+    from dlpy.ops.shape import swapaxes
+    from dlpy.random import get_rng
+
+    shape = _matrices("svd_lowrank", A, square=False)
+    q = 6 if q is None else q
+    niter = 2 if niter is None else niter
+    for what, value in (("q", q), ("niter", niter)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"svd_lowrank: {what} must be a non-negative int, got {value!r}")
+    A = _tensor(A)  # noqa: N806
+    if M is not None:
+        A = A - M  # noqa: N806
+    m, n = shape[-2:]
+    if m < n:
+        A = swapaxes(A, -1, -2)  # noqa: N806
+    basis = _approximate_basis(A, int(q), int(niter), get_rng(generator))
+    u, s, vh = svd(matmul(swapaxes(basis, -1, -2), A), full_matrices=False)
+    u, v = matmul(basis, u), swapaxes(vh, -1, -2)
+    return (v, s, u) if m < n else (u, s, v)
+
+
+def pca_lowrank(A: Tensor, q: int | None = None, center: bool = True, niter: int = 2,  # noqa: N803
+                *, generator=None):
+    """torch.pca_lowrank: svd_lowrank of A (..., m, n) less its column means (``center``), q by
+    default min(6, m, n): V's columns are the principal directions, S^2 / (m - 1) the variances
+    along them."""
+    from dlpy.ops.linalg import _flag
+    from dlpy.ops.reduce import mean
+
+    shape = _matrices("pca_lowrank", A, square=False)
+    m, n = shape[-2:]
+    if q is None:
+        q = min(6, m, n)
+    if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or not 0 <= q <= min(m, n):
+        raise ValueError(f"pca_lowrank: q must be an int in [0, min(m, n) = {min(m, n)}], got "
+                         f"{q!r}")
+    A = _tensor(A)  # noqa: N806
+    if _flag("pca_lowrank", "center", center):
+        A = A - mean(A, axis=-2, keepdims=True)  # noqa: N806
+    return svd_lowrank(A, q, niter, generator=generator)
+
+
+# ------------------------------------------------------------------ torch's old API
+def old_lu(A: Tensor, pivot: bool = True, get_infos: bool = False):  # noqa: N803
+    """torch.lu / Tensor.lu (deprecated there for linalg.lu_factor): (LU, pivots), and info
+    third with ``get_infos`` (then a singular matrix raises nothing)."""
+    from dlpy.ops.linalg import _flag
+
+    lu_data, pivots, info = lu_factor_ex(A, pivot=pivot,
+                                         check_errors=not _flag("lu", "get_infos", get_infos))
+    return (lu_data, pivots, info) if get_infos else (lu_data, pivots)
+
+
+def old_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots) -> Tensor:  # noqa: N803
+    """torch.lu_solve(b, LU_data, LU_pivots) / b.lu_solve(LU_data, LU_pivots) (deprecated
+    there for linalg.lu_solve(LU, pivots, B))."""
+    return lu_solve(LU_data, LU_pivots, b)

@@ -8,10 +8,11 @@
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
     prof.export_chrome_trace("trace.json")      # chrome://tracing or ui.perfetto.dev
 
-While a profile records, three functions are swapped for timed versions, and put back when it
-stops (an exception included): ``Op.__call__`` (every op's forward, named ``op.describe()``),
-the engine's ``_checked_grads`` (every op's backward, ``<Op>Backward``) and
-``_checked_graph_grads`` (its ``backward_graph`` under ``autograd.grad(create_graph=True)``);
+While a profile records, the engine's call sites run timed versions (``autograd_function
+.swap_call_sites``), put back when it stops (an exception included): ``Op.__call__`` (every
+op's forward, named ``op.describe()``), a ``Function``'s forward (named by its class, as
+torch's, the ops it runs nested inside), the engine's calls of every op's backward
+(``<Op>Backward``) and of its ``backward_graph`` under ``autograd.grad(create_graph=True)``;
 each optimiser's ``step`` / ``zero_grad`` become ranges (``Optimizer.step#SGD.step``, as
 torch's). Outside a profile nothing is swapped, so the engine's hot path is the same code.
 Under ``utils.checkpoint`` the traced ``Op.__call__`` runs the timed one underneath. Times are
@@ -23,7 +24,6 @@ CPU profiler: every thread's ops are recorded, with its thread id.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import os
 import sys
@@ -34,7 +34,7 @@ from enum import Enum
 
 import numpy as np
 
-from dlpy import autograd_function as _traced
+from dlpy.autograd_function import swap_call_sites
 from dlpy.tensor import Op, Tensor
 
 __all__ = [
@@ -42,13 +42,7 @@ __all__ = [
     "profile", "record_function", "schedule",
 ]
 
-_engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is the function)
 _now = time.perf_counter_ns  # the clock; a test may replace it with a fake one
-
-# the functions the timed versions wrap (taken before any profile can have swapped them)
-_plain_call = _traced._untraced_call
-_plain_grads = _engine._checked_grads
-_plain_graph_grads = _engine._checked_graph_grads
 
 _active: list[profile] = []  # profiles recording now, outermost first
 _events: list[FunctionEvent] = []  # finished events, shared by the active profiles
@@ -56,6 +50,7 @@ _record_shapes = False  # what any active profile asks for
 _profile_memory = False
 _local = threading.local()  # per thread: .stack (the open events), .tid
 _optimizer_steps: list[tuple[type, str, Callable]] = []  # (class, method, original) swapped
+_swapped = None  # the timed call sites while a profile records (swap_call_sites)
 
 
 class ProfilerActivity(Enum):
@@ -278,49 +273,65 @@ def _backward_name(op: Op) -> str:
     return op.describe().split("(", 1)[0].split("[", 1)[0] + "Backward"
 
 
-def _timed_call(self, *inputs):
-    """``Op.__call__`` while a profile records: the forward as one event."""
-    stack = _stack()
-    event = FunctionEvent(self.describe(), FORWARD, _shapes(inputs) if _record_shapes else None)
-    stack.append(event)
-    produced = 0
-    event.start_ns = _now()
-    try:
-        out = _plain_call(self, *inputs)
-        if _profile_memory:
-            produced = out.data.nbytes
-    finally:
-        event.end_ns = _now()
-        _close(event, stack, produced)
-    return out
+def _timed_op_call(plain: Callable) -> Callable:
+    def timed_call(self, *inputs):
+        """``Op.__call__`` while a profile records: the forward as one event."""
+        stack = _stack()
+        event = FunctionEvent(self.describe(), FORWARD,
+                              _shapes(inputs) if _record_shapes else None)
+        stack.append(event)
+        produced = 0
+        event.start_ns = _now()
+        try:
+            out = plain(self, *inputs)
+            if _profile_memory:
+                produced = out.data.nbytes
+        finally:
+            event.end_ns = _now()
+            _close(event, stack, produced)
+        return out
+
+    return timed_call
 
 
-def _timed_backward(plain: Callable, op: Op, grad_output, *rest):
-    stack = _stack()
-    event = FunctionEvent(_backward_name(op), BACKWARD,
-                          [list(grad_output.shape)] if _record_shapes else None)
-    stack.append(event)
-    produced = 0
-    event.start_ns = _now()
-    try:
-        grads = plain(op, grad_output, *rest)
-        if _profile_memory:
-            produced = _nbytes(grads)
-    finally:
-        event.end_ns = _now()
-        _close(event, stack, produced)
-    return grads
+def _timed_function_forward(plain: Callable) -> Callable:
+    def timed_forward(cls, ctx, args, kwargs):
+        """A Function's forward while a profile records: one event named by the class (as
+        torch's), the ops it runs its children."""
+        stack = _stack()
+        event = FunctionEvent(cls.__name__, FORWARD, _shapes(args) if _record_shapes else None)
+        stack.append(event)
+        event.start_ns = _now()
+        try:
+            return plain(cls, ctx, args, kwargs)
+        finally:
+            event.end_ns = _now()
+            _close(event, stack, 0)  # its ops' arrays count as its children's
+
+    return timed_forward
 
 
-def _timed_grads(op: Op, grad_output):
-    """The engine's ``_checked_grads`` while a profile records: op.backward as one event."""
-    return _timed_backward(_plain_grads, op, grad_output)
+def _timed_backward(plain: Callable) -> Callable:
+    def timed_backward(op: Op, grad_output, *rest):
+        """The engine's ``_checked_grads`` (op.backward) or ``_checked_graph_grads``
+        (backward_graph under create_graph; the ops it records are its children) while a
+        profile records: one event."""
+        stack = _stack()
+        event = FunctionEvent(_backward_name(op), BACKWARD,
+                              [list(grad_output.shape)] if _record_shapes else None)
+        stack.append(event)
+        produced = 0
+        event.start_ns = _now()
+        try:
+            grads = plain(op, grad_output, *rest)
+            if _profile_memory:
+                produced = _nbytes(grads)
+        finally:
+            event.end_ns = _now()
+            _close(event, stack, produced)
+        return grads
 
-
-def _timed_graph_grads(op: Op, grad_output, output):
-    """``_checked_graph_grads`` while a profile records (create_graph): one event, the ops
-    that backward_graph records are its children."""
-    return _timed_backward(_plain_graph_grads, op, grad_output, output)
+    return timed_backward
 
 
 def _optimizer_range(method: Callable, name: str) -> Callable:
@@ -359,22 +370,22 @@ def _swap_optimizers() -> None:
 
 
 def _install() -> None:
-    # a traced call (utils.checkpoint's tracing) runs _untraced_call underneath, and puts it
-    # back as Op.__call__ when its block ends: both must be the timed one meanwhile
-    _traced._untraced_call = _timed_call
-    if Op.__call__ is _plain_call:
-        Op.__call__ = _timed_call
-    _engine._checked_grads = _timed_grads
-    _engine._checked_graph_grads = _timed_graph_grads
+    global _swapped
+    # order 0: inside utils.checkpoint's tracing (order 1), which hands the timed call the
+    # tensors it traced
+    _swapped = swap_call_sites(0, op_call=_timed_op_call,
+                               function_forward=_timed_function_forward,
+                               checked_grads=_timed_backward,
+                               checked_graph_grads=_timed_backward)
+    _swapped.__enter__()
     _swap_optimizers()
 
 
 def _uninstall() -> None:
-    _traced._untraced_call = _plain_call
-    if Op.__call__ is _timed_call:
-        Op.__call__ = _plain_call
-    _engine._checked_grads = _plain_grads
-    _engine._checked_graph_grads = _plain_graph_grads
+    global _swapped
+    if _swapped is not None:
+        _swapped.__exit__(None, None, None)
+        _swapped = None
     while _optimizer_steps:
         cls, name, method = _optimizer_steps.pop()
         setattr(cls, name, method)

@@ -155,16 +155,47 @@ def _check_backward(op: Op, grad_output: np.ndarray, grads) -> None:
             )
 
 
+# The default dtype (torch.get_default_dtype): what Python floats, the float creation functions
+# and layers' parameters become; float32 or float64 (dlpy.set_default_dtype), with the complex
+# dtype that pairs with it.
+_default_dtype = np.dtype(np.float32)
+_default_complex = np.dtype(np.complex64)
+
+
+def default_dtype(dtype=None) -> np.dtype:
+    """``dtype``, or the default dtype when it is None: how a ``dtype=None`` argument of a
+    creation function or a layer is resolved when it is called."""
+    return _default_dtype if dtype is None else dtype
+
+
+def default_complex_dtype() -> np.dtype:
+    """The complex dtype that pairs with the default dtype (complex64 with float32)."""
+    return _default_complex
+
+
+def _set_default_dtype(dtype: np.dtype) -> None:
+    """dlpy.set_default_dtype's effect (it checks ``dtype``, float32 or float64)."""
+    global _default_dtype, _default_complex
+    _default_dtype = dtype
+    _default_complex = np.dtype(np.complex64 if dtype == np.float32 else np.complex128)
+
+
 def _to_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data if dtype is None else data.astype(dtype, copy=False)
     if isinstance(data, np.generic):
         return np.asarray(data, dtype=dtype)
-    # Python lists and scalars become float32, the library's working precision.
+    # Python lists and scalars become the default dtype (float32 unless set_default_dtype).
     array = np.asarray(data, dtype=dtype)
     if dtype is None and array.dtype.kind in "fiub" and array.dtype != np.bool_:
-        array = array.astype(np.float32)
+        array = array.astype(_default_dtype)
+    elif dtype is None and array.dtype == np.complex128:
+        array = array.astype(_default_complex)  # complex64 pairs with float32, as in PyTorch
     return array
+
+
+# what repr shows of a tensor's values (np.array2string's options; dlpy.set_printoptions)
+PRINT_OPTIONS = {"precision": 4, "threshold": 20}
 
 
 class Tensor:
@@ -174,18 +205,22 @@ class Tensor:
     Python lists and scalars become float32.
     """
 
-    # _hooks: None, or the gradient hooks of register_hook
-    __slots__ = ("data", "grad", "requires_grad", "op", "name", "_hooks", "_tick", "__weakref__")
+    # _hooks: None, or the gradient hooks of register_hook; _post_hooks (set only by
+    # register_post_accumulate_grad_hook, read only once one was registered)
+    __slots__ = ("data", "grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
+                 "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Tensor):
             data = data.data
         self.data = _to_array(data, dtype)
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(
-                f"Tensor: only floating point tensors can require gradients, got {self.data.dtype}"
-            )
+        kind = self.data.dtype.kind
+        if kind == "c" and type(self) is Tensor:  # complex data: a ComplexTensor (ops/complex.py)
+            self.__class__ = ComplexTensor
+        elif requires_grad and kind != "f":
+            raise TypeError(f"Tensor: only floating point tensors can require gradients (float "
+                            f"or complex), got {self.data.dtype}")
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
         self.op: Op | None = None
@@ -233,7 +268,7 @@ class Tensor:
         extra = ", requires_grad=True" if self.requires_grad else ""
         if self.op is not None:
             extra += f", op={type(self.op).__name__}"
-        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{extra})"
+        return f"Tensor({np.array2string(self.data, **PRINT_OPTIONS)}{extra})"
 
     def numpy(self) -> np.ndarray:
         return self.data
@@ -248,10 +283,10 @@ class Tensor:
             raise RuntimeError(
                 "requires_grad_: only a leaf tensor's flag can be changed; call detach() first"
             )
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self.data.dtype.kind not in "fc":
             raise TypeError(
-                f"requires_grad_: only floating point tensors can require gradients, got "
-                f"{self.data.dtype}"
+                f"requires_grad_: only floating point tensors can require gradients (float or "
+                f"complex), got {self.data.dtype}"
             )
         self.requires_grad = bool(requires_grad)
         return self
@@ -289,17 +324,45 @@ class Tensor:
             hooks = self._hooks = {}
         return add_hook(hooks, hook, "register_hook")
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on this leaf each time a backward has added to its ``.grad``
+        (torch's, e.g. for an optimiser step inside backward); the hook returns None. Returns
+        a handle whose ``remove()`` takes it off."""
+        from dlpy.hooks import add_hook
+
+        global _post_hook_count
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on "
+                               "a tensor that does not require gradients")
+        if self.op is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks "
+                               f"can be registered on leaf tensors only, this one is the output "
+                               f"of {self.op.describe()}")
+        hooks = getattr(self, "_post_hooks", None)
+        if hooks is None:
+            hooks = self._post_hooks = {}
+        _post_hook_count += 1  # from now on backward looks for them (never before)
+        return add_hook(hooks, hook, "register_post_accumulate_grad_hook")
+
     # ----------------------------------------------------------------- autodiff
-    def backward(self, grad_output=None, retain_graph: bool = False,
-                 create_graph: bool = False) -> None:
+    def backward(self, grad_output=None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs=None, *, gradient=None) -> None:
         """Accumulate d(self)/d(leaf) * grad_output into ``.grad`` of every leaf that needs it.
 
-        A tensor with one element needs no ``grad_output``. Graph state (saved arrays) is freed
-        afterwards unless ``retain_graph=True``. ``create_graph=True`` is refused: a ``.grad``
-        is a numpy array here; ``dlpy.autograd.grad(..., create_graph=True)`` gives Tensors.
+        A tensor with one element needs no ``grad_output`` (torch's keyword ``gradient=`` is
+        the same argument). Graph state (saved arrays) is freed afterwards unless
+        ``retain_graph=True``. ``inputs``: a tensor or a sequence of them (leaves or not): only
+        their ``.grad`` accumulate, and only the ops on a path to them run, as torch's.
+        ``create_graph=True`` is refused: a ``.grad`` is a numpy array here;
+        ``dlpy.autograd.grad(..., create_graph=True)`` gives Tensors.
         """
         if create_graph:
             raise NotImplementedError(_CREATE_GRAPH_BACKWARD.format(name="backward"))
+        if gradient is not None:
+            if grad_output is not None:
+                raise TypeError("backward: give grad_output or gradient (torch's name for it), "
+                                "not both")
+            grad_output = gradient
         if not self.requires_grad:
             raise ValueError(
                 "backward: this tensor does not require gradients (no input had requires_grad=True"
@@ -323,7 +386,10 @@ class Tensor:
                     f"shape {self.shape}"
                 )
 
-        _backpropagate([self], [grad_output], retain_graph)
+        if inputs is None:
+            _backpropagate([self], [grad_output], bool(retain_graph))
+        else:
+            _backward_into("backward", [self], [grad_output], bool(retain_graph), inputs)
 
     # ----------------------------------------------------------------- operators
     def __add__(self, other):
@@ -624,21 +690,25 @@ class Tensor:
                                "would be that of a value it no longer holds)")
 
     def _in_place(self, name: str, compute, *operands, cast: str = "same_kind",
-                  view_ok: bool = False, write=None) -> Tensor:
+                  view_ok: bool = False, write=None, reshape: bool = False) -> Tensor:
         """self <- compute(self, *operands), a Tensor computed by dlpy's ops, in place; returns
         self. The result keeps self's shape and is cast to its dtype (numpy's ``cast`` rule).
         ``write(array)``, when given, writes the new values straight into self's array when
         nothing is recorded (an O(slice) setitem). ``view_ok``: rebase a tensor whose array is
-        a view of its op's input (``x[i] += 1``: Python writes it back with setitem)."""
+        a view of its op's input (``x[i] += 1``: Python writes it back with setitem).
+        ``reshape``: the result may change the shape (unsqueeze_, t_): self takes its array
+        (a view of the same memory when nothing is recorded) instead of writing into it."""
         self._check_in_place(name)
         if _grad_enabled and (self.requires_grad or any(
                 isinstance(o, Tensor) and o.requires_grad for o in operands)):
-            self._rebase(name, compute, operands, cast, view_ok)
+            self._rebase(name, compute, operands, cast, view_ok, reshape)
             return self
         if not self.data.flags.writeable:  # a read-only array: the tensor gets one of its own
             self.data = self.data.copy()
         if write is not None:
             write(self.data)
+        elif reshape:
+            self.data = compute(self, *operands).data
         else:
             array = compute(self, *operands).data
             if array.shape != self.shape:
@@ -651,7 +721,8 @@ class Tensor:
         _bump(self.data)
         return self
 
-    def _rebase(self, name: str, compute, operands, cast: str, view_ok: bool) -> None:
+    def _rebase(self, name: str, compute, operands, cast: str, view_ok: bool,
+                reshape: bool = False) -> None:
         """``_in_place`` while recording: self takes compute(stand-in, *operands)'s array and
         op, the stand-in the old array, op and hooks (PyTorch's hooks registered before an
         in-place change see the old value's gradient)."""
@@ -667,8 +738,14 @@ class Tensor:
         old.data, old.grad, old.requires_grad = self.data, None, self.requires_grad
         old.op, old.name, old._hooks = op, self.name, self._hooks
         old._tick = self._tick if op is not None else 0
+        _complex.mark(old)  # complex data: a ComplexTensor, so ops admit it as one
+        version = self._version
+        # the old value is superseded now (as torch's shared version counter): ops recorded
+        # before that read it, or a view of its memory, refuse; those computing the new value
+        # (recorded after this mark) do not
+        _bump(old.data)
         value = compute(old, *operands)
-        if value.shape != self.shape:
+        if value.shape != self.shape and not reshape:
             raise ValueError(f"{name}: the result has shape {value.shape}, but an in-place op "
                              f"keeps the tensor's shape {self.shape}")
         if value.dtype != self.dtype:
@@ -682,12 +759,12 @@ class Tensor:
         if data.base is not None or data is old.data or (
                 value.op is not None and any(data is t.data for t in value.op.inputs)):
             data = data.copy()  # an array of its own: marking it must mark no other's
-        version = self._version
         self.data, self.op, self.requires_grad, self._hooks = (data, value.op,
                                                                value.requires_grad, None)
         _bump(data, version)
         if value.op is not None:  # its output's change came with it, not after it
             self._tick = value._tick = _clock
+            _stand_ins[value.op] = old  # ops recorded before read old (see _check_versions)
 
     def _source(self, name: str, what: str, value) -> Tensor:
         """``value`` (a Tensor, array or number) as a Tensor that broadcasts to self's shape."""
@@ -1005,6 +1082,44 @@ class Tensor:
         from dlpy.ops.linalg import inv
         return inv(self)
 
+    # the rest of torch.Tensor's linear algebra (dlpy/linalg.py), imported when first used
+    def matrix_exp(self):
+        from dlpy.linalg import matrix_exp
+        return matrix_exp(self)
+
+    def cholesky_solve(self, input2, upper: bool = False):
+        from dlpy.linalg import cholesky_solve
+        return cholesky_solve(self, input2, upper)
+
+    def cholesky_inverse(self, upper: bool = False):
+        from dlpy.linalg import cholesky_inverse
+        return cholesky_inverse(self, upper)
+
+    def lu(self, pivot: bool = True, get_infos: bool = False):
+        from dlpy.linalg import old_lu
+        return old_lu(self, pivot, get_infos)
+
+    def lu_solve(self, LU_data, LU_pivots):  # noqa: N803 - PyTorch's names
+        from dlpy.linalg import old_lu_solve
+        return old_lu_solve(self, LU_data, LU_pivots)
+
+    def triangular_solve(self, A, upper: bool = True, transpose: bool = False,  # noqa: N803
+                         unitriangular: bool = False):
+        from dlpy.linalg import triangular_solve
+        return triangular_solve(self, A, upper, transpose, unitriangular)
+
+    def geqrf(self):
+        from dlpy.linalg import geqrf
+        return geqrf(self)
+
+    def orgqr(self, input2):
+        from dlpy.linalg import orgqr
+        return orgqr(self, input2)
+
+    def ormqr(self, input2, input3, left: bool = True, transpose: bool = False):
+        from dlpy.linalg import ormqr
+        return ormqr(self, input2, input3, left, transpose)
+
     # special functions (ops/special.py), imported when first used
     def lgamma(self):
         from dlpy.ops.special import lgamma
@@ -1063,8 +1178,13 @@ class Tensor:
         return _arith.cast(self, np.float64)
 
     def transpose(self, *axes):
+        """Two ints: those two axes swapped, as torch's ``transpose(dim0, dim1)`` (on a 2-d
+        tensor numpy would read ``(0, 1)`` as the identity). Otherwise numpy's: the axes in the
+        order given (``transpose(2, 0, 1)`` or a tuple), reversed when none are given."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
+        elif len(axes) == 2:
+            return self.swapdims(*axes)
         return _shape.transpose(self, axes or None)
 
     @property
@@ -1090,6 +1210,38 @@ class Tensor:
     def where(self, condition, other):
         """torch.Tensor.where: self where condition holds, other elsewhere."""
         return _mask.where(condition, self, other)
+
+    # complex numbers (ops/complex.py)
+    def is_complex(self) -> bool:
+        return self.data.dtype.kind == "c"
+
+    @property
+    def real(self):
+        """The real part (a real tensor's is itself), as torch's ``x.real``."""
+        return _complex.real(self)
+
+    @property
+    def imag(self):
+        """The imaginary part of a complex tensor."""
+        return _complex.imag(self)
+
+    def conj(self):
+        return _complex.conj(self)
+
+    def angle(self):
+        return _complex.angle(self)
+
+    def stft(self, *args, **kwargs):
+        """torch.Tensor.stft: ``dlpy.stft(self, ...)``."""
+        from dlpy.ops.spectral import stft
+
+        return stft(self, *args, **kwargs)
+
+    def istft(self, *args, **kwargs):
+        """torch.Tensor.istft: ``dlpy.istft(self, ...)``."""
+        from dlpy.ops.spectral import istft
+
+        return istft(self, *args, **kwargs)
 
 
 def _functional_method(name: str):
@@ -1131,7 +1283,15 @@ for _name in (
 ):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, _functional_method(_name))
-del _name
+# & | ^ ~ as torch's operators: bitwise on integer and bool tensors (masks combined so, as
+# flex_attention's mask_mods do); the reflected forms too (the four are commutative)
+for _name, _function in (("__and__", "bitwise_and"), ("__rand__", "bitwise_and"),
+                         ("__or__", "bitwise_or"), ("__ror__", "bitwise_or"),
+                         ("__xor__", "bitwise_xor"), ("__rxor__", "bitwise_xor"),
+                         ("__invert__", "bitwise_not")):
+    if not any(_name in vars(c) for c in Tensor.__mro__):  # hasattr sees type.__or__
+        setattr(Tensor, _name, _functional_method(_function))
+del _name, _function
 
 
 def _scaled(other, alpha):
@@ -1253,19 +1413,199 @@ def increment_version(tensor) -> None:
     _bump(tensor.data if isinstance(tensor, Tensor) else tensor)
 
 
-def _check_versions(node: Tensor, op: Op) -> None:
-    """Refuse op's backward when an array it may have saved, an input's or its output's, was
-    changed in place after op recorded node, its output (called only once something has
-    changed)."""
-    for i, tensor in enumerate((*op.inputs, node)):
-        entry = _marks.get(id(_buffer(tensor.data)))
-        if entry is not None and entry[1] > node._tick:
-            what = "the output" if i == len(op.inputs) else f"input {i}"
-            raise RuntimeError(
-                f"backward: {what} of {op.describe()} (shape {tensor.shape}) was modified in place "
-                f"after {op.describe()} used it (it is now at version {entry[0]}): its gradient "
-                "would be wrong. Change it after backward(), or give the op a clone() of it"
-            )
+class _Scheduled:
+    """The tensors a reverse pass visits, a set built on first use (in-place checks only)."""
+
+    __slots__ = ("order", "ids")
+
+    def __init__(self, order: list[Tensor]):
+        self.order, self.ids = order, None
+
+    def __contains__(self, tensor: Tensor) -> bool:
+        if self.ids is None:
+            self.ids = {id(t) for t in self.order}
+        return id(tensor) in self.ids
+
+
+def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled) -> None:
+    """Refuse op's backward when an array it reads (``op.saves``: inputs', its output's) was
+    changed in place after op recorded node, its output, as torch refuses (called only once
+    something has changed). An input that changed but is not read is fine; one rebased since
+    (a recorded in-place op gave the tensor a new value and op) is replaced in op.inputs by
+    the stand-in holding the value op used, so its gradient flows to the right history."""
+    tick, inputs, saves = node._tick, op.inputs, op.saves
+    rewired = None
+    for i, tensor in enumerate(inputs):
+        rebased = getattr(tensor, "_tick", 0) > tick
+        if not rebased:
+            entry = _marks.get(id(_buffer(tensor.data)))
+            if entry is None or entry[1] <= tick:
+                continue
+        old = _stand_in(tensor, tick) if rebased else None
+        if _reads(saves, i, inputs) or (rebased and (
+                old is None or (old.requires_grad and old not in scheduled))):
+            # read, or rebased with no stand-in on the pass: refuse, never guess
+            raise _modified_error(f"input {i}", op, tensor)
+        if rebased:
+            rewired = list(inputs) if rewired is None else rewired
+            rewired[i] = old
+    if rewired is not None:
+        op.inputs = tuple(rewired)
+    if _reads(saves, "output", inputs):
+        entry = _marks.get(id(_buffer(node.data)))
+        if entry is not None and entry[1] > tick:
+            raise _modified_error("the output", op, node)
+
+
+def _reads(saves: tuple, what, inputs) -> bool:
+    """Whether an op with ``saves`` reads ``what`` (an input's index or "output") in backward:
+    "inputs" is every one of them (and the output), (what, j) when input j requires grad."""
+    for entry in saves:
+        if entry == "inputs" or (type(entry) is type(what) and entry == what):
+            return True
+        if type(entry) is tuple and entry[0] == what and inputs[entry[1]].requires_grad:
+            return True
+    return False
+
+
+def _modified_error(what: str, op: Op, tensor: Tensor) -> RuntimeError:
+    return RuntimeError(
+        f"backward: {what} of {op.describe()} (shape {tensor.shape}) was modified in place "
+        f"after {op.describe()} used it (it is now at version {tensor._version}): one of the "
+        "variables needed for gradient computation has been modified by an inplace operation, "
+        "and its gradient would be wrong. Change it after backward(), or give the op a clone() "
+        "of it"
+    )
+
+
+# the stand-in of a rebased tensor (the value it held before), by the op its new value came from
+_stand_ins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _stand_in(tensor: Tensor, tick: int) -> Tensor | None:
+    """The tensor holding what ``tensor`` was at ``tick``, following its rebases back (None when
+    one is not known)."""
+    while getattr(tensor, "_tick", 0) > tick:
+        tensor = _stand_ins.get(tensor.op) if tensor.op is not None else None
+        if tensor is None:
+            return None
+    return tensor
+
+
+# ----------------------------------------------------------------- hooks on the reverse pass
+# Counted when registered, never uncounted: a pass checks one number, so no hook costs nothing.
+_post_hook_count = 0  # register_post_accumulate_grad_hook calls so far
+_node_hook_count = 0  # grad_fn.register_hook / register_prehook calls so far
+
+
+class _NodeState:
+    __slots__ = ("metadata", "hooks", "pre_hooks")
+
+    def __init__(self):
+        self.metadata: dict = {}
+        self.hooks: dict = {}
+        self.pre_hooks: dict = {}
+
+
+_node_state: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # op -> _NodeState
+
+
+def _state_of(op) -> _NodeState:
+    state = _node_state.get(op)
+    if state is None:
+        state = _node_state[op] = _NodeState()
+    return state
+
+
+def _add_node_hook(op, hooks: dict, hook, name: str):
+    from dlpy.hooks import add_hook
+
+    global _node_hook_count
+    handle = add_hook(hooks, hook, f"{type(op).__name__}Backward.{name}")
+    _node_hook_count += 1
+    return handle
+
+
+class AccumulateGrad:
+    """What ``next_functions`` gives for a leaf that requires grad, as torch's: the node that
+    adds the gradient to ``variable.grad``."""
+
+    next_functions: tuple = ()
+
+    def __init__(self, variable: Tensor):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    @property
+    def metadata(self) -> dict:
+        return _state_of(self.variable).metadata
+
+    def __eq__(self, other) -> bool:
+        return type(other) is AccumulateGrad and other.variable is self.variable
+
+    def __hash__(self) -> int:
+        return id(self.variable)
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad of a leaf of shape {self.variable.shape}>"
+
+
+def _grad_node(tensor: Tensor):
+    """The node a gradient for ``tensor`` goes to: its op, an AccumulateGrad, or None."""
+    if not tensor.requires_grad:
+        return None
+    return AccumulateGrad(tensor) if tensor.op is None else tensor.op
+
+
+def _run_post_hooks(tensor: Tensor) -> None:
+    for hook in list(tensor._post_hooks.values()):
+        result = hook(tensor)
+        if result is not None:
+            raise TypeError("register_post_accumulate_grad_hook: a hook must return None "
+                            f"(it is called for its effect), got a {type(result).__name__}")
+
+
+def _hooked_grads(op: Op, grad_output, backward, extra: tuple) -> list:
+    """``backward(op, grad_output, *extra)`` with the op's node pre-hooks before and hooks
+    after."""
+    state = _node_state[op]
+    graph = isinstance(grad_output, Tensor)  # a create_graph pass: gradients are Tensors
+    output = (grad_output,)
+    for hook in list(state.pre_hooks.values()):
+        result = hook(output)
+        if result is not None:
+            output = _hook_grads(op, "register_prehook", result, (grad_output,), graph)
+    grads = backward(op, output[0], *extra)
+    for hook in list(state.hooks.values()):
+        result = hook(tuple(grads), output)
+        if result is not None:
+            grads = _hook_grads(op, "register_hook", result, op.inputs, graph)
+    return list(grads)
+
+
+def _hook_grads(op: Op, name: str, result, like, graph: bool) -> tuple:
+    """A node hook's replacement gradients, one per entry of ``like`` (Tensors or arrays whose
+    shape and dtype they take), as arrays, or Tensors in a create_graph pass."""
+    if not isinstance(result, (tuple, list)) or len(result) != len(like):
+        raise TypeError(f"{op.name()}.{name}: a hook must return None or a tuple of "
+                        f"{len(like)} gradients, got {type(result).__name__}")
+    grads = []
+    for i, (grad, ref) in enumerate(zip(result, like)):
+        if grad is None or (name == "register_hook" and not ref.requires_grad):
+            grads.append(None)  # an input that needs no gradient gets none
+            continue
+        if graph:
+            grad = _graph_grad(grad, ref.dtype)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
+            grad = grad.astype(ref.dtype, copy=False)
+        if tuple(grad.shape) != tuple(ref.shape):
+            raise RuntimeError(f"{op.name()}.{name}: a hook returned a gradient of shape "
+                               f"{tuple(grad.shape)} for gradient {i} of shape {tuple(ref.shape)}")
+        grads.append(grad)
+    return tuple(grads)
 
 
 class Op:
@@ -1280,6 +1620,13 @@ class Op:
 
     inputs: tuple[Tensor, ...] = ()
     freed = False
+    # whether complex inputs are accepted: False, True or "holomorphic" (see ops/complex.py)
+    complex_ok: bool | str = False
+    # what backward reads of the arrays it was given, checked against in-place changes made
+    # after the op recorded (see _check_versions): "output", input indices, (i, j) for "input i
+    # when input j requires grad" (mul's other operand, as torch saves it); "inputs" is all of
+    # them. The default reads everything; an op that reads nothing declares ().
+    saves: tuple = ("inputs", "output")
     _num_settings = 0  # the first entries of __dict__ that __init__ set, itself included
 
     def __init_subclass__(cls, **kwargs):
@@ -1319,9 +1666,13 @@ class Op:
         # The hot path of every op: kept to one pass over the inputs and no extra allocations.
         record = False
         for t in inputs:
-            if not isinstance(t, Tensor):
-                inputs = _as_tensors(inputs)
-                record = any(t.requires_grad for t in inputs)
+            # a number, an array or a complex tensor (a complex Parameter too: ComplexParameter
+            # subclasses ComplexTensor); a real Parameter goes on as a Tensor
+            if type(t) is not Tensor and (not isinstance(t, Tensor)
+                                          or isinstance(t, ComplexTensor)):
+                inputs, record = _as_tensors(inputs)
+                if record is None:  # a complex input or constant: ops/complex.py admits it
+                    return _complex.complex_call(self, inputs)
                 break
             if t.requires_grad:
                 record = True
@@ -1368,20 +1719,63 @@ class Op:
         """A short label for graph drawings."""
         return type(self).__name__
 
+    # ------------------------------------------------ torch.autograd.graph.Node's interface
+    # (t.grad_fn is the op that made t). Hooks and metadata live in _node_state, off the op's
+    # __dict__ (free() keeps only settings) and off the hot path (nothing until a hook is set).
+    def name(self) -> str:
+        """The op's class name + "Backward" (torch's "MulBackward0" is "MulBackward" here)."""
+        return type(self).__name__ + "Backward"
 
-def _as_tensors(inputs) -> tuple[Tensor, ...]:
-    """Tensors pass through; numbers and arrays become constants of the first tensor's dtype."""
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    @property
+    def next_functions(self) -> tuple:
+        """One ``(node, 0)`` per input, as torch's: the op that made it, an ``AccumulateGrad``
+        for a leaf that requires grad, or None for an input that needs no gradient."""
+        return tuple((_grad_node(t), 0) for t in self.inputs)
+
+    @property
+    def metadata(self) -> dict:
+        """A dict of the user's, kept with the node (torch's ``Node.metadata``)."""
+        return _state_of(self).metadata
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs)`` after this op's backward: tuples, one gradient
+        per input (None where there is none) and the gradient of its output; returning a
+        tuple of the same length replaces grad_inputs. Returns a handle (``remove()``)."""
+        return _add_node_hook(self, _state_of(self).hooks, hook, "register_hook")
+
+    def register_prehook(self, hook):
+        """``hook(grad_outputs)`` before this op's backward; returning a tuple replaces it."""
+        return _add_node_hook(self, _state_of(self).pre_hooks, hook, "register_prehook")
+
+
+def _as_tensors(inputs) -> tuple[tuple[Tensor, ...], bool | None]:
+    """Tensors pass through; numbers and arrays become constants of the first tensor's float
+    (or complex) dtype, a complex constant with a float tensor that precision's complex dtype.
+    Returns them and whether one requires grad: None when one is complex."""
     dtype = None
     for x in inputs:
         if isinstance(x, Tensor):
             dtype = x.data.dtype
             break
-    return tuple(
-        x
-        if isinstance(x, Tensor)
-        else Tensor(np.asarray(x, dtype=dtype if dtype is not None and dtype.kind == "f" else None))
-        for x in inputs
-    )
+    if dtype is not None and dtype.kind not in "fc":
+        dtype = None
+    tensors, record, complex_seen = [], False, False
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            constant_dtype = dtype
+            if dtype is not None and dtype.kind == "f" and (type(x) is complex or (
+                    type(x) is not float and type(x) is not int and np.iscomplexobj(x))):
+                constant_dtype = _complex.complex_dtype(dtype)
+            x = Tensor(np.asarray(x, dtype=constant_dtype))
+        if isinstance(x, ComplexTensor):
+            complex_seen = True
+        elif x.requires_grad:
+            record = True
+        tensors.append(x)
+    return tuple(tensors), None if complex_seen else record
 
 
 def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -1425,6 +1819,9 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
         shared.add(id(grad))
     order, needed = _pass_order(roots, capture)
     captured: dict[int, np.ndarray] = {}
+    post_hooks = _post_hook_count > 0  # checked once per pass: nothing per leaf until used
+    node_hooks = _node_hook_count > 0
+    scheduled = None  # the tensors of the pass, as a set once an in-place change needs it
     for node in reversed(order):
         grad = grads.pop(id(node), None)
         if grad is None:
@@ -1450,14 +1847,20 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
             else:  # a fresh array that only this leaf will hold: skip the copy (speed)
                 node.grad = grad
             shared.add(id(grad))
+            if post_hooks and getattr(node, "_post_hooks", None):
+                _run_post_hooks(node)
             continue
         if op.freed:
             raise _freed_error(op)
         if node._tick < _clock:  # something changed in place since op recorded node
-            _check_versions(node, op)
+            scheduled = scheduled or _Scheduled(order)
+            _check_versions(node, op, scheduled)
         if isinstance(grad, SparseGrad):  # sparse gradients stay sparse only in leaves
             grad = grad.to_dense()
-        parent_grads = _checked_grads(op, grad)
+        if node_hooks and op in _node_state:
+            parent_grads = _hooked_grads(op, grad, _checked_grads, ())
+        else:
+            parent_grads = _checked_grads(op, grad)
         if _detect_anomaly:
             _check_backward(op, grad, parent_grads)
         for parent, parent_grad in zip(op.inputs, parent_grads):
@@ -1485,6 +1888,27 @@ def _pass_order(roots: list[Tensor], capture: set[int] | None
     return [node for node in order if id(node) in needed], needed
 
 
+def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_graph: bool,
+                   inputs) -> None:
+    """backward(inputs=...): only the ops on a path to ``inputs`` run, and only their
+    ``.grad`` accumulate (leaves or not; one the pass does not reach keeps its ``.grad``)."""
+    from dlpy.autograd import _as_list
+
+    targets = _as_list(name, "inputs", inputs)
+    for i, t in enumerate(targets):
+        if not t.requires_grad:
+            raise ValueError(f"{name}: inputs[{i}] (shape {t.shape}) does not require "
+                             "gradients, so it can get no .grad")
+    captured = _backpropagate(roots, root_grads, retain_graph, {id(t) for t in targets})
+    for t in {id(t): t for t in targets}.values():
+        grad = captured.get(id(t))
+        if grad is None:
+            continue
+        t.grad = grad.copy() if t.grad is None else t.grad + grad  # the pass's may be shared
+        if t.op is None and getattr(t, "_post_hooks", None):
+            _run_post_hooks(t)
+
+
 def _freed_error(op: Op) -> RuntimeError:
     return RuntimeError(
         f"backward: the graph through {type(op).__name__} was already freed by an "
@@ -1510,6 +1934,7 @@ def _backpropagate_graph(roots: list[Tensor], root_grads: list[Tensor], capture:
             existing = grads.get(id(root))
             grads[id(root)] = grad if existing is None else existing + grad
         order, needed = _pass_order(roots, capture)
+        scheduled = None
         for node in reversed(order):
             grad = grads.pop(id(node), None)
             if grad is None:
@@ -1524,8 +1949,12 @@ def _backpropagate_graph(roots: list[Tensor], root_grads: list[Tensor], capture:
             if op.freed:
                 raise _freed_error(op)
             if node._tick < _clock:  # something changed in place since op recorded node
-                _check_versions(node, op)
-            parent_grads = _checked_graph_grads(op, grad, node)
+                scheduled = scheduled or _Scheduled(order)
+                _check_versions(node, op, scheduled)
+            if _node_hook_count and op in _node_state:
+                parent_grads = _hooked_grads(op, grad, _checked_graph_grads, (node,))
+            else:
+                parent_grads = _checked_graph_grads(op, grad, node)
             if _detect_anomaly:
                 _check_backward(op, grad.data, [g if g is None else g.data for g in parent_grads])
             for parent, parent_grad in zip(op.inputs, parent_grads):
@@ -1621,6 +2050,8 @@ def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
             except ValueError:
                 raise _shape_error(op, "backward", i, grad, data) from None
         if grad.dtype is not data.dtype and grad.dtype != data.dtype:
+            if grad.dtype.kind == "c" and data.dtype.kind != "c":
+                grad = grad.real  # a real input of a complex result: dL/dx is the real part
             grad = grad.astype(data.dtype)
         checked.append(grad)
     return checked
@@ -1699,6 +2130,7 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
 from dlpy import creation as _creation  # noqa: E402
 from dlpy.ops import activation as _activation  # noqa: E402
 from dlpy.ops import arithmetic as _arith  # noqa: E402
+from dlpy.ops import complex as _complex  # noqa: E402
 from dlpy.ops import cumulative as _cumulative  # noqa: E402
 from dlpy.ops import indexing as _indexing  # noqa: E402
 from dlpy.ops import mask as _mask  # noqa: E402
@@ -1708,3 +2140,4 @@ from dlpy.ops import rearrange as _rearrange  # noqa: E402
 from dlpy.ops import reduce as _reduce  # noqa: E402
 from dlpy.ops import shape as _shape  # noqa: E402
 from dlpy.ops import softmax as _softmax  # noqa: E402
+from dlpy.ops.complex import ComplexTensor  # noqa: E402

@@ -102,3 +102,106 @@ def _central_differences(objective: Callable[[], float], t: Tensor, eps: float) 
 
 def _name(i: int, t: Tensor) -> str:
     return f"input {i} ({t.name})" if t.name else f"input {i}"
+
+
+# torch.testing.assert_close's default (rtol, atol) by dtype; integers and bools: exact
+_TOLERANCES = {np.dtype(np.float16): (1e-3, 1e-5), np.dtype(np.float32): (1.3e-6, 1e-5),
+               np.dtype(np.float64): (1e-7, 1e-7), np.dtype(np.complex64): (1.3e-6, 1e-5),
+               np.dtype(np.complex128): (1e-7, 1e-7)}
+
+
+def _array(value) -> np.ndarray:
+    return dense(value.data) if isinstance(value, Tensor) else np.asarray(value)
+
+
+def assert_close(actual, expected, *, rtol: float | None = None, atol: float | None = None,
+                 equal_nan: bool = False, check_dtype: bool = True, msg: str | None = None
+                 ) -> None:
+    """torch.testing.assert_close: raise AssertionError unless
+    ``|actual - expected| <= atol + rtol * |expected|`` everywhere (shapes and, with
+    ``check_dtype``, dtypes equal). Default tolerances by dtype as PyTorch's (float32: 1.3e-6
+    and 1e-5, float64: 1e-7 and 1e-7, integers: exact); the message counts the mismatched
+    elements and gives the greatest absolute and relative differences and their index."""
+    if (rtol is None) != (atol is None):
+        raise ValueError(f"assert_close: both 'rtol' and 'atol' must be either specified or "
+                         f"omitted, but got rtol={rtol} and atol={atol}")
+    a, e = _array(actual), _array(expected)
+    if a.shape != e.shape:
+        raise AssertionError(msg or f"The values for attribute 'shape' do not match: "
+                             f"{a.shape} != {e.shape}.")
+    if check_dtype and a.dtype != e.dtype:
+        raise AssertionError(msg or f"The values for attribute 'dtype' do not match: "
+                             f"{a.dtype} != {e.dtype}.")
+    if rtol is None:
+        rtol, atol = max(_TOLERANCES.get(a.dtype, (0.0, 0.0)), _TOLERANCES.get(e.dtype,
+                                                                               (0.0, 0.0)))
+    wide = np.complex128 if "c" in (a.dtype.kind, e.dtype.kind) else np.float64
+    a64, e64 = a.astype(wide), e.astype(wide)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        difference = np.abs(a64 - e64)
+        close = (a64 == e64) | (difference <= atol + rtol * np.abs(e64))
+        if equal_nan:
+            close |= np.isnan(a64) & np.isnan(e64)
+        if close.all():
+            return
+        relative = difference / np.abs(e64)
+    if msg is not None:
+        raise AssertionError(msg)
+    bad = int((~close).sum())
+    kind = "Scalars" if a.ndim == 0 else "Tensor-likes"
+    lines = [f"{kind} are not close!", ""]
+    if a.size > 1:
+        lines.append(f"Mismatched elements: {bad} / {a.size} ({100 * bad / a.size:.1f}%)")
+    for label, values, allowed in (("absolute", difference, atol), ("relative", relative, rtol)):
+        values = np.where(np.isnan(values), np.inf, values)  # (a nan mismatch counts as worst)
+        index = np.unravel_index(int(np.argmax(values)), a.shape)
+        where = f" at index {tuple(int(i) for i in index)}" if a.ndim else ""
+        lines.append(f"Greatest {label} difference: {values[index]}{where} "
+                     f"(up to {allowed} allowed)")
+    raise AssertionError("\n".join(lines))
+
+
+def make_tensor(*shape, dtype, low: float | None = None, high: float | None = None,
+                requires_grad: bool = False, noncontiguous: bool = False,
+                exclude_zero: bool = False, rng: np.random.Generator | None = None) -> Tensor:
+    """torch.testing.make_tensor: random values of ``dtype`` in [low, high) (default [-9, 9]
+    for floats, [-9, 10) for signed integers, [0, 10) for unsigned; bools: either), drawn from
+    ``rng`` (default: dlpy's generator). ``noncontiguous`` gives a strided view,
+    ``exclude_zero`` replaces zeros by the smallest positive step (1, or the dtype's eps)."""
+    from dlpy.random import get_rng
+
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    dtype = np.dtype(dtype)
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"make_tensor: low must not exceed high, got low={low}, high={high}")
+    generator = get_rng(rng)
+    if dtype.kind == "b":
+        data = generator.integers(0, 2, shape).astype(bool)
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        low = max(info.min, -9 if low is None else int(np.ceil(low))) if dtype.kind == "i" \
+            else max(0, 0 if low is None else int(np.ceil(low)))
+        high = min(info.max, 10 if high is None else int(np.ceil(high)))
+        data = generator.integers(low, max(high, low + 1), shape).astype(dtype)
+    elif dtype.kind in "fc":
+        low, high = -9.0 if low is None else low, 9.0 if high is None else high
+        real = np.float32 if dtype == np.complex64 else dtype
+        data = generator.uniform(low, high, shape).astype(real)
+        if dtype.kind == "c":
+            data = data + 1j * generator.uniform(low, high, shape).astype(real)
+    else:
+        raise TypeError(f"make_tensor: unsupported dtype {dtype}")
+    if exclude_zero and dtype.kind != "b":
+        step = 1 if dtype.kind in "iu" else np.finfo(dtype).eps
+        data[data == 0] = step
+    if noncontiguous and data.size > 1:
+        wide = np.repeat(data, 2, axis=-1)  # every other element of a doubled last axis
+        data = wide[..., ::2]
+    if requires_grad and dtype.kind not in "fc":
+        raise ValueError(f"make_tensor: requires_grad needs a floating dtype, got {dtype}")
+    out = Tensor(data)
+    if noncontiguous and data.size > 1:
+        out.data = data  # keep the strided view (Tensor may have copied it)
+    out.requires_grad = requires_grad
+    return out

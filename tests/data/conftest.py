@@ -1,12 +1,22 @@
-"""Helpers for the data tests: IDX files written by the tests themselves."""
+"""Helpers for the data tests: IDX files written by the tests themselves; the import path
+that worker processes need."""
 
 import gzip
 import struct
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dlpy.data import mnist as mnist_module
+
+# DataLoader workers started by spawn or forkserver unpickle the test datasets by the module
+# name pytest gave them (data.worker_datasets, under --import-mode=importlib), with this
+# process's sys.path: tests/ must be on it.
+TESTS_DIR = str(Path(__file__).resolve().parents[1])
+if TESTS_DIR not in sys.path:
+    sys.path.append(TESTS_DIR)
 
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from npz_reference import load_grouped
 
 import dlpy.distributions as D
 import dlpy.functional as F
@@ -26,12 +27,7 @@ GRAD_ATOL = {"dirichlet": 1e-10}
 
 @functools.cache
 def load(name: str) -> dict[str, dict[str, np.ndarray]]:
-    cases: dict[str, dict[str, np.ndarray]] = {}
-    with np.load(FIXTURES / f"{name}.npz") as data:
-        for key in data.files:
-            case, field = key.split(":", 1)
-            cases.setdefault(case, {})[field] = data[key]
-    return cases
+    return load_grouped(FIXTURES / f"{name}.npz")
 
 
 def params_of(record: dict, prefix: str, grads: set[str]) -> dict[str, Tensor]:
@@ -46,27 +42,35 @@ def build(kind: str, params: dict, record: dict):
     return getattr(D, kind)(**params)
 
 
-def method_cases():
-    return [(case, method) for case, record in sorted(load("distributions").items())
+def method_cases(name: str) -> list[tuple[str, str]]:
+    """(case, method) for every method recorded in the fixture file ``name``."""
+    return [(case, method) for case, record in sorted(load(name).items())
             for method in sorted({k.split(":")[0] for k in record if k.endswith(":w")})]
 
 
-@pytest.mark.parametrize("case, method", method_cases())
+def evaluate(d, method: str, record: dict, grads: set[str], properties) -> tuple:
+    """(d's method at the record's value, or icdf_value, or one of its ``properties``; the
+    value, a Tensor requiring grad if "value" is in ``grads``, or None)."""
+    value = None
+    if method in VALUE_METHODS:
+        raw = record["icdf_value"] if method == "icdf" else record["value"]
+        value = Tensor(raw, requires_grad="value" in grads) if raw.dtype.kind == "f" else raw
+        out = getattr(d, method)(value)
+    elif method in properties:
+        out = getattr(d, method)
+    else:
+        out = getattr(d, method)()
+    return out, value
+
+
+@pytest.mark.parametrize("case, method", method_cases("distributions"))
 def test_distribution_matches_torch(case, method):
     record = load("distributions")[case]
     prefix = f"{method}:grad_"
     grads = {k[len(prefix):] for k in record if k.startswith(prefix)}
     params = params_of(record, "param_", grads)
     d = build(str(record["dist"]), params, record)
-    value = None
-    if method in VALUE_METHODS:
-        raw = record["icdf_value"] if method == "icdf" else record["value"]
-        value = Tensor(raw, requires_grad="value" in grads) if raw.dtype.kind == "f" else raw
-        out = getattr(d, method)(value)
-    elif method in MOMENTS:
-        out = getattr(d, method)
-    else:
-        out = getattr(d, method)()
+    out, value = evaluate(d, method, record, grads, MOMENTS)
     rtol = 1e-8 if case in LOOSE else 1e-10
     expected = record[method]
     assert out.shape == expected.shape

@@ -11,13 +11,7 @@ import dlpy.distributions as D
 from dlpy import Tensor
 from dlpy.ops.special import gammainc_array
 
-N = 100_000
-Z = 5.0  # standard errors allowed (seeded, so a pass is deterministic)
-
-
-def f64(*values) -> Tensor:
-    return Tensor(np.array(values, dtype=np.float64))
-
+from .helpers import N, Z, check_mean_and_variance, draw, f64
 
 FAMILIES = {
     "normal": lambda: D.Normal(f64(-1.0, 2.0), f64(0.5, 3.0)),
@@ -38,14 +32,8 @@ FAMILIES = {
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_sample_mean_and_variance(family):
     d = FAMILIES[family]()
-    x = d.sample((N,), generator=np.random.default_rng(7)).data
-    assert x.shape == (N,) + d.batch_shape + d.event_shape
-    assert x.dtype == np.float64
-    mean, variance = d.mean.data, d.variance.data
-    np.testing.assert_array_less(np.abs(x.mean(0) - mean), Z * np.sqrt(variance / N) + 1e-12)
-    squares = (x - mean) ** 2
-    se = squares.std(0) / np.sqrt(N)
-    np.testing.assert_array_less(np.abs(squares.mean(0) - variance), Z * se + 1e-12)
+    x = draw(d, 7)
+    check_mean_and_variance(x, d.mean.data, d.variance.data)
     assert np.all(d.support.check(x))
 
 

@@ -4,7 +4,7 @@ its checkpoint alone, check that dropout acts in training only, that a module is
 import numpy as np
 
 import dlpy.functional as F
-from dlpy import Tensor
+from dlpy import Tensor, nn
 from dlpy.nn import read_meta
 
 
@@ -54,3 +54,32 @@ def check_module_is_its_function(module, fn, data, rng):
     out_fn.backward(grad)
     np.testing.assert_array_equal(a.grad, b.grad)
     assert out_module.dtype == np.float32
+
+
+def reference_layer(kind: str, ref=None, prefix: str | None = None):
+    """The float64 layer of the fixture scripts' make_layer (make_parametrize_fixtures.py):
+    "linear", "conv", "conv_no_bias" or "conv_transpose", its parameters "<prefix>:<name>" of
+    ref when given."""
+    rng = np.random.default_rng(0)
+    if kind == "linear":
+        layer = nn.Linear(4, 3, rng=rng, dtype=np.float64)
+    elif kind in ("conv", "conv_no_bias"):
+        layer = nn.Conv2d(2, 3, 3, padding=1, bias=kind == "conv", rng=rng, dtype=np.float64)
+    else:
+        layer = nn.ConvTranspose2d(3, 2, 3, stride=2, rng=rng, dtype=np.float64)
+    if ref is not None:
+        for name, p in layer.named_parameters():
+            p.data = ref[f"{prefix}:{name}"].copy()
+    return layer
+
+
+def check_recorded_call(layer, ref, prefix: str, x, r, rtol=1e-12, atol=1e-13) -> None:
+    """layer(x) and its parameters' gradients of sum(layer(x) * r) against the fixture scripts'
+    ``record``: "<prefix>:y" and "<prefix>:grad:<name>"."""
+    layer.zero_grad()
+    y = layer(x)
+    (y * r).sum().backward()
+    np.testing.assert_allclose(y.data, ref[f"{prefix}:y"], rtol=rtol, atol=atol, err_msg=prefix)
+    for name, p in layer.named_parameters():
+        np.testing.assert_allclose(p.grad, ref[f"{prefix}:grad:{name}"], rtol=rtol, atol=atol,
+                                   err_msg=f"{prefix}: {name}")

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from npz_reference import load_npz
 
 import dlpy
 from dlpy import nn, optim
 from dlpy.nn.utils import parametrizations, parametrize
 from dlpy.testing import gradcheck
 
-from .helpers import fit
+from .helpers import check_recorded_call, fit, reference_layer
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nn" / "parametrize.npz"
 # the same cases as CASES in tests/fixtures/make_parametrize_fixtures.py
@@ -35,32 +36,7 @@ TOL = {"rtol": 1e-12, "atol": 1e-13}
 
 @pytest.fixture(scope="module")
 def reference():
-    with np.load(FIXTURE) as data:
-        return {k: data[k] for k in data.files}
-
-
-def _layer(case, reference):
-    kind = CASES[case][0]
-    rng = np.random.default_rng(0)
-    if kind == "linear":
-        layer = nn.Linear(4, 3, rng=rng, dtype=np.float64)
-    elif kind == "conv":
-        layer = nn.Conv2d(2, 3, 3, padding=1, rng=rng, dtype=np.float64)
-    else:
-        layer = nn.ConvTranspose2d(3, 2, 3, stride=2, rng=rng, dtype=np.float64)
-    layer.weight.data = reference[f"{case}:weight"].copy()
-    layer.bias.data = reference[f"{case}:bias"].copy()
-    return layer
-
-
-def _check_call(layer, reference, prefix, x, r):
-    layer.zero_grad()
-    y = layer(x)
-    (y * r).sum().backward()
-    np.testing.assert_allclose(y.data, reference[f"{prefix}:y"], **TOL, err_msg=prefix)
-    for name, p in layer.named_parameters():
-        np.testing.assert_allclose(p.grad, reference[f"{prefix}:grad:{name}"], **TOL,
-                                   err_msg=f"{prefix}: {name}")
+    return load_npz(FIXTURE)
 
 
 def test_the_cases_are_the_fixtures(reference):
@@ -69,7 +45,7 @@ def test_the_cases_are_the_fixtures(reference):
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.startswith("wn_")])
 def test_weight_norm_matches_torch(case, reference):
-    layer = _layer(case, reference)
+    layer = reference_layer(CASES[case][0], reference, case)
     weight, cls = layer.weight, type(layer)
     parametrizations.weight_norm(layer, **CASES[case][2])
     assert list(layer.state_dict()) == json.loads(reference[f"{case}:keys"].item())
@@ -82,12 +58,12 @@ def test_weight_norm_matches_torch(case, reference):
     # the weight comes back from g and v (to rounding)
     np.testing.assert_allclose(layer.weight.data, reference[f"{case}:weight"], rtol=1e-14)
     x, r = dlpy.tensor(reference[f"{case}:x"]), reference[f"{case}:r"]
-    _check_call(layer, reference, case, x, r)
+    check_recorded_call(layer, reference, case, x, r)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.startswith("sn_")])
 def test_spectral_norm_matches_torch_in_training_and_eval(case, reference):
-    layer = _layer(case, reference)
+    layer = reference_layer(CASES[case][0], reference, case)
     kwargs = dict(CASES[case][2])
     name = kwargs.get("name", "weight")
     parametrizations.spectral_norm(layer, **kwargs)
@@ -100,7 +76,7 @@ def test_spectral_norm_matches_torch_in_training_and_eval(case, reference):
     x, r = dlpy.tensor(reference[f"{case}:x"]), reference[f"{case}:r"]
     for call in ("train1", "train2", "eval"):
         layer.train(call != "eval")
-        _check_call(layer, reference, f"{case}:{call}", x, r)
+        check_recorded_call(layer, reference, f"{case}:{call}", x, r)
         layer.eval()
         np.testing.assert_allclose(getattr(layer, name).data, reference[f"{case}:{call}:weight"],
                                    **TOL)

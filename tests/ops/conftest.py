@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from npz_reference import load_grouped
 
 from dlpy import Tensor
 
@@ -16,12 +17,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ops"
 @functools.cache
 def load_cases(family: str) -> dict[str, dict[str, np.ndarray]]:
     """{case: {"in0": ..., "arg_labels": ..., "out": ..., "grad_out": ..., "grad0": ...}}."""
-    cases: dict[str, dict[str, np.ndarray]] = {}
-    with np.load(FIXTURES / f"{family}.npz") as data:
-        for key in data.files:
-            case, field = key.split(":")
-            cases.setdefault(case, {})[field] = data[key]
-    return cases
+    return load_grouped(FIXTURES / f"{family}.npz")
 
 
 def check_against_torch(family: str, case: str, fn, rtol: float = 1e-10, atol: float = 1e-12):

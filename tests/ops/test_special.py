@@ -116,10 +116,12 @@ def test_edge_values():
     # xlogy(0, y) = 0 for any y but nan, as torch; 0 * log 0 too
     out = F.xlogy(Tensor(np.zeros(3)), Tensor(np.array([0.0, inf, nan]))).data
     np.testing.assert_array_equal(out, [0.0, 0.0, nan])
-    # P(a, 0) = 0, P(a, inf) = 1, nan for a <= 0 or x < 0
-    np.testing.assert_array_equal(gammainc_array(np.array([2.0, 2.0, 0.0, 1.0]),
-                                                 np.array([0.0, inf, 1.0, -1.0])),
-                                  [0.0, 1.0, nan, nan])
+    # P(a, 0) = 0, P(a, inf) = 1, P(0, x > 0) = 1 (the limit, as torch), nan for a < 0, for
+    # a = x = 0 and for x < 0 (torch.special.gammainc's values)
+    np.testing.assert_array_equal(
+        gammainc_array(np.array([2.0, 2.0, 0.0, 0.0, 0.0, -1.0, 1.0]),
+                       np.array([0.0, inf, 1.0, inf, 0.0, 1.0, -1.0])),
+        [0.0, 1.0, 1.0, 1.0, nan, nan, nan])
 
 
 def test_float32_stays_float32(rng):

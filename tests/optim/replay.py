@@ -134,3 +134,35 @@ def fit_linear_regression(name, make, maximize):
         opt.step()
     assert losses[-1] < 1e-3 * losses[0], f"{name}: {losses[0]:.4f} -> {losses[-1]:.5f}"
     return x, y, losses[0], opt
+
+
+# ------------------------------------------ state dicts (make_optim_api_fixtures.record_state_dict)
+def state_dict_build(make, reference, prefix: str, groups, start=None, **kwargs):
+    """Two float64 parameters ("<prefix>param<i>", or ``start``), one a group with ``groups``'
+    settings, and the optimiser ``make(groups, **kwargs)`` over them."""
+    params = [nn.Parameter(reference[f"{prefix}param{i}"] if start is None else start[i],
+                           dtype=np.float64) for i in range(2)]
+    return params, make([{"params": [p], **s} for p, s in zip(params, groups)], **kwargs)
+
+
+def torch_state(reference, prefix: str) -> dict:
+    """torch's state_dict() after 3 steps ("<prefix>state:<i>:<slot>", "<prefix>groups"), its
+    tensors as arrays."""
+    state: dict = {}
+    for key, value in reference.items():
+        if key.startswith(f"{prefix}state:"):
+            index, slot = key[len(prefix):].split(":")[1:]
+            state.setdefault(int(index), {})[slot] = value
+    return {"state": state, "param_groups": json.loads(reference[f"{prefix}groups"].item())}
+
+
+def check_same_state(opt, other, step_count: int = 3) -> None:
+    """other (loaded from one of opt's state dicts) holds opt's step count, state and group
+    settings."""
+    assert other.step_count == step_count
+    for mine, theirs in zip(opt.state, other.state):
+        assert mine.keys() == theirs.keys()
+        for slot in mine:
+            np.testing.assert_array_equal(mine[slot], theirs[slot])
+    assert [{k: v for k, v in g.items() if k != "params"} for g in other.param_groups] == \
+        [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]

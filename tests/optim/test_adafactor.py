@@ -3,7 +3,6 @@ written by tests/fixtures/make_adafactor_fixtures.py): matrices, 3-d tensors, ve
 scalars, weight decay, maximize, two groups; a torch Adafactor state dict loads and continues;
 resuming from a checkpoint bit for bit; the factored state's shapes; learning; errors."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -59,18 +58,11 @@ def test_state_is_factored_over_the_last_two_dims(reference):
 
 
 def _sd_build(sd, start=None):
-    params = [nn.Parameter(sd[f"sd:param{i}"] if start is None else start[i], dtype=np.float64)
-              for i in range(2)]
-    return params, Adafactor([{"params": [p], **s} for p, s in zip(params, SD_GROUPS)])
+    return replay.state_dict_build(Adafactor, sd, "sd:", SD_GROUPS, start)
 
 
 def _torch_state(sd):
-    state: dict = {}
-    for key, value in sd.items():
-        if key.startswith("sd:state:"):
-            index, slot = key.split(":")[2:]
-            state.setdefault(int(index), {})[slot] = value
-    return {"state": state, "param_groups": json.loads(sd["sd:groups"].item())}
+    return replay.torch_state(sd, "sd:")
 
 
 def test_torch_state_dict_loads_and_continues_as_torch(reference):
@@ -79,9 +71,7 @@ def test_torch_state_dict_loads_and_continues_as_torch(reference):
     opt.load_state_dict(_torch_state(sd))
     assert opt.param_groups[0]["eps"] == (None, 1e-3) and opt.step_count == 3
     assert opt.state[0]["row_var"].shape == (2, 3, 1)
-    for i, p in enumerate(params):
-        p.grad = sd[f"sd:grads{i}"][3].copy()
-    opt.step()
+    replay.run("sd", sd, params, opt, [3])
     for i, p in enumerate(params):
         np.testing.assert_allclose(p.data, sd[f"sd:after4_{i}"], rtol=1e-12, atol=1e-15)
 
@@ -89,10 +79,7 @@ def test_torch_state_dict_loads_and_continues_as_torch(reference):
 def test_own_state_dicts_round_trip_in_either_layout(reference):
     sd = reference[1]
     params, opt = _sd_build(sd)
-    for t in range(3):
-        for i, p in enumerate(params):
-            p.grad = sd[f"sd:grads{i}"][t].copy()
-        opt.step()
+    replay.run("sd", sd, params, opt, range(3))
     nested = opt.state_dict(torch_layout=True)
     assert nested["param_groups"][0]["eps"] == (None, 1e-3)  # PyTorch's form
     assert sorted(nested["state"][0]) == ["col_var", "row_var", "step"]
@@ -101,13 +88,7 @@ def test_own_state_dicts_round_trip_in_either_layout(reference):
     for layout in (nested, flat):
         _, other = _sd_build(sd)
         other.load_state_dict(layout)
-        assert other.step_count == 3
-        for mine, theirs in zip(opt.state, other.state):
-            assert mine.keys() == theirs.keys()
-            for slot in mine:
-                np.testing.assert_array_equal(mine[slot], theirs[slot])
-        assert [{k: v for k, v in g.items() if k != "params"} for g in other.param_groups] == \
-            [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+        replay.check_same_state(opt, other)
 
 
 def test_state_dict_with_a_wrong_factor_shape_is_refused(reference):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from npz_reference import load_npz
 
 import dlpy.functional as F
 from dlpy import Tensor, nn
@@ -28,8 +29,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def reference():
-    with np.load(FIXTURE) as data:
-        return {k: data[k] for k in data.files}
+    return load_npz(FIXTURE)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -2,13 +2,14 @@
 as torch did: tests/fixtures/optim/api.npz), optimiser hooks, and PyTorch's implementation
 switches (foreach=, fused=, capturable=, differentiable=)."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dlpy import nn, optim
+
+from . import replay
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "optim" / "api.npz"
 OPTIMISERS = {  # as make_optim_api_fixtures.OPTIMISERS
@@ -26,21 +27,13 @@ def reference():
 
 def _build(name, reference=None, start=None):
     cls, settings = OPTIMISERS[name]
-    params = [nn.Parameter(reference[f"sd:{name}:param{i}"] if start is None else start[i],
-                           dtype=np.float64) for i in range(2)]
-    opt = getattr(optim, cls)([{"params": [p], **s} for p, s in zip(params, settings)],
-                              lr=settings[0]["lr"])
-    return params, opt
+    return replay.state_dict_build(getattr(optim, cls), reference, f"sd:{name}:", settings, start,
+                                   lr=settings[0]["lr"])
 
 
 def _torch_state(name, reference):
     """torch's state_dict() after 3 steps, its tensors as arrays."""
-    state: dict = {}
-    for key, value in reference.items():
-        if key.startswith(f"sd:{name}:state:"):
-            index, slot = key.split(":")[3:]
-            state.setdefault(int(index), {})[slot] = value
-    return {"state": state, "param_groups": json.loads(reference[f"sd:{name}:groups"].item())}
+    return replay.torch_state(reference, f"sd:{name}:")
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMISERS))
@@ -48,9 +41,7 @@ def test_torch_state_dict_loads_and_continues_as_torch(name, reference):
     after3 = [reference[f"sd:{name}:after3_{i}"] for i in range(2)]
     params, opt = _build(name, reference, start=after3)
     opt.load_state_dict(_torch_state(name, reference))
-    for i, p in enumerate(params):
-        p.grad = reference[f"sd:{name}:grads{i}"][3].copy()
-    opt.step()
+    replay.run(f"sd:{name}", reference, params, opt, [3])
     for i, p in enumerate(params):
         np.testing.assert_allclose(p.data, reference[f"sd:{name}:after4_{i}"], rtol=1e-13,
                                    atol=1e-15, err_msg=f"{name}: parameter {i}")
@@ -59,10 +50,7 @@ def test_torch_state_dict_loads_and_continues_as_torch(name, reference):
 @pytest.mark.parametrize("name", sorted(OPTIMISERS))
 def test_own_state_dicts_round_trip_in_either_layout(name, reference):
     params, opt = _build(name, reference)
-    for t in range(3):
-        for i, p in enumerate(params):
-            p.grad = reference[f"sd:{name}:grads{i}"][t].copy()
-        opt.step()
+    replay.run(f"sd:{name}", reference, params, opt, range(3))
     nested = opt.state_dict(torch_layout=True)
     assert sorted(nested) == ["param_groups", "state"]
     assert [g["params"] for g in nested["param_groups"]] == [[0], [1]]
@@ -70,14 +58,7 @@ def test_own_state_dicts_round_trip_in_either_layout(name, reference):
     for layout in (nested, opt.state_dict()):
         other_params, other = _build(name, reference)
         other.load_state_dict(layout)
-        assert other.step_count == 3
-        for mine, theirs in zip(opt.state, other.state):
-            assert mine.keys() == theirs.keys()
-            for slot in mine:
-                np.testing.assert_array_equal(mine[slot], theirs[slot])
-        for g_mine, g_theirs in zip(opt.param_groups, other.param_groups):
-            assert {k: v for k, v in g_mine.items() if k != "params"} == \
-                {k: v for k, v in g_theirs.items() if k != "params"}
+        replay.check_same_state(opt, other)
 
 
 def test_torch_state_dict_errors(reference):

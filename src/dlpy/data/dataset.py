@@ -18,13 +18,81 @@ from dlpy.tensor import Tensor
 
 
 class Dataset:
-    """Base class of map-style datasets: override ``__getitem__`` and ``__len__``."""
+    """Base class of map-style datasets: override ``__getitem__`` and ``__len__``;
+    ``a + b`` is ``ConcatDataset([a, b])``."""
 
     def __getitem__(self, index: int):
         raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+
+    def __add__(self, other) -> ConcatDataset:
+        return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """Base class of iterable-style datasets (a stream of items): override ``__iter__``;
+    ``a + b`` is ``ChainDataset([a, b])``.
+
+    The DataLoader batches the stream in its own order (no sampler or shuffle). With
+    ``num_workers > 0`` every worker iterates its own copy: shard the stream with
+    ``get_worker_info()`` (as in PyTorch), or each item comes once per worker.
+    """
+
+    def __iter__(self) -> Iterator:
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __add__(self, other) -> ChainDataset:
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """IterableDatasets one after the other, as one stream (its length, if each has one, is
+    the sum)."""
+
+    def __init__(self, datasets: Iterable):
+        self.datasets = list(datasets)
+        for i, dataset in enumerate(self.datasets):
+            if not isinstance(dataset, IterableDataset):
+                raise TypeError(f"ChainDataset: expected IterableDatasets, got a "
+                                f"{type(dataset).__name__} at position {i}")
+
+    def __iter__(self) -> Iterator:
+        for dataset in self.datasets:
+            yield from dataset
+
+    def __len__(self) -> int:
+        return sum(len(dataset) for dataset in self.datasets)
+
+
+class StackDataset(Dataset):
+    """Item i of several datasets of one length together: ``StackDataset(a, b)[i]`` is
+    ``(a[i], b[i])``, ``StackDataset(image=a, label=b)[i]`` is ``{"image": a[i], "label":
+    b[i]}``."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("StackDataset: give the datasets as positional arguments (items "
+                             "are tuples) or as keyword arguments (items are dicts), not both")
+        if not args and not kwargs:
+            raise ValueError("StackDataset: needs at least one dataset")
+        self.datasets: tuple | dict = args or kwargs
+        parts = args or tuple(kwargs.values())
+        sizes = [len(dataset) for dataset in parts]
+        if len(set(sizes)) != 1:
+            names = [f"#{i}" for i in range(len(args))] if args else list(kwargs)
+            raise ValueError(f"StackDataset: the datasets must have one length, got "
+                             f"{dict(zip(names, sizes))}")
+        self.length = sizes[0]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {key: dataset[index] for key, dataset in self.datasets.items()}
+        return tuple(dataset[index] for dataset in self.datasets)
 
 
 class TensorDataset(Dataset):
@@ -93,6 +161,11 @@ class ConcatDataset(Dataset):
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset: needs at least one dataset")
+        for i, dataset in enumerate(self.datasets):
+            if isinstance(dataset, IterableDataset):
+                raise TypeError(f"ConcatDataset: cannot index an IterableDataset "
+                                f"({type(dataset).__name__} at position {i}); chain streams "
+                                "with ChainDataset")
         self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
 
     def __len__(self) -> int:

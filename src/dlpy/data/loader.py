@@ -11,35 +11,24 @@ from typing import Any
 
 import numpy as np
 
-from dlpy.data.dataset import Dataset, RandomSampler, SequentialSampler, TensorDataset
+from dlpy.data.dataset import IterableDataset, RandomSampler, SequentialSampler, TensorDataset
 from dlpy.data.workers import WorkerIterator, get_context
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 
-class IterableDataset(Dataset):
-    """Base class of iterable-style datasets (a stream of items): override ``__iter__``.
-
-    The DataLoader batches the stream in its own order (no sampler or shuffle). With
-    ``num_workers > 0`` every worker iterates its own copy: shard the stream with
-    ``get_worker_info()`` (as in PyTorch), or each item comes once per worker.
-    """
-
-    def __iter__(self) -> Iterator:
-        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
-
-
 def default_collate(items: list, where: str = "") -> Any:
     """Stack a list of items into a batch: arrays and numbers into one array (Tensors into a
-    Tensor), tuples and lists field by field, dicts key by key, strings into a list. Items of
-    different shapes are a ValueError (pad them in your own ``collate_fn``)."""
+    Tensor), tuples and lists field by field (a tuple, or the named tuple's own type), dicts
+    key by key, strings and bytes into a list. Items of different shapes are a ValueError (pad
+    them in your own ``collate_fn``)."""
     first = items[0]
     if isinstance(first, Tensor):
         return Tensor(_stack([t.data for t in items], where))
+    if isinstance(first, (str, bytes)):
+        return list(items)
     if isinstance(first, (np.ndarray, np.generic, int, float, bool)):
         return _stack(items, where)
-    if isinstance(first, str):
-        return list(items)
     if isinstance(first, dict):
         return {key: default_collate([item[key] for item in items], f"{where}[{key!r}]")
                 for key in first}
@@ -48,10 +37,27 @@ def default_collate(items: list, where: str = "") -> Any:
         if len(sizes) != 1:
             raise ValueError(f"DataLoader: the items of a batch have {sorted(sizes)} fields; "
                              "every item must have the same number")
-        return tuple(default_collate([item[i] for item in items], f"{where}[{i}]")
-                     for i in range(len(first)))
+        fields = (default_collate([item[i] for item in items], f"{where}[{i}]")
+                  for i in range(len(first)))
+        return type(first)(*fields) if hasattr(first, "_fields") else tuple(fields)
     raise TypeError(f"DataLoader: cannot collate items of type {type(first).__name__}{where}; "
                     "pass a collate_fn")
+
+
+def default_convert(data: Any) -> Any:
+    """What ``DataLoader(batch_size=None)`` does to each item (torch's ``default_convert``,
+    with numpy arrays where torch has tensors): a numpy scalar becomes a 0-d array; arrays,
+    Tensors, numbers and strings stay as they are; tuples (named ones keep their type), lists
+    and dicts are converted element by element."""
+    if isinstance(data, np.generic) and not isinstance(data, (np.str_, np.bytes_)):
+        return np.asarray(data)
+    if isinstance(data, dict):
+        return {key: default_convert(value) for key, value in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(value) for value in data))
+    if type(data) in (tuple, list):
+        return type(data)(default_convert(value) for value in data)
+    return data
 
 
 def _stack(values: list, where: str) -> np.ndarray:
@@ -68,17 +74,20 @@ def _stack(values: list, where: str) -> np.ndarray:
 
 
 class _MapFetcher:
-    """One batch of a map-style dataset from a batch of indices (a slice or an index array)."""
+    """One batch of a map-style dataset from a batch of indices (a slice or an index array);
+    without batching (``batch_size=None``), one item from one index."""
 
-    def __init__(self, dataset, collate_fn):
-        self.dataset, self.collate_fn = dataset, collate_fn
-        self.by_rows = collate_fn is None and (isinstance(dataset, TensorDataset)
-                                               or hasattr(dataset, "rows"))
+    def __init__(self, dataset, collate_fn, batched: bool = True):
+        self.dataset, self.collate_fn, self.batched = dataset, collate_fn, batched
+        self.by_rows = batched and collate_fn is None and (isinstance(dataset, TensorDataset)
+                                                           or hasattr(dataset, "rows"))
 
     def reset(self) -> None:
         pass
 
     def __call__(self, index):
+        if not self.batched:
+            return (self.collate_fn or default_convert)(self.dataset[index])
         if self.by_rows:
             return self.dataset.rows(index)
         indices = range(index.start, index.stop) if isinstance(index, slice) else index
@@ -86,9 +95,10 @@ class _MapFetcher:
 
 
 class _StreamFetcher:
-    """The next batch of an IterableDataset's stream; StopIteration at its end."""
+    """The next batch of an IterableDataset's stream (the next item, converted, if
+    ``batch_size`` is None); StopIteration at its end."""
 
-    def __init__(self, dataset, batch_size: int, drop_last: bool, collate_fn):
+    def __init__(self, dataset, batch_size: int | None, drop_last: bool, collate_fn):
         self.dataset, self.batch_size, self.drop_last = dataset, batch_size, drop_last
         self.collate_fn, self.stream = collate_fn, None
 
@@ -98,15 +108,21 @@ class _StreamFetcher:
     def __call__(self, index=None):
         if self.stream is None:
             self.stream = iter(self.dataset)
+        if self.batch_size is None:
+            return (self.collate_fn or default_convert)(next(self.stream))
         items = list(itertools.islice(self.stream, self.batch_size))
         if not items or (self.drop_last and len(items) < self.batch_size):
             raise StopIteration
         return (self.collate_fn or default_collate)(items)
 
 
-def _index_batches(dataset, sampler, batch_sampler, batch_size: int,
+def _index_batches(dataset, sampler, batch_sampler, batch_size: int | None,
                    drop_last: bool) -> Iterator[Any]:
-    """Batches of indices: slices for the sequential order, arrays otherwise."""
+    """Batches of indices: slices for the sequential order, arrays otherwise; the sampler's
+    indices one by one without batching (batch_size None)."""
+    if batch_size is None:
+        yield from (int(index) for index in sampler)
+        return
     if batch_sampler is not None:
         for batch in batch_sampler:
             yield np.asarray(batch, dtype=np.int64)
@@ -134,6 +150,9 @@ class DataLoader:
     whole set. Other datasets are read item by item and joined by ``collate_fn`` (default:
     ``default_collate``).
 
+    ``batch_size=None`` turns batching off: each item comes alone, through ``collate_fn``
+    (default: ``default_convert``), in the sampler's order.
+
     ``shuffle`` draws a new order every epoch from ``rng`` (PyTorch's ``generator=`` is the
     same; None: the default generator, so ``dlpy.manual_seed`` makes it reproducible).
     ``sampler``: an iterable of indices instead (a ``set_epoch`` method, if any, is for the
@@ -147,9 +166,12 @@ class DataLoader:
     ``prefetch_factor`` (default 2) batches in flight. ``persistent_workers`` keeps them for
     the next epoch; ``worker_init_fn(worker_id)`` runs first in each; ``timeout`` (seconds, 0:
     none) bounds the wait for a batch; ``multiprocessing_context``: "fork", "spawn",
-    "forkserver" or a context (None: the default); ``in_order=False`` hands batches over as they
+    "forkserver" or a context (None: the default; under spawn and forkserver the dataset,
+    collate_fn and worker_init_fn are pickled, so define them at module level, and the main
+    script needs ``if __name__ == "__main__":``); ``in_order=False`` hands batches over as they
     come. A worker's random, numpy.random and dlpy generators are seeded with base seed +
-    worker id, the base seed derived from ``rng``'s state without drawing from it. Workers pay
+    worker id (the same under every start method), the base seed derived from ``rng``'s state
+    without drawing from it. Workers pay
     off when ``__getitem__`` does real work (decoding, augmentation, text analysis); see
     benchmarks/dataloader_workers.py. ``pin_memory`` is accepted and does nothing (CPU only).
     """
@@ -195,9 +217,14 @@ class DataLoader:
             raise TypeError(f"DataLoader: the dataset must have __len__ and __getitem__ (a "
                             f"map-style dataset) or be an IterableDataset, got "
                             f"{type(dataset).__name__}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
+        if batch_size is not None and (isinstance(batch_size, bool)
+                                       or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got "
+                             f"{batch_size!r} (None: no batching)")
+        if batch_size is None and drop_last:
+            raise ValueError("DataLoader: batch_size=None option disables auto-batching and is "
+                             "mutually exclusive with drop_last")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: give sampler or shuffle=True, not both (the sampler "
                              "decides the order)")
@@ -207,7 +234,8 @@ class DataLoader:
         self._check_workers(num_workers, prefetch_factor, persistent_workers, worker_init_fn,
                             timeout, multiprocessing_context)
         self.dataset, self.batch_sampler = dataset, batch_sampler
-        self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.shuffle, self.drop_last = shuffle, drop_last
         self.collate_fn, self.rng = collate_fn, rng
         if sampler is None and not self.is_iterable:
             sampler = RandomSampler(dataset, rng) if shuffle else SequentialSampler(dataset)
@@ -272,6 +300,8 @@ class DataLoader:
     def __len__(self) -> int:
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
+        if self.batch_size is None:
+            return self.num_samples
         if self.drop_last:
             return self.num_samples // self.batch_size
         return -(-self.num_samples // self.batch_size)
@@ -279,7 +309,7 @@ class DataLoader:
     def _fetcher(self):
         if self.is_iterable:
             return _StreamFetcher(self.dataset, self.batch_size, self.drop_last, self.collate_fn)
-        return _MapFetcher(self.dataset, self.collate_fn)
+        return _MapFetcher(self.dataset, self.collate_fn, self.batch_size is not None)
 
     def _index_batches(self) -> Iterator[Any]:
         """Batches of indices: slices for the sequential order, arrays otherwise."""

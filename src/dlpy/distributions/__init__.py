@@ -9,7 +9,8 @@ Samples come from dlpy's default generator (``dlpy.manual_seed``) or from the nu
 given as ``sample(..., generator=rng)``: the values are numpy's, not PyTorch's.
 """
 
-from dlpy.distributions import constraints
+from dlpy.distributions import constraints, transforms
+from dlpy.distributions.constraint_registry import biject_to, transform_to
 from dlpy.distributions.continuous import (
     Beta,
     Dirichlet,
@@ -19,15 +20,69 @@ from dlpy.distributions.continuous import (
     Normal,
     Uniform,
 )
+from dlpy.distributions.continuous_more import (
+    Cauchy,
+    Chi2,
+    ContinuousBernoulli,
+    FisherSnedecor,
+    StudentT,
+    VonMises,
+)
 from dlpy.distributions.discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
+from dlpy.distributions.discrete_more import Geometric, Multinomial, NegativeBinomial
 from dlpy.distributions.distribution import Distribution
 from dlpy.distributions.independent import Independent
 from dlpy.distributions.kl import kl_divergence, register_kl
+from dlpy.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
+from dlpy.distributions.mixture_same_family import MixtureSameFamily
 from dlpy.distributions.multivariate_normal import MultivariateNormal
+from dlpy.distributions.relaxed import (
+    ExpRelaxedCategorical,
+    LogitRelaxedBernoulli,
+    RelaxedBernoulli,
+    RelaxedOneHotCategorical,
+)
+from dlpy.distributions.transformed_distribution import TransformedDistribution
+from dlpy.distributions.transformed_families import (
+    Gumbel,
+    HalfCauchy,
+    HalfNormal,
+    Kumaraswamy,
+    LogisticNormal,
+    LogNormal,
+    Pareto,
+    Weibull,
+)
+from dlpy.distributions.transforms import (
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    CumulativeDistributionTransform,
+    ExpTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
+    PositiveDefiniteTransform,
+    PowerTransform,
+    ReshapeTransform,
+    SigmoidTransform,
+    SoftmaxTransform,
+    SoftplusTransform,
+    StickBreakingTransform,
+    TanhTransform,
+    Transform,
+)
 
 __all__ = [
-    "Bernoulli", "Beta", "Binomial", "Categorical", "Dirichlet", "Distribution", "Exponential",
-    "Gamma",
-    "Independent", "Laplace", "MultivariateNormal", "Normal", "OneHotCategorical", "Poisson",
-    "Uniform", "constraints", "kl_divergence", "register_kl",
+    "AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy",
+    "Chi2", "ComposeTransform", "ContinuousBernoulli", "CumulativeDistributionTransform",
+    "Dirichlet", "Distribution", "ExpRelaxedCategorical", "ExpTransform", "Exponential",
+    "FisherSnedecor", "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent",
+    "IndependentTransform", "Kumaraswamy", "Laplace", "LogNormal", "LogisticNormal",
+    "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "LowerCholeskyTransform",
+    "MixtureSameFamily", "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
+    "OneHotCategorical", "Pareto", "Poisson", "PositiveDefiniteTransform", "PowerTransform",
+    "RelaxedBernoulli", "RelaxedOneHotCategorical", "ReshapeTransform", "SigmoidTransform",
+    "SoftmaxTransform", "SoftplusTransform", "StickBreakingTransform", "StudentT",
+    "TanhTransform", "Transform", "TransformedDistribution", "Uniform", "VonMises", "Weibull",
+    "biject_to", "constraints", "kl_divergence", "register_kl", "transform_to", "transforms",
 ]

@@ -205,12 +205,12 @@ class Categorical(Distribution):
         return _enumerate(np.arange(self._num_events), self.batch_shape, (), expand)
 
 
-class OneHotCategorical(Distribution):
-    """A Categorical whose samples are one-hot vectors of length K (event_shape (K,))."""
+class _OverCategorical(Distribution):
+    """A family over K classes (event_shape (K,)) built on the Categorical(probs or logits) it
+    keeps as ``_categorical``, whose parameters it shows as its own (OneHotCategorical,
+    Multinomial, ExpRelaxedCategorical)."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
-    support = constraints.one_hot
-    has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         self._categorical = Categorical(probs, logits, validate_args=validate_args)
@@ -234,6 +234,13 @@ class OneHotCategorical(Distribution):
     @property
     def param_shape(self) -> tuple[int, ...]:
         return self._categorical.param_shape
+
+
+class OneHotCategorical(_OverCategorical):
+    """A Categorical whose samples are one-hot vectors of length K (event_shape (K,))."""
+
+    support = constraints.one_hot
+    has_enumerate_support = True
 
     @property
     def mean(self) -> Tensor:

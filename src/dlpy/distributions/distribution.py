@@ -312,6 +312,15 @@ def sum_rightmost(value: Tensor, dims: int) -> Tensor:
     return value.sum(axis=tuple(range(value.ndim - dims, value.ndim)))
 
 
+def masked_set(t: Tensor, mask: np.ndarray, value: float) -> Tensor:
+    """t with ``value`` where mask (broadcast to t); no gradient flows there, as PyTorch's
+    in-place assignment ``t[mask] = value``."""
+    mask = np.broadcast_to(mask, t.shape)
+    if not mask.any():
+        return t
+    return F.where(mask, np.asarray(value, dtype=t.dtype), t)
+
+
 def clamp_probs(probs: Tensor) -> Tensor:
     """probs limited to [eps, 1 - eps] (eps: the dtype's machine epsilon), as PyTorch's."""
     eps = float(np.finfo(probs.dtype).eps)
@@ -332,3 +341,4 @@ def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
 
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+EULER_GAMMA = 0.57721566490153286060

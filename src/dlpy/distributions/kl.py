@@ -8,8 +8,6 @@ import math
 import warnings
 from collections.abc import Callable
 
-import numpy as np
-
 import dlpy.functional as F
 from dlpy.distributions.continuous import (
     Beta,
@@ -20,11 +18,20 @@ from dlpy.distributions.continuous import (
     Normal,
     Uniform,
 )
+from dlpy.distributions.continuous_more import Cauchy, ContinuousBernoulli
 from dlpy.distributions.discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
-from dlpy.distributions.distribution import Distribution, sum_rightmost
+from dlpy.distributions.discrete_more import Geometric
+from dlpy.distributions.distribution import EULER_GAMMA, Distribution, sum_rightmost
+from dlpy.distributions.distribution import masked_set as _set
 from dlpy.distributions.independent import Independent
+from dlpy.distributions.lowrank_multivariate_normal import (
+    LowRankMultivariateNormal,
+    lowrank_mahalanobis,
+)
 from dlpy.distributions.multivariate_normal import MultivariateNormal, diagonal, mahalanobis
-from dlpy.linalg import solve_triangular
+from dlpy.distributions.transformed_distribution import TransformedDistribution
+from dlpy.distributions.transformed_families import Gumbel, HalfNormal, Pareto
+from dlpy.ops.linalg import solve_triangular
 from dlpy.ops.special import digamma, lgamma
 from dlpy.tensor import Tensor
 
@@ -99,15 +106,6 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
         raise NotImplementedError(f"kl_divergence: no KL(p || q) is registered for p "
                                   f"{type(p).__name__} and q {type(q).__name__}")
     return fn(p, q)
-
-
-def _set(t: Tensor, mask: np.ndarray, value: float) -> Tensor:
-    """t with ``value`` where mask (broadcast to t); no gradient flows there, as PyTorch's
-    in-place assignment."""
-    mask = np.broadcast_to(mask, t.shape)
-    if not mask.any():
-        return t
-    return F.where(mask, np.asarray(value, dtype=t.dtype), t)
 
 
 @register_kl(Normal, Normal)
@@ -229,3 +227,119 @@ def _kl_independent_independent(p: Independent, q: Independent) -> Tensor:
         raise NotImplementedError("kl_divergence: Independent distributions with different "
                                   "reinterpreted_batch_ndims")
     return sum_rightmost(kl_divergence(p.base_dist, q.base_dist), p.reinterpreted_batch_ndims)
+
+
+@register_kl(Cauchy, Cauchy)
+def _kl_cauchy_cauchy(p: Cauchy, q: Cauchy) -> Tensor:
+    """log(((s_p + s_q)^2 + (l_p - l_q)^2) / (4 s_p s_q)) (Chyzak & Nielsen 2019)."""
+    t1 = ((p.scale + q.scale) ** 2 + (p.loc - q.loc) ** 2).log()
+    return t1 - (4 * p.scale * q.scale).log()
+
+
+@register_kl(Gumbel, Gumbel)
+def _kl_gumbel_gumbel(p: Gumbel, q: Gumbel) -> Tensor:
+    ct1, ct2, ct3 = p.scale / q.scale, q.loc / q.scale, p.loc / q.scale
+    t1 = -ct1.log() - ct2 + ct3
+    t2 = ct1 * EULER_GAMMA
+    t3 = (ct2 + lgamma(1 + ct1) - ct3).exp()
+    return t1 + t2 + t3 - (1 + EULER_GAMMA)
+
+
+@register_kl(Geometric, Geometric)
+def _kl_geometric_geometric(p: Geometric, q: Geometric) -> Tensor:
+    return -p.entropy() - F.log1p(-q.probs) / p.probs - q.logits
+
+
+@register_kl(HalfNormal, HalfNormal)
+def _kl_halfnormal_halfnormal(p: HalfNormal, q: HalfNormal) -> Tensor:
+    return _kl_normal_normal(p.base_dist, q.base_dist)
+
+
+@register_kl(Pareto, Pareto)
+def _kl_pareto_pareto(p: Pareto, q: Pareto) -> Tensor:
+    """inf where p's support starts below q's."""
+    scale_ratio, alpha_ratio = p.scale / q.scale, q.alpha / p.alpha
+    result = q.alpha * scale_ratio.log() - alpha_ratio.log() + alpha_ratio - 1
+    return _set(result, p.scale.data < q.scale.data, math.inf)
+
+
+@register_kl(ContinuousBernoulli, ContinuousBernoulli)
+def _kl_continuous_bernoulli(p: ContinuousBernoulli, q: ContinuousBernoulli) -> Tensor:
+    t1 = p.mean * (p.logits - q.logits)
+    t2 = p._cont_bern_log_norm() + F.log1p(-p.probs)
+    t3 = -q._cont_bern_log_norm() - F.log1p(-q.probs)
+    return t1 + t2 + t3
+
+
+@register_kl(TransformedDistribution, TransformedDistribution)
+def _kl_transformed_transformed(p: TransformedDistribution,
+                                q: TransformedDistribution) -> Tensor:
+    """KL of the bases when both push them through equal transforms (LogNormal pairs)."""
+    if p.transforms != q.transforms or p.event_shape != q.event_shape:
+        raise NotImplementedError(f"kl_divergence: {type(p).__name__} and {type(q).__name__} "
+                                  "with different transforms or event shapes")
+    return kl_divergence(p.base_dist, q.base_dist)
+
+
+def _trace_xxt(x: Tensor) -> Tensor:
+    """trace(X X^T) = the sum of squares of the last two axes."""
+    return (x**2).sum(axis=(-2, -1))
+
+
+def _check_events(p: Distribution, q: Distribution) -> None:
+    if p.event_shape != q.event_shape:
+        raise ValueError(f"kl_divergence: {type(p).__name__} and {type(q).__name__} of "
+                         f"different event shapes {p.event_shape} and {q.event_shape}")
+
+
+def _woodbury_a(q: LowRankMultivariateNormal) -> Tensor:
+    """A = C_q^-1/2 W_q^T D_q^-1, so that Sigma_q^-1 = D_q^-1 - A^T A."""
+    wt_dinv = F.swapaxes(q._unbroadcasted_cov_factor, -2, -1) / F.unsqueeze(
+        q._unbroadcasted_cov_diag, -2)
+    return solve_triangular(q._capacitance_tril, wt_dinv, upper=False)
+
+
+def _lowrank_terms(q: LowRankMultivariateNormal, p_loc: Tensor) -> tuple[Tensor, Tensor]:
+    """q's log det and the Mahalanobis term of (q.loc - p.loc)."""
+    return (q._log_det(), lowrank_mahalanobis(q._unbroadcasted_cov_factor,
+                                              q._unbroadcasted_cov_diag, q.loc - p_loc,
+                                              q._capacitance_tril))
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrank_lowrank(p: LowRankMultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    _check_events(p, q)
+    q_log_det, term3 = _lowrank_terms(q, p.loc)
+    term1 = q_log_det - p._log_det()
+    a = _woodbury_a(q)
+    p_w, p_d, q_d = p._unbroadcasted_cov_factor, p._unbroadcasted_cov_diag, \
+        q._unbroadcasted_cov_diag
+    term21 = (p_d / q_d).sum(axis=-1)
+    term22 = _trace_xxt(p_w * F.unsqueeze(q_d ** -0.5, -1))
+    term23 = _trace_xxt(a * F.unsqueeze(p_d.sqrt(), -2))
+    term24 = _trace_xxt(a @ p_w)
+    return 0.5 * (term1 + term21 + term22 - term23 - term24 + term3 - p.event_shape[0])
+
+
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_mvn_lowrank(p: MultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    _check_events(p, q)
+    q_log_det, term3 = _lowrank_terms(q, p.loc)
+    p_tril = p._unbroadcasted_scale_tril
+    term1 = q_log_det - 2 * diagonal(p_tril).log().sum(axis=-1)
+    a = _woodbury_a(q)
+    term21 = _trace_xxt(p_tril * F.unsqueeze(q._unbroadcasted_cov_diag ** -0.5, -1))
+    term22 = _trace_xxt(a @ p_tril)
+    return 0.5 * (term1 + term21 - term22 + term3 - p.event_shape[0])
+
+
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+def _kl_lowrank_mvn(p: LowRankMultivariateNormal, q: MultivariateNormal) -> Tensor:
+    _check_events(p, q)
+    q_tril = q._unbroadcasted_scale_tril
+    term1 = 2 * diagonal(q_tril).log().sum(axis=-1) - p._log_det()
+    term3 = mahalanobis(q_tril, q.loc - p.loc)
+    term21 = _trace_xxt(solve_triangular(q_tril, p._unbroadcasted_cov_factor, upper=False))
+    term22 = _trace_xxt(solve_triangular(q_tril, F.diag_embed(p._unbroadcasted_cov_diag.sqrt()),
+                                         upper=False))
+    return 0.5 * (term1 + term21 + term22 + term3 - p.event_shape[0])

@@ -12,7 +12,7 @@ import numpy as np
 import dlpy.functional as F
 from dlpy.distributions import constraints
 from dlpy.distributions.distribution import Distribution, _derived, _shape_text, as_tensors
-from dlpy.linalg import cholesky, solve_triangular
+from dlpy.ops.linalg import cholesky, solve_triangular
 from dlpy.tensor import Tensor
 
 __all__ = ["MultivariateNormal"]

@@ -206,3 +206,38 @@ __all__ += ["AdaptiveLogSoftmaxWithLoss", "ASMOutput"]
 from dlpy.nn.norm import SyncBatchNorm  # noqa: E402
 
 __all__ += ["SyncBatchNorm"]
+from dlpy.nn.pool_fractional import FractionalMaxPool2d, FractionalMaxPool3d  # noqa: E402
+
+__all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
+from dlpy.nn.norm import CrossMapLRN2d  # noqa: E402
+
+__all__ += ["CrossMapLRN2d"]
+from dlpy.nn.lazy import (  # noqa: E402
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+    LazyModuleMixin,
+    UninitializedBuffer,
+    UninitializedParameter,
+)
+from dlpy.nn.module import Buffer  # noqa: E402
+from dlpy.nn.rnn import _CellBase as RNNCellBase  # noqa: E402
+from dlpy.nn.rnn import _RNNBase as RNNBase  # noqa: E402
+
+__all__ += [
+    "Buffer", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyConv1d",
+    "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d",
+    "LazyConvTranspose3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d",
+    "LazyLinear", "LazyModuleMixin", "RNNBase", "RNNCellBase", "UninitializedBuffer",
+    "UninitializedParameter",
+]

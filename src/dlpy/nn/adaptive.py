@@ -13,7 +13,7 @@ from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
 from dlpy.ops.indexing import index_add
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, no_grad
+from dlpy.tensor import Tensor, default_dtype, no_grad
 
 
 class ASMOutput(NamedTuple):
@@ -30,7 +30,8 @@ class AdaptiveLogSoftmaxWithLoss(Module):
     """
 
     def __init__(self, in_features: int, n_classes: int, cutoffs, div_value: float = 4.0,
-                 head_bias: bool = False, rng=None, dtype=np.float32):
+                 head_bias: bool = False, rng=None, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         cutoffs = list(cutoffs)
         if not cutoffs:

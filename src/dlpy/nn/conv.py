@@ -22,7 +22,7 @@ from dlpy.ops.conv import (
     _show,
 )
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 
 def _check_channels(name: str, in_channels: int, out_channels: int, groups) -> int:
@@ -99,7 +99,8 @@ class _ConvNd(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 rng: np.random.Generator | None = None, dtype=np.float32):
+                 rng: np.random.Generator | None = None, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         name, nd = type(self).__name__, self.nd
         self.groups = _check_channels(name, in_channels, out_channels, groups)
@@ -196,7 +197,8 @@ class _ConvTransposeNd(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
                  padding_mode: str = "zeros", rng: np.random.Generator | None = None,
-                 dtype=np.float32):
+                 dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         name, nd = type(self).__name__, self.nd
         if padding_mode != "zeros":

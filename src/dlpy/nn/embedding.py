@@ -8,7 +8,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 
 class Embedding(Module):
@@ -22,8 +22,9 @@ class Embedding(Module):
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 rng: np.random.Generator | None = None, dtype=np.float32,
+                 rng: np.random.Generator | None = None, dtype=None,
                  sparse: bool = False):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         if num_embeddings < 1 or embedding_dim < 1:
             raise ValueError(
@@ -81,7 +82,8 @@ class EmbeddingBag(Module):
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
                  sparse: bool = False, _weight=None, include_last_offset: bool = False,
                  padding_idx: int | None = None, *, rng: np.random.Generator | None = None,
-                 dtype=np.float32):
+                 dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         name = "EmbeddingBag"
         if num_embeddings < 1 or embedding_dim < 1:

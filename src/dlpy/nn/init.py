@@ -20,9 +20,12 @@ from dlpy.random import get_rng
 from dlpy.tensor import Tensor, increment_version
 
 __all__ = [
-    "calculate_gain", "constant_", "eye_", "kaiming_normal_", "kaiming_uniform_", "normal_",
-    "ones_", "orthogonal_", "trunc_normal_", "uniform_", "xavier_normal_", "xavier_uniform_",
-    "zeros_",
+    "calculate_gain", "constant_", "dirac_", "eye_", "kaiming_normal_", "kaiming_uniform_",
+    "normal_", "ones_", "orthogonal_", "sparse_", "trunc_normal_", "uniform_", "xavier_normal_",
+    "xavier_uniform_", "zeros_",
+    # PyTorch's deprecated names without the underscore: they warn and call the underscore form
+    "constant", "dirac", "eye", "kaiming_normal", "kaiming_uniform", "normal", "orthogonal",
+    "sparse", "uniform", "xavier_normal", "xavier_uniform",
 ]
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -277,3 +280,75 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0,
     if rows < cols:
         q = q.T
     return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """The Dirac delta of a 3-, 4- or 5-d convolution weight (out, in, *kernel): a 1 at the
+    kernel's centre (size // 2 on each axis) for output channel g * out/groups + d and input
+    channel d, d < min(out/groups, in), zeros elsewhere, so the convolution passes its input
+    through (the first channels of each group)."""
+    caller = "init.dirac_"
+    _check_tensor(tensor, caller)
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"{caller}: expected a 3, 4 or 5-dimensional tensor, got shape "
+                         f"{tensor.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 \
+            or tensor.shape[0] % groups:
+        raise ValueError(f"{caller}: groups must be a positive divisor of dim 0 "
+                         f"({tensor.shape[0]}), got {groups!r}")
+    out_per_group = tensor.shape[0] // groups
+    channels = np.arange(min(out_per_group, tensor.shape[1]))
+    centre = tuple(size // 2 for size in tensor.shape[2:])
+    values = np.zeros(tensor.shape)
+    for g in range(groups):
+        values[(g * out_per_group + channels, channels) + centre] = 1
+    return _fill(tensor, values)
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
+            generator: np.random.Generator | None = None) -> Tensor:
+    """A sparse 2-D matrix (Martens 2010): values from N(0, std^2), then in each column
+    ceil(sparsity * rows) entries, at random rows, set to zero."""
+    caller = "init.sparse_"
+    _check_tensor(tensor, caller, random=True)
+    if tensor.ndim != 2:
+        raise ValueError(f"{caller}: expected a 2-dimensional tensor, got shape "
+                         f"{tensor.shape}")
+    if not 0 <= sparsity <= 1:
+        raise ValueError(f"{caller}: sparsity must be in [0, 1], got {sparsity}")
+    if not std >= 0:
+        raise ValueError(f"{caller}: std must be >= 0, got {std}")
+    rng = _generator(generator, caller)
+    rows, cols = tensor.shape
+    values = rng.normal(0.0, std, (rows, cols))
+    num_zeros = math.ceil(sparsity * rows)
+    zero_rows = np.argsort(rng.random((rows, cols)), axis=0)[:num_zeros]  # a permutation each
+    values[zero_rows, np.arange(cols)] = 0.0
+    return _fill(tensor, values)
+
+
+def _deprecated(method):
+    """PyTorch's old name of ``method`` (no trailing underscore): warns, then calls it."""
+    old_name = method.__name__[:-1]
+
+    def deprecated_init(*args, **kwargs):
+        warnings.warn(f"nn.init.{old_name} is now deprecated in favor of "
+                      f"nn.init.{method.__name__}", FutureWarning, stacklevel=2)
+        return method(*args, **kwargs)
+
+    deprecated_init.__name__ = deprecated_init.__qualname__ = old_name
+    deprecated_init.__doc__ = f"Deprecated: use {method.__name__}."
+    return deprecated_init
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)

@@ -10,6 +10,7 @@ from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
 from dlpy.random import get_rng
+from dlpy.tensor import default_dtype
 
 
 class Linear(Module):
@@ -19,7 +20,8 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None,
-                 dtype=np.float32):
+                 dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         rng = get_rng(rng)
         self.in_features, self.out_features = in_features, out_features
@@ -43,8 +45,15 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace  # change x in place and return it (F.relu_)
+
     def forward(self, x):
-        return F.relu(x)
+        return F.relu(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(Module):
@@ -81,27 +90,29 @@ class SiLU(Module):
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = real_number("LeakyReLU", "negative_slope", negative_slope)
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class ELU(Module):
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = real_number("ELU", "alpha", alpha)
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class Softplus(Module):
@@ -124,16 +135,18 @@ class Softplus(Module):
 class Hardtanh(Module):
     """x limited to [min_val, max_val]."""
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
         self.min_val = real_number("Hardtanh", "min_val", min_val, finite=False)
         self.max_val = real_number("Hardtanh", "max_val", max_val, finite=False)
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.hardtanh(x, self.min_val, self.max_val)
+        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}" + \
+            (", inplace=True" if self.inplace else "")
 
 
 class Softmax(Module):
@@ -171,7 +184,8 @@ class PReLU(Module):
     """x where x > 0, weight * x elsewhere; ``weight`` (num_parameters,) starts at ``init``: one
     slope for every element (num_parameters=1) or one per channel (axis 1 of the input)."""
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=np.float32):
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)) \
                 or num_parameters < 1:
@@ -191,24 +205,32 @@ class PReLU(Module):
 class SELU(Module):
     """scale * (x if x > 0 else alpha * (exp(x) - 1)), PyTorch's constants."""
 
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return F.selu(x)
+        return F.selu(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class CELU(Module):
     """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
 
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = real_number("CELU", "alpha", alpha)
         if self.alpha == 0:
             raise ValueError("CELU: alpha must be nonzero, got 0.0")
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.celu(x, self.alpha)
+        return F.celu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class Mish(Module):
@@ -263,16 +285,18 @@ class GLU(Module):
 class Threshold(Module):
     """x where x > threshold, else value."""
 
-    def __init__(self, threshold: float, value: float):
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
         super().__init__()
         self.threshold = real_number("Threshold", "threshold", threshold, finite=False)
         self.value = real_number("Threshold", "value", value, finite=False)
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.threshold(x, self.threshold, self.value)
+        return F.threshold(x, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, value={self.value}"
+        return f"threshold={self.threshold}, value={self.value}" + \
+            (", inplace=True" if self.inplace else "")
 
 
 class Tanhshrink(Module):
@@ -315,8 +339,15 @@ class Hardshrink(Module):
 class ReLU6(Module):
     """min(max(x, 0), 6)."""
 
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return F.relu6(x)
+        return F.relu6(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Softmin(Softmax):
@@ -334,7 +365,8 @@ class Bilinear(Module):
     """
 
     def __init__(self, in1_features: int, in2_features: int, out_features: int,
-                 bias: bool = True, rng=None, dtype=np.float32):
+                 bias: bool = True, rng=None, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         rng = get_rng(rng)
         self.in1_features, self.in2_features = in1_features, in2_features
@@ -368,12 +400,14 @@ class RReLU(Module):
             raise ValueError(f"RReLU: lower must be <= upper, got lower={lower} and "
                              f"upper={upper}")
         self.rng = rng
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.rrelu(x, self.lower, self.upper, self.training, rng=self.rng)
+        return F.rrelu(x, self.lower, self.upper, self.training, self.inplace, rng=self.rng)
 
     def extra_repr(self) -> str:
-        return f"lower={self.lower}, upper={self.upper}"
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace
+                                                             else "")
 
 
 class Softmax2d(Module):

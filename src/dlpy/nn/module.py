@@ -12,23 +12,55 @@ from typing import Any
 import numpy as np
 
 from dlpy.io import atomic_write
-from dlpy.tensor import Tensor, is_grad_enabled
+from dlpy.ops.complex import ComplexTensor
+from dlpy.tensor import Tensor, default_dtype, is_grad_enabled
 
 
 class Parameter(Tensor):
-    """A tensor that a Module owns and an optimiser updates (requires_grad by default)."""
+    """A tensor that a Module owns and an optimiser updates (requires_grad by default). Float
+    and complex data keep their dtype (a complex one makes a ComplexParameter); other data
+    becomes the default dtype (float32 unless dlpy.set_default_dtype)."""
 
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
         data = data.data if isinstance(data, Tensor) else data
+        if dtype is not None and np.dtype(dtype).kind != "c" and np.iscomplexobj(data):
+            raise TypeError(f"Parameter: complex data cannot become {np.dtype(dtype)} (the "
+                            "imaginary part would be lost); give a complex dtype, or pass "
+                            "data.real explicitly")
         array = np.array(data, dtype=dtype if dtype is not None else None, copy=True)
-        if array.dtype.kind != "f":
-            array = array.astype(np.float32)
-        super().__init__(array, requires_grad=requires_grad)
+        if array.dtype.kind not in "fc":
+            array = array.astype(default_dtype())
+        if array.dtype.kind == "c":  # (Tensor's own test admits complex for a Tensor only)
+            super().__init__(array)
+            self.requires_grad = bool(requires_grad)
+            self.__class__ = ComplexParameter  # so ops take the complex path (ops/complex.py)
+        else:
+            super().__init__(array, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+class ComplexParameter(Parameter, ComplexTensor):
+    """A Parameter holding complex64 or complex128 data (``Parameter(complex data)`` makes
+    one): a Parameter to modules and optimisers, a ComplexTensor to ops."""
+
+    __slots__ = ()
+
+
+class Buffer(Tensor):
+    """``self.x = nn.Buffer(t)`` registers a buffer, as torch 2.5+'s nn.Buffer: the module
+    keeps a copy of ``t``'s array under that name (``register_buffer``); ``persistent=False``
+    leaves it out of the state dict."""
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data, *, persistent: bool = True):
+        data = data.data if isinstance(data, Tensor) else data
+        super().__init__(np.array(data, copy=True))
+        self.persistent = bool(persistent)
 
 
 class Module:
@@ -56,6 +88,13 @@ class Module:
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
         buffers = self.__dict__.get("_buffers", {})
+        if isinstance(value, Buffer):  # nn.Buffer: registered as one
+            self.__dict__.pop(name, None)
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
+            buffers.pop(name, None)
+            self.register_buffer(name, value.data, persistent=value.persistent)
+            return
         if name in buffers and not isinstance(value, (Parameter, Module)):
             value = None if value is None else np.asarray(_as_numpy(value))
             buffers[name] = value  # assigning to a buffer replaces its array (as PyTorch)
@@ -291,8 +330,8 @@ class Module:
     def to(self, dtype) -> Module:
         """Cast every floating-point parameter and buffer to ``dtype``, in place (the
         Parameter objects stay the same, so an optimiser made before still holds them; their
-        ``.grad`` is dropped); returns the module. dlpy has one device: ``to("cpu")`` does
-        nothing."""
+        ``.grad`` is dropped); returns the module. Complex parameters are left as they are (as
+        torch's ``float()``/``double()``). dlpy has one device: ``to("cpu")`` does nothing."""
         if isinstance(dtype, str) and dtype == "cpu":
             return self
         dtype = np.dtype(dtype)
@@ -301,7 +340,7 @@ class Module:
                             f"{dtype}")
         for module in self.modules():
             for p in module._parameters.values():
-                if p.data.dtype != dtype:
+                if p.data.dtype.kind == "f" and p.data.dtype != dtype:
                     p.data = p.data.astype(dtype)
                     p.grad = None
             for name, buffer in module._buffers.items():
@@ -345,6 +384,10 @@ class Module:
         Strict: every parameter and persistent buffer must be present and nothing extra; shapes
         must match. A parameter keeps its dtype, and so does a buffer.
         """
+        for prefix, module in self.named_modules():  # lazy modules take their shapes first
+            materialize = getattr(module, "_materialize_from_state", None)
+            if materialize is not None:
+                materialize(state, f"{prefix}." if prefix else "")
         buffers = dict(self.named_buffers(persistent_only=True))
         own = {**dict(self.named_parameters()), **buffers}
         missing = [k for k in own if k not in state]

@@ -10,14 +10,15 @@ from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
 from dlpy.ops.norm import _normalized_shape, sync_batch_norm
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 
 class LayerNorm(Module):
     """Normalise over the last axis (size normalized_shape), then weight * x + bias."""
 
     def __init__(self, normalized_shape: int, eps: float = 1e-5, elementwise_affine: bool = True,
-                 dtype=np.float32):
+                 dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         self.normalized_shape, self.eps = int(normalized_shape), eps
         self.weight = Parameter(np.ones(self.normalized_shape), dtype=dtype) \
@@ -48,8 +49,9 @@ class _NormBase(Module):
     expected = ""  # the shapes the error messages name
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, dtype=np.float32, *,
+                 affine: bool = True, track_running_stats: bool = True, dtype=None, *,
                  bias: bool = True):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         name = type(self).__name__
         self.num_features = _positive_int(name, "num_features", num_features)
@@ -150,7 +152,8 @@ class SyncBatchNorm(_BatchNorm):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, process_group=None,
-                 dtype=np.float32, *, bias: bool = True):
+                 dtype=None, *, bias: bool = True):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         if process_group is not None:
             raise ValueError(f"SyncBatchNorm: process_group must be None (dlpy has one process "
                              f"group: every rank), got {process_group!r}")
@@ -228,7 +231,8 @@ class GroupNorm(Module):
     shift each channel by weight (ones) and bias (zeros), (num_channels,), with affine."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
-                 affine: bool = True, dtype=np.float32, *, bias: bool = True):
+                 affine: bool = True, dtype=None, *, bias: bool = True):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         self.num_groups = _positive_int("GroupNorm", "num_groups", num_groups)
         self.num_channels = _positive_int("GroupNorm", "num_channels", num_channels)
@@ -262,8 +266,9 @@ class _InstanceNorm(_NormBase):
     ranks: tuple[int, int] = (0, 0)  # (unbatched, batched)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = False, track_running_stats: bool = False, dtype=np.float32, *,
+                 affine: bool = False, track_running_stats: bool = False, dtype=None, *,
                  bias: bool = True):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype,
                          bias=bias)
 
@@ -318,7 +323,8 @@ class RMSNorm(Module):
     epsilon of the input's dtype, as PyTorch's."""
 
     def __init__(self, normalized_shape, eps: float | None = None,
-                 elementwise_affine: bool = True, dtype=np.float32):
+                 elementwise_affine: bool = True, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         self.normalized_shape = _normalized_shape("RMSNorm", normalized_shape)
         self.eps = None if eps is None else real_number("RMSNorm", "eps", eps)
@@ -334,21 +340,26 @@ class RMSNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}")
 
 
-class LocalResponseNorm(Module):
-    """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels)^beta."""
+class _ResponseNorm(Module):
+    """The settings of a local response norm: a positive int ``size`` and reals alpha, beta, k."""
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
         super().__init__()
-        self.size = _positive_int("LocalResponseNorm", "size", size)
-        self.alpha = real_number("LocalResponseNorm", "alpha", alpha)
-        self.beta = real_number("LocalResponseNorm", "beta", beta)
-        self.k = real_number("LocalResponseNorm", "k", k)
-
-    def forward(self, x):
-        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+        name = type(self).__name__
+        self.size = _positive_int(name, "size", size)
+        self.alpha = real_number(name, "alpha", alpha)
+        self.beta = real_number(name, "beta", beta)
+        self.k = real_number(name, "k", k)
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class LocalResponseNorm(_ResponseNorm):
+    """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels)^beta."""
+
+    def forward(self, x):
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
 
 class _ChannelDropout(Module):
@@ -405,3 +416,42 @@ class FeatureAlphaDropout(_ChannelDropout):
 
     function = staticmethod(lambda x, p, training, rng: F.feature_alpha_dropout(
         x, p, training, rng=rng))
+
+
+def cross_map_window(channels: int, size: int) -> np.ndarray:
+    """(channels, channels) 0/1 matrix: which channels' squares torch's legacy CrossMapLRN2d
+    sums for each channel. Its running sum starts with channels [0, pre_pad) (pre_pad =
+    (size - 1) // 2 + 1), then adds channel c + pre_pad - 1 and drops channel c - pre_pad only
+    for c > pre_pad, so channel 0 is never dropped: for more than pre_pad + 1 channels this is
+    not LocalResponseNorm's window (PyTorch's formula, kept)."""
+    pre_pad = int((size - 1) / 2 + 1)
+    window = np.zeros((channels, channels))
+    window[0, :min(pre_pad, channels)] = 1
+    for c in range(1, channels):
+        window[c] = window[c - 1]
+        if c < channels - pre_pad + 1:
+            window[c, c + pre_pad - 1] += 1
+        if c > pre_pad:
+            window[c, c - pre_pad] -= 1
+    return window
+
+
+class CrossMapLRN2d(_ResponseNorm):
+    """torch.nn.CrossMapLRN2d, the legacy 4-d local response norm:
+    y = x (k + alpha / size * sum of x^2 over the channels of ``cross_map_window``)^-beta, on
+    (N, C, H, W) only. Composed of ops, so its gradient is the derivative of that forward
+    (PyTorch's hand-written backward is not: torch.autograd.gradcheck fails on it)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
+        super().__init__(size, alpha, beta, k)  # k's default an int, as torch's (its repr)
+
+    def forward(self, x):
+        if not isinstance(x, Tensor):
+            x = Tensor(np.asarray(x))
+        if x.ndim != 4:
+            raise ValueError(f"CrossMapLRN2d: expected a 4-d input (N, C, H, W), got shape "
+                             f"{tuple(x.shape)}")
+        window = Tensor(cross_map_window(x.shape[1], self.size).astype(x.dtype))
+        sums = F.einsum("cd,ndhw->nchw", window, x * x)
+        scale = sums * (self.alpha / self.size) + self.k
+        return x * scale ** -self.beta

@@ -1,6 +1,5 @@
-"""``torch.nn.utils.parametrizations``: weight normalisation and spectral normalisation as
-parametrizations (dlpy.nn.parametrize), the API PyTorch recommends (its older
-``nn.utils.weight_norm`` / ``spectral_norm`` hooks are not here).
+"""``torch.nn.utils.parametrizations``: weight normalisation, spectral normalisation and
+orthogonal matrices as parametrizations (dlpy.nn.parametrize), the API PyTorch recommends.
 
     layer = parametrizations.weight_norm(nn.Linear(20, 40))
     layer.parametrizations.weight.original0   # g, (40, 1)
@@ -9,7 +8,10 @@ parametrizations (dlpy.nn.parametrize), the API PyTorch recommends (its older
 
 The state-dict names are PyTorch's: ``parametrizations.weight.original0`` / ``original1``
 for weight_norm, ``parametrizations.weight.original`` and the power iteration's
-``parametrizations.weight.0._u`` / ``_v`` for spectral_norm.
+``parametrizations.weight.0._u`` / ``_v`` for spectral_norm, ``parametrizations.weight.original``
+and ``parametrizations.weight.0.base`` for orthogonal. The older hook forms
+(``nn.utils.weight_norm`` / ``spectral_norm``, in nn/utils.py) use the same formulas, from
+the helpers here.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dlpy.nn.parametrize import register_parametrization
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
-__all__ = ["spectral_norm", "weight_norm"]
+__all__ = ["orthogonal", "spectral_norm", "weight_norm"]
 
 
 def _norm_axes(ndim: int, dim: int) -> tuple[int, ...]:
@@ -38,26 +40,40 @@ def _check_dim(owner: str, dim, ndim: int) -> int:
     return int(dim)
 
 
+# ----------------------------------------------------------------------------- weight norm
+def _weight_norm_dim(owner: str, dim: int | None, ndim: int) -> int:
+    """PyTorch's dim of weight norm: -1 (and None) the whole tensor, else an axis >= 0."""
+    dim = -1 if dim is None else _check_dim(owner, dim, ndim)
+    return dim + ndim if dim < -1 else dim
+
+
+def _weight_norm(weight_g: Tensor, weight_v: Tensor, dim: int) -> Tensor:
+    """g * v / norm_except_dim(v) (torch._weight_norm): the norm over every axis but ``dim``
+    (kept as size-1 axes), or of the whole tensor for dim -1."""
+    norm = weight_v.norm(2, axis=_norm_axes(weight_v.ndim, dim), keepdims=dim != -1)
+    return weight_v * (weight_g / norm)
+
+
+def _norm_except_dim(weight: np.ndarray, dim: int) -> np.ndarray:
+    """g of a weight: its 2-norm over every axis but ``dim`` (torch.norm_except_dim)."""
+    axes = _norm_axes(weight.ndim, dim)
+    return np.sqrt(np.sum(weight * weight, axis=axes, keepdims=dim != -1)).astype(weight.dtype)
+
+
 class _WeightNorm(Module):
-    """weight = g * v / norm_except_dim(v): the norm over every axis but ``dim`` (kept as
-    size-1 axes), or of the whole tensor for dim -1 (PyTorch's meaning of -1 here, not the
-    last axis)."""
+    """weight = g * v / norm_except_dim(v) (``_weight_norm``); dim -1 is PyTorch's meaning
+    here (the whole tensor), not the last axis."""
 
     def __init__(self, dim: int = 0):
         super().__init__()
         self.dim = dim
 
     def forward(self, weight_g: Tensor, weight_v: Tensor) -> Tensor:
-        norm = weight_v.norm(2, axis=_norm_axes(weight_v.ndim, self.dim),
-                             keepdims=self.dim != -1)
-        return weight_v * (weight_g / norm)
+        return _weight_norm(weight_g, weight_v, self.dim)
 
     def right_inverse(self, weight: Tensor) -> tuple[Tensor, Tensor]:
         """(g, v) = (norm_except_dim(weight), weight)."""
-        data = weight.data
-        axes = _norm_axes(data.ndim, self.dim)
-        g = np.sqrt(np.sum(data * data, axis=axes, keepdims=self.dim != -1))
-        return Tensor(g.astype(data.dtype)), weight
+        return Tensor(_norm_except_dim(weight.data, self.dim)), weight
 
 
 def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
@@ -69,10 +85,55 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     weight = getattr(module, name, None)
     if not isinstance(weight, Tensor):
         raise ValueError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
-    dim = -1 if dim is None else _check_dim("weight_norm", dim, weight.ndim)
-    if dim < -1:
-        dim += weight.ndim
+    dim = _weight_norm_dim("weight_norm", dim, weight.ndim)
     return register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+
+# ----------------------------------------------------------------------------- spectral norm
+def _check_iterations(owner: str, n_power_iterations) -> int:
+    if isinstance(n_power_iterations, bool) or \
+            not isinstance(n_power_iterations, (int, np.integer)) or n_power_iterations <= 0:
+        raise ValueError(f"{owner}: n_power_iterations must be a positive integer, got "
+                         f"{n_power_iterations!r}")
+    return int(n_power_iterations)
+
+
+def _spectral_dim(module: Module, dim: int | None) -> int:
+    """The output axis: ``dim``, or by default 1 for a transposed convolution, else 0."""
+    from dlpy.nn.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+
+    if dim is not None:
+        return dim
+    return 1 if isinstance(module, (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)) else 0
+
+
+def _weight_matrix(weight, dim: int):
+    """The weight (array or Tensor) as a matrix: axis ``dim`` first, the rest flattened."""
+    if dim != 0:
+        weight = weight.transpose(dim, *(a for a in range(weight.ndim) if a != dim))
+    return weight.reshape(weight.shape[0], -1)
+
+
+def _normalize(x: np.ndarray, eps: float, out: np.ndarray | None = None) -> np.ndarray:
+    """x / max(|x|, eps), into ``out`` when given (F.normalize's formula)."""
+    return np.divide(x, max(float(np.sqrt(np.dot(x, x))), eps), out=out)
+
+
+def _power_method(weight_mat: np.ndarray, u: np.ndarray, v: np.ndarray,
+                  n_power_iterations: int, eps: float) -> None:
+    """``n_power_iterations`` of u = normalize(W v), v = normalize(W^T u), in place (a view
+    of the buffers sees it). The hook form's order (v first) is this on (W^T, v, u)."""
+    for _ in range(n_power_iterations):
+        _normalize(weight_mat @ v, eps, out=u)
+        _normalize(weight_mat.T @ u, eps, out=v)
+
+
+def _divide_by_sigma(weight: Tensor, weight_mat: Tensor, u: np.ndarray,
+                     v: np.ndarray) -> Tensor:
+    """weight / sigma, sigma = u . (W v): the gradient flows through W, u and v are constants
+    (copies, so a later power iteration does not change what backward reads)."""
+    sigma = (Tensor(u.copy()) * (weight_mat @ Tensor(v.copy()))).sum()
+    return weight / sigma
 
 
 class _SpectralNorm(Module):
@@ -86,48 +147,28 @@ class _SpectralNorm(Module):
         super().__init__()
         ndim = weight.ndim
         dim = _check_dim("spectral_norm", dim, ndim)
-        if isinstance(n_power_iterations, bool) or \
-                not isinstance(n_power_iterations, (int, np.integer)) or n_power_iterations <= 0:
-            raise ValueError(f"spectral_norm: n_power_iterations must be a positive integer, "
-                             f"got {n_power_iterations!r}")
+        n_power_iterations = _check_iterations("spectral_norm", n_power_iterations)
         self.dim = dim % ndim
         self.eps = float(eps)
         if ndim > 1:
-            self.n_power_iterations = int(n_power_iterations)
-            weight_mat = self._matrix(weight.data)
+            self.n_power_iterations = n_power_iterations
+            weight_mat = _weight_matrix(weight.data, self.dim)
             h, w = weight_mat.shape
             rng = get_rng(rng)
             dtype = weight_mat.dtype
-            self.register_buffer("_u", self._normalize(rng.standard_normal(h).astype(dtype)))
-            self.register_buffer("_v", self._normalize(rng.standard_normal(w).astype(dtype)))
-            self._power_method(weight_mat, 15)  # start from reasonable u, v
-
-    def _matrix(self, weight):
-        """The weight (array or Tensor) as a matrix: ``dim`` first, the rest flattened."""
-        if self.dim != 0:
-            weight = weight.transpose(self.dim, *(a for a in range(weight.ndim)
-                                                  if a != self.dim))
-        return weight.reshape(weight.shape[0], -1)
-
-    def _normalize(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """x / max(|x|, eps), into ``out`` when given (F.normalize's formula)."""
-        return np.divide(x, max(float(np.sqrt(np.dot(x, x))), self.eps), out=out)
-
-    def _power_method(self, weight_mat: np.ndarray, n_power_iterations: int) -> None:
-        # in place: a copy of the module shares nothing, but a view of the buffers sees it
-        for _ in range(n_power_iterations):
-            self._normalize(weight_mat @ self._v, out=self._u)
-            self._normalize(weight_mat.T @ self._u, out=self._v)
+            self.register_buffer("_u", _normalize(rng.standard_normal(h).astype(dtype),
+                                                  self.eps))
+            self.register_buffer("_v", _normalize(rng.standard_normal(w).astype(dtype),
+                                                  self.eps))
+            _power_method(weight_mat, self._u, self._v, 15, self.eps)  # a reasonable start
 
     def forward(self, weight: Tensor) -> Tensor:
         if weight.ndim == 1:
             return F.normalize(weight, dim=0, eps=self.eps)
-        weight_mat = self._matrix(weight)
+        weight_mat = _weight_matrix(weight, self.dim)
         if self.training:
-            self._power_method(weight_mat.data, self.n_power_iterations)
-        u, v = Tensor(self._u.copy()), Tensor(self._v.copy())
-        sigma = (u * (weight_mat @ v)).sum()
-        return weight / sigma
+            _power_method(weight_mat.data, self._u, self._v, self.n_power_iterations, self.eps)
+        return _divide_by_sigma(weight, weight_mat, self._u, self._v)
 
     def right_inverse(self, value: Tensor) -> Tensor:
         return value
@@ -138,15 +179,141 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
                   rng: np.random.Generator | None = None) -> Module:
     """Divide ``module.<name>`` by its spectral norm, estimated by power iteration (Miyato et
     al.), at every use; the weight is ``parametrizations.<name>.original``. ``dim`` (default
-    1 for ConvTranspose1d/2d, else 0) is the output axis. u and v start as random unit
+    1 for ConvTranspose1d/2d/3d, else 0) is the output axis. u and v start as random unit
     vectors from ``rng`` (dlpy's default generator) followed by 15 power iterations, and one
     more round at registration in training mode, as PyTorch's. Returns ``module``."""
-    from dlpy.nn.conv import ConvTranspose1d, ConvTranspose2d
-
     weight = getattr(module, name, None)
     if not isinstance(weight, Tensor):
         raise ValueError(f"spectral_norm: {type(module).__name__} has no parameter {name!r}")
-    if dim is None:
-        dim = 1 if isinstance(module, (ConvTranspose1d, ConvTranspose2d)) else 0
     return register_parametrization(
-        module, name, _SpectralNorm(weight, n_power_iterations, dim, eps, rng=rng))
+        module, name, _SpectralNorm(weight, n_power_iterations, _spectral_dim(module, dim), eps,
+                                    rng=rng))
+
+
+# ----------------------------------------------------------------------------- orthogonal
+_ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _is_orthogonal(q: np.ndarray) -> bool:
+    """Q^T Q = I (every matrix of the batch) within torch's tolerance, 10 n eps."""
+    n, k = q.shape[-2:]
+    eps = 10.0 * n * np.finfo(q.dtype).eps
+    return bool(np.allclose(np.swapaxes(q, -1, -2) @ q, np.eye(k), rtol=1e-5, atol=eps))
+
+
+def _make_orthogonal(a: np.ndarray) -> np.ndarray:
+    """The Q of A = QR (A tall, batched) with diag(R) >= 0 (a zero there gives a zero
+    column, as torch's)."""
+    q, r = np.linalg.qr(a)
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+class _Orthogonal(Module):
+    """Q orthogonal (orthonormal columns, or rows for a wide matrix; a batch of them for more
+    than 2 axes) from an unconstrained X: ``matrix_exp`` exp(A) and ``cayley`` (I - A/2)^-1
+    (I + A/2) of the skew-symmetric A made from X's lower triangle, ``householder`` the
+    product of the reflectors below X's diagonal. With ``base`` (use_trivialization),
+    Q = base @ map(X): assigning a weight stores it as ``base`` and sets X to -I."""
+
+    def __init__(self, weight: Tensor, orthogonal_map: str, *, use_trivialization: bool = True,
+                 rng: np.random.Generator | None = None):
+        super().__init__()
+        self.shape = weight.shape
+        self.orthogonal_map = orthogonal_map
+        self.rng = rng  # the random columns that complete a non-square base; None: default
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        from dlpy.linalg import householder_product, matrix_exp, solve
+
+        n, k = x.shape[-2:]
+        transposed = n < k
+        if transposed:
+            x = x.mT
+            n, k = k, n
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
+            x = x.tril()
+            if n != k:
+                x = F.cat([x, Tensor(np.zeros(x.shape[:-2] + (n, n - k), x.dtype))], dim=-1)
+            a = x - x.mT
+            if self.orthogonal_map == "matrix_exp":
+                q = matrix_exp(a)
+            else:
+                identity = Tensor(np.eye(n, dtype=a.dtype))
+                q = solve(identity - 0.5 * a, identity + 0.5 * a)
+            if n != k:
+                q = q[..., :k]
+        else:
+            a = x.tril(-1)
+            tau = 2.0 / (1.0 + (a * a).sum(axis=-2))
+            q = householder_product(a, tau)
+            # the signs: X's diagonal truncated to integers, a constant (torch's .int())
+            q = q * np.trunc(np.diagonal(x.data, axis1=-2, axis2=-1))[..., None, :]
+        if "base" in self._buffers:
+            q = Tensor(self.base) @ q
+        return q.mT if transposed else q
+
+    def right_inverse(self, q: Tensor) -> Tensor:
+        """The X that gives ``q``: with a base, base = q (orthogonalised by QR if it is not
+        orthogonal; a non-square q completed by random columns) and X = -I; without, the
+        Householder vectors of q's QR (``householder`` only)."""
+        if q.shape != self.shape:
+            raise ValueError(f"orthogonal: expected a matrix (or batch) of shape {self.shape}, "
+                             f"got {q.shape}")
+        data = q.data
+        n, k = data.shape[-2:]
+        transpose = n < k
+        if transpose:
+            data = np.swapaxes(data, -1, -2)
+            n, k = k, n
+        if "base" not in self._buffers:
+            if self.orthogonal_map != "householder":
+                raise NotImplementedError(
+                    f"orthogonal: a {self.orthogonal_map} parametrization cannot be assigned "
+                    "to with use_trivialization=False")
+            from dlpy.ops.linalg_more import geqrf_numpy
+
+            a, tau = geqrf_numpy(data)
+            diagonal = np.einsum("...ii->...i", a[..., :k, :k])  # a writable view
+            diagonal[...] = np.sign(diagonal) * np.where(tau == 0.0, -1.0, 1.0)
+            return Tensor(np.swapaxes(a, -1, -2) if transpose else a)
+        if n == k:
+            base = data.copy() if _is_orthogonal(data) else _make_orthogonal(data)
+        else:
+            extra = get_rng(self.rng).standard_normal(data.shape[:-2] + (n, n - k))
+            base = _make_orthogonal(np.concatenate([data, extra.astype(data.dtype)], axis=-1))
+        self.base = base.astype(data.dtype, copy=False)
+        minus_identity = np.zeros(q.shape, dtype=q.dtype)
+        np.einsum("...ii->...i", minus_identity[..., :min(n, k), :min(n, k)])[...] = -1.0
+        return Tensor(minus_identity)
+
+
+def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None = None, *,
+               use_trivialization: bool = True,
+               rng: np.random.Generator | None = None) -> Module:
+    """Make ``module.<name>`` (a matrix or a batch of them, real) orthogonal: Q^T Q = I for a
+    tall matrix, Q Q^T = I for a wide one, through ``orthogonal_map`` ("matrix_exp",
+    "cayley" or "householder"; default matrix_exp for a square matrix, else householder).
+    With ``use_trivialization`` (PyTorch's dynamic trivialization) Q = base @ map(X), base
+    (``parametrizations.<name>.0.base``) starting as the weight orthogonalised by QR, so the
+    layer's weight starts as that. ``rng``: the random columns that complete a non-square
+    base. Returns ``module``."""
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"orthogonal: {type(module).__name__} has no parameter or buffer "
+                         f"{name!r}")
+    if weight.ndim < 2:
+        raise ValueError(f"orthogonal: expected a matrix or a batch of matrices, got a tensor "
+                         f"of shape {weight.shape}")
+    if weight.data.dtype.kind != "f":
+        raise TypeError(f"orthogonal: expected a real floating-point weight, got "
+                        f"{weight.data.dtype}")
+    if orthogonal_map is None:
+        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+    if orthogonal_map not in _ORTHOGONAL_MAPS:
+        raise ValueError(f"orthogonal: orthogonal_map must be one of "
+                         f"{', '.join(_ORTHOGONAL_MAPS)}, got {orthogonal_map!r}")
+    parametrization = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization,
+                                  rng=rng)
+    return register_parametrization(module, name, parametrization, unsafe=True)

@@ -6,7 +6,7 @@ import numpy as np
 
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 
 def _check(name, x, max_len, d_model):
@@ -20,7 +20,8 @@ class SinusoidalPositionalEncoding(Module):
     """x + PE[:seq] with PE[pos, 2i] = sin(pos / 10000^(2i / d_model)) and PE[pos, 2i + 1] the
     cosine of the same angle (Vaswani et al.). No parameters; x is (batch, seq, d_model)."""
 
-    def __init__(self, d_model: int, max_len: int = 5000, dtype=np.float32):
+    def __init__(self, d_model: int, max_len: int = 5000, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         self.d_model, self.max_len = d_model, max_len
         position = np.arange(max_len)[:, None]
@@ -43,7 +44,8 @@ class LearnedPositionalEmbedding(Module):
     """x + weight[:seq], one learned vector per position; weight (max_len, d_model) ~ N(0, 1) as
     PyTorch's nn.Embedding. x is (batch, seq, d_model)."""
 
-    def __init__(self, max_len: int, d_model: int, rng=None, dtype=np.float32):
+    def __init__(self, max_len: int, d_model: int, rng=None, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         rng = get_rng(rng)
         self.max_len, self.d_model = max_len, d_model

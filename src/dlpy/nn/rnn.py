@@ -25,7 +25,7 @@ from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
 from dlpy.ops import rnn as rnn_ops
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -62,7 +62,8 @@ class _RNNBase(Module):
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, rng=None, dtype=np.float32, proj_size: int = 0):
+                 bidirectional: bool = False, rng=None, dtype=None, proj_size: int = 0):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         name = type(self).__name__
         self.mode = mode
@@ -232,7 +233,8 @@ class RNN(_RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, rng=None,
-                 dtype=np.float32):
+                 dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         rnn_ops.check_nonlinearity("RNN", nonlinearity)
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
@@ -259,7 +261,8 @@ class LSTM(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, proj_size: int = 0, rng=None, dtype=np.float32):
+                 bidirectional: bool = False, proj_size: int = 0, rng=None, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, rng, dtype, proj_size)
 
@@ -281,7 +284,8 @@ class GRU(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, rng=None, dtype=np.float32):
+                 bidirectional: bool = False, rng=None, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, rng, dtype)
 
@@ -295,7 +299,8 @@ class _CellBase(Module):
     """One step of RNN / LSTM / GRU: the parameters and the checks the three cells share."""
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool = True,
-                 rng=None, dtype=np.float32):
+                 rng=None, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         name = type(self).__name__
         self.input_size = _positive_int(name, "input_size", input_size)
@@ -343,7 +348,8 @@ class RNNCell(_CellBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", rng=None, dtype=np.float32):
+                 nonlinearity: str = "tanh", rng=None, dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         rnn_ops.check_nonlinearity("RNNCell", nonlinearity)
         super().__init__("RNN_TANH", input_size, hidden_size, bias, rng, dtype)
         self.nonlinearity = nonlinearity
@@ -367,7 +373,8 @@ class LSTMCell(_CellBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
-                 dtype=np.float32):
+                 dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__("LSTM", input_size, hidden_size, bias, rng, dtype)
 
     def forward(self, x, hx=None):
@@ -389,7 +396,8 @@ class GRUCell(_CellBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
-                 dtype=np.float32):
+                 dtype=None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__("GRU", input_size, hidden_size, bias, rng, dtype)
 
     def forward(self, x, hx=None):

@@ -15,7 +15,7 @@ from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
 from dlpy.nn.norm import Dropout, LayerNorm
 from dlpy.random import get_rng, give_copies_own_rngs
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -57,8 +57,9 @@ class _Layer(Module):
 
     def __init__(self, d_model: int, num_heads: int | None = None, dim_feedforward: int = 2048,
                  dropout: float = 0.0, activation: str = "relu", norm_first: bool = False,
-                 rng=None, layer_norm_eps: float = 1e-5, dtype=np.float32, *, bias: bool = True,
+                 rng=None, layer_norm_eps: float = 1e-5, dtype=None, *, bias: bool = True,
                  batch_first: bool = True, nhead: int | None = None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         owner = type(self).__name__
         num_heads = pick(owner, "num_heads", num_heads, "nhead", nhead)
@@ -289,7 +290,8 @@ class Transformer(Module):
                  dim_feedforward: int = 2048, dropout: float = 0.0, activation: str = "relu",
                  custom_encoder: Module | None = None, custom_decoder: Module | None = None,
                  layer_norm_eps: float = 1e-5, batch_first: bool = True, norm_first: bool = False,
-                 bias: bool = True, rng=None, dtype=np.float32, *, nhead: int | None = None):
+                 bias: bool = True, rng=None, dtype=None, *, nhead: int | None = None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         num_heads = pick("Transformer", "num_heads", num_heads, "nhead", nhead)
         num_heads = 8 if num_heads is None else num_heads
@@ -338,9 +340,10 @@ class Transformer(Module):
                             tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
 
     @staticmethod
-    def generate_square_subsequent_mask(sz: int, device=None, dtype=np.float32) -> np.ndarray:
+    def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> np.ndarray:
         """(sz, sz) float mask: -inf above the diagonal (the future), 0 elsewhere, as PyTorch's;
         a numpy array, which every dlpy mask argument takes."""
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         if device not in (None, "cpu"):
             raise ValueError(f"generate_square_subsequent_mask: dlpy has one device, the CPU; got "
                              f"{device!r}")

@@ -5,24 +5,38 @@
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
 
-``clip_grad_norm_`` is ``dlpy.optim.clip_grad_norm`` with PyTorch's defaults (a non-finite
-norm is returned, not raised) and its return type (a one-element tensor).
+``clip_grad_norm_`` is ``get_total_norm`` then ``clip_grads_with_norm_`` (PyTorch's defaults:
+a non-finite norm is returned, not raised), sharing its formulas with
+``dlpy.optim.clip_grad_norm``.
+Also the older hook forms of ``weight_norm`` / ``spectral_norm``, conv/linear + batch-norm
+fusion and ``skip_init``.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
+import sys
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
 
-from dlpy.nn import parametrizations, parametrize
-from dlpy.optim.optimizer import clip_grad_norm
+from dlpy.nn import parametrizations, parametrize, prune
+from dlpy.nn.module import Module, Parameter
+from dlpy.optim.optimizer import grad_arrays as _grad_arrays
+from dlpy.optim.optimizer import scale_to_norm as _scale_to_norm
+from dlpy.optim.optimizer import total_norm as _total_norm
+from dlpy.random import get_rng
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, no_grad
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
-           "vector_to_parameters", "parametrizations", "parametrize"]
+           "vector_to_parameters", "parametrizations", "parametrize", "prune"]
+
+# ``import dlpy.nn.utils.prune`` as ``import torch.nn.utils.prune`` (the module is dlpy/nn/prune.py)
+sys.modules[f"{__name__}.prune"] = prune
 
 
 def _tensors(parameters) -> list[Tensor]:
@@ -30,15 +44,21 @@ def _tensors(parameters) -> list[Tensor]:
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
-                    norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
+                    norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach: bool | None = None) -> Tensor:
     """Scale the gradients in place to a joint ``norm_type``-norm of at most ``max_norm``;
-    returns the norm before clipping (float32, as PyTorch's for float32 gradients)."""
-    total = clip_grad_norm(_tensors(parameters), max_norm, error_if_nonfinite=error_if_nonfinite,
-                           norm_type=norm_type)
-    return Tensor(np.asarray(total, dtype=np.float32))
+    returns the norm before clipping (a one-element tensor of the gradients' dtype), as
+    torch's: get_total_norm then clip_grads_with_norm_ (a non-finite norm is returned, and
+    scales the gradients to NaN, unless ``error_if_nonfinite``)."""
+    parameters = _tensors(parameters)
+    total = get_total_norm([p.grad for p in parameters if p.grad is not None], norm_type,
+                           error_if_nonfinite, foreach)
+    clip_grads_with_norm_(parameters, max_norm, total, foreach)
+    return total
 
 
-def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
+                     foreach: bool | None = None) -> None:
     """Clamp every gradient element to [-clip_value, clip_value], in place."""
     clip_value = float(clip_value)
     if not math.isfinite(clip_value) or clip_value < 0:
@@ -75,6 +95,305 @@ def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor])
         n = t.data.size
         t.data[...] = data[offset:offset + n].reshape(t.data.shape)
         offset += n
+
+
+# ----------------------------------------------------------------------------- norms of tensors
+def _norm_arrays(tensors) -> list[np.ndarray]:
+    """Arrays of Tensors, numpy arrays (dlpy's ``.grad``) or sparse gradients (coalesced)."""
+    if isinstance(tensors, (Tensor, np.ndarray, SparseGrad)):
+        tensors = [tensors]
+    arrays = []
+    for t in tensors:
+        if isinstance(t, SparseGrad):
+            arrays.append(t.coalesce().values)
+        elif isinstance(t, (Tensor, np.ndarray)):
+            arrays.append(np.asarray(t.data if isinstance(t, Tensor) else t))
+        else:
+            raise TypeError(f"get_total_norm: expected Tensors or arrays, got "
+                            f"{type(t).__name__}")
+    return arrays
+
+
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> Tensor:
+    """The ``norm_type``-norm of the tensors seen as one vector (``inf``: the largest absolute
+    value), as torch.nn.utils.get_total_norm; give it the gradients (``[p.grad for p in
+    params if p.grad is not None]``). A one-element tensor of the tensors' dtype (float32 for
+    none). ``foreach`` is accepted and ignored (one implementation)."""
+    arrays = _norm_arrays(tensors)
+    total = _total_norm(arrays, norm_type, "get_total_norm")
+    if error_if_nonfinite and not math.isfinite(total):
+        raise FloatingPointError(
+            f"get_total_norm: the total norm of order {float(norm_type)} is {total} (a tensor "
+            "holds NaN or inf); pass error_if_nonfinite=False to get it anyway")
+    dtype = np.result_type(*arrays) if arrays else np.dtype(np.float32)
+    return Tensor(np.asarray(total, dtype=dtype if dtype.kind == "f" else np.float32))
+
+
+def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                          total_norm: Tensor | float, foreach: bool | None = None) -> None:
+    """Scale the gradients in place by min(max_norm / (total_norm + 1e-6), 1), as
+    torch.nn.utils.clip_grads_with_norm_ (the second half of clip_grad_norm_, for a norm
+    computed beforehand, e.g. with get_total_norm over several groups)."""
+    max_norm = float(max_norm)
+    if not max_norm >= 0:
+        raise ValueError(f"clip_grads_with_norm_: max_norm must be >= 0, got {max_norm}")
+    total = total_norm.item() if isinstance(total_norm, Tensor) else float(total_norm)
+    _scale_to_norm(_grad_arrays(_tensors(parameters)), max_norm, total)
+
+
+# ----------------------------------------------------------------------------- the old hook forms
+class _WeightNormHook:
+    """torch.nn.utils.weight_norm's forward pre-hook: ``module.<name>`` = g * v / |v| from
+    ``<name>_g`` and ``<name>_v`` before every forward (parametrizations' _weight_norm)."""
+
+    def __init__(self, name: str, dim: int):
+        self.name, self.dim = name, dim
+
+    def compute_weight(self, module: Module) -> Tensor:
+        return parametrizations._weight_norm(getattr(module, f"{self.name}_g"),
+                                             getattr(module, f"{self.name}_v"), self.dim)
+
+    def __call__(self, module: Module, args) -> None:
+        setattr(module, self.name, self.compute_weight(module))
+
+
+def _find_hook(module: Module, kind: type, name: str):
+    for key, hook in module._forward_pre_hooks.items():
+        if isinstance(hook, kind) and hook.name == name:
+            return key, hook
+    return None, None
+
+
+def _parameter(owner: str, module: Module, name: str) -> Parameter:
+    weight = module._parameters.get(name) if isinstance(module, Module) else None
+    if not isinstance(weight, Parameter):
+        raise ValueError(f"{owner}: {type(module).__name__} has no parameter {name!r}")
+    return weight
+
+
+def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
+    """The older, hook-based weight normalisation (deprecated in PyTorch, which warns: use
+    nn.utils.parametrizations.weight_norm): the parameter ``name`` becomes ``<name>_g`` (the
+    norm over every axis but ``dim``; the whole tensor for None) and ``<name>_v``, and
+    ``module.<name>`` = g * v / |v| is recomputed before every forward. Returns ``module``."""
+    warnings.warn("nn.utils.weight_norm is deprecated in favor of "
+                  "nn.utils.parametrizations.weight_norm", FutureWarning, stacklevel=2)
+    if _find_hook(module, _WeightNormHook, name)[1] is not None:
+        raise ValueError(f"weight_norm: {name!r} of {type(module).__name__} already has a "
+                         "weight_norm hook")
+    weight = _parameter("weight_norm", module, name)
+    dim = parametrizations._weight_norm_dim("weight_norm", dim, weight.ndim)
+    hook = _WeightNormHook(name, dim)
+    delattr(module, name)
+    module.register_parameter(f"{name}_g", Parameter(
+        parametrizations._norm_except_dim(weight.data, dim), requires_grad=weight.requires_grad))
+    module.register_parameter(f"{name}_v", Parameter(weight.data,
+                                                     requires_grad=weight.requires_grad))
+    setattr(module, name, hook.compute_weight(module))
+    module.register_forward_pre_hook(hook)
+    return module
+
+
+def remove_weight_norm(module: Module, name: str = "weight") -> Module:
+    """Undo weight_norm: ``name`` becomes a plain parameter holding g * v / |v|."""
+    key, hook = _find_hook(module, _WeightNormHook, name)
+    if hook is None:
+        raise ValueError(f"remove_weight_norm: no weight_norm of {name!r} on "
+                         f"{type(module).__name__}")
+    with no_grad():
+        weight = hook.compute_weight(module)
+    delattr(module, name)
+    for suffix in ("_g", "_v"):
+        delattr(module, name + suffix)
+    module.register_parameter(name, Parameter(weight.data))
+    del module._forward_pre_hooks[key]
+    return module
+
+
+class _SpectralNormHook:
+    """torch.nn.utils.spectral_norm's forward pre-hook: ``module.<name>`` = <name>_orig /
+    sigma before every forward, in training after ``n_power_iterations`` of v =
+    normalize(W^T u), u = normalize(W v) on the buffers ``<name>_u`` and ``<name>_v``
+    (parametrizations' power method and sigma)."""
+
+    def __init__(self, name: str, n_power_iterations: int, dim: int, eps: float):
+        self.name, self.n_power_iterations, self.dim, self.eps = \
+            name, n_power_iterations, dim, eps
+
+    def compute_weight(self, module: Module, do_power_iteration: bool) -> Tensor:
+        weight = getattr(module, f"{self.name}_orig")
+        u, v = getattr(module, f"{self.name}_u"), getattr(module, f"{self.name}_v")
+        weight_mat = parametrizations._weight_matrix(weight, self.dim)
+        if do_power_iteration:  # v first: the shared iteration on W^T with u and v swapped
+            parametrizations._power_method(weight_mat.data.T, v, u, self.n_power_iterations,
+                                           self.eps)
+        return parametrizations._divide_by_sigma(weight, weight_mat, u, v)
+
+    def __call__(self, module: Module, args) -> None:
+        setattr(module, self.name, self.compute_weight(module, module.training))
+
+
+def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int = 1,
+                  eps: float = 1e-12, dim: int | None = None, *,
+                  rng: np.random.Generator | None = None) -> Module:
+    """The older, hook-based spectral normalisation (nn.utils.parametrizations.spectral_norm
+    is the newer form): ``name`` becomes the parameter ``<name>_orig`` and the buffers
+    ``<name>_u``, ``<name>_v`` (random unit vectors from ``rng``, no warm-up iterations, as
+    torch's), and before every forward ``module.<name>`` = <name>_orig / sigma. ``dim``
+    (default 1 for a transposed convolution, else 0) is the output axis. A torch state dict
+    of such a module loads. Returns ``module``."""
+    if _find_hook(module, _SpectralNormHook, name)[1] is not None:
+        raise ValueError(f"spectral_norm: {name!r} of {type(module).__name__} already has a "
+                         "spectral_norm hook")
+    weight = _parameter("spectral_norm", module, name)
+    dim = parametrizations._check_dim("spectral_norm",
+                                      parametrizations._spectral_dim(module, dim), weight.ndim)
+    hook = _SpectralNormHook(
+        name, parametrizations._check_iterations("spectral_norm", n_power_iterations),
+        dim % weight.ndim, float(eps))
+    h, w = parametrizations._weight_matrix(weight.data, hook.dim).shape
+    rng = get_rng(rng)
+    u, v = (parametrizations._normalize(rng.standard_normal(size).astype(weight.dtype),
+                                        hook.eps) for size in (h, w))
+    delattr(module, name)
+    module.register_parameter(f"{name}_orig", weight)
+    setattr(module, name, Tensor(weight.data))  # until the first forward, as torch's
+    module.register_buffer(f"{name}_u", u)
+    module.register_buffer(f"{name}_v", v)
+    module.register_forward_pre_hook(hook)
+    return module
+
+
+def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
+    """Undo spectral_norm: ``name`` becomes a plain parameter holding <name>_orig / sigma
+    (from the current u and v, no iteration)."""
+    key, hook = _find_hook(module, _SpectralNormHook, name)
+    if hook is None:
+        raise ValueError(f"remove_spectral_norm: no spectral_norm of {name!r} on "
+                         f"{type(module).__name__}")
+    with no_grad():
+        weight = hook.compute_weight(module, do_power_iteration=False)
+    for attribute in (name, f"{name}_u", f"{name}_v", f"{name}_orig"):
+        delattr(module, attribute)
+    module.register_parameter(name, Parameter(weight.data))
+    del module._forward_pre_hooks[key]
+    return module
+
+
+# ----------------------------------------------------------------------------- fusion
+def _array(value) -> np.ndarray:
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def _check_eval(owner: str, layer: Module, bn: Module) -> None:
+    if layer.training or bn.training:
+        raise ValueError(f"{owner}: fusion needs both modules in eval mode (call .eval()), got "
+                         f"{type(layer).__name__} training={layer.training}, "
+                         f"{type(bn).__name__} training={bn.training}")
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError(f"{owner}: {type(bn).__name__} has no running statistics "
+                         "(track_running_stats=False)")
+
+
+def fuse_conv_bn_weights(conv_w, conv_b, bn_rm, bn_rv, bn_eps: float, bn_w, bn_b,
+                         transpose: bool = False) -> tuple[Parameter, Parameter]:
+    """The weight and bias of one convolution equal to the convolution followed by an
+    eval-mode batch norm: w * gamma / sqrt(var + eps) per output channel (axis 0, or 1 for a
+    transposed convolution's weight, ``transpose``), (b - mean) * gamma / sqrt(var + eps) +
+    beta. A missing bias (or gamma, beta) counts as zeros (ones, zeros). Each keeps its dtype."""
+    weight = _array(conv_w)
+    mean = _array(bn_rm)
+    bias = np.zeros_like(mean) if conv_b is None else _array(conv_b)
+    gamma = np.ones_like(mean) if bn_w is None else _array(bn_w)
+    beta = np.zeros_like(mean) if bn_b is None else _array(bn_b)
+    rsqrt = 1.0 / np.sqrt(_array(bn_rv) + bn_eps)
+    shape = (1, -1) if transpose else (-1, 1)
+    fused_w = weight * (gamma * rsqrt).reshape(shape + (1,) * (weight.ndim - 2))
+    fused_b = (bias - mean) * rsqrt * gamma + beta
+    return (Parameter(fused_w, requires_grad=getattr(conv_w, "requires_grad", True),
+                      dtype=weight.dtype),
+            Parameter(fused_b, requires_grad=getattr(conv_b, "requires_grad", False),
+                      dtype=bias.dtype if conv_b is not None else weight.dtype))
+
+
+def fuse_conv_bn_eval(conv: Module, bn: Module, transpose: bool = False) -> Module:
+    """A new convolution (a deep copy of ``conv``) equal to ``conv`` then ``bn`` in eval mode
+    (fuse_conv_bn_weights); ``transpose`` for a transposed convolution."""
+    _check_eval("fuse_conv_bn_eval", conv, bn)
+    fused = copy.deepcopy(conv)
+    fused.weight, fused.bias = fuse_conv_bn_weights(
+        fused.weight, fused.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias,
+        transpose)
+    return fused
+
+
+def fuse_linear_bn_weights(linear_w, linear_b, bn_rm, bn_rv, bn_eps: float, bn_w, bn_b
+                           ) -> tuple[Parameter, Parameter]:
+    """The weight and bias of one linear layer equal to it followed by an eval-mode batch norm
+    over its outputs: rows scaled by gamma / sqrt(var + eps), (b - mean) * that + beta."""
+    return fuse_conv_bn_weights(linear_w, linear_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b)
+
+
+def fuse_linear_bn_eval(linear: Module, bn: Module) -> Module:
+    """A new Linear (a deep copy) equal to ``linear`` then ``bn`` in eval mode; bn's
+    num_features must be linear's out_features (or 1)."""
+    _check_eval("fuse_linear_bn_eval", linear, bn)
+    if linear.out_features != bn.num_features and bn.num_features != 1:
+        raise ValueError(f"fuse_linear_bn_eval: expected bn.num_features == "
+                         f"linear.out_features ({linear.out_features}) or 1, got "
+                         f"{bn.num_features}")
+    fused = copy.deepcopy(linear)
+    fused.weight, fused.bias = fuse_linear_bn_weights(
+        fused.weight, fused.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+    return fused
+
+
+# ----------------------------------------------------------------------------- skip_init
+class _NoInitGenerator(np.random.Generator):
+    """A generator whose draws are zeros of the asked shape (np.zeros, no random numbers):
+    what skip_init builds a module with."""
+
+    def _empty(self, size=None, dtype=np.float64):
+        return np.zeros(() if size is None else size, dtype=dtype)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return self._empty(size)
+
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        return self._empty(size)
+
+    def standard_normal(self, size=None, dtype=np.float64, out=None):
+        return self._empty(size, dtype)
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        return self._empty(size, dtype)
+
+
+def skip_init(module_cls: type, *args, **kwargs) -> Module:
+    """``module_cls(*args, **kwargs)`` without drawing its initial values (they are zeros here;
+    torch's are whatever memory held): the class must take ``rng`` (dlpy's counterpart of
+    torch's ``device`` requirement), which is given a generator that draws nothing; an
+    ``rng`` passed here is what the module keeps (for dropout, ...)."""
+    if not (isinstance(module_cls, type) and issubclass(module_cls, Module)):
+        raise TypeError(f"skip_init: expected a Module class, got {module_cls!r}")
+    if "rng" not in inspect.signature(module_cls).parameters:
+        raise ValueError(f"skip_init: {module_cls.__name__} takes no 'rng' argument, so its "
+                         "initialisation cannot be skipped")
+    final_rng = kwargs.pop("rng", None)
+    placeholder = _NoInitGenerator(np.random.PCG64(0))
+    module = module_cls(*args, rng=placeholder, **kwargs)
+    for submodule in module.modules():  # what kept the placeholder gets the caller's rng
+        for attribute, value in list(vars(submodule).items()):
+            if value is placeholder:
+                object.__setattr__(submodule, attribute, final_rng)
+    return module
+
+
+__all__ += ["clip_grads_with_norm_", "fuse_conv_bn_eval", "fuse_conv_bn_weights",
+            "fuse_linear_bn_eval", "fuse_linear_bn_weights", "get_total_norm",
+            "remove_spectral_norm", "remove_weight_norm", "skip_init", "spectral_norm",
+            "weight_norm"]
 
 
 # torch.nn.utils.rnn (pad_sequence, PackedSequence, ...) lives in nn/utils_rnn.py, the

@@ -88,6 +88,8 @@ def _erf(x):
 class ReLU(Op):
     """y = max(x, 0);  dx = g * (x > 0)."""
 
+    saves = ("output",)  # read by backward (in-place checks, Op.saves)
+
     def forward(self, x):
         self.mask = x > 0
         return np.maximum(x, 0)  # keeps x's dtype; faster than np.where
@@ -108,6 +110,8 @@ def _sigmoid(x):
 class Sigmoid(Op):
     """y = 1 / (1 + exp(-x));  dx = g * y * (1 - y). Computed without overflow for large |x|."""
 
+    saves = ("output",)  # read by backward (in-place checks, Op.saves)
+
     def forward(self, x):
         self.y = _sigmoid(x)
         return self.y
@@ -121,6 +125,8 @@ class Sigmoid(Op):
 
 class Tanh(Op):
     """y = tanh(x);  dx = g * (1 - y^2)."""
+
+    saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
         self.y = np.tanh(x)
@@ -176,6 +182,8 @@ class GELU(Op):
     """y = x * Phi(x) with Phi the standard normal CDF (PyTorch's exact GELU);
     dx = g * (Phi(x) + x * phi(x)). float32 takes a float32 erf accurate to 1.5e-7."""
 
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
+
     def forward(self, x):
         self.x = x
         if x.dtype == np.float32:
@@ -210,6 +218,8 @@ class GELUTanh(Op):
     """PyTorch's GELU(approximate="tanh"): y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715
     x^3); dx = g (1/2 (1 + t) + x/2 (1 - t^2) du/dx), t = tanh(u)."""
 
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
+
     def forward(self, x):
         c = np.asarray(math.sqrt(2.0 / math.pi), dtype=x.dtype)
         self.x = x
@@ -233,6 +243,8 @@ class GELUTanh(Op):
 class SiLU(Op):
     """y = x * sigmoid(x);  dx = g * s * (1 + x * (1 - s)), s = sigmoid(x). No overflow."""
 
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
+
     def forward(self, x):
         self.x, self.s = x, _sigmoid(x)
         return x * self.s
@@ -249,6 +261,8 @@ class SiLU(Op):
 
 class LeakyReLU(Op):
     """y = x if x > 0 else slope * x;  dx = g if x > 0 else slope * g (slope at 0, as PyTorch)."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def __init__(self, negative_slope):
         self.negative_slope = negative_slope
@@ -267,6 +281,8 @@ class LeakyReLU(Op):
 class ELU(Op):
     """y = x if x > 0 else alpha * (exp(x) - 1);  dx = g if x > 0 else alpha * exp(x) * g
     (alpha at 0, as PyTorch)."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def __init__(self, alpha):
         self.alpha = alpha
@@ -287,6 +303,8 @@ class ELU(Op):
 class Softplus(Op):
     """y = log(1 + exp(beta x)) / beta, or x where beta x > threshold (PyTorch's linear region);
     dx = g * sigmoid(beta x), or g there. log1p(exp(-|z|)) + max(z, 0): no overflow at any x."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def __init__(self, beta, threshold):
         self.beta, self.threshold = beta, threshold
@@ -312,6 +330,8 @@ class Clamp(Op):
     (PyTorch's clamp: a value at a bound passes the gradient), or low < x < high with
     ``open_bounds`` (PyTorch's hardtanh). low > high gives high everywhere and no gradient."""
 
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
+
     def __init__(self, low, high, open_bounds=False):
         self.low, self.high, self.open_bounds = low, high, open_bounds
 
@@ -333,7 +353,12 @@ class Clamp(Op):
         return (grad_output if self.mask is None else grad_output * self.mask,)  # a constant
 
 
-def relu(x):
+def relu(x, inplace=False):
+    """max(x, 0); in place with ``inplace=True`` (``relu_``)."""
+    if inplace:
+        from dlpy.ops.activation_inplace import relu_
+
+        return relu_(x)
     return ReLU()(x)
 
 
@@ -360,11 +385,21 @@ def silu(x):
     return SiLU()(x)
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x, negative_slope=0.01, inplace=False):
+    """x if x > 0 else negative_slope x; in place with ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import leaky_relu_
+
+        return leaky_relu_(x, negative_slope)
     return LeakyReLU(real_number("leaky_relu", "negative_slope", negative_slope))(x)
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha=1.0, inplace=False):
+    """x if x > 0 else alpha (exp(x) - 1); in place with ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import elu_
+
+        return elu_(x, alpha)
     return ELU(real_number("elu", "alpha", alpha))(x)
 
 
@@ -386,8 +421,13 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
     return Clamp(low, high)(x)
 
 
-def hardtanh(x, min_val=-1.0, max_val=1.0):
-    """x limited to [min_val, max_val]; the gradient passes only strictly inside, as PyTorch."""
+def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
+    """x limited to [min_val, max_val]; the gradient passes only strictly inside, as PyTorch;
+    in place with ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import hardtanh_
+
+        return hardtanh_(x, min_val, max_val)
     low = real_number("hardtanh", "min_val", min_val, finite=False)
     high = real_number("hardtanh", "max_val", max_val, finite=False)
     if low > high:

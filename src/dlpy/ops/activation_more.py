@@ -252,13 +252,22 @@ def prelu(x, weight):
     return PReLU()(x, weight)
 
 
-def selu(x):
-    """scale * (x if x > 0 else alpha * (exp(x) - 1)), PyTorch's SELU constants."""
+def selu(x, inplace=False):
+    """scale * (x if x > 0 else alpha * (exp(x) - 1)), PyTorch's SELU constants; in place with
+    ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import selu_
+
+        return selu_(x)
     return ScaledELU(SELU_ALPHA, SELU_SCALE, 1.0)(x)
 
 
-def celu(x, alpha=1.0):
-    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
+def celu(x, alpha=1.0, inplace=False):
+    """x if x > 0 else alpha * (exp(x / alpha) - 1); in place with ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import celu_
+
+        return celu_(x, alpha)
     alpha = real_number("celu", "alpha", alpha)
     if alpha == 0:
         raise ValueError("celu: alpha must be nonzero, got 0.0")
@@ -302,8 +311,12 @@ def glu(x, dim=-1):
     return GLU(axis)(x)
 
 
-def threshold(x, threshold, value):  # noqa: A002 - PyTorch's names
-    """x where x > threshold, else value."""
+def threshold(x, threshold, value, inplace=False):  # noqa: A002 - PyTorch's names
+    """x where x > threshold, else value; in place with ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import threshold_
+
+        return threshold_(x, threshold, value)
     return Threshold(real_number("threshold", "threshold", threshold, finite=False),
                      real_number("threshold", "value", value, finite=False))(x)
 
@@ -326,8 +339,13 @@ def hardshrink(x, lambd=0.5):
     return Shrink(real_number("hardshrink", "lambd", lambd, finite=False), soft=False)(x)
 
 
-def relu6(x):
-    """min(max(x, 0), 6), hardtanh(x, 0, 6): no gradient at 0 and 6, as PyTorch."""
+def relu6(x, inplace=False):
+    """min(max(x, 0), 6), hardtanh(x, 0, 6): no gradient at 0 and 6, as PyTorch; in place with
+    ``inplace=True`` (as torch's: ``hardtanh_(x, 0, 6)``)."""
+    if inplace:
+        from dlpy.ops.activation_inplace import hardtanh_
+
+        return hardtanh_(x, 0.0, 6.0)
     return Clamp(0.0, 6.0, open_bounds=True)(x)
 
 

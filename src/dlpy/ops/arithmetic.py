@@ -3,11 +3,15 @@ the engine sums them back to each input's shape."""
 
 import numpy as np
 
+from dlpy.ops import complex as _complex
 from dlpy.tensor import Op, Tensor
 
 
 class Identity(Op):
     """y = x;  dx = g."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def forward(self, x):
         return x
@@ -22,6 +26,9 @@ class Identity(Op):
 class Add(Op):
     """y = a + b;  da = g, db = g."""
 
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def forward(self, a, b):
         return a + b
 
@@ -35,6 +42,9 @@ class Add(Op):
 class Sub(Op):
     """y = a - b;  da = g, db = -g."""
 
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def forward(self, a, b):
         return a - b
 
@@ -47,6 +57,9 @@ class Sub(Op):
 
 class Mul(Op):
     """y = a * b;  da = g * b, db = g * a."""
+
+    complex_ok = "holomorphic"
+    saves = ((1, 0), (0, 1))  # read by backward (in-place checks, Op.saves)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -66,6 +79,9 @@ class Mul(Op):
 class Div(Op):
     """y = a / b;  da = g / b, db = -g * y / b."""
 
+    complex_ok = "holomorphic"
+    saves = (1, ("output", 1), (0, 1))  # read by backward (in-place checks, Op.saves)
+
     def forward(self, a, b):
         self.b = b
         self.y = a / b
@@ -84,6 +100,9 @@ class Div(Op):
 class Neg(Op):
     """y = -x;  dx = -g."""
 
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def forward(self, x):
         return -x
 
@@ -96,6 +115,9 @@ class Neg(Op):
 
 class Power(Op):
     """y = x ** p for a constant p;  dx = g * p * x ** (p - 1)."""
+
+    complex_ok = "holomorphic"
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def __init__(self, exponent: float):
         self.exponent = exponent
@@ -118,7 +140,10 @@ class Power(Op):
 
 
 class Abs(Op):
-    """y = |x|;  dx = g * sign(x) (0 at x = 0, as in PyTorch)."""
+    """y = |x|;  dx = g * sign(x) (0 at x = 0, as in PyTorch; for complex z, sign(z) = z/|z|)."""
+
+    complex_ok = True
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
         self.sign = np.sign(x)
@@ -128,11 +153,17 @@ class Abs(Op):
         return (grad_output * self.sign,)
 
     def backward_graph(self, grad_output, output):
+        if self.sign.dtype.kind == "c":  # z/|z| is no constant: |z|'' != 0
+            raise NotImplementedError("autograd.grad(create_graph=True): abs of a complex "
+                                      "tensor has no second derivative in dlpy yet")
         return (grad_output * self.sign,)  # a constant: |x|'' = 0 almost everywhere
 
 
 class Exp(Op):
     """y = exp(x);  dx = g * y."""
+
+    complex_ok = "holomorphic"
+    saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
         self.y = np.exp(x)
@@ -148,6 +179,9 @@ class Exp(Op):
 class Log(Op):
     """y = log(x);  dx = g / x."""
 
+    complex_ok = "holomorphic"
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
+
     def forward(self, x):
         self.x = x
         return np.log(x)
@@ -162,6 +196,9 @@ class Log(Op):
 class Sqrt(Op):
     """y = sqrt(x);  dx = g / (2 y)."""
 
+    complex_ok = "holomorphic"
+    saves = ("output",)  # read by backward (in-place checks, Op.saves)
+
     def forward(self, x):
         self.y = np.sqrt(x)
         return self.y
@@ -175,6 +212,9 @@ class Sqrt(Op):
 
 class Cast(Op):
     """y = x as another dtype;  dx = g (the engine casts it back to x's dtype)."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, dtype):
         self.dtype = dtype
@@ -252,9 +292,13 @@ def cast(x, dtype):
     except TypeError:
         raise TypeError(f"cast: {dtype!r} is not a dtype") from None
     requires_grad = getattr(x, "requires_grad", False)
-    if requires_grad and dtype.kind != "f":
-        raise TypeError(f"cast: a tensor that requires gradients can only become a float dtype, "
-                        f"got {dtype}")
+    if requires_grad and dtype.kind not in "fc":
+        raise TypeError(f"cast: a tensor that requires gradients can only become a float dtype "
+                        f"(or a complex one), got {dtype}")
+    if dtype.kind == "c":
+        return _complex.mark(Cast(dtype)(x))
+    if isinstance(x, _complex.ComplexTensor):  # to a real dtype: the real part, as PyTorch's
+        x = _complex.real(x)
     return Cast(dtype)(x)
 
 

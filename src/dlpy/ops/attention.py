@@ -4,6 +4,7 @@ arrays of a Transformer, so forward computes them in place and backward reuses t
 import numpy as np
 
 from dlpy.ops import broadcasts_to
+from dlpy.ops.mask import where
 from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import concat, swapaxes
 from dlpy.ops.softmax import softmax
@@ -29,6 +30,37 @@ def _merge_heads(x):
     return x.transpose((0, 2, 1, 3)).reshape(batch, seq, heads * dim)
 
 
+def _softmax_rows(p, safe, with_lse=False):
+    """Softmax over the last axis of the scores ``p``, in place. ``safe``: a row whose every
+    score is -inf gets zero weights (not NaN), as torch's. Returns each row's logsumexp of the
+    scores (-inf for such a row) when ``with_lse``, else None."""
+    row_max = p.max(axis=-1, keepdims=True)
+    if safe:
+        row_max[np.isneginf(row_max)] = 0  # a fully masked row: exp(-inf) = 0, not NaN
+    p -= row_max
+    np.exp(p, out=p)
+    total = p.sum(axis=-1, keepdims=True)
+    lse = None
+    if with_lse:
+        with np.errstate(divide="ignore"):
+            lse = (row_max + np.log(total))[..., 0]
+    if safe:
+        total[total == 0] = 1
+    p *= 1 / total
+    return lse
+
+
+def _scores_grad(g, v, out, p, keep=None):
+    """The scores' gradient of out = P v, P = softmax(S) (times the dropout ``keep``):
+    dS = P * (dP - rowsum(g * out)) with dP = g v^T; rowsum(g * out) = rowsum(P * dP)."""
+    ds = np.matmul(g, v.swapaxes(-1, -2))  # dP, turned into dS in place
+    if keep is not None:
+        ds *= keep
+    ds -= (g * out).sum(axis=-1, keepdims=True)
+    ds *= p
+    return ds
+
+
 class Attention(Op):
     """out = P v with P = softmax(q k^T * scale + mask), dropout optionally applied to P.
 
@@ -42,9 +74,11 @@ class Attention(Op):
     -inf), broadcast to (..., seq_q, seq_k); a row with every key at -inf gets zero weights.
     """
 
-    def __init__(self, scale, mask=None, num_heads=None, packed=False, keep=None):
+    def __init__(self, scale, mask=None, num_heads=None, packed=False, keep=None,
+                 with_lse=False):
         self.scale, self.mask, self.num_heads, self.packed = scale, mask, num_heads, packed
         self.keep = keep  # dropout: a (..., seq_q, seq_k) array of 0 or 1 / (1 - p), or None
+        self.with_lse = with_lse  # keep each row's logsumexp of the scores as self.lse
 
     def _views(self, arrays):
         """The (..., seq, dim) views of q, k, v inside the input (or gradient) arrays."""
@@ -64,15 +98,7 @@ class Attention(Op):
         p = np.matmul(self.q, k.swapaxes(-1, -2))  # (..., seq_q, seq_k), softmax'd in place
         if self.mask is not None:
             p += self.mask
-        row_max = p.max(axis=-1, keepdims=True)
-        if self.mask is not None:
-            row_max[np.isneginf(row_max)] = 0  # a fully masked row: exp(-inf) = 0, not NaN
-        p -= row_max
-        np.exp(p, out=p)
-        total = p.sum(axis=-1, keepdims=True)
-        if self.mask is not None:
-            total[total == 0] = 1
-        p *= 1 / total
+        self.lse = _softmax_rows(p, self.mask is not None, self.with_lse)
         self.p = p
         if self.keep is not None:
             p = p * self.keep
@@ -95,11 +121,7 @@ class Attention(Op):
             grads = [np.empty(t.shape, dtype=g.dtype) for t in self.inputs]
         q_grad, k_grad, v_grad = self._views(grads) if grads[0] is not None else grads
         v_grad = np.matmul(self.weights.swapaxes(-1, -2), g, out=v_grad)
-        ds = np.matmul(g, self.v.swapaxes(-1, -2))  # dP, turned into dS in place
-        if self.keep is not None:
-            ds *= self.keep
-        ds -= (g * self.out).sum(axis=-1, keepdims=True)
-        ds *= self.p
+        ds = _scores_grad(g, self.v, self.out, self.p, self.keep)
         q_grad = np.matmul(ds, self.k, out=q_grad)
         q_grad *= g.dtype.type(self.scale)
         k_grad = np.matmul(ds.swapaxes(-1, -2), self.q, out=k_grad)
@@ -139,6 +161,66 @@ class Attention(Op):
         return "Attention" + (f"(heads={self.num_heads})" if self.num_heads else "")
 
 
+class ScoresAttention(Op):
+    """out = P v with P = softmax(scores + mask): attention from scores the caller made (and
+    changed: flex_attention's score_mod), fused as Attention's. ``mask`` additive (0 / -inf);
+    a row with every score at -inf gets zero weights. Backward: dv = P^T g,
+    dscores = P * (g v^T - rowsum(g * out))."""
+
+    def __init__(self, mask=None, with_lse=False):
+        self.mask, self.with_lse = mask, with_lse
+
+    def forward(self, scores, v):
+        p = scores + self.mask if self.mask is not None else scores.copy()
+        self.lse = _softmax_rows(p, True, self.with_lse)
+        self.p, self.v = p, v
+        self.out = np.matmul(p, v)
+        return self.out
+
+    def backward(self, grad_output):
+        v_grad = np.matmul(self.p.swapaxes(-1, -2), grad_output)
+        return _scores_grad(grad_output, self.v, self.out, self.p), v_grad
+
+    def backward_graph(self, grad_output, output):
+        # backward's formulas with dlpy ops, P recomputed from the scores (create_graph)
+        scores, v = self.inputs
+        if self.mask is not None:
+            scores = scores + self.mask
+        dead = np.isneginf(scores.data)
+        # -inf as a large finite number: a fully masked row gets uniform weights, times 0
+        p = softmax(where(dead, np.finfo(scores.dtype).min / 2, scores),
+                    -1) * ~dead.all(axis=-1, keepdims=True)
+        dp = matmul(grad_output, swapaxes(v, -1, -2))
+        return p * (dp - (dp * p).sum(-1, keepdims=True)), matmul(swapaxes(p, -1, -2),
+                                                                  grad_output)
+
+
+def group_heads(q, k, v, mask=None):
+    """Grouped-query attention without copying k and v: q (..., Hq, L, E) becomes
+    (..., Hkv, Hq / Hkv, L, E), k and v (..., Hkv, S, .) become (..., Hkv, 1, S, .), and an
+    additive mask's head axis is split as q's: query head h attends with kv head
+    h // (Hq / Hkv), as torch's repeat_interleave of k and v."""
+    heads_q, heads_kv = q.shape[-3], k.shape[-3]
+    group = heads_q // heads_kv
+    q = q.reshape(*q.shape[:-3], heads_kv, group, *q.shape[-2:])
+    k, v = (x.reshape(*x.shape[:-3], heads_kv, 1, *x.shape[-2:]) for x in (k, v))
+    if mask is not None and mask.ndim >= 3:
+        if mask.shape[-3] == 1:
+            mask = mask[..., None, :, :]
+        elif mask.shape[-3] == heads_q:
+            mask = mask.reshape(*mask.shape[:-3], heads_kv, group, *mask.shape[-2:])
+    return q, k, v, mask
+
+
+def check_gqa(owner, q_shape, k_shape, v_shape):
+    """enable_gqa=True: q, k, v of 3 or more axes, k's and v's heads dividing q's."""
+    if min(len(q_shape), len(k_shape), len(v_shape)) < 3 or k_shape[-3] != v_shape[-3] \
+            or q_shape[-3] % k_shape[-3]:
+        raise ValueError(f"{owner}: enable_gqa=True expects q (..., Hq, L, E), k (..., Hkv, S, "
+                         f"E), v (..., Hkv, S, Ev) with Hq a multiple of Hkv, got q {q_shape}, "
+                         f"k {k_shape}, v {v_shape}")
+
+
 def additive_mask(mask, dtype):
     """A boolean mask (True = not allowed) becomes 0 / -inf; a float mask is added as given."""
     mask = np.asarray(getattr(mask, "data", mask))
@@ -149,16 +231,30 @@ def additive_mask(mask, dtype):
     return mask.astype(dtype, copy=False)
 
 
-def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, return_weights=False):
+def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, return_weights=False,
+              *, scale=None, enable_gqa=False):
     """softmax(q k^T / sqrt(dim) + mask) v through the fused Attention op.
 
     q (..., seq_q, dim), k (..., seq_k, dim), v (..., seq_k, dim_v); or, with ``num_heads``,
     (batch, seq, heads * dim) each, heads split and merged without copies. ``mask`` is additive
     (see ``additive_mask``), broadcastable to (..., seq_q, seq_k). Dropout with probability
-    ``dropout_p`` (drawn from ``rng``) is applied to the weights. Returns the output, or
-    (output, weights) with the weights as a numpy array.
+    ``dropout_p`` (drawn from ``rng``) is applied to the weights. ``scale`` replaces
+    1 / sqrt(dim); ``enable_gqa``: q (..., Hq, seq_q, dim) against k, v with Hkv heads, Hq a
+    multiple of Hkv (``group_heads``). Returns the output, or (output, weights) with the weights
+    as a numpy array.
     """
     shapes = [np.shape(getattr(x, "data", x)) for x in (q, k, v)]
+    if enable_gqa and num_heads is None:
+        check_gqa("attention", *shapes)
+        if mask is not None:
+            mask = additive_mask(mask, q.dtype)
+        out = attention(*group_heads(q, k, v, mask), dropout_p=dropout_p, rng=rng,
+                        return_weights=return_weights, scale=scale)
+        if not return_weights:
+            return out.reshape(*out.shape[:-4], -1, *out.shape[-2:])
+        out, weights = out
+        return (out.reshape(*out.shape[:-4], -1, *out.shape[-2:]),
+                weights.reshape(*weights.shape[:-4], -1, *weights.shape[-2:]))
     if num_heads is None:
         ok = all(len(s) >= 2 for s in shapes) and shapes[0][-1] == shapes[1][-1] \
             and shapes[1][-2] == shapes[2][-2] and _broadcastable(*(s[:-2] for s in shapes))
@@ -174,7 +270,8 @@ def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, retur
                          f"v {shapes[2]}")
     head_dim = shapes[0][-1] // (num_heads or 1)
     scores_shape = _scores_shape(shapes[0], shapes[1], num_heads)
-    op = Attention(1.0 / np.sqrt(head_dim), _checked_mask(mask, q, scores_shape), num_heads,
+    op = Attention(1.0 / np.sqrt(head_dim) if scale is None else scale,
+                   _checked_mask(mask, q, scores_shape), num_heads,
                    keep=_keep(dropout_p, rng, scores_shape, q))
     out = op(q, k, v)
     return (out, op.weights) if return_weights else out

@@ -33,6 +33,8 @@ def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
 class CumSum(Op):
     """y[i] = x[0] + ... + x[i] along dim;  dx[i] = g[i] + ... + g[n-1]."""
 
+    complex_ok = True
+
     def __init__(self, dim: int):
         self.dim = dim
 
@@ -51,6 +53,8 @@ class CumProd(Op):
     Where x holds zeros (the division fails), as PyTorch: before a row's first zero the formula
     holds; at the first zero dx is that sum with the zero left out of the products; after it
     every product holds the zero, so dx is 0."""
+
+    complex_ok = "holomorphic"
 
     def __init__(self, dim: int):
         self.dim = dim
@@ -92,6 +96,8 @@ class CumProd(Op):
 class Prod(Op):
     """y = product of x along dim (None: of every value);  dx = g * y / x, or where x holds
     zeros the product of the other values (exclusive products from both ends), as PyTorch."""
+
+    complex_ok = "holomorphic"
 
     def __init__(self, dim: int | None, keepdim: bool):
         self.dim, self.keepdim = dim, keepdim

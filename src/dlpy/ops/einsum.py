@@ -121,6 +121,8 @@ class Einsum(Op):
     output's labels) and the other operands onto k's labels: broadcast along a label only k has
     (it was summed), written onto the diagonal where k repeats a label, zero elsewhere."""
 
+    complex_ok = "holomorphic"
+
     def __init__(self, equation: str, inputs: list[list[int]], output: list[int]):
         self.equation, self.input_labels, self.output_labels = equation, inputs, output
 

@@ -55,6 +55,8 @@ class Gather(Op):
     """y[i, j] = x[i, index[i, j]] for dim 1 (any rank, any dim), as torch.gather;
     dx = zeros with g added at the gathered positions (repeats accumulate)."""
 
+    saves = (0,)  # torch's gather saves x (dlpy's backward needs only its shape)
+
     def __init__(self, dim: int, index: np.ndarray):
         self.dim, self.index = dim, index
 
@@ -75,6 +77,8 @@ class Gather(Op):
 class IndexSelect(Op):
     """y = x at the positions index (1-D) along dim;  dx = zeros with g added back there
     (repeats accumulate)."""
+
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, dim: int, index: np.ndarray):
         self.dim, self.index = dim, index
@@ -556,3 +560,135 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
                              f"least 2 edges, got {edges.tolist()}")
     hist, _ = np.histogram(data.ravel(), edges, weights=weight, density=density)
     return HistogramResult(Tensor(hist.astype(data.dtype)), Tensor(edges))
+
+
+# ----------------------------------------------------------------- scatter_reduce,
+# index_reduce, index_put, and torch's choice among ties for kthvalue
+_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+
+
+class ScatterReduce(Op):
+    """y = x with src[i, j] combined into y[i, index[i, j]] (dim 1) by ``reduce`` (sum, prod,
+    mean, amax, amin), x's own value taking part where ``include_self``, as
+    torch.scatter_reduce. Gradients as PyTorch's: sum passes g; mean g / count; amax/amin
+    share g equally among the values equal to the result; prod g * (product of the others)."""
+
+    def __init__(self, dim: int, index: np.ndarray, reduce: str, include_self: bool):
+        self.dim, self.index, self.reduce, self.include_self = dim, index, reduce, include_self
+
+    def forward(self, x, src):
+        where = _positions(self.index, self.dim)
+        src = src[_leading(self.index.shape)]
+        touched = np.zeros(x.shape, dtype=bool)
+        touched[where] = True
+        start = {"sum": 0, "mean": 0, "prod": 1, "amax": -np.inf, "amin": np.inf}[self.reduce]
+        if x.dtype.kind != "f" and self.reduce in ("amax", "amin"):
+            info = np.iinfo(x.dtype) if x.dtype.kind in "iu" else None
+            start = (info.min if self.reduce == "amax" else info.max) if info else start
+        y = x.copy() if self.include_self else np.where(touched, np.asarray(start, x.dtype), x)
+        ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum,
+                 "amin": np.minimum}[self.reduce]
+        ufunc.at(y, where, src)
+        count = np.zeros(x.shape, dtype=np.int64)
+        np.add.at(count, where, 1)
+        count = count + (touched & self.include_self)
+        if self.reduce == "mean":
+            divided = np.maximum(count, 1)
+            y = (y / divided if y.dtype.kind == "f" else y // divided).astype(x.dtype)
+        self.x, self.src, self.y, self.touched, self.count = x, src, y, touched, count
+        return y
+
+    def backward(self, grad_output):
+        where = _positions(self.index, self.dim)
+        x, src, y, touched = self.x, self.src, self.y, self.touched
+        own = touched & self.include_self  # x's value took part in a reduction
+        if self.reduce == "sum":
+            x_grad, src_grad = grad_output, grad_output[where]
+        elif self.reduce == "mean":
+            share = grad_output / np.maximum(self.count, 1)
+            x_grad, src_grad = np.where(touched, share, grad_output), share[where]
+        elif self.reduce in ("amax", "amin"):
+            wins = np.zeros(y.shape, dtype=np.int64)
+            np.add.at(wins, where, src == y[where])
+            wins = wins + (touched & (x == y))  # torch counts x's tie even if not included
+            share = grad_output / np.maximum(wins, 1)
+            x_grad = np.where(touched, np.where(x == y, share, 0), grad_output)
+            src_grad = np.where(src == y[where], share[where], 0)
+        else:  # prod: g times the product of the others, zeros counted apart
+            zeros = np.zeros(y.shape, dtype=np.int64)
+            np.add.at(zeros, where, src == 0)
+            zeros = zeros + (own & (x == 0))
+            nonzero = np.where(own, np.where(x == 0, 1, x), 1).astype(y.dtype)
+            np.multiply.at(nonzero, where, np.where(src == 0, 1, src))
+
+            def others(values, at_zeros, at_product, at_g):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    return at_g * np.where(values == 0, np.where(at_zeros == 1, at_product, 0),
+                                           np.where(at_zeros == 0, at_product / values, 0))
+
+            x_grad = np.where(touched, others(x, zeros, nonzero, grad_output), grad_output)
+            src_grad = others(src, zeros[where], nonzero[where], grad_output[where])
+        x_grad = np.where(touched & ~own, 0, x_grad)
+        if self.inputs[1].requires_grad and src_grad.shape != self.inputs[1].shape:
+            full = np.zeros(self.inputs[1].shape, dtype=src_grad.dtype)
+            full[_leading(self.index.shape)] = src_grad
+            src_grad = full
+        return x_grad, src_grad
+
+    def describe(self) -> str:
+        return f"ScatterReduce({self.reduce!r}, dim={self.dim})"
+
+
+def scatter_reduce(x: Tensor, dim: int, index, src, reduce: str, *,
+                   include_self: bool = True) -> Tensor:
+    """torch.scatter_reduce: x with each src[i, j] reduced into position index[i, j] of dim
+    (dim 1 here) by ``reduce``: "sum", "prod", "mean", "amax" or "amin"."""
+    if reduce not in _REDUCTIONS:
+        raise ValueError(f"scatter_reduce: reduce must be one of {_REDUCTIONS}, got {reduce!r}")
+    dim, index = _check_index("scatter_reduce", x, dim, index, _shape_of(src))
+    if not isinstance(x, Tensor):
+        x = Tensor(np.asarray(x))
+    if not isinstance(src, Tensor):
+        src = Tensor(np.asarray(src, dtype=x.dtype))
+    if src.dtype != x.dtype:
+        raise TypeError(f"scatter_reduce: src must have x's dtype {x.dtype}, got {src.dtype}")
+    return ScatterReduce(dim, index, reduce, bool(include_self))(x, src)
+
+
+def index_reduce(x: Tensor, dim: int, index, source, reduce: str, *,
+                 include_self: bool = True) -> Tensor:
+    """torch.index_reduce: x with source[..., i, ...] reduced into position index[i] of dim by
+    ``reduce``: "prod", "mean", "amax" or "amin"."""
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise ValueError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin', got "
+                         f"{reduce!r}")
+    dim = check_dim("index_reduce", dim, x.ndim)
+    _source_shape("index_reduce", x, dim, index, source)
+    dim, full = _along("index_reduce", x, dim, index, _data(source).shape)
+    return scatter_reduce(x, dim, np.ascontiguousarray(full), source, reduce,
+                          include_self=include_self)
+
+
+def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
+    """torch.index_put (out of place): x with x[indices] = values (``indices`` a tuple of index
+    tensors, as x[indices] reads), or with accumulate added (repeats add up)."""
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError(f"index_put: indices must be a tuple of index tensors, got "
+                        f"{type(indices).__name__}")
+    index = tuple(np.asarray(i.data if isinstance(i, Tensor) else i) for i in indices)
+    shape = _shape_of(x)
+    try:
+        positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
+    except (IndexError, TypeError, ValueError) as err:
+        raise IndexError(f"index_put: indices are invalid for shape {shape}: {err}") from None
+    values = values if isinstance(values, Tensor) else Tensor(np.asarray(values, x.dtype))
+    try:
+        fits = np.broadcast_shapes(values.shape, positions.shape) == positions.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"index_put: values of shape {values.shape} do not broadcast to "
+                         f"x[indices]'s shape {positions.shape}")
+    if values.shape != positions.shape:
+        values = expand(values, positions.shape)
+    return put(x, positions, values, accumulate=accumulate)

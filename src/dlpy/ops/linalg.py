@@ -38,6 +38,17 @@ def _dtype_of(x) -> np.dtype:
     return np.asarray(x.data if isinstance(x, Tensor) else x).dtype
 
 
+def _check_right_side(name: str, B, batches: tuple, operands: str) -> None:  # noqa: N803
+    """What solve, solve_triangular and cholesky_solve check last: the operands' ``batches``
+    broadcast (``operands`` names them and their shapes in the error), B is floating point."""
+    try:
+        np.broadcast_shapes(*batches)
+    except ValueError:
+        raise ValueError(f"{name}: the batch axes of {operands} cannot be broadcast") from None
+    if _dtype_of(B).kind != "f":
+        raise TypeError(f"{name}: expected a floating point B, got {_dtype_of(B)}")
+
+
 def _matrices(name: str, x, square: bool = True) -> tuple[int, ...]:
     """Check x is a float (batch of) matrix (..., m, n), square if asked; its shape."""
     shape = _shape_of(x)
@@ -121,6 +132,8 @@ class Diagonal(Op):
     """y = the offset-th diagonal of the (dim1, dim2) matrices, as a last axis;  dx = zeros with
     g written back onto that diagonal."""
 
+    complex_ok = True
+
     def __init__(self, offset: int, dim1: int, dim2: int):
         self.offset, self.dim1, self.dim2 = offset, dim1, dim2
 
@@ -151,6 +164,8 @@ class Diagonal(Op):
 class DiagEmbed(Op):
     """y = zeros with x's last axis on the offset-th diagonal of the (dim1, dim2) matrices of a
     new axis pair;  dx = that diagonal of g (Diagonal's adjoint)."""
+
+    complex_ok = True
 
     def __init__(self, offset: int, dim1: int, dim2: int):
         self.offset, self.dim1, self.dim2 = offset, dim1, dim2
@@ -379,13 +394,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
         raise ValueError(f"solve: A {a_shape} and B {b_shape} do not fit A X = B (B must be "
                          f"(..., {n}, k) or (..., {n}))")
     batch_b = b_shape[:-1] if vector else b_shape[:-2]
-    try:
-        np.broadcast_shapes(a_shape[:-2], batch_b)
-    except ValueError:
-        raise ValueError(f"solve: the batch axes of A {a_shape} and B {b_shape} cannot be "
-                         f"broadcast") from None
-    if _dtype_of(B).kind != "f":
-        raise TypeError(f"solve: expected a floating point B, got {_dtype_of(B)}")
+    _check_right_side("solve", B, (a_shape[:-2], batch_b), f"A {a_shape} and B {b_shape}")
     return Solve(vector)(A, B)
 
 
@@ -471,13 +480,8 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
         raise ValueError(f"solve_triangular: A {a_shape} and B {b_shape} do not fit "
                          + (f"A X = B (B must be (..., {n}, k))" if left else
                             f"X A = B (B must be (..., k, {n}))"))
-    try:
-        np.broadcast_shapes(a_shape[:-2], b_shape[:-2])
-    except ValueError:
-        raise ValueError(f"solve_triangular: the batch axes of A {a_shape} and B {b_shape} cannot "
-                         f"be broadcast") from None
-    if _dtype_of(B).kind != "f":
-        raise TypeError(f"solve_triangular: expected a floating point B, got {_dtype_of(B)}")
+    _check_right_side("solve_triangular", B, (a_shape[:-2], b_shape[:-2]),
+                      f"A {a_shape} and B {b_shape}")
     if not left:  # X T = B is T^T X^T = B^T, T^T the other kind of triangle
         op = SolveTriangular(not upper, unitriangular)
         return swapaxes(op(swapaxes(A, -1, -2), swapaxes(B, -1, -2)), -1, -2)
@@ -853,17 +857,24 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     SVD; singular values at or below max(atol, rtol * the largest) count as zero, rtol by
     default eps * max(m, n) (0 when only atol is given), as torch. ``hermitian`` is accepted
     (the SVD serves both)."""
-    shape = _matrices("pinv", A, square=False)
+    _matrices("pinv", A, square=False)
     _flag("pinv", "hermitian", hermitian)
-    eps = float(np.finfo(_dtype_of(A)).eps)
-    tolerances = []
+    return Pinv(*tolerances("pinv", A, atol, rtol))(A)
+
+
+def tolerances(name: str, A, atol, rtol) -> tuple[float, float]:  # noqa: N803
+    """(atol, rtol) of pinv / matrix_rank: singular values at or below max(atol, rtol * the
+    largest) count as zero; rtol by default eps * max(m, n), 0 when only atol > 0 is given."""
+    shape = _shape_of(A)
+    values = []
     for what, value in (("atol", atol), ("rtol", rtol)):
         if value is not None and (isinstance(value, bool)
                                   or not isinstance(value, (int, float, np.integer, np.floating))
                                   or not value >= 0):
-            raise ValueError(f"pinv: {what} must be a number >= 0, got {value!r}")
-        tolerances.append(None if value is None else float(value))
-    atol_value, rtol_value = tolerances
+            raise ValueError(f"{name}: {what} must be a number >= 0, got {value!r}")
+        values.append(None if value is None else float(value))
+    atol_value, rtol_value = values
     if rtol_value is None:
+        eps = float(np.finfo(_dtype_of(A)).eps)
         rtol_value = eps * max(shape[-2:]) if atol_value is None or atol_value == 0 else 0.0
-    return Pinv(atol_value or 0.0, rtol_value)(A)
+    return atol_value or 0.0, rtol_value

@@ -12,6 +12,9 @@ from dlpy.tensor import Op, Tensor
 class Where(Op):
     """y = a where condition else b;  da = g where condition, db = g elsewhere."""
 
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def __init__(self, condition):
         self.condition = condition
 
@@ -31,6 +34,8 @@ class Where(Op):
 
 class Dropout(Op):
     """y = x * mask / (1 - p) with mask ~ Bernoulli(1 - p);  dx = g * mask / (1 - p)."""
+
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, scale):
         self.scale = scale

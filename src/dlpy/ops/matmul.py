@@ -15,6 +15,9 @@ class MatMul(Op):
     A 1-D operand is a row (a) or column (b) vector, as in numpy.matmul.
     """
 
+    complex_ok = "holomorphic"
+    saves = ((0, 1), (1, 0))  # read by backward (in-place checks, Op.saves)
+
     def forward(self, a, b):
         self.a_vector, self.b_vector = a.ndim == 1, b.ndim == 1
         self.a = a[None, :] if self.a_vector else a
@@ -72,6 +75,8 @@ class Linear(Op):
 
     dx = g @ w,  dw = g^T x (batch axes folded into one GEMM),  db = sum of g over batch axes.
     """
+
+    saves = ((0, 1), (1, 0))  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight

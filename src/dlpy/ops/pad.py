@@ -19,6 +19,8 @@ class Pad(Op):
     back by the same maps, so a value copied several times gets the sum of its copies' grads.
     """
 
+    complex_ok = True
+
     def __init__(self, widths, mode: str, value: float):
         self.widths, self.mode, self.value = widths, mode, value
 

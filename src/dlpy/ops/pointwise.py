@@ -5,6 +5,7 @@ and maximum / minimum with broadcasting."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,6 +17,8 @@ from dlpy.tensor import Op, Tensor
 
 class Sin(Op):
     """y = sin(x);  dx = g * cos(x)."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
         self.x = x
@@ -30,6 +33,8 @@ class Sin(Op):
 
 class Cos(Op):
     """y = cos(x);  dx = -g * sin(x)."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
         self.x = x
@@ -243,6 +248,8 @@ class Step(Op):
 class Maximum(Op):
     """y = max(a, b) element-wise (broadcast);  the gradient goes to the larger input, and half
     to each where a == b (PyTorch's rule). ``Maximum(smaller=True)`` is minimum."""
+
+    saves = (0, 1)  # read by backward (in-place checks, Op.saves)
 
     def __init__(self, smaller: bool = False):
         self.smaller = smaller
@@ -622,13 +629,7 @@ def logical_not(x) -> Tensor:
 
 
 def _bitwise(name, function, *values) -> Tensor:
-    arrays = [_data(v) for v in values]
-    for v in arrays:
-        if v.dtype.kind not in "biu":
-            raise TypeError(f"{name}: expected integer or bool tensors, got {v.dtype}")
-    if len(arrays) == 2:
-        _check_broadcast(name, *arrays)
-    return Tensor(function(*arrays))
+    return Tensor(function(*_integers(name, *values, bools=True)))
 
 
 def bitwise_and(a, b) -> Tensor:
@@ -653,3 +654,275 @@ def bitwise_left_shift(a, b) -> Tensor:
 
 def bitwise_right_shift(a, b) -> Tensor:
     return _bitwise("bitwise_right_shift", np.right_shift, a, b)
+
+
+# ----------------------------------------------------------------- the rest of torch's
+# element-wise functions: fmax/fmin, pow with a tensor exponent, the integer and floating
+# point utilities (gcd, lcm, ldexp, frexp, nextafter, signbit), i0 and polygamma
+def fmax(a, b) -> Tensor:
+    """torch.fmax: the larger of a and b, ignoring a nan (nan only where both are);  the
+    gradient goes to a where a >= b or b is nan, to b elsewhere (torch's rule: ties to a)."""
+    _check_broadcast("fmax", a, b)
+    a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
+    return where((a.data >= b.data) | np.isnan(b.data), a, b)
+
+
+def fmin(a, b) -> Tensor:
+    """torch.fmin: the smaller of a and b, ignoring a nan; ties' gradient to a."""
+    _check_broadcast("fmin", a, b)
+    a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
+    return where((a.data <= b.data) | np.isnan(b.data), a, b)
+
+
+class Pow(Op):
+    """z = a ** b, both tensors (broadcast);  da = g * b * a^(b-1), db = g * z * log(a), 0 where
+    a == 0 and b >= 0 (PyTorch's choice)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.z = np.power(a, b)
+        return self.z
+
+    def backward(self, grad_output):
+        a, b = self.a, self.b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a_grad = grad_output * b * np.power(a, b - 1)
+            a_grad = np.where(b == 0, 0.0, a_grad)
+            b_grad = grad_output * self.z * np.log(a)
+            b_grad = np.where((a == 0) & (b >= 0), 0.0, b_grad)
+        return a_grad, b_grad
+
+
+def pow(x, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
+    """torch.pow: x ** exponent, either or both tensors (broadcast); a number base or exponent
+    works too."""
+    if not isinstance(exponent, Tensor) and np.ndim(exponent) == 0:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"pow: expected a tensor base or exponent, got {x!r} and "
+                            f"{exponent!r}")
+        return x ** exponent
+    _check_broadcast("pow", x, exponent)
+    x, exponent = _as_tensor(x, _as_tensor(exponent)), _as_tensor(exponent, _as_tensor(x))
+    if x.dtype != exponent.dtype:
+        dtype = np.result_type(x.dtype, exponent.dtype)
+        x, exponent = x.astype(dtype), exponent.astype(dtype)
+    return Pow()(x, exponent)
+
+
+def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
+    """The values' arrays, checked to be integers (or bools, with ``bools``) that broadcast."""
+    arrays = [_data(v) for v in values]
+    kinds, expected = ("biu", "integer or bool") if bools else ("iu", "integer")
+    for v in arrays:
+        if v.dtype.kind not in kinds:
+            raise TypeError(f"{name}: expected {expected} tensors, got {v.dtype}")
+    if len(arrays) == 2:
+        _check_broadcast(name, *arrays)
+    return arrays
+
+
+def gcd(a, b) -> Tensor:
+    """torch.gcd: the greatest common divisor, element-wise (integers; no gradient)."""
+    return Tensor(np.gcd(*_integers("gcd", a, b)))
+
+
+def lcm(a, b) -> Tensor:
+    """torch.lcm: the least common multiple, element-wise (integers; no gradient)."""
+    return Tensor(np.lcm(*_integers("lcm", a, b)))
+
+
+def ldexp(x, other) -> Tensor:
+    """torch.ldexp: x * 2 ** other (a float result), broadcast; differentiable in both."""
+    _check_broadcast("ldexp", x, other)
+    x = _as_tensor(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float32)
+    other = _as_tensor(other, x)
+    if other.dtype.kind != "f":
+        other = other.astype(x.dtype)
+    return x * exp2(other)
+
+
+class FrexpResult(NamedTuple):
+    mantissa: Tensor
+    exponent: Tensor
+
+
+def frexp(x) -> FrexpResult:
+    """torch.frexp: (mantissa in (-1, -0.5] or [0.5, 1), int32 exponent) with x = mantissa *
+    2 ** exponent (no gradient, as PyTorch)."""
+    data = _data(x)
+    if data.dtype.kind != "f":
+        raise TypeError(f"frexp: expected a float tensor, got {data.dtype}")
+    mantissa, exponent = np.frexp(data)
+    return FrexpResult(Tensor(mantissa), Tensor(exponent.astype(np.int32)))
+
+
+def nextafter(a, b) -> Tensor:
+    """torch.nextafter: the next float after a toward b (no gradient)."""
+    _check_broadcast("nextafter", a, b)
+    a, b = _data(a), _data(b)
+    if a.dtype.kind != "f" or b.dtype.kind != "f":
+        raise TypeError(f"nextafter: expected float tensors, got {a.dtype} and {b.dtype}")
+    return Tensor(np.nextafter(a, b))
+
+
+def signbit(x) -> Tensor:
+    """torch.signbit: whether the sign bit is set (True for -0.0), a bool tensor."""
+    return Tensor(np.signbit(_data(x)))
+
+
+def isposinf(x) -> Tensor:
+    return Tensor(np.isposinf(_data(x)))
+
+
+def isneginf(x) -> Tensor:
+    return Tensor(np.isneginf(_data(x)))
+
+
+def isreal(x) -> Tensor:
+    """torch.isreal: True everywhere for a real tensor (a complex one: where imag == 0)."""
+    data = _data(x)
+    return Tensor(np.isreal(data) if data.dtype.kind == "c" else np.ones(data.shape, bool))
+
+
+def erfc(x: Tensor) -> Tensor:
+    """torch.erfc: 1 - erf(x)."""
+    return 1 - erf(x)
+
+
+def sgn(x: Tensor) -> Tensor:
+    """torch.sgn: sign for a real tensor (x / |x| for a complex one)."""
+    return sign(x)
+
+
+def floor_divide(a, b) -> Tensor:
+    """torch.floor_divide: a / b rounded down (integers stay integers); zero gradient."""
+    _check_broadcast("floor_divide", a, b)
+    return _as_tensor(a, _as_tensor(b)).div(b, rounding_mode="floor")
+
+
+def _bessel_i1(x: np.ndarray) -> np.ndarray:
+    """I1(x), the modified Bessel function of order 1 (i0's derivative), in float64: the power
+    series sum (x/2)^(2k+1) / (k! (k+1)!) for |x| <= 30, the asymptotic series beyond."""
+    x = np.asarray(x, dtype=np.float64)
+    small = np.abs(x) <= 30
+    out = np.empty(x.shape)
+    xs = x[small] / 2
+    term = xs.copy()
+    total = term.copy()
+    for k in range(1, 80):
+        term = term * xs * xs / (k * (k + 1))
+        total += term
+    out[small] = total
+    xl = np.abs(x[~small])
+    series, coefficient = np.ones(xl.shape), 1.0
+    for k in range(1, 10):
+        coefficient *= (4 - (2 * k - 1) ** 2) / (k * 8)
+        series += coefficient * (-1) ** k / xl ** k
+    with np.errstate(over="ignore"):
+        out[~small] = np.sign(x[~small]) * np.exp(xl) / np.sqrt(2 * np.pi * xl) * series
+    return out
+
+
+class I0(Op):
+    """y = I0(x), the modified Bessel function of order 0;  dx = g * I1(x)."""
+
+    def forward(self, x):
+        self.x = x
+        return np.i0(x).astype(x.dtype if x.dtype.kind == "f" else np.float32)
+
+    def backward(self, grad_output):
+        return (grad_output * _bessel_i1(self.x),)
+
+
+def i0(x: Tensor) -> Tensor:
+    """torch.i0: the modified Bessel function of the first kind of order 0."""
+    return I0()(x)
+
+
+# B_2k (k = 1..7) for the asymptotic series of polygamma
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
+
+
+def polygamma_array(n: int, x) -> np.ndarray:
+    """psi^(n)(x), the n-th derivative of digamma, in float64 (n >= 1): the recurrence
+    psi^(n)(x) = psi^(n)(x + 1) - (-1)^n n! / x^(n+1) up to x >= 20, then the asymptotic series
+    (-1)^(n+1) [(n-1)!/z^n + n!/(2 z^(n+1)) + sum B_2k (2k+n-1)! / ((2k)! z^(2k+n))]."""
+    x = np.asarray(x, dtype=np.float64)
+    steps = int(np.ceil(max(0.0, 20.0 - float(np.nanmin(x, initial=20.0)))))
+    sign = -1.0 if n % 2 == 0 else 1.0  # (-1)^(n+1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.zeros(x.shape)
+        for k in range(steps):
+            shift += np.where(x + k < 20, 1.0 / (x + k) ** (n + 1), 0.0)
+        z = np.where(x < 20, x + np.ceil(np.maximum(20 - x, 0)), x)
+        series = math.factorial(n - 1) / z ** n + math.factorial(n) / (2 * z ** (n + 1))
+        for k, b in enumerate(_BERNOULLI, 1):
+            series += (b * math.factorial(2 * k + n - 1) / math.factorial(2 * k)
+                       / z ** (2 * k + n))
+        out = sign * (series + math.factorial(n) * shift)
+    return np.where(_integer_poles(x), np.nan if n % 2 == 0 else np.inf, out)
+
+
+def _integer_poles(x):
+    return (x <= 0) & (x == np.floor(x))
+
+
+class Polygamma(Op):
+    """y = psi^(n)(x);  dx = g * psi^(n+1)(x)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def forward(self, x):
+        self.x = x
+        dtype = x.dtype if x.dtype.kind == "f" else np.float32
+        if self.n == 0:
+            from dlpy.ops.special import digamma_array
+
+            return digamma_array(x).astype(dtype)
+        return polygamma_array(self.n, x).astype(dtype)
+
+    def backward(self, grad_output):
+        return (grad_output * polygamma_array(self.n + 1, self.x),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * Polygamma(self.n + 1)(self.inputs[0]),)
+
+    def describe(self) -> str:
+        return f"Polygamma({self.n})"
+
+
+def polygamma(n: int, x: Tensor) -> Tensor:
+    """torch.polygamma: the n-th derivative of digamma (n = 0: digamma itself)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"polygamma: n must be a non-negative int, got {n!r}")
+    return Polygamma(int(n))(x)
+
+
+def mvlgamma(x: Tensor, p: int) -> Tensor:
+    """torch.mvlgamma: the multivariate log-gamma of dimension p,
+    sum_{i<p} lgamma(x - i/2) + p (p - 1)/4 log(pi) (every x must exceed (p - 1)/2)."""
+    from dlpy.ops.special import lgamma
+
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
+        raise ValueError(f"mvlgamma: p must be a positive int, got {p!r}")
+    if (_data(x) <= (p - 1) / 2).any():
+        raise ValueError(f"mvlgamma: every value must be greater than (p - 1) / 2 = "
+                         f"{(p - 1) / 2}")
+    x = _as_tensor(x)
+    offsets = -np.arange(p, dtype=x.dtype) / 2
+    return lgamma(x.unsqueeze(-1) + offsets).sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
+
+
+def igamma(a, x) -> Tensor:
+    """torch.igamma (special.gammainc): the regularized lower incomplete gamma function."""
+    from dlpy.ops.special import gammainc
+
+    return gammainc(a, x)
+
+
+def igammac(a, x) -> Tensor:
+    """torch.igammac (special.gammaincc): 1 - igamma(a, x)."""
+    return 1 - igamma(a, x)

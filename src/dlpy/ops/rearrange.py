@@ -34,6 +34,9 @@ def _dims(name: str, dims, ndim: int) -> tuple[int, ...]:
 class Expand(Op):
     """y = x broadcast to a larger shape (a copy);  dx = g summed back to x's shape."""
 
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def __init__(self, shape: tuple[int, ...]):
         self.new_shape = shape
 
@@ -52,6 +55,9 @@ class Expand(Op):
 class Repeat(Op):
     """y = x tiled ``reps`` times along each axis (torch.Tensor.repeat, np.tile);
     dx = the sum of g over the copies."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, reps: tuple[int, ...]):
         self.reps = reps
@@ -77,6 +83,9 @@ class Repeat(Op):
 class Flip(Op):
     """y = x reversed along dims;  dx = g reversed along them."""
 
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def __init__(self, dims: tuple[int, ...]):
         self.dims = dims
 
@@ -93,6 +102,9 @@ class Flip(Op):
 class Roll(Op):
     """y = x shifted cyclically by shifts along dims (None: the flattened x, shape kept);
     dx = g shifted back."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, shifts, dims):
         self.shifts, self.dims = shifts, dims
@@ -112,6 +124,9 @@ class Roll(Op):
 class Triangle(Op):
     """y = the lower (tril) or upper (triu) triangle of the last two axes from a diagonal, zeros
     elsewhere;  dx = the same triangle of g."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, diagonal: int, upper: bool):
         self.diagonal, self.upper = diagonal, upper
@@ -591,7 +606,150 @@ def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's nam
 
 
 def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
-    """torch.vdot: the dot product of two 1-D tensors of one length (real: no conjugate)."""
+    """torch.vdot: sum(conj(input) * other) of two 1-D tensors of one length (a real input is
+    its own conjugate)."""
+    from dlpy.ops.complex import conj
     from dlpy.ops.einsum import vector_dot
 
-    return vector_dot("vdot", input, "other", other)
+    return vector_dot("vdot", conj(input), "other", other)
+
+
+# ----------------------------------------------------------------- Tensor.unfold (sliding
+# windows), tile, unflatten, sum_to_size, select and the *_scatter family
+class SlidingWindows(Op):
+    """y = the windows x[..., i*step : i*step + size, ...] along dim, the window axis last
+    (torch.Tensor.unfold; a copy);  dx = each window's gradient added back where it came from."""
+
+    def __init__(self, dim: int, size: int, step: int):
+        self.dim, self.size, self.step = dim, size, step
+
+    def forward(self, x):
+        self.shape = x.shape
+        windows = np.lib.stride_tricks.sliding_window_view(x, self.size, axis=self.dim)
+        index = (slice(None),) * self.dim + (slice(None, None, self.step),)
+        return np.ascontiguousarray(windows[index])
+
+    def backward(self, grad_output):
+        dim, step = self.dim, self.step
+        grad = np.zeros(self.shape, dtype=grad_output.dtype)
+        count = grad_output.shape[dim]
+        for k in range(self.size):  # the k-th element of every window
+            index = (slice(None),) * dim + (slice(k, k + step * (count - 1) + 1, step),)
+            grad[index] += grad_output[..., k]
+        return (grad,)
+
+    def describe(self) -> str:
+        return f"SlidingWindows(dim={self.dim}, size={self.size}, step={self.step})"
+
+
+def sliding_windows(x: Tensor, dim: int, size: int, step: int) -> Tensor:
+    """torch.Tensor.unfold(dim, size, step): every window of ``size`` values along dim, ``step``
+    apart; dim becomes the number of windows and a last axis of length size is added."""
+    shape = _shape_of(x)
+    dim = check_dim("unfold", dim, len(shape), scalar_ok=True)
+    length = shape[dim] if shape else 1
+    for what, value in (("size", size), ("step", step)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"unfold: {what} must be an int, got {value!r}")
+    if not 0 <= size <= length:
+        raise ValueError(f"unfold: size {size} must be in [0, {length}] (the length of dim "
+                         f"{dim})")
+    if step < 1:
+        raise ValueError(f"unfold: step must be positive, got {step}")
+    if not shape:
+        return x.reshape(1)[:size]
+    return SlidingWindows(dim, int(size), int(step))(x)
+
+
+def tile(x: Tensor, dims) -> Tensor:
+    """torch.tile: repeat with ones prepended to ``dims`` when it has fewer entries than x
+    has axes."""
+    dims = _sizes("tile", (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims),
+                  "dims")
+    ndim = len(_shape_of(x))
+    return repeat(x, (1,) * (ndim - len(dims)) + dims)
+
+
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    """torch.unflatten: axis dim split into ``sizes`` (one entry may be -1)."""
+    shape = _shape_of(x)
+    dim = check_dim("unflatten", dim, len(shape))
+    sizes = _sizes("unflatten", (sizes,) if isinstance(sizes, (int, np.integer)) else
+                   tuple(sizes))
+    known = int(np.prod([n for n in sizes if n != -1]))
+    filled = tuple(shape[dim] // known if n == -1 and known else n for n in sizes)
+    if sizes.count(-1) > 1 or not sizes or int(np.prod(filled)) != shape[dim]:
+        raise ValueError(f"unflatten: sizes {sizes} do not multiply to the size "
+                         f"{shape[dim]} of dim {dim}")
+    return x.reshape(shape[:dim] + filled + shape[dim + 1:])
+
+
+def sum_to_size(x: Tensor, *size) -> Tensor:
+    """torch.Tensor.sum_to_size: x summed down to ``size`` (which must broadcast to x's
+    shape): the undoing of broadcasting, recorded."""
+    from dlpy.ops.reduce import sum as _sum
+
+    size = _sizes("sum_to_size", size, "size")
+    shape = _shape_of(x)
+    try:
+        fits = len(size) <= len(shape) and np.broadcast_shapes(size, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"sum_to_size: size {size} is not expandable to the tensor's shape "
+                         f"{shape}")
+    extra = len(shape) - len(size)
+    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(size)
+                                       if n == 1 and shape[extra + i] != 1)
+    out = _sum(x, axes, True) if axes else x
+    return out.reshape(size)
+
+
+def select(x: Tensor, dim: int, index: int) -> Tensor:
+    """torch.select: x[..., index, ...] along dim (that axis removed)."""
+    shape = _shape_of(x)
+    dim = check_dim("select", dim, len(shape))
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"select: index must be an int, got {index!r}")
+    if not -shape[dim] <= index < shape[dim]:
+        raise IndexError(f"select: index {index} is out of range for dim {dim} of size "
+                         f"{shape[dim]}")
+    return x[(slice(None),) * dim + (int(index),)]
+
+
+def _scatter_into(name: str, x: Tensor, src, index) -> Tensor:
+    """x with x[index] = src (src of exactly x[index]'s shape): the gradient of x is zero
+    there, src's is the gradient at those positions."""
+    from dlpy.tensor import _put
+
+    target = np.empty(_shape_of(x), dtype=bool)[index].shape
+    if _shape_of(src) != target:
+        raise ValueError(f"{name}: src must have shape {target}, got {_shape_of(src)}")
+    return _put(x, src, index)
+
+
+def select_scatter(x: Tensor, src, dim: int, index: int) -> Tensor:
+    """torch.select_scatter: x with x.select(dim, index) replaced by src."""
+    dim = check_dim("select_scatter", dim, len(_shape_of(x)))
+    select(x, dim, index)  # checks index
+    return _scatter_into("select_scatter", x, src, (slice(None),) * dim + (int(index),))
+
+
+def slice_scatter(x: Tensor, src, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
+    """torch.slice_scatter: x with x[..., start:end:step, ...] (along dim) replaced by src."""
+    dim = check_dim("slice_scatter", dim, len(_shape_of(x)))
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"slice_scatter: step must be a positive int, got {step!r}")
+    return _scatter_into("slice_scatter", x, src,
+                         (slice(None),) * dim + (slice(start, end, step),))
+
+
+def diagonal_scatter(x: Tensor, src, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """torch.diagonal_scatter: x with x.diagonal(offset, dim1, dim2) replaced by src."""
+    shape = _shape_of(x)
+    dim1 = check_dim("diagonal_scatter", dim1, len(shape))
+    dim2 = check_dim("diagonal_scatter", dim2, len(shape))
+    if dim1 == dim2:
+        raise ValueError(f"diagonal_scatter: dim1 and dim2 must differ, got {dim1} twice")
+    positions = np.diagonal(np.arange(int(np.prod(shape))).reshape(shape), offset, dim1, dim2)
+    return _scatter_into("diagonal_scatter", x, src, np.unravel_index(positions, shape))

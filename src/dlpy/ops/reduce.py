@@ -60,6 +60,9 @@ def _keep(op, tensor):
 class Sum(Op):
     """y = sum of x over axes;  dx = g broadcast back over those axes."""
 
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -79,6 +82,8 @@ class Sum(Op):
 class Mean(Sum):
     """y = mean of x over axes;  dx = g / n broadcast back."""
 
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def forward(self, x):
         self.count = int(np.prod([x.shape[a] for a in self.axes]))
         self.shape = x.shape
@@ -95,6 +100,8 @@ class Mean(Sum):
 
 class Max(Op):
     """y = max of x over axes;  dx = g shared equally among the positions that reach the max."""
+
+    saves = (0, "output")  # read by backward (in-place checks, Op.saves)
 
     reduce = staticmethod(np.max)
 
@@ -129,6 +136,8 @@ class LogSumExp(Op):
     dx = g * softmax(x), kept from the forward pass (exp(x - y) would lose float32's digits
     when |y| is large): the fused, stable form."""
 
+    saves = (0, "output")  # read by backward (in-place checks, Op.saves)
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -157,6 +166,8 @@ class LogSumExp(Op):
 class Var(Op):
     """y = sum((x - mean)^2) / max(0, n - correction) over axes;  dx = 2 (x - mean) g / that.
     n - correction <= 0 gives inf (or nan when every deviation is 0), as PyTorch."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     root = False
 
@@ -198,6 +209,8 @@ class Var(Op):
 class Std(Var):
     """y = sqrt(var(x));  dx = (x - mean) g / (std * (n - correction)), 0 where std is 0."""
 
+    saves = (0, "output")  # read by backward (in-place checks, Op.saves)
+
     root = True
 
 
@@ -205,6 +218,8 @@ class Norm(Op):
     """y = (sum |x|^p)^(1/p) over axes (p = inf: max |x|);  dx = g sign(x) |x|^(p-1) / y^(p-1),
     p = 2: g x / y; p = inf: g sign(x) shared among the positions that reach the max. Where
     y = 0 the gradient is 0 (as PyTorch), so normalising a zero vector gives no nan."""
+
+    saves = (0, "output")  # read by backward (in-place checks, Op.saves)
 
     def __init__(self, p, axes, keepdims):
         self.p, self.axes, self.keepdims = p, axes, keepdims
@@ -428,6 +443,10 @@ def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None):
     p = real_number("norm", "p", p, finite=False)
     if not p > 0:
         raise ValueError(f"norm: p must be positive (or inf), got {p}")
+    if type(x) is not Tensor and np.iscomplexobj(x.data if isinstance(x, Tensor) else x):
+        from dlpy.ops.arithmetic import abs as _abs
+
+        x = _abs(x)  # complex: the norm of the magnitudes, real (as torch's)
     return Norm(p, _normalize_axis("norm", axis, len(_shape(x))), keepdims)(x)
 
 
@@ -560,8 +579,7 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
         raise ValueError(f"kthvalue: k must be an int in [1, {size}], got {k!r}")
     data = x.data if x.ndim else x.data.reshape(1)
-    order = np.argsort(data, axis=dim, kind="stable")
-    return _select(x, dim, keepdim, np.take(order, [k - 1], axis=dim))
+    return _select(x, dim, keepdim, kthvalue_indices(data, k, dim))
 
 
 def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
@@ -637,3 +655,63 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
 def nanquantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     """torch.nanquantile: quantile ignoring nan (nan where a row is all nan)."""
     return _quantile("nanquantile", x, q, dim, keepdim, interpolation, ignore_nan=True)
+
+
+def _quickselect(row: np.ndarray, k: int) -> int:
+    """The position in ``row`` of its k-th smallest value (k from 0) that PyTorch's CPU
+    kthvalue returns among ties: the index its quickselect (median-of-three pivot, nan
+    largest; ATen's quick_select_template) leaves at k, replayed here."""
+    values, where = list(row), list(range(len(row)))
+
+    def greater(a, b):
+        return (a != a and b == b) or a > b
+
+    def swap(i, j):
+        values[i], values[j] = values[j], values[i]
+        where[i], where[j] = where[j], where[i]
+
+    low, high = 0, len(values) - 1
+    while high > low:
+        if high == low + 1:
+            if greater(values[low], values[high]):
+                swap(low, high)
+            break
+        swap(low + (high - low) // 2, low + 1)
+        if greater(values[low + 1], values[high]):
+            swap(low + 1, high)
+        if greater(values[low], values[high]):
+            swap(low, high)
+        if greater(values[low + 1], values[low]):
+            swap(low + 1, low)
+        i, j, pivot = low + 1, high, values[low]
+        while True:
+            i += 1
+            while greater(pivot, values[i]):
+                i += 1
+            j -= 1
+            while greater(values[j], pivot):
+                j -= 1
+            if j < i:
+                break
+            swap(i, j)
+        swap(low, j)
+        if j <= k:
+            low = i
+        if j >= k:
+            high = j - 1
+    return where[k]
+
+
+def kthvalue_indices(data: np.ndarray, k: int, dim: int) -> np.ndarray:
+    """The indices torch.kthvalue returns (kept axis of length 1): a stable sort's, except in
+    rows where the k-th value is tied, which replay PyTorch's quickselect (``_quickselect``)."""
+    order = np.argsort(data, axis=dim, kind="stable")
+    found = np.take(order, [k - 1], axis=dim)
+    moved = np.moveaxis(data, dim, -1)
+    rows = moved.reshape(-1, moved.shape[-1])
+    chosen = np.moveaxis(found, dim, -1).reshape(-1)
+    value = rows[np.arange(len(rows)), chosen]
+    tied = ((rows == value[:, None]) | (np.isnan(rows) & np.isnan(value)[:, None])).sum(-1) > 1
+    for r in np.flatnonzero(tied):
+        chosen[r] = _quickselect(rows[r], k - 1)
+    return np.moveaxis(chosen.reshape(moved.shape[:-1] + (1,)), -1, dim)

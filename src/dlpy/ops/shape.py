@@ -12,6 +12,9 @@ from dlpy.tensor import Op, Tensor
 class Reshape(Op):
     """y = x viewed with a new shape;  dx = g reshaped back."""
 
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def __init__(self, shape):
         self.new_shape = shape
 
@@ -28,6 +31,9 @@ class Reshape(Op):
 
 class Transpose(Op):
     """y = x with axes permuted;  dx = g permuted back by the inverse permutation."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, axes):
         self.axes = axes
@@ -48,6 +54,9 @@ class GetItem(Op):
     A basic index (ints, slices, None, Ellipsis) gives a SliceGrad, g and where it goes, with no
     zeros of x's shape: the engine adds the slices up in one array, so looping over x[t] costs
     O(slice) a step in backward."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, index):
         self.index = index
@@ -70,6 +79,9 @@ class GetItem(Op):
 class IndexAdd(Op):
     """y = zeros of ``shape`` with g added at ``index`` (repeats accumulate): GetItem's
     gradient as an op, for create_graph;  dg = dy[index]."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -94,6 +106,9 @@ def _is_basic(index):
 class Concat(Op):
     """y = inputs joined along an axis;  each input gets its slice of g."""
 
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -115,6 +130,9 @@ class Concat(Op):
 
 class Stack(Op):
     """y = inputs stacked along a new axis;  each input gets its slice of g."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, axis):
         self.axis = axis
@@ -179,7 +197,11 @@ def _permute(name, x, axes):
     return Transpose(axes)(x)
 
 
-def transpose(x, axes=None):
+def transpose(x, axes=None, dim1=None):
+    """numpy's ``transpose(x, axes)``: the axes in the order ``axes`` (reversed when None); or
+    torch's ``transpose(x, dim0, dim1)``: those two axes swapped."""
+    if dim1 is not None:
+        return swapaxes(x, axes, dim1)
     return _permute("transpose", x, axes)
 
 

@@ -8,6 +8,8 @@ from dlpy.tensor import Op, Tensor
 class Softmax(Op):
     """y = exp(x - max) / sum(exp(x - max));  dx = y * (g - sum(y * g)): O(N), no Jacobian."""
 
+    saves = ("output",)  # read by backward (in-place checks, Op.saves)
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -30,6 +32,8 @@ class Softmax(Op):
 
 class LogSoftmax(Op):
     """y = x - logsumexp(x);  dx = g - softmax(x) * sum(g)."""
+
+    saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
     def __init__(self, axis):
         self.axis = axis

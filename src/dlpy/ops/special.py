@@ -289,9 +289,11 @@ def _gammaincc_fraction(a: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def gammainc_array(a, x) -> np.ndarray:
     """The regularized lower incomplete gamma function P(a, x) in float64 (a > 0, x >= 0;
-    nan elsewhere, as torch.special.gammainc; P(a, 0) = 0, P(a, inf) = 1)."""
+    nan elsewhere, as torch.special.gammainc; P(a, 0) = 0, P(a, inf) = 1, and its limit
+    P(0, x) = 1 for x > 0, as torch)."""
     a, x = np.broadcast_arrays(_float64(a), _float64(x))
     out = np.full(a.shape, np.nan)
+    out[(a == 0) & (x > 0)] = 1.0
     valid = (a > 0) & (x >= 0) & np.isfinite(a)
     out[valid & (x == 0)] = 0.0
     out[valid & (x == np.inf)] = 1.0

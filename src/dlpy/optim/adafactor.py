@@ -29,6 +29,8 @@ class Adafactor(Optimizer):
     ``eps = (eps1, eps2)``: eps1 None is the parameter dtype's machine epsilon (in a saved
     state it is stored as NaN). State: ``row_var``, ``col_var`` or ``variance``."""
 
+    accepts_complex = False  # as torch's
+
     torch_flags = ("foreach",)
     scratch_arrays = 3
 

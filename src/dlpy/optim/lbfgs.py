@@ -169,6 +169,8 @@ class LBFGS(Optimizer):
     and step ``t``, the history ``old_dirs`` (gradient changes y), ``old_stps`` (steps s),
     ``ro`` (1 / y.s), ``H_diag``, ``prev_flat_grad``, ``prev_loss``."""
 
+    accepts_complex = False  # torch's takes them (flat view_as_real); dlpy's not yet
+
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1.0,
                  max_iter: int = 20, max_eval: int | None = None, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9, history_size: int = 100,

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.hooks import add_hook
+from dlpy.ops.complex import complex_dtype
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor, increment_version
 
@@ -56,6 +57,7 @@ class Optimizer:
 
     accepts_sparse = False
     accepts_dense = True
+    accepts_complex = True  # updates complex parameters as torch: on view_as_real pairs
     scratch_arrays = 2
     block_bytes = 1 << 20  # per array: a block's few arrays stay in the L2/L3 cache
     scalar_slots: dict[str, type] = {}
@@ -125,6 +127,10 @@ class Optimizer:
                                  "an optimiser updates leaves such as parameters")
             if id(p) in seen:
                 raise ValueError(f"{name}: {label} appears in more than one parameter group")
+            if not self.accepts_complex and p.data.dtype.kind == "c":
+                raise TypeError(f"{name}: {label} is complex ({p.dtype}); {name} does not "
+                                "support complex parameters (as torch's): use Adam or SGD, or "
+                                "optimise view_as_real parameters")
             seen.add(id(p))
         settings = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
         settings = self._check_group(settings)
@@ -205,7 +211,12 @@ class Optimizer:
                 )
             state = self.state[i]
             slots = self._param_slots(p.data.ndim, group)
-            if not state and slots:
+            if not state and slots and p.data.dtype.kind == "c":
+                # made on the (real, imaginary) pairs: a fill value (Adagrad's sum, Rprop's
+                # step size) goes to both parts, as torch's
+                state.update(_complex_state(self._init_state(_as_real(p.data), group),
+                                            p.data.shape))
+            elif not state and slots:
                 state.update(self._init_state(p.data, group))
             elif slots and state[slots[0]].dtype != p.data.dtype:  # (the first slot: an array)
                 # the parameter changed dtype (module.to(np.float64)) after some steps: its
@@ -227,7 +238,11 @@ class Optimizer:
                     "use Adam for the dense parameters"
                 )
             grad = p.grad if p.grad.dtype == p.data.dtype else p.grad.astype(p.data.dtype)
-            self._update(p.data, grad, state, group)
+            if p.data.dtype.kind == "c":  # as torch: each complex number a pair of reals
+                self._update(_as_real(p.data), _as_real(grad),
+                             {key: _as_real(value) for key, value in state.items()}, group)
+            else:
+                self._update(p.data, grad, state, group)
             # changed in place by numpy: an op recorded before refuses its backward, as torch's
             increment_version(p)
 
@@ -529,6 +544,22 @@ class Optimizer:
         groups = "; ".join(f"group {g}: {len(group['params'])} parameters, {show(group)}"
                            for g, group in enumerate(self.param_groups))
         return f"{type(self).__name__}({groups})"
+
+
+def _as_real(array: np.ndarray) -> np.ndarray:
+    """A complex array as its (..., 2) real and imaginary parts, a view that writes go through
+    (numpy's torch.view_as_real); a real array as it is."""
+    if array.dtype.kind != "c":
+        return array
+    return array[..., None].view(array.real.dtype)
+
+
+def _complex_state(state: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """A state made on a parameter's real view: its (*shape, 2) arrays as complex ones (the
+    dtype torch's state has; 0-d slots as they are)."""
+    pairs = (*shape, 2)
+    return {key: np.ascontiguousarray(value).view(complex_dtype(value.dtype))[..., 0]
+            if value.shape == pairs else value for key, value in state.items()}
 
 
 def _check_torch_flags(owner: str, accepted: tuple[str, ...], flags: dict[str, Any]) -> None:
@@ -833,6 +864,7 @@ class SparseAdam(Optimizer):
 
     accepts_sparse = True
     accepts_dense = False
+    accepts_complex = False  # as torch's
     added_settings = {"maximize": False}
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
@@ -870,6 +902,45 @@ class SparseAdam(Optimizer):
         param[rows] -= m_rows
 
 
+def grad_arrays(params: Iterable[Tensor]) -> list[np.ndarray]:
+    """The gradient arrays of ``params`` that have one, to scale in place (a sparse gradient
+    is coalesced first and gives its values: the norm of summed rows)."""
+    if isinstance(params, Tensor):
+        params = [params]
+    grads = []
+    for p in params:
+        if isinstance(p.grad, SparseGrad):
+            p.grad = p.grad.coalesce()
+            grads.append(p.grad.values)
+        elif p.grad is not None:
+            grads.append(p.grad)
+    return grads
+
+
+def total_norm(arrays: list[np.ndarray], norm_type: float, owner: str) -> float:
+    """The ``norm_type``-norm of the arrays seen as one vector (2: L2, ``inf``: the largest
+    absolute value); 0 for none. clip_grad_norm and nn.utils.get_total_norm share it."""
+    norm_type = float(norm_type)
+    if not norm_type > 0:  # also NaN
+        raise ValueError(f"{owner}: norm_type must be > 0 (or inf), got {norm_type}")
+    if norm_type == math.inf:
+        return max((float(np.max(np.abs(g))) for g in arrays if g.size), default=0.0)
+    if norm_type == 2.0:
+        return math.sqrt(sum(float(np.vdot(g, g)) for g in arrays))
+    return sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type))
+               for g in arrays) ** (1.0 / norm_type)
+
+
+def scale_to_norm(arrays: list[np.ndarray], max_norm: float, total: float) -> None:
+    """Multiply the arrays in place by min(max_norm / (total + 1e-6), 1), PyTorch's clip
+    coefficient (a NaN total gives NaN, as torch's)."""
+    coefficient = max_norm / (total + 1e-6)
+    if not coefficient >= 1.0:  # NaN too
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as torch's, without a warning
+            for g in arrays:
+                g *= coefficient
+
+
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
                    error_if_nonfinite: bool = True, norm_type: float = 2.0) -> float:
     """Scale the gradients in place so their joint ``norm_type``-norm (2: L2, ``inf``: the
@@ -881,25 +952,8 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
     """
     if not math.isfinite(max_norm) or max_norm <= 0:
         raise ValueError(f"clip_grad_norm: max_norm must be finite and > 0, got {max_norm}")
-    norm_type = float(norm_type)
-    if not norm_type > 0:  # also NaN
-        raise ValueError(f"clip_grad_norm: norm_type must be > 0 (or inf), got {norm_type}")
-    if isinstance(params, Tensor):
-        params = [params]
-    grads = []
-    for p in params:
-        if isinstance(p.grad, SparseGrad):
-            p.grad = p.grad.coalesce()  # the norm of summed rows; scaled in place below
-            grads.append(p.grad.values)
-        elif p.grad is not None:
-            grads.append(p.grad)
-    if norm_type == math.inf:
-        total = max((float(np.max(np.abs(g))) for g in grads if g.size), default=0.0)
-    elif norm_type == 2.0:
-        total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-    else:
-        total = sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type))
-                    for g in grads) ** (1.0 / norm_type)
+    grads = grad_arrays(params)
+    total = total_norm(grads, norm_type, "clip_grad_norm")
     if not math.isfinite(total):
         if error_if_nonfinite:
             raise FloatingPointError(
@@ -907,6 +961,8 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
                 "inf); pass error_if_nonfinite=False to carry on"
             )
         return total
+    scale_to_norm(grads, max_norm, total)
+    return total
     scale = max_norm / (total + 1e-6)
     if scale < 1.0:
         for g in grads:

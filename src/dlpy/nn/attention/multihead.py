@@ -11,7 +11,7 @@ from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops.attention import additive_mask, attention, packed_attention
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 
 def check_batch_first(owner: str, batch_first) -> None:
@@ -46,9 +46,10 @@ class MultiHeadAttention(Module):
     """
 
     def __init__(self, d_model: int | None = None, num_heads: int | None = None,
-                 dropout: float = 0.0, bias: bool = True, rng=None, dtype=np.float32, *,
+                 dropout: float = 0.0, bias: bool = True, rng=None, dtype=None, *,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
                  vdim: int | None = None, batch_first: bool = True, embed_dim: int | None = None):
+        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         d_model = pick("MultiHeadAttention", "d_model", d_model, "embed_dim", embed_dim)
         if d_model is None or num_heads is None:

@@ -1,0 +1,252 @@
+"""torch.fft's functions on dlpy tensors: discrete Fourier transforms with their gradients.
+
+    import dlpy.fft
+    spectrum = dlpy.fft.rfft(signal)                 # real (..., n) -> complex (..., n // 2 + 1)
+    loss = (spectrum.abs() - target).pow(2).mean()   # a spectral loss, differentiable
+
+Names, arguments (``n``/``s``, ``dim``, ``norm`` = "backward" | "ortho" | "forward") and
+gradients are PyTorch's; the transforms are numpy.fft's. A real input to a complex transform
+becomes complex (float32 -> complex64, float64 -> complex128), integers become float32 first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.ops import check_dim
+from dlpy.ops.arithmetic import cast
+from dlpy.ops.complex import conj, mark
+from dlpy.ops.spectral import FFT, IRFFT, NORMS, RFFT, FFTShift
+from dlpy.tensor import Tensor
+
+__all__ = [
+    "fft", "fft2", "fftfreq", "fftn", "fftshift", "hfft", "ifft", "ifft2", "ifftn", "ifftshift",
+    "ihfft", "irfft", "irfft2", "irfftn", "rfft", "rfft2", "rfftfreq", "rfftn",
+    "hfft2", "hfftn", "ihfft2", "ihfftn",
+]
+
+# hfft / ihfft are irfft / rfft of the conjugate with the scale on the other transform
+_SWAP = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+
+def _input(name: str, x, real: bool = False) -> Tensor:
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    kind = x.data.dtype.kind
+    if kind in "iub":
+        return cast(x, np.float32)
+    if kind not in "fc":
+        raise TypeError(f"{name}: expected a float or complex tensor, got {x.dtype}")
+    if real and kind == "c":
+        raise TypeError(f"{name}: expects a real input tensor, got {x.dtype}")
+    return x
+
+
+def _norm(name: str, norm) -> str:
+    if norm is None:
+        return "backward"
+    if norm not in NORMS:
+        raise ValueError(f"{name}: norm must be None, 'backward', 'ortho' or 'forward', got "
+                         f"{norm!r}")
+    return norm
+
+
+def _plan(name: str, x: Tensor, s, dim, all_dims: bool):
+    """(dims, sizes) for torch.fft's rules: dim None with s None means every axis (all_dims) or
+    the default given as dim; with s, the last len(s) axes; a size of -1 keeps the length."""
+    ndim = x.ndim
+    if dim is None:
+        if s is None:
+            dims = list(range(ndim)) if all_dims else []
+        else:
+            dims = list(range(ndim - len(s), ndim))
+    else:
+        dims = [dim] if isinstance(dim, (int, np.integer)) else list(dim)
+    dims = [check_dim(name, d, ndim) for d in dims]
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"{name}: dim {dim!r} names an axis twice")
+    if not dims:
+        raise ValueError(f"{name}: needs at least one axis to transform, got dim {dim!r} for a "
+                         f"tensor of shape {x.shape}")
+    if s is None:
+        sizes = [x.shape[d] for d in dims]
+    else:
+        s = [s] if isinstance(s, (int, np.integer)) else list(s)
+        if len(s) != len(dims):
+            raise ValueError(f"{name}: s {tuple(s)} and dim {tuple(dims)} must have the same "
+                             "length")
+        sizes = [x.shape[d] if n == -1 else n for d, n in zip(dims, s)]
+    for n in sizes:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{name}: invalid number of data points {n} (sizes must be >= 1), "
+                             f"for a tensor of shape {x.shape}")
+    return tuple(dims), tuple(int(n) for n in sizes)
+
+
+def _one(n):
+    return None if n is None else (n,)
+
+
+def _c2c(name, x, s, dim, norm, inverse, all_dims=True):
+    x = _input(name, x)
+    dims, sizes = _plan(name, x, s, dim, all_dims)
+    return mark(FFT(x.shape, dims, sizes, _norm(name, norm), inverse)(x))
+
+
+def _r2c(name, x, s, dim, norm, all_dims=True):
+    x = _input(name, x, real=True)
+    dims, sizes = _plan(name, x, s, dim, all_dims)
+    return mark(RFFT(x.shape, dims, sizes, _norm(name, norm))(x))
+
+
+def _c2r(name, x, s, dim, norm, all_dims=True):
+    x = _input(name, x)
+    if s is None:  # the last axis holds n // 2 + 1 bins of a signal of even length n
+        dims, _ = _plan(name, x, None, dim, all_dims)
+        s = [x.shape[d] for d in dims[:-1]] + [2 * (x.shape[dims[-1]] - 1)]
+        dim = dims
+    dims, sizes = _plan(name, x, s, dim, all_dims)
+    return IRFFT(x.shape, dims, sizes, _norm(name, norm))(x)
+
+
+# ----------------------------------------------------------------- one axis
+def fft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The DFT along ``dim``, the input cut or zero-padded to ``n``."""
+    return _c2c("fft", input, _one(n), dim, norm, inverse=False)
+
+
+def ifft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
+    return _c2c("ifft", input, _one(n), dim, norm, inverse=True)
+
+
+def rfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The DFT of a real input along ``dim``: the n // 2 + 1 non-negative frequencies."""
+    return _r2c("rfft", input, _one(n), dim, norm)
+
+
+def irfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The real signal of length n (default 2 * (bins - 1)) whose rfft is ``input``."""
+    return _c2r("irfft", input, _one(n), dim, norm)
+
+
+def hfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The real DFT of a Hermitian-symmetric signal given by its first half (irfft of the
+    conjugate, scaled as a forward transform)."""
+    return _c2r("hfft", conj(_input("hfft", input)), _one(n), dim, _SWAP[_norm("hfft", norm)])
+
+
+def ihfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The inverse of hfft: the conjugate of rfft, scaled as an inverse transform."""
+    return conj(_r2c("ihfft", input, _one(n), dim, _SWAP[_norm("ihfft", norm)]))
+
+
+# ----------------------------------------------------------------- two and n axes
+def fft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
+    return _c2c("fft2", input, s, dim, norm, inverse=False)
+
+
+def ifft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
+    return _c2c("ifft2", input, s, dim, norm, inverse=True)
+
+
+def rfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
+    return _r2c("rfft2", input, s, dim, norm)
+
+
+def irfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
+    return _c2r("irfft2", input, s, dim, norm)
+
+
+def fftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The DFT over ``dim`` (None: the last len(s) axes, or every axis), sizes ``s``."""
+    return _c2c("fftn", input, s, dim, norm, inverse=False)
+
+
+def ifftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
+    return _c2c("ifftn", input, s, dim, norm, inverse=True)
+
+
+def rfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The real-input DFT over ``dim``; the last of them keeps n // 2 + 1 frequencies."""
+    return _r2c("rfftn", input, s, dim, norm)
+
+
+def irfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
+    return _c2r("irfftn", input, s, dim, norm)
+
+
+def hfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
+    """hfft over two axes: the real DFT of a Hermitian signal, the last axis one-sided."""
+    return _hermitian("hfft2", input, s, dim, norm)
+
+
+def ihfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
+    """The inverse of hfft2: the conjugate of rfft2, scaled as an inverse transform."""
+    return _inverse_hermitian("ihfft2", input, s, dim, norm)
+
+
+def hfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
+    """hfft over ``dim`` (fftn's defaults): irfftn of the conjugate, scaled as forward."""
+    return _hermitian("hfftn", input, s, dim, norm)
+
+
+def ihfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The inverse of hfftn: the conjugate of rfftn, scaled as an inverse transform."""
+    return _inverse_hermitian("ihfftn", input, s, dim, norm)
+
+
+def _hermitian(name, x, s, dim, norm):
+    # fftn of a Hermitian X is real: N conj(ifftn(conj X)) = irfftn of conj(x), norms swapped
+    return _c2r(name, conj(_input(name, x)), s, dim, _SWAP[_norm(name, norm)])
+
+
+def _inverse_hermitian(name, x, s, dim, norm):
+    # ifftn of a real x = conj(fftn(x)) / N: rfftn's half, conjugated, norms swapped
+    return conj(_r2c(name, x, s, dim, _SWAP[_norm(name, norm)]))
+
+
+# ----------------------------------------------------------------- frequencies and shifts
+def _frequencies(name: str, values: np.ndarray, dtype, requires_grad: bool) -> Tensor:
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: dtype must be a float dtype, got {dtype}")
+    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+
+
+def _count(name: str, n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"{name}: n must be a non-negative int, got {n!r}")
+    return int(n)
+
+
+def fftfreq(n: int, d: float = 1.0, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    """The frequencies of fft's n bins for sample spacing d: [0, 1, ..., -1] / (d n)."""
+    n = _count("fftfreq", n)
+    return _frequencies("fftfreq", np.fft.fftfreq(n, d) if n else np.zeros(0), dtype,
+                        requires_grad)
+
+
+def rfftfreq(n: int, d: float = 1.0, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    """The frequencies of rfft's n // 2 + 1 bins for sample spacing d."""
+    n = _count("rfftfreq", n)
+    return _frequencies("rfftfreq", np.fft.rfftfreq(n, d) if n else np.zeros(0), dtype,
+                        requires_grad)
+
+
+def _shift(name: str, x, dim, inverse: bool) -> Tensor:
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    if dim is None:
+        dims = tuple(range(x.ndim))
+    else:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        dims = tuple(check_dim(name, d, x.ndim) for d in dims)
+    return FFTShift(dims, inverse)(x)
+
+
+def fftshift(input, dim=None) -> Tensor:  # noqa: A002
+    """The zero frequency moved to the middle of ``dim`` (None: every axis)."""
+    return _shift("fftshift", input, dim, inverse=False)
+
+
+def ifftshift(input, dim=None) -> Tensor:  # noqa: A002
+    """The inverse of fftshift."""
+    return _shift("ifftshift", input, dim, inverse=True)

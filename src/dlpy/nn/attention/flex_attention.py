@@ -1,0 +1,347 @@
+"""torch.nn.attention.flex_attention on numpy: attention whose scores a Python function changes
+(``score_mod``) and whose pattern a mask function sets (``mask_mod``, kept in a ``BlockMask``).
+
+Both functions run once, vectorised, on index tensors shaped to broadcast over the
+(B, H, Q_LEN, KV_LEN) scores: b (B, 1, 1, 1), h (1, H, 1, 1), q_idx (1, 1, Q, 1),
+kv_idx (1, 1, 1, KV), all int64 Tensors. They are dlpy ops, so a score_mod that reads a
+captured Tensor (a learned bias table indexed by q_idx - kv_idx) sends it gradients, as torch.
+The attention itself is dense: the fused kernel of ops/attention.py with the mask as 0 / -inf,
+so a block with no allowed key costs as much as any other (torch's compiled kernels skip it);
+the block structure (kv_num_blocks, kv_indices, ...) is kept for code that reads it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+
+import numpy as np
+
+from dlpy.ops.attention import Attention, ScoresAttention, additive_mask, group_heads
+from dlpy.ops.matmul import matmul
+from dlpy.ops.shape import swapaxes
+from dlpy.tensor import Tensor
+
+__all__ = ["BlockMask", "and_masks", "create_block_mask", "create_mask", "flex_attention",
+           "noop_mask", "or_masks"]
+
+_DEFAULT_SPARSE_BLOCK_SIZE = 128
+
+
+def noop_mask(b, h, q_idx, kv_idx) -> Tensor:
+    """The mask_mod that allows every key: a scalar True."""
+    return Tensor(np.ones((), dtype=bool))
+
+
+def _check_mods(name, mask_mods):
+    for fn in mask_mods:
+        if not callable(fn):
+            raise TypeError(f"{name}: every argument must be a mask_mod (a callable), got {fn!r}")
+
+
+def and_masks(*mask_mods):
+    """The mask_mod allowing what every one of ``mask_mods`` allows (True if none)."""
+    _check_mods("and_masks", mask_mods)
+
+    def and_mask(b, h, q_idx, kv_idx):
+        result = Tensor(np.ones((), dtype=bool))
+        for fn in mask_mods:
+            result = result & fn(b, h, q_idx, kv_idx)
+        return result
+
+    return and_mask
+
+
+def or_masks(*mask_mods):
+    """The mask_mod allowing what any one of ``mask_mods`` allows (False if none)."""
+    _check_mods("or_masks", mask_mods)
+
+    def or_mask(b, h, q_idx, kv_idx):
+        result = Tensor(np.zeros((), dtype=bool))
+        for fn in mask_mods:
+            result = result | fn(b, h, q_idx, kv_idx)
+        return result
+
+    return or_mask
+
+
+def _indices(B, H, Q_LEN, KV_LEN):
+    """b, h, q_idx, kv_idx as int64 Tensors shaped to broadcast to (B, H, Q_LEN, KV_LEN)."""
+    return tuple(Tensor(np.arange(n).reshape([n if i == axis else 1 for i in range(4)]))
+                 for axis, n in enumerate((B, H, Q_LEN, KV_LEN)))
+
+
+def _num_positional(fn) -> int:
+    """How many positional arguments without a default fn takes (torch's _get_mod_type)."""
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        return code.co_argcount - len(getattr(fn, "__defaults__", None) or ())
+    parameters = inspect.signature(fn).parameters.values()
+    return sum(p.default is inspect.Parameter.empty and p.kind in (
+        p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
+def _as_mask(name, result, shape) -> np.ndarray:
+    """A mask_mod's result checked: a boolean Tensor (or array) broadcasting to ``shape``."""
+    if isinstance(result, (bool, np.bool_)):
+        raise TypeError(f"{name}: the mask_mod returned the Python bool {result}, not a boolean "
+                        "Tensor; dlpy's == and != on Tensors compare identity: write "
+                        "a.eq(b) / a.ne(b) (a & b, a | b, ~a, <, >= are element-wise)")
+    mask = np.asarray(getattr(result, "data", result))
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{name}: a mask_mod must return a boolean Tensor, got {mask.dtype}")
+    try:
+        np.broadcast_shapes(mask.shape, shape)
+    except ValueError:
+        raise ValueError(f"{name}: the mask_mod's result {mask.shape} does not broadcast to "
+                         f"(B, H, Q_LEN, KV_LEN) = {shape}") from None
+    mask = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
+    return np.broadcast_to(mask, (*mask.shape[:2], *shape[2:]))  # B and H may stay 1
+
+
+def _sizes(name, B, H, Q_LEN, KV_LEN):
+    sizes = (1 if B is None else B, 1 if H is None else H, Q_LEN, KV_LEN)
+    for label, n in zip(("B", "H", "Q_LEN", "KV_LEN"), sizes, strict=True):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{name}: {label} must be an int >= 1, got {n!r}")
+    return tuple(int(n) for n in sizes)
+
+
+def create_mask(mod_fn, B, H, Q_LEN, KV_LEN, device=None) -> Tensor:
+    """torch's create_mask: the (B, H, Q_LEN, KV_LEN) boolean mask of a mask_mod (4
+    arguments), or of a score_mod (5: True where it leaves a zero score above -inf). B or H
+    None means 1; ``device`` is accepted and ignored (dlpy runs on the CPU)."""
+    shape = _sizes("create_mask", B, H, Q_LEN, KV_LEN)
+    kind = _num_positional(mod_fn)
+    if kind == 4:
+        mask = _as_mask("create_mask", mod_fn(*_indices(*shape)), shape)
+    elif kind == 5:
+        scores = mod_fn(Tensor(np.zeros(shape)), *_indices(*shape))
+        mask = ~np.isneginf(np.asarray(getattr(scores, "data", scores)))
+    else:
+        raise TypeError(f"create_mask: expected a mask_mod (b, h, q_idx, kv_idx) or a score_mod "
+                        f"(score, b, h, q_idx, kv_idx), got {kind} positional arguments")
+    return Tensor(np.broadcast_to(mask, shape).copy())
+
+
+def _dense_to_ordered(dense):
+    """Block rows as torch keeps them: how many blocks each row holds, and their column
+    indices first (ascending), the absent columns after."""
+    num_blocks = dense.sum(axis=-1, dtype=np.int32)
+    indices = np.argsort(-dense, axis=-1, kind="stable").astype(np.int32)
+    return Tensor(num_blocks), Tensor(indices)
+
+
+class BlockMask:
+    """torch's BlockMask, made by ``create_block_mask``: the attention pattern as blocks of
+    BLOCK_SIZE = (Q_BLOCK, KV_BLOCK) positions, a block 'full' (every position allowed) or
+    'partial' (some), as torch's attributes: kv_num_blocks / kv_indices (partial blocks of each
+    query block row), full_kv_num_blocks / full_kv_indices, q_* / full_q_* (per key block
+    column), int32 Tensors of (B, H, ...). dlpy also keeps the dense boolean ``mask``
+    (B or 1, H or 1, Q_LEN, KV_LEN), which is what flex_attention applies.
+
+    ``BlockMask(mask, BLOCK_SIZE, mask_mod)`` builds one from a boolean mask (its block
+    structure broadcast to ``batch_heads`` = (B, H) if given); torch's constructor takes the
+    block tensors instead.
+    """
+
+    def __init__(self, mask, BLOCK_SIZE=_DEFAULT_SPARSE_BLOCK_SIZE, mask_mod=None,
+                 batch_heads=None):
+        mask = np.asarray(getattr(mask, "data", mask))
+        if mask.dtype != np.bool_ or mask.ndim != 4:
+            raise ValueError(f"BlockMask: expected a boolean (B, H, Q_LEN, KV_LEN) mask, got "
+                             f"{mask.dtype} {mask.shape}")
+        sizes = (BLOCK_SIZE, BLOCK_SIZE) if isinstance(BLOCK_SIZE, (int, np.integer)) \
+            else tuple(BLOCK_SIZE)
+        if len(sizes) != 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer))
+                                  or n < 1 for n in sizes):
+            raise ValueError(f"BlockMask: BLOCK_SIZE must be an int >= 1 or two of them, got "
+                             f"{BLOCK_SIZE!r}")
+        self.mask, self.mask_mod = mask, noop_mask if mask_mod is None else mask_mod
+        self.BLOCK_SIZE = tuple(int(n) for n in sizes)
+        self.seq_lengths = mask.shape[-2:]
+        q_block, kv_block = self.BLOCK_SIZE
+        # pad to whole blocks with False (torch's), count the allowed positions of each block
+        rows, cols = -(-mask.shape[2] // q_block), -(-mask.shape[3] // kv_block)
+        padded = np.zeros((*mask.shape[:2], rows * q_block, cols * kv_block), dtype=bool)
+        padded[:, :, :mask.shape[2], :mask.shape[3]] = mask
+        counts = padded.reshape(*mask.shape[:2], rows, q_block, cols, kv_block).sum(axis=(3, 5))
+        full = counts == q_block * kv_block
+        partial = (counts > 0) & ~full
+        if batch_heads is not None:
+            full, partial = (np.broadcast_to(x, (*batch_heads, rows, cols))
+                             for x in (full, partial))
+        self._partial, self._full = partial, full
+        self.kv_num_blocks, self.kv_indices = _dense_to_ordered(partial)
+        self.full_kv_num_blocks, self.full_kv_indices = _dense_to_ordered(full)
+        self.q_num_blocks, self.q_indices = _dense_to_ordered(partial.swapaxes(-1, -2))
+        self.full_q_num_blocks, self.full_q_indices = _dense_to_ordered(full.swapaxes(-1, -2))
+        self._additive = {}  # dtype -> the 0 / -inf mask flex_attention adds, made once
+
+    def additive(self, dtype) -> np.ndarray:
+        """The mask as 0 (allowed) / -inf, in ``dtype``, kept for the next call."""
+        dtype = np.dtype(dtype)
+        if dtype not in self._additive:
+            self._additive[dtype] = additive_mask(~self.mask, dtype)
+        return self._additive[dtype]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (*self.kv_indices.shape[:-2], *self.seq_lengths)
+
+    def numel(self) -> int:
+        """The number of positions (B * H * Q_LEN * KV_LEN), ignoring sparsity."""
+        return math.prod(self.shape)
+
+    def sparsity(self) -> float:
+        """torch's: the percentage of the positions in blocks that are skipped (it counts
+        padded blocks whole, so it can go below 0 for short sequences)."""
+        computed = int(self.kv_num_blocks.data.sum()) + int(self.full_kv_num_blocks.data.sum())
+        return 100 * (1 - computed * self.BLOCK_SIZE[0] * self.BLOCK_SIZE[1] / self.numel())
+
+    def to_dense(self) -> Tensor:
+        """The block-level mask (B, H, Q blocks, KV blocks), int32, 1 where a block is used."""
+        return Tensor((self._partial | self._full).astype(np.int32))
+
+    def to_string(self, grid_size=(20, 20), limit: int = 4) -> str:
+        """torch's picture of the blocks: full, partial (░) and empty, per (batch, head)."""
+        dense = self.to_dense().data
+        *batch, rows, cols = dense.shape
+        max_rows, max_cols = (grid_size, grid_size) if isinstance(grid_size, int) else \
+            (rows, cols) if grid_size == -1 else grid_size
+        row_step, col_step = max(1, -(-rows // max_rows)), max(1, -(-cols // max_cols))
+        pictures = []
+        for i, index in enumerate(itertools.product(*[range(n) for n in batch])):
+            if i == limit:
+                pictures += ["...", "To print out more, set BlockMask.to_string(limit=N)",
+                             "You can also index (BlockMask[batch, head]) to choose a specific "
+                             "batch or head"]
+                break
+            picture = f"{index}\n"
+            for r in range(0, rows, row_step):
+                for c in range(0, cols, col_step):
+                    share = dense[index][r:r + row_step, c:c + col_step].mean()
+                    picture += ("█" if share == 1 else " " if share == 0 else "░") * 2
+                picture += "\n"
+            pictures.append(picture)
+        return "\n".join(pictures)
+
+    def __str__(self) -> str:
+        return (f"BlockMask(shape={self.shape}, sparsity={self.sparsity():.2f}%, \n"
+                f"{self.to_string().strip()}\n)")
+
+    def __repr__(self) -> str:
+        fields = ["kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices",
+                  "q_num_blocks", "q_indices", "full_q_num_blocks", "full_q_indices"]
+        lines = [f"    {name}={getattr(self, name).shape}," for name in fields]
+        lines += [f"    BLOCK_SIZE={self.BLOCK_SIZE},", f"    shape={self.shape},",
+                  f"    sparsity={self.sparsity():.2f}%,",
+                  f"    mask_mod={getattr(self.mask_mod, '__name__', self.mask_mod)}"]
+        return "BlockMask(\n" + "\n".join(lines) + "\n)"
+
+
+def create_block_mask(mask_mod, B, H, Q_LEN, KV_LEN, device=None,
+                      BLOCK_SIZE=_DEFAULT_SPARSE_BLOCK_SIZE, **torch_options) -> BlockMask:
+    """torch's create_block_mask: mask_mod(b, h, q_idx, kv_idx) -> a boolean Tensor, True
+    where query q_idx may attend to key kv_idx, evaluated once on broadcast index tensors.
+    B or H None: the same mask for every batch or head. ``device`` and torch's kernel options
+    (_compile, separate_full_blocks, compute_dq_write_order, dq_kv_order) are accepted and
+    change nothing."""
+    shape = _sizes("create_block_mask", B, H, Q_LEN, KV_LEN)
+    if not callable(mask_mod) or _num_positional(mask_mod) != 4:
+        raise TypeError(f"create_block_mask: expected a mask_mod (b, h, q_idx, kv_idx), got "
+                        f"{mask_mod!r}")
+    unknown = set(torch_options) - {"_compile", "separate_full_blocks", "compute_dq_write_order",
+                                    "dq_kv_order"}
+    if unknown:
+        raise TypeError(f"create_block_mask: unexpected keyword arguments {sorted(unknown)}")
+    mask = _as_mask("create_block_mask", mask_mod(*_indices(*shape)), shape)
+    # the block structure is per batch and head, as torch's; the dense mask keeps size-1 axes
+    return BlockMask(mask, BLOCK_SIZE, mask_mod, batch_heads=shape[:2])
+
+
+def _check_inputs(query, key, value, block_mask, enable_gqa):
+    """torch's checks of flex_attention's arguments, as ValueError / TypeError."""
+    for name, x in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"flex_attention: {name} must be a Tensor, got {type(x).__name__}")
+        if x.ndim != 4:
+            raise ValueError(f"flex_attention: {name} must be 4-D (B, H, L, E), got {x.shape}")
+    if not query.dtype == key.dtype == value.dtype or query.dtype.kind != "f":
+        raise TypeError(f"flex_attention: query, key and value must share one float dtype, got "
+                        f"{query.dtype}, {key.dtype}, {value.dtype}")
+    (bq, hq, lq, eq), (bk, hk, sk, ek), (bv, hv, sv, _) = query.shape, key.shape, value.shape
+    if eq != ek or (bk, hk, sk) != (bv, hv, sv):
+        raise ValueError(f"flex_attention: expected key (B, Hkv, S, E) and value (B, Hkv, S, Ev) "
+                         f"with query's E, got query {query.shape}, key {key.shape}, value "
+                         f"{value.shape}")
+    if not enable_gqa and hq != hk:
+        raise ValueError(f"flex_attention: query and key/value have different numbers of heads, "
+                         f"Hq={hq} and Hkv={hk}; set enable_gqa=True for grouped-query attention")
+    if enable_gqa and hq % hk:
+        raise ValueError(f"flex_attention: with enable_gqa the query heads must be a multiple of "
+                         f"the key/value heads, got Hq={hq} and Hkv={hk}")
+    if bk not in (1, bq):
+        raise ValueError(f"flex_attention: key/value's batch must be query's or 1, got Bq={bq} "
+                         f"and Bkv={bk}")
+    if block_mask is None:
+        return
+    if not isinstance(block_mask, BlockMask):
+        raise TypeError(f"flex_attention: block_mask must be a BlockMask (create_block_mask), "
+                        f"got {type(block_mask).__name__}")
+    if tuple(block_mask.seq_lengths) != (lq, sk):
+        raise ValueError(f"flex_attention: block_mask was created for block_mask.shape="
+                         f"{block_mask.shape} but got q_len={lq} and kv_len={sk}; create it "
+                         "for these lengths")
+    mask_b, mask_h = block_mask.mask.shape[:2]
+    if mask_b not in (1, bq) or mask_h not in (1, hq):
+        raise ValueError(f"flex_attention: block_mask.shape={block_mask.shape} does not fit "
+                         f"query's batch {bq} and heads {hq}")
+
+
+def flex_attention(query: Tensor, key: Tensor, value: Tensor, score_mod=None, block_mask=None,
+                   scale: float | None = None, enable_gqa: bool = False,
+                   return_lse: bool = False, kernel_options=None):
+    """torch's flex_attention: softmax(score_mod(q k^T * scale) masked by block_mask) v.
+
+    query (B, Hq, L, E), key (B, Hkv, S, E), value (B, Hkv, S, Ev) -> (B, Hq, L, Ev); Hkv = Hq
+    unless ``enable_gqa`` (Hq a multiple of Hkv: query head h uses kv head h // (Hq / Hkv)).
+    ``score_mod(score, b, h, q_idx, kv_idx)`` gets the scaled (B, Hq, L, S) scores and the
+    index tensors (see the module) and returns the new scores; ``scale`` defaults to
+    1 / sqrt(E). A query with no allowed key gets zeros (and logsumexp -inf). ``return_lse``:
+    also return the (B, Hq, L) logsumexp of the final scores, a Tensor without gradient.
+    ``kernel_options`` is accepted and ignored.
+    """
+    _check_inputs(query, key, value, block_mask, enable_gqa)
+    if kernel_options is not None and not isinstance(kernel_options, dict):
+        raise TypeError(f"flex_attention: kernel_options must be a dict or None, got "
+                        f"{type(kernel_options).__name__}")
+    if score_mod is not None and not callable(score_mod):
+        raise TypeError(f"flex_attention: score_mod must be callable, got {score_mod!r}")
+    batch, heads, seq_q, dim = query.shape
+    seq_kv = key.shape[2]
+    scale = 1.0 / math.sqrt(dim) if scale is None else float(scale)
+    mask = None if block_mask is None else block_mask.additive(query.dtype)
+    grouped = key.shape[1] != heads  # GQA: heads as (Hkv, group), k and v not copied
+    q, k, v = query, key, value
+    if grouped:
+        q, k, v, mask = group_heads(query, key, value, mask)
+    if score_mod is None:
+        op = Attention(scale, mask, with_lse=return_lse)
+        out = op(q, k, v)
+    else:
+        scores = matmul(q * scale, swapaxes(k, -1, -2))  # (B, Hkv, group, L, S) or (B, H, L, S)
+        full_shape = (batch, heads, seq_q, seq_kv)
+        changed = score_mod(scores.reshape(full_shape) if grouped else scores,
+                            *_indices(*full_shape))
+        if not isinstance(changed, Tensor) or changed.shape != full_shape:
+            raise ValueError(f"flex_attention: score_mod must return a Tensor of the scores' "
+                             f"shape {full_shape}, got {getattr(changed, 'shape', changed)!r}")
+        op = ScoresAttention(mask, with_lse=return_lse)
+        out = op(changed.reshape(scores.shape) if grouped else changed, v)
+    if grouped:
+        out = out.reshape(batch, heads, seq_q, value.shape[-1])
+    if not return_lse:
+        return out
+    return out, Tensor(op.lse.reshape(batch, heads, seq_q))

@@ -1,0 +1,403 @@
+"""``torch.nn.utils.prune``: zero out weights through a mask, as PyTorch does it.
+
+    prune.l1_unstructured(layer, "weight", amount=0.3)   # the 30% smallest |w| become 0
+    layer.weight_orig, layer.weight_mask                  # a Parameter and a buffer
+    prune.remove(layer, "weight")                         # make it permanent
+
+Pruning ``name`` moves the parameter to ``name + "_orig"``, stores the mask as the buffer
+``name + "_mask"`` and registers a forward pre-hook that recomputes ``name = orig * mask`` before
+each call, so the gradient reaches ``name_orig`` only where the mask is 1. Pruning the same tensor
+again combines the masks in a PruningContainer (the new method sees only what is left), as
+PyTorch; the state_dict names are PyTorch's, so a pruned torch state dict loads.
+
+Ties among equal magnitudes are broken towards the lower flat index (torch's topk leaves them
+to its selection algorithm). Random methods draw from ``rng`` (default: dlpy's generator).
+"""
+
+from __future__ import annotations
+
+import numbers
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from dlpy.random import get_rng
+from dlpy.tensor import Tensor
+
+__all__ = ["BasePruningMethod", "CustomFromMask", "Identity", "L1Unstructured", "LnStructured",
+           "PruningContainer", "RandomStructured", "RandomUnstructured", "custom_from_mask",
+           "global_unstructured", "identity", "is_pruned", "l1_unstructured", "ln_structured",
+           "random_structured", "random_unstructured", "remove"]
+
+
+def _validate_amount(name: str, amount) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
+        raise TypeError(f"{name}: amount must be an int or a float, got {amount!r}")
+    if (isinstance(amount, numbers.Integral) and amount < 0) or (
+            not isinstance(amount, numbers.Integral) and not 0.0 <= float(amount) <= 1.0):
+        raise ValueError(f"{name}: amount={amount} should either be a float in the range "
+                         f"[0, 1] or a non-negative integer")
+
+
+def _how_many(name: str, amount, size: int) -> int:
+    """The number of units to prune: amount itself (an int) or round(amount * size)."""
+    if isinstance(amount, numbers.Integral):
+        if amount > size:
+            raise ValueError(f"{name}: amount={amount} should be smaller than the number of "
+                             f"parameters to prune={size}")
+        return int(amount)
+    return round(amount * size)
+
+
+def _smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """Flat indices of the k smallest values (ties: the lower index first)."""
+    return np.argsort(values.reshape(-1), kind="stable")[:k]
+
+
+class BasePruningMethod(ABC):
+    """A way of computing a mask. ``apply(module, name, ...)`` prunes ``module.<name>``;
+    the instance is then the module's forward pre-hook."""
+
+    PRUNING_TYPE = "unstructured"
+    _tensor_name: str
+
+    def __call__(self, module, inputs) -> None:
+        setattr(module, self._tensor_name, self.apply_mask(module))
+
+    @abstractmethod
+    def compute_mask(self, t: np.ndarray, default_mask: np.ndarray) -> np.ndarray:
+        """A new mask for ``t`` (importance scores), zero wherever ``default_mask`` is."""
+
+    def apply_mask(self, module) -> Tensor:
+        """``name_orig * name_mask``: the pruned tensor, differentiable in ``name_orig``."""
+        orig = getattr(module, self._tensor_name + "_orig")
+        mask = getattr(module, self._tensor_name + "_mask")
+        return orig * Tensor(mask.astype(orig.dtype, copy=False))
+
+    @classmethod
+    def apply(cls, module, name: str, *args, importance_scores=None, **kwargs):
+        """Prune ``module.<name>`` with ``cls(*args, **kwargs)``; returns the method (or the
+        PruningContainer that now holds it)."""
+        old = None
+        for key, hook in list(module._forward_pre_hooks.items()):
+            if isinstance(hook, BasePruningMethod) and hook._tensor_name == name:
+                if old is not None:
+                    raise RuntimeError(f"prune: more than one pruning hook on {name!r}")
+                old = hook
+                del module._forward_pre_hooks[key]
+        method = cls(*args, **kwargs)
+        method._tensor_name = name
+        if old is not None:
+            container = old if isinstance(old, PruningContainer) else PruningContainer(old)
+            container.add_pruning_method(method)
+            method = container
+        orig = getattr(module, name, None)
+        if not isinstance(orig, Tensor):
+            raise ValueError(f"prune: module {type(module).__name__} has no tensor {name!r}")
+        scores = orig.data if importance_scores is None else (
+            importance_scores.data if isinstance(importance_scores, Tensor)
+            else np.asarray(importance_scores))
+        if scores.shape != orig.shape:
+            raise ValueError(f"prune: importance_scores should have the shape of parameter "
+                             f"{name!r}, {orig.shape}, got {scores.shape}")
+        if old is None:
+            del module._parameters[name]
+            object.__delattr__(module, name)
+            module.register_parameter(name + "_orig", orig)
+            default_mask = np.ones(orig.shape, dtype=orig.dtype)
+        else:
+            default_mask = getattr(module, name + "_mask").copy()
+        mask = method.compute_mask(scores, default_mask=default_mask)
+        module.register_buffer(name + "_mask", mask.astype(orig.dtype, copy=False))
+        setattr(module, name, method.apply_mask(module))
+        module.register_forward_pre_hook(method)
+        return method
+
+    def remove(self, module) -> None:
+        """Make the pruning permanent: ``name`` becomes a Parameter holding orig * mask."""
+        weight = self.apply_mask(module).data
+        if hasattr(module, self._tensor_name):
+            delattr(module, self._tensor_name)
+        orig = module._parameters[self._tensor_name + "_orig"]
+        orig.data = weight
+        delattr(module, self._tensor_name + "_orig")
+        del module._buffers[self._tensor_name + "_mask"]
+        object.__delattr__(module, self._tensor_name + "_mask")
+        setattr(module, self._tensor_name, orig)
+
+
+class PruningContainer(BasePruningMethod):
+    """The methods applied one after the other to one tensor: each new one prunes only what
+    the masks so far keep (its amount is relative to what is left)."""
+
+    def __init__(self, *methods: BasePruningMethod):
+        self._pruning_methods: tuple[BasePruningMethod, ...] = ()
+        for method in methods:
+            self.add_pruning_method(method)
+
+    def add_pruning_method(self, method: BasePruningMethod) -> None:
+        if not isinstance(method, BasePruningMethod):
+            raise TypeError(f"PruningContainer: {type(method).__name__} is not a "
+                            f"BasePruningMethod subclass")
+        if self._pruning_methods and method._tensor_name != self._tensor_name:
+            raise ValueError(f"PruningContainer: can only add methods that prune "
+                             f"{self._tensor_name!r}, got one that prunes "
+                             f"{method._tensor_name!r}")
+        self._tensor_name = method._tensor_name
+        self._pruning_methods += (method,)
+
+    def __len__(self) -> int:
+        return len(self._pruning_methods)
+
+    def __iter__(self):
+        return iter(self._pruning_methods)
+
+    def __getitem__(self, index):
+        return self._pruning_methods[index]
+
+    def compute_mask(self, t, default_mask):
+        method = self._pruning_methods[-1]
+        mask = default_mask
+        if method.PRUNING_TYPE == "unstructured":
+            where = (mask == 1,)
+        elif method.PRUNING_TYPE == "structured":
+            dim = method.dim % t.ndim
+            other = tuple(d for d in range(t.ndim) if d != dim)
+            keep = mask.sum(axis=other) != 0
+            where = tuple(slice(None) for _ in range(dim)) + (keep,)
+        elif method.PRUNING_TYPE == "global":
+            where = (slice(None),)
+        else:
+            raise ValueError(f"PruningContainer: unrecognised PRUNING_TYPE "
+                             f"{method.PRUNING_TYPE!r}")
+        new_mask = mask.copy()
+        new_mask[where] = method.compute_mask(t[where], default_mask=mask[where])
+        return new_mask
+
+
+class Identity(BasePruningMethod):
+    """Prunes nothing: the mask stays all ones."""
+
+    def compute_mask(self, t, default_mask):
+        return default_mask
+
+    @classmethod
+    def apply(cls, module, name):
+        return super().apply(module, name)
+
+
+class RandomUnstructured(BasePruningMethod):
+    """Prunes ``amount`` (a fraction, or a count) of the entries, chosen at random."""
+
+    def __init__(self, amount, rng: np.random.Generator | None = None):
+        _validate_amount("RandomUnstructured", amount)
+        self.amount, self.rng = amount, rng
+
+    def compute_mask(self, t, default_mask):
+        k = _how_many("RandomUnstructured", self.amount, t.size)
+        mask = default_mask.copy()
+        if k:
+            mask.reshape(-1)[get_rng(self.rng).permutation(t.size)[:k]] = 0
+        return mask
+
+    @classmethod
+    def apply(cls, module, name, amount, rng=None):
+        return super().apply(module, name, amount=amount, rng=rng)
+
+
+class L1Unstructured(BasePruningMethod):
+    """Prunes the ``amount`` entries of smallest absolute value."""
+
+    def __init__(self, amount):
+        _validate_amount("L1Unstructured", amount)
+        self.amount = amount
+
+    def compute_mask(self, t, default_mask):
+        k = _how_many("L1Unstructured", self.amount, t.size)
+        mask = default_mask.copy()
+        if k:
+            mask.reshape(-1)[_smallest(np.abs(t), k)] = 0
+        return mask
+
+    @classmethod
+    def apply(cls, module, name, amount, importance_scores=None):
+        return super().apply(module, name, amount=amount, importance_scores=importance_scores)
+
+
+def _channel_mask(t: np.ndarray, dim: int, keep: np.ndarray) -> np.ndarray:
+    """Ones on the channels ``keep`` (indices or a boolean vector) along ``dim``, else 0."""
+    mask = np.zeros(t.shape, dtype=t.dtype if t.dtype.kind == "f" else np.float64)
+    where = [slice(None)] * t.ndim
+    where[dim] = keep
+    mask[tuple(where)] = 1
+    return mask
+
+
+def _channels_to_prune(name: str, t: np.ndarray, amount, dim: int) -> tuple[int, int]:
+    """(the number of channels along ``dim``, how many of them ``amount`` prunes)."""
+    if not -t.ndim <= dim < t.ndim:
+        raise IndexError(f"{name}: dim {dim} is out of range for a tensor with {t.ndim} "
+                         f"dimensions")
+    channels = t.shape[dim]
+    return channels, _how_many(name, amount, channels)
+
+
+class RandomStructured(BasePruningMethod):
+    """Prunes ``amount`` whole channels along ``dim``, chosen at random."""
+
+    PRUNING_TYPE = "structured"
+
+    def __init__(self, amount, dim: int = -1, rng: np.random.Generator | None = None):
+        _validate_amount("RandomStructured", amount)
+        self.amount, self.dim, self.rng = amount, dim, rng
+
+    def compute_mask(self, t, default_mask):
+        channels, k = _channels_to_prune("RandomStructured", t, self.amount, self.dim)
+        if k == 0:
+            return default_mask
+        keep = np.sort(get_rng(self.rng).permutation(channels)[k:])
+        return _channel_mask(t, self.dim, keep) * default_mask
+
+    @classmethod
+    def apply(cls, module, name, amount, dim=-1, rng=None):
+        return super().apply(module, name, amount=amount, dim=dim, rng=rng)
+
+
+class LnStructured(BasePruningMethod):
+    """Prunes the ``amount`` channels along ``dim`` of smallest L``n`` norm (``n``: a number,
+    ``inf``, ``-inf``, or ``"fro"``/``"nuc"`` as torch.norm's 2)."""
+
+    PRUNING_TYPE = "structured"
+
+    def __init__(self, amount, n, dim: int = -1):
+        _validate_amount("LnStructured", amount)
+        self.amount, self.n, self.dim = amount, n, dim
+
+    def compute_mask(self, t, default_mask):
+        channels, k = _channels_to_prune("LnStructured", t, self.amount, self.dim)
+        if k == 0:
+            return default_mask
+        moved = np.moveaxis(np.abs(t), self.dim, 0).reshape(channels, -1)
+        n = 2 if self.n == "fro" else self.n
+        if n == np.inf:
+            norms = moved.max(axis=1)
+        elif n == -np.inf:
+            norms = moved.min(axis=1)
+        elif n == 0:
+            norms = (moved != 0).sum(axis=1).astype(np.float64)
+        else:
+            norms = (moved ** n).sum(axis=1) ** (1 / n)
+        keep = np.sort(np.argsort(-norms, kind="stable")[:channels - k])
+        return _channel_mask(t, self.dim, keep) * default_mask
+
+    @classmethod
+    def apply(cls, module, name, amount, n, dim, importance_scores=None):
+        return super().apply(module, name, amount=amount, n=n, dim=dim,
+                             importance_scores=importance_scores)
+
+
+class CustomFromMask(BasePruningMethod):
+    """Prunes where a given mask is 0."""
+
+    PRUNING_TYPE = "global"
+
+    def __init__(self, mask):
+        self.mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+
+    def compute_mask(self, t, default_mask):
+        if self.mask.shape != default_mask.shape:
+            raise ValueError(f"custom_from_mask: the mask has shape {self.mask.shape}, the "
+                             f"tensor {default_mask.shape}")
+        return default_mask * self.mask.astype(default_mask.dtype, copy=False)
+
+    @classmethod
+    def apply(cls, module, name, mask):
+        return super().apply(module, name, mask=mask)
+
+
+def identity(module, name: str):
+    """Prune nothing (an all-ones mask), e.g. to give ``module.<name>`` the pruned form."""
+    Identity.apply(module, name)
+    return module
+
+
+def random_unstructured(module, name: str, amount, rng: np.random.Generator | None = None):
+    """Prune ``amount`` (fraction or count) of ``module.<name>``'s entries at random."""
+    RandomUnstructured.apply(module, name, amount, rng=rng)
+    return module
+
+
+def l1_unstructured(module, name: str, amount, importance_scores=None):
+    """Prune the ``amount`` entries of ``module.<name>`` with the smallest |score|
+    (scores: the tensor itself unless ``importance_scores`` is given)."""
+    L1Unstructured.apply(module, name, amount=amount, importance_scores=importance_scores)
+    return module
+
+
+def random_structured(module, name: str, amount, dim: int,
+                      rng: np.random.Generator | None = None):
+    """Prune ``amount`` random channels of ``module.<name>`` along ``dim``."""
+    RandomStructured.apply(module, name, amount, dim, rng=rng)
+    return module
+
+
+def ln_structured(module, name: str, amount, n, dim: int, importance_scores=None):
+    """Prune the ``amount`` channels along ``dim`` with the smallest L``n`` norm."""
+    LnStructured.apply(module, name, amount, n, dim, importance_scores=importance_scores)
+    return module
+
+
+def custom_from_mask(module, name: str, mask):
+    """Prune ``module.<name>`` where ``mask`` is 0."""
+    CustomFromMask.apply(module, name, mask)
+    return module
+
+
+def global_unstructured(parameters, pruning_method, importance_scores=None, **kwargs) -> None:
+    """Prune the (module, name) pairs together: ``pruning_method`` (an unstructured method
+    class, e.g. L1Unstructured) with ``kwargs`` sees them as one flat vector."""
+    parameters = list(parameters)
+    if not isinstance(pruning_method, type) or not issubclass(pruning_method,
+                                                              BasePruningMethod):
+        raise TypeError(f"global_unstructured: pruning_method must be a BasePruningMethod "
+                        f"subclass, got {pruning_method!r}")
+    if pruning_method.PRUNING_TYPE != "unstructured":
+        raise TypeError(f"global_unstructured: only unstructured methods can prune globally, "
+                        f"{pruning_method.__name__} is {pruning_method.PRUNING_TYPE}")
+    importance_scores = importance_scores or {}
+    scores, masks = [], []
+    for module, name in parameters:
+        tensor = getattr(module, name)
+        score = importance_scores.get((module, name), tensor)
+        scores.append(np.asarray(score.data if isinstance(score, Tensor) else score).ravel())
+        mask = getattr(module, name + "_mask", None)
+        masks.append(np.ones(tensor.data.size) if mask is None else mask.ravel())
+    method = pruning_method(**kwargs)
+    method._tensor_name = "temp"
+    container = PruningContainer(method)
+    final = container.compute_mask(np.concatenate(scores), np.concatenate(masks))
+    start = 0
+    for module, name in parameters:
+        tensor = getattr(module, name)
+        size = tensor.data.size
+        custom_from_mask(module, name, final[start:start + size].reshape(tensor.shape))
+        start += size
+
+
+def remove(module, name: str):
+    """Make the pruning of ``module.<name>`` permanent and drop ``name_orig``, ``name_mask``
+    and the hook."""
+    for key, hook in list(module._forward_pre_hooks.items()):
+        if isinstance(hook, BasePruningMethod) and hook._tensor_name == name:
+            hook.remove(module)
+            del module._forward_pre_hooks[key]
+            return module
+    raise ValueError(f"remove: parameter {name!r} of module {type(module).__name__} has to be "
+                     f"pruned before pruning can be removed")
+
+
+def is_pruned(module) -> bool:
+    """Whether ``module`` or any module inside it has a pruning hook."""
+    return any(isinstance(hook, BasePruningMethod)
+               for sub in module.modules() for hook in sub._forward_pre_hooks.values())
+

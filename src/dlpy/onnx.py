@@ -1,0 +1,827 @@
+"""ONNX export, as torch.onnx.export's classic (tracing) form: ``export(model, args, f)`` runs the
+model once on example inputs with the graph recorded and writes that graph as an ONNX model.
+
+Every op on the path from the inputs to the outputs becomes ONNX nodes (``CONVERTERS``: one
+function per op class); parameters become initializers named by the model's state-dict names,
+and other constant tensors become initializers too. ``dynamic_axes`` makes axes symbolic: the
+model is traced a second time with those axes one longer, every size that changes stays symbolic
+(a reshape keeps it with 0 or -1), and a size baked into the graph is a ValueError. Integer ids
+and masks are inputs through the ops that take them as settings (an embedding's ids, an
+attention mask). Needs the ``onnx`` package: ``pip install dlpy[onnx]``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dlpy.graph import _walk
+from dlpy.ops import (
+    activation,
+    arithmetic,
+    attention,
+    conv,
+    embedding,
+    matmul,
+    norm,
+    reduce,
+    rnn,
+    shape,
+    softmax,
+)
+from dlpy.tensor import Op, Tensor, enable_grad
+
+__all__ = ["CONVERTERS", "export"]
+
+_MIN_OPSET = 17  # LayerNormalization
+_INT_MAX = int(np.iinfo(np.int64).max)
+_INT_MIN = int(np.iinfo(np.int64).min)
+
+
+def _import_onnx():
+    try:
+        import onnx
+        import onnx.checker  # noqa: F401
+        import onnx.helper  # noqa: F401
+        import onnx.numpy_helper  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            "dlpy.onnx.export needs the onnx package, which is not installed: "
+            "pip install dlpy[onnx] (or pip install onnx onnxruntime)"
+        ) from error
+    return onnx
+
+
+# ----------------------------------------------------------------------------- tracing
+class _Trace:
+    """One forward pass with the graph recorded: the traced inputs, the outputs, and every tensor
+    they depend on, each after its inputs."""
+
+    def __init__(self, model, args: tuple):
+        self.inputs: list[Tensor] = []
+        call_args = []
+        for value in args:
+            if isinstance(value, np.ndarray):
+                value = Tensor(value)
+            if isinstance(value, Tensor):
+                # a float input records the ops on it; ids and masks (no gradient) are found
+                # by their arrays in the settings of the ops that take them
+                value = Tensor(value.data, requires_grad=True) if value.dtype.kind == "f" \
+                    else Tensor(value.data)
+                self.inputs.append(value)
+            call_args.append(value)
+        with enable_grad():
+            result = model(*call_args)
+        self.outputs = list(result) if isinstance(result, (tuple, list)) else [result]
+        for i, out in enumerate(self.outputs):
+            if not isinstance(out, Tensor):
+                raise TypeError(f"export: the model must return a Tensor or a tuple of Tensors, "
+                                f"got {type(out).__name__} as output {i}")
+        self.order: list[Tensor] = []
+        seen: set[int] = set()
+        for out in self.outputs:
+            for t in _walk(out)[0]:
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    self.order.append(t)
+
+
+def _grown(args: tuple, dynamic: dict[int, set[int]]) -> tuple:
+    """The example inputs with each dynamic axis one longer (its last slice repeated)."""
+    grown, k = [], 0
+    for value in args:
+        if isinstance(value, (Tensor, np.ndarray)):
+            array = value.data if isinstance(value, Tensor) else value
+            for axis in sorted(dynamic.get(k, ())):
+                array = np.concatenate([array, np.take(array, [-1], axis=axis)], axis=axis)
+            value = Tensor(array)
+            k += 1
+        grown.append(value)
+    return tuple(grown)
+
+
+def _kind(t: Tensor) -> str:
+    return "leaf" if t.op is None else type(t.op).__name__
+
+
+# ----------------------------------------------------------------------------- the graph
+class _Exporter:
+    """The ONNX graph being built: names for tensors, nodes, initializers, and what the second
+    trace said about each tensor's dynamic axes."""
+
+    def __init__(self, onnx, opset: int, trace: _Trace, twin: _Trace | None,
+                 input_names: list[str], param_names: dict[int, str],
+                 buffer_names: dict[int, str]):
+        self.onnx, self.helper, self.opset = onnx, onnx.helper, opset
+        self.nodes: list = []
+        self.initializers: list = []
+        self.taken: set[str] = set(input_names) | set(param_names.values())
+        self.names: dict[int, str] = {}  # id(tensor) -> its ONNX name
+        self.producer: dict[str, Any] = {}  # ONNX name -> the node that makes it
+        self.param_names, self.buffer_names = param_names, buffer_names
+        self.used_inputs: set[str] = set()
+        self.input_arrays: list[tuple[str, np.ndarray]] = []  # non-float inputs, by array
+        for t, name in zip(trace.inputs, input_names):
+            if t.dtype.kind == "f":
+                self.names[id(t)] = name
+            else:
+                self.input_arrays.append((name, t.data))
+        self.float_inputs = {name: t.data for t, name in zip(trace.inputs, input_names)
+                             if t.dtype.kind == "f"}
+        self.twins: dict[int, Tensor] = {}
+        if twin is not None:
+            self.twins = {id(a): b for a, b in zip(trace.order, twin.order)}
+        self.lstm_states: dict[str, tuple] = {}  # ONNX name of an LSTM's h -> its parts
+        self.outputs: set[str] = set()  # the graph's outputs so far
+
+    # names
+    def fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+    def name(self, t: Tensor) -> str:
+        """The ONNX name of a tensor; a leaf seen for the first time becomes an initializer."""
+        known = self.names.get(id(t))
+        if known is not None:
+            if known in self.lstm_states:
+                raise NotImplementedError(
+                    "export: an LSTM's state sequence is exported as ONNX LSTM, whose outputs "
+                    "are h at every step and c at the last: only slices of those can be used")
+            self.used_inputs.add(known)
+            return known
+        if t.op is not None:
+            raise RuntimeError(f"export: {type(t.op).__name__} used before it was converted")
+        name = self.param_names.get(id(t))
+        if name is None:
+            self._check_constant(t)
+            name = self.fresh(self.buffer_names.get(id(t.data), "constant"))
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(t.data), name))
+        self.names[id(t)] = name
+        return name
+
+    def _check_constant(self, t: Tensor) -> None:
+        twin = self.twins.get(id(t))
+        if twin is not None and twin.shape != t.shape:
+            raise ValueError(
+                f"export: a constant of shape {t.shape} made inside forward changes with the "
+                f"dynamic axes ({twin.shape} with them one longer), so the exported graph would "
+                "bake it in; build it from the inputs with dlpy ops, or export without "
+                "dynamic_axes")
+
+    def inputs(self, op: Op) -> list[str]:
+        return [self.name(t) for t in op.inputs]
+
+    def dynamic(self, t: Tensor) -> set[int]:
+        """The axes of t whose size changed in the second trace (none without dynamic_axes)."""
+        twin = self.twins.get(id(t))
+        if twin is None:
+            return set()
+        return {i for i, (a, b) in enumerate(zip(t.shape, twin.shape)) if a != b}
+
+    # nodes and constants
+    def node(self, op_type: str, inputs: list[str], outputs: int = 1, **attributes):
+        names = [self.fresh(op_type) for _ in range(outputs)]
+        node = self.helper.make_node(op_type, inputs, names, name=self.fresh(f"{op_type}_node"),
+                                     **attributes)
+        self.nodes.append(node)
+        for name in names:
+            self.producer[name] = node
+        return names[0] if outputs == 1 else names
+
+    def const(self, array, base: str = "constant") -> str:
+        name = self.fresh(base)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def ints(self, values) -> str:
+        return self.const(np.asarray(values, dtype=np.int64), "ints")
+
+    def scalar(self, value, dtype) -> str:
+        return self.const(np.asarray(value, dtype=dtype), "scalar")
+
+    def reduce(self, op_type: str, x: str, axes, keepdims: bool) -> str:
+        # ReduceSum takes axes as an input from opset 13, the others from opset 18
+        if op_type == "ReduceSum" or self.opset >= 18:
+            return self.node(op_type, [x, self.ints(axes)], keepdims=int(keepdims))
+        return self.node(op_type, [x], axes=list(axes), keepdims=int(keepdims))
+
+    def rename(self, name: str, wanted: str) -> None:
+        """Make the tensor ``name`` appear as the graph output ``wanted`` (a name reserved in
+        ``taken``): its node's output renamed, or an Identity where others use it too."""
+        node = self.producer.get(name)
+        consumed = any(name in n.input for n in self.nodes)
+        self.outputs.add(wanted)
+        if node is None or consumed or name in self.outputs or name in self.lstm_states:
+            self.nodes.append(self.helper.make_node("Identity", [name], [wanted],
+                                                    name=self.fresh("Identity_node")))
+            return
+        node.output[list(node.output).index(name)] = wanted
+        self.producer[wanted] = self.producer.pop(name)
+        for key, value in self.names.items():  # the tensor goes by its new name
+            if value == name:
+                self.names[key] = wanted
+
+    def input_array(self, array: np.ndarray) -> str | None:
+        """The name of the non-float input whose array this is (an embedding's ids)."""
+        for name, data in self.input_arrays:
+            if data is array:
+                self.used_inputs.add(name)
+                return name
+        return None
+
+
+# ----------------------------------------------------------------------------- converters
+Converter = Callable[[_Exporter, Op, Tensor], str]
+CONVERTERS: dict[type, Converter] = {}
+
+
+def _converts(*op_classes):
+    def register(function):
+        for op_class in op_classes:
+            CONVERTERS[op_class] = function
+        return function
+    return register
+
+
+def _simple(op_class, op_type: str) -> None:
+    CONVERTERS[op_class] = lambda ex, op, out: ex.node(op_type, ex.inputs(op))
+
+
+for _op_class, _op_type in [
+    (arithmetic.Add, "Add"), (arithmetic.Sub, "Sub"), (arithmetic.Mul, "Mul"),
+    (arithmetic.Div, "Div"), (arithmetic.Neg, "Neg"), (arithmetic.Exp, "Exp"),
+    (arithmetic.Log, "Log"), (arithmetic.Sqrt, "Sqrt"), (arithmetic.Abs, "Abs"),
+    (arithmetic.Identity, "Identity"), (matmul.MatMul, "MatMul"), (activation.ReLU, "Relu"),
+    (activation.Sigmoid, "Sigmoid"), (activation.Tanh, "Tanh"),
+]:
+    _simple(_op_class, _op_type)
+
+
+@_converts(arithmetic.Power)
+def _power(ex, op, out):
+    (x,) = ex.inputs(op)
+    return ex.node("Pow", [x, ex.scalar(op.exponent, out.dtype)])
+
+
+@_converts(arithmetic.Cast)
+def _cast(ex, op, out):
+    (x,) = ex.inputs(op)
+    return ex.node("Cast", [x], to=ex.helper.np_dtype_to_tensor_dtype(np.dtype(op.dtype)))
+
+
+@_converts(activation.GELU)
+def _gelu(ex, op, out):
+    """0.5 x (1 + erf(x / sqrt 2)); ONNX has Gelu only from opset 20."""
+    (x,) = ex.inputs(op)
+    if ex.opset >= 20:
+        return ex.node("Gelu", [x])
+    erf = ex.node("Erf", [ex.node("Mul", [x, ex.scalar(1 / math.sqrt(2), out.dtype)])])
+    half_x = ex.node("Mul", [x, ex.scalar(0.5, out.dtype)])
+    return ex.node("Mul", [half_x, ex.node("Add", [erf, ex.scalar(1, out.dtype)])])
+
+
+@_converts(activation.GELUTanh)
+def _gelu_tanh(ex, op, out):
+    """0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
+    (x,) = ex.inputs(op)
+    if ex.opset >= 20:
+        return ex.node("Gelu", [x], approximate="tanh")
+    cube = ex.node("Mul", [ex.node("Mul", [x, x]), x])
+    inner = ex.node("Add", [x, ex.node("Mul", [cube, ex.scalar(0.044715, out.dtype)])])
+    tanh = ex.node("Tanh", [ex.node("Mul", [inner, ex.scalar(math.sqrt(2 / math.pi),
+                                                              out.dtype)])])
+    half_x = ex.node("Mul", [x, ex.scalar(0.5, out.dtype)])
+    return ex.node("Mul", [half_x, ex.node("Add", [tanh, ex.scalar(1, out.dtype)])])
+
+
+@_converts(activation.SiLU)
+def _silu(ex, op, out):
+    (x,) = ex.inputs(op)
+    return ex.node("Mul", [x, ex.node("Sigmoid", [x])])
+
+
+@_converts(activation.LeakyReLU)
+def _leaky_relu(ex, op, out):
+    return ex.node("LeakyRelu", ex.inputs(op), alpha=float(op.negative_slope))
+
+
+@_converts(activation.ELU)
+def _elu(ex, op, out):
+    return ex.node("Elu", ex.inputs(op), alpha=float(op.alpha))
+
+
+@_converts(activation.Clamp)
+def _clamp(ex, op, out):
+    bounds = ["" if b is None else ex.scalar(b, out.dtype) for b in (op.low, op.high)]
+    return ex.node("Clip", ex.inputs(op) + bounds)
+
+
+@_converts(softmax.Softmax, softmax.LogSoftmax)
+def _softmax(ex, op, out):
+    return ex.node(type(op).__name__, ex.inputs(op), axis=int(op.axis))
+
+
+@_converts(matmul.Linear)
+def _linear(ex, op, out):
+    """x @ w^T + b: Gemm for a 2-D x, else MatMul with the weight transposed, and Add."""
+    names = ex.inputs(op)
+    if op.inputs[0].ndim == 2:
+        return ex.node("Gemm", names, transB=1)
+    y = ex.node("MatMul", [names[0], ex.node("Transpose", [names[1]], perm=[1, 0])])
+    return ex.node("Add", [y, names[2]]) if len(names) == 3 else y
+
+
+@_converts(norm.LayerNorm)
+def _layer_norm(ex, op, out):
+    names = ex.inputs(op)
+    if len(names) == 1:  # LayerNormalization needs a scale
+        names.append(ex.const(np.ones(out.shape[-1], dtype=out.dtype), "ones"))
+    return ex.node("LayerNormalization", names, axis=-1, epsilon=float(op.eps))
+
+
+@_converts(norm.BatchNorm)
+def _batch_norm(ex, op, out):
+    if op.training:
+        raise NotImplementedError("export: BatchNorm with batch statistics (training mode) has no "
+                                  "ONNX form here; call model.eval() (export does) or use "
+                                  "running statistics")
+    names = ex.inputs(op)
+    x, channels = names[0], out.shape[1]
+    affine = iter(names[1:])
+    scale = next(affine) if op.has_weight else ex.const(np.ones(channels, out.dtype), "ones")
+    bias = next(affine) if op.has_bias else ex.const(np.zeros(channels, out.dtype), "zeros")
+    # the running statistics under the layer's state-dict names where the weight has one
+    prefix = scale[:-len("weight")] if op.has_weight and scale.endswith("weight") else ""
+    mean = ex.const(op.running_mean, prefix + "running_mean")
+    var = ex.const(op.running_var, prefix + "running_var")
+    return ex.node("BatchNormalization", [x, scale, bias, mean, var], epsilon=float(op.eps))
+
+
+@_converts(conv.Conv1d, conv.Conv2d, conv.Conv3d)
+def _conv(ex, op, out):
+    names = ex.inputs(op)
+    return ex.node("Conv", names, kernel_shape=list(op.inputs[1].shape[2:]),
+                   strides=list(op.stride), pads=list(op.padding) * 2,
+                   dilations=list(op.dilation), group=int(op.groups))
+
+
+@_converts(conv.MaxPool1d, conv.MaxPool2d, conv.MaxPool3d)
+def _max_pool(ex, op, out):
+    return ex.node("MaxPool", ex.inputs(op), kernel_shape=list(op.kernel),
+                   strides=list(op.stride), pads=list(op.padding) * 2,
+                   dilations=list(op.dilation), ceil_mode=int(op.ceil_mode))
+
+
+@_converts(conv.AvgPool1d, conv.AvgPool2d, conv.AvgPool3d)
+def _avg_pool(ex, op, out):
+    if op.divisor_override is not None:
+        raise NotImplementedError("export: avg_pool with divisor_override has no ONNX "
+                                  "AveragePool form")
+    return ex.node("AveragePool", ex.inputs(op), kernel_shape=list(op.kernel),
+                   strides=list(op.stride), pads=list(op.padding) * 2,
+                   ceil_mode=int(op.ceil_mode), count_include_pad=int(op.count_include_pad))
+
+
+@_converts(reduce.Sum, reduce.Mean, reduce.Max, reduce.Min)
+def _reduce(ex, op, out):
+    op_type = {"Sum": "ReduceSum", "Mean": "ReduceMean", "Max": "ReduceMax",
+               "Min": "ReduceMin"}[type(op).__name__]
+    (x,) = ex.inputs(op)
+    return ex.reduce(op_type, x, [int(a) for a in op.axes], op.keepdims)
+
+
+@_converts(shape.Transpose)
+def _transpose(ex, op, out):
+    return ex.node("Transpose", ex.inputs(op), perm=[int(a) for a in op.axes])
+
+
+@_converts(shape.Concat)
+def _concat(ex, op, out):
+    return ex.node("Concat", ex.inputs(op), axis=int(op.axis))
+
+
+@_converts(shape.Stack)
+def _stack(ex, op, out):
+    axis = ex.ints([op.axis])
+    return ex.node("Concat", [ex.node("Unsqueeze", [x, axis]) for x in ex.inputs(op)],
+                   axis=int(op.axis))
+
+
+@_converts(shape.Reshape)
+def _reshape(ex, op, out):
+    """The target shape with the sizes that the dynamic axes change as 0 (copy the input's size
+    at that axis) or -1 (whatever is left; one at most)."""
+    (x,) = ex.inputs(op)
+    source = op.inputs[0]
+    dynamic_in, dynamic_out = ex.dynamic(source), ex.dynamic(out)
+    twin_in, twin_out = ex.twins.get(id(source)), ex.twins.get(id(out))
+    target = []
+    for axis, size in enumerate(out.shape):
+        if axis not in dynamic_out:
+            target.append(size)
+        elif axis in dynamic_in and source.shape[axis] == size \
+                and twin_in.shape[axis] == twin_out.shape[axis]:
+            target.append(0)
+        else:
+            target.append(-1)
+    if target.count(-1) > 1:
+        raise ValueError(
+            f"export: a reshape from {source.shape} to {out.shape} mixes two dynamic sizes "
+            f"into axes {[i for i, n in enumerate(target) if n == -1]}; ONNX Reshape can infer "
+            "only one (reshape so the dynamic axes stay where they are, or export without "
+            "dynamic_axes)")
+    if 0 in out.shape:
+        raise NotImplementedError(f"export: a reshape to {out.shape}, with an empty axis")
+    return ex.node("Reshape", [x, ex.ints(target)])
+
+
+def _index_parts(index, ndim: int) -> list:
+    """A basic index as one entry per item: an int, a slice, None, or an integer array, with
+    Ellipsis expanded to full slices."""
+    items = list(index) if isinstance(index, tuple) else [index]
+    used = sum(1 for i in items if i is not None and i is not Ellipsis)
+    parts = []
+    for item in items:
+        if item is Ellipsis:
+            parts.extend([slice(None)] * (ndim - used))
+        else:
+            parts.append(item)
+    if not any(item is Ellipsis for item in items):
+        parts.extend([slice(None)] * (ndim - used))
+    return parts
+
+
+def _apply_index(ex, x: str, index, ndim: int) -> str:
+    """x[index] in ONNX: Slice for the slices, Gather for the ints and one integer array,
+    Unsqueeze for the Nones."""
+    parts = _index_parts(index, ndim)
+    arrays = [p for p in parts if isinstance(p, (np.ndarray, list))]
+    for p in parts:
+        ok = p is None or isinstance(p, (slice, int, np.integer)) \
+            or isinstance(p, (np.ndarray, list)) and np.asarray(p).dtype.kind in "iu"
+        if not ok or isinstance(p, bool) or len(arrays) > 1 or arrays and any(
+                isinstance(q, (int, np.integer)) for q in parts):
+            raise NotImplementedError(
+                f"export: indexing with {index!r} is not supported: ints, slices, None, "
+                "Ellipsis and one integer array are")
+    starts, ends, axes, steps = [], [], [], []
+    gathers, new_axes, axis, out_axis = [], [], 0, 0
+    for p in parts:
+        if p is None:
+            new_axes.append(out_axis)
+            out_axis += 1
+            continue
+        if isinstance(p, slice):
+            step = 1 if p.step is None else int(p.step)
+            if (p.start, p.stop, step) != (None, None, 1):
+                starts.append(int(p.start) if p.start is not None
+                              else (0 if step > 0 else _INT_MAX))
+                ends.append(int(p.stop) if p.stop is not None
+                            else (_INT_MAX if step > 0 else _INT_MIN))
+                axes.append(axis)
+                steps.append(step)
+            out_axis += 1
+        elif isinstance(p, (np.ndarray, list)):
+            gathers.append((axis, np.asarray(p, dtype=np.int64)))
+            out_axis += np.asarray(p).ndim
+        else:
+            gathers.append((axis, np.asarray(int(p), dtype=np.int64)))
+        axis += 1
+    if axes:
+        x = ex.node("Slice", [x, ex.ints(starts), ex.ints(ends), ex.ints(axes), ex.ints(steps)])
+    for gather_axis, indices in sorted(gathers, key=lambda g: -g[0]):  # later axes first
+        x = ex.node("Gather", [x, ex.const(indices, "indices")], axis=gather_axis)
+    if new_axes:
+        x = ex.node("Unsqueeze", [x, ex.ints(new_axes)])
+    return x
+
+
+@_converts(shape.GetItem)
+def _getitem(ex, op, out):
+    source = op.inputs[0]
+    name = ex.names.get(id(source))
+    if name in ex.lstm_states:
+        return _lstm_state_item(ex, op, name)
+    (x,) = ex.inputs(op)
+    return _apply_index(ex, x, op.index, source.ndim)
+
+
+@_converts(embedding.Embedding)
+def _embedding(ex, op, out):
+    (weight,) = ex.inputs(op)
+    ids = ex.input_array(op.ids)
+    if ids is None:
+        twin = ex.twins.get(id(out))
+        if twin is not None and twin.op.ids.shape != op.ids.shape:
+            raise ValueError(
+                f"export: an embedding's ids {op.ids.shape} change with the dynamic axes but are "
+                "not a model input; pass them to the model as an input")
+        ids = ex.const(op.ids.astype(np.int64), "ids")
+    return ex.node("Gather", [weight, ids], axis=0)
+
+
+def _attention_mask(ex, op, out) -> str:
+    """The additive mask: built from a model input (a boolean or float key padding or attention
+    mask) where its values are the input's, else a constant."""
+    mask = op.mask
+    for name, data in list(ex.input_arrays) + list(ex.float_inputs.items()):
+        additive = attention.additive_mask(data, mask.dtype) if data.dtype.kind in "bf" else None
+        if additive is None:
+            continue
+        extra = None
+        if mask.shape == additive.shape:
+            unsqueeze = None
+        elif data.ndim == 2 and mask.shape == (data.shape[0], 1, 1, data.shape[1]):
+            unsqueeze = [1, 2]  # a key padding mask (batch, seq_k)
+        elif data.ndim == 2 and mask.ndim == 4 and mask.shape[:2] == (data.shape[0], 1) \
+                and mask.shape[3] == data.shape[1]:
+            # a key padding mask plus an attention mask (seq_q, seq_k), a constant
+            unsqueeze, extra = [1, 2], _attention_mask_rest(mask, additive)
+            if extra is None:
+                continue
+        else:
+            continue
+        if extra is None and not np.array_equal(mask.reshape(additive.shape), additive):
+            continue
+        ex.used_inputs.add(name)
+        if data.dtype == np.bool_:
+            name = ex.node("Where", [name, ex.scalar(-np.inf, mask.dtype),
+                                     ex.scalar(0, mask.dtype)])
+        elif data.dtype != mask.dtype:
+            name = ex.node("Cast", [name], to=ex.helper.np_dtype_to_tensor_dtype(mask.dtype))
+        if unsqueeze is not None:
+            name = ex.node("Unsqueeze", [name, ex.ints(unsqueeze)])
+        return name if extra is None else ex.node("Add", [name, ex.const(extra, "attn_mask")])
+    twin = ex.twins.get(id(out))
+    if twin is not None and twin.op.mask.shape != mask.shape:
+        raise ValueError(
+            f"export: an attention mask {mask.shape} changes with the dynamic axes but is not "
+            "a model input; pass it to the model as an input")
+    return ex.const(mask, "attention_mask")
+
+
+def _attention_mask_rest(mask: np.ndarray, padding: np.ndarray) -> np.ndarray | None:
+    """The (seq_q, seq_k) mask that, added to the key padding mask padding (batch, seq_k), gives
+    mask (batch, 1, seq_q, seq_k); None if there is none, or if some key is padded in every
+    row (its column cannot be read off)."""
+    open_rows = ~np.isneginf(padding)  # (batch, seq_k)
+    if not open_rows.any(axis=0).all():
+        return None
+    row = open_rows.argmax(axis=0)  # for each key, a sequence where it is not padding
+    keys = np.arange(padding.shape[1])
+    rest = mask[row, 0, :, keys].T - padding[row, keys]  # (seq_q, seq_k)
+    return rest if np.array_equal(padding[:, None, None, :] + rest, mask) else None
+
+
+@_converts(attention.Attention)
+def _attention(ex, op, out):
+    """softmax(q k^T * scale + mask) v, heads split and merged by Reshape and Transpose."""
+    if op.keep is not None:
+        raise NotImplementedError("export: attention with dropout on its weights (training "
+                                  "mode); export in eval mode")
+    dtype, heads = out.dtype, op.num_heads
+    if op.packed:
+        width = op.inputs[0].shape[-1] // 3
+        (qkv,) = ex.inputs(op)
+        q, k, v = ex.node("Split", [qkv, ex.ints([width] * 3)], outputs=3, axis=-1)
+    else:
+        q, k, v = ex.inputs(op)
+    if heads is not None:  # (batch, seq, heads * dim) -> (batch, heads, seq, dim)
+        split = ex.ints([0, 0, heads, -1])
+        q, k, v = (ex.node("Transpose", [ex.node("Reshape", [t, split])], perm=[0, 2, 1, 3])
+                   for t in (q, k, v))
+        rank = 4
+    else:
+        rank = op.inputs[1].ndim
+    perm = list(range(rank - 2)) + [rank - 1, rank - 2]
+    scores = ex.node("MatMul", [ex.node("Mul", [q, ex.scalar(op.scale, dtype)]),
+                                ex.node("Transpose", [k], perm=perm)])
+    if op.mask is not None:
+        scores = ex.node("Add", [scores, _attention_mask(ex, op, out)])
+    y = ex.node("MatMul", [ex.node("Softmax", [scores], axis=-1), v])
+    if heads is None:
+        return y
+    merged = ex.node("Transpose", [y], perm=[0, 2, 1, 3])
+    return ex.node("Reshape", [merged, ex.ints([0, 0, -1])])
+
+
+# LSTM: dlpy's gates are i, f, g, o; ONNX's are i, o, f, c (= g)
+_LSTM_GATES = (0, 3, 1, 2)
+
+
+def _is_zeros(ex, t: Tensor) -> bool:
+    return t.op is None and id(t) not in ex.names and not t.requires_grad \
+        and not np.any(t.data)
+
+
+@_converts(rnn.LSTMSequence)
+def _lstm(ex, op, out):
+    """ONNX LSTM on x_proj (already x W_ih^T + b_ih): W reorders its gates, R is W_hh
+    reordered. Its outputs are h at every step and c at the last, so only slices of those can
+    be taken from dlpy's state sequence [h | c]."""
+    if op.lengths is not None or op.proj:
+        raise NotImplementedError("export: LSTM with packed lengths or proj_size has no ONNX "
+                                  "form here")
+    x_proj, h0, c0, w_hh = op.inputs[:4]
+    hidden = w_hh.shape[1]
+    order = np.concatenate([np.arange(g * hidden, (g + 1) * hidden) for g in _LSTM_GATES])
+    w = np.eye(4 * hidden, dtype=out.dtype)[order][None]  # (1, 4H, 4H): picks the gates
+    recurrence = ex.node("Gather", [ex.name(w_hh), ex.ints(order)], axis=0)
+    recurrence = ex.node("Unsqueeze", [recurrence, ex.ints([0])])
+    if op.bias:
+        b_hh = ex.node("Gather", [ex.name(op.inputs[4]), ex.ints(order)], axis=0)
+        zeros = ex.const(np.zeros(4 * hidden, out.dtype), "zeros")
+        bias = ex.node("Unsqueeze", [ex.node("Concat", [zeros, b_hh], axis=0), ex.ints([0])])
+    else:
+        bias = ""
+    states = ["" if _is_zeros(ex, s) else ex.node("Unsqueeze", [ex.name(s), ex.ints([0])])
+              for s in (h0, c0)]
+    y, _, c_last = ex.node(
+        "LSTM", [ex.name(x_proj), ex.const(w, "lstm_W"), recurrence, bias, ""] + states,
+        outputs=3, hidden_size=hidden, direction="reverse" if op.reverse else "forward")
+    h = ex.node("Squeeze", [y, ex.ints([1])])  # (L, 1, N, H) -> (L, N, H)
+    ex.lstm_states[h] = (c_last, hidden, op.reverse, out.shape[0])
+    return h
+
+
+def _lstm_state_item(ex, op, h: str) -> str:
+    """A slice of dlpy's LSTM states (L, N, 2H) = [h | c]: of h at any step, or of c at the
+    last step taken (ONNX LSTM's Y and Y_c)."""
+    c_last, hidden, reverse, seq_len = ex.lstm_states[h]
+    ex.used_inputs.add(h)
+    parts = _index_parts(op.index, 3)
+    last = parts[-1] if len(parts) == 3 else None
+    if isinstance(last, slice) and last.step in (None, 1):
+        start, stop, _ = last.indices(2 * hidden)
+        if stop <= hidden:
+            return _apply_index(ex, h, op.index, 3)
+        step = parts[0]
+        final = 0 if reverse else seq_len - 1
+        if start >= hidden and isinstance(step, (int, np.integer)) \
+                and int(step) % seq_len == final and parts[1] == slice(None):
+            return _apply_index(ex, c_last, (0, slice(None), slice(start - hidden,
+                                                                   stop - hidden)), 3)
+    raise NotImplementedError(
+        f"export: the LSTM states indexed with {op.index!r}: ONNX LSTM gives h at every step "
+        "and c at the last step only")
+
+
+# ----------------------------------------------------------------------------- export
+def _dynamic_spec(dynamic_axes, names: list[str], outputs: list[str]) -> dict[str, dict]:
+    """{name: {axis: dim name}} from torch's forms ({name: {axis: dim}} or {name: [axes]})."""
+    spec: dict[str, dict] = {}
+    for name, axes in (dynamic_axes or {}).items():
+        if name not in names and name not in outputs:
+            raise ValueError(f"export: dynamic_axes names {name!r}, which is neither an input "
+                             f"{names} nor an output {outputs}")
+        if isinstance(axes, dict):
+            spec[name] = {int(a): str(d) for a, d in axes.items()}
+        elif isinstance(axes, (list, tuple)):
+            spec[name] = {int(a): f"{name}_dynamic_axes_{int(a) + 1}" for a in axes}
+        else:
+            raise TypeError(f"export: dynamic_axes[{name!r}] must be a dict {{axis: name}} or a "
+                            f"list of axes, got {type(axes).__name__}")
+    return spec
+
+
+def _value_info(ex, name: str, t: Tensor, dims: dict[int, str]):
+    shape = [dims.get(i, n) for i, n in enumerate(t.shape)]
+    return ex.helper.make_tensor_value_info(
+        name, ex.helper.np_dtype_to_tensor_dtype(t.dtype), shape)
+
+
+def export(model, args, f=None, input_names: list[str] | None = None,
+           output_names: list[str] | None = None, dynamic_axes: dict | None = None,
+           opset_version: int = _MIN_OPSET):
+    """Trace ``model(*args)`` and write it as an ONNX model to ``f`` (a path or a binary file;
+    None writes nothing); returns the ``onnx.ModelProto``.
+
+    ``args``: a Tensor (or numpy array) or a tuple of them and other values passed as they are.
+    ``dynamic_axes``: {input or output name: {axis: dim name}} (or a list of axes), as in
+    torch.onnx.export. The model runs in eval mode (its mode is restored afterwards).
+    """
+    onnx = _import_onnx()
+    if isinstance(opset_version, bool) or not isinstance(opset_version, int) \
+            or not _MIN_OPSET <= opset_version <= onnx.defs.onnx_opset_version():
+        raise ValueError(f"export: opset_version must be an int from {_MIN_OPSET} to "
+                         f"{onnx.defs.onnx_opset_version()}, got {opset_version!r}")
+    if not callable(model):
+        raise TypeError(f"export: model must be a Module or a callable, got "
+                        f"{type(model).__name__}")
+    args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
+    count = sum(isinstance(a, (Tensor, np.ndarray)) for a in args)
+    input_names = [f"input_{i}" for i in range(count)] if input_names is None \
+        else list(input_names)
+    if len(input_names) != count or len(set(input_names)) != count:
+        raise ValueError(f"export: input_names must name the {count} tensor inputs once each, "
+                         f"got {input_names}")
+
+    modules = list(model.modules()) if hasattr(model, "modules") else []
+    modes = [m.training for m in modules]
+    if modules:
+        model.eval()
+    try:
+        trace = _Trace(model, args)
+        output_names = _output_names(output_names, len(trace.outputs), input_names)
+        spec = _dynamic_spec(dynamic_axes, input_names, output_names)
+        twin = None
+        dynamic_in = {k: set(spec.get(name, {})) for k, name in enumerate(input_names)}
+        for k, t in enumerate(trace.inputs):
+            for axis in dynamic_in[k]:
+                if not 0 <= axis < t.ndim:
+                    raise ValueError(f"export: dynamic axis {axis} of input {input_names[k]!r} "
+                                     f"is out of range for its shape {t.shape}")
+        if any(dynamic_in.values()):
+            twin = _twin_trace(model, args, dynamic_in, trace)
+    finally:
+        for m, mode in zip(modules, modes):
+            object.__setattr__(m, "training", mode)
+
+    params = dict(model.named_parameters()) if hasattr(model, "named_parameters") else {}
+    buffers = dict(model.named_buffers()) if hasattr(model, "named_buffers") else {}
+    ex = _Exporter(onnx, opset_version, trace, twin, input_names,
+                   {id(p): name for name, p in params.items()},
+                   {id(b): name for name, b in buffers.items()})
+    ex.taken |= set(output_names)
+    for t in trace.order:
+        if t.op is None or id(t) in ex.names:
+            continue
+        converter = CONVERTERS.get(type(t.op))
+        if converter is None:
+            supported = ", ".join(sorted({c.__name__ for c in CONVERTERS}))
+            raise NotImplementedError(
+                f"export: {type(t.op).__name__} (from {type(t.op).__module__}) has no ONNX "
+                f"mapping; supported ops: {supported}")
+        ex.names[id(t)] = converter(ex, t.op, t)
+
+    outputs = []
+    for t, name in zip(trace.outputs, output_names):
+        ex.rename(ex.name(t), name)
+        dims = dict(spec.get(name, {}))
+        for axis in ex.dynamic(t) - set(dims):
+            dims[axis] = _dim_name(ex, trace, twin, spec, input_names, t, axis, name)
+        outputs.append(_value_info(ex, name, t, dims))
+    unused = [n for n in input_names if n not in ex.used_inputs]
+    if unused:
+        raise ValueError(
+            f"export: the inputs {unused} reach no exported op. dlpy records ops on float "
+            "tensors only (not under no_grad, not on .data): an integer or boolean input can "
+            "be an embedding's ids or an attention mask, used as given (a key padding mask "
+            "added to an attn_mask needs each key unpadded in some example sequence)")
+    inputs = [_value_info(ex, name, t, spec.get(name, {}))
+              for t, name in zip(trace.inputs, input_names)]
+    graph = onnx.helper.make_graph(ex.nodes, type(model).__name__, inputs, outputs,
+                                   ex.initializers)
+    opset = onnx.helper.make_opsetid("", opset_version)
+    proto = onnx.helper.make_model(graph, opset_imports=[opset], producer_name="dlpy")
+    proto.ir_version = onnx.helper.find_min_ir_version_for([opset])
+    onnx.checker.check_model(proto, full_check=True)
+    if isinstance(f, (str, os.PathLike)):
+        onnx.save(proto, f)
+    elif f is not None:
+        f.write(proto.SerializeToString())
+    return proto
+
+
+def _output_names(output_names, count: int, input_names: list[str]) -> list[str]:
+    names = [] if output_names is None else list(output_names)
+    if len(names) > count or len(set(names)) != len(names) or set(names) & set(input_names):
+        raise ValueError(f"export: output_names must name at most the {count} outputs once "
+                         f"each, with names that no input has, got {names}")
+    return names + [f"output_{i}" for i in range(len(names), count)]
+
+
+def _twin_trace(model, args, dynamic_in, trace) -> _Trace:
+    """The model traced again with the dynamic axes one longer; its graph must match."""
+    try:
+        twin = _Trace(model, _grown(args, dynamic_in))
+    except Exception as error:
+        raise ValueError(
+            "export: the model fails with the dynamic axes one longer than in the example "
+            f"inputs ({type(error).__name__}: {error}); the graph bakes in a size, such as a "
+            "reshape to a constant batch size (use x.view(x.shape[0], -1) or flatten)"
+        ) from error
+    kinds, twin_kinds = [_kind(t) for t in trace.order], [_kind(t) for t in twin.order]
+    if kinds != twin_kinds or len(twin.outputs) != len(trace.outputs):
+        raise ValueError("export: the model records a different graph when the dynamic axes "
+                         "change size (control flow that depends on a size), so they cannot "
+                         "be dynamic")
+    return twin
+
+
+def _dim_name(ex, trace, twin, spec, input_names, t: Tensor, axis: int, name: str) -> str:
+    """A dynamic output axis takes the name of the input axis that changed the same way."""
+    change = (t.shape[axis], ex.twins[id(t)].shape[axis])
+    for a, b, input_name in zip(trace.inputs, twin.inputs, input_names):
+        for input_axis, dim in spec.get(input_name, {}).items():
+            if (a.shape[input_axis], b.shape[input_axis]) == change:
+                return dim
+    return f"{name}_dim_{axis}"

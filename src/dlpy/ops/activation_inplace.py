@@ -1,0 +1,76 @@
+"""The in-place activations of torch.nn.functional (``relu_``, ``elu_``, ``celu_``, ``selu_``,
+``leaky_relu_``, ``hardtanh_``, ``rrelu_``, ``threshold_``) which the ``inplace=True`` of
+their functional forms (``dlpy.ops.activation``) calls.
+
+Each changes its input through ``Tensor._in_place`` and returns it, under PyTorch's rules: a
+leaf that requires grad is refused while recording; a tensor an op produced is rebased, so the
+gradient still flows through the activation to what came before; views and ``detach()``ed
+copies of a tensor no op produced see the change. No op of their own: the same ops as the
+out-of-place forms, so the values and gradients are theirs.
+"""
+
+from __future__ import annotations
+
+from dlpy.ops.activation import elu as _elu
+from dlpy.ops.activation import hardtanh as _hardtanh
+from dlpy.ops.activation import leaky_relu as _leaky_relu
+from dlpy.ops.activation import relu as _relu
+from dlpy.ops.activation_more import celu as _celu
+from dlpy.ops.activation_more import selu as _selu
+from dlpy.ops.activation_more import threshold as _threshold
+from dlpy.tensor import Tensor
+
+
+def _tensor(name: str, input) -> Tensor:  # noqa: A002 - PyTorch's names
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: expected a Tensor (an in-place op changes it), got "
+                        f"{type(input).__name__}")
+    return input
+
+
+def relu_(input: Tensor) -> Tensor:  # noqa: A002
+    """max(x, 0) in place; returns x."""
+    return _tensor("relu_", input)._in_place("relu_", _relu)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """F.elu in place; returns x."""
+    return _tensor("elu_", input)._in_place("elu_", lambda t: _elu(t, alpha))
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """F.celu in place; returns x."""
+    return _tensor("celu_", input)._in_place("celu_", lambda t: _celu(t, alpha))
+
+
+def selu_(input: Tensor) -> Tensor:  # noqa: A002
+    """F.selu in place; returns x."""
+    return _tensor("selu_", input)._in_place("selu_", _selu)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    """F.leaky_relu in place; returns x."""
+    return _tensor("leaky_relu_", input)._in_place(
+        "leaky_relu_", lambda t: _leaky_relu(t, negative_slope))
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+    """F.hardtanh in place; returns x."""
+    return _tensor("hardtanh_", input)._in_place(
+        "hardtanh_", lambda t: _hardtanh(t, min_val, max_val))
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:  # noqa: A002
+    """F.threshold in place (x where x > threshold, else value); returns x."""
+    return _tensor("threshold_", input)._in_place(
+        "threshold_", lambda t: _threshold(t, threshold, value))
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa: A002
+           training: bool = False, *, rng=None) -> Tensor:
+    """F.rrelu in place (training: one slope ~ U(lower, upper) per element, drawn once);
+    returns x."""
+    from dlpy.functional import rrelu  # (functional imports this module)
+
+    return _tensor("rrelu_", input)._in_place(
+        "rrelu_", lambda t: rrelu(t, lower, upper, training, rng=rng))

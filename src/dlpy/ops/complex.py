@@ -1,0 +1,341 @@
+"""Complex tensors: the ComplexTensor class, how ops admit them, and the ops between real and
+complex (complex, polar, view_as_real, view_as_complex, conj, real, imag, angle).
+
+Gradients follow PyTorch's convention: for a real loss L of z = x + iy, ``z.grad`` is
+dL/dx + i dL/dy (twice the conjugate Wirtinger derivative). An op's ``backward`` gets that
+gradient of its output and returns those of its inputs; a real input takes the real part.
+
+A tensor holding complex data is a ``ComplexTensor``, a Tensor subclass with no state of its
+own, so ``Op.__call__``'s test of each input's type, which it makes anyway, tells it that a
+complex tensor came in: a real op pays nothing. Such a call goes to ``complex_call``: an op
+class without ``complex_ok`` is refused with a TypeError; ``complex_ok = True`` means its
+forward and backward are right for complex arrays as they are (linear ops with real
+coefficients: add, sum, reshape); ``complex_ok = "holomorphic"`` means its backward is the
+derivative f'(z) times g, which for complex values becomes conj(backward(conj(g))).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from dlpy.tensor import Op, Tensor
+
+
+class ComplexTensor(Tensor):
+    """A Tensor whose data is complex64 or complex128 (``Tensor(...)`` of complex data makes
+    one). Only the ops that declare ``complex_ok`` accept it."""
+
+    __slots__ = ()
+
+    def backward(self, grad_output=None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs=None, *, gradient=None) -> None:
+        """Tensor.backward, which needs the gradient given: a complex output has no implicit
+        one (as torch)."""
+        if grad_output is None and gradient is None:
+            raise RuntimeError(f"backward: grad can be implicitly created only for real scalar "
+                               f"outputs, this tensor is {self.dtype}: reduce it to a real loss "
+                               "(.abs(), .real) or pass grad_output")
+        super().backward(grad_output, retain_graph, create_graph, inputs, gradient=gradient)
+
+    def _compare(self, other, op) -> Tensor:
+        if op is np.equal or op is np.not_equal:
+            return super()._compare(other, op)
+        raise TypeError(f"{op.__name__}: complex numbers have no order; compare .real, .imag "
+                        "or .abs()")
+
+    def argmax(self, *args, **kwargs):
+        raise TypeError("argmax: complex numbers have no order; use .abs() or .real first")
+
+    def argmin(self, *args, **kwargs):
+        raise TypeError("argmin: complex numbers have no order; use .abs() or .real first")
+
+
+def mark(out: Tensor) -> Tensor:
+    """``out`` as a ComplexTensor when its data is complex (outputs of the ops that make
+    complex values from real ones)."""
+    if type(out) is Tensor and out.data.dtype.kind == "c":
+        out.__class__ = ComplexTensor
+    return out
+
+
+def complex_call(op: Op, inputs: tuple[Tensor, ...]) -> Tensor:
+    """Run ``op`` on inputs of which one or more is complex (Op.__call__ sends them here)."""
+    kind = type(op).complex_ok
+    if not kind:
+        dtypes = sorted({str(t.dtype) for t in inputs if isinstance(t, ComplexTensor)})
+        raise TypeError(f"{type(op).__name__.lower()}: complex tensors are not supported, got "
+                        f"{', '.join(dtypes)}; take .real, .imag, .abs() or view_as_real() "
+                        "first")
+    if kind == "holomorphic" and not getattr(type(op), "_complex_form", False):
+        op.__class__ = _holomorphic(type(op))
+    # the op runs on plain stand-ins (Op.__call__ then takes its usual path) and records the
+    # complex tensors themselves as its inputs
+    out = op(*[_plain(t) if isinstance(t, ComplexTensor) else t for t in inputs])
+    if out.op is op:
+        op.inputs = inputs
+    return mark(out)
+
+
+def _plain(t: Tensor) -> Tensor:
+    plain = Tensor.__new__(Tensor)
+    plain.data, plain.requires_grad, plain.grad, plain.op = t.data, t.requires_grad, None, None
+    plain.name, plain._hooks, plain._tick = None, None, 0
+    return plain
+
+
+@functools.cache
+def _holomorphic(cls: type) -> type:
+    """cls with the complex form of its backward: g * conj(f'(z)) = conj(f'(z) * conj(g))."""
+
+    def backward(self, grad_output):
+        return tuple(None if g is None else np.conj(g)
+                     for g in _as_tuple(cls.backward(self, np.conj(grad_output))))
+
+    def backward_graph(self, grad_output, output):
+        return tuple(None if g is None else conj(g)
+                     for g in _as_tuple(cls.backward_graph(self, conj(grad_output), output)))
+
+    return type(cls.__name__, (cls,), {"backward": backward, "backward_graph": backward_graph,
+                                       "_complex_form": True, "__module__": cls.__module__,
+                                       "__qualname__": cls.__qualname__})
+
+
+def _as_tuple(grads) -> tuple:
+    if type(grads) is tuple:
+        return grads
+    return tuple(grads) if isinstance(grads, list) else (grads,)
+
+
+def complex_dtype(dtype) -> np.dtype:
+    """The complex dtype that pairs with a real one: float32 -> complex64, else complex128."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        return dtype
+    return np.dtype(np.complex64 if dtype == np.float32 else np.complex128)
+
+
+def real_dtype(dtype) -> np.dtype:
+    """complex64 -> float32, complex128 -> float64 (a real dtype is itself)."""
+    dtype = np.dtype(dtype)
+    return np.empty(0, dtype).real.dtype if dtype.kind == "c" else dtype
+
+
+# ----------------------------------------------------------------- ops
+class Conj(Op):
+    """y = conj(z);  dz = conj(g)."""
+
+    complex_ok = True
+
+    def forward(self, z):
+        return np.conj(z)
+
+    def backward(self, grad_output):
+        return (np.conj(grad_output),)
+
+    def backward_graph(self, grad_output, output):
+        return (conj(grad_output),)
+
+
+class Real(Op):
+    """y = Re(z);  dz = g (a real gradient: the imaginary part gets none)."""
+
+    complex_ok = True
+
+    def forward(self, z):
+        return np.ascontiguousarray(z.real)
+
+    def backward(self, grad_output):
+        return (grad_output,)  # the engine makes it complex, 0 imaginary part
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output,)
+
+
+class Imag(Op):
+    """y = Im(z);  dz = i g."""
+
+    complex_ok = True
+
+    def forward(self, z):
+        return np.ascontiguousarray(z.imag)
+
+    def backward(self, grad_output):
+        return (grad_output * 1j,)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * 1j,)
+
+
+class Angle(Op):
+    """y = atan2(Im z, Re z);  dz = g i z / |z|^2 (0 at z = 0). A real x gives 0 or pi, with
+    a zero gradient, as PyTorch's."""
+
+    complex_ok = True
+
+    def forward(self, z):
+        self.z = z
+        return np.angle(z).astype(real_dtype(z.dtype), copy=False)
+
+    def backward(self, grad_output):
+        z = self.z
+        if z.dtype.kind != "c":
+            return (np.zeros_like(z),)
+        square = z.real**2 + z.imag**2
+        safe = np.where(square == 0, 1, square)
+        return (np.where(square == 0, 0, grad_output * 1j * z / safe),)
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.mask import where
+
+        (z,) = self.inputs
+        if z.data.dtype.kind != "c":
+            return (Tensor(np.zeros_like(z.data)),)
+        square = real(z * conj(z))
+        zero = square.data == 0  # a constant mask, as backward's
+        return (where(zero, 0.0, grad_output * 1j * z / where(zero, 1.0, square)),)
+
+
+class Complex(Op):
+    """z = real + i imag (broadcast);  d real = Re(g), d imag = Im(g)."""
+
+    def forward(self, real, imag):
+        dtype = complex_dtype(np.result_type(real, imag))
+        out = np.empty(np.broadcast_shapes(real.shape, imag.shape), dtype)
+        out.real, out.imag = real, imag
+        return out
+
+    def backward(self, grad_output):
+        return grad_output.real, grad_output.imag
+
+    def backward_graph(self, grad_output, output):
+        return real(grad_output), imag(grad_output)
+
+
+class Polar(Op):
+    """z = r (cos t + i sin t);  dr = Re(g conj(e^{it})), dt = Re(conj(g) i z)."""
+
+    def forward(self, r, t):
+        self.unit = np.cos(t) + 1j * np.sin(t)
+        self.z = (r * self.unit).astype(complex_dtype(np.result_type(r, t)), copy=False)
+        return self.z
+
+    def backward(self, grad_output):
+        r_grad = (grad_output * np.conj(self.unit)).real
+        t_grad = (np.conj(grad_output) * 1j * self.z).real
+        return r_grad, t_grad
+
+
+class ViewAsReal(Op):
+    """(...) complex -> (..., 2) real: the two parts;  dz = g[..., 0] + i g[..., 1]."""
+
+    complex_ok = True
+
+    def forward(self, z):
+        return np.stack([z.real, z.imag], axis=-1)
+
+    def backward(self, grad_output):
+        return (grad_output[..., 0] + 1j * grad_output[..., 1],)
+
+    def backward_graph(self, grad_output, output):
+        return (view_as_complex(grad_output),)
+
+
+class ViewAsComplex(Op):
+    """(..., 2) real -> (...) complex: x[..., 0] + i x[..., 1];  dx = the parts of g stacked."""
+
+    def forward(self, x):
+        out = np.empty(x.shape[:-1], complex_dtype(x.dtype))
+        out.real, out.imag = x[..., 0], x[..., 1]
+        return out
+
+    def backward(self, grad_output):
+        return (np.stack([grad_output.real, grad_output.imag], axis=-1),)
+
+    def backward_graph(self, grad_output, output):
+        return (view_as_real(grad_output),)
+
+
+# ----------------------------------------------------------------- functions
+def _as_tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+
+
+def is_complex(x) -> bool:
+    """Whether x holds complex numbers (torch.is_complex)."""
+    return _as_tensor(x).data.dtype.kind == "c"
+
+
+def conj(x) -> Tensor:
+    """The complex conjugate; a real tensor is returned as it is (as torch.conj)."""
+    x = _as_tensor(x)
+    return Conj()(x) if x.data.dtype.kind == "c" else x
+
+
+def real(x) -> Tensor:
+    """The real part (a real tensor is itself, as torch.real)."""
+    x = _as_tensor(x)
+    return Real()(x) if x.data.dtype.kind == "c" else x
+
+
+def imag(x) -> Tensor:
+    """The imaginary part; complex tensors only (as torch.imag)."""
+    x = _as_tensor(x)
+    if x.data.dtype.kind != "c":
+        raise TypeError(f"imag: expected a complex tensor, got {x.dtype} (a real tensor has no "
+                        "imaginary part)")
+    return Imag()(x)
+
+
+def angle(x) -> Tensor:
+    """The argument atan2(Im, Re) in (-pi, pi]; for a real tensor 0 or pi (as torch.angle)."""
+    x = _as_tensor(x)
+    if x.data.dtype.kind not in "fc":
+        raise TypeError(f"angle: expected a float or complex tensor, got {x.dtype}")
+    return Angle()(x)
+
+
+def _real_pair(name: str, what: tuple[str, str], a, b) -> tuple[Tensor, Tensor]:
+    a, b = _as_tensor(a), _as_tensor(b)
+    for t, label in zip((a, b), what):
+        if t.data.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name}: {label} must be float32 or float64, got {t.dtype}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"{name}: {what[0]} and {what[1]} must have the same dtype, got "
+                        f"{a.dtype} and {b.dtype}")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
+                         "together") from None
+    return a, b
+
+
+def complex(real, imag) -> Tensor:  # noqa: A001 - torch.complex
+    """real + i imag, both float32 (-> complex64) or both float64 (-> complex128)."""
+    return mark(Complex()(*_real_pair("complex", ("real", "imag"), real, imag)))
+
+
+def polar(abs, angle) -> Tensor:  # noqa: A002 - torch.polar's names
+    """abs * (cos(angle) + i sin(angle)), both float32 or both float64."""
+    return mark(Polar()(*_real_pair("polar", ("abs", "angle"), abs, angle)))
+
+
+def view_as_real(x) -> Tensor:
+    """A complex tensor of shape (...) as a real one of shape (..., 2) (a copy in dlpy)."""
+    x = _as_tensor(x)
+    if x.data.dtype.kind != "c":
+        raise TypeError(f"view_as_real: expected a complex tensor, got {x.dtype}")
+    return ViewAsReal()(x)
+
+
+def view_as_complex(x) -> Tensor:
+    """A real tensor of shape (..., 2) as a complex one of shape (...) (a copy in dlpy)."""
+    x = _as_tensor(x)
+    if x.data.dtype not in (np.float32, np.float64):
+        raise TypeError(f"view_as_complex: expected a float32 or float64 tensor, got {x.dtype}")
+    if x.ndim == 0 or x.shape[-1] != 2:
+        raise ValueError(f"view_as_complex: the last axis must have length 2, got shape "
+                         f"{x.shape}")
+    return mark(ViewAsComplex()(x))

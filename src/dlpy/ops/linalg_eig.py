@@ -1,0 +1,118 @@
+"""The eigendecomposition of a general square matrix (torch.linalg.eig, eigvals): complex
+eigenvalues and eigenvectors of a real or complex A, numpy.linalg.eig (LAPACK geev) forward and
+PyTorch's gradient (linalg_eig_backward).
+
+Each eigenvector is LAPACK's: norm 1, its largest component real; it is defined only up to a
+phase e^{i phi}, so a loss of V must not depend on it (|V|, V V^H do; Re(V) does not). As torch,
+backward checks that: Im(diag(V^H gV)) must be ~0, else a RuntimeError.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from dlpy.ops.complex import complex_dtype, mark
+from dlpy.ops.linalg import _lapack, _mT, _pack, _shape_of, _split, _unpack
+from dlpy.tensor import Op, Tensor
+
+
+def _mH(x: np.ndarray) -> np.ndarray:  # noqa: N802 - torch's name
+    return np.conj(_mT(x))
+
+
+def _eig(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """numpy.linalg.eig, always complex (numpy returns a real result when every eigenvalue
+    is real)."""
+    values, vectors = _lapack("eig", "not diagonalisable (geev did not converge)",
+                              np.linalg.eig, a)
+    dtype = complex_dtype(a.dtype)
+    return values.astype(dtype, copy=False), vectors.astype(dtype, copy=False)
+
+
+def _conjugate_by_vectors(inner: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """V^-H inner V^H: an A-shaped gradient from one in the eigenbasis."""
+    vh = _mH(vectors)
+    return np.linalg.solve(vh, inner @ vh)
+
+
+class Eig(Op):
+    """(L, V) packed, A V = V diag(L), complex;
+    dA = V^-H (diag(gL) + (V^H gV - V^H V diag(Re diag(V^H gV))) / conj(E)) V^H with
+    E_ij = L_j - L_i (1 on the diagonal): inf/nan where eigenvalues repeat and gV is used.
+    A real A takes the real part (the engine's rule for a real input of a complex op)."""
+
+    complex_ok = True  # backward below is written for complex A already
+
+    def forward(self, a):
+        self.values, self.vectors = _eig(a)
+        return _pack(self.values, self.vectors, batch=a.shape[:-2])
+
+    def backward(self, grad_output):
+        values, vectors = self.values, self.vectors
+        n = values.shape[-1]
+        g_values, g_vectors = _unpack(grad_output, ((n,), (n, n)))
+        inner = g_values[..., :, None] * np.eye(n, dtype=values.dtype)
+        if g_vectors.any():  # an unused V adds nothing, also for repeated eigenvalues
+            product = _mH(vectors) @ g_vectors
+            diagonal = np.diagonal(product, axis1=-2, axis2=-1)
+            if not np.allclose(diagonal.imag, 0, rtol=1e-2, atol=1e-2):
+                raise RuntimeError(
+                    "eig backward: the eigenvectors of a complex eigendecomposition are "
+                    "specified up to multiplication by e^{i phi}; the loss depends on this "
+                    "phase, so its gradient is ill-defined (use |V|, V V^H or the eigenvalues; "
+                    "not Re(V))")
+            product = product - _mH(vectors) @ (vectors * diagonal.real[..., None, :])
+            eye = np.eye(n, dtype=values.dtype)
+            gaps = np.conj(values[..., None, :] - values[..., :, None]) + eye
+            inner = inner + product / gaps
+        return (_conjugate_by_vectors(inner, vectors),)
+
+
+class Eigvals(Op):
+    """L, the eigenvalues of A (complex);  dA = V^-H diag(g) V^H (fine for repeated ones while
+    A stays diagonalisable)."""
+
+    complex_ok = True
+
+    def forward(self, a):
+        values, self.vectors = _eig(a)
+        return values
+
+    def backward(self, grad_output):
+        n = grad_output.shape[-1]
+        eye = np.eye(n, dtype=self.vectors.dtype)
+        return (_conjugate_by_vectors(grad_output[..., :, None] * eye, self.vectors),)
+
+
+def _square(name: str, A) -> tuple[int, ...]:  # noqa: N803
+    """Check A is a float or complex (batch of) square matrix (..., n, n); its shape."""
+    shape = _shape_of(A)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"{name}: expected square matrices (..., n, n), got shape {shape}")
+    dtype = np.asarray(A.data if isinstance(A, Tensor) else A).dtype
+    if dtype.kind not in "fc":
+        raise TypeError(f"{name}: expected a floating point or complex tensor, got {dtype}")
+    return shape
+
+
+class EigResult(NamedTuple):
+    """torch.return_types.linalg_eig."""
+
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+def eig(A: Tensor) -> EigResult:  # noqa: N803 - PyTorch's names
+    """The eigenvalues (..., n) and eigenvectors (columns of (..., n, n)) of square A, complex
+    (complex64 for float32/complex64 A, else complex128), as numpy.linalg.eig gives them."""
+    n = _square("eig", A)[-1]
+    packed = mark(Eig()(A))
+    return EigResult(*(mark(t) for t in _split(packed, [(n,), (n, n)])))
+
+
+def eigvals(A: Tensor) -> Tensor:  # noqa: N803
+    """The eigenvalues of square A, (..., n), complex."""
+    _square("eigvals", A)
+    return mark(Eigvals()(A))

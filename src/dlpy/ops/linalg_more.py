@@ -1,0 +1,445 @@
+"""More of torch.linalg on the last two axes, batched over the leading ones: LU with partial
+pivoting, the matrix exponential, solves with a Cholesky factor, Householder QR (geqrf) and the
+symmetric-indefinite LDL^T (Bunch-Kaufman) factorisation. Forwards are numpy loops over the
+columns, vectorised over the batch (LDL^T's pivoting differs per matrix: a loop over the batch);
+backward is PyTorch's formula (lu_factor_ex_backward, cholesky_solve_backward,
+linalg_matrix_exp_differential in its FunctionsManual). dlpy/linalg.py builds the rest on these.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dlpy.ops.linalg import LinAlgError, SolveTriangular, _mT, _substitute, _swap
+from dlpy.ops.rearrange import Triangle
+from dlpy.ops.shape import concat, getitem
+from dlpy.tensor import Op, Tensor
+
+
+def raise_info(name: str, info: np.ndarray, problem) -> None:
+    """A LinAlgError naming the op and the first failed matrix of a batch, if any info > 0;
+    ``problem(i)`` says what is wrong for that matrix's info i."""
+    if info.any():
+        first = int(np.flatnonzero(info)[0])
+        where = f" (batch element {first})" if info.ndim else ""
+        raise LinAlgError(f"{name}: {problem(int(info.reshape(-1)[first]))}{where}")
+
+
+# ------------------------------------------------------------------ LU
+def lu_factor_numpy(a: np.ndarray, pivot: bool = True):
+    """(LU, pivots, info) of a (..., m, n) as LAPACK's getrf: L (unit diagonal, not stored) below
+    the diagonal and U on and above it; pivots (..., k) int32, 1-based (row j was swapped with
+    row pivots[j]); info (...) int32, 0 or the first j (1-based) with U[j, j] == 0."""
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    lu = a.reshape((-1, m, n)).copy()
+    count = lu.shape[0]
+    pivots = np.empty((count, k), np.int32)
+    info = np.zeros(count, np.int32)
+    every = np.arange(count)
+    for j in range(k):
+        row = j + np.argmax(np.abs(lu[:, j:, j]), axis=1) if pivot else np.full(count, j)
+        pivots[:, j] = row + 1
+        swapped = lu[every, j].copy()
+        lu[every, j] = lu[every, row]
+        lu[every, row] = swapped
+        diagonal = lu[:, j, j]
+        zero = diagonal == 0  # then the column below is zero too (with pivoting): left alone
+        info[(info == 0) & zero] = j + 1
+        lu[:, j + 1:, j] /= np.where(zero, 1, diagonal)[:, None]
+        lu[:, j + 1:, j + 1:] -= lu[:, j + 1:, j, None] * lu[:, None, j, j + 1:]
+    return lu.reshape(a.shape), pivots.reshape(a.shape[:-2] + (k,)), info.reshape(a.shape[:-2])
+
+
+def permutation_matrix(pivots: np.ndarray, m: int, dtype) -> np.ndarray:
+    """P (..., m, m) with A = P L U for LAPACK's 1-based row swaps ``pivots`` (..., k)."""
+    k = pivots.shape[-1]
+    order = np.tile(np.arange(m), (math.prod(pivots.shape[:-1]), 1))  # P^T A = A[order]
+    swaps = pivots.reshape(-1, k).astype(np.int64) - 1
+    every = np.arange(order.shape[0])
+    for j in range(k):
+        first = order[:, j].copy()
+        order[:, j] = order[every, swaps[:, j]]
+        order[every, swaps[:, j]] = first
+    p_t = np.eye(m, dtype=dtype)[order]
+    return _mT(p_t).reshape(pivots.shape[:-1] + (m, m))
+
+
+def unpack_factors(lu: np.ndarray):
+    """(L, U) of a packed (..., m, n) LU: L (m, k) unit lower, U (k, n) upper."""
+    m, n = lu.shape[-2:]
+    k = min(m, n)
+    return np.tril(lu[..., :, :k], -1) + np.eye(m, k, dtype=lu.dtype), np.triu(lu[..., :k, :])
+
+
+class LUFactor(Op):
+    """LU = L and U packed (getrf's output; the pivots and info are kept on the op). With
+    gL = tril(gLU, -1) (m, k) and gU = triu(gLU) (k, n), torch's linalg_lu_backward:
+    m <= n: dA = P L^-T [tril(L^T gL - gU U^T, -1) U1^-T + gU1, gU2], U = [U1 U2];
+    m > n:  dA = P [L1^-T triu(gU U^T - L^T gL) + gL1; gL2] U^-T, L = [L1; L2]."""
+
+    def __init__(self, pivot: bool):
+        self.pivot = pivot
+
+    def forward(self, a):
+        lu, self.pivots, self.info = lu_factor_numpy(a, self.pivot)
+        self.p = permutation_matrix(self.pivots, a.shape[-2], a.dtype)
+        self.lu = lu
+        return lu
+
+    def backward(self, grad_output):
+        l, u = unpack_factors(self.lu)
+        m, n = self.lu.shape[-2:]
+        k = min(m, n)
+        g_l, g_u = np.tril(grad_output[..., :, :k], -1), np.triu(grad_output[..., :k, :])
+        if m <= n:
+            inner = np.tril(_mT(l) @ g_l - g_u @ _mT(u), -1)
+            head = _mT(_substitute(u[..., :k], _mT(inner), True, False)) + g_u[..., :k]
+            grad = _substitute(_mT(l), np.concatenate([head, g_u[..., k:]], -1), True, True)
+        else:
+            inner = np.triu(g_u @ _mT(u) - _mT(l) @ g_l)
+            head = _substitute(_mT(l[..., :k, :]), inner, True, True) + g_l[..., :k, :]
+            grad = np.concatenate([head, g_l[..., k:, :]], -2)
+            grad = _mT(_substitute(u, _mT(grad), True, False))  # grad U^-T
+        return (self.p @ grad,)
+
+    def backward_graph(self, grad_output, output):
+        m, n = output.shape[-2:]
+        k = min(m, n)
+        eye = np.eye(m, k, dtype=output.dtype)
+        l = Triangle(-1, False)(getitem(output, (Ellipsis, slice(0, k)))) + eye
+        u = Triangle(0, True)(getitem(output, (Ellipsis, slice(0, k), slice(None))))
+        g_l = Triangle(-1, False)(getitem(grad_output, (Ellipsis, slice(0, k))))
+        g_u = Triangle(0, True)(getitem(grad_output, (Ellipsis, slice(0, k), slice(None))))
+        if m <= n:
+            inner = Triangle(-1, False)(_swap(l) @ g_l - g_u @ _swap(u))
+            u1 = getitem(u, (Ellipsis, slice(0, k)))
+            head = _swap(SolveTriangular(True, False)(u1, _swap(inner)))
+            head = head + getitem(g_u, (Ellipsis, slice(0, k)))
+            rest = [getitem(g_u, (Ellipsis, slice(k, n)))] if n > k else []
+            grad = SolveTriangular(True, True)(_swap(l), concat([head] + rest, -1))
+        else:
+            inner = Triangle(0, True)(g_u @ _swap(u) - _swap(l) @ g_l)
+            l1 = getitem(l, (Ellipsis, slice(0, k), slice(None)))
+            head = SolveTriangular(True, True)(_swap(l1), inner)
+            head = head + getitem(g_l, (Ellipsis, slice(0, k), slice(None)))
+            grad = concat([head, getitem(g_l, (Ellipsis, slice(k, m), slice(None)))], -2)
+            grad = _swap(SolveTriangular(True, False)(u, _swap(grad)))
+        return (Tensor(self.p) @ grad,)
+
+
+# ------------------------------------------------------------------ Cholesky
+def cholesky_info(a: np.ndarray) -> np.ndarray:
+    """info (...) int32 of a Cholesky factorisation of a's lower triangle: 0, or the order of
+    the first leading minor that is not positive-definite (LAPACK potrf's)."""
+    n = a.shape[-1]
+    flat = a.reshape((-1, n, n))
+    l = np.zeros_like(flat)
+    info = np.zeros(flat.shape[0], np.int32)
+    for j in range(n):
+        pivot = flat[:, j, j] - np.einsum("bk,bk->b", l[:, j, :j], l[:, j, :j])
+        bad = ~(pivot > 0)  # nan included
+        info[(info == 0) & bad] = j + 1
+        root = np.sqrt(np.where(bad, 1, pivot))
+        l[:, j, j] = root
+        below = flat[:, j + 1:, j] - np.einsum("bik,bk->bi", l[:, j + 1:, :j], l[:, j, :j])
+        l[:, j + 1:, j] = below / root[:, None]
+    return info.reshape(a.shape[:-2])
+
+
+def cholesky_solve_numpy(b: np.ndarray, l: np.ndarray, upper: bool) -> np.ndarray:
+    """(L L^T)^-1 B with L the lower triangle of l (upper: U^T U with U its upper triangle)."""
+    if upper:
+        return _substitute(l, _substitute(_mT(l), b, False, False), True, False)
+    return _substitute(_mT(l), _substitute(l, b, False, False), True, False)
+
+
+class CholeskySolve(Op):
+    """X = (L L^T)^-1 B (``upper``: (U^T U)^-1 B), reading one triangle of the factor, batch axes
+    broadcast;  dB = (L L^T)^-1 g,  dL = -(dB X^T + X dB^T) L  (upper: -U (...)), on the whole
+    factor as torch's cholesky_solve_backward."""
+
+    def __init__(self, upper: bool):
+        self.upper = upper
+
+    def forward(self, b, l):
+        self.l = l
+        self.x = cholesky_solve_numpy(b, l, self.upper)
+        return self.x
+
+    def backward(self, grad_output):
+        b_grad = cholesky_solve_numpy(grad_output, self.l, self.upper)
+        l_grad = None
+        if self.inputs[1].requires_grad:
+            common = b_grad @ _mT(self.x)
+            common = common + _mT(common)
+            l_grad = -(self.l @ common) if self.upper else -(common @ self.l)
+        return b_grad, l_grad
+
+    def backward_graph(self, grad_output, output):
+        l = self.inputs[1]
+        b_grad = CholeskySolve(self.upper)(grad_output, l)
+        l_grad = None
+        if l.requires_grad:
+            common = b_grad @ _swap(output)
+            common = common + _swap(common)
+            l_grad = -(l @ common) if self.upper else -(common @ l)
+        return b_grad, l_grad
+
+
+# ------------------------------------------------------------------ matrix exponential
+# Higham (2005), "The scaling and squaring method for the matrix exponential revisited": the
+# Pade degrees and the largest 1-norm each is accurate for, in double and in single precision
+_PADE = {
+    3: (120.0, 60.0, 12.0, 1.0),
+    5: (30240.0, 15120.0, 3360.0, 420.0, 30.0, 1.0),
+    7: (17297280.0, 8648640.0, 1995840.0, 277200.0, 25200.0, 1512.0, 56.0, 1.0),
+    9: (17643225600.0, 8821612800.0, 2075673600.0, 302702400.0, 30270240.0, 2162160.0,
+        110880.0, 3960.0, 90.0, 1.0),
+    13: (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
+         129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
+         40840800.0, 960960.0, 16380.0, 182.0, 1.0),
+}
+_THETA = {
+    np.dtype(np.float64): ((3, 1.495585217958292e-2), (5, 2.539398330063230e-1),
+                           (7, 9.504178996162932e-1), (9, 2.097847961257068),
+                           (13, 5.371920351148152)),
+    np.dtype(np.float32): ((3, 4.258730016922831e-1), (5, 1.880152677804762),
+                           (7, 3.925724783138660)),
+}
+
+
+def _pade(a: np.ndarray, degree: int) -> np.ndarray:
+    """The [degree/degree] Pade approximant of exp(a): (V - U)^-1 (V + U)."""
+    b = _PADE[degree]
+    eye = np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape)
+    a2 = a @ a
+    if degree == 13:  # Higham's evaluation with A^2, A^4, A^6 only
+        a4 = a2 @ a2
+        a6 = a4 @ a2
+        u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2)
+                 + b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * eye)
+        v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 \
+            + b[0] * eye
+    else:
+        evens = [eye, a2]
+        while len(evens) < (degree + 1) // 2:
+            evens.append(evens[-1] @ a2)
+        u = a @ sum(b[2 * i + 1] * power for i, power in enumerate(evens))
+        v = sum(b[2 * i] * power for i, power in enumerate(evens))
+    return np.linalg.solve(v - u, v + u)
+
+
+def expm_numpy(a: np.ndarray) -> np.ndarray:
+    """exp(a) of (..., n, n) by scaling and squaring: the smallest Pade degree accurate for the
+    batch's largest 1-norm, else the largest degree on a / 2^s, squared s times (s per matrix)."""
+    if a.size == 0:
+        return a.copy()
+    table = _THETA.get(a.dtype, _THETA[np.dtype(np.float64)])
+    norms = np.abs(a).sum(-2).max(-1)  # the 1-norm of each matrix
+    largest = float(norms.max())
+    squarings = np.zeros(norms.shape, np.int64)
+    degree, theta = next(((d, t) for d, t in table if largest <= t), table[-1])
+    if largest > theta:
+        with np.errstate(divide="ignore"):
+            squarings = np.maximum(0, np.ceil(np.log2(norms / theta))).astype(np.int64)
+    scale = np.ldexp(np.ones((), a.dtype), -squarings).astype(a.dtype)
+    result = _pade(a * scale[..., None, None], degree)
+    for step in range(int(squarings.max())):
+        result = np.where((squarings > step)[..., None, None], result @ result, result)
+    return result
+
+
+class MatrixExp(Op):
+    """y = exp(A);  dA = the top-right block of exp([[A^T, g], [0, A^T]]) (the Frechet
+    derivative at A^T applied to g: torch's linalg_matrix_exp_differential)."""
+
+    def forward(self, a):
+        self.a = a
+        return expm_numpy(a)
+
+    def backward(self, grad_output):
+        n = self.a.shape[-1]
+        a_t = np.broadcast_to(_mT(self.a), grad_output.shape)
+        block = np.zeros(grad_output.shape[:-2] + (2 * n, 2 * n), dtype=grad_output.dtype)
+        block[..., :n, :n] = block[..., n:, n:] = a_t
+        block[..., :n, n:] = grad_output
+        return (expm_numpy(block)[..., :n, n:],)
+
+    def backward_graph(self, grad_output, output):
+        n = output.shape[-1]
+        a_t = _swap(self.inputs[0])
+        zeros = Tensor(np.zeros(grad_output.shape, dtype=grad_output.dtype))
+        block = concat([concat([a_t, grad_output], -1), concat([zeros, a_t], -1)], -2)
+        return (getitem(MatrixExp()(block), (Ellipsis, slice(0, n), slice(n, 2 * n))),)
+
+
+# ------------------------------------------------------------------ Householder QR
+def geqrf_numpy(a: np.ndarray):
+    """(a, tau) as LAPACK's geqrf: R on and above the diagonal of a (..., m, n), the Householder
+    vectors v_j (v_j[j] = 1, not stored) below it, Q = H_1 ... H_k with H_j = I - tau_j v_j v_j^T
+    (LAPACK's larfg signs: R's diagonal is -sign(a_jj) |x|; tau_j = 0 where x below is zero)."""
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    out = a.reshape((-1, m, n)).copy()
+    tau = np.zeros((out.shape[0], k), dtype=a.dtype)
+    for j in range(k):
+        alpha = out[:, j, j].copy()
+        below = np.linalg.norm(out[:, j + 1:, j], axis=1)
+        reflect = below != 0
+        beta = np.where(reflect, -np.copysign(np.hypot(alpha, below), alpha), alpha)
+        tau[:, j] = np.where(reflect, (beta - alpha) / np.where(reflect, beta, 1), 0)
+        out[:, j + 1:, j] /= np.where(reflect, alpha - beta, 1)[:, None]
+        out[:, j, j] = beta
+        v = np.concatenate([np.ones((out.shape[0], 1), a.dtype), out[:, j + 1:, j]], 1)
+        w = np.einsum("bi,bij->bj", v, out[:, j:, j + 1:])
+        out[:, j:, j + 1:] -= tau[:, j, None, None] * v[:, :, None] * w[:, None, :]
+    return out.reshape(a.shape), tau.reshape(a.shape[:-2] + (k,))
+
+
+# ------------------------------------------------------------------ LDL^T (Bunch-Kaufman)
+_BUNCH_KAUFMAN = (1 + math.sqrt(17)) / 8
+
+
+def _ldl_one(a: np.ndarray):
+    """(LD, pivots, info) of one symmetric matrix from its lower triangle, LAPACK's sytf2
+    ('L'): 1x1 and 2x2 pivots (pivots[k] = -p on both columns of a 2x2 block), 1-based."""
+    n = a.shape[0]
+    a = np.tril(a)
+    pivots = np.zeros(n, np.int32)
+    info = 0
+    k = 0
+    while k < n:
+        step = 1
+        diagonal = abs(a[k, k])
+        if k + 1 < n:
+            largest = k + 1 + int(np.argmax(np.abs(a[k + 1:, k])))
+            column = abs(a[largest, k])
+        else:
+            largest, column = k, 0.0
+        if max(diagonal, column) == 0 or np.isnan(max(diagonal, column)):
+            info = info or k + 1
+            swap = k
+        elif diagonal >= _BUNCH_KAUFMAN * column:
+            swap = k
+        else:
+            row = np.abs(a[largest, k:largest]).max()
+            if largest + 1 < n:
+                row = max(row, np.abs(a[largest + 1:, largest]).max())
+            if diagonal * row >= _BUNCH_KAUFMAN * column * column:
+                swap = k
+            elif abs(a[largest, largest]) >= _BUNCH_KAUFMAN * row:
+                swap = largest
+            else:
+                swap, step = largest, 2
+        kk = k + step - 1
+        if swap != kk:  # interchange rows and columns kk and swap of the trailing matrix
+            a[swap + 1:, [kk, swap]] = a[swap + 1:, [swap, kk]]
+            between = a[kk + 1:swap, kk].copy()
+            a[kk + 1:swap, kk] = a[swap, kk + 1:swap]
+            a[swap, kk + 1:swap] = between
+            a[[kk, swap], [kk, swap]] = a[[swap, kk], [swap, kk]]
+            if step == 2:
+                a[[k + 1, swap], k] = a[[swap, k + 1], k]
+        if step == 1:
+            if k + 1 < n and a[k, k] != 0:
+                x = a[k + 1:, k].copy()
+                a[k + 1:, k + 1:] -= np.tril(np.outer(x, x) / a[k, k])
+                a[k + 1:, k] = x / a[k, k]
+            pivots[k] = swap + 1
+        else:
+            if k + 2 < n:
+                d21 = a[k + 1, k]
+                d11, d22 = a[k + 1, k + 1] / d21, a[k, k] / d21
+                t = 1.0 / (d11 * d22 - 1.0)
+                d21 = t / d21
+                wk = d21 * (d11 * a[k + 2:, k] - a[k + 2:, k + 1])
+                wk1 = d21 * (d22 * a[k + 2:, k + 1] - a[k + 2:, k])
+                a[k + 2:, k + 2:] -= np.tril(np.outer(a[k + 2:, k], wk)
+                                             + np.outer(a[k + 2:, k + 1], wk1))
+                a[k + 2:, k], a[k + 2:, k + 1] = wk, wk1
+            pivots[k] = pivots[k + 1] = -(swap + 1)
+        k += step
+    return a, pivots, info
+
+
+def ldl_factor_numpy(a: np.ndarray):
+    """(LD, pivots, info) of a batch (..., n, n), one matrix at a time (see _ldl_one)."""
+    n = a.shape[-1]
+    flat = a.reshape((-1, n, n))
+    parts = [_ldl_one(matrix) for matrix in flat]
+    ld = np.stack([p[0] for p in parts]) if parts else flat.copy()
+    pivots = np.stack([p[1] for p in parts]) if parts else np.zeros((0, n), np.int32)
+    info = np.array([p[2] for p in parts], np.int32)
+    return (ld.reshape(a.shape), pivots.reshape(a.shape[:-1]),
+            info.reshape(a.shape[:-2]))
+
+
+def _ldl_solve_one(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """X with A X = B from one sytrf factorisation (LAPACK's sytrs, 'L')."""
+    n = ld.shape[0]
+    b = b.copy()
+    k = 0
+    while k < n:  # L D y = P^T b
+        if pivots[k] > 0:
+            p = pivots[k] - 1
+            b[[k, p]] = b[[p, k]]
+            b[k + 1:] -= np.outer(ld[k + 1:, k], b[k])
+            b[k] /= ld[k, k]
+            k += 1
+        else:
+            p = -pivots[k] - 1
+            b[[k + 1, p]] = b[[p, k + 1]]
+            b[k + 2:] -= np.outer(ld[k + 2:, k], b[k]) + np.outer(ld[k + 2:, k + 1], b[k + 1])
+            off = ld[k + 1, k]
+            first, second = ld[k, k] / off, ld[k + 1, k + 1] / off
+            denominator = first * second - 1
+            top, bottom = b[k] / off, b[k + 1] / off
+            b[k], b[k + 1] = (second * top - bottom) / denominator, \
+                (first * bottom - top) / denominator
+            k += 2
+    k = n - 1
+    while k >= 0:  # L^T x = y, then the rows swapped back
+        if pivots[k] > 0:
+            b[k] -= ld[k + 1:, k] @ b[k + 1:]
+            p = pivots[k] - 1
+            b[[k, p]] = b[[p, k]]
+            k -= 1
+        else:
+            b[k] -= ld[k + 1:, k] @ b[k + 1:]
+            b[k - 1] -= ld[k + 1:, k - 1] @ b[k + 1:]
+            p = -pivots[k] - 1
+            b[[k, p]] = b[[p, k]]
+            k -= 2
+    return b
+
+
+def ldl_solve_numpy(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """X of (..., n, k) from a batch of sytrf factorisations, batch axes broadcast."""
+    n = ld.shape[-1]
+    batch = np.broadcast_shapes(ld.shape[:-2], b.shape[:-2])
+    ld = np.broadcast_to(ld, batch + (n, n)).reshape((-1, n, n))
+    pivots = np.broadcast_to(pivots, batch + (n,)).reshape((-1, n))
+    flat = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    x = [_ldl_solve_one(*parts) for parts in zip(ld, pivots, flat)]
+    x = np.stack(x) if x else np.zeros(flat.shape, np.result_type(ld, b))
+    return x.reshape(batch + b.shape[-2:])
+
+
+class LDLSolve(Op):
+    """X = A^-1 B from a sytrf factorisation (LD, pivots: settings, not inputs), batch axes
+    broadcast;  dB = A^-1 g (A is symmetric)."""
+
+    def __init__(self, ld: np.ndarray, pivots: np.ndarray):
+        self.ld, self.pivots = ld, pivots
+
+    def forward(self, b):
+        return ldl_solve_numpy(self.ld, self.pivots, b)
+
+    def backward(self, grad_output):
+        return (ldl_solve_numpy(self.ld, self.pivots, grad_output),)
+
+    def backward_graph(self, grad_output, output):
+        return (LDLSolve(self.ld, self.pivots)(grad_output),)

@@ -1,0 +1,369 @@
+"""Spectral ops on numpy.fft: the complex, real-to-complex and complex-to-real transforms over
+any axes, fftshift, and the framing of a signal (stft's frames and istft's overlap-add).
+
+Each is a fixed linear map y = A x, so ``backward`` is the adjoint A^H g (PyTorch's gradients,
+with its convention for complex numbers), and ``backward_graph`` applies A^H as a recorded op
+whose own backward is A: a gradient of a gradient costs one more transform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.ops.complex import complex, complex_dtype, imag, mark, real, real_dtype
+from dlpy.ops.pad import pad
+from dlpy.ops.shape import getitem, swapaxes
+from dlpy.tensor import Op, Tensor
+
+NORMS = ("backward", "ortho", "forward")
+# the adjoint of a transform scaled by s is the opposite-direction sum scaled by s too:
+# numpy's name for that scale on the other transform
+_DUAL = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+
+def _resize(a: np.ndarray, axes, sizes) -> np.ndarray:
+    """a cut or zero-padded at the end of each of ``axes`` to ``sizes`` (numpy.fft's n and s)."""
+    for axis, size in zip(axes, sizes):
+        n = a.shape[axis]
+        if n > size:
+            a = a[(slice(None),) * axis + (slice(0, size),)]
+        elif n < size:
+            widths = [(0, 0)] * a.ndim
+            widths[axis] = (0, size - n)
+            a = np.pad(a, widths)
+    return a
+
+
+class LinearOp(Op):
+    """y = A x for a fixed linear map: subclasses give ``apply`` (A) and ``adjoint`` (A^H),
+    computed from settings only (so a freed op can still apply them)."""
+
+    complex_ok = True
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def adjoint(self, g: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def forward(self, x):
+        return self.apply(x)
+
+    def backward(self, grad_output):
+        return (self.adjoint(grad_output),)
+
+    def backward_graph(self, grad_output, output):
+        return (mark(Apply(self, adjoint=True)(grad_output)),)
+
+
+class Apply(Op):
+    """y = A x, or A^H x with ``adjoint``, for a LinearOp's map A: istft's overlap-add (the
+    adjoint of framing) and the gradient ops of create_graph;  dx = the other one of g."""
+
+    complex_ok = True
+
+    def __init__(self, linear: LinearOp, adjoint: bool):
+        self.linear, self.adjoint = linear, adjoint
+
+    def forward(self, x):
+        return self.linear.adjoint(x) if self.adjoint else self.linear.apply(x)
+
+    def backward(self, grad_output):
+        linear = self.linear
+        return (linear.apply(grad_output) if self.adjoint else linear.adjoint(grad_output),)
+
+    def backward_graph(self, grad_output, output):
+        return (mark(Apply(self.linear, not self.adjoint)(grad_output)),)
+
+    def describe(self) -> str:
+        return f"{type(self.linear).__name__}{'Adjoint' if self.adjoint else ''}"
+
+
+class FFT(LinearOp):
+    """The complex DFT (or its inverse) over ``axes``, the input cut or zero-padded to ``s``
+    first: numpy.fft.fftn / ifftn;  dx = the opposite transform of g with the same scale,
+    cut or padded back to x's shape."""
+
+    def __init__(self, in_shape, axes, s, norm: str, inverse: bool):
+        self.in_shape, self.axes, self.s, self.norm, self.inverse = in_shape, axes, s, norm, inverse
+
+    def apply(self, x):
+        transform = np.fft.ifftn if self.inverse else np.fft.fftn
+        return transform(x, self.s, self.axes, self.norm).astype(complex_dtype(x.dtype),
+                                                                  copy=False)
+
+    def adjoint(self, g):
+        transform = np.fft.fftn if self.inverse else np.fft.ifftn
+        grad = transform(g, self.s, self.axes, _DUAL[self.norm])
+        return _resize(grad, self.axes, [self.in_shape[a] for a in self.axes])
+
+
+class RFFT(LinearOp):
+    """The DFT of a real x over ``axes``, only the n // 2 + 1 non-negative frequencies of the
+    last of them kept: numpy.fft.rfftn;  dx = Re(inverse transform of g zero-padded to the full
+    length), as PyTorch's: each kept bin counts once (no Hermitian doubling)."""
+
+    def __init__(self, in_shape, axes, s, norm: str):
+        self.in_shape, self.axes, self.s, self.norm = in_shape, axes, s, norm
+
+    def apply(self, x):
+        return np.fft.rfftn(x, self.s, self.axes, self.norm).astype(complex_dtype(x.dtype),
+                                                                   copy=False)
+
+    def adjoint(self, g):
+        # Re(inverse DFT of g with zeros for the negative frequencies) is a real inverse DFT
+        # (half the work of the complex one) of g with the bins irfft counts twice halved
+        axis, n = self.axes[-1], self.s[-1]
+        halved = n - (n // 2 + 1)
+        if halved > 0:
+            g = g.copy()
+            g[(slice(None),) * axis + (slice(1, 1 + halved),)] *= 0.5
+        grad = np.fft.irfftn(g, self.s, self.axes, _DUAL[self.norm])
+        grad = _resize(grad, self.axes, [self.in_shape[a] for a in self.axes])
+        return grad.astype(real_dtype(g.dtype), copy=False)
+
+
+class IRFFT(LinearOp):
+    """The real inverse DFT over ``axes`` of the non-negative frequencies of the last axis
+    (the rest implied by Hermitian symmetry), output lengths ``s``: numpy.fft.irfftn;
+    dx = rfftn(g) with bins 1 .. n - (n // 2 + 1) of the last axis doubled (each stands for
+    itself and its mirror), as PyTorch's, then cut or padded to x's shape."""
+
+    def __init__(self, in_shape, axes, s, norm: str):
+        self.in_shape, self.axes, self.s, self.norm = in_shape, axes, s, norm
+
+    def apply(self, x):
+        return np.fft.irfftn(x, self.s, self.axes, self.norm).astype(real_dtype(x.dtype),
+                                                                    copy=False)
+
+    def adjoint(self, g):
+        grad = np.fft.rfftn(g, self.s, self.axes, _DUAL[self.norm])
+        axis, n = self.axes[-1], self.s[-1]
+        doubled = n - (n // 2 + 1)
+        if doubled > 0:
+            grad[(slice(None),) * axis + (slice(1, 1 + doubled),)] *= 2
+        return _resize(grad, self.axes, [self.in_shape[a] for a in self.axes])
+
+
+class FFTShift(LinearOp):
+    """numpy.fft.fftshift (or ifftshift with ``inverse``) over ``axes``;  dx = the other shift."""
+
+    def __init__(self, axes, inverse: bool):
+        self.axes, self.inverse = axes, inverse
+
+    def apply(self, x):
+        return (np.fft.ifftshift if self.inverse else np.fft.fftshift)(x, self.axes)
+
+    def adjoint(self, g):
+        return (np.fft.fftshift if self.inverse else np.fft.ifftshift)(g, self.axes)
+
+
+class Frames(LinearOp):
+    """(..., length) -> (..., n_frames, frame_length): frame f is x[..., f*hop : f*hop +
+    frame_length];  dx = the frames of g added back where they came from (overlap-add)."""
+
+    def __init__(self, length: int, frame_length: int, hop: int):
+        self.length, self.frame_length, self.hop = length, frame_length, hop
+        self.n_frames = 1 + (length - frame_length) // hop
+
+    def apply(self, x):
+        windows = np.lib.stride_tricks.sliding_window_view(x, self.frame_length, axis=-1)
+        return np.ascontiguousarray(windows[..., :self.n_frames * self.hop:self.hop, :])
+
+    def adjoint(self, g):
+        # the columns k*hop .. (k+1)*hop of every frame land side by side in x: one add per
+        # hop-wide band of columns, not one per frame
+        hop, n_frames, batch = self.hop, g.shape[-2], g.shape[:-2]
+        out = np.zeros(batch + (self.length + hop,), g.dtype)  # room for a last, padded band
+        for start in range(0, self.frame_length, hop):
+            band = g[..., start:start + hop]  # (..., n_frames, hop or fewer)
+            if band.shape[-1] < hop:
+                band = _resize(band, (band.ndim - 1,), (hop,))
+            out[..., start:start + n_frames * hop] += band.reshape(batch + (-1,))
+        return np.ascontiguousarray(out[..., :self.length])
+
+
+# ----------------------------------------------------------------- windows
+def _window(name: str, window_length, periodic: bool, dtype, requires_grad: bool, values):
+    """``values(n, N)`` at n = 0 .. window_length - 1 with N = window_length + 1 for a periodic
+    window (one period of a longer symmetric one, for spectral analysis), as torch's windows."""
+    if (isinstance(window_length, bool) or not isinstance(window_length, (int, np.integer))
+            or window_length < 0):
+        raise ValueError(f"{name}: window_length must be a non-negative int, got "
+                         f"{window_length!r}")
+    if not isinstance(periodic, bool):
+        raise TypeError(f"{name}: periodic must be True or False, got {periodic!r}")
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: dtype must be a float dtype, got {dtype}")
+    length = int(window_length)
+    if length <= 1:
+        array = np.ones(length)
+    else:
+        size = length + 1 if periodic else length
+        array = values(np.arange(length, dtype=np.float64), size)
+    return Tensor(array.astype(dtype), requires_grad=requires_grad)
+
+
+def _cosines(*coefficients):
+    """sum_k (-1)^k a_k cos(2 pi k n / (N - 1)): the generalized cosine windows."""
+    return lambda n, size: sum((-1) ** k * a * np.cos(2 * np.pi * k * n / (size - 1))
+                               for k, a in enumerate(coefficients))
+
+
+def hann_window(window_length: int, periodic: bool = True, *, dtype=None,
+                requires_grad: bool = False) -> Tensor:
+    """0.5 - 0.5 cos(2 pi n / (N - 1)), float32 unless ``dtype`` (torch.hann_window)."""
+    return _window("hann_window", window_length, periodic, dtype, requires_grad,
+                   _cosines(0.5, 0.5))
+
+
+def hamming_window(window_length: int, periodic: bool = True, alpha: float = 0.54,
+                   beta: float = 0.46, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    """alpha - beta cos(2 pi n / (N - 1)) (torch.hamming_window)."""
+    return _window("hamming_window", window_length, periodic, dtype, requires_grad,
+                   _cosines(float(alpha), float(beta)))
+
+
+def blackman_window(window_length: int, periodic: bool = True, *, dtype=None,
+                    requires_grad: bool = False) -> Tensor:
+    """0.42 - 0.5 cos(2 pi n / (N - 1)) + 0.08 cos(4 pi n / (N - 1))."""
+    return _window("blackman_window", window_length, periodic, dtype, requires_grad,
+                   _cosines(0.42, 0.5, 0.08))
+
+
+def bartlett_window(window_length: int, periodic: bool = True, *, dtype=None,
+                    requires_grad: bool = False) -> Tensor:
+    """The triangle 1 - |2 n / (N - 1) - 1|."""
+    return _window("bartlett_window", window_length, periodic, dtype, requires_grad,
+                   lambda n, size: 1 - np.abs(2 * n / (size - 1) - 1))
+
+
+def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0, *,
+                  dtype=None, requires_grad: bool = False) -> Tensor:
+    """I0(beta sqrt(1 - (2 n / (N - 1) - 1)^2)) / I0(beta)."""
+    beta = float(beta)
+    return _window("kaiser_window", window_length, periodic, dtype, requires_grad,
+                   lambda n, size: np.i0(beta * np.sqrt(np.clip(
+                       1 - (2 * n / (size - 1) - 1) ** 2, 0, None))) / np.i0(beta))
+
+
+# ----------------------------------------------------------------- stft and istft
+def _as_tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+
+
+def _pad_last(x: Tensor, before: int, after: int, mode: str) -> Tensor:
+    """x padded along its last axis (the complex parts one at a time: Pad is real)."""
+    if x.data.dtype.kind == "c":
+        return complex(_pad_last(real(x), before, after, mode),
+                       _pad_last(imag(x), before, after, mode))
+    return pad(x, (before, after), mode)
+
+
+def _stft_settings(name: str, n_fft, hop_length, win_length, window, dtype):
+    """(hop, the window padded to n_fft as a Tensor), checked as torch checks them."""
+    if isinstance(n_fft, bool) or not isinstance(n_fft, (int, np.integer)) or n_fft < 1:
+        raise ValueError(f"{name}: n_fft must be a positive int, got {n_fft!r}")
+    hop = n_fft // 4 if hop_length is None else hop_length
+    if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or hop < 1:
+        raise ValueError(f"{name}: hop_length must be a positive int, got {hop!r}")
+    win_length = n_fft if win_length is None else win_length
+    if (isinstance(win_length, bool) or not isinstance(win_length, (int, np.integer))
+            or not 0 < win_length <= n_fft):
+        raise ValueError(f"{name}: win_length must be an int in 1 .. n_fft ({n_fft}), got "
+                         f"{win_length!r}")
+    if window is None:
+        window = Tensor(np.ones(win_length, real_dtype(dtype)))
+    window = _as_tensor(window)
+    if window.shape != (win_length,):
+        raise ValueError(f"{name}: window must be 1-D of length win_length ({win_length}), got "
+                         f"shape {window.shape}")
+    left = (n_fft - win_length) // 2
+    if left or win_length < n_fft:
+        window = _pad_last(window, left, n_fft - win_length - left, "constant")
+    return int(hop), window
+
+
+def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | None = None,  # noqa: A002
+         window=None, center: bool = True, pad_mode: str = "reflect", normalized: bool = False,
+         onesided: bool | None = None, return_complex: bool | None = None) -> Tensor:
+    """The short-time Fourier transform, as torch.stft: (length,) or (batch, length) ->
+    complex (..., n_fft // 2 + 1 or n_fft frequencies, frames), frame t the DFT of
+    x[t hop : t hop + n_fft] * window (x padded by n_fft // 2 each side with ``pad_mode``
+    when ``center``); ``normalized`` scales by n_fft^-1/2. ``return_complex=True`` is required."""
+    if return_complex is not True:
+        raise ValueError(f"stft: return_complex=True is required (got {return_complex!r}); for "
+                         "the real and imaginary parts as a last axis use view_as_real(...)")
+    x = _as_tensor(input)
+    if x.data.dtype.kind not in "fc" or x.ndim not in (1, 2):
+        raise ValueError(f"stft: expected a float or complex 1-D (length) or 2-D (batch, "
+                         f"length) tensor, got {x.dtype} of shape {x.shape}")
+    hop, window = _stft_settings("stft", n_fft, hop_length, win_length, window, x.dtype)
+    is_complex = x.data.dtype.kind == "c" or window.data.dtype.kind == "c"
+    onesided = not is_complex if onesided is None else onesided
+    if onesided and is_complex:
+        raise ValueError("stft: onesided=True needs a real input and window; pass "
+                         "onesided=False for complex ones")
+    if center:
+        if pad_mode not in ("constant", "reflect", "replicate", "circular"):
+            raise ValueError(f"stft: pad_mode must be 'constant', 'reflect', 'replicate' or "
+                             f"'circular', got {pad_mode!r}")
+        x = _pad_last(x, n_fft // 2, n_fft // 2, pad_mode)
+    length = x.shape[-1]
+    if not 0 < n_fft <= length:
+        raise ValueError(f"stft: n_fft ({n_fft}) must be at most the (padded) signal length "
+                         f"{length}")
+    frames = mark(Frames(length, n_fft, hop)(x)) * window  # (..., n_frames, n_fft)
+    axis, norm = frames.ndim - 1, "ortho" if normalized else "backward"
+    if onesided:
+        spectrum = RFFT(frames.shape, (axis,), (n_fft,), norm)(frames)
+    else:
+        spectrum = FFT(frames.shape, (axis,), (n_fft,), norm, inverse=False)(frames)
+    return swapaxes(mark(spectrum), -1, -2)
+
+
+def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | None = None,  # noqa: A002
+          window=None, center: bool = True, normalized: bool = False,
+          onesided: bool | None = None, length: int | None = None,
+          return_complex: bool = False) -> Tensor:
+    """The inverse of stft, as torch.istft: each frame's inverse DFT times the window,
+    overlap-added, divided by the overlap-added squared window (which must stay above 1e-11:
+    the NOLA condition), the centre padding cut off, the result cut or zero-padded to
+    ``length``. complex (..., frequencies, frames) -> real (or, return_complex, complex)."""
+    x = _as_tensor(input)
+    if x.data.dtype.kind != "c" or x.ndim not in (2, 3):
+        raise ValueError(f"istft: expected a complex 2-D (frequencies, frames) or 3-D (batch, "
+                         f"frequencies, frames) tensor, got {x.dtype} of shape {x.shape}")
+    hop, window = _stft_settings("istft", n_fft, hop_length, win_length, window, x.dtype)
+    n_bins, n_frames = x.shape[-2], x.shape[-1]
+    onesided = n_bins != n_fft if onesided is None else onesided
+    if n_bins != (n_fft // 2 + 1 if onesided else n_fft):
+        raise ValueError(f"istft: expected {n_fft // 2 + 1 if onesided else n_fft} frequencies "
+                         f"for n_fft {n_fft} (onesided={onesided}), got {n_bins}")
+    if onesided and (return_complex or window.data.dtype.kind == "c"):
+        raise ValueError("istft: a complex output or window needs onesided=False")
+    if length is not None and (isinstance(length, bool)
+                               or not isinstance(length, (int, np.integer)) or length < 0):
+        raise ValueError(f"istft: length must be a non-negative int, got {length!r}")
+    spectrum = swapaxes(x, -1, -2)  # (..., n_frames, n_bins)
+    axis, norm = spectrum.ndim - 1, "ortho" if normalized else "backward"
+    if return_complex:
+        frames = mark(FFT(spectrum.shape, (axis,), (n_fft,), norm, inverse=True)(spectrum))
+    else:  # a real output: the first n_fft // 2 + 1 bins, as torch (a two-sided input too)
+        frames = IRFFT(spectrum.shape, (axis,), (n_fft,), norm)(spectrum)
+    full = n_fft + hop * (n_frames - 1)
+    overlap_add = Apply(Frames(full, n_fft, hop), adjoint=True)
+    y = mark(overlap_add(frames * window))
+    squares = window * window * Tensor(np.ones((n_frames, 1), real_dtype(window.dtype)))
+    envelope = Apply(Frames(full, n_fft, hop), adjoint=True)(squares)  # (full,)
+    start = n_fft // 2 if center else 0
+    end = start + length if length is not None else full - (n_fft // 2 if center else 0)
+    y, envelope = getitem(y, (Ellipsis, slice(start, end))), getitem(envelope, slice(start, end))
+    if envelope.data.size and np.abs(envelope.data).min() < 1e-11:
+        raise ValueError("istft: the overlap-added squared window falls below 1e-11 (the NOLA "
+                         "condition fails): choose a window and hop_length whose frames overlap")
+    y = y / envelope
+    if end > full:  # a length past the frames: zeros, as torch
+        y = _pad_last(y, 0, end - full, "constant")
+    return y

@@ -1,0 +1,95 @@
+"""``torch.special`` as dlpy spells it: the special functions under PyTorch's names.
+
+    import dlpy.special
+    dlpy.special.ndtri(p)            # the standard normal quantile
+    dlpy.special.i1e(x)              # exp(-|x|) I1(x)
+
+Most are dlpy's own functions under a second name (``expit`` is ``sigmoid``, ``gammaln`` is
+``lgamma``, ``multigammaln`` is ``mvlgamma``); the rest are in dlpy.ops.special_more. The Bessel,
+Airy and orthogonal-polynomial functions are not differentiable, as in PyTorch: their results
+never require grad.
+"""
+
+from __future__ import annotations
+
+from dlpy.functional import (
+    erf,
+    erfc,
+    erfinv,
+    exp2,
+    expm1,
+    i0,
+    log1p,
+    log_softmax,
+    logit,
+    logsumexp,
+    mvlgamma,
+    polygamma,
+    round,
+    sigmoid,
+    sinc,
+    softmax,
+    xlogy,
+)
+from dlpy.ops.special import digamma, gammainc, lgamma
+from dlpy.ops.special_more import (
+    airy_ai,
+    bessel_j0,
+    bessel_j1,
+    bessel_y0,
+    bessel_y1,
+    chebyshev_polynomial_t,
+    chebyshev_polynomial_u,
+    chebyshev_polynomial_v,
+    chebyshev_polynomial_w,
+    entr,
+    erfcx,
+    gammaincc,
+    hermite_polynomial_h,
+    hermite_polynomial_he,
+    i0e,
+    i1,
+    i1e,
+    laguerre_polynomial_l,
+    legendre_polynomial_p,
+    log_ndtr,
+    modified_bessel_i0,
+    modified_bessel_i1,
+    modified_bessel_k0,
+    modified_bessel_k1,
+    ndtr,
+    ndtri,
+    scaled_modified_bessel_k0,
+    scaled_modified_bessel_k1,
+    shifted_chebyshev_polynomial_t,
+    shifted_chebyshev_polynomial_u,
+    shifted_chebyshev_polynomial_v,
+    shifted_chebyshev_polynomial_w,
+    spherical_bessel_j0,
+    xlog1py,
+    zeta,
+)
+
+expit = sigmoid
+gammaln = lgamma
+psi = digamma
+
+
+def multigammaln(x, p: int):
+    """torch.special.multigammaln: the multivariate log-gamma of dimension p (torch.mvlgamma)."""
+    return mvlgamma(x, p)
+
+
+__all__ = [
+    "airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "chebyshev_polynomial_t",
+    "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w", "digamma",
+    "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1", "gammainc",
+    "gammaincc", "gammaln", "hermite_polynomial_h", "hermite_polynomial_he", "i0", "i0e", "i1",
+    "i1e", "laguerre_polynomial_l", "legendre_polynomial_p", "log1p", "log_ndtr",
+    "log_softmax", "logit", "logsumexp", "modified_bessel_i0", "modified_bessel_i1",
+    "modified_bessel_k0", "modified_bessel_k1", "multigammaln", "ndtr", "ndtri", "polygamma",
+    "psi", "round", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
+    "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w", "sinc", "softmax",
+    "spherical_bessel_j0", "xlog1py", "xlogy", "zeta",
+]

@@ -1,0 +1,508 @@
+"""The rest of torch.Tensor's methods, attached to ``Tensor`` once when dlpy.tensor is imported
+(tensor.py keeps the engine and the common methods):
+
+- comparisons (gt, le, ...) and PyTorch's aliases (absolute, divide, greater_equal, ger, ...);
+- methods that are dlpy functions of the same name (addmm, cov, fmax, unfold, scatter_reduce, ...);
+- casts (int, long, bool, half, type) and introspection (stride, is_contiguous, element_size);
+- random fills (bernoulli_, exponential_, random_, ...) and other in-place utilities;
+- the in-place twin ``f_`` of every out-of-place method torch has one for, generated from one
+  table through ``Tensor._in_place``, so PyTorch's leaf rules and the version counter come with
+  it.
+
+Nothing here is on the path of an op: attaching costs once, at import.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from dlpy.ops import arithmetic as _arith
+from dlpy.tensor import Tensor, _filled, _functional_method
+
+
+def _method(name: str, function, doc: str):
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    return function
+
+
+def _attach(name: str, method) -> None:
+    if not hasattr(Tensor, name):  # never replace a method the class (or another module) defines
+        setattr(Tensor, name, method)
+
+
+# ----------------------------------------------------------------- comparisons and aliases
+def _comparison(name: str, ufunc):
+    return _method(name, lambda self, other: self._compare(other, ufunc),
+                   f"self {name} other element-wise, a bool tensor (no gradient).")
+
+
+for _name, _ufunc in (("gt", np.greater), ("ge", np.greater_equal), ("lt", np.less),
+                      ("le", np.less_equal)):
+    _attach(_name, _comparison(_name, _ufunc))
+
+# PyTorch's other names for methods Tensor has (the same function objects)
+ALIASES = {
+    "absolute": "abs", "divide": "div", "multiply": "mul", "subtract": "sub",
+    "negative": "neg", "greater": "gt", "greater_equal": "ge", "less": "lt", "less_equal": "le",
+    "not_equal": "ne", "ger": "outer", "ndimension": "dim", "sgn": "sign",
+    "unsafe_chunk": "chunk", "unsafe_split": "split", "true_divide": "div",
+    "unsafe_split_with_sizes": "split_with_sizes",
+}
+
+# methods that are dlpy.functional.<name>(self, ...), as torch.Tensor.<name>
+FUNCTIONAL_METHODS = """
+    addbmm addmm addmv addr baddbmm corrcoef cov diag diag_embed diagonal_scatter dist erfc
+    fmax fmin frexp gcd hardshrink i0 igamma igammac index_put index_reduce isin isneginf
+    isposinf isreal kron lcm ldexp logdet matrix_power mvlgamma nextafter pinverse prelu
+    renorm scatter_reduce select select_scatter signbit slice_scatter slogdet unflatten
+    floor_divide qr svd cholesky
+""".split()
+for _name in FUNCTIONAL_METHODS:
+    _attach(_name, _functional_method(_name))
+
+
+def _varargs(name: str, function):
+    """A method taking sizes as ``f(2, 3)`` or ``f((2, 3))``."""
+    def method(self, *sizes):
+        return function(self, sizes[0] if len(sizes) == 1 and isinstance(
+            sizes[0], (tuple, list)) else sizes)
+
+    return _method(name, method, f"functional.{name}(self, sizes), sizes given as ints or one "
+                                 "tuple, as torch.Tensor's.")
+
+
+Tensor.tile = _varargs("tile", lambda self, dims: _functional("tile")(self, dims))
+Tensor.sum_to_size = _varargs("sum_to_size",
+                              lambda self, size: _functional("sum_to_size")(self, *size))
+
+
+def _functional(name: str):
+    from dlpy import functional
+
+    return getattr(functional, name)
+
+
+def _polygamma(self, n: int):
+    return _functional("polygamma")(n, self)
+
+
+def _unfold(self, dimension: int, size: int, step: int):
+    from dlpy.ops.rearrange import sliding_windows
+
+    return sliding_windows(self, dimension, size, step)
+
+
+def _msort(self):
+    return self.sort(dim=0).values
+
+
+def _split_with_sizes(self, split_sizes, dim: int = 0):
+    return self.split(list(split_sizes), dim)
+
+
+def _clamp_min(self, min):  # noqa: A002 - PyTorch's names
+    return self.clamp(min, None)
+
+
+def _clamp_max(self, max):  # noqa: A002
+    return self.clamp(None, max)
+
+
+def _positive(self):
+    return self
+
+
+def _narrow_copy(self, dim: int, start: int, length: int):
+    return self.narrow(dim, start, length).clone()
+
+
+def _adjoint(self):
+    """The conjugate transpose of the last two axes (the transpose, for real tensors)."""
+    out = self.mT
+    return out.conj() if self.dtype.kind == "c" and hasattr(out, "conj") else out
+
+
+for _name, _function in (("polygamma", _polygamma), ("unfold", _unfold), ("msort", _msort),
+                         ("split_with_sizes", _split_with_sizes), ("clamp_min", _clamp_min),
+                         ("clamp_max", _clamp_max), ("positive", _positive),
+                         ("narrow_copy", _narrow_copy), ("adjoint", _adjoint)):
+    _attach(_name, _method(_name, _function, _function.__doc__ or
+                           f"torch.Tensor.{_name}."))
+if not hasattr(Tensor, "mH"):
+    Tensor.mH = property(_adjoint, doc="The conjugate transpose of the last two axes.")
+if not hasattr(Tensor, "H"):
+    Tensor.H = property(lambda self: _adjoint(self) if self.ndim == 2 else self.t(),
+                        doc="The conjugate transpose of a matrix (at most 2 axes).")
+
+
+# ----------------------------------------------------------------- casts
+# name -> numpy dtype (no bfloat16 in numpy)
+CASTS = {"int": np.int32, "long": np.int64, "short": np.int16, "byte": np.uint8,
+         "char": np.int8, "bool": np.bool_, "half": np.float16}
+
+
+def _cast(name: str, dtype):
+    def method(self):
+        """This tensor as {dtype}; to a non-float dtype the result has no gradient (as torch)."""
+        source = self.detach() if self.requires_grad and np.dtype(dtype).kind != "f" else self
+        return _arith.cast(source, dtype)
+
+    return _method(name, method, f"This tensor cast to {np.dtype(dtype)} (no gradient unless "
+                                 "a float dtype), as torch.Tensor.{name}().")
+
+
+for _name, _dtype in CASTS.items():
+    _attach(_name, _cast(_name, _dtype))
+
+# dtype -> torch's legacy type name, for type()
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+def _type(self, dtype=None):
+    """With no dtype, the type's name as torch's ("dlpy.FloatTensor"); with one, the tensor
+    cast to it (a numpy dtype, its name, or a name type() returns)."""
+    if dtype is None:
+        return f"dlpy.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
+    if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
+        dtype = next(k for k, v in _TYPE_NAMES.items() if v == dtype.split(".")[-1])
+    dtype = np.dtype(dtype)
+    source = self.detach() if self.requires_grad and dtype.kind != "f" else self
+    return self if dtype == self.dtype else _arith.cast(source, dtype)
+
+
+_attach("type", _method("type", _type, _type.__doc__))
+
+
+# ----------------------------------------------------------------- introspection
+def _is_floating_point(self) -> bool:
+    return self.dtype.kind == "f"
+
+
+def _is_signed(self) -> bool:
+    return self.dtype.kind in "ifc"
+
+
+def _is_contiguous(self, memory_format=None) -> bool:
+    return bool(self.data.flags.c_contiguous)
+
+
+def _stride(self, dim: int | None = None):
+    """The steps between elements along each axis, in elements (numpy's strides / itemsize)."""
+    strides = tuple(s // self.data.itemsize for s in self.data.strides)
+    return strides if dim is None else strides[dim]
+
+
+def _buffer_address(array: np.ndarray) -> int:
+    from dlpy.tensor import _buffer
+
+    buffer = _buffer(array)
+    return np.asarray(buffer).__array_interface__["data"][0] if isinstance(
+        buffer, np.ndarray) else array.__array_interface__["data"][0]
+
+
+def _storage_offset(self) -> int:
+    """Where this tensor's first element sits in the memory it shares, in elements."""
+    return (self.data.__array_interface__["data"][0] - _buffer_address(self.data)) \
+        // self.data.itemsize
+
+
+def _element_size(self) -> int:
+    return self.data.itemsize
+
+
+def _data_ptr(self) -> int:
+    """The address of the first element."""
+    return self.data.__array_interface__["data"][0]
+
+
+def _is_same_size(self, other) -> bool:
+    return self.shape == np.shape(other.data if isinstance(other, Tensor) else other)
+
+
+def _is_nonzero(self) -> bool:
+    from dlpy.torch_functions import is_nonzero
+
+    return is_nonzero(self)
+
+
+def _cpu(self, memory_format=None):
+    """The tensor itself: dlpy has one device."""
+    return self
+
+
+def _new_empty(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Zeros of this tensor's dtype (torch leaves them uninitialised)."""
+    return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed", _is_signed),
+                         ("is_contiguous", _is_contiguous), ("stride", _stride),
+                         ("storage_offset", _storage_offset), ("element_size", _element_size),
+                         ("data_ptr", _data_ptr), ("is_same_size", _is_same_size),
+                         ("is_nonzero", _is_nonzero), ("cpu", _cpu),
+                         ("new_empty", _new_empty)):
+    _attach(_name, _method(_name, _function, _function.__doc__ or f"torch.Tensor.{_name}()."))
+
+for _name, _getter in (("itemsize", lambda self: self.data.itemsize),
+                       ("nbytes", lambda self: self.data.nbytes),
+                       ("is_cpu", lambda self: True), ("device", lambda self: "cpu"),
+                       ("grad_fn", lambda self: self.op)):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, property(_getter))
+
+
+# ----------------------------------------------------------------- retain_grad
+def _retain_grad(self) -> None:
+    """Keep this non-leaf tensor's gradient in ``.grad`` at the next backward (summed over
+    calls, as torch's); a leaf keeps its own anyway. Done by a gradient hook: non-leaf tensors
+    that did not ask get no ``.grad``, as in torch."""
+    if self.op is None:
+        return
+    if not self.requires_grad:
+        raise RuntimeError("retain_grad: the tensor does not require gradients")
+    if self.retains_grad:
+        return
+    tensor = weakref.ref(self)  # the hook lives on the tensor: no cycle through it
+
+    def keep(grad):
+        owner = tensor()
+        if owner is not None:
+            array = np.asarray(grad.data if isinstance(grad, Tensor) else (
+                grad.to_dense() if hasattr(grad, "to_dense") else grad))
+            owner.grad = array.copy() if owner.grad is None else owner.grad + array
+
+    keep.retains_grad = True
+    self.register_hook(keep)
+
+
+def _retains_grad(self) -> bool:
+    """Whether retain_grad() was called on this non-leaf tensor."""
+    return self.op is not None and any(getattr(hook, "retains_grad", False)
+                                       for hook in (self._hooks or {}).values())
+
+
+_attach("retain_grad", _method("retain_grad", _retain_grad, _retain_grad.__doc__))
+if not hasattr(Tensor, "retains_grad"):
+    Tensor.retains_grad = property(_retains_grad, doc=_retains_grad.__doc__)
+
+
+# ----------------------------------------------------------------- in place: the twins
+# out-of-place method -> its in-place twin ``name_``, generated: self <- self.name(...).
+IN_PLACE = """
+    abs absolute acos acosh addbmm addcdiv addcmul addmm addmv addr arccos arccosh arcsin
+    arcsinh arctan arctan2 arctanh asin asinh atan atan2 atanh baddbmm bitwise_and
+    bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor ceil clamp_max
+    clamp_min clip copysign cos cosh cumprod cumsum deg2rad diagonal_scatter digamma divide erf
+    erfc erfinv exp2 expm1 fix float_power floor floor_divide fmod frac gcd heaviside hypot i0
+    igamma igammac index_add index_copy index_fill index_put index_reduce lcm ldexp lerp
+    lgamma log10 log1p log2 logit masked_scatter multiply mvlgamma nan_to_num negative rad2deg
+    nextafter polygamma put reciprocal remainder renorm round rsqrt scatter scatter_add
+    scatter_reduce sgn sign sin sinc sinh square subtract tan tril triu true_divide trunc
+    xlogy
+""".split()
+# comparisons and logical ops: a bool result stored as self's dtype (1 or 0, as torch)
+IN_PLACE_CAST = """
+    eq ne gt ge lt le greater greater_equal less less_equal not_equal logical_and logical_not
+    logical_or logical_xor
+""".split()
+# in-place ops that change the shape: self takes the new shape
+IN_PLACE_RESHAPE = "unsqueeze squeeze t transpose swapdims swapaxes".split()
+
+
+def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
+    name = base + "_"
+    if base == "transpose":  # torch's transpose_(dim0, dim1) swaps two axes (dlpy's
+        base = "swapdims"  # Tensor.transpose(*axes) is numpy's permutation)
+
+    def method(self, *args, **kwargs):
+        return self._in_place(name, lambda x, *a: getattr(x, base)(*a, **kwargs), *args,
+                              cast=cast, reshape=reshape)
+
+    return _method(name, method, f"self.{base}(...) in place; returns self (as torch's "
+                                 f"Tensor.{name}).")
+
+
+for _base in IN_PLACE:
+    _attach(_base + "_", _twin(_base))
+for _base in IN_PLACE_CAST:
+    _attach(_base + "_", _twin(_base, cast="unsafe"))
+for _base in IN_PLACE_RESHAPE:
+    _attach(_base + "_", _twin(_base, reshape=True))
+
+
+def _polygamma_(self, n: int) -> Tensor:
+    return self._in_place("polygamma_", lambda x: x.polygamma(n))
+
+
+Tensor.polygamma_ = _method("polygamma_", _polygamma_, "self.polygamma(n) in place.")
+
+
+def _detach_(self) -> Tensor:
+    """Cut this tensor from the graph in place: it becomes a leaf that needs no gradient."""
+    self.op, self.requires_grad = None, False
+    return self
+
+
+def _fill_diagonal_(self, fill_value, wrap: bool = False) -> Tensor:
+    """The main diagonal set to fill_value, in place (all axes of one length for 3+ axes;
+    ``wrap``: a tall matrix's diagonal restarts every columns + 1 rows), as torch's."""
+    if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
+        raise ValueError(f"fill_diagonal_: expected a matrix, or all axes of one length, got "
+                         f"shape {self.shape}")
+    mask = np.zeros(self.shape, dtype=bool)
+    np.fill_diagonal(mask, True, wrap=wrap)
+    return self._in_place("fill_diagonal_", Tensor.masked_fill, mask, fill_value)
+
+
+def _resize_(self, *sizes) -> Tensor:
+    """A new shape in place (no gradient): the first values kept in order, zeros after them
+    when it grows (torch leaves those uninitialised)."""
+    if self.requires_grad:
+        raise RuntimeError("resize_: cannot resize a tensor that requires grad")
+    shape = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) \
+        else tuple(sizes)
+    if any(not isinstance(n, (int, np.integer)) or n < 0 for n in shape):
+        raise ValueError(f"resize_: sizes must be non-negative ints, got {shape}")
+    count = int(np.prod(shape))
+    if count == self.data.size:
+        self.data = self.data.reshape(shape)
+    else:
+        flat = np.zeros(count, dtype=self.dtype)
+        kept = min(count, self.data.size)
+        flat[:kept] = self.data.reshape(-1)[:kept]
+        self.data = flat.reshape(shape)
+    return self
+
+
+def _resize_as_(self, other) -> Tensor:
+    return self.resize_(np.shape(other.data if isinstance(other, Tensor) else other))
+
+
+def _apply_(self, callable) -> Tensor:  # noqa: A002 - PyTorch's name
+    """Each value replaced by callable(value), a Python function, in place (no gradient)."""
+    if self.requires_grad:
+        raise RuntimeError("apply_: not differentiable: use it on tensors that do not require "
+                           "gradients")
+    values = np.vectorize(callable, otypes=[self.dtype])(self.data) if self.data.size else \
+        self.data
+
+    def write(array):
+        array[...] = values
+
+    return self._in_place("apply_", None, write=write)
+
+
+def _map_(self, tensor, callable) -> Tensor:  # noqa: A002 - PyTorch's name
+    """Each value replaced by callable(value, other's value) (other broadcast), in place."""
+    if self.requires_grad:
+        raise RuntimeError("map_: not differentiable: use it on tensors that do not require "
+                           "gradients")
+    other = np.broadcast_to(tensor.data if isinstance(tensor, Tensor) else tensor, self.shape)
+    values = np.vectorize(callable, otypes=[self.dtype])(self.data, other) if self.data.size \
+        else self.data
+
+    def write(array):
+        array[...] = values
+
+    return self._in_place("map_", None, write=write)
+
+
+for _name, _function in (("detach_", _detach_), ("fill_diagonal_", _fill_diagonal_),
+                         ("resize_", _resize_), ("resize_as_", _resize_as_),
+                         ("apply_", _apply_), ("map_", _map_)):
+    _attach(_name, _method(_name, _function, _function.__doc__ or f"torch.Tensor.{_name}."))
+
+
+# ----------------------------------------------------------------- random fills in place
+def _rng(generator):
+    from dlpy.random import get_rng
+
+    return get_rng(generator)
+
+
+def _random_fill(name: str, draw):
+    """A method filling self with draw(rng, shape, *args), in place (PyTorch's random_ family);
+    ``generator`` a numpy Generator (default: dlpy's)."""
+
+    def method(self, *args, generator=None, **kwargs):
+        self._check_in_place(name)  # before drawing
+        values = np.asarray(draw(_rng(generator), self.shape, *args, **kwargs))
+        return self._in_place(name, _filled, Tensor(values.astype(self.dtype)), cast="unsafe")
+
+    return _method(name, method, f"Values drawn in place, as torch.Tensor.{name}.")
+
+
+def _probability(name: str, p):
+    if not 0 <= float(np.max(np.asarray(p.data if isinstance(p, Tensor) else p))) <= 1 or \
+            float(np.min(np.asarray(p.data if isinstance(p, Tensor) else p))) < 0:
+        raise ValueError(f"{name}: p must be in [0, 1], got {p!r}")
+    return np.asarray(p.data if isinstance(p, Tensor) else p)
+
+
+def _bernoulli(rng, shape, p=0.5):
+    return rng.random(shape) < _probability("bernoulli_", p)
+
+
+def _random(rng, shape, low=0, high=None, *, to=None):
+    """random_(to) or random_(from, to): ints in [from, to); random_() 0 .. 2^24 (float32's
+    exact integers; torch's rule for floats is the mantissa's range)."""
+    if to is not None:
+        high = to
+    if high is None:
+        low, high = (0, low) if low else (0, 2 ** 24)
+    return rng.integers(low, high, shape)
+
+
+def _exponential(rng, shape, lambd=1.0):
+    if lambd <= 0:
+        raise ValueError(f"exponential_: lambd must be positive, got {lambd}")
+    return rng.exponential(1.0 / lambd, shape)
+
+
+def _geometric(rng, shape, p):
+    if not 0 < p <= 1:
+        raise ValueError(f"geometric_: p must be in (0, 1], got {p}")
+    return rng.geometric(p, shape)
+
+
+def _cauchy(rng, shape, median=0.0, sigma=1.0):
+    return median + sigma * rng.standard_cauchy(shape)
+
+
+def _log_normal(rng, shape, mean=1.0, std=2.0):
+    if std <= 0:
+        raise ValueError(f"log_normal_: std must be positive, got {std}")
+    return rng.lognormal(mean, std, shape)
+
+
+for _name, _draw in (("bernoulli_", _bernoulli), ("random_", _random),
+                     ("exponential_", _exponential), ("geometric_", _geometric),
+                     ("cauchy_", _cauchy), ("log_normal_", _log_normal)):
+    _attach(_name, _random_fill(_name, _draw))
+
+
+def _bernoulli_method(self, p=None, *, generator=None) -> Tensor:
+    """Draws of 1 with probability self (or the number p), else 0 (no gradient)."""
+    from dlpy.torch_functions import bernoulli
+
+    return bernoulli(self, p, generator=generator)
+
+
+def _multinomial(self, num_samples: int, replacement: bool = False, *, generator=None):
+    from dlpy.torch_functions import multinomial
+
+    return multinomial(self, num_samples, replacement, generator=generator)
+
+
+for _alias, _target in ALIASES.items():  # last: some targets are attached above
+    _attach(_alias, getattr(Tensor, _target))
+
+_attach("bernoulli", _method("bernoulli", _bernoulli_method, _bernoulli_method.__doc__))
+_attach("multinomial", _method("multinomial", _multinomial,
+                               "torch.multinomial(self, ...): category indices."))
+del _name

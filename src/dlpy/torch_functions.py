@@ -1,0 +1,908 @@
+"""torch's top-level functions that dlpy lacked: composites of dlpy's ops (no hand-written
+backward: addbmm, cov, renorm, trapezoid, ...), the old linear-algebra spellings (torch.svd,
+torch.qr, pinverse, logdet), random draws (bernoulli, multinomial, poisson), tensor and dtype
+utilities (is_tensor, from_numpy, result_type, can_cast), and the torch.* forms of
+nn.functional's functions whose argument order or reduction differs (torch.batch_norm,
+torch.embedding, torch.kl_div, ...). ``dlpy/__init__.py`` exports them at the top level."""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from dlpy.ops import check_dim
+from dlpy.tensor import Tensor, _set_default_dtype, default_dtype
+
+_range = builtins.range  # before ``range`` below shadows it
+
+
+def _data(value) -> np.ndarray:
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def _tensor(value) -> Tensor:
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+
+
+# ----------------------------------------------------------------- matrix products
+def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:  # noqa: A002
+    """beta * input + alpha * product (beta 0: input ignored, nan and all, as torch)."""
+    out = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return out
+    input = _tensor(input)  # noqa: A001
+    try:
+        np.broadcast_shapes(input.shape, out.shape)
+    except ValueError:
+        raise ValueError(f"{name}: input of shape {input.shape} does not broadcast to the "
+                         f"product's shape {out.shape}") from None
+    return (input if beta == 1 else input * beta) + out
+
+
+def addbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """torch.addbmm: beta * input + alpha * sum_b batch1[b] @ batch2[b]."""
+    from dlpy.ops.einsum import bmm
+
+    return _scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def addmv(input, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """torch.addmv: beta * input + alpha * mat @ vec."""
+    from dlpy.ops.einsum import mv
+
+    return _scaled_sum("addmv", input, mv(mat, vec), beta, alpha)
+
+
+def addr(input, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """torch.addr: beta * input + alpha * outer(vec1, vec2)."""
+    from dlpy.ops.einsum import outer
+
+    return _scaled_sum("addr", input, outer(vec1, vec2), beta, alpha)
+
+
+def chain_matmul(*matrices) -> Tensor:
+    """torch.chain_matmul: the product of the matrices, left to right."""
+    from dlpy.linalg import multi_dot
+
+    return multi_dot(list(matrices))
+
+
+# ----------------------------------------------------------------- statistics and norms
+def dist(input: Tensor, other, p=2) -> Tensor:  # noqa: A002
+    """torch.dist: the p-norm of input - other (broadcast), over every element."""
+    return (_tensor(input) - other).norm(p)
+
+
+def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:  # noqa: A002
+    """torch.cov: the covariance of the variables in input's rows (a 1-D input: one variable),
+    observations in its columns, with optional integer frequency and float observation
+    weights; divisor sum(w) - correction * sum(w * a) / sum(w) (torch's formula)."""
+    x = _tensor(input)
+    if x.ndim > 2:
+        raise ValueError(f"cov: expected a 1-D or 2-D tensor, got shape {x.shape}")
+    x = x.reshape(1, -1) if x.ndim < 2 else x
+    n = x.shape[1]
+    weights = None
+    for what, w in (("fweights", fweights), ("aweights", aweights)):
+        if w is None:
+            continue
+        w = _tensor(w)
+        if w.ndim != 1 or w.shape[0] != n:
+            raise ValueError(f"cov: {what} must be 1-D of length {n}, got shape {w.shape}")
+        if (w.data < 0).any():
+            raise ValueError(f"cov: {what} must be non-negative")
+        weights = w if weights is None else weights * w
+    if weights is None:
+        weights = Tensor(np.ones(n, dtype=x.dtype))
+    weights = weights.astype(x.dtype) if weights.dtype != x.dtype else weights
+    total = weights.sum()
+    mean = (x * weights).sum(1, keepdims=True) / total
+    if aweights is None:
+        divisor = total - correction
+    else:
+        divisor = total - correction * (weights * _tensor(aweights).astype(x.dtype)).sum() / total
+    centred = x - mean
+    out = (centred * weights) @ centred.t() / divisor.clamp(0, None)
+    return out.reshape(()) if _tensor(input).ndim < 2 else out
+
+
+def corrcoef(input: Tensor) -> Tensor:  # noqa: A002
+    """torch.corrcoef: Pearson's correlation coefficients of the rows, clipped to [-1, 1]."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal().sqrt()
+    return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
+
+
+def renorm(input: Tensor, p, dim: int, maxnorm) -> Tensor:  # noqa: A002
+    """torch.renorm: each slice along dim whose p-norm exceeds maxnorm scaled down to norm
+    maxnorm (by maxnorm / (norm + 1e-7), as torch)."""
+    x = _tensor(input)
+    dim = check_dim("renorm", dim, x.ndim)
+    if p <= 0:
+        raise ValueError(f"renorm: p must be positive, got {p}")
+    if maxnorm < 0:
+        raise ValueError(f"renorm: maxnorm must be non-negative, got {maxnorm}")
+    axes = tuple(i for i in _range(x.ndim) if i != dim)
+    norms = x.norm(p, axes, True)
+    factor = (maxnorm / (norms + 1e-7)).where(norms.data > maxnorm, 1.0)
+    return x * factor
+
+
+# ----------------------------------------------------------------- integration and gradients
+def _spacing_dim(name, y, dim):
+    return check_dim(name, dim, _tensor(y).ndim)
+
+
+def _along(y: Tensor, dim: int, start, stop) -> Tensor:
+    return y[(slice(None),) * dim + (slice(start, stop),)]
+
+
+def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """torch.trapezoid: the trapezoidal rule along dim, with sample points x (1-D, or y's
+    shape) or a constant spacing dx (default 1)."""
+    y = _tensor(y)
+    dim = _spacing_dim("trapezoid", y, dim)
+    pairs = _along(y, dim, 1, None) + _along(y, dim, None, -1)
+    if x is None:
+        return pairs.sum(dim) * ((1.0 if dx is None else dx) / 2)
+    if dx is not None:
+        raise TypeError("trapezoid: give x or dx, not both")
+    return (pairs * _steps("trapezoid", y, x, dim)).sum(dim) / 2
+
+
+trapz = trapezoid
+
+
+def _steps(name, y, x, dim):
+    x = _tensor(x)
+    if x.ndim == 1:
+        if x.shape[0] != y.shape[dim]:
+            raise ValueError(f"{name}: x has {x.shape[0]} points, y {y.shape[dim]} along dim "
+                             f"{dim}")
+        steps = x[1:] - x[:-1]
+        return steps.reshape((-1,) + (1,) * (y.ndim - dim - 1))
+    return _along(x, dim, 1, None) - _along(x, dim, None, -1)
+
+
+def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """torch.cumulative_trapezoid: the running trapezoidal integral along dim (one fewer
+    element)."""
+    from dlpy.ops.cumulative import cumsum
+
+    y = _tensor(y)
+    dim = _spacing_dim("cumulative_trapezoid", y, dim)
+    pairs = _along(y, dim, 1, None) + _along(y, dim, None, -1)
+    if x is None:
+        return cumsum(pairs * ((1.0 if dx is None else dx) / 2), dim)
+    return cumsum(pairs * _steps("cumulative_trapezoid", y, x, dim) / 2, dim)
+
+
+def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tuple[Tensor, ...]:  # noqa: A002
+    """torch.gradient: the derivative estimated by central differences inside and one-sided
+    (first order) ones at the edges, along each dim (default: every axis), with a constant
+    spacing (a number, or one per dim); a tuple of tensors, one per dim."""
+    from dlpy.ops.shape import concat
+
+    y = _tensor(input)
+    if edge_order != 1:
+        raise ValueError(f"gradient: only edge_order=1 is supported, got {edge_order}")
+    dims = list(_range(y.ndim)) if dim is None else (
+        [dim] if isinstance(dim, (int, np.integer)) else list(dim))
+    dims = [check_dim("gradient", d, y.ndim) for d in dims]
+    spacings = list(spacing) if isinstance(spacing, (list, tuple)) else [spacing] * len(dims)
+    if len(spacings) != len(dims):
+        raise ValueError(f"gradient: {len(spacings)} spacings for {len(dims)} dims")
+    out = []
+    for d, h in zip(dims, spacings):
+        if not isinstance(h, (int, float, np.integer, np.floating)):
+            raise TypeError(f"gradient: spacing must be numbers, got {h!r}")
+        if y.shape[d] < 2:
+            raise ValueError(f"gradient: dim {d} needs at least 2 points, got {y.shape[d]}")
+        first = (_along(y, d, 1, 2) - _along(y, d, 0, 1)) / h
+        last = (_along(y, d, -1, None) - _along(y, d, -2, -1)) / h
+        inner = (_along(y, d, 2, None) - _along(y, d, None, -2)) / (2 * h)
+        out.append(concat([first, inner, last], d))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------- linear algebra (torch's
+# older spellings of torch.linalg)
+def logdet(input: Tensor) -> Tensor:  # noqa: A002
+    """torch.logdet: log(det(A)), nan for a negative determinant and -inf for zero."""
+    from dlpy.linalg import slogdet
+
+    sign, logabs = slogdet(input)
+    bad = np.where(sign.data < 0, np.nan, -np.inf).astype(logabs.dtype)
+    return logabs.where(sign.data > 0, bad)
+
+
+def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:  # noqa: A002
+    """torch.pinverse: linalg.pinv with singular values below rcond * the largest cut."""
+    from dlpy.linalg import pinv
+
+    return pinv(input, rtol=rcond)
+
+
+class SVDResult(NamedTuple):
+    U: Tensor
+    S: Tensor
+    V: Tensor
+
+
+def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> SVDResult:  # noqa: A002
+    """torch.svd (the old API): (U, S, V) with input = U diag(S) V^T, V not transposed."""
+    from dlpy import linalg
+
+    u, s, vh = linalg.svd(input, full_matrices=not some)
+    if not compute_uv:
+        return SVDResult(Tensor(np.zeros_like(u.data)), s, Tensor(np.zeros_like(vh.data)))
+    return SVDResult(u, s, vh.mT)
+
+
+def qr(input: Tensor, some: bool = True):  # noqa: A002
+    """torch.qr (the old API): linalg.qr in mode "reduced" (some) or "complete"."""
+    from dlpy import linalg
+
+    return linalg.qr(input, mode="reduced" if some else "complete")
+
+
+def cholesky(input: Tensor, upper: bool = False) -> Tensor:  # noqa: A002
+    """torch.cholesky (the old API): linalg.cholesky."""
+    from dlpy import linalg
+
+    return linalg.cholesky(input, upper=upper)
+
+
+# ----------------------------------------------------------------- random draws
+def _rng(generator):
+    from dlpy.random import get_rng
+
+    return get_rng(generator)
+
+
+def bernoulli(input, p=None, *, generator=None) -> Tensor:  # noqa: A002
+    """torch.bernoulli: 1 with probability input (or the number p), else 0, in input's dtype
+    (no gradient)."""
+    probs = _data(input)
+    if p is not None:
+        probs = np.full(probs.shape, p)
+    if ((probs < 0) | (probs > 1)).any():
+        raise ValueError("bernoulli: probabilities must be in [0, 1]")
+    draws = _rng(generator).random(probs.shape) < probs
+    dtype = _data(input).dtype if _data(input).dtype.kind == "f" else get_default_dtype()
+    return Tensor(draws.astype(dtype))
+
+
+def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: A002
+                generator=None) -> Tensor:
+    """torch.multinomial: num_samples category indices per row of the (unnormalised,
+    non-negative) weights input (1-D or 2-D), int64; without replacement each at most once."""
+    weights = _data(input).astype(np.float64)
+    if weights.ndim not in (1, 2):
+        raise ValueError(f"multinomial: expected a 1-D or 2-D tensor, got shape {weights.shape}")
+    rows = weights.reshape(-1, weights.shape[-1])
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise ValueError("multinomial: weights must be finite and non-negative")
+    if (rows.sum(-1) <= 0).any():
+        raise ValueError("multinomial: every row must have a positive sum")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
+            or num_samples < 1:
+        raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
+    if not replacement and num_samples > (rows > 0).sum(-1).min():
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from {(rows > 0).sum(-1).min()} categories with positive weight")
+    rng = _rng(generator)
+    out = np.stack([rng.choice(len(row), num_samples, replace=replacement, p=row / row.sum())
+                    for row in rows]).astype(np.int64)
+    return Tensor(out.reshape(weights.shape[:-1] + (num_samples,)))
+
+
+def poisson(input, generator=None) -> Tensor:  # noqa: A002
+    """torch.poisson: a Poisson draw with each rate, in input's dtype (no gradient)."""
+    rates = _data(input)
+    return Tensor(_rng(generator).poisson(rates).astype(rates.dtype))
+
+
+def binomial(count, prob, generator=None) -> Tensor:
+    """torch.binomial: a Binomial(count, prob) draw per element, in prob's dtype."""
+    count, prob = _data(count), _data(prob)
+    return Tensor(_rng(generator).binomial(count.astype(np.int64), prob).astype(prob.dtype))
+
+
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None) -> Tensor:
+    """torch.normal: draws from N(mean, std^2), mean and std numbers or tensors (broadcast),
+    or numbers with ``size``."""
+    mean_data, std_data = _data(mean), _data(std)
+    shape = tuple(size) if size is not None else np.broadcast_shapes(mean_data.shape,
+                                                                     std_data.shape)
+    if (std_data < 0).any():
+        raise ValueError("normal: std must be non-negative")
+    if dtype is None:
+        kinds = [a.dtype for a in (mean_data, std_data) if a.dtype.kind == "f" and a.ndim]
+        dtype = kinds[0] if kinds else get_default_dtype()
+    draws = _rng(generator).standard_normal(shape) * std_data + mean_data
+    return Tensor(draws.astype(dtype))
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, generator=None) -> Tensor:  # noqa: A002
+    """torch.randint_like: random ints in [low, high) of input's shape (and dtype)."""
+    if high is None:
+        low, high = 0, low
+    data = _data(input)
+    draws = _rng(generator).integers(low, high, data.shape)
+    return Tensor(draws.astype(data.dtype if dtype is None else dtype))
+
+
+# ----------------------------------------------------------------- tensors and dtypes
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input) -> bool:  # noqa: A002
+    return _data(input).dtype.kind == "f"
+
+
+def is_nonzero(input) -> bool:  # noqa: A002
+    """torch.is_nonzero: the truth of a one-element tensor."""
+    data = _data(input)
+    if data.size != 1:
+        raise ValueError(f"is_nonzero: expected a tensor with one element, got shape "
+                         f"{data.shape}")
+    return bool(data.reshape(()) != 0)
+
+
+def numel(input) -> int:  # noqa: A002
+    return int(_data(input).size)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """torch.from_numpy: a Tensor sharing the array's memory (changes show in both)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy array, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def as_tensor(data, dtype=None) -> Tensor:
+    """torch.as_tensor: a Tensor as is, or data converted (sharing a numpy array's memory when
+    the dtype already fits); Python floats become the default dtype, ints int64 (as torch)."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
+    if isinstance(data, np.ndarray):
+        return Tensor(data if dtype is None else data.astype(dtype, copy=False))
+    return Tensor(_torch_array(data, dtype))
+
+
+def asarray(obj, *, dtype=None, copy=None, requires_grad: bool = False) -> Tensor:
+    """torch.asarray: as_tensor, with copy=True forcing a copy."""
+    if isinstance(obj, Tensor):
+        obj = obj.data
+    if isinstance(obj, np.ndarray):
+        array = np.array(obj, dtype=dtype, copy=True) if copy else obj.astype(
+            dtype if dtype is not None else obj.dtype, copy=False)
+    else:
+        array = _torch_array(obj, dtype)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def _torch_array(data, dtype) -> np.ndarray:
+    """torch.tensor's dtypes for Python data: floats the default dtype, ints int64, bools
+    bool."""
+    array = np.asarray(data, dtype=dtype)
+    if dtype is None and array.dtype == np.float64:
+        array = array.astype(get_default_dtype())
+    return array
+
+
+def scalar_tensor(s, dtype=None, requires_grad: bool = False) -> Tensor:
+    """torch.scalar_tensor: a 0-d tensor (of the default dtype unless ``dtype``)."""
+    return Tensor(np.asarray(s, dtype=default_dtype(dtype)), requires_grad=requires_grad)
+
+
+def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:  # noqa: A001
+    """torch.range (deprecated in torch): start to end inclusive, every step (the default
+    dtype unless ``dtype``)."""
+    dtype = default_dtype(dtype)
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("range: step must be nonzero")
+    count = int(math.floor((end - start) / step)) + 1
+    return Tensor((start + np.arange(max(count, 0)) * step).astype(dtype),
+                  requires_grad=requires_grad)
+
+
+def get_default_dtype() -> np.dtype:
+    """torch.get_default_dtype: what Python floats, the float creation functions and layers'
+    parameters become (float32 unless ``set_default_dtype``)."""
+    return default_dtype()
+
+
+def set_default_dtype(d) -> None:
+    """torch.set_default_dtype: float32 or float64 (a numpy dtype or its name) becomes what
+    Python floats, creation functions (tensor, zeros, randn, arange of floats, ...) and layers
+    made from now on use; complex values take the complex dtype that pairs with it."""
+    try:
+        dtype = None if d is None else np.dtype(d)  # np.dtype(None) would be float64
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        got = repr(d) if dtype is None else dtype
+        raise TypeError(f"set_default_dtype: only float32 and float64 can be the default dtype, "
+                        f"got {got}")
+    _set_default_dtype(dtype)
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None) -> None:
+    """torch.set_printoptions for Tensor's repr: precision, threshold, edgeitems, linewidth,
+    profile ("default", "short", "full"), sci_mode (True, False or None: automatic)."""
+    from dlpy.tensor import PRINT_OPTIONS as options
+    if profile is not None:
+        presets = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80),
+                   "full": (4, np.inf, 3, 80)}
+        if profile not in presets:
+            raise ValueError(f"set_printoptions: profile must be one of {sorted(presets)}, got "
+                             f"{profile!r}")
+        for key, value in zip(("precision", "threshold", "edgeitems", "linewidth"),
+                              presets[profile]):
+            options[key] = value
+    for key, value in (("precision", precision), ("threshold", threshold),
+                       ("edgeitems", edgeitems), ("linewidth", linewidth)):
+        if value is not None:
+            options[key] = value
+    if sci_mode is not None:
+        options["suppress"] = not sci_mode
+
+
+def _category(dtype: np.dtype) -> int:
+    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[np.dtype(dtype).kind]
+
+
+def promote_types(type1, type2) -> np.dtype:
+    """torch.promote_types: the smallest dtype both fit, by torch's rule: an int (or bool) with
+    a float is that float (numpy would widen int64 + float32 to float64)."""
+    a, b = np.dtype(type1), np.dtype(type2)
+    if _category(a) != _category(b) and max(_category(a), _category(b)) >= 2:
+        return a if _category(a) > _category(b) else b
+    return np.promote_types(a, b)
+
+
+def result_type(tensor1, tensor2) -> np.dtype:
+    """torch.result_type: the dtype of an arithmetic op on the two (tensors or numbers), by
+    torch's priorities: tensors with axes, then 0-d tensors, then Python numbers; a lower one
+    counts only when it is of a higher category (bool < int < float)."""
+    groups: list[list[np.dtype]] = [[], [], []]
+    for value in (tensor1, tensor2):
+        if isinstance(value, (Tensor, np.ndarray)):
+            groups[0 if _data(value).ndim else 1].append(_data(value).dtype)
+        elif isinstance(value, (bool, np.bool_)):
+            groups[2].append(np.dtype(np.bool_))
+        elif isinstance(value, (int, np.integer)):
+            groups[2].append(np.dtype(np.int64))
+        elif isinstance(value, (float, np.floating)):
+            groups[2].append(get_default_dtype())
+        else:
+            raise TypeError(f"result_type: expected tensors or numbers, got {value!r}")
+    result = None
+    for group in groups:
+        if not group:
+            continue
+        dtype = group[0]
+        for other in group[1:]:
+            dtype = promote_types(dtype, other)
+        if result is None:
+            result = dtype
+        elif _category(dtype) > _category(result):
+            result = dtype if group is not groups[2] or _category(dtype) != 2 else (
+                get_default_dtype())
+    return result
+
+
+def can_cast(from_, to) -> bool:
+    """torch.can_cast: whether type promotion allows it: never to a lower category (float to
+    int, int to bool); any size within a category."""
+    return _category(from_) <= _category(to)
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """torch.isin: whether each element occurs in test_elements (a bool tensor)."""
+    return Tensor(np.isin(_data(elements), _data(test_elements), assume_unique=assume_unique,
+                          invert=invert))
+
+
+def unravel_index(indices, shape) -> tuple[Tensor, ...]:
+    """torch.unravel_index: flat indices as a tuple of int64 coordinate tensors."""
+    index = _data(indices)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"unravel_index: indices must be integers, got {index.dtype}")
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    size = int(np.prod(shape))
+    if index.size and (index.min() < -size or index.max() >= size):
+        raise ValueError(f"unravel_index: an index is out of range for shape {shape}")
+    return tuple(Tensor(c.astype(np.int64)) for c in np.unravel_index(index % max(size, 1),
+                                                                     shape))
+
+
+def histogramdd(input, bins=10, *, range=None, weight=None, density: bool = False):  # noqa: A002
+    """torch.histogramdd: counts of input's rows (N, D) in a D-dimensional grid of bins (an
+    int, D ints, or D edge tensors); (hist, bin_edges), no gradient."""
+    data = _data(input)
+    if data.dtype.kind != "f":
+        raise TypeError(f"histogramdd: expected a float tensor, got {data.dtype}")
+    points = data.reshape(-1, data.shape[-1])
+    dims = points.shape[1]
+    if isinstance(bins, (list, tuple)) and bins and not isinstance(bins[0], (int, np.integer)):
+        bins = [_data(b) for b in bins]
+    else:  # torch's edges: linspace computed from both ends (numpy's differ by an ulp)
+        counts = [bins] * dims if isinstance(bins, (int, np.integer)) else list(bins)
+        ranges = [(points[:, d].min(), points[:, d].max()) if range is None else
+                  (range[2 * d], range[2 * d + 1]) for d in _range(dims)]
+        bins = [_linspace(low, high, n + 1) for (low, high), n in zip(ranges, counts)]
+    ranges = None if range is None else list(zip(range[::2], range[1::2]))
+    hist, edges = np.histogramdd(points, bins=bins, range=ranges,
+                                 weights=None if weight is None else _data(weight).reshape(-1),
+                                 density=density)
+    return Tensor(hist.astype(data.dtype)), [Tensor(e.astype(data.dtype)) for e in edges]
+
+
+def _linspace(start, end, steps: int) -> np.ndarray:
+    """torch.linspace's values: start + i * step in the first half, end - (steps - 1 - i) * step
+    in the second (numpy's are all start + i * step)."""
+    step = (end - start) / (steps - 1)
+    i = np.arange(steps)
+    return np.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
+
+
+# ----------------------------------------------------------------- torch.* forms of
+# nn.functional's functions (torch's argument order; reductions as torch's ints)
+_REDUCTION = {0: "none", 1: "mean", 2: "sum"}
+
+
+def _reduction(name: str, reduction) -> str:
+    if isinstance(reduction, str):
+        return reduction
+    if reduction not in _REDUCTION:
+        raise ValueError(f"{name}: reduction must be 0 (none), 1 (mean) or 2 (sum), got "
+                         f"{reduction!r}")
+    return _REDUCTION[reduction]
+
+
+def dropout(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002
+    from dlpy.ops.mask import dropout as _dropout
+
+    return _dropout(input, p, train)
+
+
+def alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002
+    from dlpy.ops.mask import alpha_dropout as _alpha_dropout
+
+    return _alpha_dropout(input, p, train)
+
+
+def feature_alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002
+    from dlpy import functional
+
+    return functional.feature_alpha_dropout(input, p, train)
+
+
+def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5,  # noqa: A002
+               cudnn_enable: bool = True) -> Tensor:
+    """torch.layer_norm: normalised over the trailing ``normalized_shape`` axes."""
+    from dlpy.ops.norm import layer_norm as _layer_norm
+
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
+        normalized_shape)
+    x = _tensor(input)
+    if tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must be the input's last axes, "
+                         f"got input of shape {x.shape}")
+    flat = x.reshape(x.shape[:x.ndim - len(shape)] + (-1,))
+    weight = None if weight is None else _tensor(weight).reshape(-1)
+    bias = None if bias is None else _tensor(bias).reshape(-1)
+    return _layer_norm(flat, weight, bias, eps).reshape(x.shape)
+
+
+def batch_norm(input: Tensor, weight, bias, running_mean, running_var, training: bool,  # noqa: A002
+               momentum: float, eps: float, cudnn_enabled: bool = True) -> Tensor:
+    from dlpy.ops.norm import batch_norm as _batch_norm
+
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def instance_norm(input: Tensor, weight, bias, running_mean, running_var,  # noqa: A002
+                  use_input_stats: bool, momentum: float, eps: float,
+                  cudnn_enabled: bool = True) -> Tensor:
+    from dlpy.ops.norm import instance_norm as _instance_norm
+
+    return _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats,
+                          momentum, eps)
+
+
+def group_norm(input: Tensor, num_groups: int, weight=None, bias=None, eps: float = 1e-5,  # noqa: A002
+               cudnn_enabled: bool = True) -> Tensor:
+    from dlpy.ops.norm import group_norm as _group_norm
+
+    return _group_norm(input, num_groups, weight, bias, eps)
+
+
+def embedding(weight: Tensor, indices, padding_idx: int = -1, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
+    """torch.embedding(weight, indices, ...): weight first (F.embedding's order reversed);
+    padding_idx -1 is none."""
+    from dlpy.ops.embedding import embedding as _embedding
+
+    if scale_grad_by_freq:
+        raise NotImplementedError("embedding: scale_grad_by_freq is not supported")
+    return _embedding(indices, weight, None if padding_idx == -1 else padding_idx, sparse)
+
+
+def kl_div(input: Tensor, target, reduction=1, log_target: bool = False) -> Tensor:  # noqa: A002
+    """torch.kl_div: reduction an int (0 none, 1 mean over every element, 2 sum)."""
+    from dlpy import functional
+
+    return functional.kl_div(input, target, _reduction("kl_div", reduction),
+                             log_target=log_target)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, pos_weight=None,  # noqa: A002
+                                     reduction=1) -> Tensor:
+    from dlpy.ops.loss import binary_cross_entropy_with_logits as _bce
+
+    return _bce(input, target, _reduction("binary_cross_entropy_with_logits", reduction),
+                weight=weight, pos_weight=pos_weight)
+
+
+def _with_int_reduction(name: str):
+    def function(*args, reduction=1, **kwargs):
+        from dlpy import functional
+
+        if len(args) > _POSITIONAL[name]:  # reduction given by position, as torch.* allows
+            args, reduction = args[:-1], args[-1]
+        if name == "poisson_nll_loss" and len(args) == 5:  # eps is keyword-only in dlpy's
+            args, kwargs = args[:4], {**kwargs, "eps": args[4]}
+        return getattr(functional, name)(*args, reduction=_reduction(name, reduction),
+                                         **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}: functional.{name} with reduction an int (0, 1, 2)."
+    return function
+
+
+# the number of positional arguments before reduction in torch.<name>
+_POSITIONAL = {"margin_ranking_loss": 4, "hinge_embedding_loss": 3,
+               "cosine_embedding_loss": 4, "poisson_nll_loss": 5, "triplet_margin_loss": 7}
+for _name in _POSITIONAL:
+    globals()[_name] = _with_int_reduction(_name)
+del _name
+
+
+def is_same_size(input, other) -> bool:  # noqa: A002
+    return _data(input).shape == _data(other).shape
+
+
+def is_signed(input) -> bool:  # noqa: A002
+    return _data(input).dtype.kind in "ifc"
+
+
+def rsub(input, other, *, alpha=1) -> Tensor:  # noqa: A002
+    """torch.rsub: other - alpha * input."""
+    return other - (_tensor(input) if alpha == 1 else _tensor(input) * alpha)
+
+
+def concatenate(tensors, dim: int = 0, axis=None) -> Tensor:
+    """torch.concatenate: cat (``axis`` as numpy's name for dim)."""
+    from dlpy import functional
+
+    return functional.cat(tensors, dim if axis is None else axis)
+
+
+def typename(obj) -> str:
+    """torch.typename: "dlpy.FloatTensor" for a tensor (see Tensor.type()), else the type's
+    qualified name."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    kind = type(obj)
+    return kind.__qualname__ if kind.__module__ == "builtins" else (
+        f"{kind.__module__}.{kind.__qualname__}")
+
+
+def is_anomaly_enabled() -> bool:
+    import sys
+
+    return sys.modules["dlpy.tensor"]._detect_anomaly
+
+
+def set_anomaly_enabled(enabled: bool) -> None:
+    from dlpy.tensor import set_detect_anomaly
+
+    set_detect_anomaly(enabled)
+
+
+def constant_pad_nd(input: Tensor, pad, value=0) -> Tensor:  # noqa: A002
+    """torch.constant_pad_nd: F.pad with a constant."""
+    from dlpy.ops.pad import pad as _pad
+
+    return _pad(input, pad, value=value)
+
+
+def frobenius_norm(input: Tensor, dim=(-2, -1), keepdim: bool = False) -> Tensor:  # noqa: A002
+    from dlpy import linalg
+
+    return linalg.matrix_norm(input, "fro", dim, keepdim)
+
+
+def nuclear_norm(input: Tensor, dim=(-2, -1), keepdim: bool = False) -> Tensor:  # noqa: A002
+    from dlpy import linalg
+
+    return linalg.matrix_norm(input, "nuc", dim, keepdim)
+
+
+# ----------------------------------------------------------------- linear algebra by name
+def matrix_power(input: Tensor, n: int) -> Tensor:  # noqa: A002
+    """torch.matrix_power: linalg.matrix_power."""
+    from dlpy import linalg
+
+    return linalg.matrix_power(input, n)
+
+
+def slogdet(input: Tensor):  # noqa: A002
+    """torch.slogdet: linalg.slogdet, (sign, logabsdet)."""
+    from dlpy import linalg
+
+    return linalg.slogdet(input)
+
+
+# ----------------------------------------------------------------- torch.<name>(input, ...)
+# that is input.<name>(...) (a Tensor method), and torch's top-level in-place functions
+METHOD_FUNCTIONS = """
+    absolute adjoint all any argmax argmin clamp_max clamp_min clone det detach divide eq ge
+    ger greater greater_equal gt inverse isfinite isinf isnan le less less_equal lt msort
+    multiply ne negative not_equal positive reciprocal rsqrt split_with_sizes square subtract t
+    true_divide unsafe_chunk unsafe_split
+""".split()
+IN_PLACE_FUNCTIONS = """
+    abs_ acos_ acosh_ addmv_ arccos_ arccosh_ arcsin_ arcsinh_ arctan_ arctanh_ asin_ asinh_
+    atan_ atanh_ ceil_ clamp_ clamp_max_ clamp_min_ clip_ cos_ cosh_ deg2rad_ detach_ erf_ erfc_
+    exp2_ exp_ expm1_ fill_ fix_ floor_ frac_ gcd_ i0_ index_put_ lcm_ ldexp_ log10_ log1p_
+    log2_ log_ logit_ nan_to_num_ neg_ negative_ rad2deg_ reciprocal_ relu_ resize_as_ round_
+    rsqrt_ sigmoid_ sin_ sinc_ sinh_ sqrt_ square_ tan_ tanh_ trunc_ xlogy_ zero_
+""".split()
+# torch's *_copy functions: the view op's result as a tensor of its own
+COPY_FUNCTIONS = """
+    alias detach diagonal expand narrow permute select slice squeeze t transpose unbind unfold
+    unsqueeze view split split_with_sizes
+""".split()
+
+
+def _from_method(name: str):
+    def function(input, *args, **kwargs):  # noqa: A002
+        return getattr(_tensor(input), name)(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}(input, ...): input.{name}(...)."
+    return function
+
+
+def _copied(value):
+    if isinstance(value, (tuple, list)):
+        return tuple(v.clone() for v in value)
+    return value.clone()
+
+
+def _copy_function(base: str):
+    def function(input, *args, **kwargs):  # noqa: A002
+        x = _tensor(input)
+        if base == "alias":
+            return x.clone()
+        if base == "transpose":  # torch's (dim0, dim1): a swap, not numpy's permutation
+            return x.swapdims(*args, **kwargs).clone()
+        if base == "slice":  # torch.slice_copy(input, dim=0, start=None, end=None, step=1)
+            dim, start, end, step = (list(args) + [0, None, None, 1][len(args):])[:4]
+            return x[(slice(None),) * dim + (slice(start, end, step),)].clone()
+        return _copied(getattr(x, base)(*args, **kwargs))
+
+    name = f"{base}_copy"
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}: input.{base}(...) as a copy."
+    return function
+
+
+for _name in METHOD_FUNCTIONS + IN_PLACE_FUNCTIONS:
+    if _name not in globals():
+        globals()[_name] = _from_method(_name)
+for _name in COPY_FUNCTIONS:
+    globals()[f"{_name}_copy"] = _copy_function(_name)
+
+
+def fill(input: Tensor, value) -> Tensor:  # noqa: A002
+    """torch.fill: a copy of input filled with value (in input's dtype)."""
+    return _tensor(input).clone().fill_(value)
+
+
+def _functional_in_place(name: str):
+    def function(input, *args, **kwargs):  # noqa: A002
+        from dlpy import functional
+
+        base = getattr(functional, name[:-1])
+        return input._in_place(name, lambda x: base(x, *args, **kwargs))
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}: functional.{name[:-1]}(input, ...) in place."
+    return function
+
+
+for _name in ("celu_", "selu_", "rrelu_", "threshold_"):
+    globals()[_name] = _functional_in_place(_name)
+
+
+def dropout_(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002
+    """torch.dropout_: torch.dropout in place."""
+    return input._in_place("dropout_", lambda x: dropout(x, p, train))
+
+
+def alpha_dropout_(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002
+    return input._in_place("alpha_dropout_", lambda x: alpha_dropout(x, p, train))
+
+
+def feature_alpha_dropout_(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002
+    return input._in_place("feature_alpha_dropout_", lambda x: feature_alpha_dropout(x, p, train))
+
+
+def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: int = 0,
+             reduction=1, zero_infinity: bool = False) -> Tensor:
+    """torch.ctc_loss: reduction an int (0 none, 1 mean, 2 sum)."""
+    from dlpy.ops.ctc import ctc_loss as _ctc_loss
+
+    return _ctc_loss(log_probs, targets, input_lengths, target_lengths, blank,
+                     _reduction("ctc_loss", reduction), zero_infinity)
+
+
+def _pool(name: str):
+    def function(input, kernel_size, stride=(), *args, **kwargs):  # noqa: A002
+        from dlpy import functional
+
+        stride = None if stride in ((), []) else stride  # torch.*'s "stride = kernel_size"
+        return getattr(functional, name)(input, kernel_size, stride, *args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}: functional.{name} (stride=() means kernel_size)."
+    return function
+
+
+for _name in ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d"):
+    globals()[_name] = _pool(_name)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size):  # noqa: A002
+    """torch.adaptive_max_pool1d: (values, indices), as torch's top-level form."""
+    from dlpy import functional
+
+    return functional.adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+del _name
+
+# what dlpy/__init__.py exports from here
+TOP_LEVEL = sorted(
+    {"addbmm", "addmv", "addr", "adaptive_max_pool1d", "alpha_dropout", "alpha_dropout_",
+     "as_tensor", "asarray", "batch_norm", "bernoulli", "binary_cross_entropy_with_logits",
+     "binomial", "can_cast", "chain_matmul", "cholesky", "corrcoef", "cov", "ctc_loss",
+     "cumulative_trapezoid", "dist", "dropout", "dropout_", "embedding",
+     "feature_alpha_dropout", "feature_alpha_dropout_", "fill", "from_numpy",
+     "get_default_dtype", "set_default_dtype", "gradient", "group_norm", "histogramdd",
+     "instance_norm", "is_floating_point", "is_nonzero", "is_tensor", "isin", "kl_div",
+     "layer_norm", "logdet", "matrix_power", "multinomial", "normal", "numel", "pinverse",
+     "poisson", "promote_types", "qr", "randint_like", "range", "renorm", "result_type",
+     "scalar_tensor", "set_printoptions", "slogdet", "svd",
+     "trapezoid", "trapz", "unravel_index", "celu_", "selu_", "rrelu_", "threshold_",
+     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "is_same_size", "is_signed",
+     "rsub", "concatenate", "typename", "is_anomaly_enabled", "set_anomaly_enabled",
+     "constant_pad_nd", "frobenius_norm", "nuclear_norm"}
+    | set(_POSITIONAL) | set(METHOD_FUNCTIONS) | set(IN_PLACE_FUNCTIONS)
+    | {f"{base}_copy" for base in COPY_FUNCTIONS}
+)
