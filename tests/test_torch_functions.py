@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 from cases_torch_functions import EXACT_CASES, GRAD_CASES
 from npz_reference import load_npz
-from replay_cases import check_exact_case, check_grad_case, gradcheck_two_matrices
+from replay_cases import (
+    check_every_case_recorded,
+    check_exact_case,
+    check_grad_case,
+    gradcheck_two_matrices,
+)
 from second_order import check_second_order
 
 import dlpy
@@ -25,8 +30,7 @@ def reference():
 
 
 def test_every_fixture_case_is_tested(reference):
-    assert {k.split(":")[1] for k in reference if k.endswith(":grad")} == set(GRAD_CASES)
-    assert {k.split(":")[1] for k in reference if k.startswith("exact:")} == set(EXACT_CASES)
+    check_every_case_recorded(reference, grad=GRAD_CASES, exact=EXACT_CASES)
 
 
 @pytest.mark.parametrize("case", sorted(GRAD_CASES))

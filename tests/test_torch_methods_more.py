@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 from cases_torch_methods import DTYPE_CASES, DTYPE_NAMES, EXACT_CASES, GRAD_CASES
 from npz_reference import load_npz
-from replay_cases import check_exact_case, check_grad_case, gradcheck_two_matrices
+from replay_cases import (
+    check_every_case_recorded,
+    check_exact_case,
+    check_grad_case,
+    gradcheck_two_matrices,
+)
 
 import dlpy
 import dlpy.functional as F
@@ -28,9 +33,7 @@ def reference():
 
 
 def test_every_fixture_case_is_tested(reference):
-    assert {k.split(":")[1] for k in reference if k.endswith(":grad")} == set(GRAD_CASES)
-    assert {k.split(":")[1] for k in reference if k.startswith("exact:")} == set(EXACT_CASES)
-    assert {k.split(":")[1] for k in reference if k.startswith("dtype:")} == set(DTYPE_CASES)
+    check_every_case_recorded(reference, grad=GRAD_CASES, exact=EXACT_CASES, dtype=DTYPE_CASES)
 
 
 @pytest.mark.parametrize("case", sorted(GRAD_CASES))

@@ -42,6 +42,15 @@ def build(kind: str, params: dict, record: dict):
     return getattr(D, kind)(**params)
 
 
+def method_inputs(name: str, case: str, method: str) -> tuple[dict, set[str], dict]:
+    """The case's record in the fixture file ``name``, the names whose gradients the method
+    recorded, and the parameters (as Tensors, requiring grad where recorded)."""
+    record = load(name)[case]
+    prefix = f"{method}:grad_"
+    grads = {k[len(prefix):] for k in record if k.startswith(prefix)}
+    return record, grads, params_of(record, "param_", grads)
+
+
 def method_cases(name: str) -> list[tuple[str, str]]:
     """(case, method) for every method recorded in the fixture file ``name``."""
     return [(case, method) for case, record in sorted(load(name).items())
@@ -65,10 +74,7 @@ def evaluate(d, method: str, record: dict, grads: set[str], properties) -> tuple
 
 @pytest.mark.parametrize("case, method", method_cases("distributions"))
 def test_distribution_matches_torch(case, method):
-    record = load("distributions")[case]
-    prefix = f"{method}:grad_"
-    grads = {k[len(prefix):] for k in record if k.startswith(prefix)}
-    params = params_of(record, "param_", grads)
+    record, grads, params = method_inputs("distributions", case, method)
     d = build(str(record["dist"]), params, record)
     out, value = evaluate(d, method, record, grads, MOMENTS)
     rtol = 1e-8 if case in LOOSE else 1e-10

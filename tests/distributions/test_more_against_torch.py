@@ -13,7 +13,7 @@ import dlpy.distributions as D
 import dlpy.functional as F
 from dlpy import Tensor
 
-from .test_against_torch import evaluate, load, method_cases, params_of
+from .test_against_torch import evaluate, load, method_cases, method_inputs, params_of
 
 # trigamma (digamma's gradient) is accurate to about 5e-10 in PyTorch (see test_against_torch)
 LOOSE = {"studentt", "chi2", "kumaraswamy", "fishersnedecor", "negative_binomial_probs",
@@ -31,10 +31,7 @@ def _compare(actual, expected, rtol, what):
 
 @pytest.mark.parametrize("case, method", method_cases("more"))
 def test_distribution_matches_torch(case, method):
-    record = load("more")[case]
-    prefix = f"{method}:grad_"
-    grads = {k[len(prefix):] for k in record if k.startswith(prefix)}
-    params = params_of(record, "param_", grads)
+    record, grads, params = method_inputs("more", case, method)
     kwargs = {k[len("kwarg_"):]: v.item() for k, v in record.items() if k.startswith("kwarg_")}
     d = build(D, str(record["dist"]), params, kwargs)
     out, value = evaluate(d, method, record, grads, PROPERTIES)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cases_nn_utils_more import DIRAC_CASES
 
 import dlpy
 from dlpy import nn
@@ -13,8 +14,6 @@ from dlpy.nn import init
 
 FIXTURE = (Path(__file__).resolve().parents[1] / "fixtures" / "nn_utils_more"
            / "nn_utils_more.npz")
-DIRAC_CASES = {"conv1d": ((4, 2, 3), 1), "conv2d_groups": ((6, 3, 3, 4), 2),
-               "conv3d": ((2, 3, 3, 3, 2), 1)}  # as the fixture script's
 
 
 @pytest.fixture(scope="module")
