@@ -16,10 +16,10 @@ CPU build), for the reference only; one thread.
 from __future__ import annotations
 
 import argparse
-import time
 from unittest import mock
 
 import numpy as np
+from timing import best_of
 
 import dlpy.autograd_functional as AF
 import dlpy.functional as F
@@ -95,13 +95,8 @@ def main(argv=None) -> int:
         reference = contenders[labels[-1]]()
         for run in contenders.values():
             np.testing.assert_allclose(run(), reference, rtol=1e-3, atol=1e-5)
-        times: dict[str, list[float]] = {label: [] for label in contenders}
-        for _ in range(args.runs):
-            for label, run in contenders.items():
-                begin = time.perf_counter()
-                run()
-                times[label].append(time.perf_counter() - begin)
-        best = {label: min(t) * 1e3 for label, t in times.items()}
+        best = {label: t * 1e3 for label, t in
+                zip(contenders, best_of(args.runs, *contenders.values()))}
         torch_ms, ours_ms = best[labels[-1]], best[labels[0]]
         print(case)
         for label, ms in best.items():

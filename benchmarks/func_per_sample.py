@@ -12,9 +12,9 @@ contenders alternate run by run; the minimum of the runs is printed. Needs torch
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from timing import best_of
 
 import dlpy.functional as F
 from dlpy import Tensor, nn
@@ -75,13 +75,8 @@ def main(argv=None) -> int:
     reference = run_torch()
     for run in contenders.values():
         np.testing.assert_allclose(run(), reference, rtol=1e-4, atol=1e-5)
-    times: dict[str, list[float]] = {label: [] for label in contenders}
-    for _ in range(args.runs):
-        for label, run in contenders.items():
-            begin = time.perf_counter()
-            run()
-            times[label].append(time.perf_counter() - begin)
-    best = {label: min(t) * 1e3 for label, t in times.items()}
+    best = {label: t * 1e3 for label, t in
+            zip(contenders, best_of(args.runs, *contenders.values()))}
     torch_ms = best["torch.func vmap(grad)"]
     print(f"batch {args.batch}, minimum of {args.runs} runs")
     for label, ms in best.items():

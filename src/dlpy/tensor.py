@@ -1350,15 +1350,9 @@ def _put(x: Tensor, value, index) -> Tensor:
         value = Tensor(np.asarray(value, dtype=x.dtype))
     elif value.dtype != x.dtype:
         value = _arith.cast(value, x.dtype)
-    try:
-        fits = np.broadcast_shapes(value.shape, positions.shape) == positions.shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"setitem: a value of shape {value.shape} does not broadcast to "
-                         f"x[index]'s shape {positions.shape}")
-    if value.shape != positions.shape:
-        value = _rearrange.expand(value, positions.shape)
+    value = _indexing.expanded_to(value, positions.shape,
+                                  f"setitem: a value of shape {value.shape} does not "
+                                  f"broadcast to x[index]'s shape {positions.shape}")
     flat = _indexing.scatter(x.reshape(x.data.size), 0, positions.reshape(-1),
                              value.reshape(positions.size))
     return flat.reshape(shape)

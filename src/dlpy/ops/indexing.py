@@ -682,13 +682,19 @@ def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     except (IndexError, TypeError, ValueError) as err:
         raise IndexError(f"index_put: indices are invalid for shape {shape}: {err}") from None
     values = values if isinstance(values, Tensor) else Tensor(np.asarray(values, x.dtype))
+    values = expanded_to(values, positions.shape,
+                         f"index_put: values of shape {values.shape} do not broadcast to "
+                         f"x[indices]'s shape {positions.shape}")
+    return put(x, positions, values, accumulate=accumulate)
+
+
+def expanded_to(value: Tensor, shape: tuple[int, ...], message: str) -> Tensor:
+    """value broadcast (recorded) to ``shape``, the shape of the positions an indexed write
+    fills (setitem, index_put); a ValueError with ``message`` where it does not broadcast."""
     try:
-        fits = np.broadcast_shapes(values.shape, positions.shape) == positions.shape
+        fits = np.broadcast_shapes(value.shape, shape) == shape
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"index_put: values of shape {values.shape} do not broadcast to "
-                         f"x[indices]'s shape {positions.shape}")
-    if values.shape != positions.shape:
-        values = expand(values, positions.shape)
-    return put(x, positions, values, accumulate=accumulate)
+        raise ValueError(message)
+    return value if value.shape == shape else expand(value, shape)
