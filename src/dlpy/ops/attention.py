@@ -32,9 +32,10 @@ def _merge_heads(x):
 
 def _softmax_rows(p, safe, with_lse=False):
     """Softmax over the last axis of the scores ``p``, in place. ``safe``: a row whose every
-    score is -inf gets zero weights (not NaN), as torch's. Returns each row's logsumexp of the
-    scores (-inf for such a row) when ``with_lse``, else None."""
+    score is -inf gets zero weights (not NaN), as torch's. Returns each row's logsumexp and
+    maximum of the scores (-inf both for such a row) when ``with_lse``, else (None, None)."""
     row_max = p.max(axis=-1, keepdims=True)
+    max_scores = row_max[..., 0].copy() if with_lse else None
     if safe:
         row_max[np.isneginf(row_max)] = 0  # a fully masked row: exp(-inf) = 0, not NaN
     p -= row_max
@@ -47,7 +48,7 @@ def _softmax_rows(p, safe, with_lse=False):
     if safe:
         total[total == 0] = 1
     p *= 1 / total
-    return lse
+    return lse, max_scores
 
 
 def _scores_grad(g, v, out, p, keep=None):
@@ -78,7 +79,7 @@ class Attention(Op):
                  with_lse=False):
         self.scale, self.mask, self.num_heads, self.packed = scale, mask, num_heads, packed
         self.keep = keep  # dropout: a (..., seq_q, seq_k) array of 0 or 1 / (1 - p), or None
-        self.with_lse = with_lse  # keep each row's logsumexp of the scores as self.lse
+        self.with_lse = with_lse  # keep each row's logsumexp and maximum: lse, max_scores
 
     def _views(self, arrays):
         """The (..., seq, dim) views of q, k, v inside the input (or gradient) arrays."""
@@ -98,7 +99,7 @@ class Attention(Op):
         p = np.matmul(self.q, k.swapaxes(-1, -2))  # (..., seq_q, seq_k), softmax'd in place
         if self.mask is not None:
             p += self.mask
-        self.lse = _softmax_rows(p, self.mask is not None, self.with_lse)
+        self.lse, self.max_scores = _softmax_rows(p, self.mask is not None, self.with_lse)
         self.p = p
         if self.keep is not None:
             p = p * self.keep
@@ -172,7 +173,7 @@ class ScoresAttention(Op):
 
     def forward(self, scores, v):
         p = scores + self.mask if self.mask is not None else scores.copy()
-        self.lse = _softmax_rows(p, True, self.with_lse)
+        self.lse, self.max_scores = _softmax_rows(p, True, self.with_lse)
         self.p, self.v = p, v
         self.out = np.matmul(p, v)
         return self.out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,10 +24,25 @@ from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import swapaxes
 from dlpy.tensor import Tensor
 
-__all__ = ["BlockMask", "and_masks", "create_block_mask", "create_mask", "flex_attention",
-           "noop_mask", "or_masks"]
+__all__ = ["AuxOutput", "AuxRequest", "BlockMask", "and_masks", "create_block_mask",
+           "create_mask", "flex_attention", "noop_mask", "or_masks"]
 
 _DEFAULT_SPARSE_BLOCK_SIZE = 128
+
+
+class AuxRequest(NamedTuple):
+    """Which extra outputs flex_attention(return_aux=...) returns, as torch's."""
+
+    lse: bool = False
+    max_scores: bool = False
+
+
+class AuxOutput(NamedTuple):
+    """flex_attention's extra outputs: each row's logsumexp and maximum of the final scores,
+    (B, Hq, L) Tensors without gradient, None where not requested."""
+
+    lse: Tensor | None = None
+    max_scores: Tensor | None = None
 
 
 def noop_mask(b, h, q_idx, kv_idx) -> Tensor:
@@ -129,7 +145,7 @@ def _dense_to_ordered(dense):
     """Block rows as torch keeps them: how many blocks each row holds, and their column
     indices first (ascending), the absent columns after."""
     num_blocks = dense.sum(axis=-1, dtype=np.int32)
-    indices = np.argsort(-dense, axis=-1, kind="stable").astype(np.int32)
+    indices = np.argsort(~dense, axis=-1, kind="stable").astype(np.int32)
     return Tensor(num_blocks), Tensor(indices)
 
 
@@ -302,7 +318,7 @@ def _check_inputs(query, key, value, block_mask, enable_gqa):
 
 def flex_attention(query: Tensor, key: Tensor, value: Tensor, score_mod=None, block_mask=None,
                    scale: float | None = None, enable_gqa: bool = False,
-                   return_lse: bool = False, kernel_options=None):
+                   return_lse: bool = False, kernel_options=None, *, return_aux=None):
     """torch's flex_attention: softmax(score_mod(q k^T * scale) masked by block_mask) v.
 
     query (B, Hq, L, E), key (B, Hkv, S, E), value (B, Hkv, S, Ev) -> (B, Hq, L, Ev); Hkv = Hq
@@ -310,13 +326,21 @@ def flex_attention(query: Tensor, key: Tensor, value: Tensor, score_mod=None, bl
     ``score_mod(score, b, h, q_idx, kv_idx)`` gets the scaled (B, Hq, L, S) scores and the
     index tensors (see the module) and returns the new scores; ``scale`` defaults to
     1 / sqrt(E). A query with no allowed key gets zeros (and logsumexp -inf). ``return_lse``:
-    also return the (B, Hq, L) logsumexp of the final scores, a Tensor without gradient.
-    ``kernel_options`` is accepted and ignored.
+    also return the (B, Hq, L) logsumexp of the final scores, a Tensor without gradient;
+    ``return_aux=AuxRequest(lse=True, max_scores=True)``, torch's newer form: also return an
+    AuxOutput (max_scores: each row's largest score). ``kernel_options`` is accepted and
+    ignored.
     """
     _check_inputs(query, key, value, block_mask, enable_gqa)
     if kernel_options is not None and not isinstance(kernel_options, dict):
         raise TypeError(f"flex_attention: kernel_options must be a dict or None, got "
                         f"{type(kernel_options).__name__}")
+    if return_aux is not None and not isinstance(return_aux, AuxRequest):
+        raise TypeError(f"flex_attention: return_aux must be an AuxRequest or None, got "
+                        f"{return_aux!r}")
+    if return_lse and return_aux is not None:
+        raise ValueError("flex_attention: give return_lse or return_aux, not both "
+                         "(return_lse is torch's older form of return_aux=AuxRequest(lse=True))")
     if score_mod is not None and not callable(score_mod):
         raise TypeError(f"flex_attention: score_mod must be callable, got {score_mod!r}")
     batch, heads, seq_q, dim = query.shape
@@ -324,11 +348,12 @@ def flex_attention(query: Tensor, key: Tensor, value: Tensor, score_mod=None, bl
     scale = 1.0 / math.sqrt(dim) if scale is None else float(scale)
     mask = None if block_mask is None else block_mask.additive(query.dtype)
     grouped = key.shape[1] != heads  # GQA: heads as (Hkv, group), k and v not copied
+    with_lse = return_lse or return_aux is not None
     q, k, v = query, key, value
     if grouped:
         q, k, v, mask = group_heads(query, key, value, mask)
     if score_mod is None:
-        op = Attention(scale, mask, with_lse=return_lse)
+        op = Attention(scale, mask, with_lse=with_lse)
         out = op(q, k, v)
     else:
         scores = matmul(q * scale, swapaxes(k, -1, -2))  # (B, Hkv, group, L, S) or (B, H, L, S)
@@ -338,10 +363,16 @@ def flex_attention(query: Tensor, key: Tensor, value: Tensor, score_mod=None, bl
         if not isinstance(changed, Tensor) or changed.shape != full_shape:
             raise ValueError(f"flex_attention: score_mod must return a Tensor of the scores' "
                              f"shape {full_shape}, got {getattr(changed, 'shape', changed)!r}")
-        op = ScoresAttention(mask, with_lse=return_lse)
+        if changed.dtype != query.dtype:  # float32 scores + int64 indices: numpy's float64
+            changed = changed.to(query.dtype)
+        op = ScoresAttention(mask, with_lse=with_lse)
         out = op(changed.reshape(scores.shape) if grouped else changed, v)
     if grouped:
         out = out.reshape(batch, heads, seq_q, value.shape[-1])
-    if not return_lse:
+    if not with_lse:
         return out
-    return out, Tensor(op.lse.reshape(batch, heads, seq_q))
+    lse, max_scores = (Tensor(x.reshape(batch, heads, seq_q)) for x in (op.lse, op.max_scores))
+    if return_lse:
+        return out, lse
+    return out, AuxOutput(lse if return_aux.lse else None,
+                          max_scores if return_aux.max_scores else None)
