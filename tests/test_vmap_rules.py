@@ -271,6 +271,20 @@ def test_comparisons_of_batched_values_are_batched_ops():
     assert_same_as_loop(vmap(lambda a: (a >= a.mean()).sum()), 0, (normal(3, 4, 5),))
 
 
+def test_flex_attention_with_a_score_mod_is_batched():
+    """flex_attention's score_mod path (scores, a captured table indexed by q - kv, then the
+    fused softmax-times-v op) runs batched, values and per-sample gradients as the loop."""
+    from dlpy.nn.attention.flex_attention import flex_attention
+
+    q, k, v, table = normal(3, 1, 2, 6, 4), normal(3, 1, 2, 6, 4), normal(1, 2, 6, 4), normal(11)
+
+    def attend(a, b):
+        return flex_attention(a, b, v, score_mod=lambda s, _b, _h, i, j: s + table[i - j + 5])
+
+    assert_same_as_loop(attend, 0, (q, k))
+    assert_same_as_loop(grad(lambda a, b: (attend(a, b) ** 2).sum(), argnums=(0, 1)), 0, (q, k))
+
+
 # ----------------------------------------------------------------------------- jacobians
 def _row_by_row(run):
     """``run`` with the batched pass of jacobian_rows switched off: one pass per row."""

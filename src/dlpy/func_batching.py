@@ -694,6 +694,13 @@ def _stack(tensors):
     return Stack(0)(*tensors)
 
 
+def _scores_attention(op, level, inputs):
+    """flex_attention's softmax-times-v op: its mask broadcasts from the right and its matmul
+    over leading axes, so it batches as an elementwise op; not when it keeps the rows' lse
+    (a statistic of the batched op the caller would not see)."""
+    return _loop(op, level, inputs) if op.with_lse else _elementwise(op, level, inputs)
+
+
 def _classes(module, *exclude: str) -> list[type]:
     return [c for c in vars(module).values()
             if isinstance(c, type) and issubclass(c, Op) and c is not Op
@@ -718,6 +725,7 @@ _RULES.update({
     Reshape: _reshape, Transpose: _transpose, GetItem: _getitem, IndexAdd: _getitem,
     rearrange.Expand: _expand,
     norm.LayerNorm: _layer_norm, norm.BatchNorm: _batch_norm, attention.Attention: _attention,
+    attention.ScoresAttention: _scores_attention,
     conv.ConvNd: _conv, conv.MaxPoolNd: _pool, conv.AvgPoolNd: _pool,
     rearrange.Flip: _shifted("dims"), rearrange.Roll: _roll, resample.Resample: _shifted("axis"),
     indexing.IndexSelect: _shifted("dim"), indexing.Gather: _index_setting,
@@ -727,6 +735,7 @@ _RULES.update({
     fold.Unfold: _columns(lambda op: len(op.kernel)), fold.Fold: _columns(lambda op: 1),
 })
 _resolved: dict[type, Callable] = {}
+
 
 
 def _rule(cls: type) -> Callable:
