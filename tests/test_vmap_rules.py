@@ -274,7 +274,7 @@ def test_comparisons_of_batched_values_are_batched_ops():
 def test_flex_attention_with_a_score_mod_is_batched():
     """flex_attention's score_mod path (scores, a captured table indexed by q - kv, then the
     fused softmax-times-v op) runs batched, values and per-sample gradients as the loop."""
-    from dlpy.nn.attention.flex_attention import flex_attention
+    from dlpy.nn.attention.flex_attention import AuxRequest, create_block_mask, flex_attention
 
     q, k, v, table = normal(3, 1, 2, 6, 4), normal(3, 1, 2, 6, 4), normal(1, 2, 6, 4), normal(11)
 
@@ -283,6 +283,12 @@ def test_flex_attention_with_a_score_mod_is_batched():
 
     assert_same_as_loop(attend, 0, (q, k))
     assert_same_as_loop(grad(lambda a, b: (attend(a, b) ** 2).sum(), argnums=(0, 1)), 0, (q, k))
+    # the rows' logsumexp and largest score (-inf for a query with no allowed key) as well
+    mask = create_block_mask(lambda b, h, i, j: (j <= i) & i.ne(2), 1, 1, 6, 6)
+    for score_mod in (None, lambda s, _b, _h, i, j: s + table[i - j + 5]):
+        assert_same_as_loop(lambda a, sm=score_mod: flex_attention(
+            a, k[0], v, score_mod=sm, block_mask=mask,
+            return_aux=AuxRequest(lse=True, max_scores=True)), 0, (q,))
 
 
 # ----------------------------------------------------------------------------- jacobians

@@ -694,12 +694,6 @@ def _stack(tensors):
     return Stack(0)(*tensors)
 
 
-def _scores_attention(op, level, inputs):
-    """flex_attention's softmax-times-v op: its mask broadcasts from the right and its matmul
-    over leading axes, so it batches as an elementwise op; not when it keeps the rows' lse
-    (a statistic of the batched op the caller would not see)."""
-    return _loop(op, level, inputs) if op.with_lse else _elementwise(op, level, inputs)
-
 
 def _classes(module, *exclude: str) -> list[type]:
     return [c for c in vars(module).values()
@@ -725,7 +719,9 @@ _RULES.update({
     Reshape: _reshape, Transpose: _transpose, GetItem: _getitem, IndexAdd: _getitem,
     rearrange.Expand: _expand,
     norm.LayerNorm: _layer_norm, norm.BatchNorm: _batch_norm, attention.Attention: _attention,
-    attention.ScoresAttention: _scores_attention,
+    # flex_attention's softmax-times-v: its mask broadcasts from the right, its matmul over
+    # leading axes (its lse under vmap comes from ops: flex_attention._row_statistics)
+    attention.ScoresAttention: _elementwise,
     conv.ConvNd: _conv, conv.MaxPoolNd: _pool, conv.AvgPoolNd: _pool,
     rearrange.Flip: _shifted("dims"), rearrange.Roll: _roll, resample.Resample: _shifted("axis"),
     indexing.IndexSelect: _shifted("dim"), indexing.Gather: _index_setting,

@@ -19,10 +19,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy import func_batching as _batching
+from dlpy import functional as F
 from dlpy.ops.attention import Attention, ScoresAttention, additive_mask, group_heads
 from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import swapaxes
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, no_grad
 
 __all__ = ["AuxOutput", "AuxRequest", "BlockMask", "and_masks", "create_block_mask",
            "create_mask", "flex_attention", "noop_mask", "or_masks"]
@@ -352,6 +354,7 @@ def flex_attention(query: Tensor, key: Tensor, value: Tensor, score_mod=None, bl
     q, k, v = query, key, value
     if grouped:
         q, k, v, mask = group_heads(query, key, value, mask)
+    scores = None
     if score_mod is None:
         op = Attention(scale, mask, with_lse=with_lse)
         out = op(q, k, v)
@@ -366,13 +369,36 @@ def flex_attention(query: Tensor, key: Tensor, value: Tensor, score_mod=None, bl
         if changed.dtype != query.dtype:  # float32 scores + int64 indices: numpy's float64
             changed = changed.to(query.dtype)
         op = ScoresAttention(mask, with_lse=with_lse)
-        out = op(changed.reshape(scores.shape) if grouped else changed, v)
+        scores = changed.reshape(scores.shape) if grouped else changed
+        out = op(scores, v)
     if grouped:
         out = out.reshape(batch, heads, seq_q, value.shape[-1])
     if not with_lse:
         return out
-    lse, max_scores = (Tensor(x.reshape(batch, heads, seq_q)) for x in (op.lse, op.max_scores))
+    if _batching.batch_sizes():  # under vmap the op ran batched: its statistics from ops
+        lse, max_scores = _row_statistics(q, k, scale, mask, scores, (batch, heads, seq_q))
+    else:
+        lse, max_scores = (Tensor(x.reshape(batch, heads, seq_q)) for x in (op.lse,
+                                                                          op.max_scores))
     if return_lse:
         return out, lse
     return out, AuxOutput(lse if return_aux.lse else None,
                           max_scores if return_aux.max_scores else None)
+
+
+def _row_statistics(q, k, scale, mask, scores, shape) -> tuple[Tensor, Tensor]:
+    """Each query row's logsumexp and largest score (no gradient, as torch's), computed with
+    dlpy ops from the scores (``scores``, or q k^T scale) plus the mask, so that vmap batches
+    them: under vmap the fused op runs as a batched copy whose statistics the caller cannot
+    read. A row with no allowed key gets -inf for both."""
+    with no_grad():
+        if scores is None:
+            scores = matmul(q * scale, swapaxes(k, -1, -2))
+        if mask is not None:
+            scores = scores + mask
+        top = scores.amax(-1, keepdim=True)
+        # a fully masked row: -inf - 0 stays -inf (F.where: vmap's rule for a batched mask)
+        shift = F.where(top > -np.inf, top, 0.0)
+        with np.errstate(divide="ignore"):  # log 0 = -inf there
+            lse = (scores - shift).exp().sum(-1, keepdim=True).log() + shift
+        return lse.reshape(shape), top.reshape(shape)
