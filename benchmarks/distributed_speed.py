@@ -89,6 +89,15 @@ def predict(compute_s: float, nbytes: float, gbps: float, latency_s: float) -> N
                   f"{speedup:8.1f} {speedup / machines:10.0%}")
 
 
+def find_mpirun() -> str:
+    """The mpirun beside this Python (the mpich wheel's), else one on PATH."""
+    mpirun = Path(sys.executable).parent / "mpirun"
+    found = str(mpirun) if mpirun.exists() else shutil.which("mpirun")
+    if found is None:
+        raise SystemExit("no mpirun (pip install 'dlpy[distributed]')")
+    return found
+
+
 def worker(args: argparse.Namespace) -> None:
     from dlpy import distributed, optim
     from dlpy.data.mnist_train import set_blas_threads
@@ -152,10 +161,7 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    mpirun = Path(sys.executable).parent / "mpirun"
-    mpirun = str(mpirun) if mpirun.exists() else shutil.which("mpirun")
-    if mpirun is None:
-        raise SystemExit("distributed_speed: no mpirun (pip install 'dlpy[distributed]')")
+    mpirun = find_mpirun()
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent / "src"),
                                                       env.get("PYTHONPATH")]))

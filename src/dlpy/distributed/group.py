@@ -231,3 +231,13 @@ def main_first() -> Iterator[None]:
         yield
         if is_main():
             barrier()
+
+
+def __getattr__(name: str) -> Any:
+    """torch's ``dist.group.WORLD`` and ``dist.group.NON_GROUP_MEMBER`` (this module is
+    ``dlpy.distributed.group``): torch_api's GroupMember's."""
+    if name in ("WORLD", "NON_GROUP_MEMBER"):
+        from dlpy.distributed.torch_api import GroupMember
+
+        return getattr(GroupMember, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,1109 @@
+"""torch.distributed's API over dlpy's MPI process group (mpi4py's buffer API).
+
+    from dlpy import distributed as dist
+    dist.init_process_group("gloo")          # any backend name: the transport is MPI
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)  # in place on t (a Tensor or a numpy array)
+
+Collectives write their tensors' arrays in place and record nothing, as torch.distributed's: a
+tensor a recorded op produced keeps its op, so a gradient goes through a collective as through
+an identity (torch does the same, with a deprecation warning); the differentiable ones are in
+``dlpy.distributed.nn.functional``. Unlike torch, the write bumps the tensor's version, so an op
+recorded before that saved the old values refuses its backward (torch computes a wrong gradient).
+
+Before each collective the ranks exchange one int64, a checksum of what they were called with
+(the collective, shapes, dtypes, roots, reduction), and any argument error found on one rank: a
+mismatch or an error is the same ValueError/TypeError on every rank, not a hang or a wrong result.
+Without init_process_group (or without a launcher) everything works as one process, rank 0 of 1.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from dlpy.distributed import group as _process
+from dlpy.tensor import Tensor, increment_version
+
+# the dtypes MPI has a datatype for (mpi4py maps them from numpy's buffer format)
+SUPPORTED_DTYPES = tuple(np.dtype(name) for name in (
+    "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+    "uint64", "bool", "complex64", "complex128"))
+_DTYPE_NAMES = {dtype: str(dtype) for dtype in SUPPORTED_DTYPES}
+BACKENDS = ("mpi", "gloo", "nccl", "ucc", "xccl")
+
+
+class ReduceOp(enum.Enum):
+    """torch.distributed.ReduceOp. On bool tensors SUM, MAX and BOR are a logical or, PRODUCT,
+    MIN and BAND a logical and, BXOR an exclusive or (as torch's); AVG needs floating point."""
+
+    SUM = "sum"
+    PRODUCT = "product"
+    MIN = "min"
+    MAX = "max"
+    AVG = "avg"
+    BAND = "band"
+    BOR = "bor"
+    BXOR = "bxor"
+
+
+class Backend:
+    """torch.distributed.Backend's names (every one maps to MPI here)."""
+
+    MPI, GLOO, NCCL, UCC, UNDEFINED = "mpi", "gloo", "nccl", "ucc", "undefined"
+
+
+class ProcessGroup:
+    """A set of ranks with their own MPI communicator (``comm`` is None in one process);
+    ``ranks`` are the global ranks of the members, in group-rank order."""
+
+    def __init__(self, comm: Any, ranks: Sequence[int]):
+        self.comm = comm
+        self.ranks = list(ranks)
+        self._rank = 0 if comm is None else comm.Get_rank()
+        self.destroyed = False
+        self._control: Any = None  # a duplicate communicator for monitored_barrier's messages
+        self._barriers = 0
+
+    def rank(self) -> int:
+        return self._rank
+
+    def size(self) -> int:
+        return len(self.ranks)
+
+    def group_rank(self, name: str, what: str, global_rank: int) -> int:
+        """The group rank of ``global_rank`` (a ValueError naming both when it is no member)."""
+        if isinstance(global_rank, bool) or not isinstance(global_rank, (int, np.integer)) \
+                or global_rank not in self.ranks:
+            raise ValueError(f"{name}: {what}={global_rank!r} is not a rank of the group (global "
+                             f"ranks {self.ranks})")
+        return self.ranks.index(int(global_rank))
+
+    def __repr__(self) -> str:
+        return f"ProcessGroup(ranks={self.ranks}, backend='mpi')"
+
+
+class _NonGroupMember:
+    """What new_group gives a rank that is not in it: get_rank/get_world_size say -1, and a
+    collective on it warns and does nothing (torch's GroupMember.NON_GROUP_MEMBER)."""
+
+    def __repr__(self) -> str:
+        return "GroupMember.NON_GROUP_MEMBER"
+
+
+class GroupMember:
+    """torch's ``GroupMember`` (also ``group``): ``WORLD``, set by init_process_group, and the
+    placeholder ``NON_GROUP_MEMBER``."""
+
+    WORLD: ProcessGroup | None = None
+    NON_GROUP_MEMBER = _NonGroupMember()
+
+
+group = GroupMember
+
+
+class _State:
+    def __init__(self) -> None:
+        self.initialized = False
+        self.world: ProcessGroup | None = None
+        self.timeout = datetime.timedelta(minutes=30)
+        self.groups: list[ProcessGroup] = []
+
+
+_state = _State()
+
+
+def _world() -> ProcessGroup:
+    """The group of every rank (joining MPI on first use when a launcher started us)."""
+    if _state.world is None or _state.world.destroyed:
+        _process.init()
+        _state.world = ProcessGroup(_process.comm(), range(_process.world_size()))
+    return _state.world
+
+
+# ----------------------------------------------------------------- the process group
+def is_available() -> bool:
+    """True: the API works everywhere (one process without mpi4py or a launcher)."""
+    return True
+
+
+def is_mpi_available() -> bool:
+    """Whether mpi4py is installed (without starting MPI)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+def is_initialized() -> bool:
+    """Whether init_process_group was called (and not destroyed since)."""
+    return _state.initialized
+
+
+def init_process_group(backend: str | None = None, init_method: str | None = None,
+                       timeout: datetime.timedelta | None = None, world_size: int = -1,
+                       rank: int = -1, store: Any = None, group_name: str = "",
+                       pg_options: Any = None, device_id: Any = None) -> None:
+    """torch's init_process_group over MPI: the ranks are those the MPI launcher started (a
+    ``world_size``/``rank`` given must match them); ``backend`` may be any of torch's names
+    ("gloo", "nccl", "mpi", "cpu:gloo,cuda:nccl"...), the transport is MPI all the same;
+    ``init_method`` and ``store`` are not needed (the launcher connects the ranks) and ignored.
+    ``timeout`` is monitored_barrier's default (MPI collectives have no timeout)."""
+    if _state.initialized:
+        raise ValueError("init_process_group: trying to initialize the default process group "
+                         "twice! (call destroy_process_group first)")
+    if backend is not None:
+        if not isinstance(backend, str):
+            raise TypeError(f"init_process_group: backend must be a string or None, got "
+                            f"{type(backend).__name__}")
+        names = [part.split(":")[-1].strip().lower() for part in backend.split(",")]
+        unknown = [name for name in names if name not in BACKENDS]
+        if unknown:
+            raise ValueError(f"init_process_group: unknown backend {backend!r}; expected one of "
+                             f"{list(BACKENDS)} (all run over MPI)")
+    if timeout is not None and not isinstance(timeout, datetime.timedelta):
+        raise TypeError(f"init_process_group: timeout must be a datetime.timedelta, got "
+                        f"{type(timeout).__name__}")
+    _process.init(required=True)
+    size, me = _process.world_size(), _process.rank()
+    if world_size != -1 and world_size != size:
+        raise ValueError(f"init_process_group: world_size={world_size} but the MPI launcher "
+                         f"started {size} process(es) (mpirun -n {size}); leave world_size=-1 "
+                         f"or launch {world_size}")
+    if rank != -1 and rank != me:
+        raise ValueError(f"init_process_group: rank={rank} but the MPI launcher gave this "
+                         f"process rank {me}; leave rank=-1")
+    _state.timeout = timeout or datetime.timedelta(minutes=30)
+    _state.initialized = True
+    GroupMember.WORLD = _world()
+
+
+def destroy_process_group(group: Any = None) -> None:
+    """Forget the default group (``group=None``) and every group new_group made, or one group.
+    MPI itself stays up (it cannot start twice in a process): init_process_group may follow."""
+    if group is None or group is _state.world:
+        for pg in _state.groups:
+            _free(pg)
+        _state.groups.clear()
+        if _state.world is not None:
+            _free(_state.world, world=True)
+            _state.world = None
+        _state.initialized = False
+        GroupMember.WORLD = None
+    elif isinstance(group, ProcessGroup):
+        _free(group)
+        if group in _state.groups:
+            _state.groups.remove(group)
+
+
+def _free(pg: ProcessGroup, world: bool = False) -> None:
+    if pg.destroyed:
+        return
+    if pg._control is not None:
+        pg._control.Free()
+    if pg.comm is not None and not world:  # COMM_WORLD itself is never freed
+        pg.comm.Free()
+    pg.destroyed = True
+
+
+def _group_of(name: str, group: Any) -> ProcessGroup | None:
+    """The ProcessGroup a collective runs on, or None (with torch's warning) on a rank that is
+    not a member."""
+    if group is None:
+        return _world()
+    if group is GroupMember.NON_GROUP_MEMBER:
+        warnings.warn(f"Running {name} on global rank {_process.rank()} which does not belong "
+                      "to the given group.", stacklevel=3)
+        return None
+    if not isinstance(group, ProcessGroup):
+        raise TypeError(f"{name}: group must be a ProcessGroup from new_group or None, got "
+                        f"{type(group).__name__}")
+    if group.destroyed:
+        raise ValueError(f"{name}: the group {group.ranks} was destroyed "
+                         "(destroy_process_group)")
+    return group
+
+
+def get_rank(group: Any = None) -> int:
+    """This process's rank in ``group`` (the world by default); -1 when it is not a member."""
+    pg = _group_of("get_rank", group) if group is not GroupMember.NON_GROUP_MEMBER else None
+    return -1 if pg is None else pg.rank()
+
+
+def get_world_size(group: Any = None) -> int:
+    """The number of ranks in ``group`` (the world by default); -1 when not a member."""
+    pg = _group_of("get_world_size", group) if group is not GroupMember.NON_GROUP_MEMBER \
+        else None
+    return -1 if pg is None else pg.size()
+
+
+def get_backend(group: Any = None) -> str:
+    """"mpi", whatever backend init_process_group was given."""
+    if group is GroupMember.NON_GROUP_MEMBER:
+        raise ValueError("get_backend: Invalid process group specified (this rank is not a "
+                         "member)")
+    _group_of("get_backend", group)
+    return Backend.MPI
+
+
+def get_process_group_ranks(group: Any) -> list[int]:
+    """The global ranks of ``group``'s members, in group-rank order."""
+    pg = _group_of("get_process_group_ranks", group)
+    return [] if pg is None else list(pg.ranks)
+
+
+def get_global_rank(group: Any, group_rank: int) -> int:
+    pg = _group_of("get_global_rank", group)
+    if pg is None or not 0 <= group_rank < pg.size():
+        raise ValueError(f"get_global_rank: group rank {group_rank} is not in the group")
+    return pg.ranks[group_rank]
+
+
+def get_group_rank(group: Any, global_rank: int) -> int:
+    pg = _group_of("get_group_rank", group)
+    if pg is None:
+        raise ValueError("get_group_rank: this rank is not a member of the group")
+    return pg.group_rank("get_group_rank", "global_rank", global_rank)
+
+
+def new_group(ranks: Sequence[int] | None = None, timeout: Any = None, backend: Any = None,
+              pg_options: Any = None, use_local_synchronization: bool = False,
+              group_desc: str | None = None) -> ProcessGroup | _NonGroupMember:
+    """A group of some ranks with its own MPI communicator (MPI_Comm_split), sorted by rank as
+    torch's. Every rank of the world must call it with the same ``ranks``; a rank outside gets
+    ``GroupMember.NON_GROUP_MEMBER``."""
+    world = _world()
+    size = world.size()
+
+    def check():
+        chosen = list(range(size)) if ranks is None else list(ranks)
+        if not chosen:
+            raise ValueError("new_group: ranks is empty")
+        bad = [r for r in chosen if isinstance(r, bool) or not isinstance(r, (int, np.integer))
+               or not 0 <= r < size]
+        if bad:
+            raise ValueError(f"new_group: ranks must be in 0..{size - 1}, got {bad}")
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"new_group: ranks has duplicates: {chosen}")
+        chosen = sorted(int(r) for r in chosen)
+        return chosen, f"ranks {chosen}"
+
+    chosen = _checked(world, "new_group", check)
+    member = world.rank() in chosen
+    if world.comm is None:
+        pg = ProcessGroup(None, chosen)
+    else:
+        from mpi4py import MPI
+
+        comm = world.comm.Split(0 if member else MPI.UNDEFINED, world.rank())
+        if not member:
+            return GroupMember.NON_GROUP_MEMBER
+        pg = ProcessGroup(comm, chosen)
+    _state.groups.append(pg)
+    return pg
+
+
+# ----------------------------------------------------------------- argument checks
+def _array_of(name: str, what: str, value: Any) -> np.ndarray:
+    if isinstance(value, Tensor):
+        array = value.data
+    elif isinstance(value, np.ndarray):
+        array = value
+    else:
+        raise TypeError(f"{name}: {what} must be a dlpy Tensor or a numpy array, got "
+                        f"{type(value).__name__}")
+    if array.dtype not in _DTYPE_NAMES:
+        raise TypeError(f"{name}: {what} has dtype {array.dtype}, which MPI does not carry; "
+                        f"expected one of {[str(d) for d in SUPPORTED_DTYPES]}")
+    return array
+
+
+def _describe(array: np.ndarray) -> str:
+    return f"{array.shape} {_DTYPE_NAMES.get(array.dtype) or array.dtype}"
+
+
+def _list_of(name: str, what: str, values: Any, count: int) -> list[np.ndarray]:
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name}: {what} must be a list of tensors, got {type(values).__name__}")
+    if len(values) != count:
+        raise ValueError(f"{name}: {what} must hold {count} tensors (one per rank of the "
+                         f"group), got {len(values)}")
+    return [_array_of(name, f"{what}[{i}]", v) for i, v in enumerate(values)]
+
+
+def _same_as(name: str, what: str, arrays: list[np.ndarray], like: np.ndarray) -> None:
+    for i, a in enumerate(arrays):
+        if a.shape != like.shape or a.dtype != like.dtype:
+            raise ValueError(f"{name}: {what}[{i}] is {_describe(a)}, expected {_describe(like)} "
+                             f"(that of the tensor)")
+
+
+def _checked(pg: ProcessGroup, name: str, check: Callable[[], tuple[Any, str]]) -> Any:
+    """Run ``check() -> (value, fingerprint)`` on every rank, then make sure every rank got the
+    same fingerprint and no error: else every rank raises the same error."""
+    try:
+        value, fingerprint = check()
+        problem = None
+    except (TypeError, ValueError) as error:
+        value, fingerprint, problem = None, "", (type(error), str(error))
+    if pg.comm is None:
+        if problem is not None:
+            raise problem[0](problem[1])
+        return value
+    code = zlib.crc32(f"{name}|{fingerprint}|{problem is not None}".encode())
+    codes = np.empty(pg.size(), dtype=np.int64)
+    pg.comm.Allgather(np.array([code], dtype=np.int64), codes)
+    if problem is None and (codes == codes[0]).all():
+        return value
+    # rare: find out what differs, to say it on every rank
+    details = pg.comm.allgather((fingerprint, problem))
+    for r, (_, other) in enumerate(details):
+        if other is not None:
+            raise other[0](f"{other[1]} (on rank {pg.ranks[r]})")
+    called = "; ".join(f"rank {pg.ranks[r]}: {fp}" for r, (fp, _) in enumerate(details))
+    raise ValueError(f"{name}: the ranks were called with different arguments ({called})")
+
+
+_BITWISE = (ReduceOp.BAND, ReduceOp.BOR, ReduceOp.BXOR)
+# (op, on bool) -> the MPI operation's name; on bool, logical operations as torch's
+_MPI_OPS = {**{(op, False): name for op, name in (
+    (ReduceOp.SUM, "SUM"), (ReduceOp.AVG, "SUM"), (ReduceOp.PRODUCT, "PROD"),
+    (ReduceOp.MIN, "MIN"), (ReduceOp.MAX, "MAX"), (ReduceOp.BAND, "BAND"),
+    (ReduceOp.BOR, "BOR"), (ReduceOp.BXOR, "BXOR"))},
+    **{(op, True): name for op, name in (
+        (ReduceOp.SUM, "LOR"), (ReduceOp.MAX, "LOR"), (ReduceOp.BOR, "LOR"),
+        (ReduceOp.PRODUCT, "LAND"), (ReduceOp.MIN, "LAND"), (ReduceOp.BAND, "LAND"),
+        (ReduceOp.BXOR, "LXOR"))}}
+
+
+def _reduction(name: str, op: Any, dtype: np.dtype) -> tuple[str, bool]:
+    """(the name of the MPI operation, whether to divide by the group size afterwards) for
+    ``op`` on ``dtype``."""
+    if not isinstance(op, ReduceOp):
+        raise TypeError(f"{name}: op must be a ReduceOp (ReduceOp.SUM...), got {op!r}")
+    kind = dtype.kind
+    if op is ReduceOp.AVG and kind not in "fc":
+        raise TypeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {dtype}")
+    if op in _BITWISE and kind not in "iub":
+        raise TypeError(f"{name}: {op} needs an integer or bool tensor, got {dtype}")
+    if kind == "c" and (op is ReduceOp.MIN or op is ReduceOp.MAX):
+        raise TypeError(f"{name}: {op} is not defined on complex tensors ({dtype})")
+    return _MPI_OPS[op, kind == "b"], op is ReduceOp.AVG
+
+
+def _mpi(name: str) -> Any:
+    """mpi4py.MPI's ``name`` (imported on first use: one process never starts MPI)."""
+    from mpi4py import MPI
+
+    return getattr(MPI, name)
+
+
+# ----------------------------------------------------------------- buffers and Work
+def _write(target: Any, values: np.ndarray) -> None:
+    """``target``'s array (a Tensor's or a numpy array) takes ``values``, and its version is
+    bumped (ops recorded before that saved it refuse their backward)."""
+    array = target.data if isinstance(target, Tensor) else target
+    if array is not values:
+        if isinstance(target, Tensor) and not array.flags.writeable:
+            target.data = np.array(values, dtype=array.dtype).reshape(array.shape)
+        else:
+            array[...] = values.reshape(array.shape)
+    increment_version(target)
+
+
+class _Inout:
+    """A tensor's memory as a contiguous buffer MPI can write (itself when it is one, else a
+    copy that ``finish`` writes back)."""
+
+    def __init__(self, target: Any, array: np.ndarray):
+        self.target = target
+        direct = array.flags.c_contiguous and array.flags.writeable
+        self.buffer = array if direct else np.ascontiguousarray(array).copy()
+
+    def finish(self) -> None:
+        _write(self.target, self.buffer)
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+
+
+class Work:
+    """What a collective with ``async_op=True`` returns: ``wait()`` blocks until it is done and
+    writes the results, ``is_completed()`` asks without blocking. An MPI non-blocking request
+    where there is one; in one process the work is done at once."""
+
+    def __init__(self, request: Any, finish: Callable[[Any], None], outputs: list[Any],
+                 explain: Callable[[Exception], str] | None = None):
+        self._request, self._finish, self._outputs = request, finish, outputs
+        self._explain = explain  # an MPI error as a ValueError's message (recv's truncation)
+        self._status: Any = None
+        self._done = False
+        if request is None:
+            self._complete()
+        else:
+            self._status = _mpi("Status")()
+
+    def _complete(self) -> None:
+        self._finish(self._status)
+        self._done = True
+
+    def wait(self, timeout: datetime.timedelta | float | None = None) -> bool:
+        """Block until done (a RuntimeError after ``timeout``, a timedelta or seconds)."""
+        if self._done:
+            return True
+        if timeout is None:
+            self._test(wait=True)
+        else:
+            seconds = timeout.total_seconds() if isinstance(timeout, datetime.timedelta) \
+                else float(timeout)
+            deadline = time.monotonic() + seconds
+            while not self._test():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Work.wait: not completed within {seconds:g} s")
+                time.sleep(1e-4)
+        self._complete()
+        return True
+
+    def _test(self, wait: bool = False) -> bool:
+        try:
+            if wait:
+                self._request.Wait(self._status)
+                return True
+            return self._request.Test(self._status)
+        except _mpi("Exception") as error:
+            if self._explain is None:
+                raise
+            raise ValueError(self._explain(error)) from error
+
+    def is_completed(self) -> bool:
+        if not self._done and self._test():
+            self._complete()
+        return self._done
+
+    def is_success(self) -> bool:
+        return self.is_completed()
+
+    def result(self) -> list[Any]:
+        """The output tensors (after waiting)."""
+        self.wait()
+        return list(self._outputs)
+
+
+def _launch(async_op: bool, start: Callable[[bool], Any], finish: Callable[[Any], None],
+            outputs: list[Any]) -> Work | None:
+    """Run a collective: ``start(nonblocking)`` returns an MPI request (or None when done at
+    once), ``finish(status)`` writes the results. A Work with ``async_op``, else None."""
+    request = start(async_op)
+    if async_op:
+        return Work(request, finish, outputs)
+    finish(None)
+    return None
+
+
+# ----------------------------------------------------------------- collectives on tensors
+def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
+               async_op: bool = False) -> Work | None:
+    """``tensor`` <- its reduction over the ranks of ``group`` (in place)."""
+    pg = _group_of("all_reduce", group)
+    if pg is None:
+        return None
+
+    def check():
+        array = _array_of("all_reduce", "tensor", tensor)
+        return (array, *_reduction("all_reduce", op, array.dtype)), f"{op} {_describe(array)}"
+
+    array, mpi_op, average = _checked(pg, "all_reduce", check)
+    io = _Inout(tensor, array)
+
+    def start(nonblocking):
+        if pg.comm is None:
+            return None
+        call = pg.comm.Iallreduce if nonblocking else pg.comm.Allreduce
+        return call(_mpi("IN_PLACE"), io.buffer, op=_mpi(mpi_op))
+
+    def finish(status):
+        if average:
+            io.buffer /= pg.size()
+        io.finish()
+
+    return _launch(async_op, start, finish, [tensor])
+
+
+def broadcast(tensor: Any, src: int = 0, group: Any = None, async_op: bool = False
+              ) -> Work | None:
+    """Every rank's ``tensor`` <- that of global rank ``src`` (in place)."""
+    pg = _group_of("broadcast", group)
+    if pg is None:
+        return None
+
+    def check():
+        array = _array_of("broadcast", "tensor", tensor)
+        root = pg.group_rank("broadcast", "src", src)
+        return (array, root), f"src {src} {_describe(array)}"
+
+    array, root = _checked(pg, "broadcast", check)
+    io = _Inout(tensor, array)
+
+    def start(nonblocking):
+        if pg.comm is None:
+            return None
+        return (pg.comm.Ibcast if nonblocking else pg.comm.Bcast)(io.buffer, root=root)
+
+    return _launch(async_op, start, lambda status: io.finish(), [tensor])
+
+
+def reduce(tensor: Any, dst: int = 0, op: ReduceOp = ReduceOp.SUM, group: Any = None,
+           async_op: bool = False) -> Work | None:
+    """Global rank ``dst``'s ``tensor`` <- the reduction over the ranks (the others' tensors
+    are left as they are)."""
+    pg = _group_of("reduce", group)
+    if pg is None:
+        return None
+
+    def check():
+        array = _array_of("reduce", "tensor", tensor)
+        root = pg.group_rank("reduce", "dst", dst)
+        return (array, root, *_reduction("reduce", op, array.dtype)), \
+            f"dst {dst} {op} {_describe(array)}"
+
+    array, root, mpi_op, average = _checked(pg, "reduce", check)
+    mine = pg.rank() == root
+    io = _Inout(tensor, array) if mine else None
+    send = None if mine else _contiguous(array)
+
+    def start(nonblocking):
+        if pg.comm is None:
+            return None
+        call = pg.comm.Ireduce if nonblocking else pg.comm.Reduce
+        if mine:
+            return call(_mpi("IN_PLACE"), io.buffer, op=_mpi(mpi_op), root=root)
+        return call(send, None, op=_mpi(mpi_op), root=root)
+
+    def finish(status):
+        if io is not None:
+            if average:
+                io.buffer /= pg.size()
+            io.finish()
+
+    return _launch(async_op, start, finish, [tensor])
+
+
+def _stacked_output(name: str, what: str, output: Any, like: np.ndarray, count: int
+                    ) -> np.ndarray:
+    """``output``'s array, checked to hold ``count`` arrays like ``like``, concatenated along
+    the first axis (count * d0, ...) or stacked (count, ...), as torch takes either."""
+    array = _array_of(name, what, output)
+    shapes = [(count * like.shape[0], *like.shape[1:])] if like.ndim else []
+    shapes.append((count, *like.shape))
+    if array.shape not in shapes or array.dtype != like.dtype:
+        expected = " or ".join(f"{s} {like.dtype}" for s in shapes)
+        raise ValueError(f"{name}: {what} is {_describe(array)}, expected {expected} ({count} "
+                         f"ranks x {_describe(like)})")
+    return array
+
+
+def all_gather(tensor_list: list[Any], tensor: Any, group: Any = None, async_op: bool = False
+               ) -> Work | None:
+    """``tensor_list[r]`` <- rank r's ``tensor``, on every rank (same shapes on every rank)."""
+    pg = _group_of("all_gather", group)
+    if pg is None:
+        return None
+
+    def check():
+        array = _array_of("all_gather", "tensor", tensor)
+        _same_as("all_gather", "tensor_list",
+                 _list_of("all_gather", "tensor_list", tensor_list, pg.size()), array)
+        return array, _describe(array)
+
+    array = _checked(pg, "all_gather", check)
+    send = _contiguous(array)
+    received = np.empty((pg.size(), *array.shape), dtype=array.dtype)
+
+    def start(nonblocking):
+        if pg.comm is None:
+            received[0] = send
+            return None
+        return (pg.comm.Iallgather if nonblocking else pg.comm.Allgather)(send, received)
+
+    def finish(status):
+        for target, values in zip(tensor_list, received):
+            _write(target, values)
+
+    return _launch(async_op, start, finish, list(tensor_list))
+
+
+def all_gather_into_tensor(output_tensor: Any, input_tensor: Any, group: Any = None,
+                           async_op: bool = False) -> Work | None:
+    """``output_tensor`` <- every rank's ``input_tensor`` concatenated along the first axis
+    (or stacked: output of shape (world_size, *input.shape))."""
+    name = "all_gather_into_tensor"
+    pg = _group_of(name, group)
+    if pg is None:
+        return None
+
+    def check():
+        array = _array_of(name, "input_tensor", input_tensor)
+        output = _stacked_output(name, "output_tensor", output_tensor, array, pg.size())
+        return (array, output), _describe(array)
+
+    array, output = _checked(pg, name, check)
+    send, io = _contiguous(array), _Inout(output_tensor, output)
+
+    def start(nonblocking):
+        if pg.comm is None:
+            io.buffer[...] = send.reshape(io.buffer.shape)
+            return None
+        return (pg.comm.Iallgather if nonblocking else pg.comm.Allgather)(send, io.buffer)
+
+    return _launch(async_op, start, lambda status: io.finish(), [output_tensor])
+
+
+def _reduce_scatter(name: str, pg: ProcessGroup, output_tensor: Any, output: np.ndarray,
+                    send: np.ndarray, mpi_op: str, average: bool, async_op: bool
+                    ) -> Work | None:
+    io = _Inout(output_tensor, output)
+
+    def start(nonblocking):
+        if pg.comm is None:
+            io.buffer[...] = send.reshape(io.buffer.shape)
+            return None
+        call = pg.comm.Ireduce_scatter_block if nonblocking else pg.comm.Reduce_scatter_block
+        return call(send, io.buffer, op=_mpi(mpi_op))
+
+    def finish(status):
+        if average:
+            io.buffer /= pg.size()
+        io.finish()
+
+    return _launch(async_op, start, finish, [output_tensor])
+
+
+def reduce_scatter(output: Any, input_list: list[Any], op: ReduceOp = ReduceOp.SUM,
+                   group: Any = None, async_op: bool = False) -> Work | None:
+    """``output`` <- the reduction over the ranks of their ``input_list[rank]``."""
+    pg = _group_of("reduce_scatter", group)
+    if pg is None:
+        return None
+
+    def check():
+        array = _array_of("reduce_scatter", "output", output)
+        inputs = _list_of("reduce_scatter", "input_list", input_list, pg.size())
+        _same_as("reduce_scatter", "input_list", inputs, array)
+        return (array, inputs, *_reduction("reduce_scatter", op, array.dtype)), \
+            f"{op} {_describe(array)}"
+
+    array, inputs, mpi_op, average = _checked(pg, "reduce_scatter", check)
+    send = np.stack(inputs)
+    return _reduce_scatter("reduce_scatter", pg, output, array, send, mpi_op, average, async_op)
+
+
+def reduce_scatter_tensor(output: Any, input: Any, op: ReduceOp = ReduceOp.SUM,
+                          group: Any = None, async_op: bool = False) -> Work | None:
+    """``output`` <- the reduction over the ranks of their ``input``'s block ``rank`` (input:
+    world_size blocks like output, concatenated along the first axis or stacked)."""
+    name = "reduce_scatter_tensor"
+    pg = _group_of(name, group)
+    if pg is None:
+        return None
+
+    def check():
+        array = _array_of(name, "output", output)
+        source = _stacked_output(name, "input", input, array, pg.size())
+        return (array, source, *_reduction(name, op, array.dtype)), f"{op} {_describe(array)}"
+
+    array, source, mpi_op, average = _checked(pg, name, check)
+    return _reduce_scatter(name, pg, output, array, _contiguous(source), mpi_op, average,
+                           async_op)
+
+
+def gather(tensor: Any, gather_list: list[Any] | None = None, dst: int = 0, group: Any = None,
+           async_op: bool = False) -> Work | None:
+    """On global rank ``dst``, ``gather_list[r]`` <- rank r's ``tensor`` (None elsewhere)."""
+    pg = _group_of("gather", group)
+    if pg is None:
+        return None
+
+    def check():
+        array = _array_of("gather", "tensor", tensor)
+        root = pg.group_rank("gather", "dst", dst)
+        if pg.rank() == root:
+            _same_as("gather", "gather_list",
+                     _list_of("gather", "gather_list", gather_list, pg.size()), array)
+        elif gather_list is not None and len(gather_list) > 0:
+            raise ValueError(f"gather: gather_list must be None on a rank other than dst={dst}")
+        return (array, root), f"dst {dst} {_describe(array)}"
+
+    array, root = _checked(pg, "gather", check)
+    mine = pg.rank() == root
+    send = _contiguous(array)
+    received = np.empty((pg.size(), *array.shape), dtype=array.dtype) if mine else None
+
+    def start(nonblocking):
+        if pg.comm is None:
+            received[0] = send
+            return None
+        return (pg.comm.Igather if nonblocking else pg.comm.Gather)(send, received, root=root)
+
+    def finish(status):
+        if mine:
+            for target, values in zip(gather_list, received):
+                _write(target, values)
+
+    return _launch(async_op, start, finish, list(gather_list) if mine else [])
+
+
+def scatter(tensor: Any, scatter_list: list[Any] | None = None, src: int = 0,
+            group: Any = None, async_op: bool = False) -> Work | None:
+    """Every rank's ``tensor`` <- global rank ``src``'s ``scatter_list[rank]``."""
+    pg = _group_of("scatter", group)
+    if pg is None:
+        return None
+
+    def check():
+        array = _array_of("scatter", "tensor", tensor)
+        root = pg.group_rank("scatter", "src", src)
+        sources = None
+        if pg.rank() == root:
+            sources = _list_of("scatter", "scatter_list", scatter_list, pg.size())
+            _same_as("scatter", "scatter_list", sources, array)
+        elif scatter_list is not None and len(scatter_list) > 0:
+            raise ValueError(f"scatter: scatter_list must be None on a rank other than "
+                             f"src={src}")
+        return (array, root, sources), f"src {src} {_describe(array)}"
+
+    array, root, sources = _checked(pg, "scatter", check)
+    io = _Inout(tensor, array)
+    send = np.stack(sources) if sources is not None else None
+
+    def start(nonblocking):
+        if pg.comm is None:
+            io.buffer[...] = send[0]
+            return None
+        return (pg.comm.Iscatter if nonblocking else pg.comm.Scatter)(send, io.buffer,
+                                                                      root=root)
+
+    return _launch(async_op, start, lambda status: io.finish(), [tensor])
+
+
+def _all_to_all(name: str, pg: ProcessGroup, send: np.ndarray, send_counts: list[int],
+                received: np.ndarray, receive_counts: list[int], dtype: np.dtype,
+                finish: Callable[[Any], None], outputs: list[Any], async_op: bool,
+                problem: tuple | None) -> Work | None:
+    """Alltoallv of element counts, after every rank checked that what rank i sends rank j is
+    what rank j expects from rank i (one pickled allgather of the counts)."""
+    if pg.comm is None:
+        if problem is not None:
+            raise problem[0](problem[1])
+        if send_counts != receive_counts:
+            raise ValueError(f"{name}: this rank sends itself {send_counts[0]} elements but "
+                             f"expects {receive_counts[0]}")
+    else:
+        every = pg.comm.allgather((send_counts, receive_counts, str(dtype), problem))
+        for r, (_, _, _, other) in enumerate(every):
+            if other is not None:
+                raise other[0](f"{other[1]} (on rank {pg.ranks[r]})")
+        for i, (sends, _, kind, _) in enumerate(every):
+            for j, (_, receives, other_kind, _) in enumerate(every):
+                if sends[j] != receives[i] or kind != other_kind:
+                    raise ValueError(f"{name}: rank {pg.ranks[i]} sends rank {pg.ranks[j]} "
+                                     f"{sends[j]} elements of {kind}, which expects "
+                                     f"{receives[i]} of {other_kind}")
+
+    def start(nonblocking):
+        if pg.comm is None:
+            received[...] = send
+            return None
+        call = pg.comm.Ialltoallv if nonblocking else pg.comm.Alltoallv
+        return call([send, send_counts], [received, receive_counts])
+
+    return _launch(async_op, start, finish, outputs)
+
+
+def all_to_all(output_tensor_list: list[Any], input_tensor_list: list[Any], group: Any = None,
+               async_op: bool = False) -> Work | None:
+    """``output_tensor_list[j]`` <- rank j's ``input_tensor_list[rank]`` (sizes may differ
+    between pairs of ranks; one dtype)."""
+    pg = _group_of("all_to_all", group)
+    if pg is None:
+        return None
+    name, problem = "all_to_all", None
+    try:
+        inputs = _list_of(name, "input_tensor_list", input_tensor_list, pg.size())
+        outputs = _list_of(name, "output_tensor_list", output_tensor_list, pg.size())
+        dtypes = {a.dtype for a in inputs + outputs}
+        if len(dtypes) > 1:
+            raise ValueError(f"{name}: the tensors have dtypes {sorted(map(str, dtypes))}; "
+                             "expected one")
+        dtype = inputs[0].dtype
+    except (TypeError, ValueError) as error:
+        problem, inputs, outputs, dtype = (type(error), str(error)), [], [], np.dtype("float64")
+    send = np.concatenate([a.reshape(-1) for a in inputs]) if inputs else np.empty(0, dtype)
+    received = np.empty(sum(a.size for a in outputs), dtype)
+    ends = np.cumsum([0] + [a.size for a in outputs]).tolist()
+
+    def finish(status):
+        for j, target in enumerate(output_tensor_list):
+            _write(target, received[ends[j]:ends[j + 1]])
+
+    return _all_to_all(name, pg, send, [a.size for a in inputs], received,
+                       [a.size for a in outputs], dtype, finish, list(output_tensor_list),
+                       async_op, problem)
+
+
+def all_to_all_single(output: Any, input: Any, output_split_sizes: list[int] | None = None,
+                      input_split_sizes: list[int] | None = None, group: Any = None,
+                      async_op: bool = False) -> Work | None:
+    """``input`` split along the first axis (in equal parts, or ``input_split_sizes`` rows),
+    part j to rank j; ``output`` <- the parts received, in rank order."""
+    name = "all_to_all_single"
+    pg = _group_of(name, group)
+    if pg is None:
+        return None
+    problem = None
+    try:
+        source = _array_of(name, "input", input)
+        target = _array_of(name, "output", output)
+        if source.dtype != target.dtype:
+            raise ValueError(f"{name}: input is {source.dtype}, output {target.dtype}")
+        counts = []
+        for what, array, sizes in (("input", source, input_split_sizes),
+                                   ("output", target, output_split_sizes)):
+            rows = array.shape[0] if array.ndim else 1
+            if sizes is None:
+                if rows % pg.size():
+                    raise ValueError(f"{name}: {what} has {rows} rows, not a multiple of the "
+                                     f"{pg.size()} ranks; give {what}_split_sizes")
+                sizes = [rows // pg.size()] * pg.size()
+            sizes = [int(s) for s in sizes]
+            if len(sizes) != pg.size() or sum(sizes) != rows or min(sizes) < 0:
+                raise ValueError(f"{name}: {what}_split_sizes {sizes} must be {pg.size()} "
+                                 f"sizes >= 0 summing to {what}'s {rows} rows")
+            per_row = array.size // rows if rows else 0
+            counts.append([s * per_row for s in sizes])
+        dtype = source.dtype
+    except (TypeError, ValueError) as error:
+        problem, counts, dtype = (type(error), str(error)), [[], []], np.dtype("float64")
+        source = target = np.empty(0, dtype)
+    io = _Inout(output, target)
+
+    return _all_to_all(name, pg, _contiguous(source).reshape(-1), counts[0],
+                       io.buffer.reshape(-1), counts[1], dtype, lambda status: io.finish(),
+                       [output], async_op, problem)
+
+
+def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None
+            ) -> Work | None:
+    """Wait until every rank of ``group`` gets here."""
+    pg = _group_of("barrier", group)
+    if pg is None:
+        return None
+
+    def start(nonblocking):
+        if pg.comm is None:
+            return None
+        return pg.comm.Ibarrier() if nonblocking else pg.comm.Barrier()
+
+    return _launch(async_op, start, lambda status: None, [])
+
+
+def monitored_barrier(group: Any = None, timeout: datetime.timedelta | None = None,
+                      wait_all_ranks: bool = False) -> None:
+    """A barrier that ends in a RuntimeError instead of a hang: rank 0 waits up to ``timeout``
+    (init_process_group's by default) for every other rank and names those that did not come
+    (the first, or all with ``wait_all_ranks``); the others wait as long for rank 0's release."""
+    pg = _group_of("monitored_barrier", group)
+    if pg is None or pg.comm is None:
+        return
+    if timeout is not None and not isinstance(timeout, datetime.timedelta):
+        raise TypeError(f"monitored_barrier: timeout must be a datetime.timedelta, got "
+                        f"{type(timeout).__name__}")
+    seconds = (timeout or _state.timeout).total_seconds()
+    if pg._control is None:  # its own communicator: no clash with the user's send/recv tags
+        pg._control = pg.comm.Dup()
+    comm, tag = pg._control, pg._barriers  # a tag per call: a late rank's message is stale
+    pg._barriers += 1
+    deadline = time.monotonic() + seconds
+    empty = np.zeros(1, dtype=np.uint8)
+    if pg.rank() == 0:
+        pending = {r: comm.Irecv(np.zeros(1, dtype=np.uint8), source=r, tag=tag)
+                   for r in range(1, pg.size())}
+        while pending and time.monotonic() < deadline:
+            for r in [r for r, request in pending.items() if request.Test()]:
+                del pending[r]
+            time.sleep(1e-4)
+        if pending:
+            for request in pending.values():
+                request.Cancel()
+                request.Wait()
+            late = sorted(pending) if wait_all_ranks else [min(pending)]
+            names = ", ".join(str(pg.ranks[r]) for r in late)
+            raise RuntimeError(f"monitored_barrier: rank(s) {names} did not reach the barrier "
+                               f"within {seconds:g} s")
+        for r in range(1, pg.size()):
+            comm.Send(empty, dest=r, tag=tag)
+        return
+    comm.Send(empty, dest=0, tag=tag)
+    release = comm.Irecv(np.zeros(1, dtype=np.uint8), source=0, tag=tag)
+    while not release.Test():
+        if time.monotonic() > deadline:
+            release.Cancel()
+            release.Wait()
+            raise RuntimeError(f"monitored_barrier: rank {pg.ranks[pg.rank()]} was not released "
+                               f"by rank {pg.ranks[0]} within {seconds:g} s (another rank did "
+                               "not come)")
+        time.sleep(1e-4)
+
+
+# ----------------------------------------------------------------- point to point
+def send(tensor: Any, dst: int, group: Any = None, tag: int = 0) -> None:
+    """Send ``tensor`` to global rank ``dst`` (blocking; the receiver's tensor must hold as
+    many elements, of the same dtype: only the count is checked)."""
+    work = isend(tensor, dst, group, tag)
+    if work is not None:
+        work.wait()
+
+
+def isend(tensor: Any, dst: int, group: Any = None, tag: int = 0) -> Work | None:
+    pg = _group_of("isend", group)
+    if pg is None:
+        return None
+    array = _contiguous(_array_of("send", "tensor", tensor))
+    if pg.comm is None:
+        raise ValueError("send: there is no other rank in one process")
+    peer = pg.group_rank("send", "dst", dst)
+    return Work(pg.comm.Isend(array, dest=peer, tag=tag), lambda status: None, [tensor])
+
+
+def recv(tensor: Any, src: int | None = None, group: Any = None, tag: int = 0) -> int:
+    """Receive into ``tensor`` from global rank ``src`` (any rank when None); returns the
+    sender's rank. A message of another number of elements is a ValueError."""
+    work = irecv(tensor, src, group, tag)
+    if work is None:
+        return -1
+    work.wait()
+    return work.source
+
+
+def irecv(tensor: Any, src: int | None = None, group: Any = None, tag: int = 0) -> Work | None:
+    pg = _group_of("irecv", group)
+    if pg is None:
+        return None
+    array = _array_of("recv", "tensor", tensor)
+    if pg.comm is None:
+        raise ValueError("recv: there is no other rank in one process")
+    peer = _mpi("ANY_SOURCE") if src is None else pg.group_rank("recv", "src", src)
+    io = _Inout(tensor, array)
+
+    def finish(status):
+        count = status.Get_count(_mpi("BYTE"))
+        if count != io.buffer.nbytes:
+            raise ValueError(f"recv: the message from rank {pg.ranks[status.Get_source()]} "
+                             f"holds {count} bytes, the tensor {_describe(io.buffer)} "
+                             f"{io.buffer.nbytes}")
+        work.source = pg.ranks[status.Get_source()]
+        io.finish()
+
+    def explain(error):
+        return (f"recv: the message from rank {src if src is not None else 'any'} holds more "
+                f"than the tensor's {io.buffer.nbytes} bytes ({_describe(io.buffer)}): "
+                f"{error}")
+
+    work = Work(pg.comm.Irecv(io.buffer, source=peer, tag=tag), finish, [tensor], explain)
+    work.source = -1
+    return work
+
+
+# ----------------------------------------------------------------- picklable objects
+def _object_list(name: str, what: str, values: Any, count: int | None) -> None:
+    if not isinstance(values, list):
+        raise TypeError(f"{name}: {what} must be a list, got {type(values).__name__}")
+    if count is not None and len(values) != count:
+        raise ValueError(f"{name}: {what} must hold {count} items (one per rank), got "
+                         f"{len(values)}")
+
+
+def broadcast_object_list(object_list: list[Any], src: int = 0, group: Any = None,
+                          device: Any = None) -> None:
+    """``object_list[:]`` <- global rank ``src``'s (pickled; same length on every rank)."""
+    pg = _group_of("broadcast_object_list", group)
+    if pg is None:
+        return
+
+    def check():
+        _object_list("broadcast_object_list", "object_list", object_list, None)
+        root = pg.group_rank("broadcast_object_list", "src", src)
+        return root, f"src {src} length {len(object_list)}"
+
+    root = _checked(pg, "broadcast_object_list", check)
+    if pg.comm is not None:
+        object_list[:] = pg.comm.bcast(object_list if pg.rank() == root else None, root=root)
+
+
+def all_gather_object(object_list: list[Any], obj: Any, group: Any = None) -> None:
+    """``object_list[r]`` <- rank r's ``obj`` (pickled), on every rank."""
+    pg = _group_of("all_gather_object", group)
+    if pg is None:
+        return
+    _checked(pg, "all_gather_object", lambda: (_object_list(
+        "all_gather_object", "object_list", object_list, pg.size()), ""))
+    object_list[:] = [obj] if pg.comm is None else pg.comm.allgather(obj)
+
+
+def gather_object(obj: Any, object_gather_list: list[Any] | None = None, dst: int | None = None,
+                  group: Any = None, *, root: int | None = None) -> list[Any] | None:
+    """torch's gather_object: on global rank ``dst`` (0 by default), ``object_gather_list[r]``
+    <- rank r's ``obj``. Also dlpy's ``gather_object(value, root=0)``: the list is returned on
+    the receiving rank (None on the others), with or without ``object_gather_list``."""
+    if root is not None and dst is not None and root != dst:
+        raise ValueError(f"gather_object: give dst or root, got dst={dst} and root={root}")
+    dst = root if dst is None else dst
+    dst = 0 if dst is None else dst
+    pg = _group_of("gather_object", group)
+    if pg is None:
+        return None
+
+    def check():
+        index = pg.group_rank("gather_object", "dst", dst)
+        if pg.rank() == index and object_gather_list is not None:
+            _object_list("gather_object", "object_gather_list", object_gather_list, pg.size())
+        return index, f"dst {dst}"
+
+    index = _checked(pg, "gather_object", check)
+    gathered = [obj] if pg.comm is None else pg.comm.gather(obj, root=index)
+    if gathered is not None and object_gather_list is not None:
+        object_gather_list[:] = gathered
+    return gathered
+
+
+def scatter_object_list(scatter_object_output_list: list[Any],
+                        scatter_object_input_list: list[Any] | None = None, src: int = 0,
+                        group: Any = None) -> None:
+    """``scatter_object_output_list[0]`` <- global rank ``src``'s
+    ``scatter_object_input_list[rank]`` (pickled)."""
+    name = "scatter_object_list"
+    pg = _group_of(name, group)
+    if pg is None:
+        return
+
+    def check():
+        _object_list(name, "scatter_object_output_list", scatter_object_output_list, None)
+        if not scatter_object_output_list:
+            raise ValueError(f"{name}: scatter_object_output_list must hold at least one item")
+        index = pg.group_rank(name, "src", src)
+        if pg.rank() == index:
+            _object_list(name, "scatter_object_input_list", scatter_object_input_list,
+                         pg.size())
+        return index, f"src {src}"
+
+    index = _checked(pg, name, check)
+    if pg.comm is None:
+        scatter_object_output_list[0] = scatter_object_input_list[0]
+    else:
+        scatter_object_output_list[0] = pg.comm.scatter(
+            scatter_object_input_list if pg.rank() == index else None, root=index)
