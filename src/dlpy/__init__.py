@@ -95,6 +95,10 @@ __all__ += ["onnx"]
 # the windows at the top level, as torch's (ops/complex.py, ops/spectral.py)
 _LAZY += ("fft",)
 __all__ += ["fft"]
+
+# torchvision's models and transforms (dlpy/vision/), imported on first use
+_LAZY += ("vision",)
+__all__ += ["vision"]
 from dlpy.ops.complex import (  # noqa: E402
     angle,
     complex,
@@ -236,3 +240,21 @@ _DTYPES = {
 }
 globals().update(_DTYPES)
 __all__ += list(_DTYPES)
+
+
+# torch.save / torch.load's zip checkpoint format (dlpy/serialization.py), imported on first call
+def load(f, map_location=None, weights_only: bool = True):
+    """torch.load: read a torch.save (or dlpy.save) file; see dlpy.serialization.load."""
+    from dlpy.serialization import load as _load
+
+    return _load(f, map_location=map_location, weights_only=weights_only)
+
+
+def save(obj, f) -> None:
+    """torch.save: write ``obj`` in torch's zip format; see dlpy.serialization.save."""
+    from dlpy.serialization import save as _save
+
+    _save(obj, f)
+
+
+__all__ += ["load", "save"]

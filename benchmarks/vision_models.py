@@ -1,0 +1,81 @@
+"""Time dlpy.vision.models.resnet18 against torchvision's (float32, batch 8, 112x112, one
+thread each): the forward pass in eval mode, and forward + backward (a sum of the logits) in
+training mode. The same weights are loaded into both (the torchvision state dict, unchanged).
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/vision_models.py [--repeats 5]
+
+torch runs with torch.set_num_threads(1); dlpy's matrix products use numpy's BLAS, pinned to one
+thread by OMP_NUM_THREADS=1. The contenders alternate round by round (timing.best_of), each
+keeps its fastest round; the ratio is dlpy / torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import types
+
+import numpy as np
+import torch
+from timing import best_of
+
+from dlpy import Tensor
+from dlpy.vision import models
+
+# the PyPI torchvision wheel is built for CUDA torch: with the CPU torch its C extension (the
+# detection ops) does not load; the models are pure Python (make_vision_fixtures.py, likewise)
+for _name in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
+    sys.modules.setdefault(_name, types.ModuleType(_name))
+import torchvision  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, default=112)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18()
+    model = models.resnet18()
+    model.load_state_dict(reference.state_dict())
+    x = np.random.default_rng(0).standard_normal((args.batch, 3, args.size, args.size)
+                                                 ).astype(np.float32)
+    x_torch = torch.from_numpy(x)
+    with torch.no_grad():
+        expected = reference.eval()(x_torch).numpy()
+    got = model.eval()(Tensor(x)).data
+    print(f"resnet18 batch {args.batch}, {args.size}x{args.size}, float32; max |dlpy - torch| "
+          f"of the logits: {np.abs(got - expected).max():.2e}")
+
+    def torch_forward():
+        with torch.no_grad():
+            reference(x_torch)
+
+    def dlpy_forward():
+        from dlpy import no_grad
+
+        with no_grad():
+            model(Tensor(x))
+
+    def torch_step():
+        reference.zero_grad()
+        reference(x_torch).sum().backward()
+
+    def dlpy_step():
+        model.zero_grad()
+        model(Tensor(x)).sum().backward()
+
+    reference.eval(), model.eval()
+    dlpy_time, torch_time = best_of(args.repeats, dlpy_forward, torch_forward)
+    print(f"forward (eval):             dlpy {dlpy_time * 1e3:8.1f} ms  torch "
+          f"{torch_time * 1e3:8.1f} ms  ratio {dlpy_time / torch_time:5.2f}")
+    reference.train(), model.train()
+    dlpy_time, torch_time = best_of(args.repeats, dlpy_step, torch_step)
+    print(f"forward + backward (train): dlpy {dlpy_time * 1e3:8.1f} ms  torch "
+          f"{torch_time * 1e3:8.1f} ms  ratio {dlpy_time / torch_time:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
