@@ -357,3 +357,15 @@ def test_transpose_with_two_dims_swaps_them_as_torch_and_otherwise_permutes_as_n
     np.testing.assert_array_equal(x.grad, np.arange(24.0).reshape(4, 3, 2).transpose(2, 1, 0))
     with pytest.raises(ValueError, match="swapaxes"):
         x.transpose(0, 3)
+
+
+def test_numpy_reads_a_tensor_as_its_values():
+    """np.asarray(t) is t's values (as torch's on the CPU), so numpy code and optimiser state
+    loaders take Tensors; binary numpy ops still give Tensors."""
+    t = Tensor(np.array([1.5, -2.0], np.float32), requires_grad=True)
+    assert np.asarray(t) is t.data
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    copied = np.array(t)
+    assert copied is not t.data and np.array_equal(copied, t.data)
+    assert int(np.asarray(Tensor(np.array(3)))) == 3
+    assert type(np.ones(2) + t) is Tensor and type(np.ones(2) * t) is Tensor

@@ -166,6 +166,9 @@ class BatchedTensor(Tensor):
     def numpy(self):
         _unbatchable("numpy()")
 
+    def __array__(self, *args, **kwargs):
+        _unbatchable("the values")
+
     def __bool__(self) -> bool:
         _unbatchable("the truth value (data-dependent control flow)")
 

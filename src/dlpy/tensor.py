@@ -211,6 +211,13 @@ class Tensor:
                  "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)``: the values (as torch's for a CPU tensor); a copy when asked or when
+        ``dtype`` differs."""
+        if copy:
+            return self.data.astype(dtype if dtype is not None else self.data.dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Tensor):
             data = data.data

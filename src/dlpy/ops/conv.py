@@ -14,6 +14,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from dlpy.ops import conv_channels_last, conv_winograd
 from dlpy.ops.pad import pad
 from dlpy.ops.shape import IndexAdd, squeeze, unsqueeze
 from dlpy.tensor import Op, Tensor
@@ -198,6 +199,28 @@ def _channels_first(array: np.ndarray) -> np.ndarray:
     return array.transpose(1, 0, *range(2, array.ndim))
 
 
+def conv_path(x_shape, w_shape, stride, dilation, groups: int, out_size) -> str:
+    """How ConvNd computes, by shape (the rule conv_speed.py's cases and
+    tests/ops/test_conv_paths.py measure; all three give the same sums to rounding):
+    "winograd" (conv_winograd: F(2x2, 3x3), 2.25x fewer multiplications) for 2-D 3x3 kernels
+    at stride 1, dilation 1, groups 1, with at least 32 input and output channels and outputs
+    of at least 16x16 (fewer tiles make its products too small); "channels_last"
+    (conv_channels_last: im2col of x moved to (N, *spatial, C), block by block) for 2 or 3
+    spatial axes, stride 1, groups 1 and 8 to 1024 / prod(kernel) input channels (its copies
+    run over C contiguous values; wider rows make its blocks' products too small); else
+    "im2col" (channel-major, below: its copies run along image rows, better for a few
+    channels, 1-d, strides and groups)."""
+    channels, kernel = x_shape[1], w_shape[2:]
+    if groups != 1 or any(s != 1 for s in stride) or len(stride) == 1:
+        return "im2col"
+    if (conv_winograd.applies(kernel, stride, dilation, groups) and channels >= 32
+            and w_shape[0] >= 32 and min(out_size) >= 16):
+        return "winograd"
+    if 8 <= channels and channels * math.prod(kernel) <= 1024:
+        return "channels_last"
+    return "im2col"
+
+
 class ConvNd(Op):
     """y[n, o, *t] = sum_{c, *i} w[o, c, *i] * x_pad[n, g(o) C/G + c, *(s t + d i)] + b[o],
     g(o) = o // (O/G) the group of output channel o (G = groups; depthwise: G = C), over 1, 2 or
@@ -207,7 +230,8 @@ class ConvNd(Op):
     With cols the im2col matrix, one (C/G*prod(kernel), N*prod(out_size)) block per group:
     y = w @ cols, dw = g @ cols^T, d cols = w^T @ g, added back window by window (col2im) to
     give dx. Channel-major cols keep the copies' inner loops along image rows, which is faster
-    than window-major.
+    than window-major for a few channels; conv_path picks the channels-last blocked im2col
+    (conv_channels_last) or Winograd (conv_winograd) where they are faster.
     """
 
     name = "conv"
@@ -220,6 +244,20 @@ class ConvNd(Op):
         self.out_size = _output_size(self.name, x.shape[2:], weight.shape[2:], self.stride,
                                      self.padding, self.dilation)
         self.x_shape, self.weight = x.shape, weight
+        self.path = conv_path(x.shape, weight.shape, self.stride, self.dilation, groups,
+                              self.out_size)
+        if self.path != "im2col":  # both give y channels-last, (N, *out_size, O)
+            self.x = x
+            y = conv_winograd.forward(x, weight, self.padding, self.out_size) \
+                if self.path == "winograd" else conv_channels_last.forward(
+                    x, weight, self.stride, self.padding, self.dilation, self.out_size)
+            out = np.empty((n, out_channels, *self.out_size), dtype=y.dtype)
+            if bias is None:
+                np.copyto(out, np.moveaxis(y, -1, 1))
+            else:  # the bias added in the copy back to channels-first
+                np.add(np.moveaxis(y, -1, 1), bias.reshape(-1, *(1,) * len(self.out_size)),
+                       out=out)
+            return out
         self.cols = _im2col(_pad(x, self.padding), weight.shape[2:], self.stride, self.dilation,
                             self.out_size, groups)
         y = weight.reshape(groups, out_channels // groups, -1) @ self.cols  # (G, O/G, N*out)
@@ -230,19 +268,27 @@ class ConvNd(Op):
     def backward(self, grad_output):
         weight, groups = self.weight, self.groups
         out_channels = weight.shape[0]
-        # (G, O/G, N*prod(out_size))
-        g = _channels_first(grad_output).reshape(groups, out_channels // groups, -1)
-        x_grad = None
-        if self.inputs[0].requires_grad:
-            w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
-            x_grad = _col2im(w_t @ g, self.x_shape, weight.shape[2:], self.stride, self.padding,
-                             self.dilation, self.out_size)
-        w_grad = None
-        if self.inputs[1].requires_grad:
-            w_grad = _correlate(self.cols, g).reshape(weight.shape)
+        x_grad = w_grad = None
+        need = self.inputs[0].requires_grad, self.inputs[1].requires_grad
+        if self.path == "winograd":
+            x_grad, w_grad = conv_winograd.backward(self.x, weight, grad_output, self.padding,
+                                                    *need)
+        elif self.path == "channels_last":
+            x_grad, w_grad = conv_channels_last.backward(
+                self.x, weight, grad_output, self.stride, self.padding, self.dilation, *need)
+        else:
+            # (G, O/G, N*prod(out_size))
+            g = _channels_first(grad_output).reshape(groups, out_channels // groups, -1)
+            if self.inputs[0].requires_grad:
+                w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
+                x_grad = _col2im(w_t @ g, self.x_shape, weight.shape[2:], self.stride,
+                                 self.padding, self.dilation, self.out_size)
+            if self.inputs[1].requires_grad:
+                w_grad = _correlate(self.cols, g).reshape(weight.shape)
         if len(self.inputs) == 2:
             return x_grad, w_grad
-        b_grad = g.sum(axis=2).reshape(out_channels) if self.inputs[2].requires_grad else None
+        b_grad = grad_output.sum(axis=(0, *range(2, grad_output.ndim))) \
+            if self.inputs[2].requires_grad else None
         return x_grad, w_grad, b_grad
 
     def backward_graph(self, grad_output, output):

@@ -1,0 +1,502 @@
+"""PyTorch's checkpoint files (``torch.save``'s zip format, torch >= 1.6) read and written
+without torch: ``dlpy.load`` and ``dlpy.save``.
+
+    state = dlpy.load("resnet18.pth")              # OrderedDict name -> Tensor
+    model.load_state_dict(state)
+    dlpy.save(model.state_dict(), "w.pt")           # torch.load("w.pt") reads it
+
+The archive holds ``<name>/data.pkl`` (a pickle whose tensors point at storages by key),
+``<name>/data/<key>`` (each storage's raw bytes), ``<name>/byteorder`` and ``<name>/version``.
+The pickle is read by an unpickler that knows only the globals torch's ``weights_only=True``
+unpickler allows (OrderedDict, the tensor rebuild functions, storage types, dtypes,
+torch.Size, a few builtins), each mapped to a stand-in that builds numpy arrays; any other
+global is an ``UnpicklingError`` naming it, whatever ``weights_only`` says: dlpy never runs
+pickled code. Tensors are views into their storage, as torch's (two tensors that shared a
+storage still share memory); bfloat16 storages become float32 (numpy has no bfloat16).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import zipfile
+from collections import Counter, OrderedDict
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from dlpy.io import atomic_write
+from dlpy.tensor import Tensor
+
+__all__ = ["UnpicklingError", "bfloat16_to_float32", "load", "save"]
+
+
+class UnpicklingError(pickle.UnpicklingError, ValueError):
+    """A checkpoint's pickle asks for something dlpy does not build (a ValueError too)."""
+
+
+def bfloat16_to_float32(raw: np.ndarray) -> np.ndarray:
+    """bfloat16 bit patterns (uint16) as float32 values: the high half of a float32, exactly."""
+    return (raw.astype(np.uint32) << 16).view(np.float32)
+
+
+# torch's legacy storage classes -> the numpy dtype of their elements (None: bfloat16)
+_STORAGE_DTYPES = {
+    "DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
+    "BFloat16Storage": None, "LongStorage": np.int64, "IntStorage": np.int32,
+    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_, "ComplexFloatStorage": np.complex64,
+    "ComplexDoubleStorage": np.complex128, "UntypedStorage": np.uint8,
+}
+# torch's dtype names -> numpy's (None: bfloat16)
+_DTYPES = {
+    "float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": None,
+    "int64": np.int64, "int32": np.int32, "int16": np.int16, "int8": np.int8,
+    "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+    "bool": np.bool_, "complex64": np.complex64, "complex128": np.complex128,
+}
+_STORAGE_NAMES = {np.dtype(v): k for k, v in _STORAGE_DTYPES.items()
+                  if v is not None and k != "UntypedStorage"}
+
+
+class _StorageType:
+    """Stands in for ``torch.FloatStorage`` & co. in a storage's persistent id."""
+
+    def __init__(self, name: str):
+        self.name, self.dtype = name, _STORAGE_DTYPES[name]
+
+
+class _DType:
+    """Stands in for a ``torch.<dtype>`` global (``_rebuild_tensor_v3``'s, an optimizer's)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+
+class _Storage:
+    """One storage: its elements as a 1-D numpy array (bfloat16 already float32)."""
+
+    def __init__(self, array: np.ndarray, bfloat16: bool):
+        self.array, self.bfloat16 = array, bfloat16
+
+
+def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.ndarray:
+    """The view torch's ``_rebuild_tensor`` makes: ``size`` elements ``stride`` apart from
+    ``storage_offset``, checked to lie inside the storage."""
+    elements = storage.array if dtype is None else _typed(storage, dtype)
+    size, stride = tuple(int(n) for n in size), tuple(int(s) for s in stride)
+    offset = int(storage_offset)
+    if len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride) \
+            or offset < 0:
+        raise ValueError(f"a tensor of size {size}, stride {stride}, offset {offset} is "
+                         "not a valid view")
+    if 0 not in size:
+        last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+        if last >= elements.size:
+            raise ValueError(f"a tensor of size {size}, stride {stride}, offset {offset} needs "
+                             f"{last + 1} elements, its storage holds {elements.size}")
+    else:
+        return np.zeros(size, elements.dtype)
+    item = elements.itemsize  # a view whose .base is the storage: dlpy.save shares it again
+    return np.ndarray(size, elements.dtype, buffer=elements, offset=offset * item,
+                      strides=tuple(s * item for s in stride))
+
+
+def _typed(storage: _Storage, dtype: _DType) -> np.ndarray:
+    """An untyped (byte) storage seen as ``dtype``'s elements (``_rebuild_tensor_v3``)."""
+    np_dtype = _DTYPES.get(dtype.name, False)
+    if np_dtype is False:
+        raise ValueError(f"tensors of dtype torch.{dtype.name} are not supported")
+    raw = storage.array
+    if np_dtype is None:
+        return bfloat16_to_float32(raw[: raw.size // 2 * 2].view(np.uint16))
+    item = np.dtype(np_dtype).itemsize
+    return raw[: raw.size // item * item].view(np_dtype)
+
+
+def _tensor(array: np.ndarray, requires_grad: bool = False) -> Tensor:
+    tensor = Tensor(array)
+    tensor.requires_grad = bool(requires_grad) and array.dtype.kind in "fc"
+    return tensor
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride):
+    return _tensor(_strided(storage, storage_offset, size, stride))
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks,
+                       metadata=None):
+    array = _strided(storage, storage_offset, size, stride)
+    return _tensor(_apply_metadata(array, metadata), requires_grad)
+
+
+def _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks,
+                       dtype, metadata=None):
+    array = _strided(storage, storage_offset, size, stride, dtype)
+    return _tensor(_apply_metadata(array, metadata), requires_grad)
+
+
+def _apply_metadata(array: np.ndarray, metadata) -> np.ndarray:
+    # torch's lazy conjugate / negative bits, made real (a copy)
+    if metadata and metadata.get("conj"):
+        array = np.conj(array)
+    if metadata and metadata.get("neg"):
+        array = -array
+    return array
+
+
+def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
+    from dlpy.nn.module import ComplexParameter, Parameter
+
+    if not isinstance(data, Tensor):
+        raise ValueError(f"_rebuild_parameter: expected a tensor, got {type(data).__name__}")
+    if data.dtype.kind not in "fc":  # torch's integer Parameter (requires_grad=False)
+        return data
+    # not Parameter(data), which copies: the storage's view itself, so shared memory stays shared
+    cls = ComplexParameter if data.dtype.kind == "c" else Parameter
+    parameter = cls.__new__(cls)
+    Tensor.__init__(parameter, data.data)
+    parameter.requires_grad = bool(requires_grad)
+    return parameter
+
+
+def _rebuild_from_type_v2(function, new_type, args, state):
+    if new_type is not _TORCH_TENSOR:
+        raise ValueError(f"tensor subclass {new_type!r} is not supported")
+    return function(*args)
+
+
+_TORCH_TENSOR = object()  # stands in for the torch.Tensor global
+
+
+def _encode(text: str, encoding: str = "latin1") -> bytes:
+    # pickle protocol 2 writes bytes as _codecs.encode(str, "latin1")
+    if not isinstance(text, str) or encoding != "latin1":
+        raise ValueError("_codecs.encode: only (str, 'latin1') builds bytes")
+    return text.encode("latin1")
+
+
+def _size(*args):
+    return tuple(*args)
+
+
+def _device(*args):
+    return str(args[0]) if args else "cpu"
+
+
+def _allowed_globals() -> dict[str, Any]:
+    allowed: dict[str, Any] = {
+        "collections.OrderedDict": OrderedDict, "collections.Counter": Counter,
+        "builtins.set": set, "builtins.bytearray": bytearray, "builtins.complex": complex,
+        "_codecs.encode": _encode, "torch.Size": _size, "torch.device": _device,
+        "torch.Tensor": _TORCH_TENSOR, "torch._utils._rebuild_tensor": _rebuild_tensor,
+        "torch._utils._rebuild_tensor_v2": _rebuild_tensor_v2,
+        "torch._utils._rebuild_tensor_v3": _rebuild_tensor_v3,
+        "torch._utils._rebuild_parameter": _rebuild_parameter,
+        "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
+        "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
+        "torch.nn.parameter.Parameter":
+            lambda data, requires_grad=True: _rebuild_parameter(data, requires_grad, None),
+    }
+    for name in _STORAGE_DTYPES:
+        allowed[f"torch.{name}"] = _StorageType(name)
+    for name in _DTYPES:
+        allowed[f"torch.{name}"] = _DType(name)
+    return allowed
+
+
+_ALLOWED = _allowed_globals()
+# globals torch's weights-only unpickler allows that dlpy cannot build
+_UNSUPPORTED = ("_rebuild_qtensor", "_rebuild_sparse_tensor", "_rebuild_nested_tensor",
+                "_rebuild_meta_tensor_no_storage", "_rebuild_wrapper_subclass",
+                "_rebuild_device_tensor_from_numpy", "_rebuild_device_tensor_from_cpu_tensor")
+
+
+class _Unpickler(pickle.Unpickler):
+    """Builds only the allowed globals; storages are read from the archive on first use."""
+
+    def __init__(self, file, archive: zipfile.ZipFile, prefix: str, big_endian: bool):
+        super().__init__(file)
+        self.archive, self.prefix, self.big_endian = archive, prefix, big_endian
+        self.storages: dict[str, _Storage] = {}
+
+    def find_class(self, module: str, name: str):
+        key = f"{module}.{name}"
+        if key in _ALLOWED:
+            return _ALLOWED[key]
+        if module == "torch._utils" and name in _UNSUPPORTED:
+            raise UnpicklingError(f"the pickle needs {key}, a kind of tensor dlpy does not "
+                                  "load (quantized, sparse, nested, meta or device-only)")
+        raise UnpicklingError(f"the pickle asks for the global {key}, which is not allowed: "
+                              "dlpy.load builds only tensors, containers and numbers, it never "
+                              "runs pickled code")
+
+    def persistent_load(self, saved_id):
+        if not (isinstance(saved_id, tuple) and len(saved_id) == 5 and saved_id[0] == "storage"
+                and isinstance(saved_id[1], _StorageType)):
+            raise UnpicklingError(f"unknown persistent id {saved_id!r:.80}")
+        _, storage_type, key, _location, numel = saved_id
+        key = str(key)
+        if key not in self.storages:
+            self.storages[key] = self._read_storage(storage_type, key, int(numel))
+        return self.storages[key]
+
+    def _read_storage(self, storage_type: _StorageType, key: str, numel: int) -> _Storage:
+        member = f"{self.prefix}/data/{key}"
+        dtype = np.dtype(np.uint16 if storage_type.dtype is None else storage_type.dtype)
+        try:
+            info = self.archive.getinfo(member)
+        except KeyError:
+            raise ValueError(f"the archive has no member {member!r} (storage {key})") from None
+        if info.file_size < numel * dtype.itemsize:
+            raise ValueError(f"storage {key} ({storage_type.name}) needs {numel} elements "
+                             f"({numel * dtype.itemsize} bytes), {member!r} holds "
+                             f"{info.file_size} bytes")
+        data = bytearray(self.archive.read(member))  # writable, as torch's tensors are
+        elements = np.frombuffer(data, dtype.newbyteorder(">") if self.big_endian else dtype,
+                                 count=numel)
+        if self.big_endian:
+            elements = elements.astype(dtype)
+        if storage_type.dtype is None:
+            return _Storage(bfloat16_to_float32(elements), bfloat16=True)
+        return _Storage(elements, bfloat16=False)
+
+
+def _name(f) -> str:
+    if isinstance(f, (str, os.PathLike)):
+        return os.fspath(f)
+    return str(getattr(f, "name", "<file object>"))
+
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool = True) -> Any:
+    """Read a file written by ``torch.save`` (torch >= 1.6) or ``dlpy.save``: tensors come back
+    as dlpy Tensors (Parameters as nn.Parameter, requires_grad kept), inside the saved dicts,
+    lists, tuples, numbers and strings. ``map_location`` is accepted (a string or a dict) and
+    changes nothing: dlpy's arrays are in host memory. ``weights_only=False`` loads the same:
+    dlpy never unpickles code, so a pickle naming any other global is refused either way.
+    Errors name the file."""
+    name = _name(f)
+    if map_location is not None and not isinstance(map_location, (str, dict)):
+        raise TypeError(f"load: map_location must be None, a device string or a dict (dlpy "
+                        f"loads to host memory), got {type(map_location).__name__}")
+    if not isinstance(weights_only, bool):
+        raise TypeError(f"load: weights_only must be True or False, got {weights_only!r}")
+    if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
+        raise FileNotFoundError(f"{name}: no such file")
+    try:
+        archive = zipfile.ZipFile(f)
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"{name}: not a readable PyTorch zip checkpoint, {_legacy_hint(f)}"
+                         f"({type(err).__name__}: {err})") from None
+    with archive:
+        try:
+            return _load_archive(archive)
+        except UnpicklingError as err:
+            raise UnpicklingError(f"{name}: {err}") from None
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+        except Exception as err:  # a corrupted pickle or member raises anything (EOFError, ...)
+            raise ValueError(f"{name}: not a readable PyTorch checkpoint, the file is cut or "
+                             f"corrupted ({type(err).__name__}: {err})") from None
+
+
+def _legacy_hint(f) -> str:
+    """Why a file is not a zip: torch < 1.6's format (a pickle), or something cut."""
+    try:
+        if isinstance(f, (str, os.PathLike)):
+            with open(f, "rb") as handle:
+                head = handle.read(16)
+        else:
+            f.seek(0)
+            head = f.read(16)
+    except OSError:
+        return ""
+    if head[:2] == b"\x80\x02" and len(head) >= 13 and head[2] == 0x8A:
+        magic = int.from_bytes(head[4:4 + head[3]], "little")
+        if magic == _LEGACY_MAGIC:
+            return ("it is torch < 1.6's legacy format, which dlpy does not read: re-save it "
+                    "with torch >= 1.6's torch.save ")
+    return "the file is cut or corrupted or not a checkpoint "
+
+
+def _load_archive(archive: zipfile.ZipFile) -> Any:
+    names = archive.namelist()
+    pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+    if not pickles:
+        if any(n.endswith("constants.pkl") for n in names):
+            raise ValueError("a TorchScript archive (torch.jit.save), not a torch.save file")
+        raise ValueError("the archive has no member '<name>/data.pkl'")
+    prefix = pickles[0].split("/")[0]
+    byteorder = "little"
+    if f"{prefix}/byteorder" in names:
+        byteorder = archive.read(f"{prefix}/byteorder").decode("ascii", "replace").strip()
+    if byteorder not in ("little", "big"):
+        raise ValueError(f"unknown byteorder {byteorder!r}")
+    with archive.open(pickles[0]) as data:
+        return _Unpickler(data, archive, prefix, byteorder == "big").load()
+
+
+# ------------------------------------------------------------------------------------- save
+def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
+    """Write ``obj`` (a state dict, or nested dicts/lists/tuples of Tensors, numpy arrays,
+    numbers, strings, bytes, None) in torch.save's zip format: ``torch.load(f, weights_only=True)``
+    reads it. Tensors that view one numpy array share one storage, as torch's views; a path
+    is written atomically."""
+    pickler = _Pickler()
+    pickler.dump(obj)
+    records = [("data.pkl", bytes(pickler.out)), ("byteorder", b"little")]
+    records += [(f"data/{key}", data) for key, data in pickler.storage_bytes()]
+    records.append(("version", b"3\n"))
+    if isinstance(f, (str, os.PathLike)):
+        with atomic_write(f) as handle:
+            _write_zip(handle, records)
+    else:
+        _write_zip(f, records)
+
+
+def _write_zip(handle: BinaryIO, records: list[tuple[str, bytes]]) -> None:
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in records:
+            info = zipfile.ZipInfo(f"archive/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, data)
+
+
+class _Pickler:
+    """Writes pickle protocol 2 opcodes for the few kinds of object a checkpoint holds, with
+    torch's globals named as torch names them (no torch needed, nothing else pickled)."""
+
+    def __init__(self):
+        self.out = bytearray(b"\x80\x02")
+        # id(storage array) -> its key and the array (kept, so that the id stays its own)
+        self.storages: dict[int, tuple[str, np.ndarray]] = {}
+        self.active: set[int] = set()
+
+    def storage_bytes(self):
+        for key, root in self.storages.values():
+            yield key, root.astype(root.dtype.newbyteorder("<"), copy=False).tobytes()
+
+    def _global(self, module: str, name: str) -> None:
+        self.out += b"c" + f"{module}\n{name}\n".encode("ascii")
+
+    def _empty_ordered_dict(self) -> None:
+        self._global("collections", "OrderedDict")
+        self.out += pickle.EMPTY_TUPLE + pickle.REDUCE
+
+    def dump(self, obj: Any) -> None:
+        self._save(obj)
+        self.out += pickle.STOP
+
+    def _save(self, obj: Any) -> None:
+        out = self.out
+        if obj is None:
+            out += pickle.NONE
+        elif isinstance(obj, (bool, np.bool_)):
+            out += pickle.NEWTRUE if obj else pickle.NEWFALSE
+        elif isinstance(obj, (int, np.integer)):
+            obj = int(obj)
+            if -2**31 <= obj < 2**31:
+                out += pickle.BININT + struct.pack("<i", obj)
+            else:
+                encoded = pickle.encode_long(obj)
+                out += pickle.LONG1 + bytes([len(encoded)]) + encoded
+        elif isinstance(obj, (float, np.floating)):
+            out += pickle.BINFLOAT + struct.pack(">d", float(obj))
+        elif isinstance(obj, str):
+            encoded = obj.encode("utf-8", "surrogatepass")
+            out += pickle.BINUNICODE + struct.pack("<I", len(encoded)) + encoded
+        elif isinstance(obj, bytes):  # as pickle protocol 2 writes bytes
+            self._global("_codecs", "encode")
+            self._save((obj.decode("latin1"), "latin1"))
+            out += pickle.REDUCE
+        elif isinstance(obj, (Tensor, np.ndarray)):
+            self._tensor(obj)
+        elif isinstance(obj, (dict, list, tuple)):
+            if id(obj) in self.active:
+                raise ValueError("save: the object contains itself (a cycle), which a "
+                                 "checkpoint cannot hold")
+            self.active.add(id(obj))
+            self._container(obj)
+            self.active.discard(id(obj))
+        else:
+            raise TypeError(f"save: cannot write a {type(obj).__name__} (dlpy.save writes "
+                            "Tensors, numpy arrays, numbers, strings, bytes, None and dicts, "
+                            "lists, tuples of them)")
+
+    def _container(self, obj) -> None:
+        out = self.out
+        if isinstance(obj, tuple):
+            out += pickle.MARK
+            for item in obj:
+                self._save(item)
+            out += pickle.TUPLE
+        elif isinstance(obj, list):
+            out += pickle.EMPTY_LIST + pickle.MARK
+            for item in obj:
+                self._save(item)
+            out += pickle.APPENDS
+        else:
+            if isinstance(obj, OrderedDict):
+                self._empty_ordered_dict()
+            else:
+                out += pickle.EMPTY_DICT
+            out += pickle.MARK
+            for key, value in obj.items():
+                self._save(key)
+                self._save(value)
+            out += pickle.SETITEMS
+
+    def _tensor(self, obj) -> None:
+        from dlpy.nn import Parameter
+
+        array = obj.data if isinstance(obj, Tensor) else obj
+        if array.dtype.kind not in "biufc" or np.dtype(array.dtype.newbyteorder("=")) \
+                not in _STORAGE_NAMES:
+            raise TypeError(f"save: cannot write an array of dtype {array.dtype}")
+        parameter = isinstance(obj, Parameter)
+        if parameter:
+            self._global("torch._utils", "_rebuild_parameter")
+            self.out += pickle.MARK
+        root, offset, stride = _storage_of(array)
+        key, _ = self.storages.setdefault(id(root), (str(len(self.storages)), root))
+        self._global("torch._utils", "_rebuild_tensor_v2")
+        self.out += pickle.MARK + pickle.MARK
+        self._save("storage")
+        self._global("torch", _STORAGE_NAMES[np.dtype(root.dtype.newbyteorder("="))])
+        for item in (key, "cpu", root.size):
+            self._save(item)
+        self.out += pickle.TUPLE + pickle.BINPERSID
+        for item in (offset, tuple(array.shape), stride,
+                     isinstance(obj, Tensor) and obj.requires_grad and not parameter):
+            self._save(item)
+        self._empty_ordered_dict()
+        self.out += pickle.TUPLE + pickle.REDUCE
+        if parameter:
+            self._save(obj.requires_grad)
+            self._empty_ordered_dict()
+            self.out += pickle.TUPLE + pickle.REDUCE
+
+
+def _storage_of(array: np.ndarray) -> tuple[np.ndarray, int, tuple[int, ...]]:
+    """The C-contiguous array that ``array`` views (its storage), the offset and the strides
+    in elements; an array that is no plain view of one is its own storage (a copy if it is not
+    contiguous)."""
+    root = array
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    item = array.itemsize
+    if root is not array and root.dtype == array.dtype and root.flags.c_contiguous \
+            and all(s >= 0 and s % item == 0 for s in array.strides):
+        start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        if start % item == 0 and 0 <= start // item < max(root.size, 1):
+            return root, start // item, tuple(s // item for s in array.strides)
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
+    contiguous = tuple(int(np.prod(array.shape[i + 1:])) for i in range(array.ndim))
+    return array, 0, contiguous

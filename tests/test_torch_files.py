@@ -1,0 +1,271 @@
+"""dlpy.load / dlpy.save: torch.save's zip checkpoints without torch (fixtures made by
+tests/fixtures/make_torch_files_fixtures.py, which also loads dlpy.save's files in torch)."""
+
+import io
+import pickle
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlpy
+from dlpy import nn
+from dlpy.serialization import UnpicklingError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "torch_files"
+
+
+@pytest.fixture(scope="module")
+def expected():
+    with np.load(FIXTURES / "expected.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def flatten(prefix, value, out):
+    if isinstance(value, dlpy.Tensor):
+        out[prefix] = value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            flatten(f"{prefix}/{k}", v, out)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            flatten(f"{prefix}/{i}", v, out)
+    return out
+
+
+@pytest.mark.parametrize("name", ["mlp.pt", "optimizer.pt", "checkpoint.pt", "dtypes.pt"])
+def test_every_tensor_matches_torch(name, expected):
+    tensors = flatten(name, dlpy.load(FIXTURES / name), {})
+    keys = [k for k in expected if k.startswith(f"{name}/") and ":" not in k]
+    assert sorted(tensors) == sorted(keys) and keys
+    for key in keys:
+        tensor, want = tensors[key], expected[key]
+        assert tensor.dtype == want.dtype, key
+        np.testing.assert_array_equal(tensor.data, want, err_msg=key)
+        if want.size > 1:  # torch's strides, in elements
+            item = tensor.data.itemsize
+            assert tuple(s // item for s in tensor.data.strides) == \
+                tuple(expected[f"{key}:stride"]), key
+        assert tensor.requires_grad == bool(expected[f"{key}:requires_grad"]), key
+
+
+def test_state_dict_types_views_and_parameters():
+    state = dlpy.load(FIXTURES / "mlp.pt")
+    assert type(state) is OrderedDict
+    assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias", "scale", "row"]
+    assert isinstance(state["scale"], nn.Parameter) and state["scale"].requires_grad
+    assert not isinstance(state["0.weight"], nn.Parameter)
+    assert np.shares_memory(state["row"].data, state["0.weight"].data)
+    state["0.weight"].data[1, 0] = 42.0  # a view into the same storage, as torch's
+    assert state["row"].data[0] == 42.0
+
+
+def test_checkpoint_keeps_numbers_strings_and_containers():
+    checkpoint = dlpy.load(FIXTURES / "checkpoint.pt")
+    assert checkpoint["epoch"] == 3 and checkpoint["step"] == 2**40
+    assert checkpoint["loss"] == 0.125 and checkpoint["name"] == "run-ä"
+    assert checkpoint["raw"] == b"\x00\xffab"
+    history = checkpoint["history"]
+    assert history[0] == [1, 2.5] and history[1] == (3, "x", None, True)
+
+
+def test_optimizer_state_dict_loads_into_dlpy_adam():
+    state = dlpy.load(FIXTURES / "optimizer.pt")
+    assert state["param_groups"][0]["lr"] == 0.01
+    assert state["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert sorted(state["state"]) == [0, 1, 2, 3]
+    model = nn.Sequential(nn.Linear(4, 3, dtype=np.float64), nn.ReLU(),
+                          nn.Linear(3, 2, dtype=np.float64))
+    model.load_state_dict({k: v for k, v in dlpy.load(FIXTURES / "mlp.pt").items()
+                           if k not in ("scale", "row")})
+    optimizer = dlpy.optim.Adam(model.parameters(), lr=0.01)
+    # the optimiser takes arrays (np.asarray of a dlpy Tensor is not its values)
+    arrays = {index: {slot: value.data for slot, value in slots.items()}
+              for index, slots in state["state"].items()}
+    optimizer.load_state_dict({"state": arrays, "param_groups": state["param_groups"]})
+    restored = optimizer.state_dict(torch_layout=True)
+    np.testing.assert_array_equal(restored["state"][0]["exp_avg"],
+                                  state["state"][0]["exp_avg"].data)
+
+
+def test_load_state_dict_from_a_torch_checkpoint(expected):
+    model = nn.Sequential(nn.Linear(4, 3, dtype=np.float64), nn.ReLU(),
+                          nn.Linear(3, 2, dtype=np.float64))
+    model.load_state_dict(dlpy.load(FIXTURES / "checkpoint.pt")["model"])
+    x = np.linspace(-1, 1, 8).reshape(2, 4)
+    w1, b1 = expected["checkpoint.pt/model/0.weight"], expected["checkpoint.pt/model/0.bias"]
+    w2, b2 = expected["checkpoint.pt/model/2.weight"], expected["checkpoint.pt/model/2.bias"]
+    want = np.maximum(x @ w1.T + b1, 0) @ w2.T + b2
+    np.testing.assert_allclose(model(dlpy.Tensor(x)).data, want, rtol=1e-12)
+
+
+def test_save_then_load_round_trips(tmp_path):
+    base = np.arange(12.0).reshape(3, 4)
+    param = nn.Parameter(np.ones(2))
+    obj = {"w": dlpy.Tensor(base), "t": dlpy.Tensor(base.T), "row": dlpy.Tensor(base[1]),
+           "p": param, "g": dlpy.Tensor(np.ones(2), requires_grad=True),
+           "ints": np.arange(3, dtype=np.int32), "mask": np.array([True, False]),
+           "s": np.float64(2.5), "0d": dlpy.Tensor(np.array(7.0)), "c": np.array([1j]),
+           "od": OrderedDict(a=1, b=[2, (3, None)]), "big": 2**70, "text": "é", "raw": b"\x01",
+           "flipped": dlpy.Tensor(base[::-1])}
+    dlpy.save(obj, tmp_path / "x.pt")
+    back = dlpy.load(tmp_path / "x.pt")
+    assert np.shares_memory(back["w"].data, back["t"].data)
+    assert np.shares_memory(back["w"].data, back["row"].data)
+    for key in ("w", "t", "row", "p", "g", "ints", "mask", "0d", "c", "flipped"):
+        original = obj[key].data if isinstance(obj[key], dlpy.Tensor) else obj[key]
+        np.testing.assert_array_equal(back[key].data, original, err_msg=key)
+        assert back[key].dtype == original.dtype, key
+    assert isinstance(back["p"], nn.Parameter) and back["g"].requires_grad
+    assert not back["w"].requires_grad
+    assert back["s"] == 2.5 and back["big"] == 2**70 and back["text"] == "é"
+    assert back["raw"] == b"\x01" and type(back["od"]) is OrderedDict
+    assert back["od"] == OrderedDict(a=1, b=[2, (3, None)])
+
+
+def test_save_to_a_file_object_and_reject_what_it_cannot_write(tmp_path):
+    buffer = io.BytesIO()
+    dlpy.save({"a": np.ones(2, np.float32)}, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(dlpy.load(buffer)["a"].data, np.ones(2, np.float32))
+    with pytest.raises(TypeError, match=r"save: cannot write a set"):
+        dlpy.save({"a": {1, 2}}, tmp_path / "bad.pt")
+    cycle = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match=r"save: the object contains itself"):
+        dlpy.save(cycle, tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_arguments_are_checked():
+    with pytest.raises(TypeError, match=r"load: map_location must be None"):
+        dlpy.load(FIXTURES / "mlp.pt", map_location=lambda s, loc: s)
+    with pytest.raises(TypeError, match=r"load: weights_only must be True or False"):
+        dlpy.load(FIXTURES / "mlp.pt", weights_only="yes")
+    state = dlpy.load(FIXTURES / "mlp.pt", map_location="cpu", weights_only=False)
+    assert "row" in state
+
+
+# --------------------------------------------------------------------------- hostile files
+def rewrite(source: Path, target: Path, replace: dict | None = None, drop=()) -> Path:
+    """A copy of ``source``'s archive with members replaced (name suffix -> bytes) or dropped."""
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as out:
+        for info in archive.infolist():
+            if any(info.filename.endswith(d) for d in drop):
+                continue
+            data = archive.read(info)
+            for suffix, new in (replace or {}).items():
+                if info.filename.endswith(suffix):
+                    data = new
+            out.writestr(info.filename, data)
+    return target
+
+
+def test_truncated_zip_names_the_file(tmp_path):
+    data = (FIXTURES / "mlp.pt").read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.pt: not a readable PyTorch zip checkpoint, "
+                                         r"the file is cut or corrupted"):
+        dlpy.load(path)
+
+
+def test_missing_storage_member(tmp_path):
+    path = rewrite(FIXTURES / "mlp.pt", tmp_path / "missing.pt", drop=["/data/0"])
+    with pytest.raises(ValueError, match=r"missing\.pt: the archive has no member "
+                                         r"'archive/data/0' \(storage 0\)"):
+        dlpy.load(path)
+
+
+def test_missing_pickle(tmp_path):
+    path = rewrite(FIXTURES / "mlp.pt", tmp_path / "nopkl.pt", drop=["data.pkl"])
+    with pytest.raises(ValueError, match=r"nopkl\.pt: the archive has no member "
+                                         r"'<name>/data.pkl'"):
+        dlpy.load(path)
+
+
+class Evil:
+    def __reduce__(self):
+        import os
+        return os.system, ("echo pwned",)
+
+
+@pytest.mark.parametrize("weights_only", [True, False])
+def test_pickle_calling_os_system_is_refused(tmp_path, weights_only):
+    path = rewrite(FIXTURES / "mlp.pt", tmp_path / "evil.pt",
+                   replace={"data.pkl": pickle.dumps({"x": Evil()}, protocol=2)})
+    with pytest.raises(UnpicklingError, match=r"evil\.pt: the pickle asks for the global "
+                                              r"(posix|os|nt)\.system, which is not allowed"):
+        dlpy.load(path, weights_only=weights_only)
+    with pytest.raises(ValueError):  # also a ValueError, as every bad file
+        dlpy.load(path)
+
+
+def test_storage_shorter_than_the_tensor(tmp_path):
+    path = rewrite(FIXTURES / "mlp.pt", tmp_path / "short.pt", replace={"/data/0": b"\0" * 24})
+    with pytest.raises(ValueError, match=r"short\.pt: storage 0 \(DoubleStorage\) needs 12 "
+                                         r"elements \(96 bytes\), 'archive/data/0' holds 24 bytes"):
+        dlpy.load(path)
+
+
+def test_view_outside_its_storage(tmp_path):
+    pkl = zipfile.ZipFile(FIXTURES / "mlp.pt").read("archive/data.pkl")
+    # "row" views storage 0 at offset 4; move it past the end (offset is a BININT1 of 4)
+    marker = pkl.rindex(b"K\x04K\x04\x85")
+    bad = pkl[:marker] + b"K\x0b" + pkl[marker + 2:]
+    path = rewrite(FIXTURES / "mlp.pt", tmp_path / "outside.pt", replace={"data.pkl": bad})
+    with pytest.raises(ValueError, match=r"outside\.pt: a tensor of size \(4,\), stride \(1,\), "
+                                         r"offset 11 needs 15 elements, its storage holds 12"):
+        dlpy.load(path)
+
+
+def test_corrupted_pickle(tmp_path):
+    pkl = zipfile.ZipFile(FIXTURES / "mlp.pt").read("archive/data.pkl")
+    path = rewrite(FIXTURES / "mlp.pt", tmp_path / "garbled.pt", replace={"data.pkl": pkl[:40]})
+    with pytest.raises(ValueError, match=r"garbled\.pt: not a readable PyTorch checkpoint, "
+                                         r"the file is cut or corrupted"):
+        dlpy.load(path)
+
+
+def test_big_endian_archive_is_converted(tmp_path, expected):
+    with zipfile.ZipFile(FIXTURES / "mlp.pt") as archive:
+        swapped = {f"/data/{k}": np.frombuffer(archive.read(f"archive/data/{k}"), "<f8")
+                   .astype(">f8").tobytes() for k in range(5)}
+    path = rewrite(FIXTURES / "mlp.pt", tmp_path / "big.pt",
+                   replace={"byteorder": b"big", **swapped})
+    state = dlpy.load(path)
+    np.testing.assert_array_equal(state["0.weight"].data, expected["mlp.pt/0.weight"])
+    np.testing.assert_array_equal(state["scale"].data, expected["mlp.pt/scale"])
+
+
+def test_legacy_format_is_a_clear_error(tmp_path):
+    path = tmp_path / "old.pt"
+    magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+    path.write_bytes(magic + pickle.dumps(1001, protocol=2))
+    with pytest.raises(ValueError, match=r"old\.pt: .*torch < 1\.6's legacy format"):
+        dlpy.load(path)
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match=r"nothere\.pt: no such file"):
+        dlpy.load("nothere.pt")
+
+
+def test_an_optimiser_state_round_trips_through_save_and_load(tmp_path):
+    """dlpy.save of an optimiser's PyTorch-layout state, dlpy.load, load_state_dict: the Tensors
+    dlpy.load gives are read as arrays by the optimiser (np.asarray of a Tensor)."""
+    from dlpy import optim
+
+    model = nn.Linear(3, 2)
+    first = optim.Adam(model.parameters(), lr=0.01)
+    model(dlpy.randn(4, 3)).sum().backward()
+    first.step()
+    dlpy.save(first.state_dict(torch_layout=True), tmp_path / "adam.pt")
+    second = optim.Adam(model.parameters(), lr=0.01)
+    second.load_state_dict(dlpy.load(tmp_path / "adam.pt"))
+    a, b = first.state_dict(), second.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
