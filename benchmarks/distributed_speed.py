@@ -98,6 +98,19 @@ def find_mpirun() -> str:
     return found
 
 
+def run_workers(script: str, ranks: int, arguments: list[str]) -> dict:
+    """``script --worker arguments`` on ``ranks`` MPI ranks (1 BLAS thread each, dlpy from
+    src/): the JSON of the last line it prints."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent / "src"),
+                                                      env.get("PYTHONPATH")]))
+    command = [find_mpirun(), "-n", str(ranks), sys.executable, script, "--worker", *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def worker(args: argparse.Namespace) -> None:
     from dlpy import distributed, optim
     from dlpy.data.mnist_train import set_blas_threads
@@ -161,22 +174,14 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    mpirun = find_mpirun()
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent / "src"),
-                                                      env.get("PYTHONPATH")]))
+    find_mpirun()  # no mpirun: say so before the first line
     print(f"{args.model}: local batch {args.batch_size}, {args.steps} steps (+1 warm-up), "
           f"{args.bucket_mb:g} MB buckets, "
           f"1 BLAS thread per rank, load average {os.getloadavg()[0]:.1f} at the start")
-    results = []
-    for n in args.ranks:
-        command = [mpirun, "-n", str(n), sys.executable, __file__, "--worker", "--model",
-                   args.model, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-                   "--bucket-mb", str(args.bucket_mb)]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    results = [run_workers(__file__, n, ["--model", args.model, "--steps", str(args.steps),
+                                         "--batch-size", str(args.batch_size),
+                                         "--bucket-mb", str(args.bucket_mb)])
+               for n in args.ranks]
     first = results[0]
     print(f"{first['params']:,} parameters = {first['grad_mb']:.1f} MB of float32 gradients "
           f"in {first['buckets']} bucket(s)")

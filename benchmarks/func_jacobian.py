@@ -19,7 +19,7 @@ import argparse
 from unittest import mock
 
 import numpy as np
-from timing import best_of
+from func_per_sample import checked_best_ms
 
 import dlpy.autograd_functional as AF
 import dlpy.functional as F
@@ -93,10 +93,7 @@ def main(argv=None) -> int:
     for case, contenders in cases.items():
         labels = list(contenders)
         reference = contenders[labels[-1]]()
-        for run in contenders.values():
-            np.testing.assert_allclose(run(), reference, rtol=1e-3, atol=1e-5)
-        best = {label: t * 1e3 for label, t in
-                zip(contenders, best_of(args.runs, *contenders.values()))}
+        best = checked_best_ms(contenders, reference, args.runs, rtol=1e-3, atol=1e-5)
         torch_ms, ours_ms = best[labels[-1]], best[labels[0]]
         print(case)
         for label, ms in best.items():

@@ -21,6 +21,15 @@ from dlpy import Tensor, nn
 from dlpy.func import functional_call, grad, vmap
 
 
+def checked_best_ms(contenders: dict, reference, runs: int, rtol: float, atol: float
+                    ) -> dict[str, float]:
+    """Each contender's result checked against ``reference``, then its best time in ms over
+    ``runs`` rounds (the contenders alternating)."""
+    for run in contenders.values():
+        np.testing.assert_allclose(run(), reference, rtol=rtol, atol=atol)
+    return {label: t * 1e3 for label, t in zip(contenders, best_of(runs, *contenders.values()))}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -73,10 +82,7 @@ def main(argv=None) -> int:
                   "dlpy loop of backward": run_loop,
                   "torch.func vmap(grad)": run_torch}
     reference = run_torch()
-    for run in contenders.values():
-        np.testing.assert_allclose(run(), reference, rtol=1e-4, atol=1e-5)
-    best = {label: t * 1e3 for label, t in
-            zip(contenders, best_of(args.runs, *contenders.values()))}
+    best = checked_best_ms(contenders, reference, args.runs, rtol=1e-4, atol=1e-5)
     torch_ms = best["torch.func vmap(grad)"]
     print(f"batch {args.batch}, minimum of {args.runs} runs")
     for label, ms in best.items():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -92,20 +91,12 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    from distributed_speed import find_mpirun
+    from distributed_speed import run_workers
 
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent / "src"),
-                                                      env.get("PYTHONPATH")]))
-    command = [find_mpirun(), "-n", str(args.ranks), sys.executable, __file__, "--worker",
-               "--model", args.model, "--rounds", str(args.rounds), "--batch-size",
-               str(args.batch_size)]
     print(f"{args.model}: {args.ranks} ranks, local batch {args.batch_size}, {args.rounds} "
           f"rounds, load average {os.getloadavg()[0]:.1f} at the start")
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
-    r = json.loads(done.stdout.strip().splitlines()[-1])
+    r = run_workers(__file__, args.ranks, ["--model", args.model, "--rounds", str(args.rounds),
+                                           "--batch-size", str(args.batch_size)])
     plain_state = r["state"][0][0]
     print(f"{r['params']:,} parameters; Adam state per rank: DDP + Adam "
           f"{plain_state / 2**20:.2f} MB, ZeRO " + ", ".join(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cases_torch_files import tensors_in
 
 import dlpy
 from dlpy import nn
@@ -23,21 +24,9 @@ def expected():
         return {k: data[k] for k in data.files}
 
 
-def flatten(prefix, value, out):
-    if isinstance(value, dlpy.Tensor):
-        out[prefix] = value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            flatten(f"{prefix}/{k}", v, out)
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            flatten(f"{prefix}/{i}", v, out)
-    return out
-
-
 @pytest.mark.parametrize("name", ["mlp.pt", "optimizer.pt", "checkpoint.pt", "dtypes.pt"])
 def test_every_tensor_matches_torch(name, expected):
-    tensors = flatten(name, dlpy.load(FIXTURES / name), {})
+    tensors = dict(tensors_in(name, dlpy.load(FIXTURES / name), dlpy.Tensor))
     keys = [k for k in expected if k.startswith(f"{name}/") and ":" not in k]
     assert sorted(tensors) == sorted(keys) and keys
     for key in keys:

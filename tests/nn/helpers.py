@@ -8,11 +8,11 @@ from dlpy import Tensor, nn
 from dlpy.nn import read_meta
 
 
-def fit(model, inputs, labels, opt, steps) -> list[float]:
-    """steps steps of opt on cross_entropy(model(inputs), labels); the losses, one a step."""
+def fit(model, inputs, labels, opt, steps, loss_fn=F.cross_entropy) -> list[float]:
+    """steps steps of opt on loss_fn(model(inputs), labels); the losses, one a step."""
     losses = []
     for _ in range(steps):
-        loss = F.cross_entropy(model(inputs), labels)
+        loss = loss_fn(model(inputs), labels)
         losses.append(loss.item())
         opt.zero_grad()
         loss.backward()

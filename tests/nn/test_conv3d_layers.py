@@ -11,6 +11,8 @@ import pytest
 import dlpy.functional as F
 from dlpy import Tensor, nn, optim
 
+from .helpers import fit
+
 
 def _x(*shape, seed=0):
     return Tensor(np.random.default_rng(seed).standard_normal(shape))
@@ -177,12 +179,6 @@ def test_a_volumetric_cnn_learns_to_tell_cubes_from_rods():
         nn.Flatten(), nn.Linear(8, 2, rng=rng),
     )
     opt = optim.Adam(model.parameters(), lr=0.02)
-    losses = []
-    for _ in range(60):
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.item()))
+    losses = fit(model, x, y, opt, 60)
     assert losses[-1] < 0.1 * losses[0]
     assert (model(x).data.argmax(1) == y).all()

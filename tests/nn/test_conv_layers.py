@@ -12,6 +12,7 @@ import pytest
 import dlpy.functional as F
 from dlpy import Tensor, nn, optim
 
+from .helpers import fit
 from .reference import load_grouped
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "nn" / "conv_layers.npz"
@@ -518,13 +519,7 @@ def test_a_conv_autoencoder_learns_to_reconstruct_its_images():
         nn.ConvTranspose2d(8, 1, 3, stride=2, padding=1, output_padding=1, rng=rng),
     )
     opt = optim.Adam(model.parameters(), lr=0.01)
-    losses = []
-    for _ in range(150):
-        loss = F.mse_loss(model(x), x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.item()))
+    losses = fit(model, x, x, opt, 150, loss_fn=F.mse_loss)
     assert losses[-1] < 0.02 * losses[0]
     reconstruction = model(x).data
     assert reconstruction.shape == images.shape

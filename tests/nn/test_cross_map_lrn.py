@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from make_nn_last_fixtures import LRN
+from cases_nn_last import LRN
 
 import dlpy.functional as F
 from dlpy import Tensor, nn

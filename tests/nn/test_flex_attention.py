@@ -1,13 +1,14 @@
 """torch.nn.attention in dlpy: flex_attention and BlockMask, the causal biases, SDPA's
 enable_gqa and scale, sdpa_kernel. PyTorch's values (flex_attention's forward and logsumexp,
 its math reference's gradients, the block tensors) are in
-tests/fixtures/flex_attention/flex_attention.npz (make_flex_attention_fixtures.py); the mask and
-score functions below are that script's, written with dlpy ops."""
+tests/fixtures/flex_attention/flex_attention.npz (make_flex_attention_fixtures.py); the cases,
+mask and score functions are that script's (tests/fixtures/cases_flex_attention.py), on dlpy."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cases_flex_attention import BLOCK_KEYS, cases
 from second_order import check_second_order
 
 import dlpy
@@ -36,78 +37,12 @@ from dlpy.testing import gradcheck
 
 FIXTURE = (Path(__file__).resolve().parents[1] / "fixtures" / "flex_attention"
            / "flex_attention.npz")
-DOCS = Tensor(np.array([0, 0, 0, 1, 1, 1, 1, 2, 2]))
-BLOCK_KEYS = ("kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices",
-              "q_num_blocks", "q_indices", "full_q_num_blocks", "full_q_indices")
-
-
-def causal(b, h, q_idx, kv_idx):
-    return q_idx >= kv_idx
-
-
-def window3(b, h, q_idx, kv_idx):
-    return q_idx - kv_idx <= 3
-
-
-def same_document(b, h, q_idx, kv_idx):
-    return DOCS[q_idx].eq(DOCS[kv_idx])  # dlpy's == is identity: eq is element-wise
-
-
-def prefix3(b, h, q_idx, kv_idx):
-    return kv_idx < 3
-
-
-def late_queries(b, h, q_idx, kv_idx):
-    return q_idx >= 3
-
-
-def wide_heads(b, h, q_idx, kv_idx):
-    return q_idx + (h >= 2) * 2 >= kv_idx
-
-
-def alibi(slopes):
-    def score_mod(score, b, h, q_idx, kv_idx):
-        return score + slopes[h] * (kv_idx - q_idx)
-    return score_mod
-
-
-def relative(table, offset):
-    def score_mod(score, b, h, q_idx, kv_idx):
-        return score + table[q_idx - kv_idx + offset]
-    return score_mod
-
-
-def head_bias(table):
-    def score_mod(score, b, h, q_idx, kv_idx):
-        return score + table[h] * q_idx.eq(kv_idx)
-    return score_mod
-
-
-def softcap(score, b, h, q_idx, kv_idx):
-    return 2.0 * dlpy.tanh(score / 2.0)
-
-
-def causal_score(score, b, h, q_idx, kv_idx):
-    return dlpy.where(q_idx >= kv_idx, score, -np.inf)
-
-
-# the fixture script's FLEX cases: mask (mask_mod, B, H), BLOCK_SIZE, score_mod maker, scale
-FLEX = {
-    "causal": dict(mask=(causal, 2, 2), block=4),
-    "sliding_window": dict(mask=(and_masks(causal, window3), None, None), block=4),
-    "document": dict(mask=(and_masks(same_document, causal), None, None), block=(3, 2)),
-    "prefix_lm": dict(mask=(or_masks(causal, prefix3), None, None), block=2),
-    "alibi": dict(mask=(causal, None, None), block=4, score=alibi),
-    "relative_bias": dict(score=lambda t: relative(t, 8)),
-    "gqa": dict(mask=(wide_heads, None, 4), block=4, score=head_bias),
-    "fully_masked_rows": dict(mask=(and_masks(late_queries, causal), 2, None), block=4),
-    "softcap_scale": dict(mask=(causal, None, None), block=4, score=lambda t: softcap,
-                          scale=0.8),
-    "plain": dict(),
-    "gqa_plain": dict(),
-    "score_masks_itself": dict(score=lambda t: causal_score),
-    "kv_batch_broadcast": dict(mask=(causal, 2, 2), block=4),
-}
+_CASES = cases(dlpy)
+FLEX = _CASES.FLEX
+causal, window3, prefix3, late_queries = (_CASES.causal, _CASES.window3, _CASES.prefix3,
+                                          _CASES.late_queries)
+alibi, relative, softcap, causal_score = (_CASES.alibi, _CASES.relative, _CASES.softcap,
+                                          _CASES.causal_score)
 MASKED = [case for case, spec in FLEX.items() if "mask" in spec]
 
 

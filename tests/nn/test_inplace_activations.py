@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from make_nn_last_fixtures import ACTIVATIONS
+from cases_nn_last import ACTIVATIONS
 from npz_reference import load_npz
 
 import dlpy

@@ -101,6 +101,32 @@ def _value_and_grads(monkeypatch, path, x, w, b, grads, **settings):
     return y.data, [t.grad for t in inputs]
 
 
+def _assert_path_matches_im2col(monkeypatch, rng, path, x_shape, w_shape, settings,
+                                block_bytes, grads):
+    """path's value and the gradients named in grads equal im2col's (the others None)."""
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    monkeypatch.setattr(conv_channels_last, "BLOCK_BYTES", block_bytes)
+    y0, grads0 = _value_and_grads(monkeypatch, "im2col", x, w, b, grads, **settings)
+    y1, grads1 = _value_and_grads(monkeypatch, path, x, w, b, grads, **settings)
+    np.testing.assert_allclose(y1, y0, rtol=0, atol=1e-12)
+    for name, g0, g1 in zip("xwb", grads0, grads1):
+        if name in grads:
+            np.testing.assert_allclose(g1, g0, rtol=0, atol=1e-12, err_msg=name)
+        else:
+            assert g0 is None and g1 is None
+
+
+def _gradcheck_path(monkeypatch, rng, path, block_bytes, x_shape, w_shape, settings):
+    _force(monkeypatch, path)
+    monkeypatch.setattr(conv_channels_last, "BLOCK_BYTES", block_bytes)
+    fn = {3: conv.conv1d, 4: conv.conv2d, 5: conv.conv3d}[len(x_shape)]
+    x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
+    w = Tensor(rng.standard_normal(w_shape), requires_grad=True)
+    b = Tensor(rng.standard_normal(w_shape[0]), requires_grad=True)
+    assert gradcheck(lambda x, w, b: fn(x, w, b, **settings), x, w, b)
+
+
 # (x shape, weight shape, settings): every branch of conv_channels_last
 CASES = [
     ((2, 3, 9, 8), (4, 3, 3, 3), dict(dilation=2)),
@@ -123,17 +149,8 @@ CASES = [
 @pytest.mark.parametrize("x_shape, w_shape, settings", CASES)
 def test_channels_last_matches_im2col(x_shape, w_shape, settings, block_bytes, grads, rng,
                                       monkeypatch):
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    b = rng.standard_normal(w_shape[0])
-    monkeypatch.setattr(conv_channels_last, "BLOCK_BYTES", block_bytes)
-    y0, grads0 = _value_and_grads(monkeypatch, "im2col", x, w, b, grads, **settings)
-    y1, grads1 = _value_and_grads(monkeypatch, "channels_last", x, w, b, grads, **settings)
-    np.testing.assert_allclose(y1, y0, rtol=0, atol=1e-12)
-    for name, g0, g1 in zip("xwb", grads0, grads1):
-        if name in grads:
-            np.testing.assert_allclose(g1, g0, rtol=0, atol=1e-12, err_msg=name)
-        else:
-            assert g0 is None and g1 is None
+    _assert_path_matches_im2col(monkeypatch, rng, "channels_last", x_shape, w_shape, settings,
+                                block_bytes, grads)
 
 
 def test_blocks_cover_every_row_once():
@@ -148,13 +165,7 @@ def test_blocks_cover_every_row_once():
 
 @pytest.mark.parametrize("x_shape, w_shape, settings", CASES[:4] + CASES[-4:])
 def test_channels_last_gradcheck(x_shape, w_shape, settings, rng, monkeypatch):
-    _force(monkeypatch, "channels_last")
-    monkeypatch.setattr(conv_channels_last, "BLOCK_BYTES", 200)
-    fn = {3: conv.conv1d, 4: conv.conv2d, 5: conv.conv3d}[len(x_shape)]
-    x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
-    w = Tensor(rng.standard_normal(w_shape), requires_grad=True)
-    b = Tensor(rng.standard_normal(w_shape[0]), requires_grad=True)
-    assert gradcheck(lambda x, w, b: fn(x, w, b, **settings), x, w, b)
+    _gradcheck_path(monkeypatch, rng, "channels_last", 200, x_shape, w_shape, settings)
 
 
 def test_channels_last_keeps_float32(rng):
@@ -186,27 +197,13 @@ WINOGRAD_CASES = [
 @pytest.mark.parametrize("x_shape, w_shape, settings", WINOGRAD_CASES)
 def test_winograd_matches_im2col(x_shape, w_shape, settings, block_bytes, grads, rng,
                                  monkeypatch):
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    b = rng.standard_normal(w_shape[0])
-    monkeypatch.setattr(conv_channels_last, "BLOCK_BYTES", block_bytes)
-    y0, grads0 = _value_and_grads(monkeypatch, "im2col", x, w, b, grads, **settings)
-    y1, grads1 = _value_and_grads(monkeypatch, "winograd", x, w, b, grads, **settings)
-    np.testing.assert_allclose(y1, y0, rtol=0, atol=1e-12)
-    for name, g0, g1 in zip("xwb", grads0, grads1):
-        if name in grads:
-            np.testing.assert_allclose(g1, g0, rtol=0, atol=1e-12, err_msg=name)
-        else:
-            assert g0 is None and g1 is None
+    _assert_path_matches_im2col(monkeypatch, rng, "winograd", x_shape, w_shape, settings,
+                                block_bytes, grads)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, settings", WINOGRAD_CASES[:4])
 def test_winograd_gradcheck(x_shape, w_shape, settings, rng, monkeypatch):
-    _force(monkeypatch, "winograd")
-    monkeypatch.setattr(conv_channels_last, "BLOCK_BYTES", 300)
-    x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
-    w = Tensor(rng.standard_normal(w_shape), requires_grad=True)
-    b = Tensor(rng.standard_normal(w_shape[0]), requires_grad=True)
-    assert gradcheck(lambda x, w, b: conv.conv2d(x, w, b, **settings), x, w, b)
+    _gradcheck_path(monkeypatch, rng, "winograd", 300, x_shape, w_shape, settings)
 
 
 def test_winograd_float32_error_is_that_of_im2col(rng, monkeypatch):
