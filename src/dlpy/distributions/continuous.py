@@ -10,7 +10,12 @@ import numpy as np
 
 import dlpy.functional as F
 from dlpy.distributions import constraints
-from dlpy.distributions.distribution import LOG_SQRT_2PI, Distribution, broadcast_all
+from dlpy.distributions.distribution import (
+    LOG_SQRT_2PI,
+    CentredAtLoc,
+    Distribution,
+    broadcast_all,
+)
 from dlpy.ops.special import (
     digamma,
     erfinv,
@@ -30,7 +35,7 @@ def _noise(values: np.ndarray, dtype) -> Tensor:
     return Tensor(np.asarray(values).astype(dtype, copy=False))
 
 
-class _LocationScale(Distribution):
+class _LocationScale(CentredAtLoc):
     """A location-scale family on the real line, x = loc + scale * (a standard variable):
     ``Family(loc, scale)``, numbers or Tensors that broadcast together; loc is the mean and the
     mode."""
@@ -42,14 +47,6 @@ class _LocationScale(Distribution):
     def __init__(self, loc, scale, validate_args: bool | None = None):
         self.loc, self.scale = broadcast_all(type(self).__name__, ("loc", "scale"), loc, scale)
         super().__init__(self.loc.shape, validate_args=validate_args)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
 
 class Normal(_LocationScale):

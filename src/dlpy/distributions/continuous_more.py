@@ -12,6 +12,7 @@ from dlpy.distributions import constraints
 from dlpy.distributions.continuous import Gamma, _LocationScale, _noise
 from dlpy.distributions.discrete import _Binary
 from dlpy.distributions.distribution import (
+    CentredAtLoc,
     Distribution,
     _derived,
     broadcast_all,
@@ -214,7 +215,7 @@ def log_modified_bessel(x: Tensor, order: int = 0) -> Tensor:
     return F.where(x.data < 3.75, small, large)
 
 
-class VonMises(Distribution):
+class VonMises(CentredAtLoc):
     """The von Mises distribution on the circle, density exp(concentration cos(x - loc)) /
     (2 pi I0(concentration)); samples in [-pi, pi) by Best & Fisher's rejection sampler."""
 
@@ -225,15 +226,6 @@ class VonMises(Distribution):
         self.loc, self.concentration = broadcast_all("VonMises", ("loc", "concentration"),
                                                      loc, concentration)
         super().__init__(self.loc.shape, validate_args=validate_args)
-
-    @property
-    def mean(self) -> Tensor:
-        """The circular mean, loc."""
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:

@@ -342,3 +342,16 @@ def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 EULER_GAMMA = 0.57721566490153286060
+
+
+class CentredAtLoc(Distribution):
+    """A family whose mean and mode are its ``loc``: the location-scale families of
+    continuous.py, VonMises (its circular mean), the multivariate normals."""
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc

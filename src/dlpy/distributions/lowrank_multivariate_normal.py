@@ -11,7 +11,11 @@ import numpy as np
 
 import dlpy.functional as F
 from dlpy.distributions import constraints
-from dlpy.distributions.distribution import Distribution, _shape_text, as_tensors
+from dlpy.distributions.distribution import (
+    CentredAtLoc,
+    _shape_text,
+    as_tensors,
+)
 from dlpy.distributions.multivariate_normal import diagonal, mahalanobis
 from dlpy.ops.linalg import cholesky, solve_triangular
 from dlpy.tensor import Tensor
@@ -47,7 +51,7 @@ def lowrank_mahalanobis(cov_factor: Tensor, cov_diag: Tensor, x: Tensor,
     return (x**2 / cov_diag).sum(axis=-1) - mahalanobis(capacitance, wt_dinv_x)
 
 
-class LowRankMultivariateNormal(Distribution):
+class LowRankMultivariateNormal(CentredAtLoc):
     """N(loc, W W^T + diag(D)) over vectors of length n (event_shape (n,)); the batch axes of
     loc, cov_factor (..., n, m) and cov_diag (..., n) broadcast."""
 
@@ -92,14 +96,6 @@ class LowRankMultivariateNormal(Distribution):
     def _full(self, value: Tensor, event_axes: int) -> Tensor:
         shape = self.batch_shape + self.event_shape * event_axes
         return value if value.shape == shape else F.expand(value, shape)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:

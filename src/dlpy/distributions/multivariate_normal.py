@@ -11,7 +11,12 @@ import numpy as np
 
 import dlpy.functional as F
 from dlpy.distributions import constraints
-from dlpy.distributions.distribution import Distribution, _derived, _shape_text, as_tensors
+from dlpy.distributions.distribution import (
+    CentredAtLoc,
+    _derived,
+    _shape_text,
+    as_tensors,
+)
 from dlpy.ops.linalg import cholesky, solve_triangular
 from dlpy.tensor import Tensor
 
@@ -38,7 +43,7 @@ def _precision_to_scale_tril(precision: Tensor) -> Tensor:
     return solve_triangular(inverse, identity, upper=False)
 
 
-class MultivariateNormal(Distribution):
+class MultivariateNormal(CentredAtLoc):
     """N(loc, Sigma) over vectors of length n = loc.shape[-1] (event_shape (n,)); loc's and the
     matrix's batch axes broadcast to batch_shape."""
 
@@ -103,14 +108,6 @@ class MultivariateNormal(Distribution):
         L = self._unbroadcasted_scale_tril
         inverse = solve_triangular(L, np.eye(L.shape[-1], dtype=L.dtype), upper=False)  # L^-1
         return self._full(F.swapaxes(inverse, -2, -1) @ inverse)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
