@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -70,6 +71,16 @@ class Module:
     ``named_parameters()`` gives dotted names (``encoder.layers.0.linear1.weight``) in a
     deterministic order. ``config`` (a JSON-able dict) rebuilds the model from a checkpoint.
     """
+
+    # True once any module registers a state-dict hook or a class overrides get/set_extra_state:
+    # until then state_dict/load_state_dict take their plain path and pay nothing for either
+    _state_extras_used = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.get_extra_state is not Module.get_extra_state or \
+                cls.set_extra_state is not Module.set_extra_state:
+            Module._state_extras_used = True
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -200,6 +211,78 @@ class Module:
         return add_hook(self.__dict__.setdefault("_backward_pre_hooks", {}), hook,
                         "register_full_backward_pre_hook")
 
+    def register_backward_hook(self, hook):
+        """Deprecated (as torch): warns, then registers ``hook`` as a full backward hook. For a
+        module with one positional tensor input that is what torch's old hook sees when the
+        forward is one autograd node (an activation); a module called with several inputs
+        refuses in backward, where torch's old hook would see another node's gradients."""
+        warnings.warn("register_backward_hook is deprecated and does not see every grad_input "
+                      "as torch's; use register_full_backward_hook", FutureWarning, stacklevel=2)
+
+        def single_input(module, grad_input, grad_output):
+            if len(grad_input) != 1:
+                raise ValueError(
+                    f"{type(module).__name__}.register_backward_hook: the deprecated hook is "
+                    f"supported for one input only, the module got {len(grad_input)}; use "
+                    "register_full_backward_hook")
+            return hook(module, grad_input, grad_output)
+
+        if not callable(hook):
+            raise TypeError(f"register_backward_hook: a hook must be callable, got "
+                            f"{type(hook).__name__}")
+        return self.register_full_backward_hook(single_input)
+
+    def _hooks(self, name: str) -> dict:
+        hooks = self.__dict__.get(name)
+        if hooks is None:
+            hooks = {}
+            object.__setattr__(self, name, hooks)
+        Module._state_extras_used = True
+        return hooks
+
+    def register_state_dict_pre_hook(self, hook):
+        """``hook(module, prefix, keep_vars)`` before ``state_dict()`` reads this module.
+        Returns a removable handle."""
+        from dlpy.hooks import add_hook
+
+        return add_hook(self._hooks("_state_dict_pre_hooks"), hook,
+                        "register_state_dict_pre_hook")
+
+    def register_state_dict_post_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata)`` once ``state_dict()`` has read
+        this module and its children; it edits the dict in place and must return None."""
+        from dlpy.hooks import add_hook
+
+        return add_hook(self._hooks("_state_dict_post_hooks"), hook,
+                        "register_state_dict_post_hook")
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before ``load_state_dict`` reads the dict (it may edit
+        it, e.g. rename keys; messages added to error_msgs make the load fail)."""
+        from dlpy.hooks import add_hook
+
+        return add_hook(self._hooks("_load_state_dict_pre_hooks"), hook,
+                        "register_load_state_dict_pre_hook")
+
+    def register_load_state_dict_post_hook(self, hook):
+        """``hook(module, incompatible_keys)`` after ``load_state_dict`` has loaded this module
+        and its children: its ``missing_keys`` / ``unexpected_keys`` lists may be edited in
+        place (the strict check reads them after the hooks); it must return None."""
+        from dlpy.hooks import add_hook
+
+        return add_hook(self._hooks("_load_state_dict_post_hooks"), hook,
+                        "register_load_state_dict_post_hook")
+
+    def get_extra_state(self) -> Any:
+        """Override (with ``set_extra_state``) to save something beside the arrays: stored in
+        ``state_dict()`` under ``<prefix>_extra_state``, as torch."""
+        raise RuntimeError(f"{type(self).__name__}.get_extra_state: not overridden")
+
+    def set_extra_state(self, state: Any) -> None:
+        """Override to restore what ``get_extra_state`` returned (``load_state_dict`` calls it)."""
+        raise RuntimeError(f"{type(self).__name__}.set_extra_state: not overridden")
+
     # ----------------------------------------------------------------- traversal
     def named_modules(self, prefix: str = "", remove_duplicate: bool = True,
                       _seen: set[int] | None = None) -> Iterator[tuple[str, Module]]:
@@ -277,6 +360,33 @@ class Module:
             raise AttributeError(f"get_parameter({target!r}): {path or type(self).__name__} "
                                  f"has no parameter {name!r}")
         return module._parameters[name]
+
+    def get_buffer(self, target: str) -> np.ndarray:
+        """The buffer (a numpy array) at a dotted path (``"bn.running_mean"``)."""
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if name not in module._buffers or module._buffers[name] is None:
+            raise AttributeError(f"get_buffer({target!r}): {path or type(self).__name__} "
+                                 f"has no buffer {name!r}")
+        return module._buffers[name]
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Put ``module`` at a dotted path, replacing a submodule there or (unless ``strict``)
+        adding one to an existing parent; as torch."""
+        if not isinstance(target, str) or not target:
+            raise ValueError(f"set_submodule: the target must be a non-empty dotted name, got "
+                             f"{target!r}")
+        if not isinstance(module, Module):
+            raise ValueError(f"set_submodule({target!r}): expected a Module, got "
+                             f"{type(module).__name__}")
+        path, _, name = target.rpartition(".")
+        parent = self.get_submodule(path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"set_submodule({target!r}, strict=True): "
+                                 f"{type(parent).__name__} has no submodule {name!r}")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"set_submodule({target!r}): {name!r} is not a Module")
+        setattr(parent, name, module)
 
     def apply(self, fn) -> Module:
         """Call ``fn(module)`` on every submodule, children before their parent (post-order,
@@ -356,6 +466,52 @@ class Module:
         """``to(np.float64)``."""
         return self.to(np.float64)
 
+    def half(self) -> Module:
+        """``to(np.float16)``: float16 parameters and floating buffers."""
+        return self.to(np.float16)
+
+    def type(self, dtype) -> Module:
+        """Cast every parameter and every buffer, integer ones too (as torch's ``type``), to
+        the floating ``dtype``, in place; complex parameters are left as they are."""
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            target = None
+        if target is None or target.kind != "f":
+            raise TypeError(f"{type(self).__name__}.type: parameters must stay floating "
+                            f"point, got {dtype!r}")
+        self.to(target)
+        for module in self.modules():
+            for name, buffer in module._buffers.items():
+                if buffer is not None and buffer.dtype.kind in "biu":
+                    setattr(module, name, buffer.astype(target))
+        return self
+
+    def cpu(self) -> Module:
+        """dlpy has one device: returns self."""
+        return self
+
+    def share_memory(self) -> Module:
+        """A no-op returning self: dlpy's arrays live in this process (torch moves them to
+        shared memory for multiprocessing)."""
+        return self
+
+    def to_empty(self, *, device=None, recurse: bool = True) -> Module:
+        """Parameters and buffers become zeros of the same shape and dtype (torch leaves
+        uninitialised memory; dlpy has none), in place; ``device`` may be None or "cpu"."""
+        if device not in (None, "cpu"):
+            raise ValueError(f"{type(self).__name__}.to_empty: dlpy has one device, 'cpu'; "
+                             f"got {device!r}")
+        for module in self.modules() if recurse else (self,):
+            for p in module._parameters.values():
+                p.data = np.zeros_like(p.data)
+                if p.grad is not None:
+                    p.grad = np.zeros_like(p.grad)
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    setattr(module, name, np.zeros_like(buffer))
+        return self
+
     def train(self, mode: bool = True) -> Module:
         for module in self.modules():
             object.__setattr__(module, "training", mode)
@@ -368,8 +524,28 @@ class Module:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Parameter name -> a copy of its numpy array, in parameter order, then the persistent
         buffers (``register_buffer``)."""
+        if Module._state_extras_used:
+            return self._state_dict_with_extras()
         state = {name: p.data.copy() for name, p in self.named_parameters()}
         state.update((name, b.copy()) for name, b in self.named_buffers(persistent_only=True))
+        return state
+
+    def _state_dict_with_extras(self) -> dict[str, Any]:
+        """state_dict() once hooks or extra state exist: pre hooks (parents first), the arrays,
+        each overriding module's ``<prefix>_extra_state``, post hooks (children first)."""
+        modules = [(f"{name}." if name else "", module) for name, module in self.named_modules()]
+        for prefix, module in modules:
+            for hook in list(module.__dict__.get("_state_dict_pre_hooks", {}).values()):
+                hook(module, prefix, False)
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, b.copy()) for name, b in self.named_buffers(persistent_only=True))
+        for prefix, module in modules:
+            if type(module).get_extra_state is not Module.get_extra_state:
+                state[prefix + "_extra_state"] = module.get_extra_state()
+        for prefix, module in _post_order(modules):
+            for hook in list(module.__dict__.get("_state_dict_post_hooks", {}).values()):
+                if hook(module, state, prefix, {}) is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
         return state
 
     def _buffer_owner(self, name: str) -> tuple[Module, str]:
@@ -377,13 +553,18 @@ class Module:
         module = dict(self.named_modules())[module_name]
         return module, attribute
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (numpy, or anything with .numpy()/.data) into the parameters and the
-        persistent buffers.
+        persistent buffers; returns ``(missing_keys, unexpected_keys)`` as torch.
 
         Strict: every parameter and persistent buffer must be present and nothing extra; shapes
         must match. A parameter keeps its dtype, and so does a buffer.
         """
+        if Module._state_extras_used:
+            return self._load_state_dict_with_extras(state, strict)
+        return self._load_arrays(state, strict)
+
+    def _load_arrays(self, state: dict[str, Any], strict: bool) -> IncompatibleKeys:
         for prefix, module in self.named_modules():  # lazy modules take their shapes first
             materialize = getattr(module, "_materialize_from_state", None)
             if materialize is not None:
@@ -411,6 +592,48 @@ class Module:
                 setattr(module, attribute, np.array(value, dtype=param.dtype, copy=True))
                 continue
             param.data = value.astype(param.dtype, copy=True)
+        return IncompatibleKeys(missing, unexpected)
+
+    def _load_state_dict_with_extras(self, state: dict[str, Any], strict: bool
+                                     ) -> IncompatibleKeys:
+        """load_state_dict() once hooks or extra state exist: pre hooks (parents first) on a
+        copy of ``state``, the arrays, ``set_extra_state``, post hooks (children first), then
+        the strict check on the key lists the post hooks may have edited."""
+        state = dict(state)
+        modules = [(f"{name}." if name else "", module) for name, module in self.named_modules()]
+        missing: list[str] = []
+        unexpected: list[str] = []
+        errors: list[str] = []
+        for prefix, module in modules:
+            for hook in list(module.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
+                hook(module, state, prefix, {}, strict, missing, unexpected, errors)
+        if errors:
+            raise ValueError(f"load_state_dict: {type(self).__name__}: " + "; ".join(errors))
+        extra = {}
+        for prefix, module in modules:
+            if type(module).set_extra_state is not Module.set_extra_state:
+                extra[prefix + "_extra_state"] = module
+        arrays = {k: v for k, v in state.items() if k not in extra}
+        keys = self._load_arrays(arrays, strict=False)
+        missing += keys.missing_keys
+        unexpected += keys.unexpected_keys
+        for key, module in extra.items():
+            if key in state:
+                module.set_extra_state(state[key])
+            else:
+                missing.append(key)
+        incompatible = IncompatibleKeys(missing, unexpected)
+        for _, module in _post_order(modules):
+            for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+                if hook(module, incompatible) is not None:
+                    raise RuntimeError("load_state_dict post-hook must return None; edit "
+                                       "incompatible_keys in place")
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f"load_state_dict: {type(self).__name__} state mismatch; missing keys: "
+                f"{missing or 'none'}; unexpected keys: {unexpected or 'none'}"
+            )
+        return incompatible
 
     def save(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None) -> None:
         """Write parameters (and ``config``) to an ``.npz`` file, atomically, without pickle."""
@@ -429,6 +652,24 @@ class Module:
 
     def extra_repr(self) -> str:
         return ""
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns, as torch's ``_IncompatibleKeys``."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _post_order(modules: list[tuple[str, Module]]) -> list[tuple[str, Module]]:
+    """(prefix, module) pairs from named_modules (pre-order) reordered children first."""
+    order: list[tuple[str, Module]] = []
+    stack: list[tuple[str, Module]] = []
+    for prefix, module in modules:
+        while stack and not prefix.startswith(stack[-1][0]):
+            order.append(stack.pop())
+        stack.append((prefix, module))
+    return order + stack[::-1]
 
 
 def _as_numpy(value: Any) -> np.ndarray:

@@ -1,0 +1,218 @@
+"""The last torch.nn.Module methods: get_buffer, set_submodule, extra state, state-dict hooks,
+register_backward_hook, cpu/half/type/to_empty/share_memory. Expectations from torch 2.x."""
+
+import numpy as np
+import pytest
+
+import dlpy
+from dlpy import nn
+
+
+class WithExtra(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(1, 1, rng=np.random.default_rng(0))
+        self.k = 3
+
+    def get_extra_state(self):
+        return {"k": self.k}
+
+    def set_extra_state(self, state):
+        self.k = state["k"]
+
+
+class Parent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.e = WithExtra()
+        self.register_buffer("r", np.zeros(1))
+
+
+def linear():
+    return nn.Linear(2, 3, rng=np.random.default_rng(0))
+
+
+def test_get_buffer_and_errors():
+    seq = nn.Sequential(nn.BatchNorm1d(3))
+    assert seq.get_buffer("0.running_var") is seq[0].running_var
+    with pytest.raises(AttributeError, match="no buffer 'weight'"):
+        seq.get_buffer("0.weight")  # torch: `weight` is not a buffer
+    with pytest.raises(AttributeError, match="no submodule 'x'"):
+        seq.get_buffer("x.running_var")
+
+
+def test_set_submodule_replaces_adds_and_refuses():
+    seq = nn.Sequential(nn.Sequential(linear()))
+    tanh = nn.Tanh()
+    seq.set_submodule("0.0", tanh)
+    assert seq[0][0] is tanh
+    seq.set_submodule("0.extra", nn.ReLU())  # a new child of an existing parent
+    assert isinstance(seq.get_submodule("0.extra"), nn.ReLU)
+    with pytest.raises(AttributeError, match="strict=True.*no submodule 'y'"):
+        seq.set_submodule("0.y", nn.ReLU(), strict=True)
+    with pytest.raises(ValueError, match="non-empty"):
+        seq.set_submodule("", nn.ReLU())
+    with pytest.raises(ValueError, match="expected a Module, got int"):
+        seq.set_submodule("0.0", 3)
+    lin = linear()
+    with pytest.raises(AttributeError, match="'weight' is not a Module"):
+        nn.Sequential(lin).set_submodule("0.weight", nn.ReLU())
+
+
+def test_extra_state_saved_and_restored_as_torch():
+    sd = Parent().state_dict()
+    # torch: ['r', 'e._extra_state', 'e.lin.weight', 'e.lin.bias'] (dlpy: arrays first)
+    assert sorted(sd) == ["e._extra_state", "e.lin.bias", "e.lin.weight", "r"]
+    assert sd["e._extra_state"] == {"k": 3}
+    sd["e._extra_state"] = {"k": 7}
+    model = Parent()
+    keys = model.load_state_dict(sd)
+    assert model.e.k == 7 and keys.missing_keys == [] and keys.unexpected_keys == []
+    del sd["e._extra_state"]
+    assert Parent().load_state_dict(sd, strict=False).missing_keys == ["e._extra_state"]
+    with pytest.raises(ValueError, match=r"missing keys: \['e._extra_state'\]"):
+        Parent().load_state_dict(sd)
+
+
+def test_extra_state_key_unexpected_without_override():
+    lin = nn.Linear(1, 1)
+    state = {**lin.state_dict(), "_extra_state": 1}
+    keys = lin.load_state_dict(state, strict=False)
+    assert keys.missing_keys == [] and keys.unexpected_keys == ["_extra_state"]
+
+
+def test_base_extra_state_methods_refuse():
+    with pytest.raises(RuntimeError, match="get_extra_state: not overridden"):
+        nn.Linear(1, 1).get_extra_state()
+
+
+def test_state_dict_hooks_order_edit_and_remove():
+    seq = nn.Sequential(linear(), nn.Sequential(linear()))
+    calls = []
+    handles = [
+        seq.register_state_dict_pre_hook(lambda m, prefix, keep: calls.append(("pre", prefix))),
+        seq[1].register_state_dict_pre_hook(lambda m, p, k: calls.append(("pre", p))),
+        seq[1][0].register_state_dict_post_hook(
+            lambda m, sd, prefix, meta: calls.append(("post", prefix))),
+        seq.register_state_dict_post_hook(lambda m, sd, p, meta: sd.pop("0.bias")),
+    ]
+    with pytest.raises(RuntimeError, match="post-hook must return None"):
+        seq.state_dict()  # dict.pop returns the array: torch refuses too
+    handles[3].remove()
+    calls.clear()
+    handles.append(seq.register_state_dict_post_hook(
+        lambda m, sd, p, meta: sd.__setitem__("tag", np.ones(1))))
+    sd = seq.state_dict()
+    assert calls == [("pre", ""), ("pre", "1."), ("post", "1.0.")]  # torch's order
+    assert "tag" in sd and "0.bias" in sd
+    for h in handles:
+        h.remove()
+    calls.clear()
+    assert "tag" not in seq.state_dict() and calls == []
+
+
+def test_load_state_dict_pre_hook_renames_keys():
+    lin = linear()
+    old = {"w": np.ones((3, 2)), "bias": np.zeros(3)}
+
+    def rename(module, state, prefix, meta, strict, missing, unexpected, errors):
+        state[prefix + "weight"] = state.pop(prefix + "w")
+
+    seq = nn.Sequential(lin)
+    lin.register_load_state_dict_pre_hook(rename)
+    seq.load_state_dict({"0." + k: v for k, v in old.items()})
+    np.testing.assert_array_equal(lin.weight.data, np.ones((3, 2)))
+
+    def fail(module, state, prefix, meta, strict, missing, unexpected, errors):
+        errors.append("old checkpoint")
+
+    lin.register_load_state_dict_pre_hook(fail)
+    with pytest.raises(ValueError, match="old checkpoint"):
+        seq.load_state_dict({"0." + k: v for k, v in old.items()})
+
+
+def test_load_state_dict_post_hook_sees_and_clears_keys():
+    lin = linear()
+    seen = []
+
+    def clear(module, keys):
+        seen.append((list(keys.missing_keys), list(keys.unexpected_keys)))
+        keys.missing_keys.clear()
+        keys.unexpected_keys.clear()
+
+    handle = lin.register_load_state_dict_post_hook(clear)
+    result = lin.load_state_dict({"weight": np.ones((3, 2)), "junk": np.zeros(1)})
+    assert seen == [(["bias"], ["junk"])]  # torch: strict passes once the hook clears both
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    np.testing.assert_array_equal(lin.weight.data, np.ones((3, 2)))
+    handle.remove()
+    with pytest.raises(ValueError, match="unexpected keys"):
+        lin.load_state_dict({"weight": np.ones((3, 2)), "bias": np.zeros(3), "junk": 1})
+    lin.register_load_state_dict_post_hook(lambda m, keys: 1)
+    with pytest.raises(RuntimeError, match="must return None"):
+        lin.load_state_dict(lin.state_dict())
+
+
+def test_hooks_must_be_callable():
+    with pytest.raises(TypeError, match="register_state_dict_pre_hook: a hook must be callable"):
+        linear().register_state_dict_pre_hook(3)
+
+
+def test_register_backward_hook_warns_then_acts_as_full_hook():
+    tanh = nn.Tanh()
+    got = []
+    with pytest.warns(FutureWarning, match="register_backward_hook is deprecated"):
+        tanh.register_backward_hook(lambda m, gi, go: got.append((len(gi), len(go))))
+    x = dlpy.Tensor(np.array([0.1, 0.2, 0.3]), requires_grad=True)
+    tanh(x).sum().backward()
+    assert got == [(1, 1)]  # torch: [(1, 1)]
+    np.testing.assert_allclose(x.grad, 1 - np.tanh(x.data) ** 2)
+
+
+def test_register_backward_hook_refuses_several_inputs():
+    class Add(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    add = Add()
+    with pytest.warns(FutureWarning):
+        add.register_backward_hook(lambda m, gi, go: None)
+    a = dlpy.Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match="one input only, the module got 2"):
+        add(a, a * 2).sum().backward()
+
+
+def test_cpu_share_memory_return_self():
+    lin = linear()
+    weight = lin.weight.data
+    assert lin.cpu() is lin and lin.share_memory() is lin and lin.weight.data is weight
+
+
+def test_half_and_type_match_torch_dtypes():
+    bn = nn.BatchNorm1d(3).half()
+    # torch: float16 everywhere but num_batches_tracked (int64)
+    assert {k: v.dtype.name for k, v in bn.state_dict().items()} == {
+        "weight": "float16", "bias": "float16", "running_mean": "float16",
+        "running_var": "float16", "num_batches_tracked": "int64"}
+    bn = nn.BatchNorm1d(3)
+    assert bn.type(np.float64) is bn
+    # torch's type casts integer buffers too
+    assert {v.dtype.name for v in bn.state_dict().values()} == {"float64"}
+    with pytest.raises(TypeError, match="BatchNorm1d.type: parameters must stay floating "
+                                        "point, got <class 'numpy.int64'>"):
+        bn.type(np.int64)
+
+
+def test_to_empty_zeros_same_shape_dtype_same_objects():
+    bn = nn.BatchNorm1d(3).double()
+    weight = bn.weight
+    bn.running_mean += 1
+    assert bn.to_empty(device="cpu") is bn and bn.weight is weight
+    for name, value in bn.state_dict().items():
+        assert not value.any(), name
+    assert bn.weight.dtype == np.float64 and bn.running_mean.shape == (3,)
+    seq = nn.Sequential(linear())
+    seq.to_empty(recurse=False)
+    assert seq[0].weight.data.any()  # only the module's own state
+    with pytest.raises(ValueError, match="one device, 'cpu'; got 'cuda'"):
+        seq.to_empty(device="cuda")
