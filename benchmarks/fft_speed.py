@@ -14,9 +14,10 @@ the reference only.
 from __future__ import annotations
 
 import argparse
+import functools
 
 import numpy as np
-from timing import best_of
+from timing import print_against_torch
 
 import dlpy
 import dlpy.fft
@@ -80,6 +81,10 @@ def stft_case(torch, rng):
     return ours, theirs
 
 
+def same_gradient(mine, theirs) -> None:
+    np.testing.assert_allclose(mine, theirs, rtol=2e-3, atol=2e-2)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="rounds; the fastest is kept")
@@ -89,12 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     print(f"forward + backward, best of {args.runs}, one thread")
-    print(f"{'':8}{'dlpy ms':>10}{'torch ms':>10}{'dlpy/torch':>12}")
-    for name, case in (("rfft", rfft_case), ("irfft", irfft_case), ("stft", stft_case)):
-        ours, theirs = case(torch, rng)
-        np.testing.assert_allclose(ours(), theirs(), rtol=2e-3, atol=2e-2)  # the same gradient
-        mine, reference = best_of(args.runs, ours, theirs)
-        print(f"{name:8}{mine * 1e3:10.2f}{reference * 1e3:10.2f}{mine / reference:12.2f}")
+    cases = [(name, functools.partial(case, torch, rng))
+             for name, case in (("rfft", rfft_case), ("irfft", irfft_case), ("stft", stft_case))]
+    print_against_torch(cases, args.runs, same_gradient, 8)
 
 
 if __name__ == "__main__":

@@ -16,3 +16,15 @@ def best_of(runs: int, *functions) -> list[float]:
             function()
             times[i] = min(times[i], time.perf_counter() - start)
     return times
+
+
+def print_against_torch(cases, runs: int, check, width: int) -> None:
+    """A table of dlpy's and torch's best times in ms and their ratio: for each (name, make) of
+    cases, ``ours, theirs = make()``, check(ours(), theirs()) (the same results), then best_of
+    with the two alternating."""
+    print(f"{'':{width}}{'dlpy ms':>10}{'torch ms':>10}{'dlpy/torch':>12}")
+    for name, make in cases:
+        ours, theirs = make()
+        check(ours(), theirs())
+        mine, reference = best_of(runs, ours, theirs)
+        print(f"{name:{width}}{mine * 1e3:10.2f}{reference * 1e3:10.2f}{mine / reference:12.2f}")

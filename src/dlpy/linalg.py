@@ -9,7 +9,10 @@ The factorisations, inverses and solves are ops (``dlpy.ops.linalg``: numpy.lina
 substitution for ``solve_triangular``; PyTorch's gradient formulas); the norms, ``matrix_power``,
 ``vecdot`` and ``multi_dot`` are composites here. A singular matrix for ``inv``/``solve``/
 ``solve_triangular`` (and a matrix that is not positive-definite for ``cholesky``) raises
-``LinAlgError``, a ValueError naming the op.
+``LinAlgError``, a ValueError naming the op. Complex matrices are accepted by the functions
+torch has complex gradients for (inv, det, slogdet, solve, cholesky, qr, svd, eigh, pinv, lstsq,
+the LU family, matrix_exp, the norms, ...; PyTorch's z.grad = dL/dx + i dL/dy); the others
+(ldl_factor, geqrf, householder_product, ...) refuse them with a TypeError.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import abs as _abs
 from dlpy.ops.arithmetic import mul
+from dlpy.ops.complex import conj, real
 from dlpy.ops.linalg import (
     EighResult,
     LinAlgError,
@@ -31,6 +35,7 @@ from dlpy.ops.linalg import (
     _dtype_of,
     _is_vector_rhs,
     _matrices,
+    _swap_h,
     cholesky,
     det,
     eigh,
@@ -46,6 +51,7 @@ from dlpy.ops.linalg import (
 )
 from dlpy.ops.linalg import diagonal as _diagonal
 from dlpy.ops.linalg_eig import EigResult, eig, eigvals
+from dlpy.ops.linalg_lobpcg import lobpcg
 from dlpy.ops.mask import where
 from dlpy.ops.matmul import matmul
 from dlpy.ops.reduce import amax, amin
@@ -59,7 +65,7 @@ __all__ = [
     "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm", "matrix_power",
     "multi_dot", "norm", "pinv", "qr", "slogdet", "solve", "solve_triangular", "svd", "svdvals",
     "vecdot", "vector_norm",
-    # the rest of torch.linalg (real matrices)
+    # the rest of torch.linalg
     "CholeskyExResult", "InvExResult", "LDLFactorExResult", "LDLFactorResult", "LUFactorExResult",
     "LUFactorResult", "LUResult", "LstsqResult", "SolveExResult", "cholesky_ex", "cond", "cross",
     "householder_product", "inv_ex", "ldl_factor", "ldl_factor_ex", "ldl_solve", "lstsq", "lu",
@@ -71,6 +77,8 @@ __all__ = [
     "triangular_solve",
     # general (non-symmetric) matrices: complex results
     "EigResult", "eig", "eigvals",
+    # torch.lobpcg: a few extreme eigenpairs of a symmetric (generalised) problem
+    "lobpcg",
 ]
 
 
@@ -258,7 +266,7 @@ def _lu_info(name: str, A: Tensor, check_errors) -> np.ndarray:  # noqa: N803
     matrix's LU factorisation, 0 for an invertible one; ``check_errors=True`` raises on one."""
     from dlpy.ops.linalg_more import lu_factor_numpy, raise_info
 
-    _matrices(name, A)
+    _matrices(name, A, complex_ok=True)
     info = lu_factor_numpy(A.data)[2]
     if _check_errors(name, check_errors):
         raise_info(name, info, _singular)
@@ -280,7 +288,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False)\
     from dlpy.ops.linalg_more import cholesky_info, raise_info
 
     A = _tensor(A)  # noqa: N806
-    _matrices("cholesky_ex", A)
+    _matrices("cholesky_ex", A, complex_ok=True)
     info = cholesky_info(A.data.swapaxes(-1, -2) if upper else A.data)
     if _check_errors("cholesky_ex", check_errors):
         raise_info("cholesky_ex", info, _not_positive_definite)
@@ -361,7 +369,7 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True,  # noqa: N803
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import LUFactor, raise_info
 
-    _matrices("lu_factor_ex", A, square=False)
+    _matrices("lu_factor_ex", A, square=False, complex_ok=True)
     op = LUFactor(_flag("lu_factor_ex", "pivot", pivot))
     lu = op(A)
     if _check_errors("lu_factor_ex", check_errors):
@@ -375,7 +383,7 @@ def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactorResult:  # noqa: N803
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import LUFactor, raise_info
 
-    _matrices("lu_factor", A, square=False)
+    _matrices("lu_factor", A, square=False, complex_ok=True)
     op = LUFactor(_flag("lu_factor", "pivot", pivot))
     lu = op(A)
     raise_info("lu_factor", op.info, _singular)
@@ -421,7 +429,7 @@ def lu(A: Tensor, *, pivot: bool = True) -> LUResult:  # noqa: N803
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import LUFactor
 
-    _matrices("lu", A, square=False)
+    _matrices("lu", A, square=False, complex_ok=True)
     op = LUFactor(_flag("lu", "pivot", pivot))
     packed = op(A)
     return _unpack(packed, op.pivots, True, True, pivot)
@@ -433,18 +441,16 @@ def lu_unpack(LU_data: Tensor, LU_pivots, unpack_data: bool = True,  # noqa: N80
     (the strict lower and the upper triangle). A part not unpacked is an empty tensor."""
     from dlpy.ops.linalg import _flag
 
-    shape = _matrices("lu_unpack", LU_data, square=False)
+    shape = _matrices("lu_unpack", LU_data, square=False, complex_ok=True)
     pivots = _pivots("lu_unpack", LU_pivots, shape[:-2], min(shape[-2:]))
     return _unpack(_tensor(LU_data), pivots, _flag("lu_unpack", "unpack_data", unpack_data),
                    _flag("lu_unpack", "unpack_pivots", unpack_pivots))
 
 
 def _lu_solve_left(lu: Tensor, p: np.ndarray, b: Tensor, adjoint: bool) -> Tensor:
-    """A^-1 B (``adjoint``: A^-T B) for A = P L U packed in lu, by two triangular solves."""
-    from dlpy.ops.shape import swapaxes
-
-    if adjoint:  # A^T = U^T L^T P^T: X = P L^-T U^-T B
-        lu_t = swapaxes(lu, -1, -2)
+    """A^-1 B (``adjoint``: A^-H B) for A = P L U packed in lu, by two triangular solves."""
+    if adjoint:  # A^H = U^H L^H P^T: X = P L^-H U^-H B
+        lu_t = _swap_h(lu)
         y = solve_triangular(lu_t, b, upper=False)
         return matmul(p, solve_triangular(lu_t, y, upper=True, unitriangular=True))
     y = solve_triangular(lu, matmul(np.swapaxes(p, -1, -2), b), upper=False, unitriangular=True)
@@ -454,13 +460,12 @@ def _lu_solve_left(lu: Tensor, p: np.ndarray, b: Tensor, adjoint: bool) -> Tenso
 def lu_solve(LU: Tensor, pivots, B: Tensor, *, left: bool = True,  # noqa: N803
              adjoint: bool = False) -> Tensor:
     """torch.linalg.lu_solve: X with A X = B from lu_factor's (LU, pivots) of A (..., n, n);
-    ``adjoint``: A^T X = B; ``left=False``: X A = B. B (..., n, k) (right: (..., k, n)), batch
+    ``adjoint``: A^H X = B; ``left=False``: X A = B. B (..., n, k) (right: (..., k, n)), batch
     axes broadcast. Differentiable in LU (its triangles) and B."""
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import permutation_matrix
-    from dlpy.ops.shape import swapaxes
 
-    shape = _matrices("lu_solve", LU)
+    shape = _matrices("lu_solve", LU, complex_ok=True)
     n = shape[-1]
     p = permutation_matrix(_pivots("lu_solve", pivots, shape[:-2], n), n, _dtype_of(LU))
     left = _flag("lu_solve", "left", left)
@@ -471,18 +476,18 @@ def lu_solve(LU: Tensor, pivots, B: Tensor, *, left: bool = True,  # noqa: N803
                          + (f"(..., {n}, k))" if left else f"(..., k, {n}))"))
     if left:
         return _lu_solve_left(_tensor(LU), p, B, adjoint)
-    # X A = B is A^T X^T = B^T, and X A^T = B is A X^T = B^T
-    return swapaxes(_lu_solve_left(_tensor(LU), p, swapaxes(B, -1, -2), not adjoint), -1, -2)
+    # X A = B is A^H X^H = B^H, and X A^H = B is A X^H = B^H
+    return _swap_h(_lu_solve_left(_tensor(LU), p, _swap_h(_tensor(B)), not adjoint))
 
 
 # ------------------------------------------------------------------ the matrix exponential
 def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
     """torch.linalg.matrix_exp: exp(A) of (..., n, n) by scaling and squaring with Pade
     approximants (Higham 2005: degrees 3 to 13 in float64, 3 to 7 in float32); its gradient is
-    a block of the exponential of [[A^T, g], [0, A^T]] (so are its higher derivatives)."""
+    a block of the exponential of [[A^H, g], [0, A^H]] (so are its higher derivatives)."""
     from dlpy.ops.linalg_more import MatrixExp
 
-    _matrices("matrix_exp", A)
+    _matrices("matrix_exp", A, complex_ok=True)
     return MatrixExp()(A)
 
 
@@ -493,7 +498,7 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
     pinv's. No gradient."""
     from dlpy.ops.linalg import _flag, tolerances
 
-    _matrices("matrix_rank", A, square=bool(hermitian))
+    _matrices("matrix_rank", A, square=bool(hermitian), complex_ok=True)
     a = A.data if isinstance(A, Tensor) else np.asarray(A)
     if _flag("matrix_rank", "hermitian", hermitian):
         values = np.sort(np.abs(np.linalg.eigvalsh(a)), -1)[..., ::-1]
@@ -511,7 +516,7 @@ def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
     inf, -inf: matrix_norm(A, p) matrix_norm(A^-1, p) of square A, inf where A is singular."""
     from dlpy.ops.shape import getitem
 
-    shape = _matrices("cond", A, square=False)
+    shape = _matrices("cond", A, square=False, complex_ok=True)
     if p is None or (not isinstance(p, (str, bool)) and p in (2, -2)):
         values = svdvals(A)
         largest, smallest = getitem(values, (Ellipsis, 0)), getitem(values, (Ellipsis, -1))
@@ -614,7 +619,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
     from dlpy.ops.linalg import Pinv
     from dlpy.ops.shape import unsqueeze
 
-    shape = _matrices("lstsq", A, square=False)
+    shape = _matrices("lstsq", A, square=False, complex_ok=True)
     b_shape = _shape_of(B)
     if driver is None:
         driver = "gelsy"
@@ -628,7 +633,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
     if (not vector and len(b_shape) < 2) or b_shape[-1 if vector else -2] != m:
         raise ValueError(f"lstsq: A {shape} and B {b_shape} do not fit (B must be (..., {m}, k) "
                          f"or (..., {m}))")
-    if _dtype_of(B).kind != "f":
+    if _dtype_of(B).kind not in "fc":
         raise TypeError(f"lstsq: expected a floating point B, got {_dtype_of(B)}")
     dtype = _dtype_of(A)
     eps = float(np.finfo(dtype).eps)
@@ -646,7 +651,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
     residuals = empty
     if m > n and driver != "gelsy" and (driver == "gels" or (rank == n).all()):
         error = matmul(A, solution) - b
-        residuals = _sum(error * error, axis=-2)
+        residuals = _sum(real(error * conj(error)), axis=-2)  # |error|^2, real
     return LstsqResult(reshape(solution, solution.shape[:-1]) if vector else solution,
                        residuals,
                        _constant(np.zeros((0,), np.int64)) if driver == "gels" else
@@ -758,7 +763,7 @@ def _factor(name: str, L, upper) -> tuple[int, ...]:  # noqa: N803
     from dlpy.ops.linalg import _flag
 
     _flag(name, "upper", upper)
-    return _matrices(name, L)
+    return _matrices(name, L, complex_ok=True)
 
 
 def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
@@ -837,7 +842,7 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False,  # noqa: N803
     lower triangle, by Bunch-Kaufman pivoting as LAPACK's sytrf: LD holds L below the diagonal
     and the 1x1 / 2x2 blocks of D; pivots (..., n) int32 (LAPACK's: negative for a 2x2 block);
     info (...) int32, the first i (1-based) with D[i, i] exactly zero. No gradient (as torch).
-    One matrix at a time (the pivoting differs per matrix)."""
+    Vectorised over the batch (each matrix keeps its own pivots)."""
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import ldl_factor_numpy, raise_info
 

@@ -198,6 +198,18 @@ def _to_array(data, dtype=None) -> np.ndarray:
 PRINT_OPTIONS = {"precision": 4, "threshold": 20}
 
 
+class SparseOperandError(TypeError):
+    """A sparse tensor (dlpy/sparse_tensor.py) read as an array by a dense op. The operators
+    below catch it (no cost until raised) and hand ``dense (op) sparse`` to the sparse
+    tensor's reflected method."""
+
+    def __init__(self, tensor):
+        super().__init__(f"expected a dense tensor, got a sparse ({tensor.layout.name}) tensor "
+                         f"of shape {tensor.shape}: call .to_dense(), or use its own ops "
+                         "(dlpy.sparse)")
+        self.tensor = tensor
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it and differentiate them.
 
@@ -400,19 +412,28 @@ class Tensor:
 
     # ----------------------------------------------------------------- operators
     def __add__(self, other):
-        return _arith.add(self, other)
+        try:
+            return _arith.add(self, other)
+        except SparseOperandError as error:  # dense + sparse
+            return _sparse_reflected(error, other, "__radd__", self)
 
     def __radd__(self, other):
         return _arith.add(other, self)
 
     def __sub__(self, other):
-        return _arith.sub(self, other)
+        try:
+            return _arith.sub(self, other)
+        except SparseOperandError as error:
+            return _sparse_reflected(error, other, "__rsub__", self)
 
     def __rsub__(self, other):
         return _arith.sub(other, self)
 
     def __mul__(self, other):
-        return _arith.mul(self, other)
+        try:
+            return _arith.mul(self, other)
+        except SparseOperandError as error:
+            return _sparse_reflected(error, other, "__rmul__", self)
 
     def __rmul__(self, other):
         return _arith.mul(other, self)
@@ -453,10 +474,19 @@ class Tensor:
         return _arith.neg(self)
 
     def __pow__(self, exponent):
+        if isinstance(exponent, Tensor) or np.ndim(exponent):
+            return _pointwise.pow(self, exponent)  # a tensor exponent, broadcast as torch.pow
         return _arith.power(self, exponent)
 
+    def __rpow__(self, base):
+        """number ** tensor (torch.pow with a number base)."""
+        return _pointwise.pow(base, self)
+
     def __matmul__(self, other):
-        return _matmul.matmul(self, other)
+        try:
+            return _matmul.matmul(self, other)
+        except SparseOperandError as error:
+            return _sparse_reflected(error, other, "__rmatmul__", self)
 
     def __rmatmul__(self, other):
         return _matmul.matmul(other, self)
@@ -592,8 +622,8 @@ class Tensor:
         return _matmul.matmul(self, other)
 
     def pow(self, exponent):
-        """self ** exponent, a number."""
-        return _arith.power(self, exponent)
+        """self ** exponent, a number or a tensor (broadcast)."""
+        return self ** exponent
 
     def square(self):
         return _arith.power(self, 2)
@@ -1249,6 +1279,14 @@ class Tensor:
         from dlpy.ops.spectral import istft
 
         return istft(self, *args, **kwargs)
+
+
+def _sparse_reflected(error: SparseOperandError, other, method: str, tensor: Tensor):
+    """``tensor (op) other`` by other's reflected method when other is the sparse tensor that
+    a dense op refused (dlpy/sparse_tensor.py); any other such error goes on."""
+    if error.tensor is not other:
+        raise error
+    return getattr(other, method)(tensor)
 
 
 def _functional_method(name: str):

@@ -115,7 +115,14 @@ def test_shape_mismatch_with_a_list_is_a_clear_error():
         Tensor(np.ones((2, 3))) + [1.0, 2.0]
 
 
-def test_power_needs_a_number_exponent():
-    x = Tensor(np.ones(2))
-    with pytest.raises(TypeError, match="power: the exponent must be a number, got Tensor"):
-        x ** Tensor(np.ones(2))
+def test_power_takes_a_tensor_exponent_as_torch_pow():
+    x = Tensor(np.array([2.0, 3.0]), requires_grad=True)
+    e = Tensor(np.array([[1.0], [2.0]]), requires_grad=True)
+    y = x ** e  # broadcast to (2, 2), as torch.pow
+    np.testing.assert_allclose(y.data, [[2.0, 3.0], [4.0, 9.0]])
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [1 + 2 * 2.0, 1 + 2 * 3.0])
+    np.testing.assert_allclose(e.grad, [[2 * np.log(2) + 3 * np.log(3)],
+                                        [4 * np.log(2) + 9 * np.log(3)]])
+    with pytest.raises(TypeError, match="power: the exponent must be a number, got str"):
+        x ** "2"

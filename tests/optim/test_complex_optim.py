@@ -75,7 +75,7 @@ def test_state_survives_a_checkpoint(ref, tmp_path):
 
 
 @pytest.mark.parametrize("name, kwargs", [
-    ("Adafactor", {}), ("SparseAdam", {}), ("LBFGS", {}),  # (Muon refuses them itself)
+    ("Adafactor", {}), ("SparseAdam", {}),  # (Muon refuses them itself)
 ])
 def test_optimisers_without_complex_support_refuse(name, kwargs):
     p = Parameter(np.ones((2, 2), np.complex64))

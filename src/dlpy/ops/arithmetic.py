@@ -114,22 +114,35 @@ class Neg(Op):
 
 
 class Power(Op):
-    """y = x ** p for a constant p;  dx = g * p * x ** (p - 1)."""
+    """y = x ** p for a constant p;  dx = g * p * x ** (p - 1). A complex p (complex x only):
+    torch's values at x = 0 (ops/complex.py's power)."""
 
     complex_ok = "holomorphic"
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
-    def __init__(self, exponent: float):
+    def __init__(self, exponent: float | complex):
         self.exponent = exponent
 
     def forward(self, x):
         self.x = x
         return x**self.exponent
 
+    def complex_forward(self, x):
+        self.x = x
+        p = self.exponent
+        if type(p) is complex and p != 0:
+            return _complex.power(x, p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if p == -0.5:  # rsqrt as torch's: 1 / sqrt(z) (inf + nan j at 0)
+                return 1 / np.sqrt(x)
+            return x**p
+
     def backward(self, grad_output):
         p = self.exponent
         if p == 0:  # d/dx x**0 = 0 everywhere, also at x = 0 where x**-1 is inf
             return (np.zeros_like(grad_output),)
+        if type(p) is complex:
+            return (grad_output * p * _complex.power(self.x, p - 1),)
         return (grad_output * (p * self.x ** (p - 1)).astype(self.x.dtype, copy=False),)
 
     def backward_graph(self, grad_output, output):
@@ -154,8 +167,7 @@ class Abs(Op):
 
     def backward_graph(self, grad_output, output):
         if self.sign.dtype.kind == "c":  # z/|z| is no constant: |z|'' != 0
-            raise NotImplementedError("autograd.grad(create_graph=True): abs of a complex "
-                                      "tensor has no second derivative in dlpy yet")
+            return (grad_output * _complex.sgn(self.inputs[0]),)
         return (grad_output * self.sign,)  # a constant: |x|'' = 0 almost everywhere
 
 
@@ -281,6 +293,11 @@ def neg(x):
 
 def power(x, exponent):
     if not isinstance(exponent, (int, float, np.integer, np.floating)):
+        if isinstance(exponent, (complex, np.complexfloating)):
+            # torch's pow(Tensor, complex): a complex result, also for a real x
+            if not isinstance(x, _complex.ComplexTensor):
+                x = cast(x, _complex.complex_dtype(getattr(x, "dtype", np.float64)))
+            return Power(complex(exponent))(x)
         raise TypeError(f"power: the exponent must be a number, got {type(exponent).__name__}")
     return Power(float(exponent))(x)
 

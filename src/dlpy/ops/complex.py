@@ -11,11 +11,14 @@ complex tensor came in: a real op pays nothing. Such a call goes to ``complex_ca
 class without ``complex_ok`` is refused with a TypeError; ``complex_ok = True`` means its
 forward and backward are right for complex arrays as they are (linear ops with real
 coefficients: add, sum, reshape); ``complex_ok = "holomorphic"`` means its backward is the
-derivative f'(z) times g, which for complex values becomes conj(backward(conj(g))).
+derivative f'(z) times g, which for complex values becomes conj(backward(conj(g))); such an
+op may give a ``complex_forward`` for complex arrays (sigmoid, pow), so its real forward tests
+nothing.
 """
 
 from __future__ import annotations
 
+import builtins
 import functools
 
 import numpy as np
@@ -97,9 +100,11 @@ def _holomorphic(cls: type) -> type:
         return tuple(None if g is None else conj(g)
                      for g in _as_tuple(cls.backward_graph(self, conj(grad_output), output)))
 
-    return type(cls.__name__, (cls,), {"backward": backward, "backward_graph": backward_graph,
-                                       "_complex_form": True, "__module__": cls.__module__,
-                                       "__qualname__": cls.__qualname__})
+    methods = {"backward": backward, "backward_graph": backward_graph, "_complex_form": True,
+               "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    if hasattr(cls, "complex_forward"):
+        methods["forward"] = cls.complex_forward
+    return type(cls.__name__, (cls,), methods)
 
 
 def _as_tuple(grads) -> tuple:
@@ -114,6 +119,41 @@ def complex_dtype(dtype) -> np.dtype:
     if dtype.kind == "c":
         return dtype
     return np.dtype(np.complex64 if dtype == np.float32 else np.complex128)
+
+
+def refuse(name: str, *values) -> None:
+    """The TypeError of a function that, as torch's, takes no complex tensors (mse_loss, sort,
+    max(dim)), for the composites that would otherwise compute something."""
+    dtypes = sorted({str(v.dtype) for v in values if isinstance(v, ComplexTensor)})
+    if dtypes:
+        raise TypeError(f"{name}: complex tensors are not supported, got {', '.join(dtypes)} "
+                        "(as torch); take .real, .imag, .abs() or view_as_real() first")
+
+
+def number(name: str, what: str, value, finite: bool = True) -> float | complex:
+    """A setting that may be a real or a complex number (lerp's weight, addcmul's value), as
+    ``ops.real_number`` checks a real one; a complex one comes back as a Python complex."""
+    from dlpy.ops import real_number
+
+    if not isinstance(value, (builtins.complex, np.complexfloating)):
+        return real_number(name, what, value, finite)
+    value = builtins.complex(value)
+    if value != value or (finite and not np.isfinite(value)):
+        raise ValueError(f"{name}: {what} must be a {'finite ' if finite else ''}number, "
+                         f"got {value}")
+    return value
+
+
+def power(a: np.ndarray, b) -> np.ndarray:
+    """a ** b for complex arrays with torch's values at a zero base: exp(b log 0) with C99's
+    special values (0 ** 0j is nan, 0 ** (-1 + 1j) inf + nan j, as torch's tensor ** tensor);
+    numpy's power everywhere else."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.power(a, b)
+        zero = a == 0
+        if zero.any():
+            out = np.where(zero, np.exp(b * np.log(np.zeros((), out.dtype))), out)
+    return out
 
 
 def real_dtype(dtype) -> np.dtype:
@@ -226,6 +266,11 @@ class Polar(Op):
         t_grad = (np.conj(grad_output) * 1j * self.z).real
         return r_grad, t_grad
 
+    def backward_graph(self, grad_output, output):
+        r, t = self.inputs
+        unit = complex(t.cos(), t.sin())
+        return real(grad_output * conj(unit)), real(conj(grad_output) * 1j * output)
+
 
 class ViewAsReal(Op):
     """(...) complex -> (..., 2) real: the two parts;  dz = g[..., 0] + i g[..., 1]."""
@@ -310,6 +355,16 @@ def _real_pair(name: str, what: tuple[str, str], a, b) -> tuple[Tensor, Tensor]:
         raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
                          "together") from None
     return a, b
+
+
+def sgn(x) -> Tensor:
+    """torch.sgn of a complex tensor: z / |z|, 0 at z = 0 (gradient 0 there, as torch's);
+    composed, so its second derivative comes too."""
+    from dlpy.ops.mask import where
+
+    x = _as_tensor(x)
+    zero = x.data == 0  # a constant mask, as torch's masked_fill in sgn_backward
+    return where(zero, 0.0, x / where(zero, 1.0, x.abs()))
 
 
 def complex(real, imag) -> Tensor:  # noqa: A001 - torch.complex

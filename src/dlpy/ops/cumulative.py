@@ -218,8 +218,10 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 def _running(name: str, x: Tensor, dim: int, better):
     """(values, indices) of the running max (better: >=) or min (<=) along dim; a tie or a nan
     moves the index to the later position, as PyTorch."""
+    from dlpy.ops.complex import refuse
     from dlpy.ops.reduce import ValuesIndices
 
+    refuse(name, x)  # complex numbers have no order, as torch
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)
     if x.ndim == 0:
         return ValuesIndices(x * 1, np.zeros((), dtype=np.int64))

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.ops import check_dim
+from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import reshape
 from dlpy.tensor import Op, Tensor
@@ -55,6 +56,7 @@ class Gather(Op):
     """y[i, j] = x[i, index[i, j]] for dim 1 (any rank, any dim), as torch.gather;
     dx = zeros with g added at the gathered positions (repeats accumulate)."""
 
+    complex_ok = True  # values move: linear with real coefficients
     saves = (0,)  # torch's gather saves x (dlpy's backward needs only its shape)
 
     def __init__(self, dim: int, index: np.ndarray):
@@ -78,6 +80,7 @@ class IndexSelect(Op):
     """y = x at the positions index (1-D) along dim;  dx = zeros with g added back there
     (repeats accumulate)."""
 
+    complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, dim: int, index: np.ndarray):
@@ -100,6 +103,8 @@ class ScatterAdd(Op):
     """y = x with src[i, j] added at y[i, index[i, j]] for dim 1 (repeats accumulate), as
     torch.scatter_add;  dx = g, dsrc = g read back at those positions (0 where src is past
     index's shape)."""
+
+    complex_ok = True
 
     def __init__(self, dim: int, index: np.ndarray):
         self.dim, self.index = dim, index
@@ -156,7 +161,9 @@ class Scatter(Op):
     torch.scatter; dx = g where nothing was written (0 there), dsrc = g at the written positions.
     With repeated positions one of the writes wins (numpy's choice; PyTorch's is undefined)."""
 
-    def __init__(self, dim: int, index: np.ndarray, value: float | None = None):
+    complex_ok = True
+
+    def __init__(self, dim: int, index: np.ndarray, value: float | complex | None = None):
         self.dim, self.index, self.value = dim, index, value
 
     def forward(self, x, src=None):
@@ -266,6 +273,7 @@ def scatter_add(x: Tensor, dim: int, index, src) -> Tensor:
     up; index no larger than src on any axis, nor than x on the axes other than dim. Gradients
     reach x and src (also where src is larger than index, which PyTorch's backward refuses)."""
     dim, index = _check_index("scatter_add", x, dim, index, _shape_of(src))
+    _check_complex_src("scatter_add", x, src)
     return ScatterAdd(dim, index)(x, src)
 
 
@@ -274,16 +282,30 @@ def scatter(x: Tensor, dim: int, index, src=None, *, value=None) -> Tensor:
     ``value`` (a number; also accepted in src's place). Repeated positions: one write wins."""
     if (src is None) == (value is None):
         raise TypeError("scatter: give exactly one of src (a tensor) and value (a number)")
-    if value is None and isinstance(src, (int, float, np.integer, np.floating)):
+    numbers = (int, float, complex, np.integer, np.floating, np.complexfloating)
+    if value is None and isinstance(src, numbers):
         src, value = None, src
     if value is not None:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
-                                                             np.floating)):
+        if isinstance(value, bool) or not isinstance(value, numbers):
             raise TypeError(f"scatter: value must be a number, got {value!r}")
         dim, index = _check_index("scatter", x, dim, index)
+        if isinstance(value, (complex, np.complexfloating)):
+            if np.asarray(getattr(x, "data", x)).dtype.kind != "c":
+                raise TypeError(f"scatter: a complex value {value!r} needs a complex x, got "
+                                f"{np.asarray(getattr(x, 'data', x)).dtype}")
+            return Scatter(dim, index, complex(value))(x)
         return Scatter(dim, index, float(value))(x)
     dim, index = _check_index("scatter", x, dim, index, _shape_of(src))
+    _check_complex_src("scatter", x, src)
     return Scatter(dim, index)(x, src)
+
+
+def _check_complex_src(name: str, x, src) -> None:
+    """A complex src needs a complex x (numpy would drop its imaginary part writing it)."""
+    x_dtype, src_dtype = (np.asarray(getattr(v, "data", v)).dtype for v in (x, src))
+    if src_dtype.kind == "c" and x_dtype.kind != "c":
+        raise TypeError(f"{name}: x and src must both be complex, got {x_dtype} and "
+                        f"{src_dtype}")
 
 
 def repeat_interleave(x: Tensor, repeats, dim: int | None = None) -> Tensor:
@@ -345,6 +367,7 @@ def _sort_setup(name, x, dim, **flags):
     for what, value in flags.items():
         if value is not None or what != "stable":
             _check_flag(name, what, value)
+    refuse(name, x)  # complex numbers have no order, as torch
     data = np.asarray(x.data if isinstance(x, Tensor) else x)
     return shape, dim, data.reshape(shape or (1,))
 

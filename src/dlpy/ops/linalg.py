@@ -2,7 +2,8 @@
 diag_embed, diag, trace), inverse, determinants, solve, solve_triangular, and the factorisations
 cholesky, qr, eigh, svd (and svdvals, eigvalsh, pinv). Forward is numpy.linalg (a substitution
 for solve_triangular); backward is the matrix-calculus formula PyTorch uses (its derivatives.yaml
-/ FunctionsManual), written with A^T for A^H.
+/ FunctionsManual), with A^H (``_mH``: A^T for real A), so the ops take complex matrices too
+(``complex_ok``; PyTorch's convention z.grad = dL/dx + i dL/dy).
 
 A factorisation with several outputs is one op whose output packs them side by side in a last
 axis of (..., size of each flattened); the lowercase function slices them back apart, so each
@@ -30,6 +31,15 @@ def _mT(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
 
 
+def _mH(x: np.ndarray) -> np.ndarray:  # noqa: N802 - torch's name
+    """x^H, the conjugate transpose (x^T for a real x, with no copy)."""
+    return np.conj(_mT(x)) if x.dtype.kind == "c" else _mT(x)
+
+
+def _conj(x: np.ndarray) -> np.ndarray:
+    return np.conj(x) if x.dtype.kind == "c" else x
+
+
 def _shape_of(x) -> tuple[int, ...]:
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
@@ -45,12 +55,14 @@ def _check_right_side(name: str, B, batches: tuple, operands: str) -> None:  # n
         np.broadcast_shapes(*batches)
     except ValueError:
         raise ValueError(f"{name}: the batch axes of {operands} cannot be broadcast") from None
-    if _dtype_of(B).kind != "f":
-        raise TypeError(f"{name}: expected a floating point B, got {_dtype_of(B)}")
+    if _dtype_of(B).kind not in "fc":
+        raise TypeError(f"{name}: expected a floating point B, got {_dtype_of(B)} (or a complex "
+                        "one)")
 
 
-def _matrices(name: str, x, square: bool = True) -> tuple[int, ...]:
-    """Check x is a float (batch of) matrix (..., m, n), square if asked; its shape."""
+def _matrices(name: str, x, square: bool = True, complex_ok: bool = False) -> tuple[int, ...]:
+    """Check x is a float (``complex_ok``: or complex) (batch of) matrix (..., m, n), square if
+    asked; its shape."""
     shape = _shape_of(x)
     if len(shape) < 2:
         raise ValueError(f"{name}: expected a matrix or a batch of them (..., m, n), got shape "
@@ -58,7 +70,7 @@ def _matrices(name: str, x, square: bool = True) -> tuple[int, ...]:
     if square and shape[-1] != shape[-2]:
         raise ValueError(f"{name}: expected square matrices (..., n, n), got shape {shape}")
     dtype = _dtype_of(x)
-    if dtype.kind != "f":
+    if dtype.kind != "f" and not (complex_ok and dtype.kind == "c"):
         raise TypeError(f"{name}: expected a floating point tensor, got {dtype}")
     return shape
 
@@ -247,36 +259,47 @@ def _swap(x: Tensor) -> Tensor:
     return swapaxes(x, -1, -2)
 
 
+def _swap_h(x: Tensor) -> Tensor:
+    """x^H of a batch of matrices, recorded (x^T for a real x)."""
+    from dlpy.ops.complex import conj
+
+    return conj(_swap(x))
+
+
 class Inv(Op):
-    """y = A^-1;  dA = -y^T g y^T."""
+    """y = A^-1;  dA = -y^H g y^H."""
+
+    complex_ok = True
 
     def forward(self, a):
         self.y = _lapack("inv", "singular", np.linalg.inv, a)
         return self.y
 
     def backward(self, grad_output):
-        y_t = _mT(self.y)
+        y_t = _mH(self.y)
         return (-(y_t @ grad_output @ y_t),)
 
     def backward_graph(self, grad_output, output):
-        y_t = _swap(output)
+        y_t = _swap_h(output)
         return (-(y_t @ grad_output @ y_t),)
 
 
 def _cofactor(a: np.ndarray) -> np.ndarray:
-    """det(A) A^-T, also for a singular A: with A = U S V^T, det(U) det(V) U diag(prod of the
-    other singular values) V^T, with no division."""
+    """conj(det(A) A^-T) (det(A) A^-T for real A), also for a singular A: with A = U S V^H,
+    conj(det(U) det(V^H)) U diag(prod of the other singular values) V^H, with no division."""
     u, s, vh = np.linalg.svd(a)
     ones = np.ones_like(s[..., :1])
     before = np.cumprod(np.concatenate([ones, s[..., :-1]], -1), -1)  # s_0 ... s_(i-1)
     after = np.flip(np.cumprod(np.concatenate([ones, np.flip(s[..., 1:], -1)], -1), -1), -1)
-    sign = np.linalg.det(u) * np.linalg.det(vh)
+    sign = _conj(np.linalg.det(u) * np.linalg.det(vh))
     return sign[..., None, None] * ((u * (before * after)[..., None, :]) @ vh)
 
 
 class Det(Op):
-    """y = det(A);  dA = g * cofactor(A) (= g det(A) A^-T; from an SVD, so a singular A has its
-    true gradient)."""
+    """y = det(A);  dA = g * conj(cofactor(A)) (= g conj(det(A)) A^-H; from an SVD, so a
+    singular A has its true gradient)."""
+
+    complex_ok = True
 
     def forward(self, a):
         self.a = a
@@ -286,13 +309,17 @@ class Det(Op):
         return (np.asarray(grad_output)[..., None, None] * _cofactor(self.a),)
 
     def backward_graph(self, grad_output, output):
-        # g det(A) A^-T: an invertible A only (a singular one is inv's LinAlgError here)
-        scale = (grad_output * output).reshape(output.shape + (1, 1))
-        return (scale * _swap(Inv()(self.inputs[0])),)
+        # g conj(det(A)) A^-H: an invertible A only (a singular one is inv's LinAlgError here)
+        from dlpy.ops.complex import conj
+
+        scale = (grad_output * conj(output)).reshape(output.shape + (1, 1))
+        return (scale * _swap_h(Inv()(self.inputs[0])),)
 
 
 class LogAbsDet(Op):
-    """y = log|det(A)|;  dA = g A^-T (inf/nan where A is singular)."""
+    """y = log|det(A)| (real);  dA = g A^-H (inf/nan where A is singular)."""
+
+    complex_ok = True
 
     def forward(self, a):
         self.a = a
@@ -300,20 +327,44 @@ class LogAbsDet(Op):
 
     def backward(self, grad_output):
         try:
-            inverse_t = _mT(np.linalg.inv(self.a))
+            inverse_t = _mH(np.linalg.inv(self.a))
         except np.linalg.LinAlgError:  # log|det| is -inf there: its gradient is not finite
             with np.errstate(divide="ignore", invalid="ignore"):
-                inverse_t = _cofactor(self.a) / np.linalg.det(self.a)[..., None, None]
+                inverse_t = _cofactor(self.a) / _conj(np.linalg.det(self.a))[..., None, None]
         return (np.asarray(grad_output)[..., None, None] * inverse_t,)
 
     def backward_graph(self, grad_output, output):
-        # g A^-T: an invertible A only (a singular one is inv's LinAlgError here)
-        return (grad_output.reshape(output.shape + (1, 1)) * _swap(Inv()(self.inputs[0])),)
+        # g A^-H: an invertible A only (a singular one is inv's LinAlgError here)
+        return (grad_output.reshape(output.shape + (1, 1)) * _swap_h(Inv()(self.inputs[0])),)
+
+
+class DetSign(Op):
+    """s = det(A) / |det(A)| of complex A (slogdet's sign);  with theta = Im(log det A),
+    ds = i s dtheta: dA = i Im(conj(s) g) A^-H (torch's slogdet_backward for the sign)."""
+
+    complex_ok = True
+
+    def forward(self, a):
+        self.a = a
+        self.sign = np.linalg.slogdet(a)[0]
+        return self.sign
+
+    def backward(self, grad_output):
+        scale = 1j * np.asarray(np.conj(self.sign) * grad_output).imag
+        return (scale[..., None, None] * _mH(np.linalg.inv(self.a)),)
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.complex import conj, imag
+
+        scale = imag(conj(output) * grad_output) * 1j
+        return (scale.reshape(output.shape + (1, 1)) * _swap_h(Inv()(self.inputs[0])),)
 
 
 class Solve(Op):
-    """X = A^-1 B (B (..., n, k), batch axes broadcast);  dB = A^-T g,  dA = -dB X^T.
+    """X = A^-1 B (B (..., n, k), batch axes broadcast);  dB = A^-H g,  dA = -dB X^H.
     ``vector``: B and X are (..., n)."""
+
+    complex_ok = True
 
     def __init__(self, vector: bool):
         self.vector = vector
@@ -327,8 +378,8 @@ class Solve(Op):
 
     def backward(self, grad_output):
         g = grad_output[..., None] if self.vector else grad_output
-        b_grad = np.linalg.solve(_mT(self.a), g)
-        a_grad = -(b_grad @ _mT(self.x)) if self.inputs[0].requires_grad else None
+        b_grad = np.linalg.solve(_mH(self.a), g)
+        a_grad = -(b_grad @ _mH(self.x)) if self.inputs[0].requires_grad else None
         return a_grad, b_grad[..., 0] if self.vector else b_grad
 
     def backward_graph(self, grad_output, output):
@@ -336,21 +387,21 @@ class Solve(Op):
         g, x = grad_output, output
         if self.vector:
             g, x = g.reshape(g.shape + (1,)), x.reshape(x.shape + (1,))
-        b_grad = Solve(False)(_swap(a), g)
-        a_grad = -(b_grad @ _swap(x)) if a.requires_grad else None
+        b_grad = Solve(False)(_swap_h(a), g)
+        a_grad = -(b_grad @ _swap_h(x)) if a.requires_grad else None
         return a_grad, b_grad.reshape(b_grad.shape[:-1]) if self.vector else b_grad
 
 
 def inv(A: Tensor) -> Tensor:  # noqa: N803 - PyTorch's names
     """torch.linalg.inv: A^-1 of square matrices (..., n, n); a singular one is a LinAlgError
     (a ValueError) naming it."""
-    _matrices("inv", A)
+    _matrices("inv", A, complex_ok=True)
     return Inv()(A)
 
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
     """torch.linalg.det: det(A) of (..., n, n) -> (...)."""
-    _matrices("det", A)
+    _matrices("det", A, complex_ok=True)
     return Det()(A)
 
 
@@ -363,8 +414,13 @@ class SlogdetResult(NamedTuple):
 
 def slogdet(A: Tensor) -> SlogdetResult:  # noqa: N803
     """torch.linalg.slogdet: (sign, logabsdet) with det(A) = sign * exp(logabsdet); sign is 0
-    and logabsdet -inf for a singular A. Only logabsdet has a gradient (A^-T)."""
-    _matrices("slogdet", A)
+    and logabsdet -inf for a singular A. logabsdet has a gradient (A^-H), and so has the sign of
+    a complex A (det / |det|; a real A's sign is a constant)."""
+    from dlpy.ops.complex import mark
+
+    _matrices("slogdet", A, complex_ok=True)
+    if _dtype_of(A).kind == "c":  # the sign det / |det| is complex and has a gradient
+        return SlogdetResult(mark(DetSign()(A)), LogAbsDet()(A))
     sign = np.linalg.slogdet(A.data if isinstance(A, Tensor) else np.asarray(A))[0]
     return SlogdetResult(Tensor(np.asarray(sign)), LogAbsDet()(A))
 
@@ -381,7 +437,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     or a vector (..., n) (torch's rule), batch axes broadcast. A singular A is a LinAlgError."""
     from dlpy.ops.shape import swapaxes
 
-    a_shape = _matrices("solve", A)
+    a_shape = _matrices("solve", A, complex_ok=True)
     b_shape = _shape_of(B)
     if not _flag("solve", "left", left):  # X A = B is A^T X^T = B^T
         if len(b_shape) < 2:
@@ -420,8 +476,10 @@ def _substitute(a: np.ndarray, b: np.ndarray, upper: bool, unitriangular: bool) 
 
 class SolveTriangular(Op):
     """X = T^-1 B with T the upper (``upper``) or lower triangle of A (..., n, n), unit diagonal
-    if ``unitriangular``, and B (..., n, k), batch axes broadcast;  dB = T^-T g,
-    dA = -(dB X^T) on T's triangle (off the diagonal if ``unitriangular``)."""
+    if ``unitriangular``, and B (..., n, k), batch axes broadcast;  dB = T^-H g,
+    dA = -(dB X^H) on T's triangle (off the diagonal if ``unitriangular``)."""
+
+    complex_ok = True
 
     def __init__(self, upper: bool, unitriangular: bool):
         self.upper, self.unitriangular = upper, unitriangular
@@ -437,11 +495,11 @@ class SolveTriangular(Op):
         return self.x
 
     def backward(self, grad_output):
-        # T^T is the other kind of triangle, read from the same entries of A
-        b_grad = _substitute(_mT(self.a), grad_output, not self.upper, self.unitriangular)
+        # T^H is the other kind of triangle, read from the same entries of A
+        b_grad = _substitute(_mH(self.a), grad_output, not self.upper, self.unitriangular)
         a_grad = None
         if self.inputs[0].requires_grad:
-            a_grad = -(b_grad @ _mT(self.x))
+            a_grad = -(b_grad @ _mH(self.x))
             offset = 1 if self.unitriangular else 0
             a_grad = np.triu(a_grad, offset) if self.upper else np.tril(a_grad, -offset)
         return a_grad, b_grad
@@ -450,12 +508,12 @@ class SolveTriangular(Op):
         from dlpy.ops.rearrange import Triangle
 
         a = self.inputs[0]
-        b_grad = SolveTriangular(not self.upper, self.unitriangular)(_swap(a), grad_output)
+        b_grad = SolveTriangular(not self.upper, self.unitriangular)(_swap_h(a), grad_output)
         a_grad = None
         if a.requires_grad:
             offset = 1 if self.unitriangular else 0
             a_grad = Triangle(offset if self.upper else -offset, self.upper)(
-                -(b_grad @ _swap(output)))
+                -(b_grad @ _swap_h(output)))
         return a_grad, b_grad
 
 
@@ -467,7 +525,7 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
     broadcast. A zero on T's diagonal is a LinAlgError (torch gives inf/nan)."""
     from dlpy.ops.shape import swapaxes
 
-    a_shape = _matrices("solve_triangular", A)
+    a_shape = _matrices("solve_triangular", A, complex_ok=True)
     b_shape = _shape_of(B)
     upper = _flag("solve_triangular", "upper", upper)
     left = _flag("solve_triangular", "left", left)
@@ -496,26 +554,28 @@ def _nonzero(divisor: Tensor, used: bool) -> Tensor:
 
 
 class Cholesky(Op):
-    """L with A = L L^T (reads A's lower triangle);  dA = L^-T Phi(L^T gL) L^-1, Phi taking the
-    lower triangle mirrored with half the diagonal (torch's symmetric gradient)."""
+    """L with A = L L^H (reads A's lower triangle);  dA = L^-H Phi(L^H gL) L^-1, Phi taking the
+    lower triangle mirrored (conjugated) with half the diagonal (torch's gradient)."""
+
+    complex_ok = True
 
     def forward(self, a):
         self.l = _lapack("cholesky", "not positive-definite", np.linalg.cholesky, a)
         return self.l
 
     def backward(self, grad_output):
-        phi = np.tril(_mT(self.l) @ grad_output)
-        phi = 0.5 * (phi + _mT(np.tril(phi, -1)))
+        phi = np.tril(_mH(self.l) @ grad_output)
+        phi = 0.5 * (phi + _mH(np.tril(phi, -1)))
         l_inv = np.linalg.inv(self.l)
-        return (_mT(l_inv) @ phi @ l_inv,)
+        return (_mH(l_inv) @ phi @ l_inv,)
 
     def backward_graph(self, grad_output, output):
         from dlpy.ops.rearrange import Triangle
 
-        phi = Triangle(0, False)(_swap(output) @ grad_output)
-        phi = (phi + _swap(Triangle(-1, False)(phi))) * 0.5
+        phi = Triangle(0, False)(_swap_h(output) @ grad_output)
+        phi = (phi + _swap_h(Triangle(-1, False)(phi))) * 0.5
         l_inv = Inv()(output)
-        return (_swap(l_inv) @ phi @ l_inv,)
+        return (_swap_h(l_inv) @ phi @ l_inv,)
 
 
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
@@ -524,7 +584,7 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     upper triangle (as torch). Not positive-definite: a LinAlgError."""
     from dlpy.ops.shape import swapaxes
 
-    _matrices("cholesky", A)
+    _matrices("cholesky", A, complex_ok=True)
     if _flag("cholesky", "upper", upper):  # U = L(A^T)^T: reads A's upper triangle, as torch
         return swapaxes(Cholesky()(swapaxes(A, -1, -2)), -1, -2)
     return Cholesky()(A)
@@ -538,9 +598,12 @@ class QRResult(NamedTuple):
 
 
 class QR(Op):
-    """(Q, R) packed, A = QR. With M = gR R^T - Q^T gQ: for m >= n,
-    dA = (gQ + Q copyu(M)) R^-T (copyu: M's upper triangle mirrored); for m < n,
-    dA = [Q tril(M^T - M) R1^-T, 0] + Q gR with R1 the first m columns of R."""
+    """(Q, R) packed, A = QR. With M = gR R^H - Q^H gQ: for m >= n,
+    dA = (gQ + Q copyu(M)) R^-H (copyu: M's upper triangle mirrored, conjugated, with the real
+    part of its diagonal); for m < n, dA = [Q tril(M^H - M) R1^-H, 0] + Q gR with R1 the first
+    m columns of R (the diagonal of tril(M^H - M) halved)."""
+
+    complex_ok = True
 
     def __init__(self, mode: str):
         self.mode = mode
@@ -556,14 +619,16 @@ class QR(Op):
         if self.mode == "complete" and m > n:
             raise NotImplementedError("qr: the QR decomposition is not differentiable when "
                                       "mode='complete' and A has more rows than columns")
-        mixed = g_r @ _mT(r) - _mT(q) @ g_q
+        mixed = g_r @ _mH(r) - _mH(q) @ g_q
         if m >= n:
             upper = np.triu(mixed)
-            sym = upper + _mT(upper) - upper * np.eye(n, dtype=upper.dtype)
+            sym = upper + _mH(upper) - upper.real * np.eye(n, dtype=r.real.dtype)
             grad = q @ sym + g_q
-            return (_mT(np.linalg.solve(r, _mT(grad))),)  # grad R^-T
-        skew = np.tril(_mT(mixed) - mixed)
-        head = _mT(np.linalg.solve(r[..., :m], _mT(q @ skew)))  # (q skew) R1^-T
+            return (_mH(np.linalg.solve(r, _mH(grad))),)  # grad R^-H
+        skew = np.tril(_mH(mixed) - mixed)
+        if skew.dtype.kind == "c":  # its diagonal, -2i Im(M_ii), counts half
+            skew = skew - 0.5 * skew * np.eye(m, dtype=r.real.dtype)
+        head = _mH(np.linalg.solve(r[..., :m], _mH(q @ skew)))  # (q skew) R1^-H
         grad = q @ g_r
         grad[..., :m] += head
         return (grad,)
@@ -573,6 +638,7 @@ class QR(Op):
         from dlpy.ops.rearrange import Triangle
 
         m, n = self.inputs[0].shape[-2:]
+        _real_only_second_order("qr", output)
         k = m if self.mode == "complete" else min(m, n)
         q, r = _split(output, ((m, k), (k, n)))
         g_q, g_r = _split(grad_output, ((m, k), (k, n)))
@@ -593,7 +659,7 @@ def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
     """torch.linalg.qr: A (..., m, n) = Q R with Q's columns orthonormal and R upper-triangular;
     ``reduced`` Q (m, k), R (k, n) with k = min(m, n); ``complete`` Q (m, m), R (m, n)
     (differentiable only when m <= n, as torch). No mode 'r'."""
-    shape = _matrices("qr", A, square=False)
+    shape = _matrices("qr", A, square=False, complex_ok=True)
     if mode not in ("reduced", "complete"):
         raise ValueError(f"qr: mode must be 'reduced' or 'complete', got {mode!r}")
     m, n = shape[-2:]
@@ -610,9 +676,12 @@ class EighResult(NamedTuple):
 
 
 class Eigh(Op):
-    """(L, V) packed, A = V diag(L) V^T in ascending L (reads one triangle of A);
-    dA = V (diag(gL) + skew(V^T gV) / E) V^T with skew(X) = (X - X^T) / 2 and
-    E_ij = L_j - L_i: eigenvalues must be distinct where gV is not zero."""
+    """(L, V) packed, A = V diag(L) V^H in ascending L (reads one triangle of A);
+    dA = V (diag(gL) + skew(V^H gV) / E) V^H with skew(X) = (X - X^H) / 2 and
+    E_ij = L_j - L_i: eigenvalues must be distinct where gV is not zero (complex A: the loss
+    must not depend on the vectors' phases, as torch checks)."""
+
+    complex_ok = True
 
     def __init__(self, uplo: str):
         self.uplo = uplo
@@ -627,13 +696,17 @@ class Eigh(Op):
         g_values, g_vectors = _unpack(grad_output, ((n,), (n, n)))
         inner = g_values[..., :, None] * np.eye(n, dtype=values.dtype)
         if g_vectors.any():  # an unused V adds nothing, also for repeated eigenvalues
-            product = _mT(vectors) @ g_vectors
+            product = _mH(vectors) @ g_vectors
+            if product.dtype.kind == "c":
+                _check_phase("eigh", "eigenvectors",
+                             np.diagonal(product, 0, -2, -1).imag)
             gaps = values[..., None, :] - values[..., :, None] + np.eye(n, dtype=values.dtype)
-            inner = inner + 0.5 * (product - _mT(product)) / gaps
-        return (vectors @ inner @ _mT(vectors),)
+            inner = inner + 0.5 * (product - _mH(product)) / gaps
+        return (vectors @ inner @ _mH(vectors),)
 
     def backward_graph(self, grad_output, output):
         n = self.inputs[0].shape[-1]
+        _real_only_second_order("eigh", output)
         values, vectors = _split(output, ((n,), (n, n)))
         g_values, g_vectors = _split(grad_output, ((n,), (n, n)))
         eye = np.eye(n, dtype=output.dtype)
@@ -647,6 +720,22 @@ class Eigh(Op):
         return (vectors @ inner @ _swap(vectors),)
 
 
+def _real_only_second_order(name: str, output: Tensor) -> None:
+    if output.data.dtype.kind == "c":
+        raise NotImplementedError(f"{name}: no second derivative for complex matrices in dlpy "
+                                  "(the first derivative is torch's)")
+
+
+def _check_phase(name: str, what: str, imaginary: np.ndarray) -> None:
+    """torch's check that a loss of complex eigen- or singular vectors does not depend on their
+    phases: ``imaginary`` (the imaginary part of diag(V^H gV), or its analogue) must be ~0."""
+    if not np.allclose(imaginary, 0, rtol=1e-2, atol=1e-2):
+        raise RuntimeError(
+            f"{name} backward: the {what} of a complex matrix are specified up to "
+            "multiplication by e^{i phi}; the loss depends on this phase, so its gradient is "
+            "ill-defined (use |V|, V V^H or the values; not Re(V))")
+
+
 def _uplo(name: str, uplo) -> str:
     if uplo not in ("L", "U"):
         raise ValueError(f"{name}: UPLO must be 'L' or 'U', got {uplo!r}")
@@ -658,13 +747,21 @@ def eigh(A: Tensor, UPLO: str = "L") -> EighResult:  # noqa: N803
     columns of (..., n, n)) of symmetric A, read from its lower (``UPLO='L'``) or upper
     triangle. Each eigenvector's sign is LAPACK's (numpy's and torch's may differ). Gradients as
     torch's: symmetric, and inf/nan through V where eigenvalues repeat."""
-    shape = _matrices("eigh", A)
+    from dlpy.ops.complex import mark, real
+
+    shape = _matrices("eigh", A, complex_ok=True)
     n = shape[-1]
-    return EighResult(*_split(Eigh(_uplo("eigh", UPLO))(A), [(n,), (n, n)]))
+    values, vectors = _split(Eigh(_uplo("eigh", UPLO))(A), [(n,), (n, n)])
+    if _dtype_of(A).kind == "c":  # packed beside the complex vectors: real again
+        return EighResult(real(mark(values)), mark(vectors))
+    return EighResult(values, vectors)
 
 
 class Eigvalsh(Op):
-    """L, the eigenvalues of symmetric A;  dA = V diag(g) V^T (fine for repeated ones)."""
+    """L, the eigenvalues of symmetric (Hermitian) A;  dA = V diag(g) V^H (fine for repeated
+    ones)."""
+
+    complex_ok = True
 
     def __init__(self, uplo: str):
         self.uplo = uplo
@@ -675,18 +772,19 @@ class Eigvalsh(Op):
 
     def backward(self, grad_output):
         v = self.vectors
-        return ((v * grad_output[..., None, :]) @ _mT(v),)
+        return ((v * grad_output[..., None, :]) @ _mH(v),)
 
     def backward_graph(self, grad_output, output):
         # V recomputed by a recorded eigh, so that its derivative (distinct eigenvalues) enters
         n = self.inputs[0].shape[-1]
+        _real_only_second_order("eigvalsh", self.inputs[0])
         v = _split(Eigh(self.uplo)(self.inputs[0]), ((n,), (n, n)))[1]
         return ((v * grad_output.reshape(grad_output.shape[:-1] + (1, n))) @ _swap(v),)
 
 
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     """torch.linalg.eigvalsh: the eigenvalues of symmetric A in ascending order, (..., n)."""
-    _matrices("eigvalsh", A)
+    _matrices("eigvalsh", A, complex_ok=True)
     return Eigvalsh(_uplo("eigvalsh", UPLO))(A)
 
 
@@ -710,7 +808,11 @@ class SVD(Op):
     k = min(m, n) columns of U and rows of Vh (their other ones carry no gradient):
     dA = U [(skew(U^T gU) S + S skew(V^T gV)) / E + diag(gS)] Vh, skew(X) = X - X^T,
     E_ij = S_j^2 - S_i^2, plus (I - U U^T) gU S^-1 Vh for m > k and U S^-1 gVh (I - V V^T) for
-    n > k; singular values must be distinct (and non-zero) where gU or gVh is not zero."""
+    n > k; singular values must be distinct (and non-zero) where gU or gVh is not zero. Complex
+    A: X^H for X^T, plus i Im(diag(U^H gU)) / S on the diagonal, and torch's check that the loss
+    does not depend on the vectors' phases."""
+
+    complex_ok = True
 
     def __init__(self, full_matrices: bool):
         self.full_matrices = full_matrices
@@ -732,23 +834,34 @@ class SVD(Op):
         if use_u or use_vh:
             squares = s * s
             gaps = squares[..., None, :] - squares[..., :, None] + np.eye(k, dtype=s.dtype)
+            skew_u = skew_v = 0
             if use_u:
-                product = _mT(u) @ g_u
-                inner = inner + (product - _mT(product)) * s[..., None, :] / gaps
+                product = _mH(u) @ g_u
+                skew_u = product - _mH(product)
+                inner = inner + skew_u * s[..., None, :] / gaps
             if use_vh:
-                product = vh @ _mT(g_vh)
-                inner = inner + s[..., :, None] * (product - _mT(product)) / gaps
+                product = vh @ _mH(g_vh)
+                skew_v = product - _mH(product)
+                inner = inner + s[..., :, None] * skew_v / gaps
+            if u.dtype.kind == "c":
+                # the phases: U -> U D, V -> V D leave A alone; the loss must not see them
+                diagonal_u, diagonal_v = (np.diagonal(x, 0, -2, -1) if use else 0
+                                          for x, use in ((skew_u, use_u), (skew_v, use_vh)))
+                _check_phase("svd", "singular vectors", np.imag(diagonal_u + diagonal_v))
+                if use_u:
+                    inner = inner + (diagonal_u / (2 * s))[..., None] * np.eye(k, dtype=s.dtype)
         grad = u @ inner @ vh
         if m > k and use_u:
             g_u_scaled = g_u / s[..., None, :]
-            grad = grad + (g_u_scaled - u @ (_mT(u) @ g_u_scaled)) @ vh
+            grad = grad + (g_u_scaled - u @ (_mH(u) @ g_u_scaled)) @ vh
         if n > k and use_vh:
             g_vh_scaled = g_vh / s[..., :, None]
-            grad = grad + u @ (g_vh_scaled - (g_vh_scaled @ _mT(vh)) @ vh)
+            grad = grad + u @ (g_vh_scaled - (g_vh_scaled @ _mH(vh)) @ vh)
         return (grad,)
 
     def backward_graph(self, grad_output, output):
         shapes = _svd_shapes(self.inputs[0].shape, self.full_matrices)
+        _real_only_second_order("svd", output)
         u, s, vh = _split(output, shapes)
         g_u, g_s, g_vh = _split(grad_output, shapes)
         (m, _), (k,), (_, n) = shapes
@@ -786,17 +899,23 @@ def svd(A: Tensor, full_matrices: bool = True) -> SVDResult:  # noqa: N803
     """torch.linalg.svd: A (..., m, n) = U diag(S) Vh, S descending; ``full_matrices=True`` (as
     torch) gives U (m, m) and Vh (n, n), False the reduced U (m, k), Vh (k, n). Each singular
     vector pair's sign is LAPACK's (numpy's and torch's may differ)."""
-    shape = _matrices("svd", A, square=False)
+    from dlpy.ops.complex import mark, real
+
+    shape = _matrices("svd", A, square=False, complex_ok=True)
     full_matrices = _flag("svd", "full_matrices", full_matrices)
     m, n = shape[-2:]
     k = min(m, n)
     u_cols, vh_rows = (m, n) if full_matrices else (k, k)
-    packed = SVD(full_matrices)(A)
-    return SVDResult(*_split(packed, [(m, u_cols), (k,), (vh_rows, n)]))
+    u, s, vh = _split(SVD(full_matrices)(A), [(m, u_cols), (k,), (vh_rows, n)])
+    if _dtype_of(A).kind == "c":  # packed beside the complex vectors: real again
+        return SVDResult(mark(u), real(mark(s)), mark(vh))
+    return SVDResult(u, s, vh)
 
 
 class Svdvals(Op):
     """S, the singular values (descending);  dA = U diag(g) Vh (fine for repeated ones)."""
+
+    complex_ok = True
 
     def forward(self, a):
         self.u, s, self.vh = np.linalg.svd(a, full_matrices=False)
@@ -808,6 +927,7 @@ class Svdvals(Op):
     def backward_graph(self, grad_output, output):
         # U and Vh recomputed by a recorded svd, so that their derivative (distinct, non-zero
         # singular values) enters
+        _real_only_second_order("svdvals", self.inputs[0])
         shapes = _svd_shapes(self.inputs[0].shape, False)
         u, _, vh = _split(SVD(False)(self.inputs[0]), shapes)
         return ((u * grad_output.reshape(grad_output.shape[:-1] + (1, shapes[1][0]))) @ vh,)
@@ -815,13 +935,15 @@ class Svdvals(Op):
 
 def svdvals(A: Tensor) -> Tensor:  # noqa: N803
     """torch.linalg.svdvals: the singular values of A (..., m, n), descending, (..., k)."""
-    _matrices("svdvals", A, square=False)
+    _matrices("svdvals", A, square=False, complex_ok=True)
     return Svdvals()(A)
 
 
 class Pinv(Op):
     """P = A^+ from an SVD, singular values at or below max(atol, rtol * largest) dropped;
-    dA = -P^T g P^T + (I - A P) g^T P P^T + P^T P g^T (I - P A) (torch's pinv_backward)."""
+    dA = -P^H g P^H + (I - A P) g^H P P^H + P^H P g^H (I - P A) (torch's pinv_backward)."""
+
+    complex_ok = True
 
     def __init__(self, atol: float, rtol: float):
         self.atol, self.rtol = atol, rtol
@@ -832,12 +954,12 @@ class Pinv(Op):
         keep = s > np.maximum(self.atol, self.rtol * largest)
         inverse = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0).astype(s.dtype)
         self.a = a
-        self.p = (_mT(vh) * inverse[..., None, :]) @ _mT(u)
+        self.p = (_mH(vh) * inverse[..., None, :]) @ _mH(u)
         return self.p
 
     def backward(self, grad_output):
         a, p, g = self.a, self.p, grad_output
-        p_t, g_t = _mT(p), _mT(g)
+        p_t, g_t = _mH(p), _mH(g)
         grad = -(p_t @ g @ p_t)
         grad = grad + (g_t - a @ (p @ g_t)) @ (p @ p_t)  # (I - A P) g^T P P^T
         grad = grad + (p_t @ p) @ (g_t - (g_t @ p) @ a)  # P^T P g^T (I - P A)
@@ -845,7 +967,7 @@ class Pinv(Op):
 
     def backward_graph(self, grad_output, output):
         a, p, g = self.inputs[0], output, grad_output
-        p_t, g_t = _swap(p), _swap(g)
+        p_t, g_t = _swap_h(p), _swap_h(g)
         grad = -(p_t @ g @ p_t)
         grad = grad + (g_t - a @ (p @ g_t)) @ (p @ p_t)  # (I - A P) g^T P P^T
         grad = grad + (p_t @ p) @ (g_t - (g_t @ p) @ a)  # P^T P g^T (I - P A)
@@ -857,7 +979,7 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     SVD; singular values at or below max(atol, rtol * the largest) count as zero, rtol by
     default eps * max(m, n) (0 when only atol is given), as torch. ``hermitian`` is accepted
     (the SVD serves both)."""
-    _matrices("pinv", A, square=False)
+    _matrices("pinv", A, square=False, complex_ok=True)
     _flag("pinv", "hermitian", hermitian)
     return Pinv(*tolerances("pinv", A, atol, rtol))(A)
 

@@ -1,7 +1,7 @@
 """More of torch.linalg on the last two axes, batched over the leading ones: LU with partial
 pivoting, the matrix exponential, solves with a Cholesky factor, Householder QR (geqrf) and the
 symmetric-indefinite LDL^T (Bunch-Kaufman) factorisation. Forwards are numpy loops over the
-columns, vectorised over the batch (LDL^T's pivoting differs per matrix: a loop over the batch);
+columns, vectorised over the batch (LDL^T's pivoting differs per matrix: masks per column);
 backward is PyTorch's formula (lu_factor_ex_backward, cholesky_solve_backward,
 linalg_matrix_exp_differential in its FunctionsManual). dlpy/linalg.py builds the rest on these.
 """
@@ -12,7 +12,15 @@ import math
 
 import numpy as np
 
-from dlpy.ops.linalg import LinAlgError, SolveTriangular, _mT, _substitute, _swap
+from dlpy.ops.linalg import (
+    LinAlgError,
+    SolveTriangular,
+    _conj,
+    _mH,
+    _mT,
+    _substitute,
+    _swap_h,
+)
 from dlpy.ops.rearrange import Triangle
 from dlpy.ops.shape import concat, getitem
 from dlpy.tensor import Op, Tensor
@@ -28,10 +36,18 @@ def raise_info(name: str, info: np.ndarray, problem) -> None:
 
 
 # ------------------------------------------------------------------ LU
-def lu_factor_numpy(a: np.ndarray, pivot: bool = True):
+def _magnitude(x: np.ndarray) -> np.ndarray:
+    """|x|, or |Re x| + |Im x| for complex x: what LAPACK's i?amax compares to pick a pivot."""
+    return np.abs(x.real) + np.abs(x.imag) if x.dtype.kind == "c" else np.abs(x)
+
+
+def lu_factor_numpy(a: np.ndarray, pivot: bool = True, block: int = 16):
     """(LU, pivots, info) of a (..., m, n) as LAPACK's getrf: L (unit diagonal, not stored) below
     the diagonal and U on and above it; pivots (..., k) int32, 1-based (row j was swapped with
-    row pivots[j]); info (...) int32, 0 or the first j (1-based) with U[j, j] == 0."""
+    row pivots[j]); info (...) int32, 0 or the first j (1-based) with U[j, j] == 0. Blocked and
+    right-looking as getrf: each panel of ``block`` columns is factorised column by column in a
+    copy with the batch last (contiguous), its row swaps then applied to the other columns at
+    once, U's rows beside it found by substitution and the trailing matrix updated by a matmul."""
     m, n = a.shape[-2:]
     k = min(m, n)
     lu = a.reshape((-1, m, n)).copy()
@@ -39,17 +55,37 @@ def lu_factor_numpy(a: np.ndarray, pivot: bool = True):
     pivots = np.empty((count, k), np.int32)
     info = np.zeros(count, np.int32)
     every = np.arange(count)
-    for j in range(k):
-        row = j + np.argmax(np.abs(lu[:, j:, j]), axis=1) if pivot else np.full(count, j)
-        pivots[:, j] = row + 1
-        swapped = lu[every, j].copy()
-        lu[every, j] = lu[every, row]
-        lu[every, row] = swapped
-        diagonal = lu[:, j, j]
-        zero = diagonal == 0  # then the column below is zero too (with pivoting): left alone
-        info[(info == 0) & zero] = j + 1
-        lu[:, j + 1:, j] /= np.where(zero, 1, diagonal)[:, None]
-        lu[:, j + 1:, j + 1:] -= lu[:, j + 1:, j, None] * lu[:, None, j, j + 1:]
+    for start in range(0, k, block):
+        stop = min(start + block, k)
+        width = stop - start
+        panel = np.ascontiguousarray(np.moveaxis(lu[:, start:, start:stop], 0, -1))
+        order = np.tile(np.arange(m - start)[:, None], (1, count))  # its rows, as swapped
+        for j in range(width):  # panel (rows, width, count), order (rows, count)
+            row = j + np.argmax(_magnitude(panel[j:, j]), axis=0) if pivot else np.full(count, j)
+            pivots[:, start + j] = start + row + 1
+            if (row != j).any():
+                swapped, kept = panel[j].copy(), order[j].copy()
+                panel[j], order[j] = panel[row, :, every].T, order[row, every]
+                panel[row, :, every], order[row, every] = swapped.T, kept
+            diagonal = panel[j, j]
+            zero = diagonal == 0  # then the column below is zero too (with pivoting): left alone
+            if zero.any():
+                info[(info == 0) & zero] = start + j + 1
+                diagonal = np.where(zero, 1, diagonal)
+            panel[j + 1:, j] /= diagonal
+            panel[j + 1:, j + 1:] -= panel[j + 1:, j, None] * panel[None, j, j + 1:]
+        lu[:, start:, start:stop] = np.moveaxis(panel, -1, 0)
+        swapped = (order != np.arange(m - start)[:, None]).any(0)
+        if swapped.any():  # the panel's row swaps on the columns left and right of it
+            which, rows = np.flatnonzero(swapped), start + order[:, swapped].T
+            for columns in (slice(0, start), slice(stop, n)):
+                lu[which, start:, columns] = lu[which[:, None], rows, columns]
+        if stop < n:  # U's rows beside the panel (L11^-1 A12), then A22 -= L21 U12
+            for j in range(width - 1):
+                lu[:, start + j + 1:stop, stop:] -= \
+                    lu[:, start + j + 1:stop, start + j, None] * lu[:, None, start + j, stop:]
+            if stop < m:
+                lu[:, stop:, stop:] -= lu[:, stop:, start:stop] @ lu[:, start:stop, stop:]
     return lu.reshape(a.shape), pivots.reshape(a.shape[:-2] + (k,)), info.reshape(a.shape[:-2])
 
 
@@ -77,8 +113,10 @@ def unpack_factors(lu: np.ndarray):
 class LUFactor(Op):
     """LU = L and U packed (getrf's output; the pivots and info are kept on the op). With
     gL = tril(gLU, -1) (m, k) and gU = triu(gLU) (k, n), torch's linalg_lu_backward:
-    m <= n: dA = P L^-T [tril(L^T gL - gU U^T, -1) U1^-T + gU1, gU2], U = [U1 U2];
-    m > n:  dA = P [L1^-T triu(gU U^T - L^T gL) + gL1; gL2] U^-T, L = [L1; L2]."""
+    m <= n: dA = P L^-H [tril(L^H gL - gU U^H, -1) U1^-H + gU1, gU2], U = [U1 U2];
+    m > n:  dA = P [L1^-H triu(gU U^H - L^H gL) + gL1; gL2] U^-H, L = [L1; L2]."""
+
+    complex_ok = True
 
     def __init__(self, pivot: bool):
         self.pivot = pivot
@@ -95,14 +133,14 @@ class LUFactor(Op):
         k = min(m, n)
         g_l, g_u = np.tril(grad_output[..., :, :k], -1), np.triu(grad_output[..., :k, :])
         if m <= n:
-            inner = np.tril(_mT(l) @ g_l - g_u @ _mT(u), -1)
-            head = _mT(_substitute(u[..., :k], _mT(inner), True, False)) + g_u[..., :k]
-            grad = _substitute(_mT(l), np.concatenate([head, g_u[..., k:]], -1), True, True)
+            inner = np.tril(_mH(l) @ g_l - g_u @ _mH(u), -1)
+            head = _mH(_substitute(u[..., :k], _mH(inner), True, False)) + g_u[..., :k]
+            grad = _substitute(_mH(l), np.concatenate([head, g_u[..., k:]], -1), True, True)
         else:
-            inner = np.triu(g_u @ _mT(u) - _mT(l) @ g_l)
-            head = _substitute(_mT(l[..., :k, :]), inner, True, True) + g_l[..., :k, :]
+            inner = np.triu(g_u @ _mH(u) - _mH(l) @ g_l)
+            head = _substitute(_mH(l[..., :k, :]), inner, True, True) + g_l[..., :k, :]
             grad = np.concatenate([head, g_l[..., k:, :]], -2)
-            grad = _mT(_substitute(u, _mT(grad), True, False))  # grad U^-T
+            grad = _mH(_substitute(u, _mH(grad), True, False))  # grad U^-T
         return (self.p @ grad,)
 
     def backward_graph(self, grad_output, output):
@@ -114,52 +152,56 @@ class LUFactor(Op):
         g_l = Triangle(-1, False)(getitem(grad_output, (Ellipsis, slice(0, k))))
         g_u = Triangle(0, True)(getitem(grad_output, (Ellipsis, slice(0, k), slice(None))))
         if m <= n:
-            inner = Triangle(-1, False)(_swap(l) @ g_l - g_u @ _swap(u))
+            inner = Triangle(-1, False)(_swap_h(l) @ g_l - g_u @ _swap_h(u))
             u1 = getitem(u, (Ellipsis, slice(0, k)))
-            head = _swap(SolveTriangular(True, False)(u1, _swap(inner)))
+            head = _swap_h(SolveTriangular(True, False)(u1, _swap_h(inner)))
             head = head + getitem(g_u, (Ellipsis, slice(0, k)))
             rest = [getitem(g_u, (Ellipsis, slice(k, n)))] if n > k else []
-            grad = SolveTriangular(True, True)(_swap(l), concat([head] + rest, -1))
+            grad = SolveTriangular(True, True)(_swap_h(l), concat([head] + rest, -1))
         else:
-            inner = Triangle(0, True)(g_u @ _swap(u) - _swap(l) @ g_l)
+            inner = Triangle(0, True)(g_u @ _swap_h(u) - _swap_h(l) @ g_l)
             l1 = getitem(l, (Ellipsis, slice(0, k), slice(None)))
-            head = SolveTriangular(True, True)(_swap(l1), inner)
+            head = SolveTriangular(True, True)(_swap_h(l1), inner)
             head = head + getitem(g_l, (Ellipsis, slice(0, k), slice(None)))
             grad = concat([head, getitem(g_l, (Ellipsis, slice(k, m), slice(None)))], -2)
-            grad = _swap(SolveTriangular(True, False)(u, _swap(grad)))
+            grad = _swap_h(SolveTriangular(True, False)(u, _swap_h(grad)))
         return (Tensor(self.p) @ grad,)
 
 
 # ------------------------------------------------------------------ Cholesky
 def cholesky_info(a: np.ndarray) -> np.ndarray:
-    """info (...) int32 of a Cholesky factorisation of a's lower triangle: 0, or the order of
-    the first leading minor that is not positive-definite (LAPACK potrf's)."""
+    """info (...) int32 of a Cholesky factorisation of a's lower triangle (Hermitian for complex
+    a): 0, or the order of the first leading minor that is not positive-definite (LAPACK
+    potrf's)."""
     n = a.shape[-1]
     flat = a.reshape((-1, n, n))
     l = np.zeros_like(flat)
     info = np.zeros(flat.shape[0], np.int32)
     for j in range(n):
-        pivot = flat[:, j, j] - np.einsum("bk,bk->b", l[:, j, :j], l[:, j, :j])
+        row = _conj(l[:, j, :j])
+        pivot = (flat[:, j, j] - np.einsum("bk,bk->b", l[:, j, :j], row)).real
         bad = ~(pivot > 0)  # nan included
         info[(info == 0) & bad] = j + 1
         root = np.sqrt(np.where(bad, 1, pivot))
         l[:, j, j] = root
-        below = flat[:, j + 1:, j] - np.einsum("bik,bk->bi", l[:, j + 1:, :j], l[:, j, :j])
+        below = flat[:, j + 1:, j] - np.einsum("bik,bk->bi", l[:, j + 1:, :j], row)
         l[:, j + 1:, j] = below / root[:, None]
     return info.reshape(a.shape[:-2])
 
 
 def cholesky_solve_numpy(b: np.ndarray, l: np.ndarray, upper: bool) -> np.ndarray:
-    """(L L^T)^-1 B with L the lower triangle of l (upper: U^T U with U its upper triangle)."""
+    """(L L^H)^-1 B with L the lower triangle of l (upper: U^H U with U its upper triangle)."""
     if upper:
-        return _substitute(l, _substitute(_mT(l), b, False, False), True, False)
-    return _substitute(_mT(l), _substitute(l, b, False, False), True, False)
+        return _substitute(l, _substitute(_mH(l), b, False, False), True, False)
+    return _substitute(_mH(l), _substitute(l, b, False, False), True, False)
 
 
 class CholeskySolve(Op):
-    """X = (L L^T)^-1 B (``upper``: (U^T U)^-1 B), reading one triangle of the factor, batch axes
-    broadcast;  dB = (L L^T)^-1 g,  dL = -(dB X^T + X dB^T) L  (upper: -U (...)), on the whole
+    """X = (L L^H)^-1 B (``upper``: (U^H U)^-1 B), reading one triangle of the factor, batch axes
+    broadcast;  dB = (L L^H)^-1 g,  dL = -(dB X^H + X dB^H) L  (upper: -U (...)), on the whole
     factor as torch's cholesky_solve_backward."""
+
+    complex_ok = True
 
     def __init__(self, upper: bool):
         self.upper = upper
@@ -173,8 +215,8 @@ class CholeskySolve(Op):
         b_grad = cholesky_solve_numpy(grad_output, self.l, self.upper)
         l_grad = None
         if self.inputs[1].requires_grad:
-            common = b_grad @ _mT(self.x)
-            common = common + _mT(common)
+            common = b_grad @ _mH(self.x)
+            common = common + _mH(common)
             l_grad = -(self.l @ common) if self.upper else -(common @ self.l)
         return b_grad, l_grad
 
@@ -183,8 +225,8 @@ class CholeskySolve(Op):
         b_grad = CholeskySolve(self.upper)(grad_output, l)
         l_grad = None
         if l.requires_grad:
-            common = b_grad @ _swap(output)
-            common = common + _swap(common)
+            common = b_grad @ _swap_h(output)
+            common = common + _swap_h(common)
             l_grad = -(l @ common) if self.upper else -(common @ l)
         return b_grad, l_grad
 
@@ -237,7 +279,8 @@ def expm_numpy(a: np.ndarray) -> np.ndarray:
     batch's largest 1-norm, else the largest degree on a / 2^s, squared s times (s per matrix)."""
     if a.size == 0:
         return a.copy()
-    table = _THETA.get(a.dtype, _THETA[np.dtype(np.float64)])
+    real = np.empty(0, a.dtype).real.dtype  # complex64 is accurate as float32
+    table = _THETA.get(real, _THETA[np.dtype(np.float64)])
     norms = np.abs(a).sum(-2).max(-1)  # the 1-norm of each matrix
     largest = float(norms.max())
     squarings = np.zeros(norms.shape, np.int64)
@@ -245,7 +288,7 @@ def expm_numpy(a: np.ndarray) -> np.ndarray:
     if largest > theta:
         with np.errstate(divide="ignore"):
             squarings = np.maximum(0, np.ceil(np.log2(norms / theta))).astype(np.int64)
-    scale = np.ldexp(np.ones((), a.dtype), -squarings).astype(a.dtype)
+    scale = np.ldexp(np.ones((), real), -squarings).astype(real)
     result = _pade(a * scale[..., None, None], degree)
     for step in range(int(squarings.max())):
         result = np.where((squarings > step)[..., None, None], result @ result, result)
@@ -253,8 +296,10 @@ def expm_numpy(a: np.ndarray) -> np.ndarray:
 
 
 class MatrixExp(Op):
-    """y = exp(A);  dA = the top-right block of exp([[A^T, g], [0, A^T]]) (the Frechet
-    derivative at A^T applied to g: torch's linalg_matrix_exp_differential)."""
+    """y = exp(A);  dA = the top-right block of exp([[A^H, g], [0, A^H]]) (the Frechet
+    derivative at A^H applied to g: torch's linalg_matrix_exp_differential)."""
+
+    complex_ok = True
 
     def forward(self, a):
         self.a = a
@@ -262,15 +307,16 @@ class MatrixExp(Op):
 
     def backward(self, grad_output):
         n = self.a.shape[-1]
-        a_t = np.broadcast_to(_mT(self.a), grad_output.shape)
-        block = np.zeros(grad_output.shape[:-2] + (2 * n, 2 * n), dtype=grad_output.dtype)
+        a_t = np.broadcast_to(_mH(self.a), grad_output.shape)
+        block = np.zeros(grad_output.shape[:-2] + (2 * n, 2 * n),
+                         dtype=np.result_type(a_t, grad_output))
         block[..., :n, :n] = block[..., n:, n:] = a_t
         block[..., :n, n:] = grad_output
         return (expm_numpy(block)[..., :n, n:],)
 
     def backward_graph(self, grad_output, output):
         n = output.shape[-1]
-        a_t = _swap(self.inputs[0])
+        a_t = _swap_h(self.inputs[0])
         zeros = Tensor(np.zeros(grad_output.shape, dtype=grad_output.dtype))
         block = concat([concat([a_t, grad_output], -1), concat([zeros, a_t], -1)], -2)
         return (getitem(MatrixExp()(block), (Ellipsis, slice(0, n), slice(n, 2 * n))),)
@@ -303,78 +349,87 @@ def geqrf_numpy(a: np.ndarray):
 _BUNCH_KAUFMAN = (1 + math.sqrt(17)) / 8
 
 
-def _ldl_one(a: np.ndarray):
-    """(LD, pivots, info) of one symmetric matrix from its lower triangle, LAPACK's sytf2
-    ('L'): 1x1 and 2x2 pivots (pivots[k] = -p on both columns of a 2x2 block), 1-based."""
-    n = a.shape[0]
-    a = np.tril(a)
-    pivots = np.zeros(n, np.int32)
-    info = 0
-    k = 0
-    while k < n:
-        step = 1
-        diagonal = abs(a[k, k])
-        if k + 1 < n:
-            largest = k + 1 + int(np.argmax(np.abs(a[k + 1:, k])))
-            column = abs(a[largest, k])
-        else:
-            largest, column = k, 0.0
-        if max(diagonal, column) == 0 or np.isnan(max(diagonal, column)):
-            info = info or k + 1
-            swap = k
-        elif diagonal >= _BUNCH_KAUFMAN * column:
-            swap = k
-        else:
-            row = np.abs(a[largest, k:largest]).max()
-            if largest + 1 < n:
-                row = max(row, np.abs(a[largest + 1:, largest]).max())
-            if diagonal * row >= _BUNCH_KAUFMAN * column * column:
-                swap = k
-            elif abs(a[largest, largest]) >= _BUNCH_KAUFMAN * row:
-                swap = largest
-            else:
-                swap, step = largest, 2
-        kk = k + step - 1
-        if swap != kk:  # interchange rows and columns kk and swap of the trailing matrix
-            a[swap + 1:, [kk, swap]] = a[swap + 1:, [swap, kk]]
-            between = a[kk + 1:swap, kk].copy()
-            a[kk + 1:swap, kk] = a[swap, kk + 1:swap]
-            a[swap, kk + 1:swap] = between
-            a[[kk, swap], [kk, swap]] = a[[swap, kk], [swap, kk]]
-            if step == 2:
-                a[[k + 1, swap], k] = a[[swap, k + 1], k]
-        if step == 1:
-            if k + 1 < n and a[k, k] != 0:
-                x = a[k + 1:, k].copy()
-                a[k + 1:, k + 1:] -= np.tril(np.outer(x, x) / a[k, k])
-                a[k + 1:, k] = x / a[k, k]
-            pivots[k] = swap + 1
-        else:
-            if k + 2 < n:
-                d21 = a[k + 1, k]
-                d11, d22 = a[k + 1, k + 1] / d21, a[k, k] / d21
-                t = 1.0 / (d11 * d22 - 1.0)
-                d21 = t / d21
-                wk = d21 * (d11 * a[k + 2:, k] - a[k + 2:, k + 1])
-                wk1 = d21 * (d22 * a[k + 2:, k + 1] - a[k + 2:, k])
-                a[k + 2:, k + 2:] -= np.tril(np.outer(a[k + 2:, k], wk)
-                                             + np.outer(a[k + 2:, k + 1], wk1))
-                a[k + 2:, k], a[k + 2:, k + 1] = wk, wk1
-            pivots[k] = pivots[k + 1] = -(swap + 1)
-        k += step
-    return a, pivots, info
+def _ldl_step_kind(a: np.ndarray, k: int):
+    """sytf2's pivot choice at column k of each (full, symmetric) matrix of a (count, n, n):
+    (swap row, 2x2 block?, zero column?) per matrix, LAPACK's Bunch-Kaufman tests."""
+    count, n = a.shape[:2]
+    every = np.arange(count)
+    diagonal = np.abs(a[:, k, k])
+    if k + 1 < n:
+        largest = k + 1 + np.argmax(np.abs(a[:, k + 1:, k]), axis=1)
+        column = np.abs(a[every, largest, k])
+    else:
+        largest, column = np.full(count, k), np.zeros(count, a.dtype)
+    biggest = np.where(column > diagonal, column, diagonal)
+    zero = (biggest == 0) | np.isnan(biggest)
+    row = np.abs(a[every, largest, k:])  # the largest off-diagonal of row (and column) largest
+    row[every, largest - k] = 0
+    row = row.max(axis=1)
+    keep = zero | (diagonal >= _BUNCH_KAUFMAN * column) \
+        | (diagonal * row >= _BUNCH_KAUFMAN * column * column)
+    one_by_one = keep | (np.abs(a[every, largest, largest]) >= _BUNCH_KAUFMAN * row)
+    return np.where(keep, k, largest), ~one_by_one, zero
 
 
 def ldl_factor_numpy(a: np.ndarray):
-    """(LD, pivots, info) of a batch (..., n, n), one matrix at a time (see _ldl_one)."""
-    n = a.shape[-1]
-    flat = a.reshape((-1, n, n))
-    parts = [_ldl_one(matrix) for matrix in flat]
-    ld = np.stack([p[0] for p in parts]) if parts else flat.copy()
-    pivots = np.stack([p[1] for p in parts]) if parts else np.zeros((0, n), np.int32)
-    info = np.array([p[2] for p in parts], np.int32)
-    return (ld.reshape(a.shape), pivots.reshape(a.shape[:-1]),
-            info.reshape(a.shape[:-2]))
+    """(LD, pivots, info) of symmetric (..., n, n) from their lower triangles, as LAPACK's sytf2
+    ('L'): 1x1 and 2x2 pivots (pivots[k] = -p on both columns of a 2x2 block), 1-based; info
+    the first k (1-based) with a zero column. Vectorised over the batch: column by column, each
+    matrix either starts a block at column k or has k as the second column of a 2x2 block (it
+    waits), so every active matrix works on the same trailing block; the matrices are kept
+    whole and exactly symmetric, so a row-and-column swap is a permutation of that block."""
+    shape, n = a.shape, a.shape[-1]
+    lower = np.tril(a.reshape((-1, n, n)))
+    a = lower + np.swapaxes(np.tril(lower, -1), -1, -2)
+    count = a.shape[0]
+    pivots = np.zeros((count, n), np.int32)
+    info = np.zeros(count, np.int32)
+    waiting = np.zeros(count, bool)  # column k is the second of a 2x2 block
+    for k in range(n):
+        active = np.flatnonzero(~waiting)
+        waiting[:] = False
+        if not active.size:
+            continue
+        whole = active.size == count
+        sub = a if whole else a[active]  # (a view when every matrix is active)
+        swap, two, zero = _ldl_step_kind(sub, k)
+        info[active[zero & (info[active] == 0)]] = k + 1
+        kk = k + two
+        moved = np.flatnonzero(swap != kk)
+        if moved.size:  # swap rows and columns kk and swap of the trailing block
+            order = np.tile(np.arange(k, n), (moved.size, 1))
+            rows = np.arange(moved.size)
+            order[rows, kk[moved] - k] = swap[moved]
+            order[rows, swap[moved] - k] = kk[moved]
+            block = sub[moved[:, None, None], order[:, :, None], order[:, None, :]]
+            sub[moved, k:, k:] = block
+        single = ~two & (sub[:, k, k] != 0) if k + 1 < n else np.zeros(active.size, bool)
+        if single.any():
+            x = sub[single, k + 1:, k]
+            d = sub[single, k, k][:, None]
+            sub[single, k + 1:, k + 1:] -= x[:, :, None] * x[:, None, :] / d[:, :, None]
+            sub[single, k + 1:, k] = x / d
+        double = two & (k + 2 < n)
+        if double.any():
+            first, second = sub[double, k + 2:, k], sub[double, k + 2:, k + 1]
+            d21 = sub[double, k + 1, k]
+            d11, d22 = sub[double, k + 1, k + 1] / d21, sub[double, k, k] / d21
+            t = 1.0 / (d11 * d22 - 1.0)
+            d21 = (t / d21)[:, None]
+            wk = d21 * (d11[:, None] * first - second)
+            wk1 = d21 * (d22[:, None] * second - first)
+            update = first[:, :, None] * wk[:, None, :] + second[:, :, None] * wk1[:, None, :]
+            update = np.tril(update) + np.swapaxes(np.tril(update, -1), -1, -2)
+            sub[double, k + 2:, k + 2:] -= update
+            sub[double, k + 2:, k] = wk
+            sub[double, k + 2:, k + 1] = wk1
+        if not whole:
+            a[active] = sub
+        pivots[active, k] = np.where(two, -(swap + 1), swap + 1)
+        if two.any():
+            pivots[active[two], k + 1] = -(swap[two] + 1)
+            waiting[active[two]] = True
+    return np.tril(a).reshape(shape), pivots.reshape(shape[:-1]), info.reshape(shape[:-2])
 
 
 def _ldl_solve_one(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -74,9 +74,16 @@ class Linear(Op):
     """y = x @ w^T + b with w (out, in) as in PyTorch; x (..., in) -> y (..., out).
 
     dx = g @ w,  dw = g^T x (batch axes folded into one GEMM),  db = sum of g over batch axes.
+    Holomorphic for complex x, w, b (nn.Linear with dtype=complex64).
     """
 
+    complex_ok = "holomorphic"
     saves = ((0, 1), (1, 0))  # read by backward (in-place checks, Op.saves)
+
+    def complex_forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        y = np.matmul(x, weight.T)
+        return y if bias is None else y + bias  # a real y cannot take a complex bias in place
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.ops import complex as _complex
 from dlpy.ops import real_number
 from dlpy.ops.activation import _erf
 from dlpy.ops.mask import where
@@ -18,6 +19,7 @@ from dlpy.tensor import Op, Tensor
 class Sin(Op):
     """y = sin(x);  dx = g * cos(x)."""
 
+    complex_ok = "holomorphic"
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
@@ -34,6 +36,7 @@ class Sin(Op):
 class Cos(Op):
     """y = cos(x);  dx = -g * sin(x)."""
 
+    complex_ok = "holomorphic"
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
@@ -50,6 +53,8 @@ class Cos(Op):
 class Tan(Op):
     """y = tan(x);  dx = g * (1 + y^2)."""
 
+    complex_ok = "holomorphic"
+
     def forward(self, x):
         self.y = np.tan(x)
         return self.y
@@ -64,8 +69,10 @@ class Tan(Op):
 class _OfInput(Op):
     """An element-wise op whose derivative is a function of x alone: ``forward`` saves x,
     ``derivative(x, lib)`` gives dy/dx from numpy (``lib`` np) or from recorded ops (``lib``
-    None, x a Tensor), so backward and backward_graph share one formula."""
+    None, x a Tensor), so backward and backward_graph share one formula. Holomorphic for complex
+    x (numpy's principal branches, torch's)."""
 
+    complex_ok = "holomorphic"
     function = None
 
     def forward(self, x):
@@ -120,11 +127,14 @@ class Asinh(_OfInput):
 
 
 class Acosh(_OfInput):
-    """y = acosh(x);  dx = g / sqrt(x^2 - 1) (as PyTorch: (x - 1)(x + 1) under the root)."""
+    """y = acosh(x);  dx = g / sqrt(x^2 - 1) (as PyTorch: (x - 1)(x + 1) under the root; for
+    complex x sqrt(x - 1) sqrt(x + 1), the principal branch's derivative, as torch's)."""
 
     function = staticmethod(np.arccosh)
 
     def derivative(self, x):
+        if (x.data if isinstance(x, Tensor) else x).dtype.kind == "c":
+            return 1 / (_sqrt(x - 1) * _sqrt(x + 1))
         return 1 / _sqrt((x - 1) * (x + 1))
 
 
@@ -198,6 +208,8 @@ class Erf(Op):
 class Log1p(Op):
     """y = log(1 + x), accurate for small x;  dx = g / (1 + x)."""
 
+    complex_ok = "holomorphic"
+
     def forward(self, x):
         self.x = x
         return np.log1p(x)
@@ -211,6 +223,8 @@ class Log1p(Op):
 
 class Expm1(Op):
     """y = exp(x) - 1, accurate for small x;  dx = g * (y + 1)."""
+
+    complex_ok = "holomorphic"
 
     def forward(self, x):
         self.y = np.expm1(x)
@@ -356,7 +370,10 @@ def expm1(x: Tensor) -> Tensor:
 
 
 def sign(x: Tensor) -> Tensor:
-    """-1, 0 or 1 by the sign of x; zero gradient."""
+    """-1, 0 or 1 by the sign of x; zero gradient. Complex x is a TypeError (use sgn), as torch."""
+    if isinstance(x, _complex.ComplexTensor):
+        raise TypeError(f"sign: complex tensors are not supported, got {x.dtype} (as torch."
+                        "sign); use sgn for z / |z|")
     return Step(np.sign)(x)
 
 
@@ -400,7 +417,7 @@ def _as_tensor(value, like=None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     dtype = like.dtype if like is not None and np.asarray(value).dtype.kind in "biuf" and \
-        like.dtype.kind == "f" else None
+        like.dtype.kind in "fc" else None
     return Tensor(np.asarray(value, dtype=dtype))
 
 
@@ -548,7 +565,7 @@ def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
     _check_broadcast("lerp", start, weight)
     diff = end - start
     if not isinstance(weight, Tensor):
-        w = real_number("lerp", "weight", weight, finite=False)
+        w = _complex.number("lerp", "weight", weight, finite=False)
         return start + w * diff if abs(w) < 0.5 else end - diff * (1 - w)
     small = np.abs(weight.data) < 0.5
     return where(small, start + weight * diff, end - diff * (1 - weight))
@@ -556,13 +573,13 @@ def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
 
 def addcmul(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """x + value * tensor1 * tensor2, out of place."""
-    value = real_number("addcmul", "value", value)
+    value = _complex.number("addcmul", "value", value)
     return x + value * (tensor1 * tensor2)
 
 
 def addcdiv(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """x + value * tensor1 / tensor2, out of place."""
-    value = real_number("addcdiv", "value", value)
+    value = _complex.number("addcdiv", "value", value)
     return x + value * (tensor1 / tensor2)
 
 
@@ -676,21 +693,40 @@ def fmin(a, b) -> Tensor:
 
 class Pow(Op):
     """z = a ** b, both tensors (broadcast);  da = g * b * a^(b-1), db = g * z * log(a), 0 where
-    a == 0 and b >= 0 (PyTorch's choice)."""
+    a == 0 and b >= 0 (PyTorch's choice). Holomorphic for complex a, b (a real b >= 0 there)."""
+
+    complex_ok = "holomorphic"
 
     def forward(self, a, b):
         self.a, self.b = a, b
         self.z = np.power(a, b)
         return self.z
 
+    def complex_forward(self, a, b):
+        self.a, self.b = a, b
+        self.z = _complex.power(a, b)
+        return self.z
+
     def backward(self, grad_output):
         a, b = self.a, self.b
+        power = np.power if self.z.dtype.kind != "c" else _complex.power
         with np.errstate(divide="ignore", invalid="ignore"):
-            a_grad = grad_output * b * np.power(a, b - 1)
+            a_grad = grad_output * b * power(a, b - 1)
             a_grad = np.where(b == 0, 0.0, a_grad)
             b_grad = grad_output * self.z * np.log(a)
-            b_grad = np.where((a == 0) & (b >= 0), 0.0, b_grad)
+            b_grad = np.where((a == 0) & _nonnegative(b), 0.0, b_grad)
         return a_grad, b_grad
+
+    def backward_graph(self, grad_output, output):
+        a, b = self.inputs
+        a_grad = where(b.data == 0, 0.0, grad_output * b * Pow()(a, b - 1))
+        b_grad = where((a.data == 0) & _nonnegative(b.data), 0.0, grad_output * output * a.log())
+        return a_grad, b_grad
+
+
+def _nonnegative(b: np.ndarray) -> np.ndarray:
+    """b >= 0; for complex b a real b >= 0 (torch's test in pow's exponent gradient)."""
+    return b >= 0 if b.dtype.kind != "c" else (b.real >= 0) & (b.imag == 0)
 
 
 def pow(x, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
@@ -792,7 +828,9 @@ def erfc(x: Tensor) -> Tensor:
 
 
 def sgn(x: Tensor) -> Tensor:
-    """torch.sgn: sign for a real tensor (x / |x| for a complex one)."""
+    """torch.sgn: sign for a real tensor, z / |z| for a complex one (0 at 0)."""
+    if isinstance(x, _complex.ComplexTensor):
+        return _complex.sgn(x)
     return sign(x)
 
 

@@ -620,6 +620,8 @@ class SlidingWindows(Op):
     """y = the windows x[..., i*step : i*step + size, ...] along dim, the window axis last
     (torch.Tensor.unfold; a copy);  dx = each window's gradient added back where it came from."""
 
+    complex_ok = True
+
     def __init__(self, dim: int, size: int, step: int):
         self.dim, self.size, self.step = dim, size, step
 

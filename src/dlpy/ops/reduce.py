@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.ops import broadcasts_to, real_number
+from dlpy.ops import complex as _complex
 from dlpy.ops.mask import where
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import getitem
@@ -363,6 +364,7 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
         return result(getitem(x, ()), np.zeros((), dtype=np.int64))
     (axis,) = axes
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    _complex.refuse(name, x)  # complex numbers have no order
     find = np.argmax if op is Max else np.argmin
     indices = np.asarray(find(data, axis=axis, keepdims=keepdims), dtype=np.int64)
     # index x with `indices` along axis and an arange along every other axis (broadcast to the
@@ -544,6 +546,7 @@ def _select(x, dim, keepdim, indices) -> ValuesIndices:
 
 
 def _median_dim(name, x, dim, keepdim, ignore_nan):
+    _complex.refuse(name, x)  # no order (the values are gathered, which takes complex)
     dim = _dim_or_scalar(name, x, dim)
     data = x.data if x.ndim else x.data.reshape(1)
     order = np.argsort(data, axis=dim, kind="stable")  # nan last
@@ -574,6 +577,7 @@ def nanmedian(x, dim=None, keepdim=False):
 
 def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the k-th smallest (k from 1) along dim, as torch.kthvalue."""
+    _complex.refuse("kthvalue", x)
     dim = _dim_or_scalar("kthvalue", x, dim)
     size = x.shape[dim] if x.ndim else 1
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
@@ -585,6 +589,7 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
 def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the most frequent value along dim (the smallest of equally frequent
     ones) and the last position where it occurs, as torch.mode on the CPU."""
+    _complex.refuse("mode", x)
     dim = _dim_or_scalar("mode", x, dim)
     data = np.moveaxis(x.data if x.ndim else x.data.reshape(1), dim, -1)
     rows = data.reshape(-1, data.shape[-1])

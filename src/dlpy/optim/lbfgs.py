@@ -14,7 +14,8 @@ two-loop recursion over the last ``history_size`` pairs), the same step lengths 
 ``lr``, the first one scaled by ``min(1, 1 / |g|_1)``, or the strong-Wolfe line search with
 cubic interpolation) and the same stopping tests, in the same order of operations, so
 trajectories match PyTorch's step for step in float64. Every parameter is one flat vector in
-the computation (all parameters must share a dtype).
+the computation (all parameters must share a dtype); a complex parameter is its (real,
+imaginary) pairs there, as torch's view_as_real.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ class LBFGS(Optimizer):
     and step ``t``, the history ``old_dirs`` (gradient changes y), ``old_stps`` (steps s),
     ``ro`` (1 / y.s), ``H_diag``, ``prev_flat_grad``, ``prev_loss``."""
 
-    accepts_complex = False  # torch's takes them (flat view_as_real); dlpy's not yet
+    accepts_complex = True  # as torch's: the flat vector holds their view_as_real pairs
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1.0,
                  max_iter: int = 20, max_eval: int | None = None, tolerance_grad: float = 1e-7,
@@ -187,7 +188,10 @@ class LBFGS(Optimizer):
         if len(dtypes) != 1:
             raise TypeError(f"LBFGS: the parameters must share one dtype (they form one flat "
                             f"vector), got {sorted(str(d) for d in dtypes)}")
-        self._numel = sum(p.data.size for p in self._params)
+        # a complex parameter is its (real, imaginary) pairs in the flat vectors
+        self._dtype = np.empty(0, self._params[0].data.dtype).real.dtype
+        self._numel = sum(p.data.size * (2 if p.data.dtype.kind == "c" else 1)
+                          for p in self._params)
 
     def add_param_group(self, group: dict[str, Any]) -> None:
         if self.param_groups:
@@ -213,23 +217,26 @@ class LBFGS(Optimizer):
     # ----------------------------------------------------------------- flat vectors
     def _gather_flat_grad(self) -> np.ndarray:
         """Every parameter's gradient, flattened and joined (zeros for one without)."""
-        dtype = self._params[0].data.dtype
         views = []
         for p in self._params:
-            grad = p.grad
+            grad, dtype = p.grad, p.data.dtype
             if grad is None:
-                views.append(np.zeros(p.data.size, dtype))
+                views.append(np.zeros(p.data.size, dtype).view(self._dtype))
             else:
                 grad = grad.to_dense() if isinstance(grad, SparseGrad) else grad
-                views.append(np.asarray(grad, dtype=dtype).reshape(-1))
+                views.append(np.ascontiguousarray(grad, dtype=dtype).reshape(-1)
+                             .view(self._dtype))
         return np.concatenate(views)
 
     def _add_grad(self, step_size, update: np.ndarray) -> None:
         """p += step_size * update (the slice of the flat ``update`` that is p's), in place."""
         offset = 0
         for p in self._params:
-            size = p.data.size
-            p.data += step_size * update[offset:offset + size].reshape(p.data.shape)
+            size = p.data.size * (2 if p.data.dtype.kind == "c" else 1)
+            part = update[offset:offset + size]
+            if p.data.dtype.kind == "c":
+                part = part.view(p.data.dtype)  # (real, imaginary) pairs as complex numbers
+            p.data += step_size * part.reshape(p.data.shape)
             increment_version(p)
             offset += size
 
@@ -387,7 +394,7 @@ class LBFGS(Optimizer):
             out[f"group.0.{key}"] = np.asarray("" if value is None else value)
         out["group.0.params"] = np.arange(len(self._params), dtype=np.int64)
         out["step_count"] = np.asarray(self.step_count, dtype=np.int64)
-        dtype = self._params[0].data.dtype
+        dtype = self._dtype
         for name, value in self.state[0].items():
             kind = _STATE[name]
             if kind == "count":
@@ -426,7 +433,7 @@ class LBFGS(Optimizer):
             else:
                 settings[key] = float(value)
         settings = self._check_group(settings)
-        dtype, numel = self._params[0].data.dtype, self._numel
+        dtype, numel = self._dtype, self._numel
         restored: dict[str, Any] = {}
         for key, value in state.items():
             if not key.startswith("state."):
