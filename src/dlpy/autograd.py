@@ -35,7 +35,8 @@ from dlpy.tensor import (
     set_detect_anomaly,
 )
 
-__all__ = ["Function", "FunctionCtx", "backward", "detect_anomaly", "functional", "grad",
+__all__ = ["Function", "FunctionCtx", "backward", "detect_anomaly", "forward_ad", "functional",
+           "grad",
            "gradcheck", "gradgradcheck", "graph", "no_grad", "once_differentiable",
            "set_detect_anomaly"]
 
@@ -255,6 +256,9 @@ from dlpy import autograd_functional as functional  # noqa: E402
 from dlpy.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402
 
 sys.modules[f"{__name__}.functional"] = functional
+from dlpy import forward_ad  # noqa: E402 - torch.autograd.forward_ad (dlpy/forward_ad.py)
+
+sys.modules[f"{__name__}.forward_ad"] = forward_ad
 
 
 def _graph_module():

@@ -15,9 +15,10 @@ first-order pass only. Arguments and outputs may be nested tuples, lists and dic
 ``vmap`` is vectorised (``dlpy.func_batching``: a batching rule per op) and falls back to one
 call per sample where the function reads a batched value. ``jacrev`` vmaps the vjp over the
 basis of cotangents, as torch.func: one batched backward pass for all of an output's rows
-(one pass per row where a backward cannot be batched). Not as torch: ``jacfwd`` is ``jacrev``
-(the same values, by reverse mode); ``jvp``
-uses the double-vjp trick, so every op on the way needs a differentiable backward.
+(one pass per row where a backward cannot be batched). ``jvp`` is forward mode
+(``dlpy.forward_ad``), ``jacfwd`` vmaps it over the basis of tangents and ``hessian`` is
+jacfwd over a gradient (forward over reverse), as torch.func; ``linearize`` keeps the
+double-vjp trick (func runs once; each jvp_fn call is one backward pass).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy import forward_ad as _forward
 from dlpy import func_batching as _batching
 from dlpy import random as _random
 from dlpy.autograd import grad as _autograd_grad
@@ -167,11 +169,15 @@ class _Level:
         self.batched = bool(_batching.batch_sizes())
         if self.batched and name not in ("grad", "grad_and_value"):
             raise _batching.Unbatchable(f"{name} inside a vectorised vmap")
+        raw = inputs
         if self.batched:
-            inputs = [_batching.to_physical(t) for t in inputs]
+            inputs = [_carried(_batching.to_physical, t) for t in inputs]
         self.leaves = list(_leaves(name, tuple(inputs), self.outer))
+        if _forward.active():  # a grad inside a jvp: the leaves carry the tangents on
+            for t, leaf in zip(raw, self.leaves):
+                _forward.carry(t, leaf, _batching.to_physical if self.batched else None)
         self.own = {id(t) for t in self.leaves if t.op is None}
-        given = ([_batching.from_physical(t) for t in self.leaves] if self.batched
+        given = ([_carried(_batching.from_physical, t) for t in self.leaves] if self.batched
                  else self.leaves)
         args = list(args)
         for k, a in enumerate(argnums):
@@ -186,7 +192,7 @@ class _Level:
                                 f"(output, aux) tuple, got {_describe(result)}")
             result, self.aux = result
         if self.batched:
-            result, self.aux = (_map_tensors(_batching.to_physical, tree)
+            result, self.aux = (_map_tensors(_carrying(_batching.to_physical), tree)
                                 for tree in (result, self.aux))
         self.output = result
         flat = _flatten(result)[0] + _flatten(self.aux)[0]
@@ -198,6 +204,8 @@ class _Level:
         leaves); zeros where an output does not depend on a leaf."""
         wrt = self.leaves if wrt is None else wrt
         create_graph = self.tracked if create_graph is None else create_graph
+        # inside a jvp the gradients are computed with ops, which carry the tangents on
+        create_graph = create_graph or _forward.active()
         roots = [(o, c) for o, c in zip(outputs, cotangents) if o.requires_grad]
         grads: tuple = (None,) * len(wrt)
         if roots:
@@ -218,15 +226,43 @@ class _Level:
         """``tree`` as the transform returns it: Tensors that reach outside keep their graph,
         the others become constants (torch's unwrapping of a level)."""
         leaves, spec = _flatten(tree)
-        reaching = _reaching_outside(leaves, self.own | extra_own) if self.tracked else set()
+        own = self.own | extra_own
+        reaching = _reaching_outside(leaves, own) if self.tracked else set()
+
+        def unwrapped(t: Tensor) -> Tensor:  # a tangent too: a constant unless it reaches out
+            if not t.requires_grad or (self.tracked and _reaching_outside([t], own)):
+                return t
+            return _carried(_constant, t, unwrapped)
+
         tree = _unflatten(spec, [leaf if not isinstance(leaf, Tensor) or id(leaf) in reaching
-                                 or not leaf.requires_grad else Tensor(leaf.data)
+                                 or not leaf.requires_grad else _carried(_constant, leaf,
+                                                                         unwrapped)
                                  for leaf in leaves])
-        return _map_tensors(_batching.from_physical, tree) if self.batched else tree
+        return _map_tensors(_carrying(_batching.from_physical), tree) if self.batched else tree
 
     def sample_shape(self, t: Tensor) -> tuple[int, ...]:
         """An output's shape for one sample (without the vmap levels' batch axes)."""
         return t.shape[len(_batching.batch_sizes()):] if self.batched else t.shape
+
+
+_SAME = object()
+
+
+def _constant(t: Tensor) -> Tensor:
+    return Tensor(t.data)
+
+
+def _carried(function: Callable, t: Tensor, convert: Callable | None = _SAME) -> Tensor:
+    """function(t), a new tensor of t's value, with t's forward-mode tangents (converted by
+    ``convert``, function itself by default)."""
+    out = function(t)
+    if not _forward.active():
+        return out
+    return _forward.carry(t, out, function if convert is _SAME else convert)
+
+
+def _carrying(function: Callable) -> Callable:
+    return lambda t: _carried(function, t)
 
 
 def _map_tensors(function: Callable, tree):
@@ -328,9 +364,11 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
 def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False,
         has_aux: bool = False):
     """``(func(*primals), J tangents)`` (and aux with ``has_aux``), as ``torch.func.jvp``:
-    primals and tangents are tuples of the same structure and shapes. Computed by the
-    double-vjp trick (J v is the gradient of u -> J^T u at u = 0 with respect to u), so the
-    ops on the way need a differentiable backward (``backward_graph``)."""
+    primals and tangents are tuples of the same structure and shapes. Forward mode
+    (``dlpy.forward_ad``): func runs once on dual tensors, each op pushing the tangents on by
+    its JVP rule; nests (forward over forward), and a ``grad`` inside gives Hessian-vector
+    products. Where an op has neither a rule nor a ``backward_graph`` the double-vjp path
+    is tried instead."""
     name = "jvp"
     for what, value in (("primals", primals), ("tangents", tangents)):
         if not isinstance(value, (tuple, list)):
@@ -338,7 +376,60 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
                             f"{type(value).__name__}")
     if strict:
         raise NotImplementedError(f"{name}: strict=True is not supported (nor by torch)")
-    level, jvp_fn = _linearized(name, func, tuple(primals), has_aux, retain_graph=False)
+    flat, spec = _tensor_leaves(name, "primals", tuple(primals))
+    given = _tangent_leaves(name, tuple(tangents), flat, spec)
+    try:
+        with _forward._level() as level:
+            duals = [_forward._attached(p, t, level) for p, t in zip(flat, given)]
+            result = func(*_unflatten(spec, duals))
+            aux = None
+            if has_aux:
+                if not isinstance(result, tuple) or len(result) != 2:
+                    raise TypeError(f"{name}: with has_aux=True the function must return an "
+                                    f"(output, aux) tuple, got {_describe(result)}")
+                result, aux = result
+            outputs, out_spec = _tensor_leaves(name, "the function's output", result)
+            products = []
+            for o in outputs:
+                tangent = _forward.tangent_of(o, level)
+                products.append(Tensor(np.zeros(o.shape, dtype=o.dtype)) if tangent is None
+                                else tangent)
+    except NotImplementedError:  # an op with no rule and no backward_graph
+        return _jvp_by_vjp(func, primals, tangents, has_aux)
+    products = _unflatten(out_spec, products)
+    return (result, products, aux) if has_aux else (result, products)
+
+
+def _tangent_leaves(name: str, tangents: tuple, primals: list[Tensor], spec) -> list[Tensor]:
+    """The tangents checked against the primals (structure, shape; a floating primal), as
+    Tensors of the primal's dtype (a Tensor is kept: it may be batched or a dual itself)."""
+    leaves, given_spec = _flatten(tangents)
+    if given_spec != spec:
+        raise ValueError(f"{name}: the tangents must have the structure of the primals, got "
+                         f"{_describe(tangents)}")
+    out = []
+    for i, (t, p) in enumerate(zip(leaves, primals)):
+        if p.dtype.kind != "f":
+            raise TypeError(f"{name}: primals[{i}] has dtype {p.dtype}; only floating point "
+                            "primals have tangents")
+        if not isinstance(t, Tensor):
+            t = Tensor(np.asarray(t, dtype=p.dtype))
+        if t.shape != p.shape:
+            raise ValueError(f"{name}: tangents[{i}] has shape {t.shape}, the primal "
+                             f"{p.shape}")
+        if t.dtype != p.dtype:
+            if t.dtype.kind != "f":
+                raise TypeError(f"{name}: tangents[{i}] has dtype {t.dtype}, the primal "
+                                f"{p.dtype}")
+            t = t.to(p.dtype) if hasattr(t, "to") else Tensor(t.data.astype(p.dtype))
+        out.append(t)
+    return out
+
+
+def _jvp_by_vjp(func: Callable, primals: tuple, tangents: tuple, has_aux: bool):
+    """jvp by the double-vjp trick (J v is the gradient of u -> J^T u at u = 0 with respect to
+    u): the path before forward mode, kept for ops without a JVP rule or backward_graph."""
+    level, jvp_fn = _linearized("jvp", func, tuple(primals), has_aux, retain_graph=False)
     products = jvp_fn(tuple(tangents))
     value = level.results(level.output)
     return (value, products, level.results(level.aux)) if has_aux else (value, products)
@@ -391,10 +482,73 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
 
 def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False, *,
            randomness: str = "error") -> Callable:
-    """``torch.func.jacfwd``'s signature and results, computed as ``jacrev`` (reverse mode, the
-    vjp vmapped over the basis): dlpy has no forward-mode AD."""
-    _check_randomness("jacfwd", randomness)
-    return _jacobian_transform("jacfwd", func, argnums, has_aux)
+    """``func`` -> its Jacobian function by forward mode, as ``torch.func.jacfwd``: ``jvp``
+    vmapped over the basis of tangents (one column a basis vector, all in one batched pass;
+    one pass per column where the function cannot be vectorised). Shapes and structure as
+    ``jacrev``'s. Falls back to jacrev where an op has neither a JVP rule nor a
+    backward_graph."""
+    name = "jacfwd"
+    _check_randomness(name, randomness)
+    is_tuple = isinstance(argnums, tuple)
+    argnums = _argnums(name, argnums)
+
+    def transformed(*args, **kwargs):
+        nums = _check_argnums(name, argnums, len(args))
+        specs, leaves, bounds = [], [], [0]
+        for a in nums:
+            tree_leaves, spec = _tensor_leaves(name, f"argument {a}", args[a])
+            specs.append(spec)
+            leaves += tree_leaves
+            bounds.append(len(leaves))
+        for i, leaf in enumerate(leaves):
+            if leaf.dtype.kind != "f":
+                raise TypeError(f"{name}: input {i} has dtype {leaf.dtype}; only floating "
+                                "point inputs can be differentiated")
+        sizes = [leaf.data.size for leaf in leaves]
+        total = sum(sizes)
+        if total == 0:
+            return _jacobian_transform(name, func, argnums if is_tuple else argnums[0],
+                                       has_aux)(*args, **kwargs)
+        offsets = np.cumsum([0] + sizes)
+        basis = [Tensor(np.eye(total, dtype=leaf.dtype)[:, offsets[j]:offsets[j + 1]]
+                        .reshape((total,) + leaf.shape)) for j, leaf in enumerate(leaves)]
+        primals = tuple(_unflatten(specs[k], leaves[bounds[k]:bounds[k + 1]])
+                        for k in range(len(nums)))
+
+        def partial(*differentiated):
+            full = list(args)
+            for k, a in enumerate(nums):
+                full[a] = differentiated[k]
+            return func(*full, **kwargs)
+
+        def column(*tangent_leaves):
+            tangents = tuple(_unflatten(specs[k], tangent_leaves[bounds[k]:bounds[k + 1]])
+                             for k in range(len(nums)))
+            result = jvp(partial, primals, tangents, has_aux=has_aux)
+            return (result[1], result[2]) if has_aux else result[1]
+
+        try:
+            pushed = vmap(column, out_dims=(0, None) if has_aux else 0,
+                          randomness=randomness)(*basis)
+        except NotImplementedError:
+            return _jacobian_transform(name, func, argnums if is_tuple else argnums[0],
+                                       has_aux)(*args, **kwargs)
+        columns, aux = pushed if has_aux else (pushed, None)
+        flat, out_spec = _tensor_leaves(name, "the function's output", columns)
+        blocks = []
+        for o in flat:  # (total,) + out shape -> out shape + each leaf's shape
+            out_shape = o.shape[1:]
+            moved = _moved(o, 0, o.ndim - 1)
+            block = [moved[..., offsets[j]:offsets[j + 1]].reshape(out_shape + leaf.shape)
+                     if len(leaves) > 1 else moved.reshape(out_shape + leaf.shape)
+                     for j, leaf in enumerate(leaves)]
+            blocks.append(tuple(_unflatten(specs[k], block[bounds[k]:bounds[k + 1]])
+                                for k in range(len(nums))) if is_tuple else
+                          _unflatten(specs[0], block[bounds[0]:bounds[1]]))
+        jacobian = _unflatten(out_spec, blocks)
+        return (jacobian, aux) if has_aux else jacobian
+
+    return transformed
 
 
 def _jacobian_transform(name: str, func: Callable, argnums, has_aux: bool) -> Callable:
@@ -405,11 +559,12 @@ def _jacobian_transform(name: str, func: Callable, argnums, has_aux: bool) -> Ca
         level = _Level(name, func, args, kwargs, argnums, has_aux)
         outputs, spec = _output_leaves(level)
         blocks = []
+        tracked = level.tracked or _forward.active()  # in a jvp: rows that carry tangents
         for out in outputs:
             stacked = _batching.jacobian_rows(out, level.leaves)
             if stacked is not None:  # one batched backward pass for all the rows
                 blocks.append(level.by_argument(
-                    [_batching.jacobian_block(g, out, leaf, level.tracked)
+                    [_batching.jacobian_block(g, out, leaf, tracked)
                      for g, leaf in zip(stacked, level.leaves)], is_tuple))
                 continue
             rows: list[list[Tensor]] = [[] for _ in level.leaves]
@@ -425,7 +580,7 @@ def _jacobian_transform(name: str, func: Callable, argnums, has_aux: bool) -> Ca
                 shape = out.shape + leaf.shape
                 if not row:  # an output with no elements
                     block.append(Tensor(np.zeros(shape, dtype=leaf.dtype)))
-                elif level.tracked:
+                elif tracked:
                     block.append(stack(row).reshape(shape))
                 else:
                     block.append(Tensor(np.stack([g.data for g in row]).reshape(shape)))
@@ -437,11 +592,32 @@ def _jacobian_transform(name: str, func: Callable, argnums, has_aux: bool) -> Ca
 
 
 def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
-    """``func`` -> its Hessian function (``jacfwd(jacrev(func, argnums), argnums)`` in torch,
-    ``jacrev`` twice here): for an argument of shape I a Tensor of shape I + I; for tuple
-    argnums a tuple of tuples, block [i][j] of shape I_i + I_j."""
-    return _jacobian_transform("hessian", _jacobian_transform("hessian", func, argnums, False),
-                               argnums, False)
+    """``func`` -> its Hessian function, ``jacfwd(jacrev(func, argnums), argnums)`` as torch's:
+    forward over reverse, each column one Hessian-vector product, vmapped over the basis (a
+    scalar function's jacrev is its grad, which vmap vectorises). For an argument of shape I
+    a Tensor of shape I + I; for tuple argnums a tuple of tuples, block [i][j] of shape
+    I_i + I_j."""
+
+    def gradient(*args, **kwargs):  # jacrev of a function of scalar output
+        def scalar(*a, **k):
+            out = func(*a, **k)
+            if not isinstance(out, Tensor) or out.shape != ():
+                raise _NotScalar
+            return out
+
+        return grad(scalar, argnums)(*args, **kwargs)
+
+    def transformed(*args, **kwargs):
+        try:
+            return jacfwd(gradient, argnums)(*args, **kwargs)
+        except _NotScalar:
+            return jacfwd(jacrev(func, argnums), argnums)(*args, **kwargs)
+
+    return transformed
+
+
+class _NotScalar(Exception):
+    """hessian's function has an output other than one scalar: jacrev, not grad, inside."""
 
 
 # ----------------------------------------------------------------------------- vmap

@@ -1,0 +1,372 @@
+"""Forward-mode automatic differentiation, as ``torch.autograd.forward_ad``.
+
+    with forward_ad.dual_level():
+        x = forward_ad.make_dual(x0, v)            # x0 carrying the tangent v
+        y = model(x)
+        y0, jv = forward_ad.unpack_dual(y)         # y0 = model(x0), jv = J v
+
+Reverse mode (``backward``) records the ops and then pulls a cotangent u back through them:
+one pass gives u^T J, a row of the Jacobian. Forward mode pushes a tangent v *along* with the
+values instead: every value x is a pair (x, dx), a *dual* number, and every op maps the pairs
+it gets to its output's pair by its pushforward, ``y = f(x)``, ``dy = J_f(x) dx`` (mul:
+``d(a b) = da b + a db``; exp: ``d exp(x) = exp(x) dx``; a linear op, like a reshape, a sum or a
+convolution in one input: the same op applied to dx). The chain rule then composes the
+products in the order the ops run, so one pass gives J v, a column, with no graph kept: the
+cheap direction when there are few inputs (a Jacobian of a function of a few numbers, a
+directional derivative) or when memory matters.
+
+dlpy keeps tangents in a side table (one per level: tensor id -> tangent, dropped with the
+tensor), not on the Tensor, and while a level is active it swaps ``Op.__call__`` (through
+``swap_call_sites``, as vmap does) for a dispatcher that, when an input has a tangent, runs the
+op and then the op class's rule from ``forward_ad_rules.RULES``: the JVP written with dlpy ops
+on the inputs, the output and the tangents. Outside a level nothing is swapped and nothing
+costs. An op without a rule falls back to the double-vjp trick on its own ``backward_graph``
+(J t = d/du <J^T u, t>): correct, slower. The tangents are computed with dlpy ops, so they are
+recorded (reverse over forward), vmapped (``jacfwd`` = a vmap over the basis of tangents) and
+can carry tangents of an outer level themselves (forward over forward, ``dlpy.func.jvp``
+nested); a ``grad`` run inside a level differentiates with recorded gradients, whose ops carry
+the tangents on (forward over reverse: Hessian-vector products).
+
+Levels: ``dual_level()`` / ``enter_dual_level()`` open one, as torch's one at a time (nesting
+them is refused, as torch); ``dlpy.func.jvp`` opens its own, which do nest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import weakref
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from dlpy.autograd_function import swap_call_sites
+from dlpy.ops.arithmetic import Identity, cast
+from dlpy.tensor import (
+    Op,
+    Tensor,
+    _as_tensors,
+    _backpropagate_graph,
+    _checked_graph_grads,
+    enable_grad,
+)
+
+__all__ = ["UnpackedDualTensor", "dual_level", "enter_dual_level", "exit_dual_level",
+           "make_dual", "unpack_dual"]
+
+_tables: list[dict[int, tuple[weakref.ref, Tensor]]] = []  # per level: id -> (primal, tangent)
+_public: list[int] = []  # the levels opened by enter_dual_level (torch's API: one at a time)
+_visible = 0  # the levels the ops see: all, but only those below k while a level-k rule runs
+_swap: contextlib.AbstractContextManager | None = None
+# op class name -> how many times its rule ran / it took the double-vjp fallback (tests read it)
+stats: dict[str, dict[str, int]] = {"rules": {}, "fallbacks": {}}
+
+
+class UnpackedDualTensor(NamedTuple):
+    """What ``unpack_dual`` returns: the primal and its tangent (None when it has none)."""
+
+    primal: Tensor
+    tangent: Tensor | None
+
+
+# ----------------------------------------------------------------------------- levels
+def _push() -> int:
+    """A new level (its number, from 1); the dispatcher is swapped in with the first."""
+    global _swap, _visible
+    _tables.append({})
+    _visible = len(_tables)
+    if len(_tables) == 1:
+        # order 3: outside vmap's dispatcher (2), so a rule sees one sample's tensors
+        _swap = swap_call_sites(3, op_call=_dispatching)
+        _swap.__enter__()
+    return len(_tables)
+
+
+def _pop(level: int) -> None:
+    global _swap, _visible
+    if level != len(_tables):
+        raise RuntimeError(f"exit_dual_level: level {level} is not the innermost active level "
+                           f"({len(_tables)}); exit levels in the reverse order of entering them")
+    _tables.pop()
+    _visible = len(_tables)
+    if not _tables:
+        swap, _swap = _swap, None
+        swap.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _level() -> Iterator[int]:
+    """An internal level (dlpy.func.jvp's): these nest."""
+    level = _push()
+    try:
+        yield level
+    finally:
+        _pop(level)
+
+
+def enter_dual_level() -> int:
+    """Open a dual level and return its number, as torch's; only one at a time (torch: "Nested
+    forward mode AD is not supported")."""
+    if _public:
+        raise RuntimeError("enter_dual_level: nested forward mode AD is not supported (as in "
+                           "torch); exit the active level first, or nest dlpy.func.jvp")
+    level = _push()
+    _public.append(level)
+    return level
+
+
+def exit_dual_level(*, level: int | None = None) -> None:
+    """Close the level ``enter_dual_level`` opened (default: the active one); every tangent of
+    it is dropped."""
+    if not _public:
+        raise RuntimeError("exit_dual_level: no dual level is active (enter_dual_level first)")
+    if level is not None and level != _public[-1]:
+        raise ValueError(f"exit_dual_level: level {level!r} is not the active level "
+                         f"{_public[-1]}")
+    _pop(_public.pop())
+
+
+@contextlib.contextmanager
+def dual_level() -> Iterator[int]:
+    """``with dual_level():`` dual tensors exist within the block, as torch's."""
+    level = enter_dual_level()
+    try:
+        yield level
+    finally:
+        exit_dual_level(level=level)
+
+
+def active() -> bool:
+    """Whether any dual level is visible to the ops now (cheap: the callers' fast path)."""
+    return _visible > 0
+
+
+def _which(name: str, level: int | None) -> int:
+    if level is None:
+        if not _tables:
+            raise RuntimeError(f"{name}: no dual level is active; make dual tensors inside "
+                               "`with forward_ad.dual_level():` (or after enter_dual_level())")
+        return len(_tables)
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) \
+            or not 1 <= level <= len(_tables):
+        raise ValueError(f"{name}: level must be an active level (1 to {len(_tables)}), got "
+                         f"{level!r}")
+    return int(level)
+
+
+# ----------------------------------------------------------------------------- dual tensors
+def tangent_of(t, level: int) -> Tensor | None:
+    """t's tangent at ``level`` (None if it has none)."""
+    entry = _tables[level - 1].get(id(t))
+    if entry is None or entry[0]() is not t:  # a dead tensor's id, reused
+        return None
+    return entry[1]
+
+
+def _set_tangent(t: Tensor, tangent: Tensor, level: int) -> None:
+    table, key = _tables[level - 1], id(t)
+
+    def drop(ref, table=table, key=key):  # t died: forget its tangent
+        if table.get(key, (None,))[0] is ref:
+            del table[key]
+
+    table[key] = (weakref.ref(t, drop), tangent)
+
+
+def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> Tensor:
+    """A view of ``tensor`` carrying ``tangent`` (same shape, same floating dtype) at ``level``
+    (the innermost active one by default), as torch's. Differentiable: gradients reach
+    ``tensor`` when it requires them."""
+    name = "make_dual"
+    level = _which(name, level)
+    for what, value in (("primal", tensor), ("tangent", tangent)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{name}: expected the {what} to be a dlpy Tensor, got "
+                            f"{type(value).__name__}")
+        if value.dtype.kind != "f":
+            raise ValueError(f"{name}: expected the {what} to be floating point, got "
+                             f"{value.dtype}")
+    if tangent.shape != tensor.shape:
+        raise ValueError(f"{name}: the tangent must have the primal's shape {tensor.shape}, "
+                         f"got {tangent.shape}")
+    if tangent.dtype != tensor.dtype:
+        raise TypeError(f"{name}: the tangent must have the primal's dtype {tensor.dtype}, got "
+                        f"{tangent.dtype}")
+    if tangent_of(tensor, level) is not None:
+        raise RuntimeError(f"{name}: the primal already has a tangent at level {level}; "
+                           "unpack_dual it first (as torch refuses it)")
+    return _attached(tensor, tangent, level)
+
+
+def _attached(tensor: Tensor, tangent: Tensor, level: int) -> Tensor:
+    """A new tensor for ``tensor`` (a recorded identity: vmap wraps it, autograd passes through)
+    with ``tangent`` at ``level``, and the tangents ``tensor`` has at the levels below."""
+    global _visible
+    saved, _visible = _visible, level - 1  # the identity carries the lower levels' tangents
+    try:
+        dual = Identity()(tensor)
+    finally:
+        _visible = saved
+    _set_tangent(dual, tangent, level)
+    return dual
+
+
+def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTensor:
+    """(primal, tangent) of ``tensor`` at ``level``, as torch's: the primal a view without that
+    tangent, the tangent None for a tensor that has none (or outside every level)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"unpack_dual: expected a dlpy Tensor, got {type(tensor).__name__}")
+    if not _tables:
+        return UnpackedDualTensor(tensor, None)
+    level = _which("unpack_dual", level)
+    tangent = tangent_of(tensor, level)
+    if tangent is None:
+        return UnpackedDualTensor(tensor, None)
+    global _visible
+    saved, _visible = _visible, level - 1
+    try:
+        primal = Identity()(tensor)
+    finally:
+        _visible = saved
+    return UnpackedDualTensor(primal, tangent)
+
+
+def carry(source: Tensor, target: Tensor, convert=None) -> Tensor:
+    """``target`` with the tangents ``source`` has at the visible levels (``convert``ed): for
+    a transform that replaces a tensor by a new one of the same value (a fresh leaf, a
+    constant, a vmap wrapper)."""
+    for level in range(1, _visible + 1):
+        tangent = tangent_of(source, level)
+        if tangent is not None:
+            _set_tangent(target, tangent if convert is None else convert(tangent), level)
+    return target
+
+
+# ----------------------------------------------------------------------------- dispatch
+def _dispatching(inner):
+    def dual_call(op, *inputs):
+        if not _visible:
+            return inner(op, *inputs)
+        return _call(inner, op, inputs, _visible)
+
+    return dual_call
+
+
+def _call(inner, op: Op, inputs: tuple, level: int):
+    """op(*inputs) with the tangents of the levels up to ``level``: the levels below first (the
+    primal carries them), then this level's rule with only the levels below visible."""
+    global _visible
+    tangents = None
+    table = _tables[level - 1]
+    for i, x in enumerate(inputs):
+        entry = table.get(id(x))
+        if entry is not None and entry[0]() is x:
+            if tangents is None:
+                tangents = [None] * len(inputs)
+            tangents[i] = entry[1]
+    if tangents is None:
+        return _call(inner, op, inputs, level - 1) if level > 1 else inner(op, *inputs)
+    settings = settings_of(op)  # before the call: vmap's rules change an op's axes
+    out = _call(inner, op, inputs, level - 1) if level > 1 else inner(op, *inputs)
+    if not isinstance(out, Tensor) or out.dtype.kind != "f":
+        return out  # integer or complex results carry no tangent
+    from dlpy.forward_ad_rules import RULES
+
+    rule = RULES.get(type(op), double_vjp)
+    counts = stats["rules"]
+    counts[type(op).__name__] = counts.get(type(op).__name__, 0) + 1
+    saved, _visible = _visible, level - 1
+    try:
+        tangent = rule(op, settings, inputs, tangents, out)
+        if tangent is None:
+            tangent = zeros_like(out)
+        elif not isinstance(tangent, Tensor):
+            tangent = Tensor(np.asarray(tangent, dtype=out.dtype))
+        if tangent.shape != out.shape:
+            raise RuntimeError(f"forward_ad: the JVP rule of {type(op).__name__} gave a "
+                               f"tangent of shape {tangent.shape} for an output of shape "
+                               f"{out.shape}")
+        if tangent.dtype != out.dtype:
+            tangent = cast(tangent, out.dtype)
+        if tangent.requires_grad and not _any_requires_grad(inputs, tangents):
+            tangent = carry(tangent, tangent.detach())  # it hung on a rule's stand-in leaves
+    finally:
+        _visible = saved
+    _set_tangent(out, tangent, level)
+    return out
+
+
+def _any_requires_grad(inputs: tuple, tangents: list) -> bool:
+    return any(isinstance(x, Tensor) and x.requires_grad for x in inputs) or any(
+        t is not None and t.requires_grad for t in tangents)
+
+
+def settings_of(op: Op) -> dict:
+    """The settings ``__init__`` gave ``op`` (axis, heads...), not what forward saved."""
+    return dict(itertools.islice(op.__dict__.items(), op._num_settings))
+
+
+def fresh(op: Op, settings: dict) -> Op:
+    """A new op of op's class with these settings, to apply to tangents."""
+    new = type(op).__new__(type(op))
+    new.__dict__.update(settings)
+    return new
+
+
+def zeros_like(x) -> Tensor:
+    """A constant zero tangent of x's (one sample's) shape and dtype."""
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    return Tensor(np.zeros(data.shape, dtype=data.dtype))
+
+
+def batched(inputs) -> bool:
+    """Whether an input is a vmap's batched tensor (then op's saved state is the batch's)."""
+    from dlpy.func_batching import BatchedTensor
+
+    return any(type(x) is BatchedTensor for x in inputs)
+
+
+def stand_ins_for(inputs: tuple, tangents: list) -> tuple:
+    """The inputs as Tensors, those with a tangent replaced by stand-ins that require gradients
+    (backward_graph skips the inputs that do not): a recorded identity of one that requires
+    them (the rule's result then depends on it: reverse over forward), else a fresh leaf;
+    both carry the lower levels' tangents (forward over forward)."""
+    tensors = _as_tensors(inputs)[0]
+    with enable_grad():
+        return tuple(x if t is None else Identity()(x) if x.requires_grad
+                     else carry(x, Tensor(x.data, requires_grad=True))
+                     for x, t in zip(tensors, tangents))
+
+
+def double_vjp(op: Op, settings: dict, inputs: tuple, tangents: list, out: Tensor) -> Tensor:
+    """The fallback JVP: J t = d/du <J^T u, t>, J^T u from the op's own ``backward_graph`` (u a
+    zero leaf), differentiated with respect to u with the tangents as cotangents."""
+    if batched(inputs):
+        from dlpy.func_batching import Unbatchable
+
+        raise Unbatchable(f"forward_ad: {type(op).__name__} has no JVP rule for a batched "
+                          "input")
+    name = type(op).__name__
+    stats["fallbacks"][name] = stats["fallbacks"].get(name, 0) + 1
+    stand_ins = stand_ins_for(inputs, tangents)
+    had = op.__dict__.get("inputs")
+    op.inputs = stand_ins
+    u = Tensor(np.zeros(out.shape, dtype=out.dtype), requires_grad=True)
+    try:
+        with enable_grad():
+            grads = _checked_graph_grads(op, u, out)  # J^T u per input, recorded
+    except NotImplementedError:
+        raise NotImplementedError(f"forward_ad: {name} has no JVP rule (forward_ad_rules) and "
+                                  "no backward_graph to fall back on") from None
+    finally:
+        if had is None:
+            del op.inputs
+        else:
+            op.inputs = had
+    roots = [(g, t) for g, t in zip(grads, tangents)
+             if g is not None and t is not None and g.requires_grad]
+    if not roots:
+        return zeros_like(out)
+    captured = _backpropagate_graph([g for g, _ in roots], [t for _, t in roots], {id(u)})
+    return captured.get(id(u))
