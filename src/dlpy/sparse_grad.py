@@ -55,17 +55,23 @@ class SparseGrad:
             return self
         if self.indices.size == 0:
             return SparseGrad(self.indices, self.values, self.shape, coalesced=True)
-        order = np.argsort(self.indices, kind="stable")
-        rows = self.indices[order]
-        starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        order, starts = runs(self.indices)
         values = np.add.reduceat(self.values[order], starts, axis=0)
-        return SparseGrad(rows[starts], values, self.shape, coalesced=True)
+        return SparseGrad(self.indices[order[starts]], values, self.shape, coalesced=True)
 
     def to_dense(self) -> np.ndarray:
         coalesced = self.coalesce()
         out = np.zeros(self.shape, dtype=self.dtype)
         out[coalesced.indices] = coalesced.values
         return out
+
+    def to_sparse_coo(self):
+        """This gradient as a sparse COO tensor (dlpy/sparse_tensor.py): the rows its sparse
+        dim, the rest dense (torch's sparse gradient of an embedding)."""
+        from dlpy.sparse_tensor import sparse_coo_tensor
+
+        return sparse_coo_tensor(self.indices[None], self.values, self.shape,
+                                 is_coalesced=self.coalesced)
 
     def __array__(self, dtype=None, copy=None):
         dense = self.to_dense()
@@ -116,6 +122,15 @@ class SparseGrad:
     def __repr__(self) -> str:
         return (f"SparseGrad(shape={self.shape}, {self.indices.size} rows"
                 f"{', coalesced' if self.coalesced else ''}, dtype={self.dtype})")
+
+
+def runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, starts): ``keys[order]`` sorted (stable), and where each run of equal keys
+    begins in it; coalescing sums ``values[order]`` run by run (np.add.reduceat at starts)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.concatenate(([True], ordered[1:] != ordered[:-1])) if keys.size else ordered
+    return order, np.flatnonzero(first)
 
 
 def dense(grad) -> np.ndarray:

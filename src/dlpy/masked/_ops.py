@@ -1,0 +1,220 @@
+"""torch.masked's reductions and normalisations on a Tensor and a boolean mask (or on a
+MaskedTensor): the masked-out elements filled with the identity, then dlpy's op."""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy.tensor import Tensor
+
+
+def _dims(name: str, dim, ndim: int) -> tuple[int, ...]:
+    """dim (None: every axis, an int or a tuple of ints) as sorted non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    out = []
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"masked.{name}: dim must be an int or a tuple of ints, got {dim!r}")
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise ValueError(f"masked.{name}: dim {d} is out of range for {ndim} dimensions")
+        out.append(int(d) % builtins.max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def _operands(name: str, input, mask, dtype):
+    """(data Tensor, boolean mask array at data's shape, the MaskedTensor or None)."""
+    from dlpy.masked.maskedtensor import MaskedTensor
+
+    masked = input if isinstance(input, MaskedTensor) else None
+    if masked is not None:
+        if mask is not None:
+            raise ValueError(f"masked.{name}: a MaskedTensor input carries its mask; got mask= "
+                             "too")
+        data, mask = masked._data, masked._mask
+    else:
+        data = input if isinstance(input, Tensor) else Tensor(np.asarray(input))
+        if mask is None:
+            mask = np.ones(data.shape, bool)
+        else:
+            mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+            if mask.dtype != np.bool_:
+                raise TypeError(f"masked.{name}: mask must be boolean, got {mask.dtype}")
+            try:
+                mask = np.broadcast_to(mask, data.shape)
+            except ValueError:
+                raise ValueError(f"masked.{name}: mask of shape {mask.shape} does not broadcast "
+                                 f"to the input's shape {data.shape}") from None
+    if dtype is not None:
+        data = data.to(dtype)
+    return data, mask, masked
+
+
+def _result(out: Tensor, mask: np.ndarray, masked):
+    """out as it is (a Tensor input) or as a MaskedTensor with mask (a MaskedTensor input)."""
+    if masked is None:
+        return out
+    from dlpy.masked.maskedtensor import MaskedTensor
+
+    return MaskedTensor(out, np.broadcast_to(mask, out.shape))
+
+
+def _filled(data: Tensor, mask: np.ndarray, value) -> Tensor:
+    return F.where(mask, data, value)
+
+
+def _reduce(name: str, function, identity, input, dim, keepdim, dtype, mask):
+    data, mask, masked = _operands(name, input, mask, dtype)
+    dims = _dims(name, dim, data.ndim)
+    out = function(_filled(data, mask, identity), dims, bool(keepdim))
+    return _result(out, mask.any(axis=dims, keepdims=bool(keepdim)), masked)
+
+
+def sum(input, dim=None, *, keepdim=False, dtype=None, mask=None):  # noqa: A001
+    """torch.masked.sum: the sum of the kept elements over dim (0 where none is kept)."""
+    return _reduce("sum", lambda x, d, k: F.sum(x, dim=d, keepdim=k), 0.0, input, dim, keepdim,
+                   dtype, mask)
+
+
+def prod(input, dim=None, *, keepdim=False, dtype=None, mask=None):
+    """torch.masked.prod: the product of the kept elements over dim (1 where none is kept)."""
+    def product(x, dims, keep):
+        for d in reversed(dims):  # dlpy's prod takes one axis at a time
+            x = F.prod(x, d, keep)
+        return x
+
+    return _reduce("prod", product, 1.0, input, dim, keepdim, dtype, mask)
+
+
+def amax(input, dim=None, *, keepdim=False, dtype=None, mask=None):
+    """torch.masked.amax: the max of the kept elements over dim (-inf where none is kept)."""
+    return _reduce("amax", lambda x, d, k: F.amax(x, dim=d, keepdim=k), -np.inf, input, dim,
+                   keepdim, dtype, mask)
+
+
+def amin(input, dim=None, *, keepdim=False, dtype=None, mask=None):
+    """torch.masked.amin: the min of the kept elements over dim (inf where none is kept)."""
+    return _reduce("amin", lambda x, d, k: F.amin(x, dim=d, keepdim=k), np.inf, input, dim,
+                   keepdim, dtype, mask)
+
+
+def logsumexp(input, dim=None, *, keepdim=False, dtype=None, mask=None):
+    """torch.masked.logsumexp: log(sum(exp)) of the kept elements (-inf where none is kept)."""
+    return _reduce("logsumexp", lambda x, d, k: F.logsumexp(x, dim=d, keepdim=k), -np.inf,
+                   input, dim, keepdim, dtype, mask)
+
+
+def _arg(name: str, pick, identity, input, dim, keepdim, dtype, mask):
+    data, mask, masked = _operands(name, input, mask, dtype)
+    filled = np.where(mask, data.data, identity)
+    if dim is None:
+        index = np.asarray(pick(filled.reshape(-1)))
+        keep = np.asarray(mask.any())
+    else:
+        (axis,) = _dims(name, dim, data.ndim)
+        index, keep = pick(filled, axis=axis), mask.any(axis=axis)
+        if keepdim:
+            index, keep = np.expand_dims(index, axis), np.expand_dims(keep, axis)
+    return _result(Tensor(index.astype(np.int64)), keep, masked)
+
+
+def argmax(input, dim=None, *, keepdim=False, dtype=None, mask=None):
+    """torch.masked.argmax: the index of the max kept element along dim (no gradient)."""
+    return _arg("argmax", np.argmax, -np.inf, input, dim, keepdim, dtype, mask)
+
+
+def argmin(input, dim=None, *, keepdim=False, dtype=None, mask=None):
+    """torch.masked.argmin: the index of the min kept element along dim (no gradient)."""
+    return _arg("argmin", np.argmin, np.inf, input, dim, keepdim, dtype, mask)
+
+
+def _count(mask: np.ndarray, dims, keepdim: bool) -> np.ndarray:
+    return mask.sum(axis=dims, keepdims=keepdim)
+
+
+def mean(input, dim=None, *, keepdim=False, dtype=None, mask=None):
+    """torch.masked.mean: sum / count of the kept elements (nan where none is kept)."""
+    data, mask, masked = _operands("mean", input, mask, dtype)
+    dims = _dims("mean", dim, data.ndim)
+    total = F.sum(_filled(data, mask, 0.0), dim=dims, keepdim=bool(keepdim))
+    count = _count(mask, dims, bool(keepdim)).astype(data.dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = total / count
+    return _result(out, mask.any(axis=dims, keepdims=bool(keepdim)), masked)
+
+
+def var(input, dim=None, unbiased=None, *, correction=None, keepdim=False, dtype=None,
+        mask=None):
+    """torch.masked.var: sum((x - mean)^2) / (count - correction) over the kept elements,
+    correction 1 by default (unbiased=False: 0); the divisor is clamped at 0, as torch's."""
+    return _variance("var", input, dim, unbiased, correction, keepdim, dtype, mask, root=False)
+
+
+def std(input, dim=None, unbiased=None, *, correction=None, keepdim=False, dtype=None,
+        mask=None):
+    """torch.masked.std: sqrt of ``var``."""
+    return _variance("std", input, dim, unbiased, correction, keepdim, dtype, mask, root=True)
+
+
+def _variance(name, input, dim, unbiased, correction, keepdim, dtype, mask, root):
+    if unbiased is not None and correction is not None:
+        raise ValueError(f"masked.{name}: give correction or unbiased, not both")
+    correction = float(unbiased) if unbiased is not None else (
+        1.0 if correction is None else float(correction))
+    data, mask, masked = _operands(name, input, mask, dtype)
+    dims = _dims(name, dim, data.ndim)
+    count = _count(mask, dims, True).astype(data.dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = F.sum(_filled(data, mask, 0.0), dim=dims, keepdim=True) / count
+        deviation = _filled(data - centre, mask, 0.0)
+        divisor = np.maximum(count - correction, 0.0)
+        out = F.sum(deviation * deviation, dim=dims, keepdim=True) / divisor
+    if not keepdim:
+        out = F.squeeze(out, dims) if dims else out
+    if root:
+        out = F.sqrt(out)
+    return _result(out, mask.any(axis=dims, keepdims=bool(keepdim)), masked)
+
+
+def norm(input, ord=2.0, dim=None, *, keepdim=False, dtype=None, mask=None):  # noqa: A002
+    """torch.masked.norm: the ord-norm of the kept elements over dim (masked-out ones are 0)."""
+    return _reduce("norm", lambda x, d, k: F.norm(x, ord, dim=d, keepdim=k), 0.0, input, dim,
+                   keepdim, dtype, mask)
+
+
+def _along(name: str, function, identity, input, dim, dtype, mask):
+    """A normalisation along one dim: same shape and mask out."""
+    data, mask, masked = _operands(name, input, mask, dtype)
+    if dim is None:
+        raise TypeError(f"masked.{name}: dim is required (an int)")
+    (axis,) = _dims(name, dim, data.ndim)
+    return _result(function(_filled(data, mask, identity), axis), mask, masked)
+
+
+def softmax(input, dim, *, dtype=None, mask=None):
+    """torch.masked.softmax: softmax over the kept elements along dim (masked-out ones 0; nan
+    where none is kept)."""
+    return _along("softmax", F.softmax, -np.inf, input, dim, dtype, mask)
+
+
+def log_softmax(input, dim, *, dtype=None, mask=None):
+    """torch.masked.log_softmax: log_softmax over the kept elements (masked-out ones -inf)."""
+    return _along("log_softmax", F.log_softmax, -np.inf, input, dim, dtype, mask)
+
+
+def softmin(input, dim, *, dtype=None, mask=None):
+    """torch.masked.softmin: softmax of -input over the kept elements."""
+    return _along("softmin", lambda x, a: F.softmax(-x, a), np.inf, input, dim, dtype, mask)
+
+
+def normalize(input, ord, dim, *, eps=1e-12, dtype=None, mask=None):  # noqa: A002
+    """torch.masked.normalize: input / max(norm of the kept elements, eps) along dim
+    (masked-out ones 0)."""
+    def scaled(x, axis):
+        return x / F.clamp(F.norm(x, ord, dim=axis, keepdim=True), min=eps)
+
+    return _along("normalize", scaled, 0.0, input, dim, dtype, mask)

@@ -1,0 +1,275 @@
+"""MaskedTensor: a Tensor of data and a boolean mask of the same shape (True: the element is
+kept), as torch.masked.MaskedTensor. Element-wise ops act on the data and keep the mask
+(binary ops need equal masks); reductions skip masked-out elements (dlpy/masked/_ops.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy.masked import _ops
+from dlpy.tensor import SparseOperandError, Tensor
+
+
+class OperandError(SparseOperandError):
+    """A MaskedTensor or a nested tensor read as an array by a dense op; Tensor's operators
+    catch it (as a sparse operand's) and hand ``dense (op) it`` to its reflected method."""
+
+    def __init__(self, tensor, what: str):
+        TypeError.__init__(self, f"expected a dense tensor, got {what} of shape {tensor.shape}: "
+                                 f"use its own ops or make a dense tensor of it first")
+        self.tensor = tensor
+
+
+class ArithmeticOperators:
+    """+ - * / ** (and the reflected + - * /) and add/sub/mul/div/pow of a MaskedTensor or a
+    NestedTensor, each through the class's ``_binary(name, function, other, reflected)``."""
+
+    def __add__(self, other):
+        return self._binary("add", F.add, other)
+
+    def __radd__(self, other):
+        return self._binary("add", F.add, other, True)
+
+    def __sub__(self, other):
+        return self._binary("sub", F.sub, other)
+
+    def __rsub__(self, other):
+        return self._binary("sub", F.sub, other, True)
+
+    def __mul__(self, other):
+        return self._binary("mul", F.mul, other)
+
+    def __rmul__(self, other):
+        return self._binary("mul", F.mul, other, True)
+
+    def __truediv__(self, other):
+        return self._binary("div", F.div, other)
+
+    def __rtruediv__(self, other):
+        return self._binary("div", F.div, other, True)
+
+    def __pow__(self, other):
+        return self._binary("pow", F.pow, other)
+
+    add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
+
+
+class MaskedTensor(ArithmeticOperators):
+    """A Tensor ``get_data()`` and a boolean ``get_mask()``; made by ``masked_tensor`` or
+    ``as_masked_tensor``. The gradient of a leaf, ``.grad``, is a MaskedTensor with the same
+    mask (its masked-out elements 0), as torch's."""
+
+    __array_ufunc__ = None  # ndarray (op) MaskedTensor defers to the reflected method
+
+    def __init__(self, data: Tensor, mask: np.ndarray):
+        # trusted arguments: the checked constructors and the ops make these
+        self._data, self._mask = data, mask
+
+    # ------------------------------------------------------------- what it is
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def get_data(self) -> Tensor:
+        """The data, masked-out elements included (a node of the graph)."""
+        return self._data
+
+    def get_mask(self) -> Tensor:
+        return Tensor(self._mask.copy())
+
+    def to_tensor(self, value) -> Tensor:
+        """A Tensor: the data where the mask is True, value elsewhere."""
+        return F.where(self._mask, self._data, value)
+
+    # ------------------------------------------------------------- gradients
+    @property
+    def requires_grad(self) -> bool:
+        return self._data.requires_grad
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._data.op is None
+
+    @property
+    def grad(self) -> MaskedTensor | None:
+        grad = self._data.grad
+        if grad is None:
+            return None
+        return MaskedTensor(Tensor(np.where(self._mask, grad, 0).astype(grad.dtype)),
+                            self._mask)
+
+    def backward(self, gradient=None, retain_graph=None) -> None:
+        """Back-propagate from this MaskedTensor (a gradient MaskedTensor or array for one of
+        more than one element); masked-out elements send none."""
+        if isinstance(gradient, MaskedTensor):
+            gradient = gradient.to_tensor(0.0).data
+        if gradient is None and self._data.size == 1:
+            gradient = np.ones(self.shape, self.dtype)
+        if gradient is not None:
+            gradient = np.where(self._mask, gradient, 0).astype(self.dtype)
+        self._data.backward(gradient, retain_graph=retain_graph)
+
+    def detach(self) -> MaskedTensor:
+        return MaskedTensor(self._data.detach(), self._mask)
+
+    def __array__(self, dtype=None, copy=None):
+        raise OperandError(self, "a MaskedTensor (to_tensor(value) makes one)")
+
+    def __repr__(self) -> str:
+        cells = [f"{v:.4f}" if kept else "--"
+                 for v, kept in zip(self._data.data.reshape(-1), self._mask.reshape(-1))]
+        text = np.array2string(np.array(cells, dtype=object).reshape(self.shape),
+                               separator=", ", formatter={"all": str})
+        return f"MaskedTensor(\n  {text}\n)"
+
+    # ------------------------------------------------------------- element-wise
+    def _binary(self, name: str, function, other, reflected: bool = False) -> MaskedTensor:
+        if isinstance(other, MaskedTensor):
+            if other.shape != self.shape or not np.array_equal(other._mask, self._mask):
+                raise ValueError(f"{name}: the masks of the two MaskedTensors must match (as "
+                                 f"torch's), got shapes {self.shape} and {other.shape} with "
+                                 f"{int(self._mask.sum())} and {int(other._mask.sum())} "
+                                 "elements kept")
+            other = other._data
+        a, b = (other, self._data) if reflected else (self._data, other)
+        out = function(a, b)
+        if out.shape != self.shape:
+            raise ValueError(f"{name}: the other operand must broadcast to the MaskedTensor's "
+                             f"shape {self.shape}, got a result of shape {out.shape}")
+        return MaskedTensor(out, self._mask)
+
+
+    def __rpow__(self, other):
+        return self._binary("pow", F.pow, other, True)
+
+    def __neg__(self):
+        return MaskedTensor(-self._data, self._mask)
+
+    def maximum(self, other):
+        return self._binary("maximum", F.maximum, other)
+
+    def minimum(self, other):
+        return self._binary("minimum", F.minimum, other)
+
+    # ------------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim=False, *, dtype=None):  # noqa: A003
+        return _ops.sum(self, dim, keepdim=keepdim, dtype=dtype)
+
+    def mean(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.mean(self, dim, keepdim=keepdim, dtype=dtype)
+
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.prod(self, dim, keepdim=keepdim, dtype=dtype)
+
+    def amax(self, dim=None, keepdim=False):
+        return _ops.amax(self, dim, keepdim=keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return _ops.amin(self, dim, keepdim=keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return _ops.argmax(self, dim, keepdim=keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return _ops.argmin(self, dim, keepdim=keepdim)
+
+    def logsumexp(self, dim=None, keepdim=False):
+        return _ops.logsumexp(self, dim, keepdim=keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _ops.var(self, dim, unbiased, correction=correction, keepdim=keepdim)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _ops.std(self, dim, unbiased, correction=correction, keepdim=keepdim)
+
+    def norm(self, p=2.0, dim=None, keepdim=False):
+        return _ops.norm(self, p, dim, keepdim=keepdim)
+
+    def softmax(self, dim, dtype=None):
+        return _ops.softmax(self, dim, dtype=dtype)
+
+    def log_softmax(self, dim, dtype=None):
+        return _ops.log_softmax(self, dim, dtype=dtype)
+
+    # F.softmax(mt, dim) / F.log_softmax and the other dlpy.functional functions that take a
+    # MaskedTensor (dlpy.functional's __dlpy_function__ hook)
+    @classmethod
+    def __dlpy_function__(cls, name: str, input, *args, **kwargs):
+        if name in ("softmax", "log_softmax"):
+            dim = kwargs.pop("dim", kwargs.pop("axis", args[0] if args else -1))
+            return getattr(input, name)(dim, **kwargs)
+        if name in _UNARY:
+            return getattr(input, name)(*args, **kwargs)
+        raise NotImplementedError(f"{name}: not supported on a MaskedTensor (dlpy.masked has "
+                                  "the element-wise ops, the reductions, softmax and "
+                                  "log_softmax)")
+
+
+# element-wise functions of one tensor: a MaskedTensor's (or a NestedTensor's) method applies
+# dlpy.functional's to the data and keeps the mask (the structure)
+UNARY = ("abs", "acos", "asin", "atan", "ceil", "cos", "cosh", "exp", "expm1", "floor", "gelu",
+         "log", "log1p", "log2", "log10", "relu", "sigmoid", "sign", "silu", "sin", "sinh",
+         "sqrt", "tan", "tanh", "trunc")
+
+
+def attach_elementwise(cls, rewrap, data_of) -> tuple[str, ...]:
+    """Give cls a method per name in UNARY: rewrap(self, F.<name>(data_of(self), ...))."""
+    def make(name: str):
+        function = getattr(F, name)
+
+        def method(self, *args, **kwargs):
+            return rewrap(self, function(data_of(self), *args, **kwargs))
+
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = f"dlpy.functional.{name} of the data, element by element."
+        return method
+
+    for name in UNARY:
+        setattr(cls, name, make(name))
+    return UNARY
+
+
+_UNARY = attach_elementwise(MaskedTensor, lambda self, data: MaskedTensor(data, self._mask),
+                            lambda self: self._data)
+
+
+def _mask_array(name: str, mask, shape) -> np.ndarray:
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{name}: mask must be a boolean tensor, got dtype {mask.dtype}")
+    if mask.shape != tuple(shape):
+        raise ValueError(f"{name}: data and mask must have the same shape, got {tuple(shape)} "
+                         f"and {mask.shape}")
+    return mask.copy()
+
+
+def masked_tensor(data, mask, requires_grad: bool = False) -> MaskedTensor:
+    """torch.masked.masked_tensor: a new leaf MaskedTensor (data copied, outside any graph)."""
+    array = np.array(data.data if isinstance(data, Tensor) else data)
+    mask = _mask_array("masked_tensor", mask, array.shape)
+    return MaskedTensor(Tensor(array, requires_grad=requires_grad), mask)
+
+
+def as_masked_tensor(data, mask) -> MaskedTensor:
+    """torch.masked.as_masked_tensor: a MaskedTensor on data itself, so gradients reach it."""
+    data = data if isinstance(data, Tensor) else Tensor(np.asarray(data))
+    return MaskedTensor(data, _mask_array("as_masked_tensor", mask, data.shape))
+
+
+def is_masked_tensor(obj) -> bool:
+    return isinstance(obj, MaskedTensor)

@@ -1,0 +1,155 @@
+"""torch.nested with the jagged layout: batches of sequences of different lengths, no padding.
+
+    x = dlpy.nested.as_nested_tensor([a, b, c], layout=dlpy.nested.jagged)  # a (3, d), b (5, d)
+    h = F.linear(x, w)                         # (B, j, d) -> (B, j, out) on x.values()
+    q = h.unflatten(-1, (heads, head_dim)).transpose(1, 2)              # (B, H, j, D)
+    y = F.scaled_dot_product_attention(q, q, q)                         # each sequence alone
+    dense = dlpy.nested.to_padded_tensor(y.transpose(1, 2), 0.0)
+
+Supported on a nested tensor (ragged dim 1, or 2 after ``transpose(1, 2)``): the element-wise
+functions (methods and F.relu / F.gelu / ...), + - * / ** with a nested tensor of the same
+structure or a dense tensor that broadcasts to the dims after the ragged one (or (B, 1, *inner)),
+F.linear and matmul with a dense weight, F.softmax / F.log_softmax over the last dim or the
+ragged dim, F.layer_norm over the last dim, sum / mean (all, over the ragged dim: dense, or
+another dim), F.scaled_dot_product_attention, F.dropout, dlpy.functional.cat along a dim after
+the ragged one, transpose, unflatten, flatten, unbind. Anything else raises
+NotImplementedError naming the op. See nested_tensor.py for the representation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy.nested.nested_tensor import (
+    NestedTensor,
+    cat,
+    jagged,
+    scaled_dot_product_attention,
+    to_padded_tensor,
+)
+from dlpy.tensor import Tensor
+
+__all__ = [
+    "NestedTensor", "as_nested_tensor", "cat", "jagged", "narrow", "nested_tensor",
+    "nested_tensor_from_jagged", "scaled_dot_product_attention", "to_padded_tensor",
+]
+
+
+def _check_layout(name: str, layout) -> None:
+    if layout is not None and layout is not jagged:
+        raise ValueError(f"{name}: dlpy has the jagged layout only (dlpy.nested.jagged), got "
+                         f"{layout!r}")
+
+
+def _components(name: str, tensor_list) -> list:
+    if not isinstance(tensor_list, (list, tuple)) or not tensor_list:
+        raise TypeError(f"{name}: expected a non-empty list of tensors, got "
+                        f"{type(tensor_list).__name__}")
+    shapes = [np.shape(getattr(t, "data", t)) for t in tensor_list]
+    for shape in shapes:
+        if len(shape) == 0 or shape[1:] != shapes[0][1:]:
+            raise ValueError(f"{name}: the components must have at least one dim and equal "
+                             f"dims after the first (the ragged one), got shapes {shapes}")
+    return shapes
+
+
+def _offsets_of(lengths) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires_grad=False,
+                  pin_memory=False) -> NestedTensor:
+    """torch.nested.nested_tensor: a new leaf nested tensor holding copies of the components
+    (j, *inner) (no gradient reaches them; as_nested_tensor keeps the graph)."""
+    _check_layout("nested_tensor", layout)
+    shapes = _components("nested_tensor", tensor_list)
+    values = np.concatenate([np.asarray(getattr(t, "data", t)) for t in tensor_list])
+    if dtype is not None:
+        values = values.astype(dtype)
+    return NestedTensor(Tensor(values, requires_grad=requires_grad),
+                        _offsets_of([s[0] for s in shapes]))
+
+
+def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:
+    """torch.nested.as_nested_tensor: a nested tensor on the components themselves (their cat
+    is the values, so gradients reach them), or on a dense (B, n, *inner) tensor (every
+    sequence of length n); a nested tensor is returned as it is."""
+    _check_layout("as_nested_tensor", layout)
+    if isinstance(ts, NestedTensor):
+        return ts
+    if isinstance(ts, Tensor):
+        if ts.ndim < 2:
+            raise ValueError(f"as_nested_tensor: a dense tensor needs (B, n, ...), got shape "
+                             f"{ts.shape}")
+        batch, n = ts.shape[:2]
+        values = ts.reshape((batch * n,) + ts.shape[2:])
+        lengths = [n] * batch
+    else:
+        shapes = _components("as_nested_tensor", ts)
+        values = F.cat([t if isinstance(t, Tensor) else Tensor(np.asarray(t)) for t in ts], 0)
+        lengths = [s[0] for s in shapes]
+    if dtype is not None:
+        values = values.to(dtype)
+    return NestedTensor(values, _offsets_of(lengths))
+
+
+def _int_array(name: str, what: str, value) -> np.ndarray:
+    array = np.asarray(getattr(value, "data", value))
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        raise TypeError(f"{name}: {what} must be a 1-D integer tensor, got {array.dtype} of "
+                        f"shape {array.shape}")
+    return array.astype(np.int64)
+
+
+def nested_tensor_from_jagged(values, offsets=None, lengths=None, jagged_dim=None,
+                              min_seqlen=None, max_seqlen=None) -> NestedTensor:
+    """torch.nested.nested_tensor_from_jagged: sequence i is values[offsets[i] : offsets[i] +
+    lengths[i]] (lengths None: up to offsets[i + 1]; offsets None: the cumsum of lengths). The
+    values are used as they are (a view: gradients reach them)."""
+    name = "nested_tensor_from_jagged"
+    if not isinstance(values, Tensor):
+        values = Tensor(np.asarray(values))
+    if values.ndim < 1:
+        raise ValueError(f"{name}: values must have at least one dim, got shape {values.shape}")
+    if offsets is None and lengths is None:
+        raise TypeError(f"{name}: give offsets, lengths or both")
+    lens = None if lengths is None else _int_array(name, "lengths", lengths)
+    offsets = _offsets_of(lens) if offsets is None else _int_array(name, "offsets", offsets)
+    if len(offsets) < 2 or offsets[0] < 0 or np.any(np.diff(offsets) < 0) \
+            or offsets[-1] > values.shape[0]:
+        raise ValueError(f"{name}: offsets must be non-decreasing from >= 0 up to at most "
+                         f"values.shape[0] = {values.shape[0]}, got {offsets.tolist()}")
+    if lens is not None:
+        if len(lens) != len(offsets) - 1 or np.any(lens < 0) \
+                or np.any(offsets[:-1] + lens > values.shape[0]):
+            raise ValueError(f"{name}: lengths must be {len(offsets) - 1} counts >= 0 that stay "
+                             f"inside values, got {lens.tolist()} for offsets "
+                             f"{offsets.tolist()}")
+        if np.array_equal(lens, np.diff(offsets)):
+            lens = None
+    ragged_idx = 1 if jagged_dim is None else int(jagged_dim)
+    if not 1 <= ragged_idx <= values.ndim:
+        raise ValueError(f"{name}: jagged_dim must be in 1..{values.ndim}, got {jagged_dim}")
+    return NestedTensor(values, offsets, lens, ragged_idx)
+
+
+def narrow(tensor, dim: int, start, length, layout=None) -> NestedTensor:
+    """torch.nested.narrow: of a dense (B, n, *inner) tensor, sequence i = tensor[i,
+    start[i] : start[i] + length[i]] (start and length ints or (B,) tensors) as a jagged view
+    with holes (gradients reach the tensor)."""
+    _check_layout("narrow", layout)
+    if not isinstance(tensor, Tensor) or tensor.ndim < 2:
+        raise TypeError("narrow: expected a dense tensor of at least 2 dims (B, n, ...)")
+    if dim != 1:
+        raise NotImplementedError(f"narrow: only dim 1 can be narrowed into a jagged tensor, "
+                                  f"got {dim}")
+    batch, n = tensor.shape[:2]
+    start = np.broadcast_to(np.asarray(getattr(start, "data", start), np.int64), (batch,))
+    length = np.broadcast_to(np.asarray(getattr(length, "data", length), np.int64), (batch,))
+    if np.any(start < 0) or np.any(length < 0) or np.any(start + length > n):
+        raise ValueError(f"narrow: start {start.tolist()} and length {length.tolist()} must "
+                         f"stay inside dim 1 of size {n}")
+    values = tensor.reshape((batch * n,) + tensor.shape[2:])
+    offsets = np.append(np.arange(batch) * n + start, batch * n).astype(np.int64)
+    return NestedTensor(values, offsets, length.copy())

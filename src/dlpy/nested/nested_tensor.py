@@ -1,0 +1,415 @@
+"""NestedTensor: torch.nested's jagged layout. B sequences of different lengths held as one
+``values`` Tensor (total, *inner) and ``offsets`` (B + 1,): sequence i is
+values[offsets[i] : offsets[i] + lengths[i]] (lengths = diff(offsets) unless given: a view with
+holes, from ``narrow`` or ``nested_tensor_from_jagged(..., lengths=)``).
+
+The logical shape is (B, j, *inner) with the ragged dim j at ``_ragged_idx`` 1, or (B, H, j, D)
+after ``transpose(1, 2)`` (ragged_idx 2; the values stay (total, H, D)). Every op maps values
+with dlpy's ops (or pads, runs the dense op and unpads through GetItem), so gradients reach the
+values and, through them, the component tensors of ``as_nested_tensor``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy.creation import full
+from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError, attach_elementwise
+from dlpy.tensor import Tensor
+
+
+class Layout:
+    """torch.jagged, here dlpy.nested.jagged (the only nested layout dlpy has)."""
+
+    def __repr__(self) -> str:
+        return "dlpy.nested.jagged"
+
+
+jagged = Layout()
+
+
+class NestedTensor(ArithmeticOperators):
+    """A jagged nested tensor (see the module's docstring); made by dlpy.nested's
+    ``nested_tensor``, ``as_nested_tensor``, ``nested_tensor_from_jagged`` or ``narrow``."""
+
+    __array_ufunc__ = None  # ndarray (op) NestedTensor defers to the reflected method
+    is_nested = True
+    layout = jagged
+
+    def __init__(self, values: Tensor, offsets: np.ndarray, lengths: np.ndarray | None = None,
+                 ragged_idx: int = 1):
+        # trusted arguments: the checked constructors and the ops make these
+        self._values, self._offsets, self._lengths = values, offsets, lengths
+        self._ragged_idx = ragged_idx
+
+    # ------------------------------------------------------------- what it is
+    def values(self) -> Tensor:
+        """The values (total, *inner): a node of the graph."""
+        return self._values
+
+    def offsets(self) -> Tensor:
+        return Tensor(self._offsets.copy())
+
+    def lengths(self) -> Tensor | None:
+        return None if self._lengths is None else Tensor(self._lengths.copy())
+
+    def _lens(self) -> np.ndarray:
+        return np.diff(self._offsets) if self._lengths is None else self._lengths
+
+    @property
+    def shape(self) -> tuple:
+        """(B, ..., None, ...): the ragged dim is None (torch shows a symbol, j1)."""
+        inner = self._values.shape[1:]
+        r = self._ragged_idx
+        return (len(self._offsets) - 1,) + inner[:r - 1] + (None,) + inner[r - 1:]
+
+    def size(self, dim: int | None = None):
+        if dim is None:
+            return self.shape
+        d = self._dim("size", dim)
+        if d == self._ragged_idx:
+            raise ValueError(f"size: dim {dim} is the ragged dim of the nested tensor "
+                             f"{self.shape}: its sizes are lengths()")
+        return self.shape[d]
+
+    def dim(self) -> int:
+        return self._values.ndim + 1
+
+    ndim = property(dim)
+
+    @property
+    def dtype(self):
+        return self._values.dtype
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._values.requires_grad
+
+    def requires_grad_(self, requires_grad: bool = True) -> NestedTensor:
+        self._values.requires_grad_(requires_grad)
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._values.op is None
+
+    @property
+    def grad(self) -> NestedTensor | None:
+        """The gradient (a nested tensor of this structure), None before a backward."""
+        grad = self._values.grad
+        return None if grad is None else self._like(Tensor(np.asarray(grad)))
+
+    def detach(self) -> NestedTensor:
+        return self._like(self._values.detach())
+
+    def to(self, dtype) -> NestedTensor:
+        """The values in dtype (``to("cpu")``: itself), gradients flowing back."""
+        return self._like(self._values.to(dtype))
+
+    def backward(self, gradient=None, retain_graph=None) -> None:
+        """Back-propagate with ``gradient`` a nested tensor of this structure."""
+        if isinstance(gradient, NestedTensor):
+            self._same_structure("backward", gradient)
+            gradient = gradient._values.data
+        self._values.backward(gradient, retain_graph=retain_graph)
+
+    def __array__(self, dtype=None, copy=None):
+        raise OperandError(self, "a nested tensor (values() or to_padded_tensor() make one)")
+
+    def __repr__(self) -> str:
+        return (f"NestedTensor(size={self.shape}, offsets={self._offsets.tolist()}, "
+                f"lengths={None if self._lengths is None else self._lengths.tolist()})")
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    # ------------------------------------------------------------- helpers
+    def _like(self, values: Tensor, ragged_idx: int | None = None) -> NestedTensor:
+        """The same structure with other values (rows unchanged)."""
+        return NestedTensor(values, self._offsets, self._lengths,
+                            self._ragged_idx if ragged_idx is None else ragged_idx)
+
+    def _dim(self, name: str, dim) -> int:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+        if not -self.ndim <= dim < self.ndim:
+            raise ValueError(f"{name}: dim {dim} is out of range for the nested tensor "
+                             f"{self.shape}")
+        return int(dim) % self.ndim
+
+    def _values_dim(self, name: str, dim) -> int:
+        """The axis of values for a dim that is neither the batch nor the ragged dim."""
+        d = self._dim(name, dim)
+        if d == 0 or d == self._ragged_idx:
+            which = "batch" if d == 0 else "ragged"
+            raise NotImplementedError(f"{name}: not supported on the {which} dim ({dim}) of a "
+                                      "nested tensor")
+        return d - 1 if d > self._ragged_idx else d
+
+    def _same_structure(self, name: str, other: NestedTensor, inner: bool = True) -> None:
+        """Refuse other unless it has these sequences (and, with inner, these other dims)."""
+        if (other._ragged_idx != self._ragged_idx
+                or not np.array_equal(other._offsets, self._offsets)
+                or not np.array_equal(other._lens(), self._lens())
+                or inner and other._values.shape[1:] != self._values.shape[1:]):
+            raise ValueError(f"{name}: nested tensors of different structure, shapes "
+                             f"{self.shape} and {other.shape} with lengths "
+                             f"{self._lens().tolist()} and {other._lens().tolist()}")
+
+    def _rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row of values, position in its sequence) of every element, sequence by sequence."""
+        lens = self._lens()
+        starts = np.repeat(self._offsets[:-1], lens)
+        position = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+        return starts + position, position
+
+    def _padded(self, padding, length: int | None = None) -> Tensor:
+        """(B, L, *inner) with padding after each sequence (L: the longest, or ``length``)."""
+        lens = self._lens()
+        length = int(lens.max(initial=0)) if length is None else length
+        total = self._values.shape[0]
+        fill = full((1,) + self._values.shape[1:], padding, dtype=self.dtype)
+        extended = F.cat([self._values, fill], 0)  # row ``total``: the padding
+        t = np.arange(length)
+        index = np.where(t < lens[:, None], self._offsets[:-1, None] + t, total)
+        return extended[index]
+
+    def _unpadded(self, padded: Tensor) -> Tensor:
+        """The valid rows of (B, L, *rest) as compact values (sum(lengths), *rest)."""
+        lens = self._lens()
+        length = padded.shape[1]
+        flat = np.repeat(np.arange(len(lens)) * length, lens) + self._rows()[1]
+        return padded.reshape((-1,) + padded.shape[2:])[flat]
+
+    def _compact(self, values: Tensor) -> NestedTensor:
+        lens = self._lens()
+        return NestedTensor(values, np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
+                            None, self._ragged_idx)
+
+    # ------------------------------------------------------------- element-wise
+    def _binary(self, name: str, function, other, reflected: bool = False) -> NestedTensor:
+        if isinstance(other, NestedTensor):
+            self._same_structure(name, other)
+            other = other._values
+        elif not isinstance(other, (int, float, np.number)):
+            other = self._dense_operand(name, other)
+        a, b = (other, self._values) if reflected else (self._values, other)
+        return self._like(function(a, b))
+
+    def _dense_operand(self, name: str, other):
+        """A dense operand as an operand of values: trailing dims broadcast as they are; a
+        (B, 1, *inner) one (ragged_idx 1) is read at each row's sequence."""
+        other = other if isinstance(other, Tensor) else Tensor(np.asarray(other))
+        trailing = self.shape[self._ragged_idx + 1:]
+        try:
+            if other.ndim <= len(trailing):
+                np.broadcast_shapes(other.shape, trailing)
+                return other
+            if (other.ndim == self.ndim and self._ragged_idx == 1 and other.shape[1] == 1
+                    and other.shape[0] in (1, len(self))):
+                np.broadcast_shapes(other.shape[2:], self._values.shape[1:])
+                rows = np.zeros(self._values.shape[0], np.int64)
+                if other.shape[0] > 1:  # each row's sequence (rows in holes: sequence 0)
+                    rows[self._rows()[0]] = np.repeat(np.arange(len(self)), self._lens())
+                return other.reshape((other.shape[0],) + other.shape[2:])[rows]
+        except ValueError:
+            pass
+        raise ValueError(f"{name}: a dense operand of shape {other.shape} does not broadcast "
+                         f"to the nested tensor {self.shape}")
+
+    def __neg__(self):
+        return self._like(-self._values)
+
+    # ------------------------------------------------------------- linear maps
+    def __matmul__(self, other):
+        return self.matmul(other)
+
+    def matmul(self, other) -> NestedTensor:
+        """nested (..., in) @ dense (in, out) on values; the last dim must not be ragged."""
+        if isinstance(other, NestedTensor) or np.ndim(getattr(other, "data", other)) != 2:
+            raise NotImplementedError("matmul: a nested tensor is multiplied by a dense 2-D "
+                                      "matrix only (nested @ (in, out))")
+        self._values_dim("matmul", -1)
+        return self._like(F.matmul(self._values, other))
+
+    def linear(self, weight, bias=None) -> NestedTensor:
+        self._values_dim("linear", -1)
+        return self._like(F.linear(self._values, weight, bias))
+
+    # ------------------------------------------------------------- along a dim
+    def softmax(self, dim=-1, dtype=None) -> NestedTensor:
+        return self._normalise("softmax", F.softmax, dim, dtype)
+
+    def log_softmax(self, dim=-1, dtype=None) -> NestedTensor:
+        return self._normalise("log_softmax", F.log_softmax, dim, dtype)
+
+    def _normalise(self, name, function, dim, dtype) -> NestedTensor:
+        values = self._values if dtype is None else self._values.to(dtype)
+        if self._dim(name, dim) == self._ragged_idx == 1:  # over each sequence: pad with -inf
+            padded = self._like(values)._padded(-np.inf)
+            return self._compact(self._unpadded(function(padded, 1)))
+        return self._like(function(values, self._values_dim(name, dim)))
+
+    def layer_norm(self, weight=None, bias=None, eps: float = 1e-5) -> NestedTensor:
+        self._values_dim("layer_norm", -1)
+        return self._like(F.layer_norm(self._values, weight, bias, eps))
+
+    def sum(self, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A003
+        """Over every element (a dense scalar), the ragged dim (dense (B, *inner)) or another
+        non-batch dim (nested)."""
+        return self._reduce("sum", F.sum, dim, keepdim, dtype)
+
+    def mean(self, dim=None, keepdim: bool = False, *, dtype=None):
+        return self._reduce("mean", F.mean, dim, keepdim, dtype)
+
+    def _reduce(self, name, function, dim, keepdim, dtype):
+        values = self._values if dtype is None else self._values.to(dtype)
+        if dim is None:
+            valid = values if self._lengths is None else values[self._rows()[0]]
+            return function(valid)
+        d = self._dim(name, dim)
+        if d == self._ragged_idx == 1:
+            padded = self._like(values)._padded(0.0)
+            out = F.sum(padded, dim=1, keepdim=keepdim)
+            if name == "mean":
+                lens = self._lens().astype(values.dtype)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out = out / lens.reshape((-1,) + (1,) * (out.ndim - 1))
+            return out
+        return self._like(function(values, dim=self._values_dim(name, dim), keepdim=keepdim))
+
+    # ------------------------------------------------------------- shape
+    def transpose(self, dim0, dim1) -> NestedTensor:
+        """Two dims swapped; swapping the ragged dim with another moves the ragged dim (the
+        values stay); the batch dim stays."""
+        d0, d1 = self._dim("transpose", dim0), self._dim("transpose", dim1)
+        if 0 in (d0, d1) and d0 != d1:
+            raise NotImplementedError("transpose: the batch dim (0) of a nested tensor cannot "
+                                      "be transposed")
+        order = list(range(self.ndim))
+        order[d0], order[d1] = order[d1], order[d0]
+        r = self._ragged_idx
+        axes = [0] + [old - 1 if old > r else old for old in order if old not in (0, r)]
+        values = self._values if axes == sorted(axes) else F.permute(self._values, axes)
+        return self._like(values, ragged_idx=order.index(r))
+
+    def unflatten(self, dim, sizes) -> NestedTensor:
+        return self._like(F.unflatten(self._values, self._values_dim("unflatten", dim), sizes))
+
+    def flatten(self, start_dim=0, end_dim=-1) -> NestedTensor:
+        """Non-batch, non-ragged dims start_dim..end_dim merged (consecutive in values)."""
+        start, end = (self._values_dim("flatten", d) for d in (start_dim, end_dim))
+        if (end - start) != self._dim("flatten", end_dim) - self._dim("flatten", start_dim):
+            raise NotImplementedError("flatten: the dims to merge include the ragged dim")
+        return self._like(F.flatten(self._values, start, end))
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        """The B component tensors (views of values: gradients flow back)."""
+        if self._dim("unbind", dim) != 0:
+            raise NotImplementedError(f"unbind: a nested tensor unbinds along dim 0, got {dim}")
+        out = []
+        for start, n in zip(self._offsets[:-1].tolist(), self._lens().tolist()):
+            part = self._values[start:start + n]
+            out.append(part if self._ragged_idx == 1 else F.movedim(part, 0,
+                                                                    self._ragged_idx - 1))
+        return tuple(out)
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            return self.unbind()[index]
+        raise NotImplementedError(f"getitem: a nested tensor is indexed by one int (a "
+                                  f"component), got {index!r}")
+
+    def to_padded_tensor(self, padding: float, output_size=None) -> Tensor:
+        return to_padded_tensor(self, padding, output_size)
+
+    # dlpy.functional's functions that take a nested tensor (its __dlpy_function__ hook)
+    @classmethod
+    def __dlpy_function__(cls, name: str, input, *args, **kwargs):
+        if name == "scaled_dot_product_attention":
+            return scaled_dot_product_attention(input, *args, **kwargs)
+        if name == "cat":
+            return cat(input, *args, **kwargs)
+        if name == "dropout":
+            return input._like(F.dropout(input._values, *args, **kwargs))
+        if name in ("linear", "softmax", "log_softmax", "layer_norm", "matmul") + _ELEMENTWISE:
+            if name in ("softmax", "log_softmax") and "axis" in kwargs:
+                kwargs["dim"] = kwargs.pop("axis")
+            return getattr(input, name)(*args, **kwargs)
+        raise NotImplementedError(f"{name}: not supported on a nested tensor (dlpy.nested's "
+                                  "docstring lists the ops)")
+
+
+_ELEMENTWISE = attach_elementwise(NestedTensor, lambda self, values: self._like(values),
+                                  lambda self: self._values)
+
+
+def to_padded_tensor(input: NestedTensor, padding: float, output_size=None) -> Tensor:
+    """torch.nested.to_padded_tensor: a dense tensor, each sequence padded to the longest (or to
+    ``output_size``, which may also widen the other dims) with ``padding``."""
+    if not isinstance(input, NestedTensor):
+        raise TypeError(f"to_padded_tensor: expected a nested tensor, got "
+                        f"{type(input).__name__}")
+    lens, r = input._lens(), input._ragged_idx
+    length = int(lens.max(initial=0))
+    if output_size is not None:
+        output_size = tuple(int(n) for n in output_size)
+        natural = input.shape[:r] + (length,) + input.shape[r + 1:]
+        if len(output_size) != len(natural) or any(o < n for o, n in zip(output_size, natural)):
+            raise ValueError(f"to_padded_tensor: output_size {output_size} must have "
+                             f"{len(natural)} dims, each at least the tensor's {natural}")
+        length = output_size[r]
+    out = input._padded(padding, length)  # (B, L, *inner)
+    if r != 1:
+        out = F.movedim(out, 1, r)
+    if output_size is not None and output_size != out.shape:
+        widths = []
+        for have, want in zip(reversed(out.shape), reversed(output_size)):
+            widths += [0, want - have]
+        out = F.pad(out, widths, value=padding)
+    return out
+
+
+def cat(tensors, dim: int = 0) -> NestedTensor:
+    """torch.cat of nested tensors of one structure along a dim that is neither the batch nor
+    the ragged dim (as torch's)."""
+    first = tensors[0]
+    if not all(isinstance(t, NestedTensor) for t in tensors):
+        raise TypeError("cat: expected only nested tensors (a nested tensor cannot be "
+                        "concatenated with a dense one)")
+    for t in tensors[1:]:
+        first._same_structure("cat", t, inner=False)
+    axis = first._values_dim("cat", dim)
+    return first._like(F.cat([t._values for t in tensors], axis))
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False, **kwargs) -> NestedTensor:
+    """F.scaled_dot_product_attention on nested (B, H, j, D) query / key / value (ragged dim 2,
+    as after ``transpose(1, 2)``): each sequence attends to its own keys only. Computed padded,
+    with the padding keys masked out; key and value share a structure, query may differ."""
+    name = "scaled_dot_product_attention"
+    for what, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, NestedTensor):
+            raise TypeError(f"{name}: expected nested query, key and value, got a "
+                            f"{type(t).__name__} {what}")
+        if t.ndim != 4 or t._ragged_idx != 2:
+            raise ValueError(f"{name}: expected nested (B, H, j, D) operands with the ragged "
+                             f"dim 2 (transpose(1, 2) of (B, j, H, D)), got {what} {t.shape}")
+    if attn_mask is not None or kwargs.pop("mask", None) is not None:
+        raise NotImplementedError(f"{name}: a mask (attn_mask or mask) is not supported with "
+                                  "nested tensors; is_causal is, and padding needs none")
+    if len(query) != len(key):
+        raise ValueError(f"{name}: query has {len(query)} sequences, key {len(key)}")
+    key._same_structure(name, value, inner=False)
+    lens_k = key._lens()
+    q = F.transpose(query._padded(0.0), 1, 2)  # (B, H, Lq, D)
+    k = F.transpose(key._padded(0.0), 1, 2)
+    v = F.transpose(value._padded(0.0), 1, 2)
+    padding = (np.arange(k.shape[2]) >= lens_k[:, None])[:, None, None, :]  # (B, 1, 1, Lk)
+    out = F.scaled_dot_product_attention(q, k, v, padding, dropout_p=dropout_p,
+                                         training=dropout_p > 0, is_causal=is_causal,
+                                         scale=scale, enable_gqa=enable_gqa, **kwargs)
+    return query._compact(query._unpadded(F.transpose(out, 1, 2)))

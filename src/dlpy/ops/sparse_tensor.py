@@ -1,0 +1,81 @@
+"""The ops of sparse tensors (dlpy/sparse_tensor.py) on their values: a sparse tensor is a fixed
+pattern of indices and a values Tensor (nnz, *dense_dims) in the graph, so each op here maps
+values to values (or to a dense result) and its gradient is the values' gradient.
+
+- Coalesce: the entries of each repeated index summed (values sorted by index);
+- SparseSoftmax: softmax / log_softmax over the entries that share a segment (a row);
+- sparse_dense_mm: S (m, k) @ D (k, n) through SparseLinear (ops/sparse.py), whose backward
+  gives both the values' and D's gradients.
+Everything else (to_dense, S * D, transposes, sums) is composed from GetItem / IndexAdd and
+the arithmetic ops in dlpy/sparse_tensor.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.ops.sparse import SparseLinear, SparseRows, sum_runs
+from dlpy.tensor import Op, Tensor
+
+
+class Coalesce(Op):
+    """y[r] = sum of values[order[starts[r]:starts[r + 1]]] (the runs of equal indices);
+    d values[i] = g[run of i]. values (nnz, *dense) -> (runs, *dense)."""
+
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
+    def __init__(self, order: np.ndarray, starts: np.ndarray):
+        self.order, self.starts = order, starts
+
+    def forward(self, values):
+        lengths = np.diff(np.append(self.starts, self.order.size))
+        rows = values.reshape(values.shape[0], int(np.prod(values.shape[1:])))  # (N, K)
+        return sum_runs(rows, lengths, self.order).reshape((lengths.size,) + values.shape[1:])
+
+    def backward(self, grad_output):
+        first = np.zeros(self.order.size, dtype=np.int64)
+        first[self.starts] = 1
+        run = np.empty(self.order.size, dtype=np.int64)  # the run of each entry
+        run[self.order] = np.cumsum(first) - 1
+        return (grad_output[run],)
+
+
+class SparseSoftmax(Op):
+    """Softmax (or log-softmax) of values (nnz, *dense) over the entries with the same
+    segment id, each dense position apart: y = exp(v - max) / sum exp(v - max);
+    dv = y (g - sum(g y)); log: y = v - logsumexp, dv = g - softmax * sum(g)."""
+
+    saves = ("output",)
+
+    def __init__(self, segments: np.ndarray, num_segments: int, log: bool):
+        self.segments, self.num_segments, self.log = segments, num_segments, log
+
+    def _sum(self, x):  # (nnz, *dense) -> the segment sums gathered back to each entry
+        total = np.zeros((self.num_segments,) + x.shape[1:], dtype=x.dtype)
+        np.add.at(total, self.segments, x)
+        return total[self.segments]
+
+    def forward(self, values):
+        top = np.full((self.num_segments,) + values.shape[1:], -np.inf, dtype=values.dtype)
+        np.maximum.at(top, self.segments, values)
+        shifted = values - top[self.segments]
+        exp = np.exp(shifted)
+        total = self._sum(exp)
+        self.y = shifted - np.log(total) if self.log else exp / total
+        return self.y
+
+    def backward(self, grad_output):
+        if self.log:
+            return (grad_output - np.exp(self.y) * self._sum(grad_output),)
+        return (self.y * (grad_output - self._sum(grad_output * self.y)),)
+
+
+def sparse_dense_mm(crow: np.ndarray, col: np.ndarray, values: Tensor, num_columns: int,
+                    dense: Tensor) -> Tensor:
+    """The rows of a CSR matrix (crow, col, values (nnz,)) times dense (num_columns, n) ->
+    (rows, n): SparseLinear's y[b] = sum_j values[j] * dense[col[j]], with the gradients of
+    values (each entry's dot product) and of dense (the transposed product)."""
+    rows = SparseRows(crow, col, values.data, num_columns)
+    if values.requires_grad:
+        return SparseLinear(rows)(dense, values)
+    return SparseLinear(rows)(dense)

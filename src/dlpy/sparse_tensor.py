@@ -1,0 +1,885 @@
+"""Sparse tensors: torch.sparse's COO and CSR layouts, with autograd.
+
+    S = dlpy.sparse_coo_tensor(indices, values, size)   # indices (sparse_dim, nnz) int64,
+                                                        # values (nnz, *dense_dims)
+    y = dlpy.sparse.mm(S, X)                            # (m, k) @ (k, n) -> dense (m, n)
+    C = dlpy.sparse_csr_tensor(crow, col, values, size) # or S.to_sparse_csr()
+
+A SparseTensor is a fixed pattern (COO indices, or CSR crow/col indices) and a values Tensor
+that is a node of the graph. Every op maps the values (ops/sparse_tensor.py, or GetItem /
+IndexAdd and the arithmetic ops), so gradients reach the values; the ``.grad`` of a sparse leaf
+is a sparse tensor with its pattern, as torch's, and a dense operand gets a dense gradient.
+The pattern never depends on the values except where torch's does (``to_sparse``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from dlpy.ops import sparse_tensor as _ops
+from dlpy.ops.shape import GetItem, IndexAdd, concat
+from dlpy.sparse_grad import runs
+from dlpy.tensor import SparseOperandError, Tensor
+
+
+class Layout:
+    """torch.layout: ``dlpy.strided``, ``dlpy.sparse_coo``, ``dlpy.sparse_csr``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"dlpy.{self.name}"
+
+
+strided, sparse_coo, sparse_csr = Layout("strided"), Layout("sparse_coo"), Layout("sparse_csr")
+
+
+class check_sparse_tensor_invariants:  # noqa: N801 - torch's name
+    """torch.sparse.check_sparse_tensor_invariants: a context manager (or decorator) under which
+    the constructors also check what is costly to check: that a CSR row's columns are sorted
+    and distinct. Index ranges, shapes and dtypes, and an ``is_coalesced=True`` claim, are
+    always checked. ``enable()``, ``disable()``, ``is_enabled()`` as torch's."""
+
+    _enabled = False
+
+    def __init__(self, enable: bool = True):
+        self.state, self.saved = bool(enable), []
+
+    @staticmethod
+    def is_enabled() -> bool:
+        return check_sparse_tensor_invariants._enabled
+
+    @staticmethod
+    def enable() -> None:
+        check_sparse_tensor_invariants._enabled = True
+
+    @staticmethod
+    def disable() -> None:
+        check_sparse_tensor_invariants._enabled = False
+
+    def __enter__(self):
+        self.saved.append(check_sparse_tensor_invariants._enabled)
+        check_sparse_tensor_invariants._enabled = self.state
+        return self
+
+    def __exit__(self, *exc) -> None:
+        check_sparse_tensor_invariants._enabled = self.saved.pop()
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            with check_sparse_tensor_invariants(self.state):
+                return function(*args, **kwargs)
+        return checked
+
+
+# ----------------------------------------------------------------- checks of user input
+def _index_array(name: str, what: str, value, ndim: int) -> np.ndarray:
+    array = np.asarray(value.data if isinstance(value, Tensor) else value)
+    if array.dtype.kind not in "iu" and not (array.size == 0 and array.dtype.kind == "f"):
+        raise TypeError(f"{name}: {what} must be integers (int64), got {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name}: {what} must have {ndim} dimension{'s' * (ndim > 1)}, got "
+                         f"shape {array.shape}")
+    return array.astype(np.int64, copy=False)
+
+
+def _values_tensor(name: str, values, dtype, requires_grad: bool) -> Tensor:
+    if isinstance(values, SparseTensor):
+        raise TypeError(f"{name}: values must be a dense tensor, got a sparse one")
+    if not isinstance(values, Tensor):
+        return Tensor(values, requires_grad=requires_grad, dtype=dtype)
+    if dtype is not None and np.dtype(dtype) != values.dtype:
+        values = values.astype(dtype)
+    if requires_grad and not values.requires_grad:
+        if values.op is not None:
+            raise ValueError(f"{name}: requires_grad=True needs leaf values")
+        values.requires_grad_()
+    return values
+
+
+def _size(name: str, size) -> tuple[int, ...]:
+    try:
+        size = tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"{name}: size must be a sequence of ints, got {size!r}") from None
+    if any(s < 0 for s in size):
+        raise ValueError(f"{name}: size must not be negative, got {size}")
+    return size
+
+
+def _check_range(name: str, what: str, indices: np.ndarray, sizes) -> None:
+    """Each row d of indices (rows, nnz) in [0, sizes[d])."""
+    if indices.shape[-1] == 0:
+        return
+    low, high = indices.min(axis=-1), indices.max(axis=-1)
+    for d, size in enumerate(sizes):
+        if low[d] < 0 or high[d] >= size:
+            bad = low[d] if low[d] < 0 else high[d]
+            raise ValueError(f"{name}: {what} of dim {d} must lie in [0, {size}), got {bad}")
+
+
+def _keys(indices: np.ndarray, sizes) -> np.ndarray:
+    """One int64 key per entry, row-major (the order of a coalesced tensor)."""
+    if indices.shape[0] == 1:
+        return indices[0]
+    return np.ravel_multi_index(tuple(indices), tuple(sizes))
+
+
+def _sorted_distinct(keys: np.ndarray) -> bool:
+    return bool(np.all(keys[1:] > keys[:-1]))
+
+
+# ----------------------------------------------------------------- constructors
+def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
+                      requires_grad: bool = False, check_invariants: bool | None = None,
+                      is_coalesced: bool | None = None) -> SparseTensor:
+    """torch.sparse_coo_tensor: entry j at ``indices[:, j]`` (sparse_dim, nnz) holds
+    ``values[j]`` (nnz, *dense_dims); ``size`` defaults to the indices' maxima + 1 and the
+    values' dense dims. Repeated indices add up (``coalesce()``). ``is_coalesced=True`` is
+    checked (sorted, distinct indices)."""
+    name = "sparse_coo_tensor"
+    del device  # one device
+    indices = _index_array(name, "indices", indices, 2)
+    values = _values_tensor(name, values, dtype, requires_grad)
+    sparse_dim, nnz = indices.shape
+    if sparse_dim == 0:
+        raise ValueError(f"{name}: indices must have at least one row (sparse_dim >= 1), got "
+                         f"shape {indices.shape}")
+    if values.ndim == 0 or values.shape[0] != nnz:
+        raise ValueError(f"{name}: values must have one row per index (nnz={nnz}), got shape "
+                         f"{values.shape}")
+    if size is None:
+        size = tuple(int(n) for n in (indices.max(axis=1) + 1 if nnz else [0] * sparse_dim))
+        size += values.shape[1:]
+    else:
+        size = _size(name, size)
+        if len(size) != sparse_dim + values.ndim - 1 or size[sparse_dim:] != values.shape[1:]:
+            raise ValueError(f"{name}: size {size} does not fit {sparse_dim} sparse dims and "
+                             f"values of shape {values.shape} (dense dims {values.shape[1:]})")
+    _check_range(name, "indices", indices, size[:sparse_dim])
+    if is_coalesced and not _sorted_distinct(_keys(indices, size[:sparse_dim])):
+        raise ValueError(f"{name}: is_coalesced=True but the indices are not sorted and "
+                         "distinct; call .coalesce() instead")
+    del check_invariants  # COO's invariants are all checked above, always
+    return SparseTensor(sparse_coo, values, tuple(size), indices=indices,
+                        coalesced=bool(is_coalesced))
+
+
+def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None,
+                      device=None, requires_grad: bool = False,
+                      check_invariants: bool | None = None) -> SparseTensor:
+    """torch.sparse_csr_tensor (2-D, no dense dims): row i holds entries
+    crow_indices[i]:crow_indices[i + 1] of col_indices and values. Under
+    ``check_invariants`` a row's columns must be sorted and distinct."""
+    name = "sparse_csr_tensor"
+    del device
+    crow = _index_array(name, "crow_indices", crow_indices, 1)
+    col = _index_array(name, "col_indices", col_indices, 1)
+    values = _values_tensor(name, values, dtype, requires_grad)
+    nnz = col.size
+    if values.shape != (nnz,):
+        raise ValueError(f"{name}: values must be 1-D with one value per column index "
+                         f"({nnz},), got shape {values.shape}")
+    if crow.size == 0 or crow[0] != 0 or crow[-1] != nnz or np.any(np.diff(crow) < 0):
+        raise ValueError(f"{name}: crow_indices must rise from 0 to nnz={nnz}, got "
+                         f"{crow[:8].tolist()}{'...' if crow.size > 8 else ''}")
+    if size is None:
+        size = (crow.size - 1, int(col.max()) + 1 if nnz else 0)
+    else:
+        size = _size(name, size)
+        if len(size) != 2 or size[0] != crow.size - 1:
+            raise ValueError(f"{name}: size must be 2-D with {crow.size - 1} rows (the length "
+                             f"of crow_indices - 1), got {size}")
+    _check_range(name, "col_indices", col[None], size[1:])
+    if check_invariants or check_sparse_tensor_invariants.is_enabled():
+        rows = np.repeat(np.arange(size[0]), np.diff(crow))
+        if not _sorted_distinct(rows * max(size[1], 1) + col):
+            raise ValueError(f"{name}: the column indices of each row must be sorted and "
+                             "distinct (check_sparse_tensor_invariants)")
+    return SparseTensor(sparse_csr, values, tuple(size), crow=crow, col=col)
+
+
+def _csr_rows(crow: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(crow.size - 1), np.diff(crow))
+
+
+def _crow(rows: np.ndarray, num_rows: int) -> np.ndarray:
+    """CSR's row pointers of entries sorted by row."""
+    return np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=num_rows))])
+
+
+def _as_dense(name: str, x) -> Tensor:
+    if isinstance(x, SparseTensor):
+        raise TypeError(f"{name}: expected a dense tensor here, got a sparse one")
+    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+
+
+def _dim(name: str, dim, ndim: int) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"{name}: dim {dim} is out of range for a tensor of {ndim} dims")
+    return int(dim) % ndim
+
+
+# ----------------------------------------------------------------- the tensor
+class SparseTensor:
+    """A sparse tensor (see the module's docstring); made by ``sparse_coo_tensor``,
+    ``sparse_csr_tensor`` or ``Tensor.to_sparse()``. ``shape``, ``dtype``, ``layout``,
+    ``requires_grad`` and ``grad`` as torch's; the values are ``values()`` (a Tensor)."""
+
+    __array_ufunc__ = None  # ndarray (op) SparseTensor defers to the reflected method
+
+    def __init__(self, layout: Layout, values: Tensor, shape: tuple[int, ...], *,
+                 indices: np.ndarray | None = None, crow: np.ndarray | None = None,
+                 col: np.ndarray | None = None, coalesced: bool = False):
+        # trusted arguments: the checked constructors and the ops make these
+        self.layout, self._v, self.shape = layout, values, shape
+        self._ind, self._crow, self._col = indices, crow, col
+        self._coalesced = coalesced
+
+    # ------------------------------------------------------------- what it is
+    @property
+    def dtype(self) -> np.dtype:
+        return self._v.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def is_sparse(self) -> bool:
+        """True for COO (torch's ``is_sparse``); CSR is ``is_sparse_csr``."""
+        return self.layout is sparse_coo
+
+    @property
+    def is_sparse_csr(self) -> bool:
+        return self.layout is sparse_csr
+
+    def sparse_dim(self) -> int:
+        return 2 if self.layout is sparse_csr else self._ind.shape[0]
+
+    def dense_dim(self) -> int:
+        return len(self.shape) - self.sparse_dim()
+
+    def _nnz(self) -> int:
+        return self._v.shape[0]
+
+    nnz = property(_nnz)
+
+    def is_coalesced(self) -> bool:
+        if self.layout is not sparse_coo:
+            raise ValueError(f"is_coalesced: expected a sparse_coo tensor, got {self.layout}")
+        return self._coalesced
+
+    # ------------------------------------------------------------- gradients
+    @property
+    def requires_grad(self) -> bool:
+        return self._v.requires_grad
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._v.op is None
+
+    def requires_grad_(self, requires_grad: bool = True) -> SparseTensor:
+        self._v.requires_grad_(requires_grad)
+        return self
+
+    @property
+    def grad(self) -> SparseTensor | None:
+        """The gradient as a sparse tensor of this tensor's pattern (None before a backward),
+        as torch's: coalesced, each index's value the gradient there once (the values' own
+        gradient, ``values().grad``, has it at every repeat of an index)."""
+        grad = self._v.grad
+        if grad is None:
+            return None
+        grad = Tensor(np.asarray(grad))
+        if self.layout is sparse_csr or self._coalesced:
+            return self._with_values(grad)
+        order, starts = runs(_keys(self._ind, self.shape[:self._ind.shape[0]]))
+        first = order[starts]  # one entry of each index
+        return SparseTensor(sparse_coo, Tensor(grad.data[first]), self.shape,
+                            indices=self._ind[:, first], coalesced=True)
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, SparseTensor) or value.shape != self.shape:
+                raise TypeError(f"grad: expected None or a sparse tensor of shape {self.shape}")
+            value = value._v.data
+        self._v.grad = value
+
+    def detach(self) -> SparseTensor:
+        return self._with_values(self._v.detach())
+
+    def _with_values(self, values: Tensor) -> SparseTensor:
+        """The same pattern holding other values (nnz rows)."""
+        return SparseTensor(self.layout, values, self.shape, indices=self._ind,
+                            crow=self._crow, col=self._col, coalesced=self._coalesced)
+
+    # ------------------------------------------------------------- parts
+    def _coo(self) -> np.ndarray:
+        """(sparse_dim, nnz) the index of every entry, either layout."""
+        if self.layout is sparse_coo:
+            return self._ind
+        return np.stack([_csr_rows(self._crow), self._col])
+
+    def indices(self) -> Tensor:
+        """The (sparse_dim, nnz) indices of a coalesced COO tensor (``_indices()``: any)."""
+        self._need("indices", coalesced=True)
+        return Tensor(self._ind)
+
+    def _indices(self) -> Tensor:
+        self._need("_indices")
+        return Tensor(self._ind)
+
+    def values(self) -> Tensor:
+        """The values (nnz, *dense_dims), a Tensor of the graph (gradients flow through it);
+        for COO the tensor must be coalesced, as torch's (``_values()``: any)."""
+        if self.layout is sparse_coo:
+            self._need("values", coalesced=True)
+        return self._v
+
+    def _values(self) -> Tensor:
+        return self._v
+
+    def crow_indices(self) -> Tensor:
+        self._need("crow_indices", sparse_csr)
+        return Tensor(self._crow)
+
+    def col_indices(self) -> Tensor:
+        self._need("col_indices", sparse_csr)
+        return Tensor(self._col)
+
+    def _need(self, name: str, layout: Layout = sparse_coo, coalesced: bool = False) -> None:
+        if self.layout is not layout:
+            raise ValueError(f"{name}: expected a {layout.name} tensor, got {self.layout}")
+        if coalesced and not self._coalesced:
+            raise ValueError(f"{name}: the tensor is not coalesced (repeated or unsorted "
+                             "indices); call .coalesce() first, or use _" + name + "()")
+
+    # ------------------------------------------------------------- conversions
+    def coalesce(self) -> SparseTensor:
+        """Each index once, sorted, repeated entries summed (a recorded op on the values)."""
+        self._need("coalesce")
+        if self._coalesced:
+            return self
+        if self._nnz() == 0:
+            return SparseTensor(sparse_coo, self._v, self.shape, indices=self._ind,
+                                coalesced=True)
+        sizes = self.shape[:self._ind.shape[0]]
+        order, starts = runs(_keys(self._ind, sizes))
+        values = _ops.Coalesce(order, starts)(self._v)
+        return SparseTensor(sparse_coo, values, self.shape, indices=self._ind[:, order[starts]],
+                            coalesced=True)
+
+    def to_dense(self) -> Tensor:
+        """The dense tensor (repeats summed); its gradient reaches the stored entries."""
+        return IndexAdd(tuple(self._coo()), self.shape)(self._v)
+
+    def to_sparse(self, layout: Layout | None = None) -> SparseTensor:
+        if layout is None or layout is sparse_coo:
+            return self.to_sparse_coo()
+        if layout is sparse_csr:
+            return self.to_sparse_csr()
+        raise ValueError(f"to_sparse: layout must be dlpy.sparse_coo or dlpy.sparse_csr, got "
+                         f"{layout!r}")
+
+    def to_sparse_coo(self) -> SparseTensor:
+        if self.layout is sparse_coo:
+            return self
+        indices = self._coo()
+        return SparseTensor(sparse_coo, self._v, self.shape, indices=indices,
+                            coalesced=_sorted_distinct(_keys(indices, self.shape)))
+
+    def to_sparse_csr(self) -> SparseTensor:
+        """CSR of a 2-D COO tensor with no dense dims (coalesced first)."""
+        if self.layout is sparse_csr:
+            return self
+        if self.ndim != 2 or self.dense_dim():
+            raise ValueError(f"to_sparse_csr: expected a 2-D tensor with no dense dims, got "
+                             f"shape {self.shape} with {self.dense_dim()} dense dims")
+        s = self.coalesce()
+        return SparseTensor(sparse_csr, s._v, self.shape, crow=_crow(s._ind[0], self.shape[0]),
+                            col=s._ind[1])
+
+    def astype(self, dtype) -> SparseTensor:
+        return self._with_values(self._v.astype(dtype))
+
+    def to(self, dtype) -> SparseTensor:
+        return self if isinstance(dtype, str) and dtype == "cpu" else self.astype(dtype)
+
+    def double(self) -> SparseTensor:
+        return self.astype(np.float64)
+
+    def float(self) -> SparseTensor:
+        return self.astype(np.float32)
+
+    # ------------------------------------------------------------- shape ops
+    def transpose(self, dim0: int, dim1: int) -> SparseTensor:
+        """Swap two sparse dims (indices swapped, uncoalesced) or two dense dims (values
+        transposed); CSR: the transposed matrix in CSR (torch gives CSC)."""
+        dim0, dim1 = _dim("transpose", dim0, self.ndim), _dim("transpose", dim1, self.ndim)
+        if self.layout is sparse_csr:
+            return self.to_sparse_coo().transpose(dim0, dim1).to_sparse_csr()
+        sparse_dim = self.sparse_dim()
+        if dim0 < sparse_dim and dim1 < sparse_dim:
+            indices, shape = self._ind.copy(), list(self.shape)
+            indices[[dim0, dim1]] = indices[[dim1, dim0]]
+            shape[dim0], shape[dim1] = shape[dim1], shape[dim0]
+            return SparseTensor(sparse_coo, self._v, tuple(shape), indices=indices,
+                                coalesced=dim0 == dim1 and self._coalesced)
+        if dim0 >= sparse_dim and dim1 >= sparse_dim:
+            axes = list(range(self._v.ndim))
+            a, b = dim0 - sparse_dim + 1, dim1 - sparse_dim + 1
+            axes[a], axes[b] = axes[b], axes[a]
+            shape = list(self.shape)
+            shape[dim0], shape[dim1] = shape[dim1], shape[dim0]
+            return SparseTensor(sparse_coo, self._v.permute(*axes), tuple(shape),
+                                indices=self._ind, coalesced=self._coalesced)
+        raise ValueError(f"transpose: cannot swap a sparse dim and a dense dim ({dim0} and "
+                         f"{dim1}; sparse_dim={sparse_dim}), as torch")
+
+    def t(self) -> SparseTensor:
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor of at most 2 dims, got {self.ndim}")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def index_select(self, dim: int, index) -> SparseTensor:
+        """The slices ``index`` of dim (COO), in that order; repeats allowed."""
+        return index_select(self, dim, index)
+
+    # ------------------------------------------------------------- arithmetic
+    def __neg__(self) -> SparseTensor:
+        return self._with_values(-self._v)
+
+    neg = __neg__
+
+    def __mul__(self, other):
+        return mul(self, other)
+
+    def __rmul__(self, other):
+        return mul(other, self)
+
+    def __truediv__(self, other) -> SparseTensor:
+        if isinstance(other, (SparseTensor, Tensor)) and np.ndim(_scalar_of(other)) != 0:
+            raise TypeError("div: a sparse tensor can be divided by a number (or a 0-d tensor) "
+                            "only, as torch's")
+        return self._with_values(self._v / _scalar_of(other))
+
+    div = __truediv__
+
+    def __add__(self, other):
+        return add(self, other)
+
+    def __radd__(self, other):
+        return add(other, self)
+
+    def __sub__(self, other):
+        return add(self, other, alpha=-1)
+
+    def __rsub__(self, other):
+        return add(other, self, alpha=-1)
+
+    def add(self, other, *, alpha=1):
+        return add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return add(self, other, alpha=-alpha)
+
+    def mul(self, other):
+        return mul(self, other)
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(other, self)
+
+    def mm(self, mat2):
+        return mm(self, mat2)
+
+    def matmul(self, other):
+        return matmul(self, other)
+
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        if keepdim:
+            raise ValueError("sum: keepdim=True is not supported for sparse tensors, as torch")
+        return sum(self, dim, dtype=dtype)
+
+    def softmax(self, dim: int):
+        return softmax(self, dim)
+
+    def log_softmax(self, dim: int):
+        return log_softmax(self, dim)
+
+    def pow(self, exponent) -> SparseTensor:
+        if not np.isscalar(exponent) or exponent <= 0:
+            raise ValueError(f"pow: a sparse tensor takes a positive number as exponent (zero "
+                             f"stays zero), got {exponent!r}")
+        return _unary(self, lambda v: v ** exponent)
+
+    __pow__ = pow
+
+    def __array__(self, dtype=None, copy=None):
+        raise SparseOperandError(self)
+
+    def __repr__(self) -> str:
+        if self.layout is sparse_coo:
+            parts = f"indices={Tensor(self._ind)!r},\n       "
+        else:
+            parts = (f"crow_indices={Tensor(self._crow)!r},\n       "
+                     f"col_indices={Tensor(self._col)!r},\n       ")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self._v.op is not None:
+            extra += f", op={type(self._v.op).__name__}"
+        return (f"tensor({parts}values={self._v.detach()!r},\n       size={self.shape}, "
+                f"nnz={self._nnz()}, dtype={self.dtype}, layout={self.layout}{extra})")
+
+
+# zero-preserving element-wise functions torch has for sparse tensors: f(values) of the
+# coalesced tensor (a repeated index's entries summed first, as f of the sum)
+UNARY = """abs asin asinh atan atanh ceil erf erfinv expm1 floor frac log1p relu round sign
+    sin sinh sqrt square tan tanh trunc""".split()
+
+
+def _unary(x: SparseTensor, function) -> SparseTensor:
+    if x.layout is sparse_coo:
+        x = x.coalesce()
+    return x._with_values(function(x._v))
+
+
+def _unary_method(name: str):
+    def method(self):
+        from dlpy import functional
+
+        return _unary(self, getattr(functional, name))
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"{name} of the stored values (zero stays zero), as torch's."
+    return method
+
+
+for _name in UNARY:
+    setattr(SparseTensor, _name, _unary_method(_name))
+SparseTensor.__abs__ = SparseTensor.abs
+del _name
+
+
+def _scalar_of(x):
+    """A number or a 0-d dense tensor, as such (for values * x)."""
+    if isinstance(x, Tensor):
+        return x if x.ndim == 0 else x.data  # 0-d: a Tensor (its gradient counts)
+    return x
+
+
+# ----------------------------------------------------------------- the functions
+def _coalesced_pair(name: str, a: SparseTensor, b: SparseTensor):
+    if a.shape != b.shape:
+        raise ValueError(f"{name}: sparse tensors of different shapes {a.shape} and {b.shape}")
+    if a.sparse_dim() != b.sparse_dim():
+        raise ValueError(f"{name}: sparse tensors with {a.sparse_dim()} and {b.sparse_dim()} "
+                         "sparse dims")
+    return a.to_sparse_coo().coalesce(), b.to_sparse_coo().coalesce()
+
+
+def _layout_of(a: SparseTensor, b: SparseTensor, out: SparseTensor) -> SparseTensor:
+    both_csr = a.layout is sparse_csr and b.layout is sparse_csr
+    return out.to_sparse_csr() if both_csr else out
+
+
+def add(input, other, *, alpha=1):
+    """torch.add with a sparse operand: sparse + sparse is sparse (both coalesced, the union
+    of their entries, summed); dense + sparse is dense."""
+    if isinstance(input, SparseTensor) and isinstance(other, SparseTensor):
+        a, b = _coalesced_pair("add", input, other)
+        b_values = b._v if alpha == 1 else b._v * alpha
+        indices = np.concatenate([a._ind, b._ind], axis=1)
+        joined = SparseTensor(sparse_coo, concat([a._v, b_values], 0), a.shape, indices=indices)
+        return _layout_of(input, other, joined.coalesce())
+    sparse, dense = (input, other) if isinstance(input, SparseTensor) else (other, input)
+    dense = _as_dense("add", dense)
+    if dense.shape != sparse.shape:
+        raise ValueError(f"add: dense {dense.shape} and sparse {sparse.shape} must have one "
+                         "shape")
+    if sparse is input:  # sparse + alpha * dense (torch refuses add(sparse, dense))
+        return sparse.to_dense() + (dense if alpha == 1 else dense * alpha)
+    return dense + (sparse.to_dense() if alpha == 1 else sparse.to_dense() * alpha)
+
+
+def mul(input, other):
+    """torch.mul with a sparse operand: by a number or 0-d tensor (the values scaled);
+    sparse * sparse (the intersection of the coalesced patterns); sparse * dense of the same
+    shape (sparse, the sparse operand's pattern, the dense one read at its entries)."""
+    if not isinstance(input, SparseTensor):
+        input, other = other, input
+    if isinstance(other, SparseTensor):
+        a, b = _coalesced_pair("mul", input, other)
+        sizes = a.shape[:a.sparse_dim()]
+        _, ia, ib = np.intersect1d(_keys(a._ind, sizes), _keys(b._ind, sizes),
+                                   assume_unique=True, return_indices=True)
+        values = GetItem(ia)(a._v) * GetItem(ib)(b._v)
+        out = SparseTensor(sparse_coo, values, a.shape, indices=a._ind[:, ia], coalesced=True)
+        return _layout_of(input, other, out)
+    scalar = _scalar_of(other)
+    if np.ndim(scalar) == 0:
+        return input._with_values(input._v * scalar)
+    dense = _as_dense("mul", other)
+    if dense.shape != input.shape:
+        raise ValueError(f"mul: dense {dense.shape} and sparse {input.shape} must have one "
+                         "shape (or the dense one a number)")
+    gathered = GetItem(tuple(input._coo()))(dense)  # (nnz, *dense_dims)
+    return input._with_values(input._v * gathered)
+
+
+def _check_mm(name: str, s: SparseTensor, d: Tensor) -> None:
+    if s.ndim != 2 or s.dense_dim():
+        raise ValueError(f"{name}: the sparse operand must be a 2-D matrix with no dense dims, "
+                         f"got shape {s.shape} with {s.dense_dim()} dense dims")
+    if d.ndim not in (1, 2) or s.shape[1] != d.shape[0]:
+        raise ValueError(f"{name}: expected (m, k) @ (k, n) or (k,), got {s.shape} @ "
+                         f"{tuple(d.shape)}")
+    if s.dtype != d.dtype:
+        raise TypeError(f"{name}: the operands' dtypes differ ({s.dtype} and {d.dtype}), as "
+                        "torch refuses")
+
+
+def _sparse_dense(name: str, s: SparseTensor, d) -> Tensor:
+    d = _as_dense(name, d)
+    _check_mm(name, s, d)
+    if s.layout is sparse_coo:
+        s = s.coalesce()  # sorted by row: each row's entries one run
+        crow, col = _crow(s._ind[0], s.shape[0]), s._ind[1]
+    else:
+        crow, col = s._crow, s._col
+    vector = d.ndim == 1
+    out = _ops.sparse_dense_mm(crow, col, s._v, s.shape[1], d.reshape(-1, 1) if vector else d)
+    return out.reshape(-1) if vector else out
+
+
+def mm(mat1, mat2):
+    """torch.sparse.mm / torch.mm with a sparse operand: sparse (m, k) @ dense (k, n) and
+    dense @ sparse are dense; sparse @ sparse is sparse (COO). Gradients: the sparse
+    operand's values and the dense operand's array."""
+    if isinstance(mat1, SparseTensor) and isinstance(mat2, SparseTensor):
+        # the product of the dense right side, its nonzeros kept (torch: the structural ones)
+        return _sparse_dense("sparse.mm", mat1, mat2.to_dense()).to_sparse()
+    if isinstance(mat1, SparseTensor):
+        return _sparse_dense("sparse.mm", mat1, mat2)
+    if isinstance(mat2, SparseTensor):  # D @ S = (S^T @ D^T)^T
+        dense = _as_dense("sparse.mm", mat1)
+        if dense.ndim == 1:
+            return _sparse_dense("sparse.mm", mat2.t(), dense)
+        if dense.ndim != 2:
+            raise ValueError(f"sparse.mm: expected a 2-D dense operand, got shape {dense.shape}")
+        return _sparse_dense("sparse.mm", mat2.t(), dense.T).T
+    raise TypeError("sparse.mm: expects a sparse operand")
+
+
+matmul = mm
+
+
+def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0) -> Tensor:
+    """torch.sparse.addmm / torch.addmm: beta * mat + alpha * (mat1 @ mat2), mat1 sparse."""
+    product = mm(mat1, mat2)
+    product = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return product
+    mat = _as_dense("addmm", mat)
+    return (mat if beta == 1 else mat * beta) + product
+
+
+def sum(input, dim=None, dtype=None):  # noqa: A001 - torch.sparse.sum's name
+    """torch.sparse.sum: all entries (a dense 0-d tensor), or over ``dim`` (an int or a
+    sequence): sparse while some sparse dim is left, else dense."""
+    if not isinstance(input, SparseTensor):
+        raise TypeError(f"sparse.sum: expected a sparse tensor, got {type(input).__name__}")
+    values = input._v if dtype is None else input._v.astype(dtype)
+    if dim is None:
+        return values.sum()
+    dims = sorted({_dim("sparse.sum", d, input.ndim)
+                   for d in ((dim,) if np.ndim(dim) == 0 else dim)})
+    s = input.to_sparse_coo()
+    sparse_dim = s.sparse_dim()
+    dense_axes = tuple(d - sparse_dim + 1 for d in dims if d >= sparse_dim)
+    if dense_axes:
+        values = values.sum(axis=dense_axes)
+    kept = [d for d in range(sparse_dim) if d not in dims]
+    if not kept:
+        return values.sum(axis=0)
+    shape = tuple(n for d, n in enumerate(input.shape) if d not in dims)
+    out = SparseTensor(sparse_coo, values, shape, indices=s._ind[kept])
+    return out.coalesce()
+
+
+def _segments(name: str, input: SparseTensor, dim: int):
+    """The coalesced COO tensor and, per entry, the id of the slice along ``dim`` it is in
+    (the other sparse indices), for softmax over ``dim``."""
+    s = input.to_sparse_coo().coalesce()
+    sparse_dim = s.sparse_dim()
+    others = [d for d in range(sparse_dim) if d != dim]
+    if not others:
+        return s, np.zeros(s._nnz(), dtype=np.int64), 1
+    keys = _keys(s._ind[others], [s.shape[d] for d in others])
+    unique, segments = np.unique(keys, return_inverse=True)
+    return s, segments.reshape(-1), unique.size
+
+
+def _softmax(name: str, input, dim: int, dtype, log: bool):
+    if not isinstance(input, SparseTensor):
+        raise TypeError(f"{name}: expected a sparse tensor, got {type(input).__name__}")
+    dim = _dim(name, dim, input.ndim)
+    if dim >= input.sparse_dim():  # over a dense dim: the values' own softmax
+        from dlpy.ops.softmax import log_softmax as dense_log_softmax
+        from dlpy.ops.softmax import softmax as dense_softmax
+
+        s = input.to_sparse_coo().coalesce()
+        values = s._v if dtype is None else s._v.astype(dtype)
+        axis = dim - input.sparse_dim() + 1
+        return s._with_values((dense_log_softmax if log else dense_softmax)(values, axis))
+    s, segments, count = _segments(name, input, dim)
+    values = s._v if dtype is None else s._v.astype(dtype)
+    out = s._with_values(_ops.SparseSoftmax(segments, count, log)(values))
+    return out.to_sparse_csr() if input.layout is sparse_csr else out
+
+
+def softmax(input, dim: int, dtype=None) -> SparseTensor:
+    """torch.sparse.softmax: softmax along ``dim`` over the stored entries only (a missing
+    entry is -inf, not 0); sparse, the coalesced pattern."""
+    return _softmax("sparse.softmax", input, dim, dtype, log=False)
+
+
+def log_softmax(input, dim: int, dtype=None) -> SparseTensor:
+    """torch.sparse.log_softmax: log of ``softmax`` over the stored entries."""
+    return _softmax("sparse.log_softmax", input, dim, dtype, log=True)
+
+
+def sampled_addmm(input, mat1, mat2, *, beta=1.0, alpha=1.0) -> SparseTensor:
+    """torch.sparse.sampled_addmm: beta * input + alpha * (mat1 @ mat2) at input's entries
+    only (input: CSR (m, n); mat1 (m, k), mat2 (k, n) dense); CSR of input's pattern."""
+    name = "sparse.sampled_addmm"
+    if not isinstance(input, SparseTensor) or input.layout is not sparse_csr:
+        raise TypeError(f"{name}: input must be a sparse_csr tensor, got "
+                        f"{getattr(input, 'layout', type(input).__name__)}")
+    mat1, mat2 = _as_dense(name, mat1), _as_dense(name, mat2)
+    if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0] \
+            or (mat1.shape[0], mat2.shape[1]) != input.shape:
+        raise ValueError(f"{name}: expected mat1 (m, k) @ mat2 (k, n) with input (m, n), got "
+                         f"{tuple(mat1.shape)} @ {tuple(mat2.shape)} and {input.shape}")
+    rows, cols = input._coo()
+    sampled = (GetItem(rows)(mat1) * GetItem(cols)(mat2.T)).sum(axis=-1)  # (nnz,)
+    sampled = sampled if alpha == 1 else sampled * alpha
+    if beta == 0:
+        return input._with_values(sampled)
+    return input._with_values((input._v if beta == 1 else input._v * beta) + sampled)
+
+
+def index_select(input, dim: int, index) -> SparseTensor:
+    """torch.index_select of a COO tensor: the slices ``index`` of ``dim``, in that order."""
+    name = "index_select"
+    if not isinstance(input, SparseTensor) or input.layout is not sparse_coo:
+        raise TypeError(f"{name}: expected a sparse_coo tensor")
+    dim = _dim(name, dim, input.ndim)
+    index = _index_array(name, "index", index, 1)
+    _check_range(name, "index", index[None], (input.shape[dim],))
+    shape = list(input.shape)
+    shape[dim] = index.size
+    sparse_dim = input.sparse_dim()
+    if dim >= sparse_dim:
+        values = GetItem((slice(None),) * (dim - sparse_dim + 1) + (index,))(input._v)
+        return SparseTensor(sparse_coo, values, tuple(shape), indices=input._ind,
+                            coalesced=input._coalesced)
+    order = np.argsort(input._ind[dim], kind="stable")
+    ordered = input._ind[dim][order]
+    low = np.searchsorted(ordered, index, "left")
+    counts = np.searchsorted(ordered, index, "right") - low
+    first = np.cumsum(counts) - counts  # where each selected slice starts in the result
+    picks = order[np.repeat(low - first, counts) + np.arange(counts.sum())]
+    indices = input._ind[:, picks]
+    indices[dim] = np.repeat(np.arange(index.size), counts)
+    return SparseTensor(sparse_coo, GetItem(picks)(input._v), tuple(shape), indices=indices)
+
+
+# ----------------------------------------------------------------- dense -> sparse
+def to_sparse_coo(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
+    """Tensor.to_sparse(sparse_dim): the nonzero entries of the first ``sparse_dim`` dims
+    (all by default; a slice of the rest kept when any of its values is nonzero), coalesced.
+    The gradient reaches the dense tensor at those entries."""
+    sparse_dim = x.ndim if sparse_dim is None else sparse_dim
+    if isinstance(sparse_dim, bool) or not isinstance(sparse_dim, (int, np.integer)) \
+            or not 1 <= sparse_dim <= x.ndim:
+        raise ValueError(f"to_sparse: sparse_dim must be an int in [1, {x.ndim}], got "
+                         f"{sparse_dim!r}")
+    nonzero = x.data != 0
+    if sparse_dim < x.ndim:
+        nonzero = nonzero.any(axis=tuple(range(sparse_dim, x.ndim)))
+    where = np.nonzero(nonzero)  # row-major: sorted and distinct
+    return SparseTensor(sparse_coo, GetItem(where)(x), x.shape,
+                        indices=np.stack(where).astype(np.int64), coalesced=True)
+
+
+def to_sparse_csr(x: Tensor) -> SparseTensor:
+    if x.ndim != 2:
+        raise ValueError(f"to_sparse_csr: expected a 2-D tensor, got shape {x.shape}")
+    return to_sparse_coo(x).to_sparse_csr()
+
+
+def tensor_to_sparse(x: Tensor, sparse_dim=None, *, layout: Layout | None = None):
+    """Tensor.to_sparse(sparse_dim) or Tensor.to_sparse(layout=...)."""
+    if isinstance(sparse_dim, Layout):
+        sparse_dim, layout = None, sparse_dim
+    if layout is None or layout is sparse_coo:
+        return to_sparse_coo(x, sparse_dim)
+    if layout is sparse_csr:
+        return to_sparse_csr(x)
+    if layout is strided:
+        return x
+    raise ValueError(f"to_sparse: unknown layout {layout!r}")
+
+
+def _has_sparse(args) -> bool:
+    for a in args[:3]:
+        if type(a) is SparseTensor:
+            return True
+    return False
+
+
+def _sparse_top_level(name: str, dense_function, sparse_function):
+    """``dlpy.<name>``: the sparse function when one of the first operands is sparse."""
+    def function(*args, **kwargs):
+        if _has_sparse(args):
+            return sparse_function(*args, **kwargs)
+        return dense_function(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    # what it wraps is the dense function's own (dlpy.functional's), as before
+    function.__doc__ = dense_function.__doc__
+    function.__wrapped__ = getattr(dense_function, "__wrapped__", dense_function)
+    return function
+
+
+def _transpose(input, dim0, dim1):
+    return input.transpose(dim0, dim1)
+
+
+# dlpy.<name> functions that take sparse operands, as torch's
+TOP_LEVEL_SPARSE = {
+    "add": add, "addmm": addmm, "index_select": index_select, "matmul": matmul, "mm": mm,
+    "mul": mul, "sum": sum, "t": SparseTensor.t, "transpose": _transpose,
+    "sub": lambda input, other, *, alpha=1: add(input, other, alpha=-alpha),
+}
