@@ -9,7 +9,7 @@ Samples come from dlpy's default generator (``dlpy.manual_seed``) or from the nu
 given as ``sample(..., generator=rng)``: the values are numpy's, not PyTorch's.
 """
 
-from dlpy.distributions import constraints, transforms
+from dlpy.distributions import constraints, kl_cross, transforms  # noqa: F401 - registers KLs
 from dlpy.distributions.constraint_registry import biject_to, transform_to
 from dlpy.distributions.continuous import (
     Beta,
@@ -31,10 +31,17 @@ from dlpy.distributions.continuous_more import (
 from dlpy.distributions.discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
 from dlpy.distributions.discrete_more import Geometric, Multinomial, NegativeBinomial
 from dlpy.distributions.distribution import Distribution
+from dlpy.distributions.exp_family import ExponentialFamily
 from dlpy.distributions.independent import Independent
 from dlpy.distributions.kl import kl_divergence, register_kl
+from dlpy.distributions.lkj import LKJCholesky
 from dlpy.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from dlpy.distributions.mixture_same_family import MixtureSameFamily
+from dlpy.distributions.more_families import (
+    GeneralizedPareto,
+    InverseGamma,
+    OneHotCategoricalStraightThrough,
+)
 from dlpy.distributions.multivariate_normal import MultivariateNormal
 from dlpy.distributions.relaxed import (
     ExpRelaxedCategorical,
@@ -56,7 +63,9 @@ from dlpy.distributions.transformed_families import (
 from dlpy.distributions.transforms import (
     AbsTransform,
     AffineTransform,
+    CatTransform,
     ComposeTransform,
+    CorrCholeskyTransform,
     CumulativeDistributionTransform,
     ExpTransform,
     IndependentTransform,
@@ -67,22 +76,29 @@ from dlpy.distributions.transforms import (
     SigmoidTransform,
     SoftmaxTransform,
     SoftplusTransform,
+    StackTransform,
     StickBreakingTransform,
     TanhTransform,
     Transform,
+    identity_transform,
 )
+from dlpy.distributions.wishart import Wishart
 
 __all__ = [
-    "AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy",
-    "Chi2", "ComposeTransform", "ContinuousBernoulli", "CumulativeDistributionTransform",
-    "Dirichlet", "Distribution", "ExpRelaxedCategorical", "ExpTransform", "Exponential",
-    "FisherSnedecor", "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent",
-    "IndependentTransform", "Kumaraswamy", "Laplace", "LogNormal", "LogisticNormal",
-    "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "LowerCholeskyTransform",
-    "MixtureSameFamily", "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
-    "OneHotCategorical", "Pareto", "Poisson", "PositiveDefiniteTransform", "PowerTransform",
-    "RelaxedBernoulli", "RelaxedOneHotCategorical", "ReshapeTransform", "SigmoidTransform",
-    "SoftmaxTransform", "SoftplusTransform", "StickBreakingTransform", "StudentT",
-    "TanhTransform", "Transform", "TransformedDistribution", "Uniform", "VonMises", "Weibull",
-    "biject_to", "constraints", "kl_divergence", "register_kl", "transform_to", "transforms",
+    "AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "CatTransform",
+    "Categorical", "Cauchy", "Chi2", "ComposeTransform", "ContinuousBernoulli",
+    "CorrCholeskyTransform", "CumulativeDistributionTransform", "Dirichlet", "Distribution",
+    "ExpRelaxedCategorical", "ExpTransform", "Exponential", "ExponentialFamily",
+    "FisherSnedecor", "Gamma", "GeneralizedPareto", "Geometric", "Gumbel", "HalfCauchy",
+    "HalfNormal", "Independent", "IndependentTransform", "InverseGamma", "Kumaraswamy",
+    "LKJCholesky", "Laplace", "LogNormal", "LogisticNormal", "LogitRelaxedBernoulli",
+    "LowRankMultivariateNormal", "LowerCholeskyTransform", "MixtureSameFamily", "Multinomial",
+    "MultivariateNormal", "NegativeBinomial", "Normal", "OneHotCategorical",
+    "OneHotCategoricalStraightThrough", "Pareto", "Poisson", "PositiveDefiniteTransform",
+    "PowerTransform", "RelaxedBernoulli", "RelaxedOneHotCategorical", "ReshapeTransform",
+    "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform", "StackTransform",
+    "StickBreakingTransform", "StudentT", "TanhTransform", "Transform",
+    "TransformedDistribution", "Uniform", "VonMises", "Weibull", "Wishart", "biject_to",
+    "constraints", "identity_transform", "kl_divergence", "register_kl", "transform_to",
+    "transforms",
 ]

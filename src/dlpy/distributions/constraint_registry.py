@@ -100,3 +100,26 @@ transform_to.register(constraints.simplex, lambda constraint: T.SoftmaxTransform
 transform_to.register(constraints.lower_cholesky, lambda constraint: T.LowerCholeskyTransform())
 transform_to.register(constraints.positive_definite,
                       lambda constraint: T.PositiveDefiniteTransform())
+_both(constraints.corr_cholesky)(lambda constraint: T.CorrCholeskyTransform())
+
+
+@biject_to.register(constraints.cat)
+def _biject_to_cat(constraint):
+    return T.CatTransform([biject_to(c) for c in constraint.cseq], constraint.dim,
+                          constraint.lengths)
+
+
+@transform_to.register(constraints.cat)
+def _transform_to_cat(constraint):
+    return T.CatTransform([transform_to(c) for c in constraint.cseq], constraint.dim,
+                          constraint.lengths)
+
+
+@biject_to.register(constraints.stack)
+def _biject_to_stack(constraint):
+    return T.StackTransform([biject_to(c) for c in constraint.cseq], constraint.dim)
+
+
+@transform_to.register(constraints.stack)
+def _transform_to_stack(constraint):
+    return T.StackTransform([transform_to(c) for c in constraint.cseq], constraint.dim)

@@ -9,11 +9,12 @@ import numpy as np
 from dlpy.tensor import Tensor
 
 __all__ = [
-    "Constraint", "boolean", "dependent", "dependent_property", "greater_than",
-    "greater_than_eq", "half_open_interval", "independent", "integer_interval", "interval",
-    "is_dependent", "less_than", "lower_cholesky", "lower_triangular", "nonnegative",
-    "nonnegative_integer", "one_hot", "positive", "positive_definite", "positive_integer", "real",
-    "real_vector", "simplex", "symmetric", "unit_interval",
+    "Constraint", "MixtureSameFamilyConstraint", "boolean", "cat", "corr_cholesky", "dependent",
+    "dependent_property", "greater_than", "greater_than_eq", "half_open_interval", "independent",
+    "integer_interval", "interval", "is_dependent", "less_than", "lower_cholesky",
+    "lower_triangular", "multinomial", "nonnegative", "nonnegative_integer", "one_hot", "positive",
+    "positive_definite", "positive_integer", "positive_semidefinite", "real", "real_vector",
+    "simplex", "square", "stack", "symmetric", "unit_interval",
 ]
 
 
@@ -226,16 +227,48 @@ class _LowerCholesky(Constraint):
         return lower & (np.diagonal(value, axis1=-2, axis2=-1) > 0).all(-1)
 
 
-class _Symmetric(Constraint):
-    """Square matrices equal to their transpose within 1e-6 (absolute, as PyTorch's isclose)."""
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors whose rows have unit length (within 10 n eps): the Cholesky
+    factors of correlation matrices."""
 
     event_dim = 2
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        tol = np.finfo(value.dtype).eps * value.shape[-1] * 10 if value.dtype.kind == "f" \
+            else 0.0
+        unit_rows = (np.abs(np.linalg.norm(value, axis=-1) - 1.0) <= tol).all(-1)
+        return _LowerCholesky().check(value) & unit_rows
+
+
+class _Square(Constraint):
+    """Square matrices (a shape check)."""
+
+    event_dim = 2
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return np.full(value.shape[:-2], value.shape[-1] == value.shape[-2])
+
+
+class _Symmetric(_Square):
+    """Square matrices equal to their transpose within 1e-6 (absolute, as PyTorch's isclose)."""
 
     def check(self, value) -> np.ndarray:
         value = _array(value)
         if value.shape[-1] != value.shape[-2]:
             return np.zeros(value.shape[:-2], dtype=bool)
         return np.isclose(value, np.swapaxes(value, -1, -2), atol=1e-6).all((-2, -1))
+
+
+class _PositiveSemidefinite(_Symmetric):
+    """Symmetric matrices whose eigenvalues are all >= 0."""
+
+    def check(self, value) -> np.ndarray:
+        symmetric = super().check(value)
+        if not symmetric.all():
+            return symmetric
+        return (np.linalg.eigvalsh(_array(value)) >= 0).all(-1)
 
 
 class _PositiveDefinite(_Symmetric):
@@ -256,6 +289,112 @@ class _PositiveDefinite(_Symmetric):
         return result.reshape(value.shape[:-2])
 
 
+class _Multinomial(Constraint):
+    """Non-negative vectors summing to at most ``upper_bound`` (PyTorch's weaker check)."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound):
+        self.upper_bound = upper_bound
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return (value >= 0).all(-1) & (value.sum(-1) <= _array(self.upper_bound))
+
+
+def _constraints(name: str, cseq) -> list:
+    cseq = list(cseq)
+    if not cseq or not all(isinstance(c, Constraint) for c in cseq):
+        raise TypeError(f"constraints.{name}: expected a non-empty sequence of Constraints, got "
+                        f"{cseq!r}")
+    return cseq
+
+
+def _axis(name: str, dim: int, ndim: int) -> int:
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"constraints.{name}: dim {dim} out of range for a value with {ndim} "
+                         "axes")
+    return dim % ndim
+
+
+def block_lengths(name: str, lengths, count: int, what: str) -> list[int]:
+    """The lengths of ``count`` blocks (default 1 each) of torch.cat-like constraints and
+    transforms, one per block."""
+    lengths = [1] * count if lengths is None else list(lengths)
+    if len(lengths) != count:
+        raise ValueError(f"{name}: {len(lengths)} lengths for {count} {what}")
+    return lengths
+
+
+class cat(Constraint):  # noqa: N801 - PyTorch's name
+    """``cseq[i]`` on the i-th block (of ``lengths[i]``, default 1) along ``dim``, as torch.cat
+    puts them together."""
+
+    def __init__(self, cseq, dim: int = 0, lengths=None):
+        self.cseq = _constraints("cat", cseq)
+        self.lengths = block_lengths("constraints.cat", lengths, len(self.cseq), "constraints")
+        self.dim = dim
+
+    @property
+    def is_discrete(self) -> bool:
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:
+        return max(c.event_dim for c in self.cseq)
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        axis = _axis("cat", self.dim, value.ndim)
+        bounds = np.cumsum([0] + self.lengths)
+        return np.concatenate([c.check(np.take(value, range(a, b), axis=axis))
+                               for c, a, b in zip(self.cseq, bounds, bounds[1:])], self.dim)
+
+
+class stack(Constraint):  # noqa: N801 - PyTorch's name
+    """``cseq[i]`` on the i-th slice along ``dim``, as torch.stack puts them together."""
+
+    def __init__(self, cseq, dim: int = 0):
+        self.cseq = _constraints("stack", cseq)
+        self.dim = dim
+
+    @property
+    def is_discrete(self) -> bool:
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:
+        dim = max(c.event_dim for c in self.cseq)
+        return dim + 1 if self.dim + dim < 0 else dim
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        axis = _axis("stack", self.dim, value.ndim)
+        return np.stack([c.check(np.take(value, i, axis=axis))
+                         for i, c in zip(range(value.shape[axis]), self.cseq)], self.dim)
+
+
+class MixtureSameFamilyConstraint(Constraint):
+    """A mixture's support: the component's ``base_constraint`` holding for the value broadcast
+    over the K components (the rightmost batch axis)."""
+
+    def __init__(self, base_constraint: Constraint):
+        if not isinstance(base_constraint, Constraint):
+            raise TypeError(f"MixtureSameFamilyConstraint: expected a Constraint, got "
+                            f"{base_constraint!r}")
+        self.base_constraint = base_constraint
+        self.is_discrete = base_constraint.is_discrete
+        self.event_dim = base_constraint.event_dim
+
+    def check(self, value) -> np.ndarray:
+        value = _array(value)
+        return self.base_constraint.check(np.expand_dims(value, -1 - self.event_dim)).all(-1)
+
+    def __repr__(self) -> str:
+        return f"MixtureSameFamilyConstraint({self.base_constraint!r})"
+
+
 dependent = _Dependent()
 boolean = _Boolean()
 one_hot = _OneHot()
@@ -271,3 +410,7 @@ lower_triangular = _LowerTriangular()
 lower_cholesky = _LowerCholesky()
 symmetric = _Symmetric()
 positive_definite = _PositiveDefinite()
+positive_semidefinite = _PositiveSemidefinite()
+square = _Square()
+corr_cholesky = _CorrCholesky()
+multinomial = _Multinomial

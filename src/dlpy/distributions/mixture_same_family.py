@@ -14,21 +14,6 @@ from dlpy.tensor import Tensor, no_grad
 __all__ = ["MixtureSameFamily"]
 
 
-class _MixtureSupport(constraints.Constraint):
-    """The component support, checked for all K components (the value broadcast over them)."""
-
-    def __init__(self, base: constraints.Constraint):
-        self.base = base
-        self.is_discrete, self.event_dim = base.is_discrete, base.event_dim
-
-    def check(self, value) -> np.ndarray:
-        value = constraints._array(value)
-        return self.base.check(np.expand_dims(value, -1 - self.event_dim)).all(-1)
-
-    def __repr__(self) -> str:
-        return f"MixtureSameFamily({self.base!r})"
-
-
 class MixtureSameFamily(Distribution):
     """``MixtureSameFamily(mixture_distribution, component_distribution)``: a Categorical over
     K components and a distribution whose last batch axis holds the K components; batch_shape
@@ -75,7 +60,7 @@ class MixtureSameFamily(Distribution):
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
-        return _MixtureSupport(self._component_distribution.support)
+        return constraints.MixtureSameFamilyConstraint(self._component_distribution.support)
 
     @property
     def mixture_distribution(self) -> Categorical:

@@ -43,7 +43,42 @@ def _precision_to_scale_tril(precision: Tensor) -> Tensor:
     return solve_triangular(inverse, identity, upper=False)
 
 
-class MultivariateNormal(CentredAtLoc):
+def given_matrix(family: str, covariance_matrix, precision_matrix, scale_tril) -> tuple:
+    """(name, matrix) of the one matrix given; a ValueError unless exactly one is."""
+    given = {name: value for name, value in (("covariance_matrix", covariance_matrix),
+                                             ("precision_matrix", precision_matrix),
+                                             ("scale_tril", scale_tril))
+             if value is not None}
+    if len(given) != 1:
+        raise ValueError(f"{family}: give exactly one of covariance_matrix, precision_matrix or "
+                         f"scale_tril, got {sorted(given) or 'none'}")
+    return next(iter(given.items()))
+
+
+def scale_tril_of(name: str, matrix: Tensor) -> Tensor:
+    """L with L L^T the covariance, from the matrix given as ``name``."""
+    if name == "scale_tril":
+        return matrix
+    if name == "covariance_matrix":
+        return cholesky(matrix)
+    return _precision_to_scale_tril(matrix)
+
+
+class FromScaleTril:
+    """The matrices of a family kept as L (``_unbroadcasted_scale_tril``) and expanded by its
+    ``_full``: scale_tril and covariance_matrix unless given (MultivariateNormal, Wishart)."""
+
+    @_derived
+    def scale_tril(self) -> Tensor:
+        return self._full(self._unbroadcasted_scale_tril)
+
+    @_derived
+    def covariance_matrix(self) -> Tensor:
+        L = self._unbroadcasted_scale_tril
+        return self._full(L @ F.swapaxes(L, -2, -1))
+
+
+class MultivariateNormal(FromScaleTril, CentredAtLoc):
     """N(loc, Sigma) over vectors of length n = loc.shape[-1] (event_shape (n,)); loc's and the
     matrix's batch axes broadcast to batch_shape."""
 
@@ -56,14 +91,8 @@ class MultivariateNormal(CentredAtLoc):
 
     def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None,
                  validate_args: bool | None = None):
-        given = {name: value for name, value in (("covariance_matrix", covariance_matrix),
-                                                 ("precision_matrix", precision_matrix),
-                                                 ("scale_tril", scale_tril))
-                 if value is not None}
-        if len(given) != 1:
-            raise ValueError("MultivariateNormal: give exactly one of covariance_matrix, "
-                             f"precision_matrix or scale_tril, got {sorted(given) or 'none'}")
-        (name, matrix), = given.items()
+        name, matrix = given_matrix("MultivariateNormal", covariance_matrix, precision_matrix,
+                                    scale_tril)
         loc, matrix = as_tensors("MultivariateNormal", ("loc", name), loc, matrix)
         if loc.ndim < 1:
             raise ValueError(f"MultivariateNormal: loc must have at least one axis, got shape "
@@ -83,25 +112,11 @@ class MultivariateNormal(CentredAtLoc):
         self.__dict__[name] = matrix if matrix.shape == full else F.expand(matrix, full)
         self.loc = loc if loc.shape == batch_shape + (n,) else F.expand(loc, batch_shape + (n,))
         super().__init__(batch_shape, (n,), validate_args=validate_args)
-        if name == "scale_tril":
-            self._unbroadcasted_scale_tril = matrix
-        elif name == "covariance_matrix":
-            self._unbroadcasted_scale_tril = cholesky(matrix)
-        else:
-            self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix)
+        self._unbroadcasted_scale_tril = scale_tril_of(name, matrix)
 
     def _full(self, matrix: Tensor) -> Tensor:
         shape = self.batch_shape + self.event_shape * 2
         return matrix if matrix.shape == shape else F.expand(matrix, shape)
-
-    @_derived
-    def scale_tril(self) -> Tensor:
-        return self._full(self._unbroadcasted_scale_tril)
-
-    @_derived
-    def covariance_matrix(self) -> Tensor:
-        L = self._unbroadcasted_scale_tril
-        return self._full(L @ F.swapaxes(L, -2, -1))
 
     @_derived
     def precision_matrix(self) -> Tensor:

@@ -21,8 +21,9 @@ from dlpy.ops.linalg import cholesky
 from dlpy.tensor import Tensor
 
 __all__ = [
-    "AbsTransform", "AffineTransform", "ComposeTransform", "CumulativeDistributionTransform",
-    "ExpTransform", "IndependentTransform", "LowerCholeskyTransform",
+    "AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform",
+    "CorrCholeskyTransform", "CumulativeDistributionTransform", "ExpTransform",
+    "IndependentTransform", "LowerCholeskyTransform", "StackTransform",
     "PositiveDefiniteTransform", "PowerTransform", "ReshapeTransform", "SigmoidTransform",
     "SoftmaxTransform", "SoftplusTransform", "StickBreakingTransform", "TanhTransform",
     "Transform", "identity_transform",
@@ -811,3 +812,201 @@ class CumulativeDistributionTransform(Transform):
 
     def log_abs_det_jacobian(self, x, y):
         return self.distribution.log_prob(x)
+
+
+def _tril_mask(n: int, diag: int) -> np.ndarray:
+    """The (n, n) mask of the entries on or below the ``diag``-th diagonal."""
+    arange = np.arange(n)
+    return arange < arange[:, None] + (diag + 1)
+
+
+def tril_matrix_to_vec(mat: Tensor, diag: int = 0) -> Tensor:
+    """The entries of (..., n, n) matrices on or below the ``diag``-th diagonal, row by row."""
+    n = mat.shape[-1]
+    if not -n <= diag < n:
+        raise ValueError(f"tril_matrix_to_vec: diag {diag} is outside [{-n}, {n - 1}]")
+    flat = F.reshape(mat, mat.shape[:-2] + (n * n,))
+    return flat[..., np.flatnonzero(_tril_mask(n, diag))]
+
+
+def vec_to_tril_matrix(vec: Tensor, diag: int = 0) -> Tensor:
+    """(..., m) -> (..., n, n) lower-triangular matrices holding the entries row by row on and
+    below the ``diag``-th diagonal (zeros elsewhere)."""
+    m = vec.shape[-1]
+    n = 0
+    while int(_tril_mask(n, diag).sum()) < m:
+        n += 1
+    if int(_tril_mask(n, diag).sum()) != m:
+        raise ValueError(f"vec_to_tril_matrix: a last axis of {m} is not the lower triangle "
+                         f"(diag {diag}) of a square matrix")
+    index = np.zeros((n, n), dtype=np.int64)
+    index[_tril_mask(n, diag)] = np.arange(1, m + 1)  # 0 picks the padded zero
+    return F.pad(vec, (1, 0))[..., index]
+
+
+class CorrCholeskyTransform(Transform):
+    """Unconstrained vectors of length D (D - 1) / 2 -> Cholesky factors of D x D correlation
+    matrices: tanh, then a signed stick-breaking of each row of the strict lower triangle so
+    each row has unit length. Bijective; the log-det is of x and y's strict lower triangle."""
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+    bijective = True
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CorrCholeskyTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x):
+        eps = float(np.finfo(x.dtype).eps)
+        r = vec_to_tril_matrix(F.clamp(F.tanh(x), -1 + eps, 1 - eps), diag=-1)
+        # y = sign(r) sqrt(z * cumprod(1 - z)) with z = r^2, = r * sqrt(cumprod(1 - z))
+        z1m_cumprod_sqrt = F.cumprod((1 - r**2).sqrt(), -1)
+        r = r + np.eye(r.shape[-1], dtype=r.dtype)
+        return r * F.pad(z1m_cumprod_sqrt[..., :-1], (1, 0), value=1.0)
+
+    def _inverse(self, y):
+        y_cumsum = 1 - F.cumsum(y * y, -1)
+        y_cumsum_shifted = F.pad(y_cumsum[..., :-1], (1, 0), value=1.0)
+        t = tril_matrix_to_vec(y, diag=-1) / tril_matrix_to_vec(y_cumsum_shifted, diag=-1).sqrt()
+        return (F.log1p(t) - F.log1p(-t)) / 2
+
+    def log_abs_det_jacobian(self, x, y):
+        x, y = _tensor(x), _tensor(y)
+        y1m_cumsum = 1 - F.cumsum(y * y, -1)
+        stick_breaking_logdet = 0.5 * tril_matrix_to_vec(y1m_cumsum, diag=-2).log().sum(axis=-1)
+        tanh_logdet = -2 * (x + F.softplus(-2 * x) - math.log(2.0)).sum(axis=-1)
+        return stick_breaking_logdet + tanh_logdet
+
+    def forward_shape(self, shape):
+        if len(shape) < 1:
+            raise ValueError("CorrCholeskyTransform: expected at least one axis, got shape ()")
+        n = shape[-1]
+        d = round((0.25 + 2 * n) ** 0.5 + 0.5)
+        if d * (d - 1) // 2 != n:
+            raise ValueError(f"CorrCholeskyTransform: a last axis of {n} is not D (D - 1) / 2")
+        return tuple(shape[:-1]) + (d, d)
+
+    def inverse_shape(self, shape):
+        if len(shape) < 2 or shape[-1] != shape[-2]:
+            raise ValueError(f"CorrCholeskyTransform: expected square matrices, got shape "
+                             f"{_shape_text(tuple(shape))}")
+        d = shape[-1]
+        return tuple(shape[:-2]) + (d * (d - 1) // 2,)
+
+
+def _transforms(name: str, tseq, cache_size: int) -> list:
+    tseq = list(tseq)
+    if not tseq or not all(isinstance(t, Transform) for t in tseq):
+        raise TypeError(f"{name}: expected a non-empty sequence of Transforms, got {tseq!r}")
+    return [t.with_cache(cache_size) for t in tseq] if cache_size else tseq
+
+
+def _dim(name: str, dim: int, value: Tensor, size: int) -> tuple:
+    """The index prefix (:, ..., :) up to axis ``dim`` of value, whose length there must be
+    ``size``."""
+    if not -value.ndim <= dim < value.ndim:
+        raise ValueError(f"{name}: dim {dim} out of range for a value with {value.ndim} axes")
+    if value.shape[dim] != size:
+        raise ValueError(f"{name}: expected size {size} along dim {dim}, got shape "
+                         f"{_shape_text(value.shape)}")
+    return (slice(None),) * (dim % value.ndim)
+
+
+class _PieceWise(Transform):
+    """``transforms[i]`` applied to the i-th piece of a value along ``dim``: what CatTransform
+    and StackTransform share. A subclass says how a value splits (``_pieces``) and how the
+    results, or the transforms' constraints, are put together (``_join``, ``_join_constraints``)."""
+
+    @property
+    def bijective(self) -> bool:
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self):
+        return self._join_constraints([t.domain for t in self.transforms])
+
+    @property
+    def codomain(self):
+        return self._join_constraints([t.codomain for t in self.transforms])
+
+    def _call(self, x):
+        return self._join([t(p) for t, p in zip(self.transforms, self._pieces(x))])
+
+    def _inverse(self, y):
+        return self._join([t.inv(p) for t, p in zip(self.transforms, self._pieces(y))])
+
+
+class CatTransform(_PieceWise):
+    """``tseq[i]`` applied to the i-th block (of ``lengths[i]``, default 1) along ``dim``, the
+    results concatenated as torch.cat."""
+
+    def __init__(self, tseq, dim: int = 0, lengths=None, cache_size: int = 0):
+        super().__init__(cache_size=cache_size)
+        self.transforms = _transforms("CatTransform", tseq, cache_size)
+        self.lengths = constraints.block_lengths("CatTransform", lengths, len(self.transforms),
+                                                 "transforms")
+        self.dim = dim
+
+    @property
+    def event_dim(self) -> int:
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self) -> int:
+        return sum(self.lengths)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _join_constraints(self, cseq):
+        return constraints.cat(cseq, self.dim, self.lengths)
+
+    def _join(self, parts):
+        return F.cat(parts, self.dim)
+
+    def _pieces(self, value: Tensor) -> list[Tensor]:
+        head = _dim("CatTransform", self.dim, value, self.length)
+        bounds = np.cumsum([0] + self.lengths)
+        return [value[head + (slice(int(a), int(b)),)] for a, b in zip(bounds, bounds[1:])]
+
+    def log_abs_det_jacobian(self, x, y):
+        x, y = _tensor(x), _tensor(y)
+        parts = []
+        for t, xb, yb in zip(self.transforms, self._pieces(x), self._pieces(y)):
+            parts.append(sum_rightmost(t.log_abs_det_jacobian(xb, yb),
+                                       self.event_dim - t.event_dim))
+        dim = (self.dim - x.ndim if self.dim >= 0 else self.dim) + self.event_dim
+        return F.cat(parts, dim) if dim < 0 else sum(parts[1:], parts[0])
+
+
+class StackTransform(_PieceWise):
+    """``tseq[i]`` applied to the i-th slice along ``dim``, the results stacked as torch.stack."""
+
+    def __init__(self, tseq, dim: int = 0, cache_size: int = 0):
+        super().__init__(cache_size=cache_size)
+        self.transforms = _transforms("StackTransform", tseq, cache_size)
+        self.dim = dim
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _join_constraints(self, cseq):
+        return constraints.stack(cseq, self.dim)
+
+    def _join(self, parts):
+        return F.stack(parts, self.dim)
+
+    def _pieces(self, value: Tensor) -> list[Tensor]:
+        head = _dim("StackTransform", self.dim, value, len(self.transforms))
+        return [value[head + (i,)] for i in range(len(self.transforms))]
+
+    def log_abs_det_jacobian(self, x, y):
+        x, y = _tensor(x), _tensor(y)
+        return F.stack([t.log_abs_det_jacobian(xs, ys) for t, xs, ys in
+                        zip(self.transforms, self._pieces(x), self._pieces(y))], self.dim)
