@@ -2,6 +2,7 @@
 
     python benchmarks/distributed_speed.py --model mlp [--ranks 1 2] [--steps 300]
     python benchmarks/distributed_speed.py --model lm [--batch-size 8] [--steps 6]
+    python benchmarks/distributed_speed.py --debug-overhead [--calls 3000] [--rounds 5]
 
 Runs ``mpirun -n N`` of itself for each N (one BLAS thread per rank). Each rank trains with a
 fixed local batch (weak scaling: N ranks process N times the examples per step) on random data:
@@ -12,6 +13,10 @@ bucketed gradient allreduce (communication) and the optimiser step; medians over
 after the first. Efficiency = examples/s with N ranks / (N x examples/s with 1 rank); (cpu) is
 the same ratio from the CPU seconds of a step, what the wall-clock figure would be on cores that
 nothing else uses (MPICH polls while it waits, so a rank's waiting counts as CPU too).
+
+``--debug-overhead``: on 2 ranks, the time of one ``dist.all_reduce`` of 8 float64 values with
+the cross-rank argument check (debug level INFO, the default) and without it (OFF),
+alternating the two in rounds; minimum over the rounds of the mean per call.
 """
 
 from __future__ import annotations
@@ -111,6 +116,25 @@ def run_workers(script: str, ranks: int, arguments: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def debug_overhead_worker(args: argparse.Namespace) -> None:
+    from dlpy import distributed as dist
+
+    dist.init(required=True)
+    t = np.ones(8)
+    best = {"INFO": float("inf"), "OFF": float("inf")}
+    for _ in range(args.rounds):
+        for level in best:  # alternated, so both see the same load
+            dist.set_debug_level(level)
+            dist.barrier()
+            start = time.perf_counter()
+            for _ in range(args.calls):
+                dist.all_reduce(t)
+            best[level] = min(best[level], (time.perf_counter() - start) / args.calls)
+    worst = dist.gather_object(best)
+    if dist.is_main():
+        print(json.dumps({level: max(b[level] for b in worst) for level in best}))
+
+
 def worker(args: argparse.Namespace) -> None:
     from dlpy import distributed, optim
     from dlpy.data.mnist_train import set_blas_threads
@@ -167,8 +191,25 @@ def main() -> None:
     parser.add_argument("--gbps", type=float, default=10.0, help="network, default 10 Gb/s")
     parser.add_argument("--latency-us", type=float, default=50.0,
                         help="per message, default 50 us (TCP on Ethernet)")
+    parser.add_argument("--debug-overhead", action="store_true",
+                        help="time all_reduce with and without the argument check instead")
+    parser.add_argument("--calls", type=int, default=3000, help="per round, default 3000")
+    parser.add_argument("--rounds", type=int, default=5, help="default 5")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.debug_overhead:
+        if args.worker:
+            debug_overhead_worker(args)
+            return
+        print(f"all_reduce of 8 float64 on 2 ranks, {args.calls} calls x {args.rounds} rounds, "
+              f"load average {os.getloadavg()[0]:.1f}")
+        r = run_workers(__file__, 2, ["--debug-overhead", "--calls", str(args.calls),
+                                      "--rounds", str(args.rounds)])
+        print(f"debug level INFO (checked): {1e6 * r['INFO']:7.2f} us a call")
+        print(f"debug level OFF:            {1e6 * r['OFF']:7.2f} us a call")
+        print(f"saved: {1e6 * (r['INFO'] - r['OFF']):.2f} us a call "
+              f"({r['INFO'] / r['OFF']:.2f}x)")
+        return
     args.steps = args.steps or (300 if args.model == "mlp" else 6)
     args.batch_size = args.batch_size or (50 if args.model == "mlp" else 8)
     if args.worker:

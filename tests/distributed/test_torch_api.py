@@ -5,9 +5,6 @@ one process, where dlpy works without init_process_group as rank 0 of 1."""
 from __future__ import annotations
 
 import datetime
-import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,34 +16,13 @@ from dlpy.distributed.optim import ZeroRedundancyOptimizer
 from dlpy.optim import lr_scheduler
 from dlpy.testing import gradcheck
 
-from .conftest import HERE, find_mpirun, launcher_free_env, skip_reason
 from .torch_api_worker import CHECKS
+from .worker_launch import mpirun_checks
 
 R = dist.ReduceOp
 
 
-@pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory):
-    """The worker's results: {check: {"0": outcome, "1": outcome}}."""
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
-    out = tmp_path_factory.mktemp("torch_api") / "results.json"
-    command = [find_mpirun(), "-n", "2", sys.executable, "torch_api_worker.py", str(out)]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=180,
-                                env=launcher_free_env(), cwd=HERE)
-    except subprocess.TimeoutExpired as err:
-        pytest.fail(f"{' '.join(command)} did not end within 180 s (a hang?): {err.stdout!r} "
-                    f"{err.stderr!r}")
-    assert result.returncode == 0, f"rc {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return json.loads(out.read_text())
-
-
-@pytest.mark.parametrize("name", list(CHECKS))
-def test_under_mpirun_on_two_ranks(two_ranks, name):
-    outcomes = two_ranks[name]
-    assert outcomes["0"].startswith("ok") and outcomes["1"].startswith("ok"), outcomes
+results, test_under_mpirun = mpirun_checks("torch_api_worker.py", CHECKS, ranks=(2,))
 
 
 # ----------------------------------------------------------------- one process

@@ -7,7 +7,6 @@ for test_torch_api.py to read, one test per check.
 from __future__ import annotations
 
 import datetime
-import json
 import sys
 import time
 import warnings
@@ -528,27 +527,7 @@ def destroy_and_init_again():
     assert np.array_equal(t, [3, 3]) and dist.is_initialized()
 
 
-def main(out: str) -> None:
-    from dlpy.distributed import group
-
-    group.init(required=True)
-    if group.world_size() != 2:
-        raise SystemExit(f"torch_api_worker: expected 2 ranks, got {group.world_size()}")
-    comm = group.comm()
-    results = {}
-    for name, fn in CHECKS.items():
-        try:
-            detail = fn()
-            outcome = "ok" + (f": {detail}" if detail else "")
-        except Exception as error:  # recorded: the test of this check fails with it
-            outcome = f"{type(error).__name__}: {error}"
-        results[name] = comm.allgather(outcome)
-    if group.rank() == 0:
-        with open(out, "w") as file:
-            json.dump({name: {str(r): o for r, o in enumerate(outcomes)}
-                       for name, outcomes in results.items()}, file, indent=1)
-        print(f"torch_api_worker: {len(results)} checks", flush=True)
-
-
 if __name__ == "__main__":
-    main(sys.argv[1])
+    from worker_checks import run_checks  # run as a script from this folder
+
+    run_checks(CHECKS, sys.argv[1], "torch_api_worker", world_size=2)

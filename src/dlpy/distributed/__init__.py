@@ -13,7 +13,8 @@ Without a launcher (or without mpi4py) everything works as a single process: ran
 torch.distributed's names work too (``from dlpy import distributed as dist``):
 init_process_group, all_reduce and the other collectives on Tensors or numpy arrays, new_group,
 ReduceOp, the object collectives; ``dlpy.distributed.nn.functional`` (differentiable
-collectives) and ``dlpy.distributed.optim.ZeroRedundancyOptimizer``.
+collectives) and ``dlpy.distributed.optim.ZeroRedundancyOptimizer``; ``dlpy.distributed.fsdp``
+(FullyShardedDataParallel) and ``dlpy.distributed.pipelining`` (GPipe and 1F1B schedules).
 See docs/distributed.md.
 """
 
@@ -39,6 +40,7 @@ from dlpy.distributed.group import (
 from dlpy.distributed.sampler import DistributedSampler
 from dlpy.distributed.torch_api import (
     Backend,
+    DebugLevel,
     GroupMember,
     ProcessGroup,
     ReduceOp,
@@ -56,6 +58,7 @@ from dlpy.distributed.torch_api import (
     gather,
     gather_object,
     get_backend,
+    get_debug_level,
     get_global_rank,
     get_group_rank,
     get_process_group_ranks,
@@ -76,11 +79,14 @@ from dlpy.distributed.torch_api import (
     scatter,
     scatter_object_list,
     send,
+    set_debug_level,
+    set_debug_level_from_env,
 )
 from dlpy.distributed.zero import ZeroRedundancyOptimizer
 
 __all__ = [
     "Backend",
+    "DebugLevel",
     "DistributedDataParallel",
     "DistributedSampler",
     "GroupMember",
@@ -99,6 +105,7 @@ __all__ = [
     "destroy_process_group",
     "gather",
     "get_backend",
+    "get_debug_level",
     "get_global_rank",
     "get_group_rank",
     "get_process_group_ranks",
@@ -119,6 +126,8 @@ __all__ = [
     "scatter",
     "scatter_object_list",
     "send",
+    "set_debug_level",
+    "set_debug_level_from_env",
     "abort",
     "abort_on_error",
     "all_sum",

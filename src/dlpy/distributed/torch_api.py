@@ -13,6 +13,7 @@ recorded before that saved the old values refuses its backward (torch computes a
 Before each collective the ranks exchange one int64, a checksum of what they were called with
 (the collective, shapes, dtypes, roots, reduction), and any argument error found on one rank: a
 mismatch or an error is the same ValueError/TypeError on every rank, not a hang or a wrong result.
+``set_debug_level(DebugLevel.OFF)`` (or ``DLPY_DISTRIBUTED_DEBUG=OFF``) skips that exchange.
 Without init_process_group (or without a launcher) everything works as one process, rank 0 of 1.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import os
 import time
 import warnings
 import zlib
@@ -117,6 +119,49 @@ class _State:
 
 
 _state = _State()
+
+
+class DebugLevel(enum.Enum):
+    """torch.distributed.DebugLevel. dlpy's collectives check their arguments across the ranks
+    (one 8-byte Allgather) at INFO, the default, and DETAIL; OFF skips it (a mismatch may then
+    hang or give wrong results, as in torch by default)."""
+
+    OFF = "OFF"
+    INFO = "INFO"
+    DETAIL = "DETAIL"
+
+
+DEBUG_ENV = "DLPY_DISTRIBUTED_DEBUG"
+_debug = DebugLevel.INFO
+
+
+def set_debug_level(level: DebugLevel | str) -> None:
+    """OFF, INFO or DETAIL (a DebugLevel or its name)."""
+    global _debug
+    if isinstance(level, str) and level.upper() in DebugLevel.__members__:
+        level = DebugLevel[level.upper()]
+    if not isinstance(level, DebugLevel):
+        raise ValueError(f"set_debug_level: expected OFF, INFO or DETAIL, got {level!r}")
+    _debug = level
+
+
+def get_debug_level() -> DebugLevel:
+    return _debug
+
+
+def set_debug_level_from_env() -> None:
+    """The level in DLPY_DISTRIBUTED_DEBUG (INFO when unset)."""
+    value = os.environ.get(DEBUG_ENV, "INFO")
+    if value.upper() not in DebugLevel.__members__:
+        raise ValueError(f"set_debug_level_from_env: {DEBUG_ENV}={value!r}, expected OFF, INFO "
+                         "or DETAIL")
+    set_debug_level(value)
+
+
+try:
+    set_debug_level_from_env()
+except ValueError as _error:  # importing dlpy must not fail on it: say so, keep the check
+    warnings.warn(f"{_error}; using INFO", stacklevel=2)
 
 
 def _world() -> ProcessGroup:
@@ -351,7 +396,7 @@ def _checked(pg: ProcessGroup, name: str, check: Callable[[], tuple[Any, str]]) 
         problem = None
     except (TypeError, ValueError) as error:
         value, fingerprint, problem = None, "", (type(error), str(error))
-    if pg.comm is None:
+    if pg.comm is None or _debug is DebugLevel.OFF:
         if problem is not None:
             raise problem[0](problem[1])
         return value

@@ -19,13 +19,14 @@ from dlpy.optim.optimizer import Optimizer, _nested_state
 from dlpy.tensor import Tensor, increment_version
 
 
-class ZeroRedundancyOptimizer:
+class ZeroRedundancyOptimizer(Optimizer):
     """``ZeroRedundancyOptimizer(params, optim.Adam, lr=1e-3)``: ``optimizer_class(**defaults)``
     over this rank's share of ``params`` (tensors or parameter groups), the same settings and
     ``param_groups`` as ``optimizer_class(params, **defaults)`` (schedulers set ``lr`` there).
     ``consolidate_state_dict(to=0)`` on every rank, then ``state_dict()`` on rank ``to``: the
     state of ``optimizer_class`` over all the parameters (it loads into one, and back).
-    ``bucket_mb``: the size of the buffers the parameters are broadcast in."""
+    ``bucket_mb``: the size of the buffers the parameters are broadcast in. An ``Optimizer``
+    (isinstance, schedulers, step hooks), as torch's; ``add_param_group`` is not supported."""
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], optimizer_class: type,
                  process_group: Any = None, parameters_as_bucket_view: bool = False,
@@ -43,6 +44,9 @@ class ZeroRedundancyOptimizer:
         if group is None:
             raise ValueError(f"{name}: this rank is not a member of process_group")
         self.process_group, self.rank, self.world_size = group, group.rank(), group.size()
+        # what Optimizer's own methods (step and state-dict hooks) read; the groups, the
+        # parameters and the state are the whole optimiser's below
+        self._init_hooks()
         self.optimizer_class = optimizer_class
         # the whole optimiser: its checks, its settings, its state_dict's layout; its state
         # stays empty (made lazily at a first step, which it never takes)
@@ -116,6 +120,14 @@ class ZeroRedundancyOptimizer:
             for local, i in enumerate(self._owned):
                 out[i] = self.optim.state[local]
         return out
+
+    @property
+    def step_count(self) -> int:
+        return self._steps
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        raise NotImplementedError("ZeroRedundancyOptimizer.add_param_group: not supported "
+                                  "(the partition over the ranks is fixed at construction)")
 
     def state_bytes(self) -> int:
         """The bytes of optimiser state this rank holds."""

@@ -66,16 +66,20 @@ class Optimizer:
     # settings of PyTorch's groups that are fixed in this class (Adam's decoupled_weight_decay)
     torch_fixed: dict[str, Any] = {}
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any],
-                 **flags: Any):
-        name = type(self).__name__
-        _check_torch_flags(name, self.torch_flags, flags)
+    def _init_hooks(self) -> None:
+        """Empty tables of the step and state-dict hooks (handle id -> hook)."""
         self._step_pre_hooks: dict[int, Any] = {}
         self._step_post_hooks: dict[int, Any] = {}
         self._state_dict_pre_hooks: dict[int, Any] = {}
         self._state_dict_post_hooks: dict[int, Any] = {}
         self._load_state_dict_pre_hooks: dict[int, Any] = {}
         self._load_state_dict_post_hooks: dict[int, Any] = {}
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any],
+                 **flags: Any):
+        name = type(self).__name__
+        _check_torch_flags(name, self.torch_flags, flags)
+        self._init_hooks()
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"{name}: params must be an iterable of Tensors or of parameter "
                             f"groups (dicts), got one {type(params).__name__}; wrap it in a list")

@@ -1,0 +1,860 @@
+"""FullyShardedDataParallel (torch.distributed.fsdp's names): parameters sharded over ranks.
+
+    from dlpy.distributed.fsdp import FullyShardedDataParallel as FSDP, ModuleWrapPolicy
+    model = FSDP(net, auto_wrap_policy=ModuleWrapPolicy({nn.TransformerEncoderLayer}))
+    opt = optim.Adam(model.parameters(), lr=1e-3)      # steps this rank's shards
+    loss = F.cross_entropy(model(x), y); loss.backward(); opt.step()
+
+Each wrapped unit's parameters are flattened into one vector, padded to a multiple of the world
+size, and each rank keeps one slice of it (``_flat_param``, a Parameter of 1/N of the elements).
+Calling a unit all-gathers its vector into a buffer of its own and runs the module with its
+parameters as views of that buffer. FULL_SHARD frees the buffer after the unit's forward and
+gathers it again when backward reaches the unit (an identity op on the unit's outputs);
+SHARD_GRAD_OP keeps it until backward; NO_SHARD keeps every parameter whole (DDP). The gather
+is one recorded op whose backward reduce-scatters the gradient of the whole vector, so each
+rank's ``_flat_param.grad`` is the mean over the ranks of its slice, and any optimiser steps
+the shards. A buffer is an anonymous memory map: freeing it returns its pages to the system
+(``madvise(MADV_DONTNEED)``) while the views the recorded ops hold stay valid, as torch frees a
+FlatParameter's storage. The ops' activations are kept as in torch (nothing is recomputed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import mmap
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dlpy.distributed import torch_api
+from dlpy.nn.module import Module, Parameter
+from dlpy.tensor import Op, Tensor, no_grad
+
+__all__ = [
+    "CPUOffload", "FullOptimStateDictConfig", "FullStateDictConfig",
+    "FullyShardedDataParallel", "LocalStateDictConfig", "ModuleWrapPolicy",
+    "ShardedStateDictConfig", "ShardedTensor", "ShardingStrategy", "StateDictType",
+    "parameter_memory", "reset_peak_parameter_memory", "size_based_auto_wrap_policy",
+    "transformer_auto_wrap_policy",
+]
+
+NAME = "FullyShardedDataParallel"
+
+
+class ShardingStrategy(enum.Enum):
+    FULL_SHARD = 1
+    SHARD_GRAD_OP = 2
+    NO_SHARD = 3
+
+
+class StateDictType(enum.Enum):
+    FULL_STATE_DICT = 1
+    LOCAL_STATE_DICT = 2
+    SHARDED_STATE_DICT = 3
+
+
+@dataclass
+class CPUOffload:
+    """Accepted, no effect: dlpy's parameters live in host memory already."""
+
+    offload_params: bool = False
+
+
+@dataclass
+class FullStateDictConfig:
+    """``offload_to_cpu`` has no effect (host memory); ``rank0_only``: other ranks get {}."""
+
+    offload_to_cpu: bool = False
+    rank0_only: bool = False
+
+
+@dataclass
+class ShardedStateDictConfig:
+    offload_to_cpu: bool = False
+
+
+@dataclass
+class LocalStateDictConfig:
+    offload_to_cpu: bool = False
+
+
+@dataclass
+class FullOptimStateDictConfig:
+    offload_to_cpu: bool = True
+    rank0_only: bool = False
+
+
+@dataclass
+class ShardedTensor:
+    """A SHARDED_STATE_DICT entry: this rank's ``local`` piece (1-D) of a parameter of
+    ``shape``, elements ``offset`` to ``offset + local.size`` of it flattened."""
+
+    local: np.ndarray
+    offset: int
+    shape: tuple[int, ...]
+
+
+# ----------------------------------------------------------------- auto-wrap policies
+def size_based_auto_wrap_policy(module: Module, recurse: bool, nonwrapped_numel: int,
+                                min_num_params: int = int(1e8),
+                                force_leaf_modules: set[type] | None = None,
+                                exclude_wrap_modules: set[type] | None = None) -> bool:
+    """torch's: wrap a module whose not-yet-wrapped parameters number ``min_num_params`` or
+    more (use ``functools.partial(size_based_auto_wrap_policy, min_num_params=...)``)."""
+    force_leaf = tuple(force_leaf_modules or ())
+    exclude = tuple(exclude_wrap_modules or ())
+    if recurse:
+        return not isinstance(module, force_leaf)
+    return nonwrapped_numel >= min_num_params and not isinstance(module, exclude)
+
+
+class ModuleWrapPolicy:
+    """Wrap every module that is an instance of one of ``module_classes``."""
+
+    def __init__(self, module_classes: Iterable[type]):
+        classes = tuple(module_classes)
+        for c in classes:
+            if not (isinstance(c, type) and issubclass(c, Module)):
+                raise TypeError(f"ModuleWrapPolicy: expected nn.Module classes, got {c!r}")
+        self.module_classes = classes
+
+    def __call__(self, module: Module, recurse: bool, nonwrapped_numel: int) -> bool:
+        return True if recurse else isinstance(module, self.module_classes)
+
+
+def transformer_auto_wrap_policy(module: Module, recurse: bool, nonwrapped_numel: int,
+                                 transformer_layer_cls: set[type]) -> bool:
+    """torch's: wrap the instances of ``transformer_layer_cls`` (functools.partial it)."""
+    return ModuleWrapPolicy(transformer_layer_cls)(module, recurse, nonwrapped_numel)
+
+
+# ----------------------------------------------------------------- memory accounting
+class _Memory:
+    def __init__(self) -> None:
+        self.sharded = 0  # bytes of the shards every rank keeps
+        self.gathered = 0  # bytes of gathered (whole) units now
+        self.peak_gathered = 0
+
+
+_memory = _Memory()
+
+
+def parameter_memory() -> dict[str, int]:
+    """This rank's parameter bytes: ``sharded`` (kept shards), ``gathered`` (whole units now),
+    ``peak_gathered`` (most at once since the last reset), ``peak`` (sharded + peak_gathered)."""
+    return {"sharded": _memory.sharded, "gathered": _memory.gathered,
+            "peak_gathered": _memory.peak_gathered,
+            "peak": _memory.sharded + _memory.peak_gathered}
+
+
+def reset_peak_parameter_memory() -> None:
+    _memory.peak_gathered = _memory.gathered
+
+
+def _release(account: list[int]) -> None:
+    """A unit's bytes leave the accounting when its handle is collected."""
+    _memory.sharded -= account[0]
+    _memory.gathered -= account[1]
+
+
+# the original parameters some unit flattened (by id): one tied into two units is an error
+_claimed: weakref.WeakValueDictionary[int, Parameter] = weakref.WeakValueDictionary()
+
+
+# ----------------------------------------------------------------- the flat parameter
+class _ParamInfo:
+    """One original parameter of a unit: where it lives and where it sits in the flat vector."""
+
+    def __init__(self, fqn: str, sites: list[tuple[Module, str]], param: Parameter,
+                 offset: int):
+        self.fqn, self.sites, self.param = fqn, sites, param
+        self.offset, self.numel, self.shape = offset, param.data.size, param.data.shape
+
+
+class _Gather(Op):
+    """y = the unit's whole flat vector, gathered from every rank's shard;  backward: the
+    gradient reduce-scattered (the mean over ranks of each shard's slice)."""
+
+    saves = ()  # reads neither its input nor its output
+
+    def __init__(self, handle: _FlatHandle):
+        self.handle = handle
+
+    def forward(self, shard):
+        self.handle.unshard(force=True)
+        return self.handle.full
+
+    def backward(self, grad_output):
+        return (self.handle.post_backward(grad_output),)
+
+
+class _PreBackward(Op):
+    """Identity on a unit's output; its backward gathers the unit again (FULL_SHARD freed it
+    after forward) before the unit's own ops' backward reads the parameters."""
+
+    saves = ()
+
+    def __init__(self, handle: _FlatHandle):
+        self.handle = handle
+
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_output):
+        self.handle.unshard()
+        return (grad_output,)
+
+
+_nesting = [0]  # FSDP forwards running now (0: the next call is a root's)
+
+
+class _FlatHandle:
+    """The flat vector of one unit: the shard this rank keeps, the buffer it is gathered into."""
+
+    def __init__(self, infos: list[_ParamInfo], dtype: np.dtype, pg: Any,
+                 strategy: ShardingStrategy, use_orig_params: bool):
+        self.infos, self.pg, self.strategy = infos, pg, strategy
+        self.use_orig_params = use_orig_params
+        self.world = 1 if strategy is ShardingStrategy.NO_SHARD else pg.size()
+        self.rank = pg.rank()
+        self.numel = sum(info.numel for info in infos)
+        self.shard_size = -(-self.numel // self.world) if self.numel else 0
+        self.dtype = np.dtype(dtype)
+        padded = self.shard_size * self.world
+        whole = np.zeros(padded, dtype=self.dtype)
+        for info in infos:
+            whole[info.offset:info.offset + info.numel] = info.param.data.reshape(-1)
+        if pg.comm is not None and padded:  # every rank starts from rank 0's values
+            pg.comm.Bcast(whole, root=0)
+        start = self.rank * self.shard_size if self.world > 1 else 0
+        self.flat = Parameter(whole[start:start + self.shard_size].copy())
+        self._mmap: Any = None
+        if self.world > 1 and padded:
+            self._mmap = mmap.mmap(-1, padded * self.dtype.itemsize)
+            self.buffer = np.frombuffer(self._mmap, dtype=self.dtype)
+        else:  # NO_SHARD or one rank: the shard is the whole vector
+            self.buffer = self.flat.data
+        self.full = self.buffer[:self.numel]
+        self.gathered = self.world == 1
+        self.pending = 0  # recorded gathers whose backward has not run
+        self.sync = True  # False inside no_sync(): gradients accumulate unsharded
+        self.unsharded_grad: np.ndarray | None = None
+        self.orig_params: list[Parameter] = []
+        self._account = [self.flat.data.nbytes, 0]  # sharded, gathered bytes
+        _memory.sharded += self.flat.data.nbytes
+        weakref.finalize(self, _release, self._account)
+
+    # ------------------------------------------------------------- gather and free
+    def unshard(self, force: bool = False) -> None:
+        """Gather the whole vector into the buffer (again with ``force``: the shards may have
+        changed since; a collective, so every rank calls it at the same point)."""
+        if self.world == 1 or (self.gathered and not force):
+            return
+        self.pg.comm.Allgather(self.flat.data, self.buffer)
+        if not self.gathered:
+            self.gathered = True
+            self._account[1] = self.buffer.nbytes
+            _memory.gathered += self.buffer.nbytes
+            _memory.peak_gathered = max(_memory.peak_gathered, _memory.gathered)
+
+    def reshard(self) -> None:
+        if not self.gathered or self.world == 1:
+            return
+        self._mmap.madvise(mmap.MADV_DONTNEED)  # the pages go back; the views stay valid
+        self.gathered = False
+        self._account[1] = 0
+        _memory.gathered -= self.buffer.nbytes
+
+    # ------------------------------------------------------------- gradients
+    def post_backward(self, grad: np.ndarray) -> np.ndarray | None:
+        self.pending = max(self.pending - 1, 0)
+        if not self.sync:
+            if self.unsharded_grad is None:
+                self.unsharded_grad = np.array(grad, dtype=self.dtype)
+            else:
+                self.unsharded_grad += grad
+            result = None
+        else:
+            if self.unsharded_grad is not None:
+                grad = grad + self.unsharded_grad
+                self.unsharded_grad = None
+            result = self._reduce(grad)
+        if self.pending == 0 and self.strategy is not ShardingStrategy.NO_SHARD:
+            self.reshard()
+        if result is not None and self.use_orig_params:
+            for p, (a, b) in zip(self.orig_params, self.local_ranges()):
+                piece = result[a:b]
+                p.grad = piece.copy() if p.grad is None else p.grad + piece
+            return None
+        return result
+
+    def _reduce(self, grad: np.ndarray) -> np.ndarray:
+        """The mean over the ranks: this rank's slice (all of it for NO_SHARD)."""
+        size = self.pg.size()
+        padded = np.zeros(self.shard_size * self.world, dtype=self.dtype)
+        padded[:self.numel] = grad
+        if self.pg.comm is None or size == 1:
+            return padded
+        if self.world == 1:  # NO_SHARD: an allreduce, as DDP
+            self.pg.comm.Allreduce(torch_api._mpi("IN_PLACE"), padded,
+                                   op=torch_api._mpi("SUM"))
+            padded /= size
+            return padded
+        out = np.empty(self.shard_size, dtype=self.dtype)
+        self.pg.comm.Reduce_scatter_block(padded, out, op=torch_api._mpi("SUM"))
+        out /= size
+        return out
+
+    # ------------------------------------------------------------- views
+    def local_ranges(self) -> list[tuple[int, int]]:
+        """Per original parameter, the part of this rank's shard it covers (shard indices)."""
+        lo = self.rank * self.shard_size if self.world > 1 else 0
+        hi = lo + self.shard_size
+        out = []
+        for info in self.infos:
+            a, b = max(info.offset, lo), min(info.offset + info.numel, hi)
+            out.append((a - lo, b - lo) if a < b else (0, 0))
+        return out
+
+    def install(self, full: Tensor) -> None:
+        """Each original parameter's module attribute <- its view of the whole vector."""
+        for info in self.infos:
+            view = full[info.offset:info.offset + info.numel].reshape(info.shape)
+            for owner, name in info.sites:
+                owner.__dict__[name] = view
+
+    def full_array(self) -> np.ndarray:
+        self.unshard()
+        return self.full
+
+
+# ----------------------------------------------------------------- the wrapper
+def _check_strategy(strategy: Any) -> ShardingStrategy:
+    if strategy is None:
+        return ShardingStrategy.FULL_SHARD
+    if not isinstance(strategy, ShardingStrategy):
+        raise TypeError(f"{NAME}: sharding_strategy must be a ShardingStrategy (FULL_SHARD, "
+                        f"SHARD_GRAD_OP, NO_SHARD), got {strategy!r}")
+    return strategy
+
+
+def _recursive_wrap(module: Module, policy: Callable, make: Callable[[Module], Module],
+                    only_children: bool) -> tuple[Module, int]:
+    """torch's _recursive_wrap: wrap children the policy picks (depth first), then ``module``
+    itself if the policy takes it with the parameters its children left."""
+    if isinstance(module, FullyShardedDataParallel):
+        return module, 0
+    numel = sum(p.data.size for p in _unwrapped_parameters(module))
+    if not policy(module=module, recurse=True, nonwrapped_numel=numel):
+        return module, 0
+    wrapped = 0
+    for name, child in list(module.named_children()):
+        new, count = _recursive_wrap(child, policy, make, False)
+        if new is not child:
+            setattr(module, name, new)
+        wrapped += count
+    if not only_children and policy(module=module, recurse=False,
+                                    nonwrapped_numel=numel - wrapped):
+        return make(module), numel
+    return module, wrapped
+
+
+def _unwrapped_parameters(module: Module) -> list[Parameter]:
+    """The parameters of ``module`` outside any FSDP unit inside it, each once, in order."""
+    seen, out = set(), []
+    stack = [module]
+    while stack:
+        m = stack.pop(0)
+        for p in m._parameters.values():
+            if p is not None and id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+        stack[:0] = [c for c in m._modules.values()
+                     if c is not None and not isinstance(c, FullyShardedDataParallel)]
+    return out
+
+
+def _unwrapped_sites(module: Module, prefix: str = "") -> Iterator[tuple[str, Module, str]]:
+    """(fully qualified name, owner, attribute) of each parameter outside nested units."""
+    for name, p in module._parameters.items():
+        if p is not None:
+            yield prefix + name, module, name
+    for name, child in module._modules.items():
+        if child is not None and not isinstance(child, FullyShardedDataParallel):
+            yield from _unwrapped_sites(child, f"{prefix}{name}.")
+
+
+def _clean(name: str) -> str:
+    return name.replace("_fsdp_wrapped_module.", "")
+
+
+class FullyShardedDataParallel(Module):
+    """``FSDP(module, sharding_strategy=, auto_wrap_policy=, use_orig_params=)``: ``module``'s
+    parameters (outside the units the policy wraps) as one flat vector sharded over the ranks
+    of ``process_group``; rank 0's values at construction. See the module docstring."""
+
+    def __init__(self, module: Module, process_group: Any = None,
+                 sharding_strategy: ShardingStrategy | None = None,
+                 cpu_offload: CPUOffload | None = None, auto_wrap_policy: Callable | None = None,
+                 backward_prefetch: Any = None, mixed_precision: Any = None,
+                 ignored_modules: Any = None, param_init_fn: Any = None, device_id: Any = None,
+                 sync_module_states: bool = False, forward_prefetch: bool = False,
+                 limit_all_gathers: bool = True, use_orig_params: bool = False,
+                 ignored_states: Any = None, device_mesh: Any = None):
+        super().__init__()
+        if not isinstance(module, Module):
+            raise TypeError(f"{NAME}: expected a dlpy.nn.Module, got {type(module).__name__}")
+        if cpu_offload is not None and not isinstance(cpu_offload, CPUOffload):
+            raise TypeError(f"{NAME}: cpu_offload must be a CPUOffload, got {cpu_offload!r}")
+        for what, value in (("mixed_precision", mixed_precision),
+                            ("ignored_modules", ignored_modules),
+                            ("ignored_states", ignored_states), ("param_init_fn", param_init_fn),
+                            ("device_mesh", device_mesh)):
+            if value is not None:
+                raise ValueError(f"{NAME}: {what}={value!r} is not supported (dlpy: None)")
+        if auto_wrap_policy is not None and not callable(auto_wrap_policy):
+            raise TypeError(f"{NAME}: auto_wrap_policy must be callable, got "
+                            f"{auto_wrap_policy!r}")
+        strategy = _check_strategy(sharding_strategy)
+        pg = torch_api._group_of(NAME, process_group)
+        if pg is None:
+            raise ValueError(f"{NAME}: this rank is not a member of process_group")
+        self.sharding_strategy, self.process_group = strategy, pg
+        self.use_orig_params = bool(use_orig_params)
+        self.cpu_offload = cpu_offload
+        self._state_dict_type = StateDictType.FULL_STATE_DICT
+        self._state_dict_config: Any = FullStateDictConfig()
+        if auto_wrap_policy is not None:
+            def make(child: Module) -> Module:
+                return FullyShardedDataParallel(
+                    child, process_group, strategy, cpu_offload,
+                    use_orig_params=use_orig_params)
+
+            _recursive_wrap(module, auto_wrap_policy, make, only_children=True)
+        self._fsdp_wrapped_module = module
+        self._handle = self._make_handle(module)
+
+    @property
+    def module(self) -> Module:
+        return self._fsdp_wrapped_module
+
+    def _make_handle(self, module: Module) -> _FlatHandle | None:
+        by_id: dict[int, _ParamInfo] = {}
+        infos: list[_ParamInfo] = []
+        offset = 0
+        for fqn, owner, name in _unwrapped_sites(module):
+            p = owner._parameters[name]
+            if id(p) in by_id:  # a tied parameter: one entry, several sites
+                by_id[id(p)].sites.append((owner, name))
+                continue
+            if _claimed.get(id(p)) is p:
+                raise ValueError(f"{NAME}: parameter {fqn} (shape {p.data.shape}) is shared with "
+                                 "a module of another unit; wrap the modules that share a "
+                                 "parameter in one unit")
+            info = _ParamInfo(fqn, [(owner, name)], p, offset)
+            by_id[id(p)] = info
+            infos.append(info)
+            offset += info.numel
+        if not infos:
+            return None
+        dtypes = {str(info.param.data.dtype) for info in infos}
+        if len(dtypes) > 1 or infos[0].param.data.dtype.kind != "f":
+            raise TypeError(f"{NAME}: the parameters of one unit must share one float dtype, "
+                            f"got {sorted(dtypes)}")
+        for info in infos:
+            _claimed[id(info.param)] = info.param
+        handle = _FlatHandle(infos, infos[0].param.data.dtype, self.process_group,
+                             self.sharding_strategy, self.use_orig_params)
+        for info in infos:
+            for owner, name in info.sites:
+                del owner._parameters[name]
+                owner.__dict__.pop(name, None)
+        if self.use_orig_params:
+            for info, (a, b) in zip(infos, handle.local_ranges()):
+                view = Parameter.__new__(Parameter)
+                Tensor.__init__(view, handle.flat.data[a:b], requires_grad=True)
+                handle.orig_params.append(view)
+                owner, name = info.sites[0]
+                owner._parameters[name] = view  # named by its original name, sharded
+        else:
+            module._parameters["_flat_param"] = handle.flat
+        with no_grad():
+            handle.install(Tensor(handle.buffer[:handle.numel]))
+        return handle
+
+    def _units(self) -> list[FullyShardedDataParallel]:
+        """This unit and every unit inside it, in module order."""
+        return [m for m in self.modules() if isinstance(m, FullyShardedDataParallel)]
+
+    # ------------------------------------------------------------- forward
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if _nesting[0] == 0:  # the root's call: graphs never differentiated are forgotten
+            for unit in self._units():
+                if unit._handle is not None:
+                    unit._handle.pending = 0
+        _nesting[0] += 1
+        try:
+            return self._forward(args, kwargs)
+        finally:
+            _nesting[0] -= 1
+
+    def _forward(self, args: tuple, kwargs: dict) -> Any:
+        handle = self._handle
+        if handle is None:
+            return self._fsdp_wrapped_module(*args, **kwargs)
+        full = _Gather(handle)(handle.flat)  # recorded unless under no_grad
+        if full.requires_grad:
+            handle.pending += 1
+        handle.install(full)
+        try:
+            out = self._fsdp_wrapped_module(*args, **kwargs)
+        finally:
+            with no_grad():  # between calls: views without a graph
+                handle.install(Tensor(handle.full))
+        strategy = self.sharding_strategy
+        if strategy is ShardingStrategy.NO_SHARD or not full.requires_grad:
+            if strategy is not ShardingStrategy.NO_SHARD:
+                handle.reshard()  # nothing will read it again: no backward
+            return out
+        if strategy is ShardingStrategy.FULL_SHARD:
+            handle.reshard()
+        # (SHARD_GRAD_OP too: another graph's backward may have freed it in between)
+        return _map_tensors(out, lambda t: _PreBackward(handle)(t) if t.requires_grad else t)
+
+    # ------------------------------------------------------------- context managers
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Backward inside keeps whole (unsharded) gradients on each rank without
+        communicating; the first backward outside adds them in and reduce-scatters."""
+        handles = [u._handle for u in self._units() if u._handle is not None]
+        for h in handles:
+            h.sync = False
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.sync = True
+
+    @staticmethod
+    @contextlib.contextmanager
+    def summon_full_params(module: Module, recurse: bool = True, writeback: bool = True,
+                           rank0_only: bool = False, offload_to_cpu: bool = False,
+                           with_grads: bool = False) -> Iterator[None]:
+        """Inside, every unit's original parameters are whole Parameters again (under their
+        own names); with ``writeback``, changes to them go back to the shards on exit."""
+        if with_grads:
+            raise ValueError(f"{NAME}.summon_full_params: with_grads=True is not supported")
+        units = _all_units(module, recurse)
+        handles = [u._handle for u in units if u._handle is not None]
+        for h in handles:
+            h.unshard()
+            for info in h.infos:
+                info.param.data = h.full[info.offset:info.offset + info.numel].reshape(
+                    info.shape)
+                for owner, name in info.sites:
+                    owner._parameters[name] = info.param
+                    owner.__dict__[name] = info.param
+        saved = [(u._fsdp_wrapped_module, u._fsdp_wrapped_module._parameters.pop(
+            "_flat_param", None)) for u in units if u._handle is not None]
+        try:
+            yield
+        finally:
+            for m, flat in saved:
+                if flat is not None:
+                    m._parameters["_flat_param"] = flat
+            for h in handles:
+                if writeback and h.world > 1:
+                    lo = h.rank * h.shard_size
+                    h.flat.data[...] = h.buffer[lo:lo + h.shard_size]
+                for info in h.infos:
+                    for owner, name in info.sites:
+                        owner._parameters.pop(name, None)
+                if h.use_orig_params:
+                    for info, p in zip(h.infos, h.orig_params):
+                        owner, name = info.sites[0]
+                        owner._parameters[name] = p
+                with no_grad():
+                    h.install(Tensor(h.full))
+                if h.strategy is not ShardingStrategy.NO_SHARD:
+                    h.reshard()
+
+    # ------------------------------------------------------------- state dicts
+    @staticmethod
+    @contextlib.contextmanager
+    def state_dict_type(module: Module, state_dict_type: StateDictType,
+                        state_dict_config: Any = None, optim_state_dict_config: Any = None
+                        ) -> Iterator[None]:
+        """``model.state_dict()`` inside gives ``state_dict_type``'s layout."""
+        units = _all_units(module, True)
+        before = [(u._state_dict_type, u._state_dict_config) for u in units]
+        FullyShardedDataParallel.set_state_dict_type(module, state_dict_type, state_dict_config,
+                                                     optim_state_dict_config)
+        try:
+            yield
+        finally:
+            for u, (kind, config) in zip(units, before):
+                u._state_dict_type, u._state_dict_config = kind, config
+
+    @staticmethod
+    def set_state_dict_type(module: Module, state_dict_type: StateDictType,
+                            state_dict_config: Any = None, optim_state_dict_config: Any = None
+                            ) -> None:
+        name = f"{NAME}.state_dict_type"
+        if not isinstance(state_dict_type, StateDictType):
+            raise TypeError(f"{name}: expected a StateDictType, got {state_dict_type!r}")
+        expected = {StateDictType.FULL_STATE_DICT: FullStateDictConfig,
+                    StateDictType.SHARDED_STATE_DICT: ShardedStateDictConfig,
+                    StateDictType.LOCAL_STATE_DICT: LocalStateDictConfig}[state_dict_type]
+        config = expected() if state_dict_config is None else state_dict_config
+        if not isinstance(config, expected):
+            raise TypeError(f"{name}: {state_dict_type} takes a {expected.__name__}, got "
+                            f"{type(config).__name__}")
+        units = _all_units(module, True)
+        if not units:
+            raise ValueError(f"{name}: the module holds no FullyShardedDataParallel unit")
+        for u in units:
+            u._state_dict_type, u._state_dict_config = state_dict_type, config
+
+    def state_dict(self) -> dict[str, Any]:
+        """FULL_STATE_DICT (default): the original names and whole arrays (on rank 0 only with
+        ``rank0_only``); SHARDED_STATE_DICT: a ShardedTensor per original parameter;
+        LOCAL_STATE_DICT: each unit's shard under ``..._flat_param``."""
+        kind = self._state_dict_type
+        buffers = {_clean(n): b.copy() for n, b in self.named_buffers(persistent_only=True)}
+        if kind is StateDictType.LOCAL_STATE_DICT:
+            return {**{n: p.data.copy() for n, p in self._flat_named()}, **buffers}
+        if kind is StateDictType.SHARDED_STATE_DICT:
+            out: dict[str, Any] = {}
+            for prefix, h in self._prefixed_handles():
+                lo = h.rank * h.shard_size if h.world > 1 else 0
+                for info, (a, b) in zip(h.infos, h.local_ranges()):
+                    out[prefix + info.fqn] = ShardedTensor(
+                        h.flat.data[a:b].copy(), max(lo + a - info.offset, 0)
+                        if b > a else 0, info.shape)
+            return {**out, **buffers}
+        config = self._state_dict_config
+        state: dict[str, Any] = {}
+        with self.summon_full_params(self, writeback=False):
+            if not (config.rank0_only and self.process_group.rank() != 0):
+                state = {_clean(n): p.data.copy() for n, p in self.named_parameters()}
+                state.update(buffers)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> Any:
+        """The inverse of ``state_dict`` in the same state-dict type (call on every rank;
+        FULL_STATE_DICT: each rank takes its slice of the whole arrays)."""
+        name = f"{NAME}.load_state_dict"
+        kind = self._state_dict_type
+        params: dict[str, Any] = {}
+        buffers = {_clean(n): n for n, _ in self.named_buffers(persistent_only=True)}
+        for key, value in state.items():
+            if key in buffers:
+                continue
+            params[key] = value
+        if kind is StateDictType.LOCAL_STATE_DICT:
+            own = dict(self._flat_named())
+            _check_keys(name, own, params, strict)
+            for key, p in own.items():
+                if key in params:
+                    value = np.asarray(params[key])
+                    if value.shape != p.data.shape:
+                        raise ValueError(f"{name}: {key} has shape {value.shape}, this rank's "
+                                         f"shard {p.data.shape} (another world size?)")
+                    p.data[...] = value
+        else:
+            own_names = {prefix + info.fqn: (h, i) for prefix, h in self._prefixed_handles()
+                         for i, info in enumerate(h.infos)}
+            _check_keys(name, own_names, params, strict)
+            for key, (h, i) in own_names.items():
+                if key not in params:
+                    continue
+                info, value = h.infos[i], params[key]
+                a, b = h.local_ranges()[i]
+                if kind is StateDictType.SHARDED_STATE_DICT:
+                    if not isinstance(value, ShardedTensor) or value.local.size != b - a:
+                        raise ValueError(f"{name}: {key} is not this rank's piece of a "
+                                         "SHARDED_STATE_DICT of the same world size")
+                    h.flat.data[a:b] = value.local
+                    continue
+                value = np.asarray(value)
+                if value.shape != info.shape:
+                    raise ValueError(f"{name}: {key} has shape {value.shape}, the model's "
+                                     f"{info.shape}")
+                if h.world == 1:
+                    h.flat.data[info.offset:info.offset + info.numel] = value.reshape(-1)
+                elif b > a:
+                    lo = h.rank * h.shard_size
+                    h.flat.data[a:b] = value.reshape(-1)[lo + a - info.offset:lo + b - info.offset]
+        for key, full_name in buffers.items():
+            if key in state:
+                owner, attr = self._buffer_owner(full_name)
+                owner._buffers[attr][...] = np.asarray(state[key])
+        return None
+
+    def _prefixed_handles(self) -> list[tuple[str, _FlatHandle]]:
+        out = []
+        for prefix, m in self.named_modules():
+            if isinstance(m, FullyShardedDataParallel) and m._handle is not None:
+                out.append((_clean(prefix + "." if prefix else ""), m._handle))
+        return out
+
+    def _flat_named(self) -> list[tuple[str, Parameter]]:
+        out = []
+        for prefix, m in self.named_modules():
+            if isinstance(m, FullyShardedDataParallel) and m._handle is not None:
+                head = f"{prefix}." if prefix else ""
+                out.append((f"{head}_fsdp_wrapped_module._flat_param", m._handle.flat))
+        return out
+
+    # ------------------------------------------------------------- optimiser state
+    @staticmethod
+    def optim_state_dict(model: Module, optim: Any, optim_state_dict: Any = None,
+                         group: Any = None) -> dict[str, Any]:
+        """The optimiser's state by original parameter name, whole (every rank gathers):
+        {"state": {name: {slot: array}}, "param_groups": [{settings, "params": [names]}]}."""
+        name = f"{NAME}.optim_state_dict"
+        owners = _flat_owners(name, model, optim)
+        state: dict[str, dict[str, Any]] = {}
+        for i, p in enumerate(optim.params):
+            h = owners[id(p)]
+            slots = optim.state[i]
+            whole = {slot: _gather_vector(h, np.asarray(v)) for slot, v in slots.items()
+                     if np.shape(v) == p.data.shape}  # per element: gathered and split
+            for info in h.infos:
+                state[info.fqn_global] = {
+                    slot: (whole[slot][info.offset:info.offset + info.numel].reshape(
+                        info.shape) if slot in whole else np.array(v, copy=True))
+                    for slot, v in slots.items()}
+        groups = []
+        for g in optim.param_groups:
+            names = [info.fqn_global for p in g["params"] for info in owners[id(p)].infos]
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": names})
+        return {"state": state, "param_groups": groups, "step_count": optim.step_count}
+
+    @staticmethod
+    def optim_state_dict_to_load(model: Module, optim: Any, optim_state_dict: dict[str, Any]
+                                 ) -> None:
+        """Load ``optim_state_dict`` (by original names, whole) into ``optim`` over this
+        rank's shards (dlpy: loads it, where torch returns a dict for load_state_dict)."""
+        name = f"{NAME}.optim_state_dict_to_load"
+        owners = _flat_owners(name, model, optim)
+        state = optim_state_dict["state"]
+        for i, p in enumerate(optim.params):
+            h = owners[id(p)]
+            first = state.get(h.infos[0].fqn_global)
+            if first is None:
+                optim.state[i] = {}
+                continue
+            slots: dict[str, Any] = {}
+            for slot, value in first.items():
+                value = np.asarray(value)
+                if value.shape == h.infos[0].shape and value.ndim >= 1:
+                    whole = np.zeros(h.shard_size * h.world, dtype=h.dtype)
+                    for info in h.infos:
+                        whole[info.offset:info.offset + info.numel] = \
+                            np.asarray(state[info.fqn_global][slot]).reshape(-1)
+                    lo = h.rank * h.shard_size if h.world > 1 else 0
+                    slots[slot] = whole[lo:lo + h.shard_size].copy()
+                else:
+                    slots[slot] = value.copy()
+            optim.state[i] = slots
+        for g, saved in zip(optim.param_groups, optim_state_dict["param_groups"]):
+            g.update({k: v for k, v in saved.items() if k != "params"})
+        optim.step_count = int(optim_state_dict.get("step_count", optim.step_count))
+
+    # ------------------------------------------------------------- gradients
+    def clip_grad_norm_(self, max_norm: float, norm_type: float = 2.0) -> Tensor:
+        """Scale every shard's gradient so the norm of the whole model's gradient (over all
+        ranks) is at most ``max_norm``; returns that norm before clipping."""
+        from dlpy.nn.utils import clip_grads_with_norm_
+
+        norm_type = float(norm_type)
+        if not norm_type > 0:
+            raise ValueError(f"{NAME}.clip_grad_norm_: norm_type must be > 0, got {norm_type}")
+        params = [p for p in self.parameters() if p.grad is not None]
+        if norm_type == np.inf:
+            local = max((float(np.abs(p.grad).max()) for p in params if p.grad.size),
+                        default=0.0)
+            total = self._across(local, "MAX")
+        else:
+            local = sum(float(np.sum(np.abs(p.grad) ** norm_type)) for p in params)
+            total = self._across(local, "SUM") ** (1.0 / norm_type)
+        clip_grads_with_norm_(params, max_norm, total)
+        dtype = params[0].grad.dtype if params else np.float32
+        return Tensor(np.asarray(total, dtype=dtype))
+
+    def _across(self, value: float, op: str) -> float:
+        pg = self.process_group
+        if pg.comm is None or self.sharding_strategy is ShardingStrategy.NO_SHARD:
+            return value
+        buffer = np.array([value], dtype=np.float64)
+        pg.comm.Allreduce(torch_api._mpi("IN_PLACE"), buffer, op=torch_api._mpi(op))
+        return float(buffer[0])
+
+    def extra_repr(self) -> str:
+        h = self._handle
+        kept = 0 if h is None else h.flat.data.size
+        whole = 0 if h is None else h.numel
+        return (f"{self.sharding_strategy.name}, rank {self.process_group.rank()} of "
+                f"{self.process_group.size()}: {kept} of {whole} elements")
+
+
+FSDP = FullyShardedDataParallel
+
+
+def _all_units(module: Module, recurse: bool) -> list[FullyShardedDataParallel]:
+    units = [m for m in module.modules() if isinstance(m, FullyShardedDataParallel)]
+    return units if recurse else units[:1]
+
+
+def _map_tensors(out: Any, fn: Callable[[Tensor], Tensor]) -> Any:
+    if isinstance(out, Tensor):
+        return fn(out)
+    if isinstance(out, (tuple, list)):
+        return type(out)(_map_tensors(o, fn) for o in out)
+    if isinstance(out, dict):
+        return {k: _map_tensors(v, fn) for k, v in out.items()}
+    return out
+
+
+def _check_keys(name: str, own: dict, given: dict, strict: bool) -> None:
+    if not strict:
+        return
+    missing = [k for k in own if k not in given]
+    unexpected = [k for k in given if k not in own]
+    if missing or unexpected:
+        raise ValueError(f"{name}: missing keys {missing}, unexpected keys {unexpected}")
+
+
+def _flat_owners(name: str, model: Module, optim: Any) -> dict[int, _FlatHandle]:
+    """The handle of each flat parameter the optimiser steps (with ``fqn_global`` set on
+    each original parameter: its name in the unwrapped model)."""
+    if not isinstance(model, FullyShardedDataParallel):
+        raise TypeError(f"{name}: model must be the root FullyShardedDataParallel, got "
+                        f"{type(model).__name__}")
+    owners: dict[int, _FlatHandle] = {}
+    for prefix, h in model._prefixed_handles():
+        if h.use_orig_params:
+            raise ValueError(f"{name}: use_orig_params=True optimisers step ordinary "
+                             "(sharded) parameters: save optim.state_dict() per rank")
+        for info in h.infos:
+            info.fqn_global = prefix + info.fqn
+        owners[id(h.flat)] = h
+    for i, p in enumerate(optim.params):
+        if id(p) not in owners:
+            raise ValueError(f"{name}: the optimiser's parameter {i} (shape {p.data.shape}) is "
+                             "not a flat parameter of the model")
+    return owners
+
+
+def _gather_vector(h: _FlatHandle, shard: np.ndarray) -> np.ndarray:
+    """A shard-shaped vector of every rank, concatenated (the whole padded vector)."""
+    if h.world == 1 or h.pg.comm is None:
+        return shard.copy()
+    out = np.empty(h.shard_size * h.world, dtype=shard.dtype)
+    h.pg.comm.Allgather(np.ascontiguousarray(shard), out)
+    return out
