@@ -4,7 +4,8 @@ F.group_norm and lgamma / digamma, forward and forward + backward, float32, one 
     OMP_NUM_THREADS=1 python benchmarks/speed_gaps.py [--runs 7] [--only interpolate]
 
 Cases: interpolate (8, 16, 32, 32) -> 64 x 64 nearest, bilinear (align_corners off and on),
-bicubic, area, and (8, 16, 1024) -> 2048 linear; embedding_bag over a 10,000 x 64 table, 512
+bicubic, area, and (8, 16, 1024) -> 2048 linear, and the rows after them in INTERPOLATE_CASES
+(downsampling, nearest-exact, trilinear, 3-d nearest); embedding_bag over a 10,000 x 64 table, 512
 bags of 15-25 ids (1-D ids and offsets), sum, mean, max and sum with per-sample weights (which
 get a gradient too); group_norm (16, 64, 32, 32), 8 groups, with weight and bias; lgamma and
 digamma on 1,000,000 values in (-10, 20). Forward runs on inputs without gradients (PyTorch
@@ -36,6 +37,17 @@ INTERPOLATE_CASES = [  # (label, input shape, size, mode, align_corners)
     ("bicubic", (8, 16, 32, 32), (64, 64), "bicubic", False),
     ("area", (8, 16, 32, 32), (64, 64), "area", None),
     ("linear 1-d", (8, 16, 1024), (2048,), "linear", False),
+    ("linear down", (8, 16, 2048), (700,), "linear", False),
+    ("nearest-exact", (8, 16, 32, 32), (64, 64), "nearest-exact", None),
+    ("img 224->100", (1, 3, 224, 224), (100, 100), "bilinear", False),
+    ("bicubic down", (8, 16, 64, 64), (27, 27), "bicubic", False),
+    ("trilinear", (2, 8, 16, 32, 32), (32, 64, 64), "trilinear", False),
+    ("trilin. down", (2, 8, 32, 64, 64), (13, 27, 27), "trilinear", False),
+    ("nearest 3-d", (2, 8, 16, 32, 32), (32, 64, 64), "nearest", None),
+    # antialias=True (a sixth field): torch's _upsample_bilinear2d_aa / _bicubic2d_aa
+    ("aa img ->100", (1, 3, 224, 224), (100, 100), "bilinear", False, True),
+    ("aa bicubic dn", (8, 16, 64, 64), (27, 27), "bicubic", False, True),
+    ("aa bilinear up", (8, 16, 32, 32), (64, 64), "bilinear", False, True),
 ]
 
 
@@ -74,11 +86,13 @@ class Case:
 
 def interpolate_cases(rng) -> list[Case]:
     cases = []
-    for label, shape, size, mode, align_corners in INTERPOLATE_CASES:
+    for label, shape, size, mode, align_corners, *antialias in INTERPOLATE_CASES:
         x = rng.standard_normal(shape).astype(np.float32)
 
-        def apply(lib, functional, x, size=size, mode=mode, align_corners=align_corners):
-            return functional.interpolate(x, size=size, mode=mode, align_corners=align_corners)
+        def apply(lib, functional, x, size=size, mode=mode, align_corners=align_corners,
+                  antialias=bool(antialias and antialias[0])):
+            return functional.interpolate(x, size=size, mode=mode, align_corners=align_corners,
+                                          antialias=antialias)
         cases.append(Case("interpolate", label, apply, [x]))
     return cases
 

@@ -1,8 +1,10 @@
-"""Time dlpy.vision.models.resnet18 against torchvision's (float32, batch 8, 112x112, one
-thread each): the forward pass in eval mode, and forward + backward (a sum of the logits) in
-training mode. The same weights are loaded into both (the torchvision state dict, unchanged).
+"""Time dlpy.vision.models.resnet18 and mobilenet_v2 against torchvision's (float32, batch 8,
+112x112, one thread each): the forward pass in eval mode, and forward + backward (a sum of the
+logits) in training mode. The same weights are loaded into both (the torchvision state dict,
+unchanged).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/vision_models.py [--repeats 5]
+        [--models resnet18,mobilenet_v2 | more | round2]
 
 torch runs with torch.set_num_threads(1); dlpy's matrix products use numpy's BLAS, pinned to one
 thread by OMP_NUM_THREADS=1. The contenders alternate round by round (timing.best_of), each
@@ -28,17 +30,38 @@ for _name in ("torchvision._meta_registrations", "torchvision._autograd_registra
     sys.modules.setdefault(_name, types.ModuleType(_name))
 import torchvision  # noqa: E402
 
+# the newer families (vision/models/alexnet.py ... convnext.py): ``--models more``
+MORE_MODELS = ("alexnet", "squeezenet1_1", "densenet121", "mobilenet_v3_small",
+               "mobilenet_v3_large", "efficientnet_b0", "shufflenet_v2_x1_0", "resnext50_32x4d",
+               "regnet_y_400mf", "convnext_tiny")
+# round two (googlenet.py ... swin_transformer.py): ``--models round2``; the auxiliary
+# classifiers off, so that training mode returns the logits
+ROUND2_MODELS = ("googlenet", "inception_v3", "mnasnet1_0", "swin_t", "swin_v2_t")
+CONSTRUCTOR_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True},
+                      "inception_v3": {"aux_logits": False, "init_weights": True}}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--models", default="resnet18,mobilenet_v2",
+                        help="comma-separated names; 'more' for MORE_MODELS, 'round2' for "
+                        "ROUND2_MODELS")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    names = {"more": ",".join(MORE_MODELS), "round2": ",".join(ROUND2_MODELS)}.get(
+        args.models, args.models)
+    for name in names.split(","):
+        compare(name, args)
+
+
+def compare(name: str, args) -> None:
     torch.manual_seed(0)
-    reference = torchvision.models.resnet18()
-    model = models.resnet18()
+    kwargs = CONSTRUCTOR_KWARGS.get(name, {})
+    reference = getattr(torchvision.models, name)(**kwargs)
+    model = getattr(models, name)(**kwargs)
     model.load_state_dict(reference.state_dict())
     x = np.random.default_rng(0).standard_normal((args.batch, 3, args.size, args.size)
                                                  ).astype(np.float32)
@@ -46,7 +69,7 @@ def main() -> None:
     with torch.no_grad():
         expected = reference.eval()(x_torch).numpy()
     got = model.eval()(Tensor(x)).data
-    print(f"resnet18 batch {args.batch}, {args.size}x{args.size}, float32; max |dlpy - torch| "
+    print(f"{name} batch {args.batch}, {args.size}x{args.size}, float32; max |dlpy - torch| "
           f"of the logits: {np.abs(got - expected).max():.2e}")
 
     def torch_forward():

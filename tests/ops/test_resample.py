@@ -218,8 +218,10 @@ def test_interpolate_errors():
     with pytest.raises(ValueError, match=r"interpolate: recompute_scale_factor is not "
                                          r"meaningful with an explicit size"):
         F.interpolate(x, size=2, recompute_scale_factor=True)
-    with pytest.raises(NotImplementedError, match=r"interpolate: antialias"):
-        F.interpolate(x, size=2, mode="bilinear", antialias=True)
+    with pytest.raises(NotImplementedError, match=r"interpolate: antialias is only for modes "
+                                                  r"bilinear and bicubic"):  # as PyTorch
+        F.interpolate(x, size=2, mode="nearest", antialias=True)
+    assert F.interpolate(x, size=2, mode="bilinear", antialias=True).shape == (1, 2, 2, 2)
     with pytest.raises(TypeError, match=r"interpolate: mode 'bilinear' needs a floating-point "
                                         r"x, got int64"):
         F.interpolate(Tensor(np.zeros((1, 1, 2, 2), dtype=np.int64)), size=3, mode="bilinear")

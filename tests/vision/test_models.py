@@ -3,7 +3,6 @@ make_vision_fixtures.py): state-dict keys and shapes equal torchvision's, torchv
 dicts load unchanged and give its outputs (eval and train mode) and input gradients, weights
 from a local .npz, errors, and a small ResNet that learns."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,14 @@ from dlpy import Tensor, nn, optim
 from dlpy import functional as F
 from dlpy.vision import models
 
+from .helpers import load_reference
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vision"
 
 
 @pytest.fixture(scope="module")
 def reference():
-    with np.load(FIXTURES / "models.npz") as data:
-        arrays = dict(data)
-    return arrays, json.loads((FIXTURES / "state_dict_keys.json").read_text())
+    return load_reference(FIXTURES / "models.npz", FIXTURES / "state_dict_keys.json")
 
 
 def build(name):

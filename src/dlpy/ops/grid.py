@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from dlpy.ops.resample import _cubic
+from dlpy.ops.resample import Resample, _cubic
 from dlpy.tensor import Op, Tensor
 
 MODES = ("bilinear", "nearest", "bicubic")
@@ -54,117 +54,284 @@ def _linspace(size: int, align_corners: bool, dtype) -> np.ndarray:
     return values if align_corners else values * (size - 1) / size
 
 
+# From this many channels on the input is read as rows of channels (a gather copies a row),
+# below as planes (a gather a channel: faster for few channels, as images' 3)
+CHANNELS_LAST = 8
+
+
 class GridSample(Op):
     """y[n, c, p] = sum over the taps t of w_t(p) x[n, c, i_t(p)]: the input (N, C, *in) read
     at the grid's points (N, *out, k), each axis' taps and weights from one coordinate (grid's
     last axis: W's first), their products over the axes (2 x 2 bilinear, 4 x 4 bicubic, 1 for
     nearest). dx scatters w_t g back to i_t; d grid sums g x[i_t] times the weights'
     derivatives, PyTorch's: 0 for nearest, 0 where border or reflection clipped a coordinate.
+
+    The input is read as a 2-D array, (N * padded, C) or (C, N * padded) (CHANNELS_LAST),
+    padded so that every point's taps are a whole stencil (zeros outside, or the border's or
+    reflection's indices): a tap is one gather (np.take) of every channel at one row offset,
+    dx one bincount a channel over all the taps. The taps are computed once, in forward;
+    backward gathers again for the grid's gradient (into one buffer: allocating the arrays
+    costs more than the gathers).
     """
+
+    saves = ("inputs",)
 
     def __init__(self, mode: str, padding_mode: str, align_corners: bool):
         self.mode, self.padding_mode, self.align_corners = mode, padding_mode, align_corners
 
     def forward(self, x, grid):
-        self.x, self.grid = x, grid
-        rows, weights, _ = self._taps(need_derivatives=False)
-        values = self._channels_last(x)  # (N * S_in, C)
-        out = np.zeros((rows[0].size, x.shape[1]), dtype=x.dtype)  # (N * P, C)
-        for row, weight in zip(rows, weights):
-            out += weight.reshape(-1, 1) * np.take(values, row.reshape(-1), axis=0)
-        return np.moveaxis(out.reshape(grid.shape[:-1] + (x.shape[1],)), -1, 1)
+        self.x_shape, self.out_shape = x.shape, grid.shape[:-1]
+        # W first, as the grid's coordinates
+        self.axes = axes = [_Axis(grid[..., k], size, self.mode, self.padding_mode,
+                                  self.align_corners) for k, size in
+                            enumerate(x.shape[2:][::-1])]
+        self.strides = strides = np.cumprod([1] + [a.lookup.size for a in axes]).tolist()
+        base = axes[-1].position  # (its own: changed in place)
+        base *= strides[-2]
+        for axis, stride in zip(axes[:-1], strides):
+            base += axis.position if stride == 1 else axis.position * stride
+        if x.shape[0] > 1:
+            base = base.reshape(x.shape[0], -1)
+            base += np.arange(x.shape[0])[:, None] * strides[-1]
+        self.base = base.reshape(-1)
+        self.last = last = x.shape[1] >= CHANNELS_LAST
+        self.values = values = _padded(x, axes, last)
+        points, channels = self.base.size, x.shape[1]
+        total = np.empty((points, channels) if last else (channels, points), dtype=x.dtype)
+        read = None  # every tap but the first gathered into one buffer, summed into total
+        for rows, weight in self._taps():
+            if read is None:
+                read = total
+            elif read is total:
+                read = np.empty_like(total)
+            # the rows are valid: "wrap" skips the bounds check and the copy of out of "raise"
+            np.take(values, rows, axis=1 - last, out=read, mode="wrap")
+            if weight is not None:
+                read *= weight[:, None] if last else weight
+            if read is not total:
+                total += read
+        if last:  # (P, C)
+            out = np.moveaxis(total.reshape(self.out_shape + x.shape[1:2]), -1, 1)
+        else:  # (C, P)
+            out = np.moveaxis(total.reshape(x.shape[1::-1] + self.out_shape[1:]), 0, 1)
+        return np.ascontiguousarray(out)  # (a copy but for one image: the next ops run faster)
 
     def backward(self, grad_output):
-        x, grid = self.x, self.grid
         x_wanted, grid_wanted = (t.requires_grad for t in self.inputs)
-        rows, weights, derivatives = self._taps(need_derivatives=grid_wanted)
+        axes, dtype, last = self.axes, grad_output.dtype, self.last
         grad_x = grad_grid = None
-        if x_wanted:  # a bincount a channel, over all the taps at once
-            at, weights = np.stack(rows).reshape(-1), np.stack(weights)  # (taps, N, *out)
-            grad_x = np.empty((x.shape[0], x.shape[1], x[0, 0].size), dtype=x.dtype)
-            for channel in range(x.shape[1]):
-                parts = (weights * grad_output[:, channel]).reshape(-1)
-                grad_x[:, channel] = np.bincount(at, parts, minlength=grad_x.shape[0] *
-                                                 grad_x.shape[2]).reshape(x.shape[0], -1)
-            grad_x = grad_x.reshape(x.shape)
-        if grid_wanted:
-            grad_grid = np.zeros(grid.shape, dtype=grid.dtype)
-            if derivatives is not None:
-                values, g = self._channels_last(x), self._channels_last(grad_output)
-                for row, parts in zip(rows, derivatives):
-                    read = np.einsum("pc,pc->p", g, np.take(values, row.reshape(-1), axis=0))
-                    read = read.reshape(row.shape)  # sum over channels of g x[tap]
-                    for axis, part in enumerate(parts):  # axis: W first, as grid's last axis
-                        grad_grid[..., axis] += read * part
+        if x_wanted:
+            grad_x = self._grad_input(grad_output)
+        if grid_wanted and self.mode == "nearest":  # nearest's: zero
+            grad_grid = np.zeros(self.out_shape + (len(axes),), dtype=dtype)
+        elif grid_wanted:
+            channels, points = grad_output.shape[1], self.base.size
+            grad_grid = np.zeros((len(axes), points), dtype=dtype)
+            g = np.moveaxis(grad_output, 1, -1).reshape(points, channels) if last else \
+                np.moveaxis(grad_output, 1, 0).reshape(channels, points)
+            slopes = [axis.derivatives() for axis in axes]
+            read = np.empty(g.shape, dtype=dtype)
+            factor = np.empty(points, dtype=dtype)
+            for combo, (rows, _) in zip(self._combos(), self._taps(weights=False)):
+                np.take(self.values, rows, axis=1 - last, out=read, mode="wrap")
+                if last:  # over the channels: g x[tap]
+                    along = np.einsum("pc,pc->p", g, read)
+                else:
+                    read *= g
+                    along = read.sum(axis=0)
+                for a in range(len(axes)):  # a's factor replaced by its slope
+                    factor = _product(axes, combo, slopes, a, factor)
+                    factor *= along
+                    grad_grid[a] += factor
+            grad_grid = np.moveaxis(grad_grid, 0, -1).reshape(self.out_shape + (len(axes),))
         return grad_x, grad_grid
 
-    @staticmethod
-    def _channels_last(array: np.ndarray) -> np.ndarray:
-        """(N, C, *spatial) -> (N * prod(spatial), C): a row of channels per point."""
-        return np.moveaxis(array, 1, -1).reshape(-1, array.shape[1])
+    def _combos(self) -> list[tuple[int, ...]]:
+        """Every combination of the axes' taps (W's first)."""
+        return list(itertools.product(*[range(len(axis.taps)) for axis in self.axes]))
 
-    def _taps(self, need_derivatives: bool):
-        """rows (N, *out) into the channels-last input, weights (N, *out) and, with
-        need_derivatives, each tap's d weight / d grid per axis (W first), for every tap."""
-        need_derivatives = need_derivatives and self.mode != "nearest"  # nearest's: zero
-        sizes = self.x.shape[2:][::-1]  # W first, as the grid's coordinates
-        batch = self.grid.shape[0]
-        per_axis = [_axis_taps(self.grid[..., k], size, self.mode, self.padding_mode,
-                               self.align_corners) for k, size in enumerate(sizes)]
-        offset = np.arange(batch).reshape((-1,) + (1,) * (self.grid.ndim - 2))
-        strides = np.cumprod((1,) + sizes[:-1])
-        offset = offset * int(strides[-1] * sizes[-1])
-        rows, weights, derivatives = [], [], []
-        for combo in itertools.product(*[range(len(taps[0])) for taps in per_axis]):
-            row, weight = offset, 1
-            for (index, weight_k, _), k, stride in zip(per_axis, combo, strides):
-                row = row + index[k] * int(stride)
-                weight = weight * weight_k[k]
-            rows.append(row)
-            weights.append(weight)
-            if need_derivatives:  # d weight / d axis a: a's factor replaced by its slope
-                factors = [(taps[1][k], taps[2][k]) for taps, k in zip(per_axis, combo)]
-                derivatives.append([
-                    np.prod([slope if b == a else w for b, (w, slope) in enumerate(factors)],
-                            axis=0) for a in range(len(factors))])
-        return rows, weights, derivatives if need_derivatives else None
+    def _taps(self, weights: bool = True, out: np.ndarray | None = None):
+        """(rows (P,), weight (P,) or None: 1) of every tap, one after the other: rows (and
+        weights) written into the same buffers each time, or into out[t] ((taps, P): the
+        weights) where given."""
+        rows = np.empty_like(self.base)
+        weight = None if out is not None or not weights else \
+            np.empty(self.base.shape, self.axes[0].dtype)
+        for t, combo in enumerate(self._combos()):
+            np.add(self.base, sum(k * stride for k, stride in zip(combo, self.strides)),
+                   out=rows)
+            into = weight if out is None else out[t]
+            yield rows, _product(self.axes, combo, out=into) if weights else None
+
+    def _grad_input(self, grad_output: np.ndarray) -> np.ndarray:
+        """A^T g: a bincount a channel over all the taps, the padding folded onto the
+        input."""
+        combos, points, channels = self._combos(), self.base.size, self.x_shape[1]
+        at = np.empty((len(combos), points), dtype=self.base.dtype)
+        weights = None if self.mode == "nearest" else \
+            np.empty((len(combos), points), dtype=grad_output.dtype)
+        for t, (rows, _) in enumerate(self._taps(weights is not None, weights)):
+            at[t] = rows
+        at = at.reshape(-1)
+        g = np.moveaxis(grad_output, 1, 0).reshape(channels, points)  # (C, P)
+        length = self.values.shape[1 - self.last]
+        grad = np.empty((channels, length), dtype=g.dtype)
+        parts = np.empty((len(combos), points))  # float64, as bincount wants its weights
+        for channel, part in enumerate(g):
+            if weights is None:
+                parts[:] = part
+            else:
+                np.multiply(weights, part, out=parts)
+            grad[channel] = np.bincount(at, parts.reshape(-1), minlength=length)
+        grad = grad.reshape(self.x_shape[1::-1] + tuple(axis.lookup.size
+                                                        for axis in self.axes[::-1]))
+        for a, axis in enumerate(self.axes):  # fold the padding back
+            grad = axis.fold(grad, grad.ndim - 1 - a)
+        return np.moveaxis(grad, 0, 1)
 
 
-def _axis_taps(coordinate: np.ndarray, size: int, mode: str, padding_mode: str,
-               align_corners: bool):
-    """(indices, weights, derivatives): lists over one axis' taps (1 nearest, 2 linear, 4
-    cubic) of arrays shaped as the normalised coordinate in [-1, 1]; zeros padding gives taps
-    outside the axis a weight (and derivative) of 0 and a valid index; derivatives are d weight
-    / d coordinate."""
-    scale = (size - 1) / 2 if align_corners else size / 2
-    source = (coordinate + 1) * scale - (0 if align_corners else 0.5)  # pixel units
-    slope = np.full(coordinate.shape, scale, dtype=coordinate.dtype)
-    if mode == "bicubic":  # the 4 taps around the source, each index padded on its own
-        first = np.floor(source)
-        fraction = source - first
-        near, far = _cubic_slopes(fraction)
-        indices = [first - 1 + k for k in range(4)]
-        weights = _cubic(fraction, coordinate.dtype.type)
-        derivatives = [far(fraction + 1), near(fraction), -near(1 - fraction),
-                       -far(2 - fraction)]
-        derivatives = [d * slope for d in derivatives]
-        if padding_mode != "zeros":
-            indices = [_pad(index, size, padding_mode, align_corners)[0] for index in indices]
-    else:
-        source, slope = _pad(source, size, padding_mode, align_corners, slope)
-        if mode == "nearest":
-            indices, weights, derivatives = [np.rint(source)], [1], [0 * slope]
+def _product(axes, combo, slopes=None, replaced: int = -1, out: np.ndarray | None = None):
+    """The weight (P,) of one combination of the axes' taps (None: nearest's 1), with axis
+    ``replaced``'s factor its derivative from ``slopes``; into ``out`` if given."""
+    factors = [slopes[a][k] if a == replaced else axis.weights[k]
+               for a, (axis, k) in enumerate(zip(axes, combo))
+               if a == replaced or axis.weights is not None]
+    if not factors:
+        return None
+    if len(factors) == 1:
+        if out is None:
+            return factors[0]
+        np.copyto(out, factors[0])
+        return out
+    product = np.multiply(factors[0], factors[1], out=out)
+    for factor in factors[2:]:
+        product *= factor
+    return product
+
+
+def _padded(x: np.ndarray, axes, last: bool) -> np.ndarray:
+    """x (N, C, *spatial) -> (N * prod(padded), C) (``last``) or (C, N * prod(padded)): each
+    spatial axis read at its lookup (its size: a zero)."""
+    channels = x.shape[1]
+    values = np.moveaxis(x, 1, -1 if last else 0)
+    lengths = tuple(axis.lookup.size for axis in axes[::-1])
+    if lengths == x.shape[2:]:  # no padding (nearest with border or reflection)
+        padded = np.ascontiguousarray(values)  # (one image, planes: x itself)
+    elif all(axis.inner is not None for axis in axes):  # zeros around the input: one copy
+        if last:
+            padded = np.zeros(x.shape[:1] + lengths + (channels,), dtype=x.dtype)
+            padded[(slice(None),) + tuple(axis.inner for axis in axes[::-1])] = values
         else:
-            first = np.floor(source)
-            fraction = source - first
-            indices = [first, first + 1]
-            weights, derivatives = [1 - fraction, fraction], [-slope, slope]
-    inside = [(index >= 0) & (index <= size - 1) for index in indices]
-    indices = [np.clip(index, 0, size - 1).astype(np.int64) for index in indices]
-    weights = [np.where(ok, weight, 0).astype(coordinate.dtype) for ok, weight in
-               zip(inside, weights)]
-    derivatives = [np.where(ok, d, 0) for ok, d in zip(inside, derivatives)]
-    return indices, weights, derivatives
+            padded = np.zeros(x.shape[1::-1] + lengths, dtype=x.dtype)
+            padded[(Ellipsis,) + tuple(axis.inner for axis in axes[::-1])] = values
+    else:
+        padded = values
+        for a, axis in enumerate(axes):
+            padded = axis.pad(padded, padded.ndim - 1 - last - a)
+    rows = padded.size // channels if channels else 0
+    return padded.reshape(rows, channels) if last else padded.reshape(channels, rows)
+
+
+class _Axis:
+    """One axis' taps, for every point (flattened): ``position`` (P,) of the first tap in the
+    padded axis (forward turns it into the rows), ``taps`` its offsets (0, 1, .. width - 1),
+    ``weights`` one (P,) array a tap (None: one tap of 1, nearest), ``lookup`` the input index
+    of each padded position (size: zero, the zeros padding). Zeros padding clips the source to
+    where a tap can still touch the input (beyond, every tap reads a zero), its derivative 0
+    there; border and reflection pad the source as PyTorch (bilinear, nearest) or every tap's
+    index (bicubic: the stencil shifted into a period of the reflection, or next to the
+    border, reads the same)."""
+
+    def __init__(self, coordinate: np.ndarray, size: int, mode: str, padding_mode: str,
+                 align_corners: bool):
+        self.coordinate = coordinate.reshape(-1)
+        self.size, self.mode, self.padding_mode = size, mode, padding_mode
+        self.align_corners, self.dtype = align_corners, coordinate.dtype
+        source = self._source()
+        if padding_mode == "zeros":  # NaN: -reach
+            np.fmax(source, -self._reach(), out=source)
+            np.fmin(source, size - 1 + self._reach(), out=source)
+        elif mode != "bicubic":
+            source = _pad(source, size, padding_mode, align_corners)[0]
+        if mode == "nearest":
+            first, self.taps, self.weights = np.rint(source).astype(np.int64), (0,), None
+            low, high = (1, 1) if padding_mode == "zeros" else (0, 0)
+        else:
+            floor = np.floor(source)
+            first = floor.astype(np.int64)
+            self.fraction = fraction = np.subtract(source, floor, out=floor)
+            if mode == "bilinear":
+                self.taps, self.weights = (0, 1), [1 - fraction, fraction]
+                low, high = (2, 3) if padding_mode == "zeros" else (0, 1)
+            else:
+                first -= 1
+                self.taps, self.weights = (0, 1, 2, 3), _cubic(fraction, self.dtype.type)
+                low, high = (4, 5) if padding_mode == "zeros" else (3, 4)
+                if padding_mode == "border":  # every tap left of 0 (right of size - 1)
+                    np.clip(first, -3, size - 1, out=first)  # reads there
+                elif padding_mode == "reflection":
+                    period = max(2 * (size - 1) if align_corners else 2 * size, 1)
+                    first %= period
+                    low, high = 0, period + 3 - size
+        positions = np.arange(-low, size + high)
+        if mode == "bicubic" and padding_mode != "zeros":
+            lookup = _pad(positions.astype(np.float64), size, padding_mode, align_corners)[0]
+        else:
+            lookup = np.where((positions >= 0) & (positions < size), positions, size)
+        self.lookup = lookup.astype(np.int64)
+        # the input's positions, where zeros are all around them (else None)
+        inner = slice(low, low + size)
+        identity = np.array_equal(lookup[inner], np.arange(size)) and \
+            np.all(np.delete(lookup, np.arange(low, low + size)) == size)
+        self.inner = inner if identity else None
+        first += low
+        self.position = first
+
+    def _source(self) -> np.ndarray:
+        """The coordinate in pixel units (unpadded), a new array."""
+        source = self.coordinate + 1
+        source *= self._scale()
+        if not self.align_corners:
+            source -= 0.5
+        return source
+
+    def _scale(self) -> float:
+        return (self.size - 1) / 2 if self.align_corners else self.size / 2
+
+    def _reach(self) -> int:
+        """How far beyond the axis zeros padding clips the source: where every tap reads a
+        zero, even those of weight 0 (an inf or NaN pixel next to them stays unread, as
+        PyTorch skips the taps outside)."""
+        return {"nearest": 1, "bilinear": 2, "bicubic": 3}[self.mode]
+
+    def derivatives(self) -> list[np.ndarray]:
+        """d weights / d coordinate, (P,) a tap: the slope d source / d coordinate, 0 where
+        zeros padding clipped the source, times the padding's (0 clipped, -1 reflected)."""
+        slope = np.full(self.coordinate.shape, self._scale(), dtype=self.coordinate.dtype)
+        source = self._source()
+        if self.padding_mode == "zeros":
+            slope *= (source >= -self._reach()) & (source <= self.size - 1 + self._reach())
+        elif self.mode != "bicubic":
+            slope = _pad(source, self.size, self.padding_mode, self.align_corners, slope)[1]
+        if self.mode == "bilinear":
+            return [-slope, slope]
+        near, far = _cubic_slopes(self.fraction)
+        t = self.fraction
+        return [d * slope for d in (far(t + 1), near(t), -near(1 - t), -far(2 - t))]
+
+    def pad(self, values: np.ndarray, axis: int) -> np.ndarray:
+        """values read at the lookup along ``axis`` (a zero where it says size)."""
+        zero = np.zeros(values.shape[:axis] + (1,) + values.shape[axis + 1:], values.dtype)
+        return np.take(np.concatenate([values, zero], axis=axis), self.lookup, axis=axis)
+
+    def fold(self, grad: np.ndarray, axis: int) -> np.ndarray:
+        """pad's adjoint: the padded positions' gradients summed onto the input's."""
+        if self.inner is not None:
+            return grad[(slice(None),) * axis + (self.inner,)]
+        shape = grad.shape[:axis] + (self.size + 1,) + grad.shape[axis + 1:]
+        folded = Resample(axis, self.lookup[None], None)
+        folded.x_shape = shape
+        return np.take(folded.backward(grad)[0], np.arange(self.size), axis=axis)
 
 
 def _cubic_slopes(t):
@@ -188,7 +355,6 @@ def _pad(source: np.ndarray, size: int, padding_mode: str, align_corners: bool,
     as clipped), -1 where reflected an odd number of times, as PyTorch's CPU kernel."""
     if padding_mode == "zeros":
         return source, slope
-    gain = np.ones_like(source)
     if padding_mode == "reflection":
         twice_span = 2 * (size - 1) if align_corners else 2 * size
         if twice_span == 0:
@@ -199,11 +365,13 @@ def _pad(source: np.ndarray, size: int, padding_mode: str, align_corners: bool,
         reflected = twice_span - extra
         flip = extra > reflected
         source = np.where(flip, reflected, extra) - (0 if align_corners else 0.5)
-        gain = np.where(flip ^ negative, -1.0, 1.0)
-    low = np.maximum(source, 0)
-    clipped = np.minimum(low, size - 1)
-    gain = gain * ((low != 0) & (clipped != size - 1))
-    return clipped, None if slope is None else slope * gain
+        if slope is not None:
+            slope = np.where(flip ^ negative, -slope, slope)
+    low = np.fmax(source, 0)  # NaN (and reflection's of inf): 0, as PyTorch's std::max
+    clipped = np.fmin(low, size - 1)
+    if slope is None:  # (forward needs no slope)
+        return clipped, None
+    return clipped, slope * ((low != 0) & (clipped != size - 1))
 
 
 def _check_flag(name: str, what: str, value) -> bool:

@@ -22,6 +22,10 @@ FORWARD_FILL, BACKWARD_FILL = 32, 512
 # the other axes): with fewer, many small products lose to the gathers ((8, 16, 1024) -> 2048
 # linear, 128 rows: 0.58 ms gathered, 0.86 ms in 32 bands)
 FORWARD_ROWS = 512
+# Gathers copy whole runs of the later axes: for linear downsampling along an axis followed by
+# at least this many values they beat the bands ((2, 8, 32, 64, 64) -> 13 along axis 2:
+# 1.5 ms gathered, 2.6 ms in bands; (1, 3, 224, 224) -> 100 along axis 2: 0.10 and 0.18 ms)
+GATHER_RUN = 16
 
 
 class Resample(Op):
@@ -31,8 +35,9 @@ class Resample(Op):
     A[rows, first:last + 1] of a few consecutive outputs and the inputs they read. Gathers
     (np.take) and sums of runs of equal indices (np.add.reduceat) instead where the bands are
     mostly zeros (strong downsampling), where the array is not finite (0 * inf would put NaN
-    outside the taps), in forward for nearest (a copy, of any dtype) and for arrays of few
-    rows (many small products).
+    outside the taps), in forward for nearest (a copy, of any dtype), for arrays of few rows
+    (many small products) and for linear downsampling of long runs (GATHER_RUN). Nearest
+    upsampling by an integer factor k sums k strided views of the gradient.
     """
 
     def __init__(self, axis: int, indices: np.ndarray, weights: np.ndarray | None):
@@ -40,22 +45,40 @@ class Resample(Op):
 
     def forward(self, x):
         self.x_shape = x.shape
-        bands = self.weights is not None and x.size >= FORWARD_ROWS * x.shape[self.axis] \
-            and self._bands(x, FORWARD_FILL)
+        taps, out = self.indices.shape
+        run = int(np.prod(x.shape[self.axis + 1:]))  # the values a gathered index copies
+        gathers = taps <= 2 and out < x.shape[self.axis] and run >= GATHER_RUN
+        bands = self.weights is not None and not gathers and \
+            x.size >= FORWARD_ROWS * x.shape[self.axis] and self._bands(x, FORWARD_FILL)
         if bands:
             return self._product(x, bands, transpose=False)
-        y = None
+        y = term = None
         for k, index in enumerate(self.indices):
-            term = np.take(x, index, axis=self.axis)
+            # valid indices: "wrap" skips "raise"'s bounds checks (4 times faster along the
+            # last axis); the taps after the first gathered into one buffer
+            if y is None:
+                y = term = np.take(x, index, axis=self.axis, mode="wrap")
+            else:
+                if term is y:
+                    term = np.empty_like(y)
+                np.take(x, index, axis=self.axis, out=term, mode="wrap")
             if self.weights is not None:
                 term *= self._along(self.weights[k], x.ndim)
-            if y is None:
-                y = term
-            else:
+            if term is not y:
                 y += term
         return y
 
     def backward(self, grad_output):
+        repeats = self._repeats()
+        if repeats:  # y repeats x's values k times: dx sums k strided views of g
+            axis = self.axis
+            shape = self.x_shape
+            views = grad_output.reshape(shape[:axis] + (shape[axis], repeats) + shape[axis + 1:])
+            at = (slice(None),) * (axis + 1)
+            grad = views[at + (0,)].copy()
+            for k in range(1, repeats):
+                grad += views[at + (k,)]
+            return (grad,)
         bands = self._bands(grad_output, BACKWARD_FILL)
         if bands:
             return (self._product(grad_output, bands, transpose=True),)
@@ -71,12 +94,25 @@ class Resample(Op):
             if np.any(order != np.arange(order.size)):
                 part = np.take(part, order, axis=axis)
             starts = np.flatnonzero(np.concatenate(([True], index[1:] != index[:-1])))
-            grad[at + (index[starts],)] += np.add.reduceat(part, starts, axis=axis)
+            if starts.size == index.size:  # distinct indices (downsampling): added at once
+                grad[at + (index,)] += part
+            else:
+                grad[at + (index[starts],)] += np.add.reduceat(part, starts, axis=axis)
         return (grad,)
 
     def backward_graph(self, grad_output, output):
         return (ResampleBackward(self.axis, self.indices, self.weights,
                                  self.x_shape)(grad_output),)
+
+    def _repeats(self) -> int:
+        """k where A repeats each input k times in order (nearest upsampling by an integer
+        factor, k = 1 a copy), else 0."""
+        taps, out = self.indices.shape
+        size = self.x_shape[self.axis]
+        if self.weights is not None or taps != 1 or not size or out % size:
+            return 0
+        k = out // size
+        return k if np.array_equal(self.indices[0], np.arange(out) // k) else 0
 
     def _along(self, values: np.ndarray, ndim: int) -> np.ndarray:
         """values (out,) shaped to broadcast along the axis."""
@@ -106,7 +142,8 @@ class Resample(Op):
         for k, index in enumerate(self.indices):
             blocks[band, row, index - firsts[band]] += \
                 1 if self.weights is None else self.weights[k]
-        flat = array.reshape(int(np.prod(shape[:axis])), shape[axis], -1)  # (before, n, after)
+        flat = array.reshape(int(np.prod(shape[:axis])), shape[axis],
+                             int(np.prod(shape[axis + 1:])))  # (before, n, after)
         length = size if transpose else out  # of the result's axis
         result = (np.zeros if transpose else np.empty)((flat.shape[0], length, flat.shape[2]),
                                                        dtype=array.dtype)
@@ -156,6 +193,10 @@ def _times(block: np.ndarray, array: np.ndarray, out: np.ndarray | None = None) 
 def resample(x: Tensor, axis: int, indices: np.ndarray, weights: np.ndarray | None) -> Tensor:
     """x resampled along ``axis`` (non-negative): indices (taps, out) into that axis, weights
     (taps, out) in x's dtype or None for one unweighted tap (nearest)."""
+    size = x.shape[axis]
+    if indices.size and (indices.min() < 0 or indices.max() >= size):  # (the gathers wrap)
+        raise ValueError(f"resample: indices must be in [0, {size}) along axis {axis}, got "
+                         f"{indices.min()} to {indices.max()}")
     return Resample(axis, indices, weights)(x)
 
 
@@ -226,4 +267,46 @@ def taps(mode: str, size: int, out: int, scale, align_corners: bool, dtype,
     else:  # cubic: x[first - 1 .. first + 2], clamped to the axis
         indices = np.stack([np.clip(first - 1 + k, 0, size - 1) for k in range(4)])
         weights = np.stack(_cubic(fraction, opmath))
+    return indices, weights.astype(dtype)
+
+
+def _keys_cubic(x: np.ndarray, opmath) -> np.ndarray:
+    """PIL's cubic filter (Keys, a = -0.5) at |x|, zero from 2 on: antialiasing's kernel."""
+    a, x = opmath(-0.5), np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1, near, np.where(x < 2, far, opmath(0)))
+
+
+def antialias_taps(mode: str, size: int, out: int, scale, align_corners: bool,
+                   dtype) -> tuple[np.ndarray, np.ndarray | None]:
+    """(indices, weights) (taps, out) of PyTorch's antialiased linear or cubic resampling
+    (_upsample_bilinear2d_aa, PIL's rule): output i reads the inputs within ``support`` of its
+    centre c = s (i + 0.5), support 1 (linear) or 2 (cubic) widened to s times that when
+    downsampling (s > 1), weighted by the filter at (j - c + 0.5) / max(s, 1) and normalised to
+    sum 1; taps = 2 ceil(support) + 1, those past an output's range weigh 0. In the input's
+    precision with PyTorch's float32 roundings. out == size: a copy (PyTorch skips the axis)."""
+    i = np.arange(out)
+    if out == size:
+        return i[None], None
+    opmath = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    s = _scale(size, out, scale, align_corners, opmath)
+    half = 1.0 if mode == "linear" else 2.0
+    support = opmath(half * s if s >= 1 else half)
+    inverse = opmath(1.0 / s if s >= 1 else 1.0)
+    center = (np.float64(s) * (i + 0.5)).astype(opmath)
+    first = np.maximum(np.trunc((center - support) + 0.5).astype(np.int64), 0)
+    count = np.minimum(np.trunc((center + support) + 0.5).astype(np.int64), size) - first
+    j = np.arange(int(np.ceil(support)) * 2 + 1)[:, None]  # (taps, 1)
+    # (j + first - c) in the input's precision, + 0.5 and / s in double, as PyTorch's kernel
+    offset = ((j + first).astype(opmath) - center + 0.5) * np.float64(inverse)
+    x = offset.astype(opmath)
+    weights = np.maximum(opmath(1) - np.abs(x), opmath(0)) if mode == "linear" \
+        else _keys_cubic(x, opmath)
+    weights = np.where(j < count, weights, opmath(0))
+    total = weights[0].copy()
+    for row in weights[1:]:  # summed in order, as the kernel's loop
+        total += row
+    weights = weights / np.where(total != 0, total, opmath(1))
+    indices = np.minimum(j + first, size - 1)
     return indices, weights.astype(dtype)

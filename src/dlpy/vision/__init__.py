@@ -1,7 +1,8 @@
 """torchvision's counterpart: ``dlpy.vision.models`` (ResNet, MobileNetV2, VGG, ViT with
 torchvision's module names, so its state dicts load unchanged) and ``dlpy.vision.transforms``
-(Compose, ToTensor, Normalize, Resize, crops, flips on numpy arrays and Tensors)."""
+(Compose, ToTensor, Normalize, Resize, crops, flips on numpy arrays and Tensors);
+``dlpy.vision.tv_tensors`` (Image, Mask, BoundingBoxes, Video) for the v2 transforms."""
 
-from dlpy.vision import models, transforms
+from dlpy.vision import datasets, models, ops, transforms, tv_tensors
 
-__all__ = ["models", "transforms"]
+__all__ = ["datasets", "models", "ops", "transforms", "tv_tensors"]

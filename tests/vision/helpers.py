@@ -1,0 +1,52 @@
+"""What the model tests share (test_models*.py, test_segmentation.py): the reference fixtures,
+building a model without its random initialisation, the state dict in torch's order, and the
+comparison of an output and its input gradient with torchvision's."""
+
+import json
+
+import numpy as np
+
+from dlpy import Tensor
+from dlpy.nn.utils import _NoInitGenerator
+
+
+def load_reference(npz_path, keys_path) -> tuple[dict, dict]:
+    """(every array of the .npz file, the JSON file of state-dict keys)."""
+    with np.load(npz_path) as data:
+        arrays = dict(data)
+    return arrays, json.loads(keys_path.read_text())
+
+
+def pairs(model):
+    return [(k, v.shape) for k, v in model.state_dict().items()]
+
+
+def uninitialised(constructor, **kwargs):
+    """constructor(**kwargs) built with skip_init's generator, which draws zeros: the shapes
+    and names without the seconds of random initialisation (what is checked here is the
+    structure, or values loaded over it)."""
+    return constructor(rng=_NoInitGenerator(np.random.PCG64(0)), **kwargs)
+
+
+def torch_order(model):
+    """(key, shape) of the state dict in torch's order: module by module, each one's parameters
+    then its persistent buffers (dlpy's state_dict lists all parameters first)."""
+    shapes = {name: p.shape for name, p in model.named_parameters()}  # no copies
+    shapes.update((name, b.shape) for name, b in model.named_buffers(persistent_only=True))
+    order = []
+    for prefix, module in model.named_modules():
+        own = list(module._parameters) + list(module._buffers)
+        order += [f"{prefix}.{n}" if prefix else n for n in own]
+    return [(k, list(shapes[k])) for k in order if k in shapes]
+
+
+def check_output(model, arrays, name, x_array, grad_output, input_grad: bool) -> None:
+    """model(x_array) against arrays["<name>:output"]; with input_grad, the input gradient for
+    grad_output (every 4th pixel) against arrays["<name>:input_grad"]."""
+    x = Tensor(x_array, requires_grad=True)
+    out = model(x)
+    np.testing.assert_allclose(out.data, arrays[f"{name}:output"], rtol=1e-10, atol=1e-10)
+    if input_grad:
+        (out * Tensor(grad_output)).sum().backward()
+        np.testing.assert_allclose(x.grad[..., ::4, ::4], arrays[f"{name}:input_grad"],
+                                   rtol=1e-9, atol=1e-11)
