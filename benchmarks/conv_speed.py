@@ -60,6 +60,53 @@ CASES = {
     "conv_transpose3d (4, 16, 4, 8, 8) k4 s2": (
         F.conv_transpose3d, TF.conv_transpose3d, [(4, 16, 4, 8, 8), (16, 8, 4, 4, 4)],
         dict(stride=2, padding=1)),
+    # MobileNetV2 (batch 8, 112x112 input): depthwise 3x3 at stride 1 and 2, pointwise 1x1
+    "dw conv2d (8, 96, 28, 28) k3 p1 g96": (F.conv2d, TF.conv2d, [(8, 96, 28, 28),
+                                                                 (96, 1, 3, 3), (96,)],
+                                            dict(padding=1, groups=96)),
+    "dw conv2d (8, 144, 28, 28) k3 s2 p1 g144": (F.conv2d, TF.conv2d, [(8, 144, 28, 28),
+                                                                      (144, 1, 3, 3)],
+                                                 dict(stride=2, padding=1, groups=144)),
+    "conv2d (8, 96, 28, 28) 24 k1": (F.conv2d, TF.conv2d, [(8, 96, 28, 28), (24, 96, 1, 1)],
+                                     {}),
+    # ResNet's downsampling: a stride-2 3x3 and the 1x1 stride-2 shortcut; its 7x7 stem
+    "conv2d (8, 64, 28, 28) 128 k3 s2 p1": (F.conv2d, TF.conv2d, [(8, 64, 28, 28),
+                                                                  (128, 64, 3, 3)],
+                                            dict(stride=2, padding=1)),
+    "conv2d (8, 64, 28, 28) 128 k1 s2": (F.conv2d, TF.conv2d, [(8, 64, 28, 28),
+                                                               (128, 64, 1, 1)],
+                                         dict(stride=2)),
+    "conv2d (8, 3, 112, 112) 64 k7 s2 p3": (F.conv2d, TF.conv2d, [(8, 3, 112, 112),
+                                                                  (64, 3, 7, 7)],
+                                            dict(stride=2, padding=3)),
+    # 1-d: a sequence layer, and depthwise (ConvNeXt / Mamba-style token mixing)
+    "conv1d (32, 64, 256) 64 k3 p1": (F.conv1d, TF.conv1d, [(32, 64, 256), (64, 64, 3),
+                                                            (64,)], dict(padding=1)),
+    "conv1d (32, 64, 256) 64 k5 p2": (F.conv1d, TF.conv1d, [(32, 64, 256), (64, 64, 5),
+                                                            (64,)], dict(padding=2)),
+    "dw conv1d (32, 128, 256) k4 p3 g128": (F.conv1d, TF.conv1d, [(32, 128, 256),
+                                                                  (128, 1, 4), (128,)],
+                                            dict(padding=3, groups=128)),
+    "dw conv1d (16, 256, 128) k7 p3 g256": (F.conv1d, TF.conv1d, [(16, 256, 128),
+                                                                  (256, 1, 7), (256,)],
+                                            dict(padding=3, groups=256)),
+    # grouped (ResNeXt): 4 and 32 groups
+    "conv2d (8, 128, 28, 28) 128 k3 p1 g4": (F.conv2d, TF.conv2d, [(8, 128, 28, 28),
+                                                                   (128, 32, 3, 3)],
+                                             dict(padding=1, groups=4)),
+    "conv2d (8, 128, 28, 28) 128 k3 p1 g32": (F.conv2d, TF.conv2d, [(8, 128, 28, 28),
+                                                                    (128, 4, 3, 3)],
+                                              dict(padding=1, groups=32)),
+    # a U-Net decoder's upsampling
+    "conv_transpose2d (8, 64, 28, 28) 32 k2 s2": (
+        F.conv_transpose2d, TF.conv_transpose2d, [(8, 64, 28, 28), (64, 32, 2, 2), (32,)],
+        dict(stride=2)),
+    "conv_transpose2d (8, 64, 28, 28) 32 k3 s2": (
+        F.conv_transpose2d, TF.conv_transpose2d, [(8, 64, 28, 28), (64, 32, 3, 3), (32,)],
+        dict(stride=2, padding=1, output_padding=1)),
+    "conv_transpose1d (32, 64, 128) 32 k4 s2": (
+        F.conv_transpose1d, TF.conv_transpose1d, [(32, 64, 128), (64, 32, 4), (32,)],
+        dict(stride=2, padding=1)),
     "max_pool2d (64, 8, 28, 28) k2": (F.max_pool2d, TF.max_pool2d, [(64, 8, 28, 28)],
                                       dict(kernel_size=2)),
     "max_pool3d (8, 8, 8, 28, 28) k2": (F.max_pool3d, TF.max_pool3d, [(8, 8, 8, 28, 28)],

@@ -1,25 +1,41 @@
-"""Time GELU's erf: the old per-element math.erf (np.frompyfunc) against the vectorised one.
+"""Time GELU: the float64 erf against math.erf, and float32 GELU against PyTorch's.
 
-    .venv/bin/python benchmarks/gelu_erf.py [--size 1000000] [--repeats 5]
+    python benchmarks/gelu_erf.py [--size 1000000] [--repeats 5] [--runs 25]
+    python benchmarks/gelu_erf.py --fit      # re-derive activation._LOGIT_PHI
 
-Both run in this process on the same float64 arrays: GELU's erf argument x / sqrt(2) for
-standard normal x (nearly all of it below 4, Cody's two inner ranges), and 3 * standard normal
-(18% beyond 4, the masked outer range). The two alternate, repetition by repetition, so
-background load hits both alike; the ratio uses the best times. Also prints the largest absolute
-difference from math.erf on each array.
+float64: GELU's erf (W. J. Cody's rational approximations, vectorised) against the per-element
+math.erf it replaced, on x / sqrt(2) for standard normal x (nearly all below 4, Cody's two inner
+ranges) and on 3 * standard normal (18% beyond 4, the masked outer range), alternating; prints
+the speedup and the largest difference from math.erf.
+
+float32: dlpy's GELU, exact (x sigmoid(x P(x^2)), P fitted below) and approximate="tanh",
+forward and forward + backward on a (2048, 1024) activation, against torch.nn.functional.gelu
+(one thread) when torch is installed; minima of --runs, the two alternating (benchmarks/timing.py).
+Also the largest error of each over a dense grid of [-12, 12] against float64 x Phi(x):
+|y - x Phi(x)| / max(1, |x|), and the gradient's |dy - (Phi + x phi)|.
+
+--fit prints the coefficients of P: v(x) = logit(Phi(x)) = x P(x^2) fitted on 0 < x <= 6 in float64
+(math.erfc for the tail), weighted minimax by Lawson's iteratively reweighted least squares with
+weight x Phi (1 - Phi) (Phi's error per unit error of P), and checks that v' has no root x > 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
-import numpy as np
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = "1"
 
-from dlpy.ops.activation import _erf
+import numpy as np  # noqa: E402
+from timing import best_of  # noqa: E402
+
+from dlpy.ops.activation import GELU, GELUTanh, _erf  # noqa: E402
 
 _math_erf = np.frompyfunc(math.erf, 1, 1)
+_math_erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
 def old_erf(x: np.ndarray) -> np.ndarray:
@@ -40,11 +56,112 @@ def measure(x: np.ndarray, repeats: int) -> tuple[float, float, float]:
     return best_old, best_new, float(np.max(np.abs(result - expected)))
 
 
+def fit_logit_phi(degree: int = 6, upper: float = 6.0, points: int = 40000,
+                  iterations: int = 500) -> tuple[np.ndarray, float]:
+    """Coefficients (lowest first) of P with logit(Phi(x)) ~ x P(x^2), and the fit's largest
+    error in Phi."""
+    x = np.linspace(1e-4, upper, points)
+    tail = 0.5 * _math_erfc(x / math.sqrt(2.0)).astype(np.float64)  # 1 - Phi(x), no cancellation
+    target = (np.log1p(-tail) - np.log(tail)) / x  # even in x
+    weight = x * tail * (1 - tail)
+    powers = np.vander(x * x, degree + 1, increasing=True)
+    lawson = np.full(points, 1.0 / points)
+    for _ in range(iterations):
+        root = np.sqrt(lawson) * weight
+        coefficients = np.linalg.lstsq(powers * root[:, None], target * root, rcond=None)[0]
+        error = np.abs(powers @ coefficients - target) * weight
+        lawson *= error
+        lawson /= lawson.sum()
+    return coefficients, float(error.max())
+
+
+def print_fit() -> None:
+    from numpy.polynomial import polynomial
+
+    coefficients, error = fit_logit_phi()
+    print(f"largest error in Phi: {error:.2e}")
+    print("_LOGIT_PHI = (" + ", ".join(f"{c:.9e}" for c in coefficients) + ")")
+    # v'(x) = P(s) + 2 s P'(s), s = x^2: no positive real root means v rises monotonically
+    slope = polynomial.polyadd(coefficients,
+                               2 * polynomial.polymulx(polynomial.polyder(coefficients)))
+    roots = polynomial.polyroots(slope)
+    positive = roots[(np.abs(roots.imag) < 1e-9) & (roots.real > 0)]
+    print(f"positive real roots of v' in x^2: {positive.real.tolist() or 'none'}")
+
+
+def float32_errors(torch) -> dict[str, tuple[float, float]]:
+    """(value error / max(1, |x|), gradient error) over a dense grid, for dlpy and torch."""
+    x = np.linspace(-12, 12, 2_400_001).astype(np.float32)
+    x64 = x.astype(np.float64)
+    phi = np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + _erf(x64 / math.sqrt(2.0)))
+    u = math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3)
+    t = np.tanh(u)
+    exact = {"none": (x64 * cdf, cdf + x64 * phi),
+             "tanh": (0.5 * x64 * (1 + t), 0.5 * (1 + t) + 0.5 * x64 * (1 - t * t)
+                      * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x64 * x64))}
+    ones = np.ones_like(x)
+    errors = {}
+    for approximate, op in (("none", GELU), ("tanh", GELUTanh)):
+        value, slope = exact[approximate]
+        gelu = op()
+        results = {"dlpy": (gelu.forward(x), gelu.backward(ones)[0])}
+        if torch is not None:
+            tx = torch.from_numpy(x).requires_grad_()
+            ty = torch.nn.functional.gelu(tx, approximate=approximate)
+            ty.backward(torch.from_numpy(ones))
+            results["torch"] = (ty.detach().numpy(), tx.grad.numpy())
+        for name, (y, dy) in results.items():
+            errors[f"{name} {approximate}"] = (
+                float(np.max(np.abs(y - value) / np.maximum(1, np.abs(x64)))),
+                float(np.max(np.abs(dy - slope))))
+    return errors
+
+
+def time_float32(torch, runs: int) -> None:
+    x = np.random.default_rng(0).standard_normal((2048, 1024)).astype(np.float32)
+    ones = np.ones_like(x)
+    if torch is not None:
+        tx, tg = torch.from_numpy(x), torch.from_numpy(ones)
+    print(f"\nfloat32 GELU on {x.shape}, minima of {runs} runs, alternating")
+    print(f"{'':22}{'dlpy ms':>9}{'torch ms':>10}{'ratio':>8}")
+    for approximate, op in (("none", GELU), ("tanh", GELUTanh)):
+        def forward(op=op):
+            op().forward(x)
+
+        def both(op=op):
+            gelu = op()
+            gelu.forward(x)
+            gelu.backward(ones)
+
+        contenders = [forward, both]
+        if torch is not None:
+            def torch_forward(approximate=approximate):
+                torch.nn.functional.gelu(tx, approximate=approximate)
+
+            def torch_both(approximate=approximate):
+                leaf = tx.detach().requires_grad_()
+                torch.nn.functional.gelu(leaf, approximate=approximate).backward(tg)
+
+            contenders = [forward, torch_forward, both, torch_both]
+        times = best_of(runs, *contenders)
+        if torch is None:
+            times = [times[0], float("nan"), times[1], float("nan")]
+        for label, (mine, theirs) in (("forward", times[:2]), ("forward+backward", times[2:])):
+            print(f"{approximate + ' ' + label:22}{mine * 1e3:9.2f}{theirs * 1e3:10.2f}"
+                  f"{mine / theirs:7.2f}x")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000, help="float64 elements")
-    parser.add_argument("--repeats", type=int, default=5, help="runs; the best is kept")
+    parser.add_argument("--repeats", type=int, default=5, help="float64 runs; the best is kept")
+    parser.add_argument("--runs", type=int, default=25, help="float32 runs; the best is kept")
+    parser.add_argument("--fit", action="store_true", help="print the float32 fit and stop")
     args = parser.parse_args(argv)
+    if args.fit:
+        print_fit()
+        return
 
     normal = np.random.default_rng(0).standard_normal(args.size)
     inputs = {"N(0,1) / sqrt(2)": normal / math.sqrt(2.0), "3 * N(0,1)": 3.0 * normal}
@@ -53,6 +170,17 @@ def main(argv: list[str] | None = None) -> None:
     for label, x in inputs.items():
         old, new, error = measure(x, args.repeats)
         print(f"{label:18}{old * 1e3:13.1f}{new * 1e3:10.1f}{old / new:8.1f}x{error:15.2e}")
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        torch = None
+    time_float32(torch, args.runs)
+    print("\nfloat32 error on [-12, 12]: value / max(1, |x|), gradient")
+    for name, (value, slope) in float32_errors(torch).items():
+        print(f"{name:12}{value:10.2e}{slope:10.2e}")
 
 
 if __name__ == "__main__":

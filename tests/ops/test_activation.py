@@ -113,6 +113,51 @@ def test_gelu_float32_fast_path_matches_float64():
     assert np.max(np.abs(x32.grad - x.grad)) < 1e-6
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float32_within_float32_rounding(approximate):
+    # float32 is x sigmoid(x P(x^2)) (a fitted P, or tanh's cubic): checked against float64 over
+    # a grid denser than the fit's, several blocks long, at PyTorch's own float32 error or better
+    x64 = np.linspace(-12, 12, 300001)
+    x32 = Tensor(x64.astype(np.float32), requires_grad=True)
+    F.gelu(x32, approximate).backward(np.ones(x64.size, dtype=np.float32))
+    x = Tensor(x32.data.astype(np.float64), requires_grad=True)
+    y = F.gelu(x, approximate)
+    y.backward(np.ones(x64.size))
+    y32 = F.gelu(x32, approximate)
+    assert np.max(np.abs(y32.data - y.data) / np.maximum(1, np.abs(x.data))) < 2e-7
+    assert np.max(np.abs(x32.grad - x.grad)) < 3e-7
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_extremes_without_warnings(approximate, dtype):
+    big = 1e30 if approximate == "none" else 1e6  # tanh's x^3 term overflows float32 at 1e13
+    x = Tensor(np.array([-big, -50.0, -0.0, 0.0, 1e-30, 50.0, big, np.nan], dtype=dtype),
+               requires_grad=True)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = F.gelu(x, approximate)
+        y.backward(np.ones(x.shape, dtype=dtype))
+    np.testing.assert_array_equal(y.data[:-1], np.array([0, 0, 0, 0, 5e-31, 50, big],
+                                                        dtype=dtype))
+    assert np.signbit(y.data[:3]).all() and np.isnan(y.data[-1])
+    np.testing.assert_array_equal(x.grad[:-1], [0, 0, 0.5, 0.5, 0.5, 1, 1])
+    assert np.isnan(x.grad[-1])
+
+
+def test_gelu_float32_strided_input_and_two_backward_calls():
+    # a transposed input several blocks long; the saved state is not overwritten by backward
+    x = Tensor(np.linspace(-5, 5, 3 * 65536 + 6, dtype=np.float32).reshape(6, -1).T,
+               requires_grad=True)
+    y = F.gelu(x)
+    g = np.ones(x.shape, dtype=np.float32)
+    y.backward(g, retain_graph=True)
+    first = x.grad.copy()
+    y.backward(g)
+    np.testing.assert_allclose(x.grad, 2 * first, rtol=1e-6)
+    reference = F.gelu(Tensor(np.ascontiguousarray(x.data))).data
+    np.testing.assert_array_equal(y.data, reference)
+
+
 NEW_ACTIVATIONS = {
     "silu": F.silu,
     "leaky_relu": lambda x: F.leaky_relu(x, 0.1),

@@ -129,6 +129,40 @@ def test_eval_is_the_affine_map_of_the_running_statistics(rng):
     np.testing.assert_array_equal(var, kept[1])
 
 
+@pytest.mark.parametrize("shape", [(6, 4), (1, 4, 5), (3, 4, 5), (1, 4, 3, 3), (2, 4, 3, 3),
+                                   (2, 4, 2, 3, 2), "transposed"])
+@pytest.mark.parametrize("affine", ["none", "bias", "both"])
+def test_eval_folds_scale_and_shift_in_every_layout(shape, affine, rng):
+    # y = x * scale + shift per channel: repeated over the inner axes for a contiguous batch,
+    # broadcast otherwise; float32 within rounding of float64, gradients of x, weight and bias
+    x64 = rng.standard_normal((2, 3, 3, 4)).transpose(0, 3, 2, 1) if shape == "transposed" \
+        else rng.standard_normal(shape)
+    channels, c = x64.shape[1], (1, -1) + (1,) * (x64.ndim - 2)
+    mean, var = rng.standard_normal(channels), rng.uniform(0.5, 2, channels)
+    w, b = rng.standard_normal(channels), rng.standard_normal(channels)
+    expected = (x64 - mean.reshape(c)) / np.sqrt(var.reshape(c) + 1e-5)
+    g = rng.standard_normal(x64.shape)
+    for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 2e-6)):
+        x = Tensor(x64.astype(dtype), requires_grad=True)
+        weight = Tensor(w.astype(dtype), requires_grad=True) if affine == "both" else None
+        bias = Tensor(b.astype(dtype), requires_grad=True) if affine != "none" else None
+        y = F.batch_norm(x, mean.astype(dtype), var.astype(dtype), weight, bias)
+        y.backward(g.astype(dtype))
+        scale = w if affine == "both" else np.ones(channels)
+        want = expected * scale.reshape(c) + (b.reshape(c) if bias is not None else 0)
+        assert y.dtype == dtype and y.shape == x64.shape
+        np.testing.assert_allclose(y.data, want, rtol=tolerance, atol=tolerance)
+        np.testing.assert_allclose(x.grad, g * (scale / np.sqrt(var + 1e-5)).reshape(c),
+                                   rtol=tolerance, atol=tolerance)
+        axes = (0, *range(2, x64.ndim))
+        if weight is not None:
+            np.testing.assert_allclose(weight.grad, (g * expected).sum(axis=axes),
+                                       rtol=tolerance * 10, atol=tolerance * 10)
+        if bias is not None:
+            np.testing.assert_allclose(bias.grad, g.sum(axis=axes), rtol=tolerance * 10,
+                                       atol=tolerance * 10)
+
+
 def test_running_statistics_as_tensors_and_under_no_grad(rng):
     x = rng.standard_normal((4, 2))
     mean, var = Tensor(np.zeros(2)), Tensor(np.ones(2))

@@ -37,6 +37,20 @@ def test_repeated_ids_accumulate():
     np.testing.assert_array_equal(weight.grad, [[0, 0], [3, 3], [1, 1]])
 
 
+@pytest.mark.parametrize("rows, repeats", [(70_000, 3), (50, 100), (50, 3), (70_000, 100)])
+def test_dense_gradient_matches_add_at(rows, repeats, rng):
+    # tables past 16-bit ids (two radix passes) and runs past the level loop (sum_runs)
+    ids = np.concatenate([rng.integers(0, rows, 200), np.full(repeats, 7)])
+    rng.shuffle(ids)
+    weight = Tensor(np.zeros((rows, 3), dtype=np.float32), requires_grad=True)
+    grad_output = rng.standard_normal((ids.size, 3)).astype(np.float32)
+    F.embedding(ids, weight).backward(grad_output)
+    expected = np.zeros((rows, 3), dtype=np.float32)
+    np.add.at(expected, ids, grad_output)
+    assert weight.grad.dtype == np.float32
+    np.testing.assert_allclose(weight.grad, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_errors():
     weight = Tensor(np.ones((3, 2)))
     with pytest.raises(ValueError, match=r"embedding: ids must lie in \[0, 3\), got values from "

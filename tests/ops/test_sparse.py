@@ -93,6 +93,25 @@ def test_sum_runs_and_add_rows_agree_with_loops(rng):
                                atol=1e-13)
 
 
+@pytest.mark.parametrize("num_rows", [1, 300, 1 << 16, (1 << 16) + 1, 1_761_418, 1 << 33])
+def test_stable_order_is_a_stable_argsort(num_rows, rng):
+    # one 16-bit radix pass up to 65,536 rows, two below 2^32 (ids either side of 2^16 and a
+    # 16-bit boundary), numpy's own sort past that; repeats keep their order
+    from dlpy.ops.sparse import sorted_runs, stable_order
+
+    ids = rng.integers(0, num_rows, 5000)
+    ids[:40] = num_rows - 1
+    ids[40:80] = min(num_rows - 1, 65535)
+    ids[80:120] = min(num_rows - 1, 65536)
+    expected = np.argsort(ids, kind="stable")
+    np.testing.assert_array_equal(stable_order(ids, num_rows), expected)
+    order, sorted_ids, starts, lengths = sorted_runs(ids, num_rows)
+    np.testing.assert_array_equal(order, expected)
+    np.testing.assert_array_equal(sorted_ids, ids[expected])
+    np.testing.assert_array_equal(sorted_ids[starts], np.unique(ids))
+    np.testing.assert_array_equal(lengths, np.unique(ids, return_counts=True)[1])
+
+
 @pytest.mark.parametrize("k", [3, 20])
 def test_values_as_a_tensor_get_their_gradient(k, rng):
     rows = _random_rows(rng, 4, 9, 6)

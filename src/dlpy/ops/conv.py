@@ -1,9 +1,10 @@
 """Convolution and its transpose, max and average pooling and max unpooling over (N, C, *spatial)
 arrays with 1, 2 or 3 spatial axes (L; H, W; D, H, W), one implementation for all three (the
 lowercase functions also take unbatched (C, *spatial)). The convolution is by im2col (each output
-position's input window becomes one column, so it is one matrix product per group) and the
-transposed convolution by its adjoint, col2im; the pools run over the kernel's strided views of
-the input."""
+position's input window becomes one column, so it is one matrix product per group) or, where
+conv_path finds them faster, by the depthwise, pointwise, channels-last or Winograd kernels of
+the conv_*.py files; the transposed convolution is the same convolution's input gradient (by
+the same kernels) and the pools run over the kernel's strided views of the input."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dlpy.ops import conv_channels_last, conv_winograd
+from dlpy.ops import conv_channels_last, conv_depthwise, conv_pointwise, conv_winograd
 from dlpy.ops.pad import pad
 from dlpy.ops.shape import IndexAdd, squeeze, unsqueeze
 from dlpy.tensor import Op, Tensor
@@ -200,25 +201,134 @@ def _channels_first(array: np.ndarray) -> np.ndarray:
 
 
 def conv_path(x_shape, w_shape, stride, dilation, groups: int, out_size) -> str:
-    """How ConvNd computes, by shape (the rule conv_speed.py's cases and
-    tests/ops/test_conv_paths.py measure; all three give the same sums to rounding):
+    """How ConvNd computes, by shape (the rule conv_speed.py's cases measure and
+    tests/ops/test_conv_paths.py checks; all give the same sums to rounding), the first that
+    applies of:
+    "depthwise" (conv_depthwise: a group's im2col times its own filters, a product batched
+    over (sample, group)) for groups > 1 of 1 (depthwise) to 7 input channels, any rank,
+    stride, dilation and channel multiplier;
+    "pointwise" (conv_pointwise: one batched matrix product, no windows) for 1x1 kernels,
+    groups 1, any stride;
+    "grouped" (one convolution a group, each by the path this rule picks for it) for other
+    groups > 1 where a group's path is not im2col;
     "winograd" (conv_winograd: F(2x2, 3x3), 2.25x fewer multiplications) for 2-D 3x3 kernels
     at stride 1, dilation 1, groups 1, with at least 32 input and output channels and outputs
-    of at least 16x16 (fewer tiles make its products too small); "channels_last"
-    (conv_channels_last: im2col of x moved to (N, *spatial, C), block by block) for 2 or 3
-    spatial axes, stride 1, groups 1 and 8 to 1024 / prod(kernel) input channels (its copies
-    run over C contiguous values; wider rows make its blocks' products too small); else
-    "im2col" (channel-major, below: its copies run along image rows, better for a few
-    channels, 1-d, strides and groups)."""
+    of at least 16x16 (fewer tiles make its products too small);
+    "channels_last" (conv_channels_last: im2col of x moved to (N, *spatial, C), block by block)
+    for stride 1, groups 1 and 8 (1-d: 32) to 1024 / prod(kernel) input channels (its copies
+    run over C contiguous values; wider rows make its blocks' products too small);
+    else "im2col" (channel-major, below: its copies run along image rows, better for a few
+    channels, strides (measured: channels-last is 10-40% slower there) and groups).
+    ConvTransposeNd takes the path of the convolution whose input gradient it is."""
     channels, kernel = x_shape[1], w_shape[2:]
-    if groups != 1 or any(s != 1 for s in stride) or len(stride) == 1:
+    if conv_depthwise.applies(x_shape, w_shape, groups):
+        return "depthwise"
+    if conv_pointwise.applies(kernel, groups):
+        return "pointwise"
+    if groups != 1:  # a group's own path where that is not im2col (batched over the groups)
+        per_group = conv_path((x_shape[0], channels // groups, *x_shape[2:]),
+                              (w_shape[0] // groups, *w_shape[1:]), stride, dilation, 1, out_size)
+        return "im2col" if per_group == "im2col" else "grouped"
+    if any(s != 1 for s in stride):
         return "im2col"
     if (conv_winograd.applies(kernel, stride, dilation, groups) and channels >= 32
             and w_shape[0] >= 32 and min(out_size) >= 16):
         return "winograd"
-    if 8 <= channels and channels * math.prod(kernel) <= 1024:
+    if (32 if len(stride) == 1 else 8) <= channels and channels * math.prod(kernel) <= 1024:
         return "channels_last"
     return "im2col"
+
+
+def conv_forward(path: str, x: np.ndarray, weight: np.ndarray, stride, padding, dilation,
+                 groups: int, out_size):
+    """ConvNd's y (N, O, *out_size) without bias by path (possibly a transposed view), and the
+    im2col matrix where the path made one (its weight gradient reads it)."""
+    if path == "depthwise":
+        return conv_depthwise.forward(x, weight, stride, padding, dilation, out_size,
+                                      groups), None
+    if path == "pointwise":
+        return conv_pointwise.forward(x, weight, stride, padding, out_size), None
+    if path == "grouped":  # one convolution a group, each by its own path
+        y = np.empty((x.shape[0], weight.shape[0], *out_size), dtype=np.result_type(x, weight))
+        for inputs, outputs in _group_slices(x.shape[1], weight.shape[0], groups):
+            x_part, w_part = x[:, inputs], weight[outputs]
+            y[:, outputs] = conv_forward(_group_path(x_part, w_part, stride, dilation, out_size),
+                                         x_part, w_part, stride, padding, dilation, 1,
+                                         out_size)[0]
+        return y, None
+    if path in ("winograd", "channels_last"):  # both give y channels-last, (N, *out_size, O)
+        y = conv_winograd.forward(x, weight, padding, out_size) if path == "winograd" else \
+            conv_channels_last.forward(x, weight, stride, padding, dilation, out_size)
+        return np.moveaxis(y, -1, 1), None
+    n, out_channels = x.shape[0], weight.shape[0]
+    cols = _im2col(_pad(x, padding), weight.shape[2:], stride, dilation, out_size, groups)
+    y = weight.reshape(groups, out_channels // groups, -1) @ cols  # (G, O/G, N*out)
+    return _channels_first(y.reshape(out_channels, n, *out_size)), cols
+
+
+def conv_backward(path: str, x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, stride,
+                  padding, dilation, groups: int, need_x: bool, need_weight: bool, cols=None):
+    """ConvNd's (dx or None, dw or None) from g (N, O, *out_size) by path; x is read only for
+    dw (for dx alone an array of its shape and dtype will do); cols: conv_forward's."""
+    if path == "depthwise":
+        return conv_depthwise.backward(x, weight, grad_output, stride, padding, dilation, groups,
+                                       need_x, need_weight)
+    if path == "pointwise":
+        return conv_pointwise.backward(x, weight, grad_output, stride, padding, need_x,
+                                       need_weight)
+    if path == "grouped":
+        x_grad = np.empty(x.shape, dtype=grad_output.dtype) if need_x else None
+        w_grad = np.empty(weight.shape, dtype=grad_output.dtype) if need_weight else None
+        for inputs, outputs in _group_slices(x.shape[1], weight.shape[0], groups):
+            x_part, w_part, g_part = x[:, inputs], weight[outputs], grad_output[:, outputs]
+            dx, dw = conv_backward(
+                _group_path(x_part, w_part, stride, dilation, g_part.shape[2:]), x_part, w_part,
+                g_part, stride, padding, dilation, 1, need_x, need_weight)
+            if need_x:
+                x_grad[:, inputs] = dx
+            if need_weight:
+                w_grad[outputs] = dw
+        return x_grad, w_grad
+    if path == "winograd":
+        return conv_winograd.backward(x, weight, grad_output, padding, need_x, need_weight)
+    if path == "channels_last":
+        return conv_channels_last.backward(x, weight, grad_output, stride, padding, dilation,
+                                           need_x, need_weight)
+    out_channels, out_size = weight.shape[0], grad_output.shape[2:]
+    x_grad = w_grad = None
+    # (G, O/G, N*prod(out_size))
+    g = _channels_first(grad_output).reshape(groups, out_channels // groups, -1)
+    if need_x:
+        w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
+        x_grad = _col2im(w_t @ g, x.shape, weight.shape[2:], stride, padding, dilation, out_size)
+    if need_weight:
+        if cols is None:
+            cols = _im2col(_pad(x, padding), weight.shape[2:], stride, dilation, out_size, groups)
+        w_grad = _correlate(cols, g).reshape(weight.shape)
+    return x_grad, w_grad
+
+
+def _group_slices(channels: int, out_channels: int, groups: int):
+    """For each group, the slices of its input channels and of its output channels."""
+    c, o = channels // groups, out_channels // groups
+    for group in range(groups):
+        yield slice(group * c, (group + 1) * c), slice(group * o, (group + 1) * o)
+
+
+def _group_path(x_part, w_part, stride, dilation, out_size) -> str:
+    """The path of one group's convolution (groups 1)."""
+    return conv_path(x_part.shape, w_part.shape, stride, dilation, 1, out_size)
+
+
+def _with_bias(y: np.ndarray, bias) -> np.ndarray:
+    """y (N, O, *out) made C-contiguous (one copy where it is a view), bias (O,) added."""
+    if bias is None:
+        return np.ascontiguousarray(y)
+    bias = bias.reshape(-1, *(1,) * (y.ndim - 2))
+    if y.flags.c_contiguous:
+        y += bias
+        return y
+    return np.add(y, bias, out=np.empty(y.shape, dtype=np.result_type(y, bias)))
 
 
 class ConvNd(Op):
@@ -230,8 +340,8 @@ class ConvNd(Op):
     With cols the im2col matrix, one (C/G*prod(kernel), N*prod(out_size)) block per group:
     y = w @ cols, dw = g @ cols^T, d cols = w^T @ g, added back window by window (col2im) to
     give dx. Channel-major cols keep the copies' inner loops along image rows, which is faster
-    than window-major for a few channels; conv_path picks the channels-last blocked im2col
-    (conv_channels_last) or Winograd (conv_winograd) where they are faster.
+    than window-major for a few channels; conv_path picks the depthwise, pointwise,
+    channels-last blocked im2col or Winograd kernels where they are faster.
     """
 
     name = "conv"
@@ -240,56 +350,22 @@ class ConvNd(Op):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
     def forward(self, x, weight, bias=None):
-        n, groups, out_channels = x.shape[0], self.groups, weight.shape[0]
         self.out_size = _output_size(self.name, x.shape[2:], weight.shape[2:], self.stride,
                                      self.padding, self.dilation)
-        self.x_shape, self.weight = x.shape, weight
-        self.path = conv_path(x.shape, weight.shape, self.stride, self.dilation, groups,
+        self.x, self.weight = x, weight
+        self.path = conv_path(x.shape, weight.shape, self.stride, self.dilation, self.groups,
                               self.out_size)
-        if self.path != "im2col":  # both give y channels-last, (N, *out_size, O)
-            self.x = x
-            y = conv_winograd.forward(x, weight, self.padding, self.out_size) \
-                if self.path == "winograd" else conv_channels_last.forward(
-                    x, weight, self.stride, self.padding, self.dilation, self.out_size)
-            out = np.empty((n, out_channels, *self.out_size), dtype=y.dtype)
-            if bias is None:
-                np.copyto(out, np.moveaxis(y, -1, 1))
-            else:  # the bias added in the copy back to channels-first
-                np.add(np.moveaxis(y, -1, 1), bias.reshape(-1, *(1,) * len(self.out_size)),
-                       out=out)
-            return out
-        self.cols = _im2col(_pad(x, self.padding), weight.shape[2:], self.stride, self.dilation,
-                            self.out_size, groups)
-        y = weight.reshape(groups, out_channels // groups, -1) @ self.cols  # (G, O/G, N*out)
-        if bias is not None:
-            y += bias.reshape(groups, -1, 1)
-        return np.ascontiguousarray(_channels_first(y.reshape(out_channels, n, *self.out_size)))
+        y, self.cols = conv_forward(self.path, x, weight, self.stride, self.padding,
+                                    self.dilation, self.groups, self.out_size)
+        return _with_bias(y, bias)
 
     def backward(self, grad_output):
-        weight, groups = self.weight, self.groups
-        out_channels = weight.shape[0]
-        x_grad = w_grad = None
         need = self.inputs[0].requires_grad, self.inputs[1].requires_grad
-        if self.path == "winograd":
-            x_grad, w_grad = conv_winograd.backward(self.x, weight, grad_output, self.padding,
-                                                    *need)
-        elif self.path == "channels_last":
-            x_grad, w_grad = conv_channels_last.backward(
-                self.x, weight, grad_output, self.stride, self.padding, self.dilation, *need)
-        else:
-            # (G, O/G, N*prod(out_size))
-            g = _channels_first(grad_output).reshape(groups, out_channels // groups, -1)
-            if self.inputs[0].requires_grad:
-                w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
-                x_grad = _col2im(w_t @ g, self.x_shape, weight.shape[2:], self.stride,
-                                 self.padding, self.dilation, self.out_size)
-            if self.inputs[1].requires_grad:
-                w_grad = _correlate(self.cols, g).reshape(weight.shape)
+        grads = conv_backward(self.path, self.x, self.weight, grad_output, self.stride,
+                              self.padding, self.dilation, self.groups, *need, self.cols)
         if len(self.inputs) == 2:
-            return x_grad, w_grad
-        b_grad = grad_output.sum(axis=(0, *range(2, grad_output.ndim))) \
-            if self.inputs[2].requires_grad else None
-        return x_grad, w_grad, b_grad
+            return grads
+        return (*grads, _bias_grad(grad_output) if self.inputs[2].requires_grad else None)
 
     def backward_graph(self, grad_output, output):
         x, weight = self.inputs[:2]
@@ -328,9 +404,10 @@ class ConvTransposeNd(Op):
 
     x (N, C, *spatial), weight (C, O/G, *kernel), bias (O,) -> y (N, O, *out_size),
     out = (size - 1) s - 2p + d (k - 1) + 1 + output_padding (the extra values at the end).
-    Forward is ConvNd's input gradient: cols = w^T @ x, added back window by window (col2im).
-    Backward is ConvNd's forward and weight gradient: with cols(g) the im2col matrix of the
-    output gradient, dx = w @ cols(g) (the convolution of g by w), dw = x @ cols(g)^T.
+    Forward is the input gradient of the convolution (N, O, *out) -> x's shape by w (conv_path
+    picks its kernel: im2col's is cols = w^T @ x added back window by window, col2im).
+    Backward is that convolution's forward, dx = conv(g, w), and its weight gradient with x
+    as the output gradient (im2col's: dw = x @ cols(g)^T).
     """
 
     name = "conv_transpose"
@@ -340,40 +417,38 @@ class ConvTransposeNd(Op):
         self.dilation, self.groups = dilation, groups
 
     def forward(self, x, weight, bias=None):
-        n, c, *spatial = x.shape
-        groups, kernel = self.groups, weight.shape[2:]
-        out_channels = weight.shape[1] * groups
-        self.out_size = _transpose_output_size(self.name, spatial, kernel, self.stride,
+        n, _, *spatial = x.shape
+        out_channels = weight.shape[1] * self.groups
+        self.out_size = _transpose_output_size(self.name, spatial, weight.shape[2:], self.stride,
                                                self.padding, self.output_padding, self.dilation)
-        self.x_shape, self.weight = x.shape, weight
-        self.x_cols = _channels_first(x).reshape(groups, c // groups, -1)  # (G, C/G, N*prod)
-        w_t = weight.reshape(groups, c // groups, -1).transpose(0, 2, 1)  # (G, O/G*k, C/G)
-        y = np.ascontiguousarray(_col2im(w_t @ self.x_cols, (n, out_channels, *self.out_size),
-                                         kernel, self.stride, self.padding, self.dilation,
-                                         spatial))
-        if bias is not None:
-            y += bias.reshape(-1, *(1,) * len(spatial))
-        return y
+        self.x, self.weight = x, weight
+        # the convolution whose input gradient this is: of (N, O, *out_size) to x's shape
+        conv_x = np.broadcast_to(np.zeros((), dtype=x.dtype), (n, out_channels, *self.out_size))
+        reach = tuple((size + 2 * p - span) // s + 1 for size, p, span, s in zip(
+            self.out_size, self.padding, _span(weight.shape[2:], self.dilation), self.stride))
+        # an output_padding of a stride or more leaves that convolution windows past x's end:
+        # only im2col's col2im takes its window count from x then
+        self.path = "im2col" if reach != tuple(spatial) else conv_path(
+            conv_x.shape, weight.shape, self.stride, self.dilation, self.groups, spatial)
+        y = conv_backward(self.path, conv_x, weight, x, self.stride, self.padding, self.dilation,
+                          self.groups, True, False)[0]
+        return _with_bias(y, bias)
 
     def backward(self, grad_output):
-        weight, groups = self.weight, self.groups
-        c = weight.shape[0]
-        n, _, *spatial = self.x_shape
         x_grad = w_grad = None
-        if self.inputs[0].requires_grad or self.inputs[1].requires_grad:
-            # (G, O/G*prod(kernel), N*prod(spatial)): the windows of g each input value wrote to
-            cols = _im2col(_pad(grad_output, self.padding), weight.shape[2:], self.stride,
-                           self.dilation, spatial, groups)
-            if self.inputs[0].requires_grad:
-                x_grad = _channels_first(
-                    (weight.reshape(groups, c // groups, -1) @ cols).reshape(c, n, *spatial))
-            if self.inputs[1].requires_grad:
-                w_grad = _correlate(cols, self.x_cols).reshape(weight.shape)
+        need_x, need_weight = self.inputs[0].requires_grad, self.inputs[1].requires_grad
+        cols = None
+        if need_x:  # the convolution of g by w
+            x_grad, cols = conv_forward(self.path, grad_output, self.weight, self.stride,
+                                        self.padding, self.dilation, self.groups,
+                                        self.x.shape[2:])
+        if need_weight:  # that convolution's weight gradient, x as its output's gradient
+            w_grad = conv_backward(self.path, grad_output, self.weight, self.x, self.stride,
+                                   self.padding, self.dilation, self.groups, False, True,
+                                   cols)[1]
         if len(self.inputs) == 2:
             return x_grad, w_grad
-        b_grad = grad_output.sum(axis=(0, *range(2, grad_output.ndim))) \
-            if self.inputs[2].requires_grad else None
-        return x_grad, w_grad, b_grad
+        return x_grad, w_grad, _bias_grad(grad_output) if self.inputs[2].requires_grad else None
 
     def backward_graph(self, grad_output, output):
         x, weight = self.inputs[:2]
@@ -404,8 +479,9 @@ class ConvTranspose3d(ConvTransposeNd):
     name = "conv_transpose3d"
 
 
-def _bias_grad(grad_output: Tensor) -> Tensor:
-    """The bias gradient of a convolution, recorded: g summed over all but the channels."""
+def _bias_grad(grad_output):
+    """The bias gradient of a convolution: g summed over all but the channels (an array, or a
+    Tensor, recorded)."""
     return grad_output.sum(axis=(0, *range(2, grad_output.ndim)))
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dlpy.ops.sparse import add_rows
+from dlpy.ops.sparse import MAX_LEVELS, sorted_runs, sum_runs
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Op, Tensor
 
@@ -28,9 +28,7 @@ class Embedding(Op):
         if self.sparse:
             return (SparseGrad(ids, grad_output.reshape(ids.size, self.shape[1]).copy(),
                                self.shape),)
-        grad = np.zeros(self.shape, dtype=grad_output.dtype)
-        # sorted runs of equal ids, each summed and written once (np.add.at is slower)
-        return (add_rows(grad, ids, grad_output.reshape(ids.size, self.shape[1])),)
+        return (_scatter_rows(self.shape, ids, grad_output.reshape(ids.size, self.shape[1])),)
 
     def backward_graph(self, grad_output, output):
         from dlpy.ops.indexing import add_at  # dense under create_graph, also with sparse
@@ -40,6 +38,26 @@ class Embedding(Op):
         if self.padding_idx is not None:
             rows = rows * (ids != self.padding_idx)[:, None].astype(rows.dtype)
         return (add_at(self.shape, 0, ids, rows),)
+
+
+def _scatter_rows(shape, ids, rows):
+    """zeros(shape) with rows[j] added at row ids[j], repeats summed in order: the ids sorted
+    (stable; radix sorts of 16-bit keys, ops.sparse.sorted_runs, 4x faster), then
+    the first of each run of equal ids written, the second added, ... one gather and scatter a
+    level straight into the gradient. Runs longer than MAX_LEVELS go through sum_runs."""
+    grad = np.zeros(shape, dtype=rows.dtype)
+    if ids.size == 0:
+        return grad
+    order, sorted_ids, starts, lengths = sorted_runs(ids, shape[0])
+    longest = int(lengths.max())
+    if longest > MAX_LEVELS:  # sum_runs sums the long runs' tails by np.add.reduceat
+        grad[sorted_ids[starts]] = sum_runs(rows, lengths, order)
+        return grad
+    grad[sorted_ids[starts]] = rows[order[starts]]
+    for level in range(1, longest):
+        at = starts[lengths > level] + level
+        grad[sorted_ids[at]] += rows[order[at]]
+    return grad
 
 
 def embedding(ids, weight, padding_idx=None, sparse=False):

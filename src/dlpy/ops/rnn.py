@@ -58,59 +58,77 @@ class _Recurrence(Op):
             x_proj, b_hh = x_proj + b_hh, None
         # h @ w_hh.T takes numpy's slow path (3x): transpose once
         x_proj, w_t = self._prepare(x_proj, np.ascontiguousarray(self.w_hh.T))
-        states = np.empty((seq_len, *state0.shape), np.result_type(x_proj, state0, w_t))
-        self.caches, self.running = [None] * seq_len, [None] * seq_len
+        dtype = np.result_type(x_proj, state0, w_t)
+        # every step writes into arrays made once a call (the states, the step's saved values,
+        # one scratch h_proj): fresh arrays each step cost more in page faults than in compute
+        states = np.empty((seq_len, *state0.shape), dtype)
+        self.state0, self.states = state0, states
+        self._allocate(seq_len, x_proj.shape[1:], dtype)
+        h_proj = np.empty((state0.shape[0], w_t.shape[1]), dtype)  # (N, G)
+        self.running = [None] * seq_len
         shortest = seq_len if self.lengths is None else int(self.lengths.min())
         state = state0
         for t in self._order(seq_len):
-            h_proj = state[:, :width] @ w_t  # (N, G)
+            np.matmul(state[:, :width], w_t, out=h_proj)
             if b_hh is not None:
                 h_proj += b_hh
-            new, self.caches[t] = self._step(x_proj[t], h_proj, state)
+            self._step(t, x_proj[t], h_proj, state, states[t])
             if t >= shortest:  # past its end a sequence keeps its state
                 self.running[t] = running = (t < self.lengths)[:, None]  # (N, 1)
-                new = np.where(running, new, state)
-            states[t] = state = new
-        self.state0, self.states = state0, states
+                np.copyto(states[t], state, where=~running)
+            state = states[t]
         return states
 
     def _prepare(self, x_proj, w_t):
         """x_proj and W_hh^T as the step uses them."""
         return x_proj, w_t
 
+    def _allocate(self, seq_len: int, step_shape, dtype) -> None:
+        """Make the arrays the steps save into, for all seq_len steps of (N, G) step_shape."""
+
     def _order(self, seq_len: int) -> range:
         return range(seq_len - 1, -1, -1) if self.reverse else range(seq_len)
+
+    def _before(self, t: int) -> np.ndarray:
+        """The state step t started from, (N, S)."""
+        t_prev = t + 1 if self.reverse else t - 1
+        return self.state0 if t_prev < 0 or t_prev >= len(self.states) else self.states[t_prev]
 
     def backward(self, grad_output):  # (L, N, S)
         seq_len, width = self.x_shape[0], self.w_hh.shape[1]
         grad_x = np.empty(self.x_shape, dtype=self.states.dtype)
         grad_h_proj = grad_x if self.additive else np.empty_like(grad_x)
-        self.grad_proj = [None] * seq_len  # filled by an LSTM with projections
-        grad_state = np.zeros_like(self.state0)
+        # two state-gradient buffers, swapped each step: the step reads one, writes the other
+        grad_state, grad_prev = np.zeros_like(self.states[0]), np.empty_like(self.states[0])
+        self.grad_proj = None  # an LSTM with projections keeps grad h here, (L, N, P)
         for t in reversed(self._order(seq_len)):
-            grad_state = grad_state + grad_output[t]
+            grad_state += grad_output[t]
             running = self.running[t]
             grad_new = grad_state if running is None else np.where(running, grad_state, 0)
-            grad_h_proj_t, grad_prev = self._step_backward(t, grad_new, self.caches[t],
-                                                           grad_x[t])
+            grad_h_proj_t = self._step_backward(t, grad_new, grad_x[t], grad_prev)
             if not self.additive:
                 grad_h_proj[t] = grad_h_proj_t
             if running is not None:  # a finished sequence's state passes through unchanged
-                grad_prev += np.where(running, 0, grad_state)
-            grad_state = grad_prev
-        # h before each step, (L, N, P): the state the step started from
-        before = np.concatenate([self.states[1:], self.state0[None]]) if self.reverse \
-            else np.concatenate([self.state0[None], self.states[:-1]])
+                np.add(grad_prev, grad_state, out=grad_prev, where=~running)
+            grad_state, grad_prev = grad_prev, grad_state
         gates = grad_h_proj.shape[-1]
         grads = [grad_x]
         grads += [grad_state] if self.num_states == 1 else np.split(grad_state, [width], axis=1)
-        grads.append(grad_h_proj.reshape(-1, gates).T @ before[..., :width].reshape(-1, width))
+        # W_hh's gradient: sum over steps of grad_h_proj[t]^T h_before(t), the states before
+        # the steps being states[:-1] and state0 (forward) or states[1:] and state0 (reverse),
+        # as two matmuls on views instead of a concatenated copy of the states
+        first, rest = (seq_len - 1, slice(0, -1)) if self.reverse else (0, slice(1, None))
+        previous = slice(1, None) if self.reverse else slice(0, -1)
+        grad_w = grad_h_proj[first].T @ self.state0[:, :width]
+        if seq_len > 1:
+            grad_w += (grad_h_proj[rest].reshape(-1, gates).T
+                       @ self.states[previous, :, :width].reshape(-1, width))
+        grads.append(grad_w)
         if self.bias:
             grads.append(grad_h_proj.sum(axis=(0, 1)))
         if self.proj:
             grads.append(self._grad_w_hr())
         return tuple(grads)
-
 
     def backward_graph(self, grad_output, output):
         # The simplest correct route: the sequence again with the cell's formulas as dlpy ops
@@ -171,34 +189,62 @@ class LSTMSequence(_Recurrence):
         self.offset, self.scale_squared = 1 - self.scale, self.scale * self.scale
         return x_proj * self.scale, w_t * self.scale
 
-    def _step(self, x_t, h_proj, state):
-        hidden = x_t.shape[1] // 4
-        t = np.tanh(x_t + h_proj)  # (N, 4H)
-        act = t * self.scale + self.offset
-        i, f, g, o = (act[:, k * hidden:(k + 1) * hidden] for k in range(4))
-        c_prev = state[:, state.shape[1] - hidden:]
-        c = f * c_prev + i * g
-        tanh_c = np.tanh(c)
-        h = o * tanh_c  # (N, H)
-        out = h if self.w_hr is None else h @ self.w_hr.T  # (N, P)
-        return np.concatenate([out, c], axis=1), (act, t, c_prev, tanh_c, h)
+    def _allocate(self, seq_len, step_shape, dtype):
+        batch, hidden = step_shape[0], step_shape[1] // 4
+        self.tanh_pre = np.empty((seq_len, batch, 4 * hidden), dtype)  # tanh(s pre)
+        self.acts = np.empty_like(self.tanh_pre)  # the gates i, f, g, o
+        self.tanh_c = np.empty((seq_len, batch, hidden), dtype)
+        self.hs = None if self.w_hr is None else np.empty_like(self.tanh_c)  # h before W_hr
+        self.product = np.empty((batch, hidden), dtype)  # scratch
+        self.slope = np.empty((batch, 4 * hidden), dtype)  # scratch for backward
 
-    def _step_backward(self, t, grad_new, cache, grad_pre):
-        act, tanh_pre, c_prev, tanh_c, h = cache
+    def _step(self, t, x_t, h_proj, state, out):
+        hidden = x_t.shape[1] // 4
+        width = out.shape[1] - hidden
+        h_proj += x_t
+        tanh_pre, act = self.tanh_pre[t], self.acts[t]  # (N, 4H)
+        np.tanh(h_proj, out=tanh_pre)
+        np.multiply(tanh_pre, self.scale, out=act)
+        act += self.offset
+        i, f, g, o = (act[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        c = out[:, width:]
+        np.multiply(f, state[:, width:], out=c)
+        c += np.multiply(i, g, out=self.product)
+        np.tanh(c, out=self.tanh_c[t])
+        if self.w_hr is None:
+            np.multiply(o, self.tanh_c[t], out=out[:, :width])
+        else:
+            np.multiply(o, self.tanh_c[t], out=self.hs[t])
+            np.matmul(self.hs[t], self.w_hr.T, out=out[:, :width])
+
+    def _step_backward(self, t, grad_new, grad_pre, grad_prev):
+        act, tanh_c = self.acts[t], self.tanh_c[t]
         hidden = act.shape[1] // 4
         width = grad_new.shape[1] - hidden
         grad_h, grad_c = grad_new[:, :width], grad_new[:, width:]
         if self.w_hr is not None:
+            if self.grad_proj is None:
+                self.grad_proj = np.empty((self.x_shape[0], *grad_h.shape), grad_h.dtype)
             self.grad_proj[t] = grad_h  # for W_hr's gradient, one matmul at the end
             grad_h = grad_h @ self.w_hr  # (N, H)
         i, f, g, o = (act[:, k * hidden:(k + 1) * hidden] for k in range(4))
-        grad_c = grad_c + grad_h * o * (1 - tanh_c * tanh_c)
+        product = self.product  # grad_c += grad_h o (1 - tanh_c^2)
+        np.multiply(tanh_c, tanh_c, out=product)
+        np.subtract(1, product, out=product)
+        product *= o
+        product *= grad_h
+        grad_c += product
+        c_prev = self._before(t)[:, width:]
         for k, (grad, value) in enumerate(((grad_c, g), (grad_c, c_prev), (grad_c, i),
                                            (grad_h, tanh_c))):
             np.multiply(grad, value, out=grad_pre[:, k * hidden:(k + 1) * hidden])
-        grad_pre *= 1 - tanh_pre * tanh_pre
-        grad_pre *= self.scale_squared  # (N, 4H)
-        return grad_pre, np.concatenate([grad_pre @ self.w_hh, grad_c * f], axis=1)
+        slope = np.multiply(self.tanh_pre[t], self.tanh_pre[t], out=self.slope)
+        np.subtract(1, slope, out=slope)
+        grad_pre *= slope
+        grad_pre *= self.scale_squared  # s^2 (1 - tanh(s pre)^2), (N, 4H)
+        np.matmul(grad_pre, self.w_hh, out=grad_prev[:, :width])
+        np.multiply(grad_c, f, out=grad_prev[:, width:])
+        return grad_pre
 
     def _graph_step(self, x_t, h_proj, states, w_hr):
         hidden = x_t.shape[1] // 4
@@ -209,8 +255,7 @@ class LSTMSequence(_Recurrence):
         return [h if w_hr is None else h @ w_hr.T, c]
 
     def _grad_w_hr(self):
-        grad_proj = np.stack(self.grad_proj)  # (L, N, P)
-        hs = np.stack([cache[-1] for cache in self.caches])  # (L, N, H)
+        grad_proj, hs = self.grad_proj, self.hs  # (L, N, P), (L, N, H)
         return grad_proj.reshape(-1, grad_proj.shape[-1]).T @ hs.reshape(-1, hs.shape[-1])
 
 
@@ -220,12 +265,26 @@ class GRUSequence(_Recurrence):
 
     additive = False
 
-    def _step(self, x_t, h_proj, state):
+    def _allocate(self, seq_len, step_shape, dtype):
+        batch, hidden = step_shape[0], step_shape[1] // 3
+        self.rz = np.empty((seq_len, batch, 2 * hidden), dtype)
+        self.n = np.empty((seq_len, batch, hidden), dtype)
+        self.h_n = np.empty_like(self.n)  # h W_hn^T + b_hn
+
+    def _step(self, t, x_t, h_proj, state, out):
         hidden = state.shape[1]
-        rz = _sigmoid(x_t[:, :2 * hidden] + h_proj[:, :2 * hidden])  # (N, 2H)
-        h_n = h_proj[:, 2 * hidden:]
-        n = np.tanh(x_t[:, 2 * hidden:] + rz[:, :hidden] * h_n)
-        return n + rz[:, hidden:] * (state - n), (rz, n, h_n, state)
+        rz, n, h_n = self.rz[t], self.n[t], self.h_n[t]
+        np.add(x_t[:, :2 * hidden], h_proj[:, :2 * hidden], out=rz)
+        np.tanh(np.multiply(rz, 0.5, out=rz), out=rz)  # sigmoid = 1/2 + tanh(x / 2) / 2
+        rz *= 0.5
+        rz += 0.5
+        h_n[...] = h_proj[:, 2 * hidden:]
+        np.multiply(rz[:, :hidden], h_n, out=n)
+        n += x_t[:, 2 * hidden:]
+        np.tanh(n, out=n)
+        np.subtract(state, n, out=out)  # h' = n + z (h - n)
+        out *= rz[:, hidden:]
+        out += n
 
     def _graph_step(self, x_t, h_proj, states, w_hr):
         hidden = states[0].shape[1]
@@ -233,8 +292,8 @@ class GRUSequence(_Recurrence):
         n = (x_t[:, 2 * hidden:] + rz[:, :hidden] * h_proj[:, 2 * hidden:]).tanh()
         return [n + rz[:, hidden:] * (states[0] - n)]
 
-    def _step_backward(self, t, grad_new, cache, grad_x):
-        rz, n, h_n, state = cache
+    def _step_backward(self, t, grad_new, grad_x, grad_prev):
+        rz, n, h_n, state = self.rz[t], self.n[t], self.h_n[t], self._before(t)
         hidden = state.shape[1]
         r, z = rz[:, :hidden], rz[:, hidden:]
         grad_n = grad_new * (1 - z) * (1 - n * n)  # through tanh to its argument
@@ -244,7 +303,9 @@ class GRUSequence(_Recurrence):
         grad_rz *= rz * (1 - rz)
         grad_x[:, 2 * hidden:] = grad_n
         grad_h_proj = np.concatenate([grad_rz, grad_n * r], axis=1)
-        return grad_h_proj, grad_h_proj @ self.w_hh + grad_new * z
+        np.matmul(grad_h_proj, self.w_hh, out=grad_prev)
+        grad_prev += grad_new * z
+        return grad_h_proj
 
 
 class RNNSequence(_Recurrence):
@@ -255,18 +316,22 @@ class RNNSequence(_Recurrence):
         super().__init__(reverse, lengths, bias)
         self.nonlinearity = nonlinearity
 
-    def _step(self, x_t, h_proj, state):
-        pre = x_t + h_proj
-        h = np.tanh(pre) if self.nonlinearity == "tanh" else np.maximum(pre, 0)
-        return h, h
+    def _step(self, t, x_t, h_proj, state, out):
+        h_proj += x_t
+        if self.nonlinearity == "tanh":
+            np.tanh(h_proj, out=out)
+        else:
+            np.maximum(h_proj, 0, out=out)
 
     def _graph_step(self, x_t, h_proj, states, w_hr):
         pre = x_t + h_proj
         return [pre.tanh() if self.nonlinearity == "tanh" else pre.relu()]
 
-    def _step_backward(self, t, grad_new, h, grad_pre):
+    def _step_backward(self, t, grad_new, grad_pre, grad_prev):
+        h = self.states[t]
         np.multiply(grad_new, 1 - h * h if self.nonlinearity == "tanh" else h > 0, out=grad_pre)
-        return grad_pre, grad_pre @ self.w_hh
+        np.matmul(grad_pre, self.w_hh, out=grad_prev)
+        return grad_pre
 
 
 class _OneStep:
