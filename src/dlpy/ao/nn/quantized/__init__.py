@@ -1,0 +1,362 @@
+"""torch.ao.nn.quantized: layers that take and give QTensors and compute with integers.
+
+A quantized Linear / Conv2d multiplies the zero-point-shifted integers and accumulates in
+int32, then requantizes to the output's (scale, zero_point) as fbgemm does (float32):
+
+    acc[i, j] = sum_k (x[i, k] - x_zp) * (w[j, k] - w_zp[j])                    # exact integers
+    y[i, j] = clamp(rint((acc + bias[j] / (x_s * w_s[j])) * (x_s * w_s[j] / y_s)) + y_zp)
+
+The integer products are summed exactly with BLAS (float32 while every partial sum stays below
+2^24, as with 7-bit activations and up to 1040 inputs; float64 below 2^53), which gives the
+int32 sums bit for bit; ``exact_float = False`` uses numpy's integer matmul instead, for
+comparison (benchmarks/quantization.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy import nn
+from dlpy.ao.qtensor import (
+    QTensor,
+    dequantize_array,
+    qint8,
+    quantize_array,
+    quantize_per_tensor,
+    quint8,
+)
+from dlpy.tensor import Tensor, no_grad
+
+F32 = np.float32
+
+__all__ = ["Conv2d", "ConvReLU2d", "DeQuantize", "FloatFunctional", "Linear", "LinearReLU",
+           "QFunctional", "Quantize", "ReLU", "dynamic"]
+
+
+def int_matmul(a: np.ndarray, b: np.ndarray, exact_float: bool = True) -> np.ndarray:
+    """int32 a @ b of integer arrays. ``exact_float``: through BLAS, float32 when every partial
+    sum is an integer below 2^24 (K * max|a| * max|b|: 7-bit activations times int8 weights
+    up to K = 1040), else float64 (below 2^53), where the sums are exact in any order; else
+    numpy's integer matmul (no BLAS)."""
+    if exact_float and a.size and b.size:
+        bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[-1]
+        if bound < 2 ** 24:
+            return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.int32)
+        if bound < 2 ** 53:
+            return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int32)
+    return np.matmul(a.astype(np.int32), b.astype(np.int32))
+
+
+def _check_qtensor(name: str, x) -> QTensor:
+    if not isinstance(x, QTensor):
+        raise TypeError(f"{name}: expected a QTensor (quantize the input first: QuantStub / "
+                        f"dlpy.quantize_per_tensor), got {type(x).__name__}")
+    return x
+
+
+def requantize(acc: np.ndarray, x: QTensor, weight_scales: np.ndarray, bias, scale: float,
+               zero_point: int, relu: bool, channel_shape) -> QTensor:
+    """fbgemm's ReQuantizeOutput with a float bias: int32 sums -> quint8 at (scale,
+    zero_point); ``relu`` clamps at the zero point."""
+    act_times_w = (F32(x.q_scale()) * weight_scales).reshape(channel_shape)
+    raw = acc.astype(F32)
+    if bias is not None:
+        raw = raw + (bias.astype(F32).reshape(channel_shape) / act_times_w)
+    multiplier = act_times_w / F32(scale)
+    q = np.rint(raw * multiplier) + zero_point
+    q = np.clip(q, zero_point if relu else 0, 255)
+    return QTensor(q.astype(np.uint8), quint8, scale, zero_point)
+
+
+class _WeightedQuantized(nn.Module):
+    """The integer weight with its per-channel (or per-tensor) scales and zero points, a float
+    bias and the output's (scale, zero_point), all as state_dict arrays."""
+
+    relu = False
+    exact_float = True  # int_matmul's path: float64 BLAS (exact) or numpy's integer matmul
+
+    def __init__(self, weight_shape, bias: bool, per_channel: bool):
+        super().__init__()
+        channels = weight_shape[0] if per_channel else 1
+        self.register_buffer("packed_weight", np.zeros(weight_shape, np.int8))
+        self.register_buffer("weight_scales", np.ones(channels, F32))
+        self.register_buffer("weight_zero_points", np.zeros(channels, np.int64))
+        self.register_buffer("packed_bias", np.zeros(weight_shape[0], F32) if bias else None)
+        self.register_buffer("scale", np.array(1.0, F32))
+        self.register_buffer("zero_point", np.array(0, np.int64))
+
+    def weight(self) -> QTensor:
+        """The quantized weight, as torch's ``layer.weight()``."""
+        if self.weight_scales.size == 1:
+            return QTensor(self.packed_weight, qint8, self.weight_scales[0],
+                           self.weight_zero_points[0])
+        return QTensor(self.packed_weight, qint8, self.weight_scales, self.weight_zero_points,
+                       axis=0)
+
+    def bias(self) -> Tensor | None:
+        return None if self.packed_bias is None else Tensor(self.packed_bias.copy())
+
+    def set_weight_bias(self, weight: QTensor, bias) -> None:
+        if weight.dtype is not qint8:
+            raise TypeError(f"{type(self).__name__}: the weight must be qint8, got "
+                            f"{weight.dtype!r}")
+        self.packed_weight = weight._int.astype(np.int8)
+        per_channel = weight._axis is not None
+        self.weight_scales = np.asarray(weight._scale, F32).reshape(-1)
+        self.weight_zero_points = np.asarray(weight._zero_point, np.int64).reshape(-1)
+        if per_channel and weight._axis != 0:
+            raise ValueError(f"{type(self).__name__}: per-channel weights must be quantized "
+                             f"along axis 0, got {weight._axis}")
+        if bias is not None:
+            self.packed_bias = np.asarray(bias.data if isinstance(bias, Tensor) else bias, F32)
+
+    def _shifted_weight(self) -> np.ndarray:
+        shape = (-1,) + (1,) * (self.packed_weight.ndim - 1)
+        return self.packed_weight.astype(np.int32) - \
+            self.weight_zero_points.reshape(shape).astype(np.int32)
+
+    @classmethod
+    def from_float(cls, module, weight_observer=None):
+        """The quantized layer of a float (or QAT) layer that went through ``prepare``: output
+        qparams from its activation observer, weight quantized with its weight observer (or a
+        QAT layer's fake quantizer)."""
+        from dlpy.ao.quantization.quantize import quantize_weight
+
+        activation = getattr(module, "activation_post_process", None)
+        if activation is None:
+            raise ValueError(f"{cls.__name__}.from_float: the module has no "
+                             f"activation_post_process; run quantization.prepare and "
+                             f"calibrate first")
+        float_layer = module[0] if isinstance(module, nn.Sequential) else module
+        weight, observer = quantize_weight(float_layer, weight_observer)
+        layer = cls._like(float_layer, per_channel=weight._axis is not None)
+        layer.set_weight_bias(weight, float_layer.bias)
+        scale, zero_point = activation._qparams()
+        layer.scale = np.array(scale[0], F32)
+        layer.zero_point = np.array(zero_point[0], np.int64)
+        return layer
+
+    def extra_repr(self) -> str:
+        per = "per_channel" if self.weight_scales.size > 1 else "per_tensor"
+        return f"{self._shape_repr()}, scale={float(self.scale)}, " \
+               f"zero_point={int(self.zero_point)}, qscheme={per}"
+
+
+class Linear(_WeightedQuantized):
+    """x quint8 (..., in_features) -> quint8 (..., out_features), weight qint8 (out, in)."""
+
+    def __init__(self, in_features: int, out_features: int, bias_: bool = True,
+                 dtype=qint8, per_channel: bool = True):
+        if dtype is not qint8:
+            raise TypeError(f"quantized.Linear: only qint8 weights (fbgemm), got {dtype!r}")
+        super().__init__((out_features, in_features), bias_, per_channel)
+        self.in_features, self.out_features = in_features, out_features
+
+    @classmethod
+    def _like(cls, layer, per_channel: bool):
+        return cls(layer.in_features, layer.out_features, layer.bias is not None,
+                   per_channel=per_channel)
+
+    def _shape_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+    def forward(self, x: QTensor) -> QTensor:
+        x = _check_qtensor(type(self).__name__, x)
+        if x.shape[-1:] != (self.in_features,):
+            raise ValueError(f"{type(self).__name__}: expected input (..., {self.in_features}), "
+                             f"got {x.shape}")
+        rows = x._int.reshape(-1, self.in_features).astype(np.int32) - x.q_zero_point()
+        acc = int_matmul(rows, self._shifted_weight().T, self.exact_float)
+        out = requantize(acc, x, self.weight_scales, self.packed_bias, float(self.scale),
+                         int(self.zero_point), self.relu, (1, -1))
+        return out.reshape(x.shape[:-1] + (self.out_features,))
+
+
+class LinearReLU(Linear):
+    """quantized Linear + ReLU in one requantization (torch.ao.nn.intrinsic.quantized)."""
+
+    relu = True
+
+
+def _pair(value) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+class Conv2d(_WeightedQuantized):
+    """x quint8 (N, C, H, W) -> quint8 (N, out_channels, H', W'), weight qint8; stride,
+    padding (zeros), dilation and groups as nn.Conv2d."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, per_channel: bool = True):
+        super().__init__((out_channels, in_channels // groups, *_pair(kernel_size)), bias,
+                         per_channel)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding, self.dilation = _pair(padding), _pair(dilation)
+
+    @classmethod
+    def _like(cls, layer, per_channel: bool):
+        if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+            raise ValueError(f"quantized.Conv2d: only numeric zero padding, got padding="
+                             f"{layer.padding!r}, padding_mode={layer.padding_mode!r}")
+        return cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                   layer.padding, layer.dilation, layer.groups, layer.bias is not None,
+                   per_channel=per_channel)
+
+    def _shape_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
+               f"stride={self.stride}, padding={self.padding}"
+
+    def forward(self, x: QTensor) -> QTensor:
+        x = _check_qtensor(type(self).__name__, x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{type(self).__name__}: expected input (N, {self.in_channels}, H, "
+                             f"W), got {x.shape}")
+        shifted = x._int.astype(np.float64) - x.q_zero_point()  # exact small integers
+        with no_grad():  # dlpy's conv on float64: every sum is an exact integer below 2^53
+            acc = F.conv2d(Tensor(shifted), Tensor(self._shifted_weight().astype(np.float64)),
+                           None, self.stride, self.padding, self.dilation, self.groups).data
+        return requantize(acc.astype(np.int32), x, self.weight_scales, self.packed_bias,
+                          float(self.scale), int(self.zero_point), self.relu, (1, -1, 1, 1))
+
+
+class ConvReLU2d(Conv2d):
+    """quantized Conv2d + ReLU in one requantization."""
+
+    relu = True
+
+
+class ReLU(nn.Module):
+    """ReLU on a QTensor: max(q, zero_point), same qparams (float tensors go through F.relu)."""
+
+    def forward(self, x):
+        if isinstance(x, QTensor):
+            return x.with_ints(np.maximum(x._int, x.q_zero_point()))
+        return F.relu(x)
+
+
+class Quantize(nn.Module):
+    """float Tensor -> QTensor at a fixed (scale, zero_point, dtype) (what QuantStub becomes)."""
+
+    def __init__(self, scale: float, zero_point: int, dtype=quint8):
+        super().__init__()
+        self.dtype = dtype
+        self.register_buffer("scale", np.array(scale, F32))
+        self.register_buffer("zero_point", np.array(zero_point, np.int64))
+
+    def forward(self, x) -> QTensor:
+        return quantize_per_tensor(x, float(self.scale), int(self.zero_point), self.dtype)
+
+    @classmethod
+    def from_float(cls, module):
+        scale, zero_point = module.activation_post_process._qparams()
+        return cls(float(scale[0]), int(zero_point[0]), module.activation_post_process.dtype)
+
+    def extra_repr(self) -> str:
+        return f"scale={float(self.scale)}, zero_point={int(self.zero_point)}, " \
+               f"dtype={self.dtype!r}"
+
+
+class DeQuantize(nn.Module):
+    """QTensor -> float32 Tensor (what DeQuantStub becomes)."""
+
+    def forward(self, x):
+        return _check_qtensor("DeQuantize", x).dequantize()
+
+    @classmethod
+    def from_float(cls, module):
+        return cls()
+
+
+class FloatFunctional(nn.Module):
+    """add / cat / mul / add_relu as a module, so that ``prepare``
+    can observe their outputs (``activation_post_process``) and ``convert`` make them
+    QFunctional."""
+
+    def __init__(self):
+        super().__init__()
+        self.activation_post_process = nn.Identity()
+
+    def forward(self, x):
+        raise RuntimeError("FloatFunctional: call add / cat / mul / add_relu, not forward")
+
+    def add(self, x, y):
+        return self.activation_post_process(F.add(x, y))
+
+    def add_relu(self, x, y):
+        return self.activation_post_process(F.relu(F.add(x, y)))
+
+    def mul(self, x, y):
+        return self.activation_post_process(F.mul(x, y))
+
+    def cat(self, tensors, dim: int = 0):
+        return self.activation_post_process(F.cat(list(tensors), dim))
+
+
+class QFunctional(nn.Module):
+    """The quantized FloatFunctional: each op dequantizes (float32), computes and requantizes
+    to the module's (scale, zero_point), as torch's quantized add/cat/mul."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("scale", np.array(1.0, F32))
+        self.register_buffer("zero_point", np.array(0, np.int64))
+
+    def _requantize(self, values: np.ndarray, relu: bool = False) -> QTensor:
+        # torch's vectorised quantize: rint(x * float32(1 / scale)) + zero_point
+        zero_point = int(self.zero_point)
+        q = np.rint(values * (F32(1.0) / self.scale.astype(F32))) + zero_point
+        q = np.clip(q, zero_point if relu else 0, 255)
+        return QTensor(q.astype(np.uint8), quint8, float(self.scale), zero_point)
+
+    @staticmethod
+    def _floats(name: str, *tensors, fused: bool = False) -> list[np.ndarray]:
+        """Each QTensor's float32 values; ``fused``: as torch's vectorised add computes them,
+        q * scale + (-zero_point * scale) in one fused multiply-add (rounded once)."""
+        values = []
+        for t in tensors:
+            t = _check_qtensor(f"QFunctional.{name}", t)
+            if not fused:
+                values.append(dequantize_array(t._int, *t.qparams()))
+                continue
+            scale = F32(t.q_scale())
+            offset = F32(-t.q_zero_point()) * scale
+            # exact in float64 (an 8-bit integer times a float32, plus a float32), then rounded
+            values.append((t._int * np.float64(scale) + np.float64(offset)).astype(F32))
+        return values
+
+    def add(self, x, y) -> QTensor:
+        a, b = self._floats("add", x, y, fused=True)
+        return self._requantize(a + b)
+
+    def add_relu(self, x, y) -> QTensor:
+        a, b = self._floats("add_relu", x, y, fused=True)
+        return self._requantize(a + b, relu=True)
+
+    def mul(self, x, y) -> QTensor:
+        a, b = self._floats("mul", x, y)
+        return self._requantize(a * b)
+
+    def cat(self, tensors, dim: int = 0) -> QTensor:
+        # torch dequantizes, concatenates and quantize_per_tensor's the result (fbgemm's form)
+        values = np.concatenate(self._floats("cat", *tensors), axis=dim)
+        zero_point = int(self.zero_point)
+        q = quantize_array(values, self.scale, zero_point, 0, 255)
+        return QTensor(q.astype(np.uint8), quint8, float(self.scale), zero_point)
+
+    def forward(self, x):
+        raise RuntimeError("QFunctional: call add / cat / mul / add_relu, not forward")
+
+    @classmethod
+    def from_float(cls, module):
+        scale, zero_point = module.activation_post_process._qparams()
+        layer = cls()
+        layer.scale, layer.zero_point = np.array(scale[0], F32), np.array(zero_point[0])
+        return layer
+
+    def extra_repr(self) -> str:
+        return f"scale={float(self.scale)}, zero_point={int(self.zero_point)}"
+
+
+from dlpy.ao.nn.quantized import dynamic  # noqa: E402

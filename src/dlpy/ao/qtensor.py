@@ -1,0 +1,316 @@
+"""Quantized tensors, as torch's CPU (fbgemm/x86) backend stores them: an integer array and the
+affine map ``x = (q - zero_point) * scale``, per tensor or per channel along ``axis``.
+
+    q = clamp(rint(zero_point + x * (1 / scale)), qmin, qmax)   # float32 arithmetic, half to even
+    x = (q - zero_point) * scale                                 # float32
+
+Written the way fbgemm computes it (float32 reciprocal of the scale, the zero point added before
+rounding), so ``int_repr()`` equals torch's bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from dlpy.tensor import Tensor
+
+
+class QDtype(NamedTuple):
+    """A quantized dtype: its name, the numpy integer type underneath and its range."""
+
+    name: str
+    storage: type
+    qmin: int
+    qmax: int
+
+    def __repr__(self) -> str:
+        return f"dlpy.{self.name}"
+
+
+quint8 = QDtype("quint8", np.uint8, 0, 255)
+qint8 = QDtype("qint8", np.int8, -128, 127)
+qint32 = QDtype("qint32", np.int32, -(2 ** 31), 2 ** 31 - 1)
+QDTYPES = {"quint8": quint8, "qint8": qint8, "qint32": qint32}
+
+
+class QScheme(str):
+    """torch.per_tensor_affine and friends: a named constant (a str, so it prints and compares)."""
+
+    def __repr__(self) -> str:
+        return f"dlpy.{self}"
+
+
+per_tensor_affine = QScheme("per_tensor_affine")
+per_tensor_symmetric = QScheme("per_tensor_symmetric")
+per_channel_affine = QScheme("per_channel_affine")
+per_channel_symmetric = QScheme("per_channel_symmetric")
+QSCHEMES = (per_tensor_affine, per_tensor_symmetric, per_channel_affine, per_channel_symmetric)
+
+
+def check_qdtype(name: str, dtype) -> QDtype:
+    """The QDtype ``dtype`` names (a QDtype or its name), else a TypeError naming ``name``."""
+    if isinstance(dtype, QDtype):
+        return dtype
+    if isinstance(dtype, str) and dtype in QDTYPES:
+        return QDTYPES[dtype]
+    raise TypeError(f"{name}: dtype must be dlpy.quint8, dlpy.qint8 or dlpy.qint32, got "
+                    f"{dtype!r}")
+
+
+def _array(value) -> np.ndarray:
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def _float_input(name: str, x) -> np.ndarray:
+    x = _array(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating-point input, got {x.dtype}")
+    return x
+
+
+def check_scale(name: str, scale) -> np.ndarray:
+    """scale(s) as float32 (as torch keeps them), each positive and finite."""
+    scale = np.asarray(_array(scale), dtype=np.float64)
+    if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+        raise ValueError(f"{name}: scale must be positive and finite, got {scale.tolist()}")
+    return scale.astype(np.float32)
+
+
+def quantize_array(x: np.ndarray, scale, zero_point, qmin: int, qmax: int) -> np.ndarray:
+    """int64 q = clamp(rint(zero_point + x * float32(1 / scale)), qmin, qmax), fbgemm's arithmetic
+    (float32 for a float32 input); ``scale``/``zero_point`` broadcast against ``x``."""
+    scale = np.asarray(scale, dtype=np.float32)
+    inverse = np.float32(1.0) / scale
+    zero = np.asarray(zero_point).astype(np.float32)
+    q = np.rint(zero + x.astype(np.float32) * inverse)
+    return np.clip(q, qmin, qmax).astype(np.int64)
+
+
+SMALL_SCALE = 6.1e-5  # fbgemm's smallest scale (float16's smallest normal number)
+
+
+def choose_qparams(low, high, qmin: int = 0, qmax: int = 255, preserve_sparsity: bool = False,
+                   reduce_range: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """fbgemm's ChooseQuantizationParams, which the dynamic layers and torch's fused
+    observe-and-fake-quantize use (the observers' formula is in observer.py), for arrays of
+    ranges: each widened to hold 0 (made symmetric with ``preserve_sparsity``), scale = range /
+    (qmax - qmin) in double (at least 6.1e-5), the zero point from whichever end rounds better
+    (the middle for a symmetric range), nudged into [qmin, qmax]. Returns (float32 scales,
+    int64 zero points)."""
+    if reduce_range:
+        qmin, qmax = qmin // 2, qmax // 2
+    f32, f64 = np.float32, np.float64
+    low, high = np.atleast_1d(np.asarray(low, f32)), np.atleast_1d(np.asarray(high, f32))
+    symmetric = preserve_sparsity & (low < 0) & (high > 0)
+    if np.any(symmetric):
+        symmetric_qmin, symmetric_qmax = -((qmax - qmin) // 2 + 1), (qmax - qmin) // 2
+        max_scale = np.maximum(np.abs(low / f64(symmetric_qmin)),
+                               np.abs(high / f64(symmetric_qmax)))
+        low = np.where(symmetric, (max_scale * symmetric_qmin).astype(f32), low)
+        high = np.where(symmetric, (max_scale * symmetric_qmax).astype(f32), high)
+    low, high = np.minimum(low, f32(0)).astype(f64), np.maximum(high, f32(0)).astype(f64)
+    scale = (high - low) / (qmax - qmin)
+    with np.errstate(divide="ignore", over="ignore"):
+        degenerate = (scale.astype(f32) == 0) | np.isinf(f32(1) / scale.astype(f32))
+    scale = np.where(degenerate, 0.1, scale)
+    small = scale < SMALL_SCALE
+    if np.any(small):  # widen the range so that the scale is SMALL_SCALE
+        amplifier = (f32(SMALL_SCALE) / scale.astype(f32)).astype(f64)
+        width = f64(f32(SMALL_SCALE * (qmax - qmin)))
+        new_low = np.where(low == 0, low, np.where(high == 0, -width, low * amplifier))
+        new_high = np.where(low == 0, width, np.where(high == 0, high, high * amplifier))
+        low = np.where(small, new_low.astype(f32), low)
+        high = np.where(small, new_high.astype(f32), high)
+        scale = np.where(small, SMALL_SCALE, scale)
+    from_min, from_max = qmin - low / scale, qmax - high / scale
+    error_min = abs(qmin) - np.abs(low / scale)
+    error_max = abs(qmax) - np.abs(high / scale)
+    initial = np.where(error_min < error_max, from_min, from_max)
+    initial = np.where(symmetric, (qmin + qmax) / 2, initial)
+    zero_point = np.clip(np.rint(initial), qmin, qmax).astype(np.int64)
+    return scale.astype(f32), zero_point
+
+
+def dequantize_array(q: np.ndarray, scale, zero_point) -> np.ndarray:
+    """float32 x = (q - zero_point) * scale (in double for per-channel float64 scales, as
+    torch)."""
+    shifted = q.astype(np.int64) - np.asarray(zero_point, dtype=np.int64)
+    scale = np.asarray(scale)
+    if scale.dtype != np.float64:
+        return shifted.astype(np.float32) * scale.astype(np.float32)
+    return (shifted * scale).astype(np.float32)
+
+
+def _channel_shape(ndim: int, axis: int) -> tuple[int, ...]:
+    shape = [1] * ndim
+    shape[axis] = -1
+    return tuple(shape)
+
+
+class QTensor:
+    """A quantized tensor: the integers ``int_repr()`` and the affine map back to floats.
+
+    Per tensor: ``q_scale()`` / ``q_zero_point()``; per channel: ``q_per_channel_scales()``
+    (float64, as torch), ``q_per_channel_zero_points()`` (int64) and ``q_per_channel_axis()``.
+    Holds no gradient: ``dequantize()`` gives a float32 Tensor.
+    """
+
+    __slots__ = ("_int", "dtype", "_scale", "_zero_point", "_axis", "_qscheme")
+
+    def __init__(self, int_array: np.ndarray, dtype: QDtype, scale, zero_point,
+                 axis: int | None = None, qscheme: QScheme | None = None):
+        self._int = np.asarray(int_array).astype(dtype.storage, copy=False)
+        self.dtype = dtype
+        self._axis = axis
+        if axis is None:
+            self._scale, self._zero_point = float(np.float32(scale)), int(zero_point)
+        else:
+            self._scale = np.asarray(scale, dtype=np.float64).reshape(-1)  # double, as torch
+            self._zero_point = np.asarray(zero_point, dtype=np.int64).reshape(-1)
+        self._qscheme = qscheme or (per_tensor_affine if axis is None else per_channel_affine)
+
+    # ------------------------------------------------------------ torch's accessors
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._int.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._int.ndim
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self._int.ndim
+
+    def numel(self) -> int:
+        return self._int.size
+
+    @property
+    def is_quantized(self) -> bool:
+        return True
+
+    def int_repr(self) -> Tensor:
+        """The stored integers as a Tensor of uint8 / int8 / int32 (a copy)."""
+        return Tensor(self._int.copy())
+
+    def qscheme(self) -> QScheme:
+        return self._qscheme
+
+    def _per_tensor(self, name: str) -> None:
+        if self._axis is not None:
+            raise RuntimeError(f"{name}: the tensor is quantized per channel; use "
+                               f"q_per_channel_{'scales' if 'scale' in name else 'zero_points'}")
+
+    def _per_channel(self, name: str) -> None:
+        if self._axis is None:
+            raise RuntimeError(f"{name}: the tensor is quantized per tensor")
+
+    def q_scale(self) -> float:
+        self._per_tensor("q_scale")
+        return self._scale
+
+    def q_zero_point(self) -> int:
+        self._per_tensor("q_zero_point")
+        return self._zero_point
+
+    def q_per_channel_scales(self) -> Tensor:
+        self._per_channel("q_per_channel_scales")
+        return Tensor(self._scale.copy())
+
+    def q_per_channel_zero_points(self) -> Tensor:
+        self._per_channel("q_per_channel_zero_points")
+        return Tensor(self._zero_point.copy())
+
+    def q_per_channel_axis(self) -> int:
+        self._per_channel("q_per_channel_axis")
+        return self._axis
+
+    def qparams(self) -> tuple[np.ndarray | np.float32, np.ndarray | int]:
+        """(scale, zero_point) broadcastable against the integers: a float32 scale per tensor,
+        float64 scales per channel (torch keeps doubles there)."""
+        if self._axis is None:
+            return np.float32(self._scale), self._zero_point
+        shape = _channel_shape(self.ndim, self._axis)
+        return self._scale.reshape(shape), self._zero_point.reshape(shape)
+
+    def dequantize(self) -> Tensor:
+        scale, zero_point = self.qparams()
+        return Tensor(dequantize_array(self._int, scale, zero_point))
+
+    def with_ints(self, int_array: np.ndarray) -> QTensor:
+        """Same dtype and per-tensor qparams, other integers (a reshape, a ReLU)."""
+        self._per_tensor("QTensor.with_ints")
+        return QTensor(int_array, self.dtype, self._scale, self._zero_point)
+
+    def reshape(self, *shape) -> QTensor:
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return self.with_ints(self._int.reshape(shape))
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> QTensor:
+        end = end_dim % self.ndim + 1
+        shape = self.shape[:start_dim] + (-1,) + self.shape[end:]
+        return self.reshape(shape)
+
+    def __repr__(self) -> str:
+        if self._axis is None:
+            qparams = f"scale={self._scale}, zero_point={self._zero_point}"
+        else:
+            qparams = (f"scales={self._scale.tolist()}, zero_points={self._zero_point.tolist()}, "
+                       f"axis={self._axis}")
+        return (f"QTensor({self.dequantize().data}, size={self.shape}, dtype={self.dtype!r}, "
+                f"qscheme={self._qscheme!r}, {qparams})")
+
+
+def quantize_per_tensor(x, scale: float, zero_point: int, dtype) -> QTensor:
+    """torch.quantize_per_tensor: x (float) -> QTensor, q = clamp(rint(x / scale) + zero_point)."""
+    dtype = check_qdtype("quantize_per_tensor", dtype)
+    data = _float_input("quantize_per_tensor", x)
+    scale_array = check_scale("quantize_per_tensor", scale)
+    if scale_array.size != 1:
+        raise ValueError(f"quantize_per_tensor: expected one scale, got {scale_array.size}")
+    zero_point = int(np.asarray(_array(zero_point)).reshape(-1)[0])
+    if not dtype.qmin <= zero_point <= dtype.qmax:
+        raise ValueError(f"quantize_per_tensor: zero_point must be in [{dtype.qmin}, "
+                         f"{dtype.qmax}] for {dtype.name}, got {zero_point}")
+    q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax)
+    return QTensor(q, dtype, scale_array.reshape(()), zero_point)
+
+
+def quantize_per_channel(x, scales, zero_points, axis: int, dtype) -> QTensor:
+    """torch.quantize_per_channel: channel c of ``axis`` uses scales[c], zero_points[c]."""
+    dtype = check_qdtype("quantize_per_channel", dtype)
+    data = _float_input("quantize_per_channel", x)
+    if not isinstance(axis, (int, np.integer)) or not -data.ndim <= axis < data.ndim:
+        raise ValueError(f"quantize_per_channel: axis must be in [{-data.ndim}, {data.ndim - 1}] "
+                         f"for an input of shape {data.shape}, got {axis}")
+    axis = int(axis) % data.ndim
+    scales = np.asarray(_array(scales), np.float64).reshape(-1)
+    check_scale("quantize_per_channel", scales)
+    zero_points = np.asarray(_array(zero_points)).astype(np.int64).reshape(-1)
+    channels = data.shape[axis]
+    if scales.size != channels or zero_points.size != channels:
+        raise ValueError(f"quantize_per_channel: expected {channels} scales and zero points "
+                         f"(axis {axis} of {data.shape}), got {scales.size} and "
+                         f"{zero_points.size}")
+    if np.any(zero_points < dtype.qmin) or np.any(zero_points > dtype.qmax):
+        raise ValueError(f"quantize_per_channel: zero_points must be in [{dtype.qmin}, "
+                         f"{dtype.qmax}] for {dtype.name}, got {zero_points.tolist()}")
+    shape = _channel_shape(data.ndim, axis)
+    q = quantize_array(data, scales.reshape(shape), zero_points.reshape(shape), dtype.qmin,
+                       dtype.qmax)
+    return QTensor(q, dtype, scales, zero_points, axis=axis)
+
+
+def dequantize(x) -> Tensor:
+    """torch.dequantize: a QTensor's float32 values (a list of them: a list of Tensors)."""
+    if isinstance(x, (list, tuple)):
+        return [dequantize(item) for item in x]
+    if not isinstance(x, QTensor):
+        raise TypeError(f"dequantize: expected a QTensor, got {type(x).__name__}")
+    return x.dequantize()

@@ -1,0 +1,288 @@
+"""Fake quantization: quantize then dequantize in the forward pass, so training sees the int8
+rounding, with the straight-through estimator in backward (torch's kernels):
+
+    q = rint(zero_point + x * float32(1 / scale));  y = (clamp(q, qmin, qmax) - zero_point) * scale
+    dy/dx = 1 where qmin <= q <= qmax, else 0
+
+``_fake_quantize_learnable_per_tensor_affine`` (LSQ, Esser et al. 2020) also learns scale and
+zero point: inside the range dy/dscale = (y - x) / scale, dy/dzero_point = 0; below (above) it
+dy/dscale = qmin - zero_point (qmax - zero_point), dy/dzero_point = -scale; both times
+``grad_factor``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.ao.qtensor import (
+    _array,
+    check_scale,
+    choose_qparams,
+    per_channel_affine,
+    per_channel_symmetric,
+    per_tensor_affine,
+    per_tensor_symmetric,
+    qint8,
+    quint8,
+)
+from dlpy.ao.quantization.observer import (
+    MovingAverageMinMaxObserver,
+    MovingAveragePerChannelMinMaxObserver,
+    _PartialWrapper,
+)
+from dlpy.nn.module import Module
+from dlpy.tensor import Op, Tensor
+
+F32 = np.float32
+
+
+def _check_range(name: str, quant_min: int, quant_max: int) -> None:
+    if quant_min > quant_max:
+        raise ValueError(f"{name}: expected quant_min <= quant_max, got [{quant_min}, "
+                         f"{quant_max}]")
+
+
+def _check_zero_point(name: str, zero_point, quant_min: int, quant_max: int) -> None:
+    if np.any(zero_point < quant_min) or np.any(zero_point > quant_max):
+        raise ValueError(f"{name}: zero_point must be in [{quant_min}, {quant_max}], got "
+                         f"{np.asarray(zero_point).tolist()}")
+
+
+def fake_quantize_array(x: np.ndarray, scale, zero_point, quant_min: int, quant_max: int,
+                        float32_out: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(y, mask): torch's fake-quantize arithmetic (x's precision for x / scale; y rounded to
+    float32 even for a float64 x in the per-tensor kernel, x's precision in the per-channel
+    one) and where q fell inside [quant_min, quant_max]."""
+    scale = np.asarray(scale, F32)
+    q = np.rint(x * (F32(1.0) / scale)) + np.asarray(zero_point, np.int64)
+    mask = (q >= quant_min) & (q <= quant_max)
+    shifted = np.clip(q, quant_min, quant_max) - zero_point
+    y = shifted.astype(F32) * scale if float32_out else shifted * scale.astype(np.float64)
+    return y.astype(x.dtype, copy=False), mask
+
+
+class FakeQuantizePerTensor(Op):
+    """y = fake_quant(x) with one (scale, zero_point); dy/dx = 1 inside the range, else 0."""
+
+    saves = ()
+    float32_out = True
+
+    def __init__(self, scale: float, zero_point: int, quant_min: int, quant_max: int):
+        self.scale, self.zero_point = scale, zero_point
+        self.quant_min, self.quant_max = quant_min, quant_max
+
+    def forward(self, x):
+        y, self.mask = fake_quantize_array(x, self.scale, self.zero_point, self.quant_min,
+                                           self.quant_max, self.float32_out)
+        return y
+
+    def backward(self, grad_output):
+        return (grad_output * self.mask,)
+
+
+class FakeQuantizePerChannel(FakeQuantizePerTensor):
+    """fake_quant with scales[c], zero_points[c] along ``axis``; the same straight-through
+    gradient."""
+
+    float32_out = False
+
+    def __init__(self, scales, zero_points, axis: int, quant_min: int, quant_max: int,
+                 ndim: int):
+        shape = [1] * ndim
+        shape[axis] = -1
+        super().__init__(scales.reshape(shape), zero_points.reshape(shape), quant_min,
+                         quant_max)
+
+
+def fake_quantize_per_tensor_affine(x: Tensor, scale, zero_point, quant_min: int,
+                                    quant_max: int) -> Tensor:
+    """torch.fake_quantize_per_tensor_affine (scale/zero_point numbers or one-element tensors)."""
+    name = "fake_quantize_per_tensor_affine"
+    _check_range(name, quant_min, quant_max)
+    scale = check_scale(name, scale).reshape(-1)
+    zero_point = np.asarray(_array(zero_point)).reshape(-1)
+    if scale.size != 1 or zero_point.size != 1:
+        raise ValueError(f"{name}: expected one scale and zero point, got {scale.size} and "
+                         f"{zero_point.size}")
+    zero_point = int(zero_point[0])
+    _check_zero_point(name, zero_point, quant_min, quant_max)
+    return FakeQuantizePerTensor(scale[0], zero_point, quant_min, quant_max)(x)
+
+
+def fake_quantize_per_channel_affine(x: Tensor, scale, zero_point, axis: int, quant_min: int,
+                                     quant_max: int) -> Tensor:
+    """torch.fake_quantize_per_channel_affine: channel c of ``axis`` uses scale[c],
+    zero_point[c]."""
+    name = "fake_quantize_per_channel_affine"
+    _check_range(name, quant_min, quant_max)
+    ndim = len(x.shape)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: axis must be in [{-ndim}, {ndim - 1}] for an input of shape "
+                         f"{tuple(x.shape)}, got {axis}")
+    axis %= ndim
+    scale = check_scale(name, scale).reshape(-1)
+    zero_point = np.rint(np.asarray(_array(zero_point))).astype(np.int64).reshape(-1)
+    if scale.size != x.shape[axis] or zero_point.size != x.shape[axis]:
+        raise ValueError(f"{name}: expected {x.shape[axis]} scales and zero points (axis "
+                         f"{axis} of {tuple(x.shape)}), got {scale.size} and {zero_point.size}")
+    _check_zero_point(name, zero_point, quant_min, quant_max)
+    return FakeQuantizePerChannel(scale, zero_point, axis, quant_min, quant_max, ndim)(x)
+
+
+class FakeQuantizeLearnable(Op):
+    """LSQ: y = fake_quant(x; scale, round(zero_point)) with gradients for x, scale and
+    zero_point (one-element tensors), torch's _fake_quantize_learnable_per_tensor_affine."""
+
+    saves = (0, 1, 2)
+
+    def __init__(self, quant_min: int, quant_max: int, grad_factor: float):
+        self.quant_min, self.quant_max, self.grad_factor = quant_min, quant_max, grad_factor
+
+    def _zero_point(self, zero_point: np.ndarray, forward: bool) -> int:
+        # forward rounds half to even, backward adds 0.5 and truncates (torch's two forms)
+        value = F32(zero_point.reshape(-1)[0])
+        value = np.rint(value) if forward else value + F32(0.5)
+        return int(np.clip(value, self.quant_min, self.quant_max))
+
+    def forward(self, x, scale, zero_point):
+        self.x, self.scale, self.zero_point = x, scale, zero_point
+        y, _ = fake_quantize_array(x, F32(scale.reshape(-1)[0]),
+                                   self._zero_point(zero_point, True), self.quant_min,
+                                   self.quant_max)
+        return y
+
+    def backward(self, grad_output):
+        x, scale = self.x, F32(self.scale.reshape(-1)[0])
+        zero_point = self._zero_point(self.zero_point, False)
+        q = np.rint(x * (F32(1.0) / scale)) + zero_point
+        below, above = q < self.quant_min, q > self.quant_max
+        inside = ~(below | above)
+        fake = (q - zero_point) * float(scale)
+        grad_scale = np.where(inside, (fake - x) / float(scale),
+                              np.where(below, self.quant_min - zero_point,
+                                       self.quant_max - zero_point))
+        grad_zero_point = np.where(inside, 0.0, -float(scale))
+        factor = self.grad_factor
+        return (grad_output * inside,
+                np.sum(grad_output * grad_scale * factor).reshape(self.scale.shape),
+                np.sum(grad_output * grad_zero_point * factor).reshape(self.zero_point.shape))
+
+
+def _fake_quantize_learnable_per_tensor_affine(x: Tensor, scale: Tensor, zero_point: Tensor,
+                                               quant_min: int, quant_max: int,
+                                               grad_factor: float = 1.0) -> Tensor:
+    """torch._fake_quantize_learnable_per_tensor_affine (LSQ): scale and zero_point are
+    one-element tensors that receive gradients."""
+    name = "_fake_quantize_learnable_per_tensor_affine"
+    _check_range(name, quant_min, quant_max)
+    for label, value in (("scale", scale), ("zero_point", zero_point)):
+        if not isinstance(value, Tensor) or value.data.size != 1:
+            raise TypeError(f"{name}: {label} must be a one-element Tensor, got "
+                            f"{type(value).__name__}")
+    check_scale(name, scale.data)
+    return FakeQuantizeLearnable(quant_min, quant_max, float(grad_factor))(x, scale, zero_point)
+
+
+class FakeQuantize(Module):
+    """An observer plus fake quantization (torch.ao.quantization.FakeQuantize): while the
+    observer is enabled, each forward updates it and copies its (scale, zero_point) into the
+    ``scale``/``zero_point`` buffers; while fake quantization is enabled the output is
+    fake-quantized with them (per channel along ``ch_axis`` for a per-channel qscheme)."""
+
+    with_args = classmethod(_PartialWrapper)
+
+    def __init__(self, observer=MovingAverageMinMaxObserver, quant_min=None, quant_max=None,
+                 is_dynamic: bool = False, **observer_kwargs):
+        super().__init__()
+        if quant_min is not None and quant_max is not None:
+            _check_range("FakeQuantize", quant_min, quant_max)
+            dtype = observer_kwargs.get("dtype", quint8)
+            if quant_min < dtype.qmin or quant_max > dtype.qmax:
+                raise ValueError(f"FakeQuantize: [{quant_min}, {quant_max}] is outside "
+                                 f"{dtype.name}'s range")
+            observer_kwargs.update(quant_min=quant_min, quant_max=quant_max)
+        self.activation_post_process = observer(is_dynamic=is_dynamic, **observer_kwargs)
+        post = self.activation_post_process
+        self.quant_min, self.quant_max = post.quant_min, post.quant_max
+        self.is_dynamic, self.dtype, self.qscheme = post.is_dynamic, post.dtype, post.qscheme
+        self.ch_axis = getattr(post, "ch_axis", -1)
+        self.is_per_channel = self.qscheme in (per_channel_affine, per_channel_symmetric)
+        self.register_buffer("fake_quant_enabled", np.array([1], np.uint8))
+        self.register_buffer("observer_enabled", np.array([1], np.uint8))
+        self.register_buffer("scale", np.array([1.0], F32))
+        self.register_buffer("zero_point", np.array([0], np.int32))
+
+    def calculate_qparams(self):
+        return self.activation_post_process.calculate_qparams()
+
+    def _qparams(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.activation_post_process._qparams()
+
+    def _forward_qparams(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (scale, zero_point) forward fake-quantizes with: the observer's."""
+        return self.activation_post_process._qparams()
+
+    def enable_fake_quant(self, enabled: bool = True) -> FakeQuantize:
+        self.fake_quant_enabled = np.array([int(enabled)], np.uint8)
+        return self
+
+    def disable_fake_quant(self) -> FakeQuantize:
+        return self.enable_fake_quant(False)
+
+    def enable_observer(self, enabled: bool = True) -> FakeQuantize:
+        self.observer_enabled = np.array([int(enabled)], np.uint8)
+        return self
+
+    def disable_observer(self) -> FakeQuantize:
+        return self.enable_observer(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.observer_enabled[0]:
+            self.activation_post_process(x)
+            scale, zero_point = self._forward_qparams()
+            self.scale, self.zero_point = scale.astype(F32), zero_point.astype(np.int32)
+        if not self.fake_quant_enabled[0]:
+            return x
+        if self.is_per_channel:
+            return fake_quantize_per_channel_affine(x, self.scale, self.zero_point, self.ch_axis,
+                                                    self.quant_min, self.quant_max)
+        return fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.quant_min,
+                                               self.quant_max)
+
+    def extra_repr(self) -> str:
+        return (f"fake_quant_enabled={self.fake_quant_enabled}, observer_enabled="
+                f"{self.observer_enabled}, quant_min={self.quant_min}, quant_max="
+                f"{self.quant_max}, dtype={self.dtype!r}, qscheme={self.qscheme!r}, ch_axis="
+                f"{self.ch_axis}, scale={self.scale}, zero_point={self.zero_point}")
+
+
+class FusedMovingAvgObsFakeQuantize(FakeQuantize):
+    """torch's fused observe + fake-quantize (the default QAT qconfig's): the same moving
+    averages, but forward picks its qparams with fbgemm's ChooseQuantizationParams (symmetric
+    schemes keep zero exact), as torch's fused kernel; ``calculate_qparams`` (what ``convert``
+    reads) is still the observer's formula, as torch."""
+
+    def _forward_qparams(self) -> tuple[np.ndarray, np.ndarray]:
+        post = self.activation_post_process
+        symmetric = self.qscheme in (per_tensor_symmetric, per_channel_symmetric)
+        return choose_qparams(post.min_val, post.max_val, self.quant_min, self.quant_max,
+                              symmetric)
+
+
+default_fake_quant = FakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255, dtype=quint8,
+    qscheme=per_tensor_affine, reduce_range=True)
+default_weight_fake_quant = FakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver, quant_min=-128, quant_max=127, dtype=qint8,
+    qscheme=per_tensor_symmetric, reduce_range=False)
+default_per_channel_weight_fake_quant = FakeQuantize.with_args(
+    observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127, dtype=qint8,
+    qscheme=per_channel_symmetric, reduce_range=False, ch_axis=0)
+default_fused_act_fake_quant = FusedMovingAvgObsFakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255, dtype=quint8)
+default_fused_wt_fake_quant = FusedMovingAvgObsFakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver, quant_min=-128, quant_max=127, dtype=qint8,
+    qscheme=per_tensor_symmetric)
+default_fused_per_channel_wt_fake_quant = FusedMovingAvgObsFakeQuantize.with_args(
+    observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127, dtype=qint8,
+    qscheme=per_channel_symmetric)
