@@ -1,0 +1,367 @@
+"""torch.export for dlpy, built on dlpy.fx's symbolic tracing:
+
+    ep = dlpy.export.export(model, (x,), dynamic_shapes={"x": {0: Dim("batch", max=64)}})
+    ep.graph_signature.parameters        # ["fc1.weight", ...]
+    y = ep.module()(x)                   # checks x's shape against the export
+    dlpy.export.save(ep, "model.pt2");  ep = dlpy.export.load("model.pt2")
+
+The graph is dlpy.fx's (dlpy.nn's layers stay one node each; other modules are traced
+through). Inputs must be tensors (other values are specialised: the graph checks they come
+back equal). A dynamic dim is checked at export by running the program with that dim changed;
+one the program cannot change (a Linear's in_features) is an error. The saved file is a zip of
+JSON, generated code (for reading) and safetensors: loading runs no pickle and no stored code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import numpy as np
+
+from dlpy.export._program import (
+    ConstantArgument,
+    ExportedProgram,
+    ExportGraphSignature,
+    InputKind,
+    InputSpec,
+    OutputKind,
+    OutputSpec,
+    TensorArgument,
+    ValueRange,
+    _UserInput,
+)
+from dlpy.export._serialize import SerializationError, read_archive, write_archive
+from dlpy.fx._symbolic_trace import Tracer, _assert_specialized
+from dlpy.fx.graph_module import GraphModule
+from dlpy.nn.module import Module
+from dlpy.tensor import Tensor, no_grad
+
+__all__ = ["ConstantArgument", "Dim", "ExportGraphSignature", "ExportedProgram", "InputKind",
+           "InputSpec", "OutputKind", "OutputSpec", "SerializationError", "TensorArgument",
+           "ValueRange", "dims", "export", "load", "save"]
+
+
+class _DimHint:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Dim.{self.name}"
+
+
+class Dim:
+    """A dynamic dimension for ``dynamic_shapes``: ``Dim("batch", min=1, max=64)``; dims of
+    one name must be equal. ``Dim.AUTO``/``Dim.DYNAMIC``: dynamic, named for you;
+    ``Dim.STATIC`` (or None): the example's size only."""
+
+    AUTO = _DimHint("AUTO")
+    DYNAMIC = _DimHint("DYNAMIC")
+    STATIC = _DimHint("STATIC")
+
+    def __init__(self, name: str, *, min: int | None = None, max: int | None = None):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"Dim: name must be a Python identifier, got {name!r}")
+        lower = 0 if min is None else min
+        upper = math.inf if max is None else max
+        if not isinstance(lower, int) or lower < 0 or not (upper == math.inf
+                                                           or isinstance(upper, int)) \
+                or upper < lower:
+            raise ValueError(f"Dim {name!r}: expected 0 <= min <= max (ints), got min={min}, "
+                             f"max={max}")
+        self.__name__, self.min, self.max = name, lower, upper
+
+    def __repr__(self) -> str:
+        return f"Dim({self.__name__!r}, min={self.min}, max={self.max})"
+
+
+def dims(*names: str, min: int | None = None, max: int | None = None) -> tuple[Dim, ...]:
+    """Several Dims with the same bounds: ``batch, seq = dims("batch", "seq", max=512)``."""
+    return tuple(Dim(name, min=min, max=max) for name in names)
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, (Tensor, np.ndarray))
+
+
+def _dynamic_dims(dynamic_shapes: Any, names: list[str], values: dict[str, Any]
+                  ) -> dict[str, dict[int, Dim]]:
+    """``dynamic_shapes`` (a dict by argument name, or a tuple/list in argument order; per
+    tensor a dict axis -> Dim or a tuple of Dim/None) as name -> {axis: Dim}."""
+    if dynamic_shapes is None:
+        return {}
+    if isinstance(dynamic_shapes, (tuple, list)):
+        if len(dynamic_shapes) > len(names):
+            raise ValueError(f"export: dynamic_shapes has {len(dynamic_shapes)} entries but "
+                             f"the inputs are {names}")
+        dynamic_shapes = dict(zip(names, dynamic_shapes))
+    if not isinstance(dynamic_shapes, dict):
+        raise TypeError(f"export: dynamic_shapes must be a dict, tuple or list, got "
+                        f"{type(dynamic_shapes).__name__}")
+    result: dict[str, dict[int, Dim]] = {}
+    auto = 0
+    for name, spec in dynamic_shapes.items():
+        if name not in values:
+            raise ValueError(f"export: dynamic_shapes names {name!r}, which is not an input "
+                             f"(inputs: {names})")
+        if spec is None:
+            continue
+        value = values[name]
+        if not _is_tensor(value):
+            raise ValueError(f"export: dynamic_shapes[{name!r}] is given but input {name!r} "
+                             f"is a {type(value).__name__}, not a tensor")
+        ndim = np.ndim(value.data if isinstance(value, Tensor) else value)
+        if isinstance(spec, (tuple, list)):
+            if len(spec) != ndim:
+                raise ValueError(f"export: dynamic_shapes[{name!r}] has {len(spec)} entries "
+                                 f"but {name!r} has {ndim} dims")
+            spec = dict(enumerate(spec))
+        if not isinstance(spec, dict):
+            raise TypeError(f"export: dynamic_shapes[{name!r}] must be a dict axis -> Dim or a "
+                            f"tuple, got {type(spec).__name__}")
+        for axis, dim in spec.items():
+            if not isinstance(axis, int) or not -ndim <= axis < ndim:
+                raise ValueError(f"export: dynamic_shapes[{name!r}] has axis {axis!r}; "
+                                 f"{name!r} has {ndim} dims")
+            if dim is None or dim is Dim.STATIC:
+                continue
+            if dim is Dim.AUTO or dim is Dim.DYNAMIC:
+                dim = Dim(f"s{auto}")
+                auto += 1
+            if not isinstance(dim, Dim):
+                raise TypeError(f"export: dynamic_shapes[{name!r}][{axis}] must be a Dim or "
+                                f"None, got {dim!r}")
+            result.setdefault(name, {})[axis % ndim] = dim
+    return result
+
+
+def _changed(array: np.ndarray, axis: int, size: int) -> np.ndarray:
+    """``array`` with ``axis`` made ``size`` long (its slices repeated cyclically)."""
+    return np.take(array, np.arange(size) % array.shape[axis], axis=axis)
+
+
+class _KeepBuffers:
+    """Buffers (BatchNorm's statistics) as they were, after the checking runs."""
+
+    def __init__(self, module: Module):
+        self.saved = [(b, b.copy()) for _, b in module.named_buffers()
+                      if isinstance(b, np.ndarray)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for buffer, saved in self.saved:
+            np.copyto(buffer, saved)
+
+
+def _arrays(values: Any) -> list[np.ndarray]:
+    out: list[np.ndarray] = []
+
+    def walk(v):
+        if isinstance(v, (tuple, list)):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif _is_tensor(v):
+            out.append(np.asarray(v.data if isinstance(v, Tensor) else v))
+
+    walk(values)
+    return out
+
+
+def restore_argument_names(graph, names: set[str]) -> None:
+    """The placeholders fx names ``k_1`` for an argument fixed by concrete_args take back the
+    argument's name (so it can still be passed by keyword)."""
+    taken = {node.name for node in graph.nodes}
+    for node in graph.nodes:
+        name = node.target.removesuffix("_1") if node.op == "placeholder" else None
+        if name in names:
+            node.target = name
+            if name not in taken:
+                node.name = name
+                graph._graph_namespace._used_names.add(name)  # never given out again
+
+
+def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
+           dynamic_shapes: Any = None, strict: bool = False,
+           preserve_module_call_signature: tuple = ()) -> ExportedProgram:
+    """torch.export.export: ``mod`` traced (dlpy.fx) for the example ``args``/``kwargs``.
+    ``dynamic_shapes``: which dims may change (see Dim); every other dim of a tensor input is
+    static. ``strict=True`` also checks that the traced program gives the module's own outputs
+    on the example inputs (a difference means Python-side effects the trace cannot see)."""
+    if not isinstance(mod, Module):
+        raise TypeError(f"export: expected a dlpy.nn.Module, got {type(mod).__name__}")
+    if not isinstance(args, tuple):
+        raise TypeError(f"export: args must be a tuple of example inputs, got "
+                        f"{type(args).__name__} (write (x,) for one input)")
+    kwargs = dict(kwargs or {})
+    signature = inspect.signature(type(mod).forward)
+    try:
+        bound = signature.bind(mod, *args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"export: the example inputs do not match "
+                        f"{type(mod).__name__}.forward{signature}: {error}") from None
+    params = list(signature.parameters.values())[1:]
+    values = {p.name: bound.arguments[p.name] for p in params if p.name in bound.arguments}
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise NotImplementedError(f"export: {type(mod).__name__}.forward takes {p}; "
+                                      f"*args/**kwargs are not supported")
+    concrete = {p.name: p.default for p in params if p.name not in values}
+    concrete.update({k: v for k, v in values.items() if not _is_tensor(v)})
+    dynamic = _dynamic_dims(dynamic_shapes, [p.name for p in params], values)
+
+    tracer = Tracer()
+    graph = tracer.trace(mod, concrete)
+    # an argument left at its default is no input at all (as torch.export): drop its check
+    specialised: dict[str, str] = {}  # placeholder -> argument name
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target is _assert_specialized:
+            placeholder = node.args[0]
+            name = placeholder.target.removesuffix("_1")
+            if name in values:
+                specialised[placeholder.target] = name
+            else:
+                graph.erase_node(node)
+                graph.erase_node(placeholder)
+    restore_argument_names(graph, set(specialised.values()))
+    specialised = {name: name for name in specialised.values()}
+    gm = GraphModule(mod, graph, type(mod).__name__)
+
+    user_inputs, ranges, ordered = [], {}, []
+    for node in graph.nodes:
+        if node.op != "placeholder":
+            continue
+        name = specialised.get(node.target, node.target)
+        value = values[name]
+        ordered.append(name)
+        if not _is_tensor(value):
+            user_inputs.append(_UserInput(node.target, "constant"))
+            continue
+        shape: list[int | str] = list(np.shape(value.data if isinstance(value, Tensor)
+                                               else value))
+        for axis, dim in dynamic.get(name, {}).items():
+            size = shape[axis]
+            if not dim.min <= size <= dim.max:
+                raise ValueError(f"export: {name}.shape[{axis}] is {size}, outside "
+                                 f"{dim.__name__}'s range [{dim.min}, {dim.max}]")
+            known = ranges.get(dim.__name__)
+            if known is not None and known != ValueRange(dim.min, dim.max):
+                raise ValueError(f"export: two Dims named {dim.__name__!r} with different "
+                                 f"ranges")
+            ranges[dim.__name__] = ValueRange(dim.min, dim.max)
+            shape[axis] = dim.__name__
+        dtype = (value.data if isinstance(value, Tensor) else value).dtype.str
+        user_inputs.append(_UserInput(node.target, "tensor", shape, dtype))
+    _check(mod, gm, args, kwargs, ordered, values, dynamic, strict)
+    order = [n for n, _ in mod.named_parameters()] + [n for n, _ in mod.named_buffers()]
+    return ExportedProgram(gm, user_inputs, ranges, (args, kwargs), order)
+
+
+def _check(mod: Module, gm: GraphModule, args: tuple, kwargs: dict, ordered: list[str],
+           values: dict, dynamic: dict[str, dict[int, Dim]], strict: bool) -> None:
+    """Run the program on the example inputs (and the module, when strict), then with each
+    dynamic dim changed; buffers are put back afterwards."""
+    with no_grad(), _KeepBuffers(mod):
+        traced = gm(*(values[name] for name in ordered))
+        if strict:
+            eager = mod(*args, **kwargs)
+            for a, b in zip(_arrays(traced), _arrays(eager)):
+                if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=1e-6,
+                                                         equal_nan=True):
+                    raise ValueError(f"export(strict=True): the traced program's outputs differ "
+                                     f"from {type(mod).__name__}'s on the example inputs "
+                                     f"(Python-side effects or data-dependent values the "
+                                     f"trace cannot see)")
+        if not dynamic:
+            return
+        sizes: dict[str, tuple[int, int]] = {}
+        for name, axes in dynamic.items():
+            value = values[name]
+            for axis, dim in axes.items():
+                size = np.shape(value.data if isinstance(value, Tensor) else value)[axis]
+                other = size + 1 if size + 1 <= dim.max else size - 1
+                if other >= max(dim.min, 1) and dim.__name__ not in sizes:
+                    sizes[dim.__name__] = (size, other)
+        if not sizes:
+            return
+        changed = {}
+        for name, value in values.items():
+            if name in dynamic:
+                array = value.data if isinstance(value, Tensor) else value
+                for axis, dim in dynamic[name].items():
+                    if dim.__name__ in sizes:
+                        array = _changed(array, axis, sizes[dim.__name__][1])
+                value = Tensor(array) if isinstance(value, Tensor) else array
+            changed[name] = value
+        try:
+            gm(*(changed[name] for name in ordered))
+        except Exception as error:
+            shown = ", ".join(f"{k} from {a} to {b}" for k, (a, b) in sizes.items())
+            raise ValueError(f"export: Constraints violated: {type(mod).__name__} does not run "
+                             f"with dynamic dims changed ({shown}): {type(error).__name__}: "
+                             f"{str(error).splitlines()[0] if str(error) else ''}. Mark "
+                             f"those dims static (None) in dynamic_shapes") from None
+
+
+def save(ep: ExportedProgram, f: Any, *, extra_files: dict[str, str | bytes] | None = None
+         ) -> None:
+    """Write ``ep`` to ``f`` (a path or a binary file): a zip of the node table as JSON, the
+    generated code and the weights as safetensors (see dlpy.export._serialize)."""
+    if not isinstance(ep, ExportedProgram):
+        raise TypeError(f"dlpy.export.save: expected an ExportedProgram, got "
+                        f"{type(ep).__name__}")
+    meta = {"kind": "exported_program", "inputs": [u.to_json() for u in ep._user_inputs],
+            "range_constraints": {k: [v.lower, None if v.upper == math.inf else v.upper]
+                                  for k, v in ep.range_constraints.items()},
+            "state_order": ep._state_order}
+    write_archive(f, ep._root, meta, extra_files)
+
+
+def load(f: Any, *, extra_files: dict | None = None) -> ExportedProgram:
+    """The ExportedProgram saved in ``f`` by ``save`` (or ``dlpy.jit.save``); every node is
+    checked against dlpy's allow-list (SerializationError when the file was tampered with).
+    ``extra_files``: a dict whose names are filled with the bytes saved under them."""
+    gm, meta = read_archive(f, extra_files)
+    user_inputs, ranges = program_meta(gm, meta, str(getattr(f, "name", f)))
+    order = meta.get("state_order", [])
+    if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
+        raise SerializationError(f"load: {getattr(f, 'name', f)}: bad state_order (tampered "
+                                 f"with)")
+    return ExportedProgram(gm, user_inputs, ranges, None, order)
+
+
+def program_meta(gm: GraphModule, meta: dict, name: str
+                 ) -> tuple[list[_UserInput], dict[str, ValueRange]]:
+    """The input specs and range constraints stored beside a graph, checked against it."""
+    def fail(message: str):
+        raise SerializationError(f"load: {name}: {message} (not a program saved by dlpy, or "
+                                 f"tampered with)")
+
+    ranges = {}
+    raw_ranges = meta.get("range_constraints", {})
+    if not isinstance(raw_ranges, dict):
+        fail("bad range_constraints")
+    for key, bounds in raw_ranges.items():
+        if not (isinstance(bounds, list) and len(bounds) == 2 and isinstance(bounds[0], int)
+                and (bounds[1] is None or isinstance(bounds[1], int))):
+            fail(f"bad range for dim {key!r}")
+        ranges[key] = ValueRange(bounds[0], math.inf if bounds[1] is None else bounds[1])
+    placeholders = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
+    raw_inputs = meta.get("inputs")
+    if not isinstance(raw_inputs, list) or len(raw_inputs) != len(placeholders):
+        fail("the input specs do not match the graph's placeholders")
+    user_inputs = []
+    for spec, placeholder in zip(raw_inputs, placeholders):
+        if not isinstance(spec, dict) or spec.get("name") != placeholder \
+                or spec.get("kind") not in ("tensor", "constant", "any") \
+                or not isinstance(spec.get("shape"), list) \
+                or not all(isinstance(d, int) or d in ranges for d in spec["shape"]):
+            fail(f"bad input spec {spec!r:.80}")
+        user_inputs.append(_UserInput(placeholder, spec["kind"], list(spec["shape"]),
+                                      str(spec.get("dtype", ""))))
+    return user_inputs, ranges

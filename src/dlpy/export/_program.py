@@ -1,0 +1,358 @@
+"""torch.export's ExportedProgram for dlpy: the traced graph, its signature (which placeholders
+are parameters, buffers, constants, user inputs) and the input shapes it accepts."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from enum import Enum, auto
+from typing import Any
+
+import numpy as np
+
+from dlpy.export._serialize import resolve
+from dlpy.fx.graph import Graph
+from dlpy.fx.graph_module import GraphModule
+from dlpy.fx.node import Node, map_arg
+from dlpy.nn.module import Module
+from dlpy.tensor import Tensor
+
+__all__ = ["ConstantArgument", "ExportGraphSignature", "ExportedProgram", "InputKind",
+           "InputSpec", "OutputKind", "OutputSpec", "TensorArgument", "ValueRange"]
+
+
+class InputKind(Enum):
+    USER_INPUT = auto()
+    PARAMETER = auto()
+    BUFFER = auto()
+    CONSTANT_TENSOR = auto()
+    CUSTOM_OBJ = auto()
+    TOKEN = auto()
+
+
+class OutputKind(Enum):
+    USER_OUTPUT = auto()
+    LOSS_OUTPUT = auto()
+    BUFFER_MUTATION = auto()
+    GRADIENT_TO_PARAMETER = auto()
+    GRADIENT_TO_USER_INPUT = auto()
+    USER_INPUT_MUTATION = auto()
+    TOKEN = auto()
+
+
+@dataclass
+class TensorArgument:
+    name: str
+
+
+@dataclass
+class ConstantArgument:
+    name: str
+    value: Any
+
+
+@dataclass
+class InputSpec:
+    """One placeholder of ``ep.graph``: what it is (``kind``) and, for state, its name in the
+    module (``target``: ``"fc1.weight"``)."""
+
+    kind: InputKind
+    arg: TensorArgument | ConstantArgument
+    target: str | None
+    persistent: bool | None = None
+
+
+@dataclass
+class OutputSpec:
+    kind: OutputKind
+    arg: TensorArgument | ConstantArgument
+    target: str | None
+
+
+@dataclass
+class ExportGraphSignature:
+    """torch.export's graph signature: the input and output specs, in placeholder order."""
+
+    input_specs: list[InputSpec]
+    output_specs: list[OutputSpec]
+
+    def _names(self, kind: InputKind) -> list[str]:
+        return [s.target for s in self.input_specs if s.kind is kind]
+
+    @property
+    def parameters(self) -> list[str]:
+        return self._names(InputKind.PARAMETER)
+
+    @property
+    def buffers(self) -> list[str]:
+        return self._names(InputKind.BUFFER)
+
+    @property
+    def lifted_tensor_constants(self) -> list[str]:
+        return self._names(InputKind.CONSTANT_TENSOR)
+
+    @property
+    def non_persistent_buffers(self) -> list[str]:
+        return [s.target for s in self.input_specs
+                if s.kind is InputKind.BUFFER and s.persistent is False]
+
+    @property
+    def user_inputs(self) -> list[str]:
+        return [s.arg.name for s in self.input_specs if s.kind is InputKind.USER_INPUT]
+
+    @property
+    def user_outputs(self) -> list[Any]:
+        return [s.arg.name if isinstance(s.arg, TensorArgument) else s.arg.value
+                for s in self.output_specs if s.kind is OutputKind.USER_OUTPUT]
+
+    @property
+    def inputs_to_parameters(self) -> dict[str, str]:
+        return {s.arg.name: s.target for s in self.input_specs
+                if s.kind is InputKind.PARAMETER}
+
+    @property
+    def inputs_to_buffers(self) -> dict[str, str]:
+        return {s.arg.name: s.target for s in self.input_specs if s.kind is InputKind.BUFFER}
+
+    @property
+    def inputs_to_lifted_tensor_constants(self) -> dict[str, str]:
+        return {s.arg.name: s.target for s in self.input_specs
+                if s.kind is InputKind.CONSTANT_TENSOR}
+
+    @property
+    def buffers_to_mutate(self) -> dict[str, str]:
+        return {}  # buffers are updated in place (BatchNorm's statistics), not returned
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    """The sizes a dynamic dimension may take, ``lower <= size <= upper`` (upper may be inf)."""
+
+    lower: int
+    upper: int | float = math.inf
+
+    def __contains__(self, size: int) -> bool:
+        return self.lower <= size <= self.upper
+
+
+@dataclass
+class _UserInput:
+    """What a user input must look like: a tensor of ``shape`` (ints, or names of dynamic
+    dimensions), or a constant (checked by the graph itself)."""
+
+    name: str
+    kind: str  # "tensor" | "constant" | "any" (dlpy.jit's: not checked)
+    shape: list[int | str] = field(default_factory=list)
+    dtype: str = ""
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "shape": self.shape, "dtype": self.dtype}
+
+
+
+def _state_kind(root: Module, target: str) -> tuple[InputKind, bool]:
+    *prefix, name = target.split(".")
+    owner = resolve(root, ".".join(prefix)) if prefix else root
+    if name in owner._parameters:
+        return InputKind.PARAMETER, True
+    if name in owner._buffers:
+        return InputKind.BUFFER, name not in owner._non_persistent
+    return InputKind.CONSTANT_TENSOR, False
+
+
+class ExportedProgram:
+    """What ``dlpy.export.export`` returns. ``graph_module``/``graph``: the program with every
+    parameter, buffer and constant lifted to a placeholder (named by ``graph_signature``), so
+    ``ep.graph_module(*state, *inputs)`` is a pure function; leaf layers with state run through
+    ``dlpy.func.functional_call``. ``module()``: a runnable Module (state read from
+    attributes) that checks its inputs' shapes against the exported ones."""
+
+    def __init__(self, root: GraphModule, user_inputs: list[_UserInput],
+                 range_constraints: dict[str, ValueRange],
+                 example_inputs: tuple[tuple, dict] | None = None,
+                 state_order: list[str] | None = None):
+        self._root = root
+        self._state_order = list(state_order or ())  # the module's named_parameters/buffers
+        self._user_inputs = user_inputs
+        self.range_constraints = dict(range_constraints)
+        self.example_inputs = example_inputs
+        self._lifted: GraphModule | None = None
+        self._signature: ExportGraphSignature | None = None
+
+    # ---------------------------------------------------------------- lifted form
+    def _lift(self) -> None:
+        from dlpy.func import functional_call
+
+        root, source = self._root, self._root.graph
+        state: dict[str, tuple[InputKind, bool, Any]] = {}
+        for node in source.nodes:
+            if node.op == "get_attr":
+                value = resolve(root, node.target)
+                if isinstance(value, (Tensor, np.ndarray)):
+                    state.setdefault(node.target, (*_state_kind(root, node.target), value))
+            elif node.op == "call_module":
+                for name, value in _module_state(resolve(root, node.target)):
+                    full = f"{node.target}.{name}"
+                    state.setdefault(full, (*_state_kind(root, full), value))
+        rank = {name: i for i, name in enumerate(self._state_order)}
+        state = dict(sorted(state.items(), key=lambda item: rank.get(item[0], len(rank))))
+        graph = Graph()
+        placeholders: dict[str, Node] = {}
+        input_specs: list[InputSpec] = []
+        prefixes = {InputKind.PARAMETER: "p_", InputKind.BUFFER: "b_",
+                    InputKind.CONSTANT_TENSOR: "c_"}
+        for kind in prefixes:  # torch's order: parameters, buffers, constants, user inputs
+            for target, (k, persistent, _) in state.items():
+                if k is kind:
+                    node = graph.placeholder(prefixes[kind] + target.replace(".", "_"))
+                    placeholders[target] = node
+                    input_specs.append(InputSpec(kind, TensorArgument(node.name), target,
+                                                 persistent if kind is InputKind.BUFFER
+                                                 else None))
+        env: dict[Node, Any] = {}
+        output_specs: list[OutputSpec] = []
+        for node in source.nodes:
+            if node.op == "placeholder":
+                env[node] = graph.node_copy(node)
+                user = next(u for u in self._user_inputs if u.name == node.target)
+                arg = TensorArgument(env[node].name) if user.kind == "tensor" else \
+                    ConstantArgument(env[node].name, None)
+                input_specs.append(InputSpec(InputKind.USER_INPUT, arg, None))
+            elif node.op == "get_attr" and node.target in placeholders:
+                env[node] = placeholders[node.target]
+            elif node.op == "call_module" and _module_state(resolve(root, node.target)):
+                module_state = {name: placeholders[f"{node.target}.{name}"] for name, _ in
+                                _module_state(resolve(root, node.target))}
+                module = graph.get_attr(node.target)
+                env[node] = graph.call_function(functional_call, (
+                    module, module_state, map_arg(node.args, env.__getitem__),
+                    map_arg(node.kwargs, env.__getitem__)))
+            elif node.op == "output":
+                result = map_arg(node.args[0], env.__getitem__)
+                graph.output(result)
+                flat: list[Any] = []
+                _flatten(result, flat)
+                output_specs = [OutputSpec(OutputKind.USER_OUTPUT, TensorArgument(v.name)
+                                           if isinstance(v, Node) else
+                                           ConstantArgument("", v), None) for v in flat]
+            else:
+                env[node] = graph.node_copy(node, env.__getitem__)
+        self._lifted = GraphModule(root, graph, type(root).__name__)
+        self._signature = ExportGraphSignature(input_specs, output_specs)
+
+    @property
+    def graph_module(self) -> GraphModule:
+        if self._lifted is None:
+            self._lift()
+        return self._lifted
+
+    @property
+    def graph(self) -> Graph:
+        return self.graph_module.graph
+
+    @property
+    def graph_signature(self) -> ExportGraphSignature:
+        if self._signature is None:
+            self._lift()
+        return self._signature
+
+    @property
+    def state_dict(self) -> dict[str, Any]:
+        """The parameters and persistent buffers, by their names in the module."""
+        signature = self.graph_signature
+        return {s.target: resolve(self._root, s.target) for s in signature.input_specs
+                if s.kind is InputKind.PARAMETER
+                or s.kind is InputKind.BUFFER and s.persistent}
+
+    @property
+    def constants(self) -> dict[str, Any]:
+        """Constant tensors and non-persistent buffers, by name."""
+        return {s.target: resolve(self._root, s.target) for s in self.graph_signature.input_specs
+                if s.kind is InputKind.CONSTANT_TENSOR
+                or s.kind is InputKind.BUFFER and not s.persistent}
+
+    # ---------------------------------------------------------------- running
+    def module(self) -> GraphModule:
+        """A Module running the program (sharing this program's parameters), which refuses
+        inputs whose shapes the export did not allow."""
+        gm = GraphModule(self._root, copy.deepcopy(self._root.graph), type(self._root).__name__)
+        gm.register_forward_pre_hook(_InputCheck(type(self._root).__name__, self._user_inputs,
+                                                 self.range_constraints))
+        return gm
+
+    def run_decompositions(self, decomp_table: dict | None = None) -> ExportedProgram:
+        """The identity here: the graph already calls dlpy's functions and layers (dlpy has no
+        lower ATen-like op set to decompose to). A new ExportedProgram sharing the weights."""
+        return ExportedProgram(self._root, self._user_inputs, self.range_constraints,
+                               self.example_inputs, self._state_order)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError("ExportedProgram: cannot be called directly; call "
+                        "exported_program.module()(...) instead")
+
+    def __str__(self) -> str:
+        signature = self.graph_signature
+        specs = "\n".join(f"    {s.kind.name}: {s.arg.name}" + (f" -> {s.target}" if s.target
+                                                                 else "")
+                          for s in signature.input_specs)
+        ranges = {k: (v.lower, v.upper) for k, v in self.range_constraints.items()}
+        return (f"ExportedProgram:\n{self.graph_module.print_readable(False)}\n"
+                f"Graph signature:\n{specs}\nRange constraints: {ranges}\n")
+
+    __repr__ = __str__
+
+
+def _module_state(module: Module) -> list[tuple[str, Any]]:
+    state = [(n, p) for n, p in module.named_parameters()]
+    state += [(n, b) for n, b in module.named_buffers() if b is not None]
+    return state
+
+
+def _flatten(value: Any, out: list) -> None:
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            _flatten(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _flatten(v, out)
+    else:
+        out.append(value)
+
+
+class _InputCheck:
+    """The forward pre-hook of ``ExportedProgram.module()``: each tensor input's rank and
+    static sizes as exported, dynamic sizes in their range and equal where they share a Dim."""
+
+    def __init__(self, owner: str, user_inputs: list[_UserInput],
+                 range_constraints: dict[str, ValueRange]):
+        self.owner, self.user_inputs, self.ranges = owner, user_inputs, range_constraints
+
+    def __call__(self, module, args: tuple) -> None:
+        seen: dict[str, tuple[int, str]] = {}
+        for spec, value in zip(self.user_inputs, args):
+            if spec.kind != "tensor":  # a constant (checked by the graph) or "any" (jit)
+                continue
+            if not isinstance(value, (Tensor, np.ndarray)):
+                raise TypeError(f"{self.owner}: input {spec.name!r} must be a Tensor, got "
+                                f"{type(value).__name__}")
+            shape = tuple(value.shape)
+            expected = tuple(spec.shape)
+            if len(shape) != len(expected):
+                raise ValueError(f"{self.owner}: input {spec.name!r} must have {len(expected)} "
+                                 f"dims (exported as {expected}), got shape {shape}")
+            for axis, (size, dim) in enumerate(zip(shape, expected)):
+                where = f"{spec.name}.shape[{axis}]"
+                if isinstance(dim, int):
+                    if size != dim:
+                        raise ValueError(f"{self.owner}: expected {where} == {dim} (a static "
+                                         f"dim of the export), got {size}")
+                    continue
+                bounds = self.ranges[dim]
+                if size not in bounds:
+                    raise ValueError(f"{self.owner}: expected {where} (dim {dim!r}) in "
+                                     f"[{bounds.lower}, {bounds.upper}], got {size}")
+                if dim in seen and seen[dim][0] != size:
+                    raise ValueError(f"{self.owner}: {where} and {seen[dim][1]} share dim "
+                                     f"{dim!r} and must be equal, got {size} and {seen[dim][0]}")
+                seen.setdefault(dim, (size, where))

@@ -1,0 +1,558 @@
+"""torch.fx's symbolic tracing for dlpy: Proxy objects flow through ``forward`` and every call
+on them becomes a Node.
+
+A Proxy records Tensor methods and operators itself. dlpy's public functions (``dlpy.*``,
+``dlpy.functional.*``), ``Module.__call__``, module attribute reads (parameters and buffers
+become ``get_attr``) and Tensor's methods (a constant tensor meeting a Proxy) are swapped for
+recording versions only while ``Tracer.trace`` runs and put back after it, an exception
+included; outside a trace nothing is swapped, so normal calls cost the same.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dis
+import functools
+import inspect
+import math
+import operator
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dlpy.autograd_function import swap_call_sites
+from dlpy.fx.graph import BINARY_OPERATORS, UNARY_OPERATORS, Graph
+from dlpy.fx.node import Node, map_aggregate
+
+__all__ = ["Attribute", "Proxy", "TraceError", "Tracer", "symbolic_trace", "wrap"]
+
+
+class TraceError(ValueError):
+    """A Proxy used where a concrete value is needed (control flow), as torch.fx's."""
+
+
+# ---------------------------------------------------------------------------- Proxy
+class Proxy:
+    """A value during symbolic tracing: what is done to it is recorded in ``tracer.graph``
+    (``proxy.node`` is the node that produced it)."""
+
+    def __init__(self, node: Node, tracer: Tracer | None = None):
+        self.node, self.tracer = node, tracer if tracer is not None else GraphAppendingTracer(
+            node.graph)
+
+    def __repr__(self) -> str:
+        return f"Proxy({self.node.name})"
+
+    def __getattr__(self, k: str) -> Attribute:
+        # x.shape, x.view(...): an attribute read (recorded only if used as a value) or a
+        # method call (recorded as call_method)
+        if k.startswith("__") and k.endswith("__"):
+            raise AttributeError(k)
+        return Attribute(self, k)
+
+    def __call__(self, *args, **kwargs) -> Proxy:
+        return self.tracer.create_proxy("call_method", "__call__", (self, *args), kwargs)
+
+    def __iter__(self):
+        # ``a, b = proxy`` unpacks into getitems (the caller's bytecode says how many)
+        frame = sys._getframe(1)
+        instructions = list(dis.get_instructions(frame.f_code))
+        for inst in instructions:
+            if inst.offset == frame.f_lasti and inst.opname == "UNPACK_SEQUENCE":
+                return (self[i] for i in range(inst.argval))
+        return self.tracer.iter(self)
+
+    def __bool__(self) -> bool:
+        return self.tracer.to_bool(self)
+
+    def __len__(self) -> int:
+        raise RuntimeError("'len' is not supported in symbolic tracing by default. If you want "
+                           "this call to be recorded, please call dlpy.fx.wrap('len') at "
+                           "module scope")
+
+    def keys(self):
+        return self.tracer.keys(self)
+
+    __hash__ = object.__hash__
+
+
+def _binary(name: str):
+    target = getattr(operator, name)
+
+    def forward(self, rhs):
+        return self.tracer.create_proxy("call_function", target, (self, rhs), {})
+
+    def reflected(self, lhs):
+        return self.tracer.create_proxy("call_function", target, (lhs, self), {})
+
+    return forward, reflected
+
+
+for _name in BINARY_OPERATORS:
+    _dunder = f"__{_name.rstrip('_')}__"
+    _forward, _reflected = _binary(_name)
+    setattr(Proxy, _dunder, _forward)
+    if _name not in ("eq", "ne", "lt", "gt", "le", "ge", "getitem"):
+        setattr(Proxy, f"__r{_name.rstrip('_')}__", _reflected)
+for _name in UNARY_OPERATORS:
+    setattr(Proxy, f"__{_name}__", (lambda target: lambda self: self.tracer.create_proxy(
+        "call_function", target, (self,), {}))(getattr(operator, _name)))
+Proxy.__hash__ = object.__hash__  # __eq__ records a node; proxies are hashed by identity
+
+
+class Attribute(Proxy):
+    """``proxy.name``: a ``getattr`` node when used as a value, a ``call_method`` when
+    called."""
+
+    def __init__(self, root: Proxy, attr: str):
+        self.root, self.attr, self.tracer = root, attr, root.tracer
+        self._node: Node | None = None
+
+    @property
+    def node(self) -> Node:  # type: ignore[override]
+        if self._node is None:
+            self._node = self.tracer.create_proxy("call_function", builtins.getattr,
+                                                  (self.root, self.attr), {}).node
+        return self._node
+
+    def __call__(self, *args, **kwargs) -> Proxy:
+        return self.tracer.create_proxy("call_method", self.attr, (self.root, *args), kwargs)
+
+
+def _find_proxy(args: tuple, kwargs: dict) -> Proxy | None:
+    found = []
+
+    def look(a):
+        if isinstance(a, Proxy) and not found:
+            found.append(a)
+        return a
+
+    if args:
+        map_aggregate(args, look)
+    if kwargs and not found:
+        map_aggregate(kwargs, look)
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------------------- Tracer
+class Tracer:
+    """torch.fx.Tracer: ``trace(root, concrete_args)`` runs ``root``'s forward on Proxies and
+    returns the Graph. Override ``is_leaf_module`` to choose which submodules stay one
+    ``call_module`` node (dlpy.nn's layers by default, not Sequential)."""
+
+    def __init__(self, autowrap_modules: tuple = (math,),
+                 autowrap_functions: tuple[Callable, ...] = (),
+                 param_shapes_constant: bool = False):
+        self._autowrap_function_ids = {
+            id(value) for module in autowrap_modules for name, value in vars(module).items()
+            if not name.startswith("_") and callable(value)
+        } | {id(f) for f in autowrap_functions}
+        self.param_shapes_constant = param_shapes_constant
+        self.graph = Graph()
+        self.root = None
+        self.submodule_paths: dict[int, str] | None = None
+        self.tensor_attrs: dict[int, str] = {}
+
+    # ---------------------------------------------------------------- nodes
+    def create_node(self, kind: str, target: Any, args: tuple, kwargs: dict,
+                    name: str | None = None, type_expr: Any = None) -> Node:
+        return self.graph.create_node(kind, target, args, kwargs, name, type_expr)
+
+    def proxy(self, node: Node) -> Proxy:
+        return Proxy(node, self)
+
+    def create_proxy(self, kind: str, target: Any, args: tuple, kwargs: dict,
+                     name: str | None = None, type_expr: Any = None) -> Proxy:
+        node = self.create_node(kind, target, self.create_arg(args), self.create_arg(kwargs),
+                                name, type_expr)
+        return self.proxy(node)
+
+    def create_arg(self, a: Any) -> Any:
+        """A value as a node argument: Proxies become their nodes, parameters and buffers of
+        the root ``get_attr`` nodes, other tensors and arrays constants kept on the root
+        (``_tensor_constant0``)."""
+        from dlpy.nn.module import Module, Parameter
+        from dlpy.tensor import Tensor
+
+        if isinstance(a, Proxy):
+            return a.node
+        if isinstance(a, Node):
+            return a
+        if isinstance(a, tuple) and hasattr(a, "_fields"):
+            return type(a)(*(self.create_arg(x) for x in a))
+        if isinstance(a, (tuple, list)):
+            return type(a)(self.create_arg(x) for x in a)
+        if isinstance(a, dict):
+            return {k: self.create_arg(v) for k, v in a.items()}
+        if isinstance(a, slice):
+            return slice(self.create_arg(a.start), self.create_arg(a.stop),
+                         self.create_arg(a.step))
+        if isinstance(a, (Tensor, np.ndarray)):
+            path = self._attribute_paths().get(id(a))
+            if path is not None:
+                return self._get_attr_proxy(path).node
+            if isinstance(a, Parameter):
+                raise NameError("parameter is not a member of this module")
+            if id(a) not in self.tensor_attrs:
+                i = 0
+                while hasattr(self.root, f"_tensor_constant{i}"):
+                    i += 1
+                name = f"_tensor_constant{i}"
+                object.__setattr__(self.root, name, a)
+                self.tensor_attrs[id(a)] = name
+            return self.create_node("get_attr", self.tensor_attrs[id(a)], (), {})
+        if isinstance(a, Module):
+            raise NotImplementedError(f"argument of type: {type(a).__name__} (a module can "
+                                      f"only be called during symbolic tracing)")
+        if a is None or a is ... or isinstance(a, (bool, int, float, complex, str, range,
+                                                   np.generic, np.dtype, type)) \
+                or callable(a):
+            return a
+        raise NotImplementedError(f"argument of type: {type(a).__name__}")
+
+    # ---------------------------------------------------------------- modules
+    def is_leaf_module(self, m, module_qualified_name: str) -> bool:
+        """dlpy.nn's own layers are leaves (one call_module node), containers are not."""
+        from dlpy.nn.container import Sequential
+
+        return m.__module__.startswith("dlpy.nn") and not isinstance(m, Sequential)
+
+    def path_of_module(self, mod) -> str:
+        if self.submodule_paths is None:
+            self.submodule_paths = {id(m): n for n, m in self.root.named_modules()}
+        path = self.submodule_paths.get(id(mod))
+        if path is None:
+            raise NameError("module is not installed as a submodule")
+        return path
+
+    def call_module(self, m, forward: Callable, args: tuple, kwargs: dict) -> Any:
+        """A leaf becomes a ``call_module`` node; any other module's forward is traced."""
+        module_qualified_name = self.path_of_module(m)
+        if not self.is_leaf_module(m, module_qualified_name):
+            return forward(*args, **kwargs)
+        return self.create_proxy("call_module", module_qualified_name, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
+        """A parameter or buffer read in a traced forward: a ``get_attr`` proxy (one a
+        name)."""
+        path = self._attribute_paths().get(id(attr_val))
+        return attr_val if path is None else self._get_attr_proxy(path)
+
+    def _attribute_paths(self) -> dict[int, str]:
+        if self._paths is None:
+            self._paths = {}
+            if self.root is not None and hasattr(self.root, "named_parameters"):
+                for name, p in self.root.named_parameters():
+                    self._paths.setdefault(id(p), name)
+                for name, b in self.root.named_buffers():
+                    if b is not None:
+                        self._paths.setdefault(id(b), name)
+        return self._paths
+
+    _paths: dict[int, str] | None = None
+
+    def _get_attr_proxy(self, path: str) -> Proxy:
+        if path not in self._parameter_proxy_cache:
+            self._parameter_proxy_cache[path] = self.create_proxy("get_attr", path, (), {})
+        return self._parameter_proxy_cache[path]
+
+    # ---------------------------------------------------------------- control flow
+    def to_bool(self, obj: Proxy) -> bool:
+        raise TraceError("symbolically traced variables cannot be used as inputs to control "
+                         "flow")
+
+    def iter(self, obj: Proxy):
+        raise TraceError("Proxy object cannot be iterated. This can be attempted when the "
+                         "Proxy is used in a loop or as a *args or **kwargs function argument. "
+                         "See the torch.fx docs on pytorch.org for a more detailed explanation "
+                         "of what types of control flow can be traced, and check out the Proxy "
+                         "docstring for help troubleshooting Proxy iteration errors")
+
+    def keys(self, obj: Proxy):
+        return Attribute(obj, "keys")()
+
+    # ---------------------------------------------------------------- tracing
+    def create_args_for_root(self, root_fn: Callable, is_module: bool,
+                             concrete_args: dict | None) -> tuple[Callable, list]:
+        """One placeholder a parameter of ``root_fn`` (``self`` skipped); those named in
+        ``concrete_args`` are specialised to their value (checked when called)."""
+        sig = inspect.signature(root_fn)
+        params = list(sig.parameters.values())[1 if is_module else 0:]
+        concrete_args = dict(concrete_args or {})
+        unknown = set(concrete_args) - {p.name for p in params}
+        if unknown:
+            raise ValueError(f"symbolic_trace: concrete_args names {sorted(unknown)}, which "
+                             f"are not parameters of {root_fn.__qualname__}")
+        positional, keyword = [], {}
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise NotImplementedError(f"symbolic_trace: *args and **kwargs parameters "
+                                          f"({p}) of {root_fn.__qualname__} are not supported")
+            default = inspect.Signature.empty if p.default is p.empty else p.default
+            if p.name in concrete_args:
+                value = concrete_args[p.name]
+                node = self.graph.placeholder(f"{p.name}_1", default_value=default)
+                self.create_node("call_function", _assert_specialized,
+                                 (node, value, f"{p.name} has been specialized to have value "
+                                               f"{value!r} but got another value"), {})
+                arg = value
+            else:
+                arg = self.proxy(self.graph.placeholder(p.name, default_value=default))
+            if p.kind == p.KEYWORD_ONLY:
+                keyword[p.name] = arg
+            else:
+                positional.append(arg)
+        return functools.partial(root_fn, **keyword), positional
+
+    def trace(self, root, concrete_args: dict[str, Any] | None = None) -> Graph:
+        """The Graph of ``root`` (a Module, or a function) called on Proxies."""
+        from dlpy.nn.module import Module
+
+        self.graph = Graph()
+        self.tensor_attrs, self._paths, self._parameter_proxy_cache = {}, None, {}
+        self.submodule_paths = None
+        if isinstance(root, Module):
+            self.root = root
+            fn = type(root).forward
+            is_module = True
+        elif callable(root):
+            self.root = Module()
+            fn = root
+            is_module = False
+        else:
+            raise TypeError(f"symbolic_trace: expected a Module or a function, got "
+                            f"{type(root).__name__}")
+        self.graph.owning_module = self.root if is_module else None
+        fn_globals = getattr(inspect.unwrap(fn), "__globals__", {})
+        with _Patcher(self, fn_globals):
+            call, args = self.create_args_for_root(fn, is_module, concrete_args)
+            result = call(root, *args) if is_module else call(*args)
+            self.create_node("output", "output", (self.create_arg(result),), {})
+        self.graph.owning_module = None
+        return self.graph
+
+
+class GraphAppendingTracer(Tracer):
+    """The tracer of a Proxy made on a bare Graph: nodes are appended to it."""
+
+    def __init__(self, graph: Graph):
+        super().__init__()
+        self.graph = graph
+        self._parameter_proxy_cache = {}
+
+
+def _assert_specialized(value: Any, expected: Any, message: str) -> None:
+    """What ``concrete_args`` leave in the graph: the argument must be what was traced."""
+    same = value is expected if expected is None or isinstance(expected, bool) else \
+        type(value) is type(expected) and value == expected
+    if not same:
+        raise ValueError(message)
+
+
+# ---------------------------------------------------------------------------- patching
+_WRAPPERS: dict[int, Callable] = {}  # id(function) -> its recording wrapper (made once)
+_ORIGINALS: dict[int, Callable] = {}  # id(wrapper) -> function
+_QUALIFIED: dict[int, str] = {}  # id(function) -> "dlpy.functional.relu" (where it was found)
+_KEEP_ALIVE: list[Callable] = []
+_WRAPPED_NAMES: list[tuple[dict, str]] = []  # dlpy.fx.wrap("name"): (globals, name)
+
+
+def qualified_name(obj: Any) -> str | None:
+    """The public dlpy path a recorded function was found at (None if it is none of them)."""
+    return _QUALIFIED.get(id(obj))
+
+
+def _recording(function: Callable) -> Callable:
+    """``function``, recorded as a call_function node when an argument is a Proxy."""
+    wrapper = _WRAPPERS.get(id(function))
+    if wrapper is None:
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            proxy = _find_proxy(args, kwargs)
+            if proxy is None:
+                return function(*args, **kwargs)
+            return proxy.tracer.create_proxy("call_function", function, args, kwargs)
+
+        _WRAPPERS[id(function)], _ORIGINALS[id(wrapper)] = wrapper, function
+        _KEEP_ALIVE.append(function)
+    return wrapper
+
+
+def _method_recording(name: str, method: Callable) -> Callable:
+    """A Tensor method: a Proxy argument makes binary operators give way to the Proxy's
+    reflected one, and other methods a call_method node on the constant tensor."""
+    gives_way = name in _REFLECTABLE or name.startswith("__i") and name[3:] in _REFLECTABLE
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        proxy = _find_proxy(args, kwargs)
+        if proxy is None:
+            return method(self, *args, **kwargs)
+        if gives_way:
+            return NotImplemented
+        if name == "__getitem__":
+            return proxy.tracer.create_proxy("call_function", operator.getitem,
+                                             (self, *args), {})
+        return proxy.tracer.create_proxy("call_method", name, (self, *args), kwargs)
+
+    return wrapper
+
+
+_REFLECTABLE = {f"__{n.rstrip('_')}__" for n in BINARY_OPERATORS} - {"__getitem__"}
+_REFLECTABLE |= {f"__r{n[2:]}" for n in _REFLECTABLE}
+_TENSOR_METHODS: dict[str, tuple[Callable, Callable]] | None = None
+_NOT_SWAPPED = {"__init__", "__new__", "__getattribute__", "__getattr__", "__setattr__",
+                "__delattr__", "__repr__", "__str__", "__hash__", "__del__", "__init_subclass__",
+                "__subclasshook__", "__class_getitem__", "__reduce__", "__reduce_ex__",
+                "__getstate__", "__setstate__", "__copy__", "__deepcopy__", "__len__",
+                "__iter__", "__bool__", "__array__", "__array_ufunc__", "__array_function__",
+                "__format__", "__sizeof__", "__dir__", "__index__", "__int__", "__float__",
+                "__complex__", "__contains__", "__setitem__", "__delitem__", "__enter__",
+                "__exit__", "__dlpack__", "__dlpack_device__", "__torch_function__"}
+
+
+def _tensor_methods() -> dict[str, tuple[Callable, Callable]]:
+    global _TENSOR_METHODS
+    if _TENSOR_METHODS is None:
+        from dlpy.tensor import Tensor
+
+        _TENSOR_METHODS = {
+            name: (value, _method_recording(name, value))
+            for name, value in vars(Tensor).items()
+            if isinstance(value, types.FunctionType) and name not in _NOT_SWAPPED
+        }
+    return _TENSOR_METHODS
+
+
+def _public_functions(module: types.ModuleType) -> dict[str, Callable]:
+    return {name: value for name, value in vars(module).items()
+            if not name.startswith("_") and isinstance(value, types.FunctionType)}
+
+
+def _refuse_proxies(inner: Callable) -> Callable:
+    """The op_call site while tracing: a Proxy reaching an op means the function that called
+    it was not recorded; say which op and what to do (instead of a numpy error)."""
+    def op_call(self, *inputs):
+        if any(isinstance(x, Proxy) for x in inputs):
+            raise TraceError(f"symbolic_trace: the dlpy op {type(self).__name__} was called on "
+                             f"a Proxy by a function the tracer does not record (only dlpy.*, "
+                             f"dlpy.functional.* and the traced forwards' globals are): call it "
+                             f"through dlpy.functional, or dlpy.fx.wrap the function that "
+                             f"calls it")
+        return inner(self, *inputs)
+
+    return op_call
+
+
+class _Patcher:
+    """Swaps in the recording call sites for one trace and puts every one back after."""
+
+    def __init__(self, tracer: Tracer, fn_globals: dict):
+        self.tracer, self.fn_globals = tracer, fn_globals
+        self.undo: list[Callable[[], None]] = []
+
+    def _set(self, owner: Any, name: str, value: Any, is_dict: bool = False) -> None:
+        if is_dict:
+            old = owner[name]
+            owner[name] = value
+            self.undo.append(lambda: owner.__setitem__(name, old))
+        else:
+            had = name in vars(owner)
+            old = vars(owner).get(name)
+            setattr(owner, name, value)
+            self.undo.append(lambda: setattr(owner, name, old) if had else delattr(owner, name))
+
+    def __enter__(self) -> _Patcher:
+        import dlpy
+        from dlpy import functional
+        from dlpy.nn.module import Module, Parameter
+        from dlpy.tensor import Tensor
+
+        tracer = self.tracer
+        try:
+            for module in (dlpy, functional):
+                for name, function in _public_functions(module).items():
+                    _QUALIFIED.setdefault(id(function), f"{module.__name__}.{name}")
+                    self._set(module, name, _recording(function))
+            for name, (_, wrapper) in _tensor_methods().items():
+                self._set(Tensor, name, wrapper)
+            # the traced forwards' own globals: ``from dlpy.functional import relu``, math,
+            # dlpy.fx.wrap'd names
+            globals_seen: set[int] = set()
+            modules = tracer.root.modules() if tracer.root is not None else []
+            for g in [self.fn_globals] + [getattr(type(m).forward, "__globals__", {})
+                                          for m in modules]:
+                if id(g) in globals_seen:
+                    continue
+                globals_seen.add(id(g))
+                for name, value in list(g.items()):
+                    if isinstance(value, types.FunctionType) and id(value) in _WRAPPERS \
+                            or id(value) in tracer._autowrap_function_ids:
+                        self._set(g, name, _recording(value), is_dict=True)
+                    elif type(value) is dict and any(id(v) in _WRAPPERS for v in value.values()
+                                                     if isinstance(v, types.FunctionType)):
+                        # a table of functions (transformer.py's _ACTIVATIONS)
+                        self._set(g, name, {k: _WRAPPERS.get(id(v), v) if isinstance(
+                            v, types.FunctionType) else v for k, v in value.items()},
+                            is_dict=True)
+            for g, name in _WRAPPED_NAMES:
+                if name in g:
+                    self._set(g, name, _recording(g[name]), is_dict=True)
+                elif hasattr(builtins, name):
+                    self._set(g, name, _recording(getattr(builtins, name)), is_dict=True)
+                    self.undo[-1] = (lambda g=g, name=name: g.pop(name, None))
+
+            original_call = Module.__call__
+
+            def module_call(mod, *args, **kwargs):
+                return tracer.call_module(
+                    mod, lambda *a, **k: original_call(mod, *a, **k), args, kwargs)
+
+            self._set(Module, "__call__", module_call)
+
+            def module_getattribute(mod, name):
+                value = object.__getattribute__(mod, name)
+                if isinstance(value, (np.ndarray, Parameter)):
+                    return tracer.getattr(name, value, tracer._parameter_proxy_cache)
+                if isinstance(value, types.FunctionType) and id(value) in _WRAPPERS:
+                    return _WRAPPERS[id(value)]  # self.activation = F.gelu
+                return value
+
+            self._set(Module, "__getattribute__", module_getattribute)
+            guard = swap_call_sites(2, op_call=_refuse_proxies)
+            guard.__enter__()
+            self.undo.append(lambda: guard.__exit__(None, None, None))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        while self.undo:
+            self.undo.pop()()
+
+
+def wrap(fn_or_name: str | Callable) -> str | Callable:
+    """At module scope: calls of this global function stay one call_function node when traced
+    (its body is not traced), as torch.fx.wrap."""
+    caller = sys._getframe(1)
+    if caller.f_code.co_name != "<module>":
+        raise NotImplementedError("wrap must be called at the top level of a module")
+    name = fn_or_name if isinstance(fn_or_name, str) else getattr(fn_or_name, "__name__", "")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"wrap: expected a function or the name of one, got {fn_or_name!r}")
+    _WRAPPED_NAMES.append((caller.f_globals, name))
+    return fn_or_name
+
+
+def symbolic_trace(root, concrete_args: dict[str, Any] | None = None):
+    """The GraphModule of ``root`` (a Module or a function), traced with Proxies."""
+    from dlpy.fx.graph_module import GraphModule
+
+    tracer = Tracer()
+    graph = tracer.trace(root, concrete_args)
+    name = type(root).__name__ if not isinstance(root, types.FunctionType) else root.__name__
+    return GraphModule(tracer.root, graph, name)

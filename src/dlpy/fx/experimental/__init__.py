@@ -1,0 +1,1 @@
+"""torch.fx.experimental: optimization.fuse (conv/linear + batch norm)."""

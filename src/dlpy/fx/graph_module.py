@@ -1,0 +1,186 @@
+"""torch.fx's GraphModule: a Module whose ``forward`` is Python source generated from a Graph,
+holding (sharing, not copying) the submodules, parameters and buffers the graph refers to."""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+from pathlib import Path
+from typing import Any
+
+from dlpy.fx.graph import Graph
+from dlpy.nn.module import Module
+
+_source_count = itertools.count()
+
+
+def _exec_with_source(src: str, globals_: dict) -> None:
+    """exec ``src`` under a made-up file name kept in linecache, so tracebacks show the
+    generated lines (as torch.fx)."""
+    key = f"<eval_with_key>.{next(_source_count)}"
+    linecache.cache[key] = (len(src), None, src.splitlines(True), key)
+    exec(compile(src, key, "exec"), globals_)
+
+
+def _copy_attr(from_module: Module, to_module: Module, target: str) -> None:
+    """Put ``from_module``'s attribute at ``target`` (a dotted name) at the same place in
+    ``to_module`` (the object itself: parameters stay shared), making empty modules on the
+    way."""
+    *prefix, field = target.split(".")
+    for item in prefix:
+        f = getattr(from_module, item)
+        t = getattr(to_module, item, None)
+        if f is t:
+            return  # already installed
+        if t is None:
+            t = Module()
+            setattr(to_module, item, t)
+        from_module, to_module = f, t
+    _assign(to_module, field, getattr(from_module, field), from_module)
+
+
+def _assign(to_module: Module, field: str, value: Any, owner: Module | None = None) -> None:
+    buffers = getattr(owner, "_buffers", {}) if owner is not None else {}
+    if field in buffers:
+        to_module.register_buffer(field, value,
+                                  persistent=field not in owner._non_persistent)
+    elif isinstance(value, Module) or owner is None or field in owner._parameters:
+        setattr(to_module, field, value)
+    else:  # a constant tensor the tracer kept (_tensor_constant0)
+        object.__setattr__(to_module, field, value)
+
+
+def _assign_attr(value: Any, to_module: Module, target: str) -> None:
+    *prefix, field = target.split(".")
+    for item in prefix:
+        t = getattr(to_module, item, None)
+        if t is None:
+            t = Module()
+            setattr(to_module, item, t)
+        to_module = t
+    _assign(to_module, field, value)
+
+
+class GraphModule(Module):
+    """``GraphModule(root, graph, class_name)``: ``root`` is a Module (the graph's call_module
+    and get_attr targets are taken from it) or a dict from those targets to objects. ``code``
+    is the generated source of ``forward``; ``recompile()`` regenerates it after the graph
+    changed."""
+
+    def __new__(cls, *args, **kwargs):
+        # a class of its own for each instance, so that forward can be set on it (as torch)
+        for t in cls.__mro__:
+            if t.__qualname__.split(".")[-1] != "GraphModuleImpl":
+                cls = t
+                break
+
+        class GraphModuleImpl(cls):  # type: ignore[misc, valid-type]
+            pass
+
+        return super().__new__(GraphModuleImpl)
+
+    def __init__(self, root: Module | dict[str, Any], graph: Graph,
+                 class_name: str = "GraphModule"):
+        super().__init__()
+        self.__class__.__name__ = class_name
+        self.__class__.__qualname__ = class_name
+        if isinstance(root, Module):
+            if hasattr(root, "training"):
+                object.__setattr__(self, "training", root.training)
+            for node in graph.nodes:
+                if node.op in ("get_attr", "call_module"):
+                    _copy_attr(root, self, node.target)
+        elif isinstance(root, dict):
+            for node in graph.nodes:
+                if node.op in ("get_attr", "call_module"):
+                    if node.target not in root:
+                        raise RuntimeError(f"Node {node} referenced target {node.target} but "
+                                           f"that target was not provided in ``root``!")
+                    _assign_attr(root[node.target], self, node.target)
+        else:
+            raise RuntimeError(f"Unsupported type {root} passed for root!")
+        self.graph = graph
+
+    @property
+    def graph(self) -> Graph:
+        return self.__dict__["_graph"]
+
+    @graph.setter
+    def graph(self, g: Graph) -> None:
+        if not isinstance(g, Graph):
+            raise TypeError(f"GraphModule: expected a Graph, got {type(g).__name__}")
+        self.__dict__["_graph"] = g
+        g.owning_module = self
+        self.recompile()
+
+    @property
+    def code(self) -> str:
+        """The Python source of ``forward``."""
+        return self._code
+
+    def recompile(self):
+        """Regenerate ``forward`` from ``self.graph`` (call after changing the graph)."""
+        python_code = self._graph.python_code(root_module="self")
+        object.__setattr__(self, "_code", python_code.src)
+        _exec_with_source(python_code.src, python_code.globals)
+        type(self).forward = python_code.globals["forward"]
+        return python_code
+
+    def print_readable(self, print_output: bool = True) -> str:
+        """The module as a Python class, the generated forward in it."""
+        body = "".join(f"    {line}\n" if line else "\n"
+                       for line in self._code.strip("\n").splitlines())
+        text = f"class {type(self).__name__}(dlpy.nn.Module):\n{body}"
+        if print_output:
+            print(text)
+        return text
+
+    def to_folder(self, folder: str | Path, module_name: str = "FxModule") -> None:
+        """Write ``module.py`` (the class, its forward the generated code) and
+        ``state_dict.pt`` (dlpy.save) into ``folder``; the submodules are pickled in
+        ``submodules.pkl``. ``from folder.module import FxModule`` rebuilds it."""
+        import pickle
+
+        import dlpy
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        dlpy.save(self.state_dict(), folder / "state_dict.pt")
+        with open(folder / "submodules.pkl", "wb") as f:
+            pickle.dump(dict(self.named_children()), f)
+        names = sorted(set(self._graph.python_code("self").globals) - {"inf", "nan"})
+        imports = "".join(f"import {n}\n" for n in names if n in ("operator", "math",
+                                                                     "numpy"))
+        imports = f"import dlpy\n{imports}"
+        forward = "".join(f"    {line}\n" if line else "\n"
+                          for line in self._code.strip("\n").splitlines())
+        (folder / "module.py").write_text(
+            f"import pickle\nfrom math import inf, nan  # noqa: F401\nfrom pathlib import "
+            f"Path\n\n{imports}\n_here = Path(__file__).parent\n\n\n"
+            f"class {module_name}(dlpy.nn.Module):\n    def __init__(self):\n"
+            f"        super().__init__()\n"
+            f"        with open(_here / 'submodules.pkl', 'rb') as f:\n"
+            f"            for name, module in pickle.load(f).items():\n"
+            f"                setattr(self, name, module)\n"
+            f"        self.load_state_dict(dlpy.load(_here / 'state_dict.pt'), strict=False)\n"
+            f"\n{forward}")
+
+    def __str__(self) -> str:
+        return f"{super().__repr__()}\n\n\n{self._code}"
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        root = Module()
+        for name, child in self.named_children():
+            setattr(root, name, copy.deepcopy(child, memo))
+        for name, p in self._parameters.items():
+            setattr(root, name, copy.deepcopy(p, memo))
+        for name, b in self._buffers.items():
+            root.register_buffer(name, copy.deepcopy(b, memo), name not in self._non_persistent)
+        for name, value in self.__dict__.items():
+            if name.startswith("_tensor_constant"):
+                object.__setattr__(root, name, copy.deepcopy(value, memo))
+        copied = GraphModule(root, copy.deepcopy(self._graph, memo), type(self).__name__)
+        object.__setattr__(copied, "training", self.training)
+        return copied

@@ -1,0 +1,217 @@
+"""dlpy.jit: trace, script, freeze, save/load (dlpy.export's safe format), the decorators and
+is_tracing/is_scripting."""
+
+import io
+
+import numpy as np
+import pytest
+from cases_export import Mixed, inputs, loss_and_grads, models, seeded
+
+import dlpy
+from dlpy import Tensor, jit, nn
+from dlpy.data.mnist_train import CNN, MLP
+from dlpy.export import SerializationError
+from dlpy.fx import Graph, TraceError
+from dlpy.vision.models import resnet18
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "encoder_layer", "resnet18"])
+def test_traced_saved_and_loaded_module_gives_the_same_outputs_and_gradients(name, tmp_path):
+    model, arrays = models()[name]
+    traced = jit.trace(model, inputs(arrays))
+    assert isinstance(traced, jit.TracedModule) and isinstance(traced.graph, Graph)
+    assert "def forward(self, x" in traced.code
+    traced.save(tmp_path / "model.pt")
+    loaded = jit.load(tmp_path / "model.pt")
+    assert isinstance(loaded, jit.RecursiveScriptModule)
+    want = loss_and_grads(model, inputs(arrays))
+    got = loss_and_grads(loaded, inputs(arrays))
+    np.testing.assert_array_equal(got[0], want[0])
+    for a, b in zip(got[1], want[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert sorted(got[2]) == sorted(want[2])
+    for key in want[2]:
+        np.testing.assert_allclose(got[2][key], want[2][key], rtol=1e-5, atol=1e-6)
+
+
+def test_copies_stay_script_modules_and_pickling_is_refused():
+    import copy
+    import pickle
+
+    rng = seeded()
+    model = MLP(rng=rng)
+    traced = jit.trace(model, Tensor(rng.standard_normal((2, 784)).astype(np.float32)))
+    copied = copy.deepcopy(traced)
+    assert isinstance(copied, jit.TracedModule) and copied.code == traced.code
+    assert getattr(copied.net, "0").weight is not getattr(traced.net, "0").weight
+    with pytest.raises(TypeError, match="not pickled; use dlpy.jit.save"):
+        pickle.dumps(traced)
+
+
+def test_a_traced_module_takes_other_batch_sizes():
+    rng = seeded()
+    model = MLP(rng=rng)
+    traced = jit.trace(model, Tensor(rng.standard_normal((4, 784)).astype(np.float32)))
+    x = Tensor(rng.standard_normal((9, 784)).astype(np.float32))
+    np.testing.assert_array_equal(traced(x).data, model(x).data)
+
+
+def test_trace_and_script_a_function():
+    def f(a, b):
+        return dlpy.relu(a) * b + 1.0
+
+    a, b = Tensor(np.array([-1.0, 2.0])), Tensor(np.array([3.0, 4.0]))
+    for compiled in (jit.trace(f, (a, b)), jit.script(f)):
+        assert isinstance(compiled, jit.ScriptFunction)
+        np.testing.assert_array_equal(compiled(a, b).data, [1.0, 9.0])
+        assert "dlpy.relu" in compiled.code
+
+
+def test_script_a_module_and_an_encoder_layer():
+    rng = seeded()
+    model = Mixed(rng).eval()
+    scripted = jit.script(model)
+    x = Tensor(rng.standard_normal((2, 1, 8, 8)))
+    np.testing.assert_array_equal(scripted(x).data, model(x).data)
+    layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, rng=rng)
+    scripted = jit.script(layer)  # the optional masks are fixed to None
+    x = Tensor(rng.standard_normal((2, 5, 16)))
+    np.testing.assert_array_equal(scripted(x).data, layer(x).data)
+    with pytest.raises(ValueError, match="src_mask has been specialized to have value None"):
+        scripted(x, src_mask=Tensor(np.zeros((5, 5))))
+    assert jit.script(scripted) is scripted
+
+
+class Branchy(nn.Module):
+    def __init__(self, rng):
+        super().__init__()
+        self.fc = nn.Linear(3, 3, rng=rng)
+
+    def forward(self, x):
+        if x.sum() > 0:  # data-dependent control flow
+            return self.fc(x)
+        return -x
+
+
+def test_data_dependent_control_flow_is_a_clear_error():
+    rng = seeded()
+    x = Tensor(rng.standard_normal((2, 3)))
+    with pytest.raises(TraceError, match="jit.script: Branchy cannot be compiled.*no "
+                                         "TorchScript compiler"):
+        jit.script(Branchy(rng))
+    with pytest.raises(TraceError, match="control flow"):
+        jit.trace(Branchy(rng), x)
+
+
+def test_freeze_folds_parameters_into_constants(tmp_path):
+    rng = seeded()
+    model = Mixed(rng).eval()
+    frozen = jit.freeze(jit.script(model).eval())
+    assert not frozen.graph.find_nodes(op="get_attr")
+    assert list(frozen.parameters()) == [] and frozen.state_dict() == {}
+    assert not [n for n in frozen.graph.nodes if n.op == "call_method" and n.target == "exp"]
+    x = Tensor(rng.standard_normal((2, 1, 8, 8)))
+    np.testing.assert_allclose(frozen(x).data, model(x).data, rtol=1e-12, atol=1e-12)
+    jit.save(frozen, tmp_path / "frozen.pt")
+    loaded = jit.load(tmp_path / "frozen.pt")
+    assert list(loaded.parameters()) == []
+    np.testing.assert_allclose(loaded(x).data, model(x).data, rtol=1e-12, atol=1e-12)
+    model.scale.data[...] = 0.0  # the frozen copy does not follow the module
+    assert not np.allclose(frozen(x).data, model(x).data)
+
+
+def test_freeze_keeps_preserved_attributes():
+    rng = seeded()
+    model = Mixed(rng).eval()
+    frozen = jit.freeze(jit.script(model).eval(), preserved_attrs=["scale"])
+    assert [n.target for n in frozen.graph.find_nodes(op="get_attr")] == ["scale"]
+    assert [name for name, _ in frozen.named_parameters()] == ["scale"]
+
+
+def test_freeze_errors():
+    rng = seeded()
+    with pytest.raises(TypeError, match="freeze: expected a ScriptModule .* got Mixed"):
+        jit.freeze(Mixed(rng).eval())
+    with pytest.raises(ValueError, match=r"only implemented for modules in eval mode"):
+        jit.freeze(jit.script(Mixed(rng)))
+
+
+class Flags(nn.Module):
+    seen: list = []
+
+    def forward(self, x):
+        Flags.seen.append((jit.is_tracing(), jit.is_scripting()))
+        return x * 2 if jit.is_scripting() else x
+
+
+def test_is_tracing_and_is_scripting_only_while_dlpy_traces():
+    x = Tensor(np.ones(2))
+    Flags.seen.clear()
+    Flags()(x)
+    jit.trace(Flags(), x, check_trace=False)
+    traced_seen = list(Flags.seen)
+    Flags.seen.clear()
+    scripted = jit.script(Flags())
+    assert traced_seen[0] == (False, False) and (True, False) in traced_seen
+    assert Flags.seen == [(False, True)]
+    np.testing.assert_array_equal(scripted(x).data, [2.0, 2.0])  # the scripted branch
+    assert not jit.is_tracing() and not jit.is_scripting()
+
+
+def test_decorators_are_accepted():
+    def helper(x):
+        return x
+
+    assert jit.ignore(helper) is helper
+    assert jit.ignore(drop=True)(helper) is helper
+    assert jit.unused(helper) is helper and jit.export(helper) is helper
+    assert jit.annotate(list, [1]) == [1]
+
+    class WithHelpers(nn.Module):
+        @jit.ignore
+        def debug(self, x):
+            return x
+
+        @jit.export
+        def other(self, x):
+            return x + 1
+
+        def forward(self, x):
+            return x * 3
+
+    scripted = jit.script(WithHelpers())
+    np.testing.assert_array_equal(scripted(Tensor(np.ones(2))).data, [3.0, 3.0])
+
+
+def test_save_load_errors_and_file_objects(tmp_path):
+    rng = seeded()
+    model = CNN(rng=rng)
+    with pytest.raises(TypeError, match="jit.save: expected a ScriptModule .* got CNN"):
+        jit.save(model, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="jit.trace: give example_inputs"):
+        jit.trace(model)
+    with pytest.raises(TypeError, match="jit.script: expected a dlpy Module or a function"):
+        jit.script(3)
+    buffer = io.BytesIO()
+    jit.save(jit.script(model), buffer)
+    buffer.seek(0)
+    x = Tensor(rng.standard_normal((1, 1, 28, 28)).astype(np.float32))
+    np.testing.assert_array_equal(jit.load(buffer)(x).data, model(x).data)
+    dlpy.save(model.state_dict(), tmp_path / "state.pt")
+    with pytest.raises(SerializationError, match="not a dlpy export archive"):
+        jit.load(tmp_path / "state.pt")
+    jit.save(jit.script(model), tmp_path / "m.pt", _extra_files={"meta.json": '{"v": 1}'})
+    extra = {"meta.json": "", "absent.txt": ""}
+    jit.load(tmp_path / "m.pt", _extra_files=extra)
+    assert extra == {"meta.json": b'{"v": 1}', "absent.txt": b""}
+    with pytest.raises(ValueError, match="extra_files: names must be plain file names"):
+        jit.save(jit.script(model), tmp_path / "m2.pt", _extra_files={"../x": b""})
+
+
+def test_an_exported_program_file_loads_as_a_script_module(tmp_path):
+    rng = seeded()
+    model = resnet18(num_classes=3).eval()
+    x = Tensor(rng.standard_normal((1, 3, 16, 16)).astype(np.float32))
+    dlpy.export.save(dlpy.export.export(model, (x,)), tmp_path / "r18.pt2")
+    loaded = jit.load(tmp_path / "r18.pt2")
+    np.testing.assert_array_equal(loaded(x).data, model(x).data)
