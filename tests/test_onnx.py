@@ -1,10 +1,10 @@
 """dlpy.onnx.export: models traced, written as ONNX, run in onnxruntime, compared with dlpy."""
 
-import io
 import sys
 
 import numpy as np
 import pytest
+from cases_onnx import ATOL, check, op_types, random_tensor, run
 
 import dlpy
 import dlpy.functional as F
@@ -16,44 +16,6 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from dlpy.onnx import CONVERTERS, export  # noqa: E402
 
-ATOL = 1e-5
-
-
-def _tensor(rng, *shape):
-    return Tensor(rng.standard_normal(shape).astype(np.float32))
-
-
-def _session(proto):
-    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-
-
-def _run(proto, *arrays):
-    session = _session(proto)
-    feeds = {i.name: np.asarray(getattr(a, "data", a)) for i, a in zip(session.get_inputs(),
-                                                                        arrays)}
-    return session.run(None, feeds)
-
-
-def _check(model, *args, atol=ATOL, **kwargs):
-    """Export model(*args), run it in onnxruntime on the same inputs, compare with the model in
-    eval mode (as exported); returns the model proto."""
-    proto = export(model, args, io.BytesIO(), **kwargs)
-    if isinstance(model, nn.Module):
-        model.eval()
-    with dlpy.no_grad():
-        expected = model(*args)
-    expected = expected if isinstance(expected, (tuple, list)) else (expected,)
-    got = _run(proto, *[a for a in args if isinstance(a, Tensor)])
-    assert len(got) == len(expected)
-    for e, g in zip(expected, got):
-        assert g.shape == e.shape and g.dtype == e.dtype
-        np.testing.assert_allclose(g, e.data, atol=atol, rtol=1e-5)
-    return proto
-
-
-def _op_types(proto):
-    return [node.op_type for node in proto.graph.node]
-
 
 def _initializers(proto):
     return {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}
@@ -62,9 +24,9 @@ def _initializers(proto):
 # ----------------------------------------------------------------------------- whole models
 def test_mnist_mlp_is_two_gemms_with_state_dict_names(tmp_path):
     model = MLP(rng=np.random.default_rng(0))
-    x = _tensor(np.random.default_rng(1), 5, 784)
-    proto = _check(model, x, input_names=["image"], output_names=["logits"])
-    assert _op_types(proto) == ["Gemm", "Relu", "Gemm"]
+    x = random_tensor(np.random.default_rng(1), 5, 784)
+    proto = check(model, x, input_names=["image"], output_names=["logits"])
+    assert op_types(proto) == ["Gemm", "Relu", "Gemm"]
     weights = _initializers(proto)
     assert set(weights) == set(model.state_dict())
     np.testing.assert_array_equal(weights["net.0.weight"], model.net[0].weight.data)
@@ -77,9 +39,9 @@ def test_mnist_mlp_is_two_gemms_with_state_dict_names(tmp_path):
 
 def test_mnist_cnn():
     model = CNN(rng=np.random.default_rng(0))
-    proto = _check(model, _tensor(np.random.default_rng(1), 3, 1, 28, 28))
-    assert _op_types(proto) == ["Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool",
-                                "Reshape", "Gemm"]
+    proto = check(model, random_tensor(np.random.default_rng(1), 3, 1, 28, 28))
+    assert op_types(proto) == ["Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool",
+                               "Reshape", "Gemm"]
 
 
 def _small_cnn():
@@ -97,11 +59,11 @@ def _small_cnn():
 
 def test_small_cnn_with_batch_norm_pools_and_dropout_in_eval_mode():
     model = _small_cnn().train()
-    x = _tensor(np.random.default_rng(1), 2, 3, 16, 16)
+    x = random_tensor(np.random.default_rng(1), 2, 3, 16, 16)
     export(model, x, None)
     assert model.training and model[10].training  # exported in eval mode, the mode restored
-    proto = _check(model.eval(), x)
-    types = _op_types(proto)
+    proto = check(model.eval(), x)
+    types = op_types(proto)
     assert types.count("BatchNormalization") == 2 and "Dropout" not in types
     weights = _initializers(proto)
     np.testing.assert_array_equal(weights["1.running_var"], model[1].running_var)
@@ -111,12 +73,12 @@ def test_small_cnn_with_batch_norm_pools_and_dropout_in_eval_mode():
 def test_small_cnn_with_a_dynamic_batch_runs_other_batch_sizes():
     model = _small_cnn().eval()
     rng = np.random.default_rng(2)
-    proto = export(model, _tensor(rng, 2, 3, 16, 16), None, input_names=["x"],
+    proto = export(model, random_tensor(rng, 2, 3, 16, 16), None, input_names=["x"],
                    output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     for batch in (1, 7):
-        x = _tensor(rng, batch, 3, 16, 16)
-        np.testing.assert_allclose(_run(proto, x)[0], model(x).data, atol=ATOL)
+        x = random_tensor(rng, batch, 3, 16, 16)
+        np.testing.assert_allclose(run(proto, x)[0], model(x).data, atol=ATOL)
 
 
 def test_mlp_dynamic_batch_and_the_view_with_the_batch_size():
@@ -132,13 +94,13 @@ def test_mlp_dynamic_batch_and_the_view_with_the_batch_size():
 
     model = Net()
     rng = np.random.default_rng(1)
-    proto = export(model, _tensor(rng, 2, 3, 4), None, dynamic_axes={"input_0": [0]})
+    proto = export(model, random_tensor(rng, 2, 3, 4), None, dynamic_axes={"input_0": [0]})
     out_dim = proto.graph.output[0].type.tensor_type.shape.dim[0]
     assert out_dim.dim_param == "input_0_dynamic_axes_1"
     shape = _initializers(proto)[proto.graph.node[0].input[1]]
     np.testing.assert_array_equal(shape, [0, 12])
-    x = _tensor(rng, 9, 3, 4)
-    np.testing.assert_allclose(_run(proto, x)[0], model(x).data, atol=ATOL)
+    x = random_tensor(rng, 9, 3, 4)
+    np.testing.assert_allclose(run(proto, x)[0], model(x).data, atol=ATOL)
 
 
 def test_a_reshape_to_a_constant_batch_size_cannot_be_dynamic():
@@ -150,8 +112,8 @@ def test_a_reshape_to_a_constant_batch_size_cannot_be_dynamic():
         def forward(self, x):
             return self.fc(x.reshape(2, 12))
 
-    x = _tensor(np.random.default_rng(1), 2, 3, 4)
-    _check(Baked(), x)  # fine with a fixed batch
+    x = random_tensor(np.random.default_rng(1), 2, 3, 4)
+    check(Baked(), x)  # fine with a fixed batch
     with pytest.raises(ValueError, match=r"one longer.*bakes in a size.*x.view\(x.shape\[0\]"):
         export(Baked(), x, None, dynamic_axes={"input_0": {0: "batch"}})
 
@@ -160,8 +122,8 @@ def test_a_constant_made_with_the_batch_size_cannot_be_dynamic():
     def model(x):
         return x + Tensor(np.ones(x.shape, dtype=np.float32))
 
-    x = _tensor(np.random.default_rng(1), 2, 3)
-    _check(model, x)
+    x = random_tensor(np.random.default_rng(1), 2, 3)
+    check(model, x)
     with pytest.raises(ValueError, match=r"constant of shape \(2, 3\).*\(3, 3\)"):
         export(model, x, None, dynamic_axes={"input_0": {0: "batch"}})
 
@@ -189,16 +151,16 @@ def test_transformer_encoder_with_a_padding_mask_input_and_dynamic_batch_and_seq
         activation, norm_first):
     model = _Encoder(activation, norm_first)
     rng = np.random.default_rng(1)
-    src, mask = _tensor(rng, 2, 5, 16), _padding_mask(2, 5, rng)
+    src, mask = random_tensor(rng, 2, 5, 16), _padding_mask(2, 5, rng)
     axes = {0: "batch", 1: "seq"}
-    proto = _check(model, src, mask, input_names=["src", "mask"],
-                   dynamic_axes={"src": axes, "mask": axes})
-    assert "LayerNormalization" in _op_types(proto)
+    proto = check(model, src, mask, input_names=["src", "mask"],
+                  dynamic_axes={"src": axes, "mask": axes})
+    assert "LayerNormalization" in op_types(proto)
     dims = proto.graph.output[0].type.tensor_type.shape.dim
     assert [d.dim_param or d.dim_value for d in dims] == ["batch", "seq", 3]
     for batch, seq in [(1, 3), (4, 9)]:  # the mask is an input: new masks are honoured
-        src, mask = _tensor(rng, batch, seq, 16), _padding_mask(batch, seq, rng)
-        np.testing.assert_allclose(_run(proto, src, mask)[0], model(src, mask).data,
+        src, mask = random_tensor(rng, batch, seq, 16), _padding_mask(batch, seq, rng)
+        np.testing.assert_allclose(run(proto, src, mask)[0], model(src, mask).data,
                                    atol=ATOL)
 
 
@@ -212,12 +174,12 @@ def test_a_causal_mask_with_a_padding_mask_input_and_a_dynamic_batch():
 
     rng = np.random.default_rng(1)
     mask = Tensor(np.array([[False] * 5, [False] * 3 + [True] * 2]))
-    proto = _check(model, _tensor(rng, 2, 5, 16), mask,
-                   dynamic_axes={"input_0": {0: "batch"}, "input_1": {0: "batch"}})
+    proto = check(model, random_tensor(rng, 2, 5, 16), mask,
+                  dynamic_axes={"input_0": {0: "batch"}, "input_1": {0: "batch"}})
     np.testing.assert_array_equal(_initializers(proto)["attn_mask"],
                                   np.where(causal, -np.inf, 0))
-    src, mask = _tensor(rng, 3, 5, 16), _padding_mask(3, 5, rng)
-    np.testing.assert_allclose(_run(proto, src, mask)[0], model(src, mask).data, atol=ATOL)
+    src, mask = random_tensor(rng, 3, 5, 16), _padding_mask(3, 5, rng)
+    np.testing.assert_allclose(run(proto, src, mask)[0], model(src, mask).data, atol=ATOL)
     # a key padded in every example sequence hides its column of the causal mask
     with pytest.raises(ValueError, match=r"inputs \['input_1'\] reach no exported op"):
         export(model, (src, Tensor(np.array([[False] * 4 + [True]] * 3))), None)
@@ -230,8 +192,8 @@ def test_multihead_cross_attention_with_a_key_padding_mask():
     def model(query, memory, mask):
         return attention(query, memory, memory, key_padding_mask=mask)[0]
 
-    query, memory = _tensor(rng, 2, 3, 8), _tensor(rng, 2, 6, 8)
-    _check(model, query, memory, _padding_mask(2, 6, rng))
+    query, memory = random_tensor(rng, 2, 3, 8), random_tensor(rng, 2, 6, 8)
+    check(model, query, memory, _padding_mask(2, 6, rng))
 
 
 def test_attention_with_a_constant_causal_mask():
@@ -241,7 +203,8 @@ def test_attention_with_a_constant_causal_mask():
     def model(q, k, v):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=~causal)
 
-    _check(model, _tensor(rng, 2, 3, 4, 5), _tensor(rng, 2, 3, 4, 5), _tensor(rng, 2, 3, 4, 6))
+    check(model, random_tensor(rng, 2, 3, 4, 5), random_tensor(rng, 2, 3, 4, 5),
+          random_tensor(rng, 2, 3, 4, 6))
 
 
 class _Tagger(nn.Module):
@@ -263,21 +226,21 @@ def test_embedding_and_lstm_map_to_gather_and_onnx_lstm(bidirectional, num_layer
     model = _Tagger(bidirectional, num_layers)
     rng = np.random.default_rng(1)
     ids = Tensor(rng.integers(0, 20, (3, 5)))
-    proto = _check(model, ids, input_names=["ids"], dynamic_axes={"ids": {0: "batch"}})
-    assert _op_types(proto).count("LSTM") == num_layers * (1 + bidirectional)
-    assert "Gather" in _op_types(proto)
+    proto = check(model, ids, input_names=["ids"], dynamic_axes={"ids": {0: "batch"}})
+    assert op_types(proto).count("LSTM") == num_layers * (1 + bidirectional)
+    assert "Gather" in op_types(proto)
     ids = Tensor(rng.integers(0, 20, (6, 5)))  # another batch and other ids
-    for got, expected in zip(_run(proto, ids), model(ids)):
+    for got, expected in zip(run(proto, ids), model(ids)):
         np.testing.assert_allclose(got, expected.data, atol=ATOL)
 
 
 def test_lstm_cell_states_at_every_step_have_no_onnx_form():
     """dlpy's LSTM op gives [h | c] at every step; ONNX LSTM gives c at the last step only."""
     rng = np.random.default_rng(0)
-    w_hh, zeros = nn.Parameter(_tensor(rng, 12, 3).data), Tensor(np.zeros((2, 3), np.float32))
-    x_proj = _tensor(rng, 5, 2, 12)
+    w_hh, zeros = nn.Parameter(random_tensor(rng, 12, 3).data), Tensor(np.zeros((2, 3), np.float32))
+    x_proj = random_tensor(rng, 5, 2, 12)
     states = lambda x: LSTMSequence(bias=False)(x, zeros, zeros, w_hh)  # noqa: E731
-    _check(lambda x: (states(x)[:, :, :3], states(x)[-1, :, 3:]), x_proj)
+    check(lambda x: (states(x)[:, :, :3], states(x)[-1, :, 3:]), x_proj)
     with pytest.raises(NotImplementedError, match="c at the last step only"):
         export(lambda x: states(x)[:, :, 3:], x_proj)
     with pytest.raises(NotImplementedError, match="only slices of those"):
@@ -287,9 +250,9 @@ def test_lstm_cell_states_at_every_step_have_no_onnx_form():
 # ----------------------------------------------------------------------------- ops one by one
 def _ops():
     """(id, function of tensors, input shapes)."""
-    conv_w = _tensor(np.random.default_rng(5), 6, 2, 3)
-    conv2_w = _tensor(np.random.default_rng(6), 4, 1, 3, 3)
-    gamma = _tensor(np.random.default_rng(7), 4)
+    conv_w = random_tensor(np.random.default_rng(5), 6, 2, 3)
+    conv2_w = random_tensor(np.random.default_rng(6), 4, 1, 3, 3)
+    gamma = random_tensor(np.random.default_rng(7), 4)
     index = np.array([2, 0, 2])
     return [
         ("add_broadcast", lambda a, b: a + b, [(2, 3, 4), (3, 1)]),
@@ -340,22 +303,22 @@ def _ops():
 @pytest.mark.parametrize("name, function, shapes", _ops(), ids=[op[0] for op in _ops()])
 def test_op_matches_dlpy(name, function, shapes):
     rng = np.random.default_rng(0)
-    _check(function, *[_tensor(rng, *s) for s in shapes])
+    check(function, *[random_tensor(rng, *s) for s in shapes])
 
 
 @pytest.mark.parametrize("opset", [18, 20])
 def test_later_opsets_reduce_with_axes_inputs_and_use_gelu(opset):
     rng = np.random.default_rng(0)
-    proto = _check(lambda a: F.gelu(a.mean(-1)) + F.gelu(a.amax(-1), approximate="tanh"),
-                   _tensor(rng, 2, 3, 4), opset_version=opset)
+    proto = check(lambda a: F.gelu(a.mean(-1)) + F.gelu(a.amax(-1), approximate="tanh"),
+                  random_tensor(rng, 2, 3, 4), opset_version=opset)
     assert proto.opset_import[0].version == opset
-    assert ("Gelu" in _op_types(proto)) == (opset >= 20)
+    assert ("Gelu" in op_types(proto)) == (opset >= 20)
 
 
 def test_float64_models_export_as_double():
     model = MLP(rng=np.random.default_rng(0)).double()
     x = Tensor(np.random.default_rng(1).standard_normal((2, 784)))
-    proto = _check(model, x, atol=1e-12)
+    proto = check(model, x, atol=1e-12)
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
 
 
@@ -366,14 +329,14 @@ def test_outputs_that_are_inputs_or_repeated_get_identities():
         twice = hidden * 2.0
         return a, hidden, twice, a, hidden, twice  # an output that later ops use too
 
-    proto = _check(model, _tensor(rng, 2, 3), output_names=["same", "Relu"])
+    proto = check(model, random_tensor(rng, 2, 3), output_names=["same", "Relu"])
     assert [o.name for o in proto.graph.output] == ["same", "Relu", "output_2", "output_3",
                                                     "output_4", "output_5"]
 
 
 # ----------------------------------------------------------------------------- errors
 def test_an_op_with_no_mapping_names_it_and_lists_the_supported_ones():
-    x = _tensor(np.random.default_rng(0), 2, 3)
+    x = random_tensor(np.random.default_rng(0), 2, 3)
     with pytest.raises(NotImplementedError,
                        match=r"export: CumSum \(from dlpy.ops.cumulative\) has no ONNX mapping; "
                              r"supported ops: .*Attention.*LSTMSequence.*Linear"):
@@ -383,7 +346,7 @@ def test_an_op_with_no_mapping_names_it_and_lists_the_supported_ones():
 
 def test_a_reduction_that_picks_positions_is_refused():
     """x.max(dim) gathers at the traced argmax: constant indices, not a max."""
-    x = _tensor(np.random.default_rng(0), 2, 3)
+    x = random_tensor(np.random.default_rng(0), 2, 3)
     with pytest.raises(NotImplementedError, match="indexing with .* is not supported"):
         export(lambda a: a.max(1)[0], x)
 
@@ -397,7 +360,7 @@ def test_an_input_that_reaches_no_op_is_an_error():
 
 def test_bad_arguments():
     model = MLP(rng=np.random.default_rng(0))
-    x = _tensor(np.random.default_rng(1), 2, 784)
+    x = random_tensor(np.random.default_rng(1), 2, 784)
     with pytest.raises(ValueError, match=r"input_names must name the 1 tensor inputs"):
         export(model, x, None, input_names=["a", "b"])
     with pytest.raises(ValueError, match=r"dynamic_axes names 'y', which is neither"):
@@ -417,7 +380,7 @@ def test_bad_arguments():
 
 def test_without_the_onnx_package_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
-    x = _tensor(np.random.default_rng(1), 2, 3)
+    x = random_tensor(np.random.default_rng(1), 2, 3)
     with pytest.raises(ImportError, match=r"pip install dlpy\[onnx\]"):
         export(F.relu, x)
 

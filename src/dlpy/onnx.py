@@ -7,7 +7,8 @@ and other constant tensors become initializers too. ``dynamic_axes`` makes axes 
 model is traced a second time with those axes one longer, every size that changes stays symbolic
 (a reshape keeps it with 0 or -1), and a size baked into the graph is a ValueError. Integer ids
 and masks are inputs through the ops that take them as settings (an embedding's ids, an
-attention mask). Needs the ``onnx`` package: ``pip install dlpy[onnx]``.
+attention mask). The recurrent ops become ONNX LSTM / GRU / RNN nodes, one a layer direction,
+with packed lengths as sequence_lens. Needs the ``onnx`` package: ``pip install dlpy[onnx]``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -88,6 +90,21 @@ class _Trace:
                 if id(t) not in seen:
                     seen.add(id(t))
                     self.order.append(t)
+
+
+@contextmanager
+def _eval_mode(model):
+    """The model in eval mode while it is traced (as torch's exporters do), its modes restored
+    afterwards."""
+    modules = list(model.modules()) if hasattr(model, "modules") else []
+    modes = [m.training for m in modules]
+    if modules:
+        model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in zip(modules, modes):
+            object.__setattr__(m, "training", mode)
 
 
 def _grown(args: tuple, dynamic: dict[int, set[int]]) -> tuple:
@@ -461,9 +478,17 @@ def _index_parts(index, ndim: int) -> list:
 
 def _apply_index(ex, x: str, index, ndim: int) -> str:
     """x[index] in ONNX: Slice for the slices, Gather for the ints and one integer array,
-    Unsqueeze for the Nones."""
+    Unsqueeze for the Nones; GatherND for integer arrays on the leading axes alone."""
     parts = _index_parts(index, ndim)
     arrays = [p for p in parts if isinstance(p, (np.ndarray, list))]
+    leading = len(arrays)
+    if leading > 1 and all(isinstance(p, (np.ndarray, list)) for p in parts[:leading]) \
+            and all(p == slice(None) for p in parts[leading:]):
+        # integer arrays on the leading axes (as packing a sequence): GatherND at their
+        # broadcast positions
+        positions = np.stack(np.broadcast_arrays(*[np.asarray(p) for p in arrays]), -1)
+        if positions.dtype.kind in "iu":
+            return ex.node("GatherND", [x, ex.const(positions.astype(np.int64), "indices")])
     for p in parts:
         ok = p is None or isinstance(p, (slice, int, np.integer)) \
             or isinstance(p, (np.ndarray, list)) and np.asarray(p).dtype.kind in "iu"
@@ -510,8 +535,28 @@ def _getitem(ex, op, out):
     name = ex.names.get(id(source))
     if name in ex.lstm_states:
         return _lstm_state_item(ex, op, name)
+    _refuse_traced_extreme(op.index, source.data)
     (x,) = ex.inputs(op)
     return _apply_index(ex, x, op.index, source.ndim)
+
+
+def _refuse_traced_extreme(index, data: np.ndarray) -> None:
+    """x.max(dim) (min, and the values of topk / sort through their gathers) records a gather
+    at the positions the traced values had: an integer array that is the argmax along its
+    axis. Exported, those positions would be constants, right for the traced input only."""
+    parts = _index_parts(index, data.ndim) if data.ndim else []
+    for axis, p in enumerate(parts[:data.ndim]):
+        if not isinstance(p, np.ndarray) or p.dtype.kind not in "iu" or not data.size:
+            continue
+        for keepdims in (False, True):
+            for find, name in ((np.argmax, "max"), (np.argmin, "min")):
+                found = find(data, axis=axis, keepdims=keepdims)
+                if found.shape == p.shape and np.array_equal(found, p):
+                    raise NotImplementedError(
+                        f"export: indexing with the {name} positions along axis {axis} "
+                        f"(x.{name}(dim)) is not supported: dlpy records a gather at the "
+                        "positions of the traced input only, which ONNX would keep as "
+                        "constants; use x.amax(dim) / x.amin(dim) for the values")
 
 
 @_converts(embedding.Embedding)
@@ -613,8 +658,9 @@ def _attention(ex, op, out):
     return ex.node("Reshape", [merged, ex.ints([0, 0, -1])])
 
 
-# LSTM: dlpy's gates are i, f, g, o; ONNX's are i, o, f, c (= g)
-_LSTM_GATES = (0, 3, 1, 2)
+# ONNX's gate order from dlpy's (PyTorch's): LSTM i, f, g, o -> i, o, f, c (= g); GRU r, z, n
+# -> z, r, h (= n)
+_GATES = {"LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2), "RNN": (0,)}
 
 
 def _is_zeros(ex, t: Tensor) -> bool:
@@ -622,34 +668,97 @@ def _is_zeros(ex, t: Tensor) -> bool:
         and not np.any(t.data)
 
 
-@_converts(rnn.LSTMSequence)
-def _lstm(ex, op, out):
-    """ONNX LSTM on x_proj (already x W_ih^T + b_ih): W reorders its gates, R is W_hh
-    reordered. Its outputs are h at every step and c at the last, so only slices of those can
-    be taken from dlpy's state sequence [h | c]."""
-    if op.lengths is not None or op.proj:
-        raise NotImplementedError("export: LSTM with packed lengths or proj_size has no ONNX "
-                                  "form here")
-    x_proj, h0, c0, w_hh = op.inputs[:4]
-    hidden = w_hh.shape[1]
-    order = np.concatenate([np.arange(g * hidden, (g + 1) * hidden) for g in _LSTM_GATES])
-    w = np.eye(4 * hidden, dtype=out.dtype)[order][None]  # (1, 4H, 4H): picks the gates
+def _recurrence(ex, op, out, op_type: str, x_proj: str, **attributes) -> list[str]:
+    """An ONNX LSTM / GRU / RNN node on x_proj (L, N, G) (already x W_ih^T + b_ih, so W is a
+    constant that reorders the gates): R is W_hh with its gates reordered, B is [0 | b_hh]
+    reordered, the initial states are dlpy's (left out where they are zeros) and packed
+    ``lengths`` become sequence_lens. Returns the node's outputs (Y, Y_h[, Y_c])."""
+    states = op.inputs[1:1 + op.num_states]
+    w_hh = op.inputs[1 + op.num_states]
+    gates = _GATES[op_type]
+    hidden = w_hh.shape[0] // len(gates)
+    order = np.concatenate([np.arange(g * hidden, (g + 1) * hidden) for g in gates])
+    w = np.eye(len(order), dtype=out.dtype)[order][None]  # (1, G, G): picks the gates
     recurrence = ex.node("Gather", [ex.name(w_hh), ex.ints(order)], axis=0)
     recurrence = ex.node("Unsqueeze", [recurrence, ex.ints([0])])
     if op.bias:
-        b_hh = ex.node("Gather", [ex.name(op.inputs[4]), ex.ints(order)], axis=0)
-        zeros = ex.const(np.zeros(4 * hidden, out.dtype), "zeros")
+        b_hh = ex.node("Gather", [ex.name(op.inputs[2 + op.num_states]), ex.ints(order)], axis=0)
+        zeros = ex.const(np.zeros(len(order), out.dtype), "zeros")
         bias = ex.node("Unsqueeze", [ex.node("Concat", [zeros, b_hh], axis=0), ex.ints([0])])
     else:
         bias = ""
-    states = ["" if _is_zeros(ex, s) else ex.node("Unsqueeze", [ex.name(s), ex.ints([0])])
-              for s in (h0, c0)]
-    y, _, c_last = ex.node(
-        "LSTM", [ex.name(x_proj), ex.const(w, "lstm_W"), recurrence, bias, ""] + states,
-        outputs=3, hidden_size=hidden, direction="reverse" if op.reverse else "forward")
-    h = ex.node("Squeeze", [y, ex.ints([1])])  # (L, 1, N, H) -> (L, N, H)
-    ex.lstm_states[h] = (c_last, hidden, op.reverse, out.shape[0])
+    if op.lengths is not None and ex.dynamic(out):
+        raise ValueError("export: a recurrent layer with packed lengths bakes them in as "
+                         "sequence_lens, so its sequence and batch axes cannot be dynamic")
+    lengths = "" if op.lengths is None else ex.const(op.lengths.astype(np.int32),
+                                                     "sequence_lens")
+    initial = ["" if _is_zeros(ex, s) else ex.node("Unsqueeze", [ex.name(s), ex.ints([0])])
+               for s in states]
+    return ex.node(op_type, [x_proj, ex.const(w, f"{op_type.lower()}_W"), recurrence, bias,
+                             lengths] + initial, outputs=2 + (op_type == "LSTM"),
+                   hidden_size=hidden, direction="reverse" if op.reverse else "forward",
+                   **attributes)
+
+
+def _every_step(ex, op, out, y: str, y_h: str, h0: Tensor) -> str:
+    """dlpy's h at every step (L, N, H) from ONNX's Y (L, 1, N, H). With packed lengths, ONNX
+    writes 0 past a sequence's end where dlpy keeps its state: the last state going forward,
+    the initial one going backward (the reverse direction starts at the sequence's end)."""
+    h = ex.node("Squeeze", [y, ex.ints([1])])
+    if op.lengths is None:
+        return h
+    seq_len = out.shape[0]
+    running = (np.arange(seq_len)[:, None] < op.lengths[None, :])[..., None]  # (L, N, 1)
+    if not op.reverse:
+        kept = y_h  # (1, N, H), the state after each sequence's last step
+    elif _is_zeros(ex, h0):
+        kept = ex.const(np.zeros((1, 1, 1), out.dtype), "zeros")
+    else:
+        kept = ex.node("Unsqueeze", [ex.name(h0), ex.ints([0])])
+    return ex.node("Where", [ex.const(running, "running"), h, kept])
+
+
+@_converts(rnn.LSTMSequence)
+def _lstm(ex, op, out):
+    """ONNX LSTM. Its outputs are h at every step and c at the last, so only slices of those
+    can be taken from dlpy's state sequence [h | c]; with proj_size (W_hr) there is no ONNX
+    form."""
+    if op.proj:
+        raise NotImplementedError("export: LSTM with proj_size has no ONNX form (ONNX LSTM has "
+                                  "no projection of h)")
+    y, y_h, c_last = _recurrence(ex, op, out, "LSTM", ex.name(op.inputs[0]))
+    h = _every_step(ex, op, out, y, y_h, op.inputs[1])
+    ex.lstm_states[h] = (c_last, op.inputs[3].shape[1], op.reverse, out.shape[0])
     return h
+
+
+@_converts(rnn.GRUSequence)
+def _gru(ex, op, out):
+    """ONNX GRU with linear_before_reset=1: r multiplies h W_hn^T + b_hn, as PyTorch's."""
+    y, y_h = _recurrence(ex, op, out, "GRU", ex.name(op.inputs[0]), linear_before_reset=1)
+    return _every_step(ex, op, out, y, y_h, op.inputs[1])
+
+
+@_converts(rnn.RNNSequence)
+def _rnn(ex, op, out):
+    """ONNX RNN, its activation Tanh or Relu."""
+    y, y_h = _recurrence(ex, op, out, "RNN", ex.name(op.inputs[0]),
+                         activations=[op.nonlinearity.capitalize()])
+    return _every_step(ex, op, out, y, y_h, op.inputs[1])
+
+
+@_converts(rnn.LSTMCell, rnn.GRUCell, rnn.RNNCell)
+def _cell(ex, op, out):
+    """One step: the sequence node on x_proj (1, N, G); the new state is Y_h ([Y_h | Y_c] for
+    an LSTM)."""
+    op_type = {rnn.LSTMCell: "LSTM", rnn.GRUCell: "GRU", rnn.RNNCell: "RNN"}[type(op)]
+    attributes = {"GRU": {"linear_before_reset": 1},
+                  "RNN": {"activations": [getattr(op, "nonlinearity", "tanh").capitalize()]},
+                  "LSTM": {}}[op_type]
+    x_proj = ex.node("Unsqueeze", [ex.name(op.inputs[0]), ex.ints([0])])
+    outputs = _recurrence(ex, op, out, op_type, x_proj, **attributes)
+    states = [ex.node("Squeeze", [s, ex.ints([0])]) for s in outputs[1:]]
+    return states[0] if len(states) == 1 else ex.node("Concat", states, axis=1)
 
 
 def _lstm_state_item(ex, op, h: str) -> str:
@@ -724,11 +833,7 @@ def export(model, args, f=None, input_names: list[str] | None = None,
         raise ValueError(f"export: input_names must name the {count} tensor inputs once each, "
                          f"got {input_names}")
 
-    modules = list(model.modules()) if hasattr(model, "modules") else []
-    modes = [m.training for m in modules]
-    if modules:
-        model.eval()
-    try:
+    with _eval_mode(model):
         trace = _Trace(model, args)
         output_names = _output_names(output_names, len(trace.outputs), input_names)
         spec = _dynamic_spec(dynamic_axes, input_names, output_names)
@@ -741,9 +846,6 @@ def export(model, args, f=None, input_names: list[str] | None = None,
                                      f"is out of range for its shape {t.shape}")
         if any(dynamic_in.values()):
             twin = _twin_trace(model, args, dynamic_in, trace)
-    finally:
-        for m, mode in zip(modules, modes):
-            object.__setattr__(m, "training", mode)
 
     params = dict(model.named_parameters()) if hasattr(model, "named_parameters") else {}
     buffers = dict(model.named_buffers()) if hasattr(model, "named_buffers") else {}
