@@ -5,72 +5,59 @@ it see the new stream), so a seeded run is reproducible bit for bit."""
 from __future__ import annotations
 
 import contextlib
-import copy as _copy
 
 import numpy as np
 
-_default: np.random.Generator | None = None  # made on first use: numpy.random costs import time
-_seed: int | None = None  # the seed of the default generator (initial_seed)
+_default = None  # a dlpy.Generator, made on first use: numpy.random costs import time
 
 
-def default_generator() -> np.random.Generator:
-    """The generator used where no ``rng`` is given (seeded from the OS until manual_seed)."""
+def default_generator():
+    """The dlpy.Generator used where no ``rng`` is given (seeded from the OS until
+    manual_seed); ``dlpy.default_generator`` is this object (torch.default_generator)."""
     global _default
     if _default is None:
-        _default = np.random.default_rng(initial_seed())
+        from dlpy.generator import Generator, os_seed
+
+        _default = Generator().manual_seed(os_seed())
     return _default
 
 
-def manual_seed(seed: int) -> np.random.Generator:
+def manual_seed(seed: int):
     """Reseed the default generator (as ``torch.manual_seed``); returns it."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"manual_seed: seed must be a non-negative integer, got {seed!r}")
-    global _seed
-    generator = default_generator()
-    generator.bit_generator.state = np.random.PCG64(int(seed)).state
-    _seed = int(seed)
-    return generator
+    return default_generator().manual_seed(seed)
 
 
 def initial_seed() -> int:
     """The seed of the default generator (torch.initial_seed): manual_seed's, or the one drawn
     from the OS when it was made."""
-    global _seed
-    if _seed is None:
-        _seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-    return _seed
+    return default_generator().initial_seed()
 
 
 def seed() -> int:
     """Reseed the default generator from the OS (torch.seed); returns the new seed."""
-    new = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-    manual_seed(new)
-    return new
+    return default_generator().seed()
 
 
 def get_rng_state() -> dict:
     """A copy of the default generator's state (numpy's bit-generator state dict, where
-    torch.get_rng_state returns a ByteTensor); give it to set_rng_state to replay."""
-    return _copy.deepcopy(default_generator().bit_generator.state)
+    torch.get_rng_state returns a ByteTensor); give it to set_rng_state to replay. The same as
+    ``dlpy.default_generator.get_state()``."""
+    return default_generator().get_state()
 
 
 def set_rng_state(new_state: dict) -> None:
     """Restore the default generator to a state from get_rng_state (torch.set_rng_state)."""
-    generator = default_generator()
-    if not isinstance(new_state, dict):
-        raise TypeError(f"set_rng_state: expected a state from get_rng_state(), got "
-                        f"{type(new_state).__name__}")
-    expected = generator.bit_generator.state["bit_generator"]
-    if new_state.get("bit_generator") != expected:
-        raise ValueError(f"set_rng_state: expected a {expected} state from get_rng_state(), "
-                         f"got one of {new_state.get('bit_generator')!r}")
-    generator.bit_generator.state = _copy.deepcopy(new_state)
+    default_generator().set_state(new_state, "set_rng_state")
 
 
 @contextlib.contextmanager
-def fork_rng(devices=None, enabled: bool = True):
+def fork_rng(devices=None, enabled: bool = True, _caller: str = "fork_rng",
+             _devices_kw: str = "devices", device_type: str = "cuda"):
     """A block whose random draws from the default generator do not disturb it: its state is
-    restored on exit (torch.random.fork_rng; ``devices`` is accepted and ignored: CPU only)."""
+    restored on exit (torch.random.fork_rng; ``devices`` and ``device_type`` are accepted and
+    ignored: CPU only)."""
     if not enabled:
         yield
         return

@@ -230,10 +230,16 @@ class SequentialSampler(Sampler):
 
 
 class RandomSampler(Sampler):
-    """A new permutation every epoch, from ``rng`` (None: the default generator, so
-    ``dlpy.manual_seed`` makes it reproducible)."""
+    """A new permutation every epoch, from ``rng`` (torch's ``generator=``, the same thing: a
+    dlpy.Generator or numpy Generator; None: the default generator, so ``dlpy.manual_seed``
+    makes it reproducible)."""
 
-    def __init__(self, data_source, rng: np.random.Generator | None = None):
+    def __init__(self, data_source, rng: np.random.Generator | None = None, *,
+                 generator: np.random.Generator | None = None):
+        if generator is not None:
+            if rng is not None:
+                raise ValueError("RandomSampler: give rng or generator (the same thing), not both")
+            rng = generator
         self.data_source, self.rng = data_source, rng
 
     def indices(self) -> np.ndarray:

@@ -1,0 +1,163 @@
+"""torch.signal.windows: the window functions, with torch's arguments (``sym``, ``dtype``,
+``requires_grad``) and formulas.
+
+Each is computed in float64 on torch's grid (its linspace: the first half counted from
+``start``, the second back from ``end``) and cast to ``dtype`` (float32 or float64; None: the
+default dtype). ``sym=False`` gives the periodic window (for spectral analysis)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dlpy.tensor import Tensor, default_dtype
+
+__all__ = ["bartlett", "blackman", "cosine", "exponential", "gaussian", "general_cosine",
+           "general_hamming", "hamming", "hann", "kaiser", "nuttall"]
+
+
+def _grid(start: float, end: float, steps: int) -> np.ndarray:
+    """torch.linspace's values: the first half start + i * step, the rest end - (n-1-i) * step
+    (numpy's linspace rounds differently in the last bits)."""
+    if steps == 1:
+        return np.array([start], np.float64)
+    step = (end - start) / (steps - 1)
+    i = np.arange(steps, dtype=np.float64)
+    half = steps // 2
+    return np.where(i < half, start + i * step, end - (steps - 1 - i) * step)
+
+
+def _check(name: str, M, dtype) -> np.dtype:
+    if isinstance(M, bool) or not isinstance(M, (int, np.integer)) or M < 0:
+        raise ValueError(f"{name}: requires a non-negative integer window length, got M={M!r}")
+    try:
+        dtype = np.dtype(default_dtype(dtype))
+    except TypeError:
+        raise ValueError(f"{name}: expects float32 or float64 dtypes, got {dtype!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name}: expects float32 or float64 dtypes, got {dtype}")
+    return dtype
+
+
+def _window(values, dtype, requires_grad: bool) -> Tensor:
+    return Tensor(np.asarray(values, np.float64).astype(dtype), requires_grad=requires_grad)
+
+
+def _denominator(M: int, sym: bool) -> int:
+    """The symmetric window spans M - 1 steps; the periodic one is the first M of M + 1."""
+    return M - 1 if sym else M
+
+
+def exponential(M: int, *, center: float | None = None, tau: float = 1.0, sym: bool = True,
+                dtype=None, requires_grad: bool = False) -> Tensor:
+    """exp(-|n - center| / tau); center defaults to the middle of the window."""
+    dtype = _check("exponential", M, dtype)
+    if tau <= 0:
+        raise ValueError(f"exponential: tau must be positive, got {tau}")
+    if sym and center is not None:
+        raise ValueError(f"exponential: center must be None for symmetric windows, got {center}")
+    if M == 0:
+        return _window(np.empty(0), dtype, requires_grad)
+    if center is None:
+        center = (M if not sym and M > 1 else M - 1) / 2.0
+    k = _grid(-center / tau, (-center + (M - 1)) / tau, M)
+    return _window(np.exp(-np.abs(k)), dtype, requires_grad)
+
+
+def cosine(M: int, *, sym: bool = True, dtype=None, requires_grad: bool = False) -> Tensor:
+    """sin(pi * (n + 1/2) / M) (the sine window)."""
+    dtype = _check("cosine", M, dtype)
+    if M == 0:
+        return _window(np.empty(0), dtype, requires_grad)
+    constant = math.pi / (M + 1 if not sym and M > 1 else M)
+    return _window(np.sin(_grid(0.5 * constant, (0.5 + (M - 1)) * constant, M)), dtype,
+                   requires_grad)
+
+
+def gaussian(M: int, *, std: float = 1.0, sym: bool = True, dtype=None,
+             requires_grad: bool = False) -> Tensor:
+    """exp(-(n - (M - 1)/2)^2 / (2 std^2))."""
+    dtype = _check("gaussian", M, dtype)
+    if std <= 0:
+        raise ValueError(f"gaussian: std must be positive, got {std}")
+    if M == 0:
+        return _window(np.empty(0), dtype, requires_grad)
+    start = -(M if not sym and M > 1 else M - 1) / 2.0
+    constant = 1 / (std * math.sqrt(2))
+    k = _grid(start * constant, (start + (M - 1)) * constant, M)
+    return _window(np.exp(-(k ** 2)), dtype, requires_grad)
+
+
+def kaiser(M: int, *, beta: float = 12.0, sym: bool = True, dtype=None,
+           requires_grad: bool = False) -> Tensor:
+    """I0(beta * sqrt(1 - (2n/(M-1) - 1)^2)) / I0(beta)."""
+    dtype = _check("kaiser", M, dtype)
+    if beta < 0:
+        raise ValueError(f"kaiser: beta must be non-negative, got {beta}")
+    if M <= 1:
+        return _window(np.ones(M), dtype, requires_grad)
+    beta = float(np.asarray(beta, dtype))  # torch makes beta a tensor of dtype first
+    constant = 2.0 * beta / _denominator(M, sym)
+    k = _grid(-beta, min(beta, -beta + (M - 1) * constant), M)
+    return _window(np.i0(np.sqrt(np.maximum(beta * beta - k ** 2, 0.0))) / np.i0(beta), dtype,
+                   requires_grad)
+
+
+def general_cosine(M: int, *, a, sym: bool = True, dtype=None,
+                   requires_grad: bool = False) -> Tensor:
+    """sum_i (-1)^i a_i cos(2 pi i n / (M - 1))."""
+    return _general_cosine("general_cosine", M, a, sym, dtype, requires_grad)
+
+
+def _general_cosine(name: str, M: int, a, sym: bool, dtype, requires_grad: bool) -> Tensor:
+    dtype = _check(name, M, dtype)
+    if M <= 1:
+        return _window(np.ones(M), dtype, requires_grad)
+    if isinstance(a, (str, bytes)) or not hasattr(a, "__iter__"):
+        raise TypeError(f"{name}: coefficients a must be a list or tuple, got "
+                        f"{type(a).__name__}")
+    a = [float(w) for w in a]
+    if not a:
+        raise ValueError(f"{name}: coefficients a cannot be empty")
+    k = _grid(0.0, (M - 1) * 2 * math.pi / _denominator(M, sym), M)
+    a_i = np.array([(-1) ** i * w for i, w in enumerate(a)])[:, None]  # (len(a), 1)
+    i = np.arange(len(a), dtype=np.float64)[:, None]
+    return _window((a_i * np.cos(i * k)).sum(0), dtype, requires_grad)
+
+
+def general_hamming(M: int, *, alpha: float = 0.54, sym: bool = True, dtype=None,
+                    requires_grad: bool = False) -> Tensor:
+    """alpha - (1 - alpha) cos(2 pi n / (M - 1))."""
+    return _general_cosine("general_hamming", M, [alpha, 1.0 - alpha], sym, dtype,
+                           requires_grad)
+
+
+def hamming(M: int, *, sym: bool = True, dtype=None, requires_grad: bool = False) -> Tensor:
+    """0.54 - 0.46 cos(2 pi n / (M - 1))."""
+    return _general_cosine("hamming", M, [0.54, 0.46], sym, dtype, requires_grad)
+
+
+def hann(M: int, *, sym: bool = True, dtype=None, requires_grad: bool = False) -> Tensor:
+    """0.5 - 0.5 cos(2 pi n / (M - 1))."""
+    return _general_cosine("hann", M, [0.5, 0.5], sym, dtype, requires_grad)
+
+
+def blackman(M: int, *, sym: bool = True, dtype=None, requires_grad: bool = False) -> Tensor:
+    """0.42 - 0.5 cos(2 pi n / (M - 1)) + 0.08 cos(4 pi n / (M - 1))."""
+    return _general_cosine("blackman", M, [0.42, 0.5, 0.08], sym, dtype, requires_grad)
+
+
+def nuttall(M: int, *, sym: bool = True, dtype=None, requires_grad: bool = False) -> Tensor:
+    """The minimum 4-term Blackman-Harris window (Nuttall's coefficients)."""
+    return _general_cosine("nuttall", M, [0.3635819, 0.4891775, 0.1365995, 0.0106411], sym,
+                           dtype, requires_grad)
+
+
+def bartlett(M: int, *, sym: bool = True, dtype=None, requires_grad: bool = False) -> Tensor:
+    """1 - |2n/(M - 1) - 1| (the triangular window with zero ends)."""
+    dtype = _check("bartlett", M, dtype)
+    if M <= 1:
+        return _window(np.ones(M), dtype, requires_grad)
+    k = _grid(-1.0, -1.0 + (M - 1) * 2 / _denominator(M, sym), M)
+    return _window(1 - np.abs(k), dtype, requires_grad)

@@ -1,0 +1,426 @@
+"""torch's remaining top-level machinery: dtype limits (finfo, iinfo), Size, the thread, the
+determinism and the float32-matmul-precision settings, as_strided, segment_reduce, frombuffer,
+DLPack exchange, the control-flow operators cond and while_loop, nonzero_static, and the
+flags of the lazy conjugate/negative bits and inference tensors that dlpy has no need of.
+``dlpy/__init__.py`` exports TOP_LEVEL; ``tensor_methods.py`` attaches TENSOR_METHODS."""
+
+from __future__ import annotations
+
+import math
+import os
+import weakref
+
+import numpy as np
+
+from dlpy.ops.segment import segment_reduce  # noqa: F401 - exported (TOP_LEVEL)
+from dlpy.tensor import Tensor, default_dtype
+
+
+def _dtype(name: str, dtype) -> np.dtype:
+    try:
+        return np.dtype(default_dtype(dtype))
+    except TypeError:
+        raise TypeError(f"{name}: expected a dtype, got {dtype!r}") from None
+
+
+# ----------------------------------------------------------------- dtype limits
+class finfo:  # noqa: N801 - PyTorch's name
+    """torch.finfo(dtype=None): bits, eps, max, min, tiny (= smallest_normal), resolution and
+    dtype (its name) of a floating-point dtype (default: the default dtype); a complex dtype
+    gives its real part's."""
+
+    def __init__(self, type=None):  # noqa: A002 - PyTorch's name
+        dtype = _dtype("finfo", type)
+        if dtype.kind == "c":
+            dtype = np.dtype(dtype.char.lower())  # complex64 -> float32
+        if dtype.kind != "f":
+            raise TypeError(f"finfo: expected a floating-point dtype, got {dtype}")
+        info = np.finfo(dtype)
+        self.bits, self.dtype = int(info.bits), dtype.name
+        self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
+        self.tiny = self.smallest_normal = float(info.smallest_normal)
+        self.resolution = 10.0 ** -int(info.precision)  # torch's: a power of ten
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+                f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
+                f"tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:  # noqa: N801 - PyTorch's name
+    """torch.iinfo(dtype): bits, max, min and dtype (its name) of an integer dtype."""
+
+    def __init__(self, type):  # noqa: A002 - PyTorch's name
+        dtype = _dtype("iinfo", type)
+        if dtype.kind not in "iu":
+            raise TypeError(f"iinfo: expected an integer dtype, got {dtype}")
+        info = np.iinfo(dtype)
+        self.bits, self.max, self.min, self.dtype = (int(info.bits), int(info.max),
+                                                     int(info.min), dtype.name)
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+# ----------------------------------------------------------------- Size
+class Size(tuple):
+    """torch.Size: a tuple of ints with numel(); slices and sums stay Sizes. Tensor.shape and
+    size() keep returning plain tuples (equal to a Size): a Size per ``.shape`` would cost
+    every op that reads shapes."""
+
+    def __new__(cls, sizes=()):
+        sizes = tuple(sizes)
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+                raise TypeError(f"Size: expected a sequence of ints, got {size!r} in {sizes}")
+        return super().__new__(cls, (int(size) for size in sizes))
+
+    def numel(self) -> int:
+        return math.prod(self)
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other):
+        return Size(tuple(self) + tuple(other))
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
+    def __mul__(self, times):
+        return Size(tuple(self) * times)
+
+    __rmul__ = __mul__
+
+    def __repr__(self) -> str:
+        return f"dlpy.Size({list(self)})"
+
+
+# ----------------------------------------------------------------- threads
+_interop_threads: int | None = None
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive number of threads, got {value!r}")
+    return int(value)
+
+
+def get_num_threads() -> int:
+    """The threads numpy's BLAS (and OpenMP) use for one op (torch's intra-op threads): read
+    with threadpoolctl when it is installed, else OMP_NUM_THREADS or the CPU count."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
+    counts = [pool["num_threads"] for pool in threadpool_info()
+              if pool["user_api"] in ("blas", "openmp")]
+    return max(counts) if counts else 1
+
+
+def set_num_threads(num: int) -> None:
+    """Limit numpy's BLAS and OpenMP pools to ``num`` threads (torch.set_num_threads), through
+    threadpoolctl; without it only OMP_NUM_THREADS & co. are set, which libraries read when
+    they load (so it acts on a BLAS loaded later, not numpy's)."""
+    num = _positive("set_num_threads", num)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = str(num)
+        return
+    threadpool_limits(limits=num)  # stays in force (never restored)
+
+
+def get_num_interop_threads() -> int:
+    """torch's inter-op threads: dlpy runs ops one after another, so 1 unless set."""
+    return 1 if _interop_threads is None else _interop_threads
+
+
+def set_num_interop_threads(num: int) -> None:
+    """Accepted and remembered (get_num_interop_threads); dlpy has no inter-op pool."""
+    global _interop_threads
+    _interop_threads = _positive("set_num_interop_threads", num)
+
+
+# ----------------------------------------------------------------- settings with no effect
+_deterministic = {"mode": False, "warn_only": False}
+_DEBUG_MODES = {"default": 0, "warn": 1, "error": 2}
+_matmul_precision = "highest"
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """A flag, as torch's: dlpy's ops are deterministic already (numpy on the CPU; no atomics)."""
+    for name, value in (("mode", mode), ("warn_only", warn_only)):
+        if not isinstance(value, bool):
+            raise TypeError(f"use_deterministic_algorithms: {name} must be True or False, got "
+                            f"{value!r}")
+    _deterministic.update(mode=mode, warn_only=warn_only)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return _deterministic["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    return _deterministic["warn_only"]
+
+
+def set_deterministic_debug_mode(debug_mode) -> None:
+    """'default' (0), 'warn' (1) or 'error' (2), as torch: sets use_deterministic_algorithms."""
+    mode = _DEBUG_MODES.get(debug_mode, debug_mode) if isinstance(debug_mode, str) else debug_mode
+    if isinstance(mode, str) or mode not in (0, 1, 2) or isinstance(mode, bool):
+        raise ValueError(f"set_deterministic_debug_mode: expected 'default', 'warn', 'error' or "
+                         f"0, 1, 2, got {debug_mode!r}")
+    use_deterministic_algorithms(mode > 0, warn_only=mode == 1)
+
+
+def get_deterministic_debug_mode() -> int:
+    if not _deterministic["mode"]:
+        return 0
+    return 1 if _deterministic["warn_only"] else 2
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """Accepted and remembered, with no effect: numpy's float32 matmul is always full float32
+    ('highest'; no TF32 or bfloat16 passes on the CPU)."""
+    global _matmul_precision
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"set_float32_matmul_precision: expected 'highest', 'high' or 'medium', "
+                         f"got {precision!r}")
+    _matmul_precision = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _matmul_precision
+
+
+# ----------------------------------------------------------------- memory views
+def _sizes(name: str, what: str, values) -> tuple[int, ...]:
+    values = tuple(values) if isinstance(values, (tuple, list, Size)) else (values,)
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name}: {what} must be non-negative ints, got {values}")
+    return tuple(int(v) for v in values)
+
+
+def as_strided(input, size, stride, storage_offset: int = 0) -> Tensor:  # noqa: A002
+    """torch.as_strided over the elements of ``input`` in row-major order (its storage, for a
+    contiguous tensor): out[i] = flat[storage_offset + sum_k i_k * stride[k]]. A copy (torch's
+    is a view); windows may overlap, and the gradient adds their contributions back up."""
+    input = input if isinstance(input, Tensor) else Tensor(np.asarray(input))  # noqa: A001
+    size, stride = _sizes("as_strided", "size", size), _sizes("as_strided", "stride", stride)
+    (storage_offset,) = _sizes("as_strided", "storage_offset", storage_offset)
+    if len(size) != len(stride):
+        raise ValueError(f"as_strided: size {size} and stride {stride} must have the same "
+                         f"length")
+    index = np.full(size, storage_offset, dtype=np.int64)
+    for axis, (n, step) in enumerate(zip(size, stride)):
+        index += (np.arange(n, dtype=np.int64) * step).reshape((n,) + (1,) * (len(size)
+                                                                           - axis - 1))
+    if index.size and index.max() >= input.data.size:
+        raise ValueError(f"as_strided: size {size}, stride {stride} and storage_offset "
+                         f"{storage_offset} reach element {int(index.max())} of a tensor of "
+                         f"{input.data.size} elements")
+    return input.reshape(-1)[index]
+
+
+def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
+               requires_grad: bool = False) -> Tensor:
+    """torch.frombuffer: a 1-D tensor sharing ``buffer``'s memory (numpy.frombuffer)."""
+    dtype = _dtype("frombuffer", dtype)
+    try:
+        array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"frombuffer: {error} (dtype {dtype}, count {count}, offset "
+                         f"{offset})") from None
+    return Tensor(array, requires_grad=requires_grad)
+
+
+class _Capsule:
+    """A bare DLPack capsule (torch.to_dlpack's) given the __dlpack__ protocol numpy reads."""
+
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, **kwargs):
+        return self.capsule
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU
+
+
+def from_dlpack(ext_tensor) -> Tensor:
+    """torch.from_dlpack: a tensor sharing the memory of any object with __dlpack__ (numpy,
+    torch, jax arrays, a dlpy Tensor) or of a DLPack capsule."""
+    if isinstance(ext_tensor, Tensor):
+        return ext_tensor
+    if not hasattr(ext_tensor, "__dlpack__"):
+        if type(ext_tensor).__name__ != "PyCapsule":
+            raise TypeError(f"from_dlpack: expected an object with __dlpack__ or a DLPack "
+                            f"capsule, got {type(ext_tensor).__name__}")
+        ext_tensor = _Capsule(ext_tensor)
+    return Tensor(np.from_dlpack(ext_tensor))
+
+
+def to_dlpack(tensor: Tensor):
+    """torch.to_dlpack: a DLPack capsule of the tensor's memory (numpy's __dlpack__)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"to_dlpack: expected a Tensor, got {type(tensor).__name__}")
+    return tensor.data.__dlpack__()
+
+
+# ----------------------------------------------------------------- control flow
+def _predicate(name: str, pred) -> bool:
+    if isinstance(pred, Tensor):
+        if pred.data.size != 1:
+            raise ValueError(f"{name}: the predicate must be a tensor of one element, got "
+                             f"shape {pred.shape}")
+        return bool(pred.data.reshape(-1)[0])
+    if isinstance(pred, (bool, np.bool_)):
+        return bool(pred)
+    raise TypeError(f"{name}: the predicate must be a bool or a one-element tensor, got "
+                    f"{type(pred).__name__}")
+
+
+def cond(pred, true_fn, false_fn, operands=()):
+    """torch.cond: true_fn(*operands) if pred else false_fn(*operands); recorded as the branch
+    taken, so gradients flow through it (torch traces both; dlpy runs only one)."""
+    if not isinstance(operands, (tuple, list)):
+        raise TypeError(f"cond: operands must be a tuple or list, got "
+                        f"{type(operands).__name__}")
+    return (true_fn if _predicate("cond", pred) else false_fn)(*operands)
+
+
+def while_loop(cond_fn, body_fn, carried_inputs):
+    """torch.while_loop: while cond_fn(*carried): carried = body_fn(*carried); returns the
+    final carried tuple. Each step is recorded, so the result is differentiable."""
+    if not isinstance(carried_inputs, (tuple, list)):
+        raise TypeError(f"while_loop: carried_inputs must be a tuple or list, got "
+                        f"{type(carried_inputs).__name__}")
+    carried = tuple(carried_inputs)
+    while _predicate("while_loop", cond_fn(*carried)):
+        new = body_fn(*carried)
+        new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+        if len(new) != len(carried):
+            raise ValueError(f"while_loop: body_fn must return as many values as it takes "
+                             f"({len(carried)}), got {len(new)}")
+        carried = new
+    return carried
+
+
+# ----------------------------------------------------------------- indices
+def nonzero_static(input, *, size: int, fill_value: int = -1) -> Tensor:  # noqa: A002
+    """torch.nonzero_static: nonzero's (n, ndim) int64 indices cut or padded (with
+    fill_value) to exactly ``size`` rows."""
+    (size,) = _sizes("nonzero_static", "size", size)
+    data = input.data if isinstance(input, Tensor) else np.asarray(input)
+    found = np.argwhere(data)
+    out = np.full((size, data.ndim), fill_value, dtype=np.int64)
+    out[:min(size, len(found))] = found[:size]
+    return Tensor(out)
+
+
+# ----------------------------------------------------------------- bits dlpy never sets
+def conj_physical(input) -> Tensor:  # noqa: A002
+    """torch.conj_physical: the conjugate, computed (dlpy's conj always is); real: a copy."""
+    from dlpy.ops.complex import conj
+
+    input = input if isinstance(input, Tensor) else Tensor(np.asarray(input))  # noqa: A001
+    return conj(input) if input.dtype.kind == "c" else input.clone()
+
+
+def resolve_conj(input) -> Tensor:  # noqa: A002
+    """input: dlpy has no lazy conjugate bit to resolve."""
+    return input
+
+
+def resolve_neg(input) -> Tensor:  # noqa: A002
+    """input: dlpy has no lazy negative bit to resolve."""
+    return input
+
+
+def is_conj(input) -> bool:  # noqa: A002
+    """False: dlpy's conj computes the conjugate (no lazy bit)."""
+    return False
+
+
+def is_neg(input) -> bool:  # noqa: A002
+    """False: dlpy has no lazy negative bit."""
+    return False
+
+
+def is_inference(input) -> bool:  # noqa: A002
+    """False: dlpy's inference_mode is no_grad, whose tensors are ordinary ones (torch's
+    inference tensors refuse autograd later; dlpy's do not)."""
+    return False
+
+
+# ----------------------------------------------------------------- Tensor-only methods
+_shared: weakref.WeakSet = weakref.WeakSet()
+
+
+def _new(self, *args, **kwargs) -> Tensor:
+    """torch's legacy Tensor.new: new() empty, new(2, 3) / new(size) uninitialised (zeros
+    here), new(data) a tensor of data; self's dtype unless dtype= is given."""
+    dtype = kwargs.pop("dtype", None) or self.dtype
+    if kwargs:
+        raise TypeError(f"Tensor.new: unexpected keyword arguments {sorted(kwargs)}")
+    if not args:
+        return Tensor(np.empty((0,), dtype))
+    if len(args) == 1 and isinstance(args[0], Size):
+        return Tensor(np.zeros(tuple(args[0]), dtype))
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in args):
+        return Tensor(np.zeros(_sizes("Tensor.new", "sizes", args), dtype))
+    if len(args) == 1:  # data, a tuple of ints included (as torch)
+        data = args[0].data if isinstance(args[0], Tensor) else args[0]
+        return Tensor(np.array(data, dtype=dtype))
+    raise TypeError(f"Tensor.new: expected sizes or one sequence of data, got {args!r}")
+
+
+def _share_memory_(self) -> Tensor:
+    """Marks the tensor shared (is_shared); numpy memory needs no moving (a no-op)."""
+    _shared.add(self)
+    return self
+
+
+def _is_shared(self) -> bool:
+    return self in _shared
+
+
+def _pin_memory(self, device=None) -> Tensor:
+    """self: no page-locking on a CPU-only library."""
+    return self
+
+
+def _is_pinned(self, device=None) -> bool:
+    return False
+
+
+def _dlpack(self, *, stream=None, **kwargs):
+    return self.data.__dlpack__(stream=stream, **kwargs)
+
+
+def _dlpack_device(self):
+    return self.data.__dlpack_device__()
+
+
+TENSOR_METHODS = {
+    "as_strided": as_strided, "nonzero_static": nonzero_static, "new": _new,
+    "share_memory_": _share_memory_, "is_shared": _is_shared, "pin_memory": _pin_memory,
+    "is_pinned": _is_pinned, "conj_physical": conj_physical, "resolve_conj": resolve_conj,
+    "resolve_neg": resolve_neg, "is_conj": is_conj, "is_neg": is_neg,
+    "is_inference": is_inference, "__dlpack__": _dlpack, "__dlpack_device__": _dlpack_device,
+}
+
+TOP_LEVEL = [
+    "finfo", "iinfo", "Size", "get_num_threads", "set_num_threads", "get_num_interop_threads",
+    "set_num_interop_threads", "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled", "is_deterministic_algorithms_warn_only_enabled",
+    "set_deterministic_debug_mode", "get_deterministic_debug_mode",
+    "set_float32_matmul_precision", "get_float32_matmul_precision", "as_strided",
+    "segment_reduce", "frombuffer", "from_dlpack", "to_dlpack", "cond", "while_loop",
+    "nonzero_static", "conj_physical", "resolve_conj", "resolve_neg", "is_conj", "is_neg",
+    "is_inference",
+]

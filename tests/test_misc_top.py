@@ -1,0 +1,270 @@
+"""torch's remaining top-level machinery (dlpy/torch_misc.py, ops/segment.py): finfo/iinfo,
+Size, threads, determinism and precision flags, as_strided, segment_reduce, frombuffer,
+DLPack, cond/while_loop, nonzero_static, Tensor.new, the no-op memory and conj/neg flags.
+Reference values: tests/fixtures/misc_top/misc.npz (make_misc_top_fixtures.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlpy
+from dlpy.testing import gradcheck
+
+FIXTURE = Path(__file__).parent / "fixtures" / "misc_top" / "misc.npz"
+# repeated from tests/fixtures/make_misc_top_fixtures.py
+STRIDED_CASES = [(10, (4, 3), (2, 1), 0), (12, (2, 3, 2), (5, 2, 1), 1), (6, (3, 3), (1, 1), 0),
+                 (5, (2, 2), (0, 2), 1)]
+SEGMENT_CASES = [((7, 2), [2, 0, 3, 2], 0, None), ((7, 2), [3, 1, 0, 3], 0, 0.5),
+                 ((2, 5, 3), [[2, 0, 3], [1, 4, 0]], 1, None),
+                 ((2, 5, 3), [[2, 0, 3], [1, 4, 0]], 1, 1.5)]
+REDUCTIONS = ("sum", "mean", "max", "min", "prod")
+
+
+@pytest.fixture(scope="module")
+def expected():
+    with np.load(FIXTURE) as data:
+        return dict(data)
+
+
+# ----------------------------------------------------------------- finfo, iinfo, Size
+@pytest.mark.parametrize("name", ["float16", "float32", "float64", "complex64", "complex128"])
+def test_finfo_equals_torch(expected, name):
+    info = dlpy.finfo(getattr(dlpy, name))
+    got = [info.bits, info.eps, info.max, info.min, info.tiny, info.smallest_normal,
+           info.resolution]
+    np.testing.assert_array_equal(got, expected[f"finfo:{name}"])
+    assert info.dtype == {"complex64": "float32", "complex128": "float64"}.get(name, name)
+
+
+@pytest.mark.parametrize("name", ["uint8", "int8", "int16", "int32", "int64"])
+def test_iinfo_equals_torch(expected, name):
+    info = dlpy.iinfo(getattr(dlpy, name))
+    assert [info.bits, info.max, info.min] == expected[f"iinfo:{name}"].tolist()
+    assert info.dtype == name
+
+
+def test_finfo_defaults_and_errors():
+    assert dlpy.finfo().dtype == "float32" and "eps=1.19209e-07" in repr(dlpy.finfo())
+    with pytest.raises(TypeError, match="finfo: expected a floating-point dtype, got int32"):
+        dlpy.finfo(dlpy.int32)
+    with pytest.raises(TypeError, match="iinfo: expected an integer dtype, got float32"):
+        dlpy.iinfo(dlpy.float32)
+
+
+def test_size():
+    size = dlpy.Size([2, 3, 4])
+    assert size == (2, 3, 4) and isinstance(size, tuple) and size.numel() == 24
+    assert isinstance(size[1:], dlpy.Size) and size[1:] == (3, 4) and size[0] == 2
+    assert isinstance(size + (5,), dlpy.Size) and size + (5,) == (2, 3, 4, 5)
+    assert repr(size) == "dlpy.Size([2, 3, 4])" and dlpy.Size().numel() == 1
+    assert dlpy.zeros(2, 3).shape == dlpy.Size([2, 3])  # shapes stay tuples, equal to Sizes
+    with pytest.raises(TypeError, match=r"Size: expected a sequence of ints, got 2.5"):
+        dlpy.Size([2.5])
+
+
+# ----------------------------------------------------------------- settings
+def test_threads():
+    before = dlpy.get_num_threads()
+    assert isinstance(before, int) and before >= 1
+    dlpy.set_num_threads(1)
+    assert dlpy.get_num_threads() == 1
+    dlpy.set_num_threads(before)
+    assert dlpy.get_num_interop_threads() >= 1
+    dlpy.set_num_interop_threads(3)
+    assert dlpy.get_num_interop_threads() == 3
+    with pytest.raises(ValueError, match="set_num_threads: expected a positive number of "
+                                         "threads, got 0"):
+        dlpy.set_num_threads(0)
+
+
+def test_determinism_flags():
+    assert not dlpy.are_deterministic_algorithms_enabled()
+    try:
+        dlpy.use_deterministic_algorithms(True, warn_only=True)
+        assert dlpy.are_deterministic_algorithms_enabled()
+        assert dlpy.is_deterministic_algorithms_warn_only_enabled()
+        assert dlpy.get_deterministic_debug_mode() == 1
+        dlpy.set_deterministic_debug_mode("error")
+        assert dlpy.get_deterministic_debug_mode() == 2
+        assert not dlpy.is_deterministic_algorithms_warn_only_enabled()
+        dlpy.set_deterministic_debug_mode(0)
+        assert not dlpy.are_deterministic_algorithms_enabled()
+    finally:
+        dlpy.use_deterministic_algorithms(False)
+    with pytest.raises(ValueError, match="set_deterministic_debug_mode: expected 'default'.*"
+                                         "got 'loud'"):
+        dlpy.set_deterministic_debug_mode("loud")
+    with pytest.raises(TypeError, match="use_deterministic_algorithms: mode must be True or "
+                                        "False, got 1"):
+        dlpy.use_deterministic_algorithms(1)
+
+
+def test_matmul_precision():
+    assert dlpy.get_float32_matmul_precision() == "highest"
+    try:
+        dlpy.set_float32_matmul_precision("medium")
+        assert dlpy.get_float32_matmul_precision() == "medium"
+    finally:
+        dlpy.set_float32_matmul_precision("highest")
+    with pytest.raises(ValueError, match="set_float32_matmul_precision: expected 'highest', "
+                                         "'high' or 'medium', got 'low'"):
+        dlpy.set_float32_matmul_precision("low")
+
+
+# ----------------------------------------------------------------- as_strided
+@pytest.mark.parametrize("case", range(len(STRIDED_CASES)))
+def test_as_strided_equals_torch(expected, case):
+    _, size, stride, offset = STRIDED_CASES[case]
+    x = dlpy.Tensor(expected[f"strided{case}:in"], requires_grad=True)
+    y = dlpy.as_strided(x, size, stride, offset)
+    np.testing.assert_array_equal(y.data, expected[f"strided{case}:out"])
+    y.backward(dlpy.Tensor(expected[f"strided{case}:grad_out"]))
+    np.testing.assert_allclose(x.grad, expected[f"strided{case}:grad"], rtol=1e-14)
+    z = dlpy.Tensor(expected[f"strided{case}:in"], requires_grad=True)
+    gradcheck(lambda t: t.as_strided(size, stride, offset) ** 2, z)
+
+
+def test_as_strided_errors():
+    x = dlpy.arange(6.0)
+    with pytest.raises(ValueError, match=r"as_strided: size \(4,\), stride \(2,\) and "
+                                         r"storage_offset 0 reach element 6 of a tensor of 6"):
+        x.as_strided((4,), (2,))
+    with pytest.raises(ValueError, match=r"as_strided: size \(2, 2\) and stride \(1,\) must"):
+        x.as_strided((2, 2), (1,))
+    with pytest.raises(ValueError, match="as_strided: stride must be non-negative ints"):
+        x.as_strided((2,), (-1,))
+
+
+# ----------------------------------------------------------------- segment_reduce
+@pytest.mark.parametrize("reduce", REDUCTIONS)
+@pytest.mark.parametrize("case", range(len(SEGMENT_CASES)))
+def test_segment_reduce_equals_torch(expected, case, reduce):
+    _, lengths, axis, initial = SEGMENT_CASES[case]
+    x = dlpy.Tensor(expected[f"segment{case}:in"], requires_grad=True)
+    y = dlpy.segment_reduce(x, reduce, lengths=dlpy.tensor(lengths), axis=axis, initial=initial)
+    np.testing.assert_allclose(y.data, expected[f"segment{case}:out:{reduce}"], rtol=1e-14)
+    y.backward(dlpy.Tensor(expected[f"segment{case}:grad_out:{reduce}"]))
+    np.testing.assert_allclose(x.grad, expected[f"segment{case}:grad:{reduce}"], rtol=1e-13,
+                               atol=1e-15)
+
+
+@pytest.mark.parametrize("reduce", REDUCTIONS)
+def test_segment_reduce_gradcheck_and_offsets(reduce):
+    rng = np.random.default_rng(0)
+    x = dlpy.Tensor(rng.standard_normal((2, 6, 3)), requires_grad=True)
+    lengths = np.array([[2, 1, 3], [1, 4, 1]])
+    gradcheck(lambda t: dlpy.segment_reduce(t, reduce, lengths=lengths, axis=1), x)
+    offsets = np.concatenate([np.zeros((2, 1), np.int64), lengths.cumsum(-1)], axis=-1)
+    np.testing.assert_array_equal(
+        dlpy.segment_reduce(x, reduce, offsets=offsets, axis=1).data,
+        dlpy.segment_reduce(x, reduce, lengths=lengths, axis=1).data)
+
+
+def test_segment_reduce_errors():
+    x = dlpy.ones(5, 2)
+    with pytest.raises(ValueError, match="segment_reduce: reduce must be one of"):
+        dlpy.segment_reduce(x, "median", lengths=[5])
+    with pytest.raises(ValueError, match=r"segment_reduce: the segment lengths must be "
+                                         r"non-negative and add up to data.shape\[axis\] = 5, "
+                                         r"got \[2, 2\]"):
+        dlpy.segment_reduce(x, "sum", lengths=np.array([2, 2]))
+    with pytest.raises(ValueError, match="give exactly one of lengths and offsets"):
+        dlpy.segment_reduce(x, "sum")
+    with pytest.raises(ValueError, match=r"lengths/offsets must be integers of shape "
+                                         r"data.shape\[:axis\]"):
+        dlpy.segment_reduce(x, "sum", lengths=np.array([5]), axis=1)
+    with pytest.raises(TypeError, match="segment_reduce: expected a floating-point data tensor"):
+        dlpy.segment_reduce(dlpy.tensor([1, 2]).long(), "sum", lengths=np.array([2]))
+
+
+# ----------------------------------------------------------------- memory exchange
+def test_frombuffer_shares_memory():
+    buffer = bytearray(np.arange(4, dtype=np.float32).tobytes())
+    t = dlpy.frombuffer(buffer, dtype=dlpy.float32, count=2, offset=4)
+    np.testing.assert_array_equal(t.data, [1.0, 2.0])
+    buffer[4:8] = np.float32(7).tobytes()
+    assert t.data[0] == 7.0  # a view of the buffer, as torch's
+    with pytest.raises(ValueError, match="frombuffer: .*dtype float32, count 3, offset 0"):
+        dlpy.frombuffer(bytearray(10), dtype=dlpy.float32, count=3)
+
+
+def test_dlpack_round_trips():
+    x = dlpy.arange(4.0)
+    y = dlpy.from_dlpack(dlpy.to_dlpack(x))
+    z = dlpy.from_dlpack(np.arange(3))
+    np.testing.assert_array_equal(y.data, x.data)
+    assert np.shares_memory(y.data, x.data)
+    assert z.dtype == np.int64 and dlpy.from_dlpack(x) is x
+    w = np.from_dlpack(x)  # the protocol on Tensor itself
+    assert np.shares_memory(w, x.data) and x.__dlpack_device__() == (1, 0)
+    with pytest.raises(TypeError, match="from_dlpack: expected an object with __dlpack__"):
+        dlpy.from_dlpack([1, 2])
+
+
+# ----------------------------------------------------------------- control flow
+def test_cond_differentiates_through_the_branch_taken():
+    x = dlpy.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = dlpy.cond(x.sum() > 0, lambda t: (t * t).sum(), lambda t: t.sum(), (x,))
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    assert dlpy.cond(False, lambda: 1, lambda: 2) == 2
+    with pytest.raises(ValueError, match=r"cond: the predicate must be a tensor of one element, "
+                                         r"got shape \(2,\)"):
+        dlpy.cond(x > 0, lambda t: t, lambda t: t, (x,))
+    with pytest.raises(TypeError, match="cond: the predicate must be a bool"):
+        dlpy.cond("yes", lambda: 1, lambda: 2)
+    with pytest.raises(TypeError, match="cond: operands must be a tuple or list, got Tensor"):
+        dlpy.cond(True, lambda t: t, lambda t: t, x)
+
+
+def test_while_loop_carries_and_differentiates():
+    x = dlpy.Tensor(np.array(1.5), requires_grad=True)
+    i, y = dlpy.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * x),
+                           (dlpy.tensor(0), dlpy.Tensor(np.array(1.0))))
+    assert int(i.item()) == 3 and y.item() == pytest.approx(1.5 ** 3)
+    y.backward()
+    assert x.grad == pytest.approx(3 * 1.5 ** 2)
+    with pytest.raises(ValueError, match=r"while_loop: body_fn must return as many values as "
+                                         r"it takes \(2\), got 1"):
+        dlpy.while_loop(lambda i, y: i < 3, lambda i, y: i + 1, (0, 1))
+    with pytest.raises(TypeError, match="while_loop: carried_inputs must be a tuple or list"):
+        dlpy.while_loop(lambda i: i < 3, lambda i: i + 1, 0)
+
+
+# ----------------------------------------------------------------- small Tensor utilities
+def test_nonzero_static_pads_and_cuts():
+    x = dlpy.tensor([[0, 1], [1, 1]])
+    np.testing.assert_array_equal(dlpy.nonzero_static(x, size=4).data,
+                                  [[0, 1], [1, 0], [1, 1], [-1, -1]])
+    np.testing.assert_array_equal(x.nonzero_static(size=1, fill_value=9).data, [[0, 1]])
+    assert dlpy.nonzero_static(x, size=0).shape == (0, 2)
+
+
+def test_tensor_new():
+    x = dlpy.zeros(2, dtype=dlpy.float64)
+    assert x.new().shape == (0,) and x.new().dtype == np.float64
+    assert x.new(2, 3).shape == (2, 3) and x.new(dlpy.Size([4])).shape == (4,)
+    np.testing.assert_array_equal(x.new([1, 2]).data, [1.0, 2.0])
+    np.testing.assert_array_equal(x.new((2, 3)).data, [2.0, 3.0])  # a tuple is data, as torch
+    with pytest.raises(TypeError, match="Tensor.new: expected sizes or one sequence of data"):
+        x.new([1], [2])
+
+
+def test_memory_and_bit_flags():
+    x = dlpy.ones(2)
+    assert not x.is_shared() and x.share_memory_() is x and x.is_shared()
+    assert x.pin_memory() is x and not x.is_pinned()
+    assert x.resolve_conj() is x and x.resolve_neg() is x
+    assert not dlpy.is_conj(x) and not x.is_neg() and not dlpy.is_inference(x)
+    with dlpy.inference_mode():
+        assert not dlpy.ones(1).is_inference()  # dlpy has no inference tensors
+    z = dlpy.tensor(np.array([1 + 2j]))
+    np.testing.assert_array_equal(dlpy.conj_physical(z).data, [1 - 2j])
+    r = dlpy.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    copy = dlpy.conj_physical(r)
+    assert copy is not r
+    copy.sum().backward()
+    np.testing.assert_array_equal(r.grad, [1.0, 1.0])
