@@ -27,7 +27,7 @@ from dlpy.creation import (
     zeros,
     zeros_like,
 )
-from dlpy.random import default_generator, manual_seed
+from dlpy.random import manual_seed
 from dlpy.tensor import (
     Op,
     Tensor,
@@ -58,11 +58,15 @@ def __getattr__(name: str):
     if name in _LAZY:
         __import__(f"dlpy.{name}")
         return sys.modules[f"dlpy.{name}"]
+    if name in ("Generator", "default_generator"):  # numpy.random is imported on first use
+        from dlpy import generator, random
+
+        return generator.Generator if name == "Generator" else random.default_generator()
     raise AttributeError(f"module 'dlpy' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"Generator", "default_generator"})
 
 
 # torch.linalg's namespace, imported on first use (dlpy/linalg.py)
@@ -99,6 +103,15 @@ __all__ += ["fft"]
 # torchvision's models and transforms (dlpy/vision/), imported on first use
 _LAZY += ("vision",)
 __all__ += ["vision"]
+
+# torch.fx's symbolic tracing, Graph and GraphModule (dlpy/fx/), imported on first use
+_LAZY += ("fx",)
+__all__ += ["fx"]
+
+# torch.export, torch.jit (trace/script/save/load/freeze) and torch.hub, on dlpy.fx and a
+# pickle-free file format (dlpy/export/, dlpy/jit.py, dlpy/hub.py), imported on first use
+_LAZY += ("export", "jit", "hub")
+__all__ += ["export", "hub", "jit"]
 from dlpy.ops.complex import (  # noqa: E402
     angle,
     complex,
@@ -195,13 +208,25 @@ from dlpy.random import get_rng_state, initial_seed, seed, set_rng_state  # noqa
 
 __all__ += ["get_rng_state", "initial_seed", "seed", "set_rng_state"]
 
+# torch.Generator (dlpy/generator.py, imported on first use by __getattr__ above: numpy.random
+# costs import time), torch.quasirandom and torch.signal (imported on first use)
+_LAZY += ("quasirandom", "signal")
+__all__ += ["Generator", "quasirandom", "signal"]
+
+# torch's remaining top-level machinery: finfo/iinfo, Size, threads, determinism, as_strided,
+# segment_reduce, frombuffer, DLPack, cond/while_loop, nonzero_static, ... (dlpy/torch_misc.py)
+from dlpy import torch_misc as _torch_misc  # noqa: E402
+
+globals().update({_name: getattr(_torch_misc, _name) for _name in _torch_misc.TOP_LEVEL})
+__all__ += _torch_misc.TOP_LEVEL
+
 
 # torch's top-level linear algebra kept in dlpy.linalg (torch.cholesky_solve, torch.lu_unpack,
 # torch.matrix_exp, the old torch.lu / torch.lu_solve, ...), which is imported on first call
 _FROM_LINALG = {
     "cholesky_inverse": "cholesky_inverse", "cholesky_solve": "cholesky_solve",
-    "geqrf": "geqrf", "lu": "old_lu", "lu_solve": "old_lu_solve", "lu_unpack": "lu_unpack",
-    "matrix_exp": "matrix_exp", "orgqr": "orgqr", "ormqr": "ormqr",
+    "geqrf": "geqrf", "lobpcg": "lobpcg", "lu": "old_lu", "lu_solve": "old_lu_solve",
+    "lu_unpack": "lu_unpack", "matrix_exp": "matrix_exp", "orgqr": "orgqr", "ormqr": "ormqr",
     "pca_lowrank": "pca_lowrank", "svd_lowrank": "svd_lowrank",
     "triangular_solve": "triangular_solve",
 }
@@ -258,3 +283,86 @@ def save(obj, f) -> None:
 
 
 __all__ += ["load", "save"]
+
+# sparse tensors (dlpy/sparse_tensor.py): the COO / CSR constructors and layouts at the top
+# level, torch.sparse's functions in dlpy.sparse (imported on first use), and the top-level
+# functions that take a sparse operand (dlpy.mm(S, X), dlpy.sum(S), ...) dispatching on it
+from dlpy import sparse_tensor as _sparse_tensor  # noqa: E402
+from dlpy.sparse_tensor import (  # noqa: E402
+    sparse_coo,
+    sparse_coo_tensor,
+    sparse_csr,
+    sparse_csr_tensor,
+    strided,
+)
+
+_LAZY += ("sparse",)
+__all__ += ["sparse", "sparse_coo", "sparse_coo_tensor", "sparse_csr", "sparse_csr_tensor",
+            "strided"]
+for _name, _function in _sparse_tensor.TOP_LEVEL_SPARSE.items():
+    globals()[_name] = _sparse_tensor._sparse_top_level(_name, globals()[_name], _function)
+del _name, _function
+
+# torch.masked and torch.nested (jagged layout): dlpy/masked/ and dlpy/nested/, imported on
+# first use; torch.masked's two constructors at the top level as torch's
+_LAZY += ("masked", "nested")
+__all__ += ["as_masked_tensor", "masked", "masked_tensor", "nested"]
+
+
+def masked_tensor(data, mask, requires_grad: bool = False):
+    """torch.masked.masked_tensor: see dlpy.masked.masked_tensor."""
+    from dlpy.masked import masked_tensor as _masked_tensor
+
+    return _masked_tensor(data, mask, requires_grad=requires_grad)
+
+
+def as_masked_tensor(data, mask):
+    """torch.masked.as_masked_tensor: see dlpy.masked.as_masked_tensor."""
+    from dlpy.masked import as_masked_tensor as _as_masked_tensor
+
+    return _as_masked_tensor(data, mask)
+
+# torch.ao.quantization (dlpy/ao/): the quantized dtypes, qschemes and tensor constructors at the
+# top level as torch's; fake quantization imported on first call; dlpy.ao imported on first use
+from dlpy.ao.qtensor import (  # noqa: E402
+    dequantize,
+    per_channel_affine,
+    per_channel_symmetric,
+    per_tensor_affine,
+    per_tensor_symmetric,
+    qint8,
+    qint32,
+    quantize_per_channel,
+    quantize_per_tensor,
+    quint8,
+)
+
+_LAZY += ("ao",)
+__all__ += ["_fake_quantize_learnable_per_tensor_affine", "ao", "dequantize",
+            "fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine",
+            "per_channel_affine", "per_channel_symmetric", "per_tensor_affine",
+            "per_tensor_symmetric", "qint32", "qint8", "quantize_per_channel",
+            "quantize_per_tensor", "quint8"]
+
+
+def fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min: int, quant_max: int):
+    """torch.fake_quantize_per_tensor_affine: see dlpy.ao.quantization."""
+    from dlpy.ao.quantization import fake_quantize_per_tensor_affine as _function
+
+    return _function(x, scale, zero_point, quant_min, quant_max)
+
+
+def fake_quantize_per_channel_affine(x, scale, zero_point, axis: int, quant_min: int,
+                                     quant_max: int):
+    """torch.fake_quantize_per_channel_affine: see dlpy.ao.quantization."""
+    from dlpy.ao.quantization import fake_quantize_per_channel_affine as _function
+
+    return _function(x, scale, zero_point, axis, quant_min, quant_max)
+
+
+def _fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, quant_min: int,
+                                               quant_max: int, grad_factor: float = 1.0):
+    """torch._fake_quantize_learnable_per_tensor_affine (LSQ): see dlpy.ao.quantization."""
+    from dlpy.ao.quantization import _fake_quantize_learnable_per_tensor_affine as _function
+
+    return _function(x, scale, zero_point, quant_min, quant_max, grad_factor)

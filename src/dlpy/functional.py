@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.ops import attention as _attention
+from dlpy.ops import complex as _complex
 from dlpy.ops import conv as _conv
 from dlpy.ops import loss as _loss
 from dlpy.ops import real_number as _real_number
@@ -274,6 +275,7 @@ def _check_same_shape(name: str, prediction: Tensor, target) -> None:
 def mse_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
     """Mean (or summed, or per-element) squared error."""
     _check_same_shape("mse_loss", prediction, target)
+    _complex.refuse("mse_loss", prediction, target)  # as torch's (l1_loss takes them)
     diff = prediction - target
     return _reduce("mse_loss", diff * diff, reduction)
 
@@ -290,6 +292,7 @@ def _piecewise_loss(name: str, prediction: Tensor, target, reduction: str, cut: 
     d = prediction - target: smooth L1 and Huber, which differ in scale only."""
     _check_reduction(name, reduction)
     _check_same_shape(name, prediction, target)
+    _complex.refuse(name, prediction, target)  # as torch's
     diff = prediction - target
     magnitude = abs(diff)
     quadratic = diff * diff * (0.5 * quadratic_scale)
@@ -908,13 +911,17 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
     (N, C, L), "bilinear" and "bicubic" (N, C, H, W), "trilinear" (N, C, D, H, W) (source
     s (i + 0.5) - 0.5, or with ``align_corners`` the corners matched, s = (in - 1) / (out - 1)),
     "area" (adaptive average pooling).
-    ``recompute_scale_factor``: s from the sizes, not the factor. One Resample op per axis."""
+    ``recompute_scale_factor``: s from the sizes, not the factor. ``antialias`` (bilinear and
+    bicubic): torch's _upsample_bilinear2d_aa / _bicubic2d_aa, the filter widened by s when
+    downsampling, the width resampled first. One Resample op per axis."""
     name = "interpolate"
     if mode not in INTERPOLATE_MODES:
         raise ValueError(f"{name}: mode must be one of {', '.join(INTERPOLATE_MODES)}, got "
                          f"{mode!r}")
-    if antialias:
-        raise NotImplementedError(f"{name}: antialias is not supported")
+    antialias = _flag(name, "antialias", antialias)
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise NotImplementedError(f"{name}: antialias is only for modes bilinear and bicubic "
+                                  f"(as PyTorch), got mode {mode!r}")
     if mode in ("nearest", "nearest-exact", "area"):
         if align_corners is not None:
             raise ValueError(f"{name}: align_corners can only be set with the interpolating "
@@ -962,11 +969,16 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
         raise TypeError(f"{name}: mode {mode!r} needs a floating-point x, got {dtype}")
     kind = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
     y = input
-    for axis, (n, out, scale) in enumerate(zip(shape[2:], sizes, scales), start=2):
-        # PyTorch's 2-D nearest kernel copies (or halves the index) when out is n (or 2 n);
-        # its 1-D and 3-D ones do not
-        indices, weights = _resample.taps(kind, n, out, scale, align_corners, dtype,
-                                          shortcuts=dims == 2)
+    axes = list(enumerate(zip(shape[2:], sizes, scales), start=2))
+    for axis, (n, out, scale) in reversed(axes) if antialias else axes:  # (PyTorch's orders)
+        if antialias:
+            indices, weights = _resample.antialias_taps(kind, n, out, scale, align_corners,
+                                                        dtype)
+        else:
+            # PyTorch's 2-D nearest kernel copies (or halves the index) when out is n (or 2 n);
+            # its 1-D and 3-D ones do not
+            indices, weights = _resample.taps(kind, n, out, scale, align_corners, dtype,
+                                              shortcuts=dims == 2)
         y = _resample.resample(y, axis, indices, weights)
     return y
 
@@ -1687,3 +1699,83 @@ __all__ += [
     "sgn", "signbit", "slice_scatter", "sum_to_size", "tile", "trapezoid", "trapz", "unflatten",
     "unravel_index", "cholesky", "matrix_power", "qr", "slogdet", "svd",
 ]
+
+# nested (dlpy/nested/) and masked (dlpy/masked/) tensors: these functions hand a first operand
+# of such a type to its class's __dlpy_function__(name, input, ...), as torch's
+# __torch_function__: one type check on the dense path (the light functions spelled out, which
+# costs about 50 ns a call where a *args/**kwargs wrapper costs about 160)
+def _takes_call(x) -> bool:
+    return hasattr(type(x), "__dlpy_function__")
+
+
+_relu, _gelu, _silu, _linear, _matmul = relu, gelu, silu, linear, matmul
+_softmax, _log_softmax = softmax, log_softmax
+
+
+def relu(x, inplace=False):
+    if type(x) is not Tensor and _takes_call(x):
+        return type(x).__dlpy_function__("relu", x, inplace)
+    return _relu(x, inplace)
+
+
+def gelu(x, approximate: str = "none"):
+    if type(x) is not Tensor and _takes_call(x):
+        return type(x).__dlpy_function__("gelu", x, approximate)
+    return _gelu(x, approximate)
+
+
+def silu(x):
+    if type(x) is not Tensor and _takes_call(x):
+        return type(x).__dlpy_function__("silu", x)
+    return _silu(x)
+
+
+def linear(x, weight, bias=None):
+    if type(x) is not Tensor and _takes_call(x):
+        return type(x).__dlpy_function__("linear", x, weight, bias)
+    return _linear(x, weight, bias)
+
+
+def matmul(a, b):
+    if type(a) is not Tensor and _takes_call(a):
+        return type(a).__dlpy_function__("matmul", a, b)
+    return _matmul(a, b)
+
+
+def softmax(x, axis=-1):
+    if type(x) is not Tensor and _takes_call(x):
+        return type(x).__dlpy_function__("softmax", x, axis)
+    return _softmax(x, axis)
+
+
+def log_softmax(x, axis=-1):
+    if type(x) is not Tensor and _takes_call(x):
+        return type(x).__dlpy_function__("log_softmax", x, axis)
+    return _log_softmax(x, axis)
+
+
+for _plain in (_relu, _gelu, _silu, _linear, _matmul, _softmax, _log_softmax):
+    globals()[_plain.__name__].__doc__ = _plain.__doc__
+    globals()[_plain.__name__].__wrapped__ = _plain
+del _plain
+
+
+def _dispatching(name: str, function, first=None):
+    """The same for a heavier function, whatever its arguments."""
+    def dispatch(input, *args, **kwargs):  # noqa: A002
+        kind = type(input if first is None else first(input))
+        if kind is not Tensor and hasattr(kind, "__dlpy_function__"):
+            return kind.__dlpy_function__(name, input, *args, **kwargs)
+        return function(input, *args, **kwargs)
+
+    dispatch.__name__ = dispatch.__qualname__ = name
+    dispatch.__doc__, dispatch.__wrapped__ = function.__doc__, function
+    return dispatch
+
+
+dropout = _dispatching("dropout", dropout)
+layer_norm = _dispatching("layer_norm", layer_norm)
+scaled_dot_product_attention = _dispatching("scaled_dot_product_attention",
+                                            scaled_dot_product_attention)
+cat = _dispatching("cat", cat, lambda tensors: tensors[0] if isinstance(tensors, (list, tuple))
+                   and tensors else tensors)

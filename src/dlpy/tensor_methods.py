@@ -47,7 +47,7 @@ for _name, _ufunc in (("gt", np.greater), ("ge", np.greater_equal), ("lt", np.le
 ALIASES = {
     "absolute": "abs", "divide": "div", "multiply": "mul", "subtract": "sub",
     "negative": "neg", "greater": "gt", "greater_equal": "ge", "less": "lt", "less_equal": "le",
-    "not_equal": "ne", "ger": "outer", "ndimension": "dim", "sgn": "sign",
+    "not_equal": "ne", "ger": "outer", "ndimension": "dim",
     "unsafe_chunk": "chunk", "unsafe_split": "split", "true_divide": "div",
     "unsafe_split_with_sizes": "split_with_sizes",
 }
@@ -57,7 +57,7 @@ FUNCTIONAL_METHODS = """
     addbmm addmm addmv addr baddbmm corrcoef cov diag diag_embed diagonal_scatter dist erfc
     fmax fmin frexp gcd hardshrink i0 igamma igammac index_put index_reduce isin isneginf
     isposinf isreal kron lcm ldexp logdet matrix_power mvlgamma nextafter pinverse prelu
-    renorm scatter_reduce select select_scatter signbit slice_scatter slogdet unflatten
+    renorm scatter_reduce select select_scatter sgn signbit slice_scatter slogdet unflatten
     floor_divide qr svd cholesky
 """.split()
 for _name in FUNCTIONAL_METHODS:
@@ -506,3 +506,44 @@ _attach("bernoulli", _method("bernoulli", _bernoulli_method, _bernoulli_method._
 _attach("multinomial", _method("multinomial", _multinomial,
                                "torch.multinomial(self, ...): category indices."))
 del _name
+
+
+# ----------------------------------------------------------------- sparse layouts
+# (dlpy/sparse_tensor.py, imported on first use): a dense tensor is strided
+def _to_sparse(self, sparse_dim=None, *, layout=None):
+    """torch's to_sparse(sparse_dim) / to_sparse(layout=...): a COO (or CSR) tensor of the
+    nonzero entries; gradients flow back to this tensor at them."""
+    from dlpy.sparse_tensor import tensor_to_sparse
+
+    return tensor_to_sparse(self, sparse_dim, layout=layout)
+
+
+def _to_sparse_csr(self):
+    """torch's to_sparse_csr(): the nonzero entries of a matrix in CSR."""
+    from dlpy.sparse_tensor import to_sparse_csr
+
+    return to_sparse_csr(self)
+
+
+def _strided():
+    from dlpy.sparse_tensor import strided
+
+    return strided
+
+
+_attach("to_sparse", _to_sparse)
+_attach("to_sparse_coo", _method("to_sparse_coo", lambda self: _to_sparse(self),
+                                 "torch's to_sparse_coo(): to_sparse()."))
+_attach("to_sparse_csr", _to_sparse_csr)
+_attach("to_dense", _method("to_dense", lambda self, dtype=None: self if dtype is None
+                            else self.astype(dtype), "A dense tensor is its own dense form."))
+_attach("is_sparse", property(lambda self: False, doc="False: a dense (strided) tensor."))
+_attach("is_sparse_csr", property(lambda self: False, doc="False: a dense (strided) tensor."))
+_attach("layout", property(lambda self: _strided(), doc="dlpy.strided, as torch's."))
+
+# torch's remaining Tensor machinery (as_strided, nonzero_static, new, share_memory_, DLPack,
+# the conj/neg/inference flags): dlpy/torch_misc.py
+from dlpy import torch_misc as _torch_misc  # noqa: E402
+
+for _name, _function in _torch_misc.TENSOR_METHODS.items():
+    _attach(_name, _function)
