@@ -1,7 +1,9 @@
 """Forward-mode AD (dlpy.forward_ad, dlpy.func.jvp/jacfwd/hessian): torch.func.jvp's values at
 the cases of fixtures/cases_forward_ad.py, each JVP rule against the reverse-mode Jacobian,
-composition with grad, vmap and itself, and torch's errors."""
+composition with grad, vmap and itself, in-place changes and autograd.Function's jvp, and
+torch's errors."""
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -17,7 +19,15 @@ from dlpy.func import grad, hessian, jacfwd, jacrev, jvp, vmap
 from dlpy.tensor import Op, Tensor
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from cases_forward_ad import CASES, LABELS, MASK, expressions, inputs  # noqa: E402
+from cases_forward_ad import (  # noqa: E402
+    CASES,
+    IN_PLACE,
+    LABELS,
+    MASK,
+    expressions,
+    in_place_programs,
+    inputs,
+)
 
 REF = np.load(Path(__file__).parent / "fixtures" / "forward_ad" / "forward_ad.npz")
 SELECTIONS = {"pools", "prod_cumsum"}  # rules that are the double-vjp on purpose
@@ -140,6 +150,9 @@ def _samples(rng):
         (lambda q: F.multi_head_attention_forward(q, 1, 3) if False else
          dlpy.ops.attention.Attention(0.5, num_heads=1)(q[None], q[None], q[None])[0],
          [(3, 3)]),
+        (lambda a: dlpy.special.erfcx(a) + dlpy.special.i0e(a) + dlpy.special.i1(a)
+         + dlpy.special.i1e(a) + dlpy.special.ndtr(a) + dlpy.special.log_ndtr(a)
+         + dlpy.special.entr(a * a + 0.1) + dlpy.special.ndtri(F.sigmoid(a)), [(3, 3)]),
         (lambda a: ops.rearrange.SlidingWindows(1, 2, 1)(a).sum(-1)[:, :2].sum(1) + targets[0]
          * 0 + ops.shape.IndexAdd(np.array([0, 2]), (3,))(a[:2, 0]), [(3, 3)]),
     ]
@@ -195,6 +208,184 @@ def test_an_op_without_a_rule_falls_back_to_the_double_vjp():
         assert fwAD.stats["fallbacks"] == {"Cube": 1}
         with pytest.raises(NotImplementedError, match="Opaque has no JVP rule"):
             Opaque()(fwAD.make_dual(x, v))
+
+
+# ----------------------------------------------------------------------------- in place
+def run_in_place(name, duals):
+    scope = {"T": dlpy, "F": F, "mask": MASK}
+    scope.update({f"x{i}": x for i, x in enumerate(duals)})
+    exec(in_place_programs(name)[1], scope)  # noqa: S102 - our own statements
+    return scope["y"]
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])  # True: the recorded (rebase) path
+@pytest.mark.parametrize("name", list(IN_PLACE))
+def test_in_place_changes_carry_tangents_as_torch(name, requires_grad):
+    primals, tangents = inputs(name)
+    with fwAD.dual_level():
+        duals = [fwAD.make_dual(t(p, requires_grad), t(v)) for p, v in zip(primals, tangents)]
+        value, tangent = fwAD.unpack_dual(run_in_place(name, duals))
+    key = f"in_place:{name}"
+    np.testing.assert_allclose(value.data, REF[f"{key}:value"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(tangent.data, REF[f"{key}:tangent"], rtol=1e-9, atol=1e-11)
+    assert tangent.requires_grad == requires_grad  # reverse over forward through the rebase
+
+
+def test_in_place_under_func_jvp_and_jacfwd():
+    name = "setitem"
+    primals, tangents = inputs(name)
+
+    def f(a, b):
+        return run_in_place(name, (a, b))
+
+    _, product = jvp(f, tuple(t(p) for p in primals), tuple(t(v) for v in tangents))
+    np.testing.assert_allclose(product.data, REF[f"in_place:{name}:tangent"], rtol=1e-9,
+                               atol=1e-11)
+    jacobians = jacfwd(f, (0, 1))(*[t(p) for p in primals])  # a vmap of the in-place ops
+    contracted = sum(np.tensordot(j.data, v, axes=v.ndim) for j, v in zip(jacobians, tangents))
+    np.testing.assert_allclose(contracted, REF[f"in_place:{name}:tangent"], rtol=1e-9,
+                               atol=1e-11)
+
+
+def test_in_place_tangent_details():
+    x, v = t([1.0, 2.0, 3.0]), t([1.0, 1.0, 1.0])
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(x, v)
+        y = dual * 1
+        before = fwAD.unpack_dual(y).tangent
+        y.mul_(2)
+        assert fwAD.unpack_dual(y).tangent.data.tolist() == [2.0, 2.0, 2.0]
+        assert before.data.tolist() == [1.0, 1.0, 1.0]  # replaced, not written into
+        plain = t([5.0, 5.0, 5.0])
+        plain.mul_(2)  # no tangent anywhere: none appears
+        assert fwAD.unpack_dual(plain).tangent is None
+        counts = Tensor(np.zeros(3, dtype=np.int64))
+        counts += 1  # an integer tensor gets none
+        assert fwAD.unpack_dual(counts).tangent is None
+        half = Tensor(np.zeros(3, dtype=np.float32))
+        half += dual  # float64 tangent stored in a float32 tensor: cast, as its value
+        assert fwAD.unpack_dual(half).tangent.dtype == np.float32
+    assert importlib.import_module("dlpy.tensor")._dual_in_place is None  # outside: no hook
+
+
+# ----------------------------------------------------------------------------- Function
+class MulK(dlpy.autograd.Function):
+    """x * y * k, with a jvp (torch 2's setup_context style) and a backward."""
+
+    @staticmethod
+    def forward(x, y, k):
+        return x.data * y.data * k
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, y, k = inputs
+        ctx.save_for_forward(x, y)
+        ctx.k = k
+        ctx.tangents_seen = None
+
+    @staticmethod
+    def jvp(ctx, t_x, t_y, t_k):
+        x, y = ctx.saved_tensors
+        ctx.tangents_seen = (t_x, t_y, t_k)
+        MulK.last_ctx = ctx
+        return (t_x * y + x * t_y) * ctx.k
+
+
+class Cube(dlpy.autograd.Function):
+    """x^3 without jvp: forward mode differentiates its backward (double-vjp)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return Tensor(x.data ** 3)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * 3 * x * x
+
+
+class Opaque(dlpy.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.data * 2
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output.data * 2  # numpy: nothing forward mode can differentiate
+
+
+def test_function_jvp_is_used_with_zeros_for_tangentless_tensors_as_torch():
+    x, v, y = t([1.0, 2.0]), t([2.0, -1.0]), t([3.0, 4.0])
+    fwAD.stats["fallbacks"].clear()
+    with fwAD.dual_level():
+        out = MulK.apply(fwAD.make_dual(x, v), y, 2.0)
+        primal, tangent = fwAD.unpack_dual(out)
+    np.testing.assert_allclose(primal.data, [6.0, 16.0])
+    np.testing.assert_allclose(tangent.data, (v.data * y.data) * 2.0)
+    t_x, t_y, t_k = MulK.last_ctx.tangents_seen
+    assert t_y.data.tolist() == [0.0, 0.0] and t_k is None  # torch: zeros, None
+    assert fwAD.stats["fallbacks"] == {}
+    _, product = jvp(lambda a, b: MulK.apply(a, b, 0.5), (x, y), (v, v))  # both tangents
+    np.testing.assert_allclose(product.data, (v.data * y.data + x.data * v.data) * 0.5)
+
+
+def test_function_without_jvp_differentiates_its_backward():
+    x, v = t([0.5, -1.0, 2.0]), t([1.0, 2.0, 3.0])
+    for requires_grad in (False, True):  # not recorded, and recorded (CubeBackward)
+        with fwAD.dual_level():
+            dual = fwAD.make_dual(t(x.data, requires_grad), v)
+            primal, tangent = fwAD.unpack_dual(Cube.apply(dual))
+        np.testing.assert_allclose(primal.data, x.data ** 3)
+        np.testing.assert_allclose(tangent.data, 3 * x.data ** 2 * v.data, rtol=1e-14)
+        assert tangent.requires_grad == requires_grad  # reverse over forward
+    # forward over forward: the second derivative 6 x u v
+    u = t([0.3, 0.2, -1.0])
+    _, second = jvp(lambda a: jvp(Cube.apply, (a,), (v,))[1], (x,), (u,))
+    np.testing.assert_allclose(second.data, 6 * x.data * u.data * v.data, rtol=1e-13)
+    with fwAD.dual_level():
+        with pytest.raises(NotImplementedError, match="Opaque has no jvp, and its backward"):
+            Opaque.apply(fwAD.make_dual(x, v))
+
+
+def test_function_returning_an_input_keeps_that_input_tangent():
+    class Pass(dlpy.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            ctx.mark_non_differentiable(y)
+            return x * 2, y
+
+        @staticmethod
+        def jvp(ctx, t_x, t_y):
+            return t_x * 2, t_y * 7
+
+    with fwAD.dual_level():
+        x = fwAD.make_dual(t([1.0, 2.0]), t([1.0, 1.0]))
+        y = fwAD.make_dual(t([3.0, 4.0]), t([5.0, 5.0]))
+        a, b = Pass.apply(x, y)
+        assert fwAD.unpack_dual(a).tangent.data.tolist() == [2.0, 2.0]
+        assert fwAD.unpack_dual(b).tangent is None  # non-differentiable, as torch
+        assert fwAD.unpack_dual(y).tangent.data.tolist() == [5.0, 5.0]  # untouched
+
+
+def test_function_jvp_errors():
+    class Wrong(dlpy.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.data * 2
+
+        @staticmethod
+        def jvp(ctx, t_x):
+            return t_x[:1]
+
+    with fwAD.dual_level():
+        with pytest.raises(RuntimeError, match=r"Wrong.jvp: the tangent of output 0 has shape "
+                                               r"\(1,\), the output has shape \(2,\)"):
+            Wrong.apply(fwAD.make_dual(t([1.0, 2.0]), t([1.0, 1.0])))
+    with pytest.raises(TypeError, match="save_for_forward: can save only Tensors or None, but "
+                                        "argument 0 is a float"):
+        dlpy.autograd_function.FunctionCtx((True,)).save_for_forward(1.0)
 
 
 # ----------------------------------------------------------------------------- composition

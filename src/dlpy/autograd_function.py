@@ -77,6 +77,7 @@ PLAIN_CALL_SITES: dict[str, Callable] = {
 }
 _function_forward = _run_forward  # what apply calls: the function_forward site
 _layers: list[tuple[int, dict[str, Callable]]] = []  # active swaps: (order, site -> wrap)
+_dual_outputs = None  # forward_ad's, while a dual level is open: outputs' tangents to plain
 
 
 def _put_call_sites() -> None:
@@ -246,6 +247,15 @@ def split_grads(op: Op, grad_output):
 
 
 # ---------------------------------------------------------------------------- Function
+def _checked_saved(name: str, tensors: tuple) -> tuple:
+    for i, t in enumerate(tensors):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{name}: can save only Tensors or None, but argument {i} is a "
+                            f"{type(t).__name__} (keep other values as attributes of ctx: "
+                            "ctx.k = k)")
+    return tensors
+
+
 class FunctionCtx:
     """What ``forward`` and ``backward`` share: saved tensors, flags and any attribute you
     set (``ctx.k = 3``)."""
@@ -258,12 +268,12 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors (or None) for backward; ``saved_tensors`` gives them back."""
-        for i, t in enumerate(tensors):
-            if t is not None and not isinstance(t, Tensor):
-                raise TypeError(f"save_for_backward: can save only Tensors or None, but "
-                                f"argument {i} is a {type(t).__name__} (keep other values as "
-                                "attributes of ctx: ctx.k = k)")
-        self._saved = tensors
+        self._saved = _checked_saved("save_for_backward", tensors)
+
+    def save_for_forward(self, *tensors) -> None:
+        """Keep tensors (or None) for ``jvp`` (forward mode), where ``saved_tensors`` gives
+        them back, as torch's."""
+        self._saved_forward = _checked_saved("save_for_forward", tensors)
 
     @property
     def saved_tensors(self) -> tuple:
@@ -455,6 +465,14 @@ class Function:
     def setup_context(ctx, inputs, output):
         raise NotImplementedError
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        """Forward mode (``forward_ad``, ``dlpy.func.jvp``), as torch's: the tangent of each
+        output from one per argument of forward (zeros for a Tensor without one, None for a
+        non-Tensor); ``ctx.saved_tensors`` are those of ``ctx.save_for_forward``. Without
+        it, forward mode differentiates backward instead (written with dlpy ops)."""
+        raise NotImplementedError
+
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run forward and, if an input needs a gradient, record one op for backward."""
@@ -499,6 +517,8 @@ class Function:
             for k, out in zip(chosen, record_outputs(op, tensors,
                                                      [outputs[k].data for k in chosen])):
                 plain[k] = out
+        if _dual_outputs is not None:  # forward mode: the tangents forward_ad gave outputs
+            _dual_outputs(outputs, plain)
         return plain[0] if single else tuple(plain)
 
 

@@ -34,6 +34,7 @@ them is refused, as torch); ``dlpy.func.jvp`` opens its own, which do nest.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import weakref
 from collections.abc import Iterator
@@ -41,8 +42,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy import autograd_function as _functions
 from dlpy.autograd_function import swap_call_sites
 from dlpy.ops.arithmetic import Identity, cast
+from dlpy.ops.rearrange import expand
 from dlpy.tensor import (
     Op,
     Tensor,
@@ -51,6 +54,8 @@ from dlpy.tensor import (
     _checked_graph_grads,
     enable_grad,
 )
+
+_engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is the function)
 
 __all__ = ["UnpackedDualTensor", "dual_level", "enter_dual_level", "exit_dual_level",
            "make_dual", "unpack_dual"]
@@ -78,8 +83,9 @@ def _push() -> int:
     _visible = len(_tables)
     if len(_tables) == 1:
         # order 3: outside vmap's dispatcher (2), so a rule sees one sample's tensors
-        _swap = swap_call_sites(3, op_call=_dispatching)
+        _swap = swap_call_sites(3, op_call=_dispatching, function_forward=_function_dispatching)
         _swap.__enter__()
+        _engine._dual_in_place, _functions._dual_outputs = _following, _carry_outputs
     return len(_tables)
 
 
@@ -92,6 +98,7 @@ def _pop(level: int) -> None:
     _visible = len(_tables)
     if not _tables:
         swap, _swap = _swap, None
+        _engine._dual_in_place = _functions._dual_outputs = None
         swap.__exit__(None, None, None)
 
 
@@ -243,6 +250,35 @@ def carry(source: Tensor, target: Tensor, convert=None) -> Tensor:
     return target
 
 
+def _following(tensor: Tensor, compute, operands: tuple):
+    """The in-place hook (``Tensor._in_place``): ``compute`` that also gives ``tensor`` the
+    tangents of its new value (the op's JVP, as torch's forward AD; zeros where only the old
+    value had one: ``zero_``, ``copy_`` of a constant), or None when no visible level has a
+    tangent to follow. Tangents are replaced, not written into: the tangent given to make_dual
+    and the tangents of tensors this one views are left as they were (torch updates both)."""
+    if not _visible or tensor.dtype.kind != "f":
+        return None
+    levels = [level for level in range(1, _visible + 1) if any(
+        isinstance(x, Tensor) and tangent_of(x, level) is not None for x in (tensor, *operands))]
+    if not levels:
+        return None
+
+    def tracked(x, *args):
+        if x is not tensor:  # rebased: x is the stand-in holding the old value
+            carry(tensor, x)
+        value = compute(x, *args)
+        for level in levels:
+            tangent = tangent_of(value, level)
+            if tangent is None:
+                tangent = zeros_like(value)
+            if tangent.dtype != tensor.dtype:
+                tangent = cast(tangent, tensor.dtype)
+            _set_tangent(tensor, tangent, level)
+        return value
+
+    return tracked
+
+
 # ----------------------------------------------------------------------------- dispatch
 def _dispatching(inner):
     def dual_call(op, *inputs):
@@ -370,3 +406,122 @@ def double_vjp(op: Op, settings: dict, inputs: tuple, tangents: list, out: Tenso
         return zeros_like(out)
     captured = _backpropagate_graph([g for g, _ in roots], [t for _, t in roots], {id(u)})
     return captured.get(id(u))
+
+
+# ----------------------------------------------------------------------------- Functions
+def _function_dispatching(inner):
+    """The function_forward site: an ``autograd.Function``'s forward with its jvp."""
+    def dual_forward(cls, ctx, args, kwargs):
+        if not _visible:
+            return inner(cls, ctx, args, kwargs)
+        return _function_call(inner, cls, ctx, args, kwargs)
+
+    return dual_forward
+
+
+def _function_call(inner, cls, ctx, args: tuple, kwargs: dict):
+    """forward at the primals (no level visible, as torch's), then each visible level's
+    tangents of the outputs: the Function's ``jvp``, else the double-vjp through its
+    ``backward``. ``apply`` then carries them to the tensors it returns."""
+    global _visible
+    levels = []
+    for level in range(1, _visible + 1):
+        tangents = [tangent_of(a, level) if isinstance(a, Tensor) else None for a in args]
+        if any(t is not None for t in tangents):
+            levels.append((level, tangents))
+    if not levels:
+        return inner(cls, ctx, args, kwargs)
+    saved, _visible = _visible, 0
+    try:
+        result = inner(cls, ctx, args, kwargs)
+    finally:
+        _visible = saved
+    single = not isinstance(result, tuple)
+    returned = [result] if single else list(result)
+    # new tensors for arrays, and for inputs returned as they are (their tangents stay theirs)
+    outputs = [Tensor(o) if isinstance(o, np.ndarray) else Tensor(o.data)
+               if isinstance(o, Tensor) and any(o is a for a in args) else o for o in returned]
+    ctx._non_differentiable.update(id(o) for r, o in zip(returned, outputs)
+                                   if id(r) in ctx._non_differentiable)
+    for level, tangents in levels:
+        _visible = level - 1
+        try:
+            if cls.jvp is _functions.Function.jvp:
+                out_tangents = _function_double_vjp(cls, ctx, args, tangents, outputs)
+            else:
+                out_tangents = _function_jvp(cls, ctx, args, tangents, outputs)
+        finally:
+            _visible = saved
+        for r, o, t in zip(returned, outputs, out_tangents):
+            if t is not None and isinstance(o, Tensor) and o.dtype.kind == "f" \
+                    and id(r) not in ctx._non_differentiable:
+                if t.requires_grad and not _any_requires_grad(args, tangents):
+                    t = carry(t, t.detach())  # it hung on the zero leaves u
+                _set_tangent(o, t if t.dtype == o.dtype else cast(t, o.dtype), level)
+    return outputs[0] if single else tuple(outputs)
+
+
+def _function_jvp(cls, ctx, args: tuple, tangents: list, outputs: list) -> list:
+    """``cls.jvp(ctx, *tangents)`` (zeros for a Tensor argument without one, as torch's), with
+    the tensors of ``save_for_forward`` as ``ctx.saved_tensors``; one tangent per output."""
+    name = cls.__name__
+    given = [zeros_like(a) if t is None and isinstance(a, Tensor) and ctx.materialize_grads
+             else t for a, t in zip(args, tangents)]
+    kept = ctx._saved
+    ctx._saved = ctx.__dict__.get("_saved_forward", ())
+    try:
+        result = cls.jvp(ctx, *given)
+    finally:
+        ctx._saved = kept
+    result = list(result) if isinstance(result, tuple) else [result]
+    if len(result) != len(outputs):
+        raise RuntimeError(f"{name}.jvp returned {len(result)} tangent(s) for {len(outputs)} "
+                           "output(s) of forward; return one per output (None for none)")
+    checked = []
+    for k, (o, t) in enumerate(zip(outputs, result)):
+        if t is not None and not isinstance(t, Tensor):
+            if not isinstance(t, (np.ndarray, np.generic, int, float)) or isinstance(t, bool):
+                raise TypeError(f"{name}.jvp: the tangent of output {k} is a "
+                                f"{type(t).__name__}; return a Tensor, a numpy array or None")
+            t = Tensor(np.asarray(t, dtype=o.dtype))
+        if t is not None and isinstance(o, Tensor) and t.shape != o.shape:
+            raise RuntimeError(f"{name}.jvp: the tangent of output {k} has shape {t.shape}, "
+                               f"the output has shape {o.shape}")
+        checked.append(t)
+    return checked
+
+
+def _function_double_vjp(cls, ctx, args: tuple, tangents: list, outputs: list) -> list:
+    """A Function without jvp: J t = d/du <J^T u, t>, J^T u from its ``backward`` run with
+    recording on at zero leaves u (one per float output), as ``double_vjp`` for an op."""
+    name = cls.__name__
+    if getattr(cls.backward, "once_differentiable", False):
+        raise NotImplementedError(f"forward_ad: {name} has no jvp and its backward is "
+                                  "once_differentiable; define jvp(ctx, *tangents)")
+    us = [Tensor(np.zeros(o.shape, o.dtype), requires_grad=True)
+          if isinstance(o, Tensor) and o.dtype.kind == "f" else None for o in outputs]
+    with enable_grad():
+        grads = cls.backward(ctx, *[u if u is not None or not isinstance(o, Tensor)
+                                    else zeros_like(o) for u, o in zip(us, outputs)])
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    roots, cotangents = [], []
+    for i, (g, t) in enumerate(zip(grads, tangents)):
+        if g is None or t is None:
+            continue
+        if not isinstance(g, Tensor) or not g.requires_grad:
+            raise NotImplementedError(
+                f"forward_ad: {name} has no jvp, and its backward's gradient of input {i} was "
+                "not computed from the output gradient with dlpy ops, so it cannot be "
+                "differentiated; define jvp(ctx, *tangents)")
+        roots.append(g)
+        cotangents.append(t if t.shape == g.shape else expand(t, g.shape))
+    captured = _backpropagate_graph(roots, cotangents, {id(u) for u in us if u is not None}) \
+        if roots else {}
+    return [None if u is None else captured.get(id(u), zeros_like(u)) for u in us]
+
+
+def _carry_outputs(outputs: list, returned: list) -> None:
+    """apply's hook: the tensors it returns carry the tangents of forward's outputs."""
+    for o, r in zip(outputs, returned):
+        if r is not o and isinstance(o, Tensor) and isinstance(r, Tensor):
+            carry(o, r)

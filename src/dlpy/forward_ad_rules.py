@@ -43,6 +43,7 @@ from dlpy.ops import (
     shape,
     softmax,
     special,
+    special_more,
 )
 from dlpy.ops.matmul import Linear, MatMul
 from dlpy.ops.rearrange import expand
@@ -184,7 +185,7 @@ _POINTWISE = (
     activation_more.Hardswish, activation_more.Hardsigmoid, activation_more.Softsign,
     activation_more.LogSigmoid, activation_more.Threshold, activation_more.Tanhshrink,
     activation_more.Shrink, special.Lgamma, special.Digamma, special.Erfinv,
-)  # (special_more's functions have no backward_graph: they fall back, and cannot)
+)  # (special_more's functions have no backward_graph: their slopes are below)
 
 
 @_rule(*_POINTWISE)
@@ -198,6 +199,46 @@ def _pointwise(op, settings, inputs, tangents, out):
         run = fresh(op, settings)
         return from_physical(_graph_grads(run, (x,), [t], t, run(x))[0])
     return _graph_grads(op, inputs, tangents, t, out)[0]
+
+
+def _special_slope(op, x, y):
+    """dy/dx of special_more's element-wise functions of x (y = out), with dlpy ops so a
+    tangent of the slope (forward over forward, reverse over forward) follows."""
+    from dlpy.ops.pointwise import i0, sign
+
+    sm, kind = special_more, type(op)
+    if kind is sm.Erfcx:
+        return 2 * x * y - 2 * sm._INV_SQRT_PI
+    if kind is sm.Ndtr:
+        return (-0.5 * x * x).exp() / sm._SQRT_2PI
+    if kind is sm.Ndtri:
+        return (0.5 * y * y).exp() * sm._SQRT_2PI
+    if kind is sm.LogNdtr:
+        return (-(y + 0.5 * x * x)).exp() / sm._SQRT_2PI
+    if kind is sm.Entr:
+        return -(x.log() + 1)
+    if kind is sm.I0e:
+        return sm.i1e(x) - sign(x) * y
+    zero = x.data == 0  # I1, I1e: 1/2 at x = 0, where y / x is 0 / 0
+    safe = mask.where(zero, 1.0, x)
+    if kind is sm.I1:
+        slope = i0(x) - y / safe
+    else:
+        slope = sm.i0e(x) - y * (sign(x) + 1 / safe)
+    return mask.where(zero, 0.5, slope)
+
+
+@_rule(special_more.Erfcx, special_more.I0e, special_more.I1, special_more.I1e,
+       special_more.Ndtr, special_more.Ndtri, special_more.LogNdtr, special_more.Entr)
+def _special(op, settings, inputs, tangents, out):
+    """A diagonal Jacobian: t times the slope (the op's backward formula, in dlpy ops)."""
+    if batched(inputs):  # the slope's masks read x's values: one sample at a time
+        from dlpy.func_batching import Unbatchable
+
+        raise Unbatchable(f"forward_ad: {type(op).__name__}'s rule for a batched input")
+    (x,), (t,) = inputs, tangents
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf/nan as torch
+        return t * _special_slope(op, x if isinstance(x, Tensor) else Tensor(x), out)
 
 
 @_rule(pointwise.Maximum, pointwise.Atan2, special.Xlogy)

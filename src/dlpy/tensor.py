@@ -81,6 +81,9 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
 
 
 _detect_anomaly = False
+# forward_ad's, while a dual level is open: _in_place asks it for a compute that also moves
+# the tangent of the new value onto the tensor (None: nothing to follow)
+_dual_in_place = None
 
 # backward(create_graph=True) would make every leaf's .grad a Tensor with a graph; dlpy's .grad
 # are numpy arrays (optimisers, clipping and checkpoints read them), so it is refused
@@ -736,6 +739,10 @@ class Tensor:
         ``reshape``: the result may change the shape (unsqueeze_, t_): self takes its array
         (a view of the same memory when nothing is recorded) instead of writing into it."""
         self._check_in_place(name)
+        if _dual_in_place is not None:  # forward-mode AD: the tangent follows the new value
+            tracked = _dual_in_place(self, compute, operands)
+            if tracked is not None:
+                compute, write = tracked, None
         if _grad_enabled and (self.requires_grad or any(
                 isinstance(o, Tensor) and o.requires_grad for o in operands)):
             self._rebase(name, compute, operands, cast, view_ok, reshape)
