@@ -108,3 +108,17 @@ def test_bad_arguments():
         engine.draw(-1)
     with pytest.raises(TypeError, match="SobolEngine.draw: out must be a Tensor, got list"):
         engine.draw(1, out=[])
+
+
+@pytest.mark.parametrize("d, skip", [(3, 0), (7, 1), (40, 1000), (2, (1 << 20) + 5)])
+def test_large_draws_equal_the_recurrence(d, skip):
+    # past 2^15 values a draw takes the closed form (blocks of Gray codes), below it the
+    # recurrence; a large draw must equal the same points drawn a few at a time
+    big = SobolEngine(d, scramble=d == 7, seed=3).fast_forward(skip)
+    small = SobolEngine(d, scramble=d == 7, seed=3).fast_forward(skip)
+    n = (1 << 15) // d + 4099
+    got = big.draw(n, dtype=F64).data
+    parts = [small.draw(k, dtype=F64).data for k in np.diff(np.linspace(0, n, 40).astype(int))]
+    np.testing.assert_array_equal(got, np.concatenate(parts))
+    assert got.shape == (n, d) and len(np.unique(got[:, 0])) == n  # distinct points
+    np.testing.assert_array_equal(big.draw(3, dtype=F64).data, small.draw(3, dtype=F64).data)

@@ -359,3 +359,42 @@ def test_no_entries():
     assert s.to_sparse_csr().crow_indices().tolist() == [0, 0, 0, 0]
     assert dlpy.sparse.sum(s).item() == 0 and dlpy.sparse.softmax(s, 1).nnz == 0
     assert dlpy.sparse_coo_tensor([[0, 2]], [1.0, 2.0]).shape == (3,)
+
+
+def _uneven(rng, lengths, num_columns):
+    """COO indices (2, nnz) with lengths[r] sorted distinct columns in row r."""
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    cols = np.concatenate([np.sort(rng.choice(num_columns, n, replace=False)) for n in lengths])
+    return np.stack([rows, cols])
+
+
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_mm_of_wide_rows_of_uneven_length(layout):
+    # more than 16 dense columns: the product and the values' gradient go level by level,
+    # the longest rows first (ops/sparse.py sum_runs, run_dots): empty rows, short ones and
+    # one past MAX_LEVELS, against the dense computation
+    from dlpy.ops.sparse import MAX_LEVELS
+
+    rng = np.random.default_rng(11)
+    lengths, k, n = [0, 3, MAX_LEVELS + 6, 1, 0, 12, 5], 90, 20
+    indices = _uneven(rng, lengths, k)
+    values, dense = rng.standard_normal(indices.shape[1]), rng.standard_normal((k, n))
+    matrix = np.zeros((len(lengths), k))
+    matrix[tuple(indices)] = values
+    g = rng.standard_normal((len(lengths), n))
+    v, d = dlpy.tensor(values, requires_grad=True), dlpy.tensor(dense, requires_grad=True)
+    s = dlpy.sparse_coo_tensor(indices, v, matrix.shape)
+    out = dlpy.sparse.mm(s.to_sparse_csr() if layout == "csr" else s, d)
+    np.testing.assert_allclose(out.data, matrix @ dense, rtol=1e-12, atol=1e-12)
+    (out * dlpy.tensor(g)).sum().backward()
+    np.testing.assert_allclose(v.grad, (g @ dense.T)[tuple(indices)], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(d.grad, matrix.T @ g, rtol=1e-12, atol=1e-12)
+
+
+def test_gradcheck_mm_of_wide_rows_of_uneven_length():
+    rng = np.random.default_rng(12)
+    indices = _uneven(rng, [0, 2, 9, 1, 4], 12)
+    values = dlpy.tensor(rng.standard_normal(indices.shape[1]), requires_grad=True)
+    dense = dlpy.tensor(rng.standard_normal((12, 17)), requires_grad=True)
+    assert gradcheck(lambda v, d: dlpy.sparse.mm(
+        dlpy.sparse_coo_tensor(indices, v, (5, 12)).to_sparse_csr(), d), values, dense)

@@ -105,14 +105,43 @@ class SobolEngine:
         self.sobolstate = scramble_direction_numbers(self.sobolstate, ltm)
 
     def _advance(self, n: int, start: int) -> np.ndarray:
-        """The next n points after self.quasi, (n, dimension) int64; counts from ``start``."""
-        columns = _lowest_zero_bit(np.arange(start, start + n, dtype=np.int64))
-        points = np.bitwise_xor.accumulate(
-            np.ascontiguousarray(self.sobolstate.T)[columns], axis=0)  # (n, dimension)
-        points ^= self.quasi
+        """The next n points after self.quasi, (n, dimension) int64; counts from ``start``.
+        Few values: the recurrence (point c+1 = point c ^ v[lowest zero bit of c]) as one
+        cumulative XOR; many: _blocks, 2-4x faster from about 2^15 values (its tables cost
+        more than the scan below)."""
+        if n * self.dimension <= 1 << 15:
+            columns = _lowest_zero_bit(np.arange(start, start + n, dtype=np.int64))
+            points = np.bitwise_xor.accumulate(
+                np.ascontiguousarray(self.sobolstate.T)[columns], axis=0)  # (n, dimension)
+            points ^= self.quasi
+        else:
+            points = self._blocks(n, start)
         if n:
             self.quasi = points[-1].copy()
         return points
+
+    def _blocks(self, n: int, start: int) -> np.ndarray:
+        """_advance's points i = start+1..start+n (n > 0) in closed form: point i is
+        shift ^ P(gray(i)), P(g) the XOR of the direction numbers v[j] of g's set bits, so
+        they are quasi ^ P(gray(start)) ^ P(gray(i)). With i = hi * 2^b + lo, gray(i) =
+        gray(hi) << b ^ (hi & 1) << (b - 1) ^ gray(lo): one table over the 2^b low parts and
+        one over the blocks, joined by a single broadcast XOR (no sequential scan)."""
+        first, last = start + 1, start + n  # the point numbers
+        bits = max(1, (n.bit_length() + 1) // 2)  # 2^b low parts, about sqrt(n) blocks
+        v = self.sobolstate.T  # (30, dimension)
+        lo = np.arange(1 << bits)
+        low = _xor_table(v[:bits])[lo ^ (lo >> 1)]  # low[lo] = P(gray(lo))
+        first_block, last_block = first >> bits, last >> bits
+        # high[h] = P(gray(hi) << b) by the recurrence over the few blocks, from hi's first
+        high = np.zeros((last_block - first_block + 1, self.dimension), np.int64)
+        high[1:] = v[bits + _lowest_zero_bit(np.arange(first_block, last_block))]
+        high = np.bitwise_xor.accumulate(high, axis=0)
+        # the bit (hi & 1) << (b - 1) of gray(i) that neither gray(hi) << b nor gray(lo) has
+        high[np.arange(first_block, last_block + 1) & 1 == 1] ^= v[bits - 1]
+        high ^= self.quasi ^ _xor_of(v, (_gray(first_block) << bits) ^ _gray(start))
+        points = (high[:, None, :] ^ low[None, :, :]).reshape(-1, self.dimension)
+        offset = first - (first_block << bits)
+        return points[offset:offset + n]
 
     def draw(self, n: int = 1, out: Tensor | None = None, dtype=None) -> Tensor:
         """The next n points, (n, dimension); ``out``: a Tensor whose data they replace."""
@@ -156,10 +185,9 @@ class SobolEngine:
         n = _count("fast_forward", "n", n)
         start = self.num_generated - 1 if self.num_generated else 0
         steps = n if self.num_generated else n - 1
-        if steps > 0:
-            columns = _lowest_zero_bit(np.arange(start, start + steps, dtype=np.int64))
-            odd = np.bincount(columns, minlength=MAXBIT)[:MAXBIT] % 2 == 1  # XOR twice: no-op
-            self.quasi = self.quasi ^ np.bitwise_xor.reduce(self.sobolstate[:, odd], axis=1)
+        if steps > 0:  # point i is shift ^ P(gray(i)) (_blocks): O(1), no loop over the steps
+            self.quasi = self.quasi ^ _xor_of(self.sobolstate.T,
+                                              _gray(start) ^ _gray(start + steps))
         self.num_generated += n
         return self
 
@@ -172,8 +200,32 @@ class SobolEngine:
         return f"SobolEngine({', '.join(settings)})"
 
 
+def _xor_table(v: np.ndarray) -> np.ndarray:
+    """(2^k, dimension): row g the XOR of the rows v[j] (v: (k, dimension)) of g's set bits,
+    built by doubling: the second half of the first 2^(j+1) rows is the first half ^ v[j]."""
+    table = np.zeros((1 << v.shape[0], v.shape[1]), np.int64)
+    for j in range(v.shape[0]):
+        table[1 << j:2 << j] = table[:1 << j] ^ v[j]
+    return table
+
+
+def _gray(count: int) -> int:
+    return count ^ (count >> 1)
+
+
+def _xor_of(v: np.ndarray, code: int) -> np.ndarray:
+    """(dimension,): the XOR of the rows v[j] of code's set bits j."""
+    return np.bitwise_xor.reduce(v[[j for j in range(code.bit_length()) if code >> j & 1]],
+                                 axis=0)
+
+
 def _scaled(points: np.ndarray, dtype) -> np.ndarray:
-    """points / 2^30 in ``dtype`` (exact in float64; one rounding in float32, as torch's)."""
+    """points / 2^30 in ``dtype`` (exact in float64; one rounding in float32, as torch's: the
+    conversion of the integer rounds as that of the quotient, 2^-30 being a power of two)."""
+    if np.dtype(dtype) in (np.float32, np.float64):
+        scaled = points.astype(dtype)
+        scaled *= 1.0 / 2 ** MAXBIT
+        return scaled
     return np.multiply(points, 1.0 / 2 ** MAXBIT, dtype=np.float64).astype(dtype, copy=False)
 
 

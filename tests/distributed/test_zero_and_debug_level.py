@@ -18,6 +18,11 @@ from dlpy.optim.optimizer import Optimizer
 
 from .conftest import SRC
 from .test_torch_api import groups_of, make_net, set_grads
+from .worker_launch import mpirun_checks
+from .zero_worker import CHECKS
+
+# add_param_group on 2 and 3 ranks (zero_worker.py)
+results, test_under_mpirun = mpirun_checks("zero_worker.py", CHECKS, ranks=(2, 3))
 
 
 def test_zero_is_an_optimizer_a_scheduler_drives():
@@ -42,8 +47,34 @@ def test_zero_is_an_optimizer_a_scheduler_drives():
     assert calls == [1, 2, 3, 4]
     for a, b in zip(net.parameters(), reference.parameters()):
         assert np.array_equal(a.data, b.data)
-    with pytest.raises(NotImplementedError, match="add_param_group: not supported"):
-        zero.add_param_group({"params": make_net(1).parameters()})
+
+
+def test_zero_add_param_group_in_one_process_is_the_plain_optimizers():
+    net, reference = make_net(), make_net()
+    extra, extra_reference = make_net(1), make_net(1)
+    zero = ZeroRedundancyOptimizer(groups_of(net), optim.Adam, lr=0.01)
+    plain = optim.Adam(groups_of(reference), lr=0.01)
+    for step in range(5):
+        if step == 2:
+            zero.add_param_group({"params": extra.parameters(), "lr": 0.02})
+            plain.add_param_group({"params": extra_reference.parameters(), "lr": 0.02})
+        for model, more, opt in ((net, extra, zero), (reference, extra_reference, plain)):
+            set_grads(model, step)
+            set_grads(more, step + 50)
+            opt.step()
+    assert [g["lr"] for g in zero.param_groups] == [0.05, 0.01, 0.02]
+    assert len(zero.optim.param_groups) == 3 and zero.owner == [0] * 8
+    for a, b in zip(net.parameters() + extra.parameters(),
+                    reference.parameters() + extra_reference.parameters()):
+        assert np.array_equal(a.data, b.data)
+    assert zero.state_bytes() == sum(v.nbytes for s in plain.state for v in s.values())
+    with pytest.raises(ValueError, match=r"ZeroRedundancyOptimizer.add_param_group: Adam: "
+                                         r"parameter 0 of group 3 appears in more than one"):
+        zero.add_param_group({"params": extra.parameters()[:1]})
+    with pytest.raises(TypeError, match="ZeroRedundancyOptimizer.add_param_group: .*a dict "
+                                        "with a 'params' entry"):
+        zero.add_param_group({"lr": 0.1})
+    assert len(zero.param_groups) == 3 and len(zero.params) == 8
 
 
 class _CountingComm:

@@ -26,7 +26,8 @@ class ZeroRedundancyOptimizer(Optimizer):
     ``consolidate_state_dict(to=0)`` on every rank, then ``state_dict()`` on rank ``to``: the
     state of ``optimizer_class`` over all the parameters (it loads into one, and back).
     ``bucket_mb``: the size of the buffers the parameters are broadcast in. An ``Optimizer``
-    (isinstance, schedulers, step hooks), as torch's; ``add_param_group`` is not supported."""
+    (isinstance, schedulers, step hooks), as torch's; ``add_param_group`` partitions the new
+    group over the ranks, as torch's."""
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], optimizer_class: type,
                  process_group: Any = None, parameters_as_bucket_view: bool = False,
@@ -68,7 +69,8 @@ class ZeroRedundancyOptimizer(Optimizer):
                 self._local_of.append(g)
                 self._owned.extend(mine)
         self.optim = optimizer_class(local_groups, **defaults) if local_groups else None
-        self._chunks = self._make_chunks(int(bucket_mb * 2**20))
+        self._chunk_bytes = int(bucket_mb * 2**20)
+        self._chunks = self._make_chunks(self._chunk_bytes)
         self._consolidated: dict[str, np.ndarray] | None = None
         self._steps = 0  # this rank's step count (a rank without parameters has no optim)
 
@@ -126,8 +128,28 @@ class ZeroRedundancyOptimizer(Optimizer):
         return self._steps
 
     def add_param_group(self, group: dict[str, Any]) -> None:
-        raise NotImplementedError("ZeroRedundancyOptimizer.add_param_group: not supported "
-                                  "(the partition over the ranks is fixed at construction)")
+        """torch's: the group joins the whole optimiser's (its checks and settings), its
+        parameters are partitioned over the ranks as the constructor's (the earlier groups
+        keep their owners: the greedy partition goes group by group), and this rank's share
+        becomes a new group of its local optimiser. Call it on every rank with the same group."""
+        try:
+            self._full.add_param_group(group)  # appends to self.param_groups and self.params
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"ZeroRedundancyOptimizer.add_param_group: {error}") from None
+        self.owner = self._partition()
+        start = len(self.params) - len(self.param_groups[-1]["params"])
+        mine = [i for i in range(start, len(self.params)) if self.owner[i] == self.rank]
+        if mine:
+            local = {**{k: self.param_groups[-1][k] for k in self.defaults},
+                     "params": [self.params[i] for i in mine]}
+            if self.optim is None:  # this rank's first parameters
+                self.optim = self.optimizer_class([local], **self.defaults)
+                self.optim.step_count = self._steps
+            else:
+                self.optim.add_param_group(local)
+            self._local_of.append(len(self.param_groups) - 1)
+            self._owned.extend(mine)
+        self._chunks = self._make_chunks(self._chunk_bytes)
 
     def state_bytes(self) -> int:
         """The bytes of optimiser state this rank holds."""

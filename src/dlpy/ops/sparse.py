@@ -91,25 +91,34 @@ def sum_runs(x: np.ndarray, lengths: np.ndarray, at: np.ndarray | None = None,
     never gathered whole, and with ``scale`` row i is multiplied by scale[i]. Level by level:
     every run's first row (one gather), then the second row of the runs that have one added,
     ...: one gather and add of whole rows a level, where np.add.reduceat loops row by row
-    (several times slower for rows of tens of values). A run's rows past MAX_LEVELS are
-    summed by reduceat."""
+    (several times slower for rows of tens of values). The runs are taken longest first, so
+    the runs that have a row at a level are a prefix: an in-place add to a slice of the
+    total, never a masked gather and scatter of it (2-3x faster for rows of uneven length,
+    as a sparse matrix's). A run's rows past MAX_LEVELS are summed by reduceat."""
     n = int(lengths.sum())
     if n == 0:
         return np.zeros((lengths.size,) + x.shape[1:], dtype=x.dtype)
 
+    in_place = scale is not None and np.result_type(x, scale) == x.dtype
+
     def rows(i):  # the sequence's rows i
         taken = x[i] if at is None else x[at[i]]
+        if in_place:  # taken is a fresh copy
+            taken *= scale[i, None]
+            return taken
         return taken if scale is None else taken * scale[i, None]
 
     starts = np.cumsum(lengths) - lengths
-    total = rows(np.minimum(starts, n - 1))  # (runs, K), level 0
-    shortest = int(lengths.min())
-    for level in range(1, min(int(lengths.max()), MAX_LEVELS)):
-        if level < shortest:  # every run has this row: no mask
-            total += rows(starts + level)
-        else:
-            alive = np.flatnonzero(lengths > level)
-            total[alive] += rows(starts[alive] + level)
+    longest, shortest = int(lengths.max()), int(lengths.min())
+    by_length, ordered, alive = _longest_first(lengths, starts)
+    total = rows(np.minimum(ordered, n - 1))  # (runs, K), level 0
+    for level in range(1, min(longest, MAX_LEVELS)):
+        count = int(alive[level])
+        total[:count] += rows(ordered[:count] + level)
+    if by_length is not None:  # back to the runs' order
+        unsorted = np.empty_like(total)
+        unsorted[by_length] = total
+        total = unsorted
     long = lengths > MAX_LEVELS
     if long.any():  # the rest of each long run, one reduceat
         rest = lengths[long] - MAX_LEVELS
@@ -119,6 +128,42 @@ def sum_runs(x: np.ndarray, lengths: np.ndarray, at: np.ndarray | None = None,
     if shortest == 0:
         total[lengths == 0] = 0
     return total
+
+
+def _longest_first(lengths: np.ndarray, starts: np.ndarray):
+    """(by_length, ordered, alive) of runs: by_length the runs longest first (stable; None
+    when all are as long), ordered their starts in that order, alive[level] how many runs are
+    longer than level (they are the prefix of ordered)."""
+    longest = int(lengths.max())
+    by_length = None if longest == int(lengths.min()) \
+        else stable_order(longest - lengths, longest + 1)
+    ordered = starts if by_length is None else starts[by_length]
+    alive = lengths.size - np.cumsum(np.bincount(lengths, minlength=longest + 1))
+    return by_length, ordered, alive
+
+
+def run_dots(y: np.ndarray, x: np.ndarray, lengths: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """(N,): out[i] = y[run of i] . x[at[i]] for the N = lengths.sum() entries of the runs
+    (y (runs, K), x (M, K)), level by level as sum_runs (never an (N, K) gather of y: a run's
+    row is read once a level from y in longest-first order); entries past MAX_LEVELS at once."""
+    n = int(lengths.sum())
+    out = np.empty(n, dtype=np.result_type(y, x))
+    if n == 0:
+        return out
+    starts = np.cumsum(lengths) - lengths
+    by_length, ordered, alive = _longest_first(lengths, starts)
+    y_ordered = y if by_length is None else y[by_length]
+    for level in range(min(int(lengths.max()), MAX_LEVELS)):
+        count = int(alive[level])
+        entries = ordered[:count] + level
+        out[entries] = np.einsum("jk,jk->j", y_ordered[:count], x[at[entries]])
+    long = lengths > MAX_LEVELS
+    if long.any():
+        rest = lengths[long] - MAX_LEVELS
+        first = np.cumsum(rest) - rest
+        tail = np.repeat(starts[long] + MAX_LEVELS - first, rest) + np.arange(rest.sum())
+        out[tail] = np.einsum("jk,jk->j", y[np.repeat(np.flatnonzero(long), rest)], x[at[tail]])
+    return out
 
 
 def stable_order(ids: np.ndarray, num_rows: int) -> np.ndarray:
@@ -144,14 +189,17 @@ def sorted_runs(ids: np.ndarray, num_rows: int):
     return order, sorted_ids, starts, np.diff(np.append(starts, ids.size))
 
 
-def add_rows(grad: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def add_rows(grad: np.ndarray, ids: np.ndarray, rows: np.ndarray, at: np.ndarray | None = None,
+             scale: np.ndarray | None = None) -> np.ndarray:
     """grad[ids[j]] += rows[j] for every j, repeated ids summed, into grad (M, K); rows (N, K).
-    The ids are sorted (stable) and each run of equal ids summed by sum_runs, written to its
-    row once: never np.add.at, which is several times slower."""
+    With ``at`` (and ``scale``) the j-th row is rows[at[j]] (* scale[j]), never gathered
+    whole. The ids are sorted (stable) and each run of equal ids summed by sum_runs, written
+    to its row once: never np.add.at, which is several times slower."""
     if ids.size == 0:
         return grad
     order, sorted_ids, starts, lengths = sorted_runs(ids, grad.shape[0])
-    grad[sorted_ids[starts]] += sum_runs(rows, lengths, order)
+    grad[sorted_ids[starts]] += sum_runs(rows, lengths, order if at is None else at[order],
+                                         None if scale is None else scale[order])
     return grad
 
 
@@ -187,7 +235,10 @@ class SparseLinear(Op):
         if len(self.inputs) > 1:
             values = self.values
             values_grad = (None,)
-            if self.inputs[1].requires_grad:  # each entry's dot product, no (nnz, K) product
+            if self.inputs[1].requires_grad and self.shape[1] > 16:  # as the forward
+                values_grad = (run_dots(grad_output, self.weight, np.diff(rows.indptr),
+                                        rows.indices),)
+            elif self.inputs[1].requires_grad:  # each entry's dot product, no (nnz, K) product
                 values_grad = (np.einsum("jk,jk->j", grad_output[row_of],
                                          self.weight[rows.indices]),)
             if not self.inputs[0].requires_grad:
@@ -224,8 +275,10 @@ class SparseLinear(Op):
                 grad[:, k] = np.bincount(rows.indices, values * grad_output[row_of, k],
                                          minlength=self.shape[0])
             return grad
-        contributions = grad_output[row_of] * values.astype(grad_output.dtype)[:, None]
-        return add_rows(grad, rows.indices, contributions)
+        # grad_output[row_of[j]] * values[j] summed per column, taken row by row from
+        # grad_output (no (nnz, K) copy)
+        return add_rows(grad, rows.indices, grad_output, row_of,
+                        values.astype(grad_output.dtype, copy=False))
 
 
 def sparse_linear(rows: SparseRows, weight: Tensor, sparse: bool = False,
