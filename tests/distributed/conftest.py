@@ -40,6 +40,18 @@ def launcher_free_env() -> dict[str, str]:
     return env
 
 
+def launch(*args: str, n: int = 2, timeout: float = 60, cwd: Path | None = None):
+    """CompletedProcess of ``mpirun -n N python *args`` (text output); a run past timeout
+    fails the test."""
+    command = [find_mpirun(), "-n", str(n), sys.executable, *args]
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              env=launcher_free_env(), cwd=cwd or HERE)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"{' '.join(command)} did not end within {timeout} s (a hang?): "
+                    f"{err.stdout!r} {err.stderr!r}")
+
+
 @pytest.fixture
 def mpirun():
     """mpirun(*args, n=2, timeout=60) -> CompletedProcess of ``mpirun -n N python *args``
@@ -47,14 +59,4 @@ def mpirun():
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-
-    def run(*args: str, n: int = 2, timeout: float = 60, cwd: Path | None = None):
-        command = [find_mpirun(), "-n", str(n), sys.executable, *args]
-        try:
-            return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                  env=launcher_free_env(), cwd=cwd or HERE)
-        except subprocess.TimeoutExpired as err:
-            pytest.fail(f"{' '.join(command)} did not end within {timeout} s (a hang?): "
-                        f"{err.stdout!r} {err.stderr!r}")
-
-    return run
+    return launch

@@ -1,4 +1,5 @@
-"""Scenarios that test_mpi.py runs under ``mpirun -n 2 python mpi_worker.py SCENARIO ...``.
+"""Scenarios that test_mpi.py runs under ``mpirun -n 2 python mpi_worker.py SCENARIO ...``
+(several, joined by ``+``, share one launch).
 
 Each scenario checks its results on rank 0 and prints ``ok ...``; a failed check raises, which
 (through dlpy.distributed's excepthook) prints ``rank k: ...`` and aborts every rank.
@@ -233,4 +234,10 @@ if __name__ == "__main__":
     distributed.init(required=True)
     if distributed.world_size() != 2:
         raise SystemExit(f"mpi_worker: expected 2 ranks, got {distributed.world_size()}")
-    SCENARIOS[sys.argv[1]](*sys.argv[2:])
+    # SCENARIO ARGS... [+ SCENARIO ARGS...]: several scenarios one after the other in one
+    # launch (test_mpi.py's shared launch saves an mpirun start per scenario)
+    words = sys.argv[1:]
+    while words:
+        end = words.index("+") if "+" in words else len(words)
+        SCENARIOS[words[0]](*words[1:end])
+        words = words[end + 1:]

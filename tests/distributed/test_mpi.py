@@ -11,6 +11,8 @@ import pytest
 
 from dlpy.data import mnist as mnist_module
 
+from .conftest import launch, skip_reason
+
 
 def check(result, expected: str) -> str:
     assert result.returncode == 0, f"rc {result.returncode}\n{result.stdout}\n{result.stderr}"
@@ -18,20 +20,39 @@ def check(result, expected: str) -> str:
     return result.stdout
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_two_ranks_equal_one_process_with_twice_the_batch(mpirun, dtype, optimizer):
+OPTIMIZERS, DTYPES = ["sgd", "adam"], ["float64", "float32"]
+SAMPLERS = [(100, "pad"), (101, "pad"), (101, "drop")]
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """One ``mpirun -n 2`` running every scenario that ends in an ``ok`` line one after the
+    other (an mpirun start costs more than most scenarios): its stdout. A failed scenario
+    aborts the launch, so every test of it fails with the rank's message."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    scenarios = [["equivalence", d, o] for o in OPTIMIZERS for d in DTYPES]
+    scenarios += [["weighted"], ["broadcast"], ["map_gather"]]
+    scenarios += [["sampler", str(total), policy] for total, policy in SAMPLERS]
+    words = [w for scenario in scenarios for w in ["+", *scenario]][1:]
+    return check(launch("mpi_worker.py", *words, timeout=120), "ok")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_two_ranks_equal_one_process_with_twice_the_batch(shared, dtype, optimizer):
     # tolerances inside the worker: float64 1e-10, float32 1e-5, over 14 steps with a short
     # last batch, several buckets and a parameter without a gradient
-    check(mpirun("mpi_worker.py", "equivalence", dtype, optimizer), f"ok equivalence {dtype}")
+    assert f"ok equivalence {dtype} {optimizer}: 14 steps, world 2" in shared, shared
 
 
-def test_weighted_average_is_the_mean_over_unequal_shares(mpirun):
-    check(mpirun("mpi_worker.py", "weighted"), "ok weighted")
+def test_weighted_average_is_the_mean_over_unequal_shares(shared):
+    assert "ok weighted" in shared, shared
 
 
-def test_rank_0_parameters_reach_every_rank(mpirun):
-    check(mpirun("mpi_worker.py", "broadcast"), "ok broadcast to 2 ranks")
+def test_rank_0_parameters_reach_every_rank(shared):
+    assert "ok broadcast to 2 ranks" in shared, shared
 
 
 def test_different_models_on_the_ranks_are_an_error_on_every_rank(mpirun):
@@ -39,13 +60,13 @@ def test_different_models_on_the_ranks_are_an_error_on_every_rank(mpirun):
     assert "ok mismatch on rank 1" in out and "(16, 12)" in out and "(17, 12)" in out
 
 
-@pytest.mark.parametrize("total, policy", [(100, "pad"), (101, "pad"), (101, "drop")])
-def test_sampler_shards_cover_the_data_every_epoch(mpirun, total, policy):
-    check(mpirun("mpi_worker.py", "sampler", str(total), policy), f"ok sampler n={total}")
+@pytest.mark.parametrize("total, policy", SAMPLERS)
+def test_sampler_shards_cover_the_data_every_epoch(shared, total, policy):
+    assert f"ok sampler n={total} {policy}" in shared, shared
 
 
-def test_map_gather_broadcast_and_per_rank_seeds(mpirun):
-    check(mpirun("mpi_worker.py", "map_gather"), "ok map_gather")
+def test_map_gather_broadcast_and_per_rank_seeds(shared):
+    assert "ok map_gather" in shared, shared
 
 
 @pytest.mark.parametrize("how", ["context", "uncaught"])
