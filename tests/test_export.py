@@ -176,10 +176,10 @@ def test_strict_catches_what_the_trace_cannot_see():
         export(Counter(), (Tensor(np.ones(2)),), strict=True)
 
 
-def test_run_decompositions_is_the_identity():
+def test_run_decompositions_with_an_empty_table_is_the_identity():
     model, arrays = models()["cnn"]
     ep = export(model, inputs(arrays))
-    decomposed = ep.run_decompositions()
+    decomposed = ep.run_decompositions({})  # None: the default table (test_export_decompositions)
     assert decomposed is not ep and decomposed.graph_module.code == ep.graph_module.code
     x = inputs(arrays)[0]
     np.testing.assert_array_equal(decomposed.module()(x).data, ep.module()(x).data)

@@ -1779,3 +1779,5 @@ scaled_dot_product_attention = _dispatching("scaled_dot_product_attention",
                                             scaled_dot_product_attention)
 cat = _dispatching("cat", cat, lambda tensors: tensors[0] if isinstance(tensors, (list, tuple))
                    and tensors else tensors)
+stack = _dispatching("stack", stack, lambda tensors: tensors[0]
+                     if isinstance(tensors, (list, tuple)) and tensors else tensors)

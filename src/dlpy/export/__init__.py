@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.export._decompositions import default_decompositions
 from dlpy.export._program import (
     ConstantArgument,
     ExportedProgram,
@@ -40,7 +41,7 @@ from dlpy.tensor import Tensor, no_grad
 
 __all__ = ["ConstantArgument", "Dim", "ExportGraphSignature", "ExportedProgram", "InputKind",
            "InputSpec", "OutputKind", "OutputSpec", "SerializationError", "TensorArgument",
-           "ValueRange", "dims", "export", "load", "save"]
+           "ValueRange", "default_decompositions", "dims", "export", "load", "save"]
 
 
 class _DimHint:

@@ -282,9 +282,20 @@ class ExportedProgram:
         return gm
 
     def run_decompositions(self, decomp_table: dict | None = None) -> ExportedProgram:
-        """The identity here: the graph already calls dlpy's functions and layers (dlpy has no
-        lower ATen-like op set to decompose to). A new ExportedProgram sharing the weights."""
-        return ExportedProgram(self._root, self._user_inputs, self.range_constraints,
+        """A new ExportedProgram (sharing the weights) whose graph calls primitive ops only:
+        every function or dlpy.nn layer in ``decomp_table`` (None: ``default_decompositions()``:
+        linear, layer_norm, gelu, silu, softmax, log_softmax and their layers; ``{}``: none)
+        replaced by the ops its decomposition calls (linear -> transpose + matmul + add, ...),
+        repeatedly until none is left."""
+        from dlpy.export._decompositions import decompose, default_decompositions
+
+        table = default_decompositions() if decomp_table is None else dict(decomp_table)
+        for key, value in table.items():
+            if not callable(value):
+                raise TypeError(f"run_decompositions: the decomposition of {key!r} must be a "
+                                f"function, got {type(value).__name__}")
+        root = decompose(self._root, table)
+        return ExportedProgram(root, self._user_inputs, self.range_constraints,
                                self.example_inputs, self._state_order)
 
     def __call__(self, *args, **kwargs):

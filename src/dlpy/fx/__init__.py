@@ -20,10 +20,10 @@ from dlpy.fx.graph import Graph, PythonCode
 from dlpy.fx.graph_module import GraphModule
 from dlpy.fx.interpreter import Interpreter, Transformer
 from dlpy.fx.node import Node, map_arg
-from dlpy.fx.subgraph_rewriter import replace_pattern
+from dlpy.fx.subgraph_rewriter import replace_pattern, replace_pattern_with_filters
 
 __all__ = [
     "Attribute", "Graph", "GraphModule", "Interpreter", "Node", "Proxy", "PythonCode",
     "TraceError", "Tracer", "Transformer", "map_arg", "passes", "replace_pattern",
-    "subgraph_rewriter", "symbolic_trace", "wrap",
+    "replace_pattern_with_filters", "subgraph_rewriter", "symbolic_trace", "wrap",
 ]

@@ -273,11 +273,12 @@ class Graph:
             raise RuntimeError(f"Graph has {len(outputs)} output nodes; expected at most one")
 
     def eliminate_dead_code(self, is_impure_node: Callable[[Node], bool] | None = None) -> bool:
-        """Erase nodes whose value nobody uses (placeholders and the output stay); returns
+        """Erase nodes whose value nobody uses, except impure ones (``Node.is_impure``, or
+        ``is_impure_node`` when given: placeholders and the output always stay); returns
         whether anything changed."""
         changed = False
         for node in reversed(self.nodes):
-            impure = is_impure_node(node) if is_impure_node else False
+            impure = is_impure_node(node) if is_impure_node else node.is_impure()
             if node.op not in ("placeholder", "output") and not node.users and not impure:
                 self.erase_node(node)
                 changed = True

@@ -144,6 +144,27 @@ class Node:
 
         self._update_args_kwargs(map_arg(self._args, swap), map_arg(self._kwargs, swap))
 
+    def is_impure(self) -> bool:
+        """Whether dead-code elimination must keep this node though nothing reads it:
+        placeholders, the output, checks and writes (``_assert_specialized``,
+        ``operator.setitem``), in-place methods (``add_``), modules marked ``_is_impure``."""
+        import operator
+
+        from dlpy.fx._symbolic_trace import _assert_specialized
+
+        if self.op in ("placeholder", "output"):
+            return True
+        if self.op == "call_function":
+            return self.target in (_assert_specialized, operator.setitem)
+        if self.op == "call_method":
+            return self.target.endswith("_") and not self.target.endswith("__")
+        if self.op == "call_module" and self.graph.owning_module is not None:
+            module = self.graph.owning_module
+            for atom in self.target.split("."):
+                module = getattr(module, atom, None)
+            return bool(getattr(module, "_is_impure", False))
+        return False
+
     # ------------------------------------------------------------------ printing
     def __repr__(self) -> str:
         return self.name

@@ -7,7 +7,9 @@
 Every function fills the masked-out elements with the reduction's identity (0 for sum, -inf for
 amax / logsumexp / softmax, ...) with ``where`` and reduces with dlpy's ops, so the gradients
 come from the engine and a masked-out element gets none. A MaskedTensor input gives a
-MaskedTensor result (its mask reduced with ``any``), as torch's.
+MaskedTensor result (its mask reduced with ``any``), as torch's. Shape ops (reshape/view,
+transpose/permute/T, flatten/unflatten, unsqueeze/squeeze, expand, narrow/select/split/chunk/
+unbind, flip, indexing, dlpy.cat) act on the data and the mask alike.
 """
 
 from dlpy.masked._ops import (

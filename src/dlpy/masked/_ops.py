@@ -142,8 +142,8 @@ def mean(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     dims = _dims("mean", dim, data.ndim)
     total = F.sum(_filled(data, mask, 0.0), dim=dims, keepdim=bool(keepdim))
     count = _count(mask, dims, bool(keepdim)).astype(data.dtype)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = total / count
+    # nan where nothing is kept, without a 0/0 in the forward or the backward
+    out = F.where(count > 0, total / np.maximum(count, 1), np.nan)
     return _result(out, mask.any(axis=dims, keepdims=bool(keepdim)), masked)
 
 

@@ -166,6 +166,95 @@ class MaskedTensor(ArithmeticOperators):
     def minimum(self, other):
         return self._binary("minimum", F.minimum, other)
 
+    # ------------------------------------------------------------- shape
+    def _reshaped(self, name: str, *args, **kwargs):
+        """Tensor.<name> applied to the data (in the graph) and to the mask alike."""
+        data = getattr(self._data, name)(*args, **kwargs)
+        mask = getattr(Tensor(self._mask), name)(*args, **kwargs)
+        if isinstance(data, (tuple, list)):
+            return tuple(MaskedTensor(d, m.data) for d, m in zip(data, mask))
+        return MaskedTensor(data, mask.data)
+
+    def reshape(self, *shape):
+        return self._reshaped("reshape", *shape)
+
+    def view(self, *shape):
+        return self._reshaped("view", *shape)
+
+    def reshape_as(self, other):
+        return self.reshape(*other.shape)
+
+    def view_as(self, other):
+        return self.view(*other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return self._reshaped("flatten", start_dim, end_dim)
+
+    def unflatten(self, dim: int, sizes):
+        return self._reshaped("unflatten", dim, sizes)
+
+    def transpose(self, dim0: int, dim1: int):
+        return self._reshaped("transpose", dim0, dim1)
+
+    swapaxes = swapdims = transpose
+
+    def t(self):
+        return self._reshaped("t")
+
+    @property
+    def T(self):  # noqa: N802 - torch's name
+        return self.permute(*range(self.ndim - 1, -1, -1))
+
+    def permute(self, *dims):
+        return self._reshaped("permute", *dims)
+
+    def movedim(self, source, destination):
+        return self._reshaped("movedim", source, destination)
+
+    def unsqueeze(self, dim: int):
+        return self._reshaped("unsqueeze", dim)
+
+    def squeeze(self, dim=None):
+        return self._reshaped("squeeze", dim)
+
+    def expand(self, *sizes):
+        """A broadcast view (data and mask); its gradient sums back over the copies."""
+        return self._reshaped("expand", *sizes)
+
+    def expand_as(self, other):
+        return self.expand(*other.shape)
+
+    def flip(self, *dims):
+        return self._reshaped("flip", *dims)
+
+    def narrow(self, dim: int, start: int, length: int):
+        return self._reshaped("narrow", dim, start, length)
+
+    def select(self, dim: int, index: int):
+        return self._reshaped("select", dim, index)
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        return self._reshaped("split", split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return self._reshaped("chunk", chunks, dim)
+
+    def unbind(self, dim: int = 0):
+        return self._reshaped("unbind", dim)
+
+    def contiguous(self):
+        return self
+
+    def clone(self):
+        return MaskedTensor(self._data.clone(), self._mask.copy())
+
+    def __getitem__(self, index):
+        if isinstance(index, MaskedTensor) or isinstance(index, tuple) and any(
+                isinstance(i, MaskedTensor) for i in index):
+            raise TypeError("MaskedTensor: a MaskedTensor cannot be used as an index (use "
+                            "get_mask() or to_tensor() to make a plain one)")
+        return MaskedTensor(self._data[index], np.asarray(Tensor(self._mask)[index].data))
+
     # ------------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim=False, *, dtype=None):  # noqa: A003
         return _ops.sum(self, dim, keepdim=keepdim, dtype=dtype)
@@ -215,9 +304,30 @@ class MaskedTensor(ArithmeticOperators):
             return getattr(input, name)(dim, **kwargs)
         if name in _UNARY:
             return getattr(input, name)(*args, **kwargs)
+        if name in ("cat", "stack"):
+            return _join(name, input, *args, **kwargs)
         raise NotImplementedError(f"{name}: not supported on a MaskedTensor (dlpy.masked has "
-                                  "the element-wise ops, the reductions, softmax and "
-                                  "log_softmax)")
+                                  "the element-wise ops, the reductions, softmax, "
+                                  "log_softmax, the shape ops and cat/stack)")
+
+
+def _join(name: str, tensors, dim: int = 0, **kwargs) -> MaskedTensor:
+    """cat / stack of MaskedTensors only (a dense tensor among them is a TypeError, as torch's):
+    the data joined in the graph, the masks alike."""
+    if "axis" in kwargs:
+        dim = kwargs.pop("axis")
+    if kwargs:
+        raise TypeError(f"{name}: unexpected arguments {sorted(kwargs)}")
+    tensors = list(tensors)
+    for i, t in enumerate(tensors):
+        if not isinstance(t, MaskedTensor):
+            raise TypeError(f"{name}: expected only MaskedTensors (torch's rule; make one of a "
+                            f"dense tensor with masked_tensor(x, ones mask)), got a "
+                            f"{type(t).__name__} at position {i}")
+    function = F.cat if name == "cat" else F.stack
+    data = function([t._data for t in tensors], dim)
+    mask = (np.concatenate if name == "cat" else np.stack)([t._mask for t in tensors], dim)
+    return MaskedTensor(data, mask)
 
 
 # element-wise functions of one tensor: a MaskedTensor's (or a NestedTensor's) method applies

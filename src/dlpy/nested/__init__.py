@@ -12,8 +12,11 @@ structure or a dense tensor that broadcasts to the dims after the ragged one (or
 F.linear and matmul with a dense weight, F.softmax / F.log_softmax over the last dim or the
 ragged dim, F.layer_norm over the last dim, sum / mean (all, over the ragged dim: dense, or
 another dim), F.scaled_dot_product_attention, F.dropout, dlpy.functional.cat along a dim after
-the ragged one, transpose, unflatten, flatten, unbind. Anything else raises
-NotImplementedError naming the op. See nested_tensor.py for the representation.
+the ragged one, transpose, permute, unflatten, flatten, unbind; on the dims after the batch and
+ragged ones: reshape/view (ragged dim 1), narrow, split, chunk (also along the batch dim: whole
+sequences), unsqueeze/squeeze, expand, select, indexing (``nt[..., 1:3]``); masked_select
+makes one of a dense tensor and a mask. Anything else raises NotImplementedError naming the op,
+as torch refuses it (the batch or ragged dim). See nested_tensor.py for the representation.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from dlpy.nested.nested_tensor import (
 from dlpy.tensor import Tensor
 
 __all__ = [
-    "NestedTensor", "as_nested_tensor", "cat", "jagged", "narrow", "nested_tensor",
+    "NestedTensor", "as_nested_tensor", "cat", "jagged", "masked_select", "narrow",
+    "nested_tensor",
     "nested_tensor_from_jagged", "scaled_dot_product_attention", "to_padded_tensor",
 ]
 
@@ -153,3 +157,24 @@ def narrow(tensor, dim: int, start, length, layout=None) -> NestedTensor:
     values = tensor.reshape((batch * n,) + tensor.shape[2:])
     offsets = np.append(np.arange(batch) * n + start, batch * n).astype(np.int64)
     return NestedTensor(values, offsets, length.copy())
+
+
+def masked_select(tensor, mask) -> NestedTensor:
+    """torch.nested.masked_select: of a dense (*lead, n) tensor, the elements where ``mask``
+    (broadcast to its shape) is True, one sequence per row of the last dim: a jagged
+    (prod(lead), j) tensor (gradients reach the tensor)."""
+    if not isinstance(tensor, Tensor):
+        tensor = Tensor(np.asarray(tensor))
+    mask = np.asarray(getattr(mask, "data", mask))
+    if mask.dtype != np.bool_:
+        raise TypeError(f"masked_select: mask must be boolean, got {mask.dtype}")
+    if tensor.ndim < 1:
+        raise ValueError("masked_select: the tensor needs at least one dim, got shape ()")
+    try:
+        mask = np.broadcast_to(mask, tensor.shape)
+    except ValueError:
+        raise ValueError(f"masked_select: mask of shape {mask.shape} does not broadcast to the "
+                         f"tensor's shape {tensor.shape}") from None
+    values = tensor.reshape(-1)[np.flatnonzero(mask)]
+    lengths = mask.sum(axis=-1).reshape(-1)
+    return NestedTensor(values, _offsets_of(lengths))

@@ -315,11 +315,154 @@ class NestedTensor(ArithmeticOperators):
                                                                     self._ragged_idx - 1))
         return tuple(out)
 
+    def permute(self, *dims) -> NestedTensor:
+        """The dims reordered; the batch dim stays first, the ragged dim may move (values are
+        permuted alike)."""
+        dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) \
+            else dims
+        order = [self._dim("permute", d) for d in dims]
+        if sorted(order) != list(range(self.ndim)):
+            raise ValueError(f"permute: expected a permutation of the {self.ndim} dims of the "
+                             f"nested tensor {self.shape}, got {dims}")
+        if order[0] != 0:
+            raise NotImplementedError("permute: the batch dim (0) of a nested tensor must stay "
+                                      "first")
+        r = self._ragged_idx
+        axes = [0] + [old - 1 if old > r else old for old in order if old not in (0, r)]
+        values = self._values if axes == sorted(axes) else F.permute(self._values, axes)
+        return self._like(values, ragged_idx=order.index(r))
+
+    def reshape(self, *shape) -> NestedTensor:
+        """(B, j, *inner) -> (B, j, *new_inner): the batch (B or -1) and ragged (None or -1)
+        dims stay, the dims after them are reshaped as values (total, *inner) would be."""
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) \
+            else shape
+        if self._ragged_idx != 1 or len(shape) < 2 or shape[0] not in (len(self), -1) \
+                or shape[1] not in (None, -1) or shape[0] == shape[1] == -1:
+            raise ValueError(f"reshape: a nested tensor {self.shape} keeps its batch and "
+                             f"ragged dims: expected ({len(self)} or -1, None or -1, *inner) "
+                             f"with one -1 at most among the first two, got {shape}")
+        if any(not isinstance(n, (int, np.integer)) for n in shape[2:]):
+            raise TypeError(f"reshape: the inner sizes must be ints, got {shape[2:]}")
+        total, inner = self._values.shape[0], self._values.shape[1:]
+        try:
+            target = np.empty(int(np.prod(inner)), np.int8).reshape(tuple(shape[2:])).shape
+        except ValueError:
+            raise ValueError(f"reshape: the inner dims {inner} of the nested tensor "
+                             f"{self.shape} cannot be reshaped to {shape[2:]}") from None
+        return self._like(self._values.reshape((total,) + tuple(target)))
+
+    view = reshape
+
+    def unsqueeze(self, dim: int) -> NestedTensor:
+        """A size-1 dim inserted at ``dim`` (not the batch dim)."""
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) \
+                or not -self.ndim - 1 <= dim <= self.ndim:
+            raise ValueError(f"unsqueeze: dim must be in [{-self.ndim - 1}, {self.ndim}] for "
+                             f"the nested tensor {self.shape}, got {dim!r}")
+        d = int(dim) % (self.ndim + 1)
+        if d == 0:
+            raise NotImplementedError("unsqueeze: not supported on the batch dim (0) of a "
+                                      "nested tensor")
+        r = self._ragged_idx + 1 if d <= self._ragged_idx else self._ragged_idx
+        return self._like(F.unsqueeze(self._values, d if d < r else d - 1), ragged_idx=r)
+
+    def squeeze(self, dim=None) -> NestedTensor:
+        """The size-1 dim ``dim`` removed (neither the batch nor the ragged dim; dim=None is
+        refused, as torch's)."""
+        if dim is None:
+            raise NotImplementedError("squeeze: give the dim to squeeze (a nested tensor's "
+                                      "ragged sizes are not known to be 1)")
+        d = self._dim("squeeze", dim)
+        axis = self._values_dim("squeeze", dim)
+        if self._values.shape[axis] != 1:
+            return self
+        r = self._ragged_idx - 1 if d < self._ragged_idx else self._ragged_idx
+        return self._like(F.squeeze(self._values, axis), ragged_idx=r)
+
+    def expand(self, *sizes) -> NestedTensor:
+        """Size-1 dims after the batch and ragged ones broadcast (those two given as -1, the
+        batch size or None)."""
+        sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) \
+            else sizes
+        if len(sizes) != self.ndim:
+            raise ValueError(f"expand: expected {self.ndim} sizes for the nested tensor "
+                             f"{self.shape}, got {sizes}")
+        r = self._ragged_idx
+        if sizes[0] not in (-1, len(self)) or sizes[r] not in (-1, None):
+            raise NotImplementedError(f"expand: the batch and ragged dims of a nested tensor "
+                                      f"cannot be expanded, got {sizes} for {self.shape}")
+        inner = [n for i, n in enumerate(sizes) if i not in (0, r)]
+        return self._like(self._values.expand(-1, *inner))
+
+    def narrow(self, dim: int, start: int, length: int) -> NestedTensor:
+        """Elements start .. start + length - 1 of a dim that is neither batch nor ragged."""
+        return self._like(self._values.narrow(self._values_dim("narrow", dim), start, length))
+
+    def select(self, dim: int, index: int):
+        """Component ``index`` (dim 0, a dense tensor) or one index of a dim that is neither
+        batch nor ragged (a nested tensor with that dim removed)."""
+        d = self._dim("select", dim)
+        if d == 0:
+            return self.unbind()[index]
+        axis = self._values_dim("select", dim)
+        r = self._ragged_idx - 1 if d < self._ragged_idx else self._ragged_idx
+        return self._like(self._values.select(axis, index), ragged_idx=r)
+
+    def split(self, split_size_or_sections, dim: int = 0) -> tuple[NestedTensor, ...]:
+        """Pieces of a dim that is neither batch nor ragged (as torch.split)."""
+        axis = self._values_dim("split", dim)
+        return tuple(self._like(v) for v in F.split(self._values, split_size_or_sections, axis))
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[NestedTensor, ...]:
+        """``chunks`` pieces of a dim that is neither ragged nor (with a non-nested piece)
+        batch; along the batch dim each piece is a nested tensor of whole sequences."""
+        if self._dim("chunk", dim) != 0:
+            axis = self._values_dim("chunk", dim)
+            return tuple(self._like(v) for v in F.chunk(self._values, chunks, axis))
+        if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+            raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+        step = -(-len(self) // int(chunks))
+        pieces = []
+        for first in range(0, len(self), step):
+            last = min(first + step, len(self))
+            begin, end = int(self._offsets[first]), int(self._offsets[last])
+            lengths = None if self._lengths is None else self._lengths[first:last].copy()
+            pieces.append(NestedTensor(self._values[begin:end],
+                                       self._offsets[first:last + 1] - begin, lengths,
+                                       self._ragged_idx))
+        return tuple(pieces)
+
+    def clone(self) -> NestedTensor:
+        return self._like(self._values.clone())
+
+    def contiguous(self) -> NestedTensor:
+        return self
+
     def __getitem__(self, index):
+        """``nt[i]``: component i (dense); ``nt[:, :, k]``, ``nt[..., a:b]``: an index of the
+        dims after the batch and ragged ones (those two given as ``:``)."""
         if isinstance(index, (int, np.integer)):
             return self.unbind()[index]
-        raise NotImplementedError(f"getitem: a nested tensor is indexed by one int (a "
-                                  f"component), got {index!r}")
+        items = index if isinstance(index, tuple) else (index,)
+        if sum(i is Ellipsis for i in items) > 1 or any(i is None for i in items):
+            raise NotImplementedError(f"getitem: not supported on a nested tensor: {index!r}")
+        if Ellipsis in items:
+            at = items.index(Ellipsis)
+            items = items[:at] + (slice(None),) * (self.ndim - len(items) + 1) + items[at + 1:]
+        items = items + (slice(None),) * (self.ndim - len(items))
+        r = self._ragged_idx
+        whole = slice(None)
+        if len(items) != self.ndim or not (isinstance(items[0], slice) and items[0] == whole
+                                           and isinstance(items[r], slice)
+                                           and items[r] == whole):
+            raise NotImplementedError(f"getitem: a nested tensor is indexed by one int (a "
+                                      f"component) or by ':' at the batch and ragged dims and "
+                                      f"anything at the others, got {index!r}")
+        inner = tuple(i for k, i in enumerate(items) if k not in (0, r))
+        dropped_before = sum(isinstance(i, (int, np.integer)) for i in items[1:r])
+        return self._like(self._values[(whole,) + inner], ragged_idx=r - dropped_before)
+
 
     def to_padded_tensor(self, padding: float, output_size=None) -> Tensor:
         return to_padded_tensor(self, padding, output_size)

@@ -9,7 +9,7 @@ from dlpy import nn
 from dlpy.fx._symbolic_trace import symbolic_trace
 from dlpy.fx.graph_module import GraphModule
 from dlpy.fx.node import Node
-from dlpy.nn.utils import fuse_conv_bn_eval
+from dlpy.nn.utils import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 __all__ = ["fuse", "matches_module_pattern", "replace_node_module"]
 
@@ -32,14 +32,15 @@ def replace_node_module(node: Node, modules: dict, new_module: nn.Module) -> Non
     setattr(modules[parent_name], name, new_module)
 
 
-def fuse(model: nn.Module, inplace: bool = False) -> GraphModule:
+def fuse(model: nn.Module, inplace: bool = False, no_trace: bool = False) -> GraphModule:
     """A GraphModule of ``model`` (in eval mode) with each Conv1d/2d/3d -> BatchNorm1d/2d/3d
-    pair whose convolution feeds only the norm made one convolution."""
+    and Linear -> BatchNorm1d pair whose first layer feeds only the norm made one layer
+    (torch's list). ``no_trace=True`` with a GraphModule uses its graph as it is."""
     patterns = [(nn.Conv1d, nn.BatchNorm1d), (nn.Conv2d, nn.BatchNorm2d),
-                (nn.Conv3d, nn.BatchNorm3d)]
+                (nn.Conv3d, nn.BatchNorm3d), (nn.Linear, nn.BatchNorm1d)]
     if not inplace:
         model = copy.deepcopy(model)
-    fx_model = symbolic_trace(model)
+    fx_model = model if no_trace and isinstance(model, GraphModule) else symbolic_trace(model)
     modules = dict(fx_model.named_modules())
     graph = fx_model.graph
     for pattern in patterns:
@@ -51,7 +52,8 @@ def fuse(model: nn.Module, inplace: bool = False) -> GraphModule:
             conv, bn = modules[node.args[0].target], modules[node.target]
             if not bn.track_running_stats:
                 continue
-            replace_node_module(node.args[0], modules, fuse_conv_bn_eval(conv, bn))
+            fold = fuse_linear_bn_eval if pattern[0] is nn.Linear else fuse_conv_bn_eval
+            replace_node_module(node.args[0], modules, fold(conv, bn))
             node.replace_all_uses_with(node.args[0])
             graph.erase_node(node)
     fx_model.recompile()
