@@ -1,7 +1,8 @@
 """int8 quantization (dlpy.ao.quantization) on the MNIST MLP: accuracy and size of the float
 model, post-training static int8 (x86 qconfig: histogram observers, per-channel weights),
 quantization-aware training and dynamic int8; then the speed of one int8 Linear against float,
-in dlpy and in PyTorch (when installed).
+and of a small int8 residual conv block (conv-bn-relu, conv-bn, add_relu, avg pool, linear)
+against float, in dlpy and in PyTorch (when installed).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py [--data-dir D] [--epochs 2]
         [--runs 20] [--skip-mnist]
@@ -178,10 +179,90 @@ def linear_speed(runs: int) -> None:
             print(f"  {name:<32}{seconds * 1e6:>10.1f} us  {seconds / base:>6.2f}x dlpy float")
 
 
+def _block(lib_nn, float_functional, stub):
+    """QuantStub, conv-bn-relu, conv-bn, add_relu (FloatFunctional), AdaptiveAvgPool2d(1),
+    Flatten, Linear, DeQuantStub: a ResNet basic block with a head."""
+    class Block(lib_nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.quant, self.dequant = stub.QuantStub(), stub.DeQuantStub()
+            self.conv1, self.bn1, self.relu = lib_nn.Conv2d(16, 16, 3, padding=1), \
+                lib_nn.BatchNorm2d(16), lib_nn.ReLU()
+            self.conv2, self.bn2 = lib_nn.Conv2d(16, 16, 3, padding=1), lib_nn.BatchNorm2d(16)
+            self.skip = float_functional()
+            self.pool, self.flatten = lib_nn.AdaptiveAvgPool2d(1), lib_nn.Flatten()
+            self.fc = lib_nn.Linear(16, 10)
+
+        def forward(self, x):
+            x = self.quant(x)
+            y = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+            return self.dequant(self.fc(self.flatten(self.pool(self.skip.add_relu(x, y)))))
+
+    return Block()
+
+
+def block_speed(runs: int) -> None:
+    from dlpy.ao.nn import quantized as nnq
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 16, 32, 32)).astype(np.float32)
+    fuse = [["conv1", "bn1", "relu"], ["conv2", "bn2"]]
+    model = _block(nn, nnq.FloatFunctional, q).eval()
+    state = {k: np.asarray(v) for k, v in model.state_dict().items()}
+    model.qconfig = q.get_default_qconfig("x86")
+    prepared = q.prepare(q.fuse_modules(model, fuse))
+    prepared(dlpy.tensor(x))
+    quantized = q.convert(prepared)
+    tx = dlpy.tensor(x)
+
+    def dlpy_float():
+        with dlpy.no_grad():
+            model(tx)
+
+    contenders = {"dlpy float32": dlpy_float, "dlpy int8": lambda: quantized(tx)}
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        torch.backends.quantized.engine = "x86"
+        t_model = _block(torch.nn, torch.ao.nn.quantized.FloatFunctional,
+                         torch.ao.quantization).eval()
+        t_model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+        t_model.qconfig = torch.ao.quantization.get_default_qconfig("x86")
+        t_prepared = torch.ao.quantization.prepare(torch.ao.quantization.fuse_modules(
+            t_model, fuse))
+        t_x = torch.from_numpy(x)
+        t_prepared(t_x)
+        t_quantized = torch.ao.quantization.convert(t_prepared)
+        # the integer outputs, each read back with its own scale (the histogram observers'
+        # scales may differ from torch's in the last bit, so may the dequantized floats)
+        fc, t_fc = quantized.fc, t_quantized.fc
+        same = np.mean(np.rint(t_quantized(t_x).numpy() / t_fc.scale) ==
+                       np.rint(quantized(tx).data / np.float32(fc.scale)))
+
+        def torch_float():
+            with torch.no_grad():
+                t_model(t_x)
+
+        contenders.update({"torch float32": torch_float,
+                           "torch int8 (fbgemm)": lambda: t_quantized(t_x)})
+    except ImportError:
+        same = None
+    times = dict(zip(contenders, best_of(runs, *contenders.values())))
+    base = times["dlpy float32"]
+    print(f"\nResidual block 16x32x32, batch 8 (min of {runs}, alternating)"
+          + (f"; dlpy int8 == torch int8 on {same:.1%} of the integer outputs"
+             if same is not None else ""))
+    for name, seconds in times.items():
+        print(f"  {name:<32}{seconds * 1e3:>10.2f} ms  {seconds / base:>6.2f}x dlpy float")
+
+
 def main() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*quantize.*deprecated")
+    warnings.filterwarnings("ignore", message=".*quantization is deprecated")
+    warnings.filterwarnings("ignore", message="Please use quant_min and quant_max")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--epochs", type=int, default=2)
@@ -191,6 +272,7 @@ def main() -> None:
     if not args.skip_mnist:
         mnist(args.data_dir, args.epochs)
     linear_speed(args.runs)
+    block_speed(args.runs)
 
 
 if __name__ == "__main__":

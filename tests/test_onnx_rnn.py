@@ -210,13 +210,20 @@ def test_packed_sequences_through_the_layers(kind):
     assert sum(n.name.startswith("sequence_lens") for n in proto.graph.initializer) == 4
 
 
-def test_max_along_a_dim_is_refused_and_amax_exports():
-    """x.max(dim) records a gather at the traced argmax; its positions are not exported as
-    constants. amax is a ReduceMax."""
-    x = random_tensor(np.random.default_rng(10), 3, 4)
-    for function in (lambda a: a.max(1)[0], lambda a: a.min(0, keepdim=True)[0],
-                     lambda a: a[0].max(0)[0]):
-        with pytest.raises(NotImplementedError, match=r"the (max|min) positions along axis"):
-            export(function, x)
+def test_max_along_a_dim_exports_as_a_reduction_and_amax_too():
+    """x.max(dim) records a gather at the traced argmax: exported as ReduceMax (ReduceMin),
+    not as constant positions. amax is a ReduceMax."""
+    rng = np.random.default_rng(10)
+    x = random_tensor(rng, 3, 4)
+    for function, op_type in ((lambda a: a.max(1)[0], "ReduceMax"),
+                              (lambda a: a.min(0, keepdim=True)[0], "ReduceMin"),
+                              (lambda a: a[0].max(0)[0], "ReduceMax")):
+        proto = check(function, x)
+        assert op_types(proto)[-1] == op_type
+        other = random_tensor(rng, 3, 4)
+        np.testing.assert_allclose(run(proto, other)[0], function(other).data)
     proto = check(lambda a: a.amax(1), x)
     assert op_types(proto) == ["ReduceMax"]
+    # other gathers at the traced argmax stay refused
+    with pytest.raises(NotImplementedError, match=r"the max positions along axis 1"):
+        export(lambda a: a[:, a.data.argmax(1)], x)

@@ -8,29 +8,45 @@ model is traced a second time with those axes one longer, every size that change
 (a reshape keeps it with 0 or -1), and a size baked into the graph is a ValueError. Integer ids
 and masks are inputs through the ops that take them as settings (an embedding's ids, an
 attention mask). The recurrent ops become ONNX LSTM / GRU / RNN nodes, one a layer direction,
-with packed lengths as sequence_lens. Needs the ``onnx`` package: ``pip install dlpy[onnx]``.
+with packed lengths as sequence_lens. Settings that hold positions or masks (where's condition,
+gather's index) come from a model input, or are constants if a trace on other input values
+(``_Exporter.probe``) leaves them unchanged; positions the values picked become TopK /
+ReduceMax / ArgMax (topk, sort, max(dim), argmax and their integer outputs), others are
+refused. Fake quantization exports as QuantizeLinear / DequantizeLinear. Needs the ``onnx``
+package: ``pip install dlpy[onnx]``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from dlpy.ao.quantization import fake_quantize
 from dlpy.graph import _walk
 from dlpy.ops import (
     activation,
+    activation_more,
     arithmetic,
     attention,
     conv,
+    cumulative,
+    einsum,
     embedding,
+    indexing,
+    mask,
     matmul,
     norm,
+    pad,
+    pointwise,
+    rearrange,
     reduce,
+    resample,
     rnn,
     shape,
     softmax,
@@ -80,6 +96,9 @@ class _Trace:
             result = model(*call_args)
         self.outputs = list(result) if isinstance(result, (tuple, list)) else [result]
         for i, out in enumerate(self.outputs):
+            if isinstance(out, np.ndarray) and out.dtype.kind in "iu":
+                # positions (argmax, argsort): found by their values in _positions_output
+                self.outputs[i] = out = Tensor(out)
             if not isinstance(out, Tensor):
                 raise TypeError(f"export: the model must return a Tensor or a tuple of Tensors, "
                                 f"got {type(out).__name__} as output {i}")
@@ -154,6 +173,10 @@ class _Exporter:
             self.twins = {id(a): b for a, b in zip(trace.order, twin.order)}
         self.lstm_states: dict[str, tuple] = {}  # ONNX name of an LSTM's h -> its parts
         self.outputs: set[str] = set()  # the graph's outputs so far
+        self.trace = trace
+        self.index_outputs: dict[int, str] = {}  # id(positions array) -> TopK's indices
+        self.retrace: Callable[[], _Trace] | None = None  # the model on other input values
+        self._probe: tuple[dict[int, Tensor], _Trace | None] | None = None
 
     # names
     def fresh(self, base: str) -> str:
@@ -192,6 +215,46 @@ class _Exporter:
                 f"dynamic axes ({twin.shape} with them one longer), so the exported graph would "
                 "bake it in; build it from the inputs with dlpy ops, or export without "
                 "dynamic_axes")
+
+    # settings that follow the input values (positions, masks computed from them)
+    def probe(self) -> tuple[dict[int, Tensor], _Trace | None]:
+        """({id(tensor): the same tensor in a trace on other float input values}, that trace);
+        empty where the model fails there or records another graph."""
+        if self._probe is None:
+            self._probe = ({}, None)
+            try:
+                other = self.retrace() if self.retrace is not None else None
+            except Exception:  # noqa: BLE001 -- other values may break a model: unknown
+                other = None
+            if other is not None and [_kind(t) for t in other.order] == \
+                    [_kind(t) for t in self.trace.order]:
+                pairs = list(zip(self.trace.order, other.order)) + \
+                    list(zip(self.trace.inputs, other.inputs))
+                self._probe = ({id(a): b for a, b in pairs}, other)
+        return self._probe
+
+    def varies(self, out: Tensor, attribute: str) -> bool:
+        """Whether the setting ``attribute`` of out's op changes when the float inputs take
+        other values (then the traced one must not become a constant); True where unknown."""
+        twin = self.probe()[0].get(id(out))
+        if twin is None or type(twin.op) is not type(out.op):
+            return True
+        a, b = getattr(out.op, attribute), getattr(twin.op, attribute)
+        return np.shape(a) != np.shape(b) or not np.array_equal(a, b)
+
+    def refuse_varying(self, out: Tensor, attribute: str, what: str, fix: str) -> None:
+        """A setting about to become a constant: an error if it follows the input values or
+        the dynamic axes."""
+        twin = self.twins.get(id(out))
+        if twin is not None and np.shape(getattr(twin.op, attribute)) != \
+                np.shape(getattr(out.op, attribute)):
+            raise ValueError(f"export: {what} {np.shape(getattr(out.op, attribute))} change "
+                             f"with the dynamic axes but are not a model input; {fix}")
+        if self.varies(out, attribute):
+            raise NotImplementedError(
+                f"export: {what} {np.shape(getattr(out.op, attribute))} follow the input "
+                "values (as x > 0 or topk's positions do), which dlpy does not record, so "
+                f"ONNX would keep the traced ones; {fix}")
 
     def inputs(self, op: Op) -> list[str]:
         return [self.name(t) for t in op.inputs]
@@ -535,6 +598,9 @@ def _getitem(ex, op, out):
     name = ex.names.get(id(source))
     if name in ex.lstm_states:
         return _lstm_state_item(ex, op, name)
+    reduced = _extreme_item(ex, op, out)
+    if reduced is not None:
+        return reduced
     _refuse_traced_extreme(op.index, source.data)
     (x,) = ex.inputs(op)
     return _apply_index(ex, x, op.index, source.ndim)
@@ -783,6 +849,451 @@ def _lstm_state_item(ex, op, h: str) -> str:
         "and c at the last step only")
 
 
+# ----------------------------------------------------------------------------- more ops
+for _op_class, _op_type in [
+    (pointwise.Erf, "Erf"), (pointwise.Pow, "Pow"), (pointwise.Sin, "Sin"),
+    (pointwise.Cos, "Cos"), (pointwise.Atan, "Atan"), (activation_more.Hardswish, "HardSwish"),
+    (activation_more.Softsign, "Softsign"),
+]:
+    _simple(_op_class, _op_type)
+
+
+@_converts(pointwise.Maximum)
+def _maximum(ex, op, out):
+    return ex.node("Min" if op.smaller else "Max", ex.inputs(op))
+
+
+@_converts(pointwise.Log1p)
+def _log1p(ex, op, out):
+    (x,) = ex.inputs(op)
+    return ex.node("Log", [ex.node("Add", [x, ex.scalar(1, out.dtype)])])
+
+
+_STEPS = {"sign": "Sign", "floor": "Floor", "ceil": "Ceil", "round": "Round", "rint": "Round",
+          "around": "Round"}
+
+
+@_converts(pointwise.Step)
+def _step(ex, op, out):
+    """sign / floor / ceil / round (half to even in both) to their ONNX ops."""
+    op_type = _STEPS.get(op.function.__name__)
+    if op_type is None or op.decimals:
+        raise NotImplementedError(f"export: {op.function.__name__} (decimals={op.decimals}) "
+                                  "has no ONNX form here; sign, floor, ceil and round "
+                                  "(decimals=0) do")
+    return ex.node(op_type, ex.inputs(op))
+
+
+@_converts(activation_more.Hardsigmoid)
+def _hardsigmoid(ex, op, out):
+    return ex.node("HardSigmoid", ex.inputs(op), alpha=1 / 6, beta=0.5)
+
+
+def _softplus_of(ex, x: str, dtype) -> str:
+    """log(1 + exp(x)) without overflow: max(x, 0) + log(1 + exp(-|x|))."""
+    tail = ex.node("Log", [ex.node("Add", [ex.node("Exp", [ex.node("Neg", [ex.node(
+        "Abs", [x])])]), ex.scalar(1, dtype)])])
+    return ex.node("Add", [ex.node("Relu", [x]), tail])
+
+
+@_converts(activation.Softplus)
+def _softplus(ex, op, out):
+    """log(1 + exp(beta x)) / beta, x where beta x > threshold (torch's linear region)."""
+    (x,) = ex.inputs(op)
+    z = ex.node("Mul", [x, ex.scalar(op.beta, out.dtype)])
+    soft = ex.node("Div", [_softplus_of(ex, z, out.dtype), ex.scalar(op.beta, out.dtype)])
+    linear = ex.node("Greater", [z, ex.scalar(op.threshold, out.dtype)])
+    return ex.node("Where", [linear, x, soft])
+
+
+@_converts(activation_more.Mish)
+def _mish(ex, op, out):
+    (x,) = ex.inputs(op)
+    return ex.node("Mul", [x, ex.node("Tanh", [_softplus_of(ex, x, out.dtype)])])
+
+
+@_converts(activation_more.LogSigmoid)
+def _log_sigmoid(ex, op, out):
+    """-softplus(-x)."""
+    (x,) = ex.inputs(op)
+    return ex.node("Neg", [_softplus_of(ex, ex.node("Neg", [x]), out.dtype)])
+
+
+@_converts(activation_more.PReLU)
+def _prelu(ex, op, out):
+    """ONNX PRelu, the (C,) weight as (C, 1, ...) to broadcast along axis 1."""
+    x, weight = ex.inputs(op)
+    ndim, channels = op.inputs[0].ndim, op.inputs[1].data.size
+    if channels > 1 and ndim > 2:
+        weight = ex.node("Reshape", [weight, ex.ints([channels] + [1] * (ndim - 2))])
+    return ex.node("PRelu", [x, weight])
+
+
+@_converts(activation_more.GLU)
+def _glu(ex, op, out):
+    (x,) = ex.inputs(op)
+    half = op.inputs[0].shape[op.axis] // 2
+    a, b = ex.node("Split", [x, ex.ints([half, half])], outputs=2, axis=int(op.axis))
+    return ex.node("Mul", [a, ex.node("Sigmoid", [b])])
+
+
+@_converts(activation_more.ScaledELU)
+def _scaled_elu(ex, op, out):
+    """Selu / Celu where they fit, else scale * where(x > 0, x, alpha (exp(s x) - 1))."""
+    (x,) = ex.inputs(op)
+    if op.input_scale == 1 and not np.isclose(op.scale, 1):
+        return ex.node("Selu", [x], alpha=float(op.alpha), gamma=float(op.scale))
+    if op.scale == 1 and np.isclose(op.input_scale * op.alpha, 1):
+        return ex.node("Celu", [x], alpha=float(op.alpha))
+    dtype = out.dtype
+    negative = ex.node("Mul", [ex.node("Sub", [ex.node("Exp", [ex.node(
+        "Mul", [x, ex.scalar(op.input_scale, dtype)])]), ex.scalar(1, dtype)]),
+        ex.scalar(op.alpha, dtype)])
+    y = ex.node("Where", [ex.node("Greater", [x, ex.scalar(0, dtype)]), x, negative])
+    return ex.node("Mul", [y, ex.scalar(op.scale, dtype)])
+
+
+# reductions
+def _axes(op_axes, ndim: int) -> list[int]:
+    return list(range(ndim)) if op_axes is None else [int(a) % ndim for a in np.atleast_1d(
+        op_axes)]
+
+
+@_converts(cumulative.Prod)
+def _prod(ex, op, out):
+    (x,) = ex.inputs(op)
+    ndim = op.inputs[0].ndim
+    return ex.reduce("ReduceProd", x, _axes(op.dim, ndim), op.keepdim and op.dim is not None)
+
+
+@_converts(reduce.LogSumExp)
+def _logsumexp(ex, op, out):
+    (x,) = ex.inputs(op)
+    return ex.reduce("ReduceLogSumExp", x, _axes(op.axes, op.inputs[0].ndim), op.keepdims)
+
+
+@_converts(reduce.Var, reduce.Std)
+def _var(ex, op, out):
+    """mean((x - mean x)^2) * n / (n - correction), its square root for std."""
+    (x,) = ex.inputs(op)
+    source, dtype = op.inputs[0], out.dtype
+    axes = _axes(op.axes, source.ndim)
+    if any(a in ex.dynamic(source) for a in axes):
+        raise ValueError("export: var / std over a dynamic axis bakes its length into the "
+                         "correction n / (n - correction); export without dynamic_axes there")
+    count = math.prod(source.shape[a] for a in axes)
+    centred = ex.node("Sub", [x, ex.reduce("ReduceMean", x, axes, True)])
+    mean_square = ex.reduce("ReduceMean", ex.node("Mul", [centred, centred]), axes, op.keepdims)
+    dof = count - op.correction
+    y = ex.node("Mul", [mean_square, ex.scalar(count / dof if dof > 0 else np.inf, dtype)])
+    return ex.node("Sqrt", [y]) if op.root else y
+
+
+@_converts(reduce.Norm)
+def _norm(ex, op, out):
+    """ReduceL2 / ReduceL1, ReduceMax of |x| (p = inf), else (sum |x|^p)^(1/p)."""
+    (x,) = ex.inputs(op)
+    axes, dtype = _axes(op.axes, op.inputs[0].ndim), out.dtype
+    if op.p == 2:
+        return ex.reduce("ReduceL2", x, axes, op.keepdims)
+    if op.p == 1:
+        return ex.reduce("ReduceL1", x, axes, op.keepdims)
+    magnitude = ex.node("Abs", [x])
+    if op.p == math.inf:
+        return ex.reduce("ReduceMax", magnitude, axes, op.keepdims)
+    if op.p == 0 or op.p == -math.inf:
+        raise NotImplementedError(f"export: vector_norm with ord={op.p} has no ONNX form here")
+    powered = ex.node("Pow", [magnitude, ex.scalar(op.p, dtype)])
+    total = ex.reduce("ReduceSum", powered, axes, op.keepdims)
+    return ex.node("Pow", [total, ex.scalar(1 / op.p, dtype)])
+
+
+@_converts(cumulative.CumSum)
+def _cumsum(ex, op, out):
+    (x,) = ex.inputs(op)
+    return ex.node("CumSum", [x, ex.const(np.asarray(op.dim, np.int64), "axis")])
+
+
+# rearranging
+@_converts(rearrange.Expand)
+def _expand(ex, op, out):
+    """Expand to the new shape; an axis that the dynamic axes change keeps the input's size
+    (1 in the target: Expand broadcasts, so a size-1 target copies the input's)."""
+    (x,) = ex.inputs(op)
+    dynamic = ex.dynamic(out)
+    source = op.inputs[0]
+    lead = out.ndim - source.ndim
+    target = []
+    for axis, size in enumerate(out.shape):
+        if axis in dynamic:
+            if axis < lead or source.shape[axis - lead] == 1:
+                raise ValueError(f"export: expand to {out.shape} makes axis {axis} dynamic "
+                                 "from a size the input does not have; export without "
+                                 "dynamic_axes there")
+            target.append(1)
+        else:
+            target.append(size)
+    return ex.node("Expand", [x, ex.ints(target)])
+
+
+@_converts(rearrange.Repeat)
+def _repeat(ex, op, out):
+    """Tile; torch's repeat with more repeats than axes adds leading axes first."""
+    (x,) = ex.inputs(op)
+    reps, ndim = list(op.reps), op.inputs[0].ndim
+    if len(reps) > ndim:
+        x = ex.node("Unsqueeze", [x, ex.ints(list(range(len(reps) - ndim)))])
+    elif len(reps) < ndim:
+        reps = [1] * (ndim - len(reps)) + reps
+    return ex.node("Tile", [x, ex.ints(reps)])
+
+
+@_converts(rearrange.Flip)
+def _flip(ex, op, out):
+    (x,) = ex.inputs(op)
+    dims = _axes(op.dims, op.inputs[0].ndim)
+    n = len(dims)
+    return ex.node("Slice", [x, ex.ints([-1] * n), ex.ints([_INT_MIN] * n), ex.ints(dims),
+                             ex.ints([-1] * n)])
+
+
+@_converts(rearrange.Triangle)
+def _triangle(ex, op, out):
+    (x,) = ex.inputs(op)
+    return ex.node("Trilu", [x, ex.const(np.asarray(op.diagonal, np.int64), "k")],
+                   upper=int(op.upper))
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
+
+
+@_converts(pad.Pad)
+def _pad(ex, op, out):
+    """ONNX Pad (constant, reflect, replicate as edge); circular padding and negative widths
+    (a crop) as constant Slice and Gather maps."""
+    (x,) = ex.inputs(op)
+    widths = [tuple(int(w) for w in pair) for pair in op.widths]
+    if op.mode in _PAD_MODES and all(w >= 0 for pair in widths for w in pair):
+        pads = [b for b, _ in widths] + [a for _, a in widths]
+        inputs = [x, ex.ints(pads)]
+        if op.mode == "constant":
+            inputs.append(ex.scalar(op.value, out.dtype))
+        return ex.node("Pad", inputs, mode=_PAD_MODES[op.mode])
+    source = op.inputs[0]
+    padded = [axis for axis, (b, a) in enumerate(widths) if b or a]
+    if set(padded) & ex.dynamic(source):
+        raise ValueError(f"export: {op.mode} padding with widths {widths} along a dynamic axis "
+                         "has no ONNX form here; export without dynamic_axes there")
+    if op.mode == "constant":  # a crop, then the growth
+        cut = [(max(-b, 0), max(-a, 0)) for b, a in widths]
+        x = _apply_index(ex, x, tuple(slice(b, n - a) for n, (b, a) in
+                                      zip(source.shape, cut)), source.ndim)
+        grown = [max(b, 0) for b, _ in widths] + [max(a, 0) for _, a in widths]
+        return ex.node("Pad", [x, ex.ints(grown), ex.scalar(op.value, out.dtype)])
+    for axis, index in pad._index_maps(widths, op.mode, source.shape):
+        x = ex.node("Gather", [x, ex.const(index.astype(np.int64), "indices")], axis=axis)
+    return x
+
+
+@_converts(resample.Resample)
+def _resample(ex, op, out):
+    """interpolate along one axis: y = sum_k weights[k] * x gathered at indices[k] (constant
+    taps: the sizes are baked in)."""
+    (x,) = ex.inputs(op)
+    if op.axis in ex.dynamic(op.inputs[0]) or op.axis in ex.dynamic(out):
+        raise ValueError(f"export: interpolate along dynamic axis {op.axis} bakes in its size; "
+                         "export without dynamic_axes there")
+    ndim = op.inputs[0].ndim
+    y = None
+    for k, index in enumerate(op.indices):
+        term = ex.node("Gather", [x, ex.const(index.astype(np.int64), "indices")],
+                       axis=int(op.axis))
+        if op.weights is not None:
+            shape = [1] * ndim
+            shape[op.axis] = -1
+            weight = np.asarray(op.weights[k], out.dtype).reshape(shape)
+            term = ex.node("Mul", [term, ex.const(weight, "weights")])
+        y = term if y is None else ex.node("Add", [y, term])
+    return y
+
+
+@_converts(conv.ConvTranspose1d, conv.ConvTranspose2d, conv.ConvTranspose3d)
+def _conv_transpose(ex, op, out):
+    return ex.node("ConvTranspose", ex.inputs(op),
+                   kernel_shape=list(op.inputs[1].shape[2:]), strides=list(op.stride),
+                   pads=list(op.padding) * 2, output_padding=list(op.output_padding),
+                   dilations=list(op.dilation), group=int(op.groups))
+
+
+@_converts(norm.GroupNorm)
+def _group_norm(ex, op, out):
+    """x (N, C, *) as (N, G, -1): centred by the mean, divided by sqrt(var + eps), back to x's
+    shape, then the per-channel weight and bias."""
+    names = ex.inputs(op)
+    x, dtype = names[0], out.dtype
+    ndim = op.inputs[0].ndim
+    grouped = ex.node("Reshape", [x, ex.ints([0, op.num_groups, -1])])
+    centred = ex.node("Sub", [grouped, ex.reduce("ReduceMean", grouped, [2], True)])
+    var = ex.reduce("ReduceMean", ex.node("Mul", [centred, centred]), [2], True)
+    std = ex.node("Sqrt", [ex.node("Add", [var, ex.scalar(op.eps, dtype)])])
+    y = ex.node("Reshape", [ex.node("Div", [centred, std]), ex.node("Shape", [x])])
+    affine = iter(names[1:])
+    channel_shape = ex.ints([-1] + [1] * (ndim - 2))
+    if op.has_weight:
+        y = ex.node("Mul", [y, ex.node("Reshape", [next(affine), channel_shape])])
+    if op.has_bias:
+        y = ex.node("Add", [y, ex.node("Reshape", [next(affine), channel_shape])])
+    return y
+
+
+@_converts(einsum.Einsum)
+def _einsum(ex, op, out):
+    return ex.node("Einsum", ex.inputs(op), equation=op.equation.replace(" ", ""))
+
+
+@_converts(fake_quantize.FakeQuantizePerTensor, fake_quantize.FakeQuantizePerChannel)
+def _fake_quantize(ex, op, out):
+    """QuantizeLinear then DequantizeLinear (per channel: their axis), as torch exports fake
+    quantization; a narrower range than the 8-bit type's (reduce_range: 0..127) clips the
+    integers in between."""
+    if out.dtype != np.float32:
+        raise NotImplementedError(f"export: fake quantization of {out.dtype} has no ONNX form "
+                                  "here (QuantizeLinear takes float32)")
+    if op.quant_min >= 0 and op.quant_max <= 255:
+        storage, low, high = np.uint8, 0, 255
+    elif op.quant_min >= -128 and op.quant_max <= 127:
+        storage, low, high = np.int8, -128, 127
+    else:
+        raise NotImplementedError(f"export: fake quantization to [{op.quant_min}, "
+                                  f"{op.quant_max}] has no 8-bit ONNX form")
+    (x,) = ex.inputs(op)
+    scale, zero_point = np.asarray(op.scale, np.float32), np.asarray(op.zero_point)
+    attributes = {}
+    if isinstance(op, fake_quantize.FakeQuantizePerChannel):
+        attributes["axis"] = int(np.argmax(scale.shape))
+        scale, zero_point = scale.reshape(-1), zero_point.reshape(-1)
+    else:
+        scale, zero_point = scale.reshape(()), zero_point.reshape(())
+    qparams = [ex.const(scale, "scale"), ex.const(zero_point.astype(storage), "zero_point")]
+    q = ex.node("QuantizeLinear", [x] + qparams, **attributes)
+    if (op.quant_min, op.quant_max) != (low, high):
+        q = ex.node("Clip", [q, ex.const(np.asarray(op.quant_min, storage), "quant_min"),
+                             ex.const(np.asarray(op.quant_max, storage), "quant_max")])
+    return ex.node("DequantizeLinear", [q] + qparams, **attributes)
+
+
+# ops whose settings hold positions or masks: from a model input, a constant, or (positions
+# picked by the input's values) TopK / ReduceMax / ArgMax
+@_converts(mask.Where)
+def _where(ex, op, out):
+    """Where with the condition a boolean model input (a mask passed in), else a constant; a
+    condition computed from the input values (x > 0) is not recorded, so it is refused."""
+    condition = ex.input_array(op.condition)
+    if condition is None:
+        ex.refuse_varying(out, "condition", "where / masked_fill's condition",
+                          "pass the mask to the model as an input, or use relu / clamp / "
+                          "maximum")
+        condition = ex.const(np.asarray(op.condition, bool), "condition")
+    elif op.condition.dtype != np.bool_:
+        condition = ex.node("Cast", [condition], to=ex.onnx.TensorProto.BOOL)
+    return ex.node("Where", [condition] + ex.inputs(op))
+
+
+def _index_input(ex, index: np.ndarray) -> str | None:
+    """The model input holding these positions (same object, or same values), as int64."""
+    name = ex.input_array(index)
+    if name is None:
+        for candidate, data in ex.input_arrays:
+            if data.dtype.kind in "iu" and data.shape == index.shape \
+                    and np.array_equal(data, index):
+                ex.used_inputs.add(candidate)
+                name = candidate
+                break
+    if name is not None and index.dtype != np.int64:
+        name = ex.node("Cast", [name], to=ex.onnx.TensorProto.INT64)
+    return name
+
+
+def _top_k(data: np.ndarray, index: np.ndarray, axis: int) -> bool | None:
+    """True (largest first) / False (smallest first) if the values at ``index`` along ``axis``
+    are data's k largest / smallest in order (topk, sort), else None."""
+    k = index.shape[axis]
+    if index.shape[:axis] + index.shape[axis + 1:] != data.shape[:axis] + data.shape[axis + 1:] \
+            or k > data.shape[axis] or not data.size:
+        return None
+    values = np.take_along_axis(data, index, axis)
+    ordered = np.sort(data, axis=axis)
+    if np.array_equal(values, np.flip(ordered, axis).take(range(k), axis)):
+        return True
+    if np.array_equal(values, ordered.take(range(k), axis)):
+        return False
+    return None
+
+
+@_converts(indexing.Gather)
+def _gather(ex, op, out):
+    """torch.gather as GatherElements; the values of topk / sort (a gather at positions the
+    input's values picked) as TopK."""
+    (x,) = ex.inputs(op)
+    axis, source = int(op.dim) % op.inputs[0].ndim, op.inputs[0]
+    index = _index_input(ex, op.index)
+    if index is not None:
+        return ex.node("GatherElements", [x, index], axis=axis)
+    if ex.varies(out, "index"):
+        largest = _top_k(source.data, op.index, axis)
+        if largest is None:
+            ex.refuse_varying(out, "index", "gather's positions", "pass them as an input")
+        k = op.index.shape[axis]
+        values, indices = ex.node("TopK", [x, ex.ints([k])], outputs=2, axis=axis,
+                                  largest=int(largest), sorted=1)
+        ex.index_outputs[id(op.index)] = indices
+        return values
+    ex.refuse_varying(out, "index", "gather's positions", "pass them as an input")
+    return ex.node("GatherElements", [x, ex.const(op.index.astype(np.int64), "indices")],
+                   axis=axis)
+
+
+@_converts(indexing.IndexSelect)
+def _index_select(ex, op, out):
+    (x,) = ex.inputs(op)
+    index = _index_input(ex, op.index)
+    if index is None:
+        ex.refuse_varying(out, "index", "index_select's positions", "pass them as an input")
+        index = ex.const(np.asarray(op.index, np.int64), "indices")
+    return ex.node("Gather", [x, index], axis=int(op.dim))
+
+
+def _extreme_item(ex, op, out) -> str | None:
+    """x.max(dim) / x.min(dim) record x[positions of the extremes]: ReduceMax / ReduceMin
+    over that axis, where the index is the traced argmax / argmin along one axis and aranges
+    elsewhere."""
+    data = op.inputs[0].data
+    if not isinstance(op.index, tuple) or len(op.index) != data.ndim or not data.size:
+        return None
+    if not all(isinstance(part, np.ndarray) and part.dtype.kind in "iu" for part in op.index):
+        return None
+    for axis in range(data.ndim):
+        for find, op_type in ((np.argmax, "ReduceMax"), (np.argmin, "ReduceMin")):
+            for keepdims in (False, True):
+                found = find(data, axis=axis, keepdims=keepdims)
+                grid = list(np.indices(found.shape, sparse=True))
+                if not keepdims:
+                    grid.insert(axis, found)
+                else:
+                    grid[axis] = found
+                try:
+                    same = len(grid) == len(op.index) and all(
+                        np.array_equal(*np.broadcast_arrays(g, p)) for g, p in
+                        zip(grid, op.index))
+                except ValueError:  # shapes that do not broadcast: another index
+                    same = False
+                if not same or out.shape != found.shape:
+                    continue
+                (x,) = ex.inputs(op)
+                return ex.reduce(op_type, x, [axis], keepdims)
+    return None
+
+
 # ----------------------------------------------------------------------------- export
 def _dynamic_spec(dynamic_axes, names: list[str], outputs: list[str]) -> dict[str, dict]:
     """{name: {axis: dim name}} from torch's forms ({name: {axis: dim}} or {name: [axes]})."""
@@ -818,6 +1329,7 @@ def export(model, args, f=None, input_names: list[str] | None = None,
     torch.onnx.export. The model runs in eval mode (its mode is restored afterwards).
     """
     onnx = _import_onnx()
+    _refuse_quantized(model)
     if isinstance(opset_version, bool) or not isinstance(opset_version, int) \
             or not _MIN_OPSET <= opset_version <= onnx.defs.onnx_opset_version():
         raise ValueError(f"export: opset_version must be an int from {_MIN_OPSET} to "
@@ -853,6 +1365,14 @@ def export(model, args, f=None, input_names: list[str] | None = None,
                    {id(p): name for name, p in params.items()},
                    {id(b): name for name, b in buffers.items()})
     ex.taken |= set(output_names)
+
+    def retrace() -> _Trace:
+        # on a copy: other values must not move a module's state (an observer's range)
+        other = copy.deepcopy(model) if hasattr(model, "named_modules") else model
+        with _eval_mode(other):
+            return _Trace(other, _other_values(args))
+
+    ex.retrace = retrace
     for t in trace.order:
         if t.op is None or id(t) in ex.names:
             continue
@@ -865,7 +1385,10 @@ def export(model, args, f=None, input_names: list[str] | None = None,
         ex.names[id(t)] = converter(ex, t.op, t)
 
     outputs = []
-    for t, name in zip(trace.outputs, output_names):
+    for k, (t, name) in enumerate(zip(trace.outputs, output_names)):
+        if t.op is None and t.dtype.kind in "iu" and id(t) not in ex.names \
+                and all(t is not i for i in trace.inputs):
+            ex.names[id(t)] = _positions_output(ex, t, k)
         ex.rename(ex.name(t), name)
         dims = dict(spec.get(name, {}))
         for axis in ex.dynamic(t) - set(dims):
@@ -891,6 +1414,103 @@ def export(model, args, f=None, input_names: list[str] | None = None,
     elif f is not None:
         f.write(proto.SerializeToString())
     return proto
+
+
+def _refuse_quantized(model) -> None:
+    """Integer (converted) layers compute on QTensors, which dlpy does not record."""
+    for name, module in (model.named_modules() if hasattr(model, "named_modules") else ()):
+        if type(module).__module__.startswith("dlpy.ao.nn.quantized"):
+            raise NotImplementedError(
+                f"export: {type(module).__name__} ({name or 'the model'}, from "
+                f"{type(module).__module__}) is a converted quantized layer, which has no ONNX "
+                "export here; export the float model, or the prepared / QAT model before "
+                "convert (its fake quantization exports as QuantizeLinear / DequantizeLinear)")
+
+
+def _other_values(args: tuple) -> tuple:
+    """The example inputs with every float tensor drawn again (same shape and dtype)."""
+    rng = np.random.default_rng(12345)
+    other = []
+    for value in args:
+        array = value.data if isinstance(value, Tensor) else value
+        if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+            value = Tensor((rng.standard_normal(array.shape) * 2).astype(array.dtype))
+        other.append(value)
+    return tuple(other)
+
+
+def _positions_output(ex, t: Tensor, k: int) -> str:
+    """An integer output (argmax, argmin, argsort, topk's or max(dim)'s positions): the TopK
+    whose indices it is, else ArgMax / ArgMin / TopK of the exported float tensor whose
+    positions these are, checked on the trace with other input values."""
+    known = ex.index_outputs.get(id(t.data))
+    if known is not None:
+        return known
+    probe, other = ex.probe()
+    found = t.data
+    for source in list(reversed(ex.trace.order)) + ex.trace.inputs:
+        data = source.data
+        if data.dtype.kind != "f" or not data.size or id(source) not in ex.names:
+            continue
+        twin = probe.get(id(source))
+        twin_found = other.outputs[k].data if other is not None else None
+        for rule in _position_rules(data.ndim):
+            if rule.matches(data, found) and twin is not None and twin_found is not None \
+                    and rule.matches(twin.data, twin_found):
+                return rule.export(ex, ex.name(source), found)
+    raise NotImplementedError(
+        f"export: output {k} holds integers {t.shape} that no recorded op made: dlpy records "
+        "ops on float tensors; argmax / argmin / argsort / topk positions of an exported "
+        "tensor export (as ArgMax / ArgMin / TopK), other integer results do not")
+
+
+class _PositionRule(NamedTuple):
+    """Positions along ``axis`` (None: of the flattened tensor) picked by argmax / argmin /
+    argsort."""
+
+    kind: str  # "ArgMax", "ArgMin", "TopK" (descending) or "BottomK" (ascending)
+    axis: int | None
+    keepdims: bool
+
+    def positions(self, data: np.ndarray, k: int) -> np.ndarray:
+        if self.kind in ("ArgMax", "ArgMin"):
+            find = np.argmax if self.kind == "ArgMax" else np.argmin
+            return find(data, axis=self.axis, keepdims=self.keepdims)
+        order = np.argsort(data, axis=self.axis, kind="stable")
+        order = np.flip(order, self.axis) if self.kind == "TopK" else order
+        return order.take(range(k), self.axis)
+
+    def matches(self, data: np.ndarray, found: np.ndarray) -> bool:
+        if self.kind in ("ArgMax", "ArgMin"):
+            positions = self.positions(data, 0)
+            return positions.shape == found.shape and np.array_equal(positions, found)
+        if found.ndim != data.ndim or found.shape[self.axis] > data.shape[self.axis] or \
+                found.dtype.kind not in "iu" or found.size and (
+                    found.min() < 0 or found.max() >= data.shape[self.axis]):
+            return False
+        positions = self.positions(data, found.shape[self.axis])
+        # the k largest (smallest) in order: compared by value (ties in either order)
+        return positions.shape == found.shape and np.array_equal(
+            np.take_along_axis(data, positions, self.axis),
+            np.take_along_axis(data, found.astype(np.int64), self.axis))
+
+    def export(self, ex, x: str, found: np.ndarray) -> str:
+        if self.axis is None:
+            x = ex.node("Reshape", [x, ex.ints([-1])])
+        axis = 0 if self.axis is None else self.axis
+        if self.kind in ("ArgMax", "ArgMin"):
+            return ex.node(self.kind, [x], axis=axis, keepdims=int(self.keepdims))
+        return ex.node("TopK", [x, ex.ints([found.shape[axis]])], outputs=2, axis=axis,
+                       largest=int(self.kind == "TopK"), sorted=1)[1]
+
+
+def _position_rules(ndim: int) -> list[_PositionRule]:
+    rules = [_PositionRule(kind, None, False) for kind in ("ArgMax", "ArgMin")]
+    for axis in range(ndim):
+        rules += [_PositionRule(kind, axis, keepdims) for kind in ("ArgMax", "ArgMin")
+                  for keepdims in (False, True)]
+        rules += [_PositionRule(kind, axis, False) for kind in ("TopK", "BottomK")]
+    return rules
 
 
 def _output_names(output_names, count: int, input_names: list[str]) -> list[str]:

@@ -257,6 +257,14 @@ class QTensor:
         shape = self.shape[:start_dim] + (-1,) + self.shape[end:]
         return self.reshape(shape)
 
+    def _no_arithmetic(self, *args):
+        raise TypeError("QTensor: quantized tensors have no arithmetic operators; use "
+                        "FloatFunctional (add, mul, add_relu, add_scalar, ...) in the float "
+                        "model, which convert makes QFunctional, or dequantize() first")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = \
+        __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = __pow__ = _no_arithmetic
+
     def __repr__(self) -> str:
         if self._axis is None:
             qparams = f"scale={self._scale}, zero_point={self._zero_point}"

@@ -1,5 +1,6 @@
 """torch.ao.nn.intrinsic: float layers fused by ``fuse_modules`` so that quantization treats
-them as one (one requantization after the ReLU instead of two)."""
+them as one (one requantization after the ReLU instead of two); ``fuse_modules_qat`` keeps a
+conv's batch norm (ConvBn2d, ConvBnReLU2d) for ``prepare_qat`` to fold while training."""
 
 from __future__ import annotations
 
@@ -7,20 +8,46 @@ from dlpy import nn
 
 
 class _Fused(nn.Sequential):
-    """A layer followed by its activation, run as a Sequential."""
+    """A layer followed by its batch norm and / or activation, run as a Sequential."""
 
-    layer_type: type = nn.Module
+    layer_types: tuple = (nn.Module, nn.ReLU)
 
-    def __init__(self, layer, relu):
-        if not isinstance(layer, self.layer_type) or not isinstance(relu, nn.ReLU):
-            raise TypeError(f"{type(self).__name__}: expected ({self.layer_type.__name__}, "
-                            f"ReLU), got ({type(layer).__name__}, {type(relu).__name__})")
-        super().__init__(layer, relu)
+    def __init__(self, *layers):
+        if len(layers) != len(self.layer_types) or not all(
+                isinstance(layer, kind) for layer, kind in zip(layers, self.layer_types)):
+            raise TypeError(f"{type(self).__name__}: expected "
+                            f"({', '.join(t.__name__ for t in self.layer_types)}), got "
+                            f"({', '.join(type(layer).__name__ for layer in layers)})")
+        super().__init__(*layers)
 
 
 class LinearReLU(_Fused):
-    layer_type = nn.Linear
+    layer_types = (nn.Linear, nn.ReLU)
+
+
+class ConvReLU1d(_Fused):
+    layer_types = (nn.Conv1d, nn.ReLU)
 
 
 class ConvReLU2d(_Fused):
-    layer_type = nn.Conv2d
+    layer_types = (nn.Conv2d, nn.ReLU)
+
+
+class ConvReLU3d(_Fused):
+    layer_types = (nn.Conv3d, nn.ReLU)
+
+
+class BNReLU2d(_Fused):
+    layer_types = (nn.BatchNorm2d, nn.ReLU)
+
+
+class ConvBn2d(_Fused):
+    layer_types = (nn.Conv2d, nn.BatchNorm2d)
+
+
+class ConvBnReLU2d(_Fused):
+    layer_types = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU)
+
+
+__all__ = ["BNReLU2d", "ConvBn2d", "ConvBnReLU2d", "ConvReLU1d", "ConvReLU2d", "ConvReLU3d",
+           "LinearReLU"]

@@ -4,6 +4,8 @@ layers with the weight quantization they trained with."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from dlpy import functional as F
 from dlpy import nn
 from dlpy.ao.nn import intrinsic
@@ -99,4 +101,72 @@ class ConvReLU2d(Conv2d):
     fused = True
 
 
-__all__ = ["Conv2d", "ConvReLU2d", "Linear", "LinearReLU"]
+class ConvBn2d(Conv2d):
+    """Conv2d + BatchNorm2d trained with the batch norm folded into the fake-quantized weight
+    (torch's nniqat.ConvBn2d, its approximate forward):
+
+        s = bn.weight / sqrt(bn.running_var + eps)
+        y = bn(conv(x, fake_quant(w * s), 0) / s + b)
+
+    so the weights trained are the ones ``convert`` folds with the running statistics
+    (``folded``) and quantizes."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = False, padding_mode: str = "zeros",
+                 eps: float = 1e-5, momentum: float = 0.1, qconfig=None, rng=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, qconfig=qconfig, rng=rng, dtype=dtype)
+        self.bn = nn.BatchNorm2d(out_channels, eps, momentum)
+
+    @classmethod
+    def from_float(cls, module):
+        expected = intrinsic.ConvBnReLU2d if cls.fused else intrinsic.ConvBn2d
+        if type(module) is not expected:
+            raise TypeError(f"{cls.__name__}.from_float: expected {expected.__name__}, got "
+                            f"{type(module).__name__}")
+        conv, bn = module[0], module[1]
+        layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                    conv.padding, conv.dilation, conv.groups, conv.bias is not None,
+                    conv.padding_mode, bn.eps, bn.momentum, getattr(module, "qconfig", None))
+        layer.weight, layer.bias = conv.weight, conv.bias
+        layer.bn = bn
+        return layer
+
+    def forward(self, x):
+        bn = self.bn
+        channels = (-1,) + (1,) * (self.weight.ndim - 1)
+        running_std = np.sqrt(bn.running_var + np.float32(bn.eps))
+        gamma = bn.weight if bn.weight is not None else np.ones_like(running_std)
+        scale_factor = gamma / running_std  # (out_channels,)
+        weight = self.weight_fake_quant(self.weight * scale_factor.reshape(channels))
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._mode_widths, self.padding_mode)
+            out = F.conv2d(x, weight, None, self.stride, 0, self.dilation, self.groups)
+        else:
+            out = F.conv2d(x, weight, None, self.stride, self.padding, self.dilation,
+                           self.groups)
+        out = out / scale_factor.reshape((1, -1, 1, 1))
+        if self.bias is not None:
+            out = out + self.bias.reshape((1, -1, 1, 1))
+        out = bn(out)
+        return F.relu(out) if self.fused else out
+
+    def folded(self) -> Conv2d:
+        """A QAT Conv2d with the batch norm folded in with its running statistics, sharing
+        weight_fake_quant: what ``convert`` quantizes."""
+        bn = self.bn
+        layer = Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                       self.padding, self.dilation, self.groups, True, self.padding_mode,
+                       self.qconfig)
+        layer.weight, layer.bias = nn.utils.fuse_conv_bn_weights(
+            self.weight, self.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight,
+            bn.bias)
+        layer.weight_fake_quant = self.weight_fake_quant
+        return layer
+
+
+class ConvBnReLU2d(ConvBn2d):
+    fused = True
+
+
+__all__ = ["Conv2d", "ConvBn2d", "ConvBnReLU2d", "ConvReLU2d", "Linear", "LinearReLU"]

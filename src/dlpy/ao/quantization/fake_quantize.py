@@ -286,3 +286,27 @@ default_fused_wt_fake_quant = FusedMovingAvgObsFakeQuantize.with_args(
 default_fused_per_channel_wt_fake_quant = FusedMovingAvgObsFakeQuantize.with_args(
     observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127, dtype=qint8,
     qscheme=per_channel_symmetric)
+
+
+def disable_observer(module) -> None:
+    """For ``model.apply``: freeze a FakeQuantize's qparams (torch's disable_observer)."""
+    if isinstance(module, FakeQuantize):
+        module.disable_observer()
+
+
+def enable_observer(module) -> None:
+    """For ``model.apply``: let a FakeQuantize update its qparams again."""
+    if isinstance(module, FakeQuantize):
+        module.enable_observer()
+
+
+def disable_fake_quant(module) -> None:
+    """For ``model.apply``: a FakeQuantize passes its input through unchanged."""
+    if isinstance(module, FakeQuantize):
+        module.disable_fake_quant()
+
+
+def enable_fake_quant(module) -> None:
+    """For ``model.apply``: a FakeQuantize fake-quantizes again."""
+    if isinstance(module, FakeQuantize):
+        module.enable_fake_quant()

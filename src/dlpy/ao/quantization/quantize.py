@@ -61,19 +61,35 @@ class QuantWrapper(nn.Module):
 
 # float (or QAT) layer -> quantized layer; QAT swaps
 STATIC_MAPPING = {
-    nn.Linear: nnq.Linear, nn.Conv2d: nnq.Conv2d, nn.ReLU: nnq.ReLU,
-    intrinsic.LinearReLU: nnq.LinearReLU, intrinsic.ConvReLU2d: nnq.ConvReLU2d,
+    nn.Linear: nnq.Linear, nn.Conv1d: nnq.Conv1d, nn.Conv2d: nnq.Conv2d,
+    nn.Conv3d: nnq.Conv3d, nn.ConvTranspose1d: nnq.ConvTranspose1d,
+    nn.ConvTranspose2d: nnq.ConvTranspose2d, nn.ReLU: nnq.ReLU, nn.ReLU6: nnq.ReLU6,
+    nn.Hardswish: nnq.Hardswish, nn.ELU: nnq.ELU, nn.LeakyReLU: nnq.LeakyReLU,
+    nn.Sigmoid: nnq.Sigmoid, nn.BatchNorm2d: nnq.BatchNorm2d, nn.BatchNorm3d: nnq.BatchNorm3d,
+    nn.Dropout: nnq.Dropout, nn.MaxPool2d: nnq.MaxPool2d, nn.AvgPool2d: nnq.AvgPool2d,
+    nn.AdaptiveAvgPool2d: nnq.AdaptiveAvgPool2d,
+    intrinsic.LinearReLU: nnq.LinearReLU, intrinsic.ConvReLU1d: nnq.ConvReLU1d,
+    intrinsic.ConvReLU2d: nnq.ConvReLU2d, intrinsic.ConvReLU3d: nnq.ConvReLU3d,
+    intrinsic.BNReLU2d: nnq.BNReLU2d,
     qat.Linear: nnq.Linear, qat.Conv2d: nnq.Conv2d, qat.LinearReLU: nnq.LinearReLU,
-    qat.ConvReLU2d: nnq.ConvReLU2d, QuantStub: nnq.Quantize, DeQuantStub: nnq.DeQuantize,
+    qat.ConvReLU2d: nnq.ConvReLU2d, qat.ConvBn2d: nnq.Conv2d, qat.ConvBnReLU2d: nnq.ConvReLU2d,
+    QuantStub: nnq.Quantize, DeQuantStub: nnq.DeQuantize,
     nnq.FloatFunctional: nnq.QFunctional,
 }
 DYNAMIC_MAPPING = {nn.Linear: nnqd.Linear, nn.LSTM: nnqd.LSTM}
 QAT_MAPPING = {nn.Linear: qat.Linear, nn.Conv2d: qat.Conv2d,
-               intrinsic.LinearReLU: qat.LinearReLU, intrinsic.ConvReLU2d: qat.ConvReLU2d}
-# modules prepare() gives an output observer (fused and QAT layers count as one)
-OBSERVED = (nn.Linear, nn.Conv2d, intrinsic.LinearReLU, intrinsic.ConvReLU2d, QuantStub)
-_UNITS = (intrinsic.LinearReLU, intrinsic.ConvReLU2d, qat.Linear, qat.Conv2d,
-          nnq.FloatFunctional)
+               intrinsic.LinearReLU: qat.LinearReLU, intrinsic.ConvReLU2d: qat.ConvReLU2d,
+               intrinsic.ConvBn2d: qat.ConvBn2d, intrinsic.ConvBnReLU2d: qat.ConvBnReLU2d}
+# modules prepare() gives an output observer (fused and QAT layers count as one); the others
+# in STATIC_MAPPING keep their input's qparams (ReLU, ReLU6, pools, Dropout) or fix their own
+# (Sigmoid: 1/256, as torch's quantized sigmoid)
+OBSERVED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
+            nn.ConvTranspose2d, nn.Hardswish, nn.ELU, nn.LeakyReLU,
+            nn.BatchNorm2d, nn.BatchNorm3d, intrinsic.LinearReLU, intrinsic.ConvReLU1d,
+            intrinsic.ConvReLU2d, intrinsic.ConvReLU3d, intrinsic.BNReLU2d, QuantStub)
+_UNITS = (intrinsic.LinearReLU, intrinsic.ConvReLU1d, intrinsic.ConvReLU2d,
+          intrinsic.ConvReLU3d, intrinsic.BNReLU2d, intrinsic.ConvBn2d, intrinsic.ConvBnReLU2d,
+          qat.Linear, qat.Conv2d, nnq.FloatFunctional)
 
 
 def propagate_qconfig_(module: nn.Module, qconfig_dict: dict | None = None) -> None:
@@ -157,13 +173,33 @@ def convert(module: nn.Module, mapping: dict | None = None, inplace: bool = Fals
     def make(layer, cls):
         if cls is nnq.ReLU:
             return nnq.ReLU()
+        if not hasattr(cls, "from_float"):
+            raise TypeError(f"convert: the mapping's {cls.__name__} (for "
+                            f"{type(layer).__name__}) has no from_float")
         return cls.from_float(layer)
 
     _swap(module, mapping, make)
+    for sub in module.modules():  # float layers left: a clear error if a QTensor reaches one
+        if not list(sub.children()) and type(sub).__module__.startswith("dlpy.nn") \
+                and not isinstance(sub, _PASS_THROUGH):
+            sub.register_forward_pre_hook(_refuse_qtensor)
     if remove_qconfig:
         for sub in module.modules():
             sub.__dict__.pop("qconfig", None)
     return module
+
+
+_PASS_THROUGH = (nn.Identity, nn.Flatten)  # float modules that work on QTensors as they are
+
+
+def _refuse_qtensor(module, args) -> None:
+    for value in args:
+        if isinstance(value, QTensor):
+            kinds = sorted({cls.__name__ for cls in STATIC_MAPPING})
+            raise TypeError(
+                f"{type(module).__name__}: got a QTensor, but dlpy has no quantized "
+                f"{type(module).__name__}; put a DeQuantStub before it (and a QuantStub after) "
+                f"so it runs in float. Quantized by convert: {', '.join(kinds)}")
 
 
 def quantize(model: nn.Module, run_fn, run_args, mapping: dict | None = None,
@@ -218,30 +254,65 @@ def quantize_weight(layer: nn.Module, weight_observer=None) -> tuple[QTensor, nn
     return quantize_per_tensor(weight, float(scale[0]), int(zero_point[0]), qint8), observer
 
 
+def _fuse_bn(layer_type):
+    return lambda layer, bn: nn.utils.fuse_conv_bn_eval(layer, bn) if layer_type is not \
+        nn.Linear else nn.utils.fuse_linear_bn_eval(layer, bn)
+
+
 _FUSIONS = {
-    (nn.Conv2d, nn.ReLU): lambda conv, relu: intrinsic.ConvReLU2d(conv, relu),
-    (nn.Linear, nn.ReLU): lambda linear, relu: intrinsic.LinearReLU(linear, relu),
-    (nn.Conv2d, nn.BatchNorm2d): lambda conv, bn: nn.utils.fuse_conv_bn_eval(conv, bn),
+    (nn.Conv1d, nn.ReLU): intrinsic.ConvReLU1d,
+    (nn.Conv2d, nn.ReLU): intrinsic.ConvReLU2d,
+    (nn.Conv3d, nn.ReLU): intrinsic.ConvReLU3d,
+    (nn.Linear, nn.ReLU): intrinsic.LinearReLU,
+    (nn.BatchNorm2d, nn.ReLU): intrinsic.BNReLU2d,
+    (nn.Conv1d, nn.BatchNorm1d): _fuse_bn(nn.Conv1d),
+    (nn.Conv2d, nn.BatchNorm2d): _fuse_bn(nn.Conv2d),
+    (nn.Conv3d, nn.BatchNorm3d): _fuse_bn(nn.Conv3d),
+    (nn.Conv1d, nn.BatchNorm1d, nn.ReLU): lambda conv, bn, relu: intrinsic.ConvReLU1d(
+        nn.utils.fuse_conv_bn_eval(conv, bn), relu),
     (nn.Conv2d, nn.BatchNorm2d, nn.ReLU): lambda conv, bn, relu: intrinsic.ConvReLU2d(
         nn.utils.fuse_conv_bn_eval(conv, bn), relu),
-    (nn.Linear, nn.BatchNorm1d): lambda linear, bn: nn.utils.fuse_linear_bn_eval(linear, bn),
+    (nn.Conv3d, nn.BatchNorm3d, nn.ReLU): lambda conv, bn, relu: intrinsic.ConvReLU3d(
+        nn.utils.fuse_conv_bn_eval(conv, bn), relu),
+    (nn.Linear, nn.BatchNorm1d): _fuse_bn(nn.Linear),
 }
+# fuse_modules_qat keeps a conv's batch norm for prepare_qat (qat.ConvBn2d folds it)
+_QAT_FUSIONS = {**_FUSIONS, (nn.Conv2d, nn.BatchNorm2d): intrinsic.ConvBn2d,
+                (nn.Conv2d, nn.BatchNorm2d, nn.ReLU): intrinsic.ConvBnReLU2d}
 
 
-def fuse_modules(model: nn.Module, modules_to_fuse, inplace: bool = False) -> nn.Module:
-    """Fuse each list of dotted names (conv+relu, linear+relu, conv+bn(+relu), linear+bn; the
-    batch norms folded in eval mode): the first becomes the fused layer, the rest Identity."""
+def _fuse(name: str, fusions: dict, model: nn.Module, modules_to_fuse,
+          inplace: bool) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name}: expected an nn.Module, got {type(model).__name__}")
     model = model if inplace else copy.deepcopy(model)
     groups = [modules_to_fuse] if modules_to_fuse and isinstance(modules_to_fuse[0], str) \
         else modules_to_fuse
     for names in groups:
         layers = [model.get_submodule(name) for name in names]
-        fuse = _FUSIONS.get(tuple(type(layer) for layer in layers))
+        fuse = fusions.get(tuple(type(layer) for layer in layers))
         if fuse is None:
-            raise ValueError(f"fuse_modules: cannot fuse {[type(m).__name__ for m in layers]} "
+            raise ValueError(f"{name}: cannot fuse {[type(m).__name__ for m in layers]} "
                              f"({list(names)}); fusable: "
-                             f"{[[t.__name__ for t in key] for key in _FUSIONS]}")
-        model.set_submodule(names[0], fuse(*layers))
-        for name in names[1:]:
-            model.set_submodule(name, nn.Identity())
+                             f"{[[t.__name__ for t in key] for key in fusions]}")
+        fused = fuse(*layers)
+        qconfig = getattr(layers[0], "qconfig", None)
+        if qconfig is not None:
+            fused.qconfig = qconfig
+        model.set_submodule(names[0], fused)
+        for name_ in names[1:]:
+            model.set_submodule(name_, nn.Identity())
     return model
+
+
+def fuse_modules(model: nn.Module, modules_to_fuse, inplace: bool = False) -> nn.Module:
+    """Fuse each list of dotted names (conv+relu, linear+relu, bn+relu, conv+bn(+relu),
+    linear+bn; the batch norms folded in eval mode): the first becomes the fused layer, the
+    rest Identity."""
+    return _fuse("fuse_modules", _FUSIONS, model, modules_to_fuse, inplace)
+
+
+def fuse_modules_qat(model: nn.Module, modules_to_fuse, inplace: bool = False) -> nn.Module:
+    """fuse_modules for quantization-aware training: Conv2d + BatchNorm2d (+ ReLU) become
+    intrinsic.ConvBn2d (ConvBnReLU2d), the batch norm kept, for prepare_qat."""
+    return _fuse("fuse_modules_qat", _QAT_FUSIONS, model, modules_to_fuse, inplace)

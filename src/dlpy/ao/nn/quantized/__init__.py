@@ -1,7 +1,8 @@
 """torch.ao.nn.quantized: layers that take and give QTensors and compute with integers.
 
-A quantized Linear / Conv2d multiplies the zero-point-shifted integers and accumulates in
-int32, then requantizes to the output's (scale, zero_point) as fbgemm does (float32):
+A quantized Linear / Conv1d-3d / ConvTranspose1d-2d multiplies the zero-point-shifted
+integers and accumulates in int32, then requantizes to the output's (scale, zero_point) as
+fbgemm does (float32):
 
     acc[i, j] = sum_k (x[i, k] - x_zp) * (w[j, k] - w_zp[j])                    # exact integers
     y[i, j] = clamp(rint((acc + bias[j] / (x_s * w_s[j])) * (x_s * w_s[j] / y_s)) + y_zp)
@@ -9,7 +10,8 @@ int32, then requantizes to the output's (scale, zero_point) as fbgemm does (floa
 The integer products are summed exactly with BLAS (float32 while every partial sum stays below
 2^24, as with 7-bit activations and up to 1040 inputs; float64 below 2^53), which gives the
 int32 sums bit for bit; ``exact_float = False`` uses numpy's integer matmul instead, for
-comparison (benchmarks/quantization.py).
+comparison (benchmarks/quantization.py). Activations, batch norm, pools and Dropout are in
+``modules`` (their arithmetic in ``functional``), QFunctional / FloatFunctional here.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ from dlpy.tensor import Tensor, no_grad
 
 F32 = np.float32
 
-__all__ = ["Conv2d", "ConvReLU2d", "DeQuantize", "FloatFunctional", "Linear", "LinearReLU",
-           "QFunctional", "Quantize", "ReLU", "dynamic"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BNReLU2d", "BatchNorm2d", "BatchNorm3d", "Conv1d",
+           "Conv2d", "Conv3d", "ConvReLU1d", "ConvReLU2d", "ConvReLU3d", "ConvTranspose1d",
+           "ConvTranspose2d", "DeQuantize", "Dropout", "ELU", "FloatFunctional", "Hardswish",
+           "LeakyReLU", "Linear", "LinearReLU", "MaxPool2d", "QFunctional", "Quantize", "ReLU",
+           "ReLU6", "Sigmoid", "dynamic", "functional"]
 
 
 def int_matmul(a: np.ndarray, b: np.ndarray, exact_float: bool = True) -> np.ndarray:
@@ -129,6 +134,8 @@ class _WeightedQuantized(nn.Module):
                              f"activation_post_process; run quantization.prepare and "
                              f"calibrate first")
         float_layer = module[0] if isinstance(module, nn.Sequential) else module
+        if hasattr(float_layer, "folded"):  # a QAT conv + batch norm: fold, then quantize
+            float_layer = float_layer.folded()
         weight, observer = quantize_weight(float_layer, weight_observer)
         layer = cls._like(float_layer, per_channel=weight._axis is not None)
         layer.set_weight_bias(weight, float_layer.bias)
@@ -179,27 +186,42 @@ class LinearReLU(Linear):
     relu = True
 
 
+def _tuple(value, dims: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+
+
 def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    return _tuple(value, 2)
 
 
-class Conv2d(_WeightedQuantized):
-    """x quint8 (N, C, H, W) -> quint8 (N, out_channels, H', W'), weight qint8; stride,
-    padding (zeros), dilation and groups as nn.Conv2d."""
+class _ConvNd(_WeightedQuantized):
+    """x quint8 (N, C, *spatial) -> quint8 (N, out_channels, *spatial'), weight qint8; stride,
+    padding (zeros), dilation and groups as nn.ConvNd. The integer sums come from dlpy's float64
+    convolution of the zero-point-shifted integers (exact below 2^53)."""
+
+    dims = 2
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, per_channel: bool = True):
-        super().__init__((out_channels, in_channels // groups, *_pair(kernel_size)), bias,
-                         per_channel)
+        name = type(self).__name__
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"quantized.{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        kernel = _tuple(kernel_size, self.dims)
+        super().__init__((out_channels, in_channels // groups, *kernel), bias, per_channel)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.kernel_size, self.stride = kernel, _tuple(stride, self.dims)
+        self.padding, self.dilation = _tuple(padding, self.dims), _tuple(dilation, self.dims)
+        for setting in ("kernel_size", "stride", "padding", "dilation"):
+            if len(getattr(self, setting)) != self.dims:
+                raise ValueError(f"quantized.{name}: {setting} must be an int or "
+                                 f"{self.dims} ints, got {getattr(self, setting)}")
 
     @classmethod
     def _like(cls, layer, per_channel: bool):
         if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
-            raise ValueError(f"quantized.Conv2d: only numeric zero padding, got padding="
-                             f"{layer.padding!r}, padding_mode={layer.padding_mode!r}")
+            raise ValueError(f"quantized.{cls.__name__}: only numeric zero padding, got "
+                             f"padding={layer.padding!r}, padding_mode={layer.padding_mode!r}")
         return cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
                    layer.padding, layer.dilation, layer.groups, layer.bias is not None,
                    per_channel=per_channel)
@@ -208,23 +230,118 @@ class Conv2d(_WeightedQuantized):
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
                f"stride={self.stride}, padding={self.padding}"
 
+    def _sums(self, shifted: np.ndarray) -> np.ndarray:
+        conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[self.dims]
+        with no_grad():  # dlpy's conv on float64: every sum is an exact integer below 2^53
+            return conv(Tensor(shifted), Tensor(self._shifted_weight().astype(np.float64)),
+                        None, self.stride, self.padding, self.dilation, self.groups).data
+
     def forward(self, x: QTensor) -> QTensor:
         x = _check_qtensor(type(self).__name__, x)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__}: expected input (N, {self.in_channels}, H, "
-                             f"W), got {x.shape}")
+        if x.ndim != self.dims + 2 or x.shape[1] != self.in_channels:
+            spatial = ", ".join("DHW"[3 - self.dims:])
+            raise ValueError(f"{type(self).__name__}: expected input (N, {self.in_channels}, "
+                             f"{spatial}), got {x.shape}")
         shifted = x._int.astype(np.float64) - x.q_zero_point()  # exact small integers
-        with no_grad():  # dlpy's conv on float64: every sum is an exact integer below 2^53
-            acc = F.conv2d(Tensor(shifted), Tensor(self._shifted_weight().astype(np.float64)),
-                           None, self.stride, self.padding, self.dilation, self.groups).data
+        acc = self._sums(shifted)
         return requantize(acc.astype(np.int32), x, self.weight_scales, self.packed_bias,
-                          float(self.scale), int(self.zero_point), self.relu, (1, -1, 1, 1))
+                          float(self.scale), int(self.zero_point), self.relu,
+                          (1, -1) + (1,) * self.dims)
+
+
+class Conv1d(_ConvNd):
+    """Quantized Conv1d: x quint8 (N, C, L) -> quint8 (N, out_channels, L')."""
+
+    dims = 1
+
+
+class Conv2d(_ConvNd):
+    """Quantized Conv2d: x quint8 (N, C, H, W) -> quint8 (N, out_channels, H', W')."""
+
+    dims = 2
+
+
+class Conv3d(_ConvNd):
+    """Quantized Conv3d: x quint8 (N, C, D, H, W) -> quint8 (N, out_channels, D', H', W')."""
+
+    dims = 3
+
+
+class ConvReLU1d(Conv1d):
+    """quantized Conv1d + ReLU in one requantization."""
+
+    relu = True
 
 
 class ConvReLU2d(Conv2d):
     """quantized Conv2d + ReLU in one requantization."""
 
     relu = True
+
+
+class ConvReLU3d(Conv3d):
+    """quantized Conv3d + ReLU in one requantization."""
+
+    relu = True
+
+
+class _ConvTransposeNd(_ConvNd):
+    """x quint8 (N, C, *spatial) -> quint8 (N, out_channels, *spatial'), the transpose of
+    ConvNd's map (weight qint8 (in_channels, out_channels / groups, *kernel), one scale and
+    zero point: torch's fbgemm has no per-channel transposed convolution)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1):
+        name = type(self).__name__
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"quantized.{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        kernel = _tuple(kernel_size, self.dims)
+        _WeightedQuantized.__init__(self, (in_channels, out_channels // groups, *kernel), bias,
+                                    per_channel=False)
+        self.packed_bias = None if not bias else np.zeros(out_channels, F32)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = kernel, _tuple(stride, self.dims)
+        self.padding, self.dilation = _tuple(padding, self.dims), _tuple(dilation, self.dims)
+        self.output_padding = _tuple(output_padding, self.dims)
+
+    @classmethod
+    def _like(cls, layer, per_channel: bool):
+        if per_channel:
+            raise ValueError(f"quantized.{cls.__name__}: per-channel weights are not supported "
+                             "(as torch's fbgemm); give the layer a qconfig with a per-tensor "
+                             "weight observer (default_weight_observer)")
+        if layer.padding_mode != "zeros":
+            raise ValueError(f"quantized.{cls.__name__}: only zero padding, got padding_mode="
+                             f"{layer.padding_mode!r}")
+        return cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                   layer.padding, layer.output_padding, layer.groups, layer.bias is not None,
+                   layer.dilation)
+
+    def set_weight_bias(self, weight: QTensor, bias) -> None:
+        if weight._axis is not None:
+            raise ValueError(f"quantized.{type(self).__name__}: per-channel weights are not "
+                             "supported (as torch's fbgemm); quantize the weight per tensor")
+        super().set_weight_bias(weight, bias)
+
+    def _sums(self, shifted: np.ndarray) -> np.ndarray:
+        conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[self.dims]
+        with no_grad():  # float64: every sum is an exact integer below 2^53
+            return conv(Tensor(shifted), Tensor(self._shifted_weight().astype(np.float64)),
+                        None, self.stride, self.padding, self.output_padding, self.groups,
+                        self.dilation).data
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Quantized ConvTranspose1d: x quint8 (N, C, L) -> quint8 (N, out_channels, L')."""
+
+    dims = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Quantized ConvTranspose2d: x quint8 (N, C, H, W) -> quint8 (N, out_channels, H', W')."""
+
+    dims = 2
 
 
 class ReLU(nn.Module):
@@ -279,7 +396,8 @@ class FloatFunctional(nn.Module):
         self.activation_post_process = nn.Identity()
 
     def forward(self, x):
-        raise RuntimeError("FloatFunctional: call add / cat / mul / add_relu, not forward")
+        raise RuntimeError("FloatFunctional: call add / cat / mul / add_relu / add_scalar / "
+                           "mul_scalar, not forward")
 
     def add(self, x, y):
         return self.activation_post_process(F.add(x, y))
@@ -292,6 +410,12 @@ class FloatFunctional(nn.Module):
 
     def cat(self, tensors, dim: int = 0):
         return self.activation_post_process(F.cat(list(tensors), dim))
+
+    def add_scalar(self, x, y: float):
+        return F.add(x, y)  # not observed: the quantized op picks its own qparams, as torch
+
+    def mul_scalar(self, x, y: float):
+        return F.mul(x, y)  # not observed, as torch
 
 
 class QFunctional(nn.Module):
@@ -345,8 +469,41 @@ class QFunctional(nn.Module):
         q = quantize_array(values, self.scale, zero_point, 0, 255)
         return QTensor(q.astype(np.uint8), quint8, float(self.scale), zero_point)
 
+    def add_scalar(self, x, y: float) -> QTensor:
+        """x + y with qparams chosen from x's (torch's quantized add_scalar): the integers kept
+        at zero point z - rint(y / s) while that is in range, else x + y requantized so that
+        the range ends at 0 or 255."""
+        x = _check_qtensor("QFunctional.add_scalar", x)
+        scale, zero_point = x.q_scale(), x.q_zero_point()
+        low, high = x.dtype.qmin, x.dtype.qmax
+        shifted = zero_point - int(np.rint(np.float64(y) / scale))
+        if low <= shifted <= high:
+            return QTensor(x._int.copy(), x.dtype, scale, shifted)
+        if shifted < low:
+            new_scale, new_zero_point = (high - shifted) / (high - low) * scale, low
+        else:
+            new_scale, new_zero_point = (shifted - low) / (high - low) * scale, high
+        values = dequantize_array(x._int, *x.qparams()) + F32(y)
+        # requantized with a division, rint(v / scale) + zero_point (as torch's kernel here)
+        q = np.clip(np.rint(values / F32(new_scale)) + new_zero_point, low, high)
+        return QTensor(q.astype(x.dtype.storage), x.dtype, new_scale, new_zero_point)
+
+    def mul_scalar(self, x, y: float) -> QTensor:
+        """x * y as torch's quantized mul_scalar: the integers kept, scale |y| s (mirrored
+        integers and zero point for y < 0; all zeros at scale 1 for y = 0)."""
+        x = _check_qtensor("QFunctional.mul_scalar", x)
+        scale, zero_point = x.q_scale(), x.q_zero_point()
+        low, high = x.dtype.qmin, x.dtype.qmax
+        if y == 0:
+            return QTensor(np.zeros_like(x._int), x.dtype, 1.0, 0)
+        if y > 0:
+            return QTensor(x._int.copy(), x.dtype, y * scale, zero_point)
+        return QTensor(low + high - x._int.astype(np.int64), x.dtype, -y * scale,
+                       low + high - zero_point)
+
     def forward(self, x):
-        raise RuntimeError("QFunctional: call add / cat / mul / add_relu, not forward")
+        raise RuntimeError("QFunctional: call add / cat / mul / add_relu / add_scalar / "
+                           "mul_scalar, not forward")
 
     @classmethod
     def from_float(cls, module):
@@ -359,4 +516,18 @@ class QFunctional(nn.Module):
         return f"scale={float(self.scale)}, zero_point={int(self.zero_point)}"
 
 
-from dlpy.ao.nn.quantized import dynamic  # noqa: E402
+from dlpy.ao.nn.quantized import dynamic, functional  # noqa: E402
+from dlpy.ao.nn.quantized.modules import (  # noqa: E402
+    ELU,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm2d,
+    BatchNorm3d,
+    BNReLU2d,
+    Dropout,
+    Hardswish,
+    LeakyReLU,
+    MaxPool2d,
+    ReLU6,
+    Sigmoid,
+)
