@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -721,8 +722,7 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer=None,
     deflates the arrays (for files that are kept and shipped rather than rewritten every
     epoch); ``load_checkpoint`` reads either."""
     arrays = {f"param/{k}": v for k, v in model.state_dict().items()}
-    info: dict[str, Any] = {"class": type(model).__name__,
-                            "config": getattr(model, "config", None)}
+    info: dict[str, Any] = {"class": type(model).__name__, "config": _json_config(model)}
     if optimizer is not None:
         info["optimizer"] = type(optimizer).__name__
         arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
@@ -731,6 +731,17 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer=None,
     for k, v in (extra or {}).items():
         arrays[f"extra/{k}"] = np.asarray(v)
     save_npz(path, arrays, compress=compress)
+
+
+def _json_config(model: Module):
+    """``model.config`` as JSON can hold it: a config object with ``to_dict`` (as transformers'
+    configs) or a dataclass becomes a dict."""
+    config = getattr(model, "config", None)
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    return config
 
 
 def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None) -> dict[str, Any]:

@@ -1,0 +1,281 @@
+"""GPT-2 (Radford et al. 2019) in Hugging Face ``transformers``' layout: the same module and
+parameter names (``transformer.h.0.attn.c_attn.weight``...), so a transformers checkpoint loads
+unchanged and gives the same logits.
+
+    embeddings: wte(ids) + wpe(positions)
+    each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))        (pre-LN)
+    attn: causal softmax(q k^T / sqrt(head_dim)) v over n_head heads, q, k, v from one c_attn
+    mlp: c_proj(gelu_tanh(c_fc(x)))
+    logits: ln_f(x) @ wte.weight^T                                   (tied lm_head)
+
+GPT-2's projections are "Conv1D": a Linear whose weight is stored (in, out), y = x W + b.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy import nn
+from dlpy.models._decoder import (
+    BaseModelOutputWithPast,
+    CausalLMOutputWithPast,
+    PreTrainedMixin,
+    append_cache,
+    as_ids,
+    causal_lm_loss,
+    causal_mask,
+    config_from_dict,
+    default_position_ids,
+    past_length,
+)
+from dlpy.models.generation import GenerationMixin
+from dlpy.nn.module import Module, Parameter
+from dlpy.random import get_rng
+from dlpy.tensor import Tensor, default_dtype
+
+__all__ = ["GPT2Config", "GPT2Model", "GPT2LMHeadModel", "Conv1D"]
+
+ACTIVATIONS = {
+    "gelu_new": lambda x: F.gelu(x, "tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, "tanh"),
+    "gelu": F.gelu,
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+}
+
+
+@dataclass
+class GPT2Config:
+    """transformers' GPT2Config fields (the ones that shape the model and its generation)."""
+    vocab_size: int = 50257
+    n_positions: int = 1024
+    n_embd: int = 768
+    n_layer: int = 12
+    n_head: int = 12
+    n_inner: int | None = None  # None: 4 * n_embd
+    activation_function: str = "gelu_new"
+    resid_pdrop: float = 0.1
+    embd_pdrop: float = 0.1
+    attn_pdrop: float = 0.1
+    layer_norm_epsilon: float = 1e-5
+    initializer_range: float = 0.02
+    scale_attn_weights: bool = True
+    scale_attn_by_inverse_layer_idx: bool = False
+    reorder_and_upcast_attn: bool = False  # float32 throughout here: nothing to reorder
+    use_cache: bool = True
+    bos_token_id: int | None = 50256
+    eos_token_id: int | list[int] | None = 50256
+    pad_token_id: int | None = None
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPT2Config: n_embd ({self.n_embd}) must be a multiple of n_head "
+                             f"({self.n_head})")
+        if self.activation_function not in ACTIVATIONS:
+            raise ValueError(f"GPT2Config: activation_function must be one of "
+                             f"{sorted(ACTIVATIONS)}, got {self.activation_function!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> GPT2Config:
+        """From a transformers config.json dict; the size fields are required."""
+        return config_from_dict(cls, values, ("vocab_size", "n_embd", "n_layer", "n_head"),
+                                ("gpt2",), source)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.n_embd
+
+    @property
+    def num_hidden_layers(self) -> int:
+        return self.n_layer
+
+
+class Conv1D(Module):
+    """y = x @ weight + bias with weight (in_features, out_features): a Linear stored transposed,
+    GPT-2's layout (transformers' Conv1D), so its checkpoints load unchanged."""
+
+    def __init__(self, in_features: int, out_features: int, std: float = 0.02, rng=None):
+        super().__init__()
+        rng = get_rng(rng)
+        self.in_features, self.out_features = in_features, out_features
+        dtype = default_dtype(None)
+        self.weight = Parameter(rng.normal(0.0, std, (in_features, out_features)), dtype=dtype)
+        self.bias = Parameter(np.zeros(out_features), dtype=dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1:] != (self.in_features,):
+            raise ValueError(f"Conv1D: expected input (..., {self.in_features}), got {x.shape}")
+        return F.matmul(x, self.weight) + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class GPT2Attention(Module):
+    """Causal multi-head self-attention; q, k, v from one c_attn (n_embd -> 3 n_embd)."""
+
+    def __init__(self, config: GPT2Config, layer_idx: int, rng=None):
+        super().__init__()
+        d, std = config.n_embd, config.initializer_range
+        self.num_heads, self.head_dim = config.n_head, d // config.n_head
+        self.scale = self.head_dim ** -0.5 if config.scale_attn_weights else 1.0
+        if config.scale_attn_by_inverse_layer_idx:
+            self.scale /= layer_idx + 1
+        self.attn_pdrop = config.attn_pdrop
+        self.c_attn = Conv1D(d, 3 * d, std, rng)
+        # GPT-2's residual projections start smaller: std / sqrt(2 n_layer)
+        self.c_proj = Conv1D(d, d, std / math.sqrt(2 * config.n_layer), rng)
+        self.resid_dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x: Tensor, mask: np.ndarray, layer_past=None):
+        batch, seq_len, d = x.shape
+        q, k, v = self.c_attn(x).split(d, dim=2)  # each (batch, seq, d)
+
+        def heads(t):  # (batch, seq, d) -> (batch, heads, seq, head_dim)
+            return t.reshape(batch, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+
+        k, v = append_cache(layer_past, heads(k), heads(v))  # (batch, heads, past + seq, hd)
+        out = F.scaled_dot_product_attention(heads(q), k, v, mask=mask, scale=self.scale,
+                                             dropout_p=self.attn_pdrop, training=self.training)
+        out = out.transpose(1, 2).reshape(batch, seq_len, d)
+        return self.resid_dropout(self.c_proj(out)), (k, v)
+
+
+class GPT2MLP(Module):
+    """c_proj(act(c_fc(x))): n_embd -> n_inner -> n_embd."""
+
+    def __init__(self, config: GPT2Config, rng=None):
+        super().__init__()
+        d, std = config.n_embd, config.initializer_range
+        inner = config.n_inner if config.n_inner is not None else 4 * d
+        self.c_fc = Conv1D(d, inner, std, rng)
+        self.c_proj = Conv1D(inner, d, std / math.sqrt(2 * config.n_layer), rng)
+        self.act = ACTIVATIONS[config.activation_function]
+        self.dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+
+class GPT2Block(Module):
+    """x + attn(ln_1(x)), then + mlp(ln_2(.)): a pre-LN Transformer block."""
+
+    def __init__(self, config: GPT2Config, layer_idx: int, rng=None):
+        super().__init__()
+        d, eps = config.n_embd, config.layer_norm_epsilon
+        self.ln_1 = nn.LayerNorm(d, eps=eps)
+        self.attn = GPT2Attention(config, layer_idx, rng)
+        self.ln_2 = nn.LayerNorm(d, eps=eps)
+        self.mlp = GPT2MLP(config, rng)
+
+    def forward(self, x: Tensor, mask: np.ndarray, layer_past=None):
+        attn_out, present = self.attn(self.ln_1(x), mask, layer_past)
+        x = x + attn_out
+        return x + self.mlp(self.ln_2(x)), present
+
+
+class GPT2Model(PreTrainedMixin, Module):
+    """The GPT-2 body: token and position embeddings, n_layer blocks, a final LayerNorm.
+    input_ids (batch, seq) -> last_hidden_state (batch, seq, n_embd)."""
+
+    config_class = GPT2Config
+    body_prefix, is_body = "transformer", True
+    model_type = "gpt2"
+    ignored_keys = (".attn.bias", ".attn.masked_bias")  # old checkpoints' causal-mask buffers
+
+    def __init__(self, config: GPT2Config, rng=None):
+        super().__init__()
+        rng = get_rng(rng)
+        self.config = config
+        std = config.initializer_range
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd, rng=rng)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd, rng=rng)
+        for embedding in (self.wte, self.wpe):
+            embedding.weight.data = embedding.weight.data * np.asarray(std, embedding.weight.dtype)
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.h = nn.ModuleList([GPT2Block(config, i, rng) for i in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+
+    def forward(self, input_ids=None, past_key_values=None, attention_mask=None,
+                token_type_ids=None, position_ids=None, inputs_embeds=None,
+                use_cache: bool | None = None) -> BaseModelOutputWithPast:
+        """input_ids (batch, seq) or inputs_embeds (batch, seq, n_embd); attention_mask (batch,
+        past + seq) of 1/0 (0: padding); token_type_ids (batch, seq), looked up in wte as
+        transformers does; position_ids (batch or 1, seq), by default counting on from the
+        cache; past_key_values: one (key, value) pair a layer, each (batch, n_head, past,
+        head_dim)."""
+        config = self.config
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("GPT2Model: give exactly one of input_ids and inputs_embeds")
+        if input_ids is not None:
+            ids = as_ids("GPT2Model", input_ids, config.vocab_size)
+            inputs_embeds = self.wte(ids)
+        batch, seq_len = inputs_embeds.shape[:2]
+        past_len = past_length("GPT2Model", past_key_values, config.n_layer)
+        if position_ids is None:
+            position_ids = default_position_ids(seq_len, past_len)
+        position_ids = np.asarray(getattr(position_ids, "data", position_ids))
+        if position_ids.size and position_ids.max() >= config.n_positions:
+            raise ValueError(f"GPT2Model: position {position_ids.max()} is beyond the "
+                             f"n_positions={config.n_positions} the model was built for "
+                             f"(sequence of {past_len + seq_len} tokens)")
+        x = inputs_embeds + self.wpe(position_ids)  # (batch, seq, n_embd)
+        if token_type_ids is not None:
+            x = x + self.wte(as_ids("GPT2Model: token_type_ids", token_type_ids,
+                                    config.vocab_size))
+        x = self.drop(x)
+        mask = causal_mask("GPT2Model", attention_mask, batch, seq_len, past_len)
+        use_cache = config.use_cache if use_cache is None else use_cache
+        presents = []
+        for i, block in enumerate(self.h):
+            x, present = block(x, mask, None if past_key_values is None else past_key_values[i])
+            presents.append(present)
+        return BaseModelOutputWithPast(self.ln_f(x), tuple(presents) if use_cache else None)
+
+
+class GPT2LMHeadModel(GenerationMixin, PreTrainedMixin, Module):
+    """GPT-2 with its language-modelling head: logits = hidden @ wte.weight^T (lm_head tied to
+    the input embedding). With ``labels`` the loss is the shifted cross-entropy (-100 ignored)."""
+
+    config_class = GPT2Config
+    body_prefix = "transformer"
+    model_type = "gpt2"
+    ignored_keys = GPT2Model.ignored_keys
+
+    def __init__(self, config: GPT2Config, rng=None):
+        super().__init__()
+        self.config = config
+        self.transformer = GPT2Model(config, rng)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False,
+                                 rng=np.random.default_rng(0))
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight
+        else:
+            weight = self.lm_head.weight
+            weight.data = get_rng(rng).normal(0.0, config.initializer_range,
+                                              weight.shape).astype(weight.dtype)
+
+    def forward(self, input_ids=None, past_key_values=None, attention_mask=None,
+                token_type_ids=None, position_ids=None, inputs_embeds=None, labels=None,
+                use_cache: bool | None = None, logits_to_keep: int = 0
+                ) -> CausalLMOutputWithPast:
+        """As GPT2Model, then logits (batch, seq, vocab) (only the last ``logits_to_keep``
+        positions when it is > 0) and, with labels (batch, seq), the loss."""
+        out = self.transformer(input_ids, past_key_values, attention_mask, token_type_ids,
+                               position_ids, inputs_embeds, use_cache)
+        hidden = out.last_hidden_state
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
+        logits = self.lm_head(hidden)
+        loss = None if labels is None else causal_lm_loss(logits, labels, self.config.vocab_size)
+        return CausalLMOutputWithPast(loss, logits, out.past_key_values)
