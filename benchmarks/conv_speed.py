@@ -1,8 +1,8 @@
 """Time dlpy's convolutions and pools (forward + backward, float32) against PyTorch's CPU ones,
 in 1, 2 and 3 spatial dimensions: one N-d implementation in dlpy (ops/conv.py), which picks
-im2col, channels-last blocked im2col or Winograd F(2x2, 3x3) by shape (conv.conv_path:
-Winograd for 3x3 at stride 1 with 32+ channels and 16x16+ outputs, channels-last for 8+
-channels at stride 1 in 2-d and 3-d, im2col for the rest).
+im2col, channels-last blocked im2col, Winograd F(2x2, 3x3), depthwise (phase-split or, 2-d
+with 5+ wide kernels or narrow outputs, banded products), pointwise or grouped kernels by shape
+(conv.conv_path).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/conv_speed.py [--repeats 7] [--contender old.py]
         [--only conv2d]
@@ -12,7 +12,9 @@ pinned to one thread by OMP_NUM_THREADS=1. The contenders alternate, repetition 
 so background load hits them alike, in an order that turns each repetition; each line prints
 the best times and their ratio.
 --contender takes another copy of ops/conv.py (an older one, say), imported on its own, whose
-functions of the same names join the alternation (its column: old ms, and new / old).
+functions of the same names join the alternation (its column: old ms, and new / old); to time
+older kernels too, copy the conv*.py files together and point their `from dlpy.ops import
+conv...` lines at the copies.
 """
 
 from __future__ import annotations
@@ -69,6 +71,26 @@ CASES = {
                                                  dict(stride=2, padding=1, groups=144)),
     "conv2d (8, 96, 28, 28) 24 k1": (F.conv2d, TF.conv2d, [(8, 96, 28, 28), (24, 96, 1, 1)],
                                      {}),
+    # ConvNeXt's 7x7 depthwise (stages 1 and 3, and batch 32), MobileNetV3's / EfficientNet's
+    # 5x5 at stride 1 and 2, a narrow 3x3 (conv_banded's banded products)
+    "dw conv2d (8, 96, 28, 28) k7 p3 g96": (F.conv2d, TF.conv2d, [(8, 96, 28, 28),
+                                                                 (96, 1, 7, 7), (96,)],
+                                            dict(padding=3, groups=96)),
+    "dw conv2d (8, 384, 7, 7) k7 p3 g384": (F.conv2d, TF.conv2d, [(8, 384, 7, 7),
+                                                                 (384, 1, 7, 7), (384,)],
+                                            dict(padding=3, groups=384)),
+    "dw conv2d (32, 192, 14, 14) k7 p3 g192": (F.conv2d, TF.conv2d, [(32, 192, 14, 14),
+                                                                    (192, 1, 7, 7), (192,)],
+                                               dict(padding=3, groups=192)),
+    "dw conv2d (8, 240, 14, 14) k5 p2 g240": (F.conv2d, TF.conv2d, [(8, 240, 14, 14),
+                                                                   (240, 1, 5, 5), (240,)],
+                                              dict(padding=2, groups=240)),
+    "dw conv2d (8, 240, 28, 28) k5 s2 p2 g240": (F.conv2d, TF.conv2d, [(8, 240, 28, 28),
+                                                                      (240, 1, 5, 5)],
+                                                 dict(stride=2, padding=2, groups=240)),
+    "dw conv2d (8, 576, 7, 7) k3 p1 g576": (F.conv2d, TF.conv2d, [(8, 576, 7, 7),
+                                                                 (576, 1, 3, 3), (576,)],
+                                            dict(padding=1, groups=576)),
     # ResNet's downsampling: a stride-2 3x3 and the 1x1 stride-2 shortcut; its 7x7 stem
     "conv2d (8, 64, 28, 28) 128 k3 s2 p1": (F.conv2d, TF.conv2d, [(8, 64, 28, 28),
                                                                   (128, 64, 3, 3)],

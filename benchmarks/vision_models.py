@@ -4,16 +4,21 @@ logits) in training mode. The same weights are loaded into both (the torchvision
 unchanged).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/vision_models.py [--repeats 5]
-        [--models resnet18,mobilenet_v2 | more | round2]
+        [--models resnet18,mobilenet_v2 | more | round2 | convs] [--contender old_conv.py]
 
 torch runs with torch.set_num_threads(1); dlpy's matrix products use numpy's BLAS, pinned to one
 thread by OMP_NUM_THREADS=1. The contenders alternate round by round (timing.best_of), each
-keeps its fastest round; the ratio is dlpy / torch.
+keeps its fastest round; the ratio is dlpy / torch. --contender takes another copy of
+ops/conv.py (an older one, with its kernels importable as it names them), whose conv_path,
+conv_forward and conv_backward stand in for the current ones in a third contender: it prints
+that one's time, its ratio to torch and new / old.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import sys
 import types
 
@@ -22,6 +27,7 @@ import torch
 from timing import best_of
 
 from dlpy import Tensor
+from dlpy.ops import conv
 from dlpy.vision import models
 
 # the PyPI torchvision wheel is built for CUDA torch: with the CPU torch its C extension (the
@@ -37,6 +43,8 @@ MORE_MODELS = ("alexnet", "squeezenet1_1", "densenet121", "mobilenet_v3_small",
 # round two (googlenet.py ... swin_transformer.py): ``--models round2``; the auxiliary
 # classifiers off, so that training mode returns the logits
 ROUND2_MODELS = ("googlenet", "inception_v3", "mnasnet1_0", "swin_t", "swin_v2_t")
+# the families whose convolutions trail PyTorch most (depthwise, strided): ``--models convs``
+CONV_MODELS = ("convnext_tiny", "mobilenet_v3_large", "efficientnet_b0", "mnasnet1_0")
 CONSTRUCTOR_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True},
                       "inception_v3": {"aux_logits": False, "init_weights": True}}
 
@@ -47,17 +55,52 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--models", default="resnet18,mobilenet_v2",
-                        help="comma-separated names; 'more' for MORE_MODELS, 'round2' for "
-                        "ROUND2_MODELS")
+                        help="comma-separated names, among them 'more' for MORE_MODELS, "
+                        "'round2' for ROUND2_MODELS, 'convs' for CONV_MODELS")
+    parser.add_argument("--contender", help="another ops/conv.py to time beside this one")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    names = {"more": ",".join(MORE_MODELS), "round2": ",".join(ROUND2_MODELS)}.get(
-        args.models, args.models)
-    for name in names.split(","):
-        compare(name, args)
+    groups = {"more": MORE_MODELS, "round2": ROUND2_MODELS, "convs": CONV_MODELS}
+    names = [name for item in args.models.split(",") for name in groups.get(item, (item,))]
+    contender = load_contender(args.contender) if args.contender else None
+    for name in names:
+        compare(name, args, contender)
 
 
-def compare(name: str, args) -> None:
+def load_contender(path: str):
+    """Another copy of ops/conv.py as a module of its own."""
+    spec = importlib.util.spec_from_file_location("conv_contender", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def conv_functions(module):
+    """ConvNd and ConvTransposeNd compute by module's conv_path, conv_forward and
+    conv_backward while inside (they look these up in ops.conv at each call)."""
+    names = ("conv_path", "conv_forward", "conv_backward")
+    saved = [getattr(conv, name) for name in names]
+    for name in names:
+        setattr(conv, name, getattr(module, name))
+    try:
+        yield
+    finally:
+        for name, function in zip(names, saved):
+            setattr(conv, name, function)
+
+
+def _report(label: str, times, contender) -> None:
+    dlpy_time, torch_time = times[:2]
+    line = (f"{label:28s}dlpy {dlpy_time * 1e3:8.1f} ms  torch {torch_time * 1e3:8.1f} ms  "
+            f"ratio {dlpy_time / torch_time:5.2f}")
+    if contender is not None:
+        line += (f"  old {times[2] * 1e3:8.1f} ms  ratio {times[2] / torch_time:5.2f}  "
+                 f"new/old {dlpy_time / times[2]:5.2f}")
+    print(line)
+
+
+def compare(name: str, args, contender=None) -> None:
     torch.manual_seed(0)
     kwargs = CONSTRUCTOR_KWARGS.get(name, {})
     reference = getattr(torchvision.models, name)(**kwargs)
@@ -90,14 +133,20 @@ def compare(name: str, args) -> None:
         model.zero_grad()
         model(Tensor(x)).sum().backward()
 
+    def with_contender(function):
+        def run():
+            with conv_functions(contender):
+                function()
+        return run
+
     reference.eval(), model.eval()
-    dlpy_time, torch_time = best_of(args.repeats, dlpy_forward, torch_forward)
-    print(f"forward (eval):             dlpy {dlpy_time * 1e3:8.1f} ms  torch "
-          f"{torch_time * 1e3:8.1f} ms  ratio {dlpy_time / torch_time:5.2f}")
+    old = [with_contender(dlpy_forward)] if contender else []
+    _report("forward (eval):", best_of(args.repeats, dlpy_forward, torch_forward, *old),
+            contender)
     reference.train(), model.train()
-    dlpy_time, torch_time = best_of(args.repeats, dlpy_step, torch_step)
-    print(f"forward + backward (train): dlpy {dlpy_time * 1e3:8.1f} ms  torch "
-          f"{torch_time * 1e3:8.1f} ms  ratio {dlpy_time / torch_time:5.2f}")
+    old = [with_contender(dlpy_step)] if contender else []
+    _report("forward + backward (train):", best_of(args.repeats, dlpy_step, torch_step, *old),
+            contender)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 arrays with 1, 2 or 3 spatial axes (L; H, W; D, H, W), one implementation for all three (the
 lowercase functions also take unbatched (C, *spatial)). The convolution is by im2col (each output
 position's input window becomes one column, so it is one matrix product per group) or, where
-conv_path finds them faster, by the depthwise, pointwise, channels-last or Winograd kernels of
-the conv_*.py files; the transposed convolution is the same convolution's input gradient (by
-the same kernels) and the pools run over the kernel's strided views of the input."""
+conv_path finds them faster, by the depthwise (phase-split or banded), pointwise, channels-last
+or Winograd kernels of the conv_*.py files; the transposed convolution is the same
+convolution's input gradient (by the same kernels) and the pools run over the kernel's strided
+views of the input."""
 
 from __future__ import annotations
 
@@ -205,8 +206,10 @@ def conv_path(x_shape, w_shape, stride, dilation, groups: int, out_size) -> str:
     tests/ops/test_conv_paths.py checks; all give the same sums to rounding), the first that
     applies of:
     "depthwise" (conv_depthwise: a group's im2col times its own filters, a product batched
-    over (sample, group)) for groups > 1 of 1 (depthwise) to 7 input channels, any rank,
-    stride, dilation and channel multiplier;
+    over (sample, group); in 1-d and 2-d with one input channel a group and kernels 5+ wide
+    (1-d: 7+) or outputs at most 14 wide, conv_banded's banded products, one a channel) for
+    groups > 1 of 1 (depthwise) to 7 input channels, any rank, stride, dilation and channel
+    multiplier;
     "pointwise" (conv_pointwise: one batched matrix product, no windows) for 1x1 kernels,
     groups 1, any stride;
     "grouped" (one convolution a group, each by the path this rule picks for it) for other

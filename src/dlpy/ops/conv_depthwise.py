@@ -14,7 +14,8 @@ To make every row one contiguous copy, x_pad is split into its stride's phases
 (d i) % s from flat offset F(i) = (d i) // s in row-major units, so the rows cover a "wide"
 grid (out_0, *Q[1:]) of whole phase rows, the columns past out_size dropped at the end (zero
 in g). (Sample, group) blocks of about conv_channels_last.BLOCK_BYTES run at a time, through
-cache-sized buffers."""
+cache-sized buffers. 1-D and 2-D layers of one channel a group with wide kernels (2-d 5+, 1-d
+7+) or outputs at most 14 wide run as banded matrix products instead (conv_banded.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import math
 
 import numpy as np
 
-from dlpy.ops import conv_channels_last
+from dlpy.ops import conv_banded, conv_channels_last
 
 # wide planes of fewer values than this sum their weight gradient's products by einsum where
 # they are small (C/G O/G <= 16), longer ones by a BLAS product a plane (measured, depthwise:
@@ -132,6 +133,8 @@ def _channels(groups: slice, width: int) -> slice:
 def forward(x: np.ndarray, weight: np.ndarray, stride, padding, dilation, out_size,
             groups: int) -> np.ndarray:
     """y (N, O, *out_size) from x (N, C, *spatial) and weight (O, C/G, *kernel)."""
+    if conv_banded.applies(x.shape, weight.shape, groups, out_size):
+        return conv_banded.forward(x, weight, stride, padding, dilation, out_size)
     n, c = x.shape[:2]
     out_channels, width = weight.shape[0], c // groups
     plan = _Plan(x.shape[2:], weight.shape[2:], stride, padding, dilation, out_size)
@@ -157,6 +160,9 @@ def backward(x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, stride,
              dilation, groups: int, need_x: bool, need_weight: bool):
     """(dx (N, C, *spatial) or None, dw (O, C/G, *kernel) or None) from g (N, O, *out_size):
     x is read only for dw (for dx alone its shape and dtype are enough)."""
+    if conv_banded.applies(x.shape, weight.shape, groups, grad_output.shape[2:]):
+        return conv_banded.backward(x, weight, grad_output, stride, padding, dilation, need_x,
+                                    need_weight)
     n, c, *spatial = x.shape
     out_channels, kernel, out_size = weight.shape[0], weight.shape[2:], grad_output.shape[2:]
     width, filters = c // groups, out_channels // groups  # C/G and O/G
