@@ -1,6 +1,8 @@
-"""Forward + backward of nn.LSTM / nn.GRU (32 -> 64, batch 8) against PyTorch, per time step.
+"""Forward + backward, and forward alone, of nn.LSTM / nn.GRU (32 -> 64, batch 8) against
+PyTorch, per time step.
 
     OMP_NUM_THREADS=1 python benchmarks/rnn_speed.py [--runs 7] [--before /tmp/rnn_before.py]
+        [--clock cpu]
 
 Contenders, alternating run by run, the minimum of the runs printed:
 - "layer": dlpy.nn.LSTM / GRU, each direction's sequence one fused op (dlpy.ops.rnn);
@@ -9,8 +11,11 @@ Contenders, alternating run by run, the minimum of the runs printed:
 - "before": a copy of an older src/dlpy/nn/rnn.py given with --before (the layer composed of
   ~15 small ops a step), skipped without it;
 - "torch": torch.nn.LSTM / GRU on one thread (torch.set_num_threads(1)).
-loss = sum(output^2); input (L, 8, 32) float32. Needs torch (`pip install torch==2.13.0`, the
-CPU build), for the reference only.
+loss = sum(output^2); input (L, 8, 32) float32. The last columns time the forward alone (no
+graph: dlpy.no_grad, torch.no_grad) of the layer and of torch. ``--clock cpu`` times the
+calling thread's CPU time (time.thread_time) instead of the wall clock: steadier on loaded
+shared cores, and fair with torch on one thread (its work runs in the calling thread). Needs
+torch (`pip install torch==2.13.0`, the CPU build), for the reference only.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import time
 
 import numpy as np
 
-from dlpy import Tensor, nn
+from dlpy import Tensor, nn, no_grad
 from dlpy import functional as F
 from dlpy.ops import rnn as rnn_ops
 
@@ -84,36 +89,51 @@ def contenders(kind: str, length: int, torch, before):
         return xt.grad.numpy()
 
     runs["torch"] = run_torch
-    return runs
+
+    def forward():
+        with no_grad():
+            layer(Tensor(x))
+
+    def torch_forward():
+        with torch.no_grad():
+            theirs(torch.from_numpy(x))
+
+    return runs, (forward, torch_forward)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--before", help="a copy of an older dlpy/nn/rnn.py to compare")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args(argv)
+    clock = time.perf_counter if args.clock == "wall" else time.thread_time
     import torch
 
     torch.set_num_threads(1)
     before = load_before(args.before) if args.before else None
     names = ["layer", "cells"] + (["before"] if before else []) + ["torch"]
     print(f"{'kind':5s} {'L':>4s} " + " ".join(f"{n + ' ms/step':>15s}" for n in names)
-          + " " + " ".join(f"{n + '/torch':>13s}" for n in names[:-1]))
+          + " " + " ".join(f"{n + '/torch':>13s}" for n in names[:-1])
+          + f" {'fwd ms/step':>12s} {'torch fwd':>10s} {'fwd/torch':>10s}")
     for kind in ("LSTM", "GRU"):
         for length in (32, 128, 512):
-            runs = contenders(kind, length, torch, before)
+            runs, forwards = contenders(kind, length, torch, before)
             expected = runs["torch"]()
             for name in names[:-1]:
                 np.testing.assert_allclose(runs[name](), expected, rtol=1e-3, atol=1e-4)
-            times: dict[str, list[float]] = {name: [] for name in names}
+            runs.update(zip(("fwd", "torch fwd"), forwards))
+            times: dict[str, list[float]] = {name: [] for name in runs}
             for _ in range(args.runs):
-                for name in names:
-                    begin = time.perf_counter()
-                    runs[name]()
-                    times[name].append(time.perf_counter() - begin)
-            best = {name: min(times[name]) * 1e3 / length for name in names}
+                for name, run in runs.items():
+                    begin = clock()
+                    run()
+                    times[name].append(clock() - begin)
+            best = {name: min(times[name]) * 1e3 / length for name in runs}
+            mine, theirs = best["fwd"], best["torch fwd"]
             print(f"{kind:5s} {length:4d} " + " ".join(f"{best[n]:15.4f}" for n in names) + " "
-                  + " ".join(f"{best[n] / best['torch']:12.2f}x" for n in names[:-1]))
+                  + " ".join(f"{best[n] / best['torch']:12.2f}x" for n in names[:-1])
+                  + f" {mine:12.4f} {theirs:10.4f} {mine / theirs:9.2f}x")
     return 0
 
 

@@ -123,9 +123,12 @@ class LUFactor(Op):
 
     def forward(self, a):
         lu, self.pivots, self.info = lu_factor_numpy(a, self.pivot)
-        self.p = permutation_matrix(self.pivots, a.shape[-2], a.dtype)
         self.lu = lu
         return lu
+
+    def _permutation(self) -> np.ndarray:
+        """P of A = P L U, made when a backward first needs it (not by every forward)."""
+        return permutation_matrix(self.pivots, self.lu.shape[-2], self.lu.dtype)
 
     def backward(self, grad_output):
         l, u = unpack_factors(self.lu)
@@ -141,7 +144,7 @@ class LUFactor(Op):
             head = _substitute(_mH(l[..., :k, :]), inner, True, True) + g_l[..., :k, :]
             grad = np.concatenate([head, g_l[..., k:, :]], -2)
             grad = _mH(_substitute(u, _mH(grad), True, False))  # grad U^-T
-        return (self.p @ grad,)
+        return (self._permutation() @ grad,)
 
     def backward_graph(self, grad_output, output):
         m, n = output.shape[-2:]
@@ -165,7 +168,7 @@ class LUFactor(Op):
             head = head + getitem(g_l, (Ellipsis, slice(0, k), slice(None)))
             grad = concat([head, getitem(g_l, (Ellipsis, slice(k, m), slice(None)))], -2)
             grad = _swap_h(SolveTriangular(True, False)(u, _swap_h(grad)))
-        return (Tensor(self.p) @ grad,)
+        return (Tensor(self._permutation()) @ grad,)
 
 
 # ------------------------------------------------------------------ Cholesky
@@ -350,86 +353,87 @@ _BUNCH_KAUFMAN = (1 + math.sqrt(17)) / 8
 
 
 def _ldl_step_kind(a: np.ndarray, k: int):
-    """sytf2's pivot choice at column k of each (full, symmetric) matrix of a (count, n, n):
-    (swap row, 2x2 block?, zero column?) per matrix, LAPACK's Bunch-Kaufman tests."""
-    count, n = a.shape[:2]
+    """sytf2's pivot choice at column k of each (full, symmetric) matrix of a (n, n, count), the
+    batch last: (swap row, 2x2 block?, zero column?) per matrix, LAPACK's Bunch-Kaufman tests."""
+    n, count = a.shape[1:]
     every = np.arange(count)
-    diagonal = np.abs(a[:, k, k])
+    diagonal = np.abs(a[k, k])
     if k + 1 < n:
-        largest = k + 1 + np.argmax(np.abs(a[:, k + 1:, k]), axis=1)
-        column = np.abs(a[every, largest, k])
+        largest = k + 1 + np.argmax(np.abs(a[k + 1:, k]), axis=0)
+        column = np.abs(a[largest, k, every])
     else:
         largest, column = np.full(count, k), np.zeros(count, a.dtype)
     biggest = np.where(column > diagonal, column, diagonal)
     zero = (biggest == 0) | np.isnan(biggest)
-    row = np.abs(a[every, largest, k:])  # the largest off-diagonal of row (and column) largest
+    row = np.abs(a[largest, k:, every])  # the largest off-diagonal of row (and column) largest
     row[every, largest - k] = 0
     row = row.max(axis=1)
     keep = zero | (diagonal >= _BUNCH_KAUFMAN * column) \
         | (diagonal * row >= _BUNCH_KAUFMAN * column * column)
-    one_by_one = keep | (np.abs(a[every, largest, largest]) >= _BUNCH_KAUFMAN * row)
+    one_by_one = keep | (np.abs(a[largest, largest, every]) >= _BUNCH_KAUFMAN * row)
     return np.where(keep, k, largest), ~one_by_one, zero
 
 
 def ldl_factor_numpy(a: np.ndarray):
     """(LD, pivots, info) of symmetric (..., n, n) from their lower triangles, as LAPACK's sytf2
     ('L'): 1x1 and 2x2 pivots (pivots[k] = -p on both columns of a 2x2 block), 1-based; info
-    the first k (1-based) with a zero column. Vectorised over the batch: column by column, each
-    matrix either starts a block at column k or has k as the second column of a 2x2 block (it
-    waits), so every active matrix works on the same trailing block; the matrices are kept
-    whole and exactly symmetric, so a row-and-column swap is a permutation of that block."""
+    the first k (1-based) with a zero column. Vectorised over the batch, kept last (n, n, count)
+    so that every step is a contiguous ufunc over the batch: column by column, each matrix
+    either starts a block at column k or has k as the second column of a 2x2 block (it waits);
+    the 1x1 update runs on every matrix, the others' x zeroed (A22 -= 0), the rarer 2x2 updates
+    and the swaps only on the matrices that take them. The matrices are kept whole and exactly
+    symmetric, so a swap is of two rows, then the same two columns, of the trailing block."""
     shape, n = a.shape, a.shape[-1]
     lower = np.tril(a.reshape((-1, n, n)))
-    a = lower + np.swapaxes(np.tril(lower, -1), -1, -2)
-    count = a.shape[0]
+    a = np.ascontiguousarray((lower + np.swapaxes(np.tril(lower, -1), -1, -2)).transpose(1, 2, 0))
+    count = a.shape[-1]
     pivots = np.zeros((count, n), np.int32)
     info = np.zeros(count, np.int32)
     waiting = np.zeros(count, bool)  # column k is the second of a 2x2 block
     for k in range(n):
-        active = np.flatnonzero(~waiting)
-        waiting[:] = False
-        if not active.size:
-            continue
-        whole = active.size == count
-        sub = a if whole else a[active]  # (a view when every matrix is active)
-        swap, two, zero = _ldl_step_kind(sub, k)
-        info[active[zero & (info[active] == 0)]] = k + 1
+        active = ~waiting
+        swap, two, zero = _ldl_step_kind(a, k)  # (a waiting matrix's are ignored)
+        two &= active
+        info[active & zero & (info == 0)] = k + 1
         kk = k + two
-        moved = np.flatnonzero(swap != kk)
-        if moved.size:  # swap rows and columns kk and swap of the trailing block
-            order = np.tile(np.arange(k, n), (moved.size, 1))
-            rows = np.arange(moved.size)
-            order[rows, kk[moved] - k] = swap[moved]
-            order[rows, swap[moved] - k] = kk[moved]
-            block = sub[moved[:, None, None], order[:, :, None], order[:, None, :]]
-            sub[moved, k:, k:] = block
-        single = ~two & (sub[:, k, k] != 0) if k + 1 < n else np.zeros(active.size, bool)
-        if single.any():
-            x = sub[single, k + 1:, k]
-            d = sub[single, k, k][:, None]
-            sub[single, k + 1:, k + 1:] -= x[:, :, None] * x[:, None, :] / d[:, :, None]
-            sub[single, k + 1:, k] = x / d
-        double = two & (k + 2 < n)
-        if double.any():
-            first, second = sub[double, k + 2:, k], sub[double, k + 2:, k + 1]
-            d21 = sub[double, k + 1, k]
-            d11, d22 = sub[double, k + 1, k + 1] / d21, sub[double, k, k] / d21
+        moved = np.flatnonzero(active & (swap != kk))
+        if moved.size:  # swap rows, then columns, kk and swap of the trailing block
+            first, second = kk[moved], swap[moved]
+            kept = a[first, k:, moved]  # (matrices, columns)
+            a[first, k:, moved] = a[second, k:, moved]
+            a[second, k:, moved] = kept
+            kept = a[k:, first, moved]
+            a[k:, first, moved] = a[k:, second, moved]
+            a[k:, second, moved] = kept
+        single = active & ~two & (a[k, k] != 0)
+        if k + 1 < n and single.any():  # A22 -= x x^T / d, x /= d
+            x = a[k + 1:, k]  # (rows, count)
+            d = np.where(single, a[k, k], 1)
+            masked = np.where(single, x, 0)
+            update = masked[:, None] * masked[None]
+            update /= d
+            a[k + 1:, k + 1:] -= update
+            x /= d
+        double = np.flatnonzero(two) if k + 2 < n else ()
+        if len(double):  # (rows, matrices) with the 2x2 block's matrices last
+            first, second = a[k + 2:, k][:, double], a[k + 2:, k + 1][:, double]
+            d21 = a[k + 1, k, double]
+            d11, d22 = a[k + 1, k + 1, double] / d21, a[k, k, double] / d21
             t = 1.0 / (d11 * d22 - 1.0)
-            d21 = (t / d21)[:, None]
-            wk = d21 * (d11[:, None] * first - second)
-            wk1 = d21 * (d22[:, None] * second - first)
-            update = first[:, :, None] * wk[:, None, :] + second[:, :, None] * wk1[:, None, :]
+            d21 = t / d21
+            wk = d21 * (d11 * first - second)
+            wk1 = d21 * (d22 * second - first)
+            update = np.moveaxis(first[:, None] * wk[None] + second[:, None] * wk1[None], -1, 0)
             update = np.tril(update) + np.swapaxes(np.tril(update, -1), -1, -2)
-            sub[double, k + 2:, k + 2:] -= update
-            sub[double, k + 2:, k] = wk
-            sub[double, k + 2:, k + 1] = wk1
-        if not whole:
-            a[active] = sub
-        pivots[active, k] = np.where(two, -(swap + 1), swap + 1)
+            a[k + 2:, k + 2:, double] -= np.moveaxis(update, 0, -1)
+            a[k + 2:, k, double] = wk
+            a[k + 2:, k + 1, double] = wk1
+        pivots[active, k] = np.where(two, -(swap + 1), swap + 1)[active]
         if two.any():
-            pivots[active[two], k + 1] = -(swap[two] + 1)
-            waiting[active[two]] = True
-    return np.tril(a).reshape(shape), pivots.reshape(shape[:-1]), info.reshape(shape[:-2])
+            pivots[two, k + 1] = -(swap[two] + 1)
+        waiting = two
+    ld = np.tril(np.moveaxis(a, -1, 0))
+    return ld.reshape(shape), pivots.reshape(shape[:-1]), info.reshape(shape[:-2])
 
 
 def _ldl_solve_one(ld: np.ndarray, pivots: np.ndarray, b: np.ndarray) -> np.ndarray:

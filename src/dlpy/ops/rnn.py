@@ -30,10 +30,10 @@ def _sigmoid(x):
 
 
 class _Recurrence(Op):
-    """The time loop shared by the three cells; a subclass gives one step (``_step``) and its
-    backward (``_step_backward``) on numpy arrays."""
+    """The time loop shared by GRU and RNN (LSTM has its own, on transposed arrays); a subclass
+    gives one step (``_step``) and its backward (``_step_backward``) on numpy arrays."""
 
-    num_states = 1  # initial states taken as inputs (LSTM: h0 and c0)
+    num_states = 1  # initial states taken as inputs (LSTM: h0 and c0; _graph_sequence)
     # the step uses x_t + h_proj alone (LSTM, RNN): b_hh is added to x_proj once, and x_proj's
     # gradient is h_proj's
     additive = True
@@ -43,21 +43,16 @@ class _Recurrence(Op):
         self.reverse, self.bias, self.proj = reverse, bias, proj
         self.lengths = None if lengths is None else np.asarray(lengths)
 
-    def forward(self, x_proj, *arrays):
-        # x_proj (L, N, G); the initial state(s) (N, P) [, (N, H)]; W_hh (G, P) [, b_hh (G,)]
-        # [, W_hr (P, H)]
-        k = self.num_states
-        state0 = arrays[0] if k == 1 else np.concatenate(arrays[:k], axis=1)  # (N, S)
-        self.w_hh = arrays[k]
-        self.b_hh = arrays[k + 1] if self.bias else None
-        self.w_hr = arrays[-1] if self.proj else None
-        seq_len, width = x_proj.shape[0], self.w_hh.shape[1]  # width: P, the size of h
+    def forward(self, x_proj, state0, w_hh, *rest):
+        # x_proj (L, N, G); the initial state (N, H); W_hh (G, H) [, b_hh (G,)]
+        self.w_hh = w_hh
+        self.b_hh = rest[0] if self.bias else None
+        seq_len = x_proj.shape[0]
         self.x_shape = x_proj.shape
         b_hh = self.b_hh
         if b_hh is not None and self.additive:
             x_proj, b_hh = x_proj + b_hh, None
-        # h @ w_hh.T takes numpy's slow path (3x): transpose once
-        x_proj, w_t = self._prepare(x_proj, np.ascontiguousarray(self.w_hh.T))
+        w_t = np.ascontiguousarray(self.w_hh.T)  # h @ w_hh.T takes numpy's slow path (3x)
         dtype = np.result_type(x_proj, state0, w_t)
         # every step writes into arrays made once a call (the states, the step's saved values,
         # one scratch h_proj): fresh arrays each step cost more in page faults than in compute
@@ -69,7 +64,7 @@ class _Recurrence(Op):
         shortest = seq_len if self.lengths is None else int(self.lengths.min())
         state = state0
         for t in self._order(seq_len):
-            np.matmul(state[:, :width], w_t, out=h_proj)
+            np.matmul(state, w_t, out=h_proj)
             if b_hh is not None:
                 h_proj += b_hh
             self._step(t, x_proj[t], h_proj, state, states[t])
@@ -78,10 +73,6 @@ class _Recurrence(Op):
                 np.copyto(states[t], state, where=~running)
             state = states[t]
         return states
-
-    def _prepare(self, x_proj, w_t):
-        """x_proj and W_hh^T as the step uses them."""
-        return x_proj, w_t
 
     def _allocate(self, seq_len: int, step_shape, dtype) -> None:
         """Make the arrays the steps save into, for all seq_len steps of (N, G) step_shape."""
@@ -100,7 +91,6 @@ class _Recurrence(Op):
         grad_h_proj = grad_x if self.additive else np.empty_like(grad_x)
         # two state-gradient buffers, swapped each step: the step reads one, writes the other
         grad_state, grad_prev = np.zeros_like(self.states[0]), np.empty_like(self.states[0])
-        self.grad_proj = None  # an LSTM with projections keeps grad h here, (L, N, P)
         for t in reversed(self._order(seq_len)):
             grad_state += grad_output[t]
             running = self.running[t]
@@ -112,22 +102,19 @@ class _Recurrence(Op):
                 np.add(grad_prev, grad_state, out=grad_prev, where=~running)
             grad_state, grad_prev = grad_prev, grad_state
         gates = grad_h_proj.shape[-1]
-        grads = [grad_x]
-        grads += [grad_state] if self.num_states == 1 else np.split(grad_state, [width], axis=1)
+        grads = [grad_x, grad_state]
         # W_hh's gradient: sum over steps of grad_h_proj[t]^T h_before(t), the states before
         # the steps being states[:-1] and state0 (forward) or states[1:] and state0 (reverse),
         # as two matmuls on views instead of a concatenated copy of the states
         first, rest = (seq_len - 1, slice(0, -1)) if self.reverse else (0, slice(1, None))
         previous = slice(1, None) if self.reverse else slice(0, -1)
-        grad_w = grad_h_proj[first].T @ self.state0[:, :width]
+        grad_w = grad_h_proj[first].T @ self.state0
         if seq_len > 1:
             grad_w += (grad_h_proj[rest].reshape(-1, gates).T
-                       @ self.states[previous, :, :width].reshape(-1, width))
+                       @ self.states[previous].reshape(-1, width))
         grads.append(grad_w)
         if self.bias:
             grads.append(grad_h_proj.sum(axis=(0, 1)))
-        if self.proj:
-            grads.append(self._grad_w_hr())
         return tuple(grads)
 
     def backward_graph(self, grad_output, output):
@@ -176,75 +163,147 @@ class LSTMSequence(_Recurrence):
     h = sigmoid(o) tanh(c) [W_hr^T with projections]. State [h | c], (N, P + H).
 
     The four gates in one tanh: act = s tanh(s pre) + 1 - s, s = 1/2 for a sigmoid's gate and
-    1 for g (sigmoid(x) = (1 + tanh(x / 2)) / 2); d act / d pre = s^2 (1 - tanh(s pre)^2).
-    x_proj and W_hh^T are scaled by s once (exactly: s is a power of two).
+    1 for g (sigmoid(x) = (1 + tanh(x / 2)) / 2); x_proj and W_hh are scaled by s once (exactly:
+    s is a power of two). A step's matmul and x_proj's add stay (N, 4H); the tanh writes them
+    transposed, (features, N), the gates reordered o, i, f, g, so that the gate arithmetic
+    touches only contiguous arrays (numpy's ufuncs on column slices of (N, 4H) cost ~3x) and
+    the sigmoids are one block. Each step's buffer holds [o, i, f, g, c_prev] (5H, N), so
+    c = i g + f c_prev is one product of [i, f] and [g, c_prev] and one add. Backward
+    precomputes, for all steps at once, what does not depend on the gradient flowing back
+    (each gate's derivative times the value it multiplies) and writes x_proj's gradient
+    transposed, turned over once at the end.
     """
 
     num_states = 2
+    gate_order = (3, 0, 1, 2)  # the loop's gate k is PyTorch's gate gate_order[k]: o, i, f, g
 
-    def _prepare(self, x_proj, w_t):
-        hidden = x_proj.shape[-1] // 4
-        self.scale = np.full(4 * hidden, 0.5, dtype=x_proj.dtype)  # (4H,)
-        self.scale[2 * hidden:3 * hidden] = 1
-        self.offset, self.scale_squared = 1 - self.scale, self.scale * self.scale
-        return x_proj * self.scale, w_t * self.scale
+    def forward(self, x_proj, h0, c0, w_hh, *rest):
+        # x_proj (L, N, 4H); h0 (N, P), c0 (N, H); W_hh (4H, P) [, b_hh (4H,)] [, W_hr (P, H)]
+        self.w_hh = w_hh
+        b_hh = rest[0] if self.bias else None
+        self.w_hr = w_hr = rest[-1] if self.proj else None
+        seq_len, batch, gates = self.x_shape = x_proj.shape
+        hidden, width = gates // 4, w_hh.shape[1]
+        dtype = np.result_type(x_proj, h0, c0, w_hh, *rest)
+        order, half = list(self.gate_order), dtype.type(0.5)
+        # (x_proj + b_hh) s and W_hh^T s, reordered; W_hh^T (P, 4H) C-contiguous (h @ w_hh.T
+        # is numpy's slow path)
+        xs = x_proj.reshape(seq_len, batch, 4, hidden)[:, :, order].astype(dtype, copy=False)
+        if b_hh is not None:
+            xs += b_hh.reshape(4, hidden)[order]
+        xs = xs.reshape(seq_len, batch, gates)
+        xs[:, :, :3 * hidden] *= half
+        w_scaled = np.ascontiguousarray(w_hh.reshape(4, hidden, width)[order].transpose(2, 0, 1),
+                                        dtype).reshape(width, gates)
+        w_scaled[:, :3 * hidden] *= half
+        # the output, [h | c] after each step (L, N, S); h is written there step by step
+        states = np.empty((seq_len, batch, width + hidden), dtype)
+        # acts[p]: the step in position p's [o, i, f, g] and the c it started from;
+        # acts[p + 1, 4H:] is its c
+        acts = np.empty((seq_len + 1, 5 * hidden, batch), dtype)
+        acts[0, 4 * hidden:] = c0.T
+        tanh_c = np.empty((seq_len, hidden, batch), dtype)
+        out_gate = tanh_c if w_hr is None else np.empty_like(tanh_c)  # o tanh(c), before W_hr
+        pre = np.empty((batch, gates), dtype)
+        product = np.empty((2 * hidden, batch), dtype)
+        lengths, h_prev = self.lengths, h0
+        for p, t in enumerate(self._order(seq_len)):
+            step, c_new, h_new = acts[p], acts[p + 1, 4 * hidden:], states[t, :, :width].T
+            np.matmul(h_prev, w_scaled, out=pre)
+            pre += xs[t]
+            np.tanh(pre.T, out=step[:4 * hidden])
+            sigmoids = step[:3 * hidden]
+            sigmoids *= half
+            sigmoids += half
+            np.multiply(step[hidden:3 * hidden], step[3 * hidden:], out=product)  # i g, f c
+            np.add(product[:hidden], product[hidden:], out=c_new)
+            np.tanh(c_new, out=tanh_c[p])
+            np.multiply(step[:hidden], tanh_c[p], out=out_gate[p] if w_hr is not None else h_new)
+            if w_hr is not None:
+                np.matmul(w_hr, out_gate[p], out=h_new)
+            if lengths is not None and (lengths <= t).any():  # finished: keeps its state
+                done = lengths <= t
+                np.copyto(h_new, h_prev.T, where=done)
+                np.copyto(c_new, step[4 * hidden:], where=done)
+            h_prev = states[t, :, :width]
+        self.acts, self.tanh_c, self.out_gate, self.h0 = acts, tanh_c, out_gate, h0
+        c_steps = acts[1:, 4 * hidden:]
+        states[:, :, width:] = (c_steps[::-1] if self.reverse else c_steps).transpose(0, 2, 1)
+        self.states = states
+        return states
 
-    def _allocate(self, seq_len, step_shape, dtype):
-        batch, hidden = step_shape[0], step_shape[1] // 4
-        self.tanh_pre = np.empty((seq_len, batch, 4 * hidden), dtype)  # tanh(s pre)
-        self.acts = np.empty_like(self.tanh_pre)  # the gates i, f, g, o
-        self.tanh_c = np.empty((seq_len, batch, hidden), dtype)
-        self.hs = None if self.w_hr is None else np.empty_like(self.tanh_c)  # h before W_hr
-        self.product = np.empty((batch, hidden), dtype)  # scratch
-        self.slope = np.empty((batch, 4 * hidden), dtype)  # scratch for backward
+    def backward(self, grad_output):  # (L, N, P + H)
+        acts, tanh_c, out_gate, w_hr = self.acts, self.tanh_c, self.out_gate, self.w_hr
+        seq_len, batch, gates = self.x_shape
+        hidden, width = gates // 4, self.w_hh.shape[1]
+        dtype = acts.dtype
+        one = dtype.type(1)
+        # what each gate's gradient multiplies, derivative included, for all steps at once:
+        # d[o, i, f, g] = [g_h tanh(c), g_c g, g_c c_prev, g_c i] * act'. (Row blocks of
+        # (L, rows, N) arrays: numpy iterates those as 2-d, (L, 4, H, N) slices cost 5x.)
+        def rows(array, k, stop=None):  # gates k to stop (default k + 1) of (L, gates H, N)
+            return array[:, k * hidden:(k + 1 if stop is None else stop) * hidden]
 
-    def _step(self, t, x_t, h_proj, state, out):
-        hidden = x_t.shape[1] // 4
-        width = out.shape[1] - hidden
-        h_proj += x_t
-        tanh_pre, act = self.tanh_pre[t], self.acts[t]  # (N, 4H)
-        np.tanh(h_proj, out=tanh_pre)
-        np.multiply(tanh_pre, self.scale, out=act)
-        act += self.offset
-        i, f, g, o = (act[:, k * hidden:(k + 1) * hidden] for k in range(4))
-        c = out[:, width:]
-        np.multiply(f, state[:, width:], out=c)
-        c += np.multiply(i, g, out=self.product)
-        np.tanh(c, out=self.tanh_c[t])
-        if self.w_hr is None:
-            np.multiply(o, self.tanh_c[t], out=out[:, :width])
-        else:
-            np.multiply(o, self.tanh_c[t], out=self.hs[t])
-            np.matmul(self.hs[t], self.w_hr.T, out=out[:, :width])
-
-    def _step_backward(self, t, grad_new, grad_pre, grad_prev):
-        act, tanh_c = self.acts[t], self.tanh_c[t]
-        hidden = act.shape[1] // 4
-        width = grad_new.shape[1] - hidden
-        grad_h, grad_c = grad_new[:, :width], grad_new[:, width:]
-        if self.w_hr is not None:
-            if self.grad_proj is None:
-                self.grad_proj = np.empty((self.x_shape[0], *grad_h.shape), grad_h.dtype)
-            self.grad_proj[t] = grad_h  # for W_hr's gradient, one matmul at the end
-            grad_h = grad_h @ self.w_hr  # (N, H)
-        i, f, g, o = (act[:, k * hidden:(k + 1) * hidden] for k in range(4))
-        product = self.product  # grad_c += grad_h o (1 - tanh_c^2)
-        np.multiply(tanh_c, tanh_c, out=product)
-        np.subtract(1, product, out=product)
-        product *= o
-        product *= grad_h
-        grad_c += product
-        c_prev = self._before(t)[:, width:]
-        for k, (grad, value) in enumerate(((grad_c, g), (grad_c, c_prev), (grad_c, i),
-                                           (grad_h, tanh_c))):
-            np.multiply(grad, value, out=grad_pre[:, k * hidden:(k + 1) * hidden])
-        slope = np.multiply(self.tanh_pre[t], self.tanh_pre[t], out=self.slope)
-        np.subtract(1, slope, out=slope)
-        grad_pre *= slope
-        grad_pre *= self.scale_squared  # s^2 (1 - tanh(s pre)^2), (N, 4H)
-        np.matmul(grad_pre, self.w_hh, out=grad_prev[:, :width])
-        np.multiply(grad_c, f, out=grad_prev[:, width:])
-        return grad_pre
+        gate = acts[:seq_len]  # o, i, f, g, c_prev
+        slope = np.subtract(one, rows(gate, 0, 4))  # (L, 4H, N)
+        sigmoids = rows(slope, 0, 3)
+        np.multiply(sigmoids, rows(gate, 0, 3), out=sigmoids)  # sigmoid' = s (1 - s)
+        np.multiply(rows(gate, 3), rows(gate, 3), out=rows(slope, 3))
+        np.subtract(one, rows(slope, 3), out=rows(slope, 3))  # tanh' = 1 - g^2
+        for k, value in enumerate((tanh_c, rows(gate, 3), rows(gate, 4), rows(gate, 1))):
+            np.multiply(rows(slope, k), value, out=rows(slope, k))
+        through_c = np.multiply(tanh_c, tanh_c)  # g_c += g_h o tanh'(c)
+        np.subtract(one, through_c, out=through_c)
+        through_c *= rows(gate, 0)
+        slope = slope.reshape(seq_len, 4, hidden, batch)
+        forget = gate[:, 2 * hidden:3 * hidden]
+        # x_proj's gradient, transposed (L, 4H, N) in PyTorch's gate order i, f, g, o (each
+        # block contiguous, as the op's o and i, f, g are)
+        grad_pre = np.empty((seq_len, 4, hidden, batch), dtype)
+        w_back = self.w_hh.T  # (P, 4H): as the first operand, a transpose costs matmul nothing
+        grad_state = np.zeros((width + hidden, batch), dtype)  # [g_h; g_c] of the state
+        grad_h, grad_c = grad_state[:width], grad_state[width:]
+        grad_out_gate = grad_h if w_hr is None else np.empty((hidden, batch), dtype)
+        grad_proj = None if w_hr is None else np.empty((seq_len, batch, width), dtype)
+        scratch = np.empty((hidden, batch), dtype)
+        positions = list(self._order(seq_len))
+        lengths = self.lengths
+        for p in range(seq_len - 1, -1, -1):
+            t = positions[p]
+            grad_state += grad_output[t].T
+            kept = None
+            if lengths is not None and (lengths <= t).any():
+                done = lengths <= t  # the step left these states unchanged
+                kept = np.where(done, grad_state, 0)
+                grad_state[:, done] = 0
+            if w_hr is not None:
+                grad_proj[p] = grad_h.T  # by position, as out_gate
+                np.matmul(w_hr.T, grad_h, out=grad_out_gate)
+            np.multiply(grad_out_gate, through_c[p], out=scratch)
+            grad_c += scratch
+            step = grad_pre[t]
+            np.multiply(grad_out_gate, slope[p, 0], out=step[3])
+            np.multiply(grad_c, slope[p, 1:], out=step[:3])
+            np.matmul(w_back, step.reshape(gates, batch), out=grad_h)
+            grad_c *= forget[p]
+            if kept is not None:
+                grad_state += kept
+        # W_hh's gradient: sum over steps of grad_pre[t]^T h_before(t), the states before the
+        # steps being states[:-1] and h0 (forward) or states[1:] and h0 (reverse)
+        grad_x = np.ascontiguousarray(grad_pre.reshape(seq_len, gates, batch).transpose(0, 2, 1))
+        h_steps = self.states[:, :, :width]
+        first, rest, previous = ((seq_len - 1, slice(0, -1), slice(1, None)) if self.reverse
+                                 else (0, slice(1, None), slice(0, -1)))
+        grad_w = grad_x[first].T @ self.h0
+        if seq_len > 1:
+            grad_w += grad_x[rest].reshape(-1, gates).T @ h_steps[previous].reshape(-1, width)
+        grads = [grad_x, np.ascontiguousarray(grad_h.T), np.ascontiguousarray(grad_c.T), grad_w]
+        if self.bias:
+            grads.append(grad_x.reshape(-1, gates).sum(axis=0))
+        if w_hr is not None:  # h = W_hr (o tanh c): sum over steps of grad h^T (o tanh c)
+            grads.append(grad_proj.reshape(-1, width).T
+                         @ out_gate.transpose(0, 2, 1).reshape(-1, hidden))
+        return tuple(grads)
 
     def _graph_step(self, x_t, h_proj, states, w_hr):
         hidden = x_t.shape[1] // 4
@@ -253,10 +312,6 @@ class LSTMSequence(_Recurrence):
         c = f.sigmoid() * states[1] + i.sigmoid() * g.tanh()
         h = o.sigmoid() * c.tanh()
         return [h if w_hr is None else h @ w_hr.T, c]
-
-    def _grad_w_hr(self):
-        grad_proj, hs = self.grad_proj, self.hs  # (L, N, P), (L, N, H)
-        return grad_proj.reshape(-1, grad_proj.shape[-1]).T @ hs.reshape(-1, hs.shape[-1])
 
 
 class GRUSequence(_Recurrence):
