@@ -147,8 +147,7 @@ def test_errors(tmp_path):
     with pytest.raises(ValueError, match="model_type 'llama'"):
         GPT2Config.from_dict({**configs()["gpt2"], "model_type": "llama"})
     lm = model("gpt2")
-    with pytest.raises(ValueError, match=r"input_ids must lie in \[0, vocab_size=64\), got "
-                                         r"values from 0 to 64"):
+    with pytest.raises(ValueError, match=r"input_ids must lie in \[0, vocab_size=64\), got 64"):
         lm(np.array([[0, 64]]))
     with pytest.raises(ValueError, match="position 24 is beyond the n_positions=24"):
         lm(np.zeros((1, 25), np.int64))

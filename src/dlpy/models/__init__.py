@@ -1,21 +1,37 @@
 """Transformer language models in Hugging Face ``transformers``' layout, written with dlpy's
 own layers: the same module names, so a ``transformers`` checkpoint directory (``config.json``
 + ``model.safetensors`` or ``pytorch_model.bin``) loads with ``from_pretrained`` and gives the
-same logits. Submodules are imported on first use."""
+same logits.
+
+    gpt2, llama (+ Mistral, Qwen2)   decoders: causal LM, KV cache, generate
+    bert, roberta, distilbert        encoders: masked LM, classification heads
+    t5, bart                         encoder-decoders: seq2seq LM, generate
+    modeling_utils                   what they share: config base, outputs, checks, loading
+    auto                             AutoConfig, AutoModel..., AutoTokenizer (by model_type)
+    generation, tokenizer            GenerationMixin.generate; tokenizer.json tokenizers
+
+Submodules are imported on first use; the Auto classes are also here (``dlpy.models.AutoModel``).
+"""
 
 from __future__ import annotations
 
 import importlib
 
 _SUBMODULES = ("gpt2", "llama", "bert", "roberta", "distilbert", "t5", "bart", "generation",
-               "tokenizer")
+               "tokenizer", "auto", "modeling_utils")
+_AUTO = ("AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM",
+         "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
+         "AutoModelForSequenceClassification", "AutoModelForTokenClassification",
+         "AutoTokenizer")
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _AUTO:
+        return getattr(importlib.import_module(f"{__name__}.auto"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES))
+    return sorted(list(globals()) + list(_SUBMODULES) + list(_AUTO))

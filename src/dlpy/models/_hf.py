@@ -27,14 +27,19 @@ def read_config(path: str | os.PathLike) -> dict:
     if not os.path.exists(name):
         raise FileNotFoundError(f"{name}: no such file (a checkpoint directory holds "
                                 f"{CONFIG} beside the weights)")
+    return read_json(name)
+
+
+def read_json(name: str) -> dict:
+    """The JSON object in the file ``name``; errors name the file."""
     try:
         with open(name, encoding="utf-8") as handle:
-            config = json.load(handle)
+            data = json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{name}: not valid JSON ({err})") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{name}: expected a JSON object, got {type(config).__name__}")
-    return config
+    if not isinstance(data, dict):
+        raise ValueError(f"{name}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:

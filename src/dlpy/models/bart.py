@@ -12,40 +12,51 @@ checkpoint loads unchanged and gives the same logits.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from dlpy import functional as F
 from dlpy import nn
-from dlpy.models._decoder import append_cache, as_ids, causal_mask, config_from_dict, past_length
-from dlpy.models._seq2seq import (
+from dlpy.models.generation import GenerationMixin
+from dlpy.models.modeling_utils import (
+    ACTIVATIONS,
     BaseModelOutput,
+    PretrainedConfig,
+    PreTrainedModel,
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
-    Seq2SeqPreTrainedMixin,
+    activation,
+    append_cache,
+    as_ids,
+    causal_mask,
     encoder_states,
+    last_positions,
+    lm_head,
     padding_mask,
-    seq2seq_loss,
+    past_length,
     shift_tokens_right,
+    token_loss,
 )
-from dlpy.models.generation import GenerationMixin
 from dlpy.nn.module import Module
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 __all__ = ["BartConfig", "BartModel", "BartForConditionalGeneration", "shift_tokens_right"]
 
-ACTIVATIONS = {"gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, "tanh"), "relu": F.relu,
-               "silu": F.silu, "swish": F.silu, "tanh": F.tanh}
 POSITION_OFFSET = 2  # fairseq kept positions 0 and 1 for padding
 
 
 @dataclass
-class BartConfig:
+class BartConfig(PretrainedConfig):
     """transformers' BartConfig fields. forced_bos_token_id is read for generate's default
     (transformers 5 takes it from generation_config.json instead)."""
+
+    model_type: ClassVar[str] = "bart"
+    required_fields: ClassVar[tuple[str, ...]] = (
+        "vocab_size", "d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
+        "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim")
     vocab_size: int = 50265
     max_position_embeddings: int = 1024
     encoder_layers: int = 12
@@ -78,23 +89,10 @@ class BartConfig:
             if self.d_model % heads:
                 raise ValueError(f"BartConfig: d_model ({self.d_model}) must be a multiple of "
                                  f"the attention heads ({heads})")
-        if self.activation_function not in ACTIVATIONS:
-            raise ValueError(f"BartConfig: activation_function must be one of "
-                             f"{sorted(ACTIVATIONS)}, got {self.activation_function!r}")
+        activation(self.activation_function, "BartConfig: activation_function")
         if self.encoder_layerdrop or self.decoder_layerdrop:
             raise NotImplementedError("BartConfig: layerdrop (skipping whole layers in "
                                       "training) is not implemented; set it to 0")
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> BartConfig:
-        """From a transformers config.json dict; the size fields are required."""
-        return config_from_dict(cls, values, ("vocab_size", "d_model", "encoder_layers",
-                                              "decoder_layers", "encoder_attention_heads",
-                                              "decoder_attention_heads", "encoder_ffn_dim",
-                                              "decoder_ffn_dim"), ("bart",), source)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
     @property
     def hidden_size(self) -> int:
@@ -136,24 +134,31 @@ class BartAttention(Module):
 class _FeedForward(Module):
     """The residual feed-forward half of a layer, post-LN: ln(x + fc2(act(fc1(x))))."""
 
+    def _add_feed_forward(self, config: BartConfig, ffn_dim: int, rng) -> None:
+        """fc1 (d_model -> ffn_dim), fc2 (ffn_dim -> d_model), final_layer_norm, dropouts:
+        added last, after the attention, so parameters come in transformers' order."""
+        self.fc1 = nn.Linear(config.d_model, ffn_dim, rng=rng)
+        self.fc2 = nn.Linear(ffn_dim, config.d_model, rng=rng)
+        self.final_layer_norm = nn.LayerNorm(config.d_model)
+        self.act = ACTIVATIONS[config.activation_function]
+        self.dropout = nn.Dropout(config.dropout)
+        self.activation_dropout = nn.Dropout(config.activation_dropout)
+
     def _feed_forward(self, x: Tensor) -> Tensor:
         hidden = self.activation_dropout(self.act(self.fc1(x)))
         return self.final_layer_norm(x + self.dropout(self.fc2(hidden)))
 
 
 class BartEncoderLayer(_FeedForward):
+    """x = ln(x + attn(x)), then the feed-forward: (batch, src, d_model) -> the same."""
+
     def __init__(self, config: BartConfig, rng=None):
         super().__init__()
         d = config.d_model
         self.self_attn = BartAttention(d, config.encoder_attention_heads,
                                        config.attention_dropout, rng)
         self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.encoder_ffn_dim, rng=rng)
-        self.fc2 = nn.Linear(config.encoder_ffn_dim, d, rng=rng)
-        self.final_layer_norm = nn.LayerNorm(d)
-        self.act = ACTIVATIONS[config.activation_function]
-        self.dropout = nn.Dropout(config.dropout)
-        self.activation_dropout = nn.Dropout(config.activation_dropout)
+        self._add_feed_forward(config, config.encoder_ffn_dim, rng)
 
     def forward(self, x: Tensor, mask) -> Tensor:
         out, _ = self.self_attn(x, mask)
@@ -161,6 +166,9 @@ class BartEncoderLayer(_FeedForward):
 
 
 class BartDecoderLayer(_FeedForward):
+    """x = ln(x + causal_attn(x)); x = ln(x + cross_attn(x, encoder)); the feed-forward:
+    (batch, tgt, d_model) -> the same, and the layer's cache (self k, self v, cross k, cross v)."""
+
     def __init__(self, config: BartConfig, rng=None):
         super().__init__()
         d, heads = config.d_model, config.decoder_attention_heads
@@ -168,12 +176,7 @@ class BartDecoderLayer(_FeedForward):
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.encoder_attn = BartAttention(d, heads, config.attention_dropout, rng)
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.decoder_ffn_dim, rng=rng)
-        self.fc2 = nn.Linear(config.decoder_ffn_dim, d, rng=rng)
-        self.final_layer_norm = nn.LayerNorm(d)
-        self.act = ACTIVATIONS[config.activation_function]
-        self.dropout = nn.Dropout(config.dropout)
-        self.activation_dropout = nn.Dropout(config.activation_dropout)
+        self._add_feed_forward(config, config.decoder_ffn_dim, rng)
 
     def forward(self, x, mask, encoder_hidden_states=None, cross_mask=None, layer_past=None):
         out, present = self.self_attn(x, mask,
@@ -263,17 +266,14 @@ class BartDecoder(_BartStack):
         return x, tuple(presents) if use_cache else None
 
 
-class BartModel(Seq2SeqPreTrainedMixin, Module):
+class BartModel(PreTrainedModel, Module):
     """The BART body: encoder and decoder over one shared embedding. Without
     decoder_input_ids the decoder reads input_ids shifted right (denoising pre-training)."""
 
     config_class = BartConfig
-    model_type = "bart"
-    body_prefix = "model"
-    ignored_keys = ("encoder.version", "decoder.version")
+    base_model_prefix = "model"
+    ignored_keys = ("encoder.version", "decoder.version")  # fairseq's
     ignored_prefixes = ("lm_head.", "final_logits_bias")
-    tied_keys = {"encoder.embed_tokens.weight": "shared.weight",
-                 "decoder.embed_tokens.weight": "shared.weight"}
 
     def __init__(self, config: BartConfig, rng=None):
         super().__init__()
@@ -314,31 +314,22 @@ class BartModel(Seq2SeqPreTrainedMixin, Module):
         return Seq2SeqModelOutput(hidden, presents, encoded)
 
 
-class BartForConditionalGeneration(GenerationMixin, Seq2SeqPreTrainedMixin, Module):
+class BartForConditionalGeneration(GenerationMixin, PreTrainedModel, Module):
     """BART with its language-modelling head: logits = lm_head(x) + final_logits_bias. With
     ``labels`` the decoder reads them shifted right (after decoder_start_token_id, -100 ->
     pad) and the loss is their mean cross-entropy (-100 ignored)."""
 
     config_class = BartConfig
-    model_type = "bart"
-    body_prefix = "model"
+    base_model_prefix = "model"
     ignored_keys = BartModel.ignored_keys
-    tied_keys = {"model." + k: "model." + v for k, v in BartModel.tied_keys.items()}
-    optional_keys = ("final_logits_bias",)
-    lm_head_source = "model.shared.weight"
+    optional_keys = ("final_logits_bias",)  # zeros when a checkpoint lacks it
 
     def __init__(self, config: BartConfig, rng=None):
         super().__init__()
         self.config = config
         self.model = BartModel(config, rng)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False,
-                                 rng=np.random.default_rng(0))
-        if config.tie_word_embeddings:
-            self.lm_head.weight = self.model.shared.weight
-        else:
-            weight = self.lm_head.weight
-            weight.data = get_rng(rng).normal(0.0, config.init_std,
-                                              weight.shape).astype(weight.dtype)
+        self.lm_head = lm_head(config.d_model, self.model.shared, config.tie_word_embeddings,
+                               config.init_std, rng)
         self.register_buffer("final_logits_bias",
                              np.zeros((1, config.vocab_size), self.lm_head.weight.dtype))
 
@@ -360,9 +351,7 @@ class BartForConditionalGeneration(GenerationMixin, Seq2SeqPreTrainedMixin, Modu
         out = self.model(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask,
                          encoder_outputs, past_key_values, inputs_embeds, decoder_inputs_embeds,
                          use_cache)
-        hidden = out.last_hidden_state
-        if logits_to_keep:
-            hidden = hidden[:, -logits_to_keep:]
+        hidden = last_positions(out.last_hidden_state, logits_to_keep)
         logits = self.lm_head(hidden) + Tensor(self.final_logits_bias)
-        loss = None if labels is None else seq2seq_loss(logits, labels, config.vocab_size)
+        loss = None if labels is None else token_loss(logits, labels, "seq2seq loss")
         return Seq2SeqLMOutput(loss, logits, out.past_key_values, out.encoder_last_hidden_state)

@@ -7,23 +7,40 @@ The encoder is post-LN: each layer is
     h = LayerNorm(h + Dropout(Attention(h) W_o))
     h = LayerNorm(h + Dropout(act(h W_1) W_2))
 
-over embeddings LayerNorm(word + position + token type). What RoBERTa and DistilBERT share with
-it lives here too: the attention function, the padding mask, the config reader, the heads'
-losses, and ``PreTrainedEncoder`` (from_pretrained / save_pretrained).
+over embeddings LayerNorm(word + position + token type), with
+
+    Attention(h) = concat_heads(softmax(q k^T / sqrt(head_dim) + mask) v),  q, k, v = h W_q, ...
+
+and ``mask`` additive (batch, 1, 1, seq_len): 0 at tokens, a large negative number at padding.
+What RoBERTa and DistilBERT share with it lives here too: the attention function, the heads'
+losses, EncoderConfig (the labels) and PreTrainedEncoder (transformers' initialisation, lenient
+loading). Loading, saving, the outputs and the input checks are modeling_utils'.
+
+    BertModel: input_ids (batch, seq_len) -> last_hidden_state (batch, seq_len, hidden_size),
+               pooler_output (batch, hidden_size)
+    BertForMaskedLM: -> logits (batch, seq_len, vocab_size)
+    BertForSequenceClassification: -> logits (batch, num_labels)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import warnings
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from dlpy import functional as F
 from dlpy import nn
-from dlpy.models._hf import read_config, read_state_dict, write_pretrained
+from dlpy.models.modeling_utils import (
+    ModelOutput,
+    PretrainedConfig,
+    PreTrainedModel,
+    activation,
+    check_ids,
+    extended_attention_mask,
+    integer_input,
+    token_loss,
+)
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
@@ -33,90 +50,39 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- outputs, config
-class ModelOutput(dict):
-    """A model's outputs by name (``out.logits``, ``out["logits"]``) or by position (``out[0]``),
-    as transformers' ModelOutput: the fields that are None are left out of the dict and the
-    positions but read as None by attribute (``out.loss`` without labels)."""
-
-    def __init__(self, **fields):
-        super().__init__((name, value) for name, value in fields.items() if value is not None)
-        self.__dict__.update(fields)
-
-    def __getitem__(self, key):
-        if isinstance(key, (int, slice)):
-            return self.to_tuple()[key]
-        return super().__getitem__(key)
-
-    def to_tuple(self) -> tuple:
-        return tuple(self.values())
-
-
-ACTIVATIONS = {
-    "gelu": F.gelu,  # the exact erf form, transformers' "gelu"
-    "gelu_new": lambda x: F.gelu(x, "tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, "tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-    "tanh": F.tanh,
-}
-
-
-def activation(name: str, owner: str):
-    """The function transformers' ACT2FN gives ``name``, or an error listing the known ones."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"{owner}: unknown activation {name!r}; expected one of "
-                         f"{sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[name]
-
-
+# ------------------------------------------------------------------------------------ config
 @dataclasses.dataclass
-class EncoderConfig:
-    """What the encoder configs share: reading and writing ``config.json`` (transformers' field
-    names), the label count from ``id2label``, and checks that name the field."""
+class EncoderConfig(PretrainedConfig):
+    """What the encoder configs add to PretrainedConfig: the label count from ``id2label`` and
+    the classification problem type, as transformers' configs hold them."""
 
-    model_type: ClassVar[str] = ""
     num_labels: int = 2  # config.json stores id2label; num_labels follows from it
     problem_type: str | None = None  # regression, single_label_ or multi_label_classification
     id2label: dict[str, str] | None = None  # the label names (None: LABEL_0, LABEL_1...)
 
     @classmethod
-    def from_dict(cls, config: dict, source: str = "config"):
-        """A config from transformers' ``config.json`` dict; unknown fields (architectures,
-        transformers_version...) are ignored. ``source`` names the file in errors."""
-        if not isinstance(config, dict):
-            raise TypeError(f"{source}: expected a dict, got {type(config).__name__}")
-        model_type = config.get("model_type", cls.model_type)
-        if model_type != cls.model_type:
-            raise ValueError(f"{source}: model_type {model_type!r}, but {cls.__name__} reads "
-                             f"{cls.model_type!r} configs")
-        names = {field.name for field in dataclasses.fields(cls)}
-        values = {key: value for key, value in config.items() if key in names}
-        if isinstance(config.get("id2label"), dict):
-            values["id2label"] = {str(key): str(name) for key, name in config["id2label"].items()}
-            values.setdefault("num_labels", len(values["id2label"]))
-        return cls(**values)._checked(source)
+    def _known_fields(cls, values: dict, names: set[str]) -> dict:
+        known = super()._known_fields(values, names)
+        if isinstance(values.get("id2label"), dict):
+            names = {str(key): str(name) for key, name in values["id2label"].items()}
+            known.setdefault("num_labels", len(names))
+            # transformers' default names LABEL_0, LABEL_1... say no more than num_labels
+            default = {str(i): f"LABEL_{i}" for i in range(len(names))}
+            known["id2label"] = None if names == default else names
+        return known
 
     def to_dict(self) -> dict:
         """transformers' ``config.json`` fields, with id2label / label2id for num_labels."""
-        config = dataclasses.asdict(self)
+        config = super().to_dict()
         num_labels = config.pop("num_labels")
         names = self.id2label if self.id2label and len(self.id2label) == num_labels else \
             {str(i): f"LABEL_{i}" for i in range(num_labels)}
         config["id2label"] = dict(names)
         config["label2id"] = {name: int(i) for i, name in names.items()}
-        config["model_type"] = self.model_type
         return config
 
     def _checked(self, source: str = "config"):
-        for field in dataclasses.fields(self):
-            value, kind = getattr(self, field.name), field.type
-            if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{source}: {field.name} must be an integer, got {value!r}")
-            if kind == "float" and (isinstance(value, bool)
-                                    or not isinstance(value, (int, float))):
-                raise ValueError(f"{source}: {field.name} must be a number, got {value!r}")
+        super()._checked(source)
         if self.num_labels < 1:
             raise ValueError(f"{source}: num_labels must be >= 1, got {self.num_labels}")
         if self.problem_type not in (None, "regression", "single_label_classification",
@@ -132,6 +98,9 @@ class BertConfig(EncoderConfig):
     """transformers' BertConfig: its field names and defaults (bert-base-uncased's sizes)."""
 
     model_type: ClassVar[str] = "bert"
+    positive_fields: ClassVar[tuple[str, ...]] = (
+        "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+        "intermediate_size", "max_position_embeddings")
     vocab_size: int = 30522
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -150,10 +119,6 @@ class BertConfig(EncoderConfig):
 
     def _checked(self, source: str = "config"):
         super()._checked(source)
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{source}: {name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"{source}: hidden_size ({self.hidden_size}) must be a multiple of "
                              f"num_attention_heads ({self.num_attention_heads})")
@@ -161,45 +126,7 @@ class BertConfig(EncoderConfig):
         return self
 
 
-# --------------------------------------------------------------------------- inputs and masks
-def integer_input(owner: str, name: str, value, shape=None) -> np.ndarray | None:
-    """``value`` (a list, numpy array or Tensor of integers) as int64, (batch, seq_len)."""
-    if value is None:
-        return None
-    array = np.asarray(value.data if isinstance(value, Tensor) else value)
-    if array.dtype.kind not in "iub":
-        raise TypeError(f"{owner}: {name} must hold integers, got {array.dtype}")
-    if array.ndim != 2 or (shape is not None and array.shape != tuple(shape)):
-        expected = f"(batch, seq_len) = {tuple(shape)}" if shape is not None else \
-            "(batch, seq_len)"
-        raise ValueError(f"{owner}: {name} must be {expected}, got shape {array.shape}")
-    return array.astype(np.int64, copy=False)
-
-
-def check_ids(owner: str, name: str, ids: np.ndarray, size: int, what: str) -> None:
-    """Every id in [0, size), or an error naming the first bad one and the config field."""
-    if ids.size and (ids.min() < 0 or ids.max() >= size):
-        bad = ids.min() if ids.min() < 0 else ids.max()
-        raise ValueError(f"{owner}: {name} must lie in [0, {what}={size}), got {bad}")
-
-
-def extended_attention_mask(owner: str, attention_mask, shape, dtype) -> np.ndarray | None:
-    """transformers' padding mask: attention_mask (batch, seq_len) with 1 for tokens to attend
-    to and 0 for padding becomes an additive (batch, 1, 1, seq_len) mask, 0 where attended and
-    the dtype's most negative number where not (a fully padded row gets uniform weights, as
-    there, never NaN)."""
-    if attention_mask is None:
-        return None
-    mask = np.asarray(getattr(attention_mask, "data", attention_mask))
-    if mask.dtype.kind == "f" and np.isin(mask, (0, 1)).all():  # 0.0 / 1.0 as transformers takes
-        mask = mask.astype(np.int64)
-    mask = integer_input(owner, "attention_mask", mask, shape)
-    if mask.size and (mask.min() < 0 or mask.max() > 1):
-        raise ValueError(f"{owner}: attention_mask must hold 0 (padding) and 1 (token), got "
-                         f"values from {mask.min()} to {mask.max()}")
-    return ((1 - mask[:, None, None, :]) * np.finfo(dtype).min).astype(dtype)
-
-
+# ----------------------------------------------------------------------------- attention
 def multi_head_attention(hidden_states: Tensor, query: nn.Linear, key: nn.Linear,
                          value: nn.Linear, mask, num_heads: int, dropout_p: float,
                          training: bool, output_attentions: bool = False):
@@ -321,6 +248,9 @@ class BertSelfOutput(BertOutput):
 
 
 class BertAttention(nn.Module):
+    """LayerNorm(h + Dropout(Attention(h) W_o)): (batch, seq_len, hidden) -> the same, and
+    the attention weights (or None)."""
+
     def __init__(self, config: BertConfig, rng=None):
         super().__init__()
         self.self = BertSelfAttention(config, rng=rng)
@@ -374,9 +304,14 @@ def run_layers(layers, hidden_states, mask, output_hidden_states, output_attenti
 
 
 class BertEncoder(nn.Module):
+    """num_hidden_layers layers of ``layer_class``: (batch, seq_len, hidden) -> the same, and
+    each layer's output and attention weights when asked (run_layers)."""
+
+    layer_class: ClassVar[type] = BertLayer
+
     def __init__(self, config: BertConfig, rng=None):
         super().__init__()
-        self.layer = nn.ModuleList([BertLayer(config, rng=rng)
+        self.layer = nn.ModuleList([self.layer_class(config, rng=rng)
                                     for _ in range(config.num_hidden_layers)])
 
     def forward(self, hidden_states, mask=None, output_hidden_states=False,
@@ -418,22 +353,16 @@ def init_weights(model: nn.Module, std: float, rng, skip: nn.Module | None = Non
             module.bias.data[...] = 0
 
 
-class PreTrainedEncoder(nn.Module):
-    """What every model here shares: a config of ``config_class``, transformers'
-    initialisation, and ``from_pretrained`` / ``save_pretrained`` on checkpoint directories
-    (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``).
-
-    ``base_model_prefix`` is the attribute holding the bare encoder in a model with a head
-    (``bert``); a checkpoint of the bare encoder loads into a head model and the other way round,
-    as transformers does. ``tied_weights`` are the names transformers leaves out of a
-    checkpoint because they share another parameter (the output embedding).
-    """
+class PreTrainedEncoder(PreTrainedModel, nn.Module):
+    """PreTrainedModel for the encoders (BERT, RoBERTa, DistilBERT): the config is checked on
+    construction and the weights initialised as transformers does (``post_init``). Loading is
+    lenient, as transformers': weights the checkpoint lacks (a new head) keep their random
+    initialisation and those the model lacks are ignored, each with a warning naming them."""
 
     config_class: ClassVar[type] = BertConfig
     base_model_prefix: ClassVar[str] = "bert"
-    tied_weights: ClassVar[tuple[str, ...]] = ()
-    unsaved_buffers: ClassVar[tuple[str, ...]] = ("embeddings.position_ids",
-                                                  "embeddings.token_type_ids")
+    ignored_keys = ("embeddings.position_ids", "embeddings.token_type_ids")  # old buffers
+    strict_load = False
 
     def __init__(self, config):
         super().__init__()
@@ -448,63 +377,8 @@ class PreTrainedEncoder(nn.Module):
         init_weights(self, self.config.initializer_range, get_rng(rng),
                      skip=None if base is self else base)
 
-    @property
-    def base_model(self):
-        return getattr(self, self.base_model_prefix, self)
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, rng=None):
-        """The model of the checkpoint directory ``path``, in eval mode. Weights the checkpoint
-        lacks (a new head) keep their random initialisation and those the model lacks are
-        ignored, each with a warning naming them; a shape that differs is an error."""
-        values = read_config(path)  # first: it names a bad path
-        config = cls.config_class.from_dict(values, os.path.join(os.fspath(path), "config.json"))
-        model = cls(config, rng=rng)
-        model.load_pretrained_state(read_state_dict(path), os.fspath(path))
-        return model.eval()
-
-    def load_pretrained_state(self, state: dict[str, Any], source: str = "state dict") -> None:
-        """Copy a transformers state dict in, mapping names as transformers does: legacy
-        ``LayerNorm.gamma/beta``, the base-model prefix added or removed, tied and
-        non-persistent names dropped."""
-        own = {name: param.shape for name, param in self.named_parameters()}
-        prefix = self.base_model_prefix + "."
-        renamed = {}
-        for key, value in state.items():
-            key = key.replace("LayerNorm.gamma", "LayerNorm.weight")
-            renamed[key.replace("LayerNorm.beta", "LayerNorm.bias")] = value
-        state_prefixed = any(key.startswith(prefix) for key in renamed)
-        model_prefixed = any(key.startswith(prefix) for key in own)
-        if state_prefixed and not model_prefixed:  # a head model's checkpoint, a bare model
-            renamed = {key[len(prefix):] if key.startswith(prefix) else key: value
-                       for key, value in renamed.items()}
-        elif model_prefixed and not state_prefixed:  # a bare checkpoint, a head model
-            renamed = {prefix + key: value for key, value in renamed.items()}
-        skipped = set(self.tied_weights)
-        skipped |= {p + name for p in ("", prefix) for name in self.unsaved_buffers}
-        missing = [name for name in own if name not in renamed]
-        unexpected = [key for key in renamed if key not in own and key not in skipped]
-        for name, shape in own.items():
-            if name in renamed and tuple(np.shape(renamed[name])) != shape:
-                raise ValueError(f"{source}: {name} has shape {tuple(np.shape(renamed[name]))}, "
-                                 f"but {type(self).__name__} expects {shape} (does config.json "
-                                 f"match the weights?)")
-        self.load_state_dict({name: renamed[name] for name in own if name in renamed},
-                             strict=False)
-        if missing:
-            warnings.warn(f"{source}: no weights for {missing} of {type(self).__name__}; "
-                          f"they keep their random initialisation (train them)", stacklevel=3)
-        if unexpected:
-            warnings.warn(f"{source}: weights {unexpected} are not used by "
-                          f"{type(self).__name__}", stacklevel=3)
-
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into the directory ``path`` in
-        transformers' layout (tied weights once, under the input embedding's name)."""
-        config = self.config.to_dict()
-        config["architectures"] = [type(self).__name__]
-        config["dtype"] = "float32"
-        write_pretrained(path, config, self.state_dict())
+    # the name this family's loader had first; one loader for every model
+    load_pretrained_state = PreTrainedModel.load_hf_state_dict
 
 
 class BertModel(PreTrainedEncoder):
@@ -540,14 +414,6 @@ class BertModel(PreTrainedEncoder):
 
 
 # ------------------------------------------------------------------------------------ heads
-def token_loss(logits: Tensor, labels) -> Tensor:
-    """Cross-entropy of each token's logits (batch, seq_len, classes) against labels (batch,
-    seq_len), the positions labelled -100 left out: the masked-LM and token-classification
-    loss."""
-    labels = integer_input("loss", "labels", labels, logits.shape[:2])
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-
-
 def sequence_classification_loss(config, logits: Tensor, labels) -> Tensor:
     """transformers' problem_type logic: one label -> MSE (regression); integer labels ->
     cross-entropy; float labels with several -> BCE with logits (multi-label). The choice is
@@ -618,12 +484,21 @@ class BertLMPredictionHead(nn.Module):
 
 
 class BertOnlyMLMHead(nn.Module):
+    """transformers' wrapper (``cls.predictions``): (..., hidden) -> (..., vocab_size)."""
+
     def __init__(self, config: BertConfig, rng=None):
         super().__init__()
         self.predictions = BertLMPredictionHead(config, rng=rng)
 
     def forward(self, sequence_output):
         return self.predictions(sequence_output)
+
+
+def classifier_dropout(config: BertConfig) -> nn.Dropout:
+    """The dropout before a classifier: config.classifier_dropout, or hidden_dropout_prob when
+    that is None (transformers' rule)."""
+    p = config.classifier_dropout
+    return nn.Dropout(config.hidden_dropout_prob if p is None else p)
 
 
 def tie_output_embeddings(model: PreTrainedEncoder, decoder: nn.Linear) -> None:
@@ -664,8 +539,7 @@ class BertForSequenceClassification(PreTrainedEncoder):
     def __init__(self, config: BertConfig, rng=None):
         super().__init__(config)
         self.bert = BertModel(config, rng=rng)
-        dropout = config.classifier_dropout
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.dropout = classifier_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels, rng=rng)
         self.post_init(rng)
 
@@ -691,8 +565,7 @@ class BertForTokenClassification(PreTrainedEncoder):
         super().__init__(config)
         setattr(self, self.base_model_prefix,
                 self.base_model_class(config, add_pooling_layer=False, rng=rng))
-        dropout = config.classifier_dropout
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.dropout = classifier_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels, rng=rng)
         self.post_init(rng)
 

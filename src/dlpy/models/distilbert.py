@@ -15,17 +15,19 @@ from dlpy import functional as F
 from dlpy import nn
 from dlpy.models.bert import (
     BertEmbeddings,
+    BertEncoder,
     EncoderConfig,
-    ModelOutput,
     PreTrainedEncoder,
-    activation,
-    extended_attention_mask,
     multi_head_attention,
     question_answering_loss,
-    run_layers,
     sequence_classification_loss,
     split_span_logits,
     tie_output_embeddings,
+)
+from dlpy.models.modeling_utils import (
+    ModelOutput,
+    activation,
+    extended_attention_mask,
     token_loss,
 )
 
@@ -44,6 +46,8 @@ class DistilBertConfig(EncoderConfig):
     n_layers, as its attribute_map."""
 
     model_type: ClassVar[str] = "distilbert"
+    positive_fields: ClassVar[tuple[str, ...]] = ("vocab_size", "max_position_embeddings",
+                                                  "n_layers", "n_heads", "dim", "hidden_dim")
     vocab_size: int = 30522
     max_position_embeddings: int = 512
     sinusoidal_pos_embds: bool = False
@@ -66,10 +70,6 @@ class DistilBertConfig(EncoderConfig):
 
     def _checked(self, source: str = "config"):
         super()._checked(source)
-        for name in ("vocab_size", "max_position_embeddings", "n_layers", "n_heads", "dim",
-                     "hidden_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{source}: {name} must be >= 1, got {getattr(self, name)}")
         if self.dim % self.n_heads:
             raise ValueError(f"{source}: dim ({self.dim}) must be a multiple of n_heads "
                              f"({self.n_heads})")
@@ -137,16 +137,10 @@ class TransformerBlock(nn.Module):
         return self.output_layer_norm(self.ffn(attention_output) + attention_output), weights
 
 
-class Transformer(nn.Module):
-    def __init__(self, config: DistilBertConfig, rng=None):
-        super().__init__()
-        self.layer = nn.ModuleList([TransformerBlock(config, rng=rng)
-                                    for _ in range(config.n_layers)])
+class Transformer(BertEncoder):
+    """BertEncoder of n_layers TransformerBlocks: (batch, seq_len, dim) -> the same."""
 
-    def forward(self, hidden_states, mask=None, output_hidden_states=False,
-                output_attentions=False):
-        return run_layers(self.layer, hidden_states, mask, output_hidden_states,
-                          output_attentions)
+    layer_class = TransformerBlock
 
 
 class DistilBertModel(PreTrainedEncoder):

@@ -13,46 +13,43 @@ GPT-2's projections are "Conv1D": a Linear whose weight is stored (in, out), y =
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from dlpy import functional as F
 from dlpy import nn
-from dlpy.models._decoder import (
+from dlpy.models.generation import GenerationMixin
+from dlpy.models.modeling_utils import (
+    ACTIVATIONS,
     BaseModelOutputWithPast,
     CausalLMOutputWithPast,
-    PreTrainedMixin,
+    PretrainedConfig,
+    PreTrainedModel,
+    activation,
     append_cache,
     as_ids,
     causal_lm_loss,
     causal_mask,
-    config_from_dict,
     default_position_ids,
+    last_positions,
+    lm_head,
     past_length,
 )
-from dlpy.models.generation import GenerationMixin
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, default_dtype
 
 __all__ = ["GPT2Config", "GPT2Model", "GPT2LMHeadModel", "Conv1D"]
 
-ACTIVATIONS = {
-    "gelu_new": lambda x: F.gelu(x, "tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, "tanh"),
-    "gelu": F.gelu,
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-}
-
-
 @dataclass
-class GPT2Config:
+class GPT2Config(PretrainedConfig):
     """transformers' GPT2Config fields (the ones that shape the model and its generation)."""
+
+    model_type: ClassVar[str] = "gpt2"
+    required_fields: ClassVar[tuple[str, ...]] = ("vocab_size", "n_embd", "n_layer", "n_head")
     vocab_size: int = 50257
     n_positions: int = 1024
     n_embd: int = 768
@@ -78,18 +75,7 @@ class GPT2Config:
         if self.n_embd % self.n_head:
             raise ValueError(f"GPT2Config: n_embd ({self.n_embd}) must be a multiple of n_head "
                              f"({self.n_head})")
-        if self.activation_function not in ACTIVATIONS:
-            raise ValueError(f"GPT2Config: activation_function must be one of "
-                             f"{sorted(ACTIVATIONS)}, got {self.activation_function!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> GPT2Config:
-        """From a transformers config.json dict; the size fields are required."""
-        return config_from_dict(cls, values, ("vocab_size", "n_embd", "n_layer", "n_head"),
-                                ("gpt2",), source)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        activation(self.activation_function, "GPT2Config: activation_function")
 
     @property
     def hidden_size(self) -> int:
@@ -184,14 +170,14 @@ class GPT2Block(Module):
         return x + self.mlp(self.ln_2(x)), present
 
 
-class GPT2Model(PreTrainedMixin, Module):
+class GPT2Model(PreTrainedModel, Module):
     """The GPT-2 body: token and position embeddings, n_layer blocks, a final LayerNorm.
     input_ids (batch, seq) -> last_hidden_state (batch, seq, n_embd)."""
 
     config_class = GPT2Config
-    body_prefix, is_body = "transformer", True
-    model_type = "gpt2"
+    base_model_prefix = "transformer"
     ignored_keys = (".attn.bias", ".attn.masked_bias")  # old checkpoints' causal-mask buffers
+    ignored_prefixes = ("lm_head.",)  # a language model's checkpoint loads into the body
 
     def __init__(self, config: GPT2Config, rng=None):
         super().__init__()
@@ -231,8 +217,8 @@ class GPT2Model(PreTrainedMixin, Module):
                              f"(sequence of {past_len + seq_len} tokens)")
         x = inputs_embeds + self.wpe(position_ids)  # (batch, seq, n_embd)
         if token_type_ids is not None:
-            x = x + self.wte(as_ids("GPT2Model: token_type_ids", token_type_ids,
-                                    config.vocab_size))
+            x = x + self.wte(as_ids("GPT2Model", token_type_ids, config.vocab_size,
+                                    "token_type_ids"))
         x = self.drop(x)
         mask = causal_mask("GPT2Model", attention_mask, batch, seq_len, past_len)
         use_cache = config.use_cache if use_cache is None else use_cache
@@ -243,27 +229,20 @@ class GPT2Model(PreTrainedMixin, Module):
         return BaseModelOutputWithPast(self.ln_f(x), tuple(presents) if use_cache else None)
 
 
-class GPT2LMHeadModel(GenerationMixin, PreTrainedMixin, Module):
+class GPT2LMHeadModel(GenerationMixin, PreTrainedModel, Module):
     """GPT-2 with its language-modelling head: logits = hidden @ wte.weight^T (lm_head tied to
     the input embedding). With ``labels`` the loss is the shifted cross-entropy (-100 ignored)."""
 
     config_class = GPT2Config
-    body_prefix = "transformer"
-    model_type = "gpt2"
+    base_model_prefix = "transformer"
     ignored_keys = GPT2Model.ignored_keys
 
     def __init__(self, config: GPT2Config, rng=None):
         super().__init__()
         self.config = config
         self.transformer = GPT2Model(config, rng)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False,
-                                 rng=np.random.default_rng(0))
-        if config.tie_word_embeddings:
-            self.lm_head.weight = self.transformer.wte.weight
-        else:
-            weight = self.lm_head.weight
-            weight.data = get_rng(rng).normal(0.0, config.initializer_range,
-                                              weight.shape).astype(weight.dtype)
+        self.lm_head = lm_head(config.n_embd, self.transformer.wte, config.tie_word_embeddings,
+                               config.initializer_range, rng)
 
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None,
                 token_type_ids=None, position_ids=None, inputs_embeds=None, labels=None,
@@ -273,9 +252,6 @@ class GPT2LMHeadModel(GenerationMixin, PreTrainedMixin, Module):
         positions when it is > 0) and, with labels (batch, seq), the loss."""
         out = self.transformer(input_ids, past_key_values, attention_mask, token_type_ids,
                                position_ids, inputs_embeds, use_cache)
-        hidden = out.last_hidden_state
-        if logits_to_keep:
-            hidden = hidden[:, -logits_to_keep:]
-        logits = self.lm_head(hidden)
-        loss = None if labels is None else causal_lm_loss(logits, labels, self.config.vocab_size)
+        logits = self.lm_head(last_positions(out.last_hidden_state, logits_to_keep))
+        loss = None if labels is None else causal_lm_loss(logits, labels)
         return CausalLMOutputWithPast(loss, logits, out.past_key_values)

@@ -12,27 +12,31 @@ so its checkpoints load unchanged and give the same logits.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from dlpy import functional as F
 from dlpy import nn
-from dlpy.models._decoder import (
+from dlpy.models.generation import GenerationMixin
+from dlpy.models.modeling_utils import (
+    ACTIVATIONS,
     BaseModelOutputWithPast,
     CausalLMOutputWithPast,
-    PreTrainedMixin,
+    PretrainedConfig,
+    PreTrainedModel,
+    activation,
     append_cache,
     as_ids,
     causal_lm_loss,
     causal_mask,
-    config_from_dict,
     default_position_ids,
+    last_positions,
+    lm_head,
     past_length,
 )
-from dlpy.models.generation import GenerationMixin
 from dlpy.nn.module import Module
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
@@ -40,15 +44,19 @@ from dlpy.tensor import Tensor
 __all__ = ["LlamaConfig", "LlamaModel", "LlamaForCausalLM", "MistralConfig",
            "MistralForCausalLM", "Qwen2Config", "Qwen2ForCausalLM"]
 
-ACTIVATIONS = {"silu": F.silu, "swish": F.silu, "gelu": F.gelu,
-               "gelu_pytorch_tanh": lambda x: F.gelu(x, "tanh"), "relu": F.relu}
 ROPE_TYPES = ("default", "linear", "llama3")
 
 
 @dataclass
-class LlamaConfig:
+class LlamaConfig(PretrainedConfig):
     """transformers' LlamaConfig fields. Rotary settings as in either config.json form:
-    ``rope_theta`` + ``rope_scaling`` (older) or ``rope_parameters`` (transformers 5)."""
+    ``rope_theta`` + ``rope_scaling`` (older) or ``rope_parameters`` (transformers 5).
+    ``model_type`` is a field: this one class reads llama, mistral and qwen2 configs."""
+
+    model_types: ClassVar[tuple[str, ...]] = ("llama", "mistral", "qwen2")
+    required_fields: ClassVar[tuple[str, ...]] = ("vocab_size", "hidden_size",
+                                                  "intermediate_size", "num_hidden_layers",
+                                                  "num_attention_heads")
     vocab_size: int = 32000
     hidden_size: int = 4096
     intermediate_size: int = 11008
@@ -84,9 +92,7 @@ class LlamaConfig:
             raise ValueError(f"{type(self).__name__}: num_attention_heads "
                              f"({self.num_attention_heads}) must be a multiple of "
                              f"num_key_value_heads ({self.num_key_value_heads})")
-        if self.hidden_act not in ACTIVATIONS:
-            raise ValueError(f"{type(self).__name__}: hidden_act must be one of "
-                             f"{sorted(ACTIVATIONS)}, got {self.hidden_act!r}")
+        activation(self.hidden_act, f"{type(self).__name__}: hidden_act")
         if self.rope_scaling is not None:
             self.rope_scaling = dict(self.rope_scaling)
             kind = self.rope_scaling.setdefault(
@@ -107,13 +113,11 @@ class LlamaConfig:
                 values.setdefault("rope_scaling", rope)
         if values.get("model_type") == "qwen2":
             values.setdefault("qkv_bias", True)
-        return config_from_dict(cls, values, ("vocab_size", "hidden_size", "intermediate_size",
-                                              "num_hidden_layers", "num_attention_heads"),
-                                ("llama", "mistral", "qwen2"), source)
+        return super().from_dict(values, source)
 
     def to_dict(self) -> dict:
         """The config.json dict, in transformers 5's form (``rope_parameters``)."""
-        values = dataclasses.asdict(self)
+        values = super().to_dict()
         theta, scaling = values.pop("rope_theta"), values.pop("rope_scaling")
         values["rope_parameters"] = {"rope_type": "default", **(scaling or {}),
                                      "rope_theta": theta}
@@ -252,19 +256,19 @@ class LlamaDecoderLayer(Module):
         return x + self.mlp(self.post_attention_layernorm(x)), present
 
 
-class LlamaModel(PreTrainedMixin, Module):
+class LlamaModel(PreTrainedModel, Module):
     """The LLaMA body: token embeddings, num_hidden_layers layers, a final RMSNorm.
     input_ids (batch, seq) -> last_hidden_state (batch, seq, hidden_size)."""
 
     config_class = LlamaConfig
-    body_prefix, is_body = "model", True
+    base_model_prefix = "model"
     ignored_keys = ("rotary_emb.inv_freq",)  # old checkpoints saved the rotary table
+    ignored_prefixes = ("lm_head.",)  # a language model's checkpoint loads into the body
 
     def __init__(self, config: LlamaConfig, rng=None):
         super().__init__()
         rng = get_rng(rng)
         self.config = config
-        self.model_type = config.model_type
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size,
                                          padding_idx=config.pad_token_id, rng=rng)
         self.embed_tokens.weight.data = rng.normal(
@@ -314,25 +318,22 @@ class LlamaModel(PreTrainedMixin, Module):
         return BaseModelOutputWithPast(self.norm(x), tuple(presents) if use_cache else None)
 
 
-class LlamaForCausalLM(GenerationMixin, PreTrainedMixin, Module):
+class LlamaForCausalLM(GenerationMixin, PreTrainedModel, Module):
     """LLaMA with its language-modelling head lm_head (hidden -> vocab; tied to the input
     embedding with tie_word_embeddings). With ``labels`` the loss is the shifted cross-entropy
     (-100 ignored)."""
 
     config_class = LlamaConfig
-    body_prefix = "model"
+    base_model_prefix = "model"
     ignored_keys = LlamaModel.ignored_keys
 
     def __init__(self, config: LlamaConfig, rng=None):
         super().__init__()
         rng = get_rng(rng)
         self.config = config
-        self.model_type = config.model_type
         self.model = LlamaModel(config, rng)
-        self.lm_head = _normal_linear(config.hidden_size, config.vocab_size, False,
-                                      config.initializer_range, rng)
-        if config.tie_word_embeddings:
-            self.lm_head.weight = self.model.embed_tokens.weight
+        self.lm_head = lm_head(config.hidden_size, self.model.embed_tokens,
+                               config.tie_word_embeddings, config.initializer_range, rng)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
                 past_key_values=None, inputs_embeds=None, labels=None,
@@ -342,11 +343,8 @@ class LlamaForCausalLM(GenerationMixin, PreTrainedMixin, Module):
         positions when it is > 0) and, with labels (batch, seq), the loss."""
         out = self.model(input_ids, attention_mask, position_ids, past_key_values,
                          inputs_embeds, use_cache)
-        hidden = out.last_hidden_state
-        if logits_to_keep:
-            hidden = hidden[:, -logits_to_keep:]
-        logits = self.lm_head(hidden)
-        loss = None if labels is None else causal_lm_loss(logits, labels, self.config.vocab_size)
+        logits = self.lm_head(last_positions(out.last_hidden_state, logits_to_keep))
+        loss = None if labels is None else causal_lm_loss(logits, labels)
         return CausalLMOutputWithPast(loss, logits, out.past_key_values)
 
 

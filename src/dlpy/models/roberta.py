@@ -18,12 +18,12 @@ from dlpy.models.bert import (
     BertForQuestionAnswering,
     BertForTokenClassification,
     BertModel,
-    ModelOutput,
     PreTrainedEncoder,
+    classifier_dropout,
     sequence_classification_loss,
     tie_output_embeddings,
-    token_loss,
 )
+from dlpy.models.modeling_utils import ModelOutput, token_loss
 
 __all__ = [
     "RobertaConfig", "RobertaForMaskedLM", "RobertaForQuestionAnswering",
@@ -122,8 +122,7 @@ class RobertaClassificationHead(nn.Module):
     def __init__(self, config: RobertaConfig, rng=None):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size, rng=rng)
-        dropout = config.classifier_dropout
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.dropout = classifier_dropout(config)
         self.out_proj = nn.Linear(config.hidden_size, config.num_labels, rng=rng)
 
     def forward(self, features):

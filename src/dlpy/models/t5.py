@@ -15,26 +15,33 @@ transformers checkpoint loads unchanged and gives the same logits.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from dlpy import functional as F
 from dlpy import nn
-from dlpy.models._decoder import append_cache, as_ids, causal_mask, config_from_dict, past_length
-from dlpy.models._seq2seq import (
+from dlpy.models.generation import GenerationMixin
+from dlpy.models.modeling_utils import (
+    ACTIVATIONS,
     BaseModelOutput,
+    PretrainedConfig,
+    PreTrainedModel,
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
-    Seq2SeqPreTrainedMixin,
+    append_cache,
+    as_ids,
+    causal_mask,
     encoder_states,
+    last_positions,
+    lm_head,
     padding_mask,
-    seq2seq_loss,
+    past_length,
     shift_tokens_right,
+    token_loss,
 )
-from dlpy.models.generation import GenerationMixin
 from dlpy.nn.module import Module
 from dlpy.ops.attention import ScoresAttention, additive_mask
 from dlpy.random import get_rng
@@ -43,15 +50,16 @@ from dlpy.tensor import Tensor
 __all__ = ["T5Config", "T5Model", "T5ForConditionalGeneration", "T5EncoderModel",
            "relative_position_bucket"]
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, "tanh"),
-               "gelu_pytorch_tanh": lambda x: F.gelu(x, "tanh"), "silu": F.silu,
-               "swish": F.silu}
 
 
 @dataclass
-class T5Config:
+class T5Config(PretrainedConfig):
     """transformers' T5Config fields. ``tie_word_embeddings`` False (T5 v1.1, flan-t5): a
     separate lm_head and no d_model ** -0.5 rescale of the decoder output."""
+
+    model_type: ClassVar[str] = "t5"
+    required_fields: ClassVar[tuple[str, ...]] = ("vocab_size", "d_model", "d_kv", "d_ff",
+                                                  "num_layers", "num_heads")
     vocab_size: int = 32128
     d_model: int = 512
     d_kv: int = 64
@@ -101,13 +109,10 @@ class T5Config:
         values = dict(values)
         if "scale_decoder_outputs" in values:
             values["tie_word_embeddings"] = bool(values["scale_decoder_outputs"])
-        return config_from_dict(cls, values, ("vocab_size", "d_model", "d_kv", "d_ff",
-                                              "num_layers", "num_heads"), ("t5",), source)
+        return super().from_dict(values, source)
 
     def to_dict(self) -> dict:
-        values = dataclasses.asdict(self)
-        values["scale_decoder_outputs"] = self.tie_word_embeddings
-        return values
+        return {**super().to_dict(), "scale_decoder_outputs": self.tie_word_embeddings}
 
     @property
     def hidden_size(self) -> int:
@@ -211,6 +216,9 @@ class T5Attention(Module):
 
 
 class T5LayerSelfAttention(Module):
+    """x + dropout(attn(rms(x))): (batch, seq, d_model) -> the same, the position bias (made
+    by the stack's first block, then passed on) and this step's (key, value) cache."""
+
     def __init__(self, config: T5Config, has_relative_attention_bias: bool, is_decoder: bool,
                  rng=None):
         super().__init__()
@@ -226,6 +234,9 @@ class T5LayerSelfAttention(Module):
 
 
 class T5LayerCrossAttention(Module):
+    """x + dropout(attn(rms(x), encoder states)): the decoder reads the encoder output (batch,
+    src, d_model); no position bias. Returns x and the encoder's projected (key, value)."""
+
     def __init__(self, config: T5Config, rng=None):
         super().__init__()
         self.EncDecAttention = T5Attention(config, False, True, rng)
@@ -269,6 +280,8 @@ class T5DenseGatedActDense(Module):
 
 
 class T5LayerFF(Module):
+    """x + dropout(ff(rms(x))), ff the plain or the gated feed-forward."""
+
     def __init__(self, config: T5Config, rng=None):
         super().__init__()
         self.DenseReluDense = (T5DenseGatedActDense if config.is_gated_act
@@ -356,15 +369,12 @@ class T5Stack(Module):
         return self.dropout(self.final_layer_norm(x)), tuple(presents) if use_cache else None
 
 
-class _T5Base(Seq2SeqPreTrainedMixin, Module):
+class _T5Base(PreTrainedModel, Module):
     """The shared embedding, the encoder and (unless encoder_only) the decoder."""
 
     config_class = T5Config
-    model_type = "t5"
     encoder_only = False
     ignored_keys = ("decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight",)
-    tied_keys = {"encoder.embed_tokens.weight": "shared.weight",
-                 "decoder.embed_tokens.weight": "shared.weight"}
 
     def __init__(self, config: T5Config, rng=None):
         super().__init__()
@@ -420,7 +430,6 @@ class T5EncoderModel(_T5Base):
 
     encoder_only = True
     ignored_prefixes = ("decoder.", "lm_head.")
-    tied_keys = {"encoder.embed_tokens.weight": "shared.weight"}
 
     def forward(self, input_ids=None, attention_mask=None,
                 inputs_embeds=None) -> BaseModelOutput:
@@ -435,14 +444,8 @@ class T5ForConditionalGeneration(GenerationMixin, _T5Base):
 
     def __init__(self, config: T5Config, rng=None):
         super().__init__(config, rng)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False,
-                                 rng=np.random.default_rng(0))
-        if config.tie_word_embeddings:
-            self.lm_head.weight = self.shared.weight
-        else:
-            weight = self.lm_head.weight
-            weight.data = get_rng(rng).normal(0.0, config.initializer_factor,
-                                              weight.shape).astype(weight.dtype)
+        self.lm_head = lm_head(config.d_model, self.shared, config.tie_word_embeddings,
+                               config.initializer_factor, rng)
 
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None,
                 decoder_attention_mask=None, encoder_outputs=None, past_key_values=None,
@@ -457,11 +460,9 @@ class T5ForConditionalGeneration(GenerationMixin, _T5Base):
         out = self._run(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask,
                         encoder_outputs, past_key_values, inputs_embeds, decoder_inputs_embeds,
                         use_cache)
-        hidden = out.last_hidden_state
-        if logits_to_keep:
-            hidden = hidden[:, -logits_to_keep:]
+        hidden = last_positions(out.last_hidden_state, logits_to_keep)
         if config.tie_word_embeddings:  # the tied embedding's scale (Mesh TensorFlow's)
             hidden = hidden * np.asarray(config.d_model ** -0.5, hidden.dtype)
         logits = self.lm_head(hidden)
-        loss = None if labels is None else seq2seq_loss(logits, labels, config.vocab_size)
+        loss = None if labels is None else token_loss(logits, labels, "seq2seq loss")
         return Seq2SeqLMOutput(loss, logits, out.past_key_values, out.encoder_last_hidden_state)

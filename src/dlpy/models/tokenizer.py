@@ -10,11 +10,11 @@ transformers' calling convention: ``tokenizer(texts)`` gives padded ``input_ids`
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
+from dlpy.models._hf import read_json
 from dlpy.tensor import Tensor
 
 __all__ = ["BatchEncoding", "PreTrainedTokenizer"]
@@ -46,17 +46,6 @@ class BatchEncoding(dict):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-def _read_json(name: str) -> dict:
-    try:
-        with open(name, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{name}: not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{name}: expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 def _token_text(value) -> str | None:
@@ -119,7 +108,7 @@ class PreTrainedTokenizer:
         for extra in (SPECIAL_TOKENS_FILE, CONFIG_FILE):
             extra = os.path.join(directory, extra)
             if os.path.exists(extra):
-                config.update(_read_json(extra))
+                config.update(read_json(extra))
         special = {key: _token_text(config[key]) for key in SPECIAL_NAMES if config.get(key)}
         limit = config.get("model_max_length")
         limit = int(limit) if isinstance(limit, (int, float)) and limit < NO_LIMIT else None
