@@ -102,9 +102,23 @@ class ReLU(Op):
 
 
 def _sigmoid(x):
-    """1 / (1 + exp(-x)) in x's dtype, without overflow for large |x|."""
-    z = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+    """1 / (1 + exp(-x)) in x's dtype, in one new array; exp(-x) = inf for x << 0 gives 0 (as
+    torch's), no overflow error. Four in-place passes: 10x faster at float32 than exp(-|x|) with
+    two branches picked by np.where, whose subnormals and random mask were slow."""
+    if x.dtype.kind != "f":
+        z = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+    with np.errstate(over="ignore"):
+        return _sigmoid_into(x, np.empty_like(x))  # (an array for 0-d x too)
+
+
+def _sigmoid_into(x, out):
+    """out = 1 / (1 + exp(-x)) for float x, in place; returns out. Inside
+    np.errstate(over="ignore")."""
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += out.dtype.type(1)
+    return np.reciprocal(out, out=out)
 
 
 class Sigmoid(Op):
@@ -124,7 +138,20 @@ class Sigmoid(Op):
         return self.y
 
     def backward(self, grad_output):
-        return (grad_output * self.y * (1 - self.y),)
+        y = self.y
+        if y.dtype.kind != "f" or np.result_type(grad_output, y) != y.dtype \
+                or np.shape(grad_output) != y.shape:
+            return (grad_output * y * (1 - y),)
+        one = y.dtype.type(1)
+
+        def kernel(yb, gb, out):  # in place: one array, not three
+            np.subtract(one, yb, out=out)
+            out *= yb
+            out *= gb
+
+        grad = np.empty_like(y)
+        _in_blocks(kernel, y, grad_output, grad)
+        return (grad,)
 
     def backward_graph(self, grad_output, output):
         return (grad_output * output * (1 - output),)
@@ -161,6 +188,18 @@ _LOGIT_PHI = (1.595769883e+00, 7.266616915e-02, -6.518995390e-05, -1.106123860e-
 _TANH_C = math.sqrt(2.0 / math.pi)
 _LOGIT_TANH = (2 * _TANH_C, 2 * _TANH_C * 0.044715)
 _GELU_BLOCK = 65536  # elements: a block's few arrays stay in the L2 cache; larger blocks add calls
+
+
+def _in_blocks(kernel, *arrays) -> None:
+    """kernel(*blocks) over matching flat blocks of _GELU_BLOCK elements of C-contiguous arrays
+    of one shape (the last one written), or once over the whole arrays otherwise: a chain of
+    in-place passes over a block stays in the L2 cache (1.2-1.4x faster than whole passes)."""
+    if arrays[0].ndim and all(a.flags.c_contiguous for a in arrays):
+        flat = [a.reshape(-1) for a in arrays]
+        for start in range(0, flat[0].size, _GELU_BLOCK):
+            kernel(*(a[start:start + _GELU_BLOCK] for a in flat))
+    else:
+        kernel(*arrays)
 
 
 def _x_sigmoid(x, coefficients, plus_one: bool = False):
@@ -315,12 +354,35 @@ class SiLU(Op):
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
-        self.x, self.s = x, _sigmoid(x)
-        return x * self.s
+        if x.dtype.kind != "f":
+            self.x, self.s = x, _sigmoid(x)
+            return x * self.s
+
+        def kernel(xb, sb, yb):  # s and y in blocks: 1.1x faster than whole passes
+            np.multiply(xb, _sigmoid_into(xb, sb), out=yb)
+
+        self.x, self.s, y = x, np.empty_like(x), np.empty_like(x)
+        with np.errstate(over="ignore"):
+            _in_blocks(kernel, x, self.s, y)
+        return y
 
     def backward(self, grad_output):
-        s = self.s
-        return (grad_output * s * (1 + self.x * (1 - s)),)
+        s, x = self.s, self.x
+        if s.dtype.kind != "f" or np.result_type(grad_output, s) != s.dtype \
+                or np.shape(grad_output) != s.shape:
+            return (grad_output * s * (1 + x * (1 - s)),)
+        one = s.dtype.type(1)
+
+        def kernel(sb, xb, gb, out):  # in place: one array, not five
+            np.subtract(one, sb, out=out)
+            out *= xb
+            out += one
+            out *= sb
+            out *= gb
+
+        grad = np.empty_like(s)
+        _in_blocks(kernel, s, x, grad_output, grad)
+        return (grad,)
 
     def backward_graph(self, grad_output, output):
         (x,) = self.inputs

@@ -5,7 +5,7 @@ hardshrink, relu6, softmin."""
 import numpy as np
 
 from dlpy.ops import check_dim, real_number
-from dlpy.ops.activation import Clamp, Softplus, _sigmoid
+from dlpy.ops.activation import Clamp, Softplus, _in_blocks, _sigmoid
 from dlpy.ops.arithmetic import neg
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat
@@ -98,12 +98,45 @@ class Hardswish(Op):
 
     def forward(self, x):
         self.x = x
-        return x * np.clip(x + 3, 0, 6) / 6
+        if x.dtype.kind != "f":
+            return x * np.clip(x + 3, 0, 6) / 6
+        three, six = x.dtype.type(3), x.dtype.type(6)
+
+        def kernel(xb, yb):  # in place, in blocks: np.clip's values and the same roundings
+            np.add(xb, three, out=yb)
+            np.maximum(yb, 0, out=yb)
+            np.minimum(yb, six, out=yb)
+            yb *= xb
+            yb /= six
+
+        y = np.empty_like(x)
+        _in_blocks(kernel, x, y)
+        return y
 
     def backward(self, grad_output):
         x = self.x
-        inside = grad_output * (x / 3 + 0.5)
-        return (np.where(x >= 3, grad_output, np.where(x > -3, inside, 0)),)
+        if x.dtype.kind != "f" or np.result_type(grad_output, x) != x.dtype \
+                or np.shape(grad_output) != x.shape:
+            inside = grad_output * (x / 3 + 0.5)
+            return (np.where(x >= 3, grad_output, np.where(x > -3, inside, 0)),)
+        three, half = x.dtype.type(3), x.dtype.type(0.5)
+
+        def kernel(xb, gb, out):
+            # (x / 3 + 1/2) * (x < 3) + (x >= 3), zeroed where x <= -3, on x clamped to [-3, 3]
+            # (finite, and nan taken to -3: a gradient of 0 as before): masks multiplied in, as
+            # np.where over a mixed mask is 2x slower
+            np.fmax(xb, -three, out=out)
+            np.fmin(out, three, out=out)
+            out /= three
+            out += half
+            out *= xb < three
+            out += xb >= three
+            out *= xb > -three
+            out *= gb
+
+        grad = np.empty_like(x)
+        _in_blocks(kernel, x, grad_output, grad)
+        return (grad,)
 
     def backward_graph(self, grad_output, output):
         x = self.inputs[0]
@@ -115,11 +148,36 @@ class Hardsigmoid(Op):
     """y = min(max(x + 3, 0), 6) / 6;  dx = g / 6 for -3 < x < 3, else 0 (0 at +-3, as PyTorch)."""
 
     def forward(self, x):
-        self.inside = (x > -3) & (x < 3)
-        return np.clip(x + 3, 0, 6) / 6
+        if x.dtype.kind != "f":
+            self.inside = (x > -3) & (x < 3)
+            return np.clip(x + 3, 0, 6) / 6
+        three, six = x.dtype.type(3), x.dtype.type(6)
+
+        def kernel(xb, inside, yb):  # in place, in blocks
+            np.greater(xb, -three, out=inside)
+            inside &= xb < three
+            np.add(xb, three, out=yb)
+            np.maximum(yb, 0, out=yb)
+            np.minimum(yb, six, out=yb)
+            yb /= six
+
+        self.inside, y = np.empty(x.shape, dtype=bool), np.empty_like(x)
+        _in_blocks(kernel, x, self.inside, y)
+        return y
 
     def backward(self, grad_output):
-        return (grad_output * self.inside / 6,)
+        inside, grad_output = self.inside, np.asarray(grad_output)
+        if grad_output.shape != inside.shape or grad_output.dtype.kind != "f":
+            return (grad_output * inside / 6,)
+        six = grad_output.dtype.type(6)
+
+        def kernel(gb, inside, out):
+            np.multiply(gb, inside, out=out)
+            out /= six
+
+        grad = np.empty_like(grad_output)
+        _in_blocks(kernel, grad_output, inside, grad)
+        return (grad,)
 
     def backward_graph(self, grad_output, output):
         return (grad_output * (self.inside / 6),)  # a constant

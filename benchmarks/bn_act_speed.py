@@ -1,0 +1,190 @@
+"""Time the ops that dominate MobileNet/EfficientNet training besides the convolutions:
+BatchNorm in training (forward + backward) and SiLU, sigmoid, hardswish, hardsigmoid (forward +
+backward), dlpy's ops on numpy arrays against torch's (float32, one thread each), at the shapes
+of MobileNetV2/EfficientNet-B0 with batch 8 at 112x112.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bn_act_speed.py [--repeats 9]
+        [--old OLD/src/dlpy/ops] [--models mobilenet_v2,efficientnet_b0,mobilenet_v3_large]
+
+The contenders alternate round by round, each keeps its fastest round, timed by the thread's
+CPU time (time.thread_time: the 2 cores are shared, and one thread does all the work on both
+sides, BLAS and torch's autograd included); the ratio is dlpy / torch. --old takes the ops
+folder of an older dlpy (``git archive HEAD src``): its norm.py, activation.py and
+activation_more.py time beside the current ones (old ms, new / old). --models also times one
+training step (forward + backward of the logits' sum) of those dlpy.vision models with the
+current ops and with --old's (the op classes swapped in), new / old.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+from dlpy.ops import activation, activation_more, norm
+
+# (N, C, H, W): MobileNetV2 / EfficientNet-B0 at batch 8, 112x112
+BN_SHAPES = ((8, 32, 56, 56), (8, 96, 56, 56), (8, 144, 28, 28), (8, 240, 14, 14),
+             (8, 1280, 4, 4))
+ACT_SHAPES = ((8, 96, 56, 56), (8, 240, 14, 14))
+# the op classes --old swaps in: module, class name
+SWAPPED = ((norm, "BatchNorm"), (activation, "Sigmoid"), (activation, "SiLU"),
+           (activation_more, "Hardswish"), (activation_more, "Hardsigmoid"))
+
+
+def best_of(runs: int, *functions) -> list[float]:
+    """timing.best_of with the thread's CPU time: the minimum of each function over ``runs``
+    rounds, the functions alternating."""
+    times = [float("inf")] * len(functions)
+    for _ in range(runs):
+        for i, function in enumerate(functions):
+            start = time.thread_time()
+            function()
+            times[i] = min(times[i], time.thread_time() - start)
+    return times
+
+
+def load_old(folder: str) -> dict:
+    """The old norm.py, activation.py and activation_more.py as modules of their own, by the
+    current module each stands in for."""
+    modules = {}
+    for current in (norm, activation, activation_more):
+        name = current.__name__.rsplit(".", 1)[1]
+        spec = importlib.util.spec_from_file_location(f"old_{name}", Path(folder) / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules[current] = module
+    return modules
+
+
+def bn_case(ops, shape, rng):
+    """dlpy's BatchNorm (training, with weight and bias) forward + backward on arrays."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    w = rng.uniform(0.5, 1.5, shape[1]).astype(np.float32)
+    b = rng.standard_normal(shape[1]).astype(np.float32)
+
+    def ours(module):
+        def run():
+            op = module.BatchNorm(1e-5, True, True, True)
+            return op.forward(x, w, b), *op.backward(g)
+        return run
+
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    gt = torch.from_numpy(g)
+
+    def theirs():
+        xt.grad = wt.grad = bt.grad = None
+        y = TF.batch_norm(xt, None, None, wt, bt, training=True)
+        y.backward(gt)
+        return y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+    return [ours(module) for module in ops], theirs
+
+
+def act_case(ops, name, shape, rng):
+    """An activation's forward + backward on arrays (x ~ 3 N(0, 1): both sides of hardswish's
+    kinks)."""
+    x = (3 * rng.standard_normal(shape)).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    cls = {"silu": "SiLU", "sigmoid": "Sigmoid", "hardswish": "Hardswish",
+           "hardsigmoid": "Hardsigmoid"}[name]
+
+    def ours(module):
+        def run():
+            op = getattr(module, cls)()
+            return op.forward(x), *op.backward(g)
+        return run
+
+    xt, gt = torch.tensor(x, requires_grad=True), torch.from_numpy(g)
+    function = getattr(TF, name) if name != "sigmoid" else torch.sigmoid
+
+    def theirs():
+        xt.grad = None
+        y = function(xt)
+        y.backward(gt)
+        return y.detach().numpy(), xt.grad.numpy()
+    return [ours(module) for module in ops], theirs
+
+
+def check(name, got, expected) -> None:
+    for a, b in zip(got, expected):
+        scale = max(float(np.abs(b).max()), 1.0)
+        if np.abs(a - b).max() > 1e-4 * scale:
+            raise AssertionError(f"{name}: dlpy and torch differ by {np.abs(a - b).max():.2e}")
+
+
+@contextlib.contextmanager
+def old_ops(old: dict):
+    """The current modules' op classes replaced by the old modules' while inside."""
+    saved = [getattr(module, name) for module, name in SWAPPED]
+    for module, name in SWAPPED:
+        setattr(module, name, getattr(old[module], name))
+    try:
+        yield
+    finally:
+        for (module, name), cls in zip(SWAPPED, saved):
+            setattr(module, name, cls)
+
+
+def time_models(names, old, repeats: int) -> None:
+    from dlpy import Tensor
+    from dlpy.vision import models
+
+    x = np.random.default_rng(0).standard_normal((8, 3, 112, 112)).astype(np.float32)
+    for name in names:
+        model = getattr(models, name)()
+        model.train()
+
+        def step(model=model):
+            model.zero_grad()
+            model(Tensor(x)).sum().backward()
+
+        def old_step(step=step):
+            with old_ops(old):
+                step()
+        step(), old_step()  # warm
+        new, previous = best_of(repeats, step, old_step)
+        print(f"{name:22s} train step new {new * 1e3:8.1f} ms  old {previous * 1e3:8.1f} ms  "
+              f"new/old {new / previous:5.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--old", help="an older dlpy's src/dlpy/ops folder to time beside")
+    parser.add_argument("--models", default="", help="comma-separated dlpy.vision.models to "
+                        "time one training step of, new against --old")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    old = load_old(args.old) if args.old else None
+    rng = np.random.default_rng(0)
+    cases = [("batch_norm", norm, shape) for shape in BN_SHAPES]
+    cases += [(name, activation if name in ("silu", "sigmoid") else activation_more, shape)
+              for name in ("silu", "sigmoid", "hardswish", "hardsigmoid") for shape in ACT_SHAPES]
+    header = f"{'':34s}{'dlpy ms':>9}{'torch ms':>9}{'ratio':>7}"
+    print(header + (f"{'old ms':>9}{'new/old':>9}" if old else ""))
+    for name, module, shape in cases:
+        modules = [module] + ([old[module]] if old else [])
+        ours, theirs = (bn_case(modules, shape, rng) if name == "batch_norm"
+                        else act_case(modules, name, shape, rng))
+        label = f"{name} {shape}"
+        check(label, ours[0](), theirs())
+        times = best_of(args.repeats, ours[0], theirs, *ours[1:])
+        line = f"{label:34s}{times[0] * 1e3:9.2f}{times[1] * 1e3:9.2f}{times[0] / times[1]:7.2f}"
+        if old:
+            line += f"{times[2] * 1e3:9.2f}{times[0] / times[2]:9.2f}"
+        print(line)
+    if args.models:
+        if old is None:
+            parser.error("--models needs --old (it times new against old)")
+        time_models(args.models.split(","), old, max(args.repeats // 3, 3))
+
+
+if __name__ == "__main__":
+    main()
