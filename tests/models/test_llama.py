@@ -16,7 +16,6 @@ from dlpy.models.llama import (
     LlamaForCausalLM,
     LlamaModel,
     MistralConfig,
-    MistralForCausalLM,
     Qwen2ForCausalLM,
     rotate_half,
 )
@@ -135,9 +134,8 @@ def test_errors(tmp_path):
     lm = model("llama")
     with pytest.raises(ValueError, match=r"input_ids must lie in \[0, vocab_size=64\)"):
         lm(np.array([[-1, 3]]))
-    small = MistralConfig(vocab_size=8, hidden_size=8, intermediate_size=8, num_hidden_layers=1,
-                          num_attention_heads=2, num_key_value_heads=1, sliding_window=4)
-    mistral = MistralForCausalLM(small, rng=np.random.default_rng(0))
-    mistral(np.zeros((1, 4), np.int64))
-    with pytest.raises(NotImplementedError, match="5 tokens exceed the sliding_window of 4"):
-        mistral(np.zeros((1, 5), np.int64))
+    with pytest.raises(ValueError, match="sliding_window must be a positive integer or "
+                                         "None, got 0"):
+        MistralConfig(sliding_window=0)
+    with pytest.raises(ValueError, match="layer_types must name .* each of the 2 layers"):
+        MistralConfig(num_hidden_layers=2, layer_types=["sliding_attention"])

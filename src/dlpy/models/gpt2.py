@@ -37,6 +37,7 @@ from dlpy.models.modeling_utils import (
     last_positions,
     lm_head,
     past_length,
+    returned_cache,
 )
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
@@ -199,7 +200,7 @@ class GPT2Model(PreTrainedModel, Module):
         past + seq) of 1/0 (0: padding); token_type_ids (batch, seq), looked up in wte as
         transformers does; position_ids (batch or 1, seq), by default counting on from the
         cache; past_key_values: one (key, value) pair a layer, each (batch, n_head, past,
-        head_dim)."""
+        head_dim), or a StaticCache (returned filled)."""
         config = self.config
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("GPT2Model: give exactly one of input_ids and inputs_embeds")
@@ -226,7 +227,8 @@ class GPT2Model(PreTrainedModel, Module):
         for i, block in enumerate(self.h):
             x, present = block(x, mask, None if past_key_values is None else past_key_values[i])
             presents.append(present)
-        return BaseModelOutputWithPast(self.ln_f(x), tuple(presents) if use_cache else None)
+        return BaseModelOutputWithPast(self.ln_f(x), returned_cache(past_key_values, presents,
+                                                                   use_cache))
 
 
 class GPT2LMHeadModel(GenerationMixin, PreTrainedModel, Module):
@@ -236,6 +238,7 @@ class GPT2LMHeadModel(GenerationMixin, PreTrainedModel, Module):
     config_class = GPT2Config
     base_model_prefix = "transformer"
     ignored_keys = GPT2Model.ignored_keys
+    supports_static_cache = True
 
     def __init__(self, config: GPT2Config, rng=None):
         super().__init__()

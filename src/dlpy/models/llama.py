@@ -36,6 +36,7 @@ from dlpy.models.modeling_utils import (
     last_positions,
     lm_head,
     past_length,
+    returned_cache,
 )
 from dlpy.nn.module import Module
 from dlpy.random import get_rng
@@ -79,8 +80,10 @@ class LlamaConfig(PretrainedConfig):
     attention_dropout: float = 0.0
     mlp_bias: bool = False
     qkv_bias: bool = False  # bias on q, k, v only (Qwen2)
-    sliding_window: int | None = None  # Mistral's, Qwen2's: not implemented (see forward)
+    sliding_window: int | None = None  # Mistral's, Qwen2's: each query sees this many keys
     use_sliding_window: bool = True  # Qwen2 turns its window off with False
+    max_window_layers: int = 28  # Qwen2: layers from this one on slide (without layer_types)
+    layer_types: list[str] | None = None  # "full_attention" / "sliding_attention" a layer
     model_type: str = "llama"
 
     def __post_init__(self):
@@ -93,6 +96,19 @@ class LlamaConfig(PretrainedConfig):
                              f"({self.num_attention_heads}) must be a multiple of "
                              f"num_key_value_heads ({self.num_key_value_heads})")
         activation(self.hidden_act, f"{type(self).__name__}: hidden_act")
+        if self.sliding_window is not None and (isinstance(self.sliding_window, bool) or not
+                                                isinstance(self.sliding_window, int)
+                                                or self.sliding_window < 1):
+            raise ValueError(f"{type(self).__name__}: sliding_window must be a positive "
+                             f"integer or None, got {self.sliding_window!r}")
+        if self.layer_types is not None:
+            self.layer_types = list(self.layer_types)
+            kinds = {"full_attention", "sliding_attention"}
+            if len(self.layer_types) != self.num_hidden_layers or not set(
+                    self.layer_types) <= kinds:
+                raise ValueError(f"{type(self).__name__}: layer_types must name "
+                                 f"{sorted(kinds)} for each of the {self.num_hidden_layers} "
+                                 f"layers, got {self.layer_types!r}")
         if self.rope_scaling is not None:
             self.rope_scaling = dict(self.rope_scaling)
             kind = self.rope_scaling.setdefault(
@@ -123,6 +139,19 @@ class LlamaConfig(PretrainedConfig):
                                      "rope_theta": theta}
         return values
 
+    def layer_windows(self) -> list[int | None]:
+        """Each layer's sliding window (None: full attention), as transformers: layer_types
+        when given, else Qwen2's layers from max_window_layers on, else every layer."""
+        window = self.sliding_window if self.use_sliding_window else None
+        layers = range(self.num_hidden_layers)
+        if window is None:
+            return [None for _ in layers]
+        if self.layer_types is not None:
+            return [window if kind == "sliding_attention" else None for kind in self.layer_types]
+        if self.model_type == "qwen2":
+            return [window if i >= self.max_window_layers else None for i in layers]
+        return [window for _ in layers]
+
     def inverse_frequencies(self) -> np.ndarray:
         """Rotary inverse frequencies (head_dim / 2,) float32, theta^(-2i / head_dim), scaled
         as rope_scaling says (transformers' modeling_rope_utils)."""
@@ -149,8 +178,8 @@ class LlamaConfig(PretrainedConfig):
 
 @dataclass
 class MistralConfig(LlamaConfig):
-    """Mistral's defaults: LLaMA's blocks with 8 key/value heads and a sliding window (which
-    dlpy does not implement: sequences must fit in it)."""
+    """Mistral's defaults: LLaMA's blocks with 8 key/value heads and a sliding window of 4096
+    keys in every layer."""
     intermediate_size: int = 14336
     num_key_value_heads: int | None = 8
     max_position_embeddings: int = 131072
@@ -160,7 +189,8 @@ class MistralConfig(LlamaConfig):
 
 @dataclass
 class Qwen2Config(LlamaConfig):
-    """Qwen2's defaults: LLaMA's blocks with biases on q, k and v."""
+    """Qwen2's defaults: LLaMA's blocks with biases on q, k and v (sliding window off unless
+    use_sliding_window: then in the layers from max_window_layers on, or as layer_types)."""
     vocab_size: int = 151936
     intermediate_size: int = 22016
     max_position_embeddings: int = 32768
@@ -291,7 +321,9 @@ class LlamaModel(PreTrainedModel, Module):
         """input_ids (batch, seq) or inputs_embeds (batch, seq, hidden); attention_mask (batch,
         past + seq) of 1/0 (0: padding); position_ids (batch or 1, seq), by default counting on
         from the cache; past_key_values: one (key, value) pair a layer, each (batch,
-        num_key_value_heads, past, head_dim)."""
+        num_key_value_heads, past, head_dim), or a StaticCache (returned filled). A
+        sliding_window hides the keys more than that many positions back (in the layers
+        layer_windows says), as transformers' mask does: the cache keeps every key."""
         config = self.config
         name = type(self).__name__
         if (input_ids is None) == (inputs_embeds is None):
@@ -300,22 +332,19 @@ class LlamaModel(PreTrainedModel, Module):
             inputs_embeds = self.embed_tokens(as_ids(name, input_ids, config.vocab_size))
         batch, seq_len = inputs_embeds.shape[:2]
         past_len = past_length(name, past_key_values, config.num_hidden_layers)
-        window = config.sliding_window if config.use_sliding_window else None
-        if window is not None and past_len + seq_len > window:
-            raise NotImplementedError(f"{name}: {past_len + seq_len} tokens exceed the "
-                                      f"sliding_window of {window}, which dlpy does not "
-                                      f"implement (full attention is exact up to it)")
         if position_ids is None:
             position_ids = default_position_ids(seq_len, past_len)
         cos, sin = self.rotary(np.asarray(getattr(position_ids, "data", position_ids)))
-        mask = causal_mask(name, attention_mask, batch, seq_len, past_len)
+        masks = {window: causal_mask(name, attention_mask, batch, seq_len, past_len, window)
+                 for window in set(config.layer_windows())}  # full attention and the window
         use_cache = config.use_cache if use_cache is None else use_cache
         x, presents = inputs_embeds, []
-        for i, layer in enumerate(self.layers):
-            x, present = layer(x, cos, sin, mask,
+        for i, (layer, window) in enumerate(zip(self.layers, config.layer_windows())):
+            x, present = layer(x, cos, sin, masks[window],
                                None if past_key_values is None else past_key_values[i])
             presents.append(present)
-        return BaseModelOutputWithPast(self.norm(x), tuple(presents) if use_cache else None)
+        return BaseModelOutputWithPast(self.norm(x), returned_cache(past_key_values, presents,
+                                                                    use_cache))
 
 
 class LlamaForCausalLM(GenerationMixin, PreTrainedModel, Module):
@@ -326,6 +355,7 @@ class LlamaForCausalLM(GenerationMixin, PreTrainedModel, Module):
     config_class = LlamaConfig
     base_model_prefix = "model"
     ignored_keys = LlamaModel.ignored_keys
+    supports_static_cache = True
 
     def __init__(self, config: LlamaConfig, rng=None):
         super().__init__()
@@ -349,7 +379,7 @@ class LlamaForCausalLM(GenerationMixin, PreTrainedModel, Module):
 
 
 class MistralForCausalLM(LlamaForCausalLM):
-    """Mistral: LlamaForCausalLM with MistralConfig (no sliding window: sequences up to it)."""
+    """Mistral: LlamaForCausalLM with MistralConfig (sliding-window attention)."""
     config_class = MistralConfig
 
 

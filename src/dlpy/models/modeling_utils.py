@@ -26,12 +26,12 @@ from dlpy import functional as F
 from dlpy import nn
 from dlpy.models import _hf
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, is_grad_enabled
 
 __all__ = [
     "ACTIVATIONS", "BaseModelOutput", "BaseModelOutputWithPast", "CausalLMOutputWithPast",
     "ModelOutput", "PreTrainedModel", "PretrainedConfig", "Seq2SeqLMOutput",
-    "Seq2SeqModelOutput", "activation", "as_ids", "causal_mask", "check_ids",
+    "Seq2SeqModelOutput", "StaticCache", "activation", "as_ids", "causal_mask", "check_ids",
     "extended_attention_mask", "integer_input", "padding_mask", "shift_tokens_right",
     "token_loss",
 ]
@@ -235,13 +235,17 @@ def padding_mask(owner: str, attention_mask, batch: int, seq_len: int) -> np.nda
 
 
 def causal_mask(owner: str, attention_mask, batch: int, seq_len: int,
-                past_len: int) -> np.ndarray:
+                past_len: int, sliding_window: int | None = None) -> np.ndarray:
     """Boolean (batch or 1, 1, seq_len, past_len + seq_len), True where a query may NOT look:
-    key j is hidden from query i when j > past_len + i (the future) or attention_mask[:, j] is 0
-    (padding). attention_mask (batch, past_len + seq_len) of 1 (token) and 0 (padding)."""
+    key j is hidden from query i when j > past_len + i (the future), attention_mask[:, j] is 0
+    (padding) or, with a sliding_window, j <= past_len + i - sliding_window (each query sees
+    its last sliding_window keys, itself included, as transformers' sliding_window_overlay).
+    attention_mask (batch, past_len + seq_len) of 1 (token) and 0 (padding)."""
     total = past_len + seq_len
     query = np.arange(past_len, total)[:, None]
     future = np.arange(total)[None, :] > query  # (seq_len, total)
+    if sliding_window is not None:
+        future |= np.arange(total)[None, :] <= query - sliding_window
     if attention_mask is None:
         return future[None, None]
     mask = attention_mask_input(owner, attention_mask, (batch, total),
@@ -264,6 +268,11 @@ def past_length(owner: str, past_key_values, num_layers: int) -> int:
     """The number of cached positions (0 without a cache); checks one entry a layer."""
     if past_key_values is None:
         return 0
+    if isinstance(past_key_values, StaticCache):
+        if len(past_key_values) != num_layers:
+            raise ValueError(f"{owner}: the StaticCache holds {len(past_key_values)} layers, "
+                             f"the model {num_layers}")
+        return past_key_values.get_seq_length()
     if len(past_key_values) != num_layers:
         raise ValueError(f"{owner}: past_key_values must hold one (key, value) pair for each "
                          f"of the {num_layers} layers, got {len(past_key_values)}")
@@ -281,9 +290,94 @@ def append_cache(layer_past, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor
     appended on the sequence axis."""
     if layer_past is None:
         return key, value
+    if isinstance(layer_past, StaticCacheLayer):
+        return layer_past.update(key, value)
     past_key, past_value = (x if isinstance(x, Tensor) else Tensor(np.asarray(x))
                             for x in layer_past)
     return F.concat([past_key, key], axis=2), F.concat([past_value, value], axis=2)
+
+
+def returned_cache(past_key_values, presents: list, use_cache: bool):
+    """What a decoder returns as past_key_values: the StaticCache it filled, else the layers'
+    (key, value) pairs as a tuple; None without use_cache."""
+    if not use_cache:
+        return None
+    return past_key_values if isinstance(past_key_values, StaticCache) else tuple(presents)
+
+
+class StaticCache:
+    """A key/value cache in preallocated buffers, as transformers' StaticCache: one key and one
+    value (batch, kv_heads, max_length, head_dim) a layer, allocated at the first step and
+    written in place, so a step copies only its own keys (concatenation copies the whole past).
+    ``cache[i]`` is layer i's slot (``cache[i][0]``: its keys so far); a model given the cache
+    as past_key_values returns it, filled. For inference: no gradient reaches the cached keys."""
+
+    def __init__(self, num_layers: int, max_length: int):
+        for name, size in (("num_layers", num_layers), ("max_length", max_length)):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(f"StaticCache: {name} must be a positive integer, got "
+                                 f"{size!r}")
+        self.max_length = int(max_length)
+        self.keys: list[np.ndarray | None] = [None] * num_layers
+        self.values: list[np.ndarray | None] = [None] * num_layers
+        self.lengths = [0] * num_layers
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, layer: int) -> StaticCacheLayer:
+        return StaticCacheLayer(self, range(len(self))[layer])
+
+    def get_seq_length(self) -> int:
+        """The number of cached positions (layer 0's)."""
+        return self.lengths[0]
+
+    def update(self, layer: int, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """Write key and value (batch, kv_heads, seq_len, head_dim) after layer ``layer``'s
+        cached ones -> all its keys and values so far (views of the buffers)."""
+        start, steps = self.lengths[layer], key.shape[2]
+        if is_grad_enabled() and (key.requires_grad or value.requires_grad):
+            raise ValueError("StaticCache: no gradient flows through the preallocated buffers; "
+                             "use it under dlpy.no_grad() (inference), or the tuple cache")
+        if start + steps > self.max_length:
+            raise ValueError(f"StaticCache: {start} cached + {steps} new positions exceed its "
+                             f"max_length of {self.max_length}")
+        if self.keys[layer] is None:
+            shape = (key.shape[0], key.shape[1], self.max_length, key.shape[3])
+            self.keys[layer] = np.zeros(shape, key.data.dtype)
+            self.values[layer] = np.zeros(shape[:3] + value.shape[3:], value.data.dtype)
+        keys, values = self.keys[layer], self.values[layer]
+        if keys.shape[:2] != key.shape[:2]:
+            raise ValueError(f"StaticCache: layer {layer} holds (batch, heads) = "
+                             f"{keys.shape[:2]}, got keys of shape {key.shape}")
+        keys[:, :, start:start + steps] = key.data
+        values[:, :, start:start + steps] = value.data
+        self.lengths[layer] = start + steps
+        return Tensor(keys[:, :, :start + steps]), Tensor(values[:, :, :start + steps])
+
+    def reorder(self, order: np.ndarray) -> None:
+        """Rows of every layer taken in ``order`` (beam search follows its beams)."""
+        for buffers in (self.keys, self.values):
+            for i, buffer in enumerate(buffers):
+                if buffer is not None:
+                    filled = self.lengths[i]
+                    buffer[:, :, :filled] = buffer[order, :, :filled]
+
+
+class StaticCacheLayer:
+    """Layer ``layer`` of a StaticCache: what a layer receives as its layer_past."""
+
+    def __init__(self, cache: StaticCache, layer: int):
+        self.cache, self.layer = cache, layer
+
+    def update(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        return self.cache.update(self.layer, key, value)
+
+    def __getitem__(self, index: int) -> Tensor:  # 0: the cached keys, 1: the values
+        buffer = (self.cache.keys, self.cache.values)[index][self.layer]
+        if buffer is None:
+            raise ValueError(f"StaticCache: layer {self.layer} holds nothing yet")
+        return Tensor(buffer[:, :, :self.cache.lengths[self.layer]])
 
 
 # ----------------------------------------------------------------------------------- losses
@@ -427,13 +521,20 @@ class PreTrainedModel:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, rng=None, config=None):
         """The model of the local directory ``path``, in eval mode as transformers'
-        from_pretrained. ``config`` (a config_class) replaces the directory's config.json."""
+        from_pretrained. ``config`` (a config_class) replaces the directory's config.json.
+        A generating model reads generation_config.json, when present, into
+        ``generation_config`` (generate's defaults)."""
         values = _hf.read_config(path)  # first: it names a bad path
         if config is None:
             source = os.path.join(os.fspath(path), _hf.CONFIG)
             config = cls.config_class.from_dict(values, source)
         model = cls(config, rng=rng)
         model.load_hf_state_dict(_hf.read_state_dict(path), source=os.fspath(path))
+        if hasattr(model, "generate"):  # generate's defaults, when the checkpoint has them
+            from dlpy.models.generation import GENERATION_CONFIG, GenerationConfig
+
+            if os.path.exists(os.path.join(os.fspath(path), GENERATION_CONFIG)):
+                model.generation_config = GenerationConfig.from_pretrained(path)
         return model.eval()
 
     def load_hf_state_dict(self, state: dict[str, Any], source: str = "state dict") -> None:
@@ -489,7 +590,10 @@ class PreTrainedModel:
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
         """Write config.json and model.safetensors into the directory ``path``, as
-        transformers does (a tied weight stored once, under its first name)."""
+        transformers does (a tied weight stored once, under its first name), and
+        generation_config.json when the model has a ``generation_config``."""
         config = self.config.to_dict()
         config.update(architectures=[type(self).__name__], dtype="float32")
         _hf.write_pretrained(path, config, self.state_dict())
+        if getattr(self, "generation_config", None) is not None:  # set or read: written back
+            self.generation_config.save_pretrained(path)
