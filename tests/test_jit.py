@@ -1,6 +1,7 @@
 """dlpy.jit: trace, script, freeze, save/load (dlpy.export's safe format), the decorators and
 is_tracing/is_scripting."""
 
+import functools
 import io
 
 import numpy as np
@@ -14,10 +15,13 @@ from dlpy.export import SerializationError
 from dlpy.fx import Graph, TraceError
 from dlpy.vision.models import resnet18
 
+# built once for the four cases below, each of which uses (and changes) only its own model
+shared_models = functools.cache(models)
+
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "encoder_layer", "resnet18"])
 def test_traced_saved_and_loaded_module_gives_the_same_outputs_and_gradients(name, tmp_path):
-    model, arrays = models()[name]
+    model, arrays = shared_models()[name]
     traced = jit.trace(model, inputs(arrays))
     assert isinstance(traced, jit.TracedModule) and isinstance(traced.graph, Graph)
     assert "def forward(self, x" in traced.code

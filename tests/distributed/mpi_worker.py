@@ -181,16 +181,19 @@ def map_gather() -> None:
         assert distributed.broadcast_object(None) == {"from": 0}
 
 
-def lm(corpus: str, out: str, signal_at: str = "") -> None:
-    """dlpy lm's train_distributed: rank 0 trains the tokenizer, the ranks end equal. With
-    ``signal_at``, rank 1 alone gets a SIGTERM after that step: both must stop after it."""
+def lm(corpus: str, out: str, signal_at: str = "", tokenizer: str = "") -> None:
+    """dlpy lm's train_distributed: rank 0 trains the tokenizer (or copies ``tokenizer``), the
+    ranks end equal. With ``signal_at``, rank 1 alone gets a SIGTERM after that step: both must
+    stop after it."""
     from dlpy.lm.model import LMConfig
     from dlpy.lm.train import CHECKPOINT, LMTrainer, TrainConfig, train_distributed
 
     steps = int(signal_at) + 50 if signal_at else 4
+    # split "none": Kiwi's morpheme cuts (tests/lm) cost each launch seconds of model loading
     config = TrainConfig(data=[corpus], out=out, steps=steps, batch_size=4, lr=3e-3,
                          warmup_steps=1, heldout_every=10, eval_every=2, eval_batches=1,
-                         checkpoint_every=100, shuffle_buffer=16, seed=0)
+                         checkpoint_every=100, shuffle_buffer=16, seed=0, split="none",
+                         tokenizer=tokenizer)
     model_config = LMConfig(vocab_size=400, d_model=32, num_layers=1, num_heads=2,
                             dim_feedforward=64, max_len=16, dropout=0.1)
     if signal_at and distributed.rank() == 1:

@@ -1,5 +1,6 @@
-"""``mpirun -n 2 python sync_bn_worker.py DTYPE MOMENTUM``: SyncBatchNorm on 2 ranks with batches
-of b == BatchNorm in one process with a batch of 2 b (test_sync_batch_norm.py runs it).
+"""``mpirun -n 2 python sync_bn_worker.py DTYPE MOMENTUM [+ DTYPE MOMENTUM ...]``: SyncBatchNorm
+on 2 ranks with batches of b == BatchNorm in one process with a batch of 2 b
+(test_sync_batch_norm.py runs every case in one launch).
 
 Rank 0 checks, at every step, the outputs, the input gradient, the parameter gradients (after
 DistributedDataParallel's averaging) and, after the steps, the parameters, the running
@@ -102,4 +103,9 @@ if __name__ == "__main__":
     distributed.init(required=True)
     if distributed.world_size() != 2:
         raise SystemExit(f"sync_bn_worker: expected 2 ranks, got {distributed.world_size()}")
-    main(*sys.argv[1:])
+    # DTYPE MOMENTUM [+ DTYPE MOMENTUM ...]: several cases, one after the other, in one launch
+    words = sys.argv[1:]
+    while words:
+        end = words.index("+") if "+" in words else len(words)
+        main(*words[:end])
+        words = words[end + 1:]

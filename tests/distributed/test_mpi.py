@@ -141,21 +141,36 @@ def write_korean_corpus(path, documents=400):
     return path
 
 
-def test_lm_train_distributed_ranks_end_equal(mpirun, tmp_path):
+@pytest.fixture(scope="module")
+def lm_launch(tmp_path_factory):
+    """One ``mpirun -n 2`` of two LM runs: the plain one (rank 0 trains the tokenizer), then the
+    one where rank 1 gets a SIGTERM after step 3, on the first run's tokenizer: the result and
+    the two output folders."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
     pytest.importorskip("sentencepiece")
-    corpus = write_korean_corpus(tmp_path / "corpus.txt.gz")
-    result = mpirun("mpi_worker.py", "lm", str(corpus), str(tmp_path / "run"))
+    folder = tmp_path_factory.mktemp("lm_launch")
+    corpus = str(write_korean_corpus(folder / "corpus.txt.gz"))
+    plain, signalled = folder / "run", folder / "signalled"
+    result = launch("mpi_worker.py", "lm", corpus, str(plain), "+",
+                    "lm", corpus, str(signalled), "3", str(plain / "tokenizer.model"),
+                    timeout=90)
+    return result, plain, signalled
+
+
+def test_lm_train_distributed_ranks_end_equal(lm_launch):
+    result = lm_launch[0]
     check(result, "ok lm: 4 steps")
-    assert result.stderr.count("training a 400-piece tokenizer") == 1  # rank 0, then the others
+    # rank 0 alone, once: the signalled run copies the first run's tokenizer
+    assert result.stderr.count("training a 400-piece tokenizer") == 1
     assert result.stderr.count("step 4: held-out loss") == 1
 
 
-def test_lm_a_signal_on_one_rank_stops_every_rank_at_the_same_step(mpirun, tmp_path):
-    pytest.importorskip("sentencepiece")
-    corpus = write_korean_corpus(tmp_path / "corpus.txt.gz")
-    result = mpirun("mpi_worker.py", "lm", str(corpus), str(tmp_path / "run"), "3", timeout=60)
+def test_lm_a_signal_on_one_rank_stops_every_rank_at_the_same_step(lm_launch):
+    result, _, signalled = lm_launch
     check(result, "ok lm signal: both ranks stopped after step 3")
-    assert (tmp_path / "run" / "checkpoint.npz").exists()
+    assert (signalled / "checkpoint.npz").exists()
 
 
 def test_dlpy_lm_train_distributed_command(mpirun, tmp_path):
@@ -167,7 +182,7 @@ def test_dlpy_lm_train_distributed_command(mpirun, tmp_path):
                     "--eval-every", "2", "--eval-batches", "1", "--heldout-every", "10",
                     "--vocab-size", "400", "--d-model", "32", "--num-layers", "1",
                     "--num-heads", "2", "--dim-feedforward", "64", "--max-len", "16",
-                    "--no-progress")
+                    "--split", "none", "--no-progress")  # Kiwi's load: seconds per rank 0
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("step 2, ") == 1  # the final line, from rank 0 only
     assert {"checkpoint.npz", "tokenizer.model"} <= {p.name for p in out.iterdir()}

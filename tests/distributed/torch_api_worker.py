@@ -20,6 +20,7 @@ from dlpy.distributed.nn import functional as dnf
 from dlpy.distributed.optim import ZeroRedundancyOptimizer
 
 CHECKS = {}
+WORLD_SIZE = 2  # the checks' expected values assume two ranks
 R = dist.ReduceOp
 
 
@@ -530,4 +531,4 @@ def destroy_and_init_again():
 if __name__ == "__main__":
     from worker_checks import run_checks  # run as a script from this folder
 
-    run_checks(CHECKS, sys.argv[1], "torch_api_worker", world_size=2)
+    run_checks(CHECKS, sys.argv[1], "torch_api_worker", world_size=WORLD_SIZE)

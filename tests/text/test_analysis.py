@@ -1,5 +1,3 @@
-import shutil
-
 import pytest
 
 from dlpy.text import (
@@ -52,35 +50,34 @@ def test_kiwi_analyzes_marked_and_plain_text():
     assert kiwi.analyze("") == [] and kiwi.analyze(SENTENCE_MARKER) == []
 
 
-def _kkma_or_skip():
-    pytest.importorskip("konlpy")
-    if shutil.which("java") is None:
-        pytest.skip("Kkma needs Java")
-    return get_analyzer("kkma")
-
-
 @pytest.mark.slow
-def test_kkma_reproduces_the_report_format():
-    kkma = _kkma_or_skip()
-    text = f"나는 학교에 갔다.{SENTENCE_MARKER} 친구를 만났다.{SENTENCE_MARKER}"
-    sentences = kkma.analyze(text)
+def test_kkma_reproduces_the_report_format(kkma_analysis):
+    # analysed in a process that conftest.py starts as collection ends (Kkma's Java dictionaries
+    # load for seconds there, beside the other tests)
+    text, sentences = kkma_analysis
+    assert text == f"나는 학교에 갔다.{SENTENCE_MARKER} 친구를 만났다.{SENTENCE_MARKER}"
     assert len(sentences) == 2
     assert sentences[0][:2] == [("나", "NP"), ("는", "JX")]
     assert to_reference_format(sentences) == "나@는@학교@에@가@었@다@.@#@친구@를@만나@었@다@.@#@"
 
 
 def test_kiwi_version_is_remembered_so_a_cached_run_never_loads_the_model(tmp_path, monkeypatch):
-    pytest.importorskip("kiwipiepy")
+    kiwipiepy = pytest.importorskip("kiwipiepy")
     from dlpy.text.analysis import KiwiAnalyzer
 
+    # each load hands out the session's one loaded Kiwi (get_analyzer's; seconds per load saved)
+    # and is counted
+    loaded = get_analyzer("kiwi").kiwi
+    loads = []
+    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda: loads.append(1) or loaded)
     monkeypatch.setenv("DLPY_CACHE_DIR", str(tmp_path))
     first = KiwiAnalyzer()
     version = first.version  # unknown yet: loads the model once
-    assert first._kiwi is not None and version.startswith("kiwipiepy-")
+    assert first._kiwi is loaded and version.startswith("kiwipiepy-") and len(loads) == 1
     assert (tmp_path / "kiwi-version.json").is_file()
     second = KiwiAnalyzer()
     assert second.version == version and second._kiwi is None  # from the file
     (tmp_path / "kiwi-version.json").write_text("{broken", encoding="utf-8")
     third = KiwiAnalyzer()
     assert third.version == version and third._kiwi is not None  # loaded again, and rewritten
-    assert KiwiAnalyzer().version == version
+    assert KiwiAnalyzer().version == version and len(loads) == 2

@@ -18,6 +18,15 @@ def load_reference(npz_path, keys_path) -> tuple[dict, dict]:
 
 
 def pairs(model):
+    """(key, shape) of model.state_dict(), in its order, without its copies (a full-size model's
+    are GBs and seconds): the parameters, then the persistent buffers. The output tests check
+    that this is state_dict()'s list on every family (state_pairs)."""
+    items = [(k, p.shape) for k, p in model.named_parameters()]
+    return items + [(k, b.shape) for k, b in model.named_buffers(persistent_only=True)]
+
+
+def state_pairs(model):
+    """(key, shape) of model.state_dict() itself (copies every array)."""
     return [(k, v.shape) for k, v in model.state_dict().items()]
 
 

@@ -22,7 +22,14 @@ from make_vision_more_fixtures import (
 from dlpy import Tensor
 from dlpy.vision import models
 
-from .helpers import check_output, load_reference, pairs, torch_order, uninitialised
+from .helpers import (
+    check_output,
+    load_reference,
+    pairs,
+    state_pairs,
+    torch_order,
+    uninitialised,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vision_more"
 
@@ -54,6 +61,7 @@ def test_torchvision_state_dict_gives_torchvisions_output(reference, name):
     kwargs, shape = MODELS[name]
     model = loaded(uninitialised(getattr(models, name), num_classes=10, **kwargs),
                    SEED + index).eval()
+    assert pairs(model) == state_pairs(model)  # what the full-size checks rely on
     x_array, grad_output = model_input(index, shape)
     check_output(model, arrays, name, x_array, grad_output, name in WITH_INPUT_GRAD)
 

@@ -24,7 +24,14 @@ from dlpy import Tensor
 from dlpy.vision import models
 from dlpy.vision.models import swin_transformer as swin
 
-from .helpers import check_output, load_reference, pairs, torch_order, uninitialised
+from .helpers import (
+    check_output,
+    load_reference,
+    pairs,
+    state_pairs,
+    torch_order,
+    uninitialised,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vision_round2"
 # 300 to 650 M parameters (GBs of zeros and seconds each even uninitialised): checked with
@@ -70,6 +77,7 @@ def test_torchvision_state_dict_gives_torchvisions_output(reference, name):
     arrays = reference[0]
     index = list(MODELS).index(name)
     model = loaded(build(name, num_classes=10), SEED + index, arrays).eval()
+    assert pairs(model) == state_pairs(model)  # what the full-size checks rely on
     x_array, grad_output = model_input(index, MODELS[name][2])
     check_output(model, arrays, name, x_array, grad_output, name in WITH_INPUT_GRAD)
 

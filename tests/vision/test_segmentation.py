@@ -12,7 +12,7 @@ from make_vision_round2_fixtures import SEED, SEGMENTATION, keys_digest, segment
 from dlpy import Tensor
 from dlpy.vision.models import segmentation
 
-from .helpers import load_reference, pairs, torch_order, uninitialised
+from .helpers import load_reference, pairs, state_pairs, torch_order, uninitialised
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vision_round2"
 
@@ -36,6 +36,7 @@ def test_torchvision_state_dict_gives_torchvisions_outputs(reference, name):
     model = uninitialised(getattr(segmentation, name), num_classes=5,
                           **SEGMENTATION[name]).double()
     model.load_state_dict(deterministic_state(torch_order(model), SEED + 200 + index))
+    assert pairs(model) == state_pairs(model)  # what the full-size checks rely on
     out = model.eval()(Tensor(segmentation_input(index)))
     assert list(out) == (["out", "aux"] if SEGMENTATION[name].get("aux_loss") else ["out"])
     for key, value in out.items():
