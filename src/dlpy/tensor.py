@@ -85,15 +85,6 @@ _detect_anomaly = False
 # the tangent of the new value onto the tensor (None: nothing to follow)
 _dual_in_place = None
 
-# backward(create_graph=True) would make every leaf's .grad a Tensor with a graph; dlpy's .grad
-# are numpy arrays (optimisers, clipping and checkpoints read them), so it is refused
-_CREATE_GRAPH_BACKWARD = (
-    "{name}: create_graph=True is not supported: leaves' .grad are numpy arrays in dlpy; use "
-    "dlpy.autograd.grad(outputs, inputs, create_graph=True), which returns the gradients as "
-    "Tensors that can be differentiated again"
-)
-
-
 def set_detect_anomaly(mode: bool) -> None:
     """Turn anomaly detection on or off (see ``detect_anomaly``)."""
     global _detect_anomaly
@@ -222,7 +213,7 @@ class Tensor:
 
     # _hooks: None, or the gradient hooks of register_hook; _post_hooks (set only by
     # register_post_accumulate_grad_hook, read only once one was registered)
-    __slots__ = ("data", "grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
+    __slots__ = ("data", "_grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
                  "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
@@ -243,7 +234,7 @@ class Tensor:
         elif requires_grad and kind != "f":
             raise TypeError(f"Tensor: only floating point tensors can require gradients (float "
                             f"or complex), got {self.data.dtype}")
-        self.grad: np.ndarray | None = None
+        self._grad: Tensor | SparseGrad | None = None
         self.requires_grad = bool(requires_grad)
         self.op: Op | None = None
         self.name = name
@@ -251,6 +242,17 @@ class Tensor:
         self._tick = 0  # the in-place clock when its op recorded it (see _check_versions)
 
     # ----------------------------------------------------------------- properties
+    @property
+    def grad(self) -> Tensor | SparseGrad | None:
+        """The gradient backward() accumulated: a Tensor without a graph (one with a graph
+        after ``backward(create_graph=True)``), a SparseGrad from a sparse op, or None. In-place
+        changes through it (``p.grad.zero_()``, ``p.grad.mul_(0.5)``) are what optimisers see."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        self._grad = None if value is None else _as_grad(self, value)
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape
@@ -323,18 +325,21 @@ class Tensor:
         return Tensor(self.data)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradient: None (PyTorch's default), or with ``set_to_none=False`` fill the
-        array with zeros (a sparse gradient becomes None either way)."""
-        if set_to_none or not isinstance(self.grad, np.ndarray):
-            self.grad = None
+        """Forget the gradient: None (PyTorch's default), or with ``set_to_none=False`` fill it
+        with zeros in place (a sparse gradient becomes None either way)."""
+        grad = self._grad
+        if set_to_none or not isinstance(grad, Tensor):
+            self._grad = None
+        elif grad.op is not None:  # a gradient with a graph (create_graph): cut off, as torch
+            self._grad = _grad_tensor(np.zeros_like(grad.data))
         else:
-            self.grad[...] = 0
+            grad.data[...] = 0
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` with the gradient of this tensor each time backward computes it
-        (for a leaf, before it is added to ``.grad``). The hook gets a numpy array (or a
-        SparseGrad); returning an array of the same shape replaces the gradient, None keeps
-        it (do not change it in place: it may be shared). Returns a handle whose ``remove()``
+        (for a leaf, before it is added to ``.grad``). The hook gets a Tensor (or a
+        SparseGrad); returning a Tensor or array of the same shape replaces the gradient, None
+        keeps it (do not change it in place: it may be shared). Returns a handle whose ``remove()``
         takes the hook off, as PyTorch's."""
         from dlpy.hooks import add_hook
 
@@ -375,11 +380,16 @@ class Tensor:
         the same argument). Graph state (saved arrays) is freed afterwards unless
         ``retain_graph=True``. ``inputs``: a tensor or a sequence of them (leaves or not): only
         their ``.grad`` accumulate, and only the ops on a path to them run, as torch's.
-        ``create_graph=True`` is refused: a ``.grad`` is a numpy array here;
-        ``dlpy.autograd.grad(..., create_graph=True)`` gives Tensors.
+        ``create_graph=True``: the ``.grad`` get a graph of their own (each op's
+        ``backward_graph``), to differentiate again (Hessian-vector products, gradient
+        penalties); the graph is kept (retain_graph) and grad_output may be a Tensor with one.
         """
         if create_graph:
-            raise NotImplementedError(_CREATE_GRAPH_BACKWARD.format(name="backward"))
+            from dlpy.autograd import backward
+
+            return backward([self], None if grad_output is None and gradient is None else
+                            [grad_output if gradient is None else gradient], retain_graph,
+                            True, inputs)
         if gradient is not None:
             if grad_output is not None:
                 raise TypeError("backward: give grad_output or gradient (torch's name for it), "
@@ -779,7 +789,7 @@ class Tensor:
                     "change both in place while recording, as PyTorch does. Use clone() first, "
                     "or assign through the tensor it views (x[index] = ...)")
         old = Tensor.__new__(Tensor)
-        old.data, old.grad, old.requires_grad = self.data, None, self.requires_grad
+        old.data, old._grad, old.requires_grad = self.data, None, self.requires_grad
         old.op, old.name, old._hooks = op, self.name, self._hooks
         old._tick = self._tick if op is not None else 0
         _complex.mark(old)  # complex data: a ComplexTensor, so ops admit it as one
@@ -1620,15 +1630,22 @@ def _hooked_grads(op: Op, grad_output, backward, extra: tuple) -> list:
     graph = isinstance(grad_output, Tensor)  # a create_graph pass: gradients are Tensors
     output = (grad_output,)
     for hook in list(state.pre_hooks.values()):
-        result = hook(output)
+        result = hook(_shown(output))
         if result is not None:
             output = _hook_grads(op, "register_prehook", result, (grad_output,), graph)
     grads = backward(op, output[0], *extra)
     for hook in list(state.hooks.values()):
-        result = hook(tuple(grads), output)
+        result = hook(_shown(grads), _shown(output))
         if result is not None:
             grads = _hook_grads(op, "register_hook", result, op.inputs, graph)
     return list(grads)
+
+
+def _shown(grads) -> tuple:
+    """Gradients as hooks get them, as torch's: Tensors (an array wrapped, not copied; a
+    SparseGrad, a Tensor or None as it is)."""
+    return tuple(g if g is None or isinstance(g, (Tensor, SparseGrad))
+                 else _grad_tensor(np.asarray(g)) for g in grads)
 
 
 def _hook_grads(op: Op, name: str, result, like, graph: bool) -> tuple:
@@ -1732,7 +1749,7 @@ class Op:
             data = np.asarray(data)
         out = Tensor.__new__(Tensor)
         out.data = data
-        out.grad = None
+        out._grad = None
         out.name = None
         out._hooks = None
         if _detect_anomaly:
@@ -1884,14 +1901,9 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
             if op is None or not any(id(p) in needed for p in op.inputs):
                 continue
         elif op is None:  # a leaf: accumulate across backward calls, as in PyTorch
-            if node.grad is not None:
-                node.grad = node.grad + grad
-            elif isinstance(grad, SparseGrad):  # an op's fresh arrays, kept sparse
-                node.grad = grad.copy() if retain_graph else grad
-            elif retain_graph or grad.base is not None or id(grad) in shared:
-                node.grad = grad.copy()
-            else:  # a fresh array that only this leaf will hold: skip the copy (speed)
-                node.grad = grad
+            # a fresh array that only this leaf will hold is kept without a copy (speed)
+            _accumulate(node, grad, not (retain_graph or id(grad) in shared or (
+                type(grad) is np.ndarray and grad.base is not None)))
             shared.add(id(grad))
             if post_hooks and getattr(node, "_post_hooks", None):
                 _run_post_hooks(node)
@@ -1938,6 +1950,117 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
                    inputs) -> None:
     """backward(inputs=...): only the ops on a path to ``inputs`` run, and only their
     ``.grad`` accumulate (leaves or not; one the pass does not reach keeps its ``.grad``)."""
+    targets = _targets(name, inputs)
+    captured = _backpropagate(roots, root_grads, retain_graph, {id(t) for t in targets})
+    for t in {id(t): t for t in targets}.values():
+        grad = captured.get(id(t))
+        if grad is None:
+            continue
+        _accumulate(t, grad, False)  # the pass's may be shared: copied
+        if t.op is None and getattr(t, "_post_hooks", None):
+            _run_post_hooks(t)
+
+
+def _grad_tensor(array: np.ndarray) -> Tensor:
+    """``array`` (not copied) as a ``.grad``: a Tensor without a graph."""
+    t = Tensor.__new__(ComplexTensor if array.dtype.kind == "c" else Tensor)
+    t.data, t._grad, t.requires_grad, t.op, t.name, t._hooks, t._tick = (
+        array, None, False, None, None, None, 0)
+    return t
+
+
+def _accumulate(node: Tensor, grad, fresh: bool) -> None:
+    """node.grad += grad (an array or a SparseGrad), as torch's AccumulateGrad: into the
+    array of a plain dense ``.grad`` in place, else a new one. ``fresh``: nobody else holds
+    ``grad``, so a first gradient keeps it without a copy."""
+    if type(grad) is not np.ndarray and not isinstance(grad, SparseGrad):
+        grad, fresh = np.array(grad), True  # a numpy scalar from an op: an array of its own
+    existing = node._grad
+    if existing is None:
+        if type(grad) is np.ndarray:
+            node._grad = _grad_tensor(grad if fresh else grad.copy())
+        else:  # a SparseGrad
+            node._grad = grad if fresh else grad.copy()
+        return
+    if type(existing) is not SparseGrad:
+        data = existing.data
+        if (existing.op is None and type(grad) is np.ndarray and not existing.requires_grad
+                and data.shape == grad.shape
+                and (data.dtype is grad.dtype or data.dtype == grad.dtype)):
+            try:
+                data += grad
+                return
+            except ValueError:  # a read-only array (a broadcast view): a new one below
+                pass
+        existing = data  # a gradient with a graph (create_graph) is cut off, not changed
+    total = existing + grad  # sparse + sparse stays sparse; with a dense one, dense
+    node._grad = total if isinstance(total, SparseGrad) else _grad_tensor(np.asarray(total))
+
+
+def _as_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
+    """What ``tensor.grad = value`` stores, checked as torch's: a Tensor of the tensor's shape
+    and dtype, a SparseGrad of its shape, or an array (or list) of its shape, cast to its
+    dtype (dlpy's .grad used to be an array) and kept as a Tensor."""
+    if isinstance(value, SparseGrad):
+        if value.shape != tensor.shape:
+            raise RuntimeError(f"grad: assigned a sparse gradient of shape {value.shape} to a "
+                               f"tensor of shape {tensor.shape}; the shapes must match")
+        return value
+    if isinstance(value, Tensor):
+        if not isinstance(value.data, np.ndarray):
+            raise TypeError(f"grad: expected a dense Tensor, an array or None, got a "
+                            f"{type(value).__name__}")
+        if value.shape != tensor.shape:
+            raise RuntimeError(f"grad: assigned a gradient of shape {value.shape} to a tensor "
+                               f"of shape {tensor.shape}; the shapes must match")
+        if value.dtype != tensor.dtype:
+            raise RuntimeError(f"grad: assigned a gradient of dtype {value.dtype} to a tensor "
+                               f"of dtype {tensor.dtype}; the dtypes must match (as torch)")
+        return value
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.dtype.kind not in "biufc":
+        raise TypeError(f"grad: expected a Tensor, a numpy array or None, got a "
+                        f"{type(value).__name__}")
+    if array.shape != tensor.shape:
+        raise RuntimeError(f"grad: assigned a gradient of shape {array.shape} to a tensor of "
+                           f"shape {tensor.shape}; the shapes must match")
+    return _grad_tensor(array if array.dtype == tensor.dtype
+                        else array.astype(tensor.dtype))
+
+
+def _backward_graph(name: str, roots: list[Tensor], root_grads: list[Tensor],
+                    inputs) -> None:
+    """backward(create_graph=True): the gradients of the pass are Tensors with a graph
+    (``_backpropagate_graph``), added to the ``.grad`` of every leaf (or of ``inputs``) by a
+    recorded add, so a ``.grad`` can be differentiated again."""
+    if inputs is None:
+        targets = [t for t in _topological_order(roots) if t.op is None]
+    else:
+        targets = _targets(name, inputs)
+    captured = _backpropagate_graph(roots, root_grads, {id(t) for t in targets})
+    with set_grad_enabled(True):
+        for t in {id(t): t for t in targets}.values():
+            grad = captured.get(id(t))
+            if grad is None:
+                continue
+            if grad.op is None:  # a constant: an array of its own, as a plain pass's
+                grad = _grad_tensor(np.array(grad.data))
+            existing = t._grad
+            if existing is None:
+                t._grad = grad
+            else:
+                if isinstance(existing, SparseGrad):
+                    existing = _grad_tensor(existing.to_dense())
+                t._grad = existing + grad
+            if t.op is None and getattr(t, "_post_hooks", None):
+                _run_post_hooks(t)
+
+
+def _targets(name: str, inputs) -> list[Tensor]:
+    """backward's ``inputs``, checked: tensors that require gradients."""
     from dlpy.autograd import _as_list
 
     targets = _as_list(name, "inputs", inputs)
@@ -1945,14 +2068,7 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
         if not t.requires_grad:
             raise ValueError(f"{name}: inputs[{i}] (shape {t.shape}) does not require "
                              "gradients, so it can get no .grad")
-    captured = _backpropagate(roots, root_grads, retain_graph, {id(t) for t in targets})
-    for t in {id(t): t for t in targets}.values():
-        grad = captured.get(id(t))
-        if grad is None:
-            continue
-        t.grad = grad.copy() if t.grad is None else t.grad + grad  # the pass's may be shared
-        if t.op is None and getattr(t, "_post_hooks", None):
-            _run_post_hooks(t)
+    return targets
 
 
 def _freed_error(op: Op) -> RuntimeError:
@@ -2044,7 +2160,8 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
     create_graph the hooks get a Tensor (as PyTorch's) and what they return becomes one."""
     graph = isinstance(grad, Tensor)
     for hook in list(hooks.values()):
-        result = hook(grad)
+        result = hook(grad if graph or isinstance(grad, SparseGrad)
+                      else _grad_tensor(np.asarray(grad)))
         if result is None:
             continue
         if graph:
