@@ -215,7 +215,6 @@ class Tensor:
     # register_post_accumulate_grad_hook, read only once one was registered)
     __slots__ = ("data", "_grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
                  "__weakref__")
-    __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(t)``: the values (as torch's for a CPU tensor); a copy when asked or when
@@ -223,6 +222,40 @@ class Tensor:
         if copy:
             return self.data.astype(dtype if dtype is not None else self.data.dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    # numpy's protocols (NEP 13, NEP 18). Neither is on dlpy's own paths: ops pass .data.
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """A numpy ufunc given a Tensor. ``ndarray (op) Tensor`` (numpy's operators + - * / // %
+        ** @ < <= > >= & | ^ << >>) is the Tensor's reflected operator, a recorded op as
+        ``Tensor (op) ndarray`` is; ``== !=`` keep identity, as Tensor's. Every other call,
+        in-place ones (``arr -= lr * p.grad``, ``out=``) included, is numpy's on the values:
+        no graph."""
+        if method == "__call__" and not kwargs:
+            if (len(inputs) == 2 and inputs[1] is self
+                    and isinstance(inputs[0], (np.ndarray, np.generic))):
+                name = _NUMPY_REFLECTED.get(ufunc)
+                if name is not None:
+                    result = getattr(type(self), name)(self, inputs[0])
+                    if result is NotImplemented:  # == and != (object's): identity, as Python's
+                        return (inputs[0] is self) == (ufunc is np.equal)
+                    return result
+            return ufunc(*[x.__array__() if isinstance(x, Tensor) else x for x in inputs])
+        if method == "at" and isinstance(inputs[0], Tensor):
+            _numpy_writes_tensor(f"{ufunc.__name__}.at")
+        return getattr(ufunc, method)(*_numpy_values(inputs),
+                                      **_numpy_keywords(ufunc.__name__, kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        """A numpy function given a Tensor: numpy's answer on the values (``np.sum(t)`` is
+        ``np.sum(np.asarray(t))``, an ndarray or numpy scalar, no graph); np.shape, np.ndim and
+        np.size read the Tensor's."""
+        for kind in types:
+            if not issubclass(kind, (Tensor, np.ndarray)):
+                return NotImplemented  # another library's array: let it answer
+        if func in _NUMPY_SHAPE_QUERIES:
+            return _NUMPY_SHAPE_QUERIES[func](*args, **kwargs)
+        return func._implementation(*_numpy_values(args),
+                                    **_numpy_keywords(func.__name__, kwargs) if kwargs else {})
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Tensor):
@@ -456,6 +489,33 @@ class Tensor:
 
     def __rtruediv__(self, other):
         return _arith.div(other, self)
+
+    def __floordiv__(self, other):
+        """torch's ``//``: floor_divide (integers stay integers), zero gradient."""
+        return _pointwise.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _pointwise.floor_divide(other, self)
+
+    def __mod__(self, other):
+        """torch's ``%``: remainder, the sign of the divisor (Python's)."""
+        return _pointwise.remainder(self, other)
+
+    def __rmod__(self, other):
+        return _pointwise.remainder(other, self)
+
+    def __lshift__(self, other):
+        """torch's ``<<`` and ``>>`` on integer tensors (bitwise_left/right_shift)."""
+        return _pointwise.bitwise_left_shift(self, other)
+
+    def __rlshift__(self, other):
+        return _pointwise.bitwise_left_shift(other, self)
+
+    def __rshift__(self, other):
+        return _pointwise.bitwise_right_shift(self, other)
+
+    def __rrshift__(self, other):
+        return _pointwise.bitwise_right_shift(other, self)
 
     # Ordering comparisons give a boolean Tensor with no gradient (a mask for where /
     # masked_fill), as PyTorch's. == and != keep Python's identity meaning: the engine and
@@ -1296,6 +1356,47 @@ class Tensor:
         from dlpy.ops.spectral import istft
 
         return istft(self, *args, **kwargs)
+
+
+# numpy's operator ufuncs and the Tensor method that answers ``ndarray (op) tensor``
+_NUMPY_REFLECTED = {
+    np.add: "__radd__", np.subtract: "__rsub__", np.multiply: "__rmul__",
+    np.true_divide: "__rtruediv__", np.floor_divide: "__rfloordiv__", np.remainder: "__rmod__",
+    np.power: "__rpow__", np.matmul: "__rmatmul__", np.less: "__gt__", np.less_equal: "__ge__",
+    np.greater: "__lt__", np.greater_equal: "__le__", np.equal: "__eq__",
+    np.not_equal: "__ne__", np.bitwise_and: "__rand__", np.bitwise_or: "__ror__",
+    np.bitwise_xor: "__rxor__", np.left_shift: "__rlshift__", np.right_shift: "__rrshift__",
+}
+
+
+def _numpy_size(a, axis=None) -> int:
+    return int(np.prod(a.shape)) if axis is None else a.shape[axis]
+
+
+# numpy functions that read a Tensor's shape as they are (a batched tensor's under vmap too)
+_NUMPY_SHAPE_QUERIES = {np.shape: np.shape._implementation, np.ndim: np.ndim._implementation,
+                        np.size: _numpy_size}
+
+
+def _numpy_values(values) -> list:
+    """The arguments of a numpy call with each Tensor as its values (its __array__)."""
+    return [v.__array__() if isinstance(v, Tensor) else v for v in values]
+
+
+def _numpy_keywords(name: str, kwargs: dict) -> dict:
+    """numpy's keywords with each Tensor as its values; a Tensor as ``out`` is refused."""
+    out = kwargs.get("out")
+    if any(isinstance(o, Tensor) for o in (out if isinstance(out, tuple) else (out,))):
+        _numpy_writes_tensor(name)
+    if not any(isinstance(v, Tensor) for v in kwargs.values()):
+        return kwargs
+    return {k: v.__array__() if isinstance(v, Tensor) else v for k, v in kwargs.items()}
+
+
+def _numpy_writes_tensor(name: str):
+    raise TypeError(f"{name}: numpy cannot write into a dlpy Tensor (autograd would not see the "
+                    "change); give an ndarray (t.numpy() to change its values without "
+                    "autograd) or use the Tensor's in-place methods (add_, copy_, ...)")
 
 
 def _sparse_reflected(error: SparseOperandError, other, method: str, tensor: Tensor):
