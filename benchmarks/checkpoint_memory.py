@@ -74,7 +74,7 @@ def step(model, x, forward, trace: bool) -> tuple[float, int, list[np.ndarray]]:
     if trace:
         peak = tracemalloc.get_traced_memory()[1]  # includes the new .grad arrays
         tracemalloc.stop()
-    return seconds, peak, [p.grad.copy() for p in model.parameters()] + [xt.grad]
+    return seconds, peak, [p.grad.numpy().copy() for p in model.parameters()] + [xt.grad.numpy()]
 
 
 def main() -> None:

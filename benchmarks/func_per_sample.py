@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         for i in range(args.batch):
             model.zero_grad()
             F.cross_entropy(model(xs[i:i + 1]), ys[i:i + 1]).backward()
-            rows.append(model[0].weight.grad)
+            rows.append(model[0].weight.grad.numpy())
         return np.stack(rows)
 
     def run_torch():

@@ -99,9 +99,8 @@ def test_clear_errors():
     with pytest.raises(NotImplementedError, match="autograd.grad\\(create_graph=True\\): "
                                                   "_Refuses has no differentiable backward"):
         grad(_Refuses()(x).sum(), x, create_graph=True)
-    with pytest.raises(NotImplementedError, match="backward: create_graph=True is not "
-                                                  "supported.*use dlpy.autograd.grad"):
-        y.sum().backward(create_graph=True)
+    with pytest.raises(NotImplementedError, match="_Refuses has no differentiable backward"):
+        _Refuses()(x).sum().backward(create_graph=True)
     with pytest.raises(TypeError, match="inputs\\[0\\] is a ndarray"):
         grad(y.sum(), [np.ones(3)])
     with pytest.raises(ValueError, match="2 grad_outputs for 1 outputs"):
@@ -130,7 +129,7 @@ def test_tensor_hooks_run_and_may_replace_the_gradient():
     x = Tensor(np.ones(3), requires_grad=True)
     h = x * 3.0
     seen = []
-    h.register_hook(lambda g: seen.append(g.copy()) or g * 0.5)
+    h.register_hook(lambda g: seen.append(g.numpy().copy()) or g * 0.5)
     (gx,) = grad(h.sum(), x)
     np.testing.assert_allclose(seen[0], [1.0, 1.0, 1.0])
     np.testing.assert_allclose(gx.data, [1.5, 1.5, 1.5])

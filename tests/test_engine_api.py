@@ -79,7 +79,7 @@ def test_backward_inputs_errors():
 def test_post_accumulate_grad_hook_sees_the_accumulated_grad():
     a = _leaf([1.0, 2.0])
     seen = []
-    handle = a.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.copy()))
+    handle = a.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.numpy().copy()))
     (a * 3).sum().backward()
     (a * 3).sum().backward()  # called each backward, after the sum
     assert [s.tolist() for s in seen] == [[3.0, 3.0], [6.0, 6.0]]
@@ -197,7 +197,7 @@ def test_grad_fn_hook_errors():
     y = a * 2
     y.grad_fn.register_prehook(lambda grad_outputs: grad_outputs[0])
     with pytest.raises(TypeError, match=r"MulBackward.register_prehook: a hook must return None "
-                                        r"or a tuple of 1 gradients, got ndarray"):
+                                        r"or a tuple of 1 gradients, got Tensor"):
         y.sum().backward()
     with pytest.raises(TypeError, match=r"MulBackward.register_hook: a hook must be callable"):
         (a * 2).grad_fn.register_hook(None)

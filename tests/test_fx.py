@@ -81,7 +81,7 @@ def test_node_table_equals_torch_fx(name):
 
 
 def _grads(model):
-    return {n: p.grad.copy() for n, p in model.named_parameters()}
+    return {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
 
 
 @pytest.mark.parametrize("name", list(MODELS))

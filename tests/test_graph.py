@@ -150,7 +150,8 @@ def test_validate_finds_inconsistent_shapes():
 
 def test_validate_finds_a_gradient_of_the_wrong_shape():
     x = Tensor(np.ones((2, 3)), requires_grad=True)
-    x.grad = np.ones(3)
+    x.grad = np.ones((2, 3))
+    x.grad.data = np.ones(3)  # the array behind the gradient replaced (assignment checks)
     with pytest.raises(ValueError, match=r"validate: a tensor of shape \(2, 3\) has a gradient "
                                          r"of shape \(3,\)"):
         graph.validate(x * 2)

@@ -357,11 +357,11 @@ def test_an_op_without_backward_graph_is_named():
     np.testing.assert_array_equal(g.data, [2.0, 4.0])
 
 
-def test_backward_with_create_graph_points_to_grad():
+def test_backward_with_create_graph_gives_grads_with_a_graph():
     x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
-    with pytest.raises(NotImplementedError, match=r"backward: create_graph=True is not "
-                                                  r"supported.*autograd.grad\(outputs, inputs"):
-        (x * x).sum().backward(create_graph=True)
-    with pytest.raises(NotImplementedError, match="autograd.backward: create_graph=True"):
-        dlpy.autograd.backward([(x * x).sum()], create_graph=True)
-    assert x.grad is None
+    (x * x).sum().backward(create_graph=True)
+    assert x.grad.requires_grad
+    dlpy.autograd.backward([(x * x).sum()], create_graph=True)  # a recorded add
+    np.testing.assert_allclose(x.grad.data, 4 * x.data)
+    (gx,) = dlpy.autograd.grad(x.grad.sum(), x)
+    np.testing.assert_allclose(gx.data, [4.0, 4.0])

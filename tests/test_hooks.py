@@ -22,7 +22,7 @@ def test_gradient_hook_sees_and_replaces_the_gradient():
     x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
     h = x * 2.0  # an intermediate: its gradient is 3 * h^2 = 12 x^2
     seen = []
-    handle = h.register_hook(lambda g: seen.append(g.copy()))
+    handle = h.register_hook(lambda g: seen.append(g.numpy().copy()))
     F.sum(h ** 3).backward()
     np.testing.assert_allclose(seen[0], 12 * x.data ** 2)
     np.testing.assert_allclose(x.grad, 24 * x.data ** 2)  # the chain rule carries on

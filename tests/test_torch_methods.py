@@ -164,7 +164,7 @@ def test_max_with_dim_on_a_scalar_and_its_gradient():
     values, indices = s.max(dim=0)
     assert values.shape == () and values.item() == 2.5 and indices.shape == () and indices == 0
     values.backward()
-    assert s.grad == 1.0
+    assert s.grad.item() == 1.0
     x = Tensor(np.random.default_rng(0).permutation(24).reshape(2, 3, 4) * 0.1,
                requires_grad=True)  # distinct values: the gradient is defined
     for dim in (0, 1, -1):

@@ -25,9 +25,9 @@ import numpy as np
 
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import (
-    _CREATE_GRAPH_BACKWARD,
     Tensor,
     _backpropagate,
+    _backward_graph,
     _backward_into,
     _graph_grad,
     detect_anomaly,
@@ -140,11 +140,13 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
     """``sum(t.backward(g))`` over several tensors in one pass: each leaf's ``.grad`` gets
     the sum of the gradients from all of them (a tensor shared by their graphs is visited
     once). ``inputs``: only these tensors' ``.grad`` accumulate (leaves or not), and only the
-    ops on a path to them run, as torch's. ``create_graph=True`` is refused, as in
-    ``Tensor.backward``: use ``grad``."""
-    if create_graph:
-        raise NotImplementedError(_CREATE_GRAPH_BACKWARD.format(name="autograd.backward"))
+    ops on a path to them run, as torch's. ``create_graph=True``: the ``.grad`` become Tensors
+    with a graph (added to by recorded ops), to differentiate again; the graph is kept."""
     tensors = _as_list("autograd.backward", "tensors", tensors)
+    if create_graph:
+        root_grads = _root_grads("autograd.backward", tensors, grad_tensors, graph=True)
+        _backward_graph("autograd.backward", tensors, root_grads, inputs)
+        return
     root_grads = _root_grads("autograd.backward", tensors, grad_tensors)
     if inputs is None:
         _backpropagate(tensors, root_grads, bool(retain_graph))

@@ -94,7 +94,7 @@ def main() -> None:
         loss.backward()
         with dlpy.no_grad():
             for p in params:
-                p.data -= 0.5 * p.grad
+                p.data -= 0.5 * p.grad.data
         if step == 1 or step % 300 == 0:
             accuracy = (model[2](hidden).data.argmax(axis=1) == y).mean()
             print(f"step {step:5d}  loss {loss.item():.4f}  accuracy {accuracy:.1%}")

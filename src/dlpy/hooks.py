@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, _shown
 
 _next_id = itertools.count()
 
@@ -171,13 +171,13 @@ class BackwardHookCall:
             grad_output[i] = g
         grad_output = tuple(grad_output)
         for hook in self.pre_hooks:
-            result = hook(self.module, grad_output)
+            result = hook(self.module, _shown(grad_output))
             if result is not None:
                 grad_output = _replacement(result, grad_output, "register_full_backward_pre_hook")
-        self.grad_output = grad_output
+        self.grad_output = _shown(grad_output)  # hooks get Tensors, as torch's
         if not self.gated_inputs:  # no input needs a gradient: the hooks hear of it now
             for hook in self.hooks:
-                hook(self.module, (None,) * self.num_inputs, grad_output)
+                hook(self.module, (None,) * self.num_inputs, self.grad_output)
         return [grad_output[i] for i in self.output_positions]
 
     def _on_inputs(self, grads: list) -> list:
@@ -186,7 +186,7 @@ class BackwardHookCall:
             grad_input[k] = g
         grad_input = tuple(grad_input)
         for hook in self.hooks:
-            result = hook(self.module, grad_input, self.grad_output)
+            result = hook(self.module, _shown(grad_input), self.grad_output)
             if result is not None:
                 grad_input = _replacement(result, grad_input, "register_full_backward_hook")
         return [grad_input[k] for k in self.gated_inputs]

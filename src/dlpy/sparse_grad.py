@@ -134,5 +134,6 @@ def runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dense(grad) -> np.ndarray:
-    """A gradient as a dense array (a SparseGrad densified, anything else as it is)."""
-    return grad.to_dense() if isinstance(grad, SparseGrad) else grad
+    """A gradient as a dense array (a SparseGrad densified, a Tensor's array, an array as it
+    is)."""
+    return grad.to_dense() if isinstance(grad, SparseGrad) else np.asarray(grad)

@@ -85,15 +85,6 @@ _detect_anomaly = False
 # the tangent of the new value onto the tensor (None: nothing to follow)
 _dual_in_place = None
 
-# backward(create_graph=True) would make every leaf's .grad a Tensor with a graph; dlpy's .grad
-# are numpy arrays (optimisers, clipping and checkpoints read them), so it is refused
-_CREATE_GRAPH_BACKWARD = (
-    "{name}: create_graph=True is not supported: leaves' .grad are numpy arrays in dlpy; use "
-    "dlpy.autograd.grad(outputs, inputs, create_graph=True), which returns the gradients as "
-    "Tensors that can be differentiated again"
-)
-
-
 def set_detect_anomaly(mode: bool) -> None:
     """Turn anomaly detection on or off (see ``detect_anomaly``)."""
     global _detect_anomaly
@@ -222,9 +213,8 @@ class Tensor:
 
     # _hooks: None, or the gradient hooks of register_hook; _post_hooks (set only by
     # register_post_accumulate_grad_hook, read only once one was registered)
-    __slots__ = ("data", "grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
+    __slots__ = ("data", "_grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
                  "__weakref__")
-    __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(t)``: the values (as torch's for a CPU tensor); a copy when asked or when
@@ -232,6 +222,40 @@ class Tensor:
         if copy:
             return self.data.astype(dtype if dtype is not None else self.data.dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    # numpy's protocols (NEP 13, NEP 18). Neither is on dlpy's own paths: ops pass .data.
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """A numpy ufunc given a Tensor. ``ndarray (op) Tensor`` (numpy's operators + - * / // %
+        ** @ < <= > >= & | ^ << >>) is the Tensor's reflected operator, a recorded op as
+        ``Tensor (op) ndarray`` is; ``== !=`` keep identity, as Tensor's. Every other call,
+        in-place ones (``arr -= lr * p.grad``, ``out=``) included, is numpy's on the values:
+        no graph."""
+        if method == "__call__" and not kwargs:
+            if (len(inputs) == 2 and inputs[1] is self
+                    and isinstance(inputs[0], (np.ndarray, np.generic))):
+                name = _NUMPY_REFLECTED.get(ufunc)
+                if name is not None:
+                    result = getattr(type(self), name)(self, inputs[0])
+                    if result is NotImplemented:  # == and != (object's): identity, as Python's
+                        return (inputs[0] is self) == (ufunc is np.equal)
+                    return result
+            return ufunc(*[x.__array__() if isinstance(x, Tensor) else x for x in inputs])
+        if method == "at" and isinstance(inputs[0], Tensor):
+            _numpy_writes_tensor(f"{ufunc.__name__}.at")
+        return getattr(ufunc, method)(*_numpy_values(inputs),
+                                      **_numpy_keywords(ufunc.__name__, kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        """A numpy function given a Tensor: numpy's answer on the values (``np.sum(t)`` is
+        ``np.sum(np.asarray(t))``, an ndarray or numpy scalar, no graph); np.shape, np.ndim and
+        np.size read the Tensor's."""
+        for kind in types:
+            if not issubclass(kind, (Tensor, np.ndarray)):
+                return NotImplemented  # another library's array: let it answer
+        if func in _NUMPY_SHAPE_QUERIES:
+            return _NUMPY_SHAPE_QUERIES[func](*args, **kwargs)
+        return func._implementation(*_numpy_values(args),
+                                    **_numpy_keywords(func.__name__, kwargs) if kwargs else {})
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Tensor):
@@ -243,7 +267,7 @@ class Tensor:
         elif requires_grad and kind != "f":
             raise TypeError(f"Tensor: only floating point tensors can require gradients (float "
                             f"or complex), got {self.data.dtype}")
-        self.grad: np.ndarray | None = None
+        self._grad: Tensor | SparseGrad | None = None
         self.requires_grad = bool(requires_grad)
         self.op: Op | None = None
         self.name = name
@@ -251,6 +275,17 @@ class Tensor:
         self._tick = 0  # the in-place clock when its op recorded it (see _check_versions)
 
     # ----------------------------------------------------------------- properties
+    @property
+    def grad(self) -> Tensor | SparseGrad | None:
+        """The gradient backward() accumulated: a Tensor without a graph (one with a graph
+        after ``backward(create_graph=True)``), a SparseGrad from a sparse op, or None. In-place
+        changes through it (``p.grad.zero_()``, ``p.grad.mul_(0.5)``) are what optimisers see."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        self._grad = None if value is None else _as_grad(self, value)
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape
@@ -323,18 +358,21 @@ class Tensor:
         return Tensor(self.data)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradient: None (PyTorch's default), or with ``set_to_none=False`` fill the
-        array with zeros (a sparse gradient becomes None either way)."""
-        if set_to_none or not isinstance(self.grad, np.ndarray):
-            self.grad = None
+        """Forget the gradient: None (PyTorch's default), or with ``set_to_none=False`` fill it
+        with zeros in place (a sparse gradient becomes None either way)."""
+        grad = self._grad
+        if set_to_none or not isinstance(grad, Tensor):
+            self._grad = None
+        elif grad.op is not None:  # a gradient with a graph (create_graph): cut off, as torch
+            self._grad = _grad_tensor(np.zeros_like(grad.data))
         else:
-            self.grad[...] = 0
+            grad.data[...] = 0
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` with the gradient of this tensor each time backward computes it
-        (for a leaf, before it is added to ``.grad``). The hook gets a numpy array (or a
-        SparseGrad); returning an array of the same shape replaces the gradient, None keeps
-        it (do not change it in place: it may be shared). Returns a handle whose ``remove()``
+        (for a leaf, before it is added to ``.grad``). The hook gets a Tensor (or a
+        SparseGrad); returning a Tensor or array of the same shape replaces the gradient, None
+        keeps it (do not change it in place: it may be shared). Returns a handle whose ``remove()``
         takes the hook off, as PyTorch's."""
         from dlpy.hooks import add_hook
 
@@ -375,11 +413,16 @@ class Tensor:
         the same argument). Graph state (saved arrays) is freed afterwards unless
         ``retain_graph=True``. ``inputs``: a tensor or a sequence of them (leaves or not): only
         their ``.grad`` accumulate, and only the ops on a path to them run, as torch's.
-        ``create_graph=True`` is refused: a ``.grad`` is a numpy array here;
-        ``dlpy.autograd.grad(..., create_graph=True)`` gives Tensors.
+        ``create_graph=True``: the ``.grad`` get a graph of their own (each op's
+        ``backward_graph``), to differentiate again (Hessian-vector products, gradient
+        penalties); the graph is kept (retain_graph) and grad_output may be a Tensor with one.
         """
         if create_graph:
-            raise NotImplementedError(_CREATE_GRAPH_BACKWARD.format(name="backward"))
+            from dlpy.autograd import backward
+
+            return backward([self], None if grad_output is None and gradient is None else
+                            [grad_output if gradient is None else gradient], retain_graph,
+                            True, inputs)
         if gradient is not None:
             if grad_output is not None:
                 raise TypeError("backward: give grad_output or gradient (torch's name for it), "
@@ -446,6 +489,33 @@ class Tensor:
 
     def __rtruediv__(self, other):
         return _arith.div(other, self)
+
+    def __floordiv__(self, other):
+        """torch's ``//``: floor_divide (integers stay integers), zero gradient."""
+        return _pointwise.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _pointwise.floor_divide(other, self)
+
+    def __mod__(self, other):
+        """torch's ``%``: remainder, the sign of the divisor (Python's)."""
+        return _pointwise.remainder(self, other)
+
+    def __rmod__(self, other):
+        return _pointwise.remainder(other, self)
+
+    def __lshift__(self, other):
+        """torch's ``<<`` and ``>>`` on integer tensors (bitwise_left/right_shift)."""
+        return _pointwise.bitwise_left_shift(self, other)
+
+    def __rlshift__(self, other):
+        return _pointwise.bitwise_left_shift(other, self)
+
+    def __rshift__(self, other):
+        return _pointwise.bitwise_right_shift(self, other)
+
+    def __rrshift__(self, other):
+        return _pointwise.bitwise_right_shift(other, self)
 
     # Ordering comparisons give a boolean Tensor with no gradient (a mask for where /
     # masked_fill), as PyTorch's. == and != keep Python's identity meaning: the engine and
@@ -779,7 +849,7 @@ class Tensor:
                     "change both in place while recording, as PyTorch does. Use clone() first, "
                     "or assign through the tensor it views (x[index] = ...)")
         old = Tensor.__new__(Tensor)
-        old.data, old.grad, old.requires_grad = self.data, None, self.requires_grad
+        old.data, old._grad, old.requires_grad = self.data, None, self.requires_grad
         old.op, old.name, old._hooks = op, self.name, self._hooks
         old._tick = self._tick if op is not None else 0
         _complex.mark(old)  # complex data: a ComplexTensor, so ops admit it as one
@@ -1288,6 +1358,47 @@ class Tensor:
         return istft(self, *args, **kwargs)
 
 
+# numpy's operator ufuncs and the Tensor method that answers ``ndarray (op) tensor``
+_NUMPY_REFLECTED = {
+    np.add: "__radd__", np.subtract: "__rsub__", np.multiply: "__rmul__",
+    np.true_divide: "__rtruediv__", np.floor_divide: "__rfloordiv__", np.remainder: "__rmod__",
+    np.power: "__rpow__", np.matmul: "__rmatmul__", np.less: "__gt__", np.less_equal: "__ge__",
+    np.greater: "__lt__", np.greater_equal: "__le__", np.equal: "__eq__",
+    np.not_equal: "__ne__", np.bitwise_and: "__rand__", np.bitwise_or: "__ror__",
+    np.bitwise_xor: "__rxor__", np.left_shift: "__rlshift__", np.right_shift: "__rrshift__",
+}
+
+
+def _numpy_size(a, axis=None) -> int:
+    return int(np.prod(a.shape)) if axis is None else a.shape[axis]
+
+
+# numpy functions that read a Tensor's shape as they are (a batched tensor's under vmap too)
+_NUMPY_SHAPE_QUERIES = {np.shape: np.shape._implementation, np.ndim: np.ndim._implementation,
+                        np.size: _numpy_size}
+
+
+def _numpy_values(values) -> list:
+    """The arguments of a numpy call with each Tensor as its values (its __array__)."""
+    return [v.__array__() if isinstance(v, Tensor) else v for v in values]
+
+
+def _numpy_keywords(name: str, kwargs: dict) -> dict:
+    """numpy's keywords with each Tensor as its values; a Tensor as ``out`` is refused."""
+    out = kwargs.get("out")
+    if any(isinstance(o, Tensor) for o in (out if isinstance(out, tuple) else (out,))):
+        _numpy_writes_tensor(name)
+    if not any(isinstance(v, Tensor) for v in kwargs.values()):
+        return kwargs
+    return {k: v.__array__() if isinstance(v, Tensor) else v for k, v in kwargs.items()}
+
+
+def _numpy_writes_tensor(name: str):
+    raise TypeError(f"{name}: numpy cannot write into a dlpy Tensor (autograd would not see the "
+                    "change); give an ndarray (t.numpy() to change its values without "
+                    "autograd) or use the Tensor's in-place methods (add_, copy_, ...)")
+
+
 def _sparse_reflected(error: SparseOperandError, other, method: str, tensor: Tensor):
     """``tensor (op) other`` by other's reflected method when other is the sparse tensor that
     a dense op refused (dlpy/sparse_tensor.py); any other such error goes on."""
@@ -1620,15 +1731,22 @@ def _hooked_grads(op: Op, grad_output, backward, extra: tuple) -> list:
     graph = isinstance(grad_output, Tensor)  # a create_graph pass: gradients are Tensors
     output = (grad_output,)
     for hook in list(state.pre_hooks.values()):
-        result = hook(output)
+        result = hook(_shown(output))
         if result is not None:
             output = _hook_grads(op, "register_prehook", result, (grad_output,), graph)
     grads = backward(op, output[0], *extra)
     for hook in list(state.hooks.values()):
-        result = hook(tuple(grads), output)
+        result = hook(_shown(grads), _shown(output))
         if result is not None:
             grads = _hook_grads(op, "register_hook", result, op.inputs, graph)
     return list(grads)
+
+
+def _shown(grads) -> tuple:
+    """Gradients as hooks get them, as torch's: Tensors (an array wrapped, not copied; a
+    SparseGrad, a Tensor or None as it is)."""
+    return tuple(g if g is None or isinstance(g, (Tensor, SparseGrad))
+                 else _grad_tensor(np.asarray(g)) for g in grads)
 
 
 def _hook_grads(op: Op, name: str, result, like, graph: bool) -> tuple:
@@ -1732,7 +1850,7 @@ class Op:
             data = np.asarray(data)
         out = Tensor.__new__(Tensor)
         out.data = data
-        out.grad = None
+        out._grad = None
         out.name = None
         out._hooks = None
         if _detect_anomaly:
@@ -1884,14 +2002,9 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
             if op is None or not any(id(p) in needed for p in op.inputs):
                 continue
         elif op is None:  # a leaf: accumulate across backward calls, as in PyTorch
-            if node.grad is not None:
-                node.grad = node.grad + grad
-            elif isinstance(grad, SparseGrad):  # an op's fresh arrays, kept sparse
-                node.grad = grad.copy() if retain_graph else grad
-            elif retain_graph or grad.base is not None or id(grad) in shared:
-                node.grad = grad.copy()
-            else:  # a fresh array that only this leaf will hold: skip the copy (speed)
-                node.grad = grad
+            # a fresh array that only this leaf will hold is kept without a copy (speed)
+            _accumulate(node, grad, not (retain_graph or id(grad) in shared or (
+                type(grad) is np.ndarray and grad.base is not None)))
             shared.add(id(grad))
             if post_hooks and getattr(node, "_post_hooks", None):
                 _run_post_hooks(node)
@@ -1938,6 +2051,117 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
                    inputs) -> None:
     """backward(inputs=...): only the ops on a path to ``inputs`` run, and only their
     ``.grad`` accumulate (leaves or not; one the pass does not reach keeps its ``.grad``)."""
+    targets = _targets(name, inputs)
+    captured = _backpropagate(roots, root_grads, retain_graph, {id(t) for t in targets})
+    for t in {id(t): t for t in targets}.values():
+        grad = captured.get(id(t))
+        if grad is None:
+            continue
+        _accumulate(t, grad, False)  # the pass's may be shared: copied
+        if t.op is None and getattr(t, "_post_hooks", None):
+            _run_post_hooks(t)
+
+
+def _grad_tensor(array: np.ndarray) -> Tensor:
+    """``array`` (not copied) as a ``.grad``: a Tensor without a graph."""
+    t = Tensor.__new__(ComplexTensor if array.dtype.kind == "c" else Tensor)
+    t.data, t._grad, t.requires_grad, t.op, t.name, t._hooks, t._tick = (
+        array, None, False, None, None, None, 0)
+    return t
+
+
+def _accumulate(node: Tensor, grad, fresh: bool) -> None:
+    """node.grad += grad (an array or a SparseGrad), as torch's AccumulateGrad: into the
+    array of a plain dense ``.grad`` in place, else a new one. ``fresh``: nobody else holds
+    ``grad``, so a first gradient keeps it without a copy."""
+    if type(grad) is not np.ndarray and not isinstance(grad, SparseGrad):
+        grad, fresh = np.array(grad), True  # a numpy scalar from an op: an array of its own
+    existing = node._grad
+    if existing is None:
+        if type(grad) is np.ndarray:
+            node._grad = _grad_tensor(grad if fresh else grad.copy())
+        else:  # a SparseGrad
+            node._grad = grad if fresh else grad.copy()
+        return
+    if type(existing) is not SparseGrad:
+        data = existing.data
+        if (existing.op is None and type(grad) is np.ndarray and not existing.requires_grad
+                and data.shape == grad.shape
+                and (data.dtype is grad.dtype or data.dtype == grad.dtype)):
+            try:
+                data += grad
+                return
+            except ValueError:  # a read-only array (a broadcast view): a new one below
+                pass
+        existing = data  # a gradient with a graph (create_graph) is cut off, not changed
+    total = existing + grad  # sparse + sparse stays sparse; with a dense one, dense
+    node._grad = total if isinstance(total, SparseGrad) else _grad_tensor(np.asarray(total))
+
+
+def _as_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
+    """What ``tensor.grad = value`` stores, checked as torch's: a Tensor of the tensor's shape
+    and dtype, a SparseGrad of its shape, or an array (or list) of its shape, cast to its
+    dtype (dlpy's .grad used to be an array) and kept as a Tensor."""
+    if isinstance(value, SparseGrad):
+        if value.shape != tensor.shape:
+            raise RuntimeError(f"grad: assigned a sparse gradient of shape {value.shape} to a "
+                               f"tensor of shape {tensor.shape}; the shapes must match")
+        return value
+    if isinstance(value, Tensor):
+        if not isinstance(value.data, np.ndarray):
+            raise TypeError(f"grad: expected a dense Tensor, an array or None, got a "
+                            f"{type(value).__name__}")
+        if value.shape != tensor.shape:
+            raise RuntimeError(f"grad: assigned a gradient of shape {value.shape} to a tensor "
+                               f"of shape {tensor.shape}; the shapes must match")
+        if value.dtype != tensor.dtype:
+            raise RuntimeError(f"grad: assigned a gradient of dtype {value.dtype} to a tensor "
+                               f"of dtype {tensor.dtype}; the dtypes must match (as torch)")
+        return value
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.dtype.kind not in "biufc":
+        raise TypeError(f"grad: expected a Tensor, a numpy array or None, got a "
+                        f"{type(value).__name__}")
+    if array.shape != tensor.shape:
+        raise RuntimeError(f"grad: assigned a gradient of shape {array.shape} to a tensor of "
+                           f"shape {tensor.shape}; the shapes must match")
+    return _grad_tensor(array if array.dtype == tensor.dtype
+                        else array.astype(tensor.dtype))
+
+
+def _backward_graph(name: str, roots: list[Tensor], root_grads: list[Tensor],
+                    inputs) -> None:
+    """backward(create_graph=True): the gradients of the pass are Tensors with a graph
+    (``_backpropagate_graph``), added to the ``.grad`` of every leaf (or of ``inputs``) by a
+    recorded add, so a ``.grad`` can be differentiated again."""
+    if inputs is None:
+        targets = [t for t in _topological_order(roots) if t.op is None]
+    else:
+        targets = _targets(name, inputs)
+    captured = _backpropagate_graph(roots, root_grads, {id(t) for t in targets})
+    with set_grad_enabled(True):
+        for t in {id(t): t for t in targets}.values():
+            grad = captured.get(id(t))
+            if grad is None:
+                continue
+            if grad.op is None:  # a constant: an array of its own, as a plain pass's
+                grad = _grad_tensor(np.array(grad.data))
+            existing = t._grad
+            if existing is None:
+                t._grad = grad
+            else:
+                if isinstance(existing, SparseGrad):
+                    existing = _grad_tensor(existing.to_dense())
+                t._grad = existing + grad
+            if t.op is None and getattr(t, "_post_hooks", None):
+                _run_post_hooks(t)
+
+
+def _targets(name: str, inputs) -> list[Tensor]:
+    """backward's ``inputs``, checked: tensors that require gradients."""
     from dlpy.autograd import _as_list
 
     targets = _as_list(name, "inputs", inputs)
@@ -1945,14 +2169,7 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
         if not t.requires_grad:
             raise ValueError(f"{name}: inputs[{i}] (shape {t.shape}) does not require "
                              "gradients, so it can get no .grad")
-    captured = _backpropagate(roots, root_grads, retain_graph, {id(t) for t in targets})
-    for t in {id(t): t for t in targets}.values():
-        grad = captured.get(id(t))
-        if grad is None:
-            continue
-        t.grad = grad.copy() if t.grad is None else t.grad + grad  # the pass's may be shared
-        if t.op is None and getattr(t, "_post_hooks", None):
-            _run_post_hooks(t)
+    return targets
 
 
 def _freed_error(op: Op) -> RuntimeError:
@@ -2044,7 +2261,8 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
     create_graph the hooks get a Tensor (as PyTorch's) and what they return becomes one."""
     graph = isinstance(grad, Tensor)
     for hook in list(hooks.values()):
-        result = hook(grad)
+        result = hook(grad if graph or isinstance(grad, SparseGrad)
+                      else _grad_tensor(np.asarray(grad)))
         if result is None:
             continue
         if graph:

@@ -19,7 +19,7 @@ import weakref
 import numpy as np
 
 from dlpy.ops import arithmetic as _arith
-from dlpy.tensor import Tensor, _filled, _functional_method
+from dlpy.tensor import Tensor, _filled, _functional_method, _grad_tensor
 
 
 def _method(name: str, function, doc: str):
@@ -271,10 +271,16 @@ def _retain_grad(self) -> None:
 
     def keep(grad):
         owner = tensor()
-        if owner is not None:
-            array = np.asarray(grad.data if isinstance(grad, Tensor) else (
-                grad.to_dense() if hasattr(grad, "to_dense") else grad))
-            owner.grad = array.copy() if owner.grad is None else owner.grad + array
+        if owner is None:
+            return
+        if isinstance(grad, Tensor) and grad.requires_grad:  # create_graph: kept with its graph
+            owner._grad = grad if owner._grad is None else owner._grad + grad
+            return
+        array = np.asarray(grad.data if isinstance(grad, Tensor) else (
+            grad.to_dense() if hasattr(grad, "to_dense") else grad))
+        if owner._grad is not None:
+            array = np.asarray(owner._grad.data) + array
+        owner._grad = _grad_tensor(np.array(array))
 
     keep.retains_grad = True
     self.register_hook(keep)

@@ -39,7 +39,7 @@ def step(net, optimizer, x, y, sync):
     optimizer.zero_grad()
     loss.backward()
     sync()
-    grads = [p.grad.copy() for p in net.parameters()]
+    grads = [p.grad.numpy().copy() for p in net.parameters()]
     optimizer.step()
     return out.data, x.grad, grads
 

@@ -422,7 +422,7 @@ def train_steps(model, optimizer, steps, rng, sync, record):
         optimizer.zero_grad()
         F.cross_entropy(model(x), y).backward()
         sync()
-        record([p.grad.copy() for p in model.parameters()])
+        record([p.grad.numpy().copy() for p in model.parameters()])
         optimizer.step()
 
 

@@ -19,7 +19,7 @@ def _descend(params: list[Tensor], loss_fn, steps: int, lr: float) -> None:
             p.grad = None
         loss_fn().backward()
         for p in params:
-            p.data -= lr * p.grad
+            p.data -= lr * p.grad.data
 
 
 def test_maximum_likelihood_normal_recovers_the_sample_mean_and_std():

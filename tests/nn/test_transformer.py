@@ -81,7 +81,7 @@ def test_mock_learning_converges_to_the_constant_label():
         encoder.zero_grad()
         loss.backward()
         for p in encoder.parameters():
-            p.data -= 2.0 * p.grad
+            p.data -= 2.0 * p.grad.data
     encoder.eval()
     after = np.abs(predict(fresh_batch()).data - k).max()
     assert before > 0.2

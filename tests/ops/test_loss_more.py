@@ -263,7 +263,7 @@ def test_margin_losses_at_their_kinks_follow_pytorch():
     # gives none there (its strict z > 0)
     x = Tensor(np.array([1.0]), requires_grad=True)
     F.hinge_embedding_loss(x, np.array([-1.0])).backward()
-    assert x.grad[0] == -1.0
+    assert x.grad.numpy()[0] == -1.0
     scores = Tensor(np.array([[1.5, 0.5]]), requires_grad=True)
     F.multi_margin_loss(scores, np.array([0])).backward()
     np.testing.assert_array_equal(scores.grad, [[0.0, 0.0]])

@@ -142,7 +142,7 @@ def test_gumbel_softmax_samples_the_softmax():
     np.testing.assert_allclose(hard.data.mean(0), [0.1, 0.2, 0.7], atol=0.01)  # Gumbel-max
     weights = np.random.default_rng(4).standard_normal(3)
     (hard * weights).sum().backward()
-    straight = logits.grad.copy()
+    straight = logits.grad.numpy().copy()
     logits.grad = None
     soft_again = F.gumbel_softmax(logits, hard=False, rng=np.random.default_rng(3))
     (soft_again * weights).sum().backward()
@@ -157,7 +157,7 @@ def test_gumbel_softmax_learns_a_constant_choice():
         loss = -F.log(sample[:, 2]).sum()
         logits.grad = None
         loss.backward()
-        logits.data -= 0.1 * logits.grad
+        logits.data -= 0.1 * logits.grad.data
     assert np.argmax(logits.data) == 2 and F.softmax(logits, -1).data[0, 2] > 0.9
 
 

@@ -183,7 +183,10 @@ def test_bad_arguments(make, message):
 
 def test_gradient_shape_mismatch_is_reported():
     p = Parameter(np.zeros((2, 2)))
-    p.grad = np.zeros(3, dtype=np.float32)
+    with pytest.raises(RuntimeError, match=r"shape \(3,\) to a tensor of shape \(2, 2\)"):
+        p.grad = np.zeros(3, dtype=np.float32)  # refused when assigned, as torch
+    p.grad = np.zeros((2, 2))
+    p.grad.data = np.zeros(3, dtype=np.float32)  # the array behind the gradient replaced
     with pytest.raises(ValueError, match=r"parameter 0 has shape \(2, 2\) but its gradient"):
         SGD([p], lr=0.1).step()
 

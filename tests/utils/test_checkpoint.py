@@ -27,7 +27,7 @@ def run(model, x0, forward):
     x = Tensor(x0, requires_grad=True)
     y = forward(model, x)
     (y * y).sum().backward()
-    grads = [p.grad.copy() for p in model.parameters()]
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
     for p in model.parameters():
         p.grad = None
     return y.data, x.grad, grads, dlpy.default_generator().random()
@@ -167,7 +167,7 @@ def test_retain_graph_hooks_and_a_custom_function_inside():
 
     x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     seen = []
-    x.register_hook(lambda g: seen.append(g.copy()))
+    x.register_hook(lambda g: seen.append(g.numpy().copy()))
     y = checkpoint(lambda u: Square.apply(u) * 3, x)
     y.register_hook(lambda g: g * 2)
     y.sum().backward(retain_graph=True)

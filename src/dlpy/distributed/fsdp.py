@@ -288,7 +288,7 @@ class _FlatHandle:
         if result is not None and self.use_orig_params:
             for p, (a, b) in zip(self.orig_params, self.local_ranges()):
                 piece = result[a:b]
-                p.grad = piece.copy() if p.grad is None else p.grad + piece
+                p.grad = piece.copy() if p.grad is None else p.grad.data + piece
             return None
         return result
 
@@ -777,11 +777,11 @@ class FullyShardedDataParallel(Module):
             raise ValueError(f"{NAME}.clip_grad_norm_: norm_type must be > 0, got {norm_type}")
         params = [p for p in self.parameters() if p.grad is not None]
         if norm_type == np.inf:
-            local = max((float(np.abs(p.grad).max()) for p in params if p.grad.size),
-                        default=0.0)
+            local = max((float(np.abs(p.grad.data).max()) for p in params
+                         if p.grad.data.size), default=0.0)
             total = self._across(local, "MAX")
         else:
-            local = sum(float(np.sum(np.abs(p.grad) ** norm_type)) for p in params)
+            local = sum(float(np.sum(np.abs(p.grad.data) ** norm_type)) for p in params)
             total = self._across(local, "SUM") ** (1.0 / norm_type)
         clip_grads_with_norm_(params, max_norm, total)
         dtype = params[0].grad.dtype if params else np.float32

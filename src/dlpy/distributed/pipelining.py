@@ -219,7 +219,7 @@ class _Schedule:
         else:
             output.backward(self._receive(stage.stage_index + 1, 2 * i + 1))
         if held is not None:
-            grad = held.grad if held.grad is not None else np.zeros_like(held.data)
+            grad = held.grad.data if held.grad is not None else np.zeros_like(held.data)
             self._send(grad, stage.stage_index - 1, 2 * i + 1)
 
     # ------------------------------------------------------------- messages

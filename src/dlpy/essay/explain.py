@@ -134,7 +134,7 @@ def _deep_terms(model, ids: np.ndarray, selector: np.ndarray, direction: np.ndar
     out = model.deep_out(masked_mean(x, padding))   # (1, outputs)
     along = F.sum(out * direction[None, :].astype(np.float32))
     along.backward()
-    per_token = (leaf.grad[0].astype(np.float64) * embedded[0]).sum(axis=1)
+    per_token = (leaf.grad.data[0].astype(np.float64) * embedded[0]).sum(axis=1)
     return per_token, float(along.data)
 
 

@@ -194,7 +194,7 @@ class Module:
 
     def register_full_backward_hook(self, hook):
         """``hook(module, grad_input, grad_output)`` in the backward pass, once the gradients
-        w.r.t. the module's positional tensor inputs are known: tuples of numpy arrays (None
+        w.r.t. the module's positional tensor inputs are known: tuples of Tensors (None
         for an input that needs no gradient; grad_output has one entry per output tensor).
         Returning a tuple replaces grad_input. Called with grad_input all None when no input
         needs a gradient. Returns a removable handle."""

@@ -65,10 +65,11 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
         raise ValueError(f"clip_grad_value_: clip_value must be finite and >= 0, got "
                          f"{clip_value}")
     for p in _tensors(parameters):
-        if isinstance(p.grad, SparseGrad):
-            np.clip(p.grad.values, -clip_value, clip_value, out=p.grad.values)
-        elif p.grad is not None:
-            np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+        grad = p.grad
+        if isinstance(grad, SparseGrad):
+            np.clip(grad.values, -clip_value, clip_value, out=grad.values)
+        elif grad is not None:
+            np.clip(grad.data, -clip_value, clip_value, out=grad.data)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
@@ -99,7 +100,7 @@ def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor])
 
 # ----------------------------------------------------------------------------- norms of tensors
 def _norm_arrays(tensors) -> list[np.ndarray]:
-    """Arrays of Tensors, numpy arrays (dlpy's ``.grad``) or sparse gradients (coalesced)."""
+    """Arrays of Tensors (``.grad``), numpy arrays or sparse gradients (coalesced)."""
     if isinstance(tensors, (Tensor, np.ndarray, SparseGrad)):
         tensors = [tensors]
     arrays = []

@@ -83,7 +83,7 @@ def complex_call(op: Op, inputs: tuple[Tensor, ...]) -> Tensor:
 
 def _plain(t: Tensor) -> Tensor:
     plain = Tensor.__new__(Tensor)
-    plain.data, plain.requires_grad, plain.grad, plain.op = t.data, t.requires_grad, None, None
+    plain.data, plain.requires_grad, plain._grad, plain.op = t.data, t.requires_grad, None, None
     plain.name, plain._hooks, plain._tick = None, None, 0
     return plain
 

@@ -206,12 +206,13 @@ class Optimizer:
                 raise ValueError(f"{name}.step: lr must be finite and >= 0, got {lr}{where}")
         self.step_count += 1
         for i, p, group in self._indexed():
-            if p.grad is None:
+            grad = p._grad  # a Tensor (its array is read), a SparseGrad or None
+            if grad is None:
                 continue
-            if p.grad.shape != p.data.shape:
+            if grad.shape != p.data.shape:
                 raise ValueError(
                     f"{name}.step: parameter {i} has shape {p.data.shape} but its gradient has "
-                    f"{p.grad.shape}"
+                    f"{grad.shape}"
                 )
             state = self.state[i]
             slots = self._param_slots(p.data.ndim, group)
@@ -228,7 +229,7 @@ class Optimizer:
                 for slot in slots:
                     if slot not in self.scalar_slots:
                         state[slot] = state[slot].astype(p.data.dtype)
-            sparse = isinstance(p.grad, SparseGrad)
+            sparse = type(grad) is SparseGrad
             if sparse and not self.accepts_sparse:
                 raise TypeError(
                     f"{name}: parameter {i} has a sparse gradient (an op with sparse=True); "
@@ -241,7 +242,10 @@ class Optimizer:
                     "gradients (nn.Embedding(sparse=True), sparse_linear(..., sparse=True)): "
                     "use Adam for the dense parameters"
                 )
-            grad = p.grad if p.grad.dtype == p.data.dtype else p.grad.astype(p.data.dtype)
+            if not sparse:
+                grad = grad.data
+            if grad.dtype != p.data.dtype:
+                grad = grad.astype(p.data.dtype)
             if p.data.dtype.kind == "c":  # as torch: each complex number a pair of reals
                 self._update(_as_real(p.data), _as_real(grad),
                              {key: _as_real(value) for key, value in state.items()}, group)
@@ -913,11 +917,12 @@ def grad_arrays(params: Iterable[Tensor]) -> list[np.ndarray]:
         params = [params]
     grads = []
     for p in params:
-        if isinstance(p.grad, SparseGrad):
-            p.grad = p.grad.coalesce()
-            grads.append(p.grad.values)
-        elif p.grad is not None:
-            grads.append(p.grad)
+        grad = p.grad
+        if isinstance(grad, SparseGrad):
+            p.grad = grad = grad.coalesce()
+            grads.append(grad.values)
+        elif grad is not None:
+            grads.append(grad.data)
     return grads
 
 
