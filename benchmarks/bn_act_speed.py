@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import timing  # noqa: E402 - benchmarks/timing.py, beside this script
 import torch
 import torch.nn.functional as TF
 
@@ -39,15 +40,8 @@ SWAPPED = ((norm, "BatchNorm"), (activation, "Sigmoid"), (activation, "SiLU"),
 
 
 def best_of(runs: int, *functions) -> list[float]:
-    """timing.best_of with the thread's CPU time: the minimum of each function over ``runs``
-    rounds, the functions alternating."""
-    times = [float("inf")] * len(functions)
-    for _ in range(runs):
-        for i, function in enumerate(functions):
-            start = time.thread_time()
-            function()
-            times[i] = min(times[i], time.thread_time() - start)
-    return times
+    """timing.best_of with the thread's CPU time (the cores are shared)."""
+    return timing.best_of(runs, *functions, clock=time.thread_time)
 
 
 def load_old(folder: str) -> dict:

@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
-import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import best_of  # noqa: E402
 
-def best_of(repeats: int, runs: dict) -> dict[str, float]:
-    """The fastest of ``repeats`` rounds for each callable, the contenders alternating."""
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+
+def _best_by_name(repeats: int, runs: dict) -> dict[str, float]:
+    """timing.best_of over named contenders: name -> fastest round in seconds."""
+    return dict(zip(runs, best_of(repeats, *runs.values())))
 
 
 def main() -> None:
@@ -73,7 +70,7 @@ def main() -> None:
 
     if not np.array_equal(run_torch(), run_dlpy()):
         raise SystemExit("dlpy and transformers generated different tokens")
-    best = best_of(args.repeats, {"dlpy": run_dlpy, "torch": run_torch,
+    best = _best_by_name(args.repeats, {"dlpy": run_dlpy, "torch": run_torch,
                                   "dlpy, no cache": lambda: run_dlpy(False)})
     tokens = args.batch * args.new
     print(f"greedy generation, T5 {args.layers}+{args.layers} layers x {args.width} wide, batch "

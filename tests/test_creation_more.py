@@ -128,5 +128,5 @@ def test_creation_errors():
         dlpy.randint(0, 2.5, (2,))
     with pytest.raises(ValueError, match=r"randperm: n must be an int >= 0"):
         dlpy.randperm(-2)
-    with pytest.raises(TypeError, match=r"only floating point tensors can require gradients"):
+    with pytest.raises(RuntimeError, match=r"only Tensors of floating point and complex dtype"):
         dlpy.randint(0, 3, (2,), requires_grad=True)

@@ -23,7 +23,7 @@ def _made():
     """The dtype of everything the default dtype decides."""
     return {
         "tensor(1.5)": dlpy.tensor(1.5).dtype,
-        "tensor([1, 2])": dlpy.tensor([1, 2]).dtype,  # dlpy's lists of ints are floats
+        "tensor([1., 2])": dlpy.tensor([1.0, 2]).dtype,  # ints are int64, as torch's
         "Tensor(list)": Tensor([1.0, 2.0]).dtype,
         "zeros": dlpy.zeros(2).dtype, "ones": dlpy.ones(2, 3).dtype,
         "empty": dlpy.empty(2).dtype, "eye": dlpy.eye(2).dtype,

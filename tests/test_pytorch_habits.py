@@ -94,7 +94,7 @@ def test_requires_grad_():
     np.testing.assert_array_equal(w.grad, [2, 2, 2])
     with pytest.raises(RuntimeError, match="only a leaf"):
         (w * 2).requires_grad_(False)
-    with pytest.raises(TypeError, match="floating point"):
+    with pytest.raises(RuntimeError, match="floating point"):
         dlpy.arange(3).requires_grad_()
 
 

@@ -238,7 +238,7 @@ def test_introspection_and_casts():
 
 def test_top_level_names():
     x = Tensor(np.array([[1.0, -2.0], [3.0, 0.5]]))
-    assert dlpy.argmax(x) == 2 and dlpy.all(x).item() and dlpy.numel(x) == 4
+    assert dlpy.argmax(x).item() == 2 and dlpy.all(x).item() and dlpy.numel(x) == 4
     assert dlpy.is_tensor(x) and not dlpy.is_tensor(x.data) and dlpy.is_floating_point(x)
     array = np.zeros(3)
     shared = dlpy.from_numpy(array)

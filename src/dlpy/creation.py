@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_complex_dtype, default_dtype
+from dlpy.tensor import Tensor, default_complex_dtype, default_dtype, python_array
 
 
 def _shape(name: str, shape) -> tuple[int, ...]:
@@ -20,11 +20,12 @@ def _shape(name: str, shape) -> tuple[int, ...]:
 
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data``; Python floats and ints become the default
-    dtype (float32 unless dlpy.set_default_dtype), numpy arrays keep their dtype."""
+    """A new tensor holding a copy of ``data``, of torch.tensor's dtype: Python ints int64,
+    floats the default dtype (float32 unless dlpy.set_default_dtype), bools bool, complex
+    numbers complex64 (with float32), a mix the widest; numpy arrays keep their dtype."""
     data = data.data if isinstance(data, Tensor) else data
     return Tensor(np.array(data, dtype=dtype, copy=True) if isinstance(data, np.ndarray)
-                  else data, requires_grad=requires_grad, dtype=dtype)
+                  else python_array(data, dtype), requires_grad=requires_grad)
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:

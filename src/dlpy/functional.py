@@ -1724,10 +1724,10 @@ def gelu(x, approximate: str = "none"):
     return _gelu(x, approximate)
 
 
-def silu(x):
+def silu(x, inplace=False):
     if type(x) is not Tensor and _takes_call(x):
-        return type(x).__dlpy_function__("silu", x)
-    return _silu(x)
+        return type(x).__dlpy_function__("silu", x, *((inplace,) if inplace else ()))
+    return _silu(x, inplace)
 
 
 def linear(x, weight, bias=None):

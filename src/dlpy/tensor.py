@@ -188,6 +188,21 @@ def _to_array(data, dtype=None) -> np.ndarray:
     return array
 
 
+def python_array(data, dtype=None) -> np.ndarray:
+    """torch.tensor's dtypes for Python data (numpy arrays and scalars keep theirs): bools
+    bool, ints int64, floats the default dtype, complex numbers its complex pair; a mix the
+    widest of them."""
+    array = np.asarray(data, dtype=dtype)
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
+        if array.dtype == np.float64:
+            array = array.astype(_default_dtype)
+        elif array.dtype == np.complex128:
+            array = array.astype(_default_complex)
+        elif array.dtype.kind == "i" and array.dtype != np.int64:
+            array = array.astype(np.int64)  # numpy's default int is int32 on some platforms
+    return array
+
+
 # what repr shows of a tensor's values (np.array2string's options; dlpy.set_printoptions)
 PRINT_OPTIONS = {"precision": 4, "threshold": 20}
 
@@ -265,8 +280,8 @@ class Tensor:
         if kind == "c" and type(self) is Tensor:  # complex data: a ComplexTensor (ops/complex.py)
             self.__class__ = ComplexTensor
         elif requires_grad and kind != "f":
-            raise TypeError(f"Tensor: only floating point tensors can require gradients (float "
-                            f"or complex), got {self.data.dtype}")
+            raise RuntimeError(f"Tensor: only Tensors of floating point and complex dtype can "
+                               f"require gradients, got {self.data.dtype}")
         self._grad: Tensor | SparseGrad | None = None
         self.requires_grad = bool(requires_grad)
         self.op: Op | None = None
@@ -341,9 +356,9 @@ class Tensor:
                 "requires_grad_: only a leaf tensor's flag can be changed; call detach() first"
             )
         if requires_grad and self.data.dtype.kind not in "fc":
-            raise TypeError(
-                f"requires_grad_: only floating point tensors can require gradients (float or "
-                f"complex), got {self.data.dtype}"
+            raise RuntimeError(
+                f"requires_grad_: only Tensors of floating point and complex dtype can require "
+                f"gradients, got {self.data.dtype}"
             )
         self.requires_grad = bool(requires_grad)
         return self
@@ -531,6 +546,30 @@ class Tensor:
                              "is ambiguous; use .any() / .all() on .numpy()")
         return bool(self.data.reshape(()))
 
+    def _number(self, name: str):
+        if self.data.size != 1:
+            raise ValueError(f"{name}: only a tensor with one element can be converted to a "
+                             f"Python number, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def __int__(self) -> int:
+        return int(self._number("int"))
+
+    def __float__(self) -> float:
+        return float(self._number("float"))
+
+    def __complex__(self) -> complex:
+        return complex(self._number("complex"))
+
+    def __index__(self) -> int:
+        """An integer tensor with no axes as an index (``range(n)``, ``list[i]``). torch's
+        takes any one-element tensor, but then numpy would index ``array[Tensor([1])]`` as
+        ``array[1]``; here it stays an array index, as before."""
+        if self.data.dtype.kind not in "iu" or self.data.ndim:
+            raise TypeError(f"index: only integer tensors with no axes can be converted to an "
+                            f"index, got {self.data.dtype} of shape {self.shape}")
+        return int(self.data)
+
     def __lt__(self, other) -> Tensor:
         return self._compare(other, np.less)
 
@@ -621,16 +660,18 @@ class Tensor:
         return _reduce.std(self, axis, keepdims=keepdims, correction=correction,
                            unbiased=unbiased, dim=dim, keepdim=keepdim)
 
-    def argmax(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> np.ndarray:
+    def argmax(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """The index of the (first) largest value over axis (None: of the flattened tensor), as
-        an int64 numpy array: indices have no gradient."""
+        an int64 Tensor (no gradient), as torch's."""
         axis, keepdims = _reduce.resolve_axis("argmax", axis, dim, keepdims, keepdim)
-        return np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims), dtype=np.int64)
+        return Tensor(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims),
+                                 dtype=np.int64))
 
-    def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> np.ndarray:
+    def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """The index of the (first) smallest value, as ``argmax``."""
         axis, keepdims = _reduce.resolve_axis("argmin", axis, dim, keepdims, keepdim)
-        return np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims), dtype=np.int64)
+        return Tensor(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims),
+                                 dtype=np.int64))
 
     # PyTorch's method names for what dlpy already has (no new gradients)
     def amax(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
@@ -1077,8 +1118,8 @@ class Tensor:
         return _indexing.sort(self, dim, descending, stable)
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool | None = None
-                ) -> np.ndarray:
-        """int64 numpy array, as ``argmax``."""
+                ) -> Tensor:
+        """int64 Tensor, as ``argmax``."""
         return _indexing.argsort(self, dim, descending, stable)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002

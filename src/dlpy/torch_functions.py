@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.ops import check_dim
-from dlpy.tensor import Tensor, _set_default_dtype, default_dtype
+from dlpy.tensor import Tensor, _set_default_dtype, default_dtype, python_array
 
 _range = builtins.range  # before ``range`` below shadows it
 
@@ -374,7 +374,7 @@ def as_tensor(data, dtype=None) -> Tensor:
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     if isinstance(data, np.ndarray):
         return Tensor(data if dtype is None else data.astype(dtype, copy=False))
-    return Tensor(_torch_array(data, dtype))
+    return Tensor(python_array(data, dtype))
 
 
 def asarray(obj, *, dtype=None, copy=None, requires_grad: bool = False) -> Tensor:
@@ -385,17 +385,10 @@ def asarray(obj, *, dtype=None, copy=None, requires_grad: bool = False) -> Tenso
         array = np.array(obj, dtype=dtype, copy=True) if copy else obj.astype(
             dtype if dtype is not None else obj.dtype, copy=False)
     else:
-        array = _torch_array(obj, dtype)
+        array = python_array(obj, dtype)
     return Tensor(array, requires_grad=requires_grad)
 
 
-def _torch_array(data, dtype) -> np.ndarray:
-    """torch.tensor's dtypes for Python data: floats the default dtype, ints int64, bools
-    bool."""
-    array = np.asarray(data, dtype=dtype)
-    if dtype is None and array.dtype == np.float64:
-        array = array.astype(get_default_dtype())
-    return array
 
 
 def scalar_tensor(s, dtype=None, requires_grad: bool = False) -> Tensor:

@@ -59,7 +59,7 @@ def test_log_prob_predict_and_single_input_match_torch(case):
     np.testing.assert_array_equal(module.predict(x), FIXTURES[f"{case}:predict"])
     np.testing.assert_allclose(module.log_prob(x[0]).data, FIXTURES[f"{case}:log_prob"][0],
                                rtol=1e-12, atol=1e-12)
-    assert module.predict(x[0]) == FIXTURES[f"{case}:predict"][0]
+    assert module.predict(x[0]).item() == FIXTURES[f"{case}:predict"][0]
     single = module(x[0], FIXTURES[f"{case}:target"][0])
     assert single.output.shape == ()
     np.testing.assert_allclose(single.output.data, FIXTURES[f"{case}:single:output"],

@@ -135,3 +135,25 @@ def test_errors():
     names = {"celu_", "elu_", "hardtanh_", "leaky_relu_", "relu_", "rrelu_", "selu_",
              "threshold_"}
     assert names <= set(F.__all__)
+
+
+@pytest.mark.parametrize("name, layer", [("silu", nn.SiLU), ("hardswish", nn.Hardswish),
+                                         ("hardsigmoid", nn.Hardsigmoid)])
+def test_silu_hardswish_hardsigmoid_in_place_equal_their_out_of_place_forms(name, layer):
+    # torchvision builds nn.SiLU(inplace=True), nn.Hardswish(inplace=True): the same op applied
+    # through Tensor._in_place, so values and gradients are the (torch-checked) plain form's
+    rng = np.random.default_rng(5)
+    data = rng.uniform(-4, 4, (3, 4))
+    x, x_plain = Tensor(data, requires_grad=True), Tensor(data, requires_grad=True)
+    y = x * 1.5
+    module = layer(inplace=True)
+    assert module(y) is y and repr(module).endswith("(inplace=True)")
+    expected = getattr(F, name)(x_plain * 1.5)
+    np.testing.assert_array_equal(y.data, expected.data)
+    (y * y).sum().backward()
+    (expected * expected).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), x_plain.grad.numpy(), rtol=1e-13)
+    assert gradcheck(lambda t: getattr(F, name)(t * 1.5, inplace=True), Tensor(data[:2, :2] + 0.01,
+                                                                              requires_grad=True))
+    with pytest.raises(RuntimeError, match="leaf"):
+        getattr(F, name)(Tensor(data, requires_grad=True), inplace=True)

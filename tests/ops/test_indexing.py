@@ -69,10 +69,10 @@ def test_sort_and_topk_indices_are_torchs(case):
     np.testing.assert_array_equal(values.data, record["out"])
 
 
-def test_argsort_is_an_int64_array_like_argmax(rng):
+def test_argsort_is_an_int64_tensor_like_argmax(rng):
     x = Tensor(rng.standard_normal((3, 5)))
     order = x.argsort(dim=0, descending=True)
-    assert isinstance(order, np.ndarray) and order.dtype == np.int64
+    assert isinstance(order, Tensor) and order.dtype == np.int64
     np.testing.assert_array_equal(order, np.argsort(-x.data, axis=0))
     np.testing.assert_array_equal(F.argsort(x), np.argsort(x.data, axis=-1))
     assert F.argsort(Tensor(np.float64(2.0))).shape == ()

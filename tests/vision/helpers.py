@@ -18,11 +18,20 @@ def load_reference(npz_path, keys_path) -> tuple[dict, dict]:
 
 
 def pairs(model):
-    """(key, shape) of model.state_dict(), in its order, without its copies (a full-size model's
-    are GBs and seconds): the parameters, then the persistent buffers. The output tests check
-    that this is state_dict()'s list on every family (state_pairs)."""
-    items = [(k, p.shape) for k, p in model.named_parameters()]
-    return items + [(k, b.shape) for k, b in model.named_buffers(persistent_only=True)]
+    """(key, shape) of model.state_dict(), in its order (torch's: module by module, each one's
+    parameters then its persistent buffers), without its copies (a full-size model's are GBs
+    and seconds). The output tests check that this is state_dict()'s list on every family
+    (state_pairs)."""
+    items, seen = [], set()
+    for prefix, module in model.named_modules():
+        head = f"{prefix}." if prefix else ""
+        for name, param in module._parameters.items():
+            if param is not None and id(param) not in seen:
+                seen.add(id(param))
+                items.append((head + name, param.shape))
+        items += [(head + name, array.shape) for name, array in module._buffers.items()
+                  if array is not None and name not in module._non_persistent]
+    return items
 
 
 def state_pairs(model):
@@ -38,15 +47,8 @@ def uninitialised(constructor, **kwargs):
 
 
 def torch_order(model):
-    """(key, shape) of the state dict in torch's order: module by module, each one's parameters
-    then its persistent buffers (dlpy's state_dict lists all parameters first)."""
-    shapes = {name: p.shape for name, p in model.named_parameters()}  # no copies
-    shapes.update((name, b.shape) for name, b in model.named_buffers(persistent_only=True))
-    order = []
-    for prefix, module in model.named_modules():
-        own = list(module._parameters) + list(module._buffers)
-        order += [f"{prefix}.{n}" if prefix else n for n in own]
-    return [(k, list(shapes[k])) for k in order if k in shapes]
+    """(key, list(shape)) of the state dict in torch's order (which dlpy's now follows)."""
+    return [(k, list(shape)) for k, shape in pairs(model)]
 
 
 def check_output(model, arrays, name, x_array, grad_output, input_grad: bool) -> None:

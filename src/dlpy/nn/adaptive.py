@@ -111,8 +111,8 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         out = self._full_log_prob(x, self.head(x))
         return out if batched else out.reshape(-1)
 
-    def predict(self, x: Tensor) -> np.ndarray:
-        """The most likely class of each row (an int64 array, (batch,) or ()); the tails are
+    def predict(self, x: Tensor) -> Tensor:
+        """The most likely class of each row (an int64 Tensor, (batch,) or ()); the tails are
         evaluated only for rows whose head argmax is a cluster."""
         x, batched = self._batched("predict", x)
         with no_grad():
@@ -123,7 +123,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                 full = self._full_log_prob(F.index_select(x, 0, rows),
                                            F.index_select(head_output, 0, rows))
                 prediction[rows] = np.argmax(full.data, axis=1)
-        return prediction if batched else prediction[0]
+        return Tensor(prediction if batched else prediction[0])
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, n_classes={self.n_classes}, " \

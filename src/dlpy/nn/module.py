@@ -523,13 +523,29 @@ class Module:
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter name -> a copy of its numpy array, in parameter order, then the persistent
-        buffers (``register_buffer``)."""
+        """Name -> a copy of each parameter's and persistent buffer's (``register_buffer``)
+        numpy array, in torch's order: each module's own parameters, then its own buffers, then
+        its children's, depth first."""
         if Module._state_extras_used:
             return self._state_dict_with_extras()
-        state = {name: p.data.copy() for name, p in self.named_parameters()}
-        state.update((name, b.copy()) for name, b in self.named_buffers(persistent_only=True))
-        return state
+        return dict(self._state_arrays())
+
+    def _state_arrays(self, extras: bool = False) -> Iterator[tuple[str, Any]]:
+        """(name, copy) for state_dict, module by module as torch's (a shared parameter once,
+        under its first name); with ``extras`` each overriding module's ``_extra_state`` after
+        its own arrays."""
+        seen: set[int] = set()
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, param in module._parameters.items():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield prefix + name, param.data.copy()
+            for name, array in module.__dict__.get("_buffers", {}).items():
+                if array is not None and name not in module._non_persistent:
+                    yield prefix + name, array.copy()
+            if extras and type(module).get_extra_state is not Module.get_extra_state:
+                yield prefix + "_extra_state", module.get_extra_state()
 
     def _state_dict_with_extras(self) -> dict[str, Any]:
         """state_dict() once hooks or extra state exist: pre hooks (parents first), the arrays,
@@ -538,11 +554,7 @@ class Module:
         for prefix, module in modules:
             for hook in list(module.__dict__.get("_state_dict_pre_hooks", {}).values()):
                 hook(module, prefix, False)
-        state = {name: p.data.copy() for name, p in self.named_parameters()}
-        state.update((name, b.copy()) for name, b in self.named_buffers(persistent_only=True))
-        for prefix, module in modules:
-            if type(module).get_extra_state is not Module.get_extra_state:
-                state[prefix + "_extra_state"] = module.get_extra_state()
+        state = dict(self._state_arrays(extras=True))
         for prefix, module in _post_order(modules):
             for hook in list(module.__dict__.get("_state_dict_post_hooks", {}).values()):
                 if hook(module, state, prefix, {}) is not None:

@@ -511,8 +511,12 @@ def gelu(x, approximate: str = "none"):
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
-def silu(x):
-    """x * sigmoid(x) (also called swish)."""
+def silu(x, inplace=False):
+    """x * sigmoid(x) (also called swish); in place with ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import silu_
+
+        return silu_(x)
     return SiLU()(x)
 
 

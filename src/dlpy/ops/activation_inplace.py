@@ -1,5 +1,6 @@
 """The in-place activations of torch.nn.functional (``relu_``, ``elu_``, ``celu_``, ``selu_``,
-``leaky_relu_``, ``hardtanh_``, ``rrelu_``, ``threshold_``) which the ``inplace=True`` of
+``leaky_relu_``, ``hardtanh_``, ``rrelu_``, ``threshold_``, ``silu_``, ``hardswish_``,
+``hardsigmoid_``) which the ``inplace=True`` of
 their functional forms (``dlpy.ops.activation``) calls.
 
 Each changes its input through ``Tensor._in_place`` and returns it, under PyTorch's rules: a
@@ -15,7 +16,10 @@ from dlpy.ops.activation import elu as _elu
 from dlpy.ops.activation import hardtanh as _hardtanh
 from dlpy.ops.activation import leaky_relu as _leaky_relu
 from dlpy.ops.activation import relu as _relu
+from dlpy.ops.activation import silu as _silu
 from dlpy.ops.activation_more import celu as _celu
+from dlpy.ops.activation_more import hardsigmoid as _hardsigmoid
+from dlpy.ops.activation_more import hardswish as _hardswish
 from dlpy.ops.activation_more import selu as _selu
 from dlpy.ops.activation_more import threshold as _threshold
 from dlpy.tensor import Tensor
@@ -52,6 +56,21 @@ def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa:
     """F.leaky_relu in place; returns x."""
     return _tensor("leaky_relu_", input)._in_place(
         "leaky_relu_", lambda t: _leaky_relu(t, negative_slope))
+
+
+def silu_(input: Tensor) -> Tensor:  # noqa: A002
+    """F.silu in place (torch's ``silu(x, inplace=True)``); returns x."""
+    return _tensor("silu_", input)._in_place("silu_", _silu)
+
+
+def hardswish_(input: Tensor) -> Tensor:  # noqa: A002
+    """F.hardswish in place; returns x."""
+    return _tensor("hardswish_", input)._in_place("hardswish_", _hardswish)
+
+
+def hardsigmoid_(input: Tensor) -> Tensor:  # noqa: A002
+    """F.hardsigmoid in place; returns x."""
+    return _tensor("hardsigmoid_", input)._in_place("hardsigmoid_", _hardsigmoid)
 
 
 def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002

@@ -337,13 +337,21 @@ def mish(x):
     return Mish()(x)
 
 
-def hardswish(x):
-    """x * relu6(x + 3) / 6."""
+def hardswish(x, inplace=False):
+    """x * relu6(x + 3) / 6; in place with ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import hardswish_
+
+        return hardswish_(x)
     return Hardswish()(x)
 
 
-def hardsigmoid(x):
-    """relu6(x + 3) / 6."""
+def hardsigmoid(x, inplace=False):
+    """relu6(x + 3) / 6; in place with ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import hardsigmoid_
+
+        return hardsigmoid_(x)
     return Hardsigmoid()(x)
 
 

@@ -224,7 +224,7 @@ def _running(name: str, x: Tensor, dim: int, better):
     refuse(name, x)  # complex numbers have no order, as torch
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)
     if x.ndim == 0:
-        return ValuesIndices(x * 1, np.zeros((), dtype=np.int64))
+        return ValuesIndices(x * 1, Tensor(np.zeros((), dtype=np.int64)))
     data = np.moveaxis(x.data, dim, 0)
     indices = np.zeros(data.shape, dtype=np.int64)
     best, at = data[0].copy(), np.zeros(data.shape[1:], dtype=np.int64)
@@ -234,7 +234,7 @@ def _running(name: str, x: Tensor, dim: int, better):
         best, at = np.where(take, value, best), np.where(take, i, at)
         indices[i] = at
     indices = np.moveaxis(indices, 0, dim)
-    return ValuesIndices(x.gather(dim, indices), indices)
+    return ValuesIndices(x.gather(dim, indices), Tensor(indices))
 
 
 def cummax(x: Tensor, dim: int):

@@ -385,12 +385,12 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool | None
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
-            ) -> np.ndarray:
-    """torch.argsort: the int64 positions that sort x along dim, as a numpy array (as
-    ``argmax``); stable, NaN largest."""
+            ) -> Tensor:
+    """torch.argsort: the int64 positions that sort x along dim, a Tensor (no gradient);
+    stable, NaN largest."""
     shape, dim, data = _sort_setup("argsort", x, dim, descending=descending,
                                    stable=stable)
-    return _sort_order(data, dim, bool(descending)).astype(np.int64).reshape(shape)
+    return Tensor(_sort_order(data, dim, bool(descending)).astype(np.int64).reshape(shape))
 
 
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True  # noqa: A002

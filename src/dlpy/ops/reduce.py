@@ -334,7 +334,7 @@ class MaxResult(NamedTuple):
     """What max/min return when called as PyTorch's max(dim): torch.return_types.max."""
 
     values: Tensor  # carries the gradient, to the position of ``indices`` only
-    indices: np.ndarray  # int64, the first of tied extremes (the first nan), as PyTorch
+    indices: Tensor  # int64 (no gradient), the first of tied extremes (the first nan), as PyTorch
 
 
 class MinResult(MaxResult):
@@ -361,7 +361,7 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
         return op(axes, keepdims)(x)
     result = MaxResult if op is Max else MinResult
     if not shape:  # a scalar's one pseudo-axis: itself, at index 0
-        return result(getitem(x, ()), np.zeros((), dtype=np.int64))
+        return result(getitem(x, ()), Tensor(np.zeros((), dtype=np.int64)))
     (axis,) = axes
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
     _complex.refuse(name, x)  # complex numbers have no order
@@ -377,7 +377,7 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
             at = i if keepdims or i < axis else i - 1  # the axis's place in the result
             index.append(np.arange(n).reshape([-1 if j == at else 1
                                                for j in range(indices.ndim)]))
-    return result(getitem(x, tuple(index)), indices)
+    return result(getitem(x, tuple(index)), Tensor(indices))
 
 
 def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
@@ -460,7 +460,7 @@ class ValuesIndices(NamedTuple):
     """(values, indices), as torch.return_types.median / kthvalue / mode / aminmax's kin."""
 
     values: Tensor  # carries the gradient, to the position of ``indices`` only
-    indices: np.ndarray  # int64
+    indices: Tensor  # int64, no gradient
 
 
 class MinMax(NamedTuple):
@@ -538,11 +538,11 @@ def _dim_or_scalar(name, x, dim):
 def _select(x, dim, keepdim, indices) -> ValuesIndices:
     """x's values at ``indices`` (kept axis of length 1) along dim: the gradient goes there."""
     if x.ndim == 0:
-        return ValuesIndices(x * 1, np.zeros((), dtype=np.int64))
+        return ValuesIndices(x * 1, Tensor(np.zeros((), dtype=np.int64)))
     values = x.gather(dim, indices)
     if not keepdim:
         values, indices = values.squeeze(dim), np.squeeze(indices, dim)
-    return ValuesIndices(values, indices.astype(np.int64))
+    return ValuesIndices(values, Tensor(indices.astype(np.int64)))
 
 
 def _median_dim(name, x, dim, keepdim, ignore_nan):

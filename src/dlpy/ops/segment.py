@@ -99,7 +99,7 @@ def segment_reduce(data, reduce: str, *, lengths=None, indices=None, offsets=Non
         offsets = np.asarray(offsets.data if isinstance(offsets, Tensor) else offsets)
         lengths = np.diff(offsets, axis=-1) if offsets.ndim else offsets
     if lengths.dtype.kind == "f" and (lengths == np.round(lengths)).all():
-        lengths = lengths.astype(np.int64)  # dlpy.tensor([2, 3]) is float32
+        lengths = lengths.astype(np.int64)  # lengths given as floats: dlpy.tensor([2., 3.])
     if lengths.dtype.kind not in "iu" or lengths.ndim != axis + 1 or (
             lengths.shape[:-1] != data.shape[:axis]):
         raise ValueError(f"segment_reduce: lengths/offsets must be integers of shape "
