@@ -53,6 +53,14 @@ class Net(nn.Module):
         return self.head(self.layers(self.embed(x)).mean(axis=1))
 
 
+def buffered_net():
+    """Parameters and buffers in every module, one of them in a nested unit (a ModuleDict)."""
+    rng = np.random.default_rng(0)
+    block = nn.Sequential(nn.Linear(4, 4, rng=rng), nn.BatchNorm1d(4))
+    return nn.Sequential(nn.Linear(3, 4, rng=rng), nn.BatchNorm1d(4),
+                         nn.ModuleDict({"block": block}), nn.Linear(4, 2, rng=rng))
+
+
 def data(step: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(100 + step)
     return rng.normal(size=(BATCH, 4, 5)), rng.integers(0, 3, size=BATCH)
@@ -115,7 +123,7 @@ def train(model, steps: int, kind: str, clip: float | None = None):
 def largest_difference(model, ref) -> float:
     full = model.state_dict()
     want = ref.state_dict()
-    assert sorted(full) == sorted(want), (sorted(full), sorted(want))
+    assert list(full) == list(want), (list(full), list(want))  # torch's order too
     return max(float(np.abs(full[k] - want[k]).max()) for k in want)
 
 
@@ -314,6 +322,20 @@ def sharded_and_local_state_dicts_round_trip():
     with FSDP.state_dict_type(model, StateDictType.SHARDED_STATE_DICT):
         piece = model.state_dict()["embed.weight"]
     assert isinstance(piece, fsdp.ShardedTensor) and piece.shape == (8, 5)
+    return "ok"
+
+
+@check
+def state_dicts_in_module_order():
+    """FULL and SHARDED keys in Module.state_dict()'s order (buffers after each module's own
+    parameters), and the same values as the unwrapped model's."""
+    want = buffered_net().state_dict()
+    model = FSDP(buffered_net(), auto_wrap_policy=ModuleWrapPolicy({nn.ModuleDict}))
+    full = model.state_dict()
+    assert list(full) == list(want), list(full)
+    assert all(np.array_equal(full[k], want[k]) for k in want)
+    with FSDP.state_dict_type(model, StateDictType.SHARDED_STATE_DICT):
+        assert list(model.state_dict()) == list(want)
     return "ok"
 
 

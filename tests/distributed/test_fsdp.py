@@ -14,7 +14,7 @@ from dlpy.distributed import fsdp
 from dlpy.distributed.fsdp import FullyShardedDataParallel as FSDP
 from dlpy.distributed.fsdp import ShardingStrategy, StateDictType
 
-from .fsdp_worker import CHECKS, Net, largest_difference, reference, train, wrap
+from .fsdp_worker import CHECKS, Net, buffered_net, largest_difference, reference, train, wrap
 from .worker_launch import mpirun_checks
 
 results, test_under_mpirun = mpirun_checks("fsdp_worker.py", CHECKS)
@@ -73,6 +73,24 @@ def test_state_dict_types_in_one_process():
         sharded = model.state_dict()
     assert sharded["head.weight"].offset == 0 and sharded["head.weight"].local.size == 24
     assert model._state_dict_type is StateDictType.FULL_STATE_DICT  # restored
+
+
+@pytest.mark.parametrize("use_orig_params", [False, True])
+def test_state_dicts_follow_module_state_dicts_order(use_orig_params):
+    """torch's order (module by module: parameters, buffers, children), not all parameters
+    first; LOCAL: each unit's _flat_param where its module's parameters were."""
+    want = list(buffered_net().state_dict())
+    model = FSDP(buffered_net(), auto_wrap_policy=fsdp.ModuleWrapPolicy({nn.ModuleDict}),
+                 use_orig_params=use_orig_params)
+    assert list(model.state_dict()) == want
+    with FSDP.state_dict_type(model, StateDictType.SHARDED_STATE_DICT):
+        assert list(model.state_dict()) == want
+    with FSDP.state_dict_type(model, StateDictType.LOCAL_STATE_DICT):
+        local = list(model.state_dict())
+    stats = ["running_mean", "running_var", "num_batches_tracked"]
+    assert local == ["_fsdp_wrapped_module._flat_param", *[f"1.{b}" for b in stats],
+                     "_fsdp_wrapped_module.2._fsdp_wrapped_module._flat_param",
+                     *[f"2.block.1.{b}" for b in stats]]
 
 
 def test_errors():

@@ -60,6 +60,15 @@ def test_takes_a_dataset_with_len():
     assert len(DistributedSampler(list(range(9)), num_replicas=2, rank=0)) == 5
 
 
+def test_iterates_python_ints_with_torchs_attributes():
+    # torch: list(DistributedSampler(range(10), 3, 1, shuffle=False)) == [1, 4, 7, 0], ints
+    sampler = DistributedSampler(range(10), num_replicas=3, rank=1, shuffle=False)
+    indices = list(sampler)
+    assert indices == [1, 4, 7, 0] and all(type(i) is int for i in indices)
+    assert (sampler.num_samples, sampler.total_size, sampler.dataset) == (4, 12, range(10))
+    assert DistributedSampler(10, num_replicas=3, rank=0, drop_last=True).total_size == 9
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"num_replicas": 2, "rank": 2}, r"rank must be in \[0, 2\), got 2"),
     ({"num_replicas": 0, "rank": 0}, "num_replicas must be >= 1, got 0"),

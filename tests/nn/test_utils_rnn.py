@@ -70,7 +70,9 @@ def test_pack_and_pad_round_trip_with_gradients():
     np.testing.assert_array_equal(packed.data.data, [x.data[t, b] for t, b in order])
     padded, lengths = pad_packed_sequence(packed, padding_value=9.0, total_length=5)
     assert padded.shape == (5, 3, 2) and lengths.tolist() == [2, 4, 1]
-    assert lengths.dtype == np.int64
+    # int64 Tensors, as torch's (which hands out tensor([3, 2, 1, 1]), never numpy arrays)
+    for t in (packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices, lengths):
+        assert isinstance(t, Tensor) and t.dtype == np.int64 and not t.requires_grad
     keep = np.arange(5)[:, None] < lengths[None, :]  # (T, B)
     np.testing.assert_array_equal(padded.data[:4][keep[:4]], x.data[keep[:4]])
     assert (padded.data[~keep] == 9.0).all()
@@ -94,6 +96,9 @@ def test_pack_sequence_unpack_and_unpad():
         np.testing.assert_array_equal(a.data, b.data)
     sorted_packed = pack_sequence([sequences[1], sequences[0], sequences[2]])
     assert sorted_packed.sorted_indices is None and sorted_packed.unsorted_indices is None
+    rebuilt = PackedSequence(packed.data, packed.batch_sizes, packed.sorted_indices)
+    assert rebuilt.unsorted_indices.tolist() == packed.unsorted_indices.tolist() == [1, 0, 2]
+    assert isinstance(rebuilt.batch_sizes, Tensor) and "batch_sizes=Tensor([" in repr(rebuilt)
 
 
 def test_errors():

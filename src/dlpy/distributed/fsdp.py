@@ -622,11 +622,14 @@ class FullyShardedDataParallel(Module):
     def state_dict(self) -> dict[str, Any]:
         """FULL_STATE_DICT (default): the original names and whole arrays (on rank 0 only with
         ``rank0_only``); SHARDED_STATE_DICT: a ShardedTensor per original parameter;
-        LOCAL_STATE_DICT: each unit's shard under ``..._flat_param``."""
+        LOCAL_STATE_DICT: each unit's shard under ``..._flat_param``. In
+        ``Module.state_dict()``'s order, as torch's: module by module, its own parameters, its
+        own persistent buffers, then its children."""
         kind = self._state_dict_type
         buffers = {_clean(n): b.copy() for n, b in self.named_buffers(persistent_only=True)}
         if kind is StateDictType.LOCAL_STATE_DICT:
-            return {**{n: p.data.copy() for n, p in self._flat_named()}, **buffers}
+            return self._in_module_order(
+                {**{n: p.data.copy() for n, p in self._flat_named()}, **buffers})
         if kind is StateDictType.SHARDED_STATE_DICT:
             out: dict[str, Any] = {}
             for prefix, h in self._prefixed_handles():
@@ -635,14 +638,37 @@ class FullyShardedDataParallel(Module):
                     out[prefix + info.fqn] = ShardedTensor(
                         h.flat.data[a:b].copy(), max(lo + a - info.offset, 0)
                         if b > a else 0, info.shape)
-            return {**out, **buffers}
+            return self._in_module_order({**out, **buffers})
         config = self._state_dict_config
         state: dict[str, Any] = {}
         with self.summon_full_params(self, writeback=False):
             if not (config.rank0_only and self.process_group.rank() != 0):
                 state = {_clean(n): p.data.copy() for n, p in self.named_parameters()}
                 state.update(buffers)
-        return state
+        return self._in_module_order(state)
+
+    def _in_module_order(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` (its keys and values unchanged) in ``Module.state_dict()``'s order of the
+        unwrapped model: each module's original parameters (or its unit's ``_flat_param``),
+        its persistent buffers, then its children, depth first."""
+        owned: dict[int, list[str]] = {}  # a module -> the names of the parameters it had
+        for prefix, h in self._prefixed_handles():
+            for info in h.infos:  # a tied parameter under its first name, as state_dict
+                owned.setdefault(id(info.sites[0][0]), []).append(prefix + info.fqn)
+        wrapped = {id(u._fsdp_wrapped_module) for u in self._units() if u._handle is not None}
+        order: list[str] = []
+        for module_name, module in self.named_modules():
+            head = f"{module_name}." if module_name else ""
+            if id(module) in wrapped:
+                order.append(head + "_flat_param")
+            order += owned.get(id(module), [])
+            order += [_clean(head + name)
+                      for name, array in module.__dict__.get("_buffers", {}).items()
+                      if array is not None and name not in module._non_persistent]
+        rank = {}
+        for key in order:
+            rank.setdefault(key, len(rank))
+        return dict(sorted(state.items(), key=lambda item: rank.get(item[0], len(rank))))
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> Any:
         """The inverse of ``state_dict`` in the same state-dict type (call on every rank;

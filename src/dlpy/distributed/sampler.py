@@ -25,7 +25,8 @@ class DistributedSampler(Sampler):
     ``len % N`` indices are dropped instead (at most N - 1 examples are not seen that epoch, a
     different few every epoch). When N divides the dataset, every example is seen exactly once
     per epoch either way. ``shuffle=False`` keeps the order 0, 1, 2, ...
-    Pass it to ``DataLoader(dataset, batch_size, sampler=...)``.
+    Pass it to ``DataLoader(dataset, batch_size, sampler=...)``. Iterating gives Python ints,
+    as torch's; torch's attributes (``dataset``, ``num_samples``, ``total_size``, ...) too.
     """
 
     def __init__(self, dataset: Any, num_replicas: int | None = None, rank: int | None = None,
@@ -52,7 +53,7 @@ class DistributedSampler(Sampler):
         if drop_last and total < num_replicas:
             raise ValueError(f"DistributedSampler: drop_last with {total} examples leaves "
                              f"nothing for {num_replicas} ranks")
-        self.total = total
+        self.dataset, self.total = dataset, total
         self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.shuffle, self.seed, self.drop_last = shuffle, int(seed), drop_last
         self.epoch = 0
@@ -60,6 +61,7 @@ class DistributedSampler(Sampler):
             self.num_samples = total // self.num_replicas
         else:
             self.num_samples = -(-total // self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas  # after padding or dropping
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch's permutation (the same on every rank): call before each epoch."""
@@ -75,7 +77,7 @@ class DistributedSampler(Sampler):
             order = np.random.default_rng(self.seed + self.epoch).permutation(self.total)
         else:
             order = np.arange(self.total)
-        size = self.num_samples * self.num_replicas
+        size = self.total_size
         if size > self.total:  # pad with the permutation's own first indices
             order = np.concatenate([order, np.resize(order, size - self.total)])
         return order[self.rank:size:self.num_replicas].astype(np.int64)

@@ -9,10 +9,10 @@ padded steps.
 
 A ``PackedSequence`` holds ``data`` (the valid steps, time step after time step, the longest
 sequence first within a step), ``batch_sizes`` (how many sequences are still running at each
-step) and, for unsorted input, ``sorted_indices``/``unsorted_indices``: numpy int64 arrays,
-where torch has int64 tensors. Every function here is one gather (a getitem with index
-arrays, after a concat with a padding row where padding is needed), so gradients reach each
-sequence.
+step) and, for unsorted input, ``sorted_indices``/``unsorted_indices``: int64 Tensors, as
+torch's (``pad_packed_sequence``'s lengths too). Every function here is one gather (a getitem
+with index arrays, after a concat with a padding row where padding is needed), so gradients
+reach each sequence.
 """
 
 from __future__ import annotations
@@ -36,12 +36,22 @@ def _int_array(name: str, what: str, values) -> np.ndarray:
     return array.astype(np.int64)
 
 
+def _index_tensor(array: np.ndarray | None) -> Tensor | None:
+    """An int64 Tensor of ``array`` (None stays None): how torch hands out sizes and orders."""
+    return None if array is None else Tensor(np.asarray(array, dtype=np.int64))
+
+
+def _values(t: Tensor | None) -> np.ndarray | None:
+    return None if t is None else t.data
+
+
 class PackedSequence(tuple):
     """(data, batch_sizes, sorted_indices, unsorted_indices), a named tuple as torch's.
 
-    data: (sum of lengths, *) Tensor; batch_sizes: int64 array, one per time step;
-    sorted_indices: the batch positions by decreasing length (None: already sorted);
-    unsorted_indices: its inverse (computed when not given).
+    data: (sum of lengths, *) Tensor; batch_sizes: int64 Tensor, one per time step;
+    sorted_indices: int64 Tensor, the batch positions by decreasing length (None: already
+    sorted); unsorted_indices: its inverse (computed when not given). Lists, arrays and
+    Tensors of integers are accepted.
     """
 
     __slots__ = ()
@@ -60,22 +70,24 @@ class PackedSequence(tuple):
         if unsorted_indices is not None:
             unsorted_indices = _int_array("PackedSequence", "unsorted_indices",
                                           unsorted_indices)
-        return super().__new__(cls, (data, batch_sizes, sorted_indices, unsorted_indices))
+        return super().__new__(cls, (data, _index_tensor(batch_sizes),
+                                     _index_tensor(sorted_indices),
+                                     _index_tensor(unsorted_indices)))
 
     @property
     def data(self) -> Tensor:
         return self[0]
 
     @property
-    def batch_sizes(self) -> np.ndarray:
+    def batch_sizes(self) -> Tensor:
         return self[1]
 
     @property
-    def sorted_indices(self) -> np.ndarray | None:
+    def sorted_indices(self) -> Tensor | None:
         return self[2]
 
     @property
-    def unsorted_indices(self) -> np.ndarray | None:
+    def unsorted_indices(self) -> Tensor | None:
         return self[3]
 
     def __repr__(self) -> str:
@@ -97,7 +109,7 @@ class PackedSequence(tuple):
 
 def _sorted_lengths(packed: PackedSequence) -> np.ndarray:
     """Each sequence's length, in sorted order (longest first)."""
-    batch_sizes = packed.batch_sizes
+    batch_sizes = packed.batch_sizes.data
     return (batch_sizes[None, :] > np.arange(int(batch_sizes[0]))[:, None]).sum(axis=1)
 
 
@@ -150,13 +162,13 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,  # n
 
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
                         padding_value: float = 0.0, total_length: int | None = None
-                        ) -> tuple[Tensor, np.ndarray]:
+                        ) -> tuple[Tensor, Tensor]:
     """The padded batch (T, B, *) (or (B, T, *)) in the original batch order, and the
-    lengths (an int64 array). ``total_length`` pads to that many steps."""
+    lengths (an int64 Tensor, as torch's). ``total_length`` pads to that many steps."""
     name = "pad_packed_sequence"
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"{name}: expected a PackedSequence, got {type(sequence).__name__}")
-    data, batch_sizes = sequence.data, sequence.batch_sizes
+    data, batch_sizes = sequence.data, sequence.batch_sizes.data
     steps_total = len(batch_sizes)
     if total_length is not None:
         if total_length < steps_total:
@@ -164,15 +176,15 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
                              f"longest sequence ({steps_total} steps)")
         steps_total = int(total_length)
     batch = int(batch_sizes[0])
-    steps, positions = _packed_positions(batch_sizes, sequence.sorted_indices)
+    steps, positions = _packed_positions(batch_sizes, _values(sequence.sorted_indices))
     index = np.full((steps_total, batch), data.shape[0], dtype=np.int64)  # the padding row
     index[steps, positions] = np.arange(data.shape[0])
     padding = Tensor(np.full((1,) + data.shape[1:], padding_value, dtype=data.dtype))
     padded = F.concat([data, padding], 0)[index.T if batch_first else index]
     lengths = _sorted_lengths(sequence)
     if sequence.unsorted_indices is not None:
-        lengths = lengths[sequence.unsorted_indices]
-    return padded, lengths.astype(np.int64)
+        lengths = lengths[sequence.unsorted_indices.data]
+    return padded, _index_tensor(lengths)
 
 
 def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
@@ -233,4 +245,4 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
 def packed_index(packed: PackedSequence) -> tuple[np.ndarray, np.ndarray]:
     """(time step, batch position) of each row of ``packed.data``: what an RNN uses to pack
     its padded output again."""
-    return _packed_positions(packed.batch_sizes, packed.sorted_indices)
+    return _packed_positions(packed.batch_sizes.data, _values(packed.sorted_indices))
