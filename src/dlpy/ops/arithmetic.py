@@ -1,9 +1,12 @@
 """Element-wise arithmetic with numpy broadcasting. Gradients are returned at the broadcast shape;
 the engine sums them back to each input's shape."""
 
+import math
+
 import numpy as np
 
 from dlpy.ops import complex as _complex
+from dlpy.ops import norm
 from dlpy.tensor import Op, Tensor
 
 
@@ -66,6 +69,14 @@ class Mul(Op):
         return a * b
 
     def backward(self, grad_output):
+        if grad_output.size >= _REDUCED_MIN_SIZE and self.a.shape != self.b.shape:
+            # a broadcast input (squeeze-excitation's (N, C, 1, 1) scale): its gradient summed
+            # without the full-size product where _product_sums can
+            a, b = self.a, self.b
+            return (_product_sums(grad_output, b, a.shape) if self.inputs[0].requires_grad
+                    else None,
+                    _product_sums(grad_output, a, b.shape) if self.inputs[1].requires_grad
+                    else None)
         a_grad = grad_output * self.b if self.inputs[0].requires_grad else None
         b_grad = grad_output * self.a if self.inputs[1].requires_grad else None
         return a_grad, b_grad
@@ -74,6 +85,35 @@ class Mul(Op):
         a, b = self.inputs
         return (grad_output * b if a.requires_grad else None,
                 grad_output * a if b.requires_grad else None)
+
+
+# Mul's summed gradients: from this many gradient elements, each output (at least this many
+# products summed) is an einsum dot product rather than a product array and its sum
+_REDUCED_MIN_SIZE = 4096
+_REDUCED_MIN_LENGTH = 16
+
+
+def _product_sums(grad_output, other, shape):
+    """g * other (both of g's shape) summed to ``shape`` (the engine's sum_to_shape) without the
+    product array where the summed axes are trailing ((N, C, 1, 1): one dot product per leading
+    index) or all but axis 1 of g (N, C, ...) ((C, 1, 1): norm's _channel_dots); elsewhere, and
+    for other dtypes or a short sum, the product, which the engine sums."""
+    if (other.shape != grad_output.shape or grad_output.dtype != other.dtype
+            or grad_output.dtype not in norm._BLAS_TYPES or shape == grad_output.shape):
+        return grad_output * other
+    ndim = grad_output.ndim
+    padded = (1,) * (ndim - len(shape)) + tuple(shape)
+    kept = ndim
+    while kept and padded[kept - 1] == 1:  # the trailing summed axes
+        kept -= 1
+    rows = math.prod(padded[:kept])
+    if padded[:kept] == grad_output.shape[:kept] and grad_output.size >= _REDUCED_MIN_LENGTH * rows:
+        return np.einsum("ml,ml->m", grad_output.reshape(rows, -1),
+                         other.reshape(rows, -1)).reshape(shape)
+    if (ndim >= 3 and padded[1] == grad_output.shape[1] and padded.count(1) == ndim - 1
+            and grad_output.size >= _REDUCED_MIN_LENGTH * padded[1]):
+        return norm._channel_dots(grad_output, other).reshape(shape)
+    return grad_output * other
 
 
 class Div(Op):
