@@ -24,21 +24,37 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import best_of  # noqa: E402
 
 
-def _best_by_name(repeats: int, runs: dict) -> dict[str, float]:
-    """timing.best_of over named contenders: name -> fastest round in seconds."""
-    return dict(zip(runs, best_of(repeats, *runs.values())))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(description: str, prompt: int, new: int) -> argparse.Namespace:
+    """The options both generation benchmarks take (this one and hf_seq2seq.py)."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--prompt", type=int, default=16)
-    parser.add_argument("--new", type=int, default=64)
+    parser.add_argument("--prompt", type=int, default=prompt)
+    parser.add_argument("--new", type=int, default=new)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def compare(args: argparse.Namespace, run_torch, run_dlpy, title: str) -> None:
+    """Check that dlpy and transformers generate the same tokens, then time them alternately
+    with dlpy without its cache (best of --repeats) and print tokens/s and the ratios."""
+    if not np.array_equal(run_torch(), run_dlpy()):
+        raise SystemExit("dlpy and transformers generated different tokens")
+    names = ("dlpy", "torch", "dlpy, no cache")
+    best = dict(zip(names, best_of(args.repeats, run_dlpy, run_torch, lambda: run_dlpy(False))))
+    tokens = args.batch * args.new
+    print(f"greedy generation, {title}; {args.threads} thread(s), best of {args.repeats}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for name, seconds in best.items():
+        print(f"  {name:<16} {tokens / seconds:8.1f} tokens/s  ({seconds:.3f} s)")
+    print(f"  dlpy / torch speed: {best['torch'] / best['dlpy']:.2f}x; cache speed-up in dlpy: "
+          f"{best['dlpy, no cache'] / best['dlpy']:.2f}x")
+
+
+def main() -> None:
+    args = parse_args(__doc__, prompt=16, new=64)
 
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -66,19 +82,9 @@ def main() -> None:
     def run_dlpy(use_cache=True):
         return model.generate(ids, max_new_tokens=args.new, use_cache=use_cache).data
 
-    if not np.array_equal(run_torch(), run_dlpy()):
-        raise SystemExit("dlpy and transformers generated different tokens")
-    best = _best_by_name(args.repeats, {"dlpy": run_dlpy, "torch": run_torch,
-                                  "dlpy, no cache": lambda: run_dlpy(False)})
-    tokens = args.batch * args.new
-    print(f"greedy generation, GPT-2 {args.layers} layers x {args.width} wide, batch "
-          f"{args.batch}, prompt {args.prompt} + {args.new} new tokens; {args.threads} "
-          f"thread(s), best of {args.repeats}; load average {os.getloadavg()[0]:.1f}")
-    for name, seconds in best.items():
-        print(f"  {name:<16} {tokens / seconds:8.1f} tokens/s  ({seconds:.3f} s)")
-    print(f"  dlpy / torch speed: {best['torch'] / best['dlpy']:.2f}x; cache speed-up in dlpy: "
-          f"{best['dlpy, no cache'] / best['dlpy']:.2f}x")
-
+    compare(args, run_torch, run_dlpy,
+            f"GPT-2 {args.layers} layers x {args.width} wide, batch {args.batch}, "
+            f"prompt {args.prompt} + {args.new} new tokens")
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,6 @@ the ratios. torch and transformers are needed only here.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -22,24 +21,11 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import best_of  # noqa: E402
-
-
-def _best_by_name(repeats: int, runs: dict) -> dict[str, float]:
-    """timing.best_of over named contenders: name -> fastest round in seconds."""
-    return dict(zip(runs, best_of(repeats, *runs.values())))
+from hf_decoder import compare, parse_args  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--prompt", type=int, default=32)
-    parser.add_argument("--new", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parse_args(__doc__, prompt=32, new=32)
 
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
@@ -68,19 +54,9 @@ def main() -> None:
         return model.generate(ids, max_new_tokens=args.new, use_cache=use_cache,
                               eos_token_id=None).data
 
-    if not np.array_equal(run_torch(), run_dlpy()):
-        raise SystemExit("dlpy and transformers generated different tokens")
-    best = _best_by_name(args.repeats, {"dlpy": run_dlpy, "torch": run_torch,
-                                  "dlpy, no cache": lambda: run_dlpy(False)})
-    tokens = args.batch * args.new
-    print(f"greedy generation, T5 {args.layers}+{args.layers} layers x {args.width} wide, batch "
-          f"{args.batch}, source {args.prompt} tokens, {args.new} new tokens; {args.threads} "
-          f"thread(s), best of {args.repeats}; load average {os.getloadavg()[0]:.1f}")
-    for name, seconds in best.items():
-        print(f"  {name:<16} {tokens / seconds:8.1f} tokens/s  ({seconds:.3f} s)")
-    print(f"  dlpy / torch speed: {best['torch'] / best['dlpy']:.2f}x; cache speed-up in dlpy: "
-          f"{best['dlpy, no cache'] / best['dlpy']:.2f}x")
-
+    compare(args, run_torch, run_dlpy,
+            f"T5 {args.layers}+{args.layers} layers x {args.width} wide, batch {args.batch}, "
+            f"source {args.prompt} tokens, {args.new} new tokens")
 
 if __name__ == "__main__":
     main()
