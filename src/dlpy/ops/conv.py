@@ -17,6 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from dlpy.ops import conv_channels_last, conv_depthwise, conv_pointwise, conv_winograd
+from dlpy.ops.norm import _channel_sums
 from dlpy.ops.pad import pad
 from dlpy.ops.shape import IndexAdd, squeeze, unsqueeze
 from dlpy.tensor import Op, Tensor
@@ -484,7 +485,10 @@ class ConvTranspose3d(ConvTransposeNd):
 
 def _bias_grad(grad_output):
     """The bias gradient of a convolution: g summed over all but the channels (an array, or a
-    Tensor, recorded)."""
+    Tensor, recorded); an array's by BLAS products (norm._channel_sums: numpy's sum over axes
+    (0, 2, ...) is 1.6-9x slower)."""
+    if isinstance(grad_output, np.ndarray) and grad_output.ndim >= 3:
+        return _channel_sums(grad_output)
     return grad_output.sum(axis=(0, *range(2, grad_output.ndim)))
 
 
