@@ -74,11 +74,12 @@ def test_architectures_without_model_type_and_errors(tmp_path):
     path = write(tmp_path, hf_fixture, "gpt2", model_type=None, architectures=["GPT2LMHeadModel"])
     assert type(AutoModelForCausalLM.from_pretrained(path)) is GPT2LMHeadModel
     with pytest.raises(ValueError, match=r"AutoModelForCausalLM has no model for model_type "
-                                         r"'bert'; it supports gpt2, llama, mistral, qwen2"):
+                                         r"'bert'; it supports gemma, gemma2, gpt2, gpt_neox, "
+                                         r"llama, mistral, mixtral, phi3, qwen2"):
         AutoModelForCausalLM.from_pretrained(BERT_DIR)
     path = write(tmp_path, hf_fixture, "llama", model_type="mamba")
     with pytest.raises(ValueError, match=r"config.json: model_type 'mamba' is not supported; "
-                                         r"dlpy.models reads bart, bert, distilbert, gpt2"):
+                                         r"dlpy.models reads bart, bert, clip, clip_text_model"):
         AutoModel.from_pretrained(path)
     with pytest.raises(ValueError, match="no model_type, and no architectures"):
         AutoConfig.from_dict({"architectures": ["MambaForCausalLM"]})

@@ -124,8 +124,8 @@ def test_errors(tmp_path):
         LlamaForCausalLM.from_pretrained(tmp_path)
     with pytest.raises(ValueError, match="must be a multiple of num_key_value_heads"):
         LlamaConfig(hidden_size=32, num_attention_heads=4, num_key_value_heads=3)
-    with pytest.raises(ValueError, match="rope_scaling type 'yarn' is not supported"):
-        LlamaConfig(rope_scaling={"rope_type": "yarn", "factor": 2.0})
+    with pytest.raises(ValueError, match="rope_scaling type 'ntk' is not supported"):
+        LlamaConfig(rope_scaling={"rope_type": "ntk", "factor": 2.0})
     weights = state("llama")
     del weights["lm_head.weight"]
     _hf.write_pretrained(tmp_path / "b", configs()["llama"], weights)

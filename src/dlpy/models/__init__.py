@@ -4,8 +4,11 @@ own layers: the same module names, so a ``transformers`` checkpoint directory (`
 same logits.
 
     gpt2, llama (+ Mistral, Qwen2)   decoders: causal LM, KV cache, generate
+    mixtral, phi3, gemma, gpt_neox   more decoders: MoE, fused projections, Gemma 1/2, NeoX
     bert, roberta, distilbert        encoders: masked LM, classification heads
     t5, bart                         encoder-decoders: seq2seq LM, generate
+    vit, clip, whisper               vision and speech: image classification, zero-shot, speech
+                                     recognition (image_processing, feature_extraction)
     modeling_utils                   what they share: config base, outputs, checks, loading
     auto                             AutoConfig, AutoModel..., AutoTokenizer (by model_type)
     generation, tokenizer            GenerationMixin.generate; tokenizer.json tokenizers
@@ -17,11 +20,14 @@ from __future__ import annotations
 
 import importlib
 
-_SUBMODULES = ("gpt2", "llama", "bert", "roberta", "distilbert", "t5", "bart", "generation",
-               "tokenizer", "auto", "modeling_utils")
-_AUTO = ("AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM",
+_SUBMODULES = ("gpt2", "llama", "mixtral", "phi3", "gemma", "gpt_neox", "bert", "roberta",
+               "distilbert", "t5", "bart", "vit", "clip", "whisper", "image_processing",
+               "feature_extraction", "generation", "tokenizer", "auto", "modeling_utils")
+_AUTO = ("AutoConfig", "AutoFeatureExtractor", "AutoImageProcessor", "AutoModel",
+         "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModelForMaskedLM",
          "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
-         "AutoModelForSequenceClassification", "AutoModelForTokenClassification",
+         "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq",
+         "AutoModelForTokenClassification", "AutoModelForZeroShotImageClassification",
          "AutoTokenizer")
 
 

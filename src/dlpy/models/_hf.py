@@ -68,7 +68,7 @@ def write_pretrained(path: str | os.PathLike, config: dict, state: dict) -> None
 
     directory = os.fspath(path)
     os.makedirs(directory, exist_ok=True)
-    arrays = {key: np.ascontiguousarray(value.data if isinstance(value, Tensor) else value)
+    arrays = {key: np.asarray(value.data if isinstance(value, Tensor) else value, order="C")
               for key, value in state.items()}
     _atomic_write(os.path.join(directory, CONFIG),
                   (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8"))

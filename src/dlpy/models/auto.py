@@ -17,9 +17,11 @@ from typing import ClassVar
 
 from dlpy.models import _hf
 
-__all__ = ["AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM",
+__all__ = ["AutoConfig", "AutoFeatureExtractor", "AutoImageProcessor", "AutoModel",
+           "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModelForMaskedLM",
            "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
-           "AutoModelForSequenceClassification", "AutoModelForTokenClassification",
+           "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq",
+           "AutoModelForTokenClassification", "AutoModelForZeroShotImageClassification",
            "AutoTokenizer"]
 
 # model_type -> "module.Class", the module under dlpy.models (imported on first use)
@@ -28,6 +30,11 @@ CONFIGS = {
     "distilbert": "distilbert.DistilBertConfig", "gpt2": "gpt2.GPT2Config",
     "llama": "llama.LlamaConfig", "mistral": "llama.MistralConfig",
     "qwen2": "llama.Qwen2Config", "t5": "t5.T5Config", "bart": "bart.BartConfig",
+    "mixtral": "mixtral.MixtralConfig", "phi3": "phi3.Phi3Config",
+    "gemma": "gemma.GemmaConfig", "gemma2": "gemma.Gemma2Config",
+    "gpt_neox": "gpt_neox.GPTNeoXConfig",
+    "vit": "vit.ViTConfig", "clip": "clip.CLIPConfig", "clip_text_model": "clip.CLIPTextConfig",
+    "clip_vision_model": "clip.CLIPVisionConfig", "whisper": "whisper.WhisperConfig",
 }
 
 
@@ -120,13 +127,21 @@ class AutoModel(_AutoModel):
     mapping = {"bert": "bert.BertModel", "roberta": "roberta.RobertaModel",
                "distilbert": "distilbert.DistilBertModel", "gpt2": "gpt2.GPT2Model",
                "llama": "llama.LlamaModel", "mistral": "llama.LlamaModel",
-               "qwen2": "llama.LlamaModel", "t5": "t5.T5Model", "bart": "bart.BartModel"}
+               "qwen2": "llama.LlamaModel", "t5": "t5.T5Model", "bart": "bart.BartModel",
+               "mixtral": "mixtral.MixtralModel", "phi3": "phi3.Phi3Model",
+               "gemma": "gemma.GemmaModel", "gemma2": "gemma.Gemma2Model",
+               "gpt_neox": "gpt_neox.GPTNeoXModel", "vit": "vit.ViTModel",
+               "clip": "clip.CLIPModel", "clip_text_model": "clip.CLIPTextModel",
+               "clip_vision_model": "clip.CLIPVisionModel", "whisper": "whisper.WhisperModel"}
 
 
 class AutoModelForCausalLM(_AutoModel):
     """A decoder language model (``generate``): GPT2LMHeadModel, LlamaForCausalLM..."""
     mapping = {"gpt2": "gpt2.GPT2LMHeadModel", "llama": "llama.LlamaForCausalLM",
-               "mistral": "llama.MistralForCausalLM", "qwen2": "llama.Qwen2ForCausalLM"}
+               "mistral": "llama.MistralForCausalLM", "qwen2": "llama.Qwen2ForCausalLM",
+               "mixtral": "mixtral.MixtralForCausalLM", "phi3": "phi3.Phi3ForCausalLM",
+               "gemma": "gemma.GemmaForCausalLM", "gemma2": "gemma.Gemma2ForCausalLM",
+               "gpt_neox": "gpt_neox.GPTNeoXForCausalLM"}
 
 
 class AutoModelForMaskedLM(_AutoModel):
@@ -163,10 +178,70 @@ class AutoModelForSeq2SeqLM(_AutoModel):
                "bart": "bart.BartForConditionalGeneration"}
 
 
+class AutoModelForImageClassification(_AutoModel):
+    """A vision encoder with a classifier: ViTForImageClassification."""
+    mapping = {"vit": "vit.ViTForImageClassification"}
+
+
+class AutoModelForZeroShotImageClassification(_AutoModel):
+    """An image-text model scoring images against label prompts: CLIPModel."""
+    mapping = {"clip": "clip.CLIPModel"}
+
+
+class AutoModelForSpeechSeq2Seq(_AutoModel):
+    """A speech encoder-decoder (``generate``): WhisperForConditionalGeneration."""
+    mapping = {"whisper": "whisper.WhisperForConditionalGeneration"}
+
+
 _MAPPINGS = (AutoModelForCausalLM.mapping, AutoModelForMaskedLM.mapping,
              AutoModelForSequenceClassification.mapping,
              AutoModelForTokenClassification.mapping, AutoModelForQuestionAnswering.mapping,
-             AutoModelForSeq2SeqLM.mapping, AutoModel.mapping)
+             AutoModelForSeq2SeqLM.mapping, AutoModelForImageClassification.mapping,
+             AutoModelForZeroShotImageClassification.mapping,
+             AutoModelForSpeechSeq2Seq.mapping, AutoModel.mapping)
+
+
+class _AutoProcessor:
+    """One preprocessing class for each ``<kind>_type`` named in preprocessor_config.json."""
+
+    key: ClassVar[str] = ""
+    mapping: ClassVar[dict[str, str]] = {}
+
+    def __init__(self):
+        raise TypeError(f"{type(self).__name__} is not built: use "
+                        f"{type(self).__name__}.from_pretrained(path)")
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike):
+        """The processor that ``path``'s preprocessor_config.json names in its ``key`` field."""
+        import json
+
+        source = os.path.join(os.fspath(path), "preprocessor_config.json")
+        try:
+            with open(source, encoding="utf-8") as file:
+                values = json.load(file)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{cls.__name__}: no {source}") from None
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"{source}: not a JSON file ({error})") from None
+        name = values.get(cls.key) if isinstance(values, dict) else None
+        if name not in cls.mapping:
+            raise ValueError(f"{source}: {cls.key} {name!r} is not supported; {cls.__name__} "
+                             f"reads {_supported(cls.mapping)}")
+        return _load(cls.mapping[name]).from_pretrained(path)
+
+
+class AutoImageProcessor(_AutoProcessor):
+    """ViTImageProcessor or CLIPImageProcessor, by ``image_processor_type``."""
+    key = "image_processor_type"
+    mapping = {"ViTImageProcessor": "image_processing.ViTImageProcessor",
+               "CLIPImageProcessor": "image_processing.CLIPImageProcessor"}
+
+
+class AutoFeatureExtractor(_AutoProcessor):
+    """WhisperFeatureExtractor, by ``feature_extractor_type``."""
+    key = "feature_extractor_type"
+    mapping = {"WhisperFeatureExtractor": "feature_extraction.WhisperFeatureExtractor"}
 
 
 class AutoTokenizer:

@@ -491,7 +491,7 @@ class GenerationMixin:
             # the cache follows the beams it came from
             if past is not None:
                 order = (beam_source + np.arange(batch)[:, None] * beams).reshape(-1)
-                if isinstance(past, StaticCache):
+                if hasattr(past, "reorder"):  # StaticCache, SlidingWindowCache: in place
                     past.reorder(order)
                 else:
                     past = tuple(tuple(Tensor(x.data[order]) for x in layer) for layer in past)
@@ -544,7 +544,7 @@ def _cache_length(past) -> int:
     """The number of positions a cache holds (0 for none)."""
     if past is None:
         return 0
-    if isinstance(past, StaticCache):
+    if hasattr(past, "get_seq_length"):  # StaticCache, SlidingWindowCache (cut layers)
         return past.get_seq_length()
     return past[0][0].shape[-2]
 

@@ -1,5 +1,5 @@
 """LLaMA (Touvron et al. 2023) in Hugging Face ``transformers``' layout, and the models that
-share its shape: Mistral (LLaMA's blocks; no sliding window here) and Qwen2 (q, k, v biases).
+share its shape: Mistral (LLaMA's blocks, sliding-window attention) and Qwen2 (q, k, v biases).
 The module and parameter names are transformers' (``model.layers.0.self_attn.q_proj.weight``),
 so its checkpoints load unchanged and give the same logits.
 
@@ -8,6 +8,12 @@ so its checkpoints load unchanged and give the same logits.
           num_key_value_heads <= num_attention_heads (grouped-query attention)
     mlp: down_proj(silu(gate_proj(x)) * up_proj(x))                     (SwiGLU)
     logits: lm_head(norm(x))
+
+Rotary scaling (``rope_scaling``) as transformers' ROPE_INIT_FUNCTIONS: linear, llama3, dynamic
+(NTK: theta grows with the sequence past max_position_embeddings), yarn (frequencies blended
+between interpolated and kept, cos and sin scaled by an attention factor) and longrope (short or
+long per-frequency factors, chosen by the length). Mixtral, Phi-3, Gemma and GPT-NeoX build on
+the pieces here (``decoder_stack``, ``rotary``, ``apply_rotary``, ``SlidingWindowCache``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dlpy.models.modeling_utils import (
     CausalLMOutputWithPast,
     PretrainedConfig,
     PreTrainedModel,
+    StaticCache,
     activation,
     append_cache,
     as_ids,
@@ -43,9 +50,9 @@ from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 __all__ = ["LlamaConfig", "LlamaModel", "LlamaForCausalLM", "MistralConfig",
-           "MistralForCausalLM", "Qwen2Config", "Qwen2ForCausalLM"]
+           "MistralForCausalLM", "Qwen2Config", "Qwen2ForCausalLM", "SlidingWindowCache"]
 
-ROPE_TYPES = ("default", "linear", "llama3")
+ROPE_TYPES = ("default", "linear", "llama3", "dynamic", "yarn", "longrope")
 
 
 @dataclass
@@ -75,7 +82,8 @@ class LlamaConfig(PretrainedConfig):
     eos_token_id: int | list[int] | None = 2
     tie_word_embeddings: bool = False
     rope_theta: float = 10000.0
-    rope_scaling: dict | None = None  # {"rope_type": "linear" | "llama3", "factor": ...}
+    rope_scaling: dict | None = None  # {"rope_type": "linear" | "llama3" | ..., "factor": ...}
+    partial_rotary_factor: float = 1.0  # the first head_dim * this dimensions are rotated
     attention_bias: bool = False  # bias on q, k, v and o
     attention_dropout: float = 0.0
     mlp_bias: bool = False
@@ -116,6 +124,19 @@ class LlamaConfig(PretrainedConfig):
             if kind not in ROPE_TYPES:
                 raise ValueError(f"{type(self).__name__}: rope_scaling type {kind!r} is not "
                                  f"supported (one of {', '.join(ROPE_TYPES)})")
+            needed = {"linear": ("factor",), "dynamic": ("factor",), "yarn": ("factor",),
+                      "llama3": ("factor", "low_freq_factor", "high_freq_factor"),
+                      "longrope": ("short_factor", "long_factor")}.get(kind, ())
+            missing = [key for key in needed if key not in self.rope_scaling]
+            if missing:
+                raise ValueError(f"{type(self).__name__}: rope_scaling of type {kind!r} needs "
+                                 f"{', '.join(missing)}, got {self.rope_scaling!r}")
+            for key in ("short_factor", "long_factor"):
+                if key in self.rope_scaling and len(self.rope_scaling[key]) != \
+                        self.rotary_dim // 2:
+                    raise ValueError(f"{type(self).__name__}: rope_scaling {key} must hold "
+                                     f"rotary_dim / 2 = {self.rotary_dim // 2} numbers, got "
+                                     f"{len(self.rope_scaling[key])}")
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config"):
@@ -125,6 +146,8 @@ class LlamaConfig(PretrainedConfig):
         if isinstance(rope, dict):  # transformers 5: theta and scaling in one dict
             rope = dict(rope)
             values.setdefault("rope_theta", rope.pop("rope_theta", cls.rope_theta))
+            if "partial_rotary_factor" in rope:
+                values.setdefault("partial_rotary_factor", rope.pop("partial_rotary_factor"))
             if rope.get("rope_type", rope.get("type", "default")) != "default":
                 values.setdefault("rope_scaling", rope)
         if values.get("model_type") == "qwen2":
@@ -137,7 +160,20 @@ class LlamaConfig(PretrainedConfig):
         theta, scaling = values.pop("rope_theta"), values.pop("rope_scaling")
         values["rope_parameters"] = {"rope_type": "default", **(scaling or {}),
                                      "rope_theta": theta}
+        partial = values.pop("partial_rotary_factor")
+        if partial != 1.0:
+            values["rope_parameters"]["partial_rotary_factor"] = partial
         return values
+
+    @property
+    def rotary_dim(self) -> int:
+        """The rotated dimensions of a head: int(head_dim * partial_rotary_factor)."""
+        return int(self.head_dim * self.partial_rotary_factor)
+
+    def original_context(self) -> int:
+        """The pretraining context that yarn, longrope and llama3 scale from."""
+        scaling = self.rope_scaling or {}
+        return scaling.get("original_max_position_embeddings", self.max_position_embeddings)
 
     def layer_windows(self) -> list[int | None]:
         """Each layer's sliding window (None: full attention), as transformers: layer_types
@@ -152,28 +188,80 @@ class LlamaConfig(PretrainedConfig):
             return [window if i >= self.max_window_layers else None for i in layers]
         return [window for _ in layers]
 
-    def inverse_frequencies(self) -> np.ndarray:
-        """Rotary inverse frequencies (head_dim / 2,) float32, theta^(-2i / head_dim), scaled
-        as rope_scaling says (transformers' modeling_rope_utils)."""
-        dim = self.head_dim
-        exponent = np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)
-        inv_freq = (1.0 / np.power(np.float32(self.rope_theta), exponent)).astype(np.float32)
+    def inverse_frequencies(self, seq_len: int | None = None) -> np.ndarray:
+        """Rotary inverse frequencies (rotary_dim / 2,) float32, theta^(-2i / rotary_dim),
+        scaled as rope_scaling says (transformers' ROPE_INIT_FUNCTIONS). ``seq_len``: the
+        positions in use (max position + 1), which dynamic and longrope depend on."""
+        dim, theta = self.rotary_dim, self.rope_theta
         scaling = self.rope_scaling or {}
         kind = scaling.get("rope_type", "default")
+        if kind == "dynamic":  # NTK: a larger theta once past the context
+            context, factor = self.max_position_embeddings, scaling["factor"]
+            length = max(seq_len or context, context)
+            theta = theta * ((factor * length / context) - (factor - 1)) ** (dim / (dim - 2))
+        exponent = np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)
+        inv_freq = (1.0 / np.power(np.float32(theta), exponent)).astype(np.float32)
         if kind == "linear":  # positions / factor, i.e. frequencies / factor
             inv_freq = inv_freq / np.float32(scaling["factor"])
         elif kind == "llama3":  # long wavelengths / factor, short kept, smooth in between
             factor, low, high = (scaling[k] for k in ("factor", "low_freq_factor",
                                                       "high_freq_factor"))
-            context = scaling.get("original_max_position_embeddings",
-                                  self.max_position_embeddings)
+            context = self.original_context()
             wavelen = 2 * math.pi / inv_freq
             scaled = np.where(wavelen > context / low, inv_freq / factor, inv_freq)
             smooth = (context / wavelen - low) / (high - low)
             smoothed = (1 - smooth) * scaled / factor + smooth * scaled
             medium = ~(wavelen < context / high) & ~(wavelen > context / low)
             inv_freq = np.where(medium, smoothed, scaled)
+        elif kind == "yarn":  # interpolated (/ factor) where slow, kept where fast, a ramp between
+            factor, context = self._yarn_factor(), self.original_context()
+
+            def correction(rotations):  # the dimension that turns ``rotations`` times
+                return dim * math.log(context / (rotations * 2 * math.pi)) / (2 * math.log(theta))
+
+            low = correction(scaling.get("beta_fast") or 32)
+            high = correction(scaling.get("beta_slow") or 1)
+            if scaling.get("truncate", True):
+                low, high = math.floor(low), math.ceil(high)
+            low, high = max(low, 0), min(high, dim - 1)
+            high = high + 0.001 if low == high else high
+            ramp = np.clip((np.arange(dim // 2, dtype=np.float32) - low) / (high - low), 0, 1)
+            kept = (1 - ramp).astype(np.float32)
+            inv_freq = (inv_freq / np.float32(factor)) * (1 - kept) + inv_freq * kept
+        elif kind == "longrope":  # per-frequency factors, the long ones past the context
+            long = seq_len is not None and seq_len > self.original_context()
+            factors = np.asarray(scaling["long_factor" if long else "short_factor"], np.float32)
+            inv_freq = (1.0 / (factors * np.power(np.float32(theta), exponent))).astype(
+                np.float32)
         return inv_freq.astype(np.float32)
+
+    def _yarn_factor(self) -> float:
+        scaling = self.rope_scaling
+        factor = scaling.get("factor")
+        return self.max_position_embeddings / self.original_context() if factor is None \
+            else factor
+
+    def attention_scaling(self) -> float:
+        """The factor on cos and sin (transformers' attention_scaling): yarn's
+        0.1 ln(factor) + 1, longrope's sqrt(1 + ln(factor) / ln(context)), else 1."""
+        scaling = self.rope_scaling or {}
+        kind = scaling.get("rope_type", "default")
+        if scaling.get("attention_factor") is not None and kind in ("yarn", "longrope"):
+            return float(scaling["attention_factor"])
+        if kind == "yarn":
+            def mscale(scale, m=1.0):
+                return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+            factor = self._yarn_factor()
+            if scaling.get("mscale") and scaling.get("mscale_all_dim"):
+                return float(mscale(factor, scaling["mscale"])
+                             / mscale(factor, scaling["mscale_all_dim"]))
+            return mscale(factor)
+        if kind == "longrope":
+            context = self.original_context()
+            factor = scaling.get("factor") or self.max_position_embeddings / context
+            return 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(context))
+        return 1.0
 
 
 @dataclass
@@ -219,8 +307,117 @@ def rotate_half(x: Tensor) -> Tensor:
 
 def apply_rotary(x: Tensor, cos: np.ndarray, sin: np.ndarray) -> Tensor:
     """x (batch, heads, seq, head_dim) rotated by position: x cos + rotate_half(x) sin, with
-    cos, sin (batch or 1, 1, seq, head_dim)."""
-    return x * cos + rotate_half(x) * sin
+    cos, sin (batch or 1, 1, seq, rotary_dim); with rotary_dim < head_dim (partial rotary)
+    only the first rotary_dim dimensions turn, the rest pass."""
+    rotary_dim = cos.shape[-1]
+    if rotary_dim == x.shape[-1]:
+        return x * cos + rotate_half(x) * sin
+    turned, passed = x[..., :rotary_dim], x[..., rotary_dim:]
+    return F.concat([turned * cos + rotate_half(turned) * sin, passed], axis=-1)
+
+
+def rotary(config, inv_freq: np.ndarray, position_ids: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """cos, sin (batch or 1, 1, seq, rotary_dim) of angles position * inv_freq, float32,
+    times the config's attention_scaling. Dynamic and longrope scaling recompute the
+    frequencies for the positions in use (max position + 1), as transformers'
+    dynamic_rope_update."""
+    position_ids = np.asarray(getattr(position_ids, "data", position_ids))
+    kind = (config.rope_scaling or {}).get("rope_type", "default")
+    if kind in ("dynamic", "longrope") and position_ids.size:
+        inv_freq = config.inverse_frequencies(int(position_ids.max()) + 1)
+    freqs = position_ids[..., None].astype(np.float32) * inv_freq  # (b, seq, rotary_dim / 2)
+    angles = np.concatenate([freqs, freqs], axis=-1)[:, None]
+    scale = np.float32(config.attention_scaling())
+    if scale == 1:
+        return np.cos(angles), np.sin(angles)
+    return np.cos(angles) * scale, np.sin(angles) * scale
+
+
+class SlidingWindowCache:
+    """The key/value cache of a model with sliding-window layers: one (key, value) pair a layer,
+    each (batch, kv_heads, kept, head_dim), as the tuple cache, but a sliding layer keeps only
+    its last ``window - 1`` positions (all the next query can see, as transformers'
+    DynamicSlidingWindowLayer), so its memory stays bounded however long the generation.
+    ``get_seq_length()``: the positions seen."""
+
+    def __init__(self, layers, seen: int):
+        self.layers, self.seen = list(layers), int(seen)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, layer: int):
+        return self.layers[layer]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def get_seq_length(self) -> int:
+        return self.seen
+
+    def reorder(self, order: np.ndarray) -> None:
+        """Rows of every layer taken in ``order`` (beam search follows its beams)."""
+        self.layers = [tuple(Tensor(x.data[order]) for x in layer) for layer in self.layers]
+
+
+def _kept(present, window: int | None):
+    """A layer's (key, value) cut to what a sliding window still needs (window - 1)."""
+    if window is None:
+        return present
+    key, value = present
+    start = max(key.shape[2] - (window - 1), 0)
+    return (key[:, :, start:], value[:, :, start:]) if start else present
+
+
+def decoder_stack(model, x: Tensor, attention_mask, position_ids, past_key_values,
+                  use_cache: bool, cos_sin=None):
+    """The layers of a rotary decoder body over x (batch, seq, hidden): masks (causal,
+    padding, each layer's sliding window), rotary cos and sin, the cache in and out. ``model``
+    has ``config`` (layer_windows(), use_cache, num_hidden_layers), ``layers`` (each called as
+    layer(x, cos, sin, mask, layer_past) -> (x, (key, value))) and ``inv_freq``.
+
+    past_key_values: None, a tuple of (key, value) pairs, a StaticCache (filled in place and
+    returned) or a SlidingWindowCache. With sliding layers and no StaticCache the cache
+    returned is a SlidingWindowCache (a sliding layer keeps window - 1 positions).
+    Returns (x, past_key_values or None)."""
+    config, name = model.config, type(model).__name__
+    batch, seq_len = x.shape[:2]
+    windows = config.layer_windows()
+    if isinstance(past_key_values, SlidingWindowCache):
+        past_len = past_key_values.get_seq_length()
+        if len(past_key_values) != config.num_hidden_layers:
+            raise ValueError(f"{name}: past_key_values must hold one (key, value) pair for each "
+                             f"of the {config.num_hidden_layers} layers, got "
+                             f"{len(past_key_values)}")
+    else:
+        past_len = past_length(name, past_key_values, config.num_hidden_layers)
+    if position_ids is None:
+        position_ids = default_position_ids(seq_len, past_len)
+    cos, sin = cos_sin if cos_sin is not None else rotary(config, model.inv_freq, position_ids)
+    if attention_mask is not None:
+        attention_mask = np.asarray(getattr(attention_mask, "data", attention_mask))
+    masks = {}
+    use_cache = config.use_cache if use_cache is None else use_cache
+    presents = []
+    for i, (layer, window) in enumerate(zip(model.layers, windows)):
+        layer_past = None if past_key_values is None else past_key_values[i]
+        kept = past_len
+        if isinstance(past_key_values, SlidingWindowCache):
+            kept = layer_past[0].shape[2]
+        if (window, kept) not in masks:  # padding columns of the keys this layer holds
+            layer_mask = attention_mask
+            if attention_mask is not None and attention_mask.ndim == 2 and kept < past_len:
+                layer_mask = attention_mask[:, past_len - kept:]
+            masks[window, kept] = causal_mask(name, layer_mask, batch, seq_len, kept, window)
+        x, present = layer(x, cos, sin, masks[window, kept], layer_past)
+        presents.append(present)
+    if not use_cache:
+        return x, None
+    if isinstance(past_key_values, StaticCache) or not any(w is not None for w in windows):
+        return x, returned_cache(past_key_values, presents, use_cache)
+    return x, SlidingWindowCache([_kept(p, w) for p, w in zip(presents, windows)],
+                                 past_len + seq_len)
 
 
 class LlamaAttention(Module):
@@ -228,15 +425,30 @@ class LlamaAttention(Module):
 
     def __init__(self, config: LlamaConfig, rng):
         super().__init__()
-        d, std, hd = config.hidden_size, config.initializer_range, config.head_dim
         self.num_heads, self.num_kv_heads, self.head_dim = (
-            config.num_attention_heads, config.num_key_value_heads, hd)
+            config.num_attention_heads, config.num_key_value_heads, config.head_dim)
         self.attention_dropout = config.attention_dropout
+        self.init_projections(config, rng)
+
+    def init_projections(self, config, rng) -> None:
+        """q_proj, k_proj, v_proj and o_proj (Phi-3 fuses the first three)."""
+        d, std, hd = config.hidden_size, config.initializer_range, config.head_dim
         qkv_bias = config.attention_bias or config.qkv_bias
         self.q_proj = _normal_linear(d, self.num_heads * hd, qkv_bias, std, rng)
         self.k_proj = _normal_linear(d, self.num_kv_heads * hd, qkv_bias, std, rng)
         self.v_proj = _normal_linear(d, self.num_kv_heads * hd, qkv_bias, std, rng)
         self.o_proj = _normal_linear(self.num_heads * hd, d, config.attention_bias, std, rng)
+
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q (batch, seq, heads * head_dim), k and v (batch, seq, kv_heads * head_dim)."""
+        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray) -> Tensor:
+        """softmax(q k^T / sqrt(head_dim), masked) v, (batch, heads, seq, head_dim)."""
+        return F.scaled_dot_product_attention(q, k, v, mask=mask,
+                                              dropout_p=self.attention_dropout,
+                                              training=self.training,
+                                              enable_gqa=self.num_heads != self.num_kv_heads)
 
     def forward(self, x: Tensor, cos, sin, mask: np.ndarray, layer_past=None):
         batch, seq_len, _ = x.shape
@@ -244,12 +456,11 @@ class LlamaAttention(Module):
         def heads(t, n):  # (batch, seq, n * head_dim) -> (batch, n, seq, head_dim)
             return t.reshape(batch, seq_len, n, self.head_dim).transpose(1, 2)
 
-        q = apply_rotary(heads(self.q_proj(x), self.num_heads), cos, sin)
-        k = apply_rotary(heads(self.k_proj(x), self.num_kv_heads), cos, sin)
-        k, v = append_cache(layer_past, k, heads(self.v_proj(x), self.num_kv_heads))
-        out = F.scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=self.attention_dropout,
-                                             training=self.training,
-                                             enable_gqa=self.num_heads != self.num_kv_heads)
+        q, k, v = self.project(x)
+        q = apply_rotary(heads(q, self.num_heads), cos, sin)
+        k = apply_rotary(heads(k, self.num_kv_heads), cos, sin)
+        k, v = append_cache(layer_past, k, heads(v, self.num_kv_heads))
+        out = self.attend(q, k, v, mask)
         out = out.transpose(1, 2).reshape(batch, seq_len, self.num_heads * self.head_dim)
         return self.o_proj(out), (k, v)
 
@@ -272,13 +483,17 @@ class LlamaMLP(Module):
 class LlamaDecoderLayer(Module):
     """x + attn(input_layernorm(x)), then + mlp(post_attention_layernorm(.))."""
 
+    attention_class: ClassVar[type] = LlamaAttention
+    mlp_class: ClassVar[type] = LlamaMLP
+    norm_class: ClassVar[type] = nn.RMSNorm  # Gemma's is x / rms(x) * (1 + weight)
+
     def __init__(self, config: LlamaConfig, rng):
         super().__init__()
         d, eps = config.hidden_size, config.rms_norm_eps
-        self.self_attn = LlamaAttention(config, rng)
-        self.mlp = LlamaMLP(config, rng)
-        self.input_layernorm = nn.RMSNorm(d, eps=eps)
-        self.post_attention_layernorm = nn.RMSNorm(d, eps=eps)
+        self.self_attn = self.attention_class(config, rng)
+        self.mlp = self.mlp_class(config, rng)
+        self.input_layernorm = self.norm_class(d, eps=eps)
+        self.post_attention_layernorm = self.norm_class(d, eps=eps)
 
     def forward(self, x: Tensor, cos, sin, mask: np.ndarray, layer_past=None):
         attn_out, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, layer_past)
@@ -292,6 +507,7 @@ class LlamaModel(PreTrainedModel, Module):
 
     config_class = LlamaConfig
     base_model_prefix = "model"
+    layer_class: ClassVar[type] = LlamaDecoderLayer
     ignored_keys = ("rotary_emb.inv_freq",)  # old checkpoints saved the rotary table
     ignored_prefixes = ("lm_head.",)  # a language model's checkpoint loads into the body
 
@@ -304,16 +520,18 @@ class LlamaModel(PreTrainedModel, Module):
         self.embed_tokens.weight.data = rng.normal(
             0.0, config.initializer_range, self.embed_tokens.weight.shape).astype(
             self.embed_tokens.weight.dtype)
-        self.layers = nn.ModuleList([LlamaDecoderLayer(config, rng)
+        self.layers = nn.ModuleList([self.layer_class(config, rng)
                                      for _ in range(config.num_hidden_layers)])
-        self.norm = nn.RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.norm = self.layer_class.norm_class(config.hidden_size, eps=config.rms_norm_eps)
         self.register_buffer("inv_freq", config.inverse_frequencies(), persistent=False)
 
+    def embed(self, input_ids) -> Tensor:
+        """(batch, seq) ids -> (batch, seq, hidden) embeddings (Gemma scales them)."""
+        return self.embed_tokens(as_ids(type(self).__name__, input_ids, self.config.vocab_size))
+
     def rotary(self, position_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """cos, sin (batch or 1, 1, seq, head_dim) of angles position * inv_freq, float32."""
-        freqs = position_ids[..., None].astype(np.float32) * self.inv_freq  # (b, seq, hd/2)
-        angles = np.concatenate([freqs, freqs], axis=-1)[:, None]
-        return np.cos(angles), np.sin(angles)
+        """cos, sin (batch or 1, 1, seq, rotary_dim) of angles position * inv_freq, float32."""
+        return rotary(self.config, self.inv_freq, position_ids)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
                 past_key_values=None, inputs_embeds=None, use_cache: bool | None = None
@@ -321,30 +539,25 @@ class LlamaModel(PreTrainedModel, Module):
         """input_ids (batch, seq) or inputs_embeds (batch, seq, hidden); attention_mask (batch,
         past + seq) of 1/0 (0: padding); position_ids (batch or 1, seq), by default counting on
         from the cache; past_key_values: one (key, value) pair a layer, each (batch,
-        num_key_value_heads, past, head_dim), or a StaticCache (returned filled). A
-        sliding_window hides the keys more than that many positions back (in the layers
-        layer_windows says), as transformers' mask does: the cache keeps every key."""
-        config = self.config
-        name = type(self).__name__
+        num_key_value_heads, past, head_dim), a StaticCache (returned filled) or a
+        SlidingWindowCache. A sliding_window hides the keys more than that many positions
+        back (in the layers layer_windows says), as transformers' mask does; the cache
+        returned then keeps only the last window - 1 keys of those layers (not a StaticCache,
+        which keeps every key)."""
+        x, cache = self.body(input_ids, attention_mask, position_ids, past_key_values,
+                             inputs_embeds, use_cache)
+        return BaseModelOutputWithPast(self.norm(x), cache)
+
+    def body(self, input_ids, attention_mask, position_ids, past_key_values, inputs_embeds,
+             use_cache):
+        """The embeddings through the layers (before the final norm) -> (x, cache)."""
         if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError(f"{name}: give exactly one of input_ids and inputs_embeds")
+            raise ValueError(f"{type(self).__name__}: give exactly one of input_ids and "
+                             f"inputs_embeds")
         if input_ids is not None:
-            inputs_embeds = self.embed_tokens(as_ids(name, input_ids, config.vocab_size))
-        batch, seq_len = inputs_embeds.shape[:2]
-        past_len = past_length(name, past_key_values, config.num_hidden_layers)
-        if position_ids is None:
-            position_ids = default_position_ids(seq_len, past_len)
-        cos, sin = self.rotary(np.asarray(getattr(position_ids, "data", position_ids)))
-        masks = {window: causal_mask(name, attention_mask, batch, seq_len, past_len, window)
-                 for window in set(config.layer_windows())}  # full attention and the window
-        use_cache = config.use_cache if use_cache is None else use_cache
-        x, presents = inputs_embeds, []
-        for i, (layer, window) in enumerate(zip(self.layers, config.layer_windows())):
-            x, present = layer(x, cos, sin, masks[window],
-                               None if past_key_values is None else past_key_values[i])
-            presents.append(present)
-        return BaseModelOutputWithPast(self.norm(x), returned_cache(past_key_values, presents,
-                                                                    use_cache))
+            inputs_embeds = self.embed(input_ids)
+        return decoder_stack(self, inputs_embeds, attention_mask, position_ids,
+                             past_key_values, use_cache)
 
 
 class LlamaForCausalLM(GenerationMixin, PreTrainedModel, Module):
@@ -353,17 +566,23 @@ class LlamaForCausalLM(GenerationMixin, PreTrainedModel, Module):
     (-100 ignored)."""
 
     config_class = LlamaConfig
+    base_model_class: ClassVar[type] = LlamaModel
     base_model_prefix = "model"
     ignored_keys = LlamaModel.ignored_keys
-    supports_static_cache = True
 
     def __init__(self, config: LlamaConfig, rng=None):
         super().__init__()
         rng = get_rng(rng)
         self.config = config
-        self.model = LlamaModel(config, rng)
+        self.model = self.base_model_class(config, rng)
         self.lm_head = lm_head(config.hidden_size, self.model.embed_tokens,
                                config.tie_word_embeddings, config.initializer_range, rng)
+
+    @property
+    def supports_static_cache(self) -> bool:
+        """generate decodes into a StaticCache unless a layer slides: then into a
+        SlidingWindowCache, whose sliding layers keep window - 1 keys."""
+        return all(window is None for window in self.config.layer_windows())
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
                 past_key_values=None, inputs_embeds=None, labels=None,

@@ -46,7 +46,13 @@ ACTIVATIONS = {  # transformers' ACT2FN names
     "silu": F.silu,
     "swish": F.silu,
     "tanh": F.tanh,
+    "quick_gelu": lambda x: quick_gelu(x),
 }
+
+
+def quick_gelu(x: Tensor) -> Tensor:
+    """x * sigmoid(1.702 x): the GELU approximation OpenAI's CLIP was trained with."""
+    return x * F.sigmoid(x * np.asarray(1.702, x.dtype))
 
 
 def activation(name: str, owner: str):
