@@ -5,7 +5,7 @@ with 5+ wide kernels or narrow outputs, banded products), pointwise or grouped k
 (conv.conv_path).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/conv_speed.py [--repeats 7] [--contender old.py]
-        [--only conv2d]
+        [--old-src /tmp/old/src] [--only conv2d] [--forward] [--clock cpu]
 
 torch runs with one thread (torch.set_num_threads(1)); dlpy's matrix products use numpy's BLAS,
 pinned to one thread by OMP_NUM_THREADS=1. The contenders alternate, repetition by repetition,
@@ -14,13 +14,17 @@ the best times and their ratio.
 --contender takes another copy of ops/conv.py (an older one, say), imported on its own, whose
 functions of the same names join the alternation (its column: old ms, and new / old); to time
 older kernels too, copy the conv*.py files together and point their `from dlpy.ops import
-conv...` lines at the copies.
+conv...` lines at the copies, or give --old-src: an older src/ tree (`git archive HEAD src | tar
+-x -C /tmp/old`) whose ops/conv*.py files are imported together in place of --contender.
+--forward times the forward pass alone (under no_grad) instead of forward + backward.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import sys
 import time
 
 import numpy as np
@@ -28,7 +32,8 @@ import torch
 import torch.nn.functional as TF
 
 import dlpy.functional as F
-from dlpy import Tensor
+import dlpy.ops
+from dlpy import Tensor, no_grad
 
 # name -> (dlpy function, torch function, input shapes, keyword arguments)
 CASES = {
@@ -101,6 +106,17 @@ CASES = {
     "conv2d (8, 3, 112, 112) 64 k7 s2 p3": (F.conv2d, TF.conv2d, [(8, 3, 112, 112),
                                                                   (64, 3, 7, 7)],
                                             dict(stride=2, padding=3)),
+    # MobileNetV2 / EfficientNet-B0 at 224x224, batch 8: depthwise 3x3 at stride 1 and 2 on each
+    # stage's planes, ResNet's stride-2 3x3 at 56x56 and its 7x7/2 stem at 224x224
+    **{f"dw conv2d (8, {c}, {h}, {h}) k3 s{s} p1 g{c}": (
+        F.conv2d, TF.conv2d, [(8, c, h, h), (c, 1, 3, 3)], dict(stride=s, padding=1, groups=c))
+       for c, h in ((32, 112), (96, 56), (144, 28), (576, 14)) for s in (1, 2)},
+    "conv2d (8, 64, 56, 56) 128 k3 s2 p1": (F.conv2d, TF.conv2d, [(8, 64, 56, 56),
+                                                                  (128, 64, 3, 3)],
+                                            dict(stride=2, padding=1)),
+    "conv2d (8, 3, 224, 224) 64 k7 s2 p3": (F.conv2d, TF.conv2d, [(8, 3, 224, 224),
+                                                                  (64, 3, 7, 7)],
+                                            dict(stride=2, padding=3)),
     # 1-d: a sequence layer, and depthwise (ConvNeXt / Mamba-style token mixing)
     "conv1d (32, 64, 256) 64 k3 p1": (F.conv1d, TF.conv1d, [(32, 64, 256), (64, 64, 3),
                                                             (64,)], dict(padding=1)),
@@ -138,18 +154,33 @@ CASES = {
 }
 
 
-def time_dlpy(fn, arrays, kwargs) -> float:
-    inputs = [Tensor(a, requires_grad=True) for a in arrays]
-    start = time.perf_counter()
-    fn(*inputs, **kwargs).sum().backward()
-    return time.perf_counter() - start
+# --clock: the wall clock, or this thread's CPU time (steadier on loaded shared cores; both
+# contenders run in this one thread)
+CLOCK = {"clock": time.perf_counter}
 
 
-def time_torch(fn, arrays, kwargs) -> float:
-    inputs = [torch.tensor(a, requires_grad=True) for a in arrays]
-    start = time.perf_counter()
-    fn(*inputs, **kwargs).sum().backward()
-    return time.perf_counter() - start
+def time_dlpy(fn, arrays, kwargs, forward: bool = False) -> float:
+    inputs = [Tensor(a, requires_grad=not forward) for a in arrays]
+    clock = CLOCK["clock"]
+    start = clock()
+    if forward:
+        with no_grad():
+            fn(*inputs, **kwargs)
+    else:
+        fn(*inputs, **kwargs).sum().backward()
+    return clock() - start
+
+
+def time_torch(fn, arrays, kwargs, forward: bool = False) -> float:
+    inputs = [torch.tensor(a, requires_grad=not forward) for a in arrays]
+    clock = CLOCK["clock"]
+    start = clock()
+    if forward:
+        with torch.no_grad():
+            fn(*inputs, **kwargs)
+    else:
+        fn(*inputs, **kwargs).sum().backward()
+    return clock() - start
 
 
 def load_contender(path: str):
@@ -160,20 +191,51 @@ def load_contender(path: str):
     return module
 
 
+def load_old_src(src: str):
+    """ops/conv.py of an older src/ tree, with the conv_*.py kernels it imports from the same
+    tree (its other imports resolve to the current dlpy): dlpy.ops reads its conv* modules
+    from there while they import, then the current ones are put back."""
+    names = [name for name in sys.modules if name.startswith("dlpy.ops.conv")]
+    saved = {name: sys.modules.pop(name) for name in names}
+    attributes = {name: getattr(dlpy.ops, name.rsplit(".", 1)[1]) for name in names}
+    for name in attributes:  # else `from dlpy.ops import conv_...` takes the current ones
+        delattr(dlpy.ops, name.rsplit(".", 1)[1])
+    path = list(dlpy.ops.__path__)
+    dlpy.ops.__path__[:] = [f"{src}/dlpy/ops"]
+    try:
+        return importlib.import_module("dlpy.ops.conv")
+    finally:
+        dlpy.ops.__path__[:] = path
+        for name in [name for name in sys.modules if name.startswith("dlpy.ops.conv")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+        for name, module in attributes.items():
+            setattr(dlpy.ops, name.rsplit(".", 1)[1], module)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--contender", help="another ops/conv.py to time beside this one")
-    parser.add_argument("--only", default="", help="time only the cases whose name has this")
+    parser.add_argument("--old-src", help="an older src/ tree whose ops/conv*.py to time beside")
+    parser.add_argument("--only", default="", help="time only the cases whose name has this (or "
+                        "one of these, split by |)")
+    parser.add_argument("--forward", action="store_true", help="the forward pass alone")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this thread's CPU time (time.thread_time)")
     args = parser.parse_args()
+    CLOCK["clock"] = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(1)
     contender = load_contender(args.contender) if args.contender else None
+    if args.old_src:
+        contender = load_old_src(args.old_src)
     rng = np.random.default_rng(0)
     old_header = f" {'old ms':>9s} {'new/old':>7s}" if contender else ""
-    print(f"{'forward + backward, float32':42s} {'dlpy ms':>9s} {'torch ms':>9s} "
+    mode = "forward" if args.forward else "forward + backward"
+    print(f"{mode + ', float32':42s} {'dlpy ms':>9s} {'torch ms':>9s} "
           f"{'ratio':>6s}{old_header}")
     for name, (ours, theirs, shapes, kwargs) in CASES.items():
-        if args.only not in name:
+        if not any(part in name for part in args.only.split("|")):
             continue
         arrays = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
         old = getattr(contender, ours.__name__) if contender else None
@@ -184,7 +246,7 @@ def main() -> None:
             # itself measured up to 15 % slower
             for i in np.roll(np.arange(len(runs)), -repeat):
                 timer, fn = runs[i]
-                best[i] = min(best[i], timer(fn, arrays, kwargs))
+                best[i] = min(best[i], timer(fn, arrays, kwargs, args.forward))
         best_ours, best_theirs, best_old = best + [float("inf")] * (3 - len(best))
         line = (f"{name:42s} {best_ours * 1e3:9.2f} {best_theirs * 1e3:9.2f} "
                 f"{best_ours / best_theirs:6.1f}")

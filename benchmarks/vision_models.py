@@ -5,13 +5,16 @@ unchanged).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/vision_models.py [--repeats 5]
         [--models resnet18,mobilenet_v2 | more | round2 | convs] [--contender old_conv.py]
+        [--old-src /tmp/old/src]
 
 torch runs with torch.set_num_threads(1); dlpy's matrix products use numpy's BLAS, pinned to one
 thread by OMP_NUM_THREADS=1. The contenders alternate round by round (timing.best_of), each
 keeps its fastest round; the ratio is dlpy / torch. --contender takes another copy of
 ops/conv.py (an older one, with its kernels importable as it names them), whose conv_path,
 conv_forward and conv_backward stand in for the current ones in a third contender: it prints
-that one's time, its ratio to torch and new / old.
+that one's time, its ratio to torch and new / old. --old-src takes an older src/ tree instead
+(`git archive HEAD src | tar -x -C /tmp/old`): its ops/conv.py with its own conv_*.py kernels
+(conv_speed.load_old_src).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import contextlib
 import importlib.util
 import sys
+import time
 import types
 
 import numpy as np
@@ -45,6 +49,7 @@ MORE_MODELS = ("alexnet", "squeezenet1_1", "densenet121", "mobilenet_v3_small",
 ROUND2_MODELS = ("googlenet", "inception_v3", "mnasnet1_0", "swin_t", "swin_v2_t")
 # the families whose convolutions trail PyTorch most (depthwise, strided): ``--models convs``
 CONV_MODELS = ("convnext_tiny", "mobilenet_v3_large", "efficientnet_b0", "mnasnet1_0")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
 CONSTRUCTOR_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True},
                       "inception_v3": {"aux_logits": False, "init_weights": True}}
 
@@ -58,11 +63,19 @@ def main() -> None:
                         help="comma-separated names, among them 'more' for MORE_MODELS, "
                         "'round2' for ROUND2_MODELS, 'convs' for CONV_MODELS")
     parser.add_argument("--contender", help="another ops/conv.py to time beside this one")
+    parser.add_argument("--old-src", help="an older src/ tree whose ops/conv*.py to time beside")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this thread's CPU time (time.thread_time), steadier on "
+                        "loaded cores")
     args = parser.parse_args()
     torch.set_num_threads(1)
     groups = {"more": MORE_MODELS, "round2": ROUND2_MODELS, "convs": CONV_MODELS}
     names = [name for item in args.models.split(",") for name in groups.get(item, (item,))]
     contender = load_contender(args.contender) if args.contender else None
+    if args.old_src:
+        from conv_speed import load_old_src
+
+        contender = load_old_src(args.old_src)
     for name in names:
         compare(name, args, contender)
 
@@ -141,12 +154,13 @@ def compare(name: str, args, contender=None) -> None:
 
     reference.eval(), model.eval()
     old = [with_contender(dlpy_forward)] if contender else []
-    _report("forward (eval):", best_of(args.repeats, dlpy_forward, torch_forward, *old),
-            contender)
+    clock = CLOCKS[args.clock]
+    _report("forward (eval):",
+            best_of(args.repeats, dlpy_forward, torch_forward, *old, clock=clock), contender)
     reference.train(), model.train()
     old = [with_contender(dlpy_step)] if contender else []
-    _report("forward + backward (train):", best_of(args.repeats, dlpy_step, torch_step, *old),
-            contender)
+    _report("forward + backward (train):",
+            best_of(args.repeats, dlpy_step, torch_step, *old, clock=clock), contender)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ CASES = [
 
 def _banded_everywhere(monkeypatch):
     monkeypatch.setattr(conv_banded, "NARROW", 10 ** 6)
+    monkeypatch.setattr(conv_banded, "WIDE_KERNEL", {1: 1, 2: 1})  # stride 1 too
 
 
 @pytest.mark.parametrize("grads", ["xwb", "x", "w"])
@@ -58,6 +59,7 @@ def test_phase_split_matches_im2col(x_shape, w_shape, settings, chunk, grads, rn
     ((8, 96, 28, 28), (96, 1, 7, 7), 96, True),  # ConvNeXt's
     ((8, 240, 14, 14), (240, 1, 5, 5), 240, True),  # MobileNetV3's / EfficientNet's 5x5
     ((8, 144, 28, 28), (144, 1, 3, 3), 144, True),  # 3x3 at stride 2: 14 wide
+    ((8, 576, 14, 14), (576, 1, 3, 3), 576, False),  # 3x3 at stride 1 on 14: the other kernel
     ((8, 96, 28, 28), (96, 1, 3, 3), 96, False),  # 3x3 on wide rows: the phase-split kernel
     ((8, 96, 28, 28), (96, 2, 7, 7), 48, False),  # two channels a group
     ((16, 256, 128), (256, 1, 7), 256, True),  # 1-d: from 7 wide
@@ -67,7 +69,8 @@ def test_the_rule(x_shape, w_shape, groups, taken):
     stride = 2 if x_shape[1] == 144 else 1
     out_size = conv._output_size("conv", x_shape[2:], w_shape[2:], (stride,) * (len(x_shape) - 2),
                                  tuple(k // 2 for k in w_shape[2:]), (1,) * (len(x_shape) - 2))
-    assert conv_banded.applies(x_shape, w_shape, groups, out_size) == taken
+    assert conv_banded.applies(x_shape, w_shape, groups, out_size,
+                               (stride,) * (len(x_shape) - 2)) == taken
 
 
 def test_banded_gradcheck(rng, monkeypatch):

@@ -281,13 +281,12 @@ DEPTHWISE_CASES = [
 ]
 
 
-# 200: a few channels a block; SHORT_PLANES 0: dw by a dot product a plane, not einsum
+# 200: a group and a sample a block
 @pytest.mark.parametrize("grads", ["xwb", "x", "w"])
-@pytest.mark.parametrize("block_bytes, short_planes", [(1 << 19, 256), (200, 0)])
+@pytest.mark.parametrize("block_bytes", [1 << 19, 200])
 @pytest.mark.parametrize("x_shape, w_shape, settings", DEPTHWISE_CASES)
-def test_depthwise_matches_im2col(x_shape, w_shape, settings, block_bytes, short_planes, grads,
-                                  rng, monkeypatch):
-    monkeypatch.setattr(conv_depthwise, "SHORT_PLANES", short_planes)
+def test_depthwise_matches_im2col(x_shape, w_shape, settings, block_bytes, grads, rng,
+                                  monkeypatch):
     _assert_path_matches_im2col(monkeypatch, rng, "depthwise", x_shape, w_shape, settings,
                                 block_bytes, grads)
 

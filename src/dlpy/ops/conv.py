@@ -1,11 +1,12 @@
 """Convolution and its transpose, max and average pooling and max unpooling over (N, C, *spatial)
 arrays with 1, 2 or 3 spatial axes (L; H, W; D, H, W), one implementation for all three (the
 lowercase functions also take unbatched (C, *spatial)). The convolution is by im2col (each output
-position's input window becomes one column, so it is one matrix product per group) or, where
-conv_path finds them faster, by the depthwise (phase-split or banded), pointwise, channels-last
-or Winograd kernels of the conv_*.py files; the transposed convolution is the same
-convolution's input gradient (by the same kernels) and the pools run over the kernel's strided
-views of the input."""
+position's input window becomes one column, so it is one matrix product per group; a strided
+stem's from the input split into the stride's phases) or, where conv_path finds them faster,
+by the depthwise (kw copies of the input, or banded), pointwise, channels-last or Winograd
+kernels of the conv_*.py files; the transposed convolution is the same convolution's input
+gradient (by the same kernels) and the pools run over the kernel's strided views of the
+input."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import itertools
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from dlpy.ops import conv_channels_last, conv_depthwise, conv_pointwise, conv_winograd
 from dlpy.ops.norm import _channel_sums
@@ -190,6 +191,181 @@ def _unpad(x: np.ndarray, padding) -> np.ndarray:
                                                 zip(padding, x.shape[2:]))]
 
 
+# the most rows (C/G prod(kernel)) of a strided im2col made block by block (_Phases.blocked)
+BLOCKED_ROWS = 256
+
+
+class _Phases:
+    """The im2col of a strided convolution from x_pad split into its stride's phases
+    (x_pad[..., s q + r] at [..., r, q]), each plane flattened: kernel position i reads phase
+    (d i) % s from flat offset (d i) // s in row-major units, so each of its rows of the
+    columns is one contiguous run of a phase, over a "wide" grid (out_0, *Q[1:]) of whole phase
+    rows whose values past out_size are dropped (zero in g). For a stem (blocked): its forward
+    and weight gradient block by block (forward 0.71-0.88x the whole im2col's time), its input
+    gradient's columns added back a whole run at a time, not a short strided row at a time.
+    (A 3x3/2 on 64 channels measured 0.93-1.06x either way: it keeps the whole im2col.)
+    Phases (C, N, prod(s), prod(Q)) of (Q_0 + 1, Q_1, ...) values: one row more, so that the
+    wide grid's last row stays inside."""
+
+    def __init__(self, spatial, kernel, stride, padding, dilation, out_size):
+        self.spatial, self.stride, self.padding = tuple(spatial), tuple(stride), tuple(padding)
+        self.out_size = tuple(out_size)
+        quotients = [-(-(n + 2 * p) // s) for n, p, s in zip(spatial, padding, stride)]
+        self.q = (quotients[0] + 1, *quotients[1:])
+        self.length = self.out_size[0] * math.prod(self.q[1:])  # L: the wide grid of a plane
+        self.taps = []  # (phase, flat offset) per kernel position, row-major
+        for position in itertools.product(*map(range, kernel)):
+            phase = start = 0
+            for i, d, s, q in zip(position, dilation, stride, self.q):
+                phase, start = phase * s + d * i % s, start * q + d * i // s
+            self.taps.append((phase, start))
+        per_axis = []
+        for size, p, s in zip(self.spatial, self.padding, self.stride):
+            axis = []
+            for r in range(s):  # the values of x in phase r: every s-th from (r - p) % s
+                first_x = (r - p) % s
+                first_q = (first_x + p) // s
+                axis.append((slice(first_x, None, s),
+                             slice(first_q, first_q + len(range(first_x, size, s)))))
+            per_axis.append(axis)
+        self.slices = [(flat, tuple(x for x, _ in parts), tuple(q for _, q in parts))
+                       for flat, parts in enumerate(itertools.product(*per_axis))]
+        # per phase that holds kernel positions: its flat index, the positions along each axis
+        # (every s / gcd(s, d)-th), the flat offset of the first and the steps between them
+        self.kernel, self.phase_taps = tuple(kernel), []
+        row_sizes = [math.prod(self.q[axis + 1:]) for axis in range(len(self.q))]
+        for flat, phase in enumerate(itertools.product(*map(range, stride))):
+            taps = [[i for i in range(k) if d * i % s == r]
+                    for r, k, s, d in zip(phase, kernel, stride, dilation)]
+            if all(taps):
+                start = sum(d * t[0] // s * size for t, s, d, size in
+                            zip(taps, stride, dilation, row_sizes))
+                steps = [d * (t[1] - t[0]) // s * size if len(t) > 1 else 0 for t, s, d, size in
+                         zip(taps, stride, dilation, row_sizes)]
+                self.phase_taps.append((flat, taps, start, steps))
+
+    def wide(self, array: np.ndarray) -> np.ndarray:
+        """(..., L) on the wide grid -> its (..., *out_size) values (a view)."""
+        grid = array.reshape(*array.shape[:-1], self.out_size[0], *self.q[1:])
+        return grid[(..., slice(None), *(slice(0, o) for o in self.out_size[1:]))]
+
+    def split(self, x: np.ndarray) -> np.ndarray:
+        """x (N, C, *spatial) -> its phases (C, N, prod(s), prod(Q)), zero-padded."""
+        n, c = x.shape[:2]
+        phases = np.zeros((c, n, math.prod(self.stride), math.prod(self.q)), dtype=x.dtype)
+        grid = phases.reshape(c, n, -1, *self.q)
+        x = _channels_first(x)
+        for flat, x_index, q_index in self.slices:
+            grid[(slice(None), slice(None), flat, *q_index)] = x[(slice(None), slice(None),
+                                                                 *x_index)]
+        return phases
+
+    def weight_matrix(self, weight: np.ndarray, groups: int) -> np.ndarray:
+        """(G, O/G, K): w's columns in block_cols' row order, phase by phase."""
+        w = weight.reshape(groups, weight.shape[0] // groups, *weight.shape[1:])
+        return np.concatenate([w[(..., *np.ix_(*taps))].reshape(*w.shape[:2], -1)
+                               for _, taps, _, _ in self.phase_taps], axis=-1)
+
+    def weight_grad(self, grad: np.ndarray, shape) -> np.ndarray:
+        """weight_matrix's adjoint: (G, O/G, K) back to the weight's (O, C/G, *kernel)."""
+        w_grad = np.empty((grad.shape[0], grad.shape[1], *shape[1:]), dtype=grad.dtype)
+        start = 0
+        for _, taps, _, _ in self.phase_taps:
+            size = shape[1] * math.prod(map(len, taps))
+            w_grad[(..., *np.ix_(*taps))] = grad[..., start:start + size].reshape(
+                *grad.shape[:2], shape[1], *map(len, taps))
+            start += size
+        return w_grad.reshape(shape)
+
+    def block_cols(self, phases: np.ndarray, sample: int, lo: int, hi: int, groups: int,
+                   buffer: np.ndarray) -> np.ndarray:
+        """(G, C/G K, hi - lo): the columns lo:hi of one sample's im2col, its rows phase by
+        phase (C/G, *that phase's kernel positions), each phase one strided copy."""
+        c, itemsize = phases.shape[0], phases.itemsize
+        rows = c * math.prod(self.kernel)
+        cols = conv_channels_last.take(buffer, (groups, rows // groups, hi - lo))
+        start_row = 0
+        for flat, taps, start, steps in self.phase_taps:
+            lengths = tuple(map(len, taps))
+            plane = phases[:, sample, flat, start + lo:]
+            view = as_strided(plane, (c, *lengths, hi - lo),
+                              (plane.strides[0], *(st * itemsize for st in steps), itemsize),
+                              writeable=False)
+            count = c // groups * math.prod(lengths)
+            np.copyto(cols[:, start_row:start_row + count].reshape(
+                groups, c // groups, *lengths, hi - lo), view.reshape(
+                groups, c // groups, *lengths, hi - lo))
+            start_row += count
+        return cols
+
+    def blocked(self, width: int) -> bool:
+        """Whether to make the columns block by block (forward and dw) rather than im2col's
+        whole: for few rows, C/G prod(kernel) <= BLOCKED_ROWS (a stem), where the whole im2col
+        is a long array for a small product (measured, ResNet's 7x7/2 stem: forward 0.71-0.84x;
+        a 3x3/2 on 64 channels: its small blocks' products slower, and dw 2x without the kept
+        columns)."""
+        return width * math.prod(self.kernel) <= BLOCKED_ROWS
+
+    def blocks(self, rows: int, itemsize: int):
+        """Column ranges (lo, hi) of a sample's wide grid, about BLOCK_BYTES of columns each."""
+        step = max(256, conv_channels_last.BLOCK_BYTES // (rows * itemsize))
+        return [(lo, min(self.length, lo + step)) for lo in range(0, self.length, step)]
+
+    def forward(self, x: np.ndarray, weight: np.ndarray, groups: int) -> np.ndarray:
+        """y (N, O, *out_size) (a transposed view): each block of columns made in a cache-sized
+        buffer and multiplied at once (the whole im2col is prod(kernel) x the input)."""
+        n, out_channels = x.shape[0], weight.shape[0]
+        phases, w = self.split(x), self.weight_matrix(weight, groups)
+        dtype = np.result_type(x, weight)
+        y = np.empty((groups, out_channels // groups, n, self.length), dtype=dtype)
+        blocks = self.blocks(w.shape[-1] * groups, phases.itemsize)
+        buffer = np.empty(groups * w.shape[-1] * (blocks[0][1] - blocks[0][0]),
+                          dtype=phases.dtype)
+        for sample in range(n):
+            for lo, hi in blocks:
+                np.matmul(w, self.block_cols(phases, sample, lo, hi, groups, buffer),
+                          out=y[:, :, sample, lo:hi])
+        return _channels_first(self.wide(y.reshape(out_channels, n, self.length)))
+
+    def weight_backward(self, x: np.ndarray, g: np.ndarray, w_shape, groups: int):
+        """dw (O, C/G, *kernel) = sum over blocks g (G, O/G, N, L) @ cols^T."""
+        phases = self.split(x)
+        blocks = self.blocks(x.shape[1] * math.prod(self.kernel), phases.itemsize)
+        buffer = np.empty(x.shape[1] * math.prod(self.kernel) * (blocks[0][1] - blocks[0][0]),
+                          dtype=phases.dtype)
+        grad = np.zeros((*g.shape[:2], x.shape[1] // groups * math.prod(self.kernel)),
+                        dtype=g.dtype)
+        for sample in range(x.shape[0]):
+            for lo, hi in blocks:
+                cols = self.block_cols(phases, sample, lo, hi, groups, buffer)
+                grad += g[:, :, sample, lo:hi] @ cols.transpose(0, 2, 1)
+        return self.weight_grad(grad, w_shape)
+
+    def uncols(self, cols: np.ndarray, shape) -> np.ndarray:
+        """The adjoint of cols: (G, C/G*prod(kernel), N*L) added back into an (N, C, *spatial)
+        = shape array (a transposed view of a (C, N, *spatial) one)."""
+        n, c = shape[:2]
+        cols = cols.reshape(c, len(self.taps), n, self.length)
+        phases = np.zeros((c, n, math.prod(self.stride), math.prod(self.q)), dtype=cols.dtype)
+        for i, (phase, start) in enumerate(self.taps):
+            phases[:, :, phase, start:start + self.length] += cols[:, i]
+        grid = phases.reshape(c, n, -1, *self.q)
+        x = np.empty((c, n, *shape[2:]), dtype=cols.dtype)  # each value in one phase
+        for flat, x_index, q_index in self.slices:
+            x[(slice(None), slice(None), *x_index)] = grid[(slice(None), slice(None), flat,
+                                                            *q_index)]
+        return _channels_first(x)
+
+
+def _phase_plan(x_shape, w_shape, stride, padding, dilation, out_size) -> _Phases | None:
+    """The phase split's plan for a strided im2col, or None: stride 1, or windows that reach
+    past x_pad's end (a transposed convolution's output_padding of a stride or more)."""
+    if set(stride) == {1} or _output_size("conv", x_shape[2:], w_shape[2:], stride, padding,
+                                          dilation) != tuple(out_size):
+        return None
+    return _Phases(x_shape[2:], w_shape[2:], stride, padding, dilation, out_size)
+
+
 def _correlate(cols: np.ndarray, g: np.ndarray) -> np.ndarray:
     """g @ cols^T per group, (G, M, L) and (G, K, L) -> (G, M, K), as the transpose of
     cols @ g^T: the same sums, but OpenBLAS runs this orientation 20-25% faster (the long L
@@ -222,7 +398,9 @@ def conv_path(x_shape, w_shape, stride, dilation, groups: int, out_size) -> str:
     for stride 1, groups 1 and 8 (1-d: 32) to 1024 / prod(kernel) input channels (its copies
     run over C contiguous values; wider rows make its blocks' products too small);
     else "im2col" (channel-major, below: its copies run along image rows, better for a few
-    channels, strides (measured: channels-last is 10-40% slower there) and groups).
+    channels, strides (measured: channels-last is 10-40% slower there) and groups; a strided
+    stem's, C/G prod(kernel) <= BLOCKED_ROWS, made block by block from the stride's phases,
+    _Phases).
     ConvTransposeNd takes the path of the convolution whose input gradient it is."""
     channels, kernel = x_shape[1], w_shape[2:]
     if conv_depthwise.applies(x_shape, w_shape, groups):
@@ -247,6 +425,8 @@ def conv_forward(path: str, x: np.ndarray, weight: np.ndarray, stride, padding, 
                  groups: int, out_size):
     """ConvNd's y (N, O, *out_size) without bias by path (possibly a transposed view), and the
     im2col matrix where the path made one (its weight gradient reads it)."""
+    if x.shape[0] == 0:  # an empty batch: an empty y, as PyTorch (the kernels need samples)
+        return np.zeros((0, weight.shape[0], *out_size), dtype=np.result_type(x, weight)), None
     if path == "depthwise":
         return conv_depthwise.forward(x, weight, stride, padding, dilation, out_size,
                                       groups), None
@@ -265,6 +445,9 @@ def conv_forward(path: str, x: np.ndarray, weight: np.ndarray, stride, padding, 
             conv_channels_last.forward(x, weight, stride, padding, dilation, out_size)
         return np.moveaxis(y, -1, 1), None
     n, out_channels = x.shape[0], weight.shape[0]
+    plan = _phase_plan(x.shape, weight.shape, stride, padding, dilation, out_size)
+    if plan is not None and plan.blocked(weight.shape[1]):  # a stem: block by block
+        return plan.forward(x, weight, groups), None
     cols = _im2col(_pad(x, padding), weight.shape[2:], stride, dilation, out_size, groups)
     y = weight.reshape(groups, out_channels // groups, -1) @ cols  # (G, O/G, N*out)
     return _channels_first(y.reshape(out_channels, n, *out_size)), cols
@@ -274,6 +457,9 @@ def conv_backward(path: str, x: np.ndarray, weight: np.ndarray, grad_output: np.
                   padding, dilation, groups: int, need_x: bool, need_weight: bool, cols=None):
     """ConvNd's (dx or None, dw or None) from g (N, O, *out_size) by path; x is read only for
     dw (for dx alone an array of its shape and dtype will do); cols: conv_forward's."""
+    if x.shape[0] == 0:  # an empty batch: an empty dx and a zero dw, as PyTorch
+        return (np.zeros(x.shape, dtype=grad_output.dtype) if need_x else None,
+                np.zeros(weight.shape, dtype=grad_output.dtype) if need_weight else None)
     if path == "depthwise":
         return conv_depthwise.backward(x, weight, grad_output, stride, padding, dilation, groups,
                                        need_x, need_weight)
@@ -300,6 +486,21 @@ def conv_backward(path: str, x: np.ndarray, weight: np.ndarray, grad_output: np.
                                            need_x, need_weight)
     out_channels, out_size = weight.shape[0], grad_output.shape[2:]
     x_grad = w_grad = None
+    plan = _phase_plan(x.shape, weight.shape, stride, padding, dilation, out_size)
+    if plan is not None and plan.blocked(weight.shape[1]):
+        # a stem: g on the phases' wide grid (G, O/G, N*L), zero past out_size; dx added back
+        # into the phases a whole run at a time, dw block by block
+        g_wide = np.zeros((out_channels, x.shape[0], plan.length), dtype=grad_output.dtype)
+        plan.wide(g_wide)[...] = _channels_first(grad_output)
+        g_wide = g_wide.reshape(groups, out_channels // groups, -1)
+        if need_x:
+            w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
+            x_grad = plan.uncols(w_t @ g_wide, x.shape)
+        if need_weight:
+            w_grad = plan.weight_backward(x, g_wide.reshape(groups, out_channels // groups,
+                                                            x.shape[0], -1), weight.shape,
+                                          groups)
+        return x_grad, w_grad
     # (G, O/G, N*prod(out_size))
     g = _channels_first(grad_output).reshape(groups, out_channels // groups, -1)
     if need_x:
