@@ -1,21 +1,21 @@
-"""Forward + backward, and forward alone, of nn.LSTM / nn.GRU (32 -> 64, batch 8) against
-PyTorch, per time step.
+"""nn.LSTM / nn.GRU / nn.RNN against PyTorch, per time step: forward + backward, and the forward
+alone without a graph (dlpy.no_grad, torch.no_grad), at three sizes.
 
-    OMP_NUM_THREADS=1 python benchmarks/rnn_speed.py [--runs 7] [--before /tmp/rnn_before.py]
-        [--clock cpu]
+    OMP_NUM_THREADS=1 python benchmarks/rnn_speed.py [--runs 7] [--old OLD/src/dlpy/ops]
+        [--kinds LSTM,GRU] [--sizes small,medium,large] [--dtype float32] [--clock cpu]
 
-Contenders, alternating run by run, the minimum of the runs printed:
-- "layer": dlpy.nn.LSTM / GRU, each direction's sequence one fused op (dlpy.ops.rnn);
-- "cells": the same layer run as one fused cell op a step (lstm_cell / gru_cell + stack), the
-  other design;
-- "before": a copy of an older src/dlpy/nn/rnn.py given with --before (the layer composed of
-  ~15 small ops a step), skipped without it;
-- "torch": torch.nn.LSTM / GRU on one thread (torch.set_num_threads(1)).
-loss = sum(output^2); input (L, 8, 32) float32. The last columns time the forward alone (no
-graph: dlpy.no_grad, torch.no_grad) of the layer and of torch. ``--clock cpu`` times the
-calling thread's CPU time (time.thread_time) instead of the wall clock: steadier on loaded
-shared cores, and fair with torch on one thread (its work runs in the calling thread). Needs
-torch (`pip install torch==2.13.0`, the CPU build), for the reference only.
+Sizes (input -> hidden, batch, steps): small 32 -> 64, batch 8, L = 100; medium 128 -> 256,
+batch 32, L = 50; large 512 -> 512, batch 64, L = 50. Contenders alternate run by run and each
+keeps its fastest run (benchmarks/timing.best_of):
+- "dlpy": dlpy.nn.LSTM / GRU / RNN, each direction's sequence one fused op (dlpy.ops.rnn);
+- "old": with --old, the same layer with the fused ops of an older ``ops/rnn.py``
+  (``git archive HEAD src | tar -x -C /tmp/old``, then ``--old /tmp/old/src/dlpy/ops``) swapped
+  in, to time a change to the op against the op before it;
+- "torch": torch.nn.LSTM / GRU / RNN on one thread (torch.set_num_threads(1)).
+loss = sum(output^2); input (L, N, input) ~ N(0, 1). ``--clock cpu`` (the default) times the
+calling thread's CPU time (time.thread_time): steadier on loaded shared cores, and fair with
+torch on one thread (its work runs in the calling thread); ``--clock wall`` the wall clock.
+Needs torch (`pip install torch==2.13.0`, the CPU build), for the reference only.
 """
 
 from __future__ import annotations
@@ -23,117 +23,119 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import time
+from pathlib import Path
 
 import numpy as np
+import timing  # noqa: E402 - benchmarks/timing.py, beside this script
 
 from dlpy import Tensor, nn, no_grad
-from dlpy import functional as F
 from dlpy.ops import rnn as rnn_ops
 
-INPUT, HIDDEN, BATCH = 32, 64, 8
+SIZES = {"small": (32, 64, 8, 100), "medium": (128, 256, 32, 50), "large": (512, 512, 64, 50)}
+OPS = ("lstm_sequence", "gru_sequence", "rnn_sequence")  # the functions --old swaps in
 
 
-def load_before(path: str):
-    spec = importlib.util.spec_from_file_location("rnn_before", path)
+def load_old(folder: str):
+    """An older ops/rnn.py as a module of its own."""
+    spec = importlib.util.spec_from_file_location("old_rnn", Path(folder) / "rnn.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def run_layer(layer, x):
-    layer.zero_grad()
-    xt = Tensor(x, requires_grad=True)
-    output, _ = layer(xt)
-    (output * output).sum().backward()
-    return xt.grad
+def swapped(run, old):
+    """run() with ops.rnn's sequence functions (and so their op classes) replaced by old's
+    while it runs."""
+    def swapped_run():
+        saved = {name: getattr(rnn_ops, name) for name in OPS}
+        for name in OPS:
+            setattr(rnn_ops, name, getattr(old, name))
+        try:
+            return run()
+        finally:
+            for name, cls in saved.items():
+                setattr(rnn_ops, name, cls)
+    return swapped_run
 
 
-def run_cells(layer, kind: str, x):
-    """The layer as one fused cell op a step."""
-    layer.zero_grad()
-    xt = Tensor(x, requires_grad=True)
-    x_proj = F.linear(xt, layer.weight_ih_l0, layer.bias_ih_l0)
-    h = Tensor(np.zeros((BATCH, HIDDEN), np.float32))
-    c = h
-    hs = []
-    for x_t in F.unbind(x_proj, 0):
-        if kind == "LSTM":
-            h, c = rnn_ops.lstm_cell(x_t, h, c, layer.weight_hh_l0, layer.bias_hh_l0)
-        else:
-            h = rnn_ops.gru_cell(x_t, h, layer.weight_hh_l0, layer.bias_hh_l0)
-        hs.append(h)
-    output = F.stack(hs, 0)
-    (output * output).sum().backward()
-    return xt.grad
-
-
-def contenders(kind: str, length: int, torch, before):
+def contenders(kind: str, size, dtype, torch, old):
+    """{name: (forward + backward, forward alone)}, each returning the output as an array."""
+    input_size, hidden, batch, length = size
     rng = np.random.default_rng(0)
-    layer = getattr(nn, kind)(INPUT, HIDDEN, rng=rng)
-    x = rng.standard_normal((length, BATCH, INPUT)).astype(np.float32)
-    runs = {"layer": lambda: run_layer(layer, x), "cells": lambda: run_cells(layer, kind, x)}
-    if before is not None:
-        old = getattr(before, kind)(INPUT, HIDDEN, rng=np.random.default_rng(0))
-        old.load_state_dict(layer.state_dict())
-        runs["before"] = lambda: run_layer(old, x)
-    theirs = getattr(torch.nn, kind)(INPUT, HIDDEN)
+    layer = getattr(nn, kind)(input_size, hidden, rng=rng, dtype=dtype)
+    x = rng.standard_normal((length, batch, input_size)).astype(dtype)
+
+    def train():
+        layer.zero_grad()
+        xt = Tensor(x, requires_grad=True)
+        output, _ = layer(xt)
+        (output * output).sum().backward()
+        return xt.grad.data if isinstance(xt.grad, Tensor) else xt.grad
+
+    def forward():
+        with no_grad():
+            return layer(Tensor(x))[0].data
+
+    runs = {"dlpy": (train, forward)}
+    if old is not None:
+        runs["old"] = (swapped(train, old), swapped(forward, old))
+    theirs = getattr(torch.nn, kind)(input_size, hidden).to(getattr(torch, np.dtype(dtype).name))
     with torch.no_grad():
         for name, p in theirs.named_parameters():
             p.copy_(torch.from_numpy(getattr(layer, name).data))
 
-    def run_torch():
+    def torch_train():
         theirs.zero_grad()
         xt = torch.tensor(x, requires_grad=True)
         output, _ = theirs(xt)
         (output * output).sum().backward()
         return xt.grad.numpy()
 
-    runs["torch"] = run_torch
-
-    def forward():
-        with no_grad():
-            layer(Tensor(x))
-
     def torch_forward():
         with torch.no_grad():
-            theirs(torch.from_numpy(x))
+            return theirs(torch.from_numpy(x))[0].numpy()
 
-    return runs, (forward, torch_forward)
+    runs["torch"] = (torch_train, torch_forward)
+    return runs
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--before", help="a copy of an older dlpy/nn/rnn.py to compare")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--old", help="an older dlpy's src/dlpy/ops folder: its rnn.py's ops")
+    parser.add_argument("--kinds", default="LSTM,GRU", help="comma-separated: LSTM, GRU, RNN")
+    parser.add_argument("--sizes", default="small,medium,large",
+                        help="comma-separated: " + ", ".join(SIZES))
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="cpu")
     args = parser.parse_args(argv)
     clock = time.perf_counter if args.clock == "wall" else time.thread_time
     import torch
 
     torch.set_num_threads(1)
-    before = load_before(args.before) if args.before else None
-    names = ["layer", "cells"] + (["before"] if before else []) + ["torch"]
-    print(f"{'kind':5s} {'L':>4s} " + " ".join(f"{n + ' ms/step':>15s}" for n in names)
-          + " " + " ".join(f"{n + '/torch':>13s}" for n in names[:-1])
-          + f" {'fwd ms/step':>12s} {'torch fwd':>10s} {'fwd/torch':>10s}")
-    for kind in ("LSTM", "GRU"):
-        for length in (32, 128, 512):
-            runs, forwards = contenders(kind, length, torch, before)
-            expected = runs["torch"]()
-            for name in names[:-1]:
-                np.testing.assert_allclose(runs[name](), expected, rtol=1e-3, atol=1e-4)
-            runs.update(zip(("fwd", "torch fwd"), forwards))
-            times: dict[str, list[float]] = {name: [] for name in runs}
-            for _ in range(args.runs):
-                for name, run in runs.items():
-                    begin = clock()
-                    run()
-                    times[name].append(clock() - begin)
-            best = {name: min(times[name]) * 1e3 / length for name in runs}
-            mine, theirs = best["fwd"], best["torch fwd"]
-            print(f"{kind:5s} {length:4d} " + " ".join(f"{best[n]:15.4f}" for n in names) + " "
-                  + " ".join(f"{best[n] / best['torch']:12.2f}x" for n in names[:-1])
-                  + f" {mine:12.4f} {theirs:10.4f} {mine / theirs:9.2f}x")
+    old = load_old(args.old) if args.old else None
+    names = ["dlpy"] + (["old"] if old else []) + ["torch"]
+    ratios = ["dlpy/torch"] + (["dlpy/old"] if old else [])
+    print(f"{'':22s}" + "".join(f"{n + ' us':>10s}" for n in names)
+          + "".join(f"{r:>11s}" for r in ratios) + "   (per step, minimum of the runs)")
+    tolerance = 1e-3 if args.dtype == "float32" else 1e-9
+    for kind in args.kinds.split(","):
+        for size_name in args.sizes.split(","):
+            size = SIZES[size_name]
+            runs = contenders(kind, size, np.dtype(args.dtype), torch, old)
+            for mode, index in (("fwd+bwd", 0), ("fwd", 1)):
+                expected = runs["torch"][index]()
+                for name in names[:-1]:
+                    np.testing.assert_allclose(runs[name][index](), expected, rtol=tolerance,
+                                               atol=tolerance)
+                best = timing.best_of(args.runs, *(runs[n][index] for n in names), clock=clock)
+                per_step = dict(zip(names, (t * 1e6 / size[3] for t in best)))
+                line = f"{kind:4s} {size_name:7s} {mode:8s} " + "".join(
+                    f"{per_step[n]:10.1f}" for n in names)
+                line += f"{per_step['dlpy'] / per_step['torch']:10.2f}x"
+                if old:
+                    line += f"{per_step['dlpy'] / per_step['old']:10.2f}x"
+                print(line, flush=True)
     return 0
 
 

@@ -20,13 +20,10 @@ import numpy as np
 from dlpy.ops.arithmetic import identity
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat, stack
-from dlpy.tensor import Op
+from dlpy.tensor import Op, is_grad_enabled
 
-
-def _sigmoid(x):
-    """1 / (1 + exp(-x)) as 0.5 + 0.5 tanh(x / 2): no overflow, and a third of the time of
-    ops.activation's (exp and where) on a step's small arrays."""
-    return 0.5 + 0.5 * np.tanh(0.5 * x)
+# LSTMSequence adds x_proj's step in the loop from this many values a step (batch * 4H) on
+_INLINE_X = 16384
 
 
 class _Recurrence(Op):
@@ -163,11 +160,12 @@ class LSTMSequence(_Recurrence):
     h = sigmoid(o) tanh(c) [W_hr^T with projections]. State [h | c], (N, P + H).
 
     The four gates in one tanh: act = s tanh(s pre) + 1 - s, s = 1/2 for a sigmoid's gate and
-    1 for g (sigmoid(x) = (1 + tanh(x / 2)) / 2); x_proj and W_hh are scaled by s once (exactly:
-    s is a power of two). A step's matmul and x_proj's add stay (N, 4H); the tanh writes them
-    transposed, (features, N), the gates reordered o, i, f, g, so that the gate arithmetic
-    touches only contiguous arrays (numpy's ufuncs on column slices of (N, 4H) cost ~3x) and
-    the sigmoids are one block. Each step's buffer holds [o, i, f, g, c_prev] (5H, N), so
+    1 for g (sigmoid(x) = (1 + tanh(x / 2)) / 2); W_hh, b_hh and x_proj are scaled by s once
+    (exactly: s is a power of two; large layers scale a step's sum instead). Everything in the
+    loop is transposed, (features, N), the gates reordered o, i, f, g: a step's matmul
+    [W_hh | b_hh] [h; 1] writes the gates (4H, N) straight into the step's buffer, so the gate
+    arithmetic touches only contiguous arrays (numpy's ufuncs on column slices of (N, 4H) cost
+    ~3x) and the sigmoids are one block. Each step's buffer holds [o, i, f, g, c_prev] (5H, N), so
     c = i g + f c_prev is one product of [i, f] and [g, c_prev] and one add. Backward
     precomputes, for all steps at once, what does not depend on the gradient flowing back
     (each gate's derivative times the value it multiplies) and writes x_proj's gradient
@@ -177,6 +175,13 @@ class LSTMSequence(_Recurrence):
     num_states = 2
     gate_order = (3, 0, 1, 2)  # the loop's gate k is PyTorch's gate gate_order[k]: o, i, f, g
 
+    def __init__(self, reverse: bool = False, lengths=None, bias: bool = True,
+                 proj: bool = False, keep: bool = True):
+        # keep=False: no backward will run (nothing recorded), so large layers need not keep
+        # every step's gates
+        super().__init__(reverse, lengths, bias, proj)
+        self.keep = keep
+
     def forward(self, x_proj, h0, c0, w_hh, *rest):
         # x_proj (L, N, 4H); h0 (N, P), c0 (N, H); W_hh (4H, P) [, b_hh (4H,)] [, W_hr (P, H)]
         self.w_hh = w_hh
@@ -185,49 +190,87 @@ class LSTMSequence(_Recurrence):
         seq_len, batch, gates = self.x_shape = x_proj.shape
         hidden, width = gates // 4, w_hh.shape[1]
         dtype = np.result_type(x_proj, h0, c0, w_hh, *rest)
-        order, half = list(self.gate_order), dtype.type(0.5)
-        # (x_proj + b_hh) s and W_hh^T s, reordered; W_hh^T (P, 4H) C-contiguous (h @ w_hh.T
-        # is numpy's slow path)
-        xs = x_proj.reshape(seq_len, batch, 4, hidden)[:, :, order].astype(dtype, copy=False)
-        if b_hh is not None:
-            xs += b_hh.reshape(4, hidden)[order]
-        xs = xs.reshape(seq_len, batch, gates)
-        xs[:, :, :3 * hidden] *= half
-        w_scaled = np.ascontiguousarray(w_hh.reshape(4, hidden, width)[order].transpose(2, 0, 1),
-                                        dtype).reshape(width, gates)
-        w_scaled[:, :3 * hidden] *= half
-        # the output, [h | c] after each step (L, N, S); h is written there step by step
-        states = np.empty((seq_len, batch, width + hidden), dtype)
+        half = dtype.type(0.5)
+        # W_hh s (4H, P) and x_proj s transposed (L, 4H, N), the gates reordered: a step's
+        # matmul W_hh h^T then writes the (4H, N) gates whose blocks are contiguous. b_hh s is
+        # W_hh s's last column against a row of ones under h (the matmul adds it; a transposed
+        # copy with a broadcast add costs 1.6x a plain one). From _INLINE_X values a step on,
+        # x_proj[t]'s blocks are added transposed in the loop instead (4 adds and a scaling a
+        # step: cheaper there than one bulk transposed copy, whose strides leave the caches)
+        bias = int(b_hh is not None)
+        inline = batch * gates >= _INLINE_X
+        x_gates = None if inline else np.empty((seq_len, gates, batch), dtype)
+        w_scaled = np.empty((gates, width + bias), dtype)
+        blocks = []  # (rows of the loop's gates, PyTorch's columns of x_proj)
+        for k, gate in enumerate(self.gate_order):
+            rows, source = slice(k * hidden, (k + 1) * hidden), slice(gate * hidden,
+                                                                      (gate + 1) * hidden)
+            blocks.append((rows, source))
+            scale = half if k < 3 and not inline else dtype.type(1)
+            if not inline:
+                np.multiply(x_proj[:, :, source].transpose(0, 2, 1), scale,
+                            out=x_gates[:, rows])
+            np.multiply(w_hh[source], scale, out=w_scaled[rows, :width])
+            if bias:
+                np.multiply(b_hh[source], scale, out=w_scaled[rows, width])
         # acts[p]: the step in position p's [o, i, f, g] and the c it started from;
-        # acts[p + 1, 4H:] is its c
-        acts = np.empty((seq_len + 1, 5 * hidden, batch), dtype)
+        # acts[p + 1, 4H:] is its c. h_steps[t]: h after step t, transposed (P, N) [and ones].
+        # Without a backward, large layers take turns with two step buffers and copy c out
+        # (fresh pages for every step's buffer cost more)
+        rolling = inline and not self.keep
+        acts = np.empty((2 if rolling else seq_len + 1, 5 * hidden, batch), dtype)
         acts[0, 4 * hidden:] = c0.T
-        tanh_c = np.empty((seq_len, hidden, batch), dtype)
+        c_steps = np.empty((seq_len, hidden, batch), dtype) if rolling else acts[1:, 4 * hidden:]
+        h_steps = np.empty((seq_len, width + bias, batch), dtype)
+        h_prev = np.empty((width + bias, batch), dtype)
+        h_prev[:width] = h0.T
+        if bias:
+            h_steps[:, width] = h_prev[width] = 1
+        tanh_c = np.empty((1 if rolling else seq_len, hidden, batch), dtype)
         out_gate = tanh_c if w_hr is None else np.empty_like(tanh_c)  # o tanh(c), before W_hr
-        pre = np.empty((batch, gates), dtype)
         product = np.empty((2 * hidden, batch), dtype)
-        lengths, h_prev = self.lengths, h0
+        lengths = self.lengths
+        shortest = seq_len if lengths is None else int(lengths.min())
+        # the blocks of every step's buffer as views made once: a step then indexes, not slices
+        # (small layers are bound by per-call overhead)
+        pres, sigmoid_rows = acts[:, :4 * hidden], acts[:, :3 * hidden]
+        out_rows, if_rows, gc_rows, c_rows = (acts[:, :hidden], acts[:, hidden:3 * hidden],
+                                              acts[:, 3 * hidden:], acts[:, 4 * hidden:])
+        i_g, f_c = product[:hidden], product[hidden:]
         for p, t in enumerate(self._order(seq_len)):
-            step, c_new, h_new = acts[p], acts[p + 1, 4 * hidden:], states[t, :, :width].T
-            np.matmul(h_prev, w_scaled, out=pre)
-            pre += xs[t]
-            np.tanh(pre.T, out=step[:4 * hidden])
-            sigmoids = step[:3 * hidden]
+            now, after, kept = (p & 1, ~p & 1, 0) if rolling else (p, p + 1, p)
+            pre, sigmoids, c_new, h_new, tanh_new = pres[now], sigmoid_rows[now], \
+                c_rows[after], h_steps[t, :width], tanh_c[kept]
+            np.matmul(w_scaled, h_prev, out=pre)
+            if inline:
+                x_t = x_proj[t]
+                for rows, source in blocks:
+                    np.add(pre[rows], x_t[:, source].T, out=pre[rows])
+                sigmoids *= half
+            else:
+                pre += x_gates[t]
+            np.tanh(pre, out=pre)
             sigmoids *= half
             sigmoids += half
-            np.multiply(step[hidden:3 * hidden], step[3 * hidden:], out=product)  # i g, f c
-            np.add(product[:hidden], product[hidden:], out=c_new)
-            np.tanh(c_new, out=tanh_c[p])
-            np.multiply(step[:hidden], tanh_c[p], out=out_gate[p] if w_hr is not None else h_new)
-            if w_hr is not None:
-                np.matmul(w_hr, out_gate[p], out=h_new)
-            if lengths is not None and (lengths <= t).any():  # finished: keeps its state
+            np.multiply(if_rows[now], gc_rows[now], out=product)  # [i g; f c_prev]
+            np.add(i_g, f_c, out=c_new)
+            np.tanh(c_new, out=tanh_new)
+            if w_hr is None:
+                np.multiply(out_rows[now], tanh_new, out=h_new)
+            else:
+                np.multiply(out_rows[now], tanh_new, out=out_gate[kept])
+                np.matmul(w_hr, out_gate[kept], out=h_new)
+            if t >= shortest:  # finished sequences keep their state
                 done = lengths <= t
-                np.copyto(h_new, h_prev.T, where=done)
-                np.copyto(c_new, step[4 * hidden:], where=done)
-            h_prev = states[t, :, :width]
+                np.copyto(h_new, h_prev[:width], where=done)
+                np.copyto(c_new, c_rows[now], where=done)
+            if rolling:
+                c_steps[p] = c_new
+            h_prev = h_steps[t]
         self.acts, self.tanh_c, self.out_gate, self.h0 = acts, tanh_c, out_gate, h0
-        c_steps = acts[1:, 4 * hidden:]
+        # the output [h | c] (L, N, P + H): both transposed once, in bulk
+        states = np.empty((seq_len, batch, width + hidden), dtype)
+        states[:, :, :width] = h_steps[:, :width].transpose(0, 2, 1)
         states[:, :, width:] = (c_steps[::-1] if self.reverse else c_steps).transpose(0, 2, 1)
         self.states = states
         return states
@@ -235,6 +278,9 @@ class LSTMSequence(_Recurrence):
     def backward(self, grad_output):  # (L, N, P + H)
         acts, tanh_c, out_gate, w_hr = self.acts, self.tanh_c, self.out_gate, self.w_hr
         seq_len, batch, gates = self.x_shape
+        if len(acts) != seq_len + 1:
+            raise RuntimeError("LSTMSequence.backward: this op was made with keep=False (no "
+                               "backward) and kept only its last steps' gates")
         hidden, width = gates // 4, self.w_hh.shape[1]
         dtype = acts.dtype
         one = dtype.type(1)
@@ -458,7 +504,8 @@ def lstm_sequence(x_proj, h0, c0, w_hh, b_hh=None, w_hr=None, reverse: bool = Fa
     x_proj (L, N, 4H); h_n and c_n are the state after the last step taken. P = H, or W_hr's
     rows with projections (W_hh then (4H, P))."""
     inputs = _inputs("lstm_sequence", 4, x_proj, (h0, c0), w_hh, b_hh, w_hr, lengths)
-    states = LSTMSequence(reverse, lengths, b_hh is not None, w_hr is not None)(*inputs)
+    keep = is_grad_enabled() and any(getattr(t, "requires_grad", False) for t in inputs)
+    states = LSTMSequence(reverse, lengths, b_hh is not None, w_hr is not None, keep)(*inputs)
     width = w_hh.shape[1]
     last = 0 if reverse else states.shape[0] - 1
     return states[:, :, :width], states[last, :, :width], states[last, :, width:]
