@@ -23,7 +23,8 @@ class DistributedSampler(Sampler):
     by default the permutation is padded with its own first indices up to a multiple of N (at
     most N - 1 examples are seen twice that epoch); with ``drop_last=True`` its last
     ``len % N`` indices are dropped instead (at most N - 1 examples are not seen that epoch, a
-    different few every epoch). When N divides the dataset, every example is seen exactly once
+    different few every epoch; fewer examples than ranks leave every rank an empty epoch, as
+    torch's). When N divides the dataset, every example is seen exactly once
     per epoch either way. ``shuffle=False`` keeps the order 0, 1, 2, ...
     Pass it to ``DataLoader(dataset, batch_size, sampler=...)``. Iterating gives Python ints,
     as torch's; torch's attributes (``dataset``, ``num_samples``, ``total_size``, ...) too.
@@ -50,9 +51,6 @@ class DistributedSampler(Sampler):
                              f"got {rank}")
         if total < 0:
             raise ValueError(f"DistributedSampler: the dataset size must be >= 0, got {total}")
-        if drop_last and total < num_replicas:
-            raise ValueError(f"DistributedSampler: drop_last with {total} examples leaves "
-                             f"nothing for {num_replicas} ranks")
         self.dataset, self.total = dataset, total
         self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.shuffle, self.seed, self.drop_last = shuffle, int(seed), drop_last

@@ -1,0 +1,272 @@
+"""dlpy.distributed.checkpoint (torch.distributed.checkpoint's save/load/get_state_dict) in one
+process, torch's format both ways, atomicity and errors; under ``mpirun -n 2`` and ``-n 3``
+(dcp_worker.py, one test per check): FSDP and ZeRO checkpoints saved on some ranks and loaded
+on others. Also DistributedSampler with fewer examples than ranks."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlpy import nn, optim
+from dlpy.distributed import DistributedSampler
+from dlpy.distributed import checkpoint as dcp
+from dlpy.distributed.checkpoint.api import flat_range_boxes
+from dlpy.distributed.checkpoint.metadata import read_metadata
+from dlpy.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    get_state_dict,
+    set_state_dict,
+)
+from dlpy.distributed.fsdp import FullyShardedDataParallel as FSDP
+from dlpy.distributed.fsdp import ModuleWrapPolicy, ShardedTensor
+from dlpy.distributed.optim import ZeroRedundancyOptimizer
+from dlpy.serialization import UnpicklingError
+
+from .dcp_worker import CHECKS, difference, make_adam, make_net, reference, train
+from .worker_launch import mpirun_checks
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+results, test_under_mpirun = mpirun_checks("dcp_worker.py", CHECKS)
+
+
+# ----------------------------------------------------------------- boxes
+@pytest.mark.parametrize("shape", [(), (7,), (3, 4), (2, 3, 4), (4, 1, 5), (2, 0, 3)])
+def test_a_flat_range_is_a_few_boxes_in_order(shape):
+    total = int(np.prod(shape))
+    flat = np.arange(total).reshape(shape)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        start, stop = sorted(rng.integers(0, total + 1, size=2)) if total else (0, 0)
+        boxes = flat_range_boxes(shape, start, stop)
+        got = [flat[tuple(slice(o, o + s) for o, s in zip(off, sizes))].reshape(-1)
+               for off, sizes in boxes]
+        joined = np.concatenate(got) if got else np.zeros(0, int)
+        assert joined.tolist() == list(range(start, stop))
+        assert len(boxes) <= max(2 * len(shape) - 1, 1)
+
+
+# ----------------------------------------------------------------- torch's format
+def test_reads_a_checkpoint_torch_wrote():
+    want = dict(np.load(FIXTURES / "dcp_torch.npz"))
+    state = {"model": {"linear.weight": np.zeros((3, 4), np.float32),
+                       "linear.bias": np.zeros(3, np.float32),
+                       "count": np.zeros((), np.int64), "mask": np.zeros(3, bool)},
+             "optim": {"state": {"linear.weight": {"exp_avg": np.zeros((3, 4)),
+                                                   "step": np.zeros((), np.float32)}},
+                       "param_groups": [{"lr": 0.0, "betas": (), "params": []}]},
+             "epoch": 0, "name": "", "history": []}
+    dcp.load(state, checkpoint_id=FIXTURES / "dcp_torch")
+    flat = dcp.flatten_state_dict(state)
+    for key, value in want.items():
+        if not key.startswith("sharded."):
+            assert np.array_equal(flat[key][1], value), key
+    assert (state["epoch"], state["name"], state["history"]) == (5, "tiny", [1.5, 2.5])
+    assert state["optim"]["param_groups"] == [{"lr": 0.01, "betas": (0.9, 0.999),
+                                               "params": ["linear.weight", "linear.bias"]}]
+
+
+def test_reads_torchs_sharded_checkpoint_whole_and_resharded():
+    """DTensors torch saved on 2 processes (dim 0, dim 1, replicated) into one process, and
+    into 3 ranks' flat ranges (FSDP's ShardedTensor), the ranks of a world of 3 in turn."""
+    want = {k[len("sharded."):]: v for k, v in np.load(FIXTURES / "dcp_torch.npz").items()
+            if k.startswith("sharded.")}
+    path = FIXTURES / "dcp_torch_sharded"
+    state = {k: np.zeros_like(v) for k, v in want.items()} | {"n": 0}
+    dcp.load(state, checkpoint_id=path)
+    assert all(np.array_equal(state[k], v) for k, v in want.items()) and state["n"] == 3
+    for key, value in want.items():
+        size = -(-value.size // 3)
+        pieces = [ShardedTensor(np.zeros(len(range(value.size)[r * size:(r + 1) * size]),
+                                         value.dtype), r * size, value.shape)
+                  for r in range(3)]
+        for piece in pieces:  # each as one rank of 3 would load it
+            dcp.load({key: piece}, checkpoint_id=path)
+        assert np.array_equal(np.concatenate([p.local for p in pieces]), value.reshape(-1))
+
+
+def test_writes_torchs_metadata_layout(tmp_path):
+    metadata = dcp.save({"w": np.ones((2, 3), np.float32), "n": 4, "l": [np.zeros(2)]},
+                        checkpoint_id=tmp_path / "c")
+    assert sorted(os.listdir(tmp_path / "c")) == [".metadata", "__0_0.distcp"]
+    text = (tmp_path / "c" / ".metadata").read_bytes()
+    for name in (b"torch.distributed.checkpoint.metadata\nTensorStorageMetadata",
+                 b"torch.distributed.checkpoint.filesystem\n_StorageInfo", b"torch\nfloat32"):
+        assert name in text
+    again = read_metadata(text, ".metadata")
+    assert again.state_dict_metadata == metadata.state_dict_metadata
+    assert again.planner_data == {"w": ("w",), "n": ("n",), "l.0": ("l", 0)}
+    assert again.state_dict_metadata["w"].chunks == [dcp.ChunkStorageMetadata((0, 0), (2, 3))]
+
+
+def test_metadata_reader_builds_nothing_else():
+    evil = pickle.dumps(print, protocol=2)
+    with pytest.raises(UnpicklingError, match="x.metadata: .*global __builtin__.print"):
+        read_metadata(evil, "x.metadata")
+
+
+# ----------------------------------------------------------------- one process
+def test_plain_model_and_adam_resume_exactly(tmp_path):
+    model = make_net()
+    opt = make_adam(model.parameters())
+    train(model, opt, range(2))
+    model_sd, optim_sd = get_state_dict(model, opt)
+    assert sorted(optim_sd["state"]) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    assert optim_sd["param_groups"][0]["params"] == ["0.weight", "0.bias", "2.weight",
+                                                     "2.bias"]
+    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp_path / "c")
+    fresh = make_net()
+    fresh_opt = make_adam(fresh.parameters())
+    model_sd, optim_sd = get_state_dict(fresh, fresh_opt)  # zero state to be filled
+    state = {"model": model_sd, "optim": optim_sd}
+    dcp.load(state, checkpoint_id=tmp_path / "c")
+    set_state_dict(fresh, fresh_opt, model_state_dict=state["model"],
+                   optim_state_dict=state["optim"])
+    train(fresh, fresh_opt, range(2, 4))
+    assert difference(fresh.state_dict(), reference(4)) == 0.0
+
+
+def test_stateful_objects_save_their_state_dict(tmp_path):
+    model = make_net()
+    dcp.save({"model": model}, checkpoint_id=tmp_path / "c")
+    fresh = nn.Sequential(nn.Linear(5, 7, dtype=np.float64), nn.Tanh(),
+                          nn.Linear(7, 3, dtype=np.float64))
+    dcp.load({"model": fresh}, checkpoint_id=tmp_path / "c")
+    assert difference(fresh.state_dict(), model.state_dict()) == 0.0
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_fsdp_in_one_process(tmp_path, full):
+    options = StateDictOptions(full_state_dict=full)
+
+    def wrapped():
+        return FSDP(make_net(), auto_wrap_policy=ModuleWrapPolicy({nn.Linear}))
+
+    model = wrapped()
+    opt = make_adam(model.parameters())
+    train(model, opt, range(2))
+    model_sd, optim_sd = get_state_dict(model, opt, options=options)
+    kinds = {type(v) for v in model_sd.values()}
+    assert kinds == ({np.ndarray} if full else {ShardedTensor})
+    assert sorted(optim_sd["state"]) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp_path / "c")
+    fresh = wrapped()
+    fresh_opt = make_adam(fresh.parameters())
+    model_sd, optim_sd = get_state_dict(fresh, fresh_opt, options=options)
+    state = {"model": model_sd, "optim": optim_sd}
+    dcp.load(state, checkpoint_id=tmp_path / "c")
+    set_state_dict(fresh, fresh_opt, model_state_dict=state["model"],
+                   optim_state_dict=state["optim"], options=options)
+    train(fresh, fresh_opt, range(2, 4))
+    full_sd = get_model_state_dict(fresh, options=StateDictOptions(full_state_dict=True))
+    assert difference(full_sd, reference(4)) < 1e-13
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_zero_in_one_process_loads_into_plain_adam(tmp_path, full):
+    options = StateDictOptions(full_state_dict=full)
+    model = make_net()
+    opt = ZeroRedundancyOptimizer(model.parameters(), optim.Adam, lr=0.05, weight_decay=0.01)
+    train(model, opt, range(2))
+    model_sd, optim_sd = get_state_dict(model, opt, options=options)
+    assert isinstance(optim_sd["state"]["0.weight"]["exp_avg"],
+                      np.ndarray if full else ShardedTensor)
+    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp_path / "c")
+    fresh = make_net()
+    fresh_opt = make_adam(fresh.parameters())
+    model_sd, optim_sd = get_state_dict(fresh, fresh_opt)
+    state = {"model": model_sd, "optim": optim_sd}
+    dcp.load(state, checkpoint_id=tmp_path / "c")
+    set_state_dict(fresh, fresh_opt, model_state_dict=state["model"],
+                   optim_state_dict=state["optim"])
+    train(fresh, fresh_opt, range(2, 4))
+    assert difference(fresh.state_dict(), reference(4)) == 0.0
+
+
+def test_options_and_frozen_parameters():
+    model = make_net()
+    model[0].bias.requires_grad = False
+    opt = optim.SGD([model[0].weight], lr=0.1)
+    state = get_model_state_dict(model, options=StateDictOptions(ignore_frozen_params=True))
+    assert "0.bias" not in state and "0.weight" in state
+    assert get_optimizer_state_dict(model, opt)["state"] == {}  # SGD without momentum
+    with pytest.raises(ValueError, match=r"StateDictOptions\(broadcast_from_rank0=True\) is not"):
+        get_model_state_dict(model, options=StateDictOptions(broadcast_from_rank0=True))
+
+
+# ----------------------------------------------------------------- atomic, errors
+def test_a_save_replaces_the_old_checkpoint_whole(tmp_path):
+    path = tmp_path / "c"
+    dcp.save({"a": np.ones(3), "b": 1}, checkpoint_id=path)
+    dcp.save({"a": np.zeros(3)}, checkpoint_id=path)
+    assert sorted(os.listdir(tmp_path)) == ["c"]  # nothing staged or old is left
+    state = {"a": np.ones(3)}
+    dcp.load(state, checkpoint_id=path)
+    assert state["a"].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="b is not in the checkpoint"):
+        dcp.load({"b": 0}, checkpoint_id=path)
+
+
+def test_a_directory_holding_other_files_is_not_replaced(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds more than a checkpoint \(\['notes.txt'\]"):
+        dcp.save({"a": np.ones(3)}, checkpoint_id=tmp_path)
+    assert os.listdir(tmp_path) == ["notes.txt"]
+    with pytest.raises(ValueError, match="exists and overwrite=False"):
+        dcp.save({"a": np.ones(3)}, storage_writer=dcp.FileSystemWriter(tmp_path,
+                                                                          overwrite=False))
+
+
+def test_a_failed_save_keeps_the_old_checkpoint(tmp_path):
+    path = tmp_path / "c"
+    dcp.save({"a": np.ones(3)}, checkpoint_id=path)
+    with pytest.raises(TypeError, match="save: x: save: cannot write a object"):
+        dcp.save({"a": np.zeros(3), "x": object()}, checkpoint_id=path)
+    assert sorted(os.listdir(tmp_path)) == ["c"]
+    state = {"a": np.zeros(3)}
+    dcp.load(state, checkpoint_id=path)
+    assert state["a"].tolist() == [1, 1, 1]
+
+
+def test_missing_and_cut_files_are_named(tmp_path):
+    path = tmp_path / "c"
+    with pytest.raises(FileNotFoundError, match="no checkpoint directory .*c"):
+        dcp.load({"a": np.zeros(3)}, checkpoint_id=path)
+    (tmp_path / "c.partial-1234abcd").mkdir()
+    with pytest.raises(FileNotFoundError, match="an unfinished save left c.partial-1234abcd"):
+        dcp.load({"a": np.zeros(3)}, checkpoint_id=path)
+    dcp.save({"a": np.arange(100.0), "b": np.ones(2)}, checkpoint_id=path)
+    data = path / "__0_0.distcp"
+    data.write_bytes(data.read_bytes()[:700])
+    with pytest.raises(ValueError, match=r"__0_0.distcp is cut: b needs bytes"):
+        dcp.load({"b": np.zeros(2)}, checkpoint_id=path)
+    data.write_bytes(b"\0" * 2000)  # long enough, but not a torch.save zip
+    with pytest.raises(ValueError, match=r"__0_0.distcp, item a \(bytes 0 to \d+\): .*not a"):
+        dcp.load({"a": np.zeros(100)}, checkpoint_id=path)
+    os.remove(path / ".metadata")
+    with pytest.raises(FileNotFoundError, match=r"\.metadata is missing"):
+        dcp.load({"a": np.zeros(100)}, checkpoint_id=path)
+    shutil.rmtree(path)
+
+
+def test_shape_mismatch_is_named(tmp_path):
+    dcp.save({"a": np.ones((2, 3))}, checkpoint_id=tmp_path / "c")
+    with pytest.raises(ValueError, match=r"a has shape \(2, 3\) in .*the state dict's is "
+                                         r"\(3, 2\)"):
+        dcp.load({"a": np.zeros((3, 2))}, checkpoint_id=tmp_path / "c")
+
+
+# ----------------------------------------------------------------- DistributedSampler
+def test_sampler_drop_last_with_fewer_examples_than_ranks_is_empty():
+    # torch: len(DistributedSampler(range(3), num_replicas=4, rank=r, drop_last=True)) == 0
+    for rank in range(4):
+        sampler = DistributedSampler(3, num_replicas=4, rank=rank, drop_last=True)
+        assert len(sampler) == 0 and list(sampler) == [] and sampler.total_size == 0
+    assert len(DistributedSampler(0, num_replicas=2, rank=1, drop_last=True)) == 0
