@@ -366,3 +366,38 @@ def _fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, quant_min: 
     from dlpy.ao.quantization import _fake_quantize_learnable_per_tensor_affine as _function
 
     return _function(x, scale, zero_point, quant_min, quant_max, grad_factor)
+
+# torch.cuda, torch.backends, torch.mps, torch.accelerator (a CPU-only torch's answers: no
+# device, settable flags) and torch.compiler (dlpy/cuda.py, backends/, mps.py, accelerator.py,
+# compiler.py), imported on first use; torch.compile runs the model eagerly; torch.vmap is
+# dlpy.func.vmap (dlpy.func imported on first use)
+_LAZY += ("accelerator", "backends", "compiler", "cuda", "mps")
+__all__ += ["accelerator", "backends", "compile", "compiler", "cuda", "mps", "vmap"]
+
+
+def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend=None, mode=None,  # noqa: A001
+            options=None, disable: bool = False, **kwargs):
+    """torch.compile: the model run eagerly (an OptimizedModule for a Module); see
+    dlpy.compiler.compile."""
+    from dlpy.compiler import compile as _compile
+
+    return _compile(model, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
+                    options=options, disable=disable, **kwargs)
+
+
+_getattr_lazy = __getattr__
+
+
+def __getattr__(name: str):  # noqa: F811 - extends the lazy lookup above with torch.vmap
+    if name == "vmap":
+        from dlpy.func import vmap as _vmap
+
+        return _vmap
+    return _getattr_lazy(name)
+
+
+_dir_lazy = __dir__
+
+
+def __dir__():  # noqa: F811 - the lazy names above and vmap
+    return sorted(set(_dir_lazy()) | {"vmap"})

@@ -1,0 +1,9 @@
+"""``torch.backends``: the switches of torch's native backends, kept as plain settable flags.
+
+dlpy computes with numpy on the CPU, so none of these backends is available and the flags
+change nothing; scripts that set them (``dlpy.backends.cudnn.benchmark = True``) run unchanged.
+"""
+
+from dlpy.backends import cpu, cuda, cudnn, mkl, mkldnn, mps, openmp
+
+__all__ = ["cpu", "cuda", "cudnn", "mkl", "mkldnn", "mps", "openmp"]
