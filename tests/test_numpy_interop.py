@@ -127,11 +127,12 @@ def test_ndarray_compared_with_tensor_is_a_mask(op, reflected):
     np.testing.assert_array_equal(out.data, reflected(leaf(), A).data)
 
 
-def test_equality_with_an_array_keeps_identity():
-    t = leaf()
-    assert (A == t) is False and (A != t) is True
-    assert (np.float64(1.0) == t) is False and (t == A) is False
-    assert t not in [A.copy(), np.float32(0.0)] and A not in [t]
+def test_equality_with_an_array_compares_values():
+    t = leaf([[4.0, 1.0, 6.0], [1.0, 2.0, 0.0]])
+    for mask, expected in ((A == t, A == t.data), (A != t, A != t.data),
+                           (np.float64(1.0) == t, t.data == 1.0), (t == A, A == t.data)):
+        assert type(mask) is Tensor and not mask.requires_grad
+        np.testing.assert_array_equal(mask.data, expected)
 
 
 def test_bitwise_and_shift_operators():

@@ -194,6 +194,14 @@ class BatchedTensor(Tensor):
     def __ge__(self, other) -> Tensor:
         return _compared(self, other, np.greater_equal)
 
+    def __eq__(self, other):
+        return Tensor.__eq__(self, other)  # Tensor's checks, then _compare: a Compare op
+
+    def __ne__(self, other):
+        return Tensor.__ne__(self, other)
+
+    __hash__ = Tensor.__hash__
+
 
 class Compare(Op):
     """a OP b element-wise (a numpy comparison ufunc), a bool array without gradient: the

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import numbers
 import weakref
 from collections.abc import Iterator
+from sys import getrefcount as _getrefcount
 
 import numpy as np
 
@@ -241,8 +243,8 @@ class Tensor:
     # numpy's protocols (NEP 13, NEP 18). Neither is on dlpy's own paths: ops pass .data.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """A numpy ufunc given a Tensor. ``ndarray (op) Tensor`` (numpy's operators + - * / // %
-        ** @ < <= > >= & | ^ << >>) is the Tensor's reflected operator, a recorded op as
-        ``Tensor (op) ndarray`` is; ``== !=`` keep identity, as Tensor's. Every other call,
+        ** @ < <= > >= == != & | ^ << >>) is the Tensor's reflected operator, a recorded op
+        (or a boolean Tensor) as ``Tensor (op) ndarray`` is. Every other call,
         in-place ones (``arr -= lr * p.grad``, ``out=``) included, is numpy's on the values:
         no graph."""
         if method == "__call__" and not kwargs:
@@ -251,7 +253,7 @@ class Tensor:
                 name = _NUMPY_REFLECTED.get(ufunc)
                 if name is not None:
                     result = getattr(type(self), name)(self, inputs[0])
-                    if result is NotImplemented:  # == and != (object's): identity, as Python's
+                    if result is NotImplemented:  # == != with a string array: identity
                         return (inputs[0] is self) == (ufunc is np.equal)
                     return result
             return ufunc(*[x.__array__() if isinstance(x, Tensor) else x for x in inputs])
@@ -532,11 +534,45 @@ class Tensor:
     def __rrshift__(self, other):
         return _pointwise.bitwise_right_shift(other, self)
 
-    # Ordering comparisons give a boolean Tensor with no gradient (a mask for where /
-    # masked_fill), as PyTorch's. == and != keep Python's identity meaning: the engine and
-    # users put tensors in lists and dicts.
+    # Comparisons give a boolean Tensor with no gradient (a mask for where / masked_fill, an
+    # accuracy ``(logits.argmax(1) == y).float().mean()``), as PyTorch's. Hashing stays by
+    # identity (torch's): tensors are dict keys and set members. ``in``, list.index, remove and
+    # count call ==, so the engine finds a tensor in a list with ``is`` or id(), never with them.
     def _compare(self, other, op) -> Tensor:
-        return Tensor(op(self.data, other.data if isinstance(other, Tensor) else other))
+        other_data = other.data if isinstance(other, Tensor) else other
+        try:
+            return Tensor(op(self.data, other_data))
+        except ValueError:
+            shape = np.shape(other_data)
+            try:
+                np.broadcast_shapes(self.shape, shape)
+            except ValueError:
+                raise ValueError(f"{op.__name__}: the shapes {self.shape} and {shape} do not "
+                                 "broadcast together") from None
+            raise
+
+    def __eq__(self, other):
+        """Element-wise ``==`` (torch.eq): a boolean Tensor without gradient. A Tensor, numpy
+        array or number compares; anything else (None, a list, a string) is not equal."""
+        if not _comparable(other):
+            return NotImplemented  # Python's answer: identity, so t == None is False
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        """Element-wise ``!=`` (torch.ne), a boolean Tensor; True for what == is not given."""
+        if not _comparable(other):
+            return NotImplemented
+        return self._compare(other, np.not_equal)
+
+    __hash__ = object.__hash__  # by identity, as torch's: == compares values
+
+    def __contains__(self, element) -> bool:
+        """``element in t``: whether some value equals ``element`` (a number or a Tensor that
+        broadcasts), as torch's ``(t == element).any()``."""
+        if not isinstance(element, (Tensor, numbers.Number)):
+            raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you "
+                               f"passed in a {type(element).__name__}")
+        return bool(np.any(self._compare(element, np.equal).data))
 
     def __bool__(self) -> bool:
         """The truth of a one-element tensor (``if loss > 0:``); more or fewer elements are
@@ -709,7 +745,7 @@ class Tensor:
         return Tensor(np.isfinite(self.data))
 
     def eq(self, other) -> Tensor:
-        """Element-wise ``==`` as a boolean mask (the operator keeps Python's identity)."""
+        """Element-wise ``==`` as a boolean mask (the operator's)."""
         return self._compare(other, np.equal)
 
     def ne(self, other) -> Tensor:
@@ -1399,6 +1435,14 @@ class Tensor:
         return istft(self, *args, **kwargs)
 
 
+def _comparable(other) -> bool:
+    """Whether ``tensor == other`` compares values (torch's: a Tensor, a number, a numeric
+    numpy array or scalar); for anything else == falls back to Python's identity."""
+    if isinstance(other, (Tensor, numbers.Number)):
+        return True
+    return isinstance(other, (np.ndarray, np.generic)) and other.dtype.kind in "biufc"
+
+
 # numpy's operator ufuncs and the Tensor method that answers ``ndarray (op) tensor``
 _NUMPY_REFLECTED = {
     np.add: "__radd__", np.subtract: "__rsub__", np.multiply: "__rmul__",
@@ -1586,11 +1630,13 @@ def _buffer(array):
         array = base
 
 
-def _bump(array: np.ndarray, previous: int | None = None) -> None:
+def _bump(array: np.ndarray, previous: int | None = None, tick: bool = True) -> None:
     """Mark ``array``'s buffer as changed in place now: its version goes up by one (from
-    ``previous`` when given: a rebased tensor's new array continues the old one's count)."""
+    ``previous`` when given: a rebased tensor's new array continues the old one's count).
+    ``tick=False``: the clock stays (a change no recorded op can have seen)."""
     global _clock
-    _clock += 1
+    if tick:
+        _clock += 1
     buffer = _buffer(array)
     key = id(buffer)
     entry = _marks.get(key)
@@ -2131,12 +2177,35 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
                 and (data.dtype is grad.dtype or data.dtype == grad.dtype)):
             try:
                 data += grad
-                return
             except ValueError:  # a read-only array (a broadcast view): a new one below
                 pass
+            else:  # a new version, as torch's AccumulateGrad: ops that saved the old .grad
+                # refuse. Only another holder of the .grad or its array (an op, a view, the
+                # user; torch's use_count test) can have recorded an op on it: without one,
+                # the clock (which makes the rest of this pass check versions) stays, and
+                # the count goes up alone. Each has one owner here: node._grad, existing.data
+                if (data.base is not None or _getrefcount(existing) > _LOCAL_REFS + 1
+                        or _getrefcount(data) > _LOCAL_REFS + 1):
+                    _bump(data)
+                else:
+                    entry = _marks.get(id(data))
+                    if entry is None:
+                        _bump(data, tick=False)
+                    else:
+                        _marks[id(data)] = (entry[0] + 1, entry[1], entry[2])
+                return
         existing = data  # a gradient with a graph (create_graph) is cut off, not changed
     total = existing + grad  # sparse + sparse stays sparse; with a dense one, dense
     node._grad = total if isinstance(total, SparseGrad) else _grad_tensor(np.asarray(total))
+
+
+def _local_refs() -> int:
+    """getrefcount of an object only a local variable holds (2 on CPython up to 3.13)."""
+    probe = object()
+    return _getrefcount(probe)
+
+
+_LOCAL_REFS = _local_refs()
 
 
 def _as_grad(tensor: Tensor, value) -> Tensor | SparseGrad:

@@ -358,7 +358,8 @@ def is_inference(input) -> bool:  # noqa: A002
 
 
 # ----------------------------------------------------------------- Tensor-only methods
-_shared: weakref.WeakSet = weakref.WeakSet()
+# id -> tensor (a WeakSet would compare tensors with ==, which is element-wise)
+_shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def _new(self, *args, **kwargs) -> Tensor:
@@ -381,12 +382,12 @@ def _new(self, *args, **kwargs) -> Tensor:
 
 def _share_memory_(self) -> Tensor:
     """Marks the tensor shared (is_shared); numpy memory needs no moving (a no-op)."""
-    _shared.add(self)
+    _shared[id(self)] = self
     return self
 
 
 def _is_shared(self) -> bool:
-    return self in _shared
+    return _shared.get(id(self)) is self
 
 
 def _pin_memory(self, device=None) -> Tensor:

@@ -104,8 +104,8 @@ def _as_mask(name, result, shape) -> np.ndarray:
     """A mask_mod's result checked: a boolean Tensor (or array) broadcasting to ``shape``."""
     if isinstance(result, (bool, np.bool_)):
         raise TypeError(f"{name}: the mask_mod returned the Python bool {result}, not a boolean "
-                        "Tensor; dlpy's == and != on Tensors compare identity: write "
-                        "a.eq(b) / a.ne(b) (a & b, a | b, ~a, <, >= are element-wise)")
+                        "Tensor; build it from the index Tensors (q_idx >= kv_idx, b == 0, "
+                        "a & b, a | b, ~a are element-wise)")
     mask = np.asarray(getattr(result, "data", result))
     if mask.dtype != np.bool_:
         raise TypeError(f"{name}: a mask_mod must return a boolean Tensor, got {mask.dtype}")
