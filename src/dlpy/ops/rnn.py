@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute
 from dlpy.ops.arithmetic import identity
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat, stack
@@ -29,6 +30,7 @@ def _sigmoid(x):
     return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
+@float32_compute  # float16/bfloat16 arrays: float32 steps, rounded states out
 class _Recurrence(Op):
     """The time loop shared by GRU and RNN (LSTM has its own, on transposed arrays); a subclass
     gives one step (``_step``) and its backward (``_step_backward``) on numpy arrays."""
