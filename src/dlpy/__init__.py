@@ -58,6 +58,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         __import__(f"dlpy.{name}")
         return sys.modules[f"dlpy.{name}"]
+    if name in _AMP:  # mixed precision (dlpy/amp/): ml_dtypes' bfloat16 is imported on first use
+        return getattr(__import__("dlpy.amp", fromlist=["_"]), _AMP[name])
     if name in ("Generator", "default_generator"):  # numpy.random is imported on first use
         from dlpy import generator, random
 
@@ -66,7 +68,17 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY) | {"Generator", "default_generator"})
+    return sorted(set(globals()) | set(_LAZY) | set(_AMP) | {"Generator", "default_generator"})
+
+
+# torch.amp, torch.cpu.amp and torch.autocast / torch.bfloat16 (dlpy/amp/, dlpy/cpu/), imported
+# on first use: dlpy.bfloat16 is ml_dtypes' (an ImportError saying what to install without it)
+_LAZY += ("amp", "cpu")
+_AMP = {"bfloat16": "bfloat16", "autocast": "autocast",
+        "is_autocast_enabled": "is_autocast_enabled", "get_autocast_dtype": "get_autocast_dtype",
+        "is_autocast_available": "is_autocast_available"}
+__all__ += ["amp", "cpu", *(n for n in _AMP if n != "bfloat16")]  # (a star import needs no
+# ml_dtypes)
 
 
 # torch.linalg's namespace, imported on first use (dlpy/linalg.py)
@@ -252,7 +264,8 @@ __all__ += list(_FROM_LINALG)
 del _name, _target
 
 # torch's dtype names (torch.float32, torch.complex64, torch.long, ...): the numpy scalar types
-# dlpy's tensors hold (no bfloat16 in numpy); ``x.to(dlpy.complex64)``, ``dtype=dlpy.int64``
+# dlpy's tensors hold (dlpy.bfloat16: ml_dtypes', above); ``x.to(dlpy.complex64)``,
+# ``dtype=dlpy.int64``
 import numpy as _np  # noqa: E402
 
 _DTYPES = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.ops import attention as _attention
 from dlpy.ops import complex as _complex
 from dlpy.ops import conv as _conv
@@ -272,6 +273,7 @@ def _check_same_shape(name: str, prediction: Tensor, target) -> None:
         )
 
 
+@autocast_policy(FP32)
 def mse_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
     """Mean (or summed, or per-element) squared error."""
     _check_same_shape("mse_loss", prediction, target)
@@ -280,6 +282,7 @@ def mse_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
     return _reduce("mse_loss", diff * diff, reduction)
 
 
+@autocast_policy(FP32)
 def l1_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
     """Mean (or summed, or per-element) absolute error."""
     _check_same_shape("l1_loss", prediction, target)
@@ -302,6 +305,7 @@ def _piecewise_loss(name: str, prediction: Tensor, target, reduction: str, cut: 
     return _reduce(name, where(magnitude.data < cut, quadratic, linear), reduction)
 
 
+@autocast_policy(FP32)
 def smooth_l1_loss(prediction: Tensor, target, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (d = prediction - target), averaged
@@ -316,6 +320,7 @@ def smooth_l1_loss(prediction: Tensor, target, reduction: str = "mean",
     return _piecewise_loss("smooth_l1_loss", prediction, target, reduction, beta, 1 / beta, 1.0)
 
 
+@autocast_policy(FP32)
 def huber_loss(prediction: Tensor, target, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2) (d = prediction - target):
@@ -326,6 +331,7 @@ def huber_loss(prediction: Tensor, target, reduction: str = "mean",
     return _piecewise_loss("huber_loss", prediction, target, reduction, delta, 1.0, delta)
 
 
+@autocast_policy(FP32)
 def nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: int = -100,
              weight=None) -> Tensor:
     """The negative log-likelihood -log_probs[..., label] of integer labels (...) under
@@ -363,6 +369,7 @@ def nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: i
     return loss / total
 
 
+@autocast_policy(FP32)
 def kl_div(input: Tensor, target, reduction: str = "mean",  # noqa: A002 - PyTorch's names
            log_target: bool = False) -> Tensor:
     """sum of target * (log(target) - input): the KL divergence of the distribution ``input``
@@ -451,6 +458,7 @@ def one_hot(labels, num_classes: int = -1) -> Tensor:
     return Tensor((data[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
+@autocast_policy(LOWER)
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
                                  dropout_p: float = 0.0, training: bool = False, rng=None,
                                  return_weights: bool = False, *, attn_mask=None,
@@ -568,6 +576,7 @@ def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
     return _adaptive_avg_pool(2, x, output_size)
 
 
+@autocast_policy(FP32)
 def adaptive_avg_pool3d(x: Tensor, output_size) -> Tensor:
     """x (N, C, D, H, W) or unbatched (C, D, H, W) -> (..., out_d, out_h, out_w): the means over
     PyTorch's adaptive windows along each axis (as adaptive_avg_pool2d's); output_size an int,
@@ -671,6 +680,7 @@ def _flag(name: str, what: str, value) -> bool:
     return bool(value)
 
 
+@autocast_policy(FP32)
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0, *,
                         reduction: str = "mean") -> Tensor:
     """max(0, -y (x1 - x2) + margin): x1 should rank above x2 where the label y is 1, below
@@ -688,6 +698,7 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 
     return _reduce(name, clamp(-target * (input1 - input2) + margin, min=0.0), reduction)
 
 
+@autocast_policy(FP32)
 def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, *,  # noqa: A002
                          reduction: str = "mean") -> Tensor:
     """x where the label y is 1, max(0, margin - x) where it is -1 (both added for any other
@@ -702,6 +713,7 @@ def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, *,  # noqa:
                    reduction)
 
 
+@autocast_policy(FP32)
 def soft_margin_loss(input: Tensor, target, *, reduction: str = "mean") -> Tensor:  # noqa: A002
     """log(1 + exp(-y x)) for labels y = +-1 (input and target broadcast), the logistic loss,
     computed as binary_cross_entropy_with_logits(y x, 1), which never overflows (PyTorch's
@@ -715,6 +727,7 @@ def soft_margin_loss(input: Tensor, target, *, reduction: str = "mean") -> Tenso
     return _reduce(name, losses, reduction)
 
 
+@autocast_policy(FP32)
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0, *,
                           reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where the label y is 1, max(0, cos(x1, x2) - margin) where it is -1 (0
@@ -758,6 +771,7 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return norm(difference, p, -1, keepdims=_flag(name, "keepdim", keepdim))
 
 
+@autocast_policy(FP32)
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
                         margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
                         swap: bool = False, *, reduction: str = "mean") -> Tensor:
@@ -797,6 +811,7 @@ def multilabel_soft_margin_loss(input: Tensor, target, weight=None, *,  # noqa: 
     return _reduce(name, sum(losses, -1) / shape[-1], reduction)
 
 
+@autocast_policy(FP32)
 def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  # noqa: A002
                       weight=None, *, reduction: str = "mean") -> Tensor:
     """The multi-class hinge loss of scores x (N, C) (or (C,)) and integer labels y (N,) (or
@@ -835,6 +850,7 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  #
     return _reduce(name, losses, reduction)
 
 
+@autocast_policy(FP32)
 def poisson_nll_loss(input: Tensor, target, log_input: bool = True,  # noqa: A002
                      full: bool = False, *, eps: float = 1e-8,
                      reduction: str = "mean") -> Tensor:
@@ -1506,6 +1522,7 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
                    reduction)
 
 
+@autocast_policy(FP32)
 def multilabel_margin_loss(input: Tensor, target, *, reduction: str = "mean") -> Tensor:  # noqa: A002
     """The multi-label hinge loss of scores x (N, C) (or (C,)) and targets y of x's shape
     holding class indices up to the first -1: sum over targets j and non-target classes i of

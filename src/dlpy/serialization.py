@@ -456,8 +456,9 @@ class _Pickler:
         from dlpy.nn import Parameter
 
         array = obj.data if isinstance(obj, Tensor) else obj
-        if array.dtype.kind not in "biufc" or np.dtype(array.dtype.newbyteorder("=")) \
-                not in _STORAGE_NAMES:
+        bfloat16 = array.dtype.name == "bfloat16"  # ml_dtypes' (dlpy.bfloat16): torch's bits
+        if not bfloat16 and (array.dtype.kind not in "biufc" or np.dtype(
+                array.dtype.newbyteorder("=")) not in _STORAGE_NAMES):
             raise TypeError(f"save: cannot write an array of dtype {array.dtype}")
         parameter = isinstance(obj, Parameter)
         if parameter:
@@ -468,7 +469,8 @@ class _Pickler:
         self._global("torch._utils", "_rebuild_tensor_v2")
         self.out += pickle.MARK + pickle.MARK
         self._save("storage")
-        self._global("torch", _STORAGE_NAMES[np.dtype(root.dtype.newbyteorder("="))])
+        self._global("torch", "BFloat16Storage" if bfloat16 else
+                     _STORAGE_NAMES[np.dtype(root.dtype.newbyteorder("="))])
         for item in (key, "cpu", root.size):
             self._save(item)
         self.out += pickle.TUPLE + pickle.BINPERSID

@@ -176,6 +176,12 @@ def _set_default_dtype(dtype: np.dtype) -> None:
     _default_complex = np.dtype(np.complex64 if dtype == np.float32 else np.complex128)
 
 
+def is_floating_dtype(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` is a real floating dtype: numpy's (kind "f") or ml_dtypes' bfloat16
+    (kind "V" to numpy; dlpy.bfloat16, see dlpy/amp/)."""
+    return dtype.kind == "f" or dtype.name == "bfloat16"
+
+
 def _to_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data if dtype is None else data.astype(dtype, copy=False)
@@ -281,7 +287,7 @@ class Tensor:
         kind = self.data.dtype.kind
         if kind == "c" and type(self) is Tensor:  # complex data: a ComplexTensor (ops/complex.py)
             self.__class__ = ComplexTensor
-        elif requires_grad and kind != "f":
+        elif requires_grad and kind != "f" and self.data.dtype.name != "bfloat16":
             raise RuntimeError(f"Tensor: only Tensors of floating point and complex dtype can "
                                f"require gradients, got {self.data.dtype}")
         self._grad: Tensor | SparseGrad | None = None
@@ -357,7 +363,8 @@ class Tensor:
             raise RuntimeError(
                 "requires_grad_: only a leaf tensor's flag can be changed; call detach() first"
             )
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if (requires_grad and self.data.dtype.kind not in "fc"
+                and self.data.dtype.name != "bfloat16"):
             raise RuntimeError(
                 f"requires_grad_: only Tensors of floating point and complex dtype can require "
                 f"gradients, got {self.data.dtype}"
@@ -2011,7 +2018,7 @@ def _as_tensors(inputs) -> tuple[tuple[Tensor, ...], bool | None]:
         if isinstance(x, Tensor):
             dtype = x.data.dtype
             break
-    if dtype is not None and dtype.kind not in "fc":
+    if dtype is not None and dtype.kind not in "fc" and dtype.name != "bfloat16":
         dtype = None
     tensors, record, complex_seen = [], False, False
     for x in inputs:

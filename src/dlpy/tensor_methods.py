@@ -19,7 +19,13 @@ import weakref
 import numpy as np
 
 from dlpy.ops import arithmetic as _arith
-from dlpy.tensor import Tensor, _filled, _functional_method, _grad_tensor
+from dlpy.tensor import (
+    Tensor,
+    _filled,
+    _functional_method,
+    _grad_tensor,
+    is_floating_dtype,
+)
 
 
 def _method(name: str, function, doc: str):
@@ -139,7 +145,7 @@ if not hasattr(Tensor, "H"):
 
 
 # ----------------------------------------------------------------- casts
-# name -> numpy dtype (no bfloat16 in numpy)
+# name -> numpy dtype (bfloat16, ml_dtypes', by _amp_dtype)
 CASTS = {"int": np.int32, "long": np.int64, "short": np.int16, "byte": np.uint8,
          "char": np.int8, "bool": np.bool_, "half": np.float16}
 
@@ -147,18 +153,32 @@ CASTS = {"int": np.int32, "long": np.int64, "short": np.int16, "byte": np.uint8,
 def _cast(name: str, dtype):
     def method(self):
         """This tensor as {dtype}; to a non-float dtype the result has no gradient (as torch)."""
-        source = self.detach() if self.requires_grad and np.dtype(dtype).kind != "f" else self
-        return _arith.cast(source, dtype)
+        target = _amp_dtype(dtype)
+        source = (self.detach() if self.requires_grad and not is_floating_dtype(np.dtype(target))
+                  else self)
+        return _arith.cast(source, target)
 
-    return _method(name, method, f"This tensor cast to {np.dtype(dtype)} (no gradient unless "
-                                 "a float dtype), as torch.Tensor.{name}().")
+    label = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    return _method(name, method, f"This tensor cast to {label} (no gradient unless a float "
+                                 "dtype), as torch.Tensor.{name}().")
+
+
+def _amp_dtype(dtype):
+    """dlpy.bfloat16 (ml_dtypes', imported on first use: "bfloat16" stands for it in CASTS)."""
+    if isinstance(dtype, str):
+        from dlpy.amp.dtypes import bfloat16
+
+        return bfloat16
+    return dtype
 
 
 for _name, _dtype in CASTS.items():
     _attach(_name, _cast(_name, _dtype))
+_attach("bfloat16", _cast("bfloat16", "bfloat16"))
 
 # dtype -> torch's legacy type name, for type()
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "bfloat16": "BFloat16Tensor",
                "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
                "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
 
@@ -171,7 +191,7 @@ def _type(self, dtype=None):
     if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
         dtype = next(k for k, v in _TYPE_NAMES.items() if v == dtype.split(".")[-1])
     dtype = np.dtype(dtype)
-    source = self.detach() if self.requires_grad and dtype.kind != "f" else self
+    source = self.detach() if self.requires_grad and not is_floating_dtype(dtype) else self
     return self if dtype == self.dtype else _arith.cast(source, dtype)
 
 
@@ -180,7 +200,7 @@ _attach("type", _method("type", _type, _type.__doc__))
 
 # ----------------------------------------------------------------- introspection
 def _is_floating_point(self) -> bool:
-    return self.dtype.kind == "f"
+    return is_floating_dtype(self.dtype)
 
 
 def _is_signed(self) -> bool:

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.state import LOWER, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.tensor import Tensor, _set_default_dtype, default_dtype, python_array
 
@@ -42,6 +43,7 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:  # no
     return (input if beta == 1 else input * beta) + out
 
 
+@autocast_policy(LOWER)
 def addbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addbmm: beta * input + alpha * sum_b batch1[b] @ batch2[b]."""
     from dlpy.ops.einsum import bmm

@@ -33,9 +33,9 @@ class finfo:  # noqa: N801 - PyTorch's name
         dtype = _dtype("finfo", type)
         if dtype.kind == "c":
             dtype = np.dtype(dtype.char.lower())  # complex64 -> float32
-        if dtype.kind != "f":
+        if dtype.kind != "f" and dtype.name != "bfloat16":
             raise TypeError(f"finfo: expected a floating-point dtype, got {dtype}")
-        info = np.finfo(dtype)
+        info = np.finfo(dtype)  # ml_dtypes registers bfloat16's
         self.bits, self.dtype = int(info.bits), dtype.name
         self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
         self.tiny = self.smallest_normal = float(info.smallest_normal)

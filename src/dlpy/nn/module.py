@@ -15,7 +15,7 @@ import numpy as np
 
 from dlpy.io import atomic_write
 from dlpy.ops.complex import ComplexTensor
-from dlpy.tensor import Tensor, default_dtype, is_grad_enabled
+from dlpy.tensor import Tensor, default_dtype, is_floating_dtype, is_grad_enabled
 
 
 class Parameter(Tensor):
@@ -32,7 +32,7 @@ class Parameter(Tensor):
                             "imaginary part would be lost); give a complex dtype, or pass "
                             "data.real explicitly")
         array = np.array(data, dtype=dtype if dtype is not None else None, copy=True)
-        if array.dtype.kind not in "fc":
+        if array.dtype.kind not in "fc" and not is_floating_dtype(array.dtype):
             array = array.astype(default_dtype())
         if array.dtype.kind == "c":  # (Tensor's own test admits complex for a Tensor only)
             super().__init__(array)
@@ -446,16 +446,17 @@ class Module:
         if isinstance(dtype, str) and dtype == "cpu":
             return self
         dtype = np.dtype(dtype)
-        if dtype.kind != "f":
+        if not is_floating_dtype(dtype):
             raise TypeError(f"{type(self).__name__}.to: parameters are floating point; got "
                             f"{dtype}")
         for module in self.modules():
             for p in module._parameters.values():
-                if p.data.dtype.kind == "f" and p.data.dtype != dtype:
+                if is_floating_dtype(p.data.dtype) and p.data.dtype != dtype:
                     p.data = p.data.astype(dtype)
                     p.grad = None
             for name, buffer in module._buffers.items():
-                if buffer is not None and buffer.dtype.kind == "f" and buffer.dtype != dtype:
+                if (buffer is not None and is_floating_dtype(buffer.dtype)
+                        and buffer.dtype != dtype):
                     setattr(module, name, buffer.astype(dtype))
         return self
 
@@ -471,6 +472,12 @@ class Module:
         """``to(np.float16)``: float16 parameters and floating buffers."""
         return self.to(np.float16)
 
+    def bfloat16(self) -> Module:
+        """``to(dlpy.bfloat16)``: bfloat16 parameters and floating buffers (needs ml_dtypes)."""
+        from dlpy.amp.dtypes import bfloat16
+
+        return self.to(bfloat16)
+
     def type(self, dtype) -> Module:
         """Cast every parameter and every buffer, integer ones too (as torch's ``type``), to
         the floating ``dtype``, in place; complex parameters are left as they are."""
@@ -478,7 +485,7 @@ class Module:
             target = np.dtype(dtype)
         except TypeError:
             target = None
-        if target is None or target.kind != "f":
+        if target is None or not is_floating_dtype(target):
             raise TypeError(f"{type(self).__name__}.type: parameters must stay floating "
                             f"point, got {dtype!r}")
         self.to(target)

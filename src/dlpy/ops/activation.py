@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute
 from dlpy.ops import real_number
 from dlpy.ops.mask import where
 from dlpy.tensor import Op
@@ -121,6 +122,7 @@ def _sigmoid_into(x, out):
     return np.reciprocal(out, out=out)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Sigmoid(Op):
     """y = 1 / (1 + exp(-x));  dx = g * y * (1 - y). Computed without overflow for large |x|;
     holomorphic for complex x."""
@@ -157,6 +159,7 @@ class Sigmoid(Op):
         return (grad_output * output * (1 - output),)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Tanh(Op):
     """y = tanh(x);  dx = g * (1 - y^2)."""
 
@@ -280,6 +283,7 @@ def _x_sigmoid_grad(x, z, grad_output, coefficients=None):
     return grad.reshape(x.shape)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class GELU(Op):
     """y = x * Phi(x) with Phi the standard normal CDF (PyTorch's exact GELU);
     dx = g * (Phi(x) + x * phi(x)). float32 takes Phi = sigmoid(x P(x^2)), to 1.3e-7."""
@@ -315,6 +319,7 @@ class GELU(Op):
         return (grad_output * (cdf + x * pdf),)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class GELUTanh(Op):
     """PyTorch's GELU(approximate="tanh"): y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715
     x^3); dx = g (1/2 (1 + t) + x/2 (1 - t^2) du/dx), t = tanh(u). Computed as x sigmoid(2u)
@@ -348,6 +353,7 @@ class GELUTanh(Op):
         return (grad_output * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du),)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class SiLU(Op):
     """y = x * sigmoid(x);  dx = g * s * (1 + x * (1 - s)), s = sigmoid(x). No overflow."""
 
@@ -409,6 +415,7 @@ class LeakyReLU(Op):
         return (grad_output * np.where(self.mask, 1.0, self.negative_slope),)  # a constant
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class ELU(Op):
     """y = x if x > 0 else alpha * (exp(x) - 1);  dx = g if x > 0 else alpha * exp(x) * g
     (alpha at 0, as PyTorch)."""
@@ -431,6 +438,7 @@ class ELU(Op):
         return (grad_output * where(self.inputs[0].data > 0, 1.0, output + self.alpha),)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Softplus(Op):
     """y = log(1 + exp(beta x)) / beta, or x where beta x > threshold (PyTorch's linear region);
     dx = g * sigmoid(beta x), or g there. log1p(exp(-|z|)) + max(z, 0): no overflow at any x."""

@@ -4,6 +4,8 @@ hardshrink, relu6, softmin."""
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.state import LOWER, autocast_policy
 from dlpy.ops import check_dim, real_number
 from dlpy.ops.activation import _GELU_BLOCK as _BLOCK
 from dlpy.ops.activation import Clamp, Softplus, _in_blocks, _sigmoid
@@ -49,6 +51,7 @@ class PReLU(Op):
         return x_grad, w_grad
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class ScaledELU(Op):
     """PyTorch's elu kernel: y = scale * x if x > 0 else scale * alpha * (exp(input_scale * x)
     - 1); dx = scale * g, or scale * alpha * input_scale * exp(input_scale * x) * g where x <= 0
@@ -74,6 +77,7 @@ class ScaledELU(Op):
         return (grad_output * where(self.x > 0, self.scale, negative),)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Mish(Op):
     """y = x * tanh(softplus(x));  dx = g * (t + x * sigmoid(x) * (1 - t^2)), t = tanh(softplus
     (x)). softplus as log1p(exp(-|x|)) + max(x, 0): no overflow at any x."""
@@ -101,6 +105,7 @@ def _scratch(buffer: np.ndarray, block: np.ndarray) -> np.ndarray:
     return buffer[:block.size].reshape(block.shape)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Hardswish(Op):
     """y = x * min(max(x + 3, 0), 6) / 6;  dx = g * (x / 3 + 1/2) for -3 < x < 3, g for x >= 3,
     0 for x <= -3 (torch 2.13's values at -3 and 3)."""
@@ -161,6 +166,7 @@ class Hardswish(Op):
         return (grad_output * where(inside, x / 3 + 0.5, (self.x >= 3).astype(x.dtype)),)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Hardsigmoid(Op):
     """y = min(max(x + 3, 0), 6) / 6;  dx = g / 6 for -3 < x < 3, else 0 (0 at +-3, as PyTorch)."""
 
@@ -204,6 +210,7 @@ class Hardsigmoid(Op):
         return (grad_output * (self._inside() / 6),)  # a constant
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Softsign(Op):
     """y = x / (1 + |x|);  dx = g / (1 + |x|)^2."""
 
@@ -219,6 +226,7 @@ class Softsign(Op):
         return (grad_output / (denominator * denominator),)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class LogSigmoid(Op):
     """y = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), exact for large |x|;
     dx = g * sigmoid(-x)."""
@@ -234,6 +242,7 @@ class LogSigmoid(Op):
         return (grad_output * neg(self.inputs[0]).sigmoid(),)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class GLU(Op):
     """x split in halves a, b along ``axis``: y = a * sigmoid(b);
     da = g * sigmoid(b), db = g * a * sigmoid(b) * (1 - sigmoid(b))."""
@@ -279,6 +288,7 @@ class Threshold(Op):
         return (where(self.below, 0.0, grad_output),)
 
 
+@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Tanhshrink(Op):
     """y = x - tanh(x);  dx = g * tanh(x)^2 (no cancellation near 0)."""
 
@@ -315,6 +325,7 @@ class Shrink(Op):
         return (where(self.dead, 0.0, grad_output),)
 
 
+@autocast_policy(LOWER)
 def prelu(x, weight):
     """x where x > 0, weight * x elsewhere; weight (C,) for the channels on axis 1 of x
     (N, C, *), or one value (shape (1,) or ()) for every element."""

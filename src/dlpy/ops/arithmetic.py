@@ -349,13 +349,16 @@ def cast(x, dtype):
     except TypeError:
         raise TypeError(f"cast: {dtype!r} is not a dtype") from None
     requires_grad = getattr(x, "requires_grad", False)
-    if requires_grad and dtype.kind not in "fc":
+    if requires_grad and dtype.kind not in "fc" and dtype.name != "bfloat16":
         raise TypeError(f"cast: a tensor that requires gradients can only become a float dtype "
                         f"(or a complex one), got {dtype}")
     if dtype.kind == "c":
         return _complex.mark(Cast(dtype)(x))
     if isinstance(x, _complex.ComplexTensor):  # to a real dtype: the real part, as PyTorch's
         x = _complex.real(x)
+    if dtype.itemsize == 2 and dtype.kind in "fV":  # float16/bfloat16: too large values become
+        with np.errstate(over="ignore"):  # inf silently, as torch's (GradScaler's overflows)
+            return Cast(dtype)(x)
     return Cast(dtype)(x)
 
 

@@ -3,6 +3,7 @@ arrays of a Transformer, so forward computes them in place and backward reuses t
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute
 from dlpy.ops import broadcasts_to
 from dlpy.ops.mask import where
 from dlpy.ops.matmul import matmul
@@ -62,6 +63,7 @@ def _scores_grad(g, v, out, p, keep=None):
     return ds
 
 
+@float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Attention(Op):
     """out = P v with P = softmax(q k^T * scale + mask), dropout optionally applied to P.
 
@@ -162,6 +164,7 @@ class Attention(Op):
         return "Attention" + (f"(heads={self.num_heads})" if self.num_heads else "")
 
 
+@float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class ScoresAttention(Op):
     """out = P v with P = softmax(scores + mask): attention from scores the caller made (and
     changed: flex_attention's score_mod), fused as Attention's. ``mask`` additive (0 / -inf);

@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
+from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import conv_channels_last, conv_depthwise, conv_pointwise, conv_winograd
 from dlpy.ops.norm import _channel_sums
 from dlpy.ops.pad import pad
@@ -536,6 +538,7 @@ def _with_bias(y: np.ndarray, bias) -> np.ndarray:
     return np.add(y, bias, out=np.empty(y.shape, dtype=np.result_type(y, bias)))
 
 
+@float32_compute  # float16/bfloat16 arrays: float32 products, rounded output
 class ConvNd(Op):
     """y[n, o, *t] = sum_{c, *i} w[o, c, *i] * x_pad[n, g(o) C/G + c, *(s t + d i)] + b[o],
     g(o) = o // (O/G) the group of output channel o (G = groups; depthwise: G = C), over 1, 2 or
@@ -601,6 +604,7 @@ class Conv3d(ConvNd):
     name = "conv3d"
 
 
+@float32_compute  # float16/bfloat16 arrays: float32 products, rounded output
 class ConvTransposeNd(Op):
     """The transpose of ConvNd's map x -> y (PyTorch's conv_transpose1d / 2d / 3d): each input
     value spreads w times itself over its window of the output,
@@ -1162,6 +1166,7 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@autocast_policy(FP32)
 def max_pool3d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -1209,6 +1214,7 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool =
                      divisor_override)
 
 
+@autocast_policy(FP32)
 def avg_pool3d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """Mean over kernel_size windows every stride (default: kernel_size) of x (N, C, D, H, W) or

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.tensor import Op, Tensor
 
 NEG_INF = -np.inf
@@ -111,6 +112,7 @@ def _integers(name: str, what: str, value) -> np.ndarray:
     return array.astype(np.int64)
 
 
+@autocast_policy(FP32)
 def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: int = 0,
              reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
     """F.ctc_loss: log_probs (T, N, C) (from log_softmax; or (T, C) unbatched), targets padded

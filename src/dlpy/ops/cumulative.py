@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import sub
 from dlpy.ops.mask import where
@@ -164,6 +165,7 @@ def cumprod(x: Tensor, dim: int) -> Tensor:
     return _along("cumprod", CumProd, x, dim)
 
 
+@autocast_policy(FP32)
 def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """torch.prod: the product of every value (dim None) or along one axis dim, the axis kept
     with length 1 when ``keepdim``; gradient exact also with zeros in x."""

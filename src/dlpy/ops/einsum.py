@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from dlpy.amp.state import LOWER, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import add, mul
 from dlpy.ops.matmul import matmul
@@ -473,12 +474,14 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
     return add(input if beta == 1 else mul(input, float(beta)), product)
 
 
+@autocast_policy(LOWER)
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addmm: beta * input + alpha * (mat1 @ mat2), mat1 (n, m), mat2 (m, p), input
     broadcast to (n, p)."""
     return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
 
 
+@autocast_policy(LOWER)
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1,  # noqa: A002
             alpha=1) -> Tensor:
     """torch.baddbmm: beta * input + alpha * bmm(batch1, batch2), input broadcast to

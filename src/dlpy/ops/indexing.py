@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
@@ -514,6 +515,7 @@ def index_add(x: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
     return scatter_add(x, dim, full, source if alpha == 1 else source * alpha)
 
 
+@autocast_policy(PROMOTE)
 def index_copy(x: Tensor, dim: int, index, source: Tensor) -> Tensor:
     """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim."""
     dim = check_dim("index_copy", dim, x.ndim)

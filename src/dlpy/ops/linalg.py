@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.shape import getitem, reshape
 from dlpy.tensor import Op, Tensor
@@ -241,6 +242,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:  # noqa: A002 - PyTorch's 
     raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {shape}")
 
 
+@autocast_policy(FP32)
 def trace(input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.trace: the sum of the main diagonal of a 2-D tensor (any m x n)."""
     from dlpy.ops.reduce import sum as _sum

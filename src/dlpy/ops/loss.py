@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.pointwise import log1p, maximum
 from dlpy.tensor import Op, Tensor
 
@@ -226,6 +227,7 @@ def _elementwise_weight(name, what, weight, shape, dtype):
     return weight.astype(dtype)
 
 
+@autocast_policy(FP32)
 def binary_cross_entropy_with_logits(logits, targets, reduction="mean", *, weight=None,
                                      pos_weight=None):
     """Sigmoid and binary cross-entropy in one stable op: logits and targets (probabilities in
@@ -292,6 +294,7 @@ class BinaryCrossEntropy(Op):
         return x_grad, t_grad
 
 
+@autocast_policy(FP32)
 def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):  # noqa: A002
     """Binary cross-entropy of probabilities ``input`` (in [0, 1], e.g. from a sigmoid) against
     ``target`` (in [0, 1]) of the same shape, each log clamped at -100 as PyTorch's; ``weight``
@@ -357,6 +360,7 @@ def check_class_weight(name, weight, classes, dtype):
     return weight.astype(dtype)
 
 
+@autocast_policy(FP32)
 def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smoothing=0.0,
                   weight=None):
     """Softmax cross-entropy of logits (..., classes) against integer labels (...) or

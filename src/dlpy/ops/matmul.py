@@ -5,10 +5,12 @@ import math
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute
 from dlpy.ops.shape import squeeze, swapaxes, unsqueeze
 from dlpy.tensor import Op, Tensor
 
 
+@float32_compute  # float16/bfloat16 arrays: float32 products, rounded output
 class MatMul(Op):
     """y = a @ b over the last two axes, batch axes broadcast;  da = g @ b^T, db = a^T @ g.
 
@@ -70,6 +72,7 @@ class MatMul(Op):
         return a_grad, b_grad
 
 
+@float32_compute  # float16/bfloat16 arrays: float32 products, rounded output
 class Linear(Op):
     """y = x @ w^T + b with w (out, in) as in PyTorch; x (..., in) -> y (..., out).
 

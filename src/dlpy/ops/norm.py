@@ -6,11 +6,13 @@ import math
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute
 from dlpy.ops import real_number
 from dlpy.ops.pad import pad
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, is_floating_dtype
 
 
+@float32_compute(output="input")  # float16/bfloat16 x: float32 arithmetic, x's dtype out
 class LayerNorm(Op):
     """y = (x - mean) / sqrt(var + eps) * weight + bias over the last axis.
 
@@ -94,6 +96,7 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
     return LayerNorm(eps)(*args)
 
 
+@float32_compute(output="input")  # float16/bfloat16 x: float32 arithmetic, x's dtype out
 class BatchNorm(Op):
     """Normalise each channel (axis 1) of x (N, C, *):
     y = (x - mean) / sqrt(var + eps) * weight + bias, weight and bias (C,).
@@ -309,7 +312,7 @@ def _running_array(name: str, value, channels: int, x_shape,
     if value is None:
         return None
     array = value.data if isinstance(value, Tensor) else value
-    if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+    if not isinstance(array, np.ndarray) or not is_floating_dtype(array.dtype):
         what = f"a {array.dtype} array" if isinstance(array, np.ndarray) else \
             type(array).__name__
         raise TypeError(f"{op_name}: {name} must be a floating point numpy array or Tensor "
@@ -337,7 +340,7 @@ def _checked_norm_inputs(name: str, x, running_mean, running_var, weight, bias, 
     if x.ndim < 2:
         raise ValueError(f"{name}: expected input (N, C, ...) with at least 2 axes, got "
                          f"{x.shape}")
-    if x.dtype.kind != "f":
+    if not is_floating_dtype(x.dtype):
         raise TypeError(f"{name}: expected a floating point input, got {x.dtype}")
     momentum = real_number(name, "momentum", momentum)
     eps = real_number(name, "eps", eps)
@@ -459,6 +462,7 @@ def sync_batch_norm(x, running_mean, running_var, weight, bias, momentum: float,
         var_array[...] = momentum * unbiased_var + (1.0 - momentum) * var_array
     return y
 
+@float32_compute(output="input")  # float16/bfloat16 x: float32 arithmetic, x's dtype out
 class GroupNorm(Op):
     """Normalise x (N, C, *) over each group of C / num_groups consecutive channels (and every
     position), then scale and shift each channel: y = xhat * weight + bias, weight and bias (C,).
@@ -609,6 +613,7 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     return y
 
 
+@float32_compute(output="input")  # float16/bfloat16 x: float32 arithmetic, x's dtype out
 class RMSNorm(Op):
     """y = x / sqrt(mean(x^2) + eps) * weight, the mean over the last ``num_axes`` axes.
 

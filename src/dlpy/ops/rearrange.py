@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.tensor import Op, Tensor, sum_to_shape
 
@@ -550,6 +551,7 @@ def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim)
 
 
+@autocast_policy(FP32)
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
     """Distances between the rows of x1 (..., P, M) and of x2 (..., R, M): (..., P, R), the
     p-norm of each difference (gradient 0 where two rows are equal)."""

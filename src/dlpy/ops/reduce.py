@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import broadcasts_to, real_number
 from dlpy.ops import complex as _complex
 from dlpy.ops.mask import where
@@ -58,6 +60,7 @@ def _keep(op, tensor):
                                 for i, n in enumerate(op.inputs[0].shape)))
 
 
+@float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Sum(Op):
     """y = sum of x over axes;  dx = g broadcast back over those axes."""
 
@@ -132,6 +135,7 @@ class Min(Max):
     reduce = staticmethod(np.min)
 
 
+@float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class LogSumExp(Op):
     """y = log(sum(exp(x))) over axes, computed as m + log(sum(exp(x - m))) with m the max;
     dx = g * softmax(x), kept from the forward pass (exp(x - y) would lose float32's digits
@@ -164,6 +168,7 @@ class LogSumExp(Op):
         return (_keep(self, grad_output) * (x - _keep(self, output)).exp(),)
 
 
+@float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Var(Op):
     """y = sum((x - mean)^2) / max(0, n - correction) over axes;  dx = 2 (x - mean) g / that.
     n - correction <= 0 gives inf (or nan when every deviation is 0), as PyTorch."""
@@ -215,6 +220,7 @@ class Std(Var):
     root = True
 
 
+@float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Norm(Op):
     """y = (sum |x|^p)^(1/p) over axes (p = inf: max |x|);  dx = g sign(x) |x|^(p-1) / y^(p-1),
     p = 2: g x / y; p = inf: g sign(x) shared among the positions that reach the max. Where
@@ -651,12 +657,14 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     return out.squeeze(0) if qs.ndim == 0 else out
 
 
+@autocast_policy(FP32)
 def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     """torch.quantile: the q-th quantiles along dim (None: of everything), q a number or a
     1-D sequence (its axis first in the result); nan where a row has a nan."""
     return _quantile("quantile", x, q, dim, keepdim, interpolation, ignore_nan=False)
 
 
+@autocast_policy(FP32)
 def nanquantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     """torch.nanquantile: quantile ignoring nan (nan where a row is all nan)."""
     return _quantile("nanquantile", x, q, dim, keepdim, interpolation, ignore_nan=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute
 from dlpy.ops.arithmetic import identity
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat, stack
@@ -26,6 +27,7 @@ from dlpy.tensor import Op, is_grad_enabled
 _INLINE_X = 16384
 
 
+@float32_compute  # float16/bfloat16 arrays: float32 steps, rounded states out
 class _Recurrence(Op):
     """The time loop shared by GRU and RNN (LSTM has its own, on transposed arrays); a subclass
     gives one step (``_step``) and its backward (``_step_backward``) on numpy arrays."""

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.slice_grad import SliceGrad
 from dlpy.tensor import Op, Tensor
 
@@ -294,11 +295,13 @@ def _check_join(name, xs, axis, same_axis):
     return axis
 
 
+@autocast_policy(PROMOTE)
 def concat(xs, axis=0):
     xs = list(xs)
     return Concat(_check_join("concat", xs, axis, True))(*xs)
 
 
+@autocast_policy(PROMOTE)
 def stack(xs, axis=0):
     xs = list(xs)
     return Stack(_check_join("stack", xs, axis, False))(*xs)

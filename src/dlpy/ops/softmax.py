@@ -2,9 +2,11 @@
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute
 from dlpy.tensor import Op, Tensor
 
 
+@float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Softmax(Op):
     """y = exp(x - max) / sum(exp(x - max));  dx = y * (g - sum(y * g)): O(N), no Jacobian."""
 
@@ -30,6 +32,7 @@ class Softmax(Op):
         return (output * (grad_output - (output * grad_output).sum(self.axis, keepdims=True)),)
 
 
+@float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class LogSoftmax(Op):
     """y = x - logsumexp(x);  dx = g - softmax(x) * sum(g)."""
 

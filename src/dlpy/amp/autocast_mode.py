@@ -1,0 +1,177 @@
+"""torch.autocast for the CPU: a context manager (and decorator) within which the ops on
+PyTorch's CPU lists run in the autocast dtype (bfloat16 by default) or in float32.
+
+- lower precision (float32 inputs cast to the autocast dtype): matmul, mm, bmm, ``@``,
+  linear, conv1d/2d/3d, conv_transpose1d/2d/3d, addmm, baddbmm, addbmm, prelu,
+  scaled_dot_product_attention, the LSTM and RNN layers and RNNCell (as torch's: not GRU,
+  LSTMCell, GRUCell);
+- float32 (float16/bfloat16 inputs cast to float32): the losses (mse, l1, smooth_l1, huber,
+  nll, cross_entropy, binary_cross_entropy(_with_logits), kl_div, the margin and embedding
+  losses, poisson_nll, ctc), prod, trace, cdist, quantile, nanquantile, avg_pool3d,
+  max_pool3d, adaptive_avg_pool3d;
+- promote (all to the widest): cat, stack, index_copy;
+- every other op runs in its inputs' dtype (element-wise ops keep bfloat16).
+
+Float64 tensors are never cast. The casts are ops (Cast), so gradients flow back through
+them to float32 weights, whose ``.grad`` stays float32. Within a block each weight (a leaf that
+requires grad) is cast once (``cache_enabled``). Blocks nest; the state is per thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import numpy as np
+
+from dlpy.amp import state as _state
+from dlpy.amp.dtypes import is_low_precision
+
+__all__ = ["autocast", "custom_bwd", "custom_fwd", "get_autocast_dtype",
+           "is_autocast_available", "is_autocast_enabled"]
+
+get_autocast_dtype = _state.get_autocast_dtype
+is_autocast_enabled = _state.is_autocast_enabled
+_swap_lock = threading.Lock()
+_swap = None  # the open swap_call_sites block while any enabled autocast block is open
+_ORDER = 2  # outside the profiler's timing (0) and checkpoint's tracing (1): their ops see
+# the cast inputs
+
+
+def is_autocast_available(device_type: str) -> bool:
+    """torch.amp.is_autocast_available: True for "cpu" only."""
+    return device_type == "cpu"
+
+
+def _register_ops() -> None:
+    """The primitive ops on torch's lists (the composites carry autocast_policy)."""
+    from dlpy.ops.conv import ConvNd, ConvTransposeNd
+    from dlpy.ops.matmul import Linear, MatMul
+    from dlpy.ops.rnn import LSTMCell, LSTMSequence, RNNSequence
+
+    # torch's fused LSTM and Elman layers (and cell) run in the autocast dtype; its GRU layer
+    # and the LSTM and GRU cells do not (their outputs stay float32 there, as here)
+    for cls in (MatMul, Linear, ConvNd, ConvTransposeNd, LSTMSequence, RNNSequence):
+        _state.register_op(cls, _state.LOWER)
+    _state.register_op(LSTMCell, None)
+
+
+def _open() -> None:
+    global _swap
+    with _swap_lock:
+        _state.active += 1
+        if _state.active == 1:
+            from dlpy.autograd_function import swap_call_sites
+
+            if not _state.OP_POLICIES:
+                _register_ops()
+            _swap = swap_call_sites(_ORDER, op_call=_state.op_call)
+            _swap.__enter__()
+
+
+def _close() -> None:
+    global _swap
+    with _swap_lock:
+        _state.active -= 1
+        if _state.active == 0 and _swap is not None:
+            swap, _swap = _swap, None
+            swap.__exit__(None, None, None)
+
+
+class autocast:  # noqa: N801 - PyTorch's name
+    """``with dlpy.autocast("cpu", dtype=dlpy.bfloat16):`` (or ``@autocast(...)`` on a
+    function): PyTorch's CPU autocast (see the module's docstring for the op lists).
+
+    ``dtype``: bfloat16 (default) or float16; ``enabled=False`` turns autocast off inside the
+    block (nested in an enabled one); ``cache_enabled``: cast each weight once per block.
+    ``device_type`` must be "cpu" (dlpy has no CUDA)."""
+
+    def __init__(self, device_type: str = "cpu", dtype=None, enabled: bool = True,
+                 cache_enabled: bool | None = None):
+        if not isinstance(device_type, str):
+            raise TypeError(f"autocast: expected device_type a string such as 'cpu', got "
+                            f"{device_type!r}")
+        if device_type != "cpu":
+            raise RuntimeError(f"autocast: dlpy runs on the CPU only; got device_type="
+                               f"{device_type!r} (use 'cpu')")
+        if dtype is not None:
+            try:
+                dtype = np.dtype(dtype)
+            except TypeError:
+                raise TypeError(f"autocast: expected dtype a dtype, got {dtype!r}") from None
+            if not is_low_precision(dtype):
+                # torch warns and disables autocast for an unsupported dtype on the CPU
+                raise ValueError(f"autocast: on the CPU the autocast dtype must be "
+                                 f"bfloat16 or float16, got {dtype}")
+        self.device = device_type
+        self.fast_dtype = dtype
+        self._enabled = bool(enabled)
+        self._cache_enabled = True if cache_enabled is None else bool(cache_enabled)
+
+    def __enter__(self):
+        state = _state.thread_state()
+        self._previous = (state.enabled, state.dtype, state.cache_enabled)
+        dtype = self.fast_dtype if self.fast_dtype is not None else _state.autocast_dtype(state)
+        state.enabled, state.dtype = self._enabled, dtype
+        state.cache_enabled = self._cache_enabled
+        state.nesting += 1
+        if self._enabled:
+            _open()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        state = _state.thread_state()
+        state.nesting -= 1
+        if state.nesting == 0:
+            state.cache.clear()  # as torch: the casts cached live until the outermost exit
+        state.enabled, state.dtype, state.cache_enabled = self._previous
+        if self._enabled:
+            _close()
+        return False
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def autocast_function(*args, **kwargs):
+            with autocast(self.device, self.fast_dtype, self._enabled, self._cache_enabled):
+                return function(*args, **kwargs)
+
+        return autocast_function
+
+
+def custom_fwd(fwd=None, *, device_type: str = "cpu", cast_inputs=None):
+    """torch.amp.custom_fwd for an autograd.Function's forward: with ``cast_inputs`` a dtype,
+    inside autocast the floating tensor arguments are cast to it and forward runs with autocast
+    off; without, forward runs in the autocast state of the call (backward is given it too,
+    by ``custom_bwd``)."""
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+
+    @functools.wraps(fwd)
+    def decorate_fwd(*args, **kwargs):
+        state = _state.thread_state()
+        args[0]._fwd_used_autocast = state.enabled
+        args[0]._dtype = _state.autocast_dtype(state)
+        if cast_inputs is None or not state.enabled:
+            return fwd(*args, **kwargs)
+        target = np.dtype(cast_inputs)
+        args = tuple(_state._cast_to(a, target, state) for a in args)
+        with autocast(device_type, enabled=False):
+            return fwd(*args, **kwargs)
+
+    return decorate_fwd
+
+
+def custom_bwd(bwd=None, *, device_type: str = "cpu"):
+    """torch.amp.custom_bwd: backward runs in the autocast state its forward ran in."""
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+
+    @functools.wraps(bwd)
+    def decorate_bwd(*args, **kwargs):
+        ctx = args[0]
+        with autocast(device_type, dtype=getattr(ctx, "_dtype", None),
+                      enabled=getattr(ctx, "_fwd_used_autocast", False)):
+            return bwd(*args, **kwargs)
+
+    return decorate_bwd
+
