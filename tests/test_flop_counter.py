@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from flop_models import models
 
 import dlpy
 import dlpy.functional as F
@@ -16,28 +17,7 @@ from dlpy.utils.module_tracker import ModuleTracker
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "flop_counter.json").read_text())
 
 
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layers = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU())
-        self.head = nn.Linear(16, 4, bias=False)
-
-    def forward(self, x):
-        return self.head(self.layers(x))
-
-
-def cnn():
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4), nn.ReLU(),
-        nn.Conv2d(8, 4, 1),
-        nn.ConvTranspose2d(4, 2, 2, stride=2),
-        nn.Flatten(), nn.Linear(2 * 10 * 10, 3))
-
-
-def transformer():
-    return nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0,
-                                      batch_first=True).eval()
+MLP, cnn, transformer = models(nn)
 
 
 def count(model, shape, backward, input_grad=False):

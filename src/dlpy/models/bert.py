@@ -366,10 +366,7 @@ class PreTrainedEncoder(PreTrainedModel, nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        if not isinstance(config, self.config_class):
-            raise TypeError(f"{type(self).__name__}: expected a {self.config_class.__name__}, "
-                            f"got {type(config).__name__}")
-        self.config = config._checked(f"{type(self).__name__} config")
+        self._set_config(config)
 
     def post_init(self, rng) -> None:
         """Initialise as transformers does (the base model, built first, did its own part)."""

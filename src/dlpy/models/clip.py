@@ -290,10 +290,7 @@ class CLIPPreTrainedModel(PreTrainedModel, nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        if not isinstance(config, self.config_class):
-            raise TypeError(f"{type(self).__name__}: expected a {self.config_class.__name__}, "
-                            f"got {type(config).__name__}")
-        self.config = config._checked(f"{type(self).__name__} config")
+        self._set_config(config)
 
     def _init_weights(self, rng) -> None:
         """Normal(0, initializer_range * factor) weights, zero biases, unit layer norms."""

@@ -524,6 +524,13 @@ class PreTrainedModel:
     def base_model(self):
         return getattr(self, self.base_model_prefix, self) if self.base_model_prefix else self
 
+    def _set_config(self, config) -> None:
+        """self.config = config, checked: an instance of config_class with valid fields."""
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__}: expected a {self.config_class.__name__}, "
+                            f"got {type(config).__name__}")
+        self.config = config._checked(f"{type(self).__name__} config")
+
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, rng=None, config=None):
         """The model of the local directory ``path``, in eval mode as transformers'

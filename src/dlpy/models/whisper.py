@@ -27,6 +27,7 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy import nn
+from dlpy.models.bart import BartAttention
 from dlpy.models.generation import (
     GENERATION_CONFIG,
     GenerationConfig,
@@ -40,7 +41,6 @@ from dlpy.models.modeling_utils import (
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
     activation,
-    append_cache,
     as_ids,
     causal_mask,
     encoder_states,
@@ -154,35 +154,16 @@ def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> np.
 
 
 # ------------------------------------------------------------------------------------ layers
-class WhisperAttention(nn.Module):
-    """Multi-head attention, k_proj without bias; self-attention (a cache of past keys
+class WhisperAttention(BartAttention):
+    """BART's attention with k_proj without bias; self-attention (a cache of past keys
     appended) or cross-attention over ``key_value_states`` (its keys cached once)."""
 
     def __init__(self, d_model: int, num_heads: int, dropout: float, rng=None):
-        super().__init__()
-        self.num_heads, self.dropout_p = num_heads, dropout
-        self.k_proj = nn.Linear(d_model, d_model, bias=False, rng=rng)
-        self.v_proj = nn.Linear(d_model, d_model, rng=rng)
-        self.q_proj = nn.Linear(d_model, d_model, rng=rng)
-        self.out_proj = nn.Linear(d_model, d_model, rng=rng)
-
-    def _heads(self, t: Tensor) -> Tensor:  # (batch, seq, d) -> (batch, heads, seq, head_dim)
-        return t.reshape(t.shape[0], t.shape[1], self.num_heads, -1).transpose(1, 2)
+        super().__init__(d_model, num_heads, dropout, rng=rng)
+        self.k_proj = nn.Linear(d_model, d_model, bias=False, rng=rng)  # keeps its place
 
     def forward(self, x: Tensor, mask=None, key_value_states=None, layer_past=None):
-        batch, seq_len, d = x.shape
-        q = self._heads(self.q_proj(x))
-        if key_value_states is None:
-            k, v = append_cache(layer_past, self._heads(self.k_proj(x)),
-                                self._heads(self.v_proj(x)))
-        elif layer_past is not None:
-            k, v = layer_past
-        else:
-            k = self._heads(self.k_proj(key_value_states))
-            v = self._heads(self.v_proj(key_value_states))
-        out = F.scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=self.dropout_p,
-                                             training=self.training)
-        return self.out_proj(out.transpose(1, 2).reshape(batch, seq_len, d)), (k, v)
+        return super().forward(x, mask, key_value_states, layer_past)
 
 
 class _FeedForward(nn.Module):
@@ -348,10 +329,7 @@ class WhisperPreTrainedModel(PreTrainedModel, nn.Module):
 
     def __init__(self, config: WhisperConfig):
         super().__init__()
-        if not isinstance(config, WhisperConfig):
-            raise TypeError(f"{type(self).__name__}: expected a WhisperConfig, got "
-                            f"{type(config).__name__}")
-        self.config = config._checked(f"{type(self).__name__} config")
+        self._set_config(config)
 
     def _init_weights(self, rng) -> None:
         """N(0, init_std) weights (the encoder's sinusoids kept), zero biases."""
