@@ -27,6 +27,7 @@ from dlpy.creation import (
     zeros,
     zeros_like,
 )
+from dlpy.device import device
 from dlpy.random import manual_seed
 from dlpy.tensor import (
     Op,
@@ -44,7 +45,7 @@ from dlpy.tensor import (
 __version__ = "0.1.0"
 _LAZY = ("autograd", "data", "graph", "io", "nn", "optim", "testing", "text", "utils")
 __all__ = [
-    "Op", "Tensor", "arange", "autograd", "data", "default_generator", "detect_anomaly",
+    "Op", "Tensor", "arange", "autograd", "data", "default_generator", "detect_anomaly", "device",
     "empty", "enable_grad", "eye", "full", "full_like", "functional", "graph",
     "inference_mode", "is_grad_enabled", "linspace", "manual_seed", "nn", "no_grad", "ones",
     "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like", "randperm",

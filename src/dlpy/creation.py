@@ -1,13 +1,22 @@
 """Making tensors, with PyTorch's names: tensor, zeros, ones, full, empty, eye, arange,
 linspace, the ``*_like`` forms, and the random rand, randn, randint, randperm (drawn from
-dlpy's default generator, or the numpy Generator given as ``generator=`` or ``rng=``)."""
+dlpy's default generator, or the numpy Generator given as ``generator=`` or ``rng=``). Each takes
+torch's ``device=`` and ``pin_memory=``: the CPU, the only device, or a RuntimeError."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from dlpy.device import as_device, check_pin_memory
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, default_complex_dtype, default_dtype, python_array
+
+
+def _place(name: str, device, pin_memory) -> None:
+    """torch's ``device=`` and ``pin_memory=``: the CPU (None, "cpu", "cpu:0", dlpy.device("cpu"))
+    and no pinning; anything else raises RuntimeError (dlpy has no other device)."""
+    as_device(device, name)
+    check_pin_memory(pin_memory, name)
 
 
 def _shape(name: str, shape) -> tuple[int, ...]:
@@ -19,39 +28,49 @@ def _shape(name: str, shape) -> tuple[int, ...]:
     return tuple(int(n) for n in shape)
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+def tensor(data, dtype=None, requires_grad: bool = False, *,
+           device=None, pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data``, of torch.tensor's dtype: Python ints int64,
     floats the default dtype (float32 unless dlpy.set_default_dtype), bools bool, complex
     numbers complex64 (with float32), a mix the widest; numpy arrays keep their dtype."""
+    _place("tensor", device, pin_memory)
     data = data.data if isinstance(data, Tensor) else data
     return Tensor(np.array(data, dtype=dtype, copy=True) if isinstance(data, np.ndarray)
                   else python_array(data, dtype), requires_grad=requires_grad)
 
 
-def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+def zeros(*shape, dtype=None, requires_grad: bool = False,
+          device=None, pin_memory: bool = False) -> Tensor:
     """``zeros(2, 3)`` or ``zeros((2, 3))``, of the default dtype unless ``dtype`` (as every
     float creation function here)."""
+    _place("zeros", device, pin_memory)
     return Tensor(np.zeros(_shape("zeros", shape), dtype=default_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+def ones(*shape, dtype=None, requires_grad: bool = False,
+         device=None, pin_memory: bool = False) -> Tensor:
+    _place("ones", device, pin_memory)
     return Tensor(np.ones(_shape("ones", shape), dtype=default_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
 def randn(*shape, dtype=None, requires_grad: bool = False,
           rng: np.random.Generator | None = None,
-          generator: np.random.Generator | None = None) -> Tensor:
+          generator: np.random.Generator | None = None,
+          device=None, pin_memory: bool = False) -> Tensor:
     """Standard normal values from ``generator`` (or ``rng``; None: the default generator,
     dlpy.manual_seed)."""
+    _place("randn", device, pin_memory)
     values = _generator("randn", generator, rng).standard_normal(_shape("randn", shape))
     return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
+def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, *,
+           device=None, pin_memory: bool = False) -> Tensor:
     """``arange(5)`` or ``arange(start, end, step)``: int64 for int arguments, else the
     default dtype."""
+    _place("arange", device, pin_memory)
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -107,51 +126,65 @@ def _fill_value(name: str, value):
     return value
 
 
-def zeros_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def zeros_like(x, dtype=None, requires_grad: bool = False, *,
+               device=None, pin_memory: bool = False) -> Tensor:
     """Zeros of x's shape and dtype (or ``dtype``)."""
+    _place("zeros_like", device, pin_memory)
     data = _data(x)
     return Tensor(np.zeros(data.shape, dtype=data.dtype if dtype is None else dtype),
                   requires_grad=requires_grad)
 
 
-def ones_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def ones_like(x, dtype=None, requires_grad: bool = False, *,
+              device=None, pin_memory: bool = False) -> Tensor:
+    _place("ones_like", device, pin_memory)
     data = _data(x)
     return Tensor(np.ones(data.shape, dtype=data.dtype if dtype is None else dtype),
                   requires_grad=requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+def full(size, fill_value, dtype=None, requires_grad: bool = False, *, device=None,
+         pin_memory: bool = False) -> Tensor:
     """``fill_value`` everywhere; the dtype as torch.full's: bool for a bool, int64 for an int,
     the default dtype for a float (or ``dtype``)."""
+    _place("full", device, pin_memory)
     size = _shape("full", size if isinstance(size, (tuple, list)) else (size,))
     value = _fill_value("full", fill_value)
     dtype = _fill_dtype(value) if dtype is None else dtype
     return Tensor(np.full(size, value, dtype=dtype), requires_grad=requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+def full_like(x, fill_value, dtype=None, requires_grad: bool = False, *, device=None,
+              pin_memory: bool = False) -> Tensor:
     """``fill_value`` in x's shape and dtype (or ``dtype``)."""
+    _place("full_like", device, pin_memory)
     data = _data(x)
     return Tensor(np.full(data.shape, _fill_value("full_like", fill_value),
                           dtype=data.dtype if dtype is None else dtype),
                   requires_grad=requires_grad)
 
 
-def empty(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+def empty(*shape, dtype=None, requires_grad: bool = False,
+          device=None, pin_memory: bool = False) -> Tensor:
     """torch.empty: here zeros (numpy's uninitialised memory saves nothing worth the surprise)."""
+    _place("empty", device, pin_memory)
     return Tensor(np.zeros(_shape("empty", shape), dtype=default_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, *,
+        device=None, pin_memory: bool = False) -> Tensor:
     """The (n, m) identity matrix (m defaults to n)."""
+    _place("eye", device, pin_memory)
     n = _count("eye", "n", n)
     m = n if m is None else _count("eye", "m", m)
     return Tensor(np.eye(n, m, dtype=default_dtype(dtype)), requires_grad=requires_grad)
 
 
-def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False) -> Tensor:
+def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, *,
+             device=None, pin_memory: bool = False) -> Tensor:
     """``steps`` evenly spaced values from start to end, both included (computed in float64)."""
+    _place("linspace", device, pin_memory)
     steps = _count("linspace", "steps", steps)
     values = np.linspace(float(start), float(end), steps, dtype=np.float64)
     return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
@@ -168,15 +201,18 @@ def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
 
 def rand(*shape, dtype=None, requires_grad: bool = False,
          generator: np.random.Generator | None = None,
-         rng: np.random.Generator | None = None) -> Tensor:
+         rng: np.random.Generator | None = None, device=None, pin_memory: bool = False) -> Tensor:
     """Uniform values in [0, 1) from ``generator`` (None: the default generator)."""
+    _place("rand", device, pin_memory)
     return Tensor(_uniform("rand", _shape("rand", shape), default_dtype(dtype), generator, rng),
                   requires_grad=requires_grad)
 
 
 def rand_like(x, dtype=None, requires_grad: bool = False,
               generator: np.random.Generator | None = None,
-              rng: np.random.Generator | None = None) -> Tensor:
+              rng: np.random.Generator | None = None,
+              device=None, pin_memory: bool = False) -> Tensor:
+    _place("rand_like", device, pin_memory)
     data = _data(x)
     return Tensor(_uniform("rand_like", data.shape, data.dtype if dtype is None else dtype,
                            generator, rng), requires_grad=requires_grad)
@@ -184,7 +220,9 @@ def rand_like(x, dtype=None, requires_grad: bool = False,
 
 def randn_like(x, dtype=None, requires_grad: bool = False,
                generator: np.random.Generator | None = None,
-               rng: np.random.Generator | None = None) -> Tensor:
+               rng: np.random.Generator | None = None,
+               device=None, pin_memory: bool = False) -> Tensor:
+    _place("randn_like", device, pin_memory)
     data = _data(x)
     values = _generator("randn_like", generator, rng).standard_normal(data.shape)
     return Tensor(values.astype(data.dtype if dtype is None else dtype),
@@ -193,9 +231,11 @@ def randn_like(x, dtype=None, requires_grad: bool = False,
 
 def randint(low, high=None, size=None, *, dtype=np.int64, requires_grad: bool = False,
             generator: np.random.Generator | None = None,
-            rng: np.random.Generator | None = None) -> Tensor:
+            rng: np.random.Generator | None = None,
+            device=None, pin_memory: bool = False) -> Tensor:
     """Integers in [low, high) of shape ``size``: ``randint(high, size)`` or
     ``randint(low, high, size)``, int64 by default, as torch.randint."""
+    _place("randint", device, pin_memory)
     if size is None:
         if not isinstance(high, (tuple, list)):
             raise TypeError("randint: size is required: randint(high, size) or "
@@ -215,21 +255,26 @@ def randint(low, high=None, size=None, *, dtype=np.int64, requires_grad: bool = 
 
 def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
              generator: np.random.Generator | None = None,
-             rng: np.random.Generator | None = None) -> Tensor:
+             rng: np.random.Generator | None = None,
+             device=None, pin_memory: bool = False) -> Tensor:
     """A random permutation of 0 .. n - 1, int64 by default."""
+    _place("randperm", device, pin_memory)
     n = _count("randperm", "n", n)
     values = _generator("randperm", generator, rng).permutation(n)
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
-def empty_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def empty_like(x, dtype=None, requires_grad: bool = False, *,
+               device=None, pin_memory: bool = False) -> Tensor:
     """torch.empty_like: here zeros of x's shape and dtype (as ``empty``)."""
+    _place("empty_like", device, pin_memory)
     return zeros_like(x, dtype, requires_grad)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, dtype=None,
-             requires_grad: bool = False) -> Tensor:
+             requires_grad: bool = False, device=None, pin_memory: bool = False) -> Tensor:
     """torch.logspace: base ** linspace(start, end, steps), computed in float64."""
+    _place("logspace", device, pin_memory)
     steps = _count("logspace", "steps", steps)
     values = float(base) ** np.linspace(float(start), float(end), steps, dtype=np.float64)
     return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
@@ -242,12 +287,16 @@ def _triangle_indices(name: str, row, col, offset, dtype, numpy_indices) -> Tens
     return Tensor(np.stack(numpy_indices(row, int(offset), col)).astype(dtype).reshape(2, -1))
 
 
-def tril_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64) -> Tensor:
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64, device=None,
+                 pin_memory: bool = False) -> Tensor:
     """torch.tril_indices: (2, count) row and column indices of the lower triangle of a
     row x col matrix (the offset-th diagonal and below), in row-major order."""
+    _place("tril_indices", device, pin_memory)
     return _triangle_indices("tril_indices", row, col, offset, dtype, np.tril_indices)
 
 
-def triu_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64) -> Tensor:
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64, device=None,
+                 pin_memory: bool = False) -> Tensor:
     """torch.triu_indices: (2, count) indices of the offset-th diagonal and above."""
+    _place("triu_indices", device, pin_memory)
     return _triangle_indices("triu_indices", row, col, offset, dtype, np.triu_indices)

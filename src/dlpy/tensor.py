@@ -844,21 +844,29 @@ class Tensor:
         """This tensor cast to other's dtype."""
         return _arith.cast(self, other.dtype)
 
-    def new_zeros(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
-        """Zeros of this tensor's dtype (or ``dtype``), as torch's."""
+    def new_zeros(self, *size, dtype=None, requires_grad: bool = False, device=None,
+                  pin_memory: bool = False) -> Tensor:
+        """Zeros of this tensor's dtype (or ``dtype``), as torch's (``device``: the CPU)."""
+        _creation._place("new_zeros", device, pin_memory)
         dtype = self.dtype if dtype is None else dtype
         return _creation.zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
-    def new_ones(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
+    def new_ones(self, *size, dtype=None, requires_grad: bool = False, device=None,
+                 pin_memory: bool = False) -> Tensor:
+        _creation._place("new_ones", device, pin_memory)
         dtype = self.dtype if dtype is None else dtype
         return _creation.ones(*size, dtype=dtype, requires_grad=requires_grad)
 
-    def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False, *,
+                 device=None, pin_memory: bool = False) -> Tensor:
+        _creation._place("new_full", device, pin_memory)
         return _creation.full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
                               requires_grad=requires_grad)
 
-    def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
+    def new_tensor(self, data, dtype=None, requires_grad: bool = False, *, device=None,
+                   pin_memory: bool = False) -> Tensor:
         """A copy of ``data`` of this tensor's dtype (or ``dtype``)."""
+        _creation._place("new_tensor", device, pin_memory)
         data = data.data if isinstance(data, Tensor) else data
         dtype = self.dtype if dtype is None else dtype
         return Tensor(np.array(data, dtype=dtype), requires_grad=requires_grad)
@@ -1363,10 +1371,16 @@ class Tensor:
         """A tensor of another dtype; gradients flow back cast to this tensor's dtype."""
         return _arith.cast(self, dtype)
 
-    def to(self, dtype):
-        """``astype``: dtype conversion. dlpy has one device, so ``to("cpu")`` is the tensor."""
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
+    def to(self, *args, **kwargs):
+        """torch's ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` or
+        keywords ``device, dtype, non_blocking, copy, memory_format``: self when nothing
+        changes (a copy with ``copy=True``), else cast (gradients flow back). dlpy has one
+        device, the CPU; any other raises ``RuntimeError``."""
+        from dlpy.device import parse_to
+
+        dtype, copy = parse_to("to", args, kwargs)
+        if dtype is None or dtype == self.data.dtype:
+            return self.clone() if copy else self
         return _arith.cast(self, dtype)
 
     def float(self):

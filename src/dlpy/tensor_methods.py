@@ -18,6 +18,7 @@ import weakref
 
 import numpy as np
 
+from dlpy.device import CPU as _CPU
 from dlpy.ops import arithmetic as _arith
 from dlpy.tensor import (
     Tensor,
@@ -255,8 +256,25 @@ def _cpu(self, memory_format=None):
     return self
 
 
-def _new_empty(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
+def _cuda(self, device=None, non_blocking: bool = False, memory_format=None):
+    """Raises RuntimeError: dlpy has no CUDA device (pick ``"cpu"`` when
+    ``dlpy.cuda.is_available()`` is False)."""
+    from dlpy.cuda import NO_CUDA
+
+    raise RuntimeError(f"Tensor.cuda: {NO_CUDA}")
+
+
+def _get_device(self) -> int:
+    """-1: the tensor is on the CPU (torch's answer for a CPU tensor)."""
+    return -1
+
+
+def _new_empty(self, *size, dtype=None, requires_grad: bool = False, device=None,
+               pin_memory: bool = False) -> Tensor:
     """Zeros of this tensor's dtype (torch leaves them uninitialised)."""
+    from dlpy.creation import _place
+
+    _place("new_empty", device, pin_memory)
     return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
 
@@ -264,13 +282,14 @@ for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed"
                          ("is_contiguous", _is_contiguous), ("stride", _stride),
                          ("storage_offset", _storage_offset), ("element_size", _element_size),
                          ("data_ptr", _data_ptr), ("is_same_size", _is_same_size),
-                         ("is_nonzero", _is_nonzero), ("cpu", _cpu),
-                         ("new_empty", _new_empty)):
+                         ("is_nonzero", _is_nonzero), ("cpu", _cpu), ("cuda", _cuda),
+                         ("get_device", _get_device), ("new_empty", _new_empty)):
     _attach(_name, _method(_name, _function, _function.__doc__ or f"torch.Tensor.{_name}()."))
 
 for _name, _getter in (("itemsize", lambda self: self.data.itemsize),
                        ("nbytes", lambda self: self.data.nbytes),
-                       ("is_cpu", lambda self: True), ("device", lambda self: "cpu"),
+                       ("is_cpu", lambda self: True), ("is_cuda", lambda self: False),
+                       ("device", lambda self: _CPU),
                        ("grad_fn", lambda self: self.op)):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, property(_getter))

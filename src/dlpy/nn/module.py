@@ -438,14 +438,18 @@ class Module:
         for p in self.parameters():
             p.zero_grad(set_to_none)
 
-    def to(self, dtype) -> Module:
-        """Cast every floating-point parameter and buffer to ``dtype``, in place (the
-        Parameter objects stay the same, so an optimiser made before still holds them; their
-        ``.grad`` is dropped); returns the module. Complex parameters are left as they are (as
-        torch's ``float()``/``double()``). dlpy has one device: ``to("cpu")`` does nothing."""
-        if isinstance(dtype, str) and dtype == "cpu":
+    def to(self, *args, **kwargs) -> Module:
+        """torch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` or
+        keywords ``device, dtype, non_blocking``: cast every floating-point parameter and
+        buffer to ``dtype``, in place (the Parameter objects stay the same, so an optimiser
+        made before still holds them; their ``.grad`` is dropped); returns the module. Complex
+        parameters are left as they are (as torch's ``float()``/``double()``). dlpy has one
+        device: ``to("cpu")`` does nothing, any other device raises ``RuntimeError``."""
+        from dlpy.device import parse_to
+
+        dtype, _ = parse_to(f"{type(self).__name__}.to", args, kwargs)
+        if dtype is None:
             return self
-        dtype = np.dtype(dtype)
         if not is_floating_dtype(dtype):
             raise TypeError(f"{type(self).__name__}.to: parameters are floating point; got "
                             f"{dtype}")
@@ -498,6 +502,12 @@ class Module:
     def cpu(self) -> Module:
         """dlpy has one device: returns self."""
         return self
+
+    def cuda(self, device=None) -> Module:
+        """Raises RuntimeError: dlpy has no CUDA device (use ``to("cpu")`` or nothing)."""
+        from dlpy.cuda import NO_CUDA
+
+        raise RuntimeError(f"{type(self).__name__}.cuda: {NO_CUDA}")
 
     def share_memory(self) -> Module:
         """A no-op returning self: dlpy's arrays live in this process (torch moves them to

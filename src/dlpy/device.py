@@ -1,0 +1,185 @@
+"""``torch.device`` for a library with one device, the CPU (numpy).
+
+``dlpy.device("cpu")``, ``device("cpu", 0)``, ``device("cuda:1")`` are made and printed as
+torch's; creation functions, ``Tensor.to`` and ``Module.to`` take one (or its string) through
+``as_device``, which accepts the CPU and raises ``RuntimeError`` for any other device. Unlike
+torch's, a device compares equal to its string (``x.device == "cpu"`` is True).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.cuda import NO_CUDA
+
+__all__ = ["DEVICE_TYPES", "as_device", "device", "parse_to"]
+
+# torch's device types, in the order of its error message
+DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
+                "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
+                "privateuseone")
+
+
+def _index(value, text) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"device: the index must be an int, got {value!r}")
+    if value < 0:
+        raise RuntimeError(f"Device index must not be negative (device {text!r}, index {value})")
+    return int(value)
+
+
+class device:  # noqa: N801 - torch's name
+    """A device: ``type`` ("cpu", "cuda", ...) and ``index`` (an int or None), made from a
+    string ("cpu", "cuda:0"), a string and an index, another device, or an int (a CUDA index,
+    as torch's). Only the CPU can hold dlpy's tensors."""
+
+    __slots__ = ("_index", "_type")
+
+    def __init__(self, type, index=None):  # noqa: A002 - torch's names
+        if isinstance(type, device):
+            if index is not None:
+                raise TypeError(f"device: an index cannot be given with a device, got {type!r} "
+                                f"and {index!r}")
+            self._type, self._index = type.type, type.index
+            return
+        if isinstance(type, (int, np.integer)) and not isinstance(type, bool):
+            self._type, self._index = "cuda", _index(type, type)  # torch: an accelerator index
+            return
+        if not isinstance(type, str):
+            raise TypeError(f"device: expected a string such as 'cpu' or 'cuda:0', a device or "
+                            f"an int, got {type!r}")
+        if not type:
+            raise RuntimeError("Device string must not be empty")
+        kind, colon, number = type.partition(":")
+        if kind not in DEVICE_TYPES:
+            raise RuntimeError(f"Expected one of {', '.join(DEVICE_TYPES)} device type at start "
+                               f"of device string: {type}")
+        if colon:
+            if not (number.isascii() and number.isdigit()):
+                raise RuntimeError(f"Invalid device string: {type!r}")
+            if index is not None:
+                raise RuntimeError(f"type (string) must not include an index because index was "
+                                   f"passed explicitly: {type}")
+            index = int(number)
+        self._type = kind
+        self._index = None if index is None else _index(index, type)
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+    @property
+    def index(self) -> int | None:
+        return self._index
+
+    def __str__(self) -> str:
+        return self._type if self._index is None else f"{self._type}:{self._index}"
+
+    def __repr__(self) -> str:
+        if self._index is None:
+            return f"device(type={self._type!r})"
+        return f"device(type={self._type!r}, index={self._index})"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, device):
+            return (self._type, self._index) == (other._type, other._index)
+        if isinstance(other, str):  # dlpy's addition: old code compares x.device == "cpu"
+            return str(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))  # equal to its string, so hashed as it
+
+    def __reduce__(self):
+        return device, (self._type, self._index)
+
+    def __enter__(self) -> device:
+        """``with dlpy.device("cpu"):`` (torch's default-device context): the CPU is dlpy's
+        only device, so nothing changes; any other raises."""
+        as_device(self, "device")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+
+CPU = device("cpu")
+
+
+def _no_device_message(where: device) -> str:
+    if where.type == "cuda":
+        return NO_CUDA
+    return NO_CUDA.replace("CUDA", where.type.upper())
+
+
+def as_device(value, name: str) -> device:
+    """``value`` (None, a string, an int or a device) as the device to make tensors on: the
+    CPU, or ``RuntimeError`` naming ``name`` and the device for any other."""
+    if value is None:
+        return CPU
+    where = device(value)
+    if where.type != "cpu":
+        raise RuntimeError(f"{name}: device={str(where)!r}: {_no_device_message(where)}")
+    return where
+
+
+def check_pin_memory(pin_memory, name: str) -> None:
+    """``pin_memory=True`` raises, as in a torch without an accelerator."""
+    if pin_memory:
+        raise RuntimeError(f"{name}: pin_memory=True needs a CUDA device; {NO_CUDA}")
+
+
+def _is_device(value) -> bool:
+    if isinstance(value, device):
+        return True
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return True
+    if isinstance(value, str):
+        if value.partition(":")[0] in DEVICE_TYPES:
+            return True
+        try:
+            np.dtype(value)
+        except TypeError:
+            return True  # neither: device() says what a device string looks like
+    return False
+
+
+def _dtype(value, name: str) -> np.dtype:
+    try:
+        return np.dtype(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected a dtype, a device or a tensor, got {value!r}") from None
+
+
+def parse_to(name: str, args: tuple, kwargs: dict) -> tuple[np.dtype | None, bool]:
+    """torch's ``to`` arguments: ``(dtype)``, ``(device)``, ``(device, dtype)``, ``(tensor)``,
+    each followed by ``non_blocking, copy``, or keywords ``device, dtype, non_blocking, copy,
+    memory_format``. Returns (dtype or None, copy); a device other than the CPU raises."""
+    from dlpy.tensor import Tensor
+
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
+    if unknown:
+        raise TypeError(f"{name}: unexpected keyword {sorted(unknown)[0]!r} (expected device, "
+                        f"dtype, non_blocking, copy, memory_format)")
+    rest = list(args)
+    given: dict = {}
+    if rest and isinstance(rest[0], Tensor):
+        other = rest.pop(0)
+        given["dtype"], given["device"] = other.dtype, other.device
+    elif rest and _is_device(rest[0]):
+        given["device"] = rest.pop(0)
+        if rest and not isinstance(rest[0], bool):
+            given["dtype"] = rest.pop(0)
+    elif rest and not isinstance(rest[0], bool):
+        given["dtype"] = rest.pop(0)
+    if len(rest) > 2 or not all(isinstance(flag, bool) for flag in rest):
+        raise TypeError(f"{name}: expected (dtype), (device, dtype), (tensor) or keywords, each "
+                        f"followed by non_blocking and copy (bools), got {args!r}")
+    given.update(zip(("non_blocking", "copy"), rest))
+    for key, value in kwargs.items():
+        if key in given:
+            raise TypeError(f"{name}: {key} given twice (as an argument and a keyword)")
+        given[key] = value
+    as_device(given.get("device"), name)
+    dtype = given.get("dtype")
+    return (None if dtype is None else _dtype(dtype, name)), bool(given.get("copy", False))
