@@ -467,7 +467,9 @@ class Softplus(Op):
 class Clamp(Op):
     """y = min(max(x, low), high), a bound of None left out;  dx = g where low <= x <= high
     (PyTorch's clamp: a value at a bound passes the gradient), or low < x < high with
-    ``open_bounds`` (PyTorch's hardtanh). low > high gives high everywhere and no gradient."""
+    ``open_bounds`` (PyTorch's hardtanh). low > high gives high everywhere and no gradient.
+    Forward is one np.clip, no mask: inference and no_grad pay for none, and backward makes it
+    from x (alive as the op's input anyway) with one bool array, not two."""
 
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
@@ -475,21 +477,32 @@ class Clamp(Op):
         self.low, self.high, self.open_bounds = low, high, open_bounds
 
     def forward(self, x):
-        low, high = self.low, self.high
+        self.x = x
+        return np.clip(x, self.low, self.high)
+
+    def _mask(self):
+        """Where the gradient passes: a bool array, or None for everywhere."""
+        low, high, x = self.low, self.high, self.x
         mask = None
         if low is not None:
-            mask = x > low if self.open_bounds else x >= low
+            mask = np.greater(x, low) if self.open_bounds else np.greater_equal(x, low)
         if high is not None:
-            below = x < high if self.open_bounds else x <= high
-            mask = below if mask is None else mask & below
-        self.mask = mask
-        return np.clip(x, low, high)
+            below = np.less(x, high) if self.open_bounds else np.less_equal(x, high)
+            if mask is None:
+                mask = below
+            elif isinstance(mask, np.ndarray):
+                mask &= below
+            else:  # a 0-d x: numpy's bools
+                mask = mask & below
+        return mask
 
     def backward(self, grad_output):
-        return (grad_output * self.mask,)
+        mask = self._mask()
+        return (grad_output.copy() if mask is None else grad_output * mask,)
 
     def backward_graph(self, grad_output, output):
-        return (grad_output if self.mask is None else grad_output * self.mask,)  # a constant
+        mask = self._mask()
+        return (grad_output if mask is None else grad_output * mask,)  # a constant
 
 
 def relu(x, inplace=False):

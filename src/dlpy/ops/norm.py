@@ -20,6 +20,10 @@ class LayerNorm(Op):
     dx = (h - mean(h) - xhat * mean(h * xhat)) / sqrt(var + eps): O(N), no Jacobian.
     """
 
+    # backward reads x (create_graph recomputes from it) and the weight, never y or the
+    # bias: an in-place activation after the norm is fine, as in torch
+    saves = (0, 1)
+
     def __init__(self, eps):
         self.eps = eps
 
@@ -113,6 +117,9 @@ class BatchNorm(Op):
                  running_var=None):
         self.eps, self.training = eps, training
         self.has_weight, self.has_bias = has_weight, has_bias
+        # backward reads x (eval) and the weight, never y or the bias (Op.saves): an in-place
+        # activation after it (torch's Conv-BN-ReLU6(inplace=True)) is allowed, as torch's
+        self.saves = (0, 1) if has_weight else (0,)
         # eval: copies of the running statistics in x's dtype, so re-running the graph
         # after more training steps still gives this forward
         self.running_mean, self.running_var = running_mean, running_var
@@ -481,6 +488,9 @@ class GroupNorm(Op):
     def __init__(self, num_groups, eps, has_weight, has_bias):
         self.num_groups, self.eps = num_groups, eps
         self.has_weight, self.has_bias = has_weight, has_bias
+        # backward reads x and the weight, never y or the bias: an in-place activation after
+        # the norm is fine, as in torch
+        self.saves = (0, 1) if has_weight else (0,)
 
     def forward(self, x, *affine):
         n, channels, spatial, count = self._sizes(x.shape)
@@ -620,6 +630,10 @@ class RMSNorm(Op):
     With xhat = x / rms and h = g * weight: dx = (h - xhat * mean(h * xhat)) / rms: O(N);
     dweight = sum(g * xhat) over the leading axes.
     """
+
+    # backward reads x (create_graph recomputes from it) and the weight, never y or the
+    # bias: an in-place activation after the norm is fine, as in torch
+    saves = (0, 1)
 
     def __init__(self, num_axes, eps):
         self.num_axes, self.eps = num_axes, eps
