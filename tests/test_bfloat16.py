@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import dlpy
+import dlpy.functional as F
 from dlpy import nn
 
 ml_dtypes = pytest.importorskip("ml_dtypes")  # the dev extra installs it (dlpy[amp])
@@ -84,3 +85,18 @@ def test_save_writes_torchs_bfloat16_storage(tmp_path):
     loaded = dlpy.load(tmp_path / "w.pt")  # torch's BFloat16Storage: read back as float32
     assert loaded["w"].dtype == np.float32
     assert loaded["w"].tolist() == t.float().tolist() and loaded["view"].tolist() == [2.25, -3.0]
+
+
+def test_attention_masks_in_bfloat16():
+    """A boolean or a bfloat16 additive mask on bfloat16 attention (the masked path of every
+    decoder in dlpy.models), equal to the float32 result rounded."""
+    rng = np.random.default_rng(0)
+    q = dlpy.tensor(rng.standard_normal((1, 2, 3, 4)), dtype=dlpy.float32).bfloat16()
+    hidden = np.triu(np.ones((3, 3), bool), 1)
+    additive = dlpy.tensor(np.where(hidden, -np.inf, 0.0), dtype=dlpy.float32).bfloat16()
+    wide = q.float()
+    expected = F.scaled_dot_product_attention(wide, wide, wide, attn_mask=~hidden).numpy()
+    for mask in (~hidden, additive):
+        out = F.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+        assert out.dtype == dlpy.bfloat16
+        np.testing.assert_allclose(out.float().numpy(), expected, rtol=2e-2, atol=2e-2)

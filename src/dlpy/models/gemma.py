@@ -147,7 +147,9 @@ class Gemma2Attention(LlamaAttention):
         v = v.reshape(batch, self.num_kv_heads, 1, keys, v.shape[-1])
         scores = F.matmul(q, k.transpose(3, 4)) * np.float32(self.scaling)
         scores = F.tanh(scores / np.float32(self.softcap)) * np.float32(self.softcap)
-        scores = F.masked_fill(scores, np.asarray(mask)[:, :, None], np.finfo(np.float32).min)
+        if mask is not None:  # None: a decode step that sees every key
+            scores = F.masked_fill(scores, np.asarray(mask)[:, :, None],
+                                   np.finfo(np.float32).min)
         weights = F.softmax(scores, -1)
         if self.training and self.attention_dropout > 0:
             weights = F.dropout(weights, self.attention_dropout, training=True)

@@ -379,8 +379,9 @@ class GenerationMixin:
             out = self(decoder_input_ids=ids[:, seen:], encoder_outputs=encoder[0],
                        attention_mask=encoder[1], past_key_values=past, use_cache=use_cache,
                        logits_to_keep=1)
-        else:
-            out = self(ids[:, seen:], past_key_values=past, attention_mask=mask,
+        else:  # no padding: no mask (a one-token step then builds none)
+            out = self(ids[:, seen:], past_key_values=past,
+                       attention_mask=None if mask.all() else mask,
                        position_ids=positions[:, seen:], use_cache=use_cache, logits_to_keep=1)
         return out.logits.data[:, -1, :].astype(np.float32), out.past_key_values
 

@@ -36,12 +36,15 @@ from dlpy.models.modeling_utils import (
     default_position_ids,
     last_positions,
     lm_head,
+    merge_heads,
     past_length,
     returned_cache,
+    split_heads,
+    split_last,
 )
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_dtype
+from dlpy.tensor import Tensor, default_dtype, is_grad_enabled
 
 __all__ = ["GPT2Config", "GPT2Model", "GPT2LMHeadModel", "Conv1D"]
 
@@ -102,7 +105,11 @@ class Conv1D(Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1:] != (self.in_features,):
             raise ValueError(f"Conv1D: expected input (..., {self.in_features}), got {x.shape}")
-        return F.matmul(x, self.weight) + self.bias
+        if is_grad_enabled() or self.weight.data.dtype.itemsize < 4:
+            return F.matmul(x, self.weight) + self.bias
+        # nothing recorded (generation): one fused op, weight^T a view of the same array (in
+        # float32/64 only: half precision would round once where matmul + add round twice)
+        return F.linear(x, Tensor(self.weight.data.T), self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"
@@ -124,18 +131,14 @@ class GPT2Attention(Module):
         self.c_proj = Conv1D(d, d, std / math.sqrt(2 * config.n_layer), rng)
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
 
-    def forward(self, x: Tensor, mask: np.ndarray, layer_past=None):
-        batch, seq_len, d = x.shape
-        q, k, v = self.c_attn(x).split(d, dim=2)  # each (batch, seq, d)
-
-        def heads(t):  # (batch, seq, d) -> (batch, heads, seq, head_dim)
-            return t.reshape(batch, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
-
-        k, v = append_cache(layer_past, heads(k), heads(v))  # (batch, heads, past + seq, hd)
-        out = F.scaled_dot_product_attention(heads(q), k, v, mask=mask, scale=self.scale,
+    def forward(self, x: Tensor, mask: np.ndarray | None, layer_past=None):
+        q, k, v = (split_heads(t, self.num_heads)  # each (batch, heads, seq, head_dim)
+                   for t in split_last(self.c_attn(x), x.shape[-1]))
+        k, v = append_cache(layer_past, k, v)  # (batch, heads, past + seq, head_dim)
+        out = F.scaled_dot_product_attention(q, k, v, mask=mask, scale=self.scale,
                                              dropout_p=self.attn_pdrop, training=self.training)
-        out = out.transpose(1, 2).reshape(batch, seq_len, d)
-        return self.resid_dropout(self.c_proj(out)), (k, v)
+        out = self.c_proj(merge_heads(out))
+        return (self.resid_dropout(out) if self.training else out), (k, v)
 
 
 class GPT2MLP(Module):
@@ -151,7 +154,8 @@ class GPT2MLP(Module):
         self.dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+        out = self.c_proj(self.act(self.c_fc(x)))
+        return self.dropout(out) if self.training else out
 
 
 class GPT2Block(Module):
@@ -165,7 +169,7 @@ class GPT2Block(Module):
         self.ln_2 = nn.LayerNorm(d, eps=eps)
         self.mlp = GPT2MLP(config, rng)
 
-    def forward(self, x: Tensor, mask: np.ndarray, layer_past=None):
+    def forward(self, x: Tensor, mask: np.ndarray | None, layer_past=None):
         attn_out, present = self.attn(self.ln_1(x), mask, layer_past)
         x = x + attn_out
         return x + self.mlp(self.ln_2(x)), present
@@ -220,7 +224,8 @@ class GPT2Model(PreTrainedModel, Module):
         if token_type_ids is not None:
             x = x + self.wte(as_ids("GPT2Model", token_type_ids, config.vocab_size,
                                     "token_type_ids"))
-        x = self.drop(x)
+        if self.training:
+            x = self.drop(x)
         mask = causal_mask("GPT2Model", attention_mask, batch, seq_len, past_len)
         use_cache = config.use_cache if use_cache is None else use_cache
         presents = []

@@ -42,12 +42,15 @@ from dlpy.models.modeling_utils import (
     default_position_ids,
     last_positions,
     lm_head,
+    merge_heads,
     past_length,
     returned_cache,
+    split_heads,
 )
 from dlpy.nn.module import Module
+from dlpy.ops.attention import group_heads
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, is_grad_enabled
 
 __all__ = ["LlamaConfig", "LlamaModel", "LlamaForCausalLM", "MistralConfig",
            "MistralForCausalLM", "Qwen2Config", "Qwen2ForCausalLM", "SlidingWindowCache"]
@@ -302,13 +305,18 @@ def rotate_half(x: Tensor) -> Tensor:
     """(x1, x2) -> (-x2, x1) over the two halves of the last axis (transformers' convention:
     dimension i pairs with i + head_dim / 2)."""
     half = x.shape[-1] // 2
+    if not (x.requires_grad and is_grad_enabled()):  # nothing to record: one array, no ops
+        return Tensor(np.concatenate([-x.data[..., half:], x.data[..., :half]], axis=-1))
     return F.concat([-x[..., half:], x[..., :half]], axis=-1)
 
 
 def apply_rotary(x: Tensor, cos: np.ndarray, sin: np.ndarray) -> Tensor:
     """x (batch, heads, seq, head_dim) rotated by position: x cos + rotate_half(x) sin, with
-    cos, sin (batch or 1, 1, seq, rotary_dim); with rotary_dim < head_dim (partial rotary)
+    cos, sin (batch or 1, 1, seq, rotary_dim) (arrays, or Tensors: no conversion in each
+    product when they have x's dtype); with rotary_dim < head_dim (partial rotary)
     only the first rotary_dim dimensions turn, the rest pass."""
+    if isinstance(cos, Tensor) and cos.dtype != x.dtype:  # constants take x's dtype
+        cos, sin = cos.data, sin.data
     rotary_dim = cos.shape[-1]
     if rotary_dim == x.shape[-1]:
         return x * cos + rotate_half(x) * sin
@@ -395,6 +403,8 @@ def decoder_stack(model, x: Tensor, attention_mask, position_ids, past_key_value
     if position_ids is None:
         position_ids = default_position_ids(seq_len, past_len)
     cos, sin = cos_sin if cos_sin is not None else rotary(config, model.inv_freq, position_ids)
+    # as Tensors once, not converted again by each of the layers' products
+    cos, sin = (t if isinstance(t, Tensor) else Tensor(t) for t in (cos, sin))
     if attention_mask is not None:
         attention_mask = np.asarray(getattr(attention_mask, "data", attention_mask))
     masks = {}
@@ -445,24 +455,26 @@ class LlamaAttention(Module):
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray) -> Tensor:
         """softmax(q k^T / sqrt(head_dim), masked) v, (batch, heads, seq, head_dim)."""
+        grouped = self.num_heads != self.num_kv_heads
+        if grouped and not (is_grad_enabled() and (q.requires_grad or k.requires_grad
+                                                   or v.requires_grad)):
+            # nothing to record (generation): the query heads grouped by kv head on the
+            # arrays, as enable_gqa does with reshape ops, and back
+            q5, k5, v5, mask = group_heads(q.data, k.data, v.data, mask)
+            out = F.scaled_dot_product_attention(Tensor(q5), Tensor(k5), Tensor(v5), mask=mask,
+                                                 dropout_p=self.attention_dropout,
+                                                 training=self.training)
+            return Tensor(out.data.reshape(q.shape[:-1] + out.shape[-1:]))
         return F.scaled_dot_product_attention(q, k, v, mask=mask,
                                               dropout_p=self.attention_dropout,
-                                              training=self.training,
-                                              enable_gqa=self.num_heads != self.num_kv_heads)
+                                              training=self.training, enable_gqa=grouped)
 
-    def forward(self, x: Tensor, cos, sin, mask: np.ndarray, layer_past=None):
-        batch, seq_len, _ = x.shape
-
-        def heads(t, n):  # (batch, seq, n * head_dim) -> (batch, n, seq, head_dim)
-            return t.reshape(batch, seq_len, n, self.head_dim).transpose(1, 2)
-
+    def forward(self, x: Tensor, cos, sin, mask: np.ndarray | None, layer_past=None):
         q, k, v = self.project(x)
-        q = apply_rotary(heads(q, self.num_heads), cos, sin)
-        k = apply_rotary(heads(k, self.num_kv_heads), cos, sin)
-        k, v = append_cache(layer_past, k, heads(v, self.num_kv_heads))
-        out = self.attend(q, k, v, mask)
-        out = out.transpose(1, 2).reshape(batch, seq_len, self.num_heads * self.head_dim)
-        return self.o_proj(out), (k, v)
+        q = apply_rotary(split_heads(q, self.num_heads), cos, sin)
+        k = apply_rotary(split_heads(k, self.num_kv_heads), cos, sin)
+        k, v = append_cache(layer_past, k, split_heads(v, self.num_kv_heads))
+        return self.o_proj(merge_heads(self.attend(q, k, v, mask))), (k, v)
 
 
 class LlamaMLP(Module):

@@ -32,8 +32,8 @@ __all__ = [
     "ACTIVATIONS", "BaseModelOutput", "BaseModelOutputWithPast", "CausalLMOutputWithPast",
     "ModelOutput", "PreTrainedModel", "PretrainedConfig", "Seq2SeqLMOutput",
     "Seq2SeqModelOutput", "StaticCache", "activation", "as_ids", "causal_mask", "check_ids",
-    "extended_attention_mask", "integer_input", "padding_mask", "shift_tokens_right",
-    "token_loss",
+    "extended_attention_mask", "integer_input", "merge_heads", "padding_mask",
+    "shift_tokens_right", "split_heads", "split_last", "token_loss",
 ]
 
 
@@ -241,13 +241,17 @@ def padding_mask(owner: str, attention_mask, batch: int, seq_len: int) -> np.nda
 
 
 def causal_mask(owner: str, attention_mask, batch: int, seq_len: int,
-                past_len: int, sliding_window: int | None = None) -> np.ndarray:
+                past_len: int, sliding_window: int | None = None) -> np.ndarray | None:
     """Boolean (batch or 1, 1, seq_len, past_len + seq_len), True where a query may NOT look:
     key j is hidden from query i when j > past_len + i (the future), attention_mask[:, j] is 0
     (padding) or, with a sliding_window, j <= past_len + i - sliding_window (each query sees
     its last sliding_window keys, itself included, as transformers' sliding_window_overlay).
-    attention_mask (batch, past_len + seq_len) of 1 (token) and 0 (padding)."""
+    attention_mask (batch, past_len + seq_len) of 1 (token) and 0 (padding). None when
+    nothing is hidden: one query (a decode step) without padding, inside its window."""
     total = past_len + seq_len
+    if attention_mask is None and seq_len == 1 and (sliding_window is None
+                                                    or total <= sliding_window):
+        return None  # one query, the last position, sees every key: nothing to hide
     query = np.arange(past_len, total)[:, None]
     future = np.arange(total)[None, :] > query  # (seq_len, total)
     if sliding_window is not None:
@@ -267,6 +271,46 @@ def extended_attention_mask(owner: str, attention_mask, shape, dtype) -> np.ndar
         return None
     mask = attention_mask_input(owner, attention_mask, shape)
     return ((1 - mask[:, None, None, :]) * np.finfo(dtype).min).astype(dtype)
+
+
+# ------------------------------------------------------------------------- attention heads
+# Splitting heads apart and back only moves axes. When no gradient is recorded (generation runs
+# under no_grad) the moves are done on the numpy arrays, each a view wrapped as a Tensor with no
+# op behind it: the same values at a fraction of an op's Python cost, which is what a batch-1
+# decode step is made of.
+def _records(t: Tensor) -> bool:
+    return t.requires_grad and is_grad_enabled()
+
+
+def split_heads(t: Tensor, num_heads: int) -> Tensor:
+    """(batch, seq, num_heads * head_dim) -> (batch, num_heads, seq, head_dim)."""
+    batch, seq_len, width = t.shape
+    shape = (batch, seq_len, num_heads, width // num_heads)
+    if _records(t):
+        return t.reshape(shape).transpose(1, 2)
+    return Tensor(t.data.reshape(shape).swapaxes(1, 2))
+
+
+def merge_heads(t: Tensor) -> Tensor:
+    """(batch, heads, seq, head_dim) -> (batch, seq, heads * head_dim): split_heads undone."""
+    batch, heads, seq_len, head_dim = t.shape
+    if _records(t):
+        return t.transpose(1, 2).reshape(batch, seq_len, heads * head_dim)
+    return Tensor(t.data.swapaxes(1, 2).reshape(batch, seq_len, heads * head_dim))
+
+
+def split_last(t: Tensor, sizes) -> tuple[Tensor, ...]:
+    """t (..., n) cut along the last axis into pieces of ``sizes`` (a list summing to n), or of
+    one size each (an int dividing n): t.split(sizes, -1)."""
+    if isinstance(sizes, (int, np.integer)):
+        sizes = [int(sizes)] * (t.shape[-1] // sizes)
+    if _records(t):
+        return t.split(list(sizes), dim=t.ndim - 1)
+    data, pieces, start = t.data, [], 0
+    for size in sizes:
+        pieces.append(Tensor(data[..., start:start + size]))
+        start += size
+    return tuple(pieces)
 
 
 # -------------------------------------------------------------------------------- the cache
@@ -462,8 +506,10 @@ def lm_head(hidden_size: int, embedding, tie: bool, std: float, rng) -> nn.Linea
 
 def last_positions(hidden: Tensor, logits_to_keep: int) -> Tensor:
     """hidden (batch, seq_len, d) cut to its last ``logits_to_keep`` positions (all when 0):
-    generation needs the last position's logits only."""
-    return hidden[:, -logits_to_keep:] if logits_to_keep else hidden
+    generation needs the last position's logits only (a decode step's one: hidden itself)."""
+    if not logits_to_keep or 0 < hidden.shape[1] <= logits_to_keep:
+        return hidden
+    return hidden[:, -logits_to_keep:]
 
 
 # --------------------------------------------------------------------------- the checkpoints

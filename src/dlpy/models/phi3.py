@@ -25,7 +25,7 @@ from dlpy.models.llama import (
     LlamaModel,
     _normal_linear,
 )
-from dlpy.models.modeling_utils import ACTIVATIONS
+from dlpy.models.modeling_utils import ACTIVATIONS, split_last
 from dlpy.nn.module import Module
 from dlpy.tensor import Tensor
 
@@ -76,8 +76,7 @@ class Phi3Attention(LlamaAttention):
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         qkv = self.qkv_proj(x)
         queries, keys = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
-        return (qkv[..., :queries], qkv[..., queries:queries + keys],
-                qkv[..., queries + keys:])
+        return split_last(qkv, [queries, keys, keys])
 
 
 class Phi3MLP(Module):

@@ -10,7 +10,7 @@ from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import concat, swapaxes
 from dlpy.ops.softmax import softmax
 from dlpy.random import get_rng
-from dlpy.tensor import Op
+from dlpy.tensor import Op, Tensor, is_floating_dtype
 
 
 def _heads(x, num_heads):
@@ -227,10 +227,11 @@ def check_gqa(owner, q_shape, k_shape, v_shape):
 
 def additive_mask(mask, dtype):
     """A boolean mask (True = not allowed) becomes 0 / -inf; a float mask is added as given."""
-    mask = np.asarray(getattr(mask, "data", mask))
+    # (not getattr(mask, "data"): a numpy array's .data is a memoryview, which bfloat16 breaks)
+    mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if mask.dtype == np.bool_:
         return np.where(mask, -np.inf, 0.0).astype(dtype)
-    if mask.dtype.kind != "f":
+    if not is_floating_dtype(mask.dtype):
         raise TypeError(f"attention: a mask must be boolean or float, got {mask.dtype}")
     return mask.astype(dtype, copy=False)
 
