@@ -66,7 +66,7 @@ def test_preprocessors_by_type(tmp_path):
         AutoImageProcessor.from_pretrained(tmp_path / "whisper")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "preprocessor_config.json").write_text("{not json")
-    with pytest.raises(ValueError, match="preprocessor_config.json: not a JSON file"):
+    with pytest.raises(ValueError, match="preprocessor_config.json: not valid JSON"):
         AutoFeatureExtractor.from_pretrained(tmp_path / "bad")
     with pytest.raises(FileNotFoundError, match="AutoImageProcessor: no .*preprocessor_config"):
         AutoImageProcessor.from_pretrained(tmp_path / "missing")

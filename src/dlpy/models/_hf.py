@@ -42,6 +42,32 @@ def read_json(name: str) -> dict:
     return data
 
 
+PREPROCESSOR_CONFIG = "preprocessor_config.json"
+
+
+class PreprocessorFile:
+    """``from_pretrained`` / ``save_pretrained`` of a preprocessor_config.json for a class with
+    ``from_dict(values, source)`` and ``to_dict()`` (image processors, feature extractors)."""
+
+    directory_kind = "a model's"  # in the missing-file error: "an image model's directory..."
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike):
+        """The object of ``preprocessor_config.json`` in the directory ``path``."""
+        name = os.path.join(os.fspath(path), PREPROCESSOR_CONFIG)
+        if not os.path.exists(name):
+            raise FileNotFoundError(f"{name}: no such file ({cls.directory_kind} directory "
+                                    f"holds {PREPROCESSOR_CONFIG})")
+        return cls.from_dict(read_json(name), name)
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write preprocessor_config.json into the directory ``path`` (made if missing)."""
+        os.makedirs(os.fspath(path), exist_ok=True)
+        _atomic_write(os.path.join(os.fspath(path), PREPROCESSOR_CONFIG),
+                      (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+                      .encode("utf-8"))
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Every weight of the checkpoint directory ``path``, name -> float array, from
     safetensors (one file or shards) or, failing that, ``pytorch_model.bin`` (or its shards)."""

@@ -214,17 +214,11 @@ class _AutoProcessor:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike):
         """The processor that ``path``'s preprocessor_config.json names in its ``key`` field."""
-        import json
-
-        source = os.path.join(os.fspath(path), "preprocessor_config.json")
-        try:
-            with open(source, encoding="utf-8") as file:
-                values = json.load(file)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{cls.__name__}: no {source}") from None
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ValueError(f"{source}: not a JSON file ({error})") from None
-        name = values.get(cls.key) if isinstance(values, dict) else None
+        source = os.path.join(os.fspath(path), _hf.PREPROCESSOR_CONFIG)
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"{cls.__name__}: no {source}")
+        values = _hf.read_json(source)
+        name = values.get(cls.key)
         if name not in cls.mapping:
             raise ValueError(f"{source}: {cls.key} {name!r} is not supported; {cls.__name__} "
                              f"reads {_supported(cls.mapping)}")

@@ -15,8 +15,6 @@ float32} (and "attention_mask" (batch, frames) with return_attention_mask).
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 
 import numpy as np
 
@@ -25,7 +23,7 @@ from dlpy.tensor import Tensor
 
 __all__ = ["WhisperFeatureExtractor", "hertz_to_mel", "mel_filter_bank", "mel_to_hertz"]
 
-PREPROCESSOR_CONFIG = "preprocessor_config.json"
+PREPROCESSOR_CONFIG = _hf.PREPROCESSOR_CONFIG
 
 
 def hertz_to_mel(freq: np.ndarray) -> np.ndarray:
@@ -62,8 +60,10 @@ def mel_filter_bank(num_frequency_bins: int, num_mel_filters: int, min_frequency
 
 
 @dataclasses.dataclass
-class WhisperFeatureExtractor:
+class WhisperFeatureExtractor(_hf.PreprocessorFile):
     """Raw audio (mono, sampling_rate Hz) -> Whisper's log-mel input_features."""
+
+    directory_kind = "a speech model's"
 
     feature_size: int = 80
     sampling_rate: int = 16000
@@ -104,22 +104,8 @@ class WhisperFeatureExtractor:
         except ValueError as err:
             raise ValueError(f"{source}: {err}") from None
 
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike):
-        name = os.path.join(os.fspath(path), PREPROCESSOR_CONFIG)
-        if not os.path.exists(name):
-            raise FileNotFoundError(f"{name}: no such file (a speech model's directory holds "
-                                    f"{PREPROCESSOR_CONFIG})")
-        return cls.from_dict(_hf.read_json(name), name)
-
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "feature_extractor_type": type(self).__name__}
-
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        os.makedirs(os.fspath(path), exist_ok=True)
-        _hf._atomic_write(os.path.join(os.fspath(path), PREPROCESSOR_CONFIG),
-                          (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-                          .encode("utf-8"))
 
     # ------------------------------------------------------------------ features
     def __call__(self, raw_speech, sampling_rate: int | None = None,

@@ -17,8 +17,6 @@ w) float32}.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,7 +28,7 @@ from dlpy.tensor import Tensor
 __all__ = ["BaseImageProcessor", "CLIPImageProcessor", "PREPROCESSOR_CONFIG",
            "ViTImageProcessor"]
 
-PREPROCESSOR_CONFIG = "preprocessor_config.json"
+PREPROCESSOR_CONFIG = _hf.PREPROCESSOR_CONFIG
 RESAMPLE = {2: "bilinear", 3: "bicubic"}  # PIL's numbers: BILINEAR, BICUBIC
 IMAGENET_STANDARD = [0.5, 0.5, 0.5]
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -38,8 +36,10 @@ OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
 @dataclasses.dataclass
-class BaseImageProcessor:
+class BaseImageProcessor(_hf.PreprocessorFile):
     """resize -> center crop -> rescale -> normalise, each switched by its do_* field."""
+
+    directory_kind = "an image model's"
 
     image_processor_type: ClassVar[str] = ""
     do_resize: bool = True
@@ -90,24 +90,8 @@ class BaseImageProcessor:
     def _int_size(cls, size: int) -> dict:
         return {"height": size, "width": size}
 
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike):
-        """The processor of ``preprocessor_config.json`` in the directory ``path``."""
-        name = os.path.join(os.fspath(path), PREPROCESSOR_CONFIG)
-        if not os.path.exists(name):
-            raise FileNotFoundError(f"{name}: no such file (an image model's directory holds "
-                                    f"{PREPROCESSOR_CONFIG})")
-        return cls.from_dict(_hf.read_json(name), name)
-
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "image_processor_type": type(self).__name__}
-
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        """Write preprocessor_config.json into the directory ``path`` (made if missing)."""
-        os.makedirs(os.fspath(path), exist_ok=True)
-        _hf._atomic_write(os.path.join(os.fspath(path), PREPROCESSOR_CONFIG),
-                          (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-                          .encode("utf-8"))
 
     # ------------------------------------------------------------------ the steps
     def __call__(self, images, return_tensors: str | None = None, **overrides) -> dict:
