@@ -1,37 +1,16 @@
 """dlpy.utils._pytree against torch 2.13's torch.utils._pytree (tests/fixtures/pytree.json, made
 by make_pytree_fixtures.py): leaves, TreeSpec reprs and counts, maps, error messages."""
 
-import collections
 import json
-import re
 from pathlib import Path
 
 import pytest
+from pytree_trees import clean, trees
 
 import dlpy
 from dlpy.utils import _pytree as pytree
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "pytree.json").read_text())
-Point = collections.namedtuple("Point", "x y")
-
-
-def trees():
-    """The trees of make_pytree_fixtures.py."""
-    return {
-        "nested": {"b": (1, [2, None]), "a": Point(3, collections.OrderedDict(y=4, x=5)),
-                   "c": None},
-        "int_keys": {2: "a", 1: ("b", [])},
-        "defaultdict": collections.defaultdict(list, {"k": [1, 2], "j": 3}),
-        "deque": collections.deque([1, (2, 3)], maxlen=4),
-        "leaf": 7,
-        "empty": [(), {}],
-    }
-
-
-def clean(text: str) -> str:
-    return re.sub(r"<class '[\w.]+\.(\w+)'>", r"<class \1>", text)
-
-
 def error(call) -> str:
     with pytest.raises(ValueError) as info:
         call()
