@@ -156,3 +156,26 @@ def test_module_to_overloads_and_errors():
             call()
     with pytest.raises(TypeError, match="Linear.to: parameters are floating point; got int64"):
         model.to(np.int64)
+
+
+DEVICE_ONLY = {  # torch's signatures take device= but not pin_memory=
+    "as_tensor": lambda **k: dlpy.as_tensor([1, 2], **k),
+    "asarray": lambda **k: dlpy.asarray([1.0], **k),
+    "randint_like": lambda **k: dlpy.randint_like(x, 3, **k),
+    "range": lambda **k: dlpy.range(0, 2, **k),
+    "scalar_tensor": lambda **k: dlpy.scalar_tensor(2.0, **k),
+    "normal": lambda **k: dlpy.normal(0.0, 1.0, (2,), **k),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEVICE_ONLY))
+def test_the_other_creation_functions_take_device(name):
+    make = DEVICE_ONLY[name]
+    plain = make()
+    for device in (None, "cpu", "cpu:0", dlpy.device("cpu")):
+        made = make(device=device)
+        assert made.device == "cpu" and made.shape == plain.shape and made.dtype == plain.dtype
+    with pytest.raises(RuntimeError, match=f"^{name}: device='cuda'.*there is no CUDA device"):
+        make(device="cuda")
+    with pytest.raises(RuntimeError, match=BAD_STRING):
+        make(device="cpux")

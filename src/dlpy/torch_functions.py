@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.state import LOWER, autocast_policy
+from dlpy.creation import _place
 from dlpy.ops import check_dim
 from dlpy.tensor import Tensor, _set_default_dtype, default_dtype, python_array
 
@@ -316,9 +317,11 @@ def binomial(count, prob, generator=None) -> Tensor:
     return Tensor(_rng(generator).binomial(count.astype(np.int64), prob).astype(prob.dtype))
 
 
-def normal(mean, std=1.0, size=None, *, generator=None, dtype=None) -> Tensor:
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           pin_memory: bool = False) -> Tensor:
     """torch.normal: draws from N(mean, std^2), mean and std numbers or tensors (broadcast),
     or numbers with ``size``."""
+    _place("normal", device, pin_memory)
     mean_data, std_data = _data(mean), _data(std)
     shape = tuple(size) if size is not None else np.broadcast_shapes(mean_data.shape,
                                                                      std_data.shape)
@@ -331,8 +334,10 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None) -> Tensor:
     return Tensor(draws.astype(dtype))
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, generator=None) -> Tensor:  # noqa: A002
+def randint_like(input, low=0, high=None, *, dtype=None, generator=None,  # noqa: A002
+                 device=None) -> Tensor:
     """torch.randint_like: random ints in [low, high) of input's shape (and dtype)."""
+    _place("randint_like", device, False)
     if high is None:
         low, high = 0, low
     data = _data(input)
@@ -369,9 +374,10 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor(array)
 
 
-def as_tensor(data, dtype=None) -> Tensor:
+def as_tensor(data, dtype=None, device=None) -> Tensor:
     """torch.as_tensor: a Tensor as is, or data converted (sharing a numpy array's memory when
     the dtype already fits); Python floats become the default dtype, ints int64 (as torch)."""
+    _place("as_tensor", device, False)
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     if isinstance(data, np.ndarray):
@@ -379,8 +385,9 @@ def as_tensor(data, dtype=None) -> Tensor:
     return Tensor(python_array(data, dtype))
 
 
-def asarray(obj, *, dtype=None, copy=None, requires_grad: bool = False) -> Tensor:
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad: bool = False) -> Tensor:
     """torch.asarray: as_tensor, with copy=True forcing a copy."""
+    _place("asarray", device, False)
     if isinstance(obj, Tensor):
         obj = obj.data
     if isinstance(obj, np.ndarray):
@@ -393,14 +400,18 @@ def asarray(obj, *, dtype=None, copy=None, requires_grad: bool = False) -> Tenso
 
 
 
-def scalar_tensor(s, dtype=None, requires_grad: bool = False) -> Tensor:
+def scalar_tensor(s, dtype=None, requires_grad: bool = False, *, device=None,
+                  pin_memory: bool = False) -> Tensor:
     """torch.scalar_tensor: a 0-d tensor (of the default dtype unless ``dtype``)."""
+    _place("scalar_tensor", device, pin_memory)
     return Tensor(np.asarray(s, dtype=default_dtype(dtype)), requires_grad=requires_grad)
 
 
-def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:  # noqa: A001
+def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,  # noqa: A001
+          device=None) -> Tensor:
     """torch.range (deprecated in torch): start to end inclusive, every step (the default
     dtype unless ``dtype``)."""
+    _place("range", device, False)
     dtype = default_dtype(dtype)
     if end is None:
         start, end = 0, start
