@@ -586,7 +586,7 @@ class Tensor:
         ambiguous, as in PyTorch."""
         if self.data.size != 1:
             raise ValueError(f"bool: the truth value of a tensor with {self.data.size} elements "
-                             "is ambiguous; use .any() / .all() on .numpy()")
+                             "is ambiguous; use .any() or .all()")
         return bool(self.data.reshape(()))
 
     def _number(self, name: str):
