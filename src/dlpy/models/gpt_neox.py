@@ -30,6 +30,9 @@ from dlpy.models.modeling_utils import (
     causal_lm_loss,
     last_positions,
     lm_head,
+    merge_heads,
+    split_heads,
+    split_last,
 )
 from dlpy.nn.module import Module
 from dlpy.random import get_rng
@@ -95,16 +98,13 @@ class GPTNeoXAttention(Module):
         self.dense = _normal_linear(d, d, config.attention_bias, std, rng)
 
     def forward(self, x: Tensor, cos, sin, mask: np.ndarray, layer_past=None):
-        batch, seq_len, d = x.shape
-        size = self.head_size
-        qkv = self.query_key_value(x).reshape(batch, seq_len, self.num_heads, 3 * size)
-        qkv = qkv.transpose(1, 2)  # (batch, heads, seq, 3 * head_size)
-        q = apply_rotary(qkv[..., :size], cos, sin)
-        k = apply_rotary(qkv[..., size:2 * size], cos, sin)
-        k, v = append_cache(layer_past, k, qkv[..., 2 * size:])
+        # (batch, heads, seq, 3 * head_size): each head's q, k, v side by side
+        q, k, v = split_last(split_heads(self.query_key_value(x), self.num_heads), self.head_size)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        k, v = append_cache(layer_past, k, v)
         out = F.scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=self.attention_dropout,
                                              training=self.training)
-        return self.dense(out.transpose(1, 2).reshape(batch, seq_len, d)), (k, v)
+        return self.dense(merge_heads(out)), (k, v)
 
 
 class GPTNeoXMLP(Module):
