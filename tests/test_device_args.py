@@ -179,3 +179,14 @@ def test_the_other_creation_functions_take_device(name):
         make(device="cuda")
     with pytest.raises(RuntimeError, match=BAD_STRING):
         make(device="cpux")
+
+
+@pytest.mark.parametrize("name", ["hann_window", "hamming_window", "blackman_window",
+                                  "bartlett_window", "kaiser_window"])
+def test_windows_take_device(name):
+    make = getattr(dlpy, name)
+    plain = make(8)
+    for device in (None, "cpu", dlpy.device("cpu")):
+        np.testing.assert_array_equal(make(8, device=device).numpy(), plain.numpy())
+    with pytest.raises(RuntimeError, match=f"^{name}: device='cuda'.*there is no CUDA device"):
+        make(8, device="cuda")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.device import as_device
 from dlpy.ops.complex import complex, complex_dtype, imag, mark, real, real_dtype
 from dlpy.ops.pad import pad
 from dlpy.ops.shape import getitem, swapaxes
@@ -184,9 +185,12 @@ class Frames(LinearOp):
 
 
 # ----------------------------------------------------------------- windows
-def _window(name: str, window_length, periodic: bool, dtype, requires_grad: bool, values):
+def _window(name: str, window_length, periodic: bool, dtype, requires_grad: bool, device,
+            values):
     """``values(n, N)`` at n = 0 .. window_length - 1 with N = window_length + 1 for a periodic
-    window (one period of a longer symmetric one, for spectral analysis), as torch's windows."""
+    window (one period of a longer symmetric one, for spectral analysis), as torch's windows;
+    ``device`` the CPU only (dlpy.device)."""
+    as_device(device, name)
     if (isinstance(window_length, bool) or not isinstance(window_length, (int, np.integer))
             or window_length < 0):
         raise ValueError(f"{name}: window_length must be a non-negative int, got "
@@ -212,38 +216,39 @@ def _cosines(*coefficients):
 
 
 def hann_window(window_length: int, periodic: bool = True, *, dtype=None,
-                requires_grad: bool = False) -> Tensor:
+                device=None, requires_grad: bool = False) -> Tensor:
     """0.5 - 0.5 cos(2 pi n / (N - 1)), float32 unless ``dtype`` (torch.hann_window)."""
-    return _window("hann_window", window_length, periodic, dtype, requires_grad,
+    return _window("hann_window", window_length, periodic, dtype, requires_grad, device,
                    _cosines(0.5, 0.5))
 
 
 def hamming_window(window_length: int, periodic: bool = True, alpha: float = 0.54,
-                   beta: float = 0.46, *, dtype=None, requires_grad: bool = False) -> Tensor:
+                   beta: float = 0.46, *, dtype=None, device=None,
+                   requires_grad: bool = False) -> Tensor:
     """alpha - beta cos(2 pi n / (N - 1)) (torch.hamming_window)."""
-    return _window("hamming_window", window_length, periodic, dtype, requires_grad,
+    return _window("hamming_window", window_length, periodic, dtype, requires_grad, device,
                    _cosines(float(alpha), float(beta)))
 
 
 def blackman_window(window_length: int, periodic: bool = True, *, dtype=None,
-                    requires_grad: bool = False) -> Tensor:
+                    device=None, requires_grad: bool = False) -> Tensor:
     """0.42 - 0.5 cos(2 pi n / (N - 1)) + 0.08 cos(4 pi n / (N - 1))."""
-    return _window("blackman_window", window_length, periodic, dtype, requires_grad,
+    return _window("blackman_window", window_length, periodic, dtype, requires_grad, device,
                    _cosines(0.42, 0.5, 0.08))
 
 
 def bartlett_window(window_length: int, periodic: bool = True, *, dtype=None,
-                    requires_grad: bool = False) -> Tensor:
+                    device=None, requires_grad: bool = False) -> Tensor:
     """The triangle 1 - |2 n / (N - 1) - 1|."""
-    return _window("bartlett_window", window_length, periodic, dtype, requires_grad,
+    return _window("bartlett_window", window_length, periodic, dtype, requires_grad, device,
                    lambda n, size: 1 - np.abs(2 * n / (size - 1) - 1))
 
 
 def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0, *,
-                  dtype=None, requires_grad: bool = False) -> Tensor:
+                  dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """I0(beta sqrt(1 - (2 n / (N - 1) - 1)^2)) / I0(beta)."""
     beta = float(beta)
-    return _window("kaiser_window", window_length, periodic, dtype, requires_grad,
+    return _window("kaiser_window", window_length, periodic, dtype, requires_grad, device,
                    lambda n, size: np.i0(beta * np.sqrt(np.clip(
                        1 - (2 * n / (size - 1) - 1) ** 2, 0, None))) / np.i0(beta))
 
