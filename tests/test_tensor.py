@@ -302,7 +302,8 @@ def test_ordering_comparisons_give_masks_and_one_element_tensors_have_a_truth():
                                   [True, False, True])
     np.testing.assert_array_equal(F.where(x > 0, x, 0.0).data, [0.0, 0.5, 2.0])
     assert bool(x.sum() > 1) is True and bool(x.max() < 0) is False
-    with pytest.raises(ValueError, match="truth value of a tensor with 3 elements is ambiguous"):
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value "
+                                           "is ambiguous, got shape \\(3,\\)"):
         bool(mask)
     assert x in [x] and not (x != Tensor(np.array([-1.0, 0.5, 2.0]))).data.any()
 

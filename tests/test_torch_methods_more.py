@@ -214,7 +214,7 @@ def test_introspection_and_casts():
     assert x.stride() == (3, 1) and x.stride(1) == 1 and x.element_size() == 4
     assert x.itemsize == 4 and x.nbytes == 24 and x.ndimension() == 2
     assert x.is_same_size(np.zeros((2, 3))) and not x.is_same_size(x.t())
-    assert x.cpu() is x and x.device == "cpu" and x.is_cpu
+    assert x.cpu() is x and x.device == dlpy.device("cpu") and x.is_cpu
     assert x.data_ptr() == x.data.ctypes.data and x[1].storage_offset() == 3
     assert x.type() == "dlpy.FloatTensor" and x.long().type() == "dlpy.LongTensor"
     assert x.type(np.float64).dtype == np.float64 and x.type("dlpy.IntTensor").dtype == np.int32

@@ -2,8 +2,10 @@
 
 ``dlpy.device("cpu")``, ``device("cpu", 0)``, ``device("cuda:1")`` are made and printed as
 torch's; creation functions, ``Tensor.to`` and ``Module.to`` take one (or its string) through
-``as_device``, which accepts the CPU and raises ``RuntimeError`` for any other device. Unlike
-torch's, a device compares equal to its string (``x.device == "cpu"`` is True).
+``as_device``, which accepts the CPU and raises ``RuntimeError`` for any other device. As
+torch's, a device equals only a device (``x.device == "cpu"`` is False: compare
+``x.device.type == "cpu"`` or ``x.device == dlpy.device("cpu")``). ``set_default_device`` /
+``get_default_device`` and ``with dlpy.device("cpu"):`` set the default device (the CPU only).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import numpy as np
 
 from dlpy.cuda import NO_CUDA
 
-__all__ = ["DEVICE_TYPES", "as_device", "device", "parse_to"]
+__all__ = ["DEVICE_TYPES", "OnCPU", "as_device", "device", "get_default_device", "parse_to",
+           "set_default_device"]
 
 # torch's device types, in the order of its error message
 DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
@@ -81,29 +84,59 @@ class device:  # noqa: N801 - torch's name
         return f"device(type={self._type!r}, index={self._index})"
 
     def __eq__(self, other) -> bool:
+        """Equal to a device of the same type and index only (as torch's: not to a string)."""
         if isinstance(other, device):
             return (self._type, self._index) == (other._type, other._index)
-        if isinstance(other, str):  # dlpy's addition: old code compares x.device == "cpu"
-            return str(self) == other
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(str(self))  # equal to its string, so hashed as it
+        return hash((self._type, self._index))
 
     def __reduce__(self):
         return device, (self._type, self._index)
 
     def __enter__(self) -> device:
-        """``with dlpy.device("cpu"):`` (torch's default-device context): the CPU is dlpy's
-        only device, so nothing changes; any other raises."""
-        as_device(self, "device")
+        """``with dlpy.device("cpu"):`` (torch's default-device context): the default device
+        inside (``get_default_device()``); the CPU is dlpy's only one, any other raises."""
+        _DEFAULT.append(as_device(self, "device"))
         return self
 
     def __exit__(self, *exc_info) -> None:
-        return None
+        _DEFAULT.pop()
 
 
 CPU = device("cpu")
+_DEFAULT = [CPU]  # set_default_device's device, then those of the open ``with device(...)``
+
+
+def set_default_device(device) -> None:
+    """torch.set_default_device: the device tensors are made on (None: the CPU); dlpy has
+    only the CPU, so any other raises ``RuntimeError``."""
+    _DEFAULT[0] = as_device(device, "set_default_device")
+
+
+def get_default_device() -> device:
+    """torch.get_default_device: ``dlpy.device("cpu")`` (or the CPU device set, e.g. cpu:0)."""
+    return _DEFAULT[-1]
+
+
+class OnCPU:
+    """``device``, ``is_cpu``, ``is_cuda``, ``get_device()`` and ``cpu()`` of dlpy's other
+    tensor kinds (sparse, nested, masked), as a Tensor's: they live on the CPU."""
+
+    is_cpu, is_cuda = True, False
+
+    @property
+    def device(self) -> device:
+        return CPU
+
+    def get_device(self) -> int:
+        """-1, torch's answer for a CPU tensor."""
+        return -1
+
+    def cpu(self, memory_format=None):
+        """Itself (dlpy has one device), as torch's for a CPU tensor."""
+        return self
 
 
 def _no_device_message(where: device) -> str:
@@ -144,6 +177,13 @@ def _is_device(value) -> bool:
     return False
 
 
+def _is_tensor(value) -> bool:
+    """A Tensor or another tensor kind (sparse, nested, masked: a dtype and a device), as the
+    ``other`` of ``to(other)``."""
+    return (not isinstance(value, type) and hasattr(value, "dtype")
+            and isinstance(getattr(value, "device", None), device))
+
+
 def _dtype(value, name: str) -> np.dtype:
     try:
         return np.dtype(value)
@@ -155,15 +195,13 @@ def parse_to(name: str, args: tuple, kwargs: dict) -> tuple[np.dtype | None, boo
     """torch's ``to`` arguments: ``(dtype)``, ``(device)``, ``(device, dtype)``, ``(tensor)``,
     each followed by ``non_blocking, copy``, or keywords ``device, dtype, non_blocking, copy,
     memory_format``. Returns (dtype or None, copy); a device other than the CPU raises."""
-    from dlpy.tensor import Tensor
-
     unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
     if unknown:
         raise TypeError(f"{name}: unexpected keyword {sorted(unknown)[0]!r} (expected device, "
                         f"dtype, non_blocking, copy, memory_format)")
     rest = list(args)
     given: dict = {}
-    if rest and isinstance(rest[0], Tensor):
+    if rest and _is_tensor(rest[0]):
         other = rest.pop(0)
         given["dtype"], given["device"] = other.dtype, other.device
     elif rest and _is_device(rest[0]):

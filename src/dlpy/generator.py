@@ -11,6 +11,8 @@ import copy as _copy
 
 import numpy as np
 
+from dlpy.device import CPU, as_device
+
 # torch's default seed (c10::default_rng_seed_val): a fresh Generator() starts from it
 DEFAULT_SEED = 67280421310721
 
@@ -38,14 +40,14 @@ class Generator(np.random.Generator):
             super().__init__(device)
             self._initial_seed = None
             return
-        if str(device) != "cpu":
-            raise ValueError(f"Generator: dlpy runs on the CPU only, got device={device!r}")
+        as_device(device, "Generator")  # the CPU ("cpu", "cpu:0", a device); else RuntimeError
         super().__init__(np.random.PCG64(DEFAULT_SEED))
         self._initial_seed = DEFAULT_SEED
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self):
+        """``dlpy.device("cpu")``, as torch's (a CPU generator's device has no index)."""
+        return CPU
 
     def manual_seed(self, seed: int) -> Generator:
         """Reseed in place (objects holding this generator see the new stream); returns self."""

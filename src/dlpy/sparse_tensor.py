@@ -18,10 +18,11 @@ import functools
 
 import numpy as np
 
+from dlpy.device import OnCPU, as_device
 from dlpy.ops import sparse_tensor as _ops
 from dlpy.ops.shape import GetItem, IndexAdd, concat
 from dlpy.sparse_grad import runs
-from dlpy.tensor import SparseOperandError, Tensor
+from dlpy.tensor import SparseOperandError, Tensor, ambiguous_truth
 
 
 class Layout:
@@ -144,7 +145,7 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     values' dense dims. Repeated indices add up (``coalesce()``). ``is_coalesced=True`` is
     checked (sorted, distinct indices)."""
     name = "sparse_coo_tensor"
-    del device  # one device
+    as_device(device, name)  # the CPU; any other a RuntimeError
     indices = _index_array(name, "indices", indices, 2)
     values = _values_tensor(name, values, dtype, requires_grad)
     sparse_dim, nnz = indices.shape
@@ -178,7 +179,7 @@ def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=Non
     crow_indices[i]:crow_indices[i + 1] of col_indices and values. Under
     ``check_invariants`` a row's columns must be sorted and distinct."""
     name = "sparse_csr_tensor"
-    del device
+    as_device(device, name)
     crow = _index_array(name, "crow_indices", crow_indices, 1)
     col = _index_array(name, "col_indices", col_indices, 1)
     values = _values_tensor(name, values, dtype, requires_grad)
@@ -229,7 +230,7 @@ def _dim(name: str, dim, ndim: int) -> int:
 
 
 # ----------------------------------------------------------------- the tensor
-class SparseTensor:
+class SparseTensor(OnCPU):
     """A sparse tensor (see the module's docstring); made by ``sparse_coo_tensor``,
     ``sparse_csr_tensor`` or ``Tensor.to_sparse()``. ``shape``, ``dtype``, ``layout``,
     ``requires_grad`` and ``grad`` as torch's; the values are ``values()`` (a Tensor)."""
@@ -421,14 +422,25 @@ class SparseTensor:
     def astype(self, dtype) -> SparseTensor:
         return self._with_values(self._v.astype(dtype))
 
-    def to(self, dtype) -> SparseTensor:
-        return self if isinstance(dtype, str) and dtype == "cpu" else self.astype(dtype)
+    def to(self, *args, **kwargs) -> SparseTensor:
+        """``values().to(...)`` with Tensor.to's overloads (dtype, device, other tensor,
+        keywords ``non_blocking``, ``copy``), layout and indices kept: self when nothing
+        changes, as torch's."""
+        values = self._v.to(*args, **kwargs)
+        return self if values is self._v else self._with_values(values)
+
+    def __bool__(self) -> bool:
+        """The truth of a one-element tensor; more or fewer elements are ambiguous
+        (``RuntimeError``), as torch's."""
+        if self.numel() != 1:
+            raise ambiguous_truth(self.numel(), self.shape)
+        return bool(self.to_dense())
 
     def double(self) -> SparseTensor:
-        return self.astype(np.float64)
+        return self.to(np.float64)
 
     def float(self) -> SparseTensor:
-        return self.astype(np.float32)
+        return self.to(np.float32)
 
     # ------------------------------------------------------------- shape ops
     def transpose(self, dim0: int, dim1: int) -> SparseTensor:

@@ -583,16 +583,15 @@ class Tensor:
 
     def __bool__(self) -> bool:
         """The truth of a one-element tensor (``if loss > 0:``); more or fewer elements are
-        ambiguous, as in PyTorch."""
+        ambiguous: ``RuntimeError``, as in PyTorch."""
         if self.data.size != 1:
-            raise ValueError(f"bool: the truth value of a tensor with {self.data.size} elements "
-                             "is ambiguous; use .any() or .all()")
+            raise ambiguous_truth(self.data.size, self.shape)
         return bool(self.data.reshape(()))
 
     def _number(self, name: str):
-        if self.data.size != 1:
-            raise ValueError(f"{name}: only a tensor with one element can be converted to a "
-                             f"Python number, got shape {self.shape}")
+        if self.data.size != 1:  # torch's type and message (int, float, complex)
+            raise ValueError(f"only one element tensors can be converted to Python scalars, "
+                             f"got {name}() of shape {self.shape}")
         return self.data.reshape(()).item()
 
     def __int__(self) -> int:
@@ -608,9 +607,13 @@ class Tensor:
         """An integer tensor with no axes as an index (``range(n)``, ``list[i]``). torch's
         takes any one-element tensor, but then numpy would index ``array[Tensor([1])]`` as
         ``array[1]``; here it stays an array index, as before."""
-        if self.data.dtype.kind not in "iu" or self.data.ndim:
-            raise TypeError(f"index: only integer tensors with no axes can be converted to an "
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:  # torch's type and message
+            raise TypeError(f"only integer tensors of a single element can be converted to an "
                             f"index, got {self.data.dtype} of shape {self.shape}")
+        if self.data.ndim:
+            raise TypeError(f"index: only integer tensors with no axes can be converted to an "
+                            f"index here (torch's takes one of shape {self.shape} too), got "
+                            f"{self.data.dtype} of shape {self.shape}")
         return int(self.data)
 
     def __lt__(self, other) -> Tensor:
@@ -1454,6 +1457,13 @@ class Tensor:
         from dlpy.ops.spectral import istft
 
         return istft(self, *args, **kwargs)
+
+
+def ambiguous_truth(size: int, shape) -> RuntimeError:
+    """torch's error for ``bool()`` of a tensor of ``size`` != 1 elements (then its shape)."""
+    which = "no values" if size == 0 else "more than one value"
+    return RuntimeError(f"Boolean value of Tensor with {which} is ambiguous, got shape "
+                        f"{shape} (use .any() or .all())")
 
 
 def _comparable(other) -> bool:

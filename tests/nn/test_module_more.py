@@ -214,5 +214,6 @@ def test_to_empty_zeros_same_shape_dtype_same_objects():
     seq = nn.Sequential(linear())
     seq.to_empty(recurse=False)
     assert seq[0].weight.data.any()  # only the module's own state
-    with pytest.raises(ValueError, match="one device, 'cpu'; got 'cuda'"):
+    with pytest.raises(RuntimeError, match="Sequential.to_empty: device='cuda': dlpy runs on "
+                                           "the CPU"):
         seq.to_empty(device="cuda")

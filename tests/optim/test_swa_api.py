@@ -124,7 +124,7 @@ def test_update_bn_on_an_averaged_model_and_errors(reference):
     averaged = AveragedModel(_bn_model(reference, "bn:start:"))
     update_bn([reference[f"bn:x{i}"] for i in range(3)], averaged)
     _check_state(averaged.module, reference, "bn:after:", "update_bn (AveragedModel)")
-    with pytest.raises(ValueError, match="update_bn: dlpy has one device"):
+    with pytest.raises(RuntimeError, match="update_bn: device='cuda': dlpy runs on the CPU"):
         update_bn([], averaged, device="cuda")
 
 

@@ -41,7 +41,7 @@ class GradScaler:
     def __init__(self, device: str = "cpu", init_scale: float = 2.0 ** 16,
                  growth_factor: float = 2.0, backoff_factor: float = 0.5,
                  growth_interval: int = 2000, enabled: bool = True) -> None:
-        if device != "cpu":
+        if str(device).partition(":")[0] != "cpu":  # "cpu", "cpu:0" or a dlpy.device
             raise RuntimeError(f"GradScaler: dlpy runs on the CPU only; got device={device!r} "
                                "(use 'cpu')")
         self._device = device

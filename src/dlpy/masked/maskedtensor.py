@@ -4,11 +4,14 @@ kept), as torch.masked.MaskedTensor. Element-wise ops act on the data and keep t
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.device import OnCPU
 from dlpy.masked import _ops
-from dlpy.tensor import SparseOperandError, Tensor
+from dlpy.tensor import SparseOperandError, Tensor, _comparable, ambiguous_truth
 
 
 class OperandError(SparseOperandError):
@@ -55,7 +58,7 @@ class ArithmeticOperators:
     add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
 
 
-class MaskedTensor(ArithmeticOperators):
+class MaskedTensor(ArithmeticOperators, OnCPU):
     """A Tensor ``get_data()`` and a boolean ``get_mask()``; made by ``masked_tensor`` or
     ``as_masked_tensor``. The gradient of a leaf, ``.grad``, is a MaskedTensor with the same
     mask (its masked-out elements 0), as torch's."""
@@ -127,11 +130,27 @@ class MaskedTensor(ArithmeticOperators):
     def detach(self) -> MaskedTensor:
         return MaskedTensor(self._data.detach(), self._mask)
 
+    def to(self, *args, **kwargs) -> MaskedTensor:
+        """``get_data().to(...)`` with Tensor.to's overloads (dtype, device, other tensor,
+        keywords ``non_blocking``, ``copy``), the mask kept: self when nothing changes, as
+        torch's; gradients flow back through a cast."""
+        data = self._data.to(*args, **kwargs)
+        return self if data is self._data else MaskedTensor(data, self._mask)
+
+    def __bool__(self) -> bool:
+        """The truth of a one-element MaskedTensor whose element is kept; more or fewer
+        elements are ambiguous (``RuntimeError``), as torch's."""
+        if self._data.numel() != 1:
+            raise ambiguous_truth(self._data.numel(), self.shape)
+        if not self._mask.reshape(()):
+            raise ValueError("bool: the one element of the MaskedTensor is masked out")
+        return bool(self._data)
+
     def __array__(self, dtype=None, copy=None):
         raise OperandError(self, "a MaskedTensor (to_tensor(value) makes one)")
 
     def __repr__(self) -> str:
-        cells = [f"{v:.4f}" if kept else "--"
+        cells = [(str(v) if self.dtype == np.bool_ else f"{v:.4f}") if kept else "--"
                  for v, kept in zip(self._data.data.reshape(-1), self._mask.reshape(-1))]
         text = np.array2string(np.array(cells, dtype=object).reshape(self.shape),
                                separator=", ", formatter={"all": str})
@@ -153,6 +172,20 @@ class MaskedTensor(ArithmeticOperators):
                              f"shape {self.shape}, got a result of shape {out.shape}")
         return MaskedTensor(out, self._mask)
 
+
+    # == and != element-wise (a boolean MaskedTensor of this mask, no gradient), as torch's;
+    # anything but a tensor or a number is not equal (Python's identity), so hashed by identity
+    def __eq__(self, other):
+        if not (isinstance(other, MaskedTensor) or _comparable(other)):
+            return NotImplemented
+        return self._binary("eq", operator.eq, other)
+
+    def __ne__(self, other):
+        if not (isinstance(other, MaskedTensor) or _comparable(other)):
+            return NotImplemented
+        return self._binary("ne", operator.ne, other)
+
+    __hash__ = object.__hash__
 
     def __rpow__(self, other):
         return self._binary("pow", F.pow, other, True)

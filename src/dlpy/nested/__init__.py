@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.device import as_device, check_pin_memory
 from dlpy.nested.nested_tensor import (
     NestedTensor,
     cat,
@@ -67,6 +68,8 @@ def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires
     """torch.nested.nested_tensor: a new leaf nested tensor holding copies of the components
     (j, *inner) (no gradient reaches them; as_nested_tensor keeps the graph)."""
     _check_layout("nested_tensor", layout)
+    as_device(device, "nested_tensor")
+    check_pin_memory(pin_memory, "nested_tensor")
     shapes = _components("nested_tensor", tensor_list)
     values = np.concatenate([np.asarray(getattr(t, "data", t)) for t in tensor_list])
     if dtype is not None:
@@ -80,6 +83,7 @@ def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:
     is the values, so gradients reach them), or on a dense (B, n, *inner) tensor (every
     sequence of length n); a nested tensor is returned as it is."""
     _check_layout("as_nested_tensor", layout)
+    as_device(device, "as_nested_tensor")
     if isinstance(ts, NestedTensor):
         return ts
     if isinstance(ts, Tensor):

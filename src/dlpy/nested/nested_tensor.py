@@ -11,12 +11,15 @@ values and, through them, the component tensors of ``as_nested_tensor``.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from dlpy import functional as F
 from dlpy.creation import full
+from dlpy.device import OnCPU
 from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError, attach_elementwise
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, _comparable, ambiguous_truth
 
 
 class Layout:
@@ -29,7 +32,7 @@ class Layout:
 jagged = Layout()
 
 
-class NestedTensor(ArithmeticOperators):
+class NestedTensor(ArithmeticOperators, OnCPU):
     """A jagged nested tensor (see the module's docstring); made by dlpy.nested's
     ``nested_tensor``, ``as_nested_tensor``, ``nested_tensor_from_jagged`` or ``narrow``."""
 
@@ -103,9 +106,12 @@ class NestedTensor(ArithmeticOperators):
     def detach(self) -> NestedTensor:
         return self._like(self._values.detach())
 
-    def to(self, dtype) -> NestedTensor:
-        """The values in dtype (``to("cpu")``: itself), gradients flowing back."""
-        return self._like(self._values.to(dtype))
+    def to(self, *args, **kwargs) -> NestedTensor:
+        """``values().to(...)`` with Tensor.to's overloads (dtype, device, other tensor,
+        keywords ``non_blocking``, ``copy``): self when nothing changes, as torch's;
+        gradients flow back through a cast."""
+        values = self._values.to(*args, **kwargs)
+        return self if values is self._values else self._like(values)
 
     def backward(self, gradient=None, retain_graph=None) -> None:
         """Back-propagate with ``gradient`` a nested tensor of this structure."""
@@ -123,6 +129,29 @@ class NestedTensor(ArithmeticOperators):
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
+
+    def __bool__(self) -> bool:
+        """Ambiguous (``RuntimeError``) for more or fewer than one element, as torch's; torch
+        has no truth value for a nested tensor of one element either."""
+        size = int(self._lens().sum()) * int(np.prod(self._values.shape[1:]))
+        if size != 1:
+            raise ambiguous_truth(size, self.shape)
+        raise NotImplementedError("bool: a nested tensor has no truth value (torch's neither); "
+                                  "use bool(t.values())")
+
+    # == and != element-wise (a nested tensor of bools, no gradient), as torch's; anything
+    # but a tensor or a number is not equal (Python's identity), so hashed by identity
+    def __eq__(self, other):
+        if not (isinstance(other, NestedTensor) or _comparable(other)):
+            return NotImplemented
+        return self._binary("eq", operator.eq, other)
+
+    def __ne__(self, other):
+        if not (isinstance(other, NestedTensor) or _comparable(other)):
+            return NotImplemented
+        return self._binary("ne", operator.ne, other)
+
+    __hash__ = object.__hash__
 
     # ------------------------------------------------------------- helpers
     def _like(self, values: Tensor, ragged_idx: int | None = None) -> NestedTensor:

@@ -516,10 +516,11 @@ class Module:
 
     def to_empty(self, *, device=None, recurse: bool = True) -> Module:
         """Parameters and buffers become zeros of the same shape and dtype (torch leaves
-        uninitialised memory; dlpy has none), in place; ``device`` may be None or "cpu"."""
-        if device not in (None, "cpu"):
-            raise ValueError(f"{type(self).__name__}.to_empty: dlpy has one device, 'cpu'; "
-                             f"got {device!r}")
+        uninitialised memory; dlpy has none), in place; ``device`` None or the CPU ("cpu",
+        "cpu:0", a dlpy.device), any other a ``RuntimeError``."""
+        from dlpy.device import as_device
+
+        as_device(device, f"{type(self).__name__}.to_empty")
         for module in self.modules() if recurse else (self,):
             for p in module._parameters.values():
                 p.data = np.zeros_like(p.data)

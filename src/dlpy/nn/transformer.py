@@ -8,6 +8,7 @@ import copy
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.device import as_device
 from dlpy.nn import init
 from dlpy.nn.attention import MultiHeadAttention, check_batch_first, pick
 from dlpy.nn.container import ModuleList
@@ -344,8 +345,6 @@ class Transformer(Module):
         """(sz, sz) float mask: -inf above the diagonal (the future), 0 elsewhere, as PyTorch's;
         a numpy array, which every dlpy mask argument takes."""
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
-        if device not in (None, "cpu"):
-            raise ValueError(f"generate_square_subsequent_mask: dlpy has one device, the CPU; got "
-                             f"{device!r}")
+        as_device(device, "generate_square_subsequent_mask")
         future = np.triu(np.ones((sz, sz), dtype=bool), 1)
         return np.where(future, -np.inf, 0.0).astype(dtype)

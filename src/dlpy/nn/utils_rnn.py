@@ -103,8 +103,45 @@ class PackedSequence(tuple):
         return PackedSequence(data, self.batch_sizes, self.sorted_indices,
                               self.unsorted_indices)
 
-    def to(self, dtype) -> PackedSequence:
-        return self.with_data(self.data.to(dtype))
+    def to(self, *args, **kwargs) -> PackedSequence:
+        """``data.to(...)`` with Tensor.to's overloads (dtype, device, other tensor, keywords
+        ``non_blocking``, ``copy``): self when data is unchanged, as torch's; the indices
+        stay int64 (torch's ``copy=True`` raises here, dlpy's copies the data)."""
+        data = self.data.to(*args, **kwargs)
+        return self if data is self.data else self.with_data(data)
+
+    def cpu(self, *args, **kwargs) -> PackedSequence:
+        """``to(...)`` on the CPU, dlpy's only device: self unless a dtype is given."""
+        return self.to(*args, **kwargs)
+
+    def double(self) -> PackedSequence:
+        return self.to(dtype=np.float64)
+
+    def float(self) -> PackedSequence:
+        return self.to(dtype=np.float32)
+
+    def half(self) -> PackedSequence:
+        return self.to(dtype=np.float16)
+
+    def long(self) -> PackedSequence:
+        return self.to(dtype=np.int64)
+
+    def int(self) -> PackedSequence:
+        return self.to(dtype=np.int32)
+
+    def short(self) -> PackedSequence:
+        return self.to(dtype=np.int16)
+
+    def char(self) -> PackedSequence:
+        return self.to(dtype=np.int8)
+
+    def byte(self) -> PackedSequence:
+        return self.to(dtype=np.uint8)
+
+    is_cuda = False
+
+    def is_pinned(self) -> bool:
+        return False
 
 
 def _sorted_lengths(packed: PackedSequence) -> np.ndarray:

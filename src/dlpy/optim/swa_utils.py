@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.device import as_device
 from dlpy.nn.module import Module
 from dlpy.optim.lr_scheduler import LRScheduler, _param_groups, _per_group
 from dlpy.tensor import Tensor, increment_version, no_grad
@@ -130,8 +131,7 @@ class AveragedModel(Module):
         if callable(device) and avg_fn is None and multi_avg_fn is None:
             # dlpy's older AveragedModel(model, multi_avg_fn) positional form
             device, multi_avg_fn = None, device
-        if device not in (None, "cpu"):
-            raise ValueError(f"AveragedModel: dlpy has one device, 'cpu'; got device={device!r}")
+        as_device(device, "AveragedModel")  # the CPU ("cpu", "cpu:0", a device) or None
         if avg_fn is not None and multi_avg_fn is not None:
             raise ValueError("AveragedModel: give avg_fn or multi_avg_fn, not both")
         self.module = copy.deepcopy(model)
@@ -206,8 +206,7 @@ def update_bn(loader: Iterable, model: Module, device: Any = None) -> None:
     first entry is the input. Without gradients (PyTorch records them and throws them away)."""
     from dlpy.nn.norm import _BatchNorm  # (dlpy.nn imports optim's users lazily too)
 
-    if device not in (None, "cpu"):
-        raise ValueError(f"update_bn: dlpy has one device, 'cpu'; got device={device!r}")
+    as_device(device, "update_bn")
     momenta = {}
     for module in model.modules():
         if isinstance(module, _BatchNorm):
