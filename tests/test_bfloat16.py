@@ -82,8 +82,8 @@ def test_finfo_of_bfloat16_is_torchs():
 def test_save_writes_torchs_bfloat16_storage(tmp_path):
     t = dlpy.tensor([1.5, 2.25, -3.0, 1e-3]).bfloat16()
     dlpy.save({"w": t, "view": t[1:3]}, tmp_path / "w.pt")
-    loaded = dlpy.load(tmp_path / "w.pt")  # torch's BFloat16Storage: read back as float32
-    assert loaded["w"].dtype == np.float32
+    loaded = dlpy.load(tmp_path / "w.pt")  # torch's BFloat16Storage: read back as bfloat16
+    assert loaded["w"].dtype == BF16
     assert loaded["w"].tolist() == t.float().tolist() and loaded["view"].tolist() == [2.25, -3.0]
 
 

@@ -27,7 +27,7 @@ from dlpy.creation import (
     zeros,
     zeros_like,
 )
-from dlpy.device import device
+from dlpy.device import device, get_default_device, set_default_device
 from dlpy.random import manual_seed
 from dlpy.tensor import (
     Op,
@@ -52,6 +52,7 @@ __all__ = [
     "set_detect_anomaly", "set_grad_enabled", "sum_to_shape", "tensor", "testing", "utils",
     "zeros", "zeros_like",
 ]
+__all__ += ["get_default_device", "set_default_device"]  # torch 2.x (dlpy/device.py)
 
 
 def __getattr__(name: str):
@@ -75,16 +76,26 @@ def __dir__():
 # torch.amp, torch.cpu.amp and torch.autocast / torch.bfloat16 (dlpy/amp/, dlpy/cpu/), imported
 # on first use: dlpy.bfloat16 is ml_dtypes' (an ImportError saying what to install without it)
 _LAZY += ("amp", "cpu")
-_AMP = {"bfloat16": "bfloat16", "autocast": "autocast",
-        "is_autocast_enabled": "is_autocast_enabled", "get_autocast_dtype": "get_autocast_dtype",
-        "is_autocast_available": "is_autocast_available"}
-__all__ += ["amp", "cpu", *(n for n in _AMP if n != "bfloat16")]  # (a star import needs no
-# ml_dtypes)
+_AMP = {"bfloat16": "bfloat16", "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
+        "autocast": "autocast",
+        **{name: name for name in (
+            "is_autocast_enabled", "get_autocast_dtype", "is_autocast_available",
+            "set_autocast_enabled", "set_autocast_dtype", "clear_autocast_cache",
+            "is_autocast_cache_enabled", "set_autocast_cache_enabled",
+            "autocast_increment_nesting", "autocast_decrement_nesting",
+            "is_autocast_cpu_enabled", "set_autocast_cpu_enabled", "get_autocast_cpu_dtype",
+            "set_autocast_cpu_dtype")}}
+__all__ += ["amp", "cpu", *(n for n in _AMP if n not in (  # (a star import needs no ml_dtypes)
+    "bfloat16", "float8_e4m3fn", "float8_e5m2"))]
 
 
 # torch.linalg's namespace, imported on first use (dlpy/linalg.py)
 _LAZY += ("linalg",)
 __all__ += ["linalg"]
+
+# torch.library's custom operators, imported on first use (dlpy/library.py)
+_LAZY += ("library",)
+__all__ += ["library"]
 
 # torch.distributions' namespace, imported on first use (dlpy/distributions/)
 _LAZY += ("distributions",)

@@ -481,7 +481,8 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
     if mask is not None:
         masks.append(_attention.additive_mask(mask, q.dtype))
     if attn_mask is not None:
-        attn_mask = np.asarray(getattr(attn_mask, "data", attn_mask))
+        # not getattr(.., "data"): an ndarray's .data is its buffer, unreadable for bfloat16
+        attn_mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
         masks.append(_attention.additive_mask(~attn_mask if attn_mask.dtype == np.bool_
                                               else attn_mask, q.dtype))
     if is_causal:

@@ -12,7 +12,9 @@ unpickler allows (OrderedDict, the tensor rebuild functions, storage types, dtyp
 torch.Size, a few builtins), each mapped to a stand-in that builds numpy arrays; any other
 global is an ``UnpicklingError`` naming it, whatever ``weights_only`` says: dlpy never runs
 pickled code. Tensors are views into their storage, as torch's (two tensors that shared a
-storage still share memory); bfloat16 storages become float32 (numpy has no bfloat16).
+storage still share memory); bfloat16 and float8 tensors come back as ml_dtypes' types
+(``dlpy.bfloat16``, ``dlpy.float8_e4m3fn``, ``dlpy.float8_e5m2``, bit patterns kept), or as float32
+(exactly) with a warning where ml_dtypes is missing.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from dlpy.device import device
 from dlpy.io import atomic_write
 from dlpy.tensor import Tensor
 
@@ -49,15 +52,33 @@ _STORAGE_DTYPES = {
     "BoolStorage": np.bool_, "ComplexFloatStorage": np.complex64,
     "ComplexDoubleStorage": np.complex128, "UntypedStorage": np.uint8,
 }
-# torch's dtype names -> numpy's (None: bfloat16)
+# torch's dtype names -> numpy's (a string: ml_dtypes' type of that name, see _LOW)
 _DTYPES = {
-    "float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": None,
+    "float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": "bfloat16",
+    "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
     "int64": np.int64, "int32": np.int32, "int16": np.int16, "int8": np.int8,
     "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
     "bool": np.bool_, "complex64": np.complex64, "complex128": np.complex128,
 }
 _STORAGE_NAMES = {np.dtype(v): k for k, v in _STORAGE_DTYPES.items()
                   if v is not None and k != "UntypedStorage"}
+# ml_dtypes' types: the raw element type their bits are stored as
+_LOW = {"bfloat16": np.uint16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
+
+
+def _low_precision(raw: np.ndarray, name: str) -> np.ndarray:
+    """Raw bit patterns (uint16/uint8) of torch's ``name`` dtype as ml_dtypes' type (a view),
+    or float32 values (a copy, one warning) without ml_dtypes."""
+    from dlpy.amp.dtypes import stored_dtype
+
+    dtype = stored_dtype(name, "dlpy.load")
+    if dtype is not None:
+        return raw.view(dtype)
+    if name == "bfloat16":
+        return bfloat16_to_float32(raw)
+    from dlpy.utils.safetensors import float8_to_float32
+
+    return float8_to_float32(name, raw)
 
 
 class _StorageType:
@@ -78,10 +99,10 @@ class _DType:
 
 
 class _Storage:
-    """One storage: its elements as a 1-D numpy array (bfloat16 already float32)."""
+    """One storage: its elements as a 1-D numpy array (bfloat16 as ml_dtypes', or float32)."""
 
-    def __init__(self, array: np.ndarray, bfloat16: bool):
-        self.array, self.bfloat16 = array, bfloat16
+    def __init__(self, array: np.ndarray):
+        self.array = array
 
 
 def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.ndarray:
@@ -112,8 +133,10 @@ def _typed(storage: _Storage, dtype: _DType) -> np.ndarray:
     if np_dtype is False:
         raise ValueError(f"tensors of dtype torch.{dtype.name} are not supported")
     raw = storage.array
-    if np_dtype is None:
-        return bfloat16_to_float32(raw[: raw.size // 2 * 2].view(np.uint16))
+    if isinstance(np_dtype, str):
+        element = _LOW[np_dtype]
+        item = np.dtype(element).itemsize
+        return _low_precision(raw[: raw.size // item * item].view(element), np_dtype)
     item = np.dtype(np_dtype).itemsize
     return raw[: raw.size // item * item].view(np_dtype)
 
@@ -204,6 +227,7 @@ def _allowed_globals() -> dict[str, Any]:
     }
     for name in _STORAGE_DTYPES:
         allowed[f"torch.{name}"] = _StorageType(name)
+    allowed["torch.storage.UntypedStorage"] = allowed["torch.UntypedStorage"]  # torch >= 2.x
     for name in _DTYPES:
         allowed[f"torch.{name}"] = _DType(name)
     return allowed
@@ -262,8 +286,8 @@ class _Unpickler(pickle.Unpickler):
         if self.big_endian:
             elements = elements.astype(dtype)
         if storage_type.dtype is None:
-            return _Storage(bfloat16_to_float32(elements), bfloat16=True)
-        return _Storage(elements, bfloat16=False)
+            return _Storage(_low_precision(elements, "bfloat16"))
+        return _Storage(elements)
 
 
 def _name(f) -> str:
@@ -278,13 +302,13 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool = True) -> Any:
     """Read a file written by ``torch.save`` (torch >= 1.6) or ``dlpy.save``: tensors come back
     as dlpy Tensors (Parameters as nn.Parameter, requires_grad kept), inside the saved dicts,
-    lists, tuples, numbers and strings. ``map_location`` is accepted (a string or a dict) and
-    changes nothing: dlpy's arrays are in host memory. ``weights_only=False`` loads the same:
-    dlpy never unpickles code, so a pickle naming any other global is refused either way.
-    Errors name the file."""
+    lists, tuples, numbers and strings. ``map_location`` is accepted (a string, a device or a
+    dict) and changes nothing: dlpy's arrays are in host memory. ``weights_only=False`` loads
+    the same: dlpy never unpickles code, so a pickle naming any other global is refused either
+    way. Errors name the file."""
     name = _name(f)
-    if map_location is not None and not isinstance(map_location, (str, dict)):
-        raise TypeError(f"load: map_location must be None, a device string or a dict (dlpy "
+    if map_location is not None and not isinstance(map_location, (str, dict, device)):
+        raise TypeError(f"load: map_location must be None, a device (string) or a dict (dlpy "
                         f"loads to host memory), got {type(map_location).__name__}")
     if not isinstance(weights_only, bool):
         raise TypeError(f"load: weights_only must be True or False, got {weights_only!r}")
@@ -374,12 +398,13 @@ class _Pickler:
 
     def __init__(self):
         self.out = bytearray(b"\x80\x02")
-        # id(storage array) -> its key and the array (kept, so that the id stays its own)
-        self.storages: dict[int, tuple[str, np.ndarray]] = {}
+        # id(storage owner) -> its key, the storage in the tensors' dtype and the owner (kept,
+        # so that the id stays its own)
+        self.storages: dict[int, tuple[str, np.ndarray, np.ndarray]] = {}
         self.active: set[int] = set()
 
     def storage_bytes(self):
-        for key, root in self.storages.values():
+        for key, root, _ in self.storages.values():
             yield key, root.astype(root.dtype.newbyteorder("<"), copy=False).tobytes()
 
     def _global(self, module: str, name: str) -> None:
@@ -456,21 +481,28 @@ class _Pickler:
         from dlpy.nn import Parameter
 
         array = obj.data if isinstance(obj, Tensor) else obj
-        bfloat16 = array.dtype.name == "bfloat16"  # ml_dtypes' (dlpy.bfloat16): torch's bits
-        if not bfloat16 and (array.dtype.kind not in "biufc" or np.dtype(
+        low = array.dtype.name if array.dtype.name in _LOW else None  # ml_dtypes': torch's bits
+        if low is None and (array.dtype.kind not in "biufc" or np.dtype(
                 array.dtype.newbyteorder("=")) not in _STORAGE_NAMES):
             raise TypeError(f"save: cannot write an array of dtype {array.dtype}")
         parameter = isinstance(obj, Parameter)
         if parameter:
             self._global("torch._utils", "_rebuild_parameter")
             self.out += pickle.MARK
-        root, offset, stride = _storage_of(array)
-        key, _ = self.storages.setdefault(id(root), (str(len(self.storages)), root))
-        self._global("torch._utils", "_rebuild_tensor_v2")
+        owner, root, offset, stride = _storage_of(array)
+        key, root, _ = self.storages.setdefault(id(owner), (str(len(self.storages)), root,
+                                                            owner))
+        # float8 has no legacy storage class: torch writes an untyped (byte) storage and the
+        # dtype, through _rebuild_tensor_v3
+        untyped = low is not None and low != "bfloat16"
+        self._global("torch._utils", "_rebuild_tensor_v3" if untyped else "_rebuild_tensor_v2")
         self.out += pickle.MARK + pickle.MARK
         self._save("storage")
-        self._global("torch", "BFloat16Storage" if bfloat16 else
-                     _STORAGE_NAMES[np.dtype(root.dtype.newbyteorder("="))])
+        if untyped:
+            self._global("torch.storage", "UntypedStorage")
+        else:
+            self._global("torch", "BFloat16Storage" if low else
+                         _STORAGE_NAMES[np.dtype(root.dtype.newbyteorder("="))])
         for item in (key, "cpu", root.size):
             self._save(item)
         self.out += pickle.TUPLE + pickle.BINPERSID
@@ -478,6 +510,8 @@ class _Pickler:
                      isinstance(obj, Tensor) and obj.requires_grad and not parameter):
             self._save(item)
         self._empty_ordered_dict()
+        if untyped:
+            self._global("torch", low)
         self.out += pickle.TUPLE + pickle.REDUCE
         if parameter:
             self._save(obj.requires_grad)
@@ -485,20 +519,23 @@ class _Pickler:
             self.out += pickle.TUPLE + pickle.REDUCE
 
 
-def _storage_of(array: np.ndarray) -> tuple[np.ndarray, int, tuple[int, ...]]:
-    """The C-contiguous array that ``array`` views (its storage), the offset and the strides
-    in elements; an array that is no plain view of one is its own storage (a copy if it is not
-    contiguous)."""
-    root = array
-    while isinstance(root.base, np.ndarray):
-        root = root.base
+def _storage_of(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, tuple[int, ...]]:
+    """The C-contiguous array that ``array`` views (the storage's owner, and that storage seen
+    with ``array``'s dtype: a loaded bfloat16 tensor views uint16 bits), the offset and the
+    strides in elements; an array that is no plain view of one is its own storage (a copy if
+    it is not contiguous)."""
+    owner = array
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
     item = array.itemsize
-    if root is not array and root.dtype == array.dtype and root.flags.c_contiguous \
+    if owner is not array and owner.itemsize == item and owner.flags.c_contiguous \
+            and (owner.dtype == array.dtype or array.dtype.kind == "V" or owner.dtype.kind == "V")\
             and all(s >= 0 and s % item == 0 for s in array.strides):
-        start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-        if start % item == 0 and 0 <= start // item < max(root.size, 1):
-            return root, start // item, tuple(s // item for s in array.strides)
+        start = array.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+        if start % item == 0 and 0 <= start // item < max(owner.size, 1):
+            root = owner if owner.dtype == array.dtype else owner.view(array.dtype)
+            return owner, root, start // item, tuple(s // item for s in array.strides)
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
     contiguous = tuple(int(np.prod(array.shape[i + 1:])) for i in range(array.ndim))
-    return array, 0, contiguous
+    return array, array, 0, contiguous

@@ -33,13 +33,14 @@ class finfo:  # noqa: N801 - PyTorch's name
         dtype = _dtype("finfo", type)
         if dtype.kind == "c":
             dtype = np.dtype(dtype.char.lower())  # complex64 -> float32
-        if dtype.kind != "f" and dtype.name != "bfloat16":
+        if dtype.kind != "f" and dtype.name not in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
             raise TypeError(f"finfo: expected a floating-point dtype, got {dtype}")
-        info = np.finfo(dtype)  # ml_dtypes registers bfloat16's
+        info = np.finfo(dtype)  # ml_dtypes registers bfloat16's and float8's
         self.bits, self.dtype = int(info.bits), dtype.name
         self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
         self.tiny = self.smallest_normal = float(info.smallest_normal)
-        self.resolution = 10.0 ** -int(info.precision)  # torch's: a power of ten
+        # torch's: 10 ** -digits10, digits10 = floor(nmant * log10(2)) (float8: 1, not 0.1)
+        self.resolution = 10.0 ** -int(info.nmant * 0.30102999566398120)
 
     def __repr__(self) -> str:
         return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "

@@ -21,14 +21,19 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 
 import numpy as np
 
 from dlpy.amp import state as _state
 from dlpy.amp.dtypes import is_low_precision
 
-__all__ = ["autocast", "custom_bwd", "custom_fwd", "get_autocast_dtype",
-           "is_autocast_available", "is_autocast_enabled"]
+__all__ = ["autocast", "autocast_decrement_nesting", "autocast_increment_nesting",
+           "clear_autocast_cache", "custom_bwd", "custom_fwd", "get_autocast_cpu_dtype",
+           "get_autocast_dtype", "is_autocast_available", "is_autocast_cache_enabled",
+           "is_autocast_cpu_enabled", "is_autocast_enabled", "set_autocast_cache_enabled",
+           "set_autocast_cpu_dtype", "set_autocast_cpu_enabled", "set_autocast_dtype",
+           "set_autocast_enabled"]
 
 get_autocast_dtype = _state.get_autocast_dtype
 is_autocast_enabled = _state.is_autocast_enabled
@@ -78,6 +83,108 @@ def _close() -> None:
             swap.__exit__(None, None, None)
 
 
+# ----------------------------------------------------------------- torch's state functions
+def set_autocast_enabled(device_type, enabled=None) -> None:
+    """torch.set_autocast_enabled(device_type, enabled): autocast on or off in this thread
+    outside (or inside) a block, as the blocks' own switch: a block restores what it found
+    on exit. ``set_autocast_enabled(enabled)`` (torch's old form, for CUDA there) sets the
+    CPU's here; other device types are a ``RuntimeError`` for True (dlpy has no CUDA)."""
+    if enabled is None:
+        device_type, enabled = "cpu", device_type
+    device_type = _state.check_device_type("set_autocast_enabled", device_type)
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_autocast_enabled(): argument 'enabled' must be bool, not "
+                        f"{type(enabled).__name__}")
+    if device_type != "cpu":
+        if enabled:
+            raise RuntimeError(f"set_autocast_enabled: dlpy runs on the CPU only; got "
+                               f"device_type={device_type!r} (use 'cpu')")
+        return
+    state = _state.thread_state()
+    state.enabled = enabled
+    if enabled and not state.opened:  # the op hooks stay open while this thread may use them
+        state.opened = True
+        _open()
+    elif not enabled and state.opened and state.nesting == 0:
+        state.opened = False
+        _close()
+
+
+def set_autocast_dtype(device_type: str, dtype) -> None:
+    """torch.set_autocast_dtype(device_type, dtype): the dtype the next autocast blocks (and
+    set_autocast_enabled) cast to; as torch, any dtype is taken here, and a block opened with
+    one other than bfloat16/float16 warns and runs disabled."""
+    device_type = _state.check_device_type("set_autocast_dtype", device_type)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"set_autocast_dtype: expected dtype a dtype, got {dtype!r}") from None
+    if device_type == "cpu":
+        _state.thread_state().dtype = dtype
+
+
+def is_autocast_cache_enabled() -> bool:
+    """torch.is_autocast_cache_enabled: whether the weights' casts are cached (per block)."""
+    return _state.thread_state().cache_enabled
+
+
+def set_autocast_cache_enabled(enabled: bool) -> None:
+    """torch.set_autocast_cache_enabled."""
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_autocast_cache_enabled(): argument 'enabled' must be bool, not "
+                        f"{type(enabled).__name__}")
+    _state.thread_state().cache_enabled = enabled
+
+
+def clear_autocast_cache() -> None:
+    """torch.clear_autocast_cache: forget the cached casts of the weights."""
+    _state.thread_state().cache.clear()
+
+
+def autocast_increment_nesting() -> int:
+    """torch.autocast_increment_nesting: one more open block; the new count."""
+    state = _state.thread_state()
+    state.nesting += 1
+    return state.nesting
+
+
+def autocast_decrement_nesting() -> int:
+    """torch.autocast_decrement_nesting: one fewer open block; the new count (at 0 torch's
+    callers clear the cache)."""
+    state = _state.thread_state()
+    state.nesting = max(state.nesting - 1, 0)
+    return state.nesting
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"torch.{old} is deprecated. Please use torch.{new} instead.",
+                  DeprecationWarning, stacklevel=3)
+
+
+def is_autocast_cpu_enabled() -> bool:
+    """torch.is_autocast_cpu_enabled (deprecated): is_autocast_enabled('cpu')."""
+    _deprecated("is_autocast_cpu_enabled()", "is_autocast_enabled('cpu')")
+    return is_autocast_enabled("cpu")
+
+
+def set_autocast_cpu_enabled(enabled: bool) -> None:
+    """torch.set_autocast_cpu_enabled (deprecated): set_autocast_enabled('cpu', enabled)."""
+    _deprecated("set_autocast_cpu_enabled(enabled)", "set_autocast_enabled('cpu', enabled)")
+    set_autocast_enabled("cpu", enabled)
+
+
+def get_autocast_cpu_dtype():
+    """torch.get_autocast_cpu_dtype (deprecated): get_autocast_dtype('cpu')."""
+    _deprecated("get_autocast_cpu_dtype()", "get_autocast_dtype('cpu')")
+    return get_autocast_dtype("cpu")
+
+
+def set_autocast_cpu_dtype(dtype) -> None:
+    """torch.set_autocast_cpu_dtype (deprecated): set_autocast_dtype('cpu', dtype)."""
+    _deprecated("set_autocast_cpu_dtype(dtype)", "set_autocast_dtype('cpu', dtype)")
+    set_autocast_dtype("cpu", dtype)
+
+
 class autocast:  # noqa: N801 - PyTorch's name
     """``with dlpy.autocast("cpu", dtype=dlpy.bfloat16):`` (or ``@autocast(...)`` on a
     function): PyTorch's CPU autocast (see the module's docstring for the op lists).
@@ -112,10 +219,16 @@ class autocast:  # noqa: N801 - PyTorch's name
         state = _state.thread_state()
         self._previous = (state.enabled, state.dtype, state.cache_enabled)
         dtype = self.fast_dtype if self.fast_dtype is not None else _state.autocast_dtype(state)
-        state.enabled, state.dtype = self._enabled, dtype
+        self._open = self._enabled
+        if self._enabled and not is_low_precision(dtype):  # set_autocast_dtype's: as torch
+            warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling "
+                          "autocast.\nCPU Autocast only supports dtypes of torch.bfloat16, "
+                          "torch.float16 currently.", UserWarning, stacklevel=2)
+            self._open = False
+        state.enabled, state.dtype = self._open, dtype
         state.cache_enabled = self._cache_enabled
         state.nesting += 1
-        if self._enabled:
+        if self._open:
             _open()
         return self
 
@@ -125,7 +238,10 @@ class autocast:  # noqa: N801 - PyTorch's name
         if state.nesting == 0:
             state.cache.clear()  # as torch: the casts cached live until the outermost exit
         state.enabled, state.dtype, state.cache_enabled = self._previous
-        if self._enabled:
+        if self._open:
+            _close()
+        if state.nesting == 0 and state.opened and not state.enabled:
+            state.opened = False  # set_autocast_enabled(True) inside, switched off by the exit
             _close()
         return False
 

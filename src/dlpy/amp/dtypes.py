@@ -1,4 +1,6 @@
-"""Low-precision floating dtypes: numpy's float16 and ml_dtypes' bfloat16 (``dlpy.bfloat16``).
+"""Low-precision floating dtypes: numpy's float16, ml_dtypes' bfloat16 (``dlpy.bfloat16``) and
+float8 (``dlpy.float8_e4m3fn``, ``dlpy.float8_e5m2``: storage formats, as torch's, which refuses
+nearly all arithmetic on them; ``to_float8`` rounds as torch's casts do).
 
 numpy has no bfloat16; ml_dtypes (``pip install dlpy[amp]``) adds one whose element-wise ufuncs
 compute in float32 and round each result, as PyTorch's CPU kernels do. Matrix products and
@@ -10,30 +12,91 @@ GEMMs (numpy's own float16 matmul has no BLAS, and its bfloat16 matmul returns f
 from __future__ import annotations
 
 import functools
+import warnings
 import weakref
 
 import numpy as np
 
-__all__ = ["bfloat16_type", "float32_compute", "is_low_precision"]
+__all__ = ["bfloat16_type", "float32_compute", "float8_type", "is_float8", "is_low_precision",
+           "stored_dtype", "to_float8"]
 
 FLOAT32 = np.dtype(np.float32)
+ML_DTYPES = ("bfloat16", "float8_e4m3fn", "float8_e5m2")  # torch's names, ml_dtypes' too
 
 
 def __getattr__(name: str):
-    if name == "bfloat16":
-        return bfloat16_type()
+    if name in ML_DTYPES:
+        return ml_dtype(name)
     raise AttributeError(f"module 'dlpy.amp.dtypes' has no attribute {name!r}")
 
 
-def bfloat16_type() -> type:
-    """ml_dtypes.bfloat16 (a numpy scalar type), or an ImportError saying what to install.
-    Imported on first use: ml_dtypes' extension takes 0.1-0.8 s to load."""
+def ml_dtype(name: str) -> type:
+    """ml_dtypes' scalar type ``name`` (bfloat16, float8_e4m3fn, float8_e5m2), or an ImportError
+    saying what to install. Imported on first use: ml_dtypes' extension takes 0.1-0.8 s."""
     try:
         import ml_dtypes
     except ImportError:
-        raise ImportError("dlpy.bfloat16 needs the ml_dtypes package (numpy has no bfloat16): "
+        raise ImportError(f"dlpy.{name} needs the ml_dtypes package (numpy has no {name}): "
                           "pip install 'dlpy[amp]' (or pip install ml_dtypes)") from None
-    return ml_dtypes.bfloat16
+    return getattr(ml_dtypes, name)
+
+
+def bfloat16_type() -> type:
+    """ml_dtypes.bfloat16 (a numpy scalar type), or an ImportError saying what to install."""
+    return ml_dtype("bfloat16")
+
+
+def float8_type(name: str) -> type:
+    """ml_dtypes.float8_e4m3fn or float8_e5m2 (torch's names), or an ImportError."""
+    return ml_dtype(name)
+
+
+_warned: set[str] = set()  # the dtypes whose widening to float32 was warned about
+
+
+def stored_dtype(name: str, source: str) -> np.dtype | None:
+    """The numpy dtype a file's ``name`` tensor (bfloat16, float8_e4m3fn, float8_e5m2) loads
+    as: ml_dtypes' type, or None where ml_dtypes is missing (the caller widens to float32,
+    exactly) after one warning per dtype naming ``source``."""
+    try:
+        return np.dtype(ml_dtype(name))
+    except ImportError:
+        if name not in _warned:
+            _warned.add(name)
+            warnings.warn(f"{source}: {name} tensors load as float32 (exact values) because "
+                          f"the ml_dtypes package is missing; pip install 'dlpy[amp]' keeps "
+                          f"them {name}", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def is_float8(dtype) -> bool:
+    """Whether ``dtype`` is one of ml_dtypes' float8 types (told by name)."""
+    dtype = np.dtype(dtype)
+    return dtype.itemsize == 1 and dtype.name.startswith("float8")
+
+
+_FLOAT8_MAX = {"float8_e4m3fn": 448.0, "float8_e5m2": 57344.0}
+
+
+def to_float8(array: np.ndarray, dtype) -> np.ndarray:
+    """``array`` rounded to a float8 dtype as torch's ``to(float8_...)`` on the CPU: via
+    float32 (float64 rounds there first), to nearest even; e4m3fn (no infinities) saturates
+    beyond +-448, infinities too, where ml_dtypes gives NaN; e5m2 overflows to +-inf; a NaN
+    keeps its sign as 0x7F / 0xFF (ml_dtypes: e5m2's 0x7E)."""
+    dtype = np.dtype(dtype)
+    x = np.asarray(array)
+    if x.dtype != FLOAT32:
+        x = x.astype(FLOAT32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = x.astype(dtype)
+    bits = y.view(np.uint8)
+    sign = (x.view(np.uint32) >> 24).astype(np.uint8) & np.uint8(0x80)
+    nan = np.isnan(x)
+    if dtype.name == "float8_e4m3fn":
+        over = ~nan & (np.abs(x) > _FLOAT8_MAX["float8_e4m3fn"])
+        bits[over] = sign[over] | np.uint8(0x7E)
+    bits[nan] = sign[nan] | np.uint8(0x7F)
+    return y
 
 
 def is_low_precision(dtype) -> bool:
@@ -54,6 +117,8 @@ def float32_compute(cls: type | None = None, *, output: str = "promoted"):
 
     ``@float32_compute(output="input")``: the output takes the first input's dtype instead
     (the norms: bfloat16 x with float32 weights gives bfloat16, as torch's mixed-type norms).
+    An op with a ``forward_low_precision`` method gets the low-precision arrays there instead
+    (torch's kernel rounds between its steps), its backward widened as above.
     """
     if cls is None:
         return functools.partial(float32_compute, output=output)
@@ -88,7 +153,11 @@ def _widened(op, forward, arrays, output: str):
     backward (an instance attribute: saved state, which free() drops) then widens its
     grad_output."""
     out_dtype = arrays[0].dtype if output == "input" else np.result_type(*arrays)
-    y = forward(op, *[a.astype(FLOAT32) if is_low_precision(a.dtype) else a for a in arrays])
+    special = getattr(op, "forward_low_precision", None)  # an op that rounds where torch's
+    if special is not None:  # composite kernel rounds (logsumexp): given the arrays as they are
+        y = special(*arrays)
+    else:
+        y = forward(op, *[a.astype(FLOAT32) if is_low_precision(a.dtype) else a for a in arrays])
     backward, this = type(op).backward, weakref.ref(op)  # (no reference cycle through op)
     op.backward = lambda grad_output: backward(this(), grad_output.astype(FLOAT32, copy=False))
     if y.dtype == out_dtype:

@@ -19,12 +19,14 @@ __all__ = ["autocast_policy", "is_autocast_enabled", "get_autocast_dtype"]
 active = 0
 _local = threading.local()
 LOWER, FP32, PROMOTE = "lower_precision_fp", "fp32", "promote"
+KEEP = "keep"  # off torch's lists although built from listed ops here (mv, dot): not cast
 
 
 class _ThreadState:
-    __slots__ = ("enabled", "dtype", "cache_enabled", "nesting", "cache", "inside")
+    __slots__ = ("enabled", "dtype", "cache_enabled", "nesting", "cache", "inside", "opened")
 
     def __init__(self):
+        self.opened = False  # set_autocast_enabled opened the op hooks (autocast_mode.py)
         self.enabled = False
         self.dtype = None  # None: bfloat16, resolved when asked (ml_dtypes is optional)
         self.cache_enabled = True
@@ -48,16 +50,47 @@ def autocast_dtype(state: _ThreadState) -> np.dtype:
     return state.dtype
 
 
+# torch's device types (others are its RuntimeError); dlpy autocasts on "cpu" only
+DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
+                "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
+                "privateuseone")
+
+
+def check_device_type(name: str, device_type) -> str:
+    """``device_type`` checked as torch checks it (a string naming a device type)."""
+    if not isinstance(device_type, str):
+        raise TypeError(f"{name}: expected device_type a string such as 'cpu', got "
+                        f"{device_type!r}")
+    if device_type.split(":")[0] not in DEVICE_TYPES:
+        raise RuntimeError(f"{name}: expected one of {', '.join(DEVICE_TYPES)} device type at "
+                           f"start of device string: {device_type}")
+    return device_type.split(":")[0]
+
+
 def is_autocast_enabled(device_type: str = "cpu") -> bool:
-    """torch.is_autocast_enabled(device_type): whether this thread is in an enabled autocast
-    block (``"cuda"`` is always False: dlpy has no CUDA)."""
-    return device_type == "cpu" and thread_state().enabled
+    """torch.is_autocast_enabled(device_type): whether autocast is on in this thread (an
+    enabled block, or set_autocast_enabled); other device types are always False (dlpy has
+    no CUDA). Without an argument: the CPU (torch: CUDA)."""
+    return check_device_type("is_autocast_enabled", device_type) == "cpu" and \
+        thread_state().enabled
 
 
 def get_autocast_dtype(device_type: str = "cpu"):
     """torch.get_autocast_dtype(device_type): the dtype autocast casts to on the CPU
-    (bfloat16 unless an autocast block set another)."""
+    (bfloat16 unless set_autocast_dtype or an autocast block set another); other device types
+    give torch's defaults (float16; bfloat16 for xla, hpu)."""
+    device_type = check_device_type("get_autocast_dtype", device_type)
+    if device_type != "cpu":
+        return autocast_dtype_named("bfloat16" if device_type in ("xla", "hpu") else "float16")
     return autocast_dtype(thread_state()).type
+
+
+def autocast_dtype_named(name: str):
+    if name == "bfloat16":
+        from dlpy.amp.dtypes import bfloat16_type
+
+        return bfloat16_type()
+    return np.dtype(name).type
 
 
 # ----------------------------------------------------------------- casting
@@ -98,6 +131,8 @@ def _target(policy: str, values, state: _ThreadState) -> np.dtype | None:
         return autocast_dtype(state)
     if policy == FP32:
         return np.dtype(np.float32)
+    if policy == KEEP:
+        return None
     dtypes = [x.data.dtype for x in _flat(values) if _eligible(x)]  # PROMOTE: the widest
     if len(set(dtypes)) < 2:
         return None
@@ -121,7 +156,8 @@ def cast_values(policy: str, values, state: _ThreadState):
 def autocast_policy(policy: str):
     """Decorator: inside an enabled autocast block, ``function``'s tensor arguments are cast by
     ``policy`` (LOWER: float32 to the autocast dtype; FP32: float16/bfloat16 to float32;
-    PROMOTE: all to the widest) and its own ops run without autocast, as torch's kernels."""
+    PROMOTE: all to the widest; KEEP: none) and its own ops run without autocast, as torch's
+    kernels."""
 
     def decorate(function):
         @functools.wraps(function)

@@ -26,7 +26,7 @@ from dlpy import functional as F
 from dlpy import nn
 from dlpy.models import _hf
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, is_grad_enabled
+from dlpy.tensor import Tensor, is_floating_dtype, is_grad_enabled
 
 __all__ = [
     "ACTIVATIONS", "BaseModelOutput", "BaseModelOutputWithPast", "CausalLMOutputWithPast",
@@ -540,6 +540,35 @@ def _user_level() -> int:
     return level
 
 
+def _load_dtype(dtype, config: dict, state: dict):
+    """from_pretrained's ``dtype``: None (float32), a dtype or its name, or "auto" (config's
+    ``dtype``/``torch_dtype``, else the first floating weight's), as a numpy dtype; None for
+    float32."""
+    if isinstance(dtype, str) and dtype == "auto":
+        dtype = config.get("dtype") or config.get("torch_dtype")
+        if dtype is None:
+            dtype = next((v.dtype for v in state.values()
+                          if is_floating_dtype(np.dtype(getattr(v, "dtype", np.int64)))), None)
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        name = dtype.removeprefix("torch.")
+        if name == "bfloat16":
+            from dlpy.amp.dtypes import bfloat16_type
+
+            dtype = bfloat16_type()
+        else:
+            try:
+                dtype = np.dtype(name)
+            except TypeError:
+                raise ValueError(f"from_pretrained: unknown dtype {dtype!r} (expected 'auto', "
+                                 "'float32', 'float16', 'bfloat16' or a dtype)") from None
+    dtype = np.dtype(dtype)
+    if not is_floating_dtype(dtype):
+        raise ValueError(f"from_pretrained: dtype must be a floating dtype, got {dtype}")
+    return None if dtype == np.float32 else dtype
+
+
 class PreTrainedModel:
     """from_pretrained / save_pretrained over a checkpoint directory in transformers' layout
     (``config.json`` + ``model.safetensors``, its shards, or ``pytorch_model.bin``). Mixed into
@@ -578,9 +607,13 @@ class PreTrainedModel:
         self.config = config._checked(f"{type(self).__name__} config")
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, rng=None, config=None):
+    def from_pretrained(cls, path: str | os.PathLike, rng=None, config=None, *, dtype=None,
+                        torch_dtype=None):
         """The model of the local directory ``path``, in eval mode as transformers'
         from_pretrained. ``config`` (a config_class) replaces the directory's config.json.
+        ``dtype`` (transformers 5's; ``torch_dtype`` the old name): the parameters' dtype
+        (``dlpy.bfloat16``, "float16", ...; "auto": config.json's ``dtype``/``torch_dtype``,
+        else the weights' own); default float32, whatever the file holds.
         A generating model reads generation_config.json, when present, into
         ``generation_config`` (generate's defaults)."""
         values = _hf.read_config(path)  # first: it names a bad path
@@ -588,7 +621,11 @@ class PreTrainedModel:
             source = os.path.join(os.fspath(path), _hf.CONFIG)
             config = cls.config_class.from_dict(values, source)
         model = cls(config, rng=rng)
-        model.load_hf_state_dict(_hf.read_state_dict(path), source=os.fspath(path))
+        state = _hf.read_state_dict(path)
+        model.load_hf_state_dict(state, source=os.fspath(path))
+        dtype = _load_dtype(dtype if torch_dtype is None else torch_dtype, values, state)
+        if dtype is not None:  # loaded into float32 (exactly), then cast
+            model.to(dtype)
         if hasattr(model, "generate"):  # generate's defaults, when the checkpoint has them
             from dlpy.models.generation import GENERATION_CONFIG, GenerationConfig
 
@@ -620,7 +657,8 @@ class PreTrainedModel:
                     key = key[len(prefix):]
             if key.endswith(self.ignored_keys) or key.startswith(self.ignored_prefixes):
                 continue
-            value = np.asarray(getattr(value, "data", value))
+            # (not np.asarray(value.data): an array's .data is its buffer, unreadable for bfloat16)
+            value = value.data if isinstance(value, Tensor) else np.asarray(value)
             if key in tied:  # the weight under another name: used when its own is absent
                 aliases.setdefault(tied[key], value)
             elif key in own:
@@ -652,7 +690,9 @@ class PreTrainedModel:
         transformers does (a tied weight stored once, under its first name), and
         generation_config.json when the model has a ``generation_config``."""
         config = self.config.to_dict()
-        config.update(architectures=[type(self).__name__], dtype="float32")
+        floating = (p.dtype for p in self.parameters() if is_floating_dtype(p.data.dtype))
+        config.update(architectures=[type(self).__name__],
+                      dtype=np.dtype(next(floating, np.float32)).name)
         _hf.write_pretrained(path, config, self.state_dict())
         if getattr(self, "generation_config", None) is not None:  # set or read: written back
             self.generation_config.save_pretrained(path)

@@ -272,6 +272,10 @@ class Cast(Op):
         self.dtype = dtype
 
     def forward(self, x):
+        if self.dtype.itemsize == 1 and self.dtype.kind == "V":  # float8: torch's rounding
+            from dlpy.amp.dtypes import to_float8  # (e4m3fn saturates, NaN keeps its sign)
+
+            return to_float8(x, self.dtype)
         return x.astype(self.dtype)
 
     def backward(self, grad_output):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import sub
@@ -31,6 +32,7 @@ def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(out, -1, axis)
 
 
+@float32_compute  # float16/bfloat16: float32 running sums rounded once, as torch's CPU kernel
 class CumSum(Op):
     """y[i] = x[0] + ... + x[i] along dim;  dx[i] = g[i] + ... + g[n-1]."""
 
@@ -49,6 +51,7 @@ class CumSum(Op):
         return (_reverse_cumsum_graph(grad_output, self.dim),)
 
 
+@float32_compute  # float16/bfloat16: float32 running products rounded once, as torch's
 class CumProd(Op):
     """y[i] = x[0] * ... * x[i] along dim;  dx[k] = sum over i >= k of g[i] y[i] / x[k].
     Where x holds zeros (the division fails), as PyTorch: before a row's first zero the formula
@@ -96,7 +99,10 @@ class CumProd(Op):
 
 class Prod(Op):
     """y = product of x along dim (None: of every value);  dx = g * y / x, or where x holds
-    zeros the product of the other values (exclusive products from both ends), as PyTorch."""
+    zeros the product of the other values (exclusive products from both ends), as PyTorch.
+    float16/bfloat16 multiply in their own dtype, rounding each product, as torch's CPU
+    kernel (which, reducing a contiguous axis, runs several lanes at once: its order there
+    differs)."""
 
     complex_ok = "holomorphic"
 
@@ -202,12 +208,17 @@ def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Ten
 
 def logcumsumexp(x: Tensor, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along dim without overflow: y_j = logsumexp of x_i over i <= j, as
-    one stable logsumexp over an (n, n) lower triangle (O(n^2) memory along dim)."""
+    one stable logsumexp over an (n, n) lower triangle (O(n^2) memory along dim); float16 and
+    bfloat16 computed in float32 and rounded once."""
     from dlpy.ops.reduce import logsumexp
 
     dim = check_dim("logcumsumexp", dim, x.ndim, scalar_ok=True)
     if x.ndim == 0:
         return x * 1
+    if is_low_precision(x.dtype):  # float32 throughout, rounded once, as torch's CPU kernel
+        from dlpy.ops.arithmetic import cast
+
+        return cast(logcumsumexp(cast(x, np.float32), dim), x.dtype)
     n = x.shape[dim]
     perm = [i for i in range(x.ndim) if i != dim] + [dim]
     moved = x.permute(*perm)  # (..., n)

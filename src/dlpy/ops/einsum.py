@@ -14,7 +14,9 @@ import math
 
 import numpy as np
 
-from dlpy.amp.state import LOWER, autocast_policy
+from dlpy.amp import state as _autocast
+from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.state import KEEP, LOWER, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import add, mul
 from dlpy.ops.matmul import matmul
@@ -117,6 +119,7 @@ def _fold(operands: list[tuple[np.ndarray, list[int]]], out: list[int]) -> np.nd
     return _single(array, labels, out)
 
 
+@float32_compute  # float16/bfloat16: float32 products and sums rounded once, as torch's bmm
 class Einsum(Op):
     """y = einsum(equation, *operands). The gradient of operand k is the einsum of g (with the
     output's labels) and the other operands onto k's labels: broadcast along a label only k has
@@ -352,7 +355,27 @@ def einsum(equation, *operands) -> Tensor:
     if not operands:
         raise ValueError("einsum: at least one operand is needed")
     inputs, output = _parse(equation, [_shape_of(x) for x in operands])
+    if _autocast.active and _contracts(inputs, output):
+        operands = _autocast_operands(operands)
     return Einsum(equation, inputs, output)(*operands)
+
+
+def _contracts(inputs: list[list[int]], output: list[int]) -> bool:
+    """Whether a label is summed between two operands: torch's einsum then runs a bmm, which
+    autocast casts ('ij,j->i' is, 'i,i->i' and 'ij->i' are not)."""
+    seen: set[int] = set()
+    for labels in inputs:
+        if any(label in seen and label not in output for label in set(labels)):
+            return True
+        seen.update(labels)
+    return False
+
+
+def _autocast_operands(operands):
+    state = _autocast.thread_state()
+    if not state.enabled or state.inside:
+        return operands
+    return _autocast.cast_values(LOWER, tuple(operands), state)
 
 
 # ------------------------------------------------------------------ named products
@@ -386,11 +409,13 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     return matmul(input, mat2)
 
 
+@autocast_policy(KEEP)  # off torch's CPU autocast list (matmul is on it)
 def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.mv: (n, m) @ (m,) -> (n,)."""
     return _matrix_times("mv", input, "vec", vec, 1)
 
 
+@autocast_policy(KEEP)  # off torch's CPU autocast list
 def dot(input: Tensor, tensor: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.dot: the inner product of two 1-D tensors of one length -> a scalar."""
     return vector_dot("dot", input, "tensor", tensor)
@@ -451,7 +476,19 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
         b_labels[j] = a_labels[i]
     out = [x for i, x in enumerate(a_labels) if i not in a_dims] + \
           [x for j, x in enumerate(b_labels) if j not in b_dims]
-    return einsum(f"{''.join(a_labels)},{''.join(b_labels)}->{''.join(out)}", a, b)
+    # under autocast as torch's: a product through mm (cast), a full contraction not
+    contract = _einsum_kept if not out else _einsum_lowered
+    return contract(f"{''.join(a_labels)},{''.join(b_labels)}->{''.join(out)}", a, b)
+
+
+@autocast_policy(KEEP)
+def _einsum_kept(equation: str, a, b) -> Tensor:
+    return einsum(equation, a, b)
+
+
+@autocast_policy(LOWER)
+def _einsum_lowered(equation: str, a, b) -> Tensor:
+    return einsum(equation, a, b)
 
 
 def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:

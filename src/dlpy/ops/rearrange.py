@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlpy.amp.state import FP32, autocast_policy
+from dlpy.amp.state import FP32, KEEP, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.tensor import Op, Tensor, sum_to_shape
 
@@ -607,6 +607,7 @@ def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's nam
     return tensordot(input, other, dims=([len(a) - 1], [len(b) - 1]))
 
 
+@autocast_policy(KEEP)  # off torch's CPU autocast list
 def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.vdot: sum(conj(input) * other) of two 1-D tensors of one length (a real input is
     its own conjugate)."""

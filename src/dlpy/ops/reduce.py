@@ -158,6 +158,26 @@ class LogSumExp(Op):
         self.probs = probs
         return y if self.keepdims else np.squeeze(y, axis=self.axes)
 
+    def forward_low_precision(self, x):
+        """float16/bfloat16 as torch's composite: each of amax, x - m, exp, sum (float32
+        accumulation), log and + m rounded to x's dtype."""
+        low = x.dtype
+
+        def rounded(a):
+            return a.astype(low).astype(np.float32)
+
+        x = x.astype(np.float32)
+        m = np.max(x, axis=self.axes, keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(m), m, 0)
+        with np.errstate(over="ignore"):
+            probs = rounded(np.exp(rounded(x - m)))
+            total = rounded(probs.sum(axis=self.axes, keepdims=True))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = (rounded(np.log(total)) + m).astype(low)
+            probs /= total
+        self.probs = probs
+        return y if self.keepdims else np.squeeze(y, axis=self.axes)
+
     def backward(self, grad_output):
         if not self.keepdims:
             grad_output = np.expand_dims(grad_output, self.axes)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.amp.dtypes import is_low_precision
 from dlpy.hooks import add_hook
 from dlpy.ops.complex import complex_dtype
 from dlpy.sparse_grad import SparseGrad
@@ -249,6 +250,9 @@ class Optimizer:
             if p.data.dtype.kind == "c":  # as torch: each complex number a pair of reals
                 self._update(_as_real(p.data), _as_real(grad),
                              {key: _as_real(value) for key, value in state.items()}, group)
+            elif not sparse and p.data.dtype.itemsize == 2 and is_low_precision(p.data.dtype) \
+                    and hasattr(self, "_update_low_precision"):
+                self._update_low_precision(p.data, grad, state, group)
             else:
                 self._update(p.data, grad, state, group)
             # changed in place by numpy: an op recorded before refuses its backward, as torch's
@@ -707,6 +711,38 @@ def _adam_moments(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, s:
     return g
 
 
+# ------------------------------------------------------------------ float16/bfloat16 steps
+# torch keeps a low-precision parameter's state in its dtype and runs its single-tensor step
+# (foreach=False, the CPU default) as separate ops, each computing in float32 and rounding its
+# output to the parameter's dtype: the steps below repeat those ops, rounding where torch's do.
+# Python scalars are float32 in mul/lerp/addcmul/addcdiv, but add's alpha is rounded to the
+# tensor's dtype and a + alpha * b is one float32 fmadd (torch's vectorised loop; its scalar
+# loop, for tensors shorter than a vector, rounds the product first: a last bit may differ).
+_F32 = np.float32
+
+
+def _round(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` rounded to ``dtype`` (an op's output), back in float32 for the next op."""
+    return a.astype(dtype).astype(_F32)
+
+
+def _add(a: np.ndarray, b: np.ndarray, alpha: float, dtype: np.dtype) -> np.ndarray:
+    """torch's ``a.add(b, alpha=alpha)`` on ``dtype`` tensors (given in float32), in float32:
+    alpha rounded to dtype, one rounding of the fused a + alpha * b (from float64: exact)."""
+    alpha = float(np.asarray(alpha, dtype).astype(_F32))
+    return (a.astype(np.float64) + alpha * b.astype(np.float64)).astype(_F32)
+
+
+def _low_grad(param, grad, weight_decay: float, maximize: bool):
+    """(p, g) in float32, g = -grad with maximize, + weight_decay * p (grad.add(param, alpha))."""
+    p, g = param.astype(_F32), grad.astype(_F32)
+    if maximize:
+        g = -g
+    if weight_decay:
+        g = _round(_add(g, p, weight_decay, param.dtype), param.dtype)
+    return p, g
+
+
 class SGD(Optimizer):
     """g = grad + weight_decay * p (-grad with maximize);  buf = momentum * buf + (1 -
     dampening) * g (buf = g at the first step, as PyTorch's);  p -= lr * (g + momentum * buf if
@@ -787,6 +823,23 @@ class SGD(Optimizer):
             p -= s
 
 
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor SGD on a float16/bfloat16 parameter (see above)."""
+        lr, momentum, dtype = group["lr"], group["momentum"], param.dtype
+        p, g = _low_grad(param, grad, group["weight_decay"], group["maximize"])
+        if momentum:
+            buf = state["momentum_buffer"]
+            if state["step"] == 0:
+                b = g
+            else:  # buf.mul_(momentum).add_(g, alpha=1 - dampening)
+                b = _round(_add(_round(buf.astype(_F32) * _F32(momentum), dtype), g,
+                                1.0 - group["dampening"], dtype), dtype)
+            state["step"] += 1
+            buf[...] = b
+            g = _round(_add(g, b, momentum, dtype), dtype) if group["nesterov"] else b
+        param[...] = _add(p, g, -lr, dtype)  # param.add_(g, alpha=-lr)
+
+
 class Adam(Optimizer):
     """m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
@@ -844,6 +897,31 @@ class Adam(Optimizer):
             d /= bias2_sqrt
             d += eps
             _add_ratio(p, m, d, -step_size, s)
+
+
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor Adam/AdamW on a float16/bfloat16 parameter (see above)."""
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        weight_decay, dtype = group["weight_decay"], param.dtype
+        state["step"] += 1
+        t = int(state["step"])
+        if self.decoupled and weight_decay:  # param.mul_(1 - lr * weight_decay)
+            param[...] = param.astype(_F32) * _F32(1.0 - lr * weight_decay)
+        p, g = _low_grad(param, grad, 0.0 if self.decoupled else weight_decay,
+                         group["maximize"])
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m32 = m.astype(_F32)  # exp_avg.lerp_(g, 1 - beta1): m + w (g - m) with w < 0.5
+        weight = _F32(1.0 - beta1)
+        m[...] = m32 + weight * (g - m32) if weight < 0.5 else g - (g - m32) * (1 - weight)
+        v32 = _round(v.astype(_F32) * _F32(beta2), dtype)  # mul_(beta2).addcmul_(g, g, 1 - b2)
+        v[...] = v32 + _F32(1.0 - beta2) * g * g
+        if group["amsgrad"]:
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        bias2_sqrt = (1.0 - beta2 ** t) ** 0.5
+        denom = _round(np.sqrt(v.astype(_F32)), dtype)  # (v.sqrt() / bias2_sqrt).add_(eps)
+        denom = _round(_round(denom / _F32(bias2_sqrt), dtype) + _F32(eps), dtype)
+        step_size = lr / (1.0 - beta1 ** t)  # param.addcdiv_(m, denom, value=-step_size)
+        param[...] = p + _F32(-step_size) * m.astype(_F32) / denom
 
 
 class AdamW(Adam):

@@ -8,10 +8,11 @@
 
 The format: an 8-byte little-endian header length N, N bytes of JSON (per tensor its dtype,
 shape and ``data_offsets`` [begin, end) into the data, and an optional ``__metadata__`` of
-strings), then the raw little-endian bytes. numpy has no bfloat16 or float8, so BF16, F8_E4M3
-and F8_E5M2 tensors load as float32 (exactly: every value is a float32); saving writes the
-array's own dtype. A file is checked as the safetensors package checks it (the header is
-JSON, dtypes are known, offsets tile the data without gaps or overlaps and match the shapes);
+strings), then the raw little-endian bytes. BF16, F8_E4M3 and F8_E5M2 tensors load as
+ml_dtypes' types (``dlpy.bfloat16``, ``dlpy.float8_e4m3fn``, ``dlpy.float8_e5m2``, bit patterns
+kept) and are saved from them; where ml_dtypes is missing they load as float32 (exactly, with
+one warning). A file is checked as the safetensors package checks it (the header is JSON, dtypes
+are known, offsets tile the data without gaps or overlaps and match the shapes);
 errors name the file.
 """
 
@@ -36,10 +37,13 @@ _DTYPES = {
     "U16": np.uint16, "U8": np.uint8, "BOOL": np.bool_, "C64": np.complex64,
 }
 _NAMES = {np.dtype(v): k for k, v in _DTYPES.items()}
-_ENUM_ORDER = ["BOOL", "U8", "I8", "I16", "U16", "F16", "I32", "U32", "F32", "C64", "F64", "I64",
-               "U64"]
-# stored as these raw types, converted to float32 on load
-_CONVERTED = {"BF16": np.uint16, "F8_E4M3": np.uint8, "F8_E5M2": np.uint8}
+# the safetensors package's Dtype enum order (its layout sorts by it)
+_ENUM_ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "I32", "U32",
+               "F32", "C64", "F64", "I64", "U64"]
+# stored as these raw types, viewed as ml_dtypes' type of the second name on load
+_CONVERTED = {"BF16": (np.uint16, "bfloat16"), "F8_E4M3": (np.uint8, "float8_e4m3fn"),
+              "F8_E5M2": (np.uint8, "float8_e5m2")}
+_LOW_NAMES = {low: name for name, (_, low) in _CONVERTED.items()}  # ml_dtypes' name -> ours
 _MAX_HEADER = 100_000_000  # the safetensors package's limit
 
 
@@ -54,12 +58,21 @@ def _float8_e4m3_table() -> np.ndarray:
     return (sign * value).astype(np.float32)
 
 
-def _to_float32(name: str, raw: np.ndarray) -> np.ndarray:
-    if name == "BF16":
-        return bfloat16_to_float32(raw)
-    if name == "F8_E5M2":  # the high byte of a float16
+def float8_to_float32(name: str, raw: np.ndarray) -> np.ndarray:
+    """float8 bit patterns (uint8) of torch's dtype ``name`` as float32 values, exactly."""
+    if name == "float8_e5m2":  # the high byte of a float16
         return (raw.astype(np.uint16) << 8).view(np.float16).astype(np.float32)
     return _float8_e4m3_table()[raw]
+
+
+def _low_precision(name: str, raw: np.ndarray, source: str) -> np.ndarray:
+    from dlpy.amp.dtypes import stored_dtype
+
+    low = _CONVERTED[name][1]
+    dtype = stored_dtype(low, source)
+    if dtype is not None:
+        return raw.view(dtype)
+    return bfloat16_to_float32(raw) if name == "BF16" else float8_to_float32(low, raw)
 
 
 def _parse_header(header_bytes: bytes, data_size: int) -> tuple[dict, dict[str, str]]:
@@ -89,7 +102,7 @@ def _parse_header(header_bytes: bytes, data_size: int) -> tuple[dict, dict[str, 
                 and 0 <= offsets[0] <= offsets[1] <= data_size):
             raise ValueError(f"tensor {name!r}: data_offsets {offsets!r} are not a range "
                              f"inside the {data_size} data bytes")
-        itemsize = np.dtype(_DTYPES.get(dtype) or _CONVERTED[dtype]).itemsize
+        itemsize = np.dtype(_DTYPES.get(dtype) or _CONVERTED[dtype][0]).itemsize
         needed = int(np.prod(shape, dtype=object)) * itemsize
         if offsets[1] - offsets[0] != needed:
             raise ValueError(f"tensor {name!r}: {dtype} of shape {tuple(shape)} needs {needed} "
@@ -122,10 +135,13 @@ def _read_header(handle, path: str, file_size: int) -> tuple[dict, dict[str, str
     return entries, metadata, 8 + length
 
 
-def _array(dtype: str, shape: tuple, raw: bytes | bytearray | memoryview) -> np.ndarray:
+def _array(dtype: str, shape: tuple, raw: bytes | bytearray | memoryview,
+           source: str) -> np.ndarray:
     if dtype in _CONVERTED:
-        values = np.frombuffer(raw, np.dtype(_CONVERTED[dtype]).newbyteorder("<"))
-        return _to_float32(dtype, values.astype(_CONVERTED[dtype])).reshape(shape)
+        element = _CONVERTED[dtype][0]
+        values = np.frombuffer(raw, np.dtype(element).newbyteorder("<")).astype(element,
+                                                                                copy=False)
+        return _low_precision(dtype, values, source).reshape(shape)
     array = np.frombuffer(raw, np.dtype(_DTYPES[dtype]).newbyteorder("<"))
     return array.astype(_DTYPES[dtype], copy=False).reshape(shape)
 
@@ -144,11 +160,11 @@ def load_file(path: str | os.PathLike) -> dict[str, Tensor]:
         size = os.fstat(handle.fileno()).st_size
         entries, _, start = _read_header(handle, path, size)
         data = bytearray(handle.read())  # writable arrays, as torch's
-    return _tensors(entries, data)
+    return _tensors(entries, data, path)
 
 
-def _tensors(entries: dict, data: bytearray) -> dict[str, Tensor]:
-    return {name: Tensor(_array(dtype, shape, memoryview(data)[begin:end]))
+def _tensors(entries: dict, data: bytearray, source: str) -> dict[str, Tensor]:
+    return {name: Tensor(_array(dtype, shape, memoryview(data)[begin:end], source))
             for name, (dtype, shape, begin, end) in entries.items()}
 
 
@@ -160,7 +176,7 @@ def load(data: bytes) -> dict[str, Tensor]:
 
     handle = io.BytesIO(data)
     entries, _, start = _read_header(handle, "<bytes>", len(data))
-    return _tensors(entries, bytearray(data[start:]))
+    return _tensors(entries, bytearray(data[start:]), "<bytes>")
 
 
 class safe_open:  # noqa: N801 - the safetensors package's name
@@ -188,7 +204,8 @@ class safe_open:  # noqa: N801 - the safetensors package's name
             raise KeyError(f"{self.path}: no tensor named {name!r}")
         dtype, shape, begin, end = self._entries[name]
         self._handle.seek(self._start + begin)
-        return Tensor(_array(dtype, shape, bytearray(self._handle.read(end - begin))))
+        return Tensor(_array(dtype, shape, bytearray(self._handle.read(end - begin)),
+                             self.path))
 
     def close(self) -> None:
         self._handle.close()
@@ -209,28 +226,31 @@ def save(tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> byt
     if metadata is not None and not (isinstance(metadata, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
         raise TypeError(f"save_file: metadata must map strings to strings, got {metadata!r:.80}")
-    arrays = {}
+    arrays, names = {}, {}  # name -> array (little-endian), its safetensors dtype
     for name, value in tensors.items():
         if not isinstance(name, str) or name == "__metadata__":
             raise ValueError(f"save_file: tensor names are strings other than '__metadata__', "
                              f"got {name!r}")
         array = np.asarray(value.data if isinstance(value, Tensor) else value)
-        dtype = np.dtype(array.dtype.newbyteorder("="))
-        if dtype not in _NAMES:
-            raise TypeError(f"save_file: tensor {name!r} has dtype {array.dtype}, which "
-                            "safetensors cannot hold")
-        array = np.asarray(array, dtype.newbyteorder("<"))
+        if array.dtype.name in _LOW_NAMES:  # ml_dtypes' bfloat16 / float8: their bits
+            names[name] = _LOW_NAMES[array.dtype.name]
+            array = array.view(_CONVERTED[names[name]][0])
+        else:
+            dtype = np.dtype(array.dtype.newbyteorder("="))
+            if dtype not in _NAMES:
+                raise TypeError(f"save_file: tensor {name!r} has dtype {array.dtype}, which "
+                                "safetensors cannot hold")
+            names[name] = _NAMES[dtype]
+        array = np.asarray(array, array.dtype.newbyteorder("<"))
         arrays[name] = array if array.flags.c_contiguous else array.copy(order="C")
     # the safetensors package's order: by its dtype enum, last first, then by name
-    order = sorted(arrays, key=lambda n: (-_ENUM_ORDER.index(
-        _NAMES[np.dtype(arrays[n].dtype.newbyteorder("="))]), n))
+    order = sorted(arrays, key=lambda n: (-_ENUM_ORDER.index(names[n]), n))
     header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
     offset = 0
     for name in order:
         array = arrays[name]
-        header[name] = {"dtype": _NAMES[np.dtype(array.dtype.newbyteorder("="))],
-                        "shape": list(array.shape), "data_offsets": [offset,
-                                                                     offset + array.nbytes]}
+        header[name] = {"dtype": names[name], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
         offset += array.nbytes
     encoded = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned
