@@ -259,6 +259,10 @@ def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
         dtype = (value.data if isinstance(value, Tensor) else value).dtype.str
         user_inputs.append(_UserInput(node.target, "tensor", shape, dtype))
     _check(mod, gm, args, kwargs, ordered, values, dynamic, strict)
+    if any(getattr(type(n.target), "_is_custom_op", False) for n in graph.nodes):
+        from dlpy.library import annotate_fake  # node.meta["val"] from the fake kernels
+
+        annotate_fake(gm, [values[name] for name in ordered])
     order = [n for n, _ in mod.named_parameters()] + [n for n, _ in mod.named_buffers()]
     return ExportedProgram(gm, user_inputs, ranges, (args, kwargs), order)
 

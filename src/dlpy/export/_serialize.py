@@ -93,6 +93,8 @@ def function_name(fn: Any, where: str) -> str:
     """The allow-list name of ``fn``; a ValueError when it has none (it could not be loaded)."""
     allowed_functions()
     name = _NAME_OF.get(id(fn))
+    if name is None and getattr(type(fn), "_is_custom_op", False):  # dlpy.library's op
+        return fn._path
     if name is None:
         shown = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
         raise ValueError(f"save: {where} calls {shown}, which is not one of dlpy's functions a "
@@ -491,6 +493,16 @@ def decode_program(document: Any, tensors: dict[str, Tensor], name: str
             fail(f"{where}: malformed args or kwargs")
         if op == "call_function":
             function = allowed_functions().get(target) if isinstance(target, str) else None
+            if function is None and isinstance(target, str) and target.startswith("dlpy.ops."):
+                from dlpy.library import custom_op_at
+
+                function, op_name = custom_op_at(target)
+                if function is None:
+                    raise SerializationError(f"load: {name}: {where} calls the custom op "
+                                             f"{op_name}, which is not registered in this "
+                                             f"process: import the module that defines it "
+                                             f"(dlpy.library.custom_op or Library.define) "
+                                             f"before loading")
             if function is None:
                 fail(f"{where} calls {target!r}, which is not one of the dlpy functions a "
                      f"saved program may call")

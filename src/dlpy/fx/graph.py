@@ -437,6 +437,8 @@ def _importable_path(obj: Any) -> str | None:
     path = qualified_name(obj)
     if path is not None:
         return path
+    if getattr(type(obj), "_is_custom_op", False):  # dlpy.library's op: dlpy.ops.ns.name.default
+        return obj._path
     module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     if module == "_operator":
         module = "operator"

@@ -1,6 +1,8 @@
 """Primitive ops, one family a file. Each op is a class with forward/backward on numpy arrays and a
 lowercase function that applies it to tensors."""
 
+import sys
+
 import numpy as np
 
 __all__ = ["Op", "broadcasts_to", "check_dim", "real_number"]
@@ -40,6 +42,14 @@ def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False) -> int:
         raise ValueError(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes "
                          f"(expected {-size} <= dim < {size})")
     return int(dim) % size
+
+
+def __getattr__(name: str):
+    """``dlpy.ops.<namespace>``: the custom ops defined there (dlpy.library), as torch.ops."""
+    library = sys.modules.get("dlpy.library")
+    if library is None or name.startswith("__"):
+        raise AttributeError(f"module 'dlpy.ops' has no attribute {name!r}")
+    return library.namespace(name)
 
 
 # after broadcasts_to: importing the engine imports the op families, which use it
