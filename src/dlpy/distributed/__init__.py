@@ -14,11 +14,13 @@ torch.distributed's names work too (``from dlpy import distributed as dist``):
 init_process_group, all_reduce and the other collectives on Tensors or numpy arrays, new_group,
 ReduceOp, the object collectives; ``dlpy.distributed.nn.functional`` (differentiable
 collectives) and ``dlpy.distributed.optim.ZeroRedundancyOptimizer``; ``dlpy.distributed.fsdp``
-(FullyShardedDataParallel) and ``dlpy.distributed.pipelining`` (GPipe and 1F1B schedules).
-See docs/distributed.md.
+(FullyShardedDataParallel) and ``dlpy.distributed.pipelining`` (GPipe and 1F1B schedules);
+``init_device_mesh``/``DeviceMesh`` and ``dlpy.distributed.tensor`` (DTensor, tensor parallelism
+in ``dlpy.distributed.tensor.parallel``). See docs/distributed.md.
 """
 
 from dlpy.distributed.ddp import DistributedDataParallel
+from dlpy.distributed.device_mesh import DeviceMesh, init_device_mesh
 from dlpy.distributed.group import (
     abort,
     abort_on_error,
@@ -87,6 +89,7 @@ from dlpy.distributed.zero import ZeroRedundancyOptimizer
 __all__ = [
     "Backend",
     "DebugLevel",
+    "DeviceMesh",
     "DistributedDataParallel",
     "DistributedSampler",
     "GroupMember",
@@ -111,6 +114,7 @@ __all__ = [
     "get_process_group_ranks",
     "get_rank",
     "get_world_size",
+    "init_device_mesh",
     "init_process_group",
     "irecv",
     "is_available",
