@@ -102,13 +102,15 @@ def group_of(ranks: list[int]):
 
 
 # ----------------------------------------------------------------- FSDP
-def fsdp_model(pg):
-    return FSDP(make_net(), process_group=pg, auto_wrap_policy=ModuleWrapPolicy({nn.Linear}))
+def fsdp_model(pg, orig: bool = False):
+    return FSDP(make_net(), process_group=pg, auto_wrap_policy=ModuleWrapPolicy({nn.Linear}),
+                use_orig_params=orig)
 
 
-def fsdp_save(pg, path: str) -> str:
-    """Train 2 steps with FSDP on ``pg`` and save the sharded state."""
-    model = fsdp_model(pg)
+def fsdp_save(pg, path: str, orig: bool = False) -> str:
+    """Train 2 steps with FSDP on ``pg`` and save the sharded state (``orig``: an optimiser
+    over use_orig_params pieces)."""
+    model = fsdp_model(pg, orig)
     opt = make_adam(model.parameters())
     train(model, opt, range(2), pg.rank(), pg.size())
     model_sd, optim_sd = get_state_dict(model, opt)
@@ -117,9 +119,9 @@ def fsdp_save(pg, path: str) -> str:
     return ""
 
 
-def fsdp_resume(pg, path: str, ref2: dict, ref4: dict) -> str:
+def fsdp_resume(pg, path: str, ref2: dict, ref4: dict, orig: bool = False) -> str:
     """Load on ``pg`` (FSDP), check, train 2 more steps, check."""
-    model = fsdp_model(pg)
+    model = fsdp_model(pg, orig)
     opt = make_adam(model.parameters())
     model_sd, optim_sd = get_state_dict(model, opt)
     state = {"model": model_sd, "optim": optim_sd, "step": 0}
@@ -132,7 +134,7 @@ def fsdp_resume(pg, path: str, ref2: dict, ref4: dict) -> str:
     train(model, opt, range(2, 4), pg.rank(), pg.size())
     resumed = difference(get_model_state_dict(model, options=FULL), ref4)
     assert resumed < 1e-12, resumed
-    return f"{pg.size()} ranks: resumed {resumed:.1e}"
+    return f"{pg.size()} ranks{' (use_orig_params)' if orig else ''}: resumed {resumed:.1e}"
 
 
 def plain_resume(path: str, ref2: dict, ref4: dict) -> str:
@@ -157,7 +159,8 @@ def plain_resume(path: str, ref2: dict, ref4: dict) -> str:
 
 @check
 def fsdp_save_on_some_ranks_load_on_others():
-    """N=2: 2 -> 1 process, 1 -> 2; N=3: 2 -> 3, 2 -> 1 process, 3 -> 2."""
+    """N=2: 2 -> 1 process, 1 -> 2; N=3: 2 -> 3, 2 -> 1 process, 3 -> 2; the first save
+    and the second load with use_orig_params=True."""
     world = dist.get_world_size()
     ref2, ref4 = reference(2), reference(4)
     base = shared_dir()
@@ -167,11 +170,11 @@ def fsdp_save_on_some_ranks_load_on_others():
             [([0, 1], list(range(world))), ([0, 1], []), (list(range(world)), [0, 1])]
         for i, (savers, loaders) in enumerate(pairs):
             path = os.path.join(base, f"ckpt{i}")
-            members(savers, lambda pg, path=path: fsdp_save(pg, path))
+            members(savers, lambda pg, path=path, i=i: fsdp_save(pg, path, i == 0))
             files = sorted(f for f in os.listdir(path) if f.endswith(".distcp"))
             assert files == [f"__{r}_0.distcp" for r in range(len(savers))], files
             detail = plain_resume(path, ref2, ref4) if not loaders else members(
-                loaders, lambda pg, path=path: fsdp_resume(pg, path, ref2, ref4))
+                loaders, lambda pg, path=path, i=i: fsdp_resume(pg, path, ref2, ref4, i == 1))
             out.append(f"{len(savers)} -> {detail}")
     finally:
         dist.barrier()
@@ -270,7 +273,9 @@ def zero_save_on_some_ranks_load_on_others():
 
 # ----------------------------------------------------------------- DDP, atomicity, errors
 @check
-def ddp_replicated_state_is_written_once_by_rank_0():
+def ddp_replicated_state_is_written_once():
+    """By the rank with the fewest bytes so far (torch's default planner), or by rank 0
+    (dedup_save_to_lowest_rank); each item once either way."""
     model = dist.DistributedDataParallel(make_net())
     opt = make_adam(model.parameters())
     train(model, opt, range(1))  # (no averaging: every rank the same batch)
@@ -279,10 +284,17 @@ def ddp_replicated_state_is_written_once_by_rank_0():
         path = os.path.join(base, "ddp")
         model_sd, optim_sd = get_state_dict(model, opt)
         assert sorted(model_sd) == ["0.bias", "0.weight", "2.bias", "2.weight"]
-        metadata = dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=path)
+        lowest = dcp.DefaultSavePlanner(dedup_save_to_lowest_rank=True)
+        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=path, planner=lowest)
         sizes = [os.path.getsize(os.path.join(path, f"__{r}_0.distcp"))
                  for r in range(dist.get_world_size())]
         assert sizes[0] > 0 and not any(sizes[1:]), sizes
+        metadata = dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=path)
+        balanced = [os.path.getsize(os.path.join(path, f"__{r}_0.distcp"))
+                    for r in range(dist.get_world_size())]
+        assert all(balanced), balanced  # spread over the ranks
+        assert len(metadata.storage_data) == len(dcp.flatten_state_dict(
+            {"model": model_sd, "optim": optim_sd}))  # each item stored once
         assert all(len(m.chunks) == 1 for m in metadata.state_dict_metadata.values()
                    if isinstance(m, dcp.TensorStorageMetadata))
         fresh = dist.DistributedDataParallel(make_net())
@@ -297,7 +309,7 @@ def ddp_replicated_state_is_written_once_by_rank_0():
         dist.barrier()
         if dist.rank() == 0:
             shutil.rmtree(base, ignore_errors=True)
-    return f"file sizes {sizes}"
+    return f"file sizes {sizes} (lowest rank), {balanced} (balanced)"
 
 
 @check
@@ -306,9 +318,10 @@ def a_failed_save_raises_on_every_rank_and_keeps_the_old_checkpoint():
     try:
         path = os.path.join(base, "ckpt")
         dcp.save({"w": np.arange(4.0), "note": "old"}, checkpoint_id=path)
+        lowest = dcp.DefaultSavePlanner(dedup_save_to_lowest_rank=True)
         bad = object() if dist.rank() == 0 else 1  # rank 0 writes the plain values
         try:
-            dcp.save({"w": np.zeros(4), "note": bad}, checkpoint_id=path)
+            dcp.save({"w": np.zeros(4), "note": bad}, checkpoint_id=path, planner=lowest)
         except RuntimeError as error:
             assert "rank 0 could not write" in str(error), error
         else:
@@ -327,3 +340,50 @@ def a_failed_save_raises_on_every_rank_and_keeps_the_old_checkpoint():
         dist.barrier()
         if dist.rank() == 0:
             shutil.rmtree(base, ignore_errors=True)
+
+
+@check
+def async_save_while_training_on():
+    """FSDP state saved in the background (over a duplicate communicator) while training
+    goes on with its own collectives; the checkpoint holds the state at the call, equal to a
+    plain save's, and a failing async save raises from result() on every rank."""
+    pg = dist.new_group(list(range(dist.get_world_size())))
+    base = shared_dir()
+    try:
+        model = fsdp_model(pg)
+        opt = make_adam(model.parameters())
+        train(model, opt, range(2), pg.rank(), pg.size())
+        model_sd, optim_sd = get_state_dict(model, opt)
+        state = {"model": model_sd, "optim": optim_sd, "step": 2}
+        dcp.save(state, checkpoint_id=os.path.join(base, "sync"))
+        future = dcp.async_save(state, checkpoint_id=os.path.join(base, "async"))
+        train(model, opt, range(2, 4), pg.rank(), pg.size())  # meanwhile
+        future.result(timeout=120)
+        names = sorted(f for f in os.listdir(os.path.join(base, "sync")) if f != ".metadata")
+        for name in names:
+            with open(os.path.join(base, "sync", name), "rb") as a, \
+                    open(os.path.join(base, "async", name), "rb") as b:
+                assert a.read() == b.read(), name
+        fresh = fsdp_model(pg)
+        fresh_opt = make_adam(fresh.parameters())
+        model_sd, optim_sd = get_state_dict(fresh, fresh_opt)
+        loaded = {"model": model_sd, "optim": optim_sd, "step": 0}
+        dcp.load(loaded, checkpoint_id=os.path.join(base, "async"))
+        set_state_dict(fresh, fresh_opt, model_state_dict=loaded["model"],
+                       optim_state_dict=loaded["optim"])
+        train(fresh, fresh_opt, range(2, 4), pg.rank(), pg.size())
+        diff = difference(get_model_state_dict(fresh, options=FULL),
+                          get_model_state_dict(model, options=FULL))
+        assert diff == 0.0, diff
+        bad = dcp.async_save({"x": object()}, checkpoint_id=os.path.join(base, "bad"))
+        try:
+            bad.result(timeout=120)
+        except RuntimeError as error:  # (one process: the TypeError itself)
+            assert "could not write" in str(error), error
+        else:
+            raise AssertionError("the async save of an object() did not raise")
+    finally:
+        dist.barrier()
+        if dist.rank() == 0:
+            shutil.rmtree(base, ignore_errors=True)
+    return f"{len(names)} files equal to save's; resumed: difference {diff}"

@@ -270,3 +270,96 @@ def test_sampler_drop_last_with_fewer_examples_than_ranks_is_empty():
         sampler = DistributedSampler(3, num_replicas=4, rank=rank, drop_last=True)
         assert len(sampler) == 0 and list(sampler) == [] and sampler.total_size == 0
     assert len(DistributedSampler(0, num_replicas=2, rank=1, drop_last=True)) == 0
+
+
+# ----------------------------------------------------------------- async_save, planners, writer
+def test_async_save_copies_first_and_writes_save_s_files(tmp_path):
+    state = {"w": np.arange(12.0).reshape(3, 4), "t": nn.Linear(2, 2).weight, "n": 3,
+             "nested": {"b": np.ones(2, np.float32), "l": [np.zeros(1), "x"]}}
+    want = dcp.save(state, checkpoint_id=tmp_path / "sync")
+    future = dcp.async_save(state, checkpoint_id=tmp_path / "async")
+    state["w"][...] = -1.0  # after the copy: the checkpoint keeps the old values
+    state["nested"]["b"][...] = 7
+    metadata = future.result(timeout=60)
+    assert metadata.state_dict_metadata == want.state_dict_metadata
+    for name in ("__0_0.distcp",):
+        assert (tmp_path / "async" / name).read_bytes() == (tmp_path / "sync" / name).read_bytes()
+    back = {"w": np.zeros((3, 4)), "nested": {"b": np.zeros(2, np.float32)}}
+    dcp.load(back, checkpoint_id=tmp_path / "async")
+    assert back["w"][2, 3] == 11.0 and back["nested"]["b"].tolist() == [1, 1]
+
+
+def test_async_save_errors_come_from_result(tmp_path):
+    future = dcp.async_save({"x": object()}, checkpoint_id=tmp_path / "c")
+    with pytest.raises(TypeError, match="save: x: save: cannot write a object"):
+        future.result(timeout=60)
+    assert not (tmp_path / "c").exists()
+    with pytest.raises(ValueError, match="async_checkpointer_type='PROCESS' is not supported"):
+        dcp.async_save({}, checkpoint_id=tmp_path / "c", async_checkpointer_type="PROCESS")
+
+
+def test_writer_threads_and_a_file_per_item(tmp_path):
+    state = {f"w{i}": np.full((i + 1, 3), float(i)) for i in range(5)} | {"a": 1, "b": "two"}
+    for kwargs, files in (({"thread_count": 3}, ["__0_0.distcp", "__0_1.distcp",
+                                                 "__0_2.distcp"]),
+                          ({"single_file_per_rank": False},
+                           [f"__0_{i}.distcp" for i in range(7)])):
+        path = tmp_path / str(len(files))
+        dcp.save(state, storage_writer=dcp.FileSystemWriter(path, **kwargs))
+        assert sorted(f for f in os.listdir(path) if f.endswith(".distcp")) == files
+        back = {k: (np.zeros_like(v) if isinstance(v, np.ndarray) else None)
+                for k, v in state.items()}
+        dcp.load(back, storage_reader=dcp.FileSystemReader(path))
+        assert all(np.array_equal(back[k], v) for k, v in state.items())
+    # torch's split: plain values dealt in turn, tensors largest first to the lightest file
+    meta = read_metadata((tmp_path / "3" / ".metadata").read_bytes(), ".metadata")
+    where = {k.fqn: v.relative_path for k, v in meta.storage_data.items()}
+    assert where == {"a": "__0_0.distcp", "b": "__0_1.distcp", "w4": "__0_0.distcp",
+                     "w3": "__0_1.distcp", "w2": "__0_2.distcp", "w1": "__0_2.distcp",
+                     "w0": "__0_1.distcp"}
+    with pytest.raises(ValueError, match="thread_count must be an int >= 1, got 0"):
+        dcp.FileSystemWriter(tmp_path, thread_count=0)
+
+
+def test_planners_flatten_partial_load_and_a_subclass(tmp_path):
+    state = {"model": {"w": np.ones((2, 2)), "b": np.zeros(2)}, "step": 4}
+    dcp.save(state, checkpoint_id=tmp_path / "flat", planner=dcp.DefaultSavePlanner())
+    meta = dcp.FileSystemReader(tmp_path / "flat").read_metadata()
+    assert sorted(meta.state_dict_metadata) == ["model.b", "model.w", "step"]
+    dcp.save(state, checkpoint_id=tmp_path / "whole",
+             planner=dcp.DefaultSavePlanner(flatten_state_dict=False))
+    meta = dcp.FileSystemReader(tmp_path / "whole").read_metadata()
+    assert isinstance(meta.state_dict_metadata["model"], dcp.BytesStorageMetadata)
+    back = {"model": {}, "step": 0}
+    dcp.load(back, checkpoint_id=tmp_path / "whole",
+             planner=dcp.DefaultLoadPlanner(flatten_state_dict=False))
+    assert back["step"] == 4 and np.array_equal(back["model"]["w"], np.ones((2, 2)))
+
+    partial = {"model": {"w": np.zeros((2, 2)), "extra": np.full(3, 5.0)}}
+    with pytest.raises(ValueError, match="model.extra is not in the checkpoint"):
+        dcp.load(partial, checkpoint_id=tmp_path / "flat")
+    dcp.load(partial, checkpoint_id=tmp_path / "flat",
+             planner=dcp.DefaultLoadPlanner(allow_partial_load=True))
+    assert partial["model"]["w"].sum() == 4 and partial["model"]["extra"].tolist() == [5] * 3
+
+    class Renaming(dcp.DefaultSavePlanner):
+        """A subclass as torch's docs show: rename the keys before planning."""
+
+        def set_up_planner(self, state_dict, storage_meta=None, is_coordinator=False):
+            super().set_up_planner({"v2_" + k: v for k, v in state_dict.items()},
+                                   storage_meta, is_coordinator)
+
+    class Skipping(dcp.DefaultLoadPlanner):
+        """Load only the tensors: plain values keep theirs."""
+
+        def create_local_plan(self):
+            plan = super().create_local_plan()
+            return dcp.LoadPlan([i for i in plan.items if i.type.name == "TENSOR"])
+
+    dcp.save(state, checkpoint_id=tmp_path / "renamed", planner=Renaming())
+    back = {"v2_model": {"w": np.zeros((2, 2)), "b": np.ones(2)}, "v2_step": -1}
+    dcp.load(back, checkpoint_id=tmp_path / "renamed", planner=Skipping())
+    assert back["v2_step"] == -1 and back["v2_model"]["w"].sum() == 4
+    assert back["v2_model"]["b"].sum() == 0
+    with pytest.raises(TypeError, match="planner must be a SavePlanner"):
+        dcp.save(state, checkpoint_id=tmp_path / "x", planner=dcp.DefaultLoadPlanner())

@@ -16,6 +16,13 @@ rank's ``_flat_param.grad`` is the mean over the ranks of its slice, and any opt
 the shards. A buffer is an anonymous memory map: freeing it returns its pages to the system
 (``madvise(MADV_DONTNEED)``) while the views the recorded ops hold stay valid, as torch frees a
 FlatParameter's storage. The ops' activations are kept as in torch (nothing is recomputed).
+
+Mixed precision (``MixedPrecision(param_dtype=np.float16)``): each rank's float32 shard is
+cast to ``param_dtype`` and gathered into a buffer of that dtype, the unit runs forward and
+backward in it, and the gradient is reduced in ``reduce_dtype`` (torch's pre- and post-division
+by the data-parallel size; float16/bfloat16 sums in float32, rounded) onto the float32 shard,
+which the optimiser steps. HYBRID_SHARD shards within the first group of a ``(intra, inter)``
+pair and all-reduces each shard's gradient over the second (its replicas).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from dlpy.tensor import Op, Tensor, no_grad
 
 __all__ = [
     "CPUOffload", "FullOptimStateDictConfig", "FullStateDictConfig",
-    "FullyShardedDataParallel", "LocalStateDictConfig", "ModuleWrapPolicy",
+    "FullyShardedDataParallel", "LocalStateDictConfig", "MixedPrecision", "ModuleWrapPolicy",
     "ShardedStateDictConfig", "ShardedTensor", "ShardingStrategy", "StateDictType",
     "parameter_memory", "reset_peak_parameter_memory", "size_based_auto_wrap_policy",
     "transformer_auto_wrap_policy",
@@ -46,9 +53,18 @@ NAME = "FullyShardedDataParallel"
 
 
 class ShardingStrategy(enum.Enum):
+    """HYBRID_SHARD: FULL_SHARD within a group of ranks (a node), replicated across groups;
+    _HYBRID_SHARD_ZERO2: the same with SHARD_GRAD_OP within."""
+
     FULL_SHARD = 1
     SHARD_GRAD_OP = 2
     NO_SHARD = 3
+    HYBRID_SHARD = 4
+    _HYBRID_SHARD_ZERO2 = 5
+
+
+_HYBRID = (ShardingStrategy.HYBRID_SHARD, ShardingStrategy._HYBRID_SHARD_ZERO2)
+_FREE_AFTER_FORWARD = (ShardingStrategy.FULL_SHARD, ShardingStrategy.HYBRID_SHARD)
 
 
 class StateDictType(enum.Enum):
@@ -62,6 +78,47 @@ class CPUOffload:
     """Accepted, no effect: dlpy's parameters live in host memory already."""
 
     offload_params: bool = False
+
+
+@dataclass
+class MixedPrecision:
+    """torch's FSDP mixed precision: ``param_dtype`` (float16 or dlpy.bfloat16) is the dtype
+    a unit's parameters are gathered in and run forward and backward in (each rank's float32
+    shard cast, then gathered); gradients are reduced in ``reduce_dtype`` (default:
+    ``param_dtype``) and arrive on the shard in its own dtype (``param_dtype`` with
+    ``keep_low_precision_grads``), so the optimiser steps the float32 master shard. Floating
+    buffers are cast to ``buffer_dtype`` at the root's first forward (state dicts keep their
+    own dtype). The root casts its floating inputs to ``param_dtype``
+    (``cast_root_forward_inputs``), every unit with ``cast_forward_inputs``. With an
+    auto-wrap policy, the modules of ``_module_classes_to_ignore`` (BatchNorm) become units of
+    their own without mixed precision, as torch's."""
+
+    param_dtype: Any = None
+    reduce_dtype: Any = None
+    buffer_dtype: Any = None
+    keep_low_precision_grads: bool = False
+    cast_forward_inputs: bool = False
+    cast_root_forward_inputs: bool = True
+    _module_classes_to_ignore: tuple | None = None  # None: (BatchNorm,), torch's default
+
+    def __post_init__(self):
+        if self._module_classes_to_ignore is None:
+            from dlpy.nn.norm import _BatchNorm
+
+            self._module_classes_to_ignore = (_BatchNorm,)
+
+
+def _float_dtype(what: str, dtype: Any) -> np.dtype | None:
+    if dtype is None:
+        return None
+    try:
+        out = np.dtype(dtype.dtype if isinstance(dtype, Tensor) else dtype)
+    except TypeError:
+        out = None
+    if out is None or not (out.kind == "f" or out.name == "bfloat16"):
+        raise TypeError(f"{NAME}: MixedPrecision.{what} must be a floating dtype "
+                        f"(numpy.float16, dlpy.bfloat16, numpy.float32...), got {dtype!r}")
+    return out
 
 
 @dataclass
@@ -213,29 +270,48 @@ _nesting = [0]  # FSDP forwards running now (0: the next call is a root's)
 
 
 class _FlatHandle:
-    """The flat vector of one unit: the shard this rank keeps, the buffer it is gathered into."""
+    """The flat vector of one unit: the shard this rank keeps, the buffer it is gathered into
+    (in the compute dtype: ``param_dtype`` under mixed precision)."""
 
     def __init__(self, infos: list[_ParamInfo], dtype: np.dtype, pg: Any,
-                 strategy: ShardingStrategy, use_orig_params: bool):
+                 strategy: ShardingStrategy, use_orig_params: bool, inter: Any = None,
+                 precision: MixedPrecision | None = None):
         self.infos, self.pg, self.strategy = infos, pg, strategy
+        self.inter = inter  # HYBRID: the group of the replicas of this rank's shard
         self.use_orig_params = use_orig_params
         self.world = 1 if strategy is ShardingStrategy.NO_SHARD else pg.size()
         self.rank = pg.rank()
         self.numel = sum(info.numel for info in infos)
         self.shard_size = -(-self.numel // self.world) if self.numel else 0
         self.dtype = np.dtype(dtype)
+        precision = precision or MixedPrecision()
+        param_dtype = _float_dtype("param_dtype", precision.param_dtype)
+        reduce_dtype = _float_dtype("reduce_dtype", precision.reduce_dtype)
+        self.compute_dtype = param_dtype or self.dtype
+        # torch: reduce_dtype defaults to param_dtype when only that is given
+        self.reduce_dtype = reduce_dtype or (param_dtype if param_dtype is not None
+                                             else self.dtype)
+        self.keep_low_precision_grads = bool(precision.keep_low_precision_grads) \
+            and param_dtype is not None
+        self.mixed = self.compute_dtype != self.dtype
+        replicas = 1 if inter is None else inter.size()
+        # torch's gradient pre- and post-division by the data-parallel size
+        self.predivide, self.postdivide = _divide_factors(pg.size() * replicas)
         padded = self.shard_size * self.world
         whole = np.zeros(padded, dtype=self.dtype)
         for info in infos:
             whole[info.offset:info.offset + info.numel] = info.param.data.reshape(-1)
-        if pg.comm is not None and padded:  # every rank starts from rank 0's values
-            pg.comm.Bcast(whole, root=0)
+        for group in (pg, inter):  # every rank starts from rank 0's values
+            if group is not None and group.comm is not None and padded:
+                group.comm.Bcast(whole, root=0)
         start = self.rank * self.shard_size if self.world > 1 else 0
         self.flat = Parameter(whole[start:start + self.shard_size].copy())
         self._mmap: Any = None
         if self.world > 1 and padded:
-            self._mmap = mmap.mmap(-1, padded * self.dtype.itemsize)
-            self.buffer = np.frombuffer(self._mmap, dtype=self.dtype)
+            self._mmap = mmap.mmap(-1, padded * self.compute_dtype.itemsize)
+            self.buffer = np.frombuffer(self._mmap, dtype=self.compute_dtype)
+        elif self.mixed:  # one rank or NO_SHARD: the cast copy of the whole vector
+            self.buffer = self.flat.data.astype(self.compute_dtype)
         else:  # NO_SHARD or one rank: the shard is the whole vector
             self.buffer = self.flat.data
         self.full = self.buffer[:self.numel]
@@ -251,10 +327,16 @@ class _FlatHandle:
     # ------------------------------------------------------------- gather and free
     def unshard(self, force: bool = False) -> None:
         """Gather the whole vector into the buffer (again with ``force``: the shards may have
-        changed since; a collective, so every rank calls it at the same point)."""
-        if self.world == 1 or (self.gathered and not force):
+        changed since; a collective, so every rank calls it at the same point). Mixed
+        precision: each rank's shard cast to ``param_dtype``, then gathered."""
+        if self.world == 1:
+            if self.mixed and force:
+                self.buffer[...] = self.flat.data
             return
-        self.pg.comm.Allgather(self.flat.data, self.buffer)
+        if self.gathered and not force:
+            return
+        shard = self.flat.data.astype(self.compute_dtype) if self.mixed else self.flat.data
+        self.pg.comm.Allgather(shard.view(np.uint8), self.buffer.view(np.uint8))
         if not self.gathered:
             self.gathered = True
             self._account[1] = self.buffer.nbytes
@@ -269,12 +351,25 @@ class _FlatHandle:
         self._account[1] = 0
         _memory.gathered -= self.buffer.nbytes
 
+    def full_precision(self) -> np.ndarray:
+        """The whole padded vector in the shard's dtype (summon_full_params, state dicts):
+        the gathered buffer, or under mixed precision a gather of the float32 shards (the
+        shard itself on one rank)."""
+        if not self.mixed:
+            self.unshard()
+            return self.buffer
+        if self.world == 1:
+            return self.flat.data
+        whole = np.empty(self.shard_size * self.world, dtype=self.dtype)
+        self.pg.comm.Allgather(self.flat.data, whole)
+        return whole
+
     # ------------------------------------------------------------- gradients
     def post_backward(self, grad: np.ndarray) -> np.ndarray | None:
         self.pending = max(self.pending - 1, 0)
         if not self.sync:
             if self.unsharded_grad is None:
-                self.unsharded_grad = np.array(grad, dtype=self.dtype)
+                self.unsharded_grad = np.array(grad, dtype=self.compute_dtype)
             else:
                 self.unsharded_grad += grad
             result = None
@@ -285,29 +380,37 @@ class _FlatHandle:
             result = self._reduce(grad)
         if self.pending == 0 and self.strategy is not ShardingStrategy.NO_SHARD:
             self.reshard()
-        if result is not None and self.use_orig_params:
+        if result is None:
+            return None
+        if self.use_orig_params:
             for p, (a, b) in zip(self.orig_params, self.local_ranges()):
-                piece = result[a:b]
-                p.grad = piece.copy() if p.grad is None else p.grad.data + piece
+                _add_grad(p, result[a:b], self.keep_low_precision_grads and self.compute_dtype)
+            return None
+        if self.keep_low_precision_grads:  # set here: the engine keeps a leaf's own dtype
+            _add_grad(self.flat, result, self.compute_dtype)
             return None
         return result
 
     def _reduce(self, grad: np.ndarray) -> np.ndarray:
-        """The mean over the ranks: this rank's slice (all of it for NO_SHARD)."""
-        size = self.pg.size()
-        padded = np.zeros(self.shard_size * self.world, dtype=self.dtype)
+        """torch's: the gradient in ``reduce_dtype`` divided by the pre-divide factor, summed
+        over the ranks (reduce-scattered: this rank's slice, all of it for NO_SHARD; HYBRID:
+        then summed over the replicas), divided by the post-divide factor, in the shard's
+        dtype. A float16/bfloat16 sum runs in float32, rounded after each collective."""
+        dtype = self.reduce_dtype
+        padded = np.zeros(self.shard_size * self.world, dtype=dtype)
         padded[:self.numel] = grad
-        if self.pg.comm is None or size == 1:
-            return padded
-        if self.world == 1:  # NO_SHARD: an allreduce, as DDP
-            self.pg.comm.Allreduce(torch_api._mpi("IN_PLACE"), padded,
-                                   op=torch_api._mpi("SUM"))
-            padded /= size
-            return padded
-        out = np.empty(self.shard_size, dtype=self.dtype)
-        self.pg.comm.Reduce_scatter_block(padded, out, op=torch_api._mpi("SUM"))
-        out /= size
-        return out
+        if self.predivide != 1:
+            padded /= dtype.type(self.predivide)
+        out = padded
+        if self.world > 1:
+            out = _sum(self.pg.comm, padded, scatter=True)
+        if self.inter is not None:
+            out = _sum(self.inter.comm, out)
+        elif self.world == 1:  # NO_SHARD: an allreduce, as DDP
+            out = _sum(self.pg.comm, out)
+        if self.postdivide != 1:
+            out /= dtype.type(self.postdivide)
+        return out if out.dtype == self.dtype else out.astype(self.dtype)
 
     # ------------------------------------------------------------- views
     def local_ranges(self) -> list[tuple[int, int]]:
@@ -328,8 +431,49 @@ class _FlatHandle:
                 owner.__dict__[name] = view
 
     def full_array(self) -> np.ndarray:
-        self.unshard()
-        return self.full
+        return self.full_precision()[:self.numel]
+
+    def optim_params(self, optim: Any) -> list[Parameter]:
+        """The parameters of this unit that ``optim`` steps, in its order."""
+        mine = {id(p) for p in (self.orig_params if self.use_orig_params else [self.flat])}
+        return [p for p in optim.params if id(p) in mine]
+
+
+def _divide_factors(size: int) -> tuple[float, float]:
+    """torch's gradient pre-divide factor (a power of 2 near sqrt(size)) and post-divide
+    factor: dividing before and after the sum keeps float16 from overflowing."""
+    factor = 1
+    while size % factor == 0 and size / factor > factor:
+        factor *= 2
+    return float(factor), size / factor
+
+
+def _sum(comm: Any, array: np.ndarray, scatter: bool = False) -> np.ndarray:
+    """The sum over ``comm``'s ranks (``scatter``: this rank's block of it); float16 and
+    bfloat16 in float32, rounded once (MPI sums neither)."""
+    if comm is None or comm.Get_size() == 1:
+        return array  # (one rank: its block is all of it)
+    low = array.dtype.itemsize == 2
+    send = array.astype(np.float32) if low else array  # (``array`` is the caller's own)
+    if scatter:
+        out = np.empty(len(send) // comm.Get_size(), dtype=send.dtype)
+        comm.Reduce_scatter_block(send, out, op=torch_api._mpi("SUM"))
+    else:
+        out = send
+        comm.Allreduce(torch_api._mpi("IN_PLACE"), out, op=torch_api._mpi("SUM"))
+    return out.astype(array.dtype) if low else out
+
+
+def _add_grad(p: Parameter, grad: np.ndarray, low: Any) -> None:
+    """p.grad += grad (a new array); ``low``: the sum rounded to that dtype (torch's
+    keep_low_precision_grads; dlpy's .grad setter insists on the parameter's dtype)."""
+    from dlpy.tensor import _grad_tensor
+
+    total = grad.copy() if p.grad is None else p.grad.data + grad
+    if low:
+        p._grad = _grad_tensor(total.astype(low))
+    else:
+        p.grad = total
 
 
 # ----------------------------------------------------------------- the wrapper
@@ -338,8 +482,58 @@ def _check_strategy(strategy: Any) -> ShardingStrategy:
         return ShardingStrategy.FULL_SHARD
     if not isinstance(strategy, ShardingStrategy):
         raise TypeError(f"{NAME}: sharding_strategy must be a ShardingStrategy (FULL_SHARD, "
-                        f"SHARD_GRAD_OP, NO_SHARD), got {strategy!r}")
+                        f"SHARD_GRAD_OP, NO_SHARD, HYBRID_SHARD, _HYBRID_SHARD_ZERO2), got "
+                        f"{strategy!r}")
     return strategy
+
+
+def _hybrid_groups(process_group: Any, policy: Any) -> tuple[Any, Any]:
+    """HYBRID_SHARD's (intra, inter) groups: torch's ``process_group=(intra, inter)`` tuple,
+    or with None (and an auto-wrap policy, as torch) the ranks of each machine (MPI's
+    shared-memory split) and, across machines, the ranks of the same local index."""
+    if process_group is None:
+        if policy is None:
+            raise ValueError(f"{NAME}: manual wrapping with HYBRID_SHARD needs "
+                             "process_group=(intra_node_group, inter_node_group)")
+        world = torch_api._world()
+        if world.comm is None:
+            return world, None
+        from mpi4py import MPI
+
+        local = world.comm.Split_type(MPI.COMM_TYPE_SHARED, world.rank())
+        nodes = world.comm.allgather(local.bcast(world.rank(), root=0))  # each one's head
+        local.Free()
+        heads = sorted(set(nodes))
+        intra_groups = [[r for r, n in enumerate(nodes) if n == h] for h in heads]
+        per_node = {len(g) for g in intra_groups}
+        if len(per_node) != 1:
+            raise ValueError(f"{NAME}: HYBRID_SHARD needs as many ranks on every machine, got "
+                             f"{[len(g) for g in intra_groups]}; give process_group=(intra, "
+                             "inter)")
+        intra = inter = None
+        for ranks in intra_groups:
+            pg = torch_api.new_group(ranks)
+            if world.rank() in ranks:
+                intra = pg
+        for i in range(per_node.pop()):
+            ranks = [g[i] for g in intra_groups]
+            pg = torch_api.new_group(ranks)
+            if world.rank() in ranks:
+                inter = pg
+        return intra, inter
+    if not (isinstance(process_group, tuple) and len(process_group) == 2):
+        raise ValueError(f"{NAME}: HYBRID_SHARD takes process_group=(intra_node_group, "
+                         f"inter_node_group) or None, got {process_group!r}")
+    intra = torch_api._group_of(NAME, process_group[0])
+    inter = torch_api._group_of(NAME, process_group[1])
+    if intra is None or inter is None:
+        raise ValueError(f"{NAME}: this rank is not a member of both groups of "
+                         "process_group=(intra, inter)")
+    world = torch_api._world().size()
+    if intra.size() * inter.size() != world or len(set(intra.ranks) & set(inter.ranks)) != 1:
+        raise ValueError(f"{NAME}: HYBRID_SHARD's groups must split the {world} ranks: intra "
+                         f"ranks {intra.ranks} x inter ranks {inter.ranks}")
+    return intra, inter
 
 
 def _recursive_wrap(module: Module, policy: Callable, make: Callable[[Module], Module],
@@ -393,9 +587,11 @@ def _clean(name: str) -> str:
 
 
 class FullyShardedDataParallel(Module):
-    """``FSDP(module, sharding_strategy=, auto_wrap_policy=, use_orig_params=)``: ``module``'s
-    parameters (outside the units the policy wraps) as one flat vector sharded over the ranks
-    of ``process_group``; rank 0's values at construction. See the module docstring."""
+    """``FSDP(module, sharding_strategy=, auto_wrap_policy=, mixed_precision=,
+    use_orig_params=)``: ``module``'s parameters (outside the units the policy wraps) as one
+    flat vector sharded over the ranks of ``process_group`` (HYBRID: of the intra group of an
+    ``(intra, inter)`` pair, replicated over inter); rank 0's values at construction. See the
+    module docstring."""
 
     def __init__(self, module: Module, process_group: Any = None,
                  sharding_strategy: ShardingStrategy | None = None,
@@ -410,8 +606,10 @@ class FullyShardedDataParallel(Module):
             raise TypeError(f"{NAME}: expected a dlpy.nn.Module, got {type(module).__name__}")
         if cpu_offload is not None and not isinstance(cpu_offload, CPUOffload):
             raise TypeError(f"{NAME}: cpu_offload must be a CPUOffload, got {cpu_offload!r}")
-        for what, value in (("mixed_precision", mixed_precision),
-                            ("ignored_modules", ignored_modules),
+        if mixed_precision is not None and not isinstance(mixed_precision, MixedPrecision):
+            raise TypeError(f"{NAME}: mixed_precision must be a MixedPrecision, got "
+                            f"{mixed_precision!r}")
+        for what, value in (("ignored_modules", ignored_modules),
                             ("ignored_states", ignored_states), ("param_init_fn", param_init_fn),
                             ("device_mesh", device_mesh)):
             if value is not None:
@@ -420,21 +618,42 @@ class FullyShardedDataParallel(Module):
             raise TypeError(f"{NAME}: auto_wrap_policy must be callable, got "
                             f"{auto_wrap_policy!r}")
         strategy = _check_strategy(sharding_strategy)
-        pg = torch_api._group_of(NAME, process_group)
+        inter = None
+        if strategy in _HYBRID:
+            pg, inter = _hybrid_groups(process_group, auto_wrap_policy)
+            process_group = (pg, inter)  # the units inside take the same pair
+        else:
+            pg = torch_api._group_of(NAME, process_group)
         if pg is None:
             raise ValueError(f"{NAME}: this rank is not a member of process_group")
         self.sharding_strategy, self.process_group = strategy, pg
+        self._inter_node_pg = inter
+        self.mixed_precision = mixed_precision
+        for what in ("param_dtype", "reduce_dtype", "buffer_dtype"):
+            _float_dtype(what, getattr(mixed_precision, what, None))
         self.use_orig_params = bool(use_orig_params)
         self.cpu_offload = cpu_offload
         self._state_dict_type = StateDictType.FULL_STATE_DICT
         self._state_dict_config: Any = FullStateDictConfig()
+        self._buffer_dtypes: dict[str, np.dtype] | None = None  # the root's, once cast
         if auto_wrap_policy is not None:
+            ignore = tuple(mixed_precision._module_classes_to_ignore) \
+                if mixed_precision is not None else ()
+
             def make(child: Module) -> Module:
+                precision = None if isinstance(child, ignore) else mixed_precision
                 return FullyShardedDataParallel(
-                    child, process_group, strategy, cpu_offload,
+                    child, process_group, strategy, cpu_offload, mixed_precision=precision,
                     use_orig_params=use_orig_params)
 
-            _recursive_wrap(module, auto_wrap_policy, make, only_children=True)
+            policy = auto_wrap_policy
+            if ignore:  # torch: those modules are units of their own, in full precision
+                def policy(module, recurse, nonwrapped_numel):
+                    return auto_wrap_policy(module=module, recurse=recurse,
+                                            nonwrapped_numel=nonwrapped_numel) or (
+                        not recurse and isinstance(module, ignore))
+
+            _recursive_wrap(module, policy, make, only_children=True)
         self._fsdp_wrapped_module = module
         self._handle = self._make_handle(module)
 
@@ -468,7 +687,8 @@ class FullyShardedDataParallel(Module):
         for info in infos:
             _claimed[id(info.param)] = info.param
         handle = _FlatHandle(infos, infos[0].param.data.dtype, self.process_group,
-                             self.sharding_strategy, self.use_orig_params)
+                             self.sharding_strategy, self.use_orig_params,
+                             self._inter_node_pg, self.mixed_precision)
         for info in infos:
             for owner, name in info.sites:
                 del owner._parameters[name]
@@ -492,10 +712,17 @@ class FullyShardedDataParallel(Module):
 
     # ------------------------------------------------------------- forward
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        precision = self.mixed_precision
         if _nesting[0] == 0:  # the root's call: graphs never differentiated are forgotten
             for unit in self._units():
                 if unit._handle is not None:
                     unit._handle.pending = 0
+            if self._buffer_dtypes is None:
+                self._cast_buffers()
+            if precision is not None and precision.cast_root_forward_inputs:
+                args, kwargs = _cast_inputs(precision.param_dtype, args, kwargs)
+        elif precision is not None and precision.cast_forward_inputs:
+            args, kwargs = _cast_inputs(precision.param_dtype, args, kwargs)
         _nesting[0] += 1
         try:
             return self._forward(args, kwargs)
@@ -520,10 +747,33 @@ class FullyShardedDataParallel(Module):
             if strategy is not ShardingStrategy.NO_SHARD:
                 handle.reshard()  # nothing will read it again: no backward
             return out
-        if strategy is ShardingStrategy.FULL_SHARD:
+        if strategy in _FREE_AFTER_FORWARD:
             handle.reshard()
         # (SHARD_GRAD_OP too: another graph's backward may have freed it in between)
         return _map_tensors(out, lambda t: _PreBackward(handle)(t) if t.requires_grad else t)
+
+    def _cast_buffers(self) -> None:
+        """The root's first forward: each unit's floating buffers (outside nested units) to
+        its ``buffer_dtype``, their own dtypes remembered for the state dicts (torch's)."""
+        self._buffer_dtypes = {}
+        for prefix, unit in self.named_modules():
+            if not isinstance(unit, FullyShardedDataParallel):
+                continue
+            dtype = _float_dtype("buffer_dtype", getattr(unit.mixed_precision, "buffer_dtype",
+                                                          None))
+            if dtype is None:
+                continue
+            head = f"{prefix}._fsdp_wrapped_module" if prefix else "_fsdp_wrapped_module"
+            stack = [(head, unit._fsdp_wrapped_module)]
+            while stack:
+                name, m = stack.pop()
+                for key, array in list(m._buffers.items()):
+                    if array is not None and array.dtype.kind == "f" and array.dtype != dtype:
+                        self._buffer_dtypes[_clean(f"{name}.{key}")] = array.dtype
+                        m._buffers[key] = array.astype(dtype)
+                        object.__setattr__(m, key, m._buffers[key])
+                stack += [(f"{name}.{n}", c) for n, c in m._modules.items()
+                          if c is not None and not isinstance(c, FullyShardedDataParallel)]
 
     # ------------------------------------------------------------- context managers
     @contextlib.contextmanager
@@ -550,10 +800,12 @@ class FullyShardedDataParallel(Module):
             raise ValueError(f"{NAME}.summon_full_params: with_grads=True is not supported")
         units = _all_units(module, recurse)
         handles = [u._handle for u in units if u._handle is not None]
+        wholes = []
         for h in handles:
-            h.unshard()
+            whole = h.full_precision()  # (under mixed precision too: the float32 values)
+            wholes.append(whole)
             for info in h.infos:
-                info.param.data = h.full[info.offset:info.offset + info.numel].reshape(
+                info.param.data = whole[info.offset:info.offset + info.numel].reshape(
                     info.shape)
                 for owner, name in info.sites:
                     owner._parameters[name] = info.param
@@ -566,10 +818,10 @@ class FullyShardedDataParallel(Module):
             for m, flat in saved:
                 if flat is not None:
                     m._parameters["_flat_param"] = flat
-            for h in handles:
-                if writeback and h.world > 1:
-                    lo = h.rank * h.shard_size
-                    h.flat.data[...] = h.buffer[lo:lo + h.shard_size]
+            for h, whole in zip(handles, wholes):
+                if writeback and whole is not h.flat.data:
+                    lo = h.rank * h.shard_size if h.world > 1 else 0
+                    h.flat.data[...] = whole[lo:lo + h.shard_size]
                 for info in h.infos:
                     for owner, name in info.sites:
                         owner._parameters.pop(name, None)
@@ -626,7 +878,9 @@ class FullyShardedDataParallel(Module):
         ``Module.state_dict()``'s order, as torch's: module by module, its own parameters, its
         own persistent buffers, then its children."""
         kind = self._state_dict_type
-        buffers = {_clean(n): b.copy() for n, b in self.named_buffers(persistent_only=True)}
+        own = self._buffer_dtypes or {} if kind is not StateDictType.LOCAL_STATE_DICT else {}
+        buffers = {_clean(n): b.astype(own.get(_clean(n), b.dtype))  # (a copy)
+                   for n, b in self.named_buffers(persistent_only=True)}
         if kind is StateDictType.LOCAL_STATE_DICT:
             return self._in_module_order(
                 {**{n: p.data.copy() for n, p in self._flat_named()}, **buffers})
@@ -741,23 +995,42 @@ class FullyShardedDataParallel(Module):
     def optim_state_dict(model: Module, optim: Any, optim_state_dict: Any = None,
                          group: Any = None) -> dict[str, Any]:
         """The optimiser's state by original parameter name, whole (every rank gathers):
-        {"state": {name: {slot: array}}, "param_groups": [{settings, "params": [names]}]}."""
+        {"state": {name: {slot: array}}, "param_groups": [{settings, "params": [names]}]}.
+        The optimiser steps the flat shards, or with ``use_orig_params`` the original
+        parameters' pieces."""
         name = f"{NAME}.optim_state_dict"
         owners = _flat_owners(name, model, optim)
+        index = {id(p): i for i, p in enumerate(optim.params)}
+        wholes: dict[int, dict[str, np.ndarray]] = {}  # a unit's slots, gathered
+        for _, h in model._prefixed_handles():  # in the same order on every rank
+            views = [(index[id(p)], owners[id(p)]) for p in h.optim_params(optim)]
+            if not views:
+                continue
+            slots = sorted({slot for i, v in views for slot, value in optim.state[i].items()
+                            if v.per_element(value)})
+            shards = {}
+            for slot in slots:
+                vector = None
+                for i, v in views:
+                    value = np.asarray(optim.state[i].get(slot, np.zeros(0)))
+                    if vector is None:
+                        vector = np.zeros(h.shard_size, dtype=value.dtype)
+                    vector[v.start:v.start + value.size] = value.reshape(-1)
+                shards[slot] = _gather_vector(h, vector)
+            wholes[id(h)] = shards
         state: dict[str, dict[str, Any]] = {}
         for i, p in enumerate(optim.params):
-            h = owners[id(p)]
+            v = owners[id(p)]
+            whole = wholes[id(v.handle)]
             slots = optim.state[i]
-            whole = {slot: _gather_vector(h, np.asarray(v)) for slot, v in slots.items()
-                     if np.shape(v) == p.data.shape}  # per element: gathered and split
-            for info in h.infos:
+            for info, _, _ in v.entries:
                 state[info.fqn_global] = {
                     slot: (whole[slot][info.offset:info.offset + info.numel].reshape(
-                        info.shape) if slot in whole else np.array(v, copy=True))
-                    for slot, v in slots.items()}
+                        info.shape) if slot in whole else np.array(value, copy=True))
+                    for slot, value in slots.items()}
         groups = []
         for g in optim.param_groups:
-            names = [info.fqn_global for p in g["params"] for info in owners[id(p)].infos]
+            names = [info.fqn_global for p in g["params"] for info, _, _ in owners[id(p)].entries]
             groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": names})
         return {"state": state, "param_groups": groups, "step_count": optim.step_count}
 
@@ -770,21 +1043,20 @@ class FullyShardedDataParallel(Module):
         owners = _flat_owners(name, model, optim)
         state = optim_state_dict["state"]
         for i, p in enumerate(optim.params):
-            h = owners[id(p)]
-            first = state.get(h.infos[0].fqn_global)
+            v = owners[id(p)]
+            first = state.get(v.entries[0][0].fqn_global)
             if first is None:
                 optim.state[i] = {}
                 continue
             slots: dict[str, Any] = {}
             for slot, value in first.items():
                 value = np.asarray(value)
-                if value.shape == h.infos[0].shape and value.ndim >= 1:
-                    whole = np.zeros(h.shard_size * h.world, dtype=h.dtype)
-                    for info in h.infos:
-                        whole[info.offset:info.offset + info.numel] = \
-                            np.asarray(state[info.fqn_global][slot]).reshape(-1)
-                    lo = h.rank * h.shard_size if h.world > 1 else 0
-                    slots[slot] = whole[lo:lo + h.shard_size].copy()
+                if value.shape == v.entries[0][0].shape and value.ndim >= 1:
+                    local = np.zeros(p.data.size, dtype=value.dtype)
+                    for info, a, b in v.entries:
+                        saved = np.asarray(state[info.fqn_global][slot]).reshape(-1)
+                        local[a:b] = saved[v.base + a - info.offset:v.base + b - info.offset]
+                    slots[slot] = local.reshape(p.data.shape)
                 else:
                     slots[slot] = value.copy()
             optim.state[i] = slots
@@ -837,6 +1109,28 @@ def _all_units(module: Module, recurse: bool) -> list[FullyShardedDataParallel]:
     return units if recurse else units[:1]
 
 
+def _cast_inputs(dtype: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """torch's _cast_forward_inputs: the floating Tensors and arrays among the inputs (in
+    tuples, lists, dicts too) cast to ``dtype``; a Tensor's cast is recorded."""
+    if dtype is None:
+        return args, kwargs
+    dtype = np.dtype(dtype)
+
+    def cast(x: Any) -> Any:
+        if isinstance(x, (Tensor, np.ndarray)):
+            kind = x.dtype
+            if (kind.kind == "f" or kind.name == "bfloat16") and kind != dtype:
+                return x.astype(dtype)
+            return x
+        if isinstance(x, (tuple, list)):
+            return type(x)(cast(v) for v in x)
+        if isinstance(x, dict):
+            return {k: cast(v) for k, v in x.items()}
+        return x
+
+    return cast(args), cast(kwargs)
+
+
 def _map_tensors(out: Any, fn: Callable[[Tensor], Tensor]) -> Any:
     if isinstance(out, Tensor):
         return fn(out)
@@ -856,24 +1150,54 @@ def _check_keys(name: str, own: dict, given: dict, strict: bool) -> None:
         raise ValueError(f"{name}: missing keys {missing}, unexpected keys {unexpected}")
 
 
-def _flat_owners(name: str, model: Module, optim: Any) -> dict[int, _FlatHandle]:
-    """The handle of each flat parameter the optimiser steps (with ``fqn_global`` set on
-    each original parameter: its name in the unwrapped model)."""
+class _OptimView:
+    """What one parameter an optimiser steps holds of a unit: ``entries`` (original
+    parameter info, start, stop in the parameter's own elements), ``base`` (the unit's whole
+    vector index of its element 0) and ``start`` (of it in this rank's shard). A flat shard
+    covers every original parameter's local range; a ``use_orig_params`` piece its own."""
+
+    def __init__(self, handle: _FlatHandle, j: int | None):
+        self.handle = handle
+        lo = handle.rank * handle.shard_size if handle.world > 1 else 0
+        ranges = handle.local_ranges()
+        if j is None:
+            self.entries = [(info, a, b) for info, (a, b) in zip(handle.infos, ranges)]
+            self.start = 0
+        else:
+            a, b = ranges[j]
+            self.entries = [(handle.infos[j], 0, b - a)]
+            self.start = a
+        self.base = lo + self.start
+        self.size = handle.shard_size if j is None else ranges[j][1] - ranges[j][0]
+
+    @property
+    def infos(self) -> list[_ParamInfo]:
+        return [info for info, _, _ in self.entries]
+
+    def per_element(self, value: Any) -> bool:
+        """A slot with one value per element (Adam's moments), not a scalar (its step)."""
+        return np.ndim(value) >= 1 and np.size(value) == self.size
+
+
+def _flat_owners(name: str, model: Module, optim: Any) -> dict[int, _OptimView]:
+    """What each parameter the optimiser steps holds (with ``fqn_global`` set on each
+    original parameter: its name in the unwrapped model)."""
     if not isinstance(model, FullyShardedDataParallel):
         raise TypeError(f"{name}: model must be the root FullyShardedDataParallel, got "
                         f"{type(model).__name__}")
-    owners: dict[int, _FlatHandle] = {}
+    owners: dict[int, _OptimView] = {}
     for prefix, h in model._prefixed_handles():
-        if h.use_orig_params:
-            raise ValueError(f"{name}: use_orig_params=True optimisers step ordinary "
-                             "(sharded) parameters: save optim.state_dict() per rank")
         for info in h.infos:
             info.fqn_global = prefix + info.fqn
-        owners[id(h.flat)] = h
+        if h.use_orig_params:
+            for j, p in enumerate(h.orig_params):
+                owners[id(p)] = _OptimView(h, j)
+        else:
+            owners[id(h.flat)] = _OptimView(h, None)
     for i, p in enumerate(optim.params):
         if id(p) not in owners:
             raise ValueError(f"{name}: the optimiser's parameter {i} (shape {p.data.shape}) is "
-                             "not a flat parameter of the model")
+                             "not a parameter of the model's units")
     return owners
 
 

@@ -10,11 +10,13 @@
     dcp.load(state, checkpoint_id="ckpt/100")
     set_state_dict(model, opt, model_state_dict=state["model"], optim_state_dict=state["optim"])
 
-The directory is torch's format (``.metadata`` and ``__{rank}_0.distcp``): torch's
-``dcp.load`` reads what dlpy wrote and the other way round. No ``async_save``.
+The directory is torch's format (``.metadata`` and ``__{rank}_{i}.distcp``): torch's
+``dcp.load`` reads what dlpy wrote and the other way round. ``async_save`` writes in a
+thread after copying the arrays; ``DefaultSavePlanner`` / ``DefaultLoadPlanner`` (and
+subclasses) plan what is written and read, as torch's.
 """
 
-from dlpy.distributed.checkpoint.api import flatten_state_dict, load, save
+from dlpy.distributed.checkpoint.api import async_save, flatten_state_dict, load, save
 from dlpy.distributed.checkpoint.filesystem import FileSystemReader, FileSystemWriter
 from dlpy.distributed.checkpoint.metadata import (
     BytesStorageMetadata,
@@ -23,7 +25,19 @@ from dlpy.distributed.checkpoint.metadata import (
     MetadataIndex,
     TensorStorageMetadata,
 )
+from dlpy.distributed.checkpoint.planner import (
+    DefaultLoadPlanner,
+    DefaultSavePlanner,
+    LoadPlan,
+    LoadPlanner,
+    ReadItem,
+    SavePlan,
+    SavePlanner,
+    WriteItem,
+)
 
-__all__ = ["BytesStorageMetadata", "ChunkStorageMetadata", "FileSystemReader",
-           "FileSystemWriter", "Metadata", "MetadataIndex", "TensorStorageMetadata",
-           "flatten_state_dict", "load", "save"]
+__all__ = ["BytesStorageMetadata", "ChunkStorageMetadata", "DefaultLoadPlanner",
+           "DefaultSavePlanner", "FileSystemReader", "FileSystemWriter", "LoadPlan",
+           "LoadPlanner", "Metadata", "MetadataIndex", "ReadItem", "SavePlan", "SavePlanner",
+           "TensorStorageMetadata", "WriteItem", "async_save", "flatten_state_dict", "load",
+           "save"]

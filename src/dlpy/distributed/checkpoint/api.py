@@ -11,6 +11,9 @@ overlap it: so a checkpoint saved on N ranks loads on M, or in one process.
 
 from __future__ import annotations
 
+import concurrent.futures
+import copy
+import io
 import os
 import shutil
 import uuid
@@ -22,20 +25,22 @@ import numpy as np
 from dlpy.distributed import torch_api
 from dlpy.distributed.checkpoint.filesystem import FileSystemReader, FileSystemWriter, item_bytes
 from dlpy.distributed.checkpoint.metadata import (
-    BytesStorageMetadata,
-    ChunkStorageMetadata,
     Metadata,
     MetadataIndex,
     StorageInfo,
     StorageMeta,
-    TensorProperties,
-    TensorStorageMetadata,
-    torch_dtype_name,
+)
+from dlpy.distributed.checkpoint.planner import (
+    DefaultLoadPlanner,
+    DefaultSavePlanner,
+    LoadItemType,
+    LoadPlanner,
+    SavePlanner,
 )
 from dlpy.distributed.fsdp import ShardedTensor
 from dlpy.tensor import Tensor
 
-__all__ = ["flat_range_boxes", "flatten_state_dict", "load", "save"]
+__all__ = ["async_save", "flat_range_boxes", "flatten_state_dict", "load", "save"]
 
 Box = tuple[tuple[int, ...], tuple[int, ...]]  # offsets, sizes
 
@@ -190,9 +195,13 @@ def _writer_of(name: str, checkpoint_id: Any, storage: Any, cls: type) -> Any:
     return cls(checkpoint_id)
 
 
-def _no_planner(name: str, planner: Any) -> None:
-    if planner is not None:
-        raise ValueError(f"{name}: custom planners are not supported (dlpy: planner=None)")
+def _planner_of(name: str, planner: Any, default: type, base: type) -> Any:
+    if planner is None:
+        return default()
+    if not isinstance(planner, base):
+        raise TypeError(f"{name}: planner must be a {base.__name__} (a {default.__name__} or "
+                        f"a subclass), got {type(planner).__name__}")
+    return planner
 
 
 # ----------------------------------------------------------------- save
@@ -202,74 +211,68 @@ def save(state_dict: dict[str, Any], *, checkpoint_id: str | os.PathLike | None 
     """Write ``state_dict`` (nested dicts and lists of arrays, Tensors, ShardedTensors, plain
     values; an object with ``state_dict()`` is saved as that) to the directory
     ``checkpoint_id``; call it on every rank of ``process_group``. Each rank writes its own
-    tensor pieces, rank 0 the replicated values once and the metadata; atomic (see
-    FileSystemWriter). ``no_dist=True``: this process alone. Returns the Metadata."""
+    tensor pieces, an item several ranks hold once (``planner``: a DefaultSavePlanner, or a
+    subclass), rank 0 the metadata; atomic (see FileSystemWriter). ``no_dist=True``: this
+    process alone. Returns the Metadata."""
     name = "save"
-    _no_planner(name, planner)
+    planner = _planner_of(name, planner, DefaultSavePlanner, SavePlanner)
     writer = _writer_of(name, checkpoint_id, storage_writer, FileSystemWriter)
-    ranks = _Ranks(name, process_group, no_dist)
+    return _save(state_dict, writer, planner, _Ranks(name, process_group, no_dist))
+
+
+def _save(state_dict: dict[str, Any], writer: FileSystemWriter, planner: SavePlanner,
+          ranks: _Ranks) -> Metadata:
     error: BaseException | None = None
-    plan: list[tuple] = []
-    values: list[Any] = []
+    local = None
     try:
         state = {k: (v.state_dict() if _stateful(v) else v) for k, v in state_dict.items()}
-        for fqn, (path, value) in flatten_state_dict(state).items():
-            if _is_tensor(value):
-                dtype, shape, pieces = _pieces(value)
-                torch_name = torch_dtype_name(dtype)
-                for box, array in pieces:
-                    plan.append(("tensor", fqn, path, torch_name, shape, box))
-                    values.append(array)
-            else:
-                plan.append(("bytes", fqn, path, None, None, None))
-                values.append(value)
+        planner.set_up_planner(state, StorageMeta(writer.path), ranks.rank == 0)
+        local = planner.create_local_plan()
         if ranks.rank == 0:
             writer.check_target()
     except Exception as err:  # every rank raises it together below
         error = err
     ranks.raise_any(error)
-    plans = ranks.gather(plan)
-    assignment, error = None, None
+    plans = ranks.gather(local)
+    assignment, error, metadata = None, None, None
     if ranks.rank == 0:
         try:
             save_id = str(uuid.uuid4())
-            skeleton, assignment = _global_plan(plans)
+            plans, metadata = planner.create_global_plan(plans)
             staging = writer.staging_path(save_id)
             os.makedirs(staging)
-            assignment = [(save_id, staging, mine) for mine in assignment]
+            assignment = [(save_id, staging, plan) for plan in plans]
         except Exception as err:
             error, assignment = err, [None] * ranks.size
     ranks.raise_any(error)
-    save_id, staging, mine = ranks.scatter(assignment)
+    save_id, staging, plan = ranks.scatter(assignment)
     written: list[tuple] = []
 
-    def items():  # serialised one at a time, as they are written
-        for i in mine:
-            kind, fqn, _, _, _, box = plan[i]
-            key = MetadataIndex(fqn, box[0] if kind == "tensor" else None)
-            try:
-                yield key, item_bytes(values[i])
-            except TypeError as err:
-                raise TypeError(f"save: {fqn}: {err}") from None
+    def resolve(item: Any) -> bytes:  # serialised one at a time, as they are written
+        try:
+            return item_bytes(planner.resolve_data(item))
+        except TypeError as err:
+            raise TypeError(f"save: {item.index.fqn}: {err}") from None
 
     try:
-        written = writer.write_items(staging, ranks.rank, items())
+        plan = planner.finish_plan(plan)
+        written = writer.write_items(staging, ranks.rank, plan.items, resolve)
     except Exception as err:
         error = err
     results = ranks.gather((written, None if error is None else f"{type(error).__name__}: "
                             f"{error}"))
     outcome = None
-    metadata = None
     if ranks.rank == 0:
         failed = [(r, e) for r, (_, e) in enumerate(results) if e is not None]
         try:
             if failed:
                 raise RuntimeError(f"save: rank {failed[0][0]} could not write its part of "
                                    f"{writer.path}: {failed[0][1]}")
-            storage = {key: StorageInfo(file, offset, length)
-                       for part, _ in results for key, file, offset, length in part}
-            metadata = Metadata(skeleton["entries"], skeleton["paths"], storage,
-                                StorageMeta(writer.path, save_id), "1.0.0")
+            metadata.storage_data = {
+                MetadataIndex(key.fqn, key.offset): StorageInfo(file, offset, length)
+                for part, _ in results for key, file, offset, length in part}
+            metadata.storage_meta = StorageMeta(writer.path, save_id)
+            metadata.version = "1.0.0"
             writer.commit(staging, metadata, save_id)
         except Exception as err:
             shutil.rmtree(staging, ignore_errors=True)
@@ -279,43 +282,65 @@ def save(state_dict: dict[str, Any], *, checkpoint_id: str | os.PathLike | None 
     return ranks.bcast(metadata) if ranks.comm is not None else metadata
 
 
-def _global_plan(plans: list[list[tuple]]) -> tuple[dict, list[list[int]]]:
-    """Rank 0: the metadata entries from every rank's plan, and which items each rank writes
-    (a box or a plain value several ranks hold, replicated, is written once: by the lowest)."""
-    entries: dict[str, Any] = {}
-    paths: dict[str, tuple] = {}
-    taken: set[tuple] = set()
-    assignment: list[list[int]] = []
-    for rank, plan in enumerate(plans):
-        mine = []
-        for i, (kind, fqn, path, dtype, shape, box) in enumerate(plan):
-            entry = entries.get(fqn)
-            if kind == "bytes":
-                if entry is None:
-                    entries[fqn] = BytesStorageMetadata()
-                elif not isinstance(entry, BytesStorageMetadata):
-                    raise ValueError(f"save: {fqn} is a tensor on one rank and a plain value "
-                                     f"on rank {rank}")
-                key: tuple = (fqn,)
-            else:
-                if entry is None:
-                    entry = entries[fqn] = TensorStorageMetadata(
-                        TensorProperties(dtype), tuple(shape), [])
-                elif not isinstance(entry, TensorStorageMetadata):
-                    raise ValueError(f"save: {fqn} is a plain value on one rank and a tensor "
-                                     f"on rank {rank}")
-                elif (entry.properties.dtype, entry.size) != (dtype, tuple(shape)):
-                    raise ValueError(f"save: {fqn} is {entry.properties.dtype} {entry.size} on "
-                                     f"one rank, {dtype} {tuple(shape)} on rank {rank}")
-                key = (fqn, box)
-                if key not in taken:
-                    entry.chunks.append(ChunkStorageMetadata(*box))
-            paths.setdefault(fqn, path)
-            if key not in taken:
-                taken.add(key)
-                mine.append(i)
-        assignment.append(mine)
-    return {"entries": entries, "paths": paths}, assignment
+# ----------------------------------------------------------------- async_save
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def async_save(state_dict: dict[str, Any], *, checkpoint_id: str | os.PathLike | None = None,
+               storage_writer: FileSystemWriter | None = None, planner: Any = None,
+               process_group: Any = None, async_checkpointer_type: Any = None,
+               async_stager: Any = None, no_dist: bool = False, use_collectives: bool = True
+               ) -> concurrent.futures.Future:
+    """``save`` in the background: the arrays are copied now (the caller may change them as
+    soon as it returns), then one thread (saves run one after another, in call order) plans
+    and writes over a duplicate of the group's communicator, so training's collectives do
+    not mix with it. Call it on every rank; returns a Future whose ``result()`` is the
+    Metadata, or raises the save's error."""
+    name = "async_save"
+    kind = getattr(async_checkpointer_type, "name", async_checkpointer_type)
+    if kind not in (None, "THREAD", "thread"):
+        raise ValueError(f"{name}: async_checkpointer_type={async_checkpointer_type!r} is not "
+                         "supported (dlpy: a thread)")
+    if async_stager is not None or not use_collectives:
+        raise ValueError(f"{name}: async_stager and use_collectives=False are not supported")
+    planner = _planner_of(name, planner, DefaultSavePlanner, SavePlanner)
+    writer = _writer_of(name, checkpoint_id, storage_writer, FileSystemWriter)
+    ranks = _Ranks(name, process_group, no_dist)
+    staged = {k: _stage(v.state_dict() if _stateful(v) else v) for k, v in state_dict.items()}
+    if ranks.comm is not None:
+        ranks.comm = ranks.comm.Dup()  # collective: every rank calls async_save here
+
+    def run() -> Metadata:
+        try:
+            return _save(staged, writer, planner, ranks)
+        finally:
+            if ranks.comm is not None:
+                ranks.comm.Free()
+
+    global _executor
+    if _executor is None:
+        _executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="async_save")
+    return _executor.submit(run)
+
+
+def _stage(value: Any) -> Any:
+    """A copy of a state dict's arrays (and containers; plain values deep-copied where they
+    can be) that later changes to the originals do not reach."""
+    if isinstance(value, Mapping):
+        return {k: _stage(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_stage(v) for v in value) if type(value) in (list, tuple) \
+            else copy.deepcopy(value)
+    if isinstance(value, ShardedTensor):
+        return ShardedTensor(np.array(value.local, copy=True), value.offset, value.shape)
+    if isinstance(value, Tensor):
+        return np.array(value.data, copy=True)
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # (one that cannot be copied is written as it is then)
+        return value
 
 
 # ----------------------------------------------------------------- load
@@ -325,10 +350,11 @@ def load(state_dict: dict[str, Any], *, checkpoint_id: str | os.PathLike | None 
     """Fill ``state_dict`` in place from the checkpoint: each array, Tensor or ShardedTensor
     (a rank's range, of any world size) gets its values from the saved boxes that overlap it;
     plain values are replaced; an object with ``load_state_dict`` gets its state. The
-    entries are those of ``state_dict`` (a key the checkpoint lacks is an error; extra saved
-    keys are ignored). Call it on every rank of ``process_group`` (or ``no_dist=True``)."""
+    entries are those of ``state_dict`` (a key the checkpoint lacks is an error, unless the
+    DefaultLoadPlanner allows a partial load; extra saved keys are ignored). Call it on every
+    rank of ``process_group`` (or ``no_dist=True``)."""
     name = "load"
-    _no_planner(name, planner)
+    planner = _planner_of(name, planner, DefaultLoadPlanner, LoadPlanner)
     reader = _writer_of(name, checkpoint_id, storage_reader, FileSystemReader)
     ranks = _Ranks(name, process_group, no_dist)
     metadata, error = None, None
@@ -339,77 +365,74 @@ def load(state_dict: dict[str, Any], *, checkpoint_id: str | os.PathLike | None 
             error = err
     ranks.raise_any(error)
     metadata = ranks.bcast(metadata)
+    metadata._path = reader.path  # (for the planner's messages)
+    stateful = {k: v for k, v in state_dict.items() if _stateful(v)}
+    state = {k: (v.state_dict() if k in stateful else v) for k, v in state_dict.items()}
+    local = None
     try:
-        _load_local(state_dict, metadata, reader)
+        planner.set_up_planner(state, metadata, ranks.rank == 0)
+        local = planner.create_local_plan()
+    except Exception as err:
+        error = err
+    ranks.raise_any(error)
+    plans = ranks.gather(local)
+    if ranks.rank == 0:
+        try:
+            plans = planner.create_global_plan(plans)
+        except Exception as err:
+            error, plans = err, [None] * ranks.size
+    ranks.raise_any(error)
+    plan = ranks.scatter(plans)
+    try:
+        _read(planner.finish_plan(plan), planner, metadata, reader)
+        for key, obj in stateful.items():
+            obj.load_state_dict(state[key])
+        for key in state_dict:
+            if key not in stateful:
+                state_dict[key] = state[key]
     except Exception as err:
         error = err
     ranks.raise_any(error)
 
 
-def _load_local(state_dict: dict[str, Any], metadata: Metadata, reader: FileSystemReader
-                ) -> None:
-    stateful = {k: v for k, v in state_dict.items() if _stateful(v)}
-    state = {k: (v.state_dict() if k in stateful else v) for k, v in state_dict.items()}
+def _read(plan: Any, planner: LoadPlanner, metadata: Metadata, reader: FileSystemReader
+          ) -> None:
+    """Every item of this rank's load plan, through the planner."""
     storage = metadata.storage_data
-    chunk_cache: dict[tuple, np.ndarray] = {}
+    chunk_cache: dict[MetadataIndex, np.ndarray] = {}
 
-    def read(fqn: str, offsets: tuple | None) -> Any:
-        info = storage.get(MetadataIndex(fqn, offsets))
+    def info_of(index: MetadataIndex) -> Any:
+        info = storage.get(MetadataIndex(index.fqn, index.offset))
         if info is None:
-            raise ValueError(f"load: {reader.path}'s metadata has no storage for {fqn} "
-                             f"(chunk {offsets})")
-        return reader.read_item(info.relative_path, info.offset, info.length, fqn)
+            raise ValueError(f"load: {reader.path}'s metadata has no storage for {index.fqn} "
+                             f"(chunk {index.offset})")
+        return info
 
-    for fqn, (path, value) in flatten_state_dict(state).items():
-        entry = metadata.state_dict_metadata.get(fqn)
-        if entry is None:
-            raise ValueError(f"load: {fqn} is not in the checkpoint {reader.path} (it holds "
-                             f"{len(metadata.state_dict_metadata)} entries)")
-        if not _is_tensor(value):
-            if not isinstance(entry, BytesStorageMetadata):
-                raise ValueError(f"load: {fqn} is a tensor of shape {entry.size} in "
-                                 f"{reader.path}, the state dict holds a "
-                                 f"{type(value).__name__}")
-            loaded = read(fqn, None)
-            _set_path(state, path, loaded)
+    for item in plan.items:
+        fqn = item.storage_index.fqn
+        info = info_of(item.storage_index)
+        if item.type is LoadItemType.BYTE_IO:
+            data = reader.read_bytes(info.relative_path, info.offset, info.length, fqn)
+            try:
+                planner.load_bytes(item, io.BytesIO(data))
+            except ValueError as err:
+                raise ValueError(f"load: {os.path.join(reader.path, info.relative_path)}, item "
+                                 f"{fqn} (bytes {info.offset} to {info.offset + info.length})"
+                                 f": {err}") from None
             continue
-        if not isinstance(entry, TensorStorageMetadata):
-            raise ValueError(f"load: {fqn} is a plain value in {reader.path}, the state dict "
-                             "holds a tensor")
-        _, shape, pieces = _pieces(value)
-        if tuple(entry.size) != shape:
-            raise ValueError(f"load: {fqn} has shape {tuple(entry.size)} in {reader.path}, "
-                             f"the state dict's is {shape}")
-        for (offsets, sizes), target in pieces:
-            if not target.flags.writeable:
-                raise ValueError(f"load: {fqn}'s array is read-only")
-            covered = 0
-            for chunk in entry.chunks:
-                lo = [max(a, b) for a, b in zip(offsets, chunk.offsets)]
-                hi = [min(a + n, b + m) for a, n, b, m in
-                      zip(offsets, sizes, chunk.offsets, chunk.sizes)]
-                if any(a >= b for a, b in zip(lo, hi)):
-                    continue
-                key = (fqn, tuple(chunk.offsets))
-                if key not in chunk_cache:
-                    saved = read(fqn, tuple(chunk.offsets))
-                    saved = saved.data if isinstance(saved, Tensor) else np.asarray(saved)
-                    if saved.shape != tuple(chunk.sizes):
-                        raise ValueError(f"load: {reader.path}: {fqn}'s chunk at "
-                                         f"{tuple(chunk.offsets)} holds shape {saved.shape}, "
-                                         f"the metadata says {tuple(chunk.sizes)}")
-                    chunk_cache[key] = saved
-                saved = chunk_cache[key]
-                to = tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, offsets))
-                frm = tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, chunk.offsets))
-                target[to] = saved[frm]
-                covered += int(np.prod([b - a for a, b in zip(lo, hi)], dtype=np.int64))
-            if covered != int(np.prod(sizes, dtype=np.int64)):
-                raise ValueError(f"load: {reader.path} does not hold all of {fqn}: the saved "
-                                 f"chunks cover {covered} of the {int(np.prod(sizes))} "
-                                 f"elements at {offsets}")
-    for key, obj in stateful.items():
-        obj.load_state_dict(state[key])
-    for key in state_dict:
-        if key not in stateful:
-            state_dict[key] = state[key]
+        key = MetadataIndex(fqn, tuple(item.storage_index.offset))
+        if key not in chunk_cache:
+            saved = reader.read_item(info.relative_path, info.offset, info.length, fqn)
+            saved = saved.data if isinstance(saved, Tensor) else np.asarray(saved)
+            entry = metadata.state_dict_metadata[fqn]
+            sizes = next((tuple(c.sizes) for c in entry.chunks
+                          if tuple(c.offsets) == key.offset), saved.shape)
+            if saved.shape != sizes:
+                raise ValueError(f"load: {reader.path}: {fqn}'s chunk at {key.offset} holds "
+                                 f"shape {saved.shape}, the metadata says {sizes}")
+            chunk_cache[key] = saved
+        piece = chunk_cache[key][tuple(slice(o, o + n) for o, n in
+                                       zip(item.storage_offsets, item.lengths))]
+        target = planner.resolve_tensor(item)
+        target[...] = piece
+        planner.commit_tensor(item, target)

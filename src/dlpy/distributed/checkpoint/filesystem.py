@@ -1,7 +1,9 @@
 """FileSystemWriter and FileSystemReader: a checkpoint directory, torch's layout.
 
     CHECKPOINT/.metadata           the Metadata pickle (rank 0)
-    CHECKPOINT/__{rank}_0.distcp   each rank's items, one ``torch.save`` zip after another
+    CHECKPOINT/__{rank}_{i}.distcp each rank's items, one ``torch.save`` zip after another
+                                   (i < thread_count; with single_file_per_rank=False one
+                                   file per item)
 
 A save writes into ``CHECKPOINT.partial-<id>`` next to it; when every rank has written its file
 and rank 0 the metadata, rank 0 renames the directory to CHECKPOINT (an older checkpoint there
@@ -11,11 +13,12 @@ checkpoint, or none, and a ``.partial-`` directory: never a checkpoint that load
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,20 +49,20 @@ def _fsync_directory(path: str) -> None:
 class FileSystemWriter:
     """Where ``save`` writes: ``path`` (a directory). ``sync_files``: fsync every file before
     the directory is renamed into place. ``overwrite=False``: an existing ``path`` is an error.
-    ``single_file_per_rank`` must be True and ``thread_count`` 1 (one file per rank, written by
-    the rank itself)."""
+    ``thread_count``: each rank's items split into that many files (torch's split: plain
+    values in turn, tensors largest first to the lightest file), written by as many threads;
+    ``single_file_per_rank=False``: one file per item."""
 
     def __init__(self, path: str | os.PathLike, single_file_per_rank: bool = True,
                  sync_files: bool = True, thread_count: int = 1,
                  per_thread_copy_ahead: int = 10_000_000, cache_staged_state_dict: bool = False,
                  overwrite: bool = True):
-        if not single_file_per_rank:
-            raise ValueError("FileSystemWriter: single_file_per_rank=False is not supported "
-                             "(dlpy writes one file per rank)")
-        if int(thread_count) != 1:
-            raise ValueError(f"FileSystemWriter: thread_count must be 1 (each rank writes its "
-                             f"own file), got {thread_count}")
+        if isinstance(thread_count, bool) or not isinstance(thread_count, int) \
+                or thread_count < 1:
+            raise ValueError(f"FileSystemWriter: thread_count must be an int >= 1, got "
+                             f"{thread_count!r}")
         self.path = os.fspath(path)
+        self.single_file_per_rank, self.thread_count = bool(single_file_per_rank), thread_count
         self.sync_files, self.overwrite = bool(sync_files), bool(overwrite)
 
     def staging_path(self, save_id: str) -> str:
@@ -82,21 +85,38 @@ class FileSystemWriter:
                              f"({others[:3]}...); a save replaces the whole directory: give "
                              "a new one (or a checkpoint's)")
 
-    def write_items(self, staging: str, rank: int, items: Iterable[tuple[Any, bytes]]
-                    ) -> list[tuple[Any, str, int, int]]:
-        """Write one rank's items (key, bytes; made one at a time as they are written) one
-        after the other into its file; returns (key, file, byte offset, byte length) each."""
-        name = data_file(rank)
-        out, offset = [], 0
-        with open(os.path.join(staging, name), "wb") as handle:
-            for key, data in items:
-                handle.write(data)
-                out.append((key, name, offset, len(data)))
-                offset += len(data)
-            handle.flush()
-            if self.sync_files:
-                os.fsync(handle.fileno())
-        return out
+    def write_items(self, staging: str, rank: int, items: list[Any],
+                    resolve: Callable[[Any], bytes]) -> list[tuple[Any, str, int, int]]:
+        """Write one rank's items (WriteItems; ``resolve`` makes each one's bytes as it is
+        written) into its files; returns (item index, file, byte offset, byte length) each."""
+        if self.single_file_per_rank:
+            buckets = _split_by_size_and_type(self.thread_count, items)
+        else:
+            buckets = [[item] for item in items]
+        names = [f"__{rank}_{i}.distcp" for i in range(len(buckets))]
+
+        def write(name: str, bucket: list[Any]) -> list[tuple[Any, str, int, int]]:
+            out, offset = [], 0
+            # torch's order in a file: the plain values, then the tensors
+            ordered = [i for i in bucket if i.tensor_data is None] + \
+                [i for i in bucket if i.tensor_data is not None]
+            with open(os.path.join(staging, name), "wb") as handle:
+                for item in ordered:
+                    data = resolve(item)
+                    handle.write(data)
+                    out.append((item.index, name, offset, len(data)))
+                    offset += len(data)
+                handle.flush()
+                if self.sync_files:
+                    os.fsync(handle.fileno())
+            return out
+
+        if self.thread_count > 1 and len(buckets) > 1:
+            with concurrent.futures.ThreadPoolExecutor(self.thread_count) as pool:
+                parts = list(pool.map(write, names, buckets))
+        else:
+            parts = [write(n, b) for n, b in zip(names, buckets)]
+        return [record for part in parts for record in part]
 
     def commit(self, staging: str, metadata: Metadata, save_id: str) -> None:
         """Rank 0, once every rank has written: the metadata, then the directory into place."""
@@ -138,8 +158,8 @@ class FileSystemReader:
         with open(name, "rb") as handle:
             return read_metadata(handle.read(), name)
 
-    def read_item(self, relative_path: str, offset: int, length: int, fqn: str) -> Any:
-        """The object one item's bytes hold (a dlpy Tensor for a tensor chunk)."""
+    def read_bytes(self, relative_path: str, offset: int, length: int, fqn: str) -> bytes:
+        """One item's bytes (errors name the file, the item and the bytes)."""
         name = os.path.join(self.path, relative_path)
         if relative_path not in self._sizes:
             if not os.path.exists(name):
@@ -151,12 +171,41 @@ class FileSystemReader:
                              f"{offset + length}, the file holds {size}")
         with open(name, "rb") as handle:
             handle.seek(offset)
-            data = handle.read(length)
+            return handle.read(length)
+
+    def read_item(self, relative_path: str, offset: int, length: int, fqn: str) -> Any:
+        """The object one item's bytes hold (a dlpy Tensor for a tensor chunk)."""
+        name = os.path.join(self.path, relative_path)
+        data = self.read_bytes(relative_path, offset, length, fqn)
         try:
             return serialization.load(io.BytesIO(data))
         except ValueError as err:
             raise ValueError(f"load: {name}, item {fqn} (bytes {offset} to {offset + length}): "
                              f"{err}") from None
+
+
+def _split_by_size_and_type(bins: int, items: list[Any]) -> list[list[Any]]:
+    """torch's: the plain values dealt to the bins in turn, then the tensors, largest (whole
+    tensor's bytes) first, each to the bin with the fewest bytes so far."""
+    if bins == 1:
+        return [list(items)]
+    buckets: list[list[Any]] = [[] for _ in range(bins)]
+    sizes = [0] * bins
+    values = [i for i in items if i.tensor_data is None]
+    tensors = sorted((i for i in items if i.tensor_data is not None), key=_item_size,
+                     reverse=True)
+    for k, item in enumerate(values):
+        buckets[k % bins].append(item)
+    for item in tensors:
+        k = min(range(bins), key=sizes.__getitem__)
+        buckets[k].append(item)
+        sizes[k] += _item_size(item)
+    return buckets
+
+
+def _item_size(item: Any) -> int:
+    data = item.tensor_data
+    return int(np.prod(data.size, dtype=np.int64)) * data.properties.numpy_dtype.itemsize
 
 
 def item_bytes(value: Any) -> bytes:

@@ -28,7 +28,9 @@ __all__ = ["BytesStorageMetadata", "ChunkStorageMetadata", "Metadata", "Metadata
            "read_metadata", "write_metadata"]
 
 _MODULE = "torch.distributed.checkpoint.metadata"
-_NUMPY_NAMES = {np.dtype(v): k for k, v in _DTYPES.items() if v is not None}
+# (a string or None in _DTYPES: an ml_dtypes type, named as torch names it)
+_NUMPY_NAMES = {np.dtype(v): k for k, v in _DTYPES.items()
+                if v is not None and not isinstance(v, str)}
 
 
 @dataclass
@@ -61,7 +63,14 @@ class TensorProperties:
         np_dtype = _DTYPES.get(self.dtype, False)
         if np_dtype is False:
             raise ValueError(f"tensors of dtype torch.{self.dtype} are not supported")
-        return np.dtype(np.float32 if np_dtype is None else np_dtype)  # bfloat16 -> float32
+        if np_dtype is None or isinstance(np_dtype, str):  # ml_dtypes' (else float32)
+            try:
+                import ml_dtypes
+
+                return np.dtype(getattr(ml_dtypes, self.dtype))
+            except (ImportError, AttributeError):
+                return np.dtype(np.float32)
+        return np.dtype(np_dtype)
 
 
 @dataclass
@@ -199,7 +208,10 @@ class _MetadataPickler(_Pickler):
 
 def torch_dtype_name(dtype: np.dtype) -> str:
     """torch's name of a numpy dtype ("float32"); a TypeError for one torch has not."""
-    name = _NUMPY_NAMES.get(np.dtype(dtype).newbyteorder("="))
+    dtype = np.dtype(dtype)
+    name = _NUMPY_NAMES.get(dtype.newbyteorder("="))
+    if name is None and dtype.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        name = dtype.name  # ml_dtypes' types: torch's names
     if name is None:
         raise TypeError(f"a tensor of dtype {dtype} cannot be saved in a torch checkpoint")
     return name

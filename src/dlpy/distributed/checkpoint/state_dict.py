@@ -195,13 +195,13 @@ def _get_one(model: Module, optim: Optimizer, options: StateDictOptions) -> dict
         owners = _flat_owners(name, model, optim)
         out: dict[str, dict[str, Any]] = {}
         for i, p in enumerate(optim.params):
-            h = owners[id(p)]
-            lo = h.rank * h.shard_size if h.world > 1 else 0
-            for info, (a, b) in zip(h.infos, h.local_ranges()):
+            view = owners[id(p)]  # a flat shard, or a use_orig_params piece
+            for info, a, b in view.entries:
                 out[info.fqn_global] = {
-                    slot: (ShardedTensor(v[a:b].copy(), lo + a - info.offset if b > a else 0,
+                    slot: (ShardedTensor(np.asarray(v).reshape(-1)[a:b].copy(),
+                                         view.base + a - info.offset if b > a else 0,
                                          info.shape)
-                           if np.shape(v) == p.data.shape else np.array(v, copy=True))
+                           if view.per_element(v) else np.array(v, copy=True))
                     for slot, v in optim.state[i].items()}
         groups = _groups(optim, lambda p: [info.fqn_global for info in owners[id(p)].infos])
         return {"state": out, "param_groups": groups}
@@ -290,18 +290,18 @@ def _set_one(model: Module, optim: Optimizer, state: dict[str, Any],
     if isinstance(model, FullyShardedDataParallel):
         new_state = []
         for p in optim.params:
-            h = owners[id(p)]
-            first = saved.get(h.infos[0].fqn_global)
+            view = owners[id(p)]
+            first = saved.get(view.infos[0].fqn_global)
             if first is None:
                 new_state.append({})
                 continue
             slots: dict[str, np.ndarray] = {}
             for slot, value in first.items():
                 if isinstance(value, ShardedTensor):
-                    vector = np.zeros(h.shard_size, dtype=p.data.dtype)
-                    for info, (a, b) in zip(h.infos, h.local_ranges()):
+                    vector = np.zeros(p.data.size, dtype=p.data.dtype)
+                    for info, a, b in view.entries:
                         vector[a:b] = saved[info.fqn_global][slot].local
-                    slots[slot] = vector
+                    slots[slot] = vector.reshape(p.data.shape)
                 else:
                     slots[slot] = np.array(value, copy=True)
             new_state.append(slots)
