@@ -32,7 +32,8 @@ CONFIGS = {
     "qwen2": "llama.Qwen2Config", "t5": "t5.T5Config", "bart": "bart.BartConfig",
     "mixtral": "mixtral.MixtralConfig", "phi3": "phi3.Phi3Config",
     "gemma": "gemma.GemmaConfig", "gemma2": "gemma.Gemma2Config",
-    "gpt_neox": "gpt_neox.GPTNeoXConfig",
+    "gpt_neox": "gpt_neox.GPTNeoXConfig", "qwen3": "qwen3.Qwen3Config",
+    "qwen3_moe": "qwen3.Qwen3MoeConfig",
     "vit": "vit.ViTConfig", "clip": "clip.CLIPConfig", "clip_text_model": "clip.CLIPTextConfig",
     "clip_vision_model": "clip.CLIPVisionConfig", "whisper": "whisper.WhisperConfig",
 }
@@ -113,13 +114,16 @@ class _AutoModel:
         return cls.model_class(config.model_type, type(config).__name__)(config, rng=rng)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, rng=None):
-        """The model of the checkpoint directory ``path``, in eval mode."""
+    def from_pretrained(cls, path: str | os.PathLike, rng=None, *, dtype=None,
+                        torch_dtype=None):
+        """The model of the checkpoint directory ``path``, in eval mode; ``dtype`` as
+        PreTrainedModel.from_pretrained's."""
         values = _hf.read_config(path)
         source = os.path.join(os.fspath(path), _hf.CONFIG)
         model_class = cls.model_class(_model_type(values, source), source)
         config = AutoConfig.from_dict(values, source)
-        return model_class.from_pretrained(path, rng=rng, config=config)
+        return model_class.from_pretrained(path, rng=rng, config=config, dtype=dtype,
+                                           torch_dtype=torch_dtype)
 
 
 class AutoModel(_AutoModel):
@@ -130,7 +134,8 @@ class AutoModel(_AutoModel):
                "qwen2": "llama.LlamaModel", "t5": "t5.T5Model", "bart": "bart.BartModel",
                "mixtral": "mixtral.MixtralModel", "phi3": "phi3.Phi3Model",
                "gemma": "gemma.GemmaModel", "gemma2": "gemma.Gemma2Model",
-               "gpt_neox": "gpt_neox.GPTNeoXModel", "vit": "vit.ViTModel",
+               "gpt_neox": "gpt_neox.GPTNeoXModel", "qwen3": "qwen3.Qwen3Model",
+               "qwen3_moe": "qwen3.Qwen3MoeModel", "vit": "vit.ViTModel",
                "clip": "clip.CLIPModel", "clip_text_model": "clip.CLIPTextModel",
                "clip_vision_model": "clip.CLIPVisionModel", "whisper": "whisper.WhisperModel"}
 
@@ -141,7 +146,8 @@ class AutoModelForCausalLM(_AutoModel):
                "mistral": "llama.MistralForCausalLM", "qwen2": "llama.Qwen2ForCausalLM",
                "mixtral": "mixtral.MixtralForCausalLM", "phi3": "phi3.Phi3ForCausalLM",
                "gemma": "gemma.GemmaForCausalLM", "gemma2": "gemma.Gemma2ForCausalLM",
-               "gpt_neox": "gpt_neox.GPTNeoXForCausalLM"}
+               "gpt_neox": "gpt_neox.GPTNeoXForCausalLM", "qwen3": "qwen3.Qwen3ForCausalLM",
+               "qwen3_moe": "qwen3.Qwen3MoeForCausalLM"}
 
 
 class AutoModelForMaskedLM(_AutoModel):

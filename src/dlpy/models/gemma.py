@@ -28,7 +28,7 @@ from dlpy.models.llama import (
     LlamaForCausalLM,
     LlamaModel,
 )
-from dlpy.models.modeling_utils import CausalLMOutputWithPast, causal_lm_loss, last_positions
+from dlpy.models.modeling_utils import CausalLMOutputWithPast, causal_lm_loss
 from dlpy.nn.module import Module, Parameter
 from dlpy.tensor import Tensor
 
@@ -136,9 +136,11 @@ class Gemma2Attention(LlamaAttention):
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray) -> Tensor:
         if self.softcap is None:
-            return F.scaled_dot_product_attention(
+            out = F.scaled_dot_product_attention(
                 q, k, v, mask=mask, dropout_p=self.attention_dropout, training=self.training,
-                scale=self.scaling, enable_gqa=self.num_heads != self.num_kv_heads)
+                scale=self.scaling, enable_gqa=self.num_heads != self.num_kv_heads,
+                return_weights=self.output_attentions)
+            return self._kept_weights(out, q.shape[:-1] + k.shape[-2:-1])
         batch, heads, seq_len, head_dim = q.shape
         groups, keys = heads // self.num_kv_heads, k.shape[2]
         # query head h reads kv head h // groups: (batch, kv_heads, groups, seq, head_dim)
@@ -151,6 +153,8 @@ class Gemma2Attention(LlamaAttention):
             scores = F.masked_fill(scores, np.asarray(mask)[:, :, None],
                                    np.finfo(np.float32).min)
         weights = F.softmax(scores, -1)
+        if self.output_attentions:
+            self.attn_weights = weights.data.reshape(batch, heads, seq_len, keys)
         if self.training and self.attention_dropout > 0:
             weights = F.dropout(weights, self.attention_dropout, training=True)
         out = F.matmul(weights, v)  # (batch, kv_heads, groups, seq, head_dim)
@@ -177,8 +181,8 @@ class Gemma2DecoderLayer(GemmaDecoderLayer):
 
 
 class Gemma2Model(GemmaModel):
-    """The Gemma 2 body: sliding-window layers as layer_types says (their cache keeps
-    sliding_window - 1 keys during generation)."""
+    """The Gemma 2 body: sliding-window layers as layer_types says (their cache a ring of
+    sliding_window keys during generation: SlidingWindowCache)."""
     config_class = Gemma2Config
     layer_class = Gemma2DecoderLayer
 
@@ -192,13 +196,16 @@ class Gemma2ForCausalLM(GemmaForCausalLM):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
                 past_key_values=None, inputs_embeds=None, labels=None,
-                use_cache: bool | None = None, logits_to_keep: int = 0
+                use_cache: bool | None = None, logits_to_keep: int = 0,
+                output_hidden_states: bool = False, output_attentions: bool = False
                 ) -> CausalLMOutputWithPast:
-        out = self.model(input_ids, attention_mask, position_ids, past_key_values,
-                         inputs_embeds, use_cache)
-        logits = self.lm_head(last_positions(out.last_hidden_state, logits_to_keep))
-        cap = self.config.final_logit_softcapping
+        out = super().forward(input_ids, attention_mask, position_ids, past_key_values,
+                              inputs_embeds, None, use_cache, logits_to_keep,
+                              output_hidden_states=output_hidden_states,
+                              output_attentions=output_attentions)
+        logits, cap = out.logits, self.config.final_logit_softcapping
         if cap is not None:
             logits = F.tanh(logits / np.float32(cap)) * np.float32(cap)
         loss = None if labels is None else causal_lm_loss(logits, labels)
-        return CausalLMOutputWithPast(loss, logits, out.past_key_values)
+        return CausalLMOutputWithPast(loss, logits, out.past_key_values,
+                                      hidden_states=out.hidden_states, attentions=out.attentions)

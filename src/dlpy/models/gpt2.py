@@ -116,7 +116,11 @@ class Conv1D(Module):
 
 
 class GPT2Attention(Module):
-    """Causal multi-head self-attention; q, k, v from one c_attn (n_embd -> 3 n_embd)."""
+    """Causal multi-head self-attention; q, k, v from one c_attn (n_embd -> 3 n_embd). With
+    ``output_attentions`` set (by GPT2Model) the weights are kept in attn_weights."""
+
+    output_attentions = False
+    attn_weights = None
 
     def __init__(self, config: GPT2Config, layer_idx: int, rng=None):
         super().__init__()
@@ -136,7 +140,10 @@ class GPT2Attention(Module):
                    for t in split_last(self.c_attn(x), x.shape[-1]))
         k, v = append_cache(layer_past, k, v)  # (batch, heads, past + seq, head_dim)
         out = F.scaled_dot_product_attention(q, k, v, mask=mask, scale=self.scale,
-                                             dropout_p=self.attn_pdrop, training=self.training)
+                                             dropout_p=self.attn_pdrop, training=self.training,
+                                             return_weights=self.output_attentions)
+        if self.output_attentions:
+            out, self.attn_weights = out
         out = self.c_proj(merge_heads(out))
         return (self.resid_dropout(out) if self.training else out), (k, v)
 
@@ -199,12 +206,16 @@ class GPT2Model(PreTrainedModel, Module):
 
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None,
                 token_type_ids=None, position_ids=None, inputs_embeds=None,
-                use_cache: bool | None = None) -> BaseModelOutputWithPast:
+                use_cache: bool | None = None, output_hidden_states: bool = False,
+                output_attentions: bool = False) -> BaseModelOutputWithPast:
         """input_ids (batch, seq) or inputs_embeds (batch, seq, n_embd); attention_mask (batch,
         past + seq) of 1/0 (0: padding); token_type_ids (batch, seq), looked up in wte as
         transformers does; position_ids (batch or 1, seq), by default counting on from the
         cache; past_key_values: one (key, value) pair a layer, each (batch, n_head, past,
-        head_dim), or a StaticCache (returned filled)."""
+        head_dim), or a StaticCache (returned filled). output_hidden_states: hidden_states,
+        the embeddings and each block's output, the last after ln_f (n_layer + 1 Tensors);
+        output_attentions: attentions, each block's weights (batch, n_head, seq, past + seq)
+        as numpy."""
         config = self.config
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("GPT2Model: give exactly one of input_ids and inputs_embeds")
@@ -228,12 +239,22 @@ class GPT2Model(PreTrainedModel, Module):
             x = self.drop(x)
         mask = causal_mask("GPT2Model", attention_mask, batch, seq_len, past_len)
         use_cache = config.use_cache if use_cache is None else use_cache
-        presents = []
+        presents, hidden, weights = [], [x] if output_hidden_states else None, []
         for i, block in enumerate(self.h):
+            if output_attentions:
+                block.attn.output_attentions = True
             x, present = block(x, mask, None if past_key_values is None else past_key_values[i])
+            if output_attentions:
+                weights.append(block.attn.attn_weights)
+                block.attn.attn_weights, block.attn.output_attentions = None, False
+            if output_hidden_states:
+                hidden.append(x)
             presents.append(present)
-        return BaseModelOutputWithPast(self.ln_f(x), returned_cache(past_key_values, presents,
-                                                                   use_cache))
+        x = self.ln_f(x)
+        return BaseModelOutputWithPast(
+            x, returned_cache(past_key_values, presents, use_cache),
+            hidden_states=tuple(hidden[:-1]) + (x,) if output_hidden_states else None,
+            attentions=tuple(weights) if output_attentions else None)
 
 
 class GPT2LMHeadModel(GenerationMixin, PreTrainedModel, Module):
@@ -254,12 +275,16 @@ class GPT2LMHeadModel(GenerationMixin, PreTrainedModel, Module):
 
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None,
                 token_type_ids=None, position_ids=None, inputs_embeds=None, labels=None,
-                use_cache: bool | None = None, logits_to_keep: int = 0
+                use_cache: bool | None = None, logits_to_keep: int = 0,
+                output_hidden_states: bool = False, output_attentions: bool = False
                 ) -> CausalLMOutputWithPast:
         """As GPT2Model, then logits (batch, seq, vocab) (only the last ``logits_to_keep``
         positions when it is > 0) and, with labels (batch, seq), the loss."""
         out = self.transformer(input_ids, past_key_values, attention_mask, token_type_ids,
-                               position_ids, inputs_embeds, use_cache)
+                               position_ids, inputs_embeds, use_cache, output_hidden_states,
+                               output_attentions)
         logits = self.lm_head(last_positions(out.last_hidden_state, logits_to_keep))
         loss = None if labels is None else causal_lm_loss(logits, labels)
-        return CausalLMOutputWithPast(loss, logits, out.past_key_values)
+        return CausalLMOutputWithPast(loss, logits, out.past_key_values,
+                                      hidden_states=out.hidden_states,
+                                      attentions=out.attentions)

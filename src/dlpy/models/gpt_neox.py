@@ -19,7 +19,13 @@ import numpy as np
 from dlpy import functional as F
 from dlpy import nn
 from dlpy.models.generation import GenerationMixin
-from dlpy.models.llama import LlamaConfig, _normal_linear, apply_rotary, decoder_stack
+from dlpy.models.llama import (
+    LlamaConfig,
+    _normal_linear,
+    apply_rotary,
+    decoder_stack,
+    with_last,
+)
 from dlpy.models.modeling_utils import (
     ACTIVATIONS,
     BaseModelOutputWithPast,
@@ -87,7 +93,11 @@ class GPTNeoXConfig(LlamaConfig):
 
 class GPTNeoXAttention(Module):
     """Causal self-attention from one query_key_value projection, each head's q, k, v side by
-    side; partial rotary positions."""
+    side; partial rotary positions. With ``output_attentions`` set (by decoder_stack) the
+    weights are kept in attn_weights."""
+
+    output_attentions = False
+    attn_weights = None
 
     def __init__(self, config: GPTNeoXConfig, rng):
         super().__init__()
@@ -103,7 +113,10 @@ class GPTNeoXAttention(Module):
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         k, v = append_cache(layer_past, k, v)
         out = F.scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=self.attention_dropout,
-                                             training=self.training)
+                                             training=self.training,
+                                             return_weights=self.output_attentions)
+        if self.output_attentions:
+            out, self.attn_weights = out
         return self.dense(merge_heads(out)), (k, v)
 
 
@@ -168,18 +181,24 @@ class GPTNeoXModel(PreTrainedModel, Module):
         self.register_buffer("inv_freq", config.inverse_frequencies(), persistent=False)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
-                past_key_values=None, inputs_embeds=None, use_cache: bool | None = None
+                past_key_values=None, inputs_embeds=None, use_cache: bool | None = None,
+                output_hidden_states: bool = False, output_attentions: bool = False
                 ) -> BaseModelOutputWithPast:
         """As LlamaModel.forward: attention_mask (batch, past + seq) of 1/0, position_ids,
-        past_key_values (tuple pairs or a StaticCache), use_cache."""
+        past_key_values (tuple pairs or a StaticCache), use_cache, output_hidden_states,
+        output_attentions."""
         name = type(self).__name__
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError(f"{name}: give exactly one of input_ids and inputs_embeds")
         if input_ids is not None:
             inputs_embeds = self.embed_in(as_ids(name, input_ids, self.config.vocab_size))
-        x, cache = decoder_stack(self, self.emb_dropout(inputs_embeds), attention_mask,
-                                 position_ids, past_key_values, use_cache)
-        return BaseModelOutputWithPast(self.final_layer_norm(x), cache)
+        x, cache, hidden, attentions = decoder_stack(
+            self, self.emb_dropout(inputs_embeds), attention_mask, position_ids,
+            past_key_values, use_cache, output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions)
+        x = self.final_layer_norm(x)
+        return BaseModelOutputWithPast(x, cache, hidden_states=with_last(hidden, x),
+                                       attentions=attentions)
 
 
 class GPTNeoXForCausalLM(GenerationMixin, PreTrainedModel, Module):
@@ -206,11 +225,15 @@ class GPTNeoXForCausalLM(GenerationMixin, PreTrainedModel, Module):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
                 past_key_values=None, inputs_embeds=None, labels=None,
-                use_cache: bool | None = None, logits_to_keep: int = 0
+                use_cache: bool | None = None, logits_to_keep: int = 0,
+                output_hidden_states: bool = False, output_attentions: bool = False
                 ) -> CausalLMOutputWithPast:
         """As GPTNeoXModel, then logits (batch, seq, vocab) and, with labels, the loss."""
         out = self.gpt_neox(input_ids, attention_mask, position_ids, past_key_values,
-                            inputs_embeds, use_cache)
+                            inputs_embeds, use_cache, output_hidden_states=output_hidden_states,
+                            output_attentions=output_attentions)
         logits = self.lm_head(last_positions(out.last_hidden_state, logits_to_keep))
         loss = None if labels is None else causal_lm_loss(logits, labels)
-        return CausalLMOutputWithPast(loss, logits, out.past_key_values)
+        return CausalLMOutputWithPast(loss, logits, out.past_key_values,
+                                      hidden_states=out.hidden_states,
+                                      attentions=out.attentions)

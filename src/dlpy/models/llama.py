@@ -34,6 +34,7 @@ from dlpy.models.modeling_utils import (
     PretrainedConfig,
     PreTrainedModel,
     StaticCache,
+    StaticCacheLayer,
     activation,
     append_cache,
     as_ids,
@@ -343,56 +344,153 @@ def rotary(config, inv_freq: np.ndarray, position_ids: np.ndarray
 
 
 class SlidingWindowCache:
-    """The key/value cache of a model with sliding-window layers: one (key, value) pair a layer,
-    each (batch, kv_heads, kept, head_dim), as the tuple cache, but a sliding layer keeps only
-    its last ``window - 1`` positions (all the next query can see, as transformers'
-    DynamicSlidingWindowLayer), so its memory stays bounded however long the generation.
-    ``get_seq_length()``: the positions seen."""
+    """The key/value cache of a model with sliding-window layers. A full-attention layer keeps
+    every key and value in a buffer (batch, kv_heads, capacity, head_dim) that doubles when
+    full (a step writes its key, not the whole past); a sliding layer keeps a ring buffer of
+    its last ``window`` keys and values, (batch, kv_heads, window, head_dim), allocated once:
+    position p lives in slot p % window, and a decode step writes its key over the oldest in
+    place and attends to the buffer as it lies (attention does not care about the order of
+    the keys; the padding mask follows the slots). A prompt of several tokens attends to the
+    last ``window - 1`` keys in order followed by its own, then the buffer takes the last
+    ``window`` of them. Memory stays bounded however long the generation, and a step copies
+    one key, not the window. ``cache[i]``: layer i's (key, value), for a sliding layer its last
+    ``window - 1`` keys in order (all the next query can see, as transformers'
+    DynamicSlidingWindowLayer); ``get_seq_length()``: the positions seen. For inference: no
+    gradient reaches the keys of earlier calls through the buffers."""
 
-    def __init__(self, layers, seen: int):
-        self.layers, self.seen = list(layers), int(seen)
+    def __init__(self, windows, seen: int = 0):
+        self.windows, self.seen = list(windows), int(seen)
+        count = len(self.windows)
+        self.keys: list[np.ndarray | None] = [None] * count  # a buffer a layer, or a ring
+        self.values: list[np.ndarray | None] = [None] * count
+
+    @classmethod
+    def from_presents(cls, presents, windows, seen: int) -> SlidingWindowCache:
+        """A cache of the (key, value) pairs of ``seen`` positions, one pair a layer."""
+        cache = cls(windows)  # each pair holds all ``seen`` positions
+        for i, (key, value) in enumerate(presents):
+            cache.update(i, key, value)
+        cache.seen = seen
+        return cache
 
     def __len__(self) -> int:
-        return len(self.layers)
+        return len(self.windows)
 
     def __getitem__(self, layer: int):
-        return self.layers[layer]
+        if self.windows[layer] is None:
+            return (Tensor(self.keys[layer][:, :, :self.seen]),
+                    Tensor(self.values[layer][:, :, :self.seen]))
+        slots = self._slots(layer, min(self.seen, self.windows[layer] - 1), self.seen)
+        return Tensor(self.keys[layer][:, :, slots]), Tensor(self.values[layer][:, :, slots])
 
     def __iter__(self):
-        return iter(self.layers)
+        return (self[i] for i in range(len(self)))
 
     def get_seq_length(self) -> int:
         return self.seen
 
+    def _slots(self, layer: int, count: int, end: int) -> np.ndarray:
+        """The slots of positions end - count .. end - 1 of layer ``layer``, in order."""
+        return np.arange(end - count, end) % self.windows[layer]
+
+    def in_place(self, layer: int, seq_len: int) -> bool:
+        """Whether a call of seq_len new positions writes layer ``layer``'s ring in place and
+        attends to it as it lies: one position, a buffer there, no gradient recorded."""
+        return (seq_len == 1 and self.windows[layer] is not None
+                and self.keys[layer] is not None and not is_grad_enabled())
+
+    def slot_positions(self, layer: int) -> np.ndarray:
+        """The position each slot of a sliding layer's ring holds once the step at position
+        ``seen`` is written (the filled slots only)."""
+        window, total = self.windows[layer], self.seen + 1
+        slots = np.arange(min(total, window))
+        return slots + window * ((total - 1 - slots) // window)
+
+    def update(self, layer: int, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """This call's key and value (batch, kv_heads, seq_len, head_dim) for layer
+        ``layer`` -> the keys and values its queries attend to (see the class docstring)."""
+        window, steps = self.windows[layer], key.shape[2]
+        if window is None:
+            return self._append(layer, key, value)
+        keys, values = self.keys[layer], self.values[layer]
+        if self.in_place(layer, steps):
+            slot = self.seen % window
+            keys[:, :, slot] = key.data[:, :, 0]
+            values[:, :, slot] = value.data[:, :, 0]
+            filled = min(self.seen + 1, window)
+            return Tensor(keys[:, :, :filled]), Tensor(values[:, :, :filled])
+        if keys is not None:  # the window - 1 keys before, in order, then these
+            past_key, past_value = self[layer]
+            key, value = F.concat([past_key, key], 2), F.concat([past_value, value], 2)
+        total, kept = self.seen + steps, min(key.shape[2], window)
+        if keys is None or keys.shape[:2] != key.shape[:2]:
+            shape = key.shape[:2] + (window,)
+            keys = self.keys[layer] = np.zeros(shape + key.shape[3:], key.data.dtype)
+            values = self.values[layer] = np.zeros(shape + value.shape[3:], value.data.dtype)
+        slots = self._slots(layer, kept, total)
+        keys[:, :, slots] = key.data[:, :, -kept:]
+        values[:, :, slots] = value.data[:, :, -kept:]
+        return key, value
+
+    def _append(self, layer: int, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """A full layer: this call's keys written after the cached ones (the buffer doubled
+        when full) -> all of them (with a gradient recorded: the cached ones, then these)."""
+        start, end = self.seen, self.seen + key.shape[2]
+        keys, values = self.keys[layer], self.values[layer]
+        if keys is None or keys.shape[2] < end:
+            shape = key.shape[:2] + (max(end, 2 * start, 16),)
+            grown = (np.zeros(shape + key.shape[3:], key.data.dtype),
+                     np.zeros(shape + value.shape[3:], value.data.dtype))
+            if keys is not None:
+                grown[0][:, :, :start], grown[1][:, :, :start] = keys[:, :, :start], \
+                    values[:, :, :start]
+            keys, values = self.keys[layer], self.values[layer] = grown
+        past_key, past_value = Tensor(keys[:, :, :start]), Tensor(values[:, :, :start])
+        keys[:, :, start:end], values[:, :, start:end] = key.data, value.data
+        if is_grad_enabled() and (key.requires_grad or value.requires_grad):
+            if not start:
+                return key, value
+            return F.concat([past_key, key], 2), F.concat([past_value, value], 2)
+        return Tensor(keys[:, :, :end]), Tensor(values[:, :, :end])
+
     def reorder(self, order: np.ndarray) -> None:
         """Rows of every layer taken in ``order`` (beam search follows its beams)."""
-        self.layers = [tuple(Tensor(x.data[order]) for x in layer) for layer in self.layers]
+        for i, keys in enumerate(self.keys):
+            if keys is not None:
+                self.keys[i], self.values[i] = keys[order], self.values[i][order]
 
 
-def _kept(present, window: int | None):
-    """A layer's (key, value) cut to what a sliding window still needs (window - 1)."""
-    if window is None:
-        return present
-    key, value = present
-    start = max(key.shape[2] - (window - 1), 0)
-    return (key[:, :, start:], value[:, :, start:]) if start else present
+def with_last(hidden_states, last: Tensor):
+    """transformers' hidden_states: the stack's (embeddings, each layer's output) with the last
+    one replaced by ``last`` (after the final norm); None stays None."""
+    return None if hidden_states is None else hidden_states[:-1] + (last,)
+
+
+def _attention_module(layer) -> Module:
+    """The self-attention module of a decoder layer (GPT-NeoX names it ``attention``)."""
+    return layer.self_attn if hasattr(layer, "self_attn") else layer.attention
 
 
 def decoder_stack(model, x: Tensor, attention_mask, position_ids, past_key_values,
-                  use_cache: bool, cos_sin=None):
+                  use_cache: bool, cos_sin=None, output_hidden_states: bool = False,
+                  output_attentions: bool = False):
     """The layers of a rotary decoder body over x (batch, seq, hidden): masks (causal,
     padding, each layer's sliding window), rotary cos and sin, the cache in and out. ``model``
     has ``config`` (layer_windows(), use_cache, num_hidden_layers), ``layers`` (each called as
-    layer(x, cos, sin, mask, layer_past) -> (x, (key, value))) and ``inv_freq``.
+    layer(x, cos, sin, mask, layer_past) -> (x, (key, value)), its attention module keeping
+    its weights in ``attn_weights`` when its ``output_attentions`` is set) and ``inv_freq``.
 
     past_key_values: None, a tuple of (key, value) pairs, a StaticCache (filled in place and
-    returned) or a SlidingWindowCache. With sliding layers and no StaticCache the cache
-    returned is a SlidingWindowCache (a sliding layer keeps window - 1 positions).
-    Returns (x, past_key_values or None)."""
+    returned) or a SlidingWindowCache (the same). With sliding layers and no StaticCache the
+    cache returned is a SlidingWindowCache (ring buffers of window keys in the sliding layers).
+    Returns (x, past_key_values or None, hidden_states, attentions): hidden_states the input
+    and each layer's output (with output_hidden_states, else None), attentions each layer's
+    weights (batch, heads, seq, keys) as numpy (with output_attentions, else None)."""
     config, name = model.config, type(model).__name__
     batch, seq_len = x.shape[:2]
     windows = config.layer_windows()
-    if isinstance(past_key_values, SlidingWindowCache):
+    ring = isinstance(past_key_values, SlidingWindowCache)
+    if ring:
         past_len = past_key_values.get_seq_length()
         if len(past_key_values) != config.num_hidden_layers:
             raise ValueError(f"{name}: past_key_values must hold one (key, value) pair for each "
@@ -409,29 +507,56 @@ def decoder_stack(model, x: Tensor, attention_mask, position_ids, past_key_value
         attention_mask = np.asarray(getattr(attention_mask, "data", attention_mask))
     masks = {}
     use_cache = config.use_cache if use_cache is None else use_cache
-    presents = []
+    presents, hidden, weights = [], [x] if output_hidden_states else None, []
     for i, (layer, window) in enumerate(zip(model.layers, windows)):
-        layer_past = None if past_key_values is None else past_key_values[i]
-        kept = past_len
-        if isinstance(past_key_values, SlidingWindowCache):
-            kept = layer_past[0].shape[2]
-        if (window, kept) not in masks:  # padding columns of the keys this layer holds
-            layer_mask = attention_mask
+        if ring:  # its update(key, value) is the SlidingWindowCache's
+            layer_past = StaticCacheLayer(past_key_values, i)
+        else:
+            layer_past = None if past_key_values is None else past_key_values[i]
+        key = window, past_len
+        if ring and past_key_values.in_place(i, seq_len):  # the keys as the ring's slots hold them
+            key = window, "ring"
+            if key not in masks:
+                masks[key] = None
+                if attention_mask is not None and attention_mask.ndim == 2:
+                    positions = past_key_values.slot_positions(i)
+                    hidden_keys = attention_mask[:, positions] == 0
+                    masks[key] = hidden_keys[:, None, None, :] if hidden_keys.any() else None
+        elif key not in masks:
+            kept = min(past_len, window - 1) if ring and window is not None else past_len
+            layer_mask = attention_mask  # padding columns of the keys this layer sees
             if attention_mask is not None and attention_mask.ndim == 2 and kept < past_len:
                 layer_mask = attention_mask[:, past_len - kept:]
-            masks[window, kept] = causal_mask(name, layer_mask, batch, seq_len, kept, window)
-        x, present = layer(x, cos, sin, masks[window, kept], layer_past)
+            masks[key] = causal_mask(name, layer_mask, batch, seq_len, kept, window)
+        if output_attentions:
+            attention = _attention_module(layer)
+            attention.output_attentions = True
+        x, present = layer(x, cos, sin, masks[key], layer_past)
+        if output_attentions:
+            weights.append(attention.attn_weights)
+            attention.attn_weights, attention.output_attentions = None, False
+        if output_hidden_states:
+            hidden.append(x)
         presents.append(present)
+    attentions = tuple(weights) if output_attentions else None
+    hidden = tuple(hidden) if output_hidden_states else None
+    if ring:
+        past_key_values.seen = past_len + seq_len
     if not use_cache:
-        return x, None
-    if isinstance(past_key_values, StaticCache) or not any(w is not None for w in windows):
-        return x, returned_cache(past_key_values, presents, use_cache)
-    return x, SlidingWindowCache([_kept(p, w) for p, w in zip(presents, windows)],
-                                 past_len + seq_len)
+        return x, None, hidden, attentions
+    if ring:  # written in place
+        return x, past_key_values, hidden, attentions
+    if isinstance(past_key_values, StaticCache) or all(w is None for w in windows):
+        return x, returned_cache(past_key_values, presents, use_cache), hidden, attentions
+    return (x, SlidingWindowCache.from_presents(presents, windows, past_len + seq_len), hidden,
+            attentions)
 
 
 class LlamaAttention(Module):
     """Causal self-attention with rotary positions and grouped key/value heads."""
+
+    output_attentions = False  # set by decoder_stack: attend keeps its weights in attn_weights
+    attn_weights = None
 
     def __init__(self, config: LlamaConfig, rng):
         super().__init__()
@@ -454,8 +579,10 @@ class LlamaAttention(Module):
         return self.q_proj(x), self.k_proj(x), self.v_proj(x)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray) -> Tensor:
-        """softmax(q k^T / sqrt(head_dim), masked) v, (batch, heads, seq, head_dim)."""
+        """softmax(q k^T / sqrt(head_dim), masked) v, (batch, heads, seq, head_dim); the weights
+        (batch, heads, seq, keys) kept in attn_weights when output_attentions is set."""
         grouped = self.num_heads != self.num_kv_heads
+        keep = self.output_attentions
         if grouped and not (is_grad_enabled() and (q.requires_grad or k.requires_grad
                                                    or v.requires_grad)):
             # nothing to record (generation): the query heads grouped by kv head on the
@@ -463,16 +590,33 @@ class LlamaAttention(Module):
             q5, k5, v5, mask = group_heads(q.data, k.data, v.data, mask)
             out = F.scaled_dot_product_attention(Tensor(q5), Tensor(k5), Tensor(v5), mask=mask,
                                                  dropout_p=self.attention_dropout,
-                                                 training=self.training)
+                                                 training=self.training, return_weights=keep)
+            out = self._kept_weights(out, q.shape[:-1] + k.shape[-2:-1])
             return Tensor(out.data.reshape(q.shape[:-1] + out.shape[-1:]))
-        return F.scaled_dot_product_attention(q, k, v, mask=mask,
-                                              dropout_p=self.attention_dropout,
-                                              training=self.training, enable_gqa=grouped)
+        out = F.scaled_dot_product_attention(q, k, v, mask=mask,
+                                             dropout_p=self.attention_dropout,
+                                             training=self.training, enable_gqa=grouped,
+                                             return_weights=keep)
+        return self._kept_weights(out, q.shape[:-1] + k.shape[-2:-1])
+
+    def _kept_weights(self, out, shape):
+        """The output of an attention asked for its weights (when output_attentions) with
+        the weights, reshaped to ``shape`` (batch, heads, seq, keys), kept in attn_weights."""
+        if not self.output_attentions:
+            return out
+        out, weights = out
+        self.attn_weights = np.asarray(weights).reshape(shape)
+        return out
+
+    def norm_heads(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+        """q and k (batch, heads, seq, head_dim) before the rotation: as they are (Qwen3
+        normalises each head)."""
+        return q, k
 
     def forward(self, x: Tensor, cos, sin, mask: np.ndarray | None, layer_past=None):
         q, k, v = self.project(x)
-        q = apply_rotary(split_heads(q, self.num_heads), cos, sin)
-        k = apply_rotary(split_heads(k, self.num_kv_heads), cos, sin)
+        q, k = self.norm_heads(split_heads(q, self.num_heads), split_heads(k, self.num_kv_heads))
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         k, v = append_cache(layer_past, k, split_heads(v, self.num_kv_heads))
         return self.o_proj(merge_heads(self.attend(q, k, v, mask))), (k, v)
 
@@ -532,10 +676,14 @@ class LlamaModel(PreTrainedModel, Module):
         self.embed_tokens.weight.data = rng.normal(
             0.0, config.initializer_range, self.embed_tokens.weight.shape).astype(
             self.embed_tokens.weight.dtype)
-        self.layers = nn.ModuleList([self.layer_class(config, rng)
-                                     for _ in range(config.num_hidden_layers)])
+        self.layers = nn.ModuleList([self.build_layer(config, i, rng)
+                                     for i in range(config.num_hidden_layers)])
         self.norm = self.layer_class.norm_class(config.hidden_size, eps=config.rms_norm_eps)
         self.register_buffer("inv_freq", config.inverse_frequencies(), persistent=False)
+
+    def build_layer(self, config: LlamaConfig, index: int, rng) -> Module:
+        """Layer ``index`` (Qwen3-MoE's layers differ by index: sparse or dense)."""
+        return self.layer_class(config, rng)
 
     def embed(self, input_ids) -> Tensor:
         """(batch, seq) ids -> (batch, seq, hidden) embeddings (Gemma scales them)."""
@@ -546,7 +694,8 @@ class LlamaModel(PreTrainedModel, Module):
         return rotary(self.config, self.inv_freq, position_ids)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
-                past_key_values=None, inputs_embeds=None, use_cache: bool | None = None
+                past_key_values=None, inputs_embeds=None, use_cache: bool | None = None,
+                output_hidden_states: bool = False, output_attentions: bool = False
                 ) -> BaseModelOutputWithPast:
         """input_ids (batch, seq) or inputs_embeds (batch, seq, hidden); attention_mask (batch,
         past + seq) of 1/0 (0: padding); position_ids (batch or 1, seq), by default counting on
@@ -554,22 +703,30 @@ class LlamaModel(PreTrainedModel, Module):
         num_key_value_heads, past, head_dim), a StaticCache (returned filled) or a
         SlidingWindowCache. A sliding_window hides the keys more than that many positions
         back (in the layers layer_windows says), as transformers' mask does; the cache
-        returned then keeps only the last window - 1 keys of those layers (not a StaticCache,
-        which keeps every key)."""
-        x, cache = self.body(input_ids, attention_mask, position_ids, past_key_values,
-                             inputs_embeds, use_cache)
-        return BaseModelOutputWithPast(self.norm(x), cache)
+        returned then keeps only the last window keys of those layers in a ring buffer (a
+        SlidingWindowCache; not a StaticCache, which keeps every key).
+        output_hidden_states: hidden_states, the embeddings and each layer's output, the last
+        one after the final norm (num_hidden_layers + 1 Tensors, transformers'); output_attentions:
+        attentions, each layer's weights (batch, heads, seq, past + seq) as numpy."""
+        x, cache, hidden, attentions = self.body(
+            input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
+            output_hidden_states, output_attentions)
+        x = self.norm(x)
+        return BaseModelOutputWithPast(x, cache, hidden_states=with_last(hidden, x),
+                                       attentions=attentions)
 
     def body(self, input_ids, attention_mask, position_ids, past_key_values, inputs_embeds,
-             use_cache):
-        """The embeddings through the layers (before the final norm) -> (x, cache)."""
+             use_cache, output_hidden_states=False, output_attentions=False):
+        """The embeddings through the layers (before the final norm) -> (x, cache,
+        hidden_states, attentions), as decoder_stack."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError(f"{type(self).__name__}: give exactly one of input_ids and "
                              f"inputs_embeds")
         if input_ids is not None:
             inputs_embeds = self.embed(input_ids)
         return decoder_stack(self, inputs_embeds, attention_mask, position_ids,
-                             past_key_values, use_cache)
+                             past_key_values, use_cache, output_hidden_states=output_hidden_states,
+                             output_attentions=output_attentions)
 
 
 class LlamaForCausalLM(GenerationMixin, PreTrainedModel, Module):
@@ -593,20 +750,24 @@ class LlamaForCausalLM(GenerationMixin, PreTrainedModel, Module):
     @property
     def supports_static_cache(self) -> bool:
         """generate decodes into a StaticCache unless a layer slides: then into a
-        SlidingWindowCache, whose sliding layers keep window - 1 keys."""
+        SlidingWindowCache, whose sliding layers keep a ring of window keys."""
         return all(window is None for window in self.config.layer_windows())
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
                 past_key_values=None, inputs_embeds=None, labels=None,
-                use_cache: bool | None = None, logits_to_keep: int = 0
+                use_cache: bool | None = None, logits_to_keep: int = 0,
+                output_hidden_states: bool = False, output_attentions: bool = False
                 ) -> CausalLMOutputWithPast:
         """As LlamaModel, then logits (batch, seq, vocab) (only the last ``logits_to_keep``
         positions when it is > 0) and, with labels (batch, seq), the loss."""
         out = self.model(input_ids, attention_mask, position_ids, past_key_values,
-                         inputs_embeds, use_cache)
+                         inputs_embeds, use_cache, output_hidden_states=output_hidden_states,
+                         output_attentions=output_attentions)
         logits = self.lm_head(last_positions(out.last_hidden_state, logits_to_keep))
         loss = None if labels is None else causal_lm_loss(logits, labels)
-        return CausalLMOutputWithPast(loss, logits, out.past_key_values)
+        return CausalLMOutputWithPast(loss, logits, out.past_key_values,
+                                      hidden_states=out.hidden_states,
+                                      attentions=out.attentions)
 
 
 class MistralForCausalLM(LlamaForCausalLM):

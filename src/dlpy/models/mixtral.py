@@ -25,6 +25,7 @@ from dlpy.models.llama import (
     LlamaForCausalLM,
     LlamaModel,
     _normal_linear,
+    with_last,
 )
 from dlpy.models.modeling_utils import ACTIVATIONS, ModelOutput, causal_lm_loss, last_positions
 from dlpy.nn.module import Module, Parameter
@@ -61,15 +62,18 @@ class MixtralConfig(LlamaConfig):
 
 
 class MoeModelOutputWithPast(ModelOutput):
-    """last_hidden_state (batch, seq, hidden), past_key_values, router_logits (one (batch *
-    seq, num_experts) a layer, with output_router_logits)."""
-    fields = ("last_hidden_state", "past_key_values", "router_logits")
+    """last_hidden_state (batch, seq, hidden), past_key_values, hidden_states, attentions
+    (with output_hidden_states, output_attentions), router_logits (one (batch * seq,
+    num_experts) a sparse layer, with output_router_logits); transformers' order."""
+    fields = ("last_hidden_state", "past_key_values", "hidden_states", "attentions",
+              "router_logits")
 
 
 class MoeCausalLMOutputWithPast(ModelOutput):
     """loss (+ router_aux_loss_coef * aux_loss with output_router_logits), aux_loss, logits
-    (batch, seq, vocab), past_key_values, router_logits."""
-    fields = ("loss", "aux_loss", "logits", "past_key_values", "router_logits")
+    (batch, seq, vocab), past_key_values, hidden_states, attentions, router_logits."""
+    fields = ("loss", "aux_loss", "logits", "past_key_values", "hidden_states", "attentions",
+              "router_logits")
 
 
 class MixtralExperts(Module):
@@ -77,10 +81,10 @@ class MixtralExperts(Module):
     2 * intermediate, hidden) (gate rows first, then up) and down_proj (experts, hidden,
     intermediate)."""
 
-    def __init__(self, config: MixtralConfig, rng):
+    def __init__(self, config: MixtralConfig, rng, intermediate_size: int | None = None):
         super().__init__()
-        experts, d, inner = (config.num_local_experts, config.hidden_size,
-                             config.intermediate_size)
+        experts, d = config.num_local_experts, config.hidden_size
+        inner = config.intermediate_size if intermediate_size is None else intermediate_size
         std = config.initializer_range
         self.intermediate_size = inner
         self.gate_up_proj = Parameter(rng.normal(0.0, std, (experts, 2 * inner, d)).astype(
@@ -103,15 +107,20 @@ class MixtralExperts(Module):
 
 
 class MixtralSparseMoeBlock(Module):
-    """The router ``gate`` (hidden -> num_experts, no bias) and the experts. Keeps its last
-    router logits (tokens, num_experts) in ``router_logits`` for the model to collect."""
+    """The router ``gate`` (hidden -> num_experts, no bias) and the experts (of
+    ``intermediate_size``, by default the config's). Keeps its last router logits (tokens,
+    num_experts) in ``router_logits`` for the model to collect. ``norm_topk_prob``: the top-k
+    weights renormalised to sum to one (Mixtral's always; Qwen3-MoE's by its config)."""
 
-    def __init__(self, config: MixtralConfig, rng):
+    def __init__(self, config: MixtralConfig, rng, intermediate_size: int | None = None,
+                 norm_topk_prob: bool = True):
         super().__init__()
-        self.top_k, self.jitter_noise = config.num_experts_per_tok, config.router_jitter_noise
+        self.top_k = config.num_experts_per_tok
+        self.jitter_noise = getattr(config, "router_jitter_noise", 0.0)
+        self.norm_topk_prob = norm_topk_prob
         self.gate = _normal_linear(config.hidden_size, config.num_local_experts, False,
                                    config.initializer_range, rng)
-        self.experts = MixtralExperts(config, rng)
+        self.experts = MixtralExperts(config, rng, intermediate_size)
         self.router_logits = None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -122,7 +131,9 @@ class MixtralSparseMoeBlock(Module):
         flat = x.reshape(batch * seq_len, d)
         logits = self.gate(flat)  # (tokens, experts)
         top = F.topk(F.softmax(logits, -1), self.top_k, dim=-1)
-        weights = top.values / top.values.sum(-1, keepdims=True)  # renormalised over the k
+        weights = top.values
+        if self.norm_topk_prob:
+            weights = weights / weights.sum(-1, keepdims=True)  # renormalised over the k
         out = self.experts(flat, np.asarray(top.indices.data), weights)
         self.router_logits = logits
         return out.reshape(batch, seq_len, d)
@@ -133,23 +144,30 @@ class MixtralDecoderLayer(LlamaDecoderLayer):
     mlp_class = MixtralSparseMoeBlock
 
 
+# an older checkpoint's per-expert names (Mixtral's w1/w3/w2, Qwen-MoE's) -> gate, up, down
+_EXPERT_NAMES = {"w1": "gate", "w3": "up", "w2": "down", "gate_proj": "gate",
+                 "up_proj": "up", "down_proj": "down"}
+
+
 def _fused_experts(state: dict) -> dict:
-    """An older checkpoint's per-expert weights (``block_sparse_moe.experts.N.w1/w3/w2``) as
-    transformers 5's fused ``mlp.experts.gate_up_proj`` / ``down_proj``."""
+    """An older checkpoint's per-expert weights (``block_sparse_moe.experts.N.w1/w3/w2``,
+    ``mlp.experts.N.gate_proj/up_proj/down_proj``) as transformers 5's fused
+    ``mlp.experts.gate_up_proj`` / ``down_proj``."""
     state = {key.replace(".block_sparse_moe.", ".mlp."): value for key, value in state.items()}
     fused, grouped = {}, {}
     for key, value in state.items():
         head, sep, tail = key.partition(".mlp.experts.")
         parts = tail.split(".")
-        if sep and len(parts) == 3 and parts[0].isdigit() and parts[1] in ("w1", "w2", "w3"):
-            grouped.setdefault(head, {}).setdefault(parts[1], {})[int(parts[0])] = np.asarray(
-                getattr(value, "data", value))
+        if sep and len(parts) == 3 and parts[0].isdigit() and parts[1] in _EXPERT_NAMES:
+            grouped.setdefault(head, {}).setdefault(_EXPERT_NAMES[parts[1]], {})[
+                int(parts[0])] = np.asarray(getattr(value, "data", value))
         else:
             fused[key] = value
     for head, weights in grouped.items():
         stack = {name: np.stack([w[e] for e in sorted(w)]) for name, w in weights.items()}
-        fused[f"{head}.mlp.experts.gate_up_proj"] = np.concatenate([stack["w1"], stack["w3"]], 1)
-        fused[f"{head}.mlp.experts.down_proj"] = stack["w2"]
+        fused[f"{head}.mlp.experts.gate_up_proj"] = np.concatenate([stack["gate"],
+                                                                    stack["up"]], 1)
+        fused[f"{head}.mlp.experts.down_proj"] = stack["down"]
     return fused
 
 
@@ -192,17 +210,23 @@ class MixtralModel(_FusedExpertsLoading, LlamaModel):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
                 past_key_values=None, inputs_embeds=None, use_cache: bool | None = None,
-                output_router_logits: bool | None = None) -> MoeModelOutputWithPast:
-        """As LlamaModel; router_logits: a tuple of (batch * seq, num_experts), one a layer."""
-        x, cache = self.body(input_ids, attention_mask, position_ids, past_key_values,
-                             inputs_embeds, use_cache)
+                output_router_logits: bool | None = None, output_hidden_states: bool = False,
+                output_attentions: bool = False) -> MoeModelOutputWithPast:
+        """As LlamaModel; router_logits: a tuple of (batch * seq, num_experts), one a sparse
+        layer."""
+        x, cache, hidden, attentions = self.body(
+            input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
+            output_hidden_states, output_attentions)
         if output_router_logits is None:
             output_router_logits = self.config.output_router_logits
-        router = tuple(layer.mlp.router_logits for layer in self.layers) \
-            if output_router_logits else None
-        for layer in self.layers:  # not kept: they hold the graph
-            layer.mlp.router_logits = None
-        return MoeModelOutputWithPast(self.norm(x), cache, router)
+        blocks = [layer.mlp for layer in self.layers
+                  if isinstance(layer.mlp, MixtralSparseMoeBlock)]
+        router = tuple(block.router_logits for block in blocks) if output_router_logits \
+            else None
+        for block in blocks:  # not kept: they hold the graph
+            block.router_logits = None
+        x = self.norm(x)
+        return MoeModelOutputWithPast(x, cache, with_last(hidden, x), attentions, router)
 
 
 class MixtralForCausalLM(_FusedExpertsLoading, LlamaForCausalLM):
@@ -216,12 +240,15 @@ class MixtralForCausalLM(_FusedExpertsLoading, LlamaForCausalLM):
     def forward(self, input_ids=None, attention_mask=None, position_ids=None,
                 past_key_values=None, inputs_embeds=None, labels=None,
                 use_cache: bool | None = None, logits_to_keep: int = 0,
-                output_router_logits: bool | None = None) -> MoeCausalLMOutputWithPast:
+                output_router_logits: bool | None = None, output_hidden_states: bool = False,
+                output_attentions: bool = False) -> MoeCausalLMOutputWithPast:
         config = self.config
         if output_router_logits is None:
             output_router_logits = config.output_router_logits
         out = self.model(input_ids, attention_mask, position_ids, past_key_values,
-                         inputs_embeds, use_cache, output_router_logits)
+                         inputs_embeds, use_cache, output_router_logits,
+                         output_hidden_states=output_hidden_states,
+                         output_attentions=output_attentions)
         logits = self.lm_head(last_positions(out.last_hidden_state, logits_to_keep))
         loss = None if labels is None else causal_lm_loss(logits, labels)
         aux_loss = None
@@ -235,4 +262,4 @@ class MixtralForCausalLM(_FusedExpertsLoading, LlamaForCausalLM):
             if loss is not None:
                 loss = loss + aux_loss * np.float32(config.router_aux_loss_coef)
         return MoeCausalLMOutputWithPast(loss, aux_loss, logits, out.past_key_values,
-                                         out.router_logits)
+                                         out.hidden_states, out.attentions, out.router_logits)
