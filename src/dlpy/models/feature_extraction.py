@@ -110,21 +110,47 @@ class WhisperFeatureExtractor(_hf.PreprocessorFile):
     # ------------------------------------------------------------------ features
     def __call__(self, raw_speech, sampling_rate: int | None = None,
                  return_tensors: str | None = None, return_attention_mask: bool | None = None,
-                 max_length: int | None = None) -> dict:
+                 max_length: int | None = None, truncation: bool = True,
+                 padding: bool | str = "max_length", pad_to_multiple_of: int | None = None,
+                 do_normalize: bool | None = None) -> dict:
         """raw_speech: one waveform (samples,) or a batch (a list of them, or (batch,
-        samples)) -> {"input_features": (batch, feature_size, frames)}; each padded with
-        zeros or cut to ``max_length`` samples (default 30 s)."""
+        samples)) -> {"input_features": (batch, feature_size, samples // hop_length)}, as
+        transformers: padding "max_length" pads with zeros to ``max_length`` samples (default
+        30 s) and, with truncation, cuts longer ones; "longest" (or True) pads to the longest
+        waveform (long-form audio: truncation=False, padding="longest"); pad_to_multiple_of
+        rounds up; do_normalize makes each waveform zero-mean, unit-variance first.
+        "attention_mask" (batch, frames) with return_attention_mask."""
         owner = type(self).__name__
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             raise ValueError(f"{owner}: the audio is sampled at {sampling_rate} Hz, but the model "
                              f"takes {self.sampling_rate} Hz; resample it first")
         waves = _waveforms(owner, raw_speech)
-        length = max_length or self.n_samples
+        longest = max(len(wave) for wave in waves)
+        if padding is True or padding == "longest":
+            length = longest
+        elif padding == "max_length":
+            length = max_length or self.n_samples
+            if not truncation:
+                length = max(length, longest)
+        elif padding is False or padding == "do_not_pad":
+            if len({len(wave) for wave in waves}) > 1:
+                raise ValueError(f"{owner}: padding={padding!r} needs waveforms of one length, "
+                                 f"got {sorted({len(wave) for wave in waves})} samples")
+            length = longest
+        else:
+            raise ValueError(f"{owner}: padding must be 'max_length', 'longest' (True) or "
+                             f"'do_not_pad' (False), got {padding!r}")
+        if pad_to_multiple_of:
+            length = -(-length // pad_to_multiple_of) * pad_to_multiple_of
         padded = np.full((len(waves), length), self.padding_value, np.float32)
         mask = np.zeros((len(waves), length), np.int32)
         for i, wave in enumerate(waves):
             n = min(len(wave), length)
             padded[i, :n], mask[i, :n] = wave[:n], 1
+            if do_normalize:  # transformers' zero_mean_unit_var_norm over the real samples
+                part = padded[i, :n]
+                padded[i, :n] = (part - part.mean()) / np.sqrt(part.var() + 1e-7)
+                padded[i, n:] = self.padding_value
         features = self.extract_fbank_features(padded)
         if return_tensors not in (None, "np", "dl"):
             raise ValueError(f"{owner}: return_tensors must be None, 'np' or 'dl', got "
@@ -132,7 +158,8 @@ class WhisperFeatureExtractor(_hf.PreprocessorFile):
         out = {"input_features": Tensor(features) if return_tensors == "dl" else features}
         if self.return_attention_mask if return_attention_mask is None else \
                 return_attention_mask:
-            out["attention_mask"] = mask[:, ::self.hop_length]
+            frames = mask[:, ::self.hop_length]  # one a frame; the STFT's last one dropped
+            out["attention_mask"] = frames[:, :-1] if length % self.hop_length else frames
         return out
 
     def extract_fbank_features(self, waveforms: np.ndarray) -> np.ndarray:

@@ -10,10 +10,13 @@ so a transformers checkpoint loads with ``from_pretrained`` and gives the same l
               cross-attention over the encoder and the feed-forward; layer_norm; logits =
               proj_out(x), proj_out tied to embed_tokens
     attn:     softmax(q k^T / sqrt(head_dim)) v; k_proj has no bias
-    generate: greedy, short-form (one 30 s window, no timestamps): the decoder starts from
-              decoder_start_token_id, the language and task tokens (forced_decoder_ids,
-              language= / task=, or the language detected) and no_timestamps_token_id, or from
-              decoder_input_ids given; suppress_tokens never, begin_suppress_tokens not first
+    generate: transformers' Whisper generate: greedy, beam search or sampling per 30 s
+              window from decoder_start_token_id, the language (given or detected), the task
+              and no_timestamps_token_id (or timestamps); suppress_tokens never,
+              begin_suppress_tokens not first; long-form windows seek by the last timestamp,
+              conditioned on the previous text, with the temperature fallback
+    tokenizer: WhisperTokenizer decodes timestamps (decode_with_timestamps, output_offsets)
+              and makes prompt_ids (get_prompt_ids)
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
+import zlib
 from typing import ClassVar
 
 import numpy as np
@@ -32,7 +37,9 @@ from dlpy.models.generation import (
     GENERATION_CONFIG,
     GenerationConfig,
     GenerationMixin,
+    _log_softmax,
     _Processors,
+    _softmax,
 )
 from dlpy.models.modeling_utils import (
     BaseModelOutput,
@@ -50,16 +57,42 @@ from dlpy.models.modeling_utils import (
     shift_tokens_right,
     token_loss,
 )
+from dlpy.models.tokenizer import PreTrainedTokenizer
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, no_grad
 
-__all__ = ["WhisperConfig", "WhisperForConditionalGeneration", "WhisperGenerationConfig",
-           "WhisperModel", "sinusoids"]
+__all__ = ["LANGUAGES", "TO_LANGUAGE_CODE", "WhisperConfig", "WhisperForConditionalGeneration",
+           "WhisperGenerationConfig", "WhisperModel", "WhisperTokenizer", "average_logprob",
+           "compression_ratio", "sinusoids"]
 
+# transformers' generate arguments dlpy's Whisper does not take (beyond None / False)
+NOT_IMPLEMENTED = ("return_token_timestamps", "return_dict_in_generate", "assistant_model",
+                   "logits_processor", "stopping_criteria", "prefix_allowed_tokens_fn",
+                   "force_unique_generate_call", "num_segment_frames", "monitor_progress",
+                   "synced_gpus")
 
-# transformers' generate arguments dlpy's Whisper takes only at these (greedy) values
-GREEDY_ONLY = {"num_beams": (1,), "do_sample": (False,), "return_timestamps": (False,),
-               "temperature": (0.0, 1.0), "prompt_ids": ()}
+# Whisper's languages (transformers' tokenization_whisper.LANGUAGES): code -> name
+LANGUAGES = dict(pair.split(":") for pair in """
+en:english, zh:chinese, de:german, es:spanish, ru:russian, ko:korean, fr:french,
+ja:japanese, pt:portuguese, tr:turkish, pl:polish, ca:catalan, nl:dutch, ar:arabic,
+sv:swedish, it:italian, id:indonesian, hi:hindi, fi:finnish, vi:vietnamese, he:hebrew,
+uk:ukrainian, el:greek, ms:malay, cs:czech, ro:romanian, da:danish, hu:hungarian, ta:tamil,
+no:norwegian, th:thai, ur:urdu, hr:croatian, bg:bulgarian, lt:lithuanian, la:latin,
+mi:maori, ml:malayalam, cy:welsh, sk:slovak, te:telugu, fa:persian, lv:latvian, bn:bengali,
+sr:serbian, az:azerbaijani, sl:slovenian, kn:kannada, et:estonian, mk:macedonian, br:breton,
+eu:basque, is:icelandic, hy:armenian, ne:nepali, mn:mongolian, bs:bosnian, kk:kazakh,
+sq:albanian, sw:swahili, gl:galician, mr:marathi, pa:punjabi, si:sinhala, km:khmer,
+sn:shona, yo:yoruba, so:somali, af:afrikaans, oc:occitan, ka:georgian, be:belarusian,
+tg:tajik, sd:sindhi, gu:gujarati, am:amharic, yi:yiddish, lo:lao, uz:uzbek, fo:faroese,
+ht:haitian creole, ps:pashto, tk:turkmen, nn:nynorsk, mt:maltese, sa:sanskrit,
+lb:luxembourgish, my:myanmar, bo:tibetan, tl:tagalog, mg:malagasy, as:assamese, tt:tatar,
+haw:hawaiian, ln:lingala, ha:hausa, ba:bashkir, jw:javanese, su:sundanese, yue:cantonese
+""".replace("\n", " ").strip().split(", "))
+# name (and transformers' aliases) -> code
+TO_LANGUAGE_CODE = {**{name: code for code, name in LANGUAGES.items()},
+                    "burmese": "my", "valencian": "ca", "flemish": "nl", "haitian": "ht",
+                    "letzeburgesch": "lb", "pushto": "ps", "panjabi": "pa", "moldavian": "ro",
+                    "moldovan": "ro", "sinhalese": "si", "castilian": "es", "mandarin": "zh"}
 
 
 @dataclasses.dataclass
@@ -130,18 +163,49 @@ class WhisperConfig(PretrainedConfig):
 class WhisperGenerationConfig(GenerationConfig):
     """GenerationConfig with the fields a Whisper generation_config.json adds: the prompt
     tokens (forced_decoder_ids [[1, language], [2, task], ...], lang_to_id, task_to_id,
-    no_timestamps_token_id) and the tokens never to generate (suppress_tokens) or not first
-    (begin_suppress_tokens)."""
+    no_timestamps_token_id, prev_sot_token_id), the tokens never to generate (suppress_tokens)
+    or not first (begin_suppress_tokens), the timestamp and long-form settings; keys it does
+    not know (alignment_heads...) are kept in ``extra`` and written back by save_pretrained."""
 
     forced_decoder_ids: list | None = None
     suppress_tokens: list[int] | None = None
     begin_suppress_tokens: list[int] | None = None
     no_timestamps_token_id: int | None = None
+    prev_sot_token_id: int | None = None
     lang_to_id: dict[str, int] | None = None
     task_to_id: dict[str, int] | None = None
     is_multilingual: bool | None = None
-    language: str | None = None
+    language: str | list[str] | None = None
     task: str | None = None
+    return_timestamps: bool | None = None
+    max_initial_timestamp_index: int | None = None
+    condition_on_prev_tokens: bool | None = None
+    prompt_condition_type: str | None = None
+    compression_ratio_threshold: float | None = None
+    logprob_threshold: float | None = None
+    no_speech_threshold: float | None = None
+    extra: dict | None = None  # the keys of generation_config.json no field holds
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "generation config"):
+        """From a generation_config.json dict, unknown keys kept in ``extra``."""
+        config = super().from_dict(values, source)
+        names = {field.name for field in dataclasses.fields(cls)}
+        config.extra = {k: v for k, v in values.items() if k not in names} or None
+        return config
+
+    @classmethod
+    def copy_of(cls, config) -> WhisperGenerationConfig:
+        """A WhisperGenerationConfig with the fields ``config`` (any GenerationConfig or None)
+        has."""
+        if config is None:
+            return cls()
+        return cls(**{field.name: getattr(config, field.name, None)
+                      for field in dataclasses.fields(cls)})
+
+    def to_dict(self) -> dict:
+        values = super().to_dict()
+        return {**values.pop("extra", {}), **values}
 
 
 def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> np.ndarray:
@@ -394,9 +458,11 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                                 config.tie_word_embeddings, config.init_std, rng)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, rng=None, config=None):
+    def from_pretrained(cls, path: str | os.PathLike, rng=None, config=None, *, dtype=None,
+                        torch_dtype=None):
         """As PreTrainedModel's, generation_config.json read with Whisper's fields."""
-        model = super().from_pretrained(path, rng=rng, config=config)
+        model = super().from_pretrained(path, rng=rng, config=config, dtype=dtype,
+                                        torch_dtype=torch_dtype)
         if os.path.exists(os.path.join(os.fspath(path), GENERATION_CONFIG)):
             model.generation_config = WhisperGenerationConfig.from_pretrained(path)
         return model
@@ -430,86 +496,388 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
     # ------------------------------------------------------------------------ generate
     def generate(self, input_features=None, generation_config: GenerationConfig | None = None,
                  max_new_tokens: int | None = None, max_length: int | None = None,
-                 decoder_input_ids=None, forced_decoder_ids=None, language: str | None = None,
-                 task: str | None = None, eos_token_id=None, pad_token_id=None,
-                 use_cache: bool | None = None, encoder_outputs=None, streamer=None,
-                 **kwargs) -> Tensor:
-        """Greedy transcription of input_features (batch, mels, frames) (one 30 s window,
-        no timestamps), as transformers' WhisperForConditionalGeneration.generate: the new
-        tokens (batch, n) only, a row's final eos dropped and shorter rows padded on the right
-        with pad_token_id. The prompt: ``decoder_input_ids`` (batch, k) when given, else
-        decoder_start_token_id, then the language (``language`` "de" or "<|de|>", or one of
-        a few English names, through lang_to_id; else forced_decoder_ids [[1, lang], [2,
-        task]...]; else detected, when the config has lang_to_id) and the task (``task``
-        "transcribe" / "translate" through task_to_id), then no_timestamps_token_id.
-        max_new_tokens, or max_length (new tokens + prompt, at most max_target_positions),
-        bound the length. Settings left None come from ``generation_config`` (default the
-        model's), then the model config."""
+                 decoder_input_ids=None, forced_decoder_ids=None,
+                 language: str | list[str] | None = None, task: str | None = None,
+                 eos_token_id=None, pad_token_id=None, use_cache: bool | None = None,
+                 encoder_outputs=None, streamer=None, *, return_timestamps: bool | None = None,
+                 is_multilingual: bool | None = None, prompt_ids=None,
+                 prompt_condition_type: str | None = None,
+                 condition_on_prev_tokens: bool | None = None,
+                 temperature: float | tuple[float, ...] | None = None,
+                 compression_ratio_threshold: float | None = None,
+                 logprob_threshold: float | None = None, no_speech_threshold: float | None = None,
+                 attention_mask=None, time_precision: float = 0.02,
+                 time_precision_features: float = 0.01, return_segments: bool = False,
+                 num_beams: int | None = None, do_sample: bool | None = None,
+                 top_k: int | None = None, top_p: float | None = None,
+                 length_penalty: float | None = None, early_stopping: bool | str | None = None,
+                 num_return_sequences: int | None = None, generator=None, **kwargs):
+        """Transcription of input_features (batch, mels, frames), as transformers'
+        WhisperForConditionalGeneration.generate: per 30 s window (2 * max_source_positions
+        frames) greedy search, beam search (num_beams, length_penalty, early_stopping) or
+        sampling at each of ``temperature`` (a float or a fallback tuple; > 0 samples, with
+        top_k / top_p, from ``generator``); the result is the new tokens (batch *
+        num_return_sequences, n), a row's final eos dropped, padded right with pad_token_id.
+
+        The prompt: ``decoder_input_ids`` (first window) or decoder_start_token_id, the
+        language (``language`` a code, a name of transformers' LANGUAGES or "<|de|>", one or
+        one a row; else forced_decoder_ids; else detected), the task, and without timestamps
+        no_timestamps_token_id; ``prompt_ids`` (<|startofprev|> text) before it.
+        return_timestamps: timestamp tokens in pairs (WhisperTimeStampLogitsProcessor).
+        Long-form (frames > one window; batches need ``attention_mask``): windows follow the
+        last timestamp, conditioned on the previous text (condition_on_prev_tokens); a window
+        whose compression ratio or average log-probability passes its threshold is decoded
+        again at the next temperature, or skipped as silence (no_speech_threshold).
+        return_segments: {"sequences", "segments": per row a list of {"start", "end",
+        "tokens", "idxs", "result"}}."""
         for key, value in kwargs.items():
-            if key not in GREEDY_ONLY:
+            if key not in NOT_IMPLEMENTED:
                 raise TypeError(f"generate: unexpected argument {key!r}")
-            if value is not None and (not np.isscalar(value) or value not in GREEDY_ONLY[key]):
+            if value is not None and value is not False:
                 raise NotImplementedError(f"generate: {key}={value!r} is not implemented for "
-                                          f"Whisper (greedy, short-form, no timestamps only)")
-        base = generation_config if generation_config is not None else self.generation_config
-        settings = WhisperGenerationConfig(**{
-            field.name: getattr(base, field.name, None)
-            for field in dataclasses.fields(WhisperGenerationConfig)}) if base is not None \
-            else WhisperGenerationConfig()
-        settings = settings.merged(max_new_tokens=max_new_tokens, max_length=max_length,
-                                   forced_decoder_ids=forced_decoder_ids, language=language,
-                                   task=task, eos_token_id=eos_token_id,
-                                   pad_token_id=pad_token_id, use_cache=use_cache)
+                                          f"Whisper")
+        config = self.config
+        settings = WhisperGenerationConfig.copy_of(
+            generation_config if generation_config is not None else self.generation_config)
+        settings = settings.merged(
+            max_new_tokens=max_new_tokens, max_length=max_length,
+            forced_decoder_ids=forced_decoder_ids, eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id, use_cache=use_cache, num_beams=num_beams,
+            do_sample=do_sample, top_k=top_k, top_p=top_p, length_penalty=length_penalty,
+            early_stopping=early_stopping, num_return_sequences=num_return_sequences,
+            logprob_threshold=logprob_threshold, no_speech_threshold=no_speech_threshold,
+            compression_ratio_threshold=compression_ratio_threshold,
+            condition_on_prev_tokens=condition_on_prev_tokens, is_multilingual=is_multilingual)
         for name in ("decoder_start_token_id", "eos_token_id", "pad_token_id",
                      "forced_decoder_ids", "suppress_tokens", "begin_suppress_tokens"):
             if getattr(settings, name) is None:
-                setattr(settings, name, getattr(self.config, name, None))
-        config = self.config
+                setattr(settings, name, getattr(config, name, None))
+        for name in ("num_beams", "num_return_sequences", "length_penalty", "early_stopping",
+                     "top_k", "top_p", "use_cache"):
+            if getattr(settings, name) is None:
+                setattr(settings, name, GenerationConfig.DEFAULTS[name])
+        if settings.max_new_tokens is None and settings.max_length is None:
+            settings.max_length = 20  # transformers' GenerationConfig default
+        for name in ("num_beams", "num_return_sequences"):
+            value = getattr(settings, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"generate: {name} must be a positive integer, got {value!r}")
+
+        # the input: features (batch, mels, frames), or the encoder's states (short-form)
+        stride = 2  # conv1's stride 1 times conv2's 2
+        window = stride * config.max_source_positions
+        given = None
+        if encoder_outputs is not None:
+            given = encoder_states("generate", encoder_outputs).data
+            features, batch, total = None, given.shape[0], given.shape[1] * stride
+        elif input_features is None:
+            raise ValueError("generate: give input_features (batch, num_mel_bins, frames) or "
+                             "encoder_outputs")
+        else:
+            features = np.asarray(getattr(input_features, "data", input_features), np.float32)
+            if features.ndim != 3 or features.shape[1] != config.num_mel_bins:
+                raise ValueError(f"generate: input_features must be (batch, num_mel_bins="
+                                 f"{config.num_mel_bins}, frames), got shape {features.shape}")
+            batch, total = features.shape[0], features.shape[2]
+        short = total <= window
+
+        # timestamps, language and task, thresholds (transformers' _set_* steps)
+        stamps = settings.return_timestamps if return_timestamps is None else return_timestamps
+        if not short:
+            if stamps is False:
+                raise ValueError(f"generate: {total} frames are more than one window ({window}), "
+                                 f"which is long-form transcription: it needs timestamps; pass "
+                                 f"return_timestamps=True or at most {window} frames")
+            stamps = True
+        stamps = bool(stamps)
+        if stamps and settings.no_timestamps_token_id is None:
+            raise ValueError("generate: return_timestamps needs the generation config's "
+                             "no_timestamps_token_id (timestamps are the tokens after it)")
+        settings.return_timestamps = stamps
+        timestamp_begin = config.vocab_size + 1 if settings.no_timestamps_token_id is None \
+            else settings.no_timestamps_token_id + 1
+        if settings.is_multilingual is False and (task is not None or language is not None):
+            raise ValueError("generate: task= and language= need a multilingual model; this "
+                             "generation config has is_multilingual=False")
+        if language is not None:
+            settings.language = language
+        if task is not None:
+            settings.task = task
+        if settings.no_speech_threshold is not None and settings.logprob_threshold is None:
+            raise ValueError("generate: no_speech_threshold is used with logprob_threshold "
+                             "(a window is silence when both say so); set logprob_threshold")
+        condition_type = prompt_condition_type or settings.prompt_condition_type \
+            or "first-segment"
+        if condition_type not in ("first-segment", "all-segments"):
+            raise ValueError(f"generate: prompt_condition_type must be 'first-segment' or "
+                             f"'all-segments', got {condition_type!r}")
+        if condition_type == "all-segments" and settings.condition_on_prev_tokens is not True:
+            raise ValueError("generate: prompt_condition_type='all-segments' needs "
+                             "condition_on_prev_tokens=True")
+        settings.prompt_condition_type = condition_type
+        if prompt_ids is not None:
+            prompt_ids = as_ids("generate", np.asarray(getattr(prompt_ids, "data", prompt_ids))
+                                .reshape(1, -1), config.vocab_size, "prompt_ids")[0]
+        if settings.num_beams > 1 and settings.logprob_threshold is not None:
+            raise NotImplementedError("generate: logprob_threshold with beam search (it reads "
+                                      "the beams' sequences_scores) is not implemented")
+        if streamer is not None and settings.num_beams > 1:
+            raise ValueError("generate: streamer cannot be used with beam search, as in "
+                             "transformers")
+
         was_training = self.training
         self.eval()
         try:
             with no_grad():
-                if encoder_outputs is None:
-                    encoded = self.model.encoder(input_features).last_hidden_state
-                else:
-                    encoded = encoder_states("generate", encoder_outputs)
-                if decoder_input_ids is None:
-                    prompt = self._prompt_tokens(settings, encoded)
-                else:
-                    prompt = as_ids("generate", decoder_input_ids, config.vocab_size,
-                                    "decoder_input_ids")
-                    if len(prompt) != encoded.shape[0]:
-                        raise ValueError(f"generate: decoder_input_ids hold {len(prompt)} rows "
-                                         f"for {encoded.shape[0]} inputs")
-                steps = self._max_new_tokens(settings, prompt.shape[1])
-                eos = settings.eos_token_id
-                eos = None if eos is None else np.atleast_1d(np.asarray(eos, np.int64))
-                pad = settings.pad_token_id if settings.pad_token_id is not None else \
-                    (None if eos is None else int(eos[0]))
-                processors = _Suppress(
-                    _Processors(1.0, False, 1.0, 0, 1.0, eos_token_id=eos),
-                    settings.suppress_tokens, settings.begin_suppress_tokens, prompt.shape[1])
-                use = True if settings.use_cache is None else settings.use_cache
-                if streamer is not None:
-                    streamer.put(prompt)
-                tokens = self._greedy_or_sample(
-                    prompt, np.ones_like(prompt), steps, False, processors, eos, pad,
-                    get_rng(None), use, (encoded, None), None, streamer, None)
+                def first_window():
+                    if given is not None:
+                        return Tensor(given)
+                    return self.model.encoder(_windows(features, np.zeros(batch, np.int64),
+                                                       np.full(batch, window), window))[0]
+                init = self._prompt_tokens(settings, first_window, batch)
+                out = self._transcribe(features, given, init, settings, total, short, window,
+                                       stride, timestamp_begin, attention_mask,
+                                       decoder_input_ids, prompt_ids, condition_on_prev_tokens,
+                                       temperature, time_precision, time_precision_features,
+                                       get_rng(generator), streamer)
         finally:
             self.train(was_training)
+        sequences, segments = out
+        if return_segments:
+            return {"sequences": Tensor(sequences), "segments": segments}
+        return Tensor(sequences)
+
+    def _transcribe(self, features, given, init, settings, total, short, window, stride,
+                    timestamp_begin, attention_mask, decoder_input_ids, prompt_ids,
+                    condition_first, temperature, time_precision, time_precision_features,
+                    rng, streamer):
+        """transformers' sequential loop: windows from each row's seek until max_frames."""
+        config = self.config
+        batch = len(init)
+        if batch > 1 and not short:
+            if attention_mask is None:
+                raise ValueError("generate: batched long-form transcription needs the features' "
+                                 "attention_mask (batch, frames) (the extractor's "
+                                 "return_attention_mask=True)")
+            mask = np.asarray(getattr(attention_mask, "data", attention_mask))
+            max_frames = mask.sum(-1).astype(np.int64)
+        else:
+            max_frames = np.full(batch, total, np.int64)
+        seek = np.zeros(batch, np.int64)
+        copies = settings.num_return_sequences
+        if copies > 1:  # transformers repeats the rows and decodes each once
+            features = None if features is None else np.repeat(features, copies, 0)
+            given = None if given is None else np.repeat(given, copies, 0)
+            seek, max_frames, init = (np.repeat(x, copies, 0) for x in (seek, max_frames, init))
+            batch *= copies
+            settings.num_return_sequences = 1
+        condition = [condition_first] * batch  # the argument (not the config) at first
+        first_segment = prompt_ids is not None and settings.prompt_condition_type == \
+            "first-segment"
+        segments: list[list[dict]] = [[] for _ in range(batch)]
+        if first_segment:
+            prev = settings.prev_sot_token_id
+            tokens = prompt_ids[1:] if prompt_ids[0] == prev else prompt_ids
+            segments = [[{"tokens": tokens}] for _ in range(batch)]
+        suppress = None if not settings.suppress_tokens else list(settings.suppress_tokens)
+        temperatures = list(temperature) if isinstance(temperature, (list, tuple)) \
+            else [temperature]
+        rows = list(range(batch))
+        while (seek < max_frames).any():
+            rows = [i for i in rows if seek[i] < max_frames[i]]
+            time_offset = seek.astype(np.float64) * time_precision / stride
+            seek_frames = np.minimum(max_frames - seek, window)
+            if given is not None:
+                encoded = given[rows]
+            else:
+                encoded = self.model.encoder(_windows(features[rows], seek[rows],
+                                                      seek_frames[rows], window))[0].data
+            if decoder_input_ids is not None:  # the first window only, as transformers
+                ids = as_ids("generate", decoder_input_ids, config.vocab_size,
+                             "decoder_input_ids")
+                decoder_input_ids = None
+                if len(ids) != len(rows):
+                    raise ValueError(f"generate: decoder_input_ids hold {len(ids)} rows for "
+                                     f"{len(rows)} inputs")
+            else:
+                ids = self._decoder_prompt(init[rows], segments, rows, condition, prompt_ids,
+                                           settings, suppress, timestamp_begin)
+            steps = self._window_length(settings, ids.shape[1])
+            sequences, skip, condition = self._generate_with_fallback(
+                encoded, ids, len(init[0]), steps, temperatures, settings, condition, rng,
+                streamer, timestamp_begin)
+            for i, sequence in enumerate(sequences):
+                row = rows[i]
+                if skip[i]:
+                    seek[row] += seek_frames[row]
+                    continue
+                found, offset = _segments(sequence, ids, i, time_offset[row], timestamp_begin,
+                                          seek_frames[row], time_precision,
+                                          time_precision_features, stride)
+                seek[row] += offset
+                segments[row] += found
+        final = [row[1:] for row in segments] if first_segment else segments
+        return _pad_segments(final, settings.pad_token_id), final
+
+    def _decoder_prompt(self, init, segments, rows, condition, prompt_ids, settings, suppress,
+                        timestamp_begin) -> np.ndarray:
+        """transformers' _prepare_decoder_input_ids: the previous text (the last
+        max_target_positions / 2 - 1 tokens after <|startofprev|>) or prompt_ids, then the
+        start tokens."""
+        cut = self.config.max_target_positions // 2 - 1
+        if any(condition) and len(segments[0]) > 0:
+            prev = settings.prev_sot_token_id
+            if prev is None and suppress is not None and len(suppress) >= 2:
+                prev = suppress[-2]
+            if prompt_ids is not None and settings.prompt_condition_type == "all-segments":
+                head = list(prompt_ids)
+            else:
+                head = [] if prev is None else [prev]
+            prefixes = []
+            for i in rows:
+                if condition[i] and segments[i]:
+                    tokens = [t[:-1] if len(t) > 2 and t[-2] >= timestamp_begin else t
+                              for t in (np.asarray(s["tokens"]) for s in segments[i])]
+                    prefixes.append(head + list(np.concatenate(tokens)[-cut:]))
+                else:
+                    prefixes.append(list(head))
+            if len({len(p) for p in prefixes}) > 1:
+                raise NotImplementedError("generate: rows conditioned on previous text of "
+                                          "different lengths need a padded decoder (transformers' "
+                                          "decoder_attention_mask); decode them one at a time")
+            return np.concatenate([np.array(prefixes, np.int64).reshape(len(rows), -1), init], 1)
+        if prompt_ids is not None:
+            return np.concatenate([np.repeat(prompt_ids[None], len(rows), 0), init], 1)
+        return init
+
+    def _window_length(self, settings, prompt_len: int) -> int:
+        """New tokens for a window (transformers' _set_max_new_tokens_and_length, which
+        raises max_length by the prompt, capped at max_target_positions, at every window)."""
+        limit = self.config.max_target_positions
+        if settings.max_new_tokens is not None:
+            if settings.max_new_tokens + prompt_len > limit:
+                raise ValueError(f"generate: {prompt_len} prompt tokens + max_new_tokens="
+                                 f"{settings.max_new_tokens} exceed max_target_positions="
+                                 f"{limit}")
+            steps = settings.max_new_tokens
+        else:
+            settings.max_length = min(settings.max_length + min(limit // 2 - 1, prompt_len),
+                                      limit)
+            steps = settings.max_length - prompt_len
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"generate: no room for new tokens after {prompt_len} prompt "
+                             f"tokens (max_new_tokens={settings.max_new_tokens}, max_length="
+                             f"{settings.max_length}, max_target_positions={limit})")
+        return int(steps)
+
+    def _generate_with_fallback(self, encoded, ids, init_len, steps, temperatures, settings,
+                                condition, rng, streamer, timestamp_begin):
+        """One window at each temperature in turn while a row needs the fallback (transformers'
+        generate_with_fallback, its indexing kept) -> (sequences, should_skip, condition)."""
+        eos = settings.eos_token_id
+        eos = None if eos is None else np.atleast_1d(np.asarray(eos, np.int64))
+        pad = settings.pad_token_id if settings.pad_token_id is not None else \
+            (None if eos is None else int(eos[0]))
+        count = len(ids)
+        results: list = [None] * count
+        needs, skip = [False] * count, [False] * count
+        where = list(range(count))  # fallback_index_map
+        no_speech = None
+        if settings.no_speech_threshold is not None:  # WhisperNoSpeechDetection, per window
+            logits = self(decoder_input_ids=ids, encoder_outputs=Tensor(encoded),
+                          use_cache=False).logits.data
+            probs = _softmax(logits[:, ids.shape[1] - init_len].astype(np.float32))
+            no_speech = probs[:, settings.no_timestamps_token_id - 1]
+        for index, temperature in enumerate(temperatures):
+            sample = temperature is not None and temperature > 0.0
+            settings.do_sample = sample
+            settings.temperature = temperature if sample else 1.0
+            if sample:
+                settings.num_beams = 1  # kept for the later windows, as transformers
+            tokens, scores = self._decode(encoded, ids, steps, settings, eos, pad, rng,
+                                          streamer, timestamp_begin)
+            next_where = []
+            for i in range(len(tokens)):
+                sequence = tokens[i, ids.shape[1]:]
+                if pad is not None and sequence[-1] == pad:
+                    paddings = int((sequence == pad).sum()) - (
+                        1 if eos is not None and pad == eos[0] else 0)
+                    if paddings:
+                        sequence = sequence[:-paddings]
+                needs[i], skip[i] = self._need_fallback(
+                    sequence, None if scores is None else scores[:, i], i, no_speech, settings,
+                    temperature)
+                if eos is not None and sequence[-1] == eos[0]:
+                    sequence = sequence[:-1]
+                results[where[i]] = sequence
+                condition[where[i]] = bool(settings.condition_on_prev_tokens) and (
+                    temperature is None or temperature < 0.5)
+                if needs[i]:
+                    next_where.append(where[i])
+            if not next_where or index == len(temperatures) - 1:
+                break
+            encoded, ids = encoded[[where.index(j) for j in next_where]], \
+                ids[[where.index(j) for j in next_where]]
+            where = next_where
+        return results, skip, condition
+
+    def _decode(self, encoded, ids, steps, settings, eos, pad, rng, streamer, timestamp_begin):
+        """GenerationMixin's greedy search, sampling or beam search over one window's encoder
+        states, with Whisper's logits processors first -> (tokens (rows, prompt + new), the
+        processed scores (steps, rows, vocab), None for beams)."""
+        processors = _WhisperProcessors(
+            _Processors(1.0, settings.do_sample, settings.temperature, settings.top_k,
+                        settings.top_p, eos_token_id=eos),
+            settings, ids.shape[1], timestamp_begin)
+        use = bool(settings.use_cache)
+        if settings.num_beams > 1:
+            beams = settings.num_beams
+            tokens = self._beam_search(
+                ids, np.ones_like(ids), steps, beams, processors, settings.length_penalty,
+                settings.early_stopping, eos, pad, 1, use,
+                (Tensor(np.repeat(encoded, beams, 0)), None), None, None)
+            return tokens, None
+        if streamer is not None:
+            streamer.put(ids)
+        processors.record = []
+        tokens = self._greedy_or_sample(ids, np.ones_like(ids), steps, settings.do_sample,
+                                        processors, eos, pad, rng, use,
+                                        (Tensor(encoded), None), None, streamer, None)
         if streamer is not None:
             streamer.end()
-        return Tensor(_short_form_output(tokens[:, prompt.shape[1]:], eos, pad))
+        return tokens, np.stack(processors.record)
 
-    def _prompt_tokens(self, settings: WhisperGenerationConfig, encoded: Tensor) -> np.ndarray:
-        """The decoder's first tokens (batch, k), as transformers' _retrieve_init_tokens."""
-        batch = encoded.shape[0]
+    def _need_fallback(self, sequence, scores, index, no_speech, settings, temperature):
+        """(needs the next temperature, is silence to skip), as transformers' _need_fallback."""
+        needs, skip, logprob = False, False, None
+        if settings.compression_ratio_threshold is not None:
+            if compression_ratio(sequence, self.config.vocab_size) > \
+                    settings.compression_ratio_threshold:
+                needs = True
+        if settings.logprob_threshold is not None:
+            logprob = average_logprob(scores, sequence, temperature)
+            if logprob < settings.logprob_threshold:
+                needs = True
+        if settings.no_speech_threshold is not None:
+            if logprob < settings.logprob_threshold and \
+                    no_speech[index] > settings.no_speech_threshold:
+                needs, skip = False, True
+        return needs, skip
+
+    def _prompt_tokens(self, settings: WhisperGenerationConfig, encoded,
+                       batch: int | None = None) -> np.ndarray:
+        """The decoder's first tokens (batch, k), as transformers' _retrieve_init_tokens;
+        ``encoded``: the first window's encoder states (batch, positions, d_model), or a
+        function giving them (called only to detect the language)."""
+        first_window = encoded if callable(encoded) else (lambda: encoded)
+        batch = encoded.shape[0] if batch is None else batch
         start = settings.decoder_start_token_id
         if start is None:
             raise ValueError("generate: Whisper needs decoder_start_token_id (its "
                              "<|startoftranscript|>): set it in the config or generation config")
         tokens: list = [int(start)]
-        if settings.language is None and settings.task is None and settings.forced_decoder_ids:
+        language, task = settings.language, settings.task
+        if language is None and task is None and settings.forced_decoder_ids:
             forced = [list(pair) for pair in settings.forced_decoder_ids]
             position = 1
             while forced and forced[0][0] == position:  # [[1, lang], [2, task], ...]
@@ -518,45 +886,68 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
             if forced:
                 raise ValueError(f"generate: forced_decoder_ids must give positions 1, 2, ... "
                                  f"in order (Whisper's prompt), got {settings.forced_decoder_ids}")
-        rows = [list(tokens) for _ in range(batch)]
-        languages = None
-        if settings.language is not None:
-            languages = [self._language_id(settings)] * batch
-        elif settings.lang_to_id and (len(tokens) == 1 or tokens[1] is None):
-            languages = self._detect_language(settings, encoded)
-        for row, language in zip(rows, languages or ()):
+        undefined = len(tokens) <= 1 or tokens[1] is None
+        if isinstance(language, (list, tuple)):
+            if any(item is None for item in language):
+                raise TypeError(f"generate: language must be a string or a list of strings, got "
+                                f"{language!r}")
+            if len(language) != batch:
+                raise ValueError(f"generate: {len(language)} languages for a batch of {batch}")
+            languages = list(language)
+        else:
+            languages = [None] * batch if language is None else [language]
+        rows = [list(tokens) for _ in languages]
+        ids = None
+        if language is not None:
+            ids = [self._language_id(settings, item) for item in languages]
+        elif settings.lang_to_id and undefined:
+            ids = self._detect_language(settings, first_window())
+        for row, language_id in zip(rows, ids or ()):
             if len(row) > 1:
-                row[1] = language
+                row[1] = language_id
             else:
-                row.append(language)
+                row.append(language_id)
         for row in rows:
-            if settings.task is not None:
-                if settings.task not in (settings.task_to_id or {}):
-                    raise ValueError(f"generate: task {settings.task!r} is not in the "
-                                     f"generation config's task_to_id "
-                                     f"{sorted(settings.task_to_id or {})}")
-                row.append(settings.task_to_id[settings.task])
-            elif settings.language is not None and settings.task_to_id:
+            if task is not None:
+                if task not in ("translate", "transcribe"):
+                    raise ValueError(f"generate: task must be 'translate' or 'transcribe', got "
+                                     f"{task!r}")
+                if task not in (settings.task_to_id or {}):
+                    raise ValueError(f"generate: task {task!r} is not in the generation "
+                                     f"config's task_to_id {sorted(settings.task_to_id or {})}")
+                row.append(settings.task_to_id[task])
+            elif language is not None and settings.task_to_id:
                 if not set(row) & set(settings.task_to_id.values()):
                     row.append(settings.task_to_id["transcribe"])
             stamp = settings.no_timestamps_token_id
-            if stamp is not None and row[-1] != stamp:
+            if not settings.return_timestamps and stamp is not None and row[-1] != stamp:
                 row.append(stamp)
+            elif settings.return_timestamps and row[-1] == stamp:
+                row.pop()
         prompt = np.array([[t for t in row if t is not None] for row in rows], dtype=np.int64)
+        prompt = np.broadcast_to(prompt, (batch, prompt.shape[1])).copy()
         return as_ids("generate", prompt, self.config.vocab_size, "the prompt tokens")
 
     @staticmethod
-    def _language_id(settings: WhisperGenerationConfig) -> int:
-        """lang_to_id's id of ``language``: a token "<|de|>", a code "de" or a name."""
-        from_names = {"english": "en", "german": "de", "french": "fr", "spanish": "es",
-                      "korean": "ko", "japanese": "ja", "chinese": "zh", "italian": "it"}
+    def _language_id(settings: WhisperGenerationConfig, language: str) -> int:
+        """lang_to_id's id of ``language``: a token "<|de|>", a code "de" or a name of
+        transformers' LANGUAGES (and its aliases), as transformers' language_to_id."""
         table = settings.lang_to_id or {}
-        language = settings.language.lower()
-        for token in (language, f"<|{language}|>", f"<|{from_names.get(language, '')}|>"):
-            if token in table:
-                return int(table[token])
-        raise ValueError(f"generate: language {settings.language!r} is not in the generation "
-                         f"config's lang_to_id {sorted(table)}")
+        name = language.lower()
+        if name in table:
+            token = name
+        elif name in TO_LANGUAGE_CODE:
+            token = f"<|{TO_LANGUAGE_CODE[name]}|>"
+        elif name in LANGUAGES:
+            token = f"<|{name}|>"
+        else:
+            raise ValueError(f"generate: language {language!r} is not in the generation "
+                             f"config's lang_to_id {sorted(table)}, nor a Whisper language code "
+                             f"or name (dlpy.models.whisper.LANGUAGES, TO_LANGUAGE_CODE)")
+        if token not in table:
+            raise ValueError(f"generate: language {language!r} ({token}) is not in the "
+                             f"generation config's lang_to_id {sorted(table)}")
+        return int(table[token])
 
     def _detect_language(self, settings: WhisperGenerationConfig, encoded: Tensor) -> list:
         """The most likely language token of each row after decoder_start_token_id."""
@@ -566,59 +957,263 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
         allowed = np.array(sorted(settings.lang_to_id.values()))
         return [int(allowed[i]) for i in logits[:, allowed].argmax(-1)]
 
-    def _max_new_tokens(self, settings: WhisperGenerationConfig, prompt_len: int) -> int:
-        """max_new_tokens, or max_length counted after the prompt, within the decoder's
-        max_target_positions (transformers' _set_max_new_tokens_and_length)."""
-        limit = self.config.max_target_positions
-        if settings.max_new_tokens is not None:
-            if settings.max_new_tokens + prompt_len > limit:
-                raise ValueError(f"generate: {prompt_len} prompt tokens + max_new_tokens="
-                                 f"{settings.max_new_tokens} exceed max_target_positions="
-                                 f"{limit}")
-            steps = settings.max_new_tokens
-        else:
-            max_length = 20 if settings.max_length is None else settings.max_length
-            steps = min(max_length + min(limit // 2 - 1, prompt_len), limit) - prompt_len
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"generate: no room for new tokens after {prompt_len} prompt "
-                             f"tokens (max_new_tokens={settings.max_new_tokens}, max_length="
-                             f"{settings.max_length}, max_target_positions={limit})")
-        return int(steps)
 
+class _WhisperProcessors:
+    """transformers' Whisper logits processors, in its order, before ``processors`` (the
+    sampling warpers): SuppressTokensAtBegin (begin_suppress_tokens not first),
+    SuppressTokens (suppress_tokens never) and, with timestamps, WhisperTimeStampLogitsProcessor:
+    no <|notimestamps|>; timestamps in pairs (after a pair text, after one timestamp another or
+    eos), never decreasing, the first token a timestamp at most max_initial_timestamp_index;
+    only timestamps when their total probability beats every text token's. ``record`` (a
+    list) collects the final scores of each call."""
 
-class _Suppress:
-    """transformers' SuppressTokensLogitsProcessor and SuppressTokensAtBeginLogitsProcessor
-    before ``processors``: suppress_tokens never, begin_suppress_tokens not as the first new
-    token."""
-
-    def __init__(self, processors, suppress, begin_suppress, begin_index: int):
+    def __init__(self, processors, settings: WhisperGenerationConfig, begin_index: int,
+                 timestamp_begin: int):
         self.processors, self.begin_index = processors, begin_index
+        suppress, begin = settings.suppress_tokens, settings.begin_suppress_tokens
         self.suppress = None if not suppress else np.asarray(suppress, np.int64)
-        self.begin = None if not begin_suppress else np.asarray(begin_suppress, np.int64)
+        self.begin = None if not begin else np.asarray(begin, np.int64)
+        self.timestamps = bool(settings.return_timestamps)
+        self.no_timestamps = settings.no_timestamps_token_id
+        self.timestamp_begin = timestamp_begin
+        eos = settings.eos_token_id if settings.eos_token_id is not None \
+            else settings.bos_token_id
+        self.eos = int(np.atleast_1d(eos)[0]) if eos is not None else 0
+        self.max_initial = settings.max_initial_timestamp_index
+        self.record = None
 
     def __call__(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         scores = scores.copy()
-        if self.suppress is not None:
-            scores[:, self.suppress] = -np.inf
         if self.begin is not None and ids.shape[1] == self.begin_index:
             scores[:, self.begin] = -np.inf
-        return self.processors(ids, scores)
+        if self.suppress is not None:
+            scores[:, self.suppress] = -np.inf
+        if self.timestamps:
+            scores = self._timestamps(ids, scores)
+        scores = self.processors(ids, scores)
+        if self.record is not None:
+            self.record.append(scores)
+        return scores
+
+    def _timestamps(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        first = self.timestamp_begin
+        scores[:, self.no_timestamps] = -np.inf
+        for k, row in enumerate(ids):
+            seq = row[self.begin_index:]
+            last = len(seq) >= 1 and seq[-1] >= first
+            penultimate = len(seq) < 2 or seq[-2] >= first
+            if last:
+                if penultimate:  # a pair just closed: text next
+                    scores[k, first:] = -np.inf
+                else:  # one timestamp: another one (or eos), no text
+                    scores[k, :self.eos] = -np.inf
+            lowest = first
+            stamps = seq[seq >= first]
+            if len(stamps):  # never backwards; <|0.00|> not twice
+                lowest = stamps[-1] if last and not penultimate else stamps[-1] + 1
+            scores[k, first:lowest] = -np.inf
+        if ids.shape[1] == self.begin_index:
+            scores[:, :first] = -np.inf
+            if self.max_initial is not None:
+                scores[:, first + self.max_initial + 1:] = -np.inf
+        logprobs = _log_softmax(scores.astype(np.float32))
+        with np.errstate(divide="ignore"):
+            stamp = np.logaddexp.reduce(logprobs[:, first:].astype(np.float64), axis=-1)
+        text = logprobs[:, :first].max(-1)
+        scores[stamp > text, :first] = -np.inf
+        return scores
 
 
-def _short_form_output(new: np.ndarray, eos, pad) -> np.ndarray:
-    """transformers' short-form result: per row the new tokens without trailing padding (one
-    kept when pad is eos) and without a final eos, padded right with pad to the longest."""
-    rows = []
-    for row in new:
-        if pad is not None and len(row) and row[-1] == pad:
-            count = int((row == pad).sum()) - (1 if eos is not None and pad in eos else 0)
-            if count:
-                row = row[:-count]
-        if eos is not None and len(row) and row[-1] in eos:
-            row = row[:-1]
-        rows.append(row)
+def compression_ratio(tokens, vocab_size: int) -> float:
+    """len(token bytes) / len(zlib.compress(token bytes)), each token int(log2(vocab) / 8) + 1
+    little-endian bytes (transformers' _retrieve_compression_ratio)."""
+    width = int(math.log2(vocab_size) / 8) + 1
+    raw = b"".join(int(token).to_bytes(width, "little") for token in tokens)
+    return len(raw) / len(zlib.compress(raw))
+
+
+def average_logprob(scores: np.ndarray, tokens: np.ndarray, temperature) -> float:
+    """Mean log-softmax(scores * temperature) of the chosen tokens, eos counted (transformers'
+    _retrieve_avg_logprobs); scores (steps, vocab) are the processed ones."""
+    rescale = temperature if temperature is not None and temperature > 0.0 else 1
+    if len(scores) > len(tokens):
+        scores = scores[:len(tokens)]
+    else:
+        tokens = tokens[-len(scores):]
+    logprobs = _log_softmax((scores * rescale).astype(np.float32))
+    chosen = logprobs[np.arange(len(tokens)), tokens]
+    return float(chosen.sum(dtype=np.float32) / len(tokens))
+
+
+def _windows(features: np.ndarray, seek: np.ndarray, frames: np.ndarray, window: int) -> Tensor:
+    """Each row's features[:, seek : seek + frames], zero-padded to ``window`` frames."""
+    out = np.zeros((len(features), features.shape[1], window), np.float32)
+    for i, (start, count) in enumerate(zip(seek, frames)):
+        part = features[i, :, start:start + count]
+        out[i, :, :part.shape[1]] = part
+    return Tensor(out)
+
+
+def _segments(sequence, ids, index, time_offset, timestamp_begin, seek_frames, time_precision,
+              time_precision_features, stride):
+    """transformers' _retrieve_segment: a window's tokens cut at each pair of timestamps ->
+    (segments, frames to advance the seek)."""
+    is_stamp = [int(token) >= timestamp_begin for token in sequence]
+    single_ending = is_stamp[-2:] == [False, True]
+    cuts = [i + 1 for i in range(len(is_stamp) - 1) if is_stamp[i] and is_stamp[i + 1]]
+    offset = ids.shape[1]
+    result = np.concatenate([ids[index], sequence])
+    if cuts:
+        if single_ending:
+            cuts.append(len(sequence))
+        else:
+            cuts[-1] += 1  # the last pair's second timestamp stays in the last segment
+        found, last = [], 0
+        for i, cut in enumerate(cuts):
+            tokens = sequence[last:cut]
+            end = -1 if i < len(cuts) - 1 or single_ending else -2
+            found.append({"start": time_offset + float(tokens[0] - timestamp_begin)
+                          * time_precision,
+                          "end": time_offset + float(tokens[end] - timestamp_begin)
+                          * time_precision,
+                          "tokens": tokens, "idxs": (offset + last, offset + cut),
+                          "result": result})
+            last = cut
+        if single_ending:  # no speech after the last timestamp
+            return found, int(seek_frames)
+        return found, int(sequence[last - 2] - timestamp_begin) * stride
+    stamps = [i for i, flag in enumerate(is_stamp) if flag]
+    last_position = int(seek_frames * time_precision_features / time_precision)
+    if stamps and sequence[stamps[-1]] != timestamp_begin:
+        last_position = float(sequence[stamps[-1]] - timestamp_begin)
+    return [{"start": time_offset, "end": time_offset + last_position * time_precision,
+             "tokens": sequence, "idxs": (offset, offset + len(sequence)),
+             "result": result}], int(seek_frames)
+
+
+def _pad_segments(segments: list[list[dict]], pad) -> np.ndarray:
+    """Each row's segment tokens one after another, padded right with pad (-1 without)."""
+    rows = [np.concatenate([np.asarray(s["tokens"], np.int64) for s in row]) if row
+            else np.zeros(0, np.int64) for row in segments]
     width = max((len(row) for row in rows), default=0)
     out = np.full((len(rows), width), -1 if pad is None else pad, np.int64)
     for i, row in enumerate(rows):
         out[i, :len(row)] = row
     return out
+
+
+# ------------------------------------------------------------------------------ tokenizer
+class WhisperTokenizer(PreTrainedTokenizer):
+    """Whisper's tokenizer.json with transformers' WhisperTokenizer decoding: timestamp tokens
+    (the ids after <|notimestamps|>) left out of the text, or written "<|1.08|>"
+    (decode_with_timestamps), or the text of each timestamped segment (output_offsets);
+    skip_special_tokens also drops a <|startofprev|> prompt. get_prompt_ids makes generate's
+    prompt_ids."""
+
+    TIMESTAMP = re.compile(r"<\|(\d+\.\d+)\|>")
+
+    @property
+    def timestamp_begin(self) -> int:
+        stamp = self._tokenizer.token_to_id("<|notimestamps|>")
+        if stamp is None:
+            raise ValueError("WhisperTokenizer: the vocabulary has no <|notimestamps|> token "
+                             "(timestamps are the ids after it)")
+        return stamp + 1
+
+    def decode(self, ids, skip_special_tokens: bool = False, output_offsets: bool = False,
+               time_precision: float = 0.02, decode_with_timestamps: bool = False):
+        """The text of one sequence; with output_offsets {"text", "offsets": [{"text",
+        "timestamp": (start, end)}]} (seconds, time_precision a timestamp step)."""
+        ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        kept = self._strip_prompt(ids.tolist()) if skip_special_tokens else ids.tolist()
+        if decode_with_timestamps:
+            text = self._decode_with_timestamps(kept, skip_special_tokens, time_precision)
+        else:
+            text = self.TIMESTAMP.sub("", super().decode(kept, skip_special_tokens))
+        if output_offsets:
+            return {"text": text, "offsets": self._offsets(ids.tolist(), time_precision)}
+        return text
+
+    def batch_decode(self, sequences, skip_special_tokens: bool = False, **kwargs) -> list:
+        sequences = sequences.data if isinstance(sequences, Tensor) else sequences
+        return [self.decode(ids, skip_special_tokens, **kwargs) for ids in sequences]
+
+    def get_prompt_ids(self, text: str) -> np.ndarray:
+        """<|startofprev|> and the ids of " " + text.strip() (1-d int64): generate's
+        prompt_ids."""
+        start = self._tokenizer.token_to_id("<|startofprev|>")
+        if start is None:
+            raise ValueError("WhisperTokenizer: the vocabulary has no <|startofprev|> token")
+        ids = self._tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids
+        first_special = min(self._special_ids())
+        if any(i >= first_special for i in ids):
+            token = self._tokenizer.id_to_token(next(i for i in ids if i >= first_special))
+            raise ValueError(f"WhisperTokenizer: the prompt {text!r} holds the special token "
+                             f"{token}")
+        return np.array([start, *ids], np.int64)
+
+    def _special_ids(self) -> list[int]:
+        return [i for i, token in self._tokenizer.get_added_tokens_decoder().items()
+                if token.special]
+
+    def _strip_prompt(self, ids: list) -> list:
+        """Without a leading <|startofprev|> prompt: from <|startoftranscript|> on."""
+        start = self._tokenizer.token_to_id("<|startoftranscript|>")
+        if ids and ids[0] == self._tokenizer.token_to_id("<|startofprev|>"):
+            return ids[ids.index(start):] if start in ids else []
+        return ids
+
+    def _decode_with_timestamps(self, ids: list, skip_special_tokens: bool,
+                                time_precision: float, segment_size: int = 1500) -> str:
+        """transformers' _decode_with_timestamps: a timestamp below the last starts a new
+        30 s window (its times continue from the window's)."""
+        first = self.timestamp_begin
+        outputs: list = [[]]
+        cur_max = previous = penultimate = 0.0
+        for i, token in enumerate(ids):
+            if token < first:
+                outputs[-1].append(token)
+                continue
+            timestamp = float((token - first) * time_precision)
+            if timestamp < cur_max:
+                single_ending = i >= 2 and not (ids[i - 1] >= first and ids[i - 2] >= first)
+                if single_ending:
+                    previous += time_precision * segment_size
+                else:
+                    cur_max = penultimate
+                    previous += penultimate
+                    outputs = outputs[:-2]
+            penultimate, cur_max = cur_max, timestamp
+            outputs += [f"<|{(timestamp + previous):.2f}|>", []]
+        return "".join(part if isinstance(part, str) else
+                       PreTrainedTokenizer.decode(self, part, skip_special_tokens) if part else ""
+                       for part in outputs)
+
+    def _offsets(self, ids: list, time_precision: float, segment_size: int = 1500) -> list:
+        """transformers' _compute_offsets: each segment between timestamps, its text and
+        (start, end) seconds."""
+        first = self.timestamp_begin
+        tokens = np.array(ids, np.int64)
+        stamps = tokens >= first
+        consecutive = list(np.where(stamps[:-1] & stamps[1:])[0] + 1)
+        if not consecutive and stamps.sum() <= 1:
+            return []
+        positions = np.where(stamps)[0]
+        if positions[-1] + 1 not in consecutive:
+            consecutive.append(positions[-1] + 1)
+        last, cur_max, previous, offsets = positions[0], 0, 0, []
+        for cut in consecutive:
+            part = tokens[last:cut]
+            if len(part) > 1:
+                start, end = int(part[0]) - first, int(part[-1]) - first
+                if start < cur_max:
+                    single_ending = last >= 2 and not (tokens[last - 2] >= first
+                                                       and tokens[last - 1] >= first)
+                    previous += segment_size if single_ending else cur_max
+                cur_max = end
+                text = PreTrainedTokenizer.decode(self, part.tolist())
+                offsets.append({"text": self.TIMESTAMP.sub("", text),
+                                "timestamp": (start * time_precision + previous * time_precision,
+                                              end * time_precision + previous * time_precision)})
+            last = cut
+        return offsets
