@@ -5,6 +5,7 @@ same logits.
 
     gpt2, llama (+ Mistral, Qwen2)   decoders: causal LM, KV cache, generate
     mixtral, phi3, gemma, gpt_neox   more decoders: MoE, fused projections, Gemma 1/2, NeoX
+    qwen3                            Qwen3 (q/k norms per head) and Qwen3-MoE
     bert, roberta, distilbert        encoders: masked LM, classification heads
     t5, bart                         encoder-decoders: seq2seq LM, generate
     vit, clip, whisper               vision and speech: image classification, zero-shot, speech
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 import importlib
 
-_SUBMODULES = ("gpt2", "llama", "mixtral", "phi3", "gemma", "gpt_neox", "bert", "roberta",
+_SUBMODULES = ("gpt2", "llama", "mixtral", "phi3", "gemma", "gpt_neox", "qwen3", "bert", "roberta",
                "distilbert", "t5", "bart", "vit", "clip", "whisper", "image_processing",
-               "feature_extraction", "generation", "tokenizer", "auto", "modeling_utils")
+               "feature_extraction", "generation", "tokenizer", "auto", "modeling_utils",
+               "pipelines")
 _AUTO = ("AutoConfig", "AutoFeatureExtractor", "AutoImageProcessor", "AutoModel",
          "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModelForMaskedLM",
          "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
@@ -36,8 +38,10 @@ def __getattr__(name: str):
         return importlib.import_module(f"{__name__}.{name}")
     if name in _AUTO:
         return getattr(importlib.import_module(f"{__name__}.auto"), name)
+    if name == "pipeline":
+        return importlib.import_module(f"{__name__}.pipelines").pipeline
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES) + list(_AUTO))
+    return sorted(list(globals()) + list(_SUBMODULES) + list(_AUTO) + ["pipeline"])
