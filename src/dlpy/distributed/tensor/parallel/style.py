@@ -72,7 +72,28 @@ def _linear_only(style: str, module: nn.Module) -> None:
                                   f"{type(module).__name__}")
 
 
-class ColwiseParallel(ParallelStyle):
+class _LinearStyle(ParallelStyle):
+    """Colwise/Rowwise: a Linear's weight and bias distributed by ``placements``, its input
+    made ``desired_input_layouts`` before the call, its output laid out after it."""
+
+    placements: tuple[Placement, Placement]
+
+    def _apply(self, module: nn.Module, device_mesh: DeviceMesh) -> nn.Module:
+        _linear_only(type(self).__name__, module)
+        for name, placement in zip(("weight", "bias"), self.placements):
+            _replace(module, name, device_mesh, placement, self.src_data_rank)
+        module.register_forward_pre_hook(lambda m, args: (_to_dtensor(
+            args[0], device_mesh, self.input_layouts, self.desired_input_layouts), *args[1:]))
+        module.register_forward_hook(lambda m, args, out: _finish(
+            out, self.output_layouts, self.use_local_output))
+        return module
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(input_layouts={self.input_layouts}, output_layouts="
+                f"{self.output_layouts}, use_local_output={self.use_local_output})")
+
+
+class ColwiseParallel(_LinearStyle):
     """Split a Linear's output features: weight and bias Shard(0). The input (``input_layouts``,
     Replicate by default) is made Replicate; the output is Shard(-1) (``output_layouts``),
     returned as the local piece when ``use_local_output``."""
@@ -85,22 +106,10 @@ class ColwiseParallel(ParallelStyle):
         self.desired_input_layouts = Replicate()
         self.use_local_output = use_local_output
 
-    def _apply(self, module: nn.Module, device_mesh: DeviceMesh) -> nn.Module:
-        _linear_only("ColwiseParallel", module)
-        for name in ("weight", "bias"):
-            _replace(module, name, device_mesh, Shard(0), self.src_data_rank)
-        module.register_forward_pre_hook(lambda m, args: (_to_dtensor(
-            args[0], device_mesh, self.input_layouts, self.desired_input_layouts), *args[1:]))
-        module.register_forward_hook(lambda m, args, out: _finish(
-            out, self.output_layouts, self.use_local_output))
-        return module
-
-    def __repr__(self) -> str:
-        return (f"ColwiseParallel(input_layouts={self.input_layouts}, output_layouts="
-                f"{self.output_layouts}, use_local_output={self.use_local_output})")
+    placements = (Shard(0), Shard(0))  # weight, bias
 
 
-class RowwiseParallel(ParallelStyle):
+class RowwiseParallel(_LinearStyle):
     """Split a Linear's input features: weight Shard(1), bias Replicate. The input
     (``input_layouts``, Shard(-1) by default) is made Shard(-1); the Partial product is
     reduced to ``output_layouts`` (Replicate: all-reduce; Shard(d): reduce-scatter)."""
@@ -113,19 +122,7 @@ class RowwiseParallel(ParallelStyle):
         self.desired_input_layouts = Shard(-1)
         self.use_local_output = use_local_output
 
-    def _apply(self, module: nn.Module, device_mesh: DeviceMesh) -> nn.Module:
-        _linear_only("RowwiseParallel", module)
-        _replace(module, "weight", device_mesh, Shard(1), self.src_data_rank)
-        _replace(module, "bias", device_mesh, Replicate(), self.src_data_rank)
-        module.register_forward_pre_hook(lambda m, args: (_to_dtensor(
-            args[0], device_mesh, self.input_layouts, self.desired_input_layouts), *args[1:]))
-        module.register_forward_hook(lambda m, args, out: _finish(
-            out, self.output_layouts, self.use_local_output))
-        return module
-
-    def __repr__(self) -> str:
-        return (f"RowwiseParallel(input_layouts={self.input_layouts}, output_layouts="
-                f"{self.output_layouts}, use_local_output={self.use_local_output})")
+    placements = (Shard(1), Replicate())  # weight, bias
 
 
 class SequenceParallel(ParallelStyle):
