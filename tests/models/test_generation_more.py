@@ -206,3 +206,19 @@ def test_max_time_and_stop_strings():
     with pytest.raises(ValueError, match="max_length \\(7\\) leaves no room"):
         lm.generate(ids, max_length=7)
     assert LlamaConfig(sliding_window=None).layer_windows() == [None] * 32
+
+
+def test_topk_on_wide_rows_keeps_the_stable_sort_order():
+    from dlpy.models.generation import _topk  # the partition path (rows wider than 1,024)
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        x = rng.normal(size=(int(rng.integers(1, 6)), 3000)).astype(np.float32)
+        if trial % 3 == 0:
+            x = np.round(x, 1)  # many ties at the k-th value
+        if trial % 4 == 0:
+            x[:, rng.integers(0, 3000, 2990)] = -np.inf  # fewer finite values than k
+        if trial % 5 == 0:
+            x[0, :7] = np.nan
+        k = int(rng.integers(1, 12))
+        expected = np.argsort(-x, axis=-1, kind="stable")[:, :k]
+        assert np.array_equal(_topk(x, k), expected)
