@@ -227,3 +227,11 @@ def test_streamer():
     first_end = next(i for i, value in enumerate(streamer.values) if value is None)
     steps = np.stack(streamer.values[1:first_end], 1)  # (batch, steps) of the first window
     assert steps[0].tolist() == expected[0][:10]  # row 0: one window, 10 tokens, no eos
+
+
+def test_auto_tokenizer_gives_whisper_tokenizer_by_tokenizer_class():
+    from dlpy.models import AutoTokenizer
+    from dlpy.models.whisper import WhisperTokenizer
+
+    directory = Path(__file__).resolve().parents[1] / "fixtures" / "whisper_tokenizer"
+    assert type(AutoTokenizer.from_pretrained(directory)) is WhisperTokenizer

@@ -12,6 +12,7 @@ Only local directories are read: nothing is downloaded.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from typing import ClassVar
 
@@ -245,8 +246,9 @@ class AutoFeatureExtractor(_AutoProcessor):
 
 
 class AutoTokenizer:
-    """The tokenizer of a directory (its tokenizer.json): every model here uses one class,
-    PreTrainedTokenizer (it needs the ``tokenizers`` library)."""
+    """The tokenizer of a directory (its tokenizer.json): PreTrainedTokenizer (it needs the
+    ``tokenizers`` library), or WhisperTokenizer (timestamp decoding) when
+    tokenizer_config.json's ``tokenizer_class`` names Whisper's."""
 
     def __init__(self):
         raise TypeError("AutoTokenizer is not built: use AutoTokenizer.from_pretrained(path)")
@@ -255,4 +257,15 @@ class AutoTokenizer:
     def from_pretrained(path: str | os.PathLike):
         from dlpy.models.tokenizer import PreTrainedTokenizer
 
+        config = os.path.join(os.fspath(path), "tokenizer_config.json")
+        if os.path.exists(config):
+            try:
+                with open(config, encoding="utf-8") as f:
+                    name = json.load(f).get("tokenizer_class")
+            except (OSError, ValueError, AttributeError):
+                name = None  # PreTrainedTokenizer reports a broken file by name
+            if name in ("WhisperTokenizer", "WhisperTokenizerFast"):
+                from dlpy.models.whisper import WhisperTokenizer
+
+                return WhisperTokenizer.from_pretrained(path)
         return PreTrainedTokenizer.from_pretrained(path)
