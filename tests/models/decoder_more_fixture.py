@@ -71,8 +71,14 @@ def check_logits_hidden_greedy(case: str) -> None:
 def check_training_step(case: str, labels=None, **kwargs) -> None:
     """Loss, global gradient norm and two gradients of model(ids, labels) in train mode."""
     data = arrays()
-    lm = model(case).train()
-    out = lm(data["ids"], labels=data["labels"] if labels is None else labels, **kwargs)
+    check_step_against(data, model(case).train(), case,
+                       data["labels"] if labels is None else labels, **kwargs)
+
+
+def check_step_against(data, lm, case: str, labels, **kwargs) -> None:
+    """lm(ids, labels) in train mode: its loss, gradient norm and the two gradients the fixture
+    ``data`` holds under ``case/``."""
+    out = lm(data["ids"], labels=labels, **kwargs)
     out.loss.backward()
     np.testing.assert_allclose(out.loss.item(), data[f"{case}/loss"], rtol=1e-5)
     norm = np.sqrt(sum(float((p.grad ** 2).sum()) for p in lm.parameters()

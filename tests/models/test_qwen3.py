@@ -20,6 +20,7 @@ from dlpy.models.qwen3 import (
     Qwen3MoeModel,
 )
 
+from .decoder_more_fixture import check_step_against
 from .qwen3_fixture import TOL, arrays, configs, model, real, state
 
 CASES = ["qwen3", "qwen3_sliding", "qwen3_moe"]
@@ -51,19 +52,7 @@ def test_training_step_matches_transformers(case):
         mask = data["mask"]
         labels = np.where(np.concatenate([mask[:, :1], mask[:, :-1]], 1) == 0, -100, labels)
         kwargs = dict(output_router_logits=True, attention_mask=mask)
-    out = lm(data["ids"], labels=labels, **kwargs)
-    out.loss.backward()
-    np.testing.assert_allclose(out.loss.item(), data[f"{case}/loss"], rtol=1e-5)
-    norm = np.sqrt(sum(float((p.grad ** 2).sum()) for p in lm.parameters()
-                       if p.grad is not None))
-    np.testing.assert_allclose(norm, data[f"{case}/grad_norm"], rtol=1e-4)
-    params = dict(lm.named_parameters())
-    prefix = f"{case}/grad/"
-    names = [key[len(prefix):] for key in data if key.startswith(prefix)]
-    assert len(names) == 2
-    for name in names:
-        np.testing.assert_allclose(params[name].grad, data[prefix + name], rtol=1e-4,
-                                   atol=1e-6, err_msg=name)
+    check_step_against(data, lm, case, labels, **kwargs)
 
 
 def test_moe_router_logits_aux_loss_and_norm_topk_prob():
