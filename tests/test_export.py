@@ -31,7 +31,7 @@ dlpy.fx.wrap("triple")
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "encoder_layer", "resnet18"])
 def test_saved_and_loaded_program_gives_the_same_outputs_and_gradients(name, tmp_path):
-    model, arrays = models()[name]
+    model, arrays = models(name)[name]
     ep = export(model, inputs(arrays))
     save(ep, tmp_path / "model.pt2")
     loaded = load(tmp_path / "model.pt2").module()
@@ -48,7 +48,7 @@ def test_saved_and_loaded_program_gives_the_same_outputs_and_gradients(name, tmp
 
 
 def test_lifted_graph_module_is_a_pure_function_of_state_andinputs():
-    model, arrays = models()["mlp"]
+    model, arrays = models("mlp")["mlp"]
     ep = export(model, inputs(arrays))
     state = [ep.state_dict[spec.target] for spec in ep.graph_signature.input_specs
              if spec.target is not None]
@@ -88,7 +88,7 @@ def test_signature_views_and_state_dict():
 
 
 def test_dynamic_batch_runs_another_size_and_static_dim_refuses():
-    model, arrays = models()["mlp"]
+    model, arrays = models("mlp")["mlp"]
     ep = export(model, inputs(arrays), dynamic_shapes={"x": {0: Dim("batch", max=64)}})
     assert ep.range_constraints == {"batch": ValueRange(*SIGNATURES["mlp_batch_range"])}
     m = ep.module()
@@ -134,7 +134,7 @@ def test_dims_shared_by_two_inputs_must_agree():
 
 
 def test_a_dim_the_program_cannot_change_is_refused_at_export():
-    model, arrays = models()["mlp"]
+    model, arrays = models("mlp")["mlp"]
     with pytest.raises(ValueError, match="Constraints violated.*Mark those dims static"):
         export(model, inputs(arrays), dynamic_shapes={"x": {1: Dim("features")}})
     with pytest.raises(ValueError, match=r"x.shape\[0\] is 4, outside batch's range \[8, 16\]"):
@@ -142,7 +142,7 @@ def test_a_dim_the_program_cannot_change_is_refused_at_export():
 
 
 def test_export_leaves_batch_norm_statistics_alone():
-    model, arrays = models()["resnet18"]
+    model, arrays = models("resnet18")["resnet18"]
     before = model.bn1.running_mean.copy()
     export(model, inputs(arrays), dynamic_shapes={"x": {0: Dim.AUTO}})
     np.testing.assert_array_equal(model.bn1.running_mean, before)
@@ -177,7 +177,7 @@ def test_strict_catches_what_the_trace_cannot_see():
 
 
 def test_run_decompositions_with_an_empty_table_is_the_identity():
-    model, arrays = models()["cnn"]
+    model, arrays = models("cnn")["cnn"]
     ep = export(model, inputs(arrays))
     decomposed = ep.run_decompositions({})  # None: the default table (test_export_decompositions)
     assert decomposed is not ep and decomposed.graph_module.code == ep.graph_module.code
@@ -195,7 +195,7 @@ def test_gradcheck_through_a_loaded_program_in_float64(tmp_path):
 
 
 def test_save_to_a_file_object_and_the_archive_layout():
-    model, arrays = models()["mlp"]
+    model, arrays = models("mlp")["mlp"]
     buffer = io.BytesIO()
     save(export(model, inputs(arrays)), buffer)
     with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
@@ -296,7 +296,7 @@ def test_not_an_archive_is_a_clear_error(tmp_path):
 
 
 def test_bad_arguments_are_clear_errors():
-    model, arrays = models()["mlp"]
+    model, arrays = models("mlp")["mlp"]
     x = inputs(arrays)[0]
     with pytest.raises(TypeError, match="export: expected a dlpy.nn.Module, got function"):
         export(lambda x: x, (x,))

@@ -162,7 +162,9 @@ def test_a_killed_worker_is_an_error_not_a_hang():
     assert time.monotonic() - start < 5
 
 
-def test_timeout():
+def test_timeout(monkeypatch):
+    # the sleeping worker outlives the shutdown's grace and is terminated: a shorter grace
+    monkeypatch.setattr(dlpy.data.workers, "SHUTDOWN_GRACE_S", 0.2)
     loader = DataLoader(Items(sleep_at=0, sleep_s=30), 2, num_workers=1, timeout=0.2)
     with pytest.raises(RuntimeError, match="timed out after 0.2 seconds"):
         next(iter(loader))

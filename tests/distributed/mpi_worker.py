@@ -133,6 +133,29 @@ def mismatch() -> None:
         raise AssertionError("DistributedDataParallel accepted different models")
 
 
+def refused(command: str, folder: str) -> None:
+    """`dlpy mnist train` or `dlpy essay cv` (dlpy.cli.main, as `python -m dlpy` runs it) on 2
+    ranks without --distributed: a run-time error on every rank (exit status 1, where usage
+    errors are 2) that names --distributed, and nothing written to ``folder``."""
+    import contextlib
+    import io
+    import os
+
+    from dlpy.cli import main
+
+    words = {"mnist": ["mnist", "train", "--data-dir", folder, "--no-download", "--out",
+                       os.path.join(folder, "run")],
+             "essay": ["essay", "cv", "--data", folder, "--json",
+                       os.path.join(folder, "cv.json")]}[command]
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = main(words)
+    assert code == 1, (code, stderr.getvalue())
+    assert "as 2 processes but without --distributed" in stderr.getvalue(), stderr.getvalue()
+    assert os.listdir(folder) == [], os.listdir(folder)
+    print(f"ok refused {command} on rank {distributed.rank()}", flush=True)
+
+
 def sampler(total: str, drop_last: str) -> None:
     """The default shards (rank and world from MPI) cover the data for three epochs."""
     n, drop = int(total), drop_last == "drop"
@@ -231,7 +254,8 @@ def lm(corpus: str, out: str, signal_at: str = "", tokenizer: str = "") -> None:
 
 
 SCENARIOS = {"lm": lm, "equivalence": equivalence, "weighted": weighted, "broadcast": broadcast,
-             "mismatch": mismatch, "sampler": sampler, "abort": abort, "map_gather": map_gather}
+             "mismatch": mismatch, "sampler": sampler, "abort": abort, "map_gather": map_gather,
+             "refused": refused}
 
 if __name__ == "__main__":
     distributed.init(required=True)

@@ -25,7 +25,7 @@ SAMPLERS = [(100, "pad"), (101, "pad"), (101, "drop")]
 
 
 @pytest.fixture(scope="module")
-def shared():
+def shared(tmp_path_factory):
     """One ``mpirun -n 2`` running every scenario that ends in an ``ok`` line one after the
     other (an mpirun start costs more than most scenarios): its stdout. A failed scenario
     aborts the launch, so every test of it fails with the rank's message."""
@@ -33,8 +33,10 @@ def shared():
     if reason:
         pytest.skip(reason)
     scenarios = [["equivalence", d, o] for o in OPTIMIZERS for d in DTYPES]
-    scenarios += [["weighted"], ["broadcast"], ["map_gather"]]
+    scenarios += [["weighted"], ["broadcast"], ["map_gather"], ["mismatch"]]
     scenarios += [["sampler", str(total), policy] for total, policy in SAMPLERS]
+    scenarios += [["refused", command, str(tmp_path_factory.mktemp(f"refused_{command}"))]
+                  for command in ("mnist", "essay")]
     words = [w for scenario in scenarios for w in ["+", *scenario]][1:]
     return check(launch("mpi_worker.py", *words, timeout=120), "ok")
 
@@ -55,9 +57,11 @@ def test_rank_0_parameters_reach_every_rank(shared):
     assert "ok broadcast to 2 ranks" in shared, shared
 
 
-def test_different_models_on_the_ranks_are_an_error_on_every_rank(mpirun):
-    out = check(mpirun("mpi_worker.py", "mismatch"), "ok mismatch on rank 0")
-    assert "ok mismatch on rank 1" in out and "(16, 12)" in out and "(17, 12)" in out
+def test_different_models_on_the_ranks_are_an_error_on_every_rank(shared):
+    for rank in (0, 1):
+        line = next((line for line in shared.splitlines()
+                     if line.startswith(f"ok mismatch on rank {rank}: ")), shared)
+        assert "(16, 12)" in line and "(17, 12)" in line, line
 
 
 @pytest.mark.parametrize("total, policy", SAMPLERS)
@@ -109,20 +113,11 @@ def test_mnist_train_distributed_only_rank_0_logs_and_writes(mpirun, tmp_path):
     assert metrics["test_accuracy"] >= 0.9
 
 
-def test_mnist_train_under_mpirun_without_distributed_is_refused(mpirun, tmp_path):
-    result = mpirun("-m", "dlpy", "mnist", "train", "--data-dir", str(tmp_path), "--no-download",
-                    "--out", str(tmp_path / "run"))
-    assert result.returncode == 1  # a run-time error (cli.py: usage errors are 2)
-    assert result.stderr.count("as 2 processes but without --distributed") == 2
-    assert not (tmp_path / "run").exists()
-
-
-def test_essay_cv_under_mpirun_without_distributed_is_refused(mpirun, tmp_path):
-    result = mpirun("-m", "dlpy", "essay", "cv", "--data", str(tmp_path), "--json",
-                    str(tmp_path / "cv.json"))
-    assert result.returncode == 1
-    assert result.stderr.count("as 2 processes but without --distributed") == 2
-    assert not (tmp_path / "cv.json").exists()
+@pytest.mark.parametrize("command", ["mnist", "essay"])
+def test_mnist_train_and_essay_cv_under_mpirun_without_distributed_are_refused(shared, command):
+    # each rank: exit status 1 (a run-time error; usage errors are 2), nothing written
+    assert f"ok refused {command} on rank 0" in shared and f"ok refused {command} on rank 1" \
+        in shared, shared
 
 
 def write_korean_corpus(path, documents=400):

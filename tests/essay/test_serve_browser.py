@@ -90,7 +90,7 @@ def _shot(driver, name: str) -> None:
 
 
 def test_score_explain_and_class(server, browser, tmp_path):
-    wait = WebDriverWait(browser, 20)
+    wait = WebDriverWait(browser, 20, poll_frequency=0.05)  # the default polls every 0.5 s
     browser.get(server + "/")
     wait.until(lambda d: len(Select(d.find_element(By.ID, "prompt")).options) > 1)
     assert browser.find_element(By.TAG_NAME, "h1").text == "에세이 채점기"

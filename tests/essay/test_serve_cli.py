@@ -35,7 +35,7 @@ def test_serve_starts_on_loopback_and_answers():
                 break
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, "no answer within 90 s"
-                time.sleep(0.3)
+                time.sleep(0.05)
         assert health.json()["status"] == "ok"
         assert "<html" in httpx.get(url + "/", timeout=5).text
         answer = httpx.post(url + "/api/score", json={"text": "나는 학생이다. 학교에 간다."},

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from dlpy.essay import train as essay_train
 from dlpy.essay.config import EssayConfig as TrainConfig
 from dlpy.essay.cv import (
     collection_batches,
@@ -26,6 +27,14 @@ SMALL = dict(epochs=4, batch_size=4, lr=5e-3, d_model=8, dim_feedforward=16, hid
 
 def quiet(_message):
     pass
+
+
+@pytest.fixture
+def no_plots(monkeypatch):
+    """Runs that write their model without drawing curves.png (a tenth of a second or more a
+    drawing): for the tests of something else; test_essaynet_learns_the_fixture checks the
+    drawing, and test_checkpoint_resume_gives_the_same_model draws after a resumption."""
+    monkeypatch.setattr(essay_train, "plot_curves", lambda *args, **kwargs: True)
 
 
 def test_features_are_finite_and_sized(docs):
@@ -184,6 +193,7 @@ def test_evaluation_groups_keep_batches_and_duplicate_texts_in_one_fold(docs):
     np.testing.assert_array_equal(merge_groups([0, 0, 1, 2], [5, 6, 6, 7]), [0, 0, 0, 1])
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_resume_refuses_other_data_or_settings(docs, tmp_path):
     train(docs, TrainConfig(**{**SMALL, "epochs": 1}), tmp_path, show_progress=False, log=quiet)
     with pytest.raises(ValueError, match="made with other settings than this run; refusing"):
@@ -220,6 +230,7 @@ def test_total_respects_the_rubric_weights(docs, tmp_path):
                                atol=1e-6)
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_contributions_add_up_to_the_prediction(docs, tmp_path):
     train(docs, TrainConfig(**{**SMALL, "d_model": 0}), tmp_path, show_progress=False,
           log=quiet)
@@ -250,6 +261,7 @@ def test_a_nan_prediction_is_never_a_score(docs):
     assert "no finite score" in result.warnings[0]
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_a_cut_model_file_is_a_clear_error(docs, tmp_path):
     train(docs, TrainConfig(**{**SMALL, "epochs": 1}), tmp_path, show_progress=False, log=quiet)
     data = (tmp_path / "model.npz").read_bytes()
@@ -398,6 +410,7 @@ def test_batch_centring_in_training(docs):
               show_progress=False, log=quiet)
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_refit_trains_on_every_essay_for_the_best_epoch_count(docs, tmp_path):
     config = TrainConfig(**{**SMALL, "epochs": 3})
     plain = train(docs, config, show_progress=False, log=quiet)
@@ -421,6 +434,7 @@ def test_refit_trains_on_every_essay_for_the_best_epoch_count(docs, tmp_path):
     np.testing.assert_allclose(load_scorer(tmp_path).predict(docs)[0], scores, atol=1e-4)
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_prompt_copies_train_save_load_and_explain(docs, tmp_path):
     config = TrainConfig(**{**SMALL, "epochs": 2, "prompt_copies": True})
     scorer = train(docs, config, tmp_path, show_progress=False, log=quiet)
@@ -443,6 +457,7 @@ def test_prompt_copies_train_save_load_and_explain(docs, tmp_path):
                                                            abs=1e-3)
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_ema_validates_and_keeps_the_averaged_weights(docs, tmp_path):
     config = TrainConfig(**{**SMALL, "epochs": 3, "ema": 0.9})
     plain = train(docs, TrainConfig(**{**SMALL, "epochs": 3}), show_progress=False, log=quiet)
@@ -510,6 +525,7 @@ def test_compact_copies_train_exactly_as_full_copies(docs, monkeypatch):
         assert points == pytest.approx(b["ngrams"][name], abs=1e-4)
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_morpheme_weight_sets_the_morpheme_blocks_length(docs, tmp_path):
     scorer = train(docs, TrainConfig(**{**SMALL, "epochs": 1, "morpheme_weight": 0.25}),
                    tmp_path, show_progress=False, log=quiet)

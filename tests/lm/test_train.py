@@ -6,6 +6,7 @@ import signal
 import numpy as np
 import pytest
 
+import dlpy.plot
 from dlpy import nn, optim
 from dlpy.lm.fill import PretrainedLM
 from dlpy.lm.model import LMConfig, MaskedLM, mask_tokens, masked_lm_loss
@@ -13,6 +14,14 @@ from dlpy.lm.tokenizer import MASK, SEP
 from dlpy.lm.train import TrainConfig, train
 
 TINY = dict(d_model=32, num_layers=1, num_heads=2, dim_feedforward=64, max_len=16, dropout=0.0)
+
+
+@pytest.fixture
+def no_plots(monkeypatch):
+    """Checkpoints without drawing curves.png (a tenth of a second or more a drawing, most of
+    these tests' time): for the tests of something else; test_resume_gives_the_same_next_step
+    checks the drawing, after a run and after its resumption."""
+    monkeypatch.setattr(dlpy.plot, "plot_curves", lambda *args, **kwargs: None)
 
 
 def test_mask_tokens_follows_bert():
@@ -77,6 +86,7 @@ def test_resume_gives_the_same_next_step(corpus_dir, tokenizer_path, tmp_path):
     assert (tmp_path / "b" / "curves.png").exists()
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_resume_refuses_another_run(corpus_dir, tokenizer_path, tmp_path):
     _run(corpus_dir, tokenizer_path, tmp_path, max_steps=1)
     with pytest.raises(ValueError, match="exists: pass --resume"):
@@ -87,6 +97,7 @@ def test_resume_refuses_another_run(corpus_dir, tokenizer_path, tmp_path):
               log=lambda m: None)
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_sigterm_writes_a_checkpoint_and_stops(corpus_dir, tokenizer_path, tmp_path):
     def send_sigterm(trainer):
         if trainer.step == 1:
@@ -97,6 +108,7 @@ def test_sigterm_writes_a_checkpoint_and_stops(corpus_dir, tokenizer_path, tmp_p
     assert nn.read_meta(tmp_path / "checkpoint.npz")["step"] == 2
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_non_finite_loss_is_an_error(corpus_dir, tokenizer_path, tmp_path):
     def poison(trainer):
         trainer.model.head_bias.data[:] = np.nan
@@ -105,6 +117,7 @@ def test_non_finite_loss_is_an_error(corpus_dir, tokenizer_path, tmp_path):
         _run(corpus_dir, tokenizer_path, tmp_path, reduce_gradients=poison)
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_init_from_an_export_starts_from_its_weights(corpus_dir, tokenizer_path, tmp_path):
     from dlpy.lm.fill import export
 
@@ -127,6 +140,7 @@ def test_init_from_an_export_starts_from_its_weights(corpus_dir, tokenizer_path,
     assert resumed.step == 2 and resumed.init["from"] == str(exported)
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_init_from_refuses_another_shape(corpus_dir, tokenizer_path, tmp_path):
     from dlpy.lm.fill import export
 
@@ -166,6 +180,7 @@ def test_transfer_vocabulary_copies_shared_pieces_and_composes_new_ones(tokenize
     assert counts == {"copied": 5 + len(shared), "composed": new.vocab_size - 5 - len(shared)}
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_init_from_with_another_tokenizer_carries_the_weights_over(corpus_dir, tokenizer_path,
                                                                    word_tokenizers, tmp_path):
     from dlpy.lm.fill import export
@@ -192,6 +207,7 @@ def test_init_from_with_another_tokenizer_carries_the_weights_over(corpus_dir, t
         source.model.embed.weight.data[source.tokenizer.pieces().index(piece)].astype(np.float32))
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_tokens_add_up_over_a_chain_of_init_from_runs(corpus_dir, tokenizer_path, tmp_path):
     from dlpy.lm.fill import PretrainedLM, export
 
@@ -247,6 +263,7 @@ def test_decay_matrices_leaves_biases_and_norms_undecayed():
         decay_groups(MaskedLM(config), 0.01, "norms")
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_decay_setting_resumes_and_is_part_of_the_fingerprint(corpus_dir, tokenizer_path,
                                                               tmp_path):
     model_config = LMConfig(**TINY)

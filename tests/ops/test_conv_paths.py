@@ -1,11 +1,12 @@
 """ConvNd's ways of computing (ops/conv.py conv_path): the rule that picks one, each path
-forced through the PyTorch fixtures of conv1d/2d/3d and the second-order cases; the
-depthwise, pointwise, grouped, channels-last and Winograd paths against the channel-major
-im2col one in float64 (to 1e-12: the same sums in another order; Winograd's transforms are
-exact in binary but for rounding), over strides, dilations, paddings, odd sizes, groups of a
-few channels, channel multipliers, batch 1, non-contiguous inputs, 1-3 spatial axes and blocks
-that split samples; the transposed convolutions through the same paths; float64 gradient
-checks through each; Winograd's float32 error against the exact result."""
+other than the rule's forced through the PyTorch fixtures of conv1d/2d/3d and the
+second-order cases it can take; the depthwise, pointwise, grouped, channels-last and
+Winograd paths against the channel-major im2col one in float64 (to 1e-12: the same sums in
+another order; Winograd's transforms are exact in binary but for rounding), over strides,
+dilations, paddings, odd sizes, groups of a few channels, channel multipliers, batch 1,
+non-contiguous inputs, 1-3 spatial axes and blocks that split samples; the transposed
+convolutions through the same paths; float64 gradient checks through each; Winograd's float32
+error against the exact result."""
 
 import numpy as np
 import pytest
@@ -21,7 +22,6 @@ from .test_conv1d import TORCH_CASES as CONV1D_CASES
 from .test_conv3d import TORCH_CASES as CONV3D_CASES
 from .test_conv_higher_order import OPS as SECOND_ORDER_CASES
 
-PATHS = ("im2col", "channels_last", "winograd", "depthwise", "pointwise", "grouped")
 RULE = conv.conv_path
 
 
@@ -97,25 +97,69 @@ FIXTURE_CASES += [("conv1d", case, fn) for case, fn in CONV1D_CASES.items()
                   if case.startswith("conv") and "transpose" not in case]
 FIXTURE_CASES += [("conv3d", case, fn) for case, fn in CONV3D_CASES.items()
                   if case.startswith("conv3d")]
+# the fixture cases of groups > 1 (the rule's path depthwise), those of 2+ channels a group
+# among them, the 3x3 stride-1 ones of groups 1 (Winograd), the 1x1 one (the rule's pointwise)
+GROUPS = {"conv2d_groups2", "conv2d_depthwise", "conv2d_dilation_stride_padding_groups_no_bias",
+          "conv1d_dilation_groups", "conv1d_same_dilation_depthwise", "conv3d_groups_no_bias",
+          "conv3d_depthwise"}
+CHANNELS_A_GROUP = {"conv2d_groups2", "conv2d_dilation_stride_padding_groups_no_bias",
+                    "conv1d_dilation_groups", "conv3d_groups_no_bias"}
+WINOGRAD = {("conv", "conv2d"), ("conv1d", "conv2d_valid")}
 
 
-@pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("family, case, fn", FIXTURE_CASES,
-                         ids=[f"{f}-{c}" for f, c, _ in FIXTURE_CASES])
+def forced_paths(family: str, case: str) -> list[str]:
+    """The paths other than the rule's that a fixture case can be forced through (a forced
+    path that cannot take the case runs the rule's, as the case's own test_matches_torch in
+    test_conv*.py does)."""
+    if case in GROUPS:
+        return ["im2col"] + ["grouped"] * (case in CHANNELS_A_GROUP)
+    return (["channels_last"] + ["winograd"] * ((family, case) in WINOGRAD)
+            + ["im2col"] * (case == "conv1d_kernel1"))
+
+
+def _force_and_record(monkeypatch, path: str) -> set[str]:
+    """_force(path); the set returned fills with the paths the convolutions then take."""
+    _force(monkeypatch, path)
+    forced, taken = conv.conv_path, set()
+
+    def recorded(*args):
+        chosen = forced(*args)
+        taken.add(chosen)
+        return chosen
+    monkeypatch.setattr(conv, "conv_path", recorded)
+    return taken
+
+
+FIXTURE_RUNS = [(family, case, fn, path) for family, case, fn in FIXTURE_CASES
+                for path in forced_paths(family, case)]
+
+
+@pytest.mark.parametrize("family, case, fn, path", FIXTURE_RUNS,
+                         ids=[f"{f}-{c}-{p}" for f, c, _, p in FIXTURE_RUNS])
 def test_each_path_matches_torch(family, case, fn, path, monkeypatch, torch_reference):
     assert case in load_cases(family)
-    _force(monkeypatch, path)
+    taken = _force_and_record(monkeypatch, path)
     torch_reference(family, case, fn)
+    assert path in taken, taken
 
 
-SECOND_ORDER = sorted(case for case in SECOND_ORDER_CASES if case.startswith("conv"))
+def _second_order_through(monkeypatch, path: str, case: str) -> None:
+    """check_second_order of test_conv_higher_order's case with path forced; some convolution
+    of the case's graphs must take path (else the run repeats test_conv_higher_order's)."""
+    taken = _force_and_record(monkeypatch, path)
+    fn, *shapes = SECOND_ORDER_CASES[case]
+    check_second_order(fn, *shapes)
+    assert path in taken, taken
+
+
+# the cases of groups 1 (channels-last takes no groups: the others run the rule's paths)
+SECOND_ORDER = sorted(case for case in SECOND_ORDER_CASES if case.startswith("conv")
+                      and case not in ("conv1d_groups", "conv2d_strided", "conv_transpose2d"))
 
 
 @pytest.mark.parametrize("case", SECOND_ORDER)
 def test_second_order_through_channels_last(case, monkeypatch):
-    _force(monkeypatch, "channels_last")
-    fn, *shapes = SECOND_ORDER_CASES[case]
-    check_second_order(fn, *shapes)
+    _second_order_through(monkeypatch, "channels_last", case)
 
 
 def _value_and_grads(monkeypatch, path, x, w, b, grads, **settings):
@@ -190,10 +234,17 @@ def test_blocks_cover_every_row_once():
         assert (seen == 1).all()
 
 
+def one_sample(x_shape, w_shape, settings, *rest):
+    """The case on a batch of 1, for the gradchecks of the big cases: they take the same
+    lines and branches of the path as on the batch (traced), and their values and gradients
+    on the whole batch equal im2col's in the tests above."""
+    return ((1, *x_shape[1:]), w_shape, settings, *rest)
+
+
 # a central difference costs two convolutions a value of x and w: the gradchecks take the
 # big cases' settings on fewer values (their gradients on the big shapes equal im2col's above)
-@pytest.mark.parametrize("x_shape, w_shape, settings", CASES[:1] + [
-    ((2, 8, 5, 6), (3, 8, 3, 3), dict(padding=1))] + CASES[2:4] + CASES[-4:])
+@pytest.mark.parametrize("x_shape, w_shape, settings", [one_sample(*case) for case in CASES[:1] + [
+    ((2, 8, 5, 6), (3, 8, 3, 3), dict(padding=1))] + CASES[2:4] + CASES[7:9]] + CASES[9:])
 def test_channels_last_gradcheck(x_shape, w_shape, settings, rng, monkeypatch):
     _gradcheck_path(monkeypatch, rng, "channels_last", 200, x_shape, w_shape, settings)
 
@@ -231,8 +282,8 @@ def test_winograd_matches_im2col(x_shape, w_shape, settings, block_bytes, grads,
                                 block_bytes, grads)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, settings", WINOGRAD_CASES[:1] + [
-    ((2, 3, 7, 6), (3, 3, 3, 3), dict(padding=1))] + WINOGRAD_CASES[2:4])  # fewer values
+@pytest.mark.parametrize("x_shape, w_shape, settings", [one_sample(*case) for case in (
+    WINOGRAD_CASES[:1] + [((2, 3, 7, 6), (3, 3, 3, 3), dict(padding=1))] + WINOGRAD_CASES[2:4])])
 def test_winograd_gradcheck(x_shape, w_shape, settings, rng, monkeypatch):
     _gradcheck_path(monkeypatch, rng, "winograd", 300, x_shape, w_shape, settings)
 
@@ -327,13 +378,13 @@ def test_grouped_matches_im2col(x_shape, w_shape, settings, grads, rng, monkeypa
                                 1 << 19, grads)
 
 
-@pytest.mark.parametrize("path, x_shape, w_shape, settings", [  # the big ones on fewer values
-    ("depthwise", (2, 4, 7, 8), *DEPTHWISE_CASES[1][1:]), ("depthwise", *DEPTHWISE_CASES[3]),
-    ("depthwise", *DEPTHWISE_CASES[6]), ("depthwise", (1, 12, 6, 6), *DEPTHWISE_CASES[10][1:]),
-    ("pointwise", *POINTWISE_CASES[2]),
-    ("pointwise", *POINTWISE_CASES[3]), ("grouped", (1, 16, 5, 6), *GROUPED_CASES[0][1:]),
-    ("grouped", *GROUPED_CASES[3])])
-def test_new_paths_gradcheck(path, x_shape, w_shape, settings, rng, monkeypatch):
+@pytest.mark.parametrize("x_shape, w_shape, settings, path", [  # the big ones on fewer values
+    *(one_sample(*case, "depthwise") for case in [
+        ((1, 4, 7, 8), *DEPTHWISE_CASES[1][1:]), DEPTHWISE_CASES[3], DEPTHWISE_CASES[6],
+        ((1, 12, 6, 6), *DEPTHWISE_CASES[10][1:])]),
+    (*POINTWISE_CASES[2], "pointwise"), (*POINTWISE_CASES[3], "pointwise"),
+    ((1, 16, 5, 6), *GROUPED_CASES[0][1:], "grouped"), one_sample(*GROUPED_CASES[3], "grouped")])
+def test_new_paths_gradcheck(x_shape, w_shape, settings, path, rng, monkeypatch):
     _gradcheck_path(monkeypatch, rng, path, 200, x_shape, w_shape, settings)
 
 
@@ -390,12 +441,12 @@ def test_second_order_through_new_paths(path, monkeypatch):
     check_second_order(fn, *shapes)
 
 
-@pytest.mark.parametrize("path", ["depthwise", "pointwise", "grouped"])
-@pytest.mark.parametrize("case", SECOND_ORDER)
-def test_second_order_cases_through_new_paths(case, path, monkeypatch):
-    _force(monkeypatch, path)
-    fn, *shapes = SECOND_ORDER_CASES[case]
-    check_second_order(fn, *shapes)
+# the cases the grouped path takes (of groups 2 and 2 channels a group, which the rule gives
+# the depthwise path); no case has a 1x1 kernel (pointwise), and the depthwise ones are the
+# rule's, run by test_conv_higher_order: the two tests above force those paths
+@pytest.mark.parametrize("case", ["conv1d_groups", "conv2d_strided"])
+def test_second_order_cases_through_the_grouped_path(case, monkeypatch):
+    _second_order_through(monkeypatch, "grouped", case)
 
 
 def _transpose_value_and_grads(monkeypatch, path, x, w, b, **settings):

@@ -3,6 +3,7 @@ make_vision_fixtures.py): state-dict keys and shapes equal torchvision's, torchv
 dicts load unchanged and give its outputs (eval and train mode) and input gradients, weights
 from a local .npz, errors, and a small ResNet that learns."""
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from dlpy import Tensor, nn, optim
 from dlpy import functional as F
 from dlpy.vision import models
 
-from .helpers import load_reference, pairs, uninitialised
+from .helpers import load_reference, pairs, uninitialised, uninitialised_float64
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vision"
 
@@ -24,13 +25,15 @@ def reference():
     return load_reference(FIXTURES / "models.npz", FIXTURES / "state_dict_keys.json")
 
 
-def build(name):
-    """The architectures of make_vision_fixtures.build, in dlpy."""
+def build(name, make=uninitialised):
+    """The architectures of make_vision_fixtures.build, in dlpy, made by ``make`` (without
+    their random initialisation: the tests load values over them)."""
     if name == "vgg11_bn":
-        return models.vgg11_bn(num_classes=10, hidden_features=64)
+        return make(models.vgg11_bn, num_classes=10, hidden_features=64)
     if name == "vit_tiny":
-        return models.VisionTransformer(32, 8, 2, 2, 16, 32, num_classes=10)
-    return getattr(models, name)(num_classes=10)
+        return make(functools.partial(models.VisionTransformer, 32, 8, 2, 2, 16, 32),
+                    num_classes=10)
+    return make(getattr(models, name), num_classes=10)
 
 
 def shapes(model):
@@ -58,10 +61,10 @@ def test_vit_b_16_and_vgg11_bn_names_are_torchvisions(reference):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_torchvision_state_dict_loads_and_gives_torchvisions_output(reference, name):
     arrays, keys = reference
-    model = build(name)
+    model = build(name, uninitialised_float64)
     assert shapes(model) == dict((k, s) for k, s in keys[name])
     index = list(MODELS).index(name)
-    model.double().eval()  # first: load_state_dict keeps the parameters' dtype
+    model.double().eval()  # (a no-op here) first: load_state_dict keeps the parameters' dtype
     model.load_state_dict(deterministic_state(keys[name], SEED + index))
     x, grad_output = model_input(index)
     x = Tensor(x, requires_grad=True)

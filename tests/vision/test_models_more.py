@@ -29,6 +29,7 @@ from .helpers import (
     state_pairs,
     torch_order,
     uninitialised,
+    uninitialised_float64,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vision_more"
@@ -59,7 +60,7 @@ def test_torchvision_state_dict_gives_torchvisions_output(reference, name):
     arrays = reference[0]
     index = list(MODELS).index(name)
     kwargs, shape = MODELS[name]
-    model = loaded(uninitialised(getattr(models, name), num_classes=10, **kwargs),
+    model = loaded(uninitialised_float64(getattr(models, name), num_classes=10, **kwargs),
                    SEED + index).eval()
     assert pairs(model) == state_pairs(model)  # what the full-size checks rely on
     x_array, grad_output = model_input(index, shape)
@@ -100,10 +101,11 @@ def test_stochastic_depth_drops_whole_residual_branches_while_training():
 
 
 def test_convnext_layer_scale_and_regnet_widths():
-    model = models.convnext_tiny(num_classes=3)
+    model = uninitialised(models.convnext_tiny, num_classes=3)  # the layer scale is not drawn
     scale = model.features[1][0].layer_scale
     assert scale.shape == (96, 1, 1) and np.all(scale.data == np.float32(1e-6))
-    widths = [stage[0].f.c[0].out_channels for stage in models.regnet_y_400mf().trunk_output]
+    widths = [stage[0].f.c[0].out_channels
+              for stage in uninitialised(models.regnet_y_400mf).trunk_output]
     assert widths == [48, 104, 208, 440]
 
 

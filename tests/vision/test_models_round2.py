@@ -31,6 +31,7 @@ from .helpers import (
     state_pairs,
     torch_order,
     uninitialised,
+    uninitialised_float64,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vision_round2"
@@ -47,12 +48,13 @@ def reference():
 
 
 def build(name, **kwargs):
-    """MODELS[name] without its random initialisation (the values are loaded over it)."""
+    """MODELS[name] without its random initialisation, in float64 (the values are loaded over
+    it)."""
     constructor, extra, _ = MODELS[name]
     extra = dict(extra)
     if extra.pop("v2", False):
         extra.update(block=swin.SwinTransformerBlockV2, downsample_layer=swin.PatchMergingV2)
-    return uninitialised(getattr(models, constructor), **extra, **kwargs)
+    return uninitialised_float64(getattr(models, constructor), **extra, **kwargs)
 
 
 def loaded(model, seed, arrays):
@@ -110,8 +112,8 @@ def test_swin_tables_are_torchvisions(reference):
 
 
 def test_mnasnet_widths_and_inception_aux_classifier_init():
-    assert models.mnasnet0_5().layers[8][0].layers[0].in_channels == 8
-    assert models.mnasnet1_3().layers[14].in_channels == 416
+    assert uninitialised(models.mnasnet0_5).layers[8][0].layers[0].in_channels == 8
+    assert uninitialised(models.mnasnet1_3).layers[14].in_channels == 416
     model = models.inception_v3(num_classes=5, rng=np.random.default_rng(0))
     assert model.AuxLogits.fc.weight.data.std() == pytest.approx(0.001, rel=0.1)
     assert model.fc.weight.data.std() == pytest.approx(0.1, rel=0.05)

@@ -12,7 +12,14 @@ from make_vision_round2_fixtures import SEED, SEGMENTATION, keys_digest, segment
 from dlpy import Tensor
 from dlpy.vision.models import segmentation
 
-from .helpers import load_reference, pairs, state_pairs, torch_order, uninitialised
+from .helpers import (
+    load_reference,
+    pairs,
+    state_pairs,
+    torch_order,
+    uninitialised,
+    uninitialised_float64,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vision_round2"
 
@@ -33,8 +40,8 @@ def test_full_size_state_dict_keys_and_shapes_are_torchvisions(reference, name):
 def test_torchvision_state_dict_gives_torchvisions_outputs(reference, name):
     arrays = reference[0]
     index = list(SEGMENTATION).index(name)
-    model = uninitialised(getattr(segmentation, name), num_classes=5,
-                          **SEGMENTATION[name]).double()
+    model = uninitialised_float64(getattr(segmentation, name), num_classes=5,
+                                  **SEGMENTATION[name]).double()
     model.load_state_dict(deterministic_state(torch_order(model), SEED + 200 + index))
     assert pairs(model) == state_pairs(model)  # what the full-size checks rely on
     out = model.eval()(Tensor(segmentation_input(index)))
