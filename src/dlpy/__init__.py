@@ -128,6 +128,10 @@ __all__ += ["fft"]
 _LAZY += ("vision",)
 __all__ += ["vision"]
 
+# torchaudio's functional, transforms and WAV load/save (dlpy/audio/), imported on first use
+_LAZY += ("audio",)
+__all__ += ["audio"]
+
 # torch.fx's symbolic tracing, Graph and GraphModule (dlpy/fx/), imported on first use
 _LAZY += ("fx",)
 __all__ += ["fx"]

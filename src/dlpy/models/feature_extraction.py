@@ -18,6 +18,7 @@ import dataclasses
 
 import numpy as np
 
+from dlpy.audio.functional import hz_to_mel, mel_to_hz, melscale_filters
 from dlpy.models import _hf
 from dlpy.tensor import Tensor
 
@@ -28,35 +29,22 @@ PREPROCESSOR_CONFIG = _hf.PREPROCESSOR_CONFIG
 
 def hertz_to_mel(freq: np.ndarray) -> np.ndarray:
     """The slaney mel scale: linear (3 / 200 mel a Hz) below 1 kHz, logarithmic above."""
-    freq = np.asarray(freq, dtype=np.float64)
-    mels = 3.0 * freq / 200.0
-    log_region = freq >= 1000.0
-    return np.where(log_region, 15.0 + np.log(np.maximum(freq, 1e-10) / 1000.0)
-                    * (27.0 / np.log(6.4)), mels)
+    return hz_to_mel(freq, "slaney")
 
 
 def mel_to_hertz(mels: np.ndarray) -> np.ndarray:
     """The inverse of hertz_to_mel."""
-    mels = np.asarray(mels, dtype=np.float64)
-    return np.where(mels >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mels - 15.0)),
-                    200.0 * mels / 3.0)
+    return mel_to_hz(mels, "slaney")
 
 
 def mel_filter_bank(num_frequency_bins: int, num_mel_filters: int, min_frequency: float,
                     max_frequency: float, sampling_rate: int) -> np.ndarray:
-    """(num_frequency_bins, num_mel_filters): triangles between num_mel_filters + 2 points
-    evenly spaced in slaney mels, each scaled by 2 / (its upper - lower edge in Hz), as
-    transformers' mel_filter_bank(norm="slaney", mel_scale="slaney") (and librosa's)."""
-    mel_freqs = np.linspace(hertz_to_mel(min_frequency), hertz_to_mel(max_frequency),
-                            num_mel_filters + 2)
-    filter_freqs = mel_to_hertz(mel_freqs)
-    fft_freqs = np.linspace(0, sampling_rate // 2, num_frequency_bins)
-    slopes = filter_freqs[None, :] - fft_freqs[:, None]  # (bins, filters + 2)
-    widths = np.diff(filter_freqs)
-    down = -slopes[:, :-2] / widths[:-1]
-    up = slopes[:, 2:] / widths[1:]
-    filters = np.maximum(0.0, np.minimum(down, up))
-    return filters * (2.0 / (filter_freqs[2:] - filter_freqs[:-2]))[None, :]
+    """(num_frequency_bins, num_mel_filters) float64: triangles between num_mel_filters + 2
+    points evenly spaced in slaney mels, each scaled by 2 / (its upper - lower edge in Hz), as
+    transformers' mel_filter_bank(norm="slaney", mel_scale="slaney") (and librosa's): dlpy.audio's
+    melscale_fbanks(norm="slaney", mel_scale="slaney") in float64."""
+    return melscale_filters(num_frequency_bins, min_frequency, max_frequency, num_mel_filters,
+                            sampling_rate, norm="slaney", mel_scale="slaney")
 
 
 @dataclasses.dataclass
