@@ -3,8 +3,8 @@ CLIPImageProcessor (their PIL backend), settings from ``preprocessor_config.json
 
     resize       to size {"height", "width"}, or the shorter edge to size["shortest_edge"]
                  (the other int(s * long / short)); bilinear (resample 2) or bicubic (3),
-                 antialiased when shrinking, the width first; a uint8 image exactly as PIL
-                 (8-bit fixed-point passes), a float one with F.interpolate(antialias=True)
+                 antialiased when shrinking; a uint8 image exactly as PIL (8-bit fixed-point
+                 passes, in PIL's order), a float one with F.interpolate(antialias=True)
     center crop  to crop_size, top = (H - h) // 2, left = (W - w) // 2 (zero-padded if larger)
     rescale      x * rescale_factor (1 / 255)
     normalise    (x - image_mean) / image_std, per channel
@@ -147,15 +147,12 @@ class BaseImageProcessor(_hf.PreprocessorFile):
         return self.size["height"], self.size["width"]
 
     def resize(self, x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """(C, H, W) -> (C, *size), antialiased bilinear / bicubic, the width first: a uint8
-        image exactly as PIL (its 8-bit fixed-point passes), any other through dlpy's
+        """(C, H, W) -> (C, *size), antialiased bilinear / bicubic: a uint8 image exactly as
+        PIL (its 8-bit fixed-point passes, in its order), any other through dlpy's
         F.interpolate(antialias=True) (torch's and torchvision's float resize)."""
         mode = RESAMPLE[self.resample]
         if x.dtype == np.uint8:
-            for axis, length in ((2, size[1]), (1, size[0])):
-                if x.shape[axis] != length:
-                    x = _pil_resample(x, length, axis, mode)
-            return x
+            return pil_resize(x, size, mode)
         return F.interpolate(Tensor(x[None].astype(np.float32)), size=tuple(size), mode=mode,
                              align_corners=False, antialias=True).data[0]
 
@@ -171,6 +168,20 @@ def _filter(mode: str, t: np.ndarray) -> np.ndarray:
     a = -0.5
     return np.where(t < 1, ((a + 2) * t - (a + 3)) * t * t + 1,
                     np.where(t < 2, ((t - 5) * t + 8) * t * a - 4 * a, 0.0))
+
+
+def pil_resize(x: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
+    """A uint8 (C, H, W) image to (C, *size) as PIL's Image.resize: two passes, the width
+    first unless the image loses more than twice as many rows as columns (then the height
+    first, as Pillow 13's Resample.c; the rounding to 8 bits between passes makes the order
+    show)."""
+    (rows, cols), (height, width) = x.shape[1:], size
+    order = ((1, height), (2, width)) if 0 < rows - height and rows - height > 2 * (
+        cols - width) else ((2, width), (1, height))
+    for axis, length in order:
+        if x.shape[axis] != length:
+            x = _pil_resample(x, length, axis, mode)
+    return x
 
 
 def _pil_resample(x: np.ndarray, out_size: int, axis: int, mode: str) -> np.ndarray:

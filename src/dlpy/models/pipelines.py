@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import math
 import os
 import warnings
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from dlpy.models import auto
+from dlpy.models.generation import GenerationConfig
 from dlpy.tensor import Tensor, no_grad
 
 __all__ = ["SUPPORTED_TASKS", "AutomaticSpeechRecognitionPipeline", "FeatureExtractionPipeline",
@@ -415,19 +415,31 @@ class TokenClassificationPipeline(Pipeline):
     """A label for each token ({"entity", "score", "index", "word", "start", "end"}), or with
     ``aggregation_strategy`` the entities: adjacent tokens of one tag (B-/I-) joined
     ({"entity_group", "score", "word", "start", "end"}); first / average / max first make the
-    tokens of a word agree (its first token's label, the mean scores, the surest token's)."""
+    tokens of a word agree (its first token's label, the mean scores, the surest token's).
+    ``stride``: a text longer than model_max_length runs as overlapping windows (``stride``
+    tokens shared), the windows' entities merged (of overlapping ones the longer, then the
+    surer kept); ``is_split_into_words``: inputs are lists of words, joined by ``delimiter``
+    (a space) for the offsets."""
 
     task = "token-classification"
     per_token = ("logits",)
+    chunked = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        if kwargs.get("is_split_into_words") and isinstance(inputs, (list, tuple)) and \
+                not all(isinstance(words, (list, tuple)) for words in inputs):
+            return super().__call__([list(inputs)], *args, **kwargs)  # one list: [result]
+        return super().__call__(inputs, *args, **kwargs)
 
     def _sanitize_parameters(self, ignore_labels=None, aggregation_strategy=None,
                              offset_mapping=None, is_split_into_words=False, stride=None,
                              delimiter=None):
-        if is_split_into_words or offset_mapping is not None or stride is not None:
-            given = "is_split_into_words" if is_split_into_words else \
-                "offset_mapping" if offset_mapping is not None else "stride"
-            raise ValueError(f"token-classification: {given} is not supported by dlpy's "
-                             f"pipeline (texts are cut at the tokenizer's model_max_length)")
+        if offset_mapping is not None:
+            raise ValueError("token-classification: offset_mapping (for slow tokenizers) is "
+                             "not supported by dlpy's pipeline; the tokenizer gives offsets")
+        pre = {"is_split_into_words": bool(is_split_into_words)}
+        if is_split_into_words:
+            pre["delimiter"] = " " if delimiter is None else delimiter
         post = {}
         if aggregation_strategy is not None:
             name = str(aggregation_strategy).lower()
@@ -437,29 +449,86 @@ class TokenClassificationPipeline(Pipeline):
             post["aggregation_strategy"] = name
         if ignore_labels is not None:
             post["ignore_labels"] = ignore_labels
-        return {}, {}, post
+        if stride is not None:
+            limit = self.tokenizer.model_max_length
+            if limit is not None and stride >= limit:
+                raise ValueError("`stride` must be less than `tokenizer.model_max_length` (or "
+                                 "even lower if the tokenizer adds special tokens)")
+            if post.get("aggregation_strategy") == "none":
+                raise ValueError('`stride` was provided to process all the text but '
+                                 '`aggregation_strategy="none"`, please select another one '
+                                 'instead.')
+            pre["stride"] = stride
+        return pre, {}, post
 
-    def preprocess(self, sentence) -> list[dict]:
-        if not isinstance(sentence, str):
+    def preprocess(self, sentence, is_split_into_words=False, delimiter=" ",
+                   stride=None) -> list[dict]:
+        """One feature a window: the model's inputs, the window's encoding, and each token's
+        characters in the sentence (pre-split words: shifted to where the word starts in
+        ``delimiter.join(words)``)."""
+        if is_split_into_words:
+            if not isinstance(sentence, list):
+                raise ValueError("When `is_split_into_words=True`, `sentence` must be a list of "
+                                 "tokens.")
+            starts = np.cumsum([0] + [len(word) + len(delimiter) for word in sentence])
+            words, sentence = sentence, delimiter.join(sentence)
+        elif not isinstance(sentence, str):
             raise ValueError("When `is_split_into_words=False`, `sentence` must be an "
                              "untokenized string.")
-        feature = self._encode_text(sentence, truncation=bool(self.tokenizer.model_max_length))
-        feature["sentence"] = sentence
-        return [feature]
+        windows = {"padding": True, "stride": stride, "return_overflowing_tokens": True} \
+            if stride is not None else {"padding": False}
+        batch = self.tokenizer(words if is_split_into_words else sentence,
+                               truncation=bool(self.tokenizer.model_max_length),
+                               is_split_into_words=is_split_into_words, **windows)
+        features = []
+        for row, encoding in enumerate(batch.encodings):
+            offsets = encoding.offsets
+            if is_split_into_words:
+                offsets = [(start + int(starts[word]), end + int(starts[word]))
+                           if word is not None else (start, end)
+                           for (start, end), word in zip(offsets, encoding.word_ids)]
+            features.append({**{key: batch[key][row:row + 1] for key in
+                                _model_names(self.tokenizer) if key in batch},
+                             "encoding": encoding, "offsets": offsets, "sentence": sentence})
+        return features
 
     def _forward(self, batch):
         return {"logits": _numpy(self._run_model(batch).logits)}
 
-    def postprocess(self, output, aggregation_strategy="none", ignore_labels=None):
+    def postprocess(self, outputs, aggregation_strategy="none", ignore_labels=None):
         ignore_labels = ["O"] if ignore_labels is None else ignore_labels
-        scores = _softmax(output["logits"][0].astype(np.float32))
-        pre = self._pre_entities(output["sentence"], output["encoding"], scores,
-                                 aggregation_strategy)
-        grouped = self._aggregate(pre, aggregation_strategy)
-        return [e for e in grouped if e.get("entity") not in ignore_labels
-                and e.get("entity_group") not in ignore_labels]
+        entities = []
+        for output in outputs:  # the windows'
+            scores = _softmax(output["logits"][0].astype(np.float32))
+            pre = self._pre_entities(output["sentence"], output["encoding"], output["offsets"],
+                                     scores, aggregation_strategy)
+            entities += [e for e in self._aggregate(pre, aggregation_strategy)
+                         if e.get("entity") not in ignore_labels
+                         and e.get("entity_group") not in ignore_labels]
+        return self._merge_windows(entities) if len(outputs) > 1 else entities
 
-    def _pre_entities(self, sentence, encoding, scores, strategy) -> list[dict]:
+    @staticmethod
+    def _merge_windows(entities: list[dict]) -> list[dict]:
+        """Entities of overlapping windows by start; of two that overlap the longer (then the
+        surer) kept, as transformers' aggregate_overlapping_entities."""
+        if not entities:
+            return entities
+        entities = sorted(entities, key=lambda e: e["start"])
+        kept, previous = [], entities[0]
+        for entity in entities:
+            if previous["start"] <= entity["start"] < previous["end"]:
+                length, previous_length = (entity["end"] - entity["start"],
+                                           previous["end"] - previous["start"])
+                if length > previous_length or (length == previous_length
+                                                and entity["score"] > previous["score"]):
+                    previous = entity
+            else:
+                kept.append(previous)
+                previous = entity
+        kept.append(previous)
+        return kept
+
+    def _pre_entities(self, sentence, encoding, offsets, scores, strategy) -> list[dict]:
         model = _backend(self.tokenizer).model
         subword_prefix = getattr(model, "continuing_subword_prefix", None)
         out = []
@@ -468,7 +537,7 @@ class TokenClassificationPipeline(Pipeline):
                 continue
             token_id = encoding.ids[index]
             word = self.tokenizer.convert_ids_to_tokens(token_id)
-            start, end = encoding.offsets[index]
+            start, end = offsets[index]
             word_ref = sentence[start:end]
             if subword_prefix:
                 is_subword = len(word) != len(word_ref)
@@ -637,16 +706,16 @@ class QuestionAnsweringPipeline(Pipeline):
         question_first = self.tokenizer.padding_side == "right"
         first, second = ((example["question"], example["context"]) if question_first else
                          (example["context"], example["question"]))
-        cut = {"max_length": max_seq_len, "stride": doc_stride,
-               "strategy": "only_second" if question_first else "only_first"}
-        try:
-            encoding = _encode(self.tokenizer, first, second, True, cut)
+        try:  # the context's windows, as token-classification's stride
+            spans = self.tokenizer(
+                first, second, padding=False, max_length=max_seq_len, stride=doc_stride,
+                truncation="only_second" if question_first else "only_first",
+                return_overflowing_tokens=True, return_tensors=None).encodings
         except Exception as err:  # tokenizers: the question leaves no room for the context
             raise ValueError(f"question-answering: cannot fit the question and a window of the "
                              f"context in max_seq_len={max_seq_len} with doc_stride={doc_stride} "
                              f"({err})") from None
         features = []
-        spans = [encoding, *encoding.overflowing]
         for i, span in enumerate(spans):
             p_mask = np.array([[s != 1 if question_first else 0 for s in span.sequence_ids]],
                               dtype=np.int64)
@@ -781,7 +850,9 @@ def _generate_settings(model, defaults: dict, given: dict, tokenizer=None) -> di
     config = getattr(model, "generation_config", None)
     settings = dict(given)
     for key, value in defaults.items():
-        if key in settings or getattr(config, key, None) is not None:
+        # set: given, or in the config and not transformers' default (its to_diff_dict)
+        if key in settings or getattr(config, key, None) not in (
+                None, GenerationConfig.DEFAULTS.get(key) if key != "max_new_tokens" else None):
             continue
         if key == "max_new_tokens" and ("max_length" in settings or
                                         getattr(config, "max_length", None) not in (None, 20)):
@@ -1089,65 +1160,60 @@ class ZeroShotImageClassificationPipeline(Pipeline):
 # ------------------------------------------------------------------------------------ speech
 def resample(waveform: np.ndarray, orig_freq: int, new_freq: int,
              lowpass_filter_width: int = 6, rolloff: float = 0.99) -> np.ndarray:
-    """Band-limited resampling of (..., time) as torchaudio.functional.resample (Hann-windowed
-    sinc, ``lowpass_filter_width`` zero crossings, cut-off ``rolloff`` x the lower Nyquist);
-    ceil(time * new / orig) samples."""
-    if orig_freq <= 0 or new_freq <= 0 or int(orig_freq) != orig_freq or \
-            int(new_freq) != new_freq:
-        raise ValueError(f"resample: frequencies must be positive integers, got {orig_freq} -> "
-                         f"{new_freq}")
+    """Band-limited resampling of a numpy (..., time) as torchaudio.functional.resample
+    (dlpy.audio.functional.resample: Hann-windowed sinc, ``lowpass_filter_width`` zero crossings,
+    cut-off ``rolloff`` x the lower Nyquist); ceil(time * new / orig) samples."""
+    from dlpy.audio.functional import resample as audio_resample
+
     waveform = np.asarray(waveform)
-    if orig_freq == new_freq:
-        return waveform
-    gcd = math.gcd(int(orig_freq), int(new_freq))
-    orig, new = int(orig_freq) // gcd, int(new_freq) // gcd
-    base = min(orig, new) * rolloff
-    width = math.ceil(lowpass_filter_width * orig / base)
-    index = np.arange(-width, width + orig, dtype=np.float64)[None] / orig
-    t = (np.arange(0, -new, -1, dtype=np.float64)[:, None] / new + index) * base
-    t = np.clip(t, -lowpass_filter_width, lowpass_filter_width)
-    window = np.cos(t * math.pi / lowpass_filter_width / 2) ** 2
-    t = t * math.pi
-    with np.errstate(invalid="ignore", divide="ignore"):
-        kernel = np.where(t == 0, 1.0, np.sin(t) / t) * window * (base / orig)  # (new, taps)
-    shape, length = waveform.shape[:-1], waveform.shape[-1]
-    flat = waveform.reshape(-1, length).astype(np.float64)
-    padded = np.pad(flat, ((0, 0), (width, width + orig)))
-    taps = kernel.shape[1]
-    frames = (padded.shape[1] - taps) // orig + 1
-    starts = np.arange(frames) * orig
-    windows = padded[:, starts[:, None] + np.arange(taps)]  # (batch, frames, taps)
-    out = np.einsum("bft,nt->bfn", windows, kernel).reshape(flat.shape[0], -1)
-    out = out[:, :math.ceil(new * length / orig)]
-    return out.reshape(*shape, -1).astype(waveform.dtype if waveform.dtype.kind == "f"
-                                          else np.float32)
+    with no_grad():  # dlpy.audio's resampler, in float64
+        out = audio_resample(Tensor(waveform.astype(np.float64)), orig_freq, new_freq,
+                             lowpass_filter_width, rolloff).data
+    return out.astype(waveform.dtype if waveform.dtype.kind == "f" else np.float32)
 
 
 class AutomaticSpeechRecognitionPipeline(Pipeline):
-    """Whisper transcribes audio: {"text": ...}. Input: a waveform (numpy, mono, at the
-    feature extractor's rate, 16 kHz) or {"raw" (or "array"), "sampling_rate"} (other rates
-    resampled); at most one 30 s window (greedy; generate keywords pass through)."""
+    """Whisper transcribes audio: {"text": ...} (with ``return_timestamps=True`` also
+    "chunks": [{"text", "timestamp": (start, end)}], seconds). Input: a waveform (numpy,
+    mono, at the feature extractor's rate) or {"raw" (or "array"), "sampling_rate"} (other
+    rates resampled). Audio longer than one window: Whisper's long-form generate, or with
+    ``chunk_length_s`` windows of that length overlapping by ``stride_length_s`` (default
+    chunk / 6 each side) transcribed apart and joined where their tokens agree (transformers'
+    chunking). Decoding as transformers 5: 5 beams and 256 new tokens unless the call
+    (``generate_kwargs`` or keywords) or the model's generation_config says otherwise."""
 
     task = "automatic-speech-recognition"
     needs = ("tokenizer", "feature_extractor")
     batchable = False
+    chunked = True
+    generate_defaults: ClassVar[dict] = {"max_new_tokens": 256, "num_beams": 5}
 
     def _sanitize_parameters(self, chunk_length_s=None, stride_length_s=None,
                              return_timestamps=None, return_language=None,
-                             generate_kwargs=None, **kwargs):
-        if chunk_length_s or stride_length_s or return_timestamps or return_language:
-            given = [name for name, value in (("chunk_length_s", chunk_length_s),
-                                              ("stride_length_s", stride_length_s),
-                                              ("return_timestamps", return_timestamps),
-                                              ("return_language", return_language)) if value]
-            raise ValueError(f"automatic-speech-recognition: {', '.join(given)} not supported "
-                             f"by dlpy's pipeline (one window of at most "
-                             f"{self.feature_extractor.chunk_length} s, greedy, no timestamps)")
+                             generate_kwargs=None, ignore_warning=None, **kwargs):
+        if return_language:
+            raise ValueError("automatic-speech-recognition: return_language is not supported "
+                             "by dlpy's pipeline")
+        if return_timestamps == "char":
+            raise ValueError("Whisper cannot return `char` timestamps, only word level or "
+                             "segment level timestamps. Use `return_timestamps='word'` or "
+                             "`return_timestamps=True` respectively.")
+        if return_timestamps == "word":
+            raise ValueError("automatic-speech-recognition: word-level timestamps "
+                             "(return_timestamps='word') are not supported by dlpy's pipeline; "
+                             "return_timestamps=True gives segments")
+        pre = {key: value for key, value in (("chunk_length_s", chunk_length_s),
+                                             ("stride_length_s", stride_length_s))
+               if value is not None}
         forward = {**(generate_kwargs or {}), **kwargs}
-        return {}, forward, {}
+        post = {}
+        if return_timestamps is not None:
+            forward["return_timestamps"] = post["return_timestamps"] = return_timestamps
+        return pre, forward, post
 
-    def preprocess(self, inputs) -> list[dict]:
-        rate = self.feature_extractor.sampling_rate
+    def preprocess(self, inputs, chunk_length_s=0, stride_length_s=None) -> list[dict]:
+        extractor = self.feature_extractor
+        rate = extractor.sampling_rate
         if _is_path(inputs) or isinstance(inputs, bytes):
             raise ValueError("automatic-speech-recognition: audio files need ffmpeg, which dlpy "
                              "does not use; pass a numpy waveform or {'raw', 'sampling_rate'}")
@@ -1161,22 +1227,64 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             audio = resample(_mono(audio), inputs["sampling_rate"], rate)
         else:
             audio = _mono(inputs)
-        if audio.shape[0] > self.feature_extractor.n_samples:
-            raise ValueError(f"automatic-speech-recognition: {audio.shape[0]} samples is longer "
-                             f"than one window ({self.feature_extractor.n_samples} samples, "
-                             f"{self.feature_extractor.chunk_length} s); long-form audio is not "
-                             f"supported by dlpy's pipeline")
-        features = self.feature_extractor(audio, sampling_rate=rate)["input_features"]
-        return [{"input_features": np.asarray(features, dtype=np.float32)}]
+        if chunk_length_s:
+            return self._chunks(audio, chunk_length_s, stride_length_s)
+        long = audio.shape[0] > extractor.n_samples  # Whisper's own long-form generate
+        features = extractor(audio, sampling_rate=rate, return_attention_mask=True,
+                             **({"truncation": False, "padding": "longest"} if long else {}))
+        return [self._feature(features)]
+
+    @staticmethod
+    def _feature(features, **extra) -> dict:
+        return {"input_features": np.asarray(features["input_features"], np.float32),
+                "attention_mask": np.asarray(features["attention_mask"]), **extra}
+
+    def _chunks(self, audio, chunk_length_s, stride_length_s) -> list[dict]:
+        """transformers' chunk_iter: windows of chunk_length_s seconds starting every
+        chunk - left - right samples, each with its (length, left, right) stride in samples
+        (no left stride on the first, no right one on the last)."""
+        rate = self.feature_extractor.sampling_rate
+        if stride_length_s is None:
+            stride_length_s = chunk_length_s / 6
+        if isinstance(stride_length_s, (int, float)):
+            stride_length_s = [stride_length_s, stride_length_s]
+        length, left, right = (int(round(seconds * rate)) for seconds in
+                               (chunk_length_s, *stride_length_s))
+        if length < left + right:
+            raise ValueError("Chunk length must be superior to stride length")
+        features = []
+        for start in range(0, audio.shape[0], length - left - right):
+            piece = audio[start:start + length]
+            last = start + length >= audio.shape[0]
+            stride = (piece.shape[0], 0 if start == 0 else left, 0 if last else right)
+            if piece.shape[0] > stride[1]:
+                features.append(self._feature(self.feature_extractor(
+                    piece, sampling_rate=rate, return_attention_mask=True), stride=stride))
+            if last:
+                break
+        return features
 
     def _forward(self, batch, **generate_kwargs):
-        settings = _generate_settings(self.model, {"max_new_tokens": 256}, generate_kwargs)
-        tokens = self.model.generate(batch["input_features"], **settings)
+        settings = _generate_settings(self.model, self.generate_defaults, generate_kwargs,
+                                      self.tokenizer)
+        if not settings.get("return_timestamps"):
+            settings.pop("return_timestamps", None)
+        else:
+            settings["return_timestamps"] = True
+        tokens = self.model.generate(batch["input_features"],
+                                     attention_mask=batch.get("attention_mask"), **settings)
         tokens = tokens["sequences"] if isinstance(tokens, dict) else tokens
         return {"tokens": _numpy(tokens)}
 
-    def postprocess(self, output):
-        return {"text": self.tokenizer.decode(output["tokens"][0], skip_special_tokens=True)}
+    def postprocess(self, outputs, return_timestamps=None):
+        rate = self.feature_extractor.sampling_rate
+        windows = [{"tokens": output["tokens"], **({"stride": tuple(
+            n / rate for n in output["stride"])} if "stride" in output else {})}
+            for output in outputs]
+        precision = self.feature_extractor.chunk_length / self.model.config.max_source_positions
+        text, optional = self.tokenizer.decode_asr(windows, bool(return_timestamps),
+                                                   time_precision=precision)
+        return {"text": text, **optional}
 
 
 def _mono(audio) -> np.ndarray:

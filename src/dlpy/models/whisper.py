@@ -59,14 +59,14 @@ from dlpy.models.modeling_utils import (
 )
 from dlpy.models.tokenizer import PreTrainedTokenizer
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, no_grad
+from dlpy.tensor import Tensor, as_array, no_grad
 
 __all__ = ["LANGUAGES", "TO_LANGUAGE_CODE", "WhisperConfig", "WhisperForConditionalGeneration",
            "WhisperGenerationConfig", "WhisperModel", "WhisperTokenizer", "average_logprob",
            "compression_ratio", "sinusoids"]
 
 # transformers' generate arguments dlpy's Whisper does not take (beyond None / False)
-NOT_IMPLEMENTED = ("return_token_timestamps", "return_dict_in_generate", "assistant_model",
+NOT_IMPLEMENTED = ("return_token_timestamps", "assistant_model",
                    "logits_processor", "stopping_criteria", "prefix_allowed_tokens_fn",
                    "force_unique_generate_call", "num_segment_frames", "monitor_progress",
                    "synced_gpus")
@@ -373,7 +373,7 @@ class WhisperDecoder(nn.Module):
                                  f"max_target_positions={config.max_target_positions} the "
                                  f"model was built for")
             position_ids = np.arange(past_len, past_len + seq_len)[None, :]
-        position_ids = np.asarray(getattr(position_ids, "data", position_ids))
+        position_ids = as_array(position_ids)
         x = self.dropout(inputs_embeds + self.embed_positions(position_ids))
         mask = causal_mask(name, attention_mask, batch, seq_len, past_len)
         presents = []
@@ -478,7 +478,7 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
         only when > 0) and, with labels (batch, tgt), the loss."""
         config = self.config
         if labels is not None:
-            labels = np.asarray(getattr(labels, "data", labels))
+            labels = as_array(labels)
             if labels.ndim == 2 and labels.shape[1] > config.max_target_positions:
                 raise ValueError(f"WhisperForConditionalGeneration: labels of length "
                                  f"{labels.shape[1]} exceed max_target_positions="
@@ -511,7 +511,8 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                  num_beams: int | None = None, do_sample: bool | None = None,
                  top_k: int | None = None, top_p: float | None = None,
                  length_penalty: float | None = None, early_stopping: bool | str | None = None,
-                 num_return_sequences: int | None = None, generator=None, **kwargs):
+                 num_return_sequences: int | None = None, generator=None,
+                 return_dict_in_generate: bool = False, output_scores: bool = False, **kwargs):
         """Transcription of input_features (batch, mels, frames), as transformers'
         WhisperForConditionalGeneration.generate: per 30 s window (2 * max_source_positions
         frames) greedy search, beam search (num_beams, length_penalty, early_stopping) or
@@ -529,13 +530,17 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
         whose compression ratio or average log-probability passes its threshold is decoded
         again at the next temperature, or skipped as silence (no_speech_threshold).
         return_segments: {"sequences", "segments": per row a list of {"start", "end",
-        "tokens", "idxs", "result"}}."""
+        "tokens", "idxs", "result"}}. return_dict_in_generate (one window): {"sequences": the
+        decoder prompt and the new tokens, eos kept, as transformers; with output_scores
+        (greedy or sampling) "scores": a tuple of (batch, vocab) processed scores a step}."""
         for key, value in kwargs.items():
             if key not in NOT_IMPLEMENTED:
                 raise TypeError(f"generate: unexpected argument {key!r}")
             if value is not None and value is not False:
                 raise NotImplementedError(f"generate: {key}={value!r} is not implemented for "
                                           f"Whisper")
+        if output_scores and not return_dict_in_generate:
+            output_scores = False  # transformers returns only the sequences then
         config = self.config
         settings = WhisperGenerationConfig.copy_of(
             generation_config if generation_config is not None else self.generation_config)
@@ -574,7 +579,7 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
             raise ValueError("generate: give input_features (batch, num_mel_bins, frames) or "
                              "encoder_outputs")
         else:
-            features = np.asarray(getattr(input_features, "data", input_features), np.float32)
+            features = np.asarray(as_array(input_features), np.float32)
             if features.ndim != 3 or features.shape[1] != config.num_mel_bins:
                 raise ValueError(f"generate: input_features must be (batch, num_mel_bins="
                                  f"{config.num_mel_bins}, frames), got shape {features.shape}")
@@ -590,6 +595,10 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                                  f"return_timestamps=True or at most {window} frames")
             stamps = True
         stamps = bool(stamps)
+        if return_dict_in_generate and (not short or return_segments or stamps):
+            raise NotImplementedError("generate: return_dict_in_generate is implemented for one "
+                                      "window (short-form) without timestamps or segments "
+                                      "(transformers then returns the segments' results)")
         if stamps and settings.no_timestamps_token_id is None:
             raise ValueError("generate: return_timestamps needs the generation config's "
                              "no_timestamps_token_id (timestamps are the tokens after it)")
@@ -616,7 +625,7 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                              "condition_on_prev_tokens=True")
         settings.prompt_condition_type = condition_type
         if prompt_ids is not None:
-            prompt_ids = as_ids("generate", np.asarray(getattr(prompt_ids, "data", prompt_ids))
+            prompt_ids = as_ids("generate", as_array(prompt_ids)
                                 .reshape(1, -1), config.vocab_size, "prompt_ids")[0]
         if settings.num_beams > 1 and settings.logprob_threshold is not None:
             raise NotImplementedError("generate: logprob_threshold with beam search (it reads "
@@ -643,6 +652,16 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
         finally:
             self.train(was_training)
         sequences, segments = out
+        if return_dict_in_generate:
+            tokens, scores = self._last_window
+            self._last_window = None
+            if output_scores and scores is None:
+                raise NotImplementedError("generate: output_scores with beam search "
+                                          "(sequences_scores, beam_indices) is not implemented")
+            result = {"sequences": Tensor(tokens)}
+            if output_scores:
+                result["scores"] = tuple(Tensor(step) for step in scores)
+            return result
         if return_segments:
             return {"sequences": Tensor(sequences), "segments": segments}
         return Tensor(sequences)
@@ -659,7 +678,7 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                 raise ValueError("generate: batched long-form transcription needs the features' "
                                  "attention_mask (batch, frames) (the extractor's "
                                  "return_attention_mask=True)")
-            mask = np.asarray(getattr(attention_mask, "data", attention_mask))
+            mask = as_array(attention_mask)
             max_frames = mask.sum(-1).astype(np.int64)
         else:
             max_frames = np.full(batch, total, np.int64)
@@ -796,10 +815,11 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                 settings.num_beams = 1  # kept for the later windows, as transformers
             tokens, scores = self._decode(encoded, ids, steps, settings, eos, pad, rng,
                                           streamer, timestamp_begin)
+            self._last_window = (tokens, scores)  # for return_dict_in_generate
             next_where = []
             for i in range(len(tokens)):
                 sequence = tokens[i, ids.shape[1]:]
-                if pad is not None and sequence[-1] == pad:
+                if pad is not None and len(sequence) and sequence[-1] == pad:
                     paddings = int((sequence == pad).sum()) - (
                         1 if eos is not None and pad == eos[0] else 0)
                     if paddings:
@@ -807,7 +827,7 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                 needs[i], skip[i] = self._need_fallback(
                     sequence, None if scores is None else scores[:, i], i, no_speech, settings,
                     temperature)
-                if eos is not None and sequence[-1] == eos[0]:
+                if eos is not None and len(sequence) and sequence[-1] == eos[0]:
                     sequence = sequence[:-1]
                 results[where[i]] = sequence
                 condition[where[i]] = bool(settings.condition_on_prev_tokens) and (
@@ -1152,6 +1172,101 @@ class WhisperTokenizer(PreTrainedTokenizer):
                              f"{token}")
         return np.array([start, *ids], np.int64)
 
+    def decode_asr(self, outputs: list[dict], return_timestamps: bool = False,
+                   return_language: bool = False, time_precision: float = 0.02,
+                   segment_size: int = 1500) -> tuple[str, dict]:
+        """The automatic-speech-recognition pipeline's text of a recording's windows, as
+        transformers' _decode_asr: ``outputs`` a list of {"tokens": (1, n) ids, and with
+        chunking "stride": (chunk, left, right) seconds}; overlapping windows joined by their
+        longest common run of tokens, timestamps shifted to the recording's time and those in
+        the strides dropped. Returns (text, {"chunks": [{"text", "timestamp": (start, end)
+        (and "language")}]} with return_timestamps or return_language, else {})."""
+        first_stamp = self.timestamp_begin
+        special = set(self.all_special_ids)
+        language_of = {}
+        last_language, time_offset, skip = None, 0.0, False
+        chunks, previous = [], []
+
+        def new_chunk():
+            return {"language": last_language, "timestamp": [None, None], "text": ""}
+
+        def close(chunk):
+            chunk["text"] = self.decode(_longest_common_sequence(previous))
+            chunks.append(chunk)
+
+        chunk = new_chunk()
+        for output in outputs:
+            ids = self._strip_prompt(np.asarray(output["tokens"])[0].tolist())
+            last_stamp, first = None, first_stamp
+            cur_max = previous_length = penultimate = 0.0
+            if "stride" in output:
+                chunk_length, left, right = output["stride"]
+                time_offset -= left
+                right_start = chunk_length - right
+                if left:
+                    first = left / time_precision + first_stamp
+                if right:  # the last timestamp before the right stride
+                    for token in reversed(ids):
+                        if token >= first_stamp:
+                            if last_stamp is not None and \
+                                    (token - first_stamp) * time_precision < right_start:
+                                break
+                            last_stamp = token
+            current = []
+            for i, token in enumerate(ids):
+                if token in special:
+                    if token not in language_of:
+                        language_of[token] = LANGUAGES.get(self.decode([token])[2:-2])
+                    language = language_of[token]
+                    if language is not None:
+                        if last_language and language != last_language and not return_timestamps:
+                            previous.append(current)
+                            close(chunk)
+                            previous, current, chunk = [], [], new_chunk()
+                        chunk["language"] = last_language = language
+                elif token >= first_stamp:
+                    stamp = float((token - first_stamp) * time_precision)
+                    if stamp < cur_max:  # a new 30 s window of long-form generation
+                        added, paired = _window_restart(ids, i, first_stamp, penultimate,
+                                                        time_precision * segment_size)
+                        previous_length += added
+                        cur_max = penultimate if paired else cur_max
+                    penultimate, cur_max = cur_max, stamp
+                    time = round((token - first_stamp) * time_precision + time_offset
+                                 + previous_length, 2)
+                    if last_stamp and token >= last_stamp:
+                        skip = True
+                    elif skip or (previous and token < first):
+                        skip = False
+                    elif chunk["timestamp"][0] is None:
+                        chunk["timestamp"][0] = time
+                    elif time != chunk["timestamp"][0]:
+                        chunk["timestamp"][1] = time
+                        previous.append(current)
+                        close(chunk)
+                        previous, current, chunk = [], [], new_chunk()
+                else:
+                    current.append(token)
+            if "stride" in output:
+                time_offset += chunk_length - right
+            if current:
+                previous.append(current)
+            elif not any(previous):
+                previous, chunk = [], new_chunk()
+        if previous:
+            close(chunk)
+        text = "".join(c["text"] for c in chunks)
+        if not (return_timestamps or return_language):
+            return text, {}
+        for c in chunks:
+            if return_timestamps:
+                c["timestamp"] = tuple(c["timestamp"])
+            else:
+                del c["timestamp"]
+            if not return_language:
+                del c["language"]
+        return text, {"chunks": chunks}
+
     def _special_ids(self) -> list[int]:
         return [i for i, token in self._tokenizer.get_added_tokens_decoder().items()
                 if token.special]
@@ -1176,13 +1291,11 @@ class WhisperTokenizer(PreTrainedTokenizer):
                 continue
             timestamp = float((token - first) * time_precision)
             if timestamp < cur_max:
-                single_ending = i >= 2 and not (ids[i - 1] >= first and ids[i - 2] >= first)
-                if single_ending:
-                    previous += time_precision * segment_size
-                else:
-                    cur_max = penultimate
-                    previous += penultimate
-                    outputs = outputs[:-2]
+                added, paired = _window_restart(ids, i, first, penultimate,
+                                                time_precision * segment_size)
+                previous += added
+                if paired:
+                    cur_max, outputs = penultimate, outputs[:-2]
             penultimate, cur_max = cur_max, timestamp
             outputs += [f"<|{(timestamp + previous):.2f}|>", []]
         return "".join(part if isinstance(part, str) else
@@ -1217,3 +1330,34 @@ class WhisperTokenizer(PreTrainedTokenizer):
                                               end * time_precision + previous * time_precision)})
             last = cut
         return offsets
+
+
+def _longest_common_sequence(sequences: list[list[int]]) -> list[int]:
+    """Token runs of overlapping windows joined where they agree most, as transformers'
+    _find_longest_common_sequence: each next run slid against the text so far, the offset
+    with the best share of equal tokens (more than one, longer overlaps favoured) kept, the
+    two cut at the middle of the overlap."""
+    left = sequences[0]
+    total: list[int] = []
+    for right in sequences[1:]:
+        best, cut = 0.0, (len(left), len(left), 0, 0)
+        for i in range(1, len(left) + len(right)):
+            left_start = max(0, len(left) - i)
+            left_stop = min(len(left), len(left) + len(right) - i)
+            right_start, right_stop = max(0, i - len(left)), min(len(right), i)
+            matches = int(np.sum(np.array(left[left_start:left_stop])
+                                 == np.array(right[right_start:right_stop])))
+            score = matches / i + i / 10000.0
+            if matches > 1 and score > best:
+                best, cut = score, (left_start, left_stop, right_start, right_stop)
+        total += left[:(cut[0] + cut[1]) // 2]
+        left = right[(cut[2] + cut[3]) // 2:]
+    return total + left
+
+
+def _window_restart(ids: list, i: int, first_stamp: int, penultimate: float,
+                    window_seconds: float) -> tuple[float, bool]:
+    """A timestamp below the last one starts a new window of long-form output: (the seconds
+    that adds, whether the window ended on a timestamp pair, whose start is then undone)."""
+    single_ending = i >= 2 and not (ids[i - 1] >= first_stamp and ids[i - 2] >= first_stamp)
+    return (window_seconds, False) if single_ending else (penultimate, True)
