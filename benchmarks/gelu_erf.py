@@ -2,6 +2,7 @@
 
     python benchmarks/gelu_erf.py [--size 1000000] [--repeats 5] [--runs 25]
     python benchmarks/gelu_erf.py --fit      # re-derive activation._LOGIT_PHI
+    python benchmarks/gelu_erf.py --fit-erf --fit-erfinv  # _ATANH_ERF, _ERFINV_*
 
 float64: GELU's erf (W. J. Cody's rational approximations, vectorised) against the per-element
 math.erf it replaced, on x / sqrt(2) for standard normal x (nearly all below 4, Cody's two inner
@@ -17,6 +18,9 @@ Also the largest error of each over a dense grid of [-12, 12] against float64 x 
 --fit prints the coefficients of P: v(x) = logit(Phi(x)) = x P(x^2) fitted on 0 < x <= 6 in float64
 (math.erfc for the tail), weighted minimax by Lawson's iteratively reweighted least squares with
 weight x Phi (1 - Phi) (Phi's error per unit error of P), and checks that v' has no root x > 0.
+--fit-erf: float32 erf's atanh(erf(x)) = x P(x^2) on 0 < x <= 4, weight (1 - erf^2) x / erf (erf's
+relative error); --fit-erfinv: erfinv(x) / x as polynomials in w - 2.5 and sqrt(w) - 3, w =
+-log(1 - x^2), relative error (the same Lawson fit). Their speed: benchmarks/speed_gaps.py.
 """
 
 from __future__ import annotations
@@ -63,9 +67,41 @@ def fit_logit_phi(degree: int = 6, upper: float = 6.0, points: int = 40000,
     x = np.linspace(1e-4, upper, points)
     tail = 0.5 * _math_erfc(x / math.sqrt(2.0)).astype(np.float64)  # 1 - Phi(x), no cancellation
     target = (np.log1p(-tail) - np.log(tail)) / x  # even in x
-    weight = x * tail * (1 - tail)
-    powers = np.vander(x * x, degree + 1, increasing=True)
-    lawson = np.full(points, 1.0 / points)
+    return lawson_fit(x * x, target, x * tail * (1 - tail), degree, iterations)
+
+
+def fit_atanh_erf(degree: int = 10, upper: float = 4.0, points: int = 40000,
+                  iterations: int = 400) -> tuple[np.ndarray, float]:
+    """Coefficients (lowest first) of P with atanh(erf(x)) ~ x P(x^2) on 0 < x <= upper, and the
+    fit's largest relative error in erf."""
+    x = np.linspace(1e-4, upper, points)
+    erf = _math_erf(x).astype(np.float64)
+    erfc = _math_erfc(x).astype(np.float64)  # atanh(erf) = log((1 + erf) / (1 - erf)) / 2
+    target = np.where(x < 1, np.log1p(erf) - np.log1p(-erf), np.log(2 - erfc) - np.log(erfc))
+    return lawson_fit(x * x, target / (2 * x), (1 - erf * erf) * x / erf, degree, iterations)
+
+
+def fit_erfinv(degree: int = 11, iterations: int = 300) -> dict[str, tuple[np.ndarray, float]]:
+    """float32 erfinv as x P(w), w = -log(1 - x^2): P in w - 2.5 for w < 5 ("central") and in
+    sqrt(w) - 3 for 5 <= w <= 16.7 ("tail", to x = 1 - 2^-24): coefficients lowest first and the
+    largest relative error, against float64 erfinv (Newton's method on erf and erfc)."""
+    from dlpy.ops.special import erfinv_array
+
+    fits = {}
+    for name, w, variable in (("central", np.linspace(1e-9, 5.0, 20000), lambda w: w - 2.5),
+                              ("tail", np.linspace(5.0, 16.7, 20000), lambda w: np.sqrt(w) - 3)):
+        x = np.sqrt(-np.expm1(-w))
+        w = -np.log((1 - x) * (1 + x))  # as the kernel computes it
+        target = erfinv_array(x, newton_steps=6) / x
+        fits[name] = lawson_fit(variable(w), target, 1 / target, degree, iterations)
+    return fits
+
+
+def lawson_fit(t, target, weight, degree: int, iterations: int) -> tuple[np.ndarray, float]:
+    """P of the degree with the least largest |P(t) - target| * weight (Lawson's iteratively
+    reweighted least squares): coefficients lowest first, and that error."""
+    powers = np.vander(t, degree + 1, increasing=True)
+    lawson = np.full(t.size, 1.0 / t.size)
     for _ in range(iterations):
         root = np.sqrt(lawson) * weight
         coefficients = np.linalg.lstsq(powers * root[:, None], target * root, rcond=None)[0]
@@ -158,9 +194,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="float64 runs; the best is kept")
     parser.add_argument("--runs", type=int, default=25, help="float32 runs; the best is kept")
     parser.add_argument("--fit", action="store_true", help="print the float32 fit and stop")
+    parser.add_argument("--fit-erf", action="store_true",
+                        help="print float32 erf's fit (activation._ATANH_ERF) and stop")
+    parser.add_argument("--fit-erfinv", action="store_true",
+                        help="print erfinv's fits (special._ERFINV_CENTRAL/_TAIL) and stop")
     args = parser.parse_args(argv)
     if args.fit:
         print_fit()
+        return
+    if args.fit_erf or args.fit_erfinv:
+        fits = {"_ATANH_ERF": fit_atanh_erf()} if args.fit_erf else {}
+        if args.fit_erfinv:
+            fits.update({f"_ERFINV_{name.upper()}": fit for name, fit in fit_erfinv().items()})
+        for name, (coefficients, error) in fits.items():
+            print(f"largest relative error {error:.2e}")
+            print(f"{name} = (" + ", ".join(f"{c:.17e}" for c in coefficients) + ")")
         return
 
     normal = np.random.default_rng(0).standard_normal(args.size)

@@ -1,5 +1,6 @@
-"""dlpy against PyTorch on four ops that used to lag: F.interpolate, F.embedding_bag,
-F.group_norm and lgamma / digamma, forward and forward + backward, float32, one thread each.
+"""dlpy against PyTorch on ops that used to lag: F.interpolate, F.embedding_bag, F.group_norm,
+lgamma / digamma / erf / erfc / erfinv and small integer powers, forward and forward + backward,
+float32, one thread each.
 
     OMP_NUM_THREADS=1 python benchmarks/speed_gaps.py [--runs 7] [--only interpolate]
 
@@ -8,7 +9,8 @@ bicubic, area, and (8, 16, 1024) -> 2048 linear, and the rows after them in INTE
 (downsampling, nearest-exact, trilinear, 3-d nearest); embedding_bag over a 10,000 x 64 table, 512
 bags of 15-25 ids (1-D ids and offsets), sum, mean, max and sum with per-sample weights (which
 get a gradient too); group_norm (16, 64, 32, 32), 8 groups, with weight and bias; lgamma and
-digamma on 1,000,000 values in (-10, 20). Forward runs on inputs without gradients (PyTorch
+digamma on 1,000,000 values in (-10, 20), erf and erfc on 2 N(0, 1), erfinv on U(-1, 1); x ** 3,
+4, -1, -3 on 1,000,000 N(0, 1) values. Forward runs on inputs without gradients (PyTorch
 under no_grad); forward + backward builds the graph and back-propagates a fixed random gradient.
 dlpy and PyTorch alternate run by run; the minimum of the runs is printed, and dlpy / PyTorch.
 PyTorch (`pip install torch==2.13.0`, the CPU build) gets torch.set_num_threads(1); numpy's
@@ -137,19 +139,32 @@ def group_norm_cases(rng) -> list[Case]:
 
 def special_cases(rng) -> list[Case]:
     x = rng.uniform(-10, 20, size=1_000_000).astype(np.float32)
+    normal = (2 * rng.standard_normal(1_000_000)).astype(np.float32)
+    uniform = rng.uniform(-1, 1, size=1_000_000).astype(np.float32)
     cases = []
-    for name in ("lgamma", "digamma"):
+    for name, values in (("lgamma", x), ("digamma", x), ("erf", normal), ("erfc", normal),
+                         ("erfinv", uniform)):
         def apply(lib, functional, x, name=name):
             if lib == "torch":
                 import torch
                 return getattr(torch, name)(x)
-            return getattr(functional, name)(x)
-        cases.append(Case("special", name, apply, [x]))
+            return getattr(dlpy if name == "erfc" else functional, name)(x)
+        cases.append(Case("special", name, apply, [values]))
+    return cases
+
+
+def power_cases(rng) -> list[Case]:
+    x = rng.standard_normal(1_000_000).astype(np.float32)
+    cases = []
+    for exponent in (3, 4, -1, -3):
+        def apply(lib, functional, x, exponent=exponent):
+            return x**exponent
+        cases.append(Case("power", f"x ** {exponent}", apply, [x]))
     return cases
 
 
 GROUPS = {"interpolate": interpolate_cases, "embedding_bag": embedding_bag_cases,
-          "group_norm": group_norm_cases, "special": special_cases}
+          "group_norm": group_norm_cases, "special": special_cases, "power": power_cases}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,6 +43,36 @@ def _rational(t, num, den):
     return top
 
 
+def _erfc_outer(y, relative: bool):
+    """erfc(y) for float64 y >= 0.46875 (below, erfc(0.46875)), Cody's outer ranges: exp(-y^2) R(y)
+    up to 4, exp(-y^2) / y (1/sqrt(pi) - z R(z)), z = 1 / y^2, beyond. ``relative``: to about
+    1e-15 relative out to the underflow at 27 (y^2 split as Cody does); otherwise what erf needs,
+    absolute accuracy: y^2 rounded (erfc off by < erfc(y) y^2 1.1e-16 < 2e-17) and y past 6
+    taken as 6 (erfc(6) ~ 2e-17 is below half an ulp of 1: exactly +-1 there and at inf)."""
+    ym = np.clip(y, 0.46875, 4.0)
+    erfc = _rational(ym, _ERF_C, _ERF_D)
+    erfc *= _exp_minus_square(ym, relative)
+    large = y > 4.0  # false for nan, which the clips and np.where carry through as nan
+    if large.any():
+        yl = np.minimum(y[large], 30.0 if relative else 6.0)  # (erfc(30) = 0 in float64)
+        z = 1.0 / (yl * yl)
+        tail = z * _rational(z, _ERF_P, _ERF_Q)
+        np.subtract(0.56418958354775628695, tail, out=tail)  # 1/sqrt(pi) - z R(z)
+        tail *= _exp_minus_square(yl, relative)
+        tail /= yl
+        erfc[large] = tail
+    return erfc
+
+
+def _exp_minus_square(y, relative: bool):
+    """exp(-y^2); ``relative``: as exp(-h^2) exp(-(y - h)(y + h)) with h = y rounded down to a
+    sixteenth, so h^2 is exact and the rounding of y^2 (y^2 1.1e-16 relative) is avoided."""
+    if not relative:
+        return np.exp(-y * y)
+    head = np.trunc(y * 16.0) / 16.0
+    return np.exp(-head * head) * np.exp(-(y - head) * (y + head))
+
+
 def _erf_block(x):
     """erf of a 1-d float64 block. The two common ranges are computed for every element on clipped
     copies and picked with np.where (a random boolean mask costs more to gather than to compute);
@@ -50,24 +80,7 @@ def _erf_block(x):
     y = np.abs(x)
     xs = np.clip(x, -0.46875, 0.46875)
     small = xs * _rational(xs * xs, _ERF_A, _ERF_B)
-
-    # erfc(y) = exp(-y^2) * R. Cody splits y^2 to keep erfc's relative error small far out; erf
-    # needs only absolute accuracy, and rounding y*y moves erfc by < erfc(y) y^2 1.1e-16 < 2e-17.
-    ym = np.clip(y, 0.46875, 4.0)
-    erfc = _rational(ym, _ERF_C, _ERF_D)
-    erfc *= np.exp(-ym * ym)
-
-    large = y > 4.0  # false for nan, which the clips and np.where carry through as nan
-    if large.any():
-        # erfc(6) ~ 2e-17 is below half an ulp of 1: clipping gives exactly +-1 there and at inf
-        yl = np.minimum(y[large], 6.0)
-        z = 1.0 / (yl * yl)
-        tail = z * _rational(z, _ERF_P, _ERF_Q)
-        np.subtract(0.56418958354775628695, tail, out=tail)  # 1/sqrt(pi) - z R(z)
-        tail *= np.exp(-yl * yl)
-        tail /= yl
-        erfc[large] = tail
-
+    erfc = _erfc_outer(y, relative=False)
     np.subtract(1.0, erfc, out=erfc)
     np.copysign(erfc, x, out=erfc)
     return np.where(y <= 0.46875, small, erfc)
@@ -85,6 +98,47 @@ def _erf(x):
         out[start:start + _ERF_BLOCK] = _erf_block(flat[start:start + _ERF_BLOCK])
     return out.reshape(x.shape)
 
+
+# float32 erf as tanh(v(x)), v = atanh(erf): odd, 2/sqrt(pi) x near 0 and ~x^2 far out, so
+# v(x) = x P(x^2) with P of degree 10, and tanh carries the rest: one branch, no np.where (which
+# costs ~12 passes on a random mask). P is a weighted minimax fit of atanh(erf(x)) / x on
+# 0 < x <= 4, weight (1 - erf^2) x / erf (erf's relative error per unit error of P), made by
+# `benchmarks/gelu_erf.py --fit-erf` in float64 from math.erf/erfc: 2.1e-9 relative. Computed in
+# float64 (as fast as float32 in L2-sized blocks) and rounded once: within 0.54 ulp of the true
+# erf, 98% correctly rounded (torch's float32 erf: 1 ulp, 96%). |x| is clipped to 4, where
+# float32 erf is already +-1.
+_ATANH_ERF = (1.12837916940133054e+00, 1.02772518776879471e-01, -2.08740531815991429e-04,
+              -5.90912908669136107e-04, 6.49658291883050396e-05, 3.63588470232364703e-06,
+              -1.98673234021440688e-06, 2.78783764334499036e-07, -2.07527630351322279e-08,
+              8.23425489973533104e-10, -1.36488705389916333e-11)
+
+
+def _x_times_even_polynomial(x, coefficients, square, out):
+    """out = x P(x^2), P's coefficients lowest first, by Horner's rule in the given buffers
+    (square gets x^2; both of x's size); returns out."""
+    np.multiply(x, x, out=square)
+    np.multiply(square, coefficients[-1], out=out)
+    for c in coefficients[-2:0:-1]:
+        out += c
+        out *= square
+    out += coefficients[0]
+    out *= x
+    return out
+
+
+def _erf_float32(x):
+    """erf of a float32 array, a new float32 array of its shape (0-d included)."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty_like(flat)
+    n = min(_ERF_BLOCK, flat.size)
+    clipped, square, poly = (np.empty(n) for _ in range(3))  # float64
+    for start in range(0, flat.size, _ERF_BLOCK):
+        xb = flat[start:start + _ERF_BLOCK]
+        cb, sb, pb = clipped[:xb.size], square[:xb.size], poly[:xb.size]
+        np.clip(xb, -4.0, 4.0, out=cb)  # (nan stays nan)
+        _x_times_even_polynomial(cb, _ATANH_ERF, sb, pb)
+        np.tanh(pb, out=out[start:start + _ERF_BLOCK])  # rounded to float32 once
+    return out.reshape(np.shape(x))
 
 class ReLU(Op):
     """y = max(x, 0);  dx = g * (x > 0)."""
@@ -220,13 +274,7 @@ def _x_sigmoid(x, coefficients, plus_one: bool = False):
         for start in range(0, flat.size, _GELU_BLOCK):
             xb = flat[start:start + _GELU_BLOCK]
             sb, pb, zb = square[:xb.size], poly[:xb.size], z[start:start + _GELU_BLOCK]
-            np.multiply(xb, xb, out=sb)
-            np.multiply(sb, negated[-1], out=pb)
-            for c in negated[-2:0:-1]:
-                pb += c
-                pb *= sb
-            pb += negated[0]
-            pb *= xb
+            _x_times_even_polynomial(xb, negated, sb, pb)
             np.exp(pb, out=zb)
             if plus_one:
                 zb += one
@@ -260,19 +308,14 @@ def _x_sigmoid_grad(x, z, grad_output, coefficients=None):
             else:
                 np.add(zb, t(1), out=sb)
                 np.reciprocal(sb, out=sb)
-            np.multiply(xb, xb, out=qb)
             if coefficients is None:  # x phi(x) = x exp(-x^2 / 2 - log(sqrt(2 pi)))
+                np.multiply(xb, xb, out=qb)
                 np.multiply(qb, t(-0.5), out=tb)
                 tb += t(-0.5 * math.log(2 * math.pi))
                 np.exp(tb, out=tb)
                 tb *= xb
             else:  # x s (1 - s) v'(x)
-                np.multiply(qb, derivative[-1], out=tb)
-                for c in derivative[-2:0:-1]:
-                    tb += c
-                    tb *= qb
-                tb += derivative[0]
-                tb *= xb
+                _x_times_even_polynomial(xb, derivative, qb, tb)
                 tb *= sb
                 np.reciprocal(zb, out=qb)  # 1 - s = 1 / (1 + exp(v)): no cancellation near s = 1,
                 qb += t(1)  # and no inf * 0 where exp(-v) overflowed (z s would give that)

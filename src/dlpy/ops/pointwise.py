@@ -11,7 +11,7 @@ import numpy as np
 
 from dlpy.ops import complex as _complex
 from dlpy.ops import real_number
-from dlpy.ops.activation import _erf
+from dlpy.ops.activation import _erf, _erf_float32
 from dlpy.ops.mask import where
 from dlpy.tensor import Op, Tensor
 
@@ -189,16 +189,22 @@ class Atan2(Op):
 
 
 class Erf(Op):
-    """y = erf(x) (computed in float64, Cody's rational approximations);
-    dx = g * 2 / sqrt(pi) * exp(-x^2)."""
+    """y = erf(x) (float32: tanh(x P(x^2)) in float64; otherwise in float64 by Cody's rational
+    approximations);  dx = g * 2 / sqrt(pi) * exp(-x^2)."""
 
     def forward(self, x):
         self.x = x
+        if x.dtype == np.float32:
+            return _erf_float32(x)
         return _erf(x).astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
 
     def backward(self, grad_output):
-        x = self.x
-        return (grad_output * (2 / math.sqrt(math.pi)) * np.exp(-x * x),)
+        x = self.x if self.x.dtype.kind == "f" else self.x.astype(np.float64)
+        density = np.multiply(x, x, out=np.empty_like(x))  # 2/sqrt(pi) exp(-x^2), in place
+        np.negative(density, out=density)
+        np.exp(density, out=density)
+        density *= density.dtype.type(2 / math.sqrt(math.pi))
+        return (grad_output * density,)
 
     def backward_graph(self, grad_output, output):
         (x,) = self.inputs
