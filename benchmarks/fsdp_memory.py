@@ -42,6 +42,13 @@ def build(args, seed: int = 0):
     return nn.Sequential(*layers, MeanOverSequence(), nn.Linear(args.d_model, 10, rng=rng))
 
 
+def batch(world: int) -> tuple[np.ndarray, np.ndarray]:
+    """16 examples a rank (sequences of 16 x 32 features, 10 classes), the same on every rank."""
+    rng = np.random.default_rng(1)
+    return (rng.normal(size=(16 * world, 16, 32)).astype(np.float32),
+            rng.integers(0, 10, 16 * world))
+
+
 def worker(args) -> None:
     from dlpy import Tensor, nn, optim
     from dlpy import distributed as dist
@@ -50,9 +57,7 @@ def worker(args) -> None:
 
     dist.init(required=True)
     n, rank = dist.get_world_size(), dist.get_rank()
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(16 * n, 16, 32)).astype(np.float32)
-    y = rng.integers(0, 10, 16 * n)
+    x, y = batch(n)
     whole = sum(p.data.nbytes for p in build(args).parameters())
     rows = {}
     for strategy in (fsdp.ShardingStrategy.FULL_SHARD, fsdp.ShardingStrategy.SHARD_GRAD_OP,
@@ -94,18 +99,24 @@ def worker(args) -> None:
         print(json.dumps({"world": n, "whole": whole, "ranks": gathered}))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str) -> tuple[argparse.Namespace, list[str]]:
+    """--ranks, --layers, --d-model (and --worker, for the ranks mpirun starts); the options
+    to pass on to the workers."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    return args, ["--layers", str(args.layers), "--d-model", str(args.d_model)]
+
+
+def main() -> None:
+    args, options = arguments(__doc__)
     if args.worker:
         worker(args)
         return
     mb = 2.0**20
-    options = ["--layers", str(args.layers), "--d-model", str(args.d_model)]
     print(f"Transformer: {args.layers} layers, d_model {args.d_model}, float32; load average "
           f"{os.getloadavg()[0]:.1f}")
     print(f"{'ranks':>5} {'strategy':>14} {'shards MB':>10} {'gathered MB':>12} {'peak MB':>8} "

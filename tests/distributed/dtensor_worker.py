@@ -403,8 +403,9 @@ def wildcard_plan_and_local_shapes():
     ref = reference("adam", 2)
     worst = largest_difference(model, ref)
     assert worst < 1e-12, worst
-    # state_dict() holds the local pieces; a full (one-process) state dict loads as pieces
-    assert model.state_dict()["mlp.fc1.weight"].shape == (rows, D_MODEL)
+    # state_dict() holds DTensors; a full (one-process) state dict loads as pieces
+    saved = model.state_dict()["mlp.fc1.weight"]
+    assert isinstance(saved, DTensor) and saved.data.shape == (rows, D_MODEL)
     fresh = parallelize_module(Block(seed=1), mesh, TP_PLAN)
     fresh.load_state_dict(ref.state_dict())
     assert largest_difference(fresh, ref) == 0.0

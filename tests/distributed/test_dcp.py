@@ -197,8 +197,10 @@ def test_options_and_frozen_parameters():
     state = get_model_state_dict(model, options=StateDictOptions(ignore_frozen_params=True))
     assert "0.bias" not in state and "0.weight" in state
     assert get_optimizer_state_dict(model, opt)["state"] == {}  # SGD without momentum
-    with pytest.raises(ValueError, match=r"StateDictOptions\(broadcast_from_rank0=True\) is not"):
+    with pytest.raises(ValueError, match=r"broadcast_from_rank0=True\) needs full_state_dict"):
         get_model_state_dict(model, options=StateDictOptions(broadcast_from_rank0=True))
+    with pytest.raises(ValueError, match=r"\(flatten_optimizer_state_dict=True\) is not"):
+        get_model_state_dict(model, options=StateDictOptions(flatten_optimizer_state_dict=True))
 
 
 # ----------------------------------------------------------------- atomic, errors

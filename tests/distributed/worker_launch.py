@@ -22,6 +22,7 @@ def launch(scripts: list[str], n: int, tmp_path_factory, timeout: float = 300) -
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
+    scripts = list(dict.fromkeys(scripts))  # a script listed twice runs once
     out = tmp_path_factory.mktemp(f"workers{n}")
     command = [find_mpirun(), "-n", str(n), sys.executable, "run_workers.py", str(out), *scripts]
     try:
@@ -51,8 +52,8 @@ def _scripts_needed(session, n: int) -> list[str]:
     again)."""
     selected = {str(Path(item.path).resolve()) for item in session.items
                 if f"[{n}_ranks-" in item.nodeid}
-    scripts = [script for path, (script, ranks) in _WORKERS.items()
-               if n in ranks and path in selected]
+    scripts = dict.fromkeys(script for path, (script, ranks) in _WORKERS.items()
+                            if n in ranks and path in selected)  # each once
     return sorted(scripts, key=lambda script: script == "torch_api_worker.py")
 
 

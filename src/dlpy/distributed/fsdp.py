@@ -108,7 +108,8 @@ class MixedPrecision:
             self._module_classes_to_ignore = (_BatchNorm,)
 
 
-def _float_dtype(what: str, dtype: Any) -> np.dtype | None:
+def _float_dtype(what: str, dtype: Any, owner: str = f"{NAME}: MixedPrecision"
+                 ) -> np.dtype | None:
     if dtype is None:
         return None
     try:
@@ -116,7 +117,7 @@ def _float_dtype(what: str, dtype: Any) -> np.dtype | None:
     except TypeError:
         out = None
     if out is None or not (out.kind == "f" or out.name == "bfloat16"):
-        raise TypeError(f"{NAME}: MixedPrecision.{what} must be a floating dtype "
+        raise TypeError(f"{owner}.{what} must be a floating dtype "
                         f"(numpy.float16, dlpy.bfloat16, numpy.float32...), got {dtype!r}")
     return out
 
@@ -1208,3 +1209,18 @@ def _gather_vector(h: _FlatHandle, shard: np.ndarray) -> np.ndarray:
     out = np.empty(h.shard_size * h.world, dtype=shard.dtype)
     h.pg.comm.Allgather(np.ascontiguousarray(shard), out)
     return out
+
+
+# FSDP2 (torch.distributed.fsdp.fully_shard) lives in fsdp2.py, which uses this module's
+# helpers: its names are found here on first use (either module may be imported first)
+_FSDP2 = ("CPUOffloadPolicy", "FSDPModule", "MixedPrecisionPolicy", "OffloadPolicy",
+          "UnshardHandle", "fully_shard")
+__all__ += list(_FSDP2)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FSDP2:
+        from dlpy.distributed import fsdp2
+
+        return getattr(fsdp2, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.device import as_device
 from dlpy.distributed import torch_api
 from dlpy.nn.container import Sequential
 from dlpy.nn.module import Module
@@ -117,6 +118,7 @@ class PipelineStage:
         if not isinstance(submodule, Module):
             raise TypeError(f"{name}: submodule must be an nn.Module, got "
                             f"{type(submodule).__name__}")
+        as_device(device, name)  # the CPU (a string, a device or None); any other raises
         pg = torch_api._group_of(name, group)
         if pg is None:
             raise ValueError(f"{name}: this rank is not a member of group")

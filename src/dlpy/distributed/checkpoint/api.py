@@ -4,7 +4,8 @@ writing and reading its own part (torch.distributed.checkpoint's names and forma
 A tensor is saved as boxes (``chunks``: offsets and sizes per dimension) of its global shape. A
 whole array (a Tensor or numpy array: replicated, as DDP's) is one box that rank 0 writes; an
 ``fsdp.ShardedTensor`` (a rank's elements ``offset`` to ``offset + n`` of the flattened tensor)
-is the few boxes that range covers, which its rank writes without gathering anything. Loading
+is the few boxes that range covers, and a DTensor its rank's box, which its rank writes
+without gathering anything (replicated boxes once). Loading
 fills each destination, whole or a rank's range of any world size, from the saved boxes that
 overlap it: so a checkpoint saved on N ranks loads on M, or in one process.
 """
@@ -38,6 +39,7 @@ from dlpy.distributed.checkpoint.planner import (
     SavePlanner,
 )
 from dlpy.distributed.fsdp import ShardedTensor
+from dlpy.distributed.tensor._api import DTensor, dtensor_copy
 from dlpy.tensor import Tensor
 
 __all__ = ["async_save", "flat_range_boxes", "flatten_state_dict", "load", "save"]
@@ -86,6 +88,14 @@ def _pieces(value: Any) -> tuple[np.dtype, tuple[int, ...], list[tuple[Box, np.n
             out.append(((offsets, sizes), local[cursor:cursor + count].reshape(sizes)))
             cursor += count
         return local.dtype, shape, out
+    if isinstance(value, DTensor):  # this rank's box of the global tensor
+        spec, local = value._spec, value.data
+        if any(p.is_partial() for p in spec.placements):
+            raise ValueError(f"a DTensor with placements {spec.placements} holds summands, "
+                             "not values: redistribute it to Shard/Replicate first")
+        offsets = tuple(spec.local_range(d)[0] for d in range(local.ndim))
+        boxes = [((offsets, tuple(local.shape)), local)] if local.size else []
+        return local.dtype, tuple(spec.shape), boxes
     array = value.data if isinstance(value, Tensor) else value
     box = ((0,) * array.ndim, tuple(array.shape))
     return array.dtype, tuple(array.shape), [(box, array)]
@@ -333,6 +343,8 @@ def _stage(value: Any) -> Any:
             else copy.deepcopy(value)
     if isinstance(value, ShardedTensor):
         return ShardedTensor(np.array(value.local, copy=True), value.offset, value.shape)
+    if isinstance(value, DTensor):
+        return dtensor_copy(value)
     if isinstance(value, Tensor):
         return np.array(value.data, copy=True)
     if isinstance(value, np.ndarray):

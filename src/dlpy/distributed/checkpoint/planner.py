@@ -178,6 +178,7 @@ class DefaultSavePlanner(SavePlanner):
     def create_local_plan(self) -> SavePlan:
         from dlpy.distributed.checkpoint.api import _is_tensor, _pieces
         from dlpy.distributed.fsdp import ShardedTensor
+        from dlpy.distributed.tensor._api import DTensor
 
         items = []
         for fqn, value in self.state_dict.items():
@@ -186,7 +187,7 @@ class DefaultSavePlanner(SavePlanner):
                 continue
             dtype, shape, pieces = _pieces(value)
             properties = TensorProperties(torch_dtype_name(dtype))
-            kind = WriteItemType.SHARD if isinstance(value, ShardedTensor) \
+            kind = WriteItemType.SHARD if isinstance(value, (ShardedTensor, DTensor)) \
                 else WriteItemType.TENSOR
             for (offsets, sizes), array in pieces:
                 index = MetadataIndex(fqn, tuple(offsets))

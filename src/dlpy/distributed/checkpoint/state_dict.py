@@ -7,7 +7,8 @@ The model's state dict has the unwrapped model's names (no ``module.`` or
 "param_groups": [{setting: value, "params": [fqn, ...]}]}``. With
 ``StateDictOptions(full_state_dict=False)`` (the default) sharded state stays sharded: an FSDP
 parameter and its optimiser slots are ``fsdp.ShardedTensor`` pieces of this rank, a ZeRO
-optimiser's slots a ShardedTensor that is whole on the parameter's owner and empty elsewhere, so
+optimiser's slots a ShardedTensor that is whole on the parameter's owner and empty elsewhere, a
+DTensor parameter (fully_shard, tensor parallelism) and its per-element slots DTensors, so
 ``save`` writes them without gathering. ``full_state_dict=True`` gathers whole arrays (on rank 0
 only with ``cpu_offload=True``).
 """
@@ -28,6 +29,7 @@ from dlpy.distributed.fsdp import (
     StateDictType,
     _flat_owners,
 )
+from dlpy.distributed.tensor._api import DTensor, dtensor_copy, local_piece
 from dlpy.distributed.zero import ZeroRedundancyOptimizer
 from dlpy.nn.module import IncompatibleKeys, Module
 from dlpy.optim.optimizer import Optimizer, _as_real, _complex_state
@@ -42,8 +44,10 @@ class StateDictOptions:
     """``full_state_dict``: whole arrays (gathered) instead of this rank's shards;
     ``cpu_offload``: with full_state_dict, only rank 0 gets them (the others {}), dlpy's
     arrays being in host memory already; ``strict``: set_* checks the keys;
-    ``ignore_frozen_params``: leave out parameters without requires_grad. The other fields are
-    torch's; only their defaults are supported."""
+    ``ignore_frozen_params``: leave out parameters without requires_grad;
+    ``broadcast_from_rank0`` (with full_state_dict): set_* takes rank 0's state dict (the
+    others may pass {}) and each rank keeps its shards. The other fields are torch's; only
+    their defaults are supported."""
 
     full_state_dict: bool = False
     cpu_offload: bool = False
@@ -61,9 +65,12 @@ def _options(name: str, options: StateDictOptions | None, submodules: Any = None
     if not isinstance(options, StateDictOptions):
         raise TypeError(f"{name}: options must be a StateDictOptions, got "
                         f"{type(options).__name__}")
-    for field_name in ("broadcast_from_rank0", "flatten_optimizer_state_dict"):
-        if getattr(options, field_name):
-            raise ValueError(f"{name}: StateDictOptions({field_name}=True) is not supported")
+    if options.flatten_optimizer_state_dict:
+        raise ValueError(f"{name}: StateDictOptions(flatten_optimizer_state_dict=True) is not "
+                         "supported")
+    if options.broadcast_from_rank0 and not options.full_state_dict:
+        raise ValueError(f"{name}: StateDictOptions(broadcast_from_rank0=True) needs "
+                         "full_state_dict=True")
     if submodules is not None:
         raise ValueError(f"{name}: submodules= is not supported (dlpy: None, the whole model)")
     return options
@@ -97,6 +104,16 @@ def _frozen(model: Module) -> set[str]:
     return {n for n, p in _inner(model).named_parameters() if not p.requires_grad}
 
 
+def _from_rank0(state: dict[str, Any], options: StateDictOptions) -> dict[str, Any]:
+    """With ``broadcast_from_rank0``: rank 0's full state dict on every rank (the others may
+    pass {}); each rank then keeps its shards of it."""
+    if not options.broadcast_from_rank0:
+        return state
+    from dlpy.distributed import group
+
+    return group.broadcast_object(state if group.rank() == 0 else None)
+
+
 # ----------------------------------------------------------------- the model
 def get_model_state_dict(model: Module, *, submodules: Any = None,
                          options: StateDictOptions | None = None) -> dict[str, Any]:
@@ -112,13 +129,21 @@ def get_model_state_dict(model: Module, *, submodules: Any = None,
             with FullyShardedDataParallel.state_dict_type(model,
                                                           StateDictType.SHARDED_STATE_DICT):
                 state = model.state_dict()
-        frozen: set[str] = set()
-    else:
-        if options.full_state_dict and options.cpu_offload and _rank(model) != 0:
+        return state
+    inner = _inner(model)
+    state = inner.state_dict()  # DTensor parameters give DTensor copies
+    if options.ignore_frozen_params:
+        frozen = _frozen(model)
+        state = {k: v for k, v in state.items() if k not in frozen}
+    if options.full_state_dict:  # DTensors gathered on every rank (a collective each)
+        state = {k: _whole(v) for k, v in state.items()}
+        if options.cpu_offload and _rank(model) != 0:
             return {}
-        state = _inner(model).state_dict()
-        frozen = _frozen(model) if options.ignore_frozen_params else set()
-    return {k: v for k, v in state.items() if k not in frozen}
+    return state
+
+
+def _whole(value: Any) -> Any:
+    return value.full_tensor().data if isinstance(value, DTensor) else value
 
 
 def set_model_state_dict(model: Module, model_state_dict: dict[str, Any], *,
@@ -126,6 +151,7 @@ def set_model_state_dict(model: Module, model_state_dict: dict[str, Any], *,
     """Load a state dict from get_model_state_dict (full or sharded, of any world size once
     ``load`` has filled it); returns (missing_keys, unexpected_keys)."""
     options = _options("set_model_state_dict", options)
+    model_state_dict = _from_rank0(model_state_dict, options)
     if isinstance(model, FullyShardedDataParallel):
         sharded = any(isinstance(v, ShardedTensor) for v in model_state_dict.values())
         kind = StateDictType.SHARDED_STATE_DICT if sharded else StateDictType.FULL_STATE_DICT
@@ -244,11 +270,26 @@ def _get_one(model: Module, optim: Optimizer, options: StateDictOptions) -> dict
                     slots[slot] = ShardedTensor(local, 0, shape)
                 out[fqn_of(p)[0]] = slots
         return {"state": out, "param_groups": _groups(optim, fqn_of)}
+    out = {fqn_of(p)[0]: {k: _slot_value(p, v, options.full_state_dict)
+                          for k, v in optim.state[i].items()}
+           for i, p in enumerate(optim.params) if optim.state[i]}
     if options.full_state_dict and options.cpu_offload and _rank(model) != 0:
         return {}
-    out = {fqn_of(p)[0]: {k: np.array(v, copy=True) for k, v in optim.state[i].items()}
-           for i, p in enumerate(optim.params) if optim.state[i]}
     return {"state": out, "param_groups": _groups(optim, fqn_of)}
+
+
+def _per_element(p: Any, value: Any) -> bool:
+    """Whether an optimiser slot of a DTensor parameter is laid out like it."""
+    return isinstance(p, DTensor) and np.ndim(value) > 0 and np.shape(value) == p.data.shape
+
+
+def _slot_value(p: Any, value: Any, full: bool) -> Any:
+    """A copy of a slot: a DTensor parameter's per-element slot as a DTensor (gathered whole
+    with ``full``)."""
+    if not _per_element(p, value):
+        return np.array(value, copy=True)
+    copy = dtensor_copy(p, value)
+    return copy.full_tensor().data if full else copy
 
 
 def get_optimizer_state_dict(model: Module, optimizers: Optimizer | Iterable[Optimizer], *,
@@ -321,6 +362,10 @@ def _set_one(model: Module, optim: Optimizer, state: dict[str, Any],
                     whole = None
                     break
                 value = np.asarray(value.local).reshape(value.shape)
+            p = optim.params[index[fqn]]
+            if isinstance(p, DTensor) and (isinstance(value, DTensor) or (
+                    np.ndim(value) > 0 and np.shape(value) == p.shape)):
+                value = local_piece(value, p, f"{name}: {fqn}.{slot}")
             whole[slot] = value
         if whole:
             nested_state[index[fqn]] = whole
@@ -340,6 +385,7 @@ def set_optimizer_state_dict(model: Module, optimizers: Optimizer | Iterable[Opt
                              options: StateDictOptions | None = None) -> None:
     """Load get_optimizer_state_dict's layout (full or sharded) into the optimisers."""
     options = _options("set_optimizer_state_dict", options)
+    optim_state_dict = _from_rank0(optim_state_dict, options)
     for optim in _optimizers("set_optimizer_state_dict", optimizers):
         _set_one(model, optim, optim_state_dict, options)
 

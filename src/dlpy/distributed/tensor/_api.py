@@ -25,7 +25,7 @@ from dlpy.distributed import torch_api
 from dlpy.distributed.device_mesh import DeviceMesh, init_device_mesh
 from dlpy.distributed.tensor.placement_types import Partial, Placement, Replicate, Shard
 from dlpy.nn.module import Module, Parameter
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, as_array, register_piece_type
 
 ReduceOp = torch_api.ReduceOp
 
@@ -217,6 +217,7 @@ class _Identity(Op):
     """y = x (a DTensor's local piece as a plain Tensor, or back);  dx = dy."""
 
     saves = ()
+    reads_local_piece = True  # the engine lets it take a DTensor
 
     def forward(self, x):
         return x
@@ -230,6 +231,7 @@ class _Redistribute(Op):
     Replicate on the way back, as torch's)."""
 
     saves = ()
+    reads_local_piece = True  # the engine lets it take a DTensor
 
     def __init__(self, spec: DTensorSpec, placements: tuple[Placement, ...]):
         self.spec, self.placements = spec, placements
@@ -414,6 +416,36 @@ class DTensor(Tensor):
     def detach(self) -> DTensor:
         return DTensor._adopt(Tensor(self.data), self._spec)
 
+    def item(self):
+        """The value of a one-element DTensor that every rank holds whole (Replicate)."""
+        if not all(p.is_replicate() for p in self.placements):
+            raise _ops()._unsupported("item (of a DTensor not Replicate)", self)
+        return self.data.item()
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops().reshape(self, shape)
+
+    def view(self, *shape):
+        return self.reshape(*shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        start, end = start_dim % max(self.ndim, 1), end_dim % max(self.ndim, 1)
+        shape = self.shape
+        return _ops().reshape(self, (*shape[:start], int(np.prod(shape[start:end + 1])),
+                                     *shape[end + 1:]))
+
+    @staticmethod
+    def _check_op(op: Op) -> None:
+        """Called by the engine for an op given a DTensor: only DTensor's own ops may see
+        its local piece; any other would compute on the piece as if it were the whole."""
+        if not getattr(op, "reads_local_piece", False):
+            raise NotImplementedError(
+                f"DTensor: operator {type(op).__name__!r} has no sharding rule in dlpy (it "
+                "was given a DTensor through a function that does not dispatch on DTensors); "
+                "call .full_tensor() or .to_local() first, or redistribute")
+
     # ------------------------------------------------------------- ops (see _ops.py)
     @classmethod
     def __dlpy_function__(cls, name: str, input: Any, *args, **kwargs):  # noqa: A002
@@ -476,6 +508,9 @@ class DTensor(Tensor):
         raise _ops()._unsupported("mT", self)
 
 
+register_piece_type(DTensor)
+
+
 def _ops():
     from dlpy.distributed.tensor import _ops as ops
 
@@ -492,10 +527,10 @@ def _refuse(name: str):
 
 # Tensor methods without a sharding rule here: an error naming them, never a silent result
 # computed on the local piece alone
-for _name in ("sum", "mean", "max", "min", "amax", "amin", "reshape", "view", "transpose",
-              "permute", "flatten", "unsqueeze", "squeeze", "expand", "__getitem__",
+for _name in ("sum", "mean", "max", "min", "amax", "amin", "transpose",
+              "permute", "unsqueeze", "squeeze", "expand", "__getitem__",
               "__setitem__", "softmax", "log_softmax", "exp", "log", "sqrt", "abs", "pow",
-              "__pow__", "norm", "var", "std", "argmax", "argmin", "masked_fill", "item",
+              "__pow__", "norm", "var", "std", "argmax", "argmin", "masked_fill",
               "t", "__iter__"):
     setattr(DTensor, _name, _refuse(_name))
 del _name
@@ -513,6 +548,7 @@ class _GradLayout(Op):
     """y = x;  dx = dy moved from the layout the caller promised to the canonical one."""
 
     saves = ()
+    reads_local_piece = True  # the engine lets it take a DTensor
 
     def __init__(self, spec: DTensorSpec, grad_placements: tuple[Placement, ...]):
         self.spec, self.grad_placements = spec, grad_placements
@@ -529,6 +565,7 @@ class _Replace(Op):
     """y = the given values (rank 0's, after run_check's broadcast);  dx = dy."""
 
     saves = ()
+    reads_local_piece = True  # the engine lets it take a DTensor
 
     def __init__(self, values: np.ndarray):
         self.values = values
@@ -565,6 +602,41 @@ class DParameter(DTensor, Parameter):
 
     def __repr__(self) -> str:
         return f"Parameter({DTensor.__repr__(self)})"
+
+    # ------------------------------------------------------------- Module.state_dict
+    def state_dict_value(self) -> DTensor:
+        """What ``Module.state_dict()`` holds for it: a DTensor copy (torch's)."""
+        return dtensor_copy(self)
+
+    def load_state_dict_value(self, name: str, value: Any) -> None:
+        """``Module.load_state_dict``'s entry ``name`` (see ``local_piece``) loaded."""
+        self.data = local_piece(value, self, f"load_state_dict: {name}").astype(
+            self.data.dtype, copy=True)
+
+
+def local_piece(value: Any, like: DTensor, what: str) -> np.ndarray:
+    """This rank's piece, for a DTensor laid out as ``like``, of ``value``: a DTensor of the
+    same global shape on the same mesh (relaid out if its placements differ), or an array or
+    Tensor of the global shape (cut, no messages), or of this rank's piece's shape (taken as
+    that piece: what ``dlpy.save`` wrote of a DTensor on this rank)."""
+    spec = like._spec
+    if isinstance(value, DTensor):
+        if value.shape != spec.shape:
+            raise ValueError(f"{what}: expected a DTensor of shape {spec.shape}, got "
+                             f"{value.shape}")
+        if value.device_mesh != spec.mesh:
+            raise ValueError(f"{what}: the value lies on another mesh ({value.device_mesh}) "
+                             f"than the parameter ({spec.mesh})")
+        return transform(value.data, value._spec, spec.placements)
+    array = as_array(value)  # a Tensor, an array, a torch tensor
+    if array.shape == spec.shape:
+        whole = spec.with_placements(tuple(Replicate() for _ in spec.placements))
+        return transform(array, whole, spec.placements)
+    if array.shape == spec.local_shape():
+        return array
+    raise ValueError(f"{what}: expected a DTensor or an array of the global shape "
+                     f"{spec.shape} or of this rank's piece {spec.local_shape()} "
+                     f"({list(spec.placements)}), got shape {array.shape}")
 
 
 def _contiguous_stride(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -635,6 +707,14 @@ def _same_on_mesh(name: str, mesh: DeviceMesh, mine: Any, what: str) -> None:
             raise ValueError(f"{name}: {what} ({described})")
 
 
+def dtensor_copy(dt: DTensor, array: Any = None) -> DTensor:
+    """A leaf DTensor with ``dt``'s layout holding a copy of ``array`` (``dt``'s own local
+    piece by default; an optimiser slot of the same local shape otherwise)."""
+    local = np.array(dt.data if array is None else array, copy=True)
+    spec = DTensorSpec(dt._spec.mesh, dt._spec.placements, dt._spec.shape, local.dtype)
+    return _leaf(local, spec, False)
+
+
 def _leaf(local: np.ndarray, spec: DTensorSpec, requires_grad: bool,
           cls: type = DTensor) -> DTensor:
     leaf = Tensor(local)
@@ -681,4 +761,5 @@ def distribute_module(module: Module, device_mesh: DeviceMesh | None = None,
 
 
 __all__ = ["DTensor", "DParameter", "Partial", "Placement", "Replicate", "Shard",
-           "distribute_module", "distribute_parameter", "distribute_tensor"]
+           "distribute_module", "distribute_parameter", "distribute_tensor", "dtensor_copy",
+           "local_piece"]

@@ -4,8 +4,9 @@ matmul / linear (per mesh dimension: R@R -> R, S(batch or row)@R -> S, R@S(col) 
 S(-1)@S(0) -> Partial, P@R and R@P -> P), elementwise + - * / with broadcasting (matching
 placements; a Replicate operand is cut to a sharded one's piece, or made Partial next to a
 Partial one for + and -), unary activations on Shard / Replicate, layer_norm over an
-unsharded last dimension (SequenceParallel). Anything else is a NotImplementedError naming the
-op and the placements.
+unsharded last dimension (SequenceParallel), reshape keeping sharded dimensions whole, embedding
+(rowwise: Partial; colwise: Shard(-1)), cross_entropy (parallel/loss.py). Anything else is a
+NotImplementedError naming the op and the placements.
 """
 
 from __future__ import annotations
@@ -249,6 +250,68 @@ def layer_norm(x: DTensor, weight: Any = None, bias: Any = None, eps: float = 1e
     return wrap(piece, x, list(x.placements), x.shape)
 
 
+# ----------------------------------------------------------------- shapes and lookups
+def reshape(x: DTensor, shape: tuple) -> DTensor:
+    """x in another shape: a sharded dimension must stay whole, with everything after it (the
+    dimensions before are merged or split: (batch, seq, vocab) Shard(2) -> (batch * seq,
+    vocab) Shard(1)) or everything before it."""
+    shape = tuple(int(size) for size in shape)
+    if shape.count(-1) == 1:
+        known = int(np.prod([size for size in shape if size != -1]))
+        shape = tuple(x.numel() // known if size == -1 and known else size for size in shape)
+    if int(np.prod(shape)) != x.numel():
+        raise ValueError(f"reshape: shape {shape} is invalid for a DTensor of shape {x.shape}")
+    placements: list[Placement] = []
+    for placement in x.placements:
+        if not placement.is_shard():
+            placements.append(placement)
+            continue
+        dim, tail = placement.dim, x.shape[placement.dim:]
+        if len(shape) >= len(tail) and shape[len(shape) - len(tail):] == tail:
+            placements.append(Shard(len(shape) - len(tail)))
+        elif shape[:dim + 1] == x.shape[:dim + 1]:
+            placements.append(Shard(dim))
+        else:
+            raise _unsupported("reshape", x)  # the sharded dimension would not stay whole
+    spec = DTensorSpec(x.device_mesh, tuple(placements), shape, x.data.dtype)
+    return wrap(local(x).reshape(spec.local_shape()), x, placements, shape)
+
+
+def embedding(ids: Any, weight: DTensor, padding_idx: int | None = None) -> DTensor:
+    """The rows of weight (num_embeddings, dim) at integer ``ids`` (an array, a Tensor or a
+    Replicate DTensor) -> (..., dim): weight Shard(0) (rowwise: each rank looks up the ids in
+    its range of rows, zeros for the others) gives Partial, Shard(1) (colwise) gives
+    Shard(-1), Replicate gives Replicate."""
+    if isinstance(ids, DTensor):
+        if not all(p.is_replicate() for p in ids.placements):
+            raise _unsupported("embedding (ids not Replicate)", ids, weight)
+    ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"embedding: ids must be integers, got {ids.dtype}")
+    rows, dim = weight.shape
+    if ids.size and (ids.min() < 0 or ids.max() >= rows):
+        raise ValueError(f"embedding: ids must lie in [0, {rows}), got values from "
+                         f"{ids.min()} to {ids.max()}")
+    placements: list[Placement] = []
+    for placement in weight.placements:
+        if placement.is_partial():
+            raise _unsupported("embedding (a Partial weight)", weight)
+        placements.append(Partial() if placement.is_shard(0) else
+                          Shard(ids.ndim) if placement.is_shard(1) else Replicate())
+    start, end = weight._spec.local_range(0)
+    inside = (ids >= start) & (ids < end)
+    if padding_idx is not None:
+        padding_idx = padding_idx % rows - start if start <= padding_idx % rows < end else None
+    if start == end:  # no rows here (more ranks than rows): zeros, no gradient to give
+        piece = Tensor(np.zeros((*ids.shape, weight.data.shape[1]), dtype=weight.data.dtype))
+    else:
+        piece = F.embedding(np.where(inside, ids - start, 0), local(weight),
+                            padding_idx=padding_idx)
+        if not inside.all():  # the other ranks' rows: zero here, and no gradient
+            piece = piece * Tensor(inside[..., None].astype(piece.data.dtype))
+    return wrap(piece, weight, placements, (*ids.shape, dim))
+
+
 # ----------------------------------------------------------------- dispatch
 def dispatch(name: str, input: Any, *args, **kwargs):  # noqa: A002
     """What ``dlpy.functional``'s ``name`` does given a DTensor first argument."""
@@ -264,6 +327,10 @@ def dispatch(name: str, input: Any, *args, **kwargs):  # noqa: A002
         return unary(name, F.gelu, input, *args, **kwargs)
     if name == "layer_norm":
         return layer_norm(input, *args, **kwargs)
+    if name == "cross_entropy":
+        from dlpy.distributed.tensor.parallel import loss
+
+        return loss.cross_entropy(input, *args, **kwargs)
     if name == "dropout":
         p = args[0] if args else kwargs.get("p", 0.5)
         training = args[1] if len(args) > 1 else kwargs.get("training", True)

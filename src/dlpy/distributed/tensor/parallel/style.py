@@ -1,10 +1,12 @@
 """Tensor-parallel styles: how one module's parameters, inputs and outputs are laid out.
 
-ColwiseParallel (Linear: weight and bias Shard(0); input Replicate -> output Shard(-1)),
-RowwiseParallel (Linear: weight Shard(1), bias Replicate; input Shard(-1) -> output Partial,
-reduced to Replicate), SequenceParallel (norm layers on a sequence-sharded input),
-PrepareModuleInput / PrepareModuleOutput (only convert layouts). A Megatron MLP is
-{"fc1": ColwiseParallel(), "fc2": RowwiseParallel()}: one all-reduce forward, one backward.
+ColwiseParallel (Linear: weight and bias Shard(0); input Replicate -> output Shard(-1);
+Embedding: weight Shard(1), output Shard(-1)), RowwiseParallel (Linear: weight Shard(1), bias
+Replicate; input Shard(-1) -> output Partial, reduced to Replicate; Embedding: weight Shard(0),
+ids Replicate, each rank looks up its rows -> Partial), SequenceParallel (norm layers on a
+sequence-sharded input), PrepareModuleInput / PrepareModuleOutput (only convert layouts). A
+Megatron MLP is {"fc1": ColwiseParallel(), "fc2": RowwiseParallel()}: one all-reduce forward,
+one backward.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from dlpy import nn
 from dlpy.distributed.device_mesh import DeviceMesh
+from dlpy.distributed.tensor import _ops
 from dlpy.distributed.tensor._api import DTensor, distribute_parameter
 from dlpy.distributed.tensor.placement_types import Placement, Replicate, Shard
 from dlpy.tensor import Tensor
@@ -66,24 +69,32 @@ def _replace(module: nn.Module, name: str, mesh: DeviceMesh, placement: Placemen
         setattr(module, name, distribute_parameter(value, mesh, (placement,), src_data_rank))
 
 
-def _linear_only(style: str, module: nn.Module) -> None:
-    if not isinstance(module, nn.Linear):
-        raise NotImplementedError(f"{style} currently only support nn.Linear in dlpy, got "
-                                  f"{type(module).__name__}")
-
-
 class _LinearStyle(ParallelStyle):
-    """Colwise/Rowwise: a Linear's weight and bias distributed by ``placements``, its input
-    made ``desired_input_layouts`` before the call, its output laid out after it."""
+    """Colwise/Rowwise: a Linear's weight and bias distributed by ``placements`` (an
+    Embedding's weight by ``embedding_placement``), its input made ``desired_input_layouts``
+    (an Embedding's: Replicate) before the call, its output laid out after it."""
 
     placements: tuple[Placement, Placement]
+    embedding_placement: Placement
 
     def _apply(self, module: nn.Module, device_mesh: DeviceMesh) -> nn.Module:
-        _linear_only(type(self).__name__, module)
-        for name, placement in zip(("weight", "bias"), self.placements):
+        if isinstance(module, nn.Linear):
+            placements, desired = self.placements, self.desired_input_layouts
+        elif isinstance(module, nn.Embedding):
+            if module.sparse:
+                raise NotImplementedError(f"{type(self).__name__}: a sparse Embedding is not "
+                                          "supported")
+            placements, desired = (self.embedding_placement,), Replicate()
+            object.__setattr__(module, "forward", lambda ids: _ops.embedding(
+                ids, module.weight, module.padding_idx))
+        else:
+            raise NotImplementedError(f"{type(self).__name__} currently only support "
+                                      "nn.Linear and nn.Embedding in dlpy, got "
+                                      f"{type(module).__name__}")
+        for name, placement in zip(("weight", "bias"), placements):
             _replace(module, name, device_mesh, placement, self.src_data_rank)
         module.register_forward_pre_hook(lambda m, args: (_to_dtensor(
-            args[0], device_mesh, self.input_layouts, self.desired_input_layouts), *args[1:]))
+            args[0], device_mesh, self.input_layouts, desired), *args[1:]))
         module.register_forward_hook(lambda m, args, out: _finish(
             out, self.output_layouts, self.use_local_output))
         return module
@@ -96,7 +107,8 @@ class _LinearStyle(ParallelStyle):
 class ColwiseParallel(_LinearStyle):
     """Split a Linear's output features: weight and bias Shard(0). The input (``input_layouts``,
     Replicate by default) is made Replicate; the output is Shard(-1) (``output_layouts``),
-    returned as the local piece when ``use_local_output``."""
+    returned as the local piece when ``use_local_output``. An Embedding: its embedding
+    dimension split (weight Shard(1))."""
 
     def __init__(self, *, input_layouts: Placement | None = None,
                  output_layouts: Placement | None = None, use_local_output: bool = True):
@@ -107,12 +119,16 @@ class ColwiseParallel(_LinearStyle):
         self.use_local_output = use_local_output
 
     placements = (Shard(0), Shard(0))  # weight, bias
+    embedding_placement = Shard(1)  # the embedding dimension split: output Shard(-1)
 
 
 class RowwiseParallel(_LinearStyle):
     """Split a Linear's input features: weight Shard(1), bias Replicate. The input
     (``input_layouts``, Shard(-1) by default) is made Shard(-1); the Partial product is
-    reduced to ``output_layouts`` (Replicate: all-reduce; Shard(d): reduce-scatter)."""
+    reduced to ``output_layouts`` (Replicate: all-reduce; Shard(d): reduce-scatter). An
+    Embedding: its vocabulary split (weight Shard(0)), the ids made Replicate (from
+    ``input_layouts``, torch's default Shard(-1) for a Tensor of ids: pass
+    ``input_layouts=Replicate()`` for the same ids on every rank)."""
 
     def __init__(self, *, input_layouts: Placement | None = None,
                  output_layouts: Placement | None = None, use_local_output: bool = True):
@@ -123,6 +139,7 @@ class RowwiseParallel(_LinearStyle):
         self.use_local_output = use_local_output
 
     placements = (Shard(1), Replicate())  # weight, bias
+    embedding_placement = Shard(0)  # the vocabulary split: masked lookups, a Partial sum
 
 
 class SequenceParallel(ParallelStyle):
