@@ -55,6 +55,7 @@ from dlpy.ops import (
 )
 from dlpy.ops.matmul import Linear, MatMul
 from dlpy.ops.shape import Concat, GetItem, IndexAdd, Reshape, Stack, Transpose
+from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Op, Tensor, _backpropagate
 
 __all__ = ["BatchedTensor", "Unbatchable", "batch_sizes", "batching", "from_physical",
@@ -132,6 +133,7 @@ class BatchedTensor(Tensor):
     """One sample's view of a batched value at vmap ``level``: ``value`` is the tensor with the
     batch axis first (batched at the lower levels, or plain); ``shape`` is ``value.shape[1:]``."""
 
+    __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
     __slots__ = ("value", "level")
 
     @property

@@ -35,6 +35,7 @@ from dlpy.nn.norm import (
     InstanceNorm2d,
     InstanceNorm3d,
 )
+from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor, default_dtype
 
 _NOT_YET = ("has no shape until its module's first forward (or load_state_dict): run one "
@@ -75,6 +76,7 @@ class UninitializedBuffer(Tensor):
     """A lazy module's buffer before its shape is known (torch.nn.parameter's); a module
     holds it as an empty array until it is materialised."""
 
+    __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
     __slots__ = ()
 
     def __init__(self, requires_grad: bool = False, dtype=None):

@@ -10,6 +10,7 @@ from enum import Enum
 
 import numpy as np
 
+from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor
 
 
@@ -24,6 +25,8 @@ def _data(data) -> np.ndarray:
 
 class TVTensor(Tensor):
     """Base of the labelled Tensors."""
+
+    __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({super().__repr__()})"

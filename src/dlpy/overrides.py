@@ -1,0 +1,444 @@
+"""torch.overrides: the ``__torch_function__`` protocol for Tensor subclasses, Tensor-like types
+and function modes.
+
+A call of a public callable (``dlpy.add``, ``dlpy.functional.linear``, ``Tensor.add``, ``+``,
+``t[0]``, ``t.grad``) whose arguments, nested lists and tuples included, hold an overriding type
+(a Tensor subclass whose ``__torch_function__`` is not ``_disabled_torch_function_impl``, or any
+other type with a ``__torch_function__``) goes to the innermost active ``TorchFunctionMode``,
+then to each overriding argument's ``__torch_function__(func, types, args, kwargs)``, subclasses
+before their superclasses, until one returns something other than NotImplemented. ``func`` is
+the public callable itself. ``Tensor.__torch_function__`` runs ``func`` with subclass dispatch
+off and gives Tensor results as the subclass (torch's ``_convert``).
+
+Dispatch costs nothing until it is needed: the public callables are swapped for dispatching ones
+(``_install``) when the first overriding Tensor subclass is defined, the first mode is entered,
+or ``enable_dispatch`` / ``get_overridable_functions`` is called; the plain dense path has no
+check before then. A Tensor-like type that is no Tensor (a duck type) is seen once dispatch is
+on, and the swap gives the public functions new identities (call ``enable_dispatch`` first for a
+table keyed by them).
+"""
+
+from __future__ import annotations
+
+import types as _types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from dlpy.tensor import Tensor
+
+__all__ = [
+    "BaseTorchFunctionMode", "DisableTorchFunction", "DisableTorchFunctionSubclass",
+    "TorchFunctionMode", "enable_dispatch", "get_default_nowrap_functions",
+    "get_ignored_functions", "get_overridable_functions", "handle_torch_function",
+    "has_torch_function", "has_torch_function_unary", "has_torch_function_variadic",
+    "is_tensor_like",
+]
+
+
+def _disabled_torch_function_impl(func, types, args=(), kwargs=None):
+    """A class's ``__torch_function__ = _disabled_torch_function_impl`` opts it out: its
+    instances take the plain path and results stay plain Tensors (nn.Parameter's, as torch's)."""
+    with DisableTorchFunctionSubclass():
+        return func(*args, **(kwargs or {}))
+
+
+# ---------------------------------------------------------------------------- state
+_installed = False
+_subclass_off = 0  # DisableTorchFunctionSubclass / DisableTorchFunction depth
+_all_off = 0  # DisableTorchFunction depth (modes off too)
+_modes: list[TorchFunctionMode] = []  # the mode stack, innermost last
+_overriding: dict[type, bool] = {}  # type -> whether its __torch_function__ takes part
+_PLAIN = frozenset({int, float, bool, str, complex, type(None), slice, type(Ellipsis),
+                    np.ndarray, np.dtype, type})
+
+
+def _overrides(kind: type) -> bool:
+    known = _overriding.get(kind)
+    if known is None:
+        handler = getattr(kind, "__torch_function__", None)
+        known = (handler is not None and kind is not Tensor
+                 and handler is not _disabled_torch_function_impl)
+        _overriding[kind] = known
+    return known
+
+
+def _collect(values: Iterable, found: list) -> None:
+    """Append the overriding arguments among ``values`` (nested lists and tuples included) to
+    ``found``: one per type, a subclass before its superclasses, else in order (torch's
+    ``_get_overloaded_args``)."""
+    for value in values:
+        kind = type(value)
+        if kind is Tensor or kind in _PLAIN:
+            continue
+        if kind is tuple or kind is list:
+            _collect(value, found)
+        elif _overrides(kind) and all(type(x) is not kind for x in found):
+            index = next((i for i, x in enumerate(found) if issubclass(kind, type(x))),
+                         len(found))
+            found.insert(index, value)
+
+
+def _overloaded(args: tuple, kwargs: dict | None = None) -> list:
+    if _subclass_off:
+        return []
+    found: list = []
+    _collect(args, found)
+    if kwargs:
+        _collect(kwargs.values(), found)
+    return found
+
+
+def _name(public: Callable) -> str:
+    return f"{getattr(public, '__module__', None)}.{getattr(public, '__qualname__', public)}"
+
+
+def _handle(public: Callable, overloaded: list, args: tuple, kwargs: dict | None,
+            operator: bool = False):
+    """The mode's answer, else the first overriding argument's that is not NotImplemented."""
+    kwargs = {} if kwargs is None else kwargs
+    kinds = tuple(type(x) for x in overloaded)
+    if _modes and not _all_off:
+        mode = _modes.pop()  # calls inside the mode's handler do not come back to it
+        try:
+            result = mode.__torch_function__(public, kinds, args, kwargs)
+        finally:
+            _modes.append(mode)
+        if result is not NotImplemented:
+            return result
+    for value in overloaded:
+        result = value.__torch_function__(public, kinds, args, kwargs)
+        if result is not NotImplemented:
+            return result
+    if operator:  # Python then tries the reflected operator, or says "unsupported operand"
+        return NotImplemented
+    message = (f"no implementation found for '{_name(public)}' on types that implement "
+               f"__torch_function__: {list(kinds)}")
+    if _modes and not _all_off:
+        message += f" nor in mode {_modes[-1]}"
+    raise TypeError(message)
+
+
+# ---------------------------------------------------------------------------- public helpers
+def has_torch_function(relevant_args: Iterable) -> bool:
+    """Whether a call with these arguments would dispatch (an overriding argument or a mode)."""
+    return bool(_modes and not _all_off) or bool(_overloaded(tuple(relevant_args)))
+
+
+def has_torch_function_unary(obj: Any) -> bool:
+    """``has_torch_function((obj,))``."""
+    return has_torch_function((obj,))
+
+
+def has_torch_function_variadic(*args: Any) -> bool:
+    """``has_torch_function(args)``."""
+    return has_torch_function(args)
+
+
+def handle_torch_function(public_api: Callable, relevant_args: Iterable, *args, **kwargs):
+    """Hand a call of the user's own function ``public_api`` to the modes and overriding types
+    among ``relevant_args`` (after ``has_torch_function(relevant_args)`` said yes)."""
+    return _handle(public_api, _overloaded(tuple(relevant_args)), args, kwargs)
+
+
+def is_tensor_like(inp: Any) -> bool:
+    """A Tensor, or an instance of a type with ``__torch_function__``."""
+    return type(inp) is Tensor or hasattr(inp, "__torch_function__")
+
+
+class DisableTorchFunctionSubclass:
+    """Within this block the arguments' ``__torch_function__`` are not called (modes still are),
+    as ``torch._C.DisableTorchFunctionSubclass``."""
+
+    def __enter__(self) -> None:
+        global _subclass_off
+        _subclass_off += 1
+
+    def __exit__(self, *exc) -> None:
+        global _subclass_off
+        _subclass_off -= 1
+
+
+class DisableTorchFunction:
+    """Within this block neither the arguments' ``__torch_function__`` nor the modes are called,
+    as ``torch._C.DisableTorchFunction``."""
+
+    def __enter__(self) -> None:
+        global _subclass_off, _all_off
+        _subclass_off += 1
+        _all_off += 1
+
+    def __exit__(self, *exc) -> None:
+        global _subclass_off, _all_off
+        _subclass_off -= 1
+        _all_off -= 1
+
+
+# ---------------------------------------------------------------------------- modes
+class TorchFunctionMode:
+    """``with mode:`` hands every public call to ``mode.__torch_function__(func, types, args,
+    kwargs)``; a call made inside the handler goes to the modes outside this one (calling
+    ``func`` there runs it)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        raise NotImplementedError(f"{type(self).__name__}: a TorchFunctionMode defines "
+                                  f"__torch_function__")
+
+    def __enter__(self) -> TorchFunctionMode:
+        _install()
+        _modes.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not _modes or _modes[-1] is not self:
+            raise RuntimeError(f"{type(self).__name__}: modes are exited innermost first")
+        _modes.pop()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class BaseTorchFunctionMode(TorchFunctionMode):
+    """A mode that runs every call as it is (a base for modes that look at some)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+def _get_current_function_mode_stack() -> list[TorchFunctionMode]:
+    """The active modes, outermost first."""
+    return list(_modes)
+
+
+# ---------------------------------------------------------------------------- Tensor's side
+def default_torch_function(cls: type, func: Callable, types: tuple, args=(), kwargs=None):
+    """``Tensor.__torch_function__``: NotImplemented unless ``cls`` subclasses every type, else
+    ``func`` with subclass dispatch off, Tensor results as ``cls`` (``t.grad`` as it is)."""
+    for kind in types:
+        if not issubclass(cls, kind):
+            return NotImplemented
+    with DisableTorchFunctionSubclass():
+        result = func(*args, **(kwargs or {}))
+    if func in get_default_nowrap_functions():
+        return result
+    return _convert(result, cls)
+
+
+def _convert(result, cls: type):
+    if cls is Tensor:
+        return result
+    if isinstance(result, Tensor):
+        return result if isinstance(result, cls) else _retyped(result, cls)
+    if isinstance(result, (tuple, list)):
+        items = (_convert(r, cls) for r in result)
+        if hasattr(result, "_make"):  # a namedtuple (MaxResult)
+            return result._make(items)
+        return type(result)(items)
+    return result
+
+
+_SLOTS = tuple(name for name in Tensor.__slots__ if name != "__weakref__")
+
+
+def _retyped(tensor: Tensor, cls: type, keep_grad: bool = True) -> Tensor:
+    """A ``cls`` object on the same array and graph node as ``tensor`` (no __new__/__init__)."""
+    out = object.__new__(cls)
+    for name in _SLOTS:
+        try:
+            setattr(out, name, getattr(tensor, name))
+        except AttributeError:  # an unset slot (_post_hooks)
+            pass
+    if not keep_grad:
+        out._grad, out._hooks = None, None
+    return out
+
+
+def as_subclass(tensor: Tensor, cls: type) -> Tensor:
+    """``Tensor.as_subclass``: a ``cls`` view of the same values; a tensor that requires
+    gradients passes them back through it (the view is not a leaf), as torch's."""
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError(f"as_subclass: expected a subclass of dlpy.Tensor, got {cls!r}")
+    if tensor.requires_grad:
+        from dlpy.ops.arithmetic import identity
+
+        tensor = identity(tensor)
+    return _retyped(tensor, cls, keep_grad=False)
+
+
+def subclass_defined(cls: type) -> None:
+    """``Tensor.__init_subclass__``: an overriding subclass installs dispatch. A class on
+    dlpy's own ``__dlpy_function__`` hook (DTensor) keeps to it and opts out here."""
+    if "__torch_function__" not in vars(cls) and hasattr(cls, "__dlpy_function__"):
+        cls.__torch_function__ = _disabled_torch_function_impl
+    _overriding.pop(cls, None)
+    if not _installed and _overrides(cls):
+        _install()
+
+
+# ---------------------------------------------------------------------------- the swap
+# what dispatch never sees: state and settings that take no tensor (torch's ignored ones)
+_STATE = frozenset({
+    "get_default_device", "set_default_device", "manual_seed", "detect_anomaly", "enable_grad",
+    "inference_mode", "is_grad_enabled", "no_grad", "set_detect_anomaly", "get_default_dtype",
+    "set_default_dtype", "is_anomaly_enabled", "set_anomaly_enabled", "set_printoptions",
+    "get_rng_state", "initial_seed", "seed", "set_rng_state", "get_num_threads",
+    "set_num_threads", "get_num_interop_threads", "set_num_interop_threads",
+    "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
+    "is_deterministic_algorithms_warn_only_enabled", "set_deterministic_debug_mode",
+    "get_deterministic_debug_mode", "set_float32_matmul_precision",
+    "get_float32_matmul_precision", "promote_types", "can_cast", "typename", "is_tensor",
+    "load", "save", "compile", "broadcast_shapes",
+})
+# dispatched (modes see them) but no argument can override them, as torch's ignored factories
+_FACTORIES = frozenset({
+    "tensor", "as_tensor", "asarray", "from_numpy", "frombuffer", "scalar_tensor", "arange",
+    "range", "empty", "eye", "full", "linspace", "logspace", "ones", "rand", "randint", "randn",
+    "randperm", "zeros", "tril_indices", "triu_indices", "bartlett_window", "blackman_window",
+    "hamming_window", "hann_window", "kaiser_window",
+})
+_NOT_METHODS = frozenset({
+    "__init__", "__new__", "__init_subclass__", "__torch_function__", "__repr__", "__str__",
+    "__format__", "__hash__", "__len__", "__iter__", "__bool__", "__int__", "__float__",
+    "__complex__", "__index__", "__array__", "__array_ufunc__", "__array_function__",
+    "__reduce__", "__reduce_ex__", "__getstate__", "__setstate__", "__copy__", "__deepcopy__",
+    "__dlpack__", "__dlpack_device__", "__contains__", "as_subclass",
+})
+_PROPERTIES = ("grad", "T", "mT", "H", "mH", "real", "imag")  # the Tensor-valued ones
+_OPERATORS = frozenset(
+    {f"__{n}__" for n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+                          "and", "or", "xor", "lshift", "rshift")}
+    | {f"__r{n}__" for n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow",
+                             "matmul", "and", "or", "xor", "lshift", "rshift")}
+    | {"__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"})
+_NAMESPACES = ("dlpy", "dlpy.functional", "dlpy.linalg", "dlpy.special", "dlpy.fft")
+_swapped: list[tuple[Any, str, Any]] = []  # (owner, name, plain value), to put back
+_public: dict[Any, list[Callable]] = {}  # namespace -> its dispatching callables
+_nowrap: set = set()
+
+
+def _dispatching(function: Callable, module: str, qualname: str,
+                 operator: bool = False) -> Callable:
+    """``function``'s public callable: the plain call when its arguments are Tensors and plain
+    values and no mode is on, else the modes' and overriding types' answer."""
+    tensor, plain = Tensor, _PLAIN  # (closure cells: the fast path reads no module global)
+    if operator:  # a binary operator: two arguments spelled out (about half the cost)
+        def public(self, other):
+            if type(self) is tensor and (type(other) is tensor or type(other) in plain) \
+                    and not _modes:
+                return function(self, other)
+            overloaded = _overloaded((self, other))
+            if overloaded or _modes and not _all_off:
+                return _handle(public, overloaded, (self, other), None, True)
+            return function(self, other)
+    else:
+        def public(*args, **kwargs):
+            for value in args:
+                if type(value) is not tensor and type(value) not in plain:
+                    break
+            else:
+                if not kwargs and not _modes:
+                    return function(*args)
+            overloaded = _overloaded(args, kwargs)
+            if overloaded or _modes and not _all_off:
+                return _handle(public, overloaded, args, kwargs)
+            return function(*args, **kwargs)
+
+    public.__name__, public.__qualname__, public.__module__ = (
+        qualname.rpartition(".")[2], qualname, module)
+    public.__doc__, public.__wrapped__ = function.__doc__, function
+    return public
+
+
+def _dispatching_property(plain: property, name: str) -> property:
+    fget = plain.fget
+
+    def getter(self):
+        if (not _subclass_off and type(self) is not Tensor and _overrides(type(self))
+                or _modes and not _all_off):
+            return _handle(swapped.__get__, _overloaded((self,)), (self,), None)
+        return fget(self)
+
+    getter.__name__ = getter.__qualname__ = name
+    swapped = property(getter, plain.fset, plain.fdel, plain.__doc__)
+    return swapped
+
+
+def _swap(owner: Any, name: str, value: Any) -> None:
+    _swapped.append((owner, name, vars(owner)[name]))
+    setattr(owner, name, value)
+
+
+def _install() -> None:
+    """Swap dlpy's public callables for dispatching ones (once)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    import importlib
+
+    made: dict[int, Callable] = {}
+    for home in _NAMESPACES:
+        module = importlib.import_module(home)
+        listed = _public.setdefault(module, [])
+        for name, value in list(vars(module).items()):
+            if name.startswith("_") or name in _STATE or type(value) is not _types.FunctionType:
+                continue
+            if id(value) not in made:
+                made[id(value)] = _dispatching(value, home, name)
+            _swap(module, name, made[id(value)])
+            listed.append(made[id(value)])
+    listed = _public.setdefault(Tensor, [])
+    for name, value in list(vars(Tensor).items()):
+        if type(value) is property and name in _PROPERTIES:
+            _swap(Tensor, name, _dispatching_property(value, name))
+            listed.append(vars(Tensor)[name].__get__)
+        elif type(value) is _types.FunctionType and name not in _NOT_METHODS and (
+                not name.startswith("_") or name.startswith("__") and name.endswith("__")):
+            _swap(Tensor, name, _dispatching(value, "dlpy", f"Tensor.{name}",
+                                             name in _OPERATORS))
+            listed.append(vars(Tensor)[name])
+    _nowrap.add(vars(Tensor)["grad"].__get__)
+
+
+def enable_dispatch() -> None:
+    """Swap in the dispatching callables now (dlpy does it when the first overriding Tensor
+    subclass is defined or a mode entered): for a Tensor-like type that is no Tensor, and for
+    tables keyed by dlpy's functions (``HANDLED[dlpy.mean]``) built before that, since the
+    swap gives ``dlpy.mean`` etc. new identities. dlpy's own; torch dispatches always."""
+    _install()
+
+
+def _uninstall() -> None:
+    """Put the plain callables back (for tests: types defined before stop dispatching)."""
+    global _installed
+    while _swapped:
+        owner, name, value = _swapped.pop()
+        setattr(owner, name, value)
+    _public.clear()
+    _nowrap.clear()
+    _installed = False
+
+
+def get_default_nowrap_functions() -> set:
+    """The calls whose results ``Tensor.__torch_function__`` gives as they are (``t.grad``)."""
+    return _nowrap
+
+
+def get_ignored_functions() -> set[Callable]:
+    """Public callables that no argument can override: state and settings (never dispatched),
+    factories that take no tensor (modes see them), ``Tensor.as_subclass``."""
+    import dlpy
+
+    names = _STATE | _FACTORIES
+    return {getattr(dlpy, n) for n in names if hasattr(dlpy, n)} | {
+        Tensor.as_subclass, Tensor.__torch_function__}
+
+
+def get_overridable_functions() -> dict[Any, list[Callable]]:
+    """``{namespace: [callables]}`` of what dispatches (dlpy, dlpy.functional, dlpy.linalg,
+    dlpy.special, dlpy.fft, dlpy.Tensor's methods and properties); installs dispatch."""
+    _install()
+    ignored = get_ignored_functions()
+    return {home: [f for f in functions if f not in ignored]
+            for home, functions in _public.items()}
