@@ -130,3 +130,20 @@ def test_creation_errors():
         dlpy.randperm(-2)
     with pytest.raises(RuntimeError, match=r"only Tensors of floating point and complex dtype"):
         dlpy.randint(0, 3, (2,), requires_grad=True)
+
+
+def test_complex_random_draws_fill_both_parts_as_torch():
+    # torch.rand: real and imaginary parts each U[0, 1); torch.randn: each N(0, 1/2)
+    u = dlpy.rand(100_000, dtype=dlpy.complex64, generator=np.random.default_rng(0)).data
+    assert u.dtype == np.complex64
+    for part in (u.real, u.imag):
+        assert part.min() >= 0 and part.max() < 1 and abs(part.mean() - 0.5) < 0.01
+    assert abs(np.corrcoef(u.real, u.imag)[0, 1]) < 0.02  # independent draws
+    z = dlpy.randn(100_000, dtype=dlpy.complex128, generator=np.random.default_rng(1)).data
+    assert z.dtype == np.complex128
+    assert abs(np.mean(np.abs(z) ** 2) - 1) < 0.02
+    assert abs(z.real.var() - 0.5) < 0.01 and abs(z.imag.var() - 0.5) < 0.01
+    like = dlpy.randn_like(dlpy.zeros(1000, dtype=dlpy.complex64)).data
+    assert like.dtype == np.complex64 and np.abs(like.imag).max() > 0
+    like = dlpy.rand_like(dlpy.zeros(1000, dtype=dlpy.complex64)).data
+    assert np.abs(like.imag).max() > 0

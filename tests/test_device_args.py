@@ -118,7 +118,7 @@ def test_tensor_to_overloads():
     assert t.to("cpu") is t and t.to(np.float32) is t and t.to(dtype=np.float32) is t
     copied = t.to("cpu", copy=True)
     assert copied is not t and np.array_equal(copied.data, t.data)
-    for cast in (t.to(np.float64), t.to("cpu", np.float64), t.to(double), t.to("float64"),
+    for cast in (t.to(np.float64), t.to("cpu", np.float64), t.to(double),
                  t.to(device=dlpy.device("cpu"), dtype=np.float64, non_blocking=True,
                       memory_format=None), t.to(np.float64, False, True)):
         assert cast.dtype == np.float64

@@ -62,8 +62,8 @@ def randn(*shape, dtype=None, requires_grad: bool = False,
     """Standard normal values from ``generator`` (or ``rng``; None: the default generator,
     dlpy.manual_seed)."""
     _place("randn", device, pin_memory)
-    values = _generator("randn", generator, rng).standard_normal(_shape("randn", shape))
-    return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
+    values = _normal("randn", _shape("randn", shape), default_dtype(dtype), generator, rng)
+    return Tensor(values, requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, *,
@@ -190,13 +190,33 @@ def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, *,
     return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
 
 
+def _complex_parts(dtype: np.dtype) -> np.dtype | None:
+    """The float dtype of a complex dtype's parts (None for a real dtype)."""
+    return np.empty(0, dtype).real.dtype if dtype.kind == "c" else None
+
+
 def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
-    """U[0, 1) drawn in float64 and cast, kept below 1 where the cast rounds up."""
+    """U[0, 1) drawn in float64 and cast, kept below 1 where the cast rounds up; a complex
+    dtype draws its real and imaginary parts each so (torch's)."""
     dtype = np.dtype(dtype)
+    part = _complex_parts(dtype)
+    if part is not None:
+        pair = _uniform(name, (*shape, 2), part, generator, rng)
+        return (pair[..., 0] + 1j * pair[..., 1]).astype(dtype)
     values = _generator(name, generator, rng).random(shape).astype(dtype)
     if dtype.kind == "f":
         np.minimum(values, np.nextafter(dtype.type(1), dtype.type(0)), out=values)
     return values
+
+
+def _normal(name: str, shape, dtype, generator, rng) -> np.ndarray:
+    """Standard normal values; a complex dtype's parts each N(0, 1/2), so E|z|^2 = 1
+    (torch's)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "c":
+        return _generator(name, generator, rng).standard_normal(shape).astype(dtype)
+    pair = _generator(name, generator, rng).standard_normal((*shape, 2)) * np.sqrt(0.5)
+    return (pair[..., 0] + 1j * pair[..., 1]).astype(dtype)
 
 
 def rand(*shape, dtype=None, requires_grad: bool = False,
@@ -224,9 +244,9 @@ def randn_like(x, dtype=None, requires_grad: bool = False,
                device=None, pin_memory: bool = False) -> Tensor:
     _place("randn_like", device, pin_memory)
     data = _data(x)
-    values = _generator("randn_like", generator, rng).standard_normal(data.shape)
-    return Tensor(values.astype(data.dtype if dtype is None else dtype),
-                  requires_grad=requires_grad)
+    values = _normal("randn_like", data.shape, data.dtype if dtype is None else dtype,
+                     generator, rng)
+    return Tensor(values, requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=np.int64, requires_grad: bool = False,

@@ -54,6 +54,8 @@ class device:  # noqa: N801 - torch's name
         if not type:
             raise RuntimeError("Device string must not be empty")
         kind, colon, number = type.partition(":")
+        if not kind.replace("_", "").isalpha():  # torch's: "bfloat16" is no device string
+            raise RuntimeError(f"Invalid device string: {type!r}")
         if kind not in DEVICE_TYPES:
             raise RuntimeError(f"Expected one of {', '.join(DEVICE_TYPES)} device type at start "
                                f"of device string: {type}")
@@ -167,14 +169,8 @@ def _is_device(value) -> bool:
         return True
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return True
-    if isinstance(value, str):
-        if value.partition(":")[0] in DEVICE_TYPES:
-            return True
-        try:
-            np.dtype(value)
-        except TypeError:
-            return True  # neither: device() says what a device string looks like
-    return False
+    # torch reads a string as a device, never as a dtype: to("bfloat16") is device()'s error
+    return isinstance(value, str)
 
 
 def _is_tensor(value) -> bool:

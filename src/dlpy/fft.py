@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import cast
 from dlpy.ops.complex import conj, mark
@@ -109,67 +110,81 @@ def _c2r(name, x, s, dim, norm, all_dims=True):
 
 
 # ----------------------------------------------------------------- one axis
+@autocast_policy(FP32)
 def fft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT along ``dim``, the input cut or zero-padded to ``n``."""
     return _c2c("fft", input, _one(n), dim, norm, inverse=False)
 
 
+@autocast_policy(FP32)
 def ifft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     return _c2c("ifft", input, _one(n), dim, norm, inverse=True)
 
 
+@autocast_policy(FP32)
 def rfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT of a real input along ``dim``: the n // 2 + 1 non-negative frequencies."""
     return _r2c("rfft", input, _one(n), dim, norm)
 
 
+@autocast_policy(FP32)
 def irfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real signal of length n (default 2 * (bins - 1)) whose rfft is ``input``."""
     return _c2r("irfft", input, _one(n), dim, norm)
 
 
+@autocast_policy(FP32)
 def hfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real DFT of a Hermitian-symmetric signal given by its first half (irfft of the
     conjugate, scaled as a forward transform)."""
     return _c2r("hfft", conj(_input("hfft", input)), _one(n), dim, _SWAP[_norm("hfft", norm)])
 
 
+@autocast_policy(FP32)
 def ihfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The inverse of hfft: the conjugate of rfft, scaled as an inverse transform."""
     return conj(_r2c("ihfft", input, _one(n), dim, _SWAP[_norm("ihfft", norm)]))
 
 
 # ----------------------------------------------------------------- two and n axes
+@autocast_policy(FP32)
 def fft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
     return _c2c("fft2", input, s, dim, norm, inverse=False)
 
 
+@autocast_policy(FP32)
 def ifft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
     return _c2c("ifft2", input, s, dim, norm, inverse=True)
 
 
+@autocast_policy(FP32)
 def rfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
     return _r2c("rfft2", input, s, dim, norm)
 
 
+@autocast_policy(FP32)
 def irfft2(input, s=None, dim=(-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
     return _c2r("irfft2", input, s, dim, norm)
 
 
+@autocast_policy(FP32)
 def fftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT over ``dim`` (None: the last len(s) axes, or every axis), sizes ``s``."""
     return _c2c("fftn", input, s, dim, norm, inverse=False)
 
 
+@autocast_policy(FP32)
 def ifftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
     return _c2c("ifftn", input, s, dim, norm, inverse=True)
 
 
+@autocast_policy(FP32)
 def rfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real-input DFT over ``dim``; the last of them keeps n // 2 + 1 frequencies."""
     return _r2c("rfftn", input, s, dim, norm)
 
 
+@autocast_policy(FP32)
 def irfftn(input, s=None, dim=None, norm: str | None = None) -> Tensor:  # noqa: A002
     return _c2r("irfftn", input, s, dim, norm)
 

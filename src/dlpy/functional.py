@@ -150,7 +150,7 @@ from dlpy.ops.shape import (
 )
 from dlpy.ops.softmax import log_softmax, softmax
 from dlpy.ops.sparse import SparseRows, sparse_linear
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, as_array
 
 __all__ = [
     "abs", "adaptive_avg_pool2d", "add", "amax", "amin", "avg_pool2d", "batch_norm",
@@ -265,7 +265,7 @@ def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:
 
 
 def _check_same_shape(name: str, prediction: Tensor, target) -> None:
-    target_shape = np.shape(getattr(target, "data", target))
+    target_shape = np.shape(as_array(target))
     if prediction.shape != target_shape:
         raise ValueError(
             f"{name}: prediction {prediction.shape} and target {target_shape} must have the "
@@ -414,7 +414,7 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     """sum((x1 / max(|x1|, eps)) * (x2 / max(|x2|, eps))) along dim, x1 and x2 broadcast first,
     as torch's (which leaves the clamping to eps out of the gradient, and so does this)."""
     eps = _real_number("cosine_similarity", "eps", eps)
-    shapes = [np.shape(getattr(v, "data", v)) for v in (x1, x2)]
+    shapes = [np.shape(as_array(v)) for v in (x1, x2)]
     try:
         shape = np.broadcast_shapes(*shapes)
     except ValueError:
@@ -639,6 +639,7 @@ def adaptive_max_pool2d(x: Tensor, output_size,
     return _adaptive_max_pool(2, x, output_size, return_indices)
 
 
+@autocast_policy(FP32)
 def adaptive_max_pool3d(x: Tensor, output_size,
                         return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """x (N, C, D, H, W) or unbatched (C, D, H, W) -> (..., out_d, out_h, out_w): the max over
@@ -1633,6 +1634,7 @@ def adaptive_max_pool2d_with_indices(input: Tensor, output_size,  # noqa: A002
     return _adaptive_max_pool(2, input, output_size, True)
 
 
+@autocast_policy(FP32)
 def adaptive_max_pool3d_with_indices(input: Tensor, output_size,  # noqa: A002
                                      return_indices: bool = False):
     """adaptive_max_pool3d's (values, int64 indices)."""
@@ -1727,7 +1729,7 @@ def _takes_call(x) -> bool:
 
 
 _relu, _gelu, _silu, _linear, _matmul = relu, gelu, silu, linear, matmul
-_softmax, _log_softmax = softmax, log_softmax
+_softmax, _log_softmax, _cross_entropy = softmax, log_softmax, cross_entropy
 
 
 def relu(x, inplace=False):
@@ -1760,19 +1762,44 @@ def matmul(a, b):
     return _matmul(a, b)
 
 
-def softmax(x, axis=-1):
+def _softmax_args(name, x, dim, dtype, axis):
+    """F.softmax/log_softmax's axis: ``dim`` (torch's name) or ``axis`` (dlpy's), not both;
+    ``dtype`` casts the input first, as torch's."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{name}: give dim or axis, not both (dim={dim}, axis={axis})")
+        dim = axis
+    if dtype is not None:
+        x = (x if isinstance(x, Tensor) else Tensor(x)).to(dtype=dtype)
+    return x, -1 if dim is None else dim
+
+
+def softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (the last axis when not given; torch guesses one
+    and warns)."""
+    x, dim = _softmax_args("softmax", x, dim, dtype, axis)
     if type(x) is not Tensor and _takes_call(x):
-        return type(x).__dlpy_function__("softmax", x, axis)
-    return _softmax(x, axis)
+        return type(x).__dlpy_function__("softmax", x, dim)
+    return _softmax(x, dim)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+    """x - logsumexp(x) along ``dim`` (the last axis when not given)."""
+    x, dim = _softmax_args("log_softmax", x, dim, dtype, axis)
     if type(x) is not Tensor and _takes_call(x):
-        return type(x).__dlpy_function__("log_softmax", x, axis)
-    return _log_softmax(x, axis)
+        return type(x).__dlpy_function__("log_softmax", x, dim)
+    return _log_softmax(x, dim)
 
 
-for _plain in (_relu, _gelu, _silu, _linear, _matmul, _softmax, _log_softmax):
+def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smoothing=0.0,
+                  weight=None):
+    if type(logits) is not Tensor and _takes_call(logits):  # a DTensor: loss_parallel's
+        return type(logits).__dlpy_function__("cross_entropy", logits, labels, reduction,
+                                              ignore_index, label_smoothing, weight)
+    return _cross_entropy(logits, labels, reduction, ignore_index, label_smoothing, weight)
+
+
+for _plain in (_relu, _gelu, _silu, _linear, _matmul, _softmax, _log_softmax, _cross_entropy):
     globals()[_plain.__name__].__doc__ = _plain.__doc__
     globals()[_plain.__name__].__wrapped__ = _plain
 del _plain

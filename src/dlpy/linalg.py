@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import abs as _abs
 from dlpy.ops.arithmetic import mul
@@ -184,6 +185,7 @@ def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False) -> Tensor:  # noq
                      f"or 2-D (a matrix norm), got shape {shape}")
 
 
+@autocast_policy(LOWER)
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """torch.linalg.vecdot: sum(x * y) along dim, x and y broadcast."""
     return _sum(mul(x, y), axis=dim)
@@ -280,6 +282,7 @@ class CholeskyExResult(NamedTuple):
     info: Tensor
 
 
+@autocast_policy(FP32)
 def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False)\
         -> CholeskyExResult:  # noqa: N803
     """torch.linalg.cholesky_ex: (L, info), info (...) int32 the order of the first leading
@@ -305,6 +308,7 @@ class InvExResult(NamedTuple):
     info: Tensor
 
 
+@autocast_policy(FP32)
 def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvExResult:  # noqa: N803
     """torch.linalg.inv_ex: (inverse, info), info (...) int32 from an LU factorisation: the first
     j (1-based) with U[j, j] == 0, 0 for an invertible matrix. A singular matrix's inverse is nan
@@ -492,6 +496,7 @@ def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
 
 
 # ------------------------------------------------------------------ rank, condition number
+@autocast_policy(FP32)
 def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
     """torch.linalg.matrix_rank: the number (int64, (...)) of singular values (|eigenvalues| if
     ``hermitian``, from the lower triangle) above max(atol, rtol * the largest); tolerances as
@@ -510,6 +515,7 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
                      .astype(np.int64))
 
 
+@autocast_policy(FP32)
 def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
     """torch.linalg.cond: the condition number of A (..., m, n) in the norm p: None / 2 the
     largest over the smallest singular value (-2 the inverse), any m x n; 'fro', 'nuc', 1, -1,
@@ -559,6 +565,7 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
 
 
 # ------------------------------------------------------------------ tensor inverse and solve
+@autocast_policy(FP32)
 def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
     """torch.linalg.tensorinv: the inverse of A read as a prod(shape[:ind]) x prod(shape[ind:])
     (square) matrix, shaped shape[ind:] + shape[:ind]."""
@@ -574,6 +581,7 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
     return reshape(inv(reshape(A, (rows, cols))), tuple(shape[ind:]) + tuple(shape[:ind]))
 
 
+@autocast_policy(FP32)
 def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
     """torch.linalg.tensorsolve: X with tensordot(A, X, X.ndim) = B; A's axes ``dims`` are moved
     to the end first. A's shape must be B's then X's, with prod(X's) == prod(B's)."""
@@ -608,6 +616,7 @@ class LstsqResult(NamedTuple):
 _DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 
 
+@autocast_policy(FP32)
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> LstsqResult:  # noqa: N803
     """torch.linalg.lstsq: the minimum-norm X minimising |A X - B| for A (..., m, n), B
     (..., m, k) or a vector (..., m) (solve's rule), batch axes broadcast; X = pinv(A) B with
@@ -704,6 +713,7 @@ def _householder_inputs(name: str, A, tau) -> tuple[Tensor, Tensor]:  # noqa: N8
     return _tensor(A), _tensor(tau)
 
 
+@autocast_policy(FP32)
 def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
     """torch.linalg.householder_product (torch.orgqr): the first n columns of
     H_1 ... H_k, H_i = I - tau_i v_i v_i^T with v_i the i-th column of A (..., m, n) below the
@@ -718,11 +728,13 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
                              True, False)
 
 
+@autocast_policy(FP32)
 def orgqr(input: Tensor, tau: Tensor) -> Tensor:  # noqa: A002
     """torch.orgqr: householder_product."""
     return householder_product(input, tau)
 
 
+@autocast_policy(FP32)
 def ormqr(input: Tensor, tau: Tensor, other: Tensor, left: bool = True,  # noqa: A002
           transpose: bool = False) -> Tensor:
     """torch.ormqr: Q other (``left``) or other Q, Q^T with ``transpose``, for the full
@@ -747,6 +759,7 @@ class GeqrfResult(NamedTuple):
     tau: Tensor
 
 
+@autocast_policy(FP32)
 def geqrf(input: Tensor) -> GeqrfResult:  # noqa: A002
     """torch.geqrf: LAPACK's QR of (..., m, n): R on and above the diagonal of ``a``, the
     Householder vectors below it, tau (..., min(m, n)); Q is householder_product(a, tau). No
@@ -766,6 +779,7 @@ def _factor(name: str, L, upper) -> tuple[int, ...]:  # noqa: N803
     return _matrices(name, L, complex_ok=True)
 
 
+@autocast_policy(FP32)
 def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
     """torch.cholesky_solve(B, L): X with A X = B for A = L L^T (``upper``: A = U^T U), reading
     one triangle of the factor; B (..., n, k), batch axes broadcast. Its gradient for L is
@@ -783,6 +797,7 @@ def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa
     return CholeskySolve(bool(upper))(B, L)
 
 
+@autocast_policy(FP32)
 def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
     """torch.cholesky_inverse: (L L^T)^-1 (``upper``: (U^T U)^-1) from the factor (..., n, n);
     cholesky_solve of the identity, so its gradient is torch's."""
@@ -799,6 +814,7 @@ class TriangularSolveResult(NamedTuple):
     cloned_coefficient: Tensor
 
 
+@autocast_policy(FP32)
 def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool = False,  # noqa: N803
                      unitriangular: bool = False) -> TriangularSolveResult:
     """torch.triangular_solve (deprecated there for linalg.solve_triangular): X with T X = b
@@ -943,6 +959,7 @@ def pca_lowrank(A: Tensor, q: int | None = None, center: bool = True, niter: int
 
 
 # ------------------------------------------------------------------ torch's old API
+@autocast_policy(FP32)
 def old_lu(A: Tensor, pivot: bool = True, get_infos: bool = False):  # noqa: N803
     """torch.lu / Tensor.lu (deprecated there for linalg.lu_factor): (LU, pivots), and info
     third with ``get_infos`` (then a singular matrix raises nothing)."""
@@ -953,6 +970,7 @@ def old_lu(A: Tensor, pivot: bool = True, get_infos: bool = False):  # noqa: N80
     return (lu_data, pivots, info) if get_infos else (lu_data, pivots)
 
 
+@autocast_policy(FP32)
 def old_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots) -> Tensor:  # noqa: N803
     """torch.lu_solve(b, LU_data, LU_pivots) / b.lu_solve(LU_data, LU_pivots) (deprecated
     there for linalg.lu_solve(LU, pivots, B))."""

@@ -208,7 +208,8 @@ def _size(*args):
 
 
 def _device(*args):
-    return str(args[0]) if args else "cpu"
+    """torch.device(type[, index]) as pickled: a dlpy device (as torch's load gives one)."""
+    return device(*args) if args else device("cpu")
 
 
 def _allowed_globals() -> dict[str, Any]:
@@ -442,6 +443,10 @@ class _Pickler:
             out += pickle.REDUCE
         elif isinstance(obj, (Tensor, np.ndarray)):
             self._tensor(obj)
+        elif isinstance(obj, device):  # as torch pickles one: torch.device('cpu') or (type, index)
+            self._global("torch", "device")
+            self._save((obj.type,) if obj.index is None else (obj.type, obj.index))
+            out += pickle.REDUCE
         elif isinstance(obj, (dict, list, tuple)):
             if id(obj) in self.active:
                 raise ValueError("save: the object contains itself (a cycle), which a "
@@ -451,8 +456,8 @@ class _Pickler:
             self.active.discard(id(obj))
         else:
             raise TypeError(f"save: cannot write a {type(obj).__name__} (dlpy.save writes "
-                            "Tensors, numpy arrays, numbers, strings, bytes, None and dicts, "
-                            "lists, tuples of them)")
+                            "Tensors, numpy arrays, devices, numbers, strings, bytes, None and "
+                            "dicts, lists, tuples of them)")
 
     def _container(self, obj) -> None:
         out = self.out

@@ -22,7 +22,7 @@ from dlpy.device import OnCPU, as_device
 from dlpy.ops import sparse_tensor as _ops
 from dlpy.ops.shape import GetItem, IndexAdd, concat
 from dlpy.sparse_grad import runs
-from dlpy.tensor import SparseOperandError, Tensor, ambiguous_truth
+from dlpy.tensor import SparseOperandError, Tensor, _comparable, ambiguous_truth
 
 
 class Layout:
@@ -550,6 +550,39 @@ class SparseTensor(OnCPU):
 
     def __array__(self, dtype=None, copy=None):
         raise SparseOperandError(self)
+
+    # ------------------------------------------------------------- comparisons
+    def _compare(self, name: str, other):
+        """torch has no sparse comparison: COO's NotImplementedError, CSR's RuntimeError (for
+        a tensor or a number; anything else is not equal, Python's identity)."""
+        if not (isinstance(other, SparseTensor) or _comparable(other)):
+            return NotImplemented
+        if self.layout is sparse_csr:
+            raise RuntimeError(f"{name}: unsupported tensor layout: SparseCsr (compare "
+                               f"to_dense())")
+        overload = "Tensor" if isinstance(other, (SparseTensor, Tensor, np.ndarray)) else "Scalar"
+        raise NotImplementedError(f"Could not run 'aten::{name}.{overload}' with arguments from "
+                                  f"the 'SparseCPU' backend (compare to_dense())")
+
+    def __eq__(self, other):
+        return self._compare("eq", other)
+
+    def __ne__(self, other):
+        return self._compare("ne", other)
+
+    def __lt__(self, other):
+        return self._compare("lt", other)
+
+    def __le__(self, other):
+        return self._compare("le", other)
+
+    def __gt__(self, other):
+        return self._compare("gt", other)
+
+    def __ge__(self, other):
+        return self._compare("ge", other)
+
+    __hash__ = object.__hash__  # by identity, as torch's tensors
 
     def __repr__(self) -> str:
         if self.layout is sparse_coo:

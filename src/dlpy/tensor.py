@@ -211,6 +211,34 @@ def python_array(data, dtype=None) -> np.ndarray:
     return array
 
 
+def as_array(value) -> np.ndarray:
+    """The numpy array of ``value``: a Tensor's ``.data``; an array itself (not its ``.data``,
+    a buffer numpy cannot read back for bfloat16); a torch tensor's values (bfloat16 and
+    float8 as ml_dtypes' arrays, which torch's ``numpy()`` refuses; float32 without ml_dtypes);
+    otherwise ``np.asarray`` of its ``.data`` or of it."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value)
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu()
+        name = str(value.dtype).removeprefix("torch.")
+        if name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+            import sys
+
+            from dlpy.amp.dtypes import ml_dtype
+
+            torch = sys.modules[type(value).__module__.partition(".")[0]]
+            try:
+                dtype = np.dtype(ml_dtype(name))
+            except ImportError:
+                return value.float().numpy()
+            bits = torch.int16 if dtype.itemsize == 2 else torch.uint8
+            return value.contiguous().view(bits).numpy().view(dtype)
+        return value.numpy()
+    return np.asarray(getattr(value, "data", value))
+
+
 # what repr shows of a tensor's values (np.array2string's options; dlpy.set_printoptions)
 PRINT_OPTIONS = {"precision": 4, "threshold": 20}
 
@@ -279,6 +307,21 @@ class Tensor:
             return _NUMPY_SHAPE_QUERIES[func](*args, **kwargs)
         return func._implementation(*_numpy_values(args),
                                     **_numpy_keywords(func.__name__, kwargs) if kwargs else {})
+
+    # torch.overrides' protocol (dlpy/overrides.py): a subclass's results are of the subclass
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        """Runs ``func`` with subclass dispatch off and gives Tensor results as ``cls`` (a
+        subclass may override this, as torch's)."""
+        return _overrides.default_torch_function(cls, func, types, args, kwargs)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _overrides.subclass_defined(cls)
+
+    def as_subclass(self, cls) -> Tensor:
+        """A ``cls`` instance on the same values and graph (gradients flow back to self)."""
+        return _overrides.as_subclass(self, cls)
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Tensor):
@@ -374,7 +417,9 @@ class Tensor:
 
     def item(self) -> float:
         if self.data.size != 1:
-            raise ValueError(f"item: only a tensor with one element has an item, got {self.shape}")
+            # torch's RuntimeError and message
+            raise RuntimeError(f"a Tensor with {self.data.size} elements cannot be converted to "
+                               f"Scalar")
         return self.data.item()
 
     def detach(self) -> Tensor:
@@ -549,6 +594,10 @@ class Tensor:
         other_data = other.data if isinstance(other, Tensor) else other
         try:
             return Tensor(op(self.data, other_data))
+        except TypeError:
+            if getattr(type(other), "__array_ufunc__", False) is None:
+                return NotImplemented  # a sparse or masked tensor: its reflected comparison
+            raise
         except ValueError:
             shape = np.shape(other_data)
             try:
@@ -1585,7 +1634,7 @@ def _rounded_div(x, other, rounding_mode):
                          f"{rounding_mode!r}")
     out = _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)(
         _arith.div(x, other))
-    dtypes = [np.asarray(getattr(v, "data", v)).dtype for v in (x, other)]
+    dtypes = [as_array(v).dtype for v in (x, other)]
     if all(d.kind in "iu" for d in dtypes):
         out = _arith.cast(out, np.result_type(*dtypes))
     return out
@@ -1950,12 +1999,14 @@ class Op:
         for t in inputs:
             # a number, an array or a complex tensor (a complex Parameter too: ComplexParameter
             # subclasses ComplexTensor); a real Parameter goes on as a Tensor
-            if type(t) is not Tensor and (not isinstance(t, Tensor)
-                                          or isinstance(t, ComplexTensor)):
-                inputs, record = _as_tensors(inputs)
-                if record is None:  # a complex input or constant: ops/complex.py admits it
-                    return _complex.complex_call(self, inputs)
-                break
+            if type(t) is not Tensor and (not isinstance(t, Tensor) or isinstance(t, _ROUTED)):
+                if isinstance(t, _PIECES):  # a DTensor: refused unless the op is its own
+                    t._check_op(self)
+                else:
+                    inputs, record = _as_tensors(inputs)
+                    if record is None:  # a complex input or constant: ops/complex.py admits it
+                        return _complex.complex_call(self, inputs)
+                    break
             if t.requires_grad:
                 record = True
         if len(inputs) == 2:
@@ -2533,6 +2584,7 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
 
 # The op modules import Op and Tensor from here, so they are imported last.
 from dlpy import creation as _creation  # noqa: E402
+from dlpy import overrides as _overrides  # noqa: E402  (before a subclass is defined)
 from dlpy.ops import activation as _activation  # noqa: E402
 from dlpy.ops import arithmetic as _arith  # noqa: E402
 from dlpy.ops import complex as _complex  # noqa: E402
@@ -2546,3 +2598,16 @@ from dlpy.ops import reduce as _reduce  # noqa: E402
 from dlpy.ops import shape as _shape  # noqa: E402
 from dlpy.ops import softmax as _softmax  # noqa: E402
 from dlpy.ops.complex import ComplexTensor  # noqa: E402
+
+# Tensor subclasses that Op.__call__ does not take as plain Tensors: complex tensors, and those
+# whose .data is only this process's piece of their value (register_piece_type)
+_PIECES: tuple[type, ...] = ()
+_ROUTED: tuple[type, ...] = (ComplexTensor,)
+
+
+def register_piece_type(cls: type) -> None:
+    """Make every op given an instance of ``cls`` (a Tensor subclass whose .data is only a
+    piece of its value: DTensor) call ``cls._check_op(op)`` first, which raises for an op
+    that would compute on the piece as if it were the whole."""
+    global _PIECES, _ROUTED
+    _PIECES, _ROUTED = (*_PIECES, cls), (*_ROUTED, cls)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlpy.amp.state import LOWER, autocast_policy
+from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.creation import _place
 from dlpy.ops import check_dim
 from dlpy.tensor import Tensor, _set_default_dtype, default_dtype, python_array
@@ -224,6 +224,7 @@ def logdet(input: Tensor) -> Tensor:  # noqa: A002
     return logabs.where(sign.data > 0, bad)
 
 
+@autocast_policy(FP32)
 def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:  # noqa: A002
     """torch.pinverse: linalg.pinv with singular values below rcond * the largest cut."""
     from dlpy.linalg import pinv

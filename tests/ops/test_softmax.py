@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor
 from dlpy.testing import gradcheck
 
 TORCH_CASES = {
     "softmax": F.softmax,
-    "softmax_axis0": lambda x: F.softmax(x, axis=0),
+    "softmax_axis0": lambda x: F.softmax(x, dim=0),  # torch's keyword
     "softmax_4d": F.softmax,
     "softmax_large": F.softmax,
     "log_softmax": F.log_softmax,
@@ -33,6 +34,21 @@ def test_every_fixture_case_is_tested(fixture_cases):
 @pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
 def test_gradcheck(fn, shape, axis, rng):
     assert gradcheck(lambda x: fn(x, axis), Tensor(rng.standard_normal(shape), requires_grad=True))
+
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+def test_dim_axis_and_dtype_arguments(fn, rng):
+    x = Tensor(rng.standard_normal((2, 3, 4)))
+    for d in (0, 1, -1):
+        np.testing.assert_array_equal(fn(x, dim=d).data, fn(x, axis=d).data)
+        np.testing.assert_array_equal(fn(x, d).data, fn(x, axis=d).data)
+    np.testing.assert_array_equal(fn(x).data, fn(x, dim=-1).data)
+    assert not np.array_equal(fn(x, dim=0).data, fn(x, dim=-1).data)
+    out = fn(x, dim=1, dtype=dlpy.float32)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, fn(x, dim=1).data, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="dim or axis, not both"):
+        fn(x, dim=1, axis=1)
 
 
 def test_softmax_rows_sum_to_one_and_log_softmax_agrees(rng):

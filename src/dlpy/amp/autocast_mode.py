@@ -2,13 +2,16 @@
 PyTorch's CPU lists run in the autocast dtype (bfloat16 by default) or in float32.
 
 - lower precision (float32 inputs cast to the autocast dtype): matmul, mm, bmm, ``@``,
-  linear, conv1d/2d/3d, conv_transpose1d/2d/3d, addmm, baddbmm, addbmm, prelu,
+  linalg.vecdot, linear, conv1d/2d/3d, conv_transpose1d/2d/3d, addmm, baddbmm, addbmm, prelu,
   scaled_dot_product_attention, the LSTM and RNN layers and RNNCell (as torch's: not GRU,
   LSTMCell, GRUCell);
 - float32 (float16/bfloat16 inputs cast to float32): the losses (mse, l1, smooth_l1, huber,
   nll, cross_entropy, binary_cross_entropy(_with_logits), kl_div, the margin and embedding
   losses, poisson_nll, ctc), prod, trace, cdist, quantile, nanquantile, avg_pool3d,
-  max_pool3d, adaptive_avg_pool3d;
+  max_pool3d, adaptive_avg_pool3d, adaptive_max_pool3d, fractional_max_pool2d/3d,
+  max_unpool1d/2d/3d, grid_sample, reflection pads 1d/2d and replication pads 1d/2d/3d, the
+  fft family, the linalg factorisations, inverses and solves (inv, cholesky, qr, eig*, svd*,
+  solve, lstsq, ...), stft, istft, polar, view_as_complex, fake_quantize_per_tensor_affine;
 - promote (all to the widest): cat, stack, index_copy;
 - every other op runs in its inputs' dtype (element-wise ops keep bfloat16).
 

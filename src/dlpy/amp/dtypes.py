@@ -76,6 +76,32 @@ def is_float8(dtype) -> bool:
 
 
 _FLOAT8_MAX = {"float8_e4m3fn": 448.0, "float8_e5m2": 57344.0}
+# torch's names of dtypes in its messages
+_TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
+                "bfloat16": "BFloat16", "int64": "Long", "int32": "Int", "int16": "Short",
+                "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex64": "ComplexFloat",
+                "complex128": "ComplexDouble", "float8_e4m3fn": "Float8_e4m3fn",
+                "float8_e5m2": "Float8_e5m2"}
+
+
+def _torch_name(dtype: np.dtype) -> str:
+    return _TORCH_NAMES.get(dtype.name, dtype.name)
+
+
+def refuse_float8(kernel: str | None, *arrays: np.ndarray) -> None:
+    """torch's refusals of arithmetic on float8 (a storage format there): float8 with another
+    dtype is its RuntimeError (a 0-d array, a Python number's constant, is not promoted);
+    ``kernel`` (torch's kernel name, e.g. "add_stub") on float8 its NotImplementedError; None
+    for an op torch runs on float8 of one dtype (mul, mm). Arrays without float8 pass."""
+    float8 = next((a.dtype for a in arrays if is_float8(a.dtype)), None)
+    if float8 is None:
+        return
+    other = next((a.dtype for a in arrays if a.dtype != float8 and a.ndim), None)
+    if other is not None:
+        raise RuntimeError(f"Promotion for Float8 Types is not supported, attempted to promote "
+                           f"{_torch_name(float8)} and {_torch_name(other)}")
+    if kernel is not None:
+        raise NotImplementedError(f'"{kernel}" not implemented for {_torch_name(float8)!r}')
 
 
 def to_float8(array: np.ndarray, dtype) -> np.ndarray:
@@ -118,7 +144,8 @@ def float32_compute(cls: type | None = None, *, output: str = "promoted"):
     ``@float32_compute(output="input")``: the output takes the first input's dtype instead
     (the norms: bfloat16 x with float32 weights gives bfloat16, as torch's mixed-type norms).
     An op with a ``forward_low_precision`` method gets the low-precision arrays there instead
-    (torch's kernel rounds between its steps), its backward widened as above.
+    (torch's kernel rounds between its steps), its backward widened as above. Float8 arrays
+    get torch's refusal (``_float8``), or, for an op with ``float8_ok``, the float32 forward.
     """
     if cls is None:
         return functools.partial(float32_compute, output=output)
@@ -141,11 +168,28 @@ def _wrap(cls: type, output: str) -> None:
     @functools.wraps(forward)
     def forward_low(self, *arrays):
         for array in arrays:
-            if array.dtype.itemsize == 2 and is_low_precision(array.dtype):
-                return _widened(self, forward, arrays, output)
+            if array.dtype.itemsize <= 2:
+                if is_low_precision(array.dtype):
+                    return _widened(self, forward, arrays, output)
+                if is_float8(array.dtype):
+                    return _float8(self, forward, arrays, output)
         return forward(self, *arrays)
 
     cls.forward = forward_low
+
+
+def _float8(op, forward, arrays, output: str):
+    """An op on float8 arrays: torch's refusal, or for an op with ``float8_ok`` (matmul and
+    linear, which torch runs on float8 of one dtype, but not on two vectors: its dot) the
+    float32 forward rounded to float8."""
+    kernel = getattr(op, "float8_kernel", type(op).__name__)  # torch's kernel name, or ours
+    if getattr(op, "float8_ok", False):
+        if any(a.ndim > 1 for a in arrays):
+            refuse_float8(None, *arrays)  # float8 with another dtype
+            return _widened(op, forward, arrays, output)
+        kernel = "dot"
+    refuse_float8(kernel, *arrays)
+    raise AssertionError("unreachable")  # refuse_float8 raised: a float8 array is here
 
 
 def _widened(op, forward, arrays, output: str):
@@ -157,7 +201,8 @@ def _widened(op, forward, arrays, output: str):
     if special is not None:  # composite kernel rounds (logsumexp): given the arrays as they are
         y = special(*arrays)
     else:
-        y = forward(op, *[a.astype(FLOAT32) if is_low_precision(a.dtype) else a for a in arrays])
+        y = forward(op, *[a.astype(FLOAT32) if a.dtype.itemsize <= 2 and a.dtype.kind in "fV"
+                          else a for a in arrays])  # float16, bfloat16, float8
     backward, this = type(op).backward, weakref.ref(op)  # (no reference cycle through op)
     op.backward = lambda grad_output: backward(this(), grad_output.astype(FLOAT32, copy=False))
     if y.dtype == out_dtype:

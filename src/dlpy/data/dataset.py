@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, as_array
 
 
 class Dataset:
@@ -275,7 +275,7 @@ class WeightedRandomSampler(Sampler):
 
     def __init__(self, weights, num_samples: int, replacement: bool = True,
                  generator: np.random.Generator | None = None):
-        weights = np.asarray(getattr(weights, "data", weights), dtype=np.float64).reshape(-1)
+        weights = np.asarray(as_array(weights), dtype=np.float64).reshape(-1)
         if weights.size == 0 or not np.all(np.isfinite(weights)) or np.any(weights < 0) \
                 or weights.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights must be finite, >= 0 and not all "

@@ -187,6 +187,43 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
 
     __hash__ = object.__hash__
 
+    # <, <=, >, >= and torch.lt/le/gt/ge likewise (torch's `<` alone skips the mask check)
+    def __lt__(self, other):
+        return self._binary("lt", operator.lt, other)
+
+    def __le__(self, other):
+        return self._binary("le", operator.le, other)
+
+    def __gt__(self, other):
+        return self._binary("gt", operator.gt, other)
+
+    def __ge__(self, other):
+        return self._binary("ge", operator.ge, other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    # torch's casts: get_data() cast, the mask kept (to(dtype) above)
+    def float(self) -> MaskedTensor:
+        return self.to(np.float32)
+
+    def double(self) -> MaskedTensor:
+        return self.to(np.float64)
+
+    def half(self) -> MaskedTensor:
+        return self.to(np.float16)
+
+    def int(self) -> MaskedTensor:
+        return self.to(np.int32)
+
+    def long(self) -> MaskedTensor:
+        return self.to(np.int64)
+
+    def bool(self) -> MaskedTensor:
+        return self.to(np.bool_)
+
+    def type_as(self, other) -> MaskedTensor:
+        return self.to(other.dtype)
+
     def __rpow__(self, other):
         return self._binary("pow", F.pow, other, True)
 

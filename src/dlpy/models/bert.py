@@ -42,7 +42,7 @@ from dlpy.models.modeling_utils import (
     token_loss,
 )
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, as_array
 
 __all__ = [
     "BertConfig", "BertForMaskedLM", "BertForQuestionAnswering", "BertForSequenceClassification",
@@ -190,7 +190,7 @@ class BertEmbeddings(nn.Module):
                                  f"max_position_embeddings={max_positions} (positions up to "
                                  f"{position_ids.max()}); truncate the input")
         else:
-            position_ids = np.asarray(getattr(position_ids, "data", position_ids))
+            position_ids = as_array(position_ids)
             check_ids(owner, "position_ids", position_ids, max_positions,
                       "max_position_embeddings")
         embeddings = inputs_embeds + self.position_embeddings(position_ids)
@@ -439,7 +439,7 @@ def question_answering_loss(start_logits, end_logits, start_positions, end_posit
     seq_len = start_logits.shape[1]
     losses = []
     for logits, positions in ((start_logits, start_positions), (end_logits, end_positions)):
-        positions = np.asarray(getattr(positions, "data", positions)).reshape(-1)
+        positions = as_array(positions).reshape(-1)
         positions = np.clip(positions.astype(np.int64), 0, seq_len)
         losses.append(F.cross_entropy(logits, positions, ignore_index=seq_len))
     return (losses[0] + losses[1]) / 2

@@ -35,7 +35,7 @@ from dlpy.models.modeling_utils import (
 )
 from dlpy.models.vit import pixel_input, resized_positions
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, as_array
 
 __all__ = [
     "CLIPConfig", "CLIPModel", "CLIPOutput", "CLIPTextConfig", "CLIPTextModel",
@@ -243,7 +243,7 @@ class CLIPTextEmbeddings(nn.Module):
                              f"max_position_embeddings={limit}; truncate the text")
         if position_ids is None:
             position_ids = np.arange(seq_len)[None, :]
-        position_ids = np.asarray(getattr(position_ids, "data", position_ids))
+        position_ids = as_array(position_ids)
         return self.token_embedding(input_ids) + self.position_embedding(position_ids)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from dlpy.models import _hf
 from dlpy.models.modeling_utils import StaticCache
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, no_grad
+from dlpy.tensor import Tensor, as_array, no_grad
 
 __all__ = ["BaseStreamer", "GenerationConfig", "GenerationMixin", "TextStreamer"]
 
@@ -149,7 +149,7 @@ class TextStreamer(BaseStreamer):
         self.next_tokens_are_prompt = True
 
     def put(self, value) -> None:
-        value = np.asarray(getattr(value, "data", value))
+        value = as_array(value)
         if value.ndim > 1 and value.shape[0] > 1:
             raise ValueError(f"TextStreamer: only batch size 1 is supported, got token ids "
                              f"of shape {value.shape}")
@@ -309,7 +309,7 @@ class GenerationMixin:
         if attention_mask is None:  # transformers' guess: padding where pad (not eos) appears
             guess = pad is not None and np.isin(pad, ids) and (eos is None or pad not in eos)
             attention_mask = (ids != pad) if guess else np.ones_like(ids)
-        mask = np.asarray(getattr(attention_mask, "data", attention_mask)).astype(np.int64)
+        mask = as_array(attention_mask).astype(np.int64)
         if mask.shape != ids.shape:
             raise ValueError(f"generate: attention_mask must have input_ids' shape {ids.shape}, "
                              f"got {mask.shape}")
@@ -649,7 +649,7 @@ def _decoder_start(config, decoder_start_token_id) -> int:
 
 
 def _ids(input_ids, vocab_size) -> np.ndarray:
-    ids = np.asarray(getattr(input_ids, "data", input_ids))
+    ids = as_array(input_ids)
     if ids.dtype.kind not in "iu" or ids.ndim != 2:
         raise ValueError(f"generate: input_ids must be integers (batch, prompt_len), got "
                          f"{ids.dtype} of shape {ids.shape}")

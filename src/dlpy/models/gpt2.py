@@ -44,7 +44,7 @@ from dlpy.models.modeling_utils import (
 )
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_dtype, is_grad_enabled
+from dlpy.tensor import Tensor, as_array, default_dtype, is_grad_enabled
 
 __all__ = ["GPT2Config", "GPT2Model", "GPT2LMHeadModel", "Conv1D"]
 
@@ -226,7 +226,7 @@ class GPT2Model(PreTrainedModel, Module):
         past_len = past_length("GPT2Model", past_key_values, config.n_layer)
         if position_ids is None:
             position_ids = default_position_ids(seq_len, past_len)
-        position_ids = np.asarray(getattr(position_ids, "data", position_ids))
+        position_ids = as_array(position_ids)
         if position_ids.size and position_ids.max() >= config.n_positions:
             raise ValueError(f"GPT2Model: position {position_ids.max()} is beyond the "
                              f"n_positions={config.n_positions} the model was built for "

@@ -51,7 +51,7 @@ from dlpy.models.modeling_utils import (
 from dlpy.nn.module import Module
 from dlpy.ops.attention import group_heads
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, is_grad_enabled
+from dlpy.tensor import Tensor, as_array, is_grad_enabled
 
 __all__ = ["LlamaConfig", "LlamaModel", "LlamaForCausalLM", "MistralConfig",
            "MistralForCausalLM", "Qwen2Config", "Qwen2ForCausalLM", "SlidingWindowCache"]
@@ -331,7 +331,7 @@ def rotary(config, inv_freq: np.ndarray, position_ids: np.ndarray
     times the config's attention_scaling. Dynamic and longrope scaling recompute the
     frequencies for the positions in use (max position + 1), as transformers'
     dynamic_rope_update."""
-    position_ids = np.asarray(getattr(position_ids, "data", position_ids))
+    position_ids = as_array(position_ids)
     kind = (config.rope_scaling or {}).get("rope_type", "default")
     if kind in ("dynamic", "longrope") and position_ids.size:
         inv_freq = config.inverse_frequencies(int(position_ids.max()) + 1)
@@ -504,7 +504,7 @@ def decoder_stack(model, x: Tensor, attention_mask, position_ids, past_key_value
     # as Tensors once, not converted again by each of the layers' products
     cos, sin = (t if isinstance(t, Tensor) else Tensor(t) for t in (cos, sin))
     if attention_mask is not None:
-        attention_mask = np.asarray(getattr(attention_mask, "data", attention_mask))
+        attention_mask = as_array(attention_mask)
     masks = {}
     use_cache = config.use_cache if use_cache is None else use_cache
     presents, hidden, weights = [], [x] if output_hidden_states else None, []

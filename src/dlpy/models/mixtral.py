@@ -30,7 +30,7 @@ from dlpy.models.llama import (
 from dlpy.models.modeling_utils import ACTIVATIONS, ModelOutput, causal_lm_loss, last_positions
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, as_array
 
 __all__ = ["MixtralConfig", "MixtralModel", "MixtralForCausalLM", "MoeCausalLMOutputWithPast",
            "MoeModelOutputWithPast", "load_balancing_loss"]
@@ -160,7 +160,7 @@ def _fused_experts(state: dict) -> dict:
         parts = tail.split(".")
         if sep and len(parts) == 3 and parts[0].isdigit() and parts[1] in _EXPERT_NAMES:
             grouped.setdefault(head, {}).setdefault(_EXPERT_NAMES[parts[1]], {})[
-                int(parts[0])] = np.asarray(getattr(value, "data", value))
+                int(parts[0])] = as_array(value)
         else:
             fused[key] = value
     for head, weights in grouped.items():
@@ -178,7 +178,7 @@ def load_balancing_loss(router_logits, num_experts: int, top_k: int,
     share of top-k choices on expert e, P_e its mean router probability, over every layer."""
     mask = None
     if attention_mask is not None:
-        mask = np.asarray(getattr(attention_mask, "data", attention_mask), np.float32)
+        mask = np.asarray(as_array(attention_mask), np.float32)
         mask = mask.reshape(-1)
     counts, prob_sum, rows = np.zeros(num_experts, np.float32), None, 0.0
     for logits in router_logits:
@@ -256,7 +256,7 @@ class MixtralForCausalLM(_FusedExpertsLoading, LlamaForCausalLM):
             mask = attention_mask
             if mask is not None:  # the positions of this call (the cache's are not routed)
                 seq_len = out.last_hidden_state.shape[1]
-                mask = np.asarray(getattr(mask, "data", mask))[:, -seq_len:]
+                mask = as_array(mask)[:, -seq_len:]
             aux_loss = load_balancing_loss(out.router_logits, config.num_local_experts,
                                            config.num_experts_per_tok, mask)
             if loss is not None:

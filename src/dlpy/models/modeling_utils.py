@@ -26,7 +26,7 @@ from dlpy import functional as F
 from dlpy import nn
 from dlpy.models import _hf
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, is_floating_dtype, is_grad_enabled
+from dlpy.tensor import Tensor, as_array, is_floating_dtype, is_grad_enabled
 
 __all__ = [
     "ACTIVATIONS", "BaseModelOutput", "BaseModelOutputWithPast", "CausalLMOutputWithPast",
@@ -222,7 +222,7 @@ def attention_mask_input(owner: str, attention_mask, shape,
                          dims: str = "(batch, seq_len)") -> np.ndarray:
     """attention_mask of 1 (token) and 0 (padding), int64 of ``shape``; floats 0.0 / 1.0 and
     booleans are taken, as transformers takes them."""
-    mask = np.asarray(getattr(attention_mask, "data", attention_mask))
+    mask = as_array(attention_mask)
     if mask.dtype.kind == "f" and np.isin(mask, (0, 1)).all():
         mask = mask.astype(np.int64)
     mask = integer_input(owner, "attention_mask", mask, shape, dims)
@@ -464,7 +464,7 @@ def shift_tokens_right(input_ids, pad_token_id: int | None,
     if pad_token_id is None:
         raise ValueError("shift_tokens_right: the config has no pad_token_id (put in place of "
                          "-100 labels); set it, or give decoder_input_ids")
-    ids = np.asarray(getattr(input_ids, "data", input_ids))
+    ids = as_array(input_ids)
     if ids.ndim != 2 or ids.dtype.kind not in "iu":
         raise ValueError(f"shift_tokens_right: expected integer labels (batch, tgt_len), got "
                          f"{ids.dtype} of shape {ids.shape}")

@@ -32,7 +32,7 @@ from dlpy.nested.nested_tensor import (
     scaled_dot_product_attention,
     to_padded_tensor,
 )
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, as_array
 
 __all__ = [
     "NestedTensor", "as_nested_tensor", "cat", "jagged", "masked_select", "narrow",
@@ -51,7 +51,7 @@ def _components(name: str, tensor_list) -> list:
     if not isinstance(tensor_list, (list, tuple)) or not tensor_list:
         raise TypeError(f"{name}: expected a non-empty list of tensors, got "
                         f"{type(tensor_list).__name__}")
-    shapes = [np.shape(getattr(t, "data", t)) for t in tensor_list]
+    shapes = [np.shape(as_array(t)) for t in tensor_list]
     for shape in shapes:
         if len(shape) == 0 or shape[1:] != shapes[0][1:]:
             raise ValueError(f"{name}: the components must have at least one dim and equal "
@@ -71,7 +71,7 @@ def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires
     as_device(device, "nested_tensor")
     check_pin_memory(pin_memory, "nested_tensor")
     shapes = _components("nested_tensor", tensor_list)
-    values = np.concatenate([np.asarray(getattr(t, "data", t)) for t in tensor_list])
+    values = np.concatenate([as_array(t) for t in tensor_list])
     if dtype is not None:
         values = values.astype(dtype)
     return NestedTensor(Tensor(values, requires_grad=requires_grad),
@@ -103,7 +103,7 @@ def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:
 
 
 def _int_array(name: str, what: str, value) -> np.ndarray:
-    array = np.asarray(getattr(value, "data", value))
+    array = as_array(value)
     if array.ndim != 1 or array.dtype.kind not in "iu":
         raise TypeError(f"{name}: {what} must be a 1-D integer tensor, got {array.dtype} of "
                         f"shape {array.shape}")
@@ -153,8 +153,8 @@ def narrow(tensor, dim: int, start, length, layout=None) -> NestedTensor:
         raise NotImplementedError(f"narrow: only dim 1 can be narrowed into a jagged tensor, "
                                   f"got {dim}")
     batch, n = tensor.shape[:2]
-    start = np.broadcast_to(np.asarray(getattr(start, "data", start), np.int64), (batch,))
-    length = np.broadcast_to(np.asarray(getattr(length, "data", length), np.int64), (batch,))
+    start = np.broadcast_to(np.asarray(as_array(start), np.int64), (batch,))
+    length = np.broadcast_to(np.asarray(as_array(length), np.int64), (batch,))
     if np.any(start < 0) or np.any(length < 0) or np.any(start + length > n):
         raise ValueError(f"narrow: start {start.tolist()} and length {length.tolist()} must "
                          f"stay inside dim 1 of size {n}")
@@ -169,7 +169,7 @@ def masked_select(tensor, mask) -> NestedTensor:
     (prod(lead), j) tensor (gradients reach the tensor)."""
     if not isinstance(tensor, Tensor):
         tensor = Tensor(np.asarray(tensor))
-    mask = np.asarray(getattr(mask, "data", mask))
+    mask = as_array(mask)
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_select: mask must be boolean, got {mask.dtype}")
     if tensor.ndim < 1:

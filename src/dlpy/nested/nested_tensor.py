@@ -19,7 +19,7 @@ from dlpy import functional as F
 from dlpy.creation import full
 from dlpy.device import OnCPU
 from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError, attach_elementwise
-from dlpy.tensor import Tensor, _comparable, ambiguous_truth
+from dlpy.tensor import Tensor, _comparable, ambiguous_truth, as_array
 
 
 class Layout:
@@ -256,7 +256,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
 
     def matmul(self, other) -> NestedTensor:
         """nested (..., in) @ dense (in, out) on values; the last dim must not be ragged."""
-        if isinstance(other, NestedTensor) or np.ndim(getattr(other, "data", other)) != 2:
+        if isinstance(other, NestedTensor) or np.ndim(as_array(other)) != 2:
             raise NotImplementedError("matmul: a nested tensor is multiplied by a dense 2-D "
                                       "matrix only (nested @ (in, out))")
         self._values_dim("matmul", -1)

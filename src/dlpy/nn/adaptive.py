@@ -13,7 +13,7 @@ from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
 from dlpy.ops.indexing import index_add
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_dtype, no_grad
+from dlpy.tensor import Tensor, as_array, default_dtype, no_grad
 
 
 class ASMOutput(NamedTuple):
@@ -67,7 +67,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
     def forward(self, x: Tensor, target) -> ASMOutput:
         """x (batch, in_features) and target (batch,) of class indices, or (in_features,) and a
         single index; output (batch,) (or ()) and loss, a number."""
-        target = np.asarray(getattr(target, "data", target))
+        target = as_array(target)
         if target.ndim > 1 or not np.issubdtype(target.dtype, np.integer):
             raise ValueError(f"AdaptiveLogSoftmaxWithLoss: target must be 0-D or 1-D integers, "
                              f"got shape {target.shape} dtype {target.dtype}")

@@ -8,7 +8,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_dtype
+from dlpy.tensor import Tensor, as_array, default_dtype
 
 
 class Embedding(Module):
@@ -52,7 +52,7 @@ class Embedding(Module):
         """An Embedding holding a copy of ``embeddings`` (num_embeddings, embedding_dim), in its
         dtype; ``freeze`` (the default, as PyTorch) keeps it out of training. Draws nothing from
         the default generator."""
-        weight = np.array(getattr(embeddings, "data", embeddings))
+        weight = np.array(as_array(embeddings))
         if weight.ndim != 2 or weight.dtype.kind != "f":
             raise ValueError(f"Embedding.from_pretrained: expected a 2-D float array, got shape "
                              f"{weight.shape} of {weight.dtype}")
@@ -109,7 +109,7 @@ class EmbeddingBag(Module):
             if padding_idx is not None:
                 weight[padding_idx] = 0.0
         else:
-            weight = np.asarray(getattr(_weight, "data", _weight))
+            weight = as_array(_weight)
             if weight.shape != (num_embeddings, embedding_dim):
                 raise ValueError(f"{name}: _weight must have shape ({num_embeddings}, "
                                  f"{embedding_dim}), got {weight.shape}")
@@ -123,7 +123,7 @@ class EmbeddingBag(Module):
                         padding_idx: int | None = None) -> EmbeddingBag:
         """An EmbeddingBag holding a copy of ``embeddings`` (num_embeddings, embedding_dim) in
         its dtype, frozen by default, as PyTorch's; draws nothing from the default generator."""
-        weight = np.array(getattr(embeddings, "data", embeddings))
+        weight = np.array(as_array(embeddings))
         if weight.ndim != 2 or weight.dtype.kind != "f":
             raise ValueError(f"EmbeddingBag.from_pretrained: expected a 2-D float array, got "
                              f"shape {weight.shape} of {weight.dtype}")

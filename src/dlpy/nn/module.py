@@ -15,7 +15,8 @@ import numpy as np
 
 from dlpy.io import atomic_write
 from dlpy.ops.complex import ComplexTensor
-from dlpy.tensor import Tensor, default_dtype, is_floating_dtype, is_grad_enabled
+from dlpy.overrides import _disabled_torch_function_impl
+from dlpy.tensor import Tensor, as_array, default_dtype, is_floating_dtype, is_grad_enabled
 
 
 class Parameter(Tensor):
@@ -23,6 +24,7 @@ class Parameter(Tensor):
     and complex data keep their dtype (a complex one makes a ComplexParameter); other data
     becomes the default dtype (float32 unless dlpy.set_default_dtype)."""
 
+    __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
@@ -57,6 +59,7 @@ class Buffer(Tensor):
     keeps a copy of ``t``'s array under that name (``register_buffer``); ``persistent=False``
     leaves it out of the state dict."""
 
+    __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
     __slots__ = ("persistent",)
 
     def __init__(self, data, *, persistent: bool = True):
@@ -558,7 +561,8 @@ class Module:
             for name, param in module._parameters.items():
                 if id(param) not in seen:
                     seen.add(id(param))
-                    yield prefix + name, param.data.copy()
+                    yield prefix + name, (param.data.copy() if type(param) is Parameter
+                                          else _state_value(param))
             for name, array in module.__dict__.get("_buffers", {}).items():
                 if array is not None and name not in module._non_persistent:
                     yield prefix + name, array.copy()
@@ -611,6 +615,10 @@ class Module:
             )
         for name, param in own.items():
             if name not in state:
+                continue
+            load = getattr(param, "load_state_dict_value", None)
+            if load is not None:  # a DTensor parameter: it finds its own piece
+                load(name, state[name])
                 continue
             value = _as_numpy(state[name])
             if np.shape(value) != param.shape:
@@ -703,12 +711,15 @@ def _post_order(modules: list[tuple[str, Module]]) -> list[tuple[str, Module]]:
     return order + stack[::-1]
 
 
+def _state_value(param: Tensor) -> Any:
+    """state_dict()'s value for a parameter: a copy of its array, or what its class gives
+    (``state_dict_value()``: a DTensor parameter's DTensor copy)."""
+    value = getattr(param, "state_dict_value", None)
+    return param.data.copy() if value is None else value()
+
+
 def _as_numpy(value: Any) -> np.ndarray:
-    if isinstance(value, Tensor):
-        return value.data
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+    return as_array(value)  # a Tensor, a torch tensor (bfloat16 too), an array, a list
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray],

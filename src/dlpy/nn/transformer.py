@@ -16,7 +16,7 @@ from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
 from dlpy.nn.norm import Dropout, LayerNorm
 from dlpy.random import get_rng, give_copies_own_rngs
-from dlpy.tensor import Tensor, default_dtype
+from dlpy.tensor import Tensor, as_array, default_dtype
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -44,7 +44,7 @@ def _check_shape(owner: str, name: str, x, shapes) -> None:
     """A mask (or input) must have one of ``shapes``; the error names the argument."""
     if x is None:
         return
-    shape = np.shape(getattr(x, "data", x))
+    shape = np.shape(as_array(x))
     if shape not in shapes:
         raise ValueError(f"{owner}: {name} must be {' or '.join(map(str, shapes))}, got {shape}")
 

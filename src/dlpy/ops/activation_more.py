@@ -13,7 +13,7 @@ from dlpy.ops.arithmetic import neg
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat
 from dlpy.ops.softmax import softmax
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, as_array
 
 # SELU's constants (Klambauer et al. 2017), as PyTorch's
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -329,8 +329,8 @@ class Shrink(Op):
 def prelu(x, weight):
     """x where x > 0, weight * x elsewhere; weight (C,) for the channels on axis 1 of x
     (N, C, *), or one value (shape (1,) or ()) for every element."""
-    x_shape = np.shape(getattr(x, "data", x))
-    w_shape = np.shape(getattr(weight, "data", weight))
+    x_shape = np.shape(as_array(x))
+    w_shape = np.shape(as_array(weight))
     if len(w_shape) > 1:
         raise ValueError(f"prelu: expected weight to be a scalar or 1D, got shape {w_shape}")
     count = int(np.prod(w_shape))
@@ -399,7 +399,7 @@ def logsigmoid(x):
 
 def glu(x, dim=-1):
     """a * sigmoid(b), a and b the two halves of x along dim (whose size must be even)."""
-    shape = np.shape(getattr(x, "data", x))
+    shape = np.shape(as_array(x))
     if len(shape) == 0:
         raise ValueError("glu: expected a tensor with at least one axis, got shape ()")
     axis = check_dim("glu", dim, len(shape))

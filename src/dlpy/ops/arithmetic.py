@@ -5,9 +5,10 @@ import math
 
 import numpy as np
 
+from dlpy.amp.dtypes import refuse_float8
 from dlpy.ops import complex as _complex
 from dlpy.ops import norm
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, as_array
 
 
 class Identity(Op):
@@ -33,6 +34,8 @@ class Add(Op):
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def forward(self, a, b):
+        if a.itemsize == 1 or b.itemsize == 1:  # float8: torch refuses
+            refuse_float8("add_stub", a, b)
         return a + b
 
     def backward(self, grad_output):
@@ -49,6 +52,8 @@ class Sub(Op):
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def forward(self, a, b):
+        if a.itemsize == 1 or b.itemsize == 1:  # float8: torch refuses
+            refuse_float8("add_stub", a, b)
         return a - b
 
     def backward(self, grad_output):
@@ -65,6 +70,8 @@ class Mul(Op):
     saves = ((1, 0), (0, 1))  # read by backward (in-place checks, Op.saves)
 
     def forward(self, a, b):
+        if a.itemsize == 1 or b.itemsize == 1:  # float8: torch's, of one dtype only
+            refuse_float8(None if a.dtype == b.dtype else "mul_cpu_reduced_float", a, b)
         self.a, self.b = a, b
         return a * b
 
@@ -123,6 +130,8 @@ class Div(Op):
     saves = (1, ("output", 1), (0, 1))  # read by backward (in-place checks, Op.saves)
 
     def forward(self, a, b):
+        if a.itemsize == 1 or b.itemsize == 1:  # float8: torch refuses
+            refuse_float8("div_cpu", a, b)
         self.b = b
         self.y = a / b
         return self.y
@@ -144,6 +153,8 @@ class Neg(Op):
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            refuse_float8("neg_cpu", x)
         return -x
 
     def backward(self, grad_output):
@@ -151,6 +162,47 @@ class Neg(Op):
 
     def backward_graph(self, grad_output, output):
         return (-grad_output,)
+
+
+def integer_power(x: np.ndarray, p):
+    """x ** p, by multiplication for a float32/float64 x and some integer p (numpy's power calls
+    pow per element there: 60-120 ns each). p = 3 and -2 as PyTorch's CPU kernel, (x * x) * x
+    and 1 / (x * x) in x's dtype, so equal to torch's; other |p| <= 16 for float32: repeated
+    squaring in float64, rounded once (numpy's float64 power rounded to float32, where torch's
+    1-ulp pow is 1 ulp off in ~2% of values). The rest is numpy's power: fast for 2, -1 and
+    0.5, exact for 0 and 1, correctly rounded for float64 (squaring would add p/2 ulp)."""
+    if x.dtype not in (np.float32, np.float64) or not x.ndim or type(p) not in (int, float) \
+            or not float(p).is_integer() or not -16 <= p <= 16 or p in (0, 1, 2, -1):
+        return x**p
+    p = int(p)
+    if p == 3:
+        return x * x * x
+    if p == -2:
+        with np.errstate(divide="ignore"):  # 1 / 0 = inf, as torch
+            return np.reciprocal(x * x)
+    if x.dtype == np.float64:
+        return x**p
+    with np.errstate(over="ignore", divide="ignore"):  # inf and 1 / 0: the true float32 values
+        result = _power_by_squaring(x.astype(np.float64), abs(p))
+        if p < 0:  # 1 / x^|p| in float64 overflows or underflows only where float32 x^p does
+            np.reciprocal(result, out=result)
+        return result.astype(np.float32)
+
+
+def _power_by_squaring(base: np.ndarray, n: int) -> np.ndarray:
+    """base ** n (n >= 2), written into base or a new array: base squared ~log2(n) times, the
+    squares for n's set bits multiplied together."""
+    result, square = None, base
+    while True:
+        if n & 1:
+            if result is None:
+                result = square
+            else:
+                np.multiply(result, square, out=result)
+        n >>= 1
+        if not n:
+            return result
+        square = square * square
 
 
 class Power(Op):
@@ -164,8 +216,10 @@ class Power(Op):
         self.exponent = exponent
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            refuse_float8("pow", x)
         self.x = x
-        return x**self.exponent
+        return integer_power(x, self.exponent)
 
     def complex_forward(self, x):
         self.x = x
@@ -183,7 +237,8 @@ class Power(Op):
             return (np.zeros_like(grad_output),)
         if type(p) is complex:
             return (grad_output * p * _complex.power(self.x, p - 1),)
-        return (grad_output * (p * self.x ** (p - 1)).astype(self.x.dtype, copy=False),)
+        power = integer_power(self.x, p - 1)
+        return (grad_output * (p * power).astype(self.x.dtype, copy=False),)
 
     def backward_graph(self, grad_output, output):
         p, (x,) = self.exponent, self.inputs
@@ -199,16 +254,16 @@ class Abs(Op):
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
-        self.sign = np.sign(x)
+        self.x = x  # (sign(x) only in backward: a forward without one skips it)
         return np.abs(x)
 
     def backward(self, grad_output):
-        return (grad_output * self.sign,)
+        return (grad_output * np.sign(self.x),)
 
     def backward_graph(self, grad_output, output):
-        if self.sign.dtype.kind == "c":  # z/|z| is no constant: |z|'' != 0
+        if self.x.dtype.kind == "c":  # z/|z| is no constant: |z|'' != 0
             return (grad_output * _complex.sgn(self.inputs[0]),)
-        return (grad_output * self.sign,)  # a constant: |x|'' = 0 almost everywhere
+        return (grad_output * np.sign(self.x),)  # a constant: |x|'' = 0 almost everywhere
 
 
 class Exp(Op):
@@ -218,6 +273,8 @@ class Exp(Op):
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            refuse_float8("exp_vml_cpu", x)
         self.y = np.exp(x)
         return self.y
 
@@ -235,6 +292,8 @@ class Log(Op):
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            refuse_float8("log_vml_cpu", x)
         self.x = x
         return np.log(x)
 
@@ -252,6 +311,8 @@ class Sqrt(Op):
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            refuse_float8("sqrt_vml_cpu", x)
         self.y = np.sqrt(x)
         return self.y
 
@@ -291,7 +352,7 @@ class Cast(Op):
 def _broadcast_error(name, a, b):
     """The ValueError for operands that do not broadcast (checked only after numpy failed, so the
     common case pays nothing)."""
-    a_shape, b_shape = (np.shape(getattr(v, "data", v)) for v in (a, b))
+    a_shape, b_shape = (np.shape(as_array(v)) for v in (a, b))
     try:
         np.broadcast_shapes(a_shape, b_shape)
     except ValueError:

@@ -10,7 +10,7 @@ from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import concat, swapaxes
 from dlpy.ops.softmax import softmax
 from dlpy.random import get_rng
-from dlpy.tensor import Op, Tensor, is_floating_dtype
+from dlpy.tensor import Op, Tensor, as_array, is_floating_dtype
 
 
 def _heads(x, num_heads):
@@ -248,7 +248,7 @@ def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, retur
     multiple of Hkv (``group_heads``). Returns the output, or (output, weights) with the weights
     as a numpy array.
     """
-    shapes = [np.shape(getattr(x, "data", x)) for x in (q, k, v)]
+    shapes = [np.shape(as_array(x)) for x in (q, k, v)]
     if enable_gqa and num_heads is None:
         check_gqa("attention", *shapes)
         if mask is not None:
@@ -285,7 +285,7 @@ def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, retur
 def packed_attention(qkv, num_heads, mask=None, dropout_p=0.0, rng=None, return_weights=False):
     """Self-attention on q, k, v side by side in qkv (batch, seq, 3 * heads * dim), as one fused
     projection gives them: no split, and the gradient comes back as one array."""
-    shape = np.shape(getattr(qkv, "data", qkv))
+    shape = np.shape(as_array(qkv))
     if len(shape) != 3 or shape[-1] % (3 * num_heads):
         raise ValueError(f"packed_attention: expected qkv (batch, seq, 3 * {num_heads} * dim), "
                          f"got {shape}")

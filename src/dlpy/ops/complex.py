@@ -23,6 +23,8 @@ import functools
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
+from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Op, Tensor
 
 
@@ -30,6 +32,7 @@ class ComplexTensor(Tensor):
     """A Tensor whose data is complex64 or complex128 (``Tensor(...)`` of complex data makes
     one). Only the ops that declare ``complex_ok`` accept it."""
 
+    __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
     __slots__ = ()
 
     def backward(self, grad_output=None, retain_graph: bool | None = None,
@@ -372,6 +375,7 @@ def complex(real, imag) -> Tensor:  # noqa: A001 - torch.complex
     return mark(Complex()(*_real_pair("complex", ("real", "imag"), real, imag)))
 
 
+@autocast_policy(FP32)
 def polar(abs, angle) -> Tensor:  # noqa: A002 - torch.polar's names
     """abs * (cos(angle) + i sin(angle)), both float32 or both float64."""
     return mark(Polar()(*_real_pair("polar", ("abs", "angle"), abs, angle)))
@@ -385,6 +389,7 @@ def view_as_real(x) -> Tensor:
     return ViewAsReal()(x)
 
 
+@autocast_policy(FP32)
 def view_as_complex(x) -> Tensor:
     """A real tensor of shape (..., 2) as a complex one of shape (...) (a copy in dlpy)."""
     x = _as_tensor(x)

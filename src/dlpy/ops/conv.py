@@ -1336,6 +1336,7 @@ def _unpool_output_size(name: str, size, kernel, stride, padding, output_size):
 _MAX_UNPOOL_OPS = {1: MaxUnpool1d, 2: MaxUnpool2d, 3: MaxUnpool3d}
 
 
+@autocast_policy(FP32)
 def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) -> Tensor:
     name = f"max_unpool{nd}d"
     kernel = _ntuple(kernel_size, nd, f"{name}: kernel_size")

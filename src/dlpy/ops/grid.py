@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.resample import Resample, _cubic
 from dlpy.tensor import Op, Tensor
 
@@ -402,6 +403,7 @@ def affine_grid(theta: Tensor, size, align_corners: bool = False) -> Tensor:
     return AffineGrid(tuple(int(s) for s in size[2:]), align_corners)(theta)
 
 
+@autocast_policy(FP32)
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A002
                 padding_mode: str = "zeros", align_corners: bool = False) -> Tensor:
     """F.grid_sample: input (N, C, H_in, W_in) read at grid (N, H, W, 2) -> (N, C, H, W), or

@@ -17,7 +17,7 @@ from dlpy.ops import check_dim
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import reshape
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, as_array
 
 
 def _shape_of(x) -> tuple[int, ...]:
@@ -291,7 +291,7 @@ def scatter(x: Tensor, dim: int, index, src=None, *, value=None) -> Tensor:
             raise TypeError(f"scatter: value must be a number, got {value!r}")
         dim, index = _check_index("scatter", x, dim, index)
         if isinstance(value, (complex, np.complexfloating)):
-            if np.asarray(getattr(x, "data", x)).dtype.kind != "c":
+            if as_array(x).dtype.kind != "c":
                 raise TypeError(f"scatter: a complex value {value!r} needs a complex x, got "
                                 f"{np.asarray(getattr(x, 'data', x)).dtype}")
             return Scatter(dim, index, complex(value))(x)
@@ -303,7 +303,7 @@ def scatter(x: Tensor, dim: int, index, src=None, *, value=None) -> Tensor:
 
 def _check_complex_src(name: str, x, src) -> None:
     """A complex src needs a complex x (numpy would drop its imaginary part writing it)."""
-    x_dtype, src_dtype = (np.asarray(getattr(v, "data", v)).dtype for v in (x, src))
+    x_dtype, src_dtype = (as_array(v).dtype for v in (x, src))
     if src_dtype.kind == "c" and x_dtype.kind != "c":
         raise TypeError(f"{name}: x and src must both be complex, got {x_dtype} and "
                         f"{src_dtype}")

@@ -394,6 +394,7 @@ class Solve(Op):
         return a_grad, b_grad.reshape(b_grad.shape[:-1]) if self.vector else b_grad
 
 
+@autocast_policy(FP32)
 def inv(A: Tensor) -> Tensor:  # noqa: N803 - PyTorch's names
     """torch.linalg.inv: A^-1 of square matrices (..., n, n); a singular one is a LinAlgError
     (a ValueError) naming it."""
@@ -434,6 +435,7 @@ def _is_vector_rhs(a_shape, b_shape) -> bool:
                                  and tuple(b_shape) == tuple(a_shape[:-1]))
 
 
+@autocast_policy(FP32)
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     """torch.linalg.solve: X with A X = B (``left=False``: X A = B); A (..., n, n), B (..., n, k)
     or a vector (..., n) (torch's rule), batch axes broadcast. A singular A is a LinAlgError."""
@@ -580,6 +582,7 @@ class Cholesky(Op):
         return (_swap_h(l_inv) @ phi @ l_inv,)
 
 
+@autocast_policy(FP32)
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     """torch.linalg.cholesky: lower-triangular L with A = L L^T for symmetric positive-definite
     A, reading its lower triangle; ``upper=True`` gives U = L^T with A = U^T U, reading the
@@ -657,6 +660,7 @@ class QR(Op):
         return (q @ g_r + pad(head, (0, n - m)),)
 
 
+@autocast_policy(FP32)
 def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
     """torch.linalg.qr: A (..., m, n) = Q R with Q's columns orthonormal and R upper-triangular;
     ``reduced`` Q (m, k), R (k, n) with k = min(m, n); ``complete`` Q (m, m), R (m, n)
@@ -744,6 +748,7 @@ def _uplo(name: str, uplo) -> str:
     return uplo
 
 
+@autocast_policy(FP32)
 def eigh(A: Tensor, UPLO: str = "L") -> EighResult:  # noqa: N803
     """torch.linalg.eigh: eigenvalues (ascending, (..., n)) and orthonormal eigenvectors (the
     columns of (..., n, n)) of symmetric A, read from its lower (``UPLO='L'``) or upper
@@ -784,6 +789,7 @@ class Eigvalsh(Op):
         return ((v * grad_output.reshape(grad_output.shape[:-1] + (1, n))) @ _swap(v),)
 
 
+@autocast_policy(FP32)
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     """torch.linalg.eigvalsh: the eigenvalues of symmetric A in ascending order, (..., n)."""
     _matrices("eigvalsh", A, complex_ok=True)
@@ -897,6 +903,7 @@ class SVD(Op):
         return (grad,)
 
 
+@autocast_policy(FP32)
 def svd(A: Tensor, full_matrices: bool = True) -> SVDResult:  # noqa: N803
     """torch.linalg.svd: A (..., m, n) = U diag(S) Vh, S descending; ``full_matrices=True`` (as
     torch) gives U (m, m) and Vh (n, n), False the reduced U (m, k), Vh (k, n). Each singular
@@ -935,6 +942,7 @@ class Svdvals(Op):
         return ((u * grad_output.reshape(grad_output.shape[:-1] + (1, shapes[1][0]))) @ vh,)
 
 
+@autocast_policy(FP32)
 def svdvals(A: Tensor) -> Tensor:  # noqa: N803
     """torch.linalg.svdvals: the singular values of A (..., m, n), descending, (..., k)."""
     _matrices("svdvals", A, square=False, complex_ok=True)

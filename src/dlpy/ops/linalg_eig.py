@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.complex import complex_dtype, mark
 from dlpy.ops.linalg import _lapack, _mT, _pack, _shape_of, _split, _unpack
 from dlpy.tensor import Op, Tensor
@@ -104,6 +105,7 @@ class EigResult(NamedTuple):
     eigenvectors: Tensor
 
 
+@autocast_policy(FP32)
 def eig(A: Tensor) -> EigResult:  # noqa: N803 - PyTorch's names
     """The eigenvalues (..., n) and eigenvectors (columns of (..., n, n)) of square A, complex
     (complex64 for float32/complex64 A, else complex128), as numpy.linalg.eig gives them."""
@@ -112,6 +114,7 @@ def eig(A: Tensor) -> EigResult:  # noqa: N803 - PyTorch's names
     return EigResult(*(mark(t) for t in _split(packed, [(n,), (n, n)])))
 
 
+@autocast_policy(FP32)
 def eigvals(A: Tensor) -> Tensor:  # noqa: N803
     """The eigenvalues of square A, (..., n), complex."""
     _square("eigvals", A)

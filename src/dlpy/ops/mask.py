@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from dlpy.random import get_rng
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, as_array
 
 
 class Where(Op):
@@ -67,7 +67,7 @@ def where(condition, a=_ONLY_CONDITION, b=_ONLY_CONDITION):
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
     if condition.dtype != np.bool_:
         raise TypeError(f"where: condition must be boolean, got {condition.dtype}")
-    shapes = [np.shape(getattr(v, "data", v)) for v in (condition, a, b)]
+    shapes = [np.shape(as_array(v)) for v in (condition, a, b)]
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
@@ -119,7 +119,7 @@ def _channel_dropout(name, x, p, training, rng, mask_shape):
 def dropout1d(x, p=0.5, training=True, rng=None):
     """Zero whole channels of x (N, C, L) or unbatched (C, L) with probability p, scaling the
     rest by 1 / (1 - p); identity when not training or p == 0."""
-    shape = np.shape(getattr(x, "data", x))
+    shape = np.shape(as_array(x))
     if len(shape) not in (2, 3):
         raise ValueError(f"dropout1d: expected a 2D (C, L) or 3D (N, C, L) input, got "
                          f"{len(shape)}D input of shape {shape}")
@@ -131,7 +131,7 @@ def dropout2d(x, p=0.5, training=True, rng=None):
     1 / (1 - p); identity when not training or p == 0. A 3D input is read as (N, C, L), as
     torch 2.13's dropout2d does (with a warning): use dropout1d for that, or add a batch axis
     to an unbatched (C, H, W)."""
-    shape = np.shape(getattr(x, "data", x))
+    shape = np.shape(as_array(x))
     if len(shape) not in (3, 4):
         raise ValueError(f"dropout2d: expected a 4D input (N, C, H, W) (or 3D, read as (N, C, "
                          f"L)), got {len(shape)}D input of shape {shape}")
@@ -147,7 +147,7 @@ def dropout2d(x, p=0.5, training=True, rng=None):
 def dropout3d(x, p=0.5, training=True, rng=None):
     """Zero whole channels of x (N, C, D, H, W) or unbatched (C, D, H, W) with probability p,
     scaling the rest by 1 / (1 - p); identity when not training or p == 0."""
-    shape = np.shape(getattr(x, "data", x))
+    shape = np.shape(as_array(x))
     if len(shape) not in (4, 5):
         raise ValueError(f"dropout3d: expected a 4D (C, D, H, W) or 5D (N, C, D, H, W) input, "
                          f"got {len(shape)}D input of shape {shape}")

@@ -7,7 +7,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import float32_compute
 from dlpy.ops.shape import squeeze, swapaxes, unsqueeze
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, as_array
 
 
 @float32_compute  # float16/bfloat16 arrays: float32 products, rounded output
@@ -17,6 +17,7 @@ class MatMul(Op):
     A 1-D operand is a row (a) or column (b) vector, as in numpy.matmul.
     """
 
+    float8_ok = True  # torch's mm and linear run on float8 (amp/dtypes.py's _float8)
     complex_ok = "holomorphic"
     saves = ((0, 1), (1, 0))  # read by backward (in-place checks, Op.saves)
 
@@ -80,6 +81,7 @@ class Linear(Op):
     Holomorphic for complex x, w, b (nn.Linear with dtype=complex64).
     """
 
+    float8_ok = True  # torch's mm and linear run on float8 (amp/dtypes.py's _float8)
     complex_ok = "holomorphic"
     saves = ((0, 1), (1, 0))  # read by backward (in-place checks, Op.saves)
 
@@ -139,7 +141,7 @@ def _rows(x):
 
 def matmul(a, b):
     """Batched matrix product, batch axes broadcast as in numpy.matmul."""
-    a_shape, b_shape = np.shape(getattr(a, "data", a)), np.shape(getattr(b, "data", b))
+    a_shape, b_shape = np.shape(as_array(a)), np.shape(as_array(b))
     if len(a_shape) == 0 or len(b_shape) == 0:
         raise ValueError(f"matmul: both operands need at least one axis, got {a_shape} @ {b_shape}")
     k_a = a_shape[-1]
@@ -160,7 +162,7 @@ def matmul(a, b):
 
 def linear(x, weight, bias=None):
     """x (..., in) @ weight(out, in)^T + bias (out,) -> (..., out)."""
-    x_shape, w_shape = np.shape(getattr(x, "data", x)), np.shape(getattr(weight, "data", weight))
+    x_shape, w_shape = np.shape(as_array(x)), np.shape(as_array(weight))
     if len(w_shape) != 2 or len(x_shape) == 0 or x_shape[-1] != w_shape[1]:
         raise ValueError(
             f"linear: expected x.shape[-1] == weight.shape[1] with weight (out, in), "
@@ -168,7 +170,7 @@ def linear(x, weight, bias=None):
         )
     if bias is None:
         return Linear()(x, weight)
-    b_shape = np.shape(getattr(bias, "data", bias))
+    b_shape = np.shape(as_array(bias))
     if b_shape != (w_shape[0],):
         raise ValueError(f"linear: bias must have shape ({w_shape[0]},), got {b_shape}")
     return Linear()(x, weight, bias)
@@ -180,7 +182,7 @@ def bilinear(x1, x2, weight, bias=None):
     (out, in1, in2), bias (out,). A composite: x2 through a linear map to (..., out, in1),
     then a product with x1 summed over in1."""
     x1, x2, weight = (v if isinstance(v, Tensor) else Tensor(v) for v in (x1, x2, weight))
-    w_shape = np.shape(getattr(weight, "data", weight))
+    w_shape = np.shape(as_array(weight))
     if len(w_shape) != 3:
         raise ValueError(f"bilinear: expected weight (out, in1, in2), got shape {w_shape}")
     out, in1, in2 = w_shape
@@ -190,7 +192,7 @@ def bilinear(x1, x2, weight, bias=None):
     if x1.shape[-1] != in1 or x2.shape[-1] != in2:
         raise ValueError(f"bilinear: expected x1 (..., {in1}) and x2 (..., {in2}) for weight "
                          f"{w_shape}, got {x1.shape} and {x2.shape}")
-    if bias is not None and np.shape(getattr(bias, "data", bias)) != (out,):
+    if bias is not None and np.shape(as_array(bias)) != (out,):
         raise ValueError(f"bilinear: bias must have shape ({out},), got "
                          f"{np.shape(getattr(bias, 'data', bias))}")
     mapped = linear(x2, weight.reshape(out * in1, in2))  # (..., out * in1)

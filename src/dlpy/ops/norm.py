@@ -9,7 +9,7 @@ import numpy as np
 from dlpy.amp.dtypes import float32_compute
 from dlpy.ops import real_number
 from dlpy.ops.pad import pad
-from dlpy.tensor import Op, Tensor, is_floating_dtype
+from dlpy.tensor import Op, Tensor, as_array, is_floating_dtype
 
 
 @float32_compute(output="input")  # float16/bfloat16 x: float32 arithmetic, x's dtype out
@@ -332,7 +332,7 @@ def _running_array(name: str, value, channels: int, x_shape,
 
 def _check_affine(name: str, x_shape, channels: int, weight, bias) -> None:
     for what, p in (("weight", weight), ("bias", bias)):
-        if p is not None and np.shape(getattr(p, "data", p)) != (channels,):
+        if p is not None and np.shape(as_array(p)) != (channels,):
             raise ValueError(f"{name}: {what} must have shape ({channels},) for input "
                              f"{x_shape}, got {np.shape(getattr(p, 'data', p))}")
 
@@ -694,7 +694,7 @@ def rms_norm(x, normalized_shape, weight=None, eps: float | None = None):
     if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
         raise ValueError(f"rms_norm: normalized_shape {shape} must be the last axes of the "
                          f"input, got input of shape {x.shape}")
-    if weight is not None and np.shape(getattr(weight, "data", weight)) != shape:
+    if weight is not None and np.shape(as_array(weight)) != shape:
         raise ValueError(f"rms_norm: weight must have shape normalized_shape {shape}, got "
                          f"{np.shape(getattr(weight, 'data', weight))}")
     if eps is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.tensor import Op, Tensor
 
 MODES = ("constant", "reflect", "replicate", "circular")
@@ -137,4 +138,13 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
         if mode == "circular" and (min(before, after) < 0 or max(before, after) > n):
             raise ValueError(f"pad: circular needs widths from 0 to the size, got "
                              f"{(before, after)} for {where}")
+    if mode == "replicate" or (mode == "reflect" and len(pairs) < 3):
+        return _float32_pad(x, widths, mode)  # on torch's CPU autocast float32 list
     return Pad(widths, mode, 0.0 if value is None else float(value))(x)
+
+
+@autocast_policy(FP32)
+def _float32_pad(x: Tensor, widths, mode: str) -> Tensor:
+    """torch's reflection_pad1d/2d and replication_pad1d/2d/3d: float32 under autocast
+    (reflection_pad3d is off the list: it keeps bfloat16)."""
+    return Pad(widths, mode, 0.0)(x)

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.conv import SPATIAL, _check_pool_rank, _ntuple, _shape_of
 from dlpy.ops.shape import getitem, reshape
 from dlpy.random import get_rng
@@ -59,6 +60,7 @@ def window_starts(sample: np.ndarray, size: int, out: int, kernel: int) -> np.nd
     return starts
 
 
+@autocast_policy(FP32)  # torch's fractional_max_pool2d/3d run in float32 under autocast
 def _fractional_max_pool(nd: int, input, kernel_size, output_size, output_ratio,  # noqa: A002
                          return_indices: bool, _random_samples, rng):
     name = f"fractional_max_pool{nd}d"

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.dtypes import float32_compute, refuse_float8
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import broadcasts_to, real_number
 from dlpy.ops import complex as _complex
@@ -65,6 +65,7 @@ class Sum(Op):
     """y = sum of x over axes;  dx = g broadcast back over those axes."""
 
     complex_ok = True
+    float8_kernel = "sum_cpu"  # torch's refusal of float8 (amp/dtypes.py's _float8)
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, axes, keepdims):
@@ -108,11 +109,14 @@ class Max(Op):
     saves = (0, "output")  # read by backward (in-place checks, Op.saves)
 
     reduce = staticmethod(np.max)
+    float8_kernel = "max_all"  # torch's refusal of float8
 
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            refuse_float8(self.float8_kernel, x)
         y = self.reduce(x, axis=self.axes, keepdims=True)
         self.mask = x == y
         return y if self.keepdims else np.squeeze(y, axis=self.axes)
@@ -133,6 +137,7 @@ class Min(Max):
     """y = min of x over axes;  dx = g shared equally among the positions that reach the min."""
 
     reduce = staticmethod(np.min)
+    float8_kernel = "min_all"
 
 
 @float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
@@ -547,6 +552,7 @@ class Median(Max):
     equal to it (the nans when it is nan), as PyTorch's median()."""
 
     reduce = staticmethod(_lower_median)
+    float8_kernel = "median_cpu"
 
     def forward(self, x):
         y = super().forward(x)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.device import as_device
 from dlpy.ops.complex import complex, complex_dtype, imag, mark, real, real_dtype
 from dlpy.ops.pad import pad
@@ -290,6 +291,7 @@ def _stft_settings(name: str, n_fft, hop_length, win_length, window, dtype):
     return int(hop), window
 
 
+@autocast_policy(FP32)
 def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | None = None,  # noqa: A002
          window=None, center: bool = True, pad_mode: str = "reflect", normalized: bool = False,
          onesided: bool | None = None, return_complex: bool | None = None) -> Tensor:
@@ -328,6 +330,7 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     return swapaxes(mark(spectrum), -1, -2)
 
 
+@autocast_policy(FP32)
 def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | None = None,  # noqa: A002
           window=None, center: bool = True, normalized: bool = False,
           onesided: bool | None = None, length: int | None = None,

@@ -8,7 +8,16 @@ from typing import Any
 import numpy as np
 
 from dlpy.optim.adaptive import Params, _checked
-from dlpy.optim.optimizer import Optimizer, _add_square, _effective_grad
+from dlpy.optim.optimizer import (
+    _F32,
+    Optimizer,
+    _add,
+    _add_square,
+    _effective_grad,
+    _low_grad,
+    _plus,
+    _round,
+)
 
 
 class Adadelta(Optimizer):
@@ -58,3 +67,18 @@ class Adadelta(Optimizer):
             _add_square(acc, delta, 1.0 - rho, t)
             np.multiply(delta, -lr, out=t)
             p += t
+
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor Adadelta on a float16/bfloat16 parameter (each op rounded to
+        the parameter's dtype, as optimizer.py's low-precision steps)."""
+        lr, rho, eps = group["lr"], group["rho"], group["eps"]
+        dtype = param.dtype
+        state["step"] += 1
+        p, g = _low_grad(param, grad, group["weight_decay"], group["maximize"])
+        v, u = state["square_avg"], state["acc_delta"]
+        v[...] = _round(v.astype(_F32) * _F32(rho), dtype) + _F32(1.0 - rho) * g * g
+        std = _round(np.sqrt(_plus(v.astype(_F32), eps, dtype)), dtype)
+        delta = _round(np.sqrt(_plus(u.astype(_F32), eps, dtype)), dtype)
+        delta = _round(_round(delta / std, dtype) * g, dtype)  # delta.div_(std).mul_(g)
+        u[...] = _round(u.astype(_F32) * _F32(rho), dtype) + _F32(1.0 - rho) * delta * delta
+        param[...] = _add(p, delta, -lr, dtype)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.optim.adaptive import Params, _checked
-from dlpy.optim.optimizer import Optimizer, _check_hyper, _lerp
+from dlpy.optim.optimizer import _F32, Optimizer, _add, _check_hyper, _lerp, _lerp_low, _round
 
 
 class Adafactor(Optimizer):
@@ -135,10 +135,51 @@ class Adafactor(Optimizer):
         s *= -alpha / denom
         param += s
 
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor Adafactor on a float16/bfloat16 parameter: each op rounded to
+        the parameter's dtype, the norms summed in float32 and rounded too."""
+        lr, weight_decay, dtype = group["lr"], group["weight_decay"], param.dtype
+        eps1, eps2 = group["eps"]
+        if eps1 is None:
+            eps1 = float(np.finfo(dtype).eps)
+        state["step"] += 1
+        t = float(state["step"])
+        weight = t ** group["beta2_decay"]
+        alpha = max(eps2, _low_norm(param, dtype) / (param.size ** 0.5)) * min(lr, 1 / t ** 0.5)
+        if weight_decay != 0:  # param.mul_(1 - lr * weight_decay)
+            param[...] = param.astype(_F32) * _F32(1 - lr * weight_decay)
+        g = -grad.astype(_F32) if group["maximize"] else grad.astype(_F32)
+        if param.ndim > 1:  # norm(g, dim).square_().div_(size), lerp_; R @ C / R.mean().clamp
+            row_var, col_var = state["row_var"], state["col_var"]
+            for var, axis in ((row_var, -1), (col_var, -2)):
+                mean = _round(_round(_low_norm(g, dtype, axis) ** 2, dtype)
+                              / _F32(g.shape[axis]), dtype)
+                _lerp_low(var, mean, weight)
+            rows = row_var.astype(_F32)
+            estimate = _round(rows @ col_var.astype(_F32), dtype)
+            mean = np.maximum(_round(rows.mean(axis=-2, keepdims=True), dtype), _F32(eps1))
+            estimate = _round(estimate / mean, dtype)
+        else:  # variance.lerp_(g * g, w)
+            _lerp_low(state["variance"], _round(g * g, dtype), weight)
+            estimate = state["variance"].astype(_F32)
+        update = _round(1 / np.sqrt(np.maximum(estimate, _F32(eps1 * eps1))), dtype)
+        update = _round(update * g, dtype)  # clamp_(min=eps1^2).rsqrt_().mul_(g)
+        denom = max(1.0, _low_norm(update, dtype) / ((update.size ** 0.5) * group["d"]))
+        param[...] = _add(param.astype(_F32), update, -alpha / denom, dtype)
+
 
 def _norm(a: np.ndarray) -> float:
     """The 2-norm of all of a's elements."""
     return math.sqrt(float(np.vdot(a, a)))
+
+
+def _low_norm(a: np.ndarray, dtype: np.dtype, axis: int | None = None):
+    """torch's 2-norm of a ``dtype`` tensor (all elements, or along ``axis`` keeping it):
+    summed in float32, rounded to dtype; a float (or a float32 array along an axis)."""
+    a = a.astype(_F32)
+    norm = _round(np.sqrt(np.sum(a * a, axis=axis, keepdims=axis is not None,
+                                 dtype=np.float64)).astype(_F32), dtype)
+    return norm if axis is not None else float(norm)
 
 
 def _is_nan(value: Any) -> bool:

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from dlpy.optim.optimizer import (
+    _F32,
     Optimizer,
     _adam_moments,
+    _add,
     _add_ratio,
     _add_square,
     _check_betas_and_eps,
@@ -27,7 +29,12 @@ from dlpy.optim.optimizer import (
     _check_hyper,
     _effective_grad,
     _lerp,
+    _lerp_low,
+    _low_grad,
     _pair,
+    _plus,
+    _round,
+    _sqrt_plus,
 )
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor
@@ -111,6 +118,30 @@ class RMSprop(Optimizer):
             else:
                 _add_ratio(p, g, d, -lr, s)
 
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor RMSprop on a float16/bfloat16 parameter (optimizer.py's
+        low-precision steps: each op rounded to the parameter's dtype)."""
+        lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+        dtype = param.dtype
+        state["step"] += 1
+        p, g = _low_grad(param, grad, group["weight_decay"], group["maximize"])
+        v = state["square_avg"]  # mul_(alpha).addcmul_(g, g, value=1 - alpha)
+        v[...] = _round(v.astype(_F32) * _F32(alpha), dtype) + _F32(1.0 - alpha) * g * g
+        if group["centered"]:  # grad_avg.lerp_(g, 1 - alpha); v.addcmul(a, a, value=-1).sqrt_()
+            a = state["grad_avg"]
+            _lerp_low(a, g, 1.0 - alpha)
+            a32 = a.astype(_F32)
+            avg = _round(np.sqrt(_round(v.astype(_F32) + _F32(-1.0) * a32 * a32, dtype)), dtype)
+            avg = _plus(avg, eps, dtype)
+        else:
+            avg = _sqrt_plus(v, eps, dtype)
+        if momentum:  # buf.mul_(momentum).addcdiv_(g, avg); p.add_(buf, alpha=-lr)
+            buf = state["momentum_buffer"]
+            buf[...] = _round(buf.astype(_F32) * _F32(momentum), dtype) + g / avg
+            param[...] = _add(p, buf.astype(_F32), -lr, dtype)
+        else:  # p.addcdiv_(g, avg, value=-lr)
+            param[...] = p + _F32(-lr) * g / avg
+
 
 class Adagrad(Optimizer):
     """sum += g^2;  p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(sum) + eps), with ``sum``
@@ -184,6 +215,16 @@ class Adagrad(Optimizer):
             d += eps
             _add_ratio(p, g, d, -clr, s)
 
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor Adagrad on a float16/bfloat16 parameter (a dense gradient)."""
+        dtype = param.dtype
+        state["step"] += 1
+        clr = group["lr"] / (1 + (int(state["step"]) - 1) * group["lr_decay"])
+        p, g = _low_grad(param, grad, group["weight_decay"], group["maximize"])
+        total = state["sum"]  # sum.addcmul_(g, g, value=1); p.addcdiv_(g, std, value=-clr)
+        total[...] = total.astype(_F32) + _F32(1.0) * g * g
+        param[...] = p + _F32(-clr) * g / _sqrt_plus(total, group["eps"], dtype)
+
 
 class Adamax(Optimizer):
     """m = b1 m + (1 - b1) g;  u = max(b2 u, |g| + eps);  p -= lr / (1 - b1^t) * m / u.
@@ -219,6 +260,19 @@ class Adamax(Optimizer):
             d += eps
             np.maximum(u, d, out=u)
             _add_ratio(p, m, u, -step_size, d)
+
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor Adamax on a float16/bfloat16 parameter."""
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        dtype = param.dtype
+        state["step"] += 1
+        step_size = lr / (1.0 - beta1 ** int(state["step"]))
+        p, g = _low_grad(param, grad, group["weight_decay"], group["maximize"])
+        m, u = state["exp_avg"], state["exp_inf"]
+        _lerp_low(m, g, 1.0 - beta1)  # max(exp_inf.mul_(b2), |g|.add_(eps))
+        u[...] = np.maximum(_round(u.astype(_F32) * _F32(beta2), dtype),
+                            _plus(np.abs(g), eps, dtype))
+        param[...] = p + _F32(-step_size) * m.astype(_F32) / u.astype(_F32)
 
 
 class NAdam(Optimizer):
@@ -277,6 +331,25 @@ class NAdam(Optimizer):
             _add_ratio(p, g, d, grad_size, s)
             _add_ratio(p, m, d, avg_size, s)
 
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor NAdam on a float16/bfloat16 parameter; its mu_product is a
+        float32 tensor there, so each product is rounded to float32 here (the state's float64
+        number holds that value)."""
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        momentum_decay, dtype = group["momentum_decay"], param.dtype
+        t = _low_weight_decay(param, state, group)
+        p, g = _low_grad(param, grad, 0.0 if group["decoupled_weight_decay"] else
+                         group["weight_decay"], group["maximize"])
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
+        state["mu_product"][...] = _F32(state["mu_product"]) * _F32(mu)
+        mu_product = float(state["mu_product"])
+        m, v = _low_moments(state, g, beta1, beta2, dtype)
+        denom = _round(np.sqrt(_round(v / _F32(1.0 - beta2 ** t), dtype)), dtype)
+        denom = _plus(denom, eps, dtype)  # two addcdiv_, each rounded
+        p = _round(p + _F32(-lr * (1.0 - mu) / (1.0 - mu_product)) * g / denom, dtype)
+        param[...] = p + _F32(-lr * mu_next / (1.0 - mu_product * mu_next)) * m / denom
+
 
 class RAdam(Optimizer):
     """Rectified Adam (Liu et al.): m, v as Adam; rho_inf = 2 / (1 - b2) - 1,
@@ -328,6 +401,45 @@ class RAdam(Optimizer):
                 d *= s
                 d *= rect
             p -= d
+
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor RAdam on a float16/bfloat16 parameter."""
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        dtype = param.dtype
+        t = _low_weight_decay(param, state, group)
+        p, g = _low_grad(param, grad, 0.0 if group["decoupled_weight_decay"] else
+                         group["weight_decay"], group["maximize"])
+        m, v = _low_moments(state, g, beta1, beta2, dtype)
+        bias2 = 1.0 - beta2 ** t
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * (beta2 ** t) / bias2
+        update = _round(_round(m / _F32(1.0 - beta1 ** t), dtype) * _F32(lr), dtype)
+        if rho_t > 5.0:  # * bias2 ** 0.5 / (sqrt(v) + eps) (torch's scalar / tensor:
+            # reciprocal, then times) * rect, each rounded
+            adaptive = _round(_round(1 / _sqrt_plus(v, eps, dtype), dtype)
+                              * _F32(bias2 ** 0.5), dtype)
+            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                    / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+            update = _round(_round(update * adaptive, dtype) * _F32(rect), dtype)
+        param[...] = _add(p, update, -1.0, dtype)
+
+
+def _low_weight_decay(param: np.ndarray, state: dict, group: dict[str, Any]) -> int:
+    """NAdam's and RAdam's low-precision steps: the step counted, and with decoupled weight
+    decay torch's ``param.mul_(1 - lr * weight_decay)``; returns the step."""
+    state["step"] += 1
+    if group["weight_decay"] and group["decoupled_weight_decay"]:
+        param[...] = param.astype(_F32) * _F32(1.0 - group["lr"] * group["weight_decay"])
+    return int(state["step"])
+
+
+def _low_moments(state: dict, g: np.ndarray, beta1: float, beta2: float, dtype: np.dtype):
+    """torch's ``exp_avg.lerp_(g, 1 - b1)``, ``exp_avg_sq.mul_(b2).addcmul_(g, g, 1 - b2)`` on
+    low-precision states; returns both in float32."""
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    _lerp_low(m, g, 1.0 - beta1)
+    v[...] = _round(v.astype(_F32) * _F32(beta2), dtype) + _F32(1.0 - beta2) * g * g
+    return m.astype(_F32), v.astype(_F32)
 
 
 def _ordered_pair(name: str, key: str, value: Any) -> tuple[float, float]:
@@ -454,3 +566,19 @@ class ASGD(Optimizer):
         step = int(state["step"])
         state["eta"][...] = lr / ((1 + lambd * lr * step) ** alpha)
         state["mu"][...] = 1 / max(1, step - t0)
+
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor ASGD on a float16/bfloat16 parameter; its eta and mu are
+        float32 tensors there, read here rounded to float32."""
+        eta, mu, dtype = float(_F32(state["eta"])), float(_F32(state["mu"])), param.dtype
+        state["step"] += 1
+        p, g = _low_grad(param, grad, group["weight_decay"], group["maximize"])
+        p = _round(p * _F32(1.0 - group["lambd"] * eta), dtype)  # mul_, add_(g, alpha=-eta)
+        param[...] = p = _add(p, g, -eta, dtype)
+        ax = state["ax"]  # ax.add_(param.sub(ax).mul_(mu)), or ax.copy_(param)
+        p = param.astype(_F32)
+        ax[...] = ax + _round(_round(p - ax, dtype) * _F32(mu), dtype) if mu != 1.0 else param
+        step = int(state["step"])
+        lr, alpha = group["lr"], group["alpha"]
+        state["eta"][...] = lr / ((1 + group["lambd"] * lr * step) ** alpha)
+        state["mu"][...] = 1 / max(1, step - group["t0"])

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from dlpy.optim.optimizer import Optimizer, _check_hyper
+from dlpy.amp.dtypes import is_low_precision
+from dlpy.optim.optimizer import _F32, Optimizer, _add, _check_hyper
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor, enable_grad, increment_version
 
@@ -36,6 +37,40 @@ from dlpy.tensor import Tensor, enable_grad, increment_version
 _STATE = {"func_evals": "count", "n_iter": "count", "d": "vector", "t": "number",
           "old_dirs": "history", "old_stps": "history", "ro": "numbers", "H_diag": "number",
           "prev_flat_grad": "vector", "prev_loss": "loss"}
+
+
+# float16/bfloat16 parameters: torch's ops on its low-precision tensors (the fixed-step path):
+# dot products and sums in float32 rounded to the dtype, x.add_(y, alpha) one rounding of the
+# float32 x + alpha y (alpha rounded to the dtype), x.mul(number) a float32 product rounded
+def _low(a: np.ndarray) -> bool:
+    return a.dtype.itemsize == 2 and is_low_precision(a.dtype)
+
+
+def _dot(a: np.ndarray, b: np.ndarray):
+    if _low(a):
+        return np.asarray(np.dot(a.astype(_F32), b.astype(_F32))).astype(a.dtype)[()]
+    return np.dot(a, b)
+
+
+def _axpy(x: np.ndarray, alpha, y: np.ndarray) -> None:
+    """x += alpha * y, in place."""
+    if _low(x):
+        x[...] = _add(x.astype(_F32), y.astype(_F32), float(alpha), x.dtype)
+    else:
+        x += alpha * y
+
+
+def _scaled(a, number):
+    """a * number (an array or one number of the parameters' dtype)."""
+    if _low(np.asarray(a)):
+        return np.asarray(np.asarray(a, _F32) * _F32(number)).astype(np.asarray(a).dtype)[()]
+    return a * number
+
+
+def _abs_sum(a: np.ndarray):
+    if _low(a):
+        return np.asarray(np.sum(np.abs(a.astype(_F32)))).astype(a.dtype)[()]
+    return np.sum(np.abs(a))
 
 
 def _as_float(loss: Any) -> float:
@@ -236,7 +271,7 @@ class LBFGS(Optimizer):
             part = update[offset:offset + size]
             if p.data.dtype.kind == "c":
                 part = part.view(p.data.dtype)  # (real, imaginary) pairs as complex numbers
-            p.data += step_size * part.reshape(p.data.shape)
+            _axpy(p.data, step_size, part.reshape(p.data.shape))
             increment_version(p)
             offset += size
 
@@ -307,8 +342,8 @@ class LBFGS(Optimizer):
                 H_diag = 1  # noqa: N806
             else:
                 y = flat_grad - prev_flat_grad
-                s = d * t
-                ys = np.dot(y, s)
+                s = _scaled(d, t)
+                ys = _dot(y, s)
                 if ys > 1e-10:  # keep the pair (curvature is positive)
                     if len(old_dirs) == history_size:
                         old_dirs.pop(0)
@@ -317,18 +352,18 @@ class LBFGS(Optimizer):
                     old_dirs.append(y)
                     old_stps.append(s)
                     ro.append(1.0 / ys)
-                    H_diag = ys / np.dot(y, y)  # noqa: N806 - the initial Hessian's scale
+                    H_diag = ys / _dot(y, y)  # noqa: N806 - the initial Hessian's scale
                 # the two-loop recursion: d = -H g
                 num_old = len(old_dirs)
                 al = [None] * num_old
                 q = -flat_grad
                 for i in range(num_old - 1, -1, -1):
-                    al[i] = np.dot(old_stps[i], q) * ro[i]
-                    q += -al[i] * old_dirs[i]
+                    al[i] = _dot(old_stps[i], q) * ro[i]
+                    _axpy(q, -al[i], old_dirs[i])
                 d = r = q * H_diag
                 for i in range(num_old):
-                    be_i = np.dot(old_dirs[i], r) * ro[i]
-                    r += (al[i] - be_i) * old_stps[i]
+                    be_i = _dot(old_dirs[i], r) * ro[i]
+                    _axpy(r, al[i] - be_i, old_stps[i])
 
             if prev_flat_grad is None:
                 prev_flat_grad = flat_grad.copy()
@@ -338,10 +373,10 @@ class LBFGS(Optimizer):
 
             # the step length
             if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / np.sum(np.abs(flat_grad))) * lr
+                t = _scaled(min(1.0, 1.0 / _abs_sum(flat_grad)), lr)
             else:
                 t = lr
-            gtd = np.dot(flat_grad, d)  # the directional derivative
+            gtd = _dot(flat_grad, d)  # the directional derivative
             if gtd > -tolerance_change:
                 break
 

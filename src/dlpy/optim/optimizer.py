@@ -252,7 +252,9 @@ class Optimizer:
                              {key: _as_real(value) for key, value in state.items()}, group)
             elif not sparse and p.data.dtype.itemsize == 2 and is_low_precision(p.data.dtype) \
                     and hasattr(self, "_update_low_precision"):
-                self._update_low_precision(p.data, grad, state, group)
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    # torch's inf/nan where float16 underflows (an eps of 0), without warnings
+                    self._update_low_precision(p.data, grad, state, group)
             else:
                 self._update(p.data, grad, state, group)
             # changed in place by numpy: an op recorded before refuses its backward, as torch's
@@ -527,11 +529,11 @@ class Optimizer:
                     raise ValueError(f"{name}.load_state_dict: {key} must hold one number, got "
                                      f"shape {value.shape}")
                 value = value.reshape(())
-            elif value.shape != self._slot_shape(parts[2], self.params[index].shape):
+            elif value.shape != self._slot_shape(parts[2], self.params[index].data.shape):
                 raise ValueError(
                     f"{name}.load_state_dict: {key} has shape {value.shape}, parameter {index} "
-                    f"has {self.params[index].shape} (the slot: "
-                    f"{self._slot_shape(parts[2], self.params[index].shape)})"
+                    f"has {self.params[index].data.shape} (the slot: "
+                    f"{self._slot_shape(parts[2], self.params[index].data.shape)})"
                 )
             dtype = scalars.get(parts[2], self.params[index].dtype)
             new_state[index][parts[2]] = value.astype(dtype, copy=True)
@@ -733,6 +735,24 @@ def _add(a: np.ndarray, b: np.ndarray, alpha: float, dtype: np.dtype) -> np.ndar
     return (a.astype(np.float64) + alpha * b.astype(np.float64)).astype(_F32)
 
 
+def _lerp_low(state: np.ndarray, g: np.ndarray, weight: float) -> None:
+    """torch's ``state.lerp_(g, weight)`` on a ``dtype`` state (g in float32): its float32
+    formula, which takes the nearer end for the weight, rounded once into ``state``."""
+    s32, weight = state.astype(_F32), _F32(weight)
+    state[...] = s32 + weight * (g - s32) if weight < 0.5 else g - (g - s32) * (1 - weight)
+
+
+def _plus(a: np.ndarray, number: float, dtype: np.dtype) -> np.ndarray:
+    """torch's ``a.add(number)`` on a ``dtype`` tensor (given in float32): the number rounded
+    to dtype first (mul and div keep it float32), the sum rounded."""
+    return _round(a + np.asarray(number, dtype).astype(_F32), dtype)
+
+
+def _sqrt_plus(v: np.ndarray, eps: float, dtype: np.dtype) -> np.ndarray:
+    """torch's ``v.sqrt().add_(eps)`` on a ``dtype`` tensor: each op rounded."""
+    return _plus(_round(np.sqrt(v.astype(_F32)), dtype), eps, dtype)
+
+
 def _low_grad(param, grad, weight_decay: float, maximize: bool):
     """(p, g) in float32, g = -grad with maximize, + weight_decay * p (grad.add(param, alpha))."""
     p, g = param.astype(_F32), grad.astype(_F32)
@@ -910,16 +930,14 @@ class Adam(Optimizer):
         p, g = _low_grad(param, grad, 0.0 if self.decoupled else weight_decay,
                          group["maximize"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m32 = m.astype(_F32)  # exp_avg.lerp_(g, 1 - beta1): m + w (g - m) with w < 0.5
-        weight = _F32(1.0 - beta1)
-        m[...] = m32 + weight * (g - m32) if weight < 0.5 else g - (g - m32) * (1 - weight)
+        _lerp_low(m, g, 1.0 - beta1)  # exp_avg.lerp_(g, 1 - beta1)
         v32 = _round(v.astype(_F32) * _F32(beta2), dtype)  # mul_(beta2).addcmul_(g, g, 1 - b2)
         v[...] = v32 + _F32(1.0 - beta2) * g * g
         if group["amsgrad"]:
             v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         bias2_sqrt = (1.0 - beta2 ** t) ** 0.5
         denom = _round(np.sqrt(v.astype(_F32)), dtype)  # (v.sqrt() / bias2_sqrt).add_(eps)
-        denom = _round(_round(denom / _F32(bias2_sqrt), dtype) + _F32(eps), dtype)
+        denom = _plus(_round(denom / _F32(bias2_sqrt), dtype), eps, dtype)
         step_size = lr / (1.0 - beta1 ** t)  # param.addcdiv_(m, denom, value=-step_size)
         param[...] = p + _F32(-step_size) * m.astype(_F32) / denom
 

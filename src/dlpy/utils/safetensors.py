@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.device import as_device
 from dlpy.io import atomic_write
 from dlpy.serialization import bfloat16_to_float32
 from dlpy.tensor import Tensor
@@ -153,8 +154,10 @@ def _open(path) -> tuple[str, Any]:
     return path, open(path, "rb")
 
 
-def load_file(path: str | os.PathLike) -> dict[str, Tensor]:
-    """All the tensors of a ``.safetensors`` file, name -> Tensor, in the file's order."""
+def load_file(path: str | os.PathLike, device="cpu") -> dict[str, Tensor]:
+    """All the tensors of a ``.safetensors`` file, name -> Tensor, in the file's order.
+    ``device``: the CPU (a string, a device), any other a RuntimeError."""
+    as_device(device, "load_file")
     path, handle = _open(path)
     with handle:
         size = os.fstat(handle.fileno()).st_size
@@ -181,9 +184,11 @@ def load(data: bytes) -> dict[str, Tensor]:
 
 class safe_open:  # noqa: N801 - the safetensors package's name
     """Lazy access: the header is read on opening, each tensor when asked for.
-    ``framework`` is accepted for call compatibility ("np", "numpy", "pt", ...) and ignored."""
+    ``framework`` is accepted for call compatibility ("np", "numpy", "pt", ...) and ignored;
+    ``device``: the CPU (a string, a device), any other a RuntimeError."""
 
-    def __init__(self, path: str | os.PathLike, framework: str = "np", device: str = "cpu"):
+    def __init__(self, path: str | os.PathLike, framework: str = "np", device="cpu"):
+        as_device(device, "safe_open")
         self.path, self._handle = _open(path)
         try:
             size = os.fstat(self._handle.fileno()).st_size

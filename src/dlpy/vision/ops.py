@@ -18,7 +18,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy import nn
 from dlpy.random import get_rng
-from dlpy.tensor import Op, Tensor, default_dtype
+from dlpy.tensor import Op, Tensor, as_array, default_dtype
 
 _BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 _REDUCTIONS = ("none", "mean", "sum")
@@ -173,7 +173,7 @@ def remove_small_boxes(boxes, min_size: float) -> Tensor:
 def masks_to_boxes(masks) -> Tensor:
     """masks (N, H, W) -> (N, 4) xyxy boxes (float32) around each mask's nonzero pixels,
     inclusive pixel indices as torchvision; an empty mask gives [0, 0, 0, 0]."""
-    data = np.asarray(getattr(masks, "data", masks))
+    data = as_array(masks)
     if data.size == 0:
         return Tensor(np.zeros((0, 4), dtype=np.float32))
     if data.ndim != 3:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ao.qtensor import (
     _array,
     check_scale,
@@ -94,6 +95,7 @@ class FakeQuantizePerChannel(FakeQuantizePerTensor):
                          quant_max)
 
 
+@autocast_policy(FP32)
 def fake_quantize_per_tensor_affine(x: Tensor, scale, zero_point, quant_min: int,
                                     quant_max: int) -> Tensor:
     """torch.fake_quantize_per_tensor_affine (scale/zero_point numbers or one-element tensors)."""

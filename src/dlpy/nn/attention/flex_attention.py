@@ -21,10 +21,11 @@ import numpy as np
 
 from dlpy import func_batching as _batching
 from dlpy import functional as F
+from dlpy.device import as_device
 from dlpy.ops.attention import Attention, ScoresAttention, additive_mask, group_heads
 from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import swapaxes
-from dlpy.tensor import Tensor, no_grad
+from dlpy.tensor import Tensor, as_array, no_grad
 
 __all__ = ["AuxOutput", "AuxRequest", "BlockMask", "and_masks", "create_block_mask",
            "create_mask", "flex_attention", "noop_mask", "or_masks"]
@@ -106,7 +107,7 @@ def _as_mask(name, result, shape) -> np.ndarray:
         raise TypeError(f"{name}: the mask_mod returned the Python bool {result}, not a boolean "
                         "Tensor; build it from the index Tensors (q_idx >= kv_idx, b == 0, "
                         "a & b, a | b, ~a are element-wise)")
-    mask = np.asarray(getattr(result, "data", result))
+    mask = as_array(result)
     if mask.dtype != np.bool_:
         raise TypeError(f"{name}: a mask_mod must return a boolean Tensor, got {mask.dtype}")
     try:
@@ -129,14 +130,15 @@ def _sizes(name, B, H, Q_LEN, KV_LEN):
 def create_mask(mod_fn, B, H, Q_LEN, KV_LEN, device=None) -> Tensor:
     """torch's create_mask: the (B, H, Q_LEN, KV_LEN) boolean mask of a mask_mod (4
     arguments), or of a score_mod (5: True where it leaves a zero score above -inf). B or H
-    None means 1; ``device`` is accepted and ignored (dlpy runs on the CPU)."""
+    None means 1; ``device``: the CPU (a string, a device or None), any other a RuntimeError."""
+    as_device(device, "create_mask")
     shape = _sizes("create_mask", B, H, Q_LEN, KV_LEN)
     kind = _num_positional(mod_fn)
     if kind == 4:
         mask = _as_mask("create_mask", mod_fn(*_indices(*shape)), shape)
     elif kind == 5:
         scores = mod_fn(Tensor(np.zeros(shape)), *_indices(*shape))
-        mask = ~np.isneginf(np.asarray(getattr(scores, "data", scores)))
+        mask = ~np.isneginf(as_array(scores))
     else:
         raise TypeError(f"create_mask: expected a mask_mod (b, h, q_idx, kv_idx) or a score_mod "
                         f"(score, b, h, q_idx, kv_idx), got {kind} positional arguments")
@@ -166,7 +168,7 @@ class BlockMask:
 
     def __init__(self, mask, BLOCK_SIZE=_DEFAULT_SPARSE_BLOCK_SIZE, mask_mod=None,
                  batch_heads=None):
-        mask = np.asarray(getattr(mask, "data", mask))
+        mask = as_array(mask)
         if mask.dtype != np.bool_ or mask.ndim != 4:
             raise ValueError(f"BlockMask: expected a boolean (B, H, Q_LEN, KV_LEN) mask, got "
                              f"{mask.dtype} {mask.shape}")
@@ -263,9 +265,10 @@ def create_block_mask(mask_mod, B, H, Q_LEN, KV_LEN, device=None,
                       BLOCK_SIZE=_DEFAULT_SPARSE_BLOCK_SIZE, **torch_options) -> BlockMask:
     """torch's create_block_mask: mask_mod(b, h, q_idx, kv_idx) -> a boolean Tensor, True
     where query q_idx may attend to key kv_idx, evaluated once on broadcast index tensors.
-    B or H None: the same mask for every batch or head. ``device`` and torch's kernel options
-    (_compile, separate_full_blocks, compute_dq_write_order, dq_kv_order) are accepted and
-    change nothing."""
+    B or H None: the same mask for every batch or head. ``device``: the CPU (a string, a device
+    or None), any other a RuntimeError; torch's kernel options (_compile, separate_full_blocks,
+    compute_dq_write_order, dq_kv_order) are accepted and change nothing."""
+    as_device(device, "create_block_mask")
     shape = _sizes("create_block_mask", B, H, Q_LEN, KV_LEN)
     if not callable(mask_mod) or _num_positional(mask_mod) != 4:
         raise TypeError(f"create_block_mask: expected a mask_mod (b, h, q_idx, kv_idx), got "

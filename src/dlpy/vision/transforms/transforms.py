@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, as_array
 from dlpy.vision.transforms import functional as F
 from dlpy.vision.transforms.functional import PADDING_MODES, InterpolationMode, _array, _pair
 
@@ -200,8 +200,8 @@ class LinearTransformation(Transform):
     """(img.flatten() - mean_vector) @ transformation_matrix, reshaped back (ZCA whitening)."""
 
     def __init__(self, transformation_matrix, mean_vector):
-        matrix = np.asarray(getattr(transformation_matrix, "data", transformation_matrix))
-        mean = np.asarray(getattr(mean_vector, "data", mean_vector))
+        matrix = as_array(transformation_matrix)
+        mean = as_array(mean_vector)
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(f"LinearTransformation: transformation_matrix must be square, got "
                              f"{matrix.shape}")

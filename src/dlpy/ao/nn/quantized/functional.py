@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.ao.qtensor import QTensor, quantize_array, quint8
+from dlpy.tensor import as_array
 
 F32 = np.float32
 
@@ -103,7 +104,7 @@ def batch_norm(x, weight, bias, mean, var, eps: float, scale: float, zero_point:
     the zero point (BNReLU2d)."""
     x = check_qtensor("batch_norm", x)
     channels = x.shape[1] if x.ndim > 1 else 0
-    arrays = [np.asarray(getattr(a, "data", a), F32) for a in (weight, bias, mean, var)]
+    arrays = [np.asarray(as_array(a), F32) for a in (weight, bias, mean, var)]
     if any(a.shape != (channels,) for a in arrays):
         raise ValueError(f"batch_norm: expected weight, bias, mean and var of shape "
                          f"({channels},) for an input {x.shape}, got "

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, as_array
 from dlpy.vision import tv_tensors
 from dlpy.vision.ops import box_iou
 from dlpy.vision.transforms import *  # noqa: F403
@@ -155,7 +155,7 @@ class SanitizeBoundingBoxes(Transform):
         for key in ("boxes", self.labels_getter):
             if key in out:
                 value = out[key]
-                kept = np.asarray(getattr(value, "data", value))[keep]
+                kept = as_array(value)[keep]
                 out[key] = Tensor(kept) if isinstance(value, Tensor) else kept
         return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, as_array
 from dlpy.vision import tv_tensors
 from dlpy.vision.ops import box_convert
 from dlpy.vision.transforms import functional as _v1
@@ -84,7 +84,7 @@ _FORMAT_NAMES = {BoundingBoxFormat.XYXY: "xyxy", BoundingBoxFormat.XYWH: "xywh",
 
 
 def _boxes_array(boxes, name: str) -> np.ndarray:
-    data = np.asarray(getattr(boxes, "data", boxes))
+    data = as_array(boxes)
     if data.shape[-1:] != (4,):
         raise ValueError(f"{name}: expected boxes (..., 4), got shape {data.shape}")
     return data
