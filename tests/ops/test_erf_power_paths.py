@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor
 from dlpy.ops.activation import _erf, _erf_float32, _erfc_outer
@@ -59,6 +60,38 @@ def test_erfc_outer_relative_accuracy():
     got = _erfc_outer(y, relative=True)
     np.testing.assert_allclose(got[:-2], exact[:-2], rtol=2e-15, atol=0)
     np.testing.assert_array_equal(got[-2:], [0.0, 0.0])
+
+
+def test_erfc_is_accurate_in_the_upper_tail_where_one_minus_erf_is_zero():
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.linspace(-6, 26, 20_001), rng.uniform(-30, 26, 20_000),
+                        [-0.46875, 0.46875, 0.0, -0.0]])
+    exact = np.array([math.erfc(v) for v in x])
+    y = F.erfc(Tensor(x)).data
+    assert y.dtype == np.float64
+    assert np.max(np.abs(y - exact) / exact) < 2e-15  # relative, out to erfc(26) = 5.7e-296
+    assert F.erfc(Tensor(np.array([6.0]))).data[0] == pytest.approx(2.1519736712498913e-17,
+                                                                   rel=1e-15)
+    y32 = F.erfc(Tensor(x.astype(np.float32))).data
+    assert y32.dtype == np.float32
+    inside = exact > 1e-37  # float32's normal range
+    assert np.max(_ulps(y32[inside], np.array([math.erfc(v) for v in
+                                                x.astype(np.float32)[inside].astype(float)]))) <= 1
+    special = F.erfc(Tensor(np.array([np.inf, -np.inf, np.nan, 40.0]))).data
+    np.testing.assert_array_equal(special[[0, 1, 3]], [0.0, 2.0, 0.0])
+    assert np.isnan(special[2])
+
+
+def test_erfc_gradient_and_the_normal_cdf_tails():
+    from dlpy.testing import gradcheck
+    assert gradcheck(F.erfc, Tensor(np.array([-2.0, -0.3, 0.2, 0.47, 1.5, 5.0]),
+                                    requires_grad=True))
+    x = np.array([-1.0, -3.0, -9.0, -20.0, -37.0, 0.5, 4.0])
+    exact = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x])
+    # (x / sqrt(2) rounds: erfc's relative error 2 t^2 1.1e-16, 1.5e-13 at x = -37; before,
+    # ndtr was 1 - erf's 0 there)
+    np.testing.assert_allclose(dlpy.special.ndtr(Tensor(x)).data, exact, rtol=5e-13)
+    np.testing.assert_allclose(dlpy.special.log_ndtr(Tensor(x)).data, np.log(exact), rtol=1e-14)
 
 
 def test_erfinv_float32_within_half_an_ulp():

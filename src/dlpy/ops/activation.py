@@ -43,18 +43,21 @@ def _rational(t, num, den):
     return top
 
 
-def _erfc_outer(y, relative: bool):
+def _erfc_outer(y, relative: bool, limit: float | None = None):
     """erfc(y) for float64 y >= 0.46875 (below, erfc(0.46875)), Cody's outer ranges: exp(-y^2) R(y)
     up to 4, exp(-y^2) / y (1/sqrt(pi) - z R(z)), z = 1 / y^2, beyond. ``relative``: to about
     1e-15 relative out to the underflow at 27 (y^2 split as Cody does); otherwise what erf needs,
     absolute accuracy: y^2 rounded (erfc off by < erfc(y) y^2 1.1e-16 < 2e-17) and y past 6
-    taken as 6 (erfc(6) ~ 2e-17 is below half an ulp of 1: exactly +-1 there and at inf)."""
+    taken as 6 (erfc(6) ~ 2e-17 is below half an ulp of 1: exactly +-1 there and at inf).
+    ``limit`` replaces that 6 (or 30)."""
     ym = np.clip(y, 0.46875, 4.0)
     erfc = _rational(ym, _ERF_C, _ERF_D)
     erfc *= _exp_minus_square(ym, relative)
     large = y > 4.0  # false for nan, which the clips and np.where carry through as nan
     if large.any():
-        yl = np.minimum(y[large], 30.0 if relative else 6.0)  # (erfc(30) = 0 in float64)
+        if limit is None:
+            limit = 30.0 if relative else 6.0  # (erfc(30) = 0 in float64)
+        yl = np.minimum(y[large], limit)
         z = 1.0 / (yl * yl)
         tail = z * _rational(z, _ERF_P, _ERF_Q)
         np.subtract(0.56418958354775628695, tail, out=tail)  # 1/sqrt(pi) - z R(z)
@@ -96,6 +99,32 @@ def _erf(x):
     out = np.empty_like(flat)
     for start in range(0, flat.size, _ERF_BLOCK):
         out[start:start + _ERF_BLOCK] = _erf_block(flat[start:start + _ERF_BLOCK])
+    return out.reshape(x.shape)
+
+
+def _erfc_block(x, single: bool):
+    """erfc of a 1-d float64 block: 1 - erf near 0, Cody's outer ranges beyond (2 - erfc(-x)
+    for negative x), nan kept. To about 1e-15 relative (exp(-y^2) split); ``single``: to what
+    float32 needs (y^2 rounded: erfc off by < y^2 1.1e-16 relative, 1e-14 out to float32's
+    underflow at 10.1)."""
+    y = np.abs(x)
+    xs = np.clip(x, -0.46875, 0.46875)
+    small = xs * _rational(xs * xs, _ERF_A, _ERF_B)
+    np.subtract(1.0, small, out=small)
+    tail = _erfc_outer(y, relative=not single, limit=11.0 if single else None)
+    negative = 2.0 - tail
+    return np.where(y <= 0.46875, small, np.where(x < 0, negative, tail))
+
+
+def _erfc(x, single: bool = False):
+    """erfc(x) = 1 - erf(x) element-wise in float64, accurate in the upper tail (where 1 - erf
+    rounds to 0: erfc(6) = 2.2e-17, erfc(26) = 5.7e-296); same shape as x. ``single``: float32
+    accuracy (see _erfc_block)."""
+    x = np.asarray(x, dtype=np.float64)
+    flat = x.reshape(-1)
+    out = np.empty_like(flat)
+    for start in range(0, flat.size, _ERF_BLOCK):
+        out[start:start + _ERF_BLOCK] = _erfc_block(flat[start:start + _ERF_BLOCK], single)
     return out.reshape(x.shape)
 
 

@@ -21,9 +21,6 @@ from dlpy.ops.mask import where
 from dlpy.ops.pointwise import _check_broadcast
 from dlpy.tensor import Op, Tensor
 
-_ERF = np.frompyfunc(math.erf, 1, 1)
-_ERFC = np.frompyfunc(math.erfc, 1, 1)
-
 # lgamma(2 + t) = t P(t) / Q(t) for |t| <= 1/2: the [7/7] Pade approximant of the Taylor
 # series (1 - euler_gamma) t + sum over k >= 2 of (-1)^k (zeta(k) - 1) / k t^k (made with
 # mpmath.pade at 50 digits); its error is below float64's rounding, its poles beyond |t| = 2

@@ -16,8 +16,9 @@ import math
 
 import numpy as np
 
+from dlpy.ops.activation import _erf, _erfc
 from dlpy.ops.pointwise import _check_broadcast
-from dlpy.ops.special import _ERF, _ERFC, _gammaincc_fraction, gammainc_array, lgamma_array
+from dlpy.ops.special import _gammaincc_fraction, gammainc_array, lgamma_array
 from dlpy.tensor import Op, Tensor
 
 _SQRT_2PI = math.sqrt(2 * math.pi)
@@ -294,8 +295,8 @@ def ndtr_array(x):
     """Phi(x), the standard normal CDF (erf near 0, erfc in the tails, as torch)."""
     t = x * math.sqrt(0.5)
     z = np.abs(t)
-    tail = 0.5 * _ERFC(z).astype(np.float64)
-    return np.where(z < 1, 0.5 + 0.5 * _ERF(t).astype(np.float64),
+    tail = 0.5 * _erfc(z)
+    return np.where(z < 1, 0.5 + 0.5 * _erf(t),
                     np.where(t > 0, 1 - tail, tail))
 
 
@@ -328,7 +329,7 @@ def log_ndtr_array(x):
     tl = np.where(lower, t, 0.0)
     th = np.where(lower, 0.0, t)
     return np.where(lower, np.log(erfcx_array(-tl) / 2) - tl * tl,
-                    np.log1p(-_ERFC(th).astype(np.float64) / 2))
+                    np.log1p(-_erfc(th) / 2))
 
 
 _ZETA_A = (12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9,
