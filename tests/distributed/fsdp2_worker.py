@@ -337,6 +337,41 @@ def hsdp_replicated_checkpoint_resumes_sharded():
     return f"trained {trained:.1e}, resumed {resumed:.1e}"
 
 
+@check
+def clip_grad_norm_is_the_whole_models():
+    """nn.utils.clip_grad_norm_ and optim.clip_grad_norm on sharded parameters: the norm of
+    the whole model's gradient (2, inf and 3), the same on every rank, and the gradients
+    clipped as one process's (an SGD step with lr 1 then gives its parameters), on the 1-D
+    mesh and on HSDP's (N, 1) and (1, N) meshes."""
+    from dlpy.nn.utils import clip_grad_norm_
+
+    rank, size = dist.rank(), dist.world_size()
+    meshes = {"1-D": None, "(N, 1)": (size, 1), "(1, N)": (1, size)}
+    worst = 0.0
+    for label, shape in meshes.items():
+        for norm_type, clip in ((2.0, clip_grad_norm_), (np.inf, optim.clip_grad_norm),
+                                (3.0, clip_grad_norm_)):
+            mesh = None if shape is None else init_device_mesh("cpu", shape)
+            model, ref = sharded(mesh), Net()
+            got, want = [], []
+            for net, r, n, out in ((model, rank, size, got), (ref, 0, 1, want)):
+                x, y = data(0)
+                part = slice(r * BATCH // n, (r + 1) * BATCH // n)
+                x, y = x[part], y[part]
+                F.cross_entropy(net(Tensor(x)), y).backward()
+                total = clip(net.parameters(), 0.05, norm_type=norm_type)
+                out.append(float(total.item() if isinstance(total, Tensor) else total))
+                optim.SGD(net.parameters(), lr=1.0).step()
+            assert abs(got[0] - want[0]) < 1e-12 * want[0], (label, norm_type, got, want)
+            assert want[0] > 0.05  # so the gradients were clipped
+            every = [None] * size
+            dist.all_gather_object(every, got[0])
+            assert len(set(every)) == 1, every
+            worst = max(worst, difference(whole(model), ref.state_dict()))
+    assert worst < 1e-12, worst
+    return f"norms and steps as one process's to {worst:.1e}"
+
+
 def _fresh(mesh):
     model = sharded(mesh)
     return model, make_adam(model.parameters())

@@ -60,6 +60,34 @@ def worst_gradient(model, reference) -> float:
     return worst
 
 
+# ----------------------------------------------------------------- gradient clipping
+@check
+def clip_grad_norm_counts_whole_gradients():
+    """clip_grad_norm_ / optim.clip_grad_norm on an attention block + MLP under the TP plan
+    (colwise, rowwise and replicated parameters): the one-process norm (2, inf, 3) on every
+    rank and its clipped gradients (before, each rank clipped by the norm of its pieces)."""
+    from dlpy.nn.utils import clip_grad_norm_
+
+    mesh = tp_mesh()
+    worst = 0.0
+    for norm_type, clip in ((2.0, clip_grad_norm_), (np.inf, optim.clip_grad_norm),
+                            (3.0, clip_grad_norm_)):
+        ref, model = Block(), parallelize_module(Block(), mesh, TP_PLAN)
+        x, y = batch(0)
+        totals = []
+        for net in (ref, model):
+            F.cross_entropy(net(Tensor(x)), y).backward()
+            total = clip(net.parameters(), 0.05, norm_type=norm_type)
+            totals.append(float(total.item() if isinstance(total, Tensor) else total))
+        assert totals[1] > 0.05 and abs(totals[1] - totals[0]) < 1e-12 * totals[0], totals
+        every = [None] * mesh.size()
+        dist.all_gather_object(every, totals[1])
+        assert len(set(every)) == 1, every
+        worst = max(worst, worst_gradient(model, ref))
+    assert worst < 1e-12, worst
+    return f"clipped gradients to {worst:.1e}"
+
+
 # ----------------------------------------------------------------- embeddings
 @check
 def embedding_rowwise_and_colwise():

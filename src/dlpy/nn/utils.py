@@ -27,6 +27,7 @@ from dlpy.nn import parametrizations, parametrize, prune
 from dlpy.nn.module import Module, Parameter
 from dlpy.optim.optimizer import grad_arrays as _grad_arrays
 from dlpy.optim.optimizer import scale_to_norm as _scale_to_norm
+from dlpy.optim.optimizer import split_pieces as _split_pieces
 from dlpy.optim.optimizer import total_norm as _total_norm
 from dlpy.random import get_rng
 from dlpy.sparse_grad import SparseGrad
@@ -49,10 +50,13 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     """Scale the gradients in place to a joint ``norm_type``-norm of at most ``max_norm``;
     returns the norm before clipping (a one-element tensor of the gradients' dtype), as
     torch's: get_total_norm then clip_grads_with_norm_ (a non-finite norm is returned, and
-    scales the gradients to NaN, unless ``error_if_nonfinite``)."""
+    scales the gradients to NaN, unless ``error_if_nonfinite``). Sharded parameters (FSDP2's
+    and tensor parallelism's DTensors, whose .grad is this rank's piece) count with their whole
+    gradients, as torch's DTensor gradients do: every rank gets the same norm (a collective)."""
     parameters = _tensors(parameters)
-    total = get_total_norm([p.grad for p in parameters if p.grad is not None], norm_type,
-                           error_if_nonfinite, foreach)
+    plain, pieces = _split_pieces(parameters)
+    total = _total(_norm_arrays([p.grad for p in plain if p.grad is not None]), norm_type,
+                   error_if_nonfinite, [p for p in pieces if p.grad is not None])
     clip_grads_with_norm_(parameters, max_norm, total, foreach)
     return total
 
@@ -121,13 +125,18 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     value), as torch.nn.utils.get_total_norm; give it the gradients (``[p.grad for p in
     params if p.grad is not None]``). A one-element tensor of the tensors' dtype (float32 for
     none). ``foreach`` is accepted and ignored (one implementation)."""
-    arrays = _norm_arrays(tensors)
-    total = _total_norm(arrays, norm_type, "get_total_norm")
+    return _total(_norm_arrays(tensors), norm_type, error_if_nonfinite)
+
+
+def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
+           pieces: list[Tensor] = ()) -> Tensor:
+    total = _total_norm(arrays, norm_type, "get_total_norm", pieces)
     if error_if_nonfinite and not math.isfinite(total):
         raise FloatingPointError(
             f"get_total_norm: the total norm of order {float(norm_type)} is {total} (a tensor "
             "holds NaN or inf); pass error_if_nonfinite=False to get it anyway")
-    dtype = np.result_type(*arrays) if arrays else np.dtype(np.float32)
+    dtypes = [*arrays, *(p.grad.data for p in pieces)]
+    dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float32)
     return Tensor(np.asarray(total, dtype=dtype if dtype.kind == "f" else np.float32))
 
 

@@ -1022,18 +1022,42 @@ def grad_arrays(params: Iterable[Tensor]) -> list[np.ndarray]:
     return grads
 
 
-def total_norm(arrays: list[np.ndarray], norm_type: float, owner: str) -> float:
-    """The ``norm_type``-norm of the arrays seen as one vector (2: L2, ``inf``: the largest
-    absolute value); 0 for none. clip_grad_norm and nn.utils.get_total_norm share it."""
-    norm_type = float(norm_type)
-    if not norm_type > 0:  # also NaN
-        raise ValueError(f"{owner}: norm_type must be > 0 (or inf), got {norm_type}")
+def norm_power(arrays: list[np.ndarray], norm_type: float) -> float:
+    """The sum of |g|^norm_type over the arrays (``inf``: the largest |g|; 0 for none): the
+    part of a total norm that adds up over pieces."""
     if norm_type == math.inf:
         return max((float(np.max(np.abs(g))) for g in arrays if g.size), default=0.0)
     if norm_type == 2.0:
-        return math.sqrt(sum(float(np.vdot(g, g)) for g in arrays))
-    return sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type))
-               for g in arrays) ** (1.0 / norm_type)
+        return sum(float(np.vdot(g, g).real) for g in arrays)
+    return sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in arrays)
+
+
+def split_pieces(params: Iterable[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    """(plain parameters, parameters whose .data and .grad are one rank's piece of the whole:
+    DTensors, see dlpy.tensor.register_piece_type)."""
+    from dlpy.tensor import _PIECES
+
+    params = [params] if isinstance(params, Tensor) else list(params)
+    pieces = [p for p in params if _PIECES and isinstance(p, _PIECES)]
+    return [p for p in params if not (_PIECES and isinstance(p, _PIECES))], pieces
+
+
+def total_norm(arrays: list[np.ndarray], norm_type: float, owner: str,
+               pieces: list[Tensor] = ()) -> float:
+    """The ``norm_type``-norm of the arrays seen as one vector (2: L2, ``inf``: the largest
+    absolute value); 0 for none. ``pieces``: sharded parameters (DTensors) whose whole
+    gradients count too, their pieces' parts combined over the ranks (collectives: every rank
+    must call it). clip_grad_norm and nn.utils.get_total_norm share it."""
+    norm_type = float(norm_type)
+    if not norm_type > 0:  # also NaN
+        raise ValueError(f"{owner}: norm_type must be > 0 (or inf), got {norm_type}")
+    part = norm_power(arrays, norm_type)
+    if pieces:
+        shared = type(pieces[0]).grad_norm_power(pieces, norm_type)
+        part = max(part, shared) if norm_type == math.inf else part + shared
+    if norm_type == math.inf:
+        return part
+    return math.sqrt(part) if norm_type == 2.0 else part ** (1.0 / norm_type)
 
 
 def scale_to_norm(arrays: list[np.ndarray], max_norm: float, total: float) -> None:
@@ -1057,8 +1081,11 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
     """
     if not math.isfinite(max_norm) or max_norm <= 0:
         raise ValueError(f"clip_grad_norm: max_norm must be finite and > 0, got {max_norm}")
-    grads = grad_arrays(params)
-    total = total_norm(grads, norm_type, "clip_grad_norm")
+    plain, pieces = split_pieces(params)
+    grads = grad_arrays(plain)
+    total = total_norm(grads, norm_type, "clip_grad_norm",
+                       [p for p in pieces if p.grad is not None])
+    grads += grad_arrays(pieces)
     if not math.isfinite(total):
         if error_if_nonfinite:
             raise FloatingPointError(
@@ -1067,9 +1094,4 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
             )
         return total
     scale_to_norm(grads, max_norm, total)
-    return total
-    scale = max_norm / (total + 1e-6)
-    if scale < 1.0:
-        for g in grads:
-            g *= scale
     return total

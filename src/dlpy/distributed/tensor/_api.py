@@ -446,6 +446,32 @@ class DTensor(Tensor):
                 "was given a DTensor through a function that does not dispatch on DTensors); "
                 "call .full_tensor() or .to_local() first, or redistribute")
 
+    @staticmethod
+    def grad_norm_power(params: Sequence[Any], norm_type: float) -> float:
+        """sum |g|^norm_type over the whole gradients of DTensor ``params`` (``inf``: the
+        largest |g|), the same on every rank: each local gradient's part, summed (or maxed)
+        over the mesh dimensions its parameter is sharded on (replicas hold equal pieces and
+        count once); one all-reduce per (mesh, sharded dims) group, in the parameters' order.
+        clip_grad_norm_'s part for FSDP2 and tensor-parallel parameters."""
+        from dlpy.optim.optimizer import norm_power
+
+        inf = norm_type == np.inf
+        groups: dict[tuple[int, tuple[int, ...]], list[Any]] = {}
+        for p in params:
+            spec = p._spec
+            dims = tuple(i for i, pl in enumerate(spec.placements) if pl.is_shard())
+            part = norm_power([as_array(p.grad)], norm_type)
+            entry = groups.setdefault((id(spec.mesh), dims), [spec.mesh, dims, 0.0])
+            entry[2] = max(entry[2], part) if inf else entry[2] + part
+        total = 0.0
+        for mesh, dims, part in groups.values():
+            value = np.array([part], dtype=np.float64)
+            for dim in dims:
+                torch_api.all_reduce(value, ReduceOp.MAX if inf else ReduceOp.SUM,
+                                     mesh.get_group(dim))
+            total = max(total, float(value[0])) if inf else total + float(value[0])
+        return total
+
     # ------------------------------------------------------------- ops (see _ops.py)
     @classmethod
     def __dlpy_function__(cls, name: str, input: Any, *args, **kwargs):  # noqa: A002
