@@ -17,7 +17,14 @@ from dlpy import Tensor, nn, optim
 from dlpy import functional as F
 from dlpy.distributed import checkpoint as dcp
 from dlpy.distributed import torch_api as dist
-from dlpy.distributed.tensor import DTensor, Replicate, Shard, distribute_tensor, init_device_mesh
+from dlpy.distributed.tensor import (
+    DTensor,
+    Partial,
+    Replicate,
+    Shard,
+    distribute_tensor,
+    init_device_mesh,
+)
 from dlpy.distributed.tensor.parallel import (
     ColwiseParallel,
     RowwiseParallel,
@@ -58,6 +65,46 @@ def worst_gradient(model, reference) -> float:
         assert p.grad is not None and p.grad.shape == want.shape, name
         worst = max(worst, diff(p.grad.data - want))
     return worst
+
+
+# ----------------------------------------------------------------- comparisons
+@check
+def comparisons_are_dtensors():
+    """==, !=, <, <=, >, >= of DTensors (and with numbers): boolean DTensors laid out as the
+    operands, whose whole value is the one-process comparison (before: this rank's piece
+    compared as a plain Tensor); a Partial operand and a plain Tensor refused."""
+    mesh = tp_mesh()
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    y[1] = x[1]  # some equal values
+    sx = distribute_tensor(Tensor(x), mesh, [Shard(0)])
+    sy = distribute_tensor(Tensor(y), mesh, [Shard(0)])
+    ry = distribute_tensor(Tensor(y), mesh, [Replicate()])
+    cases = {"==": (sx == sy, x == y), "!=": (sx != ry, x != y), "<": (sx < 0.25, x < 0.25),
+             "<=": (sx.le(sy), x <= y), ">": (0.1 > sx, 0.1 > x), ">=": (sx >= ry, x >= y),
+             "int < float": (distribute_tensor(Tensor(np.arange(10).reshape(5, 2)), mesh,
+                                               [Shard(1)]) < 4.5, np.arange(10).reshape(5, 2)
+                             < 4.5)}
+    for name, (got, want) in cases.items():
+        assert isinstance(got, DTensor) and got.dtype == np.bool_, (name, type(got))
+        assert got.placements[0].is_shard(), (name, got.placements)
+        assert np.array_equal(got.full_tensor().data, want), name
+    assert (sx == None) is False and sx in {sx}  # noqa: E711  (identity hashing kept)
+    partial = DTensor.from_local(Tensor(x), mesh, [Partial()])
+    for call in (lambda: partial < 0, lambda: sx == partial):
+        try:
+            call()
+        except ValueError as err:
+            assert "Partial" in str(err), err
+        else:
+            raise AssertionError("a Partial comparison ran")
+    try:
+        _ = sx < Tensor(x)
+    except RuntimeError as err:
+        assert "mixed Tensor and DTensor" in str(err), err
+    else:
+        raise AssertionError("a DTensor compared with a plain Tensor")
+    return f"{len(cases)} comparisons equal one process's"
 
 
 # ----------------------------------------------------------------- gradient clipping

@@ -25,7 +25,7 @@ from dlpy.distributed import torch_api
 from dlpy.distributed.device_mesh import DeviceMesh, init_device_mesh
 from dlpy.distributed.tensor.placement_types import Partial, Placement, Replicate, Shard
 from dlpy.nn.module import Module, Parameter
-from dlpy.tensor import Op, Tensor, as_array, register_piece_type
+from dlpy.tensor import Op, Tensor, _comparable, as_array, register_piece_type
 
 ReduceOp = torch_api.ReduceOp
 
@@ -503,6 +503,29 @@ class DTensor(Tensor):
 
     def __neg__(self):
         return _ops().unary("neg", lambda x: -x, self, linear_op=True)
+
+    # comparisons: a boolean DTensor laid out as the operands (torch's), not this rank's
+    # piece compared as if it were the whole
+    def __eq__(self, other):
+        return _ops().binary("eq", self, other) if _comparable(other) else NotImplemented
+
+    def __ne__(self, other):
+        return _ops().binary("ne", self, other) if _comparable(other) else NotImplemented
+
+    def __lt__(self, other):
+        return _ops().binary("lt", self, other)
+
+    def __le__(self, other):
+        return _ops().binary("le", self, other)
+
+    def __gt__(self, other):
+        return _ops().binary("gt", self, other)
+
+    def __ge__(self, other):
+        return _ops().binary("ge", self, other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    __hash__ = Tensor.__hash__  # by identity, as every Tensor
 
     def __matmul__(self, other):
         return _ops().matmul(self, other)

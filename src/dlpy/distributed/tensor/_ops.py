@@ -140,22 +140,27 @@ def linear(x: DTensor, weight: DTensor, bias: DTensor | None = None) -> DTensor:
 _LINEAR = ("add", "sub")
 
 
-def _as_dtensor(value: Any, like: DTensor) -> DTensor:
-    """A number or array next to a DTensor: a Replicate constant on its mesh."""
+def _as_dtensor(value: Any, like: DTensor, cast: bool = True) -> DTensor:
+    """A number or array next to a DTensor: a Replicate constant on its mesh (of its dtype
+    with ``cast``; a comparison keeps the number's own)."""
     if isinstance(value, DTensor):
         return value
     if isinstance(value, Tensor):
         _dtensors("elementwise", value)
     if not isinstance(value, (numbers.Number, np.ndarray, np.generic)):
         raise TypeError(f"DTensor: cannot combine a DTensor with {type(value).__name__}")
-    array = np.asarray(value, dtype=like.data.dtype)
+    array = np.asarray(value, dtype=like.data.dtype if cast else None)
     spec = DTensorSpec(like.device_mesh, tuple(Replicate() for _ in like.placements),
                        array.shape, array.dtype)
     return DTensor._adopt(Tensor(array), spec)
 
 
 _COMPUTE = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y,
-            "mul": lambda x, y: x * y, "div": lambda x, y: x / y}
+            "mul": lambda x, y: x * y, "div": lambda x, y: x / y,
+            # comparisons: boolean, no gradient; laid out as the arithmetic ops
+            "eq": lambda x, y: x == y, "ne": lambda x, y: x != y, "lt": lambda x, y: x < y,
+            "le": lambda x, y: x <= y, "gt": lambda x, y: x > y, "ge": lambda x, y: x >= y}
+_COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
 
 
 def binary(name: str, a: Any, b: Any) -> DTensor:
@@ -164,8 +169,12 @@ def binary(name: str, a: Any, b: Any) -> DTensor:
     used whole with a summed gradient); P with R: + and - make R Partial, * and / (P / R
     only) keep P and sum R's gradient."""
     like = a if isinstance(a, DTensor) else b
-    a, b = _as_dtensor(a, like), _as_dtensor(b, like)
+    compare = name in _COMPARISONS
+    a, b = _as_dtensor(a, like, not compare), _as_dtensor(b, like, not compare)
     _dtensors(name, a, b)
+    if compare and any(p.is_partial() for p in (*a.placements, *b.placements)):
+        raise ValueError(f"{name}: a Partial DTensor holds summands, not values, and cannot "
+                         "be compared; redistribute it to Replicate (or Shard) first")
     shape = tuple(np.broadcast_shapes(a.shape, b.shape))
     ndim = len(shape)
 
