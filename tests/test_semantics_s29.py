@@ -106,6 +106,49 @@ def test_float8_arithmetic_is_refused_as_torch_refuses_it():
             call()
 
 
+def test_float8_order_rounding_and_activations_are_refused_as_torch_refuses_them():
+    # torch 2.13's kernel names (its CPU build, checked by hand: these ops take no float8)
+    x = dlpy.tensor([[0.5, -1.25], [3.0, 2.0]]).to(dlpy.float8_e4m3fn)
+    refused = {
+        "lt_cpu": [lambda: x < x, lambda: x < 1.0, lambda: x.lt(x), lambda: dlpy.lt(x, x)],
+        "le_cpu": [lambda: x <= x], "gt_cpu": [lambda: x > 0], "ge_cpu": [lambda: x >= x],
+        "clamp_min_scalar_cpu": [lambda: F.relu(x), lambda: x.clone().relu_(),
+                                 lambda: x.clamp_min(0)],
+        "clamp_scalar_cpu": [lambda: x.clamp(0, 1), lambda: F.hardtanh(x), lambda: F.relu6(x)],
+        "clamp_max_scalar_cpu": [lambda: x.clamp_max(1)],
+        "leaky_relu_cpu": [lambda: F.leaky_relu(x)],
+        "sorting_kernel_method_name": [lambda: dlpy.sort(x), lambda: x.argsort(),
+                                       lambda: dlpy.msort(x)],
+        "topk_cpu": [lambda: x.topk(1)], "kthvalue_cpu": [lambda: x.kthvalue(1)],
+        "argmax_cpu": [lambda: x.argmax(), lambda: dlpy.argmax(x)],
+        "argmin_cpu": [lambda: x.argmin(1)], "max_cpu": [lambda: x.max(0)],
+        "min_cpu": [lambda: x.min(1)], "max_values_cpu": [lambda: x.amax(0)],
+        "min_values_cpu": [lambda: x.amin()],
+        "maximum_cpu": [lambda: dlpy.maximum(x, x)], "minimum_cpu": [lambda: dlpy.minimum(x, x)],
+        "sign_cpu": [lambda: x.sign()], "floor_vml_cpu": [lambda: x.floor()],
+        "ceil_vml_cpu": [lambda: x.ceil()], "round_vml_cpu": [lambda: x.round()],
+        "trunc_vml_cpu": [lambda: x.trunc()],
+        "sigmoid_cpu_reduced_float": [lambda: x.sigmoid()], "tanh_vml_cpu": [lambda: x.tanh()],
+        "GeluKernelImpl": [lambda: F.gelu(x), lambda: F.gelu(x, approximate="tanh")],
+        "softplus_cpu": [lambda: F.softplus(x)], "cumsum_out_cpu": [lambda: x.cumsum(0)],
+        "nonzero_count_cpu": [lambda: x.nonzero()], "masked_fill": [lambda: x.masked_fill(
+            x == x, 0)], "unique": [lambda: dlpy.unique(x), lambda: dlpy.unique_consecutive(x)],
+        "isin_default_cpu": [lambda: dlpy.isin(x, x)],
+    }
+    for kernel, calls in refused.items():
+        for call in calls:
+            with pytest.raises(NotImplementedError,
+                               match=f"^\"{kernel}\" not implemented for 'Float8_e4m3fn'$"):
+                call()
+    with pytest.raises(RuntimeError, match="^Promotion for Float8 Types is not supported, "
+                                           "attempted to promote Float8_e4m3fn and Float$"):
+        _ = dlpy.ones(2) < x
+    assert (x == x).data.all() and (x != 0).data.all()  # torch runs these
+    small = dlpy.tensor([2, -1], dtype=dlpy.int8)  # one-byte integers are no float8
+    assert (small < 0).data.tolist() == [False, True] and F.relu(small).data.tolist() == [2, 0]
+    assert dlpy.sort(small).values.data.tolist() == [-1, 2] and small.argmax().item() == 0
+
+
 def test_float8_casts_mul_abs_and_mm_run_as_torchs():
     a = dlpy.Tensor(REF["float8/a"].view(np.dtype(dlpy.float8_e4m3fn)))
     product = a @ a  # torch's mm on float8: float32 products rounded to float8
@@ -194,7 +237,8 @@ def test_masked_tensor_ordering_comparisons_and_casts():
         "gt": [[0, 0, 1], [0, 0, 1]], "ge": [[0, 1, 1], [0, 1, 1]],
     }
     for name, want in expected.items():
-        for result in (getattr(mt, f"__{name}__")(flipped), getattr(mt, name)(flipped)):
+        for result in (getattr(mt, f"__{name}__")(flipped), getattr(mt, name)(flipped),
+                       getattr(dlpy, name)(mt, flipped)):  # torch.lt(mt, other) too
             assert result.dtype == np.bool_
             np.testing.assert_array_equal(result.get_data().data, np.array(want, bool))
             np.testing.assert_array_equal(result.get_mask().data, mask.data)
@@ -203,6 +247,8 @@ def test_masked_tensor_ordering_comparisons_and_casts():
     np.testing.assert_array_equal((mt >= data[0]).get_data().data, np.ones((2, 3), bool))
     with pytest.raises(ValueError, match="lt: the masks of the two MaskedTensors must match"):
         mt.lt(masked_tensor(data, ~mask.data))
+    with pytest.raises(ValueError, match="lt: the masks of the two MaskedTensors must match"):
+        dlpy.lt(mt, masked_tensor(data, ~mask.data))
     casts = {"float": np.float32, "double": np.float64, "half": np.float16, "int": np.int32,
              "long": np.int64, "bool": np.bool_}
     source = masked_tensor(data.double(), mask)

@@ -181,7 +181,7 @@ class BatchedTensor(Tensor):
     # Comparisons: a Tensor computes them with numpy on .data (no op); a batched one runs them
     # as a Compare op, which the elementwise rule batches. Defining the operators here also
     # makes Python call them first for `plain > batched` (a subclass's reflected operator).
-    def _compare(self, other, op) -> Tensor:
+    def _compare(self, other, op, float8_kernel=None) -> Tensor:  # (no float8 in vmap)
         return _compared(self, other, op)
 
     def __lt__(self, other) -> Tensor:

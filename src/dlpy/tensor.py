@@ -590,8 +590,11 @@ class Tensor:
     # accuracy ``(logits.argmax(1) == y).float().mean()``), as PyTorch's. Hashing stays by
     # identity (torch's): tensors are dict keys and set members. ``in``, list.index, remove and
     # count call ==, so the engine finds a tensor in a list with ``is`` or id(), never with them.
-    def _compare(self, other, op) -> Tensor:
+    def _compare(self, other, op, float8_kernel: str | None = None) -> Tensor:
         other_data = other.data if isinstance(other, Tensor) else other
+        if float8_kernel is not None and (self.data.itemsize == 1 or getattr(
+                other_data, "itemsize", 0) == 1):  # float8 ordered: torch refuses
+            _check_float8(float8_kernel, self.data, np.asarray(other_data))
         try:
             return Tensor(op(self.data, other_data))
         except TypeError:
@@ -666,16 +669,16 @@ class Tensor:
         return int(self.data)
 
     def __lt__(self, other) -> Tensor:
-        return self._compare(other, np.less)
+        return self._compare(other, np.less, "lt_cpu")
 
     def __le__(self, other) -> Tensor:
-        return self._compare(other, np.less_equal)
+        return self._compare(other, np.less_equal, "le_cpu")
 
     def __gt__(self, other) -> Tensor:
-        return self._compare(other, np.greater)
+        return self._compare(other, np.greater, "gt_cpu")
 
     def __ge__(self, other) -> Tensor:
-        return self._compare(other, np.greater_equal)
+        return self._compare(other, np.greater_equal, "ge_cpu")
 
     def __neg__(self):
         return _arith.neg(self)
@@ -759,12 +762,16 @@ class Tensor:
         """The index of the (first) largest value over axis (None: of the flattened tensor), as
         an int64 Tensor (no gradient), as torch's."""
         axis, keepdims = _reduce.resolve_axis("argmax", axis, dim, keepdims, keepdim)
+        if self.data.itemsize == 1:  # float8: torch refuses
+            _check_float8("argmax_cpu", self.data)
         return Tensor(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims),
                                  dtype=np.int64))
 
     def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """The index of the (first) smallest value, as ``argmax``."""
         axis, keepdims = _reduce.resolve_axis("argmin", axis, dim, keepdims, keepdim)
+        if self.data.itemsize == 1:  # float8: torch refuses
+            _check_float8("argmin_cpu", self.data)
         return Tensor(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims),
                                  dtype=np.int64))
 
@@ -2603,6 +2610,13 @@ from dlpy.ops.complex import ComplexTensor  # noqa: E402
 # whose .data is only this process's piece of their value (register_piece_type)
 _PIECES: tuple[type, ...] = ()
 _ROUTED: tuple[type, ...] = (ComplexTensor,)
+
+
+def _check_float8(kernel: str, *arrays: np.ndarray) -> None:
+    """amp.dtypes.check_float8 (imported here on first use: amp imports this module)."""
+    from dlpy.amp.dtypes import check_float8
+
+    check_float8(kernel, *arrays)
 
 
 def register_piece_type(cls: type) -> None:

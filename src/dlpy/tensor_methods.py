@@ -42,7 +42,7 @@ def _attach(name: str, method) -> None:
 
 # ----------------------------------------------------------------- comparisons and aliases
 def _comparison(name: str, ufunc):
-    return _method(name, lambda self, other: self._compare(other, ufunc),
+    return _method(name, lambda self, other: self._compare(other, ufunc, f"{name}_cpu"),
                    f"self {name} other element-wise, a bool tensor (no gradient).")
 
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.creation import _place
 from dlpy.ops import check_dim
@@ -23,6 +24,13 @@ _range = builtins.range  # before ``range`` below shadows it
 
 def _data(value) -> np.ndarray:
     return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def _own_method(value, name: str) -> bool:
+    """Whether ``value`` is one of dlpy's tensor-like classes that are no Tensor (MaskedTensor,
+    SparseTensor, NestedTensor) with a method ``name``, which torch's function then runs."""
+    return type(value).__module__.startswith("dlpy.") and callable(
+        getattr(type(value), name, None))
 
 
 def _tensor(value) -> Tensor:
@@ -518,8 +526,10 @@ def can_cast(from_, to) -> bool:
 
 def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
     """torch.isin: whether each element occurs in test_elements (a bool tensor)."""
-    return Tensor(np.isin(_data(elements), _data(test_elements), assume_unique=assume_unique,
-                          invert=invert))
+    elements, test_elements = _data(elements), _data(test_elements)
+    if elements.itemsize == 1 or test_elements.itemsize == 1:  # float8: torch refuses
+        check_float8("isin_default_cpu", elements, test_elements)
+    return Tensor(np.isin(elements, test_elements, assume_unique=assume_unique, invert=invert))
 
 
 def unravel_index(indices, shape) -> tuple[Tensor, ...]:
@@ -788,6 +798,8 @@ COPY_FUNCTIONS = """
 
 def _from_method(name: str):
     def function(input, *args, **kwargs):  # noqa: A002
+        if not isinstance(input, Tensor) and _own_method(input, name):
+            return getattr(input, name)(*args, **kwargs)  # a MaskedTensor, a SparseTensor
         return getattr(_tensor(input), name)(*args, **kwargs)
 
     function.__name__ = function.__qualname__ = name

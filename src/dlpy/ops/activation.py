@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.dtypes import check_float8, float32_compute
 from dlpy.ops import real_number
 from dlpy.ops.mask import where
 from dlpy.tensor import Op
@@ -175,6 +175,8 @@ class ReLU(Op):
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            check_float8("clamp_min_scalar_cpu", x)
         self.mask = x > 0
         return np.maximum(x, 0)  # keeps x's dtype; faster than np.where
 
@@ -210,6 +212,7 @@ class Sigmoid(Op):
     """y = 1 / (1 + exp(-x));  dx = g * y * (1 - y). Computed without overflow for large |x|;
     holomorphic for complex x."""
 
+    float8_kernel = "sigmoid_cpu_reduced_float"  # torch's refusal of float8 (amp/dtypes.py)
     complex_ok = "holomorphic"
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
@@ -246,6 +249,7 @@ class Sigmoid(Op):
 class Tanh(Op):
     """y = tanh(x);  dx = g * (1 - y^2)."""
 
+    float8_kernel = "tanh_vml_cpu"  # torch's refusal of float8 (amp/dtypes.py)
     complex_ok = "holomorphic"
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
@@ -360,6 +364,7 @@ class GELU(Op):
     """y = x * Phi(x) with Phi the standard normal CDF (PyTorch's exact GELU);
     dx = g * (Phi(x) + x * phi(x)). float32 takes Phi = sigmoid(x P(x^2)), to 1.3e-7."""
 
+    float8_kernel = "GeluKernelImpl"  # torch's refusal of float8 (amp/dtypes.py)
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
@@ -397,6 +402,7 @@ class GELUTanh(Op):
     x^3); dx = g (1/2 (1 + t) + x/2 (1 - t^2) du/dx), t = tanh(u). Computed as x sigmoid(2u)
     (the same function) for float32 and float64."""
 
+    float8_kernel = "GeluKernelImpl"  # torch's refusal of float8 (amp/dtypes.py)
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
@@ -477,6 +483,8 @@ class LeakyReLU(Op):
         self.negative_slope = negative_slope
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            check_float8("leaky_relu_cpu", x)
         self.mask = x > 0
         return np.where(self.mask, x, x * self.negative_slope)
 
@@ -515,6 +523,7 @@ class Softplus(Op):
     """y = log(1 + exp(beta x)) / beta, or x where beta x > threshold (PyTorch's linear region);
     dx = g * sigmoid(beta x), or g there. log1p(exp(-|z|)) + max(z, 0): no overflow at any x."""
 
+    float8_kernel = "softplus_cpu"  # torch's refusal of float8 (amp/dtypes.py)
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def __init__(self, beta, threshold):
@@ -549,6 +558,10 @@ class Clamp(Op):
         self.low, self.high, self.open_bounds = low, high, open_bounds
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            check_float8("clamp_scalar_cpu" if self.low is not None and self.high is not None
+                         else "clamp_min_scalar_cpu" if self.low is not None
+                         else "clamp_max_scalar_cpu", x)
         self.x = x
         return np.clip(x, self.low, self.high)
 

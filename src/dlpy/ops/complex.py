@@ -45,7 +45,7 @@ class ComplexTensor(Tensor):
                                "(.abs(), .real) or pass grad_output")
         super().backward(grad_output, retain_graph, create_graph, inputs, gradient=gradient)
 
-    def _compare(self, other, op) -> Tensor:
+    def _compare(self, other, op, float8_kernel=None) -> Tensor:
         if op is np.equal or op is np.not_equal:
             return super()._compare(other, op)
         raise TypeError(f"{op.__name__}: complex numbers have no order; compare .real, .imag "

@@ -36,6 +36,7 @@ def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
 class CumSum(Op):
     """y[i] = x[0] + ... + x[i] along dim;  dx[i] = g[i] + ... + g[n-1]."""
 
+    float8_kernel = "cumsum_out_cpu"  # torch's refusal of float8 (amp/dtypes.py)
     complex_ok = True
 
     def __init__(self, dim: int):

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.complex import refuse
@@ -370,6 +371,8 @@ def _sort_setup(name, x, dim, **flags):
             _check_flag(name, what, value)
     refuse(name, x)  # complex numbers have no order, as torch
     data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    if data.itemsize == 1:  # float8: torch refuses
+        check_float8("topk_cpu" if name == "topk" else "sorting_kernel_method_name", data)
     return shape, dim, data.reshape(shape or (1,))
 
 
@@ -426,6 +429,8 @@ def nonzero(x, *, as_tuple: bool = False):
     """torch.nonzero: the indices of the non-zero elements, (count, ndim) int64 in row-major
     order; with as_tuple one 1-D index tensor per axis."""
     data = _data(x)
+    if data.itemsize == 1:  # float8: torch refuses
+        check_float8("nonzero_count_cpu", data)
     if as_tuple:
         return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(data)))
     return Tensor(np.argwhere(data).astype(np.int64))

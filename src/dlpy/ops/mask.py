@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from dlpy.amp.dtypes import check_float8
 from dlpy.random import get_rng
 from dlpy.tensor import Op, Tensor, as_array
 
@@ -85,6 +86,8 @@ def masked_fill(x, mask, value):
         fits = False
     if not fits:
         raise ValueError(f"masked_fill: mask {mask_shape} does not broadcast to x {x_shape}")
+    if isinstance(x, Tensor) and x.data.itemsize == 1:  # float8: torch refuses
+        check_float8("masked_fill", x.data)
     return where(mask, value, x)
 
 

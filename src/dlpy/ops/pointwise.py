@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.dtypes import check_float8
 from dlpy.ops import complex as _complex
 from dlpy.ops import real_number
 from dlpy.ops.activation import _erf, _erf_float32, _erfc
@@ -266,6 +267,11 @@ class Expm1(Op):
         return (grad_output * (output + 1),)
 
 
+# torch's kernel names in its refusals of float8 (amp/dtypes.py's refuse_float8)
+_STEP_KERNELS = {"sign": "sign_cpu", "floor": "floor_vml_cpu", "ceil": "ceil_vml_cpu",
+                 "round": "round_vml_cpu", "trunc": "trunc_vml_cpu"}
+
+
 class Step(Op):
     """y = a piecewise-constant function of x (sign, floor, ceil, round);  dx = 0 everywhere, as
     PyTorch (the jumps have no gradient either)."""
@@ -274,6 +280,8 @@ class Step(Op):
         self.function, self.decimals = function, decimals
 
     def forward(self, x):
+        if x.itemsize == 1:  # float8: torch refuses
+            check_float8(_STEP_KERNELS.get(self.function.__name__), x)
         if self.decimals:
             return self.function(x, self.decimals)
         return self.function(x)
@@ -298,6 +306,8 @@ class Maximum(Op):
         self.smaller = smaller
 
     def forward(self, a, b):
+        if a.itemsize == 1 or b.itemsize == 1:  # float8: torch refuses
+            check_float8("minimum_cpu" if self.smaller else "maximum_cpu", a, b)
         self.a, self.b = a, b
         return np.minimum(a, b) if self.smaller else np.maximum(a, b)
 

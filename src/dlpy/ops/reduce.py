@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlpy.amp.dtypes import float32_compute, refuse_float8
+from dlpy.amp.dtypes import check_float8, float32_compute, refuse_float8
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import broadcasts_to, real_number
 from dlpy.ops import complex as _complex
@@ -381,6 +381,10 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
     torch_form = (dim is not None and not isinstance(dim, (tuple, list))) or keepdim is not None
     axis, keepdims = resolve_axis(name, axis, dim, keepdims, keepdim)
     shape = _shape(x)
+    if isinstance(x, Tensor) and x.data.itemsize == 1:  # float8: torch's kernel refuses
+        kernel = (f"{name}_cpu" if torch_form else f"{name[1:]}_values_cpu"
+                  if name.startswith("a") else f"{name}_all")  # max(dim), amax, max()
+        check_float8(kernel, x.data)
     if torch_form and (axis is None or isinstance(axis, (tuple, list))):
         raise TypeError(f"{name}: with dim=/keepdim= (PyTorch's {name}(dim) -> (values, "
                         f"indices)) dim must be one int, got {axis!r}; for the {name} over "
@@ -615,6 +619,8 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
         raise ValueError(f"kthvalue: k must be an int in [1, {size}], got {k!r}")
     data = x.data if x.ndim else x.data.reshape(1)
+    if data.itemsize == 1:  # float8: torch refuses
+        check_float8("kthvalue_cpu", data)
     return _select(x, dim, keepdim, kthvalue_indices(data, k, dim))
 
 

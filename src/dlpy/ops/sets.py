@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.dtypes import check_float8
 from dlpy.ops import check_dim, real_number
 from dlpy.tensor import Tensor
 
@@ -29,6 +30,8 @@ def unique(x, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 -
     lexicographic order), and optionally the inverse indices (x's shape, or the dim's length)
     and the counts. nan values are each distinct, as PyTorch."""
     data = _data(x)
+    if data.itemsize == 1:  # float8: torch refuses
+        check_float8("unique", data)
     if dim is None:
         values, inverse, counts = np.unique(data.reshape(-1), return_inverse=True,
                                             return_counts=True, equal_nan=False)
@@ -44,6 +47,8 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
                        dim: int | None = None):
     """torch.unique_consecutive: each run of equal values (slices along dim) kept once."""
     data = _data(x)
+    if data.itemsize == 1:  # float8: torch refuses
+        check_float8("unique", data)
     if dim is None:
         flat = data.reshape(-1)
         starts = np.ones(flat.shape, dtype=bool)
