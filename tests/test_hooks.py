@@ -98,6 +98,54 @@ def _model(ref):
     return model, Tensor(ref["mh:x"], requires_grad=True)
 
 
+class _Scale(nn.Module):
+    def forward(self, x, scale=1.0):
+        return x * scale
+
+
+def test_forward_hooks_with_kwargs_prepend_and_always_call_as_torchs():
+    # torch 2.13's order (checked by hand with these hooks): prepended pre-hook first, then
+    # in registration order; a with_kwargs pre-hook replaces args and kwargs; the prepended
+    # forward hook runs first and sees the new kwargs; later hooks see its output
+    m, log = _Scale(), []
+    m.register_forward_pre_hook(lambda mod, a: log.append("pre1"))
+    m.register_forward_pre_hook(lambda mod, a: log.append("pre0"), prepend=True)
+    m.register_forward_pre_hook(
+        lambda mod, a, k: log.append(("prek", k)) or ((a[0] * 2,), {"scale": 3.0}),
+        with_kwargs=True)
+    m.register_forward_hook(lambda mod, a, o: log.append(("h1", a[0].item(), o.item())))
+    handle = m.register_forward_hook(
+        lambda mod, a, k, o: log.append(("hk", k)) or o + 1, with_kwargs=True, prepend=True)
+    out = m(Tensor(np.array(1.0)), scale=5.0)
+    assert out.item() == 7.0  # (1 * 2) * 3 + 1
+    assert log == ["pre0", "pre1", ("prek", {"scale": 5.0}), ("hk", {"scale": 3.0}),
+                   ("h1", 2.0, 7.0)]
+    handle.remove()
+    assert m(Tensor(np.array(1.0))).item() == 6.0
+    assert not m._forward_hooks_with_kwargs  # the flag left with the handle
+    bad = _Scale()
+    bad.register_forward_pre_hook(lambda mod, a, k: 5, with_kwargs=True)
+    with pytest.raises(RuntimeError, match=r"^forward pre-hook must return None or a tuple of "
+                                           r"\(new_args, new_kwargs\), but got 5\.$"):
+        bad(Tensor(np.ones(2)))
+
+
+def test_always_called_forward_hooks_run_when_forward_raises():
+    class Failing(nn.Module):
+        def forward(self, x):
+            raise ValueError("boom")
+
+    m, seen = Failing(), []
+    m.register_forward_hook(lambda mod, a, o: seen.append(("always", o)), always_call=True)
+    m.register_forward_hook(lambda mod, a, o: seen.append("never"))
+    m.register_forward_hook(lambda mod, a, k, o: 1 / 0, always_call=True, with_kwargs=True)
+    with pytest.warns(UserWarning, match="``always_call=True`` raised an exception that was "
+                                         "silenced .*: division by zero"), \
+            pytest.raises(ValueError, match="boom"):
+        m(Tensor(np.ones(2)))
+    assert seen == [("always", None)]
+
+
 def test_full_backward_hooks_see_what_pytorchs_see(ref):
     model, x = _model(ref)
     seen = {}

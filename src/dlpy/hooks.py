@@ -18,12 +18,15 @@ class RemovableHandle:
     """Keeps a hook in its owner's ordered dict until ``remove()`` (also as a context manager:
     ``with module.register_forward_hook(fn): ...``)."""
 
-    def __init__(self, hooks: dict[int, Callable]):
+    def __init__(self, hooks: dict[int, Callable], extra: tuple[set[int], ...] = ()):
         self.hooks_dict = hooks
+        self.extra = extra  # the sets that flag this hook (with_kwargs, always_call)
         self.id = next(_next_id)
 
     def remove(self) -> None:
         self.hooks_dict.pop(self.id, None)
+        for flags in self.extra:
+            flags.discard(self.id)
 
     def __enter__(self) -> RemovableHandle:
         return self
@@ -32,11 +35,22 @@ class RemovableHandle:
         self.remove()
 
 
-def add_hook(hooks: dict[int, Callable], hook: Callable, owner: str) -> RemovableHandle:
+def add_hook(hooks: dict[int, Callable], hook: Callable, owner: str, prepend: bool = False,
+             flags: tuple[set[int], ...] = ()) -> RemovableHandle:
+    """Register ``hook`` in ``hooks`` (last, or first with ``prepend``); its id goes into each
+    set of ``flags`` (with_kwargs, always_call), and leaves them with the handle's remove()."""
     if not callable(hook):
         raise TypeError(f"{owner}: a hook must be callable, got {type(hook).__name__}")
-    handle = RemovableHandle(hooks)
-    hooks[handle.id] = hook
+    handle = RemovableHandle(hooks, flags)
+    if prepend:  # the same dict object (handles hold it), the new hook first
+        rest = dict(hooks)
+        hooks.clear()
+        hooks[handle.id] = hook
+        hooks.update(rest)
+    else:
+        hooks[handle.id] = hook
+    for ids in flags:
+        ids.add(handle.id)
     return handle
 
 

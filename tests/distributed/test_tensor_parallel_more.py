@@ -17,6 +17,7 @@ from dlpy import functional as F
 from dlpy.distributed.tensor import DTensor, Replicate, Shard, distribute_tensor, init_device_mesh
 from dlpy.distributed.tensor.parallel import (
     ColwiseParallel,
+    PrepareModuleInput,
     RowwiseParallel,
     loss_parallel,
     parallelize_module,
@@ -104,6 +105,23 @@ def test_embedding_styles_in_one_process(mesh):
         parallelize_module(nn.Embedding(5, 4, sparse=True), mesh, RowwiseParallel())
     with pytest.raises(NotImplementedError, match="nn.Linear and nn.Embedding.*LayerNorm"):
         parallelize_module(nn.LayerNorm(4), mesh, ColwiseParallel())
+
+
+def test_prepare_module_input_converts_keyword_inputs_through_a_hook(mesh):
+    class Scaled(nn.Module):
+        def forward(self, x, *, bias=None):
+            return (x, bias)
+
+    module = parallelize_module(Scaled(), mesh, PrepareModuleInput(
+        input_kwarg_layouts={"bias": Shard(0)}, desired_input_kwarg_layouts={"bias":
+                                                                           Replicate()},
+        use_local_output=False))
+    assert "forward" not in module.__dict__  # a with_kwargs pre-hook, not a patched forward
+    x, bias = module(Tensor(np.ones(2)), bias=Tensor(np.arange(3.0)))
+    assert type(x) is Tensor and isinstance(bias, DTensor)
+    assert bias.placements == (Replicate(),) and np.array_equal(bias.full_tensor().data,
+                                                                 np.arange(3.0))
+    assert module(Tensor(np.ones(2)))[1] is None  # an absent keyword stays absent
 
 
 # ----------------------------------------------------------------- loss_parallel

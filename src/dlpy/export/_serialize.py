@@ -43,7 +43,8 @@ _DENIED_METHODS = {"tofile", "dump", "dumps", "register_hook", "register_post_ac
                    "untyped_storage", "storage", "data_ptr"}
 _MODULE_INTERNALS = {"_parameters", "_modules", "_buffers", "_non_persistent",
                      "_forward_pre_hooks", "_forward_hooks", "_backward_hooks",
-                     "_backward_pre_hooks", "training"}
+                     "_backward_pre_hooks", "training", "_forward_pre_hooks_with_kwargs",
+                     "_forward_hooks_with_kwargs", "_forward_hooks_always_called"}
 _PYTHON_TYPES = {"int": int, "float": float, "bool": bool, "complex": complex}
 
 

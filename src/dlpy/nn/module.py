@@ -159,10 +159,7 @@ class Module:
     def __call__(self, *args, **kwargs):
         pre_hooks = self.__dict__.get("_forward_pre_hooks")
         if pre_hooks:
-            for hook in list(pre_hooks.values()):
-                result = hook(self, args)
-                if result is not None:
-                    args = result if isinstance(result, tuple) else (result,)
+            args, kwargs = self._run_pre_hooks(pre_hooks, args, kwargs)
         backward_hooks = self.__dict__.get("_backward_hooks")
         backward_pre_hooks = self.__dict__.get("_backward_pre_hooks")
         call = None
@@ -171,31 +168,85 @@ class Module:
 
             call = BackwardHookCall(self, backward_hooks, backward_pre_hooks)
             args = call.gate_inputs(args)
-        out = self.forward(*args, **kwargs)
         hooks = self.__dict__.get("_forward_hooks")
-        if hooks:
-            for hook in list(hooks.values()):
-                result = hook(self, args, out)
+        if not hooks:
+            out = self.forward(*args, **kwargs)
+        else:
+            try:
+                out = self.forward(*args, **kwargs)
+            except Exception:
+                self._run_always_called_hooks(hooks, args, kwargs)
+                raise
+            with_kwargs = self.__dict__.get("_forward_hooks_with_kwargs", ())
+            for key, hook in list(hooks.items()):
+                result = hook(self, args, kwargs, out) if key in with_kwargs \
+                    else hook(self, args, out)
                 if result is not None:
                     out = result
         return out if call is None else call.gate_outputs(out)
 
-    def register_forward_pre_hook(self, hook):
+    def _run_pre_hooks(self, pre_hooks: dict, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        with_kwargs = self.__dict__.get("_forward_pre_hooks_with_kwargs", ())
+        for key, hook in list(pre_hooks.items()):
+            if key in with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        return args, kwargs
+
+    def _run_always_called_hooks(self, hooks: dict, args: tuple, kwargs: dict) -> None:
+        """After forward raised: the ``always_call`` forward hooks, with output None (a hook
+        that raises too is a warning; forward's exception goes on), as torch's."""
+        always = self.__dict__.get("_forward_hooks_always_called", ())
+        with_kwargs = self.__dict__.get("_forward_hooks_with_kwargs", ())
+        for key, hook in list(hooks.items()):
+            if key in always:
+                try:
+                    if key in with_kwargs:
+                        hook(self, args, kwargs, None)
+                    else:
+                        hook(self, args, None)
+                except Exception as err:
+                    warnings.warn("module forward hook with ``always_call=True`` raised an "
+                                  "exception that was silenced as another error was raised "
+                                  f"in forward: {err}", stacklevel=3)
+
+    def _hook_flags(self, name: str) -> set[int]:
+        return self.__dict__.setdefault(name, set())
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False):
         """``hook(module, args)`` before every ``forward``; returning a value replaces the
-        positional arguments (a tuple, or one value). Returns a removable handle."""
+        positional arguments (a tuple, or one value). ``with_kwargs``: ``hook(module, args,
+        kwargs)`` returning None or ``(new_args, new_kwargs)``; ``prepend``: before the hooks
+        already registered. Returns a removable handle."""
         from dlpy.hooks import add_hook
 
-        return add_hook(self._forward_pre_hooks, hook, "register_forward_pre_hook")
+        flags = (self._hook_flags("_forward_pre_hooks_with_kwargs"),) if with_kwargs else ()
+        return add_hook(self._forward_pre_hooks, hook, "register_forward_pre_hook", prepend,
+                        flags)
 
-    def register_forward_hook(self, hook):
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
         """``hook(module, args, output)`` after every ``forward``; returning a value replaces
-        the output (e.g. to read a layer's activations: store them and return None). Returns
-        a removable handle."""
+        the output (e.g. to read a layer's activations: store them and return None).
+        ``with_kwargs``: ``hook(module, args, kwargs, output)``; ``always_call``: also called
+        (with output None) when forward raises; ``prepend``: before the hooks already
+        registered. Returns a removable handle."""
         from dlpy.hooks import add_hook
 
-        return add_hook(self._forward_hooks, hook, "register_forward_hook")
+        flags = ((self._hook_flags("_forward_hooks_with_kwargs"),) if with_kwargs else ()) + (
+            (self._hook_flags("_forward_hooks_always_called"),) if always_call else ())
+        return add_hook(self._forward_hooks, hook, "register_forward_hook", prepend, flags)
 
-    def register_full_backward_hook(self, hook):
+    def register_full_backward_hook(self, hook, prepend: bool = False):
         """``hook(module, grad_input, grad_output)`` in the backward pass, once the gradients
         w.r.t. the module's positional tensor inputs are known: tuples of Tensors (None
         for an input that needs no gradient; grad_output has one entry per output tensor).
@@ -204,16 +255,16 @@ class Module:
         from dlpy.hooks import add_hook
 
         return add_hook(self.__dict__.setdefault("_backward_hooks", {}), hook,
-                        "register_full_backward_hook")
+                        "register_full_backward_hook", prepend)
 
-    def register_full_backward_pre_hook(self, hook):
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False):
         """``hook(module, grad_output)`` in the backward pass when the gradients w.r.t. the
         module's outputs are known, before its own backward; returning a tuple replaces
         grad_output. Returns a removable handle."""
         from dlpy.hooks import add_hook
 
         return add_hook(self.__dict__.setdefault("_backward_pre_hooks", {}), hook,
-                        "register_full_backward_pre_hook")
+                        "register_full_backward_pre_hook", prepend)
 
     def register_backward_hook(self, hook):
         """Deprecated (as torch): warns, then registers ``hook`` as a full backward hook. For a

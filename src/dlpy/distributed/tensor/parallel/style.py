@@ -213,16 +213,14 @@ class PrepareModuleInput(ParallelStyle):
         if self.input_layouts:
             module.register_forward_pre_hook(prepare)
         if self.input_kwarg_layouts:
-            forward = module.forward
+            def prepare_kwargs(m, args, kwargs):
+                converted = {key: self._convert(kwargs[key], device_mesh, layout,
+                                                self.desired_input_kwarg_layouts[key])
+                             for key, layout in self.input_kwarg_layouts.items()
+                             if key in kwargs}
+                return args, {**kwargs, **converted}
 
-            def forward_with_kwargs(*args, **kwargs):
-                for key, layout in self.input_kwarg_layouts.items():
-                    if key in kwargs:
-                        kwargs[key] = self._convert(kwargs[key], device_mesh, layout,
-                                                    self.desired_input_kwarg_layouts[key])
-                return forward(*args, **kwargs)
-
-            object.__setattr__(module, "forward", forward_with_kwargs)
+            module.register_forward_pre_hook(prepare_kwargs, with_kwargs=True)
         return module
 
 
