@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.optim.adaptive import Params, _checked
-from dlpy.optim.optimizer import Optimizer, _lerp
+from dlpy.optim.optimizer import _F32, Optimizer, _add, _lerp, _lerp_low, _round
 from dlpy.tensor import Tensor
 
 # Keller Jordan's constants, as torch.optim._muon's
@@ -164,6 +164,35 @@ class Muon(Optimizer):
         np.copyto(s, ortho)  # bfloat16 values: exact in the parameter's dtype
         s *= -step_size
         param += s
+
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's single-tensor Muon on a float16/bfloat16 parameter: the momentum buffer in
+        its dtype, each op rounded there (see optimizer.py's low-precision steps)."""
+        lr, momentum, dtype = group["lr"], group["momentum"], param.dtype
+        state["step"] += 1
+        buf, g = state["momentum_buffer"], grad.astype(_F32)
+        _lerp_low(buf, g, 1.0 - momentum)  # buf.lerp_(grad, 1 - momentum)
+        if group["nesterov"]:  # grad.lerp(buf, momentum), a new tensor of the dtype
+            update = g.copy()
+            _lerp_low(update, buf.astype(_F32), momentum)
+            update = _round(update, dtype)
+        else:
+            update = buf.astype(_F32)
+        ortho = zeropower_via_newtonschulz(update, group["ns_coefficients"], group["ns_steps"],
+                                           group["eps"])  # bfloat16 values (as float32)
+        step_size = adjusted_lr(lr, group["adjust_lr_fn"], param.shape)
+        p = _round(param.astype(_F32) * _F32(1.0 - lr * group["weight_decay"]), dtype)
+        # param.add_(update, alpha=-lr): bfloat16 + bfloat16 in bfloat16 (alpha rounded to
+        # it), one fused multiply-add, except for a tall parameter's update (a transpose, not
+        # contiguous: torch's scalar loop rounds the product first); float16 + bfloat16
+        # computes in float32
+        if dtype.name != "bfloat16":
+            param[...] = _add(p, ortho, -step_size, np.dtype(_F32))
+        elif param.shape[0] > param.shape[1]:
+            alpha = np.asarray(-step_size, dtype).astype(_F32)
+            param[...] = p + _round(alpha * ortho, dtype)
+        else:
+            param[...] = _add(p, ortho, -step_size, dtype)
 
     # adjust_lr_fn is text or None, which the base's state dicts (numbers) do not hold: it is
     # stored as a string ("" for None)

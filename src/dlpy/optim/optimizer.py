@@ -737,9 +737,16 @@ def _add(a: np.ndarray, b: np.ndarray, alpha: float, dtype: np.dtype) -> np.ndar
 
 def _lerp_low(state: np.ndarray, g: np.ndarray, weight: float) -> None:
     """torch's ``state.lerp_(g, weight)`` on a ``dtype`` state (g in float32): its float32
-    formula, which takes the nearer end for the weight, rounded once into ``state``."""
+    formula, which takes the nearer end for the weight, as one fused multiply-add (its
+    vector and scalar loops alike; emulated in float64), rounded to float32 and into
+    ``state``."""
     s32, weight = state.astype(_F32), _F32(weight)
-    state[...] = s32 + weight * (g - s32) if weight < 0.5 else g - (g - s32) * (1 - weight)
+    diff = (g - s32).astype(np.float64)
+    if weight < 0.5:
+        out = s32.astype(np.float64) + float(weight) * diff
+    else:
+        out = g.astype(np.float64) - diff * float(_F32(1) - weight)
+    state[...] = out.astype(_F32)
 
 
 def _plus(a: np.ndarray, number: float, dtype: np.dtype) -> np.ndarray:
