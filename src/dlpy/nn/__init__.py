@@ -2,6 +2,7 @@
 
 from dlpy.nn import (
     init,  # torch.nn.init: kaiming_uniform_, xavier_normal_, ...
+    modules,  # torch.nn.modules: modules.module.register_module_forward_hook, ...
     utils,  # torch.nn.utils: clip_grad_norm_, parameters_to_vector, ...
 )
 from dlpy.nn.attention import MultiHeadAttention, MultiheadAttention
@@ -162,7 +163,7 @@ __all__ = [
     "TransformerEncoder", "TransformerEncoderLayer",
     "MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "utils",
-    "init", "ModuleDict", "ParameterDict", "ParameterList",
+    "init", "modules", "ModuleDict", "ParameterDict", "ParameterList",
     "ELU", "Hardtanh", "LeakyReLU", "LogSoftmax", "SiLU", "Softmax", "Softplus",
     "HuberLoss", "KLDivLoss", "NLLLoss", "SmoothL1Loss",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Unflatten",

@@ -18,6 +18,54 @@ from dlpy.ops.complex import ComplexTensor
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor, as_array, default_dtype, is_floating_dtype, is_grad_enabled
 
+# torch.nn.modules.module's global hooks (register_module_forward_hook, ...): every module's
+# call runs them before its own; ids are unique across all hooks, so the flag sets can mix
+_global_forward_pre_hooks: dict[int, Any] = {}
+_global_forward_hooks: dict[int, Any] = {}
+_global_backward_pre_hooks: dict[int, Any] = {}
+_global_backward_hooks: dict[int, Any] = {}
+_GLOBAL_FLAGS: dict[str, set[int]] = {"_forward_hooks_with_kwargs": set(),
+                                      "_forward_hooks_always_called": set()}
+_global_hooks_used = False  # set by the first global hook: calls then look for them
+
+
+def _add_global_hook(hooks: dict, hook, owner: str, flags: tuple = ()):
+    from dlpy.hooks import add_hook
+
+    global _global_hooks_used
+    handle = add_hook(hooks, hook, owner, flags=flags)
+    _global_hooks_used = True
+    return handle
+
+
+def register_module_forward_pre_hook(hook):
+    """``hook(module, args)`` before every module's forward (and before its own pre-hooks);
+    returning a value replaces the positional arguments. A removable handle."""
+    return _add_global_hook(_global_forward_pre_hooks, hook, "register_module_forward_pre_hook")
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False,
+                                 always_call: bool = False):
+    """``hook(module, args, output)`` (``with_kwargs``: ``(module, args, kwargs, output)``)
+    after every module's forward, before its own forward hooks; ``always_call`` also when
+    forward raises. A removable handle."""
+    flags = ((_GLOBAL_FLAGS["_forward_hooks_with_kwargs"],) if with_kwargs else ()) + (
+        (_GLOBAL_FLAGS["_forward_hooks_always_called"],) if always_call else ())
+    return _add_global_hook(_global_forward_hooks, hook, "register_module_forward_hook", flags)
+
+
+def register_module_full_backward_pre_hook(hook):
+    """``hook(module, grad_output)`` for every module's backward, before its own. A
+    removable handle."""
+    return _add_global_hook(_global_backward_pre_hooks, hook,
+                            "register_module_full_backward_pre_hook")
+
+
+def register_module_full_backward_hook(hook):
+    """``hook(module, grad_input, grad_output)`` for every module's backward, before its own.
+    A removable handle."""
+    return _add_global_hook(_global_backward_hooks, hook, "register_module_full_backward_hook")
+
 
 class Parameter(Tensor):
     """A tensor that a Module owns and an optimiser updates (requires_grad by default). Float
@@ -157,11 +205,24 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args, **kwargs):
+        hooks = self.__dict__
+        if not (_global_hooks_used or hooks.get("_forward_pre_hooks")
+                or hooks.get("_forward_hooks") or hooks.get("_backward_hooks")
+                or hooks.get("_backward_pre_hooks")):
+            return self.forward(*args, **kwargs)  # no hooks: the plain call
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict):
         pre_hooks = self.__dict__.get("_forward_pre_hooks")
-        if pre_hooks:
-            args, kwargs = self._run_pre_hooks(pre_hooks, args, kwargs)
+        if pre_hooks or _global_forward_pre_hooks:  # the global ones first, as torch's
+            args, kwargs = self._run_pre_hooks(
+                {**_global_forward_pre_hooks, **(pre_hooks or {})} if _global_forward_pre_hooks
+                else pre_hooks, args, kwargs)
         backward_hooks = self.__dict__.get("_backward_hooks")
         backward_pre_hooks = self.__dict__.get("_backward_pre_hooks")
+        if _global_backward_hooks or _global_backward_pre_hooks:
+            backward_hooks = {**_global_backward_hooks, **(backward_hooks or {})}
+            backward_pre_hooks = {**_global_backward_pre_hooks, **(backward_pre_hooks or {})}
         call = None
         if (backward_hooks or backward_pre_hooks) and is_grad_enabled():
             from dlpy.hooks import BackwardHookCall
@@ -169,6 +230,8 @@ class Module:
             call = BackwardHookCall(self, backward_hooks, backward_pre_hooks)
             args = call.gate_inputs(args)
         hooks = self.__dict__.get("_forward_hooks")
+        if _global_forward_hooks:
+            hooks = {**_global_forward_hooks, **(hooks or {})}
         if not hooks:
             out = self.forward(*args, **kwargs)
         else:
@@ -177,7 +240,7 @@ class Module:
             except Exception:
                 self._run_always_called_hooks(hooks, args, kwargs)
                 raise
-            with_kwargs = self.__dict__.get("_forward_hooks_with_kwargs", ())
+            with_kwargs = self._flags("_forward_hooks_with_kwargs")
             for key, hook in list(hooks.items()):
                 result = hook(self, args, kwargs, out) if key in with_kwargs \
                     else hook(self, args, out)
@@ -186,7 +249,7 @@ class Module:
         return out if call is None else call.gate_outputs(out)
 
     def _run_pre_hooks(self, pre_hooks: dict, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        with_kwargs = self.__dict__.get("_forward_pre_hooks_with_kwargs", ())
+        with_kwargs = self.__dict__.get("_forward_pre_hooks_with_kwargs", ())  # (no global)
         for key, hook in list(pre_hooks.items()):
             if key in with_kwargs:
                 result = hook(self, args, kwargs)
@@ -204,8 +267,8 @@ class Module:
     def _run_always_called_hooks(self, hooks: dict, args: tuple, kwargs: dict) -> None:
         """After forward raised: the ``always_call`` forward hooks, with output None (a hook
         that raises too is a warning; forward's exception goes on), as torch's."""
-        always = self.__dict__.get("_forward_hooks_always_called", ())
-        with_kwargs = self.__dict__.get("_forward_hooks_with_kwargs", ())
+        always = self._flags("_forward_hooks_always_called")
+        with_kwargs = self._flags("_forward_hooks_with_kwargs")
         for key, hook in list(hooks.items()):
             if key in always:
                 try:
@@ -220,6 +283,12 @@ class Module:
 
     def _hook_flags(self, name: str) -> set[int]:
         return self.__dict__.setdefault(name, set())
+
+    def _flags(self, name: str) -> set[int]:
+        """This module's hook ids flagged ``name`` (with_kwargs, always_call) and the global
+        hooks' (the module-level sets of that name)."""
+        own, shared = self.__dict__.get(name, ()), _GLOBAL_FLAGS[name]
+        return shared.union(own) if shared else own
 
     def register_forward_pre_hook(self, hook, *, prepend: bool = False,
                                   with_kwargs: bool = False):
