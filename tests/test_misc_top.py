@@ -268,3 +268,45 @@ def test_memory_and_bit_flags():
     assert copy is not r
     copy.sum().backward()
     np.testing.assert_array_equal(r.grad, [1.0, 1.0])
+
+
+def test_memory_layouts_and_dim_order_as_torchs():
+    # torch 2.13's answers for the same calls (checked by hand)
+    x = dlpy.ones(2, 3, 4)
+    assert x.dim_order() == (0, 1, 2) and x.permute(2, 0, 1).dim_order() == (1, 2, 0)
+    assert x.transpose(0, 1).dim_order() == (1, 0, 2) and dlpy.ones(3, 1).t().dim_order() == (0, 1)
+    permuted = dlpy.empty_permuted((2, 3, 5), (0, 2, 1))
+    assert permuted.shape == (2, 3, 5) and permuted.stride() == (15, 1, 3)
+    strided = dlpy.empty_strided((2, 3), (1, 2), dtype=dlpy.float64)
+    assert strided.stride() == (1, 2) and strided.dtype == np.float64
+    assert not strided.data.any() and x.new_empty_strided((2, 2), (2, 1)).dtype == np.float32
+    with pytest.raises(ValueError, match="physical_layout must be a permutation"):
+        dlpy.empty_permuted((2, 3), (0, 0))
+    assert x.cfloat().dtype == np.complex64 and x.cdouble().dtype == np.complex128
+    assert x.output_nr == 0 and (x * 2).output_nr == 0
+
+
+def test_inference_mode_flag_and_global_switches():
+    assert not dlpy.is_inference_mode_enabled()
+    with dlpy.inference_mode():
+        assert dlpy.is_inference_mode_enabled() and not dlpy.is_grad_enabled()
+        with dlpy.inference_mode(False):  # torch's: out of it, recording again
+            assert not dlpy.is_inference_mode_enabled() and dlpy.is_grad_enabled()
+        assert dlpy.is_inference_mode_enabled() and not dlpy.is_grad_enabled()
+    assert not dlpy.is_inference_mode_enabled() and dlpy.is_grad_enabled()
+    with dlpy.no_grad(), dlpy.inference_mode(False):
+        assert dlpy.is_grad_enabled()
+
+    @dlpy.inference_mode
+    def bare():
+        return dlpy.is_inference_mode_enabled()
+
+    @dlpy.inference_mode()
+    def called():
+        return dlpy.is_inference_mode_enabled()
+
+    assert bare() and called() and not dlpy.is_inference_mode_enabled()
+    dlpy.set_warn_always(True)
+    assert dlpy.is_warn_always_enabled()
+    dlpy.set_warn_always(False)
+    assert not dlpy.is_warn_always_enabled() and dlpy.set_flush_denormal(True) is False

@@ -46,10 +46,27 @@ def enable_grad() -> Iterator[None]:
         yield
 
 
+_inference_depth = [0]  # open inference_mode blocks (is_inference_mode_enabled)
+
+
 def inference_mode(mode: bool = True):
     """torch.inference_mode: ``no_grad`` here (dlpy has no separate inference tensors);
-    ``inference_mode(False)`` changes nothing."""
-    return no_grad() if mode else contextlib.nullcontext()
+    ``inference_mode(False)`` leaves it, recording again (as torch's, even inside no_grad).
+    A context manager or a decorator (with or without the call, as torch's)."""
+    if callable(mode):  # @inference_mode on a function
+        return _inference_block(True)(mode)
+    return _inference_block(bool(mode))
+
+
+@contextlib.contextmanager
+def _inference_block(mode: bool):
+    depth = _inference_depth[0]
+    _inference_depth[0] = depth + 1 if mode else 0
+    try:
+        with set_grad_enabled(not mode):
+            yield
+    finally:
+        _inference_depth[0] = depth
 
 
 class set_grad_enabled:  # noqa: N801 - PyTorch's name

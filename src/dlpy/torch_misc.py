@@ -358,6 +358,90 @@ def is_inference(input) -> bool:  # noqa: A002
     return False
 
 
+# ----------------------------------------------------------------- memory layouts
+def empty_strided(size, stride, *, dtype=None, device=None, requires_grad: bool = False,
+                  pin_memory: bool = False) -> Tensor:
+    """torch.empty_strided: zeros (dlpy's empty) laid out with ``stride`` (in elements) over a
+    fresh buffer, as numpy's strided view of it (overlapping strides alias, as torch's)."""
+    from dlpy.device import as_device
+
+    as_device(device, "empty_strided")
+    size, stride = _sizes("empty_strided", "size", size), _sizes("empty_strided", "stride",
+                                                                  stride)
+    if len(size) != len(stride):
+        raise ValueError(f"empty_strided: size {size} and stride {stride} must have the same "
+                         "length")
+    dtype = _dtype("empty_strided", dtype)
+    count = 0 if 0 in size else 1 + sum((n - 1) * s for n, s in zip(size, stride))
+    buffer = np.zeros(count, dtype)
+    view = np.lib.stride_tricks.as_strided(buffer, size, tuple(s * dtype.itemsize
+                                                                for s in stride))
+    return Tensor(view, requires_grad=requires_grad)
+
+
+def empty_permuted(size, physical_layout, *, dtype=None, device=None,
+                   requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """torch.empty_permuted: zeros of ``size`` whose dimensions lie in memory in the order
+    ``physical_layout`` (outermost first): a transposed view of a contiguous buffer."""
+    size = _sizes("empty_permuted", "size", size)
+    layout = _sizes("empty_permuted", "physical_layout", physical_layout)
+    if sorted(layout) != list(range(len(size))):
+        raise ValueError(f"empty_permuted: physical_layout must be a permutation of "
+                         f"0..{len(size) - 1}, got {layout}")
+    from dlpy.device import as_device
+
+    as_device(device, "empty_permuted")
+    buffer = np.zeros([size[d] for d in layout], _dtype("empty_permuted", dtype))
+    return Tensor(buffer.transpose(np.argsort(layout)), requires_grad=requires_grad)
+
+
+def _dim_order(self, *, ambiguity_check=False) -> tuple[int, ...]:
+    """The dimensions from the outermost in memory to the innermost (by stride, ties in
+    order), as torch's Tensor.dim_order."""
+    strides = self.data.strides
+    return tuple(sorted(range(self.data.ndim), key=lambda d: (-strides[d], d)))
+
+
+def _new_empty_strided(self, size, stride, *, dtype=None, device=None,
+                       requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    return empty_strided(size, stride, dtype=self.dtype if dtype is None else dtype,
+                         device=device, requires_grad=requires_grad)
+
+
+def _complex_cast(dtype):
+    def cast(self) -> Tensor:
+        return self.to(dtype)
+
+    return cast
+
+
+# ----------------------------------------------------------------- global switches
+_warn_always = False
+
+
+def set_warn_always(b: bool) -> None:
+    """torch.set_warn_always: a flag (dlpy's warnings follow Python's own filters)."""
+    global _warn_always
+    _warn_always = bool(b)
+
+
+def is_warn_always_enabled() -> bool:
+    return _warn_always
+
+
+def set_flush_denormal(mode: bool) -> bool:
+    """torch.set_flush_denormal: False, unsupported (numpy keeps denormals), as torch on a
+    CPU without the instructions."""
+    return False
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether an ``inference_mode()`` block is open (dlpy's is no_grad with this flag)."""
+    from dlpy.tensor import _inference_depth
+
+    return _inference_depth[0] > 0
+
+
 # ----------------------------------------------------------------- Tensor-only methods
 # id -> tensor (a WeakSet would compare tensors with ==, which is element-wise)
 _shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
@@ -414,6 +498,9 @@ TENSOR_METHODS = {
     "is_pinned": _is_pinned, "conj_physical": conj_physical, "resolve_conj": resolve_conj,
     "resolve_neg": resolve_neg, "is_conj": is_conj, "is_neg": is_neg,
     "is_inference": is_inference, "__dlpack__": _dlpack, "__dlpack_device__": _dlpack_device,
+    "dim_order": _dim_order, "new_empty_strided": _new_empty_strided,
+    "cfloat": _complex_cast(np.complex64), "cdouble": _complex_cast(np.complex128),
+    "output_nr": property(lambda self: 0),  # dlpy's ops have one output each
 }
 
 TOP_LEVEL = [
@@ -424,5 +511,6 @@ TOP_LEVEL = [
     "set_float32_matmul_precision", "get_float32_matmul_precision", "as_strided",
     "segment_reduce", "frombuffer", "from_dlpack", "to_dlpack", "cond", "while_loop",
     "nonzero_static", "conj_physical", "resolve_conj", "resolve_neg", "is_conj", "is_neg",
-    "is_inference",
+    "is_inference", "empty_strided", "empty_permuted", "set_warn_always",
+    "is_warn_always_enabled", "set_flush_denormal", "is_inference_mode_enabled",
 ]
