@@ -289,61 +289,162 @@ def deemphasis(waveform, coeff: float = 0.97) -> Tensor:
     return lfilter(waveform, [1.0, -coeff], [1.0, 0.0])
 
 
+def _fir(x: np.ndarray, b: np.ndarray, future: bool = False) -> np.ndarray:
+    """sum_k b[f, k] x[r, f, n - k] for x (rows, filters, time), b (filters, order), or with
+    ``future`` sum_k b[f, k] x[r, f, n + k] (the adjoint): one multiply-add over all rows and
+    samples a tap (faster than a sliding-window einsum or matmul for the usual few taps)."""
+    out = b[:, :1] * x  # the first tap, then the delayed (or advanced) ones
+    length = x.shape[-1]
+    for k in range(1, min(b.shape[-1], length)):
+        tap = b[:, k:k + 1]
+        if future:
+            out[..., :length - k] += tap * x[..., k:]
+        else:
+            out[..., k:] += tap * x[..., :length - k]
+    return out
+
+
+def _lagged_products(t: np.ndarray, s: np.ndarray, order: int) -> np.ndarray:
+    """(filters, order): sum over rows and n of t[r, f, n] s[r, f, n - k] for k < order (the
+    coefficients' gradients), one einsum over sliding windows of s."""
+    padded = np.concatenate([np.zeros(s.shape[:-1] + (order - 1,), s.dtype), s], axis=-1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, order, axis=-1)  # s[n - k]
+    return np.einsum("rft,rftk->fk", t, windows)[:, ::-1]
+
+
+class _AllPole:
+    """The all-pole filter y[n] = x[n] - sum_{k >= 1} a[f, k] y[n - k] (zero initial state) on x
+    (rows, filters, time), a (filters, order) with a[:, 0] = 1, by blocks of time: a block's
+    zero-state response is one matmul with the lower-triangular Toeplitz matrix of the impulse
+    response, and the last order - 1 outputs of each block, which start the next, are carried
+    across blocks by a doubling scan (log2(blocks) matmuls): no Python loop over samples. As
+    accurate as the recursion sample by sample: float32 runs in float64, and float64 takes one
+    step of iterative refinement (the blocks' rounding grows with the block for poles near the
+    unit circle; the residual x - a * y is as small as the recursion's). Set up once per filter
+    and length, for the forward pass and the transposed one."""
+
+    def __init__(self, a: np.ndarray, rows: int, length: int):
+        self.a = a.astype(np.float64)
+        filters, order = a.shape
+        self.p = p = order - 1
+        if p == 0 or length == 0:
+            return
+        # the matmul costs rows * block flops a sample: short blocks, but at least p so that
+        # a block holds a whole state
+        self.block = block = max(p, min(length, 32))
+        # responses over one block to a unit impulse (row 0) and to y[-j] = 1 (row j, no input)
+        response = np.zeros((filters, p + 1, p + block))
+        response[:, 0, p] = 1.0
+        response[:, np.arange(1, p + 1), p - np.arange(1, p + 1)] = 1.0
+        feedback = -self.a[:, None, :0:-1]  # (filters, 1, p): -a[p] .. -a[1]
+        for n in range(p, p + block):
+            response[:, :, n] += np.sum(response[:, :, n - p:n] * feedback, axis=-1)
+        impulse, self.initial = response[:, 0, p:], response[:, 1:, p:]  # (filters, [p,] block)
+        lags = np.arange(block) - np.arange(block)[:, None]  # n - m at [m, n]
+        self.toeplitz = np.where(lags >= 0, impulse[:, np.maximum(lags, 0)], 0)  # x @ it: (.., n)
+        self.carry = self.initial[:, :, :-p - 1:-1]  # (filters, p, p): y[-j] -> a block's y[-1 - i]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.p == 0 or x.shape[-1] == 0:
+            return x.copy()
+        if x.dtype != np.float64:
+            return self._blocks(x.astype(np.float64)).astype(x.dtype)
+        y = self._blocks(x)
+        return y + self._blocks(x - _fir(y, self.a))
+
+    def _blocks(self, x: np.ndarray) -> np.ndarray:
+        rows, filters, length = x.shape
+        block, p = self.block, self.p
+        count = -(-length // block)
+        if length % block:
+            x = np.concatenate([x, np.zeros((rows, filters, count * block - length))], axis=-1)
+        out = x.reshape(rows, filters, count, block) @ self.toeplitz  # zero-state responses
+        # each block's last p outputs (y[-1] .. y[-p] of the next): its own plus, by the scan,
+        # those carried from every block before it (carry ** d from the block d back); the
+        # scan stops where carry ** d falls below 1e-30, whose terms are below any rounding of
+        # the outputs and would only cost time in subnormal numbers
+        states = out[..., :-p - 1:-1].copy()  # (rows, filters, count, p)
+        power, distance = self.carry, 1
+        while distance < count and np.abs(power).max() > 1e-30:
+            states[:, :, distance:] += states[:, :, :-distance] @ power
+            power, distance = power @ power, 2 * distance
+        out[:, :, 1:] += states[:, :, :-1] @ self.initial
+        return out.reshape(rows, filters, -1)[..., :length]
+
+
 class LFilter(Op):
-    """y = the IIR filter b / a of x along the last axis, a[0] y[n] = sum_k b[k] x[n - k] -
-    sum_{k >= 1} a[k] y[n - k] (zero initial state);  dx = the same filter run backwards in
-    time on g (the transposed system). Coefficients are settings: no gradient."""
+    """y = the IIR filter b / a of x along the last axis, one filter per row of a and b:
+    a[f, 0] y[n] = sum_k b[f, k] x[n - k] - sum_{k >= 1} a[f, k] y[n - k] (zero initial state).
+    x is (..., time) for 1-D coefficients, (..., filters or 1, time) for 2-D ones (filters,
+    order). With t = the filter 1 / a run backwards in time on g (the transposed system):
+    dx[n] = sum_k b[k] t[n + k] / a[0], db[k] = sum_n t[n] x[n - k] / a[0],
+    da[k] = -sum_n t[n] y[n - k] / a[0] (k = 0 included: the normalisation by a[0])."""
 
-    def __init__(self, a_coeffs: np.ndarray, b_coeffs: np.ndarray):
-        self.a = a_coeffs / a_coeffs[0]
-        self.b = b_coeffs / a_coeffs[0]
-
-    @staticmethod
-    def _run(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        order, length = len(a), x.shape[-1]
-        fir = np.zeros_like(x)
-        for k, coefficient in enumerate(b):  # the FIR part, one shifted add per tap
-            if coefficient:
-                fir[..., k:] += coefficient * x[..., :length - k]
-        if order == 1:
-            return fir
-        y = np.zeros(x.shape[:-1] + (length + order - 1,), x.dtype)  # order - 1 zeros first
-        feedback = -a[:0:-1]  # a[order-1] .. a[1], to meet y[n - order + 1] .. y[n - 1]
-        out = y[..., order - 1:]
-        for n in range(length):  # the recursion: one sample at a time
-            out[..., n] = fir[..., n] + y[..., n:n + order - 1] @ feedback
-        return np.ascontiguousarray(out)
-
-    def forward(self, x):
-        return self._run(x, self.a, self.b)
+    def forward(self, x, a_coeffs, b_coeffs):
+        order = a_coeffs.shape[-1]
+        a = a_coeffs.reshape(-1, order).astype(x.dtype)
+        filters = a.shape[0]
+        self.a0 = a[:, :1]  # (filters, 1)
+        self.a, self.b = a / self.a0, b_coeffs.reshape(-1, order).astype(x.dtype) / self.a0
+        shape = x.shape if a_coeffs.ndim == 1 else x.shape[:-2] + (filters, x.shape[-1])
+        rows = math.prod(shape[:-1]) // filters
+        self.x = np.broadcast_to(x, shape).reshape(rows, filters, shape[-1])
+        self.all_pole = _AllPole(self.a, rows, shape[-1])
+        self.y = self.all_pole(_fir(self.x, self.b))  # (rows, filters, time)
+        return self.y.reshape(shape)
 
     def backward(self, grad_output):
-        # y = B A^-1 x with B, A lower-triangular Toeplitz: the adjoint is the same filter on
-        # the time-reversed gradient, reversed back
-        flipped = np.ascontiguousarray(grad_output[..., ::-1])
-        return (np.ascontiguousarray(self._run(flipped, self.a, self.b)[..., ::-1]),)
+        x, a_coeffs, b_coeffs = self.inputs
+        g = np.ascontiguousarray(grad_output[..., ::-1]).reshape(self.y.shape)
+        t = self.all_pole(g)[..., ::-1]  # dL/d(the FIR's output)
+        order = self.a.shape[-1]
+        dx = (_fir(t, self.b, future=True).reshape(grad_output.shape)
+              if x.requires_grad else None)  # at the broadcast shape: the engine sums
+        da = (-_lagged_products(t, self.y, order) / self.a0).reshape(a_coeffs.shape).astype(
+            a_coeffs.dtype) if a_coeffs.requires_grad else None
+        db = (_lagged_products(t, self.x, order) / self.a0).reshape(b_coeffs.shape).astype(
+            b_coeffs.dtype) if b_coeffs.requires_grad else None
+        return dx, da, db
 
 
 def lfilter(waveform, a_coeffs, b_coeffs, clamp: bool = True, batching: bool = True) -> Tensor:
-    """An IIR filter along the last axis of (..., time), as torchaudio.functional.lfilter with 1-D
-    coefficients (a[0] normalises); clamped to [-1, 1] with ``clamp``. Differentiable in the
-    waveform (not the coefficients). A sample-by-sample recursion: slow on long signals."""
+    """An IIR filter along the last axis, as torchaudio.functional.lfilter: coefficients (order,)
+    filter every (..., time) row alike; (num_filters, order) ones filter channel i of
+    (..., num_filters, time) with filter i (``batching``) or every row with every filter
+    (``batching=False``: out (..., num_filters, time)). a[..., 0] normalises; the output is
+    clamped to [-1, 1] with ``clamp``. Differentiable in the waveform and both coefficients."""
     x = _tensor(waveform)
-    a = np.asarray(_tensor(a_coeffs).data, dtype=np.float64)
-    b = np.asarray(_tensor(b_coeffs).data, dtype=np.float64)
-    if a.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"lfilter: expected 1-D a_coeffs and b_coeffs of one length, got shapes "
-                         f"{a.shape} and {b.shape}")
-    if a[0] == 0:
-        raise ValueError("lfilter: a_coeffs[0] must not be 0")
-    y = LFilter(a.astype(x.data.dtype), b.astype(x.data.dtype))(x)
+    if x.data.dtype.kind != "f":
+        x = Tensor(x.data.astype(_real_dtype(x)))
+    a, b = _tensor(a_coeffs), _tensor(b_coeffs)
+    if a.shape != b.shape or a.ndim not in (1, 2) or a.shape[-1] == 0:
+        raise ValueError(f"lfilter: expected a_coeffs and b_coeffs of one shape, (order,) or "
+                         f"(num_filters, order), got {tuple(a.shape)} and {tuple(b.shape)}")
+    if np.any(a.data[..., 0] == 0):
+        raise ValueError("lfilter: a_coeffs[..., 0] must not be 0")
+    if x.ndim == 0:
+        raise ValueError("lfilter: expected a waveform (..., time), got a scalar")
+    if a.ndim == 2 and batching and (x.ndim < 2 or x.shape[-2] != a.shape[0]):
+        raise ValueError(f"lfilter: with batching, expected a waveform (..., {a.shape[0]}, time) "
+                         f"for {a.shape[0]} filters, got {tuple(x.shape)}")
+    if a.ndim == 2 and not batching:
+        x = x.unsqueeze(-2)  # (..., 1, time): LFilter runs every filter on it
+    y = LFilter()(x, a, b)
     return dlpy.clamp(y, -1.0, 1.0) if clamp else y
 
 
-def biquad(waveform, b0: float, b1: float, b2: float, a0: float, a1: float, a2: float) -> Tensor:
+def _coefficients(*values) -> list | Tensor:
+    """Scalar coefficients as a 1-D Tensor, differentiable in those given as Tensors (a plain
+    list when none is)."""
+    if not any(isinstance(value, Tensor) for value in values):
+        return list(values)
+    return dlpy.stack([_tensor(value).reshape(()) for value in values])
+
+
+def biquad(waveform, b0, b1, b2, a0, a1, a2) -> Tensor:
     """The second-order IIR filter (b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2)
-    (lfilter, clamped to [-1, 1])."""
-    return lfilter(waveform, [a0, a1, a2], [b0, b1, b2])
+    (lfilter, clamped to [-1, 1]); coefficients are numbers or scalar Tensors (differentiable)."""
+    return lfilter(waveform, _coefficients(a0, a1, a2), _coefficients(b0, b1, b2))
 
 
 # ----------------------------------------------------------------- resampling
