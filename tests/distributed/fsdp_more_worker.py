@@ -20,6 +20,7 @@ from dlpy.distributed.checkpoint.state_dict import (
     get_state_dict,
     set_state_dict,
 )
+from dlpy.distributed.device_mesh import init_device_mesh
 from dlpy.distributed.fsdp import FullyShardedDataParallel as FSDP
 from dlpy.distributed.fsdp import ShardingStrategy
 
@@ -64,17 +65,24 @@ def groups():
 
 @check
 def hybrid_trains_as_one_process():
-    """2 Adam steps, both hybrid strategies on the explicit 2 x 2 groups, HYBRID_SHARD on the
-    default ones (one machine: all 4 ranks shard, no replicas): the plain model's
-    parameters; each rank keeps half of every unit (a quarter with the default)."""
+    """2 Adam steps, both hybrid strategies on the explicit 2 x 2 groups and on a 2 x 2
+    DeviceMesh (replicate, shard), HYBRID_SHARD on the default groups (one machine: all 4
+    ranks shard, no replicas), FULL_SHARD on a 1-D mesh: the plain model's parameters; each
+    rank keeps half of every unit (a quarter with the default and the 1-D mesh)."""
     pair = groups()
+    mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("replicate", "shard"))
     ref, _ = reference(2, "adam")
     total = sum(p.data.size for p in ref.parameters())
     out = []
-    for strategy, label, pg, parts in ((HYBRID[0], "2 x 2", pair, 2),
-                                       (HYBRID[1], "2 x 2", pair, 2),
-                                       (HYBRID[0], "default", None, 4)):
-        model = wrap(strategy, process_group=pg)
+    for strategy, label, where, parts in (
+            (HYBRID[0], "2 x 2", {"process_group": pair}, 2),
+            (HYBRID[1], "2 x 2", {"process_group": pair}, 2),
+            (HYBRID[0], "mesh 2 x 2", {"device_mesh": mesh}, 2),
+            (HYBRID[1], "mesh 2 x 2", {"device_mesh": mesh}, 2),
+            (ShardingStrategy.FULL_SHARD, "mesh 4", {"device_mesh": init_device_mesh(
+                "cpu", (4,))}, 4),
+            (HYBRID[0], "default", {}, 4)):
+        model = wrap(strategy, **where)
         kept = sum(p.data.size for p in model.parameters())
         assert total / parts <= kept < total / parts + 3 * parts, (label, kept, total)
         train(model, 2, "adam")

@@ -9,8 +9,10 @@ import functools
 import numpy as np
 import pytest
 
+from dlpy import distributed as dist
 from dlpy import nn
 from dlpy.distributed import fsdp
+from dlpy.distributed.device_mesh import init_device_mesh
 from dlpy.distributed.fsdp import FullyShardedDataParallel as FSDP
 from dlpy.distributed.fsdp import ShardingStrategy, StateDictType
 
@@ -125,6 +127,14 @@ def test_errors():
         FSDP(Net(), sharding_strategy=ShardingStrategy.HYBRID_SHARD, process_group=3)
     with pytest.raises(TypeError, match="auto_wrap_policy must be callable"):
         FSDP(Net(), auto_wrap_policy=3)
+    mesh = init_device_mesh("cpu", (1,))
+    with pytest.raises(ValueError, match="^Cannot pass both process_group and device_mesh"):
+        FSDP(Net(), device_mesh=mesh, process_group=dist.new_group([0]))
+    with pytest.raises(ValueError, match="^Expected device_mesh to have ndim=2 but got 1$"):
+        FSDP(Net(), device_mesh=mesh, sharding_strategy=ShardingStrategy.HYBRID_SHARD)
+    with pytest.raises(ValueError, match="FULL_SHARD takes a 1-D device_mesh, got a 2-D one"):
+        FSDP(Net(), device_mesh=init_device_mesh("cpu", (1, 1)))
+    assert FSDP(Net(), device_mesh=mesh).process_group.size() == 1
     with pytest.raises(TypeError, match="ModuleWrapPolicy: expected nn.Module classes"):
         fsdp.ModuleWrapPolicy({int})
     model = FSDP(Net())

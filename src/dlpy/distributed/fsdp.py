@@ -488,6 +488,26 @@ def _check_strategy(strategy: Any) -> ShardingStrategy:
     return strategy
 
 
+def _mesh_groups(mesh: Any, process_group: Any, strategy: ShardingStrategy) -> Any:
+    """torch's ``device_mesh=``: a 1-D mesh's group (the ranks that shard), or for the hybrid
+    strategies a 2-D mesh's (shard group along dim 1, replicate group along dim 0)."""
+    from dlpy.distributed.device_mesh import DeviceMesh
+
+    if process_group is not None:
+        raise ValueError("Cannot pass both process_group and device_mesh at the same time. "
+                         "Please just pass only one of them.")
+    if not isinstance(mesh, DeviceMesh):
+        raise TypeError(f"{NAME}: device_mesh must be a DeviceMesh, got {type(mesh).__name__}")
+    if strategy in _HYBRID:
+        if mesh.ndim != 2:
+            raise ValueError(f"Expected device_mesh to have ndim=2 but got {mesh.ndim}")
+        return mesh.get_group(1), mesh.get_group(0)
+    if mesh.ndim != 1:
+        raise ValueError(f"{NAME}: {strategy.name} takes a 1-D device_mesh, got a {mesh.ndim}-D "
+                         "one (a 2-D mesh is HYBRID_SHARD's (replicate, shard))")
+    return mesh.get_group(0)
+
+
 def _hybrid_groups(process_group: Any, policy: Any) -> tuple[Any, Any]:
     """HYBRID_SHARD's (intra, inter) groups: torch's ``process_group=(intra, inter)`` tuple,
     or with None (and an auto-wrap policy, as torch) the ranks of each machine (MPI's
@@ -611,14 +631,15 @@ class FullyShardedDataParallel(Module):
             raise TypeError(f"{NAME}: mixed_precision must be a MixedPrecision, got "
                             f"{mixed_precision!r}")
         for what, value in (("ignored_modules", ignored_modules),
-                            ("ignored_states", ignored_states), ("param_init_fn", param_init_fn),
-                            ("device_mesh", device_mesh)):
+                            ("ignored_states", ignored_states), ("param_init_fn", param_init_fn)):
             if value is not None:
                 raise ValueError(f"{NAME}: {what}={value!r} is not supported (dlpy: None)")
         if auto_wrap_policy is not None and not callable(auto_wrap_policy):
             raise TypeError(f"{NAME}: auto_wrap_policy must be callable, got "
                             f"{auto_wrap_policy!r}")
         strategy = _check_strategy(sharding_strategy)
+        if device_mesh is not None:
+            process_group = _mesh_groups(device_mesh, process_group, strategy)
         inter = None
         if strategy in _HYBRID:
             pg, inter = _hybrid_groups(process_group, auto_wrap_policy)
