@@ -297,11 +297,13 @@ def test_vmap_rule_and_loop_fallback():
 
     @cube.register_vmap
     def _(info, in_dims, x, k):
-        calls.append((info.batch_size, in_dims))
+        calls.append((info.batch_size, info.randomness, in_dims))
         return cube(x, k), in_dims[0]
 
     vectorised = dlpy.func.vmap(lambda t: cube(t, 2.0), in_dims=1)(x)
-    assert calls == [(3, (0, None))]
+    assert calls == [(3, "error", (0, None))]
+    dlpy.func.vmap(lambda t: cube(t, 2.0), randomness="same")(x)
+    assert calls[-1] == (4, "same", (0, None))  # the vmap's own setting, as torch's VmapInfo
     np.testing.assert_allclose(looped.data, x.data ** 3 * 2)
     np.testing.assert_allclose(vectorised.data, (x.data ** 3 * 2).T)
 

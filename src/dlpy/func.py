@@ -698,7 +698,8 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
         start = _generator_state()
         if _vectorize:
             try:
-                out = _vectorised(name, func, kwargs, leaves, leaf_dims, spec, size, out_dims)
+                out = _vectorised(name, func, kwargs, leaves, leaf_dims, spec, size, out_dims,
+                                  randomness)
             except _batching.Unbatchable:
                 _batching.stats["vmap_loops"] = _batching.stats.get("vmap_loops", 0) + 1
                 _rewind(start)
@@ -745,9 +746,9 @@ def _moved(t: Tensor, source: int, destination: int) -> Tensor:
 
 
 def _vectorised(name: str, func: Callable, kwargs: dict, leaves: list, leaf_dims: list, spec,
-                size: int, out_dims):
+                size: int, out_dims, randomness: str = "error"):
     """vmap's one call of func on batched tensors (a new level of func_batching)."""
-    with _batching.batching(size) as level:
+    with _batching.batching(size, randomness) as level:
         mapped = [leaf if dim is None else
                   _batching.wrap(_moved(leaf, dim % leaf.ndim, 0), level)
                   for leaf, dim in zip(leaves, leaf_dims)]

@@ -62,6 +62,7 @@ __all__ = ["BatchedTensor", "Unbatchable", "batch_sizes", "batching", "from_phys
            "jacobian_block", "jacobian_rows", "swapped", "wrap", "to_physical"]
 
 _sizes: list[int] = []  # the batch size of each active vmap level (level k at index k - 1)
+_randomness: list[str] = []  # and its vmap's randomness ("error", "different", "same")
 _swap: contextlib.AbstractContextManager | None = None
 stats = {"op_loops": {}}  # op class name -> how many times it ran once per sample (tests read it)
 
@@ -241,11 +242,12 @@ def batch_sizes() -> tuple[int, ...]:
 
 # ---------------------------------------------------------------------------- levels
 @contextlib.contextmanager
-def batching(size: int) -> Iterator[int]:
+def batching(size: int, randomness: str = "error") -> Iterator[int]:
     """A new vmap level of ``size`` (yields its number); the batched dispatcher and the
     function rules are in place while any level is active."""
     global _swap
     _sizes.append(size)
+    _randomness.append(randomness)
     if len(_sizes) == 1:
         _swap = swap_call_sites(2, op_call=_dispatching)
         _swap.__enter__()
@@ -254,6 +256,7 @@ def batching(size: int) -> Iterator[int]:
         yield len(_sizes)
     finally:
         _sizes.pop()
+        _randomness.pop()
         if not _sizes:
             _swap_functions(False)
             swap, _swap = _swap, None

@@ -797,7 +797,7 @@ class OpOverload:
         """Under dlpy.func.vmap: the registered rule on the whole batch, or (no rule, or a
         batched keyword-only argument) the op once per sample, stacked (as torch's
         fallback)."""
-        size = batching._sizes[level - 1]
+        size, randomness = batching._sizes[level - 1], batching._randomness[level - 1]
 
         def physical(v):
             if type(v) is batching.BatchedTensor and v.level == level:
@@ -817,7 +817,7 @@ class OpOverload:
                     value, dim = physical(v)
                     values.append(value)
                     in_dims.append(dim)
-            result = self._vmap(VmapInfo(size), tuple(in_dims), *values, **kwargs)
+            result = self._vmap(VmapInfo(size, randomness), tuple(in_dims), *values, **kwargs)
             if not isinstance(result, tuple) or len(result) != 2:
                 raise RuntimeError(f"{self.name()}: the vmap rule must return (output, "
                                    f"out_dims), got {_type_name(result)}")
