@@ -405,8 +405,14 @@ class _Pickler:
         self.active: set[int] = set()
 
     def storage_bytes(self):
+        """(key, the storage's little-endian bytes): a view of a contiguous little-endian
+        array's memory (no copy), else a copy."""
         for key, root, _ in self.storages.values():
-            yield key, root.astype(root.dtype.newbyteorder("<"), copy=False).tobytes()
+            little = root.astype(root.dtype.newbyteorder("<"), copy=False)
+            if little.flags.c_contiguous:
+                yield key, memoryview(little.reshape(-1).view(np.uint8))
+            else:
+                yield key, little.tobytes()
 
     def _global(self, module: str, name: str) -> None:
         self.out += b"c" + f"{module}\n{name}\n".encode("ascii")

@@ -208,10 +208,12 @@ def _item_size(item: Any) -> int:
     return int(np.prod(data.size, dtype=np.int64)) * data.properties.numpy_dtype.itemsize
 
 
-def item_bytes(value: Any) -> bytes:
-    """``torch.save`` bytes of one item (a contiguous array of its own, or a plain value)."""
+def item_bytes(value: Any) -> memoryview:
+    """``torch.save`` bytes of one item (a contiguous array of its own, or a plain value): a
+    view of the one buffer they were written into (the array is copied only when it is a
+    view of a larger storage or not contiguous)."""
     buffer = io.BytesIO()
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) and not (value.base is None and value.flags.c_contiguous):
         value = np.array(value, copy=True, order="C")  # its own storage: only its bytes
     serialization.save(value, buffer)
-    return buffer.getvalue()
+    return buffer.getbuffer()
