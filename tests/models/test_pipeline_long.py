@@ -101,8 +101,6 @@ def test_errors_name_the_problem():
     wave = np.zeros(8000, np.float32)
     with pytest.raises(ValueError, match="superior to stride length"):
         asr()(wave, chunk_length_s=0.5, stride_length_s=0.3)
-    with pytest.raises(ValueError, match="word-level timestamps"):
-        asr()(wave, return_timestamps="word")
     with pytest.raises(ValueError, match="cannot return `char` timestamps"):
         asr()(wave, return_timestamps="char")
     features = asr().feature_extractor(wave, sampling_rate=16000)["input_features"]

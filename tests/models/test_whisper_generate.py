@@ -171,8 +171,6 @@ def test_errors():
         net.generate(long[:1], no_speech_threshold=0.5)
     with pytest.raises(NotImplementedError, match="logprob_threshold with beam search"):
         net.generate(long[:1], num_beams=2, logprob_threshold=-1.0)
-    with pytest.raises(NotImplementedError, match="return_token_timestamps=True"):
-        net.generate(long[:1], return_token_timestamps=True)
     with pytest.raises(TypeError, match="unexpected argument 'beams'"):
         net.generate(long[:1], beams=2)
     with pytest.raises(ValueError, match="task must be 'translate' or 'transcribe'"):

@@ -1174,8 +1174,9 @@ def resample(waveform: np.ndarray, orig_freq: int, new_freq: int,
 
 class AutomaticSpeechRecognitionPipeline(Pipeline):
     """Whisper transcribes audio: {"text": ...} (with ``return_timestamps=True`` also
-    "chunks": [{"text", "timestamp": (start, end)}], seconds). Input: a waveform (numpy,
-    mono, at the feature extractor's rate) or {"raw" (or "array"), "sampling_rate"} (other
+    "chunks": [{"text", "timestamp": (start, end)}], seconds; with ``return_timestamps="word"``
+    a chunk a word, timed by generate's token timestamps). Input: a waveform (numpy, mono, at
+    the feature extractor's rate) or {"raw" (or "array"), "sampling_rate"} (other
     rates resampled). Audio longer than one window: Whisper's long-form generate, or with
     ``chunk_length_s`` windows of that length overlapping by ``stride_length_s`` (default
     chunk / 6 each side) transcribed apart and joined where their tokens agree (transformers'
@@ -1198,10 +1199,6 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             raise ValueError("Whisper cannot return `char` timestamps, only word level or "
                              "segment level timestamps. Use `return_timestamps='word'` or "
                              "`return_timestamps=True` respectively.")
-        if return_timestamps == "word":
-            raise ValueError("automatic-speech-recognition: word-level timestamps "
-                             "(return_timestamps='word') are not supported by dlpy's pipeline; "
-                             "return_timestamps=True gives segments")
         pre = {key: value for key, value in (("chunk_length_s", chunk_length_s),
                                              ("stride_length_s", stride_length_s))
                if value is not None}
@@ -1267,23 +1264,34 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
     def _forward(self, batch, **generate_kwargs):
         settings = _generate_settings(self.model, self.generate_defaults, generate_kwargs,
                                       self.tokenizer)
+        words = settings.get("return_timestamps") == "word"
         if not settings.get("return_timestamps"):
             settings.pop("return_timestamps", None)
         else:
             settings["return_timestamps"] = True
+        if words:  # the tokens' times, kept by each segment
+            settings.update(return_token_timestamps=True, return_segments=True)
         tokens = self.model.generate(batch["input_features"],
                                      attention_mask=batch.get("attention_mask"), **settings)
-        tokens = tokens["sequences"] if isinstance(tokens, dict) else tokens
-        return {"tokens": _numpy(tokens)}
+        if not isinstance(tokens, dict):
+            return {"tokens": _numpy(tokens)}
+        out = {"tokens": _numpy(tokens["sequences"])}
+        if words:
+            out["token_timestamps"] = [np.concatenate(
+                [np.zeros(0, np.float32)] + [s["token_timestamps"] for s in row])
+                for row in tokens["segments"]]
+        return out
 
     def postprocess(self, outputs, return_timestamps=None):
         rate = self.feature_extractor.sampling_rate
-        windows = [{"tokens": output["tokens"], **({"stride": tuple(
-            n / rate for n in output["stride"])} if "stride" in output else {})}
-            for output in outputs]
+        windows = [{key: value for key, value in output.items()
+                    if key in ("tokens", "token_timestamps")} | ({"stride": tuple(
+                        n / rate for n in output["stride"])} if "stride" in output else {})
+                   for output in outputs]
         precision = self.feature_extractor.chunk_length / self.model.config.max_source_positions
-        text, optional = self.tokenizer.decode_asr(windows, bool(return_timestamps),
-                                                   time_precision=precision)
+        text, optional = self.tokenizer.decode_asr(
+            windows, return_timestamps if return_timestamps == "word" else
+            bool(return_timestamps), time_precision=precision)
         return {"text": text, **optional}
 
 

@@ -14,9 +14,12 @@ so a transformers checkpoint loads with ``from_pretrained`` and gives the same l
               window from decoder_start_token_id, the language (given or detected), the task
               and no_timestamps_token_id (or timestamps); suppress_tokens never,
               begin_suppress_tokens not first; long-form windows seek by the last timestamp,
-              conditioned on the previous text, with the temperature fallback
-    tokenizer: WhisperTokenizer decodes timestamps (decode_with_timestamps, output_offsets)
-              and makes prompt_ids (get_prompt_ids)
+              conditioned on the previous text, with the temperature fallback;
+              return_token_timestamps: each token's time by dynamic time warping over the
+              cross-attention of the generation config's alignment_heads
+    tokenizer: WhisperTokenizer decodes timestamps (decode_with_timestamps, output_offsets),
+              makes prompt_ids (get_prompt_ids) and the speech pipeline's text, segments and
+              words (decode_asr)
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ __all__ = ["LANGUAGES", "TO_LANGUAGE_CODE", "WhisperConfig", "WhisperForConditio
            "compression_ratio", "sinusoids"]
 
 # transformers' generate arguments dlpy's Whisper does not take (beyond None / False)
-NOT_IMPLEMENTED = ("return_token_timestamps", "assistant_model",
+NOT_IMPLEMENTED = ("assistant_model",
                    "logits_processor", "stopping_criteria", "prefix_allowed_tokens_fn",
                    "force_unique_generate_call", "num_segment_frames", "monitor_progress",
                    "synced_gpus")
@@ -134,6 +137,7 @@ class WhisperConfig(PretrainedConfig):
     forced_decoder_ids: list | None = None
     apply_spec_augment: bool = False
     tie_word_embeddings: bool = True
+    median_filter_width: int = 7  # token timestamps: the median filter over frames
 
     def _checked(self, source: str = "config"):
         super()._checked(source)
@@ -229,6 +233,13 @@ class WhisperAttention(BartAttention):
     def forward(self, x: Tensor, mask=None, key_value_states=None, layer_past=None):
         return super().forward(x, mask, key_value_states, layer_past)
 
+    def attention_weights(self, x: Tensor, keys: Tensor) -> Tensor:
+        """The attention weights of an unmasked (cross-)attention, softmax((q / sqrt(head_dim))
+        k^T) as transformers' eager path: x (batch, tgt, d_model), keys (batch, heads, src,
+        head_dim) -> (batch, heads, tgt, src)."""
+        q = self._heads(self.q_proj(x) * self.head_dim ** -0.5)
+        return F.softmax(q @ keys.transpose(-1, -2), -1)
+
 
 class _FeedForward(nn.Module):
     """The pre-LN feed-forward half of a layer: x + fc2(act(fc1(final_layer_norm(x))))."""
@@ -263,7 +274,8 @@ class WhisperEncoderLayer(_FeedForward):
 
 class WhisperDecoderLayer(_FeedForward):
     """x + causal_attn(ln(x)); x + cross_attn(ln(x), encoder); the feed-forward -> x and the
-    layer's cache (self k, self v, cross k, cross v)."""
+    layer's cache (self k, self v, cross k, cross v) (with output_attentions also the
+    cross-attention weights (batch, heads, tgt, src))."""
 
     def __init__(self, config: WhisperConfig, rng=None):
         super().__init__()
@@ -274,16 +286,22 @@ class WhisperDecoderLayer(_FeedForward):
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
         self._add_feed_forward(config, config.decoder_ffn_dim, rng)
 
-    def forward(self, x, mask, encoder_hidden_states=None, layer_past=None):
+    def forward(self, x, mask, encoder_hidden_states=None, layer_past=None,
+                output_attentions: bool = False):
         out, present = self.self_attn(self.self_attn_layer_norm(x), mask,
                                       layer_past=None if layer_past is None else layer_past[:2])
         x = x + self.dropout(out)
+        weights = None
         if encoder_hidden_states is not None:
-            out, cross = self.encoder_attn(self.encoder_attn_layer_norm(x), None,
-                                           encoder_hidden_states,
+            normed = self.encoder_attn_layer_norm(x)
+            out, cross = self.encoder_attn(normed, None, encoder_hidden_states,
                                            None if layer_past is None else layer_past[2:])
+            if output_attentions:
+                weights = self.encoder_attn.attention_weights(normed, cross[0])
             x = x + self.dropout(out)
             present = present + cross
+        if output_attentions:
+            return self._feed_forward(x), present, weights
         return self._feed_forward(x), present
 
 
@@ -341,7 +359,8 @@ class WhisperEncoder(nn.Module):
 
 class WhisperDecoder(nn.Module):
     """decoder input_ids (batch, tgt) over encoder_hidden_states (batch, src, d_model) ->
-    (last_hidden_state (batch, tgt, d_model), the new cache or None)."""
+    (last_hidden_state (batch, tgt, d_model), the new cache or None), with output_attentions
+    also the cross-attention weights (one (batch, heads, tgt, src) a layer)."""
 
     def __init__(self, config: WhisperConfig, rng=None):
         super().__init__()
@@ -357,7 +376,7 @@ class WhisperDecoder(nn.Module):
 
     def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None,
                 past_key_values=None, inputs_embeds=None, position_ids=None,
-                use_cache: bool | None = None):
+                use_cache: bool | None = None, output_attentions: bool = False):
         name, config = "WhisperDecoder", self.config
         past_len = past_length(name, past_key_values, len(self.layers))
         if (input_ids is None) == (inputs_embeds is None):
@@ -376,13 +395,16 @@ class WhisperDecoder(nn.Module):
         position_ids = as_array(position_ids)
         x = self.dropout(inputs_embeds + self.embed_positions(position_ids))
         mask = causal_mask(name, attention_mask, batch, seq_len, past_len)
-        presents = []
+        presents, weights = [], []
         for i, layer in enumerate(self.layers):
-            x, present = layer(x, mask, encoder_hidden_states,
-                               None if past_key_values is None else past_key_values[i])
+            x, present, *cross = layer(x, mask, encoder_hidden_states,
+                                       None if past_key_values is None else past_key_values[i],
+                                       output_attentions)
             presents.append(present)
+            weights += cross
         use_cache = config.use_cache if use_cache is None else use_cache
-        return self.layer_norm(x), tuple(presents) if use_cache else None
+        out = self.layer_norm(x), tuple(presents) if use_cache else None
+        return (*out, tuple(weights)) if output_attentions else out
 
 
 # ------------------------------------------------------------------------------------ models
@@ -429,9 +451,12 @@ class WhisperModel(WhisperPreTrainedModel):
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None,
                 decoder_attention_mask=None, encoder_outputs=None, past_key_values=None,
                 decoder_inputs_embeds=None, decoder_position_ids=None,
-                use_cache: bool | None = None) -> Seq2SeqModelOutput:
+                use_cache: bool | None = None,
+                output_attentions: bool = False) -> Seq2SeqModelOutput:
         """attention_mask (of the features) is ignored, as transformers; past_key_values:
-        one (self k, self v, cross k, cross v) a decoder layer."""
+        one (self k, self v, cross k, cross v) a decoder layer; output_attentions: also
+        cross_attentions, one (batch, heads, tgt, src) a decoder layer (the decoder's
+        self-attention and the encoder's weights are not returned)."""
         if decoder_input_ids is None and decoder_inputs_embeds is None:
             raise ValueError("WhisperModel: give decoder_input_ids (the decoder's tokens, "
                              "decoder_start_token_id first) or labels to the LM")
@@ -439,10 +464,11 @@ class WhisperModel(WhisperPreTrainedModel):
             encoded = self.encoder(input_features).last_hidden_state
         else:
             encoded = encoder_states("WhisperModel", encoder_outputs)
-        hidden, presents = self.decoder(decoder_input_ids, decoder_attention_mask, encoded,
-                                        past_key_values, decoder_inputs_embeds,
-                                        decoder_position_ids, use_cache)
-        return Seq2SeqModelOutput(hidden, presents, encoded)
+        hidden, presents, *cross = self.decoder(
+            decoder_input_ids, decoder_attention_mask, encoded, past_key_values,
+            decoder_inputs_embeds, decoder_position_ids, use_cache, output_attentions)
+        return Seq2SeqModelOutput(hidden, presents, encoded,
+                                  cross_attentions=cross[0] if cross else None)
 
 
 class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
@@ -473,9 +499,11 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None,
                 decoder_attention_mask=None, encoder_outputs=None, past_key_values=None,
                 decoder_inputs_embeds=None, decoder_position_ids=None, labels=None,
-                use_cache: bool | None = None, logits_to_keep: int = 0) -> Seq2SeqLMOutput:
-        """As WhisperModel, then logits (batch, tgt, vocab) (the last ``logits_to_keep``
-        only when > 0) and, with labels (batch, tgt), the loss."""
+                use_cache: bool | None = None, logits_to_keep: int = 0,
+                output_attentions: bool = False) -> Seq2SeqLMOutput:
+        """As WhisperModel (output_attentions: its cross_attentions), then logits (batch, tgt,
+        vocab) (the last ``logits_to_keep`` only when > 0) and, with labels (batch, tgt), the
+        loss."""
         config = self.config
         if labels is not None:
             labels = as_array(labels)
@@ -488,10 +516,12 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                                                        config.decoder_start_token_id)
         out = self.model(input_features, attention_mask, decoder_input_ids,
                          decoder_attention_mask, encoder_outputs, past_key_values,
-                         decoder_inputs_embeds, decoder_position_ids, use_cache)
+                         decoder_inputs_embeds, decoder_position_ids, use_cache,
+                         output_attentions)
         logits = self.proj_out(last_positions(out.last_hidden_state, logits_to_keep))
         loss = None if labels is None else token_loss(logits, labels, "Whisper loss")
-        return Seq2SeqLMOutput(loss, logits, out.past_key_values, out.encoder_last_hidden_state)
+        return Seq2SeqLMOutput(loss, logits, out.past_key_values, out.encoder_last_hidden_state,
+                               cross_attentions=out.cross_attentions)
 
     # ------------------------------------------------------------------------ generate
     def generate(self, input_features=None, generation_config: GenerationConfig | None = None,
@@ -512,7 +542,8 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                  top_k: int | None = None, top_p: float | None = None,
                  length_penalty: float | None = None, early_stopping: bool | str | None = None,
                  num_return_sequences: int | None = None, generator=None,
-                 return_dict_in_generate: bool = False, output_scores: bool = False, **kwargs):
+                 return_dict_in_generate: bool = False, output_scores: bool = False,
+                 return_token_timestamps: bool | None = None, **kwargs):
         """Transcription of input_features (batch, mels, frames), as transformers'
         WhisperForConditionalGeneration.generate: per 30 s window (2 * max_source_positions
         frames) greedy search, beam search (num_beams, length_penalty, early_stopping) or
@@ -532,7 +563,14 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
         return_segments: {"sequences", "segments": per row a list of {"start", "end",
         "tokens", "idxs", "result"}}. return_dict_in_generate (one window): {"sequences": the
         decoder prompt and the new tokens, eos kept, as transformers; with output_scores
-        (greedy or sampling) "scores": a tuple of (batch, vocab) processed scores a step}."""
+        (greedy or sampling) "scores": a tuple of (batch, vocab) processed scores a step}.
+        return_token_timestamps: also "token_timestamps" (batch, n) float32, each token's time
+        in seconds (transformers' _extract_token_timestamps: the cross-attention weights of
+        the generation config's ``alignment_heads`` [[layer, head], ...], cropped to
+        attention_mask's frames / 2, normalised over the tokens, median-filtered over the
+        frames (config.median_filter_width), averaged over the heads, aligned by dynamic time
+        warping; the prompt's tokens at 0, the last token at the one before); segments get
+        theirs shifted by the window's time, and "result" {"sequences", "token_timestamps"}."""
         for key, value in kwargs.items():
             if key not in NOT_IMPLEMENTED:
                 raise TypeError(f"generate: unexpected argument {key!r}")
@@ -567,6 +605,7 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
             value = getattr(settings, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"generate: {name} must be a positive integer, got {value!r}")
+        heads = _alignment_heads(settings, config) if return_token_timestamps else None
 
         # the input: features (batch, mels, frames), or the encoder's states (short-form)
         stride = 2  # conv1's stride 1 times conv2's 2
@@ -648,12 +687,12 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                                        stride, timestamp_begin, attention_mask,
                                        decoder_input_ids, prompt_ids, condition_on_prev_tokens,
                                        temperature, time_precision, time_precision_features,
-                                       get_rng(generator), streamer)
+                                       get_rng(generator), streamer, heads)
         finally:
             self.train(was_training)
-        sequences, segments = out
+        sequences, times, segments = out
         if return_dict_in_generate:
-            tokens, scores = self._last_window
+            tokens, scores, window_times = self._last_window
             self._last_window = None
             if output_scores and scores is None:
                 raise NotImplementedError("generate: output_scores with beam search "
@@ -661,16 +700,25 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
             result = {"sequences": Tensor(tokens)}
             if output_scores:
                 result["scores"] = tuple(Tensor(step) for step in scores)
+            if heads is not None:
+                result["token_timestamps"] = Tensor(window_times)
             return result
+        if not (return_segments or heads is not None):
+            return Tensor(sequences)
+        result = {"sequences": Tensor(sequences)}
+        if heads is not None:
+            result["token_timestamps"] = Tensor(times)
         if return_segments:
-            return {"sequences": Tensor(sequences), "segments": segments}
-        return Tensor(sequences)
+            result["segments"] = segments
+        return result
 
     def _transcribe(self, features, given, init, settings, total, short, window, stride,
                     timestamp_begin, attention_mask, decoder_input_ids, prompt_ids,
                     condition_first, temperature, time_precision, time_precision_features,
-                    rng, streamer):
-        """transformers' sequential loop: windows from each row's seek until max_frames."""
+                    rng, streamer, heads=None):
+        """transformers' sequential loop: windows from each row's seek until max_frames ->
+        (the padded tokens, their padded token timestamps (with ``heads``, else None), the
+        segments)."""
         config = self.config
         batch = len(init)
         if batch > 1 and not short:
@@ -683,11 +731,15 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
         else:
             max_frames = np.full(batch, total, np.int64)
         seek = np.zeros(batch, np.int64)
+        # token timestamps crop the attention to the features' frames (attention_mask's)
+        frames = None if heads is None or attention_mask is None else \
+            as_array(attention_mask).sum(-1).astype(np.int64)
         copies = settings.num_return_sequences
         if copies > 1:  # transformers repeats the rows and decodes each once
             features = None if features is None else np.repeat(features, copies, 0)
             given = None if given is None else np.repeat(given, copies, 0)
             seek, max_frames, init = (np.repeat(x, copies, 0) for x in (seek, max_frames, init))
+            frames = None if frames is None else np.repeat(frames, copies, 0)
             batch *= copies
             settings.num_return_sequences = 1
         condition = [condition_first] * batch  # the argument (not the config) at first
@@ -722,9 +774,11 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                 ids = self._decoder_prompt(init[rows], segments, rows, condition, prompt_ids,
                                            settings, suppress, timestamp_begin)
             steps = self._window_length(settings, ids.shape[1])
-            sequences, skip, condition = self._generate_with_fallback(
+            timing = None if heads is None else \
+                (heads, None if frames is None else (frames - seek)[rows])
+            sequences, times, skip, condition = self._generate_with_fallback(
                 encoded, ids, len(init[0]), steps, temperatures, settings, condition, rng,
-                streamer, timestamp_begin)
+                streamer, timestamp_begin, timing)
             for i, sequence in enumerate(sequences):
                 row = rows[i]
                 if skip[i]:
@@ -732,11 +786,11 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                     continue
                 found, offset = _segments(sequence, ids, i, time_offset[row], timestamp_begin,
                                           seek_frames[row], time_precision,
-                                          time_precision_features, stride)
+                                          time_precision_features, stride, times[i])
                 seek[row] += offset
                 segments[row] += found
         final = [row[1:] for row in segments] if first_segment else segments
-        return _pad_segments(final, settings.pad_token_id), final
+        return (*_pad_segments(final, settings.pad_token_id, heads is not None), final)
 
     def _decoder_prompt(self, init, segments, rows, condition, prompt_ids, settings, suppress,
                         timestamp_begin) -> np.ndarray:
@@ -790,15 +844,18 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
         return int(steps)
 
     def _generate_with_fallback(self, encoded, ids, init_len, steps, temperatures, settings,
-                                condition, rng, streamer, timestamp_begin):
+                                condition, rng, streamer, timestamp_begin, timing=None):
         """One window at each temperature in turn while a row needs the fallback (transformers'
-        generate_with_fallback, its indexing kept) -> (sequences, should_skip, condition)."""
+        generate_with_fallback, its indexing kept) -> (sequences, their token timestamps (rows
+        of prompt + new tokens, or None), should_skip, condition). ``timing``: (alignment
+        heads, each row's frames or None) for token timestamps."""
         eos = settings.eos_token_id
         eos = None if eos is None else np.atleast_1d(np.asarray(eos, np.int64))
         pad = settings.pad_token_id if settings.pad_token_id is not None else \
             (None if eos is None else int(eos[0]))
         count = len(ids)
         results: list = [None] * count
+        times: list = [None] * count
         needs, skip = [False] * count, [False] * count
         where = list(range(count))  # fallback_index_map
         no_speech = None
@@ -813,9 +870,17 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
             settings.temperature = temperature if sample else 1.0
             if sample:
                 settings.num_beams = 1  # kept for the later windows, as transformers
-            tokens, scores = self._decode(encoded, ids, steps, settings, eos, pad, rng,
-                                          streamer, timestamp_begin)
-            self._last_window = (tokens, scores)  # for return_dict_in_generate
+            tokens, scores, first_rows = self._decode(encoded, ids, steps, settings, eos, pad,
+                                                      rng, streamer, timestamp_begin,
+                                                      timing is not None)
+            stamps = None
+            if timing is not None:
+                heads, frames = timing
+                stamps = self._token_timestamps(
+                    encoded, tokens, ids.shape[1], heads,
+                    None if frames is None else frames[where],
+                    first_rows, eos)
+            self._last_window = (tokens, scores, stamps)  # for return_dict_in_generate
             next_where = []
             for i in range(len(tokens)):
                 sequence = tokens[i, ids.shape[1]:]
@@ -830,6 +895,7 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                 if eos is not None and len(sequence) and sequence[-1] == eos[0]:
                     sequence = sequence[:-1]
                 results[where[i]] = sequence
+                times[where[i]] = None if stamps is None else stamps[i]
                 condition[where[i]] = bool(settings.condition_on_prev_tokens) and (
                     temperature is None or temperature < 0.5)
                 if needs[i]:
@@ -839,12 +905,14 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
             encoded, ids = encoded[[where.index(j) for j in next_where]], \
                 ids[[where.index(j) for j in next_where]]
             where = next_where
-        return results, skip, condition
+        return results, times, skip, condition
 
-    def _decode(self, encoded, ids, steps, settings, eos, pad, rng, streamer, timestamp_begin):
+    def _decode(self, encoded, ids, steps, settings, eos, pad, rng, streamer, timestamp_begin,
+                keep_first_rows: bool = False):
         """GenerationMixin's greedy search, sampling or beam search over one window's encoder
         states, with Whisper's logits processors first -> (tokens (rows, prompt + new), the
-        processed scores (steps, rows, vocab), None for beams)."""
+        processed scores (steps, rows, vocab), None for beams; for beams with
+        ``keep_first_rows`` the first beam's tokens at each step, else None)."""
         processors = _WhisperProcessors(
             _Processors(1.0, settings.do_sample, settings.temperature, settings.top_k,
                         settings.top_p, eos_token_id=eos),
@@ -852,11 +920,12 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
         use = bool(settings.use_cache)
         if settings.num_beams > 1:
             beams = settings.num_beams
+            processors.first_rows = [] if keep_first_rows else None
             tokens = self._beam_search(
                 ids, np.ones_like(ids), steps, beams, processors, settings.length_penalty,
                 settings.early_stopping, eos, pad, 1, use,
                 (Tensor(np.repeat(encoded, beams, 0)), None), None, None)
-            return tokens, None
+            return tokens, None, processors.first_rows
         if streamer is not None:
             streamer.put(ids)
         processors.record = []
@@ -865,7 +934,38 @@ class WhisperForConditionalGeneration(GenerationMixin, WhisperPreTrainedModel):
                                         (Tensor(encoded), None), None, streamer, None)
         if streamer is not None:
             streamer.end()
-        return tokens, np.stack(processors.record)
+        return tokens, np.stack(processors.record), None
+
+    def _token_timestamps(self, encoded, tokens, prompt_len, heads, frames, first_rows,
+                          eos) -> np.ndarray:
+        """transformers' _extract_token_timestamps for one window: each token's time (rows,
+        prompt + new) float32, from the cross-attention weights of the alignment ``heads``
+        that chose the tokens (the decoder run once over the tokens but the last). Beam
+        search (``first_rows``: the first beam's tokens at each step) gives a row's steps after
+        its eos the first beam's weights, as transformers' beam_indices of -1 do."""
+        positions = tokens.shape[1] - 1  # the last token is never a query
+        weights = self._cross_weights(encoded, tokens[:, :positions], heads)
+        if first_rows is not None and eos is not None:
+            new = np.isin(tokens[:, prompt_len:], eos)
+            lengths = np.where(new.any(1), new.argmax(1) + 1, new.shape[1])
+            late = list(range(int(lengths.min()), new.shape[1]))  # steps a row has ended by
+            if late:
+                rows = np.zeros((len(late), positions), np.int64)
+                for k, step in enumerate(late):
+                    rows[k, :prompt_len + step] = first_rows[step]
+                tail = self._cross_weights(np.repeat(encoded[:1], len(late), 0), rows, heads)
+                for k, step in enumerate(late):
+                    ended = lengths <= step
+                    weights[ended, :, prompt_len + step - 1] = \
+                        tail[k, :, prompt_len + step - 1]
+        return _alignment_times(weights, prompt_len, frames, self.config.median_filter_width)
+
+    def _cross_weights(self, encoded, tokens, heads) -> np.ndarray:
+        """The decoder's cross-attention weights of ``heads`` [[layer, head], ...] over the
+        encoder states (rows, src, d_model) for ``tokens`` (rows, n): (rows, heads, n, src)."""
+        cross = self(decoder_input_ids=tokens, encoder_outputs=Tensor(encoded), use_cache=False,
+                     output_attentions=True).cross_attentions
+        return np.stack([cross[layer].data[:, head] for layer, head in heads], 1)
 
     def _need_fallback(self, sequence, scores, index, no_speech, settings, temperature):
         """(needs the next temperature, is silence to skip), as transformers' _need_fallback."""
@@ -985,7 +1085,8 @@ class _WhisperProcessors:
     no <|notimestamps|>; timestamps in pairs (after a pair text, after one timestamp another or
     eos), never decreasing, the first token a timestamp at most max_initial_timestamp_index;
     only timestamps when their total probability beats every text token's. ``record`` (a
-    list) collects the final scores of each call."""
+    list) collects the final scores of each call, ``first_rows`` (a list) the first row of
+    ids."""
 
     def __init__(self, processors, settings: WhisperGenerationConfig, begin_index: int,
                  timestamp_begin: int):
@@ -1001,8 +1102,11 @@ class _WhisperProcessors:
         self.eos = int(np.atleast_1d(eos)[0]) if eos is not None else 0
         self.max_initial = settings.max_initial_timestamp_index
         self.record = None
+        self.first_rows = None  # a list: the first row of ``ids`` at each call (beam search)
 
     def __call__(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.first_rows is not None:
+            self.first_rows.append(ids[0].copy())
         scores = scores.copy()
         if self.begin is not None and ids.shape[1] == self.begin_index:
             scores[:, self.begin] = -np.inf
@@ -1075,9 +1179,25 @@ def _windows(features: np.ndarray, seek: np.ndarray, frames: np.ndarray, window:
 
 
 def _segments(sequence, ids, index, time_offset, timestamp_begin, seek_frames, time_precision,
-              time_precision_features, stride):
+              time_precision_features, stride, times=None):
     """transformers' _retrieve_segment: a window's tokens cut at each pair of timestamps ->
-    (segments, frames to advance the seek)."""
+    (segments, frames to advance the seek). ``times``: the window's token timestamps (prompt
+    and new tokens): "result" is then {"sequences", "token_timestamps"} and each segment has
+    its "token_timestamps" shifted by time_offset."""
+    found, advance = _cut_window(sequence, ids, index, time_offset, timestamp_begin,
+                                 seek_frames, time_precision, time_precision_features, stride)
+    if times is not None:
+        result = {"sequences": found[0]["result"], "token_timestamps": times}
+        for segment in found:
+            start, stop = segment["idxs"]
+            segment["result"] = result
+            segment["token_timestamps"] = times[start:stop] + np.float32(time_offset)
+    return found, advance
+
+
+def _cut_window(sequence, ids, index, time_offset, timestamp_begin, seek_frames,
+                time_precision, time_precision_features, stride):
+    """_segments' cutting: segments with "result" the window's tokens, the seek's advance."""
     is_stamp = [int(token) >= timestamp_begin for token in sequence]
     single_ending = is_stamp[-2:] == [False, True]
     cuts = [i + 1 for i in range(len(is_stamp) - 1) if is_stamp[i] and is_stamp[i + 1]]
@@ -1111,15 +1231,109 @@ def _segments(sequence, ids, index, time_offset, timestamp_begin, seek_frames, t
              "result": result}], int(seek_frames)
 
 
-def _pad_segments(segments: list[list[dict]], pad) -> np.ndarray:
-    """Each row's segment tokens one after another, padded right with pad (-1 without)."""
+def _pad_segments(segments: list[list[dict]], pad, times: bool = False):
+    """Each row's segment tokens one after another, padded right with pad (-1 without) ->
+    (tokens, with ``times`` their token timestamps (the window's, not shifted, as
+    transformers' _pad_to_max_length) padded with the row's last, else None)."""
     rows = [np.concatenate([np.asarray(s["tokens"], np.int64) for s in row]) if row
             else np.zeros(0, np.int64) for row in segments]
     width = max((len(row) for row in rows), default=0)
     out = np.full((len(rows), width), -1 if pad is None else pad, np.int64)
     for i, row in enumerate(rows):
         out[i, :len(row)] = row
+    if not times:
+        return out, None
+    stamps = np.zeros((len(rows), width), np.float32)
+    for i, row in enumerate(segments):
+        if row:
+            kept = np.concatenate([s["result"]["token_timestamps"][slice(*s["idxs"])]
+                                   for s in row])
+            stamps[i, :len(kept)], stamps[i, len(kept):] = kept, kept[-1] if len(kept) else 0.0
+    return out, stamps
+
+
+def _alignment_heads(settings, config) -> list[tuple[int, int]]:
+    """The generation config's alignment_heads [[layer, head], ...], checked."""
+    heads = (settings.extra or {}).get("alignment_heads")
+    if heads is None:
+        raise ValueError("generate: the model's generation config has no `alignment_heads`, "
+                         "token-level timestamps not available (set generation_config.extra"
+                         "['alignment_heads'] = [[layer, head], ...], the decoder's "
+                         "cross-attention heads that follow the audio)")
+    heads = [tuple(int(v) for v in pair) for pair in np.asarray(heads).reshape(-1, 2)]
+    for layer, head in heads:
+        if not (0 <= layer < config.decoder_layers and 0 <= head < config.decoder_attention_heads):
+            raise ValueError(f"generate: alignment head [{layer}, {head}] is outside the "
+                             f"decoder's {config.decoder_layers} layers x "
+                             f"{config.decoder_attention_heads} heads")
+    return heads
+
+
+def _alignment_times(weights: np.ndarray, prompt_len: int, frames, filter_width: int,
+                     time_precision: float = 0.02) -> np.ndarray:
+    """Token times from cross-attention weights (rows, heads, positions, src), as
+    transformers' _extract_token_timestamps: the prompt's queries dropped, each row's
+    weights cropped to frames // 2 (``frames`` None: all), normalised over the tokens,
+    median-filtered over the frames, averaged over the heads, aligned by dynamic time
+    warping; a token's time is the frame where the path first reaches it -> (rows,
+    positions + 1) float32: the prompt at 0, the last token as the one before."""
+    rows, positions = weights.shape[0], weights.shape[2]
+    out = np.zeros((rows, positions + 1), np.float32)
+    if frames is not None and len(np.unique(frames)) == 1:
+        # transformers crops all rows first when they agree, then each row again (twice when
+        # the frames left after the seek are negative)
+        weights = weights[..., :int(frames[0]) // 2]
+    weights = weights[:, :, prompt_len:]
+    if weights.shape[2] == 0:  # one new token: no query of a new token
+        return out
+    for i in range(rows):
+        matrix = weights[i] if frames is None else weights[i, ..., :int(frames[i]) // 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            matrix = (matrix - matrix.mean(-2, keepdims=True)) / matrix.std(-2, keepdims=True)
+        matrix = _median_filter(matrix, filter_width).mean(0)
+        text, time = _dynamic_time_warping(-matrix.astype(np.float64))
+        jumps = np.diff(text, prepend=-1).astype(bool)
+        jump_times = time[jumps] * time_precision
+        out[i] = np.concatenate([np.zeros(prompt_len), jump_times, jump_times[-1:]])
     return out
+
+
+def _median_filter(x: np.ndarray, width: int) -> np.ndarray:
+    """The median of ``width`` neighbours along the last axis, reflect-padded (transformers'
+    _median_filter); unchanged when that axis is at most width // 2 long."""
+    if width <= 0 or width % 2 != 1:
+        raise ValueError(f"median_filter_width must be an odd positive number, got {width}")
+    half = width // 2
+    if x.shape[-1] <= half:
+        return x
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(half, half)], mode="reflect")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=-1)
+    return np.sort(windows, axis=-1)[..., half]
+
+
+def _dynamic_time_warping(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cheapest monotonic path through ``matrix`` (tokens, frames), as transformers'
+    _dynamic_time_warping (float32 costs, its tie-breaking: diagonal, then up, then left),
+    filled one anti-diagonal at a time -> (token index, frame index) along the path."""
+    rows, cols = matrix.shape
+    cost = np.full((rows + 1, cols + 1), np.inf, np.float32)
+    trace = np.full((rows + 1, cols + 1), -1, np.int8)
+    cost[0, 0] = 0
+    for diagonal in range(2, rows + cols + 1):  # the cells i + j = diagonal
+        i = np.arange(max(1, diagonal - cols), min(rows, diagonal - 1) + 1)
+        j = diagonal - i
+        c0, c1, c2 = cost[i - 1, j - 1], cost[i - 1, j], cost[i, j - 1]
+        step = np.where((c0 < c1) & (c0 < c2), 0, np.where((c1 < c0) & (c1 < c2), 1, 2))
+        cost[i, j] = matrix[i - 1, j - 1] + np.choose(step, (c0, c1, c2))
+        trace[i, j] = step
+    trace[0, :], trace[:, 0] = 2, 1
+    i, j, text, time = rows, cols, [], []
+    while i > 0 or j > 0:
+        text.append(i - 1)
+        time.append(j - 1)
+        step = trace[i, j]
+        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
+    return np.array(text)[::-1], np.array(time)[::-1]
 
 
 # ------------------------------------------------------------------------------ tokenizer
@@ -1172,7 +1386,7 @@ class WhisperTokenizer(PreTrainedTokenizer):
                              f"{token}")
         return np.array([start, *ids], np.int64)
 
-    def decode_asr(self, outputs: list[dict], return_timestamps: bool = False,
+    def decode_asr(self, outputs: list[dict], return_timestamps: bool | str = False,
                    return_language: bool = False, time_precision: float = 0.02,
                    segment_size: int = 1500) -> tuple[str, dict]:
         """The automatic-speech-recognition pipeline's text of a recording's windows, as
@@ -1180,23 +1394,34 @@ class WhisperTokenizer(PreTrainedTokenizer):
         chunking "stride": (chunk, left, right) seconds}; overlapping windows joined by their
         longest common run of tokens, timestamps shifted to the recording's time and those in
         the strides dropped. Returns (text, {"chunks": [{"text", "timestamp": (start, end)
-        (and "language")}]} with return_timestamps or return_language, else {})."""
+        (and "language")}]} with return_timestamps or return_language, else {}).
+        return_timestamps="word": each output also has "token_timestamps" (1, n) (generate's
+        return_token_timestamps), a token spans from the previous token's time to its own,
+        and the chunks are the words (tokens joined at spaces and punctuation, or at whole
+        characters for Chinese, Japanese, Thai, Lao, Burmese and Cantonese)."""
         first_stamp = self.timestamp_begin
         special = set(self.all_special_ids)
+        words = return_timestamps == "word"
         language_of = {}
         last_language, time_offset, skip = None, 0.0, False
-        chunks, previous = [], []
+        chunks, previous, previous_times = [], [], []
 
         def new_chunk():
             return {"language": last_language, "timestamp": [None, None], "text": ""}
 
         def close(chunk):
-            chunk["text"] = self.decode(_longest_common_sequence(previous))
+            tokens = _longest_common_sequence(previous, previous_times if words else None)
+            if words:
+                tokens, times = tokens
+                chunk["words"] = _collate_word_timestamps(self, tokens, times, last_language,
+                                                          return_language)
+            chunk["text"] = self.decode(tokens)
             chunks.append(chunk)
 
         chunk = new_chunk()
         for output in outputs:
             ids = self._strip_prompt(np.asarray(output["tokens"])[0].tolist())
+            times = np.asarray(output["token_timestamps"])[0].tolist() if words else None
             last_stamp, first = None, first_stamp
             cur_max = previous_length = penultimate = 0.0
             if "stride" in output:
@@ -1212,7 +1437,7 @@ class WhisperTokenizer(PreTrainedTokenizer):
                                     (token - first_stamp) * time_precision < right_start:
                                 break
                             last_stamp = token
-            current = []
+            current, current_times = [], []
             for i, token in enumerate(ids):
                 if token in special:
                     if token not in language_of:
@@ -1223,6 +1448,7 @@ class WhisperTokenizer(PreTrainedTokenizer):
                             previous.append(current)
                             close(chunk)
                             previous, current, chunk = [], [], new_chunk()
+                            previous_times, current_times = [], []
                         chunk["language"] = last_language = language
                 elif token >= first_stamp:
                     stamp = float((token - first_stamp) * time_precision)
@@ -1243,16 +1469,23 @@ class WhisperTokenizer(PreTrainedTokenizer):
                     elif time != chunk["timestamp"][0]:
                         chunk["timestamp"][1] = time
                         previous.append(current)
+                        previous_times.append(current_times)
                         close(chunk)
                         previous, current, chunk = [], [], new_chunk()
+                        previous_times, current_times = [], []
                 else:
                     current.append(token)
+                    if words:  # from the previous token's time to this one's
+                        start = times[i - 1] if i else 0.0
+                        current_times.append((round(start + time_offset, 2),
+                                              round(times[i] + time_offset, 2)))
             if "stride" in output:
                 time_offset += chunk_length - right
             if current:
                 previous.append(current)
+                previous_times.append(current_times)
             elif not any(previous):
-                previous, chunk = [], new_chunk()
+                previous, previous_times, chunk = [], [], new_chunk()
         if previous:
             close(chunk)
         text = "".join(c["text"] for c in chunks)
@@ -1265,6 +1498,8 @@ class WhisperTokenizer(PreTrainedTokenizer):
                 del c["timestamp"]
             if not return_language:
                 del c["language"]
+        if words:
+            return text, {"chunks": [word for c in chunks for word in c["words"]]}
         return text, {"chunks": chunks}
 
     def _special_ids(self) -> list[int]:
@@ -1332,27 +1567,131 @@ class WhisperTokenizer(PreTrainedTokenizer):
         return offsets
 
 
-def _longest_common_sequence(sequences: list[list[int]]) -> list[int]:
+def _longest_common_sequence(sequences: list[list[int]], times: list[list] | None = None):
     """Token runs of overlapping windows joined where they agree most, as transformers'
     _find_longest_common_sequence: each next run slid against the text so far, the offset
     with the best share of equal tokens (more than one, longer overlaps favoured) kept, the
-    two cut at the middle of the overlap."""
+    two cut at the middle of the overlap. With ``times`` (each token's (start, end)), a
+    token counts as equal only if its left time is not after its right one, and the times
+    are cut alike: (tokens, times)."""
     left = sequences[0]
     total: list[int] = []
-    for right in sequences[1:]:
+    if times:
+        left_times, total_times = times[0], []
+    for index, right in enumerate(sequences[1:], 1):
         best, cut = 0.0, (len(left), len(left), 0, 0)
         for i in range(1, len(left) + len(right)):
             left_start = max(0, len(left) - i)
             left_stop = min(len(left), len(left) + len(right) - i)
             right_start, right_stop = max(0, i - len(left)), min(len(right), i)
-            matches = int(np.sum(np.array(left[left_start:left_stop])
-                                 == np.array(right[right_start:right_stop])))
+            equal = np.array(left[left_start:left_stop]) == np.array(right[right_start:right_stop])
+            if times:
+                equal = [same and left_times[left_start + k] <= times[index][right_start + k]
+                         for k, same in enumerate(equal)]
+            matches = int(np.sum(equal))
             score = matches / i + i / 10000.0
             if matches > 1 and score > best:
                 best, cut = score, (left_start, left_stop, right_start, right_stop)
         total += left[:(cut[0] + cut[1]) // 2]
         left = right[(cut[2] + cut[3]) // 2:]
-    return total + left
+        if times:
+            total_times += left_times[:(cut[0] + cut[1]) // 2]
+            left_times = times[index][(cut[2] + cut[3]) // 2:]
+    if times is None:
+        return total + left
+    return total + left, (total_times + left_times if times else [])
+
+
+def _collate_word_timestamps(tokenizer, tokens: list[int], times: list, language,
+                             return_language: bool) -> list[dict]:
+    """transformers' _collate_word_timestamps: each word's {"text", "timestamp": (its first
+    token's start, its last token's end)} (and "language")."""
+    words, _, indices = _combine_tokens_into_words(tokenizer, tokens, language)
+    extra = {"language": language} if return_language else {}
+    return [{"text": word, "timestamp": (times[kept[0]][0], times[kept[-1]][1]), **extra}
+            for word, kept in zip(words, indices)]
+
+
+def _combine_tokens_into_words(tokenizer, tokens: list[int], language=None,
+                               prepend: str = "\"'“¡¿([{-",
+                               append: str = "\"'.。,，!！?？:：”)]}、"):
+    """Tokens grouped into words, as transformers' _combine_tokens_into_words -> (words,
+    their tokens, their token indices): split at whole characters for languages written
+    without spaces, else at spaces and punctuation; opening punctuation joins the next
+    word, closing punctuation the previous one."""
+    language = language or getattr(tokenizer, "language", None) or "english"
+    if language in {"chinese", "japanese", "thai", "lao", "myanmar", "cantonese"}:
+        words, pieces, indices = _split_tokens_on_unicode(tokenizer, tokens)
+    else:
+        words, pieces, indices = _split_tokens_on_spaces(tokenizer, tokens)
+    _merge_punctuations(words, pieces, indices, prepend, append)
+    return words, pieces, indices
+
+
+def _split_tokens_on_unicode(tokenizer, tokens: list[int]):
+    """Tokens grouped where their text ends on a whole character (no replacement character
+    that the full text does not have) -> (texts, tokens, indices)."""
+    full = tokenizer.decode(tokens, decode_with_timestamps=True)
+    replacement = "\ufffd"
+    words, pieces, indices, current, kept, offset = [], [], [], [], [], 0
+    for index, token in enumerate(tokens):
+        current.append(token)
+        kept.append(index)
+        text = tokenizer.decode(current, decode_with_timestamps=True)
+        if replacement not in text or offset + text.index(replacement) >= len(full) \
+                or full[offset + text.index(replacement)] == replacement:
+            words.append(text)
+            pieces.append(current)
+            indices.append(kept)
+            current, kept = [], []
+            offset += len(text)
+    return words, pieces, indices
+
+
+def _split_tokens_on_spaces(tokenizer, tokens: list[int]):
+    """Whole characters joined into words: a new word at a special token, a leading space or
+    punctuation -> (words, tokens, indices)."""
+    words, pieces, indices = [], [], []
+    for text, group, kept in zip(*_split_tokens_on_unicode(tokenizer, tokens)):
+        special = group[0] >= tokenizer.eos_token_id
+        punctuation = text.strip() in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+        if special or text.startswith(" ") or punctuation or not words:
+            words.append(text)
+            pieces.append(group)
+            indices.append(kept)
+        else:
+            words[-1] += text
+            pieces[-1].extend(group)
+            indices[-1].extend(kept)
+    return words, pieces, indices
+
+
+def _merge_punctuations(words: list, tokens: list, indices: list, prepended: str,
+                        appended: str) -> None:
+    """In place: a word " (" that is opening punctuation joins the next word, one that is
+    closing punctuation the previous word (unless it ends with a space); empties dropped."""
+    i, j = len(words) - 2, len(words) - 1
+    while i >= 0:
+        if words[i].startswith(" ") and words[i].strip() in prepended:
+            words[j], tokens[j], indices[j] = (words[i] + words[j], tokens[i] + tokens[j],
+                                               indices[i] + indices[j])
+            words[i], tokens[i], indices[i] = "", [], []
+        else:
+            j = i
+        i -= 1
+    i, j = 0, 1
+    while j < len(words):
+        if not words[i].endswith(" ") and words[j] in appended:
+            words[i] += words[j]
+            tokens[i] += tokens[j]
+            indices[i] += indices[j]
+            words[j], tokens[j], indices[j] = "", [], []
+        else:
+            i = j
+        j += 1
+    words[:] = [word for word in words if word]
+    tokens[:] = [group for group in tokens if group]
+    indices[:] = [kept for kept in indices if kept]
 
 
 def _window_restart(ids: list, i: int, first_stamp: int, penultimate: float,
