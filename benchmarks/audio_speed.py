@@ -13,13 +13,11 @@ minimum of the runs and the ratio are printed.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import time
 import warnings
 
 import numpy as np
+import timing  # benchmarks/timing.py, beside this script
 
 from dlpy import Tensor
 from dlpy.audio import transforms as T
@@ -72,35 +70,24 @@ def main() -> None:
             (out * weights[name]).sum().backward()
         return time.perf_counter() - start
 
-    try:
-        child = subprocess.Popen([args.python, "-c", CHILD % {"shape": SHAPE}],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    except OSError as err:
-        sys.exit(f"audio_speed: cannot start {args.python} ({err}); pass --python with torchaudio")
+    child = timing.ChildTimer(args.python, CHILD % {"shape": SHAPE}, "audio_speed",
+                              "torchaudio")
 
     def theirs(name: str, backward: bool) -> float:
-        child.stdin.write(json.dumps([name, backward]) + "\n")
-        child.stdin.flush()
-        line = child.stdout.readline()
-        if not line:
-            sys.exit("audio_speed: the torchaudio process ended (is torchaudio installed there?)")
-        return float(line)
+        return float(child.ask(name, backward))
 
     print(f"float32 {SHAPE[0]} x {SHAPE[1]} samples (30 s at 16 kHz), one thread, min of "
           f"{args.runs} alternating runs")
     print(f"{'case':<34}{'dlpy ms':>10}{'torchaudio ms':>15}{'ratio':>8}")
     for name in CASES:
         for backward in (False, True):
-            ours_times, their_times = [], []
-            for _ in range(args.runs):
-                ours_times.append(ours(name, backward))
-                their_times.append(theirs(name, backward))
-            mine, reference = min(ours_times), min(their_times)
+            case = (name, backward)
+            mine, reference = timing.min_of_alternating(
+                args.runs, lambda case=case: ours(*case), lambda case=case: theirs(*case))
             label = f"{name} {'forward + backward' if backward else 'forward'}"
             print(f"{label:<34}{mine * 1e3:>10.1f}{reference * 1e3:>15.1f}"
                   f"{mine / reference:>7.2f}x")
-    child.stdin.close()
-    child.wait()
+    child.close()
 
 
 if __name__ == "__main__":

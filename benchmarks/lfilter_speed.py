@@ -15,12 +15,10 @@ minimum of the runs and the ratio are printed, and the outputs are compared once
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import time
 
 import numpy as np
+import timing  # benchmarks/timing.py, beside this script
 
 from dlpy import Tensor
 from dlpy.audio import functional as F
@@ -83,22 +81,12 @@ def main() -> None:
             (out * w).sum().backward()
         return time.perf_counter() - start, out.data[..., -5:]
 
-    try:
-        child = subprocess.Popen(
-            [args.python, "-c", CHILD % {"shape": SHAPE, "kinds": KINDS}],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    except OSError as err:
-        sys.exit(f"lfilter_speed: cannot start {args.python} ({err}); pass --python with "
-                 "torchaudio")
+    child = timing.ChildTimer(args.python, CHILD % {"shape": SHAPE, "kinds": KINDS},
+                              "lfilter_speed", "torchaudio")
 
     def theirs(kind: str, dtype: str, backward: bool, dump: bool = False
                ) -> tuple[float, list | None]:
-        child.stdin.write(json.dumps([kind, dtype, backward, dump]) + "\n")
-        child.stdin.flush()
-        line = child.stdout.readline()
-        if not line:
-            sys.exit("lfilter_speed: the torchaudio process ended (is torchaudio installed?)")
-        elapsed, tail = json.loads(line)
+        elapsed, tail = child.ask(kind, dtype, backward, dump)
         return elapsed, tail
 
     print(f"{SHAPE[0]} x {SHAPE[1]} channels x {SHAPE[2]} samples, order 3, one thread, min of "
@@ -108,16 +96,13 @@ def main() -> None:
         difference = np.abs(ours(kind, dtype, False)[1]
                             - np.array(theirs(kind, dtype, False, True)[1])).max()
         for backward in (False, True):
-            ours_times, their_times = [], []
-            for _ in range(args.runs):
-                ours_times.append(ours(kind, dtype, backward)[0])
-                their_times.append(theirs(kind, dtype, backward)[0])
-            mine, reference = min(ours_times), min(their_times)
+            case = (kind, dtype, backward)
+            mine, reference = timing.min_of_alternating(
+                args.runs, lambda case=case: ours(*case)[0], lambda case=case: theirs(*case)[0])
             label = f"{kind} {dtype} {'forward + backward' if backward else 'forward'}"
             print(f"{label:<30}{mine * 1e3:>10.2f}{reference * 1e3:>15.2f}"
                   f"{mine / reference:>7.2f}x{difference:>12.1e}")
-    child.stdin.close()
-    child.wait()
+    child.close()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ shared, so a slow spell hits every contender alike) and each keeps its fastest r
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 
 
@@ -29,3 +31,41 @@ def print_against_torch(cases, runs: int, check, width: int) -> None:
         check(ours(), theirs())
         mine, reference = best_of(runs, ours, theirs)
         print(f"{name:{width}}{mine * 1e3:10.2f}{reference * 1e3:10.2f}{mine / reference:12.2f}")
+
+
+def min_of_alternating(runs: int, *measures) -> list[float]:
+    """The minimum of what each of ``measures`` returns (a time it took itself, e.g. in a child
+    process) over ``runs`` rounds, the measures alternating."""
+    best = [float("inf")] * len(measures)
+    for _ in range(runs):
+        for i, measure in enumerate(measures):
+            best[i] = min(best[i], measure())
+    return best
+
+
+class ChildTimer:
+    """A Python process of another environment (``python -c code``) that times work sent to
+    it: one JSON line in, one JSON line out (``ask``), for a contender that is not installed
+    in dlpy's environment (torchaudio)."""
+
+    def __init__(self, python: str, code: str, owner: str, needs: str):
+        import subprocess
+
+        self.owner, self.needs = owner, needs
+        try:
+            self.process = subprocess.Popen([python, "-c", code], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, text=True)
+        except OSError as err:
+            sys.exit(f"{owner}: cannot start {python} ({err}); pass --python with {needs}")
+
+    def ask(self, *message):
+        self.process.stdin.write(json.dumps(list(message)) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            sys.exit(f"{self.owner}: the child process ended (is {self.needs} installed there?)")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
