@@ -1826,3 +1826,7 @@ cat = _dispatching("cat", cat, lambda tensors: tensors[0] if isinstance(tensors,
                    and tensors else tensors)
 stack = _dispatching("stack", stack, lambda tensors: tensors[0]
                      if isinstance(tensors, (list, tuple)) and tensors else tensors)
+
+from dlpy.ops.linear_cross_entropy import linear_cross_entropy  # noqa: E402
+
+__all__ += ["linear_cross_entropy"]

@@ -67,15 +67,19 @@ class MaskedLM(nn.Module):
         x = self.dropout(self.positions(self.embed(ids)))
         return self.encoder(x, key_padding_mask=key_padding_mask)
 
+    def head_states(self, hidden: Tensor, positions=None) -> Tensor:
+        """The states the vocabulary projection reads at ``positions`` (flat indices into
+        batch * seq; all if None): (n, d_model). logits = states @ embed.weight^T + head_bias
+        (or F.linear_cross_entropy of them, which never holds the (n, vocab_size) logits)."""
+        flat = hidden.reshape(-1, self.lm_config.d_model)
+        if positions is not None:
+            flat = F.embedding(np.asarray(positions), flat)  # gather rows: (n, d_model)
+        return self.head_norm(F.gelu(self.head_dense(flat)))
+
     def logits(self, hidden: Tensor, positions=None) -> Tensor:
         """Vocabulary logits at ``positions`` (flat indices into batch * seq; all if None):
         (n, vocab_size). Only the masked positions need the vocabulary projection."""
-        d_model = self.lm_config.d_model
-        flat = hidden.reshape(-1, d_model)
-        if positions is not None:
-            flat = F.embedding(np.asarray(positions), flat)  # gather rows: (n, d_model)
-        h = self.head_norm(F.gelu(self.head_dense(flat)))
-        return F.linear(h, self.embed.weight, self.head_bias)
+        return F.linear(self.head_states(hidden, positions), self.embed.weight, self.head_bias)
 
     def forward(self, ids, positions=None, key_padding_mask=None) -> Tensor:
         return self.logits(self.encode(ids, key_padding_mask), positions)

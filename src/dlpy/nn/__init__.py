@@ -242,3 +242,9 @@ __all__ += [
     "LazyLinear", "LazyModuleMixin", "RNNBase", "RNNCellBase", "UninitializedBuffer",
     "UninitializedParameter",
 ]
+from dlpy.nn.linear_cross_entropy import (  # noqa: E402
+    LinearCrossEntropyLoss,
+    LinearCrossEntropyOptions,
+)
+
+__all__ += ["LinearCrossEntropyLoss", "LinearCrossEntropyOptions"]
