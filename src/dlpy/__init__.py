@@ -317,6 +317,16 @@ __all__ += ["load", "save"]
 # level, torch.sparse's functions in dlpy.sparse (imported on first use), and the top-level
 # functions that take a sparse operand (dlpy.mm(S, X), dlpy.sum(S), ...) dispatching on it
 from dlpy import sparse_tensor as _sparse_tensor  # noqa: E402
+
+# torch.memory_format: contiguous_format, channels_last, channels_last_3d, preserve_format
+from dlpy.layouts import (  # noqa: E402
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
+from dlpy.sparse_tensor import Layout as layout  # noqa: E402  (torch.layout)
 from dlpy.sparse_tensor import (  # noqa: E402
     sparse_coo,
     sparse_coo_tensor,
@@ -324,6 +334,9 @@ from dlpy.sparse_tensor import (  # noqa: E402
     sparse_csr_tensor,
     strided,
 )
+
+__all__ += ["channels_last", "channels_last_3d", "contiguous_format", "layout", "memory_format",
+            "preserve_format"]
 
 _LAZY += ("sparse",)
 __all__ += ["sparse", "sparse_coo", "sparse_coo_tensor", "sparse_csr", "sparse_csr_tensor",

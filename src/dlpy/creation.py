@@ -19,6 +19,29 @@ def _place(name: str, device, pin_memory) -> None:
     check_pin_memory(pin_memory, name)
 
 
+def _laid_like(name: str, values: np.ndarray, like: np.ndarray, memory_format) -> np.ndarray:
+    """``values`` (row-major, ``like``'s shape) in the memory order ``memory_format`` asks
+    for: ``preserve_format`` (the default) keeps ``like``'s channels-last order, as torch's
+    ``*_like``."""
+    from dlpy.layouts import (
+        _checked,
+        channels_last,
+        channels_last_3d,
+        is_in_format,
+        laid_out,
+        preserve_format,
+    )
+
+    fmt = preserve_format if memory_format is None else _checked(name, memory_format,
+                                                                   values.ndim)
+    if fmt is preserve_format:
+        if like.flags.c_contiguous:
+            return values
+        fmt = next((f for f in (channels_last, channels_last_3d)
+                    if is_in_format(like, f)), preserve_format)
+    return laid_out(values, fmt)
+
+
 def _shape(name: str, shape) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -126,20 +149,22 @@ def _fill_value(name: str, value):
     return value
 
 
-def zeros_like(x, dtype=None, requires_grad: bool = False, *,
-               device=None, pin_memory: bool = False) -> Tensor:
-    """Zeros of x's shape and dtype (or ``dtype``)."""
+def zeros_like(x, dtype=None, requires_grad: bool = False, *, device=None,
+               pin_memory: bool = False, memory_format=None) -> Tensor:
+    """Zeros of x's shape and dtype (or ``dtype``), in x's memory order (``memory_format``)."""
     _place("zeros_like", device, pin_memory)
     data = _data(x)
-    return Tensor(np.zeros(data.shape, dtype=data.dtype if dtype is None else dtype),
+    values = np.zeros(data.shape, dtype=data.dtype if dtype is None else dtype)
+    return Tensor(_laid_like("zeros_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
 
-def ones_like(x, dtype=None, requires_grad: bool = False, *,
-              device=None, pin_memory: bool = False) -> Tensor:
+def ones_like(x, dtype=None, requires_grad: bool = False, *, device=None,
+              pin_memory: bool = False, memory_format=None) -> Tensor:
     _place("ones_like", device, pin_memory)
     data = _data(x)
-    return Tensor(np.ones(data.shape, dtype=data.dtype if dtype is None else dtype),
+    values = np.ones(data.shape, dtype=data.dtype if dtype is None else dtype)
+    return Tensor(_laid_like("ones_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
 
@@ -155,12 +180,13 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, *, device=No
 
 
 def full_like(x, fill_value, dtype=None, requires_grad: bool = False, *, device=None,
-              pin_memory: bool = False) -> Tensor:
+              pin_memory: bool = False, memory_format=None) -> Tensor:
     """``fill_value`` in x's shape and dtype (or ``dtype``)."""
     _place("full_like", device, pin_memory)
     data = _data(x)
-    return Tensor(np.full(data.shape, _fill_value("full_like", fill_value),
-                          dtype=data.dtype if dtype is None else dtype),
+    values = np.full(data.shape, _fill_value("full_like", fill_value),
+                     dtype=data.dtype if dtype is None else dtype)
+    return Tensor(_laid_like("full_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
 
@@ -231,22 +257,25 @@ def rand(*shape, dtype=None, requires_grad: bool = False,
 def rand_like(x, dtype=None, requires_grad: bool = False,
               generator: np.random.Generator | None = None,
               rng: np.random.Generator | None = None,
-              device=None, pin_memory: bool = False) -> Tensor:
+              device=None, pin_memory: bool = False, *, memory_format=None) -> Tensor:
     _place("rand_like", device, pin_memory)
     data = _data(x)
-    return Tensor(_uniform("rand_like", data.shape, data.dtype if dtype is None else dtype,
-                           generator, rng), requires_grad=requires_grad)
+    values = _uniform("rand_like", data.shape, data.dtype if dtype is None else dtype,
+                      generator, rng)
+    return Tensor(_laid_like("rand_like", values, data, memory_format),
+                  requires_grad=requires_grad)
 
 
 def randn_like(x, dtype=None, requires_grad: bool = False,
                generator: np.random.Generator | None = None,
                rng: np.random.Generator | None = None,
-               device=None, pin_memory: bool = False) -> Tensor:
+               device=None, pin_memory: bool = False, *, memory_format=None) -> Tensor:
     _place("randn_like", device, pin_memory)
     data = _data(x)
     values = _normal("randn_like", data.shape, data.dtype if dtype is None else dtype,
                      generator, rng)
-    return Tensor(values, requires_grad=requires_grad)
+    return Tensor(_laid_like("randn_like", values, data, memory_format),
+                  requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=np.int64, requires_grad: bool = False,
@@ -284,11 +313,11 @@ def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
-def empty_like(x, dtype=None, requires_grad: bool = False, *,
-               device=None, pin_memory: bool = False) -> Tensor:
+def empty_like(x, dtype=None, requires_grad: bool = False, *, device=None,
+               pin_memory: bool = False, memory_format=None) -> Tensor:
     """torch.empty_like: here zeros of x's shape and dtype (as ``empty``)."""
     _place("empty_like", device, pin_memory)
-    return zeros_like(x, dtype, requires_grad)
+    return zeros_like(x, dtype, requires_grad, memory_format=memory_format)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, dtype=None,

@@ -889,15 +889,27 @@ class Tensor:
                              f"{self.shape}")
         return _shape.swapaxes(self, -2, -1)
 
-    def clone(self):
-        """A copy whose gradient flows back to this tensor (an identity op)."""
+    def clone(self, *, memory_format=None):
+        """A copy whose gradient flows back to this tensor (an identity op); its memory in
+        this tensor's order (``preserve_format``, torch's default), or ``memory_format``'s."""
         out = _arith.identity(self)
-        out.data = self.data.copy()  # a copy, as torch's: fill_ on one leaves the other alone
+        out.data = self.data.copy(order="K")  # a copy: fill_ on one leaves the other alone
+        if memory_format is not None:
+            from dlpy.layouts import _checked, laid_out
+
+            fmt = _checked("clone", memory_format, self.ndim)
+            out.data = laid_out(out.data, fmt)
         return out
 
-    def contiguous(self):
-        """The tensor itself (numpy arrays need no contiguity for dlpy's ops)."""
-        return self
+    def contiguous(self, memory_format=None):
+        """The tensor itself when its memory is row-major (or in ``memory_format``'s order:
+        ``dlpy.channels_last``, ...), else a recorded copy that is, as torch's."""
+        if memory_format is None and self.data.flags.c_contiguous:
+            return self
+        from dlpy.layouts import contiguous_format, to_format
+
+        return to_format(self, contiguous_format if memory_format is None else memory_format,
+                         "contiguous")
 
     def dim(self) -> int:
         """The number of axes (``ndim``)."""
@@ -1456,8 +1468,15 @@ class Tensor:
 
         dtype, copy = parse_to("to", args, kwargs)
         if dtype is None or dtype == self.data.dtype:
-            return self.clone() if copy else self
-        return _arith.cast(self, dtype)
+            out = self.clone() if copy else self
+        else:
+            out = _arith.cast(self, dtype)
+        fmt = kwargs.get("memory_format")
+        if fmt is None:
+            return out
+        from dlpy.layouts import to_format
+
+        return to_format(out, fmt)
 
     def float(self):
         return _arith.cast(self, np.float32)

@@ -209,7 +209,16 @@ def _is_signed(self) -> bool:
 
 
 def _is_contiguous(self, memory_format=None) -> bool:
-    return bool(self.data.flags.c_contiguous)
+    """Whether the memory is row-major (or, given ``memory_format``, in its order)."""
+    if memory_format is None:
+        return bool(self.data.flags.c_contiguous)
+    from dlpy.layouts import is_in_format
+    from dlpy.layouts import memory_format as format_type
+
+    if not isinstance(memory_format, format_type):
+        raise TypeError(f"is_contiguous: memory_format must be a dlpy.memory_format, got "
+                        f"{memory_format!r}")
+    return is_in_format(self.data, memory_format)  # (another rank: False, as torch's)
 
 
 def _stride(self, dim: int | None = None):

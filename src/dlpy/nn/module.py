@@ -571,6 +571,8 @@ class Module:
         from dlpy.device import parse_to
 
         dtype, _ = parse_to(f"{type(self).__name__}.to", args, kwargs)
+        if kwargs.get("memory_format") is not None:
+            self._relayout(kwargs["memory_format"])
         if dtype is None:
             return self
         if not is_floating_dtype(dtype):
@@ -586,6 +588,19 @@ class Module:
                         and buffer.dtype != dtype):
                     setattr(module, name, buffer.astype(dtype))
         return self
+
+    def _relayout(self, fmt) -> None:
+        """``to(memory_format=)``: every 4-d and 5-d parameter's and buffer's memory in
+        ``fmt``'s order (in place: the same Parameter objects), as torch's."""
+        from dlpy.layouts import _checked, laid_out
+
+        for module in self.modules():
+            for p in module._parameters.values():
+                if p is not None and p.data.ndim in (4, 5):
+                    p.data = laid_out(p.data, _checked("to", fmt, p.data.ndim))
+            for name, buffer in module._buffers.items():
+                if buffer is not None and buffer.ndim in (4, 5):
+                    module._buffers[name] = laid_out(buffer, _checked("to", fmt, buffer.ndim))
 
     def float(self) -> Module:
         """``to(np.float32)``."""
