@@ -15,6 +15,7 @@ micro-batches in flight and the bytes the recorded graphs hold at the worst mome
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -77,6 +78,8 @@ def worker(args) -> None:
         rows[strategy.name] = {"sharded": memory["sharded"] - before,
                                "peak_gathered": memory["peak_gathered"],
                                "largest_unit": units[0], "second_unit": units[1]}
+        del model, opt  # its shards leave the accounting now, not during the next model's
+        gc.collect()  # construction (which made "before" count them and the next row short)
     stages = {}
     for schedule_class in (pipelining.ScheduleGPipe, pipelining.Schedule1F1B):
         size = len(build(args)._modules)
