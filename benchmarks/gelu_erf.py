@@ -2,7 +2,8 @@
 
     python benchmarks/gelu_erf.py [--size 1000000] [--repeats 5] [--runs 25]
     python benchmarks/gelu_erf.py --fit      # re-derive activation._LOGIT_PHI
-    python benchmarks/gelu_erf.py --fit-erf --fit-erfinv  # _ATANH_ERF, _ERFINV_*
+    python benchmarks/gelu_erf.py --fit-erf --fit-erfinv --fit-erfc  # _ATANH_ERF, _ERFINV_*,
+                                                                     # _ERFC_SCALED
 
 float64: GELU's erf (W. J. Cody's rational approximations, vectorised) against the per-element
 math.erf it replaced, on x / sqrt(2) for standard normal x (nearly all below 4, Cody's two inner
@@ -79,6 +80,15 @@ def fit_atanh_erf(degree: int = 10, upper: float = 4.0, points: int = 40000,
     erfc = _math_erfc(x).astype(np.float64)  # atanh(erf) = log((1 + erf) / (1 - erf)) / 2
     target = np.where(x < 1, np.log1p(erf) - np.log1p(-erf), np.log(2 - erfc) - np.log(erfc))
     return lawson_fit(x * x, target / (2 * x), (1 - erf * erf) * x / erf, degree, iterations)
+
+
+def fit_erfc_scaled(degree: int = 12, upper: float = 10.1, points: int = 40000,
+                    iterations: int = 300) -> tuple[np.ndarray, float]:
+    """Coefficients (lowest first) of P with erfc(y) exp(y^2) ~ P(t), t = 2 / (2 + y), on
+    0 <= y <= upper (float32's erfc underflows past 10.06), and the largest relative error."""
+    y = np.linspace(0.0, upper, points)
+    target = np.array([math.erfc(v) * math.exp(v * v) for v in y])
+    return lawson_fit(2 / (2 + y), target, 1 / target, degree, iterations)
 
 
 def fit_erfinv(degree: int = 11, iterations: int = 300) -> dict[str, tuple[np.ndarray, float]]:
@@ -198,12 +208,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="print float32 erf's fit (activation._ATANH_ERF) and stop")
     parser.add_argument("--fit-erfinv", action="store_true",
                         help="print erfinv's fits (special._ERFINV_CENTRAL/_TAIL) and stop")
+    parser.add_argument("--fit-erfc", action="store_true",
+                        help="print float32 erfc's fit (activation._ERFC_SCALED) and stop")
     args = parser.parse_args(argv)
     if args.fit:
         print_fit()
         return
-    if args.fit_erf or args.fit_erfinv:
+    if args.fit_erf or args.fit_erfinv or args.fit_erfc:
         fits = {"_ATANH_ERF": fit_atanh_erf()} if args.fit_erf else {}
+        if args.fit_erfc:
+            fits["_ERFC_SCALED"] = fit_erfc_scaled()
         if args.fit_erfinv:
             fits.update({f"_ERFINV_{name.upper()}": fit for name, fit in fit_erfinv().items()})
         for name, (coefficients, error) in fits.items():

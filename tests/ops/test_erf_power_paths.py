@@ -75,11 +75,13 @@ def test_erfc_is_accurate_in_the_upper_tail_where_one_minus_erf_is_zero():
     y32 = F.erfc(Tensor(x.astype(np.float32))).data
     assert y32.dtype == np.float32
     inside = exact > 1e-37  # float32's normal range
-    assert np.max(_ulps(y32[inside], np.array([math.erfc(v) for v in
-                                                x.astype(np.float32)[inside].astype(float)]))) <= 1
-    special = F.erfc(Tensor(np.array([np.inf, -np.inf, np.nan, 40.0]))).data
-    np.testing.assert_array_equal(special[[0, 1, 3]], [0.0, 2.0, 0.0])
-    assert np.isnan(special[2])
+    exact32 = np.array([math.erfc(v) for v in x.astype(np.float32)[inside].astype(float)])
+    assert np.max(_ulps(y32[inside], exact32)) < 0.52  # float32's fit: rounded once
+    assert np.mean(y32[inside] == exact32.astype(np.float32)) > 0.999
+    for dtype in (np.float64, np.float32):
+        special = F.erfc(Tensor(np.array([np.inf, -np.inf, np.nan, 40.0, -0.0], dtype))).data
+        np.testing.assert_array_equal(special[[0, 1, 3, 4]], [0.0, 2.0, 0.0, 1.0])
+        assert np.isnan(special[2]) and not np.signbit(special[[0, 3]]).any()
 
 
 def test_erfc_gradient_and_the_normal_cdf_tails():

@@ -12,7 +12,7 @@ import numpy as np
 from dlpy.amp.dtypes import check_float8
 from dlpy.ops import complex as _complex
 from dlpy.ops import real_number
-from dlpy.ops.activation import _erf, _erf_float32, _erfc
+from dlpy.ops.activation import _erf, _erf_float32, _erfc, _erfc_float32
 from dlpy.ops.mask import where
 from dlpy.tensor import Op, Tensor
 
@@ -218,7 +218,9 @@ class Erfc(Op):
 
     def forward(self, x):
         self.x = x
-        single = x.dtype.kind == "f" and x.dtype.itemsize <= 4  # float32 accuracy suffices
+        if x.dtype == np.float32:
+            return _erfc_float32(x)
+        single = x.dtype.kind == "f" and x.dtype.itemsize < 4  # (float16: its accuracy)
         return _erfc(x, single).astype(x.dtype if x.dtype.kind == "f" else np.float64,
                                        copy=False)
 
