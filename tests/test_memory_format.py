@@ -62,3 +62,13 @@ def test_format_errors_as_torchs():
     assert repr(dlpy.channels_last) == "dlpy.channels_last"
     assert isinstance(dlpy.preserve_format, dlpy.memory_format)
     assert isinstance(dlpy.strided, dlpy.layout)
+
+
+def test_convert_conv_weight_memory_format_as_torchs():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(2, 2), nn.Conv3d(2, 2, 1))
+    weight = model[0].weight
+    assert nn.utils.convert_conv2d_weight_memory_format(model, dlpy.channels_last) is model
+    assert model[0].weight is weight and weight.stride() == (27, 1, 9, 3)
+    assert model[2].weight.is_contiguous()  # a 3-d conv is the other function's
+    nn.utils.convert_conv3d_weight_memory_format(model, dlpy.channels_last_3d)
+    assert model[2].weight.is_contiguous(memory_format=dlpy.channels_last_3d)

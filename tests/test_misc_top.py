@@ -310,3 +310,19 @@ def test_inference_mode_flag_and_global_switches():
     assert dlpy.is_warn_always_enabled()
     dlpy.set_warn_always(False)
     assert not dlpy.is_warn_always_enabled() and dlpy.set_flush_denormal(True) is False
+
+
+def test_autograd_aliases_and_the_deprecated_clip_grad_norm():
+    v = dlpy.ones(2)
+    w = dlpy.autograd.Variable(v, requires_grad=True)  # torch's: new tensor, same data
+    assert w is not v and w.requires_grad and not v.requires_grad
+    assert np.shares_memory(w.data, v.data)
+    assert dlpy.autograd.enable_grad is dlpy.enable_grad
+    with dlpy.autograd.set_multithreading_enabled(False):
+        assert not dlpy.autograd.is_multithreading_enabled()
+    assert dlpy.autograd.is_multithreading_enabled()
+    p = dlpy.nn.Parameter(dlpy.ones(4))
+    p.grad = dlpy.ones(4) * 3
+    with pytest.warns(FutureWarning, match="clip_grad_norm` is now deprecated"):
+        total = dlpy.nn.utils.clip_grad_norm([p], 1.0)
+    assert total.item() == pytest.approx(6.0) and np.linalg.norm(p.grad.data) < 1.0

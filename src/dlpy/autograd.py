@@ -31,14 +31,52 @@ from dlpy.tensor import (
     _backward_into,
     _graph_grad,
     detect_anomaly,
+    enable_grad,
+    inference_mode,
     no_grad,
     set_detect_anomaly,
+    set_grad_enabled,
 )
 
-__all__ = ["Function", "FunctionCtx", "backward", "detect_anomaly", "forward_ad", "functional",
-           "grad",
-           "gradcheck", "gradgradcheck", "graph", "no_grad", "once_differentiable",
-           "set_detect_anomaly"]
+__all__ = ["Function", "FunctionCtx", "Variable", "backward", "detect_anomaly", "enable_grad",
+           "forward_ad", "functional", "grad", "gradcheck", "gradgradcheck", "graph",
+           "inference_mode", "is_multithreading_enabled", "no_grad", "once_differentiable",
+           "set_detect_anomaly", "set_grad_enabled", "set_multithreading_enabled"]
+
+
+def Variable(data, requires_grad: bool = False, volatile: bool = False):  # noqa: N802
+    """torch.autograd.Variable, the old wrapper: a Tensor of ``data`` (a Tensor is no copy, as
+    torch's: the same data)."""
+    if isinstance(data, Tensor):
+        out = data.detach()
+        out.requires_grad = requires_grad
+        return out
+    return Tensor(data, requires_grad=requires_grad)
+
+
+_multithreading = [True]
+
+
+def is_multithreading_enabled() -> bool:
+    """torch's flag for its multithreaded backward (dlpy's backward runs in the calling
+    thread either way)."""
+    return _multithreading[0]
+
+
+def set_multithreading_enabled(mode: bool):
+    """Sets the flag (a context manager too, as torch's); changes nothing in dlpy."""
+    import contextlib
+
+    previous, _multithreading[0] = _multithreading[0], bool(mode)
+
+    @contextlib.contextmanager
+    def restore():
+        try:
+            yield
+        finally:
+            _multithreading[0] = previous
+
+    return restore()
 
 
 def _as_list(name: str, what: str, values) -> list[Tensor]:

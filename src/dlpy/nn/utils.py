@@ -33,7 +33,9 @@ from dlpy.random import get_rng
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor, no_grad
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
+__all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_",
+           "convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format",
+           "parameters_to_vector",
            "vector_to_parameters", "parametrizations", "parametrize", "prune"]
 
 # ``import dlpy.nn.utils.prune`` as ``import torch.nn.utils.prune`` (the module is dlpy/nn/prune.py)
@@ -59,6 +61,40 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
                    error_if_nonfinite, [p for p in pieces if p.grad is not None])
     clip_grads_with_norm_(parameters, max_norm, total, foreach)
     return total
+
+
+def clip_grad_norm(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                   norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> Tensor:
+    """Deprecated (as torch's): ``clip_grad_norm_`` with torch's FutureWarning."""
+    warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
+                  "`torch.nn.utils.clip_grad_norm_`.", FutureWarning, stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
+def _convert_conv_weights(module: Module, memory_format, kinds: tuple[type, ...]) -> Module:
+    from dlpy.layouts import _checked, laid_out
+
+    for m in module.modules():
+        if isinstance(m, kinds):
+            m.weight.data = laid_out(m.weight.data, _checked(
+                "convert_conv_weight_memory_format", memory_format, m.weight.data.ndim))
+    return module
+
+
+def convert_conv2d_weight_memory_format(module: Module, memory_format) -> Module:
+    """Every Conv2d/ConvTranspose2d weight in ``memory_format``'s memory order (in place: the
+    same Parameters); returns the module, as torch's."""
+    from dlpy.nn import Conv2d, ConvTranspose2d
+
+    return _convert_conv_weights(module, memory_format, (Conv2d, ConvTranspose2d))
+
+
+def convert_conv3d_weight_memory_format(module: Module, memory_format) -> Module:
+    """As convert_conv2d_weight_memory_format, for Conv3d/ConvTranspose3d."""
+    from dlpy.nn import Conv3d, ConvTranspose3d
+
+    return _convert_conv_weights(module, memory_format, (Conv3d, ConvTranspose3d))
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
