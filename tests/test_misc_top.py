@@ -326,3 +326,12 @@ def test_autograd_aliases_and_the_deprecated_clip_grad_norm():
     with pytest.warns(FutureWarning, match="clip_grad_norm` is now deprecated"):
         total = dlpy.nn.utils.clip_grad_norm([p], 1.0)
     assert total.item() == pytest.approx(6.0) and np.linalg.norm(p.grad.data) < 1.0
+
+
+def test_dense_tensor_flags_and_storage_identity_as_torchs():
+    x = dlpy.ones(2, 3)
+    assert x.is_set_to(x) and not x.is_set_to(x.view(6))  # torch: same storage, size, stride
+    assert x.sparse_dim() == 0 and x.dense_dim() == 2 and x.const_data_ptr() == x.data_ptr()
+    assert not any(getattr(x, flag) for flag in ("is_nested", "is_meta", "is_quantized",
+                                                   "is_mkldnn", "is_xpu", "is_mps"))
+    assert dlpy.ones(2, 2).to_sparse().sparse_dim() == 2

@@ -250,6 +250,13 @@ def _data_ptr(self) -> int:
     return self.data.__array_interface__["data"][0]
 
 
+def _is_set_to(self, other) -> bool:
+    """Whether both view the same memory with the same size and strides (torch's)."""
+    a, b = self.data, other.data
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
 def _is_same_size(self, other) -> bool:
     return self.shape == np.shape(other.data if isinstance(other, Tensor) else other)
 
@@ -292,7 +299,10 @@ for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed"
                          ("storage_offset", _storage_offset), ("element_size", _element_size),
                          ("data_ptr", _data_ptr), ("is_same_size", _is_same_size),
                          ("is_nonzero", _is_nonzero), ("cpu", _cpu), ("cuda", _cuda),
-                         ("get_device", _get_device), ("new_empty", _new_empty)):
+                         ("get_device", _get_device), ("new_empty", _new_empty),
+                         ("const_data_ptr", _data_ptr), ("is_set_to", _is_set_to),
+                         ("sparse_dim", lambda self: 0),  # a dense tensor's (torch's)
+                         ("dense_dim", lambda self: self.data.ndim)):
     _attach(_name, _method(_name, _function, _function.__doc__ or f"torch.Tensor.{_name}()."))
 
 for _name, _getter in (("itemsize", lambda self: self.data.itemsize),
@@ -302,6 +312,12 @@ for _name, _getter in (("itemsize", lambda self: self.data.itemsize),
                        ("grad_fn", lambda self: self.op)):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, property(_getter))
+# torch's layout and device flags a dense CPU tensor answers False (nested tensors are
+# dlpy.nested's class, which says True)
+for _name in ("is_nested", "is_meta", "is_quantized", "is_mkldnn", "is_distributed", "is_xpu",
+              "is_xla", "is_mps", "is_ipu", "is_maia", "is_mtia", "is_vulkan"):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, property(lambda self: False))
 
 
 # ----------------------------------------------------------------- retain_grad
