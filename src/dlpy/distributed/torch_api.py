@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import enum
 import os
+import sys
 import time
 import warnings
 import zlib
@@ -53,6 +54,27 @@ class ReduceOp(enum.Enum):
     BAND = "band"
     BOR = "bor"
     BXOR = "bxor"
+
+
+class DistError(RuntimeError):
+    """torch.distributed.DistError: an error in the distributed library."""
+
+
+class DistBackendError(DistError):
+    """An error the transport reported (here MPI: a message truncated, a peer gone...)."""
+
+
+class DistNetworkError(DistError):
+    """torch's network error (dlpy's transport is MPI: its errors are DistBackendError)."""
+
+
+class DistStoreError(DistError):
+    """torch's key-value store error (dlpy has no Store: the MPI launcher connects the
+    ranks)."""
+
+
+class QueueEmptyError(DistStoreError):
+    """torch's error for a Store queue that is empty."""
 
 
 class Backend:
@@ -116,6 +138,7 @@ class _State:
         self.world: ProcessGroup | None = None
         self.timeout = datetime.timedelta(minutes=30)
         self.groups: list[ProcessGroup] = []
+        self.group_count = 0  # torch's get_pg_count: the default group and each new_group
 
 
 _state = _State()
@@ -185,6 +208,88 @@ def is_mpi_available() -> bool:
     return importlib.util.find_spec("mpi4py") is not None
 
 
+def is_gloo_available() -> bool:
+    """Whether init_process_group("gloo") works: "gloo" (torch's CPU backend) is MPI under a
+    launcher, one process without one; False only under a launcher without mpi4py."""
+    return is_mpi_available() or not _process.launched_by_mpi()
+
+
+def is_nccl_available() -> bool:
+    """False: dlpy has no GPU collectives (init_process_group takes "nccl" as a name for MPI)."""
+    return False
+
+
+def is_ucc_available() -> bool:
+    """False: no UCC library here (init_process_group takes "ucc" as a name for MPI)."""
+    return False
+
+
+def is_xccl_available() -> bool:
+    """False: no XCCL library here (init_process_group takes "xccl" as a name for MPI)."""
+    return False
+
+
+_AVAILABLE = {"mpi": is_mpi_available, "gloo": is_gloo_available, "nccl": is_nccl_available,
+              "ucc": is_ucc_available, "xccl": is_xccl_available}
+
+
+def _backend_names(name: str, backend: str) -> list[str]:
+    """The backends of "gloo" or "cpu:gloo,cuda:nccl", lowercase (a ValueError for one that
+    dlpy does not know)."""
+    if not isinstance(backend, str):
+        raise TypeError(f"{name}: backend must be a string or None, got "
+                        f"{type(backend).__name__}")
+    names = [part.split(":")[-1].strip().lower() for part in backend.split(",")]
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise ValueError(f"{name}: unknown backend {backend!r}; expected one of "
+                         f"{list(BACKENDS)} (all run over MPI)")
+    return names
+
+
+def is_backend_available(backend: str) -> bool:
+    """Whether every backend in ``backend`` ("gloo", "cpu:gloo,cuda:nccl"...) is available
+    (is_gloo_available()...); False for a name dlpy does not know."""
+    try:
+        names = _backend_names("is_backend_available", backend)
+    except ValueError:
+        return False
+    return all(_AVAILABLE[n]() for n in names)
+
+
+def is_torchelastic_launched() -> bool:
+    """Whether torchrun started this process (TORCHELASTIC_RUN_ID is set), as torch's."""
+    return os.getenv("TORCHELASTIC_RUN_ID") is not None
+
+
+# node-local rank variables: torchrun's, then Open MPI's, MPICH/Hydra's, MVAPICH's, Slurm's
+LOCAL_RANK_VARIABLES = ("LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                        "MV2_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID")
+
+
+def get_node_local_rank(fallback_rank: int | None = None) -> int:
+    """This process's rank on its node: LOCAL_RANK (torch's), else the MPI launcher's
+    variable, else ``fallback_rank``; a RuntimeError when there is none of them."""
+    for name in LOCAL_RANK_VARIABLES:
+        if name in os.environ:
+            return int(os.environ[name])
+    if fallback_rank is not None:
+        return int(fallback_rank)
+    raise RuntimeError(f"get_node_local_rank: none of {list(LOCAL_RANK_VARIABLES)} is in the "
+                       "environment; pass fallback_rank to run without a launcher")
+
+
+def get_pg_count() -> int:
+    """The number of process groups made since init_process_group (it counts, as torch's
+    default group and each new_group, also those this rank is not in; not split_group's)."""
+    return _state.group_count
+
+
+def supports_complex(reduce_op: ReduceOp) -> bool:
+    """Whether ``reduce_op`` is defined on complex tensors (SUM and AVG), as torch's."""
+    return reduce_op not in (ReduceOp.MAX, ReduceOp.MIN, ReduceOp.PRODUCT, *_BITWISE)
+
+
 def is_initialized() -> bool:
     """Whether init_process_group was called (and not destroyed since)."""
     return _state.initialized
@@ -203,14 +308,7 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
         raise ValueError("init_process_group: trying to initialize the default process group "
                          "twice! (call destroy_process_group first)")
     if backend is not None:
-        if not isinstance(backend, str):
-            raise TypeError(f"init_process_group: backend must be a string or None, got "
-                            f"{type(backend).__name__}")
-        names = [part.split(":")[-1].strip().lower() for part in backend.split(",")]
-        unknown = [name for name in names if name not in BACKENDS]
-        if unknown:
-            raise ValueError(f"init_process_group: unknown backend {backend!r}; expected one of "
-                             f"{list(BACKENDS)} (all run over MPI)")
+        _backend_names("init_process_group", backend)
     if timeout is not None and not isinstance(timeout, datetime.timedelta):
         raise TypeError(f"init_process_group: timeout must be a datetime.timedelta, got "
                         f"{type(timeout).__name__}")
@@ -225,6 +323,7 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
                          f"process rank {me}; leave rank=-1")
     _state.timeout = timeout or datetime.timedelta(minutes=30)
     _state.initialized = True
+    _state.group_count += 1
     GroupMember.WORLD = _world()
 
 
@@ -239,6 +338,7 @@ def destroy_process_group(group: Any = None) -> None:
             _free(_state.world, world=True)
             _state.world = None
         _state.initialized = False
+        _state.group_count = 0
         GroupMember.WORLD = None
     elif isinstance(group, ProcessGroup):
         _free(group)
@@ -339,6 +439,8 @@ def new_group(ranks: Sequence[int] | None = None, timeout: Any = None, backend: 
         return chosen, f"ranks {chosen}"
 
     chosen = _checked(world, "new_group", check)
+    if not use_local_synchronization:  # torch names (and counts) only these groups
+        _state.group_count += 1
     member = world.rank() in chosen
     if world.comm is None:
         pg = ProcessGroup(None, chosen)
@@ -349,6 +451,110 @@ def new_group(ranks: Sequence[int] | None = None, timeout: Any = None, backend: 
         if not member:
             return GroupMember.NON_GROUP_MEMBER
         pg = ProcessGroup(comm, chosen)
+    _state.groups.append(pg)
+    return pg
+
+
+def new_subgroups(group_size: int | None = None, group: Any = None, timeout: Any = None,
+                  backend: Any = None, pg_options: Any = None, group_desc: str | None = None
+                  ) -> tuple[ProcessGroup | None, list[Any]]:
+    """``group``'s ranks (the world's by default) in consecutive subgroups of ``group_size``:
+    (this rank's subgroup, every subgroup), as new_subgroups_by_enumeration. Every rank of the
+    world calls it."""
+    if group_size is None:
+        raise ValueError("new_subgroups: the default group size is the number of CUDA devices "
+                         "per machine, and dlpy has none: give group_size")
+    if group_size <= 0:
+        raise ValueError(f"new_subgroups: group_size ({group_size}) must be positive")
+    ranks = get_process_group_ranks(group)
+    if len(ranks) < group_size:
+        raise ValueError(f"new_subgroups: group_size ({group_size}) must not exceed the world "
+                         f"size ({len(ranks)})")
+    if len(ranks) % group_size:
+        raise ValueError(f"new_subgroups: the world size ({len(ranks)}) must be divisible by "
+                         f"group_size={group_size}")
+    return new_subgroups_by_enumeration(
+        [ranks[i:i + group_size] for i in range(0, len(ranks), group_size)], timeout=timeout,
+        backend=backend, pg_options=pg_options, group_desc=group_desc)
+
+
+def new_subgroups_by_enumeration(ranks_per_subgroup_list: Sequence[Sequence[int]],
+                                 timeout: Any = None, backend: Any = None,
+                                 pg_options: Any = None, group_desc: str | None = None
+                                 ) -> tuple[ProcessGroup | None, list[Any]]:
+    """A new_group for each list of global ranks (no rank in two; some may be in none):
+    (this rank's subgroup or None, every subgroup, NON_GROUP_MEMBER where this rank is not
+    in it). Every rank of the world calls it."""
+    if not ranks_per_subgroup_list:
+        raise ValueError("new_subgroups_by_enumeration: ranks_per_subgroup_list cannot be "
+                         "empty")
+    owner: dict[int, list[int]] = {}
+    for ranks in ranks_per_subgroup_list:
+        for r in ranks:
+            if r in owner:
+                raise ValueError(f"new_subgroups_by_enumeration: rank {r} has appeared in both "
+                                 f"subgroup {owner[r]} and {list(ranks)}")
+            owner[r] = list(ranks)
+    me, current, subgroups = _world().rank(), None, []
+    for ranks in ranks_per_subgroup_list:
+        subgroups.append(new_group(ranks, timeout=timeout, backend=backend,
+                                   pg_options=pg_options, group_desc=group_desc))
+        if me in ranks:
+            current = subgroups[-1]
+    return current, subgroups
+
+
+def split_group(parent_pg: Any = None, split_ranks: list[list[int]] | None = None,
+                timeout: datetime.timedelta | None = None, pg_options: Any = None,
+                group_desc: str | None = None, backend: str | None = None
+                ) -> ProcessGroup | None:
+    """``parent_pg`` (the world by default) split into groups: ``split_ranks`` lists each
+    group's ranks in the parent (group ranks, no rank in two); this rank's group, or None when
+    it is in none. One MPI_Comm_split; every rank of the parent calls it with the same lists.
+    (torch splits only NCCL/XCCL groups; MPI splits any.)"""
+    name = "split_group"
+    if not split_ranks:
+        raise ValueError(f"{name}: split_ranks cannot be None or empty")
+    if parent_pg is GroupMember.NON_GROUP_MEMBER:
+        raise ValueError(f"{name}: global rank {_process.rank()} is not part of the parent "
+                         "group")
+    parent = _group_of(name, parent_pg)
+    if timeout is not None and not isinstance(timeout, datetime.timedelta):
+        raise TypeError(f"{name}: timeout must be a datetime.timedelta, got "
+                        f"{type(timeout).__name__}")
+    if backend is not None:
+        _backend_names(name, backend)
+
+    def check():
+        splits, seen = [], set()
+        for ranks in split_ranks:
+            ranks = list(ranks)
+            if not ranks:
+                raise ValueError(f"{name}: the split group cannot be empty")
+            bad = [r for r in ranks if isinstance(r, bool)
+                   or not isinstance(r, (int, np.integer)) or not 0 <= r < parent.size()]
+            if bad:
+                raise ValueError(f"{name}: the ranks of a split are group ranks of the parent, "
+                                 f"in 0..{parent.size() - 1}; got {bad}")
+            if len(set(ranks)) != len(ranks):
+                raise ValueError(f"{name}: the split group cannot have duplicate ranks: {ranks}")
+            if seen & set(ranks):
+                raise ValueError(f"{name}: rank(s) {sorted(seen & set(ranks))} are in two "
+                                 f"splits of {split_ranks}")
+            seen |= set(ranks)
+            splits.append(sorted(int(r) for r in ranks))
+        return splits, f"splits {splits}"
+
+    splits = _checked(parent, name, check)
+    mine = [i for i, ranks in enumerate(splits) if parent.rank() in ranks]
+    if parent.comm is None:
+        comm = None
+    else:
+        color = mine[0] if mine else _mpi("UNDEFINED")
+        comm = parent.comm.Split(color, parent.rank())
+    if not mine:
+        return None
+    pg = ProcessGroup(comm, [parent.ranks[r] for r in splits[mine[0]]])
     _state.groups.append(pg)
     return pg
 
@@ -432,12 +638,12 @@ def _reduction(name: str, op: Any, dtype: np.dtype) -> tuple[str, bool]:
     if not isinstance(op, ReduceOp):
         raise TypeError(f"{name}: op must be a ReduceOp (ReduceOp.SUM...), got {op!r}")
     kind = dtype.kind
+    if kind == "c" and not supports_complex(op):  # torch's ValueError (PRODUCT too)
+        raise ValueError(f"{name} does not support {op} on complex tensors ({dtype})")
     if op is ReduceOp.AVG and kind not in "fc":
         raise TypeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {dtype}")
     if op in _BITWISE and kind not in "iub":
         raise TypeError(f"{name}: {op} needs an integer or bool tensor, got {dtype}")
-    if kind == "c" and (op is ReduceOp.MIN or op is ReduceOp.MAX):
-        raise TypeError(f"{name}: {op} is not defined on complex tensors ({dtype})")
     return _MPI_OPS[op, kind == "b"], op is ReduceOp.AVG
 
 
@@ -446,6 +652,17 @@ def _mpi(name: str) -> Any:
     from mpi4py import MPI
 
     return getattr(MPI, name)
+
+
+def _mpi_errors() -> tuple[type, ...]:
+    """mpi4py's exception class once MPI is loaded (an ``except`` on it catches nothing before:
+    one process never imports mpi4py)."""
+    module = sys.modules.get("mpi4py.MPI")
+    return () if module is None else (module.Exception,)
+
+
+def _backend_error(error: Exception) -> DistBackendError:
+    return DistBackendError(f"MPI reported an error: {error}")
 
 
 # ----------------------------------------------------------------- buffers and Work
@@ -521,9 +738,9 @@ class Work:
                 self._request.Wait(self._status)
                 return True
             return self._request.Test(self._status)
-        except _mpi("Exception") as error:
+        except _mpi_errors() as error:
             if self._explain is None:
-                raise
+                raise _backend_error(error) from error
             raise ValueError(self._explain(error)) from error
 
     def is_completed(self) -> bool:
@@ -543,8 +760,12 @@ class Work:
 def _launch(async_op: bool, start: Callable[[bool], Any], finish: Callable[[Any], None],
             outputs: list[Any]) -> Work | None:
     """Run a collective: ``start(nonblocking)`` returns an MPI request (or None when done at
-    once), ``finish(status)`` writes the results. A Work with ``async_op``, else None."""
-    request = start(async_op)
+    once), ``finish(status)`` writes the results. A Work with ``async_op``, else None; an
+    error MPI reports is a DistBackendError."""
+    try:
+        request = start(async_op)
+    except _mpi_errors() as error:
+        raise _backend_error(error) from error
     if async_op:
         return Work(request, finish, outputs)
     finish(None)
@@ -683,11 +904,23 @@ def all_gather(tensor_list: list[Any], tensor: Any, group: Any = None, async_op:
     return _launch(async_op, start, finish, list(tensor_list))
 
 
-def all_gather_into_tensor(output_tensor: Any, input_tensor: Any, group: Any = None,
-                           async_op: bool = False) -> Work | None:
+def all_gather_single(output_tensor: Any, input_tensor: Any, group: Any = None,
+                      async_op: bool = False) -> Work | None:
     """``output_tensor`` <- every rank's ``input_tensor`` concatenated along the first axis
     (or stacked: output of shape (world_size, *input.shape))."""
-    name = "all_gather_into_tensor"
+    return _all_gather_single("all_gather_single", output_tensor, input_tensor, group,
+                              async_op)
+
+
+def all_gather_into_tensor(output_tensor: Any, input_tensor: Any, group: Any = None,
+                           async_op: bool = False) -> Work | None:
+    """all_gather_single's older name (torch 2.13 deprecates it; dlpy does not warn yet)."""
+    return _all_gather_single("all_gather_into_tensor", output_tensor, input_tensor, group,
+                              async_op)
+
+
+def _all_gather_single(name: str, output_tensor: Any, input_tensor: Any, group: Any,
+                       async_op: bool) -> Work | None:
     pg = _group_of(name, group)
     if pg is None:
         return None
@@ -748,11 +981,21 @@ def reduce_scatter(output: Any, input_list: list[Any], op: ReduceOp = ReduceOp.S
     return _reduce_scatter("reduce_scatter", pg, output, array, send, mpi_op, average, async_op)
 
 
-def reduce_scatter_tensor(output: Any, input: Any, op: ReduceOp = ReduceOp.SUM,
+def reduce_scatter_single(output: Any, input: Any, op: ReduceOp = ReduceOp.SUM,
                           group: Any = None, async_op: bool = False) -> Work | None:
     """``output`` <- the reduction over the ranks of their ``input``'s block ``rank`` (input:
     world_size blocks like output, concatenated along the first axis or stacked)."""
-    name = "reduce_scatter_tensor"
+    return _reduce_scatter_single("reduce_scatter_single", output, input, op, group, async_op)
+
+
+def reduce_scatter_tensor(output: Any, input: Any, op: ReduceOp = ReduceOp.SUM,
+                          group: Any = None, async_op: bool = False) -> Work | None:
+    """reduce_scatter_single's older name (torch 2.13 deprecates it; dlpy does not warn yet)."""
+    return _reduce_scatter_single("reduce_scatter_tensor", output, input, op, group, async_op)
+
+
+def _reduce_scatter_single(name: str, output: Any, input: Any, op: ReduceOp, group: Any,
+                           async_op: bool) -> Work | None:
     pg = _group_of(name, group)
     if pg is None:
         return None
@@ -942,6 +1185,131 @@ def all_to_all_single(output: Any, input: Any, output_split_sizes: list[int] | N
                        [output], async_op, problem)
 
 
+# ----------------------------------------------------------------- coalesced (deprecated)
+def _coalesced_warning(name: str) -> None:
+    warnings.warn(f"`dlpy.distributed.{name}` will be deprecated (as torch.distributed's). If "
+                  "you must use it, please revisit our documentation later at "
+                  "https://pytorch.org/docs/main/distributed.html#collective-functions",
+                  FutureWarning, stacklevel=3)
+
+
+def _tensor_list(name: str, what: str, values: Any) -> list[np.ndarray]:
+    """The arrays of a list of tensors of one dtype (a complex one mixes with its real
+    type, as torch's)."""
+    if not isinstance(values, list):
+        raise TypeError(f"{name}: {what} must be a list of tensors, got {type(values).__name__}")
+    arrays = [_array_of(name, f"{what}[{i}]", v) for i, v in enumerate(values)]
+    kinds = {a.real.dtype for a in arrays}
+    if len(kinds) > 1:
+        raise ValueError(f"{name}: the tensors of {what} have dtypes "
+                         f"{sorted({str(a.dtype) for a in arrays})}; expected one")
+    return arrays
+
+
+def _flat_real(arrays: list[np.ndarray]) -> np.ndarray:
+    """The arrays flattened one after the other, complex ones as (real, imaginary) pairs."""
+    parts = [np.ascontiguousarray(a).view(a.real.dtype).reshape(-1) for a in arrays]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _unflatten(flat: np.ndarray, targets: list[Any], likes: list[np.ndarray]) -> None:
+    """Write _flat_real's layout back into ``targets`` (shaped and typed as ``likes``)."""
+    start = 0
+    for target, like in zip(targets, likes):
+        count = like.size * (2 if like.dtype.kind == "c" else 1)
+        piece = np.ascontiguousarray(flat[start:start + count]).view(like.dtype)
+        _write(target, piece.reshape(like.shape))
+        start += count
+
+
+class _Future:
+    """What the coalesced collectives return with ``async_op`` (torch's Future):
+    ``wait()`` gives the output tensors, ``done()`` asks without blocking."""
+
+    def __init__(self, work: Work, finish: Callable[[], None], outputs: list[Any]):
+        self._work, self._finish, self._outputs, self._written = work, finish, outputs, False
+
+    def _complete(self) -> list[Any]:
+        if not self._written:
+            self._finish()
+            self._written = True
+        return list(self._outputs)
+
+    def wait(self) -> list[Any]:
+        self._work.wait()
+        return self._complete()
+
+    def done(self) -> bool:
+        if self._work.is_completed():
+            self._complete()
+            return True
+        return False
+
+    def value(self) -> list[Any]:
+        if not self.done():
+            raise RuntimeError("_Future.value: not completed yet (call wait())")
+        return list(self._outputs)
+
+
+def _coalesced(work: Work | None, finish: Callable[[], None], outputs: list[Any]
+               ) -> _Future | None:
+    if work is None:
+        finish()
+        return None
+    return _Future(work, finish, outputs)
+
+
+def all_reduce_coalesced(tensors: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
+                         async_op: bool = False) -> _Future | None:
+    """all_reduce of each tensor in ``tensors`` (one dtype), in one MPI Allreduce of them all
+    flattened; a Future (wait() gives the tensors) with ``async_op``. Deprecated in torch."""
+    name = "all_reduce_coalesced"
+    _coalesced_warning(name)
+    tensors = [tensors] if isinstance(tensors, (Tensor, np.ndarray)) else tensors
+    arrays = _tensor_list(name, "tensors", tensors)
+    if _group_of(name, group) is None:
+        return None
+    if any(a.dtype.kind == "c" for a in arrays) and not supports_complex(op):
+        raise ValueError(f"{name}: {op} is not supported on complex tensors")
+    flat = _flat_real(arrays)
+    work = all_reduce(flat, op, group, async_op)
+    return _coalesced(work, lambda: _unflatten(flat, tensors, arrays), list(tensors))
+
+
+def all_gather_coalesced(output_tensor_lists: list[list[Any]], input_tensor_list: list[Any],
+                         group: Any = None, async_op: bool = False) -> _Future | None:
+    """``output_tensor_lists[r][i]`` <- rank r's ``input_tensor_list[i]``, in one MPI
+    Allgather of the inputs flattened (one dtype, the same shapes on every rank). Deprecated
+    in torch."""
+    name = "all_gather_coalesced"
+    _coalesced_warning(name)
+    pg = _group_of(name, group)
+    if pg is None:
+        return None
+    inputs = _tensor_list(name, "input_tensor_list", input_tensor_list)
+    if not isinstance(output_tensor_lists, list):
+        raise TypeError(f"{name}: output_tensor_lists must be a list (of a list of tensors per "
+                        f"rank), got {type(output_tensor_lists).__name__}")
+    if len(output_tensor_lists) != pg.size():
+        raise ValueError(f"{name}: output_tensor_lists must hold {pg.size()} lists (one per "
+                         f"rank of the group), got {len(output_tensor_lists)}")
+    for r, outputs in enumerate(output_tensor_lists):
+        arrays = _tensor_list(name, f"output_tensor_lists[{r}]", outputs)
+        if [(a.shape, a.dtype) for a in arrays] != [(a.shape, a.dtype) for a in inputs]:
+            raise ValueError(f"{name}: output_tensor_lists[{r}] is "
+                             f"{[_describe(a) for a in arrays]}, expected "
+                             f"{[_describe(a) for a in inputs]} (those of input_tensor_list)")
+    flat = _flat_real(inputs)
+    gathered = np.empty((pg.size(), flat.size), dtype=flat.dtype)
+    work = all_gather_single(gathered, flat, group, async_op)
+
+    def finish():
+        for outputs, row in zip(output_tensor_lists, gathered):
+            _unflatten(row, outputs, inputs)
+
+    return _coalesced(work, finish, [t for outputs in output_tensor_lists for t in outputs])
+
+
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None
             ) -> Work | None:
     """Wait until every rank of ``group`` gets here."""
@@ -1006,43 +1374,85 @@ def monitored_barrier(group: Any = None, timeout: datetime.timedelta | None = No
 
 
 # ----------------------------------------------------------------- point to point
-def send(tensor: Any, dst: int, group: Any = None, tag: int = 0) -> None:
-    """Send ``tensor`` to global rank ``dst`` (blocking; the receiver's tensor must hold as
-    many elements, of the same dtype: only the count is checked)."""
-    work = isend(tensor, dst, group, tag)
+def _peer(name: str, pg: ProcessGroup, what: str, global_rank: int | None,
+          group_rank: int | None) -> int:
+    """The group rank of a peer given as a global rank (``dst``/``src``) or a group rank
+    (``group_dst``/``group_src``), exactly one of them (torch's rule)."""
+    if group_rank is None:
+        if global_rank is None:
+            raise ValueError(f"{name}: give {what} (a global rank) or group_{what} (a rank in "
+                             "the group)")
+        return pg.group_rank(name, what, global_rank)
+    if global_rank is not None:
+        raise ValueError(f"{name}: give {what}={global_rank} or group_{what}={group_rank}, "
+                         "not both")
+    if isinstance(group_rank, bool) or not isinstance(group_rank, (int, np.integer)) \
+            or not 0 <= group_rank < pg.size():
+        raise ValueError(f"{name}: group_{what}={group_rank!r} is not a rank of the group "
+                         f"(0..{pg.size() - 1})")
+    return int(group_rank)
+
+
+def _not_self(name: str, pg: ProcessGroup, peer: int, what: str) -> None:
+    if peer == pg.rank():
+        raise ValueError(f"{name}: invalid {what} rank {pg.ranks[peer]}: it is this process's "
+                         "own rank")
+
+
+def send(tensor: Any, dst: int | None = None, group: Any = None, tag: int = 0,
+         group_dst: int | None = None) -> None:
+    """Send ``tensor`` to global rank ``dst`` (or group rank ``group_dst``; not this rank:
+    blocking; the receiver's tensor must hold as many elements, of the same dtype: only the
+    count is checked)."""
+    work = _isend("send", tensor, dst, group, tag, group_dst)
     if work is not None:
         work.wait()
 
 
-def isend(tensor: Any, dst: int, group: Any = None, tag: int = 0) -> Work | None:
-    pg = _group_of("isend", group)
+def isend(tensor: Any, dst: int | None = None, group: Any = None, tag: int = 0,
+          group_dst: int | None = None) -> Work | None:
+    """Post a send of ``tensor`` to global rank ``dst`` (or group rank ``group_dst``; this
+    rank too, as torch's); wait on the Work before changing the tensor."""
+    return _isend("isend", tensor, dst, group, tag, group_dst)
+
+
+def _isend(name: str, tensor: Any, dst: int | None, group: Any, tag: int,
+           group_dst: int | None) -> Work | None:
+    pg = _group_of(name, group)
     if pg is None:
         return None
     array = _contiguous(_array_of("send", "tensor", tensor))
     if pg.comm is None:
         raise ValueError("send: there is no other rank in one process")
-    peer = pg.group_rank("send", "dst", dst)
+    peer = _peer("send", pg, "dst", dst, group_dst)
+    if name == "send":  # a blocking send to itself would never end
+        _not_self(name, pg, peer, "destination")
     return Work(pg.comm.Isend(array, dest=peer, tag=tag), lambda status: None, [tensor])
 
 
-def recv(tensor: Any, src: int | None = None, group: Any = None, tag: int = 0) -> int:
-    """Receive into ``tensor`` from global rank ``src`` (any rank when None); returns the
-    sender's rank. A message of another number of elements is a ValueError."""
-    work = irecv(tensor, src, group, tag)
+def recv(tensor: Any, src: int | None = None, group: Any = None, tag: int = 0,
+         group_src: int | None = None) -> int:
+    """Receive into ``tensor`` from global rank ``src`` (or group rank ``group_src``; any rank
+    when both are None); returns the sender's global rank. A message of another number of
+    elements is a ValueError."""
+    work = irecv(tensor, src, group, tag, group_src)
     if work is None:
         return -1
     work.wait()
     return work.source
 
 
-def irecv(tensor: Any, src: int | None = None, group: Any = None, tag: int = 0) -> Work | None:
+def irecv(tensor: Any, src: int | None = None, group: Any = None, tag: int = 0,
+          group_src: int | None = None) -> Work | None:
+    """Post a receive into ``tensor`` (see recv); ``wait()`` writes it."""
     pg = _group_of("irecv", group)
     if pg is None:
         return None
     array = _array_of("recv", "tensor", tensor)
     if pg.comm is None:
         raise ValueError("recv: there is no other rank in one process")
-    peer = _mpi("ANY_SOURCE") if src is None else pg.group_rank("recv", "src", src)
+    anyone = src is None and group_src is None
+    peer = _mpi("ANY_SOURCE") if anyone else _peer("recv", pg, "src", src, group_src)
     io = _Inout(tensor, array)
 
     def finish(status):
@@ -1055,13 +1465,59 @@ def irecv(tensor: Any, src: int | None = None, group: Any = None, tag: int = 0) 
         io.finish()
 
     def explain(error):
-        return (f"recv: the message from rank {src if src is not None else 'any'} holds more "
-                f"than the tensor's {io.buffer.nbytes} bytes ({_describe(io.buffer)}): "
-                f"{error}")
+        sender = "any" if anyone else pg.ranks[peer]
+        return (f"recv: the message from rank {sender} holds more than the tensor's "
+                f"{io.buffer.nbytes} bytes ({_describe(io.buffer)}): {error}")
 
     work = Work(pg.comm.Irecv(io.buffer, source=peer, tag=tag), finish, [tensor], explain)
     work.source = -1
     return work
+
+
+class P2POp:
+    """One send or receive for batch_isend_irecv: ``op`` is isend or irecv, ``peer`` a global
+    rank or ``group_peer`` a rank in ``group`` (the world by default)."""
+
+    def __init__(self, op: Callable, tensor: Any, peer: int | None = None, group: Any = None,
+                 tag: int = 0, group_peer: int | None = None):
+        if op is not isend and op is not irecv:
+            raise ValueError(f"P2POp: op must be dlpy.distributed.isend or irecv, got {op!r}")
+        _array_of("P2POp", "tensor", tensor)
+        if group is GroupMember.NON_GROUP_MEMBER:
+            raise ValueError(f"P2POp: global rank {_process.rank()} is not in the group")
+        self.op, self.tensor, self.tag = op, tensor, tag
+        self.group = _group_of("P2POp", group)
+        self.group_peer = _peer("P2POp", self.group, "peer", peer, group_peer)
+        self.peer = self.group.ranks[self.group_peer]
+
+    def __repr__(self) -> str:
+        me, other = self.group.rank(), self.group_peer
+        source, destination = (me, other) if self.op is isend else (other, me)
+        array = _array_of("P2POp", "tensor", self.tensor)
+        return (f"P2POp({self.op.__name__} group_src={source}, group_dst={destination}, "
+                f"{_describe(array)})")
+
+
+def batch_isend_irecv(p2p_op_list: list[P2POp]) -> list[Work]:
+    """Post every send and receive of ``p2p_op_list`` (P2POps of one group) before waiting
+    on any: their order does not matter (no deadlock), except between the same two ranks in
+    the same direction, which match in order. A Work per op, to wait on."""
+    if not isinstance(p2p_op_list, list) or not all(isinstance(op, P2POp)
+                                                      for op in p2p_op_list):
+        raise ValueError("batch_isend_irecv: p2p_op_list must be a list of P2POp, got "
+                         f"{p2p_op_list!r}")
+    if not p2p_op_list:
+        raise ValueError("batch_isend_irecv: p2p_op_list is empty")
+    if any(op.group is not p2p_op_list[0].group for op in p2p_op_list):
+        raise ValueError("batch_isend_irecv: all ops need to use the same group, got "
+                         f"{[op.group for op in p2p_op_list]}")
+    works = []
+    for op in p2p_op_list:
+        key = "group_dst" if op.op is isend else "group_src"
+        work = op.op(op.tensor, group=op.group, tag=op.tag, **{key: op.group_peer})
+        if work is not None:
+            works.append(work)
+    return works
 
 
 # ----------------------------------------------------------------- picklable objects
@@ -1152,3 +1608,53 @@ def scatter_object_list(scatter_object_output_list: list[Any],
     else:
         scatter_object_output_list[0] = pg.comm.scatter(
             scatter_object_input_list if pg.rank() == index else None, root=index)
+
+
+def _object_peer(name: str, pg: ProcessGroup, object_list: Any, what: str,
+                 global_rank: int | None, group_rank: int | None) -> int:
+    """The group rank send_object_list/recv_object_list talk to (not this one)."""
+    _object_list(name, "object_list", object_list, None)
+    if pg.comm is None:
+        raise ValueError(f"{name}: there is no other rank in one process")
+    peer = _peer(name, pg, what, global_rank, group_rank)
+    _not_self(name, pg, peer, "destination" if what == "dst" else "source")
+    return peer
+
+
+def send_object_list(object_list: list[Any], dst: int | None = None, group: Any = None,
+                     device: Any = None, group_dst: int | None = None,
+                     use_batch: bool = False) -> None:
+    """Send the picklable objects of ``object_list`` to global rank ``dst`` (or group rank
+    ``group_dst``; not this rank), in one pickled message (blocking, tag 0)."""
+    name = "send_object_list"
+    pg = _group_of(name, group)
+    if pg is None:
+        return
+    peer = _object_peer(name, pg, object_list, "dst", dst, group_dst)
+    try:
+        pg.comm.send(list(object_list), dest=peer, tag=0)
+    except _mpi_errors() as error:
+        raise _backend_error(error) from error
+
+
+def recv_object_list(object_list: list[Any], src: int | None = None, group: Any = None,
+                     device: Any = None, group_src: int | None = None,
+                     use_batch: bool = False) -> int:
+    """``object_list[:]`` <- the objects global rank ``src`` (or group rank ``group_src``)
+    sent with send_object_list, as many as ``object_list`` holds; returns the sender's global
+    rank (-1 on a rank outside ``group``). torch 2.13 requires src or group_src."""
+    name = "recv_object_list"
+    pg = _group_of(name, group)
+    if pg is None:
+        return -1
+    peer = _object_peer(name, pg, object_list, "src", src, group_src)
+    try:
+        objects = pg.comm.recv(source=peer, tag=0)
+    except _mpi_errors() as error:
+        raise _backend_error(error) from error
+    if not isinstance(objects, list) or len(objects) != len(object_list):
+        count = len(objects) if isinstance(objects, list) else type(objects).__name__
+        raise ValueError(f"{name}: rank {pg.ranks[peer]} sent {count} objects, object_list "
+                         f"holds {len(object_list)} (give a list of the sender's length)")
+    object_list[:] = objects
+    return pg.ranks[peer]
