@@ -39,38 +39,142 @@ _STATE = {"func_evals": "count", "n_iter": "count", "d": "vector", "t": "number"
           "prev_flat_grad": "vector", "prev_loss": "loss"}
 
 
-# float16/bfloat16 parameters: torch's ops on its low-precision tensors (the fixed-step path):
-# dot products and sums in float32 rounded to the dtype, x.add_(y, alpha) one rounding of the
-# float32 x + alpha y (alpha rounded to the dtype), x.mul(number) a float32 product rounded
+# float16/bfloat16 parameters: torch's ops on its low-precision tensors: dot products and sums
+# in float32 rounded to the dtype (0-d tensors, _Low below), x.add_(y, alpha) one rounding of
+# the float32 x + alpha y (alpha rounded to the dtype), x.mul(number) a float32 product rounded
 def _low(a: np.ndarray) -> bool:
     return a.dtype.itemsize == 2 and is_low_precision(a.dtype)
 
 
+class _Low:
+    """A 0-d float16/bfloat16 tensor of torch's (a dot product, a sum, a step length) in the
+    scalar arithmetic of the line search: each op computes in float32 and rounds to the dtype;
+    a Python number goes to float32 then the dtype in + - and comparisons, to float32 in * and
+    /; ``number / tensor`` is the rounded reciprocal times the number, as torch's."""
+
+    __slots__ = ("value", "dtype")
+    __array_ufunc__ = None  # numpy defers to the reflected operators
+
+    def __init__(self, value, dtype: np.dtype):
+        with np.errstate(all="ignore"):
+            self.value, self.dtype = float(np.asarray(value, _F32).astype(dtype)), dtype
+
+    def _number(self, other) -> float:
+        """``other`` (a _Low or a Python number) as the dtype rounds it."""
+        return other.value if isinstance(other, _Low) else _Low(other, self.dtype).value
+
+    def _op(self, op, a, b) -> _Low:
+        """op(a, b) in float32, rounded to the dtype (inf and NaN without warnings)."""
+        with np.errstate(all="ignore"):
+            return _Low(op(_F32(a), _F32(b)), self.dtype)
+
+    def __float__(self) -> float:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"_Low({self.value}, {np.dtype(self.dtype).name})"
+
+    def __neg__(self) -> _Low:
+        return _Low(-self.value, self.dtype)
+
+    def __abs__(self) -> _Low:
+        return _Low(abs(self.value), self.dtype)
+
+    def __add__(self, other) -> _Low:
+        return self._op(np.add, self.value, self._number(other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other) -> _Low:
+        return self._op(np.subtract, self.value, self._number(other))
+
+    def __rsub__(self, other) -> _Low:
+        return self._op(np.subtract, self._number(other), self.value)
+
+    def __mul__(self, other) -> _Low:
+        return self._op(np.multiply, self.value, float(other))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other) -> _Low:
+        return self._op(np.divide, self.value, float(other))
+
+    def __rtruediv__(self, other) -> _Low:
+        return self._op(np.divide, 1.0, self.value) * other
+
+    def __pow__(self, exponent) -> _Low:
+        if exponent != 2:
+            raise NotImplementedError("_Low: only squares")
+        return self * self
+
+    def sqrt(self) -> _Low:
+        return self._op(lambda a, _: np.sqrt(a), self.value, 0.0)
+
+    def __lt__(self, other) -> bool:
+        return self.value < self._number(other)
+
+    def __le__(self, other) -> bool:
+        return self.value <= self._number(other)
+
+    def __gt__(self, other) -> bool:
+        return self.value > self._number(other)
+
+    def __ge__(self, other) -> bool:
+        return self.value >= self._number(other)
+
+    def __eq__(self, other) -> bool:
+        return self.value == self._number(other)
+
+    __hash__ = None
+
+
+def _state_number(value, dtype: np.dtype):
+    """A saved number as the step holds it: one of the parameters' dtype; for float16/bfloat16
+    a _Low where the dtype holds it exactly, else the Python float it was (t = lr)."""
+    if not _low(np.empty(0, dtype)):
+        return np.asarray(value).astype(dtype).reshape(())[()]
+    low = _Low(float(value), dtype)
+    return low if low.value == float(value) else float(value)
+
+
 def _dot(a: np.ndarray, b: np.ndarray):
     if _low(a):
-        return np.asarray(np.dot(a.astype(_F32), b.astype(_F32))).astype(a.dtype)[()]
+        with np.errstate(all="ignore"):  # torch's inf and NaN, without warnings
+            return _Low(np.dot(a.astype(_F32), b.astype(_F32)), a.dtype)
     return np.dot(a, b)
 
 
 def _axpy(x: np.ndarray, alpha, y: np.ndarray) -> None:
     """x += alpha * y, in place."""
     if _low(x):
-        x[...] = _add(x.astype(_F32), y.astype(_F32), float(alpha), x.dtype)
+        with np.errstate(all="ignore"):
+            x[...] = _add(x.astype(_F32), y.astype(_F32), float(alpha), x.dtype)
     else:
         x += alpha * y
 
 
-def _scaled(a, number):
-    """a * number (an array or one number of the parameters' dtype)."""
-    if _low(np.asarray(a)):
-        return np.asarray(np.asarray(a, _F32) * _F32(number)).astype(np.asarray(a).dtype)[()]
+def _scaled(a: np.ndarray, number) -> np.ndarray:
+    """a * number (a Python number or one of the parameters' dtype)."""
+    if _low(a):
+        with np.errstate(all="ignore"):
+            return (a.astype(_F32) * _F32(float(number))).astype(a.dtype)
     return a * number
 
 
 def _abs_sum(a: np.ndarray):
     if _low(a):
-        return np.asarray(np.sum(np.abs(a.astype(_F32)))).astype(a.dtype)[()]
+        return _Low(np.sum(np.abs(a.astype(_F32))), a.dtype)
     return np.sum(np.abs(a))
+
+
+def _max_abs(a: np.ndarray):
+    if _low(a):
+        return _Low(np.max(np.abs(a.astype(_F32))), a.dtype)
+    return np.max(np.abs(a))
+
+
+def _sqrt(x):
+    return x.sqrt() if isinstance(x, _Low) else np.sqrt(x)
 
 
 def _as_float(loss: Any) -> float:
@@ -92,7 +196,7 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1 ** 2 - g1 * g2
     if d2_square >= 0:
-        d2 = np.sqrt(d2_square)
+        d2 = _sqrt(d2_square)
         if x1 <= x2:
             min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
         else:
@@ -106,11 +210,11 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
     """A step length t along d meeting the strong Wolfe conditions (sufficient decrease c1,
     curvature c2): bracket, then zoom by cubic interpolation. Returns (loss, flat gradient, t,
     number of evaluations)."""
-    d_norm = np.max(np.abs(d))
+    d_norm = _max_abs(d)
     g = g.copy()
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
-    gtd_new = np.dot(g_new, d)
+    gtd_new = _dot(g_new, d)
 
     # bracket an interval holding a point that meets the conditions
     t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
@@ -138,7 +242,7 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
         t_prev, f_prev, g_prev, gtd_prev = tmp, f_new, g_new.copy(), gtd_new
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = np.dot(g_new, d)
+        gtd_new = _dot(g_new, d)
         ls_iter += 1
     if ls_iter == max_ls:  # out of evaluations
         bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
@@ -167,7 +271,7 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
             insuf_progress = False
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = np.dot(g_new, d)
+        gtd_new = _dot(g_new, d)
         ls_iter += 1
         if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low_pos]:
             # no sufficient decrease, or not below the low end: the new high end
@@ -322,7 +426,7 @@ class LBFGS(Optimizer):
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
-        if np.max(np.abs(flat_grad)) <= tolerance_grad:  # already optimal
+        if _max_abs(flat_grad) <= tolerance_grad:  # already optimal
             return orig_loss
 
         d, t = state.get("d"), state.get("t")
@@ -360,7 +464,7 @@ class LBFGS(Optimizer):
                 for i in range(num_old - 1, -1, -1):
                     al[i] = _dot(old_stps[i], q) * ro[i]
                     _axpy(q, -al[i], old_dirs[i])
-                d = r = q * H_diag
+                d = r = _scaled(q, H_diag)
                 for i in range(num_old):
                     be_i = _dot(old_dirs[i], r) * ro[i]
                     _axpy(r, al[i] - be_i, old_stps[i])
@@ -373,7 +477,7 @@ class LBFGS(Optimizer):
 
             # the step length
             if state["n_iter"] == 1:
-                t = _scaled(min(1.0, 1.0 / _abs_sum(flat_grad)), lr)
+                t = min(1.0, 1.0 / _abs_sum(flat_grad)) * lr
             else:
                 t = lr
             gtd = _dot(flat_grad, d)  # the directional derivative
@@ -391,7 +495,7 @@ class LBFGS(Optimizer):
                     obj_func, x_init, t, d, loss, flat_grad, gtd,
                     max_ls=max_eval - current_evals)
                 self._add_grad(t, d)
-                opt_cond = np.max(np.abs(flat_grad)) <= tolerance_grad
+                opt_cond = _max_abs(flat_grad) <= tolerance_grad
             else:
                 self._add_grad(t, d)
                 if n_iter != max_iter:
@@ -399,7 +503,7 @@ class LBFGS(Optimizer):
                     # that evaluation would be of no use)
                     loss = _as_float(evaluate())
                     flat_grad = self._gather_flat_grad()
-                    opt_cond = np.max(np.abs(flat_grad)) <= tolerance_grad
+                    opt_cond = _max_abs(flat_grad) <= tolerance_grad
                     ls_func_evals = 1
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
@@ -407,7 +511,7 @@ class LBFGS(Optimizer):
             # the stopping tests
             if n_iter == max_iter or current_evals >= max_eval or opt_cond:
                 break
-            if np.max(np.abs(d * t)) <= tolerance_change:  # no progress
+            if _max_abs(_scaled(d, t)) <= tolerance_change:  # no progress
                 break
             if abs(loss - prev_loss) < tolerance_change:
                 break
@@ -437,9 +541,11 @@ class LBFGS(Optimizer):
             elif kind == "history":
                 value = np.array(value, dtype=dtype).reshape(len(value), self._numel)
             elif kind == "numbers":
-                value = np.array(value, dtype=dtype).reshape(len(value))
+                value = np.array([float(v) for v in value], dtype=dtype).reshape(len(value))
+            elif kind == "vector":
+                value = np.array(value, dtype=dtype)
             else:
-                value = np.array(value, dtype=dtype if kind == "vector" else np.float64)
+                value = np.array(float(value), dtype=np.float64)
             out[f"state.0.{name}"] = value
         return out
 
@@ -485,13 +591,13 @@ class LBFGS(Optimizer):
                 restored[slot] = int(value)
             elif kind == "loss":
                 restored[slot] = float(value)
-            elif kind == "number":  # a numpy scalar of the parameters' dtype, as computed
-                restored[slot] = value.astype(dtype).reshape(())[()]
+            elif kind == "number":  # of the parameters' dtype, as computed
+                restored[slot] = _state_number(value, dtype)
             elif kind == "vector":
                 restored[slot] = value.astype(dtype, copy=True)
             else:
                 restored[slot] = [row.astype(dtype, copy=True) for row in value] \
-                    if kind == "history" else [v for v in value.astype(dtype).copy()]
+                    if kind == "history" else [_state_number(v, dtype) for v in value]
         lengths = {len(restored[k]) for k in ("old_dirs", "old_stps", "ro") if k in restored}
         if len(lengths) > 1:
             raise ValueError(f"{name}: old_dirs, old_stps and ro hold different numbers of "

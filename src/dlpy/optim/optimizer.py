@@ -29,7 +29,7 @@ import numpy as np
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.hooks import add_hook
 from dlpy.ops.complex import complex_dtype
-from dlpy.sparse_grad import SparseGrad
+from dlpy.sparse_grad import SparseGrad, runs
 from dlpy.tensor import Tensor, increment_version
 
 # PyTorch's implementation switches (for loops or fused kernels, CUDA graphs, a differentiable
@@ -962,6 +962,22 @@ class AdamW(Adam):
                          **flags)
 
 
+def _coalesce_low(grad: SparseGrad) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, values in float32) of a float16/bfloat16 sparse gradient with each row once, as
+    torch's coalesce: a repeated row's values added in their order, each sum rounded to the
+    dtype."""
+    if grad.coalesced:
+        return grad.indices, grad.values.astype(_F32)
+    order, starts = runs(grad.indices)
+    ends = np.append(starts[1:], order.size)
+    values, dtype = grad.values, grad.values.dtype
+    sums = values[order[starts]].astype(_F32)
+    for k in range(1, int(np.max(ends - starts, initial=1))):
+        more = starts + k < ends
+        sums[more] = _round(sums[more] + values[order[starts[more] + k]].astype(_F32), dtype)
+    return grad.indices[order[starts]], sums
+
+
 class SparseAdam(Optimizer):
     """Adam for sparse gradients, as ``torch.optim.SparseAdam``: only the rows a step's gradient
     touches move, and only their moments are updated (the "lazy" Adam); a row's moments keep
@@ -992,6 +1008,10 @@ class SparseAdam(Optimizer):
         return ("exp_avg", "exp_avg_sq")
 
     def _update(self, param, grad, state, group):
+        if param.dtype.itemsize == 2 and is_low_precision(param.dtype):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                self._update_low_precision(param, grad, state, group)
+            return
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         grad = grad.coalesce()
         rows, g = grad.indices, grad.values
@@ -1011,6 +1031,25 @@ class SparseAdam(Optimizer):
         m_rows /= v_rows
         m_rows *= step_size
         param[rows] -= m_rows
+
+    def _update_low_precision(self, param, grad, state, group):
+        """torch's sparse_adam on a float16/bfloat16 parameter (see "float16/bfloat16 steps"):
+        repeated rows summed in the dtype (coalesce), each op on the rows' values rounded."""
+        lr, (beta1, beta2), eps, dtype = group["lr"], group["betas"], group["eps"], param.dtype
+        rows, g = _coalesce_low(grad)
+        if group["maximize"]:
+            g = -g
+        state["step"] += 1
+        t = int(state["step"])
+        m_old, v_old = state["exp_avg"][rows].astype(_F32), state["exp_avg_sq"][rows].astype(_F32)
+        # update = (g - m) * (1 - beta1), added to m; (g^2 - v) * (1 - beta2), added to v
+        m = _round(_round(_round(g - m_old, dtype) * _F32(1.0 - beta1), dtype) + m_old, dtype)
+        v = _round(_round(_round(_round(g * g, dtype) - v_old, dtype) * _F32(1.0 - beta2),
+                          dtype) + v_old, dtype)
+        state["exp_avg"][rows], state["exp_avg_sq"][rows] = m, v
+        step_size = lr * math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
+        update = _round(_round(m / _sqrt_plus(v, eps, dtype), dtype) * _F32(-step_size), dtype)
+        param[rows] = param[rows].astype(_F32) + update
 
 
 def grad_arrays(params: Iterable[Tensor]) -> list[np.ndarray]:
