@@ -193,3 +193,19 @@ def test_gradcheck_still_passes_and_restores_grad():
     x.grad = np.array([5.0, 5.0])
     assert dlpy.autograd.gradcheck(lambda t: (t * t).tanh(), (x,))
     np.testing.assert_array_equal(x.grad, [5.0, 5.0])
+
+
+def test_float16_sparse_gradients_coalesce_as_torchs_sequential_sums():
+    # torch's coalesce adds a repeated row's values in lookup order, each sum rounded to
+    # float16; numpy's reduceat keeps float32 partial sums (5 of 16 values came out otherwise)
+    rng = np.random.default_rng(0)
+    values = (rng.standard_normal((5, 16)) * 100).astype(np.float16)
+    grad = SparseGrad(np.zeros(5, dtype=np.int64), values, (1, 16))
+    want = values[0].copy()
+    for row in values[1:]:
+        want = (want.astype(np.float32) + row.astype(np.float32)).astype(np.float16)
+    got = grad.coalesce()
+    assert got.values.dtype == np.float16
+    np.testing.assert_array_equal(got.values[0], want)
+    floats = SparseGrad(np.array([1, 0, 1]), np.arange(6.0).reshape(3, 2), (2, 2)).coalesce()
+    np.testing.assert_array_equal(floats.values, [[2.0, 3.0], [4.0, 6.0]])

@@ -21,6 +21,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def _sequential_sums(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each run's rows of a 2-byte float ``values`` added one after another in float32, every
+    sum rounded to the dtype (numpy's float16 reduceat keeps float32 partial sums)."""
+    ends = np.append(starts[1:], order.size)
+    sums = values[order[starts]].copy()
+    for k in range(1, int(np.max(ends - starts, initial=1))):
+        more = starts + k < ends
+        sums[more] = (sums[more].astype(np.float32)
+                      + values[order[starts[more] + k]].astype(np.float32)).astype(values.dtype)
+    return sums
+
+
 class SparseGrad:
     """Rows ``indices[i]`` of a ``shape`` array hold ``values[i]``, every other row is zero;
     repeated indices add up. ``values`` is (len(indices), *shape[1:])."""
@@ -50,13 +62,17 @@ class SparseGrad:
         return len(self.shape)
 
     def coalesce(self) -> SparseGrad:
-        """The same gradient with each row once (sorted), repeated rows summed."""
+        """The same gradient with each row once (sorted), repeated rows summed (float16 and
+        bfloat16 in lookup order, each sum rounded to the dtype, as torch's coalesce)."""
         if self.coalesced:
             return self
         if self.indices.size == 0:
             return SparseGrad(self.indices, self.values, self.shape, coalesced=True)
         order, starts = runs(self.indices)
-        values = np.add.reduceat(self.values[order], starts, axis=0)
+        if self.values.dtype.itemsize == 2 and self.values.dtype.kind != "i":
+            values = _sequential_sums(self.values, order, starts)
+        else:
+            values = np.add.reduceat(self.values[order], starts, axis=0)
         return SparseGrad(self.indices[order[starts]], values, self.shape, coalesced=True)
 
     def to_dense(self) -> np.ndarray:

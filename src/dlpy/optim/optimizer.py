@@ -29,7 +29,7 @@ import numpy as np
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.hooks import add_hook
 from dlpy.ops.complex import complex_dtype
-from dlpy.sparse_grad import SparseGrad, runs
+from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor, increment_version
 
 # PyTorch's implementation switches (for loops or fused kernels, CUDA graphs, a differentiable
@@ -966,16 +966,8 @@ def _coalesce_low(grad: SparseGrad) -> tuple[np.ndarray, np.ndarray]:
     """(rows, values in float32) of a float16/bfloat16 sparse gradient with each row once, as
     torch's coalesce: a repeated row's values added in their order, each sum rounded to the
     dtype."""
-    if grad.coalesced:
-        return grad.indices, grad.values.astype(_F32)
-    order, starts = runs(grad.indices)
-    ends = np.append(starts[1:], order.size)
-    values, dtype = grad.values, grad.values.dtype
-    sums = values[order[starts]].astype(_F32)
-    for k in range(1, int(np.max(ends - starts, initial=1))):
-        more = starts + k < ends
-        sums[more] = _round(sums[more] + values[order[starts[more] + k]].astype(_F32), dtype)
-    return grad.indices[order[starts]], sums
+    grad = grad.coalesce()  # (its low-precision sums round each add, as torch's)
+    return grad.indices, grad.values.astype(_F32)
 
 
 class SparseAdam(Optimizer):
