@@ -15,9 +15,9 @@ import numpy as np
 from dlpy.tensor import Op, Tensor
 
 
-class memory_format:  # noqa: N801 - torch's name
-    """torch.memory_format: one of ``dlpy.contiguous_format``, ``channels_last``,
-    ``channels_last_3d``, ``preserve_format``."""
+class NamedConstant:
+    """A constant torch names at top level (``torch.channels_last``, ``torch.strided``): its
+    name, printed as ``dlpy.<name>``; compared by identity."""
 
     __slots__ = ("name",)
 
@@ -26,6 +26,13 @@ class memory_format:  # noqa: N801 - torch's name
 
     def __repr__(self) -> str:
         return f"dlpy.{self.name}"
+
+
+class memory_format(NamedConstant):  # noqa: N801 - torch's name
+    """torch.memory_format: one of ``dlpy.contiguous_format``, ``channels_last``,
+    ``channels_last_3d``, ``preserve_format``."""
+
+    __slots__ = ()
 
 
 contiguous_format = memory_format("contiguous_format")

@@ -19,22 +19,17 @@ import functools
 import numpy as np
 
 from dlpy.device import OnCPU, as_device
+from dlpy.layouts import NamedConstant
 from dlpy.ops import sparse_tensor as _ops
 from dlpy.ops.shape import GetItem, IndexAdd, concat
 from dlpy.sparse_grad import runs
 from dlpy.tensor import SparseOperandError, Tensor, _comparable, ambiguous_truth
 
 
-class Layout:
+class Layout(NamedConstant):
     """torch.layout: ``dlpy.strided``, ``dlpy.sparse_coo``, ``dlpy.sparse_csr``."""
 
-    __slots__ = ("name",)
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"dlpy.{self.name}"
+    __slots__ = ()
 
 
 strided, sparse_coo, sparse_csr = Layout("strided"), Layout("sparse_coo"), Layout("sparse_csr")
