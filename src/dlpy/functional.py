@@ -1830,3 +1830,20 @@ stack = _dispatching("stack", stack, lambda tensors: tensors[0]
 from dlpy.ops.linear_cross_entropy import linear_cross_entropy  # noqa: E402
 
 __all__ += ["linear_cross_entropy"]
+
+
+def multi_head_attention_forward(*args, **kwargs):
+    """torch's F.multi_head_attention_forward, nn.MultiheadAttention's computation (in
+    dlpy/nn/attention/functional.py, imported at the first call: dlpy.nn loads lazily)."""
+    from dlpy.nn.attention import functional
+
+    return functional.multi_head_attention_forward(*args, **kwargs)
+
+
+__all__ += ["multi_head_attention_forward"]
+
+from dlpy.ops.conv_tbc import conv_tbc  # noqa: E402
+from dlpy.ops.grouped_mm import grouped_mm  # noqa: E402
+
+native_channel_shuffle = channel_shuffle  # torch's name for the same kernel
+__all__ += ["conv_tbc", "grouped_mm", "native_channel_shuffle"]

@@ -1,4 +1,5 @@
-"""Multi-head attention with one fused QKV projection and the heads as one batched matmul."""
+"""Multi-head attention with one fused QKV projection and the heads as one batched matmul (the
+computation is ``attend`` of functional.py, shared with F.multi_head_attention_forward)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import math
 
 import numpy as np
 
-from dlpy import functional as F
+from dlpy.nn.attention.functional import attend
 from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module, Parameter
-from dlpy.ops.attention import additive_mask, attention, packed_attention
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, default_dtype
 
@@ -120,66 +120,17 @@ class MultiHeadAttention(Module):
             )
         if is_causal and attn_mask is None:  # True above the diagonal: the future is hidden
             attn_mask = np.triu(np.ones((query.shape[1], key.shape[1]), dtype=bool), 1)
-        extra_keys = (self.bias_k is not None) + self.add_zero_attn
-        mask = self._mask(query, key, key_padding_mask, attn_mask, extra_keys)
-        dropout_p = self.dropout if self.training else 0.0
-        args = dict(mask=mask, dropout_p=dropout_p, rng=self.rng, return_weights=True)
-        if query is key and key is value and self._qkv_same_embed_dim and not extra_keys:
-            # self-attention: one GEMM for q, k and v
-            out, weights = packed_attention(F.linear(query, self.in_proj_weight,
-                                                     self.in_proj_bias), self.num_heads, **args)
-        else:
-            q, k, v = self._project(query, key, value)
-            batch = query.shape[0]
-            if self.bias_k is not None:
-                k = F.concat([k, F.expand(self.bias_k, (batch, 1, d))], axis=1)
-                v = F.concat([v, F.expand(self.bias_v, (batch, 1, d))], axis=1)
-            if self.add_zero_attn:
-                zero = Tensor(np.zeros((batch, 1, d), dtype=k.dtype))
-                k, v = F.concat([k, zero], axis=1), F.concat([v, zero], axis=1)
-            out, weights = attention(q, k, v, num_heads=self.num_heads, **args)
-        out = self.out_proj(out)
+        out, weights = attend(
+            query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+            q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight,
+            v_proj_weight=self.v_proj_weight, bias_k=self.bias_k, bias_v=self.bias_v,
+            add_zero_attn=self.add_zero_attn, key_padding_mask=key_padding_mask,
+            attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, rng=self.rng,
+            owner="MultiHeadAttention")
+        out = self.out_proj(out)  # as a module (torch: F.linear with out_proj's weight)
         if not need_weights:
             return out
         return out, (weights.mean(axis=1) if average_attn_weights else weights)
-
-    def _project(self, query, key, value):
-        """q, k, v: (batch, seq, d_model) each, from the stacked or the separate weights."""
-        d, bias = self.d_model, self.in_proj_bias
-        if self._qkv_same_embed_dim:
-            weights = [self.in_proj_weight[i * d:(i + 1) * d] for i in range(3)]
-        else:
-            weights = [self.q_proj_weight, self.k_proj_weight, self.v_proj_weight]
-        return [F.linear(x, w, None if bias is None else bias[i * d:(i + 1) * d])
-                for i, (x, w) in enumerate(zip((query, key, value), weights))]
-
-    def _mask(self, query, key, key_padding_mask, attn_mask, extra_keys=0):
-        """One additive mask broadcastable to (batch, heads, seq_q, seq_k + extra_keys), or None
-        (the added bias and zero keys are never masked, as in PyTorch)."""
-        batch, seq_q, seq_k = query.shape[0], query.shape[1], key.shape[1]
-        dtype = query.dtype
-        mask = None
-        if key_padding_mask is not None:
-            padding = additive_mask(key_padding_mask, dtype)
-            if padding.shape != (batch, seq_k):
-                raise ValueError(
-                    f"MultiHeadAttention: key_padding_mask must be (batch, seq_k) = "
-                    f"{(batch, seq_k)}, got {padding.shape}"
-                )
-            mask = padding[:, None, None, :]
-        if attn_mask is not None:
-            extra = additive_mask(attn_mask, dtype)
-            if extra.shape == (batch * self.num_heads, seq_q, seq_k):
-                extra = extra.reshape(batch, self.num_heads, seq_q, seq_k)
-            elif extra.shape != (seq_q, seq_k):
-                raise ValueError(
-                    f"MultiHeadAttention: attn_mask must be (seq_q, seq_k) = {(seq_q, seq_k)} or "
-                    f"(batch * num_heads, seq_q, seq_k), got {extra.shape}"
-                )
-            mask = extra if mask is None else mask + extra
-        if mask is not None and extra_keys:
-            mask = np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, extra_keys)])
-        return mask
 
     def extra_repr(self) -> str:
         text = f"d_model={self.d_model}, num_heads={self.num_heads}, dropout={self.dropout}"

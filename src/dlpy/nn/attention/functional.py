@@ -1,0 +1,177 @@
+"""torch.nn.functional.multi_head_attention_forward, the computation of nn.MultiheadAttention.
+
+``attend`` is the one code path: the in-projections, bias_k/bias_v, static keys and values,
+zero attention, the masks and the fused attention, batch-first. MultiheadAttention
+(multihead.py) calls it with its parameters and applies its out_proj module;
+``multi_head_attention_forward`` is torch's sequence-first functional form around it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy import functional as F
+from dlpy.ops.attention import additive_mask, attention, packed_attention
+from dlpy.tensor import Tensor
+
+NAME = "multi_head_attention_forward"
+
+
+def attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, *, q_proj_weight=None,
+           k_proj_weight=None, v_proj_weight=None, bias_k=None, bias_v=None,
+           add_zero_attn=False, key_padding_mask=None, attn_mask=None, static_k=None,
+           static_v=None, causal=False, dropout_p=0.0, rng=None, owner=NAME):
+    """Multi-head attention before the output projection, batch-first.
+
+    query (batch, seq_q, d), key (batch, seq_k, kdim), value (batch, seq_k, vdim) ->
+    (concat_h(softmax(q_h k_h^T / sqrt(head_dim) + mask) v_h) (batch, seq_q, d), weights
+    (batch, num_heads, seq_q, seq_k') as a numpy array). in_proj_weight (3 d, d) stacks W_q, W_k,
+    W_v; None: the separate q/k/v_proj_weight. static_k/static_v (batch * num_heads, seq,
+    head_dim) replace the projected keys/values; bias_k/bias_v (1, 1, d) and add_zero_attn
+    append one key and value each (never masked). ``causal``: a top-left causal mask over all
+    keys replaces attn_mask (torch's is_causal hint when it goes to SDPA).
+    """
+    d, batch = query.shape[-1], query.shape[0]
+    extra_keys = (bias_k is not None) + bool(add_zero_attn)
+    mask = _mask(owner, query, key if static_k is None else static_k, num_heads,
+                 key_padding_mask, attn_mask, extra_keys, causal)
+    args = dict(mask=mask, dropout_p=dropout_p, rng=rng, return_weights=True)
+    if query is key and key is value and in_proj_weight is not None and not extra_keys \
+            and static_k is None and static_v is None:
+        # self-attention: one GEMM for q, k and v
+        return packed_attention(F.linear(query, in_proj_weight, in_proj_bias), num_heads,
+                                **args)
+    if in_proj_weight is not None:
+        weights = [in_proj_weight[i * d:(i + 1) * d] for i in range(3)]
+    else:
+        weights = [q_proj_weight, k_proj_weight, v_proj_weight]
+    q, k, v = [None if static is not None else
+               F.linear(x, w, None if in_proj_bias is None else in_proj_bias[i * d:(i + 1) * d])
+               for i, (x, w, static) in enumerate(zip((query, key, value), weights,
+                                                      (None, static_k, static_v)))]
+    if static_k is not None:
+        k = _merge_heads(owner, "static_k", static_k, batch, num_heads, d)
+    if static_v is not None:
+        v = _merge_heads(owner, "static_v", static_v, batch, num_heads, d)
+    if bias_k is not None:
+        k = F.concat([k, F.expand(bias_k, (batch, 1, d))], axis=1)
+        v = F.concat([v, F.expand(bias_v, (batch, 1, d))], axis=1)
+    if add_zero_attn:
+        zero = Tensor(np.zeros((batch, 1, d), dtype=k.dtype))
+        k, v = F.concat([k, zero], axis=1), F.concat([v, zero], axis=1)
+    return attention(q, k, v, num_heads=num_heads, **args)
+
+
+def _merge_heads(owner, name, static, batch, num_heads, d):
+    """torch's static_k/static_v (batch * num_heads, seq, head_dim) -> (batch, seq, d)."""
+    if static.ndim != 3 or static.shape[0] != batch * num_heads \
+            or static.shape[2] != d // num_heads:
+        raise ValueError(f"{owner}: {name} must be (batch * num_heads, seq, head_dim) = "
+                         f"({batch * num_heads}, seq, {d // num_heads}), got {static.shape}")
+    seq = static.shape[1]
+    merged = F.swapaxes(F.reshape(static, (batch, num_heads, seq, d // num_heads)), 1, 2)
+    return F.reshape(merged, (batch, seq, d))
+
+
+def _mask(owner, query, key, num_heads, key_padding_mask, attn_mask, extra_keys, causal):
+    """One additive mask broadcastable to (batch, heads, seq_q, seq_k + extra_keys), or None
+    (the added bias and zero keys are never masked, as in PyTorch)."""
+    batch, seq_q, seq_k = query.shape[0], query.shape[1], key.shape[1]
+    dtype = query.dtype
+    if causal:  # True above the diagonal, over every key, extra ones included (torch's SDPA)
+        return additive_mask(np.triu(np.ones((seq_q, seq_k + extra_keys), dtype=bool), 1),
+                             dtype)
+    mask = None
+    if key_padding_mask is not None:
+        padding = additive_mask(key_padding_mask, dtype)
+        if padding.shape != (batch, seq_k):
+            raise ValueError(f"{owner}: key_padding_mask must be (batch, seq_k) = "
+                             f"{(batch, seq_k)}, got {padding.shape}")
+        mask = padding[:, None, None, :]
+    if attn_mask is not None:
+        extra = additive_mask(attn_mask, dtype)
+        if extra.shape == (batch * num_heads, seq_q, seq_k):
+            extra = extra.reshape(batch, num_heads, seq_q, seq_k)
+        elif extra.shape != (seq_q, seq_k):
+            raise ValueError(f"{owner}: attn_mask must be (seq_q, seq_k) = {(seq_q, seq_k)} or "
+                             f"(batch * num_heads, seq_q, seq_k), got {extra.shape}")
+        mask = extra if mask is None else mask + extra
+    if mask is not None and extra_keys:
+        mask = np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, extra_keys)])
+    return mask
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads,
+                                 in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn,
+                                 dropout_p, out_proj_weight, out_proj_bias, training=True,
+                                 key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None,
+                                 k_proj_weight=None, v_proj_weight=None, static_k=None,
+                                 static_v=None, average_attn_weights=True, is_causal=False, *,
+                                 rng=None):
+    """torch's F.multi_head_attention_forward: query (L, N, E) or (L, E), key and value (S, N,
+    kdim / vdim) or (S, kdim / vdim), sequence-first -> (output (L, N, E) or (L, E), weights
+    (N, L, S) averaged over heads, (N, num_heads, L, S) without averaging, or None without
+    need_weights). The weights carry no gradient. ``rng``: dropout's generator (dlpy's).
+    """
+    if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError(f"{NAME}: expected query, key and value all (seq, batch, feature) or "
+                         f"all unbatched (seq, feature), got {query.shape}, {key.shape}, "
+                         f"{value.shape}")
+    batched = query.ndim == 3
+    embed_dim = query.shape[-1]
+    if embed_dim != embed_dim_to_check:
+        raise ValueError(f"{NAME}: expected query's embedding dimension {embed_dim_to_check}, "
+                         f"got {embed_dim}")
+    if num_heads <= 0 or embed_dim % num_heads:
+        raise ValueError(f"{NAME}: embed_dim {embed_dim} must be divisible by num_heads "
+                         f"{num_heads}")
+    same = key.shape[:-1] == value.shape[:-1] if use_separate_proj_weight \
+        else key.shape == value.shape
+    if not same or key.shape[1:-1] != query.shape[1:-1]:
+        raise ValueError(f"{NAME}: expected key and value of the same (seq, batch) (and the "
+                         f"same shape without use_separate_proj_weight), query's batch, got "
+                         f"query {query.shape}, key {key.shape}, value {value.shape}")
+    names = ("q_proj_weight", "k_proj_weight", "v_proj_weight") if use_separate_proj_weight \
+        else ("in_proj_weight",)
+    given = dict(in_proj_weight=in_proj_weight, q_proj_weight=q_proj_weight,
+                 k_proj_weight=k_proj_weight, v_proj_weight=v_proj_weight)
+    for name in names:
+        if given[name] is None:
+            raise ValueError(f"{NAME}: use_separate_proj_weight={use_separate_proj_weight} "
+                             f"needs {name}, got None")
+    if (bias_k is None) != (bias_v is None):
+        raise ValueError(f"{NAME}: give both bias_k and bias_v or neither")
+    if bias_k is not None and (static_k is not None or static_v is not None):
+        raise ValueError(f"{NAME}: bias_k/bias_v cannot be added to static_k/static_v")
+    if is_causal and attn_mask is None:
+        raise ValueError(f"{NAME}: is_causal needs attn_mask (the causal mask), as torch's")
+    if not batched and key_padding_mask is not None:  # (S,) -> (1, S)
+        key_padding_mask = as_mask(key_padding_mask)[None]
+
+    def batch_first(x):  # (S, N, E) -> (N, S, E); unbatched (S, E) -> (1, S, E)
+        return F.swapaxes(x, 0, 1) if batched else F.reshape(x, (1, *x.shape))
+
+    query_b = batch_first(query)
+    key_b = query_b if key is query else batch_first(key)
+    value_b = key_b if value is key else batch_first(value)
+    # torch hands is_causal on to SDPA (a causal mask in place of attn_mask) only there
+    causal = is_causal and key_padding_mask is None and not need_weights
+    out, weights = attend(
+        query_b, key_b, value_b, num_heads, None if use_separate_proj_weight else in_proj_weight,
+        in_proj_bias, q_proj_weight=q_proj_weight, k_proj_weight=k_proj_weight,
+        v_proj_weight=v_proj_weight, bias_k=bias_k, bias_v=bias_v, add_zero_attn=add_zero_attn,
+        key_padding_mask=key_padding_mask, attn_mask=attn_mask, static_k=static_k,
+        static_v=static_v, causal=causal, dropout_p=dropout_p if training else 0.0, rng=rng)
+    out = F.linear(out, out_proj_weight, out_proj_bias)
+    out = F.swapaxes(out, 0, 1) if batched else F.reshape(out, out.shape[1:])
+    if not need_weights:
+        return out, None
+    if average_attn_weights:
+        weights = weights.mean(axis=1)
+    return out, Tensor(weights if batched else weights[0])
+
+
+def as_mask(mask):
+    """The numpy array of a mask given as a Tensor or an array."""
+    return mask.data if isinstance(mask, Tensor) else np.asarray(mask)
