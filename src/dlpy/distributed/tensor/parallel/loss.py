@@ -23,7 +23,7 @@ from dlpy.distributed.tensor._api import DTensor
 from dlpy.distributed.tensor._ops import local, wrap
 from dlpy.distributed.tensor.placement_types import Partial, Placement, Replicate
 from dlpy.ops.loss import check_class_labels
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, as_array
 
 _active = [0]  # how many loss_parallel() contexts are open
 
@@ -139,7 +139,7 @@ def cross_entropy(input: DTensor, target: Any, reduction: str = "mean",  # noqa:
         if label_smoothing:
             raise NotImplementedError(f"{name}: weight with label_smoothing is not supported")
         weight = np.asarray(weight.full_tensor().data if isinstance(weight, DTensor) else
-                            getattr(weight, "data", weight), dtype=input.data.dtype)
+                            as_array(weight), dtype=input.data.dtype)
         if weight.shape != (input.shape[-1],):
             raise ValueError(f"cross_entropy: weight must have shape ({input.shape[-1]},), "
                              f"got {weight.shape}")
