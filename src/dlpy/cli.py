@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     ("text", "dlpy.text.commands"),
     ("essay", "dlpy.essay.commands"),
     ("lm", "dlpy.lm.commands"),
+    ("run-torch", "dlpy.compat"),
 ]
 
 

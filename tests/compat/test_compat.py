@@ -1,0 +1,138 @@
+"""dlpy.compat: `import torch` gives dlpy inside the aliases, and everything is put back after."""
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import dlpy
+import dlpy.data
+import dlpy.functional
+import dlpy.utils
+from dlpy import compat
+
+SRC = str(Path(dlpy.__file__).resolve().parent.parent)
+
+
+def test_names_map_to_dlpy_modules():
+    with compat.as_torch():
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        import torchaudio
+        import torchvision.models
+        from torch.utils.data import DataLoader
+        assert torch is dlpy and nn is dlpy.nn and F is dlpy.functional
+        assert DataLoader is dlpy.data.DataLoader
+        assert torch.utils.data is dlpy.data  # the attribute torch code reaches it by
+        assert torchvision.models.resnet18 is dlpy.vision.models.resnet18
+        assert torchaudio.functional is dlpy.audio.functional
+        assert compat.is_installed()
+    assert not compat.is_installed()
+
+
+def test_dlpy_names_of_torch_modules():
+    assert compat.dlpy_name("torch") == "dlpy"
+    assert compat.dlpy_name("torch.utils.data.sampler") == "dlpy.data.sampler"
+    assert compat.dlpy_name("torch.nn.functional") == "dlpy.functional"
+    assert compat.dlpy_name("torch.nn.init") == "dlpy.nn.init"
+    assert compat.dlpy_name("torchvision.transforms") == "dlpy.vision.transforms"
+    with pytest.raises(ValueError, match="'numpy' is not a torch"):
+        compat.dlpy_name("numpy")
+
+
+def test_uninstall_restores_modules_and_attributes():
+    real = types.ModuleType("torch")  # stands for a real torch imported before
+    saved = {n: sys.modules.pop(n) for n in list(sys.modules) if n.split(".")[0] == "torch"}
+    sys.modules["torch"] = real
+    try:
+        assert "data" not in vars(dlpy.utils)
+        with compat.as_torch():
+            import torch.utils.data
+            assert sys.modules["torch"] is dlpy and torch.utils.data is dlpy.data
+        assert sys.modules["torch"] is real
+        assert "torch.utils.data" not in sys.modules
+        assert "data" not in vars(dlpy.utils)  # the import system's attribute is taken back
+    finally:
+        sys.modules.pop("torch", None)
+        sys.modules.update(saved)
+
+
+def test_nesting_and_unbalanced_uninstall():
+    compat.install()
+    compat.install()
+    compat.uninstall()
+    assert compat.is_installed()
+    compat.uninstall()
+    assert not compat.is_installed()
+    with pytest.raises(RuntimeError, match="not installed"):
+        compat.uninstall()
+
+
+def test_a_module_dlpy_lacks_names_both():
+    with compat.as_torch(), pytest.raises(ModuleNotFoundError,
+                                          match=r"'torch\.no_such_thing'.*'dlpy\.no_such_thing'"):
+        import torch.no_such_thing  # noqa: F401
+
+
+def test_run_script_with_arguments(tmp_path, capsys):
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import sys, torch, torch.nn as nn\n"
+        "torch.manual_seed(0)\n"
+        "x = torch.randn(32, 3); y = x @ torch.tensor([[1.0], [-2.0], [0.5]])\n"
+        "model = nn.Linear(3, 1); opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "first = None\n"
+        "for _ in range(int(sys.argv[1])):\n"
+        "    loss = torch.nn.functional.mse_loss(model(x), y)  # no import of its own\n"
+        "    first = first or loss.item()\n"
+        "    opt.zero_grad(); loss.backward(); opt.step()\n"
+        "print(sys.argv[2], first, loss.item())\n")
+    compat.run([str(script), "60", "--flag"])
+    flag, first, last = capsys.readouterr().out.split()
+    assert flag == "--flag" and float(last) < 1e-2 * float(first)
+    assert not compat.is_installed()
+    assert "functional" not in vars(dlpy.nn)  # the attribute alias is taken back
+
+
+def test_run_script_output(tmp_path, capsys):
+    script = tmp_path / "show.py"
+    script.write_text("import sys, torch\nprint(__name__, sys.argv, torch.__name__)\n")
+    compat.run([str(script), "a", "--b"])
+    assert capsys.readouterr().out.strip() == f"__main__ {[str(script), 'a', '--b']} dlpy"
+
+
+def test_run_module(tmp_path, capsys, monkeypatch):
+    (tmp_path / "pkgx").mkdir()
+    (tmp_path / "pkgx" / "__init__.py").write_text("")
+    (tmp_path / "pkgx" / "go.py").write_text(
+        "import sys, torch.nn.functional as F\nprint(__name__, sys.argv[1:], F.__name__)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    compat.run(["-m", "pkgx.go", "7"])
+    assert capsys.readouterr().out.strip() == "__main__ ['7'] dlpy.functional"
+
+
+def test_run_refuses_missing_script(tmp_path):
+    with pytest.raises(SystemExit, match="no such script"):
+        compat.run([str(tmp_path / "absent.py")])
+    assert not compat.is_installed()
+
+
+def _cli(*args, cwd):
+    env = {"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "dlpy", "run-torch", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_exit_codes(tmp_path):
+    (tmp_path / "ok.py").write_text("import torch\nprint(torch.ones(2).sum().item())\n")
+    (tmp_path / "fails.py").write_text("import torch\nraise KeyError('boom')\n")
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(3)\n")
+    ok = _cli("ok.py", cwd=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.strip() == "2.0"
+    fails = _cli("fails.py", cwd=tmp_path)
+    assert fails.returncode == 1 and "KeyError: 'boom'" in fails.stderr
+    assert "bug in dlpy" not in fails.stderr  # the program's error, not dlpy's
+    assert _cli("exits.py", cwd=tmp_path).returncode == 3
