@@ -40,7 +40,7 @@ def mlp_case():
 
 def transformer_case():
     dlpy.manual_seed(1)  # no rng=: dropout draws from the default generator, reseeded per run
-    model = nn.ModuleList([nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.1)
+    model = nn.ModuleList([nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.1, batch_first=True)
                            for _ in range(8)])
     x = np.random.default_rng(1).standard_normal((8, 64, 256)).astype(np.float32)
 

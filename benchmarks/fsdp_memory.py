@@ -38,7 +38,8 @@ def build(args, seed: int = 0):
 
     rng = np.random.default_rng(seed)
     layers = [nn.Linear(32, args.d_model, rng=rng)]
-    layers += [nn.TransformerEncoderLayer(args.d_model, 4, 4 * args.d_model, rng=rng)
+    layers += [nn.TransformerEncoderLayer(args.d_model, 4, 4 * args.d_model, dropout=0.0,
+                                          batch_first=True, rng=rng)
                for _ in range(args.layers)]
     return nn.Sequential(*layers, MeanOverSequence(), nn.Linear(args.d_model, 10, rng=rng))
 

@@ -57,7 +57,8 @@ def main() -> None:
           "backward of one layer")
 
     rng = np.random.default_rng(0)
-    layer = TransformerEncoderLayer(D_MODEL, NUM_HEADS, FEEDFORWARD, rng=rng)
+    layer = TransformerEncoderLayer(D_MODEL, NUM_HEADS, FEEDFORWARD, dropout=0.0, batch_first=True,
+                                    rng=rng)
     reference = torch.nn.TransformerEncoderLayer(D_MODEL, NUM_HEADS, FEEDFORWARD, dropout=0.0,
                                                  batch_first=True)
     reference.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})

@@ -110,17 +110,18 @@ def test_outputs_and_gradients_equal_the_module(name):
 
 def test_transformer_encoder_layer_traced_as_root_with_concrete_args():
     rng = _rng()
-    layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, rng=rng)
-    gm = fx.symbolic_trace(layer, concrete_args={"src_mask": None,
-                                                 "src_key_padding_mask": None})
+    layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, rng=rng, batch_first=True)
+    gm = fx.symbolic_trace(layer, concrete_args={"src_mask": None, "is_causal": False,
+                                                 "key_padding_mask": None, "attn_mask": None})
     ops = [n.target for n in gm.graph.nodes if n.op == "call_module"]
     assert ops == ["self_attn", "dropout1", "norm1", "linear1", "dropout", "linear2",
                    "dropout2", "norm2"]
     x = _input(rng, 2, 5, 16)
     mask = Tensor(np.array([[False] * 5, [False, False, False, True, True]]))
-    np.testing.assert_allclose(gm(x, mask).data, layer(x, mask).data, atol=1e-6)
+    np.testing.assert_allclose(gm(x, None, mask).data,
+                               layer(x, src_key_padding_mask=mask).data, atol=1e-6)
     with pytest.raises(ValueError, match="src_mask has been specialized to have value None"):
-        gm(x, None, None, np.zeros((5, 5), dtype=bool))
+        gm(x, np.zeros((5, 5), dtype=bool), None)
 
 
 def test_generated_code_reads_like_torch_fx():

@@ -180,7 +180,7 @@ PADDING = np.array([[False, False, False, True], [False, False, False, False]])
 
 def test_hessian_vector_product_through_a_transformer_encoder_layer_matches_torch(ref):
     layer = nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0, activation="gelu",
-                                       dtype=np.float64)
+                                       dtype=np.float64, batch_first=True)
     layer.load_state_dict({name: ref[f"transformer:param:{name}"]
                            for name, _ in layer.named_parameters()})
     names, params = zip(*layer.named_parameters())

@@ -398,3 +398,21 @@ def test_gradcheck_mm_of_wide_rows_of_uneven_length():
     dense = dlpy.tensor(rng.standard_normal((12, 17)), requires_grad=True)
     assert gradcheck(lambda v, d: dlpy.sparse.mm(
         dlpy.sparse_coo_tensor(indices, v, (5, 12)).to_sparse_csr(), d), values, dense)
+
+
+def test_spmm_is_mm():
+    """torch.spmm (the GCN papers' code): a sparse matrix times a dense one is dense, with the
+    gradient of the dense operand; two dense operands are a plain mm."""
+    rng = np.random.default_rng(5)
+    indices = _uneven(rng, [1, 3, 0, 2], 6)
+    values = rng.standard_normal(indices.shape[1])
+    sparse = dlpy.sparse_coo_tensor(indices, values, (4, 6))
+    matrix = np.zeros((4, 6))
+    matrix[indices[0], indices[1]] = values
+    dense = dlpy.tensor(rng.standard_normal((6, 3)), requires_grad=True)
+    out = dlpy.spmm(sparse, dense)
+    assert not out.is_sparse
+    assert_close(out.data, matrix @ dense.data)
+    out.sum().backward()
+    assert_close(dense.grad.data, matrix.T @ np.ones((4, 3)))
+    assert_close(dlpy.spmm(dense.T, dense).data, dense.data.T @ dense.data)

@@ -248,6 +248,13 @@ from dlpy import torch_misc as _torch_misc  # noqa: E402
 globals().update({_name: getattr(_torch_misc, _name) for _name in _torch_misc.TOP_LEVEL})
 __all__ += _torch_misc.TOP_LEVEL
 
+# torch's legacy tensor types: torch.FloatTensor(2, 3), torch.LongTensor([1, 2]),
+# isinstance(x, torch.FloatTensor) (dlpy/legacy_types.py)
+from dlpy import legacy_types as _legacy_types  # noqa: E402
+
+globals().update({_name: getattr(_legacy_types, _name) for _name in _legacy_types.TOP_LEVEL})
+__all__ += _legacy_types.TOP_LEVEL
+
 
 # torch's top-level linear algebra kept in dlpy.linalg (torch.cholesky_solve, torch.lu_unpack,
 # torch.matrix_exp, the old torch.lu / torch.lu_solve, ...), which is imported on first call
@@ -304,11 +311,11 @@ def load(f, map_location=None, weights_only: bool = True):
     return _load(f, map_location=map_location, weights_only=weights_only)
 
 
-def save(obj, f) -> None:
+def save(obj, f, pickle_module=None, pickle_protocol: int = 2) -> None:
     """torch.save: write ``obj`` in torch's zip format; see dlpy.serialization.save."""
     from dlpy.serialization import save as _save
 
-    _save(obj, f)
+    _save(obj, f, pickle_module, pickle_protocol)
 
 
 __all__ += ["load", "save"]
@@ -344,6 +351,15 @@ __all__ += ["sparse", "sparse_coo", "sparse_coo_tensor", "sparse_csr", "sparse_c
 for _name, _function in _sparse_tensor.TOP_LEVEL_SPARSE.items():
     globals()[_name] = _sparse_tensor._sparse_top_level(_name, globals()[_name], _function)
 del _name, _function
+
+
+def spmm(input, mat2):  # noqa: A002 - PyTorch's name
+    """torch.spmm: ``mm`` by another name (a sparse ``input`` times a dense ``mat2`` is dense,
+    as the GCN papers' code uses it)."""
+    return mm(input, mat2)  # noqa: F821 - set above from _TOP_LEVEL
+
+
+__all__ += ["spmm"]
 
 # torch.masked and torch.nested (jagged layout): dlpy/masked/ and dlpy/nested/, imported on
 # first use; torch.masked's two constructors at the top level as torch's

@@ -183,8 +183,10 @@ def run(argv: list[str]) -> None:
         if argv[0] == "-m":
             if len(argv) < 2:
                 raise SystemExit("dlpy.compat: -m needs a module name")
-            sys.argv = [argv[1], *argv[2:]]
-            runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+            # `-m torch.distributed.run` runs dlpy's module (the alias has no code to run)
+            module = dlpy_name(argv[1]) if _is_torch_name(argv[1]) else argv[1]
+            sys.argv = [module, *argv[2:]]
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
         else:
             script = argv[0]
             if not os.path.isfile(script):
@@ -227,4 +229,8 @@ def _run_command(args) -> int:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1:])
+    # through the imported dlpy.compat, not this __main__ copy of it: its state is the one
+    # is_installed() reports to the program (dlpy.distributed.run, dlpy.multiprocessing)
+    from dlpy.compat import run as _run
+
+    _run(sys.argv[1:])

@@ -10,15 +10,17 @@ The archive holds ``<name>/data.pkl`` (a pickle whose tensors point at storages 
 The pickle is read by an unpickler that knows only the globals torch's ``weights_only=True``
 unpickler allows (OrderedDict, the tensor rebuild functions, storage types, dtypes,
 torch.Size, a few builtins), each mapped to a stand-in that builds numpy arrays; any other
-global is an ``UnpicklingError`` naming it, whatever ``weights_only`` says: dlpy never runs
-pickled code. Tensors are views into their storage, as torch's (two tensors that shared a
-storage still share memory); bfloat16 and float8 tensors come back as ml_dtypes' types
-(``dlpy.bfloat16``, ``dlpy.float8_e4m3fn``, ``dlpy.float8_e5m2``, bit patterns kept), or as float32
-(exactly) with a warning where ml_dtypes is missing.
+global is an ``UnpicklingError`` naming it, unless the caller passes ``weights_only=False``
+(as torch's: a whole pickled Module, whose code runs). Tensors are views into their storage,
+as torch's (two tensors that shared a storage still share memory); bfloat16 and float8
+tensors come back as ml_dtypes' types (``dlpy.bfloat16``, ``dlpy.float8_e4m3fn``,
+``dlpy.float8_e5m2``, bit patterns kept), or as float32 (exactly) with a warning where
+ml_dtypes is missing.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import struct
@@ -32,7 +34,7 @@ from dlpy.device import device
 from dlpy.io import atomic_write
 from dlpy.tensor import Tensor
 
-__all__ = ["UnpicklingError", "bfloat16_to_float32", "load", "save"]
+__all__ = ["UnpicklingError", "bfloat16_to_float32", "load", "save", "save_tree"]
 
 
 class UnpicklingError(pickle.UnpicklingError, ValueError):
@@ -244,21 +246,28 @@ _UNSUPPORTED = ("_rebuild_qtensor", "_rebuild_sparse_tensor", "_rebuild_nested_t
 class _Unpickler(pickle.Unpickler):
     """Builds only the allowed globals; storages are read from the archive on first use."""
 
-    def __init__(self, file, archive: zipfile.ZipFile, prefix: str, big_endian: bool):
+    def __init__(self, file, archive: zipfile.ZipFile, prefix: str, big_endian: bool,
+                 weights_only: bool = True):
         super().__init__(file)
         self.archive, self.prefix, self.big_endian = archive, prefix, big_endian
+        self.weights_only = weights_only
         self.storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str):
+        if module == "__builtin__":  # protocol 2 written with Python 2's module names
+            module = "builtins"
         key = f"{module}.{name}"
         if key in _ALLOWED:
             return _ALLOWED[key]
         if module == "torch._utils" and name in _UNSUPPORTED:
             raise UnpicklingError(f"the pickle needs {key}, a kind of tensor dlpy does not "
                                   "load (quantized, sparse, nested, meta or device-only)")
-        raise UnpicklingError(f"the pickle asks for the global {key}, which is not allowed: "
-                              "dlpy.load builds only tensors, containers and numbers, it never "
-                              "runs pickled code")
+        if not self.weights_only:  # the caller trusts the file: any global, as torch's
+            return super().find_class(module, name)
+        raise UnpicklingError(f"the pickle asks for the global {key}, which is not allowed "
+                              "with weights_only=True: dlpy.load builds only tensors, "
+                              "containers and numbers; load(f, weights_only=False) unpickles "
+                              "any object, running its code (only for a file you trust)")
 
     def persistent_load(self, saved_id):
         if not (isinstance(saved_id, tuple) and len(saved_id) == 5 and saved_id[0] == "storage"
@@ -304,9 +313,10 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
     """Read a file written by ``torch.save`` (torch >= 1.6) or ``dlpy.save``: tensors come back
     as dlpy Tensors (Parameters as nn.Parameter, requires_grad kept), inside the saved dicts,
     lists, tuples, numbers and strings. ``map_location`` is accepted (a string, a device or a
-    dict) and changes nothing: dlpy's arrays are in host memory. ``weights_only=False`` loads
-    the same: dlpy never unpickles code, so a pickle naming any other global is refused either
-    way. Errors name the file."""
+    dict) and changes nothing: dlpy's arrays are in host memory. ``weights_only=True`` (torch's
+    default) builds only those; ``weights_only=False`` unpickles any object, as torch's (a
+    whole Module written by ``save``), which runs code the file names: only for a file you
+    trust. Errors name the file."""
     name = _name(f)
     if map_location is not None and not isinstance(map_location, (str, dict, device)):
         raise TypeError(f"load: map_location must be None, a device (string) or a dict (dlpy "
@@ -322,11 +332,16 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
                          f"({type(err).__name__}: {err})") from None
     with archive:
         try:
-            return _load_archive(archive)
+            return _load_archive(archive, weights_only)
         except UnpicklingError as err:
             raise UnpicklingError(f"{name}: {err}") from None
         except ValueError as err:
             raise ValueError(f"{name}: {err}") from None
+        except (ImportError, AttributeError):
+            if not weights_only:  # a class the pickled object needs is not importable here
+                raise
+            raise ValueError(f"{name}: not a readable PyTorch checkpoint, the file is cut or "
+                             f"corrupted") from None
         except Exception as err:  # a corrupted pickle or member raises anything (EOFError, ...)
             raise ValueError(f"{name}: not a readable PyTorch checkpoint, the file is cut or "
                              f"corrupted ({type(err).__name__}: {err})") from None
@@ -351,7 +366,7 @@ def _legacy_hint(f) -> str:
     return "the file is cut or corrupted or not a checkpoint "
 
 
-def _load_archive(archive: zipfile.ZipFile) -> Any:
+def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True) -> Any:
     names = archive.namelist()
     pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
     if not pickles:
@@ -365,17 +380,43 @@ def _load_archive(archive: zipfile.ZipFile) -> Any:
     if byteorder not in ("little", "big"):
         raise ValueError(f"unknown byteorder {byteorder!r}")
     with archive.open(pickles[0]) as data:
-        return _Unpickler(data, archive, prefix, byteorder == "big").load()
+        return _Unpickler(data, archive, prefix, byteorder == "big", weights_only).load()
 
 
 # ------------------------------------------------------------------------------------- save
-def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
-    """Write ``obj`` (a state dict, or nested dicts/lists/tuples of Tensors, numpy arrays,
-    numbers, strings, bytes, None) in torch.save's zip format: ``torch.load(f, weights_only=True)``
-    reads it. Tensors that view one numpy array share one storage, as torch's views; a path
-    is written atomically."""
+def save(obj: Any, f: str | os.PathLike | BinaryIO, pickle_module: Any = None,
+         pickle_protocol: int = 2) -> None:
+    """``torch.save``: write ``obj`` in torch's zip format. A state dict (nested dicts, lists,
+    tuples of Tensors, numpy arrays, numbers, strings, bytes, None) is written with torch's
+    own globals only, so ``torch.load(f, weights_only=True)`` reads it; any other picklable
+    object (a whole Module, a set, an instance of the program's own class) is pickled as
+    torch pickles it, its Tensors as torch's tensors over storages in the archive, and needs
+    ``load(f, weights_only=False)``. Tensors that view one numpy array share one storage, as
+    torch's views; a path is written atomically. ``pickle_module``/``pickle_protocol``: only
+    Python's pickle, protocol 2 (torch's default)."""
+    if pickle_module not in (None, pickle) or pickle_protocol != 2:
+        raise ValueError(f"save: dlpy writes with Python's pickle, protocol 2 (torch's "
+                         f"defaults), got pickle_module={pickle_module!r}, "
+                         f"pickle_protocol={pickle_protocol!r}")
+    pickler = _Pickler()
+    try:
+        pickler.dump(obj)
+    except _NotATree:
+        pickler = _Pickler()  # the storages written so far are dropped with the first one
+        _ObjectPickler(pickler).dump(obj)
+    _write_records(pickler, f)
+
+
+def save_tree(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
+    """``save`` for a state dict only: anything but dicts, lists, tuples, Tensors, numpy
+    arrays, devices, numbers, strings, bytes and None is a ``TypeError`` (what
+    ``torch.load(weights_only=True)`` can read, written without pickling objects)."""
     pickler = _Pickler()
     pickler.dump(obj)
+    _write_records(pickler, f)
+
+
+def _write_records(pickler: _Pickler, f: str | os.PathLike | BinaryIO) -> None:
     records = [("data.pkl", bytes(pickler.out)), ("byteorder", b"little")]
     records += [(f"data/{key}", data) for key, data in pickler.storage_bytes()]
     records.append(("version", b"3\n"))
@@ -391,6 +432,10 @@ def _write_zip(handle: BinaryIO, records: list[tuple[str, bytes]]) -> None:
         for name, data in records:
             info = zipfile.ZipInfo(f"archive/{name}", date_time=(1980, 1, 1, 0, 0, 0))
             archive.writestr(info, data)
+
+
+class _NotATree(TypeError):
+    """``_Pickler`` met an object that is no tensor, number, string or container of them."""
 
 
 class _Pickler:
@@ -461,7 +506,7 @@ class _Pickler:
             self._container(obj)
             self.active.discard(id(obj))
         else:
-            raise TypeError(f"save: cannot write a {type(obj).__name__} (dlpy.save writes "
+            raise _NotATree(f"save: cannot write a {type(obj).__name__} (dlpy.save_tree writes "
                             "Tensors, numpy arrays, devices, numbers, strings, bytes, None and "
                             "dicts, lists, tuples of them)")
 
@@ -528,6 +573,35 @@ class _Pickler:
             self._save(obj.requires_grad)
             self._empty_ordered_dict()
             self.out += pickle.TUPLE + pickle.REDUCE
+
+
+class _ObjectPickler(pickle._Pickler):
+    """Python's (pure-Python) pickler, protocol 2, for whatever ``_Pickler`` does not write (a
+    whole Module): Tensors and Parameters are written by ``tensors`` (a ``_Pickler``, whose
+    storages go into the archive) as torch writes them, and memoised, so a tensor referenced
+    twice (tied weights) loads as one object; numpy arrays (a module's buffers) and the rest
+    are pickled as Python pickles them."""
+
+    def __init__(self, tensors: _Pickler):
+        self.buffer = io.BytesIO()
+        # fix_imports=False: Python 3's module names (builtins.set), as torch's files have
+        super().__init__(self.buffer, protocol=2, fix_imports=False)
+        self.tensors = tensors
+
+    def dump(self, obj: Any) -> None:
+        super().dump(obj)
+        self.tensors.out = bytearray(self.buffer.getvalue())
+
+    def save(self, obj: Any, save_persistent_id: bool = True) -> None:
+        from dlpy.nn import Parameter
+
+        if type(obj) in (Tensor, Parameter, device) and id(obj) not in self.memo:
+            self.tensors.out = bytearray()
+            self.tensors._save(obj)  # the graph behind a recorded tensor is not saved, as torch
+            self.write(bytes(self.tensors.out))
+            self.memoize(obj)
+            return
+        super().save(obj, save_persistent_id)
 
 
 def _storage_of(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, tuple[int, ...]]:

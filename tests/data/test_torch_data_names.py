@@ -128,6 +128,18 @@ def test_default_collate_named_tuples_and_bytes():
     assert default_collate([b"ab", b"c"]) == [b"ab", b"c"]
 
 
+def test_default_collate_python_numbers_give_tensors_as_torch():
+    # torch: int -> int64 tensor, float -> float64, bool -> bool; numpy stays numpy in dlpy
+    images, labels = default_collate([(dlpy.zeros(2), 3), (dlpy.ones(2), 7)])
+    assert isinstance(labels, dlpy.Tensor) and labels.dtype == dlpy.int64
+    assert labels.tolist() == [3, 7] and labels.to("cpu").shape == (2,)
+    assert isinstance(images, dlpy.Tensor) and images.shape == (2, 2)
+    floats, flags = default_collate([(0.5, True), (1.5, False)])
+    assert floats.dtype == dlpy.float64 and flags.dtype == dlpy.bool
+    kept = default_collate([np.float64(1.0), np.float64(2.0)])
+    assert isinstance(kept, np.ndarray) and kept.dtype == np.float64
+
+
 def test_batch_size_none_gives_each_item_converted():
     rows = TensorDataset(np.arange(3.0), np.arange(3))
     loader = DataLoader(rows, batch_size=None)

@@ -45,7 +45,7 @@ class Net(nn.Module):
         self.embed = nn.Linear(5, 8, rng=rng, dtype=np.float64)
         self.layers = nn.Sequential(*[
             nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, rng=rng, dtype=np.float64,
-                                       bias=False)
+                                       bias=False, batch_first=True)
             for _ in range(2)])
         self.head = nn.Linear(8, 3, rng=rng, dtype=np.float64)
 

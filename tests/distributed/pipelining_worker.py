@@ -99,7 +99,7 @@ def run_reference(steps: int = 1, lr: float | None = None):
 def gradients_match(schedule_class):
     model, stage, losses, output = run(schedule_class)
     ref, ref_out, ref_loss = run_reference()
-    mine, want = stage.submodule.parameters(), stage_params(ref)
+    mine, want = list(stage.submodule.parameters()), stage_params(ref)
     assert len(mine) == len(want) > 0
     diff = max(float(np.abs(p.grad - q.grad).max()) for p, q in zip(mine, want))
     assert diff < 1e-12, diff

@@ -54,7 +54,7 @@ def test_ddp_in_one_process_is_a_pass_through():
     rng = np.random.default_rng(0)
     net = nn.Sequential(nn.Linear(4, 3, rng=rng), nn.ReLU(), nn.Linear(3, 2, rng=rng))
     model = DistributedDataParallel(net)
-    assert model.parameters() == net.parameters() and model.buckets == []
+    assert list(model.parameters()) == list(net.parameters()) and model.buckets == []
     grads = []
     for p in net.parameters():
         p.grad = np.ones_like(p.data)

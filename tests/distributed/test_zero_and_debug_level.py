@@ -64,13 +64,13 @@ def test_zero_add_param_group_in_one_process_is_the_plain_optimizers():
             opt.step()
     assert [g["lr"] for g in zero.param_groups] == [0.05, 0.01, 0.02]
     assert len(zero.optim.param_groups) == 3 and zero.owner == [0] * 8
-    for a, b in zip(net.parameters() + extra.parameters(),
-                    reference.parameters() + extra_reference.parameters()):
+    for a, b in zip([*net.parameters(), *extra.parameters()],
+                    [*reference.parameters(), *extra_reference.parameters()]):
         assert np.array_equal(a.data, b.data)
     assert zero.state_bytes() == sum(v.nbytes for s in plain.state for v in s.values())
     with pytest.raises(ValueError, match=r"ZeroRedundancyOptimizer.add_param_group: Adam: "
                                          r"parameter 0 of group 3 appears in more than one"):
-        zero.add_param_group({"params": extra.parameters()[:1]})
+        zero.add_param_group({"params": list(extra.parameters())[:1]})
     with pytest.raises(TypeError, match="ZeroRedundancyOptimizer.add_param_group: .*a dict "
                                         "with a 'params' entry"):
         zero.add_param_group({"lr": 0.1})

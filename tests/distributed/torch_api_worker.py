@@ -417,7 +417,7 @@ def train_steps(model, optimizer, steps, rng, sync, record):
     from dlpy import functional as F
 
     for _ in range(steps):
-        x = rng.standard_normal((8, 10)).astype(model.parameters()[0].dtype)
+        x = rng.standard_normal((8, 10)).astype(next(model.parameters()).dtype)
         y = rng.integers(0, 3, 8)
         optimizer.zero_grad()
         F.cross_entropy(model(x), y).backward()
@@ -439,15 +439,15 @@ def zero_equivalence(dtype: str):
     net = Net(dtype, np.random.default_rng(0))
     model = DistributedDataParallel(net)
     groups = [{"params": net.layers[0].parameters(), "lr": 3e-2},
-              {"params": net.layers[2].parameters() + net.layers[4].parameters()}]
+              {"params": [*net.layers[2].parameters(), *net.layers[4].parameters()]}]
     zero = ZeroRedundancyOptimizer(groups, optim.Adam, lr=1e-2, weight_decay=1e-3)
     grads = []
     train_steps(model, zero, 6, np.random.default_rng(10 + me), model.average_gradients,
                 grads.append)
     single = Net(dtype, np.random.default_rng(0))
     plain = optim.Adam([{"params": single.layers[0].parameters(), "lr": 3e-2},
-                        {"params": single.layers[2].parameters()
-                         + single.layers[4].parameters()}], lr=1e-2, weight_decay=1e-3)
+                        {"params": [*single.layers[2].parameters(),
+                                    *single.layers[4].parameters()]}], lr=1e-2, weight_decay=1e-3)
     replay(single, plain, grads)
     tolerance = 1e-6 if dtype == "float32" else 1e-13
     worst = max(float(np.abs(a.data - b.data).max())
@@ -480,7 +480,7 @@ def zero_equivalence(dtype: str):
     for a, b in zip(copy.parameters(), net.parameters()):
         a.data[...] = b.data
     groups = [{"params": copy.layers[0].parameters()},
-              {"params": copy.layers[2].parameters() + copy.layers[4].parameters()}]
+              {"params": [*copy.layers[2].parameters(), *copy.layers[4].parameters()]}]
     resumed = ZeroRedundancyOptimizer(groups, optim.Adam, lr=5.0)  # lr: from the state
     resumed.load_state_dict(payload[0])
     assert resumed.param_groups[0]["lr"] == 3e-2 and resumed.param_groups[1]["lr"] == 1e-2

@@ -39,7 +39,7 @@ def add_param_group_partitions_the_new_group():
                           nn.Linear(8, 2, rng=np.random.default_rng(1)))
             for _ in range(2)]
     extras = [nn.Linear(8, 8, rng=np.random.default_rng(2)) for _ in range(2)]
-    groups = [[[net[0].weight], [net[0].bias, *net[2].parameters()], extra.parameters()]
+    groups = [[[net[0].weight], [net[0].bias, *net[2].parameters()], list(extra.parameters())]
               for net, extra in zip(nets, extras)]
     zero = ZeroRedundancyOptimizer([{"params": groups[0][0]}], optim.Adam, lr=0.01,
                                    bucket_mb=1e-4)  # small buckets: several broadcasts
@@ -76,7 +76,7 @@ def add_param_group_partitions_the_new_group():
 
 @check
 def add_param_group_errors_name_zero():
-    p = nn.Linear(2, 2, rng=np.random.default_rng(0)).parameters()
+    p = list(nn.Linear(2, 2, rng=np.random.default_rng(0)).parameters())
     zero = ZeroRedundancyOptimizer(p, optim.SGD, lr=0.1)
     try:
         zero.add_param_group({"params": p[:1]})

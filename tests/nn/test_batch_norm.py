@@ -77,8 +77,8 @@ def test_parameters_buffers_and_state_dict_names():
     assert list(nn.BatchNorm1d(3, affine=False).state_dict()) == [
         "running_mean", "running_var", "num_batches_tracked"]
     assert list(nn.BatchNorm1d(3, track_running_stats=False).state_dict()) == ["weight", "bias"]
-    assert nn.BatchNorm1d(3, track_running_stats=False).buffers() == []
-    assert nn.BatchNorm1d(3, affine=False).parameters() == []
+    assert list(nn.BatchNorm1d(3, track_running_stats=False).buffers()) == []
+    assert list(nn.BatchNorm1d(3, affine=False).parameters()) == []
     assert nn.BatchNorm1d(4, dtype=np.float64).running_var.dtype == np.float64
 
 

@@ -127,7 +127,7 @@ def test_module_dict_is_a_dict_of_registered_modules():
     assert blocks.pop("enc") is replacement and list(blocks) == ["dec"]
     assert not hasattr(blocks, "enc")
     blocks.clear()
-    assert len(blocks) == 0 and blocks.parameters() == []
+    assert len(blocks) == 0 and list(blocks.parameters()) == []
     with pytest.raises(KeyError, match="'enc'"):
         blocks["enc"]
     with pytest.raises(KeyError, match="'enc'"):

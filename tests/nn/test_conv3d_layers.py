@@ -98,7 +98,7 @@ def test_pool_layers_are_the_functions():
     np.testing.assert_array_equal(restored.data, F.max_unpool1d(values, indices, 2, None, 0,
                                                                 (9,)).data)
     for layer in (nn.MaxPool3d(2), nn.AvgPool3d(2), nn.AdaptiveMaxPool1d(2), nn.MaxUnpool1d(2)):
-        assert layer.parameters() == []
+        assert list(layer.parameters()) == []
 
 
 def test_reprs():

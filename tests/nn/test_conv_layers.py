@@ -191,7 +191,8 @@ def test_layers_compute_what_the_functions_do():
     np.testing.assert_array_equal(nn.AdaptiveAvgPool2d((3, None))(x).data,
                                   F.adaptive_avg_pool2d(x, (3, None)).data)
     assert nn.AdaptiveAvgPool2d(1)(x).shape == (2, 3, 1, 1)
-    assert nn.AvgPool2d(2).parameters() == [] and nn.AdaptiveAvgPool2d(1).parameters() == []
+    assert list(nn.AvgPool2d(2).parameters()) == []
+    assert list(nn.AdaptiveAvgPool2d(1).parameters()) == []
     grouped = nn.Conv2d(3, 6, (2, 3), padding="same", dilation=(2, 1), groups=3, rng=rng)
     np.testing.assert_array_equal(grouped(x).data, F.conv2d(x, grouped.weight, grouped.bias, 1,
                                                             "same", (2, 1), 3).data)
@@ -426,7 +427,7 @@ def test_pool1d_layers_compute_what_the_functions_do():
     np.testing.assert_array_equal(indices.data, expected_indices.data)
     for layer in (nn.MaxPool1d(2), nn.AvgPool1d(2), nn.AdaptiveAvgPool1d(2),
                   nn.AdaptiveMaxPool2d(2), nn.MaxUnpool2d(2)):
-        assert layer.parameters() == []
+        assert list(layer.parameters()) == []
 
 
 def test_new_reprs():

@@ -21,7 +21,8 @@ from .helpers import check_dropout_only_in_training, rebuilt_from_checkpoint
 from .reference import load_transformer_fixture
 
 TOLERANCE = 1e-10  # float64 against float64: the differences are rounding (about 1e-15)
-SMALL = dict(d_model=8, num_heads=2, dim_feedforward=16)
+SMALL = dict(d_model=8, num_heads=2, dim_feedforward=16, dropout=0.0, batch_first=True)
+BATCH_FIRST = dict(dropout=0.0, batch_first=True)  # dlpy's old defaults (torch's: 0.1, False)
 
 
 def run_fixture(model, fx, call):
@@ -69,7 +70,7 @@ def test_decoder_with_memory_mask_and_per_head_masks_matches_pytorch():
     ("transformer_pre_gelu", {"norm_first": True, "activation": "gelu"}),
 ])
 def test_transformer_matches_pytorch(name, kwargs):
-    model = Transformer(8, 2, 2, 2, 16, **kwargs, dtype=np.float64)
+    model = Transformer(8, 2, 2, 2, 16, **kwargs, **BATCH_FIRST, dtype=np.float64)
     run_fixture(model, load_transformer_fixture(name), lambda m, t, k: m(t["src"], t["tgt"], **k))
 
 
@@ -84,7 +85,8 @@ def test_multi_head_attention_options_match_pytorch(name, kwargs, average):
 
 
 def test_self_attention_with_bias_kv_matches_pytorch():
-    mha = nn.MultiheadAttention(embed_dim=8, num_heads=2, add_bias_kv=True, dtype=np.float64)
+    mha = nn.MultiheadAttention(embed_dim=8, num_heads=2, add_bias_kv=True, dtype=np.float64,
+                                batch_first=True)
     run_fixture(mha, load_transformer_fixture("mha_self_bias_kv"),
                 lambda m, t, k: m(t["x"], t["x"], t["x"], need_weights=True, **k))
 
@@ -102,7 +104,7 @@ def test_parameter_names_and_initialisation_follow_pytorch():
     assert np.abs(old.in_proj_weight.data).max() <= np.sqrt(6 / 32)
     assert old.q_proj_weight is None and old.bias_k is None
 
-    model = Transformer(16, 4, 2, 1, 32, rng=np.random.default_rng(0))
+    model = Transformer(16, 4, 2, 1, 32, rng=np.random.default_rng(0), **BATCH_FIRST)
     names = list(model.state_dict())
     assert names[0] == "encoder.layers.0.self_attn.in_proj_weight"
     assert "encoder.norm.weight" in names and names[-1] == "decoder.norm.bias"
@@ -114,7 +116,7 @@ def test_parameter_names_and_initialisation_follow_pytorch():
             assert np.abs(p.data).max() > 0.8 * np.sqrt(6 / (fan_in + fan_out)), name
     first, second = model.encoder.layers[0], model.encoder.layers[1]
     assert not np.array_equal(first.linear1.weight.data, second.linear1.weight.data)
-    no_bias = Transformer(8, 2, 1, 1, 16, bias=False)
+    no_bias = Transformer(8, 2, 1, 1, 16, bias=False, **BATCH_FIRST)
     assert not any(k.endswith("bias") for k in no_bias.state_dict())
 
 
@@ -134,7 +136,7 @@ def test_gradcheck_cross_attention_with_every_option():
 def test_gradcheck_decoder_layer_through_tgt_and_memory():
     rng = np.random.default_rng(1)
     layer = TransformerDecoderLayer(4, 2, 6, norm_first=True, activation="gelu", rng=rng,
-                                    dtype=np.float64)
+                                    dtype=np.float64, **BATCH_FIRST)
     padding = np.array([[False, False, True], [False] * 3])
     assert gradcheck(lambda tgt, memory: layer(tgt, memory, memory_key_padding_mask=padding,
                                                tgt_is_causal=True),
@@ -153,7 +155,7 @@ def test_square_subsequent_mask_is_pytorchs():
 
 def test_causal_masks_agree_and_hide_the_future():
     rng = np.random.default_rng(2)
-    model = Transformer(8, 2, 1, 2, 16, rng=rng, dtype=np.float64)
+    model = Transformer(8, 2, 1, 2, 16, rng=rng, dtype=np.float64, **BATCH_FIRST)
     src, tgt = rng.standard_normal((2, 4, 8)), rng.standard_normal((2, 5, 8))
     float_mask = Transformer.generate_square_subsequent_mask(5)
     out = model(Tensor(src), Tensor(tgt), tgt_mask=float_mask).data
@@ -171,7 +173,7 @@ def test_causal_masks_agree_and_hide_the_future():
 
 def test_padded_memory_and_source_positions_change_nothing():
     rng = np.random.default_rng(3)
-    model = Transformer(8, 2, 2, 2, 16, rng=rng)
+    model = Transformer(8, 2, 2, 2, 16, rng=rng, **BATCH_FIRST)
     src = rng.standard_normal((2, 6, 8)).astype(np.float32)
     tgt = rng.standard_normal((2, 3, 8)).astype(np.float32)
     padding = np.zeros((2, 6), dtype=bool)
@@ -199,7 +201,7 @@ def test_encoder_takes_pytorchs_keywords():
                                   ours)
     layer = encoder.layers[0]
     np.testing.assert_array_equal(layer(x, src_mask=causal, src_key_padding_mask=padding).data,
-                                  layer(x, padding, causal).data)
+                                  layer(x, causal, padding).data)  # torch's order
 
 
 # ------------------------------------------------------------------ building, copying, saving
@@ -220,7 +222,8 @@ def test_custom_encoder_and_decoder_are_called_with_pytorchs_keywords():
     rng = np.random.default_rng(8)
     encoder = TransformerEncoder(SMALL, 1, norm=True, rng=rng)
     decoder = TransformerDecoder(SMALL, 1, rng=rng)
-    model = Transformer(8, 2, custom_encoder=encoder, custom_decoder=decoder, rng=rng)
+    model = Transformer(8, 2, custom_encoder=encoder, custom_decoder=decoder, rng=rng,
+                        **BATCH_FIRST)
     assert model.encoder is encoder and model.decoder is decoder and model.config is None
     assert list(model.state_dict())[0] == "encoder.layers.0.self_attn.in_proj_weight"
     src = Tensor(rng.standard_normal((2, 4, 8)).astype(np.float32))
@@ -235,7 +238,8 @@ def test_custom_encoder_and_decoder_are_called_with_pytorchs_keywords():
 
 def test_checkpoint_rebuilds_the_transformer(tmp_path):
     rng = np.random.default_rng(6)
-    model = Transformer(8, 2, 1, 2, 16, norm_first=True, activation="gelu", rng=rng)
+    model = Transformer(8, 2, 1, 2, 16, norm_first=True, activation="gelu", rng=rng,
+                        **BATCH_FIRST)
     rebuilt = rebuilt_from_checkpoint(model, tmp_path / "model.npz")
     src = Tensor(rng.standard_normal((2, 4, 8)).astype(np.float32))
     tgt = Tensor(rng.standard_normal((2, 3, 8)).astype(np.float32))
@@ -249,7 +253,7 @@ def test_checkpoint_rebuilds_the_transformer(tmp_path):
 
 def test_dropout_only_in_training_and_float32_kept():
     rng = np.random.default_rng(7)
-    layer = TransformerDecoderLayer(**SMALL, dropout=0.3, rng=rng)
+    layer = TransformerDecoderLayer(**{**SMALL, "dropout": 0.3}, rng=rng)
     plain = TransformerDecoderLayer(**SMALL, rng=rng)
     tgt = Tensor(rng.standard_normal((2, 5, 8)).astype(np.float32), requires_grad=True)
     memory = Tensor(rng.standard_normal((2, 4, 8)).astype(np.float32), requires_grad=True)
@@ -267,7 +271,7 @@ class Reverser(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(VOCAB, 32, rng=rng)
         self.positions = nn.LearnedPositionalEmbedding(LENGTH, 32, rng=rng)
-        self.transformer = Transformer(32, 4, 1, 1, 64, rng=rng)
+        self.transformer = Transformer(32, 4, 1, 1, 64, rng=rng, **BATCH_FIRST)
         self.out = nn.Linear(32, VOCAB, rng=rng)
 
     def forward(self, src, tgt_in):
@@ -327,7 +331,7 @@ def test_errors_name_what_was_expected():
     with pytest.raises(ValueError, match=r"tgt_key_padding_mask must be \(2, 5\), got \(5,\)"):
         layer(tgt, memory, tgt_key_padding_mask=np.zeros(5, dtype=bool))
 
-    model = Transformer(8, 2, 1, 1, 16)
+    model = Transformer(8, 2, 1, 1, 16, **BATCH_FIRST)
     with pytest.raises(ValueError, match=r"expected src \(batch, seq_s, 8\) and tgt \(batch, "
                                          r"seq_t, 8\), got \(2, 6, 8\) and \(2, 5, 4\)"):
         model(memory, Tensor(np.zeros((2, 5, 4), dtype=np.float32)))
@@ -341,18 +345,18 @@ def test_errors_name_what_was_expected():
 
 def test_argument_errors():
     for cls in (TransformerDecoderLayer, TransformerEncoderLayer):
-        with pytest.raises(ValueError, match=r"batch-first only.*got batch_first=False"):
-            cls(**SMALL, batch_first=False)
+        with pytest.raises(TypeError, match=r"batch_first must be True or False, got 'no'"):
+            cls(**{**SMALL, "batch_first": "no"})
         with pytest.raises(TypeError, match="got both num_heads=2 and nhead=4"):
             cls(**SMALL, nhead=4)
         with pytest.raises(TypeError, match=r"norm_first must be True or False, got 1e-05"):
             cls(8, 2, 16, 0.0, "relu", 1e-5)  # PyTorch's positional order
         with pytest.raises(ValueError, match=r"one of \['gelu', 'relu'\], got 'tanh'"):
             cls(**SMALL, activation="tanh")
-    with pytest.raises(ValueError, match="batch-first only"):
-        Transformer(8, 2, batch_first=False)
-    with pytest.raises(ValueError, match="batch-first only"):
-        MultiHeadAttention(8, 2, batch_first=False)
+    with pytest.raises(TypeError, match="batch_first must be True or False"):
+        Transformer(8, 2, batch_first=None)
+    with pytest.raises(TypeError, match="batch_first must be True or False"):
+        MultiHeadAttention(8, 2, batch_first=None)
     with pytest.raises(TypeError, match="got both d_model=8 and embed_dim=8"):
         MultiHeadAttention(8, 2, embed_dim=8)
     with pytest.raises(TypeError, match="layer_config must be a dict .* got list"):

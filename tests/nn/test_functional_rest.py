@@ -58,7 +58,7 @@ def test_module_and_functional_share_one_result():
     """nn.MultiheadAttention (batch-first) = F.multi_head_attention_forward (sequence-first)
     with its parameters, kdim/vdim, bias_k/bias_v and zero attention included."""
     mha = nn.MultiheadAttention(E, HEADS, add_bias_kv=True, add_zero_attn=True, kdim=5, vdim=6,
-                                rng=np.random.default_rng(0), dtype=np.float64)
+                                rng=np.random.default_rng(0), dtype=np.float64, batch_first=True)
     rng = np.random.default_rng(1)
     query, key, value = (Tensor(rng.standard_normal(s)) for s in ((2, 3, E), (2, 4, 5),
                                                                      (2, 4, 6)))

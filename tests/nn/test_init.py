@@ -187,6 +187,24 @@ def test_init_writes_in_place_records_no_graph_and_keeps_grad():
     assert init.ones_(Tensor(np.zeros(3, np.int64))).data.tolist() == [1, 1, 1]
 
 
+def test_init_fills_a_parameters_data_array_in_place():
+    # torch's DCGAN idiom `nn.init.normal_(m.weight.data, 0.0, 0.02)`: dlpy's .data is the array
+    conv = nn.Conv2d(3, 4, 3)
+    array = conv.weight.data
+    dlpy.manual_seed(0)
+    out = init.normal_(conv.weight.data, 0.0, 0.02)
+    assert out is array and conv.weight.data is array and array.dtype == np.float32
+    assert 0.01 < array.std() < 0.03 and abs(array.mean()) < 0.01
+    assert init.constant_(conv.bias.data, 0.5) is conv.bias.data
+    assert (conv.bias.data == 0.5).all()
+    init.xavier_uniform_(conv.weight.data, gain=init.calculate_gain("relu"))
+    bound = math.sqrt(2.0) * math.sqrt(6.0 / (3 * 9 + 4 * 9))
+    assert np.abs(array).max() <= bound and np.abs(array).max() > 0.9 * bound
+    init.orthogonal_(conv.weight.data)
+    rows = array.reshape(4, -1)
+    np.testing.assert_allclose(rows @ rows.T, np.eye(4), atol=1e-5)
+
+
 def test_orthogonal():
     rng = np.random.default_rng(0)
     wide = init.orthogonal_(zeros((3, 5)), gain=2.0, generator=rng)
@@ -231,8 +249,8 @@ def test_errors_name_the_value():
                                          r"\(2, 2, 2\)"):
         init.eye_(zeros((2, 2, 2)))
     with pytest.raises(TypeError, match="xavier_uniform_: expected a dlpy Tensor or Parameter, "
-                                        "got ndarray"):
-        init.xavier_uniform_(np.zeros((3, 3)))
+                                        "got list"):
+        init.xavier_uniform_([[0.0, 0.0], [0.0, 0.0]])
     with pytest.raises(TypeError, match="normal_: random values need a floating-point tensor, "
                                         "got int64"):
         init.normal_(Tensor(np.zeros(3, np.int64)))

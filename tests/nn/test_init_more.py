@@ -97,7 +97,7 @@ def test_errors():
                                          r"dim 0 \(4\), got 3"):
         init.dirac_(dlpy.tensor(np.zeros((4, 2, 3))), groups=3)
     with pytest.raises(TypeError, match="init.dirac_: expected a dlpy Tensor"):
-        init.dirac_(np.zeros((4, 2, 3)))
+        init.dirac_([[[0.0]]])
     with pytest.raises(ValueError, match=r"init.sparse_: expected a 2-dimensional tensor, got "
                                          r"shape \(2, 2, 2\)"):
         init.sparse_(dlpy.tensor(np.zeros((2, 2, 2))), 0.5)

@@ -86,7 +86,7 @@ def test_maxpool_and_flatten_shapes():
     assert nn.MaxPool2d(2)(x).shape == (2, 3, 4, 4)
     assert nn.MaxPool2d(3, stride=1, padding=1)(x).shape == (2, 3, 9, 8)
     assert nn.Flatten()(x).shape == (2, 216)
-    assert nn.MaxPool2d(2).parameters() == []
+    assert list(nn.MaxPool2d(2).parameters()) == []
 
 
 def test_embedding_shapes_padding_and_gradient():

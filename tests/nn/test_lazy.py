@@ -42,7 +42,7 @@ def test_first_forward_makes_the_normal_layer_with_its_values(lazy, plain, x):
     expected = plain()
     dlpy.manual_seed(7)
     layer = lazy()
-    params = layer.parameters()
+    params = list(layer.parameters())
     assert all(isinstance(p, nn.UninitializedParameter) for p in params)
     assert layer.has_uninitialized_params() or not params
     y = layer(x)

@@ -37,7 +37,30 @@ def test_named_parameters_are_dotted_and_in_assignment_order():
 def test_shared_parameter_is_listed_once():
     model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
     model[1].weight = model[0].weight
-    assert len(model.parameters()) == 3
+    assert len(list(model.parameters())) == 3
+
+
+def test_parameters_and_buffers_are_generators_as_torchs():
+    # torch's: a generator (next(model.parameters()) finds the dtype); recurse=False: own only;
+    # remove_duplicate=False lists a shared parameter under each name
+    model = make()
+    first = next(model.parameters())
+    assert first is model.first.weight and iter(model.parameters()) is not None
+    assert not isinstance(model.parameters(), list)
+    assert list(model.layers[0].parameters(recurse=False)) == [model.layers[0].weight,
+                                                               model.layers[0].bias]
+    assert list(model.parameters(recurse=False)) == []
+    assert [n for n, _ in model.named_parameters(prefix="net", recurse=True)][:2] == [
+        "net.first.weight", "net.first.bias"]
+    shared = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    shared[1].weight = shared[0].weight
+    assert [n for n, _ in shared.named_parameters(remove_duplicate=False)] == [
+        "0.weight", "0.bias", "1.weight", "1.bias"]
+    norm = nn.BatchNorm1d(3)
+    assert not isinstance(norm.buffers(), list)
+    assert [n for n, _ in norm.named_buffers()] == ["running_mean", "running_var",
+                                                    "num_batches_tracked"]
+    assert len(list(nn.Sequential(norm).buffers(recurse=False))) == 0
 
 
 def test_state_dict_is_a_copy():
@@ -245,7 +268,7 @@ def test_a_replaced_parameter_or_module_keeps_its_place_and_shared_modules_come_
     twice = nn.Sequential(shared, shared)
     assert [name for name, _ in twice.named_modules()] == ["", "0"]
     assert [name for name, _ in twice.named_modules(remove_duplicate=False)] == ["", "0", "1"]
-    assert len(list(twice.modules())) == 2 and len(twice.parameters()) == 2
+    assert len(list(twice.modules())) == 2 and len(list(twice.parameters())) == 2
     # a module replaced by a parameter of the same name is a parameter now, in no other list
     holder = nn.Sequential(nn.Linear(1, 1))
     setattr(holder, "0", nn.Parameter(np.zeros(1, np.float32)))

@@ -19,7 +19,7 @@ def test_sinusoidal_values_follow_the_formula():
     odd = SinusoidalPositionalEncoding(5, max_len=4).pe
     assert odd.shape == (4, 5)
     np.testing.assert_allclose(odd[2, 4], math.sin(2 / 10000 ** (4 / 5)), rtol=1e-6)
-    assert encoding.parameters() == []
+    assert list(encoding.parameters()) == []
 
 
 def test_sinusoidal_is_added_not_multiplied_and_passes_gradients():

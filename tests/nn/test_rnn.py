@@ -246,7 +246,7 @@ def test_lstm_learns_the_last_but_one_element():
     rng = np.random.default_rng(0)
     lstm = nn.LSTM(1, 16, rng=rng)
     head = nn.Linear(16, 1, rng=rng)
-    opt = optim.Adam(lstm.parameters() + head.parameters(), lr=0.02)
+    opt = optim.Adam([*lstm.parameters(), *head.parameters()], lr=0.02)
 
     def predict(x):
         output, _ = lstm(x)  # (L, N, 16)
@@ -273,7 +273,7 @@ def test_char_level_lstm_overfits_a_sentence():
     embed = nn.Embedding(len(chars), 8, rng=rng)
     lstm = nn.LSTM(8, 32, rng=rng)
     head = nn.Linear(32, len(chars), rng=rng)
-    opt = optim.Adam(embed.parameters() + lstm.parameters() + head.parameters(), lr=0.02)
+    opt = optim.Adam([*embed.parameters(), *lstm.parameters(), *head.parameters()], lr=0.02)
     inputs, targets = ids[:-1, None], ids[1:]  # (L, 1): a batch of one sequence
 
     def logits():
@@ -287,3 +287,12 @@ def test_char_level_lstm_overfits_a_sentence():
         opt.step()
     assert loss.item() < 0.05
     np.testing.assert_array_equal(logits().data.argmax(-1), targets)
+
+
+def test_flatten_parameters_is_torchs_no_op():
+    # torch programs call it after loading a model (cuDNN's weight buffer); on the CPU nothing
+    lstm = nn.LSTM(3, 4, 2)
+    before = [p.data.copy() for p in lstm.parameters()]
+    assert lstm.flatten_parameters() is None
+    for p, old in zip(lstm.parameters(), before):
+        np.testing.assert_array_equal(p.data, old)

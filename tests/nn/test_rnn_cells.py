@@ -132,7 +132,7 @@ def test_a_gru_cell_learns_to_count_ones():
     rng = np.random.default_rng(0)
     cell = nn.GRUCell(1, 8, rng=rng)
     head = nn.Linear(8, 1, rng=rng)
-    opt = optim.Adam(cell.parameters() + head.parameters(), lr=0.03)
+    opt = optim.Adam([*cell.parameters(), *head.parameters()], lr=0.03)
 
     def predict(x):  # x (3, N, 1)
         h = None

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 
 import dlpy.functional as F
-from dlpy import Tensor
-from dlpy.nn import TransformerEncoder, TransformerEncoderLayer
+from dlpy import Tensor, nn
+from dlpy.nn import Transformer, TransformerEncoder, TransformerEncoderLayer
 
 from .helpers import check_dropout_only_in_training, rebuilt_from_checkpoint
 from .reference import load_transformer_fixture
 
 TOLERANCE = 1e-6
-SMALL = dict(d_model=8, num_heads=2, dim_feedforward=16)
+SMALL = dict(d_model=8, num_heads=2, dim_feedforward=16, dropout=0.0, batch_first=True)
 
 
 def assert_matches_fixture(model, fx):
@@ -102,7 +102,7 @@ def test_encoder_from_a_layer_copies_it_as_pytorch_does():
 
 def test_dropout_only_in_training_and_float32_kept():
     rng = np.random.default_rng(4)
-    layer = TransformerEncoderLayer(**SMALL, dropout=0.3, rng=rng)
+    layer = TransformerEncoderLayer(**{**SMALL, "dropout": 0.3}, rng=rng)
     plain = TransformerEncoderLayer(**SMALL, rng=rng)
     x = Tensor(rng.standard_normal((2, 5, 8)).astype(np.float32), requires_grad=True)
     check_dropout_only_in_training(layer, plain, x)
@@ -126,3 +126,53 @@ def test_errors_name_what_was_expected():
     layer = TransformerEncoderLayer(**SMALL)
     with pytest.raises(ValueError, match=r"query must be \(batch, seq, 8\), got \(5, 8\)"):
         layer(Tensor(np.zeros((5, 8), dtype=np.float32)))
+
+
+# ------------------------------------------------------------------ torch's defaults and layout
+def test_torch_defaults_sequence_first_layout_and_positional_masks():
+    """torch's TransformerEncoderLayer: dropout 0.1, batch_first=False, so (seq, batch, d)
+    inputs; forward(src, src_mask, src_key_padding_mask); the sequence-first layer is the
+    batch-first one on transposed inputs (same weights)."""
+    layer = TransformerEncoderLayer(8, 2, 16)
+    assert layer.batch_first is False and layer.dropout.p == 0.1
+    assert layer.self_attn.batch_first is True  # it sees the layer's batch-first tensors
+    rng = np.random.default_rng(5)
+    seq_first = TransformerEncoderLayer(8, 2, 16, dropout=0.0, rng=rng).eval()
+    batch_first = TransformerEncoderLayer(**SMALL).eval()
+    batch_first.load_state_dict(seq_first.state_dict())
+    x = rng.standard_normal((5, 2, 8)).astype(np.float32)  # (seq, batch, d)
+    causal = Transformer.generate_square_subsequent_mask(5)
+    padding = np.array([[False] * 5, [False] * 3 + [True] * 2])  # (batch, seq) either way
+    assert isinstance(causal, Tensor) and causal.requires_grad is False
+    out = seq_first(Tensor(x), causal, padding)  # torch's positional order
+    assert out.shape == (5, 2, 8)
+    expected = batch_first(Tensor(x.swapaxes(0, 1)), src_mask=causal,
+                           src_key_padding_mask=padding)
+    np.testing.assert_allclose(out.data, expected.data.swapaxes(0, 1), atol=1e-6)
+    encoder = TransformerEncoder(seq_first, 2, enable_nested_tensor=False)  # copies, as torch
+    assert encoder.layers[1].batch_first is False
+    np.testing.assert_array_equal(encoder(Tensor(x), causal).data,
+                                  encoder(Tensor(x), mask=causal).data)
+    with pytest.raises(TypeError, match="batch_first must be True or False, got 'yes'"):
+        TransformerEncoderLayer(8, 2, batch_first="yes")
+
+
+def test_multihead_attention_is_torchs_and_multi_head_attention_dlpys():
+    """nn.MultiheadAttention: torch's (seq, batch, E) default, (output, weights) always
+    (weights None without need_weights); nn.MultiHeadAttention: batch-first, the output alone
+    unless need_weights."""
+    torch_style = nn.MultiheadAttention(8, 2, rng=np.random.default_rng(0))
+    dlpy_style = nn.MultiHeadAttention(8, 2, rng=np.random.default_rng(0))
+    assert torch_style.batch_first is False and dlpy_style.batch_first is True
+    rng = np.random.default_rng(1)
+    q, k = rng.standard_normal((3, 2, 8)), rng.standard_normal((4, 2, 8))  # (seq, batch, E)
+    out, weights = torch_style(Tensor(q), Tensor(k), Tensor(k))
+    assert out.shape == (3, 2, 8) and weights.shape == (2, 3, 4)
+    expected, expected_weights = dlpy_style(Tensor(q.swapaxes(0, 1)), Tensor(k.swapaxes(0, 1)),
+                                            Tensor(k.swapaxes(0, 1)), need_weights=True)
+    np.testing.assert_allclose(out.data, expected.data.swapaxes(0, 1), atol=1e-6)
+    np.testing.assert_allclose(weights, expected_weights, atol=1e-6)
+    padding = np.array([[False] * 4, [False] * 3 + [True]])
+    out_only, none = torch_style(Tensor(q), Tensor(k), Tensor(k), padding, False)  # torch's
+    assert none is None                                                          # order
+    assert out_only.shape == (3, 2, 8)

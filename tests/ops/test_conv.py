@@ -205,3 +205,29 @@ def test_float32_stays_float32(rng):
 def test_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_in_place_change_of_a_conv_output_is_allowed_of_its_inputs_refused():
+    # torch's convolutions save input and weight, not the output: DCGAN's
+    # Conv2d -> LeakyReLU(inplace=True) (and ConvTranspose2d -> ReLU(True)) trains
+    import dlpy.functional as F
+
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    for conv in (lambda a, b: F.conv2d(a, b, stride=2, padding=1),
+                 lambda a, b: F.conv_transpose2d(a, b.transpose(0, 1), stride=2, padding=1)):
+        y = conv(x, w)
+        y.backward(Tensor(np.where(y.data > 0, 1.0, 0.2)))  # leaky_relu's gradient by hand
+        x_grad, w_grad = x.grad.numpy().copy(), w.grad.numpy().copy()
+        x.grad = w.grad = None
+        y = conv(x, w)
+        F.leaky_relu(y, 0.2, inplace=True).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), x_grad, rtol=1e-12)
+        np.testing.assert_allclose(w.grad.numpy(), w_grad, rtol=1e-12)
+        x.grad = w.grad = None
+        a = x * 1
+        y = conv(a, w)
+        a.mul_(2)
+        with pytest.raises(RuntimeError, match="input 0 of .* was modified in place"):
+            y.sum().backward()

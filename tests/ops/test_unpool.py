@@ -41,7 +41,7 @@ def test_the_layer_is_the_function(rng):
                                   F.max_unpool2d(values, indices, 3, 2, 1).data)
     np.testing.assert_array_equal(unpool(values, indices, output_size=(1, 3, 8, 7)).data,
                                   F.max_unpool2d(values, indices, 3, 2, 1, (8, 7)).data)
-    assert unpool.parameters() == [] and unpool.stride == (2, 2)
+    assert list(unpool.parameters()) == [] and unpool.stride == (2, 2)
     assert repr(nn.MaxUnpool2d(2)) == (
         "MaxUnpool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))")
 

@@ -68,7 +68,8 @@ def test_a_transformer_stack_with_its_own_generators():
     def stack():
         rng = np.random.default_rng(3)
         return nn.ModuleList([nn.TransformerEncoderLayer(8, 2, 16, dropout=0.3, rng=rng,
-                                                         dtype=np.float64) for _ in range(3)])
+                                                         dtype=np.float64, batch_first=True)
+                              for _ in range(3)])
 
     x0 = np.random.default_rng(2).standard_normal((2, 5, 8))
     mask = np.triu(np.ones((5, 5), dtype=bool), 1)

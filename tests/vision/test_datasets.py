@@ -51,7 +51,14 @@ def test_mnist_reads_idx_files_and_batches(tmp_path):
     np.testing.assert_array_equal(test[1][0], images[1])
     x, y = next(iter(DataLoader(train, batch_size=4)))
     assert x.shape == (4, 1, 28, 28) and list(y) == list(labels[:4])
+    assert isinstance(y, Tensor) and y.dtype == np.int64  # torch collates int labels to a tensor
     assert train.class_to_idx["3 - three"] == 3
+    # torchvision's data and targets are tensors: (N, 28, 28) uint8, (N,) int64
+    assert isinstance(train.data, Tensor) and train.data.dtype == np.uint8
+    assert train.data.shape == (7, 28, 28) and isinstance(train.targets, Tensor)
+    np.testing.assert_array_equal((train.data.float() / 255).numpy(), images / np.float32(255))
+    assert train.targets.tolist() == labels.tolist()
+    assert train.raw_folder == str(tmp_path / "MNIST" / "raw")
 
 
 def test_fashion_mnist_uses_its_folder_and_classes(tmp_path):

@@ -18,8 +18,9 @@ from dlpy.tensor import Tensor
 
 
 def default_collate(items: list, where: str = "") -> Any:
-    """Stack a list of items into a batch: arrays and numbers into one array (Tensors into a
-    Tensor), tuples and lists field by field (a tuple, or the named tuple's own type), dicts
+    """Stack a list of items into a batch: numpy arrays and scalars into one array, Tensors
+    and Python numbers into a Tensor (torch's: int64 for ints, float64 for floats, bool for
+    bools), tuples and lists field by field (a tuple, or the named tuple's own type), dicts
     key by key, strings and bytes into a list. Items of different shapes are a ValueError (pad
     them in your own ``collate_fn``)."""
     first = items[0]
@@ -27,7 +28,10 @@ def default_collate(items: list, where: str = "") -> Any:
         return Tensor(_stack([t.data for t in items], where))
     if isinstance(first, (str, bytes)):
         return list(items)
-    if isinstance(first, (np.ndarray, np.generic, int, float, bool)):
+    if isinstance(first, (int, float, bool)) and not isinstance(first, np.generic):
+        # a label a dataset returns as int(...) is a tensor in torch: `target.to(device)`
+        return Tensor(_stack(items, where))
+    if isinstance(first, (np.ndarray, np.generic)):
         return _stack(items, where)
     if isinstance(first, dict):
         return {key: default_collate([item[key] for item in items], f"{where}[{key!r}]")

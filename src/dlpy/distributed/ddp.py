@@ -13,7 +13,9 @@ buffer API: one call per tensor would pay the latency of a collective hundreds o
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -103,40 +105,122 @@ class DistributedDataParallel(Module):
     """Wrap ``module`` for data-parallel training: ``model = DistributedDataParallel(net)``.
 
     At construction every rank checks that it holds the same parameters (names, shapes, dtypes)
-    and takes rank 0's values. Call ``model.average_gradients()`` after ``loss.backward()`` and
-    before ``optimizer.step()`` (with ``weight=`` the rank's example or token count when the
-    ranks' losses average over different numbers). Calling the wrapper calls ``module``; save
-    ``model.module``. In a single process (world size 1) it is a pass-through and nothing is copied.
+    and takes rank 0's parameters and buffers. As torch's, the gradients are averaged over the
+    ranks during ``loss.backward()`` of an output of this wrapper (once the last parameter's
+    gradient has been accumulated), so ``loss.backward(); optimizer.step()`` needs nothing more;
+    ``broadcast_buffers`` sends rank 0's buffers (BatchNorm statistics) before every forward.
+    ``with model.no_sync():`` skips the averaging (gradient accumulation; the first backward
+    after the block averages what accumulated). ``average_gradients(weight=...)`` averages
+    explicitly: after a ``no_sync`` backward, or when some parameters got no gradient (then the
+    backward cannot tell that it is done: without it, or ``find_unused_parameters=True``, the
+    next forward raises, as torch's). Calling the wrapper calls ``module``; save ``model.module``
+    (or the wrapper's state_dict, whose names start with ``module.``, as torch's). In a single
+    process (world size 1) it is a pass-through and nothing is copied. ``device_ids``,
+    ``output_device``, ``dim``, ``gradient_as_bucket_view`` and ``static_graph`` are accepted
+    for torch's code and change nothing (CPU, and the gradients always end as views of a
+    bucket).
     """
 
-    def __init__(self, module: Module, bucket_mb: float = 25.0):
+    def __init__(self, module: Module, device_ids: Any = None, output_device: Any = None,
+                 dim: int = 0, broadcast_buffers: bool | None = None, init_sync: bool = True,
+                 process_group: Any = None, bucket_cap_mb: float | None = None,
+                 find_unused_parameters: bool = False, check_reduction: bool = False,
+                 gradient_as_bucket_view: bool = False, static_graph: bool = False, *,
+                 mixed_precision: Any = None, bucket_mb: float = 25.0,
+                 forward_sync_buffers: bool | None = None):
         super().__init__()
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: expected a dlpy.nn.Module, got "
                             f"{type(module).__name__}")
+        if mixed_precision is not None:
+            raise ValueError("DistributedDataParallel: mixed_precision is not supported; "
+                             "dlpy.distributed.fsdp's MixedPrecision is")
+        if broadcast_buffers is None:  # torch 2.13: forward_sync_buffers, else True
+            broadcast_buffers = True if forward_sync_buffers is None else forward_sync_buffers
+        if bucket_cap_mb is not None:
+            bucket_mb = bucket_cap_mb
         if bucket_mb <= 0:
             raise ValueError(f"DistributedDataParallel: bucket_mb must be > 0, got {bucket_mb}")
         group.init()
         self.module = module
-        self.world_size = group.world_size()
+        self.broadcast_buffers = bool(broadcast_buffers)
+        self.find_unused_parameters = bool(find_unused_parameters)
+        if process_group is None or getattr(process_group, "comm", None) is None:
+            self._comm = group.comm()
+            self.world_size = group.world_size()
+        else:  # a torch.distributed group (dlpy.distributed.new_group): its communicator
+            self._comm = process_group.comm
+            self.world_size = process_group.size()
         self.comm_seconds = 0.0  # time spent in allreduce, for measuring the communication share
         self.buckets: list[_Bucket] = []
+        self.require_backward_grad_sync = True  # torch's flag; no_sync() clears it
+        self._trainable = [p for p in module.parameters() if p.requires_grad]
+        self._pending = False     # a forward ran that its backward has still to average
+        self._ready: set[int] = set()  # ids of the parameters whose gradient is accumulated
+        self._synced = False      # the last backward averaged the gradients
         if self.world_size > 1:
             self._check_same_parameters()
-            self.buckets = make_buckets(module.parameters(), int(bucket_mb * 2**20))
-            self.broadcast_parameters()
+            self.buckets = make_buckets(list(module.parameters()), int(bucket_mb * 2**20))
+            if init_sync:
+                self.broadcast_parameters()
+                self._broadcast_buffers()
+            for p in self._trainable:
+                p.register_post_accumulate_grad_hook(self._grad_ready)
 
     @property
     def config(self) -> Any:
         return getattr(self.module, "config", None)
 
     def forward(self, *args, **kwargs):
-        return self.module(*args, **kwargs)
+        if self.world_size == 1:
+            return self.module(*args, **kwargs)
+        if self._pending and self._ready:
+            missing = [name for name, p in self.module.named_parameters()
+                       if p.requires_grad and id(p) not in self._ready]
+            self._pending = False
+            raise RuntimeError(
+                f"DistributedDataParallel: expected the previous backward to average the "
+                f"gradients before a new forward, but {len(missing)} parameter(s) got no "
+                f"gradient ({', '.join(missing[:5])}): pass find_unused_parameters=True, or "
+                f"call average_gradients() after such a backward")
+        if self.broadcast_buffers:
+            self._broadcast_buffers()
+        from dlpy.tensor import is_grad_enabled
+
+        self._pending = is_grad_enabled() and self.require_backward_grad_sync
+        self._ready, self._synced = set(), False
+        output = self.module(*args, **kwargs)
+        if self._pending and self.find_unused_parameters:
+            # parameters the output does not depend on will get no gradient: ready already
+            used = _leaves_reached(output)
+            self._ready = {id(p) for p in self._trainable if id(p) not in used}
+        return output
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Backward passes of forwards run in this block keep their gradients local (they
+        accumulate); the first backward after it averages the sum, as torch's."""
+        previous = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = previous
+
+    def _grad_ready(self, param: Parameter) -> None:
+        """The post-accumulate hook of every trainable parameter: average once all are in."""
+        if not self._pending:
+            return
+        self._ready.add(id(param))
+        if len(self._ready) == len(self._trainable):
+            self._pending = False
+            self._allreduce(1.0)
+            self._synced = True
 
     def _check_same_parameters(self) -> None:
         mine = [(name, p.data.shape, str(p.data.dtype))
                 for name, p in self.module.named_parameters()]
-        every = group.comm().allgather(mine)
+        every = self._comm.allgather(mine)
         for other_rank, theirs in enumerate(every):
             if theirs != mine:
                 difference = next(((a, b) for a, b in zip(mine, theirs) if a != b),
@@ -151,8 +235,17 @@ class DistributedDataParallel(Module):
             return
         for bucket in self.buckets:
             bucket.pack_parameters()
-            group.comm().Bcast(bucket.buffer, root=root)
+            self._comm.Bcast(bucket.buffer, root=root)
             bucket.unpack_parameters()
+
+    def _broadcast_buffers(self) -> None:
+        """Rank 0's buffers (running statistics) into every rank's, in place (one bcast)."""
+        buffers = [b for _, b in self.module.named_buffers() if isinstance(b, np.ndarray)]
+        if not buffers:
+            return
+        theirs = self._comm.bcast(buffers if self._comm.Get_rank() == 0 else None, root=0)
+        for mine, value in zip(buffers, theirs):
+            np.copyto(mine, value)
 
     def average_gradients(self, weight: float = 1.0) -> None:
         """Replace each parameter's gradient by its mean over the ranks (one Allreduce per
@@ -160,20 +253,54 @@ class DistributedDataParallel(Module):
 
         ``weight``: this rank's share, e.g. the number of examples (or masked tokens) its loss
         averaged over; the result is sum_r weight_r * grad_r / sum_r weight_r, the gradient of
-        the mean over all the ranks' examples even when the ranks saw different numbers.
+        the mean over all the ranks' examples even when the ranks saw different numbers. After
+        a backward that averaged already (the default, as torch's) it does nothing with weight 1
+        and raises with another weight: run that backward inside ``no_sync()``.
         """
         if weight < 0 or not np.isfinite(weight):
             raise ValueError(f"DistributedDataParallel.average_gradients: weight must be a "
                              f"finite number >= 0, got {weight}")
         if self.world_size == 1:
             return
+        if self._synced:
+            if weight != 1.0:
+                raise RuntimeError(
+                    "DistributedDataParallel.average_gradients: the backward averaged the "
+                    "gradients already (with equal weights); for a weighted average run the "
+                    "forward and backward inside `with model.no_sync():`")
+            return
+        self._pending, self._ready = False, set()
+        self._allreduce(float(weight))
+
+    def _allreduce(self, weight: float) -> None:
         from mpi4py import MPI
 
         for bucket in self.buckets:
-            bucket.pack_gradients(float(weight))
+            bucket.pack_gradients(weight)
         start = time.perf_counter()
         for bucket in self.buckets:
-            group.comm().Allreduce(MPI.IN_PLACE, bucket.buffer, op=MPI.SUM)
+            self._comm.Allreduce(MPI.IN_PLACE, bucket.buffer, op=MPI.SUM)
         self.comm_seconds += time.perf_counter() - start
         for bucket in self.buckets:
             bucket.unpack_gradients()
+
+
+def _leaves_reached(output: Any) -> set[int]:
+    """The ids of the leaf tensors (parameters) that ``output``'s recorded graph reaches."""
+    from dlpy.tensor import Tensor
+
+    stack, seen_ops, leaves = [output], set(), set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Tensor):
+            op = item.op
+            if op is None:
+                leaves.add(id(item))
+            elif id(op) not in seen_ops:
+                seen_ops.add(id(op))
+                stack.extend(getattr(op, "inputs", ()))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return leaves

@@ -1,5 +1,5 @@
 """torch.nn.init: fill a tensor's values in place (no graph is recorded), keep its dtype,
-return it.
+return it. A numpy array (a parameter's ``.data``) is filled in place too.
 
 Random fills draw float64 from ``generator`` (a numpy Generator; dlpy's default generator
 when None) and cast: U(a, b) is ``generator.uniform(a, b, shape)`` and N(mean, std^2) is
@@ -10,6 +10,7 @@ receptive field, where the receptive field is the product of the sizes after the
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -325,6 +326,40 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
     zero_rows = np.argsort(rng.random((rows, cols)), axis=0)[:num_zeros]  # a permutation each
     values[zero_rows, np.arange(cols)] = 0.0
     return _fill(tensor, values)
+
+
+def _fills_arrays(init):
+    """Let ``init`` take a parameter's ``.data`` too (torch's ``nn.init.normal_(m.weight.data,
+    0.0, 0.02)``; dlpy's ``.data`` is the numpy array): filled in place through a Tensor that
+    shares it, and returned."""
+
+    @functools.wraps(init)
+    def fill_array_or_tensor(tensor, *args, **kwargs):
+        if not isinstance(tensor, np.ndarray):
+            return init(tensor, *args, **kwargs)
+        shared = Tensor(tensor)
+        init(shared, *args, **kwargs)
+        if shared.data is not tensor:  # the fill replaced the array: copy into the given one
+            tensor[...] = shared.data
+        return tensor
+
+    return fill_array_or_tensor
+
+
+uniform_ = _fills_arrays(uniform_)
+normal_ = _fills_arrays(normal_)
+trunc_normal_ = _fills_arrays(trunc_normal_)
+constant_ = _fills_arrays(constant_)
+ones_ = _fills_arrays(ones_)
+zeros_ = _fills_arrays(zeros_)
+eye_ = _fills_arrays(eye_)
+dirac_ = _fills_arrays(dirac_)
+xavier_uniform_ = _fills_arrays(xavier_uniform_)
+xavier_normal_ = _fills_arrays(xavier_normal_)
+kaiming_uniform_ = _fills_arrays(kaiming_uniform_)
+kaiming_normal_ = _fills_arrays(kaiming_normal_)
+orthogonal_ = _fills_arrays(orthogonal_)
+sparse_ = _fills_arrays(sparse_)
 
 
 def _deprecated(method):

@@ -530,28 +530,45 @@ class Module:
             p.requires_grad_(requires_grad)
         return self
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+    def _named_members(self, table: str, prefix: str, recurse: bool, remove_duplicate: bool):
+        """(module, own name, dotted name, value) of the non-None entries of each module's
+        ``table``, self first then depth first; a value reached twice (shared) comes once
+        unless ``remove_duplicate=False``."""
+        modules = (self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse
+                   else [(prefix, self)])
         seen: set[int] = set()
-        for module_name, module in self.named_modules(prefix):
-            for name, param in module._parameters.items():
-                if id(param) in seen:  # a shared parameter is listed once
+        for module_name, module in modules:
+            for name, value in module.__dict__.get(table, {}).items():
+                if value is None or (remove_duplicate and id(value) in seen):
                     continue
-                seen.add(id(param))
-                yield (f"{module_name}.{name}" if module_name else name), param
+                seen.add(id(value))
+                yield module, name, (f"{module_name}.{name}" if module_name else name), value
 
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter), a generator as torch's; ``recurse=False``: own only."""
+        for _, _, name, param in self._named_members("_parameters", prefix, recurse,
+                                                     remove_duplicate):
+            yield name, param
 
-    def named_buffers(self, prefix: str = "", persistent_only: bool = False
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """A generator over the parameters, as torch's (``next(model.parameters())`` works;
+        ``list(...)`` where a list is needed)."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True, *, persistent_only: bool = False
                       ) -> Iterator[tuple[str, np.ndarray]]:
-        for module_name, module in self.named_modules(prefix):
-            for name, array in module.__dict__.get("_buffers", {}).items():
-                if array is None or (persistent_only and name in module._non_persistent):
-                    continue
-                yield (f"{module_name}.{name}" if module_name else name), array
+        for module, own, name, array in self._named_members("_buffers", prefix, recurse,
+                                                            remove_duplicate):
+            if not (persistent_only and own in module._non_persistent):
+                yield name, array
 
-    def buffers(self) -> list[np.ndarray]:
-        return [b for _, b in self.named_buffers()]
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        """A generator over the buffers, as torch's."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
 
     def num_parameters(self) -> int:
         return int(sum(p.data.size for p in self.parameters()))

@@ -205,6 +205,10 @@ class _RNNBase(Module):
             output = F.swapaxes(output, 0, 1)
         return output, h_n, c_n
 
+    def flatten_parameters(self) -> None:
+        """torch's call to pack the weights into one cuDNN buffer: nothing to do here (as
+        torch's on the CPU); programs call it after loading or replicating a model."""
+
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:

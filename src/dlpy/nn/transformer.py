@@ -11,6 +11,7 @@ from dlpy import functional as F
 from dlpy.device import as_device
 from dlpy.nn import init
 from dlpy.nn.attention import MultiHeadAttention, check_batch_first, pick
+from dlpy.nn.attention.multihead import to_batch_first
 from dlpy.nn.container import ModuleList
 from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
@@ -57,9 +58,9 @@ class _Layer(Module):
     cross_attention = False
 
     def __init__(self, d_model: int, num_heads: int | None = None, dim_feedforward: int = 2048,
-                 dropout: float = 0.0, activation: str = "relu", norm_first: bool = False,
+                 dropout: float = 0.1, activation: str = "relu", norm_first: bool = False,
                  rng=None, layer_norm_eps: float = 1e-5, dtype=None, *, bias: bool = True,
-                 batch_first: bool = True, nhead: int | None = None):
+                 batch_first: bool = False, nhead: int | None = None, device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         owner = type(self).__name__
@@ -72,12 +73,14 @@ class _Layer(Module):
                             "(dlpy's order is d_model, num_heads, dim_feedforward, dropout, "
                             "activation, norm_first, rng, layer_norm_eps: give PyTorch's "
                             "layer_norm_eps by keyword)")
-        check_batch_first(owner, batch_first)
+        batch_first = check_batch_first(owner, batch_first)
+        as_device(device, owner)  # the CPU only
         self.config = dict(d_model=d_model, num_heads=num_heads, dim_feedforward=dim_feedforward,
                            dropout=dropout, activation=activation, norm_first=bool(norm_first),
-                           layer_norm_eps=layer_norm_eps, bias=bool(bias))
+                           layer_norm_eps=layer_norm_eps, bias=bool(bias),
+                           batch_first=batch_first)
         self.activation, self.norm_first = activation, bool(norm_first)
-        self.batch_first, self.num_heads = True, num_heads
+        self.batch_first, self.num_heads = batch_first, num_heads
         # assignment order = PyTorch's parameter order
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias, rng=rng,
                                             dtype=dtype)
@@ -105,27 +108,32 @@ class _Layer(Module):
 
 
 class TransformerEncoderLayer(_Layer):
-    """PyTorch's nn.TransformerEncoderLayer with batch_first=True (same parameter names).
+    """PyTorch's nn.TransformerEncoderLayer (same parameter names and defaults: dropout 0.1,
+    batch_first=False, so x is (seq, batch, d_model) unless batch_first=True).
 
     post-LN (norm_first=False): x = norm1(x + attn(x)); x = norm2(x + ff(x))
     pre-LN (norm_first=True):   x = x + attn(norm1(x)); x = x + ff(norm2(x))
-    with ff(x) = linear2(dropout(activation(linear1(x)))); x is (batch, seq, d_model).
+    with ff(x) = linear2(dropout(activation(linear1(x)))).
     """
 
-    def forward(self, x: Tensor, key_padding_mask=None, attn_mask=None, *, src_mask=None,
-                src_key_padding_mask=None, is_causal: bool = False) -> Tensor:
-        """key_padding_mask (batch, seq): True marks padding; attn_mask (seq, seq): True = not
-        allowed (PyTorch's keywords src_key_padding_mask, src_mask work too). Padded positions
-        still get outputs; real positions never see them."""
+    def forward(self, src: Tensor, src_mask=None, src_key_padding_mask=None,
+                is_causal: bool = False, *, key_padding_mask=None, attn_mask=None) -> Tensor:
+        """torch's call: src_mask (seq, seq): True = not allowed (or float, added to the
+        scores); src_key_padding_mask (batch, seq): True marks padding (dlpy's keywords
+        attn_mask, key_padding_mask work too). Padded positions still get outputs; real
+        positions never see them."""
         owner = "TransformerEncoderLayer"
         key_padding_mask = pick(owner, "key_padding_mask", key_padding_mask,
                                 "src_key_padding_mask", src_key_padding_mask)
         attn_mask = pick(owner, "attn_mask", attn_mask, "src_mask", src_mask)
+        x = to_batch_first(src, self.batch_first)
         if self.norm_first:
             x = x + self._attention(self.norm1(x), key_padding_mask, attn_mask, is_causal)
-            return x + self._feedforward(self.norm2(x), self.dropout2)
-        x = self.norm1(x + self._attention(x, key_padding_mask, attn_mask, is_causal))
-        return self.norm2(x + self._feedforward(x, self.dropout2))
+            x = x + self._feedforward(self.norm2(x), self.dropout2)
+        else:
+            x = self.norm1(x + self._attention(x, key_padding_mask, attn_mask, is_causal))
+            x = self.norm2(x + self._feedforward(x, self.dropout2))
+        return to_batch_first(x, self.batch_first)
 
     def _attention(self, x, key_padding_mask, attn_mask, is_causal):
         out = self.self_attn(x, x, x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
@@ -141,7 +149,8 @@ class TransformerDecoderLayer(_Layer):
              x = norm3(x + ff(x))
     pre-LN:  x = x + self_attn(norm1(x)); x = x + cross_attn(norm2(x), memory);
              x = x + ff(norm3(x))
-    tgt (batch, seq_t, d_model), memory (batch, seq_s, d_model) -> (batch, seq_t, d_model).
+    tgt (batch, seq_t, d_model), memory (batch, seq_s, d_model) -> (batch, seq_t, d_model)
+    with batch_first=True; (seq, batch, d_model) each with torch's default batch_first=False.
     """
 
     cross_attention = True
@@ -153,19 +162,23 @@ class TransformerDecoderLayer(_Layer):
         True = not allowed, or float, added to the scores; tgt_key_padding_mask (batch, seq_t),
         memory_key_padding_mask (batch, seq_s): True marks padding. *_is_causal: without a mask,
         make the causal one; with a mask, a hint (the mask is used as given), as PyTorch."""
-        self._check(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+        x = to_batch_first(tgt, self.batch_first)
+        memory = to_batch_first(memory, self.batch_first)
+        self._check(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
                     memory_key_padding_mask)
-        x = tgt
         if self.norm_first:
             x = x + self._self_block(self.norm1(x), tgt_mask, tgt_key_padding_mask,
                                      tgt_is_causal)
             x = x + self._cross_block(self.norm2(x), memory, memory_mask,
                                       memory_key_padding_mask, memory_is_causal)
-            return x + self._feedforward(self.norm3(x), self.dropout3)
-        x = self.norm1(x + self._self_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-        x = self.norm2(x + self._cross_block(x, memory, memory_mask, memory_key_padding_mask,
-                                             memory_is_causal))
-        return self.norm3(x + self._feedforward(x, self.dropout3))
+            x = x + self._feedforward(self.norm3(x), self.dropout3)
+        else:
+            x = self.norm1(x + self._self_block(x, tgt_mask, tgt_key_padding_mask,
+                                                tgt_is_causal))
+            x = self.norm2(x + self._cross_block(x, memory, memory_mask,
+                                                 memory_key_padding_mask, memory_is_causal))
+            x = self.norm3(x + self._feedforward(x, self.dropout3))
+        return to_batch_first(x, self.batch_first)
 
     def _self_block(self, x, attn_mask, key_padding_mask, is_causal):
         out = self.self_attn(x, x, x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
@@ -195,8 +208,10 @@ class TransformerDecoderLayer(_Layer):
 
 def _make_layers(owner, layer_class, layer_config, num_layers, rng):
     """num_layers layers: fresh ones from a dict of arguments, or deep copies of a layer (each
-    with generators of its own, else every copy draws the same dropout masks). Returns the
-    layers and their config (the arguments in full, as the layers checked them)."""
+    with generators of its own, else every copy draws the same dropout masks). A dict is
+    dlpy's own form and keeps dlpy's defaults (batch_first=True, dropout 0.0); a layer keeps
+    its own settings (torch's defaults). Returns the layers and their config (the arguments in
+    full, as the layers checked them)."""
     if num_layers < 1:
         raise ValueError(f"{owner}: num_layers must be at least 1, got {num_layers}")
     if isinstance(layer_config, layer_class):
@@ -204,7 +219,8 @@ def _make_layers(owner, layer_class, layer_config, num_layers, rng):
         give_copies_own_rngs(layer_config, layers)
     elif isinstance(layer_config, dict):
         rng = rng if rng is not None else layer_config.get("rng")
-        layers = [layer_class(**{**layer_config, "rng": rng}) for _ in range(num_layers)]
+        layer_config = {"batch_first": True, "dropout": 0.0, **layer_config, "rng": rng}
+        layers = [layer_class(**layer_config) for _ in range(num_layers)]
     else:
         raise TypeError(f"{owner}: layer_config must be a dict of {layer_class.__name__} "
                         f"arguments or a {layer_class.__name__}, got {type(layer_config).__name__}")
@@ -220,7 +236,9 @@ class _Stack(Module):
     layer_class: type[_Layer] = _Layer
 
     def __init__(self, layer_config: dict | _Layer, num_layers: int,
-                 norm: LayerNorm | bool | None = None, rng=None):
+                 norm: LayerNorm | bool | None = None, enable_nested_tensor: bool = True,
+                 mask_check: bool = True, *, rng=None):
+        # enable_nested_tensor, mask_check: torch's fast-path switches, nothing to switch here
         super().__init__()
         layers, layer_config = _make_layers(type(self).__name__, self.layer_class, layer_config,
                                             num_layers, rng)
@@ -236,17 +254,20 @@ class _Stack(Module):
 
 class TransformerEncoder(_Stack):
     """num_layers encoder layers (``layers.0``, ``layers.1``, ... as in PyTorch), then an optional
-    final ``norm``: ``TransformerEncoder(layer_config, num_layers, norm=None, rng=None)``, with
-    layer_config the keyword arguments of TransformerEncoderLayer or a layer to copy.
+    final ``norm``: ``TransformerEncoder(encoder_layer, num_layers, norm=None,
+    enable_nested_tensor=True, mask_check=True, *, rng=None)``, with encoder_layer a layer to
+    copy (torch's) or a dict of TransformerEncoderLayer's keyword arguments (dlpy's).
     """
 
     layer_class = TransformerEncoderLayer
 
-    def forward(self, x: Tensor, key_padding_mask=None, attn_mask=None, *, mask=None,
-                src_key_padding_mask=None, is_causal: bool | None = None) -> Tensor:
-        """x (batch, seq, d_model) -> (batch, seq, d_model). PyTorch's keywords
-        (src_key_padding_mask, mask, is_causal) work too."""
-        owner = "TransformerEncoder"
+    def forward(self, src: Tensor, mask=None, src_key_padding_mask=None,
+                is_causal: bool | None = None, *, key_padding_mask=None,
+                attn_mask=None) -> Tensor:
+        """torch's call: src in the layers' layout, (seq, batch, d_model) or with batch_first
+        (batch, seq, d_model), mask (seq, seq), src_key_padding_mask (batch, seq); dlpy's
+        keywords attn_mask, key_padding_mask work too."""
+        x, owner = src, "TransformerEncoder"
         key_padding_mask = pick(owner, "key_padding_mask", key_padding_mask,
                                 "src_key_padding_mask", src_key_padding_mask)
         attn_mask = pick(owner, "attn_mask", attn_mask, "mask", mask)
@@ -278,30 +299,34 @@ class TransformerDecoder(_Stack):
 
 
 class Transformer(Module):
-    """PyTorch's nn.Transformer with batch_first=True: encoder (num_encoder_layers layers and a
-    final norm) and decoder (num_decoder_layers layers and a final norm), parameters named
+    """PyTorch's nn.Transformer (its defaults: dropout 0.1, batch_first=False): encoder
+    (num_encoder_layers layers and a final norm) and decoder (num_decoder_layers layers and a
+    final norm), parameters named
     ``encoder.layers.0....``, ``encoder.norm....``, ``decoder.layers.0....``, ``decoder.norm....``.
     Every parameter of two or more axes starts Xavier-uniform, as PyTorch's.
 
-    forward(src (batch, seq_s, d_model), tgt (batch, seq_t, d_model)) -> (batch, seq_t, d_model).
+    forward(src (seq_s, batch, d_model), tgt (seq_t, batch, d_model)) -> (seq_t, batch, d_model),
+    or (batch, seq, d_model) each with batch_first=True.
     """
 
     def __init__(self, d_model: int = 512, num_heads: int | None = None,
                  num_encoder_layers: int = 6, num_decoder_layers: int = 6,
-                 dim_feedforward: int = 2048, dropout: float = 0.0, activation: str = "relu",
+                 dim_feedforward: int = 2048, dropout: float = 0.1, activation: str = "relu",
                  custom_encoder: Module | None = None, custom_decoder: Module | None = None,
-                 layer_norm_eps: float = 1e-5, batch_first: bool = True, norm_first: bool = False,
-                 bias: bool = True, rng=None, dtype=None, *, nhead: int | None = None):
+                 layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, rng=None, dtype=None, *,
+                 nhead: int | None = None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         num_heads = pick("Transformer", "num_heads", num_heads, "nhead", nhead)
         num_heads = 8 if num_heads is None else num_heads
-        check_batch_first("Transformer", batch_first)
+        batch_first = check_batch_first("Transformer", batch_first)
         activation = _activation_name("Transformer", activation)
         rng = get_rng(rng)
         layer = dict(d_model=d_model, num_heads=num_heads, dim_feedforward=dim_feedforward,
                      dropout=dropout, activation=activation, norm_first=norm_first,
-                     layer_norm_eps=layer_norm_eps, bias=bias, rng=rng, dtype=dtype)
+                     layer_norm_eps=layer_norm_eps, bias=bias, rng=rng, dtype=dtype,
+                     batch_first=batch_first)
         self.encoder = custom_encoder if custom_encoder is not None else \
             TransformerEncoder(layer, num_encoder_layers, norm=True)
         self.decoder = custom_decoder if custom_decoder is not None else \
@@ -310,12 +335,13 @@ class Transformer(Module):
             if p.ndim > 1:
                 init.xavier_uniform_(p, generator=rng)
         self.d_model, self.num_heads = d_model, num_heads
-        self.nhead, self.batch_first = num_heads, True  # PyTorch's attributes
+        self.nhead, self.batch_first = num_heads, batch_first  # PyTorch's attributes
         self.config = None if custom_encoder is not None or custom_decoder is not None else dict(
             d_model=d_model, num_heads=num_heads, num_encoder_layers=num_encoder_layers,
             num_decoder_layers=num_decoder_layers, dim_feedforward=dim_feedforward,
             dropout=dropout, activation=activation,
-            layer_norm_eps=layer_norm_eps, norm_first=bool(norm_first), bias=bool(bias))
+            layer_norm_eps=layer_norm_eps, norm_first=bool(norm_first), bias=bool(bias),
+            batch_first=batch_first)
 
     def forward(self, src: Tensor, tgt: Tensor, src_mask=None, tgt_mask=None, memory_mask=None,
                 src_key_padding_mask=None, tgt_key_padding_mask=None,
@@ -324,12 +350,13 @@ class Transformer(Module):
         """Masks: True = not allowed (or float, added to the scores); src_mask (seq_s, seq_s),
         tgt_mask (seq_t, seq_t), memory_mask (seq_t, seq_s); the *_key_padding_mask (batch,
         seq): True marks padding. generate_square_subsequent_mask(seq_t) is the causal tgt_mask."""
-        owner, d = "Transformer", self.d_model
+        owner, d, axis = "Transformer", self.d_model, 0 if self.batch_first else 1
         if src.ndim != 3 or tgt.ndim != 3 or src.shape[-1] != d or tgt.shape[-1] != d \
-                or src.shape[0] != tgt.shape[0]:
-            raise ValueError(f"{owner}: expected src (batch, seq_s, {d}) and tgt (batch, seq_t, "
-                             f"{d}), got {src.shape} and {tgt.shape}")
-        batch, seq_s = src.shape[:2]
+                or src.shape[axis] != tgt.shape[axis]:
+            layout = "(batch, seq_{}, %d)" if self.batch_first else "(seq_{}, batch, %d)"
+            raise ValueError(f"{owner}: expected src {layout.format('s') % d} and tgt "
+                             f"{layout.format('t') % d}, got {src.shape} and {tgt.shape}")
+        batch, seq_s = src.shape[axis], src.shape[1 - axis]
         _check_shape(owner, "src_mask", src_mask,
                      [(seq_s, seq_s), (batch * self.num_heads, seq_s, seq_s)])
         _check_shape(owner, "src_key_padding_mask", src_key_padding_mask, [(batch, seq_s)])
@@ -341,10 +368,10 @@ class Transformer(Module):
                             tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
 
     @staticmethod
-    def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> np.ndarray:
-        """(sz, sz) float mask: -inf above the diagonal (the future), 0 elsewhere, as PyTorch's;
-        a numpy array, which every dlpy mask argument takes."""
+    def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
+        """(sz, sz) float mask: -inf above the diagonal (the future), 0 elsewhere, as PyTorch's:
+        a Tensor without gradient (``.to(device)`` as torch programs call it)."""
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         as_device(device, "generate_square_subsequent_mask")
         future = np.triu(np.ones((sz, sz), dtype=bool), 1)
-        return np.where(future, -np.inf, 0.0).astype(dtype)
+        return Tensor(np.where(future, -np.inf, 0.0).astype(dtype))

@@ -553,6 +553,7 @@ class ConvNd(Op):
     """
 
     name = "conv"
+    saves = (0, 1)  # torch's convolution saves input and weight, never its output
 
     def __init__(self, stride, padding, dilation, groups=1):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
@@ -620,6 +621,7 @@ class ConvTransposeNd(Op):
     """
 
     name = "conv_transpose"
+    saves = (0, 1)  # torch's convolution saves input and weight, never its output
 
     def __init__(self, stride, padding, output_padding, dilation, groups):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding

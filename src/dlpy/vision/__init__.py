@@ -1,8 +1,9 @@
 """torchvision's counterpart: ``dlpy.vision.models`` (ResNet, MobileNetV2, VGG, ViT with
 torchvision's module names, so its state dicts load unchanged) and ``dlpy.vision.transforms``
 (Compose, ToTensor, Normalize, Resize, crops, flips on numpy arrays and Tensors);
-``dlpy.vision.tv_tensors`` (Image, Mask, BoundingBoxes, Video) for the v2 transforms."""
+``dlpy.vision.utils`` (make_grid, save_image); ``dlpy.vision.tv_tensors`` (Image, Mask,
+BoundingBoxes, Video) for the v2 transforms."""
 
-from dlpy.vision import datasets, models, ops, transforms, tv_tensors
+from dlpy.vision import datasets, models, ops, transforms, tv_tensors, utils
 
-__all__ = ["datasets", "models", "ops", "transforms", "tv_tensors"]
+__all__ = ["datasets", "models", "ops", "transforms", "tv_tensors", "utils"]

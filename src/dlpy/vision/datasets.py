@@ -20,6 +20,7 @@ import numpy as np
 
 from dlpy.data.dataset import Dataset
 from dlpy.data.mnist import _find, read_idx
+from dlpy.tensor import Tensor
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
                   ".npy")
@@ -197,7 +198,8 @@ class FakeData(VisionDataset):
 
 class MNIST(VisionDataset):
     """The IDX files (``.gz`` or raw) in root/MNIST/raw (or root/MNIST, or root): items are
-    ((28, 28) uint8 image, int label)."""
+    ((28, 28) uint8 image, int label); ``data`` (N, 28, 28) uint8 and ``targets`` (N,) int64
+    are Tensors, as torchvision's."""
 
     classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
                "7 - seven", "8 - eight", "9 - nine"]
@@ -220,18 +222,22 @@ class MNIST(VisionDataset):
         else:
             raise FileNotFoundError(f"{name}: {images_stem}(.gz) and {labels_stem}(.gz) not "
                                     f"found in {folders[0]} (nor {folders[1]}, {folders[2]})")
-        self.data = read_idx(images, magic=0x803)
-        self.targets = read_idx(labels, magic=0x801).astype(np.int64)
+        self.data = Tensor(read_idx(images, magic=0x803))
+        self.targets = Tensor(read_idx(labels, magic=0x801).astype(np.int64))
         if len(self.data) != len(self.targets):
             raise ValueError(f"{name}: {images} has {len(self.data)} images but {labels} has "
                              f"{len(self.targets)} labels")
+
+    @property
+    def raw_folder(self) -> str:
+        return str(self.root / type(self).__name__ / "raw")
 
     @property
     def class_to_idx(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.classes)}
 
     def __getitem__(self, index: int):
-        return self._item(self.data[index], int(self.targets[index]))
+        return self._item(self.data.data[index], int(self.targets.data[index]))
 
     def __len__(self) -> int:
         return len(self.data)

@@ -215,5 +215,5 @@ def item_bytes(value: Any) -> memoryview:
     buffer = io.BytesIO()
     if isinstance(value, np.ndarray) and not (value.base is None and value.flags.c_contiguous):
         value = np.array(value, copy=True, order="C")  # its own storage: only its bytes
-    serialization.save(value, buffer)
+    serialization.save_tree(value, buffer)
     return buffer.getbuffer()

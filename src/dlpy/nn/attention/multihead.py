@@ -14,13 +14,18 @@ from dlpy.random import get_rng
 from dlpy.tensor import Tensor, default_dtype
 
 
-def check_batch_first(owner: str, batch_first) -> None:
-    """dlpy's Transformer layers are batch-first only: say so instead of misreading the axes."""
-    if batch_first is not True:
-        raise ValueError(
-            f"{owner}: dlpy is batch-first only, (batch, seq, feature); got batch_first="
-            f"{batch_first!r} (transpose (seq, batch, feature) inputs with x.swapaxes(0, 1))"
-        )
+def check_batch_first(owner: str, batch_first) -> bool:
+    """batch_first must be True ((batch, seq, feature) inputs) or False ((seq, batch,
+    feature), torch's default); returns it as a bool."""
+    if not isinstance(batch_first, (bool, np.bool_)):
+        raise TypeError(f"{owner}: batch_first must be True or False, got {batch_first!r}")
+    return bool(batch_first)
+
+
+def to_batch_first(x, batch_first: bool):
+    """(seq, batch, ...) -> (batch, seq, ...) when the layout is not batch-first (and back:
+    the same swap); None and batch-first inputs pass unchanged."""
+    return x if batch_first or x is None else x.transpose(0, 1)
 
 
 def pick(owner: str, name: str, value, torch_name: str, torch_value):
@@ -55,7 +60,7 @@ class MultiHeadAttention(Module):
         if d_model is None or num_heads is None:
             raise TypeError("MultiHeadAttention: needs d_model (or PyTorch's embed_dim) and "
                             "num_heads")
-        check_batch_first("MultiHeadAttention", batch_first)
+        self.batch_first = check_batch_first("MultiHeadAttention", batch_first)
         if num_heads <= 0 or d_model % num_heads:
             raise ValueError(
                 f"MultiHeadAttention: d_model must be divisible by num_heads, got d_model="
@@ -105,6 +110,8 @@ class MultiHeadAttention(Module):
         Returns the output, or (output, weights) with need_weights: weights (batch, seq_q, seq_k)
         averaged over heads, or (batch, num_heads, seq_q, seq_k) without averaging (numpy).
         """
+        if not self.batch_first:  # (seq, batch, feature) in and out
+            query, key, value = (to_batch_first(t, False) for t in (query, key, value))
         d = self.d_model
         for name, x, width in (("query", query, d), ("key", key, self.kdim),
                                ("value", value, self.vdim)):
@@ -127,7 +134,7 @@ class MultiHeadAttention(Module):
             add_zero_attn=self.add_zero_attn, key_padding_mask=key_padding_mask,
             attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, rng=self.rng,
             owner="MultiHeadAttention")
-        out = self.out_proj(out)  # as a module (torch: F.linear with out_proj's weight)
+        out = to_batch_first(self.out_proj(out), self.batch_first)  # out_proj as a module
         if not need_weights:
             return out
         return out, (weights.mean(axis=1) if average_attn_weights else weights)
@@ -143,4 +150,31 @@ class MultiHeadAttention(Module):
         return text
 
 
-MultiheadAttention = MultiHeadAttention  # PyTorch's spelling
+class MultiheadAttention(MultiHeadAttention):
+    """torch.nn.MultiheadAttention, with torch's defaults and call: ``MultiheadAttention(
+    embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
+    kdim=None, vdim=None, batch_first=False)``, so inputs are (seq, batch, embed_dim) unless
+    batch_first=True; ``forward(query, key, value, key_padding_mask=None, need_weights=True,
+    attn_mask=None, average_attn_weights=True, is_causal=False)`` returns ``(output, weights)``,
+    weights None without need_weights. dlpy's MultiHeadAttention is the same layer with
+    batch-first inputs by default and the output alone."""
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False,
+                 kdim: int | None = None, vdim: int | None = None, batch_first: bool = False,
+                 device=None, dtype=None, *, rng=None):
+        from dlpy.device import as_device
+
+        as_device(device, "MultiheadAttention")  # the CPU only, as everywhere
+        super().__init__(embed_dim, num_heads, dropout, bias, rng, dtype,
+                         add_bias_kv=add_bias_kv, add_zero_attn=add_zero_attn, kdim=kdim,
+                         vdim=vdim, batch_first=batch_first)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask=None,
+                need_weights: bool = True, attn_mask=None, average_attn_weights: bool = True,
+                is_causal: bool = False):
+        out = super().forward(query, key, value, key_padding_mask=key_padding_mask,
+                              attn_mask=attn_mask, need_weights=need_weights,
+                              average_attn_weights=average_attn_weights, is_causal=is_causal)
+        return out if need_weights else (out, None)
+

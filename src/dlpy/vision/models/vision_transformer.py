@@ -36,14 +36,16 @@ class EncoderBlock(nn.Module):
         self.num_heads = num_heads
         self.ln_1 = nn.LayerNorm(hidden_dim, eps=1e-6)
         self.self_attention = nn.MultiheadAttention(hidden_dim, num_heads,
-                                                    dropout=attention_dropout, rng=rng)
+                                                    dropout=attention_dropout, batch_first=True,
+                                                    rng=rng)
         self.dropout = nn.Dropout(dropout, rng=rng)
         self.ln_2 = nn.LayerNorm(hidden_dim, eps=1e-6)
         self.mlp = _mlp_block(hidden_dim, mlp_dim, dropout, rng)
 
     def forward(self, x):
         y = self.ln_1(x)
-        x = x + self.dropout(self.self_attention(y, y, y))
+        y, _ = self.self_attention(y, y, y, need_weights=False)
+        x = x + self.dropout(y)
         return x + self.mlp(self.ln_2(x))
 
 
