@@ -83,10 +83,10 @@ def weights_init(m):
     """The DCGAN paper's initialisation: N(0, 0.02) convolutions, N(1, 0.02) batch-norm scales."""
     classname = m.__class__.__name__
     if classname.find("Conv") != -1:
-        nn.init.normal_(m.weight.data, 0.0, 0.02)
+        m.weight.data.normal_(0.0, 0.02)
     elif classname.find("BatchNorm") != -1:
-        nn.init.normal_(m.weight.data, 1.0, 0.02)
-        nn.init.constant_(m.bias.data, 0)
+        m.weight.data.normal_(1.0, 0.02)
+        m.bias.data.fill_(0)
 
 
 def main():

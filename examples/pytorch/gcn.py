@@ -91,10 +91,9 @@ class GraphConvolution(nn.Module):
 
     def reset_parameters(self):
         stdv = 1.0 / math.sqrt(self.weight.size(1))
-        with torch.no_grad():
-            self.weight.uniform_(-stdv, stdv)
-            if self.bias is not None:
-                self.bias.uniform_(-stdv, stdv)
+        self.weight.data.uniform_(-stdv, stdv)
+        if self.bias is not None:
+            self.bias.data.uniform_(-stdv, stdv)
 
     def forward(self, input, adj):
         # bag-of-words features come in as a sparse matrix, hidden activations dense

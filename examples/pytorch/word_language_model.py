@@ -253,9 +253,8 @@ def train_epoch(model, train_data, args, ntokens, lr, epoch):
         loss = F.nll_loss(output, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        with torch.no_grad():  # plain SGD, by hand
-            for p in model.parameters():
-                p.add_(p.grad, alpha=-lr)
+        for p in model.parameters():  # plain SGD, by hand
+            p.data.add_(p.grad, alpha=-lr)
         total_loss += loss.item()
         losses.append(loss.item())
         if batch % args.log_interval == 0 and batch > 0:

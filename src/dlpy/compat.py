@@ -12,18 +12,48 @@ A module name maps through ``MODULE_MAP`` (longest prefix first: ``torch.nn.func
 ``torchaudio`` -> ``dlpy.audio``), anything else to the same name under ``dlpy``. A torch module
 dlpy lacks is a ``ModuleNotFoundError`` that names both. Real torch modules already imported are
 set aside while the aliases are installed and put back when they are removed.
+
+``.data`` as torch's: dlpy's ``t.data`` is the numpy array, torch's a Tensor sharing memory
+(``p.data.add_(p.grad, alpha=-lr)``, ``m.weight.data.normal_(0, 0.02)``). ``run`` compiles the
+program's own source files (the script and the modules imported from its folder or, for
+``-m``, from the package's folder, subfolders included; never dlpy's files, the standard
+library's or site-packages') with every ``X.data`` rewritten, nothing else:
+
+- a load ``X.data`` becomes ``__dlpy_data__(X)`` (``tensor_data``): for a dlpy Tensor, a
+  Tensor on the same array (``X.detach()``), with no graph, whose in-place methods write into
+  X's array without recording (even given an operand that requires grad) and bump its version
+  (so backward refuses an op whose backward reads the old value, where torch would compute a
+  stale gradient); for anything else (a dataset, a numpy array, a named tuple) ``X.data``;
+- a store or augmented store ``X.data = v`` / ``X.data += v`` goes through
+  ``__dlpy_data_target__(X).data`` (``data_target``): a Tensor X takes v's array (shared, as
+  torch's), a numpy array as it is; anything else stores as written. ``del X.data`` and
+  ``case X.data:`` patterns and annotations are left as written.
+
+Line numbers are kept; transformed code is never written to a ``.pyc`` (a plain ``python`` run
+of the same files compiles them afresh); the finder serving the program's modules is removed
+after the run, and the program's modules loaded through it leave ``sys.modules``.
+``install()``/``as_torch()`` give the aliases only: code they import is not rewritten.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import runpy
 import sys
+import sysconfig
+import types
 from collections.abc import Iterator
+
+import numpy as np
+
+from dlpy.overrides import _disabled_torch_function_impl
+from dlpy.tensor import Tensor, no_grad
 
 # torch's module name -> dlpy's, where they differ; the longest matching prefix wins
 MODULE_MAP = {
@@ -172,9 +202,261 @@ def as_torch() -> Iterator[None]:
         uninstall()
 
 
+# ------------------------------------------------------------- the program's `.data`
+DATA_LOAD = "__dlpy_data__"
+DATA_STORE = "__dlpy_data_target__"
+
+
+class _DataView(Tensor):
+    """A plain Tensor's ``.data`` under the rewrite: ``detach()``'s Tensor on the same array,
+    whose in-place methods never record, so ``p.data.copy_(q)`` writes into p's array even
+    when q requires grad (torch's result would record; dlpy's would get an array of its own).
+    Ops on it give plain Tensors; it pickles and copies as one."""
+
+    __torch_function__ = _disabled_torch_function_impl
+    __slots__ = ()
+
+    def _in_place(self, *args, **kwargs) -> Tensor:
+        with no_grad():
+            return super()._in_place(*args, **kwargs)
+
+    def __reduce_ex__(self, protocol):
+        return Tensor, (self.data,)
+
+
+def tensor_data(value):
+    """``value.data`` as torch reads it: for a dlpy Tensor, a Tensor on the same array with no
+    graph (``detach()``; its in-place methods write into value's array); anything else's own
+    ``.data``."""
+    if isinstance(value, Tensor):
+        view = value.detach()
+        if type(view) is Tensor:  # (a complex tensor or a subclass's detach stays as it is)
+            view.__class__ = _DataView
+        return view
+    return value.data
+
+
+def set_tensor_data(tensor: Tensor, value) -> None:
+    """``tensor.data = value`` as torch's: a Tensor's array is taken (shared, not copied; the
+    shape and dtype may change), a numpy array as it is (dlpy's own ``.data``)."""
+    if isinstance(value, Tensor):
+        tensor.data = value.data
+    elif isinstance(value, np.ndarray):
+        tensor.data = value
+    else:
+        raise TypeError(f"Tensor.data: expected a Tensor (or a numpy array), got "
+                        f"{type(value).__name__}")
+
+
+class _DataTarget:
+    """What ``X.data = v`` (and ``X.data += v``) stores through when X is a Tensor."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor: Tensor):
+        self.tensor = tensor
+
+    @property
+    def data(self):
+        return tensor_data(self.tensor)
+
+    @data.setter
+    def data(self, value) -> None:
+        set_tensor_data(self.tensor, value)
+
+
+def data_target(value):
+    """The object ``value.data = ...`` stores on: a ``_DataTarget`` for a Tensor (torch's
+    meaning of the store), ``value`` itself otherwise."""
+    return _DataTarget(value) if isinstance(value, Tensor) else value
+
+
+# the names the rewritten code calls, put in each rewritten module's globals
+HELPERS = {DATA_LOAD: tensor_data, DATA_STORE: data_target}
+
+
+class DataAccess(ast.NodeTransformer):
+    """``X.data`` (load) -> ``__dlpy_data__(X)``; ``X.data = v`` (store, augmented store) ->
+    ``__dlpy_data_target__(X).data = v``. ``del X.data``, ``case X.data:`` and annotations stay."""
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        if node.attr != "data" or isinstance(node.ctx, ast.Del):
+            return node
+        if isinstance(node.ctx, ast.Load):
+            call = ast.Call(func=ast.Name(id=DATA_LOAD, ctx=ast.Load()), args=[node.value],
+                            keywords=[])
+            return ast.copy_location(call, node)
+        target = ast.Call(func=ast.Name(id=DATA_STORE, ctx=ast.Load()), args=[node.value],
+                          keywords=[])
+        node.value = ast.copy_location(target, node.value)
+        return node
+
+    def visit_MatchValue(self, node: ast.MatchValue) -> ast.AST:
+        return node  # a value pattern must stay a dotted name
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        return node  # annotations as written (strings under `from __future__ import annotations`)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        node.target = self.visit(node.target)
+        if node.value is not None:
+            node.value = self.visit(node.value)
+        return node
+
+    def visit_FunctionDef(self, node):
+        returns, node.returns = node.returns, None
+        self.generic_visit(node)
+        node.returns = returns
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+
+def program_code(source: bytes | str, path: str) -> types.CodeType:
+    """``source`` compiled with ``X.data`` rewritten (``DataAccess``), at its own line numbers
+    (tracebacks show ``path``'s lines); ``from __future__`` imports of the source only."""
+    tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    tree = ast.fix_missing_locations(DataAccess().visit(tree))
+    return compile(tree, path, "exec", dont_inherit=True)
+
+
+def _inside(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # different drives
+        return False
+
+
+def _excluded_folders() -> list[str]:
+    """dlpy's folder, the standard library's and the installed packages'."""
+    paths = sysconfig.get_paths()
+    folders = [os.path.dirname(sys.modules["dlpy"].__file__),
+               *(paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib"))]
+    return [os.path.realpath(folder) for folder in folders if folder]
+
+
+def is_program_file(path: str | None, folder: str, excluded: list[str] | None = None) -> bool:
+    """Whether ``path`` is a ``.py`` file of the program in ``folder`` (subfolders included):
+    not one of dlpy's, the standard library's or an installed package's (``excluded``:
+    ``_excluded_folders()``, given when known)."""
+    if not path or not path.endswith(".py"):
+        return False
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    if not _inside(path, folder):
+        return False
+    parts = path.split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return False
+    excluded = _excluded_folders() if excluded is None else excluded
+    return not any(_inside(path, other) for other in excluded)
+
+
+class _ProgramLoader(importlib.machinery.SourceFileLoader):
+    """A program module's loader: its source through ``program_code``, never a ``.pyc`` read
+    or written (one could hold the plain compilation, or give it to a plain run)."""
+
+    def get_code(self, fullname):
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+    def source_to_code(self, data, path, *, _optimize=-1):
+        return program_code(data, path)
+
+    def exec_module(self, module) -> None:
+        vars(module).update(HELPERS)
+        super().exec_module(module)
+
+
+class _ProgramFinder(importlib.abc.MetaPathFinder):
+    """Finds what the path finder finds, and serves the program's files (``is_program_file``)
+    with ``_ProgramLoader``; anything else is left to the finders after it."""
+
+    def __init__(self, folder: str):
+        self.folder = os.path.realpath(folder)
+        self.excluded = _excluded_folders()
+        self.loaded: list[str] = []
+
+    def find_spec(self, fullname, path=None, target=None):
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if (spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader
+                or not is_program_file(spec.origin, self.folder, self.excluded)):
+            return None
+        spec.loader = _ProgramLoader(fullname, spec.origin)
+        self.loaded.append(fullname)
+        return spec
+
+
+@contextlib.contextmanager
+def _program_modules(folder: str | None) -> Iterator[None]:
+    """Serve the program's modules in ``folder`` rewritten while the block runs (before the
+    path finder, so other finders keep their turn); afterwards the finder and the modules it
+    loaded go."""
+    if folder is None:
+        yield
+        return
+    finder = _ProgramFinder(folder)
+    index = next((i for i, f in enumerate(sys.meta_path)
+                  if f is importlib.machinery.PathFinder), len(sys.meta_path))
+    sys.meta_path.insert(index, finder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(finder)
+        for name in finder.loaded:
+            module = sys.modules.get(name)
+            if module is not None and isinstance(getattr(module, "__loader__", None),
+                                                 _ProgramLoader):
+                del sys.modules[name]
+
+
+def _module_folder(name: str) -> str | None:
+    """The folder of ``-m name``'s top-level package (its module's folder for a plain module),
+    found without importing it; None for dlpy's own modules."""
+    top = name.partition(".")[0]
+    if top == "dlpy":
+        return None
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return list(spec.submodule_search_locations)[0]
+    return os.path.dirname(spec.origin) if spec.origin else None
+
+
+def _run_script(path: str) -> None:
+    """``runpy.run_path(path, run_name="__main__")`` for a file, its code rewritten when it is
+    a program file: a fresh ``__main__`` module (in ``sys.modules`` while it runs, so pickle
+    finds the classes it defines) with run_path's globals."""
+    with open(path, "rb") as file:
+        source = file.read()
+    folder = os.path.dirname(os.path.abspath(path))
+    if is_program_file(path, folder):
+        code = program_code(source, path)
+    else:
+        code = compile(source, path, "exec", dont_inherit=True)
+    main = types.ModuleType("__main__")
+    vars(main).update(__file__=path, __cached__=None, __loader__=None, __package__="",
+                      __spec__=None, **HELPERS)
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        exec(code, vars(main))
+    finally:
+        if saved is None:
+            del sys.modules["__main__"]
+        else:
+            sys.modules["__main__"] = saved
+
+
 def run(argv: list[str]) -> None:
     """Run ``SCRIPT ARGS...`` or ``-m MODULE ARGS...`` as ``__main__`` with the aliases
-    installed (``sys.argv`` as Python would set it)."""
+    installed (``sys.argv`` as Python would set it) and the program's ``X.data`` as torch's
+    (see the module's docstring)."""
     if not argv or argv[0] in ("-h", "--help"):
         raise SystemExit("usage: python -m dlpy.compat SCRIPT [ARGS...] | -m MODULE [ARGS...]\n"
                          "runs a PyTorch program with `import torch` giving dlpy")
@@ -186,14 +468,18 @@ def run(argv: list[str]) -> None:
             # `-m torch.distributed.run` runs dlpy's module (the alias has no code to run)
             module = dlpy_name(argv[1]) if _is_torch_name(argv[1]) else argv[1]
             sys.argv = [module, *argv[2:]]
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
+            with _program_modules(_module_folder(module)):
+                runpy.run_module(module, init_globals=HELPERS, run_name="__main__",
+                                 alter_sys=True)
         else:
             script = argv[0]
             if not os.path.isfile(script):
                 raise SystemExit(f"dlpy.compat: no such script: {script}")
             sys.argv = list(argv)
-            sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-            runpy.run_path(script, run_name="__main__")
+            folder = os.path.dirname(os.path.abspath(script))
+            sys.path.insert(0, folder)
+            with _program_modules(folder):
+                _run_script(script)
     finally:
         uninstall()
 
