@@ -145,6 +145,28 @@ CASES = {
     "conv_transpose1d (32, 64, 128) 32 k4 s2": (
         F.conv_transpose1d, TF.conv_transpose1d, [(32, 64, 128), (64, 32, 4), (32,)],
         dict(stride=2, padding=1)),
+    # the DCGAN of examples/pytorch/dcgan.py (batch 64, 32x32, nz 32, ngf = ndf = 32): the
+    # generator's transposed convolutions, the discriminator's convolutions
+    **{f"dcgan G conv_transpose2d {x} {w[1]} k4 s{s}": (
+        F.conv_transpose2d, TF.conv_transpose2d, [x, w], dict(stride=s, padding=p))
+       for x, w, s, p in (((64, 32, 1, 1), (32, 128, 4, 4), 1, 0),
+                          ((64, 128, 4, 4), (128, 64, 4, 4), 2, 1),
+                          ((64, 64, 8, 8), (64, 32, 4, 4), 2, 1),
+                          ((64, 32, 16, 16), (32, 3, 4, 4), 2, 1))},
+    **{f"dcgan D conv2d {x} {w[0]} k4 s{s}": (
+        F.conv2d, TF.conv2d, [x, w], dict(stride=s, padding=p))
+       for x, w, s, p in (((64, 3, 32, 32), (32, 3, 4, 4), 2, 1),
+                          ((64, 32, 16, 16), (64, 32, 4, 4), 2, 1),
+                          ((64, 64, 8, 8), (128, 64, 4, 4), 2, 1),
+                          ((64, 128, 4, 4), (1, 128, 4, 4), 1, 0))},
+    # an MNIST DCGAN's one-channel ends (28x28), a 1-d one-channel 4 / 2
+    "dcgan-mnist D conv2d (64, 1, 28, 28) 64 k4 s2": (
+        F.conv2d, TF.conv2d, [(64, 1, 28, 28), (64, 1, 4, 4)], dict(stride=2, padding=1)),
+    "dcgan-mnist G conv_transpose2d (64, 64, 14, 14) 1 k4 s2": (
+        F.conv_transpose2d, TF.conv_transpose2d, [(64, 64, 14, 14), (64, 1, 4, 4)],
+        dict(stride=2, padding=1)),
+    "conv1d (32, 1, 1024) 16 k4 s2 p1": (F.conv1d, TF.conv1d, [(32, 1, 1024), (16, 1, 4)],
+                                         dict(stride=2, padding=1)),
     "max_pool2d (64, 8, 28, 28) k2": (F.max_pool2d, TF.max_pool2d, [(64, 8, 28, 28)],
                                       dict(kernel_size=2)),
     "max_pool3d (8, 8, 8, 28, 28) k2": (F.max_pool3d, TF.max_pool3d, [(8, 8, 8, 28, 28)],

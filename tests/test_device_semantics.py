@@ -213,3 +213,29 @@ def test_nested_eq_ne_elementwise_hash_by_identity():
     with pytest.raises(ValueError, match="eq: nested tensors of different structure"):
         n == nested_tensor([dlpy.ones(1), dlpy.ones(1)])  # noqa: B015
     assert hash(n) == hash(n) and hash(n) != hash(m) and n in {n} and m not in {n}
+
+
+def test_module_to_meta_keeps_shapes_and_dtypes_as_torch():
+    # torch.func's ensembling recipe: copy.deepcopy(model).to("meta") as a stateless base
+    import copy
+
+    from dlpy.func import functional_call, stack_module_state, vmap
+
+    models = [nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).eval() for _ in range(2)]
+    for model in models:
+        model[1].running_mean += dlpy.randn(4).data  # buffers that differ between the models
+    base = copy.deepcopy(models[0]).to("meta")
+    assert base[0].weight.device == dlpy.device("meta") and base[0].weight.is_meta
+    assert base[0].weight.shape == (4, 3) and base[0].weight.dtype == np.float32
+    assert base[1].num_batches_tracked.dtype == np.int64  # buffers too, ints stay ints
+    assert not base[1].num_batches_tracked.flags.writeable
+    assert models[0][0].weight.device == dlpy.device("cpu") and not models[0][0].weight.is_meta
+    assert base[0].weight.data.strides == (0, 0)  # no storage of its own
+    params, buffers = stack_module_state(models)
+    x = dlpy.randn(5, 3)
+    out = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))(
+        params, buffers, x)
+    for k, model in enumerate(models):
+        np.testing.assert_allclose(out[k].data, model(x).data, rtol=1e-6)
+    with pytest.raises(RuntimeError, match="there is no CUDA device"):
+        nn.Linear(2, 2).to("cuda")

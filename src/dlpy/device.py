@@ -14,8 +14,8 @@ import numpy as np
 
 from dlpy.cuda import NO_CUDA
 
-__all__ = ["DEVICE_TYPES", "OnCPU", "as_device", "device", "get_default_device", "parse_to",
-           "set_default_device"]
+__all__ = ["DEVICE_TYPES", "META", "MetaArray", "OnCPU", "as_device", "device",
+           "get_default_device", "is_meta_request", "meta_array", "parse_to", "set_default_device"]
 
 # torch's device types, in the order of its error message
 DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
@@ -108,6 +108,7 @@ class device:  # noqa: N801 - torch's name
 
 
 CPU = device("cpu")
+META = device("meta")
 _DEFAULT = [CPU]  # set_default_device's device, then those of the open ``with device(...)``
 
 
@@ -187,10 +188,27 @@ def _dtype(value, name: str) -> np.dtype:
         raise TypeError(f"{name}: expected a dtype, a device or a tensor, got {value!r}") from None
 
 
-def parse_to(name: str, args: tuple, kwargs: dict) -> tuple[np.dtype | None, bool]:
-    """torch's ``to`` arguments: ``(dtype)``, ``(device)``, ``(device, dtype)``, ``(tensor)``,
-    each followed by ``non_blocking, copy``, or keywords ``device, dtype, non_blocking, copy,
-    memory_format``. Returns (dtype or None, copy); a device other than the CPU raises."""
+class MetaArray(np.ndarray):
+    """The storage of a tensor on torch's ``meta`` device: a shape and a dtype, no memory (a
+    read-only zero-stride view of one NaN, or 0 for integers, so a value read by mistake
+    shows). A Tensor holding one says ``device == device("meta")`` and ``is_meta``."""
+
+
+def meta_array(shape, dtype) -> MetaArray:
+    """A ``MetaArray`` of ``shape`` and ``dtype`` (it takes one element of memory)."""
+    dtype = np.dtype(dtype)
+    fill = np.full((), np.nan if dtype.kind in "fc" else 0, dtype)
+    return np.broadcast_to(fill, tuple(shape)).view(MetaArray)
+
+
+def is_meta_request(name: str, args: tuple, kwargs: dict) -> bool:
+    """Whether ``to(*args, **kwargs)`` asks for the ``meta`` device (``Module.to("meta")``,
+    as the stateless base of ``torch.func.functional_call``)."""
+    where = _parse_to_arguments(name, args, kwargs).get("device")
+    return where is not None and device(where).type == "meta"
+
+
+def _parse_to_arguments(name: str, args: tuple, kwargs: dict) -> dict:
     unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
     if unknown:
         raise TypeError(f"{name}: unexpected keyword {sorted(unknown)[0]!r} (expected device, "
@@ -214,6 +232,17 @@ def parse_to(name: str, args: tuple, kwargs: dict) -> tuple[np.dtype | None, boo
         if key in given:
             raise TypeError(f"{name}: {key} given twice (as an argument and a keyword)")
         given[key] = value
-    as_device(given.get("device"), name)
+    return given
+
+
+def parse_to(name: str, args: tuple, kwargs: dict,
+             meta: bool = False) -> tuple[np.dtype | None, bool]:
+    """torch's ``to`` arguments: ``(dtype)``, ``(device)``, ``(device, dtype)``, ``(tensor)``,
+    each followed by ``non_blocking, copy``, or keywords ``device, dtype, non_blocking, copy,
+    memory_format``. Returns (dtype or None, copy); a device other than the CPU (or, with
+    ``meta``, the meta device) raises."""
+    given = _parse_to_arguments(name, args, kwargs)
+    if not (meta and is_meta_request(name, args, kwargs)):
+        as_device(given.get("device"), name)
     dtype = given.get("dtype")
     return (None if dtype is None else _dtype(dtype, name)), bool(given.get("copy", False))

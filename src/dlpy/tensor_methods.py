@@ -19,6 +19,8 @@ import weakref
 import numpy as np
 
 from dlpy.device import CPU as _CPU
+from dlpy.device import META as _META
+from dlpy.device import MetaArray as _MetaArray
 from dlpy.ops import arithmetic as _arith
 from dlpy.tensor import (
     Tensor,
@@ -308,13 +310,15 @@ for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed"
 for _name, _getter in (("itemsize", lambda self: self.data.itemsize),
                        ("nbytes", lambda self: self.data.nbytes),
                        ("is_cpu", lambda self: True), ("is_cuda", lambda self: False),
-                       ("device", lambda self: _CPU),
+                       ("device", lambda self: _META if type(self.data) is _MetaArray else _CPU),
                        ("grad_fn", lambda self: self.op)):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, property(_getter))
 # torch's layout and device flags a dense CPU tensor answers False (nested tensors are
-# dlpy.nested's class, which says True)
-for _name in ("is_nested", "is_meta", "is_quantized", "is_mkldnn", "is_distributed", "is_xpu",
+# dlpy.nested's class, which says True); one whose storage is a MetaArray is on the meta device
+if not hasattr(Tensor, "is_meta"):
+    Tensor.is_meta = property(lambda self: type(self.data) is _MetaArray)
+for _name in ("is_nested", "is_quantized", "is_mkldnn", "is_distributed", "is_xpu",
               "is_xla", "is_mps", "is_ipu", "is_maia", "is_mtia", "is_vulkan"):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, property(lambda self: False))

@@ -228,6 +228,29 @@ def test_clamp_propagates_nan_with_no_gradient():
     np.testing.assert_array_equal(x.grad, [0.0, 0.0])
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply")
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.0, 1.5, -0.3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_leaky_relu_equals_the_masked_formula(slope, dtype, rng):
+    """The branch-free forward (max(x, slope x) for slopes in (0, 1]) and the factor-lookup
+    backward give np.where's values bit for bit: NaN, inf, -0.0 and 0 (slope g) included."""
+    x = rng.standard_normal((3, 4, 5)).astype(dtype)
+    x[0, 0, :5] = [np.nan, np.inf, -np.inf, -0.0, 0.0]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    g[0, 1, :3] = [np.nan, np.inf, -0.0]
+    t = Tensor(x, requires_grad=True)
+    y = F.leaky_relu(t, slope)
+    y.backward(g)
+    mask = x > 0
+    expected_y = np.where(mask, x, x * slope)
+    expected_grad = np.where(mask, g, g * slope)
+    assert y.dtype == t.grad.dtype == dtype
+    np.testing.assert_array_equal(y.data, expected_y)
+    np.testing.assert_array_equal(np.signbit(y.data), np.signbit(expected_y))
+    np.testing.assert_array_equal(t.grad, expected_grad)
+    np.testing.assert_array_equal(np.signbit(t.grad), np.signbit(expected_grad))
+
+
 def test_activation_errors():
     x = Tensor(np.zeros(3))
     with pytest.raises(TypeError, match=r"leaky_relu: negative_slope must be a number, got '0.1'"):
@@ -257,3 +280,16 @@ def test_gelu_tanh_module_and_errors():
         F.gelu(x, approximate="erf")
     with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
         nn.GELU("fast")
+
+
+def test_clamp_of_integer_tensors_keeps_or_promotes_the_dtype_as_torch():
+    r = Tensor(np.arange(4, dtype=np.int64))
+    assert (r + 1).clamp(max=2).dtype == np.int64  # int bounds: torch keeps int64
+    np.testing.assert_array_equal((r + 1).clamp(max=2).data, [1, 2, 2, 2])
+    assert Tensor(np.arange(3, dtype=np.int32)).clamp(1, 1).dtype == np.int32
+    half = r.clamp(min=0.5)  # a float bound: the default float dtype, as torch
+    assert half.dtype == np.float32
+    np.testing.assert_array_equal(half.data, [0.5, 1.0, 2.0, 3.0])
+    x = Tensor(np.array([1, 5, 9]))
+    x.clamp_(2, 6)
+    assert x.dtype == np.int64 and x.data.tolist() == [2, 5, 6]

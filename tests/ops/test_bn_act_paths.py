@@ -27,11 +27,14 @@ def reference_batch_norm(x, w, b, g, eps=1e-5):
     return xhat * w.reshape(shape) + b.reshape(shape), dx, (g * xhat).sum(axes), g.sum(axes)
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 110, 120), (3, 2, 5), (4, 3)])
+# (2, 3, 110, 120): 39600 values a sample, more than one block of _channel_blocks; (40, 3, 16,
+# 24): 1152 a sample, 28 samples a block and a last block of 12 (DCGAN's small images)
+@pytest.mark.parametrize("shape", [(2, 3, 110, 120), (40, 3, 16, 24), (3, 2, 5), (4, 3)])
 @pytest.mark.parametrize("strided", [False, True])
 def test_batch_norm_blocks_and_strided_gradients(shape, strided, rng):
-    # (2, 3, 110, 120): 39600 values a sample, more than one block of _channel_blocks
-    assert shape[1] * int(np.prod(shape[2:])) > norm._CHANNEL_BLOCK or len(shape) < 4
+    width = shape[1] * int(np.prod(shape[2:]))
+    assert len(shape) < 4 or width > norm._CHANNEL_BLOCK or (
+        norm._CHANNEL_BLOCK // width < shape[0] and shape[0] % (norm._CHANNEL_BLOCK // width))
     x = rng.standard_normal(shape) * 3 + 2
     g = rng.standard_normal(shape)
     if strided:  # a gradient that is a transposed view: the unblocked formula

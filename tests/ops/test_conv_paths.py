@@ -53,6 +53,11 @@ def _force(monkeypatch, path: str) -> None:
     ((50, 1, 28, 28), (16, 1, 5, 5), (1, 1), (1, 1), 1, "im2col"),  # one channel: short runs
     ((64, 7, 14, 14), (16, 7, 3, 3), (1, 1), (1, 1), 1, "im2col"),
     ((16, 64, 32, 32), (64, 64, 3, 3), (2, 2), (1, 1), 1, "im2col"),  # strided
+    # strides that divide the kernel (DCGAN's 4x4 / 2): channels-last, dx by phases
+    ((64, 3, 32, 32), (32, 3, 4, 4), (2, 2), (1, 1), 1, "channels_last"),
+    ((64, 64, 8, 8), (128, 64, 4, 4), (2, 2), (1, 1), 1, "channels_last"),
+    ((64, 128, 8, 8), (128, 128, 4, 4), (2, 2), (1, 1), 1, "im2col"),  # long rows
+    ((64, 64, 8, 8), (128, 64, 4, 4), (2, 2), (2, 2), 1, "im2col"),  # dilated
     ((8, 3, 112, 112), (64, 3, 7, 7), (2, 2), (1, 1), 1, "im2col"),  # a ResNet stem
     ((16, 64, 32, 32), (64, 32, 3, 3), (1, 1), (1, 1), 2, "grouped"),  # Winograd a group
     ((8, 128, 28, 28), (128, 32, 3, 3), (1, 1), (1, 1), 4, "grouped"),  # ResNeXt-like
@@ -213,11 +218,22 @@ CASES = [
     ((2, 3, 1, 1), (4, 3, 1, 1), {}),  # 1x1 everything
     ((2, 1, 6, 6), (3, 1, 1, 1), dict(stride=2)),  # a 1x1 kernel, strided
 ]
+# strides that divide the kernel: dx by phases (phase_input_grad); DCGAN's 4x4 / 2 padding 1,
+# uneven strides and kernels, a padding that leaves x's end past every window (zero there),
+# no padding, 1-d and 3-d (a stride-1 axis: one phase)
+PHASE_CASES = [
+    ((3, 5, 8, 8), (4, 5, 4, 4), dict(stride=2, padding=1)),
+    ((2, 3, 9, 7), (4, 3, 4, 6), dict(stride=(2, 3), padding=(1, 2))),
+    ((2, 3, 10, 10), (4, 3, 4, 4), dict(stride=2, padding=(3, 0))),
+    ((2, 3, 8, 9), (4, 3, 2, 2), dict(stride=2)),  # U-Net's 2x2 / 2
+    ((2, 3, 11), (4, 3, 6), dict(stride=3, padding=2)),
+    ((2, 2, 5, 6, 7), (3, 2, 2, 4, 2), dict(stride=(2, 2, 1), padding=(0, 1, 1))),
+]
 
 
 @pytest.mark.parametrize("grads", ["xwb", "x", "w"])
 @pytest.mark.parametrize("block_bytes", [1 << 19, 200])  # 200: a block of a few lines
-@pytest.mark.parametrize("x_shape, w_shape, settings", CASES)
+@pytest.mark.parametrize("x_shape, w_shape, settings", CASES + PHASE_CASES)
 def test_channels_last_matches_im2col(x_shape, w_shape, settings, block_bytes, grads, rng,
                                       monkeypatch):
     _assert_path_matches_im2col(monkeypatch, rng, "channels_last", x_shape, w_shape, settings,
@@ -246,6 +262,27 @@ def one_sample(x_shape, w_shape, settings, *rest):
 @pytest.mark.parametrize("x_shape, w_shape, settings", [one_sample(*case) for case in CASES[:1] + [
     ((2, 8, 5, 6), (3, 8, 3, 3), dict(padding=1))] + CASES[2:4] + CASES[7:9]] + CASES[9:])
 def test_channels_last_gradcheck(x_shape, w_shape, settings, rng, monkeypatch):
+    _gradcheck_path(monkeypatch, rng, "channels_last", 200, x_shape, w_shape, settings)
+
+
+@pytest.mark.parametrize("phase_waste", [0.0, np.inf])  # g @ w added back; phases' forward
+@pytest.mark.parametrize("x_shape, w_shape, settings", PHASE_CASES)
+def test_phase_input_grad_both_ways_match_im2col(x_shape, w_shape, settings, phase_waste, rng,
+                                                 monkeypatch):
+    monkeypatch.setattr(conv_channels_last, "PHASE_WASTE", phase_waste)
+    _assert_path_matches_im2col(monkeypatch, rng, "channels_last", x_shape, w_shape, settings,
+                                1 << 19, "xwb")
+
+
+@pytest.mark.parametrize("phase_waste", [0.0, np.inf])
+@pytest.mark.parametrize("x_shape, w_shape, settings", [
+    ((1, 2, 6, 6), (3, 2, 4, 4), dict(stride=2, padding=1)),
+    ((1, 2, 7, 5), (2, 2, 4, 6), dict(stride=(2, 3), padding=(1, 2))),
+    ((1, 2, 8, 8), (2, 2, 4, 4), dict(stride=2, padding=(3, 0))),
+    ((2, 2, 9), (3, 2, 6), dict(stride=3, padding=2)),
+])
+def test_phase_input_grad_gradcheck(x_shape, w_shape, settings, phase_waste, rng, monkeypatch):
+    monkeypatch.setattr(conv_channels_last, "PHASE_WASTE", phase_waste)
     _gradcheck_path(monkeypatch, rng, "channels_last", 200, x_shape, w_shape, settings)
 
 
@@ -475,6 +512,8 @@ TRANSPOSE_CASES = [
     ((1, 8, 3, 3), (8, 2, 2, 2), dict(output_padding=1, dilation=2), "im2col"),
     ((2, 16, 5, 4), (16, 6, 3, 3), dict(padding=1, groups=2), "grouped"),
     ((2, 8, 5, 4), (8, 3, 3, 3), dict(stride=2, padding=1, groups=4), "depthwise"),  # 2 -> 3
+    ((2, 8, 4, 5), (8, 3, 4, 4), dict(stride=2, padding=1), "channels_last"),  # by phases
+    ((2, 6, 5), (6, 4, 4), dict(stride=2, padding=1, output_padding=1), "channels_last"),
 ]
 
 
@@ -506,7 +545,8 @@ def test_the_transpose_takes_the_rule_s_path(rng):
     for w_shape, groups, stride, path in [((8, 1, 3, 3), 8, 2, "depthwise"),
                                           ((16, 8, 1, 1), 1, 2, "pointwise"),
                                           ((16, 8, 3, 3), 1, 1, "channels_last"),
-                                          ((16, 8, 2, 2), 1, 2, "im2col")]:
+                                          ((16, 8, 2, 2), 1, 2, "channels_last"),
+                                          ((16, 8, 4, 4), 1, 2, "channels_last")]:
         op = conv.ConvTranspose2d((stride,) * 2, (0, 0), (0, 0), (1, 1), groups)
         y = op.forward(rng.standard_normal((2, w_shape[0], 5, 5)),
                        rng.standard_normal(w_shape))

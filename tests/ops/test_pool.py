@@ -218,3 +218,17 @@ def test_float32_stays_float32(rng):
 def test_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_max_pool2d_output_may_be_changed_in_place_before_backward():
+    # torch saves max_pool2d's input and indices, not its output: nn.ReLU(inplace=True) after
+    # a pool (the spatial transformer tutorial's localisation net) backpropagates
+    x = Tensor(np.array([[[[1.0, -2.0, 0.5, 3.0], [-1.0, 0.0, -4.0, 2.0],
+                           [-3.0, -5.0, 6.0, 1.0], [-2.0, -1.5, 0.0, 7.0]]]]), requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    y.relu_()
+    y.sum().backward()
+    expected = np.zeros((1, 1, 4, 4))
+    expected[0, 0, 0, 0] = expected[0, 0, 0, 3] = expected[0, 0, 3, 3] = 1.0  # -1 clamped away
+    np.testing.assert_array_equal(y.data[0, 0], [[1.0, 3.0], [0.0, 7.0]])
+    np.testing.assert_array_equal(x.grad, expected)

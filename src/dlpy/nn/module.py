@@ -584,10 +584,26 @@ class Module:
         buffer to ``dtype``, in place (the Parameter objects stay the same, so an optimiser
         made before still holds them; their ``.grad`` is dropped); returns the module. Complex
         parameters are left as they are (as torch's ``float()``/``double()``). dlpy has one
-        device: ``to("cpu")`` does nothing, any other device raises ``RuntimeError``."""
-        from dlpy.device import parse_to
+        device: ``to("cpu")`` does nothing, any other device raises ``RuntimeError``, except
+        ``to("meta")``: every parameter and buffer keeps its shape and dtype and loses its
+        values (a ``MetaArray``), torch's stateless base for ``func.functional_call``."""
+        from dlpy.device import is_meta_request, meta_array, parse_to
 
-        dtype, _ = parse_to(f"{type(self).__name__}.to", args, kwargs)
+        name = f"{type(self).__name__}.to"
+        dtype, _ = parse_to(name, args, kwargs, meta=True)
+        if is_meta_request(name, args, kwargs):
+            for module in self.modules():
+                for p in module._parameters.values():
+                    if p is not None:
+                        floating = dtype is not None and is_floating_dtype(p.data.dtype)
+                        p.data = meta_array(p.data.shape, dtype if floating else p.data.dtype)
+                        p.grad = None
+                for key, buffer in module._buffers.items():
+                    if buffer is not None:
+                        floating = dtype is not None and is_floating_dtype(buffer.dtype)
+                        setattr(module, key, meta_array(buffer.shape,
+                                                        dtype if floating else buffer.dtype))
+            return self
         if kwargs.get("memory_format") is not None:
             self._relayout(kwargs["memory_format"])
         if dtype is None:

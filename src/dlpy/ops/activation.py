@@ -514,6 +514,9 @@ class SiLU(Op):
         return (grad_output * s * (1 + x * (1 - s)),)
 
 
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 class LeakyReLU(Op):
     """y = x if x > 0 else slope * x;  dx = g if x > 0 else slope * g (slope at 0, as PyTorch)."""
 
@@ -526,9 +529,21 @@ class LeakyReLU(Op):
         if x.itemsize == 1:  # float8: torch refuses
             check_float8("leaky_relu_cpu", x)
         self.mask = x > 0
+        if x.ndim and x.dtype in _BLAS_FLOATS and 0 < self.negative_slope <= 1:
+            # max(x, slope x) is the same values (NaN, inf and -0.0 too; slope 0 would make
+            # inf * 0 NaN), with no branch on the mask: np.where on a random mask ran 14x
+            # slower (DCGAN's (64, 32, 16, 16))
+            y = np.multiply(x, self.negative_slope)
+            return np.maximum(y, x, out=y)
         return np.where(self.mask, x, x * self.negative_slope)
 
     def backward(self, grad_output):
+        if grad_output.dtype in _BLAS_FLOATS and grad_output.ndim:
+            # g times the factor (slope, 1)[mask], a lookup: 4x faster than np.where's branches
+            factors = np.array([self.negative_slope, 1], dtype=grad_output.dtype)
+            grad = np.take(factors, self.mask.view(np.uint8))
+            grad *= grad_output
+            return (grad,)
         return (np.where(self.mask, grad_output, grad_output * self.negative_slope),)
 
     def backward_graph(self, grad_output, output):
@@ -699,6 +714,16 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
         raise ValueError("clamp: at least one of min and max must be given")
     low = None if min is None else real_number("clamp", "min", min, finite=False)
     high = None if max is None else real_number("clamp", "max", max, finite=False)
+    if getattr(getattr(x, "data", None), "dtype", np.dtype(float)).kind in "iu":
+        # torch's promotion: int bounds keep an integer tensor's dtype, a float bound makes
+        # the result the default float dtype
+        if all(bound is None or isinstance(bound, (int, np.integer)) for bound in (min, max)):
+            low = None if min is None else int(min)
+            high = None if max is None else int(max)
+        else:
+            from dlpy.tensor import default_dtype
+
+            x = x.to(default_dtype())
     return Clamp(low, high)(x)
 
 

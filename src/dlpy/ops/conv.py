@@ -398,9 +398,12 @@ def conv_path(x_shape, w_shape, stride, dilation, groups: int, out_size) -> str:
     of at least 16x16 (fewer tiles make its products too small);
     "channels_last" (conv_channels_last: im2col of x moved to (N, *spatial, C), block by block)
     for stride 1, groups 1 and 8 (1-d: 32) to 1024 / prod(kernel) input channels (its copies
-    run over C contiguous values; wider rows make its blocks' products too small);
+    run over C contiguous values; wider rows make its blocks' products too small), and for
+    strides that divide the kernel (dilation 1, up to 1024 / prod(kernel) channels, any
+    number: its copies run over kw C values), whose input gradient it makes by phases (DCGAN's
+    4x4 / 2: forward + backward 0.53-0.74x im2col's time, 1.0-1.2x PyTorch);
     else "im2col" (channel-major, below: its copies run along image rows, better for a few
-    channels, strides (measured: channels-last is 10-40% slower there) and groups; a strided
+    channels, other strides (measured, 3x3 / 2: channels-last 10-40% slower) and groups; a strided
     stem's, C/G prod(kernel) <= BLOCKED_ROWS, made block by block from the stride's phases,
     _Phases).
     ConvTransposeNd takes the path of the convolution whose input gradient it is."""
@@ -413,8 +416,9 @@ def conv_path(x_shape, w_shape, stride, dilation, groups: int, out_size) -> str:
         per_group = conv_path((x_shape[0], channels // groups, *x_shape[2:]),
                               (w_shape[0] // groups, *w_shape[1:]), stride, dilation, 1, out_size)
         return "im2col" if per_group == "im2col" else "grouped"
-    if any(s != 1 for s in stride):
-        return "im2col"
+    if any(s != 1 for s in stride):  # channels-last where its input gradient is by phases
+        return "channels_last" if (conv_channels_last.phase_split(kernel, stride, dilation)
+                                   and channels * math.prod(kernel) <= 1024) else "im2col"
     if (conv_winograd.applies(kernel, stride, dilation, groups) and channels >= 32
             and w_shape[0] >= 32 and min(out_size) >= 16):
         return "winograd"
@@ -426,7 +430,8 @@ def conv_path(x_shape, w_shape, stride, dilation, groups: int, out_size) -> str:
 def conv_forward(path: str, x: np.ndarray, weight: np.ndarray, stride, padding, dilation,
                  groups: int, out_size):
     """ConvNd's y (N, O, *out_size) without bias by path (possibly a transposed view), and the
-    im2col matrix where the path made one (its weight gradient reads it)."""
+    im2col matrix where the path made one, channels-last's padded x (N, *spatial, C) (its
+    weight gradient reads them; conv_backward's cols)."""
     if x.shape[0] == 0:  # an empty batch: an empty y, as PyTorch (the kernels need samples)
         return np.zeros((0, weight.shape[0], *out_size), dtype=np.result_type(x, weight)), None
     if path == "depthwise":
@@ -442,10 +447,12 @@ def conv_forward(path: str, x: np.ndarray, weight: np.ndarray, stride, padding, 
                                          x_part, w_part, stride, padding, dilation, 1,
                                          out_size)[0]
         return y, None
-    if path in ("winograd", "channels_last"):  # both give y channels-last, (N, *out_size, O)
-        y = conv_winograd.forward(x, weight, padding, out_size) if path == "winograd" else \
-            conv_channels_last.forward(x, weight, stride, padding, dilation, out_size)
-        return np.moveaxis(y, -1, 1), None
+    if path == "winograd":  # y channels-last, (N, *out_size, O)
+        return np.moveaxis(conv_winograd.forward(x, weight, padding, out_size), -1, 1), None
+    if path == "channels_last":  # y channels-last; x padded and moved kept for dw
+        padded = conv_channels_last.channels_last(x, padding)
+        return np.moveaxis(conv_channels_last.forward(x, weight, stride, padding, dilation,
+                                                      out_size, padded), -1, 1), padded
     n, out_channels = x.shape[0], weight.shape[0]
     plan = _phase_plan(x.shape, weight.shape, stride, padding, dilation, out_size)
     if plan is not None and plan.blocked(weight.shape[1]):  # a stem: block by block
@@ -485,7 +492,7 @@ def conv_backward(path: str, x: np.ndarray, weight: np.ndarray, grad_output: np.
         return conv_winograd.backward(x, weight, grad_output, padding, need_x, need_weight)
     if path == "channels_last":
         return conv_channels_last.backward(x, weight, grad_output, stride, padding, dilation,
-                                           need_x, need_weight)
+                                           need_x, need_weight, cols)
     out_channels, out_size = weight.shape[0], grad_output.shape[2:]
     x_grad = w_grad = None
     plan = _phase_plan(x.shape, weight.shape, stride, padding, dilation, out_size)
@@ -750,6 +757,10 @@ class MaxPoolNd(Op):
     """
 
     name = "max_pool"
+    # backward reads the input (its windows) and a private copy of the maxima, so the output
+    # may be changed in place (a ReLU(inplace=True) after the pool, as torch allows: torch
+    # saves the input and the argmax indices)
+    saves = (0,)
 
     def __init__(self, kernel_size, stride, padding, dilation, ceil_mode=False):
         self.kernel, self.stride, self.padding = kernel_size, stride, padding
@@ -768,7 +779,7 @@ class MaxPoolNd(Op):
         for view in views:
             np.maximum(y, view, out=y)
         self.y = y
-        return y
+        return y.copy()
 
     def _padded_shape(self):
         return _pool_padded_shape(self.x_shape, self.kernel, self.stride, self.padding,

@@ -275,12 +275,18 @@ def _channel_blocks(kernel, factors, *arrays) -> None:
     """kernel(*blocks of arrays, *blocks of factors) over blocks of _CHANNEL_BLOCK values of each
     sample of C-contiguous arrays (N, C, *) of one shape (the last one written), the (C,)
     factors repeated over the inner axes to match: a chain of passes over a block stays in the
-    L2 cache."""
+    L2 cache. Samples smaller than a block go several at once, blocks (samples, width) with
+    the factors broadcast over the samples (DCGAN's (64, 64, 8, 8): one call, not 64)."""
     n, channels = arrays[0].shape[:2]
     width = arrays[0].size // n
     rows = [a.reshape(n, width) for a in arrays]
     repeated = [np.repeat(np.asarray(f, dtype=arrays[0].dtype), width // channels)
                 for f in factors]
+    if width < _CHANNEL_BLOCK:
+        step = _CHANNEL_BLOCK // width
+        for start in range(0, n, step):
+            kernel(*(r[start:start + step] for r in rows), *repeated)
+        return
     for start in range(0, width, _CHANNEL_BLOCK):
         part = slice(start, start + _CHANNEL_BLOCK)
         factor_blocks = [f[part] for f in repeated]
@@ -300,11 +306,11 @@ def _channel_combination(g: np.ndarray, a: np.ndarray, x: np.ndarray, b: np.ndar
         out -= x * b.reshape(shape)
         out -= c.reshape(shape)
         return out
-    scratch = np.empty(min(_CHANNEL_BLOCK, channels * inner), dtype=g.dtype)
+    scratch = np.empty(min(_CHANNEL_BLOCK, g.size), dtype=g.dtype)
 
     def kernel(gb, xb, out, ab, bb, cb):
         np.multiply(gb, ab, out=out)
-        tmp = np.multiply(xb, bb, out=scratch[:out.size])
+        tmp = np.multiply(xb, bb, out=scratch[:out.size].reshape(out.shape))
         out -= tmp
         out -= cb
 
