@@ -53,17 +53,19 @@ def image_folder(tmp_path_factory):
                             "ignore:invalid value encountered:RuntimeWarning")
 def test_imagenet_style_learns_and_resumes_exactly(capsys, image_folder, tmp_path):
     common = ["--data", str(image_folder), "--num-classes", "4", "-b", "8", "--image-size",
-              "16", "--lr", "0.01", "-p", "100"]
-    full = run_in_process(capsys, "imagenet_style.py", *common, "--epochs", "2",
+              "16", "--lr", "0.003", "-p", "100"]
+    # three epochs of three steps: epoch to epoch the loss is noisy (BLAS threads alone move
+    # epoch 2 by 0.4), by the third it has fallen below 0.6x the first on every setting tried
+    full = run_in_process(capsys, "imagenet_style.py", *common, "--epochs", "3",
                           "--out", str(tmp_path / "full"))
-    assert full["arch"] == "resnet18" and len(full["epoch_losses"]) == 2
-    assert full["epoch_losses"][1] < 0.85 * full["epoch_losses"][0], full
+    assert full["arch"] == "resnet18" and len(full["epoch_losses"]) == 3
+    assert full["epoch_losses"][2] < 0.6 * full["epoch_losses"][0], full
     assert (tmp_path / "full" / "checkpoint.pth.tar").exists()
     assert (tmp_path / "full" / "model_best.pth.tar").exists()
-    # one epoch, then --resume to two: the same run as going straight through
+    # one epoch, then --resume to three: the same run as going straight through
     run_in_process(capsys, "imagenet_style.py", *common, "--epochs", "1",
                    "--out", str(tmp_path / "part"))
-    resumed = run_in_process(capsys, "imagenet_style.py", *common, "--epochs", "2",
+    resumed = run_in_process(capsys, "imagenet_style.py", *common, "--epochs", "3",
                              "--out", str(tmp_path / "part"), "--resume",
                              str(tmp_path / "part" / "checkpoint.pth.tar"))
     assert resumed["start_epoch"] == 1
