@@ -60,6 +60,10 @@ PROGRAMS: dict[str, list[str]] = {
 }
 
 
+# a second setting of one program, under its own name
+VARIANT_OF = {"word_language_model_transformer": "word_language_model"}
+
+
 def mnist_root(folder: str) -> str:
     """torchvision's root/MNIST/raw layout of ../shared/data/mnist (decompressed) in folder,
     or "" when the data is not there."""
@@ -79,7 +83,7 @@ def run_once(python: str, program: str, args: list[str], dlpy: bool, mnist: str,
     with tempfile.TemporaryDirectory() as tmp:
         argv = [a.format(mnist=f"--data-root={mnist}" if mnist else "") for a in args]
         argv = [a for a in argv if a]
-        script = EXAMPLES / f"{program.removesuffix('_transformer')}.py"
+        script = EXAMPLES / f"{VARIANT_OF.get(program, program)}.py"
         prefix = [python, "-m", "dlpy.compat"] if dlpy else [python]
         path = str(ROOT / "src") if dlpy or not torch_path else torch_path
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
