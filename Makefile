@@ -13,7 +13,7 @@ install: $(BIN)/python
 
 test: install
 	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 demo: install
 	$(BIN)/python -m dlpy.demo
