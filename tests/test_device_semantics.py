@@ -228,7 +228,8 @@ def test_module_to_meta_keeps_shapes_and_dtypes_as_torch():
     assert base[0].weight.device == dlpy.device("meta") and base[0].weight.is_meta
     assert base[0].weight.shape == (4, 3) and base[0].weight.dtype == np.float32
     assert base[1].num_batches_tracked.dtype == np.int64  # buffers too, ints stay ints
-    assert not base[1].num_batches_tracked.flags.writeable
+    tracked = base[1].num_batches_tracked
+    assert tracked.is_meta and not tracked.data.flags.writeable
     assert models[0][0].weight.device == dlpy.device("cpu") and not models[0][0].weight.is_meta
     assert base[0].weight.data.strides == (0, 0)  # no storage of its own
     params, buffers = stack_module_state(models)

@@ -143,9 +143,29 @@ def test_a_dim_the_program_cannot_change_is_refused_at_export():
 
 def test_export_leaves_batch_norm_statistics_alone():
     model, arrays = models("resnet18")["resnet18"]
-    before = model.bn1.running_mean.copy()
+    running_mean = model.bn1.running_mean
+    before = running_mean.clone()
     export(model, inputs(arrays), dynamic_shapes={"x": {0: Dim.AUTO}})
-    np.testing.assert_array_equal(model.bn1.running_mean, before)
+    assert model.bn1.running_mean is running_mean  # put back in place, as torch's
+    np.testing.assert_array_equal(running_mean.numpy(), before.numpy())
+
+
+def test_a_buffer_read_in_a_traced_forward_is_a_buffer_input():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("scale", np.array([2.0, 3.0]))
+
+        def forward(self, x):
+            return x * self.scale.reshape(1, -1)  # a method of the buffer Tensor: recorded
+
+    model = Scaled()
+    ep = export(model, (Tensor(np.ones((1, 2))),))
+    assert ep.graph_signature.buffers == ["scale"]
+    assert ep.graph_signature.lifted_tensor_constants == []
+    assert ep.state_dict["scale"] is model.scale
+    model.scale[...] = 5.0  # the program reads the module's buffer, not a copy taken at export
+    np.testing.assert_array_equal(ep.module()(Tensor(np.ones((1, 2)))).data, [[5.0, 5.0]])
 
 
 def test_non_tensor_inputs_are_specialised_and_defaults_dropped():

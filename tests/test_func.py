@@ -399,6 +399,21 @@ def test_functional_call_buffers_strict_and_several_dicts():
     assert stateless_call is functional_call
 
 
+def test_functional_call_installs_the_given_buffer_tensor_itself():
+    model = nn.BatchNorm1d(2, dtype=np.float64)
+    mean, var = t([0.0, 0.0]), np.ones(2)  # a Tensor (as torch) or a numpy array
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(
+        (m.running_mean, m.running_var)))
+    functional_call(model, {"running_mean": mean, "running_var": var},
+                    (t([[1.0, 2.0], [3.0, 6.0]]),))
+    assert seen[0][0] is mean  # the given Tensor is the buffer during the call, as torch's
+    assert type(seen[0][1]) is Tensor and seen[0][1].data is var  # an array: wrapped, no copy
+    np.testing.assert_allclose(var, [1.1, 1.7])  # the running variance landed in the array
+    assert type(model.running_mean) is Tensor and model._buffers["running_mean"] is \
+        model.running_mean
+
+
 class Counter(nn.Module):
     def __init__(self):
         super().__init__()

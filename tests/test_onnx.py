@@ -70,6 +70,20 @@ def test_small_cnn_with_batch_norm_pools_and_dropout_in_eval_mode():
     assert "0.weight" in weights and "11.bias" in weights
 
 
+def test_a_buffer_read_in_forward_is_an_initializer_under_its_state_dict_name():
+    class Shifted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3, rng=np.random.default_rng(0))
+            self.register_buffer("offset", np.arange(3, dtype=np.float32))
+
+        def forward(self, x):
+            return self.fc(x) + self.offset  # the buffer Tensor itself
+
+    proto = check(Shifted(), random_tensor(np.random.default_rng(1), 2, 3))
+    np.testing.assert_array_equal(_initializers(proto)["offset"], [0.0, 1.0, 2.0])
+
+
 def test_small_cnn_with_a_dynamic_batch_runs_other_batch_sizes():
     model = _small_cnn().eval()
     rng = np.random.default_rng(2)

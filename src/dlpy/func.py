@@ -820,8 +820,9 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
     are put back afterwards, even when the call raises. ``parameter_and_buffer_dicts``: a dict
     or a tuple of dicts (with no key twice). ``tie_weights``: a value given for one name of a
     tied (shared) parameter replaces it under all its names. ``strict``: every parameter and
-    buffer must be given, and nothing else. A buffer gets the given value's array (dlpy
-    buffers are arrays: in-place updates, BatchNorm's running statistics, land in it)."""
+    buffer must be given, and nothing else. A buffer is the given Tensor itself (a numpy
+    array is wrapped, not copied), so in-place updates, BatchNorm's running statistics, land
+    in it, as torch's."""
     from dlpy.nn.module import Module
 
     name = "functional_call"
@@ -853,8 +854,8 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
                 owner.__dict__.pop(attr, None)
             else:
                 owner.__dict__[attr] = original
-            if kind == "_buffers" and current is not installed and current is not _MISSING:
-                _write_back(dicts, owner, attr, current, module)
+            if kind == "_buffers" and current is not _MISSING:
+                _write_back(dicts, owner, attr, current, installed, module)
 
 
 def _dicts(name: str, value) -> list[dict]:
@@ -901,6 +902,8 @@ def _untied(name: str, named: dict, given: dict) -> dict:
 
 
 def _swap(name: str, module, key: str, value):
+    from dlpy.nn.module import _as_buffer
+
     path, _, attr = key.rpartition(".")
     try:
         owner = module.get_submodule(path)
@@ -915,8 +918,10 @@ def _swap(name: str, module, key: str, value):
         kind = "_parameters"
     elif attr in owner.__dict__.get("_buffers", {}):
         kind = "_buffers"
-        value = None if value is None else np.asarray(value.data if isinstance(value, Tensor)
-                                                      else value)
+        if isinstance(value, _batching.BatchedTensor):  # its statistics per sample: in place
+            raise _batching.Unbatchable(f"{name}: buffer {key!r} batched inside a vectorised "
+                                        f"vmap")  # (vmap calls the function once per sample)
+        value = _as_buffer(value)
     else:
         kind = None
         if isinstance(getattr(type(owner), attr, None), property):
@@ -931,15 +936,22 @@ def _swap(name: str, module, key: str, value):
     return owner, attr, kind, original, value
 
 
-def _write_back(dicts: list[dict], owner, attr: str, current, module) -> None:
-    """A buffer the module replaced (``self.buffer = new``) during the call: the new value goes
-    into the caller's dict, as torch's."""
+def _write_back(dicts: list[dict], owner, attr: str, current, installed, module) -> None:
+    """A buffer the module replaced during the call (``self.buffer = new``; for one given as a
+    numpy array, also ``self.buffer.data = new``): the new value goes into the caller's dict,
+    as torch's."""
+    array = current.data if isinstance(current, Tensor) else current
     for prefix, m in module.named_modules(remove_duplicate=False):
         if m is owner:
             key = f"{prefix}.{attr}" if prefix else attr
             for d in dicts:
-                if key in d:
-                    d[key] = Tensor(current) if isinstance(d[key], Tensor) else current
+                if key not in d:
+                    continue
+                if isinstance(d[key], Tensor):
+                    if current is not installed:
+                        d[key] = current if isinstance(current, Tensor) else Tensor(current)
+                elif array is not d[key]:
+                    d[key] = array
 
 
 def stack_module_state(models) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

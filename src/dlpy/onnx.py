@@ -202,7 +202,9 @@ class _Exporter:
         name = self.param_names.get(id(t))
         if name is None:
             self._check_constant(t)
-            name = self.fresh(self.buffer_names.get(id(t.data), "constant"))
+            # a buffer itself, or a Tensor over its array: under its state-dict name
+            name = self.fresh(self.buffer_names.get(id(t), self.buffer_names.get(
+                id(t.data), "constant")))
         self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(t.data), name))
         self.names[id(t)] = name
         return name
@@ -1363,7 +1365,8 @@ def export(model, args, f=None, input_names: list[str] | None = None,
     buffers = dict(model.named_buffers()) if hasattr(model, "named_buffers") else {}
     ex = _Exporter(onnx, opset_version, trace, twin, input_names,
                    {id(p): name for name, p in params.items()},
-                   {id(b): name for name, b in buffers.items()})
+                   {id(b): name for name, b in buffers.items()}
+                   | {id(getattr(b, "data", b)): name for name, b in buffers.items()})
     ex.taken |= set(output_names)
 
     def retrace() -> _Trace:

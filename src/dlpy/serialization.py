@@ -579,8 +579,8 @@ class _ObjectPickler(pickle._Pickler):
     """Python's (pure-Python) pickler, protocol 2, for whatever ``_Pickler`` does not write (a
     whole Module): Tensors and Parameters are written by ``tensors`` (a ``_Pickler``, whose
     storages go into the archive) as torch writes them, and memoised, so a tensor referenced
-    twice (tied weights) loads as one object; numpy arrays (a module's buffers) and the rest
-    are pickled as Python pickles them."""
+    twice (tied weights, a buffer under its attribute and in ``_buffers``) loads as one object;
+    numpy arrays and the rest are pickled as Python pickles them."""
 
     def __init__(self, tensors: _Pickler):
         self.buffer = io.BytesIO()

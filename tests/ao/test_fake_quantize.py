@@ -93,6 +93,22 @@ def test_fake_quantize_module_tracks_observer():
     assert weight.scale.shape == (3,) and np.all(weight.zero_point == 0)
 
 
+def test_fake_quantize_buffers_change_in_place():
+    fq = q.default_per_channel_weight_fake_quant()
+    scale, zero_point, enabled = fq.scale, fq.zero_point, fq.observer_enabled
+    fq(dlpy.tensor(np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)))
+    assert fq.scale is scale and scale.shape == (3,) and fq.zero_point is zero_point
+    assert isinstance(scale, dlpy.Tensor) and scale.dtype == np.float32
+    assert zero_point.dtype == np.int32
+    fq.disable_observer()
+    assert fq.observer_enabled is enabled and enabled.tolist() == [0]
+    before = scale.data.copy()
+    fq(dlpy.tensor(np.full((3, 4), 10.0, np.float32)))
+    np.testing.assert_array_equal(fq.scale.data, before)  # frozen
+    fq.enable_observer()
+    assert enabled.tolist() == [1]
+
+
 def test_errors():
     x = dlpy.tensor(np.ones((2, 3)))
     with pytest.raises(ValueError, match="fake_quantize_per_tensor_affine: scale must be "
@@ -108,3 +124,22 @@ def test_errors():
         q.fake_quantize_per_channel_affine(x, [0.1] * 2, [0] * 2, 1, 0, 255)
     with pytest.raises(TypeError, match="scale must be a one-element Tensor"):
         q._fake_quantize_learnable_per_tensor_affine(x, 0.1, dlpy.tensor([0.0]), 0, 255)
+
+
+def test_per_channel_state_loads_into_a_fresh_module_as_torchs():
+    # torch's _load_from_state_dict resizes the per-channel buffers (empty or (1,) when new)
+    make = q.FakeQuantize.with_args(observer=q.MovingAveragePerChannelMinMaxObserver,
+                                    quant_min=-128, quant_max=127, dtype=dlpy.qint8,
+                                    qscheme=dlpy.per_channel_symmetric)
+    trained, fresh = make(), make()
+    x = dlpy.tensor(np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32))
+    trained(x)
+    fresh.load_state_dict(trained.state_dict())
+    assert fresh.scale.shape == (3,) and fresh.activation_post_process.min_val.shape == (3,)
+    fresh.disable_observer()
+    trained.disable_observer()
+    np.testing.assert_array_equal(fresh(x).data, trained(x).data)
+    observer = q.PerChannelMinMaxObserver()
+    observer.load_state_dict(trained.activation_post_process.state_dict())
+    np.testing.assert_array_equal(observer.max_val.numpy(),
+                                  trained.activation_post_process.max_val.numpy())

@@ -115,6 +115,22 @@ def test_state_dict_round_trip(kind, tmp_path):
     np.testing.assert_array_equal(other(x).int_repr().data, layer(x).int_repr().data)
 
 
+@pytest.mark.parametrize("per_channel", [True, False], ids=["pc", "pt"])
+def test_weight_bias_and_repr_read_the_tensor_buffers(per_channel):
+    layer, _ = _layer("linear", per_channel)
+    assert isinstance(layer.weight_scales, dlpy.Tensor)
+    weight = layer.weight()
+    assert weight.qscheme() is (q.per_channel_affine if per_channel else q.per_tensor_affine)
+    np.testing.assert_array_equal(weight.int_repr().data, layer.packed_weight.data)
+    assert ("qscheme=per_channel" if per_channel else "qscheme=per_tensor") in repr(layer)
+    bias = layer.bias()
+    bias.data[0] += 1.0  # a copy, as torch's
+    assert layer.packed_bias.data[0] == np.float32(WEIGHTS["fc1_b"][0])
+    dynamic = nnqd.Linear(36, 12, per_channel=per_channel)
+    dynamic.set_weight_bias(_qweight(WEIGHTS["fc1_w"], per_channel), WEIGHTS["fc1_b"])
+    assert ("qscheme=per_channel" if per_channel else "qscheme=per_tensor") in repr(dynamic)
+
+
 def test_errors():
     layer, x = _layer("linear", True)
     with pytest.raises(TypeError, match="Linear: expected a QTensor.*got Tensor"):

@@ -31,6 +31,38 @@ def test_observer_equals_torch(case):
     np.testing.assert_array_equal(zero_point.data, ref["zero_point"])
 
 
+@pytest.mark.parametrize("class_name", ["MinMaxObserver", "MovingAverageMinMaxObserver",
+                                        "PerChannelMinMaxObserver", "HistogramObserver"])
+def test_buffers_are_tensors_updated_in_place(class_name):
+    # as torch's copy_ (resize_ first for a per-channel observer's empty start): a buffer a
+    # user holds sees every batch; state_dict gives Tensor copies
+    observer = getattr(q, class_name)()
+    held_min, held_max = observer.min_val, observer.max_val
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        observer(dlpy.tensor(rng.standard_normal((3, 5)).astype(np.float32)))
+        assert observer.min_val is held_min and observer.max_val is held_max
+    assert isinstance(held_min, dlpy.Tensor) and held_min.dtype == np.float32
+    assert np.all(held_min.data < held_max.data) and np.all(np.isfinite(held_min.data))
+    state = observer.state_dict()
+    assert all(isinstance(value, dlpy.Tensor) for value in state.values())
+    np.testing.assert_array_equal(state["min_val"].numpy(), held_min.data)
+    assert state["min_val"].data is not held_min.data
+
+
+def test_reset_min_max_vals():
+    observer = q.MinMaxObserver()
+    held = observer.min_val
+    observer(dlpy.tensor(np.float32([-1.0, 3.0])))
+    observer.reset_min_max_vals()
+    assert observer.min_val is held and held.item() == np.inf
+    assert repr(observer) == "MinMaxObserver(min_val=inf, max_val=-inf)"  # torch's
+    observer = q.PerChannelMinMaxObserver()
+    observer(dlpy.tensor(np.ones((2, 3), np.float32)))
+    observer.reset_min_max_vals()
+    assert observer.min_val.shape == (0,) and isinstance(observer.min_val, dlpy.Tensor)
+
+
 def test_ranges():
     assert (q.MinMaxObserver(reduce_range=True).quant_min,
             q.MinMaxObserver(reduce_range=True).quant_max) == (0, 127)

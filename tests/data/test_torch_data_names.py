@@ -110,9 +110,10 @@ def test_default_convert():
     got = default_convert((np.float32(1.5), 3, "a", np.arange(2),
                            Pair(np.int64(2), [np.float64(1)])))
     assert type(got) is tuple  # torch: a list (its "backwards compatibility")
-    assert isinstance(got[0], np.ndarray) and got[0].shape == () and got[0].dtype == np.float32
+    # torch: numpy arrays and scalars of numbers become tensors, numbers and strings stay
+    assert isinstance(got[0], dlpy.Tensor) and got[0].shape == () and got[0].dtype == np.float32
     assert got[1] == 3 and type(got[1]) is int and got[2] == "a"
-    np.testing.assert_array_equal(got[3], [0, 1])
+    assert isinstance(got[3], dlpy.Tensor) and got[3].tolist() == [0, 1]
     assert type(got[4]) is Pair and got[4].x.dtype == np.int64 and got[4].x.shape == ()
     assert type(got[4].y) is list and got[4].y[0].dtype == np.float64
     converted = default_convert({"a": np.int8(3), "t": dlpy.tensor([1.0])})
@@ -129,15 +130,19 @@ def test_default_collate_named_tuples_and_bytes():
 
 
 def test_default_collate_python_numbers_give_tensors_as_torch():
-    # torch: int -> int64 tensor, float -> float64, bool -> bool; numpy stays numpy in dlpy
+    # torch: int -> int64 tensor, float -> float64, bool -> bool
     images, labels = default_collate([(dlpy.zeros(2), 3), (dlpy.ones(2), 7)])
     assert isinstance(labels, dlpy.Tensor) and labels.dtype == dlpy.int64
     assert labels.tolist() == [3, 7] and labels.to("cpu").shape == (2,)
     assert isinstance(images, dlpy.Tensor) and images.shape == (2, 2)
     floats, flags = default_collate([(0.5, True), (1.5, False)])
     assert floats.dtype == dlpy.float64 and flags.dtype == dlpy.bool
-    kept = default_collate([np.float64(1.0), np.float64(2.0)])
-    assert isinstance(kept, np.ndarray) and kept.dtype == np.float64
+    scalars = default_collate([np.float64(1.0), np.float64(2.0)])  # numpy too, as torch
+    assert isinstance(scalars, dlpy.Tensor) and scalars.dtype == np.float64
+    arrays = default_collate([np.zeros(2, np.int16), np.ones(2, np.int16)])
+    assert isinstance(arrays, dlpy.Tensor) and arrays.dtype == np.int16 and arrays.shape == (2, 2)
+    words = default_collate([np.array(["a", "bc"]), np.array(["d", "e"])])
+    assert isinstance(words, np.ndarray) and words.tolist() == [["a", "bc"], ["d", "e"]]
 
 
 def test_batch_size_none_gives_each_item_converted():

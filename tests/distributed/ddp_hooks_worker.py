@@ -90,10 +90,12 @@ if rank == 0:
 
 # 4. buffers: rank 0's running statistics reach every rank at construction and each forward
 norm = nn.Sequential(nn.Linear(4, 3, rng=np.random.default_rng(0)), nn.BatchNorm1d(3))
+held = norm[1].running_mean  # a Tensor; the broadcasts write into it (torch's, in place)
 model = DistributedDataParallel(norm)
 model(Tensor(x[mine] + rank))  # each rank updates its own statistics from its own batch
 model(Tensor(x[:4]))           # rank 0's come back before this forward: equal after it
-stats = distributed.gather_object(norm[1].running_mean.copy())
+assert isinstance(held, Tensor) and held is norm[1].running_mean
+stats = distributed.gather_object(held.numpy().copy())
 if rank == 0:
     assert np.array_equal(stats[0], stats[1]) and np.abs(stats[0]).max() > 0
     print("ok ddp hooks", flush=True)

@@ -237,7 +237,9 @@ def state_dicts_full_and_sharded():
     offload = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True,
                                                                    cpu_offload=True))
     assert (offload == {}) == (rank != 0)
-    diff = difference(whole(model), one.state_dict())
+    full = whole(model)
+    assert all(type(v) is Tensor for v in full.values())  # DTensors gathered: Tensors (torch's)
+    diff = difference(full, one.state_dict())
     assert diff < 1e-10, diff
     fresh = sharded()  # rank 0's one-process state, broadcast; resumed as one process
     fresh_opt = make_adam(fresh.parameters())

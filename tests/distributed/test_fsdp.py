@@ -249,13 +249,20 @@ def test_mixed_precision_buffers_units_and_full_precision_views():
     units = [m for m in model.modules() if isinstance(m, FSDP)]
     assert [u.mixed_precision is None for u in units] == [False, False, True]
     scaled = model.module[0].module
+    held = scaled.scale
     assert scaled.scale.dtype == np.float32  # until the first forward
     out = model(np.ones((3, 4), np.float32))
     assert out.dtype == np.float16  # float16 in, float32 BatchNorm: float16 out (torch's)
     assert units[2]._handle.buffer.dtype == np.float32  # BatchNorm's unit: full precision
     assert scaled.scale.dtype == np.float16 and scaled.count.dtype == np.int64
+    assert isinstance(held, Tensor) and held is scaled.scale  # cast in place (torch's .data)
     state = model.state_dict()
+    assert all(type(v) is Tensor for v in state.values())
     assert state["0.scale"].dtype == np.float32 and state["0.scale"][0] == np.float16(1.1)
+    with FSDP.state_dict_type(model, StateDictType.LOCAL_STATE_DICT):
+        assert model.state_dict()["0.scale"].dtype == np.float16  # LOCAL: as held (torch's)
+    model.load_state_dict({**state, "0.scale": np.full(4, 2.0, np.float32)})
+    assert held is scaled.scale and held.dtype == np.float16 and np.all(held.data == 2.0)
     assert state["0.lin.weight"].dtype == np.float32
     assert units[1]._handle.buffer.dtype == np.float16
     want = Scaled().lin.weight.data

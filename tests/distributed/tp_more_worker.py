@@ -249,7 +249,7 @@ def state_dict_save_and_reload():
     state = model.state_dict()
     q = state["attn.q.weight"]
     assert isinstance(q, DTensor) and q.placements == (Shard(0),) and q.shape == (8, 8)
-    assert not q.requires_grad and type(state["norm1.weight"]) is np.ndarray
+    assert not q.requires_grad and type(state["norm1.weight"]) is Tensor
     folder = [tempfile.mkdtemp() if dist.get_rank() == 0 else None]
     dist.broadcast_object_list(folder)
     path = os.path.join(folder[0], f"tp-rank{dist.get_rank()}.pt")

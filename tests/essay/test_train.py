@@ -442,7 +442,7 @@ def test_prompt_copies_train_save_load_and_explain(docs, tmp_path):
     assert model.prompt_copies
     n = model.num_ngrams
     # the copies hold the (copy, n-gram) pairs of the training essays, prompt copies included
-    assert model.wide_weight.shape[0] == n + model.copy_keys.size
+    assert model.wide_weight.shape[0] == n + model.copy_keys.numel()
     copy_of = model.copy_keys // n
     assert set(np.unique(copy_of)) == set(range(model.num_categories + model.num_prompts))
     # the prompt copies learnt something (they start at zero)
@@ -506,7 +506,7 @@ def test_compact_copies_train_exactly_as_full_copies(docs, monkeypatch):
 
     monkeypatch.setattr(EssayNetFamily, "build", full_build)
     full = train(docs, config, show_progress=False, log=quiet)
-    n, keys = compact.model.num_ngrams, compact.model.copy_keys
+    n, keys = compact.model.num_ngrams, compact.model.copy_keys.numpy()
     assert full.model.copy_keys is None
     m = compact.model
     assert full.model.wide_weight.shape[0] == n * (1 + m.num_categories + m.num_prompts)

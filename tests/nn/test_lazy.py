@@ -42,12 +42,13 @@ def test_first_forward_makes_the_normal_layer_with_its_values(lazy, plain, x):
     expected = plain()
     dlpy.manual_seed(7)
     layer = lazy()
-    params = list(layer.parameters())
+    params, buffers = list(layer.parameters()), list(layer.buffers())
     assert all(isinstance(p, nn.UninitializedParameter) for p in params)
     assert layer.has_uninitialized_params() or not params
     y = layer(x)
     assert type(layer) is type(expected) and isinstance(expected, nn.Module)
     assert [id(p) for p in layer.parameters()] == [id(p) for p in params]  # the same objects
+    assert [id(b) for b in layer.buffers()] == [id(b) for b in buffers]  # (torch's materialize)
     assert all(type(p) is nn.Parameter for p in layer.parameters())
     np.testing.assert_array_equal(y.data, expected(x).data)  # (running statistics too)
     assert layer.state_dict().keys() == expected.state_dict().keys()
@@ -107,7 +108,7 @@ def test_buffer_registers_a_buffer():
     module = nn.Module()
     module.table = nn.Buffer(np.arange(3.0))
     module.scratch = nn.Buffer(Tensor(np.ones(2)), persistent=False)
-    assert isinstance(module.table, np.ndarray) and list(module.state_dict()) == ["table"]
+    assert isinstance(module.table, Tensor) and list(module.state_dict()) == ["table"]
     assert [name for name, _ in module.named_buffers()] == ["table", "scratch"]
     module.load_state_dict({"table": np.array([5.0, 6.0, 7.0])})
     np.testing.assert_array_equal(module.table, [5.0, 6.0, 7.0])

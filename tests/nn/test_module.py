@@ -187,6 +187,42 @@ def test_buffers_are_saved_and_loaded_but_never_learnt(tmp_path):
     np.testing.assert_array_equal(fresh.scratch, np.zeros(3))
 
 
+def test_buffers_are_tensors_updated_in_place_as_torchs():
+    import dlpy
+
+    table = np.arange(4.0)
+    model = nn.Module()
+    model.register_buffer("pe", table)  # a numpy array: a Tensor over it, not a copy
+    assert type(model.pe) is dlpy.Tensor and not model.pe.requires_grad
+    assert model.pe.size(0) == 4 and model.pe.numel() == 4 and model.pe.data is table
+    given = dlpy.ones(2)
+    model.register_buffer("given", given)
+    assert model.given is given  # a Tensor is kept itself (torch: `self.x is t`)
+    assert all(type(b) is dlpy.Tensor for b in model.buffers())
+    state = model.state_dict()  # Tensor copies (torch: views sharing the storage)
+    assert all(type(v) is dlpy.Tensor for v in state.values())
+    state["pe"][0] = -1.0
+    assert model.pe[0].item() == 0.0
+    held = model.pe
+    model.load_state_dict({"pe": np.full(4, 7.0), "given": np.zeros(2)})
+    assert model.pe is held and held.tolist() == [7.0] * 4  # loaded into the same Tensor
+    bn = nn.BatchNorm1d(3)
+    mean, count = bn.running_mean, bn.num_batches_tracked
+    bn(dlpy.tensor(np.arange(12.0, dtype=np.float32).reshape(4, 3)))
+    assert bn.running_mean is mean and bn.num_batches_tracked is count  # updated in place
+    np.testing.assert_allclose(mean.numpy(), [0.45, 0.55, 0.65], rtol=1e-6)
+    assert count.item() == 1
+    bn.running_var.fill_(2.0)  # torch's in-place methods write into the buffer
+    assert bn.state_dict()["running_var"].tolist() == [2.0, 2.0, 2.0]
+    import pickle  # a module pickled while buffers were numpy arrays unpickles with Tensors
+
+    old = nn.BatchNorm1d(2)
+    old._buffers["running_mean"] = old.__dict__["running_mean"] = np.ones(2, np.float32)
+    back = pickle.loads(pickle.dumps(old))
+    assert type(back.running_mean) is dlpy.Tensor and back._buffers["running_mean"] is \
+        back.running_mean and back.running_mean.tolist() == [1.0, 1.0]
+
+
 def test_buffer_errors():
     model = Counted(np.random.default_rng(0))
     state = model.state_dict()

@@ -105,12 +105,14 @@ def test_spectral_norm_defaults():
     np.testing.assert_allclose(np.linalg.svd(layer.weight.data, compute_uv=False)[0], 1.0,
                                rtol=1e-6)
     assert singular[0] > 1.0
-    u = layer.parametrizations.weight[0]._u.copy()
+    held = layer.parametrizations.weight[0]._u
+    u = held.clone()
     _ = layer.weight
     np.testing.assert_array_equal(layer.parametrizations.weight[0]._u, u)
     layer.train()
     _ = layer.weight
-    assert not np.array_equal(layer.parametrizations.weight[0]._u, u)
+    assert not np.array_equal(held, u)  # the buffer changed in place, as torch's
+    assert layer.parametrizations.weight[0]._u is held
 
 
 def test_weight_norm_gradients_pass_the_gradient_check():
@@ -233,12 +235,15 @@ def test_two_parametrized_names_and_removing_one():
 def test_a_buffer_can_be_parametrized():
     module = nn.Module()
     module.register_buffer("table", np.array([[1.0, 2.0], [3.0, 4.0]]))
+    table = module.table
     parametrize.register_parametrization(module, "table", Scale(10.0))
     assert list(module.state_dict()) == ["parametrizations.table.original"]
+    assert module.parametrizations.table.original is table  # the same buffer, as torch's
     np.testing.assert_array_equal(module.table.data, [[1.0, 2.0], [3.0, 4.0]])
     assert not module.table.requires_grad
     parametrize.remove_parametrizations(module, "table")
-    assert isinstance(module.table, np.ndarray) and "table" in module._buffers
+    assert module.table is table and "table" in module._buffers
+    assert isinstance(module.table, dlpy.Tensor)
 
 
 def test_state_dict_round_trip_and_dtype_casts(tmp_path):

@@ -40,6 +40,7 @@ def test_iterative_pruning_composes_masks_as_torch(ref):
     layer = linear(ref["w1"], ref["b1"])
     prune.l1_unstructured(layer, "weight", amount=0.3)
     np.testing.assert_array_equal(layer.weight_mask, ref["l1"])
+    assert isinstance(layer.weight_mask, Tensor)  # a buffer, as torch's
     prune.l1_unstructured(layer, "weight", amount=5)
     np.testing.assert_array_equal(layer.weight_mask, ref["l1_l1"])
     prune.ln_structured(layer, "weight", amount=0.34, n=2, dim=0)

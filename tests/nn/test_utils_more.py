@@ -95,7 +95,7 @@ def test_spectral_norm_hook_matches_torch_in_training_and_eval(case, ref):
     assert list(layer.state_dict()) == json.loads(ref[f"{prefix}:keys"].item())
     # u and v start from dlpy's generator: load torch's (its state dict's names), then every
     # call must follow torch's
-    state = {k: v.copy() for k, v in layer.state_dict().items()}
+    state = layer.state_dict()  # copies
     state[f"{name}_u"], state[f"{name}_v"] = ref[f"{prefix}:u"], ref[f"{prefix}:v"]
     layer.load_state_dict(state)
     x, r = dlpy.tensor(ref[f"{prefix}:x"]), ref[f"{prefix}:r"]
@@ -123,12 +123,14 @@ def test_spectral_norm_hook_defaults_and_normalises():
     # before the first forward the attribute is the raw weight (as torch's)
     np.testing.assert_array_equal(layer.weight.data, layer.weight_orig.data)
     x = dlpy.tensor(np.ones((1, 6)))
+    held = layer.weight_u
     for _ in range(30):  # training forwards iterate: sigma -> the largest singular value
         layer(x)
     np.testing.assert_allclose(np.linalg.svd(layer.weight.data, compute_uv=False)[0], 1.0,
                                rtol=1e-8)
+    assert layer.weight_u is held and isinstance(held, Tensor)  # updated in place, as torch's
     layer.eval()
-    u = layer.weight_u.copy()
+    u = layer.weight_u.clone()
     layer(x)
     np.testing.assert_array_equal(layer.weight_u, u)  # eval does not iterate
 

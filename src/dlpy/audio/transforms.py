@@ -22,13 +22,13 @@ __all__ = ["AmplitudeToDB", "ComputeDeltas", "Deemphasis", "Fade", "FrequencyMas
            "SpecAugment", "SpectralCentroid", "Spectrogram", "TimeMasking", "Vol"]
 
 
-def _like(buffer: np.ndarray, x) -> Tensor:
-    """A float32 buffer as a Tensor in the input's float dtype."""
+def _like(buffer: Tensor, x) -> Tensor:
+    """A float32 buffer as a Tensor in the input's float dtype (the buffer itself if it is)."""
     dtype = F._real_dtype(x if isinstance(x, Tensor) else Tensor(np.asarray(x)))
-    return Tensor(buffer if buffer.dtype == dtype else buffer.astype(dtype))
+    return buffer if buffer.dtype == dtype else Tensor(buffer.data.astype(dtype))
 
 
-def _apply_matrix(x, matrix: np.ndarray) -> Tensor:
+def _apply_matrix(x, matrix: Tensor) -> Tensor:
     """(..., rows, time) -> (..., columns, time): x.mT @ matrix, transposed back."""
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
     return dlpy.matmul(x.transpose(-1, -2), _like(matrix, x)).transpose(-1, -2)

@@ -18,11 +18,12 @@ from dlpy.tensor import Tensor
 
 
 def default_collate(items: list, where: str = "") -> Any:
-    """Stack a list of items into a batch: numpy arrays and scalars into one array, Tensors
-    and Python numbers into a Tensor (torch's: int64 for ints, float64 for floats, bool for
-    bools), tuples and lists field by field (a tuple, or the named tuple's own type), dicts
-    key by key, strings and bytes into a list. Items of different shapes are a ValueError (pad
-    them in your own ``collate_fn``)."""
+    """Stack a list of items into a batch, as torch's: Tensors, numpy arrays and scalars of
+    numbers into a Tensor (the arrays' dtype kept), Python numbers into a Tensor (int64 for
+    ints, float64 for floats, bool for bools), tuples and lists field by field (a tuple, or the
+    named tuple's own type), dicts key by key, strings and bytes into a list; numpy arrays of
+    strings or objects are stacked into one numpy array (torch refuses them). Items of
+    different shapes are a ValueError (pad them in your own ``collate_fn``)."""
     first = items[0]
     if isinstance(first, Tensor):
         return Tensor(_stack([t.data for t in items], where))
@@ -32,7 +33,8 @@ def default_collate(items: list, where: str = "") -> Any:
         # a label a dataset returns as int(...) is a tensor in torch: `target.to(device)`
         return Tensor(_stack(items, where))
     if isinstance(first, (np.ndarray, np.generic)):
-        return _stack(items, where)
+        batch = _stack(items, where)
+        return batch if batch.dtype.kind in "OSUV" else Tensor(batch)
     if isinstance(first, dict):
         return {key: default_collate([item[key] for item in items], f"{where}[{key!r}]")
                 for key in first}
@@ -49,12 +51,13 @@ def default_collate(items: list, where: str = "") -> Any:
 
 
 def default_convert(data: Any) -> Any:
-    """What ``DataLoader(batch_size=None)`` does to each item (torch's ``default_convert``,
-    with numpy arrays where torch has tensors): a numpy scalar becomes a 0-d array; arrays,
-    Tensors, numbers and strings stay as they are; tuples (named ones keep their type), lists
-    and dicts are converted element by element."""
-    if isinstance(data, np.generic) and not isinstance(data, (np.str_, np.bytes_)):
-        return np.asarray(data)
+    """What ``DataLoader(batch_size=None)`` does to each item, as torch's ``default_convert``:
+    a numpy array or scalar of numbers becomes a Tensor (sharing an array's memory, as
+    ``torch.as_tensor``); Tensors, Python numbers, strings and numpy arrays of strings or
+    objects stay as they are; tuples (named ones keep their type), lists and dicts are
+    converted element by element."""
+    if isinstance(data, (np.ndarray, np.generic)) and data.dtype.kind not in "OSUV":
+        return Tensor(np.asarray(data))
     if isinstance(data, dict):
         return {key: default_convert(value) for key, value in data.items()}
     if isinstance(data, tuple) and hasattr(data, "_fields"):

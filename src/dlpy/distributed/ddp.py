@@ -23,6 +23,7 @@ import numpy as np
 from dlpy.distributed import group
 from dlpy.nn.module import Module, Parameter
 from dlpy.sparse_grad import dense
+from dlpy.tensor import increment_version
 
 
 class _Bucket:
@@ -239,13 +240,17 @@ class DistributedDataParallel(Module):
             bucket.unpack_parameters()
 
     def _broadcast_buffers(self) -> None:
-        """Rank 0's buffers (running statistics) into every rank's, in place (one bcast)."""
-        buffers = [b for _, b in self.module.named_buffers() if isinstance(b, np.ndarray)]
+        """Rank 0's buffers (running statistics) into every rank's, in place (one bcast): a
+        reference a user holds (``rm = bn.running_mean``) sees rank 0's values, as torch's."""
+        buffers = [b for _, b in self.module.named_buffers() if b is not None]
         if not buffers:
             return
-        theirs = self._comm.bcast(buffers if self._comm.Get_rank() == 0 else None, root=0)
-        for mine, value in zip(buffers, theirs):
-            np.copyto(mine, value)
+        root = self._comm.Get_rank() == 0
+        arrays = self._comm.bcast([b.data for b in buffers] if root else None, root=0)
+        if not root:
+            for mine, value in zip(buffers, arrays):
+                mine.data[...] = value
+                increment_version(mine)  # (an op recorded before that saved it refuses backward)
 
     def average_gradients(self, weight: float = 1.0) -> None:
         """Replace each parameter's gradient by its mean over the ranks (one Allreduce per

@@ -789,11 +789,10 @@ class FullyShardedDataParallel(Module):
             stack = [(head, unit._fsdp_wrapped_module)]
             while stack:
                 name, m = stack.pop()
-                for key, array in list(m._buffers.items()):
-                    if array is not None and array.dtype.kind == "f" and array.dtype != dtype:
-                        self._buffer_dtypes[_clean(f"{name}.{key}")] = array.dtype
-                        m._buffers[key] = array.astype(dtype)
-                        object.__setattr__(m, key, m._buffers[key])
+                for key, buffer in m._buffers.items():
+                    if buffer is not None and buffer.dtype.kind == "f" and buffer.dtype != dtype:
+                        self._buffer_dtypes[_clean(f"{name}.{key}")] = buffer.dtype
+                        buffer.data = buffer.data.astype(dtype)  # the same Tensor (torch's)
                 stack += [(f"{name}.{n}", c) for n, c in m._modules.items()
                           if c is not None and not isinstance(c, FullyShardedDataParallel)]
 
@@ -894,18 +893,19 @@ class FullyShardedDataParallel(Module):
             u._state_dict_type, u._state_dict_config = state_dict_type, config
 
     def state_dict(self) -> dict[str, Any]:
-        """FULL_STATE_DICT (default): the original names and whole arrays (on rank 0 only with
-        ``rank0_only``); SHARDED_STATE_DICT: a ShardedTensor per original parameter;
+        """FULL_STATE_DICT (default): the original names and whole Tensors (copies; on rank 0
+        only with ``rank0_only``); SHARDED_STATE_DICT: a ShardedTensor per original parameter;
         LOCAL_STATE_DICT: each unit's shard under ``..._flat_param``. In
         ``Module.state_dict()``'s order, as torch's: module by module, its own parameters, its
         own persistent buffers, then its children."""
         kind = self._state_dict_type
-        own = self._buffer_dtypes or {} if kind is not StateDictType.LOCAL_STATE_DICT else {}
-        buffers = {_clean(n): b.astype(own.get(_clean(n), b.dtype))  # (a copy)
+        # FULL and SHARDED give the buffers back in their own dtypes, LOCAL as held (torch's)
+        own = (self._buffer_dtypes or {}) if kind is not StateDictType.LOCAL_STATE_DICT else {}
+        buffers = {_clean(n): Tensor(b.data.astype(own.get(_clean(n), b.dtype)))  # (a copy)
                    for n, b in self.named_buffers(persistent_only=True)}
         if kind is StateDictType.LOCAL_STATE_DICT:
             return self._in_module_order(
-                {**{n: p.data.copy() for n, p in self._flat_named()}, **buffers})
+                {**{n: Tensor(p.data.copy()) for n, p in self._flat_named()}, **buffers})
         if kind is StateDictType.SHARDED_STATE_DICT:
             out: dict[str, Any] = {}
             for prefix, h in self._prefixed_handles():
@@ -919,7 +919,7 @@ class FullyShardedDataParallel(Module):
         state: dict[str, Any] = {}
         with self.summon_full_params(self, writeback=False):
             if not (config.rank0_only and self.process_group.rank() != 0):
-                state = {_clean(n): p.data.copy() for n, p in self.named_parameters()}
+                state = {_clean(n): Tensor(p.data.copy()) for n, p in self.named_parameters()}
                 state.update(buffers)
         return self._in_module_order(state)
 
@@ -994,7 +994,7 @@ class FullyShardedDataParallel(Module):
         for key, full_name in buffers.items():
             if key in state:
                 owner, attr = self._buffer_owner(full_name)
-                owner._buffers[attr][...] = np.asarray(state[key])
+                owner._buffers[attr].data[...] = np.asarray(state[key])
         return None
 
     def _prefixed_handles(self) -> list[tuple[str, _FlatHandle]]:

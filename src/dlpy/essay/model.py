@@ -222,7 +222,7 @@ class EssayNet(nn.Module):
         them): a quarter of the bytes, and they deflate to almost nothing."""
         state = super().state_dict()
         if self.copy_keys is not None:
-            steps = np.diff(state.pop("copy_keys").astype(np.int64), prepend=-1)
+            steps = np.diff(np.asarray(state.pop("copy_keys"), dtype=np.int64), prepend=-1)
             dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64)
                          if steps.size == 0 or steps.max() <= np.iinfo(t).max)
             state["copy_key_steps"] = steps.astype(dtype)
@@ -252,7 +252,7 @@ class EssayNet(nn.Module):
                              self.num_prompts if self.prompt_copies else 0)
         if self.copy_keys is None:
             return expanded
-        return compact_rows(expanded, self.copy_keys, self.num_ngrams)
+        return compact_rows(expanded, self.copy_keys.data, self.num_ngrams)
 
     def ngram_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """The n-gram (featurizer column) each row of `wide_weight` belongs to."""
@@ -261,7 +261,7 @@ class EssayNet(nn.Module):
             return rows % self.num_ngrams
         out = rows.copy()
         copy = rows >= self.num_ngrams
-        out[copy] = self.copy_keys[rows[copy] - self.num_ngrams] % self.num_ngrams
+        out[copy] = self.copy_keys.data[rows[copy] - self.num_ngrams] % self.num_ngrams
         return out
 
     def parts(self, batch: dict) -> dict[str, Tensor]:

@@ -146,15 +146,21 @@ class _KeepBuffers:
     """Buffers (BatchNorm's statistics) as they were, after the checking runs."""
 
     def __init__(self, module: Module):
-        self.saved = [(b, b.copy()) for _, b in module.named_buffers()
-                      if isinstance(b, np.ndarray)]
+        self.saved = [(owner, name, b, np.array(b.data, copy=True))
+                      for owner in module.modules() for name, b in owner._buffers.items()
+                      if b is not None]
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
-        for buffer, saved in self.saved:
-            np.copyto(buffer, saved)
+        for owner, name, buffer, saved in self.saved:
+            if owner._buffers.get(name) is not buffer:  # replaced by the run: the same Tensor
+                setattr(owner, name, buffer)
+            if buffer.data.shape == saved.shape and buffer.data.dtype == saved.dtype:
+                np.copyto(buffer.data, saved)  # in place: a reference a user holds sees it
+            else:
+                buffer.data = saved
 
 
 def _arrays(values: Any) -> list[np.ndarray]:

@@ -354,8 +354,9 @@ def _decode_module(dec: _Decoder, record: Any, path: str) -> Module:
         if spec is not None:
             if not isinstance(spec, dict):
                 fail(f"module {path!r}: malformed buffer {name!r}")
-            value = dec.tensor(spec.get("key"), f"module {path!r} buffer {name!r}",
-                               bool(spec.get("tensor")))
+            # a Tensor, as every buffer (a file from before buffers were Tensors says
+            # "tensor": false)
+            value = dec.tensor(spec.get("key"), f"module {path!r} buffer {name!r}", True)
             if not spec.get("persistent", True):
                 module._non_persistent.add(name)
         module._buffers[name] = value

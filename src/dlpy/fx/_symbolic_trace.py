@@ -248,8 +248,9 @@ class Tracer:
                 for name, p in self.root.named_parameters():
                     self._paths.setdefault(id(p), name)
                 for name, b in self.root.named_buffers():
-                    if b is not None:
+                    if b is not None:  # a buffer Tensor, or its array (``self.buf.data``)
                         self._paths.setdefault(id(b), name)
+                        self._paths.setdefault(id(getattr(b, "data", b)), name)
         return self._paths
 
     _paths: dict[int, str] | None = None
@@ -468,7 +469,7 @@ class _Patcher:
     def __enter__(self) -> _Patcher:
         import dlpy
         from dlpy import functional
-        from dlpy.nn.module import Module, Parameter
+        from dlpy.nn.module import Module
         from dlpy.tensor import Tensor
 
         tracer = self.tracer
@@ -515,7 +516,7 @@ class _Patcher:
 
             def module_getattribute(mod, name):
                 value = object.__getattribute__(mod, name)
-                if isinstance(value, (np.ndarray, Parameter)):
+                if isinstance(value, (np.ndarray, Tensor)):  # a parameter or buffer: get_attr
                     return tracer.getattr(name, value, tracer._parameter_proxy_cache)
                 if isinstance(value, types.FunctionType) and id(value) in _WRAPPERS:
                     return _WRAPPERS[id(value)]  # self.activation = F.gelu

@@ -352,6 +352,6 @@ class BartForConditionalGeneration(GenerationMixin, PreTrainedModel, Module):
                          encoder_outputs, past_key_values, inputs_embeds, decoder_inputs_embeds,
                          use_cache)
         hidden = last_positions(out.last_hidden_state, logits_to_keep)
-        logits = self.lm_head(hidden) + Tensor(self.final_logits_bias)
+        logits = self.lm_head(hidden) + self.final_logits_bias
         loss = None if labels is None else token_loss(logits, labels, "seq2seq loss")
         return Seq2SeqLMOutput(loss, logits, out.past_key_values, out.encoder_last_hidden_state)

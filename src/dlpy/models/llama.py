@@ -325,13 +325,12 @@ def apply_rotary(x: Tensor, cos: np.ndarray, sin: np.ndarray) -> Tensor:
     return F.concat([turned * cos + rotate_half(turned) * sin, passed], axis=-1)
 
 
-def rotary(config, inv_freq: np.ndarray, position_ids: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """cos, sin (batch or 1, 1, seq, rotary_dim) of angles position * inv_freq, float32,
-    times the config's attention_scaling. Dynamic and longrope scaling recompute the
-    frequencies for the positions in use (max position + 1), as transformers'
-    dynamic_rope_update."""
-    position_ids = as_array(position_ids)
+def rotary(config, inv_freq, position_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cos, sin (batch or 1, 1, seq, rotary_dim) of angles position * inv_freq (an array or
+    the model's buffer), float32, times the config's attention_scaling. Dynamic and longrope
+    scaling recompute the frequencies for the positions in use (max position + 1), as
+    transformers' dynamic_rope_update."""
+    position_ids, inv_freq = as_array(position_ids), as_array(inv_freq)
     kind = (config.rope_scaling or {}).get("rope_type", "default")
     if kind in ("dynamic", "longrope") and position_ids.size:
         inv_freq = config.inverse_frequencies(int(position_ids.max()) + 1)

@@ -126,6 +126,9 @@ class LazyModuleMixin:
                 else:
                     setattr(self, name, value)
             elif name in template._buffers:
+                own = self._buffers.get(name)
+                if own is not None and value is not None:  # torch's materialize: same Tensor
+                    own.data, value = value.data, own
                 self.register_buffer(name, value, persistent=name not in
                                      template._non_persistent)
             else:

@@ -145,6 +145,14 @@ class Module:
         object.__setattr__(self, "_backward_hooks", {})
         object.__setattr__(self, "_backward_pre_hooks", {})
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling (``copy.deepcopy``, ``dlpy.load`` of a whole module): the attributes as
+        pickled; a module pickled while buffers were numpy arrays gets them as Tensors."""
+        self.__dict__.update(state)
+        for name, value in state.get("_buffers", {}).items():
+            if isinstance(value, np.ndarray):
+                self._buffers[name] = self.__dict__[name] = Tensor(value)
+
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(
@@ -159,7 +167,7 @@ class Module:
             self.register_buffer(name, value.data, persistent=value.persistent)
             return
         if name in buffers and not isinstance(value, (Parameter, Module)):
-            value = None if value is None else np.asarray(_as_numpy(value))
+            value = _as_buffer(value)
             buffers[name] = value  # assigning to a buffer replaces its array (as PyTorch)
             object.__setattr__(self, name, value)
             return
@@ -193,7 +201,7 @@ class Module:
             )
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"register_buffer: attribute {name!r} already exists")
-        value = None if array is None else np.asarray(_as_numpy(array))
+        value = _as_buffer(array)
         self._buffers[name] = value
         if persistent:
             self._non_persistent.discard(name)
@@ -631,9 +639,9 @@ class Module:
             for p in module._parameters.values():
                 if p is not None and p.data.ndim in (4, 5):
                     p.data = laid_out(p.data, _checked("to", fmt, p.data.ndim))
-            for name, buffer in module._buffers.items():
+            for buffer in module._buffers.values():
                 if buffer is not None and buffer.ndim in (4, 5):
-                    module._buffers[name] = laid_out(buffer, _checked("to", fmt, buffer.ndim))
+                    buffer.data = laid_out(buffer.data, _checked("to", fmt, buffer.ndim))
 
     def float(self) -> Module:
         """``to(np.float32)``."""
@@ -729,11 +737,11 @@ class Module:
             for name, param in module._parameters.items():
                 if id(param) not in seen:
                     seen.add(id(param))
-                    yield prefix + name, (param.data.copy() if type(param) is Parameter
+                    yield prefix + name, (Tensor(param.data.copy()) if type(param) is Parameter
                                           else _state_value(param))
-            for name, array in module.__dict__.get("_buffers", {}).items():
-                if array is not None and name not in module._non_persistent:
-                    yield prefix + name, array.copy()
+            for name, buffer in module.__dict__.get("_buffers", {}).items():
+                if buffer is not None and name not in module._non_persistent:
+                    yield prefix + name, Tensor(buffer.data.copy())
             if extras and type(module).get_extra_state is not Module.get_extra_state:
                 yield prefix + "_extra_state", module.get_extra_state()
 
@@ -794,9 +802,8 @@ class Module:
                     f"load_state_dict: shape mismatch for {name}: the model has {param.shape}, "
                     f"the state has {np.shape(value)}"
                 )
-            if name in buffers:
-                module, attribute = self._buffer_owner(name)
-                setattr(module, attribute, np.array(value, dtype=param.dtype, copy=True))
+            if name in buffers:  # the same Tensor takes the values, as torch's copy_
+                param.data = np.array(value, dtype=param.dtype, copy=True)
                 continue
             param.data = value.astype(param.dtype, copy=True)
         return IncompatibleKeys(missing, unexpected)
@@ -883,7 +890,16 @@ def _state_value(param: Tensor) -> Any:
     """state_dict()'s value for a parameter: a copy of its array, or what its class gives
     (``state_dict_value()``: a DTensor parameter's DTensor copy)."""
     value = getattr(param, "state_dict_value", None)
-    return param.data.copy() if value is None else value()
+    return Tensor(param.data.copy()) if value is None else value()
+
+
+def _as_buffer(value: Any) -> Tensor | None:
+    """A buffer's value: None, the Tensor itself (``self.x is t`` after ``register_buffer("x",
+    t)``, as torch), or a Tensor over an array's values (a numpy array is not copied: the
+    Tensor writes into it)."""
+    if value is None or (isinstance(value, Tensor) and type(value) is not Buffer):
+        return value
+    return Tensor(value if isinstance(value, np.ndarray) else np.asarray(_as_numpy(value)))
 
 
 def _as_numpy(value: Any) -> np.ndarray:
@@ -930,7 +946,7 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer=None,
     the model's class and ``config``, the optimiser's class, and ``meta``. ``compress``
     deflates the arrays (for files that are kept and shipped rather than rewritten every
     epoch); ``load_checkpoint`` reads either."""
-    arrays = {f"param/{k}": v for k, v in model.state_dict().items()}
+    arrays = {f"param/{k}": np.asarray(v) for k, v in model.state_dict().items()}
     info: dict[str, Any] = {"class": type(model).__name__, "config": _json_config(model)}
     if optimizer is not None:
         info["optimizer"] = type(optimizer).__name__

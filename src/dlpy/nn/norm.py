@@ -103,7 +103,7 @@ class _BatchNorm(_NormBase):
             self.num_batches_tracked is not None
         momentum = self.momentum
         if momentum is None:  # the cumulative average over the batches seen, this one too
-            momentum = 1.0 / float(self.num_batches_tracked + 1) if counting else 0.0
+            momentum = 1.0 / (float(self.num_batches_tracked.data) + 1) if counting else 0.0
         pass_running = not self.training or self.track_running_stats
         y = F.batch_norm(x, self.running_mean if pass_running else None,
                          self.running_var if pass_running else None, self.weight, self.bias,
@@ -111,7 +111,9 @@ class _BatchNorm(_NormBase):
                                            self.running_var is None),
                          momentum, self.eps)
         if counting:
-            self.num_batches_tracked += 1  # after batch_norm accepted the batch
+            # after batch_norm accepted the batch; in place (torch's add_), on the array: a
+            # Tensor's += costs ~10x more here
+            self.num_batches_tracked.data += 1
         return y
 
     def extra_repr(self) -> str:
@@ -180,11 +182,11 @@ class SyncBatchNorm(_BatchNorm):
         counting = self.track_running_stats and self.num_batches_tracked is not None
         momentum = self.momentum
         if momentum is None:  # the cumulative average over the batches seen, this one too
-            momentum = 1.0 / float(self.num_batches_tracked + 1) if counting else 0.0
+            momentum = 1.0 / (float(self.num_batches_tracked.data) + 1) if counting else 0.0
         y = sync_batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             momentum, self.eps, distributed.all_sum)
         if counting:
-            self.num_batches_tracked += 1
+            self.num_batches_tracked.data += 1
         return y
 
     @classmethod

@@ -160,15 +160,17 @@ class _SpectralNorm(Module):
                                                   self.eps))
             self.register_buffer("_v", _normalize(rng.standard_normal(w).astype(dtype),
                                                   self.eps))
-            _power_method(weight_mat, self._u, self._v, 15, self.eps)  # a reasonable start
+            _power_method(weight_mat, self._u.data, self._v.data, 15, self.eps)  # a start
 
     def forward(self, weight: Tensor) -> Tensor:
         if weight.ndim == 1:
             return F.normalize(weight, dim=0, eps=self.eps)
         weight_mat = _weight_matrix(weight, self.dim)
         if self.training:
-            _power_method(weight_mat.data, self._u, self._v, self.n_power_iterations, self.eps)
-        return _divide_by_sigma(weight, weight_mat, self._u, self._v)
+            # into the buffers' arrays, in place as torch's (a reference to _u sees it)
+            _power_method(weight_mat.data, self._u.data, self._v.data, self.n_power_iterations,
+                          self.eps)
+        return _divide_by_sigma(weight, weight_mat, self._u.data, self._v.data)
 
     def right_inverse(self, value: Tensor) -> Tensor:
         return value
@@ -251,7 +253,7 @@ class _Orthogonal(Module):
             # the signs: X's diagonal truncated to integers, a constant (torch's .int())
             q = q * np.trunc(np.diagonal(x.data, axis1=-2, axis2=-1))[..., None, :]
         if "base" in self._buffers:
-            q = Tensor(self.base) @ q
+            q = self.base @ q  # the buffer, a constant Tensor
         return q.mT if transposed else q
 
     def right_inverse(self, q: Tensor) -> Tensor:

@@ -29,13 +29,13 @@ __all__ = ["ParametrizationList", "is_parametrized", "register_parametrization",
 
 
 def _as_tensor(value) -> Tensor:
-    """A parameter as it is; a buffer (a numpy array) as a constant tensor."""
+    """A parameter or buffer (a Tensor) as it is; an array as a constant tensor."""
     return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
 
 
 def _register(module: Module, name: str, value: Tensor | np.ndarray, buffer: bool) -> None:
-    if buffer:
-        module.register_buffer(name, value.data if isinstance(value, Tensor) else value)
+    if buffer:  # a Tensor stays the same object (as torch's), an array is wrapped
+        module.register_buffer(name, value)
     else:
         module.register_parameter(name, value)
 
@@ -72,10 +72,9 @@ class ParametrizationList(ModuleList):
             if new.dtype != dtype:
                 raise ValueError(f"ParametrizationList: right_inverse may not change the "
                                  f"dtype of a single tensor: {dtype} became {new.dtype}")
-            if new is not original_tensor:  # the same Parameter object keeps the new value
+            if new is not original_tensor:  # the same Parameter (or buffer) keeps the new value
                 original_tensor.data = np.array(new.data, copy=True)
-            _register(self, "original", original_tensor.data if buffer else original_tensor,
-                      buffer)
+            _register(self, "original", original_tensor, buffer)
         else:
             for i, part in enumerate(new):
                 if not isinstance(part, Tensor):
@@ -222,10 +221,7 @@ def remove_parametrizations(module: Module, tensor_name: str,
         if leave_parametrized:
             with no_grad():
                 value = getattr(module, tensor_name).data
-            if buffer:
-                original = np.array(value, copy=True)
-            else:
-                original.data = np.array(value, copy=True)
+            original.data = np.array(value, copy=True)  # the same Tensor, as torch's set_
     elif leave_parametrized:
         with no_grad():
             value = getattr(module, tensor_name).data

@@ -36,8 +36,7 @@ class _FractionalMaxPoolNd(Module):
         self.return_indices = bool(return_indices)
         self.rng = rng
         if _random_samples is not None:
-            self.register_buffer("_random_samples", _random_samples.data
-                                 if isinstance(_random_samples, Tensor) else _random_samples)
+            self.register_buffer("_random_samples", _random_samples)  # a Tensor: kept as is
         else:
             self._random_samples = None
 

@@ -72,7 +72,7 @@ class BasePruningMethod(ABC):
         """``name_orig * name_mask``: the pruned tensor, differentiable in ``name_orig``."""
         orig = getattr(module, self._tensor_name + "_orig")
         mask = getattr(module, self._tensor_name + "_mask")
-        return orig * Tensor(mask.astype(orig.dtype, copy=False))
+        return orig * Tensor(mask.data.astype(orig.dtype, copy=False))
 
     @classmethod
     def apply(cls, module, name: str, *args, importance_scores=None, **kwargs):
@@ -106,7 +106,7 @@ class BasePruningMethod(ABC):
             module.register_parameter(name + "_orig", orig)
             default_mask = np.ones(orig.shape, dtype=orig.dtype)
         else:
-            default_mask = getattr(module, name + "_mask").copy()
+            default_mask = getattr(module, name + "_mask").data.copy()
         mask = method.compute_mask(scores, default_mask=default_mask)
         module.register_buffer(name + "_mask", mask.astype(orig.dtype, copy=False))
         setattr(module, name, method.apply_mask(module))
@@ -371,7 +371,7 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
         score = importance_scores.get((module, name), tensor)
         scores.append(np.asarray(score.data if isinstance(score, Tensor) else score).ravel())
         mask = getattr(module, name + "_mask", None)
-        masks.append(np.ones(tensor.data.size) if mask is None else mask.ravel())
+        masks.append(np.ones(tensor.data.size) if mask is None else mask.data.ravel())
     method = pruning_method(**kwargs)
     method._tensor_name = "temp"
     container = PruningContainer(method)

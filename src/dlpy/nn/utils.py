@@ -269,7 +269,8 @@ class _SpectralNormHook:
 
     def compute_weight(self, module: Module, do_power_iteration: bool) -> Tensor:
         weight = getattr(module, f"{self.name}_orig")
-        u, v = getattr(module, f"{self.name}_u"), getattr(module, f"{self.name}_v")
+        # the buffers' arrays: the power method writes into them, as torch's in-place update
+        u, v = getattr(module, f"{self.name}_u").data, getattr(module, f"{self.name}_v").data
         weight_mat = parametrizations._weight_matrix(weight, self.dim)
         if do_power_iteration:  # v first: the shared iteration on W^T with u and v swapped
             parametrizations._power_method(weight_mat.data.T, v, u, self.n_power_iterations,

@@ -135,7 +135,7 @@ class ConvBn2d(Conv2d):
     def forward(self, x):
         bn = self.bn
         channels = (-1,) + (1,) * (self.weight.ndim - 1)
-        running_std = np.sqrt(bn.running_var + np.float32(bn.eps))
+        running_std = np.sqrt(bn.running_var.data + np.float32(bn.eps))
         gamma = bn.weight if bn.weight is not None else np.ones_like(running_std)
         scale_factor = gamma / running_std  # (out_channels,)
         weight = self.weight_fake_quant(self.weight * scale_factor.reshape(channels))

@@ -30,6 +30,8 @@ from dlpy.ao.quantization.observer import (
     MovingAverageMinMaxObserver,
     MovingAveragePerChannelMinMaxObserver,
     _PartialWrapper,
+    _resize_from_state,
+    _store,
 )
 from dlpy.nn.module import Module
 from dlpy.tensor import Op, Tensor
@@ -217,6 +219,9 @@ class FakeQuantize(Module):
     def calculate_qparams(self):
         return self.activation_post_process.calculate_qparams()
 
+    def _materialize_from_state(self, state: dict, prefix: str) -> None:
+        _resize_from_state(self, ("scale", "zero_point"), state, prefix)
+
     def _qparams(self) -> tuple[np.ndarray, np.ndarray]:
         return self.activation_post_process._qparams()
 
@@ -225,31 +230,32 @@ class FakeQuantize(Module):
         return self.activation_post_process._qparams()
 
     def enable_fake_quant(self, enabled: bool = True) -> FakeQuantize:
-        self.fake_quant_enabled = np.array([int(enabled)], np.uint8)
+        self.fake_quant_enabled.data[0] = int(enabled)
         return self
 
     def disable_fake_quant(self) -> FakeQuantize:
         return self.enable_fake_quant(False)
 
     def enable_observer(self, enabled: bool = True) -> FakeQuantize:
-        self.observer_enabled = np.array([int(enabled)], np.uint8)
+        self.observer_enabled.data[0] = int(enabled)
         return self
 
     def disable_observer(self) -> FakeQuantize:
         return self.enable_observer(False)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.observer_enabled[0]:
+        if self.observer_enabled.data[0]:
             self.activation_post_process(x)
             scale, zero_point = self._forward_qparams()
-            self.scale, self.zero_point = scale.astype(F32), zero_point.astype(np.int32)
-        if not self.fake_quant_enabled[0]:
+            _store(self.scale, scale)
+            _store(self.zero_point, zero_point)
+        if not self.fake_quant_enabled.data[0]:
             return x
         if self.is_per_channel:
-            return fake_quantize_per_channel_affine(x, self.scale, self.zero_point, self.ch_axis,
-                                                    self.quant_min, self.quant_max)
-        return fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.quant_min,
-                                               self.quant_max)
+            return fake_quantize_per_channel_affine(x, self.scale.data, self.zero_point.data,
+                                                    self.ch_axis, self.quant_min, self.quant_max)
+        return fake_quantize_per_tensor_affine(x, self.scale.data, self.zero_point.data,
+                                               self.quant_min, self.quant_max)
 
     def extra_repr(self) -> str:
         return (f"fake_quant_enabled={self.fake_quant_enabled}, observer_enabled="
@@ -267,7 +273,7 @@ class FusedMovingAvgObsFakeQuantize(FakeQuantize):
     def _forward_qparams(self) -> tuple[np.ndarray, np.ndarray]:
         post = self.activation_post_process
         symmetric = self.qscheme in (per_tensor_symmetric, per_channel_symmetric)
-        return choose_qparams(post.min_val, post.max_val, self.quant_min, self.quant_max,
+        return choose_qparams(post.min_val.data, post.max_val.data, self.quant_min, self.quant_max,
                               symmetric)
 
 

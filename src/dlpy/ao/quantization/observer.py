@@ -70,6 +70,32 @@ def calculate_qmin_qmax(quant_min, quant_max, dtype: QDtype, reduce_range: bool
     return dtype.qmin, dtype.qmax
 
 
+def _store(buffer: Tensor, value) -> None:
+    """Put ``value`` into a buffer in place (torch's ``copy_``, after ``resize_`` where the shape
+    changes), so a reference a user holds (``m = obs.min_val``) sees the new values."""
+    value = np.asarray(value, dtype=buffer.dtype)
+    if value.shape == buffer.shape:
+        buffer.data[...] = value
+    else:
+        buffer.data = value.copy()
+
+
+def _resize_from_state(module, names: tuple[str, ...], state: dict, prefix: str) -> None:
+    """torch's ``_load_from_state_dict`` of the per-channel observers and FakeQuantize: a
+    buffer whose length follows the data it saw (``min_val``/``max_val``, ``scale``/
+    ``zero_point``) takes the saved shape before the state loads into it (Module.load_state_dict
+    calls ``_materialize_from_state`` first)."""
+    for name in names:
+        value, buffer = state.get(prefix + name), module._buffers.get(name)
+        if value is not None and buffer is not None and np.shape(value) != buffer.shape:
+            buffer.data = np.zeros(np.shape(value), buffer.dtype)
+
+
+def _shown(buffer: Tensor):
+    """A buffer in a repr: a number for one without axes (torch's ``min_val=inf``)."""
+    return buffer.data.item() if buffer.ndim == 0 else buffer
+
+
 class ObserverBase(Module):
     """An observer: ``forward(x)`` records statistics and returns x unchanged."""
 
@@ -117,7 +143,7 @@ class UniformQuantizationObserverBase(ObserverBase):
         quant_min, quant_max = self.quant_min, self.quant_max
         min_neg = np.minimum(min_val, F32(0))
         max_pos = np.maximum(max_val, F32(0))
-        eps = self.eps.astype(F32).reshape(())
+        eps = self.eps.data.astype(F32).reshape(())
         zero_point = np.zeros(min_neg.shape, np.int64)
         if self.qscheme in (per_tensor_symmetric, per_channel_symmetric):
             max_pos = np.maximum(-min_neg, max_pos)
@@ -137,10 +163,10 @@ class UniformQuantizationObserverBase(ObserverBase):
         return Tensor(scale), Tensor(zero_point)
 
     def _qparams(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._calculate_qparams(self.min_val, self.max_val)
+        return self._calculate_qparams(self.min_val.data, self.max_val.data)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={_shown(self.min_val)}, max_val={_shown(self.max_val)}"
 
 
 def _observed(x) -> np.ndarray:
@@ -160,8 +186,8 @@ class MinMaxObserver(UniformQuantizationObserverBase):
         self.register_buffer("max_val", np.array(-np.inf, F32))
 
     def _update(self, low: np.ndarray, high: np.ndarray) -> None:
-        self.min_val = np.minimum(low, self.min_val).astype(F32)
-        self.max_val = np.maximum(high, self.max_val).astype(F32)
+        _store(self.min_val, np.minimum(low, self.min_val.data))
+        _store(self.max_val, np.maximum(high, self.max_val.data))
 
     def forward(self, x):
         data = _observed(x)
@@ -170,20 +196,22 @@ class MinMaxObserver(UniformQuantizationObserverBase):
         return x
 
     def reset_min_max_vals(self) -> None:
-        self.min_val, self.max_val = np.array(np.inf, F32), np.array(-np.inf, F32)
+        _store(self.min_val, np.inf)
+        _store(self.max_val, -np.inf)
 
 
 def _moving_average():
     """The _update of the moving-average observers (the first batch is taken as it is)."""
 
     def update(self, low, high):
-        if np.all(self.min_val == np.inf) and np.all(self.max_val == -np.inf) \
-                or self.min_val.size == 0:
-            self.min_val, self.max_val = np.asarray(low, F32), np.asarray(high, F32)
+        min_val, max_val = self.min_val.data, self.max_val.data
+        if np.all(min_val == np.inf) and np.all(max_val == -np.inf) or min_val.size == 0:
+            _store(self.min_val, low)
+            _store(self.max_val, high)
             return
         c = F32(self.averaging_constant)
-        self.min_val = (self.min_val + c * (low - self.min_val)).astype(F32)
-        self.max_val = (self.max_val + c * (high - self.max_val)).astype(F32)
+        _store(self.min_val, min_val + c * (low - min_val))
+        _store(self.max_val, max_val + c * (high - max_val))
 
     return update
 
@@ -215,11 +243,12 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
         self.register_buffer("max_val", np.zeros(0, F32))
 
     def _update(self, low, high) -> None:
-        if self.min_val.size == 0:
-            self.min_val, self.max_val = low.astype(F32), high.astype(F32)
+        if self.min_val.numel() == 0:
+            _store(self.min_val, low)
+            _store(self.max_val, high)
             return
-        self.min_val = np.minimum(low, self.min_val).astype(F32)
-        self.max_val = np.maximum(high, self.max_val).astype(F32)
+        _store(self.min_val, np.minimum(low, self.min_val.data))
+        _store(self.max_val, np.maximum(high, self.max_val.data))
 
     def forward(self, x):
         data = _observed(x)
@@ -233,7 +262,10 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
         return x
 
     def reset_min_max_vals(self) -> None:
-        self.min_val, self.max_val = np.zeros(0, F32), np.zeros(0, F32)
+        self.min_val, self.max_val = np.zeros(0, F32), np.zeros(0, F32)  # new buffers, as torch
+
+    def _materialize_from_state(self, state: dict, prefix: str) -> None:
+        _resize_from_state(self, ("min_val", "max_val"), state, prefix)
 
 
 class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
@@ -287,28 +319,32 @@ class HistogramObserver(UniformQuantizationObserverBase):
         if data.size == 0:
             return x
         x_min, x_max = data.min(), data.max()
-        if self.min_val == np.inf or self.max_val == -np.inf:
-            self.min_val, self.max_val = np.array(x_min, F32), np.array(x_max, F32)
-            self.histogram = histc(data, self.bins, x_min, x_max)
+        min_val, max_val, histogram = self.min_val.data, self.max_val.data, self.histogram.data
+        if min_val == np.inf or max_val == -np.inf:
+            _store(self.min_val, x_min)
+            _store(self.max_val, x_max)
+            _store(self.histogram, histc(data, self.bins, x_min, x_max))
             return x
-        new_min, new_max = min(self.min_val, x_min), max(self.max_val, x_max)
+        new_min, new_max = min(min_val, x_min), max(max_val, x_max)
         update = histc(data, self.bins, new_min, new_max)
-        if new_min == self.min_val and new_max == self.max_val:
-            self.histogram = (self.histogram + update).astype(F32)
-        elif self.min_val == self.max_val:
-            self.histogram = (histc(self.min_val.reshape(1), self.bins, new_min, new_max)
-                              * self.histogram.sum() + update).astype(F32)
+        if new_min == min_val and new_max == max_val:
+            combined = histogram + update
+        elif min_val == max_val:
+            combined = (histc(min_val.reshape(1), self.bins, new_min, new_max)
+                        * histogram.sum() + update)
         else:
-            self.histogram = (update + self._upscale(new_min, new_max)).astype(F32)
-        self.min_val, self.max_val = np.array(new_min, F32), np.array(new_max, F32)
+            combined = update + self._upscale(new_min, new_max)
+        _store(self.histogram, combined)
+        _store(self.min_val, new_min)
+        _store(self.max_val, new_max)
         return x
 
     def _upscale(self, update_min, update_max) -> np.ndarray:
         """The old histogram re-binned onto [update_min, update_max] (each bin split into
         ``upsample_rate`` parts, each part's mass sent to the new bin of its midpoint)."""
         rate, bins = self.upsample_rate, self.bins
-        histogram = np.repeat(self.histogram, rate) / F32(rate)
-        orig_min, orig_max = self.min_val, self.max_val
+        histogram = np.repeat(self.histogram.data, rate) / F32(rate)
+        orig_min, orig_max = self.min_val.data, self.max_val.data
         bin_size = (orig_max - orig_min) / F32(bins * rate)
         middles = _linspace(orig_min, orig_max, bins * rate + 1)[:-1] + F32(0.5) * bin_size
         edges = _linspace(F32(update_min), F32(update_max), bins + 1)
@@ -317,7 +353,7 @@ class HistogramObserver(UniformQuantizationObserverBase):
         return np.bincount(buckets, weights=histogram, minlength=bins).astype(F32)
 
     def _quantization_error(self, start_bin: int, end_bin: int) -> float:
-        bin_width = (float(self.max_val) - float(self.min_val)) / self.bins
+        bin_width = (float(self.max_val.data) - float(self.min_val.data)) / self.bins
         dst_width = bin_width * (end_bin - start_bin + 1) / self.dst_nbins
         if dst_width == 0.0:
             return 0.0
@@ -327,7 +363,7 @@ class HistogramObserver(UniformQuantizationObserverBase):
         begin_bin = np.clip(np.floor(src_begin / dst_width32), 0, self.dst_nbins - 1)
         begin_center = (begin_bin + F32(0.5)) * dst_width32
         end_bin_of = np.clip(np.floor(src_end / dst_width32), 0, self.dst_nbins - 1)
-        density = self.histogram / F32(bin_width)
+        density = self.histogram.data / F32(bin_width)
         half = F32(dst_width / 2)
 
         def norm(delta_begin, delta_end):
@@ -340,9 +376,10 @@ class HistogramObserver(UniformQuantizationObserverBase):
         return float(total.astype(F32).sum(dtype=F32))
 
     def _non_linear_param_search(self) -> tuple[np.ndarray, np.ndarray]:
-        bin_width = (self.max_val - self.min_val) / F32(self.bins)
-        total = float(self.histogram.sum(dtype=F32))
-        cumulative = np.cumsum(self.histogram, dtype=F32)
+        min_val, histogram = self.min_val.data, self.histogram.data
+        bin_width = (self.max_val.data - min_val) / F32(self.bins)
+        total = float(histogram.sum(dtype=F32))
+        cumulative = np.cumsum(histogram, dtype=F32)
         stepsize, alpha, beta = 1e-5, 0.0, 1.0
         start_bin, end_bin = 0, self.bins - 1
         norm_min = float("inf")
@@ -364,13 +401,13 @@ class HistogramObserver(UniformQuantizationObserverBase):
             if norm > norm_min:
                 break
             norm_min, start_bin, end_bin = norm, next_start, next_end
-        new_min = (self.min_val + bin_width * F32(start_bin)).astype(F32)
-        new_max = (self.min_val + bin_width * F32(end_bin + 1)).astype(F32)
+        new_min = (min_val + bin_width * F32(start_bin)).astype(F32)
+        new_max = (min_val + bin_width * F32(end_bin + 1)).astype(F32)
         return new_min, new_max
 
     def _qparams(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.min_val == np.inf and self.max_val == -np.inf:
-            return self._calculate_qparams(self.min_val, self.max_val)  # warns, (1.0, 0)
+        if self.min_val.data == np.inf and self.max_val.data == -np.inf:
+            return self._calculate_qparams(self.min_val.data, self.max_val.data)  # warns, (1.0, 0)
         return self._calculate_qparams(*self._non_linear_param_search())
 
 

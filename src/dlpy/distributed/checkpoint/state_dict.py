@@ -33,6 +33,7 @@ from dlpy.distributed.tensor._api import DTensor, dtensor_copy, local_piece
 from dlpy.distributed.zero import ZeroRedundancyOptimizer
 from dlpy.nn.module import IncompatibleKeys, Module
 from dlpy.optim.optimizer import Optimizer, _as_real, _complex_state
+from dlpy.tensor import Tensor
 
 __all__ = ["StateDictOptions", "get_model_state_dict", "get_optimizer_state_dict",
            "get_state_dict", "set_model_state_dict", "set_optimizer_state_dict",
@@ -143,7 +144,8 @@ def get_model_state_dict(model: Module, *, submodules: Any = None,
 
 
 def _whole(value: Any) -> Any:
-    return value.full_tensor().data if isinstance(value, DTensor) else value
+    """A DTensor's global value as a plain Tensor (as the other entries, torch's)."""
+    return Tensor(value.full_tensor().data) if isinstance(value, DTensor) else value
 
 
 def set_model_state_dict(model: Module, model_state_dict: dict[str, Any], *,

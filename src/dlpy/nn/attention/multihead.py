@@ -108,8 +108,8 @@ class MultiHeadAttention(Module):
         is a hint, as in PyTorch (the mask is used as given).
 
         Returns the output, or (output, weights) with need_weights: weights (batch, seq_q, seq_k)
-        averaged over heads, or (batch, num_heads, seq_q, seq_k) without averaging (numpy).
-        """
+        averaged over heads, or (batch, num_heads, seq_q, seq_k) without averaging (a Tensor
+        without gradient: torch's carry one)."""
         if not self.batch_first:  # (seq, batch, feature) in and out
             query, key, value = (to_batch_first(t, False) for t in (query, key, value))
         d = self.d_model
@@ -137,7 +137,7 @@ class MultiHeadAttention(Module):
         out = to_batch_first(self.out_proj(out), self.batch_first)  # out_proj as a module
         if not need_weights:
             return out
-        return out, (weights.mean(axis=1) if average_attn_weights else weights)
+        return out, Tensor(weights.mean(axis=1) if average_attn_weights else weights)
 
     def extra_repr(self) -> str:
         text = f"d_model={self.d_model}, num_heads={self.num_heads}, dropout={self.dropout}"

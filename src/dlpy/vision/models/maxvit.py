@@ -95,7 +95,7 @@ class RelativePositionalMultiHeadAttention(nn.Module):
                    for part in F.chunk(self.to_qkv(x), 3, -1))
         scores = q @ F.swapaxes(k * self.scale_factor, -2, -1)  # (B, G, heads, P, P)
         bias = _relative_position_bias(self.relative_position_bias_table,
-                                       self.relative_position_index.reshape(-1),
+                                       self.relative_position_index.data.reshape(-1),
                                        [self.size, self.size])
         out = F.softmax(scores + bias, axis=-1) @ v
         return self.merge(F.reshape(F.permute(out, (0, 1, 3, 2, 4)), (b, g, p, d)))

@@ -165,7 +165,7 @@ class ShiftedWindowAttention(nn.Module):
 
     def get_relative_position_bias(self):
         return _relative_position_bias(self.relative_position_bias_table,
-                                       self.relative_position_index, self.window_size)
+                                       self.relative_position_index.data, self.window_size)
 
     def forward(self, x):
         return shifted_window_attention(
@@ -209,9 +209,9 @@ class ShiftedWindowAttentionV2(ShiftedWindowAttention):
         self.register_buffer("relative_coords_table", table.astype(np.float32))
 
     def get_relative_position_bias(self):
-        table = F.reshape(self.cpb_mlp(Tensor(self.relative_coords_table)),
-                          (-1, self.num_heads))
-        bias = _relative_position_bias(table, self.relative_position_index, self.window_size)
+        table = F.reshape(self.cpb_mlp(self.relative_coords_table), (-1, self.num_heads))
+        bias = _relative_position_bias(table, self.relative_position_index.data,
+                                       self.window_size)
         return 16 * F.sigmoid(bias)
 
     def _logit_scale(self):

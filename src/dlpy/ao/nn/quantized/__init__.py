@@ -74,6 +74,11 @@ def requantize(acc: np.ndarray, x: QTensor, weight_scales: np.ndarray, bias, sca
     return QTensor(q.astype(np.uint8), quint8, scale, zero_point)
 
 
+def _values(buffer: Tensor | None) -> np.ndarray | None:
+    """A buffer's array (None for a missing bias)."""
+    return None if buffer is None else buffer.data
+
+
 class _WeightedQuantized(nn.Module):
     """The integer weight with its per-channel (or per-tensor) scales and zero points, a float
     bias and the output's (scale, zero_point), all as state_dict arrays."""
@@ -93,14 +98,14 @@ class _WeightedQuantized(nn.Module):
 
     def weight(self) -> QTensor:
         """The quantized weight, as torch's ``layer.weight()``."""
-        if self.weight_scales.size == 1:
-            return QTensor(self.packed_weight, qint8, self.weight_scales[0],
-                           self.weight_zero_points[0])
-        return QTensor(self.packed_weight, qint8, self.weight_scales, self.weight_zero_points,
-                       axis=0)
+        weight, scales = self.packed_weight.data, self.weight_scales.data
+        zero_points = self.weight_zero_points.data
+        if scales.size == 1:
+            return QTensor(weight, qint8, scales[0], zero_points[0])
+        return QTensor(weight, qint8, scales, zero_points, axis=0)
 
     def bias(self) -> Tensor | None:
-        return None if self.packed_bias is None else Tensor(self.packed_bias.copy())
+        return None if self.packed_bias is None else Tensor(self.packed_bias.data.copy())
 
     def set_weight_bias(self, weight: QTensor, bias) -> None:
         if weight.dtype is not qint8:
@@ -118,8 +123,8 @@ class _WeightedQuantized(nn.Module):
 
     def _shifted_weight(self) -> np.ndarray:
         shape = (-1,) + (1,) * (self.packed_weight.ndim - 1)
-        return self.packed_weight.astype(np.int32) - \
-            self.weight_zero_points.reshape(shape).astype(np.int32)
+        return self.packed_weight.data.astype(np.int32) - \
+            self.weight_zero_points.data.reshape(shape).astype(np.int32)
 
     @classmethod
     def from_float(cls, module, weight_observer=None):
@@ -145,7 +150,7 @@ class _WeightedQuantized(nn.Module):
         return layer
 
     def extra_repr(self) -> str:
-        per = "per_channel" if self.weight_scales.size > 1 else "per_tensor"
+        per = "per_channel" if self.weight_scales.numel() > 1 else "per_tensor"
         return f"{self._shape_repr()}, scale={float(self.scale)}, " \
                f"zero_point={int(self.zero_point)}, qscheme={per}"
 
@@ -175,8 +180,8 @@ class Linear(_WeightedQuantized):
                              f"got {x.shape}")
         rows = x._int.reshape(-1, self.in_features).astype(np.int32) - x.q_zero_point()
         acc = int_matmul(rows, self._shifted_weight().T, self.exact_float)
-        out = requantize(acc, x, self.weight_scales, self.packed_bias, float(self.scale),
-                         int(self.zero_point), self.relu, (1, -1))
+        out = requantize(acc, x, self.weight_scales.data, _values(self.packed_bias),
+                         float(self.scale), int(self.zero_point), self.relu, (1, -1))
         return out.reshape(x.shape[:-1] + (self.out_features,))
 
 
@@ -244,8 +249,9 @@ class _ConvNd(_WeightedQuantized):
                              f"{spatial}), got {x.shape}")
         shifted = x._int.astype(np.float64) - x.q_zero_point()  # exact small integers
         acc = self._sums(shifted)
-        return requantize(acc.astype(np.int32), x, self.weight_scales, self.packed_bias,
-                          float(self.scale), int(self.zero_point), self.relu,
+        return requantize(acc.astype(np.int32), x, self.weight_scales.data,
+                          _values(self.packed_bias), float(self.scale), int(self.zero_point),
+                          self.relu,
                           (1, -1) + (1,) * self.dims)
 
 
@@ -430,7 +436,7 @@ class QFunctional(nn.Module):
     def _requantize(self, values: np.ndarray, relu: bool = False) -> QTensor:
         # torch's vectorised quantize: rint(x * float32(1 / scale)) + zero_point
         zero_point = int(self.zero_point)
-        q = np.rint(values * (F32(1.0) / self.scale.astype(F32))) + zero_point
+        q = np.rint(values * (F32(1.0) / self.scale.data.astype(F32))) + zero_point
         q = np.clip(q, zero_point if relu else 0, 255)
         return QTensor(q.astype(np.uint8), quint8, float(self.scale), zero_point)
 
@@ -466,7 +472,7 @@ class QFunctional(nn.Module):
         # torch dequantizes, concatenates and quantize_per_tensor's the result (fbgemm's form)
         values = np.concatenate(self._floats("cat", *tensors), axis=dim)
         zero_point = int(self.zero_point)
-        q = quantize_array(values, self.scale, zero_point, 0, 255)
+        q = quantize_array(values, self.scale.data, zero_point, 0, 255)
         return QTensor(q.astype(np.uint8), quint8, float(self.scale), zero_point)
 
     def add_scalar(self, x, y: float) -> QTensor:

@@ -46,7 +46,7 @@ class Linear(_WeightedQuantized):
         return layer
 
     def extra_repr(self) -> str:
-        per = "per_channel" if self.weight_scales.size > 1 else "per_tensor"
+        per = "per_channel" if self.weight_scales.numel() > 1 else "per_tensor"
         return f"{self._shape_repr()}, qscheme={per}"
 
     def quantize_input(self, x: np.ndarray) -> QTensor:
@@ -65,9 +65,9 @@ class Linear(_WeightedQuantized):
         q = self.quantize_input(data)
         rows = q._int.reshape(-1, self.in_features).astype(np.int32) - q.q_zero_point()
         acc = int_matmul(rows, self._shifted_weight().T)
-        y = (F32(q.q_scale()) * self.weight_scales) * acc.astype(F32)
+        y = (F32(q.q_scale()) * self.weight_scales.data) * acc.astype(F32)
         if self.packed_bias is not None:
-            y = y + self.packed_bias
+            y = y + self.packed_bias.data
         return Tensor(y.astype(F32).reshape(data.shape[:-1] + (self.out_features,)))
 
 

@@ -147,8 +147,8 @@ class _BatchNorm(_OutputQParams):
         if module.running_mean is None:
             raise ValueError(f"quantized.{cls.__name__}.from_float: the batch norm tracks no "
                              f"running statistics (track_running_stats=False)")
-        layer.running_mean = np.asarray(module.running_mean, F32).copy()
-        layer.running_var = np.asarray(module.running_var, F32).copy()
+        layer.running_mean = np.asarray(module.running_mean.data, F32).copy()
+        layer.running_var = np.asarray(module.running_var.data, F32).copy()
         layer.scale, layer.zero_point = np.array(scale, F32), np.array(zero_point, np.int64)
         return layer
 
