@@ -57,6 +57,7 @@ PROGRAMS: dict[str, list[str]] = {
     "fgsm_attack": [],
     "char_rnn_classify_names": [],
     "neural_style_small": [],
+    "min_gpt": [],
 }
 
 

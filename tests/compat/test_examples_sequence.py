@@ -1,7 +1,9 @@
 """The sequence / NLP programs of examples/pytorch run unchanged on dlpy (through dlpy.compat,
 in-process) and learn: the word-level language model (LSTM, GRU with tied weights, the
 Transformer; whole-model torch.save / torch.load), time-sequence prediction (LSTM cells in
-float64, L-BFGS), a GRU seq2seq with attention, and a character-level LSTM sampler."""
+float64, L-BFGS), a GRU seq2seq with attention, a character-level LSTM sampler and a small
+character-level GPT (a causal-mask buffer, tied weights, AdamW groups, LambdaLR, a checkpoint,
+top-k sampling)."""
 
 import json
 import random
@@ -80,3 +82,14 @@ def test_char_rnn_learns_and_samples_with_multinomial(capsys):
     assert result["last_loss"] < 0.5 * result["first_loss"], result
     assert result["val_bits_per_char"] < 2.0, result  # uniform over 23 characters: 4.5 bits
     assert result["sample_chars"] == 51 and result["sample_in_vocab"]
+
+
+def test_min_gpt_learns_a_grammar_saves_reloads_and_samples(capsys, tmp_path):
+    # the causal mask is a registered buffer sliced per context (`self.mask[:, :, :T, :T]`)
+    result = run(capsys, "min_gpt.py", "--steps", "120", "--n-embd", "32", "--n-layer", "1",
+                 "--block-size", "16", "--eval-interval", "60", "--eval-iters", "4",
+                 "--warmup", "10", "--sample-len", "40", "--checkpoint",
+                 str(tmp_path / "gpt.pt"))
+    assert result["first_val"] > 2.9  # about log(23): nothing learnt yet
+    assert result["last_val"] < 0.6 * result["first_val"], result
+    assert result["reload_equal"] and len(result["sample"]) == 41
