@@ -971,7 +971,8 @@ def _function_loop(function: Callable, level: int, args: tuple, kwargs: dict):
 
 
 _FUNCTIONS = {
-    "cross_entropy": _class_loss, "nll_loss": _class_loss, "embedding": _embedding,
+    "cross_entropy": _class_loss, "nll_loss": _class_loss, "_cross_entropy": _class_loss,
+    "_nll_loss": _class_loss, "embedding": _embedding,
     "smooth_l1_loss": _elementwise_loss, "huber_loss": _elementwise_loss,
     "binary_cross_entropy": _elementwise_loss,
     "binary_cross_entropy_with_logits": _elementwise_loss,
@@ -1012,7 +1013,9 @@ def _homes() -> list[tuple[object, str, Callable]]:
         module = importlib.import_module(home)
         for name in _FUNCTIONS:
             plain = getattr(module, name, None)
-            if plain is not None:
+            # F.cross_entropy / F.nll_loss (torch's class axis) run as they are and call their
+            # classes-last forms (_cross_entropy, _nll_loss), which take the rule
+            if plain is not None and not getattr(plain, "_vmap_through", False):
                 table.append((module, name, plain))
     return table
 

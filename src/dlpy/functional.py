@@ -334,12 +334,22 @@ def huber_loss(prediction: Tensor, target, reduction: str = "mean",
 @autocast_policy(FP32)
 def nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: int = -100,
              weight=None) -> Tensor:
-    """The negative log-likelihood -log_probs[..., label] of integer labels (...) under
-    log-probabilities (..., classes), e.g. from log_softmax: cross_entropy without the softmax.
-    As F.cross_entropy: classes on the last axis, ``ignore_index`` rows count nothing (the mean
-    is over the others, nan if none), ``weight`` (classes,) scales each class and the mean
-    divides by the rows' label weights."""
+    """The negative log-likelihood -log_probs[n, label] of integer labels (N,) under
+    log-probabilities (N, C), e.g. from log_softmax: cross_entropy without the softmax. As
+    torch's, (N, C, d1, ..., dK) log-probabilities (the classes on axis 1) take labels (N, d1,
+    ..., dK). As F.cross_entropy: ``ignore_index`` elements count nothing (the mean is over the
+    others, nan if none), ``weight`` (C,) scales each class and the mean divides by the
+    elements' label weights."""
     _check_reduction("nll_loss", reduction)
+    if log_probs.ndim > 2:
+        log_probs, labels = _classes_last("nll_loss", log_probs, labels)
+    return _nll_loss(log_probs, labels, reduction, ignore_index, weight)
+
+
+def _nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: int = -100,
+              weight=None) -> Tensor:
+    """nll_loss with the classes on the last axis: log_probs (..., C), labels (...) (vmap's
+    batching rule takes this one: the batch folds into the leading axes)."""
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: labels must be integer class indices, got {labels.dtype}")
@@ -1796,13 +1806,52 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
     if type(logits) is not Tensor and _takes_call(logits):  # a DTensor: loss_parallel's
         return type(logits).__dlpy_function__("cross_entropy", logits, labels, reduction,
                                               ignore_index, label_smoothing, weight)
+    if logits.ndim > 2:
+        logits, labels = _classes_last("cross_entropy", logits, labels)
     return _cross_entropy(logits, labels, reduction, ignore_index, label_smoothing, weight)
+
+
+# torch's layout in, the classes-last functions out: under vmap these two run as they are (the
+# logical shapes), and _cross_entropy / _nll_loss take the batching rule
+cross_entropy._vmap_through = nll_loss._vmap_through = True
+
+
+def _classes_last(name: str, logits, labels):
+    """torch's layout for K-dimensional losses: logits (N, C, d1, ..., dK) hold the classes on
+    axis 1 and so do probability targets; dlpy's loss ops take them on the last axis. Integer
+    labels (N, d1, ..., dK) stay as they are, and so does a "none" reduction's (N, d1, ..., dK)
+    result."""
+    if not isinstance(labels, Tensor):
+        labels = np.asarray(labels)
+    expected = (logits.shape[0], *logits.shape[2:])
+    if labels.dtype.kind in "biu" and tuple(labels.shape) != expected:
+        raise ValueError(
+            f"{name}: logits {tuple(logits.shape)} hold the classes on axis 1 (torch's (N, C, "
+            f"d1, ..., dK)), so integer labels must have shape {expected}, got "
+            f"{tuple(labels.shape)}; for logits with the classes last, (N, ..., C), pass "
+            f"logits.movedim(-1, 1) or flatten both to (rows, C) and (rows,)")
+    logits = movedim(logits, 1, -1)
+    if isinstance(labels, Tensor):
+        if labels.dtype.kind not in "biu" and labels.ndim == logits.ndim:
+            labels = movedim(labels, 1, -1)
+    elif labels.dtype.kind not in "biu" and labels.ndim == logits.ndim:
+        labels = np.moveaxis(labels, 1, -1)
+    return logits, labels
 
 
 for _plain in (_relu, _gelu, _silu, _linear, _matmul, _softmax, _log_softmax, _cross_entropy):
     globals()[_plain.__name__].__doc__ = _plain.__doc__
     globals()[_plain.__name__].__wrapped__ = _plain
 del _plain
+cross_entropy.__doc__ = """Softmax cross-entropy of logits (N, C), (C,) or, as torch's, (N, C, d1,
+..., dK) (the classes on axis 1) against integer labels (N,), () or (N, d1, ..., dK), or
+probabilities shaped as the logits. reduction: "mean", "sum" or "none" (the per-element losses,
+shaped as the integer labels).
+
+As PyTorch: integer labels equal to ``ignore_index`` count nothing (loss 0, and the mean is over
+the other elements; nan if there are none); ``label_smoothing`` e in [0, 1] mixes the target with
+the uniform distribution, (1 - e) t + e / classes; ``weight`` (C,) scales each class's terms
+(with labels, the mean is over the elements' label weights)."""
 
 
 def _dispatching(name: str, function, first=None):

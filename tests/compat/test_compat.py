@@ -43,6 +43,23 @@ def test_dlpy_names_of_torch_modules():
         compat.dlpy_name("numpy")
 
 
+def test_submodules_of_a_dlpy_module_standing_for_a_torch_package():
+    # dlpy.nn.utils is a module registering rnn, parametrizations... in sys.modules; the
+    # import system asks no finder below a parent that is not a package
+    saved = {n: sys.modules.pop(n) for n in list(sys.modules) if n.split(".")[0] == "torch"}
+    try:
+        with compat.as_torch():
+            import torch.nn.utils.stateless
+            from torch.nn.utils.parametrizations import weight_norm
+            from torch.nn.utils.rnn import pack_padded_sequence
+            assert pack_padded_sequence is dlpy.nn.utils.rnn.pack_padded_sequence
+            assert weight_norm is dlpy.nn.utils.parametrizations.weight_norm
+            assert torch.nn.utils.stateless.functional_call is not None
+        assert not [n for n in sys.modules if n.split(".")[0] == "torch"]
+    finally:
+        sys.modules.update(saved)
+
+
 def test_uninstall_restores_modules_and_attributes():
     real = types.ModuleType("torch")  # stands for a real torch imported before
     saved = {n: sys.modules.pop(n) for n in list(sys.modules) if n.split(".")[0] == "torch"}

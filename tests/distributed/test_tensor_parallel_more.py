@@ -157,6 +157,36 @@ def test_loss_parallel_in_one_process(mesh):
                F.cross_entropy(Tensor(logits), labels, reduction="sum").item()) < 1e-14
 
 
+def test_loss_parallel_takes_the_classes_on_dimension_1_as_torch(mesh):
+    # torch's table: (batch, class, seq) in (Shard(2), Shard(1)) -> labels (batch, seq) in
+    # (Shard(1), Replicate()); 1-d logits (C,) take a 0-d label
+    rng = np.random.default_rng(1)
+    logits, labels = rng.normal(size=(2, 7, 3)), rng.integers(0, 7, size=(2, 3))
+    grid = init_device_mesh("cpu", (1, 1), mesh_dim_names=("dp", "tp"))
+    x = distribute_tensor(Tensor(logits, requires_grad=True), grid, [Shard(2), Shard(1)])
+    target = distribute_tensor(Tensor(labels), grid, [Shard(1), Replicate()])
+    plain = Tensor(logits, requires_grad=True)
+    with loss_parallel():
+        loss = F.cross_entropy(x, target, reduction="none")
+        loss.to_local().sum().backward()
+    want = F.cross_entropy(plain, labels, reduction="none")
+    want.sum().backward()
+    assert loss.shape == (2, 3) and loss.placements == (Shard(1), Replicate())
+    assert np.abs(loss.to_local().data - want.data).max() < 1e-15
+    assert np.abs(x.grad.data - plain.grad.data).max() < 1e-15
+    with loss_parallel(), pytest.raises(RuntimeError, match=r"laid out as \(Shard\(dim=1\)"):
+        F.cross_entropy(x, distribute_tensor(Tensor(labels), grid, [Shard(0), Replicate()]),
+                        reduction="sum")
+    x = distribute_tensor(Tensor(logits), mesh, [Shard(1)])
+    with loss_parallel(), pytest.raises(ValueError, match=r"classes on dimension 1 .* must "
+                                                          r"have shape \(2, 3\), got \(3, 2\)"):
+        F.cross_entropy(x, labels.T)
+    vector = distribute_tensor(Tensor(logits[0, :, 0]), mesh, [Shard(0)])
+    with loss_parallel():
+        one = F.cross_entropy(vector, np.array(4))
+    assert abs(one.item() - F.cross_entropy(Tensor(logits[0, :, 0]), np.array(4)).item()) < 1e-15
+
+
 # ----------------------------------------------------------------- state dicts
 def test_state_dict_round_trip_in_one_process(mesh, tmp_path):
     rng = np.random.default_rng(0)

@@ -182,12 +182,12 @@ def embedding_rowwise_and_colwise():
 # ----------------------------------------------------------------- loss_parallel
 @check
 def loss_parallel_cross_entropy():
-    """Logits (4, 3, 11) sharded on the 11 classes: mean/sum/none, ignore_index, label
-    smoothing, class weights, nn.CrossEntropyLoss; loss and gradient equal one process to
-    1e-14, and nothing is gathered (no all-gather called)."""
+    """Logits (4, 11, 3) (torch's (N, C, d1)) sharded on the 11 classes, labels (4, 3):
+    mean/sum/none, ignore_index, label smoothing, class weights, nn.CrossEntropyLoss; loss and
+    gradient equal one process to 1e-14, and nothing is gathered (no all-gather called)."""
     mesh = tp_mesh()
     rng = np.random.default_rng(2)
-    logits = rng.normal(size=(4, 3, 11)) * 3
+    logits = rng.normal(size=(4, 11, 3)) * 3
     labels = rng.integers(0, 11, size=(4, 3))
     labels[1, 2] = labels[3, 0] = -100
     upstream = rng.normal(size=(4, 3))
@@ -207,7 +207,7 @@ def loss_parallel_cross_entropy():
     worst = 0.0
     for kwargs in cases + ["module"]:
         target = np.where(labels == -100, 4, labels) if "ignore_index" in kwargs else labels
-        x = distribute_tensor(Tensor(logits, requires_grad=True), mesh, [Shard(-1)])
+        x = distribute_tensor(Tensor(logits, requires_grad=True), mesh, [Shard(1)])
         plain = Tensor(logits.copy(), requires_grad=True)
         dist.all_gather_into_tensor, dist.all_gather = (counting(f) for f in saved)
         try:
@@ -224,10 +224,10 @@ def loss_parallel_cross_entropy():
         want = F.cross_entropy(plain, target, **({} if kwargs == "module" else kwargs))
         (want * Tensor(scale)).sum().backward()
         worst = max(worst, diff(loss.to_local().data - want.data),
-                    diff(x.grad.data - piece(plain.grad.data, [Shard(2)], mesh)))
+                    diff(x.grad.data - piece(plain.grad.data, [Shard(1)], mesh)))
     assert not gathers, gathers
     assert worst < 1e-14, worst
-    x = distribute_tensor(Tensor(logits), mesh, [Shard(-1)])
+    x = distribute_tensor(Tensor(logits), mesh, [Shard(1)])
     expect(NotImplementedError, "inside `with loss_parallel():`",
            lambda: F.cross_entropy(x, labels))
     bad = distribute_tensor(Tensor(labels), mesh, [Shard(0)])
@@ -235,6 +235,53 @@ def loss_parallel_cross_entropy():
         expect(RuntimeError, "expected labels laid out as (Replicate(),)",
                lambda: F.cross_entropy(x, bad))
     return f"largest difference {worst:.1e}, {len(cases) + 1} cases, no all-gather"
+
+
+@check
+def loss_parallel_on_a_2d_mesh():
+    """torch's table: logits (batch, class, seq) = (4, 11, 3) in (Shard(2), Shard(1)) on a
+    dp x tp mesh, (1, 2) and (2, 1), take labels (batch, seq) in (Shard(1), Replicate());
+    sum (Partial over dp) and none (laid out as the labels), with ignore_index, weight and
+    label smoothing: loss (the sums relatively) and gradient equal one process to 1e-14."""
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(4, 11, 3)) * 3
+    labels = rng.integers(0, 11, size=(4, 3))
+    labels[1, 2] = labels[3, 0] = -100
+    upstream = rng.normal(size=(4, 3))
+    cases = [{"reduction": "sum"}, {"reduction": "none", "weight": rng.uniform(0.5, 2.0, 11)},
+             {"reduction": "sum", "label_smoothing": 0.2}]
+    worst = 0.0
+    for shape in [(1, 2), (2, 1)]:
+        mesh = init_device_mesh("cpu", shape, mesh_dim_names=("dp", "tp"))
+        rows = [Shard(1), Replicate()]
+        target = distribute_tensor(Tensor(labels), mesh, rows)
+        for kwargs in cases:
+            x = distribute_tensor(Tensor(logits, requires_grad=True), mesh,
+                                  [Shard(2), Shard(1)])
+            plain = Tensor(logits.copy(), requires_grad=True)
+            with loss_parallel():
+                loss = F.cross_entropy(x, target, **kwargs)
+            want = F.cross_entropy(plain, labels, **kwargs)
+            if loss.ndim:
+                assert loss.placements == tuple(rows) and loss.shape == (4, 3)
+                scale = upstream
+                worst = max(worst, diff(loss.to_local().data - piece(want.data, rows, mesh)))
+            else:
+                assert loss.placements == (Partial(), Replicate())
+                scale = np.ones(())
+                total = want.item()  # ~49: relative, 1 ulp is 7e-15
+                worst = max(worst, abs(loss.full_tensor().item() - total) / abs(total))
+            (loss.to_local() * Tensor(piece(scale, rows, mesh) if loss.ndim else scale)
+             ).sum().backward()
+            (want * Tensor(scale)).sum().backward()
+            worst = max(worst, diff(x.grad.data - piece(plain.grad.data, [Shard(2), Shard(1)],
+                                                        mesh)))
+        bad = distribute_tensor(Tensor(labels), mesh, [Shard(0), Replicate()])
+        with loss_parallel():
+            expect(RuntimeError, "expected labels laid out as (Shard(dim=1), Replicate())",
+                   lambda x=x, bad=bad: F.cross_entropy(x, bad, reduction="sum"))
+    assert worst < 1e-14, worst
+    return f"largest difference {worst:.1e}, {len(cases)} cases on (1, 2) and (2, 1)"
 
 
 # ----------------------------------------------------------------- state dicts

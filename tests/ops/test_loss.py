@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 
 import dlpy.functional as F
-from dlpy import Tensor
+from dlpy import Tensor, nn
 from dlpy.testing import gradcheck
 
 TORCH_CASES = {
     "cross_entropy": F.cross_entropy,
     "cross_entropy_sum": lambda x, labels: F.cross_entropy(x, labels, reduction="sum"),
     "cross_entropy_none": lambda x, labels: F.cross_entropy(x, labels, reduction="none"),
-    "cross_entropy_sequence": F.cross_entropy,
+    # (2, 3 steps, 5 classes) made (2, 5, 3): the classes on axis 1 in both, as torch's
+    "cross_entropy_sequence": lambda x, labels: F.cross_entropy(x.permute(0, 2, 1), labels),
     "cross_entropy_probabilities": F.cross_entropy,
     "cross_entropy_large": F.cross_entropy,
     "mse": F.mse_loss,
@@ -24,7 +25,7 @@ TORCH_CASES = {
     "nll_ignore": F.nll_loss,
     "nll_weight_ignore": lambda x, labels, weight: F.nll_loss(x, labels, weight=weight,
                                                                ignore_index=7),
-    "nll_sequence": F.nll_loss,
+    "nll_sequence": lambda x, labels: F.nll_loss(x.permute(0, 2, 1), labels),
     "smooth_l1": F.smooth_l1_loss,
     "smooth_l1_beta_sum": lambda x, target: F.smooth_l1_loss(x, target, "sum", beta=0.5),
     "smooth_l1_beta0": lambda x, target: F.smooth_l1_loss(x, target, beta=0.0),
@@ -38,6 +39,13 @@ TORCH_CASES = {
     "kl_div_none_both": lambda x, target: F.kl_div(x, target, "none"),
     "kl_div_log_target_both": lambda x, target: F.kl_div(x, target, "batchmean",
                                                          log_target=True),
+    # torch's K-dimensional layout: the classes on axis 1
+    "cross_entropy_2d_weight_ignore": lambda x, labels, weight: F.cross_entropy(x, labels,
+                                                                             weight=weight),
+    "cross_entropy_2d_none_smoothing": lambda x, labels: F.cross_entropy(
+        x, labels, reduction="none", label_smoothing=0.1),
+    "cross_entropy_1d_probabilities": F.cross_entropy,
+    "nll_2d_weight_sum": lambda x, labels, weight: F.nll_loss(x, labels, "sum", weight=weight),
 }
 
 
@@ -50,13 +58,20 @@ def test_every_fixture_case_is_tested(fixture_cases):
     assert fixture_cases("loss") == set(TORCH_CASES)
 
 
-@pytest.mark.parametrize("shape", [(3,), (1, 3), (4, 3), (2, 1, 3), (2, 2, 1, 3)])
+def class_axis(shape: tuple) -> int:
+    """torch's class axis: 0 for (C,), else 1 ((N, C) and (N, C, d1, ..., dK))."""
+    return 0 if len(shape) == 1 else 1
+
+
+@pytest.mark.parametrize("shape", [(3,), (1, 3), (4, 3), (2, 3, 1), (2, 3, 2, 1)])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_gradcheck(shape, reduction, rng):
     logits = Tensor(rng.standard_normal(shape), requires_grad=True)
-    labels = rng.integers(0, shape[-1], shape[:-1])
+    axis = class_axis(shape)
+    rest = shape[:axis] + shape[axis + 1:]
+    labels = rng.integers(0, shape[axis], rest)
     assert gradcheck(lambda x: F.cross_entropy(x, labels, reduction), logits)
-    probabilities = rng.dirichlet(np.ones(shape[-1]), shape[:-1])
+    probabilities = np.moveaxis(rng.dirichlet(np.ones(shape[axis]), rest), -1, axis)
     assert gradcheck(lambda x: F.cross_entropy(x, probabilities, reduction), logits)
 
 
@@ -111,13 +126,14 @@ def test_mse_errors():
         F.mse_loss(Tensor(np.zeros(3)), np.zeros(3), reduction="max")
 
 
-@pytest.mark.parametrize("shape", [(3,), (1, 3), (4, 3), (2, 1, 3)])
+@pytest.mark.parametrize("shape", [(3,), (1, 3), (4, 3), (2, 3, 1)])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_nll_loss_gradcheck(shape, reduction, rng):
     x = Tensor(rng.standard_normal(shape), requires_grad=True)
-    labels = rng.integers(0, shape[-1], shape[:-1])
+    axis = class_axis(shape)
+    labels = rng.integers(0, shape[axis], shape[:axis] + shape[axis + 1:])
     assert gradcheck(lambda x: F.nll_loss(x, labels, reduction), x)
-    weight = rng.uniform(0.5, 2.0, shape[-1])
+    weight = rng.uniform(0.5, 2.0, shape[axis])
     if labels.size > 1:
         labels.reshape(-1)[0] = -100
     assert gradcheck(lambda x: F.nll_loss(x, labels, reduction, weight=weight), x)
@@ -254,3 +270,19 @@ def test_new_loss_errors():
         F.kl_div(x, np.zeros((2, 3)), "avg")
     with pytest.raises(ValueError, match=r"kl_div: prediction \(2, 3\) and target \(2, 1\)"):
         F.kl_div(x, np.zeros((2, 1)))
+
+
+def test_k_dimensional_losses_take_the_classes_on_axis_1_as_torch(rng):
+    logits = rng.standard_normal((2, 4, 3, 5))  # (N, C, H, W)
+    labels = rng.integers(0, 4, (2, 3, 5))
+    moved = np.moveaxis(logits, 1, -1).reshape(-1, 4)  # the same rows, classes last
+    want = F.cross_entropy(Tensor(moved), labels.reshape(-1), reduction="none").data
+    got = nn.CrossEntropyLoss(reduction="none")(Tensor(logits), Tensor(labels))
+    assert got.shape == (2, 3, 5)
+    np.testing.assert_allclose(got.data.reshape(-1), want, rtol=1e-12)
+    log_probs = F.log_softmax(Tensor(logits), dim=1)
+    np.testing.assert_allclose(nn.NLLLoss()(log_probs, labels).data, want.mean(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"cross_entropy: logits \(2, 3, 5, 4\) hold the "
+                                         r"classes on axis 1 .* must have shape \(2, 5, 4\), "
+                                         r"got \(2, 3, 5\); .*movedim\(-1, 1\)"):
+        F.cross_entropy(Tensor(np.moveaxis(logits, 1, -1)), labels)
