@@ -1243,8 +1243,8 @@ class Tensor:
     def index_select(self, dim: int, index):
         return _indexing.index_select(self, dim, index)
 
-    def scatter(self, dim: int, index, src=None, *, value=None):
-        return _indexing.scatter(self, dim, index, src, value=value)
+    def scatter(self, dim: int, index, src=None, *, value=None, reduce=None):
+        return _indexing.scatter(self, dim, index, src, value=value, reduce=reduce)
 
     def scatter_add(self, dim: int, index, src):
         return _indexing.scatter_add(self, dim, index, src)

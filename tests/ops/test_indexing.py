@@ -5,6 +5,7 @@ errors, and a tiny model with top-k pooling that learns."""
 import numpy as np
 import pytest
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor, nn, optim
 from dlpy.testing import gradcheck
@@ -328,3 +329,21 @@ def test_topk_pooling_model_learns():
         losses.append(loss.item())
     assert losses[0] > 0.6 and losses[-1] < 0.05
     assert (head(pooled).data.argmax(1) == labels).all()
+
+
+def test_scatter_reduce_keyword_adds_or_multiplies_as_torch():
+    # torch: ones(2, 3).scatter_(1, index, src, reduce=...), values from torch 2.13
+    index = np.array([[0, 2, 0], [1, 1, 1]])
+    src = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
+    added = dlpy.ones(2, 3).scatter_(1, index, dlpy.tensor(src), reduce="add")
+    assert added.tolist() == [[5.0, 1.0, 3.0], [1.0, 16.0, 1.0]]
+    assert dlpy.ones(2, 3).scatter(1, index, dlpy.tensor(src), reduce="multiply").tolist() == \
+        [[3.0, 1.0, 2.0], [1.0, 120.0, 1.0]]
+    assert dlpy.ones(2, 3).scatter(1, index, 2.5, reduce="add").tolist() == \
+        [[6.0, 1.0, 3.5], [1.0, 8.5, 1.0]]
+    x = dlpy.tensor(np.ones((2, 3)), requires_grad=True)
+    s = dlpy.tensor(src.astype(np.float64), requires_grad=True)
+    dlpy.scatter(x, 1, index, s, reduce="multiply").sum().backward()
+    np.testing.assert_allclose(s.grad, [[3.0, 1.0, 1.0], [30.0, 24.0, 20.0]])
+    with pytest.raises(ValueError, match="reduce must be 'add' or 'multiply', got 'sum'"):
+        dlpy.ones(3).scatter(0, np.array([0]), 1.0, reduce="sum")

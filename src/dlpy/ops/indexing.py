@@ -279,14 +279,27 @@ def scatter_add(x: Tensor, dim: int, index, src) -> Tensor:
     return ScatterAdd(dim, index)(x, src)
 
 
-def scatter(x: Tensor, dim: int, index, src=None, *, value=None) -> Tensor:
+def scatter(x: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:
     """torch.scatter: x with [i][index[i][j]] set to src[i][j] for dim 1 (src a tensor), or to
-    ``value`` (a number; also accepted in src's place). Repeated positions: one write wins."""
+    ``value`` (a number; also accepted in src's place). Repeated positions: one write wins.
+    ``reduce`` (torch's older form of scatter_reduce): "add" adds src (or value) into x at
+    each position, "multiply" multiplies it in, repeated positions accumulating; with a
+    gradient (torch's has none)."""
     if (src is None) == (value is None):
         raise TypeError("scatter: give exactly one of src (a tensor) and value (a number)")
     numbers = (int, float, complex, np.integer, np.floating, np.complexfloating)
     if value is None and isinstance(src, numbers):
         src, value = None, src
+    if reduce is not None:
+        if reduce not in ("add", "multiply"):
+            raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, numbers):
+                raise TypeError(f"scatter: value must be a number, got {value!r}")
+            src = np.full(np.shape(as_array(index)), value, dtype=as_array(x).dtype)
+        if reduce == "add":
+            return scatter_add(x, dim, index, src)
+        return scatter_reduce(x, dim, index, src, "prod")
     if value is not None:
         if isinstance(value, bool) or not isinstance(value, numbers):
             raise TypeError(f"scatter: value must be a number, got {value!r}")
