@@ -213,15 +213,30 @@ def test_bad_input_to_the_new_functions():
         F.where(x > 1, x)
 
 
-def test_top_level_names_are_the_functionals_and_refuse_out():
+def test_top_level_names_are_the_functionals_and_take_out():
     x = Tensor(np.arange(6.0).reshape(2, 3))
     for name in ("sum", "matmul", "cat", "where", "sinh", "histogram", "tril_indices"):
         assert name in dlpy.__all__ and getattr(dlpy, name).__wrapped__ is getattr(F, name)
     np.testing.assert_array_equal(dlpy.cat([x, x], dim=1).data, np.hstack([x.data, x.data]))
     assert dlpy.sum(x, out=None).item() == 15.0 and dlpy.sum.__name__ == "sum"
-    with pytest.raises(TypeError, match=r"matmul: dlpy has no out= \(arrays are never written "
-                                        r"in place by ops\): assign the result"):
-        dlpy.matmul(x, x.t(), out=x)
+    # out=, as torch's: the result written into the given tensor, which is returned (the
+    # operands read first, so out= one of them works), no gradient through it
+    product = (x @ x.t()).data
+    y = dlpy.zeros(product.shape, dtype=x.dtype)
+    assert dlpy.matmul(x, x.t(), out=y) is y
+    np.testing.assert_array_equal(y.data, product)
+    z = x.clone()
+    assert dlpy.mul(z, 2, out=z) is z and z.tolist() == (x * 2).tolist()
+    values, indices = dlpy.zeros(0), dlpy.zeros(0, dtype=dlpy.int64)
+    result = dlpy.max(x, 1, out=(values, indices))
+    assert result.values is values and indices.tolist() == x.data.argmax(1).tolist()
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type int64"):
+        dlpy.add(x, 0.5, out=dlpy.zeros(x.shape, dtype=dlpy.int64))
+    with pytest.raises(RuntimeError, match=r"mul\(\): functions with out=\.\.\. arguments "
+                                           r"don't support automatic differentiation"):
+        dlpy.mul(x.detach().requires_grad_(), 2, out=dlpy.zeros(x.shape, dtype=x.dtype))
+    with pytest.raises(TypeError, match=r"chunk\(\) got an unexpected keyword argument 'out'"):
+        dlpy.chunk(x, 2, out=x)
     # nn.functional's at the top level only with torch.*'s own signature: conv2d's is F's,
     # torch.dropout(input, p, train) and torch.embedding(weight, indices) are torch's
     assert dlpy.conv2d.__wrapped__ is F.conv2d and dlpy.dropout.__wrapped__ is not F.dropout

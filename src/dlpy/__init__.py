@@ -167,7 +167,7 @@ __all__ += ["angle", "bartlett_window", "blackman_window", "complex", "conj", "h
 
 
 # torch's top-level functions (torch.sum, torch.cat, torch.matmul, ...): dlpy.functional's, each
-# wrapped once at import to refuse out= clearly (dlpy never writes an array in place from an op)
+# wrapped once at import to take torch's out= (the result written into the given tensor)
 _TOP_LEVEL = """
     abs acos acosh add addcdiv addcmul addmm allclose amax amin aminmax arccos arccosh arcsin
     arcsinh arctan arctan2 arctanh argsort argwhere asin asinh atan atan2 atanh atleast_1d
@@ -194,15 +194,16 @@ _TOP_LEVEL = """
 
 
 def _no_out(function):
-    def refuse_out(*args, out=None, **kwargs):
-        if out is not None:
-            raise TypeError(f"{function.__name__}: dlpy has no out= (arrays are never written "
-                            "in place by ops): assign the result")
-        return function(*args, **kwargs)
+    def with_out(*args, out=None, **kwargs):
+        if out is None:
+            return function(*args, **kwargs)
+        from dlpy.torch_functions import write_out
 
-    refuse_out.__name__ = refuse_out.__qualname__ = function.__name__
-    refuse_out.__doc__, refuse_out.__wrapped__ = function.__doc__, function
-    return refuse_out
+        return write_out(function.__name__, function(*args, **kwargs), out)
+
+    with_out.__name__ = with_out.__qualname__ = function.__name__
+    with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
+    return with_out
 
 
 for _name in _TOP_LEVEL:
@@ -269,12 +270,14 @@ _FROM_LINALG = {
 
 def _from_linalg(name: str, target: str):
     def function(*args, out=None, **kwargs):
-        if out is not None:
-            raise TypeError(f"{name}: dlpy has no out= (arrays are never written in place by "
-                            "ops): assign the result")
         from dlpy import linalg
 
-        return getattr(linalg, target)(*args, **kwargs)
+        result = getattr(linalg, target)(*args, **kwargs)
+        if out is None:
+            return result
+        from dlpy.torch_functions import write_out
+
+        return write_out(name, result, out)
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = f"torch.{name}: dlpy.linalg.{target} (see its docstring)."

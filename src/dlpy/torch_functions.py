@@ -925,3 +925,44 @@ TOP_LEVEL = sorted(
     | set(_POSITIONAL) | set(METHOD_FUNCTIONS) | set(IN_PLACE_FUNCTIONS)
     | {f"{base}_copy" for base in COPY_FUNCTIONS}
 )
+
+
+def write_out(name: str, result, out):
+    """torch's ``out=``: ``result`` (a Tensor, or a named tuple of them: max(dim), sort,
+    topk...) written into ``out`` (a Tensor, or a tuple as long), which is returned. As torch:
+    no gradient flows through ``out=`` (a result that needs one, or an ``out`` leaf requiring
+    one, is a RuntimeError); the result must cast to ``out``'s dtype by torch's rules (float
+    into an integer ``out`` is an error); an ``out`` of another shape is resized (with a
+    warning if it held elements)."""
+    if isinstance(result, tuple):
+        if not hasattr(result, "_fields"):  # chunk, split, var_mean: torch has no out= there
+            raise TypeError(f"{name}() got an unexpected keyword argument 'out'")
+        if not isinstance(out, (tuple, list)) or len(out) != len(result):
+            raise TypeError(f"{name}: out= must be a tuple of {len(result)} tensors, got "
+                            f"{type(out).__name__}")
+        written = [write_out(name, r, o) for r, o in zip(result, out)]
+        return type(result)(*written) if hasattr(result, "_fields") else tuple(written)
+    if not isinstance(result, Tensor):
+        raise TypeError(f"{name}() got an unexpected keyword argument 'out'")
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}: out= must be a Tensor, got {type(out).__name__}")
+    from dlpy.tensor import is_grad_enabled, no_grad
+
+    if is_grad_enabled() and (result.requires_grad or out.requires_grad):
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad.")
+    kind = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+    if kind.get(result.dtype.kind, 2) > kind.get(out.dtype.kind, 2):
+        raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the desired "
+                           f"output type {out.dtype}")
+    if out.shape != result.shape:
+        if out.data.size:
+            import warnings
+
+            warnings.warn(f"{name}: an output with one or more elements was resized since it "
+                          f"had shape {list(out.shape)}, which does not match the required "
+                          f"output shape {list(result.shape)}", UserWarning, stacklevel=3)
+        out.data = np.empty(result.shape, dtype=out.dtype)
+    with no_grad():
+        out.copy_(result)
+    return out
