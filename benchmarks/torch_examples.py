@@ -58,6 +58,7 @@ PROGRAMS: dict[str, list[str]] = {
     "char_rnn_classify_names": [],
     "neural_style_small": [],
     "min_gpt": [],
+    "unet_segmentation": [],
 }
 
 

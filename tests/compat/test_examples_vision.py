@@ -110,3 +110,12 @@ def test_super_resolution_learns_and_saves_the_whole_model(capsys, tmp_path):
     # the whole module pickled (its class is the program's __main__.Net), in torch's zip format
     assert zipfile.is_zipfile(path) and any(name.endswith("data.pkl")
                                             for name in zipfile.ZipFile(path).namelist())
+
+
+def test_unet_segments_shapes_with_a_k_dimensional_cross_entropy(capsys):
+    # nn.CrossEntropyLoss on (N, C, H, W) logits and (N, H, W) labels, the classes on axis 1
+    result = run_example(capsys, "unet_segmentation.py", "--size", "24", "--train-images", "128",
+                 "--test-images", "32", "--epochs", "8", "--width", "6", "--lr", "1e-2",
+                 "--seed", "1")
+    assert result["last_loss"] < 0.5 * result["first_loss"], result
+    assert result["iou"] > 0.5 > result["first_iou"] and result["accuracy"] > 0.85, result
