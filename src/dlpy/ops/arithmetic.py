@@ -183,7 +183,7 @@ def integer_power(x: np.ndarray, p):
     if x.dtype == np.float64:
         return x**p
     with np.errstate(over="ignore", divide="ignore"):  # inf and 1 / 0: the true float32 values
-        result = _power_by_squaring(x.astype(np.float64), abs(p))
+        result = _power_by_squaring(x.astype(np.float64), -p if p < 0 else p)
         if p < 0:  # 1 / x^|p| in float64 overflows or underflows only where float32 x^p does
             np.reciprocal(result, out=result)
         return result.astype(np.float32)
