@@ -2,6 +2,7 @@
 tests/fixtures/export/signatures.json from tests/fixtures/make_export_fixtures.py), dynamic
 shapes, and the pickle-free file format (round trips and tampered files)."""
 
+import copy
 import io
 import json
 import zipfile
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cases_export import Mixed, inputs, loss_and_grads, models, seeded
+from cases_export import Mixed, first_output, inputs, leaf_roots, loss_and_grads, models, seeded
 
 import dlpy
 from dlpy import Tensor, nn
@@ -348,3 +349,34 @@ def test_a_graph_calling_a_foreign_function_cannot_be_saved():
     np.testing.assert_array_equal(ep.module()(Tensor(np.ones(2))).data, [3.0, 3.0])
     with pytest.raises(ValueError, match=r"calls .*triple, which is not one of dlpy's "):
         save(ep, io.BytesIO())
+
+
+@pytest.mark.parametrize("name", ["linear", "conv2d", "batch_norm", "lstm"])
+def test_a_root_that_is_a_leaf_layer_exports_with_its_state_unprefixed(name):
+    layer, array = leaf_roots()[name]
+    x = Tensor(array.astype(np.float32))
+    ep = export(layer, (x,))
+    signature = ep.graph_signature
+    assert signature.parameters == [k for k, _ in layer.named_parameters()]
+    assert signature.buffers == [k for k, _ in layer.named_buffers()]
+    assert signature.user_inputs == ["x"]
+    assert all(ep.state_dict[k] is p for k, p in layer.named_parameters())
+    want = first_output(layer(x)).data
+    np.testing.assert_array_equal(first_output(ep.module()(x)).data, want)
+    state = [ep.state_dict[k] for k in signature.parameters + signature.buffers]
+    np.testing.assert_array_equal(first_output(ep.graph_module(*state, x)).data, want)
+    buffer = io.BytesIO()
+    save(ep, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(first_output(load(buffer).module()(x)).data, want)
+
+
+def test_a_training_batch_norm_root_exports_as_a_wrapped_one():
+    layer = nn.BatchNorm2d(3)
+    eager = copy.deepcopy(layer)
+    x = Tensor(np.random.default_rng(0).standard_normal((4, 3, 2, 2)).astype(np.float32))
+    ep = export(layer, (x,))
+    np.testing.assert_array_equal(layer.running_mean.numpy(), np.zeros(3))  # left alone
+    np.testing.assert_allclose(ep.module()(x).data, eager(x).data, rtol=1e-6)
+    for key, value in eager.state_dict().items():  # the program updates the layer's buffers
+        np.testing.assert_allclose(layer.state_dict()[key].numpy(), value.numpy(), rtol=1e-6)

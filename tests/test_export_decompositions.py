@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from cases_export import leaf_roots
 
 import dlpy.functional as F
 from dlpy import Tensor, nn
@@ -132,3 +133,19 @@ def test_conv_net_layers_lower_in_eval_and_stay_while_training():
     model.train()
     training = export(model, (x,)).run_decompositions()
     assert _layers(training, model) == ["Conv2d", "BatchNorm2d", "Dropout"]
+
+
+def test_a_root_that_is_a_leaf_layer_lowers_as_a_wrapped_one():
+    roots = leaf_roots()
+    for name in ("linear", "batch_norm"):
+        layer, array = roots[name]
+        x = Tensor(array.astype(np.float32))
+        ep = export(layer, (x,))
+        lowered = ep.run_decompositions()
+        assert "functional_call" not in _functions(lowered) and not list(
+            lowered.graph_module.named_children())
+        assert lowered.graph_signature.input_specs == ep.graph_signature.input_specs
+        np.testing.assert_allclose(lowered.module()(x).data, layer(x).data, rtol=1e-6,
+                                   atol=1e-6)
+    training = export(nn.BatchNorm2d(3), (Tensor(np.ones((2, 3, 2, 2))),)).run_decompositions()
+    assert _functions(training) == {"functional_call"}  # it updates its buffers: kept

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cases_export import first_output, leaf_roots
 
 import dlpy
 import dlpy.functional as F
@@ -412,3 +413,37 @@ def test_graph_module_from_a_dict_root():
     with pytest.raises(RuntimeError, match="referenced target lin.weight but that target "
                                            "was not provided"):
         fx.GraphModule({}, graph)
+
+
+@pytest.mark.parametrize("name", ["linear", "conv2d", "batch_norm", "lstm"])
+def test_a_root_that_is_a_leaf_layer_is_called_as_a_leaf_child_is(name):
+    # torch.fx traces into nn.Linear's forward (F.linear); dlpy's layers check their input's
+    # shape in Python, so the root is called as export calls a leaf child: functional_call
+    # with its own parameters and buffers, under their own names
+    layer, array = leaf_roots()[name]
+    gm = fx.symbolic_trace(layer)
+    gm.graph.lint()
+    assert [n.target for n in gm.graph.nodes if n.op == "call_function"] == \
+        [dlpy.func.functional_call]
+    assert "functional_call(" in gm.code and gm.code.count("def forward(self, x") == 1
+    assert list(gm.state_dict()) == list(layer.state_dict())
+    assert all(dict(gm.named_parameters())[k] is p for k, p in layer.named_parameters())
+    x = Tensor(np.concatenate([array, array[:1]]).astype(np.float32))  # another batch size
+    np.testing.assert_array_equal(first_output(gm(x)).data, first_output(layer(x)).data)
+    # a layer whose forward can be traced is traced into, as torch.fx's
+    assert [n.target.__name__ for n in fx.symbolic_trace(nn.ReLU()).graph.nodes
+            if n.op == "call_function"] == ["relu"]
+
+
+def test_a_training_batch_norm_root_updates_its_statistics_as_eager():
+    layer = nn.BatchNorm2d(3)
+    eager = copy.deepcopy(layer)
+    running_mean = layer.running_mean
+    gm = fx.symbolic_trace(layer)
+    x = _input(_rng(), 4, 3, 2, 2)
+    np.testing.assert_allclose(gm(x).data, eager(x).data, rtol=1e-6)
+    assert layer.running_mean is running_mean and gm.running_mean is running_mean
+    for key, value in eager.state_dict().items():  # updated in place, as the eager layer's
+        np.testing.assert_allclose(layer.state_dict()[key].numpy(), value.numpy(), rtol=1e-6)
+    gm.eval()
+    np.testing.assert_allclose(gm(x).data, eager.eval()(x).data, rtol=1e-6)

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from cases_export import Mixed, inputs, loss_and_grads, models, seeded
+from cases_export import Mixed, first_output, inputs, leaf_roots, loss_and_grads, models, seeded
 
 import dlpy
 from dlpy import Tensor, jit, nn
@@ -220,3 +220,27 @@ def test_an_exported_program_file_loads_as_a_script_module(tmp_path):
     dlpy.export.save(dlpy.export.export(model, (x,)), tmp_path / "r18.pt2")
     loaded = jit.load(tmp_path / "r18.pt2")
     np.testing.assert_array_equal(loaded(x).data, model(x).data)
+
+
+@pytest.mark.parametrize("name", ["linear", "conv2d", "batch_norm", "lstm"])
+def test_a_root_that_is_a_leaf_layer_traces_scripts_and_round_trips(name, tmp_path):
+    layer, array = leaf_roots()[name]
+    traced = jit.trace(layer, Tensor(array.astype(np.float32)))
+    assert isinstance(traced, jit.TracedModule) and "functional_call(" in traced.code
+    state = layer.state_dict()
+    assert list(traced.state_dict()) == list(state)
+    for key, value in traced.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), state[key].numpy())
+    x = Tensor(np.concatenate([array, array[:1]]).astype(np.float32))  # another batch size
+    want = first_output(layer(x)).data
+    np.testing.assert_array_equal(first_output(traced(x)).data, want)
+    np.testing.assert_array_equal(first_output(jit.script(layer)(x)).data, want)
+    jit.save(traced, tmp_path / "layer.pt")
+    loaded = jit.load(tmp_path / "layer.pt")
+    assert list(loaded.state_dict()) == list(state)
+    np.testing.assert_array_equal(first_output(loaded(x)).data, want)
+    if name == "linear":
+        frozen = jit.freeze(traced.eval())
+        assert list(frozen.parameters()) == [] and frozen.state_dict() == {}
+        jit.save(frozen, tmp_path / "frozen.pt")
+        np.testing.assert_array_equal(jit.load(tmp_path / "frozen.pt")(x).data, want)

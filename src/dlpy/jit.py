@@ -150,22 +150,30 @@ def _compare(traced: Any, eager: Any, tolerance: float, func: Any) -> None:
 
 def _symbolic(root: Module | Callable, what: str) -> GraphModule:
     """A symbolic trace of ``root`` with every argument a placeholder; if that fails, once
-    more with the arguments that have defaults fixed to them (optional masks)."""
+    more with the arguments that have defaults fixed to them (optional masks); if that fails
+    too and ``root`` is one of dlpy.nn's layers, the layer called as a leaf child is
+    (``Tracer.trace_leaf_root``: nn.Linear, nn.LSTM)."""
     fn = type(root).forward if isinstance(root, Module) else root
     name = type(root).__name__ if isinstance(root, Module) else getattr(root, "__name__", "fn")
+    leaf = Tracer().is_leaf_root(root)
+    # a layer's own checks on a Proxy raise anything (BatchNorm's ValueError on x.ndim)
+    failures = Exception if leaf else (TraceError, TypeError, NotImplementedError)
     try:
-        graph = (tracer := Tracer()).trace(root)
-    except (TraceError, TypeError, NotImplementedError) as first:
+        graph = (tracer := Tracer())._trace_forward(root, None)
+    except failures as first:
         params = list(inspect.signature(fn).parameters.values())
         defaults = {p.name: p.default for p in params if p.default is not p.empty}
         try:
             if not defaults:
                 raise first
-            graph = (tracer := Tracer()).trace(root, defaults)
+            graph = (tracer := Tracer())._trace_forward(root, defaults)
             from dlpy.export import restore_argument_names
 
             restore_argument_names(graph, set(defaults))
-        except (TraceError, TypeError, NotImplementedError):
+        except failures:
+            if leaf:  # called as a leaf child is
+                graph = (tracer := Tracer()).trace_leaf_root(root)
+                return GraphModule(tracer.root, graph, name)
             raise TraceError(
                 f"jit.{what}: {name} cannot be compiled: {first}. dlpy has no TorchScript "
                 f"compiler; jit.{what} traces forward symbolically, so Python control flow on "
@@ -284,7 +292,8 @@ def freeze(mod: ScriptModule, preserved_attrs: list[str] | None = None,
     root = Module()
     object.__setattr__(root, "training", False)
     for node in list(graph.nodes):
-        if node.op == "call_module":
+        if node.op == "call_module" or node.op == "get_attr" and isinstance(
+                resolve(mod, node.target), Module):  # (the layer a traced leaf root calls)
             *prefix, field = node.target.split(".")
             owner = root
             for atom in prefix:

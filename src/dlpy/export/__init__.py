@@ -237,7 +237,8 @@ def export(mod: Module, args: tuple, kwargs: dict | None = None, *,
                 graph.erase_node(placeholder)
     restore_argument_names(graph, set(specialised.values()))
     specialised = {name: name for name in specialised.values()}
-    gm = GraphModule(mod, graph, type(mod).__name__)
+    # tracer.root: mod, or for a mod that is a leaf layer the holder of its state
+    gm = GraphModule(tracer.root, graph, type(mod).__name__)
 
     user_inputs, ranges, ordered = [], {}, []
     for node in graph.nodes:

@@ -11,8 +11,9 @@ batch norm)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dlpy import functional as F
@@ -152,6 +153,9 @@ def _lookup(table: dict, node, root) -> Callable | None:
     from dlpy.fx._symbolic_trace import _ORIGINALS
 
     if node.op == "call_function":
+        layer = _layer_call(node, root)
+        if layer is not None:
+            return table.get(type(layer[0]))
         target = _ORIGINALS.get(id(node.target), node.target)
         return table.get(target)
     if node.op == "call_module":
@@ -159,27 +163,66 @@ def _lookup(table: dict, node, root) -> Callable | None:
     return None
 
 
-def _keep_state(tracer, module, target: str) -> None:
-    """A get_attr node for each parameter and buffer of a decomposed layer its decomposition
-    did not read (BatchNorm's num_batches_tracked), so the program's signature keeps every
-    input, as torch's does."""
-    from dlpy.export._program import _module_state
+def _layer_call(node, root) -> tuple[Any, dict[str, str]] | None:
+    """(the layer, its state's get_attr targets by name) when ``node`` is the call of a
+    traced root that is a leaf, ``functional_call(layer, {"weight": weight, ...}, args,
+    kwargs)`` with the layer and its state read by get_attr; else None."""
+    from dlpy.export._serialize import resolve
+    from dlpy.func import functional_call
+    from dlpy.fx.node import Node
+    from dlpy.nn.module import Module
 
+    if node.target is not functional_call or len(node.args) != 4 or node.kwargs:
+        return None
+    layer, state, args, kwargs = node.args
+    if not (isinstance(layer, Node) and layer.op == "get_attr" and isinstance(state, dict)
+            and isinstance(args, tuple) and isinstance(kwargs, dict)
+            and all(isinstance(v, Node) and v.op == "get_attr" for v in state.values())):
+        return None
+    module = resolve(root, layer.target)
+    return (module, {k: v.target for k, v in state.items()}) if isinstance(module, Module) \
+        else None
+
+
+@contextlib.contextmanager
+def _state_installed(module, state: dict[str, Any]) -> Iterator[None]:
+    """``module`` with ``state`` (dotted name -> tensor) as its parameters and buffers for
+    the duration (the layer of a leaf root has none of its own)."""
+    saved = []
+    try:
+        for key, value in state.items():
+            path, _, attr = key.rpartition(".")
+            owner = module.get_submodule(path)
+            registry = owner._parameters if attr in owner._parameters else owner._buffers
+            saved.append((owner, attr, registry, registry.get(attr)))
+            registry[attr] = owner.__dict__[attr] = value
+        yield
+    finally:
+        for owner, attr, registry, kept in reversed(saved):
+            registry[attr] = owner.__dict__[attr] = kept
+
+
+def _keep_state(tracer, targets: list[str]) -> None:
+    """A get_attr node for each parameter and buffer of a decomposed layer (``targets``) its
+    decomposition did not read (BatchNorm's num_batches_tracked), so the program's signature
+    keeps every input, as torch's does."""
     read = {n.target for n in tracer.graph.nodes if n.op == "get_attr"}
-    for name, _ in _module_state(module):
-        if f"{target}.{name}" not in read:
-            tracer.create_proxy("get_attr", f"{target}.{name}", (), {})
+    for target in targets:
+        if target not in read:
+            tracer.create_proxy("get_attr", target, (), {})
 
 
 def decompose(gm, table: dict[Any, Callable], max_rounds: int = 8):
     """A new GraphModule of ``gm``'s root with every node whose function (or layer class) is
     in ``table`` replaced by the nodes its decomposition records; repeated until none is left
     (a decomposition may call another decomposed function)."""
+    from dlpy.export._program import _module_state
     from dlpy.export._serialize import resolve
     from dlpy.fx._symbolic_trace import Proxy, Tracer, _Patcher
     from dlpy.fx.graph import Graph
     from dlpy.fx.graph_module import GraphModule
     from dlpy.fx.node import map_arg
+    from dlpy.nn.module import Module
 
     for _ in range(max_rounds):
         source = gm.graph
@@ -201,11 +244,20 @@ def decompose(gm, table: dict[Any, Callable], max_rounds: int = 8):
                 args, kwargs = map_arg(node.args, value), map_arg(node.kwargs, value)
                 decomposition = _lookup(table, node, gm)
                 result = NotImplemented
+                layer = _layer_call(node, gm) if decomposition is not None else None
                 if decomposition is not None and node.op == "call_module":
                     module = resolve(gm, node.target)
                     result = decomposition(module, *args, **kwargs)
                     if result is not NotImplemented:
-                        _keep_state(tracer, module, node.target)
+                        _keep_state(tracer, [f"{node.target}.{name}"
+                                             for name, _ in _module_state(module)])
+                elif layer is not None:  # a traced leaf root's functional_call
+                    module, targets = layer
+                    with _state_installed(module, {k: resolve(gm, t)
+                                                   for k, t in targets.items()}):
+                        result = decomposition(module, *args[2], **args[3])
+                    if result is not NotImplemented:
+                        _keep_state(tracer, list(targets.values()))
                 elif decomposition is not None:
                     result = decomposition(*args, **kwargs)
                 if result is not NotImplemented:  # a decomposition may decline: kept
@@ -217,6 +269,10 @@ def decompose(gm, table: dict[Any, Callable], max_rounds: int = 8):
                 env[node] = result
         if not decomposed:
             return gm
+        for node in list(tracer.graph.nodes):  # the layer of a decomposed leaf root
+            if node.op == "get_attr" and not node.users \
+                    and isinstance(resolve(gm, node.target), Module):
+                tracer.graph.erase_node(node)
         gm = GraphModule(gm, tracer.graph, type(gm).__name__)
     raise RuntimeError(f"run_decompositions: still decomposing after {max_rounds} rounds (a "
                        f"decomposition that calls itself?)")

@@ -309,7 +309,25 @@ class Tracer:
         return functools.partial(root_fn, **keyword), positional
 
     def trace(self, root, concrete_args: dict[str, Any] | None = None) -> Graph:
-        """The Graph of ``root`` (a Module, or a function) called on Proxies."""
+        """The Graph of ``root`` (a Module, or a function) called on Proxies. A root that is
+        one of dlpy.nn's leaf layers whose forward cannot be traced (Linear's shape check,
+        LSTM's loop over time) is called as a leaf child is: see ``trace_leaf_root``."""
+        try:
+            return self._trace_forward(root, concrete_args)
+        except Exception:
+            if not self.is_leaf_root(root):
+                raise
+            return self.trace_leaf_root(root, concrete_args)
+
+    def is_leaf_root(self, root) -> bool:
+        """Whether ``root`` is one of dlpy.nn's layers and a leaf (``is_leaf_module``)."""
+        from dlpy.nn.module import Module
+
+        return isinstance(root, Module) and type(root).__module__.startswith("dlpy.nn") \
+            and self.is_leaf_module(root, "")
+
+    def _trace_forward(self, root, concrete_args: dict[str, Any] | None) -> Graph:
+        """``trace`` with ``root``'s forward traced, whatever it is (torch.fx's trace)."""
         from dlpy.nn.module import Module
 
         self.graph = Graph()
@@ -328,12 +346,92 @@ class Tracer:
                             f"{type(root).__name__}")
         self.graph.owning_module = self.root if is_module else None
         fn_globals = getattr(inspect.unwrap(fn), "__globals__", {})
-        with _Patcher(self, fn_globals):
-            call, args = self.create_args_for_root(fn, is_module, concrete_args)
-            result = call(root, *args) if is_module else call(*args)
-            self.create_node("output", "output", (self.create_arg(result),), {})
+        try:
+            with _Patcher(self, fn_globals):
+                call, args = self.create_args_for_root(fn, is_module, concrete_args)
+                result = call(root, *args) if is_module else call(*args)
+                self.create_node("output", "output", (self.create_arg(result),), {})
+        except Exception:
+            if is_module:
+                for name in self.tensor_attrs.values():  # constants it kept on the root
+                    root.__dict__.pop(name, None)
+            raise
         self.graph.owning_module = None
         return self.graph
+
+    def trace_leaf_root(self, layer, concrete_args: dict[str, Any] | None = None) -> Graph:
+        """The Graph of a root that is itself a leaf layer (``symbolic_trace(nn.Linear(2,
+        2))``), its forward not traced (as a leaf child's is not): the layer is called as
+        dlpy.export calls a leaf child, ``dlpy.func.functional_call(layer, {"weight":
+        self.weight, ...}, args, kwargs)``. ``self.root`` becomes a Module holding the layer's
+        parameters and buffers (the same objects) under their own names (``weight``, no
+        prefix) and a copy of the layer without them at ``self.<class name, lowercased>``."""
+        from dlpy.func import functional_call
+
+        self.graph = Graph()
+        self.tensor_attrs, self._paths, self._parameter_proxy_cache = {}, None, {}
+        self.submodule_paths = None
+        self.root, layer_name, state_names = _leaf_root(layer)
+        self.graph.owning_module = self.root
+        call, args = self.create_args_for_root(type(layer).forward, True, concrete_args)
+        state = {name: self._get_attr_proxy(name) for name in state_names}
+        module = self.create_proxy("get_attr", layer_name, (), {})
+        result = self.create_proxy("call_function", functional_call,
+                                   (module, state, tuple(args), dict(call.keywords)), {})
+        self.create_node("output", "output", (result.node,), {})
+        self.graph.owning_module = None
+        return self.graph
+
+
+def _leaf_root(layer) -> tuple[Any, str, list[str]]:
+    """(a Module holding ``layer``'s parameters and buffers, the same objects, under their
+    state_dict names, with ``layer`` without them as a child; that child's name; the names of
+    the state, in state_dict order)."""
+    from dlpy.fx.graph_module import GraphModule
+    from dlpy.nn.module import Module
+
+    holder = Module()
+    object.__setattr__(holder, "training", layer.training)
+    names: list[str] = []
+    for path, module in layer.named_modules(remove_duplicate=False):
+        owner = holder
+        for atom in path.split(".") if path else ():
+            if atom not in owner._modules:
+                setattr(owner, atom, Module())
+            owner = owner._modules[atom]
+        prefix = f"{path}." if path else ""
+        for name, p in module._parameters.items():
+            if p is not None:
+                setattr(owner, name, p)
+                names.append(prefix + name)
+        for name, b in module._buffers.items():
+            if b is not None:
+                owner.register_buffer(name, b, persistent=name not in module._non_persistent)
+                names.append(prefix + name)
+    layer_name = type(layer).__name__.lower()
+    while not layer_name.isidentifier() or hasattr(holder, layer_name) \
+            or hasattr(GraphModule, layer_name):
+        layer_name = f"{layer_name}_"
+    setattr(holder, layer_name, _stateless(layer))
+    return holder, layer_name, names
+
+
+def _stateless(module):
+    """A shallow copy of ``module`` (and of its children) whose parameters and buffers are
+    None and that has no hooks: the layer ``functional_call`` is given the state of."""
+    copy = object.__new__(type(module))
+    copy.__dict__.update({k: v for k, v in module.__dict__.items() if "hook" not in k})
+    for kind in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks",
+                 "_backward_pre_hooks"):
+        copy.__dict__[kind] = {}
+    copy.__dict__["_parameters"] = dict.fromkeys(module._parameters)
+    copy.__dict__["_buffers"] = dict.fromkeys(module._buffers)
+    copy.__dict__["_non_persistent"] = set(module._non_persistent)
+    copy.__dict__["_modules"] = {name: None if child is None else _stateless(child)
+                                 for name, child in module._modules.items()}
+    for registry in ("_parameters", "_buffers", "_modules"):
+        copy.__dict__.update(copy.__dict__[registry])
+    return copy
 
 
 class GraphAppendingTracer(Tracer):

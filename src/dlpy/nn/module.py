@@ -735,7 +735,7 @@ class Module:
         for module_name, module in self.named_modules():
             prefix = f"{module_name}." if module_name else ""
             for name, param in module._parameters.items():
-                if id(param) not in seen:
+                if param is not None and id(param) not in seen:  # None: no entry, as torch's
                     seen.add(id(param))
                     yield prefix + name, (Tensor(param.data.copy()) if type(param) is Parameter
                                           else _state_value(param))
