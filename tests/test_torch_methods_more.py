@@ -217,6 +217,10 @@ def test_introspection_and_casts():
     assert x.cpu() is x and x.device == dlpy.device("cpu") and x.is_cpu
     assert x.data_ptr() == x.data.ctypes.data and x[1].storage_offset() == 3
     assert x.type() == "dlpy.FloatTensor" and x.long().type() == "dlpy.LongTensor"
+    from dlpy import compat
+
+    with compat.as_torch():  # a program run as torch compares with torch's names
+        assert x.type() == "torch.FloatTensor" and x.type("torch.LongTensor").dtype == np.int64
     assert x.type(np.float64).dtype == np.float64 and x.type("dlpy.IntTensor").dtype == np.int32
     assert not x.long().requires_grad and x.half().requires_grad
     assert x.new_empty(2, 2).shape == (2, 2) and x.new_empty((3,)).dtype == np.float32

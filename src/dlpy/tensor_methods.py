@@ -14,6 +14,7 @@ Nothing here is on the path of an op: attaching costs once, at import.
 
 from __future__ import annotations
 
+import sys
 import weakref
 
 import numpy as np
@@ -187,10 +188,13 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "
 
 
 def _type(self, dtype=None):
-    """With no dtype, the type's name as torch's ("dlpy.FloatTensor"); with one, the tensor
-    cast to it (a numpy dtype, its name, or a name type() returns)."""
+    """With no dtype, the type's name as torch's ("dlpy.FloatTensor"; "torch.FloatTensor" while
+    dlpy.compat stands in for torch, so a program comparing it with torch's name still works);
+    with one, the tensor cast to it (a numpy dtype, its name, or a name type() returns)."""
     if dtype is None:
-        return f"dlpy.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
+        compat = sys.modules.get("dlpy.compat")
+        prefix = "torch" if compat is not None and compat.is_installed() else "dlpy"
+        return f"{prefix}.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
     if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
         dtype = next(k for k, v in _TYPE_NAMES.items() if v == dtype.split(".")[-1])
     dtype = np.dtype(dtype)
