@@ -153,7 +153,7 @@ def test_parts_and_conversions():
     h = hybrid.to_sparse(1)
     assert (h.sparse_dim(), h.dense_dim(), h.nnz) == (1, 2, 1)
     assert_close(h.to_dense().data, hybrid.data)
-    assert "layout=dlpy.sparse_coo" in repr(s) and "nnz=3" in repr(s)
+    assert "layout=torch.sparse_coo" in repr(s) and "nnz=3" in repr(s)
     assert "crow_indices=" in repr(c)
 
 

@@ -51,7 +51,9 @@ def test_properties_and_repr():
     x = Tensor(np.zeros((2, 3)), requires_grad=True)
     assert (x.shape, x.ndim, x.numel(), len(x), x.is_leaf) == ((2, 3), 2, 6, 2, True)
     y = x * 2
-    assert not y.is_leaf and "op=Mul" in repr(y) and "requires_grad=True" in repr(y)
+    assert not y.is_leaf and repr(y) == ("tensor([[0., 0., 0.],\n        [0., 0., 0.]], "
+                                         "dtype=torch.float64, grad_fn=<MulBackward>)")
+    assert repr(x).endswith("dtype=torch.float64, requires_grad=True)")
     assert Tensor(np.array([[7.0]])).item() == 7.0
     with pytest.raises(RuntimeError, match="^a Tensor with 6 elements cannot be converted to"):
         x.item()

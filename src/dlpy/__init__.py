@@ -211,6 +211,20 @@ for _name in _TOP_LEVEL:
 __all__ += _TOP_LEVEL
 del _name
 
+
+def _dtype_third(function):
+    """torch.softmax(input, dim, dtype): F.softmax's third argument is _stacklevel instead."""
+    def torch_form(input, dim=None, dtype=None, **kwargs):  # noqa: A002 - torch's name
+        return function(input, dim, dtype=dtype, **kwargs)
+
+    torch_form.__name__ = torch_form.__qualname__ = function.__name__
+    torch_form.__doc__ = function.__doc__
+    return torch_form
+
+
+softmax = _no_out(_dtype_third(functional.softmax))
+log_softmax = _no_out(_dtype_third(functional.log_softmax))
+
 # the rest of torch's top-level functions: more of dlpy.functional's (element-wise, scatter and
 # select families, nn.functional's whose torch.* signature is the same), then torch_functions'
 # (tensor and dtype utilities, random draws, torch.* forms of nn.functional's with torch's

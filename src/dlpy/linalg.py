@@ -55,7 +55,7 @@ from dlpy.ops.linalg_eig import EigResult, eig, eigvals
 from dlpy.ops.linalg_lobpcg import lobpcg
 from dlpy.ops.mask import where
 from dlpy.ops.matmul import matmul
-from dlpy.ops.reduce import amax, amin
+from dlpy.ops.reduce import amax, amin, norm_input
 from dlpy.ops.reduce import norm as _vector_norm
 from dlpy.ops.reduce import sum as _sum
 from dlpy.ops.shape import permute, reshape
@@ -115,15 +115,20 @@ def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803 - PyTorch's names
     return result
 
 
-def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A002
-    """torch.linalg.vector_norm: ``F.norm`` (ord > 0 or inf; dim None flattens)."""
-    return _vector_norm(x, ord, axis=dim, keepdims=keepdim)
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *,  # noqa: A002
+                dtype=None) -> Tensor:
+    """torch.linalg.vector_norm: ``F.norm`` (ord > 0 or inf; dim None flattens; x cast first
+    to ``dtype``, a float dtype no narrower than x's)."""
+    return _vector_norm(x, ord, axis=dim, keepdims=keepdim, dtype=dtype)
 
 
-def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False) -> Tensor:  # noqa: N803, A002
+def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  # noqa: N803, A002
+                dtype=None) -> Tensor:
     """torch.linalg.matrix_norm over the matrices on axes dim (rows, columns): 'fro'
     (sqrt of the sum of squares), 'nuc' (sum of singular values), 2 / -2 (largest / smallest
-    singular value), 1 / -1 (largest / smallest column sum of |A|), inf / -inf (rows)."""
+    singular value), 1 / -1 (largest / smallest column sum of |A|), inf / -inf (rows). A is
+    cast first to ``dtype`` (a float dtype no narrower than A's), as torch's."""
+    A = norm_input("linalg.matrix_norm", A, dtype)  # noqa: N806
     shape = _shape_of(A)
     if len(shape) < 2:
         raise ValueError(f"matrix_norm: expected at least 2 axes, got shape {shape}")
@@ -161,26 +166,27 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False) -> Te
     return reshape(extreme, [n for d, n in enumerate(shape) if d not in (rows, cols)])
 
 
-def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False) -> Tensor:  # noqa: N803, A002
+def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *,  # noqa: N803, A002
+         dtype=None) -> Tensor:
     """torch.linalg.norm: a vector norm for an int dim (or 1-D input with ord and no dim), a
     matrix norm for two dims (or 2-D input with ord and no dim); with ord and dim both None,
-    the 2-norm of the flattened input."""
+    the 2-norm of the flattened input. ``dtype`` as theirs."""
     shape = _shape_of(A)
     if dim is not None:
         dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
         if len(dims) == 1:
             if isinstance(ord, str):
                 raise ValueError(f"norm: ord {ord!r} is a matrix norm; it needs two dims")
-            return vector_norm(A, 2 if ord is None else ord, dims[0], keepdim)
+            return vector_norm(A, 2 if ord is None else ord, dims[0], keepdim, dtype=dtype)
         if len(dims) == 2:
-            return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim)
+            return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
         raise ValueError(f"norm: dim must be one or two axes, got {dim!r}")
     if ord is None:
-        return vector_norm(A, 2, None, keepdim)
+        return vector_norm(A, 2, None, keepdim, dtype=dtype)
     if len(shape) == 1 and not isinstance(ord, str):
-        return vector_norm(A, ord, None, keepdim)
+        return vector_norm(A, ord, None, keepdim, dtype=dtype)
     if len(shape) == 2:
-        return matrix_norm(A, ord, (-2, -1), keepdim)
+        return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
     raise ValueError(f"norm: with ord {ord!r} and no dim the input must be 1-D (a vector norm) "
                      f"or 2-D (a matrix norm), got shape {shape}")
 

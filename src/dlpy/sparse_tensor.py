@@ -580,16 +580,15 @@ class SparseTensor(OnCPU):
     __hash__ = object.__hash__  # by identity, as torch's tensors
 
     def __repr__(self) -> str:
+        """As torch prints it (dlpy/_tensor_str.py)."""
+        from dlpy._tensor_str import sparse_repr
+
         if self.layout is sparse_coo:
-            parts = f"indices={Tensor(self._ind)!r},\n       "
+            parts = [("indices", self._ind)]
         else:
-            parts = (f"crow_indices={Tensor(self._crow)!r},\n       "
-                     f"col_indices={Tensor(self._col)!r},\n       ")
-        extra = ", requires_grad=True" if self.requires_grad else ""
-        if self._v.op is not None:
-            extra += f", op={type(self._v.op).__name__}"
-        return (f"tensor({parts}values={self._v.detach()!r},\n       size={self.shape}, "
-                f"nnz={self._nnz()}, dtype={self.dtype}, layout={self.layout}{extra})")
+            parts = [("crow_indices", self._crow), ("col_indices", self._col)]
+        return sparse_repr(parts, self._v, self.shape, self._nnz(), self.layout.name,
+                           self.requires_grad)
 
 
 # zero-preserving element-wise functions torch has for sparse tensors: f(values) of the

@@ -256,10 +256,6 @@ def as_array(value) -> np.ndarray:
     return np.asarray(getattr(value, "data", value))
 
 
-# what repr shows of a tensor's values (np.array2string's options; dlpy.set_printoptions)
-PRINT_OPTIONS = {"precision": 4, "threshold": 20}
-
-
 class SparseOperandError(TypeError):
     """A sparse tensor (dlpy/sparse_tensor.py) read as an array by a dense op. The operators
     below catch it (no cost until raised) and hand ``dense (op) sparse`` to the sparse
@@ -405,10 +401,18 @@ class Tensor:
             yield self[i]
 
     def __repr__(self) -> str:
-        extra = ", requires_grad=True" if self.requires_grad else ""
-        if self.op is not None:
-            extra += f", op={type(self.op).__name__}"
-        return f"Tensor({np.array2string(self.data, **PRINT_OPTIONS)}{extra})"
+        """As torch prints it: ``tensor([[1.2300, 2.0000], ...], grad_fn=<MulBackward>)``
+        (dlpy/_tensor_str.py; dlpy.set_printoptions)."""
+        from dlpy._tensor_str import tensor_repr
+
+        return tensor_repr(self)
+
+    def __format__(self, format_spec: str) -> str:
+        """``f"{loss:.4f}"``: a plain tensor with no axes formats as its number (torch's);
+        anything else as ``str`` (and only with an empty spec)."""
+        from dlpy._tensor_str import tensor_format
+
+        return tensor_format(self, format_spec)
 
     def numpy(self) -> np.ndarray:
         return self.data
@@ -746,12 +750,13 @@ class Tensor:
     def tanh(self):
         return _activation.tanh(self)
 
-    def sum(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
-        """The sum over axis or axes (None: every axis); PyTorch's dim/keepdim also work."""
-        return _reduce.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def sum(self, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
+        """The sum over axis or axes (None: every axis); PyTorch's dim/keepdim also work, and
+        its dtype= (self cast to it first)."""
+        return _reduce.sum(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
-    def mean(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
-        return _reduce.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def mean(self, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
+        return _reduce.mean(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
     def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
         """PyTorch's: x.max() the value, x.max(1) / max(dim=1) (values, indices); with axis=
@@ -800,11 +805,12 @@ class Tensor:
     def amin(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
         return _reduce.amin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def norm(self, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    def norm(self, p=2, axis=None, keepdims=None, dtype=None, *, dim=None, keepdim=None):
         """The p-norm over axis (None: every axis), p > 0 or inf; torch.Tensor.norm's "fro"
-        (a vector's 2-norm, every axis flattened) is p = 2."""
+        (a vector's 2-norm, every axis flattened) is p = 2; dtype as torch's (the fourth
+        argument there too)."""
         p = 2 if isinstance(p, str) and p == "fro" else p
-        return _reduce.norm(self, p, axis, keepdims, dim=dim, keepdim=keepdim)
+        return _reduce.norm(self, p, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
     def all(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """Whether every value is nonzero (over axis), a boolean Tensor without gradient."""
@@ -865,7 +871,9 @@ class Tensor:
         return _arith.neg(self)
 
     def reciprocal(self):
-        return _arith.power(self, -1)
+        """1 / self; an integer tensor gives the default float dtype, as torch's."""
+        x = self if self.data.dtype.kind not in "biu" else _arith.cast(self, default_dtype())
+        return _arith.power(x, -1)
 
     def rsqrt(self):
         return _arith.power(self, -0.5)
@@ -1226,11 +1234,12 @@ class Tensor:
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
         return _activation.clamp(self, min, max)
 
-    def softmax(self, dim: int = -1):
-        return _softmax.softmax(self, dim)
+    def softmax(self, dim: int = -1, dtype=None):
+        """As torch's: with ``dtype`` self is cast to it first (gradients flow back)."""
+        return _softmax.softmax(self if dtype is None else self.to(dtype=dtype), dim)
 
-    def log_softmax(self, dim: int = -1):
-        return _softmax.log_softmax(self, dim)
+    def log_softmax(self, dim: int = -1, dtype=None):
+        return _softmax.log_softmax(self if dtype is None else self.to(dtype=dtype), dim)
 
     # indexing, rearranging, cumulative and more element-wise ops (ops/indexing.py,
     # rearrange.py, cumulative.py, pointwise.py), under PyTorch's names
@@ -1287,14 +1296,14 @@ class Tensor:
     def triu(self, diagonal: int = 0):
         return _rearrange.triu(self, diagonal)
 
-    def cumsum(self, dim: int):
-        return _cumulative.cumsum(self, dim)
+    def cumsum(self, dim: int, *, dtype=None):
+        return _cumulative.cumsum(self, dim, dtype=dtype)
 
-    def cumprod(self, dim: int):
-        return _cumulative.cumprod(self, dim)
+    def cumprod(self, dim: int, *, dtype=None):
+        return _cumulative.cumprod(self, dim, dtype=dtype)
 
-    def prod(self, dim: int | None = None, keepdim: bool = False):
-        return _cumulative.prod(self, dim, keepdim)
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype=None):
+        return _cumulative.prod(self, dim, keepdim, dtype=dtype)
 
     def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None):
         return _cumulative.diff(self, n, dim, prepend, append)

@@ -454,68 +454,42 @@ def set_default_dtype(d) -> None:
 
 def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
                      profile=None, sci_mode=None) -> None:
-    """torch.set_printoptions for Tensor's repr: precision, threshold, edgeitems, linewidth,
-    profile ("default", "short", "full"), sci_mode (True, False or None: automatic)."""
-    from dlpy.tensor import PRINT_OPTIONS as options
-    if profile is not None:
-        presets = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80),
-                   "full": (4, np.inf, 3, 80)}
-        if profile not in presets:
-            raise ValueError(f"set_printoptions: profile must be one of {sorted(presets)}, got "
-                             f"{profile!r}")
-        for key, value in zip(("precision", "threshold", "edgeitems", "linewidth"),
-                              presets[profile]):
-            options[key] = value
-    for key, value in (("precision", precision), ("threshold", threshold),
-                       ("edgeitems", edgeitems), ("linewidth", linewidth)):
-        if value is not None:
-            options[key] = value
-    if sci_mode is not None:
-        options["suppress"] = not sci_mode
+    """torch.set_printoptions for Tensor's repr: precision (4), threshold (1000 elements;
+    above it, a summary), edgeitems (3), linewidth (80), profile ("default", "short", "full")
+    and sci_mode (True, False or None: automatic; reset by every call, as torch's).
+    dlpy._tensor_str has get_printoptions() and the printoptions(...) context manager."""
+    from dlpy import _tensor_str
+
+    _tensor_str.set_printoptions(precision, threshold, edgeitems, linewidth, profile, sci_mode)
 
 
 def _category(dtype: np.dtype) -> int:
-    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[np.dtype(dtype).kind]
+    from dlpy.ops.promotion import category
+
+    return category(np.dtype(dtype))
 
 
 def promote_types(type1, type2) -> np.dtype:
     """torch.promote_types: the smallest dtype both fit, by torch's rule: an int (or bool) with
-    a float is that float (numpy would widen int64 + float32 to float64)."""
-    a, b = np.dtype(type1), np.dtype(type2)
-    if _category(a) != _category(b) and max(_category(a), _category(b)) >= 2:
-        return a if _category(a) > _category(b) else b
-    return np.promote_types(a, b)
+    a float is that float (numpy would widen int64 + float32 to float64); dlpy.ops.promotion,
+    which the element-wise ops follow."""
+    from dlpy.ops.promotion import promote_types as promoted
+
+    return promoted(np.dtype(type1), np.dtype(type2))
 
 
 def result_type(tensor1, tensor2) -> np.dtype:
     """torch.result_type: the dtype of an arithmetic op on the two (tensors or numbers), by
     torch's priorities: tensors with axes, then 0-d tensors, then Python numbers; a lower one
-    counts only when it is of a higher category (bool < int < float)."""
-    groups: list[list[np.dtype]] = [[], [], []]
+    counts only when it is of a higher category (bool < int < float); a numpy array counts as
+    a tensor here. The element-wise ops follow it (dlpy.ops.promotion)."""
+    from dlpy.ops.promotion import result_type as resulting
+
     for value in (tensor1, tensor2):
-        if isinstance(value, (Tensor, np.ndarray)):
-            groups[0 if _data(value).ndim else 1].append(_data(value).dtype)
-        elif isinstance(value, (bool, np.bool_)):
-            groups[2].append(np.dtype(np.bool_))
-        elif isinstance(value, (int, np.integer)):
-            groups[2].append(np.dtype(np.int64))
-        elif isinstance(value, (float, np.floating)):
-            groups[2].append(get_default_dtype())
-        else:
+        if not isinstance(value, (Tensor, np.ndarray, bool, int, float, complex, np.generic)):
             raise TypeError(f"result_type: expected tensors or numbers, got {value!r}")
-    result = None
-    for group in groups:
-        if not group:
-            continue
-        dtype = group[0]
-        for other in group[1:]:
-            dtype = promote_types(dtype, other)
-        if result is None:
-            result = dtype
-        elif _category(dtype) > _category(result):
-            result = dtype if group is not groups[2] or _category(dtype) != 2 else (
-                get_default_dtype())
-    return result
+    return resulting(*(Tensor(v) if isinstance(v, np.ndarray) else v
+                       for v in (tensor1, tensor2)))
 
 
 def can_cast(from_, to) -> bool:

@@ -224,5 +224,11 @@ def test_containers_train_and_round_trip_through_a_checkpoint(tmp_path):
 def test_container_reprs():
     assert repr(nn.ModuleDict({"act": nn.ReLU()})) == "ModuleDict(\n  (act): ReLU()\n)"
     assert repr(nn.ParameterList([ones(2)])) == \
-        "ParameterList(\n  (0): Parameter(shape=(2,), dtype=float32)\n)"
+        "ParameterList(  (0): Parameter containing: [torch.float32 of size 2])"  # torch's
+    assert repr(nn.ParameterList([ones(2), ones(2, 3)])) == (  # torch's
+        "ParameterList(\n    (0): Parameter containing: [torch.float32 of size 2]\n"
+        "    (1): Parameter containing: [torch.float32 of size 2x3]\n)")
+    assert repr(nn.ParameterDict({"b": ones(2), "a": ones()})) == (
+        "ParameterDict(\n    (a): Parameter containing: [torch.FloatTensor of size ]\n"
+        "    (b): Parameter containing: [torch.FloatTensor of size 2]\n)")
     assert repr(nn.ParameterDict()) == "ParameterDict()"

@@ -98,7 +98,7 @@ def test_pack_sequence_unpack_and_unpad():
     assert sorted_packed.sorted_indices is None and sorted_packed.unsorted_indices is None
     rebuilt = PackedSequence(packed.data, packed.batch_sizes, packed.sorted_indices)
     assert rebuilt.unsorted_indices.tolist() == packed.unsorted_indices.tolist() == [1, 0, 2]
-    assert isinstance(rebuilt.batch_sizes, Tensor) and "batch_sizes=Tensor([" in repr(rebuilt)
+    assert isinstance(rebuilt.batch_sizes, Tensor) and "batch_sizes=tensor([" in repr(rebuilt)
 
 
 def test_errors():

@@ -296,6 +296,18 @@ class ParameterDict(Module):
 
 
 def _repr_parameters(container: Module) -> str:
-    lines = [f"  ({key}): {param!r}" for key, param in container._parameters.items()]
-    return f"{type(container).__name__}(" + "".join(f"\n{line}" for line in lines) + \
-        ("\n)" if lines else ")")
+    """torch's: one line a parameter, ``(0): Parameter containing: [torch.float32 of size 2x3]``
+    (ParameterDict names the legacy type, ``torch.FloatTensor``), each indented 4 columns; a
+    single one on the container's line (torch's Module.__repr__ of a one-line extra_repr)."""
+    lines = []
+    for key, param in container._parameters.items():
+        if isinstance(container, ParameterDict):
+            kind = "torch." + param.type().partition(".")[2]
+        else:
+            kind = f"torch.{param.dtype.name}"
+        size = "x".join(str(n) for n in param.shape)
+        lines.append(f"  ({key}): Parameter containing: [{kind} of size {size}]")
+    name = type(container).__name__
+    if len(lines) == 1:
+        return f"{name}({lines[0]})"
+    return f"{name}(" + "".join(f"\n  {line}" for line in lines) + ("\n)" if lines else ")")

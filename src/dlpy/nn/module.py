@@ -92,7 +92,7 @@ class Parameter(Tensor):
             super().__init__(array, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
-        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+        return "Parameter containing:\n" + super().__repr__()
 
 
 class ComplexParameter(Parameter, ComplexTensor):

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8, float32_compute
+from dlpy.ops import promotion as _promotion
 from dlpy.ops import real_number
 from dlpy.ops.mask import where
 from dlpy.tensor import Op
@@ -655,11 +656,11 @@ def relu(x, inplace=False):
 
 
 def sigmoid(x):
-    return Sigmoid()(x)
+    return Sigmoid()(_promotion.floating(x))
 
 
 def tanh(x):
-    return Tanh()(x)
+    return Tanh()(_promotion.floating(x))
 
 
 def gelu(x, approximate: str = "none"):

@@ -8,7 +8,8 @@ import numpy as np
 from dlpy.amp.dtypes import refuse_float8
 from dlpy.ops import complex as _complex
 from dlpy.ops import norm
-from dlpy.tensor import Op, Tensor, as_array
+from dlpy.ops import promotion as _promotion
+from dlpy.tensor import Op, Tensor, as_array, default_dtype
 
 
 class Identity(Op):
@@ -365,6 +366,8 @@ def identity(x):
 
 
 def add(a, b):
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
     try:
         return Add()(a, b)
     except ValueError as err:
@@ -372,6 +375,8 @@ def add(a, b):
 
 
 def sub(a, b):
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
     try:
         return Sub()(a, b)
     except ValueError as err:
@@ -379,6 +384,8 @@ def sub(a, b):
 
 
 def mul(a, b):
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
     try:
         return Mul()(a, b)
     except ValueError as err:
@@ -386,6 +393,11 @@ def mul(a, b):
 
 
 def div(a, b):
+    if _promotion.needs_promotion(a, b) or (  # true division: integers give the default float
+            isinstance(a, Tensor) and a.data.dtype.kind in "biu"):
+        dtype = _promotion.result_type(a, b)
+        a, b = _promotion.promote(a, b, dtype=np.dtype(default_dtype()) if
+                                  _promotion.category(dtype) < 2 else dtype)
     try:
         return Div()(a, b)
     except ValueError as err:
@@ -404,6 +416,14 @@ def power(x, exponent):
                 x = cast(x, _complex.complex_dtype(getattr(x, "dtype", np.float64)))
             return Power(complex(exponent))(x)
         raise TypeError(f"power: the exponent must be a number, got {type(exponent).__name__}")
+    if isinstance(x, Tensor) and x.data.dtype.kind in "biu":  # torch's integer powers
+        if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool):
+            if exponent < 0:
+                raise ValueError("power: integers to negative integer powers are not allowed")
+            if x.data.dtype.kind == "b":
+                x = cast(x, np.int64)
+            return Power(int(exponent))(x)
+        x = _promotion.floating(x)  # a float exponent: the default float dtype
     return Power(float(exponent))(x)
 
 
@@ -432,12 +452,15 @@ def abs(x):  # noqa: A001 - the name users expect
 
 
 def exp(x):
+    x = _promotion.floating(x)
     return Exp()(x)
 
 
 def log(x):
+    x = _promotion.floating(x)
     return Log()(x)
 
 
 def sqrt(x):
+    x = _promotion.floating(x)
     return Sqrt()(x)

@@ -11,6 +11,7 @@ from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import sub
 from dlpy.ops.mask import where
 from dlpy.ops.rearrange import Flip
+from dlpy.ops.reduce import accumulate_input, in_dtype
 from dlpy.ops.shape import concat, getitem, reshape
 from dlpy.tensor import Op, Tensor
 
@@ -162,31 +163,37 @@ def _along(name: str, op, x, dim) -> Tensor:
     return op(dim)(x)
 
 
-def cumsum(x: Tensor, dim: int) -> Tensor:
-    """torch.cumsum: running sums along dim."""
-    return _along("cumsum", CumSum, x, dim)
+def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """torch.cumsum: running sums along dim; with ``dtype`` x is cast to it first (bool and
+    integer x give int64 without it)."""
+    x, dtype = accumulate_input("cumsum", x, dtype)
+    return in_dtype(_along("cumsum", CumSum, x, dim), dtype)
 
 
-def cumprod(x: Tensor, dim: int) -> Tensor:
-    """torch.cumprod: running products along dim (gradient exact also with zeros in x)."""
-    return _along("cumprod", CumProd, x, dim)
+def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """torch.cumprod: running products along dim (gradient exact also with zeros in x); dtype
+    as cumsum's."""
+    x, dtype = accumulate_input("cumprod", x, dtype)
+    return in_dtype(_along("cumprod", CumProd, x, dim), dtype)
 
 
 @autocast_policy(FP32)
-def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def prod(x: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """torch.prod: the product of every value (dim None) or along one axis dim, the axis kept
-    with length 1 when ``keepdim``; gradient exact also with zeros in x."""
+    with length 1 when ``keepdim``; gradient exact also with zeros in x; dtype as cumsum's."""
     shape = _shape_of(x)
     if not isinstance(keepdim, (bool, np.bool_)):
         raise TypeError(f"prod: keepdim must be True or False, got {keepdim!r}")
-    if dim is None:
-        return Prod(None, bool(keepdim))(x)
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"prod: dim must be one int (or None for every axis), got {dim!r}")
-    dim = check_dim("prod", dim, len(shape), scalar_ok=True)
+    if dim is not None:
+        dim = check_dim("prod", dim, len(shape), scalar_ok=True)
+    x, dtype = accumulate_input("prod", x, dtype)
+    if dim is None:
+        return in_dtype(Prod(None, bool(keepdim))(x), dtype)
     if not shape:
-        return reshape(Prod(0, False)(reshape(x, (1,))), ())
-    return Prod(dim, bool(keepdim))(x)
+        return in_dtype(reshape(Prod(0, False)(reshape(x, (1,))), ()), dtype)
+    return in_dtype(Prod(dim, bool(keepdim))(x), dtype)
 
 
 def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:

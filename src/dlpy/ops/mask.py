@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8
+from dlpy.ops import promotion as _promotion
 from dlpy.random import get_rng
 from dlpy.tensor import Op, Tensor, as_array
 
@@ -73,6 +74,8 @@ def where(condition, a=_ONLY_CONDITION, b=_ONLY_CONDITION):
         np.broadcast_shapes(*shapes)
     except ValueError:
         raise ValueError(f"where: shapes {shapes} cannot be broadcast together") from None
+    if _promotion.needs_promotion(a, b):  # torch's result dtype for the two values
+        a, b = _promotion.promote(a, b)
     return Where(condition)(a, b)
 
 
@@ -88,6 +91,12 @@ def masked_fill(x, mask, value):
         raise ValueError(f"masked_fill: mask {mask_shape} does not broadcast to x {x_shape}")
     if isinstance(x, Tensor) and x.data.itemsize == 1:  # float8: torch refuses
         check_float8("masked_fill", x.data)
+    if isinstance(x, Tensor) and isinstance(value, (bool, int, float, np.number)) \
+            and x.data.dtype.kind in "biu":  # the value in x's dtype, as torch's
+        if not np.isfinite(value):
+            raise ValueError(f"masked_fill: value {value} cannot be converted to {x.dtype} "
+                             "without overflow")
+        value = np.array(value).astype(x.data.dtype)
     return where(mask, value, x)
 
 

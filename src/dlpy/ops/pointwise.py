@@ -11,10 +11,11 @@ import numpy as np
 
 from dlpy.amp.dtypes import check_float8
 from dlpy.ops import complex as _complex
+from dlpy.ops import promotion as _promotion
 from dlpy.ops import real_number
 from dlpy.ops.activation import _erf, _erf_float32, _erfc, _erfc_float32
 from dlpy.ops.mask import where
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, default_dtype
 
 
 class Sin(Op):
@@ -332,34 +333,42 @@ class Maximum(Op):
 
 
 def sin(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Sin()(x)
 
 
 def cos(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Cos()(x)
 
 
 def tan(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Tan()(x)
 
 
 def sinh(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Sinh()(x)
 
 
 def cosh(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Cosh()(x)
 
 
 def asin(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Asin()(x)
 
 
 def acos(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Acos()(x)
 
 
 def atan(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Atan()(x)
 
 
@@ -391,6 +400,10 @@ def _check_broadcast(name: str, a, b) -> None:
 def atan2(y: Tensor, x: Tensor) -> Tensor:
     """torch.atan2(input=y, other=x): the angle of (x, y) in (-pi, pi], broadcast."""
     _check_broadcast("atan2", y, x)
+    if _promotion.needs_promotion(y, x):  # integers give the default float, as torch's
+        dtype = _promotion.result_type(y, x)
+        y, x = _promotion.promote(y, x, dtype=np.dtype(default_dtype()) if
+                                  _promotion.category(dtype) < 2 else dtype)
     return Atan2()(y, x)
 
 
@@ -399,14 +412,17 @@ arctan2 = atan2
 
 def erf(x: Tensor) -> Tensor:
     """The error function 2/sqrt(pi) * integral from 0 to x of exp(-t^2) dt."""
+    x = _promotion.floating(x)
     return Erf()(x)
 
 
 def log1p(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Log1p()(x)
 
 
 def expm1(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Expm1()(x)
 
 
@@ -436,12 +452,16 @@ def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's nam
 def maximum(a: Tensor, b: Tensor) -> Tensor:
     """torch.maximum: the larger of a and b element-wise (broadcast); ties share the gradient."""
     _check_broadcast("maximum", a, b)
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
     return Maximum()(a, b)
 
 
 def minimum(a: Tensor, b: Tensor) -> Tensor:
     """torch.minimum: the smaller of a and b element-wise (broadcast); ties share the gradient."""
     _check_broadcast("minimum", a, b)
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
     return Maximum(smaller=True)(a, b)
 
 
@@ -500,12 +520,16 @@ def frac(x: Tensor) -> Tensor:
 def fmod(a: Tensor, b) -> Tensor:
     """torch.fmod: a - trunc(a / b) * b, the sign of a (C's fmod), broadcast."""
     _check_broadcast("fmod", a, b)
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
     return Modulo(np.fmod, np.trunc)(a, _as_tensor(b, a))
 
 
 def remainder(a: Tensor, b) -> Tensor:
     """torch.remainder: a - floor(a / b) * b, the sign of b (Python's %), broadcast."""
     _check_broadcast("remainder", a, b)
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
     return Modulo(np.remainder, np.floor)(_as_tensor(a, _as_tensor(b)), _as_tensor(b, a))
 
 
@@ -572,14 +596,17 @@ def rad2deg(x: Tensor) -> Tensor:
 
 def exp2(x: Tensor) -> Tensor:
     """2^x."""
+    x = _promotion.floating(x)
     return (x * math.log(2.0)).exp()
 
 
 def log2(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return x.log() / math.log(2.0)
 
 
 def log10(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return x.log() / math.log(10.0)
 
 
@@ -779,6 +806,8 @@ def pow(x, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
                             f"{exponent!r}")
         return x ** exponent
     _check_broadcast("pow", x, exponent)
+    if _promotion.needs_promotion(x, exponent):  # torch's result dtype
+        x, exponent = _promotion.promote(x, exponent)
     x, exponent = _as_tensor(x, _as_tensor(exponent)), _as_tensor(exponent, _as_tensor(x))
     if x.dtype != exponent.dtype:
         dtype = np.result_type(x.dtype, exponent.dtype)
@@ -878,6 +907,8 @@ def sgn(x: Tensor) -> Tensor:
 def floor_divide(a, b) -> Tensor:
     """torch.floor_divide: a / b rounded down (integers stay integers); zero gradient."""
     _check_broadcast("floor_divide", a, b)
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
     return _as_tensor(a, _as_tensor(b)).div(b, rounding_mode="floor")
 
 

@@ -7,14 +7,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlpy.amp.dtypes import check_float8, float32_compute, refuse_float8
+from dlpy.amp.dtypes import _torch_name, check_float8, float32_compute, refuse_float8
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import broadcasts_to, real_number
 from dlpy.ops import complex as _complex
+from dlpy.ops.arithmetic import cast
 from dlpy.ops.mask import where
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import getitem
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 
 def _normalize_axis(name, axis, ndim):
@@ -49,6 +50,90 @@ def resolve_axis(name, axis, dim, keepdims, keepdim):
             raise TypeError(f"{name}: give keepdims or keepdim (the same thing), not both")
         keepdims = keepdim
     return axis, bool(keepdims)
+
+
+def _floating_or_complex(dtype: np.dtype) -> bool:
+    return dtype.kind in "fc" or dtype.name.startswith(("bfloat16", "float8"))
+
+
+def _dtype_of(x) -> np.dtype:
+    return x.data.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
+
+
+def accumulate_input(name, x, dtype):
+    """torch's ``dtype=`` on sum, prod, cumsum, ...: x cast to dtype first (a recorded cast:
+    the gradient flows back and arrives in x's dtype) -> (x, the result's dtype or None).
+    Without dtype, bool and integer inputs give int64, as torch's (numpy's: uint64 for unsigned
+    ones); floats keep their dtype."""
+    source = _dtype_of(x)
+    if dtype is None:
+        if source.kind != "u" or source.itemsize == 8:
+            return x, None
+        dtype = np.int64
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}: dtype must be a dtype (dlpy.float64, ...), got "
+                        f"{dtype!r}") from None
+    if dtype == source:
+        return x, dtype
+    if getattr(x, "requires_grad", False) and not _floating_or_complex(dtype):
+        if is_grad_enabled():
+            raise TypeError(f"{name}: x requires gradients, so dtype must be a float or complex "
+                            f"dtype, got {dtype} (torch: 'Autograd not support dtype')")
+        x = x.detach()  # under no_grad torch reduces it in any dtype
+    return cast(x, dtype), dtype
+
+
+def in_dtype(y, dtype):
+    """A reduction's result in the dtype ``accumulate_input`` gave (numpy sums and multiplies
+    small integers and bools as int64: cast back, wrapping around as torch's do)."""
+    return y if dtype is None or y.dtype == dtype else cast(y, dtype)
+
+
+def _mean_input(name, x, dtype):
+    """torch's mean: of a floating point or complex tensor, or with such a ``dtype=`` (x cast
+    to it first, as ``accumulate_input``); anything else is torch's RuntimeError."""
+    if dtype is None:
+        source = _dtype_of(x)
+        if not _floating_or_complex(source):
+            raise RuntimeError(f"{name}(): could not infer output dtype. Input dtype must be "
+                               f"either a floating point or complex dtype. Got: "
+                               f"{_torch_name(source)}")
+        return x
+    return accumulate_input(name, x, _mean_dtype(name, dtype))[0]
+
+
+def _mean_dtype(name, dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if not _floating_or_complex(dtype):
+        raise RuntimeError(f"{name}(): could not infer output dtype. Optional dtype must be "
+                           f"either a floating point or complex dtype. Got: {_torch_name(dtype)}")
+    return dtype
+
+
+def norm_input(name, x, dtype):
+    """torch's checks of a norm's input and ``dtype=`` (messages as torch's ``name``,
+    linalg.vector_norm or linalg.matrix_norm): x floating point or complex; dtype of the same
+    kind, not narrower than x's; x cast to it first (the result is real either way)."""
+    source = _dtype_of(x)
+    if not _floating_or_complex(source):
+        raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. Got "
+                           f"{_torch_name(source)}")
+    if dtype is None:
+        return x
+    dtype = np.dtype(dtype)
+    if not _floating_or_complex(dtype):
+        raise RuntimeError(f"{name}: dtype should be floating point or complex, but got "
+                           f"{_torch_name(dtype)}")
+    if (source.kind == "c") != (dtype.kind == "c"):
+        kind = "complex for complex" if source.kind == "c" else "real for real"
+        raise RuntimeError(f"{name}: dtype should be {kind} inputs, but got {_torch_name(dtype)}")
+    if np.promote_types(source, dtype) != dtype:
+        raise RuntimeError(f"{name}: the dtype of the input ({_torch_name(source)}) should be "
+                           f"convertible without narrowing to the specified dtype "
+                           f"({_torch_name(dtype)})")
+    return accumulate_input(name, x, dtype)[0]
 
 
 def _keep(op, tensor):
@@ -351,13 +436,19 @@ def _shape(x):
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
-def sum(x, axis=None, keepdims=None, *, dim=None, keepdim=None):  # noqa: A001 - users' name
+def sum(x, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):  # noqa: A001
+    """The sum over axis or axes (None: every axis); with ``dtype`` x is cast to it first, as
+    torch's (bool and integer x sum to int64 without it)."""
     axis, keepdims = resolve_axis("sum", axis, dim, keepdims, keepdim)
-    return Sum(_normalize_axis("sum", axis, len(_shape(x))), keepdims)(x)
+    x, dtype = accumulate_input("sum", x, dtype)
+    return in_dtype(Sum(_normalize_axis("sum", axis, len(_shape(x))), keepdims)(x), dtype)
 
 
-def mean(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+def mean(x, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
+    """The mean over axis or axes; x floating point or complex, or cast first to ``dtype``
+    (one of those), as torch's."""
     axis, keepdims = resolve_axis("mean", axis, dim, keepdims, keepdim)
+    x = _mean_input("mean", x, dtype)
     return Mean(_normalize_axis("mean", axis, len(_shape(x))), keepdims)(x)
 
 
@@ -473,10 +564,12 @@ def std(x, axis=None, *, keepdims=None, correction=None, unbiased=None, dim=None
     return Std(axes, keepdims, _correction("std", correction, unbiased))(x)
 
 
-def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None):
+def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
     """The p-norm (sum |x|^p)^(1/p) over axis (None: every axis, flattened), p > 0 or inf, as
-    torch.linalg.vector_norm; the gradient at a zero vector is 0."""
+    torch.linalg.vector_norm (x floating point or complex, cast first to ``dtype`` if given);
+    the gradient at a zero vector is 0."""
     axis, keepdims = resolve_axis("norm", axis, dim, keepdims, keepdim)
+    x = norm_input("linalg.vector_norm", x, dtype)
     p = real_number("norm", "p", p, finite=False)
     if not p > 0:
         raise ValueError(f"norm: p must be positive (or inf), got {p}")
@@ -505,17 +598,28 @@ class MinMax(NamedTuple):
     max: Tensor
 
 
-def nansum(x, dim=None, keepdim=False):
-    """The sum with nan taken as 0;  dx = g where x is not nan, 0 there."""
-    return sum(where(np.isnan(x.data), 0.0, x), dim=dim, keepdim=keepdim)
+def nansum(x, dim=None, keepdim=False, *, dtype=None):
+    """The sum with nan taken as 0 (before the cast to ``dtype``, as torch's);  dx = g where x
+    is not nan, 0 there. Integer and bool x sum as ``sum``."""
+    if _floating_or_complex(_dtype_of(x)):
+        x = where(np.isnan(x.data), 0.0, x)
+    return sum(x, dim=dim, keepdim=keepdim, dtype=dtype)
 
 
-def nanmean(x, dim=None, keepdim=False):
-    """The mean of the values that are not nan (nan where every value is nan)."""
+def nanmean(x, dim=None, keepdim=False, *, dtype=None):
+    """The mean of the values that are not nan (nan where every value is nan); x floating point
+    or complex, ``dtype`` too, as torch's."""
+    source = _dtype_of(x)
+    if not _floating_or_complex(source):
+        raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype "
+                           f"but got {_torch_name(source)}")
+    if dtype is not None:
+        dtype = _mean_dtype("nanmean", dtype)
     axes = _normalize_axis("nanmean", dim, x.ndim)
     count = np.sum(~np.isnan(x.data), axis=axes, keepdims=keepdim)
+    total = nansum(x, dim, keepdim, dtype=dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return nansum(x, dim, keepdim) / count.astype(x.dtype)
+        return total / count.astype(total.dtype)
 
 
 def count_nonzero(x, dim=None) -> Tensor:

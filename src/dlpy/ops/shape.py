@@ -1,6 +1,7 @@
 """Shape ops: reshape (and squeeze, unsqueeze, flatten on it), transpose, indexing, concat,
 stack. They move values, so backward moves the gradient back to where each value came from."""
 
+import functools
 import math
 
 import numpy as np
@@ -297,11 +298,28 @@ def _check_join(name, xs, axis, same_axis):
 
 @autocast_policy(PROMOTE)
 def concat(xs, axis=0):
-    xs = list(xs)
+    xs = _joined(list(xs))
     return Concat(_check_join("concat", xs, axis, True))(*xs)
 
 
+def _joined(xs: list) -> list:
+    """cat/stack's operands in one dtype, torch.promote_types over them all (int64 with
+    float32: float32, where numpy gives float64)."""
+    dtypes = {x.data.dtype for x in xs if isinstance(x, Tensor)}
+    if len(dtypes) < 2:
+        return xs
+    from dlpy.ops import promotion
+
+    dtype = functools.reduce(promotion.promote_types, dtypes)
+    return promotion.promote(*xs, dtype=dtype)
+
+
 @autocast_policy(PROMOTE)
-def stack(xs, axis=0):
-    xs = list(xs)
+def stack(xs, axis=0, *, dim=None):
+    """torch.stack: the tensors joined along a new axis ``dim`` (dlpy's ``axis``)."""
+    if dim is not None:
+        if axis != 0 and axis != dim:
+            raise TypeError(f"stack: give dim or axis, not both (dim={dim}, axis={axis})")
+        axis = dim
+    xs = _joined(list(xs))
     return Stack(_check_join("stack", xs, axis, False))(*xs)

@@ -29,7 +29,13 @@ class TVTensor(Tensor):
     __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({super().__repr__()})"
+        """torchvision's: the tensor's repr under the class's name, then its metadata
+        (``Image([[[...]]], )``)."""
+        return self._make_repr()
+
+    def _make_repr(self, **metadata) -> str:
+        extra = ", ".join(f"{key}={value}" for key, value in metadata.items())
+        return f"{Tensor.__repr__(self)[:-1]}, {extra})"
 
 
 class Image(TVTensor):
@@ -97,8 +103,7 @@ class BoundingBoxes(TVTensor):
         self.format, self.canvas_size = _box_format(format), size
 
     def __repr__(self) -> str:
-        return (f"BoundingBoxes({self.data!r}, format={self.format.name}, "
-                f"canvas_size={self.canvas_size})")
+        return self._make_repr(format=self.format, canvas_size=self.canvas_size)
 
 
 def wrap(wrappee, *, like: TVTensor, **kwargs) -> TVTensor:

@@ -1,0 +1,150 @@
+"""PyTorch's type promotion for element-wise ops (torch.result_type, torch.promote_types).
+
+numpy promotes by value kinds and sizes alone (int64 + float32 -> float64, int64 + 1.5 ->
+float64); torch keeps floats at their tensor's precision and ranks operands in three tiers:
+
+- dimensioned tensors (ndim > 0) decide the dtype within their category (bool < integer <
+  floating < complex): int64 + float32 -> float32, uint8 + int8 -> int16, float16 + bfloat16 ->
+  float32;
+- a zero-dimensional tensor counts only when its category is higher than theirs (float32 * 0-d
+  float64 stays float32; int64 * 0-d float64 is float64);
+- a Python (or numpy) scalar counts only when its category is higher still, and then as the
+  default dtype of its category: int64 tensor + 1.5 -> float32 (the default float dtype), a
+  uint8 tensor - 3 stays uint8.
+
+``promote(name, *operands)`` gives the operands cast to that dtype (a recorded cast for a
+Tensor, so gradients flow back in the operand's own dtype; a number becomes a 0-d array of it),
+so the numpy computation that follows happens in torch's dtype. Operands of dlpy's other tensor
+kinds (complex, sparse, distributed, nested) are left to their own rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpy.tensor import Tensor, default_complex_dtype, default_dtype
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+_NUMBERS = (bool, int, float, complex, np.bool_, np.integer, np.floating, np.complexfloating)
+
+
+def category(dtype: np.dtype) -> int:
+    """0 bool, 1 integer, 2 floating (bfloat16 and float8 too), 3 complex."""
+    return _CATEGORY.get(dtype.kind, 2)
+
+
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """torch.promote_types: the smallest dtype both values fit, by torch's table (an integer and
+    a float give the float, float16 and bfloat16 give float32)."""
+    if a == b:
+        return a
+    ca, cb = category(a), category(b)
+    if ca != cb:
+        high, low = (a, b) if ca > cb else (b, a)
+        if category(high) == 3 and category(low) == 2 and low.itemsize == 8:
+            return np.dtype(np.complex128)  # complex64 with float64: complex128
+        return high
+    if ca == 2 and (a.itemsize < 4 or b.itemsize < 4 or a.kind != "f" or b.kind != "f"):
+        wide = [d for d in (a, b) if d.kind == "f" and d.itemsize >= 4]
+        return max(wide, key=lambda d: d.itemsize) if wide else np.dtype(np.float32)
+    return np.promote_types(a, b)
+
+
+def _scalar_dtype(x) -> np.dtype:
+    """A number's dtype as torch's wrapped numbers: bool, int64, the default float dtype, or
+    the default float's complex dtype."""
+    if isinstance(x, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(x, (int, np.integer)):
+        return np.dtype(np.int64)
+    if isinstance(x, (float, np.floating)):
+        return np.dtype(default_dtype())
+    return np.dtype(default_complex_dtype())
+
+
+def _combine(higher, lower):
+    """torch's combine_categories: ``lower`` (a tier below) counts only when its category is
+    higher than ``higher``'s."""
+    if higher is None:
+        return lower
+    if lower is None:
+        return higher
+    if category(higher) == 3:
+        return higher
+    if category(lower) == 3:
+        return promote_types(higher, lower) if category(higher) == 2 else lower
+    if category(higher) == 2:
+        return higher
+    if higher.kind == "b" or category(lower) == 2:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands) -> np.dtype:
+    """torch.result_type over Tensors and numbers; a numpy array counts as a number of its
+    category (dlpy takes arrays as constants in a Tensor's dtype)."""
+    dims = zeros = scalars = None
+    for x in operands:
+        if not isinstance(x, Tensor):  # a number, or a numpy array: dlpy's constants, which
+            # take a Tensor's dtype of their category, as Python numbers do in torch
+            d = _scalar_dtype(x if isinstance(x, _NUMBERS) else np.asarray(x).dtype.type(0))
+            scalars = d if scalars is None else promote_types(scalars, d)
+            continue
+        d = x.data.dtype
+        if x.data.ndim:
+            dims = d if dims is None else promote_types(dims, d)
+        else:
+            zeros = d if zeros is None else promote_types(zeros, d)
+    return _combine(dims, _combine(zeros, scalars))
+
+
+def _plain(x) -> bool:
+    """A dense real Tensor (or Parameter), a numpy array or a number: the operands torch's
+    rules are applied to here."""
+    if isinstance(x, Tensor):
+        dtype = x.data.dtype  # not complex, not float8 (torch refuses mixed float8 arithmetic)
+        return (type(x) is Tensor or type(x).__name__ in ("Parameter", "Buffer")) \
+            and dtype.kind != "c" and not (dtype.kind == "V" and dtype.itemsize == 1)
+    return isinstance(x, (np.ndarray, *_NUMBERS)) and np.asarray(x).dtype.kind in "biuf"
+
+
+def promote(*operands, dtype=None) -> list:
+    """The operands in torch's result dtype (or ``dtype``): Tensors of another dtype cast (a
+    recorded cast), numbers and arrays as arrays of it. Operands other than plain dense real
+    ones come back unchanged."""
+    if not all(_plain(x) for x in operands):
+        return list(operands)
+    if dtype is None:
+        dtype = result_type(*operands)
+    from dlpy.ops.arithmetic import cast
+
+    out = []
+    for x in operands:
+        if isinstance(x, Tensor):
+            out.append(x if x.data.dtype == dtype else cast(x, dtype))
+        else:
+            out.append(np.asarray(x, dtype=dtype))
+    return out
+
+
+def needs_promotion(a, b) -> bool:
+    """The fast test of a binary op: False when numpy already computes in torch's dtype (two
+    Tensors of one dtype; a floating Tensor with a Python number)."""
+    if isinstance(a, Tensor):
+        kind = a.data.dtype
+        if isinstance(b, Tensor):
+            return b.data.dtype != kind
+        return not ((type(b) is float or type(b) is int) and kind.kind == "f")
+    if isinstance(b, Tensor):
+        return not ((type(a) is float or type(a) is int) and b.data.dtype.kind == "f")
+    return True
+
+
+def floating(x):
+    """An integer or bool Tensor as the default float dtype (torch's sqrt, exp, sin... of an
+    integer tensor: float32), anything else as it is."""
+    if isinstance(x, Tensor) and x.data.dtype.kind in "biu" and _plain(x):
+        from dlpy.ops.arithmetic import cast
+
+        return cast(x, default_dtype())
+    return x

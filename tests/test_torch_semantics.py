@@ -1,0 +1,62 @@
+"""dlpy gives PyTorch's dtypes and values on the expressions of
+tests/fixtures/cases_torch_semantics.py (type promotion above all: integer tensors with float
+numbers, zero-dimensional tensors, true division, powers, cat/where), each evaluated with
+``import torch`` standing for dlpy (dlpy.compat) and compared with torch 2.13's recorded result
+(tests/fixtures/torch_semantics.json, written by make_torch_semantics_fixtures.py)."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cases_torch_semantics import EXPRS
+
+import dlpy
+from dlpy import compat
+
+TORCH = json.loads((Path(__file__).parent / "fixtures" / "torch_semantics.json").read_text())
+
+
+def encode(value):
+    """make_torch_semantics_fixtures.encode for dlpy's values."""
+    if isinstance(value, dlpy.Tensor):
+        array = np.asarray(value.data)
+        values = array.tolist() if array.dtype == np.bool_ else array.astype(np.float64).tolist()
+        return {"dtype": str(array.dtype), "shape": list(array.shape), "values": values}
+    if isinstance(value, tuple):
+        return [encode(v) for v in value]
+    if isinstance(value, (int, float, bool, list)):
+        return {"py": type(value).__name__, "value": value}
+    return {"other": type(value).__name__}
+
+
+def same(want, got) -> bool:
+    if isinstance(want, list) and isinstance(got, list):
+        return len(want) == len(got) and all(same(a, b) for a, b in zip(want, got))
+    if isinstance(want, dict) and isinstance(got, dict):
+        return want.keys() == got.keys() and all(same(want[k], got[k]) for k in want)
+    if isinstance(want, float) and isinstance(got, (float, int)):
+        return want == got or (math.isnan(want) and math.isnan(got)) or \
+            abs(want - got) <= 1e-6 * max(1.0, abs(want))
+    return want == got
+
+
+def test_every_expression_has_torchs_result():
+    assert sorted(TORCH) == sorted(EXPRS)
+
+
+@pytest.mark.parametrize("expression", EXPRS)
+def test_as_torch(expression):
+    with compat.as_torch():
+        import torch
+
+        try:
+            got = encode(eval(expression, {"torch": torch, "np": np}))
+        except Exception as error:  # noqa: BLE001 - compared with torch's refusal
+            got = {"error": type(error).__name__}
+    want = TORCH[expression]
+    if "error" in want:  # torch refuses: so must dlpy (its error classes differ)
+        assert "error" in got, (expression, got)
+    else:
+        assert same(want, got), (expression, want, got)
