@@ -197,3 +197,34 @@ def test_scaled_dot_product_attention_pytorch_mask_spelling(reference):
     for ours, expected in cases:
         out = F.scaled_dot_product_attention(q, k, v, **ours)
         np.testing.assert_allclose(out.numpy(), reference[expected], atol=1e-12)
+
+
+def test_clamp_by_tensors_layer_norm_by_shape_div_rounding_and_the_dtype_class():
+    # torch 2.13: x.clamp(min=lo, max=hi) = [2., 4., 3.], grads x [0, 0, 1], lo [1, 0, 0],
+    # hi [0, 1, 0] (a tie keeps x's gradient)
+    x = dlpy.tensor([1.0, 5.0, 3.0], requires_grad=True)
+    lo = dlpy.tensor([2.0, 2.0, 3.0], requires_grad=True)
+    hi = dlpy.tensor([4.0, 4.0, 4.0], requires_grad=True)
+    y = x.clamp(min=lo, max=hi)
+    y.sum().backward()
+    assert y.tolist() == [2.0, 4.0, 3.0] and x.grad.tolist() == [0.0, 0.0, 1.0]
+    assert lo.grad.tolist() == [1.0, 0.0, 0.0] and hi.grad.tolist() == [0.0, 1.0, 0.0]
+    assert dlpy.clamp(dlpy.tensor([1.0, 5.0]), dlpy.tensor(4.0), dlpy.tensor(2.0)).tolist() == \
+        [2.0, 2.0]  # min > max: max, as torch
+    rng = np.random.default_rng(0)
+    v = dlpy.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    w = dlpy.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    by_shape = F.layer_norm(v, (3, 4), w, None, 1e-5)  # torch's (input, normalized_shape, ...)
+    flat = v.reshape(2, 12)
+    mean = flat.mean(1, keepdim=True)
+    var = ((flat - mean) ** 2).mean(1, keepdim=True)
+    manual = ((flat - mean) / (var + 1e-5).sqrt()).reshape(2, 3, 4) * w
+    np.testing.assert_allclose(by_shape.data, manual.data, rtol=1e-10, atol=1e-12)
+    by_shape.sum().backward()
+    assert w.grad.shape == (3, 4) and v.grad.shape == (2, 3, 4)
+    assert F.layer_norm(v, 4).shape == F.layer_norm(v, None, None).shape == (2, 3, 4)
+    assert dlpy.div(dlpy.tensor([7, -7]), 2, rounding_mode="floor").tolist() == [3, -4]
+    assert isinstance(dlpy.float32, dlpy.dtype) and isinstance(v.dtype, dlpy.dtype)
+    assert not isinstance(3, dlpy.dtype)
+    with pytest.raises(TypeError, match="cannot create 'dlpy.dtype' instances"):
+        dlpy.dtype()

@@ -19,12 +19,26 @@ TORCH = json.loads((Path(__file__).parent / "fixtures" / "torch_semantics.json")
 
 
 def encode(value):
-    """make_torch_semantics_fixtures.encode for dlpy's values."""
+    """make_torch_semantics_fixtures.encode for dlpy's values (a shape is a plain tuple here,
+    torch's a Size; a dtype a numpy dtype or scalar type)."""
     if isinstance(value, dlpy.Tensor):
         array = np.asarray(value.data)
-        values = array.tolist() if array.dtype == np.bool_ else array.astype(np.float64).tolist()
-        return {"dtype": str(array.dtype), "shape": list(array.shape), "values": values}
-    if isinstance(value, tuple):
+        if array.dtype.name == "bfloat16":
+            array = array.astype(np.float32)
+        if array.dtype == np.bool_:
+            values = array.tolist()
+        elif array.dtype.kind == "c":
+            values = np.stack([array.real, array.imag], -1).astype(np.float64).tolist()
+        else:
+            values = array.astype(np.float64).tolist()
+        return {"dtype": np.dtype(value.dtype).name, "shape": list(array.shape),
+                "values": values}
+    if isinstance(value, dlpy.dtype):
+        return {"dtype_name": np.dtype(value).name}
+    if isinstance(value, tuple) and value and all(type(v) is int for v in value):
+        return {"size": list(value)}
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, dlpy.Tensor)
+                                                          for v in value):
         return [encode(v) for v in value]
     if isinstance(value, (int, float, bool, list)):
         return {"py": type(value).__name__, "value": value}
@@ -50,9 +64,10 @@ def test_every_expression_has_torchs_result():
 def test_as_torch(expression):
     with compat.as_torch():
         import torch
+        import torch.nn.functional as F
 
         try:
-            got = encode(eval(expression, {"torch": torch, "np": np}))
+            got = encode(eval(expression, {"torch": torch, "F": F, "np": np}))
         except Exception as error:  # noqa: BLE001 - compared with torch's refusal
             got = {"error": type(error).__name__}
     want = TORCH[expression]

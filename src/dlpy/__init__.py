@@ -320,6 +320,24 @@ globals().update(_DTYPES)
 __all__ += list(_DTYPES)
 
 
+class _DtypeKind(type):
+    def __instancecheck__(cls, value) -> bool:
+        return isinstance(value, _np.dtype) or (isinstance(value, type)
+                                                and issubclass(value, _np.generic))
+
+
+class dtype(metaclass=_DtypeKind):  # noqa: N801 - torch's name
+    """torch.dtype: the class of dlpy's dtypes, for annotations (``dtype: torch.dtype``) and
+    ``isinstance(x, torch.dtype)``: dlpy.float32 and the other names (numpy scalar types) and
+    ``t.dtype`` (a numpy dtype) are instances; none is made from it."""
+
+    def __new__(cls, *args, **kwargs):
+        raise TypeError("cannot create 'dlpy.dtype' instances: use dlpy.float32, dlpy.int64...")
+
+
+__all__ += ["dtype"]
+
+
 # torch.save / torch.load's zip checkpoint format (dlpy/serialization.py), imported on first call
 def load(f, map_location=None, weights_only: bool = True):
     """torch.load: read a torch.save (or dlpy.save) file; see dlpy.serialization.load."""

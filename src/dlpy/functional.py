@@ -1868,6 +1868,23 @@ def _dispatching(name: str, function, first=None):
 
 
 dropout = _dispatching("dropout", dropout)
+_layer_norm_native = layer_norm
+
+
+def layer_norm(input, *args, **kwargs):  # noqa: A002 - PyTorch's name
+    """torch's ``F.layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5)``
+    (the trailing ``normalized_shape`` axes; an int, a tuple or a list), or dlpy's
+    ``layer_norm(x, weight=None, bias=None, eps=1e-5)`` over the last axis (a Tensor or None
+    second): the second argument tells which."""
+    second = args[0] if args else kwargs.get("normalized_shape")
+    if "normalized_shape" in kwargs or (isinstance(second, (int, np.integer, tuple, list))
+                                        and not isinstance(second, bool)):
+        from dlpy.torch_functions import layer_norm as by_shape
+
+        return by_shape(input, *args, **kwargs)
+    return _layer_norm_native(input, *args, **kwargs)
+
+
 layer_norm = _dispatching("layer_norm", layer_norm)
 scaled_dot_product_attention = _dispatching("scaled_dot_product_attention",
                                             scaled_dot_product_attention)

@@ -265,8 +265,10 @@ def test_activation_errors():
         F.softplus(x, beta=np.inf)
     with pytest.raises(ValueError, match=r"clamp: at least one of min and max must be given"):
         F.clamp(x)
-    with pytest.raises(TypeError, match=r"clamp: max must be a number, got array"):
-        F.clamp(x, 0, np.ones(3))
+    with pytest.raises(TypeError, match=r"clamp: max must be a number, got 'a'"):
+        F.clamp(x, 0, "a")
+    np.testing.assert_array_equal(F.clamp(x, 0, np.full(x.shape, 0.5)).data,
+                                  np.clip(x.data, 0, 0.5))  # a tensor or array bound
     with pytest.raises(ValueError, match=r"hardtanh: min_val \(1.0\) must not exceed max_val "
                                          r"\(-1.0\)"):
         F.hardtanh(x, 1.0, -1.0)

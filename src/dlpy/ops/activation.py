@@ -8,7 +8,7 @@ from dlpy.amp.dtypes import check_float8, float32_compute
 from dlpy.ops import promotion as _promotion
 from dlpy.ops import real_number
 from dlpy.ops.mask import where
-from dlpy.tensor import Op
+from dlpy.tensor import Op, Tensor
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969),
 # with the coefficients of his SPECFUN routine CALERF (netlib specfun/erf): erf on |x| <= 0.46875,
@@ -713,6 +713,9 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
     min <= x <= max, bounds included, as torch.clamp."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if any(isinstance(b, (Tensor, np.ndarray)) and (isinstance(b, Tensor) or np.ndim(b))
+           for b in (min, max)):
+        return _clamp_by_tensors(x, min, max)
     low = None if min is None else real_number("clamp", "min", min, finite=False)
     high = None if max is None else real_number("clamp", "max", max, finite=False)
     if getattr(getattr(x, "data", None), "dtype", np.dtype(float)).kind in "iu":
@@ -726,6 +729,28 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
 
             x = x.to(default_dtype())
     return Clamp(low, high)(x)
+
+
+def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names
+    """torch.clamp with tensor bounds (broadcast): max where x > max, else min where x < min,
+    else x (so min > max gives max, as torch's); the gradient goes to x where it is kept,
+    and to a bound where it is taken (where's: to x at a tie, as torch's); the operands in
+    torch's promoted dtype."""
+    operands = [x] + [b for b in (min, max) if b is not None]
+    operands = _promotion.promote(*operands, dtype=_promotion.result_type(*operands))
+    out = operands[0]
+    rest = iter(operands[1:])
+    low = None if min is None else next(rest)
+    high = None if max is None else next(rest)
+    if low is not None:
+        out = where(_values(out) < _values(low), low, out)
+    if high is not None:
+        out = where(_values(out) > _values(high), high, out)
+    return out
+
+
+def _values(x) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):

@@ -392,7 +392,14 @@ def mul(a, b):
         raise _broadcast_error("mul", a, b) or err from None
 
 
-def div(a, b):
+def div(a, b, *, rounding_mode=None):
+    """a / b (torch.div): true division (integers give the default float dtype), or with
+    ``rounding_mode`` "trunc" / "floor" the rounded quotient (integers stay integers)."""
+    if rounding_mode is not None:
+        from dlpy.tensor import _rounded_div
+
+        return _rounded_div(a if isinstance(a, Tensor) else Tensor(np.asarray(a)), b,
+                            rounding_mode)
     if _promotion.needs_promotion(a, b) or (  # true division: integers give the default float
             isinstance(a, Tensor) and a.data.dtype.kind in "biu"):
         dtype = _promotion.result_type(a, b)
