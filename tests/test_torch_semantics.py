@@ -1,4 +1,4 @@
-"""dlpy gives PyTorch's dtypes and values on the expressions of
+"""dlpy gives PyTorch's dtypes and values on the expressions and snippets of
 tests/fixtures/cases_torch_semantics.py (type promotion above all: integer tensors with float
 numbers, zero-dimensional tensors, true division, powers, cat/where), each evaluated with
 ``import torch`` standing for dlpy (dlpy.compat) and compared with torch 2.13's recorded result
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cases_torch_semantics import EXPRS
+from cases_torch_semantics import EXPRS, SNIPPETS
 
 import dlpy
 from dlpy import compat
@@ -40,7 +40,7 @@ def encode(value):
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, dlpy.Tensor)
                                                           for v in value):
         return [encode(v) for v in value]
-    if isinstance(value, (int, float, bool, list)):
+    if isinstance(value, (int, float, bool, list, str)):
         return {"py": type(value).__name__, "value": value}
     return {"other": type(value).__name__}
 
@@ -57,7 +57,7 @@ def same(want, got) -> bool:
 
 
 def test_every_expression_has_torchs_result():
-    assert sorted(TORCH) == sorted(EXPRS)
+    assert sorted(TORCH) == sorted([*EXPRS, *(f"snippet:{name}" for name in SNIPPETS)])
 
 
 @pytest.mark.parametrize("expression", EXPRS)
@@ -75,3 +75,23 @@ def test_as_torch(expression):
         assert "error" in got, (expression, got)
     else:
         assert same(want, got), (expression, want, got)
+
+
+@pytest.mark.parametrize("name", sorted(SNIPPETS))
+def test_snippet_as_torch(name):
+    with compat.as_torch():
+        import torch
+        import torch.nn.functional as F
+
+        torch.manual_seed(0)
+        scope = {"torch": torch, "nn": torch.nn, "F": F, "np": np}
+        try:
+            exec(SNIPPETS[name], scope)
+            got = encode(scope["r"])
+        except Exception as error:  # noqa: BLE001 - compared with torch's refusal
+            got = {"error": type(error).__name__}
+    want = TORCH[f"snippet:{name}"]
+    if "error" in want:
+        assert "error" in got, (name, got)
+    else:
+        assert same(want, got), (name, want, got)
