@@ -937,17 +937,20 @@ def _row_counts(labels: np.ndarray, ndim: int, ignore_index: int, weight) -> np.
 
 
 def _embedding(plain: Callable) -> Callable:
-    def embedding(ids, weight, padding_idx=None, sparse=False):
+    def embedding(ids, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+                  scale_grad_by_freq=False, sparse=False):
         level = _top_level((ids, weight))
+        settings = dict(padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+                        scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
         if not level:
-            return plain(ids, weight, padding_idx, sparse)
+            return plain(ids, weight, **settings)
         ids_value, ids_batched = _value(ids, level)
         weight_value, weight_batched = _value(weight, level)
         if not weight_batched:  # one table: look the whole batch of ids up at once
-            return wrap(embedding(ids_value, weight, padding_idx, sparse), level)
-        if sparse or (ids_batched and type(ids_value) is not Tensor):
-            return _function_loop(embedding, level, (ids, weight),
-                                  dict(padding_idx=padding_idx, sparse=sparse))
+            return wrap(embedding(ids_value, weight, **settings), level)
+        if sparse or max_norm is not None or scale_grad_by_freq or (
+                ids_batched and type(ids_value) is not Tensor):
+            return _function_loop(embedding, level, (ids, weight), settings)
         ids_array = np.asarray(ids_value.data if isinstance(ids_value, Tensor) else ids_value)
         if ids_batched:  # each sample's ids in its own table
             rows = np.arange(len(ids_array)).reshape((-1,) + (1,) * (ids_array.ndim - 1))

@@ -74,7 +74,7 @@ from dlpy.ops.conv import (
     max_unpool3d,
 )
 from dlpy.ops.cumulative import cumprod, cumsum, diff, prod
-from dlpy.ops.embedding import embedding
+from dlpy.ops.embedding import _check_max_norm, embedding, renorm_rows
 from dlpy.ops.fold import fold, unfold
 from dlpy.ops.indexing import (
     argsort,
@@ -1096,11 +1096,10 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     ``per_sample_weights`` (ids' shape, mode "sum") scale each row, and get a gradient.
     "max" takes, in each dimension, the first largest value (a NaN only where it comes first,
     as PyTorch's scan), which alone gets the gradient. Sum and mean are sparse_linear over the
-    bags (CSR), so ``sparse=True`` makes the weight's gradient a SparseGrad."""
+    bags (CSR), so ``sparse=True`` makes the weight's gradient a SparseGrad. ``max_norm``: the
+    looked-up rows renormalised in the weight first, as F.embedding's."""
     name = "embedding_bag"
-    if max_norm is not None:
-        raise NotImplementedError(f"{name}: max_norm (renormalising the weight in place) is not "
-                                  f"supported")
+    _check_max_norm(name, max_norm, norm_type)
     if scale_grad_by_freq:
         raise NotImplementedError(f"{name}: scale_grad_by_freq is not supported")
     if mode not in EMBEDDING_BAG_MODES:
@@ -1128,6 +1127,8 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     if ids.size and (ids.min() < 0 or ids.max() >= count):
         raise ValueError(f"{name}: ids must lie in [0, {count}), got values from {ids.min()} "
                          f"to {ids.max()}")
+    if max_norm is not None:  # every looked-up row (padding's too) renormalised, as torch's
+        renorm_rows(weight, ids, max_norm, norm_type)
     if padding_idx is not None:
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
                 or not -count <= padding_idx < count:

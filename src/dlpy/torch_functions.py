@@ -627,9 +627,8 @@ def embedding(weight: Tensor, indices, padding_idx: int = -1, scale_grad_by_freq
     padding_idx -1 is none."""
     from dlpy.ops.embedding import embedding as _embedding
 
-    if scale_grad_by_freq:
-        raise NotImplementedError("embedding: scale_grad_by_freq is not supported")
-    return _embedding(indices, weight, None if padding_idx == -1 else padding_idx, sparse)
+    return _embedding(indices, weight, None if padding_idx == -1 else padding_idx,
+                      scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
 
 def kl_div(input: Tensor, target, reduction=1, log_target: bool = False) -> Tensor:  # noqa: A002

@@ -147,15 +147,15 @@ def test_reprs_as_torch():
     assert repr(nn.Hardshrink(1.0)) == "Hardshrink(1.0)"
     assert repr(nn.Softmin(1)) == "Softmin(dim=1)"
     assert repr(nn.SELU()) == "SELU()" and repr(nn.Identity(3)) == "Identity()"
-    assert repr(nn.InstanceNorm1d(3)) == \
-        "InstanceNorm1d(3, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)"
+    assert repr(nn.InstanceNorm1d(3)) == ("InstanceNorm1d(3, eps=1e-05, momentum=0.1, "
+                                          "affine=False, bias=False, track_running_stats=False)")
     assert repr(nn.RMSNorm([2, 3])) == "RMSNorm((2, 3), eps=None, elementwise_affine=True)"
     assert repr(nn.Bilinear(2, 3, 4)) == \
         "Bilinear(in1_features=2, in2_features=3, out_features=4, bias=True)"
     assert repr(nn.LocalResponseNorm(2)) == "LocalResponseNorm(2, alpha=0.0001, beta=0.75, k=1.0)"
-    assert repr(nn.GroupNorm(2, 4)) == "GroupNorm(2, 4, eps=1e-05, affine=True)"
-    assert repr(nn.Dropout2d(0.2)) == "Dropout2d(p=0.2)"
-    assert repr(nn.AlphaDropout()) == "AlphaDropout(p=0.5)"
+    assert repr(nn.GroupNorm(2, 4)) == "GroupNorm(2, 4, eps=1e-05, affine=True, bias=True)"
+    assert repr(nn.Dropout2d(0.2)) == "Dropout2d(p=0.2, inplace=False)"
+    assert repr(nn.AlphaDropout()) == "AlphaDropout(p=0.5, inplace=False)"
 
 
 def test_instance_norm_train_and_eval(rng):

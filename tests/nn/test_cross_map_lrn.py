@@ -56,7 +56,7 @@ def test_is_local_response_norm_where_the_windows_agree():
 
 def test_repr_dtype_and_errors():
     layer = nn.CrossMapLRN2d(5)
-    assert repr(layer) == "CrossMapLRN2d(5, alpha=0.0001, beta=0.75, k=1.0)"
+    assert repr(layer) == "CrossMapLRN2d(5, alpha=0.0001, beta=0.75, k=1)"  # torch's int k
     x = Tensor(np.ones((1, 4, 2, 2), dtype=np.float32))
     assert layer(x).dtype == np.float32
     with pytest.raises(ValueError, match=r"CrossMapLRN2d: expected a 4-d input \(N, C, H, W\), "

@@ -31,10 +31,12 @@ def _x(*shape):
      _x(4, 3, 2, 2)),
     (lambda: nn.LazyBatchNorm3d(affine=False), lambda: nn.BatchNorm3d(2, affine=False),
      _x(2, 2, 2, 2, 2)),
-    (lambda: nn.LazyInstanceNorm1d(), lambda: nn.InstanceNorm1d(3), _x(2, 3, 5)),
-    (lambda: nn.LazyInstanceNorm2d(affine=True), lambda: nn.InstanceNorm2d(4, affine=True),
-     _x(4, 3, 3)),  # unbatched
-    (lambda: nn.LazyInstanceNorm3d(track_running_stats=True),
+    # torch's lazy instance norms default to affine=True, track_running_stats=True
+    (lambda: nn.LazyInstanceNorm1d(),
+     lambda: nn.InstanceNorm1d(3, affine=True, track_running_stats=True), _x(2, 3, 5)),
+    (lambda: nn.LazyInstanceNorm2d(track_running_stats=False),
+     lambda: nn.InstanceNorm2d(4, affine=True), _x(4, 3, 3)),  # unbatched
+    (lambda: nn.LazyInstanceNorm3d(affine=False),
      lambda: nn.InstanceNorm3d(2, track_running_stats=True), _x(2, 2, 3, 2, 2)),
 ])
 def test_first_forward_makes_the_normal_layer_with_its_values(lazy, plain, x):

@@ -104,7 +104,7 @@ def test_projection_parameters_and_shapes():
     assert shapes["weight_ih_l1"].shape == (20, 4)  # 2 directions * proj_size
     output, (h_n, c_n) = lstm(np.zeros((6, 3, 3), dtype=np.float32))
     assert output.shape == (6, 3, 4) and h_n.shape == (4, 3, 2) and c_n.shape == (4, 3, 5)
-    assert repr(lstm) == "LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)"
+    assert repr(lstm) == "LSTM(3, 5, proj_size=2, num_layers=2, bidirectional=True)"
     with pytest.raises(ValueError, match=r"expected h0 of shape \(4, 3, 2\) \(num_layers \* "
                                          r"num_directions, batch, proj_size\), got \(4, 3, 5\)"):
         lstm(np.zeros((6, 3, 3), dtype=np.float32), (c_n.data, c_n.data))

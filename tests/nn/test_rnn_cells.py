@@ -61,7 +61,7 @@ def test_parameters_and_initialisation_are_torchs():
     assert [p.shape for p in nn.GRUCell(2, 3, bias=False).parameters()] == [(9, 2), (9, 3)]
     assert [p.shape for p in nn.RNNCell(2, 3).parameters()] == [(3, 2), (3, 3), (3,), (3,)]
     assert repr(nn.RNNCell(2, 3, bias=False, nonlinearity="relu")) == \
-        "RNNCell(2, 3, bias=False, nonlinearity='relu')"
+        "RNNCell(2, 3, bias=False, nonlinearity=relu)"  # unquoted, as torch's
 
 
 @pytest.mark.parametrize("cls", ["LSTMCell", "GRUCell", "RNNCell"])

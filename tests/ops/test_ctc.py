@@ -111,8 +111,8 @@ def test_nn_ctc_loss_and_float32(rng):
     expected = F.ctc_loss(lp, np.array([[1, 2], [3, 3]]), [6, 5], [2, 2], reduction="sum")
     assert loss.dtype == np.float32
     assert loss.data == expected.data
-    assert repr(criterion) == "CTCLoss(blank=0, reduction='sum')"
-    assert "zero_infinity=True" in repr(nn.CTCLoss(zero_infinity=True))
+    assert repr(criterion) == "CTCLoss()"  # torch's losses print no settings
+    assert criterion.blank == 0 and nn.CTCLoss(zero_infinity=True).zero_infinity is True
 
 
 def greedy_decode(log_probs: np.ndarray, blank: int = 0) -> list[int]:

@@ -130,8 +130,11 @@ def test_embedding_bag_errors(rng):
     with pytest.raises(ValueError, match=r"embedding_bag: padding_idx must be an integer in "
                                          r"\[-7, 7\), got 7"):
         F.embedding_bag(IDS, weight, OFFSETS, padding_idx=7)
-    with pytest.raises(NotImplementedError, match=r"embedding_bag: max_norm"):
-        F.embedding_bag(IDS, weight, OFFSETS, max_norm=1.0)
+    with pytest.raises(NotImplementedError, match=r"embedding_bag: scale_grad_by_freq"):
+        F.embedding_bag(IDS, weight, OFFSETS, scale_grad_by_freq=True)
+    with pytest.raises(TypeError, match=r"embedding_bag: max_norm must be a number or None, "
+                                        r"got 'big'"):
+        F.embedding_bag(IDS, weight, OFFSETS, max_norm="big")
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])

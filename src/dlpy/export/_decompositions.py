@@ -116,6 +116,8 @@ def _linear_layer(module, x):
 
 
 def _layer_norm_layer(module, x):
+    if len(module.normalized_shape) != 1:  # over several axes: kept as the layer
+        return NotImplemented
     return layer_norm(x, module.weight, module.bias, module.eps)
 
 

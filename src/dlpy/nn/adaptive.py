@@ -124,8 +124,4 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                                            F.index_select(head_output, 0, rows))
                 prediction[rows] = np.argmax(full.data, axis=1)
         return Tensor(prediction if batched else prediction[0])
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, n_classes={self.n_classes}, " \
-               f"cutoffs={self.cutoffs[:-1]}, div_value={self.div_value}, " \
-               f"head_bias={self.head_bias}"
+    # no extra_repr: torch's prints its head and tail only

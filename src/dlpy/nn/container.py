@@ -9,11 +9,13 @@ its position (as PyTorch)."""
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
 from typing import Any
 
-from dlpy.nn.module import Module, Parameter
+from dlpy.nn.module import Module, Parameter, _addindent, _block
 from dlpy.tensor import Tensor
 
 
@@ -84,17 +86,75 @@ def _index(container: Module, index: int) -> int:
     return index % size
 
 
-class ModuleList(Module):
-    """A list of modules whose parameters the parent sees (``layers.0.weight``...)."""
+def _renumber(container: Module, modules: list[Module]) -> None:
+    """Make ``modules`` the container's children "0", "1", ... in order (after a deletion or an
+    insertion), each also an attribute, as ``self.<i>`` is for an appended one."""
+    for key in list(container._modules):
+        container.__dict__.pop(key, None)
+    container._modules.clear()
+    for i, module in enumerate(modules):
+        setattr(container, str(i), module)
 
-    def __init__(self, modules: Iterable[Module] = ()):
+
+def _position(container: Module, index: Any) -> int:
+    """An int index (negative counts from the end) as a position in [0, len), else IndexError."""
+    size = len(container)
+    index = operator.index(index)
+    if not -size <= index < size:
+        raise IndexError(f"{type(container).__name__}: index {index} out of range for {size} "
+                         "modules")
+    return index % size
+
+
+def _insert_position(container: Module, index: Any) -> int:
+    """An insertion index in [-len, len] as a position in [0, len], else IndexError."""
+    size = len(container)
+    index = operator.index(index)
+    if not -size <= index <= size:
+        raise IndexError(f"{type(container).__name__}.insert: index {index} out of range for "
+                         f"{size} modules")
+    return index % size if index < 0 else index
+
+
+def _hide_indices(container: Module) -> list[str]:
+    """dir() without the children's "0", "1", ... (torch's containers)."""
+    return [key for key in Module.__dir__(container) if not key.isdigit()]
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters the parent sees (``layers.0.weight``...), with
+    torch's list methods: indexing and slices, ``append``, ``extend``, ``insert``, ``pop``,
+    ``del``, ``+`` and ``+=``; deleting or inserting renumbers the entries."""
+
+    def __init__(self, modules: Iterable[Module] | None = None):
         super().__init__()
-        for module in modules:
-            self.append(module)
+        if modules is not None:
+            self.extend(modules)
 
     def append(self, module: Module) -> ModuleList:
         setattr(self, str(len(self._modules)), _check_module(self, module))
         return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Append every module of an iterable; returns self."""
+        if not isinstance(modules, Iterable):
+            raise TypeError(f"{type(self).__name__}.extend: expected an iterable of modules, "
+                            f"got {type(modules).__name__}")
+        for module in list(modules):
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index`` (list.insert's, -len to len)."""
+        modules = list(self._modules.values())
+        modules.insert(_insert_position(self, index), _check_module(self, module))
+        _renumber(self, modules)
+
+    def pop(self, index: int | slice) -> Module | ModuleList:
+        """Remove and return the module at ``index`` (a ModuleList of them for a slice)."""
+        module = self[index]
+        del self[index]
+        return module
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -102,37 +162,152 @@ class ModuleList(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        """A new ModuleList of this one's modules then ``other``'s (the same module objects)."""
+        return ModuleList(chain(self, other))
+
+    def __dir__(self) -> list[str]:
+        return _hide_indices(self)
+
     def __getitem__(self, index: int | slice):
         modules = list(self._modules.values())
         if isinstance(index, slice):  # the same container type, holding the same modules
             part = type(self).__new__(type(self))
             ModuleList.__init__(part, modules[index])
             return part
-        if not -len(modules) <= index < len(modules):
-            raise IndexError(
-                f"{type(self).__name__}: index {index} out of range for {len(modules)} modules"
-            )
-        return modules[index]
+        return modules[_position(self, index)]
 
     def __setitem__(self, index: int, module: Module) -> None:
         """``layers[i] = module`` replaces the i-th module in place (same name, same place)."""
-        if isinstance(index, bool) or not isinstance(index, int) \
-                or not -len(self) <= index < len(self):
+        if isinstance(index, bool):
             raise IndexError(f"{type(self).__name__}: index {index!r} out of range for "
                              f"{len(self)} modules")
-        setattr(self, list(self._modules)[index], _check_module(self, module))
+        setattr(self, list(self._modules)[_position(self, index)], _check_module(self, module))
+
+    def __delitem__(self, index: int | slice) -> None:
+        """``del layers[i]`` (or a slice): the rest renumbered "0", "1", ... as torch's."""
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[_position(self, index)]
+        _renumber(self, modules)
+
+    def __repr__(self) -> str:
+        """torch's: runs of consecutive children with the same repr shown once, as
+        ``(2-4): 3 x Linear(...)``."""
+        runs: list[list] = []  # [first, last, repr]
+        for i, module in enumerate(self):
+            text = repr(module)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = [_addindent(f"({first}): {text}" if first == last else
+                            f"({first}-{last}): {last - first + 1} x {text}", 2)
+                 for first, last, text in runs]
+        return _block(self._get_name(), lines)
 
 
-class Sequential(ModuleList):
-    """Sequential(layer, layer, ...)(x) applies the layers in order."""
+class Sequential(Module):
+    """Sequential(layer, layer, ...)(x) applies the layers in order; Sequential(OrderedDict)
+    names them. torch's methods: indexing (a slice is a Sequential), ``append``, ``extend``,
+    ``insert``, ``pop``, ``del`` (renumbering the entries "0", "1", ...), ``+``, ``+=``, ``*``
+    and ``*=`` (the same module objects repeated)."""
 
     def __init__(self, *modules: Module):
-        super().__init__(modules)
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for key, module in modules[0].items():
+                self.add_module(key, _check_module(self, module))
+        else:
+            for i, module in enumerate(modules):
+                self.add_module(str(i), _check_module(self, module))
 
     def forward(self, x: Tensor) -> Tensor:
         for module in self._modules.values():
             x = module(x)
         return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __dir__(self) -> list[str]:
+        return _hide_indices(self)
+
+    def __getitem__(self, index: int | slice):
+        if isinstance(index, slice):  # the same container type, the same names and modules
+            part = type(self).__new__(type(self))
+            Sequential.__init__(part, OrderedDict(list(self._modules.items())[index]))
+            return part
+        return list(self._modules.values())[_position(self, index)]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        """``model[i] = module`` replaces the i-th module in place (same name, same place)."""
+        setattr(self, list(self._modules)[_position(self, index)], _check_module(self, module))
+
+    def __delitem__(self, index: int | slice) -> None:
+        """``del model[i]`` (or a slice): the rest renamed "0", "1", ... as torch's."""
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[_position(self, index)]
+        _renumber(self, modules)
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), _check_module(self, module))
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        for module in list(modules):
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        """Put ``module`` before position ``index`` (-len to len); the entries renumbered."""
+        modules = list(self._modules.values())
+        modules.insert(_insert_position(self, index), _check_module(self, module))
+        _renumber(self, modules)
+        return self
+
+    def pop(self, index: int | slice) -> Module | Sequential:
+        module = self[index]
+        del self[index]
+        return module
+
+    def _other(self, other: Any, operation: str) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential: {operation} takes a Sequential, got "
+                             f"{type(other).__name__}")
+        return other
+
+    def __add__(self, other: Sequential) -> Sequential:
+        return Sequential(*self, *self._other(other, "+"))
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        return self.extend(self._other(other, "+="))
+
+    def _times(self, count: Any) -> int:
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"Sequential: * takes an int, got {type(count).__name__}")
+        if count <= 0:
+            raise ValueError(f"Sequential: * needs a positive count, got {count}")
+        return count
+
+    def __mul__(self, count: int) -> Sequential:
+        return Sequential(*(list(self) * self._times(count)))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, count: int) -> Sequential:
+        return self.extend(list(self) * (self._times(count) - 1))
 
 
 class ModuleDict(Module):

@@ -19,7 +19,6 @@ from dlpy.ops.conv import (
     _groups,
     _ntuple,
     _padding,
-    _show,
 )
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, default_dtype
@@ -63,14 +62,23 @@ def _mode_widths(padding, kernel_size, dilation) -> tuple[int, ...]:
 
 
 def _conv_repr(layer) -> str:
-    output_padding = getattr(layer, "output_padding", (0,))
-    return (f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, "
-            f"stride={layer.stride}, padding={layer.padding}"
-            + ("" if set(layer.dilation) == {1} else f", dilation={layer.dilation}")
-            + ("" if set(output_padding) == {0} else f", output_padding={output_padding}")
-            + ("" if layer.groups == 1 else f", groups={layer.groups}")
-            + f", bias={layer.bias is not None}"
-            + ("" if layer.padding_mode == "zeros" else f", padding_mode={layer.padding_mode}"))
+    """torch's: channels, kernel_size and stride, then only the settings off their defaults."""
+    nd = len(layer.kernel_size)
+    text = (f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, "
+            f"stride={layer.stride}")
+    if layer.padding != (0,) * nd:  # a string ("same", "valid") too, unquoted as torch's
+        text += f", padding={layer.padding}"
+    if layer.dilation != (1,) * nd:
+        text += f", dilation={layer.dilation}"
+    if layer.output_padding != (0,) * nd:
+        text += f", output_padding={layer.output_padding}"
+    if layer.groups != 1:
+        text += f", groups={layer.groups}"
+    if layer.bias is None:
+        text += ", bias=False"
+    if layer.padding_mode != "zeros":
+        text += f", padding_mode={layer.padding_mode}"
+    return text
 
 
 def _check_input(name: str, x, channels: int, spatial: str) -> None:
@@ -111,6 +119,7 @@ class _ConvNd(Module):
         self.stride = _ntuple(stride, nd, f"{name}: stride")
         self.padding = _padding(name, padding, self.stride)  # a tuple, "valid" or "same"
         self.dilation = _dilation(dilation, name, nd)
+        self.output_padding = (0,) * nd  # torch's convolutions have it too
         self._mode_widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
         bound = 1.0 / math.sqrt(in_channels // self.groups * math.prod(self.kernel_size))
         shape = (out_channels, in_channels // self.groups, *self.kernel_size)
@@ -262,8 +271,8 @@ class ConvTranspose3d(_ConvTransposeNd):
 class _MaxPoolNd(Module):
     """Max over kernel_size windows every stride (default kernel_size), as F.max_pool1d / 2d /
     3d, and with return_indices the int64 indices too. The arguments in PyTorch's order
-    (return_indices before ceil_mode, unlike the functions); the settings kept as ints for 1d,
-    tuples for 2d and 3d."""
+    (return_indices before ceil_mode, unlike the functions); the settings checked, then kept
+    as given (an int or a tuple; stride None is kernel_size), as PyTorch's."""
 
     nd = 1
     function = staticmethod(F.max_pool1d)
@@ -272,11 +281,14 @@ class _MaxPoolNd(Module):
                  return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
         name, nd = type(self).__name__, self.nd
-        self.kernel_size = _show(_ntuple(kernel_size, nd, f"{name}: kernel_size"))
-        self.stride = self.kernel_size if stride is None else \
-            _show(_ntuple(stride, nd, f"{name}: stride"))
-        self.padding = _show(_ntuple(padding, nd, f"{name}: padding"))
-        self.dilation = _show(_dilation(dilation, name, nd))
+        _ntuple(kernel_size, nd, f"{name}: kernel_size")
+        if stride is not None:
+            _ntuple(stride, nd, f"{name}: stride")
+        _ntuple(padding, nd, f"{name}: padding")
+        _dilation(dilation, name, nd)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
 
     def forward(self, x: Tensor):
@@ -284,30 +296,26 @@ class _MaxPoolNd(Module):
                              self.ceil_mode, self.return_indices)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-                + ("" if self.dilation in (1, (1,) * self.nd) else f", dilation={self.dilation}")
-                + (", return_indices=True" if self.return_indices else "")
-                + (", ceil_mode=True" if self.ceil_mode else ""))
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class MaxPool1d(_MaxPoolNd):
-    """Max pooling of (N, C, L) or (C, L) -> (..., L_out); the settings kept as ints."""
+    """Max pooling of (N, C, L) or (C, L) -> (..., L_out)."""
 
     nd = 1
     function = staticmethod(F.max_pool1d)
 
 
 class MaxPool2d(_MaxPoolNd):
-    """Max pooling of (N, C, H, W) or (C, H, W) -> (..., H_out, W_out); the settings kept as
-    pairs."""
+    """Max pooling of (N, C, H, W) or (C, H, W) -> (..., H_out, W_out)."""
 
     nd = 2
     function = staticmethod(F.max_pool2d)
 
 
 class MaxPool3d(_MaxPoolNd):
-    """Max pooling of (N, C, D, H, W) or (C, D, H, W) -> (..., D_out, H_out, W_out); the
-    settings kept as triples."""
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) -> (..., D_out, H_out, W_out)."""
 
     nd = 3
     function = staticmethod(F.max_pool3d)
@@ -315,8 +323,9 @@ class MaxPool3d(_MaxPoolNd):
 
 class _AvgPoolNd(Module):
     """Mean over kernel_size windows every stride (default kernel_size), as F.avg_pool1d / 2d /
-    3d: (N, C, *spatial) or (C, *spatial) -> (..., *out). The settings kept as tuples of one int
-    per spatial axis."""
+    3d: (N, C, *spatial) or (C, *spatial) -> (..., *out). The settings checked, then kept as
+    PyTorch keeps them: tuples of one int for 1d, as given for 2d and 3d (stride None is
+    kernel_size)."""
 
     nd = 2
 
@@ -324,10 +333,14 @@ class _AvgPoolNd(Module):
                  count_include_pad: bool = True, divisor_override: int | None = None):
         super().__init__()
         name, nd = type(self).__name__, self.nd
-        self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
-        self.stride = self.kernel_size if stride is None else \
-            _ntuple(stride, nd, f"{name}: stride")
-        self.padding = _ntuple(padding, nd, f"{name}: padding")
+        tuples = (_ntuple(kernel_size, nd, f"{name}: kernel_size"),
+                  None if stride is None else _ntuple(stride, nd, f"{name}: stride"),
+                  _ntuple(padding, nd, f"{name}: padding"))
+        if nd == 1:
+            kernel_size, stride, padding = tuples
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
         self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
         self.divisor_override = divisor_override
 
@@ -336,11 +349,7 @@ class _AvgPoolNd(Module):
                          self.count_include_pad, self.divisor_override)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-                + (", ceil_mode=True" if self.ceil_mode else "")
-                + ("" if self.count_include_pad else ", count_include_pad=False")
-                + ("" if self.divisor_override is None
-                   else f", divisor_override={self.divisor_override}"))
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AvgPool1d(_AvgPoolNd):
@@ -418,8 +427,7 @@ class _AdaptiveMaxPoolNd(Module):
         return self.function(x, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
-        return f"output_size={self.output_size}" + (
-            ", return_indices=True" if self.return_indices else "")
+        return f"output_size={self.output_size}"
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
@@ -520,7 +528,9 @@ class Unflatten(Module):
         if not sizes or any(n < -1 for n in sizes) or sizes.count(-1) > 1:
             raise ValueError(f"Unflatten: unflattened_size must be sizes >= 0 with at most one "
                              f"-1, got {sizes}")
-        self.dim, self.unflattened_size = int(dim), sizes
+        self.dim = int(dim)
+        # a list kept a list, as torch's (its repr shows [2, 2])
+        self.unflattened_size = list(sizes) if isinstance(unflattened_size, list) else sizes
 
     def forward(self, x: Tensor) -> Tensor:
         if not -x.ndim <= self.dim < x.ndim:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
+from dlpy.ops.embedding import _check_max_norm
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, as_array, default_dtype
 
@@ -15,17 +17,27 @@ class Embedding(Module):
     """ids (...) integers in [0, num_embeddings) -> (..., embedding_dim);
     weight (num_embeddings, embedding_dim) initialised N(0, 1) as in PyTorch.
 
-    padding_idx: that row starts at zero and gets no gradient (its positions output the row,
-    zeros unless it was set otherwise), as PyTorch's. sparse: the weight's gradient is a
-    SparseGrad over the looked-up rows, for ``optim.SparseAdam`` or ``SGD``
-    (dlpy.sparse_grad).
+    PyTorch's arguments in its order, then ``rng``. padding_idx: that row starts at zero and
+    gets no gradient (its positions output the row, zeros unless it was set otherwise).
+    max_norm: each forward first renormalises the looked-up rows whose norm_type-norm exceeds
+    it, in the weight itself (F.embedding). scale_grad_by_freq: each id's gradient divided by
+    its count in the batch. sparse: the weight's gradient is a SparseGrad over the looked-up
+    rows, for ``optim.SparseAdam`` or ``SGD`` (dlpy.sparse_grad). _weight: the initial weight
+    (a copy; _freeze: not trained).
     """
 
+    # (for a layer pickled before it had these settings)
+    max_norm, norm_type, scale_grad_by_freq = None, 2.0, False
+
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 rng: np.random.Generator | None = None, dtype=None,
-                 sparse: bool = False):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None,
+                 _freeze: bool = False, device=None, dtype=None, *,
+                 rng: np.random.Generator | None = None):
+        # None: the default dtype now (torch's), or a given _weight's own
+        dtype = None if dtype is None and _weight is not None else default_dtype(dtype)
         super().__init__()
+        as_device(device, "Embedding")  # the CPU only
         if num_embeddings < 1 or embedding_dim < 1:
             raise ValueError(
                 f"Embedding: num_embeddings and embedding_dim must be >= 1, got "
@@ -38,17 +50,25 @@ class Embedding(Module):
                     f" got {padding_idx}"
                 )
             padding_idx %= num_embeddings
-        rng = get_rng(rng)
+        _check_max_norm("Embedding", max_norm, norm_type)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.padding_idx, self.sparse = padding_idx, bool(sparse)
-        weight = rng.standard_normal((num_embeddings, embedding_dim))
-        if padding_idx is not None:
-            weight[padding_idx] = 0.0
-        self.weight = Parameter(weight, dtype=dtype)
+        self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = bool(scale_grad_by_freq), bool(sparse)
+        if _weight is None:
+            weight = get_rng(rng).standard_normal((num_embeddings, embedding_dim))
+            if padding_idx is not None:
+                weight[padding_idx] = 0.0
+        else:  # as given (its padding row too), as PyTorch's
+            weight = as_array(_weight)
+            if weight.shape != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: _weight must have shape ({num_embeddings}, "
+                                 f"{embedding_dim}), got {weight.shape}")
+        self.weight = Parameter(weight, requires_grad=not _freeze, dtype=dtype)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None,
-                        sparse: bool = False) -> Embedding:
+                        max_norm: float | None = None, norm_type: float = 2.0,
+                        scale_grad_by_freq: bool = False, sparse: bool = False) -> Embedding:
         """An Embedding holding a copy of ``embeddings`` (num_embeddings, embedding_dim), in its
         dtype; ``freeze`` (the default, as PyTorch) keeps it out of training. Draws nothing from
         the default generator."""
@@ -56,18 +76,26 @@ class Embedding(Module):
         if weight.ndim != 2 or weight.dtype.kind != "f":
             raise ValueError(f"Embedding.from_pretrained: expected a 2-D float array, got shape "
                              f"{weight.shape} of {weight.dtype}")
-        layer = cls(*weight.shape, padding_idx=padding_idx, rng=np.random.default_rng(0),
-                    dtype=weight.dtype, sparse=sparse)
-        layer.weight = Parameter(weight, requires_grad=not freeze, dtype=weight.dtype)
-        return layer
+        return cls(*weight.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                   _weight=weight, _freeze=freeze, dtype=weight.dtype)
 
     def forward(self, ids) -> Tensor:
-        return F.embedding(ids, self.weight, padding_idx=self.padding_idx, sparse=self.sparse)
+        return F.embedding(ids, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self) -> str:
-        extra = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        extra += ", sparse=True" if self.sparse else ""
-        return f"{self.num_embeddings}, {self.embedding_dim}{extra}"
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            text += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            text += ", scale_grad_by_freq=True"
+        if self.sparse:
+            text += ", sparse=True"
+        return text
 
 
 class EmbeddingBag(Module):
@@ -75,8 +103,9 @@ class EmbeddingBag(Module):
     embedding_dim), (bags, embedding_dim), as torch.nn.EmbeddingBag (``F.embedding_bag``):
     forward(input, offsets=None, per_sample_weights=None) with 2-D ids (one bag a row) or 1-D
     ids split at offsets. PyTorch's arguments in its order, then rng and dtype; weight
-    N(0, 1), the padding_idx row zero (left out of every bag). max_norm and scale_grad_by_freq
-    are not supported (NotImplementedError)."""
+    N(0, 1), the padding_idx row zero (left out of every bag). max_norm: the looked-up rows
+    renormalised in the weight first, as Embedding's; scale_grad_by_freq is not supported
+    (NotImplementedError)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, max_norm: float | None = None,
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
@@ -89,9 +118,7 @@ class EmbeddingBag(Module):
         if num_embeddings < 1 or embedding_dim < 1:
             raise ValueError(f"{name}: num_embeddings and embedding_dim must be >= 1, got "
                              f"{num_embeddings}, {embedding_dim}")
-        if max_norm is not None:
-            raise NotImplementedError(f"{name}: max_norm (renormalising rows in place) is not "
-                                      f"supported")
+        _check_max_norm(name, max_norm, norm_type)
         if scale_grad_by_freq:
             raise NotImplementedError(f"{name}: scale_grad_by_freq is not supported")
         if mode not in F.EMBEDDING_BAG_MODES:
@@ -102,6 +129,7 @@ class EmbeddingBag(Module):
                                  f"{num_embeddings}), got {padding_idx}")
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.max_norm, self.scale_grad_by_freq = max_norm, bool(scale_grad_by_freq)
         self.norm_type, self.mode, self.sparse = norm_type, mode, bool(sparse)
         self.include_last_offset, self.padding_idx = bool(include_last_offset), padding_idx
         if _weight is None:
@@ -133,16 +161,19 @@ class EmbeddingBag(Module):
         return layer
 
     def forward(self, input, offsets=None, per_sample_weights=None) -> Tensor:  # noqa: A002
-        return F.embedding_bag(input, self.weight, offsets, mode=self.mode, sparse=self.sparse,
+        return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,
+                               mode=self.mode, sparse=self.sparse,
                                per_sample_weights=per_sample_weights,
                                include_last_offset=self.include_last_offset,
                                padding_idx=self.padding_idx)
 
     def extra_repr(self) -> str:
+        """torch's: the settings off their defaults, each repr'd (mode='sum'), mode always;
+        sparse and include_last_offset never."""
         extra = f"{self.num_embeddings}, {self.embedding_dim}"
-        extra += f", norm_type={self.norm_type}" if self.norm_type != 2 else ""
+        extra += f", max_norm={self.max_norm!r}" if self.max_norm is not None else ""
+        extra += f", norm_type={self.norm_type!r}" if self.norm_type != 2 else ""
+        extra += ", scale_grad_by_freq=True" if self.scale_grad_by_freq else ""
         extra += f", mode={self.mode!r}"
-        extra += ", sparse=True" if self.sparse else ""
-        extra += ", include_last_offset=True" if self.include_last_offset else ""
-        extra += f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        extra += f", padding_idx={self.padding_idx!r}" if self.padding_idx is not None else ""
         return extra

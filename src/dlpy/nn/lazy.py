@@ -146,8 +146,19 @@ class LazyModuleMixin:
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        settings = {k: v for k, v in self._settings.items() if k not in ("rng", "dtype")}
-        return ", ".join([f"{self.inferred}=0"] + [f"{k}={v!r}" for k, v in settings.items()])
+        """The built layer's, with the size still unknown shown as 0 (torch's
+        ``LazyLinear(in_features=0, out_features=3, bias=True)``)."""
+        settings = dict(self._settings)
+        if "rng" in settings:  # a template of its own: the user's generator draws nothing
+            settings["rng"] = np.random.default_rng(0)
+        try:  # a size the settings accept (divisible by groups)
+            template = self.cls_to_become(**{self.inferred: settings.get("groups", 1)},
+                                          **settings)
+        except (TypeError, ValueError):  # settings the layer will refuse when built
+            shown = {k: v for k, v in self._settings.items() if k not in ("rng", "dtype")}
+            return ", ".join([f"{self.inferred}=0"] + [f"{k}={v!r}" for k, v in shown.items()])
+        object.__setattr__(template, self.inferred, 0)
+        return template.extra_repr()
 
     def _size_in_state(self, state: dict[str, Any], prefix: str) -> int | None:
         """The inferred size a state dict's arrays give, or None."""
@@ -305,12 +316,10 @@ class LazyBatchNorm3d(_LazyNormMixin, BatchNorm3d):
 
 
 class _LazyInstanceNormMixin(_LazyNormMixin):
-    instance = True
+    """torch's lazy instance norms take its lazy norms' defaults, affine=True and
+    track_running_stats=True (InstanceNorm's own are False)."""
 
-    def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
-                 track_running_stats: bool = False, dtype=None, *, bias: bool = True):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
-        super().__init__(eps, momentum, affine, track_running_stats, dtype, bias=bias)
+    instance = True
 
 
 class LazyInstanceNorm1d(_LazyInstanceNormMixin, InstanceNorm1d):

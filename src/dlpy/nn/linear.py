@@ -13,6 +13,13 @@ from dlpy.random import get_rng
 from dlpy.tensor import default_dtype
 
 
+def setting(name: str, what: str, value, finite: bool = True):
+    """A real-number setting, checked (``real_number``) and kept as given when a Python int or
+    float (torch's reprs print ``value=20`` for 20), else as a float."""
+    number = real_number(name, what, value, finite)
+    return value if type(value) in (int, float) else number
+
+
 class Linear(Module):
     """y = x @ weight^T + bias; weight (out_features, in_features) as in PyTorch.
 
@@ -42,6 +49,11 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, " \
                f"bias={self.bias is not None}"
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear by another name: MultiheadAttention's ``out_proj``, as torch's (which keeps it
+    out of dynamic quantization, whose mapping matches the exact type Linear)."""
 
 
 class ReLU(Module):
@@ -79,7 +91,7 @@ class GELU(Module):
         return F.gelu(x, self.approximate)
 
     def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}" if self.approximate != "none" else ""
+        return f"approximate={self.approximate!r}"
 
 
 class SiLU(Module):
@@ -99,7 +111,7 @@ class SiLU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.negative_slope = real_number("LeakyReLU", "negative_slope", negative_slope)
+        self.negative_slope = setting("LeakyReLU", "negative_slope", negative_slope)
         self.inplace = inplace
 
     def forward(self, x):
@@ -112,7 +124,7 @@ class LeakyReLU(Module):
 class ELU(Module):
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.alpha = real_number("ELU", "alpha", alpha)
+        self.alpha = setting("ELU", "alpha", alpha)
         self.inplace = inplace
 
     def forward(self, x):
@@ -127,10 +139,10 @@ class Softplus(Module):
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
-        self.beta = real_number("Softplus", "beta", beta)
+        self.beta = setting("Softplus", "beta", beta)
         if self.beta == 0:
             raise ValueError("Softplus: beta must be nonzero, got 0.0")
-        self.threshold = real_number("Softplus", "threshold", threshold, finite=False)
+        self.threshold = setting("Softplus", "threshold", threshold, finite=False)
 
     def forward(self, x):
         return F.softplus(x, self.beta, self.threshold)
@@ -144,8 +156,8 @@ class Hardtanh(Module):
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.min_val = real_number("Hardtanh", "min_val", min_val, finite=False)
-        self.max_val = real_number("Hardtanh", "max_val", max_val, finite=False)
+        self.min_val = setting("Hardtanh", "min_val", min_val, finite=False)
+        self.max_val = setting("Hardtanh", "max_val", max_val, finite=False)
         self.inplace = inplace
 
     def forward(self, x):
@@ -228,7 +240,7 @@ class CELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.alpha = real_number("CELU", "alpha", alpha)
+        self.alpha = setting("CELU", "alpha", alpha)
         if self.alpha == 0:
             raise ValueError("CELU: alpha must be nonzero, got 0.0")
         self.inplace = inplace
@@ -308,8 +320,8 @@ class Threshold(Module):
 
     def __init__(self, threshold: float, value: float, inplace: bool = False):
         super().__init__()
-        self.threshold = real_number("Threshold", "threshold", threshold, finite=False)
-        self.value = real_number("Threshold", "value", value, finite=False)
+        self.threshold = setting("Threshold", "threshold", threshold, finite=False)
+        self.value = setting("Threshold", "value", value, finite=False)
         self.inplace = inplace
 
     def forward(self, x):
@@ -332,7 +344,7 @@ class Softshrink(Module):
 
     def __init__(self, lambd: float = 0.5):
         super().__init__()
-        self.lambd = real_number("Softshrink", "lambd", lambd, finite=False)
+        self.lambd = setting("Softshrink", "lambd", lambd, finite=False)
         if self.lambd < 0:
             raise ValueError(f"Softshrink: lambd must be >= 0, got {self.lambd}")
 
@@ -348,7 +360,7 @@ class Hardshrink(Module):
 
     def __init__(self, lambd: float = 0.5):
         super().__init__()
-        self.lambd = real_number("Hardshrink", "lambd", lambd, finite=False)
+        self.lambd = setting("Hardshrink", "lambd", lambd, finite=False)
 
     def forward(self, x):
         return F.hardshrink(x, self.lambd)
@@ -415,8 +427,8 @@ class RReLU(Module):
     def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False,
                  rng=None):
         super().__init__()
-        self.lower = real_number("RReLU", "lower", lower)
-        self.upper = real_number("RReLU", "upper", upper)
+        self.lower = setting("RReLU", "lower", lower)
+        self.upper = setting("RReLU", "upper", upper)
         if self.lower > self.upper:
             raise ValueError(f"RReLU: lower must be <= upper, got lower={lower} and "
                              f"upper={upper}")

@@ -19,9 +19,6 @@ class _Loss(Module):
             )
         self.reduction = reduction
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
-
 
 class CrossEntropyLoss(_Loss):
     """loss(logits (..., classes), target): integer class labels (...) or probabilities
@@ -38,14 +35,6 @@ class CrossEntropyLoss(_Loss):
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002 - PyTorch's name
         return F.cross_entropy(input, target, self.reduction, self.ignore_index,
                                self.label_smoothing, self.weight)
-
-    def extra_repr(self) -> str:
-        extra = super().extra_repr()
-        if self.ignore_index != -100:
-            extra += f", ignore_index={self.ignore_index}"
-        if self.label_smoothing:
-            extra += f", label_smoothing={self.label_smoothing}"
-        return extra
 
 
 class MSELoss(_Loss):
@@ -96,12 +85,6 @@ class NLLLoss(_Loss):
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.nll_loss(input, target, self.reduction, self.ignore_index, self.weight)
 
-    def extra_repr(self) -> str:
-        extra = super().extra_repr()
-        if self.ignore_index != -100:
-            extra += f", ignore_index={self.ignore_index}"
-        return extra
-
 
 class SmoothL1Loss(_Loss):
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (``F.smooth_l1_loss``)."""
@@ -113,9 +96,6 @@ class SmoothL1Loss(_Loss):
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.smooth_l1_loss(input, target, self.reduction, self.beta)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, beta={self.beta}"
-
 
 class HuberLoss(_Loss):
     """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2) (``F.huber_loss``)."""
@@ -126,9 +106,6 @@ class HuberLoss(_Loss):
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.huber_loss(input, target, self.reduction, self.delta)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, delta={self.delta}"
 
 
 class KLDivLoss(_Loss):
@@ -144,9 +121,6 @@ class KLDivLoss(_Loss):
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.kl_div(input, target, self.reduction, self.log_target)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, log_target={self.log_target}"
 
 
 # More of PyTorch's losses: the first argument in PyTorch's place, the others as keywords
@@ -172,9 +146,6 @@ class _MarginLoss(_Loss):
     def __init__(self, margin: float = 0.0, *, reduction: str = "mean"):
         super().__init__(reduction)
         self.margin = margin
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, {super().extra_repr()}"
 
 
 class MarginRankingLoss(_MarginLoss):
@@ -229,10 +200,6 @@ class TripletMarginLoss(_Loss):
         return F.triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps,
                                      self.swap, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return (f"margin={self.margin}, p={self.p}, eps={self.eps}, swap={self.swap}, "
-                f"{super().extra_repr()}")
-
 
 class MultiLabelSoftMarginLoss(_Loss):
     """loss(logits (N, C), 0/1 labels (N, C)): the binary cross-entropy of each class, times
@@ -263,9 +230,6 @@ class MultiMarginLoss(_Loss):
         return F.multi_margin_loss(input, target, self.p, self.margin, self.weight,
                                    reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}, margin={self.margin}, {super().extra_repr()}"
-
 
 class PoissonNLLLoss(_Loss):
     """loss(input, counts): the Poisson negative log-likelihood, exp(input) - y input
@@ -282,10 +246,6 @@ class PoissonNLLLoss(_Loss):
         return F.poisson_nll_loss(log_input, target, self.log_input, self.full, eps=self.eps,
                                   reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return (f"log_input={self.log_input}, full={self.full}, eps={self.eps}, "
-                f"{super().extra_repr()}")
-
 
 class GaussianNLLLoss(_Loss):
     """loss(input, target, var): 0.5 (log v + (input - target)^2 / v), v = max(var, eps)
@@ -297,9 +257,6 @@ class GaussianNLLLoss(_Loss):
 
     def forward(self, input: Tensor, target, var) -> Tensor:  # noqa: A002
         return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"full={self.full}, eps={self.eps}, {super().extra_repr()}"
 
 
 class CTCLoss(_Loss):
@@ -314,10 +271,6 @@ class CTCLoss(_Loss):
     def forward(self, log_probs: Tensor, targets, input_lengths, target_lengths) -> Tensor:
         return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
                           self.reduction, self.zero_infinity)
-
-    def extra_repr(self) -> str:
-        extra = f"blank={self.blank}, {super().extra_repr()}"
-        return extra + (", zero_infinity=True" if self.zero_infinity else "")
 
 
 class MultiLabelMarginLoss(_Loss):
@@ -342,5 +295,3 @@ class TripletMarginWithDistanceLoss(_Loss):
             anchor, positive, negative, distance_function=self.distance_function,
             margin=self.margin, swap=self.swap, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, swap={self.swap}, {super().extra_repr()}"

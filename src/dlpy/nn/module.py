@@ -857,15 +857,41 @@ class Module:
         """Load parameters saved by ``save``; returns the extra arrays stored beside them."""
         return load_checkpoint(path, self)["extra"]
 
+    def _get_name(self) -> str:
+        """The name repr prints (torch's hook for a layer shown under another name)."""
+        return type(self).__name__
+
     def __repr__(self) -> str:
-        lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        for name, module in self._modules.items():
-            body = repr(module).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
-        return "\n".join(lines) + (")" if len(lines) == 1 else "\n)")
+        """torch's layout: ``Name(extra)`` for a one-line extra_repr and no children, else the
+        extra_repr's lines and one ``(name): child`` line each (a child's own lines indented
+        two more columns), each on a line of its own."""
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({name}): {_addindent(repr(module), 2)}"
+                    for name, module in self._modules.items()]
+        if len(lines) == 1 and not children:
+            return f"{self._get_name()}({lines[0]})"
+        return _block(self._get_name(), lines + children)
 
     def extra_repr(self) -> str:
+        """The settings repr shows in the parentheses (one line, or several)."""
         return ""
+
+
+def _addindent(text: str, spaces: int) -> str:
+    """Every line of ``text`` but the first indented by ``spaces`` (blank lines left empty), as
+    torch's ``torch.nn.modules.module._addindent``."""
+    first, *rest = text.split("\n")
+    if not rest:
+        return text
+    return "\n".join([first] + [" " * spaces + line if line.strip() else "" for line in rest])
+
+
+def _block(name: str, lines: list[str]) -> str:
+    """``name(`` then each line indented two columns, then ``)``; ``name()`` without lines."""
+    if not lines:
+        return f"{name}()"
+    return f"{name}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class IncompatibleKeys(NamedTuple):

@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.device import as_device
+from dlpy.nn.linear import setting
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
 from dlpy.ops.norm import _normalized_shape, sync_batch_norm
@@ -14,23 +16,34 @@ from dlpy.tensor import Tensor, default_dtype
 
 
 class LayerNorm(Module):
-    """Normalise over the last axis (size normalized_shape), then weight * x + bias."""
+    """Normalise over the trailing axes ``normalized_shape`` (an int or a sequence of ints,
+    kept as a tuple, as PyTorch's), then weight * x + bias: with elementwise_affine, weight
+    (ones) and, unless bias=False, bias (zeros), both of shape normalized_shape."""
 
-    def __init__(self, normalized_shape: int, eps: float = 1e-5, elementwise_affine: bool = True,
-                 dtype=None):
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device=None, dtype=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
-        self.normalized_shape, self.eps = int(normalized_shape), eps
+        as_device(device, "LayerNorm")  # the CPU only
+        self.normalized_shape = _normalized_shape("LayerNorm", normalized_shape)
+        self.eps, self.elementwise_affine = eps, bool(elementwise_affine)
         self.weight = Parameter(np.ones(self.normalized_shape), dtype=dtype) \
             if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.normalized_shape), dtype=dtype) \
-            if elementwise_affine else None
+            if elementwise_affine and bias else None
 
     def forward(self, x):
-        return F.layer_norm(x, self.weight, self.bias, self.eps)
+        shape = self.normalized_shape
+        if len(x.shape) < len(shape) or tuple(x.shape[len(x.shape) - len(shape):]) != shape:
+            raise ValueError(f"LayerNorm: expected input (*, {', '.join(map(str, shape))}) for "
+                             f"normalized_shape {shape}, got {tuple(x.shape)}")
+        if len(shape) == 1:  # the last axis: the fused op directly
+            return F.layer_norm(x, self.weight, self.bias, self.eps)
+        return F.layer_norm(x, shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}"
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
 def _positive_int(name: str, what: str, value) -> int:
@@ -68,6 +81,11 @@ class _NormBase(Module):
                              if tracked else None)
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64)
                              if tracked else None)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
     def reset_running_stats(self) -> None:
         """running_mean 0, running_var 1, num_batches_tracked 0, in place (PyTorch's)."""
@@ -115,11 +133,6 @@ class _BatchNorm(_NormBase):
             # Tensor's += costs ~10x more here
             self.num_batches_tracked.data += 1
         return y
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -211,21 +224,33 @@ class SyncBatchNorm(_BatchNorm):
         return module
 
 
-class Dropout(Module):
-    """Zero elements with probability p while training; identity in eval mode."""
+def _dropout(module: Module, function, x):
+    """``function(x, p, training, rng)``; with ``inplace`` while training, x changed in place
+    and returned (torch's ``inplace=True``)."""
+    if module.inplace and module.training and module.p and isinstance(x, Tensor):
+        return x._in_place(f"{type(module).__name__.lower()}_",
+                           lambda t: function(t, module.p, True, module.rng))
+    return function(x, module.p, module.training, module.rng)
 
-    def __init__(self, p: float = 0.5, rng=None):
+
+class Dropout(Module):
+    """Zero elements with probability p while training (scaling the rest by 1 / (1 - p));
+    identity in eval mode. ``inplace=True`` changes x in place while training, as torch's."""
+
+    inplace = False  # (a layer pickled before it had the attribute)
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, rng=None):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p = p
+        self.p, self.inplace = p, bool(inplace)
         self.rng = rng  # None: the default generator (dlpy.manual_seed), drawn at call time
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training, self.rng)
+        return _dropout(self, F.dropout, x)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class GroupNorm(Module):
@@ -255,7 +280,8 @@ class GroupNorm(Module):
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class _InstanceNorm(_NormBase):
@@ -292,10 +318,6 @@ class _InstanceNorm(_NormBase):
                             self.training or not self.track_running_stats,
                             0.0 if self.momentum is None else self.momentum, self.eps)
         return y.squeeze(0) if unbatched else y
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
 class InstanceNorm1d(_InstanceNorm):
@@ -349,9 +371,9 @@ class _ResponseNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.size = _positive_int(name, "size", size)
-        self.alpha = real_number(name, "alpha", alpha)
-        self.beta = real_number(name, "beta", beta)
-        self.k = real_number(name, "k", k)
+        self.alpha = setting(name, "alpha", alpha)  # as given (torch prints k=2, not 2.0)
+        self.beta = setting(name, "beta", beta)
+        self.k = setting(name, "k", k)
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
@@ -365,23 +387,25 @@ class LocalResponseNorm(_ResponseNorm):
 
 
 class _ChannelDropout(Module):
-    """Dropout of whole channels (or alpha dropout) while training; identity in eval mode."""
+    """Dropout of whole channels (or alpha dropout) while training; identity in eval mode;
+    ``inplace=True`` changes x in place while training, as torch's."""
 
     function = staticmethod(F.dropout1d)
+    inplace = False  # (a layer pickled before it had the attribute)
 
-    def __init__(self, p: float = 0.5, rng=None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, rng=None):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
                 or not 0 <= p < 1:
             raise ValueError(f"{type(self).__name__}: p must be in [0, 1), got {p!r}")
-        self.p = p
+        self.p, self.inplace = p, bool(inplace)
         self.rng = rng  # None: the default generator (dlpy.manual_seed), drawn at call time
 
     def forward(self, x):
-        return self.function(x, self.p, self.training, self.rng)
+        return _dropout(self, self.function, x)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout1d(_ChannelDropout):

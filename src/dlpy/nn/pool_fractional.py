@@ -43,12 +43,7 @@ class _FractionalMaxPoolNd(Module):
     def forward(self, x: Tensor):
         return self.function(x, self.kernel_size, self.output_size, self.output_ratio,
                              self.return_indices, self._random_samples, rng=self.rng)
-
-    def extra_repr(self) -> str:
-        size = f"output_size={self.output_size}" if self.output_size is not None \
-            else f"output_ratio={self.output_ratio}"
-        return f"kernel_size={self.kernel_size}, {size}" + \
-            (", return_indices=True" if self.return_indices else "")
+    # no extra_repr: torch prints FractionalMaxPool2d()
 
 
 class FractionalMaxPool2d(_FractionalMaxPoolNd):

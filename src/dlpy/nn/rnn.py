@@ -210,7 +210,10 @@ class _RNNBase(Module):
         torch's on the CPU); programs call it after loading or replicating a model."""
 
     def extra_repr(self) -> str:
+        """torch's: the sizes, then the settings off their defaults (never nonlinearity)."""
         text = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
         if not self.bias:
@@ -221,8 +224,6 @@ class _RNNBase(Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
-        if self.proj_size:
-            text += f", proj_size={self.proj_size}"
         return text
 
 
@@ -248,10 +249,6 @@ class RNN(_RNNBase):
     def forward(self, x, h0=None):
         output, h_n, _ = self._forward(x, None if h0 is None else (h0, None))
         return output, h_n
-
-    def extra_repr(self) -> str:
-        text = super().extra_repr()
-        return text + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
 
 
 class LSTM(_RNNBase):
@@ -366,8 +363,9 @@ class RNNCell(_CellBase):
         return h if batched else h[0]
 
     def extra_repr(self) -> str:
-        text = super().extra_repr()
-        return text + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+        text = super().extra_repr()  # the name unquoted, as torch's
+        return text + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh"
+                       else "")
 
 
 class LSTMCell(_CellBase):

@@ -10,7 +10,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.device import as_device
 from dlpy.nn import init
-from dlpy.nn.attention import MultiHeadAttention, check_batch_first, pick
+from dlpy.nn.attention import MultiheadAttention, check_batch_first, pick
 from dlpy.nn.attention.multihead import to_batch_first
 from dlpy.nn.container import ModuleList
 from dlpy.nn.linear import Linear
@@ -35,10 +35,7 @@ def _activation_name(owner: str, activation) -> str:
 
 
 def _layer_norm(d_model: int, eps: float, bias: bool, dtype) -> LayerNorm:
-    norm = LayerNorm(d_model, eps=eps, dtype=dtype)
-    if not bias:
-        norm.bias = None  # PyTorch's LayerNorm(bias=False): a weight and no bias
-    return norm
+    return LayerNorm(d_model, eps=eps, bias=bias, dtype=dtype)
 
 
 def _check_shape(owner: str, name: str, x, shapes) -> None:
@@ -81,12 +78,13 @@ class _Layer(Module):
                            batch_first=batch_first)
         self.activation, self.norm_first = activation, bool(norm_first)
         self.batch_first, self.num_heads = batch_first, num_heads
-        # assignment order = PyTorch's parameter order
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias, rng=rng,
-                                            dtype=dtype)
+        # assignment order = PyTorch's parameter order; the attention layers are torch's
+        # MultiheadAttention, batch-first: they see the layer's batch-first tensors
+        self.self_attn = MultiheadAttention(d_model, num_heads, dropout, bias=bias,
+                                            batch_first=True, dtype=dtype, rng=rng)
         if self.cross_attention:
-            self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout, bias=bias,
-                                                     rng=rng, dtype=dtype)
+            self.multihead_attn = MultiheadAttention(d_model, num_heads, dropout, bias=bias,
+                                                     batch_first=True, dtype=dtype, rng=rng)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, rng=rng, dtype=dtype)
         self.dropout = Dropout(dropout, rng=rng)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, rng=rng, dtype=dtype)
@@ -102,9 +100,6 @@ class _Layer(Module):
     def _feedforward(self, x, last_dropout):
         hidden = self.dropout(_ACTIVATIONS[self.activation](self.linear1(x)))
         return last_dropout(self.linear2(hidden))
-
-    def extra_repr(self) -> str:
-        return f"activation={self.activation!r}, norm_first={self.norm_first}"
 
 
 class TransformerEncoderLayer(_Layer):
@@ -136,8 +131,8 @@ class TransformerEncoderLayer(_Layer):
         return to_batch_first(x, self.batch_first)
 
     def _attention(self, x, key_padding_mask, attn_mask, is_causal):
-        out = self.self_attn(x, x, x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
-                             is_causal=is_causal)
+        out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
+                                attn_mask=attn_mask, need_weights=False, is_causal=is_causal)
         return self.dropout1(out)
 
 
@@ -181,13 +176,15 @@ class TransformerDecoderLayer(_Layer):
         return to_batch_first(x, self.batch_first)
 
     def _self_block(self, x, attn_mask, key_padding_mask, is_causal):
-        out = self.self_attn(x, x, x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
-                             is_causal=bool(is_causal))
+        out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
+                                attn_mask=attn_mask, need_weights=False,
+                                is_causal=bool(is_causal))
         return self.dropout1(out)
 
     def _cross_block(self, x, memory, attn_mask, key_padding_mask, is_causal):
-        out = self.multihead_attn(x, memory, memory, key_padding_mask=key_padding_mask,
-                                  attn_mask=attn_mask, is_causal=bool(is_causal))
+        out, _ = self.multihead_attn(x, memory, memory, key_padding_mask=key_padding_mask,
+                                     attn_mask=attn_mask, need_weights=False,
+                                     is_causal=bool(is_causal))
         return self.dropout2(out)
 
     def _check(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,

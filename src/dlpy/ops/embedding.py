@@ -4,27 +4,41 @@ import numpy as np
 
 from dlpy.ops.sparse import MAX_LEVELS, sorted_runs, sum_runs
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, increment_version
 
 
 class Embedding(Op):
     """y = weight[ids];  d weight = zeros with g scatter-added at the ids (repeats accumulate),
     or with ``sparse`` the SparseGrad of the ids' rows (no scatter, no dense zeros). The row
-    ``padding_idx`` (if any) gets no gradient, as PyTorch's."""
+    ``padding_idx`` (if any) gets no gradient, as PyTorch's. ``scale_grad_by_freq``: each
+    id's rows of g divided by the number of times the id occurs in ids (dense only, as
+    PyTorch's)."""
 
-    def __init__(self, ids, sparse=False, padding_idx=None):
+    def __init__(self, ids, sparse=False, padding_idx=None, scale_grad_by_freq=False):
         self.ids, self.sparse, self.padding_idx = ids, sparse, padding_idx
+        self.scale_grad_by_freq = scale_grad_by_freq
 
     def forward(self, weight):
         self.shape = weight.shape
         return weight[self.ids]
 
+    def _frequency_scale(self, ids, dtype) -> np.ndarray:
+        """(ids.size, 1): 1 / the count of each id among all the ids (padding's too)."""
+        if self.sparse:
+            raise RuntimeError("embedding_backward: scale_grad_by_freq is not supported with "
+                               "sparse gradients (as in PyTorch)")
+        counts = np.bincount(ids, minlength=self.shape[0])
+        return (1.0 / counts[ids]).astype(dtype)[:, None]
+
     def backward(self, grad_output):
         ids = self.ids.reshape(-1)
+        grad_output = grad_output.reshape(ids.size, self.shape[1])
+        if self.scale_grad_by_freq:
+            grad_output = grad_output * self._frequency_scale(ids, grad_output.dtype)
         if self.padding_idx is not None:
             keep = ids != self.padding_idx
             ids = ids[keep]
-            grad_output = grad_output.reshape(-1, self.shape[1])[keep]
+            grad_output = grad_output[keep]
         if self.sparse:
             return (SparseGrad(ids, grad_output.reshape(ids.size, self.shape[1]).copy(),
                                self.shape),)
@@ -35,6 +49,8 @@ class Embedding(Op):
 
         ids = self.ids.reshape(-1)
         rows = grad_output.reshape(ids.size, self.shape[1])
+        if self.scale_grad_by_freq:
+            rows = rows * self._frequency_scale(ids, rows.dtype)
         if self.padding_idx is not None:
             rows = rows * (ids != self.padding_idx)[:, None].astype(rows.dtype)
         return (add_at(self.shape, 0, ids, rows),)
@@ -60,11 +76,37 @@ def _scatter_rows(shape, ids, rows):
     return grad
 
 
-def embedding(ids, weight, padding_idx=None, sparse=False):
-    """ids: integer array (...); weight (num_embeddings, dim) -> (..., dim). The row
-    ``padding_idx`` (negative counts from the end) is looked up as any other but gets no
-    gradient. With ``sparse`` the weight's gradient is a SparseGrad over the looked-up rows
-    (``optim.SparseAdam``)."""
+def renorm_rows(weight, ids, max_norm, norm_type=2.0) -> None:
+    """torch's embedding_renorm_: each row of weight (num_embeddings, dim) that ``ids`` look up
+    whose ``norm_type``-norm exceeds ``max_norm`` scaled by max_norm / (norm + 1e-7), in place
+    and unrecorded (torch's no_grad). The weight's version goes up, as after torch's in-place
+    op: an op recorded before that read the weight refuses to backward."""
+    array = weight.data if isinstance(weight, Tensor) else weight
+    rows = np.unique(np.asarray(ids))
+    if rows.size:
+        norms = np.linalg.norm(array[rows].astype(np.float64), ord=norm_type, axis=1)
+        over = norms > max_norm
+        if over.any():
+            scale = max_norm / (norms[over] + 1e-7)
+            array[rows[over]] *= scale[:, None].astype(array.dtype)
+    increment_version(weight)
+
+
+def _check_max_norm(name, max_norm, norm_type) -> None:
+    for what, value in (("max_norm", max_norm), ("norm_type", norm_type)):
+        if value is not None and (isinstance(value, bool) or not isinstance(
+                value, (int, float, np.integer, np.floating))):
+            raise TypeError(f"{name}: {what} must be a number or None, got {value!r}")
+
+
+def embedding(ids, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """ids: integer array (...); weight (num_embeddings, dim) -> (..., dim), torch's
+    F.embedding. The row ``padding_idx`` (negative counts from the end) is looked up as any
+    other but gets no gradient. ``max_norm``: first the looked-up rows whose ``norm_type``-norm
+    exceeds it are renormalised to it, in the weight itself (``renorm_rows``, as PyTorch's).
+    ``scale_grad_by_freq``: each id's gradient divided by its count in ids. With ``sparse``
+    the weight's gradient is a SparseGrad over the looked-up rows (``optim.SparseAdam``)."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: ids must be integers, got {ids.dtype}")
@@ -82,4 +124,7 @@ def embedding(ids, weight, padding_idx=None, sparse=False):
             raise ValueError(f"embedding: padding_idx must be an integer in [-{n}, {n}), got "
                              f"{padding_idx!r}")
         padding_idx = int(padding_idx) % n
-    return Embedding(ids, bool(sparse), padding_idx)(weight)
+    _check_max_norm("embedding", max_norm, norm_type)
+    if max_norm is not None:
+        renorm_rows(weight, ids, max_norm, norm_type)
+    return Embedding(ids, bool(sparse), padding_idx, bool(scale_grad_by_freq))(weight)

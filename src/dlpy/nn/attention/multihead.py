@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from dlpy.nn.attention.functional import attend
-from dlpy.nn.linear import Linear
+from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, default_dtype
@@ -43,7 +43,8 @@ class MultiHeadAttention(Module):
 
     in_proj_weight (3 * d_model, d_model) stacks W_q, W_k, W_v (q_proj_weight (d_model,
     d_model), k_proj_weight (d_model, kdim), v_proj_weight (d_model, vdim) instead when kdim or
-    vdim differ from d_model); out_proj is Linear(d_model, d_model). forward(query (batch, seq_q,
+    vdim differ from d_model); out_proj is a Linear(d_model, d_model) (torch's
+    NonDynamicallyQuantizableLinear). forward(query (batch, seq_q,
     d_model), key (batch, seq_k, kdim), value (batch, seq_k, vdim)) -> (batch, seq_q, d_model):
     concat_h(softmax(q_h k_h^T / sqrt(head_dim) + mask) v_h) W_o^T + b_o.
     add_bias_kv appends the learned bias_k, bias_v (1, 1, d_model) as one more key and value;
@@ -90,7 +91,8 @@ class MultiHeadAttention(Module):
                 setattr(self, f"{name}_proj_weight",
                         Parameter(rng.uniform(-bound, bound, (d_model, width)), dtype=dtype))
         self.in_proj_bias = Parameter(np.zeros(3 * d_model), dtype=dtype) if bias else None
-        self.out_proj = Linear(d_model, d_model, bias=bias, rng=rng, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(d_model, d_model, bias=bias, rng=rng,
+                                                        dtype=dtype)
         if bias:
             self.out_proj.bias.data[...] = 0
         self.bias_k = self.bias_v = None
@@ -177,4 +179,7 @@ class MultiheadAttention(MultiHeadAttention):
                               attn_mask=attn_mask, need_weights=need_weights,
                               average_attn_weights=average_attn_weights, is_causal=is_causal)
         return out if need_weights else (out, None)
+
+    def extra_repr(self) -> str:
+        return ""  # torch's prints its out_proj only
 
