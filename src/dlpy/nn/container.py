@@ -86,6 +86,17 @@ def _index(container: Module, index: int) -> int:
     return index % size
 
 
+def _delete(container, index: int | slice) -> None:
+    """ModuleList's and Sequential's ``del container[index]``: the module (or slice of them)
+    removed, the rest renumbered "0", "1", ..."""
+    modules = list(container._modules.values())
+    if isinstance(index, slice):
+        del modules[index]
+    else:
+        del modules[_position(container, index)]
+    _renumber(container, modules)
+
+
 def _renumber(container: Module, modules: list[Module]) -> None:
     """Make ``modules`` the container's children "0", "1", ... in order (after a deletion or an
     insertion), each also an attribute, as ``self.<i>`` is for an appended one."""
@@ -189,12 +200,7 @@ class ModuleList(Module):
 
     def __delitem__(self, index: int | slice) -> None:
         """``del layers[i]`` (or a slice): the rest renumbered "0", "1", ... as torch's."""
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            del modules[index]
-        else:
-            del modules[_position(self, index)]
-        _renumber(self, modules)
+        _delete(self, index)
 
     def __repr__(self) -> str:
         """torch's: runs of consecutive children with the same repr shown once, as
@@ -254,12 +260,7 @@ class Sequential(Module):
 
     def __delitem__(self, index: int | slice) -> None:
         """``del model[i]`` (or a slice): the rest renamed "0", "1", ... as torch's."""
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            del modules[index]
-        else:
-            del modules[_position(self, index)]
-        _renumber(self, modules)
+        _delete(self, index)
 
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), _check_module(self, module))
