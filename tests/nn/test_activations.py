@@ -59,8 +59,12 @@ def test_activation_module_errors():
         nn.ELU(float("inf"))
     with pytest.raises(ValueError, match=r"Softplus: beta must be nonzero"):
         nn.Softplus(beta=0)
-    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 'dim'"):
-        nn.Softmax()  # PyTorch's implicit dim is deprecated: dlpy asks for it
+    # no dim: torch's deprecated implicit choice (axis 0 of a 1- or 3-d input, else 1), warned
+    x3 = Tensor(np.arange(24.0).reshape(2, 3, 4))
+    with pytest.warns(UserWarning, match="Implicit dimension choice for log_softmax"):
+        np.testing.assert_allclose(nn.LogSoftmax()(x3).data, F.log_softmax(x3, 0).data)
+    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+        np.testing.assert_allclose(nn.Softmax()(x3[0]).data, F.softmax(x3[0], 1).data)
     with pytest.raises(ValueError, match=r"softmax: axis 2 is out of range"):
         nn.Softmax(2)(Tensor(np.zeros((2, 3))))
 

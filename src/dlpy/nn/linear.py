@@ -169,14 +169,26 @@ class Hardtanh(Module):
 
 
 class Softmax(Module):
-    """softmax over axis ``dim`` (which must be given: PyTorch's implicit choice is deprecated)."""
+    """softmax over axis ``dim``; without one (deprecated), torch's implicit choice with its
+    warning: axis 0 of a 0-, 1- or 3-d input, else axis 1."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 
+    def _dim(self, x) -> int:
+        if self.dim is not None:
+            return self.dim
+        import warnings
+
+        name = {"LogSoftmax": "log_softmax"}.get(type(self).__name__, type(self).__name__.lower())
+        warnings.warn(f"Implicit dimension choice for {name} has been "
+                      "deprecated. Change the call to include dim=X as an argument.",
+                      UserWarning, stacklevel=3)
+        return 0 if x.ndim in (0, 1, 3) else 1
+
     def forward(self, x):
-        return F.softmax(x, self.dim)
+        return F.softmax(x, self._dim(x))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -186,7 +198,7 @@ class LogSoftmax(Softmax):
     """log_softmax over axis ``dim``."""
 
     def forward(self, x):
-        return F.log_softmax(x, self.dim)
+        return F.log_softmax(x, self._dim(x))
 
 
 class Identity(Module):
@@ -384,10 +396,10 @@ class ReLU6(Module):
 
 
 class Softmin(Softmax):
-    """softmax(-x) over axis ``dim`` (which must be given, as Softmax's)."""
+    """softmax(-x) over axis ``dim`` (or torch's implicit choice, as Softmax's)."""
 
     def forward(self, x):
-        return F.softmin(x, self.dim)
+        return F.softmin(x, self._dim(x))
 
 
 class Bilinear(Module):
