@@ -242,8 +242,8 @@ def test_module_errors():
     with pytest.raises(TypeError, match=r"missing 2 required positional arguments: 'threshold' "
                                         r"and 'value'"):
         nn.Threshold()
-    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 'dim'"):
-        nn.Softmin()
+    with pytest.warns(UserWarning, match="Implicit dimension choice for softmin"):
+        nn.Softmin()(Tensor(np.zeros((2, 3))))  # torch's deprecated implicit dim (axis 1)
     with pytest.raises(ValueError, match=r"Dropout2d: p must be in \[0, 1\), got 1.0"):
         nn.Dropout2d(1.0)
     with pytest.raises(ValueError, match=r"AlphaDropout: p must be in \[0, 1\), got -0.1"):
