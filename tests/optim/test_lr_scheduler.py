@@ -147,7 +147,8 @@ def _plain(value):
 @pytest.mark.parametrize("name", MAKERS)
 def test_state_dict_resumes_the_schedule(name):
     """Stop after each step (mid-plateau, mid-cooldown, mid-sequence, every phase), save, load
-    into a new optimiser and scheduler: the rest is the same to the bit."""
+    into a new optimiser and scheduler (both states, as with torch: the groups' lrs are the
+    optimiser's): the rest is the same to the bit."""
     steps = STEPS[name]
     key = "momentum" if name.startswith("OneCycleLR") else "lr"
     opt = _opt()
@@ -161,6 +162,7 @@ def test_state_dict_resumes_the_schedule(name):
         assert _plain(state)
         opt2 = _opt()
         resumed = MAKERS[name](opt2, lr_scheduler)
+        opt2.load_state_dict(opt.state_dict())
         resumed.load_state_dict(state)
         assert resumed.get_last_lr() == sched.get_last_lr() == [opt2.lr]
         rest = _run(resumed, opt2, steps - split, start=split, key=key)
@@ -176,6 +178,7 @@ def test_state_dict_resumes_over_two_groups():
         _run(sched, opt, 7)
         opt2 = _two_groups()
         resumed = make(opt2, lr_scheduler)
+        opt2.load_state_dict(opt.state_dict())
         resumed.load_state_dict(sched.state_dict())
         np.testing.assert_array_equal(_run(resumed, opt2, STEPS[name] - 7, start=7), whole[7:],
                                       err_msg=name)

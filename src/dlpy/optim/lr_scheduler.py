@@ -1,14 +1,16 @@
 """PyTorch's learning-rate schedulers: ``scheduler.step()`` once per epoch (or per optimiser step,
 as you count), after ``optimizer.step()``; the scheduler sets each parameter group's ``lr``.
 
-Each computes a group's lr from its ``base_lr`` (the group's lr when the scheduler was made;
-``base_lrs`` holds one per group) and ``last_epoch`` in closed form, so ``state_dict`` /
-``load_state_dict`` resume exactly. Some keep state instead: ``ReduceLROnPlateau`` (its lr follows
-the metrics it was given), ``MultiplicativeLR`` (the lr it last set), ``SequentialLR`` and
-``ChainedScheduler`` (their children); their ``state_dict`` holds it.
-
-Inside a ``ChainedScheduler`` each child sets the lr from the group's current lr, as PyTorch's
-recursive ``get_lr`` does (``_chained_lr``), so the children's factors multiply.
+Each ``step()`` sets a group's lr from the group's current lr by PyTorch's recursive forms
+(``_chained_lr``: StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR, PolynomialLR,
+CosineAnnealingLR, MultiplicativeLR), so two schedulers on one optimiser multiply and an lr set
+by hand carries on; at epoch 0 a group starts from its ``base_lr`` (its lr when the scheduler
+was made; ``base_lrs`` holds one per group). LambdaLR, OneCycleLR, CyclicLR and
+CosineAnnealingWarmRestarts compute closed forms from ``base_lrs`` and ``last_epoch``, as
+PyTorch's do (``_lr``; ``_get_closed_form_lr()`` for any of them). ``state_dict`` /
+``load_state_dict`` hold the scheduler's own state (``last_epoch``, ``ReduceLROnPlateau``'s
+metric history, the children of ``SequentialLR`` and ``ChainedScheduler``); the lrs are the
+optimiser's, so resuming loads both, as with torch.
 """
 
 from __future__ import annotations
@@ -64,11 +66,19 @@ class LRScheduler:
         return self._lr(self.base_lrs[group], group)
 
     def get_lr(self) -> list[float]:
-        """Each group's lr at ``last_epoch``."""
-        if self._chaining:
-            groups = self.optimizer.param_groups
-            return [float(self._chained_lr(float(groups[g]["lr"]), g))
-                    for g in range(len(self.base_lrs))]
+        """Each group's lr at ``last_epoch``, from the group's current lr (PyTorch's recursive
+        form: two schedulers on one optimiser multiply, and an lr set by hand carries on; the
+        schedulers torch computes in closed form, LambdaLR, OneCycleLR, CyclicLR,
+        CosineAnnealingWarmRestarts, do here too). At epoch 0 (made, or a SequentialLR's next
+        stretch) the group starts from its base lr."""
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0 and not self._chaining:
+            return [float(self._lr(base, g)) for g, base in enumerate(self.base_lrs)]
+        return [float(self._chained_lr(float(groups[g]["lr"]), g))
+                for g in range(len(self.base_lrs))]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        """Each group's lr at ``last_epoch`` from its base lr alone (torch's name)."""
         return [float(self._lr(base, g)) for g, base in enumerate(self.base_lrs)]
 
     def _check_group_count(self, count: int) -> list[dict[str, Any]]:
@@ -98,11 +108,12 @@ class LRScheduler:
                 if k not in ("optimizer", "lr_lambdas") and not callable(v)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The scheduler's own state; the groups' lrs are the optimiser's (load its state too,
+        as with torch)."""
         unknown = sorted(set(state) - set(self.state_dict()))
         if unknown:
             raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected keys {unknown}")
         self.__dict__.update(state)
-        self._apply()
 
 
 def _positive_int(owner: str, name: str, value) -> int:
@@ -595,8 +606,8 @@ class ReduceLROnPlateau(LRScheduler):
     ``patience`` epochs in a row, every group's lr becomes max(lr * factor, min_lr) (a change
     under ``eps`` is skipped), then ``cooldown`` epochs pass before counting again. Improving
     (mode "min") means below best * (1 - threshold) (threshold_mode "rel") or best - threshold
-    ("abs"); mode "max" the other way. The lr is the history of the metrics, so ``state_dict``
-    holds that state and ``load_state_dict`` also puts the saved lrs back in the optimiser."""
+    ("abs"); mode "max" the other way. The lr is the history of the metrics: ``state_dict``
+    holds that state (the lrs themselves are the optimiser's, as with torch)."""
 
     def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
@@ -676,17 +687,11 @@ class ReduceLROnPlateau(LRScheduler):
         """Each group's lr as the last step left it."""
         return list(self._last_lr)
 
-    def _apply(self) -> None:
-        """(load_state_dict) put the saved lrs back."""
-        for group, lr in zip(self._check_group_count(len(self._last_lr)), self._last_lr):
-            group["lr"] = lr
-
-
 class MultiplicativeLR(LRScheduler):
     """lr = the group's lr * lr_lambda(epoch) at every step after the first (the lr keeps
     what it was multiplied by, so the lr is the state); ``lr_lambda`` is one function for
     every group or one per group. ``state_dict`` holds the lr last set (not the functions);
-    ``load_state_dict`` puts it back in the optimiser."""
+    the lrs themselves come back with the optimiser's state, as with torch."""
 
     def __init__(self, optimizer,
                  lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
@@ -705,15 +710,6 @@ class MultiplicativeLR(LRScheduler):
         groups = self.optimizer.param_groups
         return [float(self._chained_lr(float(groups[g]["lr"]), g))
                 for g in range(len(self.base_lrs))]
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        unknown = sorted(set(state) - set(self.state_dict()))
-        if unknown:
-            raise ValueError(f"MultiplicativeLR.load_state_dict: unexpected keys {unknown}")
-        self.__dict__.update(state)
-        for group, lr in zip(self._check_group_count(len(self._last_lr)), self._last_lr):
-            group["lr"] = lr
-
 
 class CyclicLR(_CyclicMomentum):
     """The cyclical learning rate (Smith), stepped once per batch: each group's lr climbs from
@@ -838,7 +834,7 @@ class ChainedScheduler(LRScheduler):
                              f"'_schedulers', got {sorted(state)}")
         for child, child_state in zip(self._schedulers, children):
             child.load_state_dict(child_state)
-            # (a child's own load sets its closed-form lr: the chain's lr comes back below)
+            # (each child's last lr is the chain's, as it was when the state was saved)
             child._last_lr = list(child_state.get("_last_lr", child._last_lr))
         self._last_lr = list(state["_last_lr"])
         for group, lr in zip(self._check_group_count(len(self._last_lr)), self._last_lr):
