@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import dlpy
 from dlpy import nn, optim
 
 from . import replay
@@ -182,3 +183,24 @@ def test_torch_switches_errors():
     # a group may carry them too, as PyTorch's param_groups do
     opt = optim.Adam([{"params": [p], "foreach": None, "fused": None}])
     assert "foreach" not in opt.param_groups[0]
+
+
+def test_the_default_layout_is_torchs_while_compat_stands_in_for_torch(tmp_path):
+    from dlpy import compat
+
+    layer = nn.Linear(2, 1)
+    opt = optim.Adam(layer.parameters(), lr=0.01)
+    layer(dlpy.ones(3, 2)).sum().backward()
+    opt.step()
+    assert "state" not in opt.state_dict()  # dlpy's flat arrays
+    with compat.as_torch():  # a torch program reads sd["param_groups"][0]["lr"]
+        state = opt.state_dict()
+        assert sorted(state) == ["param_groups", "state"]
+        assert state["param_groups"][0]["lr"] == 0.01
+        assert sorted(state["state"][0]) == ["exp_avg", "exp_avg_sq", "step"]
+        nn.save_checkpoint(tmp_path / "c.npz", layer, opt)  # .npz checkpoints stay flat
+    again = optim.Adam(layer.parameters(), lr=0.01)
+    again.load_state_dict(state)
+    nn.load_checkpoint(tmp_path / "c.npz", layer, again)
+    np.testing.assert_array_equal(again.state_dict()["state.0.exp_avg"],
+                                  opt.state_dict()["state.0.exp_avg"])

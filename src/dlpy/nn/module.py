@@ -976,7 +976,8 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer=None,
     info: dict[str, Any] = {"class": type(model).__name__, "config": _json_config(model)}
     if optimizer is not None:
         info["optimizer"] = type(optimizer).__name__
-        arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
+        arrays.update({f"optim/{k}": v
+                       for k, v in optimizer.state_dict(torch_layout=False).items()})
     info.update(meta or {})
     arrays["__meta__"] = np.frombuffer(json.dumps(info).encode("utf-8"), dtype=np.uint8)
     for k, v in (extra or {}).items():

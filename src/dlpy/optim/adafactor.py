@@ -16,7 +16,16 @@ from typing import Any
 import numpy as np
 
 from dlpy.optim.adaptive import Params, _checked
-from dlpy.optim.optimizer import _F32, Optimizer, _add, _check_hyper, _lerp, _lerp_low, _round
+from dlpy.optim.optimizer import (
+    _F32,
+    Optimizer,
+    _add,
+    _check_hyper,
+    _lerp,
+    _lerp_low,
+    _round,
+    torch_layout_default,
+)
 
 
 class Adafactor(Optimizer):
@@ -88,7 +97,8 @@ class Adafactor(Optimizer):
                   for group in state["param_groups"]]
         return super()._flat_from_nested({**state, "param_groups": groups})
 
-    def state_dict(self, torch_layout: bool = False) -> dict[str, Any]:
+    def state_dict(self, torch_layout: bool | None = None) -> dict[str, Any]:
+        torch_layout = torch_layout_default(torch_layout)
         out = super().state_dict(torch_layout)
         if torch_layout and isinstance(out.get("param_groups"), list):
             for group in out["param_groups"]:  # PyTorch's (None, eps2)

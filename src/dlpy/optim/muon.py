@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 
 from dlpy.optim.adaptive import Params, _checked
-from dlpy.optim.optimizer import _F32, Optimizer, _add, _lerp, _lerp_low, _round
+from dlpy.optim.optimizer import (
+    _F32,
+    Optimizer,
+    _add,
+    _lerp,
+    _lerp_low,
+    _round,
+    torch_layout_default,
+)
 from dlpy.tensor import Tensor
 
 # Keller Jordan's constants, as torch.optim._muon's
@@ -217,7 +225,8 @@ class Muon(Optimizer):
         return [self._check_group({**group, "adjust_lr_fn": _stored_fn(stored[g])})
                 for g, group in enumerate(groups)]
 
-    def state_dict(self, torch_layout: bool = False) -> dict[str, Any]:
+    def state_dict(self, torch_layout: bool | None = None) -> dict[str, Any]:
+        torch_layout = torch_layout_default(torch_layout)
         out = super().state_dict(torch_layout)
         if torch_layout and isinstance(out.get("param_groups"), list):
             for group in out["param_groups"]:  # PyTorch's values

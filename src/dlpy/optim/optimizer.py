@@ -21,6 +21,7 @@ rate all groups share and sets it for every group.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,6 +39,14 @@ TORCH_FLAGS = ("foreach", "fused", "capturable", "differentiable")
 # keys of a PyTorch parameter group that are not settings (schedulers' initial_lr, SWALR's
 # swa_lr): dropped when a PyTorch state dict is loaded
 _GROUP_EXTRAS = (*TORCH_FLAGS, "initial_lr", "swa_lr")
+
+
+def torch_layout_default(torch_layout: bool | None) -> bool:
+    """``state_dict(torch_layout=None)``: PyTorch's layout while dlpy.compat is installed."""
+    if torch_layout is not None:
+        return bool(torch_layout)
+    compat = sys.modules.get("dlpy.compat")
+    return compat is not None and compat.is_installed()
 
 
 class Optimizer:
@@ -357,12 +366,15 @@ class Optimizer:
                             f"{type(self).__name__}.register_load_state_dict_post_hook")
 
     # ----------------------------------------------------------------- state
-    def state_dict(self, torch_layout: bool = False) -> dict[str, Any]:
-        """The optimiser's state: by default flat name -> array (``_flat_state_dict``: saves
-        in an ``.npz``, as ``nn.save_checkpoint`` does); with ``torch_layout=True`` PyTorch's
+    def state_dict(self, torch_layout: bool | None = None) -> dict[str, Any]:
+        """The optimiser's state: flat name -> array (``_flat_state_dict``: saves in an
+        ``.npz``, as ``nn.save_checkpoint`` does) with ``torch_layout=False``, PyTorch's
         ``{"state": {index: {slot: array}}, "param_groups": [{setting: value, "params":
-        [indices]}]}``. ``load_state_dict`` takes either, and a PyTorch optimiser's
-        (tensors converted to arrays, or left as they are)."""
+        [indices]}]}`` with ``True``; None (the default): PyTorch's while dlpy.compat stands
+        in for torch (a torch program reads ``sd["param_groups"][0]["lr"]``), else the flat
+        one. ``load_state_dict`` takes either, and a PyTorch optimiser's (tensors converted to
+        arrays, or left as they are)."""
+        torch_layout = torch_layout_default(torch_layout)
         for hook in list(self._state_dict_pre_hooks.values()):
             hook(self)
         flat = self._flat_state_dict()
