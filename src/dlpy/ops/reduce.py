@@ -509,12 +509,21 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
 def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
     """PyTorch's max: with one int dim (x.max(1), dim=1) or keepdim=, MaxResult(values,
     indices) along it; with axis= (or no axis, or a tuple of axes) the values alone, as
-    torch.amax (ties share the gradient)."""
+    torch.amax (ties share the gradient); with a tensor in dim's place (``torch.max(a, b)``)
+    the element-wise maximum, as torch's overload."""
+    if isinstance(dim, Tensor):
+        from dlpy.ops.pointwise import maximum
+
+        return maximum(x, dim)
     return _extreme("max", Max, x, axis, keepdims, dim, keepdim)
 
 
 def min(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
-    """The min, as ``max``."""
+    """The min, as ``max`` (a tensor in dim's place: the element-wise minimum)."""
+    if isinstance(dim, Tensor):
+        from dlpy.ops.pointwise import minimum
+
+        return minimum(x, dim)
     return _extreme("min", Min, x, axis, keepdims, dim, keepdim)
 
 
