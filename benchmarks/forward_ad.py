@@ -29,12 +29,12 @@ def _models(rng):
 def dlpy_function(name, weights):
     w = [dlpy.Tensor(a) for a in weights]
     if name == "mlp":
-        return lambda x: F.log_softmax(F.linear(F.relu(F.linear(x, w[0], w[1])), w[2], w[3]))
+        return lambda x: F.log_softmax(F.linear(F.relu(F.linear(x, w[0], w[1])), w[2], w[3]), -1)
 
     def cnn(x):
         h = F.max_pool2d(F.relu(F.conv2d(x, w[0], w[1], padding=1)), 2)
         h = F.max_pool2d(F.relu(F.conv2d(h, w[2], w[3], padding=1)), 2)
-        return F.log_softmax(F.linear(h.reshape(h.shape[0], -1), w[4]))
+        return F.log_softmax(F.linear(h.reshape(h.shape[0], -1), w[4]), -1)
 
     return cnn
 

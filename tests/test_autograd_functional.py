@@ -113,8 +113,14 @@ def test_errors():
         jacobian(lambda a: a, Tensor(np.arange(3)))
     with pytest.raises(NotImplementedError, match="_Twice has no differentiable backward"):
         jacobian(lambda a: _Twice()(a), x, create_graph=True)
-    with pytest.raises(NotImplementedError, match="reverse-mode"):
+    with pytest.raises(NotImplementedError, match="only implemented for vectorize=True"):
         jacobian(lambda a: a, x, strategy="forward-mode")
+    with pytest.raises(ValueError, match="strategy must be 'forward-mode' or 'reverse-mode'"):
+        jacobian(lambda a: a, x, strategy="sideways")
+    with pytest.raises(ValueError, match="strict=True and vectorize=True"):
+        jacobian(lambda a: a, x, strict=True, vectorize=True)
+    np.testing.assert_allclose(  # forward mode gives the same Jacobian (by reverse mode here)
+        jacobian(lambda a: a * a, x, vectorize=True, strategy="forward-mode").data, 2 * np.eye(3))
     with pytest.raises(ValueError, match=r"vjp: v can be left out only when func returns a "
                                          r"single one-element Tensor, got shapes \[\(3,\)\]"):
         vjp(lambda a: a * 2, x)

@@ -139,16 +139,16 @@ def test_grad_fn_name_and_next_functions():
     c = Tensor(np.array([3.0, 4.0]))
     y = (a.exp() * c).sum()
     node = y.grad_fn
-    assert isinstance(node, Node) and node.name() == "SumBackward"
+    assert isinstance(node, Node) and node.name() == "SumBackward0"
     ((mul, index),) = node.next_functions
-    assert index == 0 and mul.name() == "MulBackward" and isinstance(mul, Node)
+    assert index == 0 and mul.name() == "MulBackward0" and isinstance(mul, Node)
     (exp, _), (none, _) = mul.next_functions
-    assert exp.name() == "ExpBackward" and none is None  # c needs no gradient
+    assert exp.name() == "ExpBackward0" and none is None  # c needs no gradient
     ((accumulate, _),) = exp.next_functions
     assert isinstance(accumulate, AccumulateGrad) and isinstance(accumulate, Node)
     assert accumulate.variable is a and accumulate.name() == "AccumulateGrad"
     assert accumulate.next_functions == () and accumulate == exp.next_functions[0][0]
-    assert a.grad_fn is None and "MulBackward" in repr(mul)
+    assert a.grad_fn is None and "MulBackward0" in repr(mul)
 
 
 def test_grad_fn_hooks_replace_gradients():
@@ -190,16 +190,16 @@ def test_grad_fn_hook_errors():
     a = _leaf([1.0, 2.0])
     y = a * 2
     y.grad_fn.register_hook(lambda grad_inputs, grad_outputs: (np.zeros(3), None))
-    with pytest.raises(RuntimeError, match=r"MulBackward.register_hook: a hook returned a "
+    with pytest.raises(RuntimeError, match=r"MulBackward0.register_hook: a hook returned a "
                                            r"gradient of shape \(3,\) for gradient 0 of shape "
                                            r"\(2,\)"):
         y.sum().backward()
     y = a * 2
     y.grad_fn.register_prehook(lambda grad_outputs: grad_outputs[0])
-    with pytest.raises(TypeError, match=r"MulBackward.register_prehook: a hook must return None "
+    with pytest.raises(TypeError, match=r"MulBackward0.register_prehook: a hook must return None "
                                         r"or a tuple of 1 gradients, got Tensor"):
         y.sum().backward()
-    with pytest.raises(TypeError, match=r"MulBackward.register_hook: a hook must be callable"):
+    with pytest.raises(TypeError, match=r"MulBackward0.register_hook: a hook must be callable"):
         (a * 2).grad_fn.register_hook(None)
 
 

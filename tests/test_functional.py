@@ -47,8 +47,8 @@ FLOAT32_CASES = {
     "getitem": lambda r: (lambda a: (F.getitem(a, [1, 1]), [a]))(_f32(r, 2, 3)),
     "concat": lambda r: (lambda a, b: (F.concat([a, b], 1), [a, b]))(_f32(r, 2, 3), _f32(r, 2, 1)),
     "stack": lambda r: (lambda a, b: (F.stack([a, b]), [a, b]))(_f32(r, 3), _f32(r, 3)),
-    "softmax": lambda r: (lambda a: (F.softmax(a), [a]))(_f32(r, 2, 3)),
-    "log_softmax": lambda r: (lambda a: (F.log_softmax(a), [a]))(_f32(r, 2, 3)),
+    "softmax": lambda r: (lambda a: (F.softmax(a, -1), [a]))(_f32(r, 2, 3)),
+    "log_softmax": lambda r: (lambda a: (F.log_softmax(a, -1), [a]))(_f32(r, 2, 3)),
     "cross_entropy": lambda r: (lambda a: (F.cross_entropy(a, [2, 0]), [a]))(_f32(r, 2, 3)),
     "mse_loss": lambda r: (lambda a: (F.mse_loss(a, np.zeros(3)), [a]))(_f32(r, 3)),
     "layer_norm": lambda r: (lambda x, w, b: (F.layer_norm(x, w, b), [x, w, b]))(

@@ -39,7 +39,7 @@ FAMILIES = {
     "shape": lambda: (F.concat([_p(2, 3), _p(1, 3)], axis=0).reshape(9).view(3, 3).T[1:, :2]
                       .transpose(1, 0).sum() + F.stack([_p(2), _p(2)], axis=1).sum()
                       + F.swapaxes(_p(2, 3), 0, 1).sum()),
-    "softmax": lambda: (F.softmax(_p(2, 3), axis=0) * F.log_softmax(_p(2, 3))).sum(),
+    "softmax": lambda: (F.softmax(_p(2, 3), axis=0) * F.log_softmax(_p(2, 3), -1)).sum(),
     "norm": lambda: F.layer_norm(_p(2, 4), _p(4), _p(4)).sum(),
     "loss": lambda: F.cross_entropy(_p(4, 3), [0, 1, 2, 0]) + F.mse_loss(_p(3), np.ones(3))
     + F.l1_loss(_p(3), np.zeros(3)) + F.binary_cross_entropy_with_logits(_p(3), np.ones(3)),

@@ -32,7 +32,7 @@ VIEWS = ("reshape", "transpose", "getitem", "expand")
 # while recording, keeps the values it was computed with (expand is a copy in dlpy)
 KEEPS_OLD_VALUES = {(name, "in0:rebase") for name in VIEWS}
 # dlpy cannot change a view of a recorded op's input in place while recording (a clear error)
-VIEW_REFUSED = {(name, "out:rebase") for name in ("reshape", "transpose", "getitem", "flip")}
+VIEW_REFUSED = {(name, "out:rebase") for name in ("reshape", "transpose", "getitem")}
 # dlpy's Div backward reads its output (torch's reads the dividend): changing it is refused
 STRICTER = {("div", "out:rebase"), ("div", "out:no_grad")}
 

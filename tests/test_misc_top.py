@@ -5,12 +5,14 @@ Reference values: tests/fixtures/misc_top/misc.npz (make_misc_top_fixtures.py)."
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import dlpy
+import dlpy.compat
 from dlpy.testing import gradcheck
 
 FIXTURE = Path(__file__).parent / "fixtures" / "misc_top" / "misc.npz"
@@ -60,7 +62,17 @@ def test_size():
     assert isinstance(size[1:], dlpy.Size) and size[1:] == (3, 4) and size[0] == 2
     assert isinstance(size + (5,), dlpy.Size) and size + (5,) == (2, 3, 4, 5)
     assert repr(size) == "dlpy.Size([2, 3, 4])" and dlpy.Size().numel() == 1
-    assert dlpy.zeros(2, 3).shape == dlpy.Size([2, 3])  # shapes stay tuples, equal to Sizes
+    x = dlpy.zeros(2, 3)
+    assert type(x.shape) is dlpy.Size and type(x.size()) is dlpy.Size and x.shape == (2, 3)
+    assert repr(x.shape) == "dlpy.Size([2, 3])" and f"{x.shape}" == str(x.shape) == "(2, 3)"
+    assert pickle.loads(pickle.dumps(x.shape)) == (2, 3) and type(x.size(0)) is int
+    assert x.new(x.shape).shape == (2, 3)  # a Size is sizes, as torch's new(size)
+    with dlpy.compat.as_torch():
+        import torch
+
+        assert repr(torch.zeros(2).shape) == str(torch.zeros(2).shape) == "torch.Size([2])"
+        assert f"{torch.zeros(2, 1).shape}" == "torch.Size([2, 1])"
+        assert isinstance(torch.zeros(2).shape, torch.Size)
     with pytest.raises(TypeError, match=r"Size: expected a sequence of ints, got 2.5"):
         dlpy.Size([2.5])
 

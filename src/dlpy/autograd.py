@@ -125,19 +125,31 @@ def _root_grads(name: str, outputs: list[Tensor], grad_outputs, graph: bool = Fa
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
-         allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+         allow_unused: bool | None = None, is_grads_batched: bool = False, *,
+         materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
     """The gradients of ``outputs`` with respect to ``inputs`` (a tuple, one per input).
 
     grad_outputs: the vector of the vector-Jacobian product, one per output (each output with
     more than one element needs it); several outputs' gradients are summed. retain_graph:
     keep the graph for another pass (default False, as PyTorch's default of create_graph).
-    allow_unused: an input the outputs do not depend on gives None instead of an error.
+    allow_unused: an input the outputs do not depend on gives None instead of an error;
+    materialize_grads: zeros instead of None (allow_unused implied, as torch's).
     Leaves' ``.grad`` are left as they are; tensor hooks run as in ``backward``.
     create_graph: return the gradients as Tensors that record how they were computed (through
     each op's ``backward_graph``), to differentiate them again; a gradient that depends on no
     tensor needing gradients is a constant, as PyTorch's. It keeps the graph (retain_graph),
     records even under no_grad (as PyTorch), and hooks get and may return Tensors.
+    is_grads_batched: each grad_output has a leading batch dimension; one pass per entry, the
+    gradients stacked along it (torch's vmap over the backward, done here as a loop).
     """
+    if is_grads_batched:
+        return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
+                             allow_unused, materialize_grads)
+    if materialize_grads:
+        if allow_unused is False:
+            raise ValueError("autograd.grad: materialize_grads=True needs allow_unused True "
+                             "or not given, as torch")
+        allow_unused = True
     outputs = _as_list("autograd.grad", "outputs", outputs)
     inputs = _as_list("autograd.grad", "inputs", inputs)
     for i, t in enumerate(inputs):
@@ -160,7 +172,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
                     f"autograd.grad: input {i} (shape {t.shape}) was not used to compute the "
                     "outputs; pass allow_unused=True to get None for it"
                 )
-            results.append(None)
+            results.append(Tensor(np.zeros(t.shape, dtype=t.dtype)) if materialize_grads
+                           else None)
             continue
         if create_graph and g.requires_grad:
             results.append(g)
@@ -172,6 +185,31 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     return tuple(results)
 
 
+def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                  materialize_grads) -> tuple[Tensor | None, ...]:
+    """autograd.grad(is_grads_batched=True): one grad per row of the grad_outputs, stacked."""
+    from dlpy.ops.shape import stack
+
+    outputs = _as_list("autograd.grad", "outputs", outputs)
+    if grad_outputs is None:
+        raise ValueError("autograd.grad: is_grads_batched=True needs grad_outputs")
+    grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+    if any(not isinstance(g, Tensor) or g.dim() == 0 for g in grad_outputs):
+        raise ValueError("autograd.grad: is_grads_batched=True needs each grad_output to be a "
+                         "Tensor with a leading batch dimension")
+    sizes = {g.shape[0] for g in grad_outputs}
+    if len(sizes) != 1:
+        raise ValueError(f"autograd.grad: is_grads_batched=True needs one batch size for all "
+                         f"grad_outputs, got {sorted(sizes)}")
+    (size,) = sizes
+    rows = []
+    for b in range(size):
+        keep = True if b < size - 1 else retain_graph
+        rows.append(grad(outputs, inputs, [g[b] for g in grad_outputs], keep, create_graph,
+                         allow_unused, materialize_grads=materialize_grads))
+    return tuple(None if column[0] is None else stack(list(column)) for column in zip(*rows))
+
+
 def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
              retain_graph: bool | None = None, create_graph: bool = False,
              inputs=None) -> None:
@@ -180,6 +218,8 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
     once). ``inputs``: only these tensors' ``.grad`` accumulate (leaves or not), and only the
     ops on a path to them run, as torch's. ``create_graph=True``: the ``.grad`` become Tensors
     with a graph (added to by recorded ops), to differentiate again; the graph is kept."""
+    if sys.modules["dlpy.tensor"]._transform_depth[0]:
+        sys.modules["dlpy.tensor"]._backward_in_transform()
     tensors = _as_list("autograd.backward", "tensors", tensors)
     if create_graph:
         root_grads = _root_grads("autograd.backward", tensors, grad_tensors, graph=True)
@@ -214,25 +254,57 @@ def _checked(name: str, check, raise_exception: bool) -> bool:
         return False
 
 
+# torch's gradcheck/gradgradcheck switches for checks dlpy does not run (accepted, ignored)
+_TORCH_CHECK_OPTIONS = frozenset({
+    "nondet_tol", "check_undefined_grad", "check_grad_dtypes", "check_batched_grad",
+    "check_batched_forward_grad", "check_forward_ad", "check_backward_ad", "fast_mode", "masked",
+    "gen_non_contig_grad_outputs", "check_fwd_over_rev", "check_rev_over_rev"})
+
+
+def _torch_options(name: str, options: dict) -> None:
+    unknown = sorted(set(options) - _TORCH_CHECK_OPTIONS)
+    if unknown:
+        raise TypeError(f"{name}() got an unexpected keyword argument {unknown[0]!r}")
+
+
+def _low_precision(name: str, inputs) -> bool:
+    """Warn (as torch) for each differentiable input that is not float64: the check still
+    runs, in that precision (where it usually fails)."""
+    import warnings
+    low = False
+    for i, t in enumerate(inputs):
+        if isinstance(t, Tensor) and t.requires_grad and t.dtype != np.float64:
+            warnings.warn(f"{name}: input #{i} requires gradient and is not a double precision "
+                          "floating point; the check is likely to fail", UserWarning,
+                          stacklevel=3)
+            low = True
+    return low
+
+
 def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True, seed: int = 0) -> bool:
+              raise_exception: bool = True, seed: int = 0, **options) -> bool:
     """torch.autograd.gradcheck: the gradients of ``func(*inputs)`` (a Tensor or a sequence of
     them) with respect to every float64 input with requires_grad, against central
     differences (``dlpy.testing.gradcheck``: analytic within atol + rtol * |numeric|).
     inputs: a Tensor or a tuple (non-Tensors pass through). Returns True, or raises
     GradcheckError (False with raise_exception=False). Each output counts through a fixed
-    random projection (seed), as torch's fast_mode, not the whole Jacobian."""
+    random projection (seed), as torch's fast_mode, not the whole Jacobian. torch's other
+    switches (fast_mode, check_forward_ad, nondet_tol, ...) are accepted and ignored."""
     from dlpy import testing
+    _torch_options("gradcheck", options)
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    low = _low_precision("gradcheck", inputs)
 
     def flat(*args):
         return _outputs_flat("gradcheck", func(*args))
     return _checked("gradcheck", lambda: testing.gradcheck(
-        flat, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed), raise_exception)
+        flat, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed, any_float=low),
+        raise_exception)
 
 
 def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5,
-                  rtol: float = 1e-3, raise_exception: bool = True, seed: int = 0) -> bool:
+                  rtol: float = 1e-3, raise_exception: bool = True, seed: int = 0,
+                  **options) -> bool:
     """torch.autograd.gradgradcheck: the second derivatives of ``func(*inputs)``, as
     gradcheck of (inputs, grad_outputs) -> grad(func(*inputs), inputs, grad_outputs,
     create_graph=True). grad_outputs: one per output; None: random float64 ones that
@@ -241,6 +313,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
     its own derivatives agree with them). Returns True, or raises GradcheckError (False
     with raise_exception=False)."""
     from dlpy import enable_grad, testing
+    _torch_options("gradgradcheck", options)
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     differentiable = [i for i, t in enumerate(inputs) if isinstance(t, Tensor)
                       and t.requires_grad]
@@ -296,6 +369,10 @@ from dlpy import autograd_functional as functional  # noqa: E402
 from dlpy.autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402
 
 sys.modules[f"{__name__}.functional"] = functional
+# torch.autograd.function (``from torch.autograd.function import once_differentiable``)
+from dlpy import autograd_function as function  # noqa: E402
+
+sys.modules[f"{__name__}.function"] = function
 from dlpy import forward_ad  # noqa: E402 - torch.autograd.forward_ad (dlpy/forward_ad.py)
 
 sys.modules[f"{__name__}.forward_ad"] = forward_ad

@@ -473,12 +473,24 @@ class Function:
         it, forward mode differentiates backward instead (written with dlpy ops)."""
         raise NotImplementedError
 
+    # vmap of apply, as torch's: ``@staticmethod vmap(info, in_dims, *args)`` returning
+    # (outputs, out_dims), where info has batch_size and randomness and args are the batched
+    # inputs with their batch dimension at in_dims[i] (None: not batched); or
+    # ``generate_vmap_rule = True``: forward itself runs on the batched inputs. Either needs
+    # the torch-2 form (forward without ctx, plus setup_context).
+    generate_vmap_rule = False
+
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run forward and, if an input needs a gradient, record one op for backward."""
         name = cls.__name__
         if cls is Function:
             raise TypeError("Function.apply: subclass Function and call MyFunction.apply(...)")
+        batching = _batching_module()
+        if batching is not None and batching._sizes or _engine._transform_depth[0]:
+            mapped = _under_transform(cls, batching, args, kwargs)
+            if mapped is not _GENERIC:
+                return mapped
         for key, value in kwargs.items():
             if isinstance(value, Tensor) and value.requires_grad:
                 raise TypeError(f"{name}.apply: keyword argument {key!r} needs a gradient; "
@@ -520,6 +532,68 @@ class Function:
         if _dual_outputs is not None:  # forward mode: the tangents forward_ad gave outputs
             _dual_outputs(outputs, plain)
         return plain[0] if single else tuple(plain)
+
+
+_GENERIC = object()  # _under_transform's "run apply as usual"
+
+
+def _batching_module():
+    """dlpy.func_batching once imported (it imports this module: no import here)."""
+    import sys
+    return sys.modules.get("dlpy.func_batching")
+
+
+def _under_transform(cls, batching, args: tuple, kwargs: dict):
+    """apply inside a dlpy.func transform, with torch.func's rules: the torch-2 form is
+    required; under vmap the Function's own ``vmap`` rule, or forward on the batched inputs
+    with ``generate_vmap_rule = True``, else an error. _GENERIC: go on as usual."""
+    name = cls.__name__
+    if cls.__dict__.get("_any_transform"):  # dlpy's own (a library op's autograd): as usual
+        return _GENERIC
+    if cls.setup_context is Function.setup_context:
+        raise RuntimeError(f"{name}: to use an autograd.Function with dlpy.func transforms "
+                           "(vmap, grad, jvp, jacrev, ...) it must override the setup_context "
+                           "staticmethod (and take no ctx in forward), as torch.func requires")
+    levels = [a.level for a in args if isinstance(a, batching.BatchedTensor)] \
+        if batching is not None else []
+    if not levels:
+        return _GENERIC
+    if cls.generate_vmap_rule:
+        return _GENERIC
+    if "vmap" not in {k for klass in cls.__mro__[:-1] if klass is not Function
+                      for k in vars(klass)}:
+        raise RuntimeError(f"vmap over {name}: it has no vmap support; define its vmap "
+                           "staticmethod or set generate_vmap_rule = True, as torch.func "
+                           "requires")
+    import collections
+    level = max(levels)
+    size = batching._sizes[level - 1]
+    info = collections.namedtuple("VmapInfo", "batch_size randomness")(
+        size, batching._randomness[level - 1])
+    in_dims = tuple(0 if isinstance(a, batching.BatchedTensor) and a.level == level else None
+                    for a in args)
+    physical = [a.value if d is not None else a for a, d in zip(args, in_dims)]
+    result = cls.vmap(info, in_dims, *physical, **kwargs)
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise RuntimeError(f"{name}.vmap must return (outputs, out_dims), got "
+                           f"{type(result).__name__}")
+    outputs, out_dims = result
+    single = not isinstance(outputs, tuple)
+    outputs = (outputs,) if single else outputs
+    out_dims = (out_dims,) * len(outputs) if not isinstance(out_dims, tuple) else out_dims
+    if len(out_dims) != len(outputs):
+        raise RuntimeError(f"{name}.vmap returned {len(outputs)} outputs but "
+                           f"{len(out_dims)} out_dims")
+    wrapped = []
+    for out, dim in zip(outputs, out_dims):
+        if dim is None or not isinstance(out, Tensor):
+            wrapped.append(out)
+            continue
+        if out.shape[dim] != size:
+            raise RuntimeError(f"{name}.vmap: an output has size {out.shape[dim]} at its "
+                               f"out_dim {dim}, the batch size is {size}")
+        wrapped.append(batching.wrap(out.movedim(dim, 0), level))
+    return wrapped[0] if single else tuple(wrapped)
 
 
 def once_differentiable(backward: Callable) -> Callable:

@@ -114,7 +114,7 @@ def _vectors(name: str, v, refs: tuple[Tensor, ...], refs_tuple: bool, what: str
     if v is None:
         if len(refs) != 1 or refs[0].data.size != 1:
             raise ValueError(f"{name}: v can be left out only when {what} a single "
-                             f"one-element Tensor, got shapes {[r.shape for r in refs]}")
+                             f"one-element Tensor, got shapes {[tuple(r.shape) for r in refs]}")
         return (np.ones_like(refs[0].data),)
     vs = tuple(v) if isinstance(v, (tuple, list)) and refs_tuple else (v,)
     if len(vs) != len(refs):
@@ -155,6 +155,17 @@ def _scalar_output(name: str, func: Callable, leaves: tuple[Tensor, ...]) -> Ten
     return out
 
 
+def _check_strategy(name: str, what: str, strategy: str, vectorize: bool) -> None:
+    """torch's rules for ``strategy``: 'forward-mode' only with vectorize=True. Both give the
+    same Jacobian; dlpy computes it by reverse mode either way."""
+    if strategy not in ("forward-mode", "reverse-mode"):
+        raise ValueError(f"{name}: {what} must be 'forward-mode' or 'reverse-mode', got "
+                         f"{strategy!r}")
+    if strategy == "forward-mode" and not vectorize:
+        raise NotImplementedError(f"{name}: {what}='forward-mode' is only implemented for "
+                                  "vectorize=True (as torch's)")
+
+
 def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = False,
              vectorize: bool = False, strategy: str = "reverse-mode"):
     """The Jacobian of ``func`` at ``inputs``, in torch's layout: for an output of shape O
@@ -166,9 +177,10 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
     basis), as torch's (``func_batching.jacobian_rows``); one pass per row without it, with
     ``strict``, or where a backward cannot be batched."""
     name = "jacobian"
-    if strategy != "reverse-mode":
-        raise NotImplementedError(f"{name}: only strategy='reverse-mode' is supported, got "
-                                  f"{strategy!r}")
+    _check_strategy(name, "strategy", strategy, vectorize)
+    if strict and vectorize:
+        raise ValueError(f"{name}: strict=True and vectorize=True are not supported together "
+                         "(as torch's); set one of them to False")
     inputs_tuple, inputs = _as_tuple(name, "inputs", inputs)
     leaves = _leaves(name, inputs, create_graph)
     outputs_tuple, outputs = _call(name, func, leaves)
@@ -219,9 +231,7 @@ def hessian(func: Callable, inputs, create_graph: bool = False, strict: bool = F
     torch's: the Jacobian of its gradient. For inputs of shapes I a Tensor of shape I + I, or
     for a tuple of inputs a tuple of tuples, block [i][j] of shape I_i + I_j."""
     name = "hessian"
-    if outer_jacobian_strategy != "reverse-mode":
-        raise NotImplementedError(f"{name}: only outer_jacobian_strategy='reverse-mode' is "
-                                  f"supported, got {outer_jacobian_strategy!r}")
+    _check_strategy(name, "outer_jacobian_strategy", outer_jacobian_strategy, vectorize)
     inputs_tuple, inputs = _as_tuple(name, "inputs", inputs)
 
     def gradient(*leaves):

@@ -32,7 +32,8 @@ library's or site-packages') with every ``X.data`` rewritten, nothing else:
 Line numbers are kept; transformed code is never written to a ``.pyc`` (a plain ``python`` run
 of the same files compiles them afresh); the finder serving the program's modules is removed
 after the run, and the program's modules loaded through it leave ``sys.modules``.
-``install()``/``as_torch()`` give the aliases only: code they import is not rewritten.
+``install()``/``as_torch()`` give the aliases only: code they import is not rewritten. While
+they stand, numpy's floating-point warnings are off (torch gives inf and nan silently).
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ class _TorchFinder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_loader(fullname, self.loader)
 
 
-_state: dict = {"finder": None, "set_aside": {}, "depth": 0}
+_state: dict = {"finder": None, "set_aside": {}, "depth": 0, "numpy_errors": None}
 
 
 def install() -> None:
@@ -173,7 +174,10 @@ def install() -> None:
             setattr(parent, child, importlib.import_module(module_name))
             finder.attributes_added.append((parent, child))
     sys.meta_path.insert(0, finder)
-    _state.update(finder=finder, set_aside=set_aside)
+    # torch's float arithmetic is silent on log(0), 0/0 and overflow (it gives inf/nan): so
+    # are numpy's warnings while the aliases stand (np.seterr is per thread, restored after)
+    numpy_errors = np.seterr(all="ignore")
+    _state.update(finder=finder, set_aside=set_aside, numpy_errors=numpy_errors)
 
 
 def uninstall() -> None:
@@ -193,7 +197,8 @@ def uninstall() -> None:
         with contextlib.suppress(AttributeError):
             delattr(parent, child)
     sys.modules.update(_state["set_aside"])
-    _state.update(finder=None, set_aside={})
+    np.seterr(**_state["numpy_errors"])
+    _state.update(finder=None, set_aside={}, numpy_errors=None)
 
 
 def is_installed() -> bool:

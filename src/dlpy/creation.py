@@ -98,6 +98,9 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, *,
         start, end = 0, start
     if step == 0:
         raise ValueError("arange: step must not be zero")
+    if (end < start) if step > 0 else (end > start):
+        raise RuntimeError(f"arange: the bounds go against the step's sign (start {start}, end "
+                           f"{end}, step {step}), as torch refuses")
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else default_dtype()
@@ -138,6 +141,34 @@ def _fill_dtype(value) -> np.dtype:
     return default_dtype()
 
 
+_FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
+              "float32": 3.4028234663852886e38}
+
+
+def _checked(name: str, value, dtype) -> None:
+    """torch's refusal of a fill value ``dtype`` cannot hold ("value cannot be converted to type
+    ... without overflow"): a finite float beyond the float dtype's max, an integer out of range
+    (a negative one down to -max for an unsigned dtype, which wraps), a complex number with an
+    imaginary part to a real dtype."""
+    dtype = np.dtype(dtype)
+    if isinstance(value, (bool, np.bool_)) or dtype.kind in "cb":
+        return
+    if isinstance(value, (complex, np.complexfloating)):
+        fits = value.imag == 0
+        value = value.real
+    else:
+        fits = True
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        low = info.min if dtype.kind == "i" else -int(info.max)
+        fits = fits and bool(np.isfinite(value)) and low <= value <= info.max
+    elif dtype.name in _FLOAT_MAX and np.isfinite(value):
+        fits = fits and abs(value) <= _FLOAT_MAX[dtype.name]
+    if not fits:
+        raise RuntimeError(f"{name}: value {value} cannot be converted to type {dtype.name} "
+                           "without overflow")
+
+
 def _fill_value(name: str, value):
     if isinstance(value, Tensor):
         if value.data.size != 1:
@@ -176,6 +207,7 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, *, device=No
     size = _shape("full", size if isinstance(size, (tuple, list)) else (size,))
     value = _fill_value("full", fill_value)
     dtype = _fill_dtype(value) if dtype is None else dtype
+    _checked("full", value, dtype)
     return Tensor(np.full(size, value, dtype=dtype), requires_grad=requires_grad)
 
 
@@ -184,8 +216,10 @@ def full_like(x, fill_value, dtype=None, requires_grad: bool = False, *, device=
     """``fill_value`` in x's shape and dtype (or ``dtype``)."""
     _place("full_like", device, pin_memory)
     data = _data(x)
-    values = np.full(data.shape, _fill_value("full_like", fill_value),
-                     dtype=data.dtype if dtype is None else dtype)
+    value = _fill_value("full_like", fill_value)
+    dtype = data.dtype if dtype is None else dtype
+    _checked("full_like", value, dtype)
+    values = np.full(data.shape, value, dtype=dtype)
     return Tensor(_laid_like("full_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
@@ -225,6 +259,7 @@ def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
     """U[0, 1) drawn in float64 and cast, kept below 1 where the cast rounds up; a complex
     dtype draws its real and imaginary parts each so (torch's)."""
     dtype = np.dtype(dtype)
+    _check_float(name, dtype)
     part = _complex_parts(dtype)
     if part is not None:
         pair = _uniform(name, (*shape, 2), part, generator, rng)
@@ -235,10 +270,16 @@ def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
     return values
 
 
+def _check_float(name: str, dtype: np.dtype) -> None:
+    if dtype.kind not in "fcV":  # V: bfloat16 and the float8 kinds
+        raise TypeError(f"{name}: expected a floating-point or complex dtype, got {dtype}")
+
+
 def _normal(name: str, shape, dtype, generator, rng) -> np.ndarray:
     """Standard normal values; a complex dtype's parts each N(0, 1/2), so E|z|^2 = 1
     (torch's)."""
     dtype = np.dtype(dtype)
+    _check_float(name, dtype)
     if dtype.kind != "c":
         return _generator(name, generator, rng).standard_normal(shape).astype(dtype)
     pair = _generator(name, generator, rng).standard_normal((*shape, 2)) * np.sqrt(0.5)

@@ -23,6 +23,7 @@ double-vjp trick (func runs once; each jvp_fn call is one backward pass).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -183,8 +184,13 @@ class _Level:
         for k, a in enumerate(argnums):
             args[a] = _unflatten(self.specs[k], given[bounds[k]:bounds[k + 1]])
         self.bounds = bounds
-        with enable_grad():
-            result = func(*args, **kwargs)
+        depth = sys.modules["dlpy.tensor"]._transform_depth
+        depth[0] += 1  # backward() is refused while func runs, as torch.func refuses it
+        try:
+            with enable_grad():
+                result = func(*args, **kwargs)
+        finally:
+            depth[0] -= 1
         self.aux = None
         if has_aux:
             if not isinstance(result, tuple) or len(result) != 2:

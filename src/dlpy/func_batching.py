@@ -788,6 +788,23 @@ def _arguments(signature: inspect.Signature, args: tuple, kwargs: dict) -> dict:
     return dict(bound.arguments)
 
 
+def _loss_arguments(signature: inspect.Signature, args: tuple, kwargs: dict) -> dict:
+    """A loss's arguments with torch's deprecated size_average / reduce (or dlpy's older
+    positional reduction, a string in weight's or size_average's place) folded into
+    ``reduction``."""
+    from dlpy.functional import _legacy_reduction, _weight_or_reduction
+
+    arguments = _arguments(signature, args, kwargs)
+    if "weight" in arguments and "size_average" in arguments:
+        arguments["weight"], arguments["reduction"] = _weight_or_reduction(
+            arguments["weight"], arguments["reduction"])
+    if "size_average" in arguments:
+        arguments["reduction"] = _legacy_reduction(arguments["size_average"],
+                                                   arguments["reduce"], arguments["reduction"])
+        arguments["size_average"] = arguments["reduce"] = None
+    return arguments
+
+
 def _along_dim(*tensors: str, dim: str = "dim"):
     """Functions that read values (sort, topk, max(dim), cummax; gather and scatter with a
     batched index): called on the physical tensors (the unbatched ones broadcast) with ``dim``
@@ -870,7 +887,7 @@ def _elementwise_loss(plain: Callable) -> Callable:
     first, second = list(signature.parameters)[:2]
 
     def rule(*args, **kwargs):
-        arguments = _arguments(signature, args, kwargs)
+        arguments = _loss_arguments(signature, args, kwargs)
         level = _top_level((arguments[first], arguments[second]))
         if not level:
             return plain(*args, **kwargs)
@@ -897,7 +914,7 @@ def _class_loss(plain: Callable) -> Callable:
     first, second = list(signature.parameters)[:2]
 
     def rule(*args, **kwargs):
-        arguments = _arguments(signature, args, kwargs)
+        arguments = _loss_arguments(signature, args, kwargs)
         scores, labels = arguments[first], arguments[second]
         level = _top_level((scores, labels))
         if not level:

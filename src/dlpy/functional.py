@@ -3,8 +3,11 @@ from them with no hand-written backward."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from dlpy.amp.dtypes import is_low_precision
 from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.ops import attention as _attention
 from dlpy.ops import complex as _complex
@@ -36,12 +39,12 @@ from dlpy.ops.activation_more import (
     prelu,
     relu6,
     selu,
-    softmin,
     softshrink,
     softsign,
     tanhshrink,
     threshold,
 )
+from dlpy.ops.activation_more import softmin as _softmin
 from dlpy.ops.arithmetic import (  # noqa: A004
     abs,
     add,
@@ -74,7 +77,7 @@ from dlpy.ops.conv import (
     max_unpool3d,
 )
 from dlpy.ops.cumulative import cumprod, cumsum, diff, prod
-from dlpy.ops.embedding import _check_max_norm, embedding, renorm_rows
+from dlpy.ops.embedding import _check_max_norm, embedding, frequency_scaled, renorm_rows
 from dlpy.ops.fold import fold, unfold
 from dlpy.ops.indexing import (
     argsort,
@@ -87,7 +90,13 @@ from dlpy.ops.indexing import (
     take_along_dim,
     topk,
 )
-from dlpy.ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy
+from dlpy.ops.loss import (
+    _legacy_reduction,
+    _weight_or_reduction,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+)
 from dlpy.ops.mask import (
     alpha_dropout,
     dropout,
@@ -186,6 +195,31 @@ def _check_reduction(name: str, reduction: str) -> None:
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
 
 
+def _warn_target_size(name: str, input, target) -> None:  # noqa: A002 - PyTorch's name
+    """torch's regression losses broadcast a target of another shape, with this warning."""
+    target_shape = np.shape(as_array(target))
+    if tuple(input.shape) != target_shape:
+        warnings.warn(f"{name}: using a target size ({target_shape}) that is different to the "
+                      f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
+                      f"results due to broadcasting. Please ensure they have the same size.",
+                      UserWarning, stacklevel=3)
+
+
+def _loss_weight(name: str, losses: Tensor, input, weight, reduction: str,  # noqa: A002
+                 weighted_mean: bool) -> Tensor:
+    """torch 2.13's elementwise ``weight`` of mse/l1/huber_loss (the input's shape): the
+    weighted losses reduced; the mean divides by weight.sum() where ``weighted_mean``."""
+    if tuple(np.shape(as_array(weight))) != tuple(input.shape):
+        raise ValueError(f"{name}: weight must have the input's shape {tuple(input.shape)}, "
+                         f"got {np.shape(as_array(weight))}")
+    _check_reduction(name, reduction)
+    weight = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight))
+    losses = losses * weight
+    if reduction == "mean" and weighted_mean:
+        return losses.sum() / weight.sum()
+    return _reduce(name, losses, reduction)
+
+
 def cat(tensors, dim: int = 0) -> Tensor:
     """torch.cat: ``concat`` under PyTorch's names."""
     return concat(tensors, axis=dim)
@@ -264,37 +298,40 @@ def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:
     return losses
 
 
-def _check_same_shape(name: str, prediction: Tensor, target) -> None:
-    target_shape = np.shape(as_array(target))
-    if prediction.shape != target_shape:
-        raise ValueError(
-            f"{name}: prediction {prediction.shape} and target {target_shape} must have the "
-            "same shape"
-        )
-
-
 @autocast_policy(FP32)
-def mse_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
-    """Mean (or summed, or per-element) squared error."""
-    _check_same_shape("mse_loss", prediction, target)
-    _complex.refuse("mse_loss", prediction, target)  # as torch's (l1_loss takes them)
-    diff = prediction - target
+def mse_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
+             reduction: str = "mean", weight=None) -> Tensor:
+    """Mean (or summed, or per-element) squared error; a target of another shape broadcasts,
+    with torch's warning. ``weight`` (the input's shape) scales each element, and the mean
+    divides by its sum, as torch 2.13's."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _warn_target_size("mse_loss", input, target)
+    _complex.refuse("mse_loss", input, target)  # as torch's (l1_loss takes them)
+    diff = input - target
+    if weight is not None:
+        return _loss_weight("mse_loss", diff * diff, input, weight, reduction, True)
     return _reduce("mse_loss", diff * diff, reduction)
 
 
 @autocast_policy(FP32)
-def l1_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
-    """Mean (or summed, or per-element) absolute error."""
-    _check_same_shape("l1_loss", prediction, target)
-    return _reduce("l1_loss", abs(prediction - target), reduction)
+def l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
+            reduction: str = "mean", weight=None) -> Tensor:
+    """Mean (or summed, or per-element) absolute error; broadcasting and ``weight`` as
+    mse_loss's."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _warn_target_size("l1_loss", input, target)
+    losses = abs(input - target)
+    if weight is not None:
+        return _loss_weight("l1_loss", losses, input, weight, reduction, True)
+    return _reduce("l1_loss", losses, reduction)
 
 
 def _piecewise_loss(name: str, prediction: Tensor, target, reduction: str, cut: float,
                     quadratic_scale: float, linear_scale: float) -> Tensor:
     """quadratic_scale * d^2 / 2 where |d| < cut, else linear_scale * (|d| - cut / 2), with
-    d = prediction - target: smooth L1 and Huber, which differ in scale only."""
+    d = prediction - target, unreduced: smooth L1 and Huber, which differ in scale only."""
     _check_reduction(name, reduction)
-    _check_same_shape(name, prediction, target)
+    _warn_target_size(name, prediction, target)
     _complex.refuse(name, prediction, target)  # as torch's
     diff = prediction - target
     magnitude = abs(diff)
@@ -302,44 +339,53 @@ def _piecewise_loss(name: str, prediction: Tensor, target, reduction: str, cut: 
     linear = magnitude - 0.5 * cut
     if linear_scale != 1:
         linear = linear * linear_scale
-    return _reduce(name, where(magnitude.data < cut, quadratic, linear), reduction)
+    return where(magnitude.data < cut, quadratic, linear)
 
 
 @autocast_policy(FP32)
-def smooth_l1_loss(prediction: Tensor, target, reduction: str = "mean",
-                   beta: float = 1.0) -> Tensor:
-    """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (d = prediction - target), averaged
+def smooth_l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (d = input - target), averaged
     (or summed, or per element); beta = 0 is the L1 loss, as PyTorch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     beta = _real_number("smooth_l1_loss", "beta", beta)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     if beta == 0:
         _check_reduction("smooth_l1_loss", reduction)
-        _check_same_shape("smooth_l1_loss", prediction, target)
-        return _reduce("smooth_l1_loss", abs(prediction - target), reduction)
-    return _piecewise_loss("smooth_l1_loss", prediction, target, reduction, beta, 1 / beta, 1.0)
+        _warn_target_size("smooth_l1_loss", input, target)
+        return _reduce("smooth_l1_loss", abs(input - target), reduction)
+    losses = _piecewise_loss("smooth_l1_loss", input, target, reduction, beta, 1 / beta, 1.0)
+    return _reduce("smooth_l1_loss", losses, reduction)
 
 
 @autocast_policy(FP32)
-def huber_loss(prediction: Tensor, target, reduction: str = "mean",
-               delta: float = 1.0) -> Tensor:
-    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2) (d = prediction - target):
-    delta * smooth_l1_loss(beta=delta), as PyTorch."""
+def huber_loss(input: Tensor, target, reduction: str = "mean",  # noqa: A002
+               delta: float = 1.0, weight=None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2) (d = input - target):
+    delta * smooth_l1_loss(beta=delta), as PyTorch; ``weight`` (the input's shape) scales each
+    element (the mean stays over the elements, as torch 2.13's)."""
     delta = _real_number("huber_loss", "delta", delta)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
-    return _piecewise_loss("huber_loss", prediction, target, reduction, delta, 1.0, delta)
+    losses = _piecewise_loss("huber_loss", input, target, reduction, delta, 1.0, delta)
+    if weight is not None:
+        return _loss_weight("huber_loss", losses, input, weight, reduction, False)
+    return _reduce("huber_loss", losses, reduction)
 
 
 @autocast_policy(FP32)
-def nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: int = -100,
-             weight=None) -> Tensor:
+def nll_loss(log_probs: Tensor, labels, weight=None, size_average=None,
+             ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """The negative log-likelihood -log_probs[n, label] of integer labels (N,) under
     log-probabilities (N, C), e.g. from log_softmax: cross_entropy without the softmax. As
     torch's, (N, C, d1, ..., dK) log-probabilities (the classes on axis 1) take labels (N, d1,
     ..., dK). As F.cross_entropy: ``ignore_index`` elements count nothing (the mean is over the
     others, nan if none), ``weight`` (C,) scales each class and the mean divides by the
-    elements' label weights."""
+    elements' label weights. Arguments in torch's order, with its deprecated size_average
+    and reduce."""
+    weight, reduction = _weight_or_reduction(weight, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction("nll_loss", reduction)
     if log_probs.ndim > 2:
         log_probs, labels = _classes_last("nll_loss", log_probs, labels)
@@ -380,17 +426,19 @@ def _nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: 
 
 
 @autocast_policy(FP32)
-def kl_div(input: Tensor, target, reduction: str = "mean",  # noqa: A002 - PyTorch's names
-           log_target: bool = False) -> Tensor:
+def kl_div(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
     """sum of target * (log(target) - input): the KL divergence of the distribution ``input``
     (log-probabilities) from ``target`` (probabilities, or log-probabilities with
     ``log_target``); 0 where target is 0. reduction: "mean" over every element (PyTorch's
     default, not the true KL), "batchmean" (the sum over the size of axis 0: the KL per
-    sample), "sum" or "none". Both inputs may need gradients; the same shape, as mse_loss."""
+    sample), "sum" or "none". Both inputs may need gradients and broadcast, as torch's.
+    Arguments in torch's order, with its deprecated size_average and reduce."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "batchmean", "sum", "none"):
         raise ValueError(f"kl_div: reduction must be mean, batchmean, sum or none, got "
                          f"{reduction!r}")
-    _check_same_shape("kl_div", input, target)
+    _broadcast_shape("kl_div", "input and target", input, target)
     if not isinstance(target, Tensor):
         target = Tensor(np.asarray(target, dtype=input.dtype))
     if log_target:
@@ -554,6 +602,8 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
     shape = _conv._shape_of(x)
     _conv._check_pool_rank(name, shape, _conv.SPATIAL[nd][0])
     sizes, dtype = _adaptive_size(name, output_size, shape, nd), _float_dtype(x)
+    if np.dtype(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype).kind in "biu":
+        raise TypeError(f"{name}: expected a floating-point x, got {x.dtype}, as torch's")
     y = x
     for axis in range(len(shape) - nd, len(shape)):
         size, out = shape[axis], sizes[axis - len(shape) + nd]
@@ -659,7 +709,7 @@ def adaptive_max_pool3d(x: Tensor, output_size,
 
 
 # More of PyTorch's losses, distances, resampling, folding and embedding bags. Arguments keep
-# PyTorch's positions up to its deprecated size_average; the rest are keywords.
+# PyTorch's positions, its deprecated size_average and reduce included.
 __all__ += [
     "binary_cross_entropy", "cosine_embedding_loss", "embedding_bag", "fold",
     "gaussian_nll_loss", "hinge_embedding_loss", "interpolate", "margin_ranking_loss",
@@ -693,12 +743,13 @@ def _flag(name: str, what: str, value) -> bool:
 
 
 @autocast_policy(FP32)
-def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0, *,
-                        reduction: str = "mean") -> Tensor:
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0,
+                        size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """max(0, -y (x1 - x2) + margin): x1 should rank above x2 where the label y is 1, below
     where it is -1. The three broadcast together but need the same number of axes, as PyTorch's
     (whose clamp, as this one, passes the gradient at 0)."""
     name = "margin_ranking_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
     margin = _real_number(name, "margin", margin)
     shapes = [np.shape(_data(v)) for v in (input1, input2, target)]
@@ -711,11 +762,12 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 
 
 
 @autocast_policy(FP32)
-def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, *,  # noqa: A002
-                         reduction: str = "mean") -> Tensor:
+def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0,  # noqa: A002
+                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """x where the label y is 1, max(0, margin - x) where it is -1 (both added for any other
     label, as PyTorch's); x and y broadcast. The labels get no gradient."""
     name = "hinge_embedding_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
     margin = _real_number(name, "margin", margin)
     _broadcast_shape(name, "input and target", input, target)
@@ -726,11 +778,13 @@ def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, *,  # noqa:
 
 
 @autocast_policy(FP32)
-def soft_margin_loss(input: Tensor, target, *, reduction: str = "mean") -> Tensor:  # noqa: A002
+def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
+                     reduction: str = "mean") -> Tensor:
     """log(1 + exp(-y x)) for labels y = +-1 (input and target broadcast), the logistic loss,
     computed as binary_cross_entropy_with_logits(y x, 1), which never overflows (PyTorch's
     gives inf once -y x passes about 88 in float32, 709 in float64)."""
     name = "soft_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
     _broadcast_shape(name, "input and target", input, target)
     margins = input * _constant(target, _float_dtype(input))
@@ -740,12 +794,13 @@ def soft_margin_loss(input: Tensor, target, *, reduction: str = "mean") -> Tenso
 
 
 @autocast_policy(FP32)
-def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0, *,
-                          reduction: str = "mean") -> Tensor:
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0,
+                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where the label y is 1, max(0, cos(x1, x2) - margin) where it is -1 (0
     for other labels), cos along the last axis: x1, x2 (N, D) with y (N,), or (D,) with a 0-D
     y, as PyTorch's, whose cos = x1.x2 / sqrt((|x1|^2 + 1e-12) (|x2|^2 + 1e-12))."""
     name = "cosine_embedding_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
     margin = _real_number(name, "margin", margin)
     labels = _data(target)
@@ -769,12 +824,10 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
                       keepdim: bool = False) -> Tensor:
     """The p-norm of x1 - x2 + eps along the last axis, x1 and x2 broadcast, as torch's
-    F.pairwise_distance: (N, D) -> (N,) ((N, 1) with keepdim); p > 0 or inf (torch also takes
-    p <= 0); the gradient at a zero difference is 0, as PyTorch's."""
+    F.pairwise_distance: (N, D) -> (N,) ((N, 1) with keepdim); any p, as vector_norm's (0 counts
+    the nonzero differences); the gradient at a zero difference is 0, as PyTorch's."""
     name = "pairwise_distance"
     p = _real_number(name, "p", p, finite=False)
-    if not p > 0:
-        raise ValueError(f"{name}: p must be > 0 (or inf), got {p}")
     eps = _real_number(name, "eps", eps)
     _broadcast_shape(name, "x1 and x2", x1, x2)
     difference = _constant(x1, _float_dtype(x2)) - x2 + eps
@@ -786,11 +839,13 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 @autocast_policy(FP32)
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
                         margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
-                        swap: bool = False, *, reduction: str = "mean") -> Tensor:
+                        swap: bool = False, size_average=None, reduce=None,
+                        reduction: str = "mean") -> Tensor:
     """max(0, margin + d(a, p) - d(a, n)), d the pairwise_distance(p, eps) along the last
     axis; with ``swap`` d(a, n) is min(d(a, n), d(p, n)) (the gradient split on ties, as
     PyTorch's). The three broadcast but need the same number of axes."""
     name = "triplet_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
     margin = _real_number(name, "margin", margin)
     if margin <= 0:
@@ -808,28 +863,33 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
                    reduction)
 
 
-def multilabel_soft_margin_loss(input: Tensor, target, weight=None, *,  # noqa: A002
+def multilabel_soft_margin_loss(input: Tensor, target, weight=None,  # noqa: A002
+                                size_average=None, reduce=None,
                                 reduction: str = "mean") -> Tensor:
     """The binary cross-entropy of logits x against 0/1 labels (or probabilities) y of x's
     shape, times ``weight`` (broadcast to x), averaged over the classes (the last axis):
     (N, C) -> (N,), then reduced, as PyTorch's. The labels get no gradient."""
     name = "multilabel_soft_margin_loss"
+    weight, reduction = _weight_or_reduction(weight, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
     shape, target_shape = np.shape(_data(input)), np.shape(_data(target))
     if len(shape) < 1 or target_shape != shape:
         raise ValueError(f"{name}: expected input (..., classes) and target of its shape, got "
                          f"{shape} and {target_shape}")
-    losses = binary_cross_entropy_with_logits(input, target, "none", weight=weight)
+    losses = binary_cross_entropy_with_logits(input, target, weight, reduction="none")
     return _reduce(name, sum(losses, -1) / shape[-1], reduction)
 
 
 @autocast_policy(FP32)
 def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  # noqa: A002
-                      weight=None, *, reduction: str = "mean") -> Tensor:
+                      weight=None, size_average=None, reduce=None,
+                      reduction: str = "mean") -> Tensor:
     """The multi-class hinge loss of scores x (N, C) (or (C,)) and integer labels y (N,) (or
     one): sum over classes j != y of max(0, margin - x[y] + x[j])^p (times weight[y]) / C, as
     PyTorch's; p is 1 or 2; the mean is over the samples (not their weights)."""
     name = "multi_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
     if isinstance(p, bool) or p not in (1, 2):
         raise ValueError(f"{name}: p must be 1 or 2, got {p!r}")
@@ -864,16 +924,17 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  #
 
 @autocast_policy(FP32)
 def poisson_nll_loss(input: Tensor, target, log_input: bool = True,  # noqa: A002
-                     full: bool = False, *, eps: float = 1e-8,
+                     full: bool = False, size_average=None, eps: float = 1e-8, reduce=None,
                      reduction: str = "mean") -> Tensor:
     """The Poisson negative log-likelihood of counts y under the rate exp(x) (``log_input``):
     exp(x) - y x, or under the rate x: x - y log(x + eps); ``full`` adds Stirling's
-    y log y - y + log(2 pi y) / 2 where y > 1. x and y of one shape; y may need a gradient
+    y log y - y + log(2 pi y) / 2 where y > 1. x and y broadcast; y may need a gradient
     (where y <= 1 it gets none from the Stirling term; PyTorch's is nan at y = 0)."""
     name = "poisson_nll_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
     eps = _real_number(name, "eps", eps)
-    _check_same_shape(name, input, target)
+    _broadcast_shape(name, "input and target", input, target)
     counts = _constant(target, _float_dtype(input))
     if _flag(name, "log_input", log_input):
         losses = exp(input) - counts * input
@@ -989,12 +1050,18 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
     if np.min(sizes) < 1 or np.min(shape[2:]) < 1:
         raise ValueError(f"{name}: input and output sizes must be > 0, got input {shape[2:]} "
                          f"and output {sizes}")
+    dtype = np.dtype(input.dtype)
+    low_precision = is_low_precision(dtype)
+    # nearest copies any dtype (torch's takes floats and uint8 only: dlpy's integer label maps)
+    if dtype.kind not in "fc" and not low_precision and not mode.startswith("nearest"):
+        raise TypeError(f"{name}: mode {mode!r} needs a floating-point x, got {dtype}")
     if mode == "area":
         return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[dims - 1](
             input, sizes[0] if dims == 1 else sizes)
-    dtype = np.dtype(input.dtype)
-    if not mode.startswith("nearest") and dtype.kind != "f":
-        raise TypeError(f"{name}: mode {mode!r} needs a floating-point x, got {dtype}")
+    if low_precision and not mode.startswith("nearest"):
+        # float16 / bfloat16: every axis in float32, rounded once, as torch's opmath kernels
+        return interpolate(input.float(), size, scale_factor, mode, align_corners,
+                           recompute_scale_factor, antialias).to(dtype=dtype)
     kind = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
     y = input
     axes = list(enumerate(zip(shape[2:], sizes, scales), start=2))
@@ -1097,11 +1164,11 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     "max" takes, in each dimension, the first largest value (a NaN only where it comes first,
     as PyTorch's scan), which alone gets the gradient. Sum and mean are sparse_linear over the
     bags (CSR), so ``sparse=True`` makes the weight's gradient a SparseGrad. ``max_norm``: the
-    looked-up rows renormalised in the weight first, as F.embedding's."""
+    looked-up rows renormalised in the weight first, as F.embedding's. ``scale_grad_by_freq``:
+    each row's gradient divided by its id's count in the input (sum and mean, dense; the
+    documented rule, which torch 2.13's CPU kernel misapplies where ids' counts differ)."""
     name = "embedding_bag"
     _check_max_norm(name, max_norm, norm_type)
-    if scale_grad_by_freq:
-        raise NotImplementedError(f"{name}: scale_grad_by_freq is not supported")
     if mode not in EMBEDDING_BAG_MODES:
         raise ValueError(f"{name}: mode must be sum, mean or max, got {mode!r}")
     sparse = _flag(name, "sparse", sparse)
@@ -1129,6 +1196,8 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
                          f"to {ids.max()}")
     if max_norm is not None:  # every looked-up row (padding's too) renormalised, as torch's
         renorm_rows(weight, ids, max_norm, norm_type)
+    if _flag(name, "scale_grad_by_freq", scale_grad_by_freq):
+        weight = frequency_scaled(name, weight, ids, mode, sparse)
     if padding_idx is not None:
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
                 or not -count <= padding_idx < count:
@@ -1404,11 +1473,11 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
                           inplace: bool = False, *, rng=None) -> Tensor:
     """alpha_dropout with one draw per channel (x (N, C, ...): the whole (n, c) map is kept or
     set to SELU's floor), as torch's F.feature_alpha_dropout; identity when not training (the
-    default) or p == 0."""
+    default) or p == 0; zeros for p = 1, as torch's."""
     name = "feature_alpha_dropout"
     if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
-            or not 0 <= p < 1:
-        raise ValueError(f"{name}: p must be in [0, 1), got {p!r}")
+            or not 0 <= p <= 1:
+        raise ValueError(f"{name}: p must be in [0, 1], got {p!r}")
     shape = np.shape(_data(input))
     if len(shape) < 2:
         raise ValueError(f"{name}: expected x (N, C, ...) with at least 2 axes, got {shape}")
@@ -1419,6 +1488,8 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
             raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(input).__name__}")
         return input._in_place(f"{name}_", lambda t: feature_alpha_dropout(t, p, training,
                                                                           rng=rng))
+    if p == 1:
+        return Dropout(np.zeros((), np.float64))(input)
     keep = get_rng(rng).random(shape[:2] + (1,) * (len(shape) - 2)) >= p
     a = 1.0 / np.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1.0) * (1.0 - p))
     shift = ((keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p).astype(_float_dtype(input))
@@ -1451,9 +1522,14 @@ def _lp_pool(nd: int, input: Tensor, norm_type: float, kernel_size, stride,  # n
              ceil_mode: bool) -> Tensor:
     """(sum over each window of x^p)^(1 / p), as torch's lp_pool: avg_pool of x^p times the
     window's size, then the 1 / p power (sign(s) relu(|s|) first, as PyTorch, for its
-    gradient at 0)."""
+    gradient at 0); norm_type inf is the max of |x|, -inf its min, as torch's."""
     name = f"lp_pool{nd}d"
-    p = _real_number(name, "norm_type", norm_type)
+    p = _real_number(name, "norm_type", norm_type, finite=False)
+    if np.isinf(p):
+        pool = (max_pool1d, max_pool2d, max_pool3d)[nd - 1]
+        if p > 0:
+            return pool(abs(input), kernel_size, stride, 0, 1, ceil_mode)
+        return -pool(-abs(input), kernel_size, stride, 0, 1, ceil_mode)
     if p <= 0:
         raise ValueError(f"{name}: norm_type must be > 0, got {p}")
     kernel = (kernel_size,) * nd if isinstance(kernel_size, (int, np.integer)) \
@@ -1536,11 +1612,13 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
 
 
 @autocast_policy(FP32)
-def multilabel_margin_loss(input: Tensor, target, *, reduction: str = "mean") -> Tensor:  # noqa: A002
+def multilabel_margin_loss(input: Tensor, target, size_average=None,  # noqa: A002
+                           reduce=None, reduction: str = "mean") -> Tensor:
     """The multi-label hinge loss of scores x (N, C) (or (C,)) and targets y of x's shape
     holding class indices up to the first -1: sum over targets j and non-target classes i of
     max(0, 1 - (x[y_j] - x[i])) / C, as torch's."""
     name = "multilabel_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
     shape, labels = np.shape(_data(input)), _data(target)
     if labels.dtype.kind not in "iu":
@@ -1773,37 +1851,52 @@ def matmul(a, b):
     return _matmul(a, b)
 
 
-def _softmax_args(name, x, dim, dtype, axis):
-    """F.softmax/log_softmax's axis: ``dim`` (torch's name) or ``axis`` (dlpy's), not both;
-    ``dtype`` casts the input first, as torch's."""
+def _softmax_args(name, x, dim, dtype, axis, stacklevel):
+    """F.softmax/log_softmax/softmin's axis: ``dim`` (torch's name) or ``axis`` (dlpy's), not
+    both; neither is torch's deprecated implicit choice, with its warning: axis 0 of a 0-, 1-
+    or 3-d input, else axis 1. ``dtype`` casts the input first, as torch's."""
     if axis is not None:
         if dim is not None:
             raise TypeError(f"{name}: give dim or axis, not both (dim={dim}, axis={axis})")
         dim = axis
+    if dim is None:
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the "
+                      f"call to include dim=X as an argument.", UserWarning,
+                      stacklevel=stacklevel)
+        dim = 0 if np.ndim(x.data if isinstance(x, Tensor) else x) in (0, 1, 3) else 1
     if dtype is not None:
         x = (x if isinstance(x, Tensor) else Tensor(x)).to(dtype=dtype)
-    return x, -1 if dim is None else dim
+    return x, dim
 
 
 def softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
-    """exp(x) / sum(exp(x)) along ``dim`` (the last axis when not given; torch guesses one
-    and warns)."""
-    x, dim = _softmax_args("softmax", x, dim, dtype, axis)
+    """exp(x) / sum(exp(x)) along ``dim`` (not given: torch's implicit choice, with its
+    warning)."""
+    x, dim = _softmax_args("softmax", x, dim, dtype, axis, _stacklevel)
     if type(x) is not Tensor and _takes_call(x):
         return type(x).__dlpy_function__("softmax", x, dim)
     return _softmax(x, dim)
 
 
 def log_softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
-    """x - logsumexp(x) along ``dim`` (the last axis when not given)."""
-    x, dim = _softmax_args("log_softmax", x, dim, dtype, axis)
+    """x - logsumexp(x) along ``dim`` (not given: torch's implicit choice, as softmax's)."""
+    x, dim = _softmax_args("log_softmax", x, dim, dtype, axis, _stacklevel)
     if type(x) is not Tensor and _takes_call(x):
         return type(x).__dlpy_function__("log_softmax", x, dim)
     return _log_softmax(x, dim)
 
 
-def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smoothing=0.0,
-                  weight=None):
+def softmin(x, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x) along ``dim`` (not given: torch's implicit choice, as softmax's); ``dtype``
+    casts x first."""
+    x, dim = _softmax_args("softmin", x, dim, dtype, None, _stacklevel)
+    return _softmin(x, dim)
+
+
+def cross_entropy(logits, labels, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    weight, reduction = _weight_or_reduction(weight, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if type(logits) is not Tensor and _takes_call(logits):  # a DTensor: loss_parallel's
         return type(logits).__dlpy_function__("cross_entropy", logits, labels, reduction,
                                               ignore_index, label_smoothing, weight)
@@ -1849,10 +1942,12 @@ cross_entropy.__doc__ = """Softmax cross-entropy of logits (N, C), (C,) or, as t
 probabilities shaped as the logits. reduction: "mean", "sum" or "none" (the per-element losses,
 shaped as the integer labels).
 
-As PyTorch: integer labels equal to ``ignore_index`` count nothing (loss 0, and the mean is over
-the other elements; nan if there are none); ``label_smoothing`` e in [0, 1] mixes the target with
-the uniform distribution, (1 - e) t + e / classes; ``weight`` (C,) scales each class's terms
-(with labels, the mean is over the elements' label weights)."""
+Arguments in torch's order (weight third), with its deprecated size_average and reduce; a
+string third is the reduction. As PyTorch: integer labels equal to ``ignore_index`` count
+nothing (loss 0, and the mean is over the other elements; nan if there are none);
+``label_smoothing`` e in [0, 1] mixes the target with the uniform distribution,
+(1 - e) t + e / classes; ``weight`` (C,) scales each class's terms (with labels, the mean is
+over the elements' label weights)."""
 
 
 def _dispatching(name: str, function, first=None):

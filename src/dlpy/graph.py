@@ -185,7 +185,7 @@ def validate(tensor: Tensor) -> dict[str, int]:
         if len(outputs) > 1:
             raise ValueError(
                 f"validate: one {type(outputs[0].op).__name__} op produced {len(outputs)} tensors "
-                f"{[o.shape for o in outputs]}; create a new op instance for every call"
+                f"{[tuple(o.shape) for o in outputs]}; create a new op instance for every call"
             )
     parameters = 0
     for t in order:
@@ -205,7 +205,7 @@ def validate(tensor: Tensor) -> dict[str, int]:
 
 def _check_shapes(op: Op, out: Tensor) -> None:
     name = type(op).__name__
-    shapes = [t.shape for t in op.inputs]
+    shapes = [tuple(t.shape) for t in op.inputs]
     if name in _BROADCASTING:
         try:
             expected = np.broadcast_shapes(*shapes)

@@ -64,7 +64,7 @@ class Gate(Op):
         self.reached: set[int] = set()  # which packed tensors got a gradient (Unpack)
 
     def forward(self, *arrays):
-        self.shapes = [a.shape for a in arrays]
+        self.shapes = [tuple(a.shape) for a in arrays]
         if len(arrays) == 1:
             return arrays[0]
         return np.concatenate([a.reshape(-1) for a in arrays])

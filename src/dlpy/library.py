@@ -787,8 +787,10 @@ class OpOverload:
                 return (None, *call.flat_grads(result))
 
             name = f"GeneratedBackwardFor_{self._namespace}_{self._opname}_{self._overloadname}"
+            # (_any_transform: the op's own vmap rule and fallback serve under dlpy.func)
             self._function = type(name, (Function,), {"forward": staticmethod(forward),
                                                       "backward": staticmethod(backward),
+                                                      "_any_transform": True,
                                                       "__module__": __name__})
         return self._function
 

@@ -55,7 +55,7 @@ from dlpy.ops.linalg_eig import EigResult, eig, eigvals
 from dlpy.ops.linalg_lobpcg import lobpcg
 from dlpy.ops.mask import where
 from dlpy.ops.matmul import matmul
-from dlpy.ops.reduce import amax, amin, norm_input
+from dlpy.ops.reduce import _floating_or_complex, amax, amin, norm_input
 from dlpy.ops.reduce import norm as _vector_norm
 from dlpy.ops.reduce import sum as _sum
 from dlpy.ops.shape import permute, reshape
@@ -117,8 +117,10 @@ def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803 - PyTorch's names
 
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *,  # noqa: A002
                 dtype=None) -> Tensor:
-    """torch.linalg.vector_norm: ``F.norm`` (ord > 0 or inf; dim None flattens; x cast first
-    to ``dtype``, a float dtype no narrower than x's)."""
+    """torch.linalg.vector_norm: ``F.norm`` (ord a number or +-inf; dim None flattens; x cast
+    first to ``dtype``, a float dtype no narrower than x's)."""
+    if isinstance(ord, str):
+        raise TypeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
     return _vector_norm(x, ord, axis=dim, keepdims=keepdim, dtype=dtype)
 
 
@@ -193,8 +195,16 @@ def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *,  # noqa: N803,
 
 @autocast_policy(LOWER)
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
-    """torch.linalg.vecdot: sum(x * y) along dim, x and y broadcast."""
-    return _sum(mul(x, y), axis=dim)
+    """torch.linalg.vecdot: sum(conj(x) * y) along dim, x and y broadcast, floating point or
+    complex of one dtype (as torch's)."""
+    x_dtype, y_dtype = _dtype_of(x), _dtype_of(y)
+    if not _floating_or_complex(x_dtype):
+        raise TypeError(f"linalg.vecdot: expected a floating point or complex tensor as input, "
+                        f"got {x_dtype}")
+    if isinstance(x, Tensor) and isinstance(y, Tensor) and x_dtype != y_dtype:
+        raise TypeError(f"linalg.vecdot: expected x and y to have the same dtype, got {x_dtype} "
+                        f"and {y_dtype}")
+    return _sum(mul(conj(x) if x_dtype.kind == "c" else x, y), axis=dim)
 
 
 def multi_dot(tensors) -> Tensor:
@@ -503,12 +513,17 @@ def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
 
 # ------------------------------------------------------------------ rank, condition number
 @autocast_policy(FP32)
-def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
+def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None,  # noqa: N803
+                rtol=None) -> Tensor:
     """torch.linalg.matrix_rank: the number (int64, (...)) of singular values (|eigenvalues| if
     ``hermitian``, from the lower triangle) above max(atol, rtol * the largest); tolerances as
-    pinv's. No gradient."""
+    pinv's. torch's older ``tol`` is atol with rtol 0. No gradient."""
     from dlpy.ops.linalg import _flag, tolerances
 
+    if tol is not None:
+        if atol is not None or rtol is not None:
+            raise TypeError("matrix_rank: give tol, or atol and rtol, not both")
+        atol, rtol = tol, 0.0
     _matrices("matrix_rank", A, square=bool(hermitian), complex_ok=True)
     a = A.data if isinstance(A, Tensor) else np.asarray(A)
     if _flag("matrix_rank", "hermitian", hermitian):

@@ -22,6 +22,7 @@ from dlpy.device import OnCPU, as_device
 from dlpy.layouts import NamedConstant
 from dlpy.ops import sparse_tensor as _ops
 from dlpy.ops.shape import GetItem, IndexAdd, concat
+from dlpy.size import Size
 from dlpy.sparse_grad import runs
 from dlpy.tensor import SparseOperandError, Tensor, _comparable, ambiguous_truth
 
@@ -236,7 +237,7 @@ class SparseTensor(OnCPU):
                  indices: np.ndarray | None = None, crow: np.ndarray | None = None,
                  col: np.ndarray | None = None, coalesced: bool = False):
         # trusted arguments: the checked constructors and the ops make these
-        self.layout, self._v, self.shape = layout, values, shape
+        self.layout, self._v, self.shape = layout, values, Size(shape)
         self._ind, self._crow, self._col = indices, crow, col
         self._coalesced = coalesced
 

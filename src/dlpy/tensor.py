@@ -17,15 +17,23 @@ from sys import getrefcount as _getrefcount
 
 import numpy as np
 
+from dlpy.size import Size, _tuple_new
 from dlpy.slice_grad import SliceGrad
 from dlpy.sparse_grad import SparseGrad
 
 _grad_enabled = True
 
 
+def no_grad(function=None):
+    """Within this block ops record no graph (inference, optimiser updates). Also a decorator,
+    with or without the call (``@no_grad()``, ``@no_grad``), as torch's."""
+    if function is not None:
+        return _no_grad()(function)
+    return _no_grad()
+
+
 @contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Within this block ops record no graph (inference, optimiser updates)."""
+def _no_grad() -> Iterator[None]:
     global _grad_enabled
     previous = _grad_enabled
     _grad_enabled = False
@@ -47,6 +55,13 @@ def enable_grad() -> Iterator[None]:
 
 
 _inference_depth = [0]  # open inference_mode blocks (is_inference_mode_enabled)
+_transform_depth = [0]  # dlpy.func grad/vjp/jacrev/... calls running their function now
+
+
+def _backward_in_transform() -> None:
+    raise RuntimeError("backward() called inside a dlpy.func transform (grad, vjp, jacrev, "
+                       "...), which torch.func does not support either; use func.grad or "
+                       "func.vjp, or call backward() outside the transform")
 
 
 def inference_mode(mode: bool = True):
@@ -104,25 +119,35 @@ _detect_anomaly = False
 # the tangent of the new value onto the tensor (None: nothing to follow)
 _dual_in_place = None
 
-def set_detect_anomaly(mode: bool) -> None:
-    """Turn anomaly detection on or off (see ``detect_anomaly``)."""
-    global _detect_anomaly
-    _detect_anomaly = bool(mode)
+_anomaly_check_nan = True  # detect_anomaly(check_nan=False): record where ops were made only
+
+
+class set_detect_anomaly:  # noqa: N801 - PyTorch's name
+    """Turn anomaly detection on or off (see ``detect_anomaly``): at once when called, and back
+    to what it was at the end of a ``with`` block, as torch.autograd.set_detect_anomaly."""
+
+    def __init__(self, mode: bool, check_nan: bool = True):
+        global _detect_anomaly, _anomaly_check_nan
+        self.previous = (_detect_anomaly, _anomaly_check_nan)
+        _detect_anomaly, _anomaly_check_nan = bool(mode), bool(check_nan)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        global _detect_anomaly, _anomaly_check_nan
+        _detect_anomaly, _anomaly_check_nan = self.previous
 
 
 @contextlib.contextmanager
-def detect_anomaly() -> Iterator[None]:
+def detect_anomaly(check_nan: bool = True) -> Iterator[None]:
     """Within this block every op checks its result: the first op whose forward output, or whose
     backward gradient, holds NaN or inf while what it was given was finite raises a
-    ``FloatingPointError`` that names the op and the line of user code that created it. Slow:
-    for debugging (as ``torch.autograd.detect_anomaly``)."""
-    global _detect_anomaly
-    previous = _detect_anomaly
-    _detect_anomaly = True
-    try:
+    ``FloatingPointError`` that names the op and the line of user code that created it
+    (``check_nan=False``: no checks, the ops only remember where they were made). Slow: for
+    debugging (as ``torch.autograd.detect_anomaly``)."""
+    with set_detect_anomaly(True, check_nan):
         yield
-    finally:
-        _detect_anomaly = previous
 
 
 def _nonfinite(array) -> str | None:
@@ -146,17 +171,19 @@ def _caller() -> str:
 
 
 def _check_forward(op: Op, inputs, data: np.ndarray) -> None:
+    if not _anomaly_check_nan:
+        return
     bad = _nonfinite(data)
     if bad is None or any(_nonfinite(t.data) for t in inputs):
         return
     raise FloatingPointError(
         f"detect_anomaly: {op.describe()} forward produced {bad} (output shape {data.shape}) "
-        f"from finite inputs {[t.shape for t in inputs]}, at {_caller()}"
+        f"from finite inputs {[tuple(t.shape) for t in inputs]}, at {_caller()}"
     )
 
 
 def _check_backward(op: Op, grad_output: np.ndarray, grads) -> None:
-    if _nonfinite(grad_output):
+    if not _anomaly_check_nan or _nonfinite(grad_output):
         return  # not this op's doing: the op that produced it was checked first
     for i, grad in enumerate(grads):
         bad = _nonfinite(grad)
@@ -219,13 +246,35 @@ def python_array(data, dtype=None) -> np.ndarray:
     widest of them."""
     array = np.asarray(data, dtype=dtype)
     if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
-        if array.dtype == np.float64:
-            array = array.astype(_default_dtype)
-        elif array.dtype == np.complex128:
-            array = array.astype(_default_complex)
-        elif array.dtype.kind == "i" and array.dtype != np.int64:
-            array = array.astype(np.int64)  # numpy's default int is int32 on some platforms
+        if array.dtype.kind in "uO" and _int_overflow(array):
+            raise ValueError("Overflow when unpacking long long: a Python int beyond int64")
+        if array.dtype in (np.float64, np.complex128) or (
+                array.dtype.kind == "i" and array.dtype != np.int64):
+            leaf = _first_leaf_dtype(data)  # numpy scalars keep theirs (torch's
+            if leaf is not None and leaf == array.dtype:  # [np.float64(1.5)]: float64)
+                return array
+            if array.dtype == np.float64:
+                array = array.astype(_default_dtype)
+            elif array.dtype == np.complex128:
+                array = array.astype(_default_complex)
+            else:
+                array = array.astype(np.int64)  # numpy's default int is int32 on some platforms
     return array
+
+
+def _int_overflow(array: np.ndarray) -> bool:
+    """Whether Python data numpy read as uint64 or objects holds an int beyond int64."""
+    if array.dtype == np.uint64:
+        return True  # numpy picks uint64 only for an int at or above 2 ** 63
+    return any(type(v) is int and not -2 ** 63 <= v < 2 ** 63 for v in array.flat)
+
+
+def _first_leaf_dtype(data):
+    """The numpy dtype of the first number in nested lists when it is a numpy scalar, else
+    None (a look at one element only: lists of numpy scalars are nearly always uniform)."""
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    return data.dtype if isinstance(data, np.generic) else None
 
 
 def as_array(value) -> np.ndarray:
@@ -366,8 +415,8 @@ class Tensor:
         self._grad = None if value is None else _as_grad(self, value)
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+    def shape(self) -> Size:
+        return _tuple_new(Size, self.data.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -378,9 +427,9 @@ class Tensor:
         return self.data.ndim
 
     def size(self, dim: int | None = None):
-        """The shape (as PyTorch's ``size()``), or the length of axis ``dim``."""
+        """The shape (as PyTorch's ``size()``, a Size), or the length of axis ``dim``."""
         if dim is None:
-            return self.data.shape
+            return _tuple_new(Size, self.data.shape)
         return self.data.shape[dim]
 
     def numel(self) -> int:
@@ -507,6 +556,8 @@ class Tensor:
         ``backward_graph``), to differentiate again (Hessian-vector products, gradient
         penalties); the graph is kept (retain_graph) and grad_output may be a Tensor with one.
         """
+        if _transform_depth[0]:
+            _backward_in_transform()
         if create_graph:
             from dlpy.autograd import backward
 
@@ -769,22 +820,24 @@ class Tensor:
     def logsumexp(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
         return _reduce.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def var(self, axis=None, *, keepdims=None, correction=None, unbiased=None, dim=None,
+    def var(self, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
             keepdim=None):
         """Variance with PyTorch's ``correction`` (default 1) or ``unbiased``."""
-        return _reduce.var(self, axis, keepdims=keepdims, correction=correction,
+        return _reduce.var(self, axis, *legacy, keepdims=keepdims, correction=correction,
                            unbiased=unbiased, dim=dim, keepdim=keepdim)
 
-    def std(self, axis=None, *, keepdims=None, correction=None, unbiased=None, dim=None,
+    def std(self, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
             keepdim=None):
-        return _reduce.std(self, axis, keepdims=keepdims, correction=correction,
+        return _reduce.std(self, axis, *legacy, keepdims=keepdims, correction=correction,
                            unbiased=unbiased, dim=dim, keepdim=keepdim)
 
     def argmax(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """The index of the (first) largest value over axis (None: of the flattened tensor), as
         an int64 Tensor (no gradient), as torch's."""
         axis, keepdims = _reduce.resolve_axis("argmax", axis, dim, keepdims, keepdim)
-        if self.data.itemsize == 1:  # float8: torch refuses
+        if self.data.itemsize == 1:  # float8 and bool: torch refuses
+            if self.data.dtype.kind == "b":
+                raise TypeError("argmax: bool tensors are not supported, as torch's")
             _check_float8("argmax_cpu", self.data)
         return Tensor(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims),
                                  dtype=np.int64))
@@ -792,7 +845,9 @@ class Tensor:
     def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """The index of the (first) smallest value, as ``argmax``."""
         axis, keepdims = _reduce.resolve_axis("argmin", axis, dim, keepdims, keepdim)
-        if self.data.itemsize == 1:  # float8: torch refuses
+        if self.data.itemsize == 1:  # float8 and bool: torch refuses
+            if self.data.dtype.kind == "b":
+                raise TypeError("argmin: bool tensors are not supported, as torch's")
             _check_float8("argmin_cpu", self.data)
         return Tensor(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims),
                                  dtype=np.int64))
@@ -806,23 +861,26 @@ class Tensor:
         return _reduce.amin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def norm(self, p=2, axis=None, keepdims=None, dtype=None, *, dim=None, keepdim=None):
-        """The p-norm over axis (None: every axis), p > 0 or inf; torch.Tensor.norm's "fro"
-        (a vector's 2-norm, every axis flattened) is p = 2; dtype as torch's (the fourth
-        argument there too)."""
-        p = 2 if isinstance(p, str) and p == "fro" else p
+        """The p-norm over axis (None: every axis), as torch.Tensor.norm: p a number, "fro"
+        (a vector's 2-norm over at most two axes) or "nuc" (a matrix norm); dtype as torch's
+        (the fourth argument there too)."""
         return _reduce.norm(self, p, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
     def all(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """Whether every value is nonzero (over axis), a boolean Tensor without gradient."""
         axis, keepdims = _reduce.resolve_axis("all", axis, dim, keepdims, keepdim)
-        axes = _reduce._normalize_axis("all", axis, self.ndim)
-        return Tensor(np.all(self.data, axis=axes, keepdims=keepdims))
+        axes = () if isinstance(axis, (tuple, list)) and not axis else \
+            _reduce._normalize_axis("all", axis, self.ndim)  # (all(dim=()): x != 0)
+        out = np.all(self.data, axis=axes, keepdims=keepdims)
+        return Tensor(out.astype(np.uint8) if self.data.dtype == np.uint8 else out)  # (torch's)
 
     def any(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """Whether some value is nonzero (over axis), a boolean Tensor without gradient."""
         axis, keepdims = _reduce.resolve_axis("any", axis, dim, keepdims, keepdim)
-        axes = _reduce._normalize_axis("any", axis, self.ndim)
-        return Tensor(np.any(self.data, axis=axes, keepdims=keepdims))
+        axes = () if isinstance(axis, (tuple, list)) and not axis else \
+            _reduce._normalize_axis("any", axis, self.ndim)  # (any(dim=()): x != 0)
+        out = np.any(self.data, axis=axes, keepdims=keepdims)
+        return Tensor(out.astype(np.uint8) if self.data.dtype == np.uint8 else out)  # (torch's)
 
     def isnan(self) -> Tensor:
         return Tensor(np.isnan(self.data))
@@ -1013,6 +1071,8 @@ class Tensor:
             self.data = compute(self, *operands).data
         else:
             array = compute(self, *operands).data
+            if not isinstance(array, np.ndarray):
+                _check_not_batched(name, array)
             if array.shape != self.shape:
                 raise ValueError(f"{name}: the result has shape {array.shape}, but an in-place "
                                  f"op keeps the tensor's shape {self.shape}")
@@ -1047,6 +1107,8 @@ class Tensor:
         # (recorded after this mark) do not
         _bump(old.data)
         value = compute(old, *operands)
+        if not isinstance(value.data, np.ndarray):
+            _check_not_batched(name, value.data)
         if value.shape != self.shape and not reshape:
             raise ValueError(f"{name}: the result has shape {value.shape}, but an in-place op "
                              f"keeps the tensor's shape {self.shape}")
@@ -1258,8 +1320,9 @@ class Tensor:
     def scatter_add(self, dim: int, index, src):
         return _indexing.scatter_add(self, dim, index, src)
 
-    def repeat_interleave(self, repeats, dim: int | None = None):
-        return _indexing.repeat_interleave(self, repeats, dim)
+    def repeat_interleave(self, repeats, dim: int | None = None, *,
+                          output_size: int | None = None):
+        return _indexing.repeat_interleave(self, repeats, dim, output_size=output_size)
 
     def sort(self, dim: int = -1, descending: bool = False, stable: bool | None = None):
         """(values, indices): indices an int64 Tensor, as torch.sort."""
@@ -1461,8 +1524,25 @@ class Tensor:
         return _shape.permute(self, dims)
 
     def view(self, *shape):
-        """``reshape`` under PyTorch's name (numpy decides whether the data is copied)."""
-        return self.reshape(*shape)
+        """``reshape`` that shares the memory, as PyTorch's: a tensor that views another's
+        memory out of order (``x.t()``, ``x.permute(...)``) and cannot be reshaped without a
+        copy raises RuntimeError (use reshape or contiguous() first). ``view(dtype)``: the
+        same bytes read as another dtype (no gradient)."""
+        if len(shape) == 1 and isinstance(shape[0], (type, np.dtype)):
+            return _view_dtype(self, shape[0])
+        out = self.reshape(*shape)
+        data = self.data
+        # torch's rule for the arrays whose layout torch shares: views (t(), permute, slices)
+        # of contiguous memory. Others (numpy's results in another order, where torch's are
+        # contiguous) are reshaped as they are
+        if not data.flags.c_contiguous and isinstance(data.base, np.ndarray) and \
+                data.base.flags.c_contiguous and data.size and \
+                not _reshapes_in_place(data, out.shape):
+            raise RuntimeError(
+                f"view: the shape {out.shape} is not compatible with the strides of this "
+                f"tensor (shape {data.shape}, a view of another's memory out of order); "
+                "use .reshape(...) instead, or .contiguous() first, as PyTorch says")
+        return out
 
     def astype(self, dtype):
         """A tensor of another dtype; gradients flow back cast to this tensor's dtype."""
@@ -1488,10 +1568,11 @@ class Tensor:
         return to_format(out, fmt)
 
     def float(self):
-        return _arith.cast(self, np.float32)
+        """This tensor as float32 (itself when it is float32 already, as torch's)."""
+        return self if self.data.dtype == np.float32 else _arith.cast(self, np.float32)
 
     def double(self):
-        return _arith.cast(self, np.float64)
+        return self if self.data.dtype == np.float64 else _arith.cast(self, np.float64)
 
     def transpose(self, *axes):
         """Two ints: those two axes swapped, as torch's ``transpose(dim0, dim1)`` (on a 2-d
@@ -1684,12 +1765,21 @@ def _rounded_div(x, other, rounding_mode):
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
                          f"{rounding_mode!r}")
-    out = _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)(
+    dtype = _promotion.result_type(x, other)
+    if dtype.kind in "biu":  # integers: exact integer division in torch's result dtype
+        if dtype.kind == "b":
+            raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not "
+                                      "implemented for bool tensors, as torch")
+        a, b = (np.asarray(as_array(v), dtype=dtype) for v in (x, other))
+        if not b.all():
+            raise ZeroDivisionError("div: integer division by zero (as torch)")
+        with np.errstate(over="ignore"):
+            quotient = np.floor_divide(a, b)
+        if rounding_mode == "trunc":  # floor one too low where the exact quotient is negative
+            quotient += (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+        return Tensor(quotient)
+    return _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)(
         _arith.div(x, other))
-    dtypes = [as_array(v).dtype for v in (x, other)]
-    if all(d.kind in "iu" for d in dtypes):
-        out = _arith.cast(out, np.result_type(*dtypes))
-    return out
 
 
 def _redirect(value: Tensor, tensor: Tensor, old: Tensor, since) -> None:
@@ -1897,7 +1987,7 @@ def _add_node_hook(op, hooks: dict, hook, name: str):
     from dlpy.hooks import add_hook
 
     global _node_hook_count
-    handle = add_hook(hooks, hook, f"{type(op).__name__}Backward.{name}")
+    handle = add_hook(hooks, hook, f"{op.name()}.{name}")
     _node_hook_count += 1
     return handle
 
@@ -1991,6 +2081,18 @@ def _hook_grads(op: Op, name: str, result, like, graph: bool) -> tuple:
     return tuple(grads)
 
 
+class _OpLabel(str):
+    """An op class's ``name = "conv2d"`` (the label its messages use), which is also its
+    ``name()`` method's place: called, it gives the node's name as ``Op.name`` does."""
+
+    kind = ""
+
+    def __call__(self) -> str:
+        from dlpy.node_names import class_name
+
+        return class_name(self.kind)
+
+
 class Op:
     """One primitive operation: ``forward(*arrays) -> array`` and
     ``backward(grad_output) -> one gradient per input`` (None where there is none).
@@ -2016,6 +2118,10 @@ class Op:
         # Count the attributes an op's __init__ sets (its settings) once, when it is made, so
         # the hot path (__call__) pays nothing for telling settings from saved state.
         super().__init_subclass__(**kwargs)
+        label = cls.__dict__.get("name")
+        if isinstance(label, str):  # an op's label for messages ("conv2d"), callable as name()
+            cls.name = _OpLabel(label)
+            cls.name.kind = cls.__name__
         init = cls.__dict__.get("__init__")
         if init is None:
             return
@@ -2108,8 +2214,11 @@ class Op:
     # (t.grad_fn is the op that made t). Hooks and metadata live in _node_state, off the op's
     # __dict__ (free() keeps only settings) and off the hot path (nothing until a hook is set).
     def name(self) -> str:
-        """The op's class name + "Backward" (torch's "MulBackward0" is "MulBackward" here)."""
-        return type(self).__name__ + "Backward"
+        """torch's name for this node ("MulBackward0", "MmBackward0", "ViewBackward0"), else
+        the op's class name + "Backward0" (dlpy/node_names.py)."""
+        from dlpy.node_names import torch_name
+
+        return torch_name(self)
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
@@ -2281,6 +2390,39 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
         _accumulate(t, grad, False)  # the pass's may be shared: copied
         if t.op is None and getattr(t, "_post_hooks", None):
             _run_post_hooks(t)
+
+
+def _reshapes_in_place(array: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether numpy can give ``array`` the ``shape`` without a copy (PyTorch's view rule)."""
+    try:
+        np.reshape(array, shape, copy=False)
+    except ValueError:
+        return False
+    except TypeError:  # numpy < 2.1 has no copy=: setting the shape of a view says it
+        probe = array.view()
+        try:
+            probe.shape = shape
+        except AttributeError:
+            return False
+    return True
+
+
+def _view_dtype(tensor: Tensor, dtype) -> Tensor:
+    """``t.view(dtype)``: the same memory read as ``dtype`` (a last axis of another length
+    where the item sizes differ), without a gradient, as torch's."""
+    dtype = np.dtype(dtype)
+    data = tensor.data
+    if dtype == data.dtype:
+        return tensor.view(data.shape)
+    if data.dtype.itemsize != dtype.itemsize and (
+            data.ndim == 0 or (data.strides[-1] != data.itemsize and data.shape[-1] > 1)):
+        raise RuntimeError(f"view: a tensor of dtype {data.dtype} can be read as {dtype} only "
+                           "with a contiguous last axis of a length the sizes divide")
+    try:
+        return Tensor(data.view(dtype))
+    except ValueError as error:
+        raise RuntimeError(f"view: cannot read a tensor of dtype {data.dtype} and shape "
+                           f"{data.shape} as {dtype}: {error}") from None
 
 
 def _grad_tensor(array: np.ndarray) -> Tensor:
@@ -2500,11 +2642,24 @@ def _sum(existing, grad, owned: set[int]):
     return existing
 
 
+def _check_not_batched(name: str, data) -> None:
+    """An in-place op on a tensor that is not batched at a vmap level, with a batched
+    operand (its result is one value per sample): refused, as torch.func refuses it."""
+    if type(data).__name__ in ("_Shape", "_RunningStatistics"):  # a BatchedTensor's .data
+        raise RuntimeError(f"{name}: vmap: an in-place op on a tensor that is not batched (not "
+                           "an input mapped over, or made from one) with a batched operand "
+                           "would store one value per sample in it; use the out-of-place op")
+
+
 def _run_hooks(node: Tensor, hooks: dict, grad):
     """Each gradient hook in turn; one that returns something replaces the gradient. Under
     create_graph the hooks get a Tensor (as PyTorch's) and what they return becomes one."""
     graph = isinstance(grad, Tensor)
+    keep = None  # retain_grad's hook runs last, after every other hook (as torch's)
     for hook in list(hooks.values()):
+        if getattr(hook, "retains_grad", False):
+            keep = hook
+            continue
         result = hook(grad if graph or isinstance(grad, SparseGrad)
                       else _grad_tensor(np.asarray(grad)))
         if result is None:
@@ -2518,6 +2673,8 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
             raise RuntimeError(f"register_hook: a hook returned a gradient of shape "
                                f"{tuple(result.shape)} for a tensor of shape {node.shape}")
         grad = result
+    if keep is not None:
+        keep(grad if graph or isinstance(grad, SparseGrad) else _grad_tensor(np.asarray(grad)))
     return grad
 
 
@@ -2645,6 +2802,7 @@ from dlpy.ops import indexing as _indexing  # noqa: E402
 from dlpy.ops import mask as _mask  # noqa: E402
 from dlpy.ops import matmul as _matmul  # noqa: E402
 from dlpy.ops import pointwise as _pointwise  # noqa: E402
+from dlpy.ops import promotion as _promotion  # noqa: E402
 from dlpy.ops import rearrange as _rearrange  # noqa: E402
 from dlpy.ops import reduce as _reduce  # noqa: E402
 from dlpy.ops import shape as _shape  # noqa: E402

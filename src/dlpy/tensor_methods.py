@@ -143,9 +143,21 @@ for _name, _function in (("polygamma", _polygamma), ("unfold", _unfold), ("msort
                            f"torch.Tensor.{_name}."))
 if not hasattr(Tensor, "mH"):
     Tensor.mH = property(_adjoint, doc="The conjugate transpose of the last two axes.")
+
+
+def _matrix_adjoint(self):
+    """The conjugate transpose of a matrix; a 0-D tensor's conjugate (as torch, which warns
+    that this is deprecated); other shapes are torch's error."""
+    if self.ndim == 2:
+        return _adjoint(self)
+    if self.ndim == 0:
+        return self.conj() if self.dtype.kind == "c" else self
+    raise ValueError(f"tensor.H is only supported on matrices (2-D tensors), got shape "
+                     f"{self.shape}")
+
+
 if not hasattr(Tensor, "H"):
-    Tensor.H = property(lambda self: _adjoint(self) if self.ndim == 2 else self.t(),
-                        doc="The conjugate transpose of a matrix (at most 2 axes).")
+    Tensor.H = property(_matrix_adjoint, doc=_matrix_adjoint.__doc__)
 
 
 # ----------------------------------------------------------------- casts
@@ -156,8 +168,11 @@ CASTS = {"int": np.int32, "long": np.int64, "short": np.int16, "byte": np.uint8,
 
 def _cast(name: str, dtype):
     def method(self):
-        """This tensor as {dtype}; to a non-float dtype the result has no gradient (as torch)."""
+        """This tensor as {dtype} (itself when of it already); to a non-float dtype the result
+        has no gradient (as torch)."""
         target = _amp_dtype(dtype)
+        if self.data.dtype == target:
+            return self
         source = (self.detach() if self.requires_grad and not is_floating_dtype(np.dtype(target))
                   else self)
         return _arith.cast(source, target)
@@ -211,7 +226,7 @@ def _is_floating_point(self) -> bool:
 
 
 def _is_signed(self) -> bool:
-    return self.dtype.kind in "ifc"
+    return self.dtype.kind in "ic" or is_floating_dtype(self.dtype)  # bfloat16 too
 
 
 def _is_contiguous(self, memory_format=None) -> bool:

@@ -26,6 +26,7 @@ def gradcheck(
     atol: float = 1e-6,
     rtol: float = 1e-5,
     seed: int = 0,
+    any_float: bool = False,
 ) -> bool:
     """Check the gradients of ``fn(*inputs)`` for every input Tensor with ``requires_grad=True``.
 
@@ -33,14 +34,16 @@ def gradcheck(
     output element counts (a plain sum would hide a softmax's gradient, which sums to zero).
     The analytic gradient (``backward``) must match the central difference
     ``(f(x + eps) - f(x - eps)) / (2 eps)`` within ``atol + rtol * |numeric|`` everywhere.
-    Inputs must be float64. ``fn`` must be deterministic (give dropout a seeded generator).
+    Inputs must be float64 (any_float=True: other float dtypes are checked in their own,
+    usually too coarse, precision). ``fn`` must be deterministic (give dropout a seeded
+    generator).
     Returns True, or raises GradcheckError naming the input, the largest error and where it is.
     """
     checked = [(i, t) for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input is a Tensor with requires_grad=True")
     for i, t in checked:
-        if t.dtype != np.float64:
+        if t.dtype != np.float64 and not (any_float and t.dtype.kind == "f"):
             raise TypeError(
                 f"gradcheck: {_name(i, t)} is {t.dtype}; central differences need float64"
             )

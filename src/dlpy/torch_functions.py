@@ -8,6 +8,7 @@ torch.embedding, torch.kl_div, ...). ``dlpy/__init__.py`` exports them at the to
 from __future__ import annotations
 
 import builtins
+import collections
 import math
 from typing import NamedTuple
 
@@ -17,7 +18,14 @@ from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.creation import _place
 from dlpy.ops import check_dim
-from dlpy.tensor import Tensor, _set_default_dtype, default_dtype, python_array
+from dlpy.ops.einsum import _scaled_sum  # beta * input + alpha * product
+from dlpy.tensor import (
+    Tensor,
+    _set_default_dtype,
+    default_dtype,
+    is_floating_dtype,
+    python_array,
+)
 
 _range = builtins.range  # before ``range`` below shadows it
 
@@ -38,20 +46,6 @@ def _tensor(value) -> Tensor:
 
 
 # ----------------------------------------------------------------- matrix products
-def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:  # noqa: A002
-    """beta * input + alpha * product (beta 0: input ignored, nan and all, as torch)."""
-    out = product if alpha == 1 else product * alpha
-    if beta == 0:
-        return out
-    input = _tensor(input)  # noqa: A001
-    try:
-        np.broadcast_shapes(input.shape, out.shape)
-    except ValueError:
-        raise ValueError(f"{name}: input of shape {input.shape} does not broadcast to the "
-                         f"product's shape {out.shape}") from None
-    return (input if beta == 1 else input * beta) + out
-
-
 @autocast_policy(LOWER)
 def addbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addbmm: beta * input + alpha * sum_b batch1[b] @ batch2[b]."""
@@ -131,8 +125,10 @@ def corrcoef(input: Tensor) -> Tensor:  # noqa: A002
 
 def renorm(input: Tensor, p, dim: int, maxnorm) -> Tensor:  # noqa: A002
     """torch.renorm: each slice along dim whose p-norm exceeds maxnorm scaled down to norm
-    maxnorm (by maxnorm / (norm + 1e-7), as torch)."""
+    maxnorm (by maxnorm / (norm + 1e-7), as torch); input has at least 2 axes, as torch's."""
     x = _tensor(input)
+    if x.ndim < 2:
+        raise ValueError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
     dim = check_dim("renorm", dim, x.ndim)
     if p <= 0:
         raise ValueError(f"renorm: p must be positive, got {p}")
@@ -195,13 +191,14 @@ def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor
 
 def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tuple[Tensor, ...]:  # noqa: A002
     """torch.gradient: the derivative estimated by central differences inside and one-sided
-    (first order) ones at the edges, along each dim (default: every axis), with a constant
-    spacing (a number, or one per dim); a tuple of tensors, one per dim."""
+    ones (first or second order: edge_order) at the edges, along each dim (default: every
+    axis); spacing is a number, one number per dim, or one tensor of coordinates per dim; a
+    tuple of tensors, one per dim."""
     from dlpy.ops.shape import concat
 
     y = _tensor(input)
-    if edge_order != 1:
-        raise ValueError(f"gradient: only edge_order=1 is supported, got {edge_order}")
+    if edge_order not in (1, 2):
+        raise ValueError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
     dims = list(_range(y.ndim)) if dim is None else (
         [dim] if isinstance(dim, (int, np.integer)) else list(dim))
     dims = [check_dim("gradient", d, y.ndim) for d in dims]
@@ -210,15 +207,55 @@ def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tupl
         raise ValueError(f"gradient: {len(spacings)} spacings for {len(dims)} dims")
     out = []
     for d, h in zip(dims, spacings):
+        if y.shape[d] < edge_order + 1:
+            raise ValueError(f"gradient: dim {d} needs at least {edge_order + 1} points, got "
+                             f"{y.shape[d]}")
+        if isinstance(h, Tensor) and h.ndim == 0:
+            h = h.item()
+        if isinstance(h, Tensor):  # coordinates: numpy's (and torch's) uneven-step formulas
+            out.append(concat(_gradient_at(y, d, _data(h), edge_order), d))
+            continue
         if not isinstance(h, (int, float, np.integer, np.floating)):
-            raise TypeError(f"gradient: spacing must be numbers, got {h!r}")
-        if y.shape[d] < 2:
-            raise ValueError(f"gradient: dim {d} needs at least 2 points, got {y.shape[d]}")
-        first = (_along(y, d, 1, 2) - _along(y, d, 0, 1)) / h
-        last = (_along(y, d, -1, None) - _along(y, d, -2, -1)) / h
+            raise TypeError(f"gradient: spacing must be numbers or tensors, got {h!r}")
+        if edge_order == 1:
+            first = (_along(y, d, 1, 2) - _along(y, d, 0, 1)) / h
+            last = (_along(y, d, -1, None) - _along(y, d, -2, -1)) / h
+        else:
+            first = (-1.5 * _along(y, d, 0, 1) + 2 * _along(y, d, 1, 2)
+                     - 0.5 * _along(y, d, 2, 3)) / h
+            last = (0.5 * _along(y, d, -3, -2) - 2 * _along(y, d, -2, -1)
+                    + 1.5 * _along(y, d, -1, None)) / h
         inner = (_along(y, d, 2, None) - _along(y, d, None, -2)) / (2 * h)
         out.append(concat([first, inner, last], d))
     return tuple(out)
+
+
+def _gradient_at(y: Tensor, d: int, x: np.ndarray, edge_order: int) -> list:
+    """gradient's three pieces (first edge, inside, last edge) along dim d of y sampled at the
+    coordinates x (1-D, y.shape[d] long)."""
+    if x.ndim != 1 or x.shape[0] != y.shape[d]:
+        raise ValueError(f"gradient: coordinates for dim {d} must be 1-D with {y.shape[d]} "
+                         f"values, got shape {x.shape}")
+    dx = np.diff(x)
+    along = (-1,) + (1,) * (y.ndim - 1 - d)  # coefficients broadcast along dim d
+    h1, h2 = dx[:-1], dx[1:]
+    a = Tensor((-h2 / (h1 * (h1 + h2))).reshape(along))
+    b = Tensor(((h2 - h1) / (h1 * h2)).reshape(along))
+    c = Tensor((h1 / (h2 * (h1 + h2))).reshape(along))
+    inner = a * _along(y, d, None, -2) + b * _along(y, d, 1, -1) + c * _along(y, d, 2, None)
+    if edge_order == 1:
+        first = (_along(y, d, 1, 2) - _along(y, d, 0, 1)) / float(dx[0])
+        last = (_along(y, d, -1, None) - _along(y, d, -2, -1)) / float(dx[-1])
+        return [first, inner, last]
+    h0, h1 = float(dx[0]), float(dx[1])
+    first = (-(2 * h0 + h1) / (h0 * (h0 + h1)) * _along(y, d, 0, 1)
+             + (h0 + h1) / (h0 * h1) * _along(y, d, 1, 2)
+             - h0 / (h1 * (h0 + h1)) * _along(y, d, 2, 3))
+    hl, hm = float(dx[-1]), float(dx[-2])
+    last = (hl / (hm * (hl + hm)) * _along(y, d, -3, -2)
+            - (hl + hm) / (hl * hm) * _along(y, d, -2, -1)
+            + (2 * hl + hm) / (hl * (hl + hm)) * _along(y, d, -1, None))
+    return [first, inner, last]
 
 
 # ----------------------------------------------------------------- linear algebra (torch's
@@ -247,12 +284,17 @@ class SVDResult(NamedTuple):
 
 
 def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> SVDResult:  # noqa: A002
-    """torch.svd (the old API): (U, S, V) with input = U diag(S) V^T, V not transposed."""
+    """torch.svd (the old API): (U, S, V) with input = U diag(S) V^T, V not transposed;
+    without ``compute_uv`` U and V are zeros (..., m, m) and (..., n, n), as torch's."""
     from dlpy import linalg
 
-    u, s, vh = linalg.svd(input, full_matrices=not some)
     if not compute_uv:
-        return SVDResult(Tensor(np.zeros_like(u.data)), s, Tensor(np.zeros_like(vh.data)))
+        x = _tensor(input)
+        s = linalg.svdvals(x)
+        *batch, m, n = x.shape
+        return SVDResult(Tensor(np.zeros((*batch, m, m), dtype=x.dtype)), s,
+                         Tensor(np.zeros((*batch, n, n), dtype=x.dtype)))
+    u, s, vh = linalg.svd(input, full_matrices=not some)
     return SVDResult(u, s, vh.mT)
 
 
@@ -323,6 +365,9 @@ def poisson(input, generator=None) -> Tensor:  # noqa: A002
 def binomial(count, prob, generator=None) -> Tensor:
     """torch.binomial: a Binomial(count, prob) draw per element, in prob's dtype."""
     count, prob = _data(count), _data(prob)
+    if count.dtype.kind != "f" or prob.dtype.kind != "f":
+        raise TypeError(f"binomial: expected floating-point count and prob, got {count.dtype} "
+                        f"and {prob.dtype}")
     return Tensor(_rng(generator).binomial(count.astype(np.int64), prob).astype(prob.dtype))
 
 
@@ -360,7 +405,7 @@ def is_tensor(obj) -> bool:
 
 
 def is_floating_point(input) -> bool:  # noqa: A002
-    return _data(input).dtype.kind == "f"
+    return is_floating_dtype(_data(input).dtype)  # bfloat16 too
 
 
 def is_nonzero(input) -> bool:  # noqa: A002
@@ -538,7 +583,12 @@ def histogramdd(input, bins=10, *, range=None, weight=None, density: bool = Fals
     hist, edges = np.histogramdd(points, bins=bins, range=ranges,
                                  weights=None if weight is None else _data(weight).reshape(-1),
                                  density=density)
-    return Tensor(hist.astype(data.dtype)), [Tensor(e.astype(data.dtype)) for e in edges]
+    return _HistogramddResult(Tensor(hist.astype(data.dtype)),
+                              [Tensor(e.astype(data.dtype)) for e in edges])
+
+
+# torch.return_types.histogramdd (its type name too)
+_HistogramddResult = collections.namedtuple("histogramdd", ["hist", "bin_edges"])
 
 
 def _linspace(start, end, steps: int) -> np.ndarray:
@@ -643,8 +693,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, pos_wei
                                      reduction=1) -> Tensor:
     from dlpy.ops.loss import binary_cross_entropy_with_logits as _bce
 
-    return _bce(input, target, _reduction("binary_cross_entropy_with_logits", reduction),
-                weight=weight, pos_weight=pos_weight)
+    return _bce(input, target, weight, pos_weight=pos_weight,
+                reduction=_reduction("binary_cross_entropy_with_logits", reduction))
 
 
 def _with_int_reduction(name: str):
@@ -676,7 +726,8 @@ def is_same_size(input, other) -> bool:  # noqa: A002
 
 
 def is_signed(input) -> bool:  # noqa: A002
-    return _data(input).dtype.kind in "ifc"
+    dtype = _data(input).dtype
+    return dtype.kind in "ic" or is_floating_dtype(dtype)  # bfloat16 too
 
 
 def rsub(input, other, *, alpha=1) -> Tensor:  # noqa: A002
@@ -689,6 +740,9 @@ def concatenate(tensors, dim: int = 0, axis=None) -> Tensor:
     from dlpy import functional
 
     return functional.cat(tensors, dim if axis is None else axis)
+
+
+concat = concatenate  # torch.concat(tensors, dim=...); dlpy's concat(xs, axis) still works
 
 
 def typename(obj) -> str:
@@ -720,10 +774,11 @@ def constant_pad_nd(input: Tensor, pad, value=0) -> Tensor:  # noqa: A002
     return _pad(input, pad, value=value)
 
 
-def frobenius_norm(input: Tensor, dim=(-2, -1), keepdim: bool = False) -> Tensor:  # noqa: A002
+def frobenius_norm(input: Tensor, dim, keepdim: bool = False) -> Tensor:  # noqa: A002
+    """torch.frobenius_norm: sqrt of the sum of squares over dim (one axis or two)."""
     from dlpy import linalg
 
-    return linalg.matrix_norm(input, "fro", dim, keepdim)
+    return linalg.vector_norm(input, 2, dim, keepdim)
 
 
 def nuclear_norm(input: Tensor, dim=(-2, -1), keepdim: bool = False) -> Tensor:  # noqa: A002
@@ -893,7 +948,7 @@ TOP_LEVEL = sorted(
      "scalar_tensor", "set_printoptions", "slogdet", "svd",
      "trapezoid", "trapz", "unravel_index", "celu_", "selu_", "rrelu_", "threshold_",
      "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "is_same_size", "is_signed",
-     "rsub", "concatenate", "typename", "is_anomaly_enabled", "set_anomaly_enabled",
+     "rsub", "concat", "concatenate", "typename", "is_anomaly_enabled", "set_anomaly_enabled",
      "constant_pad_nd", "frobenius_norm", "nuclear_norm"}
     | set(_POSITIONAL) | set(METHOD_FUNCTIONS) | set(IN_PLACE_FUNCTIONS)
     | {f"{base}_copy" for base in COPY_FUNCTIONS}

@@ -6,13 +6,13 @@ flags of the lazy conjugate/negative bits and inference tensors that dlpy has no
 
 from __future__ import annotations
 
-import math
 import os
 import weakref
 
 import numpy as np
 
 from dlpy.ops.segment import segment_reduce  # noqa: F401 - exported (TOP_LEVEL)
+from dlpy.size import Size
 from dlpy.tensor import Tensor, default_dtype
 
 
@@ -63,39 +63,7 @@ class iinfo:  # noqa: N801 - PyTorch's name
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
 
 
-# ----------------------------------------------------------------- Size
-class Size(tuple):
-    """torch.Size: a tuple of ints with numel(); slices and sums stay Sizes. Tensor.shape and
-    size() keep returning plain tuples (equal to a Size): a Size per ``.shape`` would cost
-    every op that reads shapes."""
-
-    def __new__(cls, sizes=()):
-        sizes = tuple(sizes)
-        for size in sizes:
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-                raise TypeError(f"Size: expected a sequence of ints, got {size!r} in {sizes}")
-        return super().__new__(cls, (int(size) for size in sizes))
-
-    def numel(self) -> int:
-        return math.prod(self)
-
-    def __getitem__(self, index):
-        item = super().__getitem__(index)
-        return Size(item) if isinstance(index, slice) else item
-
-    def __add__(self, other):
-        return Size(tuple(self) + tuple(other))
-
-    def __radd__(self, other):
-        return Size(tuple(other) + tuple(self))
-
-    def __mul__(self, times):
-        return Size(tuple(self) * times)
-
-    __rmul__ = __mul__
-
-    def __repr__(self) -> str:
-        return f"dlpy.Size({list(self)})"
+# ----------------------------------------------------------------- Size (dlpy/size.py)
 
 
 # ----------------------------------------------------------------- threads

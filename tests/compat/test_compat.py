@@ -88,6 +88,27 @@ def test_nesting_and_unbalanced_uninstall():
         compat.uninstall()
 
 
+def test_float_warnings_are_off_while_the_aliases_stand():
+    """torch gives log(0) = -inf, 0/0 = nan and an overflow's inf silently: so does dlpy under
+    the aliases; numpy's own settings come back after."""
+    import warnings
+
+    import numpy as np
+
+    before = np.geterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with compat.as_torch():
+            import torch
+
+            assert torch.tensor([0.0]).log().item() == float("-inf")
+            assert torch.tensor([0.0]).div(0.0).isnan().item()
+            assert torch.tensor([60000.0], dtype=torch.float16).mul(2).isinf().item()
+    assert np.geterr() == before
+    with pytest.warns(RuntimeWarning):
+        dlpy.tensor([0.0]).log()
+
+
 def test_a_module_dlpy_lacks_names_both():
     with compat.as_torch(), pytest.raises(ModuleNotFoundError,
                                           match=r"'torch\.no_such_thing'.*'dlpy\.no_such_thing'"):

@@ -133,7 +133,7 @@ def test_unsupported_ops_name_themselves(mesh):
     with pytest.raises(NotImplementedError, match="'reshape'.*Shard\\(dim=0\\)"):
         dt.reshape(4)
     with pytest.raises(NotImplementedError, match="'softmax'"):
-        F.softmax(dt)
+        F.softmax(dt, -1)
     with pytest.raises(RuntimeError, match="mixed Tensor and DTensor"):
         dt @ Tensor(np.ones((2, 2)))
 

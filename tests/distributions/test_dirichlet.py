@@ -90,7 +90,7 @@ def test_shapes_sampling_and_expand():
 @pytest.mark.parametrize("make, message", [
     (lambda: D.Dirichlet(np.array([1.0, -0.5])),
      r"Dirichlet: expected parameter concentration \(shape \(2,\)\) to satisfy the constraint "
-     r"Independent\(GreaterThan\(lower_bound=0.0\), 1\)"),
+     r"IndependentConstraint\(GreaterThan\(lower_bound=0.0\), 1\)"),
     (lambda: D.Dirichlet(np.array(2.0)),
      r"Dirichlet: concentration must have at least one axis \(the categories\), got shape \(\)"),
     (lambda: D.Dirichlet(np.ones(3)).log_prob(np.array([0.5, 0.6, 0.1])),

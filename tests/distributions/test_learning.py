@@ -60,7 +60,7 @@ def test_maximum_likelihood_gamma_and_categorical():
     logits = Tensor(np.zeros(4), requires_grad=True)
     _descend([logits], lambda: -D.Categorical(logits=logits).log_prob(labels).mean(),
              steps=500, lr=1.0)
-    np.testing.assert_allclose(F.softmax(logits).data, np.bincount(labels) / len(labels),
+    np.testing.assert_allclose(F.softmax(logits, -1).data, np.bincount(labels) / len(labels),
                                atol=1e-4)
 
 
@@ -75,7 +75,7 @@ def test_reinforce_gradient_matches_the_true_gradient_in_expectation():
     actions = policy.sample((n,), generator=rng).data
     surrogate = (reward[actions] * policy.log_prob(actions)).mean()
     surrogate.backward()
-    p = F.softmax(logits).data
+    p = F.softmax(logits, -1).data
     true = p * (reward - (p * reward).sum())
     per_sample = reward[actions][:, None] * (np.eye(4)[actions] - p)  # r(x) d log p(x)/d logits
     np.testing.assert_allclose(logits.grad, per_sample.mean(0), rtol=1e-10, atol=1e-12)

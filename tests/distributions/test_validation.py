@@ -31,7 +31,7 @@ def f64(*values) -> Tensor:
     (lambda: D.Beta(0.0, 1.0), r"Beta: expected parameter concentration1"),
     (lambda: D.Poisson(-1.0), r"parameter rate .* GreaterThanEq\(lower_bound=0.0\)"),
     (lambda: D.Binomial(2.5, probs=0.5), r"parameter total_count .* "
-                                         r"IntegerGreaterThan\(lower_bound=0.0\)"),
+                                         r"IntegerGreaterThan\(lower_bound=0\)"),
     (lambda: D.Laplace(0.0, 0.0), r"Laplace: expected parameter scale"),
     (lambda: D.MultivariateNormal(f64(0.0, 0.0), covariance_matrix=Tensor(np.array(
         [[1.0, 2.0], [2.0, 1.0]]))), r"covariance_matrix .* PositiveDefinite\(\)"),
@@ -50,18 +50,19 @@ def test_invalid_parameters(make, message):
 @pytest.mark.parametrize("d, value, message", [
     (D.Exponential(f64(1.0)), f64(-1.0),
      r"Exponential.log_prob: expected value \(shape \(1,\)\) within the support "
-     r"GreaterThanEq\(lower_bound=0.0\) of Exponential\(rate: 1.0\), but found invalid values"),
+     r"GreaterThanEq\(lower_bound=0.0\) of Exponential\(rate: tensor\(\[1\.\], .*\)\), "
+     r"but found invalid values"),
     (D.Normal(0.0, 1.0), np.nan, r"support Real\(\)"),
     (D.Bernoulli(0.3), 0.5, r"support Boolean\(\)"),
     (D.Categorical(f64(0.5, 0.5)), np.array([0, 2]),
-     r"support IntegerInterval\(lower_bound=0.0, upper_bound=1.0\) .* index \(1,\): 2"),
+     r"support IntegerInterval\(lower_bound=0, upper_bound=1\) .* index \(1,\): 2"),
     (D.Poisson(2.0), 1.5, r"support IntegerGreaterThan"),
     (D.Beta(2.0, 2.0), 1.5, r"support Interval\(lower_bound=0.0, upper_bound=1.0\)"),
     (D.Binomial(f64(3.0), probs=f64(0.5)), f64(4.0), r"support IntegerInterval"),
     (D.OneHotCategorical(f64(0.5, 0.5)), f64(1.0, 1.0), r"support OneHot\(\)"),
     (D.Uniform(0.0, 1.0), 2.0, r"support Interval"),
     (D.MultivariateNormal(f64(0.0, 0.0), scale_tril=Tensor(np.eye(2))), f64(np.nan, 0.0),
-     r"support Independent\(Real\(\), 1\) .* 1 of 1 events"),
+     r"support IndependentConstraint\(Real\(\), 1\) .* 1 of 1 events"),
 ])
 def test_values_outside_the_support(d, value, message):
     with pytest.raises(ValueError, match=message):
@@ -179,11 +180,11 @@ def test_kl_errors():
 
 def test_constraint_reprs_and_checks():
     assert repr(constraints.positive) == "GreaterThan(lower_bound=0.0)"
-    assert repr(constraints.real_vector) == "Independent(Real(), 1)"
-    assert repr(constraints.integer_interval(0, 3)) == "IntegerInterval(lower_bound=0.0, " \
-                                                      "upper_bound=3.0)"
-    assert repr(constraints.half_open_interval(0, 1)) == "HalfOpenInterval(lower_bound=0.0, " \
-                                                         "upper_bound=1.0)"
+    assert repr(constraints.real_vector) == "IndependentConstraint(Real(), 1)"
+    assert repr(constraints.integer_interval(0, 3)) == "IntegerInterval(lower_bound=0, " \
+                                                      "upper_bound=3)"
+    assert repr(constraints.half_open_interval(0, 1)) == "HalfOpenInterval(lower_bound=0, " \
+                                                         "upper_bound=1)"
     np.testing.assert_array_equal(constraints.simplex.check(np.array([[0.5, 0.5], [0.5, 0.6]])),
                                   [True, False])
     np.testing.assert_array_equal(constraints.one_hot.check(np.array([[0, 1.0], [1.0, 1.0]])),

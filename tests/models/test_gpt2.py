@@ -12,6 +12,7 @@ import dlpy
 from dlpy import optim
 from dlpy.models import _hf
 from dlpy.models.gpt2 import Conv1D, GPT2Config, GPT2LMHeadModel, GPT2Model
+from dlpy.nn.module import state_dict_once
 
 from .hf_fixture import arrays, configs, model, real_positions, state
 
@@ -28,7 +29,9 @@ def test_logits_equal_transformers_with_left_padding():
 
 def test_parameter_names_are_transformers_and_conv1d_keeps_its_layout():
     lm = model("gpt2")
-    assert list(lm.state_dict()) == list(state("gpt2"))  # lm_head tied: stored once
+    # lm_head tied: stored once; torch's state_dict lists it under both names
+    assert list(state_dict_once(lm)) == list(state("gpt2"))
+    assert list(lm.state_dict())[-1] == "lm_head.weight"
     assert lm.lm_head.weight is lm.transformer.wte.weight
     assert lm.transformer.h[0].attn.c_attn.weight.shape == (32, 96)  # (in, out)
     layer = Conv1D(3, 2, rng=np.random.default_rng(0))

@@ -12,6 +12,7 @@ from dlpy.models.roberta import (
     RobertaForTokenClassification,
     RobertaModel,
 )
+from dlpy.nn.module import state_dict_once
 
 from .hf_encoder import build, check_base, check_gradients, check_head, feed
 
@@ -58,4 +59,5 @@ def test_positions_skip_padding_and_are_named_in_errors():
 def test_mlm_decoder_is_the_input_embedding():
     model = roberta("mlm")
     assert model.lm_head.decoder.weight is model.roberta.embeddings.word_embeddings.weight
-    assert "lm_head.decoder.weight" not in model.state_dict()
+    assert "lm_head.decoder.weight" in model.state_dict()  # every name, as torch's
+    assert "lm_head.decoder.weight" not in state_dict_once(model)  # saved once

@@ -244,9 +244,9 @@ def test_module_errors():
         nn.Threshold()
     with pytest.warns(UserWarning, match="Implicit dimension choice for softmin"):
         nn.Softmin()(Tensor(np.zeros((2, 3))))  # torch's deprecated implicit dim (axis 1)
-    with pytest.raises(ValueError, match=r"Dropout2d: p must be in \[0, 1\), got 1.0"):
-        nn.Dropout2d(1.0)
-    with pytest.raises(ValueError, match=r"AlphaDropout: p must be in \[0, 1\), got -0.1"):
+    with pytest.raises(ValueError, match=r"Dropout2d: p must be in \[0, 1\], got 1.5"):
+        nn.Dropout2d(1.5)
+    with pytest.raises(ValueError, match=r"AlphaDropout: p must be in \[0, 1\], got -0.1"):
         nn.AlphaDropout(-0.1)
     with pytest.raises(ValueError, match=r"LocalResponseNorm: size must be a positive integer"):
         nn.LocalResponseNorm(0)

@@ -26,7 +26,7 @@ ACTIVATIONS = [
     (nn.Hardtanh(), F.hardtanh),
     (nn.Hardtanh(-0.5, 0.25), lambda x: F.hardtanh(x, -0.5, 0.25)),
     (nn.Softmax(dim=0), lambda x: F.softmax(x, 0)),
-    (nn.Softmax(-1), F.softmax),
+    (nn.Softmax(-1), lambda x: F.softmax(x, -1)),
     (nn.LogSoftmax(dim=1), lambda x: F.log_softmax(x, 1)),
 ]
 
@@ -71,17 +71,17 @@ def test_activation_module_errors():
 
 def _targets(name, rng):
     if name == "NLLLoss":
-        return F.log_softmax(Tensor(rng.standard_normal((5, 4)))).data, np.array([0, 3, -100, 1,
+        return F.log_softmax(Tensor(rng.standard_normal((5, 4))), -1).data, np.array([0, 3, -100, 1,
                                                                                  2])
     if name == "KLDivLoss":
-        return F.log_softmax(Tensor(rng.standard_normal((5, 4)))).data, \
+        return F.log_softmax(Tensor(rng.standard_normal((5, 4))), -1).data, \
             rng.dirichlet(np.ones(4), 5)
     return 2 * rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
 
 
 LOSSES = {
     "NLLLoss": ({"weight": [1.0, 2.0, 0.5, 1.5]}, lambda x, t, r: F.nll_loss(
-        x, t, r, weight=[1.0, 2.0, 0.5, 1.5])),
+        x, t, [1.0, 2.0, 0.5, 1.5], reduction=r)),
     "SmoothL1Loss": ({"beta": 0.5}, lambda x, t, r: F.smooth_l1_loss(x, t, r, beta=0.5)),
     "HuberLoss": ({"delta": 0.7}, lambda x, t, r: F.huber_loss(x, t, r, delta=0.7)),
     "KLDivLoss": ({}, F.kl_div),
@@ -108,7 +108,7 @@ def test_loss_module_is_its_function(name, reduction, rng):
 
 
 def test_loss_module_options_and_reprs(rng):
-    x = F.log_softmax(Tensor(rng.standard_normal((4, 3)))).data
+    x = F.log_softmax(Tensor(rng.standard_normal((4, 3))), -1).data
     labels = np.array([0, 2, 1, 2])
     loss = nn.NLLLoss(ignore_index=2)(Tensor(x), labels)
     assert loss.item() == pytest.approx(-(x[0, 0] + x[2, 1]) / 2, rel=1e-12)

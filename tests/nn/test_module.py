@@ -63,11 +63,18 @@ def test_parameters_and_buffers_are_generators_as_torchs():
     assert len(list(nn.Sequential(norm).buffers(recurse=False))) == 0
 
 
-def test_state_dict_is_a_copy():
+def test_state_dict_shares_the_parameters_arrays():
+    # as torch's: detached tensors over the parameters' storage (timm's EMA writes through
+    # them); clone() makes a snapshot
     model = make()
     state = model.state_dict()
+    snapshot = {k: v.clone() for k, v in state.items()}
+    assert not state["first.weight"].requires_grad
     state["first.weight"][...] = 0
-    assert np.abs(model.first.weight.data).sum() > 0
+    assert np.abs(model.first.weight.data).sum() == 0
+    assert np.abs(snapshot["first.weight"].data).sum() > 0
+    model.load_state_dict(snapshot)  # in place: the earlier state sees the loaded values
+    np.testing.assert_array_equal(state["first.weight"].data, snapshot["first.weight"].data)
 
 
 def test_strict_load_reports_missing_unexpected_and_shape():
@@ -173,8 +180,9 @@ def test_buffers_are_saved_and_loaded_but_never_learnt(tmp_path):
     model.inner.seen[...] = 3
     assert model._buffers["table"] is model.table
     state = model.state_dict()
-    state["table"][0] = -1  # a copy
-    assert model.table[0] == 9
+    state["table"][0] = -1  # a view of the buffer, as torch's
+    assert model.table[0] == -1
+    model.table[0] = 9
     model.save(tmp_path / "m.npz")
     fresh = Counted(np.random.default_rng(1))
     fresh.inner.register_buffer("seen", np.zeros(2, dtype=np.int32))
@@ -199,10 +207,10 @@ def test_buffers_are_tensors_updated_in_place_as_torchs():
     model.register_buffer("given", given)
     assert model.given is given  # a Tensor is kept itself (torch: `self.x is t`)
     assert all(type(b) is dlpy.Tensor for b in model.buffers())
-    state = model.state_dict()  # Tensor copies (torch: views sharing the storage)
+    state = model.state_dict()  # Tensors sharing the buffers' arrays, as torch's
     assert all(type(v) is dlpy.Tensor for v in state.values())
     state["pe"][0] = -1.0
-    assert model.pe[0].item() == 0.0
+    assert model.pe[0].item() == -1.0
     held = model.pe
     model.load_state_dict({"pe": np.full(4, 7.0), "given": np.zeros(2)})
     assert model.pe is held and held.tolist() == [7.0] * 4  # loaded into the same Tensor
@@ -250,7 +258,8 @@ def test_to_double_and_float_cast_parameters_and_float_buffers_in_place():
     weight = model[0].weight
     weight.grad = np.ones_like(weight.data)
     assert model.double() is model
-    assert model[0].weight is weight and weight.dtype == np.float64 and weight.grad is None
+    assert model[0].weight is weight and weight.dtype == np.float64
+    assert weight.grad.dtype == np.float64  # the gradient is cast along, as torch's
     assert all(p.dtype == np.float64 for p in model.parameters())
     assert model[0].running.dtype == np.float64 and model[0].table.dtype == np.arange(4).dtype
     assert dict(model.named_buffers())["0.running"].dtype == np.float64

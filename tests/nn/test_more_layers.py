@@ -152,8 +152,7 @@ def test_loss_module_errors():
     with pytest.raises(TypeError, match=r"BCEWithLogitsLoss: the first argument is weight, as "
                                         r"PyTorch's; got 'sum' \(write reduction='sum'\)"):
         nn.BCEWithLogitsLoss("sum")
-    with pytest.raises(TypeError):
-        nn.MarginRankingLoss(0.5, "sum")  # reduction is a keyword
+    assert nn.MarginRankingLoss(0.5, None, None, "sum").reduction == "sum"  # torch's order
     with pytest.raises(ValueError, match=r"MultiMarginLoss: p must be 1 or 2, got 3"):
         nn.MultiMarginLoss(3)
     with pytest.raises(ValueError, match=r"SoftMarginLoss: reduction must be mean, sum or none"):
@@ -175,8 +174,9 @@ def test_embedding_bag_module(rng):
     pretrained = nn.EmbeddingBag.from_pretrained(np.eye(3), mode="max")
     assert not pretrained.weight.requires_grad and pretrained.weight.dtype == np.float64
     np.testing.assert_array_equal(pretrained(np.array([[0, 2]])).data, [[1.0, 0.0, 1.0]])
-    with pytest.raises(NotImplementedError, match=r"EmbeddingBag: scale_grad_by_freq"):
-        nn.EmbeddingBag(10, 4, scale_grad_by_freq=True)
+    scaled = nn.EmbeddingBag(10, 4, mode="sum", scale_grad_by_freq=True)
+    scaled(np.array([[2, 2, 5]])).sum().backward()
+    np.testing.assert_allclose(scaled.weight.grad[[2, 5]], np.ones((2, 4)))
     with pytest.raises(ValueError, match=r"EmbeddingBag: mode must be sum, mean or max, got "
                                          r"'min'"):
         nn.EmbeddingBag(10, 4, mode="min")

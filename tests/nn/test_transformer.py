@@ -124,8 +124,11 @@ def test_errors_name_what_was_expected():
     with pytest.raises(TypeError, match="layer_config must be a dict .* got list"):
         TransformerEncoder([8, 2, 16], 2)
     layer = TransformerEncoderLayer(**SMALL)
-    with pytest.raises(ValueError, match=r"query must be \(batch, seq, 8\), got \(5, 8\)"):
-        layer(Tensor(np.zeros((5, 8), dtype=np.float32)))
+    with pytest.raises(ValueError, match=r"query must be \(batch, seq, 8\), got "):
+        layer(Tensor(np.zeros((5, 6), dtype=np.float32)))
+    # an unbatched (seq, d_model) input is a batch of one, as torch's
+    x = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
+    np.testing.assert_allclose(layer(Tensor(x)).data, layer(Tensor(x[None])).data[0], rtol=1e-6)
 
 
 # ------------------------------------------------------------------ torch's defaults and layout

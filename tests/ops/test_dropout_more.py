@@ -148,9 +148,10 @@ def test_errors():
         F.dropout3d(x3)
     for fn in (F.dropout1d, F.alpha_dropout):
         name = fn.__name__
-        with pytest.raises(ValueError, match=rf"{name}: p must be in \[0, 1\), got 1"):
-            fn(x3, 1, True)
-        with pytest.raises(ValueError, match=rf"{name}: p must be in \[0, 1\), got -0.1"):
+        with pytest.raises(ValueError, match=rf"{name}: p must be in \[0, 1\], got 1.5"):
+            fn(x3, 1.5, True)
+        np.testing.assert_array_equal(fn(x3, 1, True).data, np.zeros(x3.shape))  # as torch's
+        with pytest.raises(ValueError, match=rf"{name}: p must be in \[0, 1\], got -0.1"):
             fn(x3, -0.1, True)
-        with pytest.raises(ValueError, match=rf"{name}: p must be in \[0, 1\), got '0.5'"):
+        with pytest.raises(ValueError, match=rf"{name}: p must be in \[0, 1\], got '0.5'"):
             fn(x3, "0.5", True)

@@ -130,8 +130,6 @@ def test_embedding_bag_errors(rng):
     with pytest.raises(ValueError, match=r"embedding_bag: padding_idx must be an integer in "
                                          r"\[-7, 7\), got 7"):
         F.embedding_bag(IDS, weight, OFFSETS, padding_idx=7)
-    with pytest.raises(NotImplementedError, match=r"embedding_bag: scale_grad_by_freq"):
-        F.embedding_bag(IDS, weight, OFFSETS, scale_grad_by_freq=True)
     with pytest.raises(TypeError, match=r"embedding_bag: max_norm must be a number or None, "
                                         r"got 'big'"):
         F.embedding_bag(IDS, weight, OFFSETS, max_norm="big")
@@ -185,3 +183,32 @@ def test_max_is_pytorchs_scan_with_ties_nan_and_long_bags(long_bag, rng):
     won = winners >= 0
     np.add.at(expected, (winners[won], np.nonzero(won)[1]), grad_output[won])
     np.testing.assert_allclose(w.grad, expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean"])
+def test_scale_grad_by_freq_divides_each_rows_gradient_by_its_count(mode):
+    # ids 1 twice and 3 once: the documented rule (torch's CUDA kernel and F.embedding's);
+    # torch 2.13's CPU kernel divides row 3 by 2 here (pytorch/pytorch#190063)
+    weight = Tensor(np.ones((4, 2)), requires_grad=True)
+    ids, offsets = np.array([1, 1, 3]), np.array([0, 2])
+    F.embedding_bag(ids, weight, offsets, mode=mode, scale_grad_by_freq=True).sum().backward()
+    per_bag = [2.0, 1.0] if mode == "mean" else [1.0, 1.0]  # d bag / d each of its rows
+    expected = np.zeros((4, 2))
+    expected[1] = 2 * (1 / per_bag[0]) / 2
+    expected[3] = (1 / per_bag[1]) / 1
+    np.testing.assert_allclose(weight.grad, expected)
+    unscaled = Tensor(np.ones((4, 2)), requires_grad=True)
+    F.embedding_bag(ids, unscaled, offsets, mode=mode).sum().backward()
+    counts = np.bincount(ids, minlength=4)[:, None]
+    np.testing.assert_allclose(weight.grad, unscaled.grad / np.maximum(counts, 1))
+
+
+def test_scale_grad_by_freq_refusals_come_at_backward(rng):
+    weight = Tensor(rng.standard_normal((7, 3)), requires_grad=True)
+    y = F.embedding_bag(IDS, weight, OFFSETS, mode="max", scale_grad_by_freq=True)  # forward
+    with pytest.raises(RuntimeError, match=r"embedding_bag: max mode does not support scaling "
+                                           r"the gradient by the frequency"):
+        y.sum().backward()
+    y = F.embedding_bag(IDS, weight, OFFSETS, mode="sum", sparse=True, scale_grad_by_freq=True)
+    with pytest.raises(RuntimeError, match=r"scale_grad_by_freq is not supported with sparse"):
+        y.sum().backward()

@@ -29,7 +29,7 @@ TORCH_CASES = {
     "smooth_l1": F.smooth_l1_loss,
     "smooth_l1_beta_sum": lambda x, target: F.smooth_l1_loss(x, target, "sum", beta=0.5),
     "smooth_l1_beta0": lambda x, target: F.smooth_l1_loss(x, target, beta=0.0),
-    "smooth_l1_both": lambda x, target: F.smooth_l1_loss(x, target, "none", 0.7),
+    "smooth_l1_both": lambda x, target: F.smooth_l1_loss(x, target, reduction="none", beta=0.7),
     "huber": F.huber_loss,
     "huber_delta_none": lambda x, target: F.huber_loss(x, target, "none", delta=0.5),
     "huber_both_sum": lambda x, target: F.huber_loss(x, target, reduction="sum", delta=1.5),
@@ -45,7 +45,7 @@ TORCH_CASES = {
     "cross_entropy_2d_none_smoothing": lambda x, labels: F.cross_entropy(
         x, labels, reduction="none", label_smoothing=0.1),
     "cross_entropy_1d_probabilities": F.cross_entropy,
-    "nll_2d_weight_sum": lambda x, labels, weight: F.nll_loss(x, labels, "sum", weight=weight),
+    "nll_2d_weight_sum": lambda x, labels, weight: F.nll_loss(x, labels, weight, reduction="sum"),
 }
 
 
@@ -120,8 +120,9 @@ def test_cross_entropy_errors():
 
 
 def test_mse_errors():
-    with pytest.raises(ValueError, match=r"mse_loss: prediction \(2, 3\) and target \(3,\) must"):
-        F.mse_loss(Tensor(np.zeros((2, 3))), np.zeros(3))
+    with pytest.warns(UserWarning, match=r"mse_loss: using a target size \(\(3,\)\) that is "
+                                         r"different to the input size \(\(2, 3\)\)"):
+        F.mse_loss(Tensor(np.zeros((2, 3))), np.zeros(3))  # broadcast, as torch's
     with pytest.raises(ValueError, match=r"mse_loss: reduction must be mean, sum or none"):
         F.mse_loss(Tensor(np.zeros(3)), np.zeros(3), reduction="max")
 
@@ -136,7 +137,7 @@ def test_nll_loss_gradcheck(shape, reduction, rng):
     weight = rng.uniform(0.5, 2.0, shape[axis])
     if labels.size > 1:
         labels.reshape(-1)[0] = -100
-    assert gradcheck(lambda x: F.nll_loss(x, labels, reduction, weight=weight), x)
+    assert gradcheck(lambda x: F.nll_loss(x, labels, weight, reduction=reduction), x)
 
 
 def test_nll_loss_of_log_softmax_is_cross_entropy(rng):
@@ -146,8 +147,8 @@ def test_nll_loss_of_log_softmax_is_cross_entropy(rng):
     for reduction in ("mean", "sum", "none"):
         for w in (None, weight):
             a, b = Tensor(logits, requires_grad=True), Tensor(logits, requires_grad=True)
-            nll = F.nll_loss(F.log_softmax(a), labels, reduction, weight=w)
-            ce = F.cross_entropy(b, labels, reduction, weight=w)
+            nll = F.nll_loss(F.log_softmax(a, -1), labels, w, reduction=reduction)
+            ce = F.cross_entropy(b, labels, w, reduction=reduction)
             np.testing.assert_allclose(nll.data, ce.data, rtol=1e-12, atol=1e-15)
             nll.sum().backward()
             ce.sum().backward()
@@ -261,15 +262,18 @@ def test_new_loss_errors():
         F.smooth_l1_loss(x, np.zeros((2, 3)), beta=-1)
     with pytest.raises(ValueError, match=r"huber_loss: delta must be > 0, got 0.0"):
         F.huber_loss(x, np.zeros((2, 3)), delta=0)
-    with pytest.raises(ValueError, match=r"huber_loss: prediction \(2, 3\) and target \(3,\)"):
-        F.huber_loss(x, np.zeros(3))
+    with pytest.warns(UserWarning, match=r"huber_loss: using a target size \(\(3,\)\) that is "
+                                         r"different to the input size \(\(2, 3\)\)"):
+        broadcast = F.huber_loss(x, np.zeros(3))  # broadcast with a warning, as torch
+    assert broadcast.item() == F.huber_loss(x, np.zeros((2, 3))).item()
     with pytest.raises(ValueError, match=r"smooth_l1_loss: reduction must be mean, sum or none"):
         F.smooth_l1_loss(x, np.zeros((2, 3)), "avg")
     with pytest.raises(ValueError, match=r"kl_div: reduction must be mean, batchmean, sum or "
                                          r"none, got 'avg'"):
         F.kl_div(x, np.zeros((2, 3)), "avg")
-    with pytest.raises(ValueError, match=r"kl_div: prediction \(2, 3\) and target \(2, 1\)"):
-        F.kl_div(x, np.zeros((2, 1)))
+    with pytest.raises(ValueError, match=r"kl_div: input and target of shapes \(2, 3\), \(3, 2\) "
+                                         r"cannot be broadcast"):
+        F.kl_div(x, np.zeros((3, 2)))  # kl_div broadcasts (as torch), these do not
 
 
 def test_k_dimensional_losses_take_the_classes_on_axis_1_as_torch(rng):

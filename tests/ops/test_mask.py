@@ -76,5 +76,6 @@ def test_errors():
     with pytest.raises(ValueError, match=r"masked_fill: mask \(2, 3\) does not broadcast to x "
                                          r"\(3,\)"):
         F.masked_fill(Tensor(np.ones(3)), np.ones((2, 3), bool), 0.0)
-    with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\), got 1"):
-        F.dropout(x, 1)
+    with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\], got 1.5"):
+        F.dropout(x, 1.5)
+    np.testing.assert_array_equal(F.dropout(x, 1).data, np.zeros((2, 3)))  # torch's x * 0

@@ -170,8 +170,9 @@ def test_errors():
         F.interpolate(x5, size=2, mode="bicubic")
     with pytest.raises(ValueError, match=r"rrelu: lower must be <= upper, got lower=0.5"):
         F.rrelu(x5, 0.5, 0.1)
-    with pytest.raises(ValueError, match=r"feature_alpha_dropout: p must be in \[0, 1\), got 1"):
-        F.feature_alpha_dropout(x5, 1, training=True)
+    with pytest.raises(ValueError, match=r"feature_alpha_dropout: p must be in \[0, 1\], got 1.5"):
+        F.feature_alpha_dropout(x5, 1.5, training=True)
+    assert not F.feature_alpha_dropout(x5, 1, training=True).data.any()  # torch's x * 0
     with pytest.raises(ValueError, match=r"gumbel_softmax: tau must be > 0, got 0.0"):
         F.gumbel_softmax(x5, tau=0)
     with pytest.raises(ValueError, match=r"lp_pool2d: norm_type must be > 0, got -1.0"):

@@ -67,7 +67,7 @@ def test_steps_have_zero_gradient(name, rng):
 
 @pytest.mark.parametrize("a_shape, b_shape", [((), (3,)), ((3, 4), (3, 4)), ((3, 1), (1, 4)),
                                               ((2, 1, 3), (3,))])
-@pytest.mark.parametrize("name", ["maximum", "minimum", "atan2"])
+@pytest.mark.parametrize("name", ["maximum", "minimum", "atan2", "hypot"])
 def test_binary_gradcheck(name, a_shape, b_shape, rng):
     a = Tensor(rng.standard_normal(a_shape), requires_grad=True)
     b = Tensor(rng.standard_normal(b_shape), requires_grad=True)
@@ -75,6 +75,17 @@ def test_binary_gradcheck(name, a_shape, b_shape, rng):
     np.testing.assert_array_equal(getattr(F, name)(a, b).data,
                                   getattr(np, "arctan2" if name == "atan2" else name)(a.data,
                                                                                      b.data))
+
+
+def test_hypot_second_order_and_overflow(rng):
+    from dlpy.autograd import gradgradcheck
+
+    a = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal((3,)), requires_grad=True)
+    assert gradgradcheck(F.hypot, (a, b))
+    big = F.hypot(Tensor(np.array([1e30, -np.inf], np.float32)), Tensor(np.array([1e30, np.nan],
+                                                                                np.float32)))
+    np.testing.assert_allclose(big.data, [np.float32(1.4142135e30), np.inf])  # no overflow
 
 
 def test_maximum_of_a_tensor_and_a_number_and_nan():

@@ -71,9 +71,11 @@ SHAPES_AND_AXES = [
                                 lambda x, a, k: F.norm(x, 2, a, k),
                                 lambda x, a, k: F.norm(x, 1.5, a, k),
                                 lambda x, a, k: F.norm(x, np.inf, a, k),
+                                lambda x, a, k: F.norm(x, -1.5, a, k),
+                                lambda x, a, k: F.norm(x, -np.inf, a, k),
                                 lambda x, a, k: F.var(x, a, keepdims=k, correction=0)],
                          ids=["sum", "mean", "max", "min", "logsumexp", "var", "std", "norm",
-                              "norm1.5", "norm_inf", "var0"])
+                              "norm1.5", "norm_inf", "norm-1.5", "norm_-inf", "var0"])
 def test_gradcheck(fn, shape, axis, keepdims, rng):
     x = Tensor(rng.permutation(max(int(np.prod(shape)), 1)).reshape(shape) * 0.1 +
                rng.uniform(0, 0.01, shape), requires_grad=True)  # distinct values: no ties
@@ -148,7 +150,7 @@ def test_logsumexp_is_stable_and_handles_infinities_as_torch():
 def test_logsumexp_gradient_is_softmax(rng):
     x = Tensor(rng.standard_normal((3, 5)), requires_grad=True)
     F.logsumexp(x, -1).sum().backward()
-    np.testing.assert_allclose(x.grad, F.softmax(Tensor(x.data)).data, rtol=1e-12)
+    np.testing.assert_allclose(x.grad, F.softmax(Tensor(x.data), -1).data, rtol=1e-12)
 
 
 def test_var_and_std_edges_as_torch():
@@ -176,16 +178,16 @@ def test_var_std_norm_errors():
         F.std(x, unbiased=1)
     with pytest.raises(TypeError, match=r"var: correction must be a number, got '1'"):
         x.var(correction="1")
-    # torch's older x.var(dim, unbiased): a second positional argument is refused, not read
-    # as keepdims
-    with pytest.raises(TypeError, match=r"takes from 1 to 2 positional arguments"):
-        x.var(1, False)
-    with pytest.raises(TypeError, match=r"takes from 1 to 2 positional arguments"):
-        F.std(x, 1, False)
-    with pytest.raises(ValueError, match=r"norm: p must be positive \(or inf\), got 0.0"):
-        F.norm(x, 0)
-    with pytest.raises(TypeError, match=r"norm: p must be a number, got 'fro'"):
-        F.norm(x, "fro")
+    # torch's older x.var(dim, unbiased[, keepdim]): read as torch does, never as keepdims
+    y = Tensor(np.array([[1.0, 2.0], [3.0, 5.0]]))
+    np.testing.assert_allclose(y.var(1, False).data, [0.25, 1.0])
+    assert F.std(y, 1, True, True).shape == (2, 1) and y.var(True).shape == ()
+    with pytest.raises(TypeError, match=r"std: expected \(dim, unbiased, keepdim\) positionally"):
+        F.std(x, 1, 0)
+    with pytest.raises(ValueError, match=r"norm: p must be a number, got nan"):
+        F.norm(x, float("nan"))
+    with pytest.raises(ValueError, match=r"matrix_norm: ord must be one of"):
+        F.norm(x, "max")
 
 
 def test_norm_of_zero_vectors_has_zero_gradient():
@@ -195,6 +197,24 @@ def test_norm_of_zero_vectors_has_zero_gradient():
         y.sum().backward()
         np.testing.assert_array_equal(y.data, [0.0, 0.0])
         np.testing.assert_array_equal(x.grad, np.zeros((2, 3)))
+
+
+def test_norm_of_order_zero_counts_non_zeros_without_gradient():
+    x = Tensor(np.array([[1.0, 0.0, -2.0], [0.0, 0.0, 0.0]]), requires_grad=True)
+    y = F.norm(x, 0, 1)
+    np.testing.assert_array_equal(y.data, [2.0, 0.0])
+    y.sum().backward()
+    assert x.grad is None  # torch's: no gradient reaches x
+
+
+def test_norm_negative_order_and_empty_reductions():
+    x = Tensor(np.array([1.0, -2.0, 0.0]))
+    assert F.norm(x, -0.5).item() == 0.0  # a zero entry makes a negative-order norm 0
+    np.testing.assert_allclose(F.norm(x[:2], -1).item(), 1 / 1.5, rtol=1e-15)
+    assert F.norm(Tensor(np.zeros(0)), 0).item() == 0.0
+    for p in (np.inf, -np.inf, -1):
+        with pytest.raises(RuntimeError, match=r"cannot compute the .* norm on an empty"):
+            F.norm(Tensor(np.zeros((2, 0))), p, 1)
 
 
 def test_sum_of_squares_gradcheck_float32_and_errors(rng):

@@ -9,11 +9,11 @@ from dlpy import Tensor
 from dlpy.testing import gradcheck
 
 TORCH_CASES = {
-    "softmax": F.softmax,
+    "softmax": lambda x: F.softmax(x, -1),
     "softmax_axis0": lambda x: F.softmax(x, dim=0),  # torch's keyword
-    "softmax_4d": F.softmax,
-    "softmax_large": F.softmax,
-    "log_softmax": F.log_softmax,
+    "softmax_4d": lambda x: F.softmax(x, -1),
+    "softmax_large": lambda x: F.softmax(x, -1),
+    "log_softmax": lambda x: F.log_softmax(x, -1),
     "log_softmax_axis1": lambda x: F.log_softmax(x, axis=1),
 }
 
@@ -42,7 +42,11 @@ def test_dim_axis_and_dtype_arguments(fn, rng):
     for d in (0, 1, -1):
         np.testing.assert_array_equal(fn(x, dim=d).data, fn(x, axis=d).data)
         np.testing.assert_array_equal(fn(x, d).data, fn(x, axis=d).data)
-    np.testing.assert_array_equal(fn(x).data, fn(x, dim=-1).data)
+    with pytest.warns(UserWarning, match=r"Implicit dimension choice for "):
+        implicit = fn(x)  # torch's choice: axis 0 of a 0-, 1- or 3-d input, else axis 1
+    np.testing.assert_array_equal(implicit.data, fn(x, dim=0).data)
+    with pytest.warns(UserWarning):
+        np.testing.assert_array_equal(fn(x[0]).data, fn(x[0], dim=1).data)
     assert not np.array_equal(fn(x, dim=0).data, fn(x, dim=-1).data)
     out = fn(x, dim=1, dtype=dlpy.float32)
     assert out.dtype == np.float32
@@ -53,15 +57,15 @@ def test_dim_axis_and_dtype_arguments(fn, rng):
 
 def test_softmax_rows_sum_to_one_and_log_softmax_agrees(rng):
     x = Tensor(rng.standard_normal((3, 5)) * 50)
-    y = F.softmax(x)
+    y = F.softmax(x, -1)
     np.testing.assert_allclose(y.data.sum(-1), 1.0)
-    np.testing.assert_allclose(np.exp(F.log_softmax(x).data), y.data, atol=1e-15)
+    np.testing.assert_allclose(np.exp(F.log_softmax(x, -1).data), y.data, atol=1e-15)
 
 
 def test_no_overflow_for_huge_logits():
     x = Tensor(np.array([[1e4, 0.0, -1e4]], dtype=np.float32), requires_grad=True)
     with np.errstate(over="raise", invalid="raise"):
-        y = F.log_softmax(x)
+        y = F.log_softmax(x, -1)
         y.backward(np.ones((1, 3), dtype=np.float32))
     np.testing.assert_allclose(y.data, [[0.0, -1e4, -2e4]])
     assert np.isfinite(x.grad).all()
@@ -71,7 +75,11 @@ def test_no_overflow_for_huge_logits():
 def test_axis_errors(fn):
     with pytest.raises(ValueError, match=rf"{fn.__name__}: axis 2 is out of range for shape"):
         fn(Tensor(np.ones((2, 3))), axis=2)
-    with pytest.raises(ValueError, match=rf"{fn.__name__}: axis -1 is out of range for shape \(\)"):
-        fn(Tensor(1.0))
-    with pytest.raises(ValueError, match=rf"{fn.__name__}: axis -1 of shape \(2, 0\) is empty"):
-        fn(Tensor(np.ones((2, 0))))
+    with pytest.raises(ValueError, match=rf"{fn.__name__}: axis 1 is out of range for shape \(\)"):
+        fn(Tensor(1.0), 1)
+    assert fn(Tensor(1.0), -1).item() == (1.0 if fn is F.softmax else 0.0)  # 0-d: as torch's
+    with pytest.raises(TypeError, match=rf"{fn.__name__}: expected a floating-point input, got "
+                                        r"int64"):
+        fn(Tensor(np.arange(3)), 0)
+    assert fn(Tensor(np.arange(3)), 0, dtype=dlpy.float64).dtype == np.float64
+    assert fn(Tensor(np.ones((2, 0))), -1).shape == (2, 0)  # an empty axis: as torch's

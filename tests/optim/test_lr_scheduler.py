@@ -197,8 +197,9 @@ def test_sequential_state_holds_the_children():
 def test_sequential_children_share_the_first_ones_base_lrs():
     opt = _opt(0.1)
     warmup = lr_scheduler.LinearLR(opt, start_factor=0.25, total_iters=4)
-    decay = lr_scheduler.ExponentialLR(opt, gamma=0.8)  # made while the lr is 0.025
-    assert decay.base_lrs == [0.025]
+    # made while the lr is 0.025: from the group's initial_lr, as PyTorch's
+    decay = lr_scheduler.ExponentialLR(opt, gamma=0.8)
+    assert decay.base_lrs == [0.1] and opt.param_groups[0]["initial_lr"] == 0.1
     lr_scheduler.SequentialLR(opt, [warmup, decay], milestones=[4])
     assert decay.base_lrs == [0.1] and opt.lr == 0.025
 

@@ -94,8 +94,9 @@ def test_state_dict_resumes_the_schedule(name):
 def test_chained_children_share_the_first_ones_base_lrs():
     opt = _optimizer("sgd")
     constant = S.ConstantLR(opt, factor=0.1, total_iters=2)
-    exponential = S.ExponentialLR(opt, gamma=0.9)  # made while the lr is 0.01
-    assert exponential.base_lrs == [pytest.approx(0.01)]
+    # made while the lr is 0.01: from the group's initial_lr, as PyTorch's
+    exponential = S.ExponentialLR(opt, gamma=0.9)
+    assert exponential.base_lrs == [0.1]
     chain = S.ChainedScheduler([constant, exponential])
     assert exponential.base_lrs == [0.1] and chain.get_last_lr() == [pytest.approx(0.01)]
     assert chain.optimizer is opt

@@ -59,7 +59,7 @@ def test_own_state_dicts_round_trip_in_either_layout(name, reference):
     for layout in (nested, opt.state_dict()):
         other_params, other = _build(name, reference)
         other.load_state_dict(layout)
-        replay.check_same_state(opt, other)
+        replay.check_same_state(opt, other, torch_layout=layout is nested)
 
 
 def test_torch_state_dict_errors(reference):

@@ -268,7 +268,8 @@ def custom_fwd(fwd=None, *, device_type: str = "cpu", cast_inputs=None):
     @functools.wraps(fwd)
     def decorate_fwd(*args, **kwargs):
         state = _state.thread_state()
-        args[0]._fwd_used_autocast = state.enabled
+        # with cast_inputs, forward (and so backward, custom_bwd) runs with autocast off
+        args[0]._fwd_used_autocast = state.enabled and cast_inputs is None
         args[0]._dtype = _state.autocast_dtype(state)
         if cast_inputs is None or not state.enabled:
             return fwd(*args, **kwargs)

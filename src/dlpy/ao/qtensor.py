@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.size import Size
 from dlpy.tensor import Tensor
 
 
@@ -173,8 +174,8 @@ class QTensor:
 
     # ------------------------------------------------------------ torch's accessors
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self._int.shape
+    def shape(self) -> Size:
+        return Size(self._int.shape)
 
     @property
     def ndim(self) -> int:
@@ -319,6 +320,8 @@ def dequantize(x) -> Tensor:
     """torch.dequantize: a QTensor's float32 values (a list of them: a list of Tensors)."""
     if isinstance(x, (list, tuple)):
         return [dequantize(item) for item in x]
+    if isinstance(x, Tensor) and not isinstance(x, QTensor):
+        return x  # torch: a float tensor is returned as it is
     if not isinstance(x, QTensor):
         raise TypeError(f"dequantize: expected a QTensor, got {type(x).__name__}")
     return x.dequantize()

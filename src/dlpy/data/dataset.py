@@ -43,6 +43,11 @@ class IterableDataset(Dataset):
     def __iter__(self) -> Iterator:
         raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
 
+    def __len__(self) -> int:
+        # a TypeError, as len() of an object without __len__: list(stream) takes it for "no
+        # length hint" and goes on
+        raise TypeError(f"object of type '{type(self).__name__}' has no len()")
+
     def __add__(self, other) -> ChainDataset:
         return ChainDataset([self, other])
 
@@ -63,6 +68,7 @@ class ChainDataset(IterableDataset):
             yield from dataset
 
     def __len__(self) -> int:
+        # (a member without a length makes this a TypeError, as len() of it)
         return sum(len(dataset) for dataset in self.datasets)
 
 
@@ -105,11 +111,12 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors):
         if not tensors:
             raise ValueError("TensorDataset: needs at least one array")
+        self.tensors = tensors  # as given (PyTorch's attribute)
         self.is_tensor = tuple(isinstance(t, Tensor) for t in tensors)
         self.arrays = tuple(t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors)
         if any(a.ndim == 0 for a in self.arrays):
             raise ValueError("TensorDataset: every array needs a first axis (one row per item), "
-                             f"got shapes {[a.shape for a in self.arrays]}")
+                             f"got shapes {[tuple(a.shape) for a in self.arrays]}")
         sizes = [len(a) for a in self.arrays]
         if len(set(sizes)) != 1:
             raise ValueError(f"TensorDataset: the arrays must have the same length, got {sizes}")
@@ -232,24 +239,47 @@ class SequentialSampler(Sampler):
 class RandomSampler(Sampler):
     """A new permutation every epoch, from ``rng`` (torch's ``generator=``, the same thing: a
     dlpy.Generator or numpy Generator; None: the default generator, so ``dlpy.manual_seed``
-    makes it reproducible)."""
+    makes it reproducible). ``num_samples`` (default: the dataset's length) indices, drawn
+    with ``replacement`` or as whole permutations one after the other, as torch's."""
 
     def __init__(self, data_source, rng: np.random.Generator | None = None, *,
-                 generator: np.random.Generator | None = None):
+                 generator: np.random.Generator | None = None, replacement: bool = False,
+                 num_samples: int | None = None):
+        if isinstance(rng, bool):  # torch's positional RandomSampler(data, replacement)
+            rng, replacement = None, rng
         if generator is not None:
             if rng is not None:
                 raise ValueError("RandomSampler: give rng or generator (the same thing), not both")
             rng = generator
+        if not isinstance(replacement, bool):
+            raise TypeError(f"RandomSampler: replacement should be a boolean value, but got "
+                            f"replacement={replacement!r}")
+        if num_samples is not None and (isinstance(num_samples, bool)
+                                        or not isinstance(num_samples, (int, np.integer))
+                                        or num_samples <= 0):
+            raise ValueError(f"RandomSampler: num_samples should be a positive integer value, "
+                             f"but got num_samples={num_samples!r}")
         self.data_source, self.rng = data_source, rng
+        self.replacement, self._num_samples = replacement, num_samples
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.data_source) if self._num_samples is None else int(self._num_samples)
 
     def indices(self) -> np.ndarray:
-        return get_rng(self.rng).permutation(len(self.data_source))
+        n, count, rng = len(self.data_source), self.num_samples, get_rng(self.rng)
+        if self._num_samples is None and not self.replacement:
+            return rng.permutation(n)
+        if self.replacement:
+            return rng.integers(0, n, size=count, dtype=np.int64)
+        parts = [rng.permutation(n) for _ in range(count // n)]
+        return np.concatenate([*parts, rng.permutation(n)[:count % n]])
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices().tolist())
 
     def __len__(self) -> int:
-        return len(self.data_source)
+        return self.num_samples
 
 
 class SubsetRandomSampler(Sampler):
@@ -310,6 +340,9 @@ class BatchSampler(Sampler):
                 or batch_size < 1:
             raise ValueError(f"BatchSampler: batch_size must be a positive integer, got "
                              f"{batch_size!r}")
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"BatchSampler: drop_last should be a boolean value, got "
+                             f"drop_last={drop_last!r}")
         self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), drop_last
 
     def __iter__(self) -> Iterator[list[int]]:

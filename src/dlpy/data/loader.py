@@ -11,7 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from dlpy.data.dataset import IterableDataset, RandomSampler, SequentialSampler, TensorDataset
+from dlpy.data.dataset import (
+    BatchSampler,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 from dlpy.data.workers import WorkerIterator, get_context
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor
@@ -20,10 +26,10 @@ from dlpy.tensor import Tensor
 def default_collate(items: list, where: str = "") -> Any:
     """Stack a list of items into a batch, as torch's: Tensors, numpy arrays and scalars of
     numbers into a Tensor (the arrays' dtype kept), Python numbers into a Tensor (int64 for
-    ints, float64 for floats, bool for bools), tuples and lists field by field (a tuple, or the
-    named tuple's own type), dicts key by key, strings and bytes into a list; numpy arrays of
-    strings or objects are stacked into one numpy array (torch refuses them). Items of
-    different shapes are a ValueError (pad them in your own ``collate_fn``)."""
+    ints, float64 for floats, bool for bools), tuples and lists field by field (into a list,
+    as torch's; a named tuple keeps its type), dicts key by key, strings and bytes into a list;
+    numpy arrays of strings or objects are stacked into one numpy array (torch refuses them).
+    Items of different shapes are a ValueError (pad them in your own ``collate_fn``)."""
     first = items[0]
     if isinstance(first, Tensor):
         return Tensor(_stack([t.data for t in items], where))
@@ -45,7 +51,8 @@ def default_collate(items: list, where: str = "") -> Any:
                              "every item must have the same number")
         fields = (default_collate([item[i] for item in items], f"{where}[{i}]")
                   for i in range(len(first)))
-        return type(first)(*fields) if hasattr(first, "_fields") else tuple(fields)
+        # a list, for tuples too (torch's); a named tuple keeps its type
+        return type(first)(*fields) if hasattr(first, "_fields") else list(fields)
     raise TypeError(f"DataLoader: cannot collate items of type {type(first).__name__}{where}; "
                     "pass a collate_fn")
 
@@ -96,7 +103,7 @@ class _MapFetcher:
         if not self.batched:
             return (self.collate_fn or default_convert)(self.dataset[index])
         if self.by_rows:
-            return self.dataset.rows(index)
+            return list(self.dataset.rows(index))  # a list, as default_collate's
         indices = range(index.start, index.stop) if isinstance(index, slice) else index
         return (self.collate_fn or default_collate)([self.dataset[int(i)] for i in indices])
 
@@ -240,7 +247,7 @@ class DataLoader:
                             f"{type(sampler).__name__}")
         self._check_workers(num_workers, prefetch_factor, persistent_workers, worker_init_fn,
                             timeout, multiprocessing_context)
-        self.dataset, self.batch_sampler = dataset, batch_sampler
+        self.dataset, self._batch_sampler = dataset, batch_sampler
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle, self.drop_last = shuffle, drop_last
         self.collate_fn, self.rng = collate_fn, rng
@@ -304,9 +311,17 @@ class DataLoader:
             raise TypeError(f"DataLoader: the {type(self.dataset).__name__} has no __len__, so "
                             "the loader has no length") from None
 
+    @property
+    def batch_sampler(self):
+        """The batch sampler given, else (batching a map-style dataset) PyTorch's
+        ``BatchSampler(sampler, batch_size, drop_last)``; None without batching."""
+        if self._batch_sampler is not None or self.batch_size is None or self.is_iterable:
+            return self._batch_sampler
+        return BatchSampler(self.sampler, self.batch_size, bool(self.drop_last))
+
     def __len__(self) -> int:
-        if self.batch_sampler is not None:
-            return len(self.batch_sampler)
+        if self._batch_sampler is not None:
+            return len(self._batch_sampler)
         if self.batch_size is None:
             return self.num_samples
         if self.drop_last:
@@ -320,7 +335,7 @@ class DataLoader:
 
     def _index_batches(self) -> Iterator[Any]:
         """Batches of indices: slices for the sequential order, arrays otherwise."""
-        return _index_batches(self.dataset, self.sampler, self.batch_sampler, self.batch_size,
+        return _index_batches(self.dataset, self.sampler, self._batch_sampler, self.batch_size,
                               self.drop_last)
 
     def __iter__(self) -> Iterator[Any]:

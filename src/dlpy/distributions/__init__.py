@@ -9,6 +9,8 @@ Samples come from dlpy's default generator (``dlpy.manual_seed``) or from the nu
 given as ``sample(..., generator=rng)``: the values are numpy's, not PyTorch's.
 """
 
+import sys as _sys
+
 from dlpy.distributions import constraints, kl_cross, transforms  # noqa: F401 - registers KLs
 from dlpy.distributions.constraint_registry import biject_to, transform_to
 from dlpy.distributions.continuous import (
@@ -102,3 +104,22 @@ __all__ = [
     "constraints", "identity_transform", "kl_divergence", "register_kl", "transform_to",
     "transforms",
 ]
+
+# torch's one module per family (``from torch.distributions.normal import Normal`` under
+# dlpy.compat, ``torch.distributions.relaxed_categorical.ExpRelaxedCategorical``): each name is
+# the dlpy module that holds that family
+_FAMILY_MODULES = {
+    "bernoulli": Bernoulli, "beta": Beta, "binomial": Binomial, "categorical": Categorical,
+    "cauchy": Cauchy, "chi2": Chi2, "continuous_bernoulli": ContinuousBernoulli,
+    "dirichlet": Dirichlet, "exponential": Exponential, "fishersnedecor": FisherSnedecor,
+    "gamma": Gamma, "generalized_pareto": GeneralizedPareto, "geometric": Geometric,
+    "gumbel": Gumbel, "half_cauchy": HalfCauchy, "half_normal": HalfNormal,
+    "inverse_gamma": InverseGamma, "kumaraswamy": Kumaraswamy, "laplace": Laplace,
+    "lkj_cholesky": LKJCholesky, "log_normal": LogNormal, "logistic_normal": LogisticNormal,
+    "multinomial": Multinomial, "negative_binomial": NegativeBinomial, "normal": Normal,
+    "one_hot_categorical": OneHotCategorical, "pareto": Pareto, "poisson": Poisson,
+    "relaxed_bernoulli": RelaxedBernoulli, "relaxed_categorical": RelaxedOneHotCategorical,
+    "studentT": StudentT, "uniform": Uniform, "von_mises": VonMises, "weibull": Weibull}
+for _name, _family in _FAMILY_MODULES.items():
+    globals()[_name] = _sys.modules[_family.__module__]
+del _name, _family

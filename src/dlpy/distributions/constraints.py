@@ -23,6 +23,8 @@ def _array(value) -> np.ndarray:
 
 
 def _bound(value) -> str:
+    if isinstance(value, (int, float)):  # a number as given: 0, not 0.0 (PyTorch's repr)
+        return repr(value)
     array = _array(value)
     if array.size == 1:
         return repr(float(array.reshape(())))
@@ -36,11 +38,25 @@ class Constraint:
     is_discrete = False
     event_dim = 0
 
+    def __init_subclass__(cls, **kwargs):
+        # each check works on arrays (the distributions' validation passes .data); a Tensor
+        # given by a user gets a bool Tensor back, as PyTorch's
+        super().__init_subclass__(**kwargs)
+        check = cls.__dict__.get("check")
+        if check is not None:
+            def tensor_check(self, value, _check=check):
+                if isinstance(value, Tensor):
+                    return Tensor(np.asarray(_check(self, value.data), dtype=bool))
+                return _check(self, value)
+            tensor_check.__doc__ = check.__doc__
+            cls.check = tensor_check
+
     def check(self, value) -> np.ndarray:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return type(self).__name__.lstrip("_") + "()"
+        name = type(self).__name__.lstrip("_")  # PyTorch's _Cat: "Cat()"
+        return name[:1].upper() + name[1:] + "()"
 
 
 class _Dependent(Constraint):
@@ -88,7 +104,7 @@ class independent(Constraint):  # noqa: N801 - PyTorch's name
         return result.reshape(result.shape[:result.ndim - n] + (-1,)).all(-1) if n else result
 
     def __repr__(self) -> str:
-        return f"Independent({self.base!r}, {self.reinterpreted_batch_ndims})"
+        return f"IndependentConstraint({self.base!r}, {self.reinterpreted_batch_ndims})"
 
 
 class _Real(Constraint):

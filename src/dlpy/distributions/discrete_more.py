@@ -133,7 +133,7 @@ class _MultinomialSupport(constraints.Constraint):
         return ((value >= 0) & (value % 1 == 0)).all(-1) & (value.sum(-1) <= self.upper_bound)
 
     def __repr__(self) -> str:
-        return f"Multinomial(upper_bound={self.upper_bound})"
+        return "Multinomial()"  # PyTorch's
 
 
 class Multinomial(_OverCategorical):

@@ -15,6 +15,7 @@ import numpy as np
 import dlpy.functional as F
 from dlpy.creation import _generator
 from dlpy.distributions import constraints
+from dlpy.size import Size
 from dlpy.tensor import Tensor, no_grad
 
 __all__ = ["Distribution", "as_tensors", "broadcast_all"]
@@ -62,8 +63,8 @@ class Distribution:
         Distribution._validate_args = bool(value)
 
     def __init__(self, batch_shape=(), event_shape=(), validate_args: bool | None = None):
-        self._batch_shape = tuple(int(n) for n in batch_shape)
-        self._event_shape = tuple(int(n) for n in event_shape)
+        self._batch_shape = Size(int(n) for n in batch_shape)
+        self._event_shape = Size(int(n) for n in event_shape)
         if validate_args is not None:
             if not isinstance(validate_args, (bool, np.bool_)):
                 raise TypeError(f"{type(self).__name__}: validate_args must be True, False or "
@@ -227,8 +228,9 @@ class Distribution:
         parts = []
         for name in self._given_params():
             value = self.__dict__[name]
-            shown = value.data.reshape(()).item() if value.data.size == 1 else \
-                _shape_text(value.shape)
+            # PyTorch's: a 0-d value's number, a one-element one's tensor, else its Size
+            shown = value.data.item() if value.ndim == 0 else value if value.data.size == 1 \
+                else Size(value.shape)
             parts.append(f"{name}: {shown}")
         return f"{type(self).__name__}({', '.join(parts)})"
 

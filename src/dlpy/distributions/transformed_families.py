@@ -186,8 +186,10 @@ class Weibull(TransformedDistribution):
     @property
     def mode(self) -> Tensor:
         c = self.concentration
-        with np.errstate(invalid="ignore"):  # nan where concentration < 1, as PyTorch
-            return self.scale * (((c - 1) / c).log() / c).exp()
+        # PyTorch's power: a negative base gives nan, except at an integral exponent
+        # (concentration 1/2, 1/3, ...), where it is real
+        with np.errstate(invalid="ignore"):
+            return self.scale * ((c - 1) / c) ** c.reciprocal()
 
     @property
     def variance(self) -> Tensor:

@@ -306,7 +306,8 @@ class ComposeTransform(Transform):
         return tuple(shape)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}([{', '.join(repr(p) for p in self.parts)}])"
+        parts = ",\n    ".join(repr(p) for p in self.parts)
+        return f"{type(self).__name__}(\n    {parts}\n)"
 
 
 identity_transform = ComposeTransform([])
@@ -445,9 +446,6 @@ class ReshapeTransform(Transform):
 
     def inverse_shape(self, shape) -> tuple[int, ...]:
         return self._cut(shape, self.out_shape, self.in_shape)
-
-    def __repr__(self) -> str:
-        return f"ReshapeTransform({self.in_shape}, {self.out_shape})"
 
 
 class _Pointwise(Transform):
@@ -624,11 +622,6 @@ class AffineTransform(Transform):
         return _broadcast("AffineTransform", shape, self.loc, self.scale)
 
     inverse_shape = forward_shape
-
-    def __repr__(self) -> str:
-        def shown(v):
-            return repr(v) if isinstance(v, float) else f"Tensor{_shape_text(v.shape)}"
-        return f"AffineTransform(loc={shown(self.loc)}, scale={shown(self.scale)})"
 
 
 class PowerTransform(Transform):

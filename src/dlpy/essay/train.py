@@ -119,13 +119,15 @@ def _averaged(scorer: Scorer, config: EssayConfig) -> AveragedModel | None:
 
 
 def _evaluation_state(scorer: Scorer, averaged: AveragedModel | None) -> dict:
-    """The weights that are validated and kept: the average with --ema, else the model's."""
-    return (averaged.module if averaged is not None else scorer.model).state_dict()
+    """The weights that are validated and kept: the average with --ema, else the model's (a
+    copy: state_dict's tensors share the parameters' arrays, which training changes)."""
+    model = averaged.module if averaged is not None else scorer.model
+    return {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
 
 
 def _predict_with(scorer: Scorer, state: dict, data) -> np.ndarray:
     """Predictions of the model with `state` loaded; the model's own weights are put back."""
-    own = scorer.model.state_dict()
+    own = {k: np.array(v, copy=True) for k, v in scorer.model.state_dict().items()}  # (a copy)
     scorer.model.load_state_dict(state)
     try:
         return scorer.predict_encoded(data)[0]
@@ -256,7 +258,7 @@ def train(docs: Sequence[Doc], config: EssayConfig, out_dir: str | os.PathLike |
     averaged = _averaged(scorer, config)
     sample_weights = _training_targets(train_data, fit_docs, config)
     history: list[dict] = []
-    best = {"rmse": float("inf"), "epoch": -1, "state": scorer.model.state_dict()}
+    best = {"rmse": float("inf"), "epoch": -1, "state": _evaluation_state(scorer, None)}
     first_epoch = 0
     if resumed is not None:
         state = nn.load_checkpoint(checkpoint, scorer.model, optimizer)

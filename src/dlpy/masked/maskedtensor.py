@@ -71,7 +71,7 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
 
     # ------------------------------------------------------------- what it is
     @property
-    def shape(self) -> tuple[int, ...]:
+    def shape(self) -> tuple[int, ...]:  # a Size
         return self._data.shape
 
     @property

@@ -25,6 +25,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy import nn
 from dlpy.models import _hf
+from dlpy.nn.module import state_dict_once
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, as_array, is_floating_dtype, is_grad_enabled
 
@@ -693,6 +694,6 @@ class PreTrainedModel:
         floating = (p.dtype for p in self.parameters() if is_floating_dtype(p.data.dtype))
         config.update(architectures=[type(self).__name__],
                       dtype=np.dtype(next(floating, np.float32)).name)
-        _hf.write_pretrained(path, config, self.state_dict())
+        _hf.write_pretrained(path, config, state_dict_once(self))
         if getattr(self, "generation_config", None) is not None:  # set or read: written back
             self.generation_config.save_pretrained(path)

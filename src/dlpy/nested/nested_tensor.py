@@ -63,7 +63,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
     @property
     def shape(self) -> tuple:
         """(B, ..., None, ...): the ragged dim is None (torch shows a symbol, j1)."""
-        inner = self._values.shape[1:]
+        inner = tuple(self._values.shape[1:])
         r = self._ragged_idx
         return (len(self._offsets) - 1,) + inner[:r - 1] + (None,) + inner[r - 1:]
 

@@ -69,11 +69,15 @@ def _pairs(container: Module, items: Any, sort_dicts: bool = False) -> list[tupl
         raise TypeError(f"{name}.update: expected a mapping or an iterable of (key, value) "
                         f"pairs, got {type(items).__name__}")
     pairs = []
-    for i, pair in enumerate(items):
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+    for i, pair in enumerate(items):  # torch's errors: TypeError, or ValueError for a length
+        if not isinstance(pair, Iterable) or isinstance(pair, (str, bytes, Module, Tensor)):
             raise TypeError(f"{name}.update: element {i} should be a (key, value) pair, got "
                             f"{pair!r}")
-        pairs.append((pair[0], pair[1]))
+        pair = tuple(pair)
+        if len(pair) != 2:
+            raise ValueError(f"{name}.update: element {i} should be a (key, value) pair, got "
+                             f"{len(pair)} items; 2 are required")
+        pairs.append(pair)
     return pairs
 
 
@@ -156,9 +160,19 @@ class ModuleList(Module):
         return self
 
     def insert(self, index: int, module: Module) -> None:
-        """Put ``module`` before position ``index`` (list.insert's, -len to len)."""
+        """Put ``module`` before position ``index`` (0 to len), as torch's: an ``index`` past
+        the end adds the module under the name ``str(index)`` (as torch's loop leaves it), a
+        negative one is a KeyError."""
+        index = operator.index(index)
+        _check_module(self, module)
+        if index < 0:  # torch's loop reads the entry "-1"
+            raise KeyError(f"{type(self).__name__}.insert: index {index}: torch's "
+                           "ModuleList.insert takes 0 to len(modules)")
         modules = list(self._modules.values())
-        modules.insert(_insert_position(self, index), _check_module(self, module))
+        if index > len(modules):
+            setattr(self, str(index), module)
+            return
+        modules.insert(index, module)
         _renumber(self, modules)
 
     def pop(self, index: int | slice) -> Module | ModuleList:
@@ -403,6 +417,9 @@ class ParameterList(Module):
             self.append(value)
         return self
 
+    def __iadd__(self, values: Iterable[Parameter | Tensor]) -> ParameterList:
+        return self.extend(values)
+
     def __repr__(self) -> str:
         return _repr_parameters(self)
 
@@ -451,6 +468,44 @@ class ParameterDict(Module):
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._parameters.get(key, default)
+
+    def setdefault(self, key: str, default: Parameter | Tensor) -> Parameter:
+        """The entry ``key``, first set to ``default`` if there is none."""
+        if key not in self._parameters:
+            self[key] = default
+        return self[key]
+
+    def popitem(self) -> tuple[str, Parameter]:
+        """Remove and return the last inserted (key, parameter)."""
+        if not self._parameters:
+            raise KeyError("popitem(): ParameterDict is empty")
+        key = next(reversed(self._parameters))
+        return key, self.pop(key)
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same Parameter objects, in this order."""
+        return ParameterDict(OrderedDict(self._parameters))
+
+    @staticmethod
+    def fromkeys(keys: Iterable[str], default: Parameter | Tensor) -> ParameterDict:
+        return ParameterDict([(key, default) for key in keys])
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(list(self._parameters))
+
+    def __or__(self, other: Mapping[str, Parameter | Tensor]) -> ParameterDict:
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ror__(self, other: Mapping[str, Parameter | Tensor]) -> ParameterDict:
+        merged = ParameterDict(other)
+        merged.update(self)
+        return merged
+
+    def __ior__(self, other: Mapping[str, Parameter | Tensor]) -> ParameterDict:
+        self.update(other)
+        return self
 
     def update(self, parameters: Mapping[str, Parameter | Tensor]
                | Iterable[tuple[str, Parameter | Tensor]]) -> None:

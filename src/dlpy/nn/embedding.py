@@ -69,15 +69,16 @@ class Embedding(Module):
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None,
                         max_norm: float | None = None, norm_type: float = 2.0,
                         scale_grad_by_freq: bool = False, sparse: bool = False) -> Embedding:
-        """An Embedding holding a copy of ``embeddings`` (num_embeddings, embedding_dim), in its
-        dtype; ``freeze`` (the default, as PyTorch) keeps it out of training. Draws nothing from
-        the default generator."""
+        """An Embedding holding ``embeddings`` (num_embeddings, embedding_dim), in its dtype (a
+        Tensor's memory shared, as PyTorch's); ``freeze`` (the default, as PyTorch) keeps it out
+        of training. Draws nothing from the default generator."""
         weight = np.array(as_array(embeddings))
         if weight.ndim != 2 or weight.dtype.kind != "f":
             raise ValueError(f"Embedding.from_pretrained: expected a 2-D float array, got shape "
                              f"{weight.shape} of {weight.dtype}")
-        return cls(*weight.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
-                   _weight=weight, _freeze=freeze, dtype=weight.dtype)
+        layer = cls(*weight.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                    _weight=weight, _freeze=freeze, dtype=weight.dtype)
+        return _share_pretrained(layer, embeddings)
 
     def forward(self, ids) -> Tensor:
         return F.embedding(ids, self.weight, self.padding_idx, self.max_norm, self.norm_type,
@@ -98,14 +99,22 @@ class Embedding(Module):
         return text
 
 
+def _share_pretrained(layer, embeddings):
+    """The layer's weight on the given Tensor's memory, as PyTorch's from_pretrained (a write
+    to either shows in the other)."""
+    if isinstance(embeddings, Tensor) and embeddings.data.dtype == layer.weight.data.dtype:
+        layer.weight.data = embeddings.data
+    return layer
+
+
 class EmbeddingBag(Module):
     """Bags of ids -> the sum, mean or max of their rows of weight (num_embeddings,
     embedding_dim), (bags, embedding_dim), as torch.nn.EmbeddingBag (``F.embedding_bag``):
     forward(input, offsets=None, per_sample_weights=None) with 2-D ids (one bag a row) or 1-D
     ids split at offsets. PyTorch's arguments in its order, then rng and dtype; weight
     N(0, 1), the padding_idx row zero (left out of every bag). max_norm: the looked-up rows
-    renormalised in the weight first, as Embedding's; scale_grad_by_freq is not supported
-    (NotImplementedError)."""
+    renormalised in the weight first, as Embedding's; scale_grad_by_freq: each row's gradient
+    divided by its id's count in the input (sum and mean modes)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, max_norm: float | None = None,
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
@@ -119,8 +128,6 @@ class EmbeddingBag(Module):
             raise ValueError(f"{name}: num_embeddings and embedding_dim must be >= 1, got "
                              f"{num_embeddings}, {embedding_dim}")
         _check_max_norm(name, max_norm, norm_type)
-        if scale_grad_by_freq:
-            raise NotImplementedError(f"{name}: scale_grad_by_freq is not supported")
         if mode not in F.EMBEDDING_BAG_MODES:
             raise ValueError(f"{name}: mode must be sum, mean or max, got {mode!r}")
         if padding_idx is not None:
@@ -158,11 +165,11 @@ class EmbeddingBag(Module):
         layer = cls(*weight.shape, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
                     weight, include_last_offset, padding_idx, dtype=weight.dtype)
         layer.weight.requires_grad = not freeze
-        return layer
+        return _share_pretrained(layer, embeddings)
 
     def forward(self, input, offsets=None, per_sample_weights=None) -> Tensor:  # noqa: A002
         return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,
-                               mode=self.mode, sparse=self.sparse,
+                               self.scale_grad_by_freq, self.mode, self.sparse,
                                per_sample_weights=per_sample_weights,
                                include_last_offset=self.include_last_offset,
                                padding_idx=self.padding_idx)

@@ -1,17 +1,20 @@
-"""Loss modules with PyTorch's names: each calls its function in dlpy.functional."""
+"""Loss modules with PyTorch's names and arguments (its deprecated size_average and reduce
+included): each calls its function in dlpy.functional."""
 
 from __future__ import annotations
 
 from dlpy import functional as F
 from dlpy.nn.module import Module
+from dlpy.ops.loss import _legacy_reduction
 from dlpy.tensor import Tensor
 
 
 class _Loss(Module):
     reductions = ("mean", "sum", "none")
 
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         if reduction not in self.reductions:
             raise ValueError(
                 f"{type(self).__name__}: reduction must be {', '.join(self.reductions[:-1])} or "
@@ -26,29 +29,29 @@ class CrossEntropyLoss(_Loss):
     ``ignore_index`` count nothing; ``label_smoothing`` mixes in the uniform distribution
     (``F.cross_entropy``)."""
 
-    def __init__(self, weight=None, reduction: str = "mean", ignore_index: int = -100,
-                 label_smoothing: float = 0.0):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(size_average, reduce, reduction)
         self.weight = weight
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002 - PyTorch's name
-        return F.cross_entropy(input, target, self.reduction, self.ignore_index,
-                               self.label_smoothing, self.weight)
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class MSELoss(_Loss):
     """loss(prediction, target) = mean (sum) of (prediction - target)^2; same shapes."""
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
-        return F.mse_loss(input, target, self.reduction)
+        return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
     """loss(prediction, target) = mean (sum) of |prediction - target|; same shapes."""
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
-        return F.l1_loss(input, target, self.reduction)
+        return F.l1_loss(input, target, reduction=self.reduction)
 
 
 def _weight(name: str, weight):
@@ -65,43 +68,48 @@ class BCEWithLogitsLoss(_Loss):
     term (one per class, broadcast along the last axis) (``F.binary_cross_entropy_with_logits``).
     """
 
-    def __init__(self, weight=None, *, reduction: str = "mean", pos_weight=None):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean",
+                 pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
         self.weight, self.pos_weight = _weight("BCEWithLogitsLoss", weight), pos_weight
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
-        return F.binary_cross_entropy_with_logits(input, target, self.reduction,
-                                                  weight=self.weight, pos_weight=self.pos_weight)
+        return F.binary_cross_entropy_with_logits(input, target, self.weight,
+                                                  reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
 
 
 class NLLLoss(_Loss):
     """loss(log-probabilities (..., classes), integer labels (...)): -log_probs at each label;
     ``ignore_index`` and ``weight`` as CrossEntropyLoss (``F.nll_loss``)."""
 
-    def __init__(self, weight=None, reduction: str = "mean", ignore_index: int = -100):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
-        return F.nll_loss(input, target, self.reduction, self.ignore_index, self.weight)
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
 
 
 class SmoothL1Loss(_Loss):
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (``F.smooth_l1_loss``)."""
 
-    def __init__(self, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 beta: float = 1.0):
+        super().__init__(size_average, reduce, reduction)
         self.beta = beta
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
-        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
 class HuberLoss(_Loss):
     """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2) (``F.huber_loss``)."""
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.delta = delta
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
@@ -115,16 +123,13 @@ class KLDivLoss(_Loss):
 
     reductions = ("mean", "batchmean", "sum", "none")
 
-    def __init__(self, reduction: str = "mean", log_target: bool = False):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 log_target: bool = False):
+        super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
-        return F.kl_div(input, target, self.reduction, self.log_target)
-
-
-# More of PyTorch's losses: the first argument in PyTorch's place, the others as keywords
-# (PyTorch's own positions run into its deprecated size_average).
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
 class BCELoss(_Loss):
@@ -132,8 +137,8 @@ class BCELoss(_Loss):
     log clamped at -100, as PyTorch's; ``weight`` scales each element
     (``F.binary_cross_entropy``)."""
 
-    def __init__(self, weight=None, *, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.weight = _weight("BCELoss", weight)
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
@@ -141,10 +146,11 @@ class BCELoss(_Loss):
 
 
 class _MarginLoss(_Loss):
-    """A loss with one setting, ``margin`` (PyTorch's place, then reduction as a keyword)."""
+    """A loss with one setting, ``margin``, before torch's size_average, reduce, reduction."""
 
-    def __init__(self, margin: float = 0.0, *, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
 
@@ -160,8 +166,9 @@ class HingeEmbeddingLoss(_MarginLoss):
     """loss(x, y) = x where y is 1, max(0, margin - x) where y is -1
     (``F.hinge_embedding_loss``)."""
 
-    def __init__(self, margin: float = 1.0, *, reduction: str = "mean"):
-        super().__init__(margin, reduction=reduction)
+    def __init__(self, margin: float = 1.0, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(margin, size_average, reduce, reduction)
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.hinge_embedding_loss(input, target, self.margin, reduction=self.reduction)
@@ -169,9 +176,6 @@ class HingeEmbeddingLoss(_MarginLoss):
 
 class SoftMarginLoss(_Loss):
     """loss(x, y) = log(1 + exp(-y x)) for labels y = +-1 (``F.soft_margin_loss``)."""
-
-    def __init__(self, *, reduction: str = "mean"):
-        super().__init__(reduction)
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.soft_margin_loss(input, target, reduction=self.reduction)
@@ -189,11 +193,11 @@ class CosineEmbeddingLoss(_MarginLoss):
 class TripletMarginLoss(_Loss):
     """loss(anchor, positive, negative) = max(0, margin + d(a, p) - d(a, n)) with the
     pairwise p-norm distance; ``swap`` uses min(d(a, n), d(p, n)) (``F.triplet_margin_loss``).
-    PyTorch's arguments in its order (margin, p, eps, swap), then reduction as a keyword."""
+    PyTorch's arguments in its order (margin, p, eps, swap, size_average, reduce, reduction)."""
 
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
-                 swap: bool = False, *, reduction: str = "mean"):
-        super().__init__(reduction)
+                 swap: bool = False, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
@@ -205,8 +209,8 @@ class MultiLabelSoftMarginLoss(_Loss):
     """loss(logits (N, C), 0/1 labels (N, C)): the binary cross-entropy of each class, times
     ``weight``, averaged over the classes (``F.multilabel_soft_margin_loss``)."""
 
-    def __init__(self, weight=None, *, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.weight = _weight("MultiLabelSoftMarginLoss", weight)
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
@@ -217,11 +221,11 @@ class MultiLabelSoftMarginLoss(_Loss):
 class MultiMarginLoss(_Loss):
     """loss(scores (N, C), labels (N,)): the multi-class hinge loss, sum over j != y of
     max(0, margin - x[y] + x[j])^p / C, times weight[y] (``F.multi_margin_loss``). PyTorch's
-    arguments in its order (p, margin, weight), then reduction as a keyword."""
+    arguments in its order (p, margin, weight, size_average, reduce, reduction)."""
 
-    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, *,
-                 reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None,
+                 reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         if isinstance(p, bool) or p not in (1, 2):
             raise ValueError(f"MultiMarginLoss: p must be 1 or 2, got {p!r}")
         self.p, self.margin, self.weight = p, margin, _weight("MultiMarginLoss", weight)
@@ -234,12 +238,11 @@ class MultiMarginLoss(_Loss):
 class PoissonNLLLoss(_Loss):
     """loss(input, counts): the Poisson negative log-likelihood, exp(input) - y input
     (``log_input``) or input - y log(input + eps); ``full`` adds Stirling's term where y > 1
-    (``F.poisson_nll_loss``). log_input and full in PyTorch's places, eps and reduction as
-    keywords."""
+    (``F.poisson_nll_loss``); PyTorch's arguments in its order."""
 
-    def __init__(self, log_input: bool = True, full: bool = False, *, eps: float = 1e-8,
-                 reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, log_input: bool = True, full: bool = False, size_average=None,
+                 eps: float = 1e-8, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, log_input: Tensor, target) -> Tensor:
@@ -252,7 +255,7 @@ class GaussianNLLLoss(_Loss):
     (``F.gaussian_nll_loss``, with its rules for var's shape). All keywords, as PyTorch's."""
 
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.full, self.eps = full, eps
 
     def forward(self, input: Tensor, target, var) -> Tensor:  # noqa: A002
@@ -265,7 +268,7 @@ class CTCLoss(_Loss):
     (``F.ctc_loss``); "mean" divides each loss by its target length before averaging."""
 
     def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.blank, self.zero_infinity = blank, zero_infinity
 
     def forward(self, log_probs: Tensor, targets, input_lengths, target_lengths) -> Tensor:
@@ -287,7 +290,7 @@ class TripletMarginWithDistanceLoss(_Loss):
 
     def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
                  reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.distance_function, self.margin, self.swap = distance_function, margin, swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ import os
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -16,7 +16,14 @@ import numpy as np
 from dlpy.io import atomic_write
 from dlpy.ops.complex import ComplexTensor
 from dlpy.overrides import _disabled_torch_function_impl
-from dlpy.tensor import Tensor, as_array, default_dtype, is_floating_dtype, is_grad_enabled
+from dlpy.tensor import (
+    Tensor,
+    as_array,
+    default_dtype,
+    increment_version,
+    is_floating_dtype,
+    is_grad_enabled,
+)
 
 # torch.nn.modules.module's global hooks (register_module_forward_hook, ...): every module's
 # call runs them before its own; ids are unique across all hooks, so the flag sets can mix
@@ -154,11 +161,26 @@ class Module:
                 self._buffers[name] = self.__dict__[name] = Tensor(value)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if "_parameters" not in self.__dict__:
-            raise RuntimeError(
-                f"{type(self).__name__}: call super().__init__() before assigning attributes"
-            )
+        if "_parameters" not in self.__dict__:  # plain attributes may come first, as torch's
+            kind = "parameters" if isinstance(value, Parameter) else "module" \
+                if isinstance(value, Module) else "buffer" if isinstance(value, Buffer) else None
+            if kind is not None:
+                raise AttributeError(f"{type(self).__name__}: cannot assign {kind} before "
+                                     "Module.__init__() call")
+            object.__setattr__(self, name, value)
+            return
         buffers = self.__dict__.get("_buffers", {})
+        if not isinstance(value, (Parameter, Buffer)) and value is not None:
+            # torch's checks: a registered name takes only its own kind (or None)
+            if name in self._parameters:
+                raise TypeError(f"cannot assign '{_type_name(value)}' as parameter '{name}' "
+                                "(torch.nn.Parameter or None expected)")
+            if name in self._modules and not isinstance(value, Module):
+                raise TypeError(f"cannot assign '{_type_name(value)}' as child module "
+                                f"'{name}' (torch.nn.Module or None expected)")
+            if name in buffers and not isinstance(value, Module) and not _array_like(value):
+                raise TypeError(f"cannot assign '{_type_name(value)}' as buffer '{name}' "
+                                "(torch.Tensor or None expected)")
         if isinstance(value, Buffer):  # nn.Buffer: registered as one
             self.__dict__.pop(name, None)
             self._parameters.pop(name, None)
@@ -192,15 +214,21 @@ class Module:
         ``parameters()``): an index table, running statistics. Persistent buffers are saved in
         ``state_dict()`` beside the parameters and restored by ``load_state_dict`` (keeping the
         buffer's dtype); ``self.<name>`` is the numpy array (or None)."""
-        if not isinstance(name, str) or not name or "." in name:
+        if not isinstance(name, str):
+            raise TypeError(f"register_buffer: buffer name should be a string, got "
+                            f"{type(name).__name__}")
+        if not name or "." in name:
             raise KeyError(f"register_buffer: the name must be a non-empty string without "
                            f"'.', got {name!r}")
         if "_buffers" not in self.__dict__:
-            raise RuntimeError(
-                f"{type(self).__name__}: call super().__init__() before register_buffer"
+            raise AttributeError(
+                f"{type(self).__name__}: cannot assign buffer before Module.__init__() call"
             )
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"register_buffer: attribute {name!r} already exists")
+        if array is not None and not _array_like(array):
+            raise TypeError(f"cannot assign '{_type_name(array)}' object to buffer '{name}' "
+                            "(torch Tensor or None required)")
         value = _as_buffer(array)
         self._buffers[name] = value
         if persistent:
@@ -447,7 +475,10 @@ class Module:
                 yield name, module
 
     def _check_name(self, name: str, what: str) -> None:
-        if not isinstance(name, str) or not name or "." in name:
+        if not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: {what} name should be a string, got "
+                            f"{type(name).__name__}")
+        if not name or "." in name:
             raise KeyError(f"{type(self).__name__}: a {what} name must be a non-empty string "
                            f"without '.', got {name!r}")
         if hasattr(self, name) and name not in self._parameters and name not in self._modules \
@@ -590,7 +621,7 @@ class Module:
         """torch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` or
         keywords ``device, dtype, non_blocking``: cast every floating-point parameter and
         buffer to ``dtype``, in place (the Parameter objects stay the same, so an optimiser
-        made before still holds them; their ``.grad`` is dropped); returns the module. Complex
+        made before still holds them; their ``.grad`` is cast too); returns the module. Complex
         parameters are left as they are (as torch's ``float()``/``double()``). dlpy has one
         device: ``to("cpu")`` does nothing, any other device raises ``RuntimeError``, except
         ``to("meta")``: every parameter and buffer keeps its shape and dtype and loses its
@@ -623,7 +654,9 @@ class Module:
             for p in module._parameters.values():
                 if is_floating_dtype(p.data.dtype) and p.data.dtype != dtype:
                     p.data = p.data.astype(dtype)
-                    p.grad = None
+                    grad = p._grad  # cast along, as torch's (a sparse one is dropped)
+                    p.grad = Tensor(grad.data.astype(dtype)) if isinstance(grad, Tensor) \
+                        else None
             for name, buffer in module._buffers.items():
                 if (buffer is not None and is_floating_dtype(buffer.dtype)
                         and buffer.dtype != dtype):
@@ -711,51 +744,68 @@ class Module:
         return self
 
     def train(self, mode: bool = True) -> Module:
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        """Training (True) or evaluation mode for self and, through each child's own
+        ``train`` (a subclass's override is honoured, as torch's), every submodule."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"{type(self).__name__}.train: training mode is expected to be "
+                             f"boolean, got {mode!r}")
+        object.__setattr__(self, "training", mode)
+        for module in self.children():
+            module.train(mode)
         return self
 
     def eval(self) -> Module:
         return self.train(False)
 
     # ----------------------------------------------------------------- state
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Name -> a copy of each parameter's and persistent buffer's (``register_buffer``)
-        numpy array, in torch's order: each module's own parameters, then its own buffers, then
-        its children's, depth first."""
+    def state_dict(self, *args, destination: dict | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> dict[str, Any]:
+        """Name -> each parameter's and persistent buffer's values, in torch's order: each
+        module's own parameters, then its own buffers, then its children's, depth first (a
+        shared module or parameter under each of its names, as torch's). The values are
+        detached Tensors over the parameters' own arrays, as torch's: writing into one writes
+        the parameter, and training changes them (``clone()`` them for a snapshot);
+        ``keep_vars``: the Parameters and buffers themselves. ``prefix`` starts every name;
+        ``destination``: a dict the entries are added to (and returned)."""
+        if args:  # torch's deprecated positional form
+            destination, prefix, keep_vars = (*args, *(destination, prefix, keep_vars)[len(args):])
         if Module._state_extras_used:
-            return self._state_dict_with_extras()
-        return dict(self._state_arrays())
+            state = self._state_dict_with_extras(prefix, keep_vars)
+        else:
+            state = dict(self._state_arrays(prefix=prefix, keep_vars=keep_vars))
+        if destination is None:
+            return state
+        destination.update(state)
+        return destination
 
-    def _state_arrays(self, extras: bool = False) -> Iterator[tuple[str, Any]]:
-        """(name, copy) for state_dict, module by module as torch's (a shared parameter once,
-        under its first name); with ``extras`` each overriding module's ``_extra_state`` after
-        its own arrays."""
-        seen: set[int] = set()
-        for module_name, module in self.named_modules():
-            prefix = f"{module_name}." if module_name else ""
+    def _state_arrays(self, extras: bool = False, prefix: str = "", keep_vars: bool = False
+                      ) -> Iterator[tuple[str, Any]]:
+        """(name, value) for state_dict, module by module as torch's; with ``extras`` each
+        overriding module's ``_extra_state`` after its own arrays."""
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            head = prefix + (f"{module_name}." if module_name else "")
             for name, param in module._parameters.items():
-                if param is not None and id(param) not in seen:  # None: no entry, as torch's
-                    seen.add(id(param))
-                    yield prefix + name, (Tensor(param.data.copy()) if type(param) is Parameter
-                                          else _state_value(param))
+                if param is not None:  # None: no entry, as torch's
+                    yield head + name, _state_value(param, keep_vars)
             for name, buffer in module.__dict__.get("_buffers", {}).items():
                 if buffer is not None and name not in module._non_persistent:
-                    yield prefix + name, Tensor(buffer.data.copy())
+                    yield head + name, buffer if keep_vars else Tensor(buffer.data)
             if extras and type(module).get_extra_state is not Module.get_extra_state:
-                yield prefix + "_extra_state", module.get_extra_state()
+                yield head + "_extra_state", module.get_extra_state()
 
-    def _state_dict_with_extras(self) -> dict[str, Any]:
+    def _state_dict_with_extras(self, prefix: str = "", keep_vars: bool = False
+                                ) -> dict[str, Any]:
         """state_dict() once hooks or extra state exist: pre hooks (parents first), the arrays,
         each overriding module's ``<prefix>_extra_state``, post hooks (children first)."""
-        modules = [(f"{name}." if name else "", module) for name, module in self.named_modules()]
-        for prefix, module in modules:
+        modules = [(prefix + (f"{name}." if name else ""), module)
+                   for name, module in self.named_modules(remove_duplicate=False)]
+        for head, module in modules:
             for hook in list(module.__dict__.get("_state_dict_pre_hooks", {}).values()):
-                hook(module, prefix, False)
-        state = dict(self._state_arrays(extras=True))
-        for prefix, module in _post_order(modules):
+                hook(module, head, keep_vars)
+        state = dict(self._state_arrays(extras=True, prefix=prefix, keep_vars=keep_vars))
+        for head, module in _post_order(modules):
             for hook in list(module.__dict__.get("_state_dict_post_hooks", {}).values()):
-                if hook(module, state, prefix, {}) is not None:
+                if hook(module, state, head, {}) is not None:
                     raise RuntimeError("state_dict post-hook must return None")
         return state
 
@@ -764,31 +814,59 @@ class Module:
         module = dict(self.named_modules())[module_name]
         return module, attribute
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays (numpy, or anything with .numpy()/.data) into the parameters and the
-        persistent buffers; returns ``(missing_keys, unexpected_keys)`` as torch.
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
+        """Copy arrays (Tensors, numpy arrays, torch tensors) into the parameters and the
+        persistent buffers, in place (each keeps its dtype); returns ``(missing_keys,
+        unexpected_keys)`` as torch.
 
         Strict: every parameter and persistent buffer must be present and nothing extra; shapes
-        must match. A parameter keeps its dtype, and so does a buffer.
+        must match always. As torch's, what can be loaded is loaded before a ``StateDictError``
+        (a RuntimeError and a ValueError) names what could not. ``assign``: the module takes
+        the given tensors themselves (their dtype; a parameter keeps ``requires_grad``).
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state)}.")
         if Module._state_extras_used:
-            return self._load_state_dict_with_extras(state, strict)
-        return self._load_arrays(state, strict)
+            return self._load_state_dict_with_extras(state, strict, assign)
+        keys = self._load_arrays(state, assign)
+        if strict:
+            self._check_keys(keys.missing_keys, keys.unexpected_keys, [])
+        return keys
 
-    def _load_arrays(self, state: dict[str, Any], strict: bool) -> IncompatibleKeys:
+    def _check_keys(self, missing: list[str], unexpected: list[str],
+                    errors: list[tuple[str, str]]) -> None:
+        """Raise torch's error for ``missing``/``unexpected`` keys and ``errors`` (size
+        mismatches), after dlpy's one-line summary."""
+        if not (missing or unexpected or errors):
+            return
+        name = type(self).__name__
+        lines = [f"Missing key(s) in state_dict: {', '.join(_quoted(k) for k in missing)}. "]\
+            if missing else []
+        if unexpected:
+            lines.append("Unexpected key(s) in state_dict: "
+                         f"{', '.join(_quoted(k) for k in unexpected)}. ")
+        if missing or unexpected:
+            summary = (f"load_state_dict: {name} state mismatch; missing keys: "
+                       f"{missing or 'none'}; unexpected keys: {unexpected or 'none'}")
+        else:
+            summary = errors[0][1]
+        lines += [torch_line for torch_line, _ in errors]
+        raise StateDictError(f"{summary}\nError(s) in loading state_dict for {name}:\n\t"
+                             + "\n\t".join(lines))
+
+    def _load_arrays(self, state: Mapping[str, Any], assign: bool = False,
+                     errors: list | None = None) -> IncompatibleKeys:
+        """Load what matches; raise for size mismatches (or add them to ``errors``, as
+        (torch's line, dlpy's line) pairs); return the missing and unexpected keys."""
         for prefix, module in self.named_modules():  # lazy modules take their shapes first
             materialize = getattr(module, "_materialize_from_state", None)
             if materialize is not None:
                 materialize(state, f"{prefix}." if prefix else "")
-        buffers = dict(self.named_buffers(persistent_only=True))
-        own = {**dict(self.named_parameters()), **buffers}
+        own = dict(self._state_arrays(keep_vars=True))
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            raise ValueError(
-                f"load_state_dict: {type(self).__name__} state mismatch; missing keys: "
-                f"{missing or 'none'}; unexpected keys: {unexpected or 'none'}"
-            )
+        mismatches = [] if errors is None else errors
         for name, param in own.items():
             if name not in state:
                 continue
@@ -796,25 +874,55 @@ class Module:
             if load is not None:  # a DTensor parameter: it finds its own piece
                 load(name, state[name])
                 continue
-            value = _as_numpy(state[name])
+            given = state[name]
+            value = _as_numpy(given)
             if np.shape(value) != param.shape:
-                raise ValueError(
-                    f"load_state_dict: shape mismatch for {name}: the model has {param.shape}, "
-                    f"the state has {np.shape(value)}"
-                )
-            if name in buffers:  # the same Tensor takes the values, as torch's copy_
-                param.data = np.array(value, dtype=param.dtype, copy=True)
+                mismatches.append((
+                    f"size mismatch for {name}: copying a param with shape "
+                    f"{_torch_size(np.shape(value))} from checkpoint, the shape in current model "
+                    f"is {_torch_size(param.shape)}.",
+                    f"load_state_dict: shape mismatch for {name}: the model has "
+                    f"{tuple(param.shape)}, the state has {np.shape(value)}"))
                 continue
-            param.data = value.astype(param.dtype, copy=True)
+            if assign:
+                self._assign(name, param, given, value)
+                continue
+            array = param.data
+            if type(array) is np.ndarray and array.flags.writeable:
+                array[...] = value  # in place, as torch's copy_: views of it see the values
+                increment_version(param)
+            else:
+                param.data = np.array(value, dtype=param.dtype, copy=True)
+        if mismatches and errors is None:
+            self._check_keys([], [], mismatches)
         return IncompatibleKeys(missing, unexpected)
 
-    def _load_state_dict_with_extras(self, state: dict[str, Any], strict: bool
-                                     ) -> IncompatibleKeys:
+    def _assign(self, name: str, old: Tensor, given: Any, value: np.ndarray) -> None:
+        """``load_state_dict(assign=True)``'s entry: the module's attribute becomes ``given``
+        (a parameter a Parameter over its array, with the old one's requires_grad)."""
+        path, _, attribute = name.rpartition(".")
+        module = self.get_submodule(path)
+        if isinstance(old, Parameter):
+            if isinstance(given, Parameter):
+                new = given
+            else:
+                new = Parameter(np.empty((0,), value.dtype))
+                new.data = value  # the given tensor's array itself
+            new.requires_grad = old.requires_grad
+            setattr(module, attribute, new)
+        else:
+            module._buffers[attribute] = buffer = given if isinstance(given, Tensor) \
+                else Tensor(value)
+            object.__setattr__(module, attribute, buffer)
+
+    def _load_state_dict_with_extras(self, state: Mapping[str, Any], strict: bool,
+                                     assign: bool = False) -> IncompatibleKeys:
         """load_state_dict() once hooks or extra state exist: pre hooks (parents first) on a
         copy of ``state``, the arrays, ``set_extra_state``, post hooks (children first), then
         the strict check on the key lists the post hooks may have edited."""
         state = dict(state)
-        modules = [(f"{name}." if name else "", module) for name, module in self.named_modules()]
+        modules = [(f"{name}." if name else "", module)
+                   for name, module in self.named_modules(remove_duplicate=False)]
         missing: list[str] = []
         unexpected: list[str] = []
         errors: list[str] = []
@@ -822,13 +930,14 @@ class Module:
             for hook in list(module.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
                 hook(module, state, prefix, {}, strict, missing, unexpected, errors)
         if errors:
-            raise ValueError(f"load_state_dict: {type(self).__name__}: " + "; ".join(errors))
+            raise StateDictError(f"load_state_dict: {type(self).__name__}: " + "; ".join(errors))
         extra = {}
         for prefix, module in modules:
             if type(module).set_extra_state is not Module.set_extra_state:
                 extra[prefix + "_extra_state"] = module
         arrays = {k: v for k, v in state.items() if k not in extra}
-        keys = self._load_arrays(arrays, strict=False)
+        mismatches: list[tuple[str, str]] = []
+        keys = self._load_arrays(arrays, assign, mismatches)
         missing += keys.missing_keys
         unexpected += keys.unexpected_keys
         for key, module in extra.items():
@@ -842,11 +951,10 @@ class Module:
                 if hook(module, incompatible) is not None:
                     raise RuntimeError("load_state_dict post-hook must return None; edit "
                                        "incompatible_keys in place")
-        if strict and (missing or unexpected):
-            raise ValueError(
-                f"load_state_dict: {type(self).__name__} state mismatch; missing keys: "
-                f"{missing or 'none'}; unexpected keys: {unexpected or 'none'}"
-            )
+        if strict:
+            self._check_keys(missing, unexpected, mismatches)
+        else:
+            self._check_keys([], [], mismatches)
         return incompatible
 
     def save(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None) -> None:
@@ -895,10 +1003,29 @@ def _block(name: str, lines: list[str]) -> str:
 
 
 class IncompatibleKeys(NamedTuple):
-    """What ``load_state_dict`` returns, as torch's ``_IncompatibleKeys``."""
+    """What ``load_state_dict`` returns, as torch's ``_IncompatibleKeys`` (and shown as it)."""
 
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return (f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
+                f"unexpected_keys={self.unexpected_keys})")
+
+
+class StateDictError(RuntimeError, ValueError):
+    """load_state_dict's error: a RuntimeError as torch's, a ValueError as dlpy's other
+    bad-input errors."""
+
+
+def _quoted(key: str) -> str:
+    return f'"{key}"'
+
+
+def _torch_size(shape: tuple[int, ...]) -> str:
+    return f"torch.Size({list(shape)})"
 
 
 def _post_order(modules: list[tuple[str, Module]]) -> list[tuple[str, Module]]:
@@ -912,11 +1039,14 @@ def _post_order(modules: list[tuple[str, Module]]) -> list[tuple[str, Module]]:
     return order + stack[::-1]
 
 
-def _state_value(param: Tensor) -> Any:
-    """state_dict()'s value for a parameter: a copy of its array, or what its class gives
-    (``state_dict_value()``: a DTensor parameter's DTensor copy)."""
+def _state_value(param: Tensor, keep_vars: bool = False) -> Any:
+    """state_dict()'s value for a parameter: a detached Tensor over its array (the parameter
+    itself with ``keep_vars``), or what its class gives (``state_dict_value()``: a DTensor
+    parameter's DTensor copy)."""
+    if keep_vars:
+        return param
     value = getattr(param, "state_dict_value", None)
-    return Tensor(param.data.copy()) if value is None else value()
+    return Tensor(param.data) if value is None else value()
 
 
 def _as_buffer(value: Any) -> Tensor | None:
@@ -926,6 +1056,22 @@ def _as_buffer(value: Any) -> Tensor | None:
     if value is None or (isinstance(value, Tensor) and type(value) is not Buffer):
         return value
     return Tensor(value if isinstance(value, np.ndarray) else np.asarray(_as_numpy(value)))
+
+
+def _array_like(value: Any) -> bool:
+    """A buffer's value: a Tensor, a numpy array or scalar, or what numpy can read as one (a
+    torch tensor); not a list or a Python number (torch's buffers take tensors only)."""
+    return isinstance(value, (Tensor, np.ndarray, np.generic)) or hasattr(value, "__array__")
+
+
+def _type_name(value: Any) -> str:
+    """torch.typename's words for an assigned value: ``torch.FloatTensor`` for a float32
+    tensor, else the qualified class name."""
+    if isinstance(value, Tensor):
+        return value.type()
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else \
+        f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _as_numpy(value: Any) -> np.ndarray:
@@ -972,7 +1118,7 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer=None,
     the model's class and ``config``, the optimiser's class, and ``meta``. ``compress``
     deflates the arrays (for files that are kept and shipped rather than rewritten every
     epoch); ``load_checkpoint`` reads either."""
-    arrays = {f"param/{k}": np.asarray(v) for k, v in model.state_dict().items()}
+    arrays = {f"param/{k}": np.asarray(v) for k, v in state_dict_once(model).items()}
     info: dict[str, Any] = {"class": type(model).__name__, "config": _json_config(model)}
     if optimizer is not None:
         info["optimizer"] = type(optimizer).__name__
@@ -1004,10 +1150,11 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None) -> d
     arrays = load_npz(path)
     meta = _meta(path, arrays) if "__meta__" in arrays else {}
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    _tied_names(model, params)
     try:
         model.load_state_dict(params)
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+        raise type(err)(f"{path}: {err}") from None
     if optimizer is not None:
         saved = meta.get("optimizer")
         if saved is None:
@@ -1024,6 +1171,28 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None) -> d
             raise ValueError(f"{path}: {err}") from None
     extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
     return {"meta": meta, "extra": extra}
+
+
+def state_dict_once(module: Module) -> dict[str, Any]:
+    """``module.state_dict()`` with a shared (tied) parameter or buffer once, under its first
+    name: what dlpy's checkpoints and transformers' ``save_pretrained`` store (torch's
+    state_dict lists it under each name); loading fills the other names in."""
+    first: dict[int, str] = {}
+    duplicates = set()
+    for name, value in module._state_arrays(keep_vars=True):
+        if first.setdefault(id(value), name) != name:
+            duplicates.add(name)
+    return {k: v for k, v in module.state_dict().items() if k not in duplicates}
+
+
+def _tied_names(model: Module, params: dict[str, np.ndarray]) -> None:
+    """A checkpoint (``state_dict_once``) has a shared parameter under its first name only:
+    the other names are filled in from it."""
+    first: dict[int, str] = {}
+    for name, value in model._state_arrays(keep_vars=True):
+        first.setdefault(id(value), name)
+        if name not in params and first[id(value)] in params:
+            params[name] = params[first[id(value)]]
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:

@@ -225,12 +225,12 @@ class SyncBatchNorm(_BatchNorm):
 
 
 def _dropout(module: Module, function, x):
-    """``function(x, p, training, rng)``; with ``inplace`` while training, x changed in place
+    """``function(x, p, training, rng=rng)``; with ``inplace`` while training, x changed in place
     and returned (torch's ``inplace=True``)."""
     if module.inplace and module.training and module.p and isinstance(x, Tensor):
         return x._in_place(f"{type(module).__name__.lower()}_",
-                           lambda t: function(t, module.p, True, module.rng))
-    return function(x, module.p, module.training, module.rng)
+                           lambda t: function(t, module.p, True, rng=module.rng))
+    return function(x, module.p, module.training, rng=module.rng)
 
 
 class Dropout(Module):
@@ -241,8 +241,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False, rng=None):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p, self.inplace = p, bool(inplace)
         self.rng = rng  # None: the default generator (dlpy.manual_seed), drawn at call time
 
@@ -396,8 +396,8 @@ class _ChannelDropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False, rng=None):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
-                or not 0 <= p < 1:
-            raise ValueError(f"{type(self).__name__}: p must be in [0, 1), got {p!r}")
+                or not 0 <= p <= 1:
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p!r}")
         self.p, self.inplace = p, bool(inplace)
         self.rng = rng  # None: the default generator (dlpy.manual_seed), drawn at call time
 
@@ -440,8 +440,7 @@ class FeatureAlphaDropout(_ChannelDropout):
     """Alpha dropout of whole channels (N, C, ...) while training; identity in eval mode
     (``F.feature_alpha_dropout``)."""
 
-    function = staticmethod(lambda x, p, training, rng: F.feature_alpha_dropout(
-        x, p, training, rng=rng))
+    function = staticmethod(F.feature_alpha_dropout)
 
 
 def cross_map_window(channels: int, size: int) -> np.ndarray:

@@ -16,7 +16,8 @@ undoes it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -24,8 +25,26 @@ from dlpy.nn.container import ModuleDict, ModuleList
 from dlpy.nn.module import Module, Parameter
 from dlpy.tensor import Tensor, no_grad
 
-__all__ = ["ParametrizationList", "is_parametrized", "register_parametrization",
+__all__ = ["ParametrizationList", "cached", "is_parametrized", "register_parametrization",
            "remove_parametrizations", "type_before_parametrizations"]
+
+# cached(): (id(module), tensor name) -> the tensor computed first inside the outermost block
+_cache: dict[tuple[int, str], Tensor] = {}
+_cache_depth = 0
+
+
+@contextmanager
+def cached() -> Iterator[None]:
+    """Inside the block each parametrized tensor is computed once, at its first use, and
+    reused (one graph node for a weight an RNN reads at every step), as torch's."""
+    global _cache_depth
+    _cache_depth += 1
+    try:
+        yield
+    finally:
+        _cache_depth -= 1
+        if not _cache_depth:
+            _cache.clear()
 
 
 def _as_tensor(value) -> Tensor:
@@ -156,7 +175,13 @@ def _inject_new_class(module: Module) -> None:
 
 def _inject_property(module: Module, tensor_name: str) -> None:
     def get_parametrized(self) -> Tensor:
-        return self.parametrizations[tensor_name]()
+        if not _cache_depth:
+            return self.parametrizations[tensor_name]()
+        key = (id(self), tensor_name)
+        tensor = _cache.get(key)
+        if tensor is None:
+            tensor = _cache[key] = self.parametrizations[tensor_name]()
+        return tensor
 
     def set_original(self, value) -> None:
         self.parametrizations[tensor_name].right_inverse(value)

@@ -22,16 +22,30 @@ from dlpy.tensor import Tensor, as_array, default_dtype
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
-def _activation_name(owner: str, activation) -> str:
-    """The activation's name, "relu" or "gelu" (also given as the function F.relu / F.gelu,
-    as PyTorch allows)."""
+def _activation_name(owner: str, activation):
+    """The activation's name, "relu" or "gelu" (also given as the function F.relu / F.gelu),
+    or another callable as it is (``torch.tanh``, ``nn.SiLU()``: PyTorch takes any)."""
     for name, fn in _ACTIVATIONS.items():
         if activation is fn:
             return name
-    if not isinstance(activation, str) or activation not in _ACTIVATIONS:
-        raise ValueError(f"{owner}: activation must be one of {sorted(_ACTIVATIONS)}, got "
-                         f"{activation!r}")
-    return activation
+    if isinstance(activation, str) and activation in _ACTIVATIONS:
+        return activation
+    if callable(activation) and not isinstance(activation, str):
+        return activation
+    raise ValueError(f"{owner}: activation must be one of {sorted(_ACTIVATIONS)}, got "
+                     f"{activation!r} (or a callable)")
+
+
+def _activation_config(activation) -> str:
+    """What ``config`` (JSON) records of an activation: its name (a callable's own name)."""
+    if isinstance(activation, str):
+        return activation
+    return getattr(activation, "__name__", type(activation).__name__)
+
+
+def _one_batch(key_padding_mask):
+    """An unbatched call's (seq,) key padding mask as a batch of one's (1, seq)."""
+    return None if key_padding_mask is None else as_array(key_padding_mask)[None]
 
 
 def _layer_norm(d_model: int, eps: float, bias: bool, dtype) -> LayerNorm:
@@ -73,7 +87,8 @@ class _Layer(Module):
         batch_first = check_batch_first(owner, batch_first)
         as_device(device, owner)  # the CPU only
         self.config = dict(d_model=d_model, num_heads=num_heads, dim_feedforward=dim_feedforward,
-                           dropout=dropout, activation=activation, norm_first=bool(norm_first),
+                           dropout=dropout, activation=_activation_config(activation),
+                           norm_first=bool(norm_first),
                            layer_norm_eps=layer_norm_eps, bias=bool(bias),
                            batch_first=batch_first)
         self.activation, self.norm_first = activation, bool(norm_first)
@@ -98,7 +113,9 @@ class _Layer(Module):
             self.dropout3 = Dropout(dropout, rng=rng)
 
     def _feedforward(self, x, last_dropout):
-        hidden = self.dropout(_ACTIVATIONS[self.activation](self.linear1(x)))
+        activation = _ACTIVATIONS[self.activation] if isinstance(self.activation, str) \
+            else self.activation
+        hidden = self.dropout(activation(self.linear1(x)))
         return last_dropout(self.linear2(hidden))
 
 
@@ -121,14 +138,17 @@ class TransformerEncoderLayer(_Layer):
         key_padding_mask = pick(owner, "key_padding_mask", key_padding_mask,
                                 "src_key_padding_mask", src_key_padding_mask)
         attn_mask = pick(owner, "attn_mask", attn_mask, "src_mask", src_mask)
-        x = to_batch_first(src, self.batch_first)
+        unbatched = isinstance(src, Tensor) and src.ndim == 2  # (seq, d_model): a batch of one
+        x = src.unsqueeze(0) if unbatched else to_batch_first(src, self.batch_first)
+        if unbatched:
+            key_padding_mask = _one_batch(key_padding_mask)
         if self.norm_first:
             x = x + self._attention(self.norm1(x), key_padding_mask, attn_mask, is_causal)
             x = x + self._feedforward(self.norm2(x), self.dropout2)
         else:
             x = self.norm1(x + self._attention(x, key_padding_mask, attn_mask, is_causal))
             x = self.norm2(x + self._feedforward(x, self.dropout2))
-        return to_batch_first(x, self.batch_first)
+        return x.squeeze(0) if unbatched else to_batch_first(x, self.batch_first)
 
     def _attention(self, x, key_padding_mask, attn_mask, is_causal):
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
@@ -157,8 +177,14 @@ class TransformerDecoderLayer(_Layer):
         True = not allowed, or float, added to the scores; tgt_key_padding_mask (batch, seq_t),
         memory_key_padding_mask (batch, seq_s): True marks padding. *_is_causal: without a mask,
         make the causal one; with a mask, a hint (the mask is used as given), as PyTorch."""
-        x = to_batch_first(tgt, self.batch_first)
-        memory = to_batch_first(memory, self.batch_first)
+        unbatched = isinstance(tgt, Tensor) and tgt.ndim == 2 and memory.ndim == 2  # one each
+        if unbatched:
+            x, memory = tgt.unsqueeze(0), memory.unsqueeze(0)
+            tgt_key_padding_mask = _one_batch(tgt_key_padding_mask)
+            memory_key_padding_mask = _one_batch(memory_key_padding_mask)
+        else:
+            x = to_batch_first(tgt, self.batch_first)
+            memory = to_batch_first(memory, self.batch_first)
         self._check(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
                     memory_key_padding_mask)
         if self.norm_first:
@@ -173,7 +199,7 @@ class TransformerDecoderLayer(_Layer):
             x = self.norm2(x + self._cross_block(x, memory, memory_mask,
                                                  memory_key_padding_mask, memory_is_causal))
             x = self.norm3(x + self._feedforward(x, self.dropout3))
-        return to_batch_first(x, self.batch_first)
+        return x.squeeze(0) if unbatched else to_batch_first(x, self.batch_first)
 
     def _self_block(self, x, attn_mask, key_padding_mask, is_causal):
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
@@ -336,7 +362,7 @@ class Transformer(Module):
         self.config = None if custom_encoder is not None or custom_decoder is not None else dict(
             d_model=d_model, num_heads=num_heads, num_encoder_layers=num_encoder_layers,
             num_decoder_layers=num_decoder_layers, dim_feedforward=dim_feedforward,
-            dropout=dropout, activation=activation,
+            dropout=dropout, activation=_activation_config(activation),
             layer_norm_eps=layer_norm_eps, norm_first=bool(norm_first), bias=bool(bias),
             batch_first=batch_first)
 
@@ -348,15 +374,19 @@ class Transformer(Module):
         tgt_mask (seq_t, seq_t), memory_mask (seq_t, seq_s); the *_key_padding_mask (batch,
         seq): True marks padding. generate_square_subsequent_mask(seq_t) is the causal tgt_mask."""
         owner, d, axis = "Transformer", self.d_model, 0 if self.batch_first else 1
-        if src.ndim != 3 or tgt.ndim != 3 or src.shape[-1] != d or tgt.shape[-1] != d \
-                or src.shape[axis] != tgt.shape[axis]:
+        unbatched = src.ndim == 2 and tgt.ndim == 2  # (seq_s, d) and (seq_t, d), as PyTorch's
+        if not unbatched and (src.ndim != 3 or tgt.ndim != 3
+                              or src.shape[axis] != tgt.shape[axis]) \
+                or src.shape[-1] != d or tgt.shape[-1] != d:
             layout = "(batch, seq_{}, %d)" if self.batch_first else "(seq_{}, batch, %d)"
             raise ValueError(f"{owner}: expected src {layout.format('s') % d} and tgt "
-                             f"{layout.format('t') % d}, got {src.shape} and {tgt.shape}")
-        batch, seq_s = src.shape[axis], src.shape[1 - axis]
+                             f"{layout.format('t') % d}, got {src.shape} and {tgt.shape} "
+                             f"(or both unbatched: (seq, {d}))")
+        batch, seq_s = (1, src.shape[0]) if unbatched else (src.shape[axis], src.shape[1 - axis])
         _check_shape(owner, "src_mask", src_mask,
                      [(seq_s, seq_s), (batch * self.num_heads, seq_s, seq_s)])
-        _check_shape(owner, "src_key_padding_mask", src_key_padding_mask, [(batch, seq_s)])
+        _check_shape(owner, "src_key_padding_mask", src_key_padding_mask,
+                     [(seq_s,)] if unbatched else [(batch, seq_s)])
         memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
                               is_causal=src_is_causal)
         return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from dlpy.nn import parametrizations, parametrize, prune
+from dlpy.nn import fusion, parametrizations, parametrize, prune
 from dlpy.nn.module import Module, Parameter
+from dlpy.optim.optimizer import NonFiniteNormError as _NonFiniteNormError
 from dlpy.optim.optimizer import grad_arrays as _grad_arrays
 from dlpy.optim.optimizer import scale_to_norm as _scale_to_norm
 from dlpy.optim.optimizer import split_pieces as _split_pieces
@@ -36,10 +37,11 @@ from dlpy.tensor import Tensor, no_grad
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_",
            "convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format",
            "parameters_to_vector",
-           "vector_to_parameters", "parametrizations", "parametrize", "prune"]
+           "vector_to_parameters", "fusion", "parametrizations", "parametrize", "prune"]
 
 # ``import dlpy.nn.utils.prune`` as ``import torch.nn.utils.prune`` (the module is dlpy/nn/prune.py)
 sys.modules[f"{__name__}.prune"] = prune
+sys.modules[f"{__name__}.fusion"] = fusion
 
 
 def _tensors(parameters) -> list[Tensor]:
@@ -123,6 +125,9 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor]) -> None:
     """Copy consecutive slices of ``vec`` into the parameters, in place (each keeps its shape
     and dtype); ``vec`` must hold exactly as many numbers as the parameters."""
+    if not isinstance(vec, (Tensor, np.ndarray)):
+        raise TypeError(f"vector_to_parameters: expected vec to be a Tensor, but got: "
+                        f"{type(vec).__name__}")
     data = np.asarray(vec.data if isinstance(vec, Tensor) else vec)
     if data.ndim != 1:
         raise ValueError(f"vector_to_parameters: expected a 1-D vector, got shape {data.shape}")
@@ -168,7 +173,7 @@ def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
            pieces: list[Tensor] = ()) -> Tensor:
     total = _total_norm(arrays, norm_type, "get_total_norm", pieces)
     if error_if_nonfinite and not math.isfinite(total):
-        raise FloatingPointError(
+        raise _NonFiniteNormError(
             f"get_total_norm: the total norm of order {float(norm_type)} is {total} (a tensor "
             "holds NaN or inf); pass error_if_nonfinite=False to get it anyway")
     dtypes = [*arrays, *(p.grad.data for p in pieces)]

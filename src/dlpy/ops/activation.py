@@ -714,7 +714,7 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if any(isinstance(b, (Tensor, np.ndarray)) and (isinstance(b, Tensor) or np.ndim(b))
-           for b in (min, max)):
+           or isinstance(b, float) and b != b for b in (min, max)):  # (a nan bound: nan)
         return _clamp_by_tensors(x, min, max)
     low = None if min is None else real_number("clamp", "min", min, finite=False)
     high = None if max is None else real_number("clamp", "max", max, finite=False)
@@ -742,11 +742,17 @@ def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names
     rest = iter(operands[1:])
     low = None if min is None else next(rest)
     high = None if max is None else next(rest)
-    if low is not None:
-        out = where(_values(out) < _values(low), low, out)
+    if low is not None:  # (a nan bound gives nan, as torch's)
+        out = where(_nan_or(_values(out) < _values(low), low), low, out)
     if high is not None:
-        out = where(_values(out) > _values(high), high, out)
+        out = where(_nan_or(_values(out) > _values(high), high), high, out)
     return out
+
+
+def _nan_or(mask: np.ndarray, bound) -> np.ndarray:
+    """mask, or where a floating bound is nan."""
+    bound = _values(bound)
+    return mask | np.isnan(bound) if bound.dtype.kind in "fc" else mask
 
 
 def _values(x) -> np.ndarray:
@@ -764,4 +770,16 @@ def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
     high = real_number("hardtanh", "max_val", max_val, finite=False)
     if low > high:
         raise ValueError(f"hardtanh: min_val ({low}) must not exceed max_val ({high})")
+    low, high = hardtanh_bounds("hardtanh", x, low, high)
     return Clamp(low, high, open_bounds=True)(x)
+
+
+def hardtanh_bounds(name, x, low, high):
+    """hardtanh's bounds for x: an integer x keeps its dtype, the bounds truncated to integers,
+    as torch's; a bool x is refused, as torch's."""
+    kind = (x.data if isinstance(x, Tensor) else np.asarray(x)).dtype.kind
+    if kind == "b":
+        raise TypeError(f"{name}: bool inputs are not supported, as torch's")
+    if kind in "iu":
+        return tuple(int(v) if np.isfinite(v) else None for v in (low, high))
+    return low, high

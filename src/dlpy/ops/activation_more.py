@@ -8,7 +8,7 @@ from dlpy.amp.dtypes import float32_compute
 from dlpy.amp.state import LOWER, autocast_policy
 from dlpy.ops import check_dim, real_number
 from dlpy.ops.activation import _GELU_BLOCK as _BLOCK
-from dlpy.ops.activation import Clamp, Softplus, _in_blocks, _sigmoid
+from dlpy.ops.activation import Clamp, Softplus, _in_blocks, _sigmoid, hardtanh_bounds
 from dlpy.ops.arithmetic import neg
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat
@@ -444,7 +444,7 @@ def relu6(x, inplace=False):
         from dlpy.ops.activation_inplace import hardtanh_
 
         return hardtanh_(x, 0.0, 6.0)
-    return Clamp(0.0, 6.0, open_bounds=True)(x)
+    return Clamp(*hardtanh_bounds("relu6", x, 0.0, 6.0), open_bounds=True)(x)
 
 
 def softmin(x, dim):

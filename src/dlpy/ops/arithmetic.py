@@ -334,10 +334,13 @@ class Cast(Op):
         self.dtype = dtype
 
     def forward(self, x):
-        if self.dtype.itemsize == 1 and self.dtype.kind == "V":  # float8: torch's rounding
-            from dlpy.amp.dtypes import to_float8  # (e4m3fn saturates, NaN keeps its sign)
+        if self.dtype.kind == "V":
+            if self.dtype.itemsize == 1:  # float8: torch's rounding
+                from dlpy.amp.dtypes import to_float8  # (e4m3fn saturates, NaN keeps its sign)
 
-            return to_float8(x, self.dtype)
+                return to_float8(x, self.dtype)
+            if x.dtype.kind in "fiu" and x.dtype != np.float32:  # bfloat16: through float32,
+                x = x.astype(np.float32)  # as torch's (a float64 tie rounds twice)
         return x.astype(self.dtype)
 
     def backward(self, grad_output):

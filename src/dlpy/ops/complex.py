@@ -339,7 +339,11 @@ def imag(x) -> Tensor:
 def angle(x) -> Tensor:
     """The argument atan2(Im, Re) in (-pi, pi]; for a real tensor 0 or pi (as torch.angle)."""
     x = _as_tensor(x)
-    if x.data.dtype.kind not in "fc":
+    if x.data.dtype.kind in "biu":  # integers and bools: the default float dtype, as torch's
+        from dlpy.ops.promotion import floating
+
+        x = floating(x)
+    elif x.data.dtype.kind not in "fc":
         raise TypeError(f"angle: expected a float or complex tensor, got {x.dtype}")
     return Angle()(x)
 

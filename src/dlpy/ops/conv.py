@@ -959,6 +959,8 @@ class AvgPoolNd(Op):
         y = next(views).copy()
         for view in views:
             y += view
+        if y.dtype.kind == "i":  # int64: the quotient truncated, as torch's
+            return np.trunc(y / self.divisor).astype(y.dtype)
         y /= self.divisor
         return y
 
@@ -1202,6 +1204,10 @@ def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include
         raise ValueError(f"{op.name}: divisor_override must be a nonzero int or None, got "
                          f"{divisor_override!r}")
     _check_pool_rank(op.name, _shape_of(x), SPATIAL[nd][0])
+    dtype = np.dtype(x.dtype) if isinstance(x, Tensor) else np.asarray(x).dtype
+    if dtype.kind in "biu" and dtype != np.int64:
+        raise TypeError(f"{op.name}: expected a floating-point or int64 x, got {dtype}, as "
+                        f"torch's")
     if len(_shape_of(x)) == nd + 1:  # unbatched (C, *spatial): a batch of one, as PyTorch
         return squeeze(_avg_pool(nd, unsqueeze(x, 0), kernel, stride, padding, ceil_mode,
                                  count_include_pad, divisor_override), 0)

@@ -210,7 +210,10 @@ def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Ten
         x = concat(parts, axis=dim)
     before = (slice(None),) * dim
     for _ in range(int(n)):
-        x = sub(getitem(x, before + (slice(1, None),)), getitem(x, before + (slice(None, -1),)))
+        later = getitem(x, before + (slice(1, None),))
+        earlier = getitem(x, before + (slice(None, -1),))
+        # booleans differ where they change (torch's logical_xor; numpy refuses bool -)
+        x = Tensor(later.data != earlier.data) if later.dtype == np.bool_ else sub(later, earlier)
     return x
 
 

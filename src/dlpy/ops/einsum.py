@@ -493,7 +493,8 @@ def _einsum_lowered(equation: str, a, b) -> Tensor:
 
 def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
     """beta * input + alpha * product, with input broadcast to product's shape; beta 0 ignores
-    input (its NaN and inf too), as torch."""
+    input (its NaN and inf too; its gradient is 0), as torch. An integer product takes the
+    scalars as ints (torch converts them to its dtype)."""
     for what, value in (("beta", beta), ("alpha", alpha)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name}: {what} must be a number, got {value!r}")
@@ -502,13 +503,19 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
         if np.broadcast_shapes(shape, product.shape) != product.shape:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{name}: input of shape {shape} does not broadcast to the product's "
-                         f"shape {product.shape}") from None
+        raise ValueError(f"{name}: input of shape {tuple(shape)} does not broadcast to the "
+                         f"product's shape {tuple(product.shape)}") from None
+    number = int if product.dtype.kind in "iub" else float
+    alpha, beta = number(alpha), number(beta)
     if alpha != 1:
-        product = mul(product, float(alpha))
+        product = mul(product, alpha)
     if beta == 0:
+        if isinstance(input, Tensor) and input.requires_grad:  # a zero gradient, as torch's
+            from dlpy.ops.mask import where
+
+            product = add(product, where(np.zeros(shape, dtype=bool), input, 0))
         return product
-    return add(input if beta == 1 else mul(input, float(beta)), product)
+    return add(input if beta == 1 else mul(input, beta), product)
 
 
 @autocast_policy(LOWER)

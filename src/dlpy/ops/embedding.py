@@ -56,6 +56,43 @@ class Embedding(Op):
         return (add_at(self.shape, 0, ids, rows),)
 
 
+class RowGradScale(Op):
+    """y = weight;  d weight = g * scale[:, None]: each row's gradient scaled (embedding_bag's
+    ``scale_grad_by_freq``: 1 / the row's count among the ids). With ``refusal`` (a message)
+    the backward raises it instead, as PyTorch's for the bags it cannot scale."""
+
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
+    def __init__(self, scale, refusal=None):
+        self.scale, self.refusal = scale, refusal
+
+    def forward(self, weight):
+        return weight
+
+    def backward(self, grad_output):
+        if self.refusal:
+            raise RuntimeError(self.refusal)
+        return (grad_output * self.scale.astype(grad_output.dtype)[:, None],)
+
+    def backward_graph(self, grad_output, output):
+        if self.refusal:
+            raise RuntimeError(self.refusal)
+        return (grad_output * Tensor(self.scale.astype(grad_output.dtype)[:, None]),)
+
+
+def frequency_scaled(name, weight, ids, mode, sparse):
+    """weight whose gradient rows are divided by their id's count in ids (torch's
+    scale_grad_by_freq for embedding_bag; dense sums and means only, as PyTorch's, whose
+    backward refuses the others)."""
+    counts = np.bincount(ids, minlength=weight.shape[0])
+    refusal = None
+    if mode == "max":
+        refusal = f"{name}: max mode does not support scaling the gradient by the frequency"
+    elif sparse:
+        refusal = f"{name}: scale_grad_by_freq is not supported with sparse gradients"
+    return RowGradScale(1.0 / np.maximum(counts, 1), refusal)(weight)
+
+
 def _scatter_rows(shape, ids, rows):
     """zeros(shape) with rows[j] added at row ids[j], repeats summed in order: the ids sorted
     (stable; radix sorts of 16-bit keys, ops.sparse.sorted_runs, 4x faster), then

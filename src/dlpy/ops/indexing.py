@@ -323,11 +323,18 @@ def _check_complex_src(name: str, x, src) -> None:
                         f"{src_dtype}")
 
 
-def repeat_interleave(x: Tensor, repeats, dim: int | None = None) -> Tensor:
+def repeat_interleave(x: Tensor, repeats=None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
     """torch.repeat_interleave: each value along dim repeated ``repeats`` times in place
     ([a, b] -> [a, a, b, b]); repeats an int or one count per position (a 1-D integer array);
     dim None works on the flattened x. index_select with a repeated index, so repeats add up in
-    backward."""
+    backward. Without repeats, x holds the counts of 0, 1, 2, ... ([2, 0, 1] -> [0, 0, 2]).
+    ``output_size``, the result's length along dim, is checked."""
+    if repeats is None:
+        counts = _index_array("repeat_interleave", x, "repeats")
+        if counts.ndim != 1:
+            raise ValueError(f"repeat_interleave: repeats must be 1-D, got shape {counts.shape}")
+        x, repeats, dim = Tensor(np.arange(counts.size, dtype=counts.dtype)), counts, 0
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     shape = _shape_of(x)
@@ -342,6 +349,9 @@ def repeat_interleave(x: Tensor, repeats, dim: int | None = None) -> Tensor:
         raise ValueError(f"repeat_interleave: repeats must be >= 0, got {counts.min()}")
     index = np.repeat(np.arange(shape[dim]), counts.reshape(-1) if counts.size != 1
                       else int(counts.reshape(-1)[0]))
+    if output_size is not None and output_size != index.size:
+        raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
+                           f"repeats' total {index.size}")
     return IndexSelect(dim, index)(x)
 
 

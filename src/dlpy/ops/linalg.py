@@ -23,9 +23,9 @@ from dlpy.ops.shape import getitem, reshape
 from dlpy.tensor import Op, Tensor
 
 
-class LinAlgError(ValueError):
+class LinAlgError(ValueError, RuntimeError):
     """A matrix the op cannot handle: singular (inv, solve) or not positive-definite (cholesky).
-    A ValueError; torch.linalg.LinAlgError is a RuntimeError."""
+    A ValueError (dlpy's bad input) and a RuntimeError (torch.linalg.LinAlgError's base)."""
 
 
 def _mT(x: np.ndarray) -> np.ndarray:
@@ -147,12 +147,16 @@ class Diagonal(Op):
 
     complex_ok = True
 
-    def __init__(self, offset: int, dim1: int, dim2: int):
-        self.offset, self.dim1, self.dim2 = offset, dim1, dim2
+    def __init__(self, offset: int, dim1: int, dim2: int, view: bool = False):
+        self.offset, self.dim1, self.dim2, self.view = offset, dim1, dim2, view
 
     def forward(self, x):
         self.shape = x.shape
-        return np.diagonal(x, self.offset, self.dim1, self.dim2).copy()
+        out = np.diagonal(x, self.offset, self.dim1, self.dim2)
+        if self.view and x.flags.writeable:  # torch.diagonal: a view, writes reach x
+            out.flags.writeable = True
+            return out
+        return out.copy()
 
     def backward(self, grad_output):
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
@@ -217,7 +221,7 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     if len(shape) < 2:
         raise ValueError(f"diagonal: expected at least 2 axes, got shape {shape}")
     dim1, dim2 = _two_dims("diagonal", dim1, dim2, len(shape))
-    return Diagonal(_offset("diagonal", offset), dim1, dim2)(input)
+    return Diagonal(_offset("diagonal", offset), dim1, dim2, view=True)(input)
 
 
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: A002
@@ -664,10 +668,12 @@ class QR(Op):
 def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
     """torch.linalg.qr: A (..., m, n) = Q R with Q's columns orthonormal and R upper-triangular;
     ``reduced`` Q (m, k), R (k, n) with k = min(m, n); ``complete`` Q (m, m), R (m, n)
-    (differentiable only when m <= n, as torch). No mode 'r'."""
+    (differentiable only when m <= n, as torch); ``r``: R as reduced's, Q an empty tensor."""
     shape = _matrices("qr", A, square=False, complex_ok=True)
-    if mode not in ("reduced", "complete"):
-        raise ValueError(f"qr: mode must be 'reduced' or 'complete', got {mode!r}")
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    if mode == "r":
+        return QRResult(Tensor(np.zeros((0,), dtype=_dtype_of(A))), qr(A, "reduced").R)
     m, n = shape[-2:]
     k = m if mode == "complete" else min(m, n)
     packed = QR(mode)(A)

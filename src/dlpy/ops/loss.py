@@ -1,10 +1,34 @@
 """Fused, numerically stable losses."""
 
+import warnings
+
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.pointwise import log1p, maximum
 from dlpy.tensor import Op, Tensor
+
+
+def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """torch's deprecated ``size_average`` / ``reduce`` flags folded into ``reduction``, as
+    torch's (with its warning): reduce False is "none", else size_average False is "sum". A
+    string in size_average's place is dlpy's older positional reduction."""
+    if isinstance(size_average, str):
+        return size_average
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduction = "none" if reduce is not None and not reduce else \
+        "mean" if size_average else "sum"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                  f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    return reduction
+
+
+def _weight_or_reduction(weight, reduction: str):
+    """(weight, reduction) where torch takes weight third: a string there is dlpy's older
+    positional reduction."""
+    return (None, weight) if isinstance(weight, str) else (weight, reduction)
 
 
 class SoftmaxCrossEntropy(Op):
@@ -228,13 +252,17 @@ def _elementwise_weight(name, what, weight, shape, dtype):
 
 
 @autocast_policy(FP32)
-def binary_cross_entropy_with_logits(logits, targets, reduction="mean", *, weight=None,
-                                     pos_weight=None):
+def binary_cross_entropy_with_logits(logits, targets, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
     """Sigmoid and binary cross-entropy in one stable op: logits and targets (probabilities in
     [0, 1]) of the same shape. reduction: "mean" (over every element), "sum" or "none".
     ``weight`` scales each element's loss and ``pos_weight`` the positive term (e.g. one number
-    per class, on the last axis), as PyTorch's; both broadcast to the logits' shape."""
+    per class, on the last axis), as PyTorch's; both broadcast to the logits' shape. Arguments
+    in torch's order, with its deprecated size_average and reduce (a string third is the
+    reduction)."""
     name = "binary_cross_entropy_with_logits"
+    weight, reduction = _weight_or_reduction(weight, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
     targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
@@ -295,12 +323,16 @@ class BinaryCrossEntropy(Op):
 
 
 @autocast_policy(FP32)
-def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):  # noqa: A002
+def binary_cross_entropy(input, target, weight=None, size_average=None,  # noqa: A002
+                         reduce=None, reduction="mean"):
     """Binary cross-entropy of probabilities ``input`` (in [0, 1], e.g. from a sigmoid) against
     ``target`` (in [0, 1]) of the same shape, each log clamped at -100 as PyTorch's; ``weight``
     (broadcast to the input's shape) scales each element. reduction: "mean" (over every
-    element), "sum" or "none". For logits use binary_cross_entropy_with_logits (stabler)."""
+    element), "sum" or "none". For logits use binary_cross_entropy_with_logits (stabler).
+    Arguments in torch's order, with its deprecated size_average and reduce."""
     name = "binary_cross_entropy"
+    weight, reduction = _weight_or_reduction(weight, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
     shape = np.shape(input.data if isinstance(input, Tensor) else input)

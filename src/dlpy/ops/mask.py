@@ -100,45 +100,65 @@ def masked_fill(x, mask, value):
     return where(mask, value, x)
 
 
-def dropout(x, p=0.5, training=True, rng=None):
-    """Zero each element with probability p and scale the rest by 1/(1-p); identity when not
-    training or p == 0. rng: a numpy Generator (None: the default one, dlpy.manual_seed)."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
-    if not training or p == 0:
-        return x
-    rng = get_rng(rng)
-    keep = rng.random(x.shape) >= p
-    return Dropout(keep / (1.0 - p))(x)
-
-
 def _check_p(name, p):
     if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
-            or not 0 <= p < 1:
-        raise ValueError(f"{name}: p must be in [0, 1), got {p!r}")
+            or not 0 <= p <= 1:
+        raise ValueError(f"{name}: p must be in [0, 1], got {p!r}")
 
 
-def _channel_dropout(name, x, p, training, rng, mask_shape):
+def _inplace_or_rng(inplace, rng):
+    """(inplace, rng): torch's fourth argument is inplace; a Generator there is dlpy's older
+    positional rng."""
+    if isinstance(inplace, np.random.Generator):
+        return False, inplace
+    return inplace, rng
+
+
+def _dropped(name, x, p, inplace, rng, draw):
+    """x * draw(rng) with ``draw`` the keep mask scaled (p < 1) or zeros (p = 1, torch's x * 0);
+    in place with ``inplace`` (the input changed and returned, as torch's)."""
+    if inplace:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(x).__name__}")
+        return x._in_place(f"{name}_", lambda t: _dropped(name, t, p, False, rng, draw))
+    return Dropout(draw(get_rng(rng)) if p < 1 else np.zeros((), np.float64))(x)
+
+
+def dropout(x, p=0.5, training=True, inplace=False, rng=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (p = 1: all zeros);
+    identity when not training or p == 0; ``inplace`` changes x and returns it, as torch's.
+    rng: a numpy Generator (None: the default one, dlpy.manual_seed)."""
+    _check_p("dropout", p)
+    inplace, rng = _inplace_or_rng(inplace, rng)
+    if not training or p == 0:
+        return x
+    shape = np.shape(as_array(x))
+    return _dropped("dropout", x, p, inplace, rng,
+                    lambda generator: (generator.random(shape) >= p) / (1.0 - p))
+
+
+def _channel_dropout(name, x, p, training, inplace, rng, mask_shape):
     """x * keep / (1 - p) with one Bernoulli(1 - p) keep per entry of mask_shape (x's shape with
     the positions after the channels as 1), drawn from rng or the default generator."""
     _check_p(name, p)
+    inplace, rng = _inplace_or_rng(inplace, rng)
     if not training or p == 0:
         return x
-    keep = get_rng(rng).random(mask_shape) >= p
-    return Dropout(keep / (1.0 - p))(x)
+    return _dropped(name, x, p, inplace, rng,
+                    lambda generator: (generator.random(mask_shape) >= p) / (1.0 - p))
 
 
-def dropout1d(x, p=0.5, training=True, rng=None):
+def dropout1d(x, p=0.5, training=True, inplace=False, rng=None):
     """Zero whole channels of x (N, C, L) or unbatched (C, L) with probability p, scaling the
     rest by 1 / (1 - p); identity when not training or p == 0."""
     shape = np.shape(as_array(x))
     if len(shape) not in (2, 3):
         raise ValueError(f"dropout1d: expected a 2D (C, L) or 3D (N, C, L) input, got "
                          f"{len(shape)}D input of shape {shape}")
-    return _channel_dropout("dropout1d", x, p, training, rng, shape[:-1] + (1,))
+    return _channel_dropout("dropout1d", x, p, training, inplace, rng, shape[:-1] + (1,))
 
 
-def dropout2d(x, p=0.5, training=True, rng=None):
+def dropout2d(x, p=0.5, training=True, inplace=False, rng=None):
     """Zero whole channels of x (N, C, H, W) with probability p, scaling the rest by
     1 / (1 - p); identity when not training or p == 0. A 3D input is read as (N, C, L), as
     torch 2.13's dropout2d does (with a warning): use dropout1d for that, or add a batch axis
@@ -152,33 +172,40 @@ def dropout2d(x, p=0.5, training=True, rng=None):
                       "whole, as torch 2.13's dropout2d (which will read it as an unbatched "
                       "(C, H, W) in a future release); use dropout1d for (N, C, L), or add a "
                       "batch axis to a (C, H, W) image", UserWarning, stacklevel=2)
-    return _channel_dropout("dropout2d", x, p, training, rng, shape[:2] + (1,) * (len(shape)
-                                                                                     - 2))
+    return _channel_dropout("dropout2d", x, p, training, inplace, rng,
+                            shape[:2] + (1,) * (len(shape) - 2))
 
 
-def dropout3d(x, p=0.5, training=True, rng=None):
+def dropout3d(x, p=0.5, training=True, inplace=False, rng=None):
     """Zero whole channels of x (N, C, D, H, W) or unbatched (C, D, H, W) with probability p,
     scaling the rest by 1 / (1 - p); identity when not training or p == 0."""
     shape = np.shape(as_array(x))
     if len(shape) not in (4, 5):
         raise ValueError(f"dropout3d: expected a 4D (C, D, H, W) or 5D (N, C, D, H, W) input, "
                          f"got {len(shape)}D input of shape {shape}")
-    return _channel_dropout("dropout3d", x, p, training, rng, shape[:-3] + (1, 1, 1))
+    return _channel_dropout("dropout3d", x, p, training, inplace, rng, shape[:-3] + (1, 1, 1))
 
 
 # -SELU's saturation value, scale * alpha: where alpha dropout sends a dropped element
 _ALPHA_PRIME = 1.7580993408473766
 
 
-def alpha_dropout(x, p=0.5, training=False, rng=None):
+def alpha_dropout(x, p=0.5, training=False, inplace=False, rng=None):
     """Alpha dropout (for SELU networks), as torch's: each element dropped with probability p is
     set to -1.7580993408473766 (SELU's floor), then y = a * (kept or floor) + b with
     a = 1 / sqrt((alpha'^2 p + 1)(1 - p)) and b = a * alpha' * p, so that a zero-mean,
     unit-variance input keeps its mean and variance. Identity when not training (the default,
-    as torch's F.alpha_dropout) or p == 0."""
+    as torch's F.alpha_dropout) or p == 0; zeros for p = 1, as torch's."""
     _check_p("alpha_dropout", p)
+    inplace, rng = _inplace_or_rng(inplace, rng)
     if not training or p == 0:
         return x
+    if inplace:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"alpha_dropout: inplace=True needs a Tensor, got {type(x).__name__}")
+        return x._in_place("alpha_dropout_", lambda t: alpha_dropout(t, p, True, False, rng))
+    if p == 1:
+        return Dropout(np.zeros((), np.float64))(x)
     if not isinstance(x, Tensor):
         x = Tensor(x)
     shape = x.shape

@@ -15,7 +15,7 @@ from dlpy.ops import promotion as _promotion
 from dlpy.ops import real_number
 from dlpy.ops.activation import _erf, _erf_float32, _erfc, _erfc_float32
 from dlpy.ops.mask import where
-from dlpy.tensor import Op, Tensor, default_dtype
+from dlpy.tensor import Op, Tensor
 
 
 class Sin(Op):
@@ -283,7 +283,10 @@ class Step(Op):
         self.function, self.decimals = function, decimals
 
     def forward(self, x):
-        if x.itemsize == 1:  # float8: torch refuses
+        if x.itemsize == 1:  # float8 and bool: torch refuses
+            if x.dtype.kind == "b":
+                raise NotImplementedError(f"{self.function.__name__}: not implemented for bool "
+                                          "tensors, as torch")
             check_float8(_STEP_KERNELS.get(self.function.__name__), x)
         if self.decimals:
             return self.function(x, self.decimals)
@@ -373,14 +376,17 @@ def atan(x: Tensor) -> Tensor:
 
 
 def asinh(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Asinh()(x)
 
 
 def acosh(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Acosh()(x)
 
 
 def atanh(x: Tensor) -> Tensor:
+    x = _promotion.floating(x)
     return Atanh()(x)
 
 
@@ -400,10 +406,7 @@ def _check_broadcast(name: str, a, b) -> None:
 def atan2(y: Tensor, x: Tensor) -> Tensor:
     """torch.atan2(input=y, other=x): the angle of (x, y) in (-pi, pi], broadcast."""
     _check_broadcast("atan2", y, x)
-    if _promotion.needs_promotion(y, x):  # integers give the default float, as torch's
-        dtype = _promotion.result_type(y, x)
-        y, x = _promotion.promote(y, x, dtype=np.dtype(default_dtype()) if
-                                  _promotion.category(dtype) < 2 else dtype)
+    y, x = _promotion.promote_floating(y, x)  # integers give the default float, as torch's
     return Atan2()(y, x)
 
 
@@ -431,7 +434,20 @@ def sign(x: Tensor) -> Tensor:
     if isinstance(x, _complex.ComplexTensor):
         raise TypeError(f"sign: complex tensors are not supported, got {x.dtype} (as torch."
                         "sign); use sgn for z / |z|")
-    return Step(np.sign)(x)
+    if _data(x).dtype == np.bool_:  # True stays True, as torch's
+        return Tensor(_data(x).copy())
+    return Step(_sign)(x)
+
+
+def _sign(x: np.ndarray) -> np.ndarray:
+    """numpy's sign, but 0 at nan (torch's sign, which computes (0 < x) - (x < 0))."""
+    out = np.sign(x)
+    if out.dtype.kind == "f":
+        out = np.where(out != out, out.dtype.type(0), out)
+    return out
+
+
+_sign.__name__ = "sign"  # the name the float8 check and the ONNX export look up
 
 
 def floor(x: Tensor) -> Tensor:
@@ -490,8 +506,12 @@ class Modulo(Op):
         self.function, self.rounder = function, rounder
 
     def forward(self, a, b):
-        self.quotient = self.rounder(a / b) if a.dtype.kind == "f" or b.dtype.kind == "f" \
-            else None
+        if a.dtype.kind == "f" or b.dtype.kind == "f":
+            self.quotient = self.rounder(a / b)
+        else:
+            self.quotient = None
+            if b.dtype.kind in "iu" and not b.all():  # torch raises (numpy would give 0)
+                raise ZeroDivisionError(f"{self.describe().lower()}: integer division by zero")
         return self.function(a, b)
 
     def backward(self, grad_output):
@@ -537,20 +557,50 @@ def copysign(a: Tensor, b) -> Tensor:
     """|a| with the sign of b (its sign bit: -0.0 counts as negative);  da = g * sign(a) * sign
     of b, 0 at a == 0; no gradient for b, as PyTorch."""
     _check_broadcast("copysign", a, b)
+    a, b = _promotion.promote_floating(a, b)  # int32 with float64: float64, as torch's
     a = _as_tensor(a)
     if a.dtype.kind != "f":
         a = a.astype(np.float32)
     return a.abs() * np.where(np.signbit(_data(b)), -1.0, 1.0).astype(a.dtype)
 
 
+def _no_integers(name: str, *operands) -> None:
+    """torch's refusal of an op it has no integer kernel for (hypot, logaddexp, lerp)."""
+    if all(_data(x).dtype.kind in "biu" for x in operands):
+        raise NotImplementedError(f"{name}: not implemented for {_data(operands[0]).dtype} "
+                                  "tensors, as torch (make one of them floating first)")
+
+
+class Hypot(Op):
+    """z = sqrt(a^2 + b^2) without overflow (inf where either is inf, even with a nan);
+    da = g * a / z, db = g * b / z (PyTorch's formula)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.z = np.hypot(a, b)
+        return self.z
+
+    def backward(self, grad_output):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad_output * self.a / self.z, grad_output * self.b / self.z
+
+    def backward_graph(self, grad_output, output):
+        a, b = self.inputs
+        return grad_output * a / output, grad_output * b / output
+
+
 def hypot(a: Tensor, b: Tensor) -> Tensor:
     """sqrt(a^2 + b^2), broadcast."""
     _check_broadcast("hypot", a, b)
-    return (a * a + b * b).sqrt()
+    _no_integers("hypot", a, b)
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
+    return Hypot()(_as_tensor(a, _as_tensor(b)), b)
 
 
 def _logaddexp(name: str, a, b, base: float | None) -> Tensor:
     _check_broadcast(name, a, b)
+    _no_integers(name, a, b)
     a, b = _as_tensor(a), _as_tensor(b)
     # shift by the larger input, held constant: the result does not depend on the shift
     m = np.maximum(a.data, b.data)
@@ -631,6 +681,12 @@ def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
     from start, else from end), broadcast."""
     _check_broadcast("lerp", start, end)
     _check_broadcast("lerp", start, weight)
+    _no_integers("lerp", start)
+    for what, other in (("end", end), ("weight", weight)):
+        if isinstance(other, Tensor) and other.dtype != start.dtype and (
+                what == "end" or other.ndim) and type(start) is Tensor:
+            raise RuntimeError(f"lerp: expected {what} of dtype {start.dtype} (start's), got "
+                               f"{other.dtype}, as torch")
     diff = end - start
     if not isinstance(weight, Tensor):
         w = _complex.number("lerp", "weight", weight, finite=False)
@@ -641,13 +697,19 @@ def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
 
 def addcmul(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """x + value * tensor1 * tensor2, out of place."""
-    value = _complex.number("addcmul", "value", value)
+    if not (isinstance(value, (int, np.integer)) and all(  # integers stay integers
+            _data(t).dtype.kind in "biu" for t in (x, tensor1, tensor2))):
+        value = _complex.number("addcmul", "value", value)
     return x + value * (tensor1 * tensor2)
 
 
 def addcdiv(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """x + value * tensor1 / tensor2, out of place."""
     value = _complex.number("addcdiv", "value", value)
+    if _data(tensor1).dtype.kind in "biu" and _data(tensor2).dtype.kind in "biu":
+        raise RuntimeError("addcdiv: integer tensor1 and tensor2 are refused, as torch's "
+                           "(which no longer divides them as integers); use "
+                           "input + value * torch.true_divide(tensor1, tensor2)")
     return x + value * (tensor1 / tensor2)
 
 
@@ -714,7 +776,11 @@ def logical_not(x) -> Tensor:
 
 
 def _bitwise(name, function, *values) -> Tensor:
-    return Tensor(function(*_integers(name, *values, bools=True)))
+    arrays = _integers(name, *values, bools=True)
+    if len(arrays) == 2 and arrays[0].dtype != arrays[1].dtype:  # torch's result dtype
+        dtype = _promotion.result_type(*values)  # (int8 & 3: int8)
+        arrays = [v.astype(dtype, copy=False) for v in arrays]
+    return Tensor(function(*arrays))
 
 
 def bitwise_and(a, b) -> Tensor:
@@ -767,6 +833,12 @@ class Pow(Op):
 
     def forward(self, a, b):
         self.a, self.b = a, b
+        if b.dtype.kind == "i" and a.dtype.kind in "iu" and (b < 0).any():
+            # torch's integer powers: a ** -n is 1 / a ** n truncated (1, +-1 for a == -1, else 0)
+            z = np.power(a, np.abs(b))
+            reciprocal = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
+            self.z = np.where(b < 0, reciprocal, z).astype(z.dtype)
+            return self.z
         self.z = np.power(a, b)
         return self.z
 
@@ -1018,10 +1090,7 @@ def mvlgamma(x: Tensor, p: int) -> Tensor:
 
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
         raise ValueError(f"mvlgamma: p must be a positive int, got {p!r}")
-    if (_data(x) <= (p - 1) / 2).any():
-        raise ValueError(f"mvlgamma: every value must be greater than (p - 1) / 2 = "
-                         f"{(p - 1) / 2}")
-    x = _as_tensor(x)
+    x = _as_tensor(x)  # (torch 2.13 no longer checks x > (p - 1) / 2: inf or nan there)
     offsets = -np.arange(p, dtype=x.dtype) / 2
     return lgamma(x.unsqueeze(-1) + offsets).sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
 
@@ -1030,6 +1099,9 @@ def igamma(a, x) -> Tensor:
     """torch.igamma (special.gammainc): the regularized lower incomplete gamma function."""
     from dlpy.ops.special import gammainc
 
+    for v in (a, x):  # torch has no integer kernel ("igamma_cpu" not implemented for 'Long')
+        if isinstance(v, Tensor) and v.dtype.kind in "biu":
+            raise TypeError(f"igamma: expected floating-point tensors, got {v.dtype}")
     return gammainc(a, x)
 
 

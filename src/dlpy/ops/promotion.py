@@ -108,15 +108,33 @@ def _plain(x) -> bool:
     return isinstance(x, (np.ndarray, *_NUMBERS)) and np.asarray(x).dtype.kind in "biuf"
 
 
+def _complex_operand(x) -> bool:
+    """A complex number, or a dense complex Tensor (dlpy's ComplexTensor)."""
+    if isinstance(x, Tensor):
+        return type(x).__name__ == "ComplexTensor" and x.data.dtype.kind == "c"
+    return isinstance(x, (complex, np.complexfloating))
+
+
 def promote(*operands, dtype=None) -> list:
     """The operands in torch's result dtype (or ``dtype``): Tensors of another dtype cast (a
     recorded cast), numbers and arrays as arrays of it. Operands other than plain dense real
     ones come back unchanged."""
+    from dlpy.ops.arithmetic import cast
+
     if not all(_plain(x) for x in operands):
+        if all(_plain(x) or _complex_operand(x) for x in operands):
+            # a real Tensor with a complex number, or a complex Tensor with real ones: torch's
+            # result type (an int tensor + 1j: complex64; complex64 * an int64 tensor or a 0-d
+            # float64 one: complex64), the numbers left as they are (as arrays of it when no
+            # operand is a Tensor: where(c, 1j, 0.) is complex64)
+            dtype = result_type(*operands) if dtype is None else dtype
+            if not any(isinstance(x, Tensor) for x in operands):
+                return [np.asarray(x, dtype=dtype) for x in operands]
+            return [cast(x, dtype) if isinstance(x, Tensor) and x.data.dtype != dtype else x
+                    for x in operands]
         return list(operands)
     if dtype is None:
         dtype = result_type(*operands)
-    from dlpy.ops.arithmetic import cast
 
     out = []
     for x in operands:
@@ -138,6 +156,22 @@ def needs_promotion(a, b) -> bool:
     if isinstance(b, Tensor):
         return not ((type(a) is float or type(a) is int) and b.data.dtype.kind == "f")
     return True
+
+
+def promote_floating(*operands) -> list:
+    """The operands in torch's result dtype, the default float dtype where that is bool or
+    integer (torch's xlogy, atan2, copysign of integer tensors: float32; an int32 tensor with a
+    float64 one: float64). Floating Tensors of one dtype come back unchanged at once."""
+    first = operands[0]
+    if isinstance(first, Tensor) and first.data.dtype.kind == "f" and all(
+            isinstance(x, Tensor) and x.data.dtype == first.data.dtype for x in operands):
+        return list(operands)
+    if not all(_plain(x) for x in operands):
+        return list(operands)
+    dtype = result_type(*operands)
+    if category(dtype) < 2:
+        dtype = np.dtype(default_dtype())
+    return promote(*operands, dtype=dtype)
 
 
 def floating(x):

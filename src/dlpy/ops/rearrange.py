@@ -91,7 +91,7 @@ class Flip(Op):
         self.dims = dims
 
     def forward(self, x):
-        return np.flip(x, self.dims)
+        return np.flip(x, self.dims).copy()  # a new tensor, as torch's (not a reversed view)
 
     def backward(self, grad_output):
         return (np.flip(grad_output, self.dims),)
@@ -283,8 +283,11 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
                          "together") from None
 
 
-def broadcast_to(x: Tensor, shape) -> Tensor:
-    """torch.broadcast_to: expand to ``shape`` (a copy; its gradient sums back)."""
+def broadcast_to(x: Tensor, *shape) -> Tensor:
+    """torch.broadcast_to: expand to ``shape`` (a tuple, or sizes as Tensor.broadcast_to
+    takes them; a copy; its gradient sums back)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
     return expand(x, tuple(shape))
 
 
@@ -552,14 +555,22 @@ def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
 
 
 @autocast_policy(FP32)
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
+          compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """Distances between the rows of x1 (..., P, M) and of x2 (..., R, M): (..., P, R), the
-    p-norm of each difference (gradient 0 where two rows are equal)."""
+    p-norm (p >= 0) of each difference (gradient 0 where two rows are equal). ``compute_mode``
+    is checked and otherwise ignored: the differences are always taken directly (torch's
+    exact mode, "donot_use_mm_for_euclid_dist")."""
     from dlpy.ops.reduce import norm
 
+    if compute_mode not in ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
+                            "donot_use_mm_for_euclid_dist"):
+        raise ValueError(f"cdist: {compute_mode!r} is not a valid value for compute_mode")
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
         raise ValueError(f"cdist: expected (..., P, M) and (..., R, M), got {x1.shape} and "
                          f"{x2.shape}")
+    if not p >= 0:
+        raise ValueError(f"cdist: p must be non-negative, got {p}")
     return norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)
 
 

@@ -20,8 +20,9 @@ from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 def _normalize_axis(name, axis, ndim):
     """axis (None, an int or a sequence of ints) -> a tuple of distinct non-negative axes.
-    (This module defines sum and max, so it must not call the builtins of those names.)"""
-    if axis is None:
+    (This module defines sum and max, so it must not call the builtins of those names.) An
+    empty sequence is every axis too, as torch's sum(dim=()) (all/any excepted)."""
+    if axis is None or (isinstance(axis, (tuple, list)) and not axis):
         return tuple(range(ndim))
     axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     out = []
@@ -54,6 +55,14 @@ def resolve_axis(name, axis, dim, keepdims, keepdim):
 
 def _floating_or_complex(dtype: np.dtype) -> bool:
     return dtype.kind in "fc" or dtype.name.startswith(("bfloat16", "float8"))
+
+
+def _floating_only(name, x) -> None:
+    """torch's refusal of bool and integer input (std, var)."""
+    dtype = _dtype_of(x)
+    if dtype.kind in "biu":
+        raise TypeError(f"{name}: expected a floating point or complex tensor, got {dtype}, "
+                        "as torch's")
 
 
 def _dtype_of(x) -> np.dtype:
@@ -332,9 +341,11 @@ class Std(Var):
 
 @float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Norm(Op):
-    """y = (sum |x|^p)^(1/p) over axes (p = inf: max |x|);  dx = g sign(x) |x|^(p-1) / y^(p-1),
-    p = 2: g x / y; p = inf: g sign(x) shared among the positions that reach the max. Where
-    y = 0 the gradient is 0 (as PyTorch), so normalising a zero vector gives no nan."""
+    """y = (sum |x|^p)^(1/p) over axes (p = inf: max |x|, -inf: min |x|, 0: the count of
+    non-zeros; p < 0 gives 0 where some x is 0);  dx = g sign(x) |x|^(p-1) / y^(p-1), p = 2:
+    g x / y; p = +-inf: g sign(x) shared among the positions that reach the max (min); p = 0:
+    none (as torch). Where y = 0 the gradient is 0 (as PyTorch), so normalising a zero vector
+    gives no nan."""
 
     saves = (0, "output")  # read by backward (in-place checks, Op.saves)
 
@@ -345,12 +356,17 @@ class Norm(Op):
         p, axes, magnitude = self.p, self.axes, np.abs(x)
         if p == math.inf:
             y = np.max(magnitude, axis=axes, keepdims=True, initial=0)
+        elif p == -math.inf:
+            y = np.min(magnitude, axis=axes, keepdims=True, initial=math.inf)
+        elif p == 0:
+            y = (magnitude != 0).sum(axis=axes, keepdims=True)
         elif p == 1:
             y = magnitude.sum(axis=axes, keepdims=True)
         elif p == 2:
             y = np.sqrt(np.square(x).sum(axis=axes, keepdims=True))
         else:
-            y = (magnitude ** p).sum(axis=axes, keepdims=True) ** (1 / p)
+            with np.errstate(divide="ignore"):  # p < 0: 0^p = inf, and the norm 0
+                y = (magnitude ** p).sum(axis=axes, keepdims=True) ** (1 / p)
         self.x, self.y = x, y.astype(x.dtype, copy=False)
         return self.y if self.keepdims else np.squeeze(self.y, axis=axes)
 
@@ -358,7 +374,9 @@ class Norm(Op):
         if not self.keepdims:
             grad_output = np.expand_dims(grad_output, self.axes)
         p, x, y = self.p, self.x, self.y
-        if p == math.inf:
+        if p == 0:
+            return (None,)
+        if p in (math.inf, -math.inf):
             at_max = np.abs(x) == y
             return (np.sign(x) * at_max * (grad_output / at_max.sum(axis=self.axes,
                                                                    keepdims=True)),)
@@ -377,7 +395,9 @@ class Norm(Op):
         (x,), p = self.inputs, self.p
         grad_output, y = _keep(self, grad_output), _keep(self, output)
         sign = np.sign(x.data)
-        if p == math.inf:  # constants: the share of each position that reaches the max
+        if p == 0:
+            return (None,)
+        if p in (math.inf, -math.inf):  # constants: the share of each position at the max
             at_max = np.abs(x.data) == y.data
             return (grad_output * (sign * at_max / at_max.sum(axis=self.axes, keepdims=True)),)
         if p == 1:
@@ -541,8 +561,13 @@ def amin(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
 
 
 def logsumexp(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
-    """log(sum(exp(x))) over axis (None: every axis), without overflow; -inf over an empty axis."""
+    """log(sum(exp(x))) over axis (None: every axis), without overflow; -inf over an empty axis.
+    An integer or bool x is taken as the default float dtype, as torch's."""
     axis, keepdims = resolve_axis("logsumexp", axis, dim, keepdims, keepdim)
+    if isinstance(x, Tensor) and x.data.dtype.kind in "biu":
+        from dlpy.ops.promotion import floating
+
+        x = floating(x)
     return LogSumExp(_normalize_axis("logsumexp", axis, len(_shape(x))), keepdims)(x)
 
 
@@ -557,36 +582,69 @@ def _correction(name, correction, unbiased):
     return 1.0 if correction is None else real_number(name, "correction", correction)
 
 
-def var(x, axis=None, *, keepdims=None, correction=None, unbiased=None, dim=None, keepdim=None):
+def _legacy_moments(name, axis, legacy, unbiased, keepdim):
+    """torch's older positional forms var(unbiased) and var(dim, unbiased[, keepdim]) (std,
+    var_mean, std_mean too) -> (axis, unbiased, keepdim)."""
+    if isinstance(axis, (bool, np.bool_)) and not legacy and unbiased is None:
+        return None, bool(axis), keepdim
+    if not legacy:
+        return axis, unbiased, keepdim
+    if len(legacy) > 2 or not all(isinstance(v, (bool, np.bool_)) for v in legacy) \
+            or unbiased is not None or (len(legacy) == 2 and keepdim is not None):
+        raise TypeError(f"{name}: expected (dim, unbiased, keepdim) positionally, unbiased and "
+                        f"keepdim bools given once, got {legacy!r}")
+    return axis, bool(legacy[0]), bool(legacy[1]) if len(legacy) == 2 else keepdim
+
+
+def var(x, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
+        keepdim=None):
     """Variance over axis (None: every axis): sum((x - mean)^2) / (n - correction), correction 1
-    by default (unbiased=False is correction 0), as torch.var. keepdims is keyword-only: a
-    second positional argument of torch's older var(dim, unbiased) must not pass silently."""
+    by default (unbiased=False is correction 0), as torch.var; torch's older positional
+    var(unbiased) and var(dim, unbiased, keepdim) too."""
+    axis, unbiased, keepdim = _legacy_moments("var", axis, legacy, unbiased, keepdim)
     axis, keepdims = resolve_axis("var", axis, dim, keepdims, keepdim)
+    _floating_only("var", x)
     axes = _normalize_axis("var", axis, len(_shape(x)))
     return Var(axes, keepdims, _correction("var", correction, unbiased))(x)
 
 
-def std(x, axis=None, *, keepdims=None, correction=None, unbiased=None, dim=None, keepdim=None):
+def std(x, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
+        keepdim=None):
     """sqrt(var(x, axis, keepdims, correction)), as torch.std; its gradient is 0 where std is 0."""
+    axis, unbiased, keepdim = _legacy_moments("std", axis, legacy, unbiased, keepdim)
     axis, keepdims = resolve_axis("std", axis, dim, keepdims, keepdim)
+    _floating_only("std", x)
     axes = _normalize_axis("std", axis, len(_shape(x)))
     return Std(axes, keepdims, _correction("std", correction, unbiased))(x)
 
 
 def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
-    """The p-norm (sum |x|^p)^(1/p) over axis (None: every axis, flattened), p > 0 or inf, as
-    torch.linalg.vector_norm (x floating point or complex, cast first to ``dtype`` if given);
-    the gradient at a zero vector is 0."""
+    """The p-norm (sum |x|^p)^(1/p) over axis (None: every axis, flattened), p any real
+    number or +-inf, as torch.linalg.vector_norm (x floating point or complex, cast first to
+    ``dtype`` if given); the gradient at a zero vector is 0. torch.norm's p="fro" is p = 2 (over
+    at most two axes), "nuc" (or "fro" over more) torch.linalg.matrix_norm's; p=None is 2."""
     axis, keepdims = resolve_axis("norm", axis, dim, keepdims, keepdim)
+    if isinstance(p, str):
+        if p != "fro" or not (axis is None or not isinstance(axis, (tuple, list))
+                              or len(axis) <= 2):
+            from dlpy.linalg import matrix_norm  # torch.norm's "nuc": a matrix norm
+
+            if axis is None:
+                axis = list(range(len(_shape(x))))
+            return matrix_norm(x, p, axis if isinstance(axis, (tuple, list)) else [axis],
+                               keepdims, dtype=dtype)
+        p = 2
     x = norm_input("linalg.vector_norm", x, dtype)
-    p = real_number("norm", "p", p, finite=False)
-    if not p > 0:
-        raise ValueError(f"norm: p must be positive (or inf), got {p}")
+    p = real_number("norm", "p", 2 if p is None else p, finite=False)
+    axes = _normalize_axis("norm", axis, len(_shape(x)))
+    if (p < 0 or p == math.inf) and any(_shape(x)[a] == 0 for a in axes):
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {p:g} norm on an empty "
+                           f"tensor because the operation does not have an identity")
     if type(x) is not Tensor and np.iscomplexobj(x.data if isinstance(x, Tensor) else x):
         from dlpy.ops.arithmetic import abs as _abs
 
         x = _abs(x)  # complex: the norm of the magnitudes, real (as torch's)
-    return Norm(p, _normalize_axis("norm", axis, len(_shape(x))), keepdims)(x)
+    return Norm(p, axes, keepdims)(x)
 
 
 # ----------------------------------------------------------------- more of torch's reductions,
@@ -638,14 +696,18 @@ def count_nonzero(x, dim=None) -> Tensor:
     return Tensor(np.count_nonzero(data, axis=axes).astype(np.int64))
 
 
-def var_mean(x, dim=None, *, correction=None, unbiased=None, keepdim=False):
+def var_mean(x, dim=None, *legacy, correction=None, unbiased=None, keepdim=None):
     """(var, mean) over dim, as torch.var_mean."""
+    dim, unbiased, keepdim = _legacy_moments("var_mean", dim, legacy, unbiased, keepdim)
+    keepdim = bool(keepdim)
     return (var(x, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
             mean(x, dim=dim, keepdim=keepdim))
 
 
-def std_mean(x, dim=None, *, correction=None, unbiased=None, keepdim=False):
+def std_mean(x, dim=None, *legacy, correction=None, unbiased=None, keepdim=None):
     """(std, mean) over dim, as torch.std_mean."""
+    dim, unbiased, keepdim = _legacy_moments("std_mean", dim, legacy, unbiased, keepdim)
+    keepdim = bool(keepdim)
     return (std(x, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
             mean(x, dim=dim, keepdim=keepdim))
 
@@ -712,6 +774,8 @@ def median(x, dim=None, keepdim=False):
     """torch.median: with no dim the lower median of everything (nan if any is nan); with dim
     (values, indices) of the lower median along it (nan and its index where a row has one)."""
     if dim is None:
+        if x.data.size == 0 and x.data.dtype.kind == "f":  # nan, as torch's
+            return Tensor(np.array(np.nan, dtype=x.data.dtype))
         return Median(tuple(range(x.ndim)), False)(x)
     return _median_dim("median", x, dim, keepdim, ignore_nan=False)
 
@@ -762,6 +826,9 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"{name}: interpolation must be one of {_INTERPOLATIONS}, got "
                          f"{interpolation!r}")
+    if isinstance(q, Tensor) and q.dtype != _dtype_of(x):
+        raise TypeError(f"{name}: q tensor must have the input's dtype {_dtype_of(x)}, got "
+                        f"{q.dtype}, as torch's")
     qs = np.asarray(q.data if isinstance(q, Tensor) else q, dtype=np.float64)
     if qs.ndim > 1 or np.isnan(qs).any() or (qs < 0).any() or (qs > 1).any():
         raise ValueError(f"{name}: q must be a number or a 1-D sequence in [0, 1], got {q!r}")

@@ -65,7 +65,12 @@ class GetItem(Op):
 
     def forward(self, x):
         self.shape, self.dtype = x.shape, x.dtype
-        return x[self.index]
+        out = x[self.index]
+        if not out.flags.c_contiguous and not _is_basic(self.index):
+            # numpy lays some advanced-index results out transposed; torch's are contiguous
+            # (so .view() works on them)
+            out = np.ascontiguousarray(out)
+        return out
 
     def backward(self, grad_output):
         if _is_basic(self.index):  # each position selected once

@@ -3,6 +3,7 @@
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute
+from dlpy.ops.arithmetic import identity
 from dlpy.tensor import Op, Tensor
 
 
@@ -56,19 +57,34 @@ class LogSoftmax(Op):
 
 
 def _axis(name, x, axis):
-    shape = np.shape(x.data if isinstance(x, Tensor) else x)
+    """axis in [0, ndim), or None for a 0-d x (whose axis 0 or -1 torch takes)."""
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    shape = data.shape
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+    if data.dtype.kind in "biu":
+        raise TypeError(f"{name}: expected a floating-point input, got {data.dtype} (pass "
+                        f"dtype= to cast it first, as torch's)")
+    if not shape and axis in (0, -1):
+        return None
     if not -len(shape) <= axis < len(shape):
         raise ValueError(f"{name}: axis {axis} is out of range for shape {shape}")
-    if shape[axis] == 0:
-        raise ValueError(f"{name}: axis {axis} of shape {shape} is empty")
     return int(axis) % len(shape)
 
 
+def _over(op, name, x, axis):
+    axis = _axis(name, x, axis)
+    if axis is None:  # a 0-d x: over its one element
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        return op(0)(x.reshape(1)).reshape(())
+    if np.shape(x.data if isinstance(x, Tensor) else x)[axis] == 0:  # empty: as it is, as torch
+        return identity(x)
+    return op(axis)(x)
+
+
 def softmax(x, axis=-1):
-    return Softmax(_axis("softmax", x, axis))(x)
+    return _over(Softmax, "softmax", x, axis)
 
 
 def log_softmax(x, axis=-1):
-    return LogSoftmax(_axis("log_softmax", x, axis))(x)
+    return _over(LogSoftmax, "log_softmax", x, axis)

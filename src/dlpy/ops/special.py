@@ -19,7 +19,8 @@ import numpy as np
 from dlpy.ops.activation import _erf, _erfc_outer
 from dlpy.ops.mask import where
 from dlpy.ops.pointwise import _check_broadcast
-from dlpy.tensor import Op, Tensor
+from dlpy.ops.promotion import promote_floating
+from dlpy.tensor import Op, Tensor, default_dtype
 
 # lgamma(2 + t) = t P(t) / Q(t) for |t| <= 1/2: the [7/7] Pade approximant of the Taylor
 # series (1 - euler_gamma) t + sum over k >= 2 of (-1)^k (zeta(k) - 1) / k t^k (made with
@@ -43,7 +44,8 @@ def _float64(x) -> np.ndarray:
 
 
 def _out_dtype(x: np.ndarray):
-    return x.dtype if x.dtype.kind == "f" else np.float64
+    """A floating input's dtype; integers and bools give the default float (torch's)."""
+    return np.dtype(default_dtype()) if x.dtype.kind in "biu" else x.dtype
 
 
 def _poles(x: np.ndarray) -> np.ndarray:
@@ -492,6 +494,7 @@ def digamma(x: Tensor) -> Tensor:
 def xlogy(x, y) -> Tensor:
     """torch.xlogy: x * log(y), 0 where x == 0 (unless y is nan); broadcast."""
     _check_broadcast("xlogy", x, y)
+    x, y = promote_floating(x, y)  # integers give the default float, as torch's
     return Xlogy()(x, y)
 
 

@@ -310,6 +310,7 @@ class LBFGS(Optimizer):
     ``ro`` (1 / y.s), ``H_diag``, ``prev_flat_grad``, ``prev_loss``."""
 
     accepts_complex = True  # as torch's: the flat vector holds their view_as_real pairs
+    torch_state_tensors = False  # its state_dict's arrays stay as they are
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1.0,
                  max_iter: int = 20, max_eval: int | None = None, tolerance_grad: float = 1e-7,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -36,17 +37,29 @@ class LRScheduler:
     ``last_epoch`` inside a ChainedScheduler, from the group's current lr."""
 
     _chaining = False  # True while a ChainedScheduler steps this scheduler
+    _restarting = False  # True while a SequentialLR starts this scheduler's stretch
 
     def __init__(self, optimizer, last_epoch: int = -1):
         groups = _param_groups(type(self).__name__, optimizer)
         self.optimizer = optimizer
+        if last_epoch != -1:  # resuming: the groups keep their initial_lr, as PyTorch's
+            for g, group in enumerate(groups):
+                if "initial_lr" not in group:
+                    raise KeyError(f"{type(self).__name__}: param 'initial_lr' is not specified "
+                                   f"in param_groups[{g}] when resuming scheduler with "
+                                   "last_epoch >= 0 (load the optimiser's state first, or "
+                                   "set it)")
         self.base_lrs = self._initial_lrs(groups)
+        for group, base in zip(groups, self.base_lrs):
+            group.setdefault("initial_lr", base)  # (PyTorch's group key)
         self.last_epoch = last_epoch
+        self._step_count = 0
         self.step()  # as PyTorch: the optimiser gets the lr of epoch last_epoch + 1 (0: base)
 
     def _initial_lrs(self, groups: list[dict[str, Any]]) -> list[float]:
-        """``base_lrs``: each group's lr when the scheduler is made."""
-        return [float(group["lr"]) for group in groups]
+        """``base_lrs``: each group's ``initial_lr`` (set by an earlier scheduler, or a
+        resumed run), else its lr when the scheduler is made."""
+        return [float(group.get("initial_lr", group["lr"])) for group in groups]
 
     @property
     def base_lr(self) -> float:
@@ -69,10 +82,10 @@ class LRScheduler:
         """Each group's lr at ``last_epoch``, from the group's current lr (PyTorch's recursive
         form: two schedulers on one optimiser multiply, and an lr set by hand carries on; the
         schedulers torch computes in closed form, LambdaLR, OneCycleLR, CyclicLR,
-        CosineAnnealingWarmRestarts, do here too). At epoch 0 (made, or a SequentialLR's next
-        stretch) the group starts from its base lr."""
+        CosineAnnealingWarmRestarts, do here too). At the start of a SequentialLR's stretch
+        the group starts from its base lr (PyTorch's ``step(0)``)."""
         groups = self.optimizer.param_groups
-        if self.last_epoch == 0 and not self._chaining:
+        if self.last_epoch == 0 and self._restarting:
             return [float(self._lr(base, g)) for g, base in enumerate(self.base_lrs)]
         return [float(self._chained_lr(float(groups[g]["lr"]), g))
                 for g in range(len(self.base_lrs))]
@@ -94,9 +107,25 @@ class LRScheduler:
         for group, lr in zip(groups, self._last_lr):
             group["lr"] = lr
 
-    def step(self) -> None:
-        self.last_epoch += 1
-        self._apply()
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one epoch; ``step(epoch)`` (deprecated in PyTorch, which warns) jumps to
+        ``epoch`` and sets the closed form there."""
+        self._step_count = getattr(self, "_step_count", 0) + 1
+        if epoch is None:
+            self.last_epoch += 1
+            self._apply()
+            return
+        warnings.warn("The epoch parameter in `scheduler.step()` was not necessary and is being "
+                      "deprecated where possible. Please use `scheduler.step()` to step the "
+                      "scheduler.", UserWarning, stacklevel=2)
+        self.last_epoch = epoch
+        if type(self)._lr is LRScheduler._lr:  # no closed form (MultiplicativeLR)
+            self._apply()
+            return
+        groups = self._check_group_count(len(self.base_lrs))
+        self._last_lr = self._get_closed_form_lr()
+        for group, lr in zip(groups, self._last_lr):
+            group["lr"] = lr
 
     def get_last_lr(self) -> list[float]:
         """The lr of each parameter group set by the last step."""
@@ -338,39 +367,53 @@ class PolynomialLR(LRScheduler):
 class CosineAnnealingWarmRestarts(LRScheduler):
     """SGDR: lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2, where T_cur
     counts the epochs since the last restart and the cycles last T_0, T_0 * T_mult, T_0 *
-    T_mult ** 2... epochs. Integer epochs only (PyTorch's ``step(epoch)`` with a fraction is
-    not here)."""
+    T_mult ** 2... epochs. ``step(epoch)`` takes a fractional epoch (stepping within an
+    epoch), as PyTorch's; ``T_cur`` and ``T_i`` are the state."""
 
     def __init__(self, optimizer, T_0: int, T_mult: int = 1,  # noqa: N803 - PyTorch's
                  eta_min: float = 0.0, last_epoch: int = -1):
         self.T_0 = _positive_int("CosineAnnealingWarmRestarts", "T_0", T_0)
         self.T_mult = _positive_int("CosineAnnealingWarmRestarts", "T_mult", T_mult)
         self.eta_min = _finite("CosineAnnealingWarmRestarts", "eta_min", eta_min)
+        # epochs since the last restart, the length of the current cycle (PyTorch's names)
+        self.T_cur, self.T_i = self._cycle(max(last_epoch, 0))  # noqa: N815
         super().__init__(optimizer, last_epoch)
 
-    def _cycle(self) -> tuple[int, int]:
-        """(T_cur, T_i) at ``last_epoch``."""
-        epoch = max(self.last_epoch, 0)
+    def _cycle(self, epoch: float) -> tuple[float, int]:
+        """(T_cur, T_i) at ``epoch``, as PyTorch's ``step(epoch)``."""
+        if epoch < self.T_0:
+            return epoch, self.T_0
         if self.T_mult == 1:
             return epoch % self.T_0, self.T_0
-        start, length = 0, self.T_0
-        while epoch >= start + length:
-            start, length = start + length, length * self.T_mult
-        return epoch - start, length
+        n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+        return (epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1),
+                self.T_0 * self.T_mult ** n)
 
-    @property
-    def T_cur(self) -> int:  # noqa: N802 - PyTorch's
-        """Epochs since the last restart."""
-        return self._cycle()[0]
-
-    @property
-    def T_i(self) -> int:  # noqa: N802 - PyTorch's
-        """The length of the current cycle."""
-        return self._cycle()[1]
+    def step(self, epoch: float | None = None) -> None:
+        """One epoch on, or to ``epoch`` (a fraction steps within an epoch)."""
+        self._step_count = getattr(self, "_step_count", 0) + 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur, self.T_i = self.T_cur - self.T_i, self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"CosineAnnealingWarmRestarts.step: expected a non-negative "
+                                 f"epoch, got {epoch}")
+            self.T_cur, self.T_i = self._cycle(epoch)
+        self.last_epoch = self._cycle_epoch = math.floor(epoch)
+        self._apply()
 
     def _lr(self, base_lr: float, group: int) -> float:
-        t_cur, t_i = self._cycle()
-        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+        if self.last_epoch != getattr(self, "_cycle_epoch", None):
+            # last_epoch set from outside (a SequentialLR's stretch, an older state dict)
+            self.T_cur, self.T_i = self._cycle(max(self.last_epoch, 0))
+            self._cycle_epoch = self.last_epoch
+        cosine = 1 + math.cos(math.pi * self.T_cur / self.T_i)
+        return self.eta_min + (base_lr - self.eta_min) * cosine / 2
 
 
 class _CyclicMomentum(LRScheduler):
@@ -460,6 +503,15 @@ class OneCycleLR(_CyclicMomentum):
                                  ("max_momentum", self.max_momentums)):
                 for m in values:
                     _in_range(owner, name, m, 0, 1, high_open=True)
+            if last_epoch == -1:  # PyTorch's group keys
+                for group, top, bottom in zip(optimizer.param_groups, self.max_momentums,
+                                              self.base_momentums):
+                    group["max_momentum"], group["base_momentum"] = top, bottom
+        if last_epoch == -1:  # PyTorch's group keys
+            for group, max_lr in zip(optimizer.param_groups, self.max_lrs):
+                group["initial_lr"] = max_lr / self.div_factor
+                group["max_lr"] = max_lr
+                group["min_lr"] = group["initial_lr"] / self.final_div_factor
         super().__init__(optimizer, last_epoch)
 
     def _initial_lrs(self, groups: list[dict[str, Any]]) -> list[float]:
@@ -509,9 +561,10 @@ class OneCycleLR(_CyclicMomentum):
         momentums = {"initial": top, "max": bottom, "min": top}
         return self._anneal(momentums[low], momentums[high], fraction)
 
-    def step(self) -> None:
-        self._check_steps(self.last_epoch + 1)  # before counting, so the state stays usable
-        super().step()
+    def step(self, epoch: int | None = None) -> None:
+        # checked before counting, so the state stays usable
+        self._check_steps(self.last_epoch + 1 if epoch is None else epoch)
+        super().step(epoch)
 
 
 def _children(owner: str, schedulers: Sequence[LRScheduler], optimizer,
@@ -585,7 +638,11 @@ class SequentialLR(LRScheduler):
 
     def _apply(self) -> None:
         child = self._current()
-        child._apply()
+        child._restarting = child.last_epoch == 0  # from its base lr, as PyTorch's step(0)
+        try:
+            child._apply()
+        finally:
+            del child._restarting  # back to the class's False
         self._last_lr = child.get_last_lr()
 
     def state_dict(self) -> dict[str, Any]:
@@ -635,6 +692,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.optimizer = optimizer
         self.last_epoch = 0
         self.best = math.inf if mode == "min" else -math.inf
+        self.mode_worse = self.best  # (PyTorch's name)
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self._last_lr = [float(group["lr"]) for group in groups]

@@ -102,6 +102,8 @@ class Muon(Optimizer):
     checks of ``ns_steps`` (< 100) and ``ns_coefficients`` (three numbers), made at its step,
     are made here when a group is added. State: ``momentum_buffer``."""
 
+    torch_step = False  # PyTorch's state: the momentum buffer only
+
     def __init__(self, params: Params, lr: float = 1e-3, weight_decay: float = 0.1,
                  momentum: float = 0.95, nesterov: bool = True,
                  ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,

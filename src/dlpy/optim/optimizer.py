@@ -36,6 +36,9 @@ from dlpy.tensor import Tensor, increment_version
 # PyTorch's implementation switches (for loops or fused kernels, CUDA graphs, a differentiable
 # step): dlpy has one implementation, so they change nothing; accepted so PyTorch code runs
 TORCH_FLAGS = ("foreach", "fused", "capturable", "differentiable")
+# their values in a PyTorch optimiser made without them (its state_dict's groups show them)
+_TORCH_FLAG_DEFAULTS = {"foreach": None, "fused": None, "capturable": False,
+                        "differentiable": False}
 # keys of a PyTorch parameter group that are not settings (schedulers' initial_lr, SWALR's
 # swa_lr): dropped when a PyTorch state dict is loaded
 _GROUP_EXTRAS = (*TORCH_FLAGS, "initial_lr", "swa_lr")
@@ -75,6 +78,10 @@ class Optimizer:
     torch_flags: tuple[str, ...] = ()  # which of TORCH_FLAGS PyTorch's constructor takes
     # settings of PyTorch's groups that are fixed in this class (Adam's decoupled_weight_decay)
     torch_fixed: dict[str, Any] = {}
+    # whether PyTorch's per-parameter state has a "step" (SGD's and Muon's have none) and
+    # holds Tensors (LBFGS's keeps Python numbers and lists: dlpy's arrays are left as they are)
+    torch_step = True
+    torch_state_tensors = True
 
     def _init_hooks(self) -> None:
         """Empty tables of the step and state-dict hooks (handle id -> hook)."""
@@ -96,8 +103,8 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.params: list[Tensor] = []
-        # per parameter: slot name -> array
-        self.state: list[dict[str, np.ndarray]] = []
+        # per parameter: slot name -> array (a ParamStates: also keyed by the parameter)
+        self.state = []
         # temporaries shared by every parameter, not state (never saved, made when needed):
         # dtype -> a (scratch_arrays, n) buffer, and (dtype, shape) -> views of it
         self._scratch: dict[np.dtype, np.ndarray] = {}
@@ -112,6 +119,16 @@ class Optimizer:
                             "one or the other")
         for group in entries if kinds == {True} else [{"params": entries}]:
             self.add_param_group(group)
+
+    @property
+    def state(self) -> ParamStates:
+        """Per parameter, in ``params`` order: slot name -> array; ``state[p]`` (torch's
+        form) gives parameter ``p``'s as Tensors."""
+        return self._state
+
+    @state.setter
+    def state(self, value) -> None:
+        self._state = value if isinstance(value, ParamStates) else ParamStates(self, value)
 
     def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a group (``{"params": [...], setting: value...}``); settings it leaves out take
@@ -131,6 +148,10 @@ class Optimizer:
         params = [params] if isinstance(params, Tensor) else list(params)
         if not params:
             raise ValueError(f"{name}: {where} has an empty parameter list")
+        names = None
+        if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
+            # named_parameters(), as torch 2.13 takes: the names go to "param_names"
+            names, params = [n for n, _ in params], [p for _, p in params]
         seen = {id(p) for p in self.params}
         for i, p in enumerate(params):
             label = f"parameter {i}" + (f" of group {index}" if index else "")
@@ -147,8 +168,12 @@ class Optimizer:
                                 "optimise view_as_real parameters")
             seen.add(id(p))
         settings = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        lr = settings.get("lr")
+        if isinstance(lr, Tensor) and lr.data.size == 1:  # torch takes a one-element Tensor
+            settings["lr"] = float(lr.data.reshape(()))
         settings = self._check_group(settings)
-        self.param_groups.append({"params": params, **settings})
+        self.param_groups.append({"params": params, **settings,
+                                  **({"param_names": names} if names is not None else {})})
         self.params.extend(params)
         self.state.extend({} for _ in params)
 
@@ -205,8 +230,19 @@ class Optimizer:
                 yield index, p, group
                 index += 1
 
-    def step(self) -> None:
-        """Update every parameter that has a gradient."""
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; ``closure`` (as torch's): called first,
+        with gradients on, to recompute the loss (and the gradients), which step returns."""
+        loss = None
+        if closure is not None:
+            from dlpy.tensor import enable_grad
+
+            with enable_grad():
+                loss = closure()
+        self._step()
+        return loss
+
+    def _step(self) -> None:
         name = type(self).__name__
         for g, group in enumerate(self.param_groups):
             lr = group["lr"]  # a schedule may have set it
@@ -215,6 +251,7 @@ class Optimizer:
                 where = f" (parameter group {g})" if len(self.param_groups) > 1 else ""
                 raise ValueError(f"{name}.step: lr must be finite and >= 0, got {lr}{where}")
         self.step_count += 1
+        states = list(self.state)  # (plain indexing: ParamStates' own __getitem__ costs)
         for i, p, group in self._indexed():
             grad = p._grad  # a Tensor (its array is read), a SparseGrad or None
             if grad is None:
@@ -224,7 +261,7 @@ class Optimizer:
                     f"{name}.step: parameter {i} has shape {p.data.shape} but its gradient has "
                     f"{grad.shape}"
                 )
-            state = self.state[i]
+            state = states[i]
             slots = self._param_slots(p.data.ndim, group)
             if not state and slots and p.data.dtype.kind == "c":
                 # made on the (real, imaginary) pairs: a fill value (Adagrad's sum, Rprop's
@@ -378,11 +415,47 @@ class Optimizer:
         for hook in list(self._state_dict_pre_hooks.values()):
             hook(self)
         flat = self._flat_state_dict()
-        out = _nested_state(flat, len(self.param_groups)) if torch_layout else flat
+        out = self._torch_state(flat) if torch_layout else flat
         for hook in list(self._state_dict_post_hooks.values()):
             result = hook(self, out)
             if result is not None:
                 out = result
+        return out
+
+    def _torch_state(self, flat: dict[str, np.ndarray]) -> dict[str, Any]:
+        """``flat`` in PyTorch's layout, as a PyTorch optimiser's state_dict: each group with
+        the class's implementation switches (``foreach``... at PyTorch's defaults) and fixed
+        settings (Adam's ``decoupled_weight_decay``) before ``params``; the state as Tensors,
+        ``step`` a 0-d float32 one (left out where PyTorch keeps none)."""
+        nested = _nested_state(flat, len(self.param_groups))
+        extras = {**{flag: _TORCH_FLAG_DEFAULTS[flag] for flag in self.torch_flags},
+                  **self.torch_fixed}
+        for group in nested["param_groups"]:
+            params = group.pop("params")
+            for key, value in extras.items():
+                group.setdefault(key, value)
+            group["params"] = params  # last, as PyTorch's
+        if not self.torch_state_tensors:
+            return nested
+        for index, slots in list(nested["state"].items()):
+            slots = nested["state"][index] = self._torch_slots(slots)
+            if not slots:
+                del nested["state"][index]
+        return nested
+
+    def _torch_slots(self, slots: dict[str, Any], scalars: bool = False) -> dict[str, Any]:
+        """One parameter's state as PyTorch's: arrays as Tensors (sharing memory), ``step`` a
+        0-d float32 Tensor (left out where PyTorch keeps none); with ``scalars`` the
+        ``scalar_slots`` too (PyTorch's are float32; a state dict keeps dlpy's precision)."""
+        if not self.torch_state_tensors:
+            return slots
+        out = {}
+        for slot, value in slots.items():
+            if slot == "step" or (scalars and slot in self.scalar_slots):
+                if slot != "step" or self.torch_step:
+                    out[slot] = Tensor(np.asarray(value, dtype=np.float32))
+            else:
+                out[slot] = Tensor(value) if isinstance(value, np.ndarray) else value
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -570,6 +643,40 @@ class Optimizer:
         groups = "; ".join(f"group {g}: {len(group['params'])} parameters, {show(group)}"
                            for g, group in enumerate(self.param_groups))
         return f"{type(self).__name__}({groups})"
+
+
+class ParamStates(list):
+    """An optimiser's per-parameter states, a list in ``params`` order (dlpy's ``state[i]``);
+    indexed by a parameter (torch's ``opt.state[p]``) it gives that parameter's state as
+    PyTorch holds it (``Optimizer._torch_slots``: Tensors sharing the arrays; {} before the
+    parameter's first step), and ``p in opt.state`` says whether it has any."""
+
+    __slots__ = ("_optimizer",)
+
+    def __init__(self, optimizer: Optimizer, states=()):
+        super().__init__(states)
+        self._optimizer = optimizer
+
+    def _index(self, param: Tensor) -> int:
+        for i, p in enumerate(self._optimizer.params):
+            if p is param:
+                return i
+        return -1
+
+    def __getitem__(self, key):
+        if isinstance(key, Tensor):
+            index = self._index(key)
+            if index < 0:
+                raise KeyError(f"{type(self._optimizer).__name__}.state: the tensor is not one "
+                               "of the optimiser's parameters")
+            return self._optimizer._torch_slots(list.__getitem__(self, index), scalars=True)
+        return list.__getitem__(self, key)
+
+    def __contains__(self, key) -> bool:
+        if isinstance(key, Tensor):
+            index = self._index(key)
+            return index >= 0 and bool(list.__getitem__(self, index))
+        return list.__contains__(self, key)
 
 
 def _as_real(array: np.ndarray) -> np.ndarray:
@@ -793,8 +900,9 @@ class SGD(Optimizer):
     accepts_sparse = True
     added_settings = {"maximize": False, "dampening": 0.0}
     torch_flags = ("foreach", "differentiable", "fused")
+    torch_step = False  # PyTorch's SGD keeps its momentum buffer only
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float,
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  *, maximize: bool = False, dampening: float = 0.0, **flags: Any):
         # dampening is keyword-only: PyTorch's place (4th) would shift dlpy's positional
@@ -1110,6 +1218,11 @@ def total_norm(arrays: list[np.ndarray], norm_type: float, owner: str,
     return math.sqrt(part) if norm_type == 2.0 else part ** (1.0 / norm_type)
 
 
+class NonFiniteNormError(RuntimeError, FloatingPointError):
+    """A gradient norm is NaN or infinite (``error_if_nonfinite``): torch's RuntimeError, and
+    the FloatingPointError dlpy raised before."""
+
+
 def scale_to_norm(arrays: list[np.ndarray], max_norm: float, total: float) -> None:
     """Multiply the arrays in place by min(max_norm / (total + 1e-6), 1), PyTorch's clip
     coefficient (a NaN total gives NaN, as torch's)."""
@@ -1126,7 +1239,7 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
     largest absolute value) is at most ``max_norm``.
 
     Returns the norm before clipping (as torch.nn.utils.clip_grad_norm_). A NaN or infinite
-    norm raises FloatingPointError (PyTorch's default is not to; pass False for that: the
+    norm raises NonFiniteNormError (PyTorch's default is not to; pass False for that: the
     gradients are then left as they are and the non-finite norm is returned).
     """
     if not math.isfinite(max_norm) or max_norm <= 0:
@@ -1138,7 +1251,7 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
     grads += grad_arrays(pieces)
     if not math.isfinite(total):
         if error_if_nonfinite:
-            raise FloatingPointError(
+            raise NonFiniteNormError(
                 f"clip_grad_norm: the total gradient norm is {total} (a gradient holds NaN or "
                 "inf); pass error_if_nonfinite=False to carry on"
             )

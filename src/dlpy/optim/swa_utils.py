@@ -252,8 +252,7 @@ class SWALR(LRScheduler):
             group["swa_lr"] = value
         self.anneal_epochs = anneal_epochs
         self.anneal_strategy = anneal_strategy
-        self._step_count = 0
-        super().__init__(optimizer, last_epoch)
+        super().__init__(optimizer, last_epoch)  # (counts _step_count, as PyTorch's)
 
     def _anneal(self, t: float) -> float:
         return (1.0 - math.cos(math.pi * t)) / 2.0 if self.anneal_strategy == "cos" else t
@@ -271,10 +270,6 @@ class SWALR(LRScheduler):
                 (group["lr"] - prev_alpha * swa_lr) / (1.0 - prev_alpha)
             lrs.append(float(swa_lr * alpha + start * (1.0 - alpha)))
         return lrs
-
-    def step(self) -> None:
-        self._step_count += 1
-        super().step()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """The step count and settings; the lrs come from the optimiser's own state (SWALR

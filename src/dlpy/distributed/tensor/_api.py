@@ -25,6 +25,7 @@ from dlpy.distributed import torch_api
 from dlpy.distributed.device_mesh import DeviceMesh, init_device_mesh
 from dlpy.distributed.tensor.placement_types import Partial, Placement, Replicate, Shard
 from dlpy.nn.module import Module, Parameter
+from dlpy.size import Size
 from dlpy.tensor import Op, Tensor, _comparable, as_array, register_piece_type
 
 ReduceOp = torch_api.ReduceOp
@@ -344,8 +345,8 @@ class DTensor(Tensor):
         return self._spec.placements
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self._spec.shape
+    def shape(self) -> Size:
+        return Size(self._spec.shape)
 
     @property
     def ndim(self) -> int:
@@ -355,7 +356,7 @@ class DTensor(Tensor):
         return self.ndim
 
     def size(self, dim: int | None = None):
-        return self._spec.shape if dim is None else self._spec.shape[dim]
+        return Size(self._spec.shape) if dim is None else self._spec.shape[dim]
 
     def numel(self) -> int:
         return int(np.prod(self._spec.shape))

@@ -11,7 +11,7 @@ from dlpy.nn.attention.functional import attend
 from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_dtype
+from dlpy.tensor import Tensor, as_array, default_dtype
 
 
 def check_batch_first(owner: str, batch_first) -> bool:
@@ -175,10 +175,25 @@ class MultiheadAttention(MultiHeadAttention):
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask=None,
                 need_weights: bool = True, attn_mask=None, average_attn_weights: bool = True,
                 is_causal: bool = False):
+        """As torch's; an unbatched call takes query (seq_q, embed_dim), key and value
+        (seq_k, kdim / vdim), key_padding_mask (seq_k,) and gives unbatched results."""
+        unbatched = query.ndim == 2
+        if unbatched:  # a batch of one, taken off the results
+            if key.ndim != 2 or value.ndim != 2:
+                raise ValueError(f"MultiheadAttention: an unbatched (2-D) query needs 2-D key "
+                                 f"and value, got {tuple(key.shape)} and {tuple(value.shape)}")
+            axis = 0 if self.batch_first else 1
+            query, key, value = (t.unsqueeze(axis) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = as_array(key_padding_mask)[None]
         out = super().forward(query, key, value, key_padding_mask=key_padding_mask,
                               attn_mask=attn_mask, need_weights=need_weights,
                               average_attn_weights=average_attn_weights, is_causal=is_causal)
-        return out if need_weights else (out, None)
+        out, weights = out if need_weights else (out, None)
+        if unbatched:
+            out = out.squeeze(axis)
+            weights = None if weights is None else weights.squeeze(0)
+        return out, weights
 
     def extra_repr(self) -> str:
         return ""  # torch's prints its out_proj only

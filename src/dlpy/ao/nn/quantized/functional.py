@@ -108,7 +108,7 @@ def batch_norm(x, weight, bias, mean, var, eps: float, scale: float, zero_point:
     if any(a.shape != (channels,) for a in arrays):
         raise ValueError(f"batch_norm: expected weight, bias, mean and var of shape "
                          f"({channels},) for an input {x.shape}, got "
-                         f"{[a.shape for a in arrays]}")
+                         f"{[tuple(a.shape) for a in arrays]}")
     weight, bias, mean, var = arrays
     inv_sigma = F32(1) / np.sqrt(var + F32(eps))
     alpha = inv_sigma * weight * F32(F32(x.q_scale()) / F32(scale))

@@ -1,0 +1,135 @@
+"""torch's names for dlpy's graph nodes: ``y.grad_fn.name()`` is "MulBackward0", "MmBackward0",
+"ViewBackward0", ... as torch prints them, for the common ops; any other op is its class name +
+"Backward0" (dlpy's op, not torch's, where the two differ)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# dlpy's op class -> torch's node name (before "Backward" and the overload number)
+_NAMES = {
+    "Power": "Pow", "ReLU": "Relu", "GELU": "Gelu", "GELUTanh": "Gelu", "SiLU": "Silu",
+    "LeakyReLU": "LeakyRelu", "ELU": "Elu", "Cast": "ToCopy", "Concat": "Cat",
+    "Identity": "Clone", "Relayout": "Clone", "LogSumExp": "Logsumexp", "CumSum": "Cumsum",
+    "CumProd": "Cumprod", "LayerNorm": "NativeLayerNorm", "BatchNorm": "NativeBatchNorm",
+    "GroupNorm": "NativeGroupNorm", "SoftmaxCrossEntropy": "NllLoss",
+    "BCEWithLogits": "BinaryCrossEntropyWithLogits", "Norm": "LinalgVectorNorm",
+    "Dropout": "Mul", "ConvNd": "Convolution", "Conv1d": "Convolution",
+    "Conv2d": "Convolution", "Conv3d": "Convolution", "ConvTransposeNd": "Convolution",
+    "ConvTranspose1d": "Convolution", "ConvTranspose2d": "Convolution",
+    "ConvTranspose3d": "Convolution", "MaxPool2d": "MaxPool2DWithIndices",
+    "MaxPool3d": "MaxPool3DWithIndices", "AvgPool2d": "AvgPool2D", "AvgPool3d": "AvgPool3D",
+    "CTCLoss": "CtcLoss",
+}
+
+
+def torch_name(op) -> str:
+    """``op``'s name as torch's grad_fn.name() gives it for the same call."""
+    kind = type(op).__name__
+    if kind.endswith("Backward"):  # an autograd.Function's node: "ExpBackward", as torch's
+        return kind
+    special = _SPECIAL.get(kind)
+    if special is not None:
+        return special(op)
+    return class_name(kind)
+
+
+def class_name(kind: str) -> str:
+    """The name of a node of op class ``kind`` whose name does not depend on its settings."""
+    return f"{_NAMES.get(kind, kind)}Backward0"
+
+
+def _ndims(op) -> tuple[int, ...]:
+    return tuple(np.ndim(t.data) for t in op.inputs)
+
+
+def _matmul(op) -> str:
+    a, b = _ndims(op)[:2]
+    if a == b == 2:
+        return "MmBackward0"
+    if a == b == 1:
+        return "DotBackward0"
+    if a == 2 and b == 1:
+        return "MvBackward0"
+    return "UnsafeViewBackward0"
+
+
+def _linear(op) -> str:
+    dims = _ndims(op)
+    if dims[0] != 2:
+        return "ViewBackward0" if len(dims) > 2 else "UnsafeViewBackward0"
+    return "AddmmBackward0" if len(dims) > 2 else "MmBackward0"
+
+
+def _transpose(op) -> str:
+    axes = tuple(getattr(op, "axes", ()) or ())
+    moved = [i for i, a in enumerate(axes) if a != i]
+    return "TransposeBackward0" if len(moved) == 2 else "PermuteBackward0"
+
+
+def _reshape(op) -> str:
+    old = tuple(np.shape(op.inputs[0].data)) if op.inputs else None
+    new = getattr(op, "new_shape", None)
+    if old is not None and new is not None and len(old) != len(new):
+        without_ones = [n for n in old if n != 1], [n for n in new if n != 1]
+        if without_ones[0] == without_ones[1]:
+            return "UnsqueezeBackward0" if len(new) > len(old) else "SqueezeBackward0"
+    return "ViewBackward0"
+
+
+def _getitem(op) -> str:
+    index = getattr(op, "index", None)
+    items = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(i, (np.ndarray, list)) for i in items):
+        return "IndexBackward0"
+    for item in reversed(items):  # torch applies the index item by item: the last one shows
+        if isinstance(item, (int, np.integer)):
+            return "SelectBackward0"
+        if isinstance(item, slice) and item != slice(None):
+            return "SliceBackward0"
+        if item is None:
+            return "UnsqueezeBackward0"
+    return "AliasBackward0"
+
+
+def _everything(op) -> bool:
+    """Whether a reduction reduces over every axis (torch's overload without dim)."""
+    axes = getattr(op, "axes", None)
+    return axes is None or (not getattr(op, "keepdims", False) and op.inputs
+                            and len(tuple(axes)) == np.ndim(op.inputs[0].data))
+
+
+def _reduction(op) -> str:
+    """x.sum() is SumBackward0 and x.sum(dim) SumBackward1; x.max() MaxBackward1."""
+    kind = type(op).__name__
+    full = _everything(op)
+    if kind in ("Max", "Min"):
+        return f"{kind}Backward1" if full else "AmaxBackward0" if kind == "Max" \
+            else "AminBackward0"
+    return f"{kind}Backward{0 if full else 1}"
+
+
+def _pow(op) -> str:
+    """tensor ** tensor is PowBackward1, number ** tensor PowBackward2."""
+    first = op.inputs[0] if op.inputs else None
+    return "PowBackward1" if first is None or first.requires_grad else "PowBackward2"
+
+
+def _sub(op) -> str:
+    """number - tensor is torch's RsubBackward1."""
+    first = op.inputs[0] if op.inputs else None
+    if first is not None and not first.requires_grad and np.ndim(first.data) == 0:
+        return "RsubBackward1"
+    return "SubBackward0"
+
+
+def _described(op) -> str:
+    """Ops whose describe() tells torch's name (Tril / Triu, Fmod / Remainder)."""
+    return f"{op.describe()}Backward0"
+
+
+_SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
+            "Reshape": _reshape, "GetItem": _getitem, "Triangle": _described,
+            "Modulo": _described, "Sum": _reduction, "Mean": _reduction, "Max": _reduction,
+            "Min": _reduction, "Pow": _pow, "Sub": _sub,
+            "Clamp": lambda op: "ClampBackward1"}
