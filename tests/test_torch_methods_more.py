@@ -163,7 +163,7 @@ def test_random_fills_draw_in_place():
     w = Tensor(np.zeros(3), requires_grad=True)
     with pytest.raises(RuntimeError, match=r"bernoulli_: a leaf tensor"):
         w.bernoulli_()
-    with pytest.raises(ValueError, match=r"geometric_: p must be in \(0, 1\], got 0"):
+    with pytest.raises(ValueError, match=r"geometric_: p must be in \(0, 1\), got 0"):
         x.geometric_(0)
 
 

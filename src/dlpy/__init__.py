@@ -244,7 +244,7 @@ for _name in _TOP_LEVEL_MORE:
 _TOP_LEVEL_MORE += [n for n in _torch_functions.TOP_LEVEL if n not in _TOP_LEVEL_MORE]
 for _name in _torch_functions.TOP_LEVEL:
     globals()[_name] = _no_out(getattr(_torch_functions, _name))
-__all__ += _TOP_LEVEL_MORE
+__all__ += [n for n in _TOP_LEVEL_MORE if n not in __all__]  # (concat: torch_functions' now)
 del _name
 # the default generator's state: torch.random's functions, kept in dlpy.random
 from dlpy.random import get_rng_state, initial_seed, seed, set_rng_state  # noqa: E402, F401

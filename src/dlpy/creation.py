@@ -9,7 +9,14 @@ import numpy as np
 
 from dlpy.device import as_device, check_pin_memory
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_complex_dtype, default_dtype, python_array
+from dlpy.tensor import (
+    Tensor,
+    default_complex_dtype,
+    default_dtype,
+    is_narrow_float,
+    narrow_float,
+    python_array,
+)
 
 
 def _place(name: str, device, pin_memory) -> None:
@@ -58,8 +65,12 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
     numbers complex64 (with float32), a mix the widest; numpy arrays keep their dtype."""
     _place("tensor", device, pin_memory)
     data = data.data if isinstance(data, Tensor) else data
-    return Tensor(np.array(data, dtype=dtype, copy=True) if isinstance(data, np.ndarray)
-                  else python_array(data, dtype), requires_grad=requires_grad)
+    if isinstance(data, np.ndarray):
+        array = narrow_float(data, np.dtype(dtype)) if dtype is not None and is_narrow_float(
+            dtype) else np.array(data, dtype=dtype, copy=True)
+    else:
+        array = python_array(data, dtype)
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False,
@@ -145,14 +156,15 @@ _FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
               "float32": 3.4028234663852886e38}
 
 
-def _checked(name: str, value, dtype) -> None:
-    """torch's refusal of a fill value ``dtype`` cannot hold ("value cannot be converted to type
+def _checked(name: str, value, dtype):
+    """``value`` to fill ``dtype`` with (a negative int wrapped for an unsigned dtype), or
+    torch's refusal of a fill value ``dtype`` cannot hold ("value cannot be converted to type
     ... without overflow"): a finite float beyond the float dtype's max, an integer out of range
     (a negative one down to -max for an unsigned dtype, which wraps), a complex number with an
     imaginary part to a real dtype."""
     dtype = np.dtype(dtype)
     if isinstance(value, (bool, np.bool_)) or dtype.kind in "cb":
-        return
+        return value
     if isinstance(value, (complex, np.complexfloating)):
         fits = value.imag == 0
         value = value.real
@@ -167,6 +179,9 @@ def _checked(name: str, value, dtype) -> None:
     if not fits:
         raise RuntimeError(f"{name}: value {value} cannot be converted to type {dtype.name} "
                            "without overflow")
+    if dtype.kind == "u" and value < 0:
+        return np.array(int(value), dtype=np.int64).astype(dtype)  # wraps, as torch's
+    return value
 
 
 def _fill_value(name: str, value):
@@ -207,7 +222,7 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, *, device=No
     size = _shape("full", size if isinstance(size, (tuple, list)) else (size,))
     value = _fill_value("full", fill_value)
     dtype = _fill_dtype(value) if dtype is None else dtype
-    _checked("full", value, dtype)
+    value = _checked("full", value, dtype)
     return Tensor(np.full(size, value, dtype=dtype), requires_grad=requires_grad)
 
 
@@ -218,7 +233,7 @@ def full_like(x, fill_value, dtype=None, requires_grad: bool = False, *, device=
     data = _data(x)
     value = _fill_value("full_like", fill_value)
     dtype = data.dtype if dtype is None else dtype
-    _checked("full_like", value, dtype)
+    value = _checked("full_like", value, dtype)
     values = np.full(data.shape, value, dtype=dtype)
     return Tensor(_laid_like("full_like", values, data, memory_format),
                   requires_grad=requires_grad)

@@ -226,6 +226,20 @@ def is_floating_dtype(dtype: np.dtype) -> bool:
     return dtype.kind == "f" or dtype.name == "bfloat16"
 
 
+def is_narrow_float(dtype) -> bool:
+    """float16 or bfloat16 (what narrow_float converts to)."""
+    dtype = np.dtype(dtype)
+    return dtype.itemsize == 2 and dtype.kind in "fV"
+
+
+def narrow_float(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` as float16 or bfloat16 the way torch converts: through float32 (its Half and
+    BFloat16 are made from a float, so a float64 or int64 value near a tie rounds twice)."""
+    if array.dtype.kind in "iu" or (array.dtype.kind == "f" and array.dtype.itemsize > 4):
+        array = array.astype(np.float32)
+    return array.astype(dtype)
+
+
 def _to_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data if dtype is None else data.astype(dtype, copy=False)
@@ -244,15 +258,17 @@ def python_array(data, dtype=None) -> np.ndarray:
     """torch.tensor's dtypes for Python data (numpy arrays and scalars keep theirs): bools
     bool, ints int64, floats the default dtype, complex numbers its complex pair; a mix the
     widest of them."""
+    if dtype is not None and is_narrow_float(dtype):
+        return narrow_float(np.asarray(data), np.dtype(dtype))
     array = np.asarray(data, dtype=dtype)
     if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
-        if array.dtype.kind in "uO" and _int_overflow(array):
-            raise ValueError("Overflow when unpacking long long: a Python int beyond int64")
+        if array.dtype.kind in "uO":
+            array = _big_ints(array)
         if array.dtype in (np.float64, np.complex128) or (
                 array.dtype.kind == "i" and array.dtype != np.int64):
             leaf = _first_leaf_dtype(data)  # numpy scalars keep theirs (torch's
-            if leaf is not None and leaf == array.dtype:  # [np.float64(1.5)]: float64)
-                return array
+            if leaf is not None and (leaf == array.dtype or array.dtype.kind == "i"):
+                return array  # [np.float64(1.5)]: float64; [np.int8(1), np.int16(2)]: int16
             if array.dtype == np.float64:
                 array = array.astype(_default_dtype)
             elif array.dtype == np.complex128:
@@ -262,11 +278,19 @@ def python_array(data, dtype=None) -> np.ndarray:
     return array
 
 
-def _int_overflow(array: np.ndarray) -> bool:
-    """Whether Python data numpy read as uint64 or objects holds an int beyond int64."""
-    if array.dtype == np.uint64:
-        return True  # numpy picks uint64 only for an int at or above 2 ** 63
-    return any(type(v) is int and not -2 ** 63 <= v < 2 ** 63 for v in array.flat)
+def _big_ints(array: np.ndarray) -> np.ndarray:
+    """Python data numpy read as uint64 (ints at or above 2 ** 63) or as objects (ints beyond
+    that): torch's overflow error for integers, floats (complex numbers) with a float."""
+    values = array.ravel().tolist()
+    if array.dtype == np.uint64 or all(type(v) in (int, bool) for v in values):
+        if any(not -2 ** 63 <= v < 2 ** 63 for v in values):
+            raise ValueError("Overflow when unpacking long long: a Python int beyond int64")
+        return array
+    if any(isinstance(v, complex) for v in values):
+        return array.astype(np.complex128)
+    if all(isinstance(v, (int, float)) for v in values):
+        return array.astype(np.float64)
+    return array
 
 
 def _first_leaf_dtype(data):

@@ -337,7 +337,9 @@ for _name, _getter in (("itemsize", lambda self: self.data.itemsize),
 # dlpy.nested's class, which says True); one whose storage is a MetaArray is on the meta device
 if not hasattr(Tensor, "is_meta"):
     Tensor.is_meta = property(lambda self: type(self.data) is _MetaArray)
-for _name in ("is_nested", "is_quantized", "is_mkldnn", "is_distributed", "is_xpu",
+if not hasattr(Tensor, "is_distributed"):  # a method in torch, the other flags properties
+    Tensor.is_distributed = lambda self: False
+for _name in ("is_nested", "is_quantized", "is_mkldnn", "is_xpu",
               "is_xla", "is_mps", "is_ipu", "is_maia", "is_mtia", "is_vulkan"):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, property(lambda self: False))
@@ -413,6 +415,9 @@ def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
         base = "swapdims"  # Tensor.transpose(*axes) is numpy's permutation)
 
     def method(self, *args, **kwargs):
+        if kwargs.get("dtype") not in (None, self.dtype):  # cumsum_(dim, dtype=...), as torch
+            raise TypeError(f"{name}: dtype {kwargs['dtype']} does not match the tensor's "
+                            f"{self.dtype}")
         return self._in_place(name, lambda x, *a: getattr(x, base)(*a, **kwargs), *args,
                               cast=cast, reshape=reshape)
 
@@ -421,7 +426,7 @@ def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
 
 
 for _base in IN_PLACE:
-    _attach(_base + "_", _twin(_base))
+    _attach(_base + "_", _twin(_base, cast="equiv" if _base == "float_power" else "same_kind"))
 for _base in IN_PLACE_CAST:
     _attach(_base + "_", _twin(_base, cast="unsafe"))
 for _base in IN_PLACE_RESHAPE:
@@ -558,8 +563,8 @@ def _exponential(rng, shape, lambd=1.0):
 
 
 def _geometric(rng, shape, p):
-    if not 0 < p <= 1:
-        raise ValueError(f"geometric_: p must be in (0, 1], got {p}")
+    if not 0 < p < 1:  # torch refuses p = 1 too
+        raise ValueError(f"geometric_: p must be in (0, 1), got {p}")
     return rng.geometric(p, shape)
 
 

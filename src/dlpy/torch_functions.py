@@ -24,6 +24,8 @@ from dlpy.tensor import (
     _set_default_dtype,
     default_dtype,
     is_floating_dtype,
+    is_narrow_float,
+    narrow_float,
     python_array,
 )
 
@@ -435,6 +437,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     if isinstance(data, np.ndarray):
+        if dtype is not None and data.dtype != np.dtype(dtype) and is_narrow_float(dtype):
+            return Tensor(narrow_float(data, np.dtype(dtype)))  # through float32, as torch
         return Tensor(data if dtype is None else data.astype(dtype, copy=False))
     return Tensor(python_array(data, dtype))
 

@@ -7,6 +7,7 @@ flags of the lazy conjugate/negative bits and inference tensors that dlpy has no
 from __future__ import annotations
 
 import os
+import warnings
 import weakref
 
 import numpy as np
@@ -155,9 +156,10 @@ def set_float32_matmul_precision(precision: str) -> None:
     """Accepted and remembered, with no effect: numpy's float32 matmul is always full float32
     ('highest'; no TF32 or bfloat16 passes on the CPU)."""
     global _matmul_precision
-    if precision not in ("highest", "high", "medium"):
-        raise ValueError(f"set_float32_matmul_precision: expected 'highest', 'high' or 'medium', "
-                         f"got {precision!r}")
+    if precision not in ("highest", "high", "medium"):  # torch: a warning, and no change
+        warnings.warn(f"set_float32_matmul_precision: expected 'highest', 'high' or 'medium', "
+                      f"got {precision!r}; the call has no effect", UserWarning, stacklevel=2)
+        return
     _matmul_precision = precision
 
 

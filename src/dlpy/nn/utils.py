@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from dlpy.nn import fusion, parametrizations, parametrize, prune
+from dlpy.nn import parametrizations, parametrize, prune
 from dlpy.nn.module import Module, Parameter
 from dlpy.optim.optimizer import NonFiniteNormError as _NonFiniteNormError
 from dlpy.optim.optimizer import grad_arrays as _grad_arrays
@@ -37,11 +37,10 @@ from dlpy.tensor import Tensor, no_grad
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_",
            "convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format",
            "parameters_to_vector",
-           "vector_to_parameters", "fusion", "parametrizations", "parametrize", "prune"]
+           "vector_to_parameters", "parametrizations", "parametrize", "prune"]
 
 # ``import dlpy.nn.utils.prune`` as ``import torch.nn.utils.prune`` (the module is dlpy/nn/prune.py)
 sys.modules[f"{__name__}.prune"] = prune
-sys.modules[f"{__name__}.fusion"] = fusion
 
 
 def _tensors(parameters) -> list[Tensor]:
@@ -478,3 +477,14 @@ stateless.__all__ = ["functional_call"]
 stateless.__getattr__ = _stateless_getattr
 _sys.modules[stateless.__name__] = stateless
 __all__ += ["stateless"]
+
+# torch.nn.utils.fusion (``nn.utils.fusion.fuse_conv_bn_eval``, ``import torch.nn.utils.fusion``):
+# the fusion functions above
+fusion = type(_sys)(f"{__name__}.fusion", "torch.nn.utils.fusion: conv/linear + batch-norm "
+                    "folding, as dlpy.nn.utils'.")
+fusion.__all__ = ["fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval",
+                  "fuse_linear_bn_weights"]
+for _name in fusion.__all__:
+    setattr(fusion, _name, globals()[_name])
+_sys.modules[fusion.__name__] = fusion
+__all__ += ["fusion"]

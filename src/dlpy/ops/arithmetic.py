@@ -9,7 +9,7 @@ from dlpy.amp.dtypes import refuse_float8
 from dlpy.ops import complex as _complex
 from dlpy.ops import norm
 from dlpy.ops import promotion as _promotion
-from dlpy.tensor import Op, Tensor, as_array, default_dtype
+from dlpy.tensor import Op, Tensor, as_array, default_dtype, narrow_float
 
 
 class Identity(Op):
@@ -331,16 +331,15 @@ class Cast(Op):
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, dtype):
-        self.dtype = dtype
+        self.dtype = np.dtype(dtype)
 
     def forward(self, x):
-        if self.dtype.kind == "V":
+        if self.dtype.itemsize <= 2 and self.dtype.kind in "fV":
             if self.dtype.itemsize == 1:  # float8: torch's rounding
                 from dlpy.amp.dtypes import to_float8  # (e4m3fn saturates, NaN keeps its sign)
 
                 return to_float8(x, self.dtype)
-            if x.dtype.kind in "fiu" and x.dtype != np.float32:  # bfloat16: through float32,
-                x = x.astype(np.float32)  # as torch's (a float64 tie rounds twice)
+            return narrow_float(x, self.dtype)
         return x.astype(self.dtype)
 
     def backward(self, grad_output):

@@ -89,6 +89,9 @@ def masked_fill(x, mask, value):
         fits = False
     if not fits:
         raise ValueError(f"masked_fill: mask {mask_shape} does not broadcast to x {x_shape}")
+    if isinstance(value, Tensor) and value.ndim:
+        raise ValueError(f"masked_fill: only a 0-dimensional value tensor is supported, got "
+                         f"shape {tuple(value.shape)}")
     if isinstance(x, Tensor) and x.data.itemsize == 1:  # float8: torch refuses
         check_float8("masked_fill", x.data)
     if isinstance(x, Tensor) and isinstance(value, (bool, int, float, np.number)) \

@@ -687,6 +687,13 @@ def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
                 what == "end" or other.ndim) and type(start) is Tensor:
             raise RuntimeError(f"lerp: expected {what} of dtype {start.dtype} (start's), got "
                                f"{other.dtype}, as torch")
+    if start.data.dtype.itemsize == 2 and start.data.dtype.kind in "fV":  # float16/bfloat16:
+        from dlpy.ops.arithmetic import cast
+
+        low = start.data.dtype  # computed in float32 and rounded once, as torch's
+        return cast(lerp(cast(start, np.float32), cast(end, np.float32) if isinstance(
+            end, Tensor) else end, cast(weight, np.float32) if isinstance(weight, Tensor)
+            else weight), low)
     diff = end - start
     if not isinstance(weight, Tensor):
         w = _complex.number("lerp", "weight", weight, finite=False)

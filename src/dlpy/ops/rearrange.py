@@ -468,8 +468,14 @@ def block_diag(*tensors) -> Tensor:
                              f"{t.shape}")
         blocks.append(t.reshape(1, -1) if t.ndim < 2 else t)
     if not blocks:
-        return Tensor(np.zeros((1, 0)))
-    dtype = np.result_type(*[b.dtype for b in blocks])
+        from dlpy.tensor import default_dtype
+
+        return Tensor(np.zeros((1, 0), default_dtype(None)))
+    from functools import reduce
+
+    from dlpy.ops.promotion import promote_types
+
+    dtype = reduce(promote_types, [b.data.dtype for b in blocks])  # int64, float32: float32
     width = int(np.sum([b.shape[1] for b in blocks]))
     rows, left = [], 0
     for b in blocks:
