@@ -199,7 +199,8 @@ def test_retain_grad_as_torch():
     g.sum().backward()
     np.testing.assert_array_equal(h.grad, 4 * h.data)  # accumulates, as .grad of a leaf
     x.retain_grad()  # a leaf: nothing to do
-    with pytest.raises(RuntimeError, match=r"retain_grad: the tensor does not require"):
+    with pytest.raises(RuntimeError, match=r"retain_grad: can't retain_grad on a tensor that "
+                                           r"has requires_grad=False"):
         _non_leaf_without_grad().retain_grad()
 
 

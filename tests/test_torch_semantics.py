@@ -13,9 +13,17 @@ import pytest
 from cases_torch_semantics import EXPRS, SNIPPETS
 
 import dlpy
-from dlpy import compat
+from dlpy import compat, overrides
 
 TORCH = json.loads((Path(__file__).parent / "fixtures" / "torch_semantics.json").read_text())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plain_callables_after():
+    """A snippet's Tensor subclass (as_subclass) installs dlpy.overrides' dispatch; the rest of
+    the suite runs on the plain path (as tests/test_overrides.py leaves it)."""
+    yield
+    overrides._uninstall()
 
 
 def encode(value):

@@ -206,10 +206,39 @@ def _no_out(function):
     return with_out
 
 
+def _no_out_elementwise(function):
+    """_no_out's, and a masked or nested first operand handed to its class's __dlpy_function__
+    (torch.exp(masked_tensor) keeps the mask, as torch's), a sparse one to its method
+    (torch.abs(sparse) is sparse); one type check on the dense path."""
+    name = function.__name__
+
+    def with_out(input, *args, out=None, **kwargs):  # noqa: A002 - torch's name
+        if type(input) is not Tensor:
+            if hasattr(type(input), "__dlpy_function__"):
+                return type(input).__dlpy_function__(name, input, *args, **kwargs)
+            if isinstance(input, _sparse_tensor.SparseTensor) and hasattr(input, name):
+                return getattr(input, name)(*args, **kwargs)
+        if out is None:
+            return function(input, *args, **kwargs)
+        from dlpy.torch_functions import write_out
+
+        return write_out(name, function(input, *args, **kwargs), out)
+
+    with_out.__name__ = with_out.__qualname__ = name
+    with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
+    return with_out
+
+
+# the element-wise functions MaskedTensor and NestedTensor have (dlpy.masked.maskedtensor.UNARY)
+# and SparseTensor has (dlpy.sparse_tensor.UNARY)
+_ELEMENTWISE = set("""
+    abs acos asin asinh atan atanh ceil cos cosh erf erfinv exp expm1 floor frac log log1p log2
+    log10 relu round sigmoid sign sin sinh sqrt square tan tanh trunc""".split())
 for _name in _TOP_LEVEL:
-    globals()[_name] = _no_out(getattr(functional, _name))
+    _function = getattr(functional, _name)
+    globals()[_name] = (_no_out_elementwise if _name in _ELEMENTWISE else _no_out)(_function)
 __all__ += _TOP_LEVEL
-del _name
+del _name, _function, _ELEMENTWISE
 
 
 def _dtype_third(function):
@@ -370,6 +399,7 @@ from dlpy.layouts import (  # noqa: E402
 )
 from dlpy.sparse_tensor import Layout as layout  # noqa: E402  (torch.layout)
 from dlpy.sparse_tensor import (  # noqa: E402
+    jagged,
     sparse_coo,
     sparse_coo_tensor,
     sparse_csr,
@@ -381,8 +411,8 @@ __all__ += ["channels_last", "channels_last_3d", "contiguous_format", "layout", 
             "preserve_format"]
 
 _LAZY += ("sparse",)
-__all__ += ["sparse", "sparse_coo", "sparse_coo_tensor", "sparse_csr", "sparse_csr_tensor",
-            "strided"]
+__all__ += ["jagged", "sparse", "sparse_coo", "sparse_coo_tensor", "sparse_csr",
+            "sparse_csr_tensor", "strided"]
 for _name, _function in _sparse_tensor.TOP_LEVEL_SPARSE.items():
     globals()[_name] = _sparse_tensor._sparse_top_level(_name, globals()[_name], _function)
 del _name, _function

@@ -54,7 +54,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from dlpy.overrides import _disabled_torch_function_impl
-from dlpy.tensor import Tensor, no_grad
+from dlpy.tensor import Tensor, _buffer, _marks, no_grad
 
 # torch's module name -> dlpy's, where they differ; the longest matching prefix wins
 MODULE_MAP = {
@@ -231,8 +231,17 @@ class _DataView(Tensor):
     __slots__ = ()
 
     def _in_place(self, *args, **kwargs) -> Tensor:
+        # torch's .data has a version counter of its own: a change through it is not tracked
+        # (ops recorded before read the new values, backward does not refuse)
+        key = id(_buffer(self.data))
+        entry = _marks.get(key)
         with no_grad():
-            return super()._in_place(*args, **kwargs)
+            result = super()._in_place(*args, **kwargs)
+        if entry is None:
+            _marks.pop(key, None)
+        else:
+            _marks[key] = entry
+        return result
 
     def __reduce_ex__(self, protocol):
         return Tensor, (self.data,)

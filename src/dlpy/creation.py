@@ -69,8 +69,35 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
         array = narrow_float(data, np.dtype(dtype)) if dtype is not None and is_narrow_float(
             dtype) else np.array(data, dtype=dtype, copy=True)
     else:
-        array = python_array(data, dtype)
+        try:
+            array = python_array(data, dtype)
+        except ValueError as error:
+            if "inhomogeneous" not in str(error):
+                raise
+            raise ValueError(f"tensor: nested lists must be rectangular, {_ragged(data)}") \
+                from None
+    if array.dtype.kind in "OSU":
+        raise TypeError(f"tensor: expected numbers (bool, int, float or complex), got data that "
+                        f"numpy reads as {array.dtype}")
     return Tensor(array, requires_grad=requires_grad)
+
+
+def _ragged(data, dim: int = 0) -> str:
+    """Where nested lists stop being rectangular, in torch's words (only on the error path)."""
+    rows = list(data)
+    lengths = [len(row) if isinstance(row, (list, tuple)) else None for row in rows]
+    if any(n is None for n in lengths) and any(n is not None for n in lengths):
+        return f"a sequence and a number side by side at dim {dim + 1}"
+    if any(n != lengths[0] for n in lengths):
+        other = next(n for n in lengths if n != lengths[0])
+        return f"expected sequence of length {lengths[0]} at dim {dim + 1} (got {other})"
+    for row in rows:
+        if isinstance(row, (list, tuple)):
+            try:
+                np.asarray(row)
+            except ValueError:
+                return _ragged(row, dim + 1)
+    return "got data of uneven shape"
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False,

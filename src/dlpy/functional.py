@@ -199,6 +199,11 @@ def _warn_target_size(name: str, input, target) -> None:  # noqa: A002 - PyTorch
     """torch's regression losses broadcast a target of another shape, with this warning."""
     target_shape = np.shape(as_array(target))
     if tuple(input.shape) != target_shape:
+        try:
+            np.broadcast_shapes(tuple(input.shape), target_shape)
+        except ValueError:
+            raise ValueError(f"{name}: target of shape {target_shape} does not broadcast with "
+                             f"the input's shape {tuple(input.shape)}") from None
         warnings.warn(f"{name}: using a target size ({target_shape}) that is different to the "
                       f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
                       f"results due to broadcasting. Please ensure they have the same size.",

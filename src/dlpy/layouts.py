@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.size import _as_torch
 from dlpy.tensor import Op, Tensor
 
 
 class NamedConstant:
     """A constant torch names at top level (``torch.channels_last``, ``torch.strided``): its
-    name, printed as ``dlpy.<name>``; compared by identity."""
+    name, printed as ``dlpy.<name>`` (``torch.<name>`` while dlpy.compat stands in for torch);
+    compared by identity."""
 
     __slots__ = ("name",)
 
@@ -25,7 +27,7 @@ class NamedConstant:
         self.name = name
 
     def __repr__(self) -> str:
-        return f"dlpy.{self.name}"
+        return f"{'torch' if _as_torch() else 'dlpy'}.{self.name}"
 
 
 class memory_format(NamedConstant):  # noqa: N801 - torch's name

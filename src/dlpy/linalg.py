@@ -59,6 +59,7 @@ from dlpy.ops.reduce import _floating_or_complex, amax, amin, norm_input
 from dlpy.ops.reduce import norm as _vector_norm
 from dlpy.ops.reduce import sum as _sum
 from dlpy.ops.shape import permute, reshape
+from dlpy.return_types import structseq_repr
 from dlpy.tensor import Tensor
 
 __all__ = [
@@ -294,6 +295,9 @@ def _lu_info(name: str, A: Tensor, check_errors) -> np.ndarray:  # noqa: N803
 class CholeskyExResult(NamedTuple):
     """torch.return_types.linalg_cholesky_ex."""
 
+    _torch_name = "linalg_cholesky_ex"  # torch.return_types.linalg_cholesky_ex
+    __repr__ = structseq_repr
+
     L: Tensor
     info: Tensor
 
@@ -320,6 +324,9 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False)\
 class InvExResult(NamedTuple):
     """torch.return_types.linalg_inv_ex."""
 
+    _torch_name = "linalg_inv_ex"  # torch.return_types.linalg_inv_ex
+    __repr__ = structseq_repr
+
     inverse: Tensor
     info: Tensor
 
@@ -338,6 +345,9 @@ def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvExResult:  # noqa: N8
 
 class SolveExResult(NamedTuple):
     """torch.return_types.linalg_solve_ex."""
+
+    _torch_name = "linalg_solve_ex"  # torch.return_types.linalg_solve_ex
+    __repr__ = structseq_repr
 
     result: Tensor
     info: Tensor
@@ -360,12 +370,18 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True,  # noqa: N803
 class LUFactorResult(NamedTuple):
     """torch.return_types.linalg_lu_factor."""
 
+    _torch_name = "linalg_lu_factor"  # torch.return_types.linalg_lu_factor
+    __repr__ = structseq_repr
+
     LU: Tensor
     pivots: Tensor
 
 
 class LUFactorExResult(NamedTuple):
     """torch.return_types.linalg_lu_factor_ex."""
+
+    _torch_name = "linalg_lu_factor_ex"  # torch.return_types.linalg_lu_factor_ex
+    __repr__ = structseq_repr
 
     LU: Tensor
     pivots: Tensor
@@ -374,6 +390,9 @@ class LUFactorExResult(NamedTuple):
 
 class LUResult(NamedTuple):
     """torch.return_types.linalg_lu (and lu_unpack's)."""
+
+    _torch_name = "linalg_lu"  # torch.return_types.linalg_lu
+    __repr__ = structseq_repr
 
     P: Tensor
     L: Tensor
@@ -628,6 +647,9 @@ def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
 class LstsqResult(NamedTuple):
     """torch.return_types.linalg_lstsq."""
 
+    _torch_name = "linalg_lstsq"  # torch.return_types.linalg_lstsq
+    __repr__ = structseq_repr
+
     solution: Tensor
     residuals: Tensor
     rank: Tensor
@@ -776,6 +798,9 @@ def ormqr(input: Tensor, tau: Tensor, other: Tensor, left: bool = True,  # noqa:
 class GeqrfResult(NamedTuple):
     """torch.return_types.geqrf."""
 
+    _torch_name = "geqrf"  # torch.return_types.geqrf
+    __repr__ = structseq_repr
+
     a: Tensor
     tau: Tensor
 
@@ -831,6 +856,9 @@ def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
 class TriangularSolveResult(NamedTuple):
     """torch.return_types.triangular_solve."""
 
+    _torch_name = "triangular_solve"  # torch.return_types.triangular_solve
+    __repr__ = structseq_repr
+
     solution: Tensor
     cloned_coefficient: Tensor
 
@@ -857,12 +885,18 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
 class LDLFactorResult(NamedTuple):
     """torch.return_types.linalg_ldl_factor."""
 
+    _torch_name = "linalg_ldl_factor"  # torch.return_types.linalg_ldl_factor
+    __repr__ = structseq_repr
+
     LD: Tensor
     pivots: Tensor
 
 
 class LDLFactorExResult(NamedTuple):
     """torch.return_types.linalg_ldl_factor_ex."""
+
+    _torch_name = "linalg_ldl_factor_ex"  # torch.return_types.linalg_ldl_factor_ex
+    __repr__ = structseq_repr
 
     LD: Tensor
     pivots: Tensor

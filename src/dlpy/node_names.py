@@ -68,16 +68,12 @@ def _transpose(op) -> str:
 
 
 def _reshape(op) -> str:
-    old = tuple(np.shape(op.inputs[0].data)) if op.inputs else None
-    new = getattr(op, "new_shape", None)
-    if old is not None and new is not None and len(old) != len(new):
-        without_ones = [n for n in old if n != 1], [n for n in new if n != 1]
-        if without_ones[0] == without_ones[1]:
-            return "UnsqueezeBackward0" if len(new) > len(old) else "SqueezeBackward0"
-    return "ViewBackward0"
+    return op.node_name  # ViewBackward0, or what unsqueeze/squeeze made it
 
 
 def _getitem(op) -> str:
+    if op.node_name is not None:
+        return op.node_name
     index = getattr(op, "index", None)
     items = index if isinstance(index, tuple) else (index,)
     if any(isinstance(i, (np.ndarray, list)) for i in items):

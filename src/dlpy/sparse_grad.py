@@ -61,6 +61,45 @@ class SparseGrad:
     def ndim(self) -> int:
         return len(self.shape)
 
+    # torch's sparse COO tensor's attributes, where they do not clash with indices / values
+    @property
+    def layout(self):
+        from dlpy.sparse_tensor import sparse_coo
+
+        return sparse_coo
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def size(self, dim: int | None = None):
+        from dlpy.size import Size
+
+        return Size(self.shape) if dim is None else self.shape[dim]
+
+    def sparse_dim(self) -> int:
+        return 1
+
+    def dense_dim(self) -> int:
+        return len(self.shape) - 1
+
+    def _nnz(self) -> int:
+        return int(self.indices.size)
+
+    def _indices(self):
+        """torch's ``_indices()``: the rows as a (1, nnz) int64 Tensor (``indices`` the array)."""
+        from dlpy.tensor import Tensor
+
+        return Tensor(self.indices[None])
+
+    def _values(self):
+        """torch's ``_values()``: a (nnz, *shape[1:]) Tensor (``values`` the array)."""
+        from dlpy.tensor import Tensor
+
+        return Tensor(self.values)
+
+    def is_coalesced(self) -> bool:
+        return self.coalesced or self.indices.size <= 1
+
     def coalesce(self) -> SparseGrad:
         """The same gradient with each row once (sorted), repeated rows summed (float16 and
         bfloat16 in lookup order, each sum rounded to the dtype, as torch's coalesce)."""

@@ -28,12 +28,14 @@ from dlpy.tensor import SparseOperandError, Tensor, _comparable, ambiguous_truth
 
 
 class Layout(NamedConstant):
-    """torch.layout: ``dlpy.strided``, ``dlpy.sparse_coo``, ``dlpy.sparse_csr``."""
+    """torch.layout: ``dlpy.strided``, ``dlpy.sparse_coo``, ``dlpy.sparse_csr``, ``dlpy.jagged``
+    (nested tensors', also ``dlpy.nested.jagged``)."""
 
     __slots__ = ()
 
 
 strided, sparse_coo, sparse_csr = Layout("strided"), Layout("sparse_coo"), Layout("sparse_csr")
+jagged = Layout("jagged")
 
 
 class check_sparse_tensor_invariants:  # noqa: N801 - torch's name
@@ -165,7 +167,7 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
                          "distinct; call .coalesce() instead")
     del check_invariants  # COO's invariants are all checked above, always
     return SparseTensor(sparse_coo, values, tuple(size), indices=indices,
-                        coalesced=bool(is_coalesced))
+                        coalesced=bool(is_coalesced) or nnz <= 1)  # torch's: 0 or 1 entry is
 
 
 def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None,
@@ -652,13 +654,12 @@ def add(input, other, *, alpha=1):
         indices = np.concatenate([a._ind, b._ind], axis=1)
         joined = SparseTensor(sparse_coo, concat([a._v, b_values], 0), a.shape, indices=indices)
         return _layout_of(input, other, joined.coalesce())
-    sparse, dense = (input, other) if isinstance(input, SparseTensor) else (other, input)
-    dense = _as_dense("add", dense)
+    if isinstance(input, SparseTensor):  # as torch's, which has no sparse + dense kernel
+        raise TypeError("add(sparse, dense) is not supported. Use add(dense, sparse) instead.")
+    sparse, dense = other, _as_dense("add", input)
     if dense.shape != sparse.shape:
         raise ValueError(f"add: dense {dense.shape} and sparse {sparse.shape} must have one "
                          "shape")
-    if sparse is input:  # sparse + alpha * dense (torch refuses add(sparse, dense))
-        return sparse.to_dense() + (dense if alpha == 1 else dense * alpha)
     return dense + (sparse.to_dense() if alpha == 1 else sparse.to_dense() * alpha)
 
 

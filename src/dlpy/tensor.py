@@ -454,7 +454,10 @@ class Tensor:
         """The shape (as PyTorch's ``size()``, a Size), or the length of axis ``dim``."""
         if dim is None:
             return _tuple_new(Size, self.data.shape)
-        return self.data.shape[dim]
+        try:
+            return self.data.shape[dim]
+        except (IndexError, TypeError):
+            raise _dim_error("size", dim, self.data.ndim) from None
 
     def numel(self) -> int:
         """The number of elements."""
@@ -859,6 +862,10 @@ class Tensor:
         """The index of the (first) largest value over axis (None: of the flattened tensor), as
         an int64 Tensor (no gradient), as torch's."""
         axis, keepdims = _reduce.resolve_axis("argmax", axis, dim, keepdims, keepdim)
+        if axis is not None:
+            axis = _check_dim("argmax", axis, self.data.ndim, scalar_ok=True)
+            if not self.data.ndim:  # a scalar's one pseudo-axis is the whole tensor
+                axis = None
         if self.data.itemsize == 1:  # float8 and bool: torch refuses
             if self.data.dtype.kind == "b":
                 raise TypeError("argmax: bool tensors are not supported, as torch's")
@@ -869,6 +876,10 @@ class Tensor:
     def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """The index of the (first) smallest value, as ``argmax``."""
         axis, keepdims = _reduce.resolve_axis("argmin", axis, dim, keepdims, keepdim)
+        if axis is not None:
+            axis = _check_dim("argmin", axis, self.data.ndim, scalar_ok=True)
+            if not self.data.ndim:  # a scalar's one pseudo-axis is the whole tensor
+                axis = None
         if self.data.itemsize == 1:  # float8 and bool: torch refuses
             if self.data.dtype.kind == "b":
                 raise TypeError("argmin: bool tensors are not supported, as torch's")
@@ -973,8 +984,11 @@ class Tensor:
 
     @property
     def mT(self):  # noqa: N802 - PyTorch's name
-        """The last two axes swapped (a batch of matrices transposed)."""
+        """The last two axes swapped (a batch of matrices transposed); a 0-D tensor is itself
+        (as torch, which warns that this is deprecated)."""
         if self.ndim < 2:
+            if self.ndim == 0:
+                return self
             raise ValueError(f"mT: expected a tensor with at least 2 axes, got shape "
                              f"{self.shape}")
         return _shape.swapaxes(self, -2, -1)
@@ -1126,6 +1140,8 @@ class Tensor:
         old._tick = self._tick if op is not None else 0
         _complex.mark(old)  # complex data: a ComplexTensor, so ops admit it as one
         version = self._version
+        aliased = any(isinstance(o, Tensor) and _buffer(o.data) is _buffer(old.data)
+                      for o in operands)  # y.mul_(y): an operand is (a view of) self
         # the old value is superseded now (as torch's shared version counter): ops recorded
         # before that read it, or a view of its memory, refuse; those computing the new value
         # (recorded after this mark) do not
@@ -1153,6 +1169,8 @@ class Tensor:
         if value.op is not None:  # its output's change came with it, not after it
             self._tick = value._tick = _clock
             _stand_ins[value.op] = old  # ops recorded before read old (see _check_versions)
+            if aliased:  # torch's op overwrote the operand it saved: backward refuses
+                _bump(old.data)
 
     def _source(self, name: str, what: str, value) -> Tensor:
         """``value`` (a Tensor, array or number) as a Tensor that broadcasts to self's shape."""
@@ -1173,7 +1191,10 @@ class Tensor:
         return self._in_place("copy_", _filled, self._source("copy_", "src", src), cast="unsafe")
 
     def fill_(self, value) -> Tensor:
-        """Every value set to ``value`` (a number, or a Tensor that broadcasts), in place."""
+        """Every value set to ``value`` (a number, or a 0-d Tensor), in place."""
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor "
+                               f"with {value.ndim} dimensions")
         return self._in_place("fill_", _filled, self._source("fill_", "value", value),
                               cast="unsafe")
 
@@ -1641,10 +1662,18 @@ class Tensor:
         """The real part (a real tensor's is itself), as torch's ``x.real``."""
         return _complex.real(self)
 
+    @real.setter
+    def real(self, value) -> None:
+        self.real.copy_(value)  # torch's x.real = v: v written into the real part
+
     @property
     def imag(self):
         """The imaginary part of a complex tensor."""
         return _complex.imag(self)
+
+    @imag.setter
+    def imag(self, value) -> None:
+        self.imag.copy_(value)
 
     def conj(self):
         return _complex.conj(self)
@@ -2820,6 +2849,7 @@ from dlpy import creation as _creation  # noqa: E402
 from dlpy import overrides as _overrides  # noqa: E402  (before a subclass is defined)
 from dlpy.ops import activation as _activation  # noqa: E402
 from dlpy.ops import arithmetic as _arith  # noqa: E402
+from dlpy.ops import check_dim as _check_dim  # noqa: E402
 from dlpy.ops import complex as _complex  # noqa: E402
 from dlpy.ops import cumulative as _cumulative  # noqa: E402
 from dlpy.ops import indexing as _indexing  # noqa: E402
@@ -2837,6 +2867,17 @@ from dlpy.ops.complex import ComplexTensor  # noqa: E402
 # whose .data is only this process's piece of their value (register_piece_type)
 _PIECES: tuple[type, ...] = ()
 _ROUTED: tuple[type, ...] = (ComplexTensor,)
+
+
+def _dim_error(name: str, dim, ndim: int) -> Exception:
+    """The IndexError (TypeError for a non-int) of ``size(dim)``/``stride(dim)`` with dim out of
+    range, as torch's."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        return TypeError(f"{name}: dim must be an int, got {dim!r}")
+    if ndim == 0:
+        return IndexError(f"{name}: dim {dim} is out of range: the tensor has no axes")
+    return IndexError(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes "
+                      f"(expected {-ndim} <= dim < {ndim})")
 
 
 def _check_float8(kernel: str, *arrays: np.ndarray) -> None:

@@ -30,6 +30,7 @@ from dlpy.tensor import (
     _grad_tensor,
     is_floating_dtype,
 )
+from dlpy.tensor import is_grad_enabled as _is_grad_enabled
 
 
 def _method(name: str, function, doc: str):
@@ -245,7 +246,14 @@ def _is_contiguous(self, memory_format=None) -> bool:
 def _stride(self, dim: int | None = None):
     """The steps between elements along each axis, in elements (numpy's strides / itemsize)."""
     strides = tuple(s // self.data.itemsize for s in self.data.strides)
-    return strides if dim is None else strides[dim]
+    if dim is None:
+        return strides
+    try:
+        return strides[dim]
+    except (IndexError, TypeError):
+        from dlpy.tensor import _dim_error
+
+        raise _dim_error("stride", dim, self.data.ndim) from None
 
 
 def _buffer_address(array: np.ndarray) -> int:
@@ -264,6 +272,40 @@ def _storage_offset(self) -> int:
 
 def _element_size(self) -> int:
     return self.data.itemsize
+
+
+class UntypedStorage:
+    """What ``x.untyped_storage()`` gives: the memory this tensor shares with its views, as
+    bytes (torch's nbytes(), size(), data_ptr(), element_size())."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self, buffer: np.ndarray):
+        self._buffer = buffer
+
+    def nbytes(self) -> int:
+        return self._buffer.nbytes
+
+    size = nbytes
+    __len__ = nbytes
+
+    def element_size(self) -> int:
+        return 1
+
+    def data_ptr(self) -> int:
+        return self._buffer.__array_interface__["data"][0]
+
+    def __repr__(self) -> str:
+        return f"UntypedStorage({self.nbytes()} bytes)"
+
+
+def _untyped_storage(self) -> UntypedStorage:
+    """The memory this tensor views (a slice's is its base's), as torch's UntypedStorage."""
+    from dlpy.tensor import _buffer
+
+    buffer = _buffer(self.data)
+    return UntypedStorage(np.asarray(buffer) if not isinstance(buffer, np.ndarray)
+                          else buffer)
 
 
 def _data_ptr(self) -> int:
@@ -318,6 +360,7 @@ def _new_empty(self, *size, dtype=None, requires_grad: bool = False, device=None
 for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed", _is_signed),
                          ("is_contiguous", _is_contiguous), ("stride", _stride),
                          ("storage_offset", _storage_offset), ("element_size", _element_size),
+                         ("untyped_storage", _untyped_storage),
                          ("data_ptr", _data_ptr), ("is_same_size", _is_same_size),
                          ("is_nonzero", _is_nonzero), ("cpu", _cpu), ("cuda", _cuda),
                          ("get_device", _get_device), ("new_empty", _new_empty),
@@ -350,10 +393,11 @@ def _retain_grad(self) -> None:
     """Keep this non-leaf tensor's gradient in ``.grad`` at the next backward (summed over
     calls, as torch's); a leaf keeps its own anyway. Done by a gradient hook: non-leaf tensors
     that did not ask get no ``.grad``, as in torch."""
+    if not self.requires_grad:  # (a leaf too, as torch)
+        raise RuntimeError("retain_grad: can't retain_grad on a tensor that has "
+                           "requires_grad=False")
     if self.op is None:
         return
-    if not self.requires_grad:
-        raise RuntimeError("retain_grad: the tensor does not require gradients")
     if self.retains_grad:
         return
     tensor = weakref.ref(self)  # the hook lives on the tensor: no cycle through it
@@ -481,6 +525,23 @@ def _resize_as_(self, other) -> Tensor:
     return self.resize_(np.shape(other.data if isinstance(other, Tensor) else other))
 
 
+def _set_(self, source=None) -> Tensor:
+    """This tensor made to share ``source``'s memory (its shape and values, writes seen both
+    ways), or to hold no elements when ``source`` is None, as torch's (no gradient)."""
+    if self.requires_grad and _is_grad_enabled():
+        raise RuntimeError("set_: a tensor that requires grad can be given new memory only "
+                           "under no_grad(), as in PyTorch")
+    if source is None:
+        self.data = np.zeros(0, dtype=self.dtype)
+    elif not isinstance(source, Tensor):
+        raise TypeError(f"set_: expected a Tensor, got {type(source).__name__}")
+    elif source.dtype != self.dtype:
+        raise TypeError(f"set_: expected a source of dtype {self.dtype}, got {source.dtype}")
+    else:
+        self.data = source.data
+    return self
+
+
 def _apply_(self, callable) -> Tensor:  # noqa: A002 - PyTorch's name
     """Each value replaced by callable(value), a Python function, in place (no gradient)."""
     if self.requires_grad:
@@ -511,7 +572,7 @@ def _map_(self, tensor, callable) -> Tensor:  # noqa: A002 - PyTorch's name
 
 
 for _name, _function in (("detach_", _detach_), ("fill_diagonal_", _fill_diagonal_),
-                         ("resize_", _resize_), ("resize_as_", _resize_as_),
+                         ("resize_", _resize_), ("resize_as_", _resize_as_), ("set_", _set_),
                          ("apply_", _apply_), ("map_", _map_)):
     _attach(_name, _method(_name, _function, _function.__doc__ or f"torch.Tensor.{_name}."))
 

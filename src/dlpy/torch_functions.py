@@ -19,6 +19,8 @@ from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.creation import _place
 from dlpy.ops import check_dim
 from dlpy.ops.einsum import _scaled_sum  # beta * input + alpha * product
+from dlpy.ops.linalg import QRResult, SlogdetResult
+from dlpy.return_types import structseq_repr, subtype
 from dlpy.tensor import (
     Tensor,
     _set_default_dtype,
@@ -280,6 +282,9 @@ def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:  # noqa: A002
 
 
 class SVDResult(NamedTuple):
+
+    _torch_name = "svd"  # torch.return_types.svd
+    __repr__ = structseq_repr
     U: Tensor
     S: Tensor
     V: Tensor
@@ -300,11 +305,15 @@ def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> SVDResult:
     return SVDResult(u, s, vh.mT)
 
 
+_qr_result = subtype(QRResult, "qr")  # the old API's names: torch.return_types.qr
+_slogdet_result = subtype(SlogdetResult, "slogdet")
+
+
 def qr(input: Tensor, some: bool = True):  # noqa: A002
     """torch.qr (the old API): linalg.qr in mode "reduced" (some) or "complete"."""
     from dlpy import linalg
 
-    return linalg.qr(input, mode="reduced" if some else "complete")
+    return _qr_result(*linalg.qr(input, mode="reduced" if some else "complete"))
 
 
 def cholesky(input: Tensor, upper: bool = False) -> Tensor:  # noqa: A002
@@ -338,6 +347,9 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
                 generator=None) -> Tensor:
     """torch.multinomial: num_samples category indices per row of the (unnormalised,
     non-negative) weights input (1-D or 2-D), int64; without replacement each at most once."""
+    if _data(input).dtype.kind in "biu":
+        raise TypeError(f"multinomial: expected floating-point weights, got "
+                        f"{_data(input).dtype}, as torch's")
     weights = _data(input).astype(np.float64)
     if weights.ndim not in (1, 2):
         raise ValueError(f"multinomial: expected a 1-D or 2-D tensor, got shape {weights.shape}")
@@ -803,7 +815,7 @@ def slogdet(input: Tensor):  # noqa: A002
     """torch.slogdet: linalg.slogdet, (sign, logabsdet)."""
     from dlpy import linalg
 
-    return linalg.slogdet(input)
+    return _slogdet_result(*linalg.slogdet(input))
 
 
 # ----------------------------------------------------------------- torch.<name>(input, ...)

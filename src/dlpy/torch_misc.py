@@ -61,7 +61,7 @@ class iinfo:  # noqa: N801 - PyTorch's name
                                                      int(info.min), dtype.name)
 
     def __repr__(self) -> str:
-        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"  # torch's %g
 
 
 # ----------------------------------------------------------------- Size (dlpy/size.py)

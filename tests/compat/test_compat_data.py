@@ -169,6 +169,37 @@ def test_stores_and_other_data(tmp_path, capsys):
     assert res["memoryview"] == "memoryview" and res["tensor_data"] != "ndarray"
 
 
+def test_data_changes_not_tracked(tmp_path, capsys):
+    """torch's .data has a version counter of its own: a change through it neither bumps the
+    tensor's _version nor makes backward refuse (the new values are used), as torch's."""
+    script = _script(tmp_path, """
+        import json
+        import torch
+
+        res = {}
+        x = torch.zeros(2)
+        x.data.add_(1)
+        res["version"] = x._version
+        w = torch.tensor([1., 2.], requires_grad=True)
+        y = w * w
+        w.data.mul_(10)                  # an optimiser-style update, then backward
+        y.sum().backward()
+        res["grad"] = w.grad.tolist()
+        v = torch.tensor([0., 1.], requires_grad=True)
+        h = v * 2
+        z = h.exp()
+        h.data.add_(1)                   # exp reads its output, not h: allowed
+        z.sum().backward()
+        res["exp"] = [h.tolist(), v.grad.tolist()]
+        print(json.dumps(res))
+        """)
+    compat.run([str(script)])
+    res = json.loads(capsys.readouterr().out)
+    assert res["version"] == 0 and res["grad"] == [20.0, 40.0]  # 2 * w after the change
+    assert res["exp"][0] == [1.0, 3.0]
+    np.testing.assert_allclose(res["exp"][1], [2.0, 2.0 * np.exp(2.0)], rtol=1e-6)
+
+
 def test_traceback_lines_and_main_module(tmp_path):
     script = _script(tmp_path, """
         import pickle, sys, torch, torch.nn as nn

@@ -80,7 +80,7 @@ def test_groups_fill_in_the_constructor_settings():
         _ = opt.lr
     opt.lr = 0.2  # sets every group
     assert [g["lr"] for g in opt.param_groups] == [0.2, 0.2] and opt.lr == 0.2
-    assert "group 1: 1 parameters" in repr(opt)
+    assert "\nParameter Group 1\n" in repr(opt) and "    lr: 0.2\n" in repr(opt)
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))

@@ -129,8 +129,12 @@ class TensorDataset(Dataset):
 
     def rows(self, index) -> tuple:
         """Rows at ``index`` (an int, slice or index array) of every array, in the given types."""
-        return tuple(Tensor(a[index]) if wrap else a[index]
-                     for a, wrap in zip(self.arrays, self.is_tensor))
+        try:
+            return tuple(Tensor(a[index]) if wrap else a[index]
+                         for a, wrap in zip(self.arrays, self.is_tensor))
+        except IndexError as error:
+            raise IndexError(f"{type(self).__name__}: index {index!r} is out of range for "
+                             f"{len(self.arrays[0])} items ({error})") from None
 
 
 class Subset(Dataset):

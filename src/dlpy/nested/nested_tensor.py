@@ -19,17 +19,8 @@ from dlpy import functional as F
 from dlpy.creation import full
 from dlpy.device import OnCPU
 from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError, attach_elementwise
+from dlpy.sparse_tensor import jagged  # torch.jagged: the only nested layout dlpy has
 from dlpy.tensor import Tensor, _comparable, ambiguous_truth, as_array
-
-
-class Layout:
-    """torch.jagged, here dlpy.nested.jagged (the only nested layout dlpy has)."""
-
-    def __repr__(self) -> str:
-        return "dlpy.nested.jagged"
-
-
-jagged = Layout()
 
 
 class NestedTensor(ArithmeticOperators, OnCPU):
@@ -280,9 +271,18 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             return self._compact(self._unpadded(function(padded, 1)))
         return self._like(function(values, self._values_dim(name, dim)))
 
-    def layer_norm(self, weight=None, bias=None, eps: float = 1e-5) -> NestedTensor:
-        self._values_dim("layer_norm", -1)
-        return self._like(F.layer_norm(self._values, weight, bias, eps))
+    def layer_norm(self, *args, **kwargs) -> NestedTensor:
+        """Over the last dim: dlpy's ``(weight, bias, eps)`` or torch's ``(normalized_shape,
+        weight, bias, eps)`` (trailing dims that leave the batch and ragged dims out)."""
+        shape = args[0] if args else kwargs.get("normalized_shape")
+        if isinstance(shape, (int, np.integer, tuple, list)) and not isinstance(shape, bool):
+            count = 1 if isinstance(shape, (int, np.integer)) else len(shape)
+            if count > self.dim() - 1 - self._ragged_idx:
+                raise ValueError(f"layer_norm: normalized_shape {shape} must be dims after "
+                                 f"the ragged one of a nested tensor of {self.dim()} dims")
+        else:
+            self._values_dim("layer_norm", -1)
+        return self._like(F.layer_norm(self._values, *args, **kwargs))
 
     def sum(self, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A003
         """Over every element (a dense scalar), the ragged dim (dense (B, *inner)) or another

@@ -116,6 +116,8 @@ class _ConvNd(Module):
         rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+        if min(self.kernel_size) < 1:
+            raise ValueError(f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
         self.stride = _ntuple(stride, nd, f"{name}: stride")
         self.padding = _padding(name, padding, self.stride)  # a tuple, "valid" or "same"
         self.dilation = _dilation(dilation, name, nd)
@@ -218,6 +220,8 @@ class _ConvTransposeNd(Module):
         rng = get_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+        if min(self.kernel_size) < 1:
+            raise ValueError(f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
         self.stride = _ntuple(stride, nd, f"{name}: stride")
         self.padding = _ntuple(padding, nd, f"{name}: padding")
         self.output_padding = _ntuple(output_padding, nd, f"{name}: output_padding")
@@ -460,6 +464,8 @@ class _MaxUnpoolNd(Module):
         super().__init__()
         name, nd = type(self).__name__, self.nd
         self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
+        if min(self.kernel_size) < 1:
+            raise ValueError(f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
         self.stride = self.kernel_size if stride is None else \
             _ntuple(stride, nd, f"{name}: stride")
         self.padding = _ntuple(padding, nd, f"{name}: padding")

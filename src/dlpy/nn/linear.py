@@ -20,6 +20,15 @@ def setting(name: str, what: str, value, finite: bool = True):
     return value if type(value) in (int, float) else number
 
 
+def size_setting(name: str, what: str, value) -> int:
+    """A size setting (in_features, ...): an int >= 0 (0 is an empty layer, as torch's)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: {what} must be an int >= 0, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name}: {what} must be an int >= 0, got {value}")
+    return int(value)
+
+
 class Linear(Module):
     """y = x @ weight^T + bias; weight (out_features, in_features) as in PyTorch.
 
@@ -31,7 +40,8 @@ class Linear(Module):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         rng = get_rng(rng)
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = size_setting("Linear", "in_features", in_features)
+        self.out_features = size_setting("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
         weight = rng.uniform(-bound, bound, (out_features, in_features))
         self.weight = Parameter(weight, dtype=dtype)
@@ -414,8 +424,9 @@ class Bilinear(Module):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         rng = get_rng(rng)
-        self.in1_features, self.in2_features = in1_features, in2_features
-        self.out_features = out_features
+        self.in1_features = size_setting("Bilinear", "in1_features", in1_features)
+        self.in2_features = size_setting("Bilinear", "in2_features", in2_features)
+        self.out_features = size_setting("Bilinear", "out_features", out_features)
         bound = 1.0 / math.sqrt(in1_features) if in1_features else 0.0
         weight = rng.uniform(-bound, bound, (out_features, in1_features, in2_features))
         self.weight = Parameter(weight, dtype=dtype)

@@ -83,7 +83,14 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
-        data = data.data if isinstance(data, Tensor) else data
+        if isinstance(data, Tensor):
+            if dtype is None and data.data.dtype.kind in "biu":  # torch's: kept, or refused
+                if requires_grad:
+                    raise RuntimeError(f"Parameter: only Tensors of floating point and complex "
+                                       f"dtype can require gradients, got {data.data.dtype}")
+                super().__init__(np.array(data.data, copy=True))
+                return
+            data = data.data
         if dtype is not None and np.dtype(dtype).kind != "c" and np.iscomplexobj(data):
             raise TypeError(f"Parameter: complex data cannot become {np.dtype(dtype)} (the "
                             "imaginary part would be lost); give a complex dtype, or pass "

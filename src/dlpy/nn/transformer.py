@@ -4,6 +4,7 @@ encoder-decoder model, named as in PyTorch."""
 from __future__ import annotations
 
 import copy
+import inspect
 
 import numpy as np
 
@@ -25,8 +26,9 @@ _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 def _activation_name(owner: str, activation):
     """The activation's name, "relu" or "gelu" (also given as the function F.relu / F.gelu),
     or another callable as it is (``torch.tanh``, ``nn.SiLU()``: PyTorch takes any)."""
-    for name, fn in _ACTIVATIONS.items():
-        if activation is fn:
+    plain = inspect.unwrap(activation) if callable(activation) else activation
+    for name, fn in _ACTIVATIONS.items():  # (unwrapped: dlpy.overrides may wrap F.gelu)
+        if plain is inspect.unwrap(fn):
             return name
     if isinstance(activation, str) and activation in _ACTIVATIONS:
         return activation
@@ -113,7 +115,8 @@ class _Layer(Module):
             self.dropout3 = Dropout(dropout, rng=rng)
 
     def _feedforward(self, x, last_dropout):
-        activation = _ACTIVATIONS[self.activation] if isinstance(self.activation, str) \
+        # (looked up now: dlpy.overrides may have wrapped F.relu, and fx records F's own)
+        activation = getattr(F, self.activation) if isinstance(self.activation, str) \
             else self.activation
         hidden = self.dropout(activation(self.linear1(x)))
         return last_dropout(self.linear2(hidden))

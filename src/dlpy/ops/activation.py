@@ -216,7 +216,9 @@ class ReLU(Op):
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
-        if x.itemsize == 1:  # float8: torch refuses
+        if x.itemsize == 1:  # bool and float8: torch refuses
+            if x.dtype.kind == "b":
+                raise TypeError("relu: bool inputs are not supported, as torch's")
             check_float8("clamp_min_scalar_cpu", x)
         self.mask = x > 0
         return np.maximum(x, 0)  # keeps x's dtype; faster than np.where
@@ -663,9 +665,17 @@ def tanh(x):
     return Tanh()(_promotion.floating(x))
 
 
+def floating_only(name: str, x, kinds: str = "biu") -> None:
+    """torch's refusal of integer and bool input (``kinds``) to a floating-point activation."""
+    kind = getattr(getattr(x, "dtype", None), "kind", "f")
+    if kind in kinds:
+        raise TypeError(f"{name}: expected a floating-point input, got {x.dtype}, as torch's")
+
+
 def gelu(x, approximate: str = "none"):
     """x * Phi(x) (``approximate="none"``, exact) or PyTorch's tanh approximation
     (``approximate="tanh"``, GPT-2's)."""
+    floating_only("gelu", x)
     if approximate == "none":
         return GELU()(x)
     if approximate == "tanh":
@@ -679,6 +689,7 @@ def silu(x, inplace=False):
         from dlpy.ops.activation_inplace import silu_
 
         return silu_(x)
+    floating_only("silu", x)
     return SiLU()(x)
 
 
@@ -688,6 +699,7 @@ def leaky_relu(x, negative_slope=0.01, inplace=False):
         from dlpy.ops.activation_inplace import leaky_relu_
 
         return leaky_relu_(x, negative_slope)
+    floating_only("leaky_relu", x)
     return LeakyReLU(real_number("leaky_relu", "negative_slope", negative_slope))(x)
 
 
@@ -697,11 +709,13 @@ def elu(x, alpha=1.0, inplace=False):
         from dlpy.ops.activation_inplace import elu_
 
         return elu_(x, alpha)
+    floating_only("elu", x)
     return ELU(real_number("elu", "alpha", alpha))(x)
 
 
 def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta; x itself where beta x > threshold, as PyTorch."""
+    floating_only("softplus", x)
     beta = real_number("softplus", "beta", beta)
     if beta == 0:
         raise ValueError("softplus: beta must be nonzero, got 0.0")
@@ -737,6 +751,12 @@ def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names
     and to a bound where it is taken (where's: to x at a tie, as torch's); the operands in
     torch's promoted dtype."""
     operands = [x] + [b for b in (min, max) if b is not None]
+    shapes = [np.shape(_values(b)) for b in operands]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"clamp: the input and the bounds of shapes {shapes} cannot be "
+                         "broadcast together") from None
     operands = _promotion.promote(*operands, dtype=_promotion.result_type(*operands))
     out = operands[0]
     rest = iter(operands[1:])

@@ -7,8 +7,16 @@ import numpy as np
 from dlpy.amp.dtypes import float32_compute
 from dlpy.amp.state import LOWER, autocast_policy
 from dlpy.ops import check_dim, real_number
+from dlpy.ops import promotion as _promotion
 from dlpy.ops.activation import _GELU_BLOCK as _BLOCK
-from dlpy.ops.activation import Clamp, Softplus, _in_blocks, _sigmoid, hardtanh_bounds
+from dlpy.ops.activation import (
+    Clamp,
+    Softplus,
+    _in_blocks,
+    _sigmoid,
+    floating_only,
+    hardtanh_bounds,
+)
 from dlpy.ops.arithmetic import neg
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat
@@ -349,6 +357,7 @@ def selu(x, inplace=False):
         from dlpy.ops.activation_inplace import selu_
 
         return selu_(x)
+    floating_only("selu", x)
     return ScaledELU(SELU_ALPHA, SELU_SCALE, 1.0)(x)
 
 
@@ -358,6 +367,7 @@ def celu(x, alpha=1.0, inplace=False):
         from dlpy.ops.activation_inplace import celu_
 
         return celu_(x, alpha)
+    floating_only("celu", x)
     alpha = real_number("celu", "alpha", alpha)
     if alpha == 0:
         raise ValueError("celu: alpha must be nonzero, got 0.0")
@@ -366,6 +376,7 @@ def celu(x, alpha=1.0, inplace=False):
 
 def mish(x):
     """x * tanh(softplus(x))."""
+    floating_only("mish", x)
     return Mish()(x)
 
 
@@ -375,6 +386,7 @@ def hardswish(x, inplace=False):
         from dlpy.ops.activation_inplace import hardswish_
 
         return hardswish_(x)
+    floating_only("hardswish", x)
     return Hardswish()(x)
 
 
@@ -384,21 +396,25 @@ def hardsigmoid(x, inplace=False):
         from dlpy.ops.activation_inplace import hardsigmoid_
 
         return hardsigmoid_(x)
+    floating_only("hardsigmoid", x)
     return Hardsigmoid()(x)
 
 
 def softsign(x):
-    """x / (1 + |x|)."""
-    return Softsign()(x)
+    """x / (1 + |x|); an integer x as the default float dtype, as torch's."""
+    floating_only("softsign", x, "b")
+    return Softsign()(_promotion.floating(x))
 
 
 def logsigmoid(x):
     """log(sigmoid(x)), without overflow or log(0) at any x."""
+    floating_only("logsigmoid", x)
     return LogSigmoid()(x)
 
 
 def glu(x, dim=-1):
     """a * sigmoid(b), a and b the two halves of x along dim (whose size must be even)."""
+    floating_only("glu", x)
     shape = np.shape(as_array(x))
     if len(shape) == 0:
         raise ValueError("glu: expected a tensor with at least one axis, got shape ()")
@@ -415,17 +431,20 @@ def threshold(x, threshold, value, inplace=False):  # noqa: A002 - PyTorch's nam
         from dlpy.ops.activation_inplace import threshold_
 
         return threshold_(x, threshold, value)
+    floating_only("threshold", x, "b")
     return Threshold(real_number("threshold", "threshold", threshold, finite=False),
                      real_number("threshold", "value", value, finite=False))(x)
 
 
 def tanhshrink(x):
-    """x - tanh(x)."""
-    return Tanhshrink()(x)
+    """x - tanh(x); an integer x as the default float dtype, as torch's."""
+    floating_only("tanhshrink", x, "b")
+    return Tanhshrink()(_promotion.floating(x))
 
 
 def softshrink(x, lambd=0.5):
     """x - lambd above lambd, x + lambd below -lambd, 0 in between; lambd >= 0."""
+    floating_only("softshrink", x)
     lambd = real_number("softshrink", "lambd", lambd, finite=False)
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
@@ -434,6 +453,7 @@ def softshrink(x, lambd=0.5):
 
 def hardshrink(x, lambd=0.5):
     """x where |x| > lambd, 0 elsewhere (a negative lambd keeps every x, as PyTorch)."""
+    floating_only("hardshrink", x)
     return Shrink(real_number("hardshrink", "lambd", lambd, finite=False), soft=False)(x)
 
 

@@ -187,7 +187,7 @@ class Real(Op):
     complex_ok = True
 
     def forward(self, z):
-        return np.ascontiguousarray(z.real)
+        return z.real  # a view, as torch's: writing to it writes z
 
     def backward(self, grad_output):
         return (grad_output,)  # the engine makes it complex, 0 imaginary part
@@ -202,7 +202,7 @@ class Imag(Op):
     complex_ok = True
 
     def forward(self, z):
-        return np.ascontiguousarray(z.imag)
+        return z.imag  # a view, as torch's: writing to it writes z
 
     def backward(self, grad_output):
         return (grad_output * 1j,)

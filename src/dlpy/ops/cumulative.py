@@ -243,12 +243,13 @@ def _running(name: str, x: Tensor, dim: int, better):
     """(values, indices) of the running max (better: >=) or min (<=) along dim; a tie or a nan
     moves the index to the later position, as PyTorch."""
     from dlpy.ops.complex import refuse
-    from dlpy.ops.reduce import ValuesIndices
+    from dlpy.ops.reduce import VALUES_INDICES
 
     refuse(name, x)  # complex numbers have no order, as torch
+    result = VALUES_INDICES[name]
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)
     if x.ndim == 0:
-        return ValuesIndices(x * 1, Tensor(np.zeros((), dtype=np.int64)))
+        return result(x * 1, Tensor(np.zeros((), dtype=np.int64)))
     data = np.moveaxis(x.data, dim, 0)
     indices = np.zeros(data.shape, dtype=np.int64)
     best, at = data[0].copy(), np.zeros(data.shape[1:], dtype=np.int64)
@@ -258,7 +259,7 @@ def _running(name: str, x: Tensor, dim: int, better):
         best, at = np.where(take, value, best), np.where(take, i, at)
         indices[i] = at
     indices = np.moveaxis(indices, 0, dim)
-    return ValuesIndices(x.gather(dim, indices), Tensor(indices))
+    return result(x.gather(dim, indices), Tensor(indices))
 
 
 def cummax(x: Tensor, dim: int):

@@ -11,6 +11,7 @@ GEMMs as F.matmul); three or more go pairwise in the order ``np.einsum_path`` ch
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -536,6 +537,9 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1,  # noqa: A
 def kron(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.kron: the Kronecker product; the tensor with fewer axes gets leading 1s; the result
     has shape a.shape * b.shape, y[i*q + k, j*r + l] = a[i, j] b[k, l] (2-D)."""
+    for name, value in (("input", input), ("other", other)):
+        if isinstance(value, (numbers.Number, list, tuple)):
+            raise TypeError(f"kron: {name} must be a Tensor, got {type(value).__name__}")
     a_shape, b_shape = _shape_of(input), _shape_of(other)
     ndim = max(len(a_shape), len(b_shape))
     a_shape = (1,) * (ndim - len(a_shape)) + tuple(a_shape)

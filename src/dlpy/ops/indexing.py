@@ -18,6 +18,7 @@ from dlpy.ops import check_dim
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import reshape
+from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor, as_array
 
 
@@ -358,12 +359,18 @@ def repeat_interleave(x: Tensor, repeats=None, dim: int | None = None, *,
 class SortResult(NamedTuple):
     """torch.return_types.sort: the sorted values (with gradient) and their int64 indices."""
 
+    _torch_name = "sort"  # torch.return_types.sort
+    __repr__ = structseq_repr
+
     values: Tensor
     indices: Tensor
 
 
 class TopKResult(NamedTuple):
     """torch.return_types.topk: the k values (with gradient) and their int64 indices."""
+
+    _torch_name = "topk"  # torch.return_types.topk
+    __repr__ = structseq_repr
 
     values: Tensor
     indices: Tensor
@@ -575,6 +582,9 @@ def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
 
 
 class HistogramResult(NamedTuple):
+
+    _torch_name = "histogram"  # torch.return_types.histogram
+    __repr__ = structseq_repr
     hist: Tensor
     bin_edges: Tensor
 

@@ -20,6 +20,7 @@ import numpy as np
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.shape import getitem, reshape
+from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor
 
 
@@ -415,6 +416,9 @@ def det(A: Tensor) -> Tensor:  # noqa: N803
 class SlogdetResult(NamedTuple):
     """torch.return_types.linalg_slogdet: the sign (no gradient) and log|det A|."""
 
+    _torch_name = "linalg_slogdet"  # torch.return_types.linalg_slogdet
+    __repr__ = structseq_repr
+
     sign: Tensor
     logabsdet: Tensor
 
@@ -602,6 +606,9 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
 class QRResult(NamedTuple):
     """torch.return_types.linalg_qr."""
 
+    _torch_name = "linalg_qr"  # torch.return_types.linalg_qr
+    __repr__ = structseq_repr
+
     Q: Tensor
     R: Tensor
 
@@ -682,6 +689,9 @@ def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
 
 class EighResult(NamedTuple):
     """torch.return_types.linalg_eigh."""
+
+    _torch_name = "linalg_eigh"  # torch.return_types.linalg_eigh
+    __repr__ = structseq_repr
 
     eigenvalues: Tensor
     eigenvectors: Tensor
@@ -804,6 +814,9 @@ def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
 
 class SVDResult(NamedTuple):
     """torch.return_types.linalg_svd."""
+
+    _torch_name = "linalg_svd"  # torch.return_types.linalg_svd
+    __repr__ = structseq_repr
 
     U: Tensor
     S: Tensor

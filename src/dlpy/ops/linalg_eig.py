@@ -16,6 +16,7 @@ import numpy as np
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.complex import complex_dtype, mark
 from dlpy.ops.linalg import _lapack, _mT, _pack, _shape_of, _split, _unpack
+from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor
 
 
@@ -100,6 +101,9 @@ def _square(name: str, A) -> tuple[int, ...]:  # noqa: N803
 
 class EigResult(NamedTuple):
     """torch.return_types.linalg_eig."""
+
+    _torch_name = "linalg_eig"  # torch.return_types.linalg_eig
+    __repr__ = structseq_repr
 
     eigenvalues: Tensor
     eigenvectors: Tensor

@@ -679,6 +679,9 @@ class RMSNorm(Op):
 def _normalized_shape(name: str, normalized_shape) -> tuple[int, ...]:
     """An int or a sequence of ints as a tuple (torch.Size-like)."""
     if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+        if normalized_shape < 0:
+            raise ValueError(f"{name}: normalized_shape must hold sizes >= 0, got "
+                             f"{normalized_shape}")
         return (int(normalized_shape),)
     try:
         shape = tuple(normalized_shape)
@@ -688,6 +691,8 @@ def _normalized_shape(name: str, normalized_shape) -> tuple[int, ...]:
     if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) for n in shape):
         raise TypeError(f"{name}: normalized_shape must be an int or a sequence of ints, got "
                         f"{normalized_shape!r}")
+    if any(n < 0 for n in shape):
+        raise ValueError(f"{name}: normalized_shape must hold sizes >= 0, got {shape}")
     return tuple(int(n) for n in shape)
 
 

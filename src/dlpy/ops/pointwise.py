@@ -15,6 +15,7 @@ from dlpy.ops import promotion as _promotion
 from dlpy.ops import real_number
 from dlpy.ops.activation import _erf, _erf_float32, _erfc, _erfc_float32
 from dlpy.ops.mask import where
+from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor
 
 
@@ -929,6 +930,9 @@ def ldexp(x, other) -> Tensor:
 
 
 class FrexpResult(NamedTuple):
+
+    _torch_name = "frexp"  # torch.return_types.frexp
+    __repr__ = structseq_repr
     mantissa: Tensor
     exponent: Tensor
 

@@ -140,8 +140,11 @@ def promote(*operands, dtype=None) -> list:
     for x in operands:
         if isinstance(x, Tensor):
             out.append(x if x.data.dtype == dtype else cast(x, dtype))
-        else:
+            continue
+        try:
             out.append(np.asarray(x, dtype=dtype))
+        except OverflowError:  # an int past the dtype's range wraps, as torch's (int8 + 300)
+            out.append(np.asarray(x).astype(dtype))
     return out
 
 

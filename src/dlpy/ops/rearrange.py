@@ -7,7 +7,7 @@ import numpy as np
 
 from dlpy.amp.state import FP32, KEEP, autocast_policy
 from dlpy.ops import check_dim
-from dlpy.tensor import Op, Tensor, sum_to_shape
+from dlpy.tensor import Op, Tensor, as_array, sum_to_shape
 
 
 def _shape_of(x) -> tuple[int, ...]:
@@ -516,6 +516,10 @@ def cartesian_prod(*tensors) -> Tensor:
     tensor is returned as it is."""
     from dlpy.ops.shape import stack
 
+    for i, t in enumerate(tensors):
+        if np.ndim(as_array(t)) != 1:
+            raise ValueError(f"cartesian_prod: expected 1-D tensors, got tensor {i} of shape "
+                             f"{np.shape(as_array(t))}")
     if len(tensors) == 1:
         return _tensor(tensors[0]) * 1
     return stack([g.reshape(-1) for g in meshgrid(*tensors, indexing="ij")], 1)

@@ -14,7 +14,8 @@ from dlpy.ops import complex as _complex
 from dlpy.ops.arithmetic import cast
 from dlpy.ops.mask import where
 from dlpy.ops.rearrange import expand
-from dlpy.ops.shape import getitem
+from dlpy.ops.shape import GetItem
+from dlpy.return_types import structseq_repr, subtype
 from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 
@@ -475,12 +476,17 @@ def mean(x, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
 class MaxResult(NamedTuple):
     """What max/min return when called as PyTorch's max(dim): torch.return_types.max."""
 
+    _torch_name = "max"  # torch.return_types.max
+    __repr__ = structseq_repr
+
     values: Tensor  # carries the gradient, to the position of ``indices`` only
     indices: Tensor  # int64 (no gradient), the first of tied extremes (the first nan), as PyTorch
 
 
 class MinResult(MaxResult):
     """torch.return_types.min: (values, indices)."""
+
+    _torch_name = "min"  # torch.return_types.min
 
     __slots__ = ()
 
@@ -506,8 +512,9 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
     if not torch_form:
         return op(axes, keepdims)(x)
     result = MaxResult if op is Max else MinResult
+    node_name = "MaxBackward0" if op is Max else "MinBackward0"  # torch's grad_fn
     if not shape:  # a scalar's one pseudo-axis: itself, at index 0
-        return result(getitem(x, ()), Tensor(np.zeros((), dtype=np.int64)))
+        return result(GetItem((), node_name)(x), Tensor(np.zeros((), dtype=np.int64)))
     (axis,) = axes
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
     _complex.refuse(name, x)  # complex numbers have no order
@@ -523,7 +530,7 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
             at = i if keepdims or i < axis else i - 1  # the axis's place in the result
             index.append(np.arange(n).reshape([-1 if j == at else 1
                                                for j in range(indices.ndim)]))
-    return result(getitem(x, tuple(index)), Tensor(indices))
+    return result(GetItem(tuple(index), node_name)(x), Tensor(indices))
 
 
 def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
@@ -654,12 +661,23 @@ def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None
 class ValuesIndices(NamedTuple):
     """(values, indices), as torch.return_types.median / kthvalue / mode / aminmax's kin."""
 
+    _torch_name = "median"  # torch.return_types.median
+    __repr__ = structseq_repr
+
     values: Tensor  # carries the gradient, to the position of ``indices`` only
     indices: Tensor  # int64, no gradient
 
 
+# each op's own kind, named (and printed) as torch's
+VALUES_INDICES = {name: subtype(ValuesIndices, name) for name in (
+    "median", "nanmedian", "mode", "kthvalue", "cummax", "cummin")}
+
+
 class MinMax(NamedTuple):
     """torch.return_types.aminmax: (min, max)."""
+
+    _torch_name = "aminmax"  # torch.return_types.aminmax
+    __repr__ = structseq_repr
 
     min: Tensor
     max: Tensor
@@ -746,14 +764,15 @@ def _dim_or_scalar(name, x, dim):
     return check_dim(name, dim, x.ndim, scalar_ok=True)
 
 
-def _select(x, dim, keepdim, indices) -> ValuesIndices:
+def _select(name, x, dim, keepdim, indices) -> ValuesIndices:
     """x's values at ``indices`` (kept axis of length 1) along dim: the gradient goes there."""
+    result = VALUES_INDICES[name]
     if x.ndim == 0:
-        return ValuesIndices(x * 1, Tensor(np.zeros((), dtype=np.int64)))
+        return result(x * 1, Tensor(np.zeros((), dtype=np.int64)))
     values = x.gather(dim, indices)
     if not keepdim:
         values, indices = values.squeeze(dim), np.squeeze(indices, dim)
-    return ValuesIndices(values, Tensor(indices.astype(np.int64)))
+    return result(values, Tensor(indices.astype(np.int64)))
 
 
 def _median_dim(name, x, dim, keepdim, ignore_nan):
@@ -767,7 +786,7 @@ def _median_dim(name, x, dim, keepdim, ignore_nan):
         k = np.maximum(valid - 1, 0) // 2
     else:  # a row with a nan gives its first nan
         k = np.where(valid < data.shape[dim], valid, (data.shape[dim] - 1) // 2)
-    return _select(x, dim, keepdim, np.take_along_axis(order, k, axis=dim))
+    return _select(name, x, dim, keepdim, np.take_along_axis(order, k, axis=dim))
 
 
 def median(x, dim=None, keepdim=False):
@@ -798,7 +817,7 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     data = x.data if x.ndim else x.data.reshape(1)
     if data.itemsize == 1:  # float8: torch refuses
         check_float8("kthvalue_cpu", data)
-    return _select(x, dim, keepdim, kthvalue_indices(data, k, dim))
+    return _select("kthvalue", x, dim, keepdim, kthvalue_indices(data, k, dim))
 
 
 def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
@@ -814,7 +833,7 @@ def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
         best = values[np.argmax(counts)]
         found[r] = np.flatnonzero(row == best)[-1]
     indices = np.expand_dims(found.reshape(data.shape[:-1]), dim) if x.ndim else found
-    return _select(x, dim, keepdim, indices)
+    return _select("mode", x, dim, keepdim, indices)
 
 
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")

@@ -16,9 +16,12 @@ class Reshape(Op):
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+    node_name = "ViewBackward0"  # torch's grad_fn name (unsqueeze/squeeze give theirs)
 
-    def __init__(self, shape):
+    def __init__(self, shape, node_name: str | None = None):
         self.new_shape = shape
+        if node_name is not None:
+            self.node_name = node_name
 
     def forward(self, x):
         self.shape = x.shape
@@ -59,13 +62,19 @@ class GetItem(Op):
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+    node_name = None  # torch's grad_fn name where an op is built on it (max(dim): MaxBackward0)
 
-    def __init__(self, index):
+    def __init__(self, index, node_name: str | None = None):
         self.index = index
+        if node_name is not None:
+            self.node_name = node_name
 
     def forward(self, x):
         self.shape, self.dtype = x.shape, x.dtype
         out = x[self.index]
+        if type(out) is not np.ndarray:  # ints on every axis: a numpy scalar, a copy
+            index = self.index if type(self.index) is tuple else (self.index,)
+            return x[index + (Ellipsis,)]  # a 0-d view, as torch's (x[2] sees x[2] = 4)
         if not out.flags.c_contiguous and not _is_basic(self.index):
             # numpy lays some advanced-index results out transposed; torch's are contiguous
             # (so .view() works on them)
@@ -221,7 +230,7 @@ def unsqueeze(x, dim):
     """x with a new axis of length 1 at position dim (-ndim - 1 <= dim <= ndim), as PyTorch."""
     shape = _shape_of(x)
     dim = _axis("unsqueeze", dim, len(shape) + 1, shape)
-    return Reshape(shape[:dim] + (1,) + shape[dim:])(x)
+    return Reshape(shape[:dim] + (1,) + shape[dim:], "UnsqueezeBackward0")(x)
 
 
 def squeeze(x, dim=None):
@@ -237,7 +246,9 @@ def squeeze(x, dim=None):
         if len(set(axes)) != len(axes):
             raise ValueError(f"squeeze: dim {dim!r} names an axis twice")
     drop = {a for a in axes if a < len(shape) and shape[a] == 1}
-    return Reshape(tuple(n for i, n in enumerate(shape) if i not in drop))(x)
+    # torch's overloads: squeeze(), squeeze(int), squeeze(tuple)
+    name = f"SqueezeBackward{0 if dim is None else 2 if isinstance(dim, (tuple, list)) else 1}"
+    return Reshape(tuple(n for i, n in enumerate(shape) if i not in drop), name)(x)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -252,6 +263,8 @@ def flatten(x, start_dim=0, end_dim=-1):
                          f"shape {shape}")
     if not shape:
         return Reshape((1,))(x)
+    if start == end and isinstance(x, Tensor):  # nothing to merge: x itself, as torch's
+        return x
     return Reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])(x)
 
 

@@ -635,14 +635,13 @@ class Optimizer:
         self.state = new_state
 
     def __repr__(self) -> str:
-        def show(group):
-            return ", ".join(f"{k}={group[k]}" for k in self.defaults)
-        if len(self.param_groups) == 1:
-            return f"{type(self).__name__}({len(self.params)} parameters, " \
-                   f"{show(self.param_groups[0])})"
-        groups = "; ".join(f"group {g}: {len(group['params'])} parameters, {show(group)}"
-                           for g, group in enumerate(self.param_groups))
-        return f"{type(self).__name__}({groups})"
+        """torch's layout: each group's settings, one a line, sorted by name."""
+        text = f"{type(self).__name__} ("
+        for g, group in enumerate(self.param_groups):
+            text += f"\nParameter Group {g}\n"
+            text += "".join(f"    {key}: {group[key]}\n" for key in sorted(group)
+                            if key != "params")
+        return text + ")"
 
 
 class ParamStates(list):

@@ -62,7 +62,10 @@ class MultiHeadAttention(Module):
             raise TypeError("MultiHeadAttention: needs d_model (or PyTorch's embed_dim) and "
                             "num_heads")
         self.batch_first = check_batch_first("MultiHeadAttention", batch_first)
-        if num_heads <= 0 or d_model % num_heads:
+        if d_model <= 0 or num_heads <= 0:
+            raise ValueError(f"MultiHeadAttention: d_model and num_heads must be > 0, got "
+                             f"d_model={d_model} and num_heads={num_heads}")
+        if d_model % num_heads:
             raise ValueError(
                 f"MultiHeadAttention: d_model must be divisible by num_heads, got d_model="
                 f"{d_model} and num_heads={num_heads}"
