@@ -243,3 +243,15 @@ def test_nested_masked_complex_unaffected(logging):
 
     assert DTensor.__torch_function__ is overrides._disabled_torch_function_impl
     assert not overrides.has_torch_function_unary(Parameter(dlpy.ones(1)))
+
+
+def test_vmap_rules_still_apply_once_dispatch_is_installed(logging):
+    """The dispatching wrappers keep the functions' flags, so vmap's loss rules still see that
+    F.cross_entropy runs as it is (its classes-last form takes the rule): per-sample losses
+    equal the loop's."""
+    assert overrides._installed
+    x = dlpy.tensor(np.arange(15.0).reshape(5, 3) / 7)
+    y = dlpy.tensor(np.arange(5) % 3)
+    got = dlpy.func.vmap(lambda xi, yi: F.cross_entropy(xi[None], yi[None]))(x, y)
+    want = [F.cross_entropy(x[i:i + 1], y[i:i + 1]).item() for i in range(5)]
+    np.testing.assert_allclose(got.data, want, rtol=1e-12)

@@ -344,6 +344,7 @@ def _dispatching(function: Callable, module: str, qualname: str,
                 return _handle(public, overloaded, args, kwargs)
             return function(*args, **kwargs)
 
+    public.__dict__.update(getattr(function, "__dict__", {}))  # its flags (_vmap_through)
     public.__name__, public.__qualname__, public.__module__ = (
         qualname.rpartition(".")[2], qualname, module)
     public.__doc__, public.__wrapped__ = function.__doc__, function
