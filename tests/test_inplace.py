@@ -186,20 +186,28 @@ def test_index_fill_and_setitem_errors():
         h[0] = np.ones(2)
 
 
-def test_views_change_with_their_base_unless_recorded():
+def test_views_change_with_their_base():
     c = Tensor(np.zeros((2, 3)))
-    c[0].add_(1)  # a basic index of a constant is a numpy view: c changes, as torch's
+    c[0].add_(1)  # a basic index is a view: c changes, as torch's
     c.reshape(6)[5:].fill_(7)
     assert c.tolist() == [[1, 1, 1], [0, 0, 7]] and c._version == 2
     w = Tensor(np.ones((2, 3)), requires_grad=True)
     h = w * 2
-    with pytest.raises(RuntimeError, match=r"mul_: this tensor is a view of the input of "
-                                           r"GetItem; dlpy cannot change both in place"):
-        h[0].mul_(2)
-    h[0] *= 3  # Python writes the view back with setitem: h changes
-    assert h.tolist() == [[6, 6, 6], [2, 2, 2]]
-    h.sum().backward()
-    assert w.grad.tolist() == [[6, 6, 6], [2, 2, 2]]
+    row = h[0]
+    row.mul_(2)  # through a view while recording: h changes and its gradient follows (CopySlices)
+    assert h.tolist() == [[4, 4, 4], [2, 2, 2]] and row._base is h and h._base is None
+    assert h.grad_fn.name() == "torch::autograd::CopySlices"
+    assert row.grad_fn.name() == "AsStridedBackward0"
+    h[1] *= 3  # Python writes the view back with setitem
+    assert h.tolist() == [[4, 4, 4], [6, 6, 6]]
+    tail = h[:, 1:]
+    h.mul_(10)  # the base changed: its earlier view sees it, and its gradient reaches w
+    assert tail.tolist() == [[40, 40], [60, 60]]
+    (h.sum() + tail.sum()).backward()
+    assert w.grad.tolist() == [[40, 80, 80], [60, 120, 120]]
+    with pytest.raises(RuntimeError, match=r"mul_: a view of a leaf tensor that requires grad "
+                                           r"is being used in an in-place operation"):
+        w[0].mul_(2)
 
 
 # ----------------------------------------------------------------------------- version counter

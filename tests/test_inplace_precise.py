@@ -27,12 +27,9 @@ DLPY = Lib(
 )
 
 # Where dlpy differs from torch, and why (every other sequence must match torch's outcome).
-VIEWS = ("reshape", "transpose", "getitem", "expand")
-# a view's values: torch's view sees its base change (and its gradient follows); dlpy's, made
-# while recording, keeps the values it was computed with (expand is a copy in dlpy)
-KEEPS_OLD_VALUES = {(name, "in0:rebase") for name in VIEWS}
-# dlpy cannot change a view of a recorded op's input in place while recording (a clear error)
-VIEW_REFUSED = {(name, "out:rebase") for name in ("reshape", "transpose", "getitem")}
+# expand is a copy in dlpy: torch's expanded view sees its base change (and its gradient
+# follows); dlpy's keeps the values it was computed with
+KEEPS_OLD_VALUES = {("expand", "in0:rebase")}
 # dlpy's Div backward reads its output (torch's reads the dividend): changing it is refused
 STRICTER = {("div", "out:rebase"), ("div", "out:no_grad")}
 
@@ -84,9 +81,6 @@ def test_refused_and_allowed_as_torch(reference, name):
         case = (name, sequence)
         got, leaves, message = _outcome(name, sequence)
         if status == 2:  # torch raises something else (an expanded view written to)
-            continue
-        if case in VIEW_REFUSED:
-            assert got == 2 and "is a view of the input of" in message, case
             continue
         if case in STRICTER:
             assert status == 1 and got == 0, case

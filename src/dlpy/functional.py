@@ -251,6 +251,18 @@ def _pieces(x, sizes: list[int], dim: int) -> tuple[Tensor, ...]:
     for size in sizes:
         pieces.append(getitem(x, before + (slice(start, start + size),)))
         start += size
+    return _multiple_views(pieces, "Split")
+
+
+def _multiple_views(pieces: list[Tensor], kind: str) -> tuple[Tensor, ...]:
+    """The views of a function that returns several, which torch refuses to change in place
+    while recording (each would need the others' gradients re-made)."""
+    for i, piece in enumerate(pieces):
+        if piece.op is not None:
+            piece.op.refuses_in_place = (
+                f"is output {i} of {kind}, a function that returns multiple views: such views "
+                "cannot be modified in place while recording (torch refuses it too). Replace "
+                "the in-place operation by an out-of-place one, or clone() the piece first")
     return tuple(pieces)
 
 
@@ -291,7 +303,7 @@ def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """torch.unbind: the slices along ``dim``, each without that axis."""
     dim = _split_axis("unbind", x, dim)
     before = (slice(None),) * dim
-    return tuple(getitem(x, before + (i,)) for i in range(x.shape[dim]))
+    return _multiple_views([getitem(x, before + (i,)) for i in range(x.shape[dim])], "Unbind")
 
 
 def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:

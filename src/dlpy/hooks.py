@@ -58,6 +58,13 @@ class Gate(Op):
     """Identity on one or more tensors; its backward hands their gradients to ``callback``
     and passes on what it returns (see ``gate``)."""
 
+    # torch's outputs of a backward-hook Function are views it refuses to change in place
+    refuses_in_place = ("is a view and is being modified inplace. This view was created inside "
+                        "a custom Function (a module's backward hooks) and the autograd logic to "
+                        "handle view+inplace would override the custom backward associated with "
+                        "the custom Function, leading to incorrect gradients. This behavior is "
+                        "forbidden. You can fix this by cloning the output of the module")
+
     def __init__(self, callback: Callable[[list], list], missing_as_none: bool):
         self.callback = callback
         self.missing_as_none = missing_as_none
@@ -84,6 +91,8 @@ class Gate(Op):
 class Unpack(Op):
     """One tensor back out of a ``Gate``'s packed array; its backward notes that it ran, so
     the gate tells a gradient of zeros from none."""
+
+    refuses_in_place = Gate.refuses_in_place
 
     def __init__(self, owner: Gate, index: int, start: int, shape: tuple):
         self.owner, self.index, self.start, self.shape = owner, index, start, shape

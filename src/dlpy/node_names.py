@@ -128,4 +128,6 @@ _SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "Reshape": _reshape, "GetItem": _getitem, "Triangle": _described,
             "Modulo": _described, "Sum": _reduction, "Mean": _reduction, "Max": _reduction,
             "Min": _reduction, "Pow": _pow, "Sub": _sub,
-            "Clamp": lambda op: "ClampBackward1"}
+            "Clamp": lambda op: "ClampBackward1",
+            "CopySlices": lambda op: "torch::autograd::CopySlices",
+            "ViewOfBase": lambda op: "AsStridedBackward0"}

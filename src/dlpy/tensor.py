@@ -350,8 +350,10 @@ class Tensor:
 
     # _hooks: None, or the gradient hooks of register_hook; _post_hooks (set only by
     # register_post_accumulate_grad_hook, read only once one was registered)
+    # _view_of (set only on a view: the tensor whose memory it views, see _note_view) and
+    # _views (set only on such a base: weak references to its views)
     __slots__ = ("data", "_grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
-                 "__weakref__")
+                 "_view_of", "_views", "__weakref__")
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(t)``: the values (as torch's for a CPU tensor); a copy when asked or when
@@ -1077,6 +1079,16 @@ class Tensor:
         entry = _marks.get(id(_buffer(self.data)))
         return 0 if entry is None else entry[0]
 
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor whose memory this view reads (torch's ``_base``: the first tensor of a
+        chain of views), or None when this is not a view made by an op."""
+        base = getattr(self, "_view_of", None)
+        return base if base is not None and _buffer(base.data) is _buffer(self.data) else None
+
+    def _is_view(self) -> bool:
+        return self._base is not None
+
     def _check_in_place(self, name: str) -> None:
         if self.requires_grad and self.op is None and _grad_enabled:
             raise RuntimeError(f"{name}: a leaf tensor that requires grad can be changed in "
@@ -1099,7 +1111,15 @@ class Tensor:
                 compute, write = tracked, None
         if _grad_enabled and (self.requires_grad or any(
                 isinstance(o, Tensor) and o.requires_grad for o in operands)):
-            self._rebase(name, compute, operands, cast, view_ok, reshape)
+            refusal = getattr(self.op, "refuses_in_place", None)
+            if refusal is not None:
+                raise RuntimeError(f"{name}: this output of {self.op.describe()} {refusal}")
+            base = getattr(self, "_view_of", None)
+            if (base is not None and not reshape and self.data.flags.writeable
+                    and _buffer(base.data) is _buffer(self.data)):
+                self._rebase_view(name, base, compute, operands, cast)
+            else:
+                self._rebase(name, compute, operands, cast, view_ok, reshape)
             return self
         if not self.data.flags.writeable:  # a read-only array: the tensor gets one of its own
             self.data = self.data.copy()
@@ -1122,10 +1142,12 @@ class Tensor:
         return self
 
     def _rebase(self, name: str, compute, operands, cast: str, view_ok: bool,
-                reshape: bool = False) -> None:
-        """``_in_place`` while recording: self takes compute(stand-in, *operands)'s array and
-        op, the stand-in the old array, op and hooks (PyTorch's hooks registered before an
-        in-place change see the old value's gradient)."""
+                reshape: bool = False) -> Tensor:
+        """``_in_place`` while recording: self takes compute(stand-in, *operands)'s value and
+        op, the stand-in a copy of the old value with the old op and hooks (PyTorch's hooks
+        registered before an in-place change see the old value's gradient). The new value is
+        written into self's own array, so views of it (and detach()ed tensors) see it, as
+        torch's; views made by recorded ops are re-made from self (_remake_views)."""
         op = self.op
         if op is not None and not view_ok:
             buffer = _buffer(self.data)
@@ -1134,14 +1156,23 @@ class Tensor:
                     f"{name}: this tensor is a view of the input of {op.describe()}; dlpy cannot "
                     "change both in place while recording, as PyTorch does. Use clone() first, "
                     "or assign through the tensor it views (x[index] = ...)")
+        # in place in self's array unless it changes shape (t_, unsqueeze_) or is read-only
+        overwrite = not reshape and self.data.flags.writeable
+        buffer = _buffer(self.data)
         old = Tensor.__new__(Tensor)
-        old.data, old._grad, old.requires_grad = self.data, None, self.requires_grad
+        old.data = self.data.copy() if overwrite else self.data
+        old._grad, old.requires_grad = None, self.requires_grad
         old.op, old.name, old._hooks = op, self.name, self._hooks
         old._tick = self._tick if op is not None else 0
         _complex.mark(old)  # complex data: a ComplexTensor, so ops admit it as one
+        if overwrite and op is not None:  # arrays of self's memory its op kept (LayerNorm's
+            state = op.__dict__  # xhat is its output without an affine part) keep the old values
+            for key, held in state.items():
+                if type(held) is np.ndarray and _buffer(held) is buffer:
+                    state[key] = old.data if held is self.data else held.copy()
         version = self._version
-        aliased = any(isinstance(o, Tensor) and _buffer(o.data) is _buffer(old.data)
-                      for o in operands)  # y.mul_(y): an operand is (a view of) self
+        aliased = any(isinstance(o, Tensor) and _buffer(o.data) is buffer
+                      for o in operands)  # y.mul_(y), y.mul_(y[0]): an operand is (a view of) self
         # the old value is superseded now (as torch's shared version counter): ops recorded
         # before that read it, or a view of its memory, refuse; those computing the new value
         # (recorded after this mark) do not
@@ -1160,7 +1191,11 @@ class Tensor:
         if op is not None:  # ops in the new value's history that used self ran on the old value
             _redirect(value, self, old, self._tick)
         data = value.data
-        if data.base is not None or data is old.data or (
+        if overwrite:
+            if data is not self.data:
+                self.data[...] = data
+            data = self.data
+        elif data.base is not None or data is old.data or (
                 value.op is not None and any(data is t.data for t in value.op.inputs)):
             data = data.copy()  # an array of its own: marking it must mark no other's
         self.data, self.op, self.requires_grad, self._hooks = (data, value.op,
@@ -1171,6 +1206,94 @@ class Tensor:
             _stand_ins[value.op] = old  # ops recorded before read old (see _check_versions)
             if aliased:  # torch's op overwrote the operand it saved: backward refuses
                 _bump(old.data)
+                _bump(data, version)
+            if overwrite:
+                self._remake_views(old)
+        return old
+
+    def _rebase_view(self, name: str, base: Tensor, compute, operands, cast: str) -> None:
+        """``_in_place`` while recording on a view of ``base``: base is rebased to its old value
+        with this view's elements replaced by compute(old view, *operands) (torch's
+        CopySlices), and its views, self among them, are re-made from its new value."""
+        if base.requires_grad and base.op is None:
+            raise RuntimeError(
+                f"{name}: a view of a leaf tensor that requires grad is being used in an in-place "
+                "operation (torch refuses it too: the leaf's gradient would be that of a value "
+                "it no longer holds). Change it under dlpy.no_grad(), or clone() the leaf first")
+        where = _views.positions(base.data, self.data)
+        if where is None:
+            raise RuntimeError(
+                f"{name}: this tensor reads its base's memory as {self.dtype} (the base is "
+                f"{base.dtype}); dlpy cannot record an in-place change through such a view. "
+                "Use clone() first")
+        if _views.repeats_elements(self.data):
+            raise RuntimeError(
+                f"{name}: unsupported operation: more than one element of the written-to tensor "
+                "refers to a single memory location (an expanded view). Please clone() the "
+                "tensor before performing the operation")
+        shape, dtype = self.shape, self.dtype
+
+        def through(old_base, *operands):
+            value = compute(old_base.reshape(-1)[where], *operands)
+            if value.shape != shape:
+                raise ValueError(f"{name}: the result has shape {value.shape}, but an in-place "
+                                 f"op keeps the tensor's shape {shape}")
+            if value.dtype != dtype:
+                if not np.can_cast(value.dtype, dtype, cast):
+                    raise TypeError(f"{name}: a result of dtype {value.dtype} cannot be stored "
+                                    f"in place in a tensor of dtype {dtype}")
+                value = _arith.cast(value, dtype)
+            # base's array still holds the old values (old_base has a copy): only the view's
+            # positions are written
+            return _views.CopySlices(where, into)(old_base, value)
+
+        into = base.data if base.data.flags.writeable else None
+        base._rebase(name, through, operands, "unsafe", True)
+        if type(self.op) is not _views.ViewOfBase or self.op.inputs[0] is not base:
+            stand_in = base._remake_view(self)  # not among base's views (_note_view): re-made
+            if stand_in is not None and stand_in.requires_grad:
+                _redirect(base, self, stand_in, stand_in._tick)
+
+    def _remake_views(self, old: Tensor) -> None:
+        """After self changed in place (its array written, ``old`` the stand-in of its previous
+        value), each live view of self takes its values' new op: a ViewOfBase of self (torch's
+        AsStridedBackward0), with a stand-in holding its previous op for the ops that used it
+        before (see _check_versions)."""
+        refs = getattr(self, "_views", None)
+        if not refs:
+            return
+        alive, buffer, stand_ins, since = [], _buffer(self.data), {}, _clock
+        for ref in refs:
+            view = ref()
+            if view is None:
+                continue
+            alive.append(ref)
+            if getattr(view, "_view_of", None) is self and _buffer(view.data) is buffer:
+                stand_in = self._remake_view(view)
+                if stand_in is not None and stand_in.requires_grad:  # (else no gradient to route)
+                    stand_ins[id(view)] = stand_in
+                    since = min(since, stand_in._tick)
+        self._views = alive
+        if stand_ins:  # self's new history used the views' old values
+            _redirect_all(self, stand_ins, since)
+
+    def _remake_view(self, view: Tensor) -> Tensor | None:
+        """``view`` re-made from self (see _remake_views); returns its stand-in."""
+        if view.dtype != self.dtype:  # another dtype's view: left on its old history
+            return None
+        # the stand-in's values are never read (a view op's backward reads none, and ops that
+        # read the view's old value refuse): a zero broadcast to its shape stands for them
+        stand_in = Tensor.__new__(Tensor)
+        stand_in.data = np.broadcast_to(np.zeros((), view.dtype), view.shape)
+        stand_in._grad, stand_in.requires_grad = None, view.requires_grad
+        stand_in.op, stand_in.name, stand_in._hooks = view.op, view.name, view._hooks
+        stand_in._tick = getattr(view, "_tick", 0) if view.op is not None else 0
+        op = _views.ViewOfBase(self.data, view.data)  # recorded by hand: view keeps its array
+        op.inputs = (self, stand_in)
+        view.op, view.requires_grad, view._hooks, view._tick = op, True, None, _clock
+        _stand_ins[op] = stand_in
+        _bump(stand_in.data)  # the view's old value changed: ops that read it refuse, as torch's
+        return stand_in
 
     def _source(self, name: str, what: str, value) -> Tensor:
         """``value`` (a Tensor, array or number) as a Tensor that broadcasts to self's shape."""
@@ -1336,7 +1459,18 @@ class Tensor:
                                 f"{self.shape} to a value of shape {np.shape(source)}: "
                                 f"{err}") from None
 
-        self._in_place("setitem", _put, value, index, cast="unsafe", view_ok=True, write=write)
+        if (isinstance(value, Tensor) and _dual_in_place is None  # (forward AD: tangents)
+                and _writes_itself(self.data, index, value.data)):
+            _bump(self.data)  # x[i] += v: the view changed x already; writing it back is a no-op
+            return
+        base = getattr(self, "_view_of", None)
+        if self.data.flags.writeable and (base is None or _buffer(base.data)
+                                          is not _buffer(self.data)):
+            compute = functools.partial(_put, into=self.data)  # (when recording: rebased)
+        else:  # a view: its base is rebased (_rebase_view)
+            compute = _put
+        self._in_place("setitem", compute, value, index, cast="unsafe", view_ok=True,
+                       write=write)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
         return _activation.clamp(self, min, max)
@@ -1835,24 +1969,69 @@ def _rounded_div(x, other, rounding_mode):
         _arith.div(x, other))
 
 
+def _note_view(out: Tensor, inputs, data: np.ndarray) -> None:
+    """An op's output whose array shares an input's memory is a view of that input's base (the
+    tensor whose memory the chain of views reads, torch's ``_base``): remembered on the output,
+    and the output weakly on the base (unless the base is a leaf that requires grad, which is
+    never changed in place while recording), so an in-place change of either reaches both."""
+    buffer = _buffer(data)
+    for t in inputs:
+        if _buffer(t.data) is buffer:
+            base = getattr(t, "_view_of", None)
+            if base is None or _buffer(base.data) is not buffer or (
+                    t.requires_grad and t.op is None):  # a leaf that requires grad is a base
+                base = t
+            out._view_of = base
+            if base.op is None and base.requires_grad:
+                return
+            views = getattr(base, "_views", None)
+            if views is None:
+                base._views = [weakref.ref(out)]
+                return
+            views.append(weakref.ref(out))
+            count = len(views)
+            if count >= 64 and count & (count - 1) == 0:  # forget the views that died (at
+                views[:] = [ref for ref in views if ref() is not None]  # powers of 2: O(1) a view
+            return
+
+
 def _redirect(value: Tensor, tensor: Tensor, old: Tensor, since) -> None:
     """Point the ops in value's history that used ``tensor`` at ``old``, the stand-in of its
     value before an in-place change (``h += f(h)``, ``h[i] += v``): they ran on that value.
     Ops recorded before ``since`` (tensor's op) cannot have used it and are not walked, nor is
     old's own history."""
-    stack, seen = [value], {id(value), id(old)}
+    _redirect_all(value, {id(tensor): old}, since)
+
+
+def _redirect_all(value: Tensor, stand_ins: dict, since) -> None:
+    """``_redirect`` for several tensors at once: ``stand_ins`` maps id(tensor) to its old."""
+    stack, seen = [value], {id(value)}
+    seen.update(id(old) for old in stand_ins.values())
     while stack:
         t = stack.pop()
         op = t.op
         if op is None or t._tick < since:
             continue
         inputs = op.inputs
-        if any(t is tensor for t in inputs):
-            op.inputs = inputs = tuple(old if t is tensor else t for t in inputs)
+        if any(id(t) in stand_ins for t in inputs):
+            op.inputs = inputs = tuple(stand_ins.get(id(t), t) for t in inputs)
         for t in inputs:
             if t.requires_grad and id(t) not in seen:
                 seen.add(id(t))
                 stack.append(t)
+
+
+def _writes_itself(array: np.ndarray, index, value: np.ndarray) -> bool:
+    """Whether ``array[index] = value`` writes value over its own memory (a basic index)."""
+    if value.base is None or _buffer(value) is not _buffer(array) or not _shape._is_basic(index):
+        return False
+    try:  # with Ellipsis: ints on every axis give a 0-d view, not a scalar
+        target = array[(index if type(index) is tuple else (index,)) + (Ellipsis,)]
+    except (IndexError, TypeError, ValueError):
+        return False
+    return (type(target) is np.ndarray and target.shape == value.shape
+            and target.strides == value.strides and target.dtype == value.dtype
+            and target.__array_interface__["data"][0] == value.__array_interface__["data"][0])
 
 
 def _filled(x: Tensor, value: Tensor) -> Tensor:
@@ -1861,14 +2040,24 @@ def _filled(x: Tensor, value: Tensor) -> Tensor:
     return _mask.where(np.True_, value, x)
 
 
-def _put(x: Tensor, value, index) -> Tensor:
-    """x with x[index] = value, by recorded ops: a scatter into x flattened at the positions
-    ``index`` selects, so value gets the gradient there and x everywhere else."""
+def _put(x: Tensor, value, index, into: np.ndarray | None = None) -> Tensor:
+    """x with x[index] = value, by a recorded op (CopySlices: value gets the gradient at the
+    positions ``index`` selects, x everywhere else). ``into``: an array holding x's values
+    (the changed tensor's own) that takes the result, written only at those positions."""
     shape = x.shape
-    try:
-        positions = np.arange(x.data.size).reshape(shape)[index]
-    except (IndexError, TypeError, ValueError) as err:
-        raise IndexError(f"setitem: index {index!r} is invalid for shape {shape}: {err}") from None
+    positions = None
+    if _shape._is_basic(index) and x.data.flags.c_contiguous:  # O(selected), from addresses
+        try:
+            positions = _views.positions(
+                x.data, x.data[(index if type(index) is tuple else (index,)) + (Ellipsis,)])
+        except (IndexError, TypeError, ValueError):
+            positions = None  # the general path says what is wrong
+    if positions is None:
+        try:
+            positions = np.arange(x.data.size).reshape(shape)[index]
+        except (IndexError, TypeError, ValueError) as err:
+            raise IndexError(f"setitem: index {index!r} is invalid for shape {shape}: "
+                             f"{err}") from None
     if not isinstance(value, Tensor):
         value = Tensor(np.asarray(value, dtype=x.dtype))
     elif value.dtype != x.dtype:
@@ -1876,9 +2065,7 @@ def _put(x: Tensor, value, index) -> Tensor:
     value = _indexing.expanded_to(value, positions.shape,
                                   f"setitem: a value of shape {value.shape} does not "
                                   f"broadcast to x[index]'s shape {positions.shape}")
-    flat = _indexing.scatter(x.reshape(x.data.size), 0, positions.reshape(-1),
-                             value.reshape(positions.size))
-    return flat.reshape(shape)
+    return _views.CopySlices(positions, into)(x, value)
 
 
 # ----------------------------------------------------------------- the version counter
@@ -2233,6 +2420,8 @@ class Op:
         out._grad = None
         out.name = None
         out._hooks = None
+        if data.base is not None:  # perhaps a view of an input: remember its base
+            _note_view(out, inputs, data)
         if _detect_anomaly:
             _check_forward(self, inputs, data)
             self._created_at = _caller()
@@ -2274,7 +2463,7 @@ class Op:
         return torch_name(self)
 
     def __repr__(self) -> str:
-        return f"<{self.name()} object at {id(self):#x}>"
+        return f"<{self.name().rpartition('::')[2]} object at {id(self):#x}>"
 
     @property
     def next_functions(self) -> tuple:
@@ -2861,6 +3050,7 @@ from dlpy.ops import rearrange as _rearrange  # noqa: E402
 from dlpy.ops import reduce as _reduce  # noqa: E402
 from dlpy.ops import shape as _shape  # noqa: E402
 from dlpy.ops import softmax as _softmax  # noqa: E402
+from dlpy.ops import views as _views  # noqa: E402
 from dlpy.ops.complex import ComplexTensor  # noqa: E402
 
 # Tensor subclasses that Op.__call__ does not take as plain Tensors: complex tensors, and those

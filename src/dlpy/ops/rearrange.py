@@ -37,12 +37,18 @@ class Expand(Op):
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+    refuses_in_place = None  # set by forward where the result repeats x's elements
 
     def __init__(self, shape: tuple[int, ...]):
         self.new_shape = shape
 
     def forward(self, x):
         self.shape = x.shape
+        if np.prod(self.new_shape) > x.size:  # torch's view has elements sharing memory
+            self.refuses_in_place = (
+                "is expanded: unsupported operation: more than one element of the written-to "
+                "tensor refers to a single memory location. Please clone() the tensor before "
+                "performing the operation")
         # a copy: every dlpy op makes a writable array of its own (torch.expand is a view)
         return np.array(np.broadcast_to(x, self.new_shape))
 
