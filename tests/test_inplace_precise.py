@@ -27,9 +27,6 @@ DLPY = Lib(
 )
 
 # Where dlpy differs from torch, and why (every other sequence must match torch's outcome).
-# expand is a copy in dlpy: torch's expanded view sees its base change (and its gradient
-# follows); dlpy's keeps the values it was computed with
-KEEPS_OLD_VALUES = {("expand", "in0:rebase")}
 # dlpy's Div backward reads its output (torch's reads the dividend): changing it is refused
 STRICTER = {("div", "out:rebase"), ("div", "out:no_grad")}
 
@@ -91,8 +88,6 @@ def test_refused_and_allowed_as_torch(reference, name):
         tolerance = 1e-6 if name == "cast" else 1e-12  # the float32 cast rounds
         for leaf, want in zip(leaves, expected_grads[sequence]):
             grad = np.zeros(leaf.shape) if leaf.grad is None else leaf.grad
-            if case in KEEPS_OLD_VALUES:  # torch's view doubled with its base; dlpy's did not
-                want = want / 2
             np.testing.assert_allclose(grad, want, rtol=tolerance, atol=tolerance,
                                        err_msg=str(case))
 

@@ -1105,21 +1105,36 @@ class Tensor:
         ``reshape``: the result may change the shape (unsqueeze_, t_): self takes its array
         (a view of the same memory when nothing is recorded) instead of writing into it."""
         self._check_in_place(name)
+        base = getattr(self, "_view_of", None)
+        if base is not None and _buffer(base.data) is not _buffer(self.data):
+            base = None  # (its base took another array)
+        # expand()ed: torch refuses all but filling with one value, unrecorded
+        expanded = (base is not None and not self.data.flags.writeable
+                    and base.data.flags.writeable and _views.repeats_elements(self.data))
+        recording = _grad_enabled and (self.requires_grad or any(
+            isinstance(o, Tensor) and o.requires_grad for o in operands))
+        if expanded and (recording or name not in ("fill_", "zero_")):
+            raise RuntimeError(
+                f"{name}: unsupported operation: more than one element of the written-to tensor "
+                "refers to a single memory location (an expanded tensor). Please clone() the "
+                "tensor before performing the operation")
         if _dual_in_place is not None:  # forward-mode AD: the tangent follows the new value
             tracked = _dual_in_place(self, compute, operands)
             if tracked is not None:
                 compute, write = tracked, None
-        if _grad_enabled and (self.requires_grad or any(
-                isinstance(o, Tensor) and o.requires_grad for o in operands)):
+        if recording:
             refusal = getattr(self.op, "refuses_in_place", None)
             if refusal is not None:
                 raise RuntimeError(f"{name}: this output of {self.op.describe()} {refusal}")
-            base = getattr(self, "_view_of", None)
-            if (base is not None and not reshape and self.data.flags.writeable
-                    and _buffer(base.data) is _buffer(self.data)):
+            if base is not None and not reshape and self.data.flags.writeable:
                 self._rebase_view(name, base, compute, operands, cast)
             else:
                 self._rebase(name, compute, operands, cast, view_ok, reshape)
+            return self
+        if expanded:  # filled through its base's memory
+            base.data.flat[_views.positions(base.data, self.data)] = compute(
+                self, *operands).data
+            _bump(base.data)
             return self
         if not self.data.flags.writeable:  # a read-only array: the tensor gets one of its own
             self.data = self.data.copy()
@@ -1226,11 +1241,6 @@ class Tensor:
                 f"{name}: this tensor reads its base's memory as {self.dtype} (the base is "
                 f"{base.dtype}); dlpy cannot record an in-place change through such a view. "
                 "Use clone() first")
-        if _views.repeats_elements(self.data):
-            raise RuntimeError(
-                f"{name}: unsupported operation: more than one element of the written-to tensor "
-                "refers to a single memory location (an expanded view). Please clone() the "
-                "tensor before performing the operation")
         shape, dtype = self.shape, self.dtype
 
         def through(old_base, *operands):

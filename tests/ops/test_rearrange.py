@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor
 from dlpy.testing import gradcheck
@@ -48,8 +49,13 @@ def test_expand_gradcheck(shape, sizes, rng):
     x = _x(rng, shape)
     assert gradcheck(lambda x: x.expand(*sizes), x)
     y = x.expand(sizes)
-    y.data[...] = 0  # a copy: writing to it leaves x alone
-    assert not (x.data == 0).all() or x.data.size == 0
+    assert y._base is x and np.shares_memory(y.data, x.data)  # a view, as torch's
+    with pytest.raises(RuntimeError, match=r"add_: (unsupported operation: more than one "
+                                           r"element|a view of a leaf tensor)"):
+        y.add_(1)
+    with dlpy.no_grad():
+        x.mul_(2)
+    np.testing.assert_array_equal(y.data, np.broadcast_to(x.data, y.shape))
 
 
 @pytest.mark.parametrize("shape, sizes", [

@@ -33,24 +33,21 @@ def _dims(name: str, dims, ndim: int) -> tuple[int, ...]:
 
 
 class Expand(Op):
-    """y = x broadcast to a larger shape (a copy);  dx = g summed back to x's shape."""
+    """y = x broadcast to a larger shape, a view of x's memory (a grown axis has stride 0, so
+    its elements share memory: read-only, and in-place changes are refused, as torch's);
+    dx = g summed back to x's shape."""
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
-    refuses_in_place = None  # set by forward where the result repeats x's elements
 
     def __init__(self, shape: tuple[int, ...]):
         self.new_shape = shape
 
     def forward(self, x):
         self.shape = x.shape
-        if np.prod(self.new_shape) > x.size:  # torch's view has elements sharing memory
-            self.refuses_in_place = (
-                "is expanded: unsupported operation: more than one element of the written-to "
-                "tensor refers to a single memory location. Please clone() the tensor before "
-                "performing the operation")
-        # a copy: every dlpy op makes a writable array of its own (torch.expand is a view)
-        return np.array(np.broadcast_to(x, self.new_shape))
+        if np.prod(self.new_shape) == x.size:  # only new leading axes of length 1: writable
+            return x.reshape(self.new_shape)
+        return np.broadcast_to(x, self.new_shape)
 
     def backward(self, grad_output):
         return (sum_to_shape(grad_output, self.shape),)
