@@ -208,7 +208,7 @@ def _function(name, forward, backward):
                                     "backward": staticmethod(backward)})
 
 
-def test_forward_may_return_an_input_and_backward_numbers_or_broadcast_shapes():
+def test_forward_may_return_an_input_and_backward_broadcast_shapes_not_numbers():
     # b's gradient at a broadcast shape is summed back
     Passthrough = _function("Passthrough", lambda ctx, x, b: x, lambda ctx, g: (g, np.ones((4, 3))))
     x = Tensor(np.ones(3), requires_grad=True)
@@ -219,11 +219,14 @@ def test_forward_may_return_an_input_and_backward_numbers_or_broadcast_shapes():
     np.testing.assert_array_equal(x.grad, [2, 2, 2])
     np.testing.assert_array_equal(b.grad, [4, 4, 4])
 
-    # a number is broadcast to the input's shape
+    # a number, or a gradient the input would have to be broadcast to, is refused (as torch)
     Zero = _function("Zero", lambda ctx, x: x * 1, lambda ctx, g: 0.5)
     x = Tensor(np.ones((2, 2)), requires_grad=True)
-    Zero.apply(x).sum().backward()
-    np.testing.assert_array_equal(x.grad, np.full((2, 2), 0.5))
+    with pytest.raises(TypeError, match="Zero.backward: the gradient of input 0 is a float"):
+        Zero.apply(x).sum().backward()
+    Small = _function("Small", lambda ctx, x: x * 1, lambda ctx, g: np.ones(2))
+    with pytest.raises(RuntimeError, match=r"Small.backward: the gradient of input 0 has shape"):
+        Small.apply(x).sum().backward()
 
 
 def test_setup_context_style_and_once_differentiable():

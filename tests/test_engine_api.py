@@ -146,7 +146,7 @@ def test_grad_fn_name_and_next_functions():
     assert exp.name() == "ExpBackward0" and none is None  # c needs no gradient
     ((accumulate, _),) = exp.next_functions
     assert isinstance(accumulate, AccumulateGrad) and isinstance(accumulate, Node)
-    assert accumulate.variable is a and accumulate.name() == "AccumulateGrad"
+    assert accumulate.variable is a and accumulate.name() == "torch::autograd::AccumulateGrad"
     assert accumulate.next_functions == () and accumulate == exp.next_functions[0][0]
     assert a.grad_fn is None and "MulBackward0" in repr(mul)
 

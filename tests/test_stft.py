@@ -37,7 +37,9 @@ def test_windows_against_torch():
                 np.testing.assert_allclose(window.numpy(), ref[f"{name}:{length}:{periodic}"],
                                            rtol=1e-12, atol=1e-15, err_msg=f"{name} {length}")
     assert dlpy.hann_window(8).dtype == np.float32  # torch's default dtype
-    assert dlpy.kaiser_window(5, beta=4.0, requires_grad=True).requires_grad
+    assert dlpy.kaiser_window(5, True, beta=4.0, requires_grad=True).requires_grad
+    with pytest.raises(TypeError, match="kaiser_window: beta is given, so periodic must be"):
+        dlpy.kaiser_window(5, beta=4.0)  # torch's overloads: beta only after periodic
     np.testing.assert_allclose(dlpy.hamming_window(5, False, alpha=0.5, beta=0.5).numpy(),
                                dlpy.hann_window(5, False).numpy(), atol=1e-7)
 

@@ -25,10 +25,12 @@ import numpy as np
 
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import (
+    AutogradError,
     Tensor,
     _backpropagate,
     _backward_graph,
     _backward_into,
+    _check_grad_output,
     _graph_grad,
     detect_anomaly,
     enable_grad,
@@ -82,7 +84,7 @@ def set_multithreading_enabled(mode: bool):
 def _as_list(name: str, what: str, values) -> list[Tensor]:
     tensors = [values] if isinstance(values, Tensor) else list(values)
     if not tensors:
-        raise ValueError(f"{name}: {what} is empty")
+        raise AutogradError(f"{name}: {what} is empty")
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"{name}: {what}[{i}] is a {type(t).__name__}, not a dlpy Tensor")
@@ -101,23 +103,24 @@ def _root_grads(name: str, outputs: list[Tensor], grad_outputs, graph: bool = Fa
     else:
         grad_outputs = list(grad_outputs)
     if len(grad_outputs) != len(outputs):
-        raise ValueError(f"{name}: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+        raise AutogradError(f"{name}: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:
-            raise ValueError(
+            raise AutogradError(
                 f"{name}: output {i} does not require gradients (no input had "
                 "requires_grad=True or it was computed under no_grad())"
             )
         if g is None:
             if out.data.size != 1:
-                raise ValueError(f"{name}: output {i} has shape {out.shape}; give its "
+                raise AutogradError(f"{name}: output {i} has shape {out.shape}; give its "
                                  "grad_outputs (only a one-element output needs none)")
             grads.append(np.ones_like(out.data))
             continue
+        _check_grad_output(name, g)
         array = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
         if array.shape != out.shape:
-            raise ValueError(f"{name}: grad_outputs[{i}] has shape {array.shape}, output {i} "
+            raise AutogradError(f"{name}: grad_outputs[{i}] has shape {array.shape}, output {i} "
                              f"has shape {out.shape}")
         grads.append(g if graph and isinstance(g, Tensor) else array)
     return [_graph_grad(g, out.dtype) for g, out in zip(grads, outputs)] if graph else grads
@@ -125,7 +128,8 @@ def _root_grads(name: str, outputs: list[Tensor], grad_outputs, graph: bool = Fa
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
-         allow_unused: bool | None = None, is_grads_batched: bool = False, *,
+         only_inputs: bool = True, allow_unused: bool | None = None,
+         is_grads_batched: bool = False, *,
          materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
     """The gradients of ``outputs`` with respect to ``inputs`` (a tuple, one per input).
 
@@ -141,7 +145,14 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     records even under no_grad (as PyTorch), and hooks get and may return Tensors.
     is_grads_batched: each grad_output has a leading batch dimension; one pass per entry, the
     gradients stacked along it (torch's vmap over the backward, done here as a loop).
+    only_inputs: torch's deprecated flag, ignored (with its warning when False).
     """
+    if not only_inputs:
+        import warnings
+
+        warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to "
+                      "True). To accumulate gradient for other parts of the graph, please use "
+                      "torch.autograd.backward.", UserWarning, stacklevel=2)
     if is_grads_batched:
         return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
                              allow_unused, materialize_grads)
@@ -154,7 +165,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     inputs = _as_list("autograd.grad", "inputs", inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
-            raise ValueError(f"autograd.grad: input {i} (shape {t.shape}) does not require "
+            raise AutogradError(f"autograd.grad: input {i} (shape {t.shape}) does not require "
                              "gradients")
     capture = {id(t) for t in inputs}
     if create_graph:
@@ -168,12 +179,12 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         g = captured.get(id(t))
         if g is None:
             if not allow_unused:
-                raise ValueError(
+                raise AutogradError(
                     f"autograd.grad: input {i} (shape {t.shape}) was not used to compute the "
                     "outputs; pass allow_unused=True to get None for it"
                 )
-            results.append(Tensor(np.zeros(t.shape, dtype=t.dtype)) if materialize_grads
-                           else None)
+            results.append(Tensor(np.zeros(t.shape, dtype=t.dtype), requires_grad=create_graph)
+                           if materialize_grads else None)
             continue
         if create_graph and g.requires_grad:
             results.append(g)

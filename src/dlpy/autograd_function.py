@@ -415,20 +415,20 @@ class _DelayedError(Op):
 def _checked_gradient(name: str, i: int, tensor: Tensor, grad) -> np.ndarray:
     if isinstance(grad, Tensor):
         grad = grad.data
-    elif not isinstance(grad, (np.ndarray, np.generic, int, float)) or isinstance(grad, bool):
+    elif not isinstance(grad, np.ndarray):  # torch refuses a number too
         raise TypeError(f"{name}.backward: the gradient of input {i} is a "
-                        f"{type(grad).__name__}; return a Tensor, a numpy array, a number or "
-                        "None")
-    grad = np.asarray(grad)
+                        f"{type(grad).__name__}; return a Tensor, a numpy array or None")
     if grad.dtype.kind not in "fiu":
         raise TypeError(f"{name}.backward: the gradient of input {i} has dtype {grad.dtype}")
     if grad.shape != tensor.shape:
-        try:  # a gradient at a broadcast shape is summed back, as torch
+        try:  # a gradient at a shape the input broadcasts to is summed back, as torch
             full = np.broadcast_shapes(grad.shape, tensor.shape)
-            grad = np.ascontiguousarray(sum_to_shape(np.broadcast_to(grad, full), tensor.shape))
         except ValueError:
+            full = None
+        if full != grad.shape:
             raise RuntimeError(f"{name}.backward: the gradient of input {i} has shape "
-                               f"{grad.shape}, the input has shape {tensor.shape}") from None
+                               f"{grad.shape}, the input has shape {tensor.shape}")
+        grad = np.ascontiguousarray(sum_to_shape(grad, tensor.shape))
     return grad.astype(tensor.dtype, copy=False)
 
 

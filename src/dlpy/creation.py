@@ -64,7 +64,14 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
     floats the default dtype (float32 unless dlpy.set_default_dtype), bools bool, complex
     numbers complex64 (with float32), a mix the widest; numpy arrays keep their dtype."""
     _place("tensor", device, pin_memory)
-    data = data.data if isinstance(data, Tensor) else data
+    if isinstance(data, Tensor):
+        import warnings
+
+        warnings.warn("To copy construct from a tensor, it is recommended to use "
+                      "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
+                      ".requires_grad_(True), rather than torch.tensor(sourceTensor).",
+                      UserWarning, stacklevel=2)  # torch's words
+        data = data.data
     if isinstance(data, np.ndarray):
         array = narrow_float(data, np.dtype(dtype)) if dtype is not None and is_narrow_float(
             dtype) else np.array(data, dtype=dtype, copy=True)
@@ -416,6 +423,11 @@ def _triangle_indices(name: str, row, col, offset, dtype, numpy_indices) -> Tens
     row, col = _count(name, "row", row), _count(name, "col", col)
     if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
         raise TypeError(f"{name}: offset must be an int, got {offset!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.int64, np.int32):  # torch's kernels: int32 and int64 only
+        from dlpy.amp.dtypes import _torch_name
+
+        raise NotImplementedError(f'"{name}" not implemented for {_torch_name(dtype)!r}')
     return Tensor(np.stack(numpy_indices(row, int(offset), col)).astype(dtype).reshape(2, -1))
 
 

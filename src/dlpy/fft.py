@@ -83,7 +83,10 @@ def _plan(name: str, x: Tensor, s, dim, all_dims: bool):
     return tuple(dims), tuple(int(n) for n in sizes)
 
 
-def _one(n):
+def _one(name: str, n):
+    # a one-axis transform takes n literally: -1 ("keep the length") is for s only, as in torch
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n < 1:
+        raise ValueError(f"{name}: invalid number of data points {n} (n must be >= 1)")
     return None if n is None else (n,)
 
 
@@ -113,37 +116,38 @@ def _c2r(name, x, s, dim, norm, all_dims=True):
 @autocast_policy(FP32)
 def fft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT along ``dim``, the input cut or zero-padded to ``n``."""
-    return _c2c("fft", input, _one(n), dim, norm, inverse=False)
+    return _c2c("fft", input, _one("fft", n), dim, norm, inverse=False)
 
 
 @autocast_policy(FP32)
 def ifft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
-    return _c2c("ifft", input, _one(n), dim, norm, inverse=True)
+    return _c2c("ifft", input, _one("ifft", n), dim, norm, inverse=True)
 
 
 @autocast_policy(FP32)
 def rfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT of a real input along ``dim``: the n // 2 + 1 non-negative frequencies."""
-    return _r2c("rfft", input, _one(n), dim, norm)
+    return _r2c("rfft", input, _one("rfft", n), dim, norm)
 
 
 @autocast_policy(FP32)
 def irfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real signal of length n (default 2 * (bins - 1)) whose rfft is ``input``."""
-    return _c2r("irfft", input, _one(n), dim, norm)
+    return _c2r("irfft", input, _one("irfft", n), dim, norm)
 
 
 @autocast_policy(FP32)
 def hfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real DFT of a Hermitian-symmetric signal given by its first half (irfft of the
     conjugate, scaled as a forward transform)."""
-    return _c2r("hfft", conj(_input("hfft", input)), _one(n), dim, _SWAP[_norm("hfft", norm)])
+    return _c2r("hfft", conj(_input("hfft", input)), _one("hfft", n), dim,
+                _SWAP[_norm("hfft", norm)])
 
 
 @autocast_policy(FP32)
 def ihfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The inverse of hfft: the conjugate of rfft, scaled as an inverse transform."""
-    return conj(_r2c("ihfft", input, _one(n), dim, _SWAP[_norm("ihfft", norm)]))
+    return conj(_r2c("ihfft", input, _one("ihfft", n), dim, _SWAP[_norm("ihfft", norm)]))
 
 
 # ----------------------------------------------------------------- two and n axes
@@ -243,7 +247,8 @@ def fftfreq(n: int, d: float = 1.0, *, dtype=None, requires_grad: bool = False) 
 def rfftfreq(n: int, d: float = 1.0, *, dtype=None, requires_grad: bool = False) -> Tensor:
     """The frequencies of rfft's n // 2 + 1 bins for sample spacing d."""
     n = _count("rfftfreq", n)
-    return _frequencies("rfftfreq", np.fft.rfftfreq(n, d) if n else np.zeros(0), dtype,
+    # n = 0 keeps torch's formula arange(n // 2 + 1) / (d n): one bin, 0 / 0 = nan
+    return _frequencies("rfftfreq", np.fft.rfftfreq(n, d) if n else np.full(1, np.nan), dtype,
                         requires_grad)
 
 

@@ -413,9 +413,14 @@ def _nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: 
               weight=None) -> Tensor:
     """nll_loss with the classes on the last axis: log_probs (..., C), labels (...) (vmap's
     batching rule takes this one: the batch folds into the leading axes)."""
+    given = labels
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: labels must be integer class indices, got {labels.dtype}")
+    _loss.check_label_dtype("nll_loss", given, labels.dtype)
+    _loss.check_floating("nll_loss", "log-probabilities", log_probs)
+    if weight is not None:
+        _loss.check_weight_dtype("nll_loss", weight, log_probs.dtype)
     shape = log_probs.shape
     labels, ignore = _loss.check_class_labels("nll_loss", shape, labels, ignore_index)
     flat_labels = labels.reshape(-1)
@@ -597,15 +602,21 @@ def _adaptive_size(name: str, output_size, shape, nd: int = 2) -> tuple[int, ...
     them for the input's size; for nd = 1 an int or a 1-tuple."""
     if nd == 1:
         out = _conv._single(output_size, f"{name}: output_size")
-        if out < 1:
-            raise ValueError(f"{name}: output_size must be >= 1, got {out}")
+        if out < 0:
+            raise ValueError(f"{name}: output_size must be >= 0, got {out}")
         return (out,)
     size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
     if len(size) != nd or not all(n is None or isinstance(n, (int, np.integer))
-                                  and not isinstance(n, bool) and n >= 1 for n in size):
-        raise ValueError(f"{name}: output_size must be an int >= 1 or {_SIZE_WORDS[nd]} of "
+                                  and not isinstance(n, bool) and n >= 0 for n in size):
+        raise ValueError(f"{name}: output_size must be an int >= 0 or {_SIZE_WORDS[nd]} of "
                          f"them (None: the input's size), got {output_size!r}")
     return tuple(shape[-nd + i] if n is None else int(n) for i, n in enumerate(size))
+
+
+def _check_adaptive_input(name: str, shape, nd: int) -> None:
+    if 0 in shape[len(shape) - nd - 1:]:
+        raise ValueError(f"{name}: expected non-empty axes (but the batch), got x {shape}, as "
+                         f"torch")
 
 
 def _float_dtype(x):
@@ -621,6 +632,7 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
     sizes, dtype = _adaptive_size(name, output_size, shape, nd), _float_dtype(x)
     if np.dtype(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype).kind in "biu":
         raise TypeError(f"{name}: expected a floating-point x, got {x.dtype}, as torch's")
+    _check_adaptive_input(name, shape, nd)
     y = x
     for axis in range(len(shape) - nd, len(shape)):
         size, out = shape[axis], sizes[axis - len(shape) + nd]
@@ -667,7 +679,7 @@ def _adaptive_windows(size: int, out: int) -> np.ndarray:
     to ceil((i + 1) size / out), exclusive), k the longest; a shorter one repeats its last."""
     i = np.arange(out)
     start, end = i * size // out, -(-(i + 1) * size // out)
-    return np.minimum(start[:, None] + np.arange((end - start).max()), end[:, None] - 1)
+    return np.minimum(start[:, None] + np.arange((end - start).max(initial=1)), end[:, None] - 1)
 
 
 def _adaptive_max_pool(nd: int, x: Tensor, output_size,
@@ -677,6 +689,10 @@ def _adaptive_max_pool(nd: int, x: Tensor, output_size,
     name = f"adaptive_max_pool{nd}d"
     shape = _conv._shape_of(x)
     _conv._check_pool_rank(name, shape, _conv.SPATIAL[nd][0])
+    if np.dtype(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype).kind in "biu":
+        raise NotImplementedError(f"{name}: expected a floating-point x, got {x.dtype}, as "
+                                  f"torch's")
+    _check_adaptive_input(name, shape, nd)
     sizes, spatial, lead = _adaptive_size(name, output_size, shape, nd), shape[-nd:], shape[:-nd]
     # (*sizes, *k): each window's positions in the flat plane, in row-major order
     positions = 0
@@ -685,7 +701,7 @@ def _adaptive_max_pool(nd: int, x: Tensor, output_size,
         place = [1] * (2 * nd)
         place[axis], place[nd + axis] = windows.shape
         positions = positions * n + windows.reshape(place)
-    positions = positions.reshape(*sizes, -1)  # (*sizes, prod(k))
+    positions = positions.reshape(*sizes, int(np.prod(positions.shape[nd:])))  # (*sizes, prod(k))
     planes = np.asarray(x.data if isinstance(x, Tensor) else x).reshape(*lead, -1)
     windows = planes[..., positions]  # (..., *sizes, prod(k))
     nan = np.isnan(windows)  # PyTorch's scan ends on a window's last NaN, if it has one
@@ -885,7 +901,7 @@ def multilabel_soft_margin_loss(input: Tensor, target, weight=None,  # noqa: A00
                                 reduction: str = "mean") -> Tensor:
     """The binary cross-entropy of logits x against 0/1 labels (or probabilities) y of x's
     shape, times ``weight`` (broadcast to x), averaged over the classes (the last axis):
-    (N, C) -> (N,), then reduced, as PyTorch's. The labels get no gradient."""
+    (N, C) -> (N,), then reduced, as PyTorch's. Labels that require grad get one."""
     name = "multilabel_soft_margin_loss"
     weight, reduction = _weight_or_reduction(weight, reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -894,6 +910,8 @@ def multilabel_soft_margin_loss(input: Tensor, target, weight=None,  # noqa: A00
     if len(shape) < 1 or target_shape != shape:
         raise ValueError(f"{name}: expected input (..., classes) and target of its shape, got "
                          f"{shape} and {target_shape}")
+    if isinstance(target, Tensor) and target.dtype.kind in "iu":  # torch's formula takes them
+        target = target.astype(_float_dtype(input))
     losses = binary_cross_entropy_with_logits(input, target, weight, reduction="none")
     return _reduce(name, sum(losses, -1) / shape[-1], reduction)
 
@@ -1552,7 +1570,9 @@ def _lp_pool(nd: int, input: Tensor, norm_type: float, kernel_size, stride,  # n
     kernel = (kernel_size,) * nd if isinstance(kernel_size, (int, np.integer)) \
         else tuple(kernel_size)
     pool = (avg_pool1d, avg_pool2d, avg_pool3d)[nd - 1]
-    sums = pool(power(input, p), kernel_size, stride, 0, ceil_mode)
+    # an int norm_type keeps an int64 x integral (its window means truncated), as torch's
+    exponent = int(p) if isinstance(norm_type, (int, np.integer)) else p
+    sums = pool(power(input, exponent), kernel_size, stride, 0, ceil_mode)
     return power(sign(sums) * relu(abs(sums)) * float(np.prod(kernel)), 1.0 / p)
 
 

@@ -19,7 +19,7 @@ _NAMES = {
     "ConvTranspose1d": "Convolution", "ConvTranspose2d": "Convolution",
     "ConvTranspose3d": "Convolution", "MaxPool2d": "MaxPool2DWithIndices",
     "MaxPool3d": "MaxPool3DWithIndices", "AvgPool2d": "AvgPool2D", "AvgPool3d": "AvgPool3D",
-    "CTCLoss": "CtcLoss",
+    "CTCLoss": "CtcLoss", "NanMedian": "Nanmedian",
 }
 
 
@@ -119,6 +119,16 @@ def _sub(op) -> str:
     return "SubBackward0"
 
 
+def _step(op) -> str:
+    """sign, floor, ceil, round, trunc: SignBackward0, ...; round(decimals=) RoundBackward1; a
+    rounding div sets its own name (DivBackward2)."""
+    named = getattr(op, "node_name", None)
+    if named is not None:
+        return named
+    kind = op.function.__name__.capitalize()
+    return f"{kind}Backward{1 if op.decimals else 0}"
+
+
 def _described(op) -> str:
     """Ops whose describe() tells torch's name (Tril / Triu, Fmod / Remainder)."""
     return f"{op.describe()}Backward0"
@@ -127,7 +137,8 @@ def _described(op) -> str:
 _SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "Reshape": _reshape, "GetItem": _getitem, "Triangle": _described,
             "Modulo": _described, "Sum": _reduction, "Mean": _reduction, "Max": _reduction,
-            "Min": _reduction, "Pow": _pow, "Sub": _sub,
-            "Clamp": lambda op: "ClampBackward1",
+            "Min": _reduction, "Pow": _pow, "Sub": _sub, "Step": _step,
+            "Clamp": lambda op: "ClampBackward1", "Gather": lambda op: op.node_name,
+            "Where": lambda op: op.node_name,
             "CopySlices": lambda op: "torch::autograd::CopySlices",
             "ViewOfBase": lambda op: "AsStridedBackward0"}

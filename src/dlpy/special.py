@@ -25,12 +25,12 @@ from dlpy.functional import (
     logsumexp,
     mvlgamma,
     polygamma,
-    round,
     sigmoid,
     sinc,
     softmax,
     xlogy,
 )
+from dlpy.functional import round as _round
 from dlpy.ops.special import digamma, gammainc, lgamma
 from dlpy.ops.special_more import (
     airy_ai,
@@ -73,6 +73,11 @@ from dlpy.ops.special_more import (
 expit = sigmoid
 gammaln = lgamma
 psi = digamma
+
+
+def round(input, decimals: int = 0):  # noqa: A001, A002 - PyTorch's names
+    """torch.special.round: torch.round with decimals always given, so integer tensors raise."""
+    return _round(input, decimals)
 
 
 def multigammaln(x, p: int):

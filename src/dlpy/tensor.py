@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import numbers
 import weakref
 from collections.abc import Iterator
 from sys import getrefcount as _getrefcount
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,37 +23,102 @@ from dlpy.size import Size, _tuple_new
 from dlpy.slice_grad import SliceGrad
 from dlpy.sparse_grad import SparseGrad
 
-_grad_enabled = True
+_grad_enabled = True  # ops record now: grad mode on and no inference_mode block open
+_grad_mode = [True]  # torch's grad mode (is_grad_enabled), on even in inference_mode's enable_grad
 
 
-def no_grad(function=None):
+def _set_grad_mode(mode: bool) -> None:
+    global _grad_enabled
+    _grad_mode[0] = mode
+    _grad_enabled = mode and not _inference_depth[0]
+
+
+class _GradModeBlock:
+    """A grad-mode block as torch's: a reusable context manager and a decorator (with or without
+    the call: ``@no_grad()``, ``@no_grad``); a decorated generator function runs each step in
+    the mode."""
+
+    def __new__(cls, function=None):
+        if function is not None:  # @no_grad on a function
+            return cls()(function)
+        return super().__new__(cls)
+
+    def __init__(self, function=None):
+        self._saved: list = []
+
+    def _enter(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> None:
+        self._saved.append((_grad_mode[0], _inference_depth[0]))
+        self._enter()
+
+    def __exit__(self, *exc) -> None:
+        mode, _inference_depth[0] = self._saved.pop()
+        _set_grad_mode(mode)
+
+    def _fresh(self) -> _GradModeBlock:
+        return self
+
+    def __call__(self, function):
+        if inspect.isgeneratorfunction(function):
+            return _generator_in(self, function)
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with self._fresh():
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+def _generator_in(block: _GradModeBlock, function):
+    """``function``, a generator function, with each of its steps run inside ``block``."""
+
+    @functools.wraps(function)
+    def generator(*args, **kwargs):
+        with block._fresh():
+            steps = function(*args, **kwargs)
+        try:
+            with block._fresh():
+                value = steps.send(None)
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    with block._fresh():
+                        steps.close()
+                    raise
+                except BaseException as error:  # noqa: BLE001 - passed into the generator
+                    with block._fresh():
+                        value = steps.throw(error)
+                else:
+                    with block._fresh():
+                        value = steps.send(sent)
+        except StopIteration as stop:
+            return stop.value
+
+    return generator
+
+
+class no_grad(_GradModeBlock):  # noqa: N801 - PyTorch's name
     """Within this block ops record no graph (inference, optimiser updates). Also a decorator,
     with or without the call (``@no_grad()``, ``@no_grad``), as torch's."""
-    if function is not None:
-        return _no_grad()(function)
-    return _no_grad()
+
+    def _enter(self) -> None:
+        _set_grad_mode(False)
 
 
-@contextlib.contextmanager
-def _no_grad() -> Iterator[None]:
-    global _grad_enabled
-    previous = _grad_enabled
-    _grad_enabled = False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+class enable_grad(_GradModeBlock):  # noqa: N801 - PyTorch's name
+    """Within this block ops record again, even inside ``no_grad`` (as torch.enable_grad; inside
+    inference_mode the mode is on but nothing records, as torch's)."""
+
+    def _enter(self) -> None:
+        _set_grad_mode(True)
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
-
-
-@contextlib.contextmanager
-def enable_grad() -> Iterator[None]:
-    """Within this block ops record again, even inside ``no_grad`` (as torch.enable_grad)."""
-    with set_grad_enabled(True):
-        yield
+    return _grad_mode[0]
 
 
 _inference_depth = [0]  # open inference_mode blocks (is_inference_mode_enabled)
@@ -64,24 +131,28 @@ def _backward_in_transform() -> None:
                        "func.vjp, or call backward() outside the transform")
 
 
-def inference_mode(mode: bool = True):
-    """torch.inference_mode: ``no_grad`` here (dlpy has no separate inference tensors);
-    ``inference_mode(False)`` leaves it, recording again (as torch's, even inside no_grad).
-    A context manager or a decorator (with or without the call, as torch's)."""
-    if callable(mode):  # @inference_mode on a function
-        return _inference_block(True)(mode)
-    return _inference_block(bool(mode))
+class inference_mode(_GradModeBlock):  # noqa: N801 - PyTorch's name
+    """torch.inference_mode: no recording in the block, even under enable_grad (dlpy has no
+    separate inference tensors); ``inference_mode(False)`` leaves it, recording again (as
+    torch's, even inside no_grad). A context manager or a decorator (with or without the call,
+    as torch's)."""
 
+    def __new__(cls, mode=True):
+        if callable(mode):  # @inference_mode on a function
+            return cls()(mode)
+        return object.__new__(cls)
 
-@contextlib.contextmanager
-def _inference_block(mode: bool):
-    depth = _inference_depth[0]
-    _inference_depth[0] = depth + 1 if mode else 0
-    try:
-        with set_grad_enabled(not mode):
-            yield
-    finally:
-        _inference_depth[0] = depth
+    def __init__(self, mode: bool = True):
+        super().__init__()
+        self.mode = bool(mode)
+
+    def _fresh(self) -> inference_mode:
+        return inference_mode(self.mode)
+
+    def _enter(self) -> None:
+        depth = _inference_depth[0]
+        _inference_depth[0] = depth + 1 if self.mode else 0
+        _set_grad_mode(not self.mode)
 
 
 class set_grad_enabled:  # noqa: N801 - PyTorch's name
@@ -91,20 +162,19 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
     def __init__(self, mode: bool):
         if not isinstance(mode, bool):
             raise TypeError(f"set_grad_enabled: mode must be True or False, got {mode!r}")
-        global _grad_enabled
-        self.previous, _grad_enabled = _grad_enabled, mode
+        self.previous = _grad_mode[0]
+        _set_grad_mode(mode)
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, *exc) -> None:
-        global _grad_enabled
-        _grad_enabled = self.previous
+        _set_grad_mode(self.previous)
 
     def __call__(self, function):
         """As a decorator: the mode only while ``function`` runs (undone here at once)."""
-        global _grad_enabled
-        mode, _grad_enabled = _grad_enabled, self.previous
+        mode = _grad_mode[0]
+        _set_grad_mode(self.previous)
 
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
@@ -120,6 +190,19 @@ _detect_anomaly = False
 _dual_in_place = None
 
 _anomaly_check_nan = True  # detect_anomaly(check_nan=False): record where ops were made only
+
+
+class AutogradError(ValueError, RuntimeError):
+    """A misuse of backward or autograd.grad (an output that needs no gradient, a missing or
+    misshapen gradient, an input not used): a ValueError, and torch's RuntimeError for code
+    written against torch (``except RuntimeError``)."""
+
+
+def _check_grad_output(name: str, grad_output) -> None:
+    """A given gradient is a Tensor or an array, as torch's (which refuses a Python number)."""
+    if not isinstance(grad_output, (Tensor, np.ndarray)):
+        raise TypeError(f"{name}: a gradient must be a Tensor (or None), got "
+                        f"{type(grad_output).__name__}")
 
 
 class set_detect_anomaly:  # noqa: N801 - PyTorch's name
@@ -433,8 +516,18 @@ class Tensor:
     def grad(self) -> Tensor | SparseGrad | None:
         """The gradient backward() accumulated: a Tensor without a graph (one with a graph
         after ``backward(create_graph=True)``), a SparseGrad from a sparse op, or None. In-place
-        changes through it (``p.grad.zero_()``, ``p.grad.mul_(0.5)``) are what optimisers see."""
-        return self._grad
+        changes through it (``p.grad.zero_()``, ``p.grad.mul_(0.5)``) are what optimisers see.
+        A non-leaf's is None, with torch's warning, unless retain_grad() was called."""
+        grad = self._grad
+        if grad is None and self.op is not None and not self.retains_grad:
+            import warnings
+
+            warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being "
+                          "accessed. Its .grad attribute won't be populated during "
+                          "autograd.backward(). If you indeed want the .grad field to be "
+                          "populated for a non-leaf Tensor, use .retain_grad() on the non-leaf "
+                          "Tensor.", UserWarning, stacklevel=2)
+        return grad
 
     @grad.setter
     def grad(self, value) -> None:
@@ -502,6 +595,8 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place on a leaf tensor; returns the tensor (as in PyTorch)."""
         if self.op is not None:
+            if requires_grad:  # it requires grad already: nothing to change, as torch
+                return self
             raise RuntimeError(
                 "requires_grad_: only a leaf tensor's flag can be changed; call detach() first"
             )
@@ -599,24 +694,25 @@ class Tensor:
                                 "not both")
             grad_output = gradient
         if not self.requires_grad:
-            raise ValueError(
+            raise AutogradError(
                 "backward: this tensor does not require gradients (no input had requires_grad=True"
                 " or it was computed under no_grad())"
             )
         if grad_output is None:
             if self.data.size != 1:
-                raise ValueError(
+                raise AutogradError(
                     f"backward: grad_output must be given for a non-scalar tensor of shape "
                     f"{self.shape}"
                 )
             grad_output = np.ones_like(self.data)
         else:
+            _check_grad_output("backward", grad_output)
             grad_output = np.asarray(
                 grad_output.data if isinstance(grad_output, Tensor) else grad_output,
                 dtype=self.dtype,
             )
             if grad_output.shape != self.shape:
-                raise ValueError(
+                raise AutogradError(
                     f"backward: grad_output shape {grad_output.shape} must equal the tensor's "
                     f"shape {self.shape}"
                 )
@@ -1108,7 +1204,8 @@ class Tensor:
         base = getattr(self, "_view_of", None)
         if base is not None and _buffer(base.data) is not _buffer(self.data):
             base = None  # (its base took another array)
-        # expand()ed: torch refuses all but filling with one value, unrecorded
+        # expand()ed (or overlapping windows): torch refuses all but filling with one value,
+        # unrecorded
         expanded = (base is not None and not self.data.flags.writeable
                     and base.data.flags.writeable and _views.repeats_elements(self.data))
         recording = _grad_enabled and (self.requires_grad or any(
@@ -1116,8 +1213,9 @@ class Tensor:
         if expanded and (recording or name not in ("fill_", "zero_")):
             raise RuntimeError(
                 f"{name}: unsupported operation: more than one element of the written-to tensor "
-                "refers to a single memory location (an expanded tensor). Please clone() the "
-                "tensor before performing the operation")
+                "refers to a single memory location (an expanded tensor, or overlapping windows "
+                "of unfold/as_strided, which torch changes once per window and dlpy refuses). "
+                "Please clone() the tensor before performing the operation")
         if _dual_in_place is not None:  # forward-mode AD: the tangent follows the new value
             tracked = _dual_in_place(self, compute, operands)
             if tracked is not None:
@@ -1460,9 +1558,23 @@ class Tensor:
         gradient (g at the positions it was written to)."""
         index = _shape._plain_index(index)
         source = value.data if isinstance(value, Tensor) else value
+        advanced = type(index) is np.ndarray or (type(index) is tuple
+                                                 and np.ndarray in map(type, index))
+        if advanced and isinstance(value, Tensor) and value.dtype != self.dtype and not (
+                value.ndim == 0 and _is_mask(index)):  # (a mask and a 0-d value: a fill)
+            raise RuntimeError(f"setitem: Index put requires the source and destination dtypes "
+                               f"match, got {self.dtype} for the destination and {value.dtype} "
+                               "for the source")
+        if advanced and type(index) is tuple:  # torch's placement of the indexed axes
+            split = _shape._torch_order(index, self.ndim)
+            if split is not None:
+                index = _OrderedIndex(*split)
 
         def write(array):
             try:
+                if type(index) is _OrderedIndex:
+                    array[index.basic][index.advanced] = source
+                    return
                 array[index] = source
             except (IndexError, TypeError, ValueError) as err:
                 raise type(err)(f"setitem: cannot set index {index!r} of a tensor of shape "
@@ -1590,7 +1702,7 @@ class Tensor:
     def ceil(self):
         return _pointwise.ceil(self)
 
-    def round(self, decimals: int = 0):
+    def round(self, decimals: int | None = None):
         return _pointwise.round(self, decimals)
 
     def maximum(self, other):
@@ -1975,8 +2087,9 @@ def _rounded_div(x, other, rounding_mode):
         if rounding_mode == "trunc":  # floor one too low where the exact quotient is negative
             quotient += (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
         return Tensor(quotient)
-    return _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)(
-        _arith.div(x, other))
+    step = _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)
+    step.node_name = "DivBackward2"  # torch's node for a rounding div
+    return step(_arith.div(x, other))
 
 
 def _note_view(out: Tensor, inputs, data: np.ndarray) -> None:
@@ -2050,6 +2163,21 @@ def _filled(x: Tensor, value: Tensor) -> Tensor:
     return _mask.where(np.True_, value, x)
 
 
+class _OrderedIndex(NamedTuple):
+    """An index of ints/slices/None and index arrays, applied as torch applies it: ``basic``
+    (the ints, slices and None) first, then ``advanced`` (the arrays) to what is left (see
+    ops/shape.py's _torch_order)."""
+
+    basic: tuple
+    advanced: tuple
+
+
+def _is_mask(index) -> bool:
+    """Whether ``index`` is one boolean mask (torch's setitem with it and a 0-d value fills)."""
+    items = index if type(index) is tuple else (index,)
+    return len(items) == 1 and type(items[0]) is np.ndarray and items[0].dtype == bool
+
+
 def _put(x: Tensor, value, index, into: np.ndarray | None = None) -> Tensor:
     """x with x[index] = value, by a recorded op (CopySlices: value gets the gradient at the
     positions ``index`` selects, x everywhere else). ``into``: an array holding x's values
@@ -2064,7 +2192,9 @@ def _put(x: Tensor, value, index, into: np.ndarray | None = None) -> Tensor:
             positions = None  # the general path says what is wrong
     if positions is None:
         try:
-            positions = np.arange(x.data.size).reshape(shape)[index]
+            positions = np.arange(x.data.size).reshape(shape)
+            positions = (positions[index.basic][index.advanced] if type(index) is _OrderedIndex
+                         else positions[index])
         except (IndexError, TypeError, ValueError) as err:
             raise IndexError(f"setitem: index {index!r} is invalid for shape {shape}: "
                              f"{err}") from None
@@ -2252,7 +2382,7 @@ class AccumulateGrad:
         self.variable = variable
 
     def name(self) -> str:
-        return "AccumulateGrad"
+        return "torch::autograd::AccumulateGrad"  # torch's name() (its class: AccumulateGrad)
 
     @property
     def metadata(self) -> dict:
@@ -2272,7 +2402,17 @@ def _grad_node(tensor: Tensor):
     """The node a gradient for ``tensor`` goes to: its op, an AccumulateGrad, or None."""
     if not tensor.requires_grad:
         return None
-    return AccumulateGrad(tensor) if tensor.op is None else tensor.op
+    if tensor.op is not None:
+        return tensor.op
+    node = _accumulate_nodes.get(id(tensor))  # one per leaf while it is held, as torch's
+    if node is None:
+        node = _accumulate_nodes[id(tensor)] = AccumulateGrad(tensor)
+    return node
+
+
+# id(leaf) -> its AccumulateGrad while someone holds that node (which holds the leaf, so the
+# id stays the leaf's)
+_accumulate_nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def _run_post_hooks(tensor: Tensor) -> None:
@@ -2738,8 +2878,8 @@ _LOCAL_REFS = _local_refs()
 
 def _as_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
     """What ``tensor.grad = value`` stores, checked as torch's: a Tensor of the tensor's shape
-    and dtype, a SparseGrad of its shape, or an array (or list) of its shape, cast to its
-    dtype (dlpy's .grad used to be an array) and kept as a Tensor."""
+    and dtype, a SparseGrad of its shape, or an array of its shape, cast to its dtype (dlpy's
+    .grad used to be an array) and kept as a Tensor; a list or a number is refused, as torch."""
     if isinstance(value, SparseGrad):
         if value.shape != tensor.shape:
             raise RuntimeError(f"grad: assigned a sparse gradient of shape {value.shape} to a "
@@ -2756,10 +2896,8 @@ def _as_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
             raise RuntimeError(f"grad: assigned a gradient of dtype {value.dtype} to a tensor "
                                f"of dtype {tensor.dtype}; the dtypes must match (as torch)")
         return value
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError):
-        array = None
+    array = (value if isinstance(value, np.ndarray) else  # a numpy scalar: a 0-d array
+             np.asarray(value) if isinstance(value, np.generic) else None)
     if array is None or array.dtype.kind not in "biufc":
         raise TypeError(f"grad: expected a Tensor, a numpy array or None, got a "
                         f"{type(value).__name__}")
@@ -2805,7 +2943,7 @@ def _targets(name: str, inputs) -> list[Tensor]:
     targets = _as_list(name, "inputs", inputs)
     for i, t in enumerate(targets):
         if not t.requires_grad:
-            raise ValueError(f"{name}: inputs[{i}] (shape {t.shape}) does not require "
+            raise AutogradError(f"{name}: inputs[{i}] (shape {t.shape}) does not require "
                              "gradients, so it can get no .grad")
     return targets
 
@@ -2916,6 +3054,9 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
                       else _grad_tensor(np.asarray(grad)))
         if result is None:
             continue
+        if isinstance(result, Tensor) and result.data.dtype != node.data.dtype:
+            raise RuntimeError(f"register_hook: a hook changed the dtype of the gradient (was "
+                               f"{node.data.dtype}, got {result.data.dtype})")  # as torch
         if graph:
             result = _graph_grad(result, node.data.dtype)
         elif not isinstance(result, SparseGrad):

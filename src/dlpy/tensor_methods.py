@@ -485,7 +485,10 @@ Tensor.polygamma_ = _method("polygamma_", _polygamma_, "self.polygamma(n) in pla
 
 
 def _detach_(self) -> Tensor:
-    """Cut this tensor from the graph in place: it becomes a leaf that needs no gradient."""
+    """Cut this tensor from the graph in place: it becomes a leaf that needs no gradient. A
+    view cannot be (its base would still record it), as torch's."""
+    if self._is_view():
+        raise RuntimeError("detach_: can't detach views in-place; use detach() instead")
     self.op, self.requires_grad = None, False
     return self
 

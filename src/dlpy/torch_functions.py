@@ -562,7 +562,9 @@ def can_cast(from_, to) -> bool:
 def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
     """torch.isin: whether each element occurs in test_elements (a bool tensor)."""
     elements, test_elements = _data(elements), _data(test_elements)
-    if elements.itemsize == 1 or test_elements.itemsize == 1:  # float8: torch refuses
+    if elements.itemsize == 1 or test_elements.itemsize == 1:  # float8, bool: torch refuses
+        if np.bool_ in (elements.dtype, test_elements.dtype):
+            raise RuntimeError("Unsupported input type encountered for isin(): Bool")
         check_float8("isin_default_cpu", elements, test_elements)
     return Tensor(np.isin(elements, test_elements, assume_unique=assume_unique, invert=invert))
 

@@ -178,8 +178,9 @@ def _sizes(name: str, what: str, values) -> tuple[int, ...]:
 
 def as_strided(input, size, stride, storage_offset: int = 0) -> Tensor:  # noqa: A002
     """torch.as_strided over the elements of ``input`` in row-major order (its storage, for a
-    contiguous tensor): out[i] = flat[storage_offset + sum_k i_k * stride[k]]. A copy (torch's
-    is a view); windows may overlap, and the gradient adds their contributions back up."""
+    contiguous tensor): out[i] = flat[storage_offset + sum_k i_k * stride[k]]. A view of a
+    contiguous input's memory, as torch's (read-only where windows overlap), else a copy;
+    overlapping windows' gradients add up."""
     input = input if isinstance(input, Tensor) else Tensor(np.asarray(input))  # noqa: A001
     size, stride = _sizes("as_strided", "size", size), _sizes("as_strided", "stride", stride)
     (storage_offset,) = _sizes("as_strided", "storage_offset", storage_offset)
@@ -194,7 +195,9 @@ def as_strided(input, size, stride, storage_offset: int = 0) -> Tensor:  # noqa:
         raise ValueError(f"as_strided: size {size}, stride {stride} and storage_offset "
                          f"{storage_offset} reach element {int(index.max())} of a tensor of "
                          f"{input.data.size} elements")
-    return input.reshape(-1)[index]
+    from dlpy.ops.views import AsStrided
+
+    return AsStrided(index, tuple(size), tuple(stride), storage_offset)(input)
 
 
 def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,

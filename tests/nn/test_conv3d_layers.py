@@ -146,8 +146,8 @@ def test_reprs():
      r"AvgPool3d: kernel_size: expected an int or a triple of ints, got \(2, 2\)"),
     (lambda: nn.MaxUnpool1d((2, 2)), ValueError,
      r"MaxUnpool1d: kernel_size: expected an int or a 1-tuple of ints, got \(2, 2\)"),
-    (lambda: nn.AdaptiveMaxPool3d(0)(_x(1, 1, 2, 2, 2)), ValueError,
-     r"adaptive_max_pool3d: output_size must be an int >= 1 or a triple of them"),
+    (lambda: nn.AdaptiveMaxPool3d(-1)(_x(1, 1, 2, 2, 2)), ValueError,
+     r"adaptive_max_pool3d: output_size must be an int >= 0 or a triple of them"),
 ])
 def test_errors(make, error, message):
     with pytest.raises(error, match=message):

@@ -296,3 +296,28 @@ def test_flatten_parameters_is_torchs_no_op():
     assert lstm.flatten_parameters() is None
     for p, old in zip(lstm.parameters(), before):
         np.testing.assert_array_equal(p.data, old)
+
+
+def test_dtype_mismatch_raises_as_torchs():
+    # torch never promotes an RNN's input or state to the weights' dtype: it raises
+    gru = nn.GRU(3, 4).double()
+    with pytest.raises(ValueError, match=r"GRU: input dtype \(float32\) does not match the "
+                                         r"weights' dtype \(float64\)"):
+        gru(np.zeros((2, 1, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"RNN: input dtype \(int64\)"):
+        nn.RNN(3, 4)(np.zeros((2, 1, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"LSTM: c0 dtype \(float64\)"):
+        h = np.zeros((1, 1, 4), dtype=np.float32)
+        nn.LSTM(3, 4)(np.zeros((2, 1, 3), dtype=np.float32), (h, h.astype(np.float64)))
+    with pytest.raises(ValueError, match=r"GRUCell: hx dtype \(float32\)"):
+        nn.GRUCell(3, 4).double()(np.zeros((1, 3)), np.zeros((1, 4), dtype=np.float32))
+
+
+def test_all_weights_and_device():
+    lstm = nn.LSTM(2, 3, 2, bidirectional=True, proj_size=1, device="cpu")
+    assert lstm._all_weights[1] == ["weight_ih_l0_reverse", "weight_hh_l0_reverse",
+                                    "bias_ih_l0_reverse", "bias_hh_l0_reverse",
+                                    "weight_hr_l0_reverse"]
+    assert [p for layer in lstm.all_weights for p in layer] == list(lstm.parameters())
+    with pytest.raises(RuntimeError, match="GRUCell: device='cuda'"):
+        nn.GRUCell(2, 3, device="cuda")

@@ -238,8 +238,12 @@ def test_norm_errors():
     with pytest.raises(FloatingPointError, match="get_total_norm: the total norm of order 2.0"):
         utils.get_total_norm([p.grad], error_if_nonfinite=True)
     assert utils.get_total_norm([p.grad]).item() == np.inf
-    with pytest.raises(ValueError, match="get_total_norm: norm_type must be > 0"):
-        utils.get_total_norm([p.grad], norm_type=-1)
+    # torch's orders below 1 too: -1 (|g|^-1 summed, to the -1), 0 (tensors with a non-zero)
+    minus_one = utils.get_total_norm([np.array([3.0, 4.0])], norm_type=-1).item()
+    assert minus_one == pytest.approx(12 / 7)
+    assert utils.get_total_norm([np.array([3.0, 0.0]), np.zeros(2)], norm_type=0).item() == 1
+    with pytest.raises(ValueError, match="get_total_norm: norm_type must be a number"):
+        utils.get_total_norm([p.grad], norm_type=float("nan"))
     with pytest.raises(TypeError, match="get_total_norm: expected Tensors or arrays, got str"):
         utils.get_total_norm(["grad"])
     with pytest.raises(ValueError, match="clip_grads_with_norm_: max_norm must be >= 0, got "
@@ -273,7 +277,7 @@ def test_hook_form_errors():
     with pytest.raises(ValueError, match="weight_norm: Linear has no parameter 'scale'"):
         _weight_norm(layer, name="scale")
     _weight_norm(layer)
-    with pytest.raises(ValueError, match="weight_norm: 'weight' of Linear already has"):
+    with pytest.raises(RuntimeError, match="weight_norm: 'weight' of Linear already has"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             utils.weight_norm(layer)
@@ -284,7 +288,7 @@ def test_hook_form_errors():
     with pytest.raises(ValueError, match="remove_spectral_norm: no spectral_norm of 'weight'"):
         utils.remove_spectral_norm(layer)
     other = utils.spectral_norm(nn.Linear(3, 2))
-    with pytest.raises(ValueError, match="spectral_norm: 'weight' of Linear already has"):
+    with pytest.raises(RuntimeError, match="spectral_norm: 'weight' of Linear already has"):
         utils.spectral_norm(other)
     with pytest.raises(ValueError, match="spectral_norm: n_power_iterations must be a "
                                          "positive integer, got 0"):

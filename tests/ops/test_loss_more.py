@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor
 from dlpy.testing import gradcheck
@@ -347,3 +348,25 @@ def test_pairwise_distance_takes_any_p_as_torch():
     np.testing.assert_allclose(F.pairwise_distance(x1, x2, p=0).data, [3.0])
     np.testing.assert_allclose(F.pairwise_distance(x1, x2, p=0, eps=0.0).data, [2.0])
     np.testing.assert_allclose(F.pairwise_distance(x1, x2, p=-1).data, [1e-6], rtol=1e-5)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_target_gradients_gradcheck(reduction, rng):
+    """Targets that require grad get torch's gradient: binary_cross_entropy_with_logits (with
+    weight and pos_weight, first and second order) and cross_entropy's probability targets."""
+    logits = Tensor(2 * rng.standard_normal((2, 3)), requires_grad=True)
+    t = Tensor(rng.uniform(0, 1, (2, 3)), requires_grad=True)
+    weight, pos_weight = rng.uniform(0.5, 2.0, 3), rng.uniform(0.5, 3.0, 3)
+
+    def bce(a, b):
+        return F.binary_cross_entropy_with_logits(a, b, weight, reduction=reduction,
+                                                  pos_weight=pos_weight)
+
+    assert gradcheck(bce, logits, t)
+    seed = Tensor(rng.standard_normal(bce(logits, t).shape))
+    first = dlpy.func.grad(lambda a, b: (bce(a, b) * seed).sum(), argnums=(0, 1))
+    assert gradcheck(lambda a, b: sum(g.sum() for g in first(a, b)), logits, t)
+    probs = Tensor(rng.dirichlet(np.ones(3), size=(2, 2)).transpose(0, 2, 1), requires_grad=True)
+    scores = Tensor(rng.standard_normal((2, 3, 2)), requires_grad=True)
+    assert gradcheck(lambda a, b: F.cross_entropy(a, b, weight, reduction=reduction,
+                                                  label_smoothing=0.2), scores, probs)

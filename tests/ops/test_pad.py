@@ -54,6 +54,8 @@ def test_every_fixture_case_is_tested(fixture_cases):
     ((2, 4), (3, -6), "reflect"),
     ((2, 3), (3, 2), "circular"),
     ((1, 2, 3, 4), (4, 4, 1, 2), "circular"),  # as wide as the axis
+    ((2, 5), (-1, 3), "circular"),  # cropped first, then wrapped around what is left
+    ((1, 3, 4), (2, -1, -1, 1), "circular"),
 ])
 def test_gradcheck(shape, widths, mode, rng):
     x = Tensor(rng.standard_normal(shape), requires_grad=True)
@@ -66,6 +68,8 @@ def test_values_and_summed_gradients_by_hand():
     np.testing.assert_array_equal(F.pad(x, (2, 1), mode="replicate").data, [[1, 1, 1, 2, 3, 3]])
     np.testing.assert_array_equal(F.pad(x, (2, 1), mode="circular").data, [[2, 3, 1, 2, 3, 1]])
     np.testing.assert_array_equal(F.pad(x, (1, -2), value=9).data, [[9, 1]])
+    # circular crops first, then wraps what is left (torch's order)
+    np.testing.assert_array_equal(F.pad(x, (-1, 2), mode="circular").data, [[2, 3, 2, 3]])
     F.pad(x, (2, 1), mode="replicate").sum().backward()
     np.testing.assert_array_equal(x.grad, [[3, 1, 2]])  # the edges counted once per copy
 
@@ -109,9 +113,13 @@ def test_float32_stays_float32(rng):
     (lambda: F.pad(Tensor(np.zeros((2, 3))), (-2, -1), mode="replicate"), ValueError,
      r"pad: \(-2, -1\) leaves nothing of axis 1 \(size 3\)"),
     (lambda: F.pad(Tensor(np.zeros((2, 3))), (4, 0), mode="circular"), ValueError,
-     r"pad: circular needs widths from 0 to the size, got \(4, 0\)"),
-    (lambda: F.pad(Tensor(np.zeros((2, 3))), (-1, 2), mode="circular"), ValueError,
-     r"pad: circular needs widths from 0 to the size, got \(-1, 2\)"),
+     r"pad: circular needs widths at most the size \(after any crop\), got \(4, 0\)"),
+    (lambda: F.pad(Tensor(np.zeros((2, 3))), (-2, 2), mode="circular"), ValueError,
+     r"pad: circular needs widths at most the size \(after any crop\), got \(-2, 2\)"),
+    (lambda: F.pad(Tensor(np.zeros((2, 3))), (1, 1, 1, 1), mode="reflect"), NotImplementedError,
+     r"pad: mode 'reflect' pads 1, 2 or 3 last axes .* got 4 widths for x \(2, 3\)"),
+    (lambda: F.pad(Tensor(np.zeros((2, 0, 3))), (1, 1), mode="replicate"), ValueError,
+     r"pad: mode 'replicate' needs non-empty axes \(but the batch\), got x \(2, 0, 3\)"),
 ])
 def test_errors(make, error, message):
     with pytest.raises(error, match=message):

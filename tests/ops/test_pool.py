@@ -209,11 +209,11 @@ def test_float32_stays_float32(rng):
      r"avg_pool2d: kernel_size: expected an int or a pair of ints"),
     (lambda: F.adaptive_avg_pool2d(Tensor(np.zeros((4, 4))), 2),
      r"adaptive_avg_pool2d: expected x \(N, C, H, W\) or unbatched \(C, H, W\), got \(4, 4\)"),
-    (lambda: F.adaptive_avg_pool2d(Tensor(np.zeros((1, 1, 4, 4))), (0, 2)),
-     r"output_size must be an int >= 1 or a pair of them \(None: the input's size\), "
-     r"got \(0, 2\)"),
+    (lambda: F.adaptive_avg_pool2d(Tensor(np.zeros((1, 1, 4, 4))), (-1, 2)),
+     r"output_size must be an int >= 0 or a pair of them \(None: the input's size\), "
+     r"got \(-1, 2\)"),
     (lambda: F.adaptive_avg_pool2d(Tensor(np.zeros((1, 1, 4, 4))), (2, 2, 2)),
-     r"output_size must be an int >= 1 or a pair"),
+     r"output_size must be an int >= 0 or a pair"),
 ])
 def test_errors(make, message):
     with pytest.raises(ValueError, match=message):

@@ -173,14 +173,14 @@ def test_float32_stays_float32(rng):
      r"avg_pool1d: padding must be at most half the kernel"),
     (lambda: F.adaptive_avg_pool1d(Tensor(np.zeros(8)), 2),
      r"adaptive_avg_pool1d: expected x \(N, C, L\) or unbatched \(C, L\), got \(8,\)"),
-    (lambda: F.adaptive_avg_pool1d(Tensor(np.zeros((1, 8))), 0),
-     r"adaptive_avg_pool1d: output_size must be >= 1, got 0"),
+    (lambda: F.adaptive_avg_pool1d(Tensor(np.zeros((1, 8))), -1),
+     r"adaptive_avg_pool1d: output_size must be >= 0, got -1"),
     (lambda: F.adaptive_avg_pool1d(Tensor(np.zeros((1, 8))), (2, 2)),
      r"adaptive_avg_pool1d: output_size: expected an int or a 1-tuple of ints"),
     (lambda: F.adaptive_max_pool2d(Tensor(np.zeros((4, 4))), 2),
      r"adaptive_max_pool2d: expected x \(N, C, H, W\) or unbatched \(C, H, W\), got \(4, 4\)"),
-    (lambda: F.adaptive_max_pool2d(Tensor(np.zeros((1, 4, 4))), (2, 0)),
-     r"adaptive_max_pool2d: output_size must be an int >= 1 or a pair of them"),
+    (lambda: F.adaptive_max_pool2d(Tensor(np.zeros((1, 4, 4))), (2, -1)),
+     r"adaptive_max_pool2d: output_size must be an int >= 0 or a pair of them"),
 ])
 def test_errors(make, message):
     with pytest.raises(ValueError, match=message):

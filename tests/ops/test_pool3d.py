@@ -158,13 +158,13 @@ def _zeros(*shape):
     (lambda: F.avg_pool3d(_zeros(4, 4), 2), ValueError,
      r"avg_pool3d: expected x \(N, C, D, H, W\) or unbatched \(C, D, H, W\), got \(4, 4\)"),
     (lambda: F.adaptive_avg_pool3d(_zeros(1, 1, 4, 4, 4), (2, 2)), ValueError,
-     r"adaptive_avg_pool3d: output_size must be an int >= 1 or a triple of them \(None: the "
+     r"adaptive_avg_pool3d: output_size must be an int >= 0 or a triple of them \(None: the "
      r"input's size\), got \(2, 2\)"),
     (lambda: F.adaptive_max_pool3d(_zeros(4, 4), 2), ValueError,
      r"adaptive_max_pool3d: expected x \(N, C, D, H, W\) or unbatched \(C, D, H, W\), got "
      r"\(4, 4\)"),
-    (lambda: F.adaptive_max_pool1d(_zeros(1, 2, 5), 0), ValueError,
-     r"adaptive_max_pool1d: output_size must be >= 1, got 0"),
+    (lambda: F.adaptive_max_pool1d(_zeros(1, 2, 5), -1), ValueError,
+     r"adaptive_max_pool1d: output_size must be >= 0, got -1"),
     (lambda: F.adaptive_max_pool1d(_zeros(1, 2, 5), (2, 2)), ValueError,
      r"adaptive_max_pool1d: output_size: expected an int or a 1-tuple of ints, got \(2, 2\)"),
     (lambda: F.adaptive_max_pool1d(_zeros(1, 1, 2, 5), 2), ValueError,

@@ -112,6 +112,13 @@ def check_float8(kernel: str | None, *arrays: np.ndarray) -> None:
             refuse_float8(kernel, *arrays)
 
 
+def refuse_bool(kernel: str, array: np.ndarray) -> None:
+    """torch's NotImplementedError for a kernel with no bool version (median_cpu, kthvalue_cpu,
+    searchsorted_out_cpu, ...): ``kernel`` is its name."""
+    if array.dtype == np.bool_:
+        raise NotImplementedError(f'"{kernel}" not implemented for \'Bool\'')
+
+
 def to_float8(array: np.ndarray, dtype) -> np.ndarray:
     """``array`` rounded to a float8 dtype as torch's ``to(float8_...)`` on the CPU: via
     float32 (float64 rounds there first), to nearest even; e4m3fn (no infinities) saturates

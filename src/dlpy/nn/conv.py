@@ -104,6 +104,7 @@ class _ConvNd(Module):
 
     nd = 2
     function = staticmethod(F.conv2d)
+    transposed = False  # torch's attribute (its _ConvNd holds both kinds)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
@@ -136,6 +137,12 @@ class _ConvNd(Module):
                                  self.bias, self.stride, 0, self.dilation, self.groups)
         return self.function(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                              self.groups)
+
+    @property
+    def _reversed_padding_repeated_twice(self):
+        """torch's attribute: F.pad's widths for a padding_mode (a list for "same"/"valid")."""
+        widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
+        return list(widths) if isinstance(self.padding, str) else widths
 
     def extra_repr(self) -> str:
         return _conv_repr(self)
@@ -204,6 +211,7 @@ class _ConvTransposeNd(Module):
 
     nd = 2
     function = staticmethod(F.conv_transpose2d)
+    transposed = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
@@ -242,6 +250,10 @@ class _ConvTransposeNd(Module):
                                       self.padding, self.dilation)
         return self.function(x, self.weight, self.bias, self.stride, self.padding,
                              output_padding, self.groups, self.dilation)
+
+    @property
+    def _reversed_padding_repeated_twice(self):
+        return _mode_widths(self.padding, self.kernel_size, self.dilation)
 
     def extra_repr(self) -> str:
         return _conv_repr(self)

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, increment_version
+from dlpy.tensor import Tensor, increment_version, is_floating_dtype
 
 __all__ = [
     "calculate_gain", "constant_", "dirac_", "eye_", "kaiming_normal_", "kaiming_uniform_",
@@ -39,7 +39,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     sigmoid, 5/3 for tanh, sqrt(2) for relu, sqrt(2 / (1 + negative_slope^2)) for leaky_relu
     (``param``, default 0.01), 3/4 for selu."""
     if nonlinearity in _LINEAR:
-        return 1.0
+        return 1  # an int, as torch's
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
@@ -69,7 +69,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor, caller: str = "init") -> tuple
     return shape[1] * receptive_field, shape[0] * receptive_field
 
 
-def _calculate_correct_fan(tensor: Tensor, mode: str, caller: str) -> int:
+def _calculate_correct_fan(tensor: Tensor, mode: str, caller: str = "init") -> int:
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, caller)
     return fan_in if _check_mode(mode, caller) == "fan_in" else fan_out
 
@@ -85,9 +85,13 @@ def _check_tensor(tensor: Tensor, caller: str, random: bool = False) -> None:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{caller}: expected a dlpy Tensor or Parameter, got "
                         f"{type(tensor).__name__}")
-    if random and tensor.data.dtype.kind != "f":
-        raise TypeError(f"{caller}: random values need a floating-point tensor, got "
-                        f"{tensor.data.dtype}")
+    if random and not is_floating_dtype(tensor.data.dtype):
+        raise _NotFloatError(f"{caller}: random values need a floating-point tensor, got "
+                             f"{tensor.data.dtype}")
+
+
+class _NotFloatError(NotImplementedError, TypeError):
+    """A random fill of an integer or bool tensor: torch's NotImplementedError (no kernel)."""
 
 
 def _generator(generator: np.random.Generator | None, caller: str) -> np.random.Generator:

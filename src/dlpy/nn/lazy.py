@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpy.device import as_device
 from dlpy.nn.conv import (
     Conv1d,
     Conv2d,
@@ -246,7 +247,9 @@ class _LazyNormMixin(LazyModuleMixin):
     instance = False
 
     def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype=None, *, bias: bool = True):
+                 track_running_stats: bool = True, device=None, dtype=None, *,
+                 bias: bool = True):
+        as_device(device, type(self).__name__)  # the CPU only
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         settings = {"eps": eps, "momentum": momentum, "affine": affine,
                     "track_running_stats": track_running_stats, "dtype": dtype, "bias": bias}

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
 from dlpy.random import get_rng
@@ -36,8 +37,9 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None,
-                 dtype=None):
+                 dtype=None, device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        as_device(device, "Linear")  # the CPU only
         super().__init__()
         rng = get_rng(rng)
         self.in_features = size_setting("Linear", "in_features", in_features)
@@ -49,12 +51,12 @@ class Linear(Module):
         if bias:
             self.bias = Parameter(rng.uniform(-bound, bound, out_features), dtype=dtype)
 
-    def forward(self, x):
-        if x.shape[-1:] != (self.in_features,):
+    def forward(self, input):  # noqa: A002 - PyTorch's name (m(input=x))
+        if input.shape[-1:] != (self.in_features,):
             raise ValueError(
-                f"Linear: expected input (..., {self.in_features}), got {x.shape}"
+                f"Linear: expected input (..., {self.in_features}), got {input.shape}"
             )
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, " \

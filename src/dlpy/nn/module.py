@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import os
 import warnings
@@ -13,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from dlpy.device import as_device
 from dlpy.io import atomic_write
 from dlpy.ops.complex import ComplexTensor
 from dlpy.overrides import _disabled_torch_function_impl
@@ -130,6 +133,26 @@ class Buffer(Tensor):
         self.persistent = bool(persistent)
 
 
+def _accept_device(cls: type) -> None:
+    """A dlpy layer whose constructor takes torch's ``dtype=`` takes its ``device=`` too (the
+    pair torch calls factory kwargs): the CPU, or torch's error for another device."""
+    init = cls.__dict__["__init__"]
+    try:
+        parameters = inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return
+    if "dtype" not in parameters or "device" in parameters or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+
+    @functools.wraps(init)
+    def __init__(self, *args, device=None, **kwargs):
+        as_device(device, type(self).__name__)
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+
+
 class Module:
     """Base class of layers and models.
 
@@ -147,6 +170,8 @@ class Module:
         if cls.get_extra_state is not Module.get_extra_state or \
                 cls.set_extra_state is not Module.set_extra_state:
             Module._state_extras_used = True
+        if cls.__module__.startswith("dlpy.") and "__init__" in cls.__dict__:
+            _accept_device(cls)
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})

@@ -32,11 +32,15 @@ def _norm_axes(ndim: int, dim: int) -> tuple[int, ...]:
     return tuple(range(ndim)) if dim == -1 else tuple(a for a in range(ndim) if a != dim)
 
 
+class _DimError(IndexError, ValueError):
+    """A dim out of the weight's range: torch's IndexError, dlpy's ValueError."""
+
+
 def _check_dim(owner: str, dim, ndim: int) -> int:
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) \
             or not -ndim <= dim < ndim:
-        raise ValueError(f"{owner}: dim must be an axis of the {ndim}-d weight (or None), "
-                         f"got {dim!r}")
+        raise _DimError(f"{owner}: dim must be an axis of the {ndim}-d weight (or None), "
+                        f"got {dim!r}")
     return int(dim)
 
 
@@ -50,7 +54,9 @@ def _weight_norm_dim(owner: str, dim: int | None, ndim: int) -> int:
 def _weight_norm(weight_g: Tensor, weight_v: Tensor, dim: int) -> Tensor:
     """g * v / norm_except_dim(v) (torch._weight_norm): the norm over every axis but ``dim``
     (kept as size-1 axes), or of the whole tensor for dim -1."""
-    norm = weight_v.norm(2, axis=_norm_axes(weight_v.ndim, dim), keepdims=dim != -1)
+    axes = _norm_axes(weight_v.ndim, dim)
+    # no axes (a 1-d weight along dim 0): each element's own norm, |v| (0/0 is NaN, as torch's)
+    norm = weight_v.norm(2, axis=axes, keepdims=dim != -1) if axes else weight_v.abs()
     return weight_v * (weight_g / norm)
 
 
@@ -86,7 +92,17 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     if not isinstance(weight, Tensor):
         raise ValueError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
     dim = _weight_norm_dim("weight_norm", dim, weight.ndim)
-    return register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+    register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+    def load_old_names(module, state, prefix, *_):
+        """A state dict of the old nn.utils.weight_norm (<name>_g, <name>_v) loads, as torch's."""
+        g_key, v_key = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g_key in state and v_key in state:
+            state[f"{prefix}parametrizations.{name}.original0"] = state.pop(g_key)
+            state[f"{prefix}parametrizations.{name}.original1"] = state.pop(v_key)
+
+    module.register_load_state_dict_pre_hook(load_old_names)
+    return module
 
 
 # ----------------------------------------------------------------------------- spectral norm

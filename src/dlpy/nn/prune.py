@@ -16,6 +16,7 @@ to its selection algorithm). Random methods draw from ``rng`` (default: dlpy's g
 
 from __future__ import annotations
 
+import functools
 import numbers
 from abc import ABC, abstractmethod
 
@@ -54,12 +55,42 @@ def _smallest(values: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(values.reshape(-1), kind="stable")[:k]
 
 
+class _NoTensorError(AttributeError, ValueError):
+    """Pruning a name the module lacks: torch's AttributeError (getattr), dlpy's ValueError."""
+
+
+def _on_arrays_or_tensors(compute_mask):
+    """dlpy's compute_mask works on arrays; called with Tensors (torch's signature, e.g. from a
+    user's subclass), it takes and returns Tensors."""
+    @functools.wraps(compute_mask)
+    def wrapper(self, t, default_mask):
+        if not (isinstance(t, Tensor) or isinstance(default_mask, Tensor)):
+            return compute_mask(self, t, default_mask)
+        return Tensor(compute_mask(self, np.asarray(getattr(t, "data", t)),
+                                   np.asarray(getattr(default_mask, "data", default_mask))))
+    wrapper.on_arrays = True
+    return wrapper
+
+
 class BasePruningMethod(ABC):
     """A way of computing a mask. ``apply(module, name, ...)`` prunes ``module.<name>``;
-    the instance is then the module's forward pre-hook."""
+    the instance is then the module's forward pre-hook. A subclass's own ``compute_mask``
+    gets and returns Tensors, as torch's."""
 
     PRUNING_TYPE = "unstructured"
     _tensor_name: str
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__ and "compute_mask" in vars(cls):
+            cls.compute_mask = _on_arrays_or_tensors(vars(cls)["compute_mask"])
+
+    def _mask(self, t: np.ndarray, default_mask: np.ndarray) -> np.ndarray:
+        """compute_mask on arrays (a user's method is given Tensors)."""
+        if getattr(type(self).compute_mask, "on_arrays", False):
+            return self.compute_mask(t, default_mask)
+        mask = self.compute_mask(Tensor(t), default_mask=Tensor(default_mask))
+        return np.asarray(getattr(mask, "data", mask))
 
     def __call__(self, module, inputs) -> None:
         setattr(module, self._tensor_name, self.apply_mask(module))
@@ -93,7 +124,8 @@ class BasePruningMethod(ABC):
             method = container
         orig = getattr(module, name, None)
         if not isinstance(orig, Tensor):
-            raise ValueError(f"prune: module {type(module).__name__} has no tensor {name!r}")
+            raise _NoTensorError(f"prune: module {type(module).__name__} has no tensor "
+                                 f"{name!r}")
         scores = orig.data if importance_scores is None else (
             importance_scores.data if isinstance(importance_scores, Tensor)
             else np.asarray(importance_scores))
@@ -107,7 +139,7 @@ class BasePruningMethod(ABC):
             default_mask = np.ones(orig.shape, dtype=orig.dtype)
         else:
             default_mask = getattr(module, name + "_mask").data.copy()
-        mask = method.compute_mask(scores, default_mask=default_mask)
+        mask = method._mask(scores, default_mask)
         module.register_buffer(name + "_mask", mask.astype(orig.dtype, copy=False))
         setattr(module, name, method.apply_mask(module))
         module.register_forward_pre_hook(method)
@@ -171,7 +203,7 @@ class PruningContainer(BasePruningMethod):
             raise ValueError(f"PruningContainer: unrecognised PRUNING_TYPE "
                              f"{method.PRUNING_TYPE!r}")
         new_mask = mask.copy()
-        new_mask[where] = method.compute_mask(t[where], default_mask=mask[where])
+        new_mask[where] = method._mask(t[where], mask[where])
         return new_mask
 
 
@@ -375,7 +407,7 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
     method = pruning_method(**kwargs)
     method._tensor_name = "temp"
     container = PruningContainer(method)
-    final = container.compute_mask(np.concatenate(scores), np.concatenate(masks))
+    final = container._mask(np.concatenate(scores), np.concatenate(masks))
     start = 0
     for module, name in parameters:
         tensor = getattr(module, name)

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
 from dlpy.ops import rnn as rnn_ops
@@ -52,6 +53,14 @@ def _add_parameters(module: Module, shapes: dict, suffix: str, hidden_size: int,
                 Parameter(init_rng.uniform(-bound, bound, shape), dtype=dtype))
 
 
+def _check_dtype(name: str, what: str, t: Tensor, dtype) -> None:
+    """Raise unless ``t`` has the weights' dtype (torch's rule: no silent promotion)."""
+    if t.dtype != dtype:
+        raise ValueError(f"{name}: {what} dtype ({np.dtype(t.dtype).name}) does not match the "
+                         f"weights' dtype ({np.dtype(dtype).name}): convert the {what} "
+                         f"(.to({np.dtype(dtype).name})) or the model")
+
+
 def _check_flag(name: str, flag: str, value) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"{name}: {flag} must be True or False, got {value!r}")
@@ -62,10 +71,12 @@ class _RNNBase(Module):
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, rng=None, dtype=None, proj_size: int = 0):
+                 bidirectional: bool = False, rng=None, dtype=None, proj_size: int = 0,
+                 device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         name = type(self).__name__
+        as_device(device, name)  # the CPU only
         self.mode = mode
         self.input_size = _positive_int(name, "input_size", input_size)
         self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
@@ -119,12 +130,14 @@ class _RNNBase(Module):
         return (*rnn_ops.rnn_sequence(x_proj, h, w_hh, b_hh, nonlinearity, reverse, lengths),
                 None)
 
-    def _check_state(self, state, what: str, shape: tuple[int, ...], size: str) -> Tensor:
+    def _check_state(self, state, what: str, shape: tuple[int, ...], size: str,
+                     dtype) -> Tensor:
         state = _as_tensor(state)
         if state.shape != shape:
             raise ValueError(f"{type(self).__name__}: expected {what} of shape {shape} "
                              f"(num_layers * num_directions, batch, {size}), got "
                              f"{state.shape}")
+        _check_dtype(type(self).__name__, what, state, dtype)
         return state
 
     def _forward(self, x, hx):
@@ -148,6 +161,7 @@ class _RNNBase(Module):
         if x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input.shape[-1] == input_size == "
                              f"{self.input_size}, got shape {x.shape}")
+        _check_dtype(name, "input", x, self.weight_ih_l0.dtype)
         batched = x.ndim == 3
         if not batched:
             x = F.unsqueeze(x, 1)  # (L, 1, H_in)
@@ -165,13 +179,13 @@ class _RNNBase(Module):
             size = "proj_size" if self.proj_size else "hidden_size"
             given = (num_states, batch, self.output_size) if batched \
                 else (num_states, self.output_size)
-            h0 = self._check_state(h0, "h0", given, size)
+            h0 = self._check_state(h0, "h0", given, size, x.dtype)
             if not batched:
                 h0 = F.unsqueeze(h0, 1)
             if c0 is not None:
                 given = (num_states, batch, self.hidden_size) if batched \
                     else (num_states, self.hidden_size)
-                c0 = self._check_state(c0, "c0", given, "hidden_size")
+                c0 = self._check_state(c0, "c0", given, "hidden_size", x.dtype)
                 if not batched:
                     c0 = F.unsqueeze(c0, 1)
         is_lstm = self.mode == "LSTM"
@@ -209,6 +223,27 @@ class _RNNBase(Module):
         """torch's call to pack the weights into one cuDNN buffer: nothing to do here (as
         torch's on the CPU); programs call it after loading or replicating a model."""
 
+    @property
+    def _all_weights(self) -> list[list[str]]:
+        """The parameter names of each layer and direction, in torch's order."""
+        kinds = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else []) \
+            + (["weight_hr"] if self.proj_size else [])
+        return [[f"{kind}_l{layer}{suffix}" for kind in kinds]
+                for layer in range(self.num_layers) for suffix in self._suffixes()]
+
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        return [name for names in self._all_weights for name in names]
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """The parameters of each layer and direction (torch's property)."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
     def extra_repr(self) -> str:
         """torch's: the sizes, then the settings off their defaults (never nonlinearity)."""
         text = f"{self.input_size}, {self.hidden_size}"
@@ -238,12 +273,12 @@ class RNN(_RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, rng=None,
-                 dtype=None):
+                 dtype=None, device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         rnn_ops.check_nonlinearity("RNN", nonlinearity)
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         rng, dtype)
+                         rng, dtype, device=device)
         self.nonlinearity = nonlinearity
 
     def forward(self, x, h0=None):
@@ -262,10 +297,11 @@ class LSTM(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, proj_size: int = 0, rng=None, dtype=None):
+                 bidirectional: bool = False, proj_size: int = 0, rng=None, dtype=None,
+                 device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, rng, dtype, proj_size)
+                         dropout, bidirectional, rng, dtype, proj_size, device)
 
     def forward(self, x, hx=None):
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
@@ -285,10 +321,10 @@ class GRU(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, rng=None, dtype=None):
+                 bidirectional: bool = False, rng=None, dtype=None, device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, rng, dtype)
+                         dropout, bidirectional, rng, dtype, device=device)
 
     def forward(self, x, h0=None):
         output, h_n, _ = self._forward(x, None if h0 is None else (h0, None))
@@ -300,10 +336,11 @@ class _CellBase(Module):
     """One step of RNN / LSTM / GRU: the parameters and the checks the three cells share."""
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool = True,
-                 rng=None, dtype=None):
+                 rng=None, dtype=None, device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         name = type(self).__name__
+        as_device(device, name)  # the CPU only
         self.input_size = _positive_int(name, "input_size", input_size)
         self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
         _check_flag(name, "bias", bias)
@@ -321,6 +358,7 @@ class _CellBase(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: expected input of shape (batch, "
                              f"{self.input_size}) or ({self.input_size},), got {x.shape}")
+        _check_dtype(type(self).__name__, "input", x, self.weight_ih.dtype)
         batched = x.ndim == 2
         if not batched:
             x = F.unsqueeze(x, 0)
@@ -335,6 +373,7 @@ class _CellBase(Module):
         if state.shape != shape:
             raise ValueError(f"{type(self).__name__}: expected {what} of shape {shape}, got "
                              f"{state.shape}")
+        _check_dtype(type(self).__name__, what, state, self.weight_hh.dtype)
         return state if batched else F.unsqueeze(state, 0)
 
     def extra_repr(self) -> str:
@@ -349,10 +388,10 @@ class RNNCell(_CellBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", rng=None, dtype=None):
+                 nonlinearity: str = "tanh", rng=None, dtype=None, device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         rnn_ops.check_nonlinearity("RNNCell", nonlinearity)
-        super().__init__("RNN_TANH", input_size, hidden_size, bias, rng, dtype)
+        super().__init__("RNN_TANH", input_size, hidden_size, bias, rng, dtype, device)
         self.nonlinearity = nonlinearity
 
     def forward(self, x, hx=None):
@@ -375,9 +414,9 @@ class LSTMCell(_CellBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
-                 dtype=None):
+                 dtype=None, device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
-        super().__init__("LSTM", input_size, hidden_size, bias, rng, dtype)
+        super().__init__("LSTM", input_size, hidden_size, bias, rng, dtype, device)
 
     def forward(self, x, hx=None):
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
@@ -398,9 +437,9 @@ class GRUCell(_CellBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
-                 dtype=None):
+                 dtype=None, device=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
-        super().__init__("GRU", input_size, hidden_size, bias, rng, dtype)
+        super().__init__("GRU", input_size, hidden_size, bias, rng, dtype, device)
 
     def forward(self, x, hx=None):
         x_proj, batched = self._project(x)

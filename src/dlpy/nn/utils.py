@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from dlpy.device import as_device
 from dlpy.nn import parametrizations, parametrize, prune
 from dlpy.nn.module import Module, Parameter
 from dlpy.optim.optimizer import NonFiniteNormError as _NonFiniteNormError
@@ -32,7 +33,7 @@ from dlpy.optim.optimizer import split_pieces as _split_pieces
 from dlpy.optim.optimizer import total_norm as _total_norm
 from dlpy.random import get_rng
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Tensor, no_grad
+from dlpy.tensor import Tensor, is_floating_dtype, no_grad
 
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_",
            "convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format",
@@ -101,10 +102,7 @@ def convert_conv3d_weight_memory_format(module: Module, memory_format) -> Module
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
                      foreach: bool | None = None) -> None:
     """Clamp every gradient element to [-clip_value, clip_value], in place."""
-    clip_value = float(clip_value)
-    if not math.isfinite(clip_value) or clip_value < 0:
-        raise ValueError(f"clip_grad_value_: clip_value must be finite and >= 0, got "
-                         f"{clip_value}")
+    clip_value = float(clip_value)  # inf: no clipping; a negative c: every element -c (torch's)
     for p in _tensors(parameters):
         grad = p.grad
         if isinstance(grad, SparseGrad):
@@ -114,16 +112,20 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
-    """The parameters' values, flattened and concatenated in order (a copy, no gradient)."""
+    """The parameters flattened and concatenated in order: a new tensor, recorded as torch's
+    (gradients flow back to the parameters)."""
+    from dlpy.functional import cat
+
     tensors = _tensors(parameters)
     if not tensors:
         raise ValueError("parameters_to_vector: no parameters")
-    return Tensor(np.concatenate([t.data.reshape(-1) for t in tensors]))
+    return cat([t.reshape(-1) for t in tensors])
 
 
 def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor]) -> None:
-    """Copy consecutive slices of ``vec`` into the parameters, in place (each keeps its shape
-    and dtype); ``vec`` must hold exactly as many numbers as the parameters."""
+    """Make each parameter's data the next slice of ``vec`` (reshaped; as torch's ``param.data
+    = vec[i:j].view_as(param).data``, the parameters then share ``vec``'s memory and dtype);
+    ``vec`` must hold at least as many numbers as the parameters."""
     if not isinstance(vec, (Tensor, np.ndarray)):
         raise TypeError(f"vector_to_parameters: expected vec to be a Tensor, but got: "
                         f"{type(vec).__name__}")
@@ -132,13 +134,13 @@ def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor])
         raise ValueError(f"vector_to_parameters: expected a 1-D vector, got shape {data.shape}")
     tensors = _tensors(parameters)
     needed = sum(t.data.size for t in tensors)
-    if data.size != needed:
+    if data.size < needed:
         raise ValueError(f"vector_to_parameters: the vector has {data.size} numbers, the "
                          f"parameters {needed}")
     offset = 0
     for t in tensors:
         n = t.data.size
-        t.data[...] = data[offset:offset + n].reshape(t.data.shape)
+        t.data = data[offset:offset + n].reshape(t.data.shape)
         offset += n
 
 
@@ -177,7 +179,7 @@ def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
             "holds NaN or inf); pass error_if_nonfinite=False to get it anyway")
     dtypes = [*arrays, *(p.grad.data for p in pieces)]
     dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float32)
-    return Tensor(np.asarray(total, dtype=dtype if dtype.kind == "f" else np.float32))
+    return Tensor(np.asarray(total, dtype=dtype if is_floating_dtype(dtype) else np.float32))
 
 
 def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
@@ -230,8 +232,8 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     warnings.warn("nn.utils.weight_norm is deprecated in favor of "
                   "nn.utils.parametrizations.weight_norm", FutureWarning, stacklevel=2)
     if _find_hook(module, _WeightNormHook, name)[1] is not None:
-        raise ValueError(f"weight_norm: {name!r} of {type(module).__name__} already has a "
-                         "weight_norm hook")
+        raise RuntimeError(f"weight_norm: {name!r} of {type(module).__name__} already has a "
+                           "weight_norm hook (torch: cannot register two)")
     weight = _parameter("weight_norm", module, name)
     dim = parametrizations._weight_norm_dim("weight_norm", dim, weight.ndim)
     hook = _WeightNormHook(name, dim)
@@ -295,8 +297,8 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     (default 1 for a transposed convolution, else 0) is the output axis. A torch state dict
     of such a module loads. Returns ``module``."""
     if _find_hook(module, _SpectralNormHook, name)[1] is not None:
-        raise ValueError(f"spectral_norm: {name!r} of {type(module).__name__} already has a "
-                         "spectral_norm hook")
+        raise RuntimeError(f"spectral_norm: {name!r} of {type(module).__name__} already has "
+                           "a spectral_norm hook (torch: cannot register two)")
     weight = _parameter("spectral_norm", module, name)
     dim = parametrizations._check_dim("spectral_norm",
                                       parametrizations._spectral_dim(module, dim), weight.ndim)
@@ -421,16 +423,26 @@ class _NoInitGenerator(np.random.Generator):
         return self._empty(size, dtype)
 
 
+class _SkipInitTypeError(RuntimeError, TypeError):
+    """skip_init of something that is not a Module class: torch's RuntimeError."""
+
+
+class _SkipInitValueError(RuntimeError, ValueError):
+    """skip_init of a class that cannot skip its initialisation: torch's RuntimeError."""
+
+
 def skip_init(module_cls: type, *args, **kwargs) -> Module:
     """``module_cls(*args, **kwargs)`` without drawing its initial values (they are zeros here;
     torch's are whatever memory held): the class must take ``rng`` (dlpy's counterpart of
     torch's ``device`` requirement), which is given a generator that draws nothing; an
     ``rng`` passed here is what the module keeps (for dropout, ...)."""
     if not (isinstance(module_cls, type) and issubclass(module_cls, Module)):
-        raise TypeError(f"skip_init: expected a Module class, got {module_cls!r}")
+        raise _SkipInitTypeError(f"skip_init: expected a Module class, got {module_cls!r}")
     if "rng" not in inspect.signature(module_cls).parameters:
-        raise ValueError(f"skip_init: {module_cls.__name__} takes no 'rng' argument, so its "
-                         "initialisation cannot be skipped")
+        raise _SkipInitValueError(f"skip_init: {module_cls.__name__} takes no 'rng' argument, "
+                                  "so its initialisation cannot be skipped")
+    if "device" not in inspect.signature(module_cls).parameters:
+        as_device(kwargs.pop("device", None), "skip_init")  # torch's required kwarg; the CPU
     final_rng = kwargs.pop("rng", None)
     placeholder = _NoInitGenerator(np.random.PCG64(0))
     module = module_cls(*args, rng=placeholder, **kwargs)
@@ -488,3 +500,12 @@ for _name in fusion.__all__:
     setattr(fusion, _name, globals()[_name])
 _sys.modules[fusion.__name__] = fusion
 __all__ += ["fusion"]
+
+# torch.nn.utils.convert_parameters: parameters_to_vector and vector_to_parameters
+convert_parameters = type(_sys)(f"{__name__}.convert_parameters",
+                                "torch.nn.utils.convert_parameters: parameters <-> one vector.")
+convert_parameters.__all__ = ["parameters_to_vector", "vector_to_parameters"]
+for _name in convert_parameters.__all__:
+    setattr(convert_parameters, _name, globals()[_name])
+_sys.modules[convert_parameters.__name__] = convert_parameters
+__all__ += ["convert_parameters"]

@@ -24,8 +24,8 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.tensor import Tensor
 
-__all__ = ["PackedSequence", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
-           "pad_sequence", "unpack_sequence", "unpad_sequence"]
+__all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pack_sequence",
+           "pad_packed_sequence", "pad_sequence", "unpack_sequence", "unpad_sequence"]
 
 
 def _int_array(name: str, what: str, values) -> np.ndarray:
@@ -55,6 +55,7 @@ class PackedSequence(tuple):
     """
 
     __slots__ = ()
+    _fields = ("data", "batch_sizes", "sorted_indices", "unsorted_indices")  # a namedtuple's
 
     def __new__(cls, data: Tensor, batch_sizes, sorted_indices=None, unsorted_indices=None):
         if not isinstance(data, Tensor):
@@ -142,6 +143,17 @@ class PackedSequence(tuple):
 
     def is_pinned(self) -> bool:
         return False
+
+
+def invert_permutation(permutation: Tensor | None) -> Tensor | None:
+    """The inverse of a permutation (a 1-D integer Tensor): how ``unsorted_indices`` follows
+    from ``sorted_indices``. None stays None."""
+    if permutation is None:
+        return None
+    order = np.asarray(permutation.data)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.size, dtype=order.dtype)
+    return Tensor(inverse)
 
 
 def _sorted_lengths(packed: PackedSequence) -> np.ndarray:

@@ -30,9 +30,13 @@ SPATIAL = {1: ("L", "k"), 2: ("H, W", "kh, kw"), 3: ("D, H, W", "kd, kh, kw")}
 _TUPLE_WORDS = {1: "a 1-tuple", 2: "a pair", 3: "a triple"}
 
 
-def _ntuple(value, n: int, name: str) -> tuple[int, ...]:
-    """An int (repeated n times) or n ints as a tuple; anything else (bools too) a ValueError."""
+def _ntuple(value, n: int, name: str, one: bool = False) -> tuple[int, ...]:
+    """An int (repeated n times) or n ints as a tuple (one: a single int in a tuple or list
+    repeated too, as torch's functional convolutions and pools take it); anything else (bools
+    too) a ValueError."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    if one and len(items) == 1:
+        items *= n
     if len(items) != n or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                                   for v in items):
         raise ValueError(f"{name}: expected an int or {_TUPLE_WORDS[n]} of ints, got {value!r}")
@@ -52,7 +56,7 @@ def _show(values: tuple):
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def _padding(name: str, padding, stride: tuple):
+def _padding(name: str, padding, stride: tuple, one: bool = False):
     """A convolution's padding as given: "valid", "same" (stride 1 only, as PyTorch), or one int
     per spatial axis (len(stride) of them) that the caller checks are >= 0."""
     if isinstance(padding, str):
@@ -62,12 +66,12 @@ def _padding(name: str, padding, stride: tuple):
             raise ValueError(f"{name}: padding='same' needs stride 1, as in PyTorch, got stride "
                              f"{_show(stride)}")
         return padding
-    return _ntuple(padding, len(stride), f"{name}: padding")
+    return _ntuple(padding, len(stride), f"{name}: padding", one)
 
 
-def _dilation(value, name: str, n: int = 2) -> tuple[int, ...]:
-    """dilation as n ints, checked >= 1."""
-    dilation = _ntuple(value, n, f"{name}: dilation")
+def _dilation(value, name: str, n: int = 2, one: bool = False) -> tuple[int, ...]:
+    """dilation as n ints (one: as _ntuple), checked >= 1."""
+    dilation = _ntuple(value, n, f"{name}: dilation", one)
     if min(dilation) < 1:
         raise ValueError(f"{name}: need dilation >= 1, got {_show(dilation)}")
     return dilation
@@ -77,6 +81,13 @@ def _groups(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name}: groups must be an int >= 1, got {value!r}")
     return int(value)
+
+
+def _check_dtype(name: str, x) -> None:
+    """torch has no bool convolution. (Mixed dtypes are promoted, as dlpy's matmul and linear
+    promote them, where torch refuses them.)"""
+    if getattr(x, "dtype", None) == np.bool_:
+        raise NotImplementedError(f"{name}: not implemented for bool, as torch")
 
 
 def _check_conv_shapes(name: str, x_shape, w_shape, groups: int, nd: int) -> None:
@@ -797,9 +808,16 @@ class MaxPoolNd(Op):
         axes = list(enumerate(zip(self.stride, self.dilation, self.padding, self.out_size,
                                   self.x_shape[2:])))
         taken = np.zeros(self.y.shape, dtype=bool)  # windows whose maximum is already found
-        for position, view in zip(itertools.product(*map(range, self.kernel)),
-                                  self._views(self.padded)):
-            first = view == self.y
+        nan = np.isnan(self.y) if self.y.dtype.kind == "f" else None
+        if nan is not None and nan.any():  # a NaN window: its last NaN, as torch's kernel
+            last = np.full(self.y.shape, -1)
+            for k, view in enumerate(self._views(self.padded)):  # (padding is -inf)
+                last[np.isnan(view)] = k
+        else:
+            nan = None
+        for k, (position, view) in enumerate(zip(itertools.product(*map(range, self.kernel)),
+                                                 self._views(self.padded))):
+            first = view == self.y if nan is None else np.where(nan, last == k, view == self.y)
             for (axis, (s, d, p, out, size)), i in zip(axes, position):
                 start = i * d - p
                 if start < 0 or start + s * (out - 1) >= size:  # it reads padding: never the max
@@ -1061,13 +1079,14 @@ def _conv(nd: int, x, weight, bias, stride, padding, dilation, groups) -> Tensor
     made a batch of one."""
     op = _CONV_OPS[nd]
     name = op.name
-    stride = _ntuple(stride, nd, f"{name}: stride")
-    padding = _padding(name, padding, stride)
+    stride = _ntuple(stride, nd, f"{name}: stride", True)
+    padding = _padding(name, padding, stride, True)
     if min(stride) < 1 or not isinstance(padding, str) and min(padding) < 0:
         shown = padding if isinstance(padding, str) else _show(padding)
         raise ValueError(f"{name}: need stride >= 1 and padding >= 0, got {_show(stride)}, "
                          f"{shown}")
-    dilation, groups = _dilation(dilation, name, nd), _groups(groups, name)
+    dilation, groups = _dilation(dilation, name, nd, True), _groups(groups, name)
+    _check_dtype(name, x)
     x_shape, w_shape = _shape_of(x), _shape_of(weight)
     if len(x_shape) == nd + 1 and len(w_shape) == nd + 2:  # unbatched: a batch of one
         return squeeze(_conv(nd, unsqueeze(x, 0), weight, bias, stride, padding, dilation,
@@ -1118,10 +1137,12 @@ def conv3d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
 
 
 def _pool_settings(name: str, kernel_size, stride, padding, nd: int = 2):
-    """kernel, stride (default: the kernel) and padding as nd-tuples, checked."""
-    kernel = _ntuple(kernel_size, nd, f"{name}: kernel_size")
-    stride = kernel if stride is None else _ntuple(stride, nd, f"{name}: stride")
-    padding = _ntuple(padding, nd, f"{name}: padding")
+    """kernel, stride (default, None or empty: the kernel) and padding as nd-tuples (each an
+    int, or one or nd ints, as torch), checked."""
+    kernel = _ntuple(kernel_size, nd, f"{name}: kernel_size", True)
+    stride = kernel if stride is None or isinstance(stride, (tuple, list)) and not stride else \
+        _ntuple(stride, nd, f"{name}: stride", True)
+    padding = _ntuple(padding, nd, f"{name}: padding", True)
     if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
         raise ValueError(
             f"{name}: need kernel_size >= 1, stride >= 1, padding >= 0, got {_show(kernel)}, "
@@ -1148,8 +1169,12 @@ def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices) -> Tensor | tuple[Tensor, Tensor]:
     op = _MAX_POOL_OPS[nd]
     kernel, stride, padding = _pool_settings(op.name, kernel_size, stride, padding, nd)
-    dilation = _dilation(dilation, op.name, nd)
+    dilation = _dilation(dilation, op.name, nd, True)
     _check_pool_rank(op.name, _shape_of(x), SPATIAL[nd][0])
+    kind = np.dtype(getattr(x, "dtype", np.float32)).kind
+    if kind == "b" or kind in "iu" and nd == 1 and not return_indices:  # torch's kernels
+        raise NotImplementedError(f"{op.name}: not implemented for {np.dtype(x.dtype)} (without "
+                                  f"return_indices), as torch")
     if len(_shape_of(x)) == nd + 1:  # unbatched (C, *spatial): a batch of one, as PyTorch
         y = _max_pool(nd, unsqueeze(x, 0), kernel, stride, padding, dilation, ceil_mode,
                       return_indices)
@@ -1276,10 +1301,11 @@ def _conv_transpose(nd: int, x, weight, bias, stride, padding, output_padding, g
                     dilation) -> Tensor:
     op = _CONV_TRANSPOSE_OPS[nd]
     name = op.name
-    stride = _ntuple(stride, nd, f"{name}: stride")
-    padding = _ntuple(padding, nd, f"{name}: padding")
-    output_padding = _ntuple(output_padding, nd, f"{name}: output_padding")
-    dilation, groups = _dilation(dilation, name, nd), _groups(groups, name)
+    stride = _ntuple(stride, nd, f"{name}: stride", True)
+    padding = _ntuple(padding, nd, f"{name}: padding", True)
+    output_padding = _ntuple(output_padding, nd, f"{name}: output_padding", True)
+    dilation, groups = _dilation(dilation, name, nd, True), _groups(groups, name)
+    _check_dtype(name, x)
     _check_transpose_settings(name, stride, padding, output_padding, dilation)
     x_shape, w_shape = _shape_of(x), _shape_of(weight)
     if len(x_shape) == nd + 1 and len(w_shape) == nd + 2:  # unbatched: a batch of one
@@ -1367,6 +1393,9 @@ def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) 
     shape = _shape_of(x)
     _check_pool_rank(name, shape, SPATIAL[nd][0])
     index = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if np.dtype(getattr(x, "dtype", np.float32)).kind in "biu":
+        raise NotImplementedError(f"{name}: expected a floating-point x, got "
+                                  f"{np.dtype(x.dtype)}, as torch")
     if index.dtype.kind not in "iu":
         raise TypeError(f"{name}: indices must be integers (max_pool{nd}d's return_indices), "
                         f"got {index.dtype}")

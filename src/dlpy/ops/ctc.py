@@ -105,9 +105,9 @@ class CTC(Op):
         return (grad,)
 
 
-def _integers(name: str, what: str, value) -> np.ndarray:
+def _integers(name: str, what: str, value, kinds: str = "iu") -> np.ndarray:
     array = np.asarray(value.data if isinstance(value, Tensor) else value)
-    if array.dtype.kind not in "iu" and not (array.dtype == object and array.size == 0):
+    if array.dtype.kind not in kinds and not (array.dtype == object and array.size == 0):
         raise TypeError(f"{name}: {what} must hold integers, got {array.dtype}")
     return array.astype(np.int64)
 
@@ -128,7 +128,7 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
         raise ValueError(f"{name}: expected floating log_probs (T, N, C) or (T, C), got "
                          f"{log_probs.dtype} {log_probs.shape}")
     unbatched = log_probs.ndim == 2
-    targets = _integers(name, "targets", targets)
+    targets = _integers(name, "targets", targets, "biuf")  # torch truncates float targets
     input_lengths = _integers(name, "input_lengths", input_lengths)
     target_lengths = _integers(name, "target_lengths", target_lengths)
     if unbatched:

@@ -243,23 +243,27 @@ def _running(name: str, x: Tensor, dim: int, better):
     """(values, indices) of the running max (better: >=) or min (<=) along dim; a tie or a nan
     moves the index to the later position, as PyTorch."""
     from dlpy.ops.complex import refuse
+    from dlpy.ops.indexing import Gather
     from dlpy.ops.reduce import VALUES_INDICES
+    from dlpy.ops.shape import GetItem
 
     refuse(name, x)  # complex numbers have no order, as torch
     result = VALUES_INDICES[name]
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)
+    node_name = f"{name.capitalize()}Backward0"  # torch's grad_fn: CummaxBackward0
     if x.ndim == 0:
-        return result(x * 1, Tensor(np.zeros((), dtype=np.int64)))
+        return result(GetItem((), node_name)(x), Tensor(np.zeros((), dtype=np.int64)))
     data = np.moveaxis(x.data, dim, 0)
     indices = np.zeros(data.shape, dtype=np.int64)
-    best, at = data[0].copy(), np.zeros(data.shape[1:], dtype=np.int64)
+    if data.shape[0]:
+        best, at = data[0].copy(), np.zeros(data.shape[1:], dtype=np.int64)
     for i in range(data.shape[0]):
         value = data[i]
         take = np.isnan(value) | (~np.isnan(best) & better(value, best))
         best, at = np.where(take, value, best), np.where(take, i, at)
         indices[i] = at
     indices = np.moveaxis(indices, 0, dim)
-    return result(x.gather(dim, indices), Tensor(indices))
+    return result(Gather(dim, indices, node_name)(x), Tensor(indices))
 
 
 def cummax(x: Tensor, dim: int):

@@ -17,7 +17,7 @@ from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
-from dlpy.ops.shape import reshape
+from dlpy.ops.shape import GetItem, reshape
 from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor, as_array
 
@@ -32,6 +32,13 @@ def _index_array(name: str, index, what: str = "index") -> np.ndarray:
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name}: {what} must hold integers, got dtype {array.dtype}")
     return array
+
+
+def _check_source(name: str, x, source) -> None:
+    """torch writes a source tensor only into an x of its own dtype (no cast)."""
+    if isinstance(source, Tensor) and source.dtype != as_array(x).dtype:
+        raise TypeError(f"{name}: source must have x's dtype {as_array(x).dtype}, got "
+                        f"{source.dtype}")
 
 
 def _check_range(name: str, index: np.ndarray, size: int, dim: int) -> None:
@@ -61,9 +68,12 @@ class Gather(Op):
 
     complex_ok = True  # values move: linear with real coefficients
     saves = (0,)  # torch's gather saves x (dlpy's backward needs only its shape)
+    node_name = "GatherBackward0"  # torch's grad_fn name (sort, topk, cummax, ... give theirs)
 
-    def __init__(self, dim: int, index: np.ndarray):
+    def __init__(self, dim: int, index: np.ndarray, node_name: str | None = None):
         self.dim, self.index = dim, index
+        if node_name is not None:
+            self.node_name = node_name
 
     def forward(self, x):
         self.shape = x.shape
@@ -224,6 +234,11 @@ def _check_index(name: str, x, dim, index, src_shape=None):
 def gather(x: Tensor, dim: int, index) -> Tensor:
     """torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for dim 1, out of index's shape.
     index has x's number of axes and is no larger than x on the other axes."""
+    index = _index_array("gather", index)
+    if index.ndim <= 1 and len(_shape_of(x)) <= 1 and 0 in (index.ndim, len(_shape_of(x))):
+        # a 0-d x or index counts as 1-D, as torch's
+        dim, flat = _check_index("gather", reshape(x, (-1,)), dim, index.reshape(-1))
+        return reshape(Gather(dim, flat)(reshape(x, (-1,))), index.shape)
     dim, index = _check_index("gather", x, dim, index)
     return Gather(dim, index)(x)
 
@@ -276,6 +291,7 @@ def scatter_add(x: Tensor, dim: int, index, src) -> Tensor:
     up; index no larger than src on any axis, nor than x on the axes other than dim. Gradients
     reach x and src (also where src is larger than index, which PyTorch's backward refuses)."""
     dim, index = _check_index("scatter_add", x, dim, index, _shape_of(src))
+    _check_source("scatter_add", x, src)
     _check_complex_src("scatter_add", x, src)
     return ScatterAdd(dim, index)(x, src)
 
@@ -312,6 +328,7 @@ def scatter(x: Tensor, dim: int, index, src=None, *, value=None, reduce=None) ->
             return Scatter(dim, index, complex(value))(x)
         return Scatter(dim, index, float(value))(x)
     dim, index = _check_index("scatter", x, dim, index, _shape_of(src))
+    _check_source("scatter", x, src)
     _check_complex_src("scatter", x, src)
     return Scatter(dim, index)(x, src)
 
@@ -415,7 +432,8 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool | None
     if not shape:
         return SortResult(reshape(x, ()), Tensor(np.zeros((), dtype=np.int64)))
     order = _sort_order(data, dim, bool(descending)).astype(np.int64)
-    return SortResult(Gather(dim, order)(x), Tensor(order))
+    node_name = "SortBackward0" if stable is None else "SortBackward1"  # torch's overloads
+    return SortResult(Gather(dim, order, node_name)(x), Tensor(order))
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
@@ -427,12 +445,38 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool | N
     return Tensor(_sort_order(data, dim, bool(descending)).astype(np.int64).reshape(shape))
 
 
+def _tied_rows(data, ranked, order, dim, largest, sorted_):
+    """``order`` (topk's k positions along dim) with the rows where equal values decide (a tie
+    among the first k + 1 ranked) replaced by torch's choice."""
+    k = order.shape[dim]
+    if dim != data.ndim - 1:
+        data, ranked = np.moveaxis(data, dim, -1), np.moveaxis(ranked, dim, -1)
+    top = np.take_along_axis(data, ranked[..., :k + 1], axis=-1)
+    same = top[..., 1:] == top[..., :-1]
+    if top.dtype.kind == "f" and np.isnan(top).any():  # nan ties nan
+        same |= np.isnan(top[..., 1:]) & np.isnan(top[..., :-1])
+    if not same.any():
+        return order
+    from dlpy.ops.topk_ties import topk_positions
+
+    rows = data.reshape(-1, data.shape[-1])
+    out = np.moveaxis(order, dim, -1)
+    shape = out.shape
+    out = out.reshape(-1, k).copy()
+    for r in np.flatnonzero(same.reshape(len(rows), -1).any(axis=-1)):
+        out[r] = topk_positions(rows[r].tolist(), k, largest, sorted_)
+    return np.moveaxis(out.reshape(shape), -1, dim)
+
+
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True  # noqa: A002
          ) -> TopKResult:
     """torch.topk: the k largest (``largest=False``: smallest) values along dim and their int64
-    indices (a Tensor); values carry the gradient (gather's). Always in sorted order, and among
-    equal values the first positions win (PyTorch's choice among ties is its own)."""
+    indices (a Tensor); values carry the gradient (gather's). In sorted order (also with
+    ``sorted=False``, where torch's order is its own); where equal values decide, the positions
+    and order torch's CPU kernel gives (replayed: topk_ties.py)."""
     shape, dim, data = _sort_setup("topk", x, dim, largest=largest, sorted=sorted)
+    if data.dtype == np.bool_:
+        raise RuntimeError("topk does not support bool dtypes on CPU")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"topk: k must be an int, got {k!r}")
     size = shape[dim] if shape else 1
@@ -441,9 +485,11 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
                          f"{shape}")
     if not shape:  # a scalar is its own top value, for k 0 or 1 alike (as PyTorch)
         return TopKResult(reshape(x, ()), Tensor(np.zeros((), dtype=np.int64)))
-    order = _sort_order(data, dim, bool(largest))
-    order = np.take(order, np.arange(k), axis=dim).astype(np.int64)
-    return TopKResult(Gather(dim, order)(x), Tensor(order))
+    ranked = _sort_order(data, dim, bool(largest))
+    order = np.take(ranked, np.arange(k), axis=dim).astype(np.int64)
+    if k:
+        order = _tied_rows(data, ranked, order, dim, bool(largest), bool(sorted))
+    return TopKResult(Gather(dim, order, "TopkBackward0")(x), Tensor(order))
 
 
 # ----------------------------------------------------------------- more of torch's indexing
@@ -498,7 +544,7 @@ def take(x: Tensor, index) -> Tensor:
     size = _data(x).size
     if index.size and (index.min() < -size or index.max() >= size):
         raise IndexError(f"take: index out of range for a tensor of {size} elements")
-    return reshape(x, (size,))[index % max(size, 1)]
+    return GetItem(index % max(size, 1), "TakeBackward0")(reshape(x, (size,)))
 
 
 def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
@@ -506,6 +552,7 @@ def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
     added) at ``index``, reshaped back;  dx = g where nothing was written (everywhere with
     accumulate), dsource = g at its positions."""
     index = _index_array("put", index).reshape(-1)
+    _check_source("put", x, source)
     size = _data(x).size
     if index.size != _data(source).size:
         raise ValueError(f"put: index has {index.size} elements and source "
@@ -546,6 +593,9 @@ def index_add(x: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
     index[i] of dim (repeats add up)."""
     dim = check_dim("index_add", dim, x.ndim)
     _source_shape("index_add", x, dim, index, source)
+    _check_source("index_add", x, source)
+    if isinstance(alpha, float) and x.dtype.kind in "iu":  # torch takes alpha in x's dtype
+        alpha = int(alpha)
     dim, full = _along("index_add", x, dim, index, _data(source).shape)
     return scatter_add(x, dim, full, source if alpha == 1 else source * alpha)
 
@@ -555,6 +605,7 @@ def index_copy(x: Tensor, dim: int, index, source: Tensor) -> Tensor:
     """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim."""
     dim = check_dim("index_copy", dim, x.ndim)
     _source_shape("index_copy", x, dim, index, source)
+    _check_source("index_copy", x, source)
     dim, full = _along("index_copy", x, dim, index, _data(source).shape)
     return scatter(x, dim, full, source)
 
@@ -562,6 +613,11 @@ def index_copy(x: Tensor, dim: int, index, source: Tensor) -> Tensor:
 def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
     """torch.index_fill (out of place): x with the slices index[i] of dim set to value."""
     dim = check_dim("index_fill", dim, x.ndim)
+    if isinstance(value, Tensor):  # a 0-d tensor's value, as torch's index_fill(Tensor value)
+        if value.ndim:
+            raise ValueError(f"index_fill: only a 0-dimensional value tensor is supported, got "
+                             f"shape {tuple(value.shape)}")
+        value = value.item()
     shape = list(x.shape)
     shape[dim] = len(_index_array("index_fill", index).reshape(-1))
     dim, full = _along("index_fill", x, dim, index, tuple(shape))
@@ -572,6 +628,7 @@ def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
     """torch.masked_scatter (out of place): where mask (broadcast to x) holds, x takes source's
     elements in order (row-major)."""
     mask = np.broadcast_to(_mask_array("masked_scatter", mask), x.shape)
+    _check_source("masked_scatter", x, source)
     count = int(mask.sum())
     if _data(source).size < count:
         raise ValueError(f"masked_scatter: source has {_data(source).size} elements, the mask "
@@ -608,7 +665,7 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
         if bins < 1:
             raise ValueError(f"histogram: bins must be a positive int, got {bins}")
         if range is None:
-            low, high = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+            low, high = (float(data.min()), float(data.max())) if data.size else (0.0, 1.0)
         else:
             low, high = (float(v) for v in range)
             if low > high:
@@ -745,6 +802,7 @@ def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     except (IndexError, TypeError, ValueError) as err:
         raise IndexError(f"index_put: indices are invalid for shape {shape}: {err}") from None
     values = values if isinstance(values, Tensor) else Tensor(np.asarray(values, x.dtype))
+    _check_source("index_put", x, values)
     values = expanded_to(values, positions.shape,
                          f"index_put: values of shape {values.shape} do not broadcast to "
                          f"x[indices]'s shape {positions.shape}")

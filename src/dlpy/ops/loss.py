@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.ops.activation import softplus
 from dlpy.ops.pointwise import log1p, maximum
 from dlpy.tensor import Op, Tensor
 
@@ -66,7 +67,7 @@ class SoftmaxCrossEntropy(Op):
             targets = self.labels if not e else (1 - e) * self.labels + e / logits.shape[-1]
             losses = -(targets * (shifted - log_total)).sum(axis=-1)
         if self.ignore is not None:
-            losses[self.ignore] = 0
+            losses = np.where(self.ignore, 0, losses)  # a 0-d result too (unbatched)
             self.count = losses.size - int(self.ignore.sum())
         else:
             self.count = losses.size
@@ -93,12 +94,12 @@ class SoftmaxCrossEntropy(Op):
         if self.labels.dtype.kind in "iu":
             self.row_weight = w[self.labels]  # w of each row's label
             if self.ignore is not None:
-                self.row_weight[self.ignore] = 0
+                self.row_weight = np.where(self.ignore, 0, self.row_weight)
             losses = -(1 - e) * self.row_weight * _pick(log_probs, self.labels)
             if e:
                 smooth = -(log_probs * w).sum(axis=-1)
                 if self.ignore is not None:
-                    smooth[self.ignore] = 0
+                    smooth = np.where(self.ignore, 0, smooth)
                 losses = losses + e / classes * smooth
             self.count = float(self.row_weight.sum())
         else:
@@ -191,14 +192,17 @@ class BCEWithLogits(Op):
 
     PyTorch's ``pos_weight`` p (broadcast to x) weighs the positive term:
     loss = (1 - t) x + l (max(-x, 0) + log(1 + exp(-|x|))), l = 1 + (p - 1) t;
-    dx = (l sigmoid(x) - p t) * g. ``weight`` w multiplies both loss and gradient."""
+    dx = (l sigmoid(x) - p t) * g. ``weight`` w multiplies both loss and gradient. Targets
+    that need gradients come as a second input: dt = (-x + (p - 1) log(1 + exp(-x))) w g."""
 
     def __init__(self, targets, reduction, weight=None, pos_weight=None):
         self.targets, self.reduction = targets, reduction
         self.weight, self.pos_weight = weight, pos_weight
 
-    def forward(self, logits):
-        t = self.targets
+    def forward(self, logits, targets=None):
+        if targets is not None:
+            self.given_targets, self.logits = targets, logits
+        t = self.targets if targets is None else targets
         z = np.exp(-np.abs(logits))
         self.probs = np.where(logits >= 0, 1 / (1 + z), z / (1 + z)).astype(logits.dtype)
         if self.pos_weight is None:
@@ -209,22 +213,33 @@ class BCEWithLogits(Op):
         return _weighted_reduce(losses, self.weight, self.reduction, logits.dtype)
 
     def backward(self, grad_output):
+        t = self.targets if len(self.inputs) == 1 else self.given_targets
         if self.pos_weight is None:
-            grad = self.probs - self.targets
+            grad = self.probs - t
         else:
-            positive = self.pos_weight * self.targets
-            grad = (positive + 1 - self.targets) * self.probs - positive
+            positive = self.pos_weight * t
+            grad = (positive + 1 - t) * self.probs - positive
         if self.weight is not None:
             grad *= self.weight
-        if self.reduction == "mean":
-            grad *= grad_output / grad.size
-        else:
-            grad *= grad_output
-        return (grad,)
+        scale = grad_output / grad.size if self.reduction == "mean" else grad_output
+        grad *= scale
+        if len(self.inputs) == 1:
+            return (grad,)
+        if not self.inputs[1].requires_grad:
+            return grad, None
+        x = self.logits
+        t_grad = -x
+        if self.pos_weight is not None:  # softplus(-x) = max(-x, 0) + log(1 + exp(-|x|))
+            t_grad = t_grad + (self.pos_weight - 1) * (np.maximum(-x, 0) + np.log1p(
+                np.exp(-np.abs(x))))
+        if self.weight is not None:
+            t_grad = t_grad * self.weight
+        return grad, t_grad * scale
 
     def backward_graph(self, grad_output, output):
-        (logits,) = self.inputs
-        probs, t = logits.sigmoid(), self.targets
+        logits, t = self.inputs[0], (self.inputs[1] if len(self.inputs) == 2
+                                     else self.targets)
+        probs = logits.sigmoid()
         if self.pos_weight is None:
             grad = probs - t
         else:
@@ -232,8 +247,15 @@ class BCEWithLogits(Op):
             grad = probs * (positive + 1 - t) - positive
         if self.weight is not None:
             grad = grad * self.weight
-        return (grad * (grad_output / grad.data.size if self.reduction == "mean"
-                        else grad_output),)
+        scale = grad_output / grad.data.size if self.reduction == "mean" else grad_output
+        if len(self.inputs) == 1:
+            return (grad * scale,)
+        t_grad = -logits
+        if self.pos_weight is not None:
+            t_grad = t_grad + (self.pos_weight - 1) * softplus(-logits)
+        if self.weight is not None:
+            t_grad = t_grad * self.weight
+        return grad * scale, t_grad * scale
 
 
 def _elementwise_weight(name, what, weight, shape, dtype):
@@ -265,15 +287,24 @@ def binary_cross_entropy_with_logits(logits, targets, weight=None, size_average=
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
+    given = targets
     targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     if targets.shape != logits.shape:
         raise ValueError(f"{name}: targets {targets.shape} must have the logits' shape "
                          f"{logits.shape}")
+    check_floating(name, "logits", logits)
+    if isinstance(given, Tensor) and given.dtype.kind in "biu":
+        raise TypeError(f"{name}: expected floating-point targets, got {given.dtype}")
+    # torch's result takes a target tensor's dtype (its formula works in place on 1 - target)
+    if isinstance(given, Tensor) and given.dtype != logits.dtype:
+        logits = logits.astype(given.dtype)
     dtype = logits.dtype
     if weight is not None:
         weight = _elementwise_weight(name, "weight", weight, logits.shape, dtype)
     if pos_weight is not None:
         pos_weight = _elementwise_weight(name, "pos_weight", pos_weight, logits.shape, dtype)
+    if isinstance(given, Tensor):  # an input: its gradient (or tangent) too, as torch's
+        return BCEWithLogits(None, reduction, weight, pos_weight)(logits, given)
     return BCEWithLogits(targets.astype(dtype), reduction, weight, pos_weight)(logits)
 
 
@@ -339,6 +370,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None,  # noqa:
     target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
     if target_shape != shape:
         raise ValueError(f"{name}: target {target_shape} must have the input's shape {shape}")
+    if isinstance(input, Tensor) and isinstance(target, Tensor) and target.dtype != input.dtype:
+        raise TypeError(f"{name}: target must have the input's dtype {input.dtype}, got "
+                        f"{target.dtype}")  # as torch's
     for what, value in (("input", input), ("target", target)):
         data = np.asarray(value.data if isinstance(value, Tensor) else value)
         if data.size and not np.all((data >= 0) & (data <= 1)):
@@ -383,6 +417,26 @@ def check_class_labels(name, shape, labels, ignore_index):
     return labels, ignore
 
 
+def check_floating(name, what, x):
+    """torch's losses take floating-point scores only."""
+    if isinstance(x, Tensor) and x.dtype.kind in "biu":
+        raise TypeError(f"{name}: expected floating-point {what}, got {x.dtype}")
+
+
+def check_label_dtype(name, labels, dtype):
+    """torch's class indices are int64 or uint8 tensors (int32, int16, bool are refused; dlpy
+    takes arrays of any integer dtype). ``labels`` as given, ``dtype`` its array's."""
+    if dtype.kind == "b" or (isinstance(labels, Tensor) and dtype not in (np.int64, np.uint8)):
+        raise TypeError(f"{name}: expected class indices of dtype int64 or uint8, got {dtype}")
+
+
+def check_weight_dtype(name, weight, dtype):
+    """A class-weight tensor must have the scores' dtype, as torch's."""
+    if isinstance(weight, Tensor) and weight.dtype != dtype:
+        raise TypeError(f"{name}: weight must have the input's dtype {dtype}, got "
+                        f"{weight.dtype}")
+
+
 def check_class_weight(name, weight, classes, dtype):
     """``weight=``: one finite number per class, as an array of ``dtype``."""
     weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
@@ -402,29 +456,70 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
     is over the other rows; nan if there are none); ``label_smoothing`` e in [0, 1] mixes the
     target with the uniform distribution, (1 - e) t + e / classes; ``weight`` (classes,)
     scales each class's terms (with labels, the mean is over the rows' label weights)."""
+    name = "cross_entropy"
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be mean, sum or none, got {reduction!r}")
+        raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
+    # as torch's: at most 1, and a negative value smooths nothing
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
-            or not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be a number in [0, 1], got "
+            or not label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be a number in [0, 1], got "
                          f"{label_smoothing!r}")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise ValueError(f"cross_entropy: ignore_index must be an integer, got {ignore_index!r}")
+        raise ValueError(f"{name}: ignore_index must be an integer, got {ignore_index!r}")
+    check_floating(name, "logits", logits)
+    target = labels
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     shape = logits.shape
     ignore = None
+    smoothing = max(float(label_smoothing), 0.0)
     if len(shape) == 0 or shape[-1] == 0:
-        raise ValueError(f"cross_entropy: logits need a class axis (..., classes), got {shape}")
-    if labels.dtype.kind in "iu":
-        labels, ignore = check_class_labels("cross_entropy", shape, labels, ignore_index)
+        raise ValueError(f"{name}: logits need a class axis (..., classes), got {shape}")
+    if labels.dtype.kind in "biu":
+        check_label_dtype(name, target, labels.dtype)
+        labels, ignore = check_class_labels(name, shape, labels, ignore_index)
+        if weight is not None:
+            check_weight_dtype(name, weight, logits.dtype)
     elif labels.shape != shape:
         raise ValueError(
-            f"cross_entropy: probability targets must have the logits' shape {shape}, "
+            f"{name}: probability targets must have the logits' shape {shape}, "
             f"got {labels.shape}"
         )
     else:
+        if ignore_index != -100:
+            raise ValueError(f"{name}: ignore_index is not supported for probability targets "
+                             f"(floating point), got ignore_index={ignore_index}")
+        dtype = np.result_type(logits.dtype, labels.dtype, *(
+            [] if weight is None else [np.asarray(getattr(weight, "data", weight)).dtype]))
+        if dtype.kind == "f" and dtype.itemsize > logits.dtype.itemsize:  # torch promotes
+            logits = logits.astype(dtype)
+        if isinstance(target, Tensor) and (target.requires_grad or _forward_ad_active()):
+            return _soft_cross_entropy(logits, target, reduction, smoothing, weight)
         labels = labels.astype(logits.dtype, copy=False)
     if weight is not None:
-        weight = check_class_weight("cross_entropy", weight, shape[-1], logits.dtype)
-    return SoftmaxCrossEntropy(labels, reduction, float(label_smoothing), ignore,
-                               weight)(logits)
+        weight = check_class_weight(name, weight, shape[-1], logits.dtype)
+    return SoftmaxCrossEntropy(labels, reduction, smoothing, ignore, weight)(logits)
+
+
+def _forward_ad_active():
+    from dlpy import forward_ad
+
+    return forward_ad.active()
+
+
+def _soft_cross_entropy(logits, target, reduction, smoothing, weight):
+    """Cross-entropy against probability targets that need gradients themselves: composed of
+    log_softmax (d target = -(1 - e) w log_softmax(logits) g / n)."""
+    from dlpy.ops.softmax import log_softmax
+
+    classes = logits.shape[-1]
+    if target.dtype != logits.dtype:
+        target = target.astype(logits.dtype)
+    if smoothing:
+        target = target * (1 - smoothing) + smoothing / classes
+    terms = target * log_softmax(logits, -1)
+    if weight is not None:
+        terms = terms * check_class_weight("cross_entropy", weight, classes, logits.dtype)
+    losses = -terms.sum(-1)
+    if reduction == "none":
+        return losses
+    return losses.mean() if reduction == "mean" else losses.sum()

@@ -16,6 +16,7 @@ class Where(Op):
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+    node_name = "WhereBackward0"  # masked_fill's: MaskedFillBackward0
 
     def __init__(self, condition):
         self.condition = condition
@@ -100,7 +101,14 @@ def masked_fill(x, mask, value):
             raise ValueError(f"masked_fill: value {value} cannot be converted to {x.dtype} "
                              "without overflow")
         value = np.array(value).astype(x.data.dtype)
-    return where(mask, value, x)
+    if isinstance(x, Tensor) and isinstance(value, Tensor) and value.dtype != x.dtype:
+        from dlpy.ops.arithmetic import cast  # the result keeps x's dtype, as torch's
+
+        value = cast(value, x.dtype)
+    out = where(mask, value, x)
+    if type(out.op) is Where:
+        out.op.node_name = "MaskedFillBackward0"
+    return out
 
 
 def _check_p(name, p):

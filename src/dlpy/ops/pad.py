@@ -91,8 +91,9 @@ def _index_maps(widths, mode, shape):
             p = np.where(p > n - 1, 2 * (n - 1) - p, p)
         elif mode == "replicate":
             p = np.clip(p, 0, n - 1)
-        else:  # circular
-            p = p % n
+        else:  # circular, as torch: crop first, then wrap around what is left
+            start, kept = max(-before, 0), n - max(-before, 0) - max(-after, 0)
+            p = start + (np.arange(-max(before, 0), kept + max(after, 0)) % kept)
         maps.append((axis, p))
     return maps
 
@@ -122,6 +123,8 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
         raise TypeError(f"pad: value must be a number, got {value!r}")
     if mode != "constant" and value not in (None, 0):
         raise ValueError(f"pad: mode {mode!r} takes no value, got {value!r}")
+    if mode != "constant":
+        _check_non_constant(mode, shape, len(pad), x)
     pairs = [(int(pad[i]), int(pad[i + 1])) for i in range(0, len(pad), 2)][::-1]
     widths = ((0, 0),) * (len(shape) - len(pairs)) + tuple(pairs)
     for axis, ((before, after), n) in enumerate(zip(widths, shape)):
@@ -135,12 +138,33 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
         if mode == "reflect" and max(before, after) >= n:
             raise ValueError(f"pad: reflect needs widths below the size, got {(before, after)} "
                              f"for {where}")
-        if mode == "circular" and (min(before, after) < 0 or max(before, after) > n):
-            raise ValueError(f"pad: circular needs widths from 0 to the size, got "
-                             f"{(before, after)} for {where}")
+        if mode == "circular" and (max(before, after) > n or n - max(-before, 0)
+                                   - max(-after, 0) < max(before, after, 1)):
+            raise ValueError(f"pad: circular needs widths at most the size (after any crop), "
+                             f"got {(before, after)} for {where}")
     if mode == "replicate" or (mode == "reflect" and len(pairs) < 3):
         return _float32_pad(x, widths, mode)  # on torch's CPU autocast float32 list
     return Pad(widths, mode, 0.0 if value is None else float(value))(x)
+
+
+def _check_non_constant(mode: str, shape, length: int, x) -> None:
+    """torch's rules for reflect / replicate / circular: 2, 4 or 6 widths for an input of that
+    many axes + 1 (unbatched) or + 2; reflect and replicate also refuse empty non-batch axes and
+    bool inputs."""
+    if len(shape) not in (length // 2 + 1, length // 2 + 2) or length not in (2, 4, 6):
+        raise NotImplementedError(
+            f"pad: mode {mode!r} pads 1, 2 or 3 last axes of an input with one or two more "
+            f"(2D or 3D input: 2 widths; 3D or 4D: 4; 4D or 5D: 6), got {length} widths for x "
+            f"{shape}, as torch")
+    if mode == "circular":
+        return
+    batched = len(shape) == length // 2 + 2
+    if 0 in shape[1 if batched else 0:]:
+        raise ValueError(f"pad: mode {mode!r} needs non-empty axes (but the batch), got x "
+                         f"{shape}")
+    dtype = x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
+    if np.dtype(dtype) == np.bool_:
+        raise NotImplementedError(f"pad: mode {mode!r} is not implemented for bool, as torch")
 
 
 @autocast_policy(FP32)

@@ -459,8 +459,14 @@ def ceil(x: Tensor) -> Tensor:
     return Step(np.ceil)(x)
 
 
-def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's name
-    """Round to ``decimals`` places, halves to even (as torch.round and numpy); zero gradient."""
+def round(x: Tensor, decimals: int | None = None) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Round to ``decimals`` places, halves to even (as torch.round and numpy); zero gradient.
+    An integer tensor is returned as it is, but only when decimals is not given (as torch)."""
+    kind = np.asarray(x.data if isinstance(x, Tensor) else x).dtype.kind
+    if kind == "b" or (kind in "iu" and decimals is not None):
+        raise TypeError(f"round: not implemented for {np.asarray(getattr(x, 'data', x)).dtype}"
+                        f" tensors{'' if kind == 'b' else ' when decimals is given'}")
+    decimals = 0 if decimals is None else decimals
     if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)):
         raise TypeError(f"round: decimals must be an int, got {decimals!r}")
     return Step(np.round, int(decimals))(x)

@@ -79,10 +79,10 @@ def _fractional_max_pool(nd: int, input, kernel_size, output_size, output_ratio,
     for axis, (n, k, o) in enumerate(zip(spatial, kernel, sizes)):
         if o < 1:
             raise ValueError(f"{name}: output_size must be positive, got {sizes}")
-        if o + k - 1 > n:
+        if o + k - 1 > n - (nd == 3):  # torch's 3-d check is strict, its 2-d one not
             raise ValueError(f"{name}: kernel_size {k} with output size {o} is too large for "
                              f"input size {n} (axis {axis} of {tuple(spatial)}): need output "
-                             "+ kernel - 1 <= input")
+                             f"+ kernel - 1 {'<' if nd == 3 else '<='} input, as torch")
     expected = (batch, channels, nd)
     if _random_samples is None:
         samples = get_rng(rng).random(expected).astype(input.dtype)

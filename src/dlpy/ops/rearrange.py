@@ -371,6 +371,10 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along dim (start may be negative), as torch.narrow."""
     dim = check_dim("narrow", dim, x.ndim)
     size = x.shape[dim]
+    if isinstance(start, Tensor):  # torch's narrow(Tensor start) overload
+        if start.ndim or start.dtype.kind not in "iu":
+            raise TypeError(f"narrow: start must be an 0-dim integral Tensor, got {start!r}")
+        start = int(start.data)
     for what, value in (("start", start), ("length", length)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"narrow: {what} must be an int, got {value!r}")
@@ -523,6 +527,9 @@ def cartesian_prod(*tensors) -> Tensor:
         if np.ndim(as_array(t)) != 1:
             raise ValueError(f"cartesian_prod: expected 1-D tensors, got tensor {i} of shape "
                              f"{np.shape(as_array(t))}")
+    if len({as_array(t).dtype for t in tensors}) > 1:
+        raise TypeError("cartesian_prod: expected tensors of one dtype (meshgrid's rule), got "
+                        f"{[str(as_array(t).dtype) for t in tensors]}")
     if len(tensors) == 1:
         return _tensor(tensors[0]) * 1
     return stack([g.reshape(-1) for g in meshgrid(*tensors, indexing="ij")], 1)
@@ -537,12 +544,16 @@ def combinations(x: Tensor, r: int = 2, with_replacement: bool = False) -> Tenso
         raise ValueError(f"combinations: expected a 1-D tensor, got shape {x.shape}")
     if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
         raise ValueError(f"combinations: r must be a non-negative int, got {r!r}")
+    from dlpy.ops.shape import stack
+
+    if r == 0:
+        return Tensor(np.zeros((0,), dtype=x.dtype))
     pick = itertools.combinations_with_replacement if with_replacement else \
         itertools.combinations
     index = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
-    if r == 0 or index.size == 0:
-        return Tensor(np.zeros((0,) if r == 0 else (0, r), dtype=x.dtype))
-    return x[index]
+    if index.size == 0:
+        return Tensor(np.zeros((0, r), dtype=x.dtype))
+    return stack([x[index[:, j]] for j in range(r)], 1)  # StackBackward0, as torch's
 
 
 def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
@@ -645,18 +656,22 @@ def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's name
 # windows), tile, unflatten, sum_to_size, select and the *_scatter family
 class SlidingWindows(Op):
     """y = the windows x[..., i*step : i*step + size, ...] along dim, the window axis last
-    (torch.Tensor.unfold; a copy);  dx = each window's gradient added back where it came from."""
+    (torch.Tensor.unfold): a view of x's memory, as torch's, read-only where windows overlap
+    (step < size);  dx = each window's gradient added back where it came from."""
 
     complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, dim: int, size: int, step: int):
         self.dim, self.size, self.step = dim, size, step
 
     def forward(self, x):
         self.shape = x.shape
-        windows = np.lib.stride_tricks.sliding_window_view(x, self.size, axis=self.dim)
+        windows = np.lib.stride_tricks.sliding_window_view(
+            x, self.size, axis=self.dim,
+            writeable=x.flags.writeable and (self.step >= self.size or x.shape[self.dim] == 0))
         index = (slice(None),) * self.dim + (slice(None, None, self.step),)
-        return np.ascontiguousarray(windows[index])
+        return windows[index]
 
     def backward(self, grad_output):
         dim, step = self.dim, self.step

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlpy.amp.dtypes import _torch_name, check_float8, float32_compute, refuse_float8
+from dlpy.amp.dtypes import _torch_name, check_float8, float32_compute, refuse_bool, refuse_float8
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import broadcasts_to, real_number
 from dlpy.ops import complex as _complex
@@ -520,17 +520,22 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
     _complex.refuse(name, x)  # complex numbers have no order
     find = np.argmax if op is Max else np.argmin
     indices = np.asarray(find(data, axis=axis, keepdims=keepdims), dtype=np.int64)
-    # index x with `indices` along axis and an arange along every other axis (broadcast to the
-    # result's shape): the values, with GetItem's gradient to those positions only
+    return result(_values_at(x, axis, indices, keepdims, node_name), Tensor(indices))
+
+
+def _values_at(x, axis: int, indices: np.ndarray, keepdims: bool, node_name: str):
+    """x's values at ``indices`` along axis (the result's shape, axis kept or not): x indexed
+    with them and an arange along every other axis, GetItem's gradient going to those
+    positions only, the node named ``node_name`` as torch's (MaxBackward0, ModeBackward0)."""
     index = []
-    for i, n in enumerate(shape):
+    for i, n in enumerate(x.shape):
         if i == axis:
             index.append(indices)
         else:
             at = i if keepdims or i < axis else i - 1  # the axis's place in the result
             index.append(np.arange(n).reshape([-1 if j == at else 1
                                                for j in range(indices.ndim)]))
-    return result(GetItem(tuple(index), node_name)(x), Tensor(indices))
+    return GetItem(tuple(index), node_name)(x)
 
 
 def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
@@ -758,21 +763,40 @@ class Median(Max):
         return y
 
 
+def _lower_nanmedian(x, axis, keepdims):
+    """The lower of the two middle values that are not nan over axes (nan if all are)."""
+    flat = np.moveaxis(x, axis, tuple(range(-len(axis), 0))).reshape(
+        *[n for i, n in enumerate(x.shape) if i not in axis], -1)
+    valid = (~np.isnan(flat)).sum(axis=-1, keepdims=True)
+    y = np.take_along_axis(np.sort(flat, axis=-1), np.maximum(valid - 1, 0) // 2, axis=-1)
+    return y.reshape([1 if i in axis else n for i, n in enumerate(x.shape)])
+
+
+class NanMedian(Median):
+    """y = the lower median of x's values that are not nan, over every axis;  dx = g shared
+    equally among the positions equal to it (the nans when all are nan), as PyTorch's
+    nanmedian()."""
+
+    reduce = staticmethod(_lower_nanmedian)
+    float8_kernel = "median_cpu"
+
+
 def _dim_or_scalar(name, x, dim):
     from dlpy.ops import check_dim
 
     return check_dim(name, dim, x.ndim, scalar_ok=True)
 
 
-def _select(name, x, dim, keepdim, indices) -> ValuesIndices:
-    """x's values at ``indices`` (kept axis of length 1) along dim: the gradient goes there."""
+def _select(name, x, dim, keepdim, indices, node_name) -> ValuesIndices:
+    """x's values at ``indices`` (kept axis of length 1) along dim: the gradient goes there,
+    through a node torch's name (KthvalueBackward0, ...)."""
     result = VALUES_INDICES[name]
     if x.ndim == 0:
-        return result(x * 1, Tensor(np.zeros((), dtype=np.int64)))
-    values = x.gather(dim, indices)
+        return result(GetItem((), node_name)(x), Tensor(np.zeros((), dtype=np.int64)))
     if not keepdim:
-        values, indices = values.squeeze(dim), np.squeeze(indices, dim)
-    return result(values, Tensor(indices.astype(np.int64)))
+        indices = np.squeeze(indices, dim)
+    indices = indices.astype(np.int64)
+    return result(_values_at(x, dim, indices, keepdim, node_name), Tensor(indices))
 
 
 def _median_dim(name, x, dim, keepdim, ignore_nan):
@@ -786,12 +810,14 @@ def _median_dim(name, x, dim, keepdim, ignore_nan):
         k = np.maximum(valid - 1, 0) // 2
     else:  # a row with a nan gives its first nan
         k = np.where(valid < data.shape[dim], valid, (data.shape[dim] - 1) // 2)
-    return _select(name, x, dim, keepdim, np.take_along_axis(order, k, axis=dim))
+    return _select(name, x, dim, keepdim, np.take_along_axis(order, k, axis=dim),
+                   "MedianBackward1" if name == "median" else "NanmedianBackward1")
 
 
 def median(x, dim=None, keepdim=False):
     """torch.median: with no dim the lower median of everything (nan if any is nan); with dim
     (values, indices) of the lower median along it (nan and its index where a row has one)."""
+    refuse_bool("median_cpu" if dim is None else "median_out", x.data)
     if dim is None:
         if x.data.size == 0 and x.data.dtype.kind == "f":  # nan, as torch's
             return Tensor(np.array(np.nan, dtype=x.data.dtype))
@@ -801,9 +827,11 @@ def median(x, dim=None, keepdim=False):
 
 def nanmedian(x, dim=None, keepdim=False):
     """torch.nanmedian: median ignoring nan (nan where a row is all nan)."""
+    refuse_bool("median_cpu" if dim is None else "median_out", x.data)
     if dim is None:
-        valid = x.reshape(-1)[~np.isnan(x.data.reshape(-1))]
-        return median(valid) if valid.shape[0] else median(x)
+        if x.data.size == 0 or x.data.dtype.kind != "f":
+            return median(x)
+        return NanMedian(tuple(range(x.ndim)), False)(x)
     return _median_dim("nanmedian", x, dim, keepdim, ignore_nan=True)
 
 
@@ -815,9 +843,11 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
         raise ValueError(f"kthvalue: k must be an int in [1, {size}], got {k!r}")
     data = x.data if x.ndim else x.data.reshape(1)
-    if data.itemsize == 1:  # float8: torch refuses
+    if data.itemsize == 1:  # float8 and bool: torch refuses
         check_float8("kthvalue_cpu", data)
-    return _select("kthvalue", x, dim, keepdim, kthvalue_indices(data, k, dim))
+        refuse_bool("kthvalue_cpu", data)
+    return _select("kthvalue", x, dim, keepdim, kthvalue_indices(data, k, dim),
+                   "KthvalueBackward0")
 
 
 def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
@@ -833,7 +863,7 @@ def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
         best = values[np.argmax(counts)]
         found[r] = np.flatnonzero(row == best)[-1]
     indices = np.expand_dims(found.reshape(data.shape[:-1]), dim) if x.ndim else found
-    return _select("mode", x, dim, keepdim, indices)
+    return _select("mode", x, dim, keepdim, indices, "ModeBackward0")
 
 
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")

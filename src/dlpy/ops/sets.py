@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlpy.amp.dtypes import check_float8
+from dlpy.amp.dtypes import check_float8, refuse_bool
 from dlpy.ops import check_dim, real_number
 from dlpy.tensor import Tensor
 
@@ -77,13 +77,17 @@ def bincount(x, weights=None, minlength: int = 0) -> Tensor:
     if isinstance(minlength, bool) or not isinstance(minlength, (int, np.integer)) \
             or minlength < 0:
         raise ValueError(f"bincount: minlength must be a non-negative int, got {minlength!r}")
-    if weights is None:
+    if weights is None or data.size == 0:  # an empty x counts in int64, weights or not
+        if weights is not None and _data(weights).shape != data.shape:
+            raise ValueError(f"bincount: weights must have x's shape {data.shape}, got "
+                             f"{_data(weights).shape}")
         return Tensor(np.bincount(data, minlength=minlength).astype(np.int64))
     w = _data(weights)
     if w.shape != data.shape:
         raise ValueError(f"bincount: weights must have x's shape {data.shape}, got {w.shape}")
+    # float32 weights sum in float32, any other dtype in float64, as torch's
     return Tensor(np.bincount(data, w, minlength=minlength).astype(
-        w.dtype if w.dtype.kind == "f" else np.float64))
+        np.float32 if w.dtype == np.float32 else np.float64))
 
 
 def histc(x, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
@@ -125,6 +129,8 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
     serves every value; an N-D one pairs its rows with values' rows."""
     side = _side("searchsorted", right, side)
     seq, vals = _data(sorted_sequence), _data(values)
+    if seq.dtype == np.bool_ and vals.dtype == np.bool_:
+        refuse_bool("searchsorted_out_cpu", seq)
     order = None if sorter is None else _data(sorter).astype(np.int64)
     if seq.ndim <= 1:
         out = np.searchsorted(seq, vals, side=side, sorter=order)
@@ -137,6 +143,9 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
         out = np.stack([np.searchsorted(r, v, side=side,
                                         sorter=None if orows is None else orows[i])
                         for i, (r, v) in enumerate(zip(rows, vrows))]).reshape(vals.shape)
+    if vals.dtype.kind == "f" and seq.dtype.kind == "f" and np.isnan(seq).any():
+        # torch's binary search never stops at nan: a nan value lands after the whole row
+        out = np.where(np.isnan(vals), seq.shape[-1], out)
     return Tensor(np.asarray(out).astype(np.int32 if out_int32 else np.int64))
 
 

@@ -276,20 +276,92 @@ def swapaxes(x, axis1, axis2):
     return Transpose(tuple(axes))(x)
 
 
+_INDEX_DTYPES = frozenset(np.dtype(d) for d in (np.int64, np.int32, np.uint8, np.bool_))
+
+
+def _list_is_tuple(index: list) -> bool:
+    """torch's (and old numpy's) rule: a short list holding a sequence, slice, tensor, None or
+    Ellipsis is a tuple of indices (x[[[0, 1], [2, 2]]] is x[[0, 1], [2, 2]])."""
+    return len(index) < 32 and any(
+        i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor, np.ndarray))
+        for i in index)
+
+
+def _plain_item(item):
+    if isinstance(item, Tensor):
+        array = item.data
+        if array.dtype not in _INDEX_DTYPES:
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors, "
+                             f"got {array.dtype}")
+        if array.dtype == np.uint8:  # torch's legacy byte mask
+            return array.astype(bool)
+        if array.ndim == 0 and array.dtype.kind == "i":  # torch selects with a 0-d index
+            return int(array)
+        return array
+    if isinstance(item, list):
+        array = np.asarray(item)
+        return array.astype(np.int64) if array.size == 0 else array
+    return item  # (a negative step is dlpy's, numpy's: torch refuses it)
+
+
 def _plain_index(index):
-    """Tensors and lists inside an index become numpy arrays."""
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
-    if isinstance(index, tuple):
-        return tuple(_plain_index(i) for i in index)
-    return index
+    """A torch index as numpy's: tensors and lists become arrays (a list holding a sequence, a
+    slice or a tensor is a tuple of indices), a 0-d integer tensor an int, a uint8 tensor a
+    mask; other index dtypes are refused, and of several Ellipses only the first counts, as
+    torch's."""
+    if type(index) is tuple:
+        items = index
+    elif type(index) is list and _list_is_tuple(index):
+        items = tuple(index)
+    else:
+        return _plain_item(index)
+    out, ellipsis = [], False
+    for item in items:
+        if item is Ellipsis:
+            if ellipsis:
+                continue
+            ellipsis = True
+        out.append(_plain_item(item))
+    return tuple(out)
+
+
+def _torch_order(index: tuple, ndim: int):
+    """(basic, advanced): torch applies ints, slices, None and Ellipsis first and the index
+    arrays to what is left, so x[0, :, [1, 2]] keeps the indexed axis where the array stands
+    (numpy counts the int as an index array and moves the axis to the front); None when
+    numpy's placement is already torch's."""
+    if all(type(i) in (slice, np.ndarray) for i in index):
+        return None
+    used = sum(i.ndim if type(i) is np.ndarray and i.dtype == bool else
+               0 if i is None or i is Ellipsis or type(i) is bool else 1 for i in index)
+    basic, advanced = [], []
+    for item in index:
+        if item is Ellipsis:
+            basic += [slice(None)] * (ndim - used)
+            advanced += [slice(None)] * (ndim - used)
+        elif type(item) is bool or (type(item) is np.ndarray and item.ndim == 0
+                                    and item.dtype == bool):
+            basic.append(None)  # torch: a new axis, indexed by [0] (True) or [] (False)
+            advanced.append(np.zeros(1 if item else 0, dtype=np.int64))
+        elif type(item) is np.ndarray:
+            basic += [slice(None)] * (item.ndim if item.dtype == bool else 1)
+            advanced.append(item)
+        else:  # an int (no axis left), a slice or None
+            basic.append(item)
+            if item is None or type(item) is slice:
+                advanced.append(slice(None))
+    return tuple(basic), tuple(advanced)
 
 
 def getitem(x, index):
     index = _plain_index(index)
     try:
+        if type(index) is tuple and np.ndarray in map(type, index):
+            split = _torch_order(index, len(_shape_of(x)))
+            if split is not None:
+                basic, advanced = split
+                y = GetItem(basic)(x) if any(i != slice(None) for i in basic) else x
+                return GetItem(advanced)(y)
         return GetItem(index)(x)
     except (IndexError, TypeError, ValueError) as err:
         raise IndexError(

@@ -223,10 +223,25 @@ def hann_window(window_length: int, periodic: bool = True, *, dtype=None,
                    _cosines(0.5, 0.5))
 
 
-def hamming_window(window_length: int, periodic: bool = True, alpha: float = 0.54,
-                   beta: float = 0.46, *, dtype=None, device=None,
+def _in_order(name: str, **given) -> None:
+    """torch's window overloads take their optional arguments in order: one may be given only
+    when each before it is (kaiser_window(8, beta=5.0) needs periodic too)."""
+    names = list(given)
+    for before, after in zip(names, names[1:]):
+        if given[after] is not None and given[before] is None:
+            raise TypeError(f"{name}: {after} is given, so {before} must be too (torch's "
+                            f"overloads take {', '.join(names)} in that order)")
+
+
+def hamming_window(window_length: int, periodic: bool | None = None, alpha: float | None = None,
+                   beta: float | None = None, *, dtype=None, device=None,
                    requires_grad: bool = False) -> Tensor:
-    """alpha - beta cos(2 pi n / (N - 1)) (torch.hamming_window)."""
+    """alpha - beta cos(2 pi n / (N - 1)) (torch.hamming_window; periodic True, alpha 0.54 and
+    beta 0.46 by default)."""
+    _in_order("hamming_window", periodic=periodic, alpha=alpha, beta=beta)
+    periodic = True if periodic is None else periodic
+    alpha = 0.54 if alpha is None else alpha
+    beta = 0.46 if beta is None else beta
     return _window("hamming_window", window_length, periodic, dtype, requires_grad, device,
                    _cosines(float(alpha), float(beta)))
 
@@ -245,10 +260,13 @@ def bartlett_window(window_length: int, periodic: bool = True, *, dtype=None,
                    lambda n, size: 1 - np.abs(2 * n / (size - 1) - 1))
 
 
-def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0, *,
-                  dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """I0(beta sqrt(1 - (2 n / (N - 1) - 1)^2)) / I0(beta)."""
-    beta = float(beta)
+def kaiser_window(window_length: int, periodic: bool | None = None, beta: float | None = None,
+                  *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """I0(beta sqrt(1 - (2 n / (N - 1) - 1)^2)) / I0(beta) (periodic True, beta 12 by
+    default)."""
+    _in_order("kaiser_window", periodic=periodic, beta=beta)
+    periodic = True if periodic is None else periodic
+    beta = 12.0 if beta is None else float(beta)
     return _window("kaiser_window", window_length, periodic, dtype, requires_grad, device,
                    lambda n, size: np.i0(beta * np.sqrt(np.clip(
                        1 - (2 * n / (size - 1) - 1) ** 2, 0, None))) / np.i0(beta))
@@ -264,6 +282,8 @@ def _pad_last(x: Tensor, before: int, after: int, mode: str) -> Tensor:
     if x.data.dtype.kind == "c":
         return complex(_pad_last(real(x), before, after, mode),
                        _pad_last(imag(x), before, after, mode))
+    if x.ndim == 1 and mode != "constant":  # F.pad's other modes need (C, L) or (N, C, L)
+        return pad(x.reshape(1, -1), (before, after), mode).reshape(-1)
     return pad(x, (before, after), mode)
 
 

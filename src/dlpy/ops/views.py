@@ -27,9 +27,14 @@ def element_addresses(array: np.ndarray) -> np.ndarray:
 
 
 def repeats_elements(array: np.ndarray) -> bool:
-    """Whether some elements of ``array`` share memory (an axis of stride 0: an expanded or
-    broadcast view)."""
-    return any(stride == 0 and size > 1 for size, stride in zip(array.shape, array.strides))
+    """Whether some elements of ``array`` share memory: an axis of stride 0 (an expanded or
+    broadcast view), or, for a read-only array, overlapping windows (unfold, as_strided)."""
+    if any(stride == 0 and size > 1 for size, stride in zip(array.shape, array.strides)):
+        return True
+    if array.flags.writeable or array.size < 2:
+        return False
+    addresses = element_addresses(array).reshape(-1)
+    return np.unique(addresses).size != addresses.size
 
 
 def positions(base: np.ndarray, view: np.ndarray) -> np.ndarray | None:
@@ -132,3 +137,39 @@ class ViewOfBase(Op):
         shape = self.base.shape
         flat = IndexAdd(self.positions, (int(np.prod(shape)),))(grad_output)
         return flat.reshape(shape), None
+
+
+class AsStrided(Op):
+    """y[i] = x.flat[offset + sum_k i_k stride_k] (torch.as_strided): a view of x's memory
+    when x is C-contiguous (x's storage order; read-only where windows overlap), else a copy
+    over x's row-major elements;  dx = g added back at those positions (overlaps add up)."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
+    def __init__(self, index: np.ndarray, size: tuple, stride: tuple, offset: int):
+        self.index, self.size, self.stride, self.offset = index, size, stride, offset
+        self.overlaps = np.unique(index).size != index.size
+
+    def forward(self, x):
+        self.shape = x.shape
+        if not x.flags.c_contiguous:
+            return x.reshape(-1)[self.index]
+        return np.lib.stride_tricks.as_strided(
+            x.reshape(-1)[self.offset:], shape=self.size,
+            strides=tuple(step * x.itemsize for step in self.stride),
+            writeable=x.flags.writeable and not self.overlaps)
+
+    def backward(self, grad_output):
+        grad = np.zeros(int(np.prod(self.shape)), dtype=grad_output.dtype)
+        if self.overlaps:
+            np.add.at(grad, self.index, grad_output)
+        else:
+            grad[self.index] = grad_output
+        return (grad.reshape(self.shape),)
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.shape import IndexAdd
+
+        flat = IndexAdd(self.index, (int(np.prod(self.shape)),))(grad_output)
+        return (flat.reshape(self.shape),)

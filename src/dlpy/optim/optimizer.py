@@ -1184,9 +1184,12 @@ def norm_power(arrays: list[np.ndarray], norm_type: float) -> float:
     part of a total norm that adds up over pieces."""
     if norm_type == math.inf:
         return max((float(np.max(np.abs(g))) for g in arrays if g.size), default=0.0)
+    if norm_type == -math.inf:
+        return min((float(np.min(np.abs(g))) for g in arrays if g.size), default=math.inf)
     if norm_type == 2.0:
         return sum(float(np.vdot(g, g).real) for g in arrays)
-    return sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in arrays)
+    with np.errstate(divide="ignore"):  # a negative order: |0|^p is inf, as torch's
+        return sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in arrays)
 
 
 def split_pieces(params: Iterable[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
@@ -1205,14 +1208,22 @@ def total_norm(arrays: list[np.ndarray], norm_type: float, owner: str,
     absolute value); 0 for none. ``pieces``: sharded parameters (DTensors) whose whole
     gradients count too, their pieces' parts combined over the ranks (collectives: every rank
     must call it). clip_grad_norm and nn.utils.get_total_norm share it."""
-    norm_type = float(norm_type)
-    if not norm_type > 0:  # also NaN
-        raise ValueError(f"{owner}: norm_type must be > 0 (or inf), got {norm_type}")
+    try:
+        norm_type = float(norm_type)  # 'inf' too, as torch's
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: norm_type must be a number, got {norm_type!r}") from None
+    if math.isnan(norm_type) or (norm_type <= 0 and pieces):
+        raise ValueError(f"{owner}: norm_type must be a number (> 0 for sharded gradients), "
+                         f"got {norm_type}")
+    if not arrays and not pieces:
+        return 0.0
+    if norm_type == 0:  # torch's two stages: each tensor's count of non-zeros, then their count
+        return float(sum(bool(np.count_nonzero(g)) for g in arrays))
     part = norm_power(arrays, norm_type)
     if pieces:
         shared = type(pieces[0]).grad_norm_power(pieces, norm_type)
         part = max(part, shared) if norm_type == math.inf else part + shared
-    if norm_type == math.inf:
+    if abs(norm_type) == math.inf:
         return part
     return math.sqrt(part) if norm_type == 2.0 else part ** (1.0 / norm_type)
 
