@@ -147,3 +147,42 @@ def test_complex_random_draws_fill_both_parts_as_torch():
     assert like.dtype == np.complex64 and np.abs(like.imag).max() > 0
     like = dlpy.rand_like(dlpy.zeros(1000, dtype=dlpy.complex64)).data
     assert np.abs(like.imag).max() > 0
+
+
+def test_numpy_sources_torch_refuses():
+    # torch's from_numpy / as_tensor / asarray / tensor cannot hold these arrays
+    for make in (dlpy.from_numpy, dlpy.as_tensor, dlpy.asarray, dlpy.tensor):
+        with pytest.raises(ValueError, match=r"byte order different from the native"):
+            make(np.array([1, 2], dtype=">i4"))
+        with pytest.raises(ValueError, match=r"stride in the given numpy array is negative"):
+            make(np.arange(4)[::-1])
+    flipped = dlpy.tensor([1.0, 2.0]).flip(0)
+    assert dlpy.tensor(flipped).tolist() == [2.0, 1.0]  # a tensor's own array is fine
+    with pytest.raises(ValueError, match=r"asarray: can't alias int64 data into dtype float32"):
+        dlpy.asarray(np.array([1, 2]), dtype=np.float32, copy=False)
+    with pytest.raises(ValueError, match=r"asarray: can't alias arbitrary sequence"):
+        dlpy.asarray([1, 2], copy=False)
+
+
+def test_tensor_reads_numpy_scalars_and_tensors_in_lists_as_torch():
+    assert dlpy.tensor([np.float16(1.5), 2]).dtype == np.float16
+    assert dlpy.tensor([1.5, np.float64(2)]).dtype == np.float64
+    assert dlpy.tensor([dlpy.tensor(1.5, dtype=np.float64), 2.5]).dtype == np.float64
+    assert dlpy.tensor([dlpy.tensor([1.0]), dlpy.tensor([2.0])]).shape == (2,)
+    with pytest.raises(ValueError, match=r"only one element tensors"):
+        dlpy.tensor([dlpy.tensor([1.0, 2.0]), dlpy.tensor([3.0, 4.0])])
+
+
+def test_size_forms_and_like_inputs():
+    assert dlpy.zeros(size=(2, 3)).shape == (2, 3)
+    assert dlpy.empty(dlpy.tensor(3)).shape == (3,)
+    with pytest.raises(TypeError, match=r"zeros: got the sizes both positionally and as size="):
+        dlpy.zeros(2, size=(3,))
+    with pytest.raises(TypeError, match=r"zeros: the sizes must be ints, got float"):
+        dlpy.zeros(2.5)
+    with pytest.raises(TypeError, match=r"ones_like: argument 'input' must be Tensor, not list"):
+        dlpy.ones_like([1, 2])
+    assert dlpy.arange(end=3).tolist() == [0, 1, 2]
+    assert dlpy.arange(dlpy.tensor(3)).dtype == np.int64
+    assert dlpy.linspace(0, 1j, 3).dtype == np.complex64
+    assert dlpy.Tensor().shape == (0,) and dlpy.Tensor().dtype == np.float32

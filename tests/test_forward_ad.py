@@ -498,3 +498,24 @@ def test_errors_as_torch():
     with pytest.raises(TypeError, match=r"jvp: primals\[0\] has dtype int64"):
         jvp(F.sin, (Tensor(np.arange(2)),), (x,))
     assert not fwAD.active()
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_a_change_through_a_view_reaches_its_bases_tangent(requires_grad):
+    # torch's tangents are views of their base's: here the base's tangent takes the view's
+    p = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    v = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    w = np.array([2.0, -1.0, 0.5])
+    with fwAD.dual_level():
+        x = fwAD.make_dual(t(p, requires_grad), t(v))
+        y = x * x
+        y[1].mul_(t(w))
+        y.t()[0].add_(x[0, :2])  # through a view of a view
+        y[:, 1:].mul_(3)
+        value, tangent = fwAD.unpack_dual(y)
+    want = 2 * p * v
+    want[1] *= w
+    want[:, 0] += v[0, :2]
+    want[:, 1:] *= 3
+    np.testing.assert_allclose(tangent.data, want, rtol=1e-14)
+    assert value.data[1, 1] == -75.0

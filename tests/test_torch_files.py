@@ -176,7 +176,16 @@ def test_save_a_whole_module_and_load_it_with_weights_only_false(tmp_path):
 
 def test_arguments_are_checked():
     with pytest.raises(TypeError, match=r"load: map_location must be None"):
-        dlpy.load(FIXTURES / "mlp.pt", map_location=lambda s, loc: s)
+        dlpy.load(FIXTURES / "mlp.pt", map_location=3)
+    with pytest.raises(TypeError, match=r"load: map_location returned a int, expected the "
+                                        r"storage"):
+        dlpy.load(FIXTURES / "mlp.pt", map_location=lambda storage, location: 1)
+    with pytest.raises(ZeroDivisionError):  # the function's own error, as it is
+        dlpy.load(FIXTURES / "mlp.pt", map_location=lambda storage, location: 1 / 0)
+    locations = []
+    state = dlpy.load(FIXTURES / "mlp.pt",
+                      map_location=lambda storage, location: locations.append(location))
+    assert set(locations) == {"cpu"} and "row" in state
     with pytest.raises(TypeError, match=r"load: weights_only must be True or False"):
         dlpy.load(FIXTURES / "mlp.pt", weights_only="yes")
     state = dlpy.load(FIXTURES / "mlp.pt", map_location="cpu", weights_only=False)
@@ -306,3 +315,50 @@ def test_an_optimiser_state_round_trips_through_save_and_load(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
+
+
+def test_an_object_met_twice_loads_as_one_and_dtypes_round_trip():
+    """torch's pickle memo: a tensor, list or dict saved under two names loads as one object
+    (in torch too); a dtype is written as torch's global (torch.load reads it)."""
+    x, shared = dlpy.arange(3.0), {"k": [1]}
+    buffer = io.BytesIO()
+    dlpy.save({"a": x, "b": [x], "c": shared, "d": shared, "dt": dlpy.float16,
+               "many": [[i] for i in range(300)]}, buffer)
+    buffer.seek(0)
+    back = dlpy.load(buffer)
+    assert back["a"] is back["b"][0] and back["c"] is back["d"]
+    assert back["dt"] == np.float16 and back["many"][299] == [299]
+    buffer.seek(0, io.SEEK_END)  # torch reads from the file's position: here, nothing
+    with pytest.raises(EOFError, match=r"nothing to read at position \d+ .*seek\(0\)"):
+        dlpy.load(buffer)
+
+
+class Safe:
+    def __init__(self, value):
+        self.value = value
+
+
+def test_safe_globals_let_weights_only_build_a_class():
+    buffer = io.BytesIO()
+    dlpy.save(Safe(dlpy.ones(2)), buffer)
+    with pytest.raises(UnpicklingError, match=r"test_torch_files\.Safe"):
+        dlpy.load(io.BytesIO(buffer.getvalue()))
+    with serialization.safe_globals([Safe]):
+        assert Safe in serialization.get_safe_globals()
+        back = dlpy.load(io.BytesIO(buffer.getvalue()))
+    assert type(back) is Safe and back.value.tolist() == [1.0, 1.0]
+    assert Safe not in serialization.get_safe_globals()
+    serialization.add_safe_globals([Safe])
+    try:
+        assert type(dlpy.load(io.BytesIO(buffer.getvalue()))) is Safe
+    finally:
+        serialization.clear_safe_globals()
+    with pytest.raises(UnpicklingError):
+        dlpy.load(io.BytesIO(buffer.getvalue()))
+
+
+def test_storage_offset_of_a_loaded_slice():
+    buffer = io.BytesIO()
+    dlpy.save(dlpy.arange(6.0)[2:], buffer)
+    buffer.seek(0)
+    assert dlpy.load(buffer).storage_offset() == 2

@@ -383,6 +383,7 @@ def save(obj, f, pickle_module=None, pickle_protocol: int = 2) -> None:
 
 
 __all__ += ["load", "save"]
+_LAZY += ("serialization",)  # torch.serialization.add_safe_globals & co.
 
 # sparse tensors (dlpy/sparse_tensor.py): the COO / CSR constructors and layouts at the top
 # level, torch.sparse's functions in dlpy.sparse (imported on first use), and the top-level

@@ -49,13 +49,43 @@ def _laid_like(name: str, values: np.ndarray, like: np.ndarray, memory_format) -
     return laid_out(values, fmt)
 
 
-def _shape(name: str, shape) -> tuple[int, ...]:
+def _shape(name: str, shape, size=None) -> tuple[int, ...]:
+    """The sizes given as ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(size=(2, 3))``
+    (ints, or one-value integer tensors, as torch's)."""
+    if size is not None:
+        if shape:
+            raise TypeError(f"{name}: got the sizes both positionally and as size=")
+        if not isinstance(size, (tuple, list)):
+            raise TypeError(f"{name}: size must be a tuple of ints, got "
+                            f"{type(size).__name__}")
+        shape = (size,)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0
-               for n in shape):
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in shape):
+        shape = tuple(_index(name, n) for n in shape)
+    if any(n < 0 for n in shape):
         raise ValueError(f"{name}: the shape must be non-negative ints, got {shape}")
     return tuple(int(n) for n in shape)
+
+
+def _index(name: str, n) -> int:
+    """A size that is not an int: a one-value integer tensor's value, else torch's TypeError."""
+    if isinstance(n, Tensor) and n.data.size == 1 and n.data.dtype.kind in "iu":
+        return int(n.data.reshape(()))
+    raise TypeError(f"{name}: the sizes must be ints, got {type(n).__name__}")
+
+
+def numpy_source(array: np.ndarray) -> np.ndarray:
+    """``array`` if torch can read it (from_numpy, as_tensor, asarray, tensor), else torch's
+    ValueError: a byte order other than the machine's, or a negative stride."""
+    if not array.dtype.isnative:
+        raise ValueError("given numpy array has byte order different from the native byte "
+                         "order. Conversion between byte orders is currently not supported.")
+    if any(stride < 0 for stride in array.strides):
+        raise ValueError("At least one stride in the given numpy array is negative, and tensors "
+                         "with negative strides are not currently supported. (You can probably "
+                         "work around this by making a copy of your array with array.copy().)")
+    return array
 
 
 def tensor(data, dtype=None, requires_grad: bool = False, *,
@@ -72,6 +102,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
                       ".requires_grad_(True), rather than torch.tensor(sourceTensor).",
                       UserWarning, stacklevel=2)  # torch's words
         data = data.data
+    elif isinstance(data, np.ndarray):
+        numpy_source(data)
     if isinstance(data, np.ndarray):
         array = narrow_float(data, np.dtype(dtype)) if dtype is not None and is_narrow_float(
             dtype) else np.array(data, dtype=dtype, copy=True)
@@ -108,18 +140,18 @@ def _ragged(data, dim: int = 0) -> str:
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False,
-          device=None, pin_memory: bool = False) -> Tensor:
+          device=None, pin_memory: bool = False, size=None) -> Tensor:
     """``zeros(2, 3)`` or ``zeros((2, 3))``, of the default dtype unless ``dtype`` (as every
     float creation function here)."""
     _place("zeros", device, pin_memory)
-    return Tensor(np.zeros(_shape("zeros", shape), dtype=default_dtype(dtype)),
+    return Tensor(np.zeros(_shape("zeros", shape, size), dtype=default_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False,
-         device=None, pin_memory: bool = False) -> Tensor:
+         device=None, pin_memory: bool = False, size=None) -> Tensor:
     _place("ones", device, pin_memory)
-    return Tensor(np.ones(_shape("ones", shape), dtype=default_dtype(dtype)),
+    return Tensor(np.ones(_shape("ones", shape, size), dtype=default_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
@@ -134,13 +166,18 @@ def randn(*shape, dtype=None, requires_grad: bool = False,
     return Tensor(values, requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, *,
+def arange(start=None, end=None, step=1, dtype=None, requires_grad: bool = False, *,
            device=None, pin_memory: bool = False) -> Tensor:
-    """``arange(5)`` or ``arange(start, end, step)``: int64 for int arguments, else the
-    default dtype."""
+    """``arange(5)``, ``arange(end=5)`` or ``arange(start, end, step)`` (numbers or one-value
+    tensors): int64 for int arguments, else the default dtype."""
     _place("arange", device, pin_memory)
     if end is None:
+        if start is None:
+            raise TypeError("arange: expected arange(end) or arange(start, end, step)")
         start, end = 0, start
+    elif start is None:
+        start = 0
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if step == 0:
         raise ValueError("arange: step must not be zero")
     if (end < start) if step > 0 else (end > start):
@@ -163,9 +200,14 @@ def _generator(name: str, generator, rng) -> np.random.Generator:
     return get_rng(chosen)
 
 
-def _data(x) -> np.ndarray:
-    """The array of a tensor (or of what Tensor() makes of a list or an array)."""
-    return x.data if isinstance(x, Tensor) else Tensor(x).data
+def _data(x, name: str = "") -> np.ndarray:
+    """The array of a ``*_like`` function's tensor (a numpy array is taken as it is); a list or
+    a number is torch's TypeError."""
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, np.ndarray):
+        return x
+    raise TypeError(f"{name}: argument 'input' must be Tensor, not {type(x).__name__}")
 
 
 def _count(name: str, what: str, value) -> int:
@@ -233,7 +275,7 @@ def zeros_like(x, dtype=None, requires_grad: bool = False, *, device=None,
                pin_memory: bool = False, memory_format=None) -> Tensor:
     """Zeros of x's shape and dtype (or ``dtype``), in x's memory order (``memory_format``)."""
     _place("zeros_like", device, pin_memory)
-    data = _data(x)
+    data = _data(x, "zeros_like")
     values = np.zeros(data.shape, dtype=data.dtype if dtype is None else dtype)
     return Tensor(_laid_like("zeros_like", values, data, memory_format),
                   requires_grad=requires_grad)
@@ -242,7 +284,7 @@ def zeros_like(x, dtype=None, requires_grad: bool = False, *, device=None,
 def ones_like(x, dtype=None, requires_grad: bool = False, *, device=None,
               pin_memory: bool = False, memory_format=None) -> Tensor:
     _place("ones_like", device, pin_memory)
-    data = _data(x)
+    data = _data(x, "ones_like")
     values = np.ones(data.shape, dtype=data.dtype if dtype is None else dtype)
     return Tensor(_laid_like("ones_like", values, data, memory_format),
                   requires_grad=requires_grad)
@@ -264,7 +306,7 @@ def full_like(x, fill_value, dtype=None, requires_grad: bool = False, *, device=
               pin_memory: bool = False, memory_format=None) -> Tensor:
     """``fill_value`` in x's shape and dtype (or ``dtype``)."""
     _place("full_like", device, pin_memory)
-    data = _data(x)
+    data = _data(x, "full_like")
     value = _fill_value("full_like", fill_value)
     dtype = data.dtype if dtype is None else dtype
     value = _checked("full_like", value, dtype)
@@ -274,10 +316,10 @@ def full_like(x, fill_value, dtype=None, requires_grad: bool = False, *, device=
 
 
 def empty(*shape, dtype=None, requires_grad: bool = False,
-          device=None, pin_memory: bool = False) -> Tensor:
+          device=None, pin_memory: bool = False, size=None) -> Tensor:
     """torch.empty: here zeros (numpy's uninitialised memory saves nothing worth the surprise)."""
     _place("empty", device, pin_memory)
-    return Tensor(np.zeros(_shape("empty", shape), dtype=default_dtype(dtype)),
+    return Tensor(np.zeros(_shape("empty", shape, size), dtype=default_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
@@ -292,9 +334,17 @@ def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, *
 
 def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, *,
              device=None, pin_memory: bool = False) -> Tensor:
-    """``steps`` evenly spaced values from start to end, both included (computed in float64)."""
+    """``steps`` evenly spaced values from start to end, both included (computed in float64;
+    complex ends give the default complex dtype)."""
     _place("linspace", device, pin_memory)
     steps = _count("linspace", "steps", steps)
+    if any(isinstance(v, (complex, np.complexfloating)) or (
+            isinstance(v, Tensor) and v.dtype.kind == "c") for v in (start, end)):
+        dtype = default_complex_dtype() if dtype is None else np.dtype(dtype)
+        if dtype.kind != "c":
+            raise RuntimeError(f"linspace: complex ends can't be safely cast to {dtype}")
+        values = np.linspace(complex(start), complex(end), steps, dtype=np.complex128)
+        return Tensor(values.astype(dtype), requires_grad=requires_grad)
     values = np.linspace(float(start), float(end), steps, dtype=np.float64)
     return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
 
@@ -349,7 +399,7 @@ def rand_like(x, dtype=None, requires_grad: bool = False,
               rng: np.random.Generator | None = None,
               device=None, pin_memory: bool = False, *, memory_format=None) -> Tensor:
     _place("rand_like", device, pin_memory)
-    data = _data(x)
+    data = _data(x, "rand_like")
     values = _uniform("rand_like", data.shape, data.dtype if dtype is None else dtype,
                       generator, rng)
     return Tensor(_laid_like("rand_like", values, data, memory_format),
@@ -361,7 +411,7 @@ def randn_like(x, dtype=None, requires_grad: bool = False,
                rng: np.random.Generator | None = None,
                device=None, pin_memory: bool = False, *, memory_format=None) -> Tensor:
     _place("randn_like", device, pin_memory)
-    data = _data(x)
+    data = _data(x, "randn_like")
     values = _normal("randn_like", data.shape, data.dtype if dtype is None else dtype,
                      generator, rng)
     return Tensor(_laid_like("randn_like", values, data, memory_format),

@@ -44,6 +44,7 @@ import numpy as np
 
 from dlpy import autograd_function as _functions
 from dlpy.autograd_function import swap_call_sites
+from dlpy.ops import views as _views
 from dlpy.ops.arithmetic import Identity, cast
 from dlpy.ops.rearrange import expand
 from dlpy.tensor import (
@@ -255,13 +256,18 @@ def _following(tensor: Tensor, compute, operands: tuple):
     tangents of its new value (the op's JVP, as torch's forward AD; zeros where only the old
     value had one: ``zero_``, ``copy_`` of a constant), or None when no visible level has a
     tangent to follow. Tangents are replaced, not written into: the tangent given to make_dual
-    and the tangents of tensors this one views are left as they were (torch updates both)."""
+    is left as it was (torch writes into it). A view's change reaches its base's tangent (the
+    base's with the view's elements replaced, as the values); the base's other views keep
+    theirs (torch's see the change)."""
     if not _visible or tensor.dtype.kind != "f":
         return None
     levels = [level for level in range(1, _visible + 1) if any(
         isinstance(x, Tensor) and tangent_of(x, level) is not None for x in (tensor, *operands))]
     if not levels:
         return None
+
+    base = tensor._base
+    where = None if base is None else _views.positions(base.data, tensor.data)
 
     def tracked(x, *args):
         if x is not tensor:  # rebased: x is the stand-in holding the old value
@@ -274,6 +280,10 @@ def _following(tensor: Tensor, compute, operands: tuple):
             if tangent.dtype != tensor.dtype:
                 tangent = cast(tangent, tensor.dtype)
             _set_tangent(tensor, tangent, level)
+            if where is not None:  # the base's tangent takes the view's at its elements
+                old = tangent_of(base, level)
+                _set_tangent(base, _views.CopySlices(where)(
+                    zeros_like(base) if old is None else old, tangent), level)
         return value
 
     return tracked

@@ -14,6 +14,7 @@ from dlpy.ops import complex as _complex
 from dlpy.ops import conv as _conv
 from dlpy.ops import loss as _loss
 from dlpy.ops import real_number as _real_number
+from dlpy.ops import rearrange as _rearrange
 from dlpy.ops import resample as _resample
 from dlpy.ops import sparse as _sparse
 from dlpy.ops.activation import (
@@ -159,7 +160,7 @@ from dlpy.ops.shape import (
 )
 from dlpy.ops.softmax import log_softmax, softmax
 from dlpy.ops.sparse import SparseRows, sparse_linear
-from dlpy.tensor import Tensor, as_array
+from dlpy.tensor import Tensor, as_array, is_grad_enabled
 
 __all__ = [
     "abs", "adaptive_avg_pool2d", "add", "amax", "amin", "avg_pool2d", "batch_norm",
@@ -482,12 +483,23 @@ def _dim(name: str, dim, ndim: int) -> int:
     return int(dim) % ndim
 
 
-def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
+              out: Tensor | None = None) -> Tensor:
     """x / max(norm_p(x along dim), eps): unit vectors along dim, as torch's F.normalize; a zero
-    vector stays zero (with gradient 1 / eps, as PyTorch)."""
-    dim = _dim("normalize", dim, x.ndim)
-    eps = _real_number("normalize", "eps", eps)
-    return x / clamp(norm(x, p, dim, keepdims=True), min=eps)
+    vector stays zero (with gradient 1 / eps, as PyTorch). A 0-d x takes dim 0 or -1, as torch;
+    ``out``: written there and returned."""
+    if x.ndim == 0:
+        _dim("normalize", dim, 1)
+        result = normalize(x.reshape(1), p, 0, eps).reshape(())
+    else:
+        dim = _dim("normalize", dim, x.ndim)
+        eps = _real_number("normalize", "eps", eps)
+        result = x / clamp(norm(x, p, dim, keepdims=True), min=eps)
+    if out is None:
+        return result
+    from dlpy.torch_functions import write_out
+
+    return write_out("normalize", result, out)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
@@ -500,10 +512,12 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     except ValueError:
         raise ValueError(f"cosine_similarity: shapes {shapes[0]} and {shapes[1]} cannot be "
                          f"broadcast together") from None
-    dim = _dim("cosine_similarity", dim, len(shape))
+    dim = _dim("cosine_similarity", dim, len(shape) or 1)
     # a numpy operand is a constant of the other's dtype (two arrays: Tensor's own rules)
     dtype = next((v.dtype for v in (x1, x2) if isinstance(v, Tensor)), None)
     x1, x2 = (v if isinstance(v, Tensor) else Tensor(v, dtype=dtype) for v in (x1, x2))
+    if not shape:  # two scalars: one-element vectors along dim 0 (or -1), as torch
+        return cosine_similarity(x1.reshape(1), x2.reshape(1), 0, eps)
     units = []
     for v, v_shape in zip((x1, x2), shapes):
         if v_shape != shape:  # the norm is over the broadcast vectors, as PyTorch's
@@ -520,8 +534,9 @@ def one_hot(labels, num_classes: int = -1) -> Tensor:
     """Integer labels (...) -> an int64 tensor (..., num_classes) with a 1 at each label and no
     gradient, as torch's; num_classes -1: one more than the largest label."""
     data = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
-    if data.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: labels must be integers (class indices), got {data.dtype}")
+    if data.dtype != np.int64:
+        raise TypeError(f"one_hot: labels must be integers (class indices), got {data.dtype} "
+                        f"(int64 only, as torch)")
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < -1:
         raise ValueError(f"one_hot: num_classes must be -1 or a count >= 0, got "
@@ -557,14 +572,27 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
     torch (query head h uses kv head h // (Hq / Hkv), k and v not copied). ``attn_mask`` may be
     a ``dlpy.nn.attention.bias.CausalBias``.
     """
+    dtypes = [t.dtype for t in (q, k, v) if isinstance(t, Tensor)]
+    if len(set(dtypes)) > 1:
+        raise TypeError(f"scaled_dot_product_attention: expected q, k and v of one dtype, got "
+                        f"{', '.join(map(str, dtypes))}, as torch")
     masks = []
     if mask is not None:
         masks.append(_attention.additive_mask(mask, q.dtype))
+    learned_bias = None  # a float attn_mask that wants a gradient (a learned position bias)
     if attn_mask is not None:
-        # not getattr(.., "data"): an ndarray's .data is its buffer, unreadable for bfloat16
-        attn_mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
-        masks.append(_attention.additive_mask(~attn_mask if attn_mask.dtype == np.bool_
-                                              else attn_mask, q.dtype))
+        if np.ndim(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask) < 2:
+            raise IndexError(f"scaled_dot_product_attention: attn_mask must have at least 2 "
+                             f"axes (..., L, S), got shape {np.shape(as_array(attn_mask))}")
+        if isinstance(attn_mask, Tensor) and attn_mask.requires_grad \
+                and attn_mask.dtype != np.bool_ and is_grad_enabled() and not return_weights:
+            learned_bias = attn_mask
+        else:
+            # not getattr(.., "data"): an ndarray's .data is its buffer, unreadable for bfloat16
+            attn_mask = attn_mask.data if isinstance(attn_mask, Tensor) \
+                else np.asarray(attn_mask)
+            masks.append(_attention.additive_mask(~attn_mask if attn_mask.dtype == np.bool_
+                                                  else attn_mask, q.dtype))
     if is_causal:
         seq_q, seq_k = q.shape[-2], k.shape[-2]
         masks.append(_attention.additive_mask(np.triu(np.ones((seq_q, seq_k), bool), 1),
@@ -572,9 +600,29 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
     combined = None
     for m in masks:
         combined = m if combined is None else combined + m
+    if learned_bias is not None:
+        return _attention_with_bias(q, k, v, learned_bias, combined,
+                                    dropout_p if training else 0.0, scale, enable_gqa)
     return _attention.attention(q, k, v, combined, dropout_p=dropout_p if training else 0.0,
                                 rng=rng, return_weights=return_weights, scale=scale,
                                 enable_gqa=enable_gqa)
+
+
+def _attention_with_bias(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, mask, dropout_p,
+                         scale, enable_gqa) -> Tensor:
+    """softmax(q k^T * scale + bias + mask) v where the float bias gets a gradient: the scores
+    made here, softmax and P v fused (ScoresAttention), so dS flows to q, k and the bias."""
+    if dropout_p:
+        raise NotImplementedError("scaled_dot_product_attention: dropout with an attn_mask "
+                                  "that requires grad is not supported")
+    if enable_gqa:
+        _attention.check_gqa("scaled_dot_product_attention", q.shape, k.shape, v.shape)
+        group = q.shape[-3] // k.shape[-3]
+        k, v = (repeat_interleave(t, group, dim=-3) for t in (k, v))
+    if scale is None:
+        scale = 1.0 / np.sqrt(q.shape[-1])
+    scores = matmul(q, swapaxes(k, -1, -2)) * scale + bias
+    return _attention.ScoresAttention(mask)(scores, v)
 
 
 # conv1d / 3d, their transposes, the 1d / 3d pools and unpools live with the 2d ones in
@@ -1622,7 +1670,7 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002
         raise ValueError(f"{name}: expected x (N, M), got {shape}")
     first, second = np.triu_indices(shape[0], k=1)
     difference = getitem(input, first) - getitem(input, second)
-    return norm(difference, p, -1)
+    return _rearrange.distance(difference, p)
 
 
 def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,

@@ -19,7 +19,7 @@ _NAMES = {
     "ConvTranspose1d": "Convolution", "ConvTranspose2d": "Convolution",
     "ConvTranspose3d": "Convolution", "MaxPool2d": "MaxPool2DWithIndices",
     "MaxPool3d": "MaxPool3DWithIndices", "AvgPool2d": "AvgPool2D", "AvgPool3d": "AvgPool3D",
-    "CTCLoss": "CtcLoss", "NanMedian": "Nanmedian",
+    "CTCLoss": "CtcLoss", "NanMedian": "Nanmedian", "GLU": "Glu",
 }
 
 
@@ -138,7 +138,10 @@ _SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "Reshape": _reshape, "GetItem": _getitem, "Triangle": _described,
             "Modulo": _described, "Sum": _reduction, "Mean": _reduction, "Max": _reduction,
             "Min": _reduction, "Pow": _pow, "Sub": _sub, "Step": _step,
-            "Clamp": lambda op: "ClampBackward1", "Gather": lambda op: op.node_name,
+            "Clamp": lambda op: "HardtanhBackward0" if op.open_bounds else "ClampBackward1",
+            "Shrink": lambda op: "SoftshrinkBackward0" if op.soft else "HardshrinkBackward0",
+            "ScaledELU": lambda op: f"{op.kind}Backward0",
+            "Gather": lambda op: op.node_name,
             "Where": lambda op: op.node_name,
             "CopySlices": lambda op: "torch::autograd::CopySlices",
             "ViewOfBase": lambda op: "AsStridedBackward0"}

@@ -34,7 +34,8 @@ from dlpy.device import device
 from dlpy.io import atomic_write
 from dlpy.tensor import Tensor
 
-__all__ = ["UnpicklingError", "bfloat16_to_float32", "load", "save", "save_tree"]
+__all__ = ["UnpicklingError", "add_safe_globals", "bfloat16_to_float32", "clear_safe_globals",
+           "get_safe_globals", "load", "safe_globals", "save", "save_tree"]
 
 
 class UnpicklingError(pickle.UnpicklingError, ValueError):
@@ -101,10 +102,14 @@ class _DType:
 
 
 class _Storage:
-    """One storage: its elements as a 1-D numpy array (bfloat16 as ml_dtypes', or float32)."""
+    """One storage: its elements as a 1-D numpy array (bfloat16 as ml_dtypes', or float32).
+    What a callable ``map_location(storage, location)`` is given (``cpu()``: itself)."""
 
     def __init__(self, array: np.ndarray):
         self.array = array
+
+    def cpu(self) -> _Storage:
+        return self
 
 
 def _strided(storage: _Storage, storage_offset, size, stride, dtype=None) -> np.ndarray:
@@ -231,9 +236,70 @@ def _allowed_globals() -> dict[str, Any]:
     for name in _STORAGE_DTYPES:
         allowed[f"torch.{name}"] = _StorageType(name)
     allowed["torch.storage.UntypedStorage"] = allowed["torch.UntypedStorage"]  # torch >= 2.x
-    for name in _DTYPES:
-        allowed[f"torch.{name}"] = _DType(name)
+    for name, np_dtype in _DTYPES.items():  # ml_dtypes' types: resolved on use (_dtype)
+        allowed[f"torch.{name}"] = _DType(name) if isinstance(np_dtype, str) \
+            else np.dtype(np_dtype)
     return allowed
+
+
+def _dtype(standin: _DType) -> np.dtype | _DType:
+    """A pickled ``torch.bfloat16`` (float8...): ml_dtypes' dtype, or the stand-in (which
+    ``_rebuild_tensor_v3`` reads as float32) where ml_dtypes is missing."""
+    from dlpy.amp.dtypes import ml_dtype
+
+    try:
+        return np.dtype(ml_dtype(standin.name))
+    except ImportError:
+        return standin
+
+
+# torch.serialization.add_safe_globals: "module.qualname" -> the object load(weights_only=True)
+# may also build
+_SAFE_GLOBALS: dict[str, Any] = {}
+
+
+def _global_name(entry) -> tuple[Any, str]:
+    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], str):
+        return entry
+    module, name = getattr(entry, "__module__", None), getattr(entry, "__qualname__", None)
+    if module is None or name is None:
+        raise TypeError(f"add_safe_globals: expected classes or functions (or (object, "
+                        f"'module.name') pairs), got {entry!r}")
+    return entry, f"{module}.{name}"
+
+
+def add_safe_globals(safe_globals: list) -> None:
+    """``torch.serialization.add_safe_globals``: classes and functions (or ``(object,
+    "module.name")`` pairs) that ``load(f, weights_only=True)`` may build, as torch's."""
+    for entry in safe_globals:
+        obj, name = _global_name(entry)
+        _SAFE_GLOBALS[name] = obj
+
+
+def clear_safe_globals() -> None:
+    """``torch.serialization.clear_safe_globals``: forget every ``add_safe_globals`` entry."""
+    _SAFE_GLOBALS.clear()
+
+
+def get_safe_globals() -> list:
+    """``torch.serialization.get_safe_globals``: what ``add_safe_globals`` allowed."""
+    return list(_SAFE_GLOBALS.values())
+
+
+class safe_globals:  # noqa: N801 - torch's name
+    """``with torch.serialization.safe_globals([Cls]):`` ``add_safe_globals`` inside the block
+    only."""
+
+    def __init__(self, safe_globals: list):
+        self.entries = dict(_global_name(entry)[::-1] for entry in safe_globals)
+
+    def __enter__(self) -> None:
+        self.saved = dict(_SAFE_GLOBALS)
+        _SAFE_GLOBALS.update(self.entries)
+
+    def __exit__(self, *exc) -> None:
+        _SAFE_GLOBALS.clear()
+        _SAFE_GLOBALS.update(self.saved)
 
 
 _ALLOWED = _allowed_globals()
@@ -243,14 +309,22 @@ _UNSUPPORTED = ("_rebuild_qtensor", "_rebuild_sparse_tensor", "_rebuild_nested_t
                 "_rebuild_device_tensor_from_numpy", "_rebuild_device_tensor_from_cpu_tensor")
 
 
+class _CallerError(Exception):
+    """An error of the caller's ``map_location`` function, raised by ``load`` as it is."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Unpickler(pickle.Unpickler):
     """Builds only the allowed globals; storages are read from the archive on first use."""
 
     def __init__(self, file, archive: zipfile.ZipFile, prefix: str, big_endian: bool,
-                 weights_only: bool = True):
+                 weights_only: bool = True, map_location=None):
         super().__init__(file)
         self.archive, self.prefix, self.big_endian = archive, prefix, big_endian
-        self.weights_only = weights_only
+        self.weights_only, self.map_location = weights_only, map_location
         self.storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str):
@@ -258,7 +332,10 @@ class _Unpickler(pickle.Unpickler):
             module = "builtins"
         key = f"{module}.{name}"
         if key in _ALLOWED:
-            return _ALLOWED[key]
+            value = _ALLOWED[key]
+            return _dtype(value) if isinstance(value, _DType) else value
+        if key in _SAFE_GLOBALS:
+            return _SAFE_GLOBALS[key]
         if module == "torch._utils" and name in _UNSUPPORTED:
             raise UnpicklingError(f"the pickle needs {key}, a kind of tensor dlpy does not "
                                   "load (quantized, sparse, nested, meta or device-only)")
@@ -273,10 +350,21 @@ class _Unpickler(pickle.Unpickler):
         if not (isinstance(saved_id, tuple) and len(saved_id) == 5 and saved_id[0] == "storage"
                 and isinstance(saved_id[1], _StorageType)):
             raise UnpicklingError(f"unknown persistent id {saved_id!r:.80}")
-        _, storage_type, key, _location, numel = saved_id
+        _, storage_type, key, location, numel = saved_id
         key = str(key)
         if key not in self.storages:
-            self.storages[key] = self._read_storage(storage_type, key, int(numel))
+            storage = self._read_storage(storage_type, key, int(numel))
+            if callable(self.map_location):  # torch's map_location(storage, location)
+                try:
+                    mapped = self.map_location(storage, location)
+                except Exception as err:  # the caller's own error, passed on unchanged
+                    raise _CallerError(err) from err
+                if mapped is not None and not isinstance(mapped, _Storage):
+                    raise _CallerError(TypeError(
+                        f"load: map_location returned a {type(mapped).__name__}, expected "
+                        "the storage it was given (or None)"))
+                storage = storage if mapped is None else mapped
+            self.storages[key] = storage
         return self.storages[key]
 
     def _read_storage(self, storage_type: _StorageType, key: str, numel: int) -> _Storage:
@@ -318,13 +406,21 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
     whole Module written by ``save``), which runs code the file names: only for a file you
     trust. Errors name the file."""
     name = _name(f)
-    if map_location is not None and not isinstance(map_location, (str, dict, device)):
-        raise TypeError(f"load: map_location must be None, a device (string) or a dict (dlpy "
-                        f"loads to host memory), got {type(map_location).__name__}")
+    if map_location is not None and not isinstance(map_location, (str, dict, device)) \
+            and not callable(map_location):
+        raise TypeError(f"load: map_location must be None, a device (string), a dict or a "
+                        f"function (storage, location) (dlpy loads to host memory), got "
+                        f"{type(map_location).__name__}")
     if not isinstance(weights_only, bool):
         raise TypeError(f"load: weights_only must be True or False, got {weights_only!r}")
     if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
         raise FileNotFoundError(f"{name}: no such file")
+    if not isinstance(f, (str, os.PathLike)) and getattr(f, "seekable", lambda: False)():
+        start = f.tell()  # torch reads from the file's position, as pickle.load would
+        if not f.read(1):
+            raise EOFError(f"{name}: nothing to read at position {start} (the end of the "
+                           f"file: seek(0) after torch.save into a buffer)")
+        f.seek(start)
     try:
         archive = zipfile.ZipFile(f)
     except zipfile.BadZipFile as err:
@@ -332,7 +428,9 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
                          f"({type(err).__name__}: {err})") from None
     with archive:
         try:
-            return _load_archive(archive, weights_only)
+            return _load_archive(archive, weights_only, map_location)
+        except _CallerError as err:
+            raise err.error from None
         except UnpicklingError as err:
             raise UnpicklingError(f"{name}: {err}") from None
         except ValueError as err:
@@ -366,7 +464,8 @@ def _legacy_hint(f) -> str:
     return "the file is cut or corrupted or not a checkpoint "
 
 
-def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True) -> Any:
+def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
+                  map_location=None) -> Any:
     names = archive.namelist()
     pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
     if not pickles:
@@ -380,7 +479,8 @@ def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True) -> Any:
     if byteorder not in ("little", "big"):
         raise ValueError(f"unknown byteorder {byteorder!r}")
     with archive.open(pickles[0]) as data:
-        return _Unpickler(data, archive, prefix, byteorder == "big", weights_only).load()
+        return _Unpickler(data, archive, prefix, byteorder == "big", weights_only,
+                          map_location).load()
 
 
 # ------------------------------------------------------------------------------------- save
@@ -448,6 +548,11 @@ class _Pickler:
         # so that the id stays its own)
         self.storages: dict[int, tuple[str, np.ndarray, np.ndarray]] = {}
         self.active: set[int] = set()
+        # id(tensor, list or dict) -> (memo index, the object, kept so its id stays its own):
+        # an object met twice loads as one object, as pickle's (off when _ObjectPickler,
+        # which keeps its own memo, writes the tensors)
+        self.memo: dict[int, tuple[int, Any]] = {}
+        self.use_memo = True
 
     def storage_bytes(self):
         """(key, the storage's little-endian bytes): a view of a contiguous little-endian
@@ -469,6 +574,23 @@ class _Pickler:
     def dump(self, obj: Any) -> None:
         self._save(obj)
         self.out += pickle.STOP
+
+    def _memo_get(self, obj: Any) -> bool:
+        """Write a reference to ``obj`` if it was written before (True)."""
+        entry = self.memo.get(id(obj))
+        if entry is None:
+            return False
+        index = entry[0]
+        self.out += pickle.BINGET + bytes([index]) if index < 256 else \
+            pickle.LONG_BINGET + struct.pack("<I", index)
+        return True
+
+    def _memo_put(self, obj: Any) -> None:
+        if self.use_memo:
+            index = len(self.memo)
+            self.memo[id(obj)] = (index, obj)
+            self.out += pickle.BINPUT + bytes([index]) if index < 256 else \
+                pickle.LONG_BINPUT + struct.pack("<I", index)
 
     def _save(self, obj: Any) -> None:
         out = self.out
@@ -493,7 +615,14 @@ class _Pickler:
             self._save((obj.decode("latin1"), "latin1"))
             out += pickle.REDUCE
         elif isinstance(obj, (Tensor, np.ndarray)):
-            self._tensor(obj)
+            if not self._memo_get(obj):
+                self._tensor(obj)
+                self._memo_put(obj)
+        elif isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic)):
+            name = np.dtype(obj).name  # a dtype (dlpy.float16, t.dtype): torch's global
+            if name not in _DTYPES:
+                raise _NotATree(f"save: cannot write the dtype {name}")
+            self._global("torch", name)
         elif isinstance(obj, device):  # as torch pickles one: torch.device('cpu') or (type, index)
             self._global("torch", "device")
             self._save((obj.type,) if obj.index is None else (obj.type, obj.index))
@@ -502,9 +631,10 @@ class _Pickler:
             if id(obj) in self.active:
                 raise ValueError("save: the object contains itself (a cycle), which a "
                                  "checkpoint cannot hold")
-            self.active.add(id(obj))
-            self._container(obj)
-            self.active.discard(id(obj))
+            if isinstance(obj, tuple) or not self._memo_get(obj):
+                self.active.add(id(obj))
+                self._container(obj)
+                self.active.discard(id(obj))
         else:
             raise _NotATree(f"save: cannot write a {type(obj).__name__} (dlpy.save_tree writes "
                             "Tensors, numpy arrays, devices, numbers, strings, bytes, None and "
@@ -518,7 +648,9 @@ class _Pickler:
                 self._save(item)
             out += pickle.TUPLE
         elif isinstance(obj, list):
-            out += pickle.EMPTY_LIST + pickle.MARK
+            out += pickle.EMPTY_LIST
+            self._memo_put(obj)
+            out += pickle.MARK
             for item in obj:
                 self._save(item)
             out += pickle.APPENDS
@@ -527,6 +659,7 @@ class _Pickler:
                 self._empty_ordered_dict()
             else:
                 out += pickle.EMPTY_DICT
+            self._memo_put(obj)
             out += pickle.MARK
             for key, value in obj.items():
                 self._save(key)
@@ -587,6 +720,7 @@ class _ObjectPickler(pickle._Pickler):
         # fix_imports=False: Python 3's module names (builtins.set), as torch's files have
         super().__init__(self.buffer, protocol=2, fix_imports=False)
         self.tensors = tensors
+        tensors.use_memo = False
 
     def dump(self, obj: Any) -> None:
         super().dump(obj)

@@ -341,6 +341,10 @@ def python_array(data, dtype=None) -> np.ndarray:
     """torch.tensor's dtypes for Python data (numpy arrays and scalars keep theirs): bools
     bool, ints int64, floats the default dtype, complex numbers its complex pair; a mix the
     widest of them."""
+    if isinstance(data, (list, tuple)) and data and _may_hold_others(data):
+        leaves = _leaf_types(data, set())
+        if not leaves <= _PYTHON_NUMBERS:  # numpy scalars, arrays or tensors among them
+            data, dtype = _numbers_of(data, leaves, dtype)
     if dtype is not None and is_narrow_float(dtype):
         return narrow_float(np.asarray(data), np.dtype(dtype))
     array = np.asarray(data, dtype=dtype)
@@ -349,9 +353,6 @@ def python_array(data, dtype=None) -> np.ndarray:
             array = _big_ints(array)
         if array.dtype in (np.float64, np.complex128) or (
                 array.dtype.kind == "i" and array.dtype != np.int64):
-            leaf = _first_leaf_dtype(data)  # numpy scalars keep theirs (torch's
-            if leaf is not None and (leaf == array.dtype or array.dtype.kind == "i"):
-                return array  # [np.float64(1.5)]: float64; [np.int8(1), np.int16(2)]: int16
             if array.dtype == np.float64:
                 array = array.astype(_default_dtype)
             elif array.dtype == np.complex128:
@@ -376,12 +377,86 @@ def _big_ints(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _first_leaf_dtype(data):
-    """The numpy dtype of the first number in nested lists when it is a numpy scalar, else
-    None (a look at one element only: lists of numpy scalars are nearly always uniform)."""
+_PYTHON_NUMBERS = frozenset((bool, int, float, complex))
+
+
+def _may_hold_others(data) -> bool:
+    """Whether a list may hold something other than Python numbers: any of its own items, or
+    the first number of its nested lists (a full walk would cost as much as numpy's reading,
+    and nested lists mixing Python and numpy numbers are rare)."""
+    kinds = set(map(type, data))
+    if kinds <= _PYTHON_NUMBERS:
+        return False
+    if any(not issubclass(kind, (list, tuple)) for kind in kinds - _PYTHON_NUMBERS):
+        return True
     while isinstance(data, (list, tuple)) and data:
         data = data[0]
-    return data.dtype if isinstance(data, np.generic) else None
+    return type(data) not in _PYTHON_NUMBERS
+
+
+def _leaf_types(data, found: set) -> set:
+    """The types of what nested lists and tuples hold (one pass of ``map(type, ...)`` a list,
+    cheap beside numpy's own reading of them)."""
+    kinds = set(map(type, data))
+    nested = {kind for kind in kinds if issubclass(kind, (list, tuple))}
+    found |= kinds - nested
+    if nested:
+        for row in data:
+            if isinstance(row, (list, tuple)):
+                _leaf_types(row, found)
+    return found
+
+
+def _numbers_of(data, leaves: set, dtype):
+    """torch.tensor's reading of lists holding numpy scalars, arrays or tensors: the dtype
+    (unless given) promotes every element's (a Python float counts as the default dtype, a
+    numpy scalar, array or tensor as its own: [np.float16(1.5), 2] is float16, [np.float32(1),
+    np.float64(2)] float64), and a tensor stands for its one value (a tensor of more values
+    is torch's error). Other leaves (strings, None) are left to numpy's reading."""
+    if not all(kind in _PYTHON_NUMBERS or issubclass(kind, (np.generic, np.ndarray, Tensor))
+               for kind in leaves):
+        return data, dtype
+    if dtype is None:
+        found = set()
+        for kind in leaves:
+            if kind in _PYTHON_NUMBERS:
+                found.add(_PYTHON_DTYPE[kind]())
+            elif issubclass(kind, np.generic):
+                found.add(np.dtype(kind))
+        found |= _instance_dtypes(data, set())
+        dtype = functools.reduce(_promotion.promote_types, found)
+    if any(issubclass(kind, Tensor) for kind in leaves):
+        data = _tensors_as_numbers(data)
+    return data, dtype
+
+
+_PYTHON_DTYPE = {bool: lambda: np.dtype(np.bool_), int: lambda: np.dtype(np.int64),
+                 float: lambda: np.dtype(_default_dtype),
+                 complex: lambda: np.dtype(_default_complex)}
+
+
+def _instance_dtypes(data, found: set) -> set:
+    """The dtypes of the arrays and tensors in nested lists."""
+    for item in data:
+        if isinstance(item, (np.ndarray, Tensor)):
+            found.add(item.data.dtype if isinstance(item, Tensor) else item.dtype)
+        elif isinstance(item, (list, tuple)):
+            _instance_dtypes(item, found)
+    return found
+
+
+def _tensors_as_numbers(data):
+    """Nested lists with each tensor replaced by its one value (numpy scalar)."""
+    out = []
+    for item in data:
+        if isinstance(item, Tensor):
+            if item.data.size != 1:
+                raise ValueError("only one element tensors can be converted to Python scalars")
+            item = item.data.reshape(())[()]
+        elif isinstance(item, (list, tuple)):
+            item = _tensors_as_numbers(item)
+        out.append(item)
+    return out
 
 
 def as_array(value) -> np.ndarray:
@@ -428,7 +503,7 @@ class Tensor:
     """An n-dimensional array that can record the ops applied to it and differentiate them.
 
     ``Tensor(array, requires_grad=False)``: numpy arrays keep their dtype (float64 stays float64),
-    Python lists and scalars become float32.
+    Python lists and scalars become float32; ``Tensor()`` is an empty (0,) float32 tensor.
     """
 
     # _hooks: None, or the gradient hooks of register_hook; _post_hooks (set only by
@@ -494,7 +569,7 @@ class Tensor:
         """A ``cls`` instance on the same values and graph (gradients flow back to self)."""
         return _overrides.as_subclass(self, cls)
 
-    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+    def __init__(self, data=(), requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Tensor):
             data = data.data
         self.data = _to_array(data, dtype)

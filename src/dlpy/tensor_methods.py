@@ -260,8 +260,12 @@ def _buffer_address(array: np.ndarray) -> int:
     from dlpy.tensor import _buffer
 
     buffer = _buffer(array)
-    return np.asarray(buffer).__array_interface__["data"][0] if isinstance(
-        buffer, np.ndarray) else array.__array_interface__["data"][0]
+    if isinstance(buffer, np.ndarray):
+        return buffer.__array_interface__["data"][0]
+    try:  # a bytearray / memoryview (np.frombuffer's, a loaded checkpoint's storage)
+        return np.frombuffer(buffer, np.uint8).__array_interface__["data"][0]
+    except (TypeError, ValueError):
+        return array.__array_interface__["data"][0]
 
 
 def _storage_offset(self) -> int:

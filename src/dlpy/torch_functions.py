@@ -16,7 +16,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import FP32, LOWER, autocast_policy
-from dlpy.creation import _place
+from dlpy.creation import _place, numpy_source
 from dlpy.ops import check_dim
 from dlpy.ops.einsum import _scaled_sum  # beta * input + alpha * product
 from dlpy.ops.linalg import QRResult, SlogdetResult
@@ -439,7 +439,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """torch.from_numpy: a Tensor sharing the array's memory (changes show in both)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy array, got {type(array).__name__}")
-    return Tensor(array)
+    return Tensor(numpy_source(array))
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -449,6 +449,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     if isinstance(data, np.ndarray):
+        numpy_source(data)
         if dtype is not None and data.dtype != np.dtype(dtype) and is_narrow_float(dtype):
             return Tensor(narrow_float(data, np.dtype(dtype)))  # through float32, as torch
         return Tensor(data if dtype is None else data.astype(dtype, copy=False))
@@ -456,10 +457,19 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 
 def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad: bool = False) -> Tensor:
-    """torch.asarray: as_tensor, with copy=True forcing a copy."""
+    """torch.asarray: as_tensor, with copy=True forcing a copy and copy=False refusing one (a
+    cast, a Python sequence)."""
     _place("asarray", device, False)
     if isinstance(obj, Tensor):
         obj = obj.data
+    elif isinstance(obj, np.ndarray):
+        numpy_source(obj)
+    if copy is False:
+        if not isinstance(obj, np.ndarray):
+            raise ValueError("asarray: can't alias arbitrary sequence into a tensor (copy=False)")
+        if dtype is not None and obj.dtype != np.dtype(dtype):
+            raise ValueError(f"asarray: can't alias {obj.dtype} data into dtype "
+                             f"{np.dtype(dtype)} (copy=False)")
     if isinstance(obj, np.ndarray):
         array = np.array(obj, dtype=dtype, copy=True) if copy else obj.astype(
             dtype if dtype is not None else obj.dtype, copy=False)

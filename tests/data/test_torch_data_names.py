@@ -91,9 +91,10 @@ def test_chain_dataset_and_adding_streams():
     nested = ChainDataset([Counted(1), chained])
     assert list(nested) == [0, 0, 1, 0, 1, 2] and len(nested) == 6
     assert [b.tolist() for b in DataLoader(nested, 4)] == [[0, 0, 1, 0], [1, 2]]
+    mixed = ChainDataset([Counted(1), [1, 2]])  # checked when used, as torch's
     with pytest.raises(TypeError, match="ChainDataset: expected IterableDatasets, got a list "
                                         "at position 1"):
-        ChainDataset([Counted(1), [1, 2]])
+        list(mixed)
 
 
 def test_adding_map_datasets_concatenates():
@@ -109,7 +110,7 @@ def test_adding_map_datasets_concatenates():
 def test_default_convert():
     got = default_convert((np.float32(1.5), 3, "a", np.arange(2),
                            Pair(np.int64(2), [np.float64(1)])))
-    assert type(got) is tuple  # torch: a list (its "backwards compatibility")
+    assert type(got) is list  # as torch's (its "backwards compatibility")
     # torch: numpy arrays and scalars of numbers become tensors, numbers and strings stay
     assert isinstance(got[0], dlpy.Tensor) and got[0].shape == () and got[0].dtype == np.float32
     assert got[1] == 3 and type(got[1]) is int and got[2] == "a"
@@ -150,7 +151,7 @@ def test_batch_size_none_gives_each_item_converted():
     loader = DataLoader(rows, batch_size=None)
     items = list(loader)
     assert len(loader) == 3 and len(items) == 3
-    assert type(items[1]) is tuple and items[1][0].shape == () and float(items[1][0]) == 1.0
+    assert type(items[1]) is list and items[1][0].shape == () and float(items[1][0]) == 1.0
     assert items[1][1].dtype == rows.arrays[1].dtype  # numpy scalar -> 0-d array, dtype kept
     pairs = list(DataLoader([(np.float32(1), 2), (np.float32(3), 4)], batch_size=None))
     assert [(float(x), y) for x, y in pairs] == [(1.0, 2), (3.0, 4)]

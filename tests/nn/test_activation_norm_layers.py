@@ -234,7 +234,9 @@ def test_module_errors():
     with pytest.raises(ValueError, match=r"PReLU: num_parameters must be a positive integer"):
         nn.PReLU(0)
     with pytest.raises(ValueError, match=r"prelu: expected one weight or one per channel"):
-        nn.PReLU(3)(Tensor(np.zeros((2, 4))))
+        nn.PReLU(3)(Tensor(np.zeros((2, 4), np.float32)))
+    with pytest.raises(TypeError, match=r"prelu: expected input and weight of one dtype"):
+        nn.PReLU(3)(Tensor(np.zeros((2, 3))))  # float64 x, float32 weight: torch promotes neither
     with pytest.raises(ValueError, match=r"CELU: alpha must be nonzero"):
         nn.CELU(0.0)
     with pytest.raises(ValueError, match=r"Softshrink: lambd must be >= 0, got -0.5"):

@@ -147,7 +147,9 @@ def test_silu_hardswish_hardsigmoid_in_place_equal_their_out_of_place_forms(name
     x, x_plain = Tensor(data, requires_grad=True), Tensor(data, requires_grad=True)
     y = x * 1.5
     module = layer(inplace=True)
-    assert module(y) is y and repr(module).endswith("(inplace=True)")
+    assert module(y) is y
+    # torch's Hardswish and Hardsigmoid show no extra_repr: "Hardswish()" even in place
+    assert repr(module).endswith("(inplace=True)" if layer is nn.SiLU else "()")
     expected = getattr(F, name)(x_plain * 1.5)
     np.testing.assert_array_equal(y.data, expected.data)
     (y * y).sum().backward()

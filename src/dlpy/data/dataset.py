@@ -10,16 +10,19 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, as_array
 
+T_co = TypeVar("T_co", covariant=True)
 
-class Dataset:
+
+class Dataset(Generic[T_co]):
     """Base class of map-style datasets: override ``__getitem__`` and ``__len__``;
-    ``a + b`` is ``ConcatDataset([a, b])``."""
+    ``a + b`` is ``ConcatDataset([a, b])``. Generic as torch's (``class D(Dataset[int])``)."""
 
     def __getitem__(self, index: int):
         raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
@@ -31,7 +34,7 @@ class Dataset:
         return ConcatDataset([self, other])
 
 
-class IterableDataset(Dataset):
+class IterableDataset(Dataset[T_co]):
     """Base class of iterable-style datasets (a stream of items): override ``__iter__``;
     ``a + b`` is ``ChainDataset([a, b])``.
 
@@ -57,19 +60,22 @@ class ChainDataset(IterableDataset):
     the sum)."""
 
     def __init__(self, datasets: Iterable):
-        self.datasets = list(datasets)
+        self.datasets = datasets  # as torch's: kept as given, checked when used
+
+    def _members(self) -> Iterator:
         for i, dataset in enumerate(self.datasets):
             if not isinstance(dataset, IterableDataset):
                 raise TypeError(f"ChainDataset: expected IterableDatasets, got a "
                                 f"{type(dataset).__name__} at position {i}")
+            yield dataset
 
     def __iter__(self) -> Iterator:
-        for dataset in self.datasets:
+        for dataset in self._members():
             yield from dataset
 
     def __len__(self) -> int:
         # (a member without a length makes this a TypeError, as len() of it)
-        return sum(len(dataset) for dataset in self.datasets)
+        return sum(len(dataset) for dataset in self._members())
 
 
 class StackDataset(Dataset):
@@ -100,12 +106,32 @@ class StackDataset(Dataset):
             return {key: dataset[index] for key, dataset in self.datasets.items()}
         return tuple(dataset[index] for dataset in self.datasets)
 
+    def __getitems__(self, indices: list) -> list:
+        """Items at ``indices``, each dataset read once (its ``__getitems__`` if it has one)."""
+        def column(dataset) -> list:
+            if callable(getattr(dataset, "__getitems__", None)):
+                items = dataset.__getitems__(indices)
+                if len(items) != len(indices):
+                    raise ValueError(f"StackDataset: a dataset's __getitems__ gave {len(items)} "
+                                     f"items for {len(indices)} indices")
+                return list(items)
+            return [dataset[i] for i in indices]
+
+        if isinstance(self.datasets, dict):
+            columns = {key: column(dataset) for key, dataset in self.datasets.items()}
+            return [{key: items[i] for key, items in columns.items()}
+                    for i in range(len(indices))]
+        columns = [column(dataset) for dataset in self.datasets]
+        return [tuple(items[i] for items in columns) for i in range(len(indices))]
+
 
 class TensorDataset(Dataset):
     """Rows of aligned arrays (or Tensors): item i is ``(a[i], b[i], ...)``.
 
     The DataLoader batches a TensorDataset by indexing each array once per batch (no per-item
-    collation); batches are Tensors where Tensors were given, numpy arrays otherwise.
+    collation); batches are Tensors where Tensors were given (new ones, as torch's stacked
+    rows; through autograd if the Tensor requires grad), numpy arrays otherwise. An item of a
+    Tensor is its indexed view, as torch's.
     """
 
     def __init__(self, *tensors):
@@ -125,42 +151,75 @@ class TensorDataset(Dataset):
         return len(self.arrays[0])
 
     def __getitem__(self, index):
-        return self.rows(index)
-
-    def rows(self, index) -> tuple:
-        """Rows at ``index`` (an int, slice or index array) of every array, in the given types."""
+        # a Tensor's item is Tensor indexing (a view that follows the Tensor, grad recorded)
         try:
-            return tuple(Tensor(a[index]) if wrap else a[index]
-                         for a, wrap in zip(self.arrays, self.is_tensor))
+            return tuple(t[index] if wrap else a[index]
+                         for t, a, wrap in zip(self.tensors, self.arrays, self.is_tensor))
         except IndexError as error:
             raise IndexError(f"{type(self).__name__}: index {index!r} is out of range for "
                              f"{len(self.arrays[0])} items ({error})") from None
 
+    def rows(self, index) -> tuple:
+        """Rows at ``index`` (an int, slice or index array) of every array, in the given types:
+        a batch of its own (never a view of the dataset's Tensors)."""
+        try:
+            return tuple(self._rows(t, a, wrap, index)
+                         for t, a, wrap in zip(self.tensors, self.arrays, self.is_tensor))
+        except IndexError as error:
+            raise IndexError(f"{type(self).__name__}: index {index!r} is out of range for "
+                             f"{len(self.arrays[0])} items ({error})") from None
+
+    @staticmethod
+    def _rows(tensor, array, wrap: bool, index):
+        if not wrap:
+            return array[index]
+        if tensor.requires_grad:  # recorded, as torch's stack of the rows
+            rows = tensor[index]
+            return rows.clone() if isinstance(index, slice) else rows
+        rows = tensor.data[index]  # (tensor.data: the Tensor's values now)
+        return Tensor(rows.copy() if isinstance(index, slice) else rows)
+
 
 class Subset(Dataset):
-    """The items of ``dataset`` at ``indices``, in that order. Over a dataset with ``rows``
-    (a TensorDataset, or a Subset of one) it has ``rows`` too, so a DataLoader still batches
-    it by indexing the arrays once per batch."""
+    """The items of ``dataset`` at ``indices`` (kept as given, as torch's), in that order.
+    ``subset[[i, j]]`` is ``dataset[[indices[i], indices[j]]]``, as torch's. Over a dataset
+    with ``rows`` (a TensorDataset, or a Subset of one) it has ``rows`` too, so a DataLoader
+    still batches it by indexing the arrays once per batch."""
 
     def __init__(self, dataset, indices: Sequence[int]):
         self.dataset = dataset
-        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        n = len(dataset)
-        if self.indices.size and not (-n <= self.indices.min() and self.indices.max() < n):
+        self.indices = indices
+
+    @property
+    def indices(self) -> Sequence[int]:
+        return self._indices
+
+    @indices.setter
+    def indices(self, indices: Sequence[int]) -> None:
+        order = np.asarray(as_array(indices), dtype=np.int64).reshape(-1)
+        n = len(self.dataset)
+        if order.size and not (-n <= order.min() and order.max() < n):
             raise IndexError(f"Subset: indices must lie in [-{n}, {n}) for a dataset of {n} "
-                             f"items, got {self.indices.min()}..{self.indices.max()}")
+                             f"items, got {order.min()}..{order.max()}")
+        self._indices, self._order = indices, order
 
     def __len__(self) -> int:
-        return int(self.indices.size)
+        return len(self._indices)
 
     def __getitem__(self, index):
-        if isinstance(index, (list, np.ndarray)):
-            return [self.dataset[int(i)] for i in self.indices[index]]
-        return self.dataset[int(self.indices[index])]
+        if isinstance(index, list):
+            return self.dataset[[self._indices[i] for i in index]]
+        return self.dataset[self._indices[index]]
+
+    def __getitems__(self, indices: list) -> list:
+        """Items at ``indices`` (the dataset's ``__getitems__`` if it has one)."""
+        if callable(getattr(self.dataset, "__getitems__", None)):
+            return self.dataset.__getitems__([self._indices[i] for i in indices])
+        return [self.dataset[self._indices[i]] for i in indices]
 
     def __getattr__(self, name: str):
         if name == "rows" and hasattr(self.dataset, "rows"):
-            return lambda index: self.dataset.rows(self.indices[index])
+            return lambda index: self.dataset.rows(self._order[index])
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
 
@@ -177,7 +236,12 @@ class ConcatDataset(Dataset):
                 raise TypeError(f"ConcatDataset: cannot index an IterableDataset "
                                 f"({type(dataset).__name__} at position {i}); chain streams "
                                 "with ChainDataset")
-        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+        self.cumulative_sizes = self.cumsum(self.datasets)
+
+    @staticmethod
+    def cumsum(sequence) -> list[int]:
+        """The running totals of the lengths of ``sequence``'s members (torch's name)."""
+        return np.cumsum([len(d) for d in sequence], dtype=np.int64).tolist()
 
     def __len__(self) -> int:
         return self.cumulative_sizes[-1]
@@ -212,18 +276,16 @@ def random_split(dataset, lengths: Sequence[int | float],
            for x in lengths) or sum(lengths) != n:
         raise ValueError(f"random_split: lengths must be integers >= 0 summing to the "
                          f"dataset's {n} items, or fractions summing to 1; got {lengths}")
-    order = get_rng(generator).permutation(n)
-    ends = np.cumsum(lengths)
+    order = get_rng(generator).permutation(n).tolist()  # lists of indices, as torch's
+    ends = np.cumsum(lengths, dtype=np.int64).tolist()
     return [Subset(dataset, order[end - size:end]) for size, end in zip(lengths, ends)]
 
 
-class Sampler:
-    """Base class of samplers: ``__iter__`` yields indices; ``__len__`` how many."""
+class Sampler(Generic[T_co]):
+    """Base class of samplers: ``__iter__`` yields indices; ``__len__`` (optional, none here,
+    as torch's) how many."""
 
-    def __iter__(self) -> Iterator[int]:
-        raise NotImplementedError
-
-    def __len__(self) -> int:
+    def __iter__(self) -> Iterator[T_co]:
         raise NotImplementedError
 
 
@@ -265,6 +327,14 @@ class RandomSampler(Sampler):
                              f"but got num_samples={num_samples!r}")
         self.data_source, self.rng = data_source, rng
         self.replacement, self._num_samples = replacement, num_samples
+        if self.num_samples <= 0:
+            raise ValueError(f"RandomSampler: num_samples should be a positive integer value, "
+                             f"but got num_samples={self.num_samples} (an empty dataset)")
+
+    @property
+    def generator(self):
+        """torch's name of ``rng``."""
+        return self.rng
 
     @property
     def num_samples(self) -> int:
@@ -290,26 +360,34 @@ class SubsetRandomSampler(Sampler):
     """The given indices in a new random order every epoch."""
 
     def __init__(self, indices: Sequence[int], generator: np.random.Generator | None = None):
-        self.indices_given = np.asarray(indices, dtype=np.int64).reshape(-1)
+        self.indices = indices  # as given, as torch's
         self.generator = generator
 
-    def indices(self) -> np.ndarray:
-        return self.indices_given[get_rng(self.generator).permutation(self.indices_given.size)]
+    def _order(self) -> np.ndarray:
+        indices = np.asarray(as_array(self.indices), dtype=np.int64).reshape(-1)
+        return indices[get_rng(self.generator).permutation(indices.size)]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.indices().tolist())
+        return iter(self._order().tolist())
 
     def __len__(self) -> int:
-        return int(self.indices_given.size)
+        return len(self.indices)
 
 
 class WeightedRandomSampler(Sampler):
     """``num_samples`` indices drawn with probability proportional to ``weights`` (with
-    replacement by default; without, each index at most once)."""
+    replacement by default; without, each index at most once). ``weights`` is kept as a
+    float64 Tensor, as torch's."""
 
     def __init__(self, weights, num_samples: int, replacement: bool = True,
                  generator: np.random.Generator | None = None):
-        weights = np.asarray(as_array(weights), dtype=np.float64).reshape(-1)
+        weights = np.array(as_array(weights), dtype=np.float64)
+        if weights.ndim != 1:
+            raise ValueError(f"WeightedRandomSampler: weights should be a 1d sequence but given "
+                             f"weights have shape {tuple(weights.shape)}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"WeightedRandomSampler: replacement should be a boolean value, "
+                             f"but got replacement={replacement!r}")
         if weights.size == 0 or not np.all(np.isfinite(weights)) or np.any(weights < 0) \
                 or weights.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights must be finite, >= 0 and not all "
@@ -321,12 +399,13 @@ class WeightedRandomSampler(Sampler):
         if not replacement and num_samples > np.count_nonzero(weights):
             raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} indices without "
                              f"replacement from {np.count_nonzero(weights)} with weight > 0")
-        self.weights, self.num_samples = weights / weights.sum(), int(num_samples)
+        self.weights, self.num_samples = Tensor(weights), int(num_samples)
         self.replacement, self.generator = replacement, generator
 
     def indices(self) -> np.ndarray:
-        return get_rng(self.generator).choice(self.weights.size, self.num_samples,
-                                              replace=self.replacement, p=self.weights)
+        weights = np.asarray(self.weights.data, dtype=np.float64)
+        return get_rng(self.generator).choice(weights.size, self.num_samples,
+                                              replace=self.replacement, p=weights / weights.sum())
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices().tolist())

@@ -3,14 +3,24 @@ process or in worker processes (``num_workers``), PyTorch's semantics."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import pickle
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import (
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    MutableSequence,
+    Sequence,
+)
 from typing import Any
 
 import numpy as np
 
+from dlpy.creation import tensor
 from dlpy.data.dataset import (
     BatchSampler,
     IterableDataset,
@@ -23,36 +33,57 @@ from dlpy.random import get_rng
 from dlpy.tensor import Tensor
 
 
-def default_collate(items: list, where: str = "") -> Any:
-    """Stack a list of items into a batch, as torch's: Tensors, numpy arrays and scalars of
-    numbers into a Tensor (the arrays' dtype kept), Python numbers into a Tensor (int64 for
-    ints, float64 for floats, bool for bools), tuples and lists field by field (into a list,
-    as torch's; a named tuple keeps its type), dicts key by key, strings and bytes into a list;
-    numpy arrays of strings or objects are stacked into one numpy array (torch refuses them).
-    Items of different shapes are a ValueError (pad them in your own ``collate_fn``)."""
-    first = items[0]
+def default_collate(batch: Sequence, where: str = "") -> Any:
+    """Stack a batch (a sequence of items) into one, as torch's: Tensors stacked (dtypes
+    promoted, through autograd if one requires grad), numpy arrays and scalars of numbers
+    into a Tensor (the arrays' dtype kept), Python ints and bools into a Tensor as
+    ``torch.tensor`` infers it, floats into float64, strings and bytes kept as the batch
+    holds them; mappings key by key (their type kept), named tuples field by field, other
+    sequences field by field into a list (a list item's type kept). Numpy arrays of strings
+    or objects are stacked into one numpy array (torch refuses them). Items of different
+    shapes are a ValueError (pad them in your own ``collate_fn``)."""
+    first = batch[0]
     if isinstance(first, Tensor):
-        return Tensor(_stack([t.data for t in items], where))
+        return _stack_tensors(batch, where)
     if isinstance(first, (str, bytes)):
-        return list(items)
-    if isinstance(first, (int, float, bool)) and not isinstance(first, np.generic):
-        # a label a dataset returns as int(...) is a tensor in torch: `target.to(device)`
-        return Tensor(_stack(items, where))
+        return batch
     if isinstance(first, (np.ndarray, np.generic)):
-        batch = _stack(items, where)
-        return batch if batch.dtype.kind in "OSUV" else Tensor(batch)
-    if isinstance(first, dict):
-        return {key: default_collate([item[key] for item in items], f"{where}[{key!r}]")
-                for key in first}
-    if isinstance(first, (tuple, list)):
-        sizes = {len(item) for item in items}
+        stacked = _stack(batch, where)
+        return stacked if stacked.dtype.kind in "OSUV" else Tensor(stacked)
+    if isinstance(first, float):
+        return tensor(list(batch), dtype=np.float64)
+    if isinstance(first, int):  # bools too: torch.tensor's inference (bool, int64, float32)
+        return tensor(list(batch))
+    if isinstance(first, Mapping):
+        collated = {key: default_collate([item[key] for item in batch], f"{where}[{key!r}]")
+                    for key in first}
+        try:
+            if isinstance(first, MutableMapping):  # its type (an OrderedDict) kept, as torch's
+                clone = copy.copy(first)
+                clone.update(collated)
+                return clone
+            return type(first)(collated)
+        except TypeError:
+            return collated
+    if isinstance(first, Sequence):
+        sizes = {len(item) for item in batch}
         if len(sizes) != 1:
-            raise ValueError(f"DataLoader: the items of a batch have {sorted(sizes)} fields; "
-                             "every item must have the same number")
-        fields = (default_collate([item[i] for item in items], f"{where}[{i}]")
-                  for i in range(len(first)))
-        # a list, for tuples too (torch's); a named tuple keeps its type
-        return type(first)(*fields) if hasattr(first, "_fields") else list(fields)
+            raise ValueError(f"DataLoader: the items of a batch have {sorted(sizes)} fields"
+                             f"{' in field ' + where if where else ''}; every item must have "
+                             "the same number")
+        fields = [default_collate(samples, f"{where}[{i}]")
+                  for i, samples in enumerate(zip(*batch))]
+        if isinstance(first, tuple):  # a list, as torch's; a named tuple keeps its type
+            return type(first)(*fields) if hasattr(first, "_fields") else fields
+        try:
+            if isinstance(first, MutableSequence):
+                clone = copy.copy(first)
+                for i, field in enumerate(fields):
+                    clone[i] = field
+                return clone
+            return type(first)(fields)
+        except TypeError:
+            return fields
     raise TypeError(f"DataLoader: cannot collate items of type {type(first).__name__}{where}; "
                     "pass a collate_fn")
 
@@ -61,40 +92,83 @@ def default_convert(data: Any) -> Any:
     """What ``DataLoader(batch_size=None)`` does to each item, as torch's ``default_convert``:
     a numpy array or scalar of numbers becomes a Tensor (sharing an array's memory, as
     ``torch.as_tensor``); Tensors, Python numbers, strings and numpy arrays of strings or
-    objects stay as they are; tuples (named ones keep their type), lists and dicts are
-    converted element by element."""
-    if isinstance(data, (np.ndarray, np.generic)) and data.dtype.kind not in "OSUV":
+    objects stay as they are; mappings (their type kept), named tuples and lists are converted
+    element by element, other tuples into lists (as torch's)."""
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, (np.ndarray, np.generic)) and not isinstance(data, np.str_):
+        if isinstance(data, np.ndarray) and data.dtype.kind in "OSUV":
+            return data
         return Tensor(np.asarray(data))
-    if isinstance(data, dict):
-        return {key: default_convert(value) for key, value in data.items()}
-    if isinstance(data, tuple) and hasattr(data, "_fields"):
-        return type(data)(*(default_convert(value) for value in data))
-    if type(data) in (tuple, list):
-        return type(data)(default_convert(value) for value in data)
+    if isinstance(data, Mapping):
+        converted = {key: default_convert(data[key]) for key in data}
+        try:
+            if isinstance(data, MutableMapping):
+                clone = copy.copy(data)
+                clone.update(converted)
+                return clone
+            return type(data)(converted)
+        except TypeError:
+            return converted
+    if isinstance(data, tuple):
+        if hasattr(data, "_fields"):
+            return type(data)(*(default_convert(value) for value in data))
+        return [default_convert(value) for value in data]
+    if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+        converted = [default_convert(value) for value in data]
+        try:
+            if isinstance(data, MutableSequence):
+                clone = copy.copy(data)
+                for i, value in enumerate(converted):
+                    clone[i] = value
+                return clone
+            return type(data)(converted)
+        except TypeError:
+            return converted
     return data
 
 
-def _stack(values: list, where: str) -> np.ndarray:
-    arrays = [np.asarray(v) for v in values]
-    shape = arrays[0].shape
+def _check_shapes(arrays: list, where: str) -> None:
+    shape = np.shape(arrays[0])
     field = f" in field {where}" if where else ""
     for i, a in enumerate(arrays):
-        if a.shape != shape:
+        if np.shape(a) != shape:
             raise ValueError(
                 f"DataLoader: cannot batch items of different shapes{field}: item 0 of the "
-                f"batch has {shape}, item {i} has {a.shape}; pad them to one shape in a collate_fn"
+                f"batch has {shape}, item {i} has {np.shape(a)}; pad them to one shape in a "
+                "collate_fn"
             )
+
+
+def _stack(values: Sequence, where: str) -> np.ndarray:
+    arrays = [np.asarray(v) for v in values]
+    _check_shapes(arrays, where)
     return np.stack(arrays)
 
 
+def _stack_tensors(batch: Sequence, where: str) -> Tensor:
+    """torch.stack of the batch: a new Tensor; dtypes promoted and autograd recorded (by
+    dlpy's stack) where needed, else one numpy stack."""
+    arrays = [t.data for t in batch]
+    _check_shapes(arrays, where)
+    dtype = arrays[0].dtype
+    if any(t.requires_grad for t in batch) or any(a.dtype != dtype for a in arrays):
+        from dlpy.functional import stack
+
+        return stack(list(batch))
+    return Tensor(np.stack(arrays))
+
+
 class _MapFetcher:
-    """One batch of a map-style dataset from a batch of indices (a slice or an index array);
-    without batching (``batch_size=None``), one item from one index."""
+    """One batch of a map-style dataset from a batch of indices (a slice or an index array):
+    its rows (default collation of a dataset with ``rows``), its ``__getitems__`` (as torch's)
+    or its items one by one; without batching (``batch_size=None``), one item from one index."""
 
     def __init__(self, dataset, collate_fn, batched: bool = True):
         self.dataset, self.collate_fn, self.batched = dataset, collate_fn, batched
-        self.by_rows = batched and collate_fn is None and (isinstance(dataset, TensorDataset)
-                                                           or hasattr(dataset, "rows"))
+        self.by_rows = batched and collate_fn in (None, default_collate) and (
+            isinstance(dataset, TensorDataset) or hasattr(dataset, "rows"))
+        self.by_list = callable(getattr(dataset, "__getitems__", None))
 
     def reset(self) -> None:
         pass
@@ -105,7 +179,11 @@ class _MapFetcher:
         if self.by_rows:
             return list(self.dataset.rows(index))  # a list, as default_collate's
         indices = range(index.start, index.stop) if isinstance(index, slice) else index
-        return (self.collate_fn or default_collate)([self.dataset[int(i)] for i in indices])
+        if self.by_list:
+            items = self.dataset.__getitems__([int(i) for i in indices])
+        else:
+            items = [self.dataset[int(i)] for i in indices]
+        return (self.collate_fn or default_collate)(items)
 
 
 class _StreamFetcher:
@@ -132,14 +210,14 @@ class _StreamFetcher:
 
 def _index_batches(dataset, sampler, batch_sampler, batch_size: int | None,
                    drop_last: bool) -> Iterator[Any]:
-    """Batches of indices: slices for the sequential order, arrays otherwise; the sampler's
-    indices one by one without batching (batch_size None)."""
-    if batch_size is None:
-        yield from (int(index) for index in sampler)
-        return
+    """Batches of indices: the batch sampler's, else slices for the sequential order, arrays
+    otherwise; the sampler's indices one by one without batching (batch_size None)."""
     if batch_sampler is not None:
         for batch in batch_sampler:
             yield np.asarray(batch, dtype=np.int64)
+        return
+    if batch_size is None:
+        yield from (int(index) for index in sampler)
         return
     n = len(dataset)
     if type(sampler) is SequentialSampler:
@@ -152,6 +230,22 @@ def _index_batches(dataset, sampler, batch_sampler, batch_size: int | None,
     stop = len(order) - len(order) % batch_size if drop_last else len(order)
     for start in range(0, stop, batch_size):
         yield order[start:start + batch_size]
+
+
+class _LoaderIterator:
+    """An epoch's batches loaded in this process; ``len()`` is the loader's, as torch's."""
+
+    def __init__(self, batches: Iterator, loader):
+        self.batches, self.loader = batches, loader
+
+    def __iter__(self) -> _LoaderIterator:
+        return self
+
+    def __next__(self):
+        return next(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.loader)
 
 
 class DataLoader:
@@ -217,6 +311,10 @@ class DataLoader:
             if not isinstance(batch_sampler, Iterable):
                 raise TypeError(f"DataLoader: batch_sampler must be an iterable of index lists, "
                                 f"got {type(batch_sampler).__name__}")
+            batch_size = None  # as torch's attributes: the batch sampler decides
+        elif batch_size is not None and not isinstance(drop_last, bool):
+            raise ValueError(f"DataLoader: drop_last should be a boolean value, but got "
+                             f"drop_last={drop_last!r}")
         if isinstance(dataset, np.ndarray):
             dataset = (dataset,)
         if isinstance(dataset, tuple):  # aligned arrays (the original calling convention)
@@ -250,7 +348,11 @@ class DataLoader:
         self.dataset, self._batch_sampler = dataset, batch_sampler
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle, self.drop_last = shuffle, drop_last
-        self.collate_fn, self.rng = collate_fn, rng
+        # batches are collated (torch's auto-collation) unless batch_size is None
+        self._auto_collation = batch_sampler is not None or batch_size is not None
+        if collate_fn is None:
+            collate_fn = default_collate if self._auto_collation else default_convert
+        self.collate_fn, self.rng, self.generator = collate_fn, rng, rng
         if sampler is None and not self.is_iterable:
             sampler = RandomSampler(dataset, rng) if shuffle else SequentialSampler(dataset)
         self.sampler = sampler
@@ -303,8 +405,8 @@ class DataLoader:
 
     @property
     def num_samples(self) -> int:
-        if self.sampler is not None and hasattr(self.sampler, "__len__"):
-            return len(self.sampler)
+        if self.sampler is not None:
+            return len(self.sampler)  # (a TypeError for a sampler without a length, as torch's)
         try:
             return len(self.dataset)
         except (TypeError, NotImplementedError):
@@ -316,7 +418,7 @@ class DataLoader:
         """The batch sampler given, else (batching a map-style dataset) PyTorch's
         ``BatchSampler(sampler, batch_size, drop_last)``; None without batching."""
         if self._batch_sampler is not None or self.batch_size is None or self.is_iterable:
-            return self._batch_sampler
+            return self._batch_sampler  # (torch's, for an IterableDataset: an endless one)
         return BatchSampler(self.sampler, self.batch_size, bool(self.drop_last))
 
     def __len__(self) -> int:
@@ -331,7 +433,7 @@ class DataLoader:
     def _fetcher(self):
         if self.is_iterable:
             return _StreamFetcher(self.dataset, self.batch_size, self.drop_last, self.collate_fn)
-        return _MapFetcher(self.dataset, self.collate_fn, self.batch_size is not None)
+        return _MapFetcher(self.dataset, self.collate_fn, self._auto_collation)
 
     def _index_batches(self) -> Iterator[Any]:
         """Batches of indices: slices for the sequential order, arrays otherwise."""
@@ -340,7 +442,7 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         if self.num_workers == 0:
-            return self._batches_here()
+            return _LoaderIterator(self._batches_here(), self)
         batches = itertools.repeat(None) if self.is_iterable else self._index_batches()
         if self._workers is not None and not self._workers.closed:
             self._workers.reset(batches)  # persistent workers: a new epoch, the same processes

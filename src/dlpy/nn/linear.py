@@ -170,6 +170,9 @@ class Hardtanh(Module):
         super().__init__()
         self.min_val = setting("Hardtanh", "min_val", min_val, finite=False)
         self.max_val = setting("Hardtanh", "max_val", max_val, finite=False)
+        if not self.max_val > self.min_val:  # (strictly, as torch's module, not its F.hardtanh)
+            raise ValueError(f"Hardtanh: max_val ({self.max_val}) must be greater than min_val "
+                             f"({self.min_val})")
         self.inplace = inplace
 
     def forward(self, x):
@@ -277,14 +280,22 @@ class CELU(Module):
 
 
 class Mish(Module):
-    """x * tanh(softplus(x))."""
+    """x * tanh(softplus(x)); ``inplace=True`` changes x and returns it (as torch's)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.mish(x)
+        return F.mish(x, self.inplace) if self.inplace else F.mish(x)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Hardswish(Module):
-    """x * relu6(x + 3) / 6; ``inplace=True`` changes x and returns it (as torch's)."""
+    """x * relu6(x + 3) / 6; ``inplace=True`` changes x and returns it (as torch's, which
+    shows no extra_repr)."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
@@ -293,12 +304,10 @@ class Hardswish(Module):
     def forward(self, x):
         return F.hardswish(x, self.inplace) if self.inplace else F.hardswish(x)
 
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
-
 
 class Hardsigmoid(Module):
-    """relu6(x + 3) / 6; ``inplace=True`` changes x and returns it (as torch's)."""
+    """relu6(x + 3) / 6; ``inplace=True`` changes x and returns it (as torch's, which shows no
+    extra_repr)."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
@@ -306,9 +315,6 @@ class Hardsigmoid(Module):
 
     def forward(self, x):
         return F.hardsigmoid(x, self.inplace) if self.inplace else F.hardsigmoid(x)
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
 
 
 class Softsign(Module):
@@ -393,12 +399,11 @@ class Hardshrink(Module):
         return str(self.lambd)
 
 
-class ReLU6(Module):
-    """min(max(x, 0), 6)."""
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6): Hardtanh(0, 6), as torch's."""
 
     def __init__(self, inplace: bool = False):
-        super().__init__()
-        self.inplace = inplace
+        super().__init__(0.0, 6.0, inplace)
 
     def forward(self, x):
         return F.relu6(x, self.inplace)

@@ -211,7 +211,7 @@ def _erfc_float32(x):
 
 
 class ReLU(Op):
-    """y = max(x, 0);  dx = g * (x > 0)."""
+    """y = max(x, 0);  dx = g where not x <= 0 (a nan passes it, as torch's)."""
 
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
@@ -220,7 +220,8 @@ class ReLU(Op):
             if x.dtype.kind == "b":
                 raise TypeError("relu: bool inputs are not supported, as torch's")
             check_float8("clamp_min_scalar_cpu", x)
-        self.mask = x > 0
+        dead = np.less_equal(x, 0)
+        self.mask = np.logical_not(dead, out=dead) if dead.ndim else ~dead  # (no 2nd array)
         return np.maximum(x, 0)  # keeps x's dtype; faster than np.where
 
     def backward(self, grad_output):

@@ -1,6 +1,6 @@
 """The in-place activations of torch.nn.functional (``relu_``, ``elu_``, ``celu_``, ``selu_``,
-``leaky_relu_``, ``hardtanh_``, ``rrelu_``, ``threshold_``, ``silu_``, ``hardswish_``,
-``hardsigmoid_``) which the ``inplace=True`` of
+``leaky_relu_``, ``hardtanh_``, ``rrelu_``, ``threshold_``, ``silu_``, ``mish_``,
+``hardswish_``, ``hardsigmoid_``) which the ``inplace=True`` of
 their functional forms (``dlpy.ops.activation``) calls.
 
 Each changes its input through ``Tensor._in_place`` and returns it, under PyTorch's rules: a
@@ -20,6 +20,7 @@ from dlpy.ops.activation import silu as _silu
 from dlpy.ops.activation_more import celu as _celu
 from dlpy.ops.activation_more import hardsigmoid as _hardsigmoid
 from dlpy.ops.activation_more import hardswish as _hardswish
+from dlpy.ops.activation_more import mish as _mish
 from dlpy.ops.activation_more import selu as _selu
 from dlpy.ops.activation_more import threshold as _threshold
 from dlpy.tensor import Tensor
@@ -61,6 +62,11 @@ def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa:
 def silu_(input: Tensor) -> Tensor:  # noqa: A002
     """F.silu in place (torch's ``silu(x, inplace=True)``); returns x."""
     return _tensor("silu_", input)._in_place("silu_", _silu)
+
+
+def mish_(input: Tensor) -> Tensor:  # noqa: A002
+    """F.mish in place (torch's ``mish(x, inplace=True)``); returns x."""
+    return _tensor("mish_", input)._in_place("mish_", _mish)
 
 
 def hardswish_(input: Tensor) -> Tensor:  # noqa: A002

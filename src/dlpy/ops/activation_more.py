@@ -63,10 +63,11 @@ class PReLU(Op):
 class ScaledELU(Op):
     """PyTorch's elu kernel: y = scale * x if x > 0 else scale * alpha * (exp(input_scale * x)
     - 1); dx = scale * g, or scale * alpha * input_scale * exp(input_scale * x) * g where x <= 0
-    (so at 0, as PyTorch). SELU and CELU are two settings of it."""
+    (so at 0, as PyTorch). SELU and CELU are two settings of it; ``kind`` is torch's node
+    name ("Elu" for selu, "Celu")."""
 
-    def __init__(self, alpha, scale, input_scale):
-        self.alpha, self.scale, self.input_scale = alpha, scale, input_scale
+    def __init__(self, alpha, scale, input_scale, kind="Elu"):
+        self.alpha, self.scale, self.input_scale, self.kind = alpha, scale, input_scale, kind
 
     def forward(self, x):
         self.x = x
@@ -304,6 +305,12 @@ class Tanhshrink(Op):
         self.t = np.tanh(x)
         return x - self.t
 
+    def forward_low_precision(self, x):
+        """float16/bfloat16 as torch's kernel: tanh rounded to x's dtype, then x - it rounded."""
+        wide = x.astype(np.float32)
+        self.t = np.tanh(wide).astype(x.dtype).astype(np.float32)
+        return wide - self.t
+
     def backward(self, grad_output):
         return (grad_output * self.t * self.t,)
 
@@ -336,9 +343,17 @@ class Shrink(Op):
 @autocast_policy(LOWER)
 def prelu(x, weight):
     """x where x > 0, weight * x elsewhere; weight (C,) for the channels on axis 1 of x
-    (N, C, *), or one value (shape (1,) or ()) for every element."""
+    (N, C, *), or one value (shape (1,) or ()) for every element. x and weight are floating
+    tensors of one dtype, as torch's (which promotes neither)."""
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"prelu: expected weight to be a Tensor, got {type(weight).__name__}")
+    floating_only("prelu", x)
+    x_dtype, w_dtype = as_array(x).dtype, weight.data.dtype
+    if x_dtype != w_dtype:
+        raise TypeError(f"prelu: expected input and weight of one dtype (no type promotion, as "
+                        f"torch's), got {x_dtype} and {w_dtype}")
     x_shape = np.shape(as_array(x))
-    w_shape = np.shape(as_array(weight))
+    w_shape = np.shape(weight.data)
     if len(w_shape) > 1:
         raise ValueError(f"prelu: expected weight to be a scalar or 1D, got shape {w_shape}")
     count = int(np.prod(w_shape))
@@ -371,11 +386,15 @@ def celu(x, alpha=1.0, inplace=False):
     alpha = real_number("celu", "alpha", alpha)
     if alpha == 0:
         raise ValueError("celu: alpha must be nonzero, got 0.0")
-    return ScaledELU(alpha, 1.0, 1.0 / alpha)(x)
+    return ScaledELU(alpha, 1.0, 1.0 / alpha, "Celu")(x)
 
 
-def mish(x):
-    """x * tanh(softplus(x))."""
+def mish(x, inplace=False):
+    """x * tanh(softplus(x)); in place with ``inplace=True``."""
+    if inplace:
+        from dlpy.ops.activation_inplace import mish_
+
+        return mish_(x)
     floating_only("mish", x)
     return Mish()(x)
 

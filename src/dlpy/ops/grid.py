@@ -390,10 +390,10 @@ def affine_grid(theta: Tensor, size, align_corners: bool = False) -> Tensor:
         theta = Tensor(np.asarray(theta))
     align_corners = _check_flag("affine_grid", "align_corners", align_corners)
     size = tuple(size)
-    if len(size) not in (4, 5) or not all(isinstance(s, (int, np.integer)) and s >= 0
+    if len(size) not in (4, 5) or not all(isinstance(s, (int, np.integer)) and s > 0
                                           for s in size):
         raise ValueError(f"affine_grid: size must be (N, C, H, W) or (N, C, D, H, W) of "
-                         f"non-negative ints, got {size}")
+                         f"positive ints, as torch, got {size}")
     k = len(size) - 2
     if theta.dtype.kind != "f":
         raise TypeError(f"affine_grid: theta must be floating point, got {theta.dtype}")

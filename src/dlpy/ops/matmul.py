@@ -161,9 +161,12 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias=None):
-    """x (..., in) @ weight(out, in)^T + bias (out,) -> (..., out)."""
+    """x (..., in) @ weight(out, in)^T + bias (out,) -> (..., out); a 1-D weight (in,) without
+    bias gives x @ weight (...,), as torch's."""
     x_shape, w_shape = np.shape(as_array(x)), np.shape(as_array(weight))
     if len(w_shape) != 2 or len(x_shape) == 0 or x_shape[-1] != w_shape[1]:
+        if len(w_shape) == 1 and len(x_shape) and x_shape[-1] == w_shape[0] and bias is None:
+            return matmul(x, weight)
         raise ValueError(
             f"linear: expected x.shape[-1] == weight.shape[1] with weight (out, in), "
             f"got x {x_shape} and weight {w_shape}"

@@ -94,8 +94,8 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
             raise ValueError(
                 f"layer_norm: {name} must have shape ({d},) for input {x.shape}, got {p.shape}"
             )
-    if bias is not None and weight is None:
-        raise ValueError("layer_norm: a bias needs a weight (pass ones for no scaling)")
+    if bias is not None and weight is None:  # a shift alone, after the normalisation
+        return LayerNorm(eps)(x) + bias
     args = [a for a in (x, weight, bias) if a is not None]
     return LayerNorm(eps)(*args)
 
@@ -390,6 +390,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     if not training:
         return _with_running_stats("batch_norm", "not training (training=False normalises "
                                    "with them)", x, weight, bias, eps, mean_array, var_array)
+    if not eps > 0:
+        raise ValueError(f"batch_norm: eps must be positive when training, got {eps}, as "
+                         f"torch")
     channels = x.shape[1]
     count = x.data.size // channels if channels else 0  # values per channel
     if count == 1:
@@ -698,7 +701,8 @@ def _normalized_shape(name: str, normalized_shape) -> tuple[int, ...]:
 
 def rms_norm(x, normalized_shape, weight=None, eps: float | None = None):
     """x / sqrt(mean(x^2) + eps) * weight over the trailing axes ``normalized_shape`` (an int or
-    a sequence), as torch's F.rms_norm; eps None is the machine epsilon of x's dtype."""
+    a sequence), as torch's F.rms_norm; eps None is the machine epsilon of x's dtype (float32's
+    for float16 and bfloat16, the dtype they are computed in)."""
     if not isinstance(x, Tensor):
         x = Tensor(x)
     shape = _normalized_shape("rms_norm", normalized_shape)
@@ -708,8 +712,9 @@ def rms_norm(x, normalized_shape, weight=None, eps: float | None = None):
     if weight is not None and np.shape(as_array(weight)) != shape:
         raise ValueError(f"rms_norm: weight must have shape normalized_shape {shape}, got "
                          f"{np.shape(getattr(weight, 'data', weight))}")
-    if eps is None:
-        eps = float(np.finfo(x.dtype if x.dtype.kind == "f" else np.float32).eps)
+    if eps is None:  # float16 / bfloat16 compute in float32, and take its epsilon (as torch)
+        eps = float(np.finfo(x.dtype if x.dtype.kind == "f" and x.dtype.itemsize >= 4
+                             else np.float32).eps)
     eps = real_number("rms_norm", "eps", eps)
     op = RMSNorm(len(shape), eps)
     return op(x) if weight is None else op(x, weight)
@@ -738,4 +743,6 @@ def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75,
     window = padded[:, 0:channels]
     for start in range(1, size):
         window = window + padded[:, start:start + channels]
+    if x.dtype.kind in "iu":  # torch's average pool of integer squares truncates
+        return x / ((window // size) * alpha + k) ** beta
     return x / (window * (alpha / size) + k) ** beta

@@ -118,8 +118,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
                          f"{len(shape)} axes, shape {shape}")
     if mode not in MODES:
         raise ValueError(f"pad: mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if value is not None and (isinstance(value, bool)
-                              or not isinstance(value, (int, float, np.integer, np.floating))):
+    if value is not None and not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"pad: value must be a number, got {value!r}")
     if mode != "constant" and value not in (None, 0):
         raise ValueError(f"pad: mode {mode!r} takes no value, got {value!r}")

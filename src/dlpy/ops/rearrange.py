@@ -578,6 +578,41 @@ def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim)
 
 
+class ChebyshevDistance(Op):
+    """y = max |x| over the last axis (the inf-norm of differences in cdist and pdist);
+    dx = g * sign(x) at every position reaching the max, ties NOT shared: torch's cdist and
+    pdist kernels' gradient (vector_norm's shares them)."""
+
+    saves = (0, "output")  # read by backward (in-place checks, Op.saves)
+
+    def forward(self, x):
+        self.x = x
+        self.y = np.abs(x).max(-1, initial=0)  # (0 for empty rows, as torch)
+        return self.y
+
+    def backward(self, grad_output):
+        y = self.y[..., None]
+        reached = np.abs(self.x) == y
+        return (np.where(reached, grad_output[..., None] * np.sign(self.x), 0)
+                .astype(self.x.dtype, copy=False),)
+
+    def backward_graph(self, grad_output, output):
+        # sign(x) at the max is piecewise constant: g times a constant array
+        x = self.x
+        slope = np.where(np.abs(x) == self.y[..., None], np.sign(x), 0).astype(x.dtype)
+        return (grad_output.unsqueeze(-1) * Tensor(slope),)
+
+
+def distance(difference: Tensor, p: float) -> Tensor:
+    """The p-norm of difference along its last axis, as torch's cdist / pdist (their gradient
+    at p = inf differs from vector_norm's)."""
+    from dlpy.ops.reduce import norm
+
+    if p == float("inf"):
+        return ChebyshevDistance()(difference)
+    return norm(difference, p, dim=-1)
+
+
 @autocast_policy(FP32)
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
           compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
@@ -585,8 +620,6 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
     p-norm (p >= 0) of each difference (gradient 0 where two rows are equal). ``compute_mode``
     is checked and otherwise ignored: the differences are always taken directly (torch's
     exact mode, "donot_use_mm_for_euclid_dist")."""
-    from dlpy.ops.reduce import norm
-
     if compute_mode not in ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
                             "donot_use_mm_for_euclid_dist"):
         raise ValueError(f"cdist: {compute_mode!r} is not a valid value for compute_mode")
@@ -595,7 +628,10 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
                          f"{x2.shape}")
     if not p >= 0:
         raise ValueError(f"cdist: p must be non-negative, got {p}")
-    return norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)
+    if x1.dtype != x2.dtype:
+        raise TypeError(f"cdist: expected x1 and x2 of one dtype, got {x1.dtype} and "
+                        f"{x2.dtype}, as torch")
+    return distance(x1.unsqueeze(-2) - x2.unsqueeze(-3), p)
 
 
 def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:  # noqa: N803

@@ -1,0 +1,1 @@
+"""torch.utils.data._utils: the collate module older programs import from."""
