@@ -55,16 +55,9 @@ def default_collate(batch: Sequence, where: str = "") -> Any:
     if isinstance(first, int):  # bools too: torch.tensor's inference (bool, int64, float32)
         return tensor(list(batch))
     if isinstance(first, Mapping):
-        collated = {key: default_collate([item[key] for item in batch], f"{where}[{key!r}]")
-                    for key in first}
-        try:
-            if isinstance(first, MutableMapping):  # its type (an OrderedDict) kept, as torch's
-                clone = copy.copy(first)
-                clone.update(collated)
-                return clone
-            return type(first)(collated)
-        except TypeError:
-            return collated
+        return _like_mapping(first, {
+            key: default_collate([item[key] for item in batch], f"{where}[{key!r}]")
+            for key in first})
     if isinstance(first, Sequence):
         sizes = {len(item) for item in batch}
         if len(sizes) != 1:
@@ -75,15 +68,7 @@ def default_collate(batch: Sequence, where: str = "") -> Any:
                   for i, samples in enumerate(zip(*batch))]
         if isinstance(first, tuple):  # a list, as torch's; a named tuple keeps its type
             return type(first)(*fields) if hasattr(first, "_fields") else fields
-        try:
-            if isinstance(first, MutableSequence):
-                clone = copy.copy(first)
-                for i, field in enumerate(fields):
-                    clone[i] = field
-                return clone
-            return type(first)(fields)
-        except TypeError:
-            return fields
+        return _like_sequence(first, fields)
     raise TypeError(f"DataLoader: cannot collate items of type {type(first).__name__}{where}; "
                     "pass a collate_fn")
 
@@ -101,31 +86,41 @@ def default_convert(data: Any) -> Any:
             return data
         return Tensor(np.asarray(data))
     if isinstance(data, Mapping):
-        converted = {key: default_convert(data[key]) for key in data}
-        try:
-            if isinstance(data, MutableMapping):
-                clone = copy.copy(data)
-                clone.update(converted)
-                return clone
-            return type(data)(converted)
-        except TypeError:
-            return converted
+        return _like_mapping(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple):
         if hasattr(data, "_fields"):
             return type(data)(*(default_convert(value) for value in data))
         return [default_convert(value) for value in data]
     if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
-        converted = [default_convert(value) for value in data]
-        try:
-            if isinstance(data, MutableSequence):
-                clone = copy.copy(data)
-                for i, value in enumerate(converted):
-                    clone[i] = value
-                return clone
-            return type(data)(converted)
-        except TypeError:
-            return converted
+        return _like_sequence(data, [default_convert(value) for value in data])
     return data
+
+
+def _like_mapping(original: Mapping, values: dict) -> Any:
+    """``values`` (original's keys) as a mapping of original's type (an OrderedDict stays
+    one, as torch's: a copy updated, else the type built from a dict), else the dict."""
+    try:
+        if isinstance(original, MutableMapping):
+            clone = copy.copy(original)
+            clone.update(values)
+            return clone
+        return type(original)(values)
+    except TypeError:
+        return values
+
+
+def _like_sequence(original: Sequence, values: list) -> Any:
+    """``values`` (one per item of original) as a sequence of original's type, else the
+    list (as ``_like_mapping``)."""
+    try:
+        if isinstance(original, MutableSequence):
+            clone = copy.copy(original)
+            for i, value in enumerate(values):
+                clone[i] = value
+            return clone
+        return type(original)(values)
+    except TypeError:
+        return values
 
 
 def _check_shapes(arrays: list, where: str) -> None:
