@@ -17,7 +17,8 @@ set aside while the aliases are installed and put back when they are removed.
 (``p.data.add_(p.grad, alpha=-lr)``, ``m.weight.data.normal_(0, 0.02)``). ``run`` compiles the
 program's own source files (the script and the modules imported from its folder or, for
 ``-m``, from the package's folder, subfolders included; never dlpy's files, the standard
-library's or site-packages') with every ``X.data`` rewritten, nothing else:
+library's or site-packages') with every ``X.data`` and ``torch.Tensor(...)`` call rewritten,
+nothing else:
 
 - a load ``X.data`` becomes ``__dlpy_data__(X)`` (``tensor_data``): for a dlpy Tensor, a
   Tensor on the same array (``X.detach()``), with no graph, whose in-place methods write into
@@ -27,7 +28,11 @@ library's or site-packages') with every ``X.data`` rewritten, nothing else:
 - a store or augmented store ``X.data = v`` / ``X.data += v`` goes through
   ``__dlpy_data_target__(X).data`` (``data_target``): a Tensor X takes v's array (shared, as
   torch's), a numpy array as it is; anything else stores as written. ``del X.data`` and
-  ``case X.data:`` patterns and annotations are left as written.
+  ``case X.data:`` patterns and annotations are left as written;
+- a call ``X.Tensor(...)`` or ``Tensor(...)`` becomes ``__dlpy_tensor_new__(X.Tensor, ...)``
+  (``tensor_new``): for dlpy's Tensor, torch's legacy constructor (``torch.Tensor(2, 3)`` a
+  zero-filled shape, ``torch.Tensor([1, 2])`` data of the default float dtype, as
+  ``torch.FloatTensor``); anything else's ``Tensor`` is called as written.
 
 Line numbers are kept; transformed code is never written to a ``.pyc`` (a plain ``python`` run
 of the same files compiles them afresh); the finder serving the program's modules is removed
@@ -219,6 +224,7 @@ def as_torch() -> Iterator[None]:
 # ------------------------------------------------------------- the program's `.data`
 DATA_LOAD = "__dlpy_data__"
 DATA_STORE = "__dlpy_data_target__"
+TENSOR_NEW = "__dlpy_tensor_new__"
 
 
 class _DataView(Tensor):
@@ -294,13 +300,40 @@ def data_target(value):
     return _DataTarget(value) if isinstance(value, Tensor) else value
 
 
+def tensor_new(cls, *args, **kwargs):
+    """``torch.Tensor(...)`` called as torch's legacy constructor: ints (or a Size) are a
+    shape (``nn.Parameter(torch.Tensor(out, in))``), data becomes the default float dtype,
+    as ``torch.FloatTensor`` (or DoubleTensor, ... after ``set_default_dtype``); any other
+    ``X.Tensor(...)`` is called as written."""
+    if cls is not Tensor:
+        return cls(*args, **kwargs)
+    from dlpy import legacy_types
+    from dlpy.tensor import default_dtype
+
+    name = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+            "bfloat16": "BFloat16Tensor"}.get(np.dtype(default_dtype()).name, "FloatTensor")
+    return getattr(legacy_types, name)(*args, **kwargs)
+
+
 # the names the rewritten code calls, put in each rewritten module's globals
-HELPERS = {DATA_LOAD: tensor_data, DATA_STORE: data_target}
+HELPERS = {DATA_LOAD: tensor_data, DATA_STORE: data_target, TENSOR_NEW: tensor_new}
 
 
 class DataAccess(ast.NodeTransformer):
     """``X.data`` (load) -> ``__dlpy_data__(X)``; ``X.data = v`` (store, augmented store) ->
-    ``__dlpy_data_target__(X).data = v``. ``del X.data``, ``case X.data:`` and annotations stay."""
+    ``__dlpy_data_target__(X).data = v``. ``del X.data``, ``case X.data:`` and annotations stay.
+    ``X.Tensor(...)`` and ``Tensor(...)`` -> ``__dlpy_tensor_new__(X.Tensor, ...)``
+    (``tensor_new``: torch's legacy constructor when X.Tensor is dlpy's Tensor)."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func
+        if not ((isinstance(func, ast.Attribute) and func.attr == "Tensor")
+                or (isinstance(func, ast.Name) and func.id == "Tensor")):
+            return node
+        call = ast.Call(func=ast.Name(id=TENSOR_NEW, ctx=ast.Load()), args=[func, *node.args],
+                        keywords=node.keywords)
+        return ast.copy_location(call, node)
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)

@@ -135,6 +135,24 @@ def test_run_script_with_arguments(tmp_path, capsys):
     assert "functional" not in vars(dlpy.nn)  # the attribute alias is taken back
 
 
+def test_run_gives_torch_tensor_its_legacy_constructor(tmp_path, capsys):
+    # torch.Tensor(out, in) is a shape (older custom layers: nn.Parameter(torch.Tensor(o, i)))
+    script = tmp_path / "legacy.py"
+    script.write_text(
+        "import torch, torch.nn as nn\nfrom torch import Tensor\n"
+        "w = nn.Parameter(torch.Tensor(2, 3)); b = nn.Parameter(torch.Tensor(2))\n"
+        "class Other:\n    Tensor = staticmethod(lambda *a: a)\n"
+        "print(tuple(w.shape), tuple(b.shape), torch.Tensor([1, 2]).dtype, "
+        "tuple(torch.Tensor().shape), tuple(Tensor(torch.Size([4, 1])).shape), "
+        "Other.Tensor(2, 3))\n")
+    compat.run([str(script)])
+    assert capsys.readouterr().out.split() == ["(2,", "3)", "(2,)", "float32", "(0,)", "(4,",
+                                               "1)", "(2,", "3)"]
+    with compat.as_torch():  # outside run (no rewrite) dlpy's Tensor takes data
+        import torch
+        assert torch.Tensor(3).shape == ()
+
+
 def test_run_script_output(tmp_path, capsys):
     script = tmp_path / "show.py"
     script.write_text("import sys, torch\nprint(__name__, sys.argv, torch.__name__)\n")
