@@ -192,6 +192,31 @@ _dual_in_place = None
 _anomaly_check_nan = True  # detect_anomaly(check_nan=False): record where ops were made only
 
 
+class InPlaceCastError(TypeError, RuntimeError):
+    """An in-place op whose result's dtype cannot be stored in the tensor (float in an int
+    tensor, complex in a real one, a number in a bool one): a TypeError, and torch's
+    RuntimeError for code written against torch."""
+
+
+def _check_store(name: str, source, target, cast: str) -> None:
+    """Refuse storing a ``source``-dtype result in place in a ``target``-dtype tensor where
+    torch refuses it (``cast="unsafe"``: copy_, fill_, setitem store anything, as torch's;
+    a stricter numpy rule, "safe", where an op asks for it):
+    floats in integers or bools, complex numbers in real dtypes, anything but bools in bools;
+    integers of any size and sign, and floats of any width, go in (wrapping or rounding)."""
+    if cast == "unsafe":
+        return
+    source, target = np.dtype(source), np.dtype(target)
+    floating = source.kind == "f" or source.name == "bfloat16"
+    if (cast != "same_kind" and not np.can_cast(source, target, cast)) or (  # (float_power_)
+            (target.kind == "b" and source.kind != "b")
+            or (source.kind == "c" and target.kind != "c")
+            or (floating and target.kind in "biu")):
+        raise InPlaceCastError(f"{name}: a result of dtype {source} cannot be stored in place in "
+                               f"a tensor of dtype {target} (torch: result type can't be cast to "
+                               "the desired output type)")
+
+
 class AutogradError(ValueError, RuntimeError):
     """A misuse of backward or autograd.grad (an output that needs no gradient, a missing or
     misshapen gradient, an input not used): a ValueError, and torch's RuntimeError for code
@@ -1108,11 +1133,11 @@ class Tensor:
 
     def add(self, other, *, alpha=1):
         """self + alpha * other."""
-        return _arith.add(self, other if alpha == 1 else _scaled(other, alpha))
+        return _arith.add(self, other, alpha=alpha)
 
     def sub(self, other, *, alpha=1):
         """self - alpha * other."""
-        return _arith.sub(self, other if alpha == 1 else _scaled(other, alpha))
+        return _arith.sub(self, other, alpha=alpha)
 
     def mul(self, other):
         return _arith.mul(self, other)
@@ -1322,9 +1347,7 @@ class Tensor:
             if array.shape != self.shape:
                 raise ValueError(f"{name}: the result has shape {array.shape}, but an in-place "
                                  f"op keeps the tensor's shape {self.shape}")
-            if not np.can_cast(array.dtype, self.dtype, cast):
-                raise TypeError(f"{name}: a result of dtype {array.dtype} cannot be stored in "
-                                f"place in a tensor of dtype {self.dtype}")
+            _check_store(name, array.dtype, self.dtype, cast)
             self.data[...] = array
         _bump(self.data)
         return self
@@ -1372,9 +1395,7 @@ class Tensor:
             raise ValueError(f"{name}: the result has shape {value.shape}, but an in-place op "
                              f"keeps the tensor's shape {self.shape}")
         if value.dtype != self.dtype:
-            if not np.can_cast(value.dtype, self.dtype, cast):
-                raise TypeError(f"{name}: a result of dtype {value.dtype} cannot be stored in "
-                                f"place in a tensor of dtype {self.dtype}")
+            _check_store(name, value.dtype, self.dtype, cast)
             value = _arith.cast(value, self.dtype)
         if op is not None:  # ops in the new value's history that used self ran on the old value
             _redirect(value, self, old, self._tick)
@@ -1422,9 +1443,7 @@ class Tensor:
                 raise ValueError(f"{name}: the result has shape {value.shape}, but an in-place "
                                  f"op keeps the tensor's shape {shape}")
             if value.dtype != dtype:
-                if not np.can_cast(value.dtype, dtype, cast):
-                    raise TypeError(f"{name}: a result of dtype {value.dtype} cannot be stored "
-                                    f"in place in a tensor of dtype {dtype}")
+                _check_store(name, value.dtype, dtype, cast)
                 value = _arith.cast(value, dtype)
             # base's array still holds the old values (old_base has a copy): only the view's
             # positions are written
@@ -2137,11 +2156,6 @@ for _name, _function in (("__and__", "bitwise_and"), ("__rand__", "bitwise_and")
     if not any(_name in vars(c) for c in Tensor.__mro__):  # hasattr sees type.__or__
         setattr(Tensor, _name, _functional_method(_function))
 del _name, _function
-
-
-def _scaled(other, alpha):
-    """alpha * other for add/sub's ``alpha``: recorded for a tensor, a constant otherwise."""
-    return _arith.mul(other, alpha) if isinstance(other, Tensor) else np.multiply(other, alpha)
 
 
 def _rounded_div(x, other, rounding_mode):

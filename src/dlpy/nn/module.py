@@ -476,19 +476,20 @@ class Module:
         raise RuntimeError(f"{type(self).__name__}.set_extra_state: not overridden")
 
     # ----------------------------------------------------------------- traversal
-    def named_modules(self, prefix: str = "", remove_duplicate: bool = True,
-                      _seen: set[int] | None = None) -> Iterator[tuple[str, Module]]:
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """(name, module) for self and every submodule, depth first; a module reached twice
-        (shared) comes once, under its first name, unless ``remove_duplicate=False``."""
+        (shared) comes once, under its first name, unless ``remove_duplicate=False``;
+        modules in ``memo`` (a set, added to as torch's) are skipped."""
+        if memo is not None and self in memo:
+            return
         if remove_duplicate:
-            _seen = set() if _seen is None else _seen
-            if id(self) in _seen:
-                return
-            _seen.add(id(self))
+            memo = set() if memo is None else memo
+            memo.add(self)
         yield prefix, self
         for name, module in self._modules.items():
-            yield from module.named_modules(f"{prefix}.{name}" if prefix else name,
-                                            remove_duplicate, _seen)
+            yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                            remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
@@ -506,20 +507,21 @@ class Module:
                 seen.add(id(module))
                 yield name, module
 
-    def _check_name(self, name: str, what: str) -> None:
+    def _check_name(self, name: str, what: str, registry: dict) -> None:
+        """torch's checks: a string, non-empty, no '.', and no attribute of that name unless
+        ``registry`` (the parameters or the modules) already holds it."""
         if not isinstance(name, str):
             raise TypeError(f"{type(self).__name__}: {what} name should be a string, got "
                             f"{type(name).__name__}")
         if not name or "." in name:
             raise KeyError(f"{type(self).__name__}: a {what} name must be a non-empty string "
                            f"without '.', got {name!r}")
-        if hasattr(self, name) and name not in self._parameters and name not in self._modules \
-                and name not in self._buffers:
+        if name not in registry and hasattr(self, name):
             raise KeyError(f"{type(self).__name__}: attribute {name!r} already exists")
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """``self.name = param`` with PyTorch's checks (None leaves the name unregistered)."""
-        self._check_name(name, "parameter")
+        self._check_name(name, "parameter", self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"{type(self).__name__}.register_parameter: {name!r} must be a "
                             f"Parameter or None, got {type(param).__name__}")
@@ -527,7 +529,7 @@ class Module:
 
     def add_module(self, name: str, module: Module | None) -> None:
         """``self.name = module`` with PyTorch's checks; ``register_module`` is the same."""
-        self._check_name(name, "module")
+        self._check_name(name, "module", self._modules)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}.add_module: {name!r} must be a Module or "
                             f"None, got {type(module).__name__}")
@@ -538,12 +540,12 @@ class Module:
     def get_submodule(self, target: str) -> Module:
         """The submodule at a dotted path (``"encoder.layers.0"``; ``""`` is self)."""
         module = self
-        for i, part in enumerate(target.split(".") if target else []):
+        for part in target.split(".") if target else []:
             child = module._modules.get(part)
-            if child is None:
-                where = ".".join(target.split(".")[:i]) or type(self).__name__
-                raise AttributeError(f"get_submodule({target!r}): {where} has no submodule "
-                                     f"{part!r}")
+            if child is None:  # torch's messages
+                if not hasattr(module, part):
+                    raise AttributeError(f"{module._get_name()} has no attribute `{part}`")
+                raise AttributeError(f"`{part}` is not an nn.Module")
             module = child
         return module
 
@@ -551,18 +553,20 @@ class Module:
         """The parameter at a dotted path (``"encoder.layers.0.linear1.weight"``)."""
         path, _, name = target.rpartition(".")
         module = self.get_submodule(path)
-        if name not in module._parameters:
-            raise AttributeError(f"get_parameter({target!r}): {path or type(self).__name__} "
-                                 f"has no parameter {name!r}")
+        if not hasattr(module, name):
+            raise AttributeError(f"{module._get_name()} has no attribute `{name}`")
+        if not isinstance(module._parameters.get(name), Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
         return module._parameters[name]
 
     def get_buffer(self, target: str) -> np.ndarray:
-        """The buffer (a numpy array) at a dotted path (``"bn.running_mean"``)."""
+        """The buffer at a dotted path (``"bn.running_mean"``)."""
         path, _, name = target.rpartition(".")
         module = self.get_submodule(path)
-        if name not in module._buffers or module._buffers[name] is None:
-            raise AttributeError(f"get_buffer({target!r}): {path or type(self).__name__} "
-                                 f"has no buffer {name!r}")
+        if not hasattr(module, name):
+            raise AttributeError(f"{module._get_name()} has no attribute `{name}`")
+        if name not in module._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
         return module._buffers[name]
 
     def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
@@ -605,7 +609,7 @@ class Module:
         """(module, own name, dotted name, value) of the non-None entries of each module's
         ``table``, self first then depth first; a value reached twice (shared) comes once
         unless ``remove_duplicate=False``."""
-        modules = (self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse
                    else [(prefix, self)])
         seen: set[int] = set()
         for module_name, module in modules:

@@ -728,22 +728,49 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
     min <= x <= max, bounds included, as torch.clamp."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if (isinstance(min, Tensor) and max is not None and not isinstance(max, Tensor)
+            or isinstance(max, Tensor) and min is not None and not isinstance(min, Tensor)):
+        raise TypeError("clamp: expected both bounds Tensors or both numbers, got "
+                        f"{type(min).__name__} and {type(max).__name__}, as torch")
     if any(isinstance(b, (Tensor, np.ndarray)) and (isinstance(b, Tensor) or np.ndim(b))
            or isinstance(b, float) and b != b for b in (min, max)):  # (a nan bound: nan)
         return _clamp_by_tensors(x, min, max)
     low = None if min is None else real_number("clamp", "min", min, finite=False)
     high = None if max is None else real_number("clamp", "max", max, finite=False)
-    if getattr(getattr(x, "data", None), "dtype", np.dtype(float)).kind in "iu":
-        # torch's promotion: int bounds keep an integer tensor's dtype, a float bound makes
-        # the result the default float dtype
+    dtype = getattr(getattr(x, "data", None), "dtype", np.dtype(float))
+    if dtype.kind in "biu":
+        # torch's promotion: int bounds keep an integer tensor's dtype (a bool tensor's:
+        # int64), a float bound makes the result the default float dtype
         if all(bound is None or isinstance(bound, (int, np.integer)) for bound in (min, max)):
-            low = None if min is None else int(min)
-            high = None if max is None else int(max)
+            if dtype.kind == "b":
+                if any(isinstance(bound, (bool, np.bool_)) for bound in (min, max)):
+                    raise NotImplementedError("clamp: not implemented for bool tensors with "
+                                              "bool bounds, as torch")
+                x, dtype = x.to(np.int64), np.dtype(np.int64)
+            low = None if min is None else _integer_bound(dtype, int(min))
+            high = None if max is None else _integer_bound(dtype, int(max))
         else:
             from dlpy.tensor import default_dtype
 
             x = x.to(default_dtype())
+    elif dtype.kind == "f" and dtype.itemsize <= 4:  # torch: a bound the dtype cannot hold
+        limit = float(np.finfo(dtype).max)
+        for bound in (low, high):
+            if bound is not None and limit < abs(bound) < math.inf:
+                raise RuntimeError(f"clamp: value {bound:g} cannot be converted to type "
+                                   f"{dtype} without overflow, as torch")
     return Clamp(low, high)(x)
+
+
+def _integer_bound(dtype: np.dtype, bound: int) -> int:
+    """An integer bound as torch converts it to an integer tensor's dtype: refused outside
+    the dtype's range; a negative one for an unsigned dtype wraps (down to -max, as torch's
+    checked conversion)."""
+    info = np.iinfo(dtype)
+    if bound > info.max or bound < (-info.max if info.min == 0 else info.min):
+        raise RuntimeError(f"clamp: value {bound} cannot be converted to type {dtype} without "
+                           "overflow, as torch")
+    return bound % (info.max + 1) if bound < 0 and info.min == 0 else bound
 
 
 def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names

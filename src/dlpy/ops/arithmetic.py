@@ -54,6 +54,8 @@ class Sub(Op):
 
     def forward(self, a, b):
         if a.itemsize == 1 or b.itemsize == 1:  # float8: torch refuses
+            if a.dtype.kind == "b" or b.dtype.kind == "b":
+                raise RuntimeError(_BOOL_SUB)
             refuse_float8("add_stub", a, b)
         return a - b
 
@@ -367,7 +369,18 @@ def identity(x):
     return Identity()(x)
 
 
-def add(a, b):
+def _scaled(name: str, a, b, alpha):
+    """alpha * b for torch.add/sub's ``alpha``: recorded for a tensor, a constant otherwise;
+    a float alpha is refused for integer operands, as torch's."""
+    if isinstance(alpha, (float, np.floating)) and _promotion.result_type(a, b).kind in "biu":
+        raise RuntimeError(f"{name}: for integral input tensors, argument alpha must not be a "
+                           "floating point number.")
+    return mul(b, alpha) if isinstance(b, Tensor) else np.multiply(b, alpha)
+
+
+def add(a, b, *, alpha=1):
+    if alpha != 1:
+        b = _scaled("add", a, b, alpha)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
     try:
@@ -376,8 +389,20 @@ def add(a, b):
         raise _broadcast_error("add", a, b) or err from None
 
 
-def sub(a, b):
-    if _promotion.needs_promotion(a, b):
+_BOOL_SUB = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+             "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+def _is_bool(x) -> bool:
+    return x.data.dtype.kind == "b" if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
+
+
+def sub(a, b, *, alpha=1):
+    if alpha != 1:
+        b = _scaled("sub", a, b, alpha)
+    if _promotion.needs_promotion(a, b):  # (a bool operand always needs it, or is bool - bool)
+        if _is_bool(a) or _is_bool(b):
+            raise RuntimeError(_BOOL_SUB)
         a, b = _promotion.promote(a, b)
     try:
         return Sub()(a, b)

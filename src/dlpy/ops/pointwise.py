@@ -541,11 +541,37 @@ fix = trunc
 
 def frac(x: Tensor) -> Tensor:
     """x - trunc(x), with x's sign;  dx = g."""
+    if _data(x).dtype.kind in "biu":
+        raise NotImplementedError(f"frac: not implemented for {_data(x).dtype} tensors, as "
+                                  "torch")
     return x - trunc(x).detach()
+
+
+def _tensor_input(name: str, a) -> None:
+    """torch's refusal of a number as the first operand (torch.fmod(5, t))."""
+    if not isinstance(a, Tensor):
+        raise TypeError(f"{name}: expected a Tensor as the input, got {type(a).__name__}, as "
+                        "torch")
+
+
+def _tensor_other(name: str, b) -> None:
+    """torch's refusal of a number as the second operand of ops with no Scalar form."""
+    if not isinstance(b, Tensor):
+        raise TypeError(f"{name}: expected a Tensor as the other operand, got "
+                        f"{type(b).__name__}, as torch")
+
+
+def _no_bools(name: str, a, b) -> None:
+    """torch has no bool kernel for remainder, fmod and pow of two bool tensors."""
+    if _data(a).dtype.kind == "b" and _data(b).dtype.kind == "b" and isinstance(
+            a, Tensor) and isinstance(b, Tensor):
+        raise NotImplementedError(f"{name}: not implemented for bool tensors, as torch")
 
 
 def fmod(a: Tensor, b) -> Tensor:
     """torch.fmod: a - trunc(a / b) * b, the sign of a (C's fmod), broadcast."""
+    _tensor_input("fmod", a)
+    _no_bools("fmod", a, b)
     _check_broadcast("fmod", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
@@ -554,20 +580,41 @@ def fmod(a: Tensor, b) -> Tensor:
 
 def remainder(a: Tensor, b) -> Tensor:
     """torch.remainder: a - floor(a / b) * b, the sign of b (Python's %), broadcast."""
+    _no_bools("remainder", a, b)
     _check_broadcast("remainder", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
     return Modulo(np.remainder, np.floor)(_as_tensor(a, _as_tensor(b)), _as_tensor(b, a))
 
 
+class Copysign(Op):
+    """z = |a| with the sign bit of b (-0.0 counts as negative);  da = g * z / a, 0 at a == 0;
+    db = 0 (a zero gradient, as PyTorch's)."""
+
+    saves = ()
+
+    def forward(self, a, b):
+        self.ratio = np.where(np.signbit(b), -1.0, 1.0).astype(a.dtype) * np.sign(a)
+        return np.abs(a) * np.where(np.signbit(b), -1.0, 1.0).astype(a.dtype)
+
+    def backward(self, grad_output):
+        return grad_output * self.ratio, np.zeros_like(grad_output)
+
+    def backward_graph(self, grad_output, output):
+        return grad_output * self.ratio, grad_output * 0
+
+
 def copysign(a: Tensor, b) -> Tensor:
-    """|a| with the sign of b (its sign bit: -0.0 counts as negative);  da = g * sign(a) * sign
-    of b, 0 at a == 0; no gradient for b, as PyTorch."""
+    """|a| with the sign of b (its sign bit: -0.0 counts as negative), broadcast; da = g *
+    sign(a) * sign of b, 0 at a == 0; a zero gradient for b, as PyTorch."""
+    _tensor_input("copysign", a)
     _check_broadcast("copysign", a, b)
     a, b = _promotion.promote_floating(a, b)  # int32 with float64: float64, as torch's
     a = _as_tensor(a)
-    if a.dtype.kind != "f":
+    if a.dtype.kind in "biu":
         a = a.astype(np.float32)
+    if isinstance(b, Tensor) and b.requires_grad:
+        return Copysign()(a, b)
     return a.abs() * np.where(np.signbit(_data(b)), -1.0, 1.0).astype(a.dtype)
 
 
@@ -668,19 +715,30 @@ def log10(x: Tensor) -> Tensor:
 
 
 def float_power(x: Tensor, exponent) -> Tensor:
-    """x ** exponent computed in float64, as torch.float_power."""
+    """x ** exponent computed in float64 (complex128 when either is complex), as
+    torch.float_power."""
     x = _as_tensor(x)
-    x = x if x.dtype == np.float64 else x.astype(np.float64)
-    if isinstance(exponent, Tensor) and exponent.dtype != np.float64:
-        exponent = exponent.astype(np.float64)
+    complex_ = x.dtype.kind == "c" or _data(exponent).dtype.kind == "c"
+    dtype = np.dtype(np.complex128 if complex_ else np.float64)
+    x = x if x.dtype == dtype else x.astype(dtype)
+    if isinstance(exponent, Tensor) and exponent.dtype != dtype:
+        exponent = exponent.astype(dtype)
+    elif complex_ and not isinstance(exponent, Tensor):
+        exponent = complex(exponent)
     return x ** exponent
 
 
 def heaviside(x: Tensor, values) -> Tensor:
     """0 where x < 0, 1 where x > 0, ``values`` where x == 0; not differentiable (no
     gradient), as PyTorch."""
+    _tensor_other("heaviside", values)
     _check_broadcast("heaviside", x, values)
-    return Tensor(np.heaviside(_data(x), _data(values)).astype(_data(x).dtype))
+    data, values = _data(x), _data(values)
+    if data.dtype != values.dtype:
+        raise RuntimeError("heaviside: x and values must have the same dtype, got "
+                           f"{data.dtype} and {values.dtype}, as torch")
+    # torch's x == 0 ? values : x > 0 (nan gives 0; numpy's heaviside gives nan)
+    return Tensor(np.where(data == 0, values, data > 0).astype(data.dtype))
 
 
 def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
@@ -711,8 +769,11 @@ def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
 
 def addcmul(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """x + value * tensor1 * tensor2, out of place."""
-    if not (isinstance(value, (int, np.integer)) and all(  # integers stay integers
-            _data(t).dtype.kind in "biu" for t in (x, tensor1, tensor2))):
+    if all(_data(t).dtype.kind in "biu" for t in (x, tensor1, tensor2)):
+        # integers stay integers: torch truncates a float value (0.5 -> 0)
+        if isinstance(value, (float, np.floating)):
+            value = int(real_number("addcmul", "value", value))
+    else:
         value = _complex.number("addcmul", "value", value)
     return x + value * (tensor1 * tensor2)
 
@@ -732,9 +793,10 @@ def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None,
     """nan -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest and smallest
     finite numbers);  dx = g where x is finite, 0 elsewhere, as PyTorch."""
     data = _data(x)
-    if data.dtype.kind != "f":
+    if data.dtype.kind != "f" and data.dtype.name not in ("bfloat16", "float8_e4m3fn",
+                                                          "float8_e5m2"):
         return x if isinstance(x, Tensor) else Tensor(data)
-    info = np.finfo(data.dtype)
+    info = np.finfo(data.dtype)  # (ml_dtypes registers bfloat16's)
     fill = np.where(np.isnan(data), nan, np.where(data > 0,
                                                   info.max if posinf is None else posinf,
                                                   info.min if neginf is None else neginf))
@@ -750,9 +812,17 @@ def clip(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's nam
 
 def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
     """|a - b| <= atol + rtol * |b| element-wise, a bool tensor (no gradient)."""
+    _tensor_other("isclose", b)
     _check_broadcast("isclose", a, b)
+    if _data(a).dtype != _data(b).dtype:
+        raise RuntimeError(f"isclose: {_data(a).dtype} did not match {_data(b).dtype} (the "
+                           "tensors must have the same dtype, as torch's)")
     rtol = real_number("isclose", "rtol", rtol)
     atol = real_number("isclose", "atol", atol)
+    for what, tolerance in (("rtol", rtol), ("atol", atol)):
+        if tolerance < 0:
+            raise RuntimeError(f"isclose: {what} must be greater than or equal to zero, but "
+                               f"got {tolerance:g}")
     return Tensor(np.isclose(_data(a), _data(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
@@ -769,6 +839,7 @@ def equal(a, b) -> bool:
 
 def _logical(name, function, *values) -> Tensor:
     if len(values) == 2:
+        _tensor_other(name, values[1])
         _check_broadcast(name, *values)
     return Tensor(function(*[_data(v) for v in values]))
 
@@ -891,6 +962,7 @@ def pow(x, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
             raise TypeError(f"pow: expected a tensor base or exponent, got {x!r} and "
                             f"{exponent!r}")
         return x ** exponent
+    _no_bools("pow", x, exponent)
     _check_broadcast("pow", x, exponent)
     if _promotion.needs_promotion(x, exponent):  # torch's result dtype
         x, exponent = _promotion.promote(x, exponent)
@@ -915,11 +987,13 @@ def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
 
 def gcd(a, b) -> Tensor:
     """torch.gcd: the greatest common divisor, element-wise (integers; no gradient)."""
+    _tensor_other("gcd", b)
     return Tensor(np.gcd(*_integers("gcd", a, b)))
 
 
 def lcm(a, b) -> Tensor:
     """torch.lcm: the least common multiple, element-wise (integers; no gradient)."""
+    _tensor_other("lcm", b)
     return Tensor(np.lcm(*_integers("lcm", a, b)))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import types
 import warnings
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +39,10 @@ class LRScheduler:
 
     _chaining = False  # True while a ChainedScheduler steps this scheduler
     _restarting = False  # True while a SequentialLR starts this scheduler's stretch
+    # True during the constructor's step: the recursive forms keep the group's lr then (a
+    # resumed run, last_epoch >= 0, does not move one epoch ahead of itself), as PyTorch's
+    _is_initial = False
+    _get_lr_called_within_step = False  # (PyTorch's name) get_lr() from outside step warns
 
     def __init__(self, optimizer, last_epoch: int = -1):
         groups = _param_groups(type(self).__name__, optimizer)
@@ -54,7 +59,24 @@ class LRScheduler:
             group.setdefault("initial_lr", base)  # (PyTorch's group key)
         self.last_epoch = last_epoch
         self._step_count = 0
-        self.step()  # as PyTorch: the optimiser gets the lr of epoch last_epoch + 1 (0: base)
+        _track_optimizer_step(optimizer)
+        self._is_initial = True
+        try:
+            self.step()  # as PyTorch: the optimiser gets the lr of epoch last_epoch + 1 (0: base)
+        finally:
+            del self._is_initial  # back to the class's False
+
+    def _count_step(self) -> None:
+        """One more step; PyTorch's warning when the first one comes before any
+        ``optimizer.step()`` (the schedule's first value would be skipped)."""
+        count = getattr(self, "_step_count", 0)
+        if count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
+                          "In PyTorch 1.1.0 and later, you should call them in the opposite "
+                          "order: `optimizer.step()` before `lr_scheduler.step()`.  Failure to "
+                          "do this will result in PyTorch skipping the first value of the "
+                          "learning rate schedule.", UserWarning, stacklevel=3)
+        self._step_count = count + 1
 
     def _initial_lrs(self, groups: list[dict[str, Any]]) -> list[float]:
         """``base_lrs``: each group's ``initial_lr`` (set by an earlier scheduler, or a
@@ -83,12 +105,15 @@ class LRScheduler:
         form: two schedulers on one optimiser multiply, and an lr set by hand carries on; the
         schedulers torch computes in closed form, LambdaLR, OneCycleLR, CyclicLR,
         CosineAnnealingWarmRestarts, do here too). At the start of a SequentialLR's stretch
-        the group starts from its base lr (PyTorch's ``step(0)``)."""
+        the group starts from its base lr (PyTorch's ``step(0)``). A group added to the
+        optimiser later follows the recursive forms, as with torch."""
+        _warn_get_lr_outside_step(self)
         groups = self.optimizer.param_groups
         if self.last_epoch == 0 and self._restarting:
             return [float(self._lr(base, g)) for g, base in enumerate(self.base_lrs)]
-        return [float(self._chained_lr(float(groups[g]["lr"]), g))
-                for g in range(len(self.base_lrs))]
+        count = len(self.base_lrs) if type(self)._chained_lr is LRScheduler._chained_lr \
+            else len(groups)
+        return [float(self._chained_lr(float(groups[g]["lr"]), g)) for g in range(count)]
 
     def _get_closed_form_lr(self) -> list[float]:
         """Each group's lr at ``last_epoch`` from its base lr alone (torch's name)."""
@@ -102,15 +127,20 @@ class LRScheduler:
         return groups
 
     def _apply(self) -> None:
-        groups = self._check_group_count(len(self.base_lrs))
-        self._last_lr = self.get_lr()
+        self._get_lr_called_within_step = True
+        try:
+            lrs = self.get_lr()
+        finally:
+            del self._get_lr_called_within_step  # back to the class's False
+        groups = self._check_group_count(len(lrs))
+        self._last_lr = lrs
         for group, lr in zip(groups, self._last_lr):
             group["lr"] = lr
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch; ``step(epoch)`` (deprecated in PyTorch, which warns) jumps to
         ``epoch`` and sets the closed form there."""
-        self._step_count = getattr(self, "_step_count", 0) + 1
+        self._count_step()
         if epoch is None:
             self.last_epoch += 1
             self._apply()
@@ -143,6 +173,40 @@ class LRScheduler:
         if unknown:
             raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected keys {unknown}")
         self.__dict__.update(state)
+
+
+def _warn_get_lr_outside_step(scheduler) -> None:
+    if not scheduler._get_lr_called_within_step:
+        warnings.warn("To get the last learning rate computed by the scheduler, please use "
+                      "`get_last_lr()`.", UserWarning, stacklevel=3)
+
+
+class _TrackedStep:
+    """``optimizer.step`` that records a call in ``optimizer._opt_called``, as PyTorch's
+    schedulers wrap it, for the warning of a scheduler stepped first (a class, not a closure,
+    so that the optimiser still pickles and deep-copies)."""
+
+    _wrapped_by_lr_sched = True  # (PyTorch's mark)
+
+    def __init__(self, optimizer, step):
+        self.optimizer = optimizer
+        # the function behind a bound method (re-bound to a copied optimiser), or the callable
+        self.function = getattr(step, "__func__", None) \
+            if getattr(step, "__self__", None) is optimizer else None
+        self.step = None if self.function is not None else step
+
+    def __call__(self, *args, **kwargs):
+        self.optimizer._opt_called = True
+        if self.function is not None:
+            return self.function(self.optimizer, *args, **kwargs)
+        return self.step(*args, **kwargs)
+
+
+def _track_optimizer_step(optimizer) -> None:
+    """Wrap ``optimizer.step`` once (see _TrackedStep)."""
+    step = getattr(optimizer, "step", None)
+    if step is not None and not getattr(step, "_wrapped_by_lr_sched", False):
+        optimizer.step = _TrackedStep(optimizer, step)
 
 
 def _positive_int(owner: str, name: str, value) -> int:
@@ -225,7 +289,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def _chained_lr(self, lr: float, group: int) -> float:
         epoch, t_max, eta_min = self.last_epoch, self.T_max, self.eta_min
-        if epoch == 0:
+        if epoch == 0 or self._is_initial:
             return lr
         if (epoch - 1 - t_max) % (2 * t_max) == 0:
             return lr + (self.base_lrs[group] - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
@@ -248,6 +312,26 @@ def _lambdas(owner: str, optimizer, lr_lambda) -> list[Callable[[int], float]]:
     return lambdas
 
 
+def _lambdas_state_dict(self) -> dict[str, Any]:
+    """LambdaLR's and MultiplicativeLR's state: as the base's, with ``lr_lambdas``: None for a
+    function (or a builtin), a copy of its ``__dict__`` for a callable object (PyTorch's
+    form)."""
+    state = LRScheduler.state_dict(self)
+    state["lr_lambdas"] = [None if isinstance(f, types.FunctionType)
+                           or not hasattr(f, "__dict__") else dict(vars(f))
+                           for f in self.lr_lambdas]
+    return state
+
+
+def _lambdas_load_state_dict(self, state: dict[str, Any]) -> None:
+    """The base's, and each callable object's ``__dict__`` back from ``lr_lambdas``."""
+    lambdas = state.get("lr_lambdas", [])
+    LRScheduler.load_state_dict(self, {k: v for k, v in state.items() if k != "lr_lambdas"})
+    for f, saved in zip(self.lr_lambdas, lambdas):
+        if saved is not None:
+            vars(f).update(saved)
+
+
 class LambdaLR(LRScheduler):
     """lr = base_lr * lr_lambda(epoch); ``lr_lambda`` is one function for every group or a list
     with one per group. The functions are not part of ``state_dict``."""
@@ -261,6 +345,9 @@ class LambdaLR(LRScheduler):
     def _lr(self, base_lr: float, group: int) -> float:
         factor = self.lr_lambdas[group](self.last_epoch)
         return base_lr * _finite("LambdaLR", f"lr_lambda({self.last_epoch})", factor)
+
+    state_dict = _lambdas_state_dict
+    load_state_dict = _lambdas_load_state_dict
 
 
 class LinearLR(LRScheduler):
@@ -286,7 +373,7 @@ class LinearLR(LRScheduler):
         start, end, epoch = self.start_factor, self.end_factor, self.last_epoch
         if epoch == 0:
             return lr * start
-        if epoch > self.total_iters:
+        if self._is_initial or epoch > self.total_iters:
             return lr
         return lr * (1.0 + (end - start) / (self.total_iters * start + (epoch - 1) * (end - start)))
 
@@ -302,7 +389,7 @@ class ExponentialLR(LRScheduler):
         return base_lr * self.gamma ** self.last_epoch
 
     def _chained_lr(self, lr: float, group: int) -> float:
-        return lr if self.last_epoch == 0 else lr * self.gamma
+        return lr if self.last_epoch == 0 or self._is_initial else lr * self.gamma
 
 
 class MultiStepLR(LRScheduler):
@@ -359,7 +446,7 @@ class PolynomialLR(LRScheduler):
 
     def _chained_lr(self, lr: float, group: int) -> float:
         epoch, total = self.last_epoch, self.total_iters
-        if epoch == 0 or epoch > total:
+        if epoch == 0 or self._is_initial or epoch > total:
             return lr
         return lr * ((1.0 - epoch / total) / (1.0 - (epoch - 1) / total)) ** self.power
 
@@ -390,7 +477,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_0 * self.T_mult ** n)
 
     def step(self, epoch: float | None = None) -> None:
-        """One epoch on, or to ``epoch`` (a fraction steps within an epoch)."""
+        """One epoch on, or to ``epoch`` (a fraction steps within an epoch); PyTorch's does
+        not warn of a step before ``optimizer.step()``."""
         self._step_count = getattr(self, "_step_count", 0) + 1
         if epoch is None and self.last_epoch < 0:
             epoch = 0
@@ -647,7 +735,9 @@ class SequentialLR(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         """``last_epoch`` and the rest, with ``_schedulers``: each child's ``state_dict``."""
-        state = {k: v for k, v in super().state_dict().items() if k != "_schedulers"}
+        # (base_lrs and the step count are the children's, as PyTorch's keys)
+        state = {k: v for k, v in super().state_dict().items()
+                 if k not in ("_schedulers", "base_lrs", "_step_count")}
         state["_schedulers"] = [child.state_dict() for child in self._schedulers]
         return state
 
@@ -758,16 +848,21 @@ class MultiplicativeLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _chained_lr(self, lr: float, group: int) -> float:
-        if self.last_epoch <= 0:
+        if self.last_epoch <= 0 or self._is_initial:
             return lr
         factor = self.lr_lambdas[group](self.last_epoch)
         return lr * _finite("MultiplicativeLR", f"lr_lambda({self.last_epoch})", factor)
 
     def get_lr(self) -> list[float]:
         """Each group's lr after this epoch's factor (from the optimiser's lr)."""
+        _warn_get_lr_outside_step(self)
         groups = self.optimizer.param_groups
         return [float(self._chained_lr(float(groups[g]["lr"]), g))
                 for g in range(len(self.base_lrs))]
+
+    state_dict = _lambdas_state_dict
+    load_state_dict = _lambdas_load_state_dict
+
 
 class CyclicLR(_CyclicMomentum):
     """The cyclical learning rate (Smith), stepped once per batch: each group's lr climbs from

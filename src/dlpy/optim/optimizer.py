@@ -369,6 +369,7 @@ class Optimizer:
         return handle
 
     def _hooked_step(self, *args, **kwargs):
+        self._opt_called = True  # (as the lr schedulers' wrapper of step, which this replaces)
         for hook in list(self._step_pre_hooks.values()):
             result = hook(self, args, kwargs)
             if result is not None:
