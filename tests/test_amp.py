@@ -291,15 +291,27 @@ def test_autocast_as_decorator_and_torch_cpu_amp_spelling():
     assert F.linear(f32(2, 3), f32(4, 3)).dtype == np.float32
 
 
-def test_autocast_leaves_float64_alone_and_refuses_cuda_and_bad_dtypes():
+def test_autocast_leaves_float64_alone_and_disables_cuda_and_bad_dtypes():
     x64 = dlpy.tensor(np.ones((2, 2)))
     with dlpy.autocast("cpu"):
         assert dlpy.matmul(x64, x64).dtype == np.float64
         assert F.mse_loss(x64, x64).dtype == np.float64
-    with pytest.raises(RuntimeError, match="CPU only.*'cuda'"):
-        dlpy.autocast("cuda")
-    with pytest.raises(ValueError, match="bfloat16 or float16, got float64"):
-        dlpy.autocast("cpu", dtype=dlpy.float64)
+    # as a torch without CUDA: warn, and the block does nothing
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        block = dlpy.autocast("cuda")
+    with block:
+        assert not dlpy.is_autocast_enabled("cpu")
+        assert dlpy.matmul(f32(2, 2), f32(2, 2)).dtype == np.float32
+    with pytest.raises(RuntimeError, match="CPU only.*'mps'"):
+        dlpy.autocast("mps")
+    # torch's CPU autocast warns and runs disabled for a dtype other than bfloat16/float16
+    with pytest.warns(UserWarning, match="target dtype is not supported"):
+        block = dlpy.autocast("cpu", dtype=dlpy.float64)
+    with block:
+        assert not dlpy.is_autocast_enabled("cpu")
+        assert dlpy.get_autocast_dtype("cpu") == dlpy.float64
+        assert dlpy.matmul(f32(2, 2), f32(2, 2)).dtype == np.float32
+    assert dlpy.get_autocast_dtype("cpu") == dlpy.bfloat16
 
 
 def test_autocast_is_per_thread():

@@ -288,9 +288,7 @@ def test_usage_errors():
         def forward(ctx, x):
             return 3
 
-    with pytest.raises(TypeError, match="NoTensor.forward must return a Tensor or a tuple, "
-                                        "got int"):
-        NoTensor.apply(Tensor(np.ones(2), requires_grad=True))
+    assert NoTensor.apply(Tensor(np.ones(2), requires_grad=True)) == 3  # as it is, as torch
     with pytest.raises(TypeError, match=r"call Exp.apply\(...\), do not make an instance"):
         Exp()
     x = Tensor(np.ones(2), requires_grad=True)
@@ -314,8 +312,48 @@ def test_usage_errors():
             ctx.mark_dirty(x)
             return x
 
-    with pytest.raises(NotImplementedError, match="mark_dirty"):
-        Dirty.apply(x)
+    with pytest.raises(RuntimeError, match="Dirty.apply: a leaf tensor that requires grad"):
+        Dirty.apply(x)  # as torch: a leaf that requires grad cannot be changed in place
+
+
+def test_mark_dirty_gives_the_input_the_function_as_history():
+    class AddOne(Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.add_(1)
+            ctx.mark_dirty(x)
+            ctx.save_for_backward(x)  # the output (the same tensor)
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * y  # reads the output: y = x + 1
+
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    a = x * 2
+    y = AddOne.apply(a)
+    assert y is a and y.grad_fn.name() == "AddOneBackward"
+    np.testing.assert_array_equal(a.data, [3, 5])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [6, 10])  # d/dx of y's sum is 2 * (y's values)
+    # a view of a non-leaf changed by the function changes its base (CopySlices)
+    x.grad = None
+    b = x * 1
+    AddOne.apply(b[:1])
+    np.testing.assert_array_equal(b.data, [2, 2])
+    (b * b).sum().backward()
+    np.testing.assert_array_equal(x.grad, [8, 4])
+
+    class Forgot(Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.add_(1)
+            ctx.mark_dirty(x)
+            return x * 2
+
+    with pytest.raises(RuntimeError, match="marked dirty .* were not returned"):
+        Forgot.apply(x * 1)
 
 
 def test_retain_graph_and_the_freed_graph():

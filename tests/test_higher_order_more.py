@@ -235,6 +235,10 @@ def test_once_differentiable_gives_values_and_refuses_to_be_differentiated():
     x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     (g,) = grad(_Cube.apply(x).sum(), x, create_graph=True)
     np.testing.assert_array_equal(g.data, [3.0, 12.0])  # the value, as torch
+    assert not g.requires_grad  # the incoming gradient (ones) needs none: as torch's
+    y = _Cube.apply(x)
+    (g,) = grad((y * y).sum(), x, create_graph=True)  # an incoming 2y that needs one
+    np.testing.assert_array_equal(g.data, [6.0, 192.0])
     assert g.requires_grad
     with pytest.raises(RuntimeError, match="_Cube: trying to differentiate twice a function "
                                            "that was marked with @once_differentiable"):

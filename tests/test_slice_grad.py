@@ -294,7 +294,7 @@ def test_getitem_backward_gives_a_slice_only_for_a_basic_index(rng):
     op.forward(np.zeros((4, 2)))
     (grad,) = op.backward(np.ones(2))
     assert type(grad) is SliceGrad
-    np.testing.assert_array_equal(grad.to_dense(), [[0, 0], [1, 0], [1, 0], [0, 0]])
+    np.testing.assert_array_equal(grad.dense(), [[0, 0], [1, 0], [1, 0], [0, 0]])
     op = GetItem(np.array([1, 1]))
     op.forward(np.zeros((4, 2)))
     (grad,) = op.backward(np.ones((2, 2)))

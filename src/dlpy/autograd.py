@@ -191,7 +191,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
             continue
         if isinstance(g, Tensor):  # a constant of the create_graph pass
             g = g.data
-        g = g.to_dense() if isinstance(g, SparseGrad) else np.array(g, dtype=t.dtype)
+        g = g.dense() if isinstance(g, SparseGrad) else np.array(g, dtype=t.dtype)
         results.append(Tensor(g))
     return tuple(results)
 
@@ -405,10 +405,19 @@ def _graph_module():
     Node.register(Op)
     Node.register(AccumulateGrad)
     Node.__module__, Node.__qualname__ = f"{__name__}.graph", "Node"
-    module = types.ModuleType(f"{__name__}.graph", "torch.autograd.graph's Node and "
-                              "increment_version")
+    module = types.ModuleType(f"{__name__}.graph", "torch.autograd.graph's Node, "
+                              "increment_version and the saved tensors hooks")
+    from dlpy.autograd_function import (
+        disable_saved_tensors_hooks,
+        save_on_cpu,
+        saved_tensors_hooks,
+    )
+
     module.Node, module.increment_version = Node, increment_version
-    module.__all__ = ["Node", "increment_version"]
+    module.saved_tensors_hooks, module.save_on_cpu = saved_tensors_hooks, save_on_cpu
+    module.disable_saved_tensors_hooks = disable_saved_tensors_hooks
+    module.__all__ = ["Node", "increment_version", "saved_tensors_hooks", "save_on_cpu",
+                      "disable_saved_tensors_hooks"]
     return module
 
 

@@ -25,6 +25,11 @@ saved tensors are the recorded inputs and outputs, and it runs with recording on
 backward written with dlpy ops can be differentiated again (a ``once_differentiable`` one
 cannot: differentiating its gradients raises, as torch's).
 
+An input that forward changes in place and names in ``ctx.mark_dirty`` is returned itself,
+with the Function as its history (through the engine's in-place change, so a dirty view
+changes its base). The grad_fn of an output is the ctx's stand-in, as torch's
+(``y.grad_fn.saved_tensors``, ``y.grad_fn.k``); a backward frees only the saved tensors.
+
 Each call becomes one op of the engine (``<Name>Backward``, drawn as ``<Name>``). Several
 differentiable outputs are packed into one flat array that the op produces, and each output
 is a slice of it (``OutputOf``), whose backward is a ``SliceGrad``: the engine adds the
@@ -50,9 +55,18 @@ import numpy as np
 from dlpy.ops.arithmetic import cast
 from dlpy.ops.shape import concat
 from dlpy.slice_grad import SliceGrad
-from dlpy.tensor import Op, Tensor, enable_grad, is_grad_enabled, no_grad, sum_to_shape
+from dlpy.tensor import (
+    Op,
+    Tensor,
+    enable_grad,
+    is_floating_dtype,
+    is_grad_enabled,
+    no_grad,
+    sum_to_shape,
+)
 
-__all__ = ["Function", "FunctionCtx", "once_differentiable"]
+__all__ = ["Function", "FunctionCtx", "once_differentiable", "saved_tensors_hooks",
+           "save_on_cpu", "disable_saved_tensors_hooks"]
 
 _engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is the function)
 
@@ -191,6 +205,13 @@ class OutputOf(Op):
     def describe(self) -> str:
         return f"{self.owner.describe()}[{self.index}]"
 
+    def name(self) -> str:
+        """The owner's name, as torch's outputs of one node share it ("SinCosBackward")."""
+        return self.owner.name()
+
+    def free(self) -> None:
+        """Nothing to drop (it keeps a dtype): a second backward is the owner's to refuse."""
+
 
 def record_outputs(op: Op, inputs: tuple[Tensor, ...], arrays: list[np.ndarray]
                    ) -> list[Tensor]:
@@ -256,9 +277,53 @@ def _checked_saved(name: str, tensors: tuple) -> tuple:
     return tensors
 
 
+# ---------------------------------------------------------------------------- saved tensors hooks
+_saved_hooks: list[tuple[Callable, Callable]] = []  # (pack, unpack), innermost last
+_hooks_disabled: list[str] = []  # disable_saved_tensors_hooks' messages, innermost last
+
+
+class saved_tensors_hooks:  # noqa: N801 - torch's name
+    """torch.autograd.graph.saved_tensors_hooks: within the block, ``pack_hook(tensor)`` is
+    called for each tensor a custom Function saves (``ctx.save_for_backward``) and
+    ``unpack_hook(packed)`` gives it back when backward reads ``ctx.saved_tensors``.
+    dlpy's built-in ops keep their arrays without calling the hooks."""
+
+    def __init__(self, pack_hook: Callable, unpack_hook: Callable):
+        self.pack_hook, self.unpack_hook = pack_hook, unpack_hook
+
+    def __enter__(self):
+        if _hooks_disabled:
+            raise RuntimeError(_hooks_disabled[-1])
+        _saved_hooks.append((self.pack_hook, self.unpack_hook))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _saved_hooks.pop()
+
+
+class save_on_cpu(saved_tensors_hooks):  # noqa: N801 - torch's name
+    """torch.autograd.graph.save_on_cpu: saved tensors go to the CPU, where dlpy's already
+    are (the hooks hand them through)."""
+
+    def __init__(self, pin_memory: bool = False, device_type: str = "cuda"):
+        super().__init__(lambda tensor: tensor, lambda tensor: tensor)
+
+
+@contextlib.contextmanager
+def disable_saved_tensors_hooks(error_message: str) -> Iterator[None]:
+    """Within the block, entering ``saved_tensors_hooks`` raises RuntimeError(error_message)."""
+    _hooks_disabled.append(error_message)
+    try:
+        yield
+    finally:
+        _hooks_disabled.pop()
+
+
 class FunctionCtx:
     """What ``forward`` and ``backward`` share: saved tensors, flags and any attribute you
     set (``ctx.k = 3``)."""
+
+    _dirty: set | tuple = ()  # ids of the inputs mark_dirty named
 
     def __init__(self, needs_input_grad: tuple[bool, ...]):
         self.needs_input_grad = needs_input_grad  # one per input of forward, as torch
@@ -269,6 +334,9 @@ class FunctionCtx:
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors (or None) for backward; ``saved_tensors`` gives them back."""
         self._saved = _checked_saved("save_for_backward", tensors)
+        if _saved_hooks:  # packed now, unpacked when read (saved_tensors_hooks)
+            pack, unpack = _saved_hooks[-1]
+            self._packed = (tensors, unpack, [None if t is None else pack(t) for t in tensors])
 
     def save_for_forward(self, *tensors) -> None:
         """Keep tensors (or None) for ``jvp`` (forward mode), where ``saved_tensors`` gives
@@ -278,8 +346,12 @@ class FunctionCtx:
     @property
     def saved_tensors(self) -> tuple:
         if self._saved is None:
-            raise RuntimeError("saved_tensors: they were freed by an earlier backward(); "
-                               "pass retain_graph=True to the first call to go twice")
+            raise RuntimeError(f"saved_tensors: the graph through {self._freed_by} was already "
+                               "freed by an earlier backward(); pass retain_graph=True to the "
+                               "first call to go twice")
+        packed = self.__dict__.get("_packed")
+        if packed is not None and packed[0] is self._saved:  # (not create_graph's stand-ins)
+            return tuple(None if p is None else packed[1](p) for p in packed[2])
         return self._saved
 
     def mark_non_differentiable(self, *tensors) -> None:
@@ -292,8 +364,9 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors) -> None:
-        raise NotImplementedError("mark_dirty: a Function cannot change its inputs in place "
-                                  "in dlpy; return a new tensor instead")
+        """These inputs were changed in place by forward, which returns them: they take the
+        Function's op as their history (torch's in-place custom functions)."""
+        self._dirty = {id(t) for t in tensors}
 
 
 class _FunctionBackward(Op):
@@ -309,10 +382,18 @@ class _FunctionBackward(Op):
         return self.function.__name__
 
     def free(self) -> None:
+        """Drop only the saved tensors, as torch: a backward that reads none can run again,
+        and ctx's attributes stay readable."""
         ctx = self.__dict__.get("ctx")
-        if ctx is not None:
-            ctx._saved = None
-        super().free()
+        if ctx is not None and ctx._saved:
+            ctx._saved, ctx._freed_by, ctx._packed = None, type(self).__name__, None
+
+    def __getattr__(self, name: str):
+        # torch's grad_fn of a Function is its ctx: y.grad_fn.saved_tensors, y.grad_fn.k
+        ctx = self.__dict__.get("ctx")
+        if ctx is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(ctx, name)
 
     def backward(self, grad_output):
         return self._gradients(split_grads(self, grad_output))
@@ -347,6 +428,10 @@ class _FunctionBackward(Op):
                 grad = np.zeros(entry[1], dtype=entry[2])
             grads.append(grad if grad is None or isinstance(grad, Tensor) else Tensor(grad))
         once = getattr(self.function.backward, "once_differentiable", False)
+        # torch wraps a once_differentiable backward's results in DelayedError only when an
+        # incoming gradient requires grad; otherwise they are plain values
+        delayed = graph and once and any(isinstance(g, Tensor) and g.requires_grad
+                                         for g in grads)
         if graph and not once:
             kept = ctx._saved
             if kept is not None:  # None: freed, and saved_tensors says so
@@ -384,7 +469,7 @@ class _FunctionBackward(Op):
                 out.append(grad)  # recorded: the engine sums it to the input's shape and dtype
             else:
                 grad = _checked_gradient(name, i, tensor, grad)
-                if graph and once:  # a value now, an error if differentiated (as torch)
+                if delayed:  # a value now, an error if differentiated (as torch)
                     grad = _DelayedError(f"{name}: trying to differentiate twice a function "
                                          "that was marked with @once_differentiable")(
                         Tensor(grad), *self.inputs)
@@ -418,7 +503,7 @@ def _checked_gradient(name: str, i: int, tensor: Tensor, grad) -> np.ndarray:
     elif not isinstance(grad, np.ndarray):  # torch refuses a number too
         raise TypeError(f"{name}.backward: the gradient of input {i} is a "
                         f"{type(grad).__name__}; return a Tensor, a numpy array or None")
-    if grad.dtype.kind not in "fiu":
+    if grad.dtype.kind not in "fiu" and not is_floating_dtype(grad.dtype):
         raise TypeError(f"{name}.backward: the gradient of input {i} has dtype {grad.dtype}")
     if grad.shape != tensor.shape:
         try:  # a gradient at a shape the input broadcasts to is summed back, as torch
@@ -485,7 +570,8 @@ class Function:
         """Run forward and, if an input needs a gradient, record one op for backward."""
         name = cls.__name__
         if cls is Function:
-            raise TypeError("Function.apply: subclass Function and call MyFunction.apply(...)")
+            raise NotImplementedError("Function.apply: subclass Function (with a forward) and "
+                                      "call MyFunction.apply(...)")
         batching = _batching_module()
         if batching is not None and batching._sizes or _engine._transform_depth[0]:
             mapped = _under_transform(cls, batching, args, kwargs)
@@ -500,21 +586,28 @@ class Function:
         ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
         with no_grad():
             result = _function_forward(cls, ctx, args, kwargs)
+        if not isinstance(result, (tuple, Tensor, np.ndarray)):
+            return result  # torch hands anything else (None, a list, a number) back as it is
         single = not isinstance(result, tuple)
         returned = [result] if single else list(result)
         outputs = [Tensor(o) if isinstance(o, np.ndarray) else o for o in returned]
-        if single and not isinstance(outputs[0], Tensor):
-            raise TypeError(f"{name}.forward must return a Tensor or a tuple, got "
-                            f"{type(result).__name__}")
-        differentiable = [isinstance(o, Tensor) and o.dtype.kind == "f"
+        differentiable = [isinstance(o, Tensor) and is_floating_dtype(o.dtype)  # bfloat16 too
                           and id(r) not in ctx._non_differentiable
                           for r, o in zip(returned, outputs)]
         record = is_grad_enabled() and any(t.requires_grad for t in tensors) \
             and any(differentiable)
+        dirty = [t for t in tensors if id(t) in ctx._dirty]
+        if dirty:
+            _check_dirty(name, dirty, returned)
         # new Tensor objects share the arrays: forward may return an input or keep its output
-        plain = [Tensor(o.data) if isinstance(o, Tensor) and (o.requires_grad or record) else o
-                 for o in outputs]
-        if record:
+        # (a dirty input, changed in place, is returned itself, as torch)
+        plain = [o if id(o) in ctx._dirty else Tensor(o.data) if isinstance(o, Tensor) and (
+            o.requires_grad or record or any(o is a for a in tensors)) else o
+            for o in outputs]
+
+        def record_op(inputs: tuple) -> None:
+            """Record the call as one op of ``inputs`` (the tensors, dirty ones replaced by
+            the stand-ins of their values before forward); its outputs go to ``plain``."""
             meta = tuple((d, o.shape, o.dtype) if isinstance(o, Tensor) else None
                          for d, o in zip(differentiable, outputs))
             kinds = tuple("Tensor" if isinstance(a, Tensor) else type(a).__name__
@@ -526,12 +619,55 @@ class Function:
             # under create_graph backward sees the recorded outputs
             op.saved_outputs = {i: chosen.index(k) for i, t in enumerate(ctx._saved or ())
                                 for k in chosen if t is returned[k]}
-            for k, out in zip(chosen, record_outputs(op, tensors,
+            # what backward reads, for the in-place check: the saved inputs and outputs only
+            # (torch checks the saved tensors' versions, not the others')
+            saved = ctx._saved or ()
+            op.saves = tuple(i for i, t in enumerate(tensors) if id(t) not in ctx._dirty
+                             and any(t is s for s in saved)) \
+                + (("output",) if op.saved_outputs else ())
+            for k, out in zip(chosen, record_outputs(op, inputs,
                                                      [outputs[k].data for k in chosen])):
                 plain[k] = out
+
+        if record and dirty:
+            _rebase_dirty(name, dirty, 0, tensors, returned, plain, record_op)
+        elif record:
+            record_op(tensors)
         if _dual_outputs is not None:  # forward mode: the tangents forward_ad gave outputs
             _dual_outputs(outputs, plain)
         return plain[0] if single else tuple(plain)
+
+
+def _check_dirty(name: str, dirty: list, returned: list) -> None:
+    if any(not any(d is r for r in returned) for d in dirty):
+        raise RuntimeError(f"{name}: some tensors marked dirty (mark_dirty) in forward were not "
+                           "returned as outputs; the inputs changed in place must all be "
+                           "outputs of the Function, as torch requires")
+
+
+def _rebase_dirty(name: str, dirty: list, i: int, inputs: tuple, returned: list, plain: list,
+                  record_op: Callable) -> None:
+    """Make dirty[i:] take the Function's op as their history, through the engine's in-place
+    change (so a dirty view changes its base, and views of a dirty tensor are re-made): each
+    dirty tensor's stand-in (its value before) replaces it among the op's inputs, and the op
+    is recorded once all are replaced."""
+    if i == len(dirty):
+        record_op(inputs)
+        return
+    d = dirty[i]
+    k = next(k for k, r in enumerate(returned) if r is d)
+
+    def compute(old, *others):
+        _rebase_dirty(name, dirty, i + 1, tuple(old if t is d else t for t in inputs),
+                      returned, plain, record_op)
+        out = plain[k]
+        if np.may_share_memory(out.data, d.data):  # an array of its own: writing d's memory
+            out.data = out.data.copy()  # (through a base it views) must not mark it changed
+        return out
+
+    # the other inputs go along as operands: the change is recorded when one requires grad
+    d._in_place(f"{name}.apply", compute, *[t for t in inputs if t is not d])
+    plain[k] = d
 
 
 _GENERIC = object()  # _under_transform's "run apply as usual"

@@ -76,8 +76,8 @@ def _grad(outputs, vectors, wrt: tuple[Tensor, ...], create_graph: bool
 def _dense(grad, leaf: Tensor) -> np.ndarray:
     if grad is None:
         return np.zeros(leaf.shape, dtype=leaf.dtype)
-    if hasattr(grad, "to_dense"):  # a SparseGrad
-        grad = grad.to_dense()
+    if hasattr(grad, "dense"):  # a SparseGrad
+        grad = grad.dense()
     return np.array(grad, dtype=leaf.dtype)
 
 

@@ -849,6 +849,8 @@ def _index_select(plain: Callable) -> Callable:
         ndim = _ndim(x)
         dim = dim % ndim if _integer(dim) and -ndim <= dim < ndim else dim
         positions = index.reshape((1,) * dim + (-1,) + (1,) * (ndim - dim - 1))
+        if positions.dtype != np.int64:  # index_select takes int32, take_along_dim int64 only
+            positions = positions.long()
         return indexing.take_along_dim(x, positions, dim)
 
     return index_select

@@ -160,7 +160,7 @@ from dlpy.ops.shape import (
 )
 from dlpy.ops.softmax import log_softmax, softmax
 from dlpy.ops.sparse import SparseRows, sparse_linear
-from dlpy.tensor import Tensor, as_array, is_grad_enabled
+from dlpy.tensor import Tensor, as_array, is_floating_dtype, is_grad_enabled
 
 __all__ = [
     "abs", "adaptive_avg_pool2d", "add", "amax", "amin", "avg_pool2d", "batch_norm",
@@ -537,6 +537,9 @@ def one_hot(labels, num_classes: int = -1) -> Tensor:
     if data.dtype != np.int64:
         raise TypeError(f"one_hot: labels must be integers (class indices), got {data.dtype} "
                         f"(int64 only, as torch)")
+    if isinstance(num_classes, Tensor) and num_classes.ndim == 0 \
+            and num_classes.dtype.kind in "iu":  # torch's int argument takes a 0-d int tensor
+        num_classes = int(num_classes.item())
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < -1:
         raise ValueError(f"one_hot: num_classes must be -1 or a count >= 0, got "
@@ -576,6 +579,15 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
     if len(set(dtypes)) > 1:
         raise TypeError(f"scaled_dot_product_attention: expected q, k and v of one dtype, got "
                         f"{', '.join(map(str, dtypes))}, as torch")
+    if not 0 <= dropout_p <= 1:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got "
+                         f"{dropout_p}")
+    if enable_gqa and np.ndim(k) >= 3 and np.ndim(v) >= 3 and k.shape[-3] != v.shape[-3]:
+        # k and v of different head counts (each dividing q's): each repeated to q's heads
+        _attention.check_gqa("scaled_dot_product_attention", q.shape, k.shape, v.shape,
+                             same_kv_heads=False)
+        k, v = (repeat_interleave(t, q.shape[-3] // t.shape[-3], dim=-3) for t in (k, v))
+        enable_gqa = False
     masks = []
     if mask is not None:
         masks.append(_attention.additive_mask(mask, q.dtype))
@@ -584,6 +596,12 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
         if np.ndim(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask) < 2:
             raise IndexError(f"scaled_dot_product_attention: attn_mask must have at least 2 "
                              f"axes (..., L, S), got shape {np.shape(as_array(attn_mask))}")
+        mask_dtype = getattr(attn_mask, "dtype", None)
+        if mask_dtype is not None and is_floating_dtype(mask_dtype) \
+                and mask_dtype not in (np.float32, q.dtype):
+            raise TypeError(f"scaled_dot_product_attention: expected a bool or float32 "
+                            f"attn_mask or one of the query's dtype {q.dtype}, got "
+                            f"{mask_dtype}, as torch")
         if isinstance(attn_mask, Tensor) and attn_mask.requires_grad \
                 and attn_mask.dtype != np.bool_ and is_grad_enabled() and not return_weights:
             learned_bias = attn_mask
@@ -662,7 +680,10 @@ def _adaptive_size(name: str, output_size, shape, nd: int = 2) -> tuple[int, ...
 
 
 def _check_adaptive_input(name: str, shape, nd: int) -> None:
-    if 0 in shape[len(shape) - nd - 1:]:
+    """torch's checks: every axis but the first non-empty (adaptive_avg_pool1d / 2d: only the
+    spatial ones)."""
+    checked = shape[-nd:] if name in ("adaptive_avg_pool1d", "adaptive_avg_pool2d") else shape[1:]
+    if 0 in checked:
         raise ValueError(f"{name}: expected non-empty axes (but the batch), got x {shape}, as "
                          f"torch")
 
@@ -692,7 +713,7 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
             continue
         lead, rest = y.shape[:axis], y.shape[axis + 1:]
         if len(rest) > 1:  # (..., size, *rest) -> (..., size, prod(rest)) for one product
-            y = reshape(y, (*lead, size, -1))
+            y = reshape(y, (*lead, size, int(np.prod(rest))))  # (-1: not for 0 values)
         y = matmul(matrix, y)  # (..., out, prod(rest))
         if len(rest) > 1:
             y = reshape(y, (*lead, out, *rest))
@@ -750,7 +771,8 @@ def _adaptive_max_pool(nd: int, x: Tensor, output_size,
         place[axis], place[nd + axis] = windows.shape
         positions = positions * n + windows.reshape(place)
     positions = positions.reshape(*sizes, int(np.prod(positions.shape[nd:])))  # (*sizes, prod(k))
-    planes = np.asarray(x.data if isinstance(x, Tensor) else x).reshape(*lead, -1)
+    plane = int(np.prod(spatial))  # (not -1: lead may hold a 0)
+    planes = np.asarray(x.data if isinstance(x, Tensor) else x).reshape(*lead, plane)
     windows = planes[..., positions]  # (..., *sizes, prod(k))
     nan = np.isnan(windows)  # PyTorch's scan ends on a window's last NaN, if it has one
     last_nan = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
@@ -759,7 +781,7 @@ def _adaptive_max_pool(nd: int, x: Tensor, output_size,
                                  first[..., None], axis=-1)[..., 0].astype(np.int64)
     leading = np.ix_(*(np.arange(n) for n in lead))  # each leading axis, broadcast
     index = tuple(a.reshape(a.shape + (1,) * nd) for a in leading) + (indices,)
-    y = getitem(reshape(x, (*lead, -1)), index)
+    y = getitem(reshape(x, (*lead, plane)), index)
     return (y, Tensor(indices)) if return_indices else y
 
 
@@ -1133,6 +1155,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
     if np.min(sizes) < 1 or np.min(shape[2:]) < 1:
         raise ValueError(f"{name}: input and output sizes must be > 0, got input {shape[2:]} "
                          f"and output {sizes}")
+    if shape[1] == 0 and mode != "area":  # (area is adaptive pooling, which takes it)
+        raise ValueError(f"{name}: mode {mode!r} needs x with channels (only the batch may be "
+                         f"empty), got {shape}")
     dtype = np.dtype(input.dtype)
     low_precision = is_low_precision(dtype)
     # nearest copies any dtype (torch's takes floats and uint8 only: dlpy's integer label maps)
@@ -1263,7 +1288,13 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     if weight.ndim != 2:
         raise ValueError(f"{name}: weight must be (num_embeddings, dim), got {weight.shape}")
     count, dim = weight.shape
+    if not is_floating_dtype(weight.dtype):  # torch's: Half, BFloat16, Float or Double
+        raise TypeError(f"{name}: weight must be floating point, got {weight.dtype}")
     if per_sample_weights is not None:
+        if isinstance(per_sample_weights, Tensor) and per_sample_weights.dtype != weight.dtype:
+            raise TypeError(f"{name}: per_sample_weights must have the weight's dtype "
+                            f"{weight.dtype}, got {per_sample_weights.dtype} (as torch; an "
+                            f"array is converted)")
         if mode != "sum":
             raise NotImplementedError(f"{name}: per_sample_weights needs mode 'sum', got "
                                       f"{mode!r}")

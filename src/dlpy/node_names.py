@@ -19,7 +19,8 @@ _NAMES = {
     "ConvTranspose1d": "Convolution", "ConvTranspose2d": "Convolution",
     "ConvTranspose3d": "Convolution", "MaxPool2d": "MaxPool2DWithIndices",
     "MaxPool3d": "MaxPool3DWithIndices", "AvgPool2d": "AvgPool2D", "AvgPool3d": "AvgPool3D",
-    "CTCLoss": "CtcLoss", "NanMedian": "Nanmedian", "GLU": "Glu",
+    "CTCLoss": "CtcLoss", "NanMedian": "Nanmedian", "NanSum": "Nansum", "GLU": "Glu",
+    "Unfold": "Im2Col", "Fold": "Col2Im", "SlidingWindows": "Unfold",
 }
 
 
@@ -62,6 +63,9 @@ def _linear(op) -> str:
 
 
 def _transpose(op) -> str:
+    named = getattr(op, "node_name", None)  # a scalar's transpose(0, -1) sets its own
+    if named is not None:
+        return named
     axes = tuple(getattr(op, "axes", ()) or ())
     moved = [i for i, a in enumerate(axes) if a != i]
     return "TransposeBackward0" if len(moved) == 2 else "PermuteBackward0"

@@ -53,7 +53,15 @@ from dlpy.ops import (
 )
 from dlpy.tensor import Op, Tensor, enable_grad
 
-__all__ = ["CONVERTERS", "export"]
+__all__ = ["CONVERTERS", "export", "is_in_onnx_export"]
+
+_exporting = 0  # how many exports are tracing a model now
+
+
+def is_in_onnx_export() -> bool:
+    """True while ``export`` runs the model (torch.onnx's): code may take an exportable path
+    (nn.MultiheadAttention's weights then carry no gradient)."""
+    return _exporting > 0
 
 _MIN_OPSET = 17  # LayerNormalization
 _INT_MAX = int(np.iinfo(np.int64).max)
@@ -92,8 +100,13 @@ class _Trace:
                     else Tensor(value.data)
                 self.inputs.append(value)
             call_args.append(value)
-        with enable_grad():
-            result = model(*call_args)
+        global _exporting
+        _exporting += 1
+        try:
+            with enable_grad():
+                result = model(*call_args)
+        finally:
+            _exporting -= 1
         self.outputs = list(result) if isinstance(result, (tuple, list)) else [result]
         for i, out in enumerate(self.outputs):
             if isinstance(out, np.ndarray) and out.dtype.kind in "iu":

@@ -288,7 +288,7 @@ _STATE = frozenset({
     "is_deterministic_algorithms_warn_only_enabled", "set_deterministic_debug_mode",
     "get_deterministic_debug_mode", "set_float32_matmul_precision",
     "get_float32_matmul_precision", "promote_types", "can_cast", "typename", "is_tensor",
-    "load", "save", "compile", "broadcast_shapes",
+    "is_storage", "load", "save", "compile", "broadcast_shapes",
 })
 # dispatched (modes see them) but no argument can override them, as torch's ignored factories
 _FACTORIES = frozenset({

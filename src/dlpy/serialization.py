@@ -665,6 +665,13 @@ class _Pickler:
                 self._save(key)
                 self._save(value)
             out += pickle.SETITEMS
+            metadata = getattr(obj, "_metadata", None)
+            if isinstance(obj, OrderedDict) and metadata is not None:
+                # a state_dict's module versions, as torch pickles them (the dict's __dict__)
+                out += pickle.EMPTY_DICT + pickle.MARK
+                self._save("_metadata")
+                self._save(metadata)
+                out += pickle.SETITEMS + pickle.BUILD
 
     def _tensor(self, obj) -> None:
         from dlpy.nn import Parameter

@@ -25,7 +25,7 @@ class SliceGrad:
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
 
-    def to_dense(self) -> np.ndarray:
+    def dense(self) -> np.ndarray:
         """A fresh array (nobody else holds it)."""
         out = np.zeros(self.shape, dtype=self.dtype)
         out[self.index] = self.values

@@ -114,11 +114,18 @@ class SparseGrad:
             values = np.add.reduceat(self.values[order], starts, axis=0)
         return SparseGrad(self.indices[order[starts]], values, self.shape, coalesced=True)
 
-    def to_dense(self) -> np.ndarray:
+    def dense(self) -> np.ndarray:
+        """The dense gradient as a numpy array (the engine's and optimisers' form)."""
         coalesced = self.coalesce()
         out = np.zeros(self.shape, dtype=self.dtype)
         out[coalesced.indices] = coalesced.values
         return out
+
+    def to_dense(self):
+        """The dense gradient as a Tensor, as torch's ``grad.to_dense()``."""
+        from dlpy.tensor import Tensor
+
+        return Tensor(self.dense())
 
     def to_sparse_coo(self):
         """This gradient as a sparse COO tensor (dlpy/sparse_tensor.py): the rows its sparse
@@ -129,7 +136,7 @@ class SparseGrad:
                                  is_coalesced=self.coalesced)
 
     def __array__(self, dtype=None, copy=None):
-        dense = self.to_dense()
+        dense = self.dense()
         return dense if dtype is None else dense.astype(dtype, copy=False)
 
     def astype(self, dtype, copy: bool = True) -> SparseGrad:
@@ -191,4 +198,4 @@ def runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def dense(grad) -> np.ndarray:
     """A gradient as a dense array (a SparseGrad densified, a Tensor's array, an array as it
     is)."""
-    return grad.to_dense() if isinstance(grad, SparseGrad) else np.asarray(grad)
+    return grad.dense() if isinstance(grad, SparseGrad) else np.asarray(grad)

@@ -685,8 +685,10 @@ class Tensor:
 
         return tensor_format(self, format_spec)
 
-    def numpy(self) -> np.ndarray:
-        return self.data
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The values as an ndarray sharing this tensor's memory (``force=True``: a copy, as
+        torch's detached one)."""
+        return self.data.copy() if force else self.data
 
     def tolist(self):
         """The values as (nested) Python lists, or a number for a tensor with no axes."""
@@ -892,8 +894,16 @@ class Tensor:
         if float8_kernel is not None and (self.data.itemsize == 1 or getattr(
                 other_data, "itemsize", 0) == 1):  # float8 ordered: torch refuses
             _check_float8(float8_kernel, self.data, np.asarray(other_data))
+        data = self.data
+        if type(other) is int and data.dtype.kind in "iu":  # torch's: in self's dtype, wrapped
+            other_data = _wrapped_int(other, data.dtype)  # (uint8 > -1 is uint8 > 255)
+        elif isinstance(other_data, np.ndarray) and isinstance(other, Tensor) and \
+                other_data.dtype != data.dtype and other_data.dtype.kind in "biuf" \
+                and data.dtype.kind in "biuf":
+            dtype = _promotion.result_type(self, other)  # torch compares in the promoted dtype
+            data, other_data = data.astype(dtype, copy=False), other_data.astype(dtype, copy=False)
         try:
-            return Tensor(op(self.data, other_data))
+            return Tensor(op(data, other_data))
         except TypeError:
             if getattr(type(other), "__array_ufunc__", False) is None:
                 return NotImplemented  # a sparse or masked tensor: its reflected comparison
@@ -922,6 +932,50 @@ class Tensor:
 
     __hash__ = object.__hash__  # by identity, as torch's: == compares values
 
+    def __reduce_ex__(self, protocol):
+        """pickle and copy.copy, as torch's: the values (copy.copy's on the same memory),
+        requires_grad, name and a subclass's own attributes; not the graph (a recorded tensor
+        comes back a leaf), the gradient, the hooks nor the views."""
+        reduced = object.__reduce_ex__(self, 2)
+        extra, slots = reduced[2]
+        slots = {name: value for name, value in slots.items() if name not in _GRAPH_SLOTS}
+        slots.update(_grad=None, op=None, _hooks=None, _tick=0)
+        return reduced[:2] + ((extra, slots),) + reduced[3:]
+
+    def __deepcopy__(self, memo) -> Tensor:
+        """copy.deepcopy of a leaf, as torch's: new memory (views copied with one ``memo``
+        still share theirs), requires_grad, a deep copy of the gradient and of a subclass's
+        own attributes."""
+        if self.op is not None:  # torch's type and message
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment.  If you were "
+                               "attempting to deepcopy a module, this may be because of a "
+                               "torch.nn.utils.weight_norm usage, see "
+                               "https://github.com/pytorch/pytorch/pull/103001")
+        import copy
+
+        reduced = object.__reduce_ex__(self, 2)
+        new = reduced[1][0].__new__(reduced[1][0])
+        memo[id(self)] = new
+        extra, slots = reduced[2]
+        base, copied, data = self._base, None, None
+        if base is not None and base.op is None:  # the view of a copy of its base
+            copied = copy.deepcopy(base, memo)
+            data = _view_like(self.data, base.data, copied.data)
+        if data is None:
+            data = copy.deepcopy(self.data, memo)
+        for name, value in slots.items():
+            if name not in _GRAPH_SLOTS and name != "data":
+                setattr(new, name, copy.deepcopy(value, memo))
+        new.data, new.op, new._hooks, new._tick = data, None, None, 0
+        new._grad = copy.deepcopy(self._grad, memo)
+        if extra:
+            for name, value in extra.items():
+                setattr(new, name, copy.deepcopy(value, memo))
+        if copied is not None and _buffer(data) is _buffer(copied.data):
+            _note_view(new, (copied,), data)
+        return new
+
     def __contains__(self, element) -> bool:
         """``element in t``: whether some value equals ``element`` (a number or a Tensor that
         broadcasts), as torch's ``(t == element).any()``."""
@@ -944,10 +998,19 @@ class Tensor:
         return self.data.reshape(()).item()
 
     def __int__(self) -> int:
-        return int(self._number("int"))
+        return int(self._real_number("int"))
 
     def __float__(self) -> float:
-        return float(self._number("float"))
+        return float(self._real_number("float"))
+
+    def _real_number(self, name: str):
+        value = self._number(name)
+        if isinstance(value, complex):  # its real part when it has no imaginary one, as torch
+            if value.imag:
+                raise RuntimeError(f"{name}(): the complex value {value} has an imaginary "
+                                   "part; take .real or .abs() first")
+            value = value.real
+        return value
 
     def __complex__(self) -> complex:
         return complex(self._number("complex"))
@@ -956,7 +1019,7 @@ class Tensor:
         """An integer tensor with no axes as an index (``range(n)``, ``list[i]``). torch's
         takes any one-element tensor, but then numpy would index ``array[Tensor([1])]`` as
         ``array[1]``; here it stays an array index, as before."""
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:  # torch's type and message
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:  # torch's type, message
             raise TypeError(f"only integer tensors of a single element can be converted to an "
                             f"index, got {self.data.dtype} of shape {self.shape}")
         if self.data.ndim:
@@ -1646,6 +1709,12 @@ class Tensor:
     def __ipow__(self, exponent) -> Tensor:
         return self._in_place("**=", Tensor.pow, exponent, view_ok=True)
 
+    def __ifloordiv__(self, other) -> Tensor:
+        return self._in_place("//=", Tensor.__floordiv__, other, view_ok=True)
+
+    def __imod__(self, other) -> Tensor:
+        return self._in_place("%=", Tensor.__mod__, other, view_ok=True)
+
     def __setitem__(self, index, value) -> None:
         """``x[index] = value`` (a number, array or Tensor broadcast to x[index]'s shape, cast
         to x's dtype), in place by the rules above; a value that requires grad gets its
@@ -1737,6 +1806,8 @@ class Tensor:
         return _rearrange.expand(self, *sizes)
 
     def repeat(self, *sizes):
+        if not sizes:
+            raise TypeError("repeat() missing 1 required positional argument: 'repeats'")
         return _rearrange.repeat(self, *sizes)
 
     def flip(self, *dims):
@@ -1912,8 +1983,15 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         return _shape.flatten(self, start_dim, end_dim)
 
-    def permute(self, *dims):
-        """The axes in the order ``dims`` (``permute(2, 0, 1)`` or ``permute((2, 0, 1))``)."""
+    def permute(self, *dims, **kwargs):
+        """The axes in the order ``dims`` (``permute(2, 0, 1)``, ``permute((2, 0, 1))`` or
+        ``permute(dims=(2, 0, 1))``)."""
+        if kwargs:
+            if dims or set(kwargs) != {"dims"}:
+                raise TypeError(f"permute() got unexpected arguments {sorted(kwargs)}")
+            dims = (kwargs["dims"],)
+        elif not dims:
+            raise TypeError("permute() missing 1 required positional argument: 'dims'")
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         return _shape.permute(self, dims)
@@ -2098,6 +2176,23 @@ def _numpy_writes_tensor(name: str):
     raise TypeError(f"{name}: numpy cannot write into a dlpy Tensor (autograd would not see the "
                     "change); give an ndarray (t.numpy() to change its values without "
                     "autograd) or use the Tensor's in-place methods (add_, copy_, ...)")
+
+
+def _wrapped_int(value: int, dtype: np.dtype):
+    """A Python int as a number of the integer ``dtype``, wrapped as torch casts it (-1 in
+    uint8 is 255); one beyond 64 bits is refused, as torch's OverflowError."""
+    bounds = _INT_BOUNDS.get(dtype)
+    if bounds is None:
+        info = np.iinfo(dtype)
+        bounds = _INT_BOUNDS[dtype] = (int(info.min), int(info.max), info.bits)
+    if bounds[0] <= value <= bounds[1]:
+        return value
+    if not -2 ** 63 <= value < 2 ** 64:
+        raise OverflowError(f"compare: the int {value} is too big to convert to {dtype}")
+    return np.array(value % 2 ** bounds[2]).astype(dtype)[()]
+
+
+_INT_BOUNDS: dict = {}  # integer dtype -> (min, max, bits): np.iinfo is slow to make
 
 
 def _sparse_reflected(error: SparseOperandError, other, method: str, tensor: Tensor):
@@ -2310,6 +2405,26 @@ def _put(x: Tensor, value, index, into: np.ndarray | None = None) -> Tensor:
 # seen.
 _clock = 0  # in-place changes so far
 _marks: dict[int, tuple[int, int, object]] = {}  # id(buffer) -> (version, tick, weak reference)
+
+
+# the slots pickle and deepcopy leave out: the graph, the gradient, hooks and views
+_GRAPH_SLOTS = frozenset({"_grad", "op", "_hooks", "_tick", "_post_hooks", "_view_of",
+                          "_views"})
+
+
+def _view_like(array: np.ndarray, base: np.ndarray, copied: np.ndarray) -> np.ndarray | None:
+    """``array`` (a view of ``base``'s memory) rebuilt on ``copied``, base's copy: the same
+    offset, shape and strides; None where numpy cannot view it so (then it is copied)."""
+    owner, new_owner = _buffer(base), _buffer(copied)
+    if not (isinstance(owner, np.ndarray) and isinstance(new_owner, np.ndarray)
+            and _buffer(array) is owner and owner.nbytes == new_owner.nbytes):
+        return None
+    start = array.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    try:
+        return np.ndarray(array.shape, array.dtype, buffer=new_owner, offset=start,
+                          strides=array.strides)
+    except (TypeError, ValueError, BufferError):
+        return None
 
 
 def _buffer(array):
@@ -2803,7 +2918,7 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
             continue
         owned.discard(id(grad))  # handed on from here: never written to again
         if type(grad) is SliceGrad:  # hooks, ops, leaves and users see dense arrays only
-            grad = grad.to_dense()
+            grad = grad.dense()
         if node._hooks:
             grad = _run_hooks(node, node._hooks, grad)
         op = node.op
@@ -2826,7 +2941,7 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
             scheduled = scheduled or _Scheduled(order)
             _check_versions(node, op, scheduled)
         if isinstance(grad, SparseGrad):  # sparse gradients stay sparse only in leaves
-            grad = grad.to_dense()
+            grad = grad.dense()
         if node_hooks and op in _node_state:
             parent_grads = _hooked_grads(op, grad, _checked_grads, ())
         else:
@@ -3019,7 +3134,7 @@ def _backward_graph(name: str, roots: list[Tensor], root_grads: list[Tensor],
                 t._grad = grad
             else:
                 if isinstance(existing, SparseGrad):
-                    existing = _grad_tensor(existing.to_dense())
+                    existing = _grad_tensor(existing.dense())
                 t._grad = existing + grad
             if t.op is None and getattr(t, "_post_hooks", None):
                 _run_post_hooks(t)
@@ -3108,7 +3223,7 @@ def _sum(existing, grad, owned: set[int]):
             return total
         if type(existing) is SliceGrad and type(grad) is not SliceGrad:
             existing, grad = grad, existing  # copy the other one rather than fill zeros
-        existing = (existing.to_dense() if isinstance(existing, (SliceGrad, SparseGrad))
+        existing = (existing.dense() if isinstance(existing, (SliceGrad, SparseGrad))
                     else np.array(existing))  # a copy, and 0-d stays an array: += in place
         owned.add(id(existing))
     if type(grad) is SliceGrad:
@@ -3219,7 +3334,7 @@ def _graph_grad(grad, dtype) -> Tensor:
     recorded op, an array (or a sparse or slice gradient) becomes a dense constant."""
     if not isinstance(grad, Tensor):
         if isinstance(grad, (SparseGrad, SliceGrad)):
-            grad = grad.to_dense()
+            grad = grad.dense()
         return Tensor(np.asarray(grad, dtype=dtype))
     return grad if grad.data.dtype == dtype else _arith.cast(grad, dtype)
 

@@ -414,7 +414,7 @@ def _retain_grad(self) -> None:
             owner._grad = grad if owner._grad is None else owner._grad + grad
             return
         array = np.asarray(grad.data if isinstance(grad, Tensor) else (
-            grad.to_dense() if hasattr(grad, "to_dense") else grad))
+            grad.dense() if hasattr(grad, "dense") else grad))
         if owner._grad is not None:
             array = np.asarray(owner._grad.data) + array
         owner._grad = _grad_tensor(np.array(array))
@@ -440,7 +440,8 @@ IN_PLACE = """
     abs absolute acos acosh addbmm addcdiv addcmul addmm addmv addr arccos arccosh arcsin
     arcsinh arctan arctan2 arctanh asin asinh atan atan2 atanh baddbmm bitwise_and
     bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor ceil clamp_max
-    clamp_min clip copysign cos cosh cumprod cumsum deg2rad diagonal_scatter digamma divide erf
+    clamp_min clip conj_physical copysign cos cosh cumprod cumsum deg2rad diagonal_scatter
+    digamma divide erf
     erfc erfinv exp2 expm1 fix float_power floor floor_divide fmod frac gcd heaviside hypot i0
     igamma igammac index_add index_copy index_fill index_put index_reduce lcm ldexp lerp
     lgamma log10 log1p log2 logit masked_scatter multiply mvlgamma nan_to_num negative rad2deg
@@ -479,6 +480,18 @@ for _base in IN_PLACE_CAST:
     _attach(_base + "_", _twin(_base, cast="unsafe"))
 for _base in IN_PLACE_RESHAPE:
     _attach(_base + "_", _twin(_base, reshape=True))
+
+
+def _augmented(symbol: str, base: str):
+    """``x &= y`` and the like: in place (bitwise_and_), as torch's, not ``x = x & y``; a
+    result self's dtype can not hold (bool &= int) is refused."""
+    return _method(f"__i{base}__", lambda self, other: self._in_place(
+        symbol, getattr(Tensor, f"__{base}__"), other, view_ok=True), f"self {symbol} other.")
+
+
+for _symbol, _base in (("&=", "and"), ("|=", "or"), ("^=", "xor"), ("<<=", "lshift"),
+                       (">>=", "rshift")):
+    _attach(f"__i{_base}__", _augmented(_symbol, _base))
 
 
 def _polygamma_(self, n: int) -> Tensor:

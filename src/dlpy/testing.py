@@ -15,8 +15,9 @@ from dlpy.sparse_grad import dense
 from dlpy.tensor import Tensor, no_grad
 
 
-class GradcheckError(AssertionError):
-    """backward() and the finite differences disagree (an AssertionError, so tests report it)."""
+class GradcheckError(AssertionError, RuntimeError):
+    """backward() and the finite differences disagree (an AssertionError, so tests report it,
+    and a RuntimeError, as torch's)."""
 
 
 def gradcheck(

@@ -73,9 +73,17 @@ def addr(input, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # no
 
 
 def chain_matmul(*matrices) -> Tensor:
-    """torch.chain_matmul: the product of the matrices, left to right."""
+    """torch.chain_matmul: the product of 2-D matrices, left to right (one: its copy)."""
     from dlpy.linalg import multi_dot
 
+    if not matrices:
+        raise ValueError("chain_matmul: expected one or more matrices")
+    for i, m in enumerate(matrices):
+        if _tensor(m).ndim != 2:
+            raise ValueError(f"chain_matmul: expected 2-D matrices, got shape "
+                             f"{tuple(_tensor(m).shape)} at position {i}")
+    if len(matrices) == 1:
+        return _tensor(matrices[0]).clone()
     return multi_dot(list(matrices))
 
 
@@ -432,7 +440,17 @@ def is_nonzero(input) -> bool:  # noqa: A002
 
 
 def numel(input) -> int:  # noqa: A002
-    return int(_data(input).size)
+    if not hasattr(input, "numel"):  # torch's type; a list or a number is refused
+        raise TypeError(f"numel(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+    return int(input.numel())
+
+
+def is_storage(obj) -> bool:
+    """torch.is_storage: whether obj is a storage (``t.untyped_storage()``'s)."""
+    from dlpy.tensor_methods import UntypedStorage
+
+    return isinstance(obj, UntypedStorage)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -576,6 +594,9 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
         if np.bool_ in (elements.dtype, test_elements.dtype):
             raise RuntimeError("Unsupported input type encountered for isin(): Bool")
         check_float8("isin_default_cpu", elements, test_elements)
+    for array in (elements, test_elements):
+        if array.dtype.kind == "c":  # torch has no complex kernel
+            raise RuntimeError(f"Unsupported input type encountered for isin(): {array.dtype}")
     return Tensor(np.isin(elements, test_elements, assume_unique=assume_unique, invert=invert))
 
 
@@ -667,10 +688,12 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
         normalized_shape)
     x = _tensor(input)
-    if tuple(x.shape[x.ndim - len(shape):]) != shape:
+    if not shape:
+        raise ValueError("layer_norm: normalized_shape must hold at least one size, got ()")
+    if len(shape) > x.ndim or tuple(x.shape[x.ndim - len(shape):]) != shape:
         raise ValueError(f"layer_norm: normalized_shape {shape} must be the input's last axes, "
                          f"got input of shape {x.shape}")
-    flat = x.reshape(x.shape[:x.ndim - len(shape)] + (-1,))
+    flat = x.reshape(x.shape[:x.ndim - len(shape)] + (math.prod(shape),))
     weight = None if weight is None else _tensor(weight).reshape(-1)
     bias = None if bias is None else _tensor(bias).reshape(-1)
     return _layer_norm(flat, weight, bias, eps).reshape(x.shape)
@@ -694,9 +717,9 @@ def instance_norm(input: Tensor, weight, bias, running_mean, running_var,  # noq
 
 def group_norm(input: Tensor, num_groups: int, weight=None, bias=None, eps: float = 1e-5,  # noqa: A002
                cudnn_enabled: bool = True) -> Tensor:
-    from dlpy.ops.norm import group_norm as _group_norm
+    from dlpy.ops.norm import group_norm_unchecked
 
-    return _group_norm(input, num_groups, weight, bias, eps)
+    return group_norm_unchecked(input, num_groups, weight, bias, eps)
 
 
 def embedding(weight: Tensor, indices, padding_idx: int = -1, scale_grad_by_freq: bool = False,
@@ -970,8 +993,8 @@ TOP_LEVEL = sorted(
      "cumulative_trapezoid", "dist", "dropout", "dropout_", "embedding",
      "feature_alpha_dropout", "feature_alpha_dropout_", "fill", "from_numpy",
      "get_default_dtype", "set_default_dtype", "gradient", "group_norm", "histogramdd",
-     "instance_norm", "is_floating_point", "is_nonzero", "is_tensor", "isin", "kl_div",
-     "layer_norm", "logdet", "matrix_power", "multinomial", "normal", "numel", "pinverse",
+     "instance_norm", "is_floating_point", "is_nonzero", "is_storage", "is_tensor", "isin",
+     "kl_div", "layer_norm", "logdet", "matrix_power", "multinomial", "normal", "numel", "pinverse",
      "poisson", "promote_types", "qr", "randint_like", "range", "renorm", "result_type",
      "scalar_tensor", "set_printoptions", "slogdet", "svd",
      "trapezoid", "trapz", "unravel_index", "celu_", "selu_", "rrelu_", "threshold_",

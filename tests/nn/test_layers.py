@@ -152,5 +152,6 @@ def test_embedding_from_pretrained_copies_and_freezes_as_torch():
     trainable = nn.Embedding.from_pretrained(vectors.astype(np.float32), freeze=False)
     assert trainable.weight.requires_grad and trainable.weight.dtype == np.float32
     assert [p for p in frozen.parameters() if p.requires_grad] == []
-    with pytest.raises(ValueError, match="expected a 2-D float array, got shape"):
+    with pytest.raises(ValueError, match=r"expected a 2-D array \(num_embeddings, "
+                                         r"embedding_dim\), got shape"):
         nn.Embedding.from_pretrained(np.arange(4))

@@ -73,9 +73,13 @@ def test_errors():
         F.where(np.ones((2, 3)), x, x)
     with pytest.raises(ValueError, match=r"where: shapes \[\(2,\), \(2, 3\), \(2, 3\)\] cannot be"):
         F.where(np.ones(2, bool), x, x)
-    with pytest.raises(ValueError, match=r"masked_fill: mask \(2, 3\) does not broadcast to x "
-                                         r"\(3,\)"):
-        F.masked_fill(Tensor(np.ones(3)), np.ones((2, 3), bool), 0.0)
+    with pytest.raises(ValueError, match=r"masked_fill: mask \(2, 2\) and x \(3,\) cannot be "
+                                         r"broadcast together"):
+        F.masked_fill(Tensor(np.ones(3)), np.ones((2, 2), bool), 0.0)
+    # out of place, a larger mask broadcasts x (as torch's); masked_fill_ keeps x's shape
+    assert F.masked_fill(Tensor(np.ones(3)), np.ones((2, 3), bool), 0.0).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"cannot be converted to float16 without overflow"):
+        F.masked_fill(Tensor(np.ones(3, np.float16)), np.ones(3, bool), 7e4)
     with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\], got 1.5"):
         F.dropout(x, 1.5)
     np.testing.assert_array_equal(F.dropout(x, 1).data, np.zeros((2, 3)))  # torch's x * 0

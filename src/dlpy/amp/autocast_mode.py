@@ -192,42 +192,46 @@ class autocast:  # noqa: N801 - PyTorch's name
     """``with dlpy.autocast("cpu", dtype=dlpy.bfloat16):`` (or ``@autocast(...)`` on a
     function): PyTorch's CPU autocast (see the module's docstring for the op lists).
 
-    ``dtype``: bfloat16 (default) or float16; ``enabled=False`` turns autocast off inside the
-    block (nested in an enabled one); ``cache_enabled``: cast each weight once per block.
-    ``device_type`` must be "cpu" (dlpy has no CUDA)."""
+    ``dtype``: bfloat16 (default: the one ``get_autocast_dtype("cpu")`` gives when made) or
+    float16 (another warns and disables the block, as torch's); ``enabled=False`` turns
+    autocast off inside the block (nested in an enabled one); ``cache_enabled``: cast each
+    weight once per block. ``device_type`` "cpu"; "cuda" warns and does nothing (as a torch
+    without CUDA: dlpy has none)."""
 
-    def __init__(self, device_type: str = "cpu", dtype=None, enabled: bool = True,
+    def __init__(self, device_type: str, dtype=None, enabled: bool = True,
                  cache_enabled: bool | None = None):
         if not isinstance(device_type, str):
             raise TypeError(f"autocast: expected device_type a string such as 'cpu', got "
                             f"{device_type!r}")
-        if device_type != "cpu":
+        if device_type not in ("cpu", "cuda"):
             raise RuntimeError(f"autocast: dlpy runs on the CPU only; got device_type="
                                f"{device_type!r} (use 'cpu')")
+        self.device = device_type
+        self.fast_dtype = get_autocast_dtype(device_type)
         if dtype is not None:
             try:
-                dtype = np.dtype(dtype)
+                self.fast_dtype = np.dtype(dtype).type
             except TypeError:
                 raise TypeError(f"autocast: expected dtype a dtype, got {dtype!r}") from None
-            if not is_low_precision(dtype):
-                # torch warns and disables autocast for an unsupported dtype on the CPU
-                raise ValueError(f"autocast: on the CPU the autocast dtype must be "
-                                 f"bfloat16 or float16, got {dtype}")
-        self.device = device_type
-        self.fast_dtype = dtype
         self._enabled = bool(enabled)
-        self._cache_enabled = True if cache_enabled is None else bool(cache_enabled)
-
-    def __enter__(self):
-        state = _state.thread_state()
-        self._previous = (state.enabled, state.dtype, state.cache_enabled)
-        dtype = self.fast_dtype if self.fast_dtype is not None else _state.autocast_dtype(state)
-        self._open = self._enabled
-        if self._enabled and not is_low_precision(dtype):  # set_autocast_dtype's: as torch
+        if self._enabled and device_type == "cuda":
+            warnings.warn("User provided device_type of 'cuda', but CUDA is not available. "
+                          "Disabling", UserWarning, stacklevel=2)
+            self._enabled = False
+        elif self._enabled and not is_low_precision(self.fast_dtype):
             warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling "
                           "autocast.\nCPU Autocast only supports dtypes of torch.bfloat16, "
                           "torch.float16 currently.", UserWarning, stacklevel=2)
-            self._open = False
+            self._enabled = False
+        self._cache_enabled = True if cache_enabled is None else bool(cache_enabled)
+
+    def __enter__(self):
+        if self.device != "cpu":  # a disabled CUDA block: the CPU's state is not touched
+            return self
+        state = _state.thread_state()
+        self._previous = (state.enabled, state.dtype, state.cache_enabled)
+        dtype = np.dtype(self.fast_dtype)
+        self._open = self._enabled
         state.enabled, state.dtype = self._open, dtype
         state.cache_enabled = self._cache_enabled
         state.nesting += 1
@@ -236,6 +240,8 @@ class autocast:  # noqa: N801 - PyTorch's name
         return self
 
     def __exit__(self, *exc) -> bool:
+        if self.device != "cpu":
+            return False
         state = _state.thread_state()
         state.nesting -= 1
         if state.nesting == 0:
@@ -257,11 +263,17 @@ class autocast:  # noqa: N801 - PyTorch's name
         return autocast_function
 
 
-def custom_fwd(fwd=None, *, device_type: str = "cpu", cast_inputs=None):
+def _check_custom_device_type(device_type) -> None:
+    if not isinstance(device_type, str):
+        raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+
+
+def custom_fwd(fwd=None, *, device_type: str, cast_inputs=None):
     """torch.amp.custom_fwd for an autograd.Function's forward: with ``cast_inputs`` a dtype,
     inside autocast the floating tensor arguments are cast to it and forward runs with autocast
     off; without, forward runs in the autocast state of the call (backward is given it too,
     by ``custom_bwd``)."""
+    _check_custom_device_type(device_type)
     if fwd is None:
         return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
 
@@ -281,8 +293,9 @@ def custom_fwd(fwd=None, *, device_type: str = "cpu", cast_inputs=None):
     return decorate_fwd
 
 
-def custom_bwd(bwd=None, *, device_type: str = "cpu"):
+def custom_bwd(bwd=None, *, device_type: str):
     """torch.amp.custom_bwd: backward runs in the autocast state its forward ran in."""
+    _check_custom_device_type(device_type)
     if bwd is None:
         return functools.partial(custom_bwd, device_type=device_type)
 

@@ -158,6 +158,10 @@ class GradScaler:
                 if new_scale.numel() != 1 or new_scale.requires_grad:
                     raise ValueError("GradScaler.update: new_scale must be a float or a "
                                      "one-element Tensor without requires_grad")
+                if new_scale.ndim:  # torch copies it into its 0-d scale
+                    raise RuntimeError(f"GradScaler.update: new_scale of shape "
+                                       f"{tuple(new_scale.shape)} does not broadcast to the "
+                                       f"scale's shape ()")
                 new_scale = new_scale.item()
             self._scale = np.array(new_scale, dtype=np.float32)
         else:

@@ -58,6 +58,13 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                 Linear(in_features, hidden, bias=False, rng=rng, dtype=dtype),
                 Linear(hidden, size, bias=False, rng=rng, dtype=dtype)))
 
+    def reset_parameters(self) -> None:
+        """The head's and every cluster's Linears redrawn in place (PyTorch's)."""
+        self.head.reset_parameters()
+        for projection, output in self.tail:
+            projection.reset_parameters()
+            output.reset_parameters()
+
     def _batched(self, name: str, x: Tensor) -> tuple[Tensor, bool]:
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
             raise ValueError(f"AdaptiveLogSoftmaxWithLoss.{name}: expected input (batch, "

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.nn.linear import reset_uniform
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops.conv import (
     SPATIAL,
@@ -127,8 +128,13 @@ class _ConvNd(Module):
         bound = 1.0 / math.sqrt(in_channels // self.groups * math.prod(self.kernel_size))
         shape = (out_channels, in_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
-        self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) \
-            if bias else None
+        self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_channels),
+                                                  dtype=dtype) if bias else None)
+
+    def reset_parameters(self) -> None:
+        """weight and bias redrawn in place from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with the
+        default generator, as PyTorch's."""
+        reset_uniform(self, self.in_channels // self.groups * math.prod(self.kernel_size))
 
     def forward(self, x: Tensor) -> Tensor:
         _check_input(type(self).__name__, x, self.in_channels, SPATIAL[self.nd][0])
@@ -239,8 +245,13 @@ class _ConvTransposeNd(Module):
         bound = 1.0 / math.sqrt(out_channels // self.groups * math.prod(self.kernel_size))
         shape = (in_channels, out_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
-        self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) \
-            if bias else None
+        self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_channels),
+                                                  dtype=dtype) if bias else None)
+
+    def reset_parameters(self) -> None:
+        """weight and bias redrawn in place from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
+        out_channels / groups * kernel size, as PyTorch's."""
+        reset_uniform(self, self.out_channels // self.groups * math.prod(self.kernel_size))
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:
         name = type(self).__name__

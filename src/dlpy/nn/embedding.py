@@ -10,7 +10,7 @@ from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops.embedding import _check_max_norm
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, as_array, default_dtype
+from dlpy.tensor import Tensor, as_array, default_dtype, no_grad
 
 
 class Embedding(Module):
@@ -38,9 +38,9 @@ class Embedding(Module):
         dtype = None if dtype is None and _weight is not None else default_dtype(dtype)
         super().__init__()
         as_device(device, "Embedding")  # the CPU only
-        if num_embeddings < 1 or embedding_dim < 1:
+        if num_embeddings < 0 or embedding_dim < 0:  # (an empty table is torch's too)
             raise ValueError(
-                f"Embedding: num_embeddings and embedding_dim must be >= 1, got "
+                f"Embedding: num_embeddings and embedding_dim must be >= 0, got "
                 f"{num_embeddings}, {embedding_dim}"
             )
         if padding_idx is not None:
@@ -59,11 +59,16 @@ class Embedding(Module):
             if padding_idx is not None:
                 weight[padding_idx] = 0.0
         else:  # as given (its padding row too), as PyTorch's
-            weight = as_array(_weight)
-            if weight.shape != (num_embeddings, embedding_dim):
+            weight = _weight if isinstance(_weight, Tensor) else as_array(_weight)
+            if tuple(weight.shape) != (num_embeddings, embedding_dim):
                 raise ValueError(f"Embedding: _weight must have shape ({num_embeddings}, "
-                                 f"{embedding_dim}), got {weight.shape}")
+                                 f"{embedding_dim}), got {tuple(weight.shape)}")
         self.weight = Parameter(weight, requires_grad=not _freeze, dtype=dtype)
+        _share_weight(self, _weight)
+
+    def reset_parameters(self) -> None:
+        """The weight redrawn N(0, 1) from the default generator, the padding row zero."""
+        _reset(self)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None,
@@ -71,14 +76,14 @@ class Embedding(Module):
                         scale_grad_by_freq: bool = False, sparse: bool = False) -> Embedding:
         """An Embedding holding ``embeddings`` (num_embeddings, embedding_dim), in its dtype (a
         Tensor's memory shared, as PyTorch's); ``freeze`` (the default, as PyTorch) keeps it out
-        of training. Draws nothing from the default generator."""
-        weight = np.array(as_array(embeddings))
-        if weight.ndim != 2 or weight.dtype.kind != "f":
-            raise ValueError(f"Embedding.from_pretrained: expected a 2-D float array, got shape "
-                             f"{weight.shape} of {weight.dtype}")
-        layer = cls(*weight.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
-                    _weight=weight, _freeze=freeze, dtype=weight.dtype)
-        return _share_pretrained(layer, embeddings)
+        of training; integer embeddings only frozen, as PyTorch's. Draws nothing from the
+        default generator."""
+        weight = embeddings if isinstance(embeddings, Tensor) else np.array(as_array(embeddings))
+        if weight.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: expected a 2-D array (num_embeddings,"
+                             f" embedding_dim), got shape {tuple(weight.shape)}")
+        return cls(*weight.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                   _weight=weight, _freeze=freeze)
 
     def forward(self, ids) -> Tensor:
         return F.embedding(ids, self.weight, self.padding_idx, self.max_norm, self.norm_type,
@@ -99,12 +104,22 @@ class Embedding(Module):
         return text
 
 
-def _share_pretrained(layer, embeddings):
-    """The layer's weight on the given Tensor's memory, as PyTorch's from_pretrained (a write
-    to either shows in the other)."""
-    if isinstance(embeddings, Tensor) and embeddings.data.dtype == layer.weight.data.dtype:
-        layer.weight.data = embeddings.data
+def _share_weight(layer, weight):
+    """The layer's weight on the given Tensor's memory, as PyTorch's Parameter(_weight) (a
+    write to either shows in the other)."""
+    if isinstance(weight, Tensor) and weight.data.dtype == layer.weight.data.dtype:
+        layer.weight.data = weight.data
     return layer
+
+
+def _reset(layer) -> None:
+    """torch's reset_parameters of the embeddings: weight N(0, 1) in place, padding row 0."""
+    from dlpy.nn import init
+
+    init.normal_(layer.weight)
+    if layer.padding_idx is not None:
+        with no_grad():
+            layer.weight[layer.padding_idx].fill_(0.0)
 
 
 class EmbeddingBag(Module):
@@ -124,8 +139,8 @@ class EmbeddingBag(Module):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__()
         name = "EmbeddingBag"
-        if num_embeddings < 1 or embedding_dim < 1:
-            raise ValueError(f"{name}: num_embeddings and embedding_dim must be >= 1, got "
+        if num_embeddings < 0 or embedding_dim < 0:
+            raise ValueError(f"{name}: num_embeddings and embedding_dim must be >= 0, got "
                              f"{num_embeddings}, {embedding_dim}")
         _check_max_norm(name, max_norm, norm_type)
         if mode not in F.EMBEDDING_BAG_MODES:
@@ -149,6 +164,11 @@ class EmbeddingBag(Module):
                 raise ValueError(f"{name}: _weight must have shape ({num_embeddings}, "
                                  f"{embedding_dim}), got {weight.shape}")
         self.weight = Parameter(weight, dtype=dtype)
+        _share_weight(self, _weight)
+
+    def reset_parameters(self) -> None:
+        """The weight redrawn N(0, 1) from the default generator, the padding row zero."""
+        _reset(self)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, max_norm: float | None = None,
@@ -165,7 +185,7 @@ class EmbeddingBag(Module):
         layer = cls(*weight.shape, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
                     weight, include_last_offset, padding_idx, dtype=weight.dtype)
         layer.weight.requires_grad = not freeze
-        return _share_pretrained(layer, embeddings)
+        return _share_weight(layer, embeddings)
 
     def forward(self, input, offsets=None, per_sample_weights=None) -> Tensor:  # noqa: A002
         return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,

@@ -109,6 +109,9 @@ class LazyModuleMixin:
         for name, value in buffers.items():  # None: uninitialized (an empty array)
             self.register_buffer(name, np.empty(0, dtype=dtype) if value is None else value)
 
+    def reset_parameters(self) -> None:
+        """Nothing while the sizes are unknown (PyTorch's); the built layer's own afterwards."""
+
     def has_uninitialized_params(self) -> bool:
         return any(isinstance(p, UninitializedParameter) for p in self._parameters.values()) \
             or any(getattr(self, "_uninitialized_buffers", ()))

@@ -30,6 +30,18 @@ def size_setting(name: str, what: str, value) -> int:
     return int(value)
 
 
+def reset_uniform(layer: Module, fan_in: int) -> None:
+    """PyTorch's reset_parameters of the linear, bilinear and convolution layers: weight and
+    bias (where there is one) redrawn in place from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with the
+    default generator (bound 0 for fan_in 0)."""
+    from dlpy.nn import init
+
+    bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0
+    for param in (layer.weight, layer.bias):
+        if param is not None:
+            init.uniform_(param, -bound, bound)
+
+
 class Linear(Module):
     """y = x @ weight^T + bias; weight (out_features, in_features) as in PyTorch.
 
@@ -47,9 +59,13 @@ class Linear(Module):
         bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
         weight = rng.uniform(-bound, bound, (out_features, in_features))
         self.weight = Parameter(weight, dtype=dtype)
-        self.bias = None
-        if bias:
-            self.bias = Parameter(rng.uniform(-bound, bound, out_features), dtype=dtype)
+        self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_features),
+                                                  dtype=dtype) if bias else None)
+
+    def reset_parameters(self) -> None:
+        """weight and bias redrawn in place from U(-1/sqrt(in), 1/sqrt(in)) (the default
+        generator), as PyTorch's."""
+        reset_uniform(self, self.in_features)
 
     def forward(self, input):  # noqa: A002 - PyTorch's name (m(input=x))
         if input.shape[-1:] != (self.in_features,):
@@ -238,8 +254,14 @@ class PReLU(Module):
             raise ValueError(f"PReLU: num_parameters must be a positive integer, got "
                              f"{num_parameters!r}")
         self.num_parameters = int(num_parameters)
-        init = real_number("PReLU", "init", init)
-        self.weight = Parameter(np.full(self.num_parameters, init), dtype=dtype)
+        self.init = setting("PReLU", "init", init)  # as given, torch's attribute
+        self.weight = Parameter(np.full(self.num_parameters, float(self.init)), dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        """Every slope back to ``init``, in place (PyTorch's)."""
+        from dlpy.nn import init
+
+        init.constant_(self.weight, self.init)
 
     def forward(self, x):
         return F.prelu(x, self.weight)
@@ -437,9 +459,12 @@ class Bilinear(Module):
         bound = 1.0 / math.sqrt(in1_features) if in1_features else 0.0
         weight = rng.uniform(-bound, bound, (out_features, in1_features, in2_features))
         self.weight = Parameter(weight, dtype=dtype)
-        self.bias = None
-        if bias:
-            self.bias = Parameter(rng.uniform(-bound, bound, out_features), dtype=dtype)
+        self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_features),
+                                                  dtype=dtype) if bias else None)
+
+    def reset_parameters(self) -> None:
+        """weight and bias redrawn in place from U(-1/sqrt(in1), 1/sqrt(in1)), as PyTorch's."""
+        reset_uniform(self, self.in1_features)
 
     def forward(self, input1, input2):
         return F.bilinear(input1, input2, self.weight, self.bias)

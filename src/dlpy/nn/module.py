@@ -10,6 +10,7 @@ import os
 import warnings
 import zipfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -161,14 +162,19 @@ class Module:
     deterministic order. ``config`` (a JSON-able dict) rebuilds the model from a checkpoint.
     """
 
-    # True once any module registers a state-dict hook or a class overrides get/set_extra_state:
-    # until then state_dict/load_state_dict take their plain path and pay nothing for either
+    # True once any module registers a state-dict hook or a class outside dlpy overrides
+    # get/set_extra_state or _save_to_state_dict: until then state_dict takes its plain path and
+    # pays nothing for either (load_state_dict also looks for _load_from_state_dict overrides)
     _state_extras_used = False
+    # the version ``state_dict()`` records in ``_metadata`` for this module's entries, which a
+    # ``_load_from_state_dict`` override may read to convert an older layout (torch's)
+    _version: int = 1
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         if cls.get_extra_state is not Module.get_extra_state or \
-                cls.set_extra_state is not Module.set_extra_state:
+                cls.set_extra_state is not Module.set_extra_state or \
+                cls._save_to_state_dict is not Module._save_to_state_dict:
             Module._state_extras_used = True
         if cls.__module__.startswith("dlpy.") and "__init__" in cls.__dict__:
             _accept_device(cls)
@@ -219,6 +225,10 @@ class Module:
             self._modules.pop(name, None)
             buffers.pop(name, None)
             self.register_buffer(name, value.data, persistent=value.persistent)
+            return
+        if value is None and name in self._parameters:  # the name stays, as torch's
+            self._parameters[name] = None
+            object.__setattr__(self, name, None)
             return
         if name in buffers and not isinstance(value, (Parameter, Module)):
             value = _as_buffer(value)
@@ -466,6 +476,26 @@ class Module:
         return add_hook(self._hooks("_load_state_dict_post_hooks"), hook,
                         "register_load_state_dict_post_hook")
 
+    def _register_state_dict_hook(self, hook):
+        """torch's older post hook: ``hook(module, state_dict, prefix, local_metadata)``, whose
+        return value (when not None) replaces the dict."""
+        from dlpy.hooks import add_hook
+
+        return add_hook(self._hooks("_state_dict_hooks"), hook, "_register_state_dict_hook")
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module: bool = False):
+        """torch's older load pre hook: ``hook(state_dict, prefix, local_metadata, strict,
+        missing_keys, unexpected_keys, error_msgs)``, the module first with ``with_module``."""
+        from dlpy.hooks import add_hook
+
+        if not callable(hook):
+            raise TypeError(f"_register_load_state_dict_pre_hook: a hook must be callable, got "
+                            f"{type(hook).__name__}")
+        wrapped = hook if with_module else functools.wraps(hook)(
+            lambda module, *args: hook(*args))
+        return add_hook(self._hooks("_load_state_dict_pre_hooks"), wrapped,
+                        "_register_load_state_dict_pre_hook")
+
     def get_extra_state(self) -> Any:
         """Override (with ``set_extra_state``) to save something beside the arrays: stored in
         ``state_dict()`` under ``<prefix>_extra_state``, as torch."""
@@ -520,11 +550,19 @@ class Module:
             raise KeyError(f"{type(self).__name__}: attribute {name!r} already exists")
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        """``self.name = param`` with PyTorch's checks (None leaves the name unregistered)."""
+        """``self.name = param`` with PyTorch's checks. None registers the name without a
+        value, as torch's: ``self.name`` is None, it is in neither ``parameters()`` nor
+        ``state_dict()``, and only a Parameter (or None) may be assigned to it later."""
         self._check_name(name, "parameter", self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"{type(self).__name__}.register_parameter: {name!r} must be a "
                             f"Parameter or None, got {type(param).__name__}")
+        if param is None:
+            self._modules.pop(name, None)
+            self.__dict__.get("_buffers", {}).pop(name, None)
+            self._parameters[name] = None
+            object.__setattr__(self, name, None)
+            return
         setattr(self, name, param)
 
     def add_module(self, name: str, module: Module | None) -> None:
@@ -688,7 +726,7 @@ class Module:
                             f"{dtype}")
         for module in self.modules():
             for p in module._parameters.values():
-                if is_floating_dtype(p.data.dtype) and p.data.dtype != dtype:
+                if p is not None and is_floating_dtype(p.data.dtype) and p.data.dtype != dtype:
                     p.data = p.data.astype(dtype)
                     grad = p._grad  # cast along, as torch's (a sparse one is dropped)
                     p.grad = Tensor(grad.data.astype(dtype)) if isinstance(grad, Tensor) \
@@ -771,6 +809,8 @@ class Module:
         as_device(device, f"{type(self).__name__}.to_empty")
         for module in self.modules() if recurse else (self,):
             for p in module._parameters.values():
+                if p is None:
+                    continue
                 p.data = np.zeros_like(p.data)
                 if p.grad is not None:
                     p.grad = np.zeros_like(p.grad)
@@ -802,22 +842,30 @@ class Module:
         detached Tensors over the parameters' own arrays, as torch's: writing into one writes
         the parameter, and training changes them (``clone()`` them for a snapshot);
         ``keep_vars``: the Parameters and buffers themselves. ``prefix`` starts every name;
-        ``destination``: a dict the entries are added to (and returned)."""
+        ``destination``: a dict the entries are added to (and returned).
+
+        The result is an OrderedDict whose ``_metadata`` maps each module's name (prefix
+        without its last dot) to ``{"version": module._version}``, as torch's; load_state_dict
+        hands that dict to each module's ``_load_from_state_dict``."""
         if args:  # torch's deprecated positional form
             destination, prefix, keep_vars = (*args, *(destination, prefix, keep_vars)[len(args):])
-        if Module._state_extras_used:
-            state = self._state_dict_with_extras(prefix, keep_vars)
-        else:
-            state = dict(self._state_arrays(prefix=prefix, keep_vars=keep_vars))
         if destination is None:
-            return state
-        destination.update(state)
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        if Module._state_extras_used:
+            return self._state_dict_hooked(destination, prefix, keep_vars)
+        metadata = getattr(destination, "_metadata", None)
+        if metadata is not None:
+            for name, module in self.named_modules(remove_duplicate=False):
+                key = prefix + (f"{name}." if name else "")
+                metadata[key[:-1]] = {"version": module._version}
+        destination.update(self._state_arrays(prefix=prefix, keep_vars=keep_vars))
         return destination
 
-    def _state_arrays(self, extras: bool = False, prefix: str = "", keep_vars: bool = False
+    def _state_arrays(self, prefix: str = "", keep_vars: bool = False
                       ) -> Iterator[tuple[str, Any]]:
-        """(name, value) for state_dict, module by module as torch's; with ``extras`` each
-        overriding module's ``_extra_state`` after its own arrays."""
+        """(name, value) of every module's parameters and persistent buffers, for state_dict's
+        plain path and load_state_dict's."""
         for module_name, module in self.named_modules(remove_duplicate=False):
             head = prefix + (f"{module_name}." if module_name else "")
             for name, param in module._parameters.items():
@@ -826,24 +874,44 @@ class Module:
             for name, buffer in module.__dict__.get("_buffers", {}).items():
                 if buffer is not None and name not in module._non_persistent:
                     yield head + name, buffer if keep_vars else Tensor(buffer.data)
-            if extras and type(module).get_extra_state is not Module.get_extra_state:
-                yield head + "_extra_state", module.get_extra_state()
 
-    def _state_dict_with_extras(self, prefix: str = "", keep_vars: bool = False
-                                ) -> dict[str, Any]:
-        """state_dict() once hooks or extra state exist: pre hooks (parents first), the arrays,
-        each overriding module's ``<prefix>_extra_state``, post hooks (children first)."""
-        modules = [(prefix + (f"{name}." if name else ""), module)
-                   for name, module in self.named_modules(remove_duplicate=False)]
-        for head, module in modules:
-            for hook in list(module.__dict__.get("_state_dict_pre_hooks", {}).values()):
-                hook(module, head, keep_vars)
-        state = dict(self._state_arrays(extras=True, prefix=prefix, keep_vars=keep_vars))
-        for head, module in _post_order(modules):
-            for hook in list(module.__dict__.get("_state_dict_post_hooks", {}).values()):
-                if hook(module, state, head, {}) is not None:
-                    raise RuntimeError("state_dict post-hook must return None")
-        return state
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        """This module's own entries (not its children's) into ``destination``: parameters,
+        persistent buffers, and ``<prefix>_extra_state`` when ``get_extra_state`` is
+        overridden. state_dict calls it for each module; a subclass may override it, as
+        torch's."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                destination[prefix + name] = _state_value(param, keep_vars)
+        for name, buffer in self.__dict__.get("_buffers", {}).items():
+            if buffer is not None and name not in self._non_persistent:
+                destination[prefix + name] = buffer if keep_vars else Tensor(buffer.data)
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + "_extra_state"] = self.get_extra_state()
+
+    def _state_dict_hooked(self, destination: dict, prefix: str, keep_vars: bool) -> dict:
+        """state_dict() once hooks, extra state or overrides exist, as torch's: this module's
+        pre hooks, its ``_metadata`` entry, ``_save_to_state_dict``, each child's
+        ``state_dict`` (its own hooks), then this module's post hooks."""
+        for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
+        local_metadata = {"version": self._version}
+        metadata = getattr(destination, "_metadata", None)
+        if metadata is not None:
+            metadata[prefix[:-1]] = local_metadata
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=f"{prefix}{name}.",
+                                  keep_vars=keep_vars)
+        for hook in list(self.__dict__.get("_state_dict_post_hooks", {}).values()):
+            if hook(self, destination, prefix, local_metadata) is not None:
+                raise RuntimeError("state_dict post-hook must return None")
+        for hook in list(self.__dict__.get("_state_dict_hooks", {}).values()):
+            result = hook(self, destination, prefix, local_metadata)  # the older form
+            if result is not None:
+                destination = result
+        return destination
 
     def _buffer_owner(self, name: str) -> tuple[Module, str]:
         module_name, _, attribute = name.rpartition(".")
@@ -863,8 +931,15 @@ class Module:
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state)}.")
-        if Module._state_extras_used:
-            return self._load_state_dict_with_extras(state, strict, assign)
+        modules = list(self.modules())
+        if Module._state_extras_used or any(
+                type(m)._load_from_state_dict is not Module._load_from_state_dict
+                for m in modules):
+            return self._load_state_dict_hooked(state, strict, assign)
+        for prefix, module in self.named_modules():  # lazy modules take their shapes first
+            materialize = getattr(module, "_materialize_from_state", None)
+            if materialize is not None:
+                materialize(state, f"{prefix}." if prefix else "")
         keys = self._load_arrays(state, assign)
         if strict:
             self._check_keys(keys.missing_keys, keys.unexpected_keys, [])
@@ -891,53 +966,61 @@ class Module:
         raise StateDictError(f"{summary}\nError(s) in loading state_dict for {name}:\n\t"
                              + "\n\t".join(lines))
 
-    def _load_arrays(self, state: Mapping[str, Any], assign: bool = False,
-                     errors: list | None = None) -> IncompatibleKeys:
-        """Load what matches; raise for size mismatches (or add them to ``errors``, as
-        (torch's line, dlpy's line) pairs); return the missing and unexpected keys."""
-        for prefix, module in self.named_modules():  # lazy modules take their shapes first
-            materialize = getattr(module, "_materialize_from_state", None)
-            if materialize is not None:
-                materialize(state, f"{prefix}." if prefix else "")
-        own = dict(self._state_arrays(keep_vars=True))
+    def _load_arrays(self, state: Mapping[str, Any], assign: bool = False
+                     ) -> IncompatibleKeys:
+        """load_state_dict's plain path (no hooks, no overrides): load what matches, raise for
+        size mismatches; return the missing and unexpected keys."""
+        own = {}
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            head = f"{module_name}." if module_name else ""
+            for table in (module._parameters, module.__dict__.get("_buffers", {})):
+                for name, value in table.items():
+                    if value is not None and (table is module._parameters
+                                              or name not in module._non_persistent):
+                        own[head + name] = (module, name, value)
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        mismatches = [] if errors is None else errors
-        for name, param in own.items():
-            if name not in state:
-                continue
-            load = getattr(param, "load_state_dict_value", None)
-            if load is not None:  # a DTensor parameter: it finds its own piece
-                load(name, state[name])
-                continue
-            given = state[name]
-            value = _as_numpy(given)
-            if np.shape(value) != param.shape:
-                mismatches.append((
-                    f"size mismatch for {name}: copying a param with shape "
-                    f"{_torch_size(np.shape(value))} from checkpoint, the shape in current model "
-                    f"is {_torch_size(param.shape)}.",
-                    f"load_state_dict: shape mismatch for {name}: the model has "
-                    f"{tuple(param.shape)}, the state has {np.shape(value)}"))
-                continue
-            if assign:
-                self._assign(name, param, given, value)
-                continue
-            array = param.data
-            if type(array) is np.ndarray and array.flags.writeable:
-                array[...] = value  # in place, as torch's copy_: views of it see the values
-                increment_version(param)
-            else:
-                param.data = np.array(value, dtype=param.dtype, copy=True)
-        if mismatches and errors is None:
-            self._check_keys([], [], mismatches)
+        mismatches = []
+        for key, (module, name, param) in own.items():
+            if key in state:
+                error = module._load_entry(name, key, param, state[key], assign)
+                if error is not None:
+                    mismatches.append(error)
+        self._check_keys([], [], mismatches)
         return IncompatibleKeys(missing, unexpected)
 
-    def _assign(self, name: str, old: Tensor, given: Any, value: np.ndarray) -> None:
-        """``load_state_dict(assign=True)``'s entry: the module's attribute becomes ``given``
+    def _load_entry(self, name: str, key: str, param: Tensor, given: Any, assign: bool
+                    ) -> tuple[str, str] | None:
+        """Load ``given`` into this module's parameter or buffer ``name`` (state key ``key``):
+        in place, keeping its dtype, or with ``assign`` the given tensor itself. Returns
+        (torch's line, dlpy's line) for a size mismatch, None when loaded."""
+        load = getattr(param, "load_state_dict_value", None)
+        if load is not None:  # a DTensor parameter: it finds its own piece
+            load(key, given)
+            return None
+        value = _as_numpy(given)
+        if param.ndim == 0 and np.shape(value) == (1,):  # torch's 0.3-era layout
+            value = value.reshape(())
+        if np.shape(value) != param.shape:
+            return (f"size mismatch for {key}: copying a param with shape "
+                    f"{_torch_size(np.shape(value))} from checkpoint, the shape in current model "
+                    f"is {_torch_size(param.shape)}.",
+                    f"load_state_dict: shape mismatch for {key}: the model has "
+                    f"{tuple(param.shape)}, the state has {np.shape(value)}")
+        if assign:
+            self._assign(name, param, given, value)
+            return None
+        array = param.data
+        if type(array) is np.ndarray and array.flags.writeable:
+            array[...] = value  # in place, as torch's copy_: views of it see the values
+            increment_version(param)
+        else:
+            param.data = np.array(value, dtype=param.dtype, copy=True)
+        return None
+
+    def _assign(self, attribute: str, old: Tensor, given: Any, value: np.ndarray) -> None:
+        """``load_state_dict(assign=True)``'s entry: this module's attribute becomes ``given``
         (a parameter a Parameter over its array, with the old one's requires_grad)."""
-        path, _, attribute = name.rpartition(".")
-        module = self.get_submodule(path)
         if isinstance(old, Parameter):
             if isinstance(given, Parameter):
                 new = given
@@ -945,53 +1028,101 @@ class Module:
                 new = Parameter(np.empty((0,), value.dtype))
                 new.data = value  # the given tensor's array itself
             new.requires_grad = old.requires_grad
-            setattr(module, attribute, new)
+            setattr(self, attribute, new)
         else:
-            module._buffers[attribute] = buffer = given if isinstance(given, Tensor) \
+            self._buffers[attribute] = buffer = given if isinstance(given, Tensor) \
                 else Tensor(value)
-            object.__setattr__(module, attribute, buffer)
+            object.__setattr__(self, attribute, buffer)
 
-    def _load_state_dict_with_extras(self, state: Mapping[str, Any], strict: bool,
-                                     assign: bool = False) -> IncompatibleKeys:
-        """load_state_dict() once hooks or extra state exist: pre hooks (parents first) on a
-        copy of ``state``, the arrays, ``set_extra_state``, post hooks (children first), then
-        the strict check on the key lists the post hooks may have edited."""
-        state = dict(state)
-        modules = [(f"{name}." if name else "", module)
-                   for name, module in self.named_modules(remove_duplicate=False)]
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list[str],
+                              unexpected_keys: list[str], error_msgs: list) -> None:
+        """Load this module's own entries (not its children's) from ``state_dict``, as
+        torch's: run its load pre hooks, copy each parameter and persistent buffer found under
+        ``prefix`` (adding a missing one's key to ``missing_keys`` and a bad one's message to
+        ``error_msgs``), call ``set_extra_state``, and with ``strict`` add each key under
+        ``prefix`` that names nothing here to ``unexpected_keys``. ``local_metadata`` is what
+        ``state_dict()`` recorded for this module (``{"version": ...}``; empty for a plain
+        dict): a subclass overriding this may convert an older layout, then call super()."""
+        for hook in list(self.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
+            hook(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                 unexpected_keys, error_msgs)
+        buffers = self.__dict__.get("_buffers", {})
+        local = {name: p for name, p in self._parameters.items() if p is not None}
+        local.update((name, b) for name, b in buffers.items()
+                     if b is not None and name not in self._non_persistent)
+        assign = local_metadata.get("assign_to_params_buffers", False)
+        for name, param in local.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
+                continue
+            given = state_dict[key]
+            if not (isinstance(given, (Tensor, np.ndarray)) or hasattr(given, "__array__")
+                    or hasattr(given, "load_state_dict_value")):
+                error_msgs.append(
+                    f'While copying the parameter named "{key}", expected torch.Tensor or '
+                    f"Tensor-like object from checkpoint but received {type(given)}")
+                continue
+            error = self._load_entry(name, key, param, given, assign)
+            if error is not None:
+                error_msgs.append(error)
+        extra_key = prefix + "_extra_state"
+        if type(self).set_extra_state is not Module.set_extra_state:
+            if extra_key in state_dict:
+                self.set_extra_state(state_dict[extra_key])
+            elif strict:
+                missing_keys.append(extra_key)
+        elif strict and extra_key in state_dict:
+            unexpected_keys.append(extra_key)
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix) and key != extra_key:
+                    head, dot, _ = key[len(prefix):].partition(".")
+                    if (head not in self._modules) if dot else (head not in local):
+                        unexpected_keys.append(key)
+
+    def _load_state_dict_hooked(self, state: Mapping[str, Any], strict: bool,
+                                assign: bool = False) -> IncompatibleKeys:
+        """load_state_dict() once hooks, extra state or ``_load_from_state_dict`` overrides
+        exist, as torch's: each module's ``_load_from_state_dict`` on its part of a copy of
+        ``state`` with its ``_metadata`` entry, its children's, then its post hooks; the
+        strict check reads the key lists the hooks may have edited."""
         missing: list[str] = []
         unexpected: list[str] = []
-        errors: list[str] = []
-        for prefix, module in modules:
-            for hook in list(module.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
-                hook(module, state, prefix, {}, strict, missing, unexpected, errors)
-        if errors:
-            raise StateDictError(f"load_state_dict: {type(self).__name__}: " + "; ".join(errors))
-        extra = {}
-        for prefix, module in modules:
-            if type(module).set_extra_state is not Module.set_extra_state:
-                extra[prefix + "_extra_state"] = module
-        arrays = {k: v for k, v in state.items() if k not in extra}
-        mismatches: list[tuple[str, str]] = []
-        keys = self._load_arrays(arrays, assign, mismatches)
-        missing += keys.missing_keys
-        unexpected += keys.unexpected_keys
-        for key, module in extra.items():
-            if key in state:
-                module.set_extra_state(state[key])
-            else:
-                missing.append(key)
-        incompatible = IncompatibleKeys(missing, unexpected)
-        for _, module in _post_order(modules):
+        errors: list = []
+        metadata = getattr(state, "_metadata", None)
+        state = OrderedDict(state)
+        if metadata is not None:
+            state._metadata = metadata
+
+        def load(module: Module, local: dict, prefix: str = "") -> None:
+            local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
+            if assign:
+                local_metadata["assign_to_params_buffers"] = assign
+            materialize = getattr(module, "_materialize_from_state", None)
+            if materialize is not None:  # a lazy module takes its shapes first
+                materialize(local, prefix)
+            module._load_from_state_dict(local, prefix, local_metadata, True, missing,
+                                         unexpected, errors)
+            for name, child in module._modules.items():
+                if child is not None:
+                    head = f"{prefix}{name}."
+                    load(child, {k: v for k, v in local.items() if k.startswith(head)}, head)
+            incompatible = IncompatibleKeys(missing, unexpected)
             for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
                 if hook(module, incompatible) is not None:
                     raise RuntimeError("load_state_dict post-hook must return None; edit "
                                        "incompatible_keys in place")
+
+        load(self, state)
+        pairs = [e if isinstance(e, tuple) else (e, e) for e in errors]
         if strict:
-            self._check_keys(missing, unexpected, mismatches)
+            self._check_keys(missing, unexpected, pairs)
         else:
-            self._check_keys([], [], mismatches)
-        return incompatible
+            self._check_keys([], [], pairs)
+        return IncompatibleKeys(missing, unexpected)
 
     def save(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None) -> None:
         """Write parameters (and ``config``) to an ``.npz`` file, atomically, without pickle."""
@@ -1062,17 +1193,6 @@ def _quoted(key: str) -> str:
 
 def _torch_size(shape: tuple[int, ...]) -> str:
     return f"torch.Size({list(shape)})"
-
-
-def _post_order(modules: list[tuple[str, Module]]) -> list[tuple[str, Module]]:
-    """(prefix, module) pairs from named_modules (pre-order) reordered children first."""
-    order: list[tuple[str, Module]] = []
-    stack: list[tuple[str, Module]] = []
-    for prefix, module in modules:
-        while stack and not prefix.startswith(stack[-1][0]):
-            order.append(stack.pop())
-        stack.append((prefix, module))
-    return order + stack[::-1]
 
 
 def _state_value(param: Tensor, keep_vars: bool = False) -> Any:

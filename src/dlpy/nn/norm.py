@@ -15,6 +15,17 @@ from dlpy.ops.norm import _normalized_shape, sync_batch_norm
 from dlpy.tensor import Tensor, default_dtype
 
 
+def reset_affine(layer: Module) -> None:
+    """PyTorch's reset_parameters of the normalisation layers: weight ones, bias zeros, in
+    place (those the layer has)."""
+    from dlpy.nn import init
+
+    if getattr(layer, "weight", None) is not None:
+        init.ones_(layer.weight)
+    if getattr(layer, "bias", None) is not None:
+        init.zeros_(layer.bias)
+
+
 class LayerNorm(Module):
     """Normalise over the trailing axes ``normalized_shape`` (an int or a sequence of ints,
     kept as a tuple, as PyTorch's), then weight * x + bias: with elementwise_affine, weight
@@ -27,10 +38,14 @@ class LayerNorm(Module):
         as_device(device, "LayerNorm")  # the CPU only
         self.normalized_shape = _normalized_shape("LayerNorm", normalized_shape)
         self.eps, self.elementwise_affine = eps, bool(elementwise_affine)
-        self.weight = Parameter(np.ones(self.normalized_shape), dtype=dtype) \
-            if elementwise_affine else None
-        self.bias = Parameter(np.zeros(self.normalized_shape), dtype=dtype) \
-            if elementwise_affine and bias else None
+        self.register_parameter("weight", Parameter(np.ones(self.normalized_shape), dtype=dtype)
+                                if elementwise_affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(self.normalized_shape), dtype=dtype)
+                                if elementwise_affine and bias else None)
+
+    def reset_parameters(self) -> None:
+        """weight ones, bias zeros, in place (PyTorch's)."""
+        reset_affine(self)
 
     def forward(self, x):
         shape = self.normalized_shape
@@ -60,6 +75,7 @@ class _NormBase(Module):
 
     ranks: tuple[int, ...] = ()
     expected = ""  # the shapes the error messages name
+    _version = 2  # version 2 added num_batches_tracked (torch's)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, dtype=None, *,
@@ -71,9 +87,10 @@ class _NormBase(Module):
         self.eps = real_number(name, "eps", eps)
         self.momentum = None if momentum is None else real_number(name, "momentum", momentum)
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
-        self.weight = Parameter(np.ones(self.num_features), dtype=dtype) if affine else None
-        self.bias = Parameter(np.zeros(self.num_features), dtype=dtype) \
-            if affine and bias else None
+        self.register_parameter("weight", Parameter(np.ones(self.num_features), dtype=dtype)
+                                if affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(self.num_features), dtype=dtype)
+                                if affine and bias else None)
         tracked = self.track_running_stats
         self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype)
                              if tracked else None)
@@ -87,12 +104,29 @@ class _NormBase(Module):
                 f"affine={self.affine}, bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """A state saved before version 2 (or a plain dict without ``_metadata``) may lack
+        num_batches_tracked: the current count stays, as torch's."""
+        version = local_metadata.get("version")
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats \
+                and key not in state_dict:
+            state_dict[key] = Tensor(np.array(self.num_batches_tracked.data, copy=True))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
     def reset_running_stats(self) -> None:
         """running_mean 0, running_var 1, num_batches_tracked 0, in place (PyTorch's)."""
         if self.track_running_stats:
             self.running_mean[...] = 0
             self.running_var[...] = 1
             self.num_batches_tracked[...] = 0
+
+    def reset_parameters(self) -> None:
+        """The running statistics reset, weight ones, bias zeros, in place (PyTorch's)."""
+        self.reset_running_stats()
+        reset_affine(self)
 
     def _checked_input(self, x) -> Tensor:
         """x as a Tensor, its rank one of ``ranks``."""
@@ -268,9 +302,14 @@ class GroupNorm(Module):
                              f"num_groups ({num_groups})")
         self.eps = real_number("GroupNorm", "eps", eps)
         self.affine = bool(affine)
-        self.weight = Parameter(np.ones(self.num_channels), dtype=dtype) if affine else None
-        self.bias = Parameter(np.zeros(self.num_channels), dtype=dtype) \
-            if affine and bias else None
+        self.register_parameter("weight", Parameter(np.ones(self.num_channels), dtype=dtype)
+                                if affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(self.num_channels), dtype=dtype)
+                                if affine and bias else None)
+
+    def reset_parameters(self) -> None:
+        """weight ones, bias zeros, in place (PyTorch's)."""
+        reset_affine(self)
 
     def forward(self, x):
         x = x if isinstance(x, Tensor) else Tensor(x)
@@ -299,6 +338,27 @@ class _InstanceNorm(_NormBase):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype,
                          bias=bias)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """A plain dict (no version) holding running statistics for a module that tracks
+        none is an error naming them, and they are dropped, as torch's."""
+        keys = [prefix + name for name in ("running_mean", "running_var")
+                if prefix + name in state_dict]
+        if local_metadata.get("version") is None and not self.track_running_stats and keys:
+            name = type(self).__name__
+            found = " and ".join(f'"{key}"' for key in keys)
+            error_msgs.append(
+                f"Unexpected running stats buffer(s) {found} for {name} with "
+                "track_running_stats=False. If state_dict is a checkpoint saved before 0.4.0, "
+                f"this may be expected because {name} does not track running stats by default "
+                "since 0.4.0. Please remove these keys from state_dict. If the running stats "
+                f"are actually needed, instead set track_running_stats=True in {name} to "
+                f"enable them. See the documentation of {name} for details.")
+            for key in keys:
+                state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def forward(self, x):
         x = self._checked_input(x)
@@ -353,8 +413,12 @@ class RMSNorm(Module):
         self.normalized_shape = _normalized_shape("RMSNorm", normalized_shape)
         self.eps = None if eps is None else real_number("RMSNorm", "eps", eps)
         self.elementwise_affine = bool(elementwise_affine)
-        self.weight = Parameter(np.ones(self.normalized_shape), dtype=dtype) \
-            if elementwise_affine else None
+        self.register_parameter("weight", Parameter(np.ones(self.normalized_shape), dtype=dtype)
+                                if elementwise_affine else None)
+
+    def reset_parameters(self) -> None:
+        """weight ones, in place (PyTorch's)."""
+        reset_affine(self)
 
     def forward(self, x):
         return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)

@@ -53,6 +53,16 @@ def _add_parameters(module: Module, shapes: dict, suffix: str, hidden_size: int,
                 Parameter(init_rng.uniform(-bound, bound, shape), dtype=dtype))
 
 
+def _reset_uniform(module: Module) -> None:
+    """PyTorch's reset_parameters of the recurrent layers and cells: every parameter redrawn
+    in place from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) with the default generator."""
+    from dlpy.nn import init
+
+    bound = 1.0 / math.sqrt(module.hidden_size) if module.hidden_size else 0.0
+    for param in module.parameters():
+        init.uniform_(param, -bound, bound)
+
+
 def _check_dtype(name: str, what: str, t: Tensor, dtype) -> None:
     """Raise unless ``t`` has the weights' dtype (torch's rule: no silent promotion)."""
     if t.dtype != dtype:
@@ -109,6 +119,11 @@ class _RNNBase(Module):
                     shapes["weight_hr"] = (self.proj_size, self.hidden_size)
                 _add_parameters(self, shapes, f"_l{layer}{suffix}", self.hidden_size, init_rng,
                                 dtype)
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias redrawn in place from U(-1/sqrt(hidden_size),
+        1/sqrt(hidden_size)), as PyTorch's."""
+        _reset_uniform(self)
 
     def _suffixes(self) -> tuple[str, ...]:
         return ("", "_reverse") if self.bidirectional else ("",)
@@ -351,6 +366,11 @@ class _CellBase(Module):
         if bias:
             shapes.update(bias_ih=(gate_size,), bias_hh=(gate_size,))
         _add_parameters(self, shapes, "", self.hidden_size, get_rng(rng), dtype)
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias redrawn in place from U(-1/sqrt(hidden_size),
+        1/sqrt(hidden_size)), as PyTorch's."""
+        _reset_uniform(self)
 
     def _project(self, x) -> tuple[Tensor, bool]:
         """(x W_ih^T + b_ih as (N, gates * H), whether x was batched)."""

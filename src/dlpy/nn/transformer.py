@@ -369,6 +369,13 @@ class Transformer(Module):
             layer_norm_eps=layer_norm_eps, norm_first=bool(norm_first), bias=bool(bias),
             batch_first=batch_first)
 
+    def _reset_parameters(self) -> None:
+        """PyTorch's: every parameter of two or more dimensions redrawn Xavier-uniform in
+        place with the default generator."""
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
     def forward(self, src: Tensor, tgt: Tensor, src_mask=None, tgt_mask=None, memory_mask=None,
                 src_key_padding_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, src_is_causal: bool | None = None,

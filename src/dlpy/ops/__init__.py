@@ -5,7 +5,17 @@ import sys
 
 import numpy as np
 
-__all__ = ["Op", "broadcasts_to", "check_dim", "real_number"]
+__all__ = ["Op", "broadcasts_to", "check_dim", "int_of", "real_number"]
+
+
+def int_of(value) -> int | None:
+    """A 0-d integer Tensor's int (torch takes one as a size or a dim: ``x.view(n, -1)`` with
+    ``n = lengths.max()``), else None. Called only where a plain int was not given."""
+    from dlpy.tensor import Tensor
+
+    if isinstance(value, Tensor) and value.data.ndim == 0 and value.data.dtype.kind in "iu":
+        return int(value.data)
+    return None
 
 
 def broadcasts_to(shape: tuple, target: tuple) -> bool:
@@ -34,7 +44,9 @@ def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False) -> int:
     with ``scalar_ok`` a tensor with no axes has one pseudo-axis (dim 0 or -1), as PyTorch's
     sorts and cumulative ops: ``cumsum: dim 2 is out of range for a tensor with 2 axes``."""
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+        if int_of(dim) is None:
+            raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+        dim = int_of(dim)
     size = 1 if scalar_ok and ndim == 0 else ndim
     if not -size <= dim < size:
         if size == 0:

@@ -371,15 +371,26 @@ def identity(x):
 
 def _scaled(name: str, a, b, alpha):
     """alpha * b for torch.add/sub's ``alpha``: recorded for a tensor, a constant otherwise;
-    a float alpha is refused for integer operands, as torch's."""
-    if isinstance(alpha, (float, np.floating)) and _promotion.result_type(a, b).kind in "biu":
+    a float alpha is refused for integer operands and a complex one for real operands, as
+    torch's; for bools any nonzero alpha is True (the result stays bool)."""
+    kind = _promotion.result_type(a, b).kind
+    if isinstance(alpha, (float, np.floating)) and kind in "biu":
         raise RuntimeError(f"{name}: for integral input tensors, argument alpha must not be a "
                            "floating point number.")
+    if isinstance(alpha, (complex, np.complexfloating)) and kind != "c":
+        raise RuntimeError(f"{name}: for non-complex input tensors, argument alpha must not be "
+                           "a complex number.")
+    if kind == "b":
+        alpha = bool(alpha)
+    elif isinstance(alpha, (bool, np.bool_)):
+        raise RuntimeError(f"{name}: Boolean alpha only supported for Boolean results.")
     return mul(b, alpha) if isinstance(b, Tensor) else np.multiply(b, alpha)
 
 
-def add(a, b, *, alpha=1):
-    if alpha != 1:
+def add(input, other, *, alpha=1):  # noqa: A002 - torch's names
+    """input + alpha * other (torch.add), broadcast."""
+    a, b = input, other
+    if alpha != 1 or alpha is True:
         b = _scaled("add", a, b, alpha)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
@@ -397,8 +408,10 @@ def _is_bool(x) -> bool:
     return x.data.dtype.kind == "b" if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
 
 
-def sub(a, b, *, alpha=1):
-    if alpha != 1:
+def sub(input, other, *, alpha=1):  # noqa: A002 - torch's names
+    """input - alpha * other (torch.sub), broadcast; bool operands refused."""
+    a, b = input, other
+    if alpha != 1 or alpha is True:
         b = _scaled("sub", a, b, alpha)
     if _promotion.needs_promotion(a, b):  # (a bool operand always needs it, or is bool - bool)
         if _is_bool(a) or _is_bool(b):
@@ -410,7 +423,8 @@ def sub(a, b, *, alpha=1):
         raise _broadcast_error("sub", a, b) or err from None
 
 
-def mul(a, b):
+def mul(input, other):  # noqa: A002 - torch's names
+    a, b = input, other
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
     try:
@@ -419,9 +433,10 @@ def mul(a, b):
         raise _broadcast_error("mul", a, b) or err from None
 
 
-def div(a, b, *, rounding_mode=None):
-    """a / b (torch.div): true division (integers give the default float dtype), or with
-    ``rounding_mode`` "trunc" / "floor" the rounded quotient (integers stay integers)."""
+def div(input, other, *, rounding_mode=None):  # noqa: A002 - torch's names
+    """input / other (torch.div): true division (integers give the default float dtype), or
+    with ``rounding_mode`` "trunc" / "floor" the rounded quotient (integers stay integers)."""
+    a, b = input, other
     if rounding_mode is not None:
         from dlpy.tensor import _rounded_div
 

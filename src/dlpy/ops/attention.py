@@ -35,6 +35,9 @@ def _softmax_rows(p, safe, with_lse=False):
     """Softmax over the last axis of the scores ``p``, in place. ``safe``: a row whose every
     score is -inf gets zero weights (not NaN), as torch's. Returns each row's logsumexp and
     maximum of the scores (-inf both for such a row) when ``with_lse``, else (None, None)."""
+    if not p.shape[-1]:  # no keys: empty rows (the output P v is zeros, as torch's)
+        empty = np.full(p.shape[:-1], -np.inf, p.dtype) if with_lse else None
+        return empty, None if empty is None else empty.copy()
     row_max = p.max(axis=-1, keepdims=True)
     max_scores = row_max[..., 0].copy() if with_lse else None
     if safe:
@@ -216,10 +219,13 @@ def group_heads(q, k, v, mask=None):
     return q, k, v, mask
 
 
-def check_gqa(owner, q_shape, k_shape, v_shape):
-    """enable_gqa=True: q, k, v of 3 or more axes, k's and v's heads dividing q's."""
-    if min(len(q_shape), len(k_shape), len(v_shape)) < 3 or k_shape[-3] != v_shape[-3] \
-            or q_shape[-3] % k_shape[-3]:
+def check_gqa(owner, q_shape, k_shape, v_shape, same_kv_heads=True):
+    """enable_gqa=True: q, k, v of 3 or more axes, k's and v's heads dividing q's (and equal,
+    with ``same_kv_heads``)."""
+    if min(len(q_shape), len(k_shape), len(v_shape)) < 3 \
+            or (same_kv_heads and k_shape[-3] != v_shape[-3]) \
+            or not k_shape[-3] or not v_shape[-3] or q_shape[-3] % k_shape[-3] \
+            or q_shape[-3] % v_shape[-3]:
         raise ValueError(f"{owner}: enable_gqa=True expects q (..., Hq, L, E), k (..., Hkv, S, "
                          f"E), v (..., Hkv, S, Ev) with Hq a multiple of Hkv, got q {q_shape}, "
                          f"k {k_shape}, v {v_shape}")

@@ -219,7 +219,10 @@ class Angle(Op):
 
     def forward(self, z):
         self.z = z
-        return np.angle(z).astype(real_dtype(z.dtype), copy=False)
+        if z.dtype.kind == "c":
+            return np.angle(z).astype(real_dtype(z.dtype), copy=False)
+        # pi below 0, else 0 (-0.0 too, where atan2 gives pi), nan kept: torch's real angle
+        return np.where(z < 0, np.pi, np.where(z == z, 0, z)).astype(z.dtype, copy=False)
 
     def backward(self, grad_output):
         z = self.z
@@ -281,7 +284,9 @@ class ViewAsReal(Op):
     complex_ok = True
 
     def forward(self, z):
-        return np.stack([z.real, z.imag], axis=-1)
+        # a view, as torch's: writing to it writes z (the new axis of one is contiguous,
+        # as numpy's dtype view needs)
+        return z[..., None].view(real_dtype(z.dtype))
 
     def backward(self, grad_output):
         return (grad_output[..., 0] + 1j * grad_output[..., 1],)
@@ -294,6 +299,8 @@ class ViewAsComplex(Op):
     """(..., 2) real -> (...) complex: x[..., 0] + i x[..., 1];  dx = the parts of g stacked."""
 
     def forward(self, x):
+        if x.strides[-1] == x.itemsize:  # a view, as torch's: writing to it writes x
+            return x.view(complex_dtype(x.dtype))[..., 0]
         out = np.empty(x.shape[:-1], complex_dtype(x.dtype))
         out.real, out.imag = x[..., 0], x[..., 1]
         return out
@@ -386,7 +393,7 @@ def polar(abs, angle) -> Tensor:  # noqa: A002 - torch.polar's names
 
 
 def view_as_real(x) -> Tensor:
-    """A complex tensor of shape (...) as a real one of shape (..., 2) (a copy in dlpy)."""
+    """A complex tensor of shape (...) as a real one of shape (..., 2), a view of x."""
     x = _as_tensor(x)
     if x.data.dtype.kind != "c":
         raise TypeError(f"view_as_real: expected a complex tensor, got {x.dtype}")
@@ -395,7 +402,8 @@ def view_as_real(x) -> Tensor:
 
 @autocast_policy(FP32)
 def view_as_complex(x) -> Tensor:
-    """A real tensor of shape (..., 2) as a complex one of shape (...) (a copy in dlpy)."""
+    """A real tensor of shape (..., 2) as a complex one of shape (...), a view of x where its
+    last axis is contiguous (else a copy)."""
     x = _as_tensor(x)
     if x.data.dtype not in (np.float32, np.float64):
         raise TypeError(f"view_as_complex: expected a float32 or float64 tensor, got {x.dtype}")

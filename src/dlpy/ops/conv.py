@@ -784,7 +784,8 @@ class MaxPoolNd(Op):
         self.x_shape = x.shape
         self.out_size = _pool_output_size(self.name, x.shape[2:], self.kernel, self.stride,
                                           self.padding, self.ceil_mode, self.dilation)
-        self.padded = _pool_pad(x, self._padded_shape(), self.padding, -np.inf)
+        lowest = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf  # (int8 -inf: 0)
+        self.padded = _pool_pad(x, self._padded_shape(), self.padding, lowest)
         views = self._views(self.padded)
         y = next(views).copy()
         for view in views:
@@ -1162,6 +1163,13 @@ def _check_pool_rank(name: str, shape, spatial: str) -> None:
                          f"{tuple(shape)}")
 
 
+def _check_pool_nonempty(name: str, shape, nd: int) -> None:
+    """torch's pools take an empty batch only: C and the spatial sizes must be > 0."""
+    if 0 in tuple(shape)[-nd - 1:]:
+        raise ValueError(f"{name}: expected x's non-batch dimensions to be > 0 (only the batch "
+                         f"may be empty), got {tuple(shape)}")
+
+
 _MAX_POOL_OPS = {1: MaxPool1d, 2: MaxPool2d, 3: MaxPool3d}
 
 
@@ -1171,6 +1179,7 @@ def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
     kernel, stride, padding = _pool_settings(op.name, kernel_size, stride, padding, nd)
     dilation = _dilation(dilation, op.name, nd, True)
     _check_pool_rank(op.name, _shape_of(x), SPATIAL[nd][0])
+    _check_pool_nonempty(op.name, _shape_of(x), nd)
     kind = np.dtype(getattr(x, "dtype", np.float32)).kind
     if kind == "b" or kind in "iu" and nd == 1 and not return_indices:  # torch's kernels
         raise NotImplementedError(f"{op.name}: not implemented for {np.dtype(x.dtype)} (without "
@@ -1229,6 +1238,7 @@ def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include
         raise ValueError(f"{op.name}: divisor_override must be a nonzero int or None, got "
                          f"{divisor_override!r}")
     _check_pool_rank(op.name, _shape_of(x), SPATIAL[nd][0])
+    _check_pool_nonempty(op.name, _shape_of(x), nd)
     dtype = np.dtype(x.dtype) if isinstance(x, Tensor) else np.asarray(x).dtype
     if dtype.kind in "biu" and dtype != np.int64:
         raise TypeError(f"{op.name}: expected a floating-point or int64 x, got {dtype}, as "

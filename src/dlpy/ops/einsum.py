@@ -132,6 +132,14 @@ class Einsum(Op):
         self.equation, self.input_labels, self.output_labels = equation, inputs, output
 
     def forward(self, *operands):
+        if len({x.dtype for x in operands}) > 1:
+            # integer operands take the floating ones' dtype, as torch's promotion (numpy's
+            # einsum would make float32 with int64 a float64)
+            floats = [x.dtype for x in operands if x.dtype.kind in "fc"]
+            if floats:
+                common = np.result_type(*floats)
+                operands = tuple(x.astype(common) if x.dtype.kind in "biu" else x
+                                 for x in operands)
         self.operands = operands
         return _contract(list(zip(operands, self.input_labels)), self.output_labels)
 
@@ -356,6 +364,10 @@ def einsum(equation, *operands) -> Tensor:
     if not operands:
         raise ValueError("einsum: at least one operand is needed")
     inputs, output = _parse(equation, [_shape_of(x) for x in operands])
+    if all(getattr(x, "dtype", None) == np.bool_ for x in operands) and _contracts(inputs, output):
+        # torch sums such products with bmm, which has no bool kernel
+        raise NotImplementedError(f"einsum: {equation!r} sums products of bool tensors, which "
+                                  f"torch does not implement")
     if _autocast.active and _contracts(inputs, output):
         operands = _autocast_operands(operands)
     return Einsum(equation, inputs, output)(*operands)
@@ -439,8 +451,9 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:  # noqa: A002 - PyTorch's name
 
 
 def _dims_list(name: str, dims, ndim: int) -> list[int]:
-    if isinstance(dims, (int, np.integer)):
-        dims = [dims]
+    if not isinstance(dims, (list, tuple)):  # torch's binding takes int lists only
+        raise TypeError(f"{name}: expected dims as two lists of axes, got "
+                        f"{type(dims).__name__} {dims!r} in place of a list")
     return [check_dim(name, d, ndim) for d in dims]
 
 
@@ -448,6 +461,8 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """torch.tensordot: dims an int n (a's last n axes with b's first n) or two lists of axes
     ``([1, 0], [0, 1])``; the result has a's free axes, then b's. An einsum."""
     a_shape, b_shape = _shape_of(a), _shape_of(b)
+    if isinstance(dims, Tensor):  # torch's: a 0-d count, or a (2, n) table of axes
+        dims = dims.data.item() if dims.ndim == 0 else dims.data.tolist()
     if isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):
         most = min(len(a_shape), len(b_shape))
         if not 0 <= dims <= most:
@@ -497,7 +512,7 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
     input (its NaN and inf too; its gradient is 0), as torch. An integer product takes the
     scalars as ints (torch converts them to its dtype)."""
     for what, value in (("beta", beta), ("alpha", alpha)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if not isinstance(value, (int, float, np.integer, np.floating)):  # True is 1, as torch
             raise TypeError(f"{name}: {what} must be a number, got {value!r}")
     shape = _shape_of(input)
     try:

@@ -129,6 +129,9 @@ def renorm_rows(weight, ids, max_norm, norm_type=2.0) -> None:
     increment_version(weight)
 
 
+_INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))
+
+
 def _check_max_norm(name, max_norm, norm_type) -> None:
     for what, value in (("max_norm", max_norm), ("norm_type", norm_type)):
         if value is not None and (isinstance(value, bool) or not isinstance(
@@ -136,17 +139,19 @@ def _check_max_norm(name, max_norm, norm_type) -> None:
             raise TypeError(f"{name}: {what} must be a number or None, got {value!r}")
 
 
-def embedding(ids, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # noqa: A002
               scale_grad_by_freq=False, sparse=False):
-    """ids: integer array (...); weight (num_embeddings, dim) -> (..., dim), torch's
-    F.embedding. The row ``padding_idx`` (negative counts from the end) is looked up as any
-    other but gets no gradient. ``max_norm``: first the looked-up rows whose ``norm_type``-norm
-    exceeds it are renormalised to it, in the weight itself (``renorm_rows``, as PyTorch's).
-    ``scale_grad_by_freq``: each id's gradient divided by its count in ids. With ``sparse``
-    the weight's gradient is a SparseGrad over the looked-up rows (``optim.SparseAdam``)."""
-    ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"embedding: ids must be integers, got {ids.dtype}")
+    """input: int64 or int32 ids (...) (a Tensor, an array or a list); weight
+    (num_embeddings, dim) -> (..., dim), torch's F.embedding. The row ``padding_idx``
+    (negative counts from the end) is looked up as any other but gets no gradient.
+    ``max_norm``: first the looked-up rows whose ``norm_type``-norm exceeds it are renormalised
+    to it, in the weight itself (``renorm_rows``, as PyTorch's). ``scale_grad_by_freq``: each
+    id's gradient divided by its count in ids. With ``sparse`` the weight's gradient is a
+    SparseGrad over the looked-up rows (``optim.SparseAdam``)."""
+    ids = np.asarray(input.data if isinstance(input, Tensor) else input)
+    if ids.dtype not in _INDEX_DTYPES:  # torch's: Long or Int only (no int16, uint8, bool)
+        raise TypeError(f"embedding: ids must be integers, got {ids.dtype} (int64 or int32, "
+                        f"as torch)")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
     if ids.size and (ids.min() < 0 or ids.max() >= weight.shape[0]):

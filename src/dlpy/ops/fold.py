@@ -18,7 +18,8 @@ def _im2col(x: np.ndarray, kernel, dilation, padding, stride, out_size) -> np.nd
     n, c = x.shape[:2]
     windows = _windows(_pad(x, padding), kernel, stride, dilation, out_size)
     # (N, C, H_out, W_out, kh, kw) -> (N, C, kh, kw, H_out, W_out): one copy
-    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kernel[0] * kernel[1], -1)
+    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kernel[0] * kernel[1],
+                                                        math.prod(out_size))  # (n may be 0)
 
 
 def _col2im(cols: np.ndarray, shape, kernel, dilation, padding, stride,
@@ -97,6 +98,14 @@ def _blocks(name: str, size, kernel, dilation, padding, stride) -> tuple[int, in
     return out
 
 
+def _check_dtype(name: str, x) -> None:
+    """torch's im2col / col2im take floating-point, complex and bool values, not integers."""
+    kind = np.dtype(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype).kind
+    if kind in "iu":
+        raise TypeError(f"{name}: not implemented for integer x (as torch's), got "
+                        f"{np.dtype(x.dtype)}")
+
+
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:  # noqa: A002
     """The sliding blocks of x (N, C, H, W) as columns (PyTorch's F.unfold, im2col) ->
     (N, C kh kw, L), L = H_out W_out the number of blocks, H_out = (H + 2 padding - dilation
@@ -109,6 +118,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
         return squeeze(unfold(unsqueeze(input, 0), kernel, dilation, padding, stride), 0)
     if len(shape) != 4:
         raise ValueError(f"unfold: expected x (N, C, H, W) or unbatched (C, H, W), got {shape}")
+    _check_dtype("unfold", input)
     out_size = _blocks("unfold", shape[2:], kernel, dilation, padding, stride)
     return Unfold(kernel, dilation, padding, stride, out_size)(input)
 
@@ -130,6 +140,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0,  # noqa
                          f"(C * kh * kw, L), got {shape}")
     if min(output_size) < 1:
         raise ValueError(f"fold: output_size must be >= 1, got {output_size}")
+    _check_dtype("fold", input)
     if shape[1] % math.prod(kernel):
         raise ValueError(f"fold: the columns' size {shape[1]} (axis 1) must be a multiple of "
                          f"kh * kw = {math.prod(kernel)} for kernel_size {kernel}")

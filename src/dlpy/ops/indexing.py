@@ -248,6 +248,8 @@ def take_along_dim(x: Tensor, indices, dim: int | None = None) -> Tensor:
     dim None reads the flattened x at the flattened indices (a 1-D result). Negative indices
     are an error (PyTorch wraps them with a dim, refuses them without)."""
     indices = _index_array("take_along_dim", indices, "indices")
+    if indices.dtype != np.int64:
+        raise TypeError(f"take_along_dim: indices must be int64 (Long), got {indices.dtype}")
     if dim is None:
         x, indices = reshape(x, (-1,)), indices.reshape(-1)
         dim, indices = _check_index("take_along_dim", x, 0, indices)
@@ -279,8 +281,13 @@ def index_select(x: Tensor, dim: int, index) -> Tensor:
     index = _index_array("index_select", index)
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
-    if not shape:
-        raise ValueError("index_select: x must have at least one axis, got a tensor of shape ()")
+    if not shape:  # torch: a scalar is read as one element, by an index of one value
+        check_dim("index_select", dim, 1)
+        if index.size != 1:
+            raise ValueError(f"index_select: an index into a scalar must have one value, got "
+                             f"{index.size}")
+        _check_range("index_select", index, 1, dim)
+        return reshape(IndexSelect(0, index.reshape(-1))(reshape(x, (1,))), ())
     dim = check_dim("index_select", dim, len(shape))
     _check_range("index_select", index, shape[dim], dim)
     return IndexSelect(dim, index.reshape(-1))(x)

@@ -255,6 +255,8 @@ def trace(input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     shape = _shape_of(input)
     if len(shape) != 2:
         raise ValueError(f"trace: expected a 2-D tensor, got shape {shape}")
+    if getattr(input, "dtype", None) == np.bool_:
+        raise NotImplementedError("trace: not implemented for bool tensors, as torch")
     return _sum(Diagonal(0, 0, 1)(input))
 
 

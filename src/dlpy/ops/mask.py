@@ -8,7 +8,7 @@ import numpy as np
 from dlpy.amp.dtypes import check_float8
 from dlpy.ops import promotion as _promotion
 from dlpy.random import get_rng
-from dlpy.tensor import Op, Tensor, as_array
+from dlpy.tensor import Op, Tensor, as_array, is_floating_dtype
 
 
 class Where(Op):
@@ -84,12 +84,11 @@ def masked_fill(x, mask, value):
     """x with value wherever mask (broadcast to x's shape) is True."""
     x_shape = np.shape(x.data if isinstance(x, Tensor) else x)
     mask_shape = np.shape(mask.data if isinstance(mask, Tensor) else mask)
-    try:
-        fits = np.broadcast_shapes(mask_shape, x_shape) == x_shape
+    try:  # out of place, torch broadcasts x and mask together (masked_fill_ keeps x's shape)
+        np.broadcast_shapes(mask_shape, x_shape)
     except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"masked_fill: mask {mask_shape} does not broadcast to x {x_shape}")
+        raise ValueError(f"masked_fill: mask {mask_shape} and x {x_shape} cannot be "
+                         "broadcast together") from None
     if isinstance(value, Tensor) and value.ndim:
         raise ValueError(f"masked_fill: only a 0-dimensional value tensor is supported, got "
                          f"shape {tuple(value.shape)}")
@@ -97,10 +96,11 @@ def masked_fill(x, mask, value):
         check_float8("masked_fill", x.data)
     if isinstance(x, Tensor) and isinstance(value, (bool, int, float, np.number)) \
             and x.data.dtype.kind in "biu":  # the value in x's dtype, as torch's
-        if not np.isfinite(value):
-            raise ValueError(f"masked_fill: value {value} cannot be converted to {x.dtype} "
-                             "without overflow")
+        _check_fits("masked_fill", value, x.data.dtype)
         value = np.array(value).astype(x.data.dtype)
+    elif isinstance(x, Tensor) and isinstance(value, (int, float, np.number)) \
+            and is_floating_dtype(x.data.dtype):
+        _check_fits("masked_fill", value, x.data.dtype)
     if isinstance(x, Tensor) and isinstance(value, Tensor) and value.dtype != x.dtype:
         from dlpy.ops.arithmetic import cast  # the result keeps x's dtype, as torch's
 
@@ -109,6 +109,24 @@ def masked_fill(x, mask, value):
     if type(out.op) is Where:
         out.op.node_name = "MaskedFillBackward0"
     return out
+
+
+def _check_fits(name, value, dtype):
+    """torch's check that a Python number fits the dtype it is written into: integers within
+    the type's range (unsigned ones down to -max, which wraps), floats finite beyond its max
+    (inf and nan fit)."""
+    if dtype.kind == "b" or isinstance(value, (bool, np.bool_)):
+        return
+    if is_floating_dtype(dtype):
+        largest = float(np.finfo(dtype).max) if dtype.kind == "f" else 3.3895313892515355e38
+        fits = not np.isfinite(value) or abs(value) <= largest
+    else:
+        info = np.iinfo(dtype)
+        low = -int(info.max) if dtype.kind == "u" else int(info.min)
+        fits = bool(np.isfinite(value)) and low <= value <= int(info.max)
+    if not fits:
+        raise ValueError(f"{name}: value {value} cannot be converted to {dtype} without "
+                         "overflow")
 
 
 def _check_p(name, p):

@@ -22,6 +22,10 @@ class MatMul(Op):
     saves = ((0, 1), (1, 0))  # read by backward (in-place checks, Op.saves)
 
     def forward(self, a, b):
+        if a.dtype.kind == "b" and b.dtype.kind == "b":
+            raise NotImplementedError("matmul: not implemented for bool tensors, as torch")
+        if a.dtype != b.dtype:
+            a, b = _promoted(a, b)
         self.a_vector, self.b_vector = a.ndim == 1, b.ndim == 1
         self.a = a[None, :] if self.a_vector else a
         self.b = b[:, None] if self.b_vector else b
@@ -71,6 +75,17 @@ class MatMul(Op):
             if b_vector:
                 b_grad = squeeze(b_grad, -1)
         return a_grad, b_grad
+
+
+def _promoted(a, b):
+    """Operands of two dtypes (dlpy promotes where torch refuses): an integer or bool one takes
+    the floating one's dtype, as torch's promotion (float32 @ int64 is float32, not numpy's
+    float64); otherwise numpy's rule, which is torch's there."""
+    if a.dtype.kind in "biu" and b.dtype.kind in "fc":
+        return a.astype(b.dtype), b
+    if b.dtype.kind in "biu" and a.dtype.kind in "fc":
+        return a, b.astype(a.dtype)
+    return a, b
 
 
 @float32_compute  # float16/bfloat16 arrays: float32 products, rounded output

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.ops import real_number
 from dlpy.ops.pad import pad
 from dlpy.tensor import Op, Tensor, as_array, is_floating_dtype
@@ -33,9 +33,10 @@ class LayerNorm(Op):
         # row sums as BLAS matrix-vector products and einsum dot products: numpy's mean over a
         # short last axis is ~4x slower, and neither makes a temporary of x's size
         d = x.shape[-1]
-        centered = x - (x @ np.full(d, 1.0 / d, dtype=x.dtype))[..., None]
+        scale = 1.0 / max(d, 1)  # (an empty last axis: an empty output)
+        centered = x - (x @ np.full(d, scale, dtype=x.dtype))[..., None]
         var = np.einsum("...i,...i->...", centered, centered)
-        var *= 1.0 / d
+        var *= scale
         var += self.eps
         self.inv_std = (1.0 / np.sqrt(var))[..., None]
         centered *= self.inv_std
@@ -55,10 +56,10 @@ class LayerNorm(Op):
         g_xhat = grad_output * xhat
         grads = [None]
         if weight is None:
-            average = np.full(d, 1.0 / d, dtype=xhat.dtype)
+            average = np.full(d, 1.0 / max(d, 1), dtype=xhat.dtype)
             x_grad = grad_output - (grad_output @ average)[..., None]
         else:
-            average = weight * (1.0 / d)
+            average = weight * (1.0 / max(d, 1))
             x_grad = grad_output * weight
             x_grad -= (grad_output @ average)[..., None]
             rows = g_xhat.reshape(-1, d)
@@ -84,10 +85,16 @@ class LayerNorm(Op):
         return (x_grad * inv_std, grad_output * xhat, grad_output)[:len(self.inputs)]
 
 
+def _check_float_input(name: str, x) -> None:
+    if not is_floating_dtype(x.dtype):
+        raise TypeError(f"{name}: expected a floating point input, got {x.dtype} (as torch)")
+
+
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalise x over its last axis, then scale by weight and shift by bias (both (d,))."""
     if x.ndim == 0:
         raise ValueError("layer_norm: the input needs at least one axis to normalise, got ()")
+    _check_float_input("layer_norm", x)
     d = x.shape[-1]
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.shape != (d,):
@@ -113,6 +120,10 @@ class BatchNorm(Op):
     The inputs are x, then weight if has_weight, then bias if has_bias.
     """
 
+    # training on float16/bfloat16 x without float32 parameters or running statistics: x's
+    # dtype, in which torch's kernel stores the batch's mean and 1 / std (its rounding)
+    stats_dtype = None
+
     def __init__(self, eps, training, has_weight, has_bias, running_mean=None,
                  running_var=None):
         self.eps, self.training = eps, training
@@ -136,6 +147,9 @@ class BatchNorm(Op):
             centered = _channel_affine(x, None, -mean)
             var = _channel_dots(centered, centered) / count
             self.batch_mean, self.batch_var = mean, var  # batch_norm updates the buffers
+            if self.stats_dtype is not None:  # torch keeps the mean in x's float16/bfloat16
+                mean = mean.astype(self.stats_dtype).astype(x.dtype)
+                centered = _channel_affine(x, None, -mean)
             return self._normalise(centered, var, weight, bias)
         # eval: y = x * scale + shift per channel, one pass and one array (as torch folds it),
         # scale = weight / sqrt(var + eps), shift = bias - mean * scale; backward recomputes
@@ -155,6 +169,8 @@ class BatchNorm(Op):
         SyncBatchNorm."""
         shape = (1, -1) + (1,) * (centered.ndim - 2)
         inv_std = 1.0 / np.sqrt(var + np.asarray(self.eps, dtype=centered.dtype))
+        if self.stats_dtype is not None:  # and 1 / std
+            inv_std = inv_std.astype(self.stats_dtype).astype(centered.dtype)
         self.inv_std = inv_std.reshape(shape)
         self.centered, self.weight = centered, weight
         self.scale = inv_std if weight is None else weight * inv_std
@@ -399,6 +415,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {x.shape}")
     op = BatchNorm(eps, True, weight is not None, bias is not None)
+    if is_low_precision(x.dtype) and all(p is None or p.dtype == x.dtype for p in
+                                         (weight, bias, mean_array, var_array)):
+        op.stats_dtype = x.dtype
     y = op(*[a for a in (x, weight, bias) if a is not None])
     if mean_array is not None and count > 0:  # an empty batch leaves them (as PyTorch)
         unbiased_var = op.batch_var * (count / (count - 1))
@@ -494,6 +513,8 @@ class GroupNorm(Op):
     bias if has_bias. Instance norm is the case num_groups = C.
     """
 
+    stats_dtype = None  # instance_norm's float16/bfloat16 rounding (BatchNorm.stats_dtype)
+
     def __init__(self, num_groups, eps, has_weight, has_bias):
         self.num_groups, self.eps = num_groups, eps
         self.has_weight, self.has_bias = has_weight, has_bias
@@ -504,10 +525,14 @@ class GroupNorm(Op):
     def forward(self, x, *affine):
         n, channels, spatial, count = self._sizes(x.shape)
         self.x = x.reshape(n, self.num_groups, channels // self.num_groups * spatial)
-        self.mean = _row_sums(self.x) / count  # (N, G): instance_norm's running stats
+        self.mean = self.center = _row_sums(self.x) / count  # (N, G): instance_norm's stats
         y = self._centered()  # (N, G, M), scaled and shifted in place into y
         self.var = _row_dots(y, y) / count
         self.inv_std = 1.0 / np.sqrt(self.var + np.asarray(self.eps, dtype=x.dtype))
+        if self.stats_dtype is not None:  # instance_norm: BatchNorm.stats_dtype's rounding
+            self.center = self.mean.astype(self.stats_dtype).astype(x.dtype)
+            self.inv_std = self.inv_std.astype(self.stats_dtype).astype(x.dtype)
+            y = self._centered()
         self.weight = affine[0] if self.has_weight else np.ones(channels, dtype=x.dtype)
         y = y.reshape(n, channels, spatial)
         y *= (self._per_channel(self.inv_std) * self.weight)[..., None]
@@ -559,7 +584,7 @@ class GroupNorm(Op):
 
     def _centered(self) -> np.ndarray:
         """x - mean, (N, G, M): a new array."""
-        return self.x - self.mean[..., None]
+        return self.x - self.center[..., None]
 
     def _sizes(self, shape):
         """(N, C, positions per channel, values per group (an empty group: 1))."""
@@ -590,6 +615,19 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     scale by weight and shift by bias (C,), as torch's F.group_norm."""
     if not isinstance(x, Tensor):
         x = Tensor(x)
+    # F.group_norm's check (its _verify_batch_size, which torch.group_norm skips): N * C / G *
+    # positions values
+    if x.ndim >= 2 and isinstance(num_groups, (int, np.integer)) and num_groups >= 1 and \
+            x.shape[0] * x.shape[1] // num_groups * math.prod(x.shape[2:]) == 1:
+        raise ValueError(f"group_norm: expected more than 1 value per channel when training, "
+                         f"got input of shape {x.shape} and num_groups={num_groups}, as torch")
+    return group_norm_unchecked(x, num_groups, weight, bias, eps)
+
+
+def group_norm_unchecked(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+    """group_norm without F.group_norm's count of values (torch.group_norm's)."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
     if x.ndim < 2:
         raise ValueError(f"group_norm: expected input (N, C, ...) with at least 2 axes, got "
                          f"{x.shape}")
@@ -598,6 +636,7 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     if num_groups < 1 or x.shape[1] % num_groups:
         raise ValueError(f"group_norm: the {x.shape[1]} channels of input {x.shape} must be "
                          f"divisible by num_groups, got num_groups={num_groups}")
+    _check_float_input("group_norm", x)
     eps = real_number("group_norm", "eps", eps)
     _check_affine("group_norm", x.shape, x.shape[1], weight, bias)
     args = [a for a in (x, weight, bias) if a is not None]
@@ -624,6 +663,9 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
         raise ValueError(f"instance_norm: expected more than 1 spatial element when using the "
                          f"input's statistics, got input of shape {x.shape}")
     op = GroupNorm(x.shape[1], eps, weight is not None, bias is not None)
+    if is_low_precision(x.dtype) and all(p is None or p.dtype == x.dtype for p in
+                                         (weight, bias, mean_array, var_array)):
+        op.stats_dtype = x.dtype  # torch's instance_norm is its batch_norm: its rounding
     y = op(*[a for a in (x, weight, bias) if a is not None])
     if mean_array is not None and x.shape[0] > 0 and count > 0:
         unbiased_var = op.var * (count / (count - 1))  # (N, C)
@@ -705,6 +747,7 @@ def rms_norm(x, normalized_shape, weight=None, eps: float | None = None):
     for float16 and bfloat16, the dtype they are computed in)."""
     if not isinstance(x, Tensor):
         x = Tensor(x)
+    _check_float_input("rms_norm", x)
     shape = _normalized_shape("rms_norm", normalized_shape)
     if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
         raise ValueError(f"rms_norm: normalized_shape {shape} must be the last axes of the "
@@ -717,7 +760,12 @@ def rms_norm(x, normalized_shape, weight=None, eps: float | None = None):
                              else np.float32).eps)
     eps = real_number("rms_norm", "eps", eps)
     op = RMSNorm(len(shape), eps)
-    return op(x) if weight is None else op(x, weight)
+    if weight is None:
+        return op(x)
+    if isinstance(weight, Tensor) and weight.dtype != x.dtype and \
+            not is_low_precision(x.dtype):  # torch: x's dtype out
+        weight = weight.to(x.dtype)
+    return op(x, weight)
 
 
 def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75,

@@ -29,7 +29,8 @@ class Pad(Op):
         self.x_shape = x.shape
         if self.mode == "constant":
             grown, cut = _split(self.widths)
-            return np.pad(x[_inner(x.shape, cut)], grown, constant_values=self.value)
+            x = x[_inner(x.shape, cut)]
+            return np.pad(x, grown or 0, constant_values=self.value)  # (or 0: a 0-d x)
         for axis, index in _index_maps(self.widths, self.mode, x.shape):
             x = np.take(x, index, axis=axis)
         return x
@@ -37,7 +38,7 @@ class Pad(Op):
     def backward(self, grad_output):
         if self.mode == "constant":
             grown, cut = _split(self.widths)
-            return (np.pad(grad_output[_inner(grad_output.shape, grown)], cut),)
+            return (np.pad(grad_output[_inner(grad_output.shape, grown)], cut or 0),)
         grad = grad_output
         for axis, index in reversed(_index_maps(self.widths, self.mode, self.x_shape)):
             n, before = self.x_shape[axis], self.widths[axis][0]

@@ -404,9 +404,11 @@ def _check_broadcast(name: str, a, b) -> None:
                          f"together") from None
 
 
-def atan2(y: Tensor, x: Tensor) -> Tensor:
+def atan2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """torch.atan2(input=y, other=x): the angle of (x, y) in (-pi, pi], broadcast."""
+    y, x = input, other
     _check_broadcast("atan2", y, x)
+    _tensor_other("atan2", x)
     y, x = _promotion.promote_floating(y, x)  # integers give the default float, as torch's
     return Atan2()(y, x)
 
@@ -472,16 +474,18 @@ def round(x: Tensor, decimals: int | None = None) -> Tensor:  # noqa: A001 - PyT
     return Step(np.round, int(decimals))(x)
 
 
-def maximum(a: Tensor, b: Tensor) -> Tensor:
+def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.maximum: the larger of a and b element-wise (broadcast); ties share the gradient."""
+    a, b = input, other
     _check_broadcast("maximum", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
     return Maximum()(a, b)
 
 
-def minimum(a: Tensor, b: Tensor) -> Tensor:
+def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.minimum: the smaller of a and b element-wise (broadcast); ties share the gradient."""
+    a, b = input, other
     _check_broadcast("minimum", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
@@ -568,8 +572,9 @@ def _no_bools(name: str, a, b) -> None:
         raise NotImplementedError(f"{name}: not implemented for bool tensors, as torch")
 
 
-def fmod(a: Tensor, b) -> Tensor:
+def fmod(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.fmod: a - trunc(a / b) * b, the sign of a (C's fmod), broadcast."""
+    a, b = input, other
     _tensor_input("fmod", a)
     _no_bools("fmod", a, b)
     _check_broadcast("fmod", a, b)
@@ -578,8 +583,9 @@ def fmod(a: Tensor, b) -> Tensor:
     return Modulo(np.fmod, np.trunc)(a, _as_tensor(b, a))
 
 
-def remainder(a: Tensor, b) -> Tensor:
+def remainder(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.remainder: a - floor(a / b) * b, the sign of b (Python's %), broadcast."""
+    a, b = input, other
     _no_bools("remainder", a, b)
     _check_broadcast("remainder", a, b)
     if _promotion.needs_promotion(a, b):
@@ -604,9 +610,10 @@ class Copysign(Op):
         return grad_output * self.ratio, grad_output * 0
 
 
-def copysign(a: Tensor, b) -> Tensor:
+def copysign(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     """|a| with the sign of b (its sign bit: -0.0 counts as negative), broadcast; da = g *
     sign(a) * sign of b, 0 at a == 0; a zero gradient for b, as PyTorch."""
+    a, b = input, other
     _tensor_input("copysign", a)
     _check_broadcast("copysign", a, b)
     a, b = _promotion.promote_floating(a, b)  # int32 with float64: float64, as torch's
@@ -643,8 +650,10 @@ class Hypot(Op):
         return grad_output * a / output, grad_output * b / output
 
 
-def hypot(a: Tensor, b: Tensor) -> Tensor:
+def hypot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """sqrt(a^2 + b^2), broadcast."""
+    a, b = input, other
+    _tensor_other("hypot", b)
     _check_broadcast("hypot", a, b)
     _no_integers("hypot", a, b)
     if _promotion.needs_promotion(a, b):
@@ -653,6 +662,7 @@ def hypot(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _logaddexp(name: str, a, b, base: float | None) -> Tensor:
+    _tensor_other(name, b)
     _check_broadcast(name, a, b)
     _no_integers(name, a, b)
     a, b = _as_tensor(a), _as_tensor(b)
@@ -665,14 +675,14 @@ def _logaddexp(name: str, a, b, base: float | None) -> Tensor:
     return (((a - m) * scale).exp() + ((b - m) * scale).exp()).log() / scale + m
 
 
-def logaddexp(a: Tensor, b: Tensor) -> Tensor:
+def logaddexp(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """log(exp(a) + exp(b)), without overflow, broadcast."""
-    return _logaddexp("logaddexp", a, b, None)
+    return _logaddexp("logaddexp", input, other, None)
 
 
-def logaddexp2(a: Tensor, b: Tensor) -> Tensor:
+def logaddexp2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """log2(2^a + 2^b), without overflow, broadcast."""
-    return _logaddexp("logaddexp2", a, b, 2.0)
+    return _logaddexp("logaddexp2", input, other, 2.0)
 
 
 def logit(x: Tensor, eps: float | None = None) -> Tensor:
@@ -714,9 +724,10 @@ def log10(x: Tensor) -> Tensor:
     return x.log() / math.log(10.0)
 
 
-def float_power(x: Tensor, exponent) -> Tensor:
+def float_power(input: Tensor, exponent) -> Tensor:  # noqa: A002 - torch's name
     """x ** exponent computed in float64 (complex128 when either is complex), as
     torch.float_power."""
+    x = input
     x = _as_tensor(x)
     complex_ = x.dtype.kind == "c" or _data(exponent).dtype.kind == "c"
     dtype = np.dtype(np.complex128 if complex_ else np.float64)
@@ -728,10 +739,12 @@ def float_power(x: Tensor, exponent) -> Tensor:
     return x ** exponent
 
 
-def heaviside(x: Tensor, values) -> Tensor:
+def heaviside(input: Tensor, values) -> Tensor:  # noqa: A002 - torch's name
     """0 where x < 0, 1 where x > 0, ``values`` where x == 0; not differentiable (no
     gradient), as PyTorch."""
+    x = input
     _tensor_other("heaviside", values)
+    _complex.refuse("heaviside", x, values)
     _check_broadcast("heaviside", x, values)
     data, values = _data(x), _data(values)
     if data.dtype != values.dtype:
@@ -793,6 +806,9 @@ def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None,
     """nan -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest and smallest
     finite numbers);  dx = g where x is finite, 0 elsewhere, as PyTorch."""
     data = _data(x)
+    if data.dtype.kind == "c":  # each part on its own, as torch's
+        return _complex.complex(nan_to_num(_complex.real(x), nan, posinf, neginf),
+                                nan_to_num(_complex.imag(x), nan, posinf, neginf))
     if data.dtype.kind != "f" and data.dtype.name not in ("bfloat16", "float8_e4m3fn",
                                                           "float8_e5m2"):
         return x if isinstance(x, Tensor) else Tensor(data)
@@ -810,30 +826,45 @@ def clip(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's nam
     return clamp(x, min, max)
 
 
-def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
-    """|a - b| <= atol + rtol * |b| element-wise, a bool tensor (no gradient)."""
-    _tensor_other("isclose", b)
-    _check_broadcast("isclose", a, b)
-    if _data(a).dtype != _data(b).dtype:
-        raise RuntimeError(f"isclose: {_data(a).dtype} did not match {_data(b).dtype} (the "
-                           "tensors must have the same dtype, as torch's)")
-    rtol = real_number("isclose", "rtol", rtol)
-    atol = real_number("isclose", "atol", atol)
+def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
+            equal_nan: bool = False) -> Tensor:
+    """input == other, or |input - other| finite and <= atol + |rtol * other|, element-wise
+    (torch's formula: an infinite tolerance still keeps inf apart from a finite number); a bool
+    tensor, no gradient. Integers and bools are compared as float32, as torch's."""
+    _tensor_other("isclose", other)
+    _check_broadcast("isclose", input, other)
+    a, b = _data(input), _data(other)
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"isclose: {a.dtype} did not match {b.dtype} (the tensors must have "
+                           "the same dtype, as torch's)")
+    rtol = real_number("isclose", "rtol", rtol, finite=False)
+    atol = real_number("isclose", "atol", atol, finite=False)
     for what, tolerance in (("rtol", rtol), ("atol", atol)):
         if tolerance < 0:
             raise RuntimeError(f"isclose: {what} must be greater than or equal to zero, but "
                                f"got {tolerance:g}")
-    return Tensor(np.isclose(_data(a), _data(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    close = a == b
+    if equal_nan and a.dtype.kind in "fc":
+        close |= np.isnan(a) & np.isnan(b)
+    if rtol == 0 and atol == 0:
+        return Tensor(close)
+    if a.dtype.kind in "biu":
+        a, b = a.astype(np.float32), b.astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(a - b)
+        close |= np.isfinite(error) & (error <= atol + np.abs(rtol * b))
+    return Tensor(close)
 
 
-def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
+             equal_nan: bool = False) -> bool:
     """Whether isclose holds everywhere: a Python bool."""
-    return bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+    return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
 
 
-def equal(a, b) -> bool:
+def equal(input, other) -> bool:  # noqa: A002 - PyTorch's names
     """Same shape and same values: a Python bool (nan is not equal to itself)."""
-    a, b = _data(a), _data(b)
+    a, b = _data(input), _data(other)
     return a.shape == b.shape and bool((a == b).all())
 
 
@@ -844,20 +875,20 @@ def _logical(name, function, *values) -> Tensor:
     return Tensor(function(*[_data(v) for v in values]))
 
 
-def logical_and(a, b) -> Tensor:
-    return _logical("logical_and", np.logical_and, a, b)
+def logical_and(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
+    return _logical("logical_and", np.logical_and, input, other)
 
 
-def logical_or(a, b) -> Tensor:
-    return _logical("logical_or", np.logical_or, a, b)
+def logical_or(input, other) -> Tensor:  # noqa: A002
+    return _logical("logical_or", np.logical_or, input, other)
 
 
-def logical_xor(a, b) -> Tensor:
-    return _logical("logical_xor", np.logical_xor, a, b)
+def logical_xor(input, other) -> Tensor:  # noqa: A002
+    return _logical("logical_xor", np.logical_xor, input, other)
 
 
-def logical_not(x) -> Tensor:
-    return _logical("logical_not", np.logical_not, x)
+def logical_not(input) -> Tensor:  # noqa: A002
+    return _logical("logical_not", np.logical_not, input)
 
 
 def _bitwise(name, function, *values) -> Tensor:
@@ -865,46 +896,51 @@ def _bitwise(name, function, *values) -> Tensor:
     if len(arrays) == 2 and arrays[0].dtype != arrays[1].dtype:  # torch's result dtype
         dtype = _promotion.result_type(*values)  # (int8 & 3: int8)
         arrays = [v.astype(dtype, copy=False) for v in arrays]
+    if function in (np.left_shift, np.right_shift) and arrays[0].dtype.kind == "b" \
+            and arrays[1].dtype.kind == "b":  # torch has no bool shift kernel
+        raise NotImplementedError(f"{name}: not implemented for bool tensors, as torch")
     return Tensor(function(*arrays))
 
 
-def bitwise_and(a, b) -> Tensor:
-    return _bitwise("bitwise_and", np.bitwise_and, a, b)
+def bitwise_and(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
+    return _bitwise("bitwise_and", np.bitwise_and, input, other)
 
 
-def bitwise_or(a, b) -> Tensor:
-    return _bitwise("bitwise_or", np.bitwise_or, a, b)
+def bitwise_or(input, other) -> Tensor:  # noqa: A002
+    return _bitwise("bitwise_or", np.bitwise_or, input, other)
 
 
-def bitwise_xor(a, b) -> Tensor:
-    return _bitwise("bitwise_xor", np.bitwise_xor, a, b)
+def bitwise_xor(input, other) -> Tensor:  # noqa: A002
+    return _bitwise("bitwise_xor", np.bitwise_xor, input, other)
 
 
-def bitwise_not(x) -> Tensor:
-    return _bitwise("bitwise_not", np.invert, x)
+def bitwise_not(input) -> Tensor:  # noqa: A002
+    return _bitwise("bitwise_not", np.invert, input)
 
 
-def bitwise_left_shift(a, b) -> Tensor:
-    return _bitwise("bitwise_left_shift", np.left_shift, a, b)
+def bitwise_left_shift(input, other) -> Tensor:  # noqa: A002
+    return _bitwise("bitwise_left_shift", np.left_shift, input, other)
 
 
-def bitwise_right_shift(a, b) -> Tensor:
-    return _bitwise("bitwise_right_shift", np.right_shift, a, b)
+def bitwise_right_shift(input, other) -> Tensor:  # noqa: A002
+    return _bitwise("bitwise_right_shift", np.right_shift, input, other)
 
 
 # ----------------------------------------------------------------- the rest of torch's
 # element-wise functions: fmax/fmin, pow with a tensor exponent, the integer and floating
 # point utilities (gcd, lcm, ldexp, frexp, nextafter, signbit), i0 and polygamma
-def fmax(a, b) -> Tensor:
+def fmax(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.fmax: the larger of a and b, ignoring a nan (nan only where both are);  the
     gradient goes to a where a >= b or b is nan, to b elsewhere (torch's rule: ties to a)."""
+    a, b = input, other
     _check_broadcast("fmax", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     return where((a.data >= b.data) | np.isnan(b.data), a, b)
 
 
-def fmin(a, b) -> Tensor:
+def fmin(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.fmin: the smaller of a and b, ignoring a nan; ties' gradient to a."""
+    a, b = input, other
     _check_broadcast("fmin", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     return where((a.data <= b.data) | np.isnan(b.data), a, b)
@@ -954,9 +990,10 @@ def _nonnegative(b: np.ndarray) -> np.ndarray:
     return b >= 0 if b.dtype.kind != "c" else (b.real >= 0) & (b.imag == 0)
 
 
-def pow(x, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
+def pow(input, exponent) -> Tensor:  # noqa: A001, A002 - PyTorch's names
     """torch.pow: x ** exponent, either or both tensors (broadcast); a number base or exponent
     works too."""
+    x = input
     if not isinstance(exponent, Tensor) and np.ndim(exponent) == 0:
         if not isinstance(x, Tensor):
             raise TypeError(f"pow: expected a tensor base or exponent, got {x!r} and "
@@ -985,20 +1022,22 @@ def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
     return arrays
 
 
-def gcd(a, b) -> Tensor:
+def gcd(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.gcd: the greatest common divisor, element-wise (integers; no gradient)."""
-    _tensor_other("gcd", b)
-    return Tensor(np.gcd(*_integers("gcd", a, b)))
+    _tensor_other("gcd", other)
+    return Tensor(np.gcd(*_integers("gcd", input, other)))
 
 
-def lcm(a, b) -> Tensor:
+def lcm(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.lcm: the least common multiple, element-wise (integers; no gradient)."""
-    _tensor_other("lcm", b)
-    return Tensor(np.lcm(*_integers("lcm", a, b)))
+    _tensor_other("lcm", other)
+    return Tensor(np.lcm(*_integers("lcm", input, other)))
 
 
-def ldexp(x, other) -> Tensor:
+def ldexp(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.ldexp: x * 2 ** other (a float result), broadcast; differentiable in both."""
+    x = input
+    _tensor_other("ldexp", other)
     _check_broadcast("ldexp", x, other)
     x = _as_tensor(x)
     if x.dtype.kind != "f":
@@ -1027,13 +1066,31 @@ def frexp(x) -> FrexpResult:
     return FrexpResult(Tensor(mantissa), Tensor(exponent.astype(np.int32)))
 
 
-def nextafter(a, b) -> Tensor:
-    """torch.nextafter: the next float after a toward b (no gradient)."""
-    _check_broadcast("nextafter", a, b)
-    a, b = _data(a), _data(b)
+class Nextafter(Op):
+    """z = the next float after a toward b;  da = g, db = 0 (torch's gradient)."""
+
+    saves = ()
+
+    def forward(self, a, b):
+        return np.nextafter(a, b)
+
+    def backward(self, grad_output):
+        return grad_output, np.zeros_like(grad_output)
+
+    def backward_graph(self, grad_output, output):
+        return grad_output, grad_output * 0
+
+
+def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
+    """torch.nextafter: the next float after input toward other, broadcast."""
+    _tensor_other("nextafter", other)
+    _check_broadcast("nextafter", input, other)
+    a, b = _data(input), _data(other)
     if a.dtype.kind != "f" or b.dtype.kind != "f":
         raise TypeError(f"nextafter: expected float tensors, got {a.dtype} and {b.dtype}")
-    return Tensor(np.nextafter(a, b))
+    if a.dtype != b.dtype:
+        input, other = _promotion.promote(input, other)
+    return Nextafter()(_as_tensor(input), other)
 
 
 def signbit(x) -> Tensor:
@@ -1067,8 +1124,9 @@ def sgn(x: Tensor) -> Tensor:
     return sign(x)
 
 
-def floor_divide(a, b) -> Tensor:
+def floor_divide(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.floor_divide: a / b rounded down (integers stay integers); zero gradient."""
+    a, b = input, other
     _check_broadcast("floor_divide", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.state import FP32, KEEP, autocast_policy
-from dlpy.ops import check_dim
+from dlpy.ops import check_dim, int_of
 from dlpy.tensor import Op, Tensor, as_array, sum_to_shape
 
 
@@ -19,14 +19,19 @@ def _sizes(name: str, sizes, what: str = "sizes") -> tuple[int, ...]:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in sizes):
-        raise TypeError(f"{name}: {what} must be ints, got {sizes!r}")
+        ints = [n if isinstance(n, (int, np.integer)) and not isinstance(n, bool) else int_of(n)
+                for n in sizes]
+        if None in ints:
+            raise TypeError(f"{name}: {what} must be ints, got {sizes!r}")
+        sizes = ints
     return tuple(int(n) for n in sizes)
 
 
-def _dims(name: str, dims, ndim: int) -> tuple[int, ...]:
-    """An int or a sequence of ints -> distinct non-negative axes."""
+def _dims(name: str, dims, ndim: int, scalar_ok: bool = False) -> tuple[int, ...]:
+    """An int or a sequence of ints -> distinct non-negative axes (``scalar_ok``: a tensor with
+    no axes has one pseudo-axis, as check_dim's)."""
     dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
-    axes = tuple(check_dim(name, d, ndim) for d in dims)
+    axes = tuple(check_dim(name, d, ndim, scalar_ok) for d in dims)
     if len(set(axes)) != len(axes):
         raise ValueError(f"{name}: dims {dims} name an axis twice")
     return axes
@@ -190,8 +195,11 @@ def repeat(x: Tensor, *sizes) -> Tensor:
 
 
 def flip(x: Tensor, dims) -> Tensor:
-    """torch.flip: x reversed along each axis in dims (an int or a sequence)."""
-    return Flip(_dims("flip", dims, len(_shape_of(x))))(x)
+    """torch.flip: x reversed along each axis in dims (an int or a sequence); a scalar's
+    dim 0 (or -1) leaves it as it is."""
+    ndim = len(_shape_of(x))
+    axes = _dims("flip", dims, ndim, scalar_ok=True)
+    return Flip(axes if ndim else ())(x)
 
 
 def roll(x: Tensor, shifts, dims=None) -> Tensor:
@@ -277,9 +285,11 @@ def swapdims(x: Tensor, dim0: int, dim1: int) -> Tensor:
 
 
 def broadcast_shapes(*shapes) -> tuple[int, ...]:
-    """The shape the shapes broadcast to, as torch.broadcast_shapes."""
+    """The shape the shapes broadcast to, as torch.broadcast_shapes (a Size)."""
+    from dlpy.size import Size
+
     try:
-        return tuple(np.broadcast_shapes(*[(s,) if isinstance(s, int) else tuple(s)
+        return Size(np.broadcast_shapes(*[(s,) if isinstance(s, int) else tuple(s)
                                            for s in shapes]))
     except ValueError:
         raise ValueError(f"broadcast_shapes: shapes {list(shapes)} cannot be broadcast "
@@ -390,6 +400,8 @@ def tensor_split(x: Tensor, indices_or_sections, dim: int = 0) -> tuple[Tensor, 
     pieces cut at the given indices."""
     dim = check_dim("tensor_split", dim, x.ndim)
     size = x.shape[dim]
+    if isinstance(indices_or_sections, Tensor) and indices_or_sections.ndim == 0:
+        indices_or_sections = int(indices_or_sections.item())  # torch: a 0-d tensor: sections
     if isinstance(indices_or_sections, (int, np.integer)) and \
             not isinstance(indices_or_sections, bool):
         n = int(indices_or_sections)
@@ -505,6 +517,9 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
     for t in tensors:
         if t.ndim > 1:
             raise ValueError(f"meshgrid: expected 0-D or 1-D tensors, got shape {t.shape}")
+    if len({t.dtype for t in tensors}) > 1:
+        raise TypeError(f"meshgrid: expects all tensors to have the same dtype, got "
+                        f"{[str(t.dtype) for t in tensors]}")
     sizes = [t.data.size for t in tensors]
     order = list(range(len(tensors)))
     if indexing == "xy" and len(tensors) > 1:
@@ -560,6 +575,9 @@ def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
     """The 3-D cross product along dim (None: the first axis of size 3), broadcast."""
     from dlpy.ops.shape import stack
 
+    if len(_shape_of(a)) != len(_shape_of(b)):
+        raise ValueError(f"cross: input and other must have the same number of axes, got "
+                         f"shapes {_shape_of(a)} and {_shape_of(b)}")
     a, b = broadcast_tensors(a, b)
     if dim is None:
         sizes = [i for i, n in enumerate(a.shape) if n == 3]
@@ -603,13 +621,32 @@ class ChebyshevDistance(Op):
         return (grad_output.unsqueeze(-1) * Tensor(slope),)
 
 
+class HammingDistance(Op):
+    """y = the number of nonzero x over the last axis (the 0-"norm" of differences in cdist and
+    pdist);  dx = 0, as torch's cdist and pdist kernels (vector_norm's gives none)."""
+
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
+    def forward(self, x):
+        self.shape, self.dtype = x.shape, x.dtype
+        return np.count_nonzero(x, axis=-1).astype(x.dtype)
+
+    def backward(self, grad_output):
+        return (np.zeros(self.shape, self.dtype),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output.unsqueeze(-1) * Tensor(np.zeros(self.shape, self.dtype)),)
+
+
 def distance(difference: Tensor, p: float) -> Tensor:
     """The p-norm of difference along its last axis, as torch's cdist / pdist (their gradient
-    at p = inf differs from vector_norm's)."""
+    at p = inf and p = 0 differs from vector_norm's)."""
     from dlpy.ops.reduce import norm
 
     if p == float("inf"):
         return ChebyshevDistance()(difference)
+    if p == 0:
+        return HammingDistance()(difference)
     return norm(difference, p, dim=-1)
 
 
@@ -631,6 +668,9 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
     if x1.dtype != x2.dtype:
         raise TypeError(f"cdist: expected x1 and x2 of one dtype, got {x1.dtype} and "
                         f"{x2.dtype}, as torch")
+    if x1.dtype.kind in "fV" and x1.dtype.itemsize <= 2:  # float16, bfloat16, float8
+        raise NotImplementedError(f"cdist: not implemented for {x1.dtype}, as torch (outside "
+                                  f"autocast, which computes it in float32)")
     return distance(x1.unsqueeze(-2) - x2.unsqueeze(-3), p)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import _torch_name, check_float8, float32_compute, refuse_bool, refuse_float8
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops import broadcasts_to, real_number
+from dlpy.ops import broadcasts_to, int_of, real_number
 from dlpy.ops import complex as _complex
 from dlpy.ops.arithmetic import cast
 from dlpy.ops.mask import where
@@ -29,7 +29,9 @@ def _normalize_axis(name, axis, ndim):
     out = []
     for a in axes:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-            raise TypeError(f"{name}: axis must be an int or a tuple of ints, got {axis!r}")
+            if int_of(a) is None:
+                raise TypeError(f"{name}: axis must be an int or a tuple of ints, got {axis!r}")
+            a = int_of(a)
         if ndim == 0 and a in (0, -1):  # a scalar's one pseudo-axis, as in PyTorch
             continue
         if not -ndim <= a < ndim:
@@ -580,7 +582,14 @@ def logsumexp(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
         from dlpy.ops.promotion import floating
 
         x = floating(x)
-    return LogSumExp(_normalize_axis("logsumexp", axis, len(_shape(x))), keepdims)(x)
+    axes = _normalize_axis("logsumexp", axis, len(_shape(x)))
+    if isinstance(x, Tensor) and x.data.dtype.kind == "c":
+        # log(sum(exp(x - m))) + m, m the largest finite real part (a constant), as torch's
+        shift = np.max(x.data.real, axis=axes, keepdims=True, initial=-np.inf)
+        shift = np.where(np.isfinite(shift), shift, 0).astype(x.data.real.dtype)
+        out = sum((x - Tensor(shift)).exp(), axes, keepdims).log()
+        return out + Tensor(shift if keepdims else shift.reshape(out.shape))
+    return LogSumExp(axes, keepdims)(x)
 
 
 def _correction(name, correction, unbiased):
@@ -615,9 +624,19 @@ def var(x, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, di
     var(unbiased) and var(dim, unbiased, keepdim) too."""
     axis, unbiased, keepdim = _legacy_moments("var", axis, legacy, unbiased, keepdim)
     axis, keepdims = resolve_axis("var", axis, dim, keepdims, keepdim)
-    _floating_only("var", x)
     axes = _normalize_axis("var", axis, len(_shape(x)))
-    return Var(axes, keepdims, _correction("var", correction, unbiased))(x)
+    correction = _correction("var", correction, unbiased)
+    if isinstance(x, Tensor) and x.data.dtype.kind == "c":
+        return _complex_var(x, axes, keepdims, correction)
+    _floating_only("var", x)
+    return Var(axes, keepdims, correction)(x)
+
+
+def _complex_var(z, axes, keepdims, correction) -> Tensor:
+    """sum(|z - mean|^2) / (n - correction): the variances of the two parts added, real (as
+    torch's var of a complex tensor)."""
+    return (Var(axes, keepdims, correction)(_complex.real(z))
+            + Var(axes, keepdims, correction)(_complex.imag(z)))
 
 
 def std(x, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
@@ -625,9 +644,12 @@ def std(x, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, di
     """sqrt(var(x, axis, keepdims, correction)), as torch.std; its gradient is 0 where std is 0."""
     axis, unbiased, keepdim = _legacy_moments("std", axis, legacy, unbiased, keepdim)
     axis, keepdims = resolve_axis("std", axis, dim, keepdims, keepdim)
-    _floating_only("std", x)
     axes = _normalize_axis("std", axis, len(_shape(x)))
-    return Std(axes, keepdims, _correction("std", correction, unbiased))(x)
+    correction = _correction("std", correction, unbiased)
+    if isinstance(x, Tensor) and x.data.dtype.kind == "c":  # real, as torch's
+        return _complex_var(x, axes, keepdims, correction).sqrt()
+    _floating_only("std", x)
+    return Std(axes, keepdims, correction)(x)
 
 
 def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
@@ -688,12 +710,35 @@ class MinMax(NamedTuple):
     max: Tensor
 
 
+class NanSum(Sum):
+    """y = sum of x over axes, nan taken as 0;  dx = g * (x is not nan), a product as torch's
+    (an inf or nan g, from the nanmean of an all-nan row, gives nan where x is nan)."""
+
+    saves = (0,)  # the nan positions of x, as torch saves x
+
+    def forward(self, x):
+        self.keep = ~np.isnan(x)
+        return super().forward(np.where(self.keep, x, x.dtype.type(0)))
+
+    def backward(self, grad_output):
+        (grad,) = super().backward(grad_output)
+        return (grad * self.keep,)
+
+    def backward_graph(self, grad_output, output):
+        (grad,) = super().backward_graph(grad_output, output)
+        return (grad * Tensor(~np.isnan(self.inputs[0].data)),)
+
+
 def nansum(x, dim=None, keepdim=False, *, dtype=None):
     """The sum with nan taken as 0 (before the cast to ``dtype``, as torch's);  dx = g where x
-    is not nan, 0 there. Integer and bool x sum as ``sum``."""
-    if _floating_or_complex(_dtype_of(x)):
-        x = where(np.isnan(x.data), 0.0, x)
-    return sum(x, dim=dim, keepdim=keepdim, dtype=dtype)
+    is not nan, 0 there. Integer and bool x sum as ``sum``; complex x is refused, as torch's."""
+    _complex.refuse("nansum", x)
+    if not _floating_or_complex(_dtype_of(x)):
+        return sum(x, dim=dim, keepdim=keepdim, dtype=dtype)
+    if dtype is not None and not _floating_or_complex(np.dtype(dtype)):  # nan to 0, then cast
+        return sum(where(np.isnan(x.data), 0.0, x), dim=dim, keepdim=keepdim, dtype=dtype)
+    x, dtype = accumulate_input("nansum", x, dtype)
+    return NanSum(_normalize_axis("nansum", dim, x.ndim), keepdim)(x)
 
 
 def nanmean(x, dim=None, keepdim=False, *, dtype=None):
@@ -737,6 +782,8 @@ def std_mean(x, dim=None, *legacy, correction=None, unbiased=None, keepdim=None)
 
 def aminmax(x, *, dim=None, keepdim=False) -> MinMax:
     """(amin, amax) over dim (None: everything), as torch.aminmax."""
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"aminmax(): argument 'dim' must be int, not {type(dim).__name__}")
     return MinMax(amin(x, dim=dim, keepdim=keepdim), amax(x, dim=dim, keepdim=keepdim))
 
 
@@ -850,6 +897,29 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
                    "KthvalueBackward0")
 
 
+def _mode_with_nan(row) -> int:
+    """Index torch's CPU mode gives for a row holding nan: it std::sorts (value, index) pairs
+    by `<`, under which nan is equivalent to everything, then takes the first longest run of
+    `==` values. libstdc++ sorts up to 16 elements by this insertion sort (exact there)."""
+    order = []
+    for i in range(len(row)):
+        if order and row[i] < row[order[0]]:
+            order.insert(0, i)
+            continue
+        j = len(order)
+        while j and row[i] < row[order[j - 1]]:
+            j -= 1
+        order.insert(j, i)
+    best, best_count, count = order[0], 0, 0
+    for k, i in enumerate(order):
+        count += 1
+        if k == len(order) - 1 or not row[i] == row[order[k + 1]]:
+            if count > best_count:
+                best, best_count = i, count
+            count = 0
+    return best
+
+
 def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the most frequent value along dim (the smallest of equally frequent
     ones) and the last position where it occurs, as torch.mode on the CPU."""
@@ -859,6 +929,9 @@ def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     rows = data.reshape(-1, data.shape[-1])
     found = np.empty(len(rows), dtype=np.int64)
     for r, row in enumerate(rows):
+        if row.dtype.kind in "fc" and np.isnan(row).any():
+            found[r] = _mode_with_nan(row)
+            continue
         values, counts = np.unique(row, return_counts=True)
         best = values[np.argmax(counts)]
         found[r] = np.flatnonzero(row == best)[-1]

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from dlpy.amp.state import PROMOTE, autocast_policy
+from dlpy.ops import int_of
 from dlpy.slice_grad import SliceGrad
 from dlpy.tensor import Op, Tensor
 
@@ -40,8 +41,9 @@ class Transpose(Op):
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
-    def __init__(self, axes):
+    def __init__(self, axes, node_name=None):
         self.axes = axes
+        self.node_name = node_name  # None: from the axes (node_names.py)
 
     def forward(self, x):
         return np.transpose(x, self.axes)
@@ -171,7 +173,9 @@ def _shape_of(x):
 def _axis(name, axis, ndim, shape):
     """Check one axis and make it non-negative."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+        if int_of(axis) is None:
+            raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+        axis = int_of(axis)
     if not -ndim <= axis < ndim:
         raise ValueError(f"{name}: axis {axis} is out of range for shape {shape}")
     return int(axis) % ndim
@@ -180,7 +184,10 @@ def _axis(name, axis, ndim, shape):
 def reshape(x, shape):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not all(isinstance(n, (int, np.integer)) for n in shape):
-        raise TypeError(f"reshape: the shape must be ints, got {shape}")
+        ints = [n if isinstance(n, (int, np.integer)) else int_of(n) for n in shape]
+        if None in ints:
+            raise TypeError(f"reshape: the shape must be ints, got {shape}")
+        shape = ints
     shape = tuple(int(n) for n in shape)
     old = _shape_of(x)
     size = math.prod(old)
@@ -271,6 +278,10 @@ def flatten(x, start_dim=0, end_dim=-1):
 def swapaxes(x, axis1, axis2):
     shape = _shape_of(x)
     axes = list(range(len(shape)))
+    if not shape:  # a scalar: its one pseudo-axis (0 or -1) swapped with itself, as torch's
+        for a in (axis1, axis2):
+            _axis("swapaxes", a, 1, shape)
+        return Transpose((), "TransposeBackward0")(x)
     axis1, axis2 = (_axis("swapaxes", a, len(shape), shape) for a in (axis1, axis2))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return Transpose(tuple(axes))(x)
@@ -389,7 +400,22 @@ def _check_join(name, xs, axis, same_axis):
 @autocast_policy(PROMOTE)
 def concat(xs, axis=0):
     xs = _joined(list(xs))
+    if len(xs) > 1:
+        xs = _legacy_empties(xs, axis)
     return Concat(_check_join("concat", xs, axis, True))(*xs)
+
+
+def _legacy_empties(xs: list, axis) -> list:
+    """torch.cat skips empty tensors of shape (0,) beside tensors of other ranks: each is
+    reshaped here to the others' shape with 0 along ``axis`` (its gradient stays empty)."""
+    shapes = [_shape_of(x) for x in xs]
+    others = [s for s in shapes if s != (0,)]
+    if len(others) == len(shapes) or not others or len(others[0]) == 1:
+        return xs
+    target = list(others[0])
+    if isinstance(axis, (int, np.integer)) and -len(target) <= axis < len(target):
+        target[axis] = 0
+    return [reshape(x, target) if s == (0,) else x for x, s in zip(xs, shapes)]
 
 
 def _joined(xs: list) -> list:

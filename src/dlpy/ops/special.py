@@ -491,8 +491,9 @@ def digamma(x: Tensor) -> Tensor:
     return Digamma()(x)
 
 
-def xlogy(x, y) -> Tensor:
+def xlogy(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.xlogy: x * log(y), 0 where x == 0 (unless y is nan); broadcast."""
+    x, y = input, other
     _check_broadcast("xlogy", x, y)
     x, y = promote_floating(x, y)  # integers give the default float, as torch's
     return Xlogy()(x, y)

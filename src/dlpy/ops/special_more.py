@@ -585,8 +585,9 @@ def entr(x: Tensor) -> Tensor:
     return Entr()(x)
 
 
-def xlog1py(x, y) -> Tensor:
+def xlog1py(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.special.xlog1py: x * log1p(y), 0 where x == 0 (unless y is nan); broadcast."""
+    x, y = input, other
     _check_broadcast("xlog1py", x, y)
     return Xlog1py()(x, y)
 

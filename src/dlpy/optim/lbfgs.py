@@ -363,7 +363,7 @@ class LBFGS(Optimizer):
             if grad is None:
                 views.append(np.zeros(p.data.size, dtype).view(self._dtype))
             else:
-                grad = grad.to_dense() if isinstance(grad, SparseGrad) else grad.data
+                grad = grad.dense() if isinstance(grad, SparseGrad) else grad.data
                 views.append(np.ascontiguousarray(grad, dtype=dtype).reshape(-1)
                              .view(self._dtype))
         return np.concatenate(views)

@@ -939,7 +939,7 @@ class SGD(Optimizer):
                 else:
                     param[grad.indices] -= lr * grad.values
                 return
-            grad = grad.to_dense()
+            grad = grad.dense()
         if not momentum:
             for (p, g), (s, _) in self._blocks(param, grad):
                 g = _effective_grad(p, g, s, weight_decay, maximize)

@@ -8,11 +8,13 @@ zero attention, the masks and the fused attention, batch-first. MultiheadAttenti
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from dlpy import functional as F
-from dlpy.ops.attention import additive_mask, attention, packed_attention
-from dlpy.tensor import Tensor
+from dlpy.ops.attention import ScoresAttention, _keep, additive_mask, attention, packed_attention
+from dlpy.tensor import Tensor, is_floating_dtype, is_grad_enabled
 
 NAME = "multi_head_attention_forward"
 
@@ -20,7 +22,8 @@ NAME = "multi_head_attention_forward"
 def attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, *, q_proj_weight=None,
            k_proj_weight=None, v_proj_weight=None, bias_k=None, bias_v=None,
            add_zero_attn=False, key_padding_mask=None, attn_mask=None, static_k=None,
-           static_v=None, causal=False, dropout_p=0.0, rng=None, owner=NAME):
+           static_v=None, causal=False, dropout_p=0.0, rng=None, owner=NAME,
+           nan_masked_rows=False):
     """Multi-head attention before the output projection, batch-first.
 
     query (batch, seq_q, d), key (batch, seq_k, kdim), value (batch, seq_k, vdim) ->
@@ -30,17 +33,51 @@ def attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, *, q_proj
     head_dim) replace the projected keys/values; bias_k/bias_v (1, 1, d) and add_zero_attn
     append one key and value each (never masked). ``causal``: a top-left causal mask over all
     keys replaces attn_mask (torch's is_causal hint when it goes to SDPA).
+    ``nan_masked_rows``: a query whose every key is masked gets NaN weights and output (torch's
+    need_weights=True path, a plain softmax); otherwise zeros. With it, while recording, the
+    weights are a Tensor with a gradient (torch's need_weights path; the fused op otherwise); a
+    float attn_mask Tensor that requires grad gets its gradient.
     """
+    out, weights, mask = _attend(query, key, value, num_heads, in_proj_weight, in_proj_bias,
+                                 q_proj_weight, k_proj_weight, v_proj_weight, bias_k, bias_v,
+                                 add_zero_attn, key_padding_mask, attn_mask, static_k, static_v,
+                                 causal, dropout_p, rng, owner,
+                                 nan_masked_rows and is_grad_enabled() and not _exporting())
+    if isinstance(weights, Tensor):  # softmax made NaN rows itself
+        return out, weights
+    if nan_masked_rows and mask is not None:
+        dead = np.isneginf(mask).all(axis=-1)  # broadcastable to (batch, heads, seq_q)
+        if dead.any():
+            dead = np.broadcast_to(dead, weights.shape[:-1])
+            weights = np.where(dead[..., None], np.nan, weights).astype(weights.dtype)
+            rows = dead.any(axis=1)[..., None]  # (batch, seq_q, 1)
+            out = out + Tensor(np.where(rows, np.nan, 0).astype(out.dtype))
+    return out, weights
+
+
+def _attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, q_proj_weight,
+            k_proj_weight, v_proj_weight, bias_k, bias_v, add_zero_attn, key_padding_mask,
+            attn_mask, static_k, static_v, causal, dropout_p, rng, owner, weights_grad):
+    """``attend``'s computation; returns (output, weights, the additive mask or None)."""
     d, batch = query.shape[-1], query.shape[0]
     extra_keys = (bias_k is not None) + bool(add_zero_attn)
+    # a float attn_mask that wants a gradient (a learned position bias) is added to the scores
+    # as a Tensor; the other masks stay constant arrays
+    learned = attn_mask if (not causal and isinstance(attn_mask, Tensor)
+                            and attn_mask.requires_grad and is_floating_dtype(attn_mask.dtype)
+                            and is_grad_enabled()) else None
     mask = _mask(owner, query, key if static_k is None else static_k, num_heads,
-                 key_padding_mask, attn_mask, extra_keys, causal)
+                 key_padding_mask, None if learned is not None else attn_mask, extra_keys,
+                 causal)
+    if learned is not None:
+        _mask(owner, query, key if static_k is None else static_k, num_heads, None,
+              learned.data, 0, False)  # its shape checked as any attn_mask's
     args = dict(mask=mask, dropout_p=dropout_p, rng=rng, return_weights=True)
     if query is key and key is value and in_proj_weight is not None and not extra_keys \
-            and static_k is None and static_v is None:
+            and static_k is None and static_v is None and learned is None and not weights_grad:
         # self-attention: one GEMM for q, k and v
-        return packed_attention(F.linear(query, in_proj_weight, in_proj_bias), num_heads,
-                                **args)
+        return (*packed_attention(F.linear(query, in_proj_weight, in_proj_bias), num_heads,
+                                  **args), mask)
     if in_proj_weight is not None:
         weights = [in_proj_weight[i * d:(i + 1) * d] for i in range(3)]
     else:
@@ -59,7 +96,56 @@ def attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, *, q_proj
     if add_zero_attn:
         zero = Tensor(np.zeros((batch, 1, d), dtype=k.dtype))
         k, v = F.concat([k, zero], axis=1), F.concat([v, zero], axis=1)
-    return attention(q, k, v, num_heads=num_heads, **args)
+    if learned is not None or weights_grad:
+        return _attend_explicit(q, k, v, num_heads, learned, mask, extra_keys, dropout_p, rng,
+                                owner, weights_grad)
+    return (*attention(q, k, v, num_heads=num_heads, **args), mask)
+
+
+def _attend_explicit(q, k, v, num_heads, bias, mask, extra_keys, dropout_p, rng, owner,
+                     weights_grad):
+    """Attention with the scores q_h k_h^T / sqrt(head_dim) + bias made with dlpy ops, for a
+    float attn_mask ``bias`` that gets a gradient (a learned position bias) and, with
+    ``weights_grad``, weights that carry a gradient as torch's need_weights path gives them:
+    softmax as its own op (NaN on a row whose every key is masked), dropout on the weights,
+    then P v. Without ``weights_grad``, softmax and P v are fused (ScoresAttention), as
+    F.scaled_dot_product_attention does for a learned bias. Returns (output, weights, the
+    additive mask)."""
+    batch, seq_q, d = q.shape
+    head = d // num_heads
+
+    def heads(x):  # (batch, seq, heads * dim) -> (batch, heads, seq, dim)
+        return F.swapaxes(F.reshape(x, (batch, x.shape[1], num_heads, x.shape[2] // num_heads)),
+                          1, 2)
+
+    scores = F.matmul(heads(q), F.swapaxes(heads(k), -1, -2)) * (1.0 / np.sqrt(head))
+    full = mask
+    if bias is not None:
+        if bias.ndim == 3:  # (batch * heads, seq_q, seq_k)
+            bias = F.reshape(bias, (batch, num_heads, *bias.shape[1:]))
+        bias = bias.to(q.dtype)
+        if extra_keys:  # the appended keys are never masked
+            zeros = Tensor(np.zeros((*bias.shape[:-1], extra_keys), dtype=bias.dtype))
+            bias = F.concat([bias, zeros], axis=-1)
+        scores = scores + bias
+        full = bias.data if mask is None else mask + bias.data
+    if weights_grad:
+        if mask is not None:
+            scores = scores + Tensor(mask)
+        weights = F.softmax(scores, -1)
+        keep = _keep(dropout_p, rng, weights.shape, q)
+        if keep is not None:
+            weights = weights * Tensor(keep)
+        out = F.matmul(weights, heads(v))
+    else:
+        if dropout_p:
+            raise NotImplementedError(f"{owner}: dropout with an attn_mask that requires grad "
+                                      "is not supported")
+        op = ScoresAttention(mask)
+        out = op(scores, heads(v))
+        weights = op.p.astype(q.dtype, copy=False)
+    out = F.reshape(F.swapaxes(out, 1, 2), (batch, seq_q, -1))  # (batch, seq_q, heads * dim_v)
+    return out, weights, full
 
 
 def _merge_heads(owner, name, static, batch, num_heads, d):
@@ -112,7 +198,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     """torch's F.multi_head_attention_forward: query (L, N, E) or (L, E), key and value (S, N,
     kdim / vdim) or (S, kdim / vdim), sequence-first -> (output (L, N, E) or (L, E), weights
     (N, L, S) averaged over heads, (N, num_heads, L, S) without averaging, or None without
-    need_weights). The weights carry no gradient. ``rng``: dropout's generator (dlpy's).
+    need_weights). While recording, the weights carry a gradient, as torch's. ``rng``:
+    dropout's generator (dlpy's).
     """
     if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
         raise ValueError(f"{NAME}: expected query, key and value all (seq, batch, feature) or "
@@ -162,14 +249,27 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         in_proj_bias, q_proj_weight=q_proj_weight, k_proj_weight=k_proj_weight,
         v_proj_weight=v_proj_weight, bias_k=bias_k, bias_v=bias_v, add_zero_attn=add_zero_attn,
         key_padding_mask=key_padding_mask, attn_mask=attn_mask, static_k=static_k,
-        static_v=static_v, causal=causal, dropout_p=dropout_p if training else 0.0, rng=rng)
+        static_v=static_v, causal=causal, dropout_p=dropout_p if training else 0.0, rng=rng,
+        nan_masked_rows=need_weights)
     out = F.linear(out, out_proj_weight, out_proj_bias)
     out = F.swapaxes(out, 0, 1) if batched else F.reshape(out, out.shape[1:])
     if not need_weights:
         return out, None
     if average_attn_weights:
-        weights = weights.mean(axis=1)
-    return out, Tensor(weights if batched else weights[0])
+        weights = weights.mean(1)
+    weights = as_tensor(weights)
+    return out, weights if batched else weights[0]
+
+
+def _exporting() -> bool:
+    """An ONNX export is tracing (the weights need no gradient; the fused op exports)."""
+    onnx = sys.modules.get("dlpy.onnx")
+    return onnx is not None and onnx.is_in_onnx_export()
+
+
+def as_tensor(weights):
+    """attend's weights as a Tensor: a numpy array wrapped, a Tensor (with its gradient) as is."""
+    return weights if isinstance(weights, Tensor) else Tensor(weights)
 
 
 def as_mask(mask):

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from dlpy.nn.attention.functional import attend
+from dlpy.nn.attention.functional import as_tensor, attend
 from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
@@ -86,14 +86,16 @@ class MultiHeadAttention(Module):
             bound = math.sqrt(6.0 / (d_model + 3 * d_model))
             self.in_proj_weight = Parameter(rng.uniform(-bound, bound, (3 * d_model, d_model)),
                                             dtype=dtype)
-            self.q_proj_weight = self.k_proj_weight = self.v_proj_weight = None
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)  # registered empty, as torch's
         else:
-            self.in_proj_weight = None
             for name, width in (("q", d_model), ("k", self.kdim), ("v", self.vdim)):
                 bound = math.sqrt(6.0 / (d_model + width))
                 setattr(self, f"{name}_proj_weight",
                         Parameter(rng.uniform(-bound, bound, (d_model, width)), dtype=dtype))
-        self.in_proj_bias = Parameter(np.zeros(3 * d_model), dtype=dtype) if bias else None
+            self.register_parameter("in_proj_weight", None)
+        self.register_parameter("in_proj_bias", Parameter(np.zeros(3 * d_model), dtype=dtype)
+                                if bias else None)
         self.out_proj = NonDynamicallyQuantizableLinear(d_model, d_model, bias=bias, rng=rng,
                                                         dtype=dtype)
         if bias:
@@ -104,6 +106,23 @@ class MultiHeadAttention(Module):
             self.bias_k = Parameter(rng.normal(0.0, std, (1, 1, d_model)), dtype=dtype)
             self.bias_v = Parameter(rng.normal(0.0, std, (1, 1, d_model)), dtype=dtype)
 
+    def _reset_parameters(self) -> None:
+        """PyTorch's: the input projections redrawn Xavier-uniform, the biases zero, bias_k and
+        bias_v Xavier-normal, in place with the default generator (out_proj.weight kept)."""
+        from dlpy.nn import init
+
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                init.xavier_uniform_(getattr(self, name))
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+        for param in (self.bias_k, self.bias_v):
+            if param is not None:
+                init.xavier_normal_(param)
+
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask=None,
                 attn_mask=None, need_weights: bool = False, average_attn_weights: bool = True,
                 is_causal: bool = False):
@@ -113,8 +132,9 @@ class MultiHeadAttention(Module):
         is a hint, as in PyTorch (the mask is used as given).
 
         Returns the output, or (output, weights) with need_weights: weights (batch, seq_q, seq_k)
-        averaged over heads, or (batch, num_heads, seq_q, seq_k) without averaging (a Tensor
-        without gradient: torch's carry one)."""
+        averaged over heads, or (batch, num_heads, seq_q, seq_k) without averaging (while
+        recording a Tensor with a gradient, as torch's; a float attn_mask Tensor that requires
+        grad gets one too)."""
         if not self.batch_first:  # (seq, batch, feature) in and out
             query, key, value = (to_batch_first(t, False) for t in (query, key, value))
         d = self.d_model
@@ -138,11 +158,11 @@ class MultiHeadAttention(Module):
             v_proj_weight=self.v_proj_weight, bias_k=self.bias_k, bias_v=self.bias_v,
             add_zero_attn=self.add_zero_attn, key_padding_mask=key_padding_mask,
             attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, rng=self.rng,
-            owner="MultiHeadAttention")
+            owner="MultiHeadAttention", nan_masked_rows=need_weights)
         out = to_batch_first(self.out_proj(out), self.batch_first)  # out_proj as a module
         if not need_weights:
             return out
-        return out, Tensor(weights.mean(axis=1) if average_attn_weights else weights)
+        return out, as_tensor(weights.mean(1) if average_attn_weights else weights)
 
     def extra_repr(self) -> str:
         text = f"d_model={self.d_model}, num_heads={self.num_heads}, dropout={self.dropout}"
