@@ -35,7 +35,8 @@ def mlp_case():
     model = nn.Sequential(*blocks)
     x = rng.standard_normal((512, 256)).astype(np.float32)
     return ("mlp: 32 x (Linear(256, 256), GELU, Dropout), batch 512",
-            model, x, lambda m, t: m(t), lambda m, t: checkpoint_sequential(m, 8, t))
+            model, x, lambda m, t: m(t), lambda m, t: checkpoint_sequential(
+                m, 8, t, use_reentrant=False))
 
 
 def transformer_case():
@@ -51,7 +52,7 @@ def transformer_case():
 
     def checkpointed(m, t):
         for layer in m:
-            t = checkpoint(layer, t)
+            t = checkpoint(layer, t, use_reentrant=False)
         return t
 
     return ("transformer: 8 x TransformerEncoderLayer(256, 4, 1024), (8, 64, 256)",

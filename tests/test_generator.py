@@ -100,9 +100,11 @@ def test_fork_rng_restores_the_default_generator():
 def test_bad_arguments():
     with pytest.raises(RuntimeError, match="Generator: device='cuda': dlpy runs on the CPU"):
         dlpy.Generator("cuda")
-    with pytest.raises(ValueError, match="Generator.manual_seed: seed must be a non-negative "
-                                         "integer, got -1"):
-        dlpy.Generator().manual_seed(-1)
+    with pytest.raises(ValueError, match=r"Generator.manual_seed: seed must be in \[-2\^63, "
+                                         r"2\^64\), got 18446744073709551616"):
+        dlpy.Generator().manual_seed(2 ** 64)
+    with pytest.raises(TypeError, match="Generator.manual_seed: expected an int seed, got float"):
+        dlpy.Generator().manual_seed(1.5)
     with pytest.raises(TypeError, match="Generator.set_state: expected a state from "
                                         "get_rng_state"):
         dlpy.Generator().set_state(b"\x00")

@@ -45,9 +45,14 @@ def test_manual_seed_reseeds_the_generator_layers_already_hold():
     np.testing.assert_array_equal(dropout(x).numpy(), a)
 
 
-def test_manual_seed_rejects_a_bad_seed():
-    with pytest.raises(ValueError, match="non-negative integer"):
-        dlpy.manual_seed(-1)
+def test_manual_seed_takes_torchs_seeds():
+    # as torch: int(seed), a negative seed mapped to 2^64 + seed, out of range refused
+    assert dlpy.manual_seed(-1).initial_seed() == 2 ** 64 - 1
+    assert dlpy.manual_seed(2.7).initial_seed() == 2
+    with pytest.raises(ValueError, match="seed must be in"):
+        dlpy.manual_seed(-2 ** 63 - 1)
+    with pytest.raises(ValueError):
+        dlpy.manual_seed("a")
 
 
 @pytest.mark.parametrize("rng", [None, np.random.default_rng(0)])

@@ -175,9 +175,11 @@ def test_multinomial_and_draws():
     assert sorted(draws.data[0].tolist()) == [1, 2]
     many = dlpy.multinomial(Tensor(np.array([1.0, 3.0])), 4000, replacement=True)
     assert abs(many.data.mean() - 0.75) < 0.03
-    with pytest.raises(ValueError, match=r"multinomial: cannot draw 2 samples without "
-                                         r"replacement from 1 categories"):
-        dlpy.multinomial(Tensor(np.array([0.0, 2.0])), 2)
+    # without replacement, the zero-weight categories follow the positive ones (as torch's)
+    assert dlpy.multinomial(Tensor(np.array([0.0, 2.0, 0.0])), 3).data[0] == 1
+    with pytest.raises(ValueError, match=r"multinomial: cannot draw 3 samples without "
+                                         r"replacement from 2 categories"):
+        dlpy.multinomial(Tensor(np.array([1.0, 2.0])), 3)
     assert dlpy.poisson(Tensor(np.full(3, 4.0))).dtype == np.float64
     assert dlpy.normal(Tensor(np.zeros(3)), 1.0).shape == (3,)
     assert dlpy.normal(2.0, 3.0, size=(2, 2)).dtype == np.float32

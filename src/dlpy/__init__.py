@@ -252,6 +252,8 @@ def _dtype_third(function):
 
 
 softmax = _no_out(_dtype_third(functional.softmax))
+# torch's random draws take out= too (the draws written into it)
+rand, randn, randint, randperm = (_no_out(f) for f in (rand, randn, randint, randperm))
 log_softmax = _no_out(_dtype_third(functional.log_softmax))
 
 # the rest of torch's top-level functions: more of dlpy.functional's (element-wise, scatter and

@@ -168,12 +168,17 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
             raise AutogradError(f"autograd.grad: input {i} (shape {t.shape}) does not require "
                              "gradients")
     capture = {id(t) for t in inputs}
-    if create_graph:
-        root_grads = _root_grads("autograd.grad", outputs, grad_outputs, graph=True)
-        captured = _backpropagate(outputs, root_grads, True, capture, create_graph=True)
-    else:
-        root_grads = _root_grads("autograd.grad", outputs, grad_outputs)
-        captured = _backpropagate(outputs, root_grads, bool(retain_graph), capture)
+    engine = sys.modules["dlpy.tensor"]
+    engine._selective_passes += 1
+    try:
+        if create_graph:
+            root_grads = _root_grads("autograd.grad", outputs, grad_outputs, graph=True)
+            captured = _backpropagate(outputs, root_grads, True, capture, create_graph=True)
+        else:
+            root_grads = _root_grads("autograd.grad", outputs, grad_outputs)
+            captured = _backpropagate(outputs, root_grads, bool(retain_graph), capture)
+    finally:
+        engine._selective_passes -= 1
     results: list[Tensor | None] = []
     for i, t in enumerate(inputs):
         g = captured.get(id(t))
@@ -389,6 +394,70 @@ from dlpy import forward_ad  # noqa: E402 - torch.autograd.forward_ad (dlpy/forw
 sys.modules[f"{__name__}.forward_ad"] = forward_ad
 
 
+class _MultiHandle:
+    """The handle register_multi_grad_hook returns: remove() takes off every tensor's hook."""
+
+    def __init__(self, handles: tuple):
+        self.handles = handles
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def __enter__(self) -> _MultiHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def register_multi_grad_hook(tensors, fn, *, mode: str = "all") -> _MultiHandle:
+    """torch.autograd.graph.register_multi_grad_hook. ``mode="all"``: ``fn(grads)`` once per
+    backward pass, when every tensor of ``tensors`` that the pass reaches has its gradient (a
+    list in their order, None for those it does not reach). ``mode="any"``: ``fn(grad)`` with
+    the first gradient of one of them, once per pass. Returns a handle with ``remove()``."""
+    engine = sys.modules["dlpy.tensor"]
+    if mode not in ("all", "any"):
+        raise ValueError(f"Expects mode to be one of ('all', 'any') but got {mode}")
+    tensors = list(tensors)
+    seen: dict[int, list] = {}  # by the pass (its [order, needed] record): what came so far
+
+    def current() -> list:
+        if not engine._passes:
+            raise RuntimeError("register_multi_grad_hook: a hook ran outside a backward pass")
+        return engine._passes[-1]
+
+    if mode == "any":
+        def any_hook(grad):
+            record = current()
+            if id(record) not in seen:
+                seen.clear()  # (only the running pass is kept)
+                seen[id(record)] = [record]
+                fn(grad)
+
+        return _MultiHandle(tuple(t.register_hook(any_hook) for t in tensors
+                                  if t.requires_grad))
+
+    def hook_of(index: int):
+        def all_hook(grad):
+            record = current()
+            state = seen.get(id(record))
+            if state is None or state[0] is not record:
+                order, needed = record
+                in_pass = {id(t) for t in order} if needed is None else needed
+                waiting = sum(1 for t in tensors if id(t) in in_pass)
+                state = seen[id(record)] = [record, waiting, [None] * len(tensors)]
+            state[2][index] = grad if isinstance(grad, Tensor) else Tensor(grad)
+            state[1] -= 1
+            if state[1] <= 0:
+                del seen[id(record)]
+                fn(state[2])
+
+        return all_hook
+
+    return _MultiHandle(tuple(t.register_hook(hook_of(i)) for i, t in enumerate(tensors)))
+
+
 def _graph_module():
     """``dlpy.autograd.graph``, as torch.autograd.graph: ``Node`` (the class of every
     ``grad_fn``, for isinstance) and ``increment_version``. A module object made here, so
@@ -416,8 +485,9 @@ def _graph_module():
     module.Node, module.increment_version = Node, increment_version
     module.saved_tensors_hooks, module.save_on_cpu = saved_tensors_hooks, save_on_cpu
     module.disable_saved_tensors_hooks = disable_saved_tensors_hooks
+    module.register_multi_grad_hook = register_multi_grad_hook
     module.__all__ = ["Node", "increment_version", "saved_tensors_hooks", "save_on_cpu",
-                      "disable_saved_tensors_hooks"]
+                      "disable_saved_tensors_hooks", "register_multi_grad_hook"]
     return module
 
 

@@ -221,8 +221,6 @@ def record_outputs(op: Op, inputs: tuple[Tensor, ...], arrays: list[np.ndarray]
     each output lies in the packed array, None for one output) and ``op.reached``."""
     op.inputs = inputs
     if _engine._detect_anomaly:
-        for data in arrays:
-            _engine._check_forward(op, inputs, data)
         op._created_at = _engine._caller()
     op.reached = set()
     if len(arrays) == 1:

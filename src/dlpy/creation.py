@@ -158,11 +158,11 @@ def ones(*shape, dtype=None, requires_grad: bool = False,
 def randn(*shape, dtype=None, requires_grad: bool = False,
           rng: np.random.Generator | None = None,
           generator: np.random.Generator | None = None,
-          device=None, pin_memory: bool = False) -> Tensor:
+          device=None, pin_memory: bool = False, size=None) -> Tensor:
     """Standard normal values from ``generator`` (or ``rng``; None: the default generator,
     dlpy.manual_seed)."""
     _place("randn", device, pin_memory)
-    values = _normal("randn", _shape("randn", shape), default_dtype(dtype), generator, rng)
+    values = _normal("randn", _shape("randn", shape, size), default_dtype(dtype), generator, rng)
     return Tensor(values, requires_grad=requires_grad)
 
 
@@ -369,6 +369,17 @@ def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
     return values
 
 
+def check_int_bounds(name: str, low: int, high: int, dtype: np.dtype) -> None:
+    """torch's refusal of integers [low, high) that an integer (or bool) dtype cannot hold."""
+    if dtype.kind not in "biu":
+        return
+    info = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    if low < info[0]:
+        raise ValueError(f"{name}: from ({low}) is out of bounds for {dtype}")
+    if high - 1 > info[1]:
+        raise ValueError(f"{name}: to - 1 ({high - 1}) is out of bounds for {dtype}")
+
+
 def _check_float(name: str, dtype: np.dtype) -> None:
     if dtype.kind not in "fcV":  # V: bfloat16 and the float8 kinds
         raise TypeError(f"{name}: expected a floating-point or complex dtype, got {dtype}")
@@ -387,11 +398,12 @@ def _normal(name: str, shape, dtype, generator, rng) -> np.ndarray:
 
 def rand(*shape, dtype=None, requires_grad: bool = False,
          generator: np.random.Generator | None = None,
-         rng: np.random.Generator | None = None, device=None, pin_memory: bool = False) -> Tensor:
+         rng: np.random.Generator | None = None, device=None, pin_memory: bool = False,
+         size=None) -> Tensor:
     """Uniform values in [0, 1) from ``generator`` (None: the default generator)."""
     _place("rand", device, pin_memory)
-    return Tensor(_uniform("rand", _shape("rand", shape), default_dtype(dtype), generator, rng),
-                  requires_grad=requires_grad)
+    return Tensor(_uniform("rand", _shape("rand", shape, size), default_dtype(dtype), generator,
+                           rng), requires_grad=requires_grad)
 
 
 def rand_like(x, dtype=None, requires_grad: bool = False,
@@ -418,12 +430,12 @@ def randn_like(x, dtype=None, requires_grad: bool = False,
                   requires_grad=requires_grad)
 
 
-def randint(low, high=None, size=None, *, dtype=np.int64, requires_grad: bool = False,
+def randint(low=None, high=None, size=None, *, dtype=np.int64, requires_grad: bool = False,
             generator: np.random.Generator | None = None,
             rng: np.random.Generator | None = None,
             device=None, pin_memory: bool = False) -> Tensor:
     """Integers in [low, high) of shape ``size``: ``randint(high, size)`` or
-    ``randint(low, high, size)``, int64 by default, as torch.randint."""
+    ``randint(low, high, size)`` (or by keywords), int64 by default, as torch.randint."""
     _place("randint", device, pin_memory)
     if size is None:
         if not isinstance(high, (tuple, list)):
@@ -432,11 +444,14 @@ def randint(low, high=None, size=None, *, dtype=np.int64, requires_grad: bool = 
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
+    elif low is None:  # randint(high=5, size=...)
+        low = 0
     for what, value in (("low", low), ("high", high)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"randint: {what} must be an int, got {value!r}")
     if not low < high:
         raise ValueError(f"randint: low must be less than high, got [{low}, {high})")
+    check_int_bounds("randint", low, high, np.dtype(dtype))
     size = _shape("randint", size if isinstance(size, (tuple, list)) else (size,))
     values = _generator("randint", generator, rng).integers(low, high, size, dtype=np.int64)
     return Tensor(values.astype(dtype, copy=False), requires_grad=requires_grad)
@@ -449,6 +464,11 @@ def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
     """A random permutation of 0 .. n - 1, int64 by default."""
     _place("randperm", device, pin_memory)
     n = _count("randperm", "n", n)
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        raise TypeError("randperm: not implemented for bool, as torch's")
+    if (dtype.kind in "iu" and n - 1 > np.iinfo(dtype).max) or (dtype == np.float16 and n > 2049):
+        raise ValueError(f"randperm: {dtype} cannot hold the values 0 .. {n - 1}")
     values = _generator("randperm", generator, rng).permutation(n)
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 

@@ -18,9 +18,12 @@ DEFAULT_SEED = 67280421310721
 
 
 def _check_seed(seed, caller: str) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{caller}: seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    """An int in [-2^63, 2^64), a negative one mapped to 2^64 + seed (as torch's)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{caller}: expected an int seed, got {type(seed).__name__}")
+    if not -2 ** 63 <= seed < 2 ** 64:
+        raise ValueError(f"{caller}: seed must be in [-2^63, 2^64), got {seed}")
+    return int(seed) % 2 ** 64
 
 
 def os_seed() -> int:

@@ -138,8 +138,8 @@ def _replacement(result, reference: tuple, what: str) -> tuple:
                            f"{len(reference)}")
     out = []
     for i, (new, old) in enumerate(zip(result, reference)):
-        if new is None or old is None:
-            out.append(None if old is None else old)
+        if new is None or old is None:  # a None given back: no gradient, as torch's
+            out.append(None)
             continue
         new = np.asarray(new.data if isinstance(new, Tensor) else new, dtype=old.dtype)
         if new.shape != old.shape:
@@ -164,13 +164,17 @@ class BackwardHookCall:
         self.gated_inputs: list[int] = []
 
     def gate_inputs(self, args: tuple) -> tuple:
-        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
-        self.num_inputs = len(positions)
-        self.gated_inputs = [k for k, i in enumerate(positions) if args[i].requires_grad]
+        # grad_input has one entry per positional argument, as torch's: None for one that is
+        # not a tensor, zeros for a tensor that needs no gradient (when another one does)
+        self.num_inputs = len(args)
+        self.gated_inputs = [i for i, a in enumerate(args)
+                             if isinstance(a, Tensor) and a.requires_grad]
         if not self.gated_inputs:
             return args
+        self.zero_inputs = [(i, a.shape, a.data.dtype) for i, a in enumerate(args)
+                            if isinstance(a, Tensor) and not a.requires_grad]
         args = list(args)
-        chosen = [positions[k] for k in self.gated_inputs]
+        chosen = self.gated_inputs
         for i, t in zip(chosen, gate([args[i] for i in chosen], self._on_inputs)):
             args[i] = t
         return tuple(args)
@@ -200,13 +204,20 @@ class BackwardHookCall:
         self.grad_output = _shown(grad_output)  # hooks get Tensors, as torch's
         if not self.gated_inputs:  # no input needs a gradient: the hooks hear of it now
             for hook in self.hooks:
-                hook(self.module, (None,) * self.num_inputs, self.grad_output)
+                result = hook(self.module, (None,) * self.num_inputs, self.grad_output)
+                if result is not None and not (isinstance(result, tuple)
+                                               and all(g is None for g in result)):
+                    raise RuntimeError("Backward hook for Modules where no input requires "
+                                       "gradient should always return None or None for all "
+                                       "gradients.")
         return [grad_output[i] for i in self.output_positions]
 
     def _on_inputs(self, grads: list) -> list:
         grad_input = [None] * self.num_inputs
         for k, g in zip(self.gated_inputs, grads):
             grad_input[k] = g
+        for k, shape, dtype in self.zero_inputs:
+            grad_input[k] = np.zeros(shape, dtype)
         grad_input = tuple(grad_input)
         for hook in self.hooks:
             result = hook(self.module, _shown(grad_input), self.grad_output)

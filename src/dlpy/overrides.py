@@ -282,6 +282,7 @@ _STATE = frozenset({
     "get_default_device", "set_default_device", "manual_seed", "detect_anomaly", "enable_grad",
     "inference_mode", "is_grad_enabled", "no_grad", "set_detect_anomaly", "get_default_dtype",
     "set_default_dtype", "is_anomaly_enabled", "set_anomaly_enabled", "set_printoptions",
+    "is_anomaly_check_nan_enabled",
     "get_rng_state", "initial_seed", "seed", "set_rng_state", "get_num_threads",
     "set_num_threads", "get_num_interop_threads", "set_num_interop_threads",
     "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",

@@ -23,10 +23,9 @@ def default_generator():
 
 
 def manual_seed(seed: int):
-    """Reseed the default generator (as ``torch.manual_seed``); returns it."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"manual_seed: seed must be a non-negative integer, got {seed!r}")
-    return default_generator().manual_seed(seed)
+    """Reseed the default generator (as ``torch.manual_seed``, which takes ``int(seed)``: a
+    float is truncated, a negative int mapped to 2^64 + seed); returns it."""
+    return default_generator().manual_seed(int(seed))
 
 
 def initial_seed() -> int:

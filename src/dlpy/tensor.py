@@ -190,6 +190,8 @@ _detect_anomaly = False
 _dual_in_place = None
 
 _anomaly_check_nan = True  # detect_anomaly(check_nan=False): record where ops were made only
+# passes of autograd.grad or backward(inputs=) running now: a reentrant checkpoint refuses them
+_selective_passes = 0
 
 
 class InPlaceCastError(TypeError, RuntimeError):
@@ -249,22 +251,16 @@ class set_detect_anomaly:  # noqa: N801 - PyTorch's name
 
 @contextlib.contextmanager
 def detect_anomaly(check_nan: bool = True) -> Iterator[None]:
-    """Within this block every op checks its result: the first op whose forward output, or whose
-    backward gradient, holds NaN or inf while what it was given was finite raises a
-    ``FloatingPointError`` that names the op and the line of user code that created it
-    (``check_nan=False``: no checks, the ops only remember where they were made). Slow: for
-    debugging (as ``torch.autograd.detect_anomaly``)."""
+    """Within this block, as ``torch.autograd.detect_anomaly``: the first backward function
+    whose gradient holds nan raises a RuntimeError (``AnomalyError``, a FloatingPointError too)
+    naming it as torch does and the line of user code that created its op (``check_nan=False``:
+    no checks, the ops only remember where they were made). Warns on entry, as torch's."""
+    import warnings
+
+    warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime and "
+                  "should only be enabled for debugging.", UserWarning, stacklevel=3)
     with set_detect_anomaly(True, check_nan):
         yield
-
-
-def _nonfinite(array) -> str | None:
-    """"nan", "inf" or None for a float array (other dtypes are always finite)."""
-    if isinstance(array, (SparseGrad, SliceGrad)):
-        array = array.values
-    if array is None or array.dtype.kind not in "fc" or np.isfinite(array).all():
-        return None
-    return "nan" if np.isnan(array).any() else "inf"
 
 
 def _caller() -> str:
@@ -278,28 +274,24 @@ def _caller() -> str:
     return "?"
 
 
-def _check_forward(op: Op, inputs, data: np.ndarray) -> None:
+class AnomalyError(RuntimeError, FloatingPointError):
+    """What anomaly mode raises: torch's RuntimeError (for code written against torch), and the
+    FloatingPointError dlpy raised before."""
+
+
+def _check_backward(op: Op, grad_output, grads) -> None:
+    """torch's check: a backward function whose gradient holds nan raises, named as torch
+    names it (its forward, and an inf, are not checked)."""
     if not _anomaly_check_nan:
         return
-    bad = _nonfinite(data)
-    if bad is None or any(_nonfinite(t.data) for t in inputs):
-        return
-    raise FloatingPointError(
-        f"detect_anomaly: {op.describe()} forward produced {bad} (output shape {data.shape}) "
-        f"from finite inputs {[tuple(t.shape) for t in inputs]}, at {_caller()}"
-    )
-
-
-def _check_backward(op: Op, grad_output: np.ndarray, grads) -> None:
-    if not _anomaly_check_nan or _nonfinite(grad_output):
-        return  # not this op's doing: the op that produced it was checked first
     for i, grad in enumerate(grads):
-        bad = _nonfinite(grad)
-        if bad is not None:
-            raise FloatingPointError(
-                f"detect_anomaly: {op.describe()} backward produced {bad} in the gradient of "
-                f"input {i} (shape {grad.shape}) from a finite output gradient; the op was "
-                f"created at {op.__dict__.get('_created_at', '?')}"
+        if isinstance(grad, (SparseGrad, SliceGrad)):
+            grad = grad.values
+        if grad is not None and grad.dtype.kind in "fc" and np.isnan(grad).any():
+            raise AnomalyError(
+                f"Function '{op.name()}' returned nan values in its {i}th output (the "
+                f"gradient of input {i}, shape {grad.shape}); the op was created at "
+                f"{op.__dict__.get('_created_at', '?')}"
             )
 
 
@@ -687,7 +679,8 @@ class Tensor:
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """The values as an ndarray sharing this tensor's memory (``force=True``: a copy, as
-        torch's detached one)."""
+        torch's detached one). Unlike torch's, a tensor that requires grad gives its array too
+        (dlpy's own code and tests read parameters so)."""
         return self.data.copy() if force else self.data
 
     def tolist(self):
@@ -2601,6 +2594,16 @@ class AccumulateGrad:
     def __repr__(self) -> str:
         return f"<AccumulateGrad of a leaf of shape {self.variable.shape}>"
 
+    def register_hook(self, hook):
+        """``hook((), (grad,))`` once the leaf's gradient is added to its ``.grad`` (by
+        backward; not by autograd.grad). The hooks live while this node does, as torch's."""
+        return _add_node_hook(self, _state_of(self).hooks, hook, "register_hook")
+
+    def register_prehook(self, hook):
+        """``hook((grad,))`` before the gradient is added to ``.grad``; returning a tuple
+        replaces it."""
+        return _add_node_hook(self, _state_of(self).pre_hooks, hook, "register_prehook")
+
 
 def _grad_node(tensor: Tensor):
     """The node a gradient for ``tensor`` goes to: its op, an AccumulateGrad, or None."""
@@ -2617,6 +2620,22 @@ def _grad_node(tensor: Tensor):
 # id(leaf) -> its AccumulateGrad while someone holds that node (which holds the leaf, so the
 # id stays the leaf's)
 _accumulate_nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _accumulate_node_state(leaf: Tensor):
+    """The hooks of ``leaf``'s AccumulateGrad node, if one is alive and has any."""
+    node = _accumulate_nodes.get(id(leaf))
+    return None if node is None else _node_state.get(node)
+
+
+def _run_accumulate_pre_hooks(leaf: Tensor, state: _NodeState, grad):
+    output = (grad,)
+    node = _accumulate_nodes[id(leaf)]
+    for hook in list(state.pre_hooks.values()):
+        result = hook(_shown(output))
+        if result is not None:
+            output = _hook_grads(node, "register_prehook", result, (grad,), False)
+    return output[0]
 
 
 def _run_post_hooks(tensor: Tensor) -> None:
@@ -2655,9 +2674,12 @@ def _shown(grads) -> tuple:
 def _hook_grads(op: Op, name: str, result, like, graph: bool) -> tuple:
     """A node hook's replacement gradients, one per entry of ``like`` (Tensors or arrays whose
     shape and dtype they take), as arrays, or Tensors in a create_graph pass."""
-    if not isinstance(result, (tuple, list)) or len(result) != len(like):
+    if not isinstance(result, tuple):  # torch's: a TypeError, a list included
         raise TypeError(f"{op.name()}.{name}: a hook must return None or a tuple of "
                         f"{len(like)} gradients, got {type(result).__name__}")
+    if len(result) != len(like):
+        raise RuntimeError(f"{op.name()}.{name}: a hook returned an incorrect number of "
+                           f"values (got {len(result)}, but expected {len(like)})")
     grads = []
     for i, (grad, ref) in enumerate(zip(result, like)):
         if grad is None or (name == "register_hook" and not ref.requires_grad):
@@ -2777,7 +2799,6 @@ class Op:
         if data.base is not None:  # perhaps a view of an input: remember its base
             _note_view(out, inputs, data)
         if _detect_anomaly:
-            _check_forward(self, inputs, data)
             self._created_at = _caller()
         if record and _grad_enabled:
             self.inputs = inputs
@@ -2886,9 +2907,25 @@ def sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
+# the reverse passes running now, innermost last: [order, needed] of each (see _pass_order), for
+# torch.autograd.graph.register_multi_grad_hook (which tensors this pass will reach)
+_passes: list[list] = []
+
+
 def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_graph: bool,
                    capture: set[int] | None = None, create_graph: bool = False
                    ) -> dict[int, np.ndarray]:
+    """See _backpropagate_pass; this one notes the pass in _passes while it runs."""
+    _passes.append([None, None])
+    try:
+        return _backpropagate_pass(roots, root_grads, retain_graph, capture, create_graph)
+    finally:
+        _passes.pop()
+
+
+def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retain_graph: bool,
+                        capture: set[int] | None = None, create_graph: bool = False
+                        ) -> dict[int, np.ndarray]:
     """The reverse pass shared by ``Tensor.backward`` and ``dlpy.autograd.grad``.
 
     Walks the tensors that need gradients from the roots back, in reverse topological order,
@@ -2908,6 +2945,7 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
         grads[id(root)] = grad if existing is None else existing + grad
         shared.add(id(grad))
     order, needed = _pass_order(roots, capture)
+    _passes[-1][:] = order, needed
     captured: dict[int, np.ndarray] = {}
     post_hooks = _post_hook_count > 0  # checked once per pass: nothing per leaf until used
     node_hooks = _node_hook_count > 0
@@ -2928,12 +2966,19 @@ def _backpropagate(roots: list[Tensor], root_grads: list[np.ndarray], retain_gra
             if op is None or not any(id(p) in needed for p in op.inputs):
                 continue
         elif op is None:  # a leaf: accumulate across backward calls, as in PyTorch
+            state = _accumulate_node_state(node) if node_hooks else None
+            if state is not None and state.pre_hooks:
+                grad = _run_accumulate_pre_hooks(node, state, grad)
+                shared.add(id(grad))  # perhaps a hook's Tensor's array: copied
             # a fresh array that only this leaf will hold is kept without a copy (speed)
             _accumulate(node, grad, not (retain_graph or id(grad) in shared or (
                 type(grad) is np.ndarray and grad.base is not None)))
             shared.add(id(grad))
             if post_hooks and getattr(node, "_post_hooks", None):
                 _run_post_hooks(node)
+            if state is not None:
+                for hook in list(state.hooks.values()):
+                    hook((), _shown((grad,)))
             continue
         if op.freed:
             raise _freed_error(op)
@@ -2977,8 +3022,13 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
                    inputs) -> None:
     """backward(inputs=...): only the ops on a path to ``inputs`` run, and only their
     ``.grad`` accumulate (leaves or not; one the pass does not reach keeps its ``.grad``)."""
+    global _selective_passes
     targets = _targets(name, inputs)
-    captured = _backpropagate(roots, root_grads, retain_graph, {id(t) for t in targets})
+    _selective_passes += 1
+    try:
+        captured = _backpropagate(roots, root_grads, retain_graph, {id(t) for t in targets})
+    finally:
+        _selective_passes -= 1
     for t in {id(t): t for t in targets}.values():
         grad = captured.get(id(t))
         if grad is None:
@@ -3161,6 +3211,16 @@ def _freed_error(op: Op) -> RuntimeError:
 
 def _backpropagate_graph(roots: list[Tensor], root_grads: list[Tensor], capture: set[int]
                          ) -> dict[int, Tensor]:
+    """See _backpropagate_graph_pass; this one notes the pass in _passes while it runs."""
+    _passes.append([None, None])
+    try:
+        return _backpropagate_graph_pass(roots, root_grads, capture)
+    finally:
+        _passes.pop()
+
+
+def _backpropagate_graph_pass(roots: list[Tensor], root_grads: list[Tensor], capture: set[int]
+                              ) -> dict[int, Tensor]:
     """``_backpropagate`` with create_graph: the same walk, but the gradients are Tensors and
     each op's ``backward_graph`` computes its inputs' from them with dlpy ops, so what comes
     back records how it was computed and can be differentiated again (double backward).
@@ -3177,6 +3237,7 @@ def _backpropagate_graph(roots: list[Tensor], root_grads: list[Tensor], capture:
             existing = grads.get(id(root))
             grads[id(root)] = grad if existing is None else existing + grad
         order, needed = _pass_order(roots, capture)
+        _passes[-1][:] = order, needed
         scheduled = None
         for node in reversed(order):
             grad = grads.pop(id(node), None)
@@ -3258,6 +3319,9 @@ def _run_hooks(node: Tensor, hooks: dict, grad):
                       else _grad_tensor(np.asarray(grad)))
         if result is None:
             continue
+        if not isinstance(result, (Tensor, SparseGrad, np.ndarray)):
+            raise TypeError(f"register_hook: expected a Tensor, but hook returned "
+                            f"'{type(result).__name__}'")  # torch's TypeError
         if isinstance(result, Tensor) and result.data.dtype != node.data.dtype:
             raise RuntimeError(f"register_hook: a hook changed the dtype of the gradient (was "
                                f"{node.data.dtype}, got {result.data.dtype})")  # as torch

@@ -19,6 +19,7 @@ import weakref
 
 import numpy as np
 
+from dlpy.creation import check_int_bounds as _check_int_bounds
 from dlpy.device import CPU as _CPU
 from dlpy.device import META as _META
 from dlpy.device import MetaArray as _MetaArray
@@ -605,12 +606,12 @@ def _rng(generator):
 
 
 def _random_fill(name: str, draw):
-    """A method filling self with draw(rng, shape, *args), in place (PyTorch's random_ family);
-    ``generator`` a numpy Generator (default: dlpy's)."""
+    """A method filling self with draw(rng, shape, dtype, *args), in place (PyTorch's random_
+    family); ``generator`` a numpy Generator (default: dlpy's)."""
 
     def method(self, *args, generator=None, **kwargs):
         self._check_in_place(name)  # before drawing
-        values = np.asarray(draw(_rng(generator), self.shape, *args, **kwargs))
+        values = np.asarray(draw(_rng(generator), self.shape, self.dtype, *args, **kwargs))
         return self._in_place(name, _filled, Tensor(values.astype(self.dtype)), cast="unsafe")
 
     return _method(name, method, f"Values drawn in place, as torch.Tensor.{name}.")
@@ -623,37 +624,64 @@ def _probability(name: str, p):
     return np.asarray(p.data if isinstance(p, Tensor) else p)
 
 
-def _bernoulli(rng, shape, p=0.5):
+def _continuous(name: str, dtype: np.dtype) -> None:
+    """torch draws continuous distributions into floating-point tensors only."""
+    if dtype.kind not in "fcV":
+        raise TypeError(f"{name}: a continuous distribution needs a floating-point tensor, got "
+                        f"{dtype}")
+
+
+# random_()'s upper bound (inclusive) for floats: the integers the mantissa holds exactly
+_FLOAT_TOP = {2: 2 ** 11, 4: 2 ** 24, 8: 2 ** 53}
+
+
+def _bernoulli(rng, shape, dtype, p=0.5):
     return rng.random(shape) < _probability("bernoulli_", p)
 
 
-def _random(rng, shape, low=0, high=None, *, to=None):
-    """random_(to) or random_(from, to): ints in [from, to); random_() 0 .. 2^24 (float32's
-    exact integers; torch's rule for floats is the mantissa's range)."""
+def _random(rng, shape, dtype, low=0, high=None, *, to=None):
+    """random_(to) or random_(from, to): ints in [from, to); random_() 0 .. the dtype's largest
+    integer (for floats the mantissa's range, 2^24 for float32, as torch's), inclusive."""
     if to is not None:
         high = to
+    if high is None and low:
+        low, high = 0, low
     if high is None:
-        low, high = (0, low) if low else (0, 2 ** 24)
+        if dtype.kind == "b":
+            top = 1
+        elif dtype.kind in "iu":
+            top = int(np.iinfo(dtype).max)
+        else:  # bfloat16 (kind V, 2 bytes): 8 bits of mantissa
+            top = _FLOAT_TOP[dtype.itemsize] if dtype.kind == "f" else 2 ** 8
+        return rng.integers(0, top, shape, endpoint=True, dtype=np.uint64 if top >= 2 ** 63
+                            else np.int64)
+    if low < high:  # else numpy's refusal
+        _check_int_bounds("random_", low, high, dtype)
     return rng.integers(low, high, shape)
 
 
-def _exponential(rng, shape, lambd=1.0):
+def _exponential(rng, shape, dtype, lambd=1.0):
+    _continuous("exponential_", dtype)
     if lambd <= 0:
         raise ValueError(f"exponential_: lambd must be positive, got {lambd}")
     return rng.exponential(1.0 / lambd, shape)
 
 
-def _geometric(rng, shape, p):
+def _geometric(rng, shape, dtype, p):
     if not 0 < p < 1:  # torch refuses p = 1 too
         raise ValueError(f"geometric_: p must be in (0, 1), got {p}")
     return rng.geometric(p, shape)
 
 
-def _cauchy(rng, shape, median=0.0, sigma=1.0):
+def _cauchy(rng, shape, dtype, median=0.0, sigma=1.0):
+    _continuous("cauchy_", dtype)
+    if sigma <= 0:
+        raise ValueError(f"cauchy_: sigma must be positive, got {sigma}")
     return median + sigma * rng.standard_cauchy(shape)
 
 
-def _log_normal(rng, shape, mean=1.0, std=2.0):
+def _log_normal(rng, shape, dtype, mean=1.0, std=2.0):
+    _continuous("log_normal_", dtype)
     if std <= 0:
         raise ValueError(f"log_normal_: std must be positive, got {std}")
     return rng.lognormal(mean, std, shape)

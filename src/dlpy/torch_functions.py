@@ -16,7 +16,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import FP32, LOWER, autocast_policy
-from dlpy.creation import _place, numpy_source
+from dlpy.creation import _place, check_int_bounds, numpy_source
 from dlpy.ops import check_dim
 from dlpy.ops.einsum import _scaled_sum  # beta * input + alpha * product
 from dlpy.ops.linalg import QRResult, SlogdetResult
@@ -369,18 +369,32 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
             or num_samples < 1:
         raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
-    if not replacement and num_samples > (rows > 0).sum(-1).min():
+    if not replacement and num_samples > rows.shape[-1]:
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
-                         f"from {(rows > 0).sum(-1).min()} categories with positive weight")
+                         f"from {rows.shape[-1]} categories")
     rng = _rng(generator)
-    out = np.stack([rng.choice(len(row), num_samples, replace=replacement, p=row / row.sum())
+    out = np.stack([_categories(rng, row, num_samples, replacement)
                     for row in rows]).astype(np.int64)
     return Tensor(out.reshape(weights.shape[:-1] + (num_samples,)))
+
+
+def _categories(rng, row: np.ndarray, num_samples: int, replacement: bool) -> np.ndarray:
+    """num_samples indices drawn with the weights row; without replacement, once the categories
+    of positive weight are used up the zero-weight ones follow in random order (as torch's,
+    which does not refuse them)."""
+    positive = int((row > 0).sum())
+    if replacement or num_samples <= positive:
+        return rng.choice(len(row), num_samples, replace=replacement, p=row / row.sum())
+    drawn = rng.choice(len(row), positive, replace=False, p=row / row.sum())
+    rest = rng.permutation(np.flatnonzero(row == 0))[:num_samples - positive]
+    return np.concatenate([drawn, rest])
 
 
 def poisson(input, generator=None) -> Tensor:  # noqa: A002
     """torch.poisson: a Poisson draw with each rate, in input's dtype (no gradient)."""
     rates = _data(input)
+    if rates.dtype.kind not in "fV":
+        raise TypeError(f"poisson: expected floating-point rates, got {rates.dtype}")
     return Tensor(_rng(generator).poisson(rates).astype(rates.dtype))
 
 
@@ -403,9 +417,11 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
                                                                      std_data.shape)
     if (std_data < 0).any():
         raise ValueError("normal: std must be non-negative")
-    if dtype is None:
-        kinds = [a.dtype for a in (mean_data, std_data) if a.dtype.kind == "f" and a.ndim]
-        dtype = kinds[0] if kinds else get_default_dtype()
+    if dtype is None:  # a tensor mean's dtype, else a tensor std's (as torch's)
+        tensors = [a for a in (mean, std) if isinstance(a, Tensor)]
+        dtype = tensors[0].dtype if tensors else get_default_dtype()
+    if np.dtype(dtype).kind not in "fV":
+        raise TypeError(f"normal: expected a floating-point result, got {np.dtype(dtype)}")
     draws = _rng(generator).standard_normal(shape) * std_data + mean_data
     return Tensor(draws.astype(dtype))
 
@@ -417,8 +433,11 @@ def randint_like(input, low=0, high=None, *, dtype=None, generator=None,  # noqa
     if high is None:
         low, high = 0, low
     data = _data(input)
+    dtype = data.dtype if dtype is None else np.dtype(dtype)
+    if low < high:  # else numpy's refusal
+        check_int_bounds("randint_like", low, high, dtype)
     draws = _rng(generator).integers(low, high, data.shape)
-    return Tensor(draws.astype(data.dtype if dtype is None else dtype))
+    return Tensor(draws.astype(dtype))
 
 
 # ----------------------------------------------------------------- tensors and dtypes
@@ -812,10 +831,17 @@ def is_anomaly_enabled() -> bool:
     return sys.modules["dlpy.tensor"]._detect_anomaly
 
 
-def set_anomaly_enabled(enabled: bool) -> None:
+def is_anomaly_check_nan_enabled() -> bool:
+    """torch.is_anomaly_check_nan_enabled: whether anomaly mode checks gradients for nan."""
+    import sys
+
+    return sys.modules["dlpy.tensor"]._anomaly_check_nan
+
+
+def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
     from dlpy.tensor import set_detect_anomaly
 
-    set_detect_anomaly(enabled)
+    set_detect_anomaly(enabled, check_nan)
 
 
 def constant_pad_nd(input: Tensor, pad, value=0) -> Tensor:  # noqa: A002
@@ -999,7 +1025,8 @@ TOP_LEVEL = sorted(
      "scalar_tensor", "set_printoptions", "slogdet", "svd",
      "trapezoid", "trapz", "unravel_index", "celu_", "selu_", "rrelu_", "threshold_",
      "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "is_same_size", "is_signed",
-     "rsub", "concat", "concatenate", "typename", "is_anomaly_enabled", "set_anomaly_enabled",
+     "rsub", "concat", "concatenate", "typename", "is_anomaly_enabled",
+     "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
      "constant_pad_nd", "frobenius_norm", "nuclear_norm"}
     | set(_POSITIONAL) | set(METHOD_FUNCTIONS) | set(IN_PLACE_FUNCTIONS)
     | {f"{base}_copy" for base in COPY_FUNCTIONS}

@@ -153,9 +153,11 @@ def test_parameter_list_indexes_appends_and_wraps_tensors():
         params[3]
     with pytest.raises(IndexError, match="index -4 out of range"):
         params[-4] = c
-    with pytest.raises(TypeError, match="ParameterList: expected a Parameter or Tensor, got "
-                                        "ndarray"):
-        params.append(np.zeros(2))
+    params.append(7)  # any other value is kept as it is, as torch's (not a parameter)
+    assert params[3] == 7 and len(params) == 4 and list(params.state_dict()) == ["0", "1", "2"]
+    with pytest.raises(RuntimeError, match="floating point"):  # torch's Parameter refuses it
+        params.append(Tensor(np.arange(2)))
+    assert len(params) == 4
     with pytest.raises(TypeError, match="ParameterList.extend: expected an iterable of "
                                         "parameters, got Parameter"):
         params.extend(c)
@@ -191,12 +193,14 @@ def test_container_key_errors():
         nn.ParameterDict([(1, ones(1))])
     with pytest.raises(TypeError, match="ModuleDict: expected a Module, got int"):
         nn.ModuleDict({"a": 3})
-    with pytest.raises(TypeError, match="ParameterDict: expected a Parameter or Tensor, got "
-                                        "float"):
-        nn.ParameterDict({"a": 1.0})
-    with pytest.raises(TypeError, match=r"ModuleDict.update: element 0 should be a \(key, "
-                                        r"value\) pair, got 'ab'"):
-        nn.ModuleDict(["ab"])
+    assert nn.ParameterDict({"a": 1.0})["a"] == 1.0  # kept as it is, as torch's
+    with pytest.raises(AttributeError, match="no attribute 'b'"):  # torch's getattr
+        nn.ParameterDict({"a": 1.0})["b"]
+    with pytest.raises(TypeError, match="ModuleDict: expected a Module, got str"):
+        nn.ModuleDict(["ab"])  # the pair ('a', 'b'), as torch's
+    with pytest.raises(ValueError, match=r"ModuleDict.update: element 0 should be a \(key, "
+                                         r"value\) pair, got 3 items"):
+        nn.ModuleDict(["abc"])
     with pytest.raises(TypeError, match="ModuleDict.update: expected a mapping or an iterable "
                                         "of .* got int"):
         nn.ModuleDict(3)

@@ -252,7 +252,6 @@ def _one():
     (lambda: RAdam(_one(), betas=(-0.1, 0.999)), "RAdam: beta1 must be a finite number >= 0"),
     (lambda: NAdam(_one(), betas=(0.9, 1.5)), r"NAdam: betas must lie in \[0, 1\), got \(0.9, 1.5"),
     (lambda: RAdam(_one(), weight_decay=-1), "RAdam: weight_decay must be a finite number"),
-    (lambda: RAdam([{"params": _one(), "rho": 5}]), r"unknown settings \['rho'\]"),
     (lambda: Adam(_one(), amsgrad="False"), "Adam: amsgrad must be True or False"),
     (lambda: AdamW(_one(), maximize=None), "AdamW: maximize must be True or False, got None"),
     (lambda: SGD(_one(), lr=0.1, maximize=0), "SGD: maximize must be True or False, got 0"),

@@ -169,8 +169,8 @@ def test_errors():
         SparseAdam(dense.parameters()).step()
     with pytest.raises(ValueError, match=r"betas must lie in \[0, 1\)"):
         SparseAdam(emb.parameters(), betas=(0.9, 1.0))
-    with pytest.raises(ValueError, match=r"unknown settings \['weight_decay'\]"):
-        SparseAdam([{"params": emb.parameters(), "weight_decay": 0.1}])
+    # a key that is no setting is kept in the group, as torch's (a name, a tag)
+    assert SparseAdam([{"params": emb.parameters(), "tag": "emb"}]).param_groups[0]["tag"] == "emb"
     with pytest.raises(ValueError, match=r"values of shape \(2, 3\) do not fit 2 rows of an "
                                          r"array of shape \(4, 2\)"):
         SparseGrad([0, 1], np.zeros((2, 3)), (4, 2))

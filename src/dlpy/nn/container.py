@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain
 from typing import Any
 
+import numpy as np
+
 from dlpy.nn.module import Module, Parameter, _addindent, _block
 from dlpy.tensor import Tensor
 
@@ -27,15 +29,12 @@ def _check_module(container: Module, module: Any) -> Module:
     return module
 
 
-def _as_parameter(container: Module, value: Any) -> Parameter:
-    """A Parameter as it is; a Tensor becomes a Parameter (a copy, requiring grad: PyTorch
-    wraps plain tensors the same way)."""
-    if isinstance(value, Parameter):
-        return value
-    if isinstance(value, Tensor):
-        return Parameter(value.data)
-    raise TypeError(f"{type(container).__name__}: expected a Parameter or Tensor, got "
-                    f"{type(value).__name__}")
+def _as_parameter(value: Any) -> Any:
+    """A plain Tensor as a Parameter (a copy, requiring grad; an integer one is refused, as
+    torch's ``Parameter``); a Parameter or any other value as it is."""
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
+        return Parameter(value)
+    return value
 
 
 def _register(container: Module, key: Any, value: Module | Parameter,
@@ -57,37 +56,28 @@ def _register(container: Module, key: Any, value: Module | Parameter,
 
 
 def _pairs(container: Module, items: Any, sort_dicts: bool = False) -> list[tuple[Any, Any]]:
-    """(key, value) pairs of a mapping, a dict container or an iterable of pairs. PyTorch's
-    ParameterDict sorts a plain dict's keys (``sort_dicts``) but keeps an OrderedDict's order."""
+    """(key, value) pairs of a mapping, a dict container or an iterable of pairs, checked as
+    torch's ``update``. PyTorch's ParameterDict sorts a plain dict's keys (``sort_dicts``) but
+    keeps an OrderedDict's (or a container's) order."""
     name = type(container).__name__
+    if not isinstance(items, Iterable):
+        raise TypeError(f"{name}.update: expected a mapping or an iterable of (key, value) "
+                        f"pairs, got {type(items).__name__}")
     if isinstance(items, (OrderedDict, ModuleDict, ParameterDict)):
         return list(items.items())
     if isinstance(items, Mapping):
         pairs = list(items.items())
-        return sorted(pairs, key=lambda pair: str(pair[0])) if sort_dicts else pairs
-    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-        raise TypeError(f"{name}.update: expected a mapping or an iterable of (key, value) "
-                        f"pairs, got {type(items).__name__}")
+        return sorted(pairs) if sort_dicts else pairs
     pairs = []
     for i, pair in enumerate(items):  # torch's errors: TypeError, or ValueError for a length
-        if not isinstance(pair, Iterable) or isinstance(pair, (str, bytes, Module, Tensor)):
+        if not isinstance(pair, Iterable):
             raise TypeError(f"{name}.update: element {i} should be a (key, value) pair, got "
-                            f"{pair!r}")
-        pair = tuple(pair)
+                            f"{type(pair).__name__}")
         if len(pair) != 2:
             raise ValueError(f"{name}.update: element {i} should be a (key, value) pair, got "
                              f"{len(pair)} items; 2 are required")
-        pairs.append(pair)
+        pairs.append((pair[0], pair[1]))
     return pairs
-
-
-def _index(container: Module, index: int) -> int:
-    """``index`` (negative counts from the end) as a position, or an IndexError."""
-    size = len(container)
-    if not -size <= index < size:
-        raise IndexError(f"{type(container).__name__}: index {index} out of range for "
-                         f"{size} entries")
-    return index % size
 
 
 def _delete(container, index: int | slice) -> None:
@@ -207,9 +197,6 @@ class ModuleList(Module):
 
     def __setitem__(self, index: int, module: Module) -> None:
         """``layers[i] = module`` replaces the i-th module in place (same name, same place)."""
-        if isinstance(index, bool):
-            raise IndexError(f"{type(self).__name__}: index {index!r} out of range for "
-                             f"{len(self)} modules")
         setattr(self, list(self._modules)[_position(self, index)], _check_module(self, module))
 
     def __delitem__(self, index: int | slice) -> None:
@@ -382,34 +369,58 @@ class ModuleDict(Module):
 
 
 class ParameterList(Module):
-    """A list of parameters registered as ``0``, ``1``, ... (``scales.0`` in the parent's
-    state dict): ``pl[i]``, ``pl[i] = p``, slices, ``len``, iteration, ``append``, ``extend``.
-    A plain Tensor becomes a Parameter (a copy)."""
+    """A list registered as ``0``, ``1``, ... (``scales.0`` in the parent's state dict), as
+    torch's: ``pl[i]``, ``pl[i] = v``, slices, ``len``, iteration, ``append``, ``extend``,
+    ``+=``. A plain Tensor becomes a Parameter; any other value (a number, None, a Module) is
+    kept as the attribute ``str(i)``, as an assignment to a module would keep it."""
 
-    def __init__(self, values: Iterable[Parameter | Tensor] | None = None):
+    def __init__(self, values: Iterable[Any] | None = None):
         super().__init__()
+        self._size = 0
         if values is not None:
             self.extend(values)
 
-    def __getitem__(self, index: int | slice):
-        if isinstance(index, slice):  # a ParameterList holding the same Parameter objects
-            return ParameterList(list(self._parameters.values())[index])
-        return self._parameters[str(_index(self, index))]
+    def _key(self, index: Any) -> str:
+        """An int index (negative counts from the end) as its entry's name, else IndexError."""
+        size = self._size
+        index = operator.index(index)
+        if not -size <= index < size:
+            raise IndexError(f"ParameterList: index {index} out of range for {size} entries")
+        return str(index % size)
 
-    def __setitem__(self, index: int, value: Parameter | Tensor) -> None:
-        _register(self, str(_index(self, index)), _as_parameter(self, value), self._parameters)
+    def __getitem__(self, index: int | slice):
+        if isinstance(index, slice):  # a ParameterList holding the same objects
+            part = type(self)()
+            for i in range(*index.indices(self._size)):
+                part.append(self[i])
+            return part
+        return getattr(self, self._key(index))
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        setattr(self, self._key(index), _as_parameter(value))
 
     def __len__(self) -> int:
-        return len(self._parameters)
+        return self._size
 
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter(list(self._parameters.values()))
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(self._size))
 
-    def append(self, value: Parameter | Tensor) -> ParameterList:
-        _register(self, str(len(self)), _as_parameter(self, value), self._parameters)
+    def __dir__(self) -> list[str]:
+        return _hide_indices(self)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterList should not be called.")
+
+    def append(self, value: Any) -> ParameterList:
+        self._size += 1
+        try:
+            self[self._size - 1] = value
+        except Exception:
+            self._size -= 1
+            raise
         return self
 
-    def extend(self, values: Iterable[Parameter | Tensor]) -> ParameterList:
+    def extend(self, values: Iterable[Any]) -> ParameterList:
         if isinstance(values, Tensor) or not isinstance(values, Iterable):
             raise TypeError(f"ParameterList.extend: expected an iterable of parameters, got "
                             f"{type(values).__name__}")
@@ -417,127 +428,150 @@ class ParameterList(Module):
             self.append(value)
         return self
 
-    def __iadd__(self, values: Iterable[Parameter | Tensor]) -> ParameterList:
+    def __iadd__(self, values: Iterable[Any]) -> ParameterList:
         return self.extend(values)
 
     def __repr__(self) -> str:
-        return _repr_parameters(self)
+        return _repr_parameters(self, enumerate(self))
 
 
 class ParameterDict(Module):
-    """A dict of parameters registered under their keys (``gates.a`` in the parent's state
-    dict): ``pd[key]``, ``pd[key] = p``, ``del``, ``in``, ``len``, iteration over the keys,
-    ``keys()``, ``values()``, ``items()``, ``get``, ``update``, ``pop``, ``clear``. As
-    PyTorch, a plain dict's entries are added in sorted key order (an OrderedDict's or a list
-    of pairs' in theirs); a plain Tensor becomes a Parameter (a copy)."""
+    """A dict registered under its keys (``gates.a`` in the parent's state dict), as torch's:
+    ``pd[key]``, ``pd[key] = v``, ``del``, ``in``, ``len``, iteration over the keys, ``keys()``,
+    ``values()``, ``items()``, ``get``, ``setdefault``, ``update``, ``pop``, ``popitem``,
+    ``copy``, ``fromkeys``, ``clear``, ``|``. As PyTorch, a plain dict's entries are added in
+    sorted key order (an OrderedDict's or a list of pairs' in theirs); a plain Tensor becomes a
+    Parameter; any other value is kept as the attribute ``key``."""
 
-    def __init__(self, parameters: Mapping[str, Parameter | Tensor]
-                 | Iterable[tuple[str, Parameter | Tensor]] | None = None):
+    def __init__(self, parameters: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None):
         super().__init__()
+        self._keys: dict[str, None] = {}
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key: str) -> Parameter:
-        return self._parameters[key]
+    @staticmethod
+    def _check_key(key: Any) -> str:
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict: keys must be strings, got {type(key).__name__} "
+                            f"{key!r}")
+        return key
 
-    def __setitem__(self, key: str, value: Parameter | Tensor) -> None:
-        _register(self, key, _as_parameter(self, value), self._parameters)
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, self._check_key(key))  # a missing key: AttributeError, as torch's
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self._check_key(key) not in self._keys:
+            if not key or "." in key:
+                raise KeyError(f"ParameterDict: a key must be a non-empty string without '.', "
+                               f"got {key!r}")
+            if key not in self._parameters and hasattr(self, key):
+                raise KeyError(f"ParameterDict: attribute {key!r} already exists, it cannot "
+                               "be a key")
+        setattr(self, key, _as_parameter(value))
+        self._keys[key] = None
 
     def __delitem__(self, key: str) -> None:
-        if key not in self._parameters:
-            raise KeyError(key)
+        del self._keys[key]
         delattr(self, key)
 
     def __len__(self) -> int:
-        return len(self._parameters)
+        return len(self._keys)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._parameters)
+        return iter(self._keys)
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._keys)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._parameters
+        return key in self._keys
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called.")
 
     def keys(self):
-        return self._parameters.keys()
+        return self._keys.keys()
 
-    def values(self):
-        return self._parameters.values()
+    def values(self) -> Iterator[Any]:
+        return (self[key] for key in self._keys)
 
-    def items(self):
-        return self._parameters.items()
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return ((key, self[key]) for key in self._keys)
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._parameters.get(key, default)
+        return self[key] if key in self else default
 
-    def setdefault(self, key: str, default: Parameter | Tensor) -> Parameter:
+    def setdefault(self, key: str, default: Any = None) -> Any:
         """The entry ``key``, first set to ``default`` if there is none."""
-        if key not in self._parameters:
+        if key not in self:
             self[key] = default
         return self[key]
 
-    def popitem(self) -> tuple[str, Parameter]:
-        """Remove and return the last inserted (key, parameter)."""
-        if not self._parameters:
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last inserted (key, value)."""
+        if not self._keys:
             raise KeyError("popitem(): ParameterDict is empty")
-        key = next(reversed(self._parameters))
+        key = next(reversed(self._keys))
         return key, self.pop(key)
 
     def copy(self) -> ParameterDict:
-        """A new ParameterDict holding the same Parameter objects, in this order."""
-        return ParameterDict(OrderedDict(self._parameters))
+        """A new ParameterDict holding the same objects, in this order."""
+        return ParameterDict(OrderedDict(self.items()))
 
     @staticmethod
-    def fromkeys(keys: Iterable[str], default: Parameter | Tensor) -> ParameterDict:
+    def fromkeys(keys: Iterable[str], default: Any = None) -> ParameterDict:
         return ParameterDict([(key, default) for key in keys])
 
-    def __reversed__(self) -> Iterator[str]:
-        return reversed(list(self._parameters))
-
-    def __or__(self, other: Mapping[str, Parameter | Tensor]) -> ParameterDict:
+    def __or__(self, other: Mapping[str, Any]) -> ParameterDict:
         merged = self.copy()
         merged.update(other)
         return merged
 
-    def __ror__(self, other: Mapping[str, Parameter | Tensor]) -> ParameterDict:
-        merged = ParameterDict(other)
+    def __ror__(self, other: Mapping[str, Any]):
+        """``other | pd``: ``other``'s copy updated with this one (a dict for a dict, torch's)."""
+        merged = other.copy()
         merged.update(self)
         return merged
 
-    def __ior__(self, other: Mapping[str, Parameter | Tensor]) -> ParameterDict:
+    def __ior__(self, other: Mapping[str, Any]) -> ParameterDict:
         self.update(other)
         return self
 
-    def update(self, parameters: Mapping[str, Parameter | Tensor]
-               | Iterable[tuple[str, Parameter | Tensor]]) -> None:
+    def update(self, parameters: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
         """Add or replace entries (a plain dict's in sorted key order, as PyTorch)."""
         for key, value in _pairs(self, parameters, sort_dicts=True):
             self[key] = value
 
-    def pop(self, key: str) -> Parameter:
+    def pop(self, key: str) -> Any:
         value = self[key]
         del self[key]
         return value
 
     def clear(self) -> None:
-        for key in list(self._parameters):
+        for key in list(self._keys):
             del self[key]
 
     def __repr__(self) -> str:
-        return _repr_parameters(self)
+        return _repr_parameters(self, self.items())
 
 
-def _repr_parameters(container: Module) -> str:
-    """torch's: one line a parameter, ``(0): Parameter containing: [torch.float32 of size 2x3]``
-    (ParameterDict names the legacy type, ``torch.FloatTensor``), each indented 4 columns; a
-    single one on the container's line (torch's Module.__repr__ of a one-line extra_repr)."""
+def _repr_parameters(container: Module, entries: Iterable[tuple[Any, Any]]) -> str:
+    """torch's: one line an entry, ``(0): Parameter containing: [torch.float32 of size 2x3]``
+    (ParameterDict names the legacy type, ``torch.FloatTensor``), ``(k): Object of type: int``
+    for a value that is no tensor, each indented 4 columns; a single one on the container's line
+    (torch's Module.__repr__ of a one-line extra_repr)."""
     lines = []
-    for key, param in container._parameters.items():
-        if isinstance(container, ParameterDict):
-            kind = "torch." + param.type().partition(".")[2]
+    for key, value in entries:
+        if isinstance(value, Tensor):
+            if isinstance(container, ParameterDict):
+                kind = "torch." + value.type().partition(".")[2]
+            else:
+                kind = f"torch.{np.dtype(value.dtype).name}"
+            size = "x".join(str(n) for n in value.shape)
+            what = "Parameter" if isinstance(value, Parameter) else "Tensor"
+            lines.append(f"  ({key}): {what} containing: [{kind} of size {size}]")
         else:
-            kind = f"torch.{param.dtype.name}"
-        size = "x".join(str(n) for n in param.shape)
-        lines.append(f"  ({key}): Parameter containing: [{kind} of size {size}]")
+            lines.append(f"  ({key}): Object of type: {type(value).__name__}")
     name = type(container).__name__
     if len(lines) == 1:
         return f"{name}({lines[0]})"

@@ -291,39 +291,41 @@ class Module:
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict):
-        pre_hooks = self.__dict__.get("_forward_pre_hooks")
-        if pre_hooks or _global_forward_pre_hooks:  # the global ones first, as torch's
-            args, kwargs = self._run_pre_hooks(
-                {**_global_forward_pre_hooks, **(pre_hooks or {})} if _global_forward_pre_hooks
-                else pre_hooks, args, kwargs)
-        backward_hooks = self.__dict__.get("_backward_hooks")
-        backward_pre_hooks = self.__dict__.get("_backward_pre_hooks")
-        if _global_backward_hooks or _global_backward_pre_hooks:
-            backward_hooks = {**_global_backward_hooks, **(backward_hooks or {})}
-            backward_pre_hooks = {**_global_backward_pre_hooks, **(backward_pre_hooks or {})}
-        call = None
-        if (backward_hooks or backward_pre_hooks) and is_grad_enabled():
-            from dlpy.hooks import BackwardHookCall
-
-            call = BackwardHookCall(self, backward_hooks, backward_pre_hooks)
-            args = call.gate_inputs(args)
         hooks = self.__dict__.get("_forward_hooks")
         if _global_forward_hooks:
             hooks = {**_global_forward_hooks, **(hooks or {})}
-        if not hooks:
+        out = None
+        called: set[int] = set()  # the forward hooks run so far (always_call: not again)
+        try:
+            pre_hooks = self.__dict__.get("_forward_pre_hooks")
+            if pre_hooks or _global_forward_pre_hooks:  # the global ones first, as torch's
+                args, kwargs = self._run_pre_hooks(
+                    {**_global_forward_pre_hooks, **(pre_hooks or {})}
+                    if _global_forward_pre_hooks else pre_hooks, args, kwargs)
+            backward_hooks = self.__dict__.get("_backward_hooks")
+            backward_pre_hooks = self.__dict__.get("_backward_pre_hooks")
+            if _global_backward_hooks or _global_backward_pre_hooks:
+                backward_hooks = {**_global_backward_hooks, **(backward_hooks or {})}
+                backward_pre_hooks = {**_global_backward_pre_hooks, **(backward_pre_hooks or {})}
+            call = None
+            if (backward_hooks or backward_pre_hooks) and is_grad_enabled():
+                from dlpy.hooks import BackwardHookCall
+
+                call = BackwardHookCall(self, backward_hooks, backward_pre_hooks)
+                args = call.gate_inputs(args)
             out = self.forward(*args, **kwargs)
-        else:
-            try:
-                out = self.forward(*args, **kwargs)
-            except Exception:
-                self._run_always_called_hooks(hooks, args, kwargs)
-                raise
-            with_kwargs = self._flags("_forward_hooks_with_kwargs")
-            for key, hook in list(hooks.items()):
-                result = hook(self, args, kwargs, out) if key in with_kwargs \
-                    else hook(self, args, out)
-                if result is not None:
-                    out = result
+            if hooks:
+                with_kwargs = self._flags("_forward_hooks_with_kwargs")
+                for key, hook in list(hooks.items()):
+                    called.add(key)
+                    result = hook(self, args, kwargs, out) if key in with_kwargs \
+                        else hook(self, args, out)
+                    if result is not None:
+                        out = result
+        except Exception:
+            if hooks:
+                self._run_always_called_hooks(hooks, args, kwargs, out, called)
+            raise
         return out if call is None else call.gate_outputs(out)
 
     def _run_pre_hooks(self, pre_hooks: dict, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -342,18 +344,20 @@ class Module:
                     args = result if isinstance(result, tuple) else (result,)
         return args, kwargs
 
-    def _run_always_called_hooks(self, hooks: dict, args: tuple, kwargs: dict) -> None:
-        """After forward raised: the ``always_call`` forward hooks, with output None (a hook
-        that raises too is a warning; forward's exception goes on), as torch's."""
+    def _run_always_called_hooks(self, hooks: dict, args: tuple, kwargs: dict, out,
+                                 called: set[int]) -> None:
+        """After a pre-hook, forward or a forward hook raised: the ``always_call`` forward
+        hooks not run yet, with the output so far (None when forward did not finish); a hook
+        that raises too is a warning, and the first exception goes on, as torch's."""
         always = self._flags("_forward_hooks_always_called")
         with_kwargs = self._flags("_forward_hooks_with_kwargs")
         for key, hook in list(hooks.items()):
-            if key in always:
+            if key in always and key not in called:
                 try:
-                    if key in with_kwargs:
-                        hook(self, args, kwargs, None)
-                    else:
-                        hook(self, args, None)
+                    result = hook(self, args, kwargs, out) if key in with_kwargs \
+                        else hook(self, args, out)
+                    if result is not None:
+                        out = result
                 except Exception as err:
                     warnings.warn("module forward hook with ``always_call=True`` raised an "
                                   "exception that was silenced as another error was raised "
@@ -401,8 +405,18 @@ class Module:
         needs a gradient. Returns a removable handle."""
         from dlpy.hooks import add_hook
 
+        self._backward_hook_kind(True)
         return add_hook(self.__dict__.setdefault("_backward_hooks", {}), hook,
                         "register_full_backward_hook", prepend)
+
+    def _backward_hook_kind(self, full: bool) -> None:
+        """Note whether this module's backward hooks are full ones or the deprecated kind:
+        one module may not have both (torch's RuntimeError, when the second is registered)."""
+        kind = self.__dict__.get("_is_full_backward_hook")
+        if kind is not None and kind != full:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks "
+                               "on a single Module. Please use only one of them.")
+        object.__setattr__(self, "_is_full_backward_hook", full)
 
     def register_full_backward_pre_hook(self, hook, prepend: bool = False):
         """``hook(module, grad_output)`` in the backward pass when the gradients w.r.t. the
@@ -432,7 +446,11 @@ class Module:
         if not callable(hook):
             raise TypeError(f"register_backward_hook: a hook must be callable, got "
                             f"{type(hook).__name__}")
-        return self.register_full_backward_hook(single_input)
+        from dlpy.hooks import add_hook
+
+        self._backward_hook_kind(False)
+        return add_hook(self.__dict__.setdefault("_backward_hooks", {}), single_input,
+                        "register_backward_hook")
 
     def _hooks(self, name: str) -> dict:
         hooks = self.__dict__.get(name)

@@ -71,8 +71,11 @@ def _combine(higher, lower):
         return higher
     if category(higher) == 3:
         return higher
-    if category(lower) == 3:
-        return promote_types(higher, lower) if category(higher) == 2 else lower
+    if category(lower) == 3:  # a float keeps its precision: float32 * 0-d complex128 is
+        # complex64, float64 * 1j complex128 (torch's toComplexType; float16's complex32: 64)
+        if category(higher) == 2:
+            return np.dtype(np.complex128 if higher == np.float64 else np.complex64)
+        return lower
     if category(higher) == 2:
         return higher
     if higher.kind == "b" or category(lower) == 2:

@@ -39,9 +39,6 @@ TORCH_FLAGS = ("foreach", "fused", "capturable", "differentiable")
 # their values in a PyTorch optimiser made without them (its state_dict's groups show them)
 _TORCH_FLAG_DEFAULTS = {"foreach": None, "fused": None, "capturable": False,
                         "differentiable": False}
-# keys of a PyTorch parameter group that are not settings (schedulers' initial_lr, SWALR's
-# swa_lr): dropped when a PyTorch state dict is loaded
-_GROUP_EXTRAS = (*TORCH_FLAGS, "initial_lr", "swa_lr")
 
 
 def torch_layout_default(torch_layout: bool | None) -> bool:
@@ -96,6 +93,10 @@ class Optimizer:
                  **flags: Any):
         name = type(self).__name__
         _check_torch_flags(name, self.torch_flags, flags)
+        # the switches' values, kept in every group as torch's (its state dict and repr show
+        # them), with the settings this class fixes (Adam's decoupled_weight_decay)
+        self._torch_extras = {**{flag: flags.get(flag, _TORCH_FLAG_DEFAULTS[flag])
+                                 for flag in self.torch_flags}, **self.torch_fixed}
         self._init_hooks()
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"{name}: params must be an iterable of Tensors or of parameter "
@@ -138,13 +139,17 @@ class Optimizer:
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError(f"{name}: a parameter group is a dict with a 'params' entry, got "
                             f"{group!r:.80}")
-        # a group may carry PyTorch's implementation switches too (no effect here)
-        group = {k: v for k, v in group.items() if k not in TORCH_FLAGS}
-        unknown = sorted(set(group) - {"params"} - set(self.defaults))
-        if unknown:
-            raise ValueError(f"{name}: {where} has unknown settings {unknown}; a group takes "
-                             f"'params' and {sorted(self.defaults)}")
+        # a group may carry PyTorch's implementation switches too (no effect here) and keys
+        # of the user's own (a name, a tag): kept in the group, as torch's
+        extras = {**getattr(self, "_torch_extras", {}),
+                  **{k: v for k, v in group.items() if k != "params" and k not in self.defaults
+                     and k != "param_names"}}
+        group = {k: v for k, v in group.items() if k == "params" or k in self.defaults}
         params = group["params"]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(f"{name}: optimizer parameters need to be organized in ordered "
+                            "collections, but the ordering of tensors in sets will change "
+                            "between runs. Please use a list instead.")
         params = [params] if isinstance(params, Tensor) else list(params)
         if not params:
             raise ValueError(f"{name}: {where} has an empty parameter list")
@@ -172,7 +177,7 @@ class Optimizer:
         if isinstance(lr, Tensor) and lr.data.size == 1:  # torch takes a one-element Tensor
             settings["lr"] = float(lr.data.reshape(()))
         settings = self._check_group(settings)
-        self.param_groups.append({"params": params, **settings,
+        self.param_groups.append({"params": params, **settings, **extras,
                                   **({"param_names": names} if names is not None else {})})
         self.params.extend(params)
         self.state.extend({} for _ in params)
@@ -429,12 +434,11 @@ class Optimizer:
         settings (Adam's ``decoupled_weight_decay``) before ``params``; the state as Tensors,
         ``step`` a 0-d float32 one (left out where PyTorch keeps none)."""
         nested = _nested_state(flat, len(self.param_groups))
-        extras = {**{flag: _TORCH_FLAG_DEFAULTS[flag] for flag in self.torch_flags},
-                  **self.torch_fixed}
-        for group in nested["param_groups"]:
+        for group, own in zip(nested["param_groups"], self.param_groups):
             params = group.pop("params")
-            for key, value in extras.items():
-                group.setdefault(key, value)
+            for key, value in own.items():  # switches, fixed settings, the user's keys
+                if key not in ("params", "param_names"):
+                    group.setdefault(key, value)
             group["params"] = params  # last, as PyTorch's
         if not self.torch_state_tensors:
             return nested
@@ -466,16 +470,24 @@ class Optimizer:
             result = hook(self, state)
             if result is not None:
                 state = result
+        extras = None
         if "param_groups" in state and "state" in state:
-            state = self._flat_from_nested(state)
+            flat = self._flat_from_nested(state)
+            # what the flat layout does not hold (switches, the user's keys): as saved
+            extras = [{k: v for k, v in group.items() if k not in self.defaults
+                       and k not in ("params", "initial_lr", "swa_lr")}
+                      for group in state["param_groups"]]
+            state = flat
         self._load_flat_state_dict(state)
+        for group, extra in zip(self.param_groups, extras or ()):
+            group.update(extra)
         for hook in list(self._load_state_dict_post_hooks.values()):
             hook(self)
 
     def _flat_from_nested(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
-        """PyTorch's layout as ``_flat_state_dict``'s names. A group's PyTorch-only keys
-        (``foreach``, ``initial_lr``...) are dropped; a slot PyTorch leaves None (SGD's
-        momentum buffer without momentum) is left out; the step count is the largest
+        """PyTorch's layout as ``_flat_state_dict``'s names. A group's keys other than
+        settings (``foreach``, ``initial_lr``, the user's) are left out, as is a slot PyTorch
+        leaves None (SGD's momentum buffer without momentum); the step count is the largest
         parameter's ``step`` (PyTorch keeps none), and a parameter with state but no ``step``
         (PyTorch's SGD) gets 1: it has taken steps."""
         name = type(self).__name__
@@ -494,14 +506,14 @@ class Optimizer:
                         raise ValueError(f"{name}.load_state_dict: parameter group {g} has "
                                          f"{key}={value!r}; {name} has "
                                          f"{key}={self.torch_fixed[key]}")
-                elif key not in _GROUP_EXTRAS or key in self.defaults:
-                    # (an unknown key goes through, for the flat loader to name it)
+                elif key in self.defaults:  # (the rest: load_state_dict keeps as they are)
                     flat[f"group.{g}.{key}"] = np.asarray(value)
         steps = [0]
         for index, slots in state["state"].items():
             slots = {slot: np.asarray(value) for slot, value in slots.items()
                      if value is not None}
-            if slots and "step" not in slots:
+            if slots and "step" not in slots and self.torch_state_tensors:
+                # (LBFGS's state has no step: its n_iter counts)
                 slots["step"] = np.asarray(1, dtype=np.int64)
             for slot, value in slots.items():
                 flat[f"state.{int(index)}.{slot}"] = value
@@ -649,7 +661,8 @@ class ParamStates(list):
     """An optimiser's per-parameter states, a list in ``params`` order (dlpy's ``state[i]``);
     indexed by a parameter (torch's ``opt.state[p]``) it gives that parameter's state as
     PyTorch holds it (``Optimizer._torch_slots``: Tensors sharing the arrays; {} before the
-    parameter's first step), and ``p in opt.state`` says whether it has any."""
+    parameter's first step), ``p in opt.state`` says whether it has any and ``len`` counts
+    those that have."""
 
     __slots__ = ("_optimizer",)
 
@@ -671,6 +684,10 @@ class ParamStates(list):
                                "of the optimiser's parameters")
             return self._optimizer._torch_slots(list.__getitem__(self, index), scalars=True)
         return list.__getitem__(self, key)
+
+    def __len__(self) -> int:
+        """How many parameters have state (torch's: those that took a step)."""
+        return sum(1 for state in list.__iter__(self) if state)
 
     def __contains__(self, key) -> bool:
         if isinstance(key, Tensor):
@@ -705,6 +722,8 @@ def _check_torch_flags(owner: str, accepted: tuple[str, ...], flags: dict[str, A
         if key == "differentiable" and value:
             raise ValueError(f"{owner}: differentiable=True is not supported (dlpy's steps "
                              "are not recorded by the autograd)")
+    if flags.get("foreach") and flags.get("fused"):
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
 
 def _add_ordered(hooks: dict[int, Any], hook, prepend: bool, owner: str):

@@ -19,7 +19,10 @@ differentiated again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -36,8 +39,10 @@ class Checkpoint(Op):
     need gradients."""
 
     def __init__(self, function: Callable, args: tuple, kwargs: dict, rng_states: list,
-                 outputs: list[tuple], check: bool, sources: list[Tensor]):
+                 outputs: list[tuple], check: bool, sources: list[Tensor],
+                 recompute_context=None):
         self.function, self.args, self.kwargs = function, args, kwargs
+        self.recompute_context = recompute_context  # context_fn's second context manager
         # per input, the tensor the function's code holds (the input itself, unless an outer
         # checkpoint's recomputation stood in for it): what to cut at when recomputing
         self.sources = sources
@@ -86,7 +91,8 @@ class Checkpoint(Op):
         try:
             for generator, state in self.rng_states:
                 generator.bit_generator.state = state
-            with enable_grad(), tracing(cut):
+            context = self.recompute_context or contextlib.nullcontext()
+            with enable_grad(), tracing(cut), context:
                 result = self.function(*self.args, **self.kwargs)
         finally:
             for generator, state in now:
@@ -111,6 +117,32 @@ class Checkpoint(Op):
         return roots, root_grads
 
 
+_NOT_VALID = ("Checkpointing is not compatible with .grad() or when an `inputs` parameter is "
+              "passed to .backward(). Please use .backward() and do not pass its `inputs` "
+              "argument (or use use_reentrant=False)")
+
+
+_engine = sys.modules["dlpy.tensor"]  # (dlpy.tensor the attribute is the function)
+
+
+class ReentrantCheckpoint(Checkpoint):
+    """torch's use_reentrant=True checkpoint (CheckpointFunction): the same recomputation,
+    refused by autograd.grad and backward(inputs=...), as torch's."""
+
+    def name(self) -> str:
+        return "CheckpointFunctionBackward"
+
+    def backward(self, grad_output):
+        if _engine._selective_passes:
+            raise RuntimeError(_NOT_VALID)
+        return super().backward(grad_output)
+
+    def backward_graph(self, grad_output, output):
+        if _engine._selective_passes:
+            raise RuntimeError(_NOT_VALID)
+        return super().backward_graph(grad_output, output)
+
+
 def _name(function) -> str:
     if isinstance(function, functools.partial):
         function = function.func
@@ -118,12 +150,15 @@ def _name(function) -> str:
 
 
 def _outputs(result) -> list:
+    """The outputs that may carry gradients: a Tensor, or the items of a tuple or list, or the
+    values of a dict (other results, a number or None, pass through unrecorded, as torch's)."""
     if isinstance(result, Tensor):
         return [result]
     if isinstance(result, (tuple, list)):
         return list(result)
-    raise TypeError(f"checkpoint: the function must return a Tensor or a tuple or list, got "
-                    f"{type(result).__name__}")
+    if isinstance(result, dict):
+        return list(result.values())
+    return []
 
 
 def _generators(function, modules: Iterable) -> list[np.random.Generator]:
@@ -144,7 +179,8 @@ def _generators(function, modules: Iterable) -> list[np.random.Generator]:
 
 
 def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bool,
-                preserve_rng_state: bool, determinism_check: str, modules: Sequence = ()):
+                preserve_rng_state: bool, determinism_check: str, modules: Sequence = (),
+                context_fn: Callable | None = None):
     if not callable(function):
         raise TypeError(f"checkpoint: function must be callable, got "
                         f"{type(function).__name__}")
@@ -152,13 +188,22 @@ def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bo
         raise TypeError(f"checkpoint: use_reentrant must be True or False, got "
                         f"{use_reentrant!r}")
     if use_reentrant and kwargs:
-        raise ValueError(f"checkpoint: keyword arguments for the function ({', '.join(kwargs)})"
-                         " need use_reentrant=False, as torch")
-    if determinism_check not in ("default", "none"):
-        raise ValueError(f"checkpoint: determinism_check must be 'default' or 'none', got "
-                         f"{determinism_check!r}")
+        raise ValueError(f"checkpoint: Unexpected keyword arguments: {','.join(kwargs)} "
+                         "(keyword arguments for the function need use_reentrant=False)")
+    if not use_reentrant and determinism_check not in ("default", "none"):
+        raise ValueError(f"checkpoint: determinism_check should be one of ['default', 'none'], "
+                         f"but got {determinism_check!r}")
     if not is_grad_enabled():  # nothing would be recorded anyway
         return function(*args, **kwargs)
+    if use_reentrant and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+        # torch's CheckpointFunction: only the arguments connect the outputs to the graph
+        warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
+                      UserWarning, stacklevel=4)
+        with no_grad():
+            return function(*args)
+    forward_context = recompute_context = None
+    if context_fn is not None:
+        forward_context, recompute_context = context_fn()
     generators = _generators(function, modules) if preserve_rng_state else []
     rng_states = [(g, g.bit_generator.state) for g in generators]
     read: dict[int, tuple[Tensor, Tensor]] = {}  # what the ops read that needs gradients
@@ -169,26 +214,42 @@ def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bo
                 read.setdefault(id(t), (t, r))
         return inputs
 
-    with no_grad(), tracing(note):
+    with no_grad(), tracing(note), forward_context or contextlib.nullcontext():
         result = function(*args, **kwargs)
     outputs = _outputs(result)
     note(tuple(outputs), tuple(outputs))  # an input returned as it is
     chosen = [k for k, o in enumerate(outputs) if isinstance(o, Tensor) and o.dtype.kind == "f"]
     if not read or not chosen:
         return result
-    op = Checkpoint(function, args, kwargs, rng_states,
-                    [(k, outputs[k].shape, outputs[k].dtype) for k in chosen],
-                    determinism_check == "default", [r for _, r in read.values()])
+    kind = ReentrantCheckpoint if use_reentrant else Checkpoint
+    op = kind(function, args, kwargs, rng_states,
+              [(k, outputs[k].shape, outputs[k].dtype) for k in chosen],
+              determinism_check == "default" and not use_reentrant,
+              [r for _, r in read.values()], recompute_context)
     recorded = record_outputs(op, tuple(t for t, _ in read.values()),
                               [outputs[k].data for k in chosen])
     for k, out in zip(chosen, recorded):
         outputs[k] = out
     if isinstance(result, Tensor):
         return outputs[0]
+    if isinstance(result, dict):
+        return type(result)(zip(result.keys(), outputs))
     return type(result)(outputs)
 
 
-def checkpoint(function: Callable, *args, use_reentrant: bool = False,
+def _default_reentrant(name: str, use_reentrant) -> bool:
+    """torch's default: use_reentrant=True, with its warning that it should be passed."""
+    if use_reentrant is not None:
+        return use_reentrant
+    warnings.warn(f"torch.utils.checkpoint{name}: the use_reentrant parameter should be passed "
+                  "explicitly. Starting in PyTorch 2.9, calling checkpoint without use_reentrant "
+                  "will raise an exception. use_reentrant=False is recommended, but if you need "
+                  "to preserve the current default behavior, you can pass use_reentrant=True.",
+                  UserWarning, stacklevel=3)
+    return True
+
+
+def checkpoint(function: Callable, *args, use_reentrant: bool | None = None,
                preserve_rng_state: bool = True, determinism_check: str = "default",
                context_fn: Callable | None = None, debug: bool = False,
                early_stop: bool = True, **kwargs):
@@ -199,26 +260,32 @@ def checkpoint(function: Callable, *args, use_reentrant: bool = False,
     outside. ``preserve_rng_state``: the recomputation draws the same random numbers from
     dlpy's default generator and from the ``rng`` of ``function``'s modules (when it is a
     Module or a method of one). ``determinism_check="default"`` checks that the recomputed
-    outputs have the forward's shapes and dtypes. ``use_reentrant`` is accepted for torch's
-    sake (keyword arguments need False); both run the same way. ``early_stop`` changes
-    nothing (the function is always recomputed whole); ``context_fn`` and ``debug`` are not
-    supported.
+    outputs have the forward's shapes and dtypes. ``use_reentrant``: not passed, True with
+    torch's warning. True follows torch's CheckpointFunction: the outputs need gradients only
+    when an argument does (else a warning and no graph), no keyword arguments, and
+    autograd.grad / backward(inputs=) refuse it; both recompute the same way. ``context_fn``
+    (use_reentrant=False): called once, its two context managers wrap the forward and the
+    recomputation. ``early_stop`` and ``debug`` change nothing (the function is always
+    recomputed whole).
     """
-    if context_fn is not None or debug:
-        raise NotImplementedError("checkpoint: context_fn and debug are not supported")
+    use_reentrant = _default_reentrant("", use_reentrant)
+    if use_reentrant and (context_fn is not None or debug):
+        raise ValueError("checkpoint: Passing `context_fn` or `debug` is only supported when "
+                         "use_reentrant=False.")
     return _checkpoint(function, args, kwargs, use_reentrant, preserve_rng_state,
-                       determinism_check)
+                       determinism_check, context_fn=context_fn)
 
 
-def checkpoint_sequential(functions, segments: int, input, use_reentrant: bool = False,
+def checkpoint_sequential(functions, segments: int, input, use_reentrant: bool | None = None,
                           **kwargs):
     """Run ``functions`` (a Sequential or a list of modules / functions, each taking one
     input) in ``segments`` chunks of ``len // segments``, every chunk but the last
     checkpointed, as torch's. Keyword: ``preserve_rng_state=True``."""
+    use_reentrant = _default_reentrant(".checkpoint_sequential", use_reentrant)
     preserve = kwargs.pop("preserve_rng_state", True)
     if kwargs:
-        raise TypeError(f"checkpoint_sequential: unexpected keyword arguments "
-                        f"{', '.join(kwargs)}")
+        raise ValueError(f"checkpoint_sequential: Unexpected keyword arguments: "
+                         f"{','.join(kwargs)}")
     from dlpy.nn.container import Sequential
 
     functions = list(functions.children() if isinstance(functions, Sequential) else functions)
