@@ -265,14 +265,14 @@ def test_autocast_state_nests_and_is_restored():
     plain_call = Op.__call__
     assert not dlpy.is_autocast_enabled("cpu") and dlpy.get_autocast_dtype("cpu") is dlpy.bfloat16
     with dlpy.autocast("cpu", dtype=dlpy.float16):
-        assert dlpy.is_autocast_enabled() and dlpy.get_autocast_dtype("cpu") is np.float16
+        assert dlpy.is_autocast_enabled() and dlpy.get_autocast_dtype("cpu") is dlpy.float16
         assert dlpy.matmul(f32(2, 3), f32(3, 2)).dtype == np.float16
         with dlpy.autocast("cpu", enabled=False):
             assert not dlpy.is_autocast_enabled()
             assert dlpy.matmul(f32(2, 3), f32(3, 2)).dtype == np.float32
         with dlpy.autocast("cpu", dtype=dlpy.bfloat16):
             assert dlpy.matmul(f32(2, 3), f32(3, 2)).dtype == BF16
-        assert dlpy.get_autocast_dtype("cpu") is np.float16
+        assert dlpy.get_autocast_dtype("cpu") is dlpy.float16
     assert not dlpy.is_autocast_enabled() and not dlpy.is_autocast_enabled("cuda")
     assert Op.__call__ is plain_call  # outside autocast the engine's hot path is untouched
     with pytest.raises(ZeroDivisionError), dlpy.amp.autocast("cpu"):

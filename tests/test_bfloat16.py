@@ -15,10 +15,13 @@ ml_dtypes = pytest.importorskip("ml_dtypes")  # the dev extra installs it (dlpy[
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
-def test_dtype_names_are_numpy_types():
-    assert dlpy.bfloat16 is ml_dtypes.bfloat16
-    assert dlpy.half is np.float16 and dlpy.float16 is np.float16
+def test_dtype_names_are_numpy_dtypes():
+    # the dtype objects themselves, so `t.dtype is dlpy.bfloat16` and dict keys work, as torch's
+    assert dlpy.bfloat16 is BF16 and dlpy.bfloat16 == ml_dtypes.bfloat16
+    assert dlpy.half is np.dtype(np.float16) and dlpy.float16 is dlpy.half
     assert dlpy.amp.bfloat16 is dlpy.bfloat16
+    assert dlpy.ones(2, dtype=dlpy.bfloat16).dtype is dlpy.bfloat16
+    assert {dlpy.bfloat16: "bf16"}[dlpy.ones(2).to(dlpy.bfloat16).dtype] == "bf16"
 
 
 def test_bfloat16_without_ml_dtypes_says_what_to_install(monkeypatch):

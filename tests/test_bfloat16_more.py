@@ -39,8 +39,8 @@ def bits(array: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ float8
 def test_float8_dtypes_are_ml_dtypes_under_torchs_names():
-    assert dlpy.amp.float8_e4m3fn is ml_dtypes.float8_e4m3fn
-    assert dlpy.amp.float8_e5m2 is ml_dtypes.float8_e5m2
+    assert dlpy.amp.float8_e4m3fn is E4M3 and dlpy.amp.float8_e4m3fn == ml_dtypes.float8_e4m3fn
+    assert dlpy.amp.float8_e5m2 is E5M2 and dlpy.amp.float8_e5m2 == ml_dtypes.float8_e5m2
     assert amp_dtypes.is_float8(E4M3) and not amp_dtypes.is_float8(BF16)
 
 
@@ -219,11 +219,11 @@ def test_set_autocast_enabled_and_dtype_outside_a_block():
         amp.set_autocast_enabled("cpu", False)
         assert (a @ a).dtype == np.float32
         amp.set_autocast_dtype("cpu", np.float16)
-        assert amp.get_autocast_dtype("cpu") is np.float16
+        assert amp.get_autocast_dtype("cpu") is dlpy.float16
         with dlpy.autocast("cpu"):
             assert (a @ a).dtype == np.float16
         with pytest.warns(DeprecationWarning, match=r"get_autocast_dtype\('cpu'\)"):
-            assert amp.get_autocast_cpu_dtype() is np.float16
+            assert amp.get_autocast_cpu_dtype() is dlpy.float16
         amp.set_autocast_dtype("cpu", np.float64)  # taken, as torch; a block then is off
         with pytest.warns(UserWarning, match="target dtype is not supported"), \
                 dlpy.autocast("cpu"):
@@ -231,8 +231,8 @@ def test_set_autocast_enabled_and_dtype_outside_a_block():
     finally:
         amp.set_autocast_enabled("cpu", False)
         amp.set_autocast_dtype("cpu", BF16)
-    assert amp.get_autocast_dtype("cpu") is ml_dtypes.bfloat16
-    assert amp.get_autocast_dtype("cuda") is np.float16 and not amp.is_autocast_enabled("cuda")
+    assert amp.get_autocast_dtype("cpu") is dlpy.bfloat16
+    assert amp.get_autocast_dtype("cuda") is dlpy.float16 and not amp.is_autocast_enabled("cuda")
     with pytest.raises(RuntimeError, match="device type at start of device string: cpux"):
         amp.set_autocast_enabled("cpux", True)
     with pytest.raises(TypeError, match="'enabled' must be bool, not int"):
@@ -313,8 +313,8 @@ def test_from_pretrained_keeps_bfloat16_when_asked(tmp_path):
 
 
 def test_float8_casts_finfo_and_top_level_names():
-    assert dlpy.float8_e4m3fn is ml_dtypes.float8_e4m3fn
-    assert dlpy.float8_e5m2 is ml_dtypes.float8_e5m2
+    assert dlpy.float8_e4m3fn is E4M3 and dlpy.float8_e4m3fn == ml_dtypes.float8_e4m3fn
+    assert dlpy.float8_e5m2 is E5M2 and dlpy.float8_e5m2 == ml_dtypes.float8_e5m2
     assert dlpy.set_autocast_enabled is dlpy.amp.set_autocast_enabled
     t = dlpy.tensor([1.0, 500.0, -np.inf, np.nan])  # torch: saturated, NaN 0x7F
     assert t.to(dlpy.float8_e4m3fn).data.view(np.uint8).tolist() == [56, 126, 254, 127]

@@ -107,12 +107,17 @@ def test_isclose_allclose_on_complex():
 
 
 def test_torch_dtype_names():
-    assert dlpy.complex64 is np.complex64 and dlpy.cfloat is np.complex64
-    assert dlpy.complex128 is np.complex128 and dlpy.cdouble is np.complex128
-    assert dlpy.float32 is np.float32 and dlpy.float is np.float32
-    assert dlpy.float64 is np.float64 and dlpy.double is np.float64
-    assert dlpy.int64 is np.int64 and dlpy.long is np.int64 and dlpy.int is np.int32
-    assert dlpy.bool is np.bool_ and dlpy.half is np.float16
+    # numpy's dtype objects (singletons: t.dtype is one of them), equal to the scalar types
+    d = np.dtype
+    assert dlpy.complex64 is d(np.complex64) and dlpy.cfloat is dlpy.complex64
+    assert dlpy.complex128 is d(np.complex128) and dlpy.cdouble is dlpy.complex128
+    assert dlpy.float32 is d(np.float32) and dlpy.float is dlpy.float32
+    assert dlpy.float64 is d(np.float64) and dlpy.double is dlpy.float64
+    assert dlpy.int64 is d(np.int64) and dlpy.long is dlpy.int64 and dlpy.int is d(np.int32)
+    assert dlpy.bool is d(np.bool_) and dlpy.half is d(np.float16)
+    assert dlpy.float32 == np.float32 and dlpy.int64 == np.int64
+    assert dlpy.ones(2).dtype is dlpy.float32 and dlpy.arange(3).dtype is dlpy.int64
+    assert dlpy.ones(2).dtype in {dlpy.float32} and {dlpy.int64: 1}[dlpy.arange(2).dtype] == 1
     z = dlpy.tensor([1.0, 2.0]).to(dlpy.complex64)
     assert z.dtype == np.complex64 and z.is_complex()
     assert "complex128" in dlpy.__all__ and "float32" in dlpy.__all__

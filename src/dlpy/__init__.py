@@ -347,6 +347,7 @@ _DTYPES = {
     "int32": _np.int32, "int": _np.int32, "int64": _np.int64, "long": _np.int64,
     "bool": _np.bool_,
 }
+_DTYPES = {name: _np.dtype(kind) for name, kind in _DTYPES.items()}
 globals().update(_DTYPES)
 __all__ += list(_DTYPES)
 

@@ -465,7 +465,8 @@ def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
         base = "swapdims"  # Tensor.transpose(*axes) is numpy's permutation)
 
     def method(self, *args, **kwargs):
-        if kwargs.get("dtype") not in (None, self.dtype):  # cumsum_(dim, dtype=...), as torch
+        dtype = kwargs.get("dtype")  # (not `in (None, ...)`: a float64 dtype equals None)
+        if dtype is not None and dtype != self.dtype:  # cumsum_(dim, dtype=...), as torch
             raise TypeError(f"{name}: dtype {kwargs['dtype']} does not match the tensor's "
                             f"{self.dtype}")
         return self._in_place(name, lambda x, *a: getattr(x, base)(*a, **kwargs), *args,

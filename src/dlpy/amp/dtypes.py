@@ -25,8 +25,8 @@ ML_DTYPES = ("bfloat16", "float8_e4m3fn", "float8_e5m2")  # torch's names, ml_dt
 
 
 def __getattr__(name: str):
-    if name in ML_DTYPES:
-        return ml_dtype(name)
+    if name in ML_DTYPES:  # dlpy.bfloat16: a numpy dtype, as dlpy.float32 (t.dtype is it)
+        return np.dtype(ml_dtype(name))
     raise AttributeError(f"module 'dlpy.amp.dtypes' has no attribute {name!r}")
 
 

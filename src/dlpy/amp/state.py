@@ -82,15 +82,16 @@ def get_autocast_dtype(device_type: str = "cpu"):
     device_type = check_device_type("get_autocast_dtype", device_type)
     if device_type != "cpu":
         return autocast_dtype_named("bfloat16" if device_type in ("xla", "hpu") else "float16")
-    return autocast_dtype(thread_state()).type
+    return autocast_dtype(thread_state())
 
 
-def autocast_dtype_named(name: str):
+def autocast_dtype_named(name: str) -> np.dtype:
+    """The dtype object (as dlpy.bfloat16, dlpy.float16 are) of ``name``."""
     if name == "bfloat16":
         from dlpy.amp.dtypes import bfloat16_type
 
-        return bfloat16_type()
-    return np.dtype(name).type
+        return np.dtype(bfloat16_type())
+    return np.dtype(name)
 
 
 # ----------------------------------------------------------------- casting

@@ -1423,7 +1423,7 @@ def pipeline(task: str | None = None, model=None, tokenizer=None, image_processo
     loaded = _load_model(name, auto_class, model)
     if device not in (None, -1, "cpu"):
         loaded.to(device)  # raises: dlpy has only the CPU
-    if dtype not in (None, "auto"):
+    if dtype is not None and not (isinstance(dtype, str) and dtype == "auto"):
         if isinstance(dtype, str):  # "float16" -> dlpy.float16 (a string alone names a device)
             import dlpy
             name, dtype = dtype, getattr(dlpy, dtype.removeprefix("torch."), None)
