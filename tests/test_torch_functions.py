@@ -230,7 +230,7 @@ def test_top_level_names_are_the_functionals_and_take_out():
     np.testing.assert_array_equal(y.data, product)
     z = x.clone()
     assert dlpy.mul(z, 2, out=z) is z and z.tolist() == (x * 2).tolist()
-    values, indices = dlpy.zeros(0), dlpy.zeros(0, dtype=dlpy.int64)
+    values, indices = dlpy.zeros(0, dtype=x.dtype), dlpy.zeros(0, dtype=dlpy.int64)
     result = dlpy.max(x, 1, out=(values, indices))
     assert result.values is values and indices.tolist() == x.data.argmax(1).tolist()
     with pytest.raises(RuntimeError, match="can't be cast to the desired output type int64"):

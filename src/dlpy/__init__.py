@@ -197,8 +197,9 @@ def _no_out(function):
     def with_out(*args, out=None, **kwargs):
         if out is None:
             return function(*args, **kwargs)
-        from dlpy.torch_functions import write_out
+        from dlpy.torch_functions import check_out_inputs, write_out
 
+        check_out_inputs(function.__name__, args, out)
         return write_out(function.__name__, function(*args, **kwargs), out)
 
     with_out.__name__ = with_out.__qualname__ = function.__name__
@@ -254,6 +255,31 @@ def _dtype_third(function):
 softmax = _no_out(_dtype_third(functional.softmax))
 # torch's random draws take out= too (the draws written into it)
 rand, randn, randint, randperm = (_no_out(f) for f in (rand, randn, randint, randperm))
+
+
+def _creation_out(function):
+    """torch.zeros(..., out=o) and the other creation functions: made in ``o``'s dtype (a
+    ``dtype`` that is not it is an error) and written into ``o``."""
+    def with_out(*args, out=None, **kwargs):
+        if out is None:
+            return function(*args, **kwargs)
+        from dlpy.torch_functions import write_out
+
+        dtype = kwargs.pop("dtype", None)
+        if dtype is not None and dtype != out.dtype:
+            raise RuntimeError(f"{function.__name__}: dtype {dtype} does not match dtype of out "
+                               f"parameter ({out.dtype})")
+        requires_grad = kwargs.pop("requires_grad", False)
+        write_out(function.__name__, function(*args, dtype=out.dtype, **kwargs), out, warn=False)
+        return out.requires_grad_(True) if requires_grad else out
+
+    with_out.__name__ = with_out.__qualname__ = function.__name__
+    with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
+    return with_out
+
+
+zeros, ones, full, arange, linspace, empty, eye = (
+    _creation_out(f) for f in (zeros, ones, full, arange, linspace, empty, eye))
 log_softmax = _no_out(_dtype_third(functional.log_softmax))
 
 # the rest of torch's top-level functions: more of dlpy.functional's (element-wise, scatter and

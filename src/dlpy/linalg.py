@@ -44,6 +44,7 @@ from dlpy.ops.linalg import (
     inv,
     pinv,
     qr,
+    same_dtype,
     slogdet,
     solve,
     solve_triangular,
@@ -216,6 +217,8 @@ def multi_dot(tensors) -> Tensor:
     tensors = list(tensors)
     if len(tensors) < 2:
         raise ValueError(f"multi_dot: expected at least 2 tensors, got {len(tensors)}")
+    for i in range(1, len(tensors)):
+        same_dtype("multi_dot", "tensor 0", tensors[0], f"tensor {i}", tensors[i])
     shapes = [_shape_of(t) for t in tensors]
     for i, s in enumerate(shapes):
         allowed = (1, 2) if i in (0, len(shapes) - 1) else (2,)
@@ -505,6 +508,7 @@ def lu_solve(LU: Tensor, pivots, B: Tensor, *, left: bool = True,  # noqa: N803
     from dlpy.ops.linalg_more import permutation_matrix
 
     shape = _matrices("lu_solve", LU, complex_ok=True)
+    same_dtype("lu_solve", "LU", LU, "B", B)
     n = shape[-1]
     p = permutation_matrix(_pivots("lu_solve", pivots, shape[:-2], n), n, _dtype_of(LU))
     left = _flag("lu_solve", "left", left)
@@ -687,6 +691,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
                          f"or (..., {m}))")
     if _dtype_of(B).kind not in "fc":
         raise TypeError(f"lstsq: expected a floating point B, got {_dtype_of(B)}")
+    same_dtype("lstsq", "A", A, "B", B)
     dtype = _dtype_of(A)
     eps = float(np.finfo(dtype).eps)
     if rcond is None or rcond < 0:  # LAPACK: a negative rcond is machine precision
@@ -749,6 +754,7 @@ def _apply_reflectors(name: str, A: Tensor, tau: Tensor, C: Tensor, left: bool, 
 
 def _householder_inputs(name: str, A, tau) -> tuple[Tensor, Tensor]:  # noqa: N803
     shape = _matrices(name, A, square=False)
+    same_dtype(name, "A", A, "tau", tau)
     tau_shape = _shape_of(tau)
     if len(tau_shape) < 1 or tau_shape[:-1] != shape[:-2] or tau_shape[-1] > shape[-1]:
         raise ValueError(f"{name}: expected tau of shape {shape[:-2]} + (k,) with k <= "
@@ -833,6 +839,7 @@ def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa
     from dlpy.ops.linalg_more import CholeskySolve
 
     shape = _factor("cholesky_solve", L, upper)
+    same_dtype("cholesky_solve", "B", B, "L", L)
     b_shape = _shape_of(B)
     n = shape[-1]
     if len(b_shape) < 2 or b_shape[-2] != n:
@@ -872,6 +879,7 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
     from dlpy.ops.shape import swapaxes
 
     upper = _flag("triangular_solve", "upper", upper)
+    same_dtype("triangular_solve", "b", b, "A", A)
     if _flag("triangular_solve", "transpose", transpose):
         _matrices("triangular_solve", A)
         solution = solve_triangular(swapaxes(A, -1, -2), b, upper=not upper,
@@ -1030,3 +1038,37 @@ def old_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots) -> Tensor:  # noqa: N803
     """torch.lu_solve(b, LU_data, LU_pivots) / b.lu_solve(LU_data, LU_pivots) (deprecated
     there for linalg.lu_solve(LU, pivots, B))."""
     return lu_solve(LU_data, LU_pivots, b)
+
+
+# ------------------------------------------------------------------ out=
+def _with_out(function, exact: bool, differentiable: bool = False):
+    """torch.linalg's ``out=``: the result written into ``out`` (a tuple for a named-tuple
+    result); ``exact``: ``out`` must have the result's dtype, as torch's native kernels want;
+    ``differentiable``: torch's composite copies its result into ``out``, gradient and all."""
+    def with_out(*args, out=None, **kwargs):
+        if out is None:
+            return function(*args, **kwargs)
+        from dlpy.torch_functions import write_out
+
+        return write_out(f"linalg.{function.__name__}", function(*args, **kwargs), out,
+                         exact=exact, differentiable=differentiable)
+
+    with_out.__name__ = with_out.__qualname__ = function.__name__
+    with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
+    return with_out
+
+
+# torch.linalg's functions that take out= (not diagonal, lstsq, matrix_exp, vander); the ones
+# torch composes from other ops cast the result into out's dtype
+for _name in ("cholesky", "cholesky_ex", "cross", "det", "eig", "eigh", "eigvals", "eigvalsh",
+              "inv", "inv_ex", "ldl_factor", "ldl_factor_ex", "ldl_solve", "lu", "lu_factor",
+              "lu_factor_ex", "lu_solve", "matmul", "matrix_power", "multi_dot", "qr", "slogdet",
+              "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "vecdot", "vector_norm"):
+    globals()[_name] = _with_out(globals()[_name], exact=True)
+for _name in ("norm", "matrix_norm"):
+    globals()[_name] = _with_out(globals()[_name], exact=True, differentiable=True)
+for _name in ("householder_product", "matrix_rank", "pinv", "tensorsolve"):
+    globals()[_name] = _with_out(globals()[_name], exact=False)
+for _name in ("cond", "tensorinv"):
+    globals()[_name] = _with_out(globals()[_name], exact=False, differentiable=True)
+del _name

@@ -1281,14 +1281,14 @@ class Tensor:
         return _rearrange.expand_as(self, other)
 
     def view_as(self, other):
-        return self.reshape(np.shape(other.data if isinstance(other, Tensor) else other))
+        return self.view(np.shape(other.data if isinstance(other, Tensor) else other))
 
     def reshape_as(self, other):
         return self.reshape(np.shape(other.data if isinstance(other, Tensor) else other))
 
     def type_as(self, other):
-        """This tensor cast to other's dtype."""
-        return _arith.cast(self, other.dtype)
+        """This tensor cast to other's dtype (itself when the dtype is the same, as torch's)."""
+        return self if other.dtype == self.dtype else _arith.cast(self, other.dtype)
 
     def new_zeros(self, *size, dtype=None, requires_grad: bool = False, device=None,
                   pin_memory: bool = False) -> Tensor:
@@ -1566,10 +1566,17 @@ class Tensor:
                              f"tensor's shape {self.shape}")
         return value
 
-    def copy_(self, src) -> Tensor:
+    def copy_(self, src, non_blocking: bool = False) -> Tensor:
         """This tensor's values replaced by ``src`` (a Tensor, array or number) broadcast to its
-        shape and cast to its dtype, in place (the gradient reaches src, as torch's)."""
-        return self._in_place("copy_", _filled, self._source("copy_", "src", src), cast="unsafe")
+        shape and cast to its dtype, in place (the gradient reaches src, as torch's, unless
+        this tensor's dtype cannot hold one). ``non_blocking``: accepted (CPU only)."""
+        src = self._source("copy_", "src", src)
+        if src.data.size and self.data.size and np.may_share_memory(src.data, self.data):
+            _check_partial_overlap("copy_", self.data, src.data)
+        if src.requires_grad and self.data.dtype.kind not in "fc" \
+                and self.data.dtype.name != "bfloat16":
+            src = src.detach()  # an int/bool tensor cannot require grad: torch's copy is plain
+        return self._in_place("copy_", _filled, src, cast="unsafe")
 
     def fill_(self, value) -> Tensor:
         """Every value set to ``value`` (a number, or a 0-d Tensor), in place."""
@@ -2332,6 +2339,29 @@ def _writes_itself(array: np.ndarray, index, value: np.ndarray) -> bool:
     return (type(target) is np.ndarray and target.shape == value.shape
             and target.strides == value.strides and target.dtype == value.dtype
             and target.__array_interface__["data"][0] == value.__array_interface__["data"][0])
+
+
+def _check_partial_overlap(name: str, out: np.ndarray, src: np.ndarray) -> None:
+    """torch's refusal to write to memory an input partly shares (dense arrays over the same
+    bytes with other strides, or overlapping bytes at another place); the same array, or
+    layouts too hard to tell, pass."""
+    def bounds(a):  # the first and one-past-the-last byte a reaches
+        start = a.__array_interface__["data"][0]
+        reach = [(n - 1) * s for n, s in zip(a.shape, a.strides)]
+        return (start + sum(r for r in reach if r < 0),
+                start + sum(r for r in reach if r > 0) + a.itemsize)
+
+    def dense(a):
+        low, high = bounds(a)
+        return high - low == a.nbytes and all(s for n, s in zip(a.shape, a.strides) if n > 1)
+
+    if not (dense(out) and dense(src)):
+        return
+    if bounds(out) == bounds(src) and out.strides == src.strides:
+        return
+    raise RuntimeError(f"{name}: unsupported operation: some elements of the input tensor and "
+                       "the written-to tensor refer to a single memory location; clone() the "
+                       "tensor before performing the operation")
 
 
 def _filled(x: Tensor, value: Tensor) -> Tensor:

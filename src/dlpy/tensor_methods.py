@@ -26,6 +26,8 @@ from dlpy.device import MetaArray as _MetaArray
 from dlpy.ops import arithmetic as _arith
 from dlpy.tensor import (
     Tensor,
+    _buffer,
+    _bump,
     _filled,
     _functional_method,
     _grad_tensor,
@@ -314,8 +316,8 @@ def _untyped_storage(self) -> UntypedStorage:
 
 
 def _data_ptr(self) -> int:
-    """The address of the first element."""
-    return self.data.__array_interface__["data"][0]
+    """The address of the first element (0 for a tensor with no elements, as torch's)."""
+    return self.data.__array_interface__["data"][0] if self.data.size else 0
 
 
 def _is_set_to(self, other) -> bool:
@@ -524,23 +526,45 @@ def _fill_diagonal_(self, fill_value, wrap: bool = False) -> Tensor:
 
 
 def _resize_(self, *sizes) -> Tensor:
-    """A new shape in place (no gradient): the first values kept in order, zeros after them
-    when it grows (torch leaves those uninitialised)."""
+    """A new shape in place (no gradient), as torch's: contiguous over the memory from this
+    tensor's first element (shrinking keeps that memory, and views keep sharing it; growing
+    past its end moves to new memory holding the old values, zeros after them where torch
+    leaves them uninitialised). The same shape changes nothing."""
     if self.requires_grad:
         raise RuntimeError("resize_: cannot resize a tensor that requires grad")
     shape = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) \
         else tuple(sizes)
     if any(not isinstance(n, (int, np.integer)) or n < 0 for n in shape):
         raise ValueError(f"resize_: sizes must be non-negative ints, got {shape}")
-    count = int(np.prod(shape))
-    if count == self.data.size:
-        self.data = self.data.reshape(shape)
+    shape = tuple(int(n) for n in shape)
+    if shape == self.shape:
+        return self
+    array, count = self.data, int(np.prod(shape))
+    version = self._version
+    storage = _storage_after(array)  # this tensor's first element to its memory's end
+    if storage is not None and storage.size >= count:
+        self.data = storage[:count].reshape(shape)
     else:
         flat = np.zeros(count, dtype=self.dtype)
-        kept = min(count, self.data.size)
-        flat[:kept] = self.data.reshape(-1)[:kept]
+        kept = storage[:count] if storage is not None else array.reshape(-1)[:count]
+        flat[:kept.size] = kept
         self.data = flat.reshape(shape)
+    _bump(self.data, version)
     return self
+
+
+def _storage_after(array: np.ndarray) -> np.ndarray | None:
+    """The elements of ``array``'s memory from its first element to the memory's end, as a
+    1-D view (None when that memory is not one plain C-contiguous array)."""
+    buffer = _buffer(array)
+    if not isinstance(buffer, np.ndarray) or not buffer.flags.c_contiguous or array.size == 0:
+        return None
+    start = array.__array_interface__["data"][0] - buffer.__array_interface__["data"][0]
+    if start < 0 or start % array.itemsize:
+        return None
+    raw = buffer.reshape(-1).view(np.uint8)[start:]
+    raw = raw[:raw.size - raw.size % array.itemsize]
+    return raw.view(array.dtype)
 
 
 def _resize_as_(self, other) -> Tensor:
@@ -583,6 +607,9 @@ def _map_(self, tensor, callable) -> Tensor:  # noqa: A002 - PyTorch's name
     if self.requires_grad:
         raise RuntimeError("map_: not differentiable: use it on tensors that do not require "
                            "gradients")
+    if isinstance(tensor, Tensor) and tensor.dtype != self.dtype:
+        raise TypeError(f"map_: expected a tensor of dtype {self.dtype} for 'other', got "
+                        f"{tensor.dtype}")
     other = np.broadcast_to(tensor.data if isinstance(tensor, Tensor) else tensor, self.shape)
     values = np.vectorize(callable, otypes=[self.dtype])(self.data, other) if self.data.size \
         else self.data

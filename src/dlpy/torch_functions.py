@@ -19,6 +19,7 @@ from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.creation import _place, check_int_bounds, numpy_source
 from dlpy.ops import check_dim
 from dlpy.ops.einsum import _scaled_sum  # beta * input + alpha * product
+from dlpy.ops.indexing import check_histogram_dtypes
 from dlpy.ops.linalg import QRResult, SlogdetResult
 from dlpy.return_types import structseq_repr, subtype
 from dlpy.tensor import (
@@ -636,20 +637,34 @@ def histogramdd(input, bins=10, *, range=None, weight=None, density: bool = Fals
     """torch.histogramdd: counts of input's rows (N, D) in a D-dimensional grid of bins (an
     int, D ints, or D edge tensors); (hist, bin_edges), no gradient."""
     data = _data(input)
-    if data.dtype.kind != "f":
-        raise TypeError(f"histogramdd: expected a float tensor, got {data.dtype}")
+    weight = check_histogram_dtypes("histogramdd", data, weight)
     points = data.reshape(-1, data.shape[-1])
     dims = points.shape[1]
+    if isinstance(bins, (list, tuple)) and len(bins) != dims:
+        raise ValueError(f"histogramdd: expected {dims} bins (one per dimension of the "
+                         f"input's last axis), got {len(bins)}")
+    if range is not None and len(range) != 2 * dims:
+        raise ValueError(f"histogramdd: for a {dims}-dimensional histogram range should have "
+                         f"{2 * dims} elements, got {len(range)}")
     if isinstance(bins, (list, tuple)) and bins and not isinstance(bins[0], (int, np.integer)):
         bins = [_data(b) for b in bins]
+        for edges in bins:
+            if edges.dtype != data.dtype:
+                raise TypeError(f"histogramdd: bins must have the input's dtype {data.dtype}, "
+                                f"got {edges.dtype}")
     else:  # torch's edges: linspace computed from both ends (numpy's differ by an ulp)
         counts = [bins] * dims if isinstance(bins, (int, np.integer)) else list(bins)
-        ranges = [(points[:, d].min(), points[:, d].max()) if range is None else
-                  (range[2 * d], range[2 * d + 1]) for d in _range(dims)]
+        ranges = [(range[2 * d], range[2 * d + 1]) if range is not None else
+                  (points[:, d].min(), points[:, d].max()) if len(points) else (0.0, 1.0)
+                  for d in _range(dims)]
+        for d, (low, high) in enumerate(ranges):
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise ValueError(f"histogramdd: dimension {d}'s range [{low}, {high}] is not "
+                                 "finite")
         bins = [_linspace(low, high, n + 1) for (low, high), n in zip(ranges, counts)]
     ranges = None if range is None else list(zip(range[::2], range[1::2]))
     hist, edges = np.histogramdd(points, bins=bins, range=ranges,
-                                 weights=None if weight is None else _data(weight).reshape(-1),
+                                 weights=None if weight is None else weight.reshape(-1),
                                  density=density)
     return _HistogramddResult(Tensor(hist.astype(data.dtype)),
                               [Tensor(e.astype(data.dtype)) for e in edges])
@@ -1033,20 +1048,58 @@ TOP_LEVEL = sorted(
 )
 
 
-def write_out(name: str, result, out):
+# torch's functions whose out= must have the result's dtype exactly (no cast): the unary ops
+# that keep their input's dtype, matrix products, index selections, index results; a tuple
+# result (max(dim), sort, topk...) is held to it too
+EXACT_OUT = frozenset("""
+    abs absolute neg negative floor ceil round trunc fix sign sgn frac bitwise_not nan_to_num
+    clamp clip where amax amin argmax argmin nonzero mm matmul bmm mv dot index_select gather
+    masked_select take inverse norm""".split())
+
+
+# torch's functions with no out= (dlpy's wrapper gives every top-level function one)
+NO_OUT = frozenset({"det", "logdet"})
+# ... whose out= may share no memory with an input (torch refuses even a full alias there)
+NO_OVERLAP = frozenset({"cat", "concat", "concatenate", "stack", "index_select", "gather",
+                        "masked_select", "take"})
+
+
+def check_out_inputs(name: str, inputs, out) -> None:
+    """What torch's out= forms refuse about the inputs: an out= at all (NO_OUT), an input
+    sharing memory with ``out`` (NO_OVERLAP), a number for where's values."""
+    if name in NO_OUT:
+        raise TypeError(f"{name}() got an unexpected keyword argument 'out'")
+    if name == "where" and len(inputs) == 3 and not builtins.all(
+            isinstance(x, Tensor) for x in inputs):
+        raise TypeError("where(): with out=, input and other must be Tensors, got "
+                        f"{type(inputs[1]).__name__} and {type(inputs[2]).__name__}")
+    if name in NO_OVERLAP and isinstance(out, Tensor):
+        flat = [x for a in inputs for x in (a if isinstance(a, (list, tuple)) else (a,))]
+        if builtins.any(isinstance(x, Tensor) and np.shares_memory(x.data, out.data) for x in flat):
+            raise RuntimeError(f"{name}: unsupported operation: some elements of the input "
+                               "tensor and the written-to tensor refer to a single memory "
+                               "location. Please clone() the tensor before performing the "
+                               "operation.")
+
+
+def write_out(name: str, result, out, exact: bool | None = None, warn: bool = True,
+              differentiable: bool = False):
     """torch's ``out=``: ``result`` (a Tensor, or a named tuple of them: max(dim), sort,
     topk...) written into ``out`` (a Tensor, or a tuple as long), which is returned. As torch:
     no gradient flows through ``out=`` (a result that needs one, or an ``out`` leaf requiring
     one, is a RuntimeError); the result must cast to ``out``'s dtype by torch's rules (float
-    into an integer ``out`` is an error); an ``out`` of another shape is resized (with a
-    warning if it held elements)."""
+    into an integer ``out`` is an error; ``exact`` (default: ``name`` in EXACT_OUT, or a tuple
+    result) wants the very dtype); an ``out`` of another shape is resized (with a warning if it
+    held elements, unless not ``warn``: creation functions). ``differentiable``: torch's
+    composites (linalg.norm, cond...) that copy their result into ``out``, which then records
+    the copy."""
     if isinstance(result, tuple):
         if not hasattr(result, "_fields"):  # chunk, split, var_mean: torch has no out= there
             raise TypeError(f"{name}() got an unexpected keyword argument 'out'")
         if not isinstance(out, (tuple, list)) or len(out) != len(result):
             raise TypeError(f"{name}: out= must be a tuple of {len(result)} tensors, got "
                             f"{type(out).__name__}")
-        written = [write_out(name, r, o) for r, o in zip(result, out)]
+        written = [write_out(name, r, o, exact=exact is not False) for r, o in zip(result, out)]
         return type(result)(*written) if hasattr(result, "_fields") else tuple(written)
     if not isinstance(result, Tensor):
         raise TypeError(f"{name}() got an unexpected keyword argument 'out'")
@@ -1054,21 +1107,29 @@ def write_out(name: str, result, out):
         raise TypeError(f"{name}: out= must be a Tensor, got {type(out).__name__}")
     from dlpy.tensor import is_grad_enabled, no_grad
 
-    if is_grad_enabled() and (result.requires_grad or out.requires_grad):
+    if is_grad_enabled() and (out.requires_grad or result.requires_grad and not differentiable):
         raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic "
                            "differentiation, but one of the arguments requires grad.")
+    if name in ("all", "any"):  # a bool result, into a bool or uint8 out only
+        if out.dtype not in (np.bool_, np.uint8):
+            raise RuntimeError(f"{name} only supports bool tensor for result, got: {out.dtype}")
+    elif (name in EXACT_OUT if exact is None else exact) and result.dtype != out.dtype:
+        raise RuntimeError(f"{name}: expected out tensor to have dtype {result.dtype}, but got "
+                           f"{out.dtype} instead")
     kind = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
     if kind.get(result.dtype.kind, 2) > kind.get(out.dtype.kind, 2):
         raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the desired "
                            f"output type {out.dtype}")
     if out.shape != result.shape:
-        if out.data.size:
+        if out.data.size and warn:
             import warnings
 
             warnings.warn(f"{name}: an output with one or more elements was resized since it "
                           f"had shape {list(out.shape)}, which does not match the required "
                           f"output shape {list(result.shape)}", UserWarning, stacklevel=3)
         out.data = np.empty(result.shape, dtype=out.dtype)
+    if differentiable:
+        return out.copy_(result)
     with no_grad():
         out.copy_(result)
     return out

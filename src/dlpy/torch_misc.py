@@ -176,28 +176,51 @@ def _sizes(name: str, what: str, values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-def as_strided(input, size, stride, storage_offset: int = 0) -> Tensor:  # noqa: A002
-    """torch.as_strided over the elements of ``input`` in row-major order (its storage, for a
-    contiguous tensor): out[i] = flat[storage_offset + sum_k i_k * stride[k]]. A view of a
-    contiguous input's memory, as torch's (read-only where windows overlap), else a copy;
-    overlapping windows' gradients add up."""
+def as_strided(input, size, stride, storage_offset: int | None = None) -> Tensor:  # noqa: A002
+    """torch.as_strided over ``input``'s storage: out[i] = storage[storage_offset + sum_k i_k *
+    stride[k]] (``storage_offset``: input's own by default), reaching only elements of
+    ``input`` (torch reads its whole storage). A view of a contiguous input's memory, as
+    torch's (read-only where windows overlap), else a copy; overlapping windows' gradients
+    add up."""
+    from dlpy.tensor_methods import _storage_offset
+
     input = input if isinstance(input, Tensor) else Tensor(np.asarray(input))  # noqa: A001
     size, stride = _sizes("as_strided", "size", size), _sizes("as_strided", "stride", stride)
+    first = _storage_offset(input) if input.data.size else 0  # input's first element's place
+    if storage_offset is None:
+        storage_offset = first
     (storage_offset,) = _sizes("as_strided", "storage_offset", storage_offset)
     if len(size) != len(stride):
         raise ValueError(f"as_strided: size {size} and stride {stride} must have the same "
                          f"length")
-    index = np.full(size, storage_offset, dtype=np.int64)
+    index = np.full(size, storage_offset - first, dtype=np.int64)
     for axis, (n, step) in enumerate(zip(size, stride)):
         index += (np.arange(n, dtype=np.int64) * step).reshape((n,) + (1,) * (len(size)
                                                                            - axis - 1))
-    if index.size and index.max() >= input.data.size:
+    data = input.data
+    if not data.flags.c_contiguous and index.size:
+        # storage places -> input's row-major elements (x.t(): storage order, as torch's)
+        places = np.zeros(data.shape, dtype=np.int64)
+        for axis, step in enumerate(data.strides):
+            places += (np.arange(data.shape[axis], dtype=np.int64) * (step // data.itemsize)
+                       ).reshape((-1,) + (1,) * (data.ndim - axis - 1))
+        places = places.reshape(-1)
+        order = np.argsort(places, kind="stable")
+        found = np.searchsorted(places[order], index).clip(0, places.size - 1)
+        if not np.array_equal(places[order][found], index):
+            raise ValueError(f"as_strided: size {size}, stride {stride} and storage_offset "
+                             f"{storage_offset} reach memory outside the tensor")
+        index = order[found]
+    elif index.size and index.max() >= data.size:
         raise ValueError(f"as_strided: size {size}, stride {stride} and storage_offset "
                          f"{storage_offset} reach element {int(index.max())} of a tensor of "
-                         f"{input.data.size} elements")
+                         f"{data.size} elements")
+    elif index.size and index.min() < 0:
+        raise ValueError(f"as_strided: storage_offset {storage_offset} reaches memory before "
+                         f"the tensor's first element (storage element {first})")
     from dlpy.ops.views import AsStrided
 
-    return AsStrided(index, tuple(size), tuple(stride), storage_offset)(input)
+    return AsStrided(index, tuple(size), tuple(stride), storage_offset - first)(input)
 
 
 def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
@@ -449,8 +472,9 @@ def _is_shared(self) -> bool:
 
 
 def _pin_memory(self, device=None) -> Tensor:
-    """self: no page-locking on a CPU-only library."""
-    return self
+    """Refused, as torch's without an accelerator (no pinned-memory allocator on the CPU)."""
+    raise RuntimeError("pin_memory: cannot access an accelerator device when none is "
+                       "available (dlpy runs on the CPU only)")
 
 
 def _is_pinned(self, device=None) -> bool:

@@ -144,8 +144,8 @@ def test_parameter_list_indexes_appends_and_wraps_tensors():
     plain = Tensor(np.zeros(4, np.float32))
     params.extend([plain])
     assert isinstance(params[2], nn.Parameter) and params[2].requires_grad
-    plain.data[0] = 5.0  # wrapped as a copy (dlpy's Parameter copies)
-    assert params[2].data[0] == 0.0
+    plain.data[0] = 5.0  # wrapped over the same memory, as torch's Parameter(t)
+    assert params[2].data[0] == 5.0
     c = ones(2)
     params[0] = c
     assert [k for k, _ in params.named_parameters()] == ["0", "1", "2"] and params[0] is c

@@ -1,6 +1,6 @@
 """Lazy modules: the size read at the first forward, then the module is the normal class with
-the values the normal class draws from the same generator; the optimiser's refusal before;
-state dicts materialise them; nn.Buffer; RNNBase / RNNCellBase; errors."""
+the values the normal class draws from the same generator; an optimiser made before holds the
+same parameters; state dicts materialise them; nn.Buffer; RNNBase / RNNCellBase; errors."""
 
 import numpy as np
 import pytest
@@ -59,17 +59,29 @@ def test_first_forward_makes_the_normal_layer_with_its_values(lazy, plain, x):
     assert repr(layer) == repr(expected)
 
 
-def test_an_optimiser_refuses_uninitialized_parameters_then_takes_them():
+def test_an_optimiser_made_before_the_first_call_updates_the_materialised_parameters():
     layer = nn.LazyLinear(2)
-    with pytest.raises(ValueError, match="UninitializedParameter: this parameter has no shape "
-                                         "until its module's first forward"):
-        optim.Adam(layer.parameters())
-    layer(_x(4, 3))
-    opt = optim.SGD(layer.parameters(), lr=0.1)
+    opt = optim.Adam(layer.parameters())  # torch's: the same Parameter objects get their shapes
     layer(_x(4, 3)).sum().backward()
     before = layer.weight.data.copy()
     opt.step()
-    assert not np.array_equal(before, layer.weight.data)
+    assert layer.weight.shape == (2, 3) and not np.array_equal(before, layer.weight.data)
+    assert opt.param_groups[0]["params"][0] is layer.weight
+
+
+def test_uninitialized_parameters_refuse_their_shape_and_initialize_parameters_keeps_the_class():
+    layer = nn.LazyLinear(3)
+    with pytest.raises(RuntimeError, match="Can't access the shape of an uninitialized"):
+        _ = layer.weight.shape
+    with pytest.raises(ValueError, match="uninitialized parameter in numel"):
+        layer.weight.numel()
+    assert repr(layer.weight) == "<UninitializedParameter>" and nn.parameter.is_lazy(layer.bias)
+    layer.initialize_parameters(_x(2, 5))  # torch's: the class changes at the first call
+    assert type(layer) is nn.LazyLinear and layer.weight.shape == (3, 5)
+    seen = []
+    layer.register_forward_pre_hook(lambda module, args: seen.append(type(module)))
+    layer(_x(1, 5))
+    assert seen == [nn.Linear] and type(layer) is nn.Linear
 
 
 def test_load_state_dict_materialises_as_torch():
@@ -78,18 +90,21 @@ def test_load_state_dict_materialises_as_torch():
     model = nn.Sequential(nn.LazyConv2d(4, 3), nn.LazyBatchNorm2d(), nn.Flatten(),
                           nn.LazyLinear(2))
     model.load_state_dict(source.state_dict())
-    assert [type(m) for m in model] == [type(m) for m in source]
+    assert [type(m).__name__ for m in model] == ["LazyConv2d", "LazyBatchNorm2d", "Flatten",
+                                                 "LazyLinear"]  # until the first call (torch's)
     assert model[0].in_channels == 3 and model[1].num_features == 4
     assert model[3].in_features == 16
     x = _x(2, 3, 4, 4)
     source.eval(), model.eval()
     np.testing.assert_array_equal(model(x).data, source(x).data)
+    assert [type(m) for m in model] == [type(m) for m in source]
 
 
 def test_a_lazy_state_dict_holds_empty_arrays_and_loads_into_a_lazy_module():
     lazy = nn.LazyLinear(3)
     state = lazy.state_dict()
-    assert {k: v.shape for k, v in state.items()} == {"weight": (0,), "bias": (0,)}
+    assert {k: type(v) for k, v in state.items()} == {"weight": nn.UninitializedParameter,
+                                                      "bias": nn.UninitializedParameter}
     other = nn.LazyLinear(3)
     other.load_state_dict(state)
     assert type(other) is nn.LazyLinear and other.has_uninitialized_params()
@@ -101,9 +116,9 @@ def test_uninitialized_parameter_materialize():
     assert type(p) is nn.Parameter and p.shape == (2, 3) and p.dtype == np.float64
     assert p.is_leaf and p.requires_grad
     q = nn.UninitializedParameter()
-    q.materialize(np.arange(3.0))
-    np.testing.assert_array_equal(q.data, [0.0, 1.0, 2.0])
-    assert q.dtype == np.float32 and "UninitializedBuffer" in repr(nn.UninitializedBuffer())
+    q.materialize(3, dtype=np.float64)
+    assert q.shape == (3,) and q.dtype == np.float64
+    assert repr(nn.UninitializedBuffer()) == "<UninitializedBuffer>"
 
 
 def test_buffer_registers_a_buffer():
@@ -126,8 +141,8 @@ def test_rnn_base_names():
 
 @pytest.mark.parametrize("layer, x, match", [
     (nn.LazyConv2d(3, 2), _x(2, 3), r"LazyConv2d: expected an input with 3 \(unbatched\) or 4"),
-    (nn.LazyBatchNorm2d(), _x(2, 3, 4), r"LazyBatchNorm2d: expected an input \(N, C, \.\.\.\) "
-                                        "of 4 axes"),
+    (nn.LazyBatchNorm2d(), _x(2, 3, 4), r"BatchNorm2d: expected a 4D input"),  # (built first)
+    (nn.LazyBatchNorm1d(), _x(3), r"LazyBatchNorm1d: expected an input \(N, C, \.\.\.\)"),
     (nn.LazyInstanceNorm1d(), _x(3), "LazyInstanceNorm1d: expected an input with 2 or 3 axes"),
 ])
 def test_bad_first_inputs(layer, x, match):

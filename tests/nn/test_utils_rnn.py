@@ -113,7 +113,9 @@ def test_errors():
     with pytest.raises(ValueError, match="2 lengths for a batch of 3"):
         pack_padded_sequence(x, [2, 1])
     with pytest.raises(TypeError, match="lengths must be a 1-D sequence of integers"):
-        pack_padded_sequence(x, [2.0, 1.0, 1.0])
+        pack_padded_sequence(x, [[2, 1, 1]])
+    # float lengths are truncated to int64, as torch's as_tensor(lengths, dtype=torch.int64)
+    assert pack_padded_sequence(x, [2.7, 1.0, 1.0]).batch_sizes.tolist() == [3, 1]
     with pytest.raises(ValueError, match=r"total_length \(2\) is shorter than the longest "
                                          r"sequence \(4 steps\)"):
         pad_packed_sequence(pack_padded_sequence(x, [4, 2, 1]), total_length=2)

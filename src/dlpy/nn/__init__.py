@@ -213,6 +213,7 @@ __all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
 from dlpy.nn.norm import CrossMapLRN2d  # noqa: E402
 
 __all__ += ["CrossMapLRN2d"]
+from dlpy.nn import parameter  # noqa: E402,F401 - torch.nn.parameter
 from dlpy.nn.lazy import (  # noqa: E402
     LazyBatchNorm1d,
     LazyBatchNorm2d,

@@ -4,11 +4,11 @@ UninitializedBuffer (torch.nn.parameter's).
 
 A lazy module leaves out one size (``in_features``, ``in_channels``, ``num_features``): its
 parameters and buffers are uninitialized (empty) until the first forward reads the size from
-the input, or ``load_state_dict`` from the state's arrays. Then the module is built as the
-non-lazy class (``cls_to_become``) with the same settings would be, drawing from the same
-generator in the same order (so with the same seed it holds the same values), its arrays go
-into the lazy module's own Parameter objects, and the module becomes that class. An optimiser
-given an uninitialized parameter refuses it (PyTorch's rule).
+the input (``initialize_parameters``), or ``load_state_dict`` gives them the state's shapes. The
+values are those the non-lazy class (``cls_to_become``) built with the same settings draws from
+the same generator in the same order (so with the same seed the same values); they go into the
+lazy module's own Parameter objects (an optimiser made before holds them), and at its first
+call the module becomes that class.
 """
 
 from __future__ import annotations
@@ -35,145 +35,218 @@ from dlpy.nn.norm import (
     InstanceNorm1d,
     InstanceNorm2d,
     InstanceNorm3d,
+    _BatchNorm,
+    _InstanceNorm,
 )
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor, default_dtype
 
-_NOT_YET = ("has no shape until its module's first forward (or load_state_dict): run one "
-            "forward before making the optimiser, as in PyTorch")
+_SHAPE_ERROR = ("Can't access the shape of an uninitialized parameter or buffer. This error "
+                "usually happens in `load_state_dict` when trying to load an uninitialized "
+                "parameter into an initialized one. Call `forward` to initialize the parameters "
+                "before accessing their attributes.")
 
 
-class UninitializedParameter(Parameter):
+def _use_error(what: str) -> ValueError:
+    return ValueError(f"Attempted to use an uninitialized parameter in {what}. This error "
+                      "happens when you are using a `LazyModule` or explicitly manipulating "
+                      "`torch.nn.parameter.UninitializedParameter` objects. When using "
+                      "LazyModules Call `forward` with a dummy batch to initialize the "
+                      "parameters before calling torch functions")
+
+
+class _UninitializedMixin:
+    """What UninitializedParameter and UninitializedBuffer share (torch's
+    UninitializedTensorMixin): an empty array whose shape is not to be read, a repr without
+    values, and ``materialize`` giving it zeros of a shape and its ``cls_to_become`` class (the
+    same object)."""
+
+    __slots__ = ()
+    cls_to_become: type
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        """Zeros of ``shape`` (torch's: uninitialised memory), of ``dtype`` (default: its
+        own), and the class ``cls_to_become``."""
+        as_device(device, type(self).__name__)  # the CPU only
+        if isinstance(shape, int):
+            shape = (shape,)
+        dtype = self.data.dtype if dtype is None else dtype
+        self.data = np.zeros(tuple(shape), dtype=dtype)
+        self.__class__ = self.cls_to_become
+
+    @property
+    def shape(self):
+        raise RuntimeError(_SHAPE_ERROR)
+
+    def numel(self) -> int:
+        raise _use_error("numel")
+
+    def dim(self) -> int:
+        raise _use_error("dim")
+
+    def requires_grad_(self, requires_grad: bool = True):
+        raise _use_error("requires_grad_")
+
+    def state_dict_value(self):
+        """state_dict() holds the uninitialized parameter itself (torch's lazy modules)."""
+        return self
+
+    def load_state_dict_value(self, key: str, given) -> None:
+        """load_state_dict into one still uninitialized: an uninitialized (empty) value is
+        nothing to load (torch's); values are refused."""
+        if np.size(given.data if isinstance(given, Tensor) else given):
+            raise RuntimeError(f"load_state_dict: {key} is uninitialized in the module "
+                               "(its lazy module could not take its shape from the state)")
+
+    def __deepcopy__(self, memo):
+        copied = type(self)(requires_grad=self.requires_grad, dtype=self.data.dtype)
+        memo[id(self)] = copied
+        return copied
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class UninitializedParameter(_UninitializedMixin, Parameter):
     """A lazy module's parameter before its shape is known (torch.nn.parameter's): an empty
-    array; ``materialize(shape or array)`` gives it values and makes it a plain Parameter (the
-    same object). It is not a leaf an optimiser or an op can use."""
+    array; ``materialize(shape)`` makes it a plain Parameter (the same object)."""
 
     __slots__ = ()
     cls_to_become = Parameter
 
-    def __init__(self, requires_grad: bool = True, dtype=None):
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        as_device(device, "UninitializedParameter")  # the CPU only
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__(np.empty(0, dtype=dtype), requires_grad=requires_grad, dtype=dtype)
 
-    @property
-    def is_leaf(self) -> bool:
-        raise ValueError(f"UninitializedParameter: this parameter {_NOT_YET}")
 
-    def materialize(self, shape_or_array, dtype=None) -> None:
-        """Zeros of ``shape`` (or a copy of an array), of ``dtype`` (default: its own)."""
-        dtype = self.data.dtype if dtype is None else dtype
-        if isinstance(shape_or_array, (tuple, list, int)):
-            values = np.zeros(shape_or_array, dtype=dtype)
-        else:
-            values = np.array(shape_or_array, dtype=dtype, copy=True)
-        self.data = values
-        self.__class__ = self.cls_to_become
-
-    def __repr__(self) -> str:
-        return f"UninitializedParameter(dtype={self.data.dtype})"
-
-
-class UninitializedBuffer(Tensor):
-    """A lazy module's buffer before its shape is known (torch.nn.parameter's); a module
-    holds it as an empty array until it is materialised."""
+class UninitializedBuffer(_UninitializedMixin, Tensor):
+    """A lazy module's buffer before its shape is known (torch.nn.parameter's);
+    ``materialize(shape)`` makes it a plain Tensor (the same object)."""
 
     __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
     __slots__ = ()
+    cls_to_become = Tensor
 
-    def __init__(self, requires_grad: bool = False, dtype=None):
+    def __init__(self, requires_grad: bool = False, device=None, dtype=None):
+        as_device(device, "UninitializedBuffer")  # the CPU only
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__(np.empty(0, dtype=dtype), requires_grad=requires_grad)
 
-    def __repr__(self) -> str:
-        return f"UninitializedBuffer(dtype={self.data.dtype})"
+    def astype(self, dtype) -> UninitializedBuffer:
+        """Module.to(dtype) / double() before the first call: still uninitialized, of
+        ``dtype``."""
+        return UninitializedBuffer(self.requires_grad, dtype=dtype)
+
+
+def is_lazy(param) -> bool:
+    """Whether ``param`` is an uninitialized parameter or buffer (torch.nn.parameter's)."""
+    return isinstance(param, _UninitializedMixin)
 
 
 _MODULE_KEYS = frozenset(Module().__dict__)  # what every module has (registries, hooks)
 
 
 class LazyModuleMixin:
-    """What the lazy modules share: ``inferred`` names the constructor argument the first
-    input decides, ``_settings`` the others; ``cls_to_become`` the class built then."""
+    """What the lazy modules share, as torch's: ``inferred`` names the constructor argument
+    the first input decides (0 until then), ``_settings`` the others; ``cls_to_become`` the
+    class the module becomes at its first call. A forward pre-hook (registered first, so the
+    user's hooks see the built layer) calls ``initialize_parameters(input)``, which builds
+    ``cls_to_become`` and moves its values into this module's own parameters and buffers;
+    ``load_state_dict`` gives them the state's shapes instead."""
 
     cls_to_become: type[Module]
     inferred = "in_features"
 
-    def _lazy_setup(self, settings: dict[str, Any], params: tuple[str, ...],
-                    buffers: dict[str, Any]) -> None:
+    def _lazy_setup(self, settings: dict[str, Any], template_size: int = 1) -> None:
+        """This module as ``cls_to_become`` with ``inferred`` 0 would be (its attributes, the
+        settings checked), its parameters uninitialized and its statistics buffers too."""
         Module.__init__(self)
-        dtype = default_dtype(settings.get("dtype"))
+        dtype = settings["dtype"] = default_dtype(settings.get("dtype"))
         object.__setattr__(self, "_settings", settings)
+        drawn = {**settings, "rng": np.random.default_rng(0)} if "rng" in settings else settings
+        template = self.cls_to_become(**{self.inferred: template_size}, **drawn)
+        for name, value in template.__dict__.items():
+            if name in template._parameters:
+                self.register_parameter(name, None if value is None else
+                                        UninitializedParameter(dtype=dtype))
+            elif name in template._buffers:
+                if value is not None and value.data.ndim > 0:  # (num_batches_tracked: kept)
+                    value = UninitializedBuffer(dtype=dtype)
+                self.register_buffer(name, value, persistent=name not in
+                                     template._non_persistent)
+            elif name not in _MODULE_KEYS:
+                object.__setattr__(self, name, value)
         object.__setattr__(self, self.inferred, 0)
-        for name in params:
-            setattr(self, name, UninitializedParameter(dtype=dtype) if name else None)
-        for name, value in buffers.items():  # None: uninitialized (an empty array)
-            self.register_buffer(name, np.empty(0, dtype=dtype) if value is None else value)
+        object.__setattr__(self, "_initialize_hook", self.register_forward_pre_hook(
+            LazyModuleMixin._infer_parameters, with_kwargs=True))
 
     def reset_parameters(self) -> None:
         """Nothing while the sizes are unknown (PyTorch's); the built layer's own afterwards."""
+        if not self.has_uninitialized_params() and getattr(self, self.inferred):
+            self.cls_to_become.reset_parameters(self)
 
     def has_uninitialized_params(self) -> bool:
-        return any(isinstance(p, UninitializedParameter) for p in self._parameters.values()) \
-            or any(getattr(self, "_uninitialized_buffers", ()))
+        return any(is_lazy(p) for p in self._parameters.values()) \
+            or any(is_lazy(b) for b in self._buffers.values())
 
-    def initialize_parameters(self, size: int) -> None:
-        """Build ``cls_to_become`` with ``inferred=size`` and the settings, take its arrays
-        into this module's parameters and buffers, and become that class."""
+    def initialize_parameters(self, input, *args, **kwargs) -> None:  # noqa: A002
+        """The sizes from ``input``: ``cls_to_become`` built with them and the settings, its
+        values taken into this module's uninitialized parameters and buffers (the same
+        objects). The class stays until the call that runs it (torch's)."""
+        if self.has_uninitialized_params():
+            array = input.data if isinstance(input, Tensor) else np.asarray(input)
+            self._build(self._size_of(array))
+
+    def _build(self, size: int, only=None) -> None:
+        """Take ``cls_to_become(inferred=size)``'s attributes and values (``only``: the
+        parameters and buffers named, the others left uninitialized)."""
         template = self.cls_to_become(**{self.inferred: int(size)}, **self._settings)
         for name, value in template.__dict__.items():
-            if name in _MODULE_KEYS:
+            if name in _MODULE_KEYS or name == "_initialize_hook":
                 continue
-            if name in template._parameters:
-                own = self._parameters.get(name)
-                if isinstance(own, UninitializedParameter):
-                    own.materialize(value.data)
-                else:
-                    setattr(self, name, value)
-            elif name in template._buffers:
-                own = self._buffers.get(name)
-                if own is not None and value is not None:  # torch's materialize: same Tensor
-                    own.data, value = value.data, own
-                self.register_buffer(name, value, persistent=name not in
-                                     template._non_persistent)
+            own = self._parameters.get(name, self._buffers.get(name))
+            if name in template._parameters or name in template._buffers:
+                if is_lazy(own) and value is not None and (only is None or name in only):
+                    own.materialize(value.shape, dtype=own.data.dtype)
+                    own.data[...] = value.data
             else:
                 object.__setattr__(self, name, value)
-        self.__dict__.pop("_settings", None)
-        self.__dict__.pop("_uninitialized_buffers", None)
-        self.__class__ = self.cls_to_become
 
-    def forward(self, x, *args, **kwargs):
-        self.initialize_parameters(self._size_of(x.data if isinstance(x, Tensor)
-                                                 else np.asarray(x)))
-        return self.forward(x, *args, **kwargs)
+    @staticmethod
+    def _infer_parameters(module, args, kwargs=None):
+        """The forward pre-hook: sizes from the first input, then the module becomes
+        ``cls_to_become`` (and the hook goes)."""
+        module.initialize_parameters(*args, **(kwargs or {}))
+        if module.has_uninitialized_params():
+            raise RuntimeError(f"module {type(module).__name__} has not been fully initialized")
+        module._initialize_hook.remove()
+        for name in ("_initialize_hook", "_settings"):
+            module.__dict__.pop(name, None)
+        module.__class__ = module.cls_to_become
+
+    def forward(self, *args, **kwargs):
+        """Called directly (not through the module's call): the pre-hook's work first."""
+        LazyModuleMixin._infer_parameters(self, args, kwargs)
+        return self.forward(*args, **kwargs)
 
     def _size_of(self, x: np.ndarray) -> int:
         raise NotImplementedError
-
-    def extra_repr(self) -> str:
-        """The built layer's, with the size still unknown shown as 0 (torch's
-        ``LazyLinear(in_features=0, out_features=3, bias=True)``)."""
-        settings = dict(self._settings)
-        if "rng" in settings:  # a template of its own: the user's generator draws nothing
-            settings["rng"] = np.random.default_rng(0)
-        try:  # a size the settings accept (divisible by groups)
-            template = self.cls_to_become(**{self.inferred: settings.get("groups", 1)},
-                                          **settings)
-        except (TypeError, ValueError):  # settings the layer will refuse when built
-            shown = {k: v for k, v in self._settings.items() if k not in ("rng", "dtype")}
-            return ", ".join([f"{self.inferred}=0"] + [f"{k}={v!r}" for k, v in shown.items()])
-        object.__setattr__(template, self.inferred, 0)
-        return template.extra_repr()
 
     def _size_in_state(self, state: dict[str, Any], prefix: str) -> int | None:
         """The inferred size a state dict's arrays give, or None."""
         return None
 
     def _materialize_from_state(self, state: dict[str, Any], prefix: str) -> None:
-        """Called by Module.load_state_dict before it loads (PyTorch's lazy load hook)."""
-        if type(self) is not self.cls_to_become:  # still lazy
+        """Called by Module.load_state_dict before it loads (PyTorch's lazy load hook): the
+        uninitialized parameters and buffers the state holds values for take their shapes;
+        the class stays until the first call."""
+        if self.has_uninitialized_params():
             size = self._size_in_state(state, prefix)
             if size is not None:
-                self.initialize_parameters(size)
+                self._build(size, only={name[len(prefix):] for name in state
+                                        if name.startswith(prefix)
+                                        and not is_lazy(state[name])})
 
 
 def _shape(state: dict[str, Any], key: str) -> tuple[int, ...] | None:
@@ -193,8 +266,7 @@ class LazyLinear(LazyModuleMixin, Linear):
     def __init__(self, out_features: int, bias: bool = True, rng=None, dtype=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         self._lazy_setup({"out_features": out_features, "bias": bias, "rng": rng,
-                          "dtype": dtype}, ("weight", "bias" if bias else ""), {})
-        self.out_features = out_features
+                          "dtype": dtype})
 
     def _size_of(self, x):
         if x.ndim < 1:
@@ -225,8 +297,8 @@ class _LazyConvMixin(LazyModuleMixin):
         settings = {"out_channels": out_channels, "kernel_size": kernel_size, "stride": stride,
                     "padding": padding, **dict(zip(names, args)), **kwargs, "rng": rng,
                     "dtype": dtype}
-        self._lazy_setup(settings, ("weight", "bias" if settings.get("bias", True) else ""), {})
-        self.out_channels = out_channels
+        groups = settings.get("groups", 1)
+        self._lazy_setup(settings, groups if isinstance(groups, int) and groups > 0 else 1)
 
     def _size_of(self, x):
         if x.ndim not in (self.nd + 1, self.nd + 2):
@@ -256,25 +328,17 @@ class _LazyNormMixin(LazyModuleMixin):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         settings = {"eps": eps, "momentum": momentum, "affine": affine,
                     "track_running_stats": track_running_stats, "dtype": dtype, "bias": bias}
-        params = ("weight", "bias" if bias else "") if affine else ("", "")
-        buffers = {"running_mean": None, "running_var": None,
-                   "num_batches_tracked": np.array(0, dtype=np.int64)} \
-            if track_running_stats else {}
-        self._lazy_setup(settings, params, buffers)
-        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
-        object.__setattr__(self, "_uninitialized_buffers",
-                           [n for n, v in buffers.items() if v is None])
+        self._lazy_setup(settings)
 
     def _size_of(self, x):
-        batched_rank = self.nd + 2 if not (self.nd == 1 and not self.instance) else None
-        if self.instance:
+        if self.instance:  # (torch reads axis 1 of an unbatched input too, and then fails)
             if x.ndim not in (self.nd + 1, self.nd + 2):
                 raise ValueError(f"{type(self).__name__}: expected an input with {self.nd + 1}"
                                  f" or {self.nd + 2} axes, got shape {x.shape}")
             return x.shape[0 if x.ndim == self.nd + 1 else 1]
-        if x.ndim < 2 or (batched_rank is not None and x.ndim != batched_rank):
-            raise ValueError(f"{type(self).__name__}: expected an input (N, C, ...) of "
-                             f"{batched_rank or '2 or 3'} axes, got shape {x.shape}")
+        if x.ndim < 2:  # (another rank: the built layer's forward refuses it, as torch's)
+            raise ValueError(f"{type(self).__name__}: expected an input (N, C, ...), got "
+                             f"shape {x.shape}")
         return x.shape[1]
 
     def _size_in_state(self, state, prefix):
@@ -309,15 +373,15 @@ class LazyConvTranspose3d(_LazyConvMixin, ConvTranspose3d):
     cls_to_become, nd, transposed = ConvTranspose3d, 3, True
 
 
-class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
+class LazyBatchNorm1d(_LazyNormMixin, _BatchNorm):
     cls_to_become, nd = BatchNorm1d, 1
 
 
-class LazyBatchNorm2d(_LazyNormMixin, BatchNorm2d):
+class LazyBatchNorm2d(_LazyNormMixin, _BatchNorm):
     cls_to_become, nd = BatchNorm2d, 2
 
 
-class LazyBatchNorm3d(_LazyNormMixin, BatchNorm3d):
+class LazyBatchNorm3d(_LazyNormMixin, _BatchNorm):
     cls_to_become, nd = BatchNorm3d, 3
 
 
@@ -328,13 +392,13 @@ class _LazyInstanceNormMixin(_LazyNormMixin):
     instance = True
 
 
-class LazyInstanceNorm1d(_LazyInstanceNormMixin, InstanceNorm1d):
+class LazyInstanceNorm1d(_LazyInstanceNormMixin, _InstanceNorm):
     cls_to_become, nd = InstanceNorm1d, 1
 
 
-class LazyInstanceNorm2d(_LazyInstanceNormMixin, InstanceNorm2d):
+class LazyInstanceNorm2d(_LazyInstanceNormMixin, _InstanceNorm):
     cls_to_become, nd = InstanceNorm2d, 2
 
 
-class LazyInstanceNorm3d(_LazyInstanceNormMixin, InstanceNorm3d):
+class LazyInstanceNorm3d(_LazyInstanceNormMixin, _InstanceNorm):
     cls_to_become, nd = InstanceNorm3d, 3

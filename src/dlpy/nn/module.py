@@ -81,7 +81,9 @@ def register_module_full_backward_hook(hook):
 class Parameter(Tensor):
     """A tensor that a Module owns and an optimiser updates (requires_grad by default). Float
     and complex data keep their dtype (a complex one makes a ComplexParameter); other data
-    becomes the default dtype (float32 unless dlpy.set_default_dtype)."""
+    becomes the default dtype (float32 unless dlpy.set_default_dtype). ``Parameter(t)`` of a
+    float Tensor shares its memory, as torch's (a change of one is seen by the other); an
+    array or a list is copied."""
 
     __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
     __slots__ = ()
@@ -93,6 +95,11 @@ class Parameter(Tensor):
                     raise RuntimeError(f"Parameter: only Tensors of floating point and complex "
                                        f"dtype can require gradients, got {data.data.dtype}")
                 super().__init__(np.array(data.data, copy=True))
+                return
+            if (dtype is None or np.dtype(dtype) == data.data.dtype) \
+                    and data.data.dtype.kind == "f" and type(data.data) is np.ndarray:
+                # a float Tensor's own memory, as torch's (Parameter(t) and t share it)
+                super().__init__(data.data, requires_grad=requires_grad)
                 return
             data = data.data
         if dtype is not None and np.dtype(dtype).kind != "c" and np.iscomplexobj(data):

@@ -16,6 +16,8 @@ undoes it.
 
 from __future__ import annotations
 
+import copy
+import copyreg
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -26,7 +28,8 @@ from dlpy.nn.module import Module, Parameter
 from dlpy.tensor import Tensor, no_grad
 
 __all__ = ["ParametrizationList", "cached", "is_parametrized", "register_parametrization",
-           "remove_parametrizations", "type_before_parametrizations"]
+           "remove_parametrizations", "transfer_parametrizations_and_params",
+           "type_before_parametrizations"]
 
 # cached(): (id(module), tensor name) -> the tensor computed first inside the outermost block
 _cache: dict[tuple[int, str], Tensor] = {}
@@ -143,12 +146,14 @@ class ParametrizationList(ModuleList):
                                                          for i in range(self.ntensors)]
             for name, part in zip(names, values):
                 target = getattr(self, name)
-                array = target.data if isinstance(target, Tensor) else target
                 data = _as_tensor(part).data
-                if data.dtype != array.dtype or data.shape != array.shape:
-                    raise ValueError(f"right_inverse returned {data.dtype} {data.shape} for "
-                                     f"{name}, which is {array.dtype} {array.shape}")
-                array[...] = data
+                if data.dtype != target.dtype:
+                    raise ValueError(f"right_inverse returned {data.dtype} for {name}, which is "
+                                     f"{target.dtype}")
+                if data.shape == target.shape:
+                    target.data[...] = data
+                else:  # a new shape replaces the storage, as torch's set_
+                    target.data = np.array(data, copy=True)
 
 
 def is_parametrized(module: Module, tensor_name: str | None = None) -> bool:
@@ -160,17 +165,45 @@ def is_parametrized(module: Module, tensor_name: str | None = None) -> bool:
 
 
 def _setattr(self, name, value) -> None:
-    """``module.name = value`` on a parametrized name sets the originals (right_inverse)."""
+    """``module.name = value`` on a parametrized name sets the originals (right_inverse); a
+    Parameter may not replace it (torch's KeyError)."""
     if is_parametrized(self, name):
+        if isinstance(value, Parameter):
+            raise KeyError(f"attribute '{name}' already exists (parametrized); remove the "
+                           "parametrization first")
         self.parametrizations[name].right_inverse(value)
     else:
         type(self).__bases__[0].__setattr__(self, name, value)
 
 
+def _getstate(self):
+    raise RuntimeError("Serialization of parametrized modules is only supported through "
+                       "state_dict()")
+
+
+def _deepcopy(self, memo):
+    """copy.deepcopy without __getstate__ (which refuses): the same class, the attributes
+    copied, as torch's."""
+    replica = memo.get(id(self))
+    if replica is not None:
+        return replica
+    replica = self.__new__(type(self))
+    memo[id(self)] = replica
+    replica.__dict__ = copy.deepcopy(self.__dict__, memo)
+    for slot in copyreg._slotnames(type(self)):
+        if hasattr(self, slot):
+            setattr(replica, slot, copy.deepcopy(getattr(self, slot), memo))
+    return replica
+
+
 def _inject_new_class(module: Module) -> None:
-    """Make ``module`` an instance of a new subclass of its class, to hold the properties."""
+    """Make ``module`` an instance of a new subclass of its class, to hold the properties;
+    it refuses pickling (only its state_dict is saved), as torch's, but deep-copies."""
     cls = type(module)
-    module.__class__ = type(f"Parametrized{cls.__name__}", (cls,), {"__setattr__": _setattr})
+    namespace = {"__setattr__": _setattr, "__getstate__": _getstate}
+    if not hasattr(cls, "__deepcopy__"):
+        namespace["__deepcopy__"] = _deepcopy
+    module.__class__ = type(f"Parametrized{cls.__name__}", (cls,), namespace)
 
 
 def _inject_property(module: Module, tensor_name: str) -> None:
@@ -189,6 +222,32 @@ def _inject_property(module: Module, tensor_name: str) -> None:
     setattr(type(module), tensor_name, property(get_parametrized, set_original))
 
 
+def _check_right_inverse(parametrization: Module, value: Tensor, current: Tensor,
+                         tensor_name: str) -> None:
+    """A parametrization added to a chain must map back to one tensor of the current dtype
+    and shape (unless unsafe), as torch checks."""
+    if not hasattr(parametrization, "right_inverse"):
+        return
+    try:
+        with no_grad():
+            back = parametrization.right_inverse(value)
+    except NotImplementedError:
+        return
+    _check_same("right_inverse", back, current, tensor_name)
+
+
+def _check_same(what: str, result, current: Tensor, tensor_name: str) -> None:
+    """``what`` (the parametrization, its right_inverse) gave one Tensor of ``current``'s dtype
+    and shape, or raise saying that unsafe=True allows another."""
+    if not isinstance(result, Tensor):
+        raise ValueError(f"register_parametrization: {what} must return a Tensor, got "
+                         f"{type(result).__name__}")
+    if result.dtype != current.dtype or result.shape != current.shape:
+        raise ValueError(
+            f"register_parametrization: {what} maps module.{tensor_name} ({current.dtype} "
+            f"{current.shape}) to {result.dtype} {result.shape}; pass unsafe=True to allow it")
+
+
 def register_parametrization(module: Module, tensor_name: str, parametrization: Module, *,
                              unsafe: bool = False) -> Module:
     """Parametrize the parameter or buffer ``tensor_name`` of ``module`` by the Module
@@ -202,14 +261,8 @@ def register_parametrization(module: Module, tensor_name: str, parametrization: 
         if not unsafe:
             current = getattr(module, tensor_name)
             result = parametrization(current)
-            if not isinstance(result, Tensor):
-                raise ValueError(f"register_parametrization: a parametrization must return a "
-                                 f"Tensor, got {type(result).__name__}")
-            if result.dtype != current.dtype or result.shape != current.shape:
-                raise ValueError(
-                    f"register_parametrization: the parametrization changes module."
-                    f"{tensor_name} from {current.dtype} {current.shape} to {result.dtype} "
-                    f"{result.shape}; pass unsafe=True to allow it")
+            _check_same("the parametrization", result, current, tensor_name)
+            _check_right_inverse(parametrization, result, current, tensor_name)
         parametrizations = module.parametrizations[tensor_name]
         parametrizations.append(parametrization)
         parametrizations.unsafe |= unsafe
@@ -218,9 +271,9 @@ def register_parametrization(module: Module, tensor_name: str, parametrization: 
         raise ValueError(f"register_parametrization: {type(module).__name__} has no parameter, "
                          f"buffer or parametrized tensor named {tensor_name!r}")
     original = getattr(module, tensor_name)
-    if original is None:
-        raise ValueError(f"register_parametrization: {type(module).__name__}.{tensor_name} is "
-                         "None")
+    if original is None:  # torch's AttributeError ('NoneType' object has no attribute 'shape')
+        raise AttributeError(f"register_parametrization: {type(module).__name__}."
+                             f"{tensor_name} is None")
     parametrizations = ParametrizationList([parametrization], original, unsafe=unsafe)
     delattr(module, tensor_name)
     if not is_parametrized(module):
@@ -246,6 +299,11 @@ def remove_parametrizations(module: Module, tensor_name: str,
         if leave_parametrized:
             with no_grad():
                 value = getattr(module, tensor_name).data
+            if value.dtype != original.dtype:  # torch's set_ cannot change a dtype
+                raise RuntimeError(
+                    f"remove_parametrizations: leave_parametrized=True needs the "
+                    f"parametrized {tensor_name} to keep the original's dtype {original.dtype}, "
+                    f"got {value.dtype}; use leave_parametrized=False")
             original.data = np.array(value, copy=True)  # the same Tensor, as torch's set_
     elif leave_parametrized:
         with no_grad():
@@ -269,3 +327,28 @@ def remove_parametrizations(module: Module, tensor_name: str,
 def type_before_parametrizations(module: Module) -> type:
     """The module's class before any parametrization."""
     return type(module).__bases__[0] if is_parametrized(module) else type(module)
+
+
+def transfer_parametrizations_and_params(from_module: Module, to_module: Module,
+                                         tensor_name: str | None = None) -> Module:
+    """Register ``from_module``'s parametrizations (all, or those of ``tensor_name``) on
+    ``to_module``, sharing the parametrization modules and the original tensors; a tensor
+    ``to_module`` lacks is first created as a Parameter holding the parametrized value.
+    Returns ``to_module``."""
+    if not is_parametrized(from_module):
+        return to_module
+    names = list(from_module.parametrizations) if tensor_name is None else [tensor_name]
+    for name in names:
+        if not hasattr(to_module, name):
+            with no_grad():
+                value = getattr(from_module, name)
+            setattr(to_module, name, Parameter(value.data))
+        source = from_module.parametrizations[name]
+        for parametrization in source:
+            register_parametrization(to_module, name, parametrization)
+        target = to_module.parametrizations[name]
+        originals = ["original"] if source.is_tensor else [f"original{i}"
+                                                           for i in range(source.ntensors)]
+        for original in originals:
+            setattr(target, original, getattr(source, original))
+    return to_module

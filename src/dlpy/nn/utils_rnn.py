@@ -28,9 +28,12 @@ __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pack
            "pad_packed_sequence", "pad_sequence", "unpack_sequence", "unpad_sequence"]
 
 
-def _int_array(name: str, what: str, values) -> np.ndarray:
+def _int_array(name: str, what: str, values, floats: bool = False) -> np.ndarray:
+    """values as a 1-D int64 array; ``floats``: float values are truncated, as torch's
+    ``as_tensor(lengths, dtype=torch.int64)``."""
     array = np.asarray(values.data if isinstance(values, Tensor) else values)
-    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+    kinds = "iuf" if floats else "iu"
+    if array.ndim != 1 or (array.size and array.dtype.kind not in kinds):
         raise TypeError(f"{name}: {what} must be a 1-D sequence of integers, got "
                         f"{array.dtype} of shape {array.shape}")
     return array.astype(np.int64)
@@ -39,6 +42,15 @@ def _int_array(name: str, what: str, values) -> np.ndarray:
 def _index_tensor(array: np.ndarray | None) -> Tensor | None:
     """An int64 Tensor of ``array`` (None stays None): how torch hands out sizes and orders."""
     return None if array is None else Tensor(np.asarray(array, dtype=np.int64))
+
+
+def _index_field(what: str, values) -> Tensor | None:
+    """A PackedSequence field: an int64 Tensor is kept as it is (the same object, as torch
+    keeps it), anything else becomes one."""
+    if values is None or (isinstance(values, Tensor) and values.dtype == np.int64
+                          and values.ndim == 1):
+        return values
+    return _index_tensor(_int_array("PackedSequence", what, values))
 
 
 def _values(t: Tensor | None) -> np.ndarray | None:
@@ -60,20 +72,28 @@ class PackedSequence(tuple):
     def __new__(cls, data: Tensor, batch_sizes, sorted_indices=None, unsorted_indices=None):
         if not isinstance(data, Tensor):
             data = Tensor(np.asarray(data))
-        batch_sizes = _int_array("PackedSequence", "batch_sizes", batch_sizes)
-        if data.ndim == 0 or data.shape[0] != int(batch_sizes.sum()):
+        batch_sizes = _index_field("batch_sizes", batch_sizes)
+        rows = int(batch_sizes.data.sum())
+        if data.ndim == 0 or data.shape[0] != rows:
             raise ValueError(f"PackedSequence: data has {data.shape[0] if data.ndim else 0} "
-                             f"rows, batch_sizes sum to {int(batch_sizes.sum())}")
-        if sorted_indices is not None:
-            sorted_indices = _int_array("PackedSequence", "sorted_indices", sorted_indices)
-            if unsorted_indices is None:
-                unsorted_indices = np.argsort(sorted_indices, kind="stable")
-        if unsorted_indices is not None:
-            unsorted_indices = _int_array("PackedSequence", "unsorted_indices",
-                                          unsorted_indices)
-        return super().__new__(cls, (data, _index_tensor(batch_sizes),
-                                     _index_tensor(sorted_indices),
-                                     _index_tensor(unsorted_indices)))
+                             f"rows, batch_sizes sum to {rows}")
+        sorted_indices = _index_field("sorted_indices", sorted_indices)
+        if sorted_indices is not None and unsorted_indices is None:
+            unsorted_indices = np.argsort(sorted_indices.data, kind="stable")
+        return super().__new__(cls, (data, batch_sizes, sorted_indices,
+                                     _index_field("unsorted_indices", unsorted_indices)))
+
+    def _asdict(self) -> dict:
+        """The fields by name, a namedtuple's ``_asdict``."""
+        return dict(zip(self._fields, self))
+
+    def _replace(self, **fields) -> PackedSequence:
+        """A copy with some fields replaced, a namedtuple's ``_replace`` (no checks, as
+        torch's)."""
+        unknown = set(fields) - set(self._fields)
+        if unknown:
+            raise ValueError(f"Got unexpected field names: {sorted(unknown)!r}")
+        return tuple.__new__(type(self), [fields.get(k, v) for k, v in zip(self._fields, self)])
 
     @property
     def data(self) -> Tensor:
@@ -180,7 +200,7 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,  # n
     name = "pack_padded_sequence"
     if not isinstance(input, Tensor):
         input = Tensor(np.asarray(input))
-    lengths = _int_array(name, "lengths", lengths)
+    lengths = _int_array(name, "lengths", lengths, floats=True)
     if input.ndim < 2:
         raise ValueError(f"{name}: expected input of at least 2 dimensions (T, B, *), got "
                          f"shape {input.shape}")
@@ -259,7 +279,8 @@ def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
     for b, (start, length) in enumerate(zip(starts, lengths)):
         first = 0 if padding_side == "right" else longest - length
         index[first:first + length, b] = np.arange(start, start + length)
-    dtype = np.result_type(*[s.dtype for s in sequences])
+    dtype = sequences[0].dtype  # torch's: the first sequence's, the others are cast to it
+    sequences = [s if s.dtype == dtype else s.to(dtype) for s in sequences]
     padding = Tensor(np.full((1,) + trailing, padding_value, dtype=dtype))
     return F.concat([*sequences, padding], 0)[index.T if batch_first else index]
 
@@ -272,9 +293,10 @@ def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False
     if len(lengths) != padded_sequences.shape[batch_axis]:
         raise ValueError(f"unpad_sequence: {len(lengths)} lengths for a batch of "
                          f"{padded_sequences.shape[batch_axis]}")
+    # index arrays, so each sequence is a copy (torch's index_select), not a view
     if batch_first:
-        return [padded_sequences[b, :n] for b, n in enumerate(lengths.tolist())]
-    return [padded_sequences[:n, b] for b, n in enumerate(lengths.tolist())]
+        return [padded_sequences[b, np.arange(n)] for b, n in enumerate(lengths.tolist())]
+    return [padded_sequences[np.arange(n), b] for b, n in enumerate(lengths.tolist())]
 
 
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.ops import check_dim
@@ -645,6 +646,23 @@ def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
     return reshape(scatter(reshape(x, (x.data.size,)), 0, positions, values), x.shape)
 
 
+def check_histogram_dtypes(name: str, data: np.ndarray, weight) -> np.ndarray | None:
+    """torch's histogram/histogramdd take float32 or float64 input only (float16 is its
+    NotImplementedError) and a weight of the input's dtype; returns weight's array."""
+    if data.dtype not in (np.float32, np.float64):
+        if data.dtype.kind != "f" and data.dtype.name != "bfloat16":
+            raise TypeError(f"{name}: expected a float tensor, got {data.dtype}")
+        raise NotImplementedError(f'"histogramdd" not implemented for '
+                                  f"{torch_dtype_name(data.dtype)!r}")
+    if weight is None:
+        return None
+    weight = _data(weight)
+    if weight.dtype != data.dtype:
+        raise TypeError(f"{name}: weight must have the input's dtype {data.dtype}, got "
+                        f"{weight.dtype}")
+    return weight
+
+
 class HistogramResult(NamedTuple):
 
     _torch_name = "histogram"  # torch.return_types.histogram
@@ -660,10 +678,8 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
     bin holds its right edge; ``weight`` weighs each element, ``density`` divides by the total
     and the bin widths."""
     data = _data(input)
-    if data.dtype.kind != "f":
-        raise TypeError(f"histogram: expected a float tensor, got {data.dtype}")
+    weight = check_histogram_dtypes("histogram", data, weight)
     if weight is not None:
-        weight = _data(weight)
         if weight.shape != data.shape:
             raise ValueError(f"histogram: weight must have the input's shape {data.shape}, "
                              f"got {weight.shape}")
@@ -677,11 +693,16 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
             low, high = (float(v) for v in range)
             if low > high:
                 raise ValueError(f"histogram: range {tuple(range)} must have min <= max")
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError(f"histogram: range [{low}, {high}] is not finite")
         if low == high:
             low, high = low - 0.5, high + 0.5
         edges = np.linspace(low, high, int(bins) + 1).astype(data.dtype)
     else:
-        edges = _data(bins).astype(data.dtype)
+        edges = _data(bins)
+        if edges.dtype != data.dtype:
+            raise TypeError(f"histogram: bins must have the input's dtype {data.dtype}, got "
+                            f"{edges.dtype}")
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0):
             raise ValueError("histogram: bins must be an int or a 1-D increasing tensor of at "
                              f"least 2 edges, got {edges.tolist()}")

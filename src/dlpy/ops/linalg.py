@@ -50,6 +50,13 @@ def _dtype_of(x) -> np.dtype:
     return np.asarray(x.data if isinstance(x, Tensor) else x).dtype
 
 
+def same_dtype(name: str, first: str, a, second: str, b) -> None:
+    """torch's linear algebra takes no mixed dtypes: refuse two tensors whose dtypes differ."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        raise TypeError(f"{name}: expected {first} and {second} to have the same dtype, got "
+                        f"{a.dtype} and {b.dtype}")
+
+
 def _check_right_side(name: str, B, batches: tuple, operands: str) -> None:  # noqa: N803
     """What solve, solve_triangular and cholesky_solve check last: the operands' ``batches``
     broadcast (``operands`` names them and their shapes in the error), B is floating point."""
@@ -465,6 +472,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
                          f"(..., {n}, k) or (..., {n}))")
     batch_b = b_shape[:-1] if vector else b_shape[:-2]
     _check_right_side("solve", B, (a_shape[:-2], batch_b), f"A {a_shape} and B {b_shape}")
+    same_dtype("solve", "A", A, "B", B)
     return Solve(vector)(A, B)
 
 
@@ -554,6 +562,9 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
                             f"X A = B (B must be (..., k, {n}))"))
     _check_right_side("solve_triangular", B, (a_shape[:-2], b_shape[:-2]),
                       f"A {a_shape} and B {b_shape}")
+    if (isinstance(A, Tensor) and isinstance(B, Tensor) and A.dtype != B.dtype
+            and (B.dtype.kind != "c" or A.dtype.kind == "c")):
+        B = B.to(A.dtype)  # noqa: N806 - torch solves in A's dtype
     if not left:  # X T = B is T^T X^T = B^T, T^T the other kind of triangle
         op = SolveTriangular(not upper, unitriangular)
         return swapaxes(op(swapaxes(A, -1, -2), swapaxes(B, -1, -2)), -1, -2)
@@ -976,7 +987,7 @@ class Pinv(Op):
 
     complex_ok = True
 
-    def __init__(self, atol: float, rtol: float):
+    def __init__(self, atol, rtol):
         self.atol, self.rtol = atol, rtol
 
     def forward(self, a):
@@ -1015,12 +1026,17 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     return Pinv(*tolerances("pinv", A, atol, rtol))(A)
 
 
-def tolerances(name: str, A, atol, rtol) -> tuple[float, float]:  # noqa: N803
+def tolerances(name: str, A, atol, rtol):  # noqa: N803
     """(atol, rtol) of pinv / matrix_rank: singular values at or below max(atol, rtol * the
-    largest) count as zero; rtol by default eps * max(m, n), 0 when only atol > 0 is given."""
+    largest) count as zero; rtol by default eps * max(m, n), 0 where atol > 0 is given. Each
+    is a number, or a tensor of one per matrix (an array (..., 1) against the values (..., k))."""
     shape = _shape_of(A)
     values = []
     for what, value in (("atol", atol), ("rtol", rtol)):
+        if isinstance(value, Tensor) and value.dtype.kind in "fiu":  # torch's Tensor overload
+            data = value.data.astype(np.float64)
+            values.append(float(data) if data.ndim == 0 else data[..., None])
+            continue
         if value is not None and (isinstance(value, bool)
                                   or not isinstance(value, (int, float, np.integer, np.floating))
                                   or not value >= 0):
@@ -1029,5 +1045,6 @@ def tolerances(name: str, A, atol, rtol) -> tuple[float, float]:  # noqa: N803
     atol_value, rtol_value = values
     if rtol_value is None:
         eps = float(np.finfo(_dtype_of(A)).eps)
-        rtol_value = eps * max(shape[-2:]) if atol_value is None or atol_value == 0 else 0.0
-    return atol_value or 0.0, rtol_value
+        rtol_value = eps * max(shape[-2:]) if atol_value is None else np.where(
+            np.asarray(atol_value) > 0, 0.0, eps * max(shape[-2:]))
+    return (0.0 if atol_value is None else atol_value), rtol_value

@@ -578,6 +578,9 @@ def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
     if len(_shape_of(a)) != len(_shape_of(b)):
         raise ValueError(f"cross: input and other must have the same number of axes, got "
                          f"shapes {_shape_of(a)} and {_shape_of(b)}")
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        raise TypeError(f"cross: expected input and other to have the same dtype, got {a.dtype} "
+                        f"and {b.dtype}")
     a, b = broadcast_tensors(a, b)
     if dim is None:
         sizes = [i for i, n in enumerate(a.shape) if n == 3]

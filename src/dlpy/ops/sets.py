@@ -24,6 +24,13 @@ def _results(values, inverse, counts, return_inverse, return_counts):
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def _check_empty_slices(data: np.ndarray, dim: int) -> None:
+    """torch's unique(dim=...) refuses slices of no elements along a non-empty dim."""
+    if data.size == 0 and data.shape[dim] != 0:
+        raise ValueError(f"unique: there are 0 sized dimensions in shape {data.shape} other "
+                         f"than dim {dim}, so unique cannot be applied, as torch's")
+
+
 def unique(x, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
            return_counts: bool = False, dim: int | None = None):
     """torch.unique: the distinct values (sorted; with dim the distinct slices along it, in
@@ -38,6 +45,7 @@ def unique(x, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 -
         return _results(values, inverse.reshape(data.shape), counts, return_inverse,
                         return_counts)
     dim = check_dim("unique", dim, data.ndim)
+    _check_empty_slices(data, dim)
     values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True,
                                         axis=dim)
     return _results(values, inverse.reshape(-1), counts, return_inverse, return_counts)
@@ -56,9 +64,11 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
         values, shape = flat[starts], data.shape
     else:
         dim = check_dim("unique_consecutive", dim, data.ndim)
+        _check_empty_slices(data, dim)
         moved = np.moveaxis(data, dim, 0)
         starts = np.ones(moved.shape[0], dtype=bool)
-        starts[1:] = (moved[1:] != moved[:-1]).reshape(moved.shape[0] - 1, -1).any(axis=1)
+        if moved.shape[0] > 1:
+            starts[1:] = (moved[1:] != moved[:-1]).reshape(moved.shape[0] - 1, -1).any(axis=1)
         values, shape = np.moveaxis(moved[starts], 0, dim), (moved.shape[0],)
     inverse = (np.cumsum(starts) - 1).reshape(shape)
     counts = np.diff(np.append(np.flatnonzero(starts), starts.size))
@@ -122,6 +132,18 @@ def _side(name: str, right: bool, side: str | None) -> str:
     return "right" if right else "left"
 
 
+def _sorter(name: str, order: np.ndarray, shape: tuple) -> np.ndarray:
+    """torch's checks of searchsorted's sorter: int64, the sequence's shape, valid indices."""
+    if order.dtype != np.int64:
+        raise TypeError(f"{name}: sorter must be a tensor of int64, got {order.dtype}")
+    if order.shape != shape:
+        raise ValueError(f"{name}: sorter must have the sorted sequence's shape {shape}, got "
+                         f"{order.shape}")
+    if order.size and (order.min() < 0 or order.max() >= shape[-1]):
+        raise ValueError(f"{name}: sorter index out of range [0, {shape[-1]})")
+    return order
+
+
 def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False,
                  side: str | None = None, sorter=None) -> Tensor:
     """torch.searchsorted: for each value, the index in the sorted innermost rows where it
@@ -131,14 +153,16 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
     seq, vals = _data(sorted_sequence), _data(values)
     if seq.dtype == np.bool_ and vals.dtype == np.bool_:
         refuse_bool("searchsorted_out_cpu", seq)
-    order = None if sorter is None else _data(sorter).astype(np.int64)
+    order = None if sorter is None else _sorter("searchsorted", _data(sorter), seq.shape)
     if seq.ndim <= 1:
         out = np.searchsorted(seq, vals, side=side, sorter=order)
     else:
         if seq.shape[:-1] != vals.shape[:-1]:
             raise ValueError(f"searchsorted: sorted_sequence {seq.shape} and values "
                              f"{vals.shape} must match on every axis but the last")
-        rows, vrows = seq.reshape(-1, seq.shape[-1]), vals.reshape(-1, vals.shape[-1])
+        count = int(np.prod(seq.shape[:-1]))  # rows (-1 is ambiguous for empty rows)
+        rows = seq.reshape(count, seq.shape[-1])
+        vrows = vals.reshape(count, vals.shape[-1])
         orows = None if order is None else order.reshape(rows.shape)
         out = np.stack([np.searchsorted(r, v, side=side,
                                         sorter=None if orows is None else orows[i])
