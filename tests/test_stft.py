@@ -104,9 +104,8 @@ def test_fitting_a_magnitude_spectrogram():
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda x: dlpy.stft(x, 16), ValueError, "stft: return_complex=True is required"),
-    (lambda x: dlpy.stft(x, 16, return_complex=False), ValueError,
-     "return_complex=True is required"),
+    (lambda x: dlpy.stft(x, 16, window=dlpy.ones(16)), ValueError,
+     "stft: return_complex must be given for a real input"),
     (lambda x: dlpy.stft(x, 0, return_complex=True), ValueError,
      "stft: n_fft must be a positive int, got 0"),
     (lambda x: dlpy.stft(x, 16, hop_length=0, return_complex=True), ValueError,
@@ -136,3 +135,27 @@ def test_fitting_a_magnitude_spectrogram():
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):
         call(dlpy.tensor(np.ones(40)))
+
+
+def test_return_complex_false_is_view_as_real_with_a_warning():
+    x = dlpy.tensor(np.sin(np.arange(20.0)))
+    window = dlpy.hann_window(8, dtype=np.float64)
+    with pytest.warns(UserWarning, match="return_complex=False is deprecated"):
+        pairs = dlpy.stft(x, 8, 2, window=window, return_complex=False)
+    want = dlpy.view_as_real(dlpy.stft(x, 8, 2, window=window, return_complex=True))
+    assert pairs.shape == (5, 11, 2)
+    np.testing.assert_array_equal(pairs.data, want.data)
+
+
+def test_no_window_warns_at_the_callers_line():
+    with pytest.warns(UserWarning, match="no window was given") as record:
+        dlpy.stft(dlpy.tensor(np.ones(16)), 8, return_complex=True)
+    assert record[0].filename == __file__
+
+
+def test_half_windows_round_each_step_as_torch():
+    """torch computes a float16 window in float16, step by step (fixture values from torch)."""
+    np.testing.assert_array_equal(
+        dlpy.hann_window(7, dtype=np.float16).data.astype(np.float64),
+        [0.0, 0.188232421875, 0.611328125, 0.9501953125, 0.95068359375, 0.611328125,
+         0.189453125])

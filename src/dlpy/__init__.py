@@ -235,11 +235,34 @@ def _no_out_elementwise(function):
 _ELEMENTWISE = set("""
     abs acos asin asinh atan atanh ceil cos cosh erf erfinv exp expm1 floor frac log log1p log2
     log10 relu round sigmoid sign sin sinh sqrt square tan tanh trunc""".split())
+def _no_out_nested(function):
+    """_no_out's, and a nested first operand handed to NestedTensor.__dlpy_function__
+    (torch.add(nt, nt, alpha=2), torch.sum(nt, dim=2), torch.bmm(nt, dense)); one type check
+    on the dense path."""
+    name = function.__name__
+
+    def with_out(input, *args, out=None, **kwargs):  # noqa: A002 - torch's name
+        if type(input) is not Tensor and getattr(type(input), "is_nested", False) is True:
+            return type(input).__dlpy_function__(name, input, *args, **kwargs)
+        if out is None:
+            return function(input, *args, **kwargs)
+        from dlpy.torch_functions import check_out_inputs, write_out
+
+        check_out_inputs(name, (input, *args), out)
+        return write_out(name, function(input, *args, **kwargs), out)
+
+    with_out.__name__ = with_out.__qualname__ = name
+    with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
+    return with_out
+
+
+_NESTED_FIRST = {"add", "sub", "mul", "div", "sum", "mean", "bmm"}
 for _name in _TOP_LEVEL:
     _function = getattr(functional, _name)
-    globals()[_name] = (_no_out_elementwise if _name in _ELEMENTWISE else _no_out)(_function)
+    globals()[_name] = (_no_out_elementwise if _name in _ELEMENTWISE else
+                        _no_out_nested if _name in _NESTED_FIRST else _no_out)(_function)
 __all__ += _TOP_LEVEL
-del _name, _function, _ELEMENTWISE
+del _name, _function, _ELEMENTWISE, _NESTED_FIRST
 
 
 def _dtype_third(function):

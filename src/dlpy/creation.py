@@ -72,12 +72,34 @@ def _index(name: str, n) -> int:
     """A size that is not an int: a one-value integer tensor's value, else torch's TypeError."""
     if isinstance(n, Tensor) and n.data.size == 1 and n.data.dtype.kind in "iu":
         return int(n.data.reshape(()))
+    if isinstance(n, np.ndarray) and n.ndim == 0 and n.dtype.kind in "iu":
+        return int(n)  # a 0-d integer array (its __index__), as torch's
     raise TypeError(f"{name}: the sizes must be ints, got {type(n).__name__}")
+
+
+_TORCH_NUMPY_TYPES = ("float64, float32, float16, complex64, complex128, int64, int32, int16, "
+                      "int8, uint64, uint32, uint16, uint8, and bool")
+
+
+def unsupported_numpy_dtype(dtype: np.dtype) -> TypeError | None:
+    """torch's TypeError for numpy data of a dtype it has no tensor for (objects, strings,
+    dates, long doubles, records); None for the others (ml_dtypes' bfloat16 and float8 too)."""
+    kind = dtype.kind
+    if kind in "OSUMm" or (kind == "V" and (dtype.names is not None or dtype.name.startswith(
+            "void"))) or (kind in "fc" and dtype.itemsize > (8 if kind == "f" else 16)):
+        return TypeError(f"can't convert np.ndarray of type numpy.{dtype.type.__name__}. The "
+                         f"only supported types are: {_TORCH_NUMPY_TYPES}.")
+    return None
 
 
 def numpy_source(array: np.ndarray) -> np.ndarray:
     """``array`` if torch can read it (from_numpy, as_tensor, asarray, tensor), else torch's
-    ValueError: a byte order other than the machine's, or a negative stride."""
+    TypeError for a dtype torch lacks (object, str, datetime64, longdouble), or its ValueError:
+    a byte order other than the machine's, or a negative stride."""
+    if array.dtype.kind not in "fiubc" or array.dtype.itemsize > 8:
+        error = unsupported_numpy_dtype(array.dtype)
+        if error is not None:
+            raise error
     if not array.dtype.isnative:
         raise ValueError("given numpy array has byte order different from the native byte "
                          "order. Conversion between byte orders is currently not supported.")
@@ -115,6 +137,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
                 raise
             raise ValueError(f"tensor: nested lists must be rectangular, {_ragged(data)}") \
                 from None
+    if array.dtype.kind in "Mm":  # a numpy datetime64 / timedelta64 scalar
+        raise unsupported_numpy_dtype(array.dtype)
     if array.dtype.kind in "OSU":
         raise TypeError(f"tensor: expected numbers (bool, int, float or complex), got data that "
                         f"numpy reads as {array.dtype}")

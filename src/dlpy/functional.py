@@ -456,8 +456,19 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
     ``log_target``); 0 where target is 0. reduction: "mean" over every element (PyTorch's
     default, not the true KL), "batchmean" (the sum over the size of axis 0: the KL per
     sample), "sum" or "none". Both inputs may need gradients and broadcast, as torch's.
-    Arguments in torch's order, with its deprecated size_average and reduce."""
+    Arguments in torch's order, with its deprecated size_average and reduce; "mean" warns, as
+    torch's."""
+    if size_average is None and reduce is None and reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", UserWarning, stacklevel=2)
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _kl_div(input, target, reduction, log_target)
+
+
+def _kl_div(input: Tensor, target, reduction: str, log_target: bool) -> Tensor:  # noqa: A002
+    """kl_div without the deprecated arguments nor the warning (torch.kl_div's)."""
     if reduction not in ("mean", "batchmean", "sum", "none"):
         raise ValueError(f"kl_div: reduction must be mean, batchmean, sum or none, got "
                          f"{reduction!r}")
@@ -885,12 +896,18 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None,  # n
                      reduction: str = "mean") -> Tensor:
     """log(1 + exp(-y x)) for labels y = +-1 (input and target broadcast), the logistic loss,
     computed as binary_cross_entropy_with_logits(y x, 1), which never overflows (PyTorch's
-    gives inf once -y x passes about 88 in float32, 709 in float64)."""
+    gives inf once -y x passes about 88 in float32, 709 in float64). As torch's, the result
+    has the input's shape and dtype, and the target takes no gradient."""
     name = "soft_margin_loss"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
-    _broadcast_shape(name, "input and target", input, target)
-    margins = input * _constant(target, _float_dtype(input))
+    if _broadcast_shape(name, "input and target", input, target) != np.shape(_data(input)):
+        raise ValueError(f"{name}: target of shape {np.shape(_data(target))} must broadcast to "
+                         f"the input's shape {np.shape(_data(input))}")
+    if isinstance(target, Tensor) and target.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"{name}: not differentiable with respect to argument 'target': it "
+                           f"cannot have requires_grad True (detach it), as torch's")
+    margins = input * _constant(_data(target), _float_dtype(input))
     losses = binary_cross_entropy_with_logits(margins, np.ones(margins.shape, margins.dtype),
                                               "none")
     return _reduce(name, losses, reduction)
@@ -1067,7 +1084,8 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False,  # noqa: A
         var = np.full(shape, var, dtype=dtype)
     var_shape, var_data = np.shape(_data(var)), _data(var)
     if var_data.size and var_data.min() < 0:
-        raise ValueError(f"{name}: var must be >= 0, got a smallest value of {var_data.min()}")
+        raise ValueError(f"{name}: var has negative entries (it must be >= 0), the smallest "
+                         f"is {var_data.min()}")
     if var_shape != shape:
         mismatched = [v for n, v in zip(shape, var_shape) if n != v]
         if var_shape == shape[:-1]:  # one variance per vector: along a new last axis

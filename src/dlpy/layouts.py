@@ -64,6 +64,23 @@ def is_in_format(array: np.ndarray, fmt: memory_format) -> bool:
     return array.flags.c_contiguous
 
 
+def suggests_channels_last(array: np.ndarray) -> bool:
+    """torch's ``suggest_memory_format() == channels_last`` for a 4-d array: its strides run
+    C, W, H, N from the innermost (an ambiguous one, as a contiguous (N, 1, 1, 1), counts as
+    contiguous, as torch's)."""
+    if array.ndim != 4 or array.flags.c_contiguous:
+        return False
+    shape, strides = array.shape, array.strides
+    if strides[1] == 0:
+        return False
+    low = 0
+    for axis in (1, 3, 2, 0):
+        if shape[axis] == 0 or strides[axis] < low or axis == 0 and low == strides[1]:
+            return False
+        low = strides[axis] * max(shape[axis], 1)
+    return True
+
+
 def laid_out(array: np.ndarray, fmt: memory_format) -> np.ndarray:
     """``array`` (the same shape and values) in ``fmt``'s memory order: itself if it already
     is, else a copy."""
@@ -77,6 +94,8 @@ def laid_out(array: np.ndarray, fmt: memory_format) -> np.ndarray:
 
 class Relayout(Op):
     """y = x in another memory order (a copy);  dx = g."""
+
+    complex_ok = True  # values move: linear with real coefficients
 
     def __init__(self, fmt: memory_format):
         self.fmt = fmt

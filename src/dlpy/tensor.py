@@ -200,6 +200,18 @@ class InPlaceCastError(TypeError, RuntimeError):
     RuntimeError for code written against torch."""
 
 
+class InPlaceShapeError(ValueError, RuntimeError):
+    """An in-place op whose result would need another shape (x += y with y broadcasting x
+    to a larger shape): a ValueError, and torch's RuntimeError for code written against
+    torch."""
+
+
+def _in_place_shape_error(name: str, shape, result_shape) -> InPlaceShapeError:
+    return InPlaceShapeError(f"{name}: output with shape {list(shape)} doesn't match the "
+                             f"broadcast shape {list(result_shape)} (an in-place op keeps the "
+                             "tensor's shape)")
+
+
 def _check_store(name: str, source, target, cast: str) -> None:
     """Refuse storing a ``source``-dtype result in place in a ``target``-dtype tensor where
     torch refuses it (``cast="unsafe"``: copy_, fill_, setitem store anything, as torch's;
@@ -678,10 +690,10 @@ class Tensor:
         return tensor_format(self, format_spec)
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The values as an ndarray sharing this tensor's memory (``force=True``: a copy, as
-        torch's detached one). Unlike torch's, a tensor that requires grad gives its array too
-        (dlpy's own code and tests read parameters so)."""
-        return self.data.copy() if force else self.data
+        """The values as an ndarray sharing this tensor's memory (``force=True`` too, as torch's
+        ``t.detach().numpy()``). Unlike torch's, a tensor that requires grad gives its array
+        too (dlpy's own code and tests read parameters so)."""
+        return self.data
 
     def tolist(self):
         """The values as (nested) Python lists, or a number for a tensor with no axes."""
@@ -1401,8 +1413,7 @@ class Tensor:
             if not isinstance(array, np.ndarray):
                 _check_not_batched(name, array)
             if array.shape != self.shape:
-                raise ValueError(f"{name}: the result has shape {array.shape}, but an in-place "
-                                 f"op keeps the tensor's shape {self.shape}")
+                raise _in_place_shape_error(name, self.shape, array.shape)
             _check_store(name, array.dtype, self.dtype, cast)
             self.data[...] = array
         _bump(self.data)
@@ -1430,6 +1441,11 @@ class Tensor:
         old.data = self.data.copy() if overwrite else self.data
         old._grad, old.requires_grad = None, self.requires_grad
         old.op, old.name, old._hooks = op, self.name, self._hooks
+        kept = None  # retain_grad's hook follows the new value, the others stay, as torch's
+        if self._hooks and op is not None:
+            kept = {k: h for k, h in self._hooks.items() if getattr(h, "retains_grad", False)}
+            for k in kept:
+                del old._hooks[k]
         old._tick = self._tick if op is not None else 0
         _complex.mark(old)  # complex data: a ComplexTensor, so ops admit it as one
         if overwrite and op is not None:  # arrays of self's memory its op kept (LayerNorm's
@@ -1448,8 +1464,7 @@ class Tensor:
         if not isinstance(value.data, np.ndarray):
             _check_not_batched(name, value.data)
         if value.shape != self.shape and not reshape:
-            raise ValueError(f"{name}: the result has shape {value.shape}, but an in-place op "
-                             f"keeps the tensor's shape {self.shape}")
+            raise _in_place_shape_error(name, self.shape, value.shape)
         if value.dtype != self.dtype:
             _check_store(name, value.dtype, self.dtype, cast)
             value = _arith.cast(value, self.dtype)
@@ -1464,7 +1479,7 @@ class Tensor:
                 value.op is not None and any(data is t.data for t in value.op.inputs)):
             data = data.copy()  # an array of its own: marking it must mark no other's
         self.data, self.op, self.requires_grad, self._hooks = (data, value.op,
-                                                               value.requires_grad, None)
+                                                               value.requires_grad, kept or None)
         _bump(data, version)
         if value.op is not None:  # its output's change came with it, not after it
             self._tick = value._tick = _clock
@@ -1496,8 +1511,7 @@ class Tensor:
         def through(old_base, *operands):
             value = compute(old_base.reshape(-1)[where], *operands)
             if value.shape != shape:
-                raise ValueError(f"{name}: the result has shape {value.shape}, but an in-place "
-                                 f"op keeps the tensor's shape {shape}")
+                raise _in_place_shape_error(name, shape, value.shape)
             if value.dtype != dtype:
                 _check_store(name, value.dtype, dtype, cast)
                 value = _arith.cast(value, dtype)
@@ -3109,6 +3123,15 @@ def _grad_tensor(array: np.ndarray) -> Tensor:
     return t
 
 
+def _leaf_layout(data: np.ndarray, grad: np.ndarray, fresh: bool):
+    """A first gradient of a channels-last leaf laid out channels-last too (torch's
+    AccumulateGrad gives a .grad its leaf's strides): (grad, fresh)."""
+    from dlpy.layouts import channels_last, is_in_format, laid_out, suggests_channels_last
+    if suggests_channels_last(data) and not is_in_format(grad, channels_last):
+        return laid_out(grad, channels_last), True
+    return grad, fresh
+
+
 def _accumulate(node: Tensor, grad, fresh: bool) -> None:
     """node.grad += grad (an array or a SparseGrad), as torch's AccumulateGrad: into the
     array of a plain dense ``.grad`` in place, else a new one. ``fresh``: nobody else holds
@@ -3118,6 +3141,8 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
     existing = node._grad
     if existing is None:
         if type(grad) is np.ndarray:
+            if grad.ndim == 4 and not node.data.flags.c_contiguous:
+                grad, fresh = _leaf_layout(node.data, grad, fresh)
             node._grad = _grad_tensor(grad if fresh else grad.copy())
         else:  # a SparseGrad
             node._grad = grad if fresh else grad.copy()

@@ -494,12 +494,22 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return Tensor(python_array(data, dtype))
 
 
-def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad: bool = False) -> Tensor:
+def asarray(obj, *, dtype=None, device=None, copy=None,
+            requires_grad: bool | None = None) -> Tensor:
     """torch.asarray: as_tensor, with copy=True forcing a copy and copy=False refusing one (a
-    cast, a Python sequence)."""
+    cast, a Python sequence). A Tensor comes back itself when nothing changes; a copy or cast
+    of it is recorded (``requires_grad`` unspecified: as the Tensor's, torch 2.13's)."""
     _place("asarray", device, False)
     if isinstance(obj, Tensor):
-        obj = obj.data
+        same = dtype is None or obj.data.dtype == np.dtype(dtype)
+        if copy is False and not same:
+            raise ValueError(f"asarray: can't alias tensor with dtype {obj.data.dtype} into "
+                             f"dtype {np.dtype(dtype)} (copy=False)")
+        if same and not copy:  # itself (requires_grad=True sets its flag, as torch's)
+            return obj.requires_grad_() if requires_grad and not obj.requires_grad else obj
+        if requires_grad is None or requires_grad and obj.requires_grad:
+            return obj.clone() if same else obj.to(dtype)
+        obj, copy = obj.data, True  # a new leaf (a copy, as torch's)
     elif isinstance(obj, np.ndarray):
         numpy_source(obj)
     if copy is False:
@@ -513,7 +523,7 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad: bool = Fa
             dtype if dtype is not None else obj.dtype, copy=False)
     else:
         array = python_array(obj, dtype)
-    return Tensor(array, requires_grad=requires_grad)
+    return Tensor(array, requires_grad=bool(requires_grad))
 
 
 
@@ -766,12 +776,12 @@ def embedding(weight: Tensor, indices, padding_idx: int = -1, scale_grad_by_freq
                       scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
 
-def kl_div(input: Tensor, target, reduction=1, log_target: bool = False) -> Tensor:  # noqa: A002
-    """torch.kl_div: reduction an int (0 none, 1 mean over every element, 2 sum)."""
+def kl_div(input: Tensor, target, reduction=0, log_target: bool = False) -> Tensor:  # noqa: A002
+    """torch.kl_div: reduction an int (0 none, 1 mean over every element, 2 sum); unreduced by
+    default, as torch 2.13's (F.kl_div's default is the mean)."""
     from dlpy import functional
 
-    return functional.kl_div(input, target, _reduction("kl_div", reduction),
-                             log_target=log_target)
+    return functional._kl_div(input, target, _reduction("kl_div", reduction), log_target)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, pos_weight=None,  # noqa: A002

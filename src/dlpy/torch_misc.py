@@ -252,6 +252,8 @@ def from_dlpack(ext_tensor) -> Tensor:
     """torch.from_dlpack: a tensor sharing the memory of any object with __dlpack__ (numpy,
     torch, jax arrays, a dlpy Tensor) or of a DLPack capsule."""
     if isinstance(ext_tensor, Tensor):
+        if ext_tensor.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         return ext_tensor
     if not hasattr(ext_tensor, "__dlpack__"):
         if type(ext_tensor).__name__ != "PyCapsule":
@@ -265,7 +267,7 @@ def to_dlpack(tensor: Tensor):
     """torch.to_dlpack: a DLPack capsule of the tensor's memory (numpy's __dlpack__)."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"to_dlpack: expected a Tensor, got {type(tensor).__name__}")
-    return tensor.data.__dlpack__()
+    return tensor.data.__dlpack__(max_version=(1, 0))  # versioned: read back writeable
 
 
 # ----------------------------------------------------------------- control flow
@@ -482,6 +484,8 @@ def _is_pinned(self, device=None) -> bool:
 
 
 def _dlpack(self, *, stream=None, **kwargs):
+    if self.requires_grad:
+        raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
     return self.data.__dlpack__(stream=stream, **kwargs)
 
 

@@ -323,7 +323,8 @@ ERRORS = [
     (ValueError, r"gaussian_nll_loss: var must have the input's shape \(2, 3\), that without its "
                  r"last axis, or one axis of size 1 where the input's is larger, got \(3,\)",
      lambda: F.gaussian_nll_loss(X, X, np.ones(3))),
-    (ValueError, r"gaussian_nll_loss: var must be >= 0, got a smallest value of -1.0",
+    (ValueError, r"gaussian_nll_loss: var has negative entries \(it must be >= 0\), the "
+                 r"smallest is -1.0",
      lambda: F.gaussian_nll_loss(X, X, -1.0)),
     (ValueError, r"gaussian_nll_loss: target \(2, 2, 3\) must broadcast to the input's shape \(2, "
                  r"3\)",

@@ -6,10 +6,11 @@
 
 Every function fills the masked-out elements with the reduction's identity (0 for sum, -inf for
 amax / logsumexp / softmax, ...) with ``where`` and reduces with dlpy's ops, so the gradients
-come from the engine and a masked-out element gets none. A MaskedTensor input gives a
-MaskedTensor result (its mask reduced with ``any``), as torch's. Shape ops (reshape/view,
-transpose/permute/T, flatten/unflatten, unsqueeze/squeeze, expand, narrow/select/split/chunk/
-unbind, flip, indexing, dlpy.cat) act on the data and the mask alike.
+come from the engine and a masked-out element gets none. A MaskedTensor's methods give a
+MaskedTensor (its mask reduced with ``any``); these functions given one give a plain Tensor, as
+torch's. Shape ops (reshape/view, transpose/permute/T, flatten/unflatten, unsqueeze/squeeze,
+expand, narrow/select/split/chunk/unbind, flip, indexing, dlpy.cat) act on the data and the
+mask alike.
 """
 
 from dlpy.masked._ops import (
@@ -17,9 +18,13 @@ from dlpy.masked._ops import (
     amin,
     argmax,
     argmin,
+    cumprod,
+    cumsum,
     log_softmax,
+    logaddexp,
     logsumexp,
     mean,
+    median,
     norm,
     normalize,
     prod,
@@ -32,7 +37,7 @@ from dlpy.masked._ops import (
 from dlpy.masked.maskedtensor import MaskedTensor, as_masked_tensor, is_masked_tensor, masked_tensor
 
 __all__ = [
-    "MaskedTensor", "amax", "amin", "argmax", "argmin", "as_masked_tensor", "is_masked_tensor",
-    "log_softmax", "logsumexp", "masked_tensor", "mean", "norm", "normalize", "prod", "softmax",
-    "softmin", "std", "sum", "var",
+    "MaskedTensor", "amax", "amin", "argmax", "argmin", "as_masked_tensor", "cumprod", "cumsum",
+    "is_masked_tensor", "log_softmax", "logaddexp", "logsumexp", "masked_tensor", "mean", "median",
+    "norm", "normalize", "prod", "softmax", "softmin", "std", "sum", "var",
 ]

@@ -1,9 +1,14 @@
 """torch.masked's reductions and normalisations on a Tensor and a boolean mask (or on a
-MaskedTensor): the masked-out elements filled with the identity, then dlpy's op."""
+MaskedTensor): the masked-out elements filled with the identity, then dlpy's op.
+
+A MaskedTensor's methods (``mt.sum(1)``) give a MaskedTensor; the functions here given a
+MaskedTensor (``masked.sum(mt, 1)``) give a plain Tensor, the op on the filled data, as torch's
+(the undecorated function, ``sum.__wrapped__``, is the method's)."""
 
 from __future__ import annotations
 
 import builtins
+import functools
 
 import numpy as np
 
@@ -54,6 +59,26 @@ def _operands(name: str, input, mask, dtype):
     return data, mask, masked
 
 
+def _plain(function):
+    """function, its MaskedTensor result given as the plain Tensor of its data (torch.masked's
+    functions take a MaskedTensor's data and mask and return a Tensor)."""
+    @functools.wraps(function)
+    def public(*args, **kwargs):
+        out = function(*args, **kwargs)
+        return out if isinstance(out, Tensor) else out._data
+
+    return public
+
+
+def _identity(value, dtype):
+    """value (0, 1, +-inf) in dtype: an integer's +-inf is its largest / smallest value."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iub" and np.isinf(value):
+        info = np.iinfo(np.int64 if dtype.kind == "b" else dtype)
+        value = info.max if value > 0 else info.min
+    return np.asarray(value).astype(dtype)
+
+
 def _result(out: Tensor, mask: np.ndarray, masked):
     """out as it is (a Tensor input) or as a MaskedTensor with mask (a MaskedTensor input)."""
     if masked is None:
@@ -64,22 +89,37 @@ def _result(out: Tensor, mask: np.ndarray, masked):
 
 
 def _filled(data: Tensor, mask: np.ndarray, value) -> Tensor:
-    return F.where(mask, data, value)
+    return F.where(mask, data, _identity(value, data.dtype))
 
 
-def _reduce(name: str, function, identity, input, dim, keepdim, dtype, mask):
+def _reduce(name: str, function, identity, input, dim, keepdim, dtype, mask, cast=False):
+    """function(filled data, dims, keepdim); cast: the result in dtype (the input's by
+    default), as torch's amax / amin / logsumexp."""
+    out_dtype = dtype if dtype is not None else _data_dtype(input)
     data, mask, masked = _operands(name, input, mask, dtype)
     dims = _dims(name, dim, data.ndim)
     out = function(_filled(data, mask, identity), dims, bool(keepdim))
+    if cast and out.dtype != np.dtype(out_dtype):
+        out = out.to(out_dtype)
     return _result(out, mask.any(axis=dims, keepdims=bool(keepdim)), masked)
 
 
+def _data_dtype(input):
+    from dlpy.masked.maskedtensor import MaskedTensor
+
+    if isinstance(input, MaskedTensor):
+        return input._data.dtype
+    return input.dtype if isinstance(input, Tensor) else np.asarray(input).dtype
+
+
+@_plain
 def sum(input, dim=None, *, keepdim=False, dtype=None, mask=None):  # noqa: A001
     """torch.masked.sum: the sum of the kept elements over dim (0 where none is kept)."""
     return _reduce("sum", lambda x, d, k: F.sum(x, dim=d, keepdim=k), 0.0, input, dim, keepdim,
                    dtype, mask)
 
 
+@_plain
 def prod(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.prod: the product of the kept elements over dim (1 where none is kept)."""
     def product(x, dims, keep):
@@ -90,27 +130,33 @@ def prod(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     return _reduce("prod", product, 1.0, input, dim, keepdim, dtype, mask)
 
 
+@_plain
 def amax(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.amax: the max of the kept elements over dim (-inf where none is kept)."""
     return _reduce("amax", lambda x, d, k: F.amax(x, dim=d, keepdim=k), -np.inf, input, dim,
-                   keepdim, dtype, mask)
+                   keepdim, dtype, mask, cast=True)
 
 
+@_plain
 def amin(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.amin: the min of the kept elements over dim (inf where none is kept)."""
     return _reduce("amin", lambda x, d, k: F.amin(x, dim=d, keepdim=k), np.inf, input, dim,
-                   keepdim, dtype, mask)
+                   keepdim, dtype, mask, cast=True)
 
 
+@_plain
 def logsumexp(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.logsumexp: log(sum(exp)) of the kept elements (-inf where none is kept)."""
     return _reduce("logsumexp", lambda x, d, k: F.logsumexp(x, dim=d, keepdim=k), -np.inf,
-                   input, dim, keepdim, dtype, mask)
+                   input, dim, keepdim, dtype, mask, cast=True)
 
 
 def _arg(name: str, pick, identity, input, dim, keepdim, dtype, mask):
-    data, mask, masked = _operands(name, input, mask, dtype)
-    filled = np.where(mask, data.data, identity)
+    """The index in dtype (the input's by default: a float input gives float indices, as
+    torch's)."""
+    out_dtype = dtype if dtype is not None else _data_dtype(input)
+    data, mask, masked = _operands(name, input, mask, None)
+    filled = np.where(mask, data.data, _identity(identity, data.dtype))
     if dim is None:
         index = np.asarray(pick(filled.reshape(-1)))
         keep = np.asarray(mask.any())
@@ -119,14 +165,16 @@ def _arg(name: str, pick, identity, input, dim, keepdim, dtype, mask):
         index, keep = pick(filled, axis=axis), mask.any(axis=axis)
         if keepdim:
             index, keep = np.expand_dims(index, axis), np.expand_dims(keep, axis)
-    return _result(Tensor(index.astype(np.int64)), keep, masked)
+    return _result(Tensor(index.astype(out_dtype)), keep, masked)
 
 
+@_plain
 def argmax(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.argmax: the index of the max kept element along dim (no gradient)."""
     return _arg("argmax", np.argmax, -np.inf, input, dim, keepdim, dtype, mask)
 
 
+@_plain
 def argmin(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.argmin: the index of the min kept element along dim (no gradient)."""
     return _arg("argmin", np.argmin, np.inf, input, dim, keepdim, dtype, mask)
@@ -136,9 +184,14 @@ def _count(mask: np.ndarray, dims, keepdim: bool) -> np.ndarray:
     return mask.sum(axis=dims, keepdims=keepdim)
 
 
+@_plain
 def mean(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.mean: sum / count of the kept elements (nan where none is kept)."""
     data, mask, masked = _operands("mean", input, mask, dtype)
+    if data.dtype.kind not in "fc":
+        raise ValueError(f"mean(): Could not infer output dtype. {'Optional' if dtype else 'Input'}"
+                         f" dtype must be either a floating point or complex dtype. Got: "
+                         f"{data.dtype}")
     dims = _dims("mean", dim, data.ndim)
     total = F.sum(_filled(data, mask, 0.0), dim=dims, keepdim=bool(keepdim))
     count = _count(mask, dims, bool(keepdim)).astype(data.dtype)
@@ -147,6 +200,7 @@ def mean(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     return _result(out, mask.any(axis=dims, keepdims=bool(keepdim)), masked)
 
 
+@_plain
 def var(input, dim=None, unbiased=None, *, correction=None, keepdim=False, dtype=None,
         mask=None):
     """torch.masked.var: sum((x - mean)^2) / (count - correction) over the kept elements,
@@ -154,6 +208,7 @@ def var(input, dim=None, unbiased=None, *, correction=None, keepdim=False, dtype
     return _variance("var", input, dim, unbiased, correction, keepdim, dtype, mask, root=False)
 
 
+@_plain
 def std(input, dim=None, unbiased=None, *, correction=None, keepdim=False, dtype=None,
         mask=None):
     """torch.masked.std: sqrt of ``var``."""
@@ -180,6 +235,7 @@ def _variance(name, input, dim, unbiased, correction, keepdim, dtype, mask, root
     return _result(out, mask.any(axis=dims, keepdims=bool(keepdim)), masked)
 
 
+@_plain
 def norm(input, ord=2.0, dim=None, *, keepdim=False, dtype=None, mask=None):  # noqa: A002
     """torch.masked.norm: the ord-norm of the kept elements over dim (masked-out ones are 0)."""
     return _reduce("norm", lambda x, d, k: F.norm(x, ord, dim=d, keepdim=k), 0.0, input, dim,
@@ -195,22 +251,26 @@ def _along(name: str, function, identity, input, dim, dtype, mask):
     return _result(function(_filled(data, mask, identity), axis), mask, masked)
 
 
+@_plain
 def softmax(input, dim, *, dtype=None, mask=None):
     """torch.masked.softmax: softmax over the kept elements along dim (masked-out ones 0; nan
     where none is kept)."""
     return _along("softmax", F.softmax, -np.inf, input, dim, dtype, mask)
 
 
+@_plain
 def log_softmax(input, dim, *, dtype=None, mask=None):
     """torch.masked.log_softmax: log_softmax over the kept elements (masked-out ones -inf)."""
     return _along("log_softmax", F.log_softmax, -np.inf, input, dim, dtype, mask)
 
 
+@_plain
 def softmin(input, dim, *, dtype=None, mask=None):
     """torch.masked.softmin: softmax of -input over the kept elements."""
     return _along("softmin", lambda x, a: F.softmax(-x, a), np.inf, input, dim, dtype, mask)
 
 
+@_plain
 def normalize(input, ord, dim, *, eps=1e-12, dtype=None, mask=None):  # noqa: A002
     """torch.masked.normalize: input / max(norm of the kept elements, eps) along dim
     (masked-out ones 0)."""
@@ -218,3 +278,55 @@ def normalize(input, ord, dim, *, eps=1e-12, dtype=None, mask=None):  # noqa: A0
         return x / F.clamp(F.norm(x, ord, dim=axis, keepdim=True), min=eps)
 
     return _along("normalize", scaled, 0.0, input, dim, dtype, mask)
+
+
+def _cumulative(name: str, function, identity, input, dim, dtype, mask):
+    """function(filled data, axis, dtype) along one dim, in dtype (the input's by default)."""
+    out_dtype = dtype if dtype is not None else _data_dtype(input)
+    data, mask, masked = _operands(name, input, mask, None)
+    (axis,) = _dims(name, dim, data.ndim)
+    out = function(_filled(data, mask, identity), axis, dtype=out_dtype)
+    return _result(out, mask, masked)
+
+
+@_plain
+def cumsum(input, dim, *, dtype=None, mask=None):
+    """torch.masked.cumsum: the running sum of the kept elements along dim (masked-out ones
+    add 0)."""
+    return _cumulative("cumsum", F.cumsum, 0.0, input, dim, dtype, mask)
+
+
+@_plain
+def cumprod(input, dim, *, dtype=None, mask=None):
+    """torch.masked.cumprod: the running product of the kept elements along dim (masked-out
+    ones multiply by 1)."""
+    return _cumulative("cumprod", F.cumprod, 1.0, input, dim, dtype, mask)
+
+
+@_plain
+def median(input, dim=-1, *, keepdim=False, dtype=None, mask=None):
+    """torch.masked.median: the lower median of the kept elements along dim (nan where none is
+    kept; an integer input, computed in float32, must keep one in every slice)."""
+    out_dtype = dtype if dtype is not None else _data_dtype(input)
+    data, mask, masked = _operands("median", input, mask, None)
+    is_float = data.dtype.kind == "f"
+    if not is_float:
+        data = data.to(np.float32)
+    (axis,) = _dims("median", dim, data.ndim)
+    out = F.nanmedian(_filled(data, mask, np.nan), axis, bool(keepdim)).values
+    if not is_float:
+        if np.isnan(out.data).any():
+            raise ValueError("masked median expects no fully masked out rows if dtype is not "
+                             "floating point")
+        out = out.to(out_dtype)
+    return _result(out, mask.any(axis=axis, keepdims=bool(keepdim)), masked)
+
+
+@_plain
+def logaddexp(input, other, *, dtype=None, input_mask=None, other_mask=None):
+    """torch.masked.logaddexp: log(exp(input) + exp(other)), each masked-out element -inf."""
+    out_dtype = dtype if dtype is not None else _data_dtype(input)
+    data, input_mask, _ = _operands("logaddexp", input, input_mask, None)
+    other, other_mask, _ = _operands("logaddexp", other, other_mask, None)
+    out = F.logaddexp(_filled(data, input_mask, -np.inf), _filled(other, other_mask, -np.inf))
+    return out if out.dtype == np.dtype(out_dtype) else out.to(out_dtype)

@@ -327,43 +327,43 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
 
     # ------------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim=False, *, dtype=None):  # noqa: A003
-        return _ops.sum(self, dim, keepdim=keepdim, dtype=dtype)
+        return _ops.sum.__wrapped__(self, dim, keepdim=keepdim, dtype=dtype)
 
     def mean(self, dim=None, keepdim=False, *, dtype=None):
-        return _ops.mean(self, dim, keepdim=keepdim, dtype=dtype)
+        return _ops.mean.__wrapped__(self, dim, keepdim=keepdim, dtype=dtype)
 
     def prod(self, dim=None, keepdim=False, *, dtype=None):
-        return _ops.prod(self, dim, keepdim=keepdim, dtype=dtype)
+        return _ops.prod.__wrapped__(self, dim, keepdim=keepdim, dtype=dtype)
 
     def amax(self, dim=None, keepdim=False):
-        return _ops.amax(self, dim, keepdim=keepdim)
+        return _ops.amax.__wrapped__(self, dim, keepdim=keepdim)
 
     def amin(self, dim=None, keepdim=False):
-        return _ops.amin(self, dim, keepdim=keepdim)
+        return _ops.amin.__wrapped__(self, dim, keepdim=keepdim)
 
     def argmax(self, dim=None, keepdim=False):
-        return _ops.argmax(self, dim, keepdim=keepdim)
+        return _ops.argmax.__wrapped__(self, dim, keepdim=keepdim)
 
     def argmin(self, dim=None, keepdim=False):
-        return _ops.argmin(self, dim, keepdim=keepdim)
+        return _ops.argmin.__wrapped__(self, dim, keepdim=keepdim)
 
     def logsumexp(self, dim=None, keepdim=False):
-        return _ops.logsumexp(self, dim, keepdim=keepdim)
+        return _ops.logsumexp.__wrapped__(self, dim, keepdim=keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return _ops.var(self, dim, unbiased, correction=correction, keepdim=keepdim)
+        return _ops.var.__wrapped__(self, dim, unbiased, correction=correction, keepdim=keepdim)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return _ops.std(self, dim, unbiased, correction=correction, keepdim=keepdim)
+        return _ops.std.__wrapped__(self, dim, unbiased, correction=correction, keepdim=keepdim)
 
     def norm(self, p=2.0, dim=None, keepdim=False):
-        return _ops.norm(self, p, dim, keepdim=keepdim)
+        return _ops.norm.__wrapped__(self, p, dim, keepdim=keepdim)
 
     def softmax(self, dim, dtype=None):
-        return _ops.softmax(self, dim, dtype=dtype)
+        return _ops.softmax.__wrapped__(self, dim, dtype=dtype)
 
     def log_softmax(self, dim, dtype=None):
-        return _ops.log_softmax(self, dim, dtype=dtype)
+        return _ops.log_softmax.__wrapped__(self, dim, dtype=dtype)
 
     # F.softmax(mt, dim) / F.log_softmax and the other dlpy.functional functions that take a
     # MaskedTensor (dlpy.functional's __dlpy_function__ hook)

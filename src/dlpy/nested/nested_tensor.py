@@ -142,7 +142,40 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             return NotImplemented
         return self._binary("ne", operator.ne, other)
 
+    def __gt__(self, other):
+        return self._binary("gt", operator.gt, other)
+
+    def __ge__(self, other):
+        return self._binary("ge", operator.ge, other)
+
+    def __lt__(self, other):
+        return self._binary("lt", operator.lt, other)
+
+    def __le__(self, other):
+        return self._binary("le", operator.le, other)
+
+    def __and__(self, other):
+        return self._binary("and", operator.and_, other)
+
+    def __or__(self, other):
+        return self._binary("or", operator.or_, other)
+
+    def __xor__(self, other):
+        return self._binary("xor", operator.xor, other)
+
+    def __invert__(self):
+        return self._like(~self._values)
+
     __hash__ = object.__hash__
+
+    def double(self) -> NestedTensor:
+        return self.to(np.float64)
+
+    def float(self) -> NestedTensor:  # noqa: A003 - torch's name
+        return self.to(np.float32)
+
+    def half(self) -> NestedTensor:
+        return self.to(np.float16)
 
     # ------------------------------------------------------------- helpers
     def _like(self, values: Tensor, ragged_idx: int | None = None) -> NestedTensor:
@@ -241,6 +274,15 @@ class NestedTensor(ArithmeticOperators, OnCPU):
     def __neg__(self):
         return self._like(-self._values)
 
+    def add(self, other, *, alpha=1) -> NestedTensor:
+        """self + alpha * other, as torch.add."""
+        return self + other if alpha == 1 else self._binary(
+            "add", lambda a, b: F.add(a, b, alpha=alpha), other)
+
+    def sub(self, other, *, alpha=1) -> NestedTensor:
+        return self - other if alpha == 1 else self._binary(
+            "sub", lambda a, b: F.sub(a, b, alpha=alpha), other)
+
     # ------------------------------------------------------------- linear maps
     def __matmul__(self, other):
         return self.matmul(other)
@@ -252,6 +294,19 @@ class NestedTensor(ArithmeticOperators, OnCPU):
                                       "matrix only (nested @ (in, out))")
         self._values_dim("matmul", -1)
         return self._like(F.matmul(self._values, other))
+
+    def bmm(self, mat2) -> NestedTensor:
+        """nested (B, j, m) @ dense (B, m, p): sequence i times mat2[i], (B, j, p)."""
+        mat2 = mat2 if isinstance(mat2, Tensor) else Tensor(np.asarray(mat2))
+        if (isinstance(mat2, NestedTensor) or self.ndim != 3 or self._ragged_idx != 1
+                or mat2.ndim != 3 or mat2.shape[0] != len(self)
+                or mat2.shape[1] != self._values.shape[1]):
+            raise ValueError(f"bmm: expected a nested (B, j, m) tensor and a dense (B, m, p) "
+                             f"one, got {self.shape} and {getattr(mat2, 'shape', None)}")
+        rows = np.zeros(self._values.shape[0], np.int64)  # each row's sequence (holes: 0)
+        rows[self._rows()[0]] = np.repeat(np.arange(len(self)), self._lens())
+        out = F.matmul(self._values.unsqueeze(-2), mat2[rows])  # (total, 1, p)
+        return self._like(out.squeeze(-2))
 
     def linear(self, weight, bias=None) -> NestedTensor:
         self._values_dim("linear", -1)
@@ -505,7 +560,8 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             return cat(input, *args, **kwargs)
         if name == "dropout":
             return input._like(F.dropout(input._values, *args, **kwargs))
-        if name in ("linear", "softmax", "log_softmax", "layer_norm", "matmul") + _ELEMENTWISE:
+        if name in ("linear", "softmax", "log_softmax", "layer_norm", "matmul", "add", "sub",
+                    "mul", "div", "sum", "mean", "bmm") + _ELEMENTWISE:
             if name in ("softmax", "log_softmax") and "axis" in kwargs:
                 kwargs["dim"] = kwargs.pop("axis")
             return getattr(input, name)(*args, **kwargs)
@@ -567,6 +623,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         if not isinstance(t, NestedTensor):
             raise TypeError(f"{name}: expected nested query, key and value, got a "
                             f"{type(t).__name__} {what}")
+    if all(t.ndim == 4 and t._ragged_idx == 1 for t in (query, key, value)):
+        # (B, j, L, D) untransposed: the ragged dim is a batch dim, as torch's
+        query._same_structure(name, key, inner=False)
+        key._same_structure(name, value, inner=False)
+        return query._like(F.scaled_dot_product_attention(
+            query._values, key._values, value._values, attn_mask, dropout_p=dropout_p,
+            training=dropout_p > 0, is_causal=is_causal, scale=scale, enable_gqa=enable_gqa,
+            **kwargs))
+    for what, t in (("query", query), ("key", key), ("value", value)):
         if t.ndim != 4 or t._ragged_idx != 2:
             raise ValueError(f"{name}: expected nested (B, H, j, D) operands with the ragged "
                              f"dim 2 (transpose(1, 2) of (B, j, H, D)), got {what} {t.shape}")

@@ -898,7 +898,7 @@ class Module:
                     yield head + name, _state_value(param, keep_vars)
             for name, buffer in module.__dict__.get("_buffers", {}).items():
                 if buffer is not None and name not in module._non_persistent:
-                    yield head + name, buffer if keep_vars else Tensor(buffer.data)
+                    yield head + name, _state_value(buffer, keep_vars)
 
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         """This module's own entries (not its children's) into ``destination``: parameters,
@@ -910,7 +910,7 @@ class Module:
                 destination[prefix + name] = _state_value(param, keep_vars)
         for name, buffer in self.__dict__.get("_buffers", {}).items():
             if buffer is not None and name not in self._non_persistent:
-                destination[prefix + name] = buffer if keep_vars else Tensor(buffer.data)
+                destination[prefix + name] = _state_value(buffer, keep_vars)
         if type(self).get_extra_state is not Module.get_extra_state:
             destination[prefix + "_extra_state"] = self.get_extra_state()
 
@@ -1221,9 +1221,9 @@ def _torch_size(shape: tuple[int, ...]) -> str:
 
 
 def _state_value(param: Tensor, keep_vars: bool = False) -> Any:
-    """state_dict()'s value for a parameter: a detached Tensor over its array (the parameter
-    itself with ``keep_vars``), or what its class gives (``state_dict_value()``: a DTensor
-    parameter's DTensor copy)."""
+    """state_dict()'s value for a parameter or buffer: a detached Tensor over its array (the
+    tensor itself with ``keep_vars``), or what its class gives (``state_dict_value()``: a
+    DTensor parameter's DTensor copy, an uninitialized one itself)."""
     if keep_vars:
         return param
     value = getattr(param, "state_dict_value", None)

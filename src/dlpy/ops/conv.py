@@ -19,6 +19,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from dlpy.amp.dtypes import float32_compute
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.layouts import suggests_channels_last
 from dlpy.ops import conv_channels_last, conv_depthwise, conv_pointwise, conv_winograd
 from dlpy.ops.norm import _channel_sums
 from dlpy.ops.pad import pad
@@ -545,8 +546,17 @@ def _group_path(x_part, w_part, stride, dilation, out_size) -> str:
     return conv_path(x_part.shape, w_part.shape, stride, dilation, 1, out_size)
 
 
-def _with_bias(y: np.ndarray, bias) -> np.ndarray:
-    """y (N, O, *out) made C-contiguous (one copy where it is a view), bias (O,) added."""
+def _with_bias(y: np.ndarray, bias, nhwc: bool = False) -> np.ndarray:
+    """y (N, O, *out) made C-contiguous (one copy where it is a view), bias (O,) added; nhwc:
+    a 4-d y laid out channels-last instead (torch's output for a channels-last x or weight)."""
+    if nhwc:
+        dtype = y.dtype if bias is None else np.result_type(y, bias)
+        out = np.empty((y.shape[0], *y.shape[2:], y.shape[1]), dtype=dtype).transpose(0, 3, 1, 2)
+        if bias is None:
+            np.copyto(out, y)
+        else:
+            np.add(y, bias.reshape(-1, 1, 1), out=out)
+        return out
     if bias is None:
         return np.ascontiguousarray(y)
     bias = bias.reshape(-1, *(1,) * (y.ndim - 2))
@@ -584,7 +594,7 @@ class ConvNd(Op):
                               self.out_size)
         y, self.cols = conv_forward(self.path, x, weight, self.stride, self.padding,
                                     self.dilation, self.groups, self.out_size)
-        return _with_bias(y, bias)
+        return _with_bias(y, bias, suggests_channels_last(x) or suggests_channels_last(weight))
 
     def backward(self, grad_output):
         need = self.inputs[0].requires_grad, self.inputs[1].requires_grad
@@ -661,7 +671,7 @@ class ConvTransposeNd(Op):
             conv_x.shape, weight.shape, self.stride, self.dilation, self.groups, spatial)
         y = conv_backward(self.path, conv_x, weight, x, self.stride, self.padding, self.dilation,
                           self.groups, True, False)[0]
-        return _with_bias(y, bias)
+        return _with_bias(y, bias, suggests_channels_last(x) or suggests_channels_last(weight))
 
     def backward(self, grad_output):
         x_grad = w_grad = None
@@ -1106,17 +1116,17 @@ def _conv(nd: int, x, weight, bias, stride, padding, dilation, groups) -> Tensor
     return op(stride, padding, dilation, groups)(*inputs)
 
 
-def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups=1) -> Tensor:
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002 - torch's
+           stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """1-D cross-correlation (PyTorch's conv1d): x (N, C, L), weight (O, C / groups, k), bias
     (O,) or None -> (N, O, L_out), L_out = (L + 2 padding - dilation (k - 1) - 1) // stride + 1;
     padding may be "valid" or "same" (stride 1, the odd one on the right); groups as conv2d.
     An unbatched x (C, L) gives (O, L_out)."""
-    return _conv(1, x, weight, bias, stride, padding, dilation, groups)
+    return _conv(1, input, weight, bias, stride, padding, dilation, groups)
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups=1) -> Tensor:
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002 - torch's
+           stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), weight (O, C / groups, kh, kw),
     bias (O,) or None -> (N, O, H_out, W_out), H_out = (H + 2 padding - dilation (kh - 1) - 1)
     // stride + 1. padding: an int, a pair, "valid" (0) or "same" (stride 1; H_out = H; total
@@ -1124,17 +1134,17 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     right, as PyTorch). groups splits the channels into groups convolved apart (C and O divisible
     by groups; groups = C is the depthwise convolution). An unbatched x (C, H, W) gives
     (O, H_out, W_out), as PyTorch."""
-    return _conv(2, x, weight, bias, stride, padding, dilation, groups)
+    return _conv(2, input, weight, bias, stride, padding, dilation, groups)
 
 
-def conv3d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups=1) -> Tensor:
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002 - torch's
+           stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """3-D cross-correlation (PyTorch's conv3d): x (N, C, D, H, W), weight
     (O, C / groups, kd, kh, kw), bias (O,) or None -> (N, O, D_out, H_out, W_out), each size
     (n + 2 padding - dilation (k - 1) - 1) // stride + 1; stride, padding, dilation an int or a
     triple; padding also "valid" or "same" (stride 1, an odd total's extra value at the end);
     groups as conv2d. An unbatched x (C, D, H, W) gives (O, D_out, H_out, W_out)."""
-    return _conv(3, x, weight, bias, stride, padding, dilation, groups)
+    return _conv(3, input, weight, bias, stride, padding, dilation, groups)
 
 
 def _pool_settings(name: str, kernel_size, stride, padding, nd: int = 2):
@@ -1329,18 +1339,20 @@ def _conv_transpose(nd: int, x, weight, bias, stride, padding, output_padding, g
     return op(stride, padding, output_padding, dilation, groups)(*inputs)
 
 
-def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
-                     padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+def conv_transpose1d(input: Tensor, weight: Tensor,  # noqa: A002 - torch's name
+                     bias: Tensor | None = None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1) -> Tensor:
     """The transposed 1-D convolution (PyTorch's conv_transpose1d, arguments in its order):
     x (N, C, L) or unbatched (C, L), weight (C, O / groups, k), bias (O,) or None ->
     (N, O, L_out), L_out = (L - 1) stride - 2 padding + dilation (k - 1) + 1 + output_padding
     (output_padding smaller than stride or dilation)."""
-    return _conv_transpose(1, x, weight, bias, stride, padding, output_padding, groups,
+    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups,
                            dilation)
 
 
-def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
-                     padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+def conv_transpose2d(input: Tensor, weight: Tensor,  # noqa: A002 - torch's name
+                     bias: Tensor | None = None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1) -> Tensor:
     """The transposed convolution (PyTorch's conv_transpose2d, arguments in its order): conv2d's
     gradient with respect to its input, as a layer. x (N, C, H, W) or unbatched (C, H, W),
     weight (C, O / groups, kh, kw), bias (O,) or None -> (N, O, H_out, W_out) or
@@ -1348,17 +1360,18 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     output_padding. padding crops the output (conv2d with that padding maps it back to H);
     output_padding (smaller than stride or dilation) adds rows at the bottom and columns at the
     right, to pick one of the sizes that a strided conv2d maps to H."""
-    return _conv_transpose(2, x, weight, bias, stride, padding, output_padding, groups,
+    return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups,
                            dilation)
 
 
-def conv_transpose3d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
-                     padding=0, output_padding=0, groups=1, dilation=1) -> Tensor:
+def conv_transpose3d(input: Tensor, weight: Tensor,  # noqa: A002 - torch's name
+                     bias: Tensor | None = None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1) -> Tensor:
     """The transposed 3-D convolution (PyTorch's conv_transpose3d, arguments in its order):
     x (N, C, D, H, W) or unbatched (C, D, H, W), weight (C, O / groups, kd, kh, kw), bias (O,)
     or None -> (N, O, D_out, H_out, W_out), each size (n - 1) stride - 2 padding +
     dilation (k - 1) + 1 + output_padding (output_padding smaller than stride or dilation)."""
-    return _conv_transpose(3, x, weight, bias, stride, padding, output_padding, groups,
+    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups,
                            dilation)
 
 

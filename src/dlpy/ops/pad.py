@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.layouts import channels_last, laid_out, suggests_channels_last
 from dlpy.tensor import Op, Tensor
 
 MODES = ("constant", "reflect", "replicate", "circular")
@@ -29,11 +30,15 @@ class Pad(Op):
         self.x_shape = x.shape
         if self.mode == "constant":
             grown, cut = _split(self.widths)
-            x = x[_inner(x.shape, cut)]
-            return np.pad(x, grown or 0, constant_values=self.value)  # (or 0: a 0-d x)
-        for axis, index in _index_maps(self.widths, self.mode, x.shape):
-            x = np.take(x, index, axis=axis)
-        return x
+            y = np.pad(x[_inner(x.shape, cut)], grown or 0,  # (or 0: a 0-d x)
+                       constant_values=self.value)
+        else:
+            y = x
+            for axis, index in _index_maps(self.widths, self.mode, x.shape):
+                y = np.take(y, index, axis=axis)
+        if self.mode != "circular" and suggests_channels_last(x):
+            return laid_out(y, channels_last)  # as torch's (its circular pad by cat: not)
+        return y
 
     def backward(self, grad_output):
         if self.mode == "constant":

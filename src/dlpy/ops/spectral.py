@@ -8,14 +8,16 @@ whose own backward is A: a gradient of a gradient costs one more transform.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.device import as_device
-from dlpy.ops.complex import complex, complex_dtype, imag, mark, real, real_dtype
+from dlpy.ops.complex import complex, complex_dtype, imag, mark, real, real_dtype, view_as_real
 from dlpy.ops.pad import pad
 from dlpy.ops.shape import getitem, swapaxes
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, default_dtype
 
 NORMS = ("backward", "ortho", "forward")
 # the adjoint of a transform scaled by s is the opposite-direction sum scaled by s too:
@@ -188,9 +190,12 @@ class Frames(LinearOp):
 # ----------------------------------------------------------------- windows
 def _window(name: str, window_length, periodic: bool, dtype, requires_grad: bool, device,
             values):
-    """``values(n, N)`` at n = 0 .. window_length - 1 with N = window_length + 1 for a periodic
-    window (one period of a longer symmetric one, for spectral analysis), as torch's windows;
-    ``device`` the CPU only (dlpy.device)."""
+    """``values(n, N, r)`` at n = 0 .. N - 1 with N = window_length (+ 1 for a periodic window:
+    one period of a longer symmetric one, for spectral analysis), its first window_length, as
+    torch's windows; ``device`` the CPU only (dlpy.device). torch computes a window in its
+    dtype step by step (visible in a float16 or bfloat16 one), so ``values`` follows its steps,
+    carried in float32 (float64 for float64), each result and constant rounded to the dtype
+    by ``r``."""
     as_device(device, name)
     if (isinstance(window_length, bool) or not isinstance(window_length, (int, np.integer))
             or window_length < 0):
@@ -198,29 +203,42 @@ def _window(name: str, window_length, periodic: bool, dtype, requires_grad: bool
                          f"{window_length!r}")
     if not isinstance(periodic, bool):
         raise TypeError(f"{name}: periodic must be True or False, got {periodic!r}")
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    if dtype.kind != "f":
+    dtype = np.dtype(default_dtype(dtype))
+    if dtype.kind != "f" and dtype.name != "bfloat16":
         raise TypeError(f"{name}: dtype must be a float dtype, got {dtype}")
     length = int(window_length)
     if length <= 1:
-        array = np.ones(length)
+        array = np.ones(length, dtype)
     else:
+        work = np.float64 if dtype == np.float64 else np.float32
+
+        def r(a):  # a value of the dtype, held as float32 / float64
+            return np.asarray(a).astype(dtype).astype(work)
+
         size = length + 1 if periodic else length
-        array = values(np.arange(length, dtype=np.float64), size)
-    return Tensor(array.astype(dtype), requires_grad=requires_grad)
+        array = values(np.arange(size, dtype=work), size, r)[:length].astype(dtype)
+    return Tensor(array, requires_grad=requires_grad)
 
 
-def _cosines(*coefficients):
-    """sum_k (-1)^k a_k cos(2 pi k n / (N - 1)): the generalized cosine windows."""
-    return lambda n, size: sum((-1) ** k * a * np.cos(2 * np.pi * k * n / (size - 1))
-                               for k, a in enumerate(coefficients))
+def _cos(x: np.ndarray) -> np.ndarray:
+    """cos in float64, given back in x's dtype (as torch's float32 cos, within an ulp)."""
+    return np.cos(x.astype(np.float64)).astype(x.dtype)
+
+
+def _hamming(alpha: float, beta: float):
+    """torch's steps for alpha - beta cos(2 pi n / (N - 1))."""
+    def values(n, size, r):
+        w = r(_cos(r(n * r(2 * np.pi / (size - 1)))))
+        return r(r(w * r(-beta)) + r(alpha))
+    return values
 
 
 def hann_window(window_length: int, periodic: bool = True, *, dtype=None,
                 device=None, requires_grad: bool = False) -> Tensor:
-    """0.5 - 0.5 cos(2 pi n / (N - 1)), float32 unless ``dtype`` (torch.hann_window)."""
+    """0.5 - 0.5 cos(2 pi n / (N - 1)), the default dtype unless ``dtype``
+    (torch.hann_window)."""
     return _window("hann_window", window_length, periodic, dtype, requires_grad, device,
-                   _cosines(0.5, 0.5))
+                   _hamming(0.5, 0.5))
 
 
 def _in_order(name: str, **given) -> None:
@@ -243,33 +261,50 @@ def hamming_window(window_length: int, periodic: bool | None = None, alpha: floa
     alpha = 0.54 if alpha is None else alpha
     beta = 0.46 if beta is None else beta
     return _window("hamming_window", window_length, periodic, dtype, requires_grad, device,
-                   _cosines(float(alpha), float(beta)))
+                   _hamming(float(alpha), float(beta)))
+
+
+def _blackman(n, size, r):
+    """torch's steps for 0.42 - 0.5 cos(2 pi n / (N - 1)) + 0.08 cos(4 pi n / (N - 1))."""
+    w = r(n * r(np.pi / (size - 1)))
+    high = r(r(_cos(r(w * 4))) * r(0.08))
+    low = r(r(_cos(r(w * 2))) * r(0.5))
+    return r(r(high - low) + r(0.42))
 
 
 def blackman_window(window_length: int, periodic: bool = True, *, dtype=None,
                     device=None, requires_grad: bool = False) -> Tensor:
     """0.42 - 0.5 cos(2 pi n / (N - 1)) + 0.08 cos(4 pi n / (N - 1))."""
     return _window("blackman_window", window_length, periodic, dtype, requires_grad, device,
-                   _cosines(0.42, 0.5, 0.08))
+                   _blackman)
+
+
+def _bartlett(n, size, r):
+    """torch's steps for the triangle 1 - |2 n / (N - 1) - 1|: 2n / (N - 1) rising, then
+    2 - that falling."""
+    w = r(n * r(2 / (size - 1)))
+    half = (size - 1) // 2 + 1
+    w[half:] = r(2 - w[half:])
+    return w
 
 
 def bartlett_window(window_length: int, periodic: bool = True, *, dtype=None,
                     device=None, requires_grad: bool = False) -> Tensor:
     """The triangle 1 - |2 n / (N - 1) - 1|."""
     return _window("bartlett_window", window_length, periodic, dtype, requires_grad, device,
-                   lambda n, size: 1 - np.abs(2 * n / (size - 1) - 1))
+                   _bartlett)
 
 
 def kaiser_window(window_length: int, periodic: bool | None = None, beta: float | None = None,
                   *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """I0(beta sqrt(1 - (2 n / (N - 1) - 1)^2)) / I0(beta) (periodic True, beta 12 by
-    default)."""
+    default); computed at once, as torch's kernel does."""
     _in_order("kaiser_window", periodic=periodic, beta=beta)
     periodic = True if periodic is None else periodic
     beta = 12.0 if beta is None else float(beta)
     return _window("kaiser_window", window_length, periodic, dtype, requires_grad, device,
-                   lambda n, size: np.i0(beta * np.sqrt(np.clip(
-                       1 - (2 * n / (size - 1) - 1) ** 2, 0, None))) / np.i0(beta))
+                   lambda n, size, r: np.i0(beta * np.sqrt(np.abs(
+                       1 - (2 * n.astype(np.float64) / (size - 1) - 1) ** 2))) / np.i0(beta))
 
 
 # ----------------------------------------------------------------- stft and istft
@@ -300,6 +335,10 @@ def _stft_settings(name: str, n_fft, hop_length, win_length, window, dtype):
         raise ValueError(f"{name}: win_length must be an int in 1 .. n_fft ({n_fft}), got "
                          f"{win_length!r}")
     if window is None:
+        warnings.warn(f"{name}: no window was given, so a rectangular one is used (spectral "
+                      "leakage); pass window=torch.hann_window(...), or window=torch.ones(...) "
+                      "to keep the rectangular one without this warning", UserWarning,
+                      stacklevel=4)  # the caller of stft (past autocast_policy's wrapper)
         window = Tensor(np.ones(win_length, real_dtype(dtype)))
     window = _as_tensor(window)
     if window.shape != (win_length,):
@@ -318,16 +357,23 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     """The short-time Fourier transform, as torch.stft: (length,) or (batch, length) ->
     complex (..., n_fft // 2 + 1 or n_fft frequencies, frames), frame t the DFT of
     x[t hop : t hop + n_fft] * window (x padded by n_fft // 2 each side with ``pad_mode``
-    when ``center``); ``normalized`` scales by n_fft^-1/2. ``return_complex=True`` is required."""
-    if return_complex is not True:
-        raise ValueError(f"stft: return_complex=True is required (got {return_complex!r}); for "
-                         "the real and imaginary parts as a last axis use view_as_real(...)")
+    when ``center``); ``normalized`` scales by n_fft^-1/2. ``return_complex`` must be given
+    for a real input and window; False (deprecated, as torch) gives view_as_real's
+    (..., 2) of the result."""
     x = _as_tensor(input)
     if x.data.dtype.kind not in "fc" or x.ndim not in (1, 2):
         raise ValueError(f"stft: expected a float or complex 1-D (length) or 2-D (batch, "
                          f"length) tensor, got {x.dtype} of shape {x.shape}")
     hop, window = _stft_settings("stft", n_fft, hop_length, win_length, window, x.dtype)
     is_complex = x.data.dtype.kind == "c" or window.data.dtype.kind == "c"
+    if return_complex is None and not is_complex:
+        raise ValueError("stft: return_complex must be given for a real input and window: "
+                         "pass return_complex=True (view_as_real(...) gives the real and "
+                         "imaginary parts as a last axis)")
+    if return_complex is False:
+        warnings.warn("stft with return_complex=False is deprecated (as in torch): pass "
+                      "return_complex=True and take view_as_real(...) of the result",
+                      UserWarning, stacklevel=3)
     onesided = not is_complex if onesided is None else onesided
     if onesided and is_complex:
         raise ValueError("stft: onesided=True needs a real input and window; pass "
@@ -347,7 +393,8 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
         spectrum = RFFT(frames.shape, (axis,), (n_fft,), norm)(frames)
     else:
         spectrum = FFT(frames.shape, (axis,), (n_fft,), norm, inverse=False)(frames)
-    return swapaxes(mark(spectrum), -1, -2)
+    out = swapaxes(mark(spectrum), -1, -2)
+    return view_as_real(out) if return_complex is False else out
 
 
 @autocast_policy(FP32)
