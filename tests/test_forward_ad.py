@@ -92,7 +92,8 @@ def _samples(rng):
         (lambda a: dlpy.sin(a) + dlpy.cos(a) + dlpy.tan(a * 0.3) + dlpy.asin(a * 0.3)
          + dlpy.acos(a * 0.3) + dlpy.atan(a) + dlpy.asinh(a) + dlpy.acosh(a * a + 2)
          + dlpy.atanh(a * 0.3) + dlpy.sinh(a) + dlpy.cosh(a) + dlpy.erf(a)
-         + dlpy.log1p(a * a) + dlpy.expm1(a) + dlpy.floor(a), [(3, 3)]),
+         + dlpy.log1p(a * a) + dlpy.expm1(a) + dlpy.floor(a) + dlpy.exp2(a)
+         + dlpy.logit(F.sigmoid(a)) + dlpy.logit(F.sigmoid(a), eps=0.3), [(3, 3)]),
         (lambda a: F.relu(a) + F.sigmoid(a) + F.tanh(a) + F.gelu(a) + F.gelu(a, "tanh")
          + F.silu(a) + F.leaky_relu(a) + F.elu(a) + F.softplus(a) + F.clamp(a, -0.5, 0.5)
          + F.selu(a) + F.mish(a) + F.hardswish(a) + F.hardsigmoid(a) + F.softsign(a)

@@ -521,19 +521,19 @@ __all__ += ["_fake_quantize_learnable_per_tensor_affine", "ao", "dequantize",
             "quantize_per_tensor", "quint8"]
 
 
-def fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min: int, quant_max: int):
+def fake_quantize_per_tensor_affine(input, scale, zero_point, quant_min: int, quant_max: int):
     """torch.fake_quantize_per_tensor_affine: see dlpy.ao.quantization."""
     from dlpy.ao.quantization import fake_quantize_per_tensor_affine as _function
 
-    return _function(x, scale, zero_point, quant_min, quant_max)
+    return _function(input, scale, zero_point, quant_min, quant_max)
 
 
-def fake_quantize_per_channel_affine(x, scale, zero_point, axis: int, quant_min: int,
+def fake_quantize_per_channel_affine(input, scale, zero_point, axis: int, quant_min: int,
                                      quant_max: int):
     """torch.fake_quantize_per_channel_affine: see dlpy.ao.quantization."""
     from dlpy.ao.quantization import fake_quantize_per_channel_affine as _function
 
-    return _function(x, scale, zero_point, axis, quant_min, quant_max)
+    return _function(input, scale, zero_point, axis, quant_min, quant_max)
 
 
 def _fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, quant_min: int,

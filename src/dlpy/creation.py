@@ -295,20 +295,20 @@ def _fill_value(name: str, value):
     return value
 
 
-def zeros_like(x, dtype=None, requires_grad: bool = False, *, device=None,
+def zeros_like(input, dtype=None, requires_grad: bool = False, *, device=None,
                pin_memory: bool = False, memory_format=None) -> Tensor:
     """Zeros of x's shape and dtype (or ``dtype``), in x's memory order (``memory_format``)."""
     _place("zeros_like", device, pin_memory)
-    data = _data(x, "zeros_like")
+    data = _data(input, "zeros_like")
     values = np.zeros(data.shape, dtype=data.dtype if dtype is None else dtype)
     return Tensor(_laid_like("zeros_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
 
-def ones_like(x, dtype=None, requires_grad: bool = False, *, device=None,
+def ones_like(input, dtype=None, requires_grad: bool = False, *, device=None,
               pin_memory: bool = False, memory_format=None) -> Tensor:
     _place("ones_like", device, pin_memory)
-    data = _data(x, "ones_like")
+    data = _data(input, "ones_like")
     values = np.ones(data.shape, dtype=data.dtype if dtype is None else dtype)
     return Tensor(_laid_like("ones_like", values, data, memory_format),
                   requires_grad=requires_grad)
@@ -326,11 +326,11 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, *, device=No
     return Tensor(np.full(size, value, dtype=dtype), requires_grad=requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, requires_grad: bool = False, *, device=None,
+def full_like(input, fill_value, dtype=None, requires_grad: bool = False, *, device=None,
               pin_memory: bool = False, memory_format=None) -> Tensor:
     """``fill_value`` in x's shape and dtype (or ``dtype``)."""
     _place("full_like", device, pin_memory)
-    data = _data(x, "full_like")
+    data = _data(input, "full_like")
     value = _fill_value("full_like", fill_value)
     dtype = data.dtype if dtype is None else dtype
     value = _checked("full_like", value, dtype)
@@ -430,24 +430,24 @@ def rand(*shape, dtype=None, requires_grad: bool = False,
                            rng), requires_grad=requires_grad)
 
 
-def rand_like(x, dtype=None, requires_grad: bool = False,
+def rand_like(input, dtype=None, requires_grad: bool = False,
               generator: np.random.Generator | None = None,
               rng: np.random.Generator | None = None,
               device=None, pin_memory: bool = False, *, memory_format=None) -> Tensor:
     _place("rand_like", device, pin_memory)
-    data = _data(x, "rand_like")
+    data = _data(input, "rand_like")
     values = _uniform("rand_like", data.shape, data.dtype if dtype is None else dtype,
                       generator, rng)
     return Tensor(_laid_like("rand_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, requires_grad: bool = False,
+def randn_like(input, dtype=None, requires_grad: bool = False,
                generator: np.random.Generator | None = None,
                rng: np.random.Generator | None = None,
                device=None, pin_memory: bool = False, *, memory_format=None) -> Tensor:
     _place("randn_like", device, pin_memory)
-    data = _data(x, "randn_like")
+    data = _data(input, "randn_like")
     values = _normal("randn_like", data.shape, data.dtype if dtype is None else dtype,
                      generator, rng)
     return Tensor(_laid_like("randn_like", values, data, memory_format),
@@ -497,11 +497,11 @@ def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
-def empty_like(x, dtype=None, requires_grad: bool = False, *, device=None,
+def empty_like(input, dtype=None, requires_grad: bool = False, *, device=None,
                pin_memory: bool = False, memory_format=None) -> Tensor:
     """torch.empty_like: here zeros of x's shape and dtype (as ``empty``)."""
     _place("empty_like", device, pin_memory)
-    return zeros_like(x, dtype, requires_grad, memory_format=memory_format)
+    return zeros_like(input, dtype, requires_grad, memory_format=memory_format)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, dtype=None,

@@ -267,44 +267,45 @@ def _multiple_views(pieces: list[Tensor], kind: str) -> tuple[Tensor, ...]:
     return tuple(pieces)
 
 
-def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
     """torch.split: pieces of ``split_size`` along ``dim`` (the last one smaller where it does
     not divide), or of the sizes in a list, which must sum to the axis' length."""
-    dim = _split_axis("split", x, dim)
-    length = x.shape[dim]
+    dim = _split_axis("split", tensor, dim)
+    length = tensor.shape[dim]
     if isinstance(split_size_or_sections, (list, tuple)):
         sizes = [_count("split", "each split size", s, 0) for s in split_size_or_sections]
         total = int(np.sum(sizes, dtype=np.int64))
         if total != length:
             raise ValueError(f"split: split sizes {sizes} must sum to the length {length} of "
-                             f"axis {dim} (shape {x.shape}), they sum to {total}")
-        return _pieces(x, sizes, dim)
+                             f"axis {dim} (shape {tensor.shape}), they sum to {total}")
+        return _pieces(tensor, sizes, dim)
     size = _count("split", "split_size", split_size_or_sections, 0)
     if size == 0 and length:
         raise ValueError(f"split: split_size 0 is only valid for an axis of length 0, axis "
-                         f"{dim} has length {length} (shape {x.shape})")
+                         f"{dim} has length {length} (shape {tensor.shape})")
     if length == 0:
-        return _pieces(x, [0], dim)  # one empty piece, as torch
+        return _pieces(tensor, [0], dim)  # one empty piece, as torch
     last = length % size or size  # the last piece is smaller where size does not divide
-    return _pieces(x, [size] * (-(-length // size) - 1) + [last], dim)
+    return _pieces(tensor, [size] * (-(-length // size) - 1) + [last], dim)
 
 
-def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """torch.chunk: split into pieces of ceil(length / chunks) along ``dim``, so fewer than
     ``chunks`` pieces where that size leaves nothing for the last ones (6 in 4: 2, 2, 2)."""
     chunks = _count("chunk", "chunks", chunks, 1)
-    dim = _split_axis("chunk", x, dim)
-    length = x.shape[dim]
+    dim = _split_axis("chunk", input, dim)
+    length = input.shape[dim]
     if length == 0:
-        return _pieces(x, [0] * chunks, dim)  # as torch: chunks empty pieces
-    return split(x, -(-length // chunks), dim)
+        return _pieces(input, [0] * chunks, dim)  # as torch: chunks empty pieces
+    return split(input, -(-length // chunks), dim)
 
 
-def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """torch.unbind: the slices along ``dim``, each without that axis."""
-    dim = _split_axis("unbind", x, dim)
+    dim = _split_axis("unbind", input, dim)
     before = (slice(None),) * dim
-    return _multiple_views([getitem(x, before + (i,)) for i in range(x.shape[dim])], "Unbind")
+    return _multiple_views([getitem(input, before + (i,)) for i in range(input.shape[dim])],
+                           "Unbind")
 
 
 def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:
@@ -393,7 +394,7 @@ def huber_loss(input: Tensor, target, reduction: str = "mean",  # noqa: A002
 
 
 @autocast_policy(FP32)
-def nll_loss(log_probs: Tensor, labels, weight=None, size_average=None,
+def nll_loss(input: Tensor, target, weight=None, size_average=None,
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """The negative log-likelihood -log_probs[n, label] of integer labels (N,) under
     log-probabilities (N, C), e.g. from log_softmax: cross_entropy without the softmax. As
@@ -405,9 +406,9 @@ def nll_loss(log_probs: Tensor, labels, weight=None, size_average=None,
     weight, reduction = _weight_or_reduction(weight, reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction("nll_loss", reduction)
-    if log_probs.ndim > 2:
-        log_probs, labels = _classes_last("nll_loss", log_probs, labels)
-    return _nll_loss(log_probs, labels, reduction, ignore_index, weight)
+    if input.ndim > 2:
+        input, target = _classes_last("nll_loss", input, target)
+    return _nll_loss(input, target, reduction, ignore_index, weight)
 
 
 def _nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: int = -100,
@@ -494,18 +495,18 @@ def _dim(name: str, dim, ndim: int) -> int:
     return int(dim) % ndim
 
 
-def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
               out: Tensor | None = None) -> Tensor:
     """x / max(norm_p(x along dim), eps): unit vectors along dim, as torch's F.normalize; a zero
     vector stays zero (with gradient 1 / eps, as PyTorch). A 0-d x takes dim 0 or -1, as torch;
     ``out``: written there and returned."""
-    if x.ndim == 0:
+    if input.ndim == 0:
         _dim("normalize", dim, 1)
-        result = normalize(x.reshape(1), p, 0, eps).reshape(())
+        result = normalize(input.reshape(1), p, 0, eps).reshape(())
     else:
-        dim = _dim("normalize", dim, x.ndim)
+        dim = _dim("normalize", dim, input.ndim)
         eps = _real_number("normalize", "eps", eps)
-        result = x / clamp(norm(x, p, dim, keepdims=True), min=eps)
+        result = input / clamp(norm(input, p, dim, keepdims=True), min=eps)
     if out is None:
         return result
     from dlpy.torch_functions import write_out
@@ -541,10 +542,10 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     return sum(units[0] * units[1], dim)
 
 
-def one_hot(labels, num_classes: int = -1) -> Tensor:
+def one_hot(input, num_classes: int = -1) -> Tensor:
     """Integer labels (...) -> an int64 tensor (..., num_classes) with a 1 at each label and no
     gradient, as torch's; num_classes -1: one more than the largest label."""
-    data = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    data = np.asarray(input.data if isinstance(input, Tensor) else input)
     if data.dtype != np.int64:
         raise TypeError(f"one_hot: labels must be integers (class indices), got {data.dtype} "
                         f"(int64 only, as torch)")
@@ -731,27 +732,27 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
     return identity(y) if y is x else y
 
 
-def adaptive_avg_pool1d(x: Tensor, output_size) -> Tensor:
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     """x (N, C, L) or unbatched (C, L) -> (..., output_size): the means over PyTorch's adaptive
     windows along L (as adaptive_avg_pool2d's columns), one product with an averaging matrix."""
-    return _adaptive_avg_pool(1, x, output_size)
+    return _adaptive_avg_pool(1, input, output_size)
 
 
-def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """x (N, C, H, W) or unbatched (C, H, W) -> (..., out_h, out_w), each output the mean of x
     over rows floor(i H / out_h) to ceil((i + 1) H / out_h) (exclusive) and the like columns, as
     PyTorch; output_size an int, a pair, or None in a pair for the input's size; (1, 1) is the
     global average pool. Two products with constant averaging matrices, A_h @ x @ A_w^T, so the
     gradient is matmul's."""
-    return _adaptive_avg_pool(2, x, output_size)
+    return _adaptive_avg_pool(2, input, output_size)
 
 
 @autocast_policy(FP32)
-def adaptive_avg_pool3d(x: Tensor, output_size) -> Tensor:
+def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
     """x (N, C, D, H, W) or unbatched (C, D, H, W) -> (..., out_d, out_h, out_w): the means over
     PyTorch's adaptive windows along each axis (as adaptive_avg_pool2d's); output_size an int,
     a triple, or None in a triple for the input's size. One averaging product per axis."""
-    return _adaptive_avg_pool(3, x, output_size)
+    return _adaptive_avg_pool(3, input, output_size)
 
 
 def _adaptive_windows(size: int, out: int) -> np.ndarray:
@@ -796,30 +797,30 @@ def _adaptive_max_pool(nd: int, x: Tensor, output_size,
     return (y, Tensor(indices)) if return_indices else y
 
 
-def adaptive_max_pool1d(x: Tensor, output_size,
+def adaptive_max_pool1d(input: Tensor, output_size,
                         return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """x (N, C, L) or unbatched (C, L) -> (..., output_size): the max over each of PyTorch's
     adaptive windows along L, its first maximum (or its last NaN) taking the gradient, as
     PyTorch; return_indices: also their int64 positions along L."""
-    return _adaptive_max_pool(1, x, output_size, return_indices)
+    return _adaptive_max_pool(1, input, output_size, return_indices)
 
 
-def adaptive_max_pool2d(x: Tensor, output_size,
+def adaptive_max_pool2d(input: Tensor, output_size,
                         return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """x (N, C, H, W) or unbatched (C, H, W) -> (..., out_h, out_w): the max over each of
     PyTorch's adaptive windows (as adaptive_avg_pool2d's), its first maximum row by row (or its
     last NaN) taking the gradient, as PyTorch; return_indices: also their int64 indices into
     each flattened H*W plane."""
-    return _adaptive_max_pool(2, x, output_size, return_indices)
+    return _adaptive_max_pool(2, input, output_size, return_indices)
 
 
 @autocast_policy(FP32)
-def adaptive_max_pool3d(x: Tensor, output_size,
+def adaptive_max_pool3d(input: Tensor, output_size,
                         return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """x (N, C, D, H, W) or unbatched (C, D, H, W) -> (..., out_d, out_h, out_w): the max over
     each of PyTorch's adaptive windows, as adaptive_max_pool2d; return_indices: also their int64
     indices into each flattened D*H*W volume."""
-    return _adaptive_max_pool(3, x, output_size, return_indices)
+    return _adaptive_max_pool(3, input, output_size, return_indices)
 
 
 # More of PyTorch's losses, distances, resampling, folding and embedding bags. Arguments keep
@@ -1955,34 +1956,34 @@ _relu, _gelu, _silu, _linear, _matmul = relu, gelu, silu, linear, matmul
 _softmax, _log_softmax, _cross_entropy = softmax, log_softmax, cross_entropy
 
 
-def relu(x, inplace=False):
-    if type(x) is not Tensor and _takes_call(x):
-        return type(x).__dlpy_function__("relu", x, inplace)
-    return _relu(x, inplace)
+def relu(input, inplace=False):
+    if type(input) is not Tensor and _takes_call(input):
+        return type(input).__dlpy_function__("relu", input, inplace)
+    return _relu(input, inplace)
 
 
-def gelu(x, approximate: str = "none"):
-    if type(x) is not Tensor and _takes_call(x):
-        return type(x).__dlpy_function__("gelu", x, approximate)
-    return _gelu(x, approximate)
+def gelu(input, approximate: str = "none"):
+    if type(input) is not Tensor and _takes_call(input):
+        return type(input).__dlpy_function__("gelu", input, approximate)
+    return _gelu(input, approximate)
 
 
-def silu(x, inplace=False):
-    if type(x) is not Tensor and _takes_call(x):
-        return type(x).__dlpy_function__("silu", x, *((inplace,) if inplace else ()))
-    return _silu(x, inplace)
+def silu(input, inplace=False):
+    if type(input) is not Tensor and _takes_call(input):
+        return type(input).__dlpy_function__("silu", input, *((inplace,) if inplace else ()))
+    return _silu(input, inplace)
 
 
-def linear(x, weight, bias=None):
-    if type(x) is not Tensor and _takes_call(x):
-        return type(x).__dlpy_function__("linear", x, weight, bias)
-    return _linear(x, weight, bias)
+def linear(input, weight, bias=None):
+    if type(input) is not Tensor and _takes_call(input):
+        return type(input).__dlpy_function__("linear", input, weight, bias)
+    return _linear(input, weight, bias)
 
 
-def matmul(a, b):
-    if type(a) is not Tensor and _takes_call(a):
-        return type(a).__dlpy_function__("matmul", a, b)
-    return _matmul(a, b)
+def matmul(input, other):
+    if type(input) is not Tensor and _takes_call(input):
+        return type(input).__dlpy_function__("matmul", input, other)
+    return _matmul(input, other)
 
 
 def _softmax_args(name, x, dim, dtype, axis, stacklevel):
@@ -2003,40 +2004,40 @@ def _softmax_args(name, x, dim, dtype, axis, stacklevel):
     return x, dim
 
 
-def softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+def softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
     """exp(x) / sum(exp(x)) along ``dim`` (not given: torch's implicit choice, with its
     warning)."""
-    x, dim = _softmax_args("softmax", x, dim, dtype, axis, _stacklevel)
-    if type(x) is not Tensor and _takes_call(x):
-        return type(x).__dlpy_function__("softmax", x, dim)
-    return _softmax(x, dim)
+    input, dim = _softmax_args("softmax", input, dim, dtype, axis, _stacklevel)
+    if type(input) is not Tensor and _takes_call(input):
+        return type(input).__dlpy_function__("softmax", input, dim)
+    return _softmax(input, dim)
 
 
-def log_softmax(x, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
     """x - logsumexp(x) along ``dim`` (not given: torch's implicit choice, as softmax's)."""
-    x, dim = _softmax_args("log_softmax", x, dim, dtype, axis, _stacklevel)
-    if type(x) is not Tensor and _takes_call(x):
-        return type(x).__dlpy_function__("log_softmax", x, dim)
-    return _log_softmax(x, dim)
+    input, dim = _softmax_args("log_softmax", input, dim, dtype, axis, _stacklevel)
+    if type(input) is not Tensor and _takes_call(input):
+        return type(input).__dlpy_function__("log_softmax", input, dim)
+    return _log_softmax(input, dim)
 
 
-def softmin(x, dim=None, _stacklevel=3, dtype=None):
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
     """softmax(-x) along ``dim`` (not given: torch's implicit choice, as softmax's); ``dtype``
     casts x first."""
-    x, dim = _softmax_args("softmin", x, dim, dtype, None, _stacklevel)
-    return _softmin(x, dim)
+    input, dim = _softmax_args("softmin", input, dim, dtype, None, _stacklevel)
+    return _softmin(input, dim)
 
 
-def cross_entropy(logits, labels, weight=None, size_average=None, ignore_index=-100, reduce=None,
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
     weight, reduction = _weight_or_reduction(weight, reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    if type(logits) is not Tensor and _takes_call(logits):  # a DTensor: loss_parallel's
-        return type(logits).__dlpy_function__("cross_entropy", logits, labels, reduction,
+    if type(input) is not Tensor and _takes_call(input):  # a DTensor: loss_parallel's
+        return type(input).__dlpy_function__("cross_entropy", input, target, reduction,
                                               ignore_index, label_smoothing, weight)
-    if logits.ndim > 2:
-        logits, labels = _classes_last("cross_entropy", logits, labels)
-    return _cross_entropy(logits, labels, reduction, ignore_index, label_smoothing, weight)
+    if input.ndim > 2:
+        input, target = _classes_last("cross_entropy", input, target)
+    return _cross_entropy(input, target, reduction, ignore_index, label_smoothing, weight)
 
 
 # torch's layout in, the classes-last functions out: under vmap these two run as they are (the
@@ -2084,10 +2085,10 @@ nothing (loss 0, and the mean is over the other elements; nan if there are none)
 over the elements' label weights)."""
 
 
-def _dispatching(name: str, function, first=None):
+def _dispatching(name: str, function):
     """The same for a heavier function, whatever its arguments."""
     def dispatch(input, *args, **kwargs):  # noqa: A002
-        kind = type(input if first is None else first(input))
+        kind = type(input)
         if kind is not Tensor and hasattr(kind, "__dlpy_function__"):
             return kind.__dlpy_function__(name, input, *args, **kwargs)
         return function(input, *args, **kwargs)
@@ -2116,12 +2117,37 @@ def layer_norm(input, *args, **kwargs):  # noqa: A002 - PyTorch's name
 
 
 layer_norm = _dispatching("layer_norm", layer_norm)
-scaled_dot_product_attention = _dispatching("scaled_dot_product_attention",
-                                            scaled_dot_product_attention)
-cat = _dispatching("cat", cat, lambda tensors: tensors[0] if isinstance(tensors, (list, tuple))
-                   and tensors else tensors)
-stack = _dispatching("stack", stack, lambda tensors: tensors[0]
-                     if isinstance(tensors, (list, tuple)) and tensors else tensors)
+_scaled_dot_product_attention = scaled_dot_product_attention
+
+
+def scaled_dot_product_attention(query, key, value, *args, **kwargs):
+    if type(query) is not Tensor and hasattr(type(query), "__dlpy_function__"):
+        return type(query).__dlpy_function__("scaled_dot_product_attention", query, key, value,
+                                             *args, **kwargs)
+    return _scaled_dot_product_attention(query, key, value, *args, **kwargs)
+
+
+scaled_dot_product_attention.__doc__ = _scaled_dot_product_attention.__doc__
+scaled_dot_product_attention.__wrapped__ = _scaled_dot_product_attention
+
+
+def _dispatching_sequence(name: str, function):
+    """_dispatching's for cat and stack (torch's first argument ``tensors``): the first tensor
+    of the sequence tells."""
+    def dispatch(tensors, *args, **kwargs):
+        first = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
+        kind = type(first)
+        if kind is not Tensor and hasattr(kind, "__dlpy_function__"):
+            return kind.__dlpy_function__(name, tensors, *args, **kwargs)
+        return function(tensors, *args, **kwargs)
+
+    dispatch.__name__ = dispatch.__qualname__ = name
+    dispatch.__doc__, dispatch.__wrapped__ = function.__doc__, function
+    return dispatch
+
+
+cat = _dispatching_sequence("cat", cat)
+stack = _dispatching_sequence("stack", stack)
 
 from dlpy.ops.linear_cross_entropy import linear_cross_entropy  # noqa: E402
 

@@ -98,3 +98,19 @@ __all__ = [
     "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w", "sinc", "softmax",
     "spherical_bessel_j0", "xlog1py", "xlogy", "zeta",
 ]
+
+
+def _with_out(function):
+    """torch.special's out= (every function but softmax and log_softmax): the result written
+    into the given tensor, as dlpy's top-level functions do (dlpy._no_out)."""
+    from dlpy import _no_out
+
+    return _no_out(function)
+
+
+_wrapped = {}  # one wrapper a function: psi stays digamma
+for _name in __all__:
+    if _name not in ("softmax", "log_softmax"):
+        _function = globals()[_name]
+        globals()[_name] = _wrapped.setdefault(id(_function), _with_out(_function))
+del _name, _function, _wrapped

@@ -1815,11 +1815,16 @@ class Tensor:
         """(values, indices): indices an int64 Tensor, as torch.topk."""
         return _indexing.topk(self, k, dim, largest, sorted)
 
-    def expand(self, *sizes):
-        """Broadcast to ``sizes`` (``expand(2, -1, 3)`` or a tuple); a copy, not a view."""
+    def expand(self, *sizes, size=None):
+        """Broadcast to ``sizes`` (``expand(2, -1, 3)``, a tuple or torch's keyword ``size``); a
+        copy, not a view."""
+        if size is not None:
+            sizes = (size, *sizes)
         return _rearrange.expand(self, *sizes)
 
-    def repeat(self, *sizes):
+    def repeat(self, *sizes, repeats=None):
+        if repeats is not None:
+            sizes = (repeats, *sizes)
         if not sizes:
             raise TypeError("repeat() missing 1 required positional argument: 'repeats'")
         return _rearrange.repeat(self, *sizes)
@@ -1983,10 +1988,14 @@ class Tensor:
         from dlpy.ops.special import xlogy
         return xlogy(self, other)
 
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _shape.reshape(self, shape)
+    def reshape(self, *sizes, shape=None):
+        """The same values in ``sizes`` (``reshape(2, 3)``, a tuple or torch's keyword
+        ``shape``)."""
+        if shape is not None:
+            sizes = (shape, *sizes)
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        return _shape.reshape(self, sizes)
 
     def unsqueeze(self, dim: int):
         return _shape.unsqueeze(self, dim)
@@ -2010,11 +2019,13 @@ class Tensor:
             dims = tuple(dims[0])
         return _shape.permute(self, dims)
 
-    def view(self, *shape):
-        """``reshape`` that shares the memory, as PyTorch's: a tensor that views another's
-        memory out of order (``x.t()``, ``x.permute(...)``) and cannot be reshaped without a
-        copy raises RuntimeError (use reshape or contiguous() first). ``view(dtype)``: the
-        same bytes read as another dtype (no gradient)."""
+    def view(self, *shape, size=None):
+        """``reshape`` that shares the memory, as PyTorch's (torch's keyword ``size`` too): a
+        tensor that views another's memory out of order (``x.t()``, ``x.permute(...)``) and
+        cannot be reshaped without a copy raises RuntimeError (use reshape or contiguous()
+        first). ``view(dtype)``: the same bytes read as another dtype (no gradient)."""
+        if size is not None:
+            shape = (size, *shape)
         if len(shape) == 1 and isinstance(shape[0], (type, np.dtype)):
             return _view_dtype(self, shape[0])
         out = self.reshape(*shape)
@@ -2061,10 +2072,12 @@ class Tensor:
     def double(self):
         return self if self.data.dtype == np.float64 else _arith.cast(self, np.float64)
 
-    def transpose(self, *axes):
+    def transpose(self, *axes, dim0=None, dim1=None):
         """Two ints: those two axes swapped, as torch's ``transpose(dim0, dim1)`` (on a 2-d
         tensor numpy would read ``(0, 1)`` as the identity). Otherwise numpy's: the axes in the
         order given (``transpose(2, 0, 1)`` or a tuple), reversed when none are given."""
+        if dim0 is not None or dim1 is not None:
+            axes = (*axes, *(d for d in (dim0, dim1) if d is not None))
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         elif len(axes) == 2:

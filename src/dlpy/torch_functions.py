@@ -473,11 +473,11 @@ def is_storage(obj) -> bool:
     return isinstance(obj, UntypedStorage)
 
 
-def from_numpy(array: np.ndarray) -> Tensor:
+def from_numpy(ndarray: np.ndarray, /) -> Tensor:
     """torch.from_numpy: a Tensor sharing the array's memory (changes show in both)."""
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy array, got {type(array).__name__}")
-    return Tensor(numpy_source(array))
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy array, got {type(ndarray).__name__}")
+    return Tensor(numpy_source(ndarray))
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:

@@ -34,8 +34,10 @@ def f64(*values) -> Tensor:
     (lambda: D.Kumaraswamy(0.0, 1.0), r"Kumaraswamy: expected parameter concentration1"),
     (lambda: D.FisherSnedecor(1.0, -1.0), r"FisherSnedecor: expected parameter df2"),
     (lambda: D.VonMises(0.0, -1.0), r"VonMises: expected parameter concentration"),
-    (lambda: D.ContinuousBernoulli(1.5), r"ContinuousBernoulli: expected parameter probs .* "
-                                         r"Interval\(lower_bound=0.0, upper_bound=1.0\)"),
+    # checked as given only when validate_args is passed (then clamped), as PyTorch
+    (lambda: D.ContinuousBernoulli(1.5, validate_args=False),
+     r"ContinuousBernoulli: expected parameter probs .* "
+     r"Interval\(lower_bound=0.0, upper_bound=1.0\)"),
     (lambda: D.Geometric(f64(0.5, 0.0)), r"Geometric: expected parameter probs \(shape "
                                          r"\(2,\)\) to be positive, but found invalid values"),
     (lambda: D.Geometric(1.5), r"Geometric: expected parameter probs .* Interval"),
@@ -60,6 +62,21 @@ def f64(*values) -> Tensor:
 def test_invalid_parameters(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_continuous_bernoulli_clamps_probs_before_default_validation():
+    d = D.ContinuousBernoulli(f64(1.5, -0.5))  # PyTorch's: no error without validate_args
+    assert np.all((d.probs.data > 0) & (d.probs.data < 1))
+
+
+def test_multinomial_support_checks_sum_and_sign_only():
+    d = D.Multinomial(3, f64(0.5, 0.5))
+    assert np.isfinite(d.log_prob(f64(1.0, 1.5)).data)  # PyTorch's weaker check
+
+
+def test_expand_to_a_shape_that_does_not_broadcast_is_a_runtime_error_too():
+    with pytest.raises(RuntimeError, match=r"Normal.expand: batch_shape \(2,\)"):
+        D.Normal(f64(0.0, 1.0), 1.0).expand((3, 4))
 
 
 @pytest.mark.parametrize("d, value, message", [

@@ -8,21 +8,21 @@ import dlpy.functional as F
 from dlpy import Tensor, nn
 from dlpy.testing import gradcheck
 
-TORCH_CASES = {
-    "cross_entropy": F.cross_entropy,
+TORCH_CASES = {  # (the fixtures name the target "labels"; torch's keyword is "target")
+    "cross_entropy": lambda x, labels: F.cross_entropy(x, labels),
     "cross_entropy_sum": lambda x, labels: F.cross_entropy(x, labels, reduction="sum"),
     "cross_entropy_none": lambda x, labels: F.cross_entropy(x, labels, reduction="none"),
     # (2, 3 steps, 5 classes) made (2, 5, 3): the classes on axis 1 in both, as torch's
     "cross_entropy_sequence": lambda x, labels: F.cross_entropy(x.permute(0, 2, 1), labels),
-    "cross_entropy_probabilities": F.cross_entropy,
-    "cross_entropy_large": F.cross_entropy,
+    "cross_entropy_probabilities": lambda x, labels: F.cross_entropy(x, labels),
+    "cross_entropy_large": lambda x, labels: F.cross_entropy(x, labels),
     "mse": F.mse_loss,
     "mse_sum": lambda x, target: F.mse_loss(x, target, reduction="sum"),
     "mse_none": lambda x, target: F.mse_loss(x, target, reduction="none"),
-    "nll": F.nll_loss,
+    "nll": lambda x, labels: F.nll_loss(x, labels),
     "nll_sum": lambda x, labels: F.nll_loss(x, labels, reduction="sum"),
     "nll_none": lambda x, labels: F.nll_loss(x, labels, "none"),
-    "nll_ignore": F.nll_loss,
+    "nll_ignore": lambda x, labels: F.nll_loss(x, labels),
     "nll_weight_ignore": lambda x, labels, weight: F.nll_loss(x, labels, weight=weight,
                                                                ignore_index=7),
     "nll_sequence": lambda x, labels: F.nll_loss(x.permute(0, 2, 1), labels),
@@ -44,7 +44,7 @@ TORCH_CASES = {
                                                                              weight=weight),
     "cross_entropy_2d_none_smoothing": lambda x, labels: F.cross_entropy(
         x, labels, reduction="none", label_smoothing=0.1),
-    "cross_entropy_1d_probabilities": F.cross_entropy,
+    "cross_entropy_1d_probabilities": lambda x, labels: F.cross_entropy(x, labels),
     "nll_2d_weight_sum": lambda x, labels, weight: F.nll_loss(x, labels, weight, reduction="sum"),
 }
 

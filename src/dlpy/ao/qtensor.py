@@ -276,10 +276,10 @@ class QTensor:
                 f"qscheme={self._qscheme!r}, {qparams})")
 
 
-def quantize_per_tensor(x, scale: float, zero_point: int, dtype) -> QTensor:
+def quantize_per_tensor(input, scale: float, zero_point: int, dtype) -> QTensor:
     """torch.quantize_per_tensor: x (float) -> QTensor, q = clamp(rint(x / scale) + zero_point)."""
     dtype = check_qdtype("quantize_per_tensor", dtype)
-    data = _float_input("quantize_per_tensor", x)
+    data = _float_input("quantize_per_tensor", input)
     scale_array = check_scale("quantize_per_tensor", scale)
     if scale_array.size != 1:
         raise ValueError(f"quantize_per_tensor: expected one scale, got {scale_array.size}")
@@ -291,10 +291,10 @@ def quantize_per_tensor(x, scale: float, zero_point: int, dtype) -> QTensor:
     return QTensor(q, dtype, scale_array.reshape(()), zero_point)
 
 
-def quantize_per_channel(x, scales, zero_points, axis: int, dtype) -> QTensor:
+def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTensor:
     """torch.quantize_per_channel: channel c of ``axis`` uses scales[c], zero_points[c]."""
     dtype = check_qdtype("quantize_per_channel", dtype)
-    data = _float_input("quantize_per_channel", x)
+    data = _float_input("quantize_per_channel", input)
     if not isinstance(axis, (int, np.integer)) or not -data.ndim <= axis < data.ndim:
         raise ValueError(f"quantize_per_channel: axis must be in [{-data.ndim}, {data.ndim - 1}] "
                          f"for an input of shape {data.shape}, got {axis}")
@@ -316,12 +316,12 @@ def quantize_per_channel(x, scales, zero_points, axis: int, dtype) -> QTensor:
     return QTensor(q, dtype, scales, zero_points, axis=axis)
 
 
-def dequantize(x) -> Tensor:
+def dequantize(tensor) -> Tensor:
     """torch.dequantize: a QTensor's float32 values (a list of them: a list of Tensors)."""
-    if isinstance(x, (list, tuple)):
-        return [dequantize(item) for item in x]
-    if isinstance(x, Tensor) and not isinstance(x, QTensor):
-        return x  # torch: a float tensor is returned as it is
-    if not isinstance(x, QTensor):
-        raise TypeError(f"dequantize: expected a QTensor, got {type(x).__name__}")
-    return x.dequantize()
+    if isinstance(tensor, (list, tuple)):
+        return [dequantize(item) for item in tensor]
+    if isinstance(tensor, Tensor) and not isinstance(tensor, QTensor):
+        return tensor  # torch: a float tensor is returned as it is
+    if not isinstance(tensor, QTensor):
+        raise TypeError(f"dequantize: expected a QTensor, got {type(tensor).__name__}")
+    return tensor.dequantize()

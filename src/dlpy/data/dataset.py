@@ -368,7 +368,11 @@ class SubsetRandomSampler(Sampler):
         return indices[get_rng(self.generator).permutation(indices.size)]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._order().tolist())
+        if isinstance(self.indices, (list, tuple, range)):
+            return iter(self._order().tolist())
+        # torch yields indices[i]: a Tensor's (or an array's) elements, as they are
+        positions = get_rng(self.generator).permutation(len(self.indices))
+        return (self.indices[i] for i in positions.tolist())
 
     def __len__(self) -> int:
         return len(self.indices)

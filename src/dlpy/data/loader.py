@@ -25,6 +25,7 @@ from dlpy.data.dataset import (
     BatchSampler,
     IterableDataset,
     RandomSampler,
+    Sampler,
     SequentialSampler,
     TensorDataset,
 )
@@ -203,6 +204,14 @@ class _StreamFetcher:
         return (self.collate_fn or default_collate)(items)
 
 
+class _InfiniteConstantSampler(Sampler):
+    """The sampler of a loader over an IterableDataset, as torch's: None, endlessly (the
+    dataset decides the order)."""
+
+    def __iter__(self) -> Iterator[None]:
+        return itertools.repeat(None)
+
+
 def _index_batches(dataset, sampler, batch_sampler, batch_size: int | None,
                    drop_last: bool) -> Iterator[Any]:
     """Batches of indices: the batch sampler's, else slices for the sequential order, arrays
@@ -348,7 +357,9 @@ class DataLoader:
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn, self.rng, self.generator = collate_fn, rng, rng
-        if sampler is None and not self.is_iterable:
+        if self.is_iterable:
+            sampler = _InfiniteConstantSampler()
+        elif sampler is None:
             sampler = RandomSampler(dataset, rng) if shuffle else SequentialSampler(dataset)
         self.sampler = sampler
         self.num_workers, self.persistent_workers = int(num_workers), persistent_workers
@@ -400,7 +411,7 @@ class DataLoader:
 
     @property
     def num_samples(self) -> int:
-        if self.sampler is not None:
+        if not self.is_iterable:
             return len(self.sampler)  # (a TypeError for a sampler without a length, as torch's)
         try:
             return len(self.dataset)
@@ -410,10 +421,11 @@ class DataLoader:
 
     @property
     def batch_sampler(self):
-        """The batch sampler given, else (batching a map-style dataset) PyTorch's
-        ``BatchSampler(sampler, batch_size, drop_last)``; None without batching."""
-        if self._batch_sampler is not None or self.batch_size is None or self.is_iterable:
-            return self._batch_sampler  # (torch's, for an IterableDataset: an endless one)
+        """The batch sampler given, else (batching) PyTorch's ``BatchSampler(sampler,
+        batch_size, drop_last)`` (an endless one over an IterableDataset); None without
+        batching."""
+        if self._batch_sampler is not None or self.batch_size is None:
+            return self._batch_sampler
         return BatchSampler(self.sampler, self.batch_size, bool(self.drop_last))
 
     def __len__(self) -> int:

@@ -274,9 +274,13 @@ class ContinuousBernoulli(_Binary):
                  validate_args: bool | None = None):
         param = self._probs_or_logits(probs, logits)
         self._lims = tuple(lims)
-        super().__init__(param.shape, validate_args=validate_args)
-        if "probs" in self.__dict__:  # validated as given, used clamped (as PyTorch)
+        if "probs" in self.__dict__:
+            # PyTorch checks probs as given only when validate_args is passed (False too), then
+            # clamps them, so the default validation sees clamped (always valid) probs
+            if validate_args is not None:
+                Distribution.__init__(self, param.shape, validate_args=True)
             self.probs = clamp_probs(self.probs)
+        super().__init__(param.shape, validate_args=validate_args)
 
     @_derived
     def probs(self) -> Tensor:

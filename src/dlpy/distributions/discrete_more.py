@@ -119,23 +119,6 @@ class NegativeBinomial(_Binary):
         return log_unnormalized - log_normalization
 
 
-class _MultinomialSupport(constraints.Constraint):
-    """Non-negative integer vectors whose sum is at most ``upper_bound``."""
-
-    is_discrete = True
-    event_dim = 1
-
-    def __init__(self, upper_bound: int):
-        self.upper_bound = upper_bound
-
-    def check(self, value) -> np.ndarray:
-        value = constraints._array(value)
-        return ((value >= 0) & (value % 1 == 0)).all(-1) & (value.sum(-1) <= self.upper_bound)
-
-    def __repr__(self) -> str:
-        return "Multinomial()"  # PyTorch's
-
-
 class Multinomial(_OverCategorical):
     """Counts over K classes in ``total_count`` (an int) draws of a Categorical(probs or
     logits): event_shape (K,)."""
@@ -151,7 +134,8 @@ class Multinomial(_OverCategorical):
 
     @constraints.dependent_property(is_discrete=True, event_dim=1)
     def support(self):
-        return _MultinomialSupport(self.total_count)
+        # PyTorch's weaker check: non-negative counts summing to at most total_count
+        return constraints.multinomial(self.total_count)
 
     @property
     def mean(self) -> Tensor:

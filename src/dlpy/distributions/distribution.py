@@ -25,6 +25,11 @@ def _shape_text(shape: tuple) -> str:
     return str(tuple(int(n) for n in shape))
 
 
+class ExpandError(ValueError, RuntimeError):
+    """expand() to a batch_shape the current one does not broadcast to (torch raises a
+    RuntimeError there, dlpy's house style a ValueError: either catches it)."""
+
+
 class _derived:  # noqa: N801 - a property-like decorator
     """A parameter computed from another one when it was not given (Bernoulli's probs from its
     logits). A non-data descriptor: a value set on the instance wins. Not cached, so each use
@@ -112,7 +117,7 @@ class Distribution:
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"{type(self).__name__}.expand: batch_shape "
+            raise ExpandError(f"{type(self).__name__}.expand: batch_shape "
                              f"{_shape_text(self._batch_shape)} does not broadcast to "
                              f"{_shape_text(batch_shape)}")
         new = self.__new__(type(self))

@@ -18,7 +18,7 @@ import dlpy.functional as F
 from dlpy.distributions import constraints
 from dlpy.distributions.distribution import _as_float_tensor, _shape_text, as_tensors, sum_rightmost
 from dlpy.ops.linalg import cholesky
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 __all__ = [
     "AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform",
@@ -31,7 +31,8 @@ __all__ = [
 
 
 def _tensor(x) -> Tensor:
-    return _as_float_tensor(x, np.float64)
+    # an integer or bool Tensor promotes to the default dtype, as torch's float ops do
+    return _as_float_tensor(x, default_dtype() if isinstance(x, Tensor) else np.float64)
 
 
 def power(x: Tensor, exponent) -> Tensor:

@@ -658,12 +658,12 @@ def relu(x, inplace=False):
     return ReLU()(x)
 
 
-def sigmoid(x):
-    return Sigmoid()(_promotion.floating(x))
+def sigmoid(input):
+    return Sigmoid()(_promotion.floating(input))
 
 
-def tanh(x):
-    return Tanh()(_promotion.floating(x))
+def tanh(input):
+    return Tanh()(_promotion.floating(input))
 
 
 def floating_only(name: str, x, kinds: str = "biu") -> None:
@@ -694,36 +694,36 @@ def silu(x, inplace=False):
     return SiLU()(x)
 
 
-def leaky_relu(x, negative_slope=0.01, inplace=False):
+def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x if x > 0 else negative_slope x; in place with ``inplace=True``."""
     if inplace:
         from dlpy.ops.activation_inplace import leaky_relu_
 
-        return leaky_relu_(x, negative_slope)
-    floating_only("leaky_relu", x)
-    return LeakyReLU(real_number("leaky_relu", "negative_slope", negative_slope))(x)
+        return leaky_relu_(input, negative_slope)
+    floating_only("leaky_relu", input)
+    return LeakyReLU(real_number("leaky_relu", "negative_slope", negative_slope))(input)
 
 
-def elu(x, alpha=1.0, inplace=False):
+def elu(input, alpha=1.0, inplace=False):
     """x if x > 0 else alpha (exp(x) - 1); in place with ``inplace=True``."""
     if inplace:
         from dlpy.ops.activation_inplace import elu_
 
-        return elu_(x, alpha)
-    floating_only("elu", x)
-    return ELU(real_number("elu", "alpha", alpha))(x)
+        return elu_(input, alpha)
+    floating_only("elu", input)
+    return ELU(real_number("elu", "alpha", alpha))(input)
 
 
-def softplus(x, beta=1.0, threshold=20.0):
+def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta; x itself where beta x > threshold, as PyTorch."""
-    floating_only("softplus", x)
+    floating_only("softplus", input)
     beta = real_number("softplus", "beta", beta)
     if beta == 0:
         raise ValueError("softplus: beta must be nonzero, got 0.0")
-    return Softplus(beta, real_number("softplus", "threshold", threshold, finite=False))(x)
+    return Softplus(beta, real_number("softplus", "threshold", threshold, finite=False))(input)
 
 
-def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
+def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
     """x limited to [min, max] (either may be None); the gradient passes where
     min <= x <= max, bounds included, as torch.clamp."""
     if min is None and max is None:
@@ -734,10 +734,10 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
                         f"{type(min).__name__} and {type(max).__name__}, as torch")
     if any(isinstance(b, (Tensor, np.ndarray)) and (isinstance(b, Tensor) or np.ndim(b))
            or isinstance(b, float) and b != b for b in (min, max)):  # (a nan bound: nan)
-        return _clamp_by_tensors(x, min, max)
+        return _clamp_by_tensors(input, min, max)
     low = None if min is None else real_number("clamp", "min", min, finite=False)
     high = None if max is None else real_number("clamp", "max", max, finite=False)
-    dtype = getattr(getattr(x, "data", None), "dtype", np.dtype(float))
+    dtype = getattr(getattr(input, "data", None), "dtype", np.dtype(float))
     if dtype.kind in "biu":
         # torch's promotion: int bounds keep an integer tensor's dtype (a bool tensor's:
         # int64), a float bound makes the result the default float dtype
@@ -746,20 +746,20 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
                 if any(isinstance(bound, (bool, np.bool_)) for bound in (min, max)):
                     raise NotImplementedError("clamp: not implemented for bool tensors with "
                                               "bool bounds, as torch")
-                x, dtype = x.to(np.int64), np.dtype(np.int64)
+                input, dtype = input.to(np.int64), np.dtype(np.int64)
             low = None if min is None else _integer_bound(dtype, int(min))
             high = None if max is None else _integer_bound(dtype, int(max))
         else:
             from dlpy.tensor import default_dtype
 
-            x = x.to(default_dtype())
+            input = input.to(default_dtype())
     elif dtype.kind == "f" and dtype.itemsize <= 4:  # torch: a bound the dtype cannot hold
         limit = float(np.finfo(dtype).max)
         for bound in (low, high):
             if bound is not None and limit < abs(bound) < math.inf:
                 raise RuntimeError(f"clamp: value {bound:g} cannot be converted to type "
                                    f"{dtype} without overflow, as torch")
-    return Clamp(low, high)(x)
+    return Clamp(low, high)(input)
 
 
 def _integer_bound(dtype: np.dtype, bound: int) -> int:
@@ -807,19 +807,19 @@ def _values(x) -> np.ndarray:
     return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
-def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """x limited to [min_val, max_val]; the gradient passes only strictly inside, as PyTorch;
     in place with ``inplace=True``."""
     if inplace:
         from dlpy.ops.activation_inplace import hardtanh_
 
-        return hardtanh_(x, min_val, max_val)
+        return hardtanh_(input, min_val, max_val)
     low = real_number("hardtanh", "min_val", min_val, finite=False)
     high = real_number("hardtanh", "max_val", max_val, finite=False)
     if low > high:
         raise ValueError(f"hardtanh: min_val ({low}) must not exceed max_val ({high})")
-    low, high = hardtanh_bounds("hardtanh", x, low, high)
-    return Clamp(low, high, open_bounds=True)(x)
+    low, high = hardtanh_bounds("hardtanh", input, low, high)
+    return Clamp(low, high, open_bounds=True)(input)
 
 
 def hardtanh_bounds(name, x, low, high):

@@ -341,18 +341,18 @@ class Shrink(Op):
 
 
 @autocast_policy(LOWER)
-def prelu(x, weight):
+def prelu(input, weight):
     """x where x > 0, weight * x elsewhere; weight (C,) for the channels on axis 1 of x
     (N, C, *), or one value (shape (1,) or ()) for every element. x and weight are floating
     tensors of one dtype, as torch's (which promotes neither)."""
     if not isinstance(weight, Tensor):
         raise TypeError(f"prelu: expected weight to be a Tensor, got {type(weight).__name__}")
-    floating_only("prelu", x)
-    x_dtype, w_dtype = as_array(x).dtype, weight.data.dtype
+    floating_only("prelu", input)
+    x_dtype, w_dtype = as_array(input).dtype, weight.data.dtype
     if x_dtype != w_dtype:
         raise TypeError(f"prelu: expected input and weight of one dtype (no type promotion, as "
                         f"torch's), got {x_dtype} and {w_dtype}")
-    x_shape = np.shape(as_array(x))
+    x_shape = np.shape(as_array(input))
     w_shape = np.shape(weight.data)
     if len(w_shape) > 1:
         raise ValueError(f"prelu: expected weight to be a scalar or 1D, got shape {w_shape}")
@@ -362,128 +362,128 @@ def prelu(x, weight):
         if count != channels:
             raise ValueError(f"prelu: expected one weight or one per channel (axis 1 of "
                              f"{x_shape}: {channels}), got weight of shape {w_shape}")
-    return PReLU()(x, weight)
+    return PReLU()(input, weight)
 
 
-def selu(x, inplace=False):
+def selu(input, inplace=False):
     """scale * (x if x > 0 else alpha * (exp(x) - 1)), PyTorch's SELU constants; in place with
     ``inplace=True``."""
     if inplace:
         from dlpy.ops.activation_inplace import selu_
 
-        return selu_(x)
-    floating_only("selu", x)
-    return ScaledELU(SELU_ALPHA, SELU_SCALE, 1.0)(x)
+        return selu_(input)
+    floating_only("selu", input)
+    return ScaledELU(SELU_ALPHA, SELU_SCALE, 1.0)(input)
 
 
-def celu(x, alpha=1.0, inplace=False):
+def celu(input, alpha=1.0, inplace=False):
     """x if x > 0 else alpha * (exp(x / alpha) - 1); in place with ``inplace=True``."""
     if inplace:
         from dlpy.ops.activation_inplace import celu_
 
-        return celu_(x, alpha)
-    floating_only("celu", x)
+        return celu_(input, alpha)
+    floating_only("celu", input)
     alpha = real_number("celu", "alpha", alpha)
     if alpha == 0:
         raise ValueError("celu: alpha must be nonzero, got 0.0")
-    return ScaledELU(alpha, 1.0, 1.0 / alpha, "Celu")(x)
+    return ScaledELU(alpha, 1.0, 1.0 / alpha, "Celu")(input)
 
 
-def mish(x, inplace=False):
+def mish(input, inplace=False):
     """x * tanh(softplus(x)); in place with ``inplace=True``."""
     if inplace:
         from dlpy.ops.activation_inplace import mish_
 
-        return mish_(x)
-    floating_only("mish", x)
-    return Mish()(x)
+        return mish_(input)
+    floating_only("mish", input)
+    return Mish()(input)
 
 
-def hardswish(x, inplace=False):
+def hardswish(input, inplace=False):
     """x * relu6(x + 3) / 6; in place with ``inplace=True``."""
     if inplace:
         from dlpy.ops.activation_inplace import hardswish_
 
-        return hardswish_(x)
-    floating_only("hardswish", x)
-    return Hardswish()(x)
+        return hardswish_(input)
+    floating_only("hardswish", input)
+    return Hardswish()(input)
 
 
-def hardsigmoid(x, inplace=False):
+def hardsigmoid(input, inplace=False):
     """relu6(x + 3) / 6; in place with ``inplace=True``."""
     if inplace:
         from dlpy.ops.activation_inplace import hardsigmoid_
 
-        return hardsigmoid_(x)
-    floating_only("hardsigmoid", x)
-    return Hardsigmoid()(x)
+        return hardsigmoid_(input)
+    floating_only("hardsigmoid", input)
+    return Hardsigmoid()(input)
 
 
-def softsign(x):
+def softsign(input):
     """x / (1 + |x|); an integer x as the default float dtype, as torch's."""
-    floating_only("softsign", x, "b")
-    return Softsign()(_promotion.floating(x))
+    floating_only("softsign", input, "b")
+    return Softsign()(_promotion.floating(input))
 
 
-def logsigmoid(x):
+def logsigmoid(input):
     """log(sigmoid(x)), without overflow or log(0) at any x."""
-    floating_only("logsigmoid", x)
-    return LogSigmoid()(x)
+    floating_only("logsigmoid", input)
+    return LogSigmoid()(input)
 
 
-def glu(x, dim=-1):
+def glu(input, dim=-1):
     """a * sigmoid(b), a and b the two halves of x along dim (whose size must be even)."""
-    floating_only("glu", x)
-    shape = np.shape(as_array(x))
+    floating_only("glu", input)
+    shape = np.shape(as_array(input))
     if len(shape) == 0:
         raise ValueError("glu: expected a tensor with at least one axis, got shape ()")
     axis = check_dim("glu", dim, len(shape))
     if shape[axis] % 2:
         raise ValueError(f"glu: the halved axis must have an even size, but axis {axis} of "
                          f"{shape} has size {shape[axis]}")
-    return GLU(axis)(x)
+    return GLU(axis)(input)
 
 
-def threshold(x, threshold, value, inplace=False):  # noqa: A002 - PyTorch's names
+def threshold(input, threshold, value, inplace=False):  # noqa: A002 - PyTorch's names
     """x where x > threshold, else value; in place with ``inplace=True``."""
     if inplace:
         from dlpy.ops.activation_inplace import threshold_
 
-        return threshold_(x, threshold, value)
-    floating_only("threshold", x, "b")
+        return threshold_(input, threshold, value)
+    floating_only("threshold", input, "b")
     return Threshold(real_number("threshold", "threshold", threshold, finite=False),
-                     real_number("threshold", "value", value, finite=False))(x)
+                     real_number("threshold", "value", value, finite=False))(input)
 
 
-def tanhshrink(x):
+def tanhshrink(input):
     """x - tanh(x); an integer x as the default float dtype, as torch's."""
-    floating_only("tanhshrink", x, "b")
-    return Tanhshrink()(_promotion.floating(x))
+    floating_only("tanhshrink", input, "b")
+    return Tanhshrink()(_promotion.floating(input))
 
 
-def softshrink(x, lambd=0.5):
+def softshrink(input, lambd=0.5):
     """x - lambd above lambd, x + lambd below -lambd, 0 in between; lambd >= 0."""
-    floating_only("softshrink", x)
+    floating_only("softshrink", input)
     lambd = real_number("softshrink", "lambd", lambd, finite=False)
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
-    return Shrink(lambd, soft=True)(x)
+    return Shrink(lambd, soft=True)(input)
 
 
-def hardshrink(x, lambd=0.5):
+def hardshrink(input, lambd=0.5):
     """x where |x| > lambd, 0 elsewhere (a negative lambd keeps every x, as PyTorch)."""
-    floating_only("hardshrink", x)
-    return Shrink(real_number("hardshrink", "lambd", lambd, finite=False), soft=False)(x)
+    floating_only("hardshrink", input)
+    return Shrink(real_number("hardshrink", "lambd", lambd, finite=False), soft=False)(input)
 
 
-def relu6(x, inplace=False):
+def relu6(input, inplace=False):
     """min(max(x, 0), 6), hardtanh(x, 0, 6): no gradient at 0 and 6, as PyTorch; in place with
     ``inplace=True`` (as torch's: ``hardtanh_(x, 0, 6)``)."""
     if inplace:
         from dlpy.ops.activation_inplace import hardtanh_
 
-        return hardtanh_(x, 0.0, 6.0)
-    return Clamp(*hardtanh_bounds("relu6", x, 0.0, 6.0), open_bounds=True)(x)
+        return hardtanh_(input, 0.0, 6.0)
+    return Clamp(*hardtanh_bounds("relu6", input, 0.0, 6.0), open_bounds=True)(input)
 
 
 def softmin(x, dim):

@@ -453,8 +453,8 @@ def div(input, other, *, rounding_mode=None):  # noqa: A002 - torch's names
         raise _broadcast_error("div", a, b) or err from None
 
 
-def neg(x):
-    return Neg()(x)
+def neg(input):
+    return Neg()(input)
 
 
 def power(x, exponent):
@@ -496,20 +496,20 @@ def cast(x, dtype):
     return Cast(dtype)(x)
 
 
-def abs(x):  # noqa: A001 - the name users expect
-    return Abs()(x)
+def abs(input):  # noqa: A001 - the name users expect
+    return Abs()(input)
 
 
-def exp(x):
-    x = _promotion.floating(x)
-    return Exp()(x)
+def exp(input):
+    input = _promotion.floating(input)
+    return Exp()(input)
 
 
-def log(x):
-    x = _promotion.floating(x)
-    return Log()(x)
+def log(input):
+    input = _promotion.floating(input)
+    return Log()(input)
 
 
-def sqrt(x):
-    x = _promotion.floating(x)
-    return Sqrt()(x)
+def sqrt(input):
+    input = _promotion.floating(input)
+    return Sqrt()(input)

@@ -317,42 +317,42 @@ def _as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
 
 
-def is_complex(x) -> bool:
+def is_complex(input) -> bool:
     """Whether x holds complex numbers (torch.is_complex)."""
-    return _as_tensor(x).data.dtype.kind == "c"
+    return _as_tensor(input).data.dtype.kind == "c"
 
 
-def conj(x) -> Tensor:
+def conj(input) -> Tensor:
     """The complex conjugate; a real tensor is returned as it is (as torch.conj)."""
-    x = _as_tensor(x)
-    return Conj()(x) if x.data.dtype.kind == "c" else x
+    input = _as_tensor(input)
+    return Conj()(input) if input.data.dtype.kind == "c" else input
 
 
-def real(x) -> Tensor:
+def real(input) -> Tensor:
     """The real part (a real tensor is itself, as torch.real)."""
-    x = _as_tensor(x)
-    return Real()(x) if x.data.dtype.kind == "c" else x
+    input = _as_tensor(input)
+    return Real()(input) if input.data.dtype.kind == "c" else input
 
 
-def imag(x) -> Tensor:
+def imag(input) -> Tensor:
     """The imaginary part; complex tensors only (as torch.imag)."""
-    x = _as_tensor(x)
-    if x.data.dtype.kind != "c":
-        raise TypeError(f"imag: expected a complex tensor, got {x.dtype} (a real tensor has no "
+    input = _as_tensor(input)
+    if input.data.dtype.kind != "c":
+        raise TypeError(f"imag: expected a complex tensor, got {input.dtype} (a real tensor has no "
                         "imaginary part)")
-    return Imag()(x)
+    return Imag()(input)
 
 
-def angle(x) -> Tensor:
+def angle(input) -> Tensor:
     """The argument atan2(Im, Re) in (-pi, pi]; for a real tensor 0 or pi (as torch.angle)."""
-    x = _as_tensor(x)
-    if x.data.dtype.kind in "biu":  # integers and bools: the default float dtype, as torch's
+    input = _as_tensor(input)
+    if input.data.dtype.kind in "biu":  # integers and bools: the default float dtype, as torch's
         from dlpy.ops.promotion import floating
 
-        x = floating(x)
-    elif x.data.dtype.kind not in "fc":
-        raise TypeError(f"angle: expected a float or complex tensor, got {x.dtype}")
-    return Angle()(x)
+        input = floating(input)
+    elif input.data.dtype.kind not in "fc":
+        raise TypeError(f"angle: expected a float or complex tensor, got {input.dtype}")
+    return Angle()(input)
 
 
 def _real_pair(name: str, what: tuple[str, str], a, b) -> tuple[Tensor, Tensor]:
@@ -392,22 +392,22 @@ def polar(abs, angle) -> Tensor:  # noqa: A002 - torch.polar's names
     return mark(Polar()(*_real_pair("polar", ("abs", "angle"), abs, angle)))
 
 
-def view_as_real(x) -> Tensor:
+def view_as_real(input) -> Tensor:
     """A complex tensor of shape (...) as a real one of shape (..., 2), a view of x."""
-    x = _as_tensor(x)
-    if x.data.dtype.kind != "c":
-        raise TypeError(f"view_as_real: expected a complex tensor, got {x.dtype}")
-    return ViewAsReal()(x)
+    input = _as_tensor(input)
+    if input.data.dtype.kind != "c":
+        raise TypeError(f"view_as_real: expected a complex tensor, got {input.dtype}")
+    return ViewAsReal()(input)
 
 
 @autocast_policy(FP32)
-def view_as_complex(x) -> Tensor:
+def view_as_complex(input) -> Tensor:
     """A real tensor of shape (..., 2) as a complex one of shape (...), a view of x where its
     last axis is contiguous (else a copy)."""
-    x = _as_tensor(x)
-    if x.data.dtype not in (np.float32, np.float64):
-        raise TypeError(f"view_as_complex: expected a float32 or float64 tensor, got {x.dtype}")
-    if x.ndim == 0 or x.shape[-1] != 2:
+    input = _as_tensor(input)
+    if input.data.dtype not in (np.float32, np.float64):
+        raise TypeError(f"view_as_complex: expected a float32 or float64 tensor, got {input.dtype}")
+    if input.ndim == 0 or input.shape[-1] != 2:
         raise ValueError(f"view_as_complex: the last axis must have length 2, got shape "
-                         f"{x.shape}")
-    return mark(ViewAsComplex()(x))
+                         f"{input.shape}")
+    return mark(ViewAsComplex()(input))

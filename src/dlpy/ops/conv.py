@@ -1203,17 +1203,17 @@ def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
     return (y, Tensor(pool.indices())) if return_indices else y
 
 
-def max_pool1d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, L) or
     unbatched (C, L), as PyTorch's max_pool1d (max_pool2d's rules along one axis: -inf
     padding, dilation, ceil_mode). return_indices: also the int64 positions of the maxima
     along L."""
-    return _max_pool(1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _max_pool(1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, H, W) padded
@@ -1222,18 +1222,18 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     ceil_mode window kept only if it starts inside the input or the left padding.
     return_indices: also a Tensor of int64 indices of the maxima into each flattened H*W plane
     (PyTorch's, which max_unpool2d takes). An unbatched x (C, H, W) gives (C, H_out, W_out)."""
-    return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 @autocast_policy(FP32)
-def max_pool3d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Max over kernel_size windows every stride (default: kernel_size) of x (N, C, D, H, W) or
     unbatched (C, D, H, W), as PyTorch's max_pool3d (max_pool2d's rules along three axes: -inf
     padding, dilation, ceil_mode). return_indices: also the int64 indices of the maxima into
     each flattened D*H*W volume (which max_unpool3d takes)."""
-    return _max_pool(3, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return _max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 _AVG_POOL_OPS = {1: AvgPool1d, 2: AvgPool2d, 3: AvgPool3d}
@@ -1260,31 +1260,31 @@ def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include
               None if divisor_override is None else int(divisor_override))(x)
 
 
-def avg_pool1d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """Mean over kernel_size windows every stride (default: kernel_size) of x (N, C, L) or
     unbatched (C, L), zero-padded, as PyTorch's avg_pool1d (avg_pool2d's rules along one
     axis)."""
-    return _avg_pool(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+    return _avg_pool(1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
 
 
-def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """Mean over kernel_size windows every stride (default: kernel_size) of x (N, C, H, W),
     zero-padded by padding, as PyTorch's avg_pool2d: the padding counts in the mean unless
     count_include_pad=False; divisor_override (a nonzero int) replaces the window's count;
     ceil_mode keeps a last partial window. An unbatched x (C, H, W) gives (C, H_out, W_out)."""
-    return _avg_pool(2, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+    return _avg_pool(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                      divisor_override)
 
 
 @autocast_policy(FP32)
-def avg_pool3d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """Mean over kernel_size windows every stride (default: kernel_size) of x (N, C, D, H, W) or
     unbatched (C, D, H, W), zero-padded, as PyTorch's avg_pool3d (avg_pool2d's rules along three
     axes: count_include_pad, divisor_override, ceil_mode)."""
-    return _avg_pool(3, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+    return _avg_pool(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                      divisor_override)
 
 
@@ -1433,16 +1433,16 @@ def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) 
     return _MAX_UNPOOL_OPS[nd](flat, out)(x)
 
 
-def max_unpool1d(x: Tensor, indices, kernel_size, stride=None, padding=0,
+def max_unpool1d(input: Tensor, indices, kernel_size, stride=None, padding=0,
                  output_size=None) -> Tensor:
     """The partial inverse of max_pool1d (PyTorch's max_unpool1d): a zero (N, C, L_out) with
     each value of x (N, C, L) or unbatched (C, L) put back where max_pool1d(...,
     return_indices=True) took it from. L_out = (L - 1) stride - 2 padding + kernel_size, or
     output_size as max_unpool2d's."""
-    return _max_unpool(1, x, indices, kernel_size, stride, padding, output_size)
+    return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size)
 
 
-def max_unpool2d(x: Tensor, indices, kernel_size, stride=None, padding=0,
+def max_unpool2d(input: Tensor, indices, kernel_size, stride=None, padding=0,
                  output_size=None) -> Tensor:
     """The partial inverse of max_pool2d (PyTorch's max_unpool2d): a zero (N, C, H_out, W_out)
     with each value of x (N, C, H, W) put back where max_pool2d(..., return_indices=True) took
@@ -1451,13 +1451,13 @@ def max_unpool2d(x: Tensor, indices, kernel_size, stride=None, padding=0,
     ((H_out, W_out) or (N, C, H_out, W_out)), which must lie strictly within stride of it (the
     sizes max_pool2d maps to H). An unbatched x (C, H, W) gives (C, H_out, W_out). The gradient
     of x is the output's gradient at the indices."""
-    return _max_unpool(2, x, indices, kernel_size, stride, padding, output_size)
+    return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
 
 
-def max_unpool3d(x: Tensor, indices, kernel_size, stride=None, padding=0,
+def max_unpool3d(input: Tensor, indices, kernel_size, stride=None, padding=0,
                  output_size=None) -> Tensor:
     """The partial inverse of max_pool3d (PyTorch's max_unpool3d): a zero
     (N, C, D_out, H_out, W_out) with each value of x (N, C, D, H, W) or unbatched (C, D, H, W)
     put back at its index into the flattened D_out*H_out*W_out volume; sizes and output_size
     as max_unpool2d's."""
-    return _max_unpool(3, x, indices, kernel_size, stride, padding, output_size)
+    return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)

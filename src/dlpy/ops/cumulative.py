@@ -163,76 +163,77 @@ def _along(name: str, op, x, dim) -> Tensor:
     return op(dim)(x)
 
 
-def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     """torch.cumsum: running sums along dim; with ``dtype`` x is cast to it first (bool and
     integer x give int64 without it)."""
-    x, dtype = accumulate_input("cumsum", x, dtype)
-    return in_dtype(_along("cumsum", CumSum, x, dim), dtype)
+    input, dtype = accumulate_input("cumsum", input, dtype)
+    return in_dtype(_along("cumsum", CumSum, input, dim), dtype)
 
 
-def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     """torch.cumprod: running products along dim (gradient exact also with zeros in x); dtype
     as cumsum's."""
-    x, dtype = accumulate_input("cumprod", x, dtype)
-    return in_dtype(_along("cumprod", CumProd, x, dim), dtype)
+    input, dtype = accumulate_input("cumprod", input, dtype)
+    return in_dtype(_along("cumprod", CumProd, input, dim), dtype)
 
 
 @autocast_policy(FP32)
-def prod(x: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """torch.prod: the product of every value (dim None) or along one axis dim, the axis kept
     with length 1 when ``keepdim``; gradient exact also with zeros in x; dtype as cumsum's."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     if not isinstance(keepdim, (bool, np.bool_)):
         raise TypeError(f"prod: keepdim must be True or False, got {keepdim!r}")
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"prod: dim must be one int (or None for every axis), got {dim!r}")
     if dim is not None:
         dim = check_dim("prod", dim, len(shape), scalar_ok=True)
-    x, dtype = accumulate_input("prod", x, dtype)
+    input, dtype = accumulate_input("prod", input, dtype)
     if dim is None:
-        return in_dtype(Prod(None, bool(keepdim))(x), dtype)
+        return in_dtype(Prod(None, bool(keepdim))(input), dtype)
     if not shape:
-        return in_dtype(reshape(Prod(0, False)(reshape(x, (1,))), ()), dtype)
-    return in_dtype(Prod(dim, bool(keepdim))(x), dtype)
+        return in_dtype(reshape(Prod(0, False)(reshape(input, (1,))), ()), dtype)
+    return in_dtype(Prod(dim, bool(keepdim))(input), dtype)
 
 
-def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
     """torch.diff: x[1:] - x[:-1] along dim, n times; ``prepend``/``append`` (tensors) are joined
     on first. Composed from slices and sub, so backward is theirs."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"diff: n must be an int >= 0, got {n!r}")
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     if not shape:
         raise ValueError("diff: x must have at least one axis, got shape ()")
     dim = check_dim("diff", dim, len(shape))
     if prepend is not None or append is not None:
-        parts = [p for p in (prepend, x, append) if p is not None]
-        x = concat(parts, axis=dim)
+        parts = [p for p in (prepend, input, append) if p is not None]
+        input = concat(parts, axis=dim)
     before = (slice(None),) * dim
     for _ in range(int(n)):
-        later = getitem(x, before + (slice(1, None),))
-        earlier = getitem(x, before + (slice(None, -1),))
+        later = getitem(input, before + (slice(1, None),))
+        earlier = getitem(input, before + (slice(None, -1),))
         # booleans differ where they change (torch's logical_xor; numpy refuses bool -)
-        x = Tensor(later.data != earlier.data) if later.dtype == np.bool_ else sub(later, earlier)
-    return x
+        input = (Tensor(later.data != earlier.data) if later.dtype == np.bool_
+                 else sub(later, earlier))
+    return input
 
 
-def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along dim without overflow: y_j = logsumexp of x_i over i <= j, as
     one stable logsumexp over an (n, n) lower triangle (O(n^2) memory along dim); float16 and
     bfloat16 computed in float32 and rounded once."""
     from dlpy.ops.reduce import logsumexp
 
-    dim = check_dim("logcumsumexp", dim, x.ndim, scalar_ok=True)
-    if x.ndim == 0:
-        return x * 1
-    if is_low_precision(x.dtype):  # float32 throughout, rounded once, as torch's CPU kernel
+    dim = check_dim("logcumsumexp", dim, input.ndim, scalar_ok=True)
+    if input.ndim == 0:
+        return input * 1
+    if is_low_precision(input.dtype):  # float32 throughout, rounded once, as torch's CPU kernel
         from dlpy.ops.arithmetic import cast
 
-        return cast(logcumsumexp(cast(x, np.float32), dim), x.dtype)
-    n = x.shape[dim]
-    perm = [i for i in range(x.ndim) if i != dim] + [dim]
-    moved = x.permute(*perm)  # (..., n)
+        return cast(logcumsumexp(cast(input, np.float32), dim), input.dtype)
+    n = input.shape[dim]
+    perm = [i for i in range(input.ndim) if i != dim] + [dim]
+    moved = input.permute(*perm)  # (..., n)
     later = np.triu(np.ones((n, n), dtype=bool), 1)  # [j, i]: i > j is left out
     pairs = moved.unsqueeze(-2).expand(moved.shape[:-1] + (n, n))  # (..., j, i)
     y = logsumexp(pairs.masked_fill(later, -np.inf), dim=-1)  # (..., n)
@@ -266,12 +267,12 @@ def _running(name: str, x: Tensor, dim: int, better):
     return result(Gather(dim, indices, node_name)(x), Tensor(indices))
 
 
-def cummax(x: Tensor, dim: int):
+def cummax(input: Tensor, dim: int):
     """torch.cummax: (values, indices) of the running maximum along dim; the gradient goes to
     the position of each running maximum."""
-    return _running("cummax", x, dim, np.greater_equal)
+    return _running("cummax", input, dim, np.greater_equal)
 
 
-def cummin(x: Tensor, dim: int):
+def cummin(input: Tensor, dim: int):
     """torch.cummin: (values, indices) of the running minimum along dim."""
-    return _running("cummin", x, dim, np.less_equal)
+    return _running("cummin", input, dim, np.less_equal)

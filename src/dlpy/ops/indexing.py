@@ -232,19 +232,19 @@ def _check_index(name: str, x, dim, index, src_shape=None):
     return dim, index
 
 
-def gather(x: Tensor, dim: int, index) -> Tensor:
+def gather(input: Tensor, dim: int, index) -> Tensor:
     """torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for dim 1, out of index's shape.
     index has x's number of axes and is no larger than x on the other axes."""
     index = _index_array("gather", index)
-    if index.ndim <= 1 and len(_shape_of(x)) <= 1 and 0 in (index.ndim, len(_shape_of(x))):
+    if index.ndim <= 1 and len(_shape_of(input)) <= 1 and 0 in (index.ndim, len(_shape_of(input))):
         # a 0-d x or index counts as 1-D, as torch's
-        dim, flat = _check_index("gather", reshape(x, (-1,)), dim, index.reshape(-1))
-        return reshape(Gather(dim, flat)(reshape(x, (-1,))), index.shape)
-    dim, index = _check_index("gather", x, dim, index)
-    return Gather(dim, index)(x)
+        dim, flat = _check_index("gather", reshape(input, (-1,)), dim, index.reshape(-1))
+        return reshape(Gather(dim, flat)(reshape(input, (-1,))), index.shape)
+    dim, index = _check_index("gather", input, dim, index)
+    return Gather(dim, index)(input)
 
 
-def take_along_dim(x: Tensor, indices, dim: int | None = None) -> Tensor:
+def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
     """torch.take_along_dim: ``gather`` with x and indices broadcast on every axis but dim;
     dim None reads the flattened x at the flattened indices (a 1-D result). Negative indices
     are an error (PyTorch wraps them with a dim, refuses them without)."""
@@ -252,10 +252,10 @@ def take_along_dim(x: Tensor, indices, dim: int | None = None) -> Tensor:
     if indices.dtype != np.int64:
         raise TypeError(f"take_along_dim: indices must be int64 (Long), got {indices.dtype}")
     if dim is None:
-        x, indices = reshape(x, (-1,)), indices.reshape(-1)
-        dim, indices = _check_index("take_along_dim", x, 0, indices)
-        return Gather(dim, indices)(x)
-    shape = _shape_of(x)
+        input, indices = reshape(input, (-1,)), indices.reshape(-1)
+        dim, indices = _check_index("take_along_dim", input, 0, indices)
+        return Gather(dim, indices)(input)
+    shape = _shape_of(input)
     if indices.ndim != len(shape):
         raise ValueError(f"take_along_dim: x and indices need the same number of axes, got "
                          f"{shape} and {indices.shape}")
@@ -269,16 +269,16 @@ def take_along_dim(x: Tensor, indices, dim: int | None = None) -> Tensor:
                          f"broadcast together on the axes other than dim {dim}") from None
     x_shape = tuple(common[:dim] + [shape[dim]] + common[dim + 1:])
     if x_shape != shape:
-        x = expand(x, *x_shape)
+        input = expand(input, *x_shape)
     indices = np.broadcast_to(indices, tuple(common[:dim] + [indices.shape[dim]] +
                                              common[dim + 1:]))
-    dim, indices = _check_index("take_along_dim", x, dim, indices)
-    return Gather(dim, indices)(x)
+    dim, indices = _check_index("take_along_dim", input, dim, indices)
+    return Gather(dim, indices)(input)
 
 
-def index_select(x: Tensor, dim: int, index) -> Tensor:
+def index_select(input: Tensor, dim: int, index) -> Tensor:
     """torch.index_select: x at the positions index (1-D, or a single number) along dim."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     index = _index_array("index_select", index)
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
@@ -288,23 +288,23 @@ def index_select(x: Tensor, dim: int, index) -> Tensor:
             raise ValueError(f"index_select: an index into a scalar must have one value, got "
                              f"{index.size}")
         _check_range("index_select", index, 1, dim)
-        return reshape(IndexSelect(0, index.reshape(-1))(reshape(x, (1,))), ())
+        return reshape(IndexSelect(0, index.reshape(-1))(reshape(input, (1,))), ())
     dim = check_dim("index_select", dim, len(shape))
     _check_range("index_select", index, shape[dim], dim)
-    return IndexSelect(dim, index.reshape(-1))(x)
+    return IndexSelect(dim, index.reshape(-1))(input)
 
 
-def scatter_add(x: Tensor, dim: int, index, src) -> Tensor:
+def scatter_add(input: Tensor, dim: int, index, src) -> Tensor:
     """torch.scatter_add: x with src[i][j] added at [i][index[i][j]] for dim 1, repeats adding
     up; index no larger than src on any axis, nor than x on the axes other than dim. Gradients
     reach x and src (also where src is larger than index, which PyTorch's backward refuses)."""
-    dim, index = _check_index("scatter_add", x, dim, index, _shape_of(src))
-    _check_source("scatter_add", x, src)
-    _check_complex_src("scatter_add", x, src)
-    return ScatterAdd(dim, index)(x, src)
+    dim, index = _check_index("scatter_add", input, dim, index, _shape_of(src))
+    _check_source("scatter_add", input, src)
+    _check_complex_src("scatter_add", input, src)
+    return ScatterAdd(dim, index)(input, src)
 
 
-def scatter(x: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:
+def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:
     """torch.scatter: x with [i][index[i][j]] set to src[i][j] for dim 1 (src a tensor), or to
     ``value`` (a number; also accepted in src's place). Repeated positions: one write wins.
     ``reduce`` (torch's older form of scatter_reduce): "add" adds src (or value) into x at
@@ -321,24 +321,24 @@ def scatter(x: Tensor, dim: int, index, src=None, *, value=None, reduce=None) ->
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, numbers):
                 raise TypeError(f"scatter: value must be a number, got {value!r}")
-            src = np.full(np.shape(as_array(index)), value, dtype=as_array(x).dtype)
+            src = np.full(np.shape(as_array(index)), value, dtype=as_array(input).dtype)
         if reduce == "add":
-            return scatter_add(x, dim, index, src)
-        return scatter_reduce(x, dim, index, src, "prod")
+            return scatter_add(input, dim, index, src)
+        return scatter_reduce(input, dim, index, src, "prod")
     if value is not None:
         if isinstance(value, bool) or not isinstance(value, numbers):
             raise TypeError(f"scatter: value must be a number, got {value!r}")
-        dim, index = _check_index("scatter", x, dim, index)
+        dim, index = _check_index("scatter", input, dim, index)
         if isinstance(value, (complex, np.complexfloating)):
-            if as_array(x).dtype.kind != "c":
+            if as_array(input).dtype.kind != "c":
                 raise TypeError(f"scatter: a complex value {value!r} needs a complex x, got "
-                                f"{np.asarray(getattr(x, 'data', x)).dtype}")
-            return Scatter(dim, index, complex(value))(x)
-        return Scatter(dim, index, float(value))(x)
-    dim, index = _check_index("scatter", x, dim, index, _shape_of(src))
-    _check_source("scatter", x, src)
-    _check_complex_src("scatter", x, src)
-    return Scatter(dim, index)(x, src)
+                                f"{np.asarray(getattr(input, 'data', input)).dtype}")
+            return Scatter(dim, index, complex(value))(input)
+        return Scatter(dim, index, float(value))(input)
+    dim, index = _check_index("scatter", input, dim, index, _shape_of(src))
+    _check_source("scatter", input, src)
+    _check_complex_src("scatter", input, src)
+    return Scatter(dim, index)(input, src)
 
 
 def _check_complex_src(name: str, x, src) -> None:
@@ -349,7 +349,7 @@ def _check_complex_src(name: str, x, src) -> None:
                         f"{src_dtype}")
 
 
-def repeat_interleave(x: Tensor, repeats=None, dim: int | None = None, *,
+def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *,
                       output_size: int | None = None) -> Tensor:
     """torch.repeat_interleave: each value along dim repeated ``repeats`` times in place
     ([a, b] -> [a, a, b, b]); repeats an int or one count per position (a 1-D integer array);
@@ -357,13 +357,13 @@ def repeat_interleave(x: Tensor, repeats=None, dim: int | None = None, *,
     backward. Without repeats, x holds the counts of 0, 1, 2, ... ([2, 0, 1] -> [0, 0, 2]).
     ``output_size``, the result's length along dim, is checked."""
     if repeats is None:
-        counts = _index_array("repeat_interleave", x, "repeats")
+        counts = _index_array("repeat_interleave", input, "repeats")
         if counts.ndim != 1:
             raise ValueError(f"repeat_interleave: repeats must be 1-D, got shape {counts.shape}")
-        x, repeats, dim = Tensor(np.arange(counts.size, dtype=counts.dtype)), counts, 0
+        input, repeats, dim = Tensor(np.arange(counts.size, dtype=counts.dtype)), counts, 0
     if dim is None:
-        x, dim = reshape(x, (-1,)), 0
-    shape = _shape_of(x)
+        input, dim = reshape(input, (-1,)), 0
+    shape = _shape_of(input)
     if not shape:
         raise ValueError("repeat_interleave: x must have at least one axis, got shape ()")
     dim = check_dim("repeat_interleave", dim, len(shape))
@@ -378,7 +378,7 @@ def repeat_interleave(x: Tensor, repeats=None, dim: int | None = None, *,
     if output_size is not None and output_size != index.size:
         raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
                            f"repeats' total {index.size}")
-    return IndexSelect(dim, index)(x)
+    return IndexSelect(dim, index)(input)
 
 
 class SortResult(NamedTuple):
@@ -431,24 +431,24 @@ def _sort_setup(name, x, dim, **flags):
     return shape, dim, data.reshape(shape or (1,))
 
 
-def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
          ) -> SortResult:
     """torch.sort: (values, indices) along dim; values carry the gradient (gather's), indices are
     an int64 Tensor. Always stable (equal values keep their order; ``stable`` is accepted);
     NaN sorts as the largest value."""
-    shape, dim, data = _sort_setup("sort", x, dim, descending=descending, stable=stable)
+    shape, dim, data = _sort_setup("sort", input, dim, descending=descending, stable=stable)
     if not shape:
-        return SortResult(reshape(x, ()), Tensor(np.zeros((), dtype=np.int64)))
+        return SortResult(reshape(input, ()), Tensor(np.zeros((), dtype=np.int64)))
     order = _sort_order(data, dim, bool(descending)).astype(np.int64)
     node_name = "SortBackward0" if stable is None else "SortBackward1"  # torch's overloads
-    return SortResult(Gather(dim, order, node_name)(x), Tensor(order))
+    return SortResult(Gather(dim, order, node_name)(input), Tensor(order))
 
 
-def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
             ) -> Tensor:
     """torch.argsort: the int64 positions that sort x along dim, a Tensor (no gradient);
     stable, NaN largest."""
-    shape, dim, data = _sort_setup("argsort", x, dim, descending=descending,
+    shape, dim, data = _sort_setup("argsort", input, dim, descending=descending,
                                    stable=stable)
     return Tensor(_sort_order(data, dim, bool(descending)).astype(np.int64).reshape(shape))
 
@@ -476,13 +476,13 @@ def _tied_rows(data, ranked, order, dim, largest, sorted_):
     return np.moveaxis(out.reshape(shape), -1, dim)
 
 
-def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True  # noqa: A002
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True  # noqa: A002
          ) -> TopKResult:
     """torch.topk: the k largest (``largest=False``: smallest) values along dim and their int64
     indices (a Tensor); values carry the gradient (gather's). In sorted order (also with
     ``sorted=False``, where torch's order is its own); where equal values decide, the positions
     and order torch's CPU kernel gives (replayed: topk_ties.py)."""
-    shape, dim, data = _sort_setup("topk", x, dim, largest=largest, sorted=sorted)
+    shape, dim, data = _sort_setup("topk", input, dim, largest=largest, sorted=sorted)
     if data.dtype == np.bool_:
         raise RuntimeError("topk does not support bool dtypes on CPU")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
@@ -492,12 +492,12 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         raise ValueError(f"topk: k ({k}) must lie in [0, {size}], the size of dim {dim} of x "
                          f"{shape}")
     if not shape:  # a scalar is its own top value, for k 0 or 1 alike (as PyTorch)
-        return TopKResult(reshape(x, ()), Tensor(np.zeros((), dtype=np.int64)))
+        return TopKResult(reshape(input, ()), Tensor(np.zeros((), dtype=np.int64)))
     ranked = _sort_order(data, dim, bool(largest))
     order = np.take(ranked, np.arange(k), axis=dim).astype(np.int64)
     if k:
         order = _tied_rows(data, ranked, order, dim, bool(largest), bool(sorted))
-    return TopKResult(Gather(dim, order, "TopkBackward0")(x), Tensor(order))
+    return TopKResult(Gather(dim, order, "TopkBackward0")(input), Tensor(order))
 
 
 # ----------------------------------------------------------------- more of torch's indexing
@@ -509,10 +509,10 @@ def _data(value) -> np.ndarray:
     return np.asarray(value.data if isinstance(value, Tensor) else value)
 
 
-def nonzero(x, *, as_tuple: bool = False):
+def nonzero(input, *, as_tuple: bool = False):
     """torch.nonzero: the indices of the non-zero elements, (count, ndim) int64 in row-major
     order; with as_tuple one 1-D index tensor per axis."""
-    data = _data(x)
+    data = _data(input)
     if data.itemsize == 1:  # float8: torch refuses
         check_float8("nonzero_count_cpu", data)
     if as_tuple:
@@ -520,9 +520,9 @@ def nonzero(x, *, as_tuple: bool = False):
     return Tensor(np.argwhere(data).astype(np.int64))
 
 
-def argwhere(x) -> Tensor:
+def argwhere(input) -> Tensor:
     """torch.argwhere: nonzero(x) as (count, ndim) int64."""
-    return nonzero(x)
+    return nonzero(input)
 
 
 def _mask_array(name: str, mask) -> np.ndarray:
@@ -532,27 +532,27 @@ def _mask_array(name: str, mask) -> np.ndarray:
     return mask
 
 
-def masked_select(x: Tensor, mask) -> Tensor:
+def masked_select(input: Tensor, mask) -> Tensor:
     """The elements of x where mask (broadcast with x) holds, as a 1-D tensor;  dx = g scattered
     back there."""
     mask = _mask_array("masked_select", mask)
     try:
-        shape = np.broadcast_shapes(x.shape, mask.shape)
+        shape = np.broadcast_shapes(input.shape, mask.shape)
     except ValueError:
         raise ValueError(f"masked_select: mask of shape {mask.shape} does not broadcast with x "
-                         f"of shape {x.shape}") from None
-    if x.shape != shape:
-        x = expand(x, shape)
-    return x[np.broadcast_to(mask, shape)]
+                         f"of shape {input.shape}") from None
+    if input.shape != shape:
+        input = expand(input, shape)
+    return input[np.broadcast_to(mask, shape)]
 
 
-def take(x: Tensor, index) -> Tensor:
+def take(input: Tensor, index) -> Tensor:
     """torch.take: x flattened, read at ``index`` (any shape; negative counts from the end)."""
     index = _index_array("take", index)
-    size = _data(x).size
+    size = _data(input).size
     if index.size and (index.min() < -size or index.max() >= size):
         raise IndexError(f"take: index out of range for a tensor of {size} elements")
-    return GetItem(index % max(size, 1), "TakeBackward0")(reshape(x, (size,)))
+    return GetItem(index % max(size, 1), "TakeBackward0")(reshape(input, (size,)))
 
 
 def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
@@ -596,26 +596,26 @@ def _source_shape(name, x, dim, index, source):
                          f"the index's length), got {_data(source).shape}")
 
 
-def index_add(x: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
+def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
     """torch.index_add (out of place): x with alpha * source[..., i, ...] added at position
     index[i] of dim (repeats add up)."""
-    dim = check_dim("index_add", dim, x.ndim)
-    _source_shape("index_add", x, dim, index, source)
-    _check_source("index_add", x, source)
-    if isinstance(alpha, float) and x.dtype.kind in "iu":  # torch takes alpha in x's dtype
+    dim = check_dim("index_add", dim, input.ndim)
+    _source_shape("index_add", input, dim, index, source)
+    _check_source("index_add", input, source)
+    if isinstance(alpha, float) and input.dtype.kind in "iu":  # torch takes alpha in x's dtype
         alpha = int(alpha)
-    dim, full = _along("index_add", x, dim, index, _data(source).shape)
-    return scatter_add(x, dim, full, source if alpha == 1 else source * alpha)
+    dim, full = _along("index_add", input, dim, index, _data(source).shape)
+    return scatter_add(input, dim, full, source if alpha == 1 else source * alpha)
 
 
 @autocast_policy(PROMOTE)
-def index_copy(x: Tensor, dim: int, index, source: Tensor) -> Tensor:
+def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
     """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim."""
-    dim = check_dim("index_copy", dim, x.ndim)
-    _source_shape("index_copy", x, dim, index, source)
-    _check_source("index_copy", x, source)
-    dim, full = _along("index_copy", x, dim, index, _data(source).shape)
-    return scatter(x, dim, full, source)
+    dim = check_dim("index_copy", dim, input.ndim)
+    _source_shape("index_copy", input, dim, index, source)
+    _check_source("index_copy", input, source)
+    dim, full = _along("index_copy", input, dim, index, _data(source).shape)
+    return scatter(input, dim, full, source)
 
 
 def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
@@ -787,33 +787,33 @@ class ScatterReduce(Op):
         return f"ScatterReduce({self.reduce!r}, dim={self.dim})"
 
 
-def scatter_reduce(x: Tensor, dim: int, index, src, reduce: str, *,
+def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
                    include_self: bool = True) -> Tensor:
     """torch.scatter_reduce: x with each src[i, j] reduced into position index[i, j] of dim
     (dim 1 here) by ``reduce``: "sum", "prod", "mean", "amax" or "amin"."""
     if reduce not in _REDUCTIONS:
         raise ValueError(f"scatter_reduce: reduce must be one of {_REDUCTIONS}, got {reduce!r}")
-    dim, index = _check_index("scatter_reduce", x, dim, index, _shape_of(src))
-    if not isinstance(x, Tensor):
-        x = Tensor(np.asarray(x))
+    dim, index = _check_index("scatter_reduce", input, dim, index, _shape_of(src))
+    if not isinstance(input, Tensor):
+        input = Tensor(np.asarray(input))
     if not isinstance(src, Tensor):
-        src = Tensor(np.asarray(src, dtype=x.dtype))
-    if src.dtype != x.dtype:
-        raise TypeError(f"scatter_reduce: src must have x's dtype {x.dtype}, got {src.dtype}")
-    return ScatterReduce(dim, index, reduce, bool(include_self))(x, src)
+        src = Tensor(np.asarray(src, dtype=input.dtype))
+    if src.dtype != input.dtype:
+        raise TypeError(f"scatter_reduce: src must have x's dtype {input.dtype}, got {src.dtype}")
+    return ScatterReduce(dim, index, reduce, bool(include_self))(input, src)
 
 
-def index_reduce(x: Tensor, dim: int, index, source, reduce: str, *,
+def index_reduce(input: Tensor, dim: int, index, source, reduce: str, *,
                  include_self: bool = True) -> Tensor:
     """torch.index_reduce: x with source[..., i, ...] reduced into position index[i] of dim by
     ``reduce``: "prod", "mean", "amax" or "amin"."""
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise ValueError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin', got "
                          f"{reduce!r}")
-    dim = check_dim("index_reduce", dim, x.ndim)
-    _source_shape("index_reduce", x, dim, index, source)
-    dim, full = _along("index_reduce", x, dim, index, _data(source).shape)
-    return scatter_reduce(x, dim, np.ascontiguousarray(full), source, reduce,
+    dim = check_dim("index_reduce", dim, input.ndim)
+    _source_shape("index_reduce", input, dim, index, source)
+    dim, full = _along("index_reduce", input, dim, index, _data(source).shape)
+    return scatter_reduce(input, dim, np.ascontiguousarray(full), source, reduce,
                           include_self=include_self)
 
 

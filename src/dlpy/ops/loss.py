@@ -274,7 +274,7 @@ def _elementwise_weight(name, what, weight, shape, dtype):
 
 
 @autocast_policy(FP32)
-def binary_cross_entropy_with_logits(logits, targets, weight=None, size_average=None,
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None):
     """Sigmoid and binary cross-entropy in one stable op: logits and targets (probabilities in
     [0, 1]) of the same shape. reduction: "mean" (over every element), "sum" or "none".
@@ -287,25 +287,25 @@ def binary_cross_entropy_with_logits(logits, targets, weight=None, size_average=
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
-    given = targets
-    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
-    if targets.shape != logits.shape:
-        raise ValueError(f"{name}: targets {targets.shape} must have the logits' shape "
-                         f"{logits.shape}")
-    check_floating(name, "logits", logits)
+    given = target
+    target = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if target.shape != input.shape:
+        raise ValueError(f"{name}: targets {target.shape} must have the logits' shape "
+                         f"{input.shape}")
+    check_floating(name, "logits", input)
     if isinstance(given, Tensor) and given.dtype.kind in "biu":
         raise TypeError(f"{name}: expected floating-point targets, got {given.dtype}")
     # torch's result takes a target tensor's dtype (its formula works in place on 1 - target)
-    if isinstance(given, Tensor) and given.dtype != logits.dtype:
-        logits = logits.astype(given.dtype)
-    dtype = logits.dtype
+    if isinstance(given, Tensor) and given.dtype != input.dtype:
+        input = input.astype(given.dtype)
+    dtype = input.dtype
     if weight is not None:
-        weight = _elementwise_weight(name, "weight", weight, logits.shape, dtype)
+        weight = _elementwise_weight(name, "weight", weight, input.shape, dtype)
     if pos_weight is not None:
-        pos_weight = _elementwise_weight(name, "pos_weight", pos_weight, logits.shape, dtype)
+        pos_weight = _elementwise_weight(name, "pos_weight", pos_weight, input.shape, dtype)
     if isinstance(given, Tensor):  # an input: its gradient (or tangent) too, as torch's
-        return BCEWithLogits(None, reduction, weight, pos_weight)(logits, given)
-    return BCEWithLogits(targets.astype(dtype), reduction, weight, pos_weight)(logits)
+        return BCEWithLogits(None, reduction, weight, pos_weight)(input, given)
+    return BCEWithLogits(target.astype(dtype), reduction, weight, pos_weight)(input)
 
 
 _BCE_EPSILON = float(np.float32(1e-12))  # PyTorch's EPSILON is a C float

@@ -57,27 +57,27 @@ class Dropout(Op):
 _ONLY_CONDITION = object()
 
 
-def where(condition, a=_ONLY_CONDITION, b=_ONLY_CONDITION):
+def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
     """a where condition holds, b elsewhere (broadcast); ``where(condition)`` alone is
     ``nonzero(condition, as_tuple=True)``, as torch.where."""
-    if a is _ONLY_CONDITION and b is _ONLY_CONDITION:
+    if input is _ONLY_CONDITION and other is _ONLY_CONDITION:
         from dlpy.ops.indexing import nonzero
 
         return nonzero(condition, as_tuple=True)
-    if a is _ONLY_CONDITION or b is _ONLY_CONDITION:
+    if input is _ONLY_CONDITION or other is _ONLY_CONDITION:
         raise TypeError("where: expected where(condition) or where(condition, input, other), "
                         "got one of input and other")
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
     if condition.dtype != np.bool_:
         raise TypeError(f"where: condition must be boolean, got {condition.dtype}")
-    shapes = [np.shape(as_array(v)) for v in (condition, a, b)]
+    shapes = [np.shape(as_array(v)) for v in (condition, input, other)]
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
         raise ValueError(f"where: shapes {shapes} cannot be broadcast together") from None
-    if _promotion.needs_promotion(a, b):  # torch's result dtype for the two values
-        a, b = _promotion.promote(a, b)
-    return Where(condition)(a, b)
+    if _promotion.needs_promotion(input, other):  # torch's result dtype for the two values
+        input, other = _promotion.promote(input, other)
+    return Where(condition)(input, other)
 
 
 def masked_fill(x, mask, value):
@@ -153,16 +153,16 @@ def _dropped(name, x, p, inplace, rng, draw):
     return Dropout(draw(get_rng(rng)) if p < 1 else np.zeros((), np.float64))(x)
 
 
-def dropout(x, p=0.5, training=True, inplace=False, rng=None):
+def dropout(input, p=0.5, training=True, inplace=False, rng=None):
     """Zero each element with probability p and scale the rest by 1/(1-p) (p = 1: all zeros);
     identity when not training or p == 0; ``inplace`` changes x and returns it, as torch's.
     rng: a numpy Generator (None: the default one, dlpy.manual_seed)."""
     _check_p("dropout", p)
     inplace, rng = _inplace_or_rng(inplace, rng)
     if not training or p == 0:
-        return x
-    shape = np.shape(as_array(x))
-    return _dropped("dropout", x, p, inplace, rng,
+        return input
+    shape = np.shape(as_array(input))
+    return _dropped("dropout", input, p, inplace, rng,
                     lambda generator: (generator.random(shape) >= p) / (1.0 - p))
 
 
@@ -177,22 +177,22 @@ def _channel_dropout(name, x, p, training, inplace, rng, mask_shape):
                     lambda generator: (generator.random(mask_shape) >= p) / (1.0 - p))
 
 
-def dropout1d(x, p=0.5, training=True, inplace=False, rng=None):
+def dropout1d(input, p=0.5, training=True, inplace=False, rng=None):
     """Zero whole channels of x (N, C, L) or unbatched (C, L) with probability p, scaling the
     rest by 1 / (1 - p); identity when not training or p == 0."""
-    shape = np.shape(as_array(x))
+    shape = np.shape(as_array(input))
     if len(shape) not in (2, 3):
         raise ValueError(f"dropout1d: expected a 2D (C, L) or 3D (N, C, L) input, got "
                          f"{len(shape)}D input of shape {shape}")
-    return _channel_dropout("dropout1d", x, p, training, inplace, rng, shape[:-1] + (1,))
+    return _channel_dropout("dropout1d", input, p, training, inplace, rng, shape[:-1] + (1,))
 
 
-def dropout2d(x, p=0.5, training=True, inplace=False, rng=None):
+def dropout2d(input, p=0.5, training=True, inplace=False, rng=None):
     """Zero whole channels of x (N, C, H, W) with probability p, scaling the rest by
     1 / (1 - p); identity when not training or p == 0. A 3D input is read as (N, C, L), as
     torch 2.13's dropout2d does (with a warning): use dropout1d for that, or add a batch axis
     to an unbatched (C, H, W)."""
-    shape = np.shape(as_array(x))
+    shape = np.shape(as_array(input))
     if len(shape) not in (3, 4):
         raise ValueError(f"dropout2d: expected a 4D input (N, C, H, W) (or 3D, read as (N, C, "
                          f"L)), got {len(shape)}D input of shape {shape}")
@@ -201,25 +201,25 @@ def dropout2d(x, p=0.5, training=True, inplace=False, rng=None):
                       "whole, as torch 2.13's dropout2d (which will read it as an unbatched "
                       "(C, H, W) in a future release); use dropout1d for (N, C, L), or add a "
                       "batch axis to a (C, H, W) image", UserWarning, stacklevel=2)
-    return _channel_dropout("dropout2d", x, p, training, inplace, rng,
+    return _channel_dropout("dropout2d", input, p, training, inplace, rng,
                             shape[:2] + (1,) * (len(shape) - 2))
 
 
-def dropout3d(x, p=0.5, training=True, inplace=False, rng=None):
+def dropout3d(input, p=0.5, training=True, inplace=False, rng=None):
     """Zero whole channels of x (N, C, D, H, W) or unbatched (C, D, H, W) with probability p,
     scaling the rest by 1 / (1 - p); identity when not training or p == 0."""
-    shape = np.shape(as_array(x))
+    shape = np.shape(as_array(input))
     if len(shape) not in (4, 5):
         raise ValueError(f"dropout3d: expected a 4D (C, D, H, W) or 5D (N, C, D, H, W) input, "
                          f"got {len(shape)}D input of shape {shape}")
-    return _channel_dropout("dropout3d", x, p, training, inplace, rng, shape[:-3] + (1, 1, 1))
+    return _channel_dropout("dropout3d", input, p, training, inplace, rng, shape[:-3] + (1, 1, 1))
 
 
 # -SELU's saturation value, scale * alpha: where alpha dropout sends a dropped element
 _ALPHA_PRIME = 1.7580993408473766
 
 
-def alpha_dropout(x, p=0.5, training=False, inplace=False, rng=None):
+def alpha_dropout(input, p=0.5, training=False, inplace=False, rng=None):
     """Alpha dropout (for SELU networks), as torch's: each element dropped with probability p is
     set to -1.7580993408473766 (SELU's floor), then y = a * (kept or floor) + b with
     a = 1 / sqrt((alpha'^2 p + 1)(1 - p)) and b = a * alpha' * p, so that a zero-mean,
@@ -228,17 +228,18 @@ def alpha_dropout(x, p=0.5, training=False, inplace=False, rng=None):
     _check_p("alpha_dropout", p)
     inplace, rng = _inplace_or_rng(inplace, rng)
     if not training or p == 0:
-        return x
+        return input
     if inplace:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"alpha_dropout: inplace=True needs a Tensor, got {type(x).__name__}")
-        return x._in_place("alpha_dropout_", lambda t: alpha_dropout(t, p, True, False, rng))
+        if not isinstance(input, Tensor):
+            raise TypeError(f"alpha_dropout: inplace=True needs a Tensor, got "
+                            f"{type(input).__name__}")
+        return input._in_place("alpha_dropout_", lambda t: alpha_dropout(t, p, True, False, rng))
     if p == 1:
-        return Dropout(np.zeros((), np.float64))(x)
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
-    shape = x.shape
+        return Dropout(np.zeros((), np.float64))(input)
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    shape = input.shape
     keep = get_rng(rng).random(shape) >= p
     a = 1.0 / np.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1.0) * (1.0 - p))
-    shift = ((keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p).astype(x.dtype)
-    return Dropout(keep * a)(x) + shift
+    shift = ((keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p).astype(input.dtype)
+    return Dropout(keep * a)(input) + shift

@@ -194,26 +194,27 @@ def linear(x, weight, bias=None):
     return Linear()(x, weight, bias)
 
 
-def bilinear(x1, x2, weight, bias=None):
+def bilinear(input1, input2, weight, bias=None):
     """y[..., o] = sum_ij x1[..., i] weight[o, i, j] x2[..., j] + bias[o], as torch's
     F.bilinear: x1 (..., in1) and x2 (..., in2) with the same leading axes, weight
     (out, in1, in2), bias (out,). A composite: x2 through a linear map to (..., out, in1),
     then a product with x1 summed over in1."""
-    x1, x2, weight = (v if isinstance(v, Tensor) else Tensor(v) for v in (x1, x2, weight))
+    input1, input2, weight = (v if isinstance(v, Tensor) else Tensor(v)
+                              for v in (input1, input2, weight))
     w_shape = np.shape(as_array(weight))
     if len(w_shape) != 3:
         raise ValueError(f"bilinear: expected weight (out, in1, in2), got shape {w_shape}")
     out, in1, in2 = w_shape
-    if x1.ndim == 0 or x2.ndim == 0 or x1.shape[:-1] != x2.shape[:-1]:
+    if input1.ndim == 0 or input2.ndim == 0 or input1.shape[:-1] != input2.shape[:-1]:
         raise ValueError(f"bilinear: expected x1 (..., in1) and x2 (..., in2) with the same "
-                         f"leading axes, got {x1.shape} and {x2.shape}")
-    if x1.shape[-1] != in1 or x2.shape[-1] != in2:
+                         f"leading axes, got {input1.shape} and {input2.shape}")
+    if input1.shape[-1] != in1 or input2.shape[-1] != in2:
         raise ValueError(f"bilinear: expected x1 (..., {in1}) and x2 (..., {in2}) for weight "
-                         f"{w_shape}, got {x1.shape} and {x2.shape}")
+                         f"{w_shape}, got {input1.shape} and {input2.shape}")
     if bias is not None and np.shape(as_array(bias)) != (out,):
         raise ValueError(f"bilinear: bias must have shape ({out},), got "
                          f"{np.shape(getattr(bias, 'data', bias))}")
-    mapped = linear(x2, weight.reshape(out * in1, in2))  # (..., out * in1)
-    mapped = mapped.reshape(x1.shape[:-1] + (out, in1))
-    y = (mapped * x1.reshape(x1.shape[:-1] + (1, in1))).sum(axis=-1)  # (..., out)
+    mapped = linear(input2, weight.reshape(out * in1, in2))  # (..., out * in1)
+    mapped = mapped.reshape(input1.shape[:-1] + (out, in1))
+    y = (mapped * input1.reshape(input1.shape[:-1] + (1, in1))).sum(axis=-1)  # (..., out)
     return y if bias is None else y + bias

@@ -392,7 +392,7 @@ def _with_running_stats(name: str, when: str, x, weight, bias, eps, mean_array, 
     return op(*[a for a in (x, weight, bias) if a is not None])
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5):
     """Normalise x (N, C, *) per channel (axis 1), then scale by weight and shift by bias (C,).
 
@@ -401,24 +401,24 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     new = (1 - momentum) * old + momentum * batch, with the unbiased batch variance.
     Otherwise: the running statistics, which must be given.
     """
-    x, momentum, eps, mean_array, var_array = _checked_norm_inputs(
-        "batch_norm", x, running_mean, running_var, weight, bias, momentum, eps)
+    input, momentum, eps, mean_array, var_array = _checked_norm_inputs(
+        "batch_norm", input, running_mean, running_var, weight, bias, momentum, eps)
     if not training:
         return _with_running_stats("batch_norm", "not training (training=False normalises "
-                                   "with them)", x, weight, bias, eps, mean_array, var_array)
+                                   "with them)", input, weight, bias, eps, mean_array, var_array)
     if not eps > 0:
         raise ValueError(f"batch_norm: eps must be positive when training, got {eps}, as "
                          f"torch")
-    channels = x.shape[1]
-    count = x.data.size // channels if channels else 0  # values per channel
+    channels = input.shape[1]
+    count = input.data.size // channels if channels else 0  # values per channel
     if count == 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
-                         f"got input of shape {x.shape}")
+                         f"got input of shape {input.shape}")
     op = BatchNorm(eps, True, weight is not None, bias is not None)
-    if is_low_precision(x.dtype) and all(p is None or p.dtype == x.dtype for p in
+    if is_low_precision(input.dtype) and all(p is None or p.dtype == input.dtype for p in
                                          (weight, bias, mean_array, var_array)):
-        op.stats_dtype = x.dtype
-    y = op(*[a for a in (x, weight, bias) if a is not None])
+        op.stats_dtype = input.dtype
+    y = op(*[a for a in (input, weight, bias) if a is not None])
     if mean_array is not None and count > 0:  # an empty batch leaves them (as PyTorch)
         unbiased_var = op.batch_var * (count / (count - 1))
         mean_array[...] = momentum * op.batch_mean + (1.0 - momentum) * mean_array
@@ -610,18 +610,18 @@ def _row_dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x[..., None, :] @ y[..., :, None])[..., 0, 0]
 
 
-def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     """Normalise x (N, C, *) over groups of C / num_groups channels (each sample apart), then
     scale by weight and shift by bias (C,), as torch's F.group_norm."""
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
     # F.group_norm's check (its _verify_batch_size, which torch.group_norm skips): N * C / G *
     # positions values
-    if x.ndim >= 2 and isinstance(num_groups, (int, np.integer)) and num_groups >= 1 and \
-            x.shape[0] * x.shape[1] // num_groups * math.prod(x.shape[2:]) == 1:
+    if input.ndim >= 2 and isinstance(num_groups, (int, np.integer)) and num_groups >= 1 and \
+            input.shape[0] * input.shape[1] // num_groups * math.prod(input.shape[2:]) == 1:
         raise ValueError(f"group_norm: expected more than 1 value per channel when training, "
-                         f"got input of shape {x.shape} and num_groups={num_groups}, as torch")
-    return group_norm_unchecked(x, num_groups, weight, bias, eps)
+                         f"got input of shape {input.shape} and num_groups={num_groups}, as torch")
+    return group_norm_unchecked(input, num_groups, weight, bias, eps)
 
 
 def group_norm_unchecked(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
@@ -643,7 +643,7 @@ def group_norm_unchecked(x, num_groups: int, weight=None, bias=None, eps: float 
     return GroupNorm(int(num_groups), eps, weight is not None, bias is not None)(*args)
 
 
-def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats: bool = True, momentum: float = 0.1, eps: float = 1e-5):
     """Normalise each channel of each sample of x (N, C, *) over its positions, then scale by
     weight and shift by bias (C,), as torch's F.instance_norm.
@@ -653,21 +653,21 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     of the instances' means and unbiased variances, as PyTorch's. Otherwise: the running
     statistics, which must be given (as batch_norm in eval mode).
     """
-    x, momentum, eps, mean_array, var_array = _checked_norm_inputs(
-        "instance_norm", x, running_mean, running_var, weight, bias, momentum, eps)
+    input, momentum, eps, mean_array, var_array = _checked_norm_inputs(
+        "instance_norm", input, running_mean, running_var, weight, bias, momentum, eps)
     if not use_input_stats:
-        return _with_running_stats("instance_norm", "use_input_stats=False", x, weight, bias,
+        return _with_running_stats("instance_norm", "use_input_stats=False", input, weight, bias,
                                    eps, mean_array, var_array)
-    count = int(np.prod(x.shape[2:]))  # values per instance
+    count = int(np.prod(input.shape[2:]))  # values per instance
     if count == 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element when using the "
-                         f"input's statistics, got input of shape {x.shape}")
-    op = GroupNorm(x.shape[1], eps, weight is not None, bias is not None)
-    if is_low_precision(x.dtype) and all(p is None or p.dtype == x.dtype for p in
+                         f"input's statistics, got input of shape {input.shape}")
+    op = GroupNorm(input.shape[1], eps, weight is not None, bias is not None)
+    if is_low_precision(input.dtype) and all(p is None or p.dtype == input.dtype for p in
                                          (weight, bias, mean_array, var_array)):
-        op.stats_dtype = x.dtype  # torch's instance_norm is its batch_norm: its rounding
-    y = op(*[a for a in (x, weight, bias) if a is not None])
-    if mean_array is not None and x.shape[0] > 0 and count > 0:
+        op.stats_dtype = input.dtype  # torch's instance_norm is its batch_norm: its rounding
+    y = op(*[a for a in (input, weight, bias) if a is not None])
+    if mean_array is not None and input.shape[0] > 0 and count > 0:
         unbiased_var = op.var * (count / (count - 1))  # (N, C)
         mean_array[...] = momentum * op.mean.mean(axis=0) + (1.0 - momentum) * mean_array
         var_array[...] = momentum * unbiased_var.mean(axis=0) + (1.0 - momentum) * var_array
@@ -741,56 +741,56 @@ def _normalized_shape(name: str, normalized_shape) -> tuple[int, ...]:
     return tuple(int(n) for n in shape)
 
 
-def rms_norm(x, normalized_shape, weight=None, eps: float | None = None):
+def rms_norm(input, normalized_shape, weight=None, eps: float | None = None):
     """x / sqrt(mean(x^2) + eps) * weight over the trailing axes ``normalized_shape`` (an int or
     a sequence), as torch's F.rms_norm; eps None is the machine epsilon of x's dtype (float32's
     for float16 and bfloat16, the dtype they are computed in)."""
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
-    _check_float_input("rms_norm", x)
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    _check_float_input("rms_norm", input)
     shape = _normalized_shape("rms_norm", normalized_shape)
-    if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
+    if not shape or input.shape[input.ndim - len(shape):] != shape or len(shape) > input.ndim:
         raise ValueError(f"rms_norm: normalized_shape {shape} must be the last axes of the "
-                         f"input, got input of shape {x.shape}")
+                         f"input, got input of shape {input.shape}")
     if weight is not None and np.shape(as_array(weight)) != shape:
         raise ValueError(f"rms_norm: weight must have shape normalized_shape {shape}, got "
                          f"{np.shape(getattr(weight, 'data', weight))}")
     if eps is None:  # float16 / bfloat16 compute in float32, and take its epsilon (as torch)
-        eps = float(np.finfo(x.dtype if x.dtype.kind == "f" and x.dtype.itemsize >= 4
+        eps = float(np.finfo(input.dtype if input.dtype.kind == "f" and input.dtype.itemsize >= 4
                              else np.float32).eps)
     eps = real_number("rms_norm", "eps", eps)
     op = RMSNorm(len(shape), eps)
     if weight is None:
-        return op(x)
-    if isinstance(weight, Tensor) and weight.dtype != x.dtype and \
-            not is_low_precision(x.dtype):  # torch: x's dtype out
-        weight = weight.to(x.dtype)
-    return op(x, weight)
+        return op(input)
+    if isinstance(weight, Tensor) and weight.dtype != input.dtype and \
+            not is_low_precision(input.dtype):  # torch: x's dtype out
+        weight = weight.to(input.dtype)
+    return op(input, weight)
 
 
-def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75,
+def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75,
                         k: float = 1.0):
     """x / (k + alpha / size * sum of x^2 over ``size`` neighbouring channels)^beta, channels on
     axis 1 of x (N, C, *) zero-padded by size // 2 before and (size - 1) // 2 after, as torch's
     F.local_response_norm. A composite: the window is a sum of ``size`` slices."""
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
-    if x.ndim < 3:
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected input (N, C, *) with at least 3 axes, "
-                         f"got {x.shape}")
+                         f"got {input.shape}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
     alpha = real_number("local_response_norm", "alpha", alpha)
     beta = real_number("local_response_norm", "beta", beta)
     k = real_number("local_response_norm", "k", k)
-    if x.data.size == 0:
-        return x
-    channels = x.shape[1]
-    widths = (0, 0) * (x.ndim - 2) + (size // 2, (size - 1) // 2)  # last axis first
-    padded = pad(x * x, widths)
+    if input.data.size == 0:
+        return input
+    channels = input.shape[1]
+    widths = (0, 0) * (input.ndim - 2) + (size // 2, (size - 1) // 2)  # last axis first
+    padded = pad(input * input, widths)
     window = padded[:, 0:channels]
     for start in range(1, size):
         window = window + padded[:, start:start + channels]
-    if x.dtype.kind in "iu":  # torch's average pool of integer squares truncates
-        return x / ((window // size) * alpha + k) ** beta
-    return x / (window * (alpha / size) + k) ** beta
+    if input.dtype.kind in "iu":  # torch's average pool of integer squares truncates
+        return input / ((window // size) * alpha + k) ** beta
+    return input / (window * (alpha / size) + k) ** beta

@@ -108,11 +108,11 @@ def _shape_of(x):
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
-def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
     """x with its last len(pad) // 2 axes padded, in PyTorch's order: pad = (last axis before,
     last axis after, second last before, ...). A negative width crops. mode: "constant" (with
     value, default 0), "reflect" (no edge repeat), "replicate" (edge repeated) or "circular"."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     if not isinstance(pad, (tuple, list)) or not all(
             isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad):
         raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")
@@ -129,7 +129,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
     if mode != "constant" and value not in (None, 0):
         raise ValueError(f"pad: mode {mode!r} takes no value, got {value!r}")
     if mode != "constant":
-        _check_non_constant(mode, shape, len(pad), x)
+        _check_non_constant(mode, shape, len(pad), input)
     pairs = [(int(pad[i]), int(pad[i + 1])) for i in range(0, len(pad), 2)][::-1]
     widths = ((0, 0),) * (len(shape) - len(pairs)) + tuple(pairs)
     for axis, ((before, after), n) in enumerate(zip(widths, shape)):
@@ -148,8 +148,8 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
             raise ValueError(f"pad: circular needs widths at most the size (after any crop), "
                              f"got {(before, after)} for {where}")
     if mode == "replicate" or (mode == "reflect" and len(pairs) < 3):
-        return _float32_pad(x, widths, mode)  # on torch's CPU autocast float32 list
-    return Pad(widths, mode, 0.0 if value is None else float(value))(x)
+        return _float32_pad(input, widths, mode)  # on torch's CPU autocast float32 list
+    return Pad(widths, mode, 0.0 if value is None else float(value))(input)
 
 
 def _check_non_constant(mode: str, shape, length: int, x) -> None:

@@ -271,6 +271,22 @@ class Expm1(Op):
         return (grad_output * (output + 1),)
 
 
+class Exp2(Op):
+    """y = 2^x (exact at integers, unlike exp(x log 2) in float32);  dx = g * y * log(2)."""
+
+    complex_ok = "holomorphic"
+
+    def forward(self, x):
+        self.y = np.exp2(x)
+        return self.y
+
+    def backward(self, grad_output):
+        return (grad_output * self.y * math.log(2.0),)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * output * math.log(2.0),)
+
+
 # torch's kernel names in its refusals of float8 (amp/dtypes.py's refuse_float8)
 _STEP_KERNELS = {"sign": "sign_cpu", "floor": "floor_vml_cpu", "ceil": "ceil_vml_cpu",
                  "round": "round_vml_cpu", "trunc": "trunc_vml_cpu"}
@@ -336,59 +352,59 @@ class Maximum(Op):
         return "Minimum" if self.smaller else "Maximum"
 
 
-def sin(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Sin()(x)
+def sin(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Sin()(input)
 
 
-def cos(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Cos()(x)
+def cos(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Cos()(input)
 
 
-def tan(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Tan()(x)
+def tan(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Tan()(input)
 
 
-def sinh(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Sinh()(x)
+def sinh(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Sinh()(input)
 
 
-def cosh(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Cosh()(x)
+def cosh(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Cosh()(input)
 
 
-def asin(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Asin()(x)
+def asin(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Asin()(input)
 
 
-def acos(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Acos()(x)
+def acos(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Acos()(input)
 
 
-def atan(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Atan()(x)
+def atan(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Atan()(input)
 
 
-def asinh(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Asinh()(x)
+def asinh(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Asinh()(input)
 
 
-def acosh(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Acosh()(x)
+def acosh(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Acosh()(input)
 
 
-def atanh(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Atanh()(x)
+def atanh(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Atanh()(input)
 
 
 # numpy's names, which torch accepts too
@@ -416,30 +432,30 @@ def atan2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
 arctan2 = atan2
 
 
-def erf(x: Tensor) -> Tensor:
+def erf(input: Tensor) -> Tensor:
     """The error function 2/sqrt(pi) * integral from 0 to x of exp(-t^2) dt."""
-    x = _promotion.floating(x)
-    return Erf()(x)
+    input = _promotion.floating(input)
+    return Erf()(input)
 
 
-def log1p(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Log1p()(x)
+def log1p(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Log1p()(input)
 
 
-def expm1(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return Expm1()(x)
+def expm1(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return Expm1()(input)
 
 
-def sign(x: Tensor) -> Tensor:
+def sign(input: Tensor) -> Tensor:
     """-1, 0 or 1 by the sign of x; zero gradient. Complex x is a TypeError (use sgn), as torch."""
-    if isinstance(x, _complex.ComplexTensor):
-        raise TypeError(f"sign: complex tensors are not supported, got {x.dtype} (as torch."
+    if isinstance(input, _complex.ComplexTensor):
+        raise TypeError(f"sign: complex tensors are not supported, got {input.dtype} (as torch."
                         "sign); use sgn for z / |z|")
-    if _data(x).dtype == np.bool_:  # True stays True, as torch's
-        return Tensor(_data(x).copy())
-    return Step(_sign)(x)
+    if _data(input).dtype == np.bool_:  # True stays True, as torch's
+        return Tensor(_data(input).copy())
+    return Step(_sign)(input)
 
 
 def _sign(x: np.ndarray) -> np.ndarray:
@@ -453,25 +469,26 @@ def _sign(x: np.ndarray) -> np.ndarray:
 _sign.__name__ = "sign"  # the name the float8 check and the ONNX export look up
 
 
-def floor(x: Tensor) -> Tensor:
-    return Step(np.floor)(x)
+def floor(input: Tensor) -> Tensor:
+    return Step(np.floor)(input)
 
 
-def ceil(x: Tensor) -> Tensor:
-    return Step(np.ceil)(x)
+def ceil(input: Tensor) -> Tensor:
+    return Step(np.ceil)(input)
 
 
-def round(x: Tensor, decimals: int | None = None) -> Tensor:  # noqa: A001 - PyTorch's name
+def round(input: Tensor, decimals: int | None = None) -> Tensor:  # noqa: A001 - PyTorch's name
     """Round to ``decimals`` places, halves to even (as torch.round and numpy); zero gradient.
     An integer tensor is returned as it is, but only when decimals is not given (as torch)."""
-    kind = np.asarray(x.data if isinstance(x, Tensor) else x).dtype.kind
+    kind = np.asarray(input.data if isinstance(input, Tensor) else input).dtype.kind
     if kind == "b" or (kind in "iu" and decimals is not None):
-        raise TypeError(f"round: not implemented for {np.asarray(getattr(x, 'data', x)).dtype}"
+        dtype = np.asarray(getattr(input, 'data', input)).dtype
+        raise TypeError(f"round: not implemented for {dtype}"
                         f" tensors{'' if kind == 'b' else ' when decimals is given'}")
     decimals = 0 if decimals is None else decimals
     if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)):
         raise TypeError(f"round: decimals must be an int, got {decimals!r}")
-    return Step(np.round, int(decimals))(x)
+    return Step(np.round, int(decimals))(input)
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -535,20 +552,20 @@ class Modulo(Op):
         return "Fmod" if self.function is np.fmod else "Remainder"
 
 
-def trunc(x: Tensor) -> Tensor:
+def trunc(input: Tensor) -> Tensor:
     """Round toward zero; zero gradient."""
-    return Step(np.trunc)(x)
+    return Step(np.trunc)(input)
 
 
 fix = trunc
 
 
-def frac(x: Tensor) -> Tensor:
+def frac(input: Tensor) -> Tensor:
     """x - trunc(x), with x's sign;  dx = g."""
-    if _data(x).dtype.kind in "biu":
-        raise NotImplementedError(f"frac: not implemented for {_data(x).dtype} tensors, as "
+    if _data(input).dtype.kind in "biu":
+        raise NotImplementedError(f"frac: not implemented for {_data(input).dtype} tensors, as "
                                   "torch")
-    return x - trunc(x).detach()
+    return input - trunc(input).detach()
 
 
 def _tensor_input(name: str, a) -> None:
@@ -685,43 +702,82 @@ def logaddexp2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's 
     return _logaddexp("logaddexp2", input, other, 2.0)
 
 
-def logit(x: Tensor, eps: float | None = None) -> Tensor:
+class Logit(Op):
+    """y = log(x / (1 - x)), x first clamped to [eps, 1 - eps] when eps >= 0 is given;
+    dx = g / (x (1 - x)), 0 where the clamp cut x, nan outside [0, 1] without a clamp (torch's
+    logit_backward)."""
+
+    def __init__(self, eps: float | None):
+        self.eps = eps
+
+    def _bounds(self, x):
+        low = x.dtype.type(self.eps)  # as torch: lo = eps, hi = 1 - lo in x's dtype
+        return low, x.dtype.type(1) - low
+
+    def forward(self, x):
+        self.x = x
+        if self.eps is not None and self.eps >= 0:
+            x = np.clip(x, *self._bounds(x))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x / (1 - x))
+
+    def backward(self, grad_output):
+        x = self.x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad = grad_output / (x * (1 - x))
+        cut, value = self._cut(x)
+        return (np.where(cut, value, grad).astype(grad.dtype, copy=False),)
+
+    def _cut(self, x):
+        """Where the gradient is not g / (x (1 - x)), and its value there: 0 where the clamp
+        cut x, nan outside [0, 1] without a clamp."""
+        if self.eps is not None and self.eps >= 0:
+            low, high = self._bounds(x)
+            return (x < low) | (x > high), 0.0
+        return (x < 0) | (x > 1), np.nan
+
+    def backward_graph(self, grad_output, output):
+        x = self.inputs[0]
+        cut, value = self._cut(x.data)
+        return (where(cut, value, grad_output / (x * (1 - x))),)
+
+
+def logit(input: Tensor, eps: float | None = None) -> Tensor:
     """log(x / (1 - x)), x first clamped to [eps, 1 - eps] when eps is given."""
     if eps is not None:
         eps = real_number("logit", "eps", eps)
-        x = x.clamp(eps, 1 - eps)
-    return (x / (1 - x)).log()
+    return Logit(eps)(_promotion.floating(input))
 
 
-def sinc(x: Tensor) -> Tensor:
+def sinc(input: Tensor) -> Tensor:
     """sin(pi x) / (pi x), 1 at x = 0 (gradient 0 there)."""
-    zero = _data(x) == 0
-    px = where(zero, 1.0, x) * math.pi
+    zero = _data(input) == 0
+    px = where(zero, 1.0, input) * math.pi
     return where(zero, 1.0, sin(px) / px)
 
 
-def deg2rad(x: Tensor) -> Tensor:
-    return x * (math.pi / 180.0)
+def deg2rad(input: Tensor) -> Tensor:
+    return input * (math.pi / 180.0)
 
 
-def rad2deg(x: Tensor) -> Tensor:
-    return x * (180.0 / math.pi)
+def rad2deg(input: Tensor) -> Tensor:
+    return input * (180.0 / math.pi)
 
 
-def exp2(x: Tensor) -> Tensor:
+def exp2(input: Tensor) -> Tensor:
     """2^x."""
-    x = _promotion.floating(x)
-    return (x * math.log(2.0)).exp()
+    input = _promotion.floating(input)
+    return Exp2()(input)
 
 
-def log2(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return x.log() / math.log(2.0)
+def log2(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return input.log() / math.log(2.0)
 
 
-def log10(x: Tensor) -> Tensor:
-    x = _promotion.floating(x)
-    return x.log() / math.log(10.0)
+def log10(input: Tensor) -> Tensor:
+    input = _promotion.floating(input)
+    return input.log() / math.log(10.0)
 
 
 def float_power(input: Tensor, exponent) -> Tensor:  # noqa: A002 - torch's name
@@ -754,76 +810,76 @@ def heaviside(input: Tensor, values) -> Tensor:  # noqa: A002 - torch's name
     return Tensor(np.where(data == 0, values, data > 0).astype(data.dtype))
 
 
-def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
+def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
     """start + weight * (end - start), computed from the nearer end as PyTorch (weight < 0.5
     from start, else from end), broadcast."""
-    _check_broadcast("lerp", start, end)
-    _check_broadcast("lerp", start, weight)
-    _no_integers("lerp", start)
+    _check_broadcast("lerp", input, end)
+    _check_broadcast("lerp", input, weight)
+    _no_integers("lerp", input)
     for what, other in (("end", end), ("weight", weight)):
-        if isinstance(other, Tensor) and other.dtype != start.dtype and (
-                what == "end" or other.ndim) and type(start) is Tensor:
-            raise RuntimeError(f"lerp: expected {what} of dtype {start.dtype} (start's), got "
+        if isinstance(other, Tensor) and other.dtype != input.dtype and (
+                what == "end" or other.ndim) and type(input) is Tensor:
+            raise RuntimeError(f"lerp: expected {what} of dtype {input.dtype} (start's), got "
                                f"{other.dtype}, as torch")
-    if start.data.dtype.itemsize == 2 and start.data.dtype.kind in "fV":  # float16/bfloat16:
+    if input.data.dtype.itemsize == 2 and input.data.dtype.kind in "fV":  # float16/bfloat16:
         from dlpy.ops.arithmetic import cast
 
-        low = start.data.dtype  # computed in float32 and rounded once, as torch's
-        return cast(lerp(cast(start, np.float32), cast(end, np.float32) if isinstance(
+        low = input.data.dtype  # computed in float32 and rounded once, as torch's
+        return cast(lerp(cast(input, np.float32), cast(end, np.float32) if isinstance(
             end, Tensor) else end, cast(weight, np.float32) if isinstance(weight, Tensor)
             else weight), low)
-    diff = end - start
+    diff = end - input
     if not isinstance(weight, Tensor):
         w = _complex.number("lerp", "weight", weight, finite=False)
-        return start + w * diff if abs(w) < 0.5 else end - diff * (1 - w)
+        return input + w * diff if abs(w) < 0.5 else end - diff * (1 - w)
     small = np.abs(weight.data) < 0.5
-    return where(small, start + weight * diff, end - diff * (1 - weight))
+    return where(small, input + weight * diff, end - diff * (1 - weight))
 
 
-def addcmul(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """x + value * tensor1 * tensor2, out of place."""
-    if all(_data(t).dtype.kind in "biu" for t in (x, tensor1, tensor2)):
+    if all(_data(t).dtype.kind in "biu" for t in (input, tensor1, tensor2)):
         # integers stay integers: torch truncates a float value (0.5 -> 0)
         if isinstance(value, (float, np.floating)):
             value = int(real_number("addcmul", "value", value))
     else:
         value = _complex.number("addcmul", "value", value)
-    return x + value * (tensor1 * tensor2)
+    return input + value * (tensor1 * tensor2)
 
 
-def addcdiv(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """x + value * tensor1 / tensor2, out of place."""
     value = _complex.number("addcdiv", "value", value)
     if _data(tensor1).dtype.kind in "biu" and _data(tensor2).dtype.kind in "biu":
         raise RuntimeError("addcdiv: integer tensor1 and tensor2 are refused, as torch's "
                            "(which no longer divides them as integers); use "
                            "input + value * torch.true_divide(tensor1, tensor2)")
-    return x + value * (tensor1 / tensor2)
+    return input + value * (tensor1 / tensor2)
 
 
-def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None,
+def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
                neginf: float | None = None) -> Tensor:
     """nan -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest and smallest
     finite numbers);  dx = g where x is finite, 0 elsewhere, as PyTorch."""
-    data = _data(x)
+    data = _data(input)
     if data.dtype.kind == "c":  # each part on its own, as torch's
-        return _complex.complex(nan_to_num(_complex.real(x), nan, posinf, neginf),
-                                nan_to_num(_complex.imag(x), nan, posinf, neginf))
+        return _complex.complex(nan_to_num(_complex.real(input), nan, posinf, neginf),
+                                nan_to_num(_complex.imag(input), nan, posinf, neginf))
     if data.dtype.kind != "f" and data.dtype.name not in ("bfloat16", "float8_e4m3fn",
                                                           "float8_e5m2"):
-        return x if isinstance(x, Tensor) else Tensor(data)
+        return input if isinstance(input, Tensor) else Tensor(data)
     info = np.finfo(data.dtype)  # (ml_dtypes registers bfloat16's)
     fill = np.where(np.isnan(data), nan, np.where(data > 0,
                                                   info.max if posinf is None else posinf,
                                                   info.min if neginf is None else neginf))
-    return where(np.isfinite(data), x, fill.astype(data.dtype))
+    return where(np.isfinite(data), input, fill.astype(data.dtype))
 
 
-def clip(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
+def clip(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.clip, clamp's alias."""
     from dlpy.ops.activation import clamp
 
-    return clamp(x, min, max)
+    return clamp(input, min, max)
 
 
 def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
@@ -1056,10 +1112,10 @@ class FrexpResult(NamedTuple):
     exponent: Tensor
 
 
-def frexp(x) -> FrexpResult:
+def frexp(input) -> FrexpResult:
     """torch.frexp: (mantissa in (-1, -0.5] or [0.5, 1), int32 exponent) with x = mantissa *
     2 ** exponent (no gradient, as PyTorch)."""
-    data = _data(x)
+    data = _data(input)
     if data.dtype.kind != "f":
         raise TypeError(f"frexp: expected a float tensor, got {data.dtype}")
     mantissa, exponent = np.frexp(data)
@@ -1093,35 +1149,35 @@ def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
     return Nextafter()(_as_tensor(input), other)
 
 
-def signbit(x) -> Tensor:
+def signbit(input) -> Tensor:
     """torch.signbit: whether the sign bit is set (True for -0.0), a bool tensor."""
-    return Tensor(np.signbit(_data(x)))
+    return Tensor(np.signbit(_data(input)))
 
 
-def isposinf(x) -> Tensor:
-    return Tensor(np.isposinf(_data(x)))
+def isposinf(input) -> Tensor:
+    return Tensor(np.isposinf(_data(input)))
 
 
-def isneginf(x) -> Tensor:
-    return Tensor(np.isneginf(_data(x)))
+def isneginf(input) -> Tensor:
+    return Tensor(np.isneginf(_data(input)))
 
 
-def isreal(x) -> Tensor:
+def isreal(input) -> Tensor:
     """torch.isreal: True everywhere for a real tensor (a complex one: where imag == 0)."""
-    data = _data(x)
+    data = _data(input)
     return Tensor(np.isreal(data) if data.dtype.kind == "c" else np.ones(data.shape, bool))
 
 
-def erfc(x: Tensor) -> Tensor:
+def erfc(input: Tensor) -> Tensor:
     """torch.erfc: 1 - erf(x), accurate where it is tiny (x past 4)."""
-    return Erfc()(x)
+    return Erfc()(_promotion.floating(input))
 
 
-def sgn(x: Tensor) -> Tensor:
+def sgn(input: Tensor) -> Tensor:
     """torch.sgn: sign for a real tensor, z / |z| for a complex one (0 at 0)."""
-    if isinstance(x, _complex.ComplexTensor):
-        return _complex.sgn(x)
-    return sign(x)
+    if isinstance(input, _complex.ComplexTensor):
+        return _complex.sgn(input)
+    return sign(input)
 
 
 def floor_divide(input, other) -> Tensor:  # noqa: A002 - torch's names
@@ -1167,9 +1223,9 @@ class I0(Op):
         return (grad_output * _bessel_i1(self.x),)
 
 
-def i0(x: Tensor) -> Tensor:
+def i0(input: Tensor) -> Tensor:
     """torch.i0: the modified Bessel function of the first kind of order 0."""
-    return I0()(x)
+    return I0()(input)
 
 
 # B_2k (k = 1..7) for the asymptotic series of polygamma
@@ -1193,7 +1249,7 @@ def polygamma_array(n: int, x) -> np.ndarray:
             series += (b * math.factorial(2 * k + n - 1) / math.factorial(2 * k)
                        / z ** (2 * k + n))
         out = sign * (series + math.factorial(n) * shift)
-    return np.where(_integer_poles(x), np.nan if n % 2 == 0 else np.inf, out)
+    return np.where(_integer_poles(x), sign * np.inf, out)  # torch: zeta(n + 1, pole) = inf
 
 
 def _integer_poles(x):
@@ -1225,35 +1281,36 @@ class Polygamma(Op):
         return f"Polygamma({self.n})"
 
 
-def polygamma(n: int, x: Tensor) -> Tensor:
+def polygamma(n: int, input: Tensor) -> Tensor:
     """torch.polygamma: the n-th derivative of digamma (n = 0: digamma itself)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"polygamma: n must be a non-negative int, got {n!r}")
-    return Polygamma(int(n))(x)
+    return Polygamma(int(n))(input)
 
 
-def mvlgamma(x: Tensor, p: int) -> Tensor:
+def mvlgamma(input: Tensor, p: int) -> Tensor:
     """torch.mvlgamma: the multivariate log-gamma of dimension p,
     sum_{i<p} lgamma(x - i/2) + p (p - 1)/4 log(pi) (every x must exceed (p - 1)/2)."""
     from dlpy.ops.special import lgamma
 
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
         raise ValueError(f"mvlgamma: p must be a positive int, got {p!r}")
-    x = _as_tensor(x)  # (torch 2.13 no longer checks x > (p - 1) / 2: inf or nan there)
-    offsets = -np.arange(p, dtype=x.dtype) / 2
-    return lgamma(x.unsqueeze(-1) + offsets).sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
+    input = _as_tensor(input)  # (torch 2.13 no longer checks x > (p - 1) / 2: inf or nan there)
+    offsets = -np.arange(p, dtype=input.dtype) / 2
+    return lgamma(input.unsqueeze(-1) + offsets).sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
 
 
-def igamma(a, x) -> Tensor:
+def igamma(input, other) -> Tensor:
     """torch.igamma (special.gammainc): the regularized lower incomplete gamma function."""
-    from dlpy.ops.special import gammainc
+    from dlpy.ops.special import Gammainc, gammainc_operands
 
-    for v in (a, x):  # torch has no integer kernel ("igamma_cpu" not implemented for 'Long')
-        if isinstance(v, Tensor) and v.dtype.kind in "biu":
-            raise TypeError(f"igamma: expected floating-point tensors, got {v.dtype}")
-    return gammainc(a, x)
+    return Gammainc()(*gammainc_operands("igamma", input, other))
 
 
-def igammac(a, x) -> Tensor:
-    """torch.igammac (special.gammaincc): 1 - igamma(a, x)."""
-    return 1 - igamma(a, x)
+def igammac(input, other) -> Tensor:
+    """torch.igammac (special.gammaincc): Q(a, x) = 1 - igamma(a, x), by its own continued
+    fraction where P is near 1."""
+    from dlpy.ops.special import gammainc_operands
+    from dlpy.ops.special_more import Gammaincc
+
+    return Gammaincc()(*gammainc_operands("igammac", input, other))

@@ -194,31 +194,31 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     return Repeat(sizes)(x)
 
 
-def flip(x: Tensor, dims) -> Tensor:
+def flip(input: Tensor, dims) -> Tensor:
     """torch.flip: x reversed along each axis in dims (an int or a sequence); a scalar's
     dim 0 (or -1) leaves it as it is."""
-    ndim = len(_shape_of(x))
+    ndim = len(_shape_of(input))
     axes = _dims("flip", dims, ndim, scalar_ok=True)
-    return Flip(axes if ndim else ())(x)
+    return Flip(axes if ndim else ())(input)
 
 
-def roll(x: Tensor, shifts, dims=None) -> Tensor:
+def roll(input: Tensor, shifts, dims=None) -> Tensor:
     """torch.roll: x shifted cyclically by shifts along dims (one shift per dim; dims None: the
     flattened x, shape kept); values pushed off one end come in at the other."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     if dims is None:
         if isinstance(shifts, (tuple, list)) and len(shifts) == 1:
             shifts = shifts[0]
         if isinstance(shifts, bool) or not isinstance(shifts, (int, np.integer)):
             raise TypeError(f"roll: without dims, shifts must be one int, got {shifts!r}")
-        return Roll(int(shifts), None)(x)
+        return Roll(int(shifts), None)(input)
     shifts = _sizes("roll", shifts if isinstance(shifts, (tuple, list)) else (shifts,),
                     "shifts")
     axes = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if len(shifts) != len(axes):
         raise ValueError(f"roll: needs one shift per dim, got shifts {shifts} and dims {axes}")
     axes = tuple(_dims("roll", d, len(shape))[0] for d in axes)
-    return Roll(shifts, axes)(x)
+    return Roll(shifts, axes)(input)
 
 
 def _triangle(name: str, x, diagonal, upper: bool) -> Tensor:
@@ -230,14 +230,14 @@ def _triangle(name: str, x, diagonal, upper: bool) -> Tensor:
     return Triangle(int(diagonal), upper)(x)
 
 
-def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """torch.tril: x on and below the diagonal-th diagonal of its last two axes, 0 above."""
-    return _triangle("tril", x, diagonal, upper=False)
+    return _triangle("tril", input, diagonal, upper=False)
 
 
-def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """torch.triu: x on and above the diagonal-th diagonal of its last two axes, 0 below."""
-    return _triangle("triu", x, diagonal, upper=True)
+    return _triangle("triu", input, diagonal, upper=True)
 
 
 # ----------------------------------------------------------------- more of torch's rearranging
@@ -257,31 +257,31 @@ def _axis_list(name: str, dims, ndim: int) -> list[int]:
     return out
 
 
-def movedim(x: Tensor, source, destination) -> Tensor:
+def movedim(input: Tensor, source, destination) -> Tensor:
     """torch.movedim: axes ``source`` moved to positions ``destination`` (ints or sequences of
     the same length), the others kept in order."""
-    source = _axis_list("movedim", source, x.ndim)
-    destination = _axis_list("movedim", destination, x.ndim)
+    source = _axis_list("movedim", source, input.ndim)
+    destination = _axis_list("movedim", destination, input.ndim)
     if len(source) != len(destination):
         raise ValueError(f"movedim: source {source} and destination {destination} must have "
                          "the same length")
-    if x.ndim == 0:
-        return x * 1
-    perm: list = [None] * x.ndim
+    if input.ndim == 0:
+        return input * 1
+    perm: list = [None] * input.ndim
     for s, d in zip(source, destination):
         perm[d] = s
-    rest = iter(i for i in range(x.ndim) if i not in source)
-    return x.permute(*[next(rest) if p is None else p for p in perm])
+    rest = iter(i for i in range(input.ndim) if i not in source)
+    return input.permute(*[next(rest) if p is None else p for p in perm])
 
 
 moveaxis = movedim
 
 
-def swapdims(x: Tensor, dim0: int, dim1: int) -> Tensor:
+def swapdims(input: Tensor, dim0: int, dim1: int) -> Tensor:
     """torch.swapdims / swapaxes: axes dim0 and dim1 exchanged."""
     from dlpy.ops.shape import swapaxes
 
-    return swapaxes(x, dim0, dim1)
+    return swapaxes(input, dim0, dim1)
 
 
 def broadcast_shapes(*shapes) -> tuple[int, ...]:
@@ -296,12 +296,14 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
                          "together") from None
 
 
-def broadcast_to(x: Tensor, *shape) -> Tensor:
+def broadcast_to(input: Tensor, *shape, size=None) -> Tensor:
     """torch.broadcast_to: expand to ``shape`` (a tuple, or sizes as Tensor.broadcast_to
-    takes them; a copy; its gradient sums back)."""
+    takes them, or torch's keyword ``size``; a copy; its gradient sums back)."""
+    if size is not None:
+        shape = (size, *shape)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    return expand(x, tuple(shape))
+    return expand(input, tuple(shape))
 
 
 def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
@@ -338,49 +340,49 @@ def atleast_3d(*tensors):
     return _atleast("atleast_3d", tensors, 3)
 
 
-def rot90(x: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
     """torch.rot90: rotated by 90 degrees k times, from the first axis of dims toward the
     second."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"rot90: k must be an int, got {k!r}")
-    dims = _axis_list("rot90", dims, x.ndim)
-    if len(dims) != 2 or x.ndim < 2:
+    dims = _axis_list("rot90", dims, input.ndim)
+    if len(dims) != 2 or input.ndim < 2:
         raise ValueError(f"rot90: expected two different dims of a tensor with 2+ axes, got "
-                         f"dims {dims} for {x.ndim} axes")
+                         f"dims {dims} for {input.ndim} axes")
     k %= 4
     if k == 0:
-        return x * 1
+        return input * 1
     if k == 2:
-        return flip(x, dims)
-    perm = list(range(x.ndim))
+        return flip(input, dims)
+    perm = list(range(input.ndim))
     perm[dims[0]], perm[dims[1]] = perm[dims[1]], perm[dims[0]]
     if k == 1:
-        return flip(x, [dims[1]]).permute(*perm)
-    return flip(x, [dims[0]]).permute(*perm)
+        return flip(input, [dims[1]]).permute(*perm)
+    return flip(input, [dims[0]]).permute(*perm)
 
 
-def fliplr(x: Tensor) -> Tensor:
+def fliplr(input: Tensor) -> Tensor:
     """Reversed along axis 1 (the columns); x needs 2+ axes."""
-    if x.ndim < 2:
-        raise ValueError(f"fliplr: expected a tensor with 2+ axes, got shape {x.shape}")
-    return flip(x, [1])
+    if input.ndim < 2:
+        raise ValueError(f"fliplr: expected a tensor with 2+ axes, got shape {input.shape}")
+    return flip(input, [1])
 
 
-def flipud(x: Tensor) -> Tensor:
+def flipud(input: Tensor) -> Tensor:
     """Reversed along axis 0 (the rows); x needs 1+ axes."""
-    if x.ndim < 1:
+    if input.ndim < 1:
         raise ValueError("flipud: expected a tensor with 1+ axes, got a scalar")
-    return flip(x, [0])
+    return flip(input, [0])
 
 
-def ravel(x: Tensor) -> Tensor:
-    return x.reshape(-1)
+def ravel(input: Tensor) -> Tensor:
+    return input.reshape(-1)
 
 
-def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along dim (start may be negative), as torch.narrow."""
-    dim = check_dim("narrow", dim, x.ndim)
-    size = x.shape[dim]
+    dim = check_dim("narrow", dim, input.ndim)
+    size = input.shape[dim]
     if isinstance(start, Tensor):  # torch's narrow(Tensor start) overload
         if start.ndim or start.dtype.kind not in "iu":
             raise TypeError(f"narrow: start must be an 0-dim integral Tensor, got {start!r}")
@@ -392,14 +394,14 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     if not 0 <= begin <= size or length < 0 or begin + length > size:
         raise ValueError(f"narrow: start {start} and length {length} do not fit dim {dim} "
                          f"of size {size}")
-    return x[(slice(None),) * dim + (slice(begin, begin + length),)]
+    return input[(slice(None),) * dim + (slice(begin, begin + length),)]
 
 
-def tensor_split(x: Tensor, indices_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
     """torch.tensor_split: n near-equal pieces along dim (the first size % n one longer), or
     pieces cut at the given indices."""
-    dim = check_dim("tensor_split", dim, x.ndim)
-    size = x.shape[dim]
+    dim = check_dim("tensor_split", dim, input.ndim)
+    size = input.shape[dim]
     if isinstance(indices_or_sections, Tensor) and indices_or_sections.ndim == 0:
         indices_or_sections = int(indices_or_sections.item())  # torch: a 0-d tensor: sections
     if isinstance(indices_or_sections, (int, np.integer)) and \
@@ -414,7 +416,7 @@ def tensor_split(x: Tensor, indices_or_sections, dim: int = 0) -> tuple[Tensor, 
     pieces = []
     for begin, end in zip(cuts[:-1], cuts[1:]):
         begin, end = min(max(begin, 0), size), min(max(end, 0), size)
-        pieces.append(x[(slice(None),) * dim + (slice(begin, max(begin, end)),)])
+        pieces.append(input[(slice(None),) * dim + (slice(begin, max(begin, end)),)])
     return tuple(pieces)
 
 
@@ -429,16 +431,16 @@ def _split_along(name: str, x: Tensor, indices_or_sections, dim: int, min_ndim: 
     return tensor_split(x, indices_or_sections, dim)
 
 
-def hsplit(x: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
-    return _split_along("hsplit", x, indices_or_sections, 1 if x.ndim > 1 else 0, 1)
+def hsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
+    return _split_along("hsplit", input, indices_or_sections, 1 if input.ndim > 1 else 0, 1)
 
 
-def vsplit(x: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
-    return _split_along("vsplit", x, indices_or_sections, 0, 2)
+def vsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
+    return _split_along("vsplit", input, indices_or_sections, 0, 2)
 
 
-def dsplit(x: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
-    return _split_along("dsplit", x, indices_or_sections, 2, 3)
+def dsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
+    return _split_along("dsplit", input, indices_or_sections, 2, 3)
 
 
 def _join(name: str, tensors, axis: int, lift) -> Tensor:
@@ -550,52 +552,52 @@ def cartesian_prod(*tensors) -> Tensor:
     return stack([g.reshape(-1) for g in meshgrid(*tensors, indexing="ij")], 1)
 
 
-def combinations(x: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
     """The r-length combinations of a 1-D tensor's elements, one a row, as itertools (and
     torch.combinations)."""
     import itertools
 
-    if x.ndim != 1:
-        raise ValueError(f"combinations: expected a 1-D tensor, got shape {x.shape}")
+    if input.ndim != 1:
+        raise ValueError(f"combinations: expected a 1-D tensor, got shape {input.shape}")
     if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
         raise ValueError(f"combinations: r must be a non-negative int, got {r!r}")
     from dlpy.ops.shape import stack
 
     if r == 0:
-        return Tensor(np.zeros((0,), dtype=x.dtype))
+        return Tensor(np.zeros((0,), dtype=input.dtype))
     pick = itertools.combinations_with_replacement if with_replacement else \
         itertools.combinations
-    index = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    index = np.array(list(pick(range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
     if index.size == 0:
-        return Tensor(np.zeros((0, r), dtype=x.dtype))
-    return stack([x[index[:, j]] for j in range(r)], 1)  # StackBackward0, as torch's
+        return Tensor(np.zeros((0, r), dtype=input.dtype))
+    return stack([input[index[:, j]] for j in range(r)], 1)  # StackBackward0, as torch's
 
 
-def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
+def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     """The 3-D cross product along dim (None: the first axis of size 3), broadcast."""
     from dlpy.ops.shape import stack
 
-    if len(_shape_of(a)) != len(_shape_of(b)):
+    if len(_shape_of(input)) != len(_shape_of(other)):
         raise ValueError(f"cross: input and other must have the same number of axes, got "
-                         f"shapes {_shape_of(a)} and {_shape_of(b)}")
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
-        raise TypeError(f"cross: expected input and other to have the same dtype, got {a.dtype} "
-                        f"and {b.dtype}")
-    a, b = broadcast_tensors(a, b)
+                         f"shapes {_shape_of(input)} and {_shape_of(other)}")
+    if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype != other.dtype:
+        raise TypeError(f"cross: expected input and other to have the same dtype, got "
+                        f"{input.dtype} and {other.dtype}")
+    input, other = broadcast_tensors(input, other)
     if dim is None:
-        sizes = [i for i, n in enumerate(a.shape) if n == 3]
+        sizes = [i for i, n in enumerate(input.shape) if n == 3]
         if not sizes:
-            raise ValueError(f"cross: no axis of size 3 in shape {a.shape}")
+            raise ValueError(f"cross: no axis of size 3 in shape {input.shape}")
         dim = sizes[0]
-    dim = check_dim("cross", dim, a.ndim)
-    if a.shape[dim] != 3:
-        raise ValueError(f"cross: dim {dim} must have size 3, got shape {a.shape}")
+    dim = check_dim("cross", dim, input.ndim)
+    if input.shape[dim] != 3:
+        raise ValueError(f"cross: dim {dim} must have size 3, got shape {input.shape}")
 
     def part(t, i):
         return t[(slice(None),) * dim + (i,)]
 
-    a0, a1, a2 = (part(a, i) for i in range(3))
-    b0, b1, b2 = (part(b, i) for i in range(3))
+    a0, a1, a2 = (part(input, i) for i in range(3))
+    b0, b1, b2 = (part(other, i) for i in range(3))
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim)
 
 
@@ -699,12 +701,12 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
     return stack(columns if increasing else columns[::-1], axis=1)
 
 
-def diagflat(x: Tensor, offset: int = 0) -> Tensor:
+def diagflat(input: Tensor, offset: int = 0) -> Tensor:
     """torch.diagflat: x flattened onto the offset-th diagonal of a square matrix."""
     from dlpy.ops.linalg import diag
     from dlpy.ops.shape import reshape
 
-    return diag(reshape(x, (-1,)), offset)
+    return diag(reshape(input, (-1,)), offset)
 
 
 def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -784,18 +786,18 @@ def sliding_windows(x: Tensor, dim: int, size: int, step: int) -> Tensor:
     return SlidingWindows(dim, int(size), int(step))(x)
 
 
-def tile(x: Tensor, dims) -> Tensor:
+def tile(input: Tensor, dims) -> Tensor:
     """torch.tile: repeat with ones prepended to ``dims`` when it has fewer entries than x
     has axes."""
     dims = _sizes("tile", (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims),
                   "dims")
-    ndim = len(_shape_of(x))
-    return repeat(x, (1,) * (ndim - len(dims)) + dims)
+    ndim = len(_shape_of(input))
+    return repeat(input, (1,) * (ndim - len(dims)) + dims)
 
 
-def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
     """torch.unflatten: axis dim split into ``sizes`` (one entry may be -1)."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     dim = check_dim("unflatten", dim, len(shape))
     sizes = _sizes("unflatten", (sizes,) if isinstance(sizes, (int, np.integer)) else
                    tuple(sizes))
@@ -804,7 +806,7 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
     if sizes.count(-1) > 1 or not sizes or int(np.prod(filled)) != shape[dim]:
         raise ValueError(f"unflatten: sizes {sizes} do not multiply to the size "
                          f"{shape[dim]} of dim {dim}")
-    return x.reshape(shape[:dim] + filled + shape[dim + 1:])
+    return input.reshape(shape[:dim] + filled + shape[dim + 1:])
 
 
 def sum_to_size(x: Tensor, *size) -> Tensor:
@@ -828,16 +830,16 @@ def sum_to_size(x: Tensor, *size) -> Tensor:
     return out.reshape(size)
 
 
-def select(x: Tensor, dim: int, index: int) -> Tensor:
+def select(input: Tensor, dim: int, index: int) -> Tensor:
     """torch.select: x[..., index, ...] along dim (that axis removed)."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     dim = check_dim("select", dim, len(shape))
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
         raise TypeError(f"select: index must be an int, got {index!r}")
     if not -shape[dim] <= index < shape[dim]:
         raise IndexError(f"select: index {index} is out of range for dim {dim} of size "
                          f"{shape[dim]}")
-    return x[(slice(None),) * dim + (int(index),)]
+    return input[(slice(None),) * dim + (int(index),)]
 
 
 def _scatter_into(name: str, x: Tensor, src, index) -> Tensor:
@@ -851,28 +853,28 @@ def _scatter_into(name: str, x: Tensor, src, index) -> Tensor:
     return _put(x, src, index)
 
 
-def select_scatter(x: Tensor, src, dim: int, index: int) -> Tensor:
+def select_scatter(input: Tensor, src, dim: int, index: int) -> Tensor:
     """torch.select_scatter: x with x.select(dim, index) replaced by src."""
-    dim = check_dim("select_scatter", dim, len(_shape_of(x)))
-    select(x, dim, index)  # checks index
-    return _scatter_into("select_scatter", x, src, (slice(None),) * dim + (int(index),))
+    dim = check_dim("select_scatter", dim, len(_shape_of(input)))
+    select(input, dim, index)  # checks index
+    return _scatter_into("select_scatter", input, src, (slice(None),) * dim + (int(index),))
 
 
-def slice_scatter(x: Tensor, src, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
+def slice_scatter(input: Tensor, src, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
     """torch.slice_scatter: x with x[..., start:end:step, ...] (along dim) replaced by src."""
-    dim = check_dim("slice_scatter", dim, len(_shape_of(x)))
+    dim = check_dim("slice_scatter", dim, len(_shape_of(input)))
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"slice_scatter: step must be a positive int, got {step!r}")
-    return _scatter_into("slice_scatter", x, src,
+    return _scatter_into("slice_scatter", input, src,
                          (slice(None),) * dim + (slice(start, end, step),))
 
 
-def diagonal_scatter(x: Tensor, src, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+def diagonal_scatter(input: Tensor, src, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     """torch.diagonal_scatter: x with x.diagonal(offset, dim1, dim2) replaced by src."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     dim1 = check_dim("diagonal_scatter", dim1, len(shape))
     dim2 = check_dim("diagonal_scatter", dim2, len(shape))
     if dim1 == dim2:
         raise ValueError(f"diagonal_scatter: dim1 and dim2 must differ, got {dim1} twice")
     positions = np.diagonal(np.arange(int(np.prod(shape))).reshape(shape), offset, dim1, dim2)
-    return _scatter_into("diagonal_scatter", x, src, np.unravel_index(positions, shape))
+    return _scatter_into("diagonal_scatter", input, src, np.unravel_index(positions, shape))

@@ -459,20 +459,20 @@ def _shape(x):
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
-def sum(x, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):  # noqa: A001
+def sum(input, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):  # noqa: A001
     """The sum over axis or axes (None: every axis); with ``dtype`` x is cast to it first, as
     torch's (bool and integer x sum to int64 without it)."""
     axis, keepdims = resolve_axis("sum", axis, dim, keepdims, keepdim)
-    x, dtype = accumulate_input("sum", x, dtype)
-    return in_dtype(Sum(_normalize_axis("sum", axis, len(_shape(x))), keepdims)(x), dtype)
+    input, dtype = accumulate_input("sum", input, dtype)
+    return in_dtype(Sum(_normalize_axis("sum", axis, len(_shape(input))), keepdims)(input), dtype)
 
 
-def mean(x, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
+def mean(input, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
     """The mean over axis or axes; x floating point or complex, or cast first to ``dtype``
     (one of those), as torch's."""
     axis, keepdims = resolve_axis("mean", axis, dim, keepdims, keepdim)
-    x = _mean_input("mean", x, dtype)
-    return Mean(_normalize_axis("mean", axis, len(_shape(x))), keepdims)(x)
+    input = _mean_input("mean", input, dtype)
+    return Mean(_normalize_axis("mean", axis, len(_shape(input))), keepdims)(input)
 
 
 class MaxResult(NamedTuple):
@@ -540,7 +540,7 @@ def _values_at(x, axis: int, indices: np.ndarray, keepdims: bool, node_name: str
     return GetItem(tuple(index), node_name)(x)
 
 
-def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
+def max(input, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
     """PyTorch's max: with one int dim (x.max(1), dim=1) or keepdim=, MaxResult(values,
     indices) along it; with axis= (or no axis, or a tuple of axes) the values alone, as
     torch.amax (ties share the gradient); with a tensor in dim's place (``torch.max(a, b)``)
@@ -548,48 +548,48 @@ def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
     if isinstance(dim, Tensor):
         from dlpy.ops.pointwise import maximum
 
-        return maximum(x, dim)
-    return _extreme("max", Max, x, axis, keepdims, dim, keepdim)
+        return maximum(input, dim)
+    return _extreme("max", Max, input, axis, keepdims, dim, keepdim)
 
 
-def min(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
+def min(input, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
     """The min, as ``max`` (a tensor in dim's place: the element-wise minimum)."""
     if isinstance(dim, Tensor):
         from dlpy.ops.pointwise import minimum
 
-        return minimum(x, dim)
-    return _extreme("min", Min, x, axis, keepdims, dim, keepdim)
+        return minimum(input, dim)
+    return _extreme("min", Min, input, axis, keepdims, dim, keepdim)
 
 
-def amax(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+def amax(input, axis=None, keepdims=None, *, dim=None, keepdim=None):
     """torch.amax: the max over axis or axes (None: every axis), values only; ties share the
     gradient equally."""
     axis, keepdims = resolve_axis("amax", axis, dim, keepdims, keepdim)
-    return _extreme("amax", Max, x, axis, keepdims, None, None)
+    return _extreme("amax", Max, input, axis, keepdims, None, None)
 
 
-def amin(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+def amin(input, axis=None, keepdims=None, *, dim=None, keepdim=None):
     """torch.amin, as ``amax``."""
     axis, keepdims = resolve_axis("amin", axis, dim, keepdims, keepdim)
-    return _extreme("amin", Min, x, axis, keepdims, None, None)
+    return _extreme("amin", Min, input, axis, keepdims, None, None)
 
 
-def logsumexp(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+def logsumexp(input, axis=None, keepdims=None, *, dim=None, keepdim=None):
     """log(sum(exp(x))) over axis (None: every axis), without overflow; -inf over an empty axis.
     An integer or bool x is taken as the default float dtype, as torch's."""
     axis, keepdims = resolve_axis("logsumexp", axis, dim, keepdims, keepdim)
-    if isinstance(x, Tensor) and x.data.dtype.kind in "biu":
+    if isinstance(input, Tensor) and input.data.dtype.kind in "biu":
         from dlpy.ops.promotion import floating
 
-        x = floating(x)
-    axes = _normalize_axis("logsumexp", axis, len(_shape(x)))
-    if isinstance(x, Tensor) and x.data.dtype.kind == "c":
+        input = floating(input)
+    axes = _normalize_axis("logsumexp", axis, len(_shape(input)))
+    if isinstance(input, Tensor) and input.data.dtype.kind == "c":
         # log(sum(exp(x - m))) + m, m the largest finite real part (a constant), as torch's
-        shift = np.max(x.data.real, axis=axes, keepdims=True, initial=-np.inf)
-        shift = np.where(np.isfinite(shift), shift, 0).astype(x.data.real.dtype)
-        out = sum((x - Tensor(shift)).exp(), axes, keepdims).log()
+        shift = np.max(input.data.real, axis=axes, keepdims=True, initial=-np.inf)
+        shift = np.where(np.isfinite(shift), shift, 0).astype(input.data.real.dtype)
+        out = sum((input - Tensor(shift)).exp(), axes, keepdims).log()
         return out + Tensor(shift if keepdims else shift.reshape(out.shape))
-    return LogSumExp(axes, keepdims)(x)
+    return LogSumExp(axes, keepdims)(input)
 
 
 def _correction(name, correction, unbiased):
@@ -617,19 +617,19 @@ def _legacy_moments(name, axis, legacy, unbiased, keepdim):
     return axis, bool(legacy[0]), bool(legacy[1]) if len(legacy) == 2 else keepdim
 
 
-def var(x, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
+def var(input, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
         keepdim=None):
     """Variance over axis (None: every axis): sum((x - mean)^2) / (n - correction), correction 1
     by default (unbiased=False is correction 0), as torch.var; torch's older positional
     var(unbiased) and var(dim, unbiased, keepdim) too."""
     axis, unbiased, keepdim = _legacy_moments("var", axis, legacy, unbiased, keepdim)
     axis, keepdims = resolve_axis("var", axis, dim, keepdims, keepdim)
-    axes = _normalize_axis("var", axis, len(_shape(x)))
+    axes = _normalize_axis("var", axis, len(_shape(input)))
     correction = _correction("var", correction, unbiased)
-    if isinstance(x, Tensor) and x.data.dtype.kind == "c":
-        return _complex_var(x, axes, keepdims, correction)
-    _floating_only("var", x)
-    return Var(axes, keepdims, correction)(x)
+    if isinstance(input, Tensor) and input.data.dtype.kind == "c":
+        return _complex_var(input, axes, keepdims, correction)
+    _floating_only("var", input)
+    return Var(axes, keepdims, correction)(input)
 
 
 def _complex_var(z, axes, keepdims, correction) -> Tensor:
@@ -639,20 +639,20 @@ def _complex_var(z, axes, keepdims, correction) -> Tensor:
             + Var(axes, keepdims, correction)(_complex.imag(z)))
 
 
-def std(x, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
+def std(input, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
         keepdim=None):
     """sqrt(var(x, axis, keepdims, correction)), as torch.std; its gradient is 0 where std is 0."""
     axis, unbiased, keepdim = _legacy_moments("std", axis, legacy, unbiased, keepdim)
     axis, keepdims = resolve_axis("std", axis, dim, keepdims, keepdim)
-    axes = _normalize_axis("std", axis, len(_shape(x)))
+    axes = _normalize_axis("std", axis, len(_shape(input)))
     correction = _correction("std", correction, unbiased)
-    if isinstance(x, Tensor) and x.data.dtype.kind == "c":  # real, as torch's
-        return _complex_var(x, axes, keepdims, correction).sqrt()
-    _floating_only("std", x)
-    return Std(axes, keepdims, correction)(x)
+    if isinstance(input, Tensor) and input.data.dtype.kind == "c":  # real, as torch's
+        return _complex_var(input, axes, keepdims, correction).sqrt()
+    _floating_only("std", input)
+    return Std(axes, keepdims, correction)(input)
 
 
-def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
+def norm(input, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
     """The p-norm (sum |x|^p)^(1/p) over axis (None: every axis, flattened), p any real
     number or +-inf, as torch.linalg.vector_norm (x floating point or complex, cast first to
     ``dtype`` if given); the gradient at a zero vector is 0. torch.norm's p="fro" is p = 2 (over
@@ -664,21 +664,22 @@ def norm(x, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None
             from dlpy.linalg import matrix_norm  # torch.norm's "nuc": a matrix norm
 
             if axis is None:
-                axis = list(range(len(_shape(x))))
-            return matrix_norm(x, p, axis if isinstance(axis, (tuple, list)) else [axis],
+                axis = list(range(len(_shape(input))))
+            return matrix_norm(input, p, axis if isinstance(axis, (tuple, list)) else [axis],
                                keepdims, dtype=dtype)
         p = 2
-    x = norm_input("linalg.vector_norm", x, dtype)
+    input = norm_input("linalg.vector_norm", input, dtype)
     p = real_number("norm", "p", 2 if p is None else p, finite=False)
-    axes = _normalize_axis("norm", axis, len(_shape(x)))
-    if (p < 0 or p == math.inf) and any(_shape(x)[a] == 0 for a in axes):
+    axes = _normalize_axis("norm", axis, len(_shape(input)))
+    if (p < 0 or p == math.inf) and any(_shape(input)[a] == 0 for a in axes):
         raise RuntimeError(f"linalg.vector_norm cannot compute the {p:g} norm on an empty "
                            f"tensor because the operation does not have an identity")
-    if type(x) is not Tensor and np.iscomplexobj(x.data if isinstance(x, Tensor) else x):
+    if type(input) is not Tensor and np.iscomplexobj(input.data if isinstance(input, Tensor)
+                                                     else input):
         from dlpy.ops.arithmetic import abs as _abs
 
-        x = _abs(x)  # complex: the norm of the magnitudes, real (as torch's)
-    return Norm(p, axes, keepdims)(x)
+        input = _abs(input)  # complex: the norm of the magnitudes, real (as torch's)
+    return Norm(p, axes, keepdims)(input)
 
 
 # ----------------------------------------------------------------- more of torch's reductions,
@@ -729,62 +730,62 @@ class NanSum(Sum):
         return (grad * Tensor(~np.isnan(self.inputs[0].data)),)
 
 
-def nansum(x, dim=None, keepdim=False, *, dtype=None):
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
     """The sum with nan taken as 0 (before the cast to ``dtype``, as torch's);  dx = g where x
     is not nan, 0 there. Integer and bool x sum as ``sum``; complex x is refused, as torch's."""
-    _complex.refuse("nansum", x)
-    if not _floating_or_complex(_dtype_of(x)):
-        return sum(x, dim=dim, keepdim=keepdim, dtype=dtype)
+    _complex.refuse("nansum", input)
+    if not _floating_or_complex(_dtype_of(input)):
+        return sum(input, dim=dim, keepdim=keepdim, dtype=dtype)
     if dtype is not None and not _floating_or_complex(np.dtype(dtype)):  # nan to 0, then cast
-        return sum(where(np.isnan(x.data), 0.0, x), dim=dim, keepdim=keepdim, dtype=dtype)
-    x, dtype = accumulate_input("nansum", x, dtype)
-    return NanSum(_normalize_axis("nansum", dim, x.ndim), keepdim)(x)
+        return sum(where(np.isnan(input.data), 0.0, input), dim=dim, keepdim=keepdim, dtype=dtype)
+    input, dtype = accumulate_input("nansum", input, dtype)
+    return NanSum(_normalize_axis("nansum", dim, input.ndim), keepdim)(input)
 
 
-def nanmean(x, dim=None, keepdim=False, *, dtype=None):
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     """The mean of the values that are not nan (nan where every value is nan); x floating point
     or complex, ``dtype`` too, as torch's."""
-    source = _dtype_of(x)
+    source = _dtype_of(input)
     if not _floating_or_complex(source):
         raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype "
                            f"but got {_torch_name(source)}")
     if dtype is not None:
         dtype = _mean_dtype("nanmean", dtype)
-    axes = _normalize_axis("nanmean", dim, x.ndim)
-    count = np.sum(~np.isnan(x.data), axis=axes, keepdims=keepdim)
-    total = nansum(x, dim, keepdim, dtype=dtype)
+    axes = _normalize_axis("nanmean", dim, input.ndim)
+    count = np.sum(~np.isnan(input.data), axis=axes, keepdims=keepdim)
+    total = nansum(input, dim, keepdim, dtype=dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
         return total / count.astype(total.dtype)
 
 
-def count_nonzero(x, dim=None) -> Tensor:
+def count_nonzero(input, dim=None) -> Tensor:
     """The number of non-zero elements over dim (None: all), an int64 tensor."""
-    data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    data = np.asarray(input.data if isinstance(input, Tensor) else input)
     axes = _normalize_axis("count_nonzero", dim, data.ndim)
     return Tensor(np.count_nonzero(data, axis=axes).astype(np.int64))
 
 
-def var_mean(x, dim=None, *legacy, correction=None, unbiased=None, keepdim=None):
+def var_mean(input, dim=None, *legacy, correction=None, unbiased=None, keepdim=None):
     """(var, mean) over dim, as torch.var_mean."""
     dim, unbiased, keepdim = _legacy_moments("var_mean", dim, legacy, unbiased, keepdim)
     keepdim = bool(keepdim)
-    return (var(x, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
-            mean(x, dim=dim, keepdim=keepdim))
+    return (var(input, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
+            mean(input, dim=dim, keepdim=keepdim))
 
 
-def std_mean(x, dim=None, *legacy, correction=None, unbiased=None, keepdim=None):
+def std_mean(input, dim=None, *legacy, correction=None, unbiased=None, keepdim=None):
     """(std, mean) over dim, as torch.std_mean."""
     dim, unbiased, keepdim = _legacy_moments("std_mean", dim, legacy, unbiased, keepdim)
     keepdim = bool(keepdim)
-    return (std(x, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
-            mean(x, dim=dim, keepdim=keepdim))
+    return (std(input, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
+            mean(input, dim=dim, keepdim=keepdim))
 
 
-def aminmax(x, *, dim=None, keepdim=False) -> MinMax:
+def aminmax(input, *, dim=None, keepdim=False) -> MinMax:
     """(amin, amax) over dim (None: everything), as torch.aminmax."""
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"aminmax(): argument 'dim' must be int, not {type(dim).__name__}")
-    return MinMax(amin(x, dim=dim, keepdim=keepdim), amax(x, dim=dim, keepdim=keepdim))
+    return MinMax(amin(input, dim=dim, keepdim=keepdim), amax(input, dim=dim, keepdim=keepdim))
 
 
 def _lower_median(x, axis, keepdims):
@@ -861,39 +862,39 @@ def _median_dim(name, x, dim, keepdim, ignore_nan):
                    "MedianBackward1" if name == "median" else "NanmedianBackward1")
 
 
-def median(x, dim=None, keepdim=False):
+def median(input, dim=None, keepdim=False):
     """torch.median: with no dim the lower median of everything (nan if any is nan); with dim
     (values, indices) of the lower median along it (nan and its index where a row has one)."""
-    refuse_bool("median_cpu" if dim is None else "median_out", x.data)
+    refuse_bool("median_cpu" if dim is None else "median_out", input.data)
     if dim is None:
-        if x.data.size == 0 and x.data.dtype.kind == "f":  # nan, as torch's
-            return Tensor(np.array(np.nan, dtype=x.data.dtype))
-        return Median(tuple(range(x.ndim)), False)(x)
-    return _median_dim("median", x, dim, keepdim, ignore_nan=False)
+        if input.data.size == 0 and input.data.dtype.kind == "f":  # nan, as torch's
+            return Tensor(np.array(np.nan, dtype=input.data.dtype))
+        return Median(tuple(range(input.ndim)), False)(input)
+    return _median_dim("median", input, dim, keepdim, ignore_nan=False)
 
 
-def nanmedian(x, dim=None, keepdim=False):
+def nanmedian(input, dim=None, keepdim=False):
     """torch.nanmedian: median ignoring nan (nan where a row is all nan)."""
-    refuse_bool("median_cpu" if dim is None else "median_out", x.data)
+    refuse_bool("median_cpu" if dim is None else "median_out", input.data)
     if dim is None:
-        if x.data.size == 0 or x.data.dtype.kind != "f":
-            return median(x)
-        return NanMedian(tuple(range(x.ndim)), False)(x)
-    return _median_dim("nanmedian", x, dim, keepdim, ignore_nan=True)
+        if input.data.size == 0 or input.data.dtype.kind != "f":
+            return median(input)
+        return NanMedian(tuple(range(input.ndim)), False)(input)
+    return _median_dim("nanmedian", input, dim, keepdim, ignore_nan=True)
 
 
-def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
+def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the k-th smallest (k from 1) along dim, as torch.kthvalue."""
-    _complex.refuse("kthvalue", x)
-    dim = _dim_or_scalar("kthvalue", x, dim)
-    size = x.shape[dim] if x.ndim else 1
+    _complex.refuse("kthvalue", input)
+    dim = _dim_or_scalar("kthvalue", input, dim)
+    size = input.shape[dim] if input.ndim else 1
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
         raise ValueError(f"kthvalue: k must be an int in [1, {size}], got {k!r}")
-    data = x.data if x.ndim else x.data.reshape(1)
+    data = input.data if input.ndim else input.data.reshape(1)
     if data.itemsize == 1:  # float8 and bool: torch refuses
         check_float8("kthvalue_cpu", data)
         refuse_bool("kthvalue_cpu", data)
-    return _select("kthvalue", x, dim, keepdim, kthvalue_indices(data, k, dim),
+    return _select("kthvalue", input, dim, keepdim, kthvalue_indices(data, k, dim),
                    "KthvalueBackward0")
 
 
@@ -920,12 +921,12 @@ def _mode_with_nan(row) -> int:
     return best
 
 
-def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
+def mode(input, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the most frequent value along dim (the smallest of equally frequent
     ones) and the last position where it occurs, as torch.mode on the CPU."""
-    _complex.refuse("mode", x)
-    dim = _dim_or_scalar("mode", x, dim)
-    data = np.moveaxis(x.data if x.ndim else x.data.reshape(1), dim, -1)
+    _complex.refuse("mode", input)
+    dim = _dim_or_scalar("mode", input, dim)
+    data = np.moveaxis(input.data if input.ndim else input.data.reshape(1), dim, -1)
     rows = data.reshape(-1, data.shape[-1])
     found = np.empty(len(rows), dtype=np.int64)
     for r, row in enumerate(rows):
@@ -935,8 +936,8 @@ def mode(x, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
         values, counts = np.unique(row, return_counts=True)
         best = values[np.argmax(counts)]
         found[r] = np.flatnonzero(row == best)[-1]
-    indices = np.expand_dims(found.reshape(data.shape[:-1]), dim) if x.ndim else found
-    return _select("mode", x, dim, keepdim, indices, "ModeBackward0")
+    indices = np.expand_dims(found.reshape(data.shape[:-1]), dim) if input.ndim else found
+    return _select("mode", input, dim, keepdim, indices, "ModeBackward0")
 
 
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
@@ -992,16 +993,16 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
 
 
 @autocast_policy(FP32)
-def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """torch.quantile: the q-th quantiles along dim (None: of everything), q a number or a
     1-D sequence (its axis first in the result); nan where a row has a nan."""
-    return _quantile("quantile", x, q, dim, keepdim, interpolation, ignore_nan=False)
+    return _quantile("quantile", input, q, dim, keepdim, interpolation, ignore_nan=False)
 
 
 @autocast_policy(FP32)
-def nanquantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """torch.nanquantile: quantile ignoring nan (nan where a row is all nan)."""
-    return _quantile("nanquantile", x, q, dim, keepdim, interpolation, ignore_nan=True)
+    return _quantile("nanquantile", input, q, dim, keepdim, interpolation, ignore_nan=True)
 
 
 def _quickselect(row: np.ndarray, k: int) -> int:

@@ -31,12 +31,12 @@ def _check_empty_slices(data: np.ndarray, dim: int) -> None:
                          f"than dim {dim}, so unique cannot be applied, as torch's")
 
 
-def unique(x, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
+def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
            return_counts: bool = False, dim: int | None = None):
     """torch.unique: the distinct values (sorted; with dim the distinct slices along it, in
     lexicographic order), and optionally the inverse indices (x's shape, or the dim's length)
     and the counts. nan values are each distinct, as PyTorch."""
-    data = _data(x)
+    data = _data(input)
     if data.itemsize == 1:  # float8: torch refuses
         check_float8("unique", data)
     if dim is None:
@@ -75,10 +75,10 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
     return _results(values, inverse, counts, return_inverse, return_counts)
 
 
-def bincount(x, weights=None, minlength: int = 0) -> Tensor:
+def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     """torch.bincount: how often each value 0..max(x) occurs in the 1-D non-negative int
     tensor x (the sum of the weights there, given weights), at least minlength bins."""
-    data = _data(x)
+    data = _data(input)
     if data.ndim != 1 or data.dtype.kind not in "iu":
         raise ValueError(f"bincount: expected a 1-D int tensor, got shape {data.shape} of "
                          f"{data.dtype}")
@@ -100,10 +100,10 @@ def bincount(x, weights=None, minlength: int = 0) -> Tensor:
         np.float32 if w.dtype == np.float32 else np.float64))
 
 
-def histc(x, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
+def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
     """torch.histc: counts of x in ``bins`` equal bins over [min, max] (min == max: x's own
     range), x's dtype; values outside are left out, max falls in the last bin."""
-    data = _data(x)
+    data = _data(input)
     if data.dtype.kind in "biu":
         raise TypeError(f"histc: expected a floating-point tensor, got {data.dtype}, as torch's")
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
@@ -144,13 +144,13 @@ def _sorter(name: str, order: np.ndarray, shape: tuple) -> np.ndarray:
     return order
 
 
-def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False,
+def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool = False,
                  side: str | None = None, sorter=None) -> Tensor:
     """torch.searchsorted: for each value, the index in the sorted innermost rows where it
     would be inserted (left: before equal values; right / side="right": after). A 1-D sequence
     serves every value; an N-D one pairs its rows with values' rows."""
     side = _side("searchsorted", right, side)
-    seq, vals = _data(sorted_sequence), _data(values)
+    seq, vals = _data(sorted_sequence), _data(input)
     if seq.dtype == np.bool_ and vals.dtype == np.bool_:
         refuse_bool("searchsorted_out_cpu", seq)
     order = None if sorter is None else _sorter("searchsorted", _data(sorter), seq.shape)
@@ -173,10 +173,10 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
     return Tensor(np.asarray(out).astype(np.int32 if out_int32 else np.int64))
 
 
-def bucketize(x, boundaries, *, out_int32: bool = False, right: bool = False) -> Tensor:
+def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False) -> Tensor:
     """torch.bucketize: the bucket index of each x in the 1-D sorted boundaries
     (right=False: boundaries[i-1] < x <= boundaries[i])."""
     bounds = _data(boundaries)
     if bounds.ndim != 1:
         raise ValueError(f"bucketize: boundaries must be 1-D, got shape {bounds.shape}")
-    return searchsorted(bounds, x, out_int32=out_int32, right=right)
+    return searchsorted(bounds, input, out_int32=out_int32, right=right)

@@ -181,7 +181,7 @@ def _axis(name, axis, ndim, shape):
     return int(axis) % ndim
 
 
-def reshape(x, shape):
+def reshape(input, shape):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not all(isinstance(n, (int, np.integer)) for n in shape):
         ints = [n if isinstance(n, (int, np.integer)) else int_of(n) for n in shape]
@@ -189,7 +189,7 @@ def reshape(x, shape):
             raise TypeError(f"reshape: the shape must be ints, got {shape}")
         shape = ints
     shape = tuple(int(n) for n in shape)
-    old = _shape_of(x)
+    old = _shape_of(input)
     size = math.prod(old)
     known = math.prod(n for n in shape if n != -1)
     if (
@@ -199,7 +199,7 @@ def reshape(x, shape):
         or (-1 in shape and (known == 0 or size % known))
     ):
         raise ValueError(f"reshape: cannot reshape {old} ({size} values) into {shape}")
-    return Reshape(shape)(x)
+    return Reshape(shape)(input)
 
 
 def _permute(name, x, axes):
@@ -220,30 +220,30 @@ def _permute(name, x, axes):
     return Transpose(axes)(x)
 
 
-def transpose(x, axes=None, dim1=None):
+def transpose(input, dim0=None, dim1=None):
     """numpy's ``transpose(x, axes)``: the axes in the order ``axes`` (reversed when None); or
     torch's ``transpose(x, dim0, dim1)``: those two axes swapped."""
     if dim1 is not None:
-        return swapaxes(x, axes, dim1)
-    return _permute("transpose", x, axes)
+        return swapaxes(input, dim0, dim1)
+    return _permute("transpose", input, dim0)
 
 
-def permute(x, dims):
+def permute(input, dims):
     """x with its axes in the order dims (a permutation), as torch.permute."""
-    return _permute("permute", x, dims)
+    return _permute("permute", input, dims)
 
 
-def unsqueeze(x, dim):
+def unsqueeze(input, dim):
     """x with a new axis of length 1 at position dim (-ndim - 1 <= dim <= ndim), as PyTorch."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     dim = _axis("unsqueeze", dim, len(shape) + 1, shape)
-    return Reshape(shape[:dim] + (1,) + shape[dim:], "UnsqueezeBackward0")(x)
+    return Reshape(shape[:dim] + (1,) + shape[dim:], "UnsqueezeBackward0")(input)
 
 
-def squeeze(x, dim=None):
+def squeeze(input, dim=None):
     """x without its axes of length 1 (dim None), or without axis dim (an int or a tuple) where
     it has length 1; an axis of another length is kept, as PyTorch."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     if dim is None:
         axes = range(len(shape))
     else:
@@ -255,13 +255,13 @@ def squeeze(x, dim=None):
     drop = {a for a in axes if a < len(shape) and shape[a] == 1}
     # torch's overloads: squeeze(), squeeze(int), squeeze(tuple)
     name = f"SqueezeBackward{0 if dim is None else 2 if isinstance(dim, (tuple, list)) else 1}"
-    return Reshape(tuple(n for i, n in enumerate(shape) if i not in drop), name)(x)
+    return Reshape(tuple(n for i, n in enumerate(shape) if i not in drop), name)(input)
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(input, start_dim=0, end_dim=-1):
     """x with axes start_dim..end_dim (inclusive) merged into one; a scalar becomes shape (1,),
     as PyTorch."""
-    shape = _shape_of(x)
+    shape = _shape_of(input)
     ndim = len(shape) if shape else 1
     start = _axis("flatten", start_dim, ndim, shape)
     end = _axis("flatten", end_dim, ndim, shape)
@@ -269,22 +269,22 @@ def flatten(x, start_dim=0, end_dim=-1):
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for "
                          f"shape {shape}")
     if not shape:
-        return Reshape((1,))(x)
-    if start == end and isinstance(x, Tensor):  # nothing to merge: x itself, as torch's
-        return x
-    return Reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])(x)
+        return Reshape((1,))(input)
+    if start == end and isinstance(input, Tensor):  # nothing to merge: x itself, as torch's
+        return input
+    return Reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])(input)
 
 
-def swapaxes(x, axis1, axis2):
-    shape = _shape_of(x)
+def swapaxes(input, axis0, axis1):
+    shape = _shape_of(input)
     axes = list(range(len(shape)))
     if not shape:  # a scalar: its one pseudo-axis (0 or -1) swapped with itself, as torch's
-        for a in (axis1, axis2):
+        for a in (axis0, axis1):
             _axis("swapaxes", a, 1, shape)
-        return Transpose((), "TransposeBackward0")(x)
-    axis1, axis2 = (_axis("swapaxes", a, len(shape), shape) for a in (axis1, axis2))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return Transpose(tuple(axes))(x)
+        return Transpose((), "TransposeBackward0")(input)
+    axis0, axis1 = (_axis("swapaxes", a, len(shape), shape) for a in (axis0, axis1))
+    axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
+    return Transpose(tuple(axes))(input)
 
 
 _INDEX_DTYPES = frozenset(np.dtype(d) for d in (np.int64, np.int32, np.uint8, np.bool_))
@@ -431,11 +431,11 @@ def _joined(xs: list) -> list:
 
 
 @autocast_policy(PROMOTE)
-def stack(xs, axis=0, *, dim=None):
+def stack(tensors, axis=0, *, dim=None):
     """torch.stack: the tensors joined along a new axis ``dim`` (dlpy's ``axis``)."""
     if dim is not None:
         if axis != 0 and axis != dim:
             raise TypeError(f"stack: give dim or axis, not both (dim={dim}, axis={axis})")
         axis = dim
-    xs = _joined(list(xs))
-    return Stack(_check_join("stack", xs, axis, False))(*xs)
+    tensors = _joined(list(tensors))
+    return Stack(_check_join("stack", tensors, axis, False))(*tensors)

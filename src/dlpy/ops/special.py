@@ -19,7 +19,7 @@ import numpy as np
 from dlpy.ops.activation import _erf, _erfc_outer
 from dlpy.ops.mask import where
 from dlpy.ops.pointwise import _check_broadcast
-from dlpy.ops.promotion import promote_floating
+from dlpy.ops.promotion import promote, promote_floating, result_type
 from dlpy.tensor import Op, Tensor, default_dtype
 
 # lgamma(2 + t) = t P(t) / Q(t) for |t| <= 1/2: the [7/7] Pade approximant of the Taylor
@@ -199,7 +199,7 @@ def tetragamma_array(x) -> np.ndarray:
     """psi''(x), the derivative of trigamma, in float64 (torch.polygamma(2, x)): the
     recurrence psi''(x) = psi''(x + 10) - 2 sum 1/(x + k)^3, the asymptotic series
     -1/z^2 - 1/z^3 - sum (2k + 1) B_2k / z^(2k + 2), and below 1/2 the reflection
-    psi''(x) = psi''(1 - x) - 2 pi^3 cot(pi x) / sin(pi x)^2. nan at the poles."""
+    psi''(x) = psi''(1 - x) - 2 pi^3 cot(pi x) / sin(pi x)^2. -inf at the poles."""
     x = _float64(x)
     finite = np.isfinite(x) & ~_poles(x)
     xf = np.where(finite, x, 1.0)
@@ -218,6 +218,7 @@ def tetragamma_array(x) -> np.ndarray:
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             psi2[reflect] -= 2 * np.pi**3 * _cot_pi(reflected) / (sin * sin)
     psi2 = np.where(finite, psi2, np.nan)
+    psi2[_poles(x)] = -np.inf  # as torch (polygamma(2) = -2 zeta(3, x), zeta inf at a pole)
     psi2[x == np.inf] = 0.0
     return psi2
 
@@ -328,10 +329,11 @@ def _gammaincc_fraction(a: np.ndarray, x: np.ndarray) -> np.ndarray:
 def gammainc_array(a, x) -> np.ndarray:
     """The regularized lower incomplete gamma function P(a, x) in float64 (a > 0, x >= 0;
     nan elsewhere, as torch.special.gammainc; P(a, 0) = 0, P(a, inf) = 1, and its limit
-    P(0, x) = 1 for x > 0, as torch)."""
+    P(0, x) = 1 for x > 0 and P(inf, x) = 0 for finite x >= 0, as torch)."""
     a, x = np.broadcast_arrays(_float64(a), _float64(x))
     out = np.full(a.shape, np.nan)
     out[(a == 0) & (x > 0)] = 1.0
+    out[(a == np.inf) & (x >= 0) & (x < np.inf)] = 0.0
     valid = (a > 0) & (x >= 0) & np.isfinite(a)
     out[valid & (x == 0)] = 0.0
     out[valid & (x == np.inf)] = 1.0
@@ -481,14 +483,14 @@ class Gammainc(Op):
         return None, grad_output * ((a - 1) * x.log() - x - Lgamma()(a)).exp()
 
 
-def lgamma(x: Tensor) -> Tensor:
+def lgamma(input: Tensor) -> Tensor:
     """torch.lgamma: log |Gamma(x)| (inf at 0, -1, -2, ...)."""
-    return Lgamma()(x)
+    return Lgamma()(input)
 
 
-def digamma(x: Tensor) -> Tensor:
+def digamma(input: Tensor) -> Tensor:
     """torch.digamma: psi(x), the derivative of lgamma."""
-    return Digamma()(x)
+    return Digamma()(input)
 
 
 def xlogy(input, other) -> Tensor:  # noqa: A002 - torch's names
@@ -499,14 +501,29 @@ def xlogy(input, other) -> Tensor:  # noqa: A002 - torch's names
     return Xlogy()(x, y)
 
 
-def erfinv(x: Tensor) -> Tensor:
+def erfinv(input: Tensor) -> Tensor:
     """torch.erfinv: the y in (-inf, inf) with erf(y) = x, for x in [-1, 1] (nan outside)."""
-    return Erfinv()(x)
+    return Erfinv()(input)
+
+
+def gammainc_operands(name: str, a, x) -> list:
+    """a and x of gammainc/gammaincc in torch's result dtype: both Tensors, and floating after
+    promotion (torch has no integer kernel: "igamma_cpu" not implemented for 'Long')."""
+    a, x = (Tensor(v) if isinstance(v, np.ndarray) else v for v in (a, x))  # arrays: dlpy's
+    for position, (argument, v) in enumerate((("input", a), ("other", x)), 1):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{name}(): argument '{argument}' (position {position}) must be "
+                            f"Tensor, not {type(v).__name__}")
+    _check_broadcast(name, a, x)
+    dtype = result_type(a, x)
+    if dtype.kind != "f":
+        raise NotImplementedError(f"{name}: not implemented for {dtype} tensors (torch has no "
+                                  "integer kernel); pass floating-point tensors")
+    return promote(a, x, dtype=dtype)
 
 
 def gammainc(a, x) -> Tensor:
     """torch.special.gammainc: the regularized lower incomplete gamma function
     P(a, x) = integral from 0 to x of t^(a-1) e^-t dt / Gamma(a); broadcast. Differentiable
     in x only."""
-    _check_broadcast("gammainc", a, x)
-    return Gammainc()(a, x)
+    return Gammainc()(*gammainc_operands("gammainc", a, x))

@@ -18,8 +18,9 @@ import numpy as np
 
 from dlpy.ops.activation import _erf, _erfc
 from dlpy.ops.pointwise import _check_broadcast
-from dlpy.ops.special import _gammaincc_fraction, gammainc_array, lgamma_array
-from dlpy.tensor import Op, Tensor
+from dlpy.ops.promotion import floating, promote_floating, result_type
+from dlpy.ops.special import _gammaincc_fraction, gammainc_array, gammainc_operands, lgamma_array
+from dlpy.tensor import Op, Tensor, default_dtype
 
 _SQRT_2PI = math.sqrt(2 * math.pi)
 _INV_SQRT_PI = 0.56418958354775628694807945156  # 1 / sqrt(pi)
@@ -533,13 +534,19 @@ class Gammaincc(Op):
 
 
 class Zeta(Op):
-    """z = zeta(x, q), the Hurwitz zeta function. No gradient (as PyTorch): backward raises."""
+    """z = zeta(x, q), the Hurwitz zeta function;  dq = -g * x * zeta(x + 1, q). The gradient
+    of x is not implemented (as PyTorch): backward raises."""
 
     def forward(self, x, q):
+        self.x, self.q = x, q
         return zeta_array(x, q).astype(_result_dtype(x, q), copy=False)
 
     def backward(self, grad_output):
-        raise NotImplementedError("zeta: the derivative is not implemented (nor in PyTorch)")
+        if self.inputs[0].requires_grad:
+            raise NotImplementedError("zeta: the derivative with respect to the first argument "
+                                      "(x) is not implemented (nor in PyTorch)")
+        x = np.asarray(self.x, np.float64)
+        return None, -grad_output * x * zeta_array(x + 1, self.q)
 
 
 # ------------------------------------------------------------------------------ public functions
@@ -582,7 +589,7 @@ def log_ndtr(x: Tensor) -> Tensor:
 
 def entr(x: Tensor) -> Tensor:
     """torch.special.entr: -x log x elementwise (0 at 0, -inf for x < 0)."""
-    return Entr()(x)
+    return Entr()(floating(x))
 
 
 def xlog1py(input, other) -> Tensor:  # noqa: A002 - torch's names
@@ -595,14 +602,14 @@ def xlog1py(input, other) -> Tensor:  # noqa: A002 - torch's names
 def gammaincc(a, x) -> Tensor:
     """torch.special.gammaincc: the regularized upper incomplete gamma function
     Q(a, x) = 1 - P(a, x); broadcast. Differentiable in x only."""
-    _check_broadcast("gammaincc", a, x)
-    return Gammaincc()(a, x)
+    return Gammaincc()(*gammainc_operands("gammaincc", a, x))
 
 
 def zeta(x, q) -> Tensor:
-    """torch.special.zeta: the Hurwitz zeta function sum_k (k + q)^-x; broadcast; no gradient."""
+    """torch.special.zeta: the Hurwitz zeta function sum_k (k + q)^-x; broadcast (integers
+    give the default float dtype); differentiable in q only."""
     _check_broadcast("zeta", x, q)
-    return Zeta()(x, q)
+    return Zeta()(*promote_floating(x, q))
 
 
 def _constant(name: str, kernel, *inputs) -> Tensor:
@@ -726,7 +733,8 @@ def _chebyshev(kind: str, x, n, threshold: int):
 def _polynomial(name: str, kernel, x, n) -> Tensor:
     _check_broadcast(name, x, n)
     x_data = _data(x)
-    dtype = _result_dtype(x_data)
+    dtype = result_type(x, n)  # torch's promotion of x with n (x = 0.5, n int64: float32)
+    dtype = dtype if dtype.kind == "f" else np.dtype(default_dtype())
     x64, degrees = np.broadcast_arrays(np.asarray(x_data, np.float64), _degrees(name, n))
     with np.errstate(all="ignore"):
         return Tensor(kernel(x64, degrees).astype(dtype, copy=False))
