@@ -1580,7 +1580,7 @@ __all__ += [
 
 # ---- the rest of torch.nn.functional: rrelu, feature alpha dropout, Gumbel softmax, LP pooling,
 # channel shuffle, pdist, the distance-function triplet loss and the multilabel margin loss
-from dlpy.ops.mask import _ALPHA_PRIME, Dropout  # noqa: E402
+from dlpy.ops.mask import _ALPHA_PRIME, Dropout, _check_floating  # noqa: E402
 from dlpy.random import get_rng  # noqa: E402
 
 
@@ -1612,10 +1612,12 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
             or not 0 <= p <= 1:
         raise ValueError(f"{name}: p must be in [0, 1], got {p!r}")
     shape = np.shape(_data(input))
-    if len(shape) < 2:
-        raise ValueError(f"{name}: expected x (N, C, ...) with at least 2 axes, got {shape}")
-    if not _flag(name, "training", training) or p == 0:
+    if not _flag(name, "training", training) or p == 0 or 0 in shape:  # (empty: as torch's)
         return input
+    if len(shape) < 2 and p < 1:  # (checked only where a draw is made, as PyTorch's)
+        raise ValueError(f"{name}: expected x (N, C, ...) with at least 2 axes, got {shape}")
+    if p < 1:
+        _check_floating(name, input)
     if inplace:  # the input changed in place and returned, as PyTorch's
         if not isinstance(input, Tensor):
             raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(input).__name__}")

@@ -376,7 +376,12 @@ def python_array(data, dtype=None) -> np.ndarray:
             data, dtype = _numbers_of(data, leaves, dtype)
     if dtype is not None and is_narrow_float(dtype):
         return narrow_float(np.asarray(data), np.dtype(dtype))
-    array = np.asarray(data, dtype=dtype)
+    try:
+        array = np.asarray(data, dtype=dtype)
+    except OverflowError:
+        array = _wrapped_unsigned(data, dtype)
+        if array is None:
+            raise
     if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
         if array.dtype.kind in "uO":
             array = _big_ints(array)
@@ -389,6 +394,22 @@ def python_array(data, dtype=None) -> np.ndarray:
             else:
                 array = array.astype(np.int64)  # numpy's default int is int32 on some platforms
     return array
+
+
+def _wrapped_unsigned(data, dtype) -> np.ndarray | None:
+    """Python ints numpy refuses for an unsigned dtype: torch wraps a negative int down to
+    -max (-1 is 255 as uint8) and refuses only ints beyond that, or past max (None: not
+    ints for an unsigned dtype, numpy's refusal stands)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "u":
+        return None
+    wide = np.asarray(data)
+    if wide.dtype.kind not in "iu":
+        return None
+    limit = int(np.iinfo(dtype).max)
+    if wide.size and (int(wide.max()) > limit or int(wide.min()) < -limit):
+        raise OverflowError(f"value cannot be converted to type {dtype} without overflow")
+    return wide.astype(np.int64).astype(dtype)
 
 
 def _big_ints(array: np.ndarray) -> np.ndarray:
@@ -455,6 +476,14 @@ def _numbers_of(data, leaves: set, dtype):
         found |= _instance_dtypes(data, set())
         dtype = functools.reduce(_promotion.promote_types, found)
     if any(issubclass(kind, Tensor) for kind in leaves):
+        kind = np.dtype(dtype).kind
+        if kind in "iubf":
+            # torch reads each tensor as an index (an integer dtype) or a real number (a
+            # float dtype): a floating (complex) tensor is its TypeError (RuntimeError)
+            narrower = "fc" if kind in "iub" else "c"
+            if any(item.data.dtype.kind in narrower for item in _instance_tensors(data, [])):
+                raise TypeError(f"tensor: a {'floating' if kind in 'iub' else 'complex'} "
+                                f"tensor in the data can't be read as {np.dtype(dtype)}")
         data = _tensors_as_numbers(data)
     return data, dtype
 
@@ -471,6 +500,16 @@ def _instance_dtypes(data, found: set) -> set:
             found.add(item.data.dtype if isinstance(item, Tensor) else item.dtype)
         elif isinstance(item, (list, tuple)):
             _instance_dtypes(item, found)
+    return found
+
+
+def _instance_tensors(data, found: list) -> list:
+    """The tensors in nested lists."""
+    for item in data:
+        if isinstance(item, Tensor):
+            found.append(item)
+        elif isinstance(item, (list, tuple)):
+            _instance_tensors(item, found)
     return found
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import collections
 import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -491,7 +492,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         if dtype is not None and data.dtype != np.dtype(dtype) and is_narrow_float(dtype):
             return Tensor(narrow_float(data, np.dtype(dtype)))  # through float32, as torch
         return Tensor(data if dtype is None else data.astype(dtype, copy=False))
-    return Tensor(python_array(data, dtype))
+    return Tensor(_numbers("as_tensor", python_array(data, dtype)))
 
 
 def asarray(obj, *, dtype=None, device=None, copy=None,
@@ -522,8 +523,16 @@ def asarray(obj, *, dtype=None, device=None, copy=None,
         array = np.array(obj, dtype=dtype, copy=True) if copy else obj.astype(
             dtype if dtype is not None else obj.dtype, copy=False)
     else:
-        array = python_array(obj, dtype)
+        array = _numbers("asarray", python_array(obj, dtype))
     return Tensor(array, requires_grad=bool(requires_grad))
+
+
+def _numbers(name: str, array: np.ndarray) -> np.ndarray:
+    """``array`` read from Python data, unless it holds other things (None, strings), which
+    torch can't infer a dtype of."""
+    if array.dtype.kind in "OSUMm":
+        raise TypeError(f"{name}: could not infer a dtype of data numpy reads as {array.dtype}")
+    return array
 
 
 
@@ -532,6 +541,9 @@ def scalar_tensor(s, dtype=None, requires_grad: bool = False, *, device=None,
                   pin_memory: bool = False) -> Tensor:
     """torch.scalar_tensor: a 0-d tensor (of the default dtype unless ``dtype``)."""
     _place("scalar_tensor", device, pin_memory)
+    if not isinstance(s, (numbers.Number, np.generic)) and not (
+            isinstance(s, Tensor) and s.ndim == 0):
+        raise TypeError(f"scalar_tensor(): argument 's' must be Number, not {type(s).__name__}")
     return Tensor(np.asarray(s, dtype=default_dtype(dtype)), requires_grad=requires_grad)
 
 

@@ -277,11 +277,13 @@ def test_reprs():
      r"Unflatten: sizes \(-1, 5\) do not multiply to the size 12"),
     (lambda: nn.Unflatten(2, (3, 4))(Tensor(np.zeros((2, 12)))), ValueError,
      r"Unflatten: dim 2 is out of range for shape \(2, 12\)"),
-    (lambda: nn.Unflatten(1, (-1, -1)), ValueError,
+    # (as torch's, bad sizes or a bad dim fail when the layer is called, not when it is made)
+    (lambda: nn.Unflatten(1, (-1, -1))(Tensor(np.zeros((2, 12)))), ValueError,
      r"unflattened_size must be sizes >= 0 with at most one -1, got \(-1, -1\)"),
     (lambda: nn.Unflatten(1, 3), TypeError,
      r"Unflatten: unflattened_size must be a tuple of ints, got 3"),
-    (lambda: nn.Unflatten(1.0, (3, 4)), TypeError, r"Unflatten: dim must be an int, got 1.0"),
+    (lambda: nn.Unflatten(1.0, (3, 4))(Tensor(np.zeros((2, 12)))), TypeError,
+     r"Unflatten: dim must be an int, got 1.0"),
 ])
 def test_errors(make, error, message):
     with pytest.raises(error, match=message):

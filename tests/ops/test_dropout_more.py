@@ -140,12 +140,19 @@ def test_errors():
     with pytest.raises(ValueError, match=r"dropout1d: expected a 2D \(C, L\) or 3D \(N, C, L\) "
                                          r"input, got 4D input of shape \(2, 3, 4, 5\)"):
         F.dropout1d(Tensor(np.zeros((2, 3, 4, 5))))
-    with pytest.raises(ValueError, match=r"dropout2d: expected a 4D input \(N, C, H, W\) \(or "
-                                         r"3D, read as \(N, C, L\)\), got 5D input"):
-        F.dropout2d(x5)
-    with pytest.raises(ValueError, match=r"dropout3d: expected a 4D \(C, D, H, W\) or 5D "
-                                         r"\(N, C, D, H, W\) input, got 3D input"):
-        F.dropout3d(x3)
+    # other ranks warn and run, as torch's: dropout2d per (n, c), dropout3d read as unbatched
+    with pytest.warns(UserWarning, match=r"dropout2d: received a 5D input of shape"):
+        y = F.dropout2d(x5 + 1, 0.5, True, np.random.default_rng(0))
+    assert np.all((y.data == y.data[..., :1, :1, :1]) & np.isin(y.data, (0, 2)))
+    with pytest.warns(UserWarning, match=r"dropout3d: received a 3D input of shape"):
+        y = F.dropout3d(x3 + 1, 0.5, True, np.random.default_rng(0))
+    assert np.all((y.data == y.data[:, :1, :1]) & np.isin(y.data, (0, 2)))
+    with pytest.raises(ValueError, match=r"dropout2d: feature dropout needs an input with at "
+                                         r"least 2 dimensions \(N, C, \.\.\.\), got shape \(3,\)"):
+        with pytest.warns(UserWarning):
+            F.dropout2d(Tensor(np.ones(3)), 0.5)
+    with pytest.raises(TypeError, match=r"dropout: expected a floating point input for 0 < p < 1"):
+        F.dropout(Tensor(np.arange(3)), 0.5)
     for fn in (F.dropout1d, F.alpha_dropout):
         name = fn.__name__
         with pytest.raises(ValueError, match=rf"{name}: p must be in \[0, 1\], got 1.5"):

@@ -532,8 +532,6 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim < 1:
-            raise ValueError(f"Flatten: expected a batch axis, got shape {x.shape}")
         return x.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
@@ -546,26 +544,25 @@ class Unflatten(Module):
 
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-            raise TypeError(f"Unflatten: dim must be an int, got {dim!r}")
         if not isinstance(unflattened_size, (tuple, list)) or not all(
-                isinstance(n, (int, np.integer)) and not isinstance(n, bool)
-                for n in unflattened_size):
+                isinstance(n, (int, np.integer)) for n in unflattened_size):
             raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, got "
                             f"{unflattened_size!r}")
-        sizes = tuple(int(n) for n in unflattened_size)
+        # dim and the sizes kept as given (a list stays a list, a Size a Size: their reprs
+        # show as torch's); as torch's, a bad dim or bad sizes fail only when called
+        self.dim, self.unflattened_size = dim, unflattened_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        if isinstance(self.dim, bool) or not isinstance(self.dim, (int, np.integer)):
+            raise TypeError(f"Unflatten: dim must be an int, got {self.dim!r}")
+        sizes = tuple(int(n) for n in self.unflattened_size)
         if not sizes or any(n < -1 for n in sizes) or sizes.count(-1) > 1:
             raise ValueError(f"Unflatten: unflattened_size must be sizes >= 0 with at most one "
                              f"-1, got {sizes}")
-        self.dim = int(dim)
-        # a list kept a list, as torch's (its repr shows [2, 2])
-        self.unflattened_size = list(sizes) if isinstance(unflattened_size, list) else sizes
-
-    def forward(self, x: Tensor) -> Tensor:
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"Unflatten: dim {self.dim} is out of range for shape {x.shape}")
         dim = self.dim % x.ndim
-        sizes, n = self.unflattened_size, x.shape[dim]
+        n = x.shape[dim]
         known = math.prod(s for s in sizes if s != -1)
         fits = n % known == 0 if -1 in sizes and known else known == n
         if not fits:

@@ -146,11 +146,22 @@ def _inplace_or_rng(inplace, rng):
 def _dropped(name, x, p, inplace, rng, draw):
     """x * draw(rng) with ``draw`` the keep mask scaled (p < 1) or zeros (p = 1, torch's x * 0);
     in place with ``inplace`` (the input changed and returned, as torch's)."""
+    if p < 1:
+        _check_floating(name, x)
     if inplace:
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: inplace=True needs a Tensor, got {type(x).__name__}")
         return x._in_place(f"{name}_", lambda t: _dropped(name, t, p, False, rng, draw))
     return Dropout(draw(get_rng(rng)) if p < 1 else np.zeros((), np.float64))(x)
+
+
+def _check_floating(name, x):
+    """torch's dropouts scale in x's dtype: an integer or bool x is refused for 0 < p < 1 (p = 0
+    returns it, p = 1 zeros it)."""
+    dtype = as_array(x).dtype
+    if dtype.kind in "biu":
+        raise TypeError(f"{name}: expected a floating point input for 0 < p < 1 (the kept "
+                        f"values are scaled by 1 / (1 - p)), got {dtype}")
 
 
 def dropout(input, p=0.5, training=True, inplace=False, rng=None):
@@ -162,17 +173,29 @@ def dropout(input, p=0.5, training=True, inplace=False, rng=None):
     if not training or p == 0:
         return input
     shape = np.shape(as_array(input))
+    if 0 in shape:  # an empty input comes back as it is, as torch's
+        return input
     return _dropped("dropout", input, p, inplace, rng,
                     lambda generator: (generator.random(shape) >= p) / (1.0 - p))
 
 
-def _channel_dropout(name, x, p, training, inplace, rng, mask_shape):
-    """x * keep / (1 - p) with one Bernoulli(1 - p) keep per entry of mask_shape (x's shape with
-    the positions after the channels as 1), drawn from rng or the default generator."""
+def _channel_dropout(name, x, p, training, inplace, rng, batched=True):
+    """torch's feature dropout: x (N, C, ...) * keep / (1 - p) with one Bernoulli(1 - p) keep
+    per (n, c), drawn from rng or the default generator. An unbatched x (``batched=False``) is
+    read as (1, *x.shape), as torch's dropout1d / dropout3d, whose result is then a new view of
+    x even when nothing is dropped. Identity when not training, p == 0 or x is empty."""
     _check_p(name, p)
     inplace, rng = _inplace_or_rng(inplace, rng)
-    if not training or p == 0:
+    if not batched and not inplace and isinstance(x, Tensor):
+        return _channel_dropout(name, x.unsqueeze(0), p, training, False, rng).squeeze(0)
+    shape = np.shape(as_array(x))
+    if not training or p == 0 or 0 in shape:
         return x
+    full = shape if batched else (1,) + shape
+    if len(full) < 2 and p < 1:
+        raise ValueError(f"{name}: feature dropout needs an input with at least 2 dimensions "
+                         f"(N, C, ...), got shape {shape}")
+    mask_shape = (full[:2] + (1,) * (len(full) - 2))[len(full) - len(shape):]
     return _dropped(name, x, p, inplace, rng,
                     lambda generator: (generator.random(mask_shape) >= p) / (1.0 - p))
 
@@ -184,35 +207,43 @@ def dropout1d(input, p=0.5, training=True, inplace=False, rng=None):
     if len(shape) not in (2, 3):
         raise ValueError(f"dropout1d: expected a 2D (C, L) or 3D (N, C, L) input, got "
                          f"{len(shape)}D input of shape {shape}")
-    return _channel_dropout("dropout1d", input, p, training, inplace, rng, shape[:-1] + (1,))
+    return _channel_dropout("dropout1d", input, p, training, inplace, rng, len(shape) == 3)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False, rng=None):
     """Zero whole channels of x (N, C, H, W) with probability p, scaling the rest by
     1 / (1 - p); identity when not training or p == 0. A 3D input is read as (N, C, L), as
     torch 2.13's dropout2d does (with a warning): use dropout1d for that, or add a batch axis
-    to an unbatched (C, H, W)."""
+    to an unbatched (C, H, W). Other ranks warn and drop per (n, c) of x (N, C, ...), as
+    torch's."""
+    _check_p("dropout2d", p)
     shape = np.shape(as_array(input))
     if len(shape) not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 4D input (N, C, H, W) (or 3D, read as (N, C, "
-                         f"L)), got {len(shape)}D input of shape {shape}")
+        warnings.warn(f"dropout2d: received a {len(shape)}D input of shape {shape}, where a 3D "
+                      "or 4D one is expected (deprecated by torch, which will refuse it in a "
+                      "future release): each (n, c) of x (N, C, ...) is dropped whole; use "
+                      "dropout for an element-wise dropout", UserWarning, stacklevel=2)
     if len(shape) == 3:
         warnings.warn("dropout2d: a 3D input is read as (N, C, L) and each (n, c) row is dropped "
                       "whole, as torch 2.13's dropout2d (which will read it as an unbatched "
                       "(C, H, W) in a future release); use dropout1d for (N, C, L), or add a "
                       "batch axis to a (C, H, W) image", UserWarning, stacklevel=2)
-    return _channel_dropout("dropout2d", input, p, training, inplace, rng,
-                            shape[:2] + (1,) * (len(shape) - 2))
+    return _channel_dropout("dropout2d", input, p, training, inplace, rng)
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False, rng=None):
     """Zero whole channels of x (N, C, D, H, W) or unbatched (C, D, H, W) with probability p,
-    scaling the rest by 1 / (1 - p); identity when not training or p == 0."""
+    scaling the rest by 1 / (1 - p); identity when not training or p == 0. Other ranks warn
+    and are read as unbatched (per entry of the first axis), as torch's."""
+    _check_p("dropout3d", p)
     shape = np.shape(as_array(input))
     if len(shape) not in (4, 5):
-        raise ValueError(f"dropout3d: expected a 4D (C, D, H, W) or 5D (N, C, D, H, W) input, "
-                         f"got {len(shape)}D input of shape {shape}")
-    return _channel_dropout("dropout3d", input, p, training, inplace, rng, shape[:-3] + (1, 1, 1))
+        warnings.warn(f"dropout3d: received a {len(shape)}D input of shape {shape}, where a 4D "
+                      "or 5D one is expected (deprecated by torch, which will refuse it in a "
+                      "future release): it is read as unbatched (C, ...), each entry of its "
+                      "first axis dropped whole; use dropout for an element-wise dropout",
+                      UserWarning, stacklevel=2)
+    return _channel_dropout("dropout3d", input, p, training, inplace, rng, len(shape) == 5)
 
 
 # -SELU's saturation value, scale * alpha: where alpha dropout sends a dropped element
@@ -227,8 +258,10 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False, rng=None):
     as torch's F.alpha_dropout) or p == 0; zeros for p = 1, as torch's."""
     _check_p("alpha_dropout", p)
     inplace, rng = _inplace_or_rng(inplace, rng)
-    if not training or p == 0:
+    if not training or p == 0 or 0 in np.shape(as_array(input)):  # (empty: as it is, as torch's)
         return input
+    if p < 1:
+        _check_floating("alpha_dropout", input)
     if inplace:
         if not isinstance(input, Tensor):
             raise TypeError(f"alpha_dropout: inplace=True needs a Tensor, got "
