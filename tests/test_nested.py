@@ -186,7 +186,7 @@ class EncoderBlock(nn.Module):
                             self.qkv.bias[i * d:(i + 1) * d])
                    .unflatten(-1, (self.num_heads, -1)).transpose(1, 2) for i in range(3))
         mask = None if key_padding is None else key_padding[:, None, None, :]
-        a = F.scaled_dot_product_attention(q, k, v, mask)  # (B, H, j, d / H)
+        a = F.scaled_dot_product_attention(q, k, v, mask=mask)  # (B, H, j, d / H)
         x = self.norm1(x + self.out(a.transpose(1, 2).flatten(-2, -1)))
         return self.norm2(x + self.ff2(F.relu(self.ff1(x))))
 

@@ -569,19 +569,21 @@ def one_hot(input, num_classes: int = -1) -> Tensor:
 
 
 @autocast_policy(LOWER)
-def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
-                                 dropout_p: float = 0.0, training: bool = False, rng=None,
-                                 return_weights: bool = False, *, attn_mask=None,
-                                 is_causal: bool = False, scale: float | None = None,
-                                 enable_gqa: bool = False):
+def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None,
+                                 dropout_p: float = 0.0, is_causal: bool = False, *,
+                                 scale: float | None = None, enable_gqa: bool = False,
+                                 mask=None, training: bool | None = None, rng=None,
+                                 return_weights: bool = False):
     """softmax(q k^T / sqrt(dim), masked) v, fused with its backward (ops/attention.py).
 
     q (..., seq_q, dim), k (..., seq_k, dim), v (..., seq_k, dim_v) -> (..., seq_q, dim_v), e.g.
-    (batch, heads, seq, head_dim). mask: boolean, broadcastable to (..., seq_q, seq_k), True where
-    attention is NOT allowed (or a float mask, added to the scores). ``attn_mask`` is PyTorch's
-    spelling with PyTorch's meaning: boolean True where attention IS allowed (or float, added);
-    ``is_causal``: each query sees only keys at or before it. A row with every key masked gets
-    zero weights (and output), never NaN. Dropout on the weights only when ``training``.
+    (batch, heads, seq, head_dim). torch's signature: ``attn_mask`` (fourth) is boolean True
+    where attention IS allowed (or float, added to the scores); ``is_causal``: each query sees
+    only keys at or before it. dlpy's keyword ``mask`` is the other boolean meaning: True where
+    attention is NOT allowed (or float, added). A row with every key masked gets zero weights
+    (and output), never NaN. Dropout on the weights with probability ``dropout_p``, as torch's
+    (which applies it whenever dropout_p > 0); ``training=False`` turns it off (dlpy's layers
+    pass ``training=self.training``).
     ``return_weights``: also return the weights (a numpy array). ``scale`` replaces
     1 / sqrt(dim); ``enable_gqa``: k and v have Hkv heads (axis -3), q a multiple of them, as
     torch (query head h uses kv head h // (Hq / Hkv), k and v not copied). ``attn_mask`` may be
@@ -632,8 +634,10 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None,
         combined = m if combined is None else combined + m
     if learned_bias is not None:
         return _attention_with_bias(q, k, v, learned_bias, combined,
-                                    dropout_p if training else 0.0, scale, enable_gqa)
-    return _attention.attention(q, k, v, combined, dropout_p=dropout_p if training else 0.0,
+                                    dropout_p if training is not False else 0.0, scale,
+                                    enable_gqa)
+    return _attention.attention(q, k, v, combined,
+                                dropout_p=dropout_p if training is not False else 0.0,
                                 rng=rng, return_weights=return_weights, scale=scale,
                                 enable_gqa=enable_gqa)
 

@@ -646,7 +646,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     k = F.transpose(key._padded(0.0), 1, 2)
     v = F.transpose(value._padded(0.0), 1, 2)
     padding = (np.arange(k.shape[2]) >= lens_k[:, None])[:, None, None, :]  # (B, 1, 1, Lk)
-    out = F.scaled_dot_product_attention(q, k, v, padding, dropout_p=dropout_p,
+    out = F.scaled_dot_product_attention(q, k, v, mask=padding, dropout_p=dropout_p,
                                          training=dropout_p > 0, is_causal=is_causal,
                                          scale=scale, enable_gqa=enable_gqa, **kwargs)
     return query._compact(query._unpadded(F.transpose(out, 1, 2)))
