@@ -329,10 +329,14 @@ def _checked_mask(mask, x, scores_shape):
 
 
 def _keep(dropout_p, rng, scores_shape, x):
-    if not 0 <= dropout_p < 1:
-        raise ValueError(f"attention: dropout_p must be in [0, 1), got {dropout_p}")
+    """The dropout mask times 1 / (1 - p) (None without dropout; zeros for p = 1, as torch's
+    dropout drops everything then)."""
+    if not 0 <= dropout_p <= 1:
+        raise ValueError(f"attention: dropout_p must be in [0, 1], got {dropout_p}")
     if not dropout_p:
         return None
+    if dropout_p == 1:
+        return np.zeros(scores_shape, dtype=x.dtype)
     rng = get_rng(rng)
     dtype = x.dtype
     keep = rng.random(scores_shape, dtype=np.float32 if dtype == np.float32 else np.float64)
