@@ -115,9 +115,13 @@ def _root_grads(name: str, outputs: list[Tensor], grad_outputs, graph: bool = Fa
             if out.data.size != 1:
                 raise AutogradError(f"{name}: output {i} has shape {out.shape}; give its "
                                  "grad_outputs (only a one-element output needs none)")
+            if out.data.dtype.kind == "c":
+                raise RuntimeError(f"{name}: grad can be implicitly created only for real "
+                                   f"scalar outputs, output {i} is {out.dtype}: reduce it to a "
+                                   "real loss (.abs(), .real) or pass its grad_outputs")
             grads.append(np.ones_like(out.data))
             continue
-        _check_grad_output(name, g)
+        _check_grad_output(name, g, out.dtype, i)
         array = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
         if array.shape != out.shape:
             raise AutogradError(f"{name}: grad_outputs[{i}] has shape {array.shape}, output {i} "
@@ -217,13 +221,22 @@ def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, all
     if len(sizes) != 1:
         raise ValueError(f"autograd.grad: is_grads_batched=True needs one batch size for all "
                          f"grad_outputs, got {sorted(sizes)}")
+    if materialize_grads:
+        if allow_unused is False:
+            raise ValueError("autograd.grad: materialize_grads=True needs allow_unused True "
+                             "or not given, as torch")
+        allow_unused = True
     (size,) = sizes
     rows = []
     for b in range(size):
         keep = True if b < size - 1 else retain_graph
         rows.append(grad(outputs, inputs, [g[b] for g in grad_outputs], keep, create_graph,
-                         allow_unused, materialize_grads=materialize_grads))
-    return tuple(None if column[0] is None else stack(list(column)) for column in zip(*rows))
+                         allow_unused=allow_unused))
+    inputs = _as_list("autograd.grad", "inputs", inputs)
+    # an unused input's materialized zeros have its own shape, without the batch (as torch's)
+    return tuple(stack(list(column)) if column[0] is not None
+                 else Tensor(np.zeros(t.shape, dtype=t.dtype), requires_grad=create_graph)
+                 if materialize_grads else None for column, t in zip(zip(*rows), inputs))
 
 
 def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
@@ -289,7 +302,8 @@ def _low_precision(name: str, inputs) -> bool:
     import warnings
     low = False
     for i, t in enumerate(inputs):
-        if isinstance(t, Tensor) and t.requires_grad and t.dtype != np.float64:
+        if isinstance(t, Tensor) and t.requires_grad and t.dtype not in (np.float64,
+                                                                          np.complex128):
             warnings.warn(f"{name}: input #{i} requires gradient and is not a double precision "
                           "floating point; the check is likely to fail", UserWarning,
                           stacklevel=3)

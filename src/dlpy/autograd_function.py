@@ -174,7 +174,10 @@ def tracing(tracer: Callable[[tuple, tuple], tuple]) -> Iterator[None]:
 # ---------------------------------------------------------------------------- outputs
 class OutputOf(Op):
     """Output ``index`` of a multi-output op, read from the flat array the op produced;
-    backward hands its gradient back as a ``SliceGrad`` and tells the op it got one."""
+    backward hands its gradient back as a ``SliceGrad`` and tells the op it got one. A
+    complex packed array holds the real outputs as its real parts."""
+
+    complex_ok = True  # slices and casts: linear with real coefficients
 
     def __init__(self, owner: Op, index: int, start: int, shape: tuple, dtype, size: int):
         self.owner, self.index, self.start = owner, index, start
@@ -183,8 +186,10 @@ class OutputOf(Op):
     def forward(self, packed):
         self.packed_dtype = packed.dtype
         stop = self.start + int(np.prod(self.out_shape))
-        return packed[self.start:stop].reshape(self.out_shape).astype(self.out_dtype,
-                                                                      copy=False)
+        part = packed[self.start:stop].reshape(self.out_shape)
+        if packed.dtype.kind == "c" and self.out_dtype.kind != "c":
+            part = part.real
+        return part.astype(self.out_dtype, copy=False)
 
     def backward(self, grad_output):
         self.owner.reached.add(self.index)
@@ -259,6 +264,8 @@ def split_grads(op: Op, grad_output):
             continue
         part = grad_output[start:start + int(np.prod(shape))].reshape(shape)
         if part.dtype != dtype:
+            if part.dtype.kind == "c" and dtype.kind != "c":
+                part = part.real
             part = cast(part, dtype) if recorded else part.astype(dtype)
         grads.append(part)
     op.reached.clear()
@@ -501,8 +508,12 @@ def _checked_gradient(name: str, i: int, tensor: Tensor, grad) -> np.ndarray:
     elif not isinstance(grad, np.ndarray):  # torch refuses a number too
         raise TypeError(f"{name}.backward: the gradient of input {i} is a "
                         f"{type(grad).__name__}; return a Tensor, a numpy array or None")
-    if grad.dtype.kind not in "fiu" and not is_floating_dtype(grad.dtype):
+    if grad.dtype.kind not in "fiuc" and not is_floating_dtype(grad.dtype):
         raise TypeError(f"{name}.backward: the gradient of input {i} has dtype {grad.dtype}")
+    if grad.dtype.kind == "c" and tensor.dtype.kind != "c":
+        raise RuntimeError(f"{name}.backward: the gradient of input {i} is {grad.dtype}, the "
+                           f"input is {tensor.dtype}: a real input needs a real gradient (as "
+                           "torch)")
     if grad.shape != tensor.shape:
         try:  # a gradient at a shape the input broadcasts to is summed back, as torch
             full = np.broadcast_shapes(grad.shape, tensor.shape)
@@ -589,7 +600,8 @@ class Function:
         single = not isinstance(result, tuple)
         returned = [result] if single else list(result)
         outputs = [Tensor(o) if isinstance(o, np.ndarray) else o for o in returned]
-        differentiable = [isinstance(o, Tensor) and is_floating_dtype(o.dtype)  # bfloat16 too
+        differentiable = [isinstance(o, Tensor)  # bfloat16 and complex too
+                          and (is_floating_dtype(o.dtype) or o.dtype.kind == "c")
                           and id(r) not in ctx._non_differentiable
                           for r, o in zip(returned, outputs)]
         record = is_grad_enabled() and any(t.requires_grad for t in tensors) \

@@ -30,7 +30,10 @@ __all__ = ["hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]
 
 
 def _as_tuple(name: str, what: str, values) -> tuple[bool, tuple[Tensor, ...]]:
-    """(was it a tuple?, the tensors)."""
+    """(was it a tuple?, the tensors). A list passes for func's outputs, not for the inputs (as
+    torch's)."""
+    if what == "inputs" and isinstance(values, list):
+        raise TypeError(f"{name}: inputs must be a Tensor or a tuple of Tensors, got a list")
     is_tuple = isinstance(values, (tuple, list))
     values = tuple(values) if is_tuple else (values,)
     for i, t in enumerate(values):
@@ -47,8 +50,8 @@ def _leaves(name: str, inputs: tuple[Tensor, ...], create_graph: bool) -> tuple[
     _grad_preprocess)."""
     for i, t in enumerate(inputs):
         if t.dtype.kind != "f":
-            raise TypeError(f"{name}: input {i} has dtype {t.dtype}; only floating point "
-                            "inputs can be differentiated")
+            raise RuntimeError(f"{name}: input {i} has dtype {t.dtype}; only floating point "
+                               "inputs can be differentiated")  # torch's RuntimeError
     with enable_grad():
         return tuple(identity(t) if create_graph and t.requires_grad
                      else Tensor(t.data, requires_grad=True) for t in inputs)
@@ -116,6 +119,8 @@ def _vectors(name: str, v, refs: tuple[Tensor, ...], refs_tuple: bool, what: str
             raise ValueError(f"{name}: v can be left out only when {what} a single "
                              f"one-element Tensor, got shapes {[tuple(r.shape) for r in refs]}")
         return (np.ones_like(refs[0].data),)
+    if isinstance(v, list):
+        raise TypeError(f"{name}: v must be a Tensor or a tuple of Tensors, got a list")
     vs = tuple(v) if isinstance(v, (tuple, list)) and refs_tuple else (v,)
     if len(vs) != len(refs):
         raise ValueError(f"{name}: {len(vs)} vectors v for {len(refs)} "
@@ -166,6 +171,32 @@ def _check_strategy(name: str, what: str, strategy: str, vectorize: bool) -> Non
                                   "vectorize=True (as torch's)")
 
 
+def _forward_jacobian(name: str, func: Callable, inputs, create_graph: bool, strict: bool):
+    """strategy='forward-mode': the columns by forward-mode AD (torch.func.jacfwd), so an
+    autograd.Function's jvp is what runs, as torch's; the layout as the reverse mode's."""
+    from dlpy.func import jacfwd
+    if create_graph:
+        raise NotImplementedError(f"{name}: create_graph=True and strategy='forward-mode' are "
+                                  "not supported together (as torch's)")
+    if strict:
+        raise RuntimeError(f"{name}: strict=True and strategy='forward-mode' are not supported "
+                           "together (as torch's)")
+    inputs_tuple, inputs = _as_tuple(name, "inputs", inputs)
+    outputs_tuple = False
+
+    def outputs(*xs):
+        nonlocal outputs_tuple
+        outputs_tuple, outs = _as_tuple(name, "outputs of the user-provided function",
+                                        func(*xs))
+        return outs
+
+    cols = jacfwd(outputs, argnums=tuple(range(len(inputs))))(*inputs)
+    blocks = [Tensor(np.array(block.data)) for row in cols for block in row]
+    rows = [tuple(blocks[i * len(inputs):(i + 1) * len(inputs)]) for i in range(len(cols))]
+    rows = [row if inputs_tuple else row[0] for row in rows]
+    return tuple(rows) if outputs_tuple else rows[0]
+
+
 def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = False,
              vectorize: bool = False, strategy: str = "reverse-mode"):
     """The Jacobian of ``func`` at ``inputs``, in torch's layout: for an output of shape O
@@ -178,6 +209,8 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
     ``strict``, or where a backward cannot be batched."""
     name = "jacobian"
     _check_strategy(name, "strategy", strategy, vectorize)
+    if strategy == "forward-mode":
+        return _forward_jacobian(name, func, inputs, create_graph, strict)
     if strict and vectorize:
         raise ValueError(f"{name}: strict=True and vectorize=True are not supported together "
                          "(as torch's); set one of them to False")

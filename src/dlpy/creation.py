@@ -369,8 +369,28 @@ def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, *,
             raise RuntimeError(f"linspace: complex ends can't be safely cast to {dtype}")
         values = np.linspace(complex(start), complex(end), steps, dtype=np.complex128)
         return Tensor(values.astype(dtype), requires_grad=requires_grad)
-    values = np.linspace(float(start), float(end), steps, dtype=np.float64)
-    return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
+    dtype = default_dtype(dtype)
+    if np.dtype(dtype).itemsize == 2 and np.dtype(dtype).kind in "fV":
+        values = _linspace_low(float(start), float(end), steps, np.dtype(dtype))
+    else:
+        values = np.linspace(float(start), float(end), steps, dtype=np.float64)
+    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+
+
+def _linspace_low(start: float, end: float, steps: int, dtype: np.dtype) -> np.ndarray:
+    """torch's float16/bfloat16 linspace: every step of its kernel rounded to the dtype (the
+    step from the rounded ends; the first half counted from start, the rest back from end)."""
+    def rounded(value):
+        return np.asarray(value, np.float32).astype(dtype).astype(np.float32)
+
+    first, last = rounded(start), rounded(end)
+    if steps == 1:
+        return first.reshape(1)
+    step = rounded(rounded(last - first) / rounded(steps - 1))
+    index = np.arange(steps)
+    forward = rounded(first + rounded(rounded(index) * step))
+    backward = rounded(last - rounded(rounded(steps - 1 - index) * step))
+    return np.where(index < steps // 2, forward, backward)
 
 
 def _complex_parts(dtype: np.dtype) -> np.dtype | None:

@@ -38,8 +38,8 @@ from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import Transpose, stack
 from dlpy.tensor import Tensor, _topological_order, enable_grad, is_grad_enabled
 
-__all__ = ["functional_call", "grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp",
-           "linearize", "stack_module_state",
+__all__ = ["functional_call", "functionalize", "grad", "grad_and_value", "hessian", "jacfwd",
+           "jacrev", "jvp", "linearize", "stack_module_state",
            "vjp", "vmap"]
 
 _TREE = "Tensors (or nested tuples, lists and dicts of them)"
@@ -335,9 +335,10 @@ def _grad_transform(name: str, func: Callable, argnums, has_aux: bool, with_valu
             raise TypeError(f"{name}: the function must return a Tensor"
                             f"{' as its first output' if has_aux else ''}, got "
                             f"{type(out).__name__}")
-        if int(np.prod(level.sample_shape(out))) != 1:
+        if level.sample_shape(out) != ():
             raise ValueError(f"{name}: the function must return a scalar (one element), got "
-                             f"shape {level.sample_shape(out)}")
+                             f"shape {level.sample_shape(out)}; it must be a 0-d Tensor, as "
+                             "torch.func's (for other outputs use vjp or jacrev)")
         grads = level.vjp([out], [np.ones_like(out.data)])
         gradient = level.results(level.by_argument(grads, is_tuple))
         value = level.results((out, level.aux) if has_aux else out)
@@ -377,7 +378,7 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
     is tried instead."""
     name = "jvp"
     for what, value in (("primals", primals), ("tangents", tangents)):
-        if not isinstance(value, (tuple, list)):
+        if not isinstance(value, tuple):
             raise TypeError(f"{name}: {what} must be a tuple (of {_TREE}), got "
                             f"{type(value).__name__}")
     if strict:
@@ -483,6 +484,10 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
     (jacobian, aux). The vjp vmapped over the basis of cotangents: one batched backward pass
     per output (``func_batching.jacobian_rows``), or one pass per output element where a
     backward cannot be batched; ``chunk_size`` changes nothing."""
+    if chunk_size is not None and (isinstance(chunk_size, bool) or
+                                   not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"jacrev: chunk_size must be None or a positive int, got "
+                         f"{chunk_size!r}")
     return _jacobian_transform("jacrev", func, argnums, has_aux)
 
 
@@ -674,11 +679,12 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
     def mapped(*args, **kwargs):
         if in_dims is None or isinstance(in_dims, int):
             dims = [in_dims] * len(args)
-        elif isinstance(in_dims, (tuple, list)) and len(in_dims) == len(args):
+        elif isinstance(in_dims, tuple) and len(in_dims) == len(args):
             dims = list(in_dims)
         else:
             raise ValueError(f"{name}: in_dims must be an int, None, or a tuple with one entry "
-                             f"per positional argument ({len(args)}), got {in_dims!r}")
+                             f"per positional argument ({len(args)}), got {in_dims!r}"
+                             + (" (a list: give a tuple)" if isinstance(in_dims, list) else ""))
         leaves, spec = _flatten(tuple(args))
         leaf_dims = _prefix_leaves(name, "in_dims", tuple(dims), tuple(args))
         size = None
@@ -697,8 +703,6 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
         if size is None:
             raise ValueError(f"{name}: at least one input must be a Tensor mapped over (all "
                              "in_dims are None or no Tensor was given)")
-        if size == 0:
-            raise ValueError(f"{name}: the mapped dimension has size 0")
         if randomness == "same":
             _random.default_generator()  # made now, so that every sample starts from one state
         start = _generator_state()
@@ -788,6 +792,9 @@ def _unmapped(name: str, j: int, x, dim, level: int, size: int) -> Tensor:
 
 
 def _stack_samples(name: str, samples: list, out_dims):
+    if not samples:  # nothing to learn the outputs' structure and shapes from
+        raise RuntimeError(f"{name}: func could not be vectorised (it reads a batched value) "
+                           "and the mapped dimension has size 0")
     first, spec = samples[0]
     if any(s != spec for _, s in samples[1:]):
         raise ValueError(f"{name}: func returned outputs of different structures for "
@@ -958,6 +965,23 @@ def _write_back(dicts: list[dict], owner, attr: str, current, installed, module)
                         d[key] = current if isinstance(current, Tensor) else Tensor(current)
                 elif array is not d[key]:
                     d[key] = array
+
+
+def functionalize(func: Callable, *, remove: str = "mutations") -> Callable:
+    """``func`` with its mutations (and, for ``remove='mutations_and_views'``, its views)
+    removed, as ``torch.func.functionalize``. dlpy runs eagerly and has no traced program to
+    rewrite, so the result computes what ``func`` computes, input mutations included (torch
+    copies those back to the inputs too)."""
+    if remove not in ("mutations", "mutations_and_views"):
+        raise ValueError("functionalize: expected remove='mutations' or "
+                         f"'mutations_and_views', got {remove!r}")
+
+    def functionalized(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    functionalized.__name__ = getattr(func, "__name__", "functionalized")
+    functionalized.__doc__ = getattr(func, "__doc__", None)
+    return functionalized
 
 
 def stack_module_state(models) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

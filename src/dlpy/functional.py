@@ -499,8 +499,12 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
               out: Tensor | None = None) -> Tensor:
     """x / max(norm_p(x along dim), eps): unit vectors along dim, as torch's F.normalize; a zero
     vector stays zero (with gradient 1 / eps, as PyTorch). A 0-d x takes dim 0 or -1, as torch;
-    ``out``: written there and returned."""
-    if input.ndim == 0:
+    ``out``: written there and returned. dim a tuple of axes (None or (): all), as torch's."""
+    if dim is None or isinstance(dim, (tuple, list)):  # norm checks the axes
+        eps = _real_number("normalize", "eps", eps)
+        axes = tuple(dim) if dim else None
+        result = input / clamp(norm(input, p, axes, keepdims=True), min=eps)
+    elif input.ndim == 0:
         _dim("normalize", dim, 1)
         result = normalize(input.reshape(1), p, 0, eps).reshape(())
     else:
@@ -1183,6 +1187,10 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
                          f"empty), got {shape}")
     dtype = np.dtype(input.dtype)
     low_precision = is_low_precision(dtype)
+    if dtype == np.uint8 and mode in ("bilinear", "bicubic"):  # images: integer arithmetic
+        kind = "linear" if mode == "bilinear" else "cubic"
+        return Tensor(_resample.resample_uint8(as_array(input), sizes, scales, align_corners,
+                                               kind, antialias))
     # nearest copies any dtype (torch's takes floats and uint8 only: dlpy's integer label maps)
     if dtype.kind not in "fc" and not low_precision and not mode.startswith("nearest"):
         raise TypeError(f"{name}: mode {mode!r} needs a floating-point x, got {dtype}")
@@ -2041,9 +2049,21 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if type(input) is not Tensor and _takes_call(input):  # a DTensor: loss_parallel's
         return type(input).__dlpy_function__("cross_entropy", input, target, reduction,
                                               ignore_index, label_smoothing, weight)
+    if (input.dtype.itemsize == 2 and not label_smoothing and is_low_precision(input.dtype)
+            and isinstance(target, Tensor) and target.dtype.kind in "iu"):
+        return _cross_entropy_low_precision(input, target, reduction, ignore_index, weight)
     if input.ndim > 2:
         input, target = _classes_last("cross_entropy", input, target)
     return _cross_entropy(input, target, reduction, ignore_index, label_smoothing, weight)
+
+
+@autocast_policy(FP32)
+def _cross_entropy_low_precision(input, target, reduction, ignore_index, weight):
+    """float16/bfloat16 logits with integer labels: torch's log_softmax over the classes (axis
+    1, or 0 for (C,)) then nll_loss, each rounded to the dtype (the gradient too)."""
+    _check_reduction("cross_entropy", reduction)
+    log_probs = _log_softmax(input, 1 if input.ndim > 1 else 0)
+    return nll_loss(log_probs, target, weight, ignore_index=ignore_index, reduction=reduction)
 
 
 # torch's layout in, the classes-last functions out: under vmap these two run as they are (the

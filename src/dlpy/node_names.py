@@ -148,4 +148,5 @@ _SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "Gather": lambda op: op.node_name,
             "Where": lambda op: op.node_name,
             "CopySlices": lambda op: "torch::autograd::CopySlices",
+            "ComplexCopySlices": lambda op: "torch::autograd::CopySlices",
             "ViewOfBase": lambda op: "AsStridedBackward0"}

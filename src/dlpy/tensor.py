@@ -237,11 +237,16 @@ class AutogradError(ValueError, RuntimeError):
     written against torch (``except RuntimeError``)."""
 
 
-def _check_grad_output(name: str, grad_output) -> None:
-    """A given gradient is a Tensor or an array, as torch's (which refuses a Python number)."""
+def _check_grad_output(name: str, grad_output, dtype=None, index: int = 0) -> None:
+    """A given gradient is a Tensor or an array, as torch's (which refuses a Python number),
+    complex exactly when its output's ``dtype`` (when given) is."""
     if not isinstance(grad_output, (Tensor, np.ndarray)):
         raise TypeError(f"{name}: a gradient must be a Tensor (or None), got "
                         f"{type(grad_output).__name__}")
+    if dtype is not None and (grad_output.dtype.kind == "c") != (dtype.kind == "c"):
+        raise RuntimeError(f"{name}: for complex tensors, both grad_output and output must be "
+                           f"complex (as torch): grad_output[{index}] is {grad_output.dtype}, "
+                           f"output[{index}] is {dtype}")
 
 
 class set_detect_anomaly:  # noqa: N801 - PyTorch's name
@@ -852,7 +857,7 @@ class Tensor:
                 )
             grad_output = np.ones_like(self.data)
         else:
-            _check_grad_output("backward", grad_output)
+            _check_grad_output("backward", grad_output, self.dtype)
             grad_output = np.asarray(
                 grad_output.data if isinstance(grad_output, Tensor) else grad_output,
                 dtype=self.dtype,
@@ -1539,7 +1544,11 @@ class Tensor:
                 f"{name}: a view of a leaf tensor that requires grad is being used in an in-place "
                 "operation (torch refuses it too: the leaf's gradient would be that of a value "
                 "it no longer holds). Change it under dlpy.no_grad(), or clone() the leaf first")
-        where = _views.positions(base.data, self.data)
+        where, pairs = _views.positions(base.data, self.data), None
+        if where is None and base.dtype.kind == "c" and self.dtype == _complex.real_dtype(
+                base.dtype):  # z.real, z.imag, view_as_real(z): base's memory as (..., 2) reals
+            pairs = base.data[..., None].view(self.dtype)
+            where = _views.positions(pairs, self.data)
         if where is None:
             raise RuntimeError(
                 f"{name}: this tensor reads its base's memory as {self.dtype} (the base is "
@@ -1548,7 +1557,8 @@ class Tensor:
         shape, dtype = self.shape, self.dtype
 
         def through(old_base, *operands):
-            value = compute(old_base.reshape(-1)[where], *operands)
+            source = old_base if pairs is None else _complex.view_as_real(old_base)
+            value = compute(source.reshape(-1)[where], *operands)
             if value.shape != shape:
                 raise _in_place_shape_error(name, shape, value.shape)
             if value.dtype != dtype:
@@ -1556,7 +1566,8 @@ class Tensor:
                 value = _arith.cast(value, dtype)
             # base's array still holds the old values (old_base has a copy): only the view's
             # positions are written
-            return _views.CopySlices(where, into)(old_base, value)
+            copy = _views.CopySlices if pairs is None else _views.ComplexCopySlices
+            return copy(where, into)(old_base, value)
 
         into = base.data if base.data.flags.writeable else None
         base._rebase(name, through, operands, "unsafe", True)
@@ -1574,7 +1585,7 @@ class Tensor:
         if not refs:
             return
         alive, buffer, stand_ins, since = [], _buffer(self.data), {}, _clock
-        for ref in refs:
+        for ref in tuple(refs):
             view = ref()
             if view is None:
                 continue
@@ -1590,8 +1601,17 @@ class Tensor:
 
     def _remake_view(self, view: Tensor) -> Tensor | None:
         """``view`` re-made from self (see _remake_views); returns its stand-in."""
-        if view.dtype != self.dtype:  # another dtype's view: left on its old history
-            return None
+        if view.dtype != self.dtype:
+            if self.dtype.kind == "c" and view.dtype == _complex.real_dtype(self.dtype):
+                # z.real, z.imag, view_as_real(z): re-made from view_as_real(z), a view of
+                # self's memory kept out of self's views (it is never changed in place)
+                pairs = _complex.view_as_real(self)
+                pairs._view_of = None
+                views = getattr(self, "_views", None)
+                if views and views[-1]() is pairs:
+                    views.pop()
+                return pairs._remake_view(view)
+            return None  # another dtype's view: left on its old history
         # the stand-in's values are never read (a view op's backward reads none, and ops that
         # read the view's old value refuse): a zero broadcast to its shape stands for them
         stand_in = Tensor.__new__(Tensor)
@@ -1624,6 +1644,8 @@ class Tensor:
         shape and cast to its dtype, in place (the gradient reaches src, as torch's, unless
         this tensor's dtype cannot hold one). ``non_blocking``: accepted (CPU only)."""
         src = self._source("copy_", "src", src)
+        if isinstance(self.data, np.ndarray) and not isinstance(src.data, np.ndarray):
+            _check_not_batched("copy_", src.data)  # a batched src into an unbatched tensor
         if src.data.size and self.data.size and np.may_share_memory(src.data, self.data):
             _check_partial_overlap("copy_", self.data, src.data)
         if src.requires_grad and self.data.dtype.kind not in "fc" \
@@ -1636,6 +1658,10 @@ class Tensor:
         if isinstance(value, Tensor) and value.ndim:
             raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor "
                                f"with {value.ndim} dimensions")
+        if not isinstance(value, Tensor) and self.dtype.name in ("float16", "bfloat16", "float32"):
+            from dlpy.creation import _checked  # a finite value beyond the dtype's range:
+
+            _checked("fill_", value, self.dtype)  # torch's refusal, not inf
         return self._in_place("fill_", _filled, self._source("fill_", "value", value),
                               cast="unsafe")
 
@@ -3127,8 +3153,8 @@ def _backward_into(name: str, roots: list[Tensor], root_grads: list, retain_grap
         _selective_passes -= 1
     for t in {id(t): t for t in targets}.values():
         grad = captured.get(id(t))
-        if grad is None:
-            continue
+        if grad is None or (t.op is not None and t.retains_grad):
+            continue  # retain_grad's hook already gave a non-leaf its .grad in the pass
         _accumulate(t, grad, False)  # the pass's may be shared: copied
         if t.op is None and getattr(t, "_post_hooks", None):
             _run_post_hooks(t)
@@ -3257,6 +3283,8 @@ def _as_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
             raise RuntimeError(f"grad: assigned a gradient of dtype {value.dtype} to a tensor "
                                f"of dtype {tensor.dtype}; the dtypes must match (as torch)")
         return value
+    if getattr(value, "is_sparse", False) is True and hasattr(value, "sparse_dim"):
+        return _sparse_tensor_grad(tensor, value)
     array = (value if isinstance(value, np.ndarray) else  # a numpy scalar: a 0-d array
              np.asarray(value) if isinstance(value, np.generic) else None)
     if array is None or array.dtype.kind not in "biufc":
@@ -3267,6 +3295,21 @@ def _as_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
                            f"shape {tensor.shape}; the shapes must match")
     return _grad_tensor(array if array.dtype == tensor.dtype
                         else array.astype(tensor.dtype))
+
+
+def _sparse_tensor_grad(tensor: Tensor, value) -> Tensor | SparseGrad:
+    """``tensor.grad = torch.sparse_coo_tensor(...)``: a COO tensor sparse in its first dim
+    as a SparseGrad (the rows an optimiser's sparse step updates), any other densified."""
+    if tuple(value.shape) != tuple(tensor.shape):
+        raise RuntimeError(f"grad: assigned a sparse gradient of shape {tuple(value.shape)} to "
+                           f"a tensor of shape {tensor.shape}; the shapes must match")
+    if value.dtype != tensor.dtype:
+        raise RuntimeError(f"grad: assigned a gradient of dtype {value.dtype} to a tensor of "
+                           f"dtype {tensor.dtype}; the dtypes must match (as torch)")
+    if not value.is_sparse_csr and value.sparse_dim() == 1:
+        return SparseGrad(value._ind[0], value._v.data, tuple(value.shape),
+                          coalesced=value.is_coalesced())
+    return _grad_tensor(np.asarray(value.to_dense().data))
 
 
 def _backward_graph(name: str, roots: list[Tensor], root_grads: list[Tensor],

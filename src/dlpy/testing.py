@@ -35,18 +35,21 @@ def gradcheck(
     output element counts (a plain sum would hide a softmax's gradient, which sums to zero).
     The analytic gradient (``backward``) must match the central difference
     ``(f(x + eps) - f(x - eps)) / (2 eps)`` within ``atol + rtol * |numeric|`` everywhere.
-    Inputs must be float64 (any_float=True: other float dtypes are checked in their own,
-    usually too coarse, precision). ``fn`` must be deterministic (give dropout a seeded
-    generator).
+    Inputs must be float64 or complex128 (any_float=True: other float dtypes are checked in
+    their own, usually too coarse, precision). A complex input's gradient is torch's
+    dL/dx + i dL/dy (z = x + iy, each part perturbed); a complex output is weighted by a
+    complex w through Re(sum(out * conj(w))), whose gradient at the output is w. ``fn`` must
+    be deterministic (give dropout a seeded generator).
     Returns True, or raises GradcheckError naming the input, the largest error and where it is.
     """
     checked = [(i, t) for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input is a Tensor with requires_grad=True")
     for i, t in checked:
-        if t.dtype != np.float64 and not (any_float and t.dtype.kind == "f"):
+        if t.dtype not in _DOUBLE and not (any_float and t.dtype.kind in "fc"):
             raise TypeError(
-                f"gradcheck: {_name(i, t)} is {t.dtype}; central differences need float64"
+                f"gradcheck: {_name(i, t)} is {t.dtype}; central differences need float64 "
+                "(or complex128)"
             )
 
     saved_grads = [t.grad for _, t in checked]
@@ -56,7 +59,10 @@ def gradcheck(
         out = fn(*inputs)
         if not isinstance(out, Tensor):
             raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
-        weights = np.random.default_rng(seed).standard_normal(out.shape)
+        rng = np.random.default_rng(seed)
+        weights = rng.standard_normal(out.shape)
+        if out.dtype.kind == "c":
+            weights = weights + 1j * rng.standard_normal(out.shape)
         if out.requires_grad:
             out.backward(weights)
         analytic = [dense(t.grad) if t.grad is not None else np.zeros(t.shape)
@@ -67,7 +73,7 @@ def gradcheck(
 
     def objective() -> float:
         with no_grad():
-            return float(np.sum(fn(*inputs).data * weights))
+            return float(np.sum(fn(*inputs).data * np.conj(weights)).real)
 
     for (i, t), grad in zip(checked, analytic):
         numeric = _central_differences(objective, t, eps)
@@ -85,20 +91,25 @@ def gradcheck(
     return True
 
 
+_DOUBLE = (np.dtype(np.float64), np.dtype(np.complex128))
+
+
 def _central_differences(objective: Callable[[], float], t: Tensor, eps: float) -> np.ndarray:
     original = t.data
     t.data = original.copy()  # perturb a private copy: the caller's array is never touched
     flat = t.data.reshape(-1)  # a view of t.data
-    numeric = np.empty(t.data.size)
+    steps = (1, 1j) if t.dtype.kind == "c" else (1,)  # a complex entry: its two parts
+    numeric = np.zeros(t.data.size, dtype=np.complex128 if len(steps) == 2 else np.float64)
     try:
         for k in range(t.data.size):
             value = flat[k]
-            flat[k] = value + eps
-            plus = objective()
-            flat[k] = value - eps
-            minus = objective()
-            flat[k] = value
-            numeric[k] = (plus - minus) / (2 * eps)
+            for step in steps:
+                flat[k] = value + step * eps
+                plus = objective()
+                flat[k] = value - step * eps
+                minus = objective()
+                flat[k] = value
+                numeric[k] += step * (plus - minus) / (2 * eps)
     finally:
         t.data = original
     return numeric.reshape(t.shape)

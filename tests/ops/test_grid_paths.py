@@ -204,12 +204,16 @@ def test_an_inf_pixel_is_read_only_by_taps_inside(mode, expected):
 
 
 def test_non_finite_points():
-    # zeros padding: nothing read (PyTorch's bilinear gives NaN); border and reflection: NaN
-    # reads index 0 and inf the border, as PyTorch's clipping; bicubic's NaN stays NaN
+    # zeros padding: NaN (bilinear, bicubic: PyTorch's 2-D kernel's NaN weights), nearest
+    # reads nothing; border and reflection: NaN reads index 0 and inf the border, as
+    # PyTorch's clipping; bicubic's NaN stays NaN
     x = Tensor(np.arange(9.0).reshape(1, 1, 3, 3))
     grid = Tensor(np.array([[[[np.nan, 0.0], [0.0, np.nan], [np.inf, 0.0], [-np.inf, 0.0]]]]))
     with np.errstate(invalid="ignore"):  # (numpy's warnings on NaN and inf)
-        np.testing.assert_array_equal(F.grid_sample(x, grid).data, [[[[0.0, 0.0, 0.0, 0.0]]]])
+        assert np.isnan(F.grid_sample(x, grid).data).all()
+        assert np.isnan(F.grid_sample(x, grid, "bicubic").data).all()
+        np.testing.assert_array_equal(F.grid_sample(x, grid, "nearest").data,
+                                      np.zeros((1, 1, 1, 4)))
         for mode in ("bilinear", "nearest"):
             for padding_mode, expected in (("border", [3.0, 1.0, 5.0, 3.0]),
                                            ("reflection", [3.0, 1.0, 3.0, 3.0])):

@@ -242,7 +242,7 @@ def _one():
      "Adagrad: initial_accumulator_value must be a finite number >= 0, got -0.1"),
     (lambda: Adagrad([{"params": _one(), "initial_accumulator_value": 1.0}]),
      r"parameter group 0 sets initial_accumulator_value=1.0, but every group starts from the "
-     r"constructor's \(0.0\)"),
+     r"constructor's \(0\)"),
     (lambda: Adagrad(_one(), weight_decay=float("inf")), "Adagrad: weight_decay must be a fin"),
     (lambda: Adamax(_one(), betas=(0.9, 1.0)), r"Adamax: betas must lie in \[0, 1\)"),
     (lambda: Adamax(_one(), betas=0.9), "Adamax: betas must be a pair of numbers, got 0.9"),

@@ -53,7 +53,7 @@ class ZeroRedundancyOptimizer(Optimizer):
         # stays empty (made lazily at a first step, which it never takes)
         self._full = optimizer_class(params, **defaults)
         self.param_groups = self._full.param_groups
-        self.defaults = self._full.defaults
+        self.defaults = self._full._defaults  # (its settings, without torch's switches)
         self.params = self._full.params
         self.owner = self._partition()
         local_groups, self._local_of = [], []  # the groups with parameters of this rank

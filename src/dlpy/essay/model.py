@@ -216,29 +216,30 @@ class EssayNet(nn.Module):
                                        rng=np.random.default_rng([seed, 1]))
             self.lm_linear.weight.data *= 0.01
 
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         """As Module's, with the sorted `copy_keys` stored as their steps (`copy_key_steps`:
         key[i] - key[i - 1], mostly 1-3, in the smallest unsigned integer type that holds
-        them): a quarter of the bytes, and they deflate to almost nothing."""
-        state = super().state_dict()
-        if self.copy_keys is not None:
-            steps = np.diff(np.asarray(state.pop("copy_keys"), dtype=np.int64), prepend=-1)
+        them): a quarter of the bytes, and they deflate to almost nothing. Module's own
+        override point, so it holds inside a wrapper too (an AveragedModel's state)."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        key = prefix + "copy_keys"
+        if self.copy_keys is not None and key in destination:
+            steps = np.diff(np.asarray(destination.pop(key), dtype=np.int64), prepend=-1)
             dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64)
                          if steps.size == 0 or steps.max() <= np.iinfo(t).max)
-            state["copy_key_steps"] = steps.astype(dtype)
-        return state
+            destination[prefix + "copy_key_steps"] = steps.astype(dtype)
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args) -> None:
         """Takes `copy_key_steps` (what state_dict writes) or `copy_keys` (models written
         before)."""
-        state = dict(state)
-        if "copy_key_steps" in state:
-            steps = np.asarray(state.pop("copy_key_steps"))
+        key = prefix + "copy_key_steps"
+        if key in state_dict:
+            steps = np.asarray(state_dict.pop(key))
             if steps.ndim != 1 or (steps.size and steps.min() < 1):
                 raise ValueError("load_state_dict: copy_key_steps must be positive steps "
                                  f"(a 1-D array), got shape {steps.shape}")
-            state["copy_keys"] = np.cumsum(steps.astype(np.int64)) - 1
-        super().load_state_dict(state, strict)
+            state_dict[prefix + "copy_keys"] = np.cumsum(steps.astype(np.int64)) - 1
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def selector(self, batch: dict) -> np.ndarray:
         category = batch.get("category", np.full(len(batch["prompt"]), -1))

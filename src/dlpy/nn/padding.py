@@ -11,11 +11,12 @@ from dlpy.nn.module import Module
 from dlpy.tensor import Tensor
 
 
-def _widths(name: str, padding, count: int) -> tuple[int, ...]:
-    """An int (the same on every side) or ``count`` ints, as PyTorch's padding layers take."""
+def _widths(name: str, padding, count: int, exact: bool = True) -> tuple[int, ...]:
+    """An int (the same on every side) or ``count`` ints, as PyTorch's padding layers take; not
+    ``exact`` (constant padding): any even number of ints, as torch's F.pad takes on the call."""
     widths = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * count
-    if len(widths) != count or not all(isinstance(w, (int, np.integer))
-                                       and not isinstance(w, bool) for w in widths):
+    if (len(widths) != count if exact else len(widths) % 2) or \
+            not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) for w in widths):
         raise ValueError(f"{name}: padding must be an int or {count} ints, got {padding!r}")
     return tuple(int(w) for w in widths)
 
@@ -26,7 +27,8 @@ class _PadNd(Module):
 
     def __init__(self, padding):
         super().__init__()
-        self.padding = _widths(type(self).__name__, padding, 2 * self.axes)
+        self.padding = _widths(type(self).__name__, padding, 2 * self.axes,
+                               exact=self.mode != "constant")
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's name
         ndim = np.ndim(input.data if isinstance(input, Tensor) else input)

@@ -7,6 +7,7 @@ import numpy as np
 from dlpy.amp.dtypes import check_float8, float32_compute
 from dlpy.ops import promotion as _promotion
 from dlpy.ops import real_number
+from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.mask import where
 from dlpy.tensor import Op, Tensor
 
@@ -228,7 +229,7 @@ class ReLU(Op):
         return (grad_output * self.mask,)
 
     def backward_graph(self, grad_output, output):
-        return (grad_output * self.mask,)  # a constant mask: relu'' = 0 almost everywhere
+        return (slope_grad(grad_output, self.mask, output),)  # relu'' = 0 almost everywhere
 
 
 def _sigmoid(x):
@@ -551,7 +552,8 @@ class LeakyReLU(Op):
         return (np.where(self.mask, grad_output, grad_output * self.negative_slope),)
 
     def backward_graph(self, grad_output, output):
-        return (grad_output * np.where(self.mask, 1.0, self.negative_slope),)  # a constant
+        slope = np.where(self.mask, 1.0, self.negative_slope)
+        return (slope_grad(grad_output, slope, self.inputs[0]),)
 
 
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
@@ -600,8 +602,11 @@ class Softplus(Op):
         return (np.where(z > self.threshold, grad_output, grad_output * _sigmoid(z)),)
 
     def backward_graph(self, grad_output, output):
-        linear = self.z > self.threshold
-        return (grad_output * where(linear, 1.0, (self.inputs[0] * self.beta).sigmoid()),)
+        # differentiable only where beta x < threshold: at beta x = threshold the slope is
+        # sigmoid(beta x) but its derivative 0, as torch's softplus_double_backward
+        z, threshold = self.z, self.threshold
+        fixed = np.where(z > threshold, 1.0, _sigmoid(z)).astype(z.dtype, copy=False)
+        return (grad_output * where(z < threshold, (self.inputs[0] * self.beta).sigmoid(), fixed),)
 
 
 class Clamp(Op):
@@ -646,7 +651,11 @@ class Clamp(Op):
 
     def backward_graph(self, grad_output, output):
         mask = self._mask()
-        return (grad_output if mask is None else grad_output * mask,)  # a constant
+        if mask is None:
+            return (grad_output,)
+        if self.open_bounds:  # hardtanh: tied to x, as torch's hardtanh_backward
+            return (slope_grad(grad_output, mask, self.inputs[0]),)
+        return (grad_output * mask,)  # clamp: a constant, as torch's
 
 
 def relu(x, inplace=False):

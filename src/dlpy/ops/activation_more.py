@@ -17,7 +17,7 @@ from dlpy.ops.activation import (
     floating_only,
     hardtanh_bounds,
 )
-from dlpy.ops.arithmetic import neg
+from dlpy.ops.arithmetic import neg, slope_grad
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat
 from dlpy.ops.softmax import softmax
@@ -293,8 +293,8 @@ class Threshold(Op):
     def backward(self, grad_output):
         return (np.where(self.below, 0, grad_output),)
 
-    def backward_graph(self, grad_output, output):
-        return (where(self.below, 0.0, grad_output),)
+    def backward_graph(self, grad_output, output):  # tied to x, as torch's threshold_backward
+        return (slope_grad(grad_output, ~self.below, self.inputs[0]),)
 
 
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
@@ -336,8 +336,8 @@ class Shrink(Op):
     def backward(self, grad_output):
         return (np.where(self.dead, 0, grad_output),)
 
-    def backward_graph(self, grad_output, output):
-        return (where(self.dead, 0.0, grad_output),)
+    def backward_graph(self, grad_output, output):  # tied to x, as torch's shrink backwards
+        return (slope_grad(grad_output, ~self.dead, self.inputs[0]),)
 
 
 @autocast_policy(LOWER)

@@ -250,6 +250,35 @@ class Power(Op):
         return (grad_output * (x ** (p - 1) * p),)
 
 
+class SlopeGrad(Op):
+    """g * slope: the gradient of a piecewise-linear op of x (relu, leaky_relu, hardtanh,
+    threshold, abs), ``slope`` a constant array. Recorded with x as an input, as torch's
+    threshold_backward, so that a gradient of it reaches x, as zeros (the slope is constant
+    where it exists), instead of leaving x unused."""
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, grad, x):
+        self.zeros_shape, self.zeros_dtype = x.shape, x.dtype
+        return np.multiply(grad, self.slope).astype(grad.dtype, copy=False)
+
+    def backward(self, grad_output):
+        grad = np.multiply(grad_output, self.slope).astype(grad_output.dtype, copy=False)
+        return grad, np.zeros(self.zeros_shape, self.zeros_dtype)
+
+    def backward_graph(self, grad_output, output):
+        grad, x = self.inputs
+        return SlopeGrad(self.slope)(grad_output, x), Tensor(np.zeros_like(x.data))
+
+
+def slope_grad(grad_output, slope, x):
+    """grad_output * slope, tied to x (SlopeGrad) where x needs a gradient."""
+    if not x.requires_grad:
+        return grad_output * slope
+    return SlopeGrad(slope)(grad_output, x)
+
+
 class Abs(Op):
     """y = |x|;  dx = g * sign(x) (0 at x = 0, as in PyTorch; for complex z, sign(z) = z/|z|)."""
 
@@ -266,7 +295,7 @@ class Abs(Op):
     def backward_graph(self, grad_output, output):
         if self.x.dtype.kind == "c":  # z/|z| is no constant: |z|'' != 0
             return (grad_output * _complex.sgn(self.inputs[0]),)
-        return (grad_output * np.sign(self.x),)  # a constant: |x|'' = 0 almost everywhere
+        return (slope_grad(grad_output, np.sign(self.x), self.inputs[0]),)  # |x|'' = 0
 
 
 class Exp(Op):

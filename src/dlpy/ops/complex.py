@@ -25,7 +25,7 @@ import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.overrides import _disabled_torch_function_impl
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, _note_view
 
 
 class ComplexTensor(Tensor):
@@ -81,6 +81,8 @@ def complex_call(op: Op, inputs: tuple[Tensor, ...]) -> Tensor:
     out = op(*[_plain(t) if isinstance(t, ComplexTensor) else t for t in inputs])
     if out.op is op:
         op.inputs = inputs
+    if out.data.base is not None and getattr(out, "_view_of", None) is not None:
+        _note_view(out, inputs, out.data)  # a view of the input, not of its stand-in
     return mark(out)
 
 
@@ -282,6 +284,7 @@ class ViewAsReal(Op):
     """(...) complex -> (..., 2) real: the two parts;  dz = g[..., 0] + i g[..., 1]."""
 
     complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def forward(self, z):
         # a view, as torch's: writing to it writes z (the new axis of one is contiguous,
@@ -297,6 +300,8 @@ class ViewAsReal(Op):
 
 class ViewAsComplex(Op):
     """(..., 2) real -> (...) complex: x[..., 0] + i x[..., 1];  dx = the parts of g stacked."""
+
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def forward(self, x):
         if x.strides[-1] == x.itemsize:  # a view, as torch's: writing to it writes x

@@ -21,6 +21,7 @@ from dlpy.amp.dtypes import float32_compute
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.layouts import suggests_channels_last
 from dlpy.ops import conv_channels_last, conv_depthwise, conv_pointwise, conv_winograd
+from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.norm import _channel_sums
 from dlpy.ops.pad import pad
 from dlpy.ops.shape import IndexAdd, squeeze, unsqueeze
@@ -863,7 +864,8 @@ class MaxPoolNd(Op):
         flat = self.indices().reshape(n, c, -1)
         planes = IndexAdd(_plane_index(flat), (n, c, math.prod(spatial)))(
             grad_output.reshape((n, c, -1)))
-        return (planes.reshape(self.x_shape),)
+        # tied to x, as torch's max_pool backward: a gradient of it reaches x, as zeros
+        return (slope_grad(planes.reshape(self.x_shape), np.True_, self.inputs[0]),)
 
 
 class MaxPool1d(MaxPoolNd):

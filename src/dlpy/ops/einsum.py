@@ -19,7 +19,7 @@ from dlpy.amp import state as _autocast
 from dlpy.amp.dtypes import float32_compute
 from dlpy.amp.state import KEEP, LOWER, autocast_policy
 from dlpy.ops import check_dim
-from dlpy.ops.arithmetic import add, mul
+from dlpy.ops.arithmetic import add, cast, mul
 from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import reshape
 from dlpy.tensor import Op, Tensor
@@ -538,7 +538,23 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addmm: beta * input + alpha * (mat1 @ mat2), mat1 (n, m), mat2 (m, p), input
     broadcast to (n, p)."""
+    low = _shared_low_precision(input, mat1, mat2)
+    if low is not None:  # float16/bfloat16: all in float32, rounded once, as torch's kernel
+        input, mat1, mat2 = (cast(t, np.float32) for t in (input, mat1, mat2))
+        return cast(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha), low)
     return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def _shared_low_precision(*values):
+    """The float16/bfloat16 dtype all ``values`` (tensors) share, else None."""
+    first = values[0]
+    if not isinstance(first, Tensor) or first.data.dtype.itemsize != 2:
+        return None
+    dtype = first.data.dtype
+    if dtype.kind not in "fV" or not all(isinstance(v, Tensor) and v.data.dtype == dtype
+                                         for v in values):
+        return None
+    return dtype
 
 
 @autocast_policy(LOWER)
@@ -546,6 +562,10 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1,  # noqa: A
             alpha=1) -> Tensor:
     """torch.baddbmm: beta * input + alpha * bmm(batch1, batch2), input broadcast to
     (b, n, p)."""
+    low = _shared_low_precision(input, batch1, batch2)
+    if low is not None:  # float16/bfloat16: all in float32, rounded once, as torch's kernel
+        input, batch1, batch2 = (cast(t, np.float32) for t in (input, batch1, batch2))
+        return cast(_scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha), low)
     return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
 
 

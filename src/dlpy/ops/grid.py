@@ -115,7 +115,14 @@ class GridSample(Op):
             out = np.moveaxis(total.reshape(self.out_shape + x.shape[1:2]), -1, 1)
         else:  # (C, P)
             out = np.moveaxis(total.reshape(x.shape[1::-1] + self.out_shape[1:]), 0, 1)
-        return np.ascontiguousarray(out)  # (a copy but for one image: the next ops run faster)
+        out = np.ascontiguousarray(out)  # (a copy but for one image: the next ops run faster)
+        if self.padding_mode == "zeros" and self.mode != "nearest" and x.ndim == 4:
+            # a NaN or inf point reads NaN, as PyTorch's 2-D kernel (its weights NaN; the
+            # 3-D one's reads 0)
+            wild = ~np.isfinite(grid).all(axis=-1)
+            if wild.any():
+                np.copyto(out, np.nan, where=wild[:, None])
+        return out
 
     def backward(self, grad_output):
         x_wanted, grid_wanted = (t.requires_grad for t in self.inputs)

@@ -186,6 +186,13 @@ def _weighted_reduce(losses, weight, reduction, dtype):
     return np.asarray(loss, dtype=dtype)
 
 
+def _log_sigmoid(x):
+    """log(sigmoid(x)) = -(max(-x, 0) + log(1 + exp(-|x|))), float16/bfloat16 computed in
+    float32 and rounded."""
+    wide = x.astype(np.float32) if x.dtype.itemsize == 2 else x
+    return (-(np.maximum(-wide, 0) + np.log1p(np.exp(-np.abs(wide))))).astype(x.dtype)
+
+
 class BCEWithLogits(Op):
     """loss = max(x, 0) - x t + log(1 + exp(-|x|)) (= -t log sigmoid(x) - (1-t) log(1-sigmoid(x)),
     without overflow), averaged or summed;  dx = (sigmoid(x) - t) * g (/ n).
@@ -203,6 +210,8 @@ class BCEWithLogits(Op):
         if targets is not None:
             self.given_targets, self.logits = targets, logits
         t = self.targets if targets is None else targets
+        if logits.dtype.itemsize == 2 and logits.dtype.kind in "fV":  # float16/bfloat16
+            return self._forward_low_precision(logits, t)
         z = np.exp(-np.abs(logits))
         self.probs = np.where(logits >= 0, 1 / (1 + z), z / (1 + z)).astype(logits.dtype)
         if self.pos_weight is None:
@@ -212,6 +221,24 @@ class BCEWithLogits(Op):
             losses = (1 - t) * logits + log_weight * (np.maximum(-logits, 0) + np.log1p(z))
         return _weighted_reduce(losses, self.weight, self.reduction, logits.dtype)
 
+    def _forward_low_precision(self, logits, t):
+        """torch's float16/bfloat16 formula, each step rounded to the dtype:
+        (1 - t) x - log_sigmoid(x) l, times w; the mean or sum accumulated in float32."""
+        dtype, x = logits.dtype, logits.astype(np.float32)
+        z = np.exp(-np.abs(x))
+        self.probs = np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(dtype)
+        log_sigmoid = (-(np.maximum(-x, 0) + np.log1p(z))).astype(dtype)
+        one = dtype.type(1)
+        if self.pos_weight is not None:
+            log_sigmoid = log_sigmoid * ((self.pos_weight - one) * t + one)
+        losses = (one - t) * logits - log_sigmoid
+        if self.weight is not None:
+            losses = losses * self.weight
+        if self.reduction == "none":
+            return losses
+        total = losses.astype(np.float32).sum()
+        return np.asarray(total / losses.size if self.reduction == "mean" else total, dtype)
+
     def backward(self, grad_output):
         t = self.targets if len(self.inputs) == 1 else self.given_targets
         if self.pos_weight is None:
@@ -219,22 +246,23 @@ class BCEWithLogits(Op):
         else:
             positive = self.pos_weight * t
             grad = (positive + 1 - t) * self.probs - positive
-        if self.weight is not None:
+        grad *= grad_output  # then the weight and the mean's 1/n, in torch's order (which
+        if self.weight is not None:  # float16/bfloat16 rounds at each step)
             grad *= self.weight
-        scale = grad_output / grad.size if self.reduction == "mean" else grad_output
-        grad *= scale
+        if self.reduction == "mean":
+            grad /= grad.size
         if len(self.inputs) == 1:
             return (grad,)
         if not self.inputs[1].requires_grad:
             return grad, None
         x = self.logits
-        t_grad = -x
-        if self.pos_weight is not None:  # softplus(-x) = max(-x, 0) + log(1 + exp(-|x|))
-            t_grad = t_grad + (self.pos_weight - 1) * (np.maximum(-x, 0) + np.log1p(
-                np.exp(-np.abs(x))))
+        if self.pos_weight is None:  # torch's order: times g, the weight, then the mean's 1/n
+            t_grad = -x * grad_output
+        else:  # log_sigmoid(-x) - log_sigmoid(x) p
+            t_grad = (_log_sigmoid(-x) - _log_sigmoid(x) * self.pos_weight) * grad_output
         if self.weight is not None:
             t_grad = t_grad * self.weight
-        return grad, t_grad * scale
+        return grad, t_grad / t_grad.size if self.reduction == "mean" else t_grad
 
     def backward_graph(self, grad_output, output):
         logits, t = self.inputs[0], (self.inputs[1] if len(self.inputs) == 2
@@ -261,7 +289,7 @@ class BCEWithLogits(Op):
 def _elementwise_weight(name, what, weight, shape, dtype):
     """A constant (array, number or Tensor) that broadcasts to ``shape``, as an array of dtype."""
     weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
-    if weight.dtype.kind not in "biuf":
+    if weight.dtype.kind not in "biuf" and weight.dtype.name != "bfloat16":
         raise TypeError(f"{name}: {what} must be numbers, got {weight.dtype}")
     try:
         fits = np.broadcast_shapes(weight.shape, shape) == tuple(shape)

@@ -48,6 +48,17 @@ class LayerNorm(Op):
                 y += bias  # y is a new array here: add in place
         return y
 
+    def forward_low_precision(self, x, *params):
+        """float16/bfloat16 x: the float32 forward; torch saves the mean and 1/std rounded to
+        x's dtype, and its backward works from those."""
+        wide = x.astype(np.float32)
+        y = self.forward(wide, *(p.astype(np.float32) if p.dtype.itemsize <= 2 else p
+                                 for p in params))
+        mean = wide.mean(axis=-1, keepdims=True).astype(x.dtype).astype(np.float32)
+        self.inv_std = self.inv_std.astype(x.dtype).astype(np.float32)
+        self.xhat = (wide - mean) * self.inv_std
+        return y
+
     def backward(self, grad_output):
         xhat, weight = self.xhat, self.weight
         d = xhat.shape[-1]

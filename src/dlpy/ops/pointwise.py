@@ -199,6 +199,9 @@ class Erf(Op):
         self.x = x
         if x.dtype == np.float32:
             return _erf_float32(x)
+        if x.dtype.itemsize == 2 and x.dtype.kind in "fV":  # float16/bfloat16: float32, rounded
+            self.x = x.astype(np.float32)
+            return _erf_float32(self.x).astype(x.dtype)
         return _erf(x).astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
 
     def backward(self, grad_output):
@@ -222,6 +225,9 @@ class Erfc(Op):
         self.x = x
         if x.dtype == np.float32:
             return _erfc_float32(x)
+        if x.dtype.name == "bfloat16":  # in float32, rounded
+            self.x = x.astype(np.float32)
+            return _erfc_float32(self.x).astype(x.dtype)
         single = x.dtype.kind == "f" and x.dtype.itemsize < 4  # (float16: its accuracy)
         return _erfc(x, single).astype(x.dtype if x.dtype.kind == "f" else np.float64,
                                        copy=False)
@@ -772,12 +778,22 @@ def exp2(input: Tensor) -> Tensor:
 
 def log2(input: Tensor) -> Tensor:
     input = _promotion.floating(input)
-    return input.log() / math.log(2.0)
+    return _rounded_once(input, lambda x: x.log() / math.log(2.0))
 
 
 def log10(input: Tensor) -> Tensor:
     input = _promotion.floating(input)
-    return input.log() / math.log(10.0)
+    return _rounded_once(input, lambda x: x.log() / math.log(10.0))
+
+
+def _rounded_once(input: Tensor, compute) -> Tensor:
+    """compute(input), a float16/bfloat16 input's in float32 and rounded once (torch's kernel
+    for ops that dlpy composes of several)."""
+    dtype = input.data.dtype
+    if dtype.itemsize != 2 or dtype.kind not in "fV":
+        return compute(input)
+    from dlpy.ops.arithmetic import cast
+    return cast(compute(cast(input, np.float32)), dtype)
 
 
 def float_power(input: Tensor, exponent) -> Tensor:  # noqa: A002 - torch's name
@@ -844,7 +860,22 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
             value = int(real_number("addcmul", "value", value))
     else:
         value = _complex.number("addcmul", "value", value)
+    low = _same_low_precision(input, tensor1, tensor2)
+    if low is not None:  # float16/bfloat16: computed in float32 and rounded once, as torch's
+        from dlpy.ops.arithmetic import cast
+        wide = [cast(t, np.float32) for t in (input, tensor1, tensor2)]
+        return cast(addcmul(*wide, value=value), low)
     return input + value * (tensor1 * tensor2)
+
+
+def _same_low_precision(*tensors):
+    """The float16/bfloat16 dtype that all ``tensors`` share, else None."""
+    dtype = _data(tensors[0]).dtype
+    if dtype.itemsize != 2 or dtype.kind not in "fV":
+        return None
+    if all(isinstance(t, Tensor) and t.data.dtype == dtype for t in tensors):
+        return dtype
+    return None
 
 
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
@@ -854,6 +885,11 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
         raise RuntimeError("addcdiv: integer tensor1 and tensor2 are refused, as torch's "
                            "(which no longer divides them as integers); use "
                            "input + value * torch.true_divide(tensor1, tensor2)")
+    low = _same_low_precision(input, tensor1, tensor2)
+    if low is not None:  # float16/bfloat16: computed in float32 and rounded once, as torch's
+        from dlpy.ops.arithmetic import cast
+        wide = [cast(t, np.float32) for t in (input, tensor1, tensor2)]
+        return cast(addcdiv(*wide, value=value), low)
     return input + value * (tensor1 / tensor2)
 
 
@@ -1142,7 +1178,7 @@ def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
     _tensor_other("nextafter", other)
     _check_broadcast("nextafter", input, other)
     a, b = _data(input), _data(other)
-    if a.dtype.kind != "f" or b.dtype.kind != "f":
+    if not any(d.kind == "f" or d.name == "bfloat16" for d in (a.dtype, b.dtype)):
         raise TypeError(f"nextafter: expected float tensors, got {a.dtype} and {b.dtype}")
     if a.dtype != b.dtype:
         input, other = _promotion.promote(input, other)

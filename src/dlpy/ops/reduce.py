@@ -11,7 +11,7 @@ from dlpy.amp.dtypes import _torch_name, check_float8, float32_compute, refuse_b
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import broadcasts_to, int_of, real_number
 from dlpy.ops import complex as _complex
-from dlpy.ops.arithmetic import cast
+from dlpy.ops.arithmetic import cast, slope_grad
 from dlpy.ops.mask import where
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import GetItem
@@ -400,11 +400,14 @@ class Norm(Op):
         sign = np.sign(x.data)
         if p == 0:
             return (None,)
-        if p in (math.inf, -math.inf):  # constants: the share of each position at the max
+        # p = +-inf, 1: constant slopes (the share of each position at the max, sign(x)),
+        # tied to x as torch's (through sgn), so a gradient of them reaches x as zeros
+        if p in (math.inf, -math.inf):
             at_max = np.abs(x.data) == y.data
-            return (grad_output * (sign * at_max / at_max.sum(axis=self.axes, keepdims=True)),)
+            share = sign * at_max / at_max.sum(axis=self.axes, keepdims=True)
+            return (slope_grad(grad_output, share, x),)
         if p == 1:
-            return (grad_output * sign,)
+            return (slope_grad(grad_output, sign, x),)
         zero = y.data == 0  # no gradient where the norm is 0, as backward
         scale = where(zero, 0.0, grad_output / (where(zero, 1.0, y) ** (p - 1)))
         if p == 2:

@@ -310,3 +310,77 @@ def antialias_taps(mode: str, size: int, out: int, scale, align_corners: bool,
     weights = weights / np.where(total != 0, total, opmath(1))
     indices = np.minimum(j + first, size - 1)
     return indices, weights.astype(dtype)
+
+
+# ----------------------------------------------------------------- uint8 images (no gradient)
+def resample_uint8(x: np.ndarray, sizes: tuple[int, int], scales, align_corners: bool,
+                   mode: str, antialias: bool) -> np.ndarray:
+    """x (N, C, H, W) uint8 resized to ``sizes`` by ``mode`` "linear" or "cubic", as PyTorch's
+    uint8 kernel (PIL's): the width first, then the height, each pass in integers, its weights
+    the double ones times 2^p rounded to int16 (p as large as int16 allows), each output
+    (2^(p - 1) + sum w x) >> p clipped to [0, 255]."""
+    y = x
+    for axis, out, scale in ((3, sizes[1], scales[1]), (2, sizes[0], scales[0])):
+        indices, weights, precision = _uint8_taps(mode, y.shape[axis], out, scale,
+                                                  align_corners, antialias)
+        moved = np.moveaxis(y, axis, -1).astype(np.int64)
+        total = np.full(moved.shape[:-1] + (out,), 1 << (precision - 1), dtype=np.int64)
+        for index, weight in zip(indices, weights):
+            total += moved[..., index] * weight
+        y = np.moveaxis(np.clip(total >> precision, 0, 255).astype(np.uint8), -1, axis)
+    return np.ascontiguousarray(y)
+
+
+def _uint8_taps(mode: str, size: int, out: int, scale, align_corners: bool, antialias: bool):
+    """(indices (taps, out), int16 weights (taps, out), precision p) of one axis: PyTorch's
+    _compute_indices_int16_weights_aa (PIL's bounds: the taps within the support of the centre,
+    renormalised; antialias widens the support when downsampling; cubic's a is -0.5 there),
+    but for cubic without antialias: 4 taps around the source, their indices clamped, a = -0.75."""
+    if align_corners:
+        s = (size - 1) / (out - 1) if out > 1 else 0.0
+    else:
+        s = 1.0 / scale if scale else size / out
+    i = np.arange(out)
+    width = 2 if mode == "linear" else 4
+    if mode == "cubic" and not antialias:
+        source = s * i if align_corners else s * (i + 0.5) - 0.5
+        first = np.floor(source).astype(np.int64) - 1
+        j = np.arange(4)[:, None]
+        weights = _pil_filter(mode, (j + first - source), -0.75)
+        indices = np.clip(j + first, 0, size - 1)
+        for k in range(3, 0, -1):  # the taps clamped onto one index: one weight, their sum
+            repeated = indices[k] == indices[k - 1]
+            weights[k - 1] += np.where(repeated, weights[k], 0.0)
+            weights[k] = np.where(repeated, 0.0, weights[k])
+        return (indices,) + _int16(weights)
+    delta = 0.5 if align_corners and not antialias else 0.0
+    support = width / 2 * (s if antialias and s >= 1 else 1)
+    taps = int(np.ceil(support)) * 2 + 1 if antialias else width
+    inverse = 1 / s if antialias and s >= 1 else 1.0
+    center = s * (i + 0.5 - delta)
+    first = np.maximum((center - support + 0.5 + delta).astype(np.int64), 0)
+    count = np.minimum((center + support + 0.5 + delta).astype(np.int64), size) - first
+    j = np.arange(taps)[:, None]
+    weights = _pil_filter(mode, (j + first - center + 0.5 - delta) * inverse, -0.5)
+    weights = np.where(j < count, weights, 0.0)
+    total = weights.sum(axis=0)
+    weights = weights / np.where(total != 0, total, 1.0)
+    return (np.minimum(j + first, size - 1),) + _int16(weights)
+
+
+def _pil_filter(mode: str, x: np.ndarray, a: float) -> np.ndarray:
+    x = np.abs(x)
+    if mode == "linear":
+        return np.maximum(1 - x, 0.0)
+    return np.where(x < 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                    np.where(x < 2, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+
+
+def _int16(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """The weights times 2^p rounded half away from zero, p the largest (< 22) with
+    round(max w 2^(p + 1)) < 2^15 not holding for p + 1, as PyTorch's."""
+    largest, precision = float(weights.max()), 0
+    while precision < 22 and int(0.5 + largest * (1 << (precision + 1))) < (1 << 15):
+        precision += 1
+    scaled = weights * (1 << precision)
+    return np.trunc(scaled + np.where(weights < 0, -0.5, 0.5)).astype(np.int64), precision

@@ -48,6 +48,17 @@ class LogSoftmax(Op):
         self.y = y
         return y
 
+    def forward_low_precision(self, x):
+        """float16/bfloat16: torch's last-axis kernel rounds sum(exp) and its log to x's dtype
+        before the float32 subtraction; over another axis it is the float32 forward."""
+        wide = x.astype(np.float32)
+        if self.axis != x.ndim - 1:
+            return self.forward(wide)
+        shifted = wide - wide.max(axis=self.axis, keepdims=True)
+        total = np.exp(shifted).sum(axis=self.axis, keepdims=True).astype(x.dtype)
+        self.y = shifted - np.log(total.astype(np.float32)).astype(x.dtype).astype(np.float32)
+        return self.y
+
     def backward(self, grad_output):
         softmax = np.exp(self.y)
         return (grad_output - softmax * grad_output.sum(axis=self.axis, keepdims=True),)

@@ -95,6 +95,35 @@ class CopySlices(Op):
         return grad_output * keep, grad_output.reshape(-1)[self.positions]
 
 
+class ComplexCopySlices(CopySlices):
+    """CopySlices into a complex tensor through a real view of its memory (z.real, z.imag,
+    view_as_real(z)): the positions index its (..., 2) real pairs;  d old = g with those
+    parts zeroed, d values = those parts of g."""
+
+    def forward(self, old, values):
+        if self.into is not None:
+            out, self.into = self.into, None
+        else:
+            out = np.array(old, order="C")
+        out[..., None].view(values.dtype).flat[self.positions] = values
+        return out
+
+    def backward(self, grad_output):
+        grad_old = np.array(grad_output, order="C")
+        pairs = grad_old[..., None].view(grad_old.real.dtype)
+        grad_values = pairs.reshape(-1)[self.positions]  # a copy (fancy indexing)
+        pairs.reshape(-1)[self.positions] = 0
+        return grad_old, grad_values
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.complex import view_as_complex, view_as_real
+
+        pairs = view_as_real(grad_output)
+        keep = np.ones(pairs.shape, dtype=pairs.dtype)
+        keep.reshape(-1)[self.positions] = 0
+        return view_as_complex(pairs * keep), pairs.reshape(-1)[self.positions]
+
+
 class ViewOfBase(Op):
     """y = base.flat[positions] (a view of base, re-made after base changed in place);
     d base = g added at positions, d stand-in = None. The positions are found when backward

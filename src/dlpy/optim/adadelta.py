@@ -31,7 +31,7 @@ class Adadelta(Optimizer):
     scratch_arrays = 3
 
     def __init__(self, params: Params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, foreach: bool | None = None, *,
+                 weight_decay: float = 0, foreach: bool | None = None, *,
                  maximize: bool = False, **flags: Any):
         if foreach is not None:  # PyTorch's fifth positional argument (no effect here)
             flags["foreach"] = foreach

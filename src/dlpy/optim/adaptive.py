@@ -24,13 +24,16 @@ from dlpy.optim.optimizer import (
     _add,
     _add_ratio,
     _add_square,
+    _as_real,
     _check_betas_and_eps,
     _check_flags,
     _check_hyper,
+    _complex_state,
     _effective_grad,
     _lerp,
     _lerp_low,
     _low_grad,
+    _num,
     _pair,
     _plus,
     _round,
@@ -44,10 +47,10 @@ Params = Iterable[Tensor] | Iterable[dict]
 
 def _checked(name: str, settings: dict[str, Any], numbers: tuple[str, ...] = (),
              flags: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``numbers`` must be finite and >= 0 (made floats), ``flags`` True or False."""
+    """``numbers`` must be finite and >= 0 (Python numbers), ``flags`` True or False."""
     _check_hyper(name, **{key: settings[key] for key in numbers})
     settings = _check_flags(name, settings, *flags)
-    return {**settings, **{key: float(settings[key]) for key in numbers}}
+    return {**settings, **{key: _num(settings[key]) for key in numbers}}
 
 
 def _weight_decay(group: dict[str, Any]) -> tuple[float | None, float]:
@@ -69,7 +72,7 @@ class RMSprop(Optimizer):
     torch_flags = ("capturable", "differentiable", "foreach")
 
     def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99,
-                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
                  centered: bool = False, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps,
                                   "weight_decay": weight_decay, "momentum": momentum,
@@ -155,8 +158,8 @@ class Adagrad(Optimizer):
 
     accepts_sparse = True
 
-    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0,
-                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value,
@@ -169,21 +172,30 @@ class Adagrad(Optimizer):
 
     def add_param_group(self, group: dict[str, Any]) -> None:
         value = group.get("initial_accumulator_value") if isinstance(group, dict) else None
-        if value is not None and value != self.defaults["initial_accumulator_value"]:
+        if value is not None and value != self._defaults["initial_accumulator_value"]:
             raise ValueError(
                 f"Adagrad: parameter group {len(self.param_groups)} sets "
                 f"initial_accumulator_value={value!r}, but every group starts from the "
-                f"constructor's ({self.defaults['initial_accumulator_value']!r}), as PyTorch's "
+                f"constructor's ({self._defaults['initial_accumulator_value']!r}), as PyTorch's "
                 "(which ignores a group's own); pass it to the constructor"
             )
         super().add_param_group(group)
+        # torch's Adagrad makes the state (step 0, the filled sum) when it takes the parameters
+        added = self.param_groups[-1]
+        for i in range(len(self.params) - len(added["params"]), len(self.params)):
+            data = self.params[i].data
+            state = list.__getitem__(self.state, i)
+            if data.dtype.kind == "c":
+                state.update(_complex_state(self._init_state(_as_real(data), added), data.shape))
+            else:
+                state.update(self._init_state(data, added))
 
     def _slots(self, group):
         return ("sum",)
 
     def _init_state(self, param, group):
         state = super()._init_state(param, group)
-        state["sum"].fill(self.defaults["initial_accumulator_value"])
+        state["sum"].fill(self._defaults["initial_accumulator_value"])
         return state
 
     def _update(self, param, grad, state, group):
@@ -235,7 +247,7 @@ class Adamax(Optimizer):
 
     def __init__(self, params: Params, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, maximize: bool = False, **flags: Any):
+                 weight_decay: float = 0, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay, "maximize": maximize}, **flags)
 
@@ -289,7 +301,7 @@ class NAdam(Optimizer):
 
     def __init__(self, params: Params, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 weight_decay: float = 0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay, "momentum_decay": momentum_decay,
@@ -363,7 +375,7 @@ class RAdam(Optimizer):
 
     def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
                  maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay,
@@ -449,7 +461,7 @@ def _ordered_pair(name: str, key: str, value: Any) -> tuple[float, float]:
     _check_hyper(name, **{f"{key}[0]": value[0], f"{key}[1]": value[1]})
     if value[0] > value[1]:
         raise ValueError(f"{name}: {key} must be (smallest, largest), got {tuple(value)}")
-    return float(value[0]), float(value[1])
+    return _num(value[0]), _num(value[1])
 
 
 class Rprop(Optimizer):
@@ -464,7 +476,7 @@ class Rprop(Optimizer):
     torch_flags = ("capturable", "differentiable", "foreach")
 
     def __init__(self, params: Params, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
-                 step_sizes: tuple[float, float] = (1e-6, 50.0), *, maximize: bool = False,
+                 step_sizes: tuple[float, float] = (1e-6, 50), *, maximize: bool = False,
                  **flags: Any):
         super().__init__(params, {"lr": lr, "etas": _pair(etas),
                                   "step_sizes": _pair(step_sizes), "maximize": maximize}, **flags)
@@ -529,7 +541,7 @@ class ASGD(Optimizer):
     scalar_slots = {"eta": np.float64, "mu": np.float64}
 
     def __init__(self, params: Params, lr: float = 1e-2, lambd: float = 1e-4,
-                 alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0.0, *,
+                 alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0, *,
                  maximize: bool = False, **flags: Any):
         super().__init__(params, {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0,
                                   "weight_decay": weight_decay, "maximize": maximize}, **flags)

@@ -312,7 +312,7 @@ class LBFGS(Optimizer):
     accepts_complex = True  # as torch's: the flat vector holds their view_as_real pairs
     torch_state_tensors = False  # its state_dict's arrays stay as they are
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1.0,
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1,
                  max_iter: int = 20, max_eval: int | None = None, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: str | None = None):
@@ -529,7 +529,7 @@ class LBFGS(Optimizer):
         arrays, numbers 0-d; arrays only, so it saves in an ``.npz``."""
         group = self.param_groups[0]
         out: dict[str, np.ndarray] = {}
-        for key in self.defaults:
+        for key in self._defaults:
             value = group[key]
             out[f"group.0.{key}"] = np.asarray("" if value is None else value)
         out["group.0.params"] = np.arange(len(self._params), dtype=np.int64)
@@ -554,7 +554,7 @@ class LBFGS(Optimizer):
         """Restore the settings and the state of ``state_dict``; strict about names and
         sizes."""
         name = "LBFGS.load_state_dict"
-        expected = {f"group.0.{key}" for key in (*self.defaults, "params")} | {"step_count"}
+        expected = {f"group.0.{key}" for key in (*self._defaults, "params")} | {"step_count"}
         missing = sorted(expected - set(state))
         unexpected = sorted(k for k in state if k not in expected and not (
             k.startswith("state.0.") and k[len("state.0."):] in _STATE))
@@ -566,7 +566,7 @@ class LBFGS(Optimizer):
             raise ValueError(f"{name}: the state holds parameters {stored}, this optimiser "
                              f"{len(self._params)}")
         settings = {}
-        for key in self.defaults:
+        for key in self._defaults:
             value = np.asarray(state[f"group.0.{key}"])
             if key == "line_search_fn":
                 settings[key] = str(value) or None

@@ -145,9 +145,7 @@ class LRScheduler:
             self.last_epoch += 1
             self._apply()
             return
-        warnings.warn("The epoch parameter in `scheduler.step()` was not necessary and is being "
-                      "deprecated where possible. Please use `scheduler.step()` to step the "
-                      "scheduler.", UserWarning, stacklevel=2)
+        warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
         self.last_epoch = epoch
         if type(self)._lr is LRScheduler._lr:  # no closed form (MultiplicativeLR)
             self._apply()
@@ -173,6 +171,11 @@ class LRScheduler:
         if unknown:
             raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected keys {unknown}")
         self.__dict__.update(state)
+
+
+_EPOCH_DEPRECATION = ("The epoch parameter in `scheduler.step()` was not necessary and is being "
+                      "deprecated where possible. Please use `scheduler.step()` to step the "
+                      "scheduler.")
 
 
 def _warn_get_lr_outside_step(scheduler) -> None:
@@ -213,6 +216,18 @@ def _positive_int(owner: str, name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
     return value
+
+
+def _non_negative_int(owner: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{owner}: {name} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _positive_number(owner: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}")
+    return float(value)
 
 
 def _finite(owner: str, name: str, value) -> float:
@@ -416,7 +431,7 @@ class ConstantLR(LRScheduler):
     def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
                  last_epoch: int = -1):
         self.factor = _in_range("ConstantLR", "factor", factor, 0, 1)
-        self.total_iters = _positive_int("ConstantLR", "total_iters", total_iters)
+        self.total_iters = _non_negative_int("ConstantLR", "total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
     def _lr(self, base_lr: float, group: int) -> float:
@@ -800,14 +815,19 @@ class ReduceLROnPlateau(LRScheduler):
             else self.best + self.threshold
         return value > bound
 
-    def step(self, metric: float) -> None:  # type: ignore[override]
-        """Count one epoch with ``metric`` (a number, or a one-element Tensor or array)."""
-        value = metric.item() if hasattr(metric, "item") else metric
+    def step(self, metrics: float, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Count one epoch with ``metrics`` (a number, or a one-element Tensor or array);
+        ``epoch`` (deprecated in PyTorch, which warns) sets ``last_epoch``."""
+        value = metrics.item() if hasattr(metrics, "item") else metrics
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"ReduceLROnPlateau.step: metric must be a number, got "
-                            f"{type(metric).__name__}")
+            raise TypeError(f"ReduceLROnPlateau.step: metrics must be a number, got "
+                            f"{type(metrics).__name__}")
         value = float(value)
-        self.last_epoch += 1
+        if epoch is None:
+            self.last_epoch += 1
+        else:
+            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+            self.last_epoch = epoch
         if self._is_better(value):
             self.best, self.num_bad_epochs = value, 0
         else:
@@ -885,9 +905,9 @@ class CyclicLR(_CyclicMomentum):
         groups = len(_param_groups(owner, optimizer))
         self.base_lrs = _per_group(owner, "base_lr", base_lr, groups)
         self.max_lrs = _per_group(owner, "max_lr", max_lr, groups)
-        up = float(_positive_int(owner, "step_size_up", step_size_up))
+        up = _positive_number(owner, "step_size_up", step_size_up)
         down = up if step_size_down is None \
-            else float(_positive_int(owner, "step_size_down", step_size_down))
+            else _positive_number(owner, "step_size_down", step_size_down)
         self.total_size = up + down
         self.step_ratio = up / self.total_size
         if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
@@ -940,8 +960,22 @@ class CyclicLR(_CyclicMomentum):
         return top - (top - bottom) * fraction * scale
 
     def state_dict(self) -> dict[str, Any]:
-        """As the base's, without ``scale_fn`` (a function cannot be saved)."""
-        return {k: v for k, v in super().state_dict().items() if k != "_scale_fn_custom"}
+        """As the base's; ``_scale_fn_custom`` is None, or a callable object's attributes (a
+        function cannot be saved), as PyTorch's."""
+        state = super().state_dict()
+        fn = self._scale_fn_custom
+        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) \
+            else dict(getattr(fn, "__dict__", {}))
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        attributes = state.pop("_scale_fn_custom", None)
+        fn = self._scale_fn_custom
+        super().load_state_dict(state)
+        self._scale_fn_custom = fn
+        if attributes is not None and fn is not None:
+            fn.__dict__.update(attributes)
 
 
 class ChainedScheduler(LRScheduler):

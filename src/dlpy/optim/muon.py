@@ -214,12 +214,12 @@ class Muon(Optimizer):
 
     def _groups_from_state(self, state):
         stored = {g: state.get(f"group.{g}.adjust_lr_fn") for g in range(len(self.param_groups))}
-        defaults = self.defaults
-        self.defaults = {k: v for k, v in defaults.items() if k != "adjust_lr_fn"}
+        defaults = self._defaults
+        self._defaults = {k: v for k, v in defaults.items() if k != "adjust_lr_fn"}
         try:  # the numbers, as every optimiser's; then the text
             groups = super()._groups_from_state(state)
         finally:
-            self.defaults = defaults
+            self._defaults = defaults
         missing = [f"group.{g}.adjust_lr_fn" for g, value in stored.items()
                    if value is None and f"group.{g}.params" in state]
         if missing:

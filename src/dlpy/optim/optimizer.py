@@ -101,7 +101,7 @@ class Optimizer:
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"{name}: params must be an iterable of Tensors or of parameter "
                             f"groups (dicts), got one {type(params).__name__}; wrap it in a list")
-        self.defaults = dict(defaults)
+        self._defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.params: list[Tensor] = []
         # per parameter: slot name -> array (a ParamStates: also keyed by the parameter)
@@ -131,6 +131,20 @@ class Optimizer:
     def state(self, value) -> None:
         self._state = value if isinstance(value, ParamStates) else ParamStates(self, value)
 
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The constructor's settings, PyTorch's switches (``foreach``...) among them as torch
+        shows them; a group added later takes the ones it leaves out from here."""
+        public = self.__dict__.get("_public_defaults")
+        if public is None:
+            public = self._public_defaults = {**self._defaults,
+                                              **getattr(self, "_torch_extras", {})}
+        return public
+
+    @defaults.setter
+    def defaults(self, value: dict[str, Any]) -> None:
+        self._defaults, self._public_defaults = dict(value), None
+
     def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a group (``{"params": [...], setting: value...}``); settings it leaves out take
         the constructor's values. A parameter may belong to one group only."""
@@ -142,9 +156,9 @@ class Optimizer:
         # a group may carry PyTorch's implementation switches too (no effect here) and keys
         # of the user's own (a name, a tag): kept in the group, as torch's
         extras = {**getattr(self, "_torch_extras", {}),
-                  **{k: v for k, v in group.items() if k != "params" and k not in self.defaults
+                  **{k: v for k, v in group.items() if k != "params" and k not in self._defaults
                      and k != "param_names"}}
-        group = {k: v for k, v in group.items() if k == "params" or k in self.defaults}
+        group = {k: v for k, v in group.items() if k == "params" or k in self._defaults}
         params = group["params"]
         if isinstance(params, (set, frozenset)):
             raise TypeError(f"{name}: optimizer parameters need to be organized in ordered "
@@ -172,7 +186,9 @@ class Optimizer:
                                 "support complex parameters (as torch's): use Adam or SGD, or "
                                 "optimise view_as_real parameters")
             seen.add(id(p))
-        settings = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        public = self.__dict__.get("_public_defaults") or {}  # (as the user may have set)
+        settings = {**{k: public.get(k, v) for k, v in self._defaults.items()},
+                    **{k: v for k, v in group.items() if k != "params"}}
         lr = settings.get("lr")
         if isinstance(lr, Tensor) and lr.data.size == 1:  # torch takes a one-element Tensor
             settings["lr"] = float(lr.data.reshape(()))
@@ -185,7 +201,7 @@ class Optimizer:
     def _check_group(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Validate and normalise one group's settings (subclasses add theirs)."""
         _check_hyper(type(self).__name__, lr=settings["lr"])
-        return {**settings, "lr": float(settings["lr"])}
+        return {**settings, "lr": _num(settings["lr"])}
 
     def _slots(self, group: dict[str, Any]) -> tuple[str, ...]:
         return ()
@@ -474,7 +490,7 @@ class Optimizer:
         if "param_groups" in state and "state" in state:
             flat = self._flat_from_nested(state)
             # what the flat layout does not hold (switches, the user's keys): as saved
-            extras = [{k: v for k, v in group.items() if k not in self.defaults
+            extras = [{k: v for k, v in group.items() if k not in self._defaults
                        and k not in ("params", "initial_lr", "swa_lr")}
                       for group in state["param_groups"]]
             state = flat
@@ -501,12 +517,12 @@ class Optimizer:
             for key, value in group.items():
                 if key == "params":
                     flat[f"group.{g}.params"] = np.asarray(list(value), dtype=np.int64)
-                elif key in self.torch_fixed and key not in self.defaults:
+                elif key in self.torch_fixed and key not in self._defaults:
                     if bool(value) != self.torch_fixed[key]:
                         raise ValueError(f"{name}.load_state_dict: parameter group {g} has "
                                          f"{key}={value!r}; {name} has "
                                          f"{key}={self.torch_fixed[key]}")
-                elif key in self.defaults:  # (the rest: load_state_dict keeps as they are)
+                elif key in self._defaults:  # (the rest: load_state_dict keeps as they are)
                     flat[f"group.{g}.{key}"] = np.asarray(value)
         steps = [0]
         for index, slots in state["state"].items():
@@ -529,7 +545,7 @@ class Optimizer:
         out: dict[str, np.ndarray] = {}
         start = 0
         for g, group in enumerate(self.param_groups):
-            for key in self.defaults:
+            for key in self._defaults:
                 out[f"group.{g}.{key}"] = np.asarray(group[key])
             count = len(group["params"])
             out[f"group.{g}.params"] = np.arange(start, start + count, dtype=np.int64)
@@ -549,8 +565,8 @@ class Optimizer:
                    if key.startswith("hyper.")}
             if "beta1" in old and "beta2" in old:
                 old["betas"] = (old.pop("beta1"), old.pop("beta2"))
-            unknown = sorted(set(old) - set(self.defaults))
-            missing = sorted(k for k in self.defaults if k not in old and k != "nesterov"
+            unknown = sorted(set(old) - set(self._defaults))
+            missing = sorted(k for k in self._defaults if k not in old and k != "nesterov"
                              and k not in self.added_settings)
             if unknown or missing or len(self.param_groups) != 1:
                 raise ValueError(f"{name}.load_state_dict: missing keys: "
@@ -560,7 +576,7 @@ class Optimizer:
                      "params": self.param_groups[0]["params"]}]
         groups = []
         for g, group in enumerate(self.param_groups):
-            expected = [f"group.{g}.{key}" for key in (*self.defaults, "params")
+            expected = [f"group.{g}.{key}" for key in (*self._defaults, "params")
                         if key not in self.added_settings]
             missing = [key for key in expected if key not in state]
             if missing:
@@ -573,7 +589,7 @@ class Optimizer:
                     f"the state but {indices} in this optimiser"
                 )
             settings = {}
-            for key, default in self.defaults.items():
+            for key, default in self._defaults.items():
                 if f"group.{g}.{key}" not in state:  # one of added_settings
                     settings[key] = self.added_settings[key]
                     continue
@@ -591,7 +607,7 @@ class Optimizer:
         """Restore ``_flat_state_dict``'s groups' settings and per-parameter state."""
         name = type(self).__name__
         known = {f"group.{g}.{key}" for g in range(len(self.param_groups))
-                 for key in (*self.defaults, "params")}
+                 for key in (*self._defaults, "params")}
         unexpected = sorted(k for k in state if k not in known and k != "step_count"
                             and not k.startswith(("state.", "hyper.")))
         if unexpected or "step_count" not in state:
@@ -763,6 +779,12 @@ def _check_hyper(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
 
 
+def _num(value: Any) -> int | float:
+    """A checked hyper-parameter as a Python number: an int stays an int (torch keeps what it
+    is given: its groups and repr show ``momentum: 0``), anything else becomes a float."""
+    return value if type(value) is int or type(value) is float else float(value)
+
+
 def _pair(betas: Any) -> Any:
     """betas as a tuple (a list is fine); anything else is left for _check_betas_and_eps to
     refuse with a clear message."""
@@ -776,7 +798,7 @@ def _check_betas_and_eps(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     _check_hyper(name, beta1=betas[0], beta2=betas[1], eps=settings["eps"])
     if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
         raise ValueError(f"{name}: betas must lie in [0, 1), got {tuple(betas)}")
-    return {**settings, "betas": (float(betas[0]), float(betas[1])), "eps": float(settings["eps"])}
+    return {**settings, "betas": (_num(betas[0]), _num(betas[1])), "eps": _num(settings["eps"])}
 
 
 def _check_flags(name: str, settings: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -922,8 +944,8 @@ class SGD(Optimizer):
     torch_step = False  # PyTorch's SGD keeps its momentum buffer only
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
-                 momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 *, maximize: bool = False, dampening: float = 0.0, **flags: Any):
+                 momentum: float = 0, weight_decay: float = 0, nesterov: bool = False,
+                 *, maximize: bool = False, dampening: float = 0, **flags: Any):
         # dampening is keyword-only: PyTorch's place (4th) would shift dlpy's positional
         # weight_decay and nesterov
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
@@ -939,9 +961,9 @@ class SGD(Optimizer):
                              f"momentum={settings['momentum']}, "
                              f"dampening={settings['dampening']}")
         settings = _check_flags("SGD", settings, "maximize")
-        return {**settings, "momentum": float(settings["momentum"]),
-                "dampening": float(settings["dampening"]),
-                "weight_decay": float(settings["weight_decay"]),
+        return {**settings, "momentum": _num(settings["momentum"]),
+                "dampening": _num(settings["dampening"]),
+                "weight_decay": _num(settings["weight_decay"]),
                 "nesterov": bool(settings["nesterov"])}
 
     def _slots(self, group):
@@ -1021,8 +1043,11 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
                  **flags: Any):
+        if isinstance(lr, Tensor) and flags.get("foreach") and not flags.get("capturable"):
+            raise ValueError("lr as a Tensor is not supported for capturable=False and "
+                             "foreach=True")
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay, "amsgrad": amsgrad,
                                   "maximize": maximize}, **flags)
@@ -1036,7 +1061,7 @@ class Adam(Optimizer):
         settings = _check_betas_and_eps(name, super()._check_group(settings))
         _check_hyper(name, weight_decay=settings["weight_decay"])
         settings = _check_flags(name, settings, "amsgrad", "maximize")
-        return {**settings, "weight_decay": float(settings["weight_decay"])}
+        return {**settings, "weight_decay": _num(settings["weight_decay"])}
 
     def _slots(self, group):
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] \

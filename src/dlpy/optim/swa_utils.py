@@ -64,6 +64,11 @@ class _Scratch:
         return kept[1]
 
 
+def _arrays(values: Sequence) -> list[np.ndarray]:
+    """The arrays behind tensors (or arrays, kept): the update writes into them."""
+    return [v.data if isinstance(v, Tensor) else v for v in values]
+
+
 def _lerp(avg: np.ndarray, current: np.ndarray, weight: float, scratch: np.ndarray) -> None:
     """avg += weight * (current - avg), in place (an integer array: the step truncated)."""
     if avg.dtype.kind in "iub":
@@ -83,7 +88,7 @@ def get_ema_multi_avg_fn(decay: float = 0.999) -> MultiAvgFn:
     scratch = _Scratch()
 
     def ema_update(averaged, current, num_averaged):
-        for avg, cur in zip(averaged, current):
+        for avg, cur in zip(_arrays(averaged), _arrays(current)):
             if avg.dtype.kind in "iub":  # torch's formula for integers, cast back
                 avg[...] = avg * decay + cur * (1.0 - decay)
             else:
@@ -98,8 +103,9 @@ def get_swa_multi_avg_fn() -> MultiAvgFn:
     scratch = _Scratch()
 
     def swa_update(averaged, current, num_averaged):
-        for avg, cur in zip(averaged, current):
-            _lerp(avg, cur, 1.0 / (num_averaged + 1), scratch(avg))
+        weight = 1.0 / (int(num_averaged) + 1)
+        for avg, cur in zip(_arrays(averaged), _arrays(current)):
+            _lerp(avg, cur, weight, scratch(avg))
 
     return swa_update
 
@@ -120,8 +126,9 @@ def get_swa_avg_fn() -> Callable:
 class AveragedModel(Module):
     """A copy of `model` whose parameters (and with ``use_buffers`` its buffers) are the running
     average of `model`'s, updated by `update_parameters(model)`; calling it runs the copy's
-    forward. ``avg_fn(avg, current, n)`` returns one array's new average; ``multi_avg_fn``
-    updates lists of arrays in place (give one or neither: the equal-weight mean)."""
+    forward. ``avg_fn(avg, current, n)`` returns one tensor's new average; ``multi_avg_fn``
+    updates lists of tensors in place (give one or neither: the equal-weight mean); both get
+    ``n``, the buffer ``n_averaged`` (an int64 0-d tensor, saved in ``state_dict``)."""
 
     def __init__(self, model: Module, device: Any = None, avg_fn: Callable | None = None,
                  multi_avg_fn: MultiAvgFn | None = None, use_buffers: bool = False):
@@ -135,16 +142,17 @@ class AveragedModel(Module):
         if avg_fn is not None and multi_avg_fn is not None:
             raise ValueError("AveragedModel: give avg_fn or multi_avg_fn, not both")
         self.module = copy.deepcopy(model)
+        self.register_buffer("n_averaged", np.zeros((), dtype=np.int64))
         self.avg_fn = avg_fn
         self.multi_avg_fn = multi_avg_fn or (None if avg_fn else get_swa_multi_avg_fn())
         self.use_buffers = bool(use_buffers)
-        self.n_averaged = 0
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
 
     def update_parameters(self, model: Module) -> None:
-        """Fold `model`'s current parameters into the average (the first call copies them)."""
+        """Fold `model`'s current parameters (all of them, frozen ones too, as torch) into the
+        average; the first call copies them."""
         mine = dict(self.module.named_parameters())
         theirs = dict(model.named_parameters())
         if mine.keys() != theirs.keys():
@@ -153,49 +161,43 @@ class AveragedModel(Module):
             raise ValueError(f"AveragedModel.update_parameters: the model's parameters differ "
                              f"from the averaged copy's (missing {missing or 'none'}, "
                              f"unexpected {extra or 'none'})")
-        averaged, current = [], []
-        for name, param in mine.items():
-            source = theirs[name].data
-            if param.data.shape != source.shape:
-                raise ValueError(f"AveragedModel.update_parameters: {name} has shape "
-                                 f"{source.shape}, the averaged copy {param.data.shape}")
-            if self.n_averaged == 0 or not param.requires_grad:
-                np.copyto(param.data, source)
-            else:
-                averaged.append(param.data)
-                current.append(source)
         my_buffers = dict(self.module.named_buffers())
         their_buffers = dict(model.named_buffers())
         if my_buffers.keys() != their_buffers.keys():
             raise ValueError(f"AveragedModel.update_parameters: the model's buffers "
                              f"{sorted(their_buffers)} differ from the averaged copy's "
                              f"{sorted(my_buffers)}")
-        for name, buffer in my_buffers.items():
-            if self.use_buffers and self.n_averaged > 0:
-                averaged.append(buffer)
-                current.append(their_buffers[name])
-            else:  # the first update, or buffers kept in step with the model (torch's)
-                np.copyto(buffer, their_buffers[name], casting="unsafe")
-        if self.n_averaged > 0 and averaged:
+        pairs = [(param, theirs[name]) for name, param in mine.items()]
+        for name, param in mine.items():
+            if param.data.shape != theirs[name].data.shape:
+                raise ValueError(f"AveragedModel.update_parameters: {name} has shape "
+                                 f"{theirs[name].data.shape}, the averaged copy "
+                                 f"{param.data.shape}")
+        buffer_pairs = [(b, their_buffers[name]) for name, b in my_buffers.items()
+                        if b is not None]
+        if self.use_buffers:
+            pairs += buffer_pairs
+        else:  # buffers kept in step with the model (torch's)
+            for mine_b, theirs_b in buffer_pairs:
+                np.copyto(mine_b.data, theirs_b.data, casting="unsafe")
+        n = int(self.n_averaged.data)
+        if n == 0:
+            for avg, cur in pairs:
+                np.copyto(avg.data, cur.data, casting="unsafe")
+        elif pairs:
+            averaged = [Tensor(avg.data) for avg, _ in pairs]  # the same memory
+            current = [Tensor(cur.data) for _, cur in pairs]
             if self.multi_avg_fn is not None:
                 self.multi_avg_fn(averaged, current, self.n_averaged)
             else:
                 for avg, cur in zip(averaged, current):
-                    avg[...] = self.avg_fn(avg, cur, self.n_averaged)
+                    avg.copy_(self.avg_fn(avg, cur, self.n_averaged))
+            for (avg, _), view in zip(pairs, averaged):
+                if view.data is not avg.data:  # rebound rather than written in place
+                    np.copyto(avg.data, view.data, casting="unsafe")
         for param in mine.values():  # changed in place, as torch's copy_ / lerp_ would
             increment_version(param)
-        self.n_averaged += 1
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The averaged copy's parameters (as `module.state_dict()`) plus `n_averaged`."""
-        return {**self.module.state_dict(), "n_averaged": np.asarray(self.n_averaged)}
-
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        state = dict(state)
-        if "n_averaged" not in state:
-            raise ValueError("AveragedModel.load_state_dict: no 'n_averaged' in the state")
-        self.n_averaged = int(state.pop("n_averaged"))
-        self.module.load_state_dict(state, strict=strict)
+        self.n_averaged.data[...] = n + 1
 
 
 def update_bn(loader: Iterable, model: Module, device: Any = None) -> None:
