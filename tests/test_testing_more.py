@@ -42,7 +42,7 @@ def test_assert_close_shape_dtype_nan_and_msg():
     assert_close(np.array([np.nan]), np.array([np.nan]), equal_nan=True)
     with pytest.raises(AssertionError, match="^custom$"):
         assert_close(np.ones(1), np.zeros(1), msg="custom")
-    with pytest.raises(ValueError, match="assert_close: both 'rtol' and 'atol' must be"):
+    with pytest.raises(ValueError, match="Both 'rtol' and 'atol' must be"):
         assert_close(np.ones(1), np.ones(1), rtol=1e-3)
 
 
@@ -62,9 +62,35 @@ def test_make_tensor_ranges_and_flags():
 
 
 def test_make_tensor_errors():
-    with pytest.raises(ValueError, match="make_tensor: low must not exceed high"):
+    with pytest.raises(ValueError, match="`low` must be less than `high`"):
         make_tensor(2, dtype=np.float32, low=3, high=1)
     with pytest.raises(ValueError, match="make_tensor: requires_grad needs a floating dtype"):
         make_tensor(2, dtype=np.int64, requires_grad=True)
     with pytest.raises(TypeError, match="make_tensor: unsupported dtype"):
         make_tensor(2, dtype="U3")
+
+
+def test_assert_close_pairs_items_as_torch():
+    assert_close([Tensor(np.ones(2)), 1.0], (Tensor(np.ones(2)), 1.0))
+    assert_close({"a": None, "b": float("inf")}, {"b": float("inf"), "a": None})
+    with pytest.raises(AssertionError, match=r"(?s)not close.*occurred for item \[1\]$"):
+        assert_close([1.0, Tensor(np.ones(2))], [1.0, Tensor(np.zeros(2))])
+    with pytest.raises(AssertionError, match="^The length of the sequences mismatch: 2 != 1"):
+        assert_close([1.0, 2.0], [1.0])
+    with pytest.raises(TypeError, match="No comparison pair was able to handle"):
+        assert_close(Tensor(np.ones(1)), 1.0)
+    with pytest.raises(AssertionError, match="^WRAP Scalars are not close!"):
+        assert_close(1.0, 2.0, msg=lambda text: "WRAP " + text)
+    with pytest.raises(AssertionError, match="Tensor-likes are not equal!"):
+        assert_close(np.array([1, 2]), np.array([1, 3]))
+    with pytest.raises(AssertionError, match="'stride\\(\\)' do not match"):
+        assert_close(Tensor(np.ones((2, 3))).t(), Tensor(np.ones((3, 2))), check_stride=True)
+
+
+def test_make_tensor_bounds_as_torch():
+    rng = np.random.default_rng(0)
+    assert make_tensor(20, dtype=np.uint8, low=-5, high=3, rng=rng).data.max() < 3
+    with pytest.raises(ValueError, match="cannot be NaN"):
+        make_tensor(2, dtype=np.float32, low=float("nan"), rng=rng)
+    with pytest.raises(ValueError, match="only supports"):
+        make_tensor(2, dtype=np.uint8, low=-10, high=-5, rng=rng)

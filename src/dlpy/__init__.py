@@ -453,8 +453,15 @@ from dlpy.layouts import (  # noqa: E402
 from dlpy.sparse_tensor import Layout as layout  # noqa: E402  (torch.layout)
 from dlpy.sparse_tensor import (  # noqa: E402
     jagged,
+    sparse_bsc,
+    sparse_bsc_tensor,
+    sparse_bsr,
+    sparse_bsr_tensor,
+    sparse_compressed_tensor,
     sparse_coo,
     sparse_coo_tensor,
+    sparse_csc,
+    sparse_csc_tensor,
     sparse_csr,
     sparse_csr_tensor,
     strided,
@@ -464,8 +471,9 @@ __all__ += ["channels_last", "channels_last_3d", "contiguous_format", "layout", 
             "preserve_format"]
 
 _LAZY += ("sparse",)
-__all__ += ["jagged", "sparse", "sparse_coo", "sparse_coo_tensor", "sparse_csr",
-            "sparse_csr_tensor", "strided"]
+__all__ += ["jagged", "sparse", "sparse_bsc", "sparse_bsc_tensor", "sparse_bsr",
+            "sparse_bsr_tensor", "sparse_compressed_tensor", "sparse_coo", "sparse_coo_tensor",
+            "sparse_csc", "sparse_csc_tensor", "sparse_csr", "sparse_csr_tensor", "strided"]
 for _name, _function in _sparse_tensor.TOP_LEVEL_SPARSE.items():
     globals()[_name] = _sparse_tensor._sparse_top_level(_name, globals()[_name], _function)
 del _name, _function
@@ -510,6 +518,7 @@ from dlpy.ao.qtensor import (  # noqa: E402
     qint32,
     quantize_per_channel,
     quantize_per_tensor,
+    quantize_per_tensor_dynamic,
     quint8,
 )
 
@@ -518,7 +527,7 @@ __all__ += ["_fake_quantize_learnable_per_tensor_affine", "ao", "dequantize",
             "fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine",
             "per_channel_affine", "per_channel_symmetric", "per_tensor_affine",
             "per_tensor_symmetric", "qint32", "qint8", "quantize_per_channel",
-            "quantize_per_tensor", "quint8"]
+            "quantize_per_tensor", "quantize_per_tensor_dynamic", "quint8"]
 
 
 def fake_quantize_per_tensor_affine(input, scale, zero_point, quant_min: int, quant_max: int):

@@ -149,4 +149,5 @@ _SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "Where": lambda op: op.node_name,
             "CopySlices": lambda op: "torch::autograd::CopySlices",
             "ComplexCopySlices": lambda op: "torch::autograd::CopySlices",
-            "ViewOfBase": lambda op: "AsStridedBackward0"}
+            "ViewOfBase": lambda op: "AsStridedBackward0",
+            "SlopeGrad": lambda op: op.node_name}

@@ -1,12 +1,14 @@
-"""Sparse tensors: torch.sparse's COO and CSR layouts, with autograd.
+"""Sparse tensors: torch.sparse's COO and compressed (CSR, CSC, BSR, BSC) layouts, with
+autograd.
 
     S = dlpy.sparse_coo_tensor(indices, values, size)   # indices (sparse_dim, nnz) int64,
                                                         # values (nnz, *dense_dims)
     y = dlpy.sparse.mm(S, X)                            # (m, k) @ (k, n) -> dense (m, n)
     C = dlpy.sparse_csr_tensor(crow, col, values, size) # or S.to_sparse_csr()
 
-A SparseTensor is a fixed pattern (COO indices, or CSR crow/col indices) and a values Tensor
-that is a node of the graph. Every op maps the values (ops/sparse_tensor.py, or GetItem /
+A SparseTensor is a fixed pattern (COO indices, or a compressed layout's pointers and plain
+indices; ``t()`` turns CSR into CSC on the same arrays) and a values Tensor (of blocks, for
+BSR / BSC) that is a node of the graph. Every op maps the values (ops/sparse_tensor.py, or GetItem /
 IndexAdd and the arithmetic ops), so gradients reach the values; the ``.grad`` of a sparse leaf
 is a sparse tensor with its pattern, as torch's, and a dense operand gets a dense gradient.
 The pattern never depends on the values except where torch's does (``to_sparse``).
@@ -28,13 +30,17 @@ from dlpy.tensor import SparseOperandError, Tensor, _comparable, ambiguous_truth
 
 
 class Layout(NamedConstant):
-    """torch.layout: ``dlpy.strided``, ``dlpy.sparse_coo``, ``dlpy.sparse_csr``, ``dlpy.jagged``
-    (nested tensors', also ``dlpy.nested.jagged``)."""
+    """torch.layout: ``dlpy.strided``, ``dlpy.sparse_coo``, ``dlpy.sparse_csr`` (``_csc``,
+    ``_bsr``, ``_bsc``), ``dlpy.jagged`` (nested tensors', also ``dlpy.nested.jagged``)."""
 
     __slots__ = ()
 
 
 strided, sparse_coo, sparse_csr = Layout("strided"), Layout("sparse_coo"), Layout("sparse_csr")
+sparse_csc, sparse_bsr = Layout("sparse_csc"), Layout("sparse_bsr")
+sparse_bsc = Layout("sparse_bsc")
+_BLOCKED = (sparse_bsr, sparse_bsc)
+_BY_ROW = (sparse_csr, sparse_bsr)  # compressed rows; CSC / BSC compress the columns
 jagged = Layout("jagged")
 
 
@@ -91,8 +97,10 @@ def _index_array(name: str, what: str, value, ndim: int) -> np.ndarray:
 def _values_tensor(name: str, values, dtype, requires_grad: bool) -> Tensor:
     if isinstance(values, SparseTensor):
         raise TypeError(f"{name}: values must be a dense tensor, got a sparse one")
-    if not isinstance(values, Tensor):
-        return Tensor(values, requires_grad=requires_grad, dtype=dtype)
+    if not isinstance(values, Tensor):  # torch.tensor's dtypes: [1, 2] is int64
+        from dlpy.creation import tensor
+
+        return tensor(values, dtype=dtype, requires_grad=requires_grad)
     if dtype is not None and np.dtype(dtype) != values.dtype:
         values = values.astype(dtype)
     if requires_grad and not values.requires_grad:
@@ -176,32 +184,88 @@ def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=Non
     """torch.sparse_csr_tensor (2-D, no dense dims): row i holds entries
     crow_indices[i]:crow_indices[i + 1] of col_indices and values. Under
     ``check_invariants`` a row's columns must be sorted and distinct."""
-    name = "sparse_csr_tensor"
+    return _compressed("sparse_csr_tensor", sparse_csr, crow_indices, col_indices, values, size,
+                       dtype, device, requires_grad, check_invariants)
+
+
+def sparse_csc_tensor(ccol_indices, row_indices, values, size=None, *, dtype=None,
+                      device=None, requires_grad: bool = False,
+                      check_invariants: bool | None = None) -> SparseTensor:
+    """torch.sparse_csc_tensor: CSR's transpose, column j holds entries
+    ccol_indices[j]:ccol_indices[j + 1] of row_indices and values."""
+    return _compressed("sparse_csc_tensor", sparse_csc, ccol_indices, row_indices, values, size,
+                       dtype, device, requires_grad, check_invariants)
+
+
+def sparse_bsr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None,
+                      device=None, requires_grad: bool = False,
+                      check_invariants: bool | None = None) -> SparseTensor:
+    """torch.sparse_bsr_tensor: CSR of blocks, values (nnz_blocks, R, C); block row i holds
+    blocks crow_indices[i]:crow_indices[i + 1] at block columns col_indices."""
+    return _compressed("sparse_bsr_tensor", sparse_bsr, crow_indices, col_indices, values, size,
+                       dtype, device, requires_grad, check_invariants)
+
+
+def sparse_bsc_tensor(ccol_indices, row_indices, values, size=None, *, dtype=None,
+                      device=None, requires_grad: bool = False,
+                      check_invariants: bool | None = None) -> SparseTensor:
+    """torch.sparse_bsc_tensor: CSC of blocks, values (nnz_blocks, R, C)."""
+    return _compressed("sparse_bsc_tensor", sparse_bsc, ccol_indices, row_indices, values, size,
+                       dtype, device, requires_grad, check_invariants)
+
+
+def sparse_compressed_tensor(compressed_indices, plain_indices, values, size=None, *,
+                             dtype=None, layout=None, device=None, requires_grad: bool = False,
+                             check_invariants: bool | None = None) -> SparseTensor:
+    """torch.sparse_compressed_tensor: ``sparse_csr_tensor`` / ``csc`` / ``bsr`` / ``bsc`` by
+    ``layout``."""
+    if layout not in (sparse_csr, sparse_csc, sparse_bsr, sparse_bsc):
+        raise ValueError("sparse_compressed_tensor: layout must be one of dlpy.sparse_csr, "
+                         f"sparse_csc, sparse_bsr, sparse_bsc, got {layout!r}")
+    return _compressed("sparse_compressed_tensor", layout, compressed_indices, plain_indices,
+                       values, size, dtype, device, requires_grad, check_invariants)
+
+
+def _compressed(name, layout, compressed_indices, plain_indices, values, size, dtype, device,
+                requires_grad, check_invariants) -> SparseTensor:
+    """A compressed sparse matrix: pointers along the compressed dim (rows for CSR / BSR,
+    columns for CSC / BSC) into the plain indices and values (of blocks, for BSR / BSC)."""
     as_device(device, name)
-    crow = _index_array(name, "crow_indices", crow_indices, 1)
-    col = _index_array(name, "col_indices", col_indices, 1)
+    by_row = layout in _BY_ROW
+    c_name, p_name = ("crow_indices", "col_indices") if by_row else ("ccol_indices",
+                                                                     "row_indices")
+    crow = _index_array(name, c_name, compressed_indices, 1)
+    col = _index_array(name, p_name, plain_indices, 1)
     values = _values_tensor(name, values, dtype, requires_grad)
     nnz = col.size
-    if values.shape != (nnz,):
-        raise ValueError(f"{name}: values must be 1-D with one value per column index "
-                         f"({nnz},), got shape {values.shape}")
+    blocked = layout in _BLOCKED
+    if (values.ndim != (3 if blocked else 1)) or values.shape[0] != nnz:
+        raise ValueError(f"{name}: values must be {'(nnz, R, C) blocks' if blocked else '1-D'} "
+                         f"with one per {p_name[:-8]} index (nnz={nnz}), got shape "
+                         f"{values.shape}")
     if crow.size == 0 or crow[0] != 0 or crow[-1] != nnz or np.any(np.diff(crow) < 0):
-        raise ValueError(f"{name}: crow_indices must rise from 0 to nnz={nnz}, got "
+        raise ValueError(f"{name}: {c_name} must rise from 0 to nnz={nnz}, got "
                          f"{crow[:8].tolist()}{'...' if crow.size > 8 else ''}")
+    block = values.shape[1:] if blocked else (1, 1)
+    c_axis = 0 if by_row else 1  # the compressed dim
     if size is None:
-        size = (crow.size - 1, int(col.max()) + 1 if nnz else 0)
+        counts = [0, 0]
+        counts[c_axis], counts[1 - c_axis] = crow.size - 1, int(col.max()) + 1 if nnz else 0
+        size = (counts[0] * block[0], counts[1] * block[1])
     else:
         size = _size(name, size)
-        if len(size) != 2 or size[0] != crow.size - 1:
-            raise ValueError(f"{name}: size must be 2-D with {crow.size - 1} rows (the length "
-                             f"of crow_indices - 1), got {size}")
-    _check_range(name, "col_indices", col[None], size[1:])
+        if len(size) != 2 or size[c_axis] != (crow.size - 1) * block[c_axis] \
+                or size[1 - c_axis] % block[1 - c_axis]:
+            raise ValueError(f"{name}: size must be 2-D with {crow.size - 1} "
+                             f"{'rows' if by_row else 'columns'} (of blocks {block}; the length "
+                             f"of {c_name} - 1), got {size}")
+    _check_range(name, p_name, col[None], (size[1 - c_axis] // block[1 - c_axis],))
     if check_invariants or check_sparse_tensor_invariants.is_enabled():
-        rows = np.repeat(np.arange(size[0]), np.diff(crow))
-        if not _sorted_distinct(rows * max(size[1], 1) + col):
-            raise ValueError(f"{name}: the column indices of each row must be sorted and "
+        rows = np.repeat(np.arange(crow.size - 1), np.diff(crow))
+        if not _sorted_distinct(rows * max(size[1 - c_axis], 1) + col):
+            raise ValueError(f"{name}: the {p_name} of each compressed slice must be sorted and "
                              "distinct (check_sparse_tensor_invariants)")
-    return SparseTensor(sparse_csr, values, tuple(size), crow=crow, col=col)
+    return SparseTensor(layout, values, tuple(size), crow=crow, col=col)
 
 
 def _csr_rows(crow: np.ndarray) -> np.ndarray:
@@ -271,7 +335,7 @@ class SparseTensor(OnCPU):
         return self.layout is sparse_csr
 
     def sparse_dim(self) -> int:
-        return 2 if self.layout is sparse_csr else self._ind.shape[0]
+        return self._ind.shape[0] if self.layout is sparse_coo else 2
 
     def dense_dim(self) -> int:
         return len(self.shape) - self.sparse_dim()
@@ -308,7 +372,7 @@ class SparseTensor(OnCPU):
         if grad is None:
             return None
         grad = Tensor(np.asarray(grad))
-        if self.layout is sparse_csr or self._coalesced:
+        if self.layout is not sparse_coo or self._coalesced:
             return self._with_values(grad)
         order, starts = runs(_keys(self._ind, self.shape[:self._ind.shape[0]]))
         first = order[starts]  # one entry of each index
@@ -333,10 +397,12 @@ class SparseTensor(OnCPU):
 
     # ------------------------------------------------------------- parts
     def _coo(self) -> np.ndarray:
-        """(sparse_dim, nnz) the index of every entry, either layout."""
+        """(sparse_dim, nnz) the index of every entry (of every block, for BSR / BSC)."""
         if self.layout is sparse_coo:
             return self._ind
-        return np.stack([_csr_rows(self._crow), self._col])
+        if self.layout in _BY_ROW:
+            return np.stack([_csr_rows(self._crow), self._col])
+        return np.stack([self._col, _csr_rows(self._crow)])
 
     def indices(self) -> Tensor:
         """The (sparse_dim, nnz) indices of a coalesced COO tensor (``_indices()``: any)."""
@@ -358,16 +424,27 @@ class SparseTensor(OnCPU):
         return self._v
 
     def crow_indices(self) -> Tensor:
-        self._need("crow_indices", sparse_csr)
+        self._need("crow_indices", _BY_ROW)
         return Tensor(self._crow)
 
     def col_indices(self) -> Tensor:
-        self._need("col_indices", sparse_csr)
+        self._need("col_indices", _BY_ROW)
         return Tensor(self._col)
 
-    def _need(self, name: str, layout: Layout = sparse_coo, coalesced: bool = False) -> None:
-        if self.layout is not layout:
-            raise ValueError(f"{name}: expected a {layout.name} tensor, got {self.layout}")
+    def ccol_indices(self) -> Tensor:
+        self._need("ccol_indices", (sparse_csc, sparse_bsc))
+        return Tensor(self._crow)
+
+    def row_indices(self) -> Tensor:
+        self._need("row_indices", (sparse_csc, sparse_bsc))
+        return Tensor(self._col)
+
+    def _need(self, name: str, layout=sparse_coo, coalesced: bool = False) -> None:
+        """The layout (or one of a tuple of them) an accessor needs."""
+        if self.layout not in (layout if isinstance(layout, tuple) else (layout,)):
+            names = " or ".join(x.name for x in (layout if isinstance(layout, tuple)
+                                                  else (layout,)))
+            raise ValueError(f"{name}: expected a {names} tensor, got {self.layout}")
         if coalesced and not self._coalesced:
             raise ValueError(f"{name}: the tensor is not coalesced (repeated or unsorted "
                              "indices); call .coalesce() first, or use _" + name + "()")
@@ -389,33 +466,66 @@ class SparseTensor(OnCPU):
 
     def to_dense(self) -> Tensor:
         """The dense tensor (repeats summed); its gradient reaches the stored entries."""
+        if self.layout in _BLOCKED:
+            (rows, cols), (r, c) = self._coo(), self._v.shape[1:]
+            grid = (self.shape[0] // r, self.shape[1] // c, r, c)
+            return IndexAdd((rows, cols), grid)(self._v).permute(0, 2, 1, 3).reshape(self.shape)
         return IndexAdd(tuple(self._coo()), self.shape)(self._v)
 
-    def to_sparse(self, layout: Layout | None = None) -> SparseTensor:
+    def to_sparse(self, layout: Layout | None = None, blocksize=None) -> SparseTensor:
         if layout is None or layout is sparse_coo:
             return self.to_sparse_coo()
-        if layout is sparse_csr:
-            return self.to_sparse_csr()
-        raise ValueError(f"to_sparse: layout must be dlpy.sparse_coo or dlpy.sparse_csr, got "
-                         f"{layout!r}")
+        if layout in (sparse_csr, sparse_csc):
+            return self.to_sparse_csr() if layout is sparse_csr else self.to_sparse_csc()
+        if layout in _BLOCKED and blocksize is not None:
+            return to_sparse_blocked(self.to_dense(), layout, blocksize)
+        raise ValueError(f"to_sparse: layout must be dlpy.sparse_coo, sparse_csr, sparse_csc "
+                         f"(or sparse_bsr / sparse_bsc with a blocksize), got {layout!r}")
 
     def to_sparse_coo(self) -> SparseTensor:
         if self.layout is sparse_coo:
             return self
-        indices = self._coo()
-        return SparseTensor(sparse_coo, self._v, self.shape, indices=indices,
+        if self.layout in _BLOCKED:  # every element of every block, block by block
+            (rows, cols), (r, c) = self._coo(), self._v.shape[1:]
+            within_r, within_c = np.divmod(np.arange(r * c), c)
+            indices = np.stack([(rows[:, None] * r + within_r).reshape(-1),
+                                (cols[:, None] * c + within_c).reshape(-1)])
+            values = self._v.reshape(-1)
+        else:
+            indices, values = self._coo(), self._v
+        return SparseTensor(sparse_coo, values, self.shape, indices=indices,
                             coalesced=_sorted_distinct(_keys(indices, self.shape)))
 
+    def _matrix(self, name: str) -> SparseTensor:
+        """This 2-D tensor with no dense dims as a coalesced COO tensor."""
+        if self.ndim != 2 or self.dense_dim():
+            raise ValueError(f"{name}: expected a 2-D tensor with no dense dims, got "
+                             f"shape {self.shape} with {self.dense_dim()} dense dims")
+        return self.to_sparse_coo().coalesce()
+
     def to_sparse_csr(self) -> SparseTensor:
-        """CSR of a 2-D COO tensor with no dense dims (coalesced first)."""
+        """CSR of a 2-D tensor with no dense dims (coalesced first)."""
         if self.layout is sparse_csr:
             return self
-        if self.ndim != 2 or self.dense_dim():
-            raise ValueError(f"to_sparse_csr: expected a 2-D tensor with no dense dims, got "
-                             f"shape {self.shape} with {self.dense_dim()} dense dims")
-        s = self.coalesce()
+        s = self._matrix("to_sparse_csr")
         return SparseTensor(sparse_csr, s._v, self.shape, crow=_crow(s._ind[0], self.shape[0]),
                             col=s._ind[1])
+
+    def to_sparse_csc(self) -> SparseTensor:
+        """CSC of a 2-D tensor with no dense dims: entries column by column."""
+        if self.layout is sparse_csc:
+            return self
+        s = self._matrix("to_sparse_csc")
+        order = np.lexsort(s._ind)  # by column, then row
+        rows, cols = s._ind[:, order]
+        return SparseTensor(sparse_csc, GetItem(order)(s._v), self.shape,
+                            crow=_crow(cols, self.shape[1]), col=rows)
+
+    def to_sparse_bsr(self, blocksize) -> SparseTensor:
+        return to_sparse_blocked(self.to_dense(), sparse_bsr, blocksize)
+
+    def to_sparse_bsc(self, blocksize) -> SparseTensor:
+        return to_sparse_blocked(self.to_dense(), sparse_bsc, blocksize)
 
     def astype(self, dtype) -> SparseTensor:
         return self._with_values(self._v.astype(dtype))
@@ -445,8 +555,13 @@ class SparseTensor(OnCPU):
         """Swap two sparse dims (indices swapped, uncoalesced) or two dense dims (values
         transposed); CSR: the transposed matrix in CSR (torch gives CSC)."""
         dim0, dim1 = _dim("transpose", dim0, self.ndim), _dim("transpose", dim1, self.ndim)
-        if self.layout is sparse_csr:
-            return self.to_sparse_coo().transpose(dim0, dim1).to_sparse_csr()
+        if self.layout is not sparse_coo:  # CSR <-> CSC, BSR <-> BSC: the same arrays
+            if dim0 == dim1:
+                return self
+            values = self._v.transpose(1, 2) if self.layout in _BLOCKED else self._v
+            other = {sparse_csr: sparse_csc, sparse_csc: sparse_csr, sparse_bsr: sparse_bsc,
+                     sparse_bsc: sparse_bsr}[self.layout]
+            return SparseTensor(other, values, self.shape[::-1], crow=self._crow, col=self._col)
         sparse_dim = self.sparse_dim()
         if dim0 < sparse_dim and dim1 < sparse_dim:
             indices, shape = self._ind.copy(), list(self.shape)
@@ -474,9 +589,33 @@ class SparseTensor(OnCPU):
         """The slices ``index`` of dim (COO), in that order; repeats allowed."""
         return index_select(self, dim, index)
 
+    def narrow_copy(self, dim: int, start: int, length: int) -> SparseTensor:
+        """The entries with ``start <= index < start + length`` along dim (COO), shifted."""
+        self._need("narrow_copy")
+        dim = _dim("narrow_copy", dim, self.ndim)
+        size = self.shape[dim]
+        start = start + size if start < 0 else start
+        if not (0 <= start and length >= 0 and start + length <= size):
+            raise IndexError(f"narrow_copy: start {start} + length {length} out of range for "
+                             f"dim {dim} of size {size}")
+        shape = list(self.shape)
+        shape[dim] = length
+        sparse_dim = self.sparse_dim()
+        if dim >= sparse_dim:
+            where = (slice(None),) * (dim - sparse_dim + 1) + (slice(start, start + length),)
+            return SparseTensor(sparse_coo, GetItem(where)(self._v), tuple(shape),
+                                indices=self._ind, coalesced=self._coalesced)
+        picks = np.nonzero((self._ind[dim] >= start) & (self._ind[dim] < start + length))[0]
+        indices = self._ind[:, picks]
+        indices[dim] -= start
+        return SparseTensor(sparse_coo, GetItem(picks)(self._v), tuple(shape), indices=indices,
+                            coalesced=self._coalesced)
+
     # ------------------------------------------------------------- arithmetic
     def __neg__(self) -> SparseTensor:
         return self._with_values(-self._v)
+
+    neg = negative = __neg__
 
     neg = __neg__
 
@@ -588,8 +727,10 @@ class SparseTensor(OnCPU):
 
         if self.layout is sparse_coo:
             parts = [("indices", self._ind)]
-        else:
+        elif self.layout in _BY_ROW:
             parts = [("crow_indices", self._crow), ("col_indices", self._col)]
+        else:
+            parts = [("ccol_indices", self._crow), ("row_indices", self._col)]
         return sparse_repr(parts, self._v, self.shape, self._nnz(), self.layout.name,
                            self.requires_grad)
 
@@ -641,8 +782,9 @@ def _coalesced_pair(name: str, a: SparseTensor, b: SparseTensor):
 
 
 def _layout_of(a: SparseTensor, b: SparseTensor, out: SparseTensor) -> SparseTensor:
-    both_csr = a.layout is sparse_csr and b.layout is sparse_csr
-    return out.to_sparse_csr() if both_csr else out
+    if a.layout is b.layout and a.layout in (sparse_csr, sparse_csc):
+        return out.to_sparse(a.layout)
+    return out
 
 
 def add(input, other, *, alpha=1):
@@ -703,11 +845,11 @@ def _check_mm(name: str, s: SparseTensor, d: Tensor) -> None:
 def _sparse_dense(name: str, s: SparseTensor, d) -> Tensor:
     d = _as_dense(name, d)
     _check_mm(name, s, d)
-    if s.layout is sparse_coo:
-        s = s.coalesce()  # sorted by row: each row's entries one run
-        crow, col = _crow(s._ind[0], s.shape[0]), s._ind[1]
-    else:
+    if s.layout is sparse_csr:
         crow, col = s._crow, s._col
+    else:
+        s = s.to_sparse_coo().coalesce()  # sorted by row: each row's entries one run
+        crow, col = _crow(s._ind[0], s.shape[0]), s._ind[1]
     vector = d.ndim == 1
     out = _ops.sparse_dense_mm(crow, col, s._v, s.shape[1], d.reshape(-1, 1) if vector else d)
     return out.reshape(-1) if vector else out
@@ -880,14 +1022,54 @@ def to_sparse_csr(x: Tensor) -> SparseTensor:
     return to_sparse_coo(x).to_sparse_csr()
 
 
-def tensor_to_sparse(x: Tensor, sparse_dim=None, *, layout: Layout | None = None):
-    """Tensor.to_sparse(sparse_dim) or Tensor.to_sparse(layout=...)."""
+def to_sparse_csc(x: Tensor) -> SparseTensor:
+    """The nonzero entries of a matrix, column by column (CSC)."""
+    if x.ndim != 2:
+        raise ValueError(f"to_sparse_csc: expected a 2-D tensor, got shape {x.shape}")
+    cols, rows = np.nonzero(x.data.T != 0)  # column-major
+    return SparseTensor(sparse_csc, GetItem((rows, cols))(x), x.shape,
+                        crow=_crow(cols, x.shape[1]), col=rows)
+
+
+def to_sparse_blocked(x: Tensor, layout: Layout, blocksize) -> SparseTensor:
+    """BSR (blocks row by row) or BSC (column by column) of a matrix: the (R, C) blocks with
+    any nonzero element."""
+    name = f"to_{layout.name}"
+    try:
+        r, c = (int(b) for b in blocksize)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: blocksize must be a pair of ints, got {blocksize!r}") from None
+    if x.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D tensor, got shape {x.shape}")
+    if r < 1 or c < 1 or x.shape[0] % r or x.shape[1] % c:
+        raise ValueError(f"{name}: the shape {tuple(x.shape)} must be a multiple of the "
+                         f"blocksize ({r}, {c})")
+    grid = x.reshape(x.shape[0] // r, r, x.shape[1] // c, c).permute(0, 2, 1, 3)
+    nonzero = (grid.data != 0).any(axis=(2, 3))
+    if layout is sparse_bsr:
+        rows, cols = np.nonzero(nonzero)
+        crow, plain = _crow(rows, nonzero.shape[0]), cols
+    else:
+        cols, rows = np.nonzero(nonzero.T)
+        crow, plain = _crow(cols, nonzero.shape[1]), rows
+    return SparseTensor(layout, GetItem((rows, cols))(grid), x.shape, crow=crow, col=plain)
+
+
+def tensor_to_sparse(x: Tensor, sparse_dim=None, *, layout: Layout | None = None,
+                     blocksize=None):
+    """Tensor.to_sparse(sparse_dim) or Tensor.to_sparse(layout=..., blocksize=...)."""
     if isinstance(sparse_dim, Layout):
         sparse_dim, layout = None, sparse_dim
     if layout is None or layout is sparse_coo:
         return to_sparse_coo(x, sparse_dim)
     if layout is sparse_csr:
         return to_sparse_csr(x)
+    if layout is sparse_csc:
+        return to_sparse_csc(x)
+    if layout in _BLOCKED:
+        if blocksize is None:
+            raise ValueError(f"to_sparse: layout {layout!r} needs a blocksize")
+        return to_sparse_blocked(x, layout, blocksize)
     if layout is strided:
         return x
     raise ValueError(f"to_sparse: unknown layout {layout!r}")
@@ -921,6 +1103,8 @@ def _transpose(input, dim0, dim1):
 # dlpy.<name> functions that take sparse operands, as torch's
 TOP_LEVEL_SPARSE = {
     "add": add, "addmm": addmm, "index_select": index_select, "matmul": matmul, "mm": mm,
-    "mul": mul, "sum": sum, "t": SparseTensor.t, "transpose": _transpose,
+    "mul": mul, "neg": SparseTensor.neg, "negative": SparseTensor.neg,
+    "narrow_copy": lambda input, dim, start, length: input.narrow_copy(dim, start, length),
+    "sum": sum, "t": SparseTensor.t, "transpose": _transpose,
     "sub": lambda input, other, *, alpha=1: add(input, other, alpha=-alpha),
 }

@@ -1275,7 +1275,10 @@ class Tensor:
 
     def reciprocal(self):
         """1 / self; an integer tensor gives the default float dtype, as torch's."""
-        x = self if self.data.dtype.kind not in "biu" else _arith.cast(self, default_dtype())
+        kind = self.data.dtype.kind
+        if kind == "c":  # 1 / 0j is inf + nanj, as torch's (numpy's power gives nan + nanj)
+            return 1 / self
+        x = self if kind not in "biu" else _arith.cast(self, default_dtype())
         return _arith.power(x, -1)
 
     def rsqrt(self):
@@ -1770,7 +1773,7 @@ class Tensor:
 
     def lerp_(self, end, weight) -> Tensor:
         """self += weight * (end - self), in place (weight a number or a Tensor)."""
-        return self._in_place("lerp_", lambda x, e, w: x + (e - x) * w, end, weight)
+        return self._in_place("lerp_", _pointwise.lerp, end, weight)  # torch's dtype checks
 
     # x += y changes x in place, as PyTorch's (Python then binds x to what these return: x)
     def __iadd__(self, other) -> Tensor:

@@ -126,6 +126,9 @@ def _clamp_max(self, max):  # noqa: A002
 
 
 def _positive(self):
+    if self.data.dtype == np.bool_:
+        raise RuntimeError("positive: the `+` operator, on a bool tensor is not supported, as "
+                           "torch's")
     return self
 
 
@@ -745,12 +748,33 @@ del _name
 
 # ----------------------------------------------------------------- sparse layouts
 # (dlpy/sparse_tensor.py, imported on first use): a dense tensor is strided
-def _to_sparse(self, sparse_dim=None, *, layout=None):
-    """torch's to_sparse(sparse_dim) / to_sparse(layout=...): a COO (or CSR) tensor of the
-    nonzero entries; gradients flow back to this tensor at them."""
+def _to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None):
+    """torch's to_sparse(sparse_dim) / to_sparse(layout=..., blocksize=...): a COO (CSR, CSC,
+    BSR, BSC) tensor of the nonzero entries; gradients flow back to this tensor at them."""
     from dlpy.sparse_tensor import tensor_to_sparse
 
-    return tensor_to_sparse(self, sparse_dim, layout=layout)
+    return tensor_to_sparse(self, sparse_dim, layout=layout, blocksize=blocksize)
+
+
+def _to_sparse_csc(self):
+    """torch's to_sparse_csc(): the nonzero entries of a matrix in CSC."""
+    from dlpy.sparse_tensor import to_sparse_csc
+
+    return to_sparse_csc(self)
+
+
+def _to_sparse_bsr(self, blocksize):
+    """torch's to_sparse_bsr(blocksize): the nonzero (R, C) blocks of a matrix, row by row."""
+    from dlpy.sparse_tensor import sparse_bsr, to_sparse_blocked
+
+    return to_sparse_blocked(self, sparse_bsr, blocksize)
+
+
+def _to_sparse_bsc(self, blocksize):
+    """torch's to_sparse_bsc(blocksize): the nonzero (R, C) blocks, column by column."""
+    from dlpy.sparse_tensor import sparse_bsc, to_sparse_blocked
+
+    return to_sparse_blocked(self, sparse_bsc, blocksize)
 
 
 def _to_sparse_csr(self):
@@ -770,6 +794,9 @@ _attach("to_sparse", _to_sparse)
 _attach("to_sparse_coo", _method("to_sparse_coo", lambda self: _to_sparse(self),
                                  "torch's to_sparse_coo(): to_sparse()."))
 _attach("to_sparse_csr", _to_sparse_csr)
+_attach("to_sparse_csc", _to_sparse_csc)
+_attach("to_sparse_bsr", _to_sparse_bsr)
+_attach("to_sparse_bsc", _to_sparse_bsc)
 _attach("to_dense", _method("to_dense", lambda self, dtype=None: self if dtype is None
                             else self.astype(dtype), "A dense tensor is its own dense form."))
 _attach("is_sparse", property(lambda self: False, doc="False: a dense (strided) tensor."))
@@ -782,3 +809,5 @@ from dlpy import torch_misc as _torch_misc  # noqa: E402
 
 for _name, _function in _torch_misc.TENSOR_METHODS.items():
     _attach(_name, _function)
+_attach("dequantize", _method("dequantize", lambda self: self.float(),
+                              "torch's dequantize() of a plain tensor: it as float32."))

@@ -938,10 +938,18 @@ COPY_FUNCTIONS = """
 """.split()
 
 
+# torch's comparisons take no number as their input (torch.eq(2, t) is a TypeError)
+_TENSOR_INPUT = set("eq ge gt le lt ne greater greater_equal less less_equal not_equal".split())
+
+
 def _from_method(name: str):
     def function(input, *args, **kwargs):  # noqa: A002
-        if not isinstance(input, Tensor) and _own_method(input, name):
-            return getattr(input, name)(*args, **kwargs)  # a MaskedTensor, a SparseTensor
+        if not isinstance(input, Tensor):
+            if _own_method(input, name):
+                return getattr(input, name)(*args, **kwargs)  # a MaskedTensor, a SparseTensor
+            if name in _TENSOR_INPUT:
+                raise TypeError(f"{name}(): argument 'input' must be a Tensor, not "
+                                f"{type(input).__name__}, as torch")
         return getattr(_tensor(input), name)(*args, **kwargs)
 
     function.__name__ = function.__qualname__ = name

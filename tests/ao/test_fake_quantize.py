@@ -118,7 +118,7 @@ def test_errors():
         q.fake_quantize_per_tensor_affine(x, 0.1, 0, 5, 1)
     with pytest.raises(ValueError, match=r"zero_point must be in \[0, 255\], got -1"):
         q.fake_quantize_per_tensor_affine(x, 0.1, -1, 0, 255)
-    with pytest.raises(ValueError, match=r"axis must be in \[-2, 1\].*got 3"):
+    with pytest.raises(ValueError, match=r"axis must be in \[0, 1\].*got 3"):
         q.fake_quantize_per_channel_affine(x, [0.1] * 2, [0] * 2, 3, 0, 255)
     with pytest.raises(ValueError, match="expected 3 scales"):
         q.fake_quantize_per_channel_affine(x, [0.1] * 2, [0] * 2, 1, 0, 255)

@@ -66,8 +66,8 @@ def _array(value) -> np.ndarray:
 
 def _float_input(name: str, x) -> np.ndarray:
     x = _array(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a floating-point input, got {x.dtype}")
+    if x.dtype != np.float32:  # torch quantizes float32 only (not double, half)
+        raise TypeError(f"{name}: expected a float32 input, got {x.dtype}")
     return x
 
 
@@ -258,6 +258,22 @@ class QTensor:
         shape = self.shape[:start_dim] + (-1,) + self.shape[end:]
         return self.reshape(shape)
 
+    def relu(self) -> QTensor:
+        """max(x, 0) on the integers: max(q, zero_point), qparams kept (as torch's)."""
+        self._per_tensor("relu")
+        return self.with_ints(np.maximum(self._int, self._zero_point))
+
+    @classmethod
+    def __dlpy_function__(cls, name: str, input, *args, **kwargs):
+        """dlpy.functional's calls on a QTensor: F.relu (in place too), else refused."""
+        if name != "relu":
+            raise TypeError(f"{name}: not supported on a quantized tensor; dequantize() first")
+        out = input.relu()
+        if args[:1] == (True,) or kwargs.get("inplace"):
+            input._int[...] = out._int
+            return input
+        return out
+
     def _no_arithmetic(self, *args):
         raise TypeError("QTensor: quantized tensors have no arithmetic operators; use "
                         "FloatFunctional (add, mul, add_relu, add_scalar, ...) in the float "
@@ -291,14 +307,31 @@ def quantize_per_tensor(input, scale: float, zero_point: int, dtype) -> QTensor:
     return QTensor(q, dtype, scale_array.reshape(()), zero_point)
 
 
+def quantize_per_tensor_dynamic(input, dtype, reduce_range: bool) -> QTensor:
+    """torch.quantize_per_tensor_dynamic: quantize with the qparams fbgemm chooses from the
+    input's range (reduce_range halves the integer range); dtype float16: a cast."""
+    if dtype == np.float16:
+        return input.half()
+    dtype = check_qdtype("quantize_per_tensor_dynamic", dtype)
+    if dtype is qint32:
+        raise TypeError("quantize_per_tensor_dynamic: dtype must be dlpy.quint8, dlpy.qint8 "
+                        "or float16, got dlpy.qint32")
+    data = _float_input("quantize_per_tensor_dynamic", input)
+    if data.size == 0:
+        raise ValueError("quantize_per_tensor_dynamic: the input is empty (no range)")
+    scale, zero_point = choose_qparams(data.min(), data.max(), dtype.qmin, dtype.qmax,
+                                       reduce_range=reduce_range)
+    return quantize_per_tensor(input, float(scale[0]), int(zero_point[0]), dtype)
+
+
 def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTensor:
     """torch.quantize_per_channel: channel c of ``axis`` uses scales[c], zero_points[c]."""
     dtype = check_qdtype("quantize_per_channel", dtype)
     data = _float_input("quantize_per_channel", input)
-    if not isinstance(axis, (int, np.integer)) or not -data.ndim <= axis < data.ndim:
-        raise ValueError(f"quantize_per_channel: axis must be in [{-data.ndim}, {data.ndim - 1}] "
+    if not isinstance(axis, (int, np.integer)) or not 0 <= axis < data.ndim:  # torch: no -1
+        raise ValueError(f"quantize_per_channel: axis must be in [0, {data.ndim - 1}] "
                          f"for an input of shape {data.shape}, got {axis}")
-    axis = int(axis) % data.ndim
+    axis = int(axis)
     scales = np.asarray(_array(scales), np.float64).reshape(-1)
     check_scale("quantize_per_channel", scales)
     zero_points = np.asarray(_array(zero_points)).astype(np.int64).reshape(-1)
@@ -321,7 +354,7 @@ def dequantize(tensor) -> Tensor:
     if isinstance(tensor, (list, tuple)):
         return [dequantize(item) for item in tensor]
     if isinstance(tensor, Tensor) and not isinstance(tensor, QTensor):
-        return tensor  # torch: a float tensor is returned as it is
+        return tensor.float()  # torch: a plain tensor as float32 (itself when it is one)
     if not isinstance(tensor, QTensor):
         raise TypeError(f"dequantize: expected a QTensor, got {type(tensor).__name__}")
     return tensor.dequantize()

@@ -17,7 +17,7 @@ __all__ = ["ConstraintRegistry", "biject_to", "transform_to"]
 class ConstraintRegistry:
     """constraint type -> a factory ``fn(constraint) -> Transform``."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str = "ConstraintRegistry"):
         self.name = name
         self._registry: dict[type, Callable] = {}
 
@@ -99,6 +99,8 @@ biject_to.register(constraints.simplex, lambda constraint: T.StickBreakingTransf
 transform_to.register(constraints.simplex, lambda constraint: T.SoftmaxTransform())
 transform_to.register(constraints.lower_cholesky, lambda constraint: T.LowerCholeskyTransform())
 transform_to.register(constraints.positive_definite,
+                      lambda constraint: T.PositiveDefiniteTransform())
+transform_to.register(constraints.positive_semidefinite,
                       lambda constraint: T.PositiveDefiniteTransform())
 _both(constraints.corr_cholesky)(lambda constraint: T.CorrCholeskyTransform())
 

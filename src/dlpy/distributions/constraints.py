@@ -47,7 +47,10 @@ class Constraint:
             def tensor_check(self, value, _check=check):
                 if isinstance(value, Tensor):
                     return Tensor(np.asarray(_check(self, value.data), dtype=bool))
-                return _check(self, value)
+                result = _check(self, value)
+                if isinstance(value, (int, float)) and np.ndim(result) == 0:
+                    return bool(result)  # a Python number's check: a Python bool, as torch's
+                return result
             tensor_check.__doc__ = check.__doc__
             cls.check = tensor_check
 
@@ -91,7 +94,14 @@ class independent(Constraint):  # noqa: N801 - PyTorch's name
     """``base`` with ``reinterpreted_batch_ndims`` more rightmost axes in one event."""
 
     def __init__(self, base: Constraint, reinterpreted_batch_ndims: int):
+        if not isinstance(reinterpreted_batch_ndims, int):
+            raise TypeError("independent: reinterpreted_batch_ndims must be an int, got "
+                            f"{type(reinterpreted_batch_ndims).__name__}")
+        if reinterpreted_batch_ndims < 0:
+            raise ValueError("independent: reinterpreted_batch_ndims must be >= 0, got "
+                             f"{reinterpreted_batch_ndims}")
         self.base, self.reinterpreted_batch_ndims = base, reinterpreted_batch_ndims
+        self.base_constraint = base  # torch's name
         self.is_discrete = base.is_discrete
         self.event_dim = base.event_dim + reinterpreted_batch_ndims
 

@@ -313,9 +313,12 @@ def broadcast_all(name: str, names: tuple[str, ...], *values) -> tuple[Tensor, .
 
 
 def sum_rightmost(value: Tensor, dims: int) -> Tensor:
-    """Sum the ``dims`` rightmost axes (none for 0)."""
+    """Sum the ``dims`` rightmost axes (none for 0; all of them when ``dims`` exceeds the
+    number of axes, as torch's reshape-then-sum)."""
     if dims == 0:
         return value
+    if dims >= value.ndim:
+        return value.sum()
     return value.sum(axis=tuple(range(value.ndim - dims, value.ndim)))
 
 

@@ -125,8 +125,3 @@ class TransformedDistribution(Distribution):
         for transform in self.transforms:
             value = transform(value)
         return value
-
-    def __repr__(self) -> str:
-        if type(self) is not TransformedDistribution:
-            return super().__repr__()
-        return f"TransformedDistribution({self.base_dist!r}, {self.transforms!r})"

@@ -32,13 +32,13 @@ __all__ = [
 
 def _tensor(x) -> Tensor:
     # an integer or bool Tensor promotes to the default dtype, as torch's float ops do
+    if isinstance(x, Tensor) and x.dtype.name == "bfloat16":
+        return x
     return _as_float_tensor(x, default_dtype() if isinstance(x, Tensor) else np.float64)
 
 
 def power(x: Tensor, exponent) -> Tensor:
-    """x ** exponent for x > 0, the exponent a number or a Tensor (differentiable in both)."""
-    if isinstance(exponent, Tensor):
-        return (exponent * x.log()).exp()
+    """x ** exponent, the exponent a number or a Tensor (differentiable in both), as torch.pow."""
     return x**exponent
 
 
@@ -337,13 +337,6 @@ class IndependentTransform(Transform):
         return IndependentTransform(self.base_transform, self.reinterpreted_batch_ndims,
                                     cache_size=cache_size)
 
-    def __eq__(self, other) -> bool:
-        return (isinstance(other, IndependentTransform)
-                and self.reinterpreted_batch_ndims == other.reinterpreted_batch_ndims
-                and self.base_transform == other.base_transform)
-
-    __hash__ = object.__hash__
-
     @property
     def domain(self):
         return constraints.independent(self.base_transform.domain, self.reinterpreted_batch_ndims)
@@ -415,12 +408,6 @@ class ReshapeTransform(Transform):
         if self._cache_size == cache_size:
             return self
         return ReshapeTransform(self.in_shape, self.out_shape, cache_size=cache_size)
-
-    def __eq__(self, other) -> bool:
-        return (isinstance(other, ReshapeTransform) and self.in_shape == other.in_shape
-                and self.out_shape == other.out_shape)
-
-    __hash__ = object.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         batch_shape = x.shape[:x.ndim - len(self.in_shape)]
@@ -846,11 +833,6 @@ class CorrCholeskyTransform(Transform):
     domain = constraints.real_vector
     codomain = constraints.corr_cholesky
     bijective = True
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, CorrCholeskyTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x):
         eps = float(np.finfo(x.dtype).eps)

@@ -431,7 +431,7 @@ class ParameterList(Module):
     def __iadd__(self, values: Iterable[Any]) -> ParameterList:
         return self.extend(values)
 
-    def __repr__(self) -> str:
+    def extra_repr(self) -> str:
         return _repr_parameters(self, enumerate(self))
 
 
@@ -551,15 +551,15 @@ class ParameterDict(Module):
         for key in list(self._keys):
             del self[key]
 
-    def __repr__(self) -> str:
+    def extra_repr(self) -> str:
         return _repr_parameters(self, self.items())
 
 
 def _repr_parameters(container: Module, entries: Iterable[tuple[Any, Any]]) -> str:
-    """torch's: one line an entry, ``(0): Parameter containing: [torch.float32 of size 2x3]``
-    (ParameterDict names the legacy type, ``torch.FloatTensor``), ``(k): Object of type: int``
-    for a value that is no tensor, each indented 4 columns; a single one on the container's line
-    (torch's Module.__repr__ of a one-line extra_repr)."""
+    """torch's extra_repr: one line an entry, ``(0): Parameter containing: [torch.float32 of
+    size 2x3]`` (ParameterDict names the legacy type, ``torch.FloatTensor``), ``(k): Object of
+    type: int`` for a value that is no tensor, each indented 2 columns (4 in the repr, which
+    also lists a Module value as a child)."""
     lines = []
     for key, value in entries:
         if isinstance(value, Tensor):
@@ -572,7 +572,4 @@ def _repr_parameters(container: Module, entries: Iterable[tuple[Any, Any]]) -> s
             lines.append(f"  ({key}): {what} containing: [{kind} of size {size}]")
         else:
             lines.append(f"  ({key}): Object of type: {type(value).__name__}")
-    name = type(container).__name__
-    if len(lines) == 1:
-        return f"{name}({lines[0]})"
-    return f"{name}(" + "".join(f"\n  {line}" for line in lines) + ("\n)" if lines else ")")
+    return "\n".join(lines)

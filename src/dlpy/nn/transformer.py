@@ -93,7 +93,7 @@ class _Layer(Module):
                            norm_first=bool(norm_first),
                            layer_norm_eps=layer_norm_eps, bias=bool(bias),
                            batch_first=batch_first)
-        self.activation, self.norm_first = activation, bool(norm_first)
+        self.norm_first = bool(norm_first)
         self.batch_first, self.num_heads = batch_first, num_heads
         # assignment order = PyTorch's parameter order; the attention layers are torch's
         # MultiheadAttention, batch-first: they see the layer's batch-first tensors
@@ -113,6 +113,8 @@ class _Layer(Module):
         self.dropout2 = Dropout(dropout, rng=rng)
         if self.cross_attention:
             self.dropout3 = Dropout(dropout, rng=rng)
+        # last, as torch: a Module activation is the last child (repr, state_dict order)
+        self.activation = activation
 
     def _feedforward(self, x, last_dropout):
         # (looked up now: dlpy.overrides may have wrapped F.relu, and fx records F's own)

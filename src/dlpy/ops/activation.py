@@ -9,7 +9,7 @@ from dlpy.ops import promotion as _promotion
 from dlpy.ops import real_number
 from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.mask import where
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969),
 # with the coefficients of his SPECFUN routine CALERF (netlib specfun/erf): erf on |x| <= 0.46875,
@@ -229,7 +229,8 @@ class ReLU(Op):
         return (grad_output * self.mask,)
 
     def backward_graph(self, grad_output, output):
-        return (slope_grad(grad_output, self.mask, output),)  # relu'' = 0 almost everywhere
+        # relu'' = 0 almost everywhere; torch's node is threshold_backward's
+        return (slope_grad(grad_output, self.mask, output, "ThresholdBackwardBackward0"),)
 
 
 def _sigmoid(x):
@@ -553,7 +554,7 @@ class LeakyReLU(Op):
 
     def backward_graph(self, grad_output, output):
         slope = np.where(self.mask, 1.0, self.negative_slope)
-        return (slope_grad(grad_output, slope, self.inputs[0]),)
+        return (slope_grad(grad_output, slope, self.inputs[0], "LeakyReluBackwardBackward0"),)
 
 
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
@@ -627,7 +628,9 @@ class Clamp(Op):
                          else "clamp_min_scalar_cpu" if self.low is not None
                          else "clamp_max_scalar_cpu", x)
         self.x = x
-        return np.clip(x, self.low, self.high)
+        y = np.clip(x, self.low, self.high)
+        # numpy widens bfloat16 (an ml_dtypes dtype) when both bounds are given; torch keeps it
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
     def _mask(self):
         """Where the gradient passes: a bool array, or None for everywhere."""
@@ -654,7 +657,7 @@ class Clamp(Op):
         if mask is None:
             return (grad_output,)
         if self.open_bounds:  # hardtanh: tied to x, as torch's hardtanh_backward
-            return (slope_grad(grad_output, mask, self.inputs[0]),)
+            return (slope_grad(grad_output, mask, self.inputs[0], "HardtanhBackwardBackward0"),)
         return (grad_output * mask,)  # clamp: a constant, as torch's
 
 
@@ -700,6 +703,11 @@ def silu(x, inplace=False):
 
         return silu_(x)
     floating_only("silu", x)
+    if isinstance(x, Tensor) and x.data.dtype.kind == "c":  # torch's complex silu, forward only
+        if x.requires_grad and is_grad_enabled():
+            raise RuntimeError("silu does not support automatic differentiation for outputs "
+                               "with complex dtype (as torch's)")
+        return x * sigmoid(x)
     return SiLU()(x)
 
 

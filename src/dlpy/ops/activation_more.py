@@ -294,7 +294,8 @@ class Threshold(Op):
         return (np.where(self.below, 0, grad_output),)
 
     def backward_graph(self, grad_output, output):  # tied to x, as torch's threshold_backward
-        return (slope_grad(grad_output, ~self.below, self.inputs[0]),)
+        return (slope_grad(grad_output, ~self.below, self.inputs[0],
+                           "ThresholdBackwardBackward0"),)
 
 
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
@@ -337,7 +338,9 @@ class Shrink(Op):
         return (np.where(self.dead, 0, grad_output),)
 
     def backward_graph(self, grad_output, output):  # tied to x, as torch's shrink backwards
-        return (slope_grad(grad_output, ~self.dead, self.inputs[0]),)
+        kind = "Softshrink" if self.soft else "Hardshrink"
+        return (slope_grad(grad_output, ~self.dead, self.inputs[0],
+                           f"{kind}BackwardBackward0"),)
 
 
 @autocast_policy(LOWER)

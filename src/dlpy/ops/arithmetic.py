@@ -256,8 +256,8 @@ class SlopeGrad(Op):
     threshold_backward, so that a gradient of it reaches x, as zeros (the slope is constant
     where it exists), instead of leaving x unused."""
 
-    def __init__(self, slope):
-        self.slope = slope
+    def __init__(self, slope, node_name: str = "MulBackward0"):
+        self.slope, self.node_name = slope, node_name  # torch's node (ThresholdBackwardBackward0)
 
     def forward(self, grad, x):
         self.zeros_shape, self.zeros_dtype = x.shape, x.dtype
@@ -269,14 +269,16 @@ class SlopeGrad(Op):
 
     def backward_graph(self, grad_output, output):
         grad, x = self.inputs
-        return SlopeGrad(self.slope)(grad_output, x), Tensor(np.zeros_like(x.data))
+        return (SlopeGrad(self.slope, self.node_name)(grad_output, x),
+                Tensor(np.zeros_like(x.data)))
 
 
-def slope_grad(grad_output, slope, x):
-    """grad_output * slope, tied to x (SlopeGrad) where x needs a gradient."""
+def slope_grad(grad_output, slope, x, node_name: str = "MulBackward0"):
+    """grad_output * slope, tied to x (SlopeGrad, named ``node_name`` as torch's node) where
+    x needs a gradient."""
     if not x.requires_grad:
         return grad_output * slope
-    return SlopeGrad(slope)(grad_output, x)
+    return SlopeGrad(slope, node_name)(grad_output, x)
 
 
 class Abs(Op):
@@ -286,6 +288,8 @@ class Abs(Op):
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
     def forward(self, x):
+        if x.dtype == np.bool_:
+            raise NotImplementedError("abs: \"abs_cpu\" not implemented for 'Bool', as torch's")
         self.x = x  # (sign(x) only in backward: a forward without one skips it)
         return np.abs(x)
 
@@ -491,6 +495,8 @@ def power(x, exponent):
         if isinstance(exponent, (complex, np.complexfloating)):
             # torch's pow(Tensor, complex): a complex result, also for a real x
             if not isinstance(x, _complex.ComplexTensor):
+                if isinstance(x, Tensor) and x.data.dtype.kind in "biu":
+                    x = _promotion.floating(x)  # an integer base: the default complex dtype
                 x = cast(x, _complex.complex_dtype(getattr(x, "dtype", np.float64)))
             return Power(complex(exponent))(x)
         raise TypeError(f"power: the exponent must be a number, got {type(exponent).__name__}")

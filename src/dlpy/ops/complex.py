@@ -355,7 +355,7 @@ def angle(input) -> Tensor:
         from dlpy.ops.promotion import floating
 
         input = floating(input)
-    elif input.data.dtype.kind not in "fc":
+    elif input.data.dtype.kind not in "fcV":  # (bfloat16's kind is V)
         raise TypeError(f"angle: expected a float or complex tensor, got {input.dtype}")
     return Angle()(input)
 

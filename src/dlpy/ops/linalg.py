@@ -638,10 +638,17 @@ class QR(Op):
         self.mode = mode
 
     def forward(self, a):
-        self.q, self.r = np.linalg.qr(a, mode=self.mode)
+        self.q, self.r = np.linalg.qr(a, mode="reduced" if self.mode == "r" else self.mode)
         return _pack(self.q, self.r, batch=a.shape[:-2])
 
+    def _check_mode(self):
+        if self.mode == "r":  # torch: the gradient needs Q, which mode='r' does not return
+            raise RuntimeError("The derivative of linalg.qr depends on Q, which is not computed "
+                               "when mode='r'. Please use linalg.qr(A, mode='reduced') if you "
+                               "are going to differentiate through linalg.qr.")
+
     def backward(self, grad_output):
+        self._check_mode()
         q, r = self.q, self.r
         g_q, g_r = _unpack(grad_output, (q.shape[-2:], r.shape[-2:]))
         m, n = q.shape[-2], r.shape[-1]
@@ -666,6 +673,7 @@ class QR(Op):
         from dlpy.ops.pad import pad
         from dlpy.ops.rearrange import Triangle
 
+        self._check_mode()
         m, n = self.inputs[0].shape[-2:]
         _real_only_second_order("qr", output)
         k = m if self.mode == "complete" else min(m, n)
@@ -692,12 +700,13 @@ def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
     shape = _matrices("qr", A, square=False, complex_ok=True)
     if mode not in ("reduced", "complete", "r"):
         raise ValueError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
-    if mode == "r":
-        return QRResult(Tensor(np.zeros((0,), dtype=_dtype_of(A))), qr(A, "reduced").R)
     m, n = shape[-2:]
     k = m if mode == "complete" else min(m, n)
     packed = QR(mode)(A)
-    return QRResult(*_split(packed, [(m, k), (k, n)]))
+    q, r = _split(packed, [(m, k), (k, n)])
+    if mode == "r":  # R alone; its backward raises, as torch's
+        return QRResult(Tensor(np.zeros((0,), dtype=_dtype_of(A))), r)
+    return QRResult(q, r)
 
 
 class EighResult(NamedTuple):

@@ -467,8 +467,8 @@ def sign(input: Tensor) -> Tensor:
 def _sign(x: np.ndarray) -> np.ndarray:
     """numpy's sign, but 0 at nan (torch's sign, which computes (0 < x) - (x < 0))."""
     out = np.sign(x)
-    if out.dtype.kind == "f":
-        out = np.where(out != out, out.dtype.type(0), out)
+    if out.dtype.kind in "fV":  # (bfloat16's kind is V); -0 gives +0, as torch's
+        out = np.where((out != out) | (out == 0), out.dtype.type(0), out)
     return out
 
 
@@ -639,6 +639,8 @@ def copysign(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     a, b = input, other
     _tensor_input("copysign", a)
     _check_broadcast("copysign", a, b)
+    if _data(a).dtype.kind == "c" or _data(b).dtype.kind == "c":
+        raise NotImplementedError("copysign: not implemented for complex tensors, as torch")
     a, b = _promotion.promote_floating(a, b)  # int32 with float64: float64, as torch's
     a = _as_tensor(a)
     if a.dtype.kind in "biu":
@@ -763,10 +765,14 @@ def sinc(input: Tensor) -> Tensor:
 
 
 def deg2rad(input: Tensor) -> Tensor:
+    if isinstance(input, _complex.ComplexTensor):
+        raise RuntimeError("deg2rad is not supported for complex tensors (as torch's)")
     return input * (math.pi / 180.0)
 
 
 def rad2deg(input: Tensor) -> Tensor:
+    if isinstance(input, _complex.ComplexTensor):
+        raise RuntimeError("rad2deg is not supported for complex tensors (as torch's)")
     return input * (180.0 / math.pi)
 
 
@@ -778,12 +784,21 @@ def exp2(input: Tensor) -> Tensor:
 
 def log2(input: Tensor) -> Tensor:
     input = _promotion.floating(input)
-    return _rounded_once(input, lambda x: x.log() / math.log(2.0))
+    return _rounded_once(input, lambda x: _scaled_log(x, 1.0 / math.log(2.0)))
 
 
 def log10(input: Tensor) -> Tensor:
     input = _promotion.floating(input)
-    return _rounded_once(input, lambda x: x.log() / math.log(10.0))
+    return _rounded_once(input, lambda x: _scaled_log(x, 1.0 / math.log(10.0)))
+
+
+def _scaled_log(x: Tensor, scale: float) -> Tensor:
+    """log(x) * scale; a complex log's parts scaled each (as torch's), so that log2(0j) is
+    -inf + 0j, not the -inf + nanj of a complex product."""
+    out = x.log()
+    if isinstance(out, _complex.ComplexTensor):
+        return _complex.complex(out.real * scale, out.imag * scale)
+    return out * scale
 
 
 def _rounded_once(input: Tensor, compute) -> Tensor:
@@ -847,6 +862,9 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
     diff = end - input
     if not isinstance(weight, Tensor):
         w = _complex.number("lerp", "weight", weight, finite=False)
+        if isinstance(w, complex) and input.data.dtype.kind != "c":
+            raise RuntimeError("lerp: a complex weight cannot be converted to the real dtype "
+                               f"{input.dtype}, as torch")
         return input + w * diff if abs(w) < 0.5 else end - diff * (1 - w)
     small = np.abs(weight.data) < 0.5
     return where(small, input + weight * diff, end - diff * (1 - weight))
@@ -956,6 +974,8 @@ def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A0
 
 def equal(input, other) -> bool:  # noqa: A002 - PyTorch's names
     """Same shape and same values: a Python bool (nan is not equal to itself)."""
+    if not isinstance(other, (Tensor, np.ndarray)):
+        _tensor_other("equal", other)
     a, b = _data(input), _data(other)
     return a.shape == b.shape and bool((a == b).all())
 

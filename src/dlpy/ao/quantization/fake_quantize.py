@@ -45,6 +45,12 @@ def _check_range(name: str, quant_min: int, quant_max: int) -> None:
                          f"{quant_max}]")
 
 
+def _check_float(name: str, x) -> None:
+    dtype = np.dtype(x.dtype)
+    if dtype.kind != "f" and dtype.name != "bfloat16":
+        raise TypeError(f"{name}: expected a floating-point input, got {dtype}")
+
+
 def _check_zero_point(name: str, zero_point, quant_min: int, quant_max: int) -> None:
     if np.any(zero_point < quant_min) or np.any(zero_point > quant_max):
         raise ValueError(f"{name}: zero_point must be in [{quant_min}, {quant_max}], got "
@@ -110,6 +116,7 @@ def fake_quantize_per_tensor_affine(x: Tensor, scale, zero_point, quant_min: int
                          f"{zero_point.size}")
     zero_point = int(zero_point[0])
     _check_zero_point(name, zero_point, quant_min, quant_max)
+    _check_float(name, x)
     return FakeQuantizePerTensor(scale[0], zero_point, quant_min, quant_max)(x)
 
 
@@ -120,10 +127,10 @@ def fake_quantize_per_channel_affine(x: Tensor, scale, zero_point, axis: int, qu
     name = "fake_quantize_per_channel_affine"
     _check_range(name, quant_min, quant_max)
     ndim = len(x.shape)
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{name}: axis must be in [{-ndim}, {ndim - 1}] for an input of shape "
+    if not 0 <= axis < ndim:  # torch: no negative axis
+        raise ValueError(f"{name}: axis must be in [0, {ndim - 1}] for an input of shape "
                          f"{tuple(x.shape)}, got {axis}")
-    axis %= ndim
+    _check_float(name, x)
     scale = check_scale(name, scale).reshape(-1)
     zero_point = np.rint(np.asarray(_array(zero_point))).astype(np.int64).reshape(-1)
     if scale.size != x.shape[axis] or zero_point.size != x.shape[axis]:

@@ -130,8 +130,9 @@ class UniformQuantizationObserverBase(ObserverBase):
 
     def _calculate_qparams(self, min_val: np.ndarray, max_val: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
-        """float32 scale(s), int64 zero point(s) from the observed range (shape (1,) per
-        tensor); (1.0, 0) before anything was observed, with torch's warning."""
+        """float32 scale(s), int32 (affine) / int64 (symmetric) zero point(s) from the observed
+        range (shape (1,) per tensor); (1.0, 0) before anything was observed, with torch's
+        warning."""
         min_val, max_val = np.asarray(min_val, F32), np.asarray(max_val, F32)
         if min_val.size == 0 or (min_val.ndim == 0 and min_val == np.inf and max_val == -np.inf):
             warnings.warn("must run observer before calling calculate_qparams. Returning "
@@ -154,11 +155,12 @@ class UniformQuantizationObserverBase(ObserverBase):
         else:
             scale = np.maximum((max_pos - min_neg) / F32(quant_max - quant_min), eps)
             zero_point = quant_min - np.rint(min_neg / scale).astype(np.int64)
-            zero_point = np.clip(zero_point, quant_min, quant_max)
-        return scale.astype(F32).reshape(-1), np.asarray(zero_point, np.int64).reshape(-1)
+            # torch: int32 zero points for the affine schemes, int64 for the symmetric ones
+            zero_point = np.clip(zero_point, quant_min, quant_max).astype(np.int32)
+        return scale.astype(F32).reshape(-1), zero_point.reshape(-1)
 
     def calculate_qparams(self) -> tuple[Tensor, Tensor]:
-        """(scale float32, zero_point int64) as Tensors, torch's shapes."""
+        """(scale float32, zero_point int32 / int64) as Tensors, torch's shapes and dtypes."""
         scale, zero_point = self._qparams()
         return Tensor(scale), Tensor(zero_point)
 

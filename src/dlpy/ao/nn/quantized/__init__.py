@@ -365,11 +365,12 @@ class Quantize(nn.Module):
     def __init__(self, scale: float, zero_point: int, dtype=quint8):
         super().__init__()
         self.dtype = dtype
-        self.register_buffer("scale", np.array(scale, F32))
-        self.register_buffer("zero_point", np.array(zero_point, np.int64))
+        self.register_buffer("scale", np.array([scale], F32))  # shape (1,), as torch's
+        self.register_buffer("zero_point", np.array([zero_point], np.int64))
 
     def forward(self, x) -> QTensor:
-        return quantize_per_tensor(x, float(self.scale), int(self.zero_point), self.dtype)
+        return quantize_per_tensor(x, float(self.scale.data[0]), int(self.zero_point.data[0]),
+                                   self.dtype)
 
     @classmethod
     def from_float(cls, module):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.ao.qtensor import QTensor, quantize_array, quint8
-from dlpy.tensor import as_array
+from dlpy.tensor import Tensor, as_array
 
 F32 = np.float32
 
@@ -159,10 +159,15 @@ def _windows(ints: np.ndarray, kernel, stride, padding, dilation, out, fill) -> 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False) -> QTensor:
-    """The maxima of the integers over each window (padding never wins); qparams kept."""
-    x = _check_pool_input("max_pool2d", x)
+    """The maxima of the integers over each window (padding never wins); qparams kept. A float
+    tensor goes to dlpy.functional.max_pool2d, as torch's."""
     if return_indices:
         raise NotImplementedError("max_pool2d: return_indices has no quantized form (as torch)")
+    if isinstance(x, Tensor):
+        from dlpy import functional as F
+
+        return F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)
+    x = _check_pool_input("max_pool2d", x)
     kernel = _pair(kernel_size, "max_pool2d")
     stride = kernel if stride is None or stride == [] else _pair(stride, "max_pool2d")
     padding, dilation = _pair(padding, "max_pool2d"), _pair(dilation, "max_pool2d")
