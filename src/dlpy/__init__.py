@@ -586,3 +586,8 @@ _dir_lazy = __dir__
 
 def __dir__():  # noqa: F811 - the lazy names above and vmap
     return sorted(set(_dir_lazy()) | {"vmap"})
+
+
+from dlpy import saved_values as _saved_values  # noqa: E402
+
+_saved_values.install()  # grad_fn._saved_self, ... on the op classes, once they are all imported

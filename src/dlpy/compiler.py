@@ -47,11 +47,15 @@ def set_default_backend(backend) -> None:
     _default_backend = backend or "inductor"
 
 
+class InvalidBackend(RuntimeError):
+    """torch._dynamo.exc.InvalidBackend: ``compile`` was given an unknown backend name."""
+
+
 def _check_backend(backend) -> None:
     if isinstance(backend, str):
         if backend not in BACKENDS:
-            raise RuntimeError(f"Invalid backend: {backend!r}, see "
-                               "`torch._dynamo.list_backends()` for available backends.")
+            raise InvalidBackend(f"Invalid backend: {backend!r}, see "
+                                 "`torch._dynamo.list_backends()` for available backends.")
     elif not callable(backend):
         raise TypeError(f"compile: backend must be a name or a callable, got "
                         f"{type(backend).__name__}")

@@ -16,9 +16,9 @@ import numpy as np
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import cast
-from dlpy.ops.complex import conj, mark
+from dlpy.ops.complex import complex_dtype, conj, mark
 from dlpy.ops.spectral import FFT, IRFFT, NORMS, RFFT, FFTShift
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_dtype
 
 __all__ = [
     "fft", "fft2", "fftfreq", "fftn", "fftshift", "hfft", "ifft", "ifft2", "ifftn", "ifftshift",
@@ -37,6 +37,8 @@ def _input(name: str, x, real: bool = False) -> Tensor:
         return cast(x, np.float32)
     if kind not in "fc":
         raise TypeError(f"{name}: expected a float or complex tensor, got {x.dtype}")
+    if x.data.dtype == np.float16:  # as torch's CPU FFTs
+        raise TypeError(f"{name}: float16 is not supported, convert to float32 first")
     if real and kind == "c":
         raise TypeError(f"{name}: expects a real input tensor, got {x.dtype}")
     return x
@@ -51,10 +53,13 @@ def _norm(name: str, norm) -> str:
     return norm
 
 
-def _plan(name: str, x: Tensor, s, dim, all_dims: bool):
+def _plan(name: str, x: Tensor, s, dim, all_dims: bool, none_ok: bool = False):
     """(dims, sizes) for torch.fft's rules: dim None with s None means every axis (all_dims) or
-    the default given as dim; with s, the last len(s) axes; a size of -1 keeps the length."""
+    the default given as dim; with s, the last len(s) axes; a size of -1 keeps the length.
+    ``none_ok``: no axis at all is allowed (fftn / ifftn, whose result is then a complex copy)."""
     ndim = x.ndim
+    if isinstance(s, (int, np.integer)):
+        s = [s]
     if dim is None:
         if s is None:
             dims = list(range(ndim)) if all_dims else []
@@ -65,13 +70,13 @@ def _plan(name: str, x: Tensor, s, dim, all_dims: bool):
     dims = [check_dim(name, d, ndim) for d in dims]
     if len(set(dims)) != len(dims):
         raise ValueError(f"{name}: dim {dim!r} names an axis twice")
-    if not dims:
+    if not dims and not none_ok:
         raise ValueError(f"{name}: needs at least one axis to transform, got dim {dim!r} for a "
                          f"tensor of shape {x.shape}")
     if s is None:
         sizes = [x.shape[d] for d in dims]
     else:
-        s = [s] if isinstance(s, (int, np.integer)) else list(s)
+        s = list(s)
         if len(s) != len(dims):
             raise ValueError(f"{name}: s {tuple(s)} and dim {tuple(dims)} must have the same "
                              "length")
@@ -83,8 +88,10 @@ def _plan(name: str, x: Tensor, s, dim, all_dims: bool):
     return tuple(dims), tuple(int(n) for n in sizes)
 
 
-def _one(name: str, n):
+def _one(name: str, n, dim):
     # a one-axis transform takes n literally: -1 ("keep the length") is for s only, as in torch
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__}")
     if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n < 1:
         raise ValueError(f"{name}: invalid number of data points {n} (n must be >= 1)")
     return None if n is None else (n,)
@@ -92,7 +99,9 @@ def _one(name: str, n):
 
 def _c2c(name, x, s, dim, norm, inverse, all_dims=True):
     x = _input(name, x)
-    dims, sizes = _plan(name, x, s, dim, all_dims)
+    dims, sizes = _plan(name, x, s, dim, all_dims, none_ok=True)
+    if not dims:  # fftn of a 0-d tensor, or dim=(): the input as complex
+        return mark(cast(x, complex_dtype(x.dtype)))
     return mark(FFT(x.shape, dims, sizes, _norm(name, norm), inverse)(x))
 
 
@@ -104,9 +113,15 @@ def _r2c(name, x, s, dim, norm, all_dims=True):
 
 def _c2r(name, x, s, dim, norm, all_dims=True):
     x = _input(name, x)
-    if s is None:  # the last axis holds n // 2 + 1 bins of a signal of even length n
+    # the last axis holds n // 2 + 1 bins of a signal of even length n, when s does not say
+    # (s None, or -1 for the last axis)
+    if s is None:
         dims, _ = _plan(name, x, None, dim, all_dims)
         s = [x.shape[d] for d in dims[:-1]] + [2 * (x.shape[dims[-1]] - 1)]
+        dim = dims
+    elif not isinstance(s, (int, np.integer)) and len(s) and s[-1] == -1:
+        dims, _ = _plan(name, x, s, dim, all_dims)
+        s = list(s[:-1]) + [2 * (x.shape[dims[-1]] - 1)]
         dim = dims
     dims, sizes = _plan(name, x, s, dim, all_dims)
     return IRFFT(x.shape, dims, sizes, _norm(name, norm))(x)
@@ -116,38 +131,38 @@ def _c2r(name, x, s, dim, norm, all_dims=True):
 @autocast_policy(FP32)
 def fft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT along ``dim``, the input cut or zero-padded to ``n``."""
-    return _c2c("fft", input, _one("fft", n), dim, norm, inverse=False)
+    return _c2c("fft", input, _one("fft", n, dim), dim, norm, inverse=False)
 
 
 @autocast_policy(FP32)
 def ifft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
-    return _c2c("ifft", input, _one("ifft", n), dim, norm, inverse=True)
+    return _c2c("ifft", input, _one("ifft", n, dim), dim, norm, inverse=True)
 
 
 @autocast_policy(FP32)
 def rfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The DFT of a real input along ``dim``: the n // 2 + 1 non-negative frequencies."""
-    return _r2c("rfft", input, _one("rfft", n), dim, norm)
+    return _r2c("rfft", input, _one("rfft", n, dim), dim, norm)
 
 
 @autocast_policy(FP32)
 def irfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real signal of length n (default 2 * (bins - 1)) whose rfft is ``input``."""
-    return _c2r("irfft", input, _one("irfft", n), dim, norm)
+    return _c2r("irfft", input, _one("irfft", n, dim), dim, norm)
 
 
 @autocast_policy(FP32)
 def hfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The real DFT of a Hermitian-symmetric signal given by its first half (irfft of the
     conjugate, scaled as a forward transform)."""
-    return _c2r("hfft", conj(_input("hfft", input)), _one("hfft", n), dim,
+    return _c2r("hfft", conj(_input("hfft", input)), _one("hfft", n, dim), dim,
                 _SWAP[_norm("hfft", norm)])
 
 
 @autocast_policy(FP32)
 def ihfft(input, n: int | None = None, dim: int = -1, norm: str | None = None) -> Tensor:  # noqa: A002
     """The inverse of hfft: the conjugate of rfft, scaled as an inverse transform."""
-    return conj(_r2c("ihfft", input, _one("ihfft", n), dim, _SWAP[_norm("ihfft", norm)]))
+    return conj(_r2c("ihfft", input, _one("ihfft", n, dim), dim, _SWAP[_norm("ihfft", norm)]))
 
 
 # ----------------------------------------------------------------- two and n axes
@@ -225,8 +240,8 @@ def _inverse_hermitian(name, x, s, dim, norm):
 
 # ----------------------------------------------------------------- frequencies and shifts
 def _frequencies(name: str, values: np.ndarray, dtype, requires_grad: bool) -> Tensor:
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    if dtype.kind != "f":
+    dtype = np.dtype(default_dtype(dtype))
+    if dtype.kind != "f" and dtype.name != "bfloat16":
         raise TypeError(f"{name}: dtype must be a float dtype, got {dtype}")
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
@@ -270,3 +285,25 @@ def fftshift(input, dim=None) -> Tensor:  # noqa: A002
 def ifftshift(input, dim=None) -> Tensor:  # noqa: A002
     """The inverse of fftshift."""
     return _shift("ifftshift", input, dim, inverse=True)
+
+
+# ----------------------------------------------------------------- out=
+def _with_out(function):
+    """torch.fft's ``out=``: the result written into ``out`` (cast to its dtype when torch's
+    rules allow: complex64 into complex128, not complex into float), as torch.linalg's."""
+    def with_out(*args, out=None, **kwargs):
+        if out is None:
+            return function(*args, **kwargs)
+        from dlpy.torch_functions import write_out
+
+        return write_out(f"fft.{function.__name__}", function(*args, **kwargs), out,
+                         exact=False)
+
+    with_out.__name__ = with_out.__qualname__ = function.__name__
+    with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
+    return with_out
+
+
+for _name in __all__:
+    if not _name.endswith("shift"):  # torch's fftshift / ifftshift have no out=
+        globals()[_name] = _with_out(globals()[_name])

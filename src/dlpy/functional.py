@@ -423,6 +423,7 @@ def _nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: 
     _loss.check_floating("nll_loss", "log-probabilities", log_probs)
     if weight is not None:
         _loss.check_weight_dtype("nll_loss", weight, log_probs.dtype)
+        _loss.refuse_gradient("nll_loss_forward", "weight", weight)
     shape = log_probs.shape
     labels, ignore = _loss.check_class_labels("nll_loss", shape, labels, ignore_index)
     flat_labels = labels.reshape(-1)
@@ -478,9 +479,8 @@ def _kl_div(input: Tensor, target, reduction: str, log_target: bool) -> Tensor: 
         target = Tensor(np.asarray(target, dtype=input.dtype))
     if log_target:
         losses = exp(target) * (target - input)
-    else:  # xlogy(t, t) - t * input, with log(t + 1) = 0 where t is 0
-        zero = (target.data == 0).astype(target.dtype)
-        losses = target * log(target + zero) - target * input
+    else:  # 0 where t is 0; t's gradient there is nan (0 / 0), as torch's
+        losses = xlogy(target, target) - target * input
     if reduction == "batchmean":
         total = sum(losses)
         return total / input.shape[0] if input.ndim else total
@@ -1008,7 +1008,10 @@ def multilabel_soft_margin_loss(input: Tensor, target, weight=None,  # noqa: A00
                          f"{shape} and {target_shape}")
     if isinstance(target, Tensor) and target.dtype.kind in "iu":  # torch's formula takes them
         target = target.astype(_float_dtype(input))
-    losses = binary_cross_entropy_with_logits(input, target, weight, reduction="none")
+    losses = binary_cross_entropy_with_logits(input, target, reduction="none")
+    if weight is not None:  # a factor of the composite (differentiable), as torch's
+        weight = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight))
+        losses = losses * weight
     return _reduce(name, sum(losses, -1) / shape[-1], reduction)
 
 
@@ -1047,6 +1050,7 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  #
         hinge = hinge * hinge
     hinge = where(np.arange(classes) != flat[:, None], hinge, 0.0)
     if weight is not None:
+        _loss.refuse_gradient(name, "weight", weight)
         weight = _loss.check_class_weight(name, weight, classes, _float_dtype(input))
         hinge = hinge * weight[flat][:, None]
     losses = reshape(sum(hinge, 1) / classes, labels.shape)
@@ -1060,7 +1064,7 @@ def poisson_nll_loss(input: Tensor, target, log_input: bool = True,  # noqa: A00
     """The Poisson negative log-likelihood of counts y under the rate exp(x) (``log_input``):
     exp(x) - y x, or under the rate x: x - y log(x + eps); ``full`` adds Stirling's
     y log y - y + log(2 pi y) / 2 where y > 1. x and y broadcast; y may need a gradient
-    (where y <= 1 it gets none from the Stirling term; PyTorch's is nan at y = 0)."""
+    (where y <= 1 it gets none from the Stirling term, but nan at y = 0, as PyTorch's)."""
     name = "poisson_nll_loss"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
@@ -1072,10 +1076,11 @@ def poisson_nll_loss(input: Tensor, target, log_input: bool = True,  # noqa: A00
     else:
         losses = input - counts * log(input + eps)
     if _flag(name, "full", full):
-        above_one = counts.data > 1
-        safe = where(above_one, counts, 1.0)  # log only where it is used
-        stirling = safe * log(safe) - safe + 0.5 * log(2 * np.pi * safe)
-        losses = losses + where(above_one, stirling, 0.0)
+        # on every count, masked after: as torch's, a count of 0 that needs a gradient gets
+        # nan (0 * inf through the mask)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stirling = counts * log(counts) - counts + 0.5 * log(2 * np.pi * counts)
+        losses = losses + where(counts.data > 1, stirling, 0.0)
     return _reduce(name, losses, reduction)
 
 

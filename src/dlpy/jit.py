@@ -21,7 +21,7 @@ import functools
 import inspect
 import types
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -32,9 +32,9 @@ from dlpy.fx.graph_module import GraphModule
 from dlpy.nn.module import Module
 from dlpy.tensor import Tensor, no_grad
 
-__all__ = ["RecursiveScriptModule", "ScriptFunction", "ScriptModule", "TracedModule",
-           "annotate", "export", "freeze", "ignore", "is_scripting", "is_tracing", "load",
-           "save", "script", "trace", "unused"]
+__all__ = ["Final", "Future", "RecursiveScriptModule", "ScriptFunction", "ScriptModule",
+           "TracedModule", "TracerWarning", "annotate", "export", "fork", "freeze", "ignore",
+           "is_scripting", "is_tracing", "load", "save", "script", "trace", "unused", "wait"]
 
 _ACTIVE = {"tracing": 0, "scripting": 0}
 
@@ -46,6 +46,10 @@ def _active(what: str) -> Iterator[None]:
         yield
     finally:
         _ACTIVE[what] -= 1
+
+
+class TracerWarning(Warning):
+    """torch.jit.TracerWarning: a trace may not generalise to other inputs."""
 
 
 def is_tracing() -> bool:
@@ -116,6 +120,8 @@ def trace(func: Module | Callable, example_inputs: Any = None, optimize: Any = N
     if example_inputs is None and example_kwarg_inputs is None:
         raise ValueError("jit.trace: give example_inputs (a tensor or a tuple of them) or "
                          "example_kwarg_inputs")
+    if isinstance(example_inputs, list):  # torch takes a list of inputs as the tuple
+        example_inputs = tuple(example_inputs)
     if example_inputs is not None and not isinstance(example_inputs, tuple):
         raise TypeError(f"jit.trace: example_inputs must be a Tensor or a tuple, got "
                         f"{type(example_inputs).__name__}")
@@ -230,6 +236,34 @@ def export(fn: Callable) -> Callable:
 def annotate(the_type: Any, the_value: Any) -> Any:
     """torch.jit.annotate: the value, unchanged."""
     return the_value
+
+
+# ---------------------------------------------------------------------------- fork / wait
+class Future:
+    """torch.Future as ``fork`` returns it outside TorchScript: the call has already run."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def wait(self) -> Any:
+        return self._value
+
+    def value(self) -> Any:
+        return self._value
+
+    def done(self) -> bool:
+        return True
+
+
+def fork(func: Callable, *args, **kwargs) -> Future:
+    """torch.jit.fork: ``func(*args, **kwargs)`` run now (as torch does in eager mode), its
+    result in a Future for ``wait``."""
+    return Future(func(*args, **kwargs))
+
+
+def wait(future: Future) -> Any:
+    """torch.jit.wait: the result of a ``fork``."""
+    return future.wait()
 
 
 # ---------------------------------------------------------------------------- files

@@ -21,6 +21,8 @@ _NAMES = {
     "MaxPool3d": "MaxPool3DWithIndices", "AvgPool2d": "AvgPool2D", "AvgPool3d": "AvgPool3D",
     "CTCLoss": "CtcLoss", "NanMedian": "Nanmedian", "NanSum": "Nansum", "GLU": "Glu",
     "Unfold": "Im2Col", "Fold": "Col2Im", "SlidingWindows": "Unfold",
+    "ScaledAdd": "Add", "ScaledSub": "Sub", "Log1p": "Log1P",
+    "RFFT": "FftR2C", "IRFFT": "FftC2R", "FFTShift": "Roll",
 }
 
 
@@ -53,6 +55,14 @@ def _matmul(op) -> str:
     if a == 2 and b == 1:
         return "MvBackward0"
     return "UnsafeViewBackward0"
+
+
+def _fft(op) -> str:
+    # torch's fft of a real input along one axis is an R2C transform, its ifft the conjugate
+    # of one; every other complex transform is C2C
+    if len(op.axes) == 1 and op.inputs[0].data.dtype.kind != "c":
+        return "ConjBackward0" if op.inverse else "FftR2CBackward0"
+    return "FftC2CBackward0"
 
 
 def _linear(op) -> str:
@@ -94,6 +104,9 @@ def _getitem(op) -> str:
 
 def _everything(op) -> bool:
     """Whether a reduction reduces over every axis (torch's overload without dim)."""
+    given = getattr(op, "dim_given", None)
+    if given is not None:
+        return not given
     axes = getattr(op, "axes", None)
     return axes is None or (not getattr(op, "keepdims", False) and op.inputs
                             and len(tuple(axes)) == np.ndim(op.inputs[0].data))
@@ -142,6 +155,7 @@ _SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "Reshape": _reshape, "GetItem": _getitem, "Triangle": _described,
             "Modulo": _described, "Sum": _reduction, "Mean": _reduction, "Max": _reduction,
             "Min": _reduction, "Pow": _pow, "Sub": _sub, "Step": _step,
+            "Prod": lambda op: f"ProdBackward{0 if op.dim is None else 1}",
             "Clamp": lambda op: "HardtanhBackward0" if op.open_bounds else "ClampBackward1",
             "Shrink": lambda op: "SoftshrinkBackward0" if op.soft else "HardshrinkBackward0",
             "ScaledELU": lambda op: f"{op.kind}Backward0",
@@ -150,4 +164,4 @@ _SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "CopySlices": lambda op: "torch::autograd::CopySlices",
             "ComplexCopySlices": lambda op: "torch::autograd::CopySlices",
             "ViewOfBase": lambda op: "AsStridedBackward0",
-            "SlopeGrad": lambda op: op.node_name}
+            "SlopeGrad": lambda op: op.node_name, "FFT": _fft}

@@ -1293,7 +1293,7 @@ class Tensor:
         if self.ndim > 2:
             raise ValueError(f"t: expected a tensor with at most 2 axes, got shape {self.shape}"
                              "; use transpose(...) or mT")
-        return _shape.transpose(self, None)
+        return _shape._permute("t", self, None, "TBackward0")
 
     @property
     def mT(self):  # noqa: N802 - PyTorch's name
@@ -1752,6 +1752,8 @@ class Tensor:
         if index.dtype.kind not in "iu" or index.ndim > 1:
             raise TypeError(f"index_fill_: index must be integers in at most one axis, got "
                             f"{index.dtype} of shape {index.shape}")
+        if index.dtype != np.int64:
+            raise IndexError("index_fill_(): Expected dtype int64 for index.")
         size = self.shape[dim] if self.ndim else 1
         if index.size and not (-size <= index.min() and index.max() < size):
             raise IndexError(f"index_fill_: index out of range for axis {dim} of length {size},"
@@ -1810,6 +1812,7 @@ class Tensor:
             raise RuntimeError(f"setitem: Index put requires the source and destination dtypes "
                                f"match, got {self.dtype} for the destination and {value.dtype} "
                                "for the source")
+        put = advanced and _index_put(index, self.shape)
         if advanced and type(index) is tuple:  # torch's placement of the indexed axes
             split = _shape._torch_order(index, self.ndim)
             if split is not None:
@@ -1833,9 +1836,9 @@ class Tensor:
         base = getattr(self, "_view_of", None)
         if self.data.flags.writeable and (base is None or _buffer(base.data)
                                           is not _buffer(self.data)):
-            compute = functools.partial(_put, into=self.data)  # (when recording: rebased)
+            compute = functools.partial(_put, into=self.data, index_put=put)  # (recording: rebased)
         else:  # a view: its base is rebased (_rebase_view)
-            compute = _put
+            compute = functools.partial(_put, index_put=put) if put else _put
         self._in_place("setitem", compute, value, index, cast="unsafe", view_ok=True,
                        write=write)
 
@@ -2154,7 +2157,7 @@ class Tensor:
 
     @property
     def T(self):
-        return _shape.transpose(self, None)
+        return _shape._permute("T", self, None, "PermuteBackward0")
 
     def split(self, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
         """Pieces along ``dim``, as torch's (see ``dlpy.functional.split``)."""
@@ -2480,10 +2483,35 @@ def _is_mask(index) -> bool:
     return len(items) == 1 and type(items[0]) is np.ndarray and items[0].dtype == bool
 
 
-def _put(x: Tensor, value, index, into: np.ndarray | None = None) -> Tensor:
+def _index_put(index, shape: tuple) -> bool:
+    """Whether torch's setitem with this (advanced) index is one index_put_ on the tensor
+    itself (IndexPutBackward0): besides the index arrays only Ellipsis and slices covering
+    their whole axis; an int, None or a part slice makes a view first (CopySlices)."""
+    items = index if type(index) is tuple else (index,)
+    used = sum(i.ndim if type(i) is np.ndarray and i.dtype == bool else
+               0 if i is Ellipsis else 1 for i in items)
+    dim = 0
+    for item in items:
+        if item is Ellipsis:
+            dim += len(shape) - used
+        elif type(item) is np.ndarray:
+            dim += item.ndim if item.dtype == bool else 1
+        elif type(item) is slice and dim < len(shape):
+            start, stop, step = item.indices(shape[dim])
+            if start != 0 or stop != shape[dim] or step != 1:
+                return False
+            dim += 1
+        else:
+            return False
+    return True
+
+
+def _put(x: Tensor, value, index, into: np.ndarray | None = None,
+         index_put: bool = False) -> Tensor:
     """x with x[index] = value, by a recorded op (CopySlices: value gets the gradient at the
-    positions ``index`` selects, x everywhere else). ``into``: an array holding x's values
-    (the changed tensor's own) that takes the result, written only at those positions."""
+    positions ``index`` selects, x everywhere else; torch's IndexPutBackward0 when
+    ``index_put``). ``into``: an array holding x's values (the changed tensor's own) that
+    takes the result, written only at those positions."""
     shape = x.shape
     positions = None
     if _shape._is_basic(index) and x.data.flags.c_contiguous:  # O(selected), from addresses
@@ -2507,7 +2535,7 @@ def _put(x: Tensor, value, index, into: np.ndarray | None = None) -> Tensor:
     value = _indexing.expanded_to(value, positions.shape,
                                   f"setitem: a value of shape {value.shape} does not "
                                   f"broadcast to x[index]'s shape {positions.shape}")
-    return _views.CopySlices(positions, into)(x, value)
+    return (_views.IndexPut if index_put else _views.CopySlices)(positions, into)(x, value)
 
 
 # ----------------------------------------------------------------- the version counter
@@ -2708,7 +2736,7 @@ class AccumulateGrad:
 
     @property
     def metadata(self) -> dict:
-        return _state_of(self.variable).metadata
+        return _state_of(self).metadata
 
     def __eq__(self, other) -> bool:
         return type(other) is AccumulateGrad and other.variable is self.variable

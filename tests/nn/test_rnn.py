@@ -197,7 +197,8 @@ def test_dropout_between_layers_only_while_training():
     dropped.train()
     assert not np.allclose(dropped(x)[0].data, plain(x)[0].data)
     # one layer: nothing to drop between
-    single = nn.GRU(3, 4, dropout=0.5, rng=np.random.default_rng(0), dtype=np.float64)
+    with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
+        single = nn.GRU(3, 4, dropout=0.5, rng=np.random.default_rng(0), dtype=np.float64)
     again = nn.GRU(3, 4, rng=np.random.default_rng(0), dtype=np.float64)
     np.testing.assert_array_equal(single(x)[0].data, again(x)[0].data)
 
@@ -207,7 +208,9 @@ def test_dropout_between_layers_only_while_training():
     (lambda: nn.GRU(3, 0), ValueError, "hidden_size must be >= 1, got 0"),
     (lambda: nn.LSTM(3, 4, num_layers=0), ValueError, "num_layers must be >= 1"),
     (lambda: nn.LSTM(3.0, 4), TypeError, "input_size must be an int, got float"),
-    (lambda: nn.GRU(3, 4, dropout=1.0), ValueError, r"dropout must be a number in \[0, 1\)"),
+    (lambda: nn.GRU(3, 4, 2, dropout=1.5), ValueError, r"dropout must be a number in \[0, 1\]"),
+    (lambda: nn.RNN(3, 4, proj_size=0), ValueError, "proj_size argument is only supported"),
+    (lambda: nn.GRU(3, 4, proj_size=1), ValueError, "proj_size argument is only supported"),
     (lambda: nn.RNN(3, 4, batch_first=1), TypeError, "batch_first must be True or False"),
     (lambda: nn.LSTM(3, 4, proj_size=4), ValueError,
      r"proj_size must be smaller than hidden_size \(4\), got 4"),

@@ -137,8 +137,9 @@ class _Encoder:
             if key is None:
                 key = f"constants/{len(self._constant_keys)}"  # "/": never a module path
                 self._constant_keys[id(value)] = key
-        array = value.data if isinstance(value, Tensor) else value
-        self.tensors[key] = np.ascontiguousarray(array)
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        # (np.ascontiguousarray would make a 0-d array 1-d: num_batches_tracked)
+        self.tensors[key] = np.ascontiguousarray(array).reshape(array.shape)
         return {"__tensor__" if isinstance(value, Tensor) else "__array__": key}
 
     def value(self, a: Any, where: str) -> Any:

@@ -1,6 +1,7 @@
 """Layers with their parameters inside: Module, Parameter and the layers."""
 
 from dlpy.nn import (
+    grad,  # torch.nn.grad: conv2d_input, conv2d_weight, ...
     init,  # torch.nn.init: kaiming_uniform_, xavier_normal_, ...
     modules,  # torch.nn.modules: modules.module.register_module_forward_hook, ...
     utils,  # torch.nn.utils: clip_grad_norm_, parameters_to_vector, ...
@@ -163,7 +164,7 @@ __all__ = [
     "TransformerEncoder", "TransformerEncoderLayer",
     "MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "utils",
-    "init", "modules", "ModuleDict", "ParameterDict", "ParameterList",
+    "grad", "init", "modules", "ModuleDict", "ParameterDict", "ParameterList",
     "ELU", "Hardtanh", "LeakyReLU", "LogSoftmax", "SiLU", "Softmax", "Softplus",
     "HuberLoss", "KLDivLoss", "NLLLoss", "SmoothL1Loss",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Unflatten",

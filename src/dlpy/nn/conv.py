@@ -14,6 +14,7 @@ from dlpy.nn.linear import reset_uniform
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops.conv import (
     SPATIAL,
+    ConvError,
     _avg_pool,
     _check_transpose_settings,
     _dilation,
@@ -87,7 +88,7 @@ def _check_input(name: str, x, channels: int, spatial: str) -> None:
     ndim = spatial.count(",") + 3
     if np.ndim(x.data if isinstance(x, Tensor) else x) not in (ndim, ndim - 1) \
             or x.shape[-ndim + 1] != channels:
-        raise ValueError(f"{name}: expected input (N, {channels}, {spatial}) or unbatched "
+        raise ConvError(f"{name}: expected input (N, {channels}, {spatial}) or unbatched "
                          f"({channels}, {spatial}), got {x.shape}")
 
 

@@ -858,6 +858,13 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
+    def compile(self, *args, **kwargs) -> None:
+        """torch's ``Module.compile``: the arguments are checked as ``torch.compile`` checks
+        them; calls stay eager (dlpy has no compiler), so the module is left as it is."""
+        from dlpy.compiler import compile as compile_
+
+        compile_(self.forward, *args, **kwargs)
+
     # ----------------------------------------------------------------- state
     def state_dict(self, *args, destination: dict | None = None, prefix: str = "",
                    keep_vars: bool = False) -> dict[str, Any]:

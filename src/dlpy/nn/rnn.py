@@ -17,6 +17,7 @@ padded batch, where a sequence past its end keeps its state.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -71,6 +72,13 @@ def _check_dtype(name: str, what: str, t: Tensor, dtype) -> None:
                          f"(.to({np.dtype(dtype).name})) or the model")
 
 
+def _no_proj_size(name: str, proj_size) -> None:
+    """torch's RNN and GRU refuse a proj_size keyword, even 0 (projections are LSTM's)."""
+    if proj_size is not None:
+        raise ValueError(f"{name}: proj_size argument is only supported for LSTM, not RNN or "
+                         "GRU")
+
+
 def _check_flag(name: str, flag: str, value) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"{name}: {flag} must be True or False, got {value!r}")
@@ -100,8 +108,12 @@ class _RNNBase(Module):
                             ("bidirectional", bidirectional)):
             _check_flag(name, flag, value)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-                or not 0 <= dropout < 1:
-            raise ValueError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
+                or not 0 <= dropout <= 1:
+            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and self.num_layers == 1:  # torch's warning, word for word
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                          "non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}", stacklevel=3)
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.dropout = float(dropout)
         self.rng = rng  # None: the default generator, drawn at call time (dropout)
@@ -288,8 +300,9 @@ class RNN(_RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, rng=None,
-                 dtype=None, device=None):
+                 dtype=None, device=None, proj_size=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        _no_proj_size("RNN", proj_size)
         rnn_ops.check_nonlinearity("RNN", nonlinearity)
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
@@ -336,8 +349,10 @@ class GRU(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, rng=None, dtype=None, device=None):
+                 bidirectional: bool = False, rng=None, dtype=None, device=None,
+                 proj_size=None):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        _no_proj_size("GRU", proj_size)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, rng, dtype, device=device)
 

@@ -113,13 +113,14 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     """The parameters flattened and concatenated in order: a new tensor, recorded as torch's
-    (gradients flow back to the parameters)."""
+    (gradients flow back to the parameters). Each is flattened with ``view``, so a
+    non-contiguous one raises, as torch's."""
     from dlpy.functional import cat
 
     tensors = _tensors(parameters)
     if not tensors:
         raise ValueError("parameters_to_vector: no parameters")
-    return cat([t.reshape(-1) for t in tensors])
+    return cat([t.view(-1) for t in tensors])
 
 
 def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor]) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlpy import functional as F
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, is_grad_enabled
 
 __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pack_sequence",
            "pad_packed_sequence", "pad_sequence", "unpack_sequence", "unpad_sequence"]
@@ -287,16 +287,21 @@ def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
 
 def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False
                    ) -> list[Tensor]:
-    """The sequences of a padded batch (padded on the right), each cut to its length."""
+    """The sequences of a padded batch (padded on the right), each cut to its length. Time
+    first (``batch_first=False``), the batch is transposed in place first, as torch's (the
+    caller's tensor is left batch first), except a recorded view, which dlpy cannot reshape
+    in place (it is transposed out of place: the caller's view is left as it was)."""
     lengths = _int_array("unpad_sequence", "lengths", lengths)
-    batch_axis = 0 if batch_first else 1
-    if len(lengths) != padded_sequences.shape[batch_axis]:
+    if not batch_first:
+        if padded_sequences._is_view() and padded_sequences.requires_grad and is_grad_enabled():
+            padded_sequences = padded_sequences.swapdims(0, 1)
+        else:
+            padded_sequences.transpose_(0, 1)
+    if len(lengths) != padded_sequences.shape[0]:
         raise ValueError(f"unpad_sequence: {len(lengths)} lengths for a batch of "
-                         f"{padded_sequences.shape[batch_axis]}")
+                         f"{padded_sequences.shape[0]}")
     # index arrays, so each sequence is a copy (torch's index_select), not a view
-    if batch_first:
-        return [padded_sequences[b, np.arange(n)] for b, n in enumerate(lengths.tolist())]
-    return [padded_sequences[np.arange(n), b] for b, n in enumerate(lengths.tolist())]
+    return [padded_sequences[b, np.arange(n)] for b, n in enumerate(lengths.tolist())]
 
 
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:

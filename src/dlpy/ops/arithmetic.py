@@ -66,6 +66,49 @@ class Sub(Op):
         return grad_output, -grad_output
 
 
+class ScaledAdd(Add):
+    """y = a + alpha * b (torch.add's alpha, one node as torch's);  da = g, db = alpha * g."""
+
+    complex_ok = False
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, a, b):
+        return a + self.alpha * b
+
+    def backward(self, grad_output):
+        return grad_output, grad_output * self.alpha
+
+    def backward_graph(self, grad_output, output):
+        return grad_output, grad_output * self.alpha
+
+
+class ScaledSub(Sub):
+    """y = a - alpha * b (torch.sub's alpha);  da = g, db = -alpha * g."""
+
+    complex_ok = False
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, a, b):
+        return a - self.alpha * b
+
+    def backward(self, grad_output):
+        return grad_output, grad_output * -self.alpha
+
+    def backward_graph(self, grad_output, output):
+        return grad_output, grad_output * -self.alpha
+
+
+def _one_node_alpha(a, b, alpha) -> bool:
+    """whether a +/- alpha * b can be one scaled node: two float tensors of one dtype, a real
+    number alpha (anything else keeps the checks and promotion of _scaled)"""
+    return (type(a) is Tensor and type(b) is Tensor and a.data.dtype == b.data.dtype
+            and a.data.dtype.kind == "f" and type(alpha) in (int, float))
+
+
 class Mul(Op):
     """y = a * b;  da = g * b, db = g * a."""
 
@@ -424,6 +467,11 @@ def add(input, other, *, alpha=1):  # noqa: A002 - torch's names
     """input + alpha * other (torch.add), broadcast."""
     a, b = input, other
     if alpha != 1 or alpha is True:
+        if _one_node_alpha(a, b, alpha):
+            try:
+                return ScaledAdd(alpha)(a, b)
+            except ValueError as err:
+                raise _broadcast_error("add", a, b) or err from None
         b = _scaled("add", a, b, alpha)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
@@ -445,6 +493,11 @@ def sub(input, other, *, alpha=1):  # noqa: A002 - torch's names
     """input - alpha * other (torch.sub), broadcast; bool operands refused."""
     a, b = input, other
     if alpha != 1 or alpha is True:
+        if _one_node_alpha(a, b, alpha):
+            try:
+                return ScaledSub(alpha)(a, b)
+            except ValueError as err:
+                raise _broadcast_error("sub", a, b) or err from None
         b = _scaled("sub", a, b, alpha)
     if _promotion.needs_promotion(a, b):  # (a bool operand always needs it, or is bool - bool)
         if _is_bool(a) or _is_bool(b):

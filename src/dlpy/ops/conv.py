@@ -32,6 +32,16 @@ SPATIAL = {1: ("L", "k"), 2: ("H, W", "kh, kw"), 3: ("D, H, W", "kd, kh, kw")}
 _TUPLE_WORDS = {1: "a 1-tuple", 2: "a pair", 3: "a triple"}
 
 
+class ConvError(RuntimeError, ValueError):
+    """A convolution called with settings or shapes that do not fit: torch's RuntimeError, and
+    a ValueError as dlpy's argument errors are (the layers' constructors raise plain
+    ValueErrors, as torch's do)."""
+
+
+class ConvTypeError(TypeError, ValueError):
+    """An argument of a type torch's convolution does not take (torch's TypeError)."""
+
+
 def _ntuple(value, n: int, name: str, one: bool = False) -> tuple[int, ...]:
     """An int (repeated n times) or n ints as a tuple (one: a single int in a tuple or list
     repeated too, as torch's functional convolutions and pools take it); anything else (bools
@@ -58,30 +68,31 @@ def _show(values: tuple):
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def _padding(name: str, padding, stride: tuple, one: bool = False):
+def _padding(name: str, padding, stride: tuple, one: bool = False, error=ValueError):
     """A convolution's padding as given: "valid", "same" (stride 1 only, as PyTorch), or one int
     per spatial axis (len(stride) of them) that the caller checks are >= 0."""
     if isinstance(padding, str):
         if padding not in ("valid", "same"):
-            raise ValueError(f"{name}: padding must be ints, 'valid' or 'same', got {padding!r}")
+            raise error(f"{name}: padding must be ints, 'valid' or 'same', got {padding!r}")
         if padding == "same" and any(s != 1 for s in stride):
-            raise ValueError(f"{name}: padding='same' needs stride 1, as in PyTorch, got stride "
-                             f"{_show(stride)}")
+            raise error(f"{name}: padding='same' needs stride 1, as in PyTorch, got stride "
+                        f"{_show(stride)}")
         return padding
     return _ntuple(padding, len(stride), f"{name}: padding", one)
 
 
-def _dilation(value, name: str, n: int = 2, one: bool = False) -> tuple[int, ...]:
+def _dilation(value, name: str, n: int = 2, one: bool = False,
+              error=ValueError) -> tuple[int, ...]:
     """dilation as n ints (one: as _ntuple), checked >= 1."""
     dilation = _ntuple(value, n, f"{name}: dilation", one)
     if min(dilation) < 1:
-        raise ValueError(f"{name}: need dilation >= 1, got {_show(dilation)}")
+        raise error(f"{name}: need dilation >= 1, got {_show(dilation)}")
     return dilation
 
 
-def _groups(value, name: str) -> int:
+def _groups(value, name: str, error=ValueError) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: groups must be an int >= 1, got {value!r}")
+        raise error(f"{name}: groups must be an int >= 1, got {value!r}")
     return int(value)
 
 
@@ -96,22 +107,22 @@ def _check_conv_shapes(name: str, x_shape, w_shape, groups: int, nd: int) -> Non
     """x (N, C, *spatial) and weight (O, C / groups, *kernel), C and O divisible by groups."""
     spatial, kernel = SPATIAL[nd]
     if len(x_shape) != nd + 2 or len(w_shape) != nd + 2:
-        raise ValueError(
+        raise ConvError(
             f"{name}: expected x (N, C, {spatial}) or unbatched (C, {spatial}) and weight "
             f"(O, C / groups, {kernel}), got x {x_shape} and weight {w_shape}"
         )
     if groups == 1 and x_shape[1] != w_shape[1]:
-        raise ValueError(
+        raise ConvError(
             f"{name}: expected x (N, C, {spatial}) and weight (O, C, {kernel}) with the same C, "
             f"got x {x_shape} and weight {w_shape}"
         )
     if x_shape[1] % groups or w_shape[0] % groups:
-        raise ValueError(
+        raise ConvError(
             f"{name}: in_channels and out_channels must be divisible by groups={groups}, got x "
             f"{x_shape} and weight {w_shape}"
         )
     if w_shape[1] * groups != x_shape[1]:
-        raise ValueError(
+        raise ConvError(
             f"{name}: expected weight (O, C / groups, {kernel}) = (O, {x_shape[1] // groups}, "
             f"{kernel}) for x {x_shape} and groups={groups}, got weight {w_shape}"
         )
@@ -130,10 +141,10 @@ def _output_size(name: str, size, kernel, stride, padding, dilation) -> tuple[in
     if min(out) < 1:
         dilated = "" if set(dilation) == {1} else f" with dilation {_show(dilation)}"
         if len(size) == 1:
-            raise ValueError(f"{name}: kernel size {kernel[0]}{dilated} does not fit the input "
-                             f"length {size[0]} with padding {padding[0]}")
-        raise ValueError(f"{name}: kernel {kernel}{dilated} does not fit the input {size} with "
-                         f"padding {tuple(padding)}")
+            raise ConvError(f"{name}: kernel size {kernel[0]}{dilated} does not fit the input "
+                            f"length {size[0]} with padding {padding[0]}")
+        raise ConvError(f"{name}: kernel {kernel}{dilated} does not fit the input {size} with "
+                        f"padding {tuple(padding)}")
     return out
 
 
@@ -762,9 +773,9 @@ def _transpose_output_size(name: str, size, kernel, stride, padding, output_padd
     out = tuple((n - 1) * s - 2 * p + d * (k - 1) + 1 + op for n, k, s, p, op, d in
                 zip(size, kernel, stride, padding, output_padding, dilation))
     if min(out) < 1:
-        raise ValueError(f"{name}: the input {tuple(size)} with kernel {tuple(kernel)}, stride "
-                         f"{stride}, padding {padding}, output_padding {output_padding} and "
-                         f"dilation {dilation} gives an output of size {out}, too small")
+        raise ConvError(f"{name}: the input {tuple(size)} with kernel {tuple(kernel)}, stride "
+                        f"{stride}, padding {padding}, output_padding {output_padding} and "
+                        f"dilation {dilation} gives an output of size {out}, too small")
     return out
 
 
@@ -1093,12 +1104,13 @@ def _conv(nd: int, x, weight, bias, stride, padding, dilation, groups) -> Tensor
     op = _CONV_OPS[nd]
     name = op.name
     stride = _ntuple(stride, nd, f"{name}: stride", True)
-    padding = _padding(name, padding, stride, True)
+    padding = _padding(name, padding, stride, True, ConvError)
     if min(stride) < 1 or not isinstance(padding, str) and min(padding) < 0:
         shown = padding if isinstance(padding, str) else _show(padding)
-        raise ValueError(f"{name}: need stride >= 1 and padding >= 0, got {_show(stride)}, "
-                         f"{shown}")
-    dilation, groups = _dilation(dilation, name, nd, True), _groups(groups, name)
+        raise ConvError(f"{name}: need stride >= 1 and padding >= 0, got {_show(stride)}, "
+                        f"{shown}")
+    dilation = _dilation(dilation, name, nd, True, ConvError)
+    groups = _groups(groups, name, ConvError)
     _check_dtype(name, x)
     x_shape, w_shape = _shape_of(x), _shape_of(weight)
     if len(x_shape) == nd + 1 and len(w_shape) == nd + 2:  # unbatched: a batch of one
@@ -1106,7 +1118,7 @@ def _conv(nd: int, x, weight, bias, stride, padding, dilation, groups) -> Tensor
                              groups), 0)
     _check_conv_shapes(name, x_shape, w_shape, groups, nd)
     if bias is not None and _shape_of(bias) != (w_shape[0],):
-        raise ValueError(f"{name}: bias must have shape ({w_shape[0]},), got {_shape_of(bias)}")
+        raise ConvError(f"{name}: bias must have shape ({w_shape[0]},), got {_shape_of(bias)}")
     if padding == "valid":
         padding = (0,) * nd
     elif padding == "same":  # total d (k - 1): half each side, the odd one at the end
@@ -1290,30 +1302,31 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
                      divisor_override)
 
 
-def _check_transpose_settings(name: str, stride, padding, output_padding, dilation) -> None:
+def _check_transpose_settings(name: str, stride, padding, output_padding, dilation,
+                               error=ValueError) -> None:
     """stride >= 1, padding and output_padding >= 0, and output_padding below the stride or
     the dilation along each axis (PyTorch's rule: a larger one would add values no input
     value reaches)."""
     if min(stride) < 1 or min(padding) < 0 or min(output_padding) < 0:
-        raise ValueError(f"{name}: need stride >= 1, padding >= 0 and output_padding >= 0, got "
-                         f"{_show(stride)}, {_show(padding)}, {_show(output_padding)}")
+        raise error(f"{name}: need stride >= 1, padding >= 0 and output_padding >= 0, got "
+                    f"{_show(stride)}, {_show(padding)}, {_show(output_padding)}")
     if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
-        raise ValueError(f"{name}: output_padding must be smaller than either stride or "
-                         f"dilation, as in PyTorch, got output_padding {_show(output_padding)}, "
-                         f"stride {_show(stride)} and dilation {_show(dilation)}")
+        raise error(f"{name}: output_padding must be smaller than either stride or "
+                    f"dilation, as in PyTorch, got output_padding {_show(output_padding)}, "
+                    f"stride {_show(stride)} and dilation {_show(dilation)}")
 
 
 def _check_transpose_shapes(name: str, x_shape, w_shape, groups: int, nd: int) -> None:
     """x (N, C, *spatial) and weight (C, O / groups, *kernel), C divisible by groups."""
     spatial, kernel = SPATIAL[nd]
     if len(x_shape) != nd + 2 or len(w_shape) != nd + 2 or x_shape[1] != w_shape[0]:
-        raise ValueError(
+        raise ConvError(
             f"{name}: expected x (N, C, {spatial}) or unbatched (C, {spatial}) and weight "
             f"(C, O / groups, {kernel}) with the same C, got x {x_shape} and weight {w_shape}"
         )
     if x_shape[1] % groups:
-        raise ValueError(f"{name}: in_channels must be divisible by groups={groups}, got x "
-                         f"{x_shape} and weight {w_shape}")
+        raise ConvError(f"{name}: in_channels must be divisible by groups={groups}, got x "
+                        f"{x_shape} and weight {w_shape}")
 
 
 _CONV_TRANSPOSE_OPS = {1: ConvTranspose1d, 2: ConvTranspose2d, 3: ConvTranspose3d}
@@ -1323,20 +1336,24 @@ def _conv_transpose(nd: int, x, weight, bias, stride, padding, output_padding, g
                     dilation) -> Tensor:
     op = _CONV_TRANSPOSE_OPS[nd]
     name = op.name
+    if isinstance(padding, str):  # torch's transposed convolutions take no "same" / "valid"
+        raise ConvTypeError(f"{name}: padding: expected an int or {_TUPLE_WORDS[nd]} of ints, "
+                            f"got {padding!r}")
     stride = _ntuple(stride, nd, f"{name}: stride", True)
     padding = _ntuple(padding, nd, f"{name}: padding", True)
     output_padding = _ntuple(output_padding, nd, f"{name}: output_padding", True)
-    dilation, groups = _dilation(dilation, name, nd, True), _groups(groups, name)
+    dilation = _dilation(dilation, name, nd, True, ConvError)
+    groups = _groups(groups, name, ConvError)
     _check_dtype(name, x)
-    _check_transpose_settings(name, stride, padding, output_padding, dilation)
+    _check_transpose_settings(name, stride, padding, output_padding, dilation, ConvError)
     x_shape, w_shape = _shape_of(x), _shape_of(weight)
     if len(x_shape) == nd + 1 and len(w_shape) == nd + 2:  # unbatched: a batch of one
         return squeeze(_conv_transpose(nd, unsqueeze(x, 0), weight, bias, stride, padding,
                                        output_padding, groups, dilation), 0)
     _check_transpose_shapes(name, x_shape, w_shape, groups, nd)
     if bias is not None and _shape_of(bias) != (w_shape[1] * groups,):
-        raise ValueError(f"{name}: bias must have shape ({w_shape[1] * groups},), got "
-                         f"{_shape_of(bias)}")
+        raise ConvError(f"{name}: bias must have shape ({w_shape[1] * groups},), got "
+                        f"{_shape_of(bias)}")
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return op(stride, padding, output_padding, dilation, groups)(*inputs)
 

@@ -247,7 +247,7 @@ def gather(input: Tensor, dim: int, index) -> Tensor:
 def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
     """torch.take_along_dim: ``gather`` with x and indices broadcast on every axis but dim;
     dim None reads the flattened x at the flattened indices (a 1-D result). Negative indices
-    are an error (PyTorch wraps them with a dim, refuses them without)."""
+    count from the end with a dim and are an error without one, as PyTorch's."""
     indices = _index_array("take_along_dim", indices, "indices")
     if indices.dtype != np.int64:
         raise TypeError(f"take_along_dim: indices must be int64 (Long), got {indices.dtype}")
@@ -260,6 +260,10 @@ def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
         raise ValueError(f"take_along_dim: x and indices need the same number of axes, got "
                          f"{shape} and {indices.shape}")
     dim = check_dim("take_along_dim", dim, len(shape))
+    if indices.size and indices.min() < 0:
+        # -size..-1 count from the end, as torch's; others stay, for the error to name them
+        indices = np.where((indices < 0) & (indices >= -shape[dim]), indices + shape[dim],
+                           indices)
     others = [tuple(1 if d == dim else n for d, n in enumerate(s))
               for s in (shape, indices.shape)]
     try:
@@ -279,6 +283,8 @@ def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
 def index_select(input: Tensor, dim: int, index) -> Tensor:
     """torch.index_select: x at the positions index (1-D, or a single number) along dim."""
     shape = _shape_of(input)
+    if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
+        raise TypeError("index_select(): Expected dtype int32 or int64 for index")
     index = _index_array("index_select", index)
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
@@ -612,6 +618,8 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
 def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
     """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim."""
     dim = check_dim("index_copy", dim, input.ndim)
+    if isinstance(index, Tensor) and index.dtype != np.int64:
+        raise TypeError(f"index_copy_(): Expected a long tensor for index, got {index.dtype}")
     _source_shape("index_copy", input, dim, index, source)
     _check_source("index_copy", input, source)
     dim, full = _along("index_copy", input, dim, index, _data(source).shape)
@@ -619,8 +627,21 @@ def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
 
 
 def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
-    """torch.index_fill (out of place): x with the slices index[i] of dim set to value."""
-    dim = check_dim("index_fill", dim, x.ndim)
+    """torch.index_fill (out of place): x with the slices index[i] of dim set to value; index
+    int64, negative positions counted from the end (unlike index_add/index_copy), a 0-d x read
+    as one element."""
+    dim = check_dim("index_fill", dim, x.ndim, scalar_ok=True)
+    index = _index_array("index_fill", index)
+    if index.dtype != np.int64:
+        raise IndexError("index_fill_(): Expected dtype int64 for index.")
+    if not x.ndim:
+        return reshape(index_fill(reshape(x, (1,)), 0, index, value), ())
+    size = x.shape[dim]
+    if index.size and (index.min() < -size or index.max() >= size):
+        bad = index.min() if index.min() < -size else index.max()
+        raise IndexError(f"index_fill: index {bad} is out of bounds for dimension {dim} with "
+                         f"size {size}")
+    index = np.where(index < 0, index + size, index)
     if isinstance(value, Tensor):  # a 0-d tensor's value, as torch's index_fill(Tensor value)
         if value.ndim:
             raise ValueError(f"index_fill: only a 0-dimensional value tensor is supported, got "

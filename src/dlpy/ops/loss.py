@@ -7,7 +7,7 @@ import numpy as np
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.activation import softplus
 from dlpy.ops.pointwise import log1p, maximum
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 
 def _legacy_reduction(size_average, reduce, reduction: str) -> str:
@@ -327,6 +327,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if isinstance(given, Tensor) and given.dtype != input.dtype:
         input = input.astype(given.dtype)
     dtype = input.dtype
+    refuse_gradient(name, "weight", weight)
+    refuse_gradient(name, "pos_weight", pos_weight)
     if weight is not None:
         weight = _elementwise_weight(name, "weight", weight, input.shape, dtype)
     if pos_weight is not None:
@@ -408,6 +410,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None,  # noqa:
             raise ValueError(f"{name}: every {what} value must lie in [0, 1], got values from "
                              f"{np.nanmin(data)} to {np.nanmax(data)}{nan}")
     if weight is not None:
+        refuse_gradient(name, "weight", weight)
         dtype = input.dtype if isinstance(input, Tensor) else np.result_type(input, np.float32)
         weight = _elementwise_weight(name, "weight", weight, shape, dtype)
     return BinaryCrossEntropy(reduction, weight)(input, target)
@@ -465,6 +468,14 @@ def check_weight_dtype(name, weight, dtype):
                         f"{weight.dtype}")
 
 
+def refuse_gradient(function, argument, value):
+    """torch's refusal of an argument its kernel has no derivative for (a class ``weight``, a
+    BCE ``weight`` or ``pos_weight``): it must not require grad while recording."""
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"The function '{function}' is not differentiable with respect to "
+                           f"argument '{argument}'. This input cannot have requires_grad True.")
+
+
 def check_class_weight(name, weight, classes, dtype):
     """``weight=``: one finite number per class, as an array of ``dtype``."""
     weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
@@ -507,6 +518,7 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
         labels, ignore = check_class_labels(name, shape, labels, ignore_index)
         if weight is not None:
             check_weight_dtype(name, weight, logits.dtype)
+            refuse_gradient("nll_loss_forward", "weight", weight)
     elif labels.shape != shape:
         raise ValueError(
             f"{name}: probability targets must have the logits' shape {shape}, "
@@ -520,7 +532,8 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
             [] if weight is None else [np.asarray(getattr(weight, "data", weight)).dtype]))
         if dtype.kind == "f" and dtype.itemsize > logits.dtype.itemsize:  # torch promotes
             logits = logits.astype(dtype)
-        if isinstance(target, Tensor) and (target.requires_grad or _forward_ad_active()):
+        if isinstance(target, Tensor) and (target.requires_grad or _forward_ad_active()) or (
+                isinstance(weight, Tensor) and weight.requires_grad):
             return _soft_cross_entropy(logits, target, reduction, smoothing, weight)
         labels = labels.astype(logits.dtype, copy=False)
     if weight is not None:
@@ -540,12 +553,17 @@ def _soft_cross_entropy(logits, target, reduction, smoothing, weight):
     from dlpy.ops.softmax import log_softmax
 
     classes = logits.shape[-1]
+    if not isinstance(target, Tensor):
+        target = Tensor(np.asarray(target))
     if target.dtype != logits.dtype:
         target = target.astype(logits.dtype)
     if smoothing:
         target = target * (1 - smoothing) + smoothing / classes
     terms = target * log_softmax(logits, -1)
-    if weight is not None:
+    if isinstance(weight, Tensor) and weight.requires_grad:  # a differentiable weight, as torch's
+        check_class_weight("cross_entropy", weight, classes, logits.dtype)
+        terms = terms * weight.astype(logits.dtype)
+    elif weight is not None:
         terms = terms * check_class_weight("cross_entropy", weight, classes, logits.dtype)
     losses = -terms.sum(-1)
     if reduction == "none":

@@ -108,6 +108,11 @@ def _shape_of(x):
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
+class PadError(RuntimeError, ValueError):
+    """Widths that do not fit x, or a reflect / replicate pad of an empty axis: torch's
+    RuntimeError, and a ValueError as dlpy's argument errors are."""
+
+
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
     """x with its last len(pad) // 2 axes padded, in PyTorch's order: pad = (last axis before,
     last axis after, second last before, ...). A negative width crops. mode: "constant" (with
@@ -117,17 +122,17 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
             isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad):
         raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")
     if len(pad) % 2:
-        raise ValueError(f"pad: pad needs a (before, after) pair per axis, an even length, got "
-                         f"{len(pad)}: {tuple(pad)}")
+        raise PadError(f"pad: pad needs a (before, after) pair per axis, an even length, got "
+                       f"{len(pad)}: {tuple(pad)}")
     if len(pad) // 2 > len(shape):
-        raise ValueError(f"pad: pad {tuple(pad)} has {len(pad) // 2} pairs but x has only "
-                         f"{len(shape)} axes, shape {shape}")
+        raise PadError(f"pad: pad {tuple(pad)} has {len(pad) // 2} pairs but x has only "
+                       f"{len(shape)} axes, shape {shape}")
     if mode not in MODES:
         raise ValueError(f"pad: mode must be one of {', '.join(MODES)}, got {mode!r}")
     if value is not None and not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"pad: value must be a number, got {value!r}")
     if mode != "constant" and value not in (None, 0):
-        raise ValueError(f"pad: mode {mode!r} takes no value, got {value!r}")
+        raise PadError(f"pad: mode {mode!r} takes no value, got {value!r}")
     if mode != "constant":
         _check_non_constant(mode, shape, len(pad), input)
     pairs = [(int(pad[i]), int(pad[i + 1])) for i in range(0, len(pad), 2)][::-1]
@@ -137,16 +142,16 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
             continue
         where = f"axis {axis} (size {n}) of x {shape}"
         if mode == "constant" and n - max(-before, 0) - max(-after, 0) < 0:
-            raise ValueError(f"pad: cannot crop {(before, after)} from {where}")
+            raise PadError(f"pad: cannot crop {(before, after)} from {where}")
         if mode != "constant" and n + before + after < 1:
-            raise ValueError(f"pad: {(before, after)} leaves nothing of {where}")
+            raise PadError(f"pad: {(before, after)} leaves nothing of {where}")
         if mode == "reflect" and max(before, after) >= n:
-            raise ValueError(f"pad: reflect needs widths below the size, got {(before, after)} "
-                             f"for {where}")
+            raise PadError(f"pad: reflect needs widths below the size, got {(before, after)} "
+                           f"for {where}")
         if mode == "circular" and (max(before, after) > n or n - max(-before, 0)
                                    - max(-after, 0) < max(before, after, 1)):
-            raise ValueError(f"pad: circular needs widths at most the size (after any crop), "
-                             f"got {(before, after)} for {where}")
+            raise PadError(f"pad: circular needs widths at most the size (after any crop), "
+                           f"got {(before, after)} for {where}")
     if mode == "replicate" or (mode == "reflect" and len(pairs) < 3):
         return _float32_pad(input, widths, mode)  # on torch's CPU autocast float32 list
     return Pad(widths, mode, 0.0 if value is None else float(value))(input)
@@ -165,8 +170,8 @@ def _check_non_constant(mode: str, shape, length: int, x) -> None:
         return
     batched = len(shape) == length // 2 + 2
     if 0 in shape[1 if batched else 0:]:
-        raise ValueError(f"pad: mode {mode!r} needs non-empty axes (but the batch), got x "
-                         f"{shape}")
+        raise PadError(f"pad: mode {mode!r} needs non-empty axes (but the batch), got x "
+                       f"{shape}")
     dtype = x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
     if np.dtype(dtype) == np.bool_:
         raise NotImplementedError(f"pad: mode {mode!r} is not implemented for bool, as torch")

@@ -165,8 +165,9 @@ class Sum(Op):
     float8_kernel = "sum_cpu"  # torch's refusal of float8 (amp/dtypes.py's _float8)
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
-    def __init__(self, axes, keepdims):
+    def __init__(self, axes, keepdims, dim_given=None):
         self.axes, self.keepdims = axes, keepdims
+        self.dim_given = dim_given  # whether a dim was given (torch's overload): None unknown
 
     def forward(self, x):
         self.shape = x.shape
@@ -467,7 +468,8 @@ def sum(input, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
     torch's (bool and integer x sum to int64 without it)."""
     axis, keepdims = resolve_axis("sum", axis, dim, keepdims, keepdim)
     input, dtype = accumulate_input("sum", input, dtype)
-    return in_dtype(Sum(_normalize_axis("sum", axis, len(_shape(input))), keepdims)(input), dtype)
+    axes = _normalize_axis("sum", axis, len(_shape(input)))
+    return in_dtype(Sum(axes, keepdims, axis is not None)(input), dtype)
 
 
 def mean(input, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
@@ -475,7 +477,8 @@ def mean(input, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None)
     (one of those), as torch's."""
     axis, keepdims = resolve_axis("mean", axis, dim, keepdims, keepdim)
     input = _mean_input("mean", input, dtype)
-    return Mean(_normalize_axis("mean", axis, len(_shape(input))), keepdims)(input)
+    axes = _normalize_axis("mean", axis, len(_shape(input)))
+    return Mean(axes, keepdims, axis is not None)(input)
 
 
 class MaxResult(NamedTuple):

@@ -202,7 +202,7 @@ def reshape(input, shape):
     return Reshape(shape)(input)
 
 
-def _permute(name, x, axes):
+def _permute(name, x, axes, node_name=None):
     shape = _shape_of(x)
     ndim = len(shape)
     if axes is None:
@@ -217,7 +217,7 @@ def _permute(name, x, axes):
         raise ValueError(
             f"{name}: axes {axes} are not a permutation of the {ndim} axes of {shape}"
         )
-    return Transpose(axes)(x)
+    return Transpose(axes, node_name)(x)
 
 
 def transpose(input, dim0=None, dim1=None):
@@ -230,7 +230,7 @@ def transpose(input, dim0=None, dim1=None):
 
 def permute(input, dims):
     """x with its axes in the order dims (a permutation), as torch.permute."""
-    return _permute("permute", input, dims)
+    return _permute("permute", input, dims, "PermuteBackward0")
 
 
 def unsqueeze(input, dim):
@@ -284,7 +284,7 @@ def swapaxes(input, axis0, axis1):
         return Transpose((), "TransposeBackward0")(input)
     axis0, axis1 = (_axis("swapaxes", a, len(shape), shape) for a in (axis0, axis1))
     axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
-    return Transpose(tuple(axes))(input)
+    return Transpose(tuple(axes), "TransposeBackward0")(input)
 
 
 _INDEX_DTYPES = frozenset(np.dtype(d) for d in (np.int64, np.int32, np.uint8, np.bool_))

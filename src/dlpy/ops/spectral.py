@@ -364,6 +364,8 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     if x.data.dtype.kind not in "fc" or x.ndim not in (1, 2):
         raise ValueError(f"stft: expected a float or complex 1-D (length) or 2-D (batch, "
                          f"length) tensor, got {x.dtype} of shape {x.shape}")
+    if x.data.dtype == np.float16:  # as torch's CPU FFTs
+        raise TypeError("stft: float16 is not supported, convert to float32 first")
     hop, window = _stft_settings("stft", n_fft, hop_length, win_length, window, x.dtype)
     is_complex = x.data.dtype.kind == "c" or window.data.dtype.kind == "c"
     if return_complex is None and not is_complex:

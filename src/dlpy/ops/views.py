@@ -95,6 +95,13 @@ class CopySlices(Op):
         return grad_output * keep, grad_output.reshape(-1)[self.positions]
 
 
+class IndexPut(CopySlices):
+    """CopySlices by an index that torch writes with one index_put_ on the tensor itself
+    (``x[[0, 2]] = v``, ``x[mask] = v``): its node is torch's IndexPutBackward0."""
+
+    node_name = "IndexPut"
+
+
 class ComplexCopySlices(CopySlices):
     """CopySlices into a complex tensor through a real view of its memory (z.real, z.imag,
     view_as_real(z)): the positions index its (..., 2) real pairs;  d old = g with those

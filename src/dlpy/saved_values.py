@@ -1,0 +1,112 @@
+"""What ``grad_fn._saved_self``, ``_saved_other``, ``_saved_result``, ``_saved_dim``, ... give,
+as torch's nodes show the values they saved for backward, for the common ops. A tensor a node
+saved can no longer be read once backward freed the graph (torch's error); settings (dims, sizes)
+can. Properties that ``install()`` puts on the op classes (not an ``Op.__getattr__``: that hook
+would slow every attribute read of every op): nothing here runs while recording."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
+          "after they have already been freed). Saved intermediate values of the graph are freed "
+          "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+          "backward through the graph a second time or if you need to access saved tensors after "
+          "calling backward.")
+
+
+def _input(i, when=None):
+    """input i (only if input ``when`` requires grad: torch saves mul's self for other's grad)"""
+    def read(op):
+        if when is not None and not op.inputs[when].requires_grad:
+            return None
+        return op.inputs[i]
+    return read
+
+
+def _result(attr):
+    def read(op):
+        from dlpy.tensor import Tensor
+
+        return Tensor(getattr(op, attr))
+    return read
+
+
+def _relu_result(op):
+    from dlpy.tensor import Tensor
+
+    return Tensor(np.where(op.mask, op.inputs[0].data, 0).astype(op.inputs[0].data.dtype))
+
+
+def _number(value):
+    """a float setting that holds a whole number reads back as torch's int (x ** 2)"""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _sizes(op):
+    return tuple(np.shape(op.inputs[0].data))
+
+
+def _dims(op):
+    return tuple(op.axes)
+
+
+# op class -> {attribute: (reader, whether it is a tensor: freed with the graph)}
+_SAVED = {
+    "Mul": {"_saved_self": (_input(0, 1), True), "_saved_other": (_input(1, 0), True)},
+    "Div": {"_saved_self": (_input(0, 1), True), "_saved_other": (_input(1), True)},
+    "Power": {"_saved_self": (_input(0), True),
+              "_saved_exponent": (lambda op: _number(op.exponent), False)},
+    "Pow": {"_saved_self": (_input(0), True), "_saved_exponent": (_input(1), True),
+            "_saved_result": (_result("z"), True)},
+    "Add": {"_saved_alpha": (lambda op: 1, False)},
+    "Sub": {"_saved_alpha": (lambda op: 1, False)},
+    "ScaledAdd": {"_saved_alpha": (lambda op: op.alpha, False)},
+    "ScaledSub": {"_saved_alpha": (lambda op: op.alpha, False)},
+    "Exp": {"_saved_result": (_result("y"), True)},
+    "Tanh": {"_saved_result": (_result("y"), True)},
+    "Sigmoid": {"_saved_result": (_result("y"), True)},
+    "ReLU": {"_saved_result": (_relu_result, True)},
+    "Log": {"_saved_self": (_input(0), True)},
+    "Sin": {"_saved_self": (_input(0), True)},
+    "Cos": {"_saved_self": (_input(0), True)},
+    "Softmax": {"_saved_result": (_result("y"), True), "_saved_dim": (lambda op: op.axis, False)},
+    "LogSoftmax": {"_saved_result": (_result("y"), True),
+                   "_saved_dim": (lambda op: op.axis, False)},
+    "Concat": {"_saved_dim": (lambda op: op.axis, False)},
+    "MatMul": {"_saved_self": (_input(0, 1), True), "_saved_mat2": (_input(1, 0), True)},
+    "Sum": {"_saved_dim": (_dims, False), "_saved_keepdim": (lambda op: op.keepdims, False),
+            "_saved_self_sym_sizes": (_sizes, False)},
+    "Mean": {"_saved_dim": (_dims, False), "_saved_keepdim": (lambda op: op.keepdims, False),
+             "_saved_self_sym_sizes": (_sizes, False),
+             "_saved_self_sym_numel": (lambda op: int(np.size(op.inputs[0].data)), False)},
+}
+
+
+def saved_value(op, name: str):
+    """``op``'s saved value ``name`` as torch's node gives it; AttributeError for one the op
+    (or dlpy) does not have."""
+    entry = _SAVED.get(type(op).__name__, {}).get(name)
+    if entry is None or (type(op).__name__ == "MatMul" and op.name() != "MmBackward0"):
+        raise AttributeError(f"'{op.name()}' object has no attribute '{name}'")
+    read, is_tensor = entry
+    if is_tensor and op.freed:
+        raise RuntimeError(_FREED)
+    return read(op)
+
+
+def install() -> None:
+    """Each name of _SAVED as a property of its op classes (dlpy's __init__ calls this once
+    every op module is imported)."""
+    from dlpy.tensor import Op
+
+    classes: dict[str, list] = {}
+    stack = [Op]
+    while stack:
+        for cls in stack.pop().__subclasses__():
+            stack.append(cls)
+            classes.setdefault(cls.__name__, []).append(cls)
+    for kind, names in _SAVED.items():
+        for cls in classes.get(kind, ()):
+            for name in names:
+                setattr(cls, name, property(lambda op, name=name: saved_value(op, name)))
