@@ -110,6 +110,8 @@ def test_snippet_as_torch(chunk):
 
         for name in SNIPPET_CHUNKS[chunk]:
             torch.manual_seed(0)
+            torch.autograd.set_detect_anomaly(False)  # as the recorder: modes from defaults
+            torch.set_grad_enabled(True)
             scope = {"torch": torch, "nn": torch.nn, "F": F, "np": np}
             try:
                 exec(SNIPPETS[name], scope)

@@ -31,6 +31,7 @@ from dlpy.tensor import (
     _backward_graph,
     _backward_into,
     _check_grad_output,
+    _DecoratorContextManager,
     _graph_grad,
     detect_anomaly,
     enable_grad,
@@ -65,20 +66,22 @@ def is_multithreading_enabled() -> bool:
     return _multithreading[0]
 
 
-def set_multithreading_enabled(mode: bool):
-    """Sets the flag (a context manager too, as torch's); changes nothing in dlpy."""
-    import contextlib
+class set_multithreading_enabled(_DecoratorContextManager):  # noqa: N801 - torch's name
+    """Sets the flag at once (back to ``prev`` at the end of a ``with`` block, as torch's);
+    changes nothing in dlpy."""
 
-    previous, _multithreading[0] = _multithreading[0], bool(mode)
+    def __init__(self, mode: bool):
+        self.prev, self.mode = _multithreading[0], mode
+        _multithreading[0] = bool(mode)
 
-    @contextlib.contextmanager
-    def restore():
-        try:
-            yield
-        finally:
-            _multithreading[0] = previous
+    def __enter__(self) -> None:
+        return None
 
-    return restore()
+    def __exit__(self, *exc) -> None:
+        _multithreading[0] = self.prev
+
+    def clone(self) -> set_multithreading_enabled:
+        return set_multithreading_enabled(self.mode)
 
 
 def _as_list(name: str, what: str, values) -> list[Tensor]:
@@ -507,3 +510,21 @@ def _graph_module():
 
 graph = _graph_module()
 sys.modules[graph.__name__] = graph
+
+
+def _grad_mode_module():
+    """torch.autograd.grad_mode: the grad-mode blocks and their base class."""
+    import types
+
+    module = types.ModuleType(f"{__name__}.grad_mode", "torch.autograd.grad_mode's grad-mode "
+                              "context managers")
+    module.__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+                      "set_multithreading_enabled"]
+    for name in module.__all__:
+        setattr(module, name, globals()[name])
+    module._DecoratorContextManager = _DecoratorContextManager
+    return module
+
+
+grad_mode = _grad_mode_module()
+sys.modules[grad_mode.__name__] = grad_mode

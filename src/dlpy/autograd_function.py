@@ -316,7 +316,10 @@ class save_on_cpu(saved_tensors_hooks):  # noqa: N801 - torch's name
 
 @contextlib.contextmanager
 def disable_saved_tensors_hooks(error_message: str) -> Iterator[None]:
-    """Within the block, entering ``saved_tensors_hooks`` raises RuntimeError(error_message)."""
+    """Within the block, entering ``saved_tensors_hooks`` raises RuntimeError(error_message);
+    entering it while such hooks are on raises it at once, as torch's."""
+    if _saved_hooks:
+        raise RuntimeError(error_message)
     _hooks_disabled.append(error_message)
     try:
         yield

@@ -28,24 +28,19 @@ def _place(name: str, device, pin_memory) -> None:
 
 def _laid_like(name: str, values: np.ndarray, like: np.ndarray, memory_format) -> np.ndarray:
     """``values`` (row-major, ``like``'s shape) in the memory order ``memory_format`` asks
-    for: ``preserve_format`` (the default) keeps ``like``'s channels-last order, as torch's
-    ``*_like``."""
-    from dlpy.layouts import (
-        _checked,
-        channels_last,
-        channels_last_3d,
-        is_in_format,
-        laid_out,
-        preserve_format,
-    )
+    for: ``preserve_format`` (the default) keeps the order of ``like``'s strides (dense), as
+    torch's ``*_like``."""
+    from dlpy.layouts import _checked, laid_out, preserve_format, suggested_format
 
     fmt = preserve_format if memory_format is None else _checked(name, memory_format,
                                                                    values.ndim)
     if fmt is preserve_format:
         if like.flags.c_contiguous:
             return values
-        fmt = next((f for f in (channels_last, channels_last_3d)
-                    if is_in_format(like, f)), preserve_format)
+        if like.size and all(like.strides):  # like's axes in its memory order, made dense
+            axes = np.argsort([-s for s in like.strides], kind="stable")
+            return np.ascontiguousarray(values.transpose(axes)).transpose(np.argsort(axes))
+        fmt = suggested_format(like) or preserve_format  # (torch's suggest_memory_format)
     return laid_out(values, fmt)
 
 
@@ -340,11 +335,19 @@ def full_like(input, fill_value, dtype=None, requires_grad: bool = False, *, dev
 
 
 def empty(*shape, dtype=None, requires_grad: bool = False,
-          device=None, pin_memory: bool = False, size=None) -> Tensor:
-    """torch.empty: here zeros (numpy's uninitialised memory saves nothing worth the surprise)."""
+          device=None, pin_memory: bool = False, size=None, memory_format=None) -> Tensor:
+    """torch.empty: here zeros (numpy's uninitialised memory saves nothing worth the surprise),
+    laid out as ``memory_format`` says (``dlpy.channels_last``, ...)."""
     _place("empty", device, pin_memory)
-    return Tensor(np.zeros(_shape("empty", shape, size), dtype=default_dtype(dtype)),
-                  requires_grad=requires_grad)
+    values = np.zeros(_shape("empty", shape, size), dtype=default_dtype(dtype))
+    if memory_format is not None:
+        from dlpy.layouts import _checked, laid_out, preserve_format
+
+        if _checked("empty", memory_format, values.ndim) is preserve_format:
+            raise RuntimeError("empty: preserve_format is not a memory format to create a "
+                               "tensor in, as torch's")
+        values = laid_out(values, memory_format)
+    return Tensor(values, requires_grad=requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, *,

@@ -183,7 +183,7 @@ _POINTWISE = (
     activation.ReLU, activation.Sigmoid, activation.Tanh, activation.GELU, activation.GELUTanh,
     activation.SiLU, activation.LeakyReLU, activation.ELU, activation.Softplus,
     activation.Clamp, activation_more.ScaledELU, activation_more.Mish,
-    activation_more.Hardswish, activation_more.Hardsigmoid, activation_more.Softsign,
+    activation_more.Hardswish, activation_more.Hardsigmoid,
     activation_more.LogSigmoid, activation_more.Threshold, activation_more.Tanhshrink,
     activation_more.Shrink, special.Lgamma, special.Digamma, special.Erfinv,
 )  # (special_more's functions have no backward_graph: their slopes are below)

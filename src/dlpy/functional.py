@@ -737,7 +737,18 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
         y = matmul(matrix, y)  # (..., out, prod(rest))
         if len(rest) > 1:
             y = reshape(y, (*lead, out, *rest))
-    return identity(y) if y is x else y
+    if y is x:
+        return identity(y)
+    return _in_format_of(y, x) if nd == 2 else y  # (torch's 3-d one: contiguous)
+
+
+def _in_format_of(y: Tensor, x) -> Tensor:
+    """y in the memory format x suggests (channels-last for a channels-last x), as torch's
+    pooling and resampling outputs: y itself when that is the contiguous one."""
+    from dlpy.layouts import suggested_format, to_format
+
+    fmt = suggested_format(x.data) if isinstance(x, Tensor) else None
+    return y if fmt is None or y.ndim != x.ndim else to_format(y, fmt)
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
@@ -801,8 +812,12 @@ def _adaptive_max_pool(nd: int, x: Tensor, output_size,
                                  first[..., None], axis=-1)[..., 0].astype(np.int64)
     leading = np.ix_(*(np.arange(n) for n in lead))  # each leading axis, broadcast
     index = tuple(a.reshape(a.shape + (1,) * nd) for a in leading) + (indices,)
-    y = getitem(reshape(x, (*lead, plane)), index)
-    return (y, Tensor(indices)) if return_indices else y
+    y = _in_format_of(getitem(reshape(x, (*lead, plane)), index), x)
+    if not return_indices:
+        return y
+    from dlpy.layouts import laid_like
+
+    return y, Tensor(laid_like(indices, np.asarray(getattr(x, "data", x))))
 
 
 def adaptive_max_pool1d(input: Tensor, output_size,
@@ -1219,7 +1234,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
             indices, weights = _resample.taps(kind, n, out, scale, align_corners, dtype,
                                               shortcuts=dims == 2)
         y = _resample.resample(y, axis, indices, weights)
-    return y
+    return _in_format_of(y, input)
 
 
 def _factor(name: str, what: str, value) -> int:

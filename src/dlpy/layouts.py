@@ -68,17 +68,37 @@ def suggests_channels_last(array: np.ndarray) -> bool:
     """torch's ``suggest_memory_format() == channels_last`` for a 4-d array: its strides run
     C, W, H, N from the innermost (an ambiguous one, as a contiguous (N, 1, 1, 1), counts as
     contiguous, as torch's)."""
-    if array.ndim != 4 or array.flags.c_contiguous:
-        return False
+    return array.ndim == 4 and suggested_format(array) is channels_last
+
+
+_SUGGEST_ORDER = {4: (channels_last, (1, 3, 2, 0)), 5: (channels_last_3d, (1, 4, 3, 2, 0))}
+
+
+def suggested_format(array: np.ndarray) -> memory_format | None:
+    """torch's ``suggest_memory_format()`` of an array: channels_last (channels_last_3d) for a
+    4-d (5-d) one whose strides run C, W, H, (D,) N from the innermost, else None (contiguous;
+    an ambiguous one, as a contiguous (N, 1, 1, 1), too, as torch's; None for what is not an
+    ndarray: vmap's batched stand-ins have no memory order)."""
+    if type(array) is not np.ndarray or array.ndim not in _SUGGEST_ORDER \
+            or array.flags.c_contiguous:
+        return None
+    fmt, order = _SUGGEST_ORDER[array.ndim]
     shape, strides = array.shape, array.strides
     if strides[1] == 0:
-        return False
+        return None
     low = 0
-    for axis in (1, 3, 2, 0):
+    for axis in order:
         if shape[axis] == 0 or strides[axis] < low or axis == 0 and low == strides[1]:
-            return False
+            return None
         low = strides[axis] * max(shape[axis], 1)
-    return True
+    return fmt
+
+
+def laid_like(result: np.ndarray, array: np.ndarray) -> np.ndarray:
+    """``result`` in the memory format ``array`` suggests (a pooling's, an interpolation's
+    output for a channels-last input, as torch's): itself when that is the contiguous one."""
+    fmt = suggested_format(array)
+    return result if fmt is None or result.ndim != array.ndim else laid_out(result, fmt)
 
 
 def laid_out(array: np.ndarray, fmt: memory_format) -> np.ndarray:

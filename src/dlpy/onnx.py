@@ -868,7 +868,6 @@ def _lstm_state_item(ex, op, h: str) -> str:
 for _op_class, _op_type in [
     (pointwise.Erf, "Erf"), (pointwise.Pow, "Pow"), (pointwise.Sin, "Sin"),
     (pointwise.Cos, "Cos"), (pointwise.Atan, "Atan"), (activation_more.Hardswish, "HardSwish"),
-    (activation_more.Softsign, "Softsign"),
 ]:
     _simple(_op_class, _op_type)
 

@@ -8,7 +8,6 @@ order, asks each op for the gradients of its inputs and accumulates them, so a t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import numbers
@@ -33,10 +32,39 @@ def _set_grad_mode(mode: bool) -> None:
     _grad_enabled = mode and not _inference_depth[0]
 
 
-class _GradModeBlock:
+class _DecoratorContextManager:
+    """torch.autograd.grad_mode._DecoratorContextManager: a context manager that is also a
+    decorator; a decorated generator function runs each step in the block. ``clone()``: a new
+    one of the same settings."""
+
+    def _fresh(self) -> _DecoratorContextManager:
+        """The block one call of a decorated function enters."""
+        return self.clone()
+
+    def clone(self) -> _DecoratorContextManager:
+        return self.__class__()
+
+    def __call__(self, function):
+        if inspect.isclass(function):
+            import warnings
+
+            warnings.warn("Decorating classes is deprecated and will be disabled in future "
+                          "versions. You should only decorate functions or methods.",
+                          FutureWarning, stacklevel=2)
+        if inspect.isgeneratorfunction(function):
+            return _generator_in(self, function)
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with self._fresh():
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+class _GradModeBlock(_DecoratorContextManager):
     """A grad-mode block as torch's: a reusable context manager and a decorator (with or without
-    the call: ``@no_grad()``, ``@no_grad``); a decorated generator function runs each step in
-    the mode."""
+    the call: ``@no_grad()``, ``@no_grad``)."""
 
     def __new__(cls, function=None):
         if function is not None:  # @no_grad on a function
@@ -58,18 +86,7 @@ class _GradModeBlock:
         _set_grad_mode(mode)
 
     def _fresh(self) -> _GradModeBlock:
-        return self
-
-    def __call__(self, function):
-        if inspect.isgeneratorfunction(function):
-            return _generator_in(self, function)
-
-        @functools.wraps(function)
-        def wrapper(*args, **kwargs):
-            with self._fresh():
-                return function(*args, **kwargs)
-
-        return wrapper
+        return self  # re-entrant: each entry saves what it changes
 
 
 def _generator_in(block: _GradModeBlock, function):
@@ -146,8 +163,10 @@ class inference_mode(_GradModeBlock):  # noqa: N801 - PyTorch's name
         super().__init__()
         self.mode = bool(mode)
 
-    def _fresh(self) -> inference_mode:
+    def clone(self) -> inference_mode:
         return inference_mode(self.mode)
+
+    _fresh = clone
 
     def _enter(self) -> None:
         depth = _inference_depth[0]
@@ -155,33 +174,30 @@ class inference_mode(_GradModeBlock):  # noqa: N801 - PyTorch's name
         _set_grad_mode(not self.mode)
 
 
-class set_grad_enabled:  # noqa: N801 - PyTorch's name
-    """Recording on or off: at once when called (``dlpy.set_grad_enabled(False)``), and back to
-    what it was at the end of a ``with`` block, as torch.set_grad_enabled."""
+class set_grad_enabled(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
+    """Recording on or off: at once when called (``dlpy.set_grad_enabled(False)``), again on
+    entering a ``with`` block, and back to what it was (``prev``) at its end, as
+    torch.set_grad_enabled."""
 
     def __init__(self, mode: bool):
         if not isinstance(mode, bool):
             raise TypeError(f"set_grad_enabled: mode must be True or False, got {mode!r}")
-        self.previous = _grad_mode[0]
+        self.prev, self.mode = _grad_mode[0], mode
         _set_grad_mode(mode)
 
     def __enter__(self) -> None:
-        return None
+        _set_grad_mode(self.mode)
 
     def __exit__(self, *exc) -> None:
-        _set_grad_mode(self.previous)
+        _set_grad_mode(self.prev)
+
+    def clone(self) -> set_grad_enabled:
+        return set_grad_enabled(self.mode)
 
     def __call__(self, function):
         """As a decorator: the mode only while ``function`` runs (undone here at once)."""
-        mode = _grad_mode[0]
-        _set_grad_mode(self.previous)
-
-        @functools.wraps(function)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return function(*args, **kwargs)
-
-        return wrapper
+        _set_grad_mode(self.prev)
+        return super().__call__(function)
 
 
 _detect_anomaly = False
@@ -266,18 +282,25 @@ class set_detect_anomaly:  # noqa: N801 - PyTorch's name
         _detect_anomaly, _anomaly_check_nan = self.previous
 
 
-@contextlib.contextmanager
-def detect_anomaly(check_nan: bool = True) -> Iterator[None]:
+class detect_anomaly:  # noqa: N801 - PyTorch's name
     """Within this block, as ``torch.autograd.detect_anomaly``: the first backward function
     whose gradient holds nan raises a RuntimeError (``AnomalyError``, a FloatingPointError too)
     naming it as torch does and the line of user code that created its op (``check_nan=False``:
-    no checks, the ops only remember where they were made). Warns on entry, as torch's."""
-    import warnings
+    no checks, the ops only remember where they were made). Warns when made, as torch's."""
 
-    warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime and "
-                  "should only be enabled for debugging.", UserWarning, stacklevel=3)
-    with set_detect_anomaly(True, check_nan):
-        yield
+    def __init__(self, check_nan: bool = True):
+        import warnings
+
+        self.check_nan = check_nan
+        self._saved: list = []
+        warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
+                      "and should only be enabled for debugging.", UserWarning, stacklevel=2)
+
+    def __enter__(self) -> None:
+        self._saved.append(set_detect_anomaly(True, self.check_nan))
+
+    def __exit__(self, *exc) -> None:
+        self._saved.pop().__exit__(*exc)
 
 
 def _caller() -> str:

@@ -24,6 +24,10 @@ from dlpy.device import CPU as _CPU
 from dlpy.device import META as _META
 from dlpy.device import MetaArray as _MetaArray
 from dlpy.ops import arithmetic as _arith
+from dlpy.storage import TypedStorage, UntypedStorage  # noqa: F401 - torch's names
+from dlpy.storage import typed_storage as _typed_storage
+from dlpy.storage import untyped_storage as _untyped_storage
+from dlpy.storage import view_storage as _view_storage
 from dlpy.tensor import (
     Tensor,
     _buffer,
@@ -217,6 +221,7 @@ def _type(self, dtype=None):
         compat = sys.modules.get("dlpy.compat")
         prefix = "torch" if compat is not None and compat.is_installed() else "dlpy"
         return f"{prefix}.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
+    dtype = getattr(dtype, "dtype_name", dtype)  # a legacy type (torch.DoubleTensor)
     if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
         dtype = next(k for k, v in _TYPE_NAMES.items() if v == dtype.split(".")[-1])
     dtype = np.dtype(dtype)
@@ -251,7 +256,13 @@ def _is_contiguous(self, memory_format=None) -> bool:
 
 def _stride(self, dim: int | None = None):
     """The steps between elements along each axis, in elements (numpy's strides / itemsize)."""
-    strides = tuple(s // self.data.itemsize for s in self.data.strides)
+    strides = [s // self.data.itemsize for s in self.data.strides]
+    shape = self.data.shape
+    for axis in range(len(shape) - 1, -1, -1):
+        if shape[axis] == 1 and strides[axis] == 0:  # numpy's for x[None] / a new expand axis;
+            strides[axis] = (shape[axis + 1] * strides[axis + 1]  # torch's: unsqueeze's rule
+                             if axis + 1 < len(shape) else 1)
+    strides = tuple(strides)
     if dim is None:
         return strides
     try:
@@ -282,40 +293,6 @@ def _storage_offset(self) -> int:
 
 def _element_size(self) -> int:
     return self.data.itemsize
-
-
-class UntypedStorage:
-    """What ``x.untyped_storage()`` gives: the memory this tensor shares with its views, as
-    bytes (torch's nbytes(), size(), data_ptr(), element_size())."""
-
-    __slots__ = ("_buffer",)
-
-    def __init__(self, buffer: np.ndarray):
-        self._buffer = buffer
-
-    def nbytes(self) -> int:
-        return self._buffer.nbytes
-
-    size = nbytes
-    __len__ = nbytes
-
-    def element_size(self) -> int:
-        return 1
-
-    def data_ptr(self) -> int:
-        return self._buffer.__array_interface__["data"][0]
-
-    def __repr__(self) -> str:
-        return f"UntypedStorage({self.nbytes()} bytes)"
-
-
-def _untyped_storage(self) -> UntypedStorage:
-    """The memory this tensor views (a slice's is its base's), as torch's UntypedStorage."""
-    from dlpy.tensor import _buffer
-
-    buffer = _buffer(self.data)
-    return UntypedStorage(np.asarray(buffer) if not isinstance(buffer, np.ndarray)
-                          else buffer)
 
 
 def _data_ptr(self) -> int:
@@ -370,7 +347,7 @@ def _new_empty(self, *size, dtype=None, requires_grad: bool = False, device=None
 for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed", _is_signed),
                          ("is_contiguous", _is_contiguous), ("stride", _stride),
                          ("storage_offset", _storage_offset), ("element_size", _element_size),
-                         ("untyped_storage", _untyped_storage),
+                         ("untyped_storage", _untyped_storage), ("storage", _typed_storage),
                          ("data_ptr", _data_ptr), ("is_same_size", _is_same_size),
                          ("is_nonzero", _is_nonzero), ("cpu", _cpu), ("cuda", _cuda),
                          ("get_device", _get_device), ("new_empty", _new_empty),
@@ -461,7 +438,7 @@ IN_PLACE_CAST = """
     logical_or logical_xor
 """.split()
 # in-place ops that change the shape: self takes the new shape
-IN_PLACE_RESHAPE = "unsqueeze squeeze t transpose swapdims swapaxes".split()
+IN_PLACE_RESHAPE = "unsqueeze squeeze t transpose swapdims swapaxes as_strided".split()
 
 
 def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
@@ -506,6 +483,14 @@ def _polygamma_(self, n: int) -> Tensor:
 
 
 Tensor.polygamma_ = _method("polygamma_", _polygamma_, "self.polygamma(n) in place.")
+
+
+def _reversed(self) -> Tensor:
+    """reversed(x): x flipped along its first axis (a tensor with no axes: itself), as torch's."""
+    return self if self.data.ndim == 0 else self.flip(0)
+
+
+Tensor.__reversed__ = _method("__reversed__", _reversed, _reversed.__doc__)
 
 
 def _detach_(self) -> Tensor:
@@ -574,14 +559,21 @@ def _resize_as_(self, other) -> Tensor:
     return self.resize_(np.shape(other.data if isinstance(other, Tensor) else other))
 
 
-def _set_(self, source=None) -> Tensor:
+def _set_(self, source=None, storage_offset: int = 0, size=None, stride=None) -> Tensor:
     """This tensor made to share ``source``'s memory (its shape and values, writes seen both
-    ways), or to hold no elements when ``source`` is None, as torch's (no gradient)."""
+    ways), or to hold no elements when ``source`` is None, as torch's (no gradient). A storage
+    ``source`` (``x.untyped_storage()``) is read as this tensor's dtype: the whole of it, or
+    ``size`` / ``stride`` elements from element ``storage_offset``."""
     if self.requires_grad and _is_grad_enabled():
         raise RuntimeError("set_: a tensor that requires grad can be given new memory only "
                            "under no_grad(), as in PyTorch")
     if source is None:
         self.data = np.zeros(0, dtype=self.dtype)
+    elif isinstance(source, (UntypedStorage, TypedStorage)):
+        if isinstance(source, TypedStorage) and source.dtype != self.dtype:
+            raise RuntimeError(f"set_: expected a storage of dtype {self.dtype}, got "
+                               f"{source.dtype}")
+        self.data = _view_storage(source, self.dtype, int(storage_offset), size, stride)
     elif not isinstance(source, Tensor):
         raise TypeError(f"set_: expected a Tensor, got {type(source).__name__}")
     elif source.dtype != self.dtype:

@@ -469,9 +469,9 @@ def numel(input) -> int:  # noqa: A002
 
 def is_storage(obj) -> bool:
     """torch.is_storage: whether obj is a storage (``t.untyped_storage()``'s)."""
-    from dlpy.tensor_methods import UntypedStorage
+    from dlpy.storage import TypedStorage, UntypedStorage
 
-    return isinstance(obj, UntypedStorage)
+    return isinstance(obj, (UntypedStorage, TypedStorage))
 
 
 def from_numpy(ndarray: np.ndarray, /) -> Tensor:

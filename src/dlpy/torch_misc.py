@@ -14,6 +14,7 @@ import numpy as np
 
 from dlpy.ops.segment import segment_reduce  # noqa: F401 - exported (TOP_LEVEL)
 from dlpy.size import Size
+from dlpy.storage import TypedStorage, UntypedStorage  # noqa: F401 - exported (TOP_LEVEL)
 from dlpy.tensor import Tensor, default_dtype
 
 
@@ -227,12 +228,21 @@ def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
                requires_grad: bool = False) -> Tensor:
     """torch.frombuffer: a 1-D tensor sharing ``buffer``'s memory (numpy.frombuffer)."""
     dtype = _dtype("frombuffer", dtype)
+    length = memoryview(buffer).nbytes
+    if length == 0 or count == 0:
+        raise ValueError(f"frombuffer: both buffer length ({length}) and count ({count}) must "
+                         "not be 0")
+    if not 0 <= offset < length:
+        raise ValueError(f"frombuffer: offset ({offset} bytes) must be non-negative and no "
+                         f"greater than buffer length ({length} bytes) minus 1")
     try:
         array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset)
     except (ValueError, TypeError) as error:
         raise ValueError(f"frombuffer: {error} (dtype {dtype}, count {count}, offset "
                          f"{offset})") from None
-    return Tensor(array, requires_grad=requires_grad)
+    # over the bytes it reads only, so its storage starts there (storage_offset 0, as torch)
+    memory = memoryview(buffer).cast("B")[offset:offset + array.nbytes]
+    return Tensor(np.frombuffer(memory, dtype=dtype), requires_grad=requires_grad)
 
 
 class _Capsule:
@@ -514,4 +524,5 @@ TOP_LEVEL = [
     "nonzero_static", "conj_physical", "resolve_conj", "resolve_neg", "is_conj", "is_neg",
     "is_inference", "empty_strided", "empty_permuted", "set_warn_always",
     "is_warn_always_enabled", "set_flush_denormal", "is_inference_mode_enabled",
+    "UntypedStorage", "TypedStorage",
 ]

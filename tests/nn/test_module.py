@@ -243,7 +243,7 @@ def test_buffer_errors():
         model.load_state_dict(state)
     with pytest.raises(KeyError, match="attribute 'inner' already exists"):
         model.register_buffer("inner", np.zeros(1))
-    with pytest.raises(KeyError, match="without '.'"):
+    with pytest.raises(KeyError, match=r'buffer name can.+contain "\."'):
         model.register_buffer("a.b", np.zeros(1))
     model.register_buffer("empty", None)  # a None buffer is not listed nor saved
     assert "empty" not in dict(model.named_buffers()) and "empty" not in model.state_dict()
@@ -338,11 +338,11 @@ def test_named_children_get_submodule_get_parameter_and_registration():
     holder.register_module("other", None)
     assert list(holder.state_dict()) == ["weight", "bias", "scale", "inner.weight",
                                          "inner.bias"]
-    with pytest.raises(KeyError, match="without '.'"):
+    with pytest.raises(KeyError, match=r'parameter name can.+contain "\."'):
         holder.register_parameter("a.b", None)
     with pytest.raises(KeyError, match="attribute 'forward' already exists"):
         holder.add_module("forward", nn.ReLU())
-    with pytest.raises(TypeError, match="must be a Module or None, got int"):
+    with pytest.raises(TypeError, match="int is not a Module subclass"):
         holder.add_module("x", 3)
-    with pytest.raises(TypeError, match="must be a Parameter or None, got ndarray"):
+    with pytest.raises(TypeError, match="cannot assign 'numpy.ndarray' object to parameter 'w'"):
         holder.register_parameter("w", np.ones(1))

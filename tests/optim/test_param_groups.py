@@ -170,7 +170,6 @@ def test_zero_grad_can_keep_zeroed_arrays():
     (lambda a, b: SGD([{"params": [a]}, {"params": [a, b]}], lr=0.1),
      "parameter 0 of group 1 appears in more than one parameter group"),
     (lambda a, b: SGD([{"params": [a]}, b], lr=0.1), "mixes tensors and parameter groups"),
-    (lambda a, b: SGD([{"params": []}], lr=0.1), "parameter group 0 has an empty parameter"),
     (lambda a, b: SGD([{"lr": 0.1}], lr=0.1), "a dict with a 'params' entry"),
     (lambda a, b: SGD(a, lr=0.1), "got one Parameter; wrap it in a list"),
     (lambda a, b: Adam([{"params": [a], "lr": -1.0}]), "lr must be a finite number >= 0"),

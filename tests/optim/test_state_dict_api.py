@@ -95,7 +95,7 @@ def test_step_hooks_run_in_order_and_come_off():
         ("post", float(p.data[0]))))
     p.grad = np.ones(2)
     opt.step()
-    assert calls == [("pre", opt, ()), ("post", 0.5)]
+    assert calls == [("pre", opt, (opt,)), ("post", 0.5)]  # (torch's args start with it)
     pre.remove()
     post.remove()
     opt.step()
@@ -114,7 +114,7 @@ def test_step_pre_hook_may_replace_the_arguments():
         params[0].grad = params[0].data.copy()
         return float(params[0].data @ params[0].data) / 2
 
-    opt.register_step_pre_hook(lambda o, args, kwargs: ((), {"closure": closure}))
+    opt.register_step_pre_hook(lambda o, args, kwargs: ((o,), {"closure": closure}))
     opt.step(lambda: pytest.fail("the hook's closure should run"))
     assert seen == ["closure"] and not np.array_equal(params[0].data, [1.0, 2.0])
     opt.register_step_pre_hook(lambda o, args, kwargs: "oops")
@@ -207,3 +207,24 @@ def test_the_default_layout_is_torchs_while_compat_stands_in_for_torch(tmp_path)
     nn.load_checkpoint(tmp_path / "c.npz", layer, again)
     np.testing.assert_array_equal(again.state_dict()["state.0.exp_avg"],
                                   opt.state_dict()["state.0.exp_avg"])
+
+
+def test_global_step_hooks_run_around_every_optimiser():
+    from dlpy.optim.optimizer import (
+        register_optimizer_step_post_hook,
+        register_optimizer_step_pre_hook,
+    )
+    p, opt = _one_param_sgd()
+    calls = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: calls.append("local pre"))
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append("local post"))
+    pre = register_optimizer_step_pre_hook(lambda o, args, kwargs: calls.append("pre"))
+    post = register_optimizer_step_post_hook(lambda o, args, kwargs: calls.append("post"))
+    try:
+        p.grad = np.ones(2)
+        opt.step()
+    finally:
+        pre.remove()
+        post.remove()
+    opt.step()
+    assert calls == ["pre", "local pre", "local post", "post", "local pre", "local post"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
@@ -137,6 +138,10 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors):
         if not tensors:
             raise ValueError("TensorDataset: needs at least one array")
+        for t in tensors:
+            if not isinstance(t, (Tensor, np.ndarray)):
+                raise TypeError(f"TensorDataset: expected Tensors (or numpy arrays), got "
+                                f"{type(t).__name__}")
         self.tensors = tensors  # as given (PyTorch's attribute)
         self.is_tensor = tuple(isinstance(t, Tensor) for t in tensors)
         self.arrays = tuple(t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors)
@@ -248,6 +253,8 @@ class ConcatDataset(Dataset):
 
     def __getitem__(self, index: int):
         n = len(self)
+        if isinstance(index, Tensor):
+            index = operator.index(index)  # a 0-d integer Tensor, as torch's
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
                 or not -n <= index < n:
             raise IndexError(f"ConcatDataset: index {index!r} out of range for {n} items")
@@ -263,7 +270,7 @@ def random_split(dataset, lengths: Sequence[int | float],
     (summing to 1: floors, the remainder given one by one to the first splits, as PyTorch).
     The permutation comes from ``generator`` (None: the default generator)."""
     n = len(dataset)
-    lengths = list(lengths)
+    lengths = [x.item() if isinstance(x, Tensor) else x for x in lengths]
     if lengths and all(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1) \
             and sum(lengths) <= 1:
         if any(not 0 <= x <= 1 for x in lengths):
@@ -392,22 +399,24 @@ class WeightedRandomSampler(Sampler):
         if not isinstance(replacement, bool):
             raise ValueError(f"WeightedRandomSampler: replacement should be a boolean value, "
                              f"but got replacement={replacement!r}")
-        if weights.size == 0 or not np.all(np.isfinite(weights)) or np.any(weights < 0) \
-                or weights.sum() <= 0:
-            raise ValueError("WeightedRandomSampler: weights must be finite, >= 0 and not all "
-                             f"zero, got {weights[:5]}...")
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
                 or num_samples < 1:
             raise ValueError(f"WeightedRandomSampler: num_samples must be a positive integer, "
                              f"got {num_samples!r}")
-        if not replacement and num_samples > np.count_nonzero(weights):
-            raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} indices without "
-                             f"replacement from {np.count_nonzero(weights)} with weight > 0")
         self.weights, self.num_samples = Tensor(weights), int(num_samples)
         self.replacement, self.generator = replacement, generator
 
     def indices(self) -> np.ndarray:
+        # the weights' values are checked here, when drawing (as torch.multinomial's)
         weights = np.asarray(self.weights.data, dtype=np.float64)
+        if weights.size == 0 or not np.all(np.isfinite(weights)) or np.any(weights < 0) \
+                or weights.sum() <= 0:
+            raise RuntimeError("WeightedRandomSampler: weights must be finite, >= 0 and not "
+                               f"all zero, got {weights[:5]}...")
+        if not self.replacement and self.num_samples > np.count_nonzero(weights):
+            raise RuntimeError(f"WeightedRandomSampler: cannot draw {self.num_samples} indices "
+                               f"without replacement from {np.count_nonzero(weights)} with "
+                               "weight > 0")
         return get_rng(self.generator).choice(weights.size, self.num_samples,
                                               replace=self.replacement, p=weights / weights.sum())
 
@@ -435,7 +444,7 @@ class BatchSampler(Sampler):
     def __iter__(self) -> Iterator[list[int]]:
         batch: list[int] = []
         for index in self.sampler:
-            batch.append(int(index))
+            batch.append(index)  # as the sampler yields it, as torch's
             if len(batch) == self.batch_size:
                 yield batch
                 batch = []

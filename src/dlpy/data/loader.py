@@ -4,6 +4,7 @@ process or in worker processes (``num_workers``), PyTorch's semantics."""
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import pickle
@@ -31,7 +32,7 @@ from dlpy.data.dataset import (
 )
 from dlpy.data.workers import WorkerIterator, get_context
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import Tensor, default_complex_dtype, default_dtype
 
 
 def default_collate(batch: Sequence, where: str = "") -> Any:
@@ -137,9 +138,31 @@ def _check_shapes(arrays: list, where: str) -> None:
 
 
 def _stack(values: Sequence, where: str) -> np.ndarray:
-    arrays = [np.asarray(v) for v in values]
+    """np.stack of numpy items, in the dtype torch.as_tensor infers for them: Python numbers
+    beside them as torch.tensor takes them (an int int64, a float the default dtype), mixed
+    dtypes promoted by torch's rule (int32 with float32 is float32, not numpy's float64)."""
+    arrays = [np.asarray(v) if type(v) not in _PYTHON_NUMBERS
+              else np.asarray(v, dtype=_python_number_dtype(v)) for v in values]
     _check_shapes(arrays, where)
+    dtype = arrays[0].dtype
+    if any(a.dtype != dtype for a in arrays) and \
+            not any(a.dtype.kind in "OSUV" for a in arrays):
+        from dlpy.ops.promotion import promote_types
+
+        dtype = functools.reduce(promote_types, (a.dtype for a in arrays))
+        return np.stack(arrays).astype(dtype, copy=False)
     return np.stack(arrays)
+
+
+_PYTHON_NUMBERS = (bool, int, float, complex)
+
+
+def _python_number_dtype(value) -> np.dtype:
+    if isinstance(value, (bool, int)):
+        return np.dtype(np.bool_ if isinstance(value, bool) else np.int64)
+    if isinstance(value, float):
+        return default_dtype()
+    return default_complex_dtype()
 
 
 def _stack_tensors(batch: Sequence, where: str) -> Tensor:
@@ -152,7 +175,9 @@ def _stack_tensors(batch: Sequence, where: str) -> Tensor:
         from dlpy.functional import stack
 
         return stack(list(batch))
-    return Tensor(np.stack(arrays))
+    from dlpy.ops.shape import Stack
+
+    return Tensor(Stack(0).forward(*arrays))  # the layout of dlpy's (and torch's) stack
 
 
 class _MapFetcher:
@@ -223,8 +248,8 @@ def _index_batches(dataset, sampler, batch_sampler, batch_size: int | None,
     if batch_size is None:
         yield from (int(index) for index in sampler)
         return
-    n = len(dataset)
     if type(sampler) is SequentialSampler:
+        n = len(sampler)  # (its data source's length, not necessarily the dataset's)
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
             yield slice(start, min(start + batch_size, n))
@@ -370,6 +395,18 @@ class DataLoader:
         self.pin_memory = pin_memory  # nothing to pin: dlpy's arrays live in CPU memory
         self._workers: WorkerIterator | None = None  # the persistent workers, once started
         self._seed_state: tuple[bytes, int] = (b"", 0)  # see _base_seed
+        self._initialized = True
+
+    _initialized = False
+    _FIXED = frozenset(("batch_size", "batch_sampler", "sampler", "drop_last", "dataset",
+                        "persistent_workers"))
+
+    def __setattr__(self, name: str, value) -> None:
+        # as torch's: these decide the batches, so changing them later is refused
+        if self._initialized and name in self._FIXED:
+            raise ValueError(f"{name} attribute should not be set after DataLoader is "
+                             "initialized")
+        object.__setattr__(self, name, value)
 
     @staticmethod
     def _check_workers(num_workers, prefetch_factor, persistent_workers, worker_init_fn,

@@ -169,8 +169,6 @@ class Softplus(Module):
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
         self.beta = setting("Softplus", "beta", beta)
-        if self.beta == 0:
-            raise ValueError("Softplus: beta must be nonzero, got 0.0")
         self.threshold = setting("Softplus", "threshold", threshold, finite=False)
 
     def forward(self, x):

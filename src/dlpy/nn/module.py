@@ -119,6 +119,15 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    def __deepcopy__(self, memo) -> Parameter:
+        """copy.deepcopy as torch's Parameter: new memory, the same requires_grad and class,
+        no gradient (a Tensor's deepcopy keeps its gradient; a Parameter's does not)."""
+        if id(self) in memo:
+            return memo[id(self)]
+        new = super().__deepcopy__(memo)
+        new._grad = None
+        return new
+
 
 class ComplexParameter(Parameter, ComplexTensor):
     """A Parameter holding complex64 or complex128 data (``Parameter(complex data)`` makes
@@ -264,17 +273,17 @@ class Module:
         ``state_dict()`` beside the parameters and restored by ``load_state_dict`` (keeping the
         buffer's dtype); ``self.<name>`` is the numpy array (or None)."""
         if not isinstance(name, str):
-            raise TypeError(f"register_buffer: buffer name should be a string, got "
-                            f"{type(name).__name__}")
-        if not name or "." in name:
-            raise KeyError(f"register_buffer: the name must be a non-empty string without "
-                           f"'.', got {name!r}")
+            raise TypeError(f"buffer name should be a string. Got {_type_name(name)}")
+        if "." in name:  # torch's messages
+            raise KeyError("buffer name can't contain \".\"")
+        if not name:
+            raise KeyError("buffer name can't be empty string \"\"")
         if "_buffers" not in self.__dict__:
             raise AttributeError(
                 f"{type(self).__name__}: cannot assign buffer before Module.__init__() call"
             )
         if hasattr(self, name) and name not in self._buffers:
-            raise KeyError(f"register_buffer: attribute {name!r} already exists")
+            raise KeyError(f"attribute '{name}' already exists")
         if array is not None and not _array_like(array):
             raise TypeError(f"cannot assign '{_type_name(array)}' object to buffer '{name}' "
                             "(torch Tensor or None required)")
@@ -566,13 +575,14 @@ class Module:
         """torch's checks: a string, non-empty, no '.', and no attribute of that name unless
         ``registry`` (the parameters or the modules) already holds it."""
         if not isinstance(name, str):
-            raise TypeError(f"{type(self).__name__}: {what} name should be a string, got "
-                            f"{type(name).__name__}")
-        if not name or "." in name:
-            raise KeyError(f"{type(self).__name__}: a {what} name must be a non-empty string "
-                           f"without '.', got {name!r}")
+            raise TypeError(f"{what} name should be a string. Got {_type_name(name)}")
+        if "." in name:  # torch's messages
+            got = f", got: {name}" if what == "module" else ""
+            raise KeyError(f"{what} name can't contain \".\"{got}")
+        if not name:
+            raise KeyError(f"{what} name can't be empty string \"\"")
         if name not in registry and hasattr(self, name):
-            raise KeyError(f"{type(self).__name__}: attribute {name!r} already exists")
+            raise KeyError(f"attribute '{name}' already exists")
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """``self.name = param`` with PyTorch's checks. None registers the name without a
@@ -580,8 +590,8 @@ class Module:
         ``state_dict()``, and only a Parameter (or None) may be assigned to it later."""
         self._check_name(name, "parameter", self._parameters)
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"{type(self).__name__}.register_parameter: {name!r} must be a "
-                            f"Parameter or None, got {type(param).__name__}")
+            raise TypeError(f"cannot assign '{_type_name(param)}' object to parameter '{name}' "
+                            "(torch.nn.Parameter or None required)")
         if param is None:
             self._modules.pop(name, None)
             self.__dict__.get("_buffers", {}).pop(name, None)
@@ -594,8 +604,7 @@ class Module:
         """``self.name = module`` with PyTorch's checks; ``register_module`` is the same."""
         self._check_name(name, "module", self._modules)
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(self).__name__}.add_module: {name!r} must be a Module or "
-                            f"None, got {type(module).__name__}")
+            raise TypeError(f"{_type_name(module)} is not a Module subclass")
         setattr(self, name, module)
 
     register_module = add_module
@@ -603,7 +612,7 @@ class Module:
     def get_submodule(self, target: str) -> Module:
         """The submodule at a dotted path (``"encoder.layers.0"``; ``""`` is self)."""
         module = self
-        for part in target.split(".") if target else []:
+        for part in target.split(".") if target != "" else []:  # a non-str: torch's error
             child = module._modules.get(part)
             if child is None:  # torch's messages
                 if not hasattr(module, part):
@@ -660,6 +669,27 @@ class Module:
                 seen.add(id(child))
                 child.apply(fn)
         fn(self)
+        return self
+
+    def _apply(self, fn, recurse: bool = True) -> Module:
+        """torch's conversion hook (``to``/``double``/... are built on it there):
+        ``fn(tensor)`` gives each parameter its new values (the same Parameter object; its
+        gradient too) and each buffer its new tensor, children first unless
+        ``recurse=False``; returns self."""
+        from dlpy.tensor import no_grad
+
+        if recurse:
+            for child in self.children():
+                child._apply(fn)
+        with no_grad():
+            for p in self._parameters.values():
+                if p is not None:
+                    p.data = as_array(fn(p))
+                    if isinstance(p._grad, Tensor):
+                        p.grad = Tensor(as_array(fn(p._grad)))
+            for name, buffer in self._buffers.items():
+                if buffer is not None:
+                    setattr(self, name, fn(buffer))
         return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:

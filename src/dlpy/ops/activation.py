@@ -343,6 +343,12 @@ def _x_sigmoid(x, coefficients, plus_one: bool = False):
     dtype; ``plus_one``: z = 1 + exp(-v), the divisor (what GELU's backward needs: one pass
     fewer there, none more here). Blocks of squares, Horner's rule and exp in reused buffers,
     written straight into the two results (no temporaries of x's size)."""
+    if not x.flags.c_contiguous and x.ndim > 1:  # (channels-last...): in x's memory order
+        axes = np.argsort([-s for s in x.strides], kind="stable")
+        if x.transpose(axes).flags.c_contiguous:
+            back = np.argsort(axes)
+            y, z = _x_sigmoid(x.transpose(axes), coefficients, plus_one)
+            return y.transpose(back), z.transpose(back)
     flat = x.reshape(-1)
     y, z = np.empty_like(flat), np.empty_like(flat)
     n = min(_GELU_BLOCK, flat.size)
@@ -421,7 +427,7 @@ class GELU(Op):
         self.z = None
         erf = _erf(x / math.sqrt(2.0))  # float64 whatever x's dtype, as math.erf was
         self.cdf = (0.5 * (1.0 + erf)).astype(x.dtype, copy=False)
-        return x * self.cdf
+        return np.multiply(x, self.cdf, out=np.empty_like(x))  # (in x's memory order)
 
     def backward(self, grad_output):
         x = self.x
@@ -523,6 +529,13 @@ class SiLU(Op):
 _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _times_slope(x, slope):
+    """x * slope; float16/bfloat16 x by a float32 slope, rounded once, as torch's kernel."""
+    if x.dtype.itemsize == 2 and x.dtype.kind in "fV":
+        return (x.astype(np.float32) * slope).astype(x.dtype)
+    return x * slope
+
+
 class LeakyReLU(Op):
     """y = x if x > 0 else slope * x;  dx = g if x > 0 else slope * g (slope at 0, as PyTorch)."""
 
@@ -541,7 +554,7 @@ class LeakyReLU(Op):
             # slower (DCGAN's (64, 32, 16, 16))
             y = np.multiply(x, self.negative_slope)
             return np.maximum(y, x, out=y)
-        return np.where(self.mask, x, x * self.negative_slope)
+        return np.where(self.mask, x, _times_slope(x, self.negative_slope))
 
     def backward(self, grad_output):
         if grad_output.dtype in _BLAS_FLOATS and grad_output.ndim:
@@ -550,7 +563,7 @@ class LeakyReLU(Op):
             grad = np.take(factors, self.mask.view(np.uint8))
             grad *= grad_output
             return (grad,)
-        return (np.where(self.mask, grad_output, grad_output * self.negative_slope),)
+        return (np.where(self.mask, grad_output, _times_slope(grad_output, self.negative_slope)),)
 
     def backward_graph(self, grad_output, output):
         slope = np.where(self.mask, 1.0, self.negative_slope)
@@ -595,7 +608,10 @@ class Softplus(Op):
         z = x * self.beta
         self.z = z
         soft = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
-        soft /= self.beta
+        if self.beta == 0:  # log(2) / 0: inf, as torch's (no numpy warning)
+            soft[...] = np.inf
+        else:
+            soft /= self.beta
         return np.where(z > self.threshold, x, soft)
 
     def backward(self, grad_output):
@@ -734,9 +750,7 @@ def elu(input, alpha=1.0, inplace=False):
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta; x itself where beta x > threshold, as PyTorch."""
     floating_only("softplus", input)
-    beta = real_number("softplus", "beta", beta)
-    if beta == 0:
-        raise ValueError("softplus: beta must be nonzero, got 0.0")
+    beta = real_number("softplus", "beta", beta)  # 0 gives inf, as torch
     return Softplus(beta, real_number("softplus", "threshold", threshold, finite=False))(input)
 
 
@@ -827,14 +841,23 @@ def _values(x) -> np.ndarray:
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """x limited to [min_val, max_val]; the gradient passes only strictly inside, as PyTorch;
     in place with ``inplace=True``."""
-    if inplace:
-        from dlpy.ops.activation_inplace import hardtanh_
-
-        return hardtanh_(input, min_val, max_val)
     low = real_number("hardtanh", "min_val", min_val, finite=False)
     high = real_number("hardtanh", "max_val", max_val, finite=False)
     if low > high:
         raise ValueError(f"hardtanh: min_val ({low}) must not exceed max_val ({high})")
+    if inplace:
+        from dlpy.ops.activation_inplace import hardtanh_
+
+        return hardtanh_(input, min_val, max_val)
+    low, high = hardtanh_bounds("hardtanh", input, low, high)
+    return Clamp(low, high, open_bounds=True)(input)
+
+
+def hardtanh_unordered(input, min_val=-1.0, max_val=1.0):
+    """hardtanh without the min_val <= max_val check, as torch's hardtanh_ (which has none):
+    min_val > max_val gives max_val everywhere, and no gradient."""
+    low = real_number("hardtanh", "min_val", min_val, finite=False)
+    high = real_number("hardtanh", "max_val", max_val, finite=False)
     low, high = hardtanh_bounds("hardtanh", input, low, high)
     return Clamp(low, high, open_bounds=True)(input)
 

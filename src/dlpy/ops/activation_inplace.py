@@ -13,7 +13,7 @@ out-of-place forms, so the values and gradients are theirs.
 from __future__ import annotations
 
 from dlpy.ops.activation import elu as _elu
-from dlpy.ops.activation import hardtanh as _hardtanh
+from dlpy.ops.activation import hardtanh_unordered as _hardtanh
 from dlpy.ops.activation import leaky_relu as _leaky_relu
 from dlpy.ops.activation import relu as _relu
 from dlpy.ops.activation import silu as _silu

@@ -220,22 +220,6 @@ class Hardsigmoid(Op):
 
 
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
-class Softsign(Op):
-    """y = x / (1 + |x|);  dx = g / (1 + |x|)^2."""
-
-    def forward(self, x):
-        self.denominator = 1 + np.abs(x)
-        return x / self.denominator
-
-    def backward(self, grad_output):
-        return (grad_output / (self.denominator * self.denominator),)
-
-    def backward_graph(self, grad_output, output):
-        denominator = self.inputs[0].abs() + 1
-        return (grad_output / (denominator * denominator),)
-
-
-@float32_compute  # float16/bfloat16: one rounding of the float32 result
 class LogSigmoid(Op):
     """y = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), exact for large |x|;
     dx = g * sigmoid(-x)."""
@@ -423,9 +407,11 @@ def hardsigmoid(input, inplace=False):
 
 
 def softsign(input):
-    """x / (1 + |x|); an integer x as the default float dtype, as torch's."""
+    """x / (1 + |x|); an integer x as the default float dtype, as torch's. Composed as torch's
+    (DivBackward0, float16/bfloat16 rounded after each step, a NaN gradient at +-inf)."""
     floating_only("softsign", input, "b")
-    return Softsign()(_promotion.floating(input))
+    x = _promotion.floating(input)
+    return x / (x.abs() + 1)
 
 
 def logsigmoid(input):

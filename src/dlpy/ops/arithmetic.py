@@ -184,7 +184,12 @@ class Div(Op):
 
     def backward(self, grad_output):
         a_grad = grad_output / self.b
-        b_grad = -a_grad * self.y if self.inputs[1].requires_grad else None
+        if not self.inputs[1].requires_grad:
+            b_grad = None
+        elif self.y.itemsize == 2:  # float16/bfloat16: torch's order of roundings, -g * (y / b)
+            b_grad = -grad_output * (self.y / self.b)
+        else:
+            b_grad = -a_grad * self.y
         return a_grad if self.inputs[0].requires_grad else None, b_grad
 
     def backward_graph(self, grad_output, output):

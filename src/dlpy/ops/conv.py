@@ -19,7 +19,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from dlpy.amp.dtypes import float32_compute
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.layouts import suggests_channels_last
+from dlpy.layouts import laid_like, suggests_channels_last
 from dlpy.ops import conv_channels_last, conv_depthwise, conv_pointwise, conv_winograd
 from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.norm import _channel_sums
@@ -813,7 +813,8 @@ class MaxPoolNd(Op):
         for view in views:
             np.maximum(y, view, out=y)
         self.y = y
-        return y.copy()
+        out = laid_like(y, x)  # channels-last for a channels-last x, as torch's
+        return y.copy() if out is y else out
 
     def _padded_shape(self):
         return _pool_padded_shape(self.x_shape, self.kernel, self.stride, self.padding,
@@ -1002,9 +1003,11 @@ class AvgPoolNd(Op):
         for view in views:
             y += view
         if y.dtype.kind == "i":  # int64: the quotient truncated, as torch's
-            return np.trunc(y / self.divisor).astype(y.dtype)
-        y /= self.divisor
-        return y
+            y = np.trunc(y / self.divisor).astype(y.dtype)
+        else:
+            y /= self.divisor
+        # channels-last for a channels-last x, as torch's (whose 3-d pool is contiguous)
+        return laid_like(y, x) if x.ndim == 4 else y
 
     def backward(self, grad_output):
         grad = np.zeros(self._padded_shape(), dtype=grad_output.dtype)
@@ -1214,7 +1217,9 @@ def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
         return (squeeze(y[0], 0), Tensor(y[1].data[0])) if return_indices else squeeze(y, 0)
     pool = op(kernel, stride, padding, dilation, bool(ceil_mode))
     y = pool(x)
-    return (y, Tensor(pool.indices())) if return_indices else y
+    if not return_indices:
+        return y
+    return y, Tensor(laid_like(pool.indices(), np.asarray(getattr(x, "data", x))))
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,

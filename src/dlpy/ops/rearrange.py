@@ -73,7 +73,7 @@ class Repeat(Op):
 
     def forward(self, x):
         self.shape = x.shape
-        return np.tile(x, self.reps)
+        return np.ascontiguousarray(np.tile(x, self.reps))  # (all-1 reps: row-major too)
 
     def backward(self, grad_output):
         shape = (1,) * (len(self.reps) - len(self.shape)) + self.shape
@@ -99,7 +99,8 @@ class Flip(Op):
         self.dims = dims
 
     def forward(self, x):
-        return np.flip(x, self.dims).copy()  # a new tensor, as torch's (not a reversed view)
+        # a new tensor in x's memory order (torch's empty_like), not a reversed view
+        return np.flip(x, self.dims).copy(order="K")
 
     def backward(self, grad_output):
         return (np.flip(grad_output, self.dims),)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from dlpy.amp.state import PROMOTE, autocast_policy
+from dlpy.layouts import suggested_format
 from dlpy.ops import int_of
 from dlpy.slice_grad import SliceGrad
 from dlpy.tensor import Op, Tensor
@@ -132,7 +133,10 @@ class Concat(Op):
 
     def forward(self, *xs):
         self.splits = np.cumsum([x.shape[self.axis] for x in xs])[:-1]
-        return np.concatenate(xs, axis=self.axis)
+        y = np.concatenate(xs, axis=self.axis)
+        if y.flags.c_contiguous or suggested_format(xs[0]) is not None:
+            return y  # (channels-last inputs give a channels-last result, as torch's)
+        return np.ascontiguousarray(y)  # numpy keeps a transposed input's order; torch not
 
     def backward(self, grad_output):
         return tuple(np.split(grad_output, self.splits, axis=self.axis))
@@ -156,7 +160,10 @@ class Stack(Op):
         self.axis = axis
 
     def forward(self, *xs):
-        return np.stack(xs, axis=self.axis)
+        y = np.stack(xs, axis=self.axis)
+        if y.flags.c_contiguous or suggested_format(xs[0]) is not None:
+            return y  # (channels-last inputs stay so in each slice, as torch's)
+        return np.ascontiguousarray(y)  # numpy keeps a transposed input's order; torch not
 
     def backward(self, grad_output):
         return tuple(np.moveaxis(grad_output, self.axis, 0))

@@ -80,6 +80,20 @@ class Optimizer:
     torch_step = True
     torch_state_tensors = True
 
+    # a user's optimiser written the torch way (its own step filling ``self.state[p]``): the
+    # state is the dicts it fills, saved and loaded as they are (``__init_subclass__``)
+    _torch_style_state = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _with_global_hooks(cls.__dict__["step"])
+            # (a user's subclass of SGD, Adam..., or one written dlpy's way, keeps theirs)
+            own = cls.__mro__[:cls.__mro__.index(Optimizer)]
+            if not any(c.__module__.startswith("dlpy.") for c in own) \
+                    and cls._update is Optimizer._update:
+                cls._torch_style_state = True
+
     def _init_hooks(self) -> None:
         """Empty tables of the step and state-dict hooks (handle id -> hook)."""
         self._step_pre_hooks: dict[int, Any] = {}
@@ -149,7 +163,6 @@ class Optimizer:
         """Add a group (``{"params": [...], setting: value...}``); settings it leaves out take
         the constructor's values. A parameter may belong to one group only."""
         name, index = type(self).__name__, len(self.param_groups)
-        where = f"parameter group {index}" if self.param_groups or "params" in group else ""
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError(f"{name}: a parameter group is a dict with a 'params' entry, got "
                             f"{group!r:.80}")
@@ -165,12 +178,15 @@ class Optimizer:
                             "collections, but the ordering of tensors in sets will change "
                             "between runs. Please use a list instead.")
         params = [params] if isinstance(params, Tensor) else list(params)
-        if not params:
-            raise ValueError(f"{name}: {where} has an empty parameter list")
-        names = None
-        if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
+        names = None  # (a group may be empty, as torch's: only no group at all is an error)
+        if params and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                          for p in params):
             # named_parameters(), as torch 2.13 takes: the names go to "param_names"
             names, params = [n for n, _ in params], [p for _, p in params]
+        if self.param_groups and ("param_names" in self.param_groups[0]) != (names is not None):
+            raise ValueError("all optimizer param groups should be with/without names. cannot "
+                             f"add param group {'with' if names is not None else 'without'} "
+                             "names to the optimizer")
         seen = {id(p) for p in self.params}
         for i, p in enumerate(params):
             label = f"parameter {i}" + (f" of group {index}" if index else "")
@@ -390,16 +406,23 @@ class Optimizer:
         return handle
 
     def _hooked_step(self, *args, **kwargs):
+        """step with the hooks: the global ones (register_optimizer_step_pre_hook) first, then
+        this optimiser's; as torch's, a hook's ``args`` start with the optimiser."""
         self._opt_called = True  # (as the lr schedulers' wrapper of step, which this replaces)
-        for hook in list(self._step_pre_hooks.values()):
+        args = (self, *args)
+        for hook in [*_GLOBAL_STEP_PRE_HOOKS.values(), *self._step_pre_hooks.values()]:
             result = hook(self, args, kwargs)
             if result is not None:
                 if not (isinstance(result, tuple) and len(result) == 2):
                     raise RuntimeError(f"{type(self).__name__}.step: a step pre-hook must "
                                        f"return None or (args, kwargs), got {result!r:.80}")
                 args, kwargs = result
-        out = type(self).step(self, *args, **kwargs)
-        for hook in list(self._step_post_hooks.values()):
+        self._in_hooked_step = True  # (the class's step wrapper then runs no hook again)
+        try:
+            out = type(self).step(*args, **kwargs)
+        finally:
+            self._in_hooked_step = False
+        for hook in [*self._step_post_hooks.values(), *_GLOBAL_STEP_POST_HOOKS.values()]:
             hook(self, args, kwargs)
         return out
 
@@ -436,8 +459,11 @@ class Optimizer:
         torch_layout = torch_layout_default(torch_layout)
         for hook in list(self._state_dict_pre_hooks.values()):
             hook(self)
-        flat = self._flat_state_dict()
-        out = self._torch_state(flat) if torch_layout else flat
+        if self._torch_style_state:
+            out = self._user_state_dict()
+        else:
+            flat = self._flat_state_dict()
+            out = self._torch_state(flat) if torch_layout else flat
         for hook in list(self._state_dict_post_hooks.values()):
             result = hook(self, out)
             if result is not None:
@@ -456,12 +482,25 @@ class Optimizer:
                 if key not in ("params", "param_names"):
                     group.setdefault(key, value)
             group["params"] = params  # last, as PyTorch's
+            if "param_names" in own:  # first, as PyTorch's
+                names = {"param_names": own["param_names"]}
+                names.update(group)
+                group.clear()
+                group.update(names)
         if not self.torch_state_tensors:
             return nested
         for index, slots in list(nested["state"].items()):
             slots = nested["state"][index] = self._torch_slots(slots)
             if not slots:
                 del nested["state"][index]
+            # the state's Tensors share the live arrays, as torch's (flat's are copies)
+            live = list.__getitem__(self.state, int(index))
+            for slot, value in slots.items():
+                array = live.get(slot)
+                if slot != "step" and isinstance(value, Tensor) \
+                        and isinstance(array, np.ndarray) and array.shape == value.data.shape \
+                        and array.dtype == value.data.dtype:
+                    slots[slot] = Tensor(array)
         return nested
 
     def _torch_slots(self, slots: dict[str, Any], scalars: bool = False) -> dict[str, Any]:
@@ -487,18 +526,68 @@ class Optimizer:
             if result is not None:
                 state = result
         extras = None
-        if "param_groups" in state and "state" in state:
+        if self._torch_style_state:
+            self._load_user_state_dict(state)
+        elif "param_groups" in state and "state" in state:
             flat = self._flat_from_nested(state)
             # what the flat layout does not hold (switches, the user's keys): as saved
             extras = [{k: v for k, v in group.items() if k not in self._defaults
                        and k not in ("params", "initial_lr", "swa_lr")}
                       for group in state["param_groups"]]
             state = flat
-        self._load_flat_state_dict(state)
+        if not self._torch_style_state:
+            self._load_flat_state_dict(state)
         for group, extra in zip(self.param_groups, extras or ()):
             group.update(extra)
         for hook in list(self._load_state_dict_post_hooks.values()):
             hook(self)
+
+    def _user_state_dict(self) -> dict[str, Any]:
+        """A torch-style subclass's state as torch's: each parameter's dict (its values
+        shared), keyed by the parameter's flat index, and the groups with indices."""
+        groups, start = [], 0
+        for group in self.param_groups:
+            count = len(group["params"])
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = list(range(start, start + count))
+            groups.append(packed)
+            start += count
+        states = {i: state for i, state in enumerate(list.__iter__(self.state)) if state}
+        return {"state": states, "param_groups": groups}
+
+    def _load_user_state_dict(self, state: dict[str, Any]) -> None:
+        """``_user_state_dict``'s (or a torch optimiser's) state into a torch-style subclass:
+        the groups' settings, and each parameter's dict (Tensors cast to the parameter's dtype
+        but ``step``), as torch's load_state_dict."""
+        if not isinstance(state, dict) or "param_groups" not in state or "state" not in state:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected a dict with "
+                             f"'state' and 'param_groups', got {type(state).__name__}")
+        saved = state["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(own["params"]) for g, own in zip(saved, self.param_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match "
+                             "the size of optimizer's group")
+        index = {}
+        for g, own in zip(saved, self.param_groups):
+            index.update(zip(g["params"], own["params"]))
+        states = [{} for _ in self.params]
+        position = {id(p): i for i, p in enumerate(self.params)}
+        for key, slots in state["state"].items():
+            param = index.get(key)
+            if param is None:
+                continue
+            states[position[id(param)]] = {
+                slot: value.to(param.dtype) if isinstance(value, Tensor) and slot != "step"
+                and value.is_floating_point() else value for slot, value in slots.items()}
+        self.state = states
+        for g, own in zip(saved, self.param_groups):
+            names = own.get("param_names")
+            own.clear()
+            own.update({k: v for k, v in g.items() if k != "params"})
+            own["params"] = [index[i] for i in g["params"]]
+            if names is not None and "param_names" not in own:
+                own["param_names"] = names
 
     def _flat_from_nested(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
         """PyTorch's layout as ``_flat_state_dict``'s names. A group's keys other than
@@ -698,6 +787,8 @@ class ParamStates(list):
             if index < 0:
                 raise KeyError(f"{type(self._optimizer).__name__}.state: the tensor is not one "
                                "of the optimiser's parameters")
+            if self._optimizer._torch_style_state:  # the dict the user's step fills
+                return list.__getitem__(self, index)
             return self._optimizer._torch_slots(list.__getitem__(self, index), scalars=True)
         return list.__getitem__(self, key)
 
@@ -740,6 +831,36 @@ def _check_torch_flags(owner: str, accepted: tuple[str, ...], flags: dict[str, A
                              "are not recorded by the autograd)")
     if flags.get("foreach") and flags.get("fused"):
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
+# hooks of every optimiser's step (torch.optim.optimizer.register_optimizer_step_pre_hook)
+_GLOBAL_STEP_PRE_HOOKS: dict[int, Any] = {}
+_GLOBAL_STEP_POST_HOOKS: dict[int, Any] = {}
+
+
+def register_optimizer_step_pre_hook(hook):
+    """``hook(optimizer, args, kwargs)`` before every optimiser's ``step`` (before the
+    optimiser's own hooks); returns a handle whose ``remove()`` takes it off."""
+    return add_hook(_GLOBAL_STEP_PRE_HOOKS, hook, "register_optimizer_step_pre_hook")
+
+
+def register_optimizer_step_post_hook(hook):
+    """``hook(optimizer, args, kwargs)`` after every optimiser's ``step``."""
+    return add_hook(_GLOBAL_STEP_POST_HOOKS, hook, "register_optimizer_step_post_hook")
+
+
+def _with_global_hooks(step):
+    """A class's ``step`` that goes through ``_hooked_step`` while global step hooks exist
+    (two dict checks otherwise)."""
+    def hooked(self, *args, **kwargs):
+        if (_GLOBAL_STEP_PRE_HOOKS or _GLOBAL_STEP_POST_HOOKS) \
+                and not self.__dict__.get("_in_hooked_step"):
+            return self._hooked_step(*args, **kwargs)
+        return step(self, *args, **kwargs)
+    hooked.__name__, hooked.__qualname__, hooked.__doc__ = \
+        step.__name__, step.__qualname__, step.__doc__
+    hooked.__wrapped__ = step
+    return hooked
 
 
 def _add_ordered(hooks: dict[int, Any], hook, prepend: bool, owner: str):
@@ -1313,3 +1434,6 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float,
         return total
     scale_to_norm(grads, max_norm, total)
     return total
+
+
+Optimizer.step = _with_global_hooks(Optimizer.step)

@@ -194,10 +194,12 @@ def to_tensor(pic) -> Tensor:
     if not isinstance(pic, np.ndarray) or pic.ndim not in (2, 3):
         raise TypeError(f"to_tensor: expected an (H, W, C) or (H, W) numpy array or a PIL "
                         f"image, got {getattr(pic, 'shape', type(pic).__name__)}")
-    chw = (pic[None] if pic.ndim == 2 else pic.transpose(2, 0, 1))
+    # contiguous, as torchvision's (permute(2, 0, 1).contiguous()): an (H, W, C)-strided
+    # tensor would make every batch stacked from them channels-last
+    chw = np.ascontiguousarray(pic[None] if pic.ndim == 2 else pic.transpose(2, 0, 1))
     if pic.dtype == np.uint8:
         return Tensor(chw.astype(np.float32) / np.float32(255))
-    return Tensor(np.ascontiguousarray(chw))
+    return Tensor(chw)
 
 
 def to_pil_image(pic, mode: str | None = None):

@@ -1,0 +1,196 @@
+"""Storages: the memory a tensor shares with its views, as torch's UntypedStorage (bytes) and
+TypedStorage (``x.storage()``: elements of the tensor's dtype). Both wrap the numpy array that
+owns the memory (the end of the tensor's ``.base`` chain); writes through them show in every
+tensor over that memory."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class UntypedStorage:
+    """The memory a tensor shares with its views, as bytes (``x.untyped_storage()``), or
+    ``UntypedStorage(nbytes)``: new zeroed memory."""
+
+    __slots__ = ("_buffer", "_holder")
+
+    device = "cpu"
+    is_cuda = False
+    is_sparse = False
+
+    def __init__(self, buffer=0):
+        if isinstance(buffer, (int, np.integer)) and not isinstance(buffer, bool):
+            buffer = np.zeros(int(buffer), np.uint8)
+        elif not isinstance(buffer, np.ndarray):
+            buffer = np.frombuffer(bytearray(bytes(buffer)), np.uint8)  # a sequence of bytes
+        self._buffer = buffer
+
+    def _bytes(self) -> np.ndarray:
+        """The memory as a 1-D uint8 array sharing it."""
+        buffer = self._buffer
+        flat = buffer.reshape(-1) if buffer.flags.c_contiguous else np.ascontiguousarray(buffer)
+        return flat.view(np.uint8)
+
+    def nbytes(self) -> int:
+        return self._buffer.nbytes
+
+    size = nbytes
+    __len__ = nbytes
+
+    def element_size(self) -> int:
+        return 1
+
+    def data_ptr(self) -> int:
+        return self._buffer.__array_interface__["data"][0]
+
+    def tolist(self) -> list:
+        return self._bytes().tolist()
+
+    def __getitem__(self, index):
+        value = self._bytes()[index]
+        return UntypedStorage(value.copy()) if isinstance(index, slice) else int(value)
+
+    def __setitem__(self, index, value) -> None:
+        self._bytes()[index] = value
+
+    def fill_(self, value) -> UntypedStorage:
+        self._bytes()[...] = value
+        return self
+
+    def copy_(self, source, non_blocking: bool = False) -> UntypedStorage:
+        if source.nbytes() != self.nbytes():
+            raise RuntimeError(f"copy_: expected a storage of {self.nbytes()} bytes, got "
+                               f"{source.nbytes()}")
+        self._bytes()[...] = source._bytes()
+        return self
+
+    def clone(self) -> UntypedStorage:
+        return UntypedStorage(self._bytes().copy())
+
+    def cpu(self) -> UntypedStorage:
+        return self
+
+    def resize_(self, size: int) -> UntypedStorage:
+        """``size`` bytes: the old ones kept, zeros after them (new memory: tensors made before
+        keep the old one)."""
+        data = self._bytes()
+        grown = np.zeros(int(size), np.uint8)
+        grown[:min(size, data.size)] = data[:size]
+        self._buffer = grown
+        return self
+
+    def is_shared(self) -> bool:
+        from dlpy.tensor import _buffer
+        from dlpy.torch_misc import _shared
+
+        return any(_buffer(t.data) is self._buffer for t in list(_shared.values()))
+
+    def share_memory_(self) -> UntypedStorage:
+        from dlpy.tensor import Tensor
+        from dlpy.torch_misc import _shared
+
+        holder = Tensor(self._buffer)
+        _shared[id(holder)] = holder
+        self._holder = holder
+        return self
+
+    def is_pinned(self, device=None) -> bool:
+        return False
+
+    def untyped(self) -> UntypedStorage:
+        return self
+
+    def __repr__(self) -> str:
+        values = "".join(f" {v}\n" for v in self.tolist())
+        return f"{values}[UntypedStorage(device=cpu) of size {self.nbytes()}]"
+
+
+class TypedStorage:
+    """``x.storage()``: the tensor's memory as elements of its dtype (torch's deprecated
+    TypedStorage)."""
+
+    is_cuda = False
+    device = "cpu"
+
+    def __init__(self, untyped: UntypedStorage, dtype):
+        self._untyped = untyped
+        self.dtype = np.dtype(dtype)
+
+    def _elements(self) -> np.ndarray:
+        data = self._untyped._bytes()
+        return data[:data.size - data.size % self.dtype.itemsize].view(self.dtype)
+
+    def size(self) -> int:
+        return self._untyped.nbytes() // self.dtype.itemsize
+
+    __len__ = size
+
+    def nbytes(self) -> int:
+        return self.size() * self.dtype.itemsize
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    def data_ptr(self) -> int:
+        return self._untyped.data_ptr()
+
+    def untyped(self) -> UntypedStorage:
+        return self._untyped
+
+    def tolist(self) -> list:
+        return self._elements().tolist()
+
+    def __getitem__(self, index):
+        value = self._elements()[index]
+        return value.tolist()
+
+    def __setitem__(self, index, value) -> None:
+        self._elements()[index] = value
+
+    def fill_(self, value) -> TypedStorage:
+        self._elements()[...] = value
+        return self
+
+    def is_shared(self) -> bool:
+        return self._untyped.is_shared()
+
+    def __repr__(self) -> str:
+        values = "".join(f" {v}\n" for v in self.tolist())
+        return f"{values}[TypedStorage(dtype={self.dtype}, device=cpu) of size {self.size()}]"
+
+
+def untyped_storage(tensor) -> UntypedStorage:
+    """The memory ``tensor`` views (a slice's is its base's)."""
+    from dlpy.tensor import _buffer
+
+    buffer = _buffer(tensor.data)
+    return UntypedStorage(buffer if isinstance(buffer, np.ndarray) else np.asarray(buffer))
+
+
+def typed_storage(tensor) -> TypedStorage:
+    """``x.storage()``: the memory ``tensor`` views, as elements of its dtype."""
+    return TypedStorage(untyped_storage(tensor), tensor.dtype)
+
+
+def view_storage(storage, dtype, storage_offset: int, size, stride) -> np.ndarray:
+    """An array of ``dtype`` over ``storage``'s memory (sharing it): ``size`` / ``stride`` in
+    elements from element ``storage_offset`` (None: the whole storage, 1-D)."""
+    untyped = storage.untyped() if isinstance(storage, TypedStorage) else storage
+    data = untyped._bytes()
+    itemsize = np.dtype(dtype).itemsize
+    elements = data[:data.size - data.size % itemsize].view(dtype)
+    if size is None:
+        return elements[storage_offset:]
+    size = tuple(int(n) for n in size)
+    if stride is None:
+        stride = tuple(int(np.prod(size[i + 1:])) for i in range(len(size)))
+    stride = tuple(int(s) for s in stride)
+    if len(stride) != len(size):
+        raise RuntimeError(f"set_: expected a stride of {len(size)} entries, got {stride}")
+    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) \
+        else storage_offset
+    if storage_offset < 0 or last >= elements.size and all(size):
+        raise RuntimeError(f"set_: size {size}, stride {stride} and storage_offset "
+                           f"{storage_offset} reach past the storage's {elements.size} "
+                           f"elements")
+    return np.lib.stride_tricks.as_strided(
+        elements[storage_offset:], size, tuple(s * itemsize for s in stride))

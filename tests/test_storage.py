@@ -1,0 +1,60 @@
+"""Storages (dlpy/storage.py): x.untyped_storage() / x.storage() share the tensor's memory,
+set_ over a storage, frombuffer's refusals."""
+
+import numpy as np
+import pytest
+
+import dlpy
+
+
+def test_untyped_storage_writes_reach_the_tensor_and_its_views():
+    x = dlpy.tensor([1, 2, 3], dtype=dlpy.uint8)
+    storage = x[1:].untyped_storage()
+    storage[2] = 9
+    assert x.tolist() == [1, 2, 9]
+    assert storage.data_ptr() == x.data_ptr() and storage.nbytes() == 3
+
+
+def test_typed_storage_reads_elements_of_the_dtype():
+    x = dlpy.arange(6.0).view(2, 3)[1]
+    storage = x.storage()
+    assert (storage.size(), storage.element_size(), storage.tolist()) == (
+        6, 4, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    storage[0] = 7.0
+    assert x._base.view(6).tolist()[0] == 7.0
+    assert repr(dlpy.tensor([1.0, 2.5]).storage()).startswith(" 1.0\n 2.5\n[TypedStorage")
+
+
+def test_set_over_a_storage_shares_memory():
+    a = dlpy.arange(6.0)
+    b = dlpy.empty(0)
+    b.set_(a.untyped_storage(), 1, (2, 2), (2, 1))
+    assert b.tolist() == [[1.0, 2.0], [3.0, 4.0]] and b.storage_offset() == 1
+    b[0, 0] = -1.0
+    assert a.tolist()[1] == -1.0
+    with pytest.raises(RuntimeError, match="reach past"):
+        dlpy.empty(0).set_(a.untyped_storage(), 4, (3,))
+
+
+def test_untyped_storage_resize_keeps_bytes_and_pads_zeros():
+    storage = dlpy.tensor([1, 2], dtype=dlpy.uint8).untyped_storage()
+    assert storage.resize_(4).tolist() == [1, 2, 0, 0]
+    assert dlpy.UntypedStorage(3).tolist() == [0, 0, 0]
+
+
+def test_frombuffer_refuses_empty_and_out_of_range_offsets():
+    with pytest.raises(ValueError, match="must not be 0"):
+        dlpy.frombuffer(bytearray(0), dtype=dlpy.uint8)
+    with pytest.raises(ValueError, match="must not be 0"):
+        dlpy.frombuffer(bytearray(4), dtype=dlpy.uint8, count=0)
+    with pytest.raises(ValueError, match="offset"):
+        dlpy.frombuffer(bytearray(4), dtype=dlpy.uint8, offset=4)
+
+
+def test_frombuffer_storage_starts_at_offset():
+    buffer = bytearray(8)
+    t = dlpy.frombuffer(buffer, dtype=dlpy.uint8, offset=3)
+    assert (t.storage_offset(), t.untyped_storage().nbytes()) == (0, 5)
+    t.add_(1)
+    assert list(buffer) == [0, 0, 0, 1, 1, 1, 1, 1]
+    assert np.shares_memory(t.numpy(), np.frombuffer(buffer, np.uint8))
