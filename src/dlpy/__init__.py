@@ -278,6 +278,7 @@ def _dtype_third(function):
 softmax = _no_out(_dtype_third(functional.softmax))
 # torch's random draws take out= too (the draws written into it)
 rand, randn, randint, randperm = (_no_out(f) for f in (rand, randn, randint, randperm))
+polar, complex = _no_out(polar), _no_out(complex)  # noqa: A001 - torch.complex takes out= too
 
 
 def _creation_out(function):

@@ -205,6 +205,9 @@ def arange(start=None, end=None, step=1, dtype=None, requires_grad: bool = False
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else default_dtype()
+    elif np.dtype(dtype).kind == "c":
+        raise TypeError(f"arange: not implemented for complex dtypes, got {np.dtype(dtype)} "
+                        "(as torch)")
     return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
 
 

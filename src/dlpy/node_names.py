@@ -11,6 +11,7 @@ _NAMES = {
     "Power": "Pow", "ReLU": "Relu", "GELU": "Gelu", "GELUTanh": "Gelu", "SiLU": "Silu",
     "LeakyReLU": "LeakyRelu", "ELU": "Elu", "Cast": "ToCopy", "Concat": "Cat",
     "Identity": "Clone", "Relayout": "Clone", "LogSumExp": "Logsumexp", "CumSum": "Cumsum",
+    "LogCumSumExp": "Logcumsumexp",
     "CumProd": "Cumprod", "LayerNorm": "NativeLayerNorm", "BatchNorm": "NativeBatchNorm",
     "GroupNorm": "NativeGroupNorm", "SoftmaxCrossEntropy": "NllLoss",
     "BCEWithLogits": "BinaryCrossEntropyWithLogits", "Norm": "LinalgVectorNorm",

@@ -24,3 +24,34 @@ def subtype(base: type, torch_name: str) -> type:
     return type(base.__name__, (base,), {"__slots__": (), "_torch_name": torch_name,
                                          "__module__": base.__module__,
                                          "__qualname__": base.__qualname__})
+
+
+# the modules that define result types (a NamedTuple with its own ``_torch_name``, or a dict
+# of them): torch.return_types.<name> finds them on first use (importing them here would cycle)
+_DEFINERS = ("dlpy.ops.indexing", "dlpy.ops.reduce", "dlpy.ops.pointwise", "dlpy.ops.linalg",
+             "dlpy.ops.linalg_eig", "dlpy.linalg", "dlpy.torch_functions")
+_TYPES: dict[str, type] = {}
+
+
+def _types() -> dict[str, type]:
+    if not _TYPES:
+        import importlib
+        found: dict[str, type] = {}
+        for module in _DEFINERS:
+            for value in vars(importlib.import_module(module)).values():
+                kinds = value.values() if isinstance(value, dict) else (value,)
+                for kind in kinds:
+                    if (isinstance(kind, type) and issubclass(kind, tuple)
+                            and "_torch_name" in vars(kind)):
+                        # a subtype made for one op (kthvalue's, median's) over its base
+                        if kind._torch_name not in found or kind.__bases__[0] is not tuple:
+                            found[kind._torch_name] = kind
+        _TYPES.update(found)
+    return _TYPES
+
+
+def __getattr__(name: str) -> type:
+    """torch.return_types.sort, .topk, .kthvalue, ...: the type of that op's result."""
+    if not name.startswith("__") and name in _types():
+        return _TYPES[name]
+    raise AttributeError(f"module 'torch.return_types' has no attribute {name!r}")

@@ -928,6 +928,8 @@ class Tensor:
         return _arith.div(self, other)
 
     def __rtruediv__(self, other):
+        if self.data.dtype.kind == "c" and isinstance(other, (int, float, complex)):
+            return _arith.mul(self.reciprocal(), other)  # torch's rdiv: 1 / 0j is nan + nanj
         return _arith.div(other, self)
 
     def __floordiv__(self, other):
@@ -1300,7 +1302,7 @@ class Tensor:
         """1 / self; an integer tensor gives the default float dtype, as torch's."""
         kind = self.data.dtype.kind
         if kind == "c":  # 1 / 0j is inf + nanj, as torch's (numpy's power gives nan + nanj)
-            return 1 / self
+            return _arith.div(1, self)
         x = self if kind not in "biu" else _arith.cast(self, default_dtype())
         return _arith.power(x, -1)
 
@@ -1733,6 +1735,8 @@ class Tensor:
         return self._in_place("neg_", Tensor.neg)
 
     def abs_(self) -> Tensor:
+        if self.data.dtype.kind == "c":  # |z| is real: it cannot go back into z, as torch
+            raise RuntimeError("abs_: in-place abs is not supported for complex tensors")
         return self._in_place("abs_", Tensor.abs)
 
     def sqrt_(self) -> Tensor:
@@ -2392,6 +2396,11 @@ def _rounded_div(x, other, rounding_mode):
         if rounding_mode == "trunc":  # floor one too low where the exact quotient is negative
             quotient += (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
         return Tensor(quotient)
+    if rounding_mode == "floor" and (dtype.kind == "f" or dtype.name == "bfloat16"):
+        for number, tensor, first in ((other, x, False), (x, other, True)):
+            if isinstance(number, (int, float, np.number)) and isinstance(tensor, Tensor):
+                return _pointwise.FloorDivide(dtype, number, first)(tensor)
+        return _pointwise.FloorDivide(dtype)(x, other)
     step = _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)
     step.node_name = "DivBackward2"  # torch's node for a rounding div
     return step(_arith.div(x, other))

@@ -155,8 +155,12 @@ def renorm(input: Tensor, p, dim: int, maxnorm) -> Tensor:  # noqa: A002
 
 
 # ----------------------------------------------------------------- integration and gradients
-def _spacing_dim(name, y, dim):
-    return check_dim(name, dim, _tensor(y).ndim)
+def _spacing_dim(name, y, dim, dx=None):
+    if y.dtype == np.bool_:
+        raise RuntimeError(f"{name}: received a bool input for `y`, but bool is not supported")
+    if isinstance(dx, (bool, np.bool_, complex)):
+        raise RuntimeError(f"{name}: Currently, we only support dx as a real number.")
+    return check_dim(name, dim, y.ndim)
 
 
 def _along(y: Tensor, dim: int, start, stop) -> Tensor:
@@ -167,7 +171,7 @@ def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """torch.trapezoid: the trapezoidal rule along dim, with sample points x (1-D, or y's
     shape) or a constant spacing dx (default 1)."""
     y = _tensor(y)
-    dim = _spacing_dim("trapezoid", y, dim)
+    dim = _spacing_dim("trapezoid", y, dim, dx)
     pairs = _along(y, dim, 1, None) + _along(y, dim, None, -1)
     if x is None:
         return pairs.sum(dim) * ((1.0 if dx is None else dx) / 2)
@@ -196,7 +200,7 @@ def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor
     from dlpy.ops.cumulative import cumsum
 
     y = _tensor(y)
-    dim = _spacing_dim("cumulative_trapezoid", y, dim)
+    dim = _spacing_dim("cumulative_trapezoid", y, dim, dx)
     pairs = _along(y, dim, 1, None) + _along(y, dim, None, -1)
     if x is None:
         return cumsum(pairs * ((1.0 if dx is None else dx) / 2), dim)

@@ -91,7 +91,7 @@ def test_multihead_attention_out_proj_is_a_linear_with_torchs_name():
     assert repr(own).startswith("MultiHeadAttention(\n  d_model=4, num_heads=2, dropout=0.0\n")
     layer = nn.TransformerEncoderLayer(8, 2, 16)
     assert isinstance(layer.self_attn, nn.MultiheadAttention)
-    assert layer.self_attn.batch_first is True  # it sees the layer's batch-first tensors
+    assert layer.self_attn.batch_first is False  # it sees the layer's tensors, as torch's
 
 
 def test_layer_norm_checks_the_trailing_shape():

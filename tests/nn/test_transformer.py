@@ -138,7 +138,7 @@ def test_torch_defaults_sequence_first_layout_and_positional_masks():
     batch-first one on transposed inputs (same weights)."""
     layer = TransformerEncoderLayer(8, 2, 16)
     assert layer.batch_first is False and layer.dropout.p == 0.1
-    assert layer.self_attn.batch_first is True  # it sees the layer's batch-first tensors
+    assert layer.self_attn.batch_first is False  # it sees the layer's tensors, as torch's
     rng = np.random.default_rng(5)
     seq_first = TransformerEncoderLayer(8, 2, 16, dropout=0.0, rng=rng).eval()
     batch_first = TransformerEncoderLayer(**SMALL).eval()

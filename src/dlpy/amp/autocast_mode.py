@@ -12,7 +12,8 @@ PyTorch's CPU lists run in the autocast dtype (bfloat16 by default) or in float3
   max_unpool1d/2d/3d, grid_sample, reflection pads 1d/2d and replication pads 1d/2d/3d, the
   fft family, the linalg factorisations, inverses and solves (inv, cholesky, qr, eig*, svd*,
   solve, lstsq, ...), stft, istft, polar, view_as_complex, fake_quantize_per_tensor_affine;
-- promote (all to the widest): cat, stack, index_copy;
+- promote (float32 if an input is float32, else the autocast dtype; an input of the other
+  half dtype first is a RuntimeError, as torch's): cat, stack, index_copy;
 - every other op runs in its inputs' dtype (element-wise ops keep bfloat16).
 
 Float64 tensors are never cast. The casts are ops (Cast), so gradients flow back through

@@ -134,10 +134,22 @@ def _target(policy: str, values, state: _ThreadState) -> np.dtype | None:
         return np.dtype(np.float32)
     if policy == KEEP:
         return None
-    dtypes = [x.data.dtype for x in _flat(values) if _eligible(x)]  # PROMOTE: the widest
-    if len(set(dtypes)) < 2:
-        return None
-    return np.result_type(*dtypes)  # float16 with bfloat16 meet at float32, as torch's
+    # PROMOTE (torch's prioritize, folded left to right): float32 once an input is float32,
+    # else the autocast dtype; an input of the other half dtype before any float32 input is
+    # torch's RuntimeError. float64 inputs are not cast.
+    lower = autocast_dtype(state)
+    for x in _flat(values):
+        if not _eligible(x):
+            continue
+        dtype = x.data.dtype
+        if dtype == np.float32:
+            return dtype
+        if dtype != lower:
+            raise RuntimeError(f"autocast: a {dtype} input of a promoting op (cat, stack, "
+                               f"index_copy) in an autocast block of {lower}: expected "
+                               f"float32, float64 or {lower} (torch: Unexpected floating "
+                               f"ScalarType in at::autocast::prioritize)")
+    return None
 
 
 def cast_values(policy: str, values, state: _ThreadState):
@@ -157,8 +169,8 @@ def cast_values(policy: str, values, state: _ThreadState):
 def autocast_policy(policy: str):
     """Decorator: inside an enabled autocast block, ``function``'s tensor arguments are cast by
     ``policy`` (LOWER: float32 to the autocast dtype; FP32: float16/bfloat16 to float32;
-    PROMOTE: all to the widest; KEEP: none) and its own ops run without autocast, as torch's
-    kernels."""
+    PROMOTE: to float32 if one is float32; KEEP: none) and its own ops run without autocast,
+    as torch's kernels."""
 
     def decorate(function):
         @functools.wraps(function)

@@ -351,7 +351,10 @@ class Binomial(_Binary):
         value = self._value(value)
         n, logits = self.total_count, self.logits
         log_factorial_n = lgamma(n + 1)
-        normalize_term = n * -F.logsigmoid(-logits) - log_factorial_n
+        # log(1 + e^logits) split as torch's, so float32 rounds the same way
+        # (max(x, 0) with gradient 1/2 at 0, as torch's _clamp_by_zero)
+        clamped = (logits.clamp(min=0) + logits - logits.clamp(max=0)) / 2
+        normalize_term = n * clamped + n * (-logits.abs()).exp().log1p() - log_factorial_n
         return value * logits - lgamma(value + 1) - lgamma(n - value + 1) - normalize_term
 
     def _homogeneous_count(self, name: str) -> int:

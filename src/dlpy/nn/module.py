@@ -242,8 +242,9 @@ class Module:
             buffers.pop(name, None)
             self.register_buffer(name, value.data, persistent=value.persistent)
             return
-        if value is None and name in self._parameters:  # the name stays, as torch's
-            self._parameters[name] = None
+        if value is None and (name in self._parameters or name in self._modules):
+            # the name stays (in its place), as torch's: `(b): None` in repr
+            (self._parameters if name in self._parameters else self._modules)[name] = None
             object.__setattr__(self, name, None)
             return
         if name in buffers and not isinstance(value, (Parameter, Module)):
@@ -552,8 +553,9 @@ class Module:
             memo.add(self)
         yield prefix, self
         for name, module in self._modules.items():
-            yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name,
-                                            remove_duplicate)
+            if module is not None:  # (a name registered with None)
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                                remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
@@ -567,7 +569,7 @@ class Module:
         """(name, module) of the direct submodules; one shared under two names comes once."""
         seen: set[int] = set()
         for name, module in self._modules.items():
-            if id(module) not in seen:
+            if module is not None and id(module) not in seen:
                 seen.add(id(module))
                 yield name, module
 
@@ -605,6 +607,12 @@ class Module:
         self._check_name(name, "module", self._modules)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{_type_name(module)} is not a Module subclass")
+        if module is None:  # registered without a module, as torch's: `(name): None`
+            self._parameters.pop(name, None)
+            self.__dict__.get("_buffers", {}).pop(name, None)
+            self._modules[name] = None
+            object.__setattr__(self, name, None)
+            return
         setattr(self, name, module)
 
     register_module = add_module
@@ -665,7 +673,7 @@ class Module:
         ``self``; returns self. ``model.apply(init_weights)`` re-initialises a model."""
         seen: set[int] = set()
         for child in self._modules.values():
-            if id(child) not in seen:
+            if child is not None and id(child) not in seen:
                 seen.add(id(child))
                 child.apply(fn)
         fn(self)

@@ -12,7 +12,6 @@ from dlpy import functional as F
 from dlpy.device import as_device
 from dlpy.nn import init
 from dlpy.nn.attention import MultiheadAttention, check_batch_first, pick
-from dlpy.nn.attention.multihead import to_batch_first
 from dlpy.nn.container import ModuleList
 from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
@@ -43,11 +42,6 @@ def _activation_config(activation) -> str:
     if isinstance(activation, str):
         return activation
     return getattr(activation, "__name__", type(activation).__name__)
-
-
-def _one_batch(key_padding_mask):
-    """An unbatched call's (seq,) key padding mask as a batch of one's (1, seq)."""
-    return None if key_padding_mask is None else as_array(key_padding_mask)[None]
 
 
 def _layer_norm(d_model: int, eps: float, bias: bool, dtype) -> LayerNorm:
@@ -96,12 +90,14 @@ class _Layer(Module):
         self.norm_first = bool(norm_first)
         self.batch_first, self.num_heads = batch_first, num_heads
         # assignment order = PyTorch's parameter order; the attention layers are torch's
-        # MultiheadAttention, batch-first: they see the layer's batch-first tensors
+        # MultiheadAttention in the layer's own layout (it sees the layer's tensors as they
+        # come, unbatched ones too, as torch's: hooks on self_attn see torch's shapes)
         self.self_attn = MultiheadAttention(d_model, num_heads, dropout, bias=bias,
-                                            batch_first=True, dtype=dtype, rng=rng)
+                                            batch_first=batch_first, dtype=dtype, rng=rng)
         if self.cross_attention:
             self.multihead_attn = MultiheadAttention(d_model, num_heads, dropout, bias=bias,
-                                                     batch_first=True, dtype=dtype, rng=rng)
+                                                     batch_first=batch_first, dtype=dtype,
+                                                     rng=rng)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, rng=rng, dtype=dtype)
         self.dropout = Dropout(dropout, rng=rng)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, rng=rng, dtype=dtype)
@@ -143,17 +139,14 @@ class TransformerEncoderLayer(_Layer):
         key_padding_mask = pick(owner, "key_padding_mask", key_padding_mask,
                                 "src_key_padding_mask", src_key_padding_mask)
         attn_mask = pick(owner, "attn_mask", attn_mask, "src_mask", src_mask)
-        unbatched = isinstance(src, Tensor) and src.ndim == 2  # (seq, d_model): a batch of one
-        x = src.unsqueeze(0) if unbatched else to_batch_first(src, self.batch_first)
-        if unbatched:
-            key_padding_mask = _one_batch(key_padding_mask)
+        x = src  # (seq, d_model) unbatched: self_attn takes it as it is
         if self.norm_first:
             x = x + self._attention(self.norm1(x), key_padding_mask, attn_mask, is_causal)
             x = x + self._feedforward(self.norm2(x), self.dropout2)
         else:
             x = self.norm1(x + self._attention(x, key_padding_mask, attn_mask, is_causal))
             x = self.norm2(x + self._feedforward(x, self.dropout2))
-        return x.squeeze(0) if unbatched else to_batch_first(x, self.batch_first)
+        return x
 
     def _attention(self, x, key_padding_mask, attn_mask, is_causal):
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
@@ -182,14 +175,7 @@ class TransformerDecoderLayer(_Layer):
         True = not allowed, or float, added to the scores; tgt_key_padding_mask (batch, seq_t),
         memory_key_padding_mask (batch, seq_s): True marks padding. *_is_causal: without a mask,
         make the causal one; with a mask, a hint (the mask is used as given), as PyTorch."""
-        unbatched = isinstance(tgt, Tensor) and tgt.ndim == 2 and memory.ndim == 2  # one each
-        if unbatched:
-            x, memory = tgt.unsqueeze(0), memory.unsqueeze(0)
-            tgt_key_padding_mask = _one_batch(tgt_key_padding_mask)
-            memory_key_padding_mask = _one_batch(memory_key_padding_mask)
-        else:
-            x = to_batch_first(tgt, self.batch_first)
-            memory = to_batch_first(memory, self.batch_first)
+        x = tgt  # unbatched (seq, d_model) ones too: the attention layers take them as they are
         self._check(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
                     memory_key_padding_mask)
         if self.norm_first:
@@ -204,7 +190,7 @@ class TransformerDecoderLayer(_Layer):
             x = self.norm2(x + self._cross_block(x, memory, memory_mask,
                                                  memory_key_padding_mask, memory_is_causal))
             x = self.norm3(x + self._feedforward(x, self.dropout3))
-        return x.squeeze(0) if unbatched else to_batch_first(x, self.batch_first)
+        return x
 
     def _self_block(self, x, attn_mask, key_padding_mask, is_causal):
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
@@ -221,17 +207,21 @@ class TransformerDecoderLayer(_Layer):
     def _check(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
                memory_key_padding_mask):
         owner, d = "TransformerDecoderLayer", self.config["d_model"]
-        if tgt.ndim != 3 or memory.ndim != 3 or tgt.shape[-1] != d or memory.shape[-1] != d \
-                or tgt.shape[0] != memory.shape[0]:
-            raise ValueError(f"{owner}: expected tgt (batch, seq_t, {d}) and memory (batch, "
-                             f"seq_s, {d}), got {tgt.shape} and {memory.shape}")
-        batch, seq_t, seq_s = tgt.shape[0], tgt.shape[1], memory.shape[1]
+        seq_axis = 1 if self.batch_first and tgt.ndim == 3 else 0  # unbatched: (seq, d_model)
+        if tgt.ndim not in (2, 3) or memory.ndim != tgt.ndim or tgt.shape[-1] != d \
+                or memory.shape[-1] != d or tgt.shape[1 - seq_axis] != memory.shape[1 - seq_axis]:
+            layout = "batch, seq_{}" if self.batch_first else "seq_{}, batch"
+            raise ValueError(f"{owner}: expected tgt ({layout.format('t')}, {d}) and memory "
+                             f"({layout.format('s')}, {d}), got {tgt.shape} and {memory.shape} "
+                             f"(or both unbatched: (seq, {d}))")
+        seq_t, seq_s = tgt.shape[seq_axis], memory.shape[seq_axis]
+        batch = 1 if tgt.ndim == 2 else tgt.shape[1 - seq_axis]
         heads = batch * self.num_heads
         _check_shape(owner, "tgt_mask", tgt_mask, [(seq_t, seq_t), (heads, seq_t, seq_t)])
         _check_shape(owner, "memory_mask", memory_mask, [(seq_t, seq_s), (heads, seq_t, seq_s)])
-        _check_shape(owner, "tgt_key_padding_mask", tgt_key_padding_mask, [(batch, seq_t)])
-        _check_shape(owner, "memory_key_padding_mask", memory_key_padding_mask,
-                     [(batch, seq_s)])
+        padding = (lambda seq: [(seq,)]) if tgt.ndim == 2 else (lambda seq: [(batch, seq)])
+        _check_shape(owner, "tgt_key_padding_mask", tgt_key_padding_mask, padding(seq_t))
+        _check_shape(owner, "memory_key_padding_mask", memory_key_padding_mask, padding(seq_s))
 
 
 def _make_layers(owner, layer_class, layer_config, num_layers, rng):
@@ -271,6 +261,8 @@ class _Stack(Module):
         layers, layer_config = _make_layers(type(self).__name__, self.layer_class, layer_config,
                                             num_layers, rng)
         self.num_layers = num_layers
+        if self.layer_class is TransformerEncoderLayer:  # torch's encoder keeps them
+            self.enable_nested_tensor, self.mask_check = enable_nested_tensor, mask_check
         self.layers = ModuleList(layers)
         if norm is True:
             norm = _layer_norm(layer_config["d_model"], layer_config.get("layer_norm_eps", 1e-5),

@@ -581,8 +581,8 @@ def cast(x, dtype):
                         f"(or a complex one), got {dtype}")
     if dtype.kind == "c":
         return _complex.mark(Cast(dtype)(x))
-    if isinstance(x, _complex.ComplexTensor):  # to a real dtype: the real part, as PyTorch's
-        x = _complex.real(x)
+    if isinstance(x, _complex.ComplexTensor) and dtype.kind != "b":  # to a real dtype: the
+        x = _complex.real(x)  # real part, as PyTorch's (to bool: nonzero in either part)
     if dtype.itemsize == 2 and dtype.kind in "fV":  # float16/bfloat16: too large values become
         with np.errstate(over="ignore"):  # inf silently, as torch's (GradScaler's overflows)
             return Cast(dtype)(x)

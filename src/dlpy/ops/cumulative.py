@@ -8,7 +8,8 @@ import numpy as np
 from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops import check_dim
-from dlpy.ops.arithmetic import sub
+from dlpy.ops.arithmetic import abs as _abs
+from dlpy.ops.arithmetic import exp, log, sub
 from dlpy.ops.mask import where
 from dlpy.ops.rearrange import Flip
 from dlpy.ops.reduce import accumulate_input, in_dtype
@@ -20,9 +21,22 @@ def _shape_of(x) -> tuple[int, ...]:
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
+# torch's CPU scans run float32 (complex64) in a float64 (complex128) accumulator, rounding each
+# output; numpy's would accumulate the rounding error of every step (0.1 summed 1000 times: 99.999)
+_WIDE = {np.dtype(np.float32): np.float64, np.dtype(np.complex64): np.complex128}
+
+
+def _scan(ufunc, a: np.ndarray, axis: int) -> np.ndarray:
+    """ufunc.accumulate along axis (np.add: cumsum), float32 through a float64 accumulator."""
+    wide = _WIDE.get(a.dtype)
+    if wide is None:
+        return ufunc.accumulate(a, axis=axis)
+    return ufunc.accumulate(a, axis=axis, dtype=wide).astype(a.dtype)
+
+
 def _reverse_cumsum(a: np.ndarray, axis: int) -> np.ndarray:
     """out[i] = sum of a[i:] along axis."""
-    return np.flip(np.cumsum(np.flip(a, axis), axis=axis), axis)
+    return np.flip(_scan(np.add, np.flip(a, axis), axis), axis)
 
 
 def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
@@ -44,7 +58,10 @@ class CumSum(Op):
         self.dim = dim
 
     def forward(self, x):
-        return np.cumsum(x, axis=self.dim)
+        return _scan(np.add, x, self.dim)
+
+    def forward_low_precision(self, x):  # float16/bfloat16: a float32 accumulator, as torch's
+        return np.cumsum(x.astype(np.float32), axis=self.dim)
 
     def backward(self, grad_output):
         return (_reverse_cumsum(grad_output, self.dim),)
@@ -67,7 +84,12 @@ class CumProd(Op):
 
     def forward(self, x):
         self.x = x
-        self.y = np.cumprod(x, axis=self.dim)
+        self.y = _scan(np.multiply, x, self.dim)
+        return self.y
+
+    def forward_low_precision(self, x):  # float16/bfloat16: a float32 accumulator, as torch's
+        self.x = x.astype(np.float32)
+        self.y = np.cumprod(self.x, axis=self.dim)
         return self.y
 
     def backward(self, grad_output):
@@ -163,17 +185,24 @@ def _along(name: str, op, x, dim) -> Tensor:
     return op(dim)(x)
 
 
+def _scan_input(name: str, input, dtype):
+    input, dtype = accumulate_input(name, input, dtype)
+    if dtype == np.bool_:  # torch's kernels have no bool accumulator
+        raise NotImplementedError(f'"{name}_out_cpu" not implemented for \'Bool\'')
+    return input, dtype
+
+
 def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     """torch.cumsum: running sums along dim; with ``dtype`` x is cast to it first (bool and
     integer x give int64 without it)."""
-    input, dtype = accumulate_input("cumsum", input, dtype)
+    input, dtype = _scan_input("cumsum", input, dtype)
     return in_dtype(_along("cumsum", CumSum, input, dim), dtype)
 
 
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     """torch.cumprod: running products along dim (gradient exact also with zeros in x); dtype
     as cumsum's."""
-    input, dtype = accumulate_input("cumprod", input, dtype)
+    input, dtype = _scan_input("cumprod", input, dtype)
     return in_dtype(_along("cumprod", CumProd, input, dim), dtype)
 
 
@@ -218,15 +247,76 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
     return input
 
 
+@float32_compute  # float16/bfloat16: a float32 accumulator, rounded once, as torch's
+class LogCumSumExp(Op):
+    """y[i] = log(exp(x[0]) + ... + exp(x[i])) along dim, one stable logaddexp a step (float32
+    through a float64 accumulator, as torch's CPU kernel). Backward is torch's formula (from
+    TensorFlow's): the positive and the negative parts of g each as a reverse logcumsumexp,
+    dx = exp(rlcse(log g+ - y) + x) - exp(rlcse(log g- - y) + x), so it overflows nowhere."""
+
+    float8_kernel = "logcumsumexp_out_cpu"
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    low = None  # float16/bfloat16 x: backward rounds each step to it, as torch's
+
+    def forward(self, x):
+        self.x = x
+        self.y = _scan(np.logaddexp, x, self.dim)
+        return self.y
+
+    def forward_low_precision(self, x):
+        self.low, self.x = x.dtype, x.astype(np.float32)
+        self.y = np.logaddexp.accumulate(self.x, axis=self.dim)
+        return self.y
+
+    def backward(self, grad_output):
+        x, y, dim, low = self.x, self.y, self.dim, self.low
+        lowest = np.finfo(low or grad_output.dtype).min
+
+        def rounded(a):
+            return a if low is None else a.astype(low).astype(np.float32)
+
+        def part(log_grad):
+            flipped = _scan(np.logaddexp, np.flip(rounded(log_grad - y), dim), dim)
+            return rounded(np.exp(rounded(np.flip(rounded(flipped), dim) + x)))
+
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_abs = rounded(np.log(np.abs(grad_output)))
+            positive = part(np.where(grad_output > 0, log_abs, lowest))
+            negative = part(np.where(grad_output < 0, log_abs, lowest))
+        return ((positive - negative).astype(grad_output.dtype, copy=False),)
+
+    def backward_graph(self, grad_output, output):
+        x, dim = self.inputs[0], self.dim
+        lowest = float(np.finfo(grad_output.dtype).min)
+        log_abs = log(_abs(grad_output))
+
+        def part(log_grad):
+            flipped = LogCumSumExp(dim)(Flip((dim,))(log_grad - output))
+            return exp(Flip((dim,))(flipped) + x)
+
+        positive = part(where(grad_output > 0, log_abs, lowest))
+        return (positive - part(where(grad_output < 0, log_abs, lowest)),)
+
+
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
-    """log(cumsum(exp(x))) along dim without overflow: y_j = logsumexp of x_i over i <= j, as
-    one stable logsumexp over an (n, n) lower triangle (O(n^2) memory along dim); float16 and
-    bfloat16 computed in float32 and rounded once."""
+    """log(cumsum(exp(x))) along dim without overflow; real floats by the LogCumSumExp op
+    (integers as float32), complex ones as one stable logsumexp over an (n, n) lower triangle
+    (O(n^2) memory along dim); float16 and bfloat16 computed in float32 and rounded once."""
     from dlpy.ops.reduce import logsumexp
 
     dim = check_dim("logcumsumexp", dim, input.ndim, scalar_ok=True)
+    if input.dtype.kind in "biu":  # torch's kernel has floats and complex numbers only
+        from dlpy.amp.dtypes import _torch_name
+
+        raise NotImplementedError(f'"logcumsumexp_out_cpu" not implemented for '
+                                  f"'{_torch_name(input.dtype)}'")
     if input.ndim == 0:
         return input * 1
+    if input.dtype.kind != "c":
+        return LogCumSumExp(dim)(input)
     if is_low_precision(input.dtype):  # float32 throughout, rounded once, as torch's CPU kernel
         from dlpy.ops.arithmetic import cast
 

@@ -511,9 +511,12 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
     """beta * input + alpha * product, with input broadcast to product's shape; beta 0 ignores
     input (its NaN and inf too; its gradient is 0), as torch. An integer product takes the
     scalars as ints (torch converts them to its dtype)."""
+    complex_product = product.dtype.kind == "c"
     for what, value in (("beta", beta), ("alpha", alpha)):
-        if not isinstance(value, (int, float, np.integer, np.floating)):  # True is 1, as torch
-            raise TypeError(f"{name}: {what} must be a number, got {value!r}")
+        if not isinstance(value, (int, float, np.integer, np.floating)) and not (
+                complex_product and isinstance(value, (complex, np.complexfloating))):
+            raise TypeError(f"{name}: {what} must be a number (complex ones for complex "
+                            f"tensors only), got {value!r}")  # True is 1, as torch
     shape = _shape_of(input)
     try:
         if np.broadcast_shapes(shape, product.shape) != product.shape:
@@ -521,7 +524,7 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
     except ValueError:
         raise ValueError(f"{name}: input of shape {tuple(shape)} does not broadcast to the "
                          f"product's shape {tuple(product.shape)}") from None
-    number = int if product.dtype.kind in "iub" else float
+    number = int if product.dtype.kind in "iub" else complex if complex_product else float
     alpha, beta = number(alpha), number(beta)
     if alpha != 1:
         product = mul(product, alpha)

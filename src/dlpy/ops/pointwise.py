@@ -312,6 +312,8 @@ class Step(Op):
                                           "tensors, as torch")
             check_float8(_STEP_KERNELS.get(self.function.__name__), x)
         if self.decimals:
+            if x.itemsize == 2 and x.dtype.kind in "fV":  # float16/bfloat16: in float32, as torch
+                return self.function(x.astype(np.float32), self.decimals).astype(x.dtype)
             return self.function(x, self.decimals)
         return self.function(x)
 
@@ -624,7 +626,8 @@ class Copysign(Op):
 
     def forward(self, a, b):
         self.ratio = np.where(np.signbit(b), -1.0, 1.0).astype(a.dtype) * np.sign(a)
-        return np.abs(a) * np.where(np.signbit(b), -1.0, 1.0).astype(a.dtype)
+        # np.copysign, not |a| * -1: a product keeps a nan's sign bit on most machines
+        return np.copysign(a, np.where(np.signbit(b), -1.0, 1.0).astype(a.dtype))
 
     def backward(self, grad_output):
         return grad_output * self.ratio, np.zeros_like(grad_output)
@@ -645,9 +648,7 @@ def copysign(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     a = _as_tensor(a)
     if a.dtype.kind in "biu":
         a = a.astype(np.float32)
-    if isinstance(b, Tensor) and b.requires_grad:
-        return Copysign()(a, b)
-    return a.abs() * np.where(np.signbit(_data(b)), -1.0, 1.0).astype(a.dtype)
+    return Copysign()(a, b)
 
 
 def _no_integers(name: str, *operands) -> None:
@@ -686,18 +687,51 @@ def hypot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     return Hypot()(_as_tensor(a, _as_tensor(b)), b)
 
 
+class LogAddExp(Op):
+    """z = log(exp(a) + exp(b)) (base e, or log2(2^a + 2^b) with base 2) as torch's kernel:
+    max(a, b) + log1p(exp(-|a - b|)), a itself where a == b is infinite; da = g / (1 +
+    exp(b - a)), db = g / (1 + exp(a - b)) (torch's formulas: 1 and 0 at a = inf, b finite)."""
+
+    saves = (0, 1)
+
+    def __init__(self, base2: bool):
+        self.base2 = base2
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        low = a.dtype if a.itemsize == 2 and a.dtype.kind in "fV" else None
+        if low is not None:  # float16/bfloat16: computed in float32, as torch
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):
+            gap = -np.abs(a - b)
+            tail = np.log1p(np.exp2(gap)) / math.log(2) if self.base2 else np.log1p(np.exp(gap))
+            out = np.where(np.isinf(a) & (a == b), a, np.maximum(a, b) + tail)
+        return out.astype(low if low is not None else a.dtype, copy=False)
+
+    def _scale(self, d):
+        with np.errstate(over="ignore"):
+            return 1 / (1 + (np.exp2(d) if self.base2 else np.exp(d)))
+
+    def backward(self, grad_output):
+        with np.errstate(invalid="ignore"):
+            d = self.b - self.a
+            return grad_output * self._scale(d), grad_output * self._scale(-d)
+
+    def backward_graph(self, grad_output, output):
+        a, b = self.inputs
+        d = b - a
+        if self.base2:
+            return grad_output / (1 + 2 ** d), grad_output / (1 + 2 ** -d)
+        return grad_output / (1 + d.exp()), grad_output / (1 + (-d).exp())
+
+
 def _logaddexp(name: str, a, b, base: float | None) -> Tensor:
     _tensor_other(name, b)
     _check_broadcast(name, a, b)
     _no_integers(name, a, b)
-    a, b = _as_tensor(a), _as_tensor(b)
-    # shift by the larger input, held constant: the result does not depend on the shift
-    m = np.maximum(a.data, b.data)
-    m = np.where(np.isfinite(m), m, 0).astype(np.result_type(a.dtype, b.dtype))
-    if base is None:
-        return ((a - m).exp() + (b - m).exp()).log() + m
-    scale = math.log(base)
-    return (((a - m) * scale).exp() + ((b - m) * scale).exp()).log() / scale + m
+    if _promotion.needs_promotion(a, b):
+        a, b = _promotion.promote(a, b)
+    return LogAddExp(base is not None)(_as_tensor(a, _as_tensor(b)), b)
 
 
 def logaddexp(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
@@ -861,7 +895,8 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
             else weight), low)
     diff = end - input
     if not isinstance(weight, Tensor):
-        w = _complex.number("lerp", "weight", weight, finite=False)
+        w = float(weight) if isinstance(weight, (float, np.floating)) and weight != weight \
+            else _complex.number("lerp", "weight", weight, finite=False)  # nan: nan, as torch
         if isinstance(w, complex) and input.data.dtype.kind != "c":
             raise RuntimeError("lerp: a complex weight cannot be converted to the real dtype "
                                f"{input.dtype}, as torch")
@@ -1047,6 +1082,7 @@ def fmax(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     a, b = input, other
     _check_broadcast("fmax", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
+    _complex.refuse("fmax", a, b)
     return where((a.data >= b.data) | np.isnan(b.data), a, b)
 
 
@@ -1055,6 +1091,7 @@ def fmin(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     a, b = input, other
     _check_broadcast("fmin", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
+    _complex.refuse("fmin", a, b)
     return where((a.data <= b.data) | np.isnan(b.data), a, b)
 
 
@@ -1175,7 +1212,11 @@ def frexp(input) -> FrexpResult:
     if data.dtype.kind != "f":
         raise TypeError(f"frexp: expected a float tensor, got {data.dtype}")
     mantissa, exponent = np.frexp(data)
-    return FrexpResult(Tensor(mantissa), Tensor(exponent.astype(np.int32)))
+    if isinstance(input, Tensor) and input.requires_grad:  # d mantissa = g / 2^exponent
+        mantissa = input * Tensor(np.exp2(-exponent.astype(np.float64)).astype(data.dtype))
+    else:
+        mantissa = Tensor(mantissa)
+    return FrexpResult(mantissa, Tensor(exponent.astype(np.int32)))
 
 
 class Nextafter(Op):
@@ -1234,6 +1275,33 @@ def sgn(input: Tensor) -> Tensor:
     if isinstance(input, _complex.ComplexTensor):
         return _complex.sgn(input)
     return sign(input)
+
+
+class FloorDivide(Op):
+    """z = floor(a / b) for floats, as torch's div_floor (numpy's floor_divide: the quotient of
+    a - fmod(a, b), so inf // 2 is nan and -1 // inf is -1); zero gradients, as torch's."""
+
+    saves = ()
+    node_name = "DivBackward2"  # torch's node for a rounding div
+
+    def __init__(self, dtype, number=None, number_first: bool = False):
+        # a Python number operand is a setting: a half tensor // 0.7 divides by float32's 0.7
+        self.dtype, self.number, self.number_first = dtype, number, number_first
+
+    def forward(self, a, b=None):
+        work = np.float32 if self.dtype.itemsize == 2 else self.dtype  # halves: in float32
+        a = a.astype(work, copy=False)
+        b = np.asarray(self.number, work) if b is None else b.astype(work, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.floor_divide(b, a) if self.number_first else np.floor_divide(a, b)
+        return out.astype(self.dtype, copy=False)
+
+    def backward(self, grad_output):
+        zero = np.zeros_like(grad_output)
+        return (zero,) if self.number is not None else (zero, zero)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * 0,) * (1 if self.number is not None else 2)
 
 
 def floor_divide(input, other) -> Tensor:  # noqa: A002 - torch's names

@@ -606,6 +606,8 @@ def _correction(name, correction, unbiased):
         if not isinstance(unbiased, (bool, np.bool_)):
             raise TypeError(f"{name}: unbiased must be True or False, got {unbiased!r}")
         return float(unbiased)
+    if isinstance(correction, (bool, np.bool_)):  # a Scalar to torch: True is 1
+        return float(correction)
     return 1.0 if correction is None else real_number(name, "correction", correction)
 
 
@@ -958,7 +960,15 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     if isinstance(q, Tensor) and q.dtype != _dtype_of(x):
         raise TypeError(f"{name}: q tensor must have the input's dtype {_dtype_of(x)}, got "
                         f"{q.dtype}, as torch's")
-    qs = np.asarray(q.data if isinstance(q, Tensor) else q, dtype=np.float64)
+    _complex.refuse(name, x)
+    if x.dtype not in (np.float32, np.float64):
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype, got "
+                           f"{x.dtype}")
+    if x.data.size == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    # torch's ranks q (n - 1) are computed in the input's dtype (float32 rounds 0.5000001 to 0.5)
+    rank_dtype = x.dtype
+    qs = np.asarray(q.data if isinstance(q, Tensor) else q, dtype=rank_dtype)
     if qs.ndim > 1 or np.isnan(qs).any() or (qs < 0).any() or (qs > 1).any():
         raise ValueError(f"{name}: q must be a number or a 1-D sequence in [0, 1], got {q!r}")
     if dim is None:
@@ -967,8 +977,6 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
         axis = _dim_or_scalar(name, x, dim)
         source = x if x.ndim else x.reshape(1)
         kept = tuple(1 if i == axis else n for i, n in enumerate(source.shape))
-    if source.shape[axis] == 0:
-        raise ValueError(f"{name}: the input is empty along dim {dim}")
     moved = source.sort(dim=axis).values  # nan last
     perm = [i for i in range(moved.ndim) if i != axis] + [axis]
     moved = moved.permute(*perm)  # (..., n)
@@ -976,10 +984,10 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     nans = np.isnan(moved.data)
     qs_col = qs.reshape((-1,) + (1,) * moved.ndim)  # (Q, 1, ..., 1)
     if ignore_nan:
-        ranks = qs_col * (n - nans.sum(axis=-1, keepdims=True) - 1)
+        ranks = qs_col * (n - nans.sum(axis=-1, keepdims=True) - 1).astype(rank_dtype)
         ranks = np.maximum(ranks, 0)
     else:
-        ranks = np.where(nans.any(axis=-1, keepdims=True), n - 1, qs_col * (n - 1))
+        ranks = np.where(nans.any(axis=-1, keepdims=True), n - 1, qs_col * qs.dtype.type(n - 1))
     rounded = {"lower": np.floor, "higher": np.ceil, "nearest": np.round}.get(interpolation)
     if rounded is not None:
         ranks = rounded(ranks)

@@ -31,6 +31,14 @@ def _check_empty_slices(data: np.ndarray, dim: int) -> None:
                          f"than dim {dim}, so unique cannot be applied, as torch's")
 
 
+def _refuse_complex(name: str, *arrays: np.ndarray) -> None:
+    """torch's error for the ordering functions of complex values (unique, searchsorted)."""
+    for array in arrays:
+        if array.dtype.kind == "c":
+            raise TypeError(f"{name}: not implemented for complex tensors, got {array.dtype} "
+                            "(as torch)")
+
+
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
            return_counts: bool = False, dim: int | None = None):
     """torch.unique: the distinct values (sorted; with dim the distinct slices along it, in
@@ -39,6 +47,7 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
     data = _data(input)
     if data.itemsize == 1:  # float8: torch refuses
         check_float8("unique", data)
+    _refuse_complex("unique", data)
     if dim is None:
         values, inverse, counts = np.unique(data.reshape(-1), return_inverse=True,
                                             return_counts=True, equal_nan=False)
@@ -57,6 +66,7 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
     data = _data(x)
     if data.itemsize == 1:  # float8: torch refuses
         check_float8("unique", data)
+    _refuse_complex("unique_consecutive", data)
     if dim is None:
         flat = data.reshape(-1)
         starts = np.ones(flat.shape, dtype=bool)
@@ -144,6 +154,30 @@ def _sorter(name: str, order: np.ndarray, shape: tuple) -> np.ndarray:
     return order
 
 
+def _bisect(seq: np.ndarray, vals: np.ndarray, side: str, order) -> np.ndarray:
+    """torch's own binary search, for sequences holding nan (numpy's orders nan last, torch's
+    steps right past any nan it meets: left side moves on while not ``mid >= value``, right
+    side while not ``mid > value``)."""
+    length = seq.shape[-1]
+    rows = seq.reshape(-1, length) if seq.ndim > 1 else seq.reshape(1, length)
+    if order is not None:
+        rows = np.take_along_axis(rows, order.reshape(rows.shape), -1)
+    if seq.ndim > 1 and seq.shape[:-1] != vals.shape[:-1]:
+        raise ValueError(f"searchsorted: sorted_sequence {seq.shape} and values "
+                         f"{vals.shape} must match on every axis but the last")
+    wanted = vals.reshape(rows.shape[0], -1)
+    start = np.zeros(wanted.shape, np.int64)
+    end = np.full(wanted.shape, length, np.int64)
+    row = np.arange(rows.shape[0])[:, None]
+    while (active := start < end).any():
+        mid = start + ((end - start) >> 1)
+        at = rows[row, np.minimum(mid, length - 1)]
+        onward = ~(at >= wanted) if side == "left" else ~(at > wanted)
+        start = np.where(active & onward, mid + 1, start)
+        end = np.where(active & ~onward, mid, end)
+    return start.reshape(vals.shape)
+
+
 def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool = False,
                  side: str | None = None, sorter=None) -> Tensor:
     """torch.searchsorted: for each value, the index in the sorted innermost rows where it
@@ -151,10 +185,13 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
     serves every value; an N-D one pairs its rows with values' rows."""
     side = _side("searchsorted", right, side)
     seq, vals = _data(sorted_sequence), _data(input)
+    _refuse_complex("searchsorted", seq, vals)
     if seq.dtype == np.bool_ and vals.dtype == np.bool_:
         refuse_bool("searchsorted_out_cpu", seq)
     order = None if sorter is None else _sorter("searchsorted", _data(sorter), seq.shape)
-    if seq.ndim <= 1:
+    if seq.dtype.kind == "f" and np.isnan(seq).any():
+        out = _bisect(seq, vals, side, order)
+    elif seq.ndim <= 1:
         out = np.searchsorted(seq, vals, side=side, sorter=order)
     else:
         if seq.shape[:-1] != vals.shape[:-1]:
@@ -167,9 +204,6 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
         out = np.stack([np.searchsorted(r, v, side=side,
                                         sorter=None if orows is None else orows[i])
                         for i, (r, v) in enumerate(zip(rows, vrows))]).reshape(vals.shape)
-    if vals.dtype.kind == "f" and seq.dtype.kind == "f" and np.isnan(seq).any():
-        # torch's binary search never stops at nan: a nan value lands after the whole row
-        out = np.where(np.isnan(vals), seq.shape[-1], out)
     return Tensor(np.asarray(out).astype(np.int32 if out_int32 else np.int64))
 
 

@@ -135,8 +135,12 @@ class MultiHeadAttention(Module):
         averaged over heads, or (batch, num_heads, seq_q, seq_k) without averaging (while
         recording a Tensor with a gradient, as torch's; a float attn_mask Tensor that requires
         grad gets one too)."""
-        if not self.batch_first:  # (seq, batch, feature) in and out
-            query, key, value = (to_batch_first(t, False) for t in (query, key, value))
+        if not self.batch_first:  # (seq, batch, feature) in and out; self-attention's one
+            given = (query, key)   # tensor transposed once
+            query = to_batch_first(query, False)
+            key = query if key is given[0] else to_batch_first(key, False)
+            value = key if value is given[1] else query if value is given[0] else \
+                to_batch_first(value, False)
         d = self.d_model
         for name, x, width in (("query", query, d), ("key", key, self.kdim),
                                ("value", value, self.vdim)):
