@@ -155,7 +155,7 @@ def test_module_to_overloads_and_errors():
     for call in (model.cuda, lambda: model.to("cuda"), lambda: model.to(device="cuda:0")):
         with pytest.raises(RuntimeError, match=f"Linear.*{NO_CUDA}"):
             call()
-    with pytest.raises(TypeError, match="Linear.to: parameters are floating point; got int64"):
+    with pytest.raises(TypeError, match="only accepts floating point .* dtype=torch.int64"):
         model.to(np.int64)
 
 

@@ -222,8 +222,8 @@ def test_the_version_counter_refuses_a_changed_input():
         w.mul_(2)
     assert w._version == 1
     with pytest.raises(RuntimeError, match=r"backward: input 0 of Mul \(shape \(3, 4\)\) was "
-                                           r"modified in place after Mul used it \(it is now at "
-                                           r"version 1\)"):
+                                           r"modified in place after Mul used it \(it is at "
+                                           r"version 1; expected version 0 instead\)"):
         y.sum().backward()
     y = w * x  # recorded after the change: fine
     with dlpy.no_grad():

@@ -351,8 +351,8 @@ def test_sparse_grad_converts_to_coo():
 
 
 def test_no_entries():
-    s = dlpy.sparse_coo_tensor(np.zeros((2, 0), np.int64),
-                               dlpy.tensor(np.zeros(0), requires_grad=True), (3, 4))
+    s = dlpy.sparse_coo_tensor(np.zeros((2, 0), np.int64), dlpy.tensor(np.zeros(0)), (3, 4),
+                               requires_grad=True)
     d = dlpy.tensor(np.ones((4, 2)), requires_grad=True)
     dlpy.sparse.mm(s, d).sum().backward()
     assert_close(d.grad, np.zeros((4, 2)))
@@ -417,3 +417,25 @@ def test_spmm_is_mm():
     out.sum().backward()
     assert_close(dense.grad.data, matrix.T @ np.ones((4, 3)))
     assert_close(dlpy.spmm(dense.T, dense).data, dense.data.T @ dense.data)
+
+
+def test_made_from_values_that_need_gradients_is_no_leaf():
+    # torch: the sparse tensor gets a grad_fn; the values' leaf gets the gradient
+    values = dlpy.tensor([1.0, 2.0], dtype=np.float64, requires_grad=True)
+    s = dlpy.sparse_coo_tensor([[0, 1], [1, 0]], values, (2, 2))
+    assert not s.is_leaf and s.grad_fn.name() == "SparseCooTensorWithDimsAndTensorsBackward0"
+    (s * 3).backward(dlpy.tensor([[1.0, 2.0], [4.0, 8.0]]).to_sparse())
+    assert values.grad.tolist() == [6.0, 12.0]
+    leaf = dlpy.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2), requires_grad=True)
+    (grad,) = dlpy.autograd.grad(dlpy.sparse.sum(leaf * 2), leaf)
+    assert grad.is_sparse and grad.to_dense().tolist() == [[0.0, 2.0], [2.0, 0.0]]
+    with pytest.raises(RuntimeError):
+        (s * 3).backward()
+
+
+def test_embedding_sparse_grad_indices_and_values_are_methods_too():
+    e = dlpy.nn.Embedding(4, 2, sparse=True)
+    e(dlpy.tensor(np.array([3, 1, 3]))).sum().backward()
+    grad = e.weight.grad.coalesce()
+    assert grad.indices.tolist() == [1, 3] and grad.indices().tolist() == [[1, 3]]
+    assert grad.values().tolist() == [[1.0, 1.0], [2.0, 2.0]] and grad.values.shape == (2, 2)

@@ -284,7 +284,7 @@ def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match=r"unfold: step must be positive, got 0"):
         x.unfold(1, 2, 0)
     with pytest.raises(ValueError, match=r"scatter_reduce: reduce must be one of"):
-        x.scatter_reduce(1, [[0], [1]], x, "max")
+        x.scatter_reduce(1, [[0], [1]], x, "maximum")  # "max"/"min" are torch's aliases
     with pytest.raises(ValueError, match=r"index_reduce: reduce must be 'prod'"):
         x.index_reduce(0, [0], x[:1], "sum")
     with pytest.raises(ValueError, match=r"select_scatter: src must have shape \(3,\), got"):

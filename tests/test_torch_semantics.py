@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cases_common import encode_parts
 from cases_torch_semantics import EXPRS, SNIPPETS
 
 import dlpy
@@ -49,6 +50,9 @@ def encode(value):
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, dlpy.Tensor)
                                                           for v in value):
         return [encode(v) for v in value]
+    parts = encode_parts(value, encode)
+    if parts is not None:
+        return parts
     if isinstance(value, (int, float, bool, list, str)):  # (a Size in a list: its sizes)
         return {"py": type(value).__name__, "value": json.loads(json.dumps(value))}
     return {"other": type(value).__name__}

@@ -344,6 +344,11 @@ from dlpy import torch_misc as _torch_misc  # noqa: E402
 globals().update({_name: getattr(_torch_misc, _name) for _name in _torch_misc.TOP_LEVEL})
 __all__ += _torch_misc.TOP_LEVEL
 
+# torch.__future__'s module-conversion flags (dlpy/future_flags.py)
+from dlpy import future_flags as __future__  # noqa: E402
+
+sys.modules["dlpy.__future__"] = __future__
+
 # torch's legacy tensor types: torch.FloatTensor(2, 3), torch.LongTensor([1, 2]),
 # isinstance(x, torch.FloatTensor) (dlpy/legacy_types.py)
 from dlpy import legacy_types as _legacy_types  # noqa: E402
@@ -395,7 +400,7 @@ _DTYPES = {
     "cfloat": _np.complex64, "complex128": _np.complex128, "cdouble": _np.complex128,
     "uint8": _np.uint8, "int8": _np.int8, "int16": _np.int16, "short": _np.int16,
     "int32": _np.int32, "int": _np.int32, "int64": _np.int64, "long": _np.int64,
-    "bool": _np.bool_,
+    "uint16": _np.uint16, "uint32": _np.uint32, "uint64": _np.uint64, "bool": _np.bool_,
 }
 _DTYPES = {name: _np.dtype(kind) for name, kind in _DTYPES.items()}
 globals().update(_DTYPES)

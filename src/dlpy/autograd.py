@@ -169,6 +169,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
                              "or not given, as torch")
         allow_unused = True
     outputs = _as_list("autograd.grad", "outputs", outputs)
+    inputs, sparse = _sparse_inputs(inputs)
     inputs = _as_list("autograd.grad", "inputs", inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
@@ -204,8 +205,18 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         if isinstance(g, Tensor):  # a constant of the create_graph pass
             g = g.data
         g = g.dense() if isinstance(g, SparseGrad) else np.array(g, dtype=t.dtype)
-        results.append(Tensor(g))
+        results.append(sparse[i]._sparse_grad(g) if i in sparse else Tensor(g))
     return tuple(results)
+
+
+def _sparse_inputs(inputs):
+    """autograd.grad's inputs with each sparse tensor replaced by its values (the tensor of the
+    graph), and the sparse ones by position (their gradients are given back sparse)."""
+    from dlpy.sparse_tensor import SparseTensor
+
+    inputs = [inputs] if isinstance(inputs, (Tensor, SparseTensor)) else list(inputs)
+    sparse = {i: t for i, t in enumerate(inputs) if isinstance(t, SparseTensor)}
+    return [t._v if i in sparse else t for i, t in enumerate(inputs)], sparse
 
 
 def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
@@ -315,24 +326,84 @@ def _low_precision(name: str, inputs) -> bool:
 
 
 def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True, seed: int = 0, **options) -> bool:
+              raise_exception: bool = True, nondet_tol: float = 0.0,
+              check_forward_ad: bool = False, check_backward_ad: bool = True, seed: int = 0,
+              **options) -> bool:
     """torch.autograd.gradcheck: the gradients of ``func(*inputs)`` (a Tensor or a sequence of
-    them) with respect to every float64 input with requires_grad, against central
-    differences (``dlpy.testing.gradcheck``: analytic within atol + rtol * |numeric|).
-    inputs: a Tensor or a tuple (non-Tensors pass through). Returns True, or raises
-    GradcheckError (False with raise_exception=False). Each output counts through a fixed
-    random projection (seed), as torch's fast_mode, not the whole Jacobian. torch's other
-    switches (fast_mode, check_forward_ad, nondet_tol, ...) are accepted and ignored."""
+    them) with respect to every input with requires_grad, against central differences
+    (``dlpy.testing.gradcheck``: analytic within atol + rtol * |numeric|), one output at a
+    time (the others' gradients undefined, as torch's); outputs that are not floating point
+    are skipped. Then, as torch's, backward run twice must agree within nondet_tol
+    (reentrant) and must give zeros for a zero grad_output. inputs: a Tensor or a tuple
+    (non-Tensors pass through). Returns True, or raises GradcheckError (False with
+    raise_exception=False). Each output counts through a fixed random projection (seed), as
+    torch's fast_mode, not the whole Jacobian. torch's other switches (fast_mode,
+    check_batched_grad, ...) are accepted and ignored."""
     from dlpy import testing
     _torch_options("gradcheck", options)
+    if not (check_forward_ad or check_backward_ad):
+        raise AssertionError("Expected at least one of check_forward_ad or check_backward_ad "
+                             "to be True")
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if not any(isinstance(t, Tensor) and t.requires_grad for t in inputs):
+        raise ValueError("gradcheck expects at least one input tensor to require gradient, but "
+                         "none of the them have requires_grad=True.")
     low = _low_precision("gradcheck", inputs)
 
-    def flat(*args):
-        return _outputs_flat("gradcheck", func(*args))
-    return _checked("gradcheck", lambda: testing.gradcheck(
-        flat, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed, any_float=low),
-        raise_exception)
+    def check():
+        count = len(_differentiable_outputs(func(*inputs)))
+        for k in range(count):
+            def output(*args, k=k):
+                return _differentiable_outputs(func(*args))[k]
+            try:
+                testing.gradcheck(output, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed,
+                                  any_float=low)
+            except testing.GradcheckError as err:
+                where = "" if err.input is None else f" with respect to input {err.input}"
+                raise testing.GradcheckError(
+                    f"Jacobian mismatch for output {k}{where},\n{err}") from None
+        if count:
+            _backward_properties(func, inputs, nondet_tol, seed)
+        return True
+    return _checked("gradcheck", check, raise_exception)
+
+
+def _differentiable_outputs(out) -> list:
+    """func's output as a list of its floating-point (or complex) Tensors."""
+    outputs = [out] if isinstance(out, Tensor) else list(out) if isinstance(
+        out, (list, tuple)) else None
+    if outputs is None or any(not isinstance(o, Tensor) for o in outputs):
+        raise TypeError(f"gradcheck: func must return a Tensor or a sequence of Tensors, got "
+                        f"{type(out).__name__}")
+    return [o for o in outputs if o.dtype.kind in "fc"]
+
+
+def _backward_properties(func, inputs, nondet_tol: float, seed: int) -> None:
+    """torch's checks after the Jacobians: backward run twice with the same grad_output agrees
+    within nondet_tol, and a zero grad_output gives zero gradients."""
+    from dlpy import enable_grad, testing
+    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    rng = np.random.default_rng(seed)
+    with enable_grad():
+        for out in _differentiable_outputs(func(*inputs)):
+            if not out.requires_grad:
+                continue
+            weights = rng.standard_normal(out.shape)
+            if out.dtype.kind == "c":
+                weights = weights + 1j * rng.standard_normal(out.shape)
+            runs = [grad(out, checked, Tensor(weights.astype(out.dtype)), retain_graph=True,
+                         allow_unused=True, materialize_grads=True) for _ in range(2)]
+            for a, b in zip(*runs):
+                if a.data.size and np.max(np.abs(a.data - b.data)) > nondet_tol:
+                    raise testing.GradcheckError(
+                        "Backward is not reentrant, i.e., running backward with same input "
+                        "and grad_output multiple times gives different values, although "
+                        "analytical gradient matches numerical gradient."
+                        f"The tolerance for nondeterminism was {nondet_tol}.")
+            zeros = grad(out, checked, Tensor(np.zeros(out.shape, out.dtype)),
+                         retain_graph=True, allow_unused=True, materialize_grads=True)
+            if any(np.any(g.data != 0) for g in zeros):
+                raise testing.GradcheckError("backward not multiplied by grad_output")
 
 
 def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5,
@@ -347,7 +418,11 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
     with raise_exception=False)."""
     from dlpy import enable_grad, testing
     _torch_options("gradgradcheck", options)
+    if not (options.get("check_fwd_over_rev", False) or options.get("check_rev_over_rev", True)):
+        raise AssertionError("Expected at least one of check_fwd_over_rev or check_rev_over_rev "
+                             "to be True")
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    low = _low_precision("gradgradcheck", inputs)
     differentiable = [i for i, t in enumerate(inputs) if isinstance(t, Tensor)
                       and t.requires_grad]
     if not differentiable:
@@ -356,8 +431,9 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
     outputs = [out] if isinstance(out, Tensor) else list(out)
     if grad_outputs is None:
         rng = np.random.default_rng(seed)
-        grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True)
-                        for o in outputs]
+        grad_outputs = [Tensor((rng.standard_normal(o.shape) + 1j * rng.standard_normal(
+            o.shape) if o.dtype.kind == "c" else rng.standard_normal(o.shape)).astype(o.dtype),
+            requires_grad=True) for o in outputs]
     else:
         grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else \
             list(grad_outputs)
@@ -390,7 +466,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
                     f"{np.max(np.abs(got.data - want.data)):.3g}): a backward_graph is wrong")
         return testing.gradcheck(
             lambda *args: _outputs_flat("gradgradcheck", first_gradients(*args)),
-            *inputs, *grad_outputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+            *inputs, *grad_outputs, eps=eps, atol=atol, rtol=rtol, seed=seed, any_float=low)
     return _checked("gradgradcheck", check, raise_exception)
 
 
@@ -409,6 +485,11 @@ sys.modules[f"{__name__}.function"] = function
 from dlpy import forward_ad  # noqa: E402 - torch.autograd.forward_ad (dlpy/forward_ad.py)
 
 sys.modules[f"{__name__}.forward_ad"] = forward_ad
+# torch.autograd.gradcheck the module (GradcheckError, the deprecated Jacobian helpers); the
+# attribute dlpy.autograd.gradcheck stays the function, as torch's
+from dlpy import autograd_gradcheck as _gradcheck_module  # noqa: E402
+
+sys.modules[f"{__name__}.gradcheck"] = _gradcheck_module
 
 
 class _MultiHandle:

@@ -65,8 +65,8 @@ from dlpy.tensor import (
     sum_to_shape,
 )
 
-__all__ = ["Function", "FunctionCtx", "once_differentiable", "saved_tensors_hooks",
-           "save_on_cpu", "disable_saved_tensors_hooks"]
+__all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
+           "saved_tensors_hooks", "save_on_cpu", "disable_saved_tensors_hooks"]
 
 _engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is the function)
 
@@ -377,8 +377,9 @@ class FunctionCtx:
         self._dirty = {id(t) for t in tensors}
 
 
-class _FunctionBackward(Op):
-    """One call of a Function in the graph; a subclass named ``<Name>Backward`` per Function."""
+class BackwardCFunction(Op):
+    """One call of a Function in the graph; a subclass named ``<Name>Backward`` per Function
+    (torch's name for the class of a custom Function's grad_fn)."""
 
     function: type[Function]
 
@@ -401,10 +402,24 @@ class _FunctionBackward(Op):
         ctx = self.__dict__.get("ctx")
         if ctx is None or name.startswith("__"):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if name == "saved_tensors" and ctx._saved:
+            _check_saved_versions(type(self).__name__, ctx)
         return getattr(ctx, name)
 
     def backward(self, grad_output):
         return self._gradients(split_grads(self, grad_output))
+
+    @classmethod
+    def _user_backward(cls) -> Callable:
+        """The Function's backward, or its vjp (torch's other name) where that is defined."""
+        function = cls.function
+        backward, vjp = function.backward, function.vjp
+        if vjp is Function.vjp or vjp is backward:
+            return backward
+        if backward is not Function.backward:
+            raise RuntimeError(f"{function.__name__}: implementing both 'backward' and 'vjp' is "
+                               "not allowed; define only one of them")
+        return vjp
 
     def backward_graph(self, grad_output, output):
         """backward run with recording on (create_graph), so a backward written with dlpy ops
@@ -435,7 +450,8 @@ class _FunctionBackward(Op):
             if grad is None and entry is not None and ctx.materialize_grads:
                 grad = np.zeros(entry[1], dtype=entry[2])
             grads.append(grad if grad is None or isinstance(grad, Tensor) else Tensor(grad))
-        once = getattr(self.function.backward, "once_differentiable", False)
+        user_backward = self._user_backward()
+        once = getattr(user_backward, "once_differentiable", False)
         # torch wraps a once_differentiable backward's results in DelayedError only when an
         # incoming gradient requires grad; otherwise they are plain values
         delayed = graph and once and any(isinstance(g, Tensor) and g.requires_grad
@@ -446,12 +462,12 @@ class _FunctionBackward(Op):
                 ctx._saved = self._saved_in_graph(output)
             try:
                 with enable_grad():
-                    result = self.function.backward(ctx, *grads)
+                    result = user_backward(ctx, *grads)
             finally:
                 ctx._saved = kept
         else:
             with no_grad():
-                result = self.function.backward(ctx, *grads)
+                result = user_backward(ctx, *grads)
         result = result if isinstance(result, tuple) else (result,)
         expected = len(self.argument_kinds)
         if len(result) > expected and all(g is None for g in result[expected:]):
@@ -485,6 +501,26 @@ class _FunctionBackward(Op):
         return tuple(out)
 
 
+_FunctionBackward = BackwardCFunction
+
+
+def _check_saved_versions(name: str, ctx: FunctionCtx) -> None:
+    """grad_fn.saved_tensors, as torch's: refused when a saved tensor was changed in place
+    after the Function ran (changed in its memory, or given a new value while recording)."""
+    tick = ctx.__dict__.get("_tick")
+    if tick is None or tick == _engine._clock:
+        return
+    for i, t in enumerate(ctx._saved):
+        if t is None:
+            continue
+        entry = _engine._marks.get(id(_engine._buffer(t.data)))
+        if getattr(t, "_tick", 0) > tick or (entry is not None and entry[1] > tick):
+            raise RuntimeError(f"{name}.saved_tensors: saved tensor {i} was modified by an "
+                               "inplace operation after the Function saved it: one of the "
+                               "variables needed for gradient computation has been modified "
+                               "by an inplace operation")
+
+
 class _DelayedError(Op):
     """A gradient from a ``once_differentiable`` backward under create_graph: the value passes
     (input 0), and differentiating it (through the Function's inputs, the others) raises."""
@@ -509,7 +545,7 @@ def _checked_gradient(name: str, i: int, tensor: Tensor, grad) -> np.ndarray:
     if isinstance(grad, Tensor):
         grad = grad.data
     elif not isinstance(grad, np.ndarray):  # torch refuses a number too
-        raise TypeError(f"{name}.backward: the gradient of input {i} is a "
+        raise RuntimeError(f"{name}.backward: the gradient of input {i} is a "
                         f"{type(grad).__name__}; return a Tensor, a numpy array or None")
     if grad.dtype.kind not in "fiuc" and not is_floating_dtype(grad.dtype):
         raise TypeError(f"{name}.backward: the gradient of input {i} has dtype {grad.dtype}")
@@ -546,8 +582,15 @@ class Function:
                              {"function": cls, "__module__": cls.__module__})
 
     def __init__(self, *args, **kwargs):
-        raise TypeError(f"{type(self).__name__}: call {type(self).__name__}.apply(...), do not "
-                        "make an instance (forward and backward are static methods)")
+        import warnings
+        warnings.warn(f"{type(self).__name__} should not be instantiated: forward and backward "
+                      f"are static methods, call {type(self).__name__}.apply(...)",
+                      DeprecationWarning, stacklevel=2)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(f"{type(self).__name__}: call {type(self).__name__}.apply(...), not "
+                           "an instance (legacy autograd functions with a non-static forward "
+                           "are not supported, as torch)")
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -557,6 +600,8 @@ class Function:
     def backward(ctx, *grad_outputs):
         raise NotImplementedError("Function: define a @staticmethod backward(ctx, "
                                   "*grad_outputs)")
+
+    vjp = backward  # torch's other name: a Function may define vjp instead of backward
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -584,18 +629,17 @@ class Function:
         if cls is Function:
             raise NotImplementedError("Function.apply: subclass Function (with a forward) and "
                                       "call MyFunction.apply(...)")
+        if cls.setup_context is not Function.setup_context:
+            args, kwargs = _bound_arguments(cls, args, kwargs)
         batching = _batching_module()
         if batching is not None and batching._sizes or _engine._transform_depth[0]:
             mapped = _under_transform(cls, batching, args, kwargs)
             if mapped is not _GENERIC:
                 return mapped
-        for key, value in kwargs.items():
-            if isinstance(value, Tensor) and value.requires_grad:
-                raise TypeError(f"{name}.apply: keyword argument {key!r} needs a gradient; "
-                                "pass it positionally (keyword arguments are never "
-                                "differentiated)")
-        tensors = trace_inputs(tuple(a for a in args if isinstance(a, Tensor)))
-        ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
+        # keyword arguments are inputs too, after the positional ones (as torch's apply)
+        arguments = args + tuple(kwargs.values()) if kwargs else args
+        tensors = trace_inputs(tuple(a for a in arguments if isinstance(a, Tensor)))
+        ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad for a in arguments))
         with no_grad():
             result = _function_forward(cls, ctx, args, kwargs)
         if not isinstance(result, (tuple, Tensor, np.ndarray)):
@@ -624,7 +668,7 @@ class Function:
             meta = tuple((d, o.shape, o.dtype) if isinstance(o, Tensor) else None
                          for d, o in zip(differentiable, outputs))
             kinds = tuple("Tensor" if isinstance(a, Tensor) else type(a).__name__
-                          for a in args)
+                          for a in arguments)
             op = cls._op_class(kinds, meta)
             op.ctx = ctx
             chosen = [k for k, d in enumerate(differentiable) if d]
@@ -646,6 +690,8 @@ class Function:
             _rebase_dirty(name, dirty, 0, tensors, returned, plain, record_op)
         elif record:
             record_op(tensors)
+        if record and ctx._saved:
+            ctx._tick = _engine._clock  # grad_fn.saved_tensors refuses those changed since
         if _dual_outputs is not None:  # forward mode: the tangents forward_ad gave outputs
             _dual_outputs(outputs, plain)
         return plain[0] if single else tuple(plain)
@@ -681,6 +727,28 @@ def _rebase_dirty(name: str, dirty: list, i: int, inputs: tuple, returned: list,
     # the other inputs go along as operands: the change is recorded when one requires grad
     d._in_place(f"{name}.apply", compute, *[t for t in inputs if t is not d])
     plain[k] = d
+
+
+_signatures: dict = {}  # forward -> (its inspect.Signature, its number of positional params)
+
+
+def _bound_arguments(cls, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """The torch-2 form's arguments bound to forward's signature, defaults filled in, as
+    torch's apply: keyword arguments become positional inputs (setup_context sees them all)."""
+    forward = cls.forward
+    known = _signatures.get(forward)
+    if known is None:
+        import inspect
+        signature = inspect.signature(forward)
+        known = _signatures[forward] = (signature, sum(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            for p in signature.parameters.values()))
+    signature, positional = known
+    if not kwargs and len(args) >= positional:
+        return args, kwargs  # nothing to bind or fill in (the common call)
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound.args, bound.kwargs
 
 
 _GENERIC = object()  # _under_transform's "run apply as usual"

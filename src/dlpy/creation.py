@@ -5,6 +5,8 @@ torch's ``device=`` and ``pin_memory=``: the CPU, the only device, or a RuntimeE
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from dlpy.device import as_device, check_pin_memory
@@ -208,7 +210,46 @@ def arange(start=None, end=None, step=1, dtype=None, requires_grad: bool = False
     elif np.dtype(dtype).kind == "c":
         raise TypeError(f"arange: not implemented for complex dtypes, got {np.dtype(dtype)} "
                         "(as torch)")
+    elif np.dtype(dtype).kind in "iu":
+        # as torch: the length from the numbers as given, the values from start and step
+        # truncated to integers, counted in int64 and wrapped into the dtype
+        # (arange(-3, 3, dtype=uint8) starts at 253; arange(0, 5, 1.5, dtype=int64) is 0..4)
+        if np.dtype(dtype) == np.int64:  # torch counts int64 in the truncated integers
+            first, last, stride = int(start), int(end), int(step)
+            span = last - first + stride - (1 if stride > 0 else -1 if stride < 0 else 0)
+            count = abs(span) // abs(stride) * (1 if (span >= 0) == (stride > 0) else -1) \
+                if stride else 0
+        elif all(isinstance(v, (int, np.integer)) for v in (start, end, step)):
+            count = -((start - end) // step)
+        else:
+            count = math.ceil((end - start) / step)
+        if int(step) == 0 and np.dtype(dtype) == np.int64:  # narrower ints repeat start
+            raise ValueError(f"arange: step {step} truncated to the integer dtype {dtype} is "
+                             "zero (torch: step must be nonzero)")
+        values = int(start) + np.arange(count, dtype=np.int64) * int(step)
+        return Tensor(values.astype(dtype), requires_grad=requires_grad)
+    dtype = np.dtype(dtype)
+    if dtype.kind in "fV":
+        return Tensor(_arange(start, end, step, dtype), requires_grad=requires_grad)
     return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
+
+
+def _arange(start, end, step, dtype: np.dtype) -> np.ndarray:
+    """torch's CPU arange kernel for a float dtype, bit for bit: ceil((end - start) / step)
+    values, each ``start + step * i`` as one fused multiply-add in float64 (float32 for
+    float16/bfloat16), except that its vector loop (pairs of 32-byte vectors) computes each
+    vector's first value so, rounds it to the dtype and adds ``k * step`` for its k-th lane."""
+    count = math.ceil((end - start) / step)
+    wide = np.dtype(np.float32) if dtype.itemsize == 2 else np.dtype(np.float64)
+    first, stride = np.float64(wide.type(start)), np.float64(wide.type(step))
+    lanes = 32 // dtype.itemsize
+    index = np.arange(count)
+    vectored = index < count // (2 * lanes) * (2 * lanes)
+    lane = np.where(vectored, index % lanes, 0)
+    base = _fma(stride, (index - lane).astype(np.float64), first, wide)
+    base = np.where(vectored, np.asarray(base).astype(dtype).astype(np.float64), base)
+    values = np.where(lane > 0, _fma(lane.astype(np.float64), stride, base, wide), base)
+    return np.asarray(values, wide).astype(dtype)
 
 
 def _generator(name: str, generator, rng) -> np.random.Generator:
@@ -270,7 +311,8 @@ def _checked(name: str, value, dtype):
         fits = True
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
-        low = info.min if dtype.kind == "i" else -int(info.max)
+        low = info.min if dtype.kind == "i" or isinstance(value, (float, np.floating)) \
+            else -int(info.max)  # -1 wraps to 255 in uint8, -1.0 is refused
         fits = fits and bool(np.isfinite(value)) and low <= value <= info.max
     elif dtype.name in _FLOAT_MAX and np.isfinite(value):
         fits = fits and abs(value) <= _FLOAT_MAX[dtype.name]
@@ -364,8 +406,9 @@ def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, *
 
 def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, *,
              device=None, pin_memory: bool = False) -> Tensor:
-    """``steps`` evenly spaced values from start to end, both included (computed in float64;
-    complex ends give the default complex dtype)."""
+    """``steps`` evenly spaced values from start to end, both included, bit for bit as torch's
+    CPU kernel: in the dtype (complex ends give the default complex dtype), the first half
+    counted up from start, the rest back from end."""
     _place("linspace", device, pin_memory)
     steps = _count("linspace", "steps", steps)
     if any(isinstance(v, (complex, np.complexfloating)) or (
@@ -373,30 +416,83 @@ def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, *,
         dtype = default_complex_dtype() if dtype is None else np.dtype(dtype)
         if dtype.kind != "c":
             raise RuntimeError(f"linspace: complex ends can't be safely cast to {dtype}")
-        values = np.linspace(complex(start), complex(end), steps, dtype=np.complex128)
-        return Tensor(values.astype(dtype), requires_grad=requires_grad)
-    dtype = default_dtype(dtype)
-    if np.dtype(dtype).itemsize == 2 and np.dtype(dtype).kind in "fV":
-        values = _linspace_low(float(start), float(end), steps, np.dtype(dtype))
+    dtype = np.dtype(default_dtype(dtype))
+    _not_bool("linspace", dtype)
+    part = _complex_parts(dtype)
+    if part is not None:  # the real and imaginary parts each as a real linspace
+        start, end = complex(start), complex(end)
+        values = (_linspace(start.real, end.real, steps, part)
+                  + 1j * _linspace(start.imag, end.imag, steps, part))
     else:
-        values = np.linspace(float(start), float(end), steps, dtype=np.float64)
+        values = _linspace(float(start), float(end), steps, dtype)
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
-def _linspace_low(start: float, end: float, steps: int, dtype: np.dtype) -> np.ndarray:
-    """torch's float16/bfloat16 linspace: every step of its kernel rounded to the dtype (the
-    step from the rounded ends; the first half counted from start, the rest back from end)."""
-    def rounded(value):
-        return np.asarray(value, np.float32).astype(dtype).astype(np.float32)
+def _not_bool(name: str, dtype: np.dtype) -> None:
+    if dtype.kind == "b":
+        raise RuntimeError(f'"{name}_cpu" not implemented for \'Bool\'')
 
-    first, last = rounded(start), rounded(end)
-    if steps == 1:
-        return first.reshape(1)
-    step = rounded(rounded(last - first) / rounded(steps - 1))
+
+def _linspace(start: float, end: float, steps: int, dtype: np.dtype) -> np.ndarray:
+    """torch's CPU linspace kernel: ``start + step * i`` for the first half, ``end - step *
+    (steps - 1 - i)`` for the rest; in float32/float64 as one fused multiply-add each (as its
+    build compiles them); in float16/bfloat16 every operation rounded to the dtype; for
+    integer dtypes in float64 from the truncated ends, truncated back."""
+    if steps <= 1:
+        return np.full(steps, start).astype(dtype)
     index = np.arange(steps)
-    forward = rounded(first + rounded(rounded(index) * step))
-    backward = rounded(last - rounded(rounded(steps - 1 - index) * step))
-    return np.where(index < steps // 2, forward, backward)
+    forward = index < steps // 2
+    count = np.where(forward, index, steps - 1 - index).astype(np.float64)
+    if dtype.kind in "biu":
+        first, last = float(int(start)), float(int(end))
+        step = (last - first) / (steps - 1)
+        values = np.where(forward, _fma(step, count, first, np.float64),
+                          _fma(-step, count, last, np.float64))
+        return np.trunc(values).astype(np.int64)
+    if dtype.itemsize == 2:  # float16, bfloat16: through float32, rounded after every step
+        def rounded(value):
+            return np.asarray(value, np.float32).astype(dtype).astype(np.float32)
+
+        first, last = rounded(start), rounded(end)
+        step = rounded(rounded(last - first) / rounded(steps - 1))
+        return np.where(forward, rounded(first + rounded(step * rounded(count))),
+                        rounded(last - rounded(step * rounded(count))))
+    first, last = dtype.type(start), dtype.type(end)
+    step = dtype.type(dtype.type(last - first) / dtype.type(steps - 1))
+    return np.where(forward, _fma(step, count, first, dtype), _fma(-step, count, last, dtype))
+
+
+def _fma(x, y, z, dtype) -> np.ndarray:
+    """``x * y + z`` rounded once to float64 or float32 (a fused multiply-add), from float64
+    operands: the product split exactly (Dekker), the sum kept as a float64 pair."""
+    x, y, z = (np.asarray(v, np.float64) for v in (x, y, z))
+    product = x * y
+    x_hi, x_lo = _halves(x)
+    y_hi, y_lo = _halves(y)
+    product_error = ((x_hi * y_hi - product) + x_hi * y_lo + x_lo * y_hi) + x_lo * y_lo
+    total = z + product
+    other = total - z
+    rest = (z - (total - other)) + (product - other) + product_error
+    result = total + rest
+    if np.dtype(dtype) == np.float64:
+        return result
+    left_out = (total - result) + rest
+    single = result.astype(np.float32)
+    # a float64 result halfway between two float32s: what it left out picks the side
+    away = np.nextafter(single, np.where(single < result, np.float32(np.inf), np.float32(-np.inf)))
+    tie = (single != result) & (2 * np.abs(single - result) == np.abs(
+        away.astype(np.float64) - single))
+    if tie.any():
+        nudged = np.nextafter(result, np.copysign(np.inf, left_out))
+        single = np.where(tie & (left_out != 0), nudged, result).astype(np.float32)
+    return single
+
+
+def _halves(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Veltkamp's split of float64 values into two 26-bit halves (exact products)."""
+    scaled = 134217729.0 * a
+    high = scaled - (scaled - a)
+    return high, a - high
 
 
 def _complex_parts(dtype: np.dtype) -> np.dtype | None:
@@ -532,11 +628,36 @@ def empty_like(input, dtype=None, requires_grad: bool = False, *, device=None,
 
 def logspace(start, end, steps: int, base: float = 10.0, dtype=None,
              requires_grad: bool = False, device=None, pin_memory: bool = False) -> Tensor:
-    """torch.logspace: base ** linspace(start, end, steps), computed in float64."""
+    """torch.logspace: base ** the exponents of a linspace, as torch's CPU kernel: the ends
+    in the dtype, the exponents and the powers in float64 (the first half counted up from
+    start, the rest back from end), then cast."""
     _place("logspace", device, pin_memory)
     steps = _count("logspace", "steps", steps)
-    values = float(base) ** np.linspace(float(start), float(end), steps, dtype=np.float64)
-    return Tensor(values.astype(default_dtype(dtype)), requires_grad=requires_grad)
+    dtype = np.dtype(default_dtype(dtype))
+    _not_bool("logspace", dtype)
+    if dtype.kind == "c" or isinstance(start, complex) or isinstance(end, complex):
+        values = np.power(complex(base), np.linspace(complex(start), complex(end), steps))
+    elif steps <= 1:
+        values = np.power(float(base), np.full(steps, float(start)))
+    else:
+        if dtype.kind in "biu":
+            first, last = float(int(start)), float(int(end))
+            span = last - first
+        else:
+            first, last = (float(np.asarray(v).astype(dtype)) for v in (start, end))
+            low = np.float32 if dtype.itemsize == 2 else dtype  # float16 arithmetic: in float32
+            span = float(np.asarray(np.asarray(last, low) - np.asarray(first, low), low)
+                         .astype(dtype))
+        step = span / (steps - 1)
+        index = np.arange(steps)
+        exponents = np.where(index < steps // 2, first + step * index,
+                             last - step * (steps - 1 - index))
+        values = np.power(float(base), exponents)
+    if dtype.kind in "fcV" and dtype.itemsize <= 4:
+        values = values.astype(np.float32)  # float64 to float16 through float32, as torch
+    with np.errstate(over="ignore", invalid="ignore"):  # powers past the dtype: torch's too
+        values = values.astype(dtype)
+    return Tensor(values, requires_grad=requires_grad)
 
 
 def _triangle_indices(name: str, row, col, offset, dtype, numpy_indices) -> Tensor:

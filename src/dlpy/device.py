@@ -209,11 +209,18 @@ def is_meta_request(name: str, args: tuple, kwargs: dict) -> bool:
 
 
 def _parse_to_arguments(name: str, args: tuple, kwargs: dict) -> dict:
-    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format",
+                             "tensor"}
     if unknown:
         raise TypeError(f"{name}: unexpected keyword {sorted(unknown)[0]!r} (expected device, "
-                        f"dtype, non_blocking, copy, memory_format)")
+                        f"dtype, non_blocking, copy, memory_format, tensor)")
     rest = list(args)
+    if "tensor" in kwargs:  # torch's keyword form of to(tensor): its dtype and device
+        if (rest and not isinstance(rest[0], bool)) or not _is_tensor(kwargs["tensor"]):
+            raise TypeError(f"{name}: tensor= takes a tensor (whose dtype and device to "
+                            f"take), alone, got {kwargs['tensor']!r}")
+        kwargs = dict(kwargs)
+        rest.insert(0, kwargs.pop("tensor"))
     given: dict = {}
     if rest and _is_tensor(rest[0]):
         other = rest.pop(0)

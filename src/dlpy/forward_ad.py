@@ -448,9 +448,11 @@ def _function_call(inner, cls, ctx, args: tuple, kwargs: dict):
         _visible = saved
     single = not isinstance(result, tuple)
     returned = [result] if single else list(result)
-    # new tensors for arrays, and for inputs returned as they are (their tangents stay theirs)
+    # new tensors for arrays, and for inputs returned as they are (their tangents stay theirs;
+    # not an input changed in place, mark_dirty: that one is the output, tangent and all)
     outputs = [Tensor(o) if isinstance(o, np.ndarray) else Tensor(o.data)
-               if isinstance(o, Tensor) and any(o is a for a in args) else o for o in returned]
+               if isinstance(o, Tensor) and id(o) not in ctx._dirty
+               and any(o is a for a in args) else o for o in returned]
     ctx._non_differentiable.update(id(o) for r, o in zip(returned, outputs)
                                    if id(r) in ctx._non_differentiable)
     for level, tangents in levels:

@@ -93,6 +93,7 @@ from dlpy.ops.indexing import (
 )
 from dlpy.ops.loss import (
     _legacy_reduction,
+    _mean_alias,
     _weight_or_reduction,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -245,21 +246,27 @@ def _split_axis(name: str, x, dim) -> int:
     return _dim(name, dim, x.ndim)
 
 
-def _pieces(x, sizes: list[int], dim: int) -> tuple[Tensor, ...]:
-    """Consecutive slices of ``sizes`` along ``dim``: each piece's gradient is a slice."""
+def _pieces(x, sizes: list[int], dim: int, node_name: str = "SplitBackward0",
+            unsafe: bool = False) -> tuple[Tensor, ...]:
+    """Consecutive slices of ``sizes`` along ``dim``: each piece's gradient is a slice;
+    ``node_name``: torch's grad_fn name of the pieces; ``unsafe``: torch's unsafe_split, whose
+    pieces may be changed in place while recording."""
     before = (slice(None),) * dim
     pieces, start = [], 0
     for size in sizes:
         pieces.append(getitem(x, before + (slice(start, start + size),)))
         start += size
-    return _multiple_views(pieces, "Split")
+    return _multiple_views(pieces, "Split", node_name, unsafe)
 
 
-def _multiple_views(pieces: list[Tensor], kind: str) -> tuple[Tensor, ...]:
+def _multiple_views(pieces: list[Tensor], kind: str, node_name: str | None = None,
+                    unsafe: bool = False) -> tuple[Tensor, ...]:
     """The views of a function that returns several, which torch refuses to change in place
     while recording (each would need the others' gradients re-made)."""
     for i, piece in enumerate(pieces):
-        if piece.op is not None:
+        if piece.op is not None and node_name is not None:
+            piece.op.node_name = node_name
+        if piece.op is not None and not unsafe:
             piece.op.refuses_in_place = (
                 f"is output {i} of {kind}, a function that returns multiple views: such views "
                 "cannot be modified in place while recording (torch refuses it too). Replace "
@@ -267,7 +274,8 @@ def _multiple_views(pieces: list[Tensor], kind: str) -> tuple[Tensor, ...]:
     return tuple(pieces)
 
 
-def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+def split(tensor: Tensor, split_size_or_sections, dim: int = 0, *,
+          _unsafe: bool = False) -> tuple[Tensor, ...]:
     """torch.split: pieces of ``split_size`` along ``dim`` (the last one smaller where it does
     not divide), or of the sizes in a list, which must sum to the axis' length."""
     dim = _split_axis("split", tensor, dim)
@@ -278,26 +286,30 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor,
         if total != length:
             raise ValueError(f"split: split sizes {sizes} must sum to the length {length} of "
                              f"axis {dim} (shape {tensor.shape}), they sum to {total}")
-        return _pieces(tensor, sizes, dim)
+        name = "UnsafeSplitWithSizesBackward0" if _unsafe else "SplitWithSizesBackward0"
+        return _pieces(tensor, sizes, dim, name, _unsafe)
     size = _count("split", "split_size", split_size_or_sections, 0)
     if size == 0 and length:
         raise ValueError(f"split: split_size 0 is only valid for an axis of length 0, axis "
                          f"{dim} has length {length} (shape {tensor.shape})")
+    name = "UnsafeSplitBackward0" if _unsafe else "SplitBackward0"
     if length == 0:
-        return _pieces(tensor, [0], dim)  # one empty piece, as torch
+        return _pieces(tensor, [0], dim, name, _unsafe)  # one empty piece, as torch
     last = length % size or size  # the last piece is smaller where size does not divide
-    return _pieces(tensor, [size] * (-(-length // size) - 1) + [last], dim)
+    return _pieces(tensor, [size] * (-(-length // size) - 1) + [last], dim, name, _unsafe)
 
 
-def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+def chunk(input: Tensor, chunks: int, dim: int = 0, *,
+          _unsafe: bool = False) -> tuple[Tensor, ...]:
     """torch.chunk: split into pieces of ceil(length / chunks) along ``dim``, so fewer than
     ``chunks`` pieces where that size leaves nothing for the last ones (6 in 4: 2, 2, 2)."""
     chunks = _count("chunk", "chunks", chunks, 1)
     dim = _split_axis("chunk", input, dim)
     length = input.shape[dim]
-    if length == 0:
-        return _pieces(input, [0] * chunks, dim)  # as torch: chunks empty pieces
-    return split(input, -(-length // chunks), dim)
+    if length == 0:  # as torch: chunks empty pieces
+        name = "UnsafeSplitBackward0" if _unsafe else "SplitBackward0"
+        return _pieces(input, [0] * chunks, dim, name, _unsafe)
+    return split(input, -(-length // chunks), dim, _unsafe=_unsafe)
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
@@ -305,7 +317,7 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     dim = _split_axis("unbind", input, dim)
     before = (slice(None),) * dim
     return _multiple_views([getitem(input, before + (i,)) for i in range(input.shape[dim])],
-                           "Unbind")
+                           "Unbind", "UnbindBackward0")
 
 
 def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:
@@ -387,6 +399,7 @@ def huber_loss(input: Tensor, target, reduction: str = "mean",  # noqa: A002
     delta = _real_number("huber_loss", "delta", delta)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    reduction = _mean_alias(reduction)
     losses = _piecewise_loss("huber_loss", input, target, reduction, delta, 1.0, delta)
     if weight is not None:
         return _loss_weight("huber_loss", losses, input, weight, reduction, False)
@@ -680,6 +693,19 @@ def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
+def _averaging_taps(size: int, out: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """_averaging_matrix as Resample's (indices, weights), each (taps, out): a shorter window
+    repeats its last position, that position's 1 / length shared among the repeats (no zero
+    weights, which would make 0 * inf)."""
+    windows = _adaptive_windows(size, out)  # (out, taps)
+    i = np.arange(out)
+    lengths = -(-(i + 1) * size // out) - i * size // out
+    repeats = windows.shape[1] - lengths + 1  # the last position's taps
+    last = np.arange(windows.shape[1]) >= (lengths - 1)[:, None]
+    weights = np.where(last, 1.0 / (lengths * repeats)[:, None], 1.0 / lengths[:, None])
+    return windows.T, weights.T.astype(dtype)
+
+
 _SIZE_WORDS = {2: "a pair", 3: "a triple"}
 
 
@@ -722,10 +748,15 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
     if np.dtype(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype).kind in "biu":
         raise TypeError(f"{name}: expected a floating-point x, got {x.dtype}, as torch's")
     _check_adaptive_input(name, shape, nd)
+    finite = bool(np.isfinite(_data(x)).all())
     y = x
     for axis in range(len(shape) - nd, len(shape)):
         size, out = shape[axis], sizes[axis - len(shape) + nd]
         if out == size:  # an equal size averages single values: nothing to do
+            continue
+        if not finite:  # a product's 0 * inf would put NaN in every window: gather them
+            y = _resample.resample(y if isinstance(y, Tensor) else Tensor(y), axis,
+                                   *_averaging_taps(size, out, dtype))
             continue
         matrix = _averaging_matrix(size, out, dtype)
         if axis == len(shape) - 1:
@@ -737,9 +768,17 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
         y = matmul(matrix, y)  # (..., out, prod(rest))
         if len(rest) > 1:
             y = reshape(y, (*lead, out, *rest))
-    if y is x:
-        return identity(y)
-    return _in_format_of(y, x) if nd == 2 else y  # (torch's 3-d one: contiguous)
+    y = identity(y) if y is x else _in_format_of(y, x) if nd == 2 else y  # (3-d: contiguous)
+    # torch's node: its 1-d pool's squeeze, its mean for a global pool, else the pool's
+    return _torch_node(y, "SqueezeBackward1" if nd == 1 else "MeanBackward1"
+                       if all(n == 1 for n in sizes) else f"AdaptiveAvgPool{nd}DBackward0")
+
+
+def _torch_node(y: Tensor, name: str) -> Tensor:
+    """y, its node (if recorded) named ``name`` for grad_fn.name(), as torch's for the call."""
+    if isinstance(y, Tensor) and y.op is not None:
+        _rename(y.op, name)
+    return y
 
 
 def _in_format_of(y: Tensor, x) -> Tensor:
@@ -813,6 +852,7 @@ def _adaptive_max_pool(nd: int, x: Tensor, output_size,
     leading = np.ix_(*(np.arange(n) for n in lead))  # each leading axis, broadcast
     index = tuple(a.reshape(a.shape + (1,) * nd) for a in leading) + (indices,)
     y = _in_format_of(getitem(reshape(x, (*lead, plane)), index), x)
+    _torch_node(y, "SqueezeBackward1" if nd == 1 else f"AdaptiveMaxPool{nd}DBackward0")
     if not return_indices:
         return y
     from dlpy.layouts import laid_like
@@ -1015,7 +1055,7 @@ def multilabel_soft_margin_loss(input: Tensor, target, weight=None,  # noqa: A00
     (N, C) -> (N,), then reduced, as PyTorch's. Labels that require grad get one."""
     name = "multilabel_soft_margin_loss"
     weight, reduction = _weight_or_reduction(weight, reduction)
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction, alias=False)
     _check_reduction(name, reduction)
     shape, target_shape = np.shape(_data(input)), np.shape(_data(target))
     if len(shape) < 1 or target_shape != shape:
@@ -1081,7 +1121,7 @@ def poisson_nll_loss(input: Tensor, target, log_input: bool = True,  # noqa: A00
     y log y - y + log(2 pi y) / 2 where y > 1. x and y broadcast; y may need a gradient
     (where y <= 1 it gets none from the Stirling term, but nan at y = 0, as PyTorch's)."""
     name = "poisson_nll_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction, alias=False)
     _check_reduction(name, reduction)
     eps = _real_number(name, "eps", eps)
     _broadcast_shape(name, "input and target", input, target)
@@ -1140,6 +1180,9 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False,  # noqa: A
 
 INTERPOLATE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear",
                      "area")
+_UPSAMPLE_NODES = {"nearest": "UpsampleNearest{}D", "nearest-exact": "UpsampleNearestExact{}D",
+                   "linear": "UpsampleLinear{}D", "bilinear": "UpsampleBilinear{}D",
+                   "bicubic": "UpsampleBicubic{}D", "trilinear": "UpsampleTrilinear{}D"}
 
 
 def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
@@ -1217,12 +1260,18 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
     if mode == "area":
         return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[dims - 1](
             input, sizes[0] if dims == 1 else sizes)
-    if low_precision and not mode.startswith("nearest"):
+    if low_precision and antialias:
+        raise NotImplementedError(f"{name}: antialias takes float32 and float64 (and uint8) "
+                                  f"inputs (as PyTorch), got {dtype}")
+    if low_precision and mode != "bicubic" and not mode.startswith("nearest"):
         # float16 / bfloat16: every axis in float32, rounded once, as torch's opmath kernels
         return interpolate(input.float(), size, scale_factor, mode, align_corners,
                            recompute_scale_factor, antialias).to(dtype=dtype)
     kind = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
-    y = input
+    # float16 / bfloat16 bicubic: torch's generic kernel sums in float32 with the weights
+    # stored in the input's dtype, and rounds once
+    rounded_weights = low_precision and mode == "bicubic"
+    y = input.float() if rounded_weights else input
     axes = list(enumerate(zip(shape[2:], sizes, scales), start=2))
     for axis, (n, out, scale) in reversed(axes) if antialias else axes:  # (PyTorch's orders)
         if antialias:
@@ -1231,9 +1280,17 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
         else:
             # PyTorch's 2-D nearest kernel copies (or halves the index) when out is n (or 2 n);
             # its 1-D and 3-D ones do not
-            indices, weights = _resample.taps(kind, n, out, scale, align_corners, dtype,
+            indices, weights = _resample.taps(kind, n, out, scale, align_corners,
+                                              np.float32 if rounded_weights else dtype,
                                               shortcuts=dims == 2)
+            if rounded_weights:
+                weights = weights.astype(dtype).astype(np.float32)
         y = _resample.resample(y, axis, indices, weights)
+    if y.op is not None:  # torch's node: UpsampleBilinear2DBackward0, ...
+        y.op.node_name = _UPSAMPLE_NODES[mode].format(dims) + ("Aa" if antialias else "") \
+            + "Backward0"
+    if rounded_weights:
+        y = y.to(dtype=dtype)
     return _in_format_of(y, input)
 
 
@@ -1299,6 +1356,8 @@ def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
                          f"{starts.shape} of {starts.dtype}")
     if include_last_offset and starts.size == 0:
         raise ValueError(f"{name}: include_last_offset needs at least one offset")
+    if starts.size == 0:  # no bags (torch's (0, D))
+        return ids[:0], np.zeros(1, dtype=np.int64)
     indptr = (starts if include_last_offset else np.append(starts, ids.size)).astype(np.int64)
     if starts.size and (indptr[0] != 0 or np.any(np.diff(indptr) < 0)
                         or indptr[-1] > ids.size):
@@ -1334,8 +1393,12 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     if mode == "max" and sparse:
         raise ValueError(f"{name}: mode 'max' does not support sparse gradients")
     ids = _data(input)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"{name}: input must be integer ids, got {ids.dtype}")
+    index_dtype = ids.dtype  # torch promotes 1-D ids with their offsets, then wants Long or Int
+    if ids.ndim == 1 and offsets is not None:
+        index_dtype = np.result_type(ids.dtype, _data(offsets).dtype)
+    if index_dtype not in (np.int64, np.int32):
+        raise TypeError(f"{name}: input must be integer ids, got {index_dtype} (int64 or int32, "
+                        f"after promotion with the offsets)")
     if weight.ndim != 2:
         raise ValueError(f"{name}: weight must be (num_embeddings, dim), got {weight.shape}")
     count, dim = weight.shape
@@ -1612,6 +1675,7 @@ __all__ += [
 
 # ---- the rest of torch.nn.functional: rrelu, feature alpha dropout, Gumbel softmax, LP pooling,
 # channel shuffle, pdist, the distance-function triplet loss and the multilabel margin loss
+from dlpy.node_names import rename as _rename  # noqa: E402
 from dlpy.ops.mask import _ALPHA_PRIME, Dropout, _check_floating  # noqa: E402
 from dlpy.random import get_rng  # noqa: E402
 
@@ -1628,10 +1692,14 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa
     if inplace:  # PyTorch's rrelu_ (dlpy.ops.activation_inplace)
         return rrelu_(input, lower, upper, training, rng=rng)
     if not _flag(name, "training", training):
-        return leaky_relu(input, (lower + upper) / 2)
-    data = _data(input)
-    slopes = np.where(data > 0, 1.0, get_rng(rng).uniform(lower, upper, data.shape))
-    return Dropout(slopes)(input)
+        out = leaky_relu(input, (lower + upper) / 2)
+    else:
+        data = _data(input)
+        slopes = np.where(data > 0, 1.0, get_rng(rng).uniform(lower, upper, data.shape))
+        out = Dropout(slopes)(input)
+    if out.op is not None:
+        _rename(out.op, "RreluWithNoiseBackward0")  # torch's node, training or not
+    return out
 
 
 def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,  # noqa: A002
@@ -1705,7 +1773,10 @@ def _lp_pool(nd: int, input: Tensor, norm_type: float, kernel_size, stride,  # n
     # an int norm_type keeps an int64 x integral (its window means truncated), as torch's
     exponent = int(p) if isinstance(norm_type, (int, np.integer)) else p
     sums = pool(power(input, exponent), kernel_size, stride, 0, ceil_mode)
-    return power(sign(sums) * relu(abs(sums)) * float(np.prod(kernel)), 1.0 / p)
+    scaled = sign(sums) * relu(abs(sums)) * float(np.prod(kernel))
+    # torch's relu gives a zero window no gradient, where the 1 / p power's is infinite (and
+    # inf * 0 would be nan here): where's backward drops it
+    return power(where(scaled.data != 0, scaled, 0.0), 1.0 / p)
 
 
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None,  # noqa: A002
@@ -1813,20 +1884,28 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None,  # noqa: A0
     return _reduce(name, reshape(losses, shape[:-1]), reduction)
 
 
+def _deprecated_upsample(name: str) -> None:
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` "
+                  f"instead.", stacklevel=3)
+
+
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",  # noqa: A002
              align_corners: bool | None = None) -> Tensor:
     """interpolate under its deprecated name, as torch's F.upsample."""
+    _deprecated_upsample("upsample")
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
 def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:  # noqa: A002
     """interpolate(mode="nearest"), as torch's deprecated F.upsample_nearest."""
+    _deprecated_upsample("upsample_nearest")
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
 def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:  # noqa: A002
     """interpolate(mode="bilinear", align_corners=True), as torch's deprecated
     F.upsample_bilinear."""
+    _deprecated_upsample("upsample_bilinear")
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 

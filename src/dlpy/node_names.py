@@ -4,7 +4,19 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
+
+# op -> torch's name where it depends on the call, not on the op's settings (an in-place
+# activation's node saves its result: EluBackward1; rrelu's node is RreluWithNoiseBackward0):
+# set with ``rename``, kept off the op so free() (which drops what forward added) keeps it
+_renamed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def rename(op, name: str) -> None:
+    """Give ``op`` (a recorded node) torch's node name ``name`` for grad_fn.name()."""
+    _renamed[op] = name
 
 # dlpy's op class -> torch's node name (before "Backward" and the overload number)
 _NAMES = {
@@ -22,13 +34,22 @@ _NAMES = {
     "MaxPool3d": "MaxPool3DWithIndices", "AvgPool2d": "AvgPool2D", "AvgPool3d": "AvgPool3D",
     "CTCLoss": "CtcLoss", "NanMedian": "Nanmedian", "NanSum": "Nansum", "GLU": "Glu",
     "Unfold": "Im2Col", "Fold": "Col2Im", "SlidingWindows": "Unfold",
-    "ScaledAdd": "Add", "ScaledSub": "Sub", "Log1p": "Log1P",
+    "ScaledAdd": "Add", "ScaledSub": "Sub", "Log1p": "Log1P", "HalfScalarMul": "Mul",
+    "HalfScalarDiv": "Div",
     "RFFT": "FftR2C", "IRFFT": "FftC2R", "FFTShift": "Roll",
+    "MaxUnpool2d": "MaxUnpool2D", "MaxUnpool3d": "MaxUnpool3D",
 }
 
 
 def torch_name(op) -> str:
     """``op``'s name as torch's grad_fn.name() gives it for the same call."""
+    if _renamed:
+        try:
+            named = _renamed.get(op)
+        except TypeError:  # an unhashable node (a user's class with __eq__)
+            named = None
+        if named is not None:
+            return named
     kind = type(op).__name__
     if kind.endswith("Backward"):  # an autograd.Function's node: "ExpBackward", as torch's
         return kind
@@ -38,9 +59,15 @@ def torch_name(op) -> str:
     return class_name(kind)
 
 
+# whole names: torch's 1-d pools are its 2-d ones between an unsqueeze and a squeeze
+_WHOLE_NAMES = {"MaxPool1d": "SqueezeBackward1", "AvgPool1d": "SqueezeBackward1",
+                "MaxUnpool1d": "SqueezeBackward1"}
+
+
 def class_name(kind: str) -> str:
     """The name of a node of op class ``kind`` whose name does not depend on its settings."""
-    return f"{_NAMES.get(kind, kind)}Backward0"
+    whole = _WHOLE_NAMES.get(kind)
+    return whole if whole is not None else f"{_NAMES.get(kind, kind)}Backward0"
 
 
 def _ndims(op) -> tuple[int, ...]:
@@ -165,4 +192,5 @@ _SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "CopySlices": lambda op: "torch::autograd::CopySlices",
             "ComplexCopySlices": lambda op: "torch::autograd::CopySlices",
             "ViewOfBase": lambda op: "AsStridedBackward0",
-            "SlopeGrad": lambda op: op.node_name, "FFT": _fft}
+            "SlopeGrad": lambda op: op.node_name, "FFT": _fft,
+            "Resample": lambda op: op.node_name}

@@ -33,11 +33,47 @@ def _sequential_sums(values: np.ndarray, order: np.ndarray, starts: np.ndarray) 
     return sums
 
 
+class _Values(np.ndarray):
+    """A SparseGrad's ``values``: the array (what optimisers read), and called, torch's
+    ``values()``: a Tensor."""
+
+    def __call__(self):
+        from dlpy.tensor import Tensor
+
+        return Tensor(self.view(np.ndarray))
+
+
+class _Rows(_Values):
+    """A SparseGrad's ``indices``: the rows, and called, torch's ``indices()``: (1, nnz)."""
+
+    def __call__(self):
+        from dlpy.tensor import Tensor
+
+        return Tensor(self.view(np.ndarray)[None])
+
+
 class SparseGrad:
     """Rows ``indices[i]`` of a ``shape`` array hold ``values[i]``, every other row is zero;
-    repeated indices add up. ``values`` is (len(indices), *shape[1:])."""
+    repeated indices add up. ``values`` is (len(indices), *shape[1:]). Both are arrays that can
+    also be called as torch's ``indices()`` / ``values()`` (Tensors)."""
 
     is_sparse = True
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self._rows.view(_Rows)
+
+    @indices.setter
+    def indices(self, rows) -> None:
+        self._rows = np.asarray(rows)
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._entries.view(_Values)
+
+    @values.setter
+    def values(self, entries) -> None:
+        self._entries = np.asarray(entries)
     __array_ufunc__ = None  # ndarray + SparseGrad defers to __radd__ (a dense result)
 
     def __init__(self, indices, values, shape, coalesced: bool = False):

@@ -107,6 +107,11 @@ def _values_tensor(name: str, values, dtype, requires_grad: bool) -> Tensor:
         if values.op is not None:
             raise ValueError(f"{name}: requires_grad=True needs leaf values")
         values.requires_grad_()
+        return values
+    if values.requires_grad:  # a node of the graph, as torch's: the tensor is no leaf
+        node = (_ops.SparseCooTensorWithDimsAndTensors if name == "sparse_coo_tensor"
+                else _ops.SparseCompressedTensor)
+        return node()(values)
     return values
 
 
@@ -364,13 +369,20 @@ class SparseTensor(OnCPU):
         return self
 
     @property
+    def grad_fn(self):
+        """The op that made the values (None for a leaf)."""
+        return self._v.grad_fn
+
+    @property
     def grad(self) -> SparseTensor | None:
         """The gradient as a sparse tensor of this tensor's pattern (None before a backward),
         as torch's: coalesced, each index's value the gradient there once (the values' own
         gradient, ``values().grad``, has it at every repeat of an index)."""
         grad = self._v.grad
-        if grad is None:
-            return None
+        return None if grad is None else self._sparse_grad(grad)
+
+    def _sparse_grad(self, grad) -> SparseTensor:
+        """A gradient of the values (nnz, ...) as the sparse gradient of this tensor."""
         grad = Tensor(np.asarray(grad))
         if self.layout is not sparse_coo or self._coalesced:
             return self._with_values(grad)
@@ -389,6 +401,22 @@ class SparseTensor(OnCPU):
 
     def detach(self) -> SparseTensor:
         return self._with_values(self._v.detach())
+
+    def backward(self, gradient=None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs=None) -> None:
+        """Backward from a sparse result, as torch's: ``gradient`` (sparse or dense, of this
+        shape) is needed; each stored entry gets the gradient at its index."""
+        if gradient is None:
+            raise RuntimeError("backward: grad can be implicitly created only for scalar "
+                               f"outputs; a sparse tensor of shape {self.shape} needs gradient")
+        if tuple(gradient.shape) != self.shape or self.layout in _BLOCKED:
+            raise ValueError(f"backward: expected a gradient of shape {self.shape}, got "
+                             f"{tuple(gradient.shape)}")
+        dense = (gradient.to_dense() if isinstance(gradient, SparseTensor)
+                 else _as_dense("backward", gradient))
+        at_entries = dense.data[tuple(self._coo())].astype(self.dtype, copy=False)
+        self._v.backward(Tensor(at_entries), retain_graph=retain_graph,
+                         create_graph=create_graph, inputs=inputs)
 
     def _with_values(self, values: Tensor) -> SparseTensor:
         """The same pattern holding other values (nnz rows)."""

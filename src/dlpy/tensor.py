@@ -608,6 +608,7 @@ class Tensor:
     # _views (set only on such a base: weak references to its views)
     __slots__ = ("data", "_grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
                  "_view_of", "_views", "__weakref__")
+    __array_priority__ = 1000  # torch's; numpy defers to __array_ufunc__ below either way
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(t)``: the values (as torch's for a CPU tensor); a copy when asked or when
@@ -702,6 +703,8 @@ class Tensor:
 
     @grad.setter
     def grad(self, value) -> None:
+        if value is self:
+            raise RuntimeError("grad: can't assign a tensor as its own grad")
         self._grad = None if value is None else _as_grad(self, value)
 
     @property
@@ -739,8 +742,9 @@ class Tensor:
         return len(self.data)
 
     def __iter__(self) -> Iterator[Tensor]:
-        for i in range(len(self)):
-            yield self[i]
+        if self.data.ndim == 0:  # at iter(), as torch's (a generator would raise at next())
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
 
     def __repr__(self) -> str:
         """As torch prints it: ``tensor([[1.2300, 2.0000], ...], grad_fn=<MulBackward>)``
@@ -800,10 +804,14 @@ class Tensor:
         grad = self._grad
         if set_to_none or not isinstance(grad, Tensor):
             self._grad = None
-        elif grad.op is not None:  # a gradient with a graph (create_graph): cut off, as torch
-            self._grad = _grad_tensor(np.zeros_like(grad.data))
-        else:
+        else:  # the same tensor, a graph (create_graph) cut off, zeroed in place, as torch's
+            if grad.op is not None:
+                grad.op = None
+                if not grad.data.flags.writeable:  # a broadcast view: memory of its own
+                    grad.data = np.zeros(grad.data.shape, grad.data.dtype)
+            grad.requires_grad = False
             grad.data[...] = 0
+            _bump(grad.data)  # torch's zero_(): a new version
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` with the gradient of this tensor each time backward computes it
@@ -922,14 +930,16 @@ class Tensor:
             return _sparse_reflected(error, other, "__rmul__", self)
 
     def __rmul__(self, other):
+        if isinstance(other, (list, tuple, str)):  # [1, 2] * t repeats, as torch's (__index__)
+            return NotImplemented
         return _arith.mul(other, self)
 
     def __truediv__(self, other):
         return _arith.div(self, other)
 
     def __rtruediv__(self, other):
-        if self.data.dtype.kind == "c" and isinstance(other, (int, float, complex)):
-            return _arith.mul(self.reciprocal(), other)  # torch's rdiv: 1 / 0j is nan + nanj
+        if isinstance(other, (int, float, complex)):  # torch's rdiv: reciprocal() * other
+            return _arith.mul(self.reciprocal(), other)  # (1 / 0j is nan + nanj)
         return _arith.div(other, self)
 
     def __floordiv__(self, other):
@@ -979,8 +989,10 @@ class Tensor:
         try:
             return Tensor(op(data, other_data))
         except TypeError:
-            if getattr(type(other), "__array_ufunc__", False) is None:
-                return NotImplemented  # a sparse or masked tensor: its reflected comparison
+            if getattr(type(other), "__array_ufunc__", False) is None or \
+                    isinstance(other, (str, type(None))):
+                return NotImplemented  # a sparse or masked tensor: its reflected comparison;
+                # None or a string: Python's TypeError for < (torch's NotImplemented)
             raise
         except ValueError:
             shape = np.shape(other_data)
@@ -1004,7 +1016,9 @@ class Tensor:
             return NotImplemented
         return self._compare(other, np.not_equal)
 
-    __hash__ = object.__hash__  # by identity, as torch's: == compares values
+    def __hash__(self) -> int:
+        """By identity, as torch's (``hash(t) == id(t)``): == compares values."""
+        return id(self)
 
     def __reduce_ex__(self, protocol):
         """pickle and copy.copy, as torch's: the values (copy.copy's on the same memory),
@@ -1116,6 +1130,10 @@ class Tensor:
 
     def __neg__(self):
         return _arith.neg(self)
+
+    def __pos__(self):
+        """``+t``: torch.positive, the tensor itself (a bool tensor is refused)."""
+        return self.positive()
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor) or np.ndim(exponent):
@@ -1262,10 +1280,14 @@ class Tensor:
         return Tensor(np.isfinite(self.data))
 
     def eq(self, other) -> Tensor:
-        """Element-wise ``==`` as a boolean mask (the operator's)."""
+        """Element-wise ``==`` as a boolean mask (the operator's); a Tensor or number only."""
+        if not _comparable(other):
+            raise _compare_type_error("eq", other)
         return self._compare(other, np.equal)
 
     def ne(self, other) -> Tensor:
+        if not _comparable(other):
+            raise _compare_type_error("ne", other)
         return self._compare(other, np.not_equal)
 
     def add(self, other, *, alpha=1):
@@ -1686,10 +1708,12 @@ class Tensor:
         if isinstance(value, Tensor) and value.ndim:
             raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor "
                                f"with {value.ndim} dimensions")
-        if not isinstance(value, Tensor) and self.dtype.name in ("float16", "bfloat16", "float32"):
+        if not isinstance(value, Tensor) and (self.dtype.name in ("float16", "bfloat16",
+                                                                  "float32")
+                                              or self.dtype.kind in "iu"):
             from dlpy.creation import _checked  # a finite value beyond the dtype's range:
 
-            _checked("fill_", value, self.dtype)  # torch's refusal, not inf
+            _checked("fill_", value, self.dtype)  # torch's refusal, not inf or a wrap
         return self._in_place("fill_", _filled, self._source("fill_", "value", value),
                               cast="unsafe")
 
@@ -1758,13 +1782,14 @@ class Tensor:
         return self._in_place("relu_", Tensor.relu)
 
     def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
-        return self._in_place("clamp_", lambda x: x.clamp(min, max))
+        # the bounds as operands: a tensor bound that requires grad makes the change recorded
+        return self._in_place("clamp_", Tensor.clamp, min, max)
 
     def clamp_min_(self, min) -> Tensor:  # noqa: A002
-        return self._in_place("clamp_min_", lambda x: x.clamp(min, None))
+        return self._in_place("clamp_min_", Tensor.clamp_min, min)
 
     def clamp_max_(self, max) -> Tensor:  # noqa: A002
-        return self._in_place("clamp_max_", lambda x: x.clamp(None, max))
+        return self._in_place("clamp_max_", Tensor.clamp_max, max)
 
     def masked_fill_(self, mask, value) -> Tensor:
         """``value`` wherever ``mask`` (broadcast to self's shape) is True, in place."""
@@ -1788,7 +1813,17 @@ class Tensor:
         mask = np.zeros(size, dtype=bool)
         mask[index] = True
         mask = mask.reshape((size,) + (1,) * (self.ndim - dim - 1)) if self.ndim else mask[0]
-        return self._in_place("index_fill_", Tensor.masked_fill, mask, value)
+        name = f"IndexFillBackward{int(isinstance(value, Tensor))}"  # torch's node
+
+        def fill(x, mask, value):
+            out = x.masked_fill(mask, value)
+            if out.op is not None:
+                from dlpy.node_names import rename
+
+                rename(out.op, name)
+            return out
+
+        return self._in_place("index_fill_", fill, mask, value)
 
     def addcmul_(self, tensor1, tensor2, *, value=1) -> Tensor:
         """self += value * tensor1 * tensor2, in place."""
@@ -1831,6 +1866,10 @@ class Tensor:
         to x's dtype), in place by the rules above; a value that requires grad gets its
         gradient (g at the positions it was written to)."""
         index = _shape._plain_index(index)
+        if type(value) in (int, float) and self.data.dtype.kind in "iu":
+            from dlpy.creation import _checked  # torch's: -1 wraps into uint8, 300 into int8
+
+            value = _checked("setitem", value, self.data.dtype)  # is refused
         source = value.data if isinstance(value, Tensor) else value
         advanced = type(index) is np.ndarray or (type(index) is tuple
                                                  and np.ndarray in map(type, index))
@@ -1881,8 +1920,8 @@ class Tensor:
 
     # indexing, rearranging, cumulative and more element-wise ops (ops/indexing.py,
     # rearrange.py, cumulative.py, pointwise.py), under PyTorch's names
-    def gather(self, dim: int, index):
-        return _indexing.gather(self, dim, index)
+    def gather(self, dim: int, index, *, sparse_grad: bool = False):
+        return _indexing.gather(self, dim, index, sparse_grad=sparse_grad)
 
     def take_along_dim(self, indices, dim: int | None = None):
         return _indexing.take_along_dim(self, indices, dim)
@@ -2186,11 +2225,11 @@ class Tensor:
     def T(self):
         return _shape._permute("T", self, None, "PermuteBackward0")
 
-    def split(self, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+    def split(self, split_size, dim: int = 0) -> tuple[Tensor, ...]:
         """Pieces along ``dim``, as torch's (see ``dlpy.functional.split``)."""
         from dlpy import functional
 
-        return functional.split(self, split_size_or_sections, dim)
+        return functional.split(self, split_size, dim)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         from dlpy import functional
@@ -2252,6 +2291,11 @@ def ambiguous_truth(size: int, shape) -> RuntimeError:
     which = "no values" if size == 0 else "more than one value"
     return RuntimeError(f"Boolean value of Tensor with {which} is ambiguous, got shape "
                         f"{shape} (use .any() or .all())")
+
+
+def _compare_type_error(name: str, other) -> TypeError:
+    return TypeError(f"{name}(): argument 'other' must be Tensor or Number, not "
+                     f"{type(other).__name__}")
 
 
 def _comparable(other) -> bool:
@@ -2403,6 +2447,11 @@ def _rounded_div(x, other, rounding_mode):
         return _pointwise.FloorDivide(dtype)(x, other)
     step = _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)
     step.node_name = "DivBackward2"  # torch's node for a rounding div
+    if dtype.itemsize == 2 and _promotion.opmath_scalar(x, other) is not None:
+        # a float16/bfloat16 tensor by a number: torch truncates the float32 quotient
+        quotient = _arith.div(*(_arith.cast(v, np.float32) if isinstance(v, Tensor) else v
+                                for v in (x, other)))
+        return _arith.cast(step(quotient), dtype)
     return step(_arith.div(x, other))
 
 
@@ -2582,7 +2631,10 @@ def _put(x: Tensor, value, index, into: np.ndarray | None = None,
 # until something changes in place. Writes users make with numpy (``t.data[...] = v``) are not
 # seen.
 _clock = 0  # in-place changes so far
-_marks: dict[int, tuple[int, int, object]] = {}  # id(buffer) -> (version, tick, weak reference)
+# id(buffer) -> (version, tick, weak reference, the last bumps as (tick, version) pairs: what
+# the version was when an op recorded, for the refusal's message)
+_marks: dict[int, tuple[int, int, object, tuple]] = {}
+_HISTORY = 16  # bumps remembered per buffer
 
 
 # the slots pickle and deepcopy leave out: the graph, the gradient, hooks and views
@@ -2629,10 +2681,11 @@ def _bump(array: np.ndarray, previous: int | None = None, tick: bool = True) -> 
             ref = weakref.ref(buffer, lambda _, key=key: _marks.pop(key, None))
         except TypeError:  # a buffer that cannot be weakly referenced (bytes): kept, harmless
             ref = None
-        version = 0
+        version, history = 0, ()
     else:
-        version, ref = entry[0], entry[2]
-    _marks[key] = ((version if previous is None else previous) + 1, _clock, ref)
+        version, ref, history = entry[0], entry[2], entry[3]
+    version = (version if previous is None else previous) + 1
+    _marks[key] = (version, _clock, ref, history[1 - _HISTORY:] + ((_clock, version),))
 
 
 def increment_version(tensor) -> None:
@@ -2673,7 +2726,7 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled) -> None:
         if _reads(saves, i, inputs) or (rebased and (
                 old is None or (old.requires_grad and old not in scheduled))):
             # read, or rebased with no stand-in on the pass: refuse, never guess
-            raise _modified_error(f"input {i}", op, tensor)
+            raise _modified_error(f"input {i}", op, tensor, tick)
         if rebased:
             rewired = list(inputs) if rewired is None else rewired
             rewired[i] = old
@@ -2682,7 +2735,7 @@ def _check_versions(node: Tensor, op: Op, scheduled: _Scheduled) -> None:
     if _reads(saves, "output", inputs):
         entry = _marks.get(id(_buffer(node.data)))
         if entry is not None and entry[1] > tick:
-            raise _modified_error("the output", op, node)
+            raise _modified_error("the output", op, node, tick)
 
 
 def _reads(saves: tuple, what, inputs) -> bool:
@@ -2696,10 +2749,24 @@ def _reads(saves: tuple, what, inputs) -> bool:
     return False
 
 
-def _modified_error(what: str, op: Op, tensor: Tensor) -> RuntimeError:
+def _version_at(tensor: Tensor, tick: int) -> int:
+    """The version ``tensor``'s buffer had at ``tick`` (as far as its remembered bumps tell)."""
+    entry = _marks.get(id(_buffer(tensor.data)))
+    if entry is None:
+        return 0
+    version = entry[0]
+    for when, after in reversed(entry[3]):
+        if when <= tick:
+            return after
+        version = after - 1
+    return version
+
+
+def _modified_error(what: str, op: Op, tensor: Tensor, tick: int) -> RuntimeError:
     return RuntimeError(
         f"backward: {what} of {op.describe()} (shape {tensor.shape}) was modified in place "
-        f"after {op.describe()} used it (it is now at version {tensor._version}): one of the "
+        f"after {op.describe()} used it (it is at version {tensor._version}; expected version "
+        f"{_version_at(tensor, tick)} instead): one of the "
         "variables needed for gradient computation has been modified by an inplace operation, "
         "and its gradient would be wrong. Change it after backward(), or give the op a clone() "
         "of it"
@@ -3240,20 +3307,52 @@ def _reshapes_in_place(array: np.ndarray, shape: tuple[int, ...]) -> bool:
 
 def _view_dtype(tensor: Tensor, dtype) -> Tensor:
     """``t.view(dtype)``: the same memory read as ``dtype`` (a last axis of another length
-    where the item sizes differ), without a gradient, as torch's."""
+    where the item sizes differ), without a gradient and not a view for ``_base``, as torch's;
+    torch's checks of the last axis, strides and storage offset where the sizes differ."""
     dtype = np.dtype(dtype)
     data = tensor.data
-    if dtype == data.dtype:
-        return tensor.view(data.shape)
-    if data.dtype.itemsize != dtype.itemsize and (
-            data.ndim == 0 or (data.strides[-1] != data.itemsize and data.shape[-1] > 1)):
-        raise RuntimeError(f"view: a tensor of dtype {data.dtype} can be read as {dtype} only "
-                           "with a contiguous last axis of a length the sizes divide")
-    try:
-        return Tensor(data.view(dtype))
-    except ValueError as error:
-        raise RuntimeError(f"view: cannot read a tensor of dtype {data.dtype} and shape "
-                           f"{data.shape} as {dtype}: {error}") from None
+    old, new = data.itemsize, dtype.itemsize
+    if old != new:
+        _check_view_dtype(tensor, data, dtype)
+        if data.shape[-1] == 1 or data.size == 0:  # any last stride reads the same memory
+            data = np.lib.stride_tricks.as_strided(
+                data, strides=data.strides[:-1] + (old,), writeable=data.flags.writeable)
+    return Tensor(data.view(dtype))
+
+
+def _check_view_dtype(tensor: Tensor, data: np.ndarray, dtype: np.dtype) -> None:
+    old, new = data.itemsize, dtype.itemsize
+    names = f"{_TORCH_DTYPE_NAMES.get(data.dtype.name, data.dtype.name)} as " \
+            f"{_TORCH_DTYPE_NAMES.get(dtype.name, dtype.name)} (different element sizes)"
+    if data.ndim == 0:
+        raise RuntimeError(f"self.dim() cannot be 0 to view {names}")
+    if data.size == 0:  # torch's strides of a new empty tensor
+        strides = tuple(int(np.prod([max(n, 1) for n in data.shape[i + 1:]]))
+                        for i in range(data.ndim))
+        offset = 0
+    else:
+        strides, offset = tensor.stride(), tensor.storage_offset()
+    if strides[-1] != 1:
+        raise RuntimeError(f"self.stride(-1) must be 1 to view {names}, but got {strides[-1]}")
+    if new < old:
+        return
+    ratio = new // old
+    if data.shape[-1] % ratio:
+        raise RuntimeError(f"self.size(-1) must be divisible by {ratio} to view {names}, but "
+                           f"got {data.shape[-1]}")
+    if offset % ratio:
+        raise RuntimeError(f"self.storage_offset() must be divisible by {ratio} to view "
+                           f"{names}, but got {offset}")
+    for axis, stride in enumerate(strides[:-1]):
+        if stride % ratio:
+            raise RuntimeError(f"self.stride({axis}) must be divisible by {ratio} to view "
+                               f"{names}, but got {stride}")
+
+
+_TORCH_DTYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
+                      "bfloat16": "BFloat16", "uint8": "Byte", "int8": "Char", "int16": "Short",
+                      "int32": "Int", "int64": "Long", "bool": "Bool", "complex64": "ComplexFloat",
+                      "complex128": "ComplexDouble"}
 
 
 def _grad_tensor(array: np.ndarray) -> Tensor:
@@ -3265,12 +3364,31 @@ def _grad_tensor(array: np.ndarray) -> Tensor:
 
 
 def _leaf_layout(data: np.ndarray, grad: np.ndarray, fresh: bool):
-    """A first gradient of a channels-last leaf laid out channels-last too (torch's
-    AccumulateGrad gives a .grad its leaf's strides): (grad, fresh)."""
-    from dlpy.layouts import channels_last, is_in_format, laid_out, suggests_channels_last
-    if suggests_channels_last(data) and not is_in_format(grad, channels_last):
-        return laid_out(grad, channels_last), True
+    """A first gradient of a leaf that is not C-contiguous laid out as the leaf when the leaf's
+    memory is dense (a transpose, channels-last), else C-contiguous, as torch's AccumulateGrad
+    (its layout contract): (grad, fresh)."""
+    if grad.ndim == 4:
+        from dlpy.layouts import channels_last, is_in_format, laid_out, suggests_channels_last
+        if suggests_channels_last(data):
+            if not is_in_format(grad, channels_last):
+                return laid_out(grad, channels_last), True
+            return grad, fresh
+    if _dense_memory(data) and grad.strides != data.strides:
+        out = np.empty_like(data, dtype=grad.dtype, order="K")  # data's axis order
+        out[...] = grad
+        return out, True
     return grad, fresh
+
+
+def _dense_memory(array: np.ndarray) -> bool:
+    """Whether ``array``'s elements fill its memory without gaps or overlaps, in some order of
+    its axes (torch's is_non_overlapping_and_dense)."""
+    expected = array.itemsize
+    for stride, size in sorted((s, n) for s, n in zip(array.strides, array.shape) if n != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 def _accumulate(node: Tensor, grad, fresh: bool) -> None:
@@ -3282,7 +3400,9 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
     existing = node._grad
     if existing is None:
         if type(grad) is np.ndarray:
-            if grad.ndim == 4 and not node.data.flags.c_contiguous:
+            data = node.data
+            if type(data) is np.ndarray and not data.flags.c_contiguous \
+                    and grad.shape == data.shape:
                 grad, fresh = _leaf_layout(node.data, grad, fresh)
             node._grad = _grad_tensor(grad if fresh else grad.copy())
         else:  # a SparseGrad
@@ -3290,8 +3410,9 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
         return
     if type(existing) is not SparseGrad:
         data = existing.data
-        if (existing.op is None and type(grad) is np.ndarray and not existing.requires_grad
-                and data.shape == grad.shape
+        # in place, as torch's AccumulateGrad outside create_graph, a .grad with a graph
+        # (create_graph) or one requiring grad (assigned) too
+        if (type(grad) is np.ndarray and data.shape == grad.shape
                 and (data.dtype is grad.dtype or data.dtype == grad.dtype)):
             try:
                 data += grad
@@ -3302,7 +3423,8 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
                 # user; torch's use_count test) can have recorded an op on it: without one,
                 # the clock (which makes the rest of this pass check versions) stays, and
                 # the count goes up alone. Each has one owner here: node._grad, existing.data
-                if (data.base is not None or _getrefcount(existing) > _LOCAL_REFS + 1
+                if (existing.op is not None or existing.requires_grad or data.base is not None
+                        or _getrefcount(existing) > _LOCAL_REFS + 1
                         or _getrefcount(data) > _LOCAL_REFS + 1):
                     _bump(data)
                 else:
@@ -3310,9 +3432,9 @@ def _accumulate(node: Tensor, grad, fresh: bool) -> None:
                     if entry is None:
                         _bump(data, tick=False)
                     else:
-                        _marks[id(data)] = (entry[0] + 1, entry[1], entry[2])
+                        _marks[id(data)] = (entry[0] + 1,) + entry[1:]
                 return
-        existing = data  # a gradient with a graph (create_graph) is cut off, not changed
+        existing = data
     total = existing + grad  # sparse + sparse stays sparse; with a dense one, dense
     node._grad = total if isinstance(total, SparseGrad) else _grad_tensor(np.asarray(total))
 

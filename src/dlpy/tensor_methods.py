@@ -66,8 +66,7 @@ ALIASES = {
     "absolute": "abs", "divide": "div", "multiply": "mul", "subtract": "sub",
     "negative": "neg", "greater": "gt", "greater_equal": "ge", "less": "lt", "less_equal": "le",
     "not_equal": "ne", "ger": "outer", "ndimension": "dim",
-    "unsafe_chunk": "chunk", "unsafe_split": "split", "true_divide": "div",
-    "unsafe_split_with_sizes": "split_with_sizes",
+    "true_divide": "div",
 }
 
 # methods that are dlpy.functional.<name>(self, ...), as torch.Tensor.<name>
@@ -121,12 +120,41 @@ def _split_with_sizes(self, split_sizes, dim: int = 0):
     return self.split(list(split_sizes), dim)
 
 
+def _unsafe_split(self, split_size, dim: int = 0):
+    """split whose pieces torch lets change in place while recording (UnsafeSplitBackward0)."""
+    from dlpy import functional
+
+    return functional.split(self, split_size, dim, _unsafe=True)
+
+
+def _unsafe_split_with_sizes(self, split_sizes, dim: int = 0):
+    from dlpy import functional
+
+    return functional.split(self, list(split_sizes), dim, _unsafe=True)
+
+
+def _unsafe_chunk(self, chunks: int, dim: int = 0):
+    from dlpy import functional
+
+    return functional.chunk(self, chunks, dim, _unsafe=True)
+
+
 def _clamp_min(self, min):  # noqa: A002 - PyTorch's names
-    return self.clamp(min, None)
+    return _clamp_named(self.clamp(min, None), "ClampMin", min)
 
 
 def _clamp_max(self, max):  # noqa: A002
-    return self.clamp(None, max)
+    return _clamp_named(self.clamp(None, max), "ClampMax", max)
+
+
+def _clamp_named(out, kind: str, bound):
+    """clamp_min/clamp_max's result with torch's node name (ClampMinBackward0; 1: a tensor
+    bound)."""
+    if out.op is not None:
+        from dlpy.node_names import rename
+
+        rename(out.op, f"{kind}Backward{int(isinstance(bound, Tensor))}")
+    return out
 
 
 def _positive(self):
@@ -148,6 +176,8 @@ def _adjoint(self):
 
 for _name, _function in (("polygamma", _polygamma), ("unfold", _unfold), ("msort", _msort),
                          ("split_with_sizes", _split_with_sizes), ("clamp_min", _clamp_min),
+                         ("unsafe_split", _unsafe_split), ("unsafe_chunk", _unsafe_chunk),
+                         ("unsafe_split_with_sizes", _unsafe_split_with_sizes),
                          ("clamp_max", _clamp_max), ("positive", _positive),
                          ("narrow_copy", _narrow_copy), ("adjoint", _adjoint)):
     _attach(_name, _method(_name, _function, _function.__doc__ or

@@ -15,9 +15,11 @@ from dlpy.sparse_grad import dense
 from dlpy.tensor import Tensor, no_grad
 
 
-class GradcheckError(AssertionError, RuntimeError):
-    """backward() and the finite differences disagree (an AssertionError, so tests report it,
-    and a RuntimeError, as torch's)."""
+class GradcheckError(RuntimeError, AssertionError):
+    """backward() and the finite differences disagree (a RuntimeError, as torch's, and an
+    AssertionError, so tests report it). ``input``: the index of the input it names, if any."""
+
+    input: int | None = None
 
 
 def gradcheck(
@@ -63,10 +65,14 @@ def gradcheck(
         weights = rng.standard_normal(out.shape)
         if out.dtype.kind == "c":
             weights = weights + 1j * rng.standard_normal(out.shape)
-        if out.requires_grad:
-            out.backward(weights)
-        analytic = [dense(t.grad) if t.grad is not None else np.zeros(t.shape)
-                    for _, t in checked]
+        grads = [None] * len(checked)
+        if out.requires_grad:  # autograd.grad: inputs that are not leaves (views) count too
+            from dlpy.autograd import grad as autograd_grad
+            grads = autograd_grad(out, [t for _, t in checked], Tensor(weights),
+                                  allow_unused=True)
+        analytic = [np.zeros(t.shape) if g is None else
+                    dense(g.data if isinstance(g, Tensor) else g)
+                    for (_, t), g in zip(checked, grads)]
     finally:
         for (_, t), grad in zip(checked, saved_grads):
             t.grad = grad
@@ -82,12 +88,14 @@ def gradcheck(
         if bad.any():
             where = np.unravel_index(int(np.argmax(np.where(bad, error, -1.0))), t.shape)
             where = tuple(int(w) for w in where)
-            raise GradcheckError(
+            failure = GradcheckError(
                 f"gradcheck: the gradient of {_name(i, t)} (shape {t.shape}) is wrong at "
                 f"{int(bad.sum())} of {t.data.size} positions; largest error {error[where]:.3g} at "
                 f"index {where}: backward gave {grad[where]:.10g}, finite differences "
                 f"{numeric[where]:.10g} (atol={atol}, rtol={rtol})"
             )
+            failure.input = i
+            raise failure
     return True
 
 

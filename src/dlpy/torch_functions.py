@@ -8,9 +8,9 @@ torch.embedding, torch.kl_div, ...). ``dlpy/__init__.py`` exports them at the to
 from __future__ import annotations
 
 import builtins
-import collections
 import math
 import numbers
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -482,7 +482,18 @@ def from_numpy(ndarray: np.ndarray, /) -> Tensor:
     """torch.from_numpy: a Tensor sharing the array's memory (changes show in both)."""
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy array, got {type(ndarray).__name__}")
-    return Tensor(numpy_source(ndarray))
+    _warn_read_only(numpy_source(ndarray))
+    return Tensor(ndarray)
+
+
+def _warn_read_only(array: np.ndarray) -> None:
+    """torch's warning on sharing the memory of a numpy array that is not writeable."""
+    if not array.flags.writeable:
+        warnings.warn("The given NumPy array is not writable, and PyTorch does not support "
+                      "non-writable tensors. This means writing to this tensor will result in "
+                      "undefined behavior. You may want to copy the array to protect its data or "
+                      "make it writable before converting it to a tensor.", UserWarning,
+                      stacklevel=3)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -492,7 +503,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     if isinstance(data, np.ndarray):
-        numpy_source(data)
+        _warn_read_only(numpy_source(data))  # even when a cast copies it, as torch's
         if dtype is not None and data.dtype != np.dtype(dtype) and is_narrow_float(dtype):
             return Tensor(narrow_float(data, np.dtype(dtype)))  # through float32, as torch
         return Tensor(data if dtype is None else data.astype(dtype, copy=False))
@@ -556,6 +567,10 @@ def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,
     """torch.range (deprecated in torch): start to end inclusive, every step (the default
     dtype unless ``dtype``)."""
     _place("range", device, False)
+    warnings.warn("torch.range is deprecated and will be removed in a future release because its "
+                  "behavior is inconsistent with Python's range builtin. Instead, use "
+                  "torch.arange, which produces values in [start, end).", UserWarning,
+                  stacklevel=3)
     dtype = default_dtype(dtype)
     if end is None:
         start, end = 0, start
@@ -687,17 +702,27 @@ def histogramdd(input, bins=10, *, range=None, weight=None, density: bool = Fals
             if not (np.isfinite(low) and np.isfinite(high)):
                 raise ValueError(f"histogramdd: dimension {d}'s range [{low}, {high}] is not "
                                  "finite")
+        # an empty range widens by 0.5 each way, as torch's
+        ranges = [(low - 0.5, high + 0.5) if low == high else (low, high)
+                  for low, high in ranges]
         bins = [_linspace(low, high, n + 1) for (low, high), n in zip(ranges, counts)]
     ranges = None if range is None else list(zip(range[::2], range[1::2]))
     hist, edges = np.histogramdd(points, bins=bins, range=ranges,
                                  weights=None if weight is None else weight.reshape(-1),
                                  density=density)
-    return _HistogramddResult(Tensor(hist.astype(data.dtype)),
-                              [Tensor(e.astype(data.dtype)) for e in edges])
+    return HistogramddResult(Tensor(hist.astype(data.dtype)),
+                             tuple(Tensor(e.astype(data.dtype)) for e in edges))
 
 
-# torch.return_types.histogramdd (its type name too)
-_HistogramddResult = collections.namedtuple("histogramdd", ["hist", "bin_edges"])
+class HistogramddResult(NamedTuple):
+
+    _torch_name = "histogramdd"  # torch.return_types.histogramdd
+    __repr__ = structseq_repr
+    hist: Tensor
+    bin_edges: tuple
+
+
+HistogramddResult.__name__ = HistogramddResult.__qualname__ = "histogramdd"  # (torch's type name)
 
 
 def _linspace(start, end, steps: int) -> np.ndarray:
@@ -790,6 +815,21 @@ def embedding(weight: Tensor, indices, padding_idx: int = -1, scale_grad_by_freq
 
     return _embedding(indices, weight, None if padding_idx == -1 else padding_idx,
                       scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+def embedding_renorm_(input: Tensor, indices, max_norm: float, norm_type: float) -> Tensor:  # noqa: A002
+    """torch.embedding_renorm_: the rows of input (num_embeddings, dim) that ``indices`` look
+    up whose norm_type-norm exceeds max_norm scaled to it, in place (F.embedding's max_norm)."""
+    from dlpy.ops.embedding import _INDEX_DTYPES, renorm_rows
+
+    ids = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if ids.dtype not in _INDEX_DTYPES:
+        raise TypeError(f"embedding_renorm_: indices must be int64 or int32, got {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= input.shape[0]):
+        raise ValueError(f"embedding_renorm_: indices must lie in [0, {input.shape[0]}), got "
+                         f"values from {ids.min()} to {ids.max()}")
+    renorm_rows(input, ids, max_norm, norm_type)
+    return input
 
 
 def kl_div(input: Tensor, target, reduction=0, log_target: bool = False) -> Tensor:  # noqa: A002
@@ -926,7 +966,7 @@ METHOD_FUNCTIONS = """
     absolute adjoint all any argmax argmin clamp_max clamp_min clone det detach divide eq ge
     ger greater greater_equal gt inverse isfinite isinf isnan le less less_equal lt msort
     multiply ne negative not_equal positive reciprocal rsqrt split_with_sizes square subtract t
-    true_divide unsafe_chunk unsafe_split
+    true_divide unsafe_chunk unsafe_split unsafe_split_with_sizes
 """.split()
 IN_PLACE_FUNCTIONS = """
     abs_ acos_ acosh_ addmv_ arccos_ arccosh_ arcsin_ arcsinh_ arctan_ arctanh_ asin_ asinh_
@@ -1065,7 +1105,7 @@ TOP_LEVEL = sorted(
     {"addbmm", "addmv", "addr", "adaptive_max_pool1d", "alpha_dropout", "alpha_dropout_",
      "as_tensor", "asarray", "batch_norm", "bernoulli", "binary_cross_entropy_with_logits",
      "binomial", "can_cast", "chain_matmul", "cholesky", "corrcoef", "cov", "ctc_loss",
-     "cumulative_trapezoid", "dist", "dropout", "dropout_", "embedding",
+     "cumulative_trapezoid", "dist", "dropout", "dropout_", "embedding", "embedding_renorm_",
      "feature_alpha_dropout", "feature_alpha_dropout_", "fill", "from_numpy",
      "get_default_dtype", "set_default_dtype", "gradient", "group_norm", "histogramdd",
      "instance_norm", "is_floating_point", "is_nonzero", "is_storage", "is_tensor", "isin",

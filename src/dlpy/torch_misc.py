@@ -49,6 +49,11 @@ class finfo:  # noqa: N801 - PyTorch's name
                 f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
                 f"tiny={self.tiny:g}, dtype={self.dtype})")
 
+    def __eq__(self, other) -> bool:  # torch's: equal fields (complex64's is float32's)
+        return type(other) is finfo and vars(self) == vars(other)
+
+    __hash__ = None  # unhashable, as torch's
+
 
 class iinfo:  # noqa: N801 - PyTorch's name
     """torch.iinfo(dtype): bits, max, min and dtype (its name) of an integer dtype."""
@@ -63,6 +68,11 @@ class iinfo:  # noqa: N801 - PyTorch's name
 
     def __repr__(self) -> str:
         return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"  # torch's %g
+
+    def __eq__(self, other) -> bool:
+        return type(other) is iinfo and vars(self) == vars(other)
+
+    __hash__ = None  # unhashable, as torch's
 
 
 # ----------------------------------------------------------------- Size (dlpy/size.py)

@@ -136,8 +136,8 @@ def test_reprs():
      r"Conv3d: padding_mode must be one of zeros, reflect, replicate, circular, got 'edge'"),
     (lambda: nn.ConvTranspose3d(2, 4, 3, padding_mode="reflect"), ValueError,
      r'ConvTranspose3d: only padding_mode "zeros" is supported, as in PyTorch'),
-    (lambda: nn.ConvTranspose3d(2, 4, 3, output_padding=1), ValueError,
-     r"ConvTranspose3d: output_padding must be smaller than either stride or dilation"),
+    (lambda: nn.ConvTranspose3d(2, 4, 3, output_padding=1)(_x(1, 2, 2, 2, 2)), RuntimeError,
+     r"conv_transpose3d: output_padding must be smaller than either stride or dilation"),
     (lambda: nn.ConvTranspose3d(2, 4, 3)(_x(1, 3, 2, 2, 2)), ValueError,
      r"ConvTranspose3d: expected input \(N, 2, D, H, W\) or unbatched \(2, D, H, W\), got "
      r"\(1, 3, 2, 2, 2\)"),

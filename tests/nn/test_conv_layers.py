@@ -467,11 +467,12 @@ def _x(*shape):
      r"'reflect'"),
     (lambda: nn.ConvTranspose1d(2, 3, 3, padding_mode="circular"), ValueError,
      r'ConvTranspose1d: only padding_mode "zeros" is supported'),
-    (lambda: nn.ConvTranspose2d(2, 3, 3, output_padding=1), ValueError,
-     r"ConvTranspose2d: output_padding must be smaller than either stride or dilation, as in "
+    # output_padding is checked when called, as torch's (an output_size there replaces it)
+    (lambda: nn.ConvTranspose2d(2, 3, 3, output_padding=1)(_x(1, 2, 3, 3)), RuntimeError,
+     r"conv_transpose2d: output_padding must be smaller than either stride or dilation, as in "
      r"PyTorch, got output_padding \(1, 1\), stride \(1, 1\) and dilation \(1, 1\)"),
-    (lambda: nn.ConvTranspose1d(2, 3, 3, stride=2, output_padding=2), ValueError,
-     r"ConvTranspose1d: output_padding must be smaller than either stride or dilation, as in "
+    (lambda: nn.ConvTranspose1d(2, 3, 3, stride=2, output_padding=2)(_x(1, 2, 3)), RuntimeError,
+     r"conv_transpose1d: output_padding must be smaller than either stride or dilation, as in "
      r"PyTorch, got output_padding 2, stride 2 and dilation 1"),
     (lambda: nn.ConvTranspose2d(3, 4, 3, groups=2), ValueError,
      r"ConvTranspose2d: in_channels and out_channels must be divisible by groups=2, got 3, 4"),

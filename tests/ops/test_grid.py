@@ -177,6 +177,11 @@ def test_type_errors():
                                         "same dtype, got float64 and float32"):
         F.grid_sample(x, Tensor(np.zeros((1, 2, 2, 2), np.float32)))
     with pytest.raises(TypeError, match="grid_sample: align_corners must be True or False"):
-        F.grid_sample(x, Tensor(np.zeros((1, 2, 2, 2))), align_corners=None)
+        F.grid_sample(x, Tensor(np.zeros((1, 2, 2, 2))), align_corners=1)
+    # not given (or None): False, with torch's warning
+    with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
+        default = F.grid_sample(x + 1, Tensor(np.zeros((1, 2, 2, 2))))
+    assert np.array_equal(default.data, F.grid_sample(x + 1, Tensor(np.zeros((1, 2, 2, 2))),
+                                                      align_corners=False).data)
     with pytest.raises(TypeError, match="affine_grid: theta must be floating point, got int64"):
         F.affine_grid(Tensor(np.zeros((1, 2, 3), np.int64)), (1, 1, 2, 2))

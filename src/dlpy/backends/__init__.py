@@ -4,6 +4,6 @@ dlpy computes with numpy on the CPU, so none of these backends is available and 
 change nothing; scripts that set them (``dlpy.backends.cudnn.benchmark = True``) run unchanged.
 """
 
-from dlpy.backends import cpu, cuda, cudnn, mkl, mkldnn, mps, openmp
+from dlpy.backends import cpu, cuda, cudnn, mkl, mkldnn, mps, openmp, opt_einsum
 
-__all__ = ["cpu", "cuda", "cudnn", "mkl", "mkldnn", "mps", "openmp"]
+__all__ = ["cpu", "cuda", "cudnn", "mkl", "mkldnn", "mps", "openmp", "opt_einsum"]

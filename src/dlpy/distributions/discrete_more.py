@@ -119,6 +119,10 @@ class NegativeBinomial(_Binary):
         return log_unnormalized - log_normalization
 
 
+class _CountError(NotImplementedError, ValueError):
+    """A total_count that is not one int (PyTorch raises NotImplementedError there)."""
+
+
 class Multinomial(_OverCategorical):
     """Counts over K classes in ``total_count`` (an int) draws of a Categorical(probs or
     logits): event_shape (K,)."""
@@ -127,8 +131,10 @@ class Multinomial(_OverCategorical):
                  validate_args: bool | None = None):
         if isinstance(total_count, bool) or not isinstance(total_count, (int, np.integer)) \
                 or total_count < 0:
-            raise ValueError(f"Multinomial: total_count must be a non-negative int (one for the "
-                             f"whole batch, as PyTorch's), got {total_count!r}")
+            # not an int: PyTorch's NotImplementedError (no per-batch total_count)
+            error = ValueError if isinstance(total_count, (int, np.integer)) else _CountError
+            raise error(f"Multinomial: total_count must be a non-negative int (one for the "
+                        f"whole batch, as PyTorch's), got {total_count!r}")
         self.total_count = int(total_count)
         super().__init__(probs, logits, validate_args=validate_args)
 

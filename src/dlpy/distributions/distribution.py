@@ -30,6 +30,11 @@ class ExpandError(ValueError, RuntimeError):
     RuntimeError there, dlpy's house style a ValueError: either catches it)."""
 
 
+class BroadcastError(ValueError, RuntimeError):
+    """Parameters whose shapes do not broadcast together (torch's broadcast_tensors raises a
+    RuntimeError there, dlpy's house style a ValueError: either catches it)."""
+
+
 class _derived:  # noqa: N801 - a property-like decorator
     """A parameter computed from another one when it was not given (Bernoulli's probs from its
     logits). A non-data descriptor: a value set on the instance wins. Not cached, so each use
@@ -307,8 +312,8 @@ def broadcast_all(name: str, names: tuple[str, ...], *values) -> tuple[Tensor, .
         shape = np.broadcast_shapes(*(t.shape for t in tensors))
     except ValueError:
         shapes = ", ".join(f"{w} {_shape_text(t.shape)}" for w, t in zip(names, tensors))
-        raise ValueError(f"{name}: the parameters cannot be broadcast together: {shapes}") \
-            from None
+        raise BroadcastError(f"{name}: the parameters cannot be broadcast together: "
+                             f"{shapes}") from None
     return tuple(t if t.shape == shape else F.expand(t, shape) for t in tensors)
 
 

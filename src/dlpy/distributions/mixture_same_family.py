@@ -25,11 +25,11 @@ class MixtureSameFamily(Distribution):
     def __init__(self, mixture_distribution: Categorical, component_distribution: Distribution,
                  validate_args: bool | None = None):
         if not isinstance(mixture_distribution, Categorical):
-            raise TypeError(f"MixtureSameFamily: mixture_distribution must be a Categorical, got "
-                            f"{type(mixture_distribution).__name__}")
+            raise ValueError(f"MixtureSameFamily: mixture_distribution must be a Categorical, "
+                             f"got {type(mixture_distribution).__name__}")
         if not isinstance(component_distribution, Distribution):
-            raise TypeError(f"MixtureSameFamily: component_distribution must be a Distribution, "
-                            f"got {type(component_distribution).__name__}")
+            raise ValueError(f"MixtureSameFamily: component_distribution must be a "
+                             f"Distribution, got {type(component_distribution).__name__}")
         mixture_batch = mixture_distribution.batch_shape
         component_batch = component_distribution.batch_shape[:-1]
         for a, b in zip(reversed(mixture_batch), reversed(component_batch)):

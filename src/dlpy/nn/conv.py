@@ -241,8 +241,8 @@ class _ConvTransposeNd(Module):
         self.padding = _ntuple(padding, nd, f"{name}: padding")
         self.output_padding = _ntuple(output_padding, nd, f"{name}: output_padding")
         self.dilation = _dilation(dilation, name, nd)
-        _check_transpose_settings(name, self.stride, self.padding, self.output_padding,
-                                  self.dilation)
+        # output_padding is checked by forward, as torch's: an output_size there replaces it
+        _check_transpose_settings(name, self.stride, self.padding, (0,) * nd, self.dilation)
         bound = 1.0 / math.sqrt(out_channels // self.groups * math.prod(self.kernel_size))
         shape = (in_channels, out_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
@@ -587,7 +587,9 @@ class _LPPoolNd(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         function = (F.lp_pool1d, F.lp_pool2d, F.lp_pool3d)[self.nd - 1]
-        return function(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+        # float(p), as torch's layer: an integer x is then powered in floating point
+        return function(x, float(self.norm_type), self.kernel_size, self.stride,
+                        self.ceil_mode)
 
     def extra_repr(self) -> str:
         return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "

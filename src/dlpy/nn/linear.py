@@ -491,10 +491,7 @@ class RReLU(Module):
         super().__init__()
         self.lower = setting("RReLU", "lower", lower)
         self.upper = setting("RReLU", "upper", upper)
-        if self.lower > self.upper:
-            raise ValueError(f"RReLU: lower must be <= upper, got lower={lower} and "
-                             f"upper={upper}")
-        self.rng = rng
+        self.rng = rng  # lower > upper is refused by the forward (F.rrelu), as torch's
         self.inplace = inplace
 
     def forward(self, x):

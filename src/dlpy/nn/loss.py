@@ -4,6 +4,7 @@ included): each calls its function in dlpy.functional."""
 from __future__ import annotations
 
 from dlpy import functional as F
+from dlpy.nn.distance import PairwiseDistance
 from dlpy.nn.module import Module
 from dlpy.ops.loss import _legacy_reduction
 from dlpy.tensor import Tensor
@@ -14,13 +15,23 @@ class _Loss(Module):
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
-        reduction = _legacy_reduction(size_average, reduce, reduction)
-        if reduction not in self.reductions:
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction(size_average, reduce, reduction)
+        # torch's deprecated spelling of "mean" is kept as given; the function warns on it
+        if reduction not in self.reductions and reduction != "elementwise_mean":
             raise ValueError(
                 f"{type(self).__name__}: reduction must be {', '.join(self.reductions[:-1])} or "
                 f"{self.reductions[-1]}, got {reduction!r}"
             )
         self.reduction = reduction
+
+    def _weight_buffer(self, name: str, weight) -> None:
+        """weight (or pos_weight) a buffer, as torch's: in state_dict, moved by .to/.double; a
+        list stays a plain attribute."""
+        if weight is None or isinstance(weight, Tensor) or hasattr(weight, "__array__"):
+            self.register_buffer(name, weight)
+        else:
+            setattr(self, name, weight)
 
 
 class CrossEntropyLoss(_Loss):
@@ -32,7 +43,7 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
                  reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(size_average, reduce, reduction)
-        self.weight = weight
+        self._weight_buffer("weight", weight)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002 - PyTorch's name
@@ -71,7 +82,8 @@ class BCEWithLogitsLoss(_Loss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean",
                  pos_weight=None):
         super().__init__(size_average, reduce, reduction)
-        self.weight, self.pos_weight = _weight("BCEWithLogitsLoss", weight), pos_weight
+        self._weight_buffer("weight", _weight("BCEWithLogitsLoss", weight))
+        self._weight_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy_with_logits(input, target, self.weight,
@@ -86,7 +98,8 @@ class NLLLoss(_Loss):
     def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
                  reduction: str = "mean"):
         super().__init__(size_average, reduce, reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        self._weight_buffer("weight", weight)
+        self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
@@ -139,7 +152,7 @@ class BCELoss(_Loss):
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__(size_average, reduce, reduction)
-        self.weight = _weight("BCELoss", weight)
+        self._weight_buffer("weight", _weight("BCELoss", weight))
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
@@ -211,7 +224,7 @@ class MultiLabelSoftMarginLoss(_Loss):
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__(size_average, reduce, reduction)
-        self.weight = _weight("MultiLabelSoftMarginLoss", weight)
+        self._weight_buffer("weight", _weight("MultiLabelSoftMarginLoss", weight))
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.multilabel_soft_margin_loss(input, target, self.weight,
@@ -228,7 +241,11 @@ class MultiMarginLoss(_Loss):
         super().__init__(size_average, reduce, reduction)
         if isinstance(p, bool) or p not in (1, 2):
             raise ValueError(f"MultiMarginLoss: p must be 1 or 2, got {p!r}")
-        self.p, self.margin, self.weight = p, margin, _weight("MultiMarginLoss", weight)
+        if weight is not None and hasattr(weight, "ndim") and weight.ndim != 1:  # torch's words
+            raise ValueError(f"MultiMarginLoss: expected weight to be None or 1D tensor, got "
+                             f"{weight.ndim}D instead")
+        self.p, self.margin = p, margin
+        self._weight_buffer("weight", _weight("MultiMarginLoss", weight))
 
     def forward(self, input: Tensor, target) -> Tensor:  # noqa: A002
         return F.multi_margin_loss(input, target, self.p, self.margin, self.weight,
@@ -291,7 +308,13 @@ class TripletMarginWithDistanceLoss(_Loss):
     def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
                  reduction: str = "mean"):
         super().__init__(reduction=reduction)
-        self.distance_function, self.margin, self.swap = distance_function, margin, swap
+        if margin <= 0:  # torch's words
+            raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater "
+                             f"than 0, got {margin} instead")
+        # the default distance a submodule, as torch's (shown by repr)
+        self.distance_function = distance_function if distance_function is not None \
+            else PairwiseDistance()
+        self.margin, self.swap = margin, swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return F.triplet_margin_with_distance_loss(

@@ -83,12 +83,14 @@ class Parameter(Tensor):
     and complex data keep their dtype (a complex one makes a ComplexParameter); other data
     becomes the default dtype (float32 unless dlpy.set_default_dtype). ``Parameter(t)`` of a
     float Tensor shares its memory, as torch's (a change of one is seen by the other); an
-    array or a list is copied."""
+    array or a list is copied; no data is an empty one, as torch's."""
 
     __torch_function__ = _disabled_torch_function_impl  # ops give plain Tensors
     __slots__ = ()
 
-    def __init__(self, data, requires_grad: bool = True, dtype=None):
+    def __init__(self, data=None, requires_grad: bool = True, dtype=None):
+        if data is None:
+            data = np.empty(0, dtype=default_dtype() if dtype is None else dtype)
         if isinstance(data, Tensor):
             if dtype is None and data.data.dtype.kind in "biu":  # torch's: kept, or refused
                 if requires_grad:
@@ -784,16 +786,26 @@ class Module:
             self._relayout(kwargs["memory_format"])
         if dtype is None:
             return self
-        if not is_floating_dtype(dtype):
-            raise TypeError(f"{type(self).__name__}.to: parameters are floating point; got "
-                            f"{dtype}")
+        if dtype.kind == "c":  # torch's makes every floating parameter complex
+            raise TypeError(f"{type(self).__name__}.to: dlpy converts modules to floating "
+                            f"dtypes only, got torch.{dtype.name}")
+        if not is_floating_dtype(dtype):  # torch's words
+            raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
+                            f"got desired dtype=torch.{dtype.name}")
+        from dlpy.future_flags import get_overwrite_module_params_on_conversion
+
+        overwrite = get_overwrite_module_params_on_conversion()
         for module in self.modules():
-            for p in module._parameters.values():
+            for key, p in list(module._parameters.items()):
                 if p is not None and is_floating_dtype(p.data.dtype) and p.data.dtype != dtype:
-                    p.data = p.data.astype(dtype)
                     grad = p._grad  # cast along, as torch's (a sparse one is dropped)
-                    p.grad = Tensor(grad.data.astype(dtype)) if isinstance(grad, Tensor) \
-                        else None
+                    grad = Tensor(grad.data.astype(dtype)) if isinstance(grad, Tensor) else None
+                    if overwrite:  # torch.__future__'s flag: a new Parameter takes its place
+                        p = Parameter(Tensor(p.data.astype(dtype)), p.requires_grad)
+                        setattr(module, key, p)
+                    else:
+                        p.data = p.data.astype(dtype)
+                    p.grad = grad
             for name, buffer in module._buffers.items():
                 if (buffer is not None and is_floating_dtype(buffer.dtype)
                         and buffer.dtype != dtype):

@@ -12,7 +12,7 @@ from dlpy.nn.linear import setting
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
 from dlpy.ops.norm import _normalized_shape, sync_batch_norm
-from dlpy.tensor import Tensor, default_dtype
+from dlpy.tensor import Tensor, _bump, default_dtype
 
 
 def reset_affine(layer: Module) -> None:
@@ -164,8 +164,9 @@ class _BatchNorm(_NormBase):
                          momentum, self.eps)
         if counting:
             # after batch_norm accepted the batch; in place (torch's add_), on the array: a
-            # Tensor's += costs ~10x more here
+            # Tensor's += costs ~10x more here; its version goes up as torch's
             self.num_batches_tracked.data += 1
+            _bump(self.num_batches_tracked.data)
         return y
 
 
@@ -234,6 +235,7 @@ class SyncBatchNorm(_BatchNorm):
                             momentum, self.eps, distributed.all_sum)
         if counting:
             self.num_batches_tracked.data += 1
+            _bump(self.num_batches_tracked.data)
         return y
 
     @classmethod

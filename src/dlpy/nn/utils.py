@@ -75,12 +75,18 @@ def clip_grad_norm(parameters: Tensor | Iterable[Tensor], max_norm: float,
 
 
 def _convert_conv_weights(module: Module, memory_format, kinds: tuple[type, ...]) -> Module:
-    from dlpy.layouts import _checked, laid_out
+    from dlpy.layouts import _ORDER, _checked, laid_out
 
     for m in module.modules():
         if isinstance(m, kinds):
-            m.weight.data = laid_out(m.weight.data, _checked(
-                "convert_conv_weight_memory_format", memory_format, m.weight.data.ndim))
+            weight = m.weight.data
+            fmt = _checked("convert_conv_weight_memory_format", memory_format, weight.ndim)
+            if fmt in _ORDER:  # a fresh copy: torch's strides even where a dim has size 1
+                order = _ORDER[fmt][1]
+                m.weight.data = np.array(weight.transpose(order), order="C").transpose(
+                    np.argsort(order))
+            else:
+                m.weight.data = laid_out(weight, fmt)
     return module
 
 

@@ -825,6 +825,10 @@ def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names
         out = where(_nan_or(_values(out) < _values(low), low), low, out)
     if high is not None:
         out = where(_nan_or(_values(out) > _values(high), high), high, out)
+    if out.op is not None:
+        from dlpy.node_names import rename
+
+        rename(out.op, "ClampBackward0")  # torch's node of clamp(Tensor, Tensor)
     return out
 
 

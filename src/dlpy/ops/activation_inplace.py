@@ -7,11 +7,14 @@ Each changes its input through ``Tensor._in_place`` and returns it, under PyTorc
 leaf that requires grad is refused while recording; a tensor an op produced is rebased, so the
 gradient still flows through the activation to what came before; views and ``detach()``ed
 copies of a tensor no op produced see the change. No op of their own: the same ops as the
-out-of-place forms, so the values and gradients are theirs.
+out-of-place forms, so the values and gradients are theirs. Those whose torch node saves the
+result (elu_, celu_, selu_, leaky_relu_, rrelu_: EluBackward1, ...) take its name, and backward
+refuses once the result is changed in place again, as torch's.
 """
 
 from __future__ import annotations
 
+from dlpy.node_names import rename
 from dlpy.ops.activation import elu as _elu
 from dlpy.ops.activation import hardtanh_unordered as _hardtanh
 from dlpy.ops.activation import leaky_relu as _leaky_relu
@@ -33,6 +36,23 @@ def _tensor(name: str, input) -> Tensor:  # noqa: A002 - PyTorch's names
     return input
 
 
+def _result_saved(value: Tensor, name: str) -> Tensor:
+    """value, computed by an in-place activation, with its node as torch's in-place one: named
+    ``name`` and reading its result (a later in-place change of it makes backward refuse)."""
+    op = value.op
+    if op is not None:
+        rename(op, name)
+        op.saves = ("output",)  # (an instance setting: the class's out-of-place form reads x)
+    return value
+
+
+def _renamed(value: Tensor, name: str) -> Tensor:
+    """value with its node named ``name`` (torch's in-place overload that saves the input)."""
+    if value.op is not None:
+        rename(value.op, name)
+    return value
+
+
 def relu_(input: Tensor) -> Tensor:  # noqa: A002
     """max(x, 0) in place; returns x."""
     return _tensor("relu_", input)._in_place("relu_", _relu)
@@ -40,23 +60,27 @@ def relu_(input: Tensor) -> Tensor:  # noqa: A002
 
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
     """F.elu in place; returns x."""
-    return _tensor("elu_", input)._in_place("elu_", lambda t: _elu(t, alpha))
+    return _tensor("elu_", input)._in_place(
+        "elu_", lambda t: _result_saved(_elu(t, alpha), "EluBackward1"))
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
     """F.celu in place; returns x."""
-    return _tensor("celu_", input)._in_place("celu_", lambda t: _celu(t, alpha))
+    return _tensor("celu_", input)._in_place(
+        "celu_", lambda t: _result_saved(_celu(t, alpha), "CeluBackward1"))
 
 
 def selu_(input: Tensor) -> Tensor:  # noqa: A002
     """F.selu in place; returns x."""
-    return _tensor("selu_", input)._in_place("selu_", _selu)
+    return _tensor("selu_", input)._in_place(
+        "selu_", lambda t: _result_saved(_selu(t), "EluBackward1"))
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
     """F.leaky_relu in place; returns x."""
     return _tensor("leaky_relu_", input)._in_place(
-        "leaky_relu_", lambda t: _leaky_relu(t, negative_slope))
+        "leaky_relu_",
+        lambda t: _result_saved(_leaky_relu(t, negative_slope), "LeakyReluBackward1"))
 
 
 def silu_(input: Tensor) -> Tensor:  # noqa: A002
@@ -88,7 +112,7 @@ def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Ten
 def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:  # noqa: A002
     """F.threshold in place (x where x > threshold, else value); returns x."""
     return _tensor("threshold_", input)._in_place(
-        "threshold_", lambda t: _threshold(t, threshold, value))
+        "threshold_", lambda t: _renamed(_threshold(t, threshold, value), "ThresholdBackward1"))
 
 
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa: A002
@@ -98,4 +122,5 @@ def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noq
     from dlpy.functional import rrelu  # (functional imports this module)
 
     return _tensor("rrelu_", input)._in_place(
-        "rrelu_", lambda t: rrelu(t, lower, upper, training, rng=rng))
+        "rrelu_", lambda t: _result_saved(rrelu(t, lower, upper, training, rng=rng),
+                                          "RreluWithNoiseBackward1"))

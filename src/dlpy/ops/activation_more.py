@@ -66,6 +66,8 @@ class ScaledELU(Op):
     (so at 0, as PyTorch). SELU and CELU are two settings of it; ``kind`` is torch's node
     name ("Elu" for selu, "Celu")."""
 
+    saves = (0,)  # read by backward (in-place checks, Op.saves): x, as torch's, not y
+
     def __init__(self, alpha, scale, input_scale, kind="Elu"):
         self.alpha, self.scale, self.input_scale, self.kind = alpha, scale, input_scale, kind
 
@@ -90,6 +92,8 @@ class ScaledELU(Op):
 class Mish(Op):
     """y = x * tanh(softplus(x));  dx = g * (t + x * sigmoid(x) * (1 - t^2)), t = tanh(softplus
     (x)). softplus as log1p(exp(-|x|)) + max(x, 0): no overflow at any x."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves): x, as torch's, not y
 
     def forward(self, x):
         self.x = x
@@ -118,6 +122,8 @@ def _scratch(buffer: np.ndarray, block: np.ndarray) -> np.ndarray:
 class Hardswish(Op):
     """y = x * min(max(x + 3, 0), 6) / 6;  dx = g * (x / 3 + 1/2) for -3 < x < 3, g for x >= 3,
     0 for x <= -3 (torch 2.13's values at -3 and 3)."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves): x, as torch's, not y
 
     def forward(self, x):
         self.x = x
@@ -178,6 +184,8 @@ class Hardswish(Op):
 @float32_compute  # float16/bfloat16: one rounding of the float32 result
 class Hardsigmoid(Op):
     """y = min(max(x + 3, 0), 6) / 6;  dx = g / 6 for -3 < x < 3, else 0 (0 at +-3, as PyTorch)."""
+
+    saves = (0,)  # read by backward (in-place checks, Op.saves): x, as torch's, not y
 
     def forward(self, x):
         self.x = x  # the mask -3 < x < 3 is backward's to make: a forward alone needs none
@@ -266,6 +274,8 @@ class GLU(Op):
 class Threshold(Op):
     """y = value where x <= threshold, else x;  dx = g where x > threshold (0 at the threshold,
     as PyTorch); nan stays nan with its gradient, as PyTorch's."""
+
+    saves = (0,)  # torch's node saves x, not y (in-place checks, Op.saves)
 
     def __init__(self, threshold, value):
         self.threshold, self.value = threshold, value

@@ -75,9 +75,13 @@ class ScaledAdd(Add):
         self.alpha = alpha
 
     def forward(self, a, b):
+        if a.itemsize == 2:  # float16/bfloat16: torch's float32 a + alpha * b rounded once
+            return _half_alpha(a, b, self.alpha)
         return a + self.alpha * b
 
     def backward(self, grad_output):
+        if grad_output.itemsize == 2:  # float16/bfloat16: torch's float32 g * alpha, rounded
+            return grad_output, _half_scaled(grad_output, self.alpha)
         return grad_output, grad_output * self.alpha
 
     def backward_graph(self, grad_output, output):
@@ -93,20 +97,38 @@ class ScaledSub(Sub):
         self.alpha = alpha
 
     def forward(self, a, b):
+        if a.itemsize == 2:  # float16/bfloat16: torch's float32 a - alpha * b rounded once
+            return _half_alpha(a, b, -self.alpha)
         return a - self.alpha * b
 
     def backward(self, grad_output):
+        if grad_output.itemsize == 2:  # float16/bfloat16: torch's float32 g * alpha, rounded
+            return grad_output, _half_scaled(grad_output, -self.alpha)
         return grad_output, grad_output * -self.alpha
 
     def backward_graph(self, grad_output, output):
         return grad_output, grad_output * -self.alpha
 
 
+def _half_alpha(a, b, alpha):
+    """a + alpha * b for float16/bfloat16 arrays as torch's CPU kernel: alpha rounded to their
+    dtype, the sum computed in float32 and rounded once."""
+    dtype = a.dtype
+    alpha = np.float32(np.asarray(alpha, dtype=dtype))
+    return (a.astype(np.float32) + alpha * b.astype(np.float32)).astype(dtype)
+
+
+def _half_scaled(g, alpha):
+    """g * alpha for a float16/bfloat16 g: in float32, rounded once."""
+    return (g.astype(np.float32) * np.float32(alpha)).astype(g.dtype)
+
+
 def _one_node_alpha(a, b, alpha) -> bool:
     """whether a +/- alpha * b can be one scaled node: two float tensors of one dtype, a real
     number alpha (anything else keeps the checks and promotion of _scaled)"""
     return (type(a) is Tensor and type(b) is Tensor and a.data.dtype == b.data.dtype
-            and a.data.dtype.kind == "f" and type(alpha) in (int, float))
+            and (a.data.dtype.kind == "f" or a.data.dtype.name == "bfloat16")
+            and type(alpha) in (int, float))
 
 
 class Mul(Op):
@@ -197,6 +219,32 @@ class Div(Op):
         return a_grad, -a_grad * output if self.inputs[1].requires_grad else None
 
 
+class HalfScalarMul(Mul):
+    """y = a * b for a float16/bfloat16 array and a float32 constant (a number): the float32
+    product rounded once to ``dtype``, as torch's CPU kernel (the gradient g * b, float32
+    too, is rounded once by the engine)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return (a * b).astype(self.dtype)
+
+
+class HalfScalarDiv(Div):
+    """y = a / b for a float16/bfloat16 array and a float32 constant (a number), either side:
+    the float32 quotient rounded once to ``dtype``, as torch's CPU kernel."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, a, b):
+        self.b = b
+        self.y = (a / b).astype(self.dtype)
+        return self.y
+
+
 class Neg(Op):
     """y = -x;  dx = -g."""
 
@@ -204,7 +252,11 @@ class Neg(Op):
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def forward(self, x):
-        if x.itemsize == 1:  # float8: torch refuses
+        if x.itemsize == 1:  # float8: torch refuses; bool too
+            if x.dtype == np.bool_:
+                raise RuntimeError("Negation, the `-` operator, on a bool tensor is not "
+                                   "supported. If you are trying to invert a mask, use the `~` "
+                                   "or `logical_not()` operator instead.")
             refuse_float8("neg_cpu", x)
         return -x
 
@@ -256,6 +308,17 @@ def _power_by_squaring(base: np.ndarray, n: int) -> np.ndarray:
         square = square * square
 
 
+def _half_pow_factor(x, p, power):
+    """p * x ** (p - 1) for a float16/bfloat16 x as torch's pow backward rounds it: x ** -1
+    squared for the reciprocal (p = -1: -(1 / x) * (1 / x)), else p times the rounded power,
+    computed in float32 and rounded once."""
+    if p == -1:
+        with np.errstate(divide="ignore"):
+            y = (1 / x).astype(x.dtype)
+        return -(y * y)
+    return (np.float32(p) * power.astype(np.float32)).astype(x.dtype)
+
+
 class Power(Op):
     """y = x ** p for a constant p;  dx = g * p * x ** (p - 1). A complex p (complex x only):
     torch's values at x = 0 (ops/complex.py's power)."""
@@ -289,6 +352,8 @@ class Power(Op):
         if type(p) is complex:
             return (grad_output * p * _complex.power(self.x, p - 1),)
         power = integer_power(self.x, p - 1)
+        if self.x.itemsize == 2 and self.x.dtype.kind in "fV":  # float16/bfloat16: torch's
+            return (grad_output * _half_pow_factor(self.x, p, power),)  # roundings
         return (grad_output * (p * power).astype(self.x.dtype, copy=False),)
 
     def backward_graph(self, grad_output, output):
@@ -472,6 +537,10 @@ def add(input, other, *, alpha=1):  # noqa: A002 - torch's names
     """input + alpha * other (torch.add), broadcast."""
     a, b = input, other
     if alpha != 1 or alpha is True:
+        if _promotion.opmath_scalar(a, b) is not None and isinstance(a, Tensor):
+            # float16/bfloat16 + a number or a 0-d float tensor: one node, as torch's (b rounded)
+            b = cast(b, a.data.dtype) if isinstance(b, Tensor) else Tensor(
+                np.asarray(b, dtype=a.data.dtype))
         if _one_node_alpha(a, b, alpha):
             try:
                 return ScaledAdd(alpha)(a, b)
@@ -498,6 +567,10 @@ def sub(input, other, *, alpha=1):  # noqa: A002 - torch's names
     """input - alpha * other (torch.sub), broadcast; bool operands refused."""
     a, b = input, other
     if alpha != 1 or alpha is True:
+        if _promotion.opmath_scalar(a, b) is not None and isinstance(a, Tensor):
+            # float16/bfloat16 + a number or a 0-d float tensor: one node, as torch's (b rounded)
+            b = cast(b, a.data.dtype) if isinstance(b, Tensor) else Tensor(
+                np.asarray(b, dtype=a.data.dtype))
         if _one_node_alpha(a, b, alpha):
             try:
                 return ScaledSub(alpha)(a, b)
@@ -517,6 +590,9 @@ def sub(input, other, *, alpha=1):  # noqa: A002 - torch's names
 def mul(input, other):  # noqa: A002 - torch's names
     a, b = input, other
     if _promotion.needs_promotion(a, b):
+        half = _promotion.opmath_scalar(a, b)
+        if half is not None:  # float16/bfloat16 with a number: float32, rounded once
+            return HalfScalarMul(half[0])(*half[1])
         a, b = _promotion.promote(a, b)
     try:
         return Mul()(a, b)
@@ -535,6 +611,9 @@ def div(input, other, *, rounding_mode=None):  # noqa: A002 - torch's names
                             rounding_mode)
     if _promotion.needs_promotion(a, b) or (  # true division: integers give the default float
             isinstance(a, Tensor) and a.data.dtype.kind in "biu"):
+        half = _promotion.opmath_scalar(a, b)
+        if half is not None:  # float16/bfloat16 with a number: float32, rounded once
+            return HalfScalarDiv(half[0])(*half[1])
         dtype = _promotion.result_type(a, b)
         a, b = _promotion.promote(a, b, dtype=np.dtype(default_dtype()) if
                                   _promotion.category(dtype) < 2 else dtype)

@@ -401,7 +401,7 @@ def view_as_real(input) -> Tensor:
     """A complex tensor of shape (...) as a real one of shape (..., 2), a view of x."""
     input = _as_tensor(input)
     if input.data.dtype.kind != "c":
-        raise TypeError(f"view_as_real: expected a complex tensor, got {input.dtype}")
+        raise ViewAsError(f"view_as_real: expected a complex tensor, got {input.dtype}")
     return ViewAsReal()(input)
 
 
@@ -411,8 +411,22 @@ def view_as_complex(input) -> Tensor:
     last axis is contiguous (else a copy)."""
     input = _as_tensor(input)
     if input.data.dtype not in (np.float32, np.float64):
-        raise TypeError(f"view_as_complex: expected a float32 or float64 tensor, got {input.dtype}")
+        raise ViewAsError(f"view_as_complex: expected a float32 or float64 tensor, got "
+                          f"{input.dtype}")
     if input.ndim == 0 or input.shape[-1] != 2:
-        raise ValueError(f"view_as_complex: the last axis must have length 2, got shape "
-                         f"{input.shape}")
+        raise ViewAsError(f"view_as_complex: the last axis must have length 2, got shape "
+                          f"{input.shape}")
+    strides = input.stride()
+    if strides[-1] != 1:
+        raise ViewAsError("view_as_complex: the tensor must have a last dimension with stride 1, "
+                          f"got strides {strides}")
+    if any(s % 2 for s in strides[:-1]) or input.storage_offset() % 2:
+        raise ViewAsError("view_as_complex: the tensor must have a storage offset and strides "
+                          "(but the last) divisible by 2, got strides "
+                          f"{strides} and offset {input.storage_offset()}")
     return mark(ViewAsComplex()(input))
+
+
+class ViewAsError(RuntimeError, TypeError, ValueError):
+    """view_as_real / view_as_complex refusing a tensor: torch's RuntimeError (a TypeError or
+    ValueError as dlpy's were)."""

@@ -1070,15 +1070,17 @@ class MaxUnpoolNd(Op):
         self.x_shape = x.shape
         lead = x.shape[:-len(self.out_size)]
         y = np.zeros((*lead, math.prod(self.out_size)), dtype=x.dtype)
-        np.put_along_axis(y, self.indices, x.reshape(*lead, -1), axis=-1)
+        np.put_along_axis(y, self.indices, x.reshape(*lead, self.indices.shape[-1]), axis=-1)
         return y.reshape(*lead, *self.out_size)
 
     def backward(self, grad_output):
-        planes = grad_output.reshape(*grad_output.shape[:-len(self.out_size)], -1)
+        planes = grad_output.reshape(*grad_output.shape[:-len(self.out_size)],
+                                     math.prod(self.out_size))
         return (np.take_along_axis(planes, self.indices, axis=-1).reshape(self.x_shape),)
 
     def backward_graph(self, grad_output, output):
-        planes = grad_output.reshape((*grad_output.shape[:-len(self.out_size)], -1))
+        planes = grad_output.reshape((*grad_output.shape[:-len(self.out_size)],
+                                      math.prod(self.out_size)))
         return (planes[_plane_index(self.indices)].reshape(self.x_shape),)
 
 
@@ -1200,6 +1202,16 @@ def _check_pool_nonempty(name: str, shape, nd: int) -> None:
 _MAX_POOL_OPS = {1: MaxPool1d, 2: MaxPool2d, 3: MaxPool3d}
 
 
+def _unbatched_node(y: Tensor, nd: int, name: str) -> Tensor:
+    """An unbatched pool's result (a squeeze of a batch of one) with torch's node name: its 2-d
+    and 3-d kernels take the unbatched input itself (its 1-d one is a squeeze too)."""
+    if nd > 1 and isinstance(y, Tensor) and y.op is not None:
+        from dlpy.node_names import rename
+
+        rename(y.op, name)
+    return y
+
+
 def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices) -> Tensor | tuple[Tensor, Tensor]:
     op = _MAX_POOL_OPS[nd]
@@ -1214,7 +1226,9 @@ def _max_pool(nd: int, x, kernel_size, stride, padding, dilation, ceil_mode,
     if len(_shape_of(x)) == nd + 1:  # unbatched (C, *spatial): a batch of one, as PyTorch
         y = _max_pool(nd, unsqueeze(x, 0), kernel, stride, padding, dilation, ceil_mode,
                       return_indices)
-        return (squeeze(y[0], 0), Tensor(y[1].data[0])) if return_indices else squeeze(y, 0)
+        out = _unbatched_node(squeeze(y[0] if return_indices else y, 0), nd,
+                              f"MaxPool{nd}DWithIndicesBackward0")
+        return (out, Tensor(y[1].data[0])) if return_indices else out
     pool = op(kernel, stride, padding, dilation, bool(ceil_mode))
     y = pool(x)
     if not return_indices:
@@ -1273,8 +1287,10 @@ def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include
         raise TypeError(f"{op.name}: expected a floating-point or int64 x, got {dtype}, as "
                         f"torch's")
     if len(_shape_of(x)) == nd + 1:  # unbatched (C, *spatial): a batch of one, as PyTorch
-        return squeeze(_avg_pool(nd, unsqueeze(x, 0), kernel, stride, padding, ceil_mode,
-                                 count_include_pad, divisor_override), 0)
+        return _unbatched_node(squeeze(_avg_pool(nd, unsqueeze(x, 0), kernel, stride, padding,
+                                                 ceil_mode, count_include_pad,
+                                                 divisor_override), 0),
+                               nd, f"AvgPool{nd}DBackward0")
     return op(kernel, stride, padding, bool(ceil_mode), bool(count_include_pad),
               None if divisor_override is None else int(divisor_override))(x)
 
@@ -1350,12 +1366,18 @@ def _conv_transpose(nd: int, x, weight, bias, stride, padding, output_padding, g
     dilation = _dilation(dilation, name, nd, True, ConvError)
     groups = _groups(groups, name, ConvError)
     _check_dtype(name, x)
+    kind = getattr(x, "dtype", np.dtype(np.float32))
+    if kind.kind in "iu" and kind != np.int64:  # torch's CPU kernels: int64 the only integer
+        raise NotImplementedError(f"{name}: not implemented for {kind}, as torch (int64 is)")
     _check_transpose_settings(name, stride, padding, output_padding, dilation, ConvError)
     x_shape, w_shape = _shape_of(x), _shape_of(weight)
     if len(x_shape) == nd + 1 and len(w_shape) == nd + 2:  # unbatched: a batch of one
         return squeeze(_conv_transpose(nd, unsqueeze(x, 0), weight, bias, stride, padding,
                                        output_padding, groups, dilation), 0)
     _check_transpose_shapes(name, x_shape, w_shape, groups, nd)
+    if x_shape[0] and x_shape[1] and 0 in x_shape[2:]:
+        raise ConvError(f"{name}: only zero batch or zero channel inputs are supported, as "
+                        f"torch, got x {x_shape}")
     if bias is not None and _shape_of(bias) != (w_shape[1] * groups,):
         raise ConvError(f"{name}: bias must have shape ({w_shape[1] * groups},), got "
                         f"{_shape_of(bias)}")
@@ -1439,6 +1461,8 @@ def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) 
                          f"{_show(kernel)}, {_show(stride)}, {_show(padding)}")
     shape = _shape_of(x)
     _check_pool_rank(name, shape, SPATIAL[nd][0])
+    if len(shape) == nd + 2 and shape[1] == 0:  # torch: an empty batch only (unbatched C may be)
+        raise ValueError(f"{name}: expected x's non-batch dimensions to be > 0, got {shape}")
     index = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
     if np.dtype(getattr(x, "dtype", np.float32)).kind in "biu":
         raise NotImplementedError(f"{name}: expected a floating-point x, got "
@@ -1453,7 +1477,8 @@ def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) 
         bad = index.min() if index.min() < 0 else index.max()
         raise ValueError(f"{name}: found an invalid index {bad}: the output planes are "
                          f"{'x'.join(str(n) for n in out)}")
-    flat = index.reshape(*shape[:-nd], -1).astype(np.int64, copy=False)
+    # an explicit plane size: -1 cannot be inferred for an empty batch
+    flat = index.reshape(*shape[:-nd], math.prod(shape[-nd:])).astype(np.int64, copy=False)
     return _MAX_UNPOOL_OPS[nd](flat, out)(x)
 
 

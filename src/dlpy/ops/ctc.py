@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.ops.loss import _mean_alias
 from dlpy.tensor import Op, Tensor
 
 NEG_INF = -np.inf
@@ -120,6 +121,7 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
     losses -log p(target | input) (N,) ("none"), their sum, or ("mean") the mean of each loss
     divided by its target length (at least 1)."""
     name = "ctc_loss"
+    reduction = _mean_alias(reduction)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
     if not isinstance(log_probs, Tensor):

@@ -40,10 +40,12 @@ def _single(array: np.ndarray, labels: list[int], out: list[int]) -> np.ndarray:
         return array
     if len(set(labels)) < len(labels):  # a diagonal: numpy's einsum, on compact labels
         names = {label: i for i, label in enumerate(dict.fromkeys(labels))}
-        return np.einsum(array, [names[label] for label in labels], [names[label] for label in out])
+        summing = array.dtype.kind in "biu" and not set(labels) <= set(out)
+        return np.einsum(array, [names[label] for label in labels], [names[label] for label in out],
+                         dtype=np.int64 if summing else None)
     summed = tuple(i for i, label in enumerate(labels) if label not in out)
-    if summed:
-        array = array.sum(axis=summed)
+    if summed:  # integers and bools add up in int64, as torch.sum
+        array = array.sum(axis=summed, dtype=np.int64 if array.dtype.kind in "biu" else None)
         labels = [label for label in labels if label in out]
     return array.transpose([labels.index(label) for label in out])
 
@@ -211,6 +213,9 @@ def _parse_term(equation: str, term: str, start: int, name: str) -> list:
     i = 0
     while i < len(term):
         char = term[i]
+        if char == " ":  # spaces between subscripts, as torch (not inside '...' or '->')
+            i += 1
+            continue
         if char == ".":
             if term[i:i + 3] != "...":
                 raise ValueError(f"einsum: '.' at index {start + i} of {equation!r} is not part "
@@ -233,8 +238,7 @@ def _parse(equation: str, shapes: list[tuple[int, ...]]):
     axis against a larger size gets a label of its own."""
     if not isinstance(equation, str):
         raise TypeError(f"einsum: the equation must be a string, got {equation!r}")
-    text = equation.replace(" ", "")
-    lhs, arrow, rhs = text.partition("->")
+    lhs, arrow, rhs = equation.partition("->")
     terms = lhs.split(",")
     if len(terms) != len(shapes):
         raise ValueError(f"einsum: the equation {equation!r} has {len(terms)} operand "

@@ -383,16 +383,24 @@ def _pad(source: np.ndarray, size: int, padding_mode: str, align_corners: bool,
 
 
 def _check_flag(name: str, what: str, value) -> bool:
+    if value is None and what == "align_corners":  # not given: False, with torch's warning
+        import warnings
+
+        warnings.warn("Default grid_sample and affine_grid behavior has changed to "
+                      "align_corners=False since 1.3.0. Please specify align_corners=True if "
+                      "the old behavior is desired. See the documentation of grid_sample for "
+                      "details.", UserWarning, stacklevel=3)
+        return False
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: {what} must be True or False, got {value!r}")
     return bool(value)
 
 
-def affine_grid(theta: Tensor, size, align_corners: bool = False) -> Tensor:
+def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tensor:
     """F.affine_grid: the sampling grid (N, H, W, 2) of affine matrices theta (N, 2, 3) for an
     output of size (N, C, H, W), or (N, D, H, W, 3) of theta (N, 3, 4) for (N, C, D, H, W):
     grid[n, p] = theta[n] (x, y[, z], 1) at the points of [-1, 1]^k (their centres without
-    align_corners)."""
+    align_corners; not given: False, with torch's warning)."""
     if not isinstance(theta, Tensor):
         theta = Tensor(np.asarray(theta))
     align_corners = _check_flag("affine_grid", "align_corners", align_corners)
@@ -412,7 +420,7 @@ def affine_grid(theta: Tensor, size, align_corners: bool = False) -> Tensor:
 
 @autocast_policy(FP32)
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A002
-                padding_mode: str = "zeros", align_corners: bool = False) -> Tensor:
+                padding_mode: str = "zeros", align_corners: bool | None = None) -> Tensor:
     """F.grid_sample: input (N, C, H_in, W_in) read at grid (N, H, W, 2) -> (N, C, H, W), or
     (N, C, D_in, H_in, W_in) at (N, D, H, W, 3) (bilinear means trilinear; no bicubic). The
     grid holds (x, y[, z]) in [-1, 1]: -1 the first pixel's centre (its left edge without

@@ -15,11 +15,13 @@ import numpy as np
 from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import PROMOTE, autocast_policy
+from dlpy.node_names import rename
 from dlpy.ops import check_dim
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import GetItem, reshape
 from dlpy.return_types import structseq_repr
+from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Op, Tensor, as_array
 
 
@@ -71,8 +73,9 @@ class Gather(Op):
     saves = (0,)  # torch's gather saves x (dlpy's backward needs only its shape)
     node_name = "GatherBackward0"  # torch's grad_fn name (sort, topk, cummax, ... give theirs)
 
-    def __init__(self, dim: int, index: np.ndarray, node_name: str | None = None):
-        self.dim, self.index = dim, index
+    def __init__(self, dim: int, index: np.ndarray, node_name: str | None = None,
+                 sparse: bool = False):
+        self.dim, self.index, self.sparse = dim, index, sparse
         if node_name is not None:
             self.node_name = node_name
 
@@ -81,8 +84,15 @@ class Gather(Op):
         return x[_positions(self.index, self.dim)]
 
     def backward(self, grad_output):
+        where = _positions(self.index, self.dim)
+        if self.sparse:  # sparse_grad: only the rows (axis 0) that were read
+            rows, inverse = np.unique(np.broadcast_to(where[0], self.index.shape),
+                                      return_inverse=True)
+            values = np.zeros((rows.size,) + self.shape[1:], dtype=grad_output.dtype)
+            np.add.at(values, (inverse.reshape(self.index.shape),) + where[1:], grad_output)
+            return (SparseGrad(rows, values, self.shape),)
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
-        np.add.at(grad, _positions(self.index, self.dim), grad_output)
+        np.add.at(grad, where, grad_output)
         return (grad,)
 
     def backward_graph(self, grad_output, output):
@@ -232,16 +242,19 @@ def _check_index(name: str, x, dim, index, src_shape=None):
     return dim, index
 
 
-def gather(input: Tensor, dim: int, index) -> Tensor:
+def gather(input: Tensor, dim: int, index, *, sparse_grad: bool = False) -> Tensor:
     """torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for dim 1, out of index's shape.
-    index has x's number of axes and is no larger than x on the other axes."""
+    index (int64 or int32) has x's number of axes and is no larger than x on the other axes.
+    sparse_grad: x's gradient is a SparseGrad over the rows read (dlpy.sparse_grad)."""
+    if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
+        raise TypeError("gather(): Expected dtype int32/int64 for index")
     index = _index_array("gather", index)
     if index.ndim <= 1 and len(_shape_of(input)) <= 1 and 0 in (index.ndim, len(_shape_of(input))):
         # a 0-d x or index counts as 1-D, as torch's
         dim, flat = _check_index("gather", reshape(input, (-1,)), dim, index.reshape(-1))
-        return reshape(Gather(dim, flat)(reshape(input, (-1,))), index.shape)
+        return reshape(Gather(dim, flat, sparse=sparse_grad)(reshape(input, (-1,))), index.shape)
     dim, index = _check_index("gather", input, dim, index)
-    return Gather(dim, index)(input)
+    return Gather(dim, index, sparse=bool(sparse_grad))(input)
 
 
 def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
@@ -304,10 +317,29 @@ def scatter_add(input: Tensor, dim: int, index, src) -> Tensor:
     """torch.scatter_add: x with src[i][j] added at [i][index[i][j]] for dim 1, repeats adding
     up; index no larger than src on any axis, nor than x on the axes other than dim. Gradients
     reach x and src (also where src is larger than index, which PyTorch's backward refuses)."""
+    if not _shape_of(input) and isinstance(input, Tensor):
+        return _scalar_scatter(scatter_add, input, dim, index, src)
     dim, index = _check_index("scatter_add", input, dim, index, _shape_of(src))
     _check_source("scatter_add", input, src)
     _check_complex_src("scatter_add", input, src)
     return ScatterAdd(dim, index)(input, src)
+
+
+def _named(out: Tensor, name: str) -> Tensor:
+    """out, its recorded node named ``name``: torch's node for the composite that made it
+    (index_add's IndexAddBackward0, built here from scatter_add)."""
+    if out.op is not None:
+        rename(out.op, name)
+    return out
+
+
+def _scalar_scatter(fn, input, dim, index, src, **kwargs):
+    """scatter/scatter_add of a 0-d x: read as one element (torch's), the result 0-d again."""
+    check_dim(fn.__name__, dim, 1)
+    if isinstance(src, Tensor):
+        src = reshape(src, (-1,))
+    return reshape(fn(reshape(input, (1,)), 0, _index_array(fn.__name__, index).reshape(-1),
+                      src, **kwargs), ())
 
 
 def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:
@@ -321,6 +353,8 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
     numbers = (int, float, complex, np.integer, np.floating, np.complexfloating)
     if value is None and isinstance(src, numbers):
         src, value = None, src
+    if not _shape_of(input) and isinstance(input, Tensor):
+        return _scalar_scatter(scatter, input, dim, index, src, value=value, reduce=reduce)
     if reduce is not None:
         if reduce not in ("add", "multiply"):
             raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
@@ -339,8 +373,8 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
             if as_array(input).dtype.kind != "c":
                 raise TypeError(f"scatter: a complex value {value!r} needs a complex x, got "
                                 f"{np.asarray(getattr(input, 'data', input)).dtype}")
-            return Scatter(dim, index, complex(value))(input)
-        return Scatter(dim, index, float(value))(input)
+            return _named(Scatter(dim, index, complex(value))(input), "ScatterBackward1")
+        return _named(Scatter(dim, index, float(value))(input), "ScatterBackward1")
     dim, index = _check_index("scatter", input, dim, index, _shape_of(src))
     _check_source("scatter", input, src)
     _check_complex_src("scatter", input, src)
@@ -553,7 +587,11 @@ def masked_select(input: Tensor, mask) -> Tensor:
 
 
 def take(input: Tensor, index) -> Tensor:
-    """torch.take: x flattened, read at ``index`` (any shape; negative counts from the end)."""
+    """torch.take: x flattened, read at ``index`` (int64, any shape; negative counts from the
+    end)."""
+    if isinstance(index, Tensor) and index.dtype != np.int64:
+        raise TypeError(f"take(): Expected a long tensor for index, but got "
+                        f"{torch_dtype_name(index.dtype)}")
     index = _index_array("take", index)
     size = _data(input).size
     if index.size and (index.min() < -size or index.max() >= size):
@@ -576,7 +614,7 @@ def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
     index = index % max(size, 1)
     flat, values = reshape(x, (size,)), reshape(source, (index.size,))
     out = scatter_add(flat, 0, index, values) if accumulate else scatter(flat, 0, index, values)
-    return reshape(out, x.shape)
+    return _named(reshape(out, x.shape), "PutBackward0")
 
 
 def _along(name: str, x, dim, index, shape):
@@ -611,7 +649,8 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
     if isinstance(alpha, float) and input.dtype.kind in "iu":  # torch takes alpha in x's dtype
         alpha = int(alpha)
     dim, full = _along("index_add", input, dim, index, _data(source).shape)
-    return scatter_add(input, dim, full, source if alpha == 1 else source * alpha)
+    return _named(scatter_add(input, dim, full, source if alpha == 1 else source * alpha),
+                  "IndexAddBackward0")
 
 
 @autocast_policy(PROMOTE)
@@ -623,7 +662,7 @@ def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
     _source_shape("index_copy", input, dim, index, source)
     _check_source("index_copy", input, source)
     dim, full = _along("index_copy", input, dim, index, _data(source).shape)
-    return scatter(input, dim, full, source)
+    return _named(scatter(input, dim, full, source), "IndexCopyBackward0")
 
 
 def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
@@ -634,23 +673,30 @@ def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
     index = _index_array("index_fill", index)
     if index.dtype != np.int64:
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
+    name = f"IndexFillBackward{int(isinstance(value, Tensor))}"  # a number's, a tensor's
     if not x.ndim:
-        return reshape(index_fill(reshape(x, (1,)), 0, index, value), ())
+        return _named(reshape(index_fill(reshape(x, (1,)), 0, index, value), ()), name)
     size = x.shape[dim]
     if index.size and (index.min() < -size or index.max() >= size):
         bad = index.min() if index.min() < -size else index.max()
         raise IndexError(f"index_fill: index {bad} is out of bounds for dimension {dim} with "
                          f"size {size}")
     index = np.where(index < 0, index + size, index)
+    shape = list(x.shape)
+    shape[dim] = len(_index_array("index_fill", index).reshape(-1))
     if isinstance(value, Tensor):  # a 0-d tensor's value, as torch's index_fill(Tensor value)
         if value.ndim:
             raise ValueError(f"index_fill: only a 0-dimensional value tensor is supported, got "
                              f"shape {tuple(value.shape)}")
+        if value.requires_grad:  # the value gets the sum of g over the filled positions
+            dim, full = _along("index_fill", x, dim, index, tuple(shape))
+            value = value if value.dtype == x.dtype else value.to(x.dtype)
+            return _named(scatter(x, dim, full, expand(value, tuple(shape))), name)
         value = value.item()
-    shape = list(x.shape)
-    shape[dim] = len(_index_array("index_fill", index).reshape(-1))
     dim, full = _along("index_fill", x, dim, index, tuple(shape))
-    return scatter(x, dim, full, value=value)
+    if isinstance(value, (bool, np.bool_)):  # torch's True / False: 1 / 0 of x's dtype
+        value = int(value)
+    return _named(scatter(x, dim, full, value=value), name)
 
 
 def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
@@ -664,7 +710,8 @@ def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
                          f"selects {count}")
     positions = np.flatnonzero(mask)
     values = reshape(source, (_data(source).size,))[:count]
-    return reshape(scatter(reshape(x, (x.data.size,)), 0, positions, values), x.shape)
+    return _named(reshape(scatter(reshape(x, (x.data.size,)), 0, positions, values), x.shape),
+                  "MaskedScatterBackward0")
 
 
 def check_histogram_dtypes(name: str, data: np.ndarray, weight) -> np.ndarray | None:
@@ -812,8 +859,12 @@ def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
                    include_self: bool = True) -> Tensor:
     """torch.scatter_reduce: x with each src[i, j] reduced into position index[i, j] of dim
     (dim 1 here) by ``reduce``: "sum", "prod", "mean", "amax" or "amin"."""
+    reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch's older names
     if reduce not in _REDUCTIONS:
         raise ValueError(f"scatter_reduce: reduce must be one of {_REDUCTIONS}, got {reduce!r}")
+    if not _shape_of(input) and isinstance(input, Tensor):
+        return _scalar_scatter(scatter_reduce, input, dim, index, src, reduce=reduce,
+                               include_self=include_self)
     dim, index = _check_index("scatter_reduce", input, dim, index, _shape_of(src))
     if not isinstance(input, Tensor):
         input = Tensor(np.asarray(input))
@@ -834,8 +885,8 @@ def index_reduce(input: Tensor, dim: int, index, source, reduce: str, *,
     dim = check_dim("index_reduce", dim, input.ndim)
     _source_shape("index_reduce", input, dim, index, source)
     dim, full = _along("index_reduce", input, dim, index, _data(source).shape)
-    return scatter_reduce(input, dim, np.ascontiguousarray(full), source, reduce,
-                          include_self=include_self)
+    return _named(scatter_reduce(input, dim, np.ascontiguousarray(full), source, reduce,
+                                 include_self=include_self), "IndexReduceBackward0")
 
 
 def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
@@ -855,7 +906,7 @@ def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     values = expanded_to(values, positions.shape,
                          f"index_put: values of shape {values.shape} do not broadcast to "
                          f"x[indices]'s shape {positions.shape}")
-    return put(x, positions, values, accumulate=accumulate)
+    return _named(put(x, positions, values, accumulate=accumulate), "IndexPutBackward0")
 
 
 def expanded_to(value: Tensor, shape: tuple[int, ...], message: str) -> Tensor:

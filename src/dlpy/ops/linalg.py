@@ -356,7 +356,8 @@ class LogAbsDet(Op):
 
 class DetSign(Op):
     """s = det(A) / |det(A)| of complex A (slogdet's sign);  with theta = Im(log det A),
-    ds = i s dtheta: dA = i Im(conj(s) g) A^-H (torch's slogdet_backward for the sign)."""
+    ds = i s dtheta: dA = i Im(conj(s) g) A^-H (torch's slogdet_backward for the sign). A
+    real A's sign (+-1 or 0) has a zero gradient."""
 
     complex_ok = True
 
@@ -366,11 +367,16 @@ class DetSign(Op):
         return self.sign
 
     def backward(self, grad_output):
+        if self.a.dtype.kind != "c":  # a real A's sign: piecewise constant
+            return (np.zeros_like(self.a),)
         scale = 1j * np.asarray(np.conj(self.sign) * grad_output).imag
         return (scale[..., None, None] * _mH(np.linalg.inv(self.a)),)
 
     def backward_graph(self, grad_output, output):
         from dlpy.ops.complex import conj, imag
+
+        if output.dtype.kind != "c":
+            return (self.inputs[0] * 0,)
 
         scale = imag(conj(output) * grad_output) * 1j
         return (scale.reshape(output.shape + (1, 1)) * _swap_h(Inv()(self.inputs[0])),)
@@ -441,6 +447,8 @@ def slogdet(A: Tensor) -> SlogdetResult:  # noqa: N803
     _matrices("slogdet", A, complex_ok=True)
     if _dtype_of(A).kind == "c":  # the sign det / |det| is complex and has a gradient
         return SlogdetResult(mark(DetSign()(A)), LogAbsDet()(A))
+    if isinstance(A, Tensor) and A.requires_grad:  # recorded, as torch's (a zero gradient)
+        return SlogdetResult(DetSign()(A), LogAbsDet()(A))
     sign = np.linalg.slogdet(A.data if isinstance(A, Tensor) else np.asarray(A))[0]
     return SlogdetResult(Tensor(np.asarray(sign)), LogAbsDet()(A))
 

@@ -10,14 +10,24 @@ from dlpy.ops.pointwise import log1p, maximum
 from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 
-def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+def _mean_alias(reduction: str) -> str:
+    """torch's deprecated spelling "elementwise_mean" of "mean" (with its warning)."""
+    if reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
+                      "instead.", UserWarning, stacklevel=4)
+        return "mean"
+    return reduction
+
+
+def _legacy_reduction(size_average, reduce, reduction: str, alias: bool = True) -> str:
     """torch's deprecated ``size_average`` / ``reduce`` flags folded into ``reduction``, as
     torch's (with its warning): reduce False is "none", else size_average False is "sum". A
-    string in size_average's place is dlpy's older positional reduction."""
+    string in size_average's place is dlpy's older positional reduction. With ``alias``,
+    "elementwise_mean" is "mean" (torch's losses in C++; not its Python-written ones)."""
     if isinstance(size_average, str):
         return size_average
     if size_average is None and reduce is None:
-        return reduction
+        return _mean_alias(reduction) if alias else reduction
     size_average = True if size_average is None else size_average
     reduction = "none" if reduce is not None and not reduce else \
         "mean" if size_average else "sum"

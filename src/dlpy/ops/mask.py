@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8
+from dlpy.node_names import rename
 from dlpy.ops import promotion as _promotion
 from dlpy.random import get_rng
 from dlpy.tensor import Op, Tensor, as_array, is_floating_dtype
@@ -16,7 +17,7 @@ class Where(Op):
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
-    node_name = "WhereBackward0"  # masked_fill's: MaskedFillBackward0
+    node_name = "WhereBackward0"  # masked_fill renames its node (MaskedFillBackward0 / 1)
 
     def __init__(self, condition):
         self.condition = condition
@@ -75,6 +76,10 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
         np.broadcast_shapes(*shapes)
     except ValueError:
         raise ValueError(f"where: shapes {shapes} cannot be broadcast together") from None
+    for number, tensor in ((input, other), (other, input)):
+        if isinstance(number, (int, np.integer)) and isinstance(tensor, Tensor) \
+                and tensor.data.dtype.kind in "iu":  # an int written into int8...: it must fit
+            _check_fits("where", number, tensor.data.dtype)
     if _promotion.needs_promotion(input, other):  # torch's result dtype for the two values
         input, other = _promotion.promote(input, other)
     return Where(condition)(input, other)
@@ -105,9 +110,10 @@ def masked_fill(x, mask, value):
         from dlpy.ops.arithmetic import cast  # the result keeps x's dtype, as torch's
 
         value = cast(value, x.dtype)
+    named = isinstance(value, Tensor)  # torch's node for a tensor value: MaskedFillBackward1
     out = where(mask, value, x)
-    if type(out.op) is Where:
-        out.op.node_name = "MaskedFillBackward0"
+    if type(out.op) is Where:  # (renamed, not node_name: free() would drop that)
+        rename(out.op, f"MaskedFillBackward{int(named)}")
     return out
 
 
@@ -122,7 +128,8 @@ def _check_fits(name, value, dtype):
         fits = not np.isfinite(value) or abs(value) <= largest
     else:
         info = np.iinfo(dtype)
-        low = -int(info.max) if dtype.kind == "u" else int(info.min)
+        low = -int(info.max) if dtype.kind == "u" and not isinstance(
+            value, (float, np.floating)) else int(info.min)  # uint8: -1 wraps, -1.0 refused
         fits = bool(np.isfinite(value)) and low <= value <= int(info.max)
     if not fits:
         raise ValueError(f"{name}: value {value} cannot be converted to {dtype} without "

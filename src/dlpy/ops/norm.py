@@ -161,6 +161,9 @@ class BatchNorm(Op):
             if self.stats_dtype is not None:  # torch keeps the mean in x's float16/bfloat16
                 mean = mean.astype(self.stats_dtype).astype(x.dtype)
                 centered = _channel_affine(x, None, -mean)
+                if self.stats_dtype.name == "bfloat16":  # and the sum of squares, / count
+                    low = self.stats_dtype.type  # in bfloat16 (float16's stays float32)
+                    var = ((var * count).astype(low) / low(count)).astype(x.dtype)
             return self._normalise(centered, var, weight, bias)
         # eval: y = x * scale + shift per channel, one pass and one array (as torch folds it),
         # scale = weight / sqrt(var + eps), shift = bias - mean * scale; backward recomputes
@@ -398,8 +401,12 @@ def _with_running_stats(name: str, when: str, x, weight, bias, eps, mean_array, 
     (batch_norm in eval mode, instance_norm without use_input_stats: ``when``)."""
     if mean_array is None:
         raise ValueError(f"{name}: running_mean and running_var are needed when {when}")
+    # copies, in the dtype the op computes in: float32 for a float16 / bfloat16 x in
+    # batch_norm (torch keeps float32 running statistics); instance_norm rounds them to x's
+    low = is_low_precision(x.dtype) and name == "batch_norm"
+    dtype = np.float32 if low else x.dtype
     op = BatchNorm(eps, False, weight is not None, bias is not None,
-                   mean_array.astype(x.dtype), var_array.astype(x.dtype))  # copies
+                   mean_array.astype(dtype), var_array.astype(dtype))
     return op(*[a for a in (x, weight, bias) if a is not None])
 
 
@@ -432,8 +439,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     y = op(*[a for a in (input, weight, bias) if a is not None])
     if mean_array is not None and count > 0:  # an empty batch leaves them (as PyTorch)
         unbiased_var = op.batch_var * (count / (count - 1))
-        mean_array[...] = momentum * op.batch_mean + (1.0 - momentum) * mean_array
-        var_array[...] = momentum * unbiased_var + (1.0 - momentum) * var_array
+        # float16/bfloat16 buffers: updated in float32, rounded once (numpy would round
+        # (1 - momentum) * buffer in their dtype first)
+        wide = np.float32 if is_low_precision(mean_array.dtype) else mean_array.dtype
+        mean_array[...] = momentum * op.batch_mean + (1.0 - momentum) * \
+            mean_array.astype(wide, copy=False)
+        var_array[...] = momentum * unbiased_var + (1.0 - momentum) * \
+            var_array.astype(wide, copy=False)
     return y
 
 
@@ -538,8 +550,11 @@ class GroupNorm(Op):
         self.x = x.reshape(n, self.num_groups, channels // self.num_groups * spatial)
         self.mean = self.center = _row_sums(self.x) / count  # (N, G): instance_norm's stats
         y = self._centered()  # (N, G, M), scaled and shifted in place into y
-        self.var = _row_dots(y, y) / count
-        self.inv_std = 1.0 / np.sqrt(self.var + np.asarray(self.eps, dtype=x.dtype))
+        self.var = var = _row_dots(y, y) / count
+        if self.stats_dtype is not None and self.stats_dtype.name == "bfloat16":
+            low = self.stats_dtype.type  # BatchNorm's bfloat16 sum of squares, / count
+            var = ((var * count).astype(low) / low(count)).astype(x.dtype)
+        self.inv_std = 1.0 / np.sqrt(var + np.asarray(self.eps, dtype=x.dtype))
         if self.stats_dtype is not None:  # instance_norm: BatchNorm.stats_dtype's rounding
             self.center = self.mean.astype(self.stats_dtype).astype(x.dtype)
             self.inv_std = self.inv_std.astype(self.stats_dtype).astype(x.dtype)

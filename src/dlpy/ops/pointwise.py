@@ -535,15 +535,16 @@ def _as_tensor(value, like=None) -> Tensor:
 
 
 class Modulo(Op):
-    """z = a - rounder(a / b) * b: fmod (rounder trunc, C's %) or remainder (rounder floor,
-    Python's %);  da = g, db = -g * rounder(a / b), as PyTorch."""
+    """z = a - q * b: fmod (q = trunc(a / b), C's %) or remainder (q = floor_divide(a, b),
+    Python's % and torch's div(rounding_mode="floor"), exact where floor(a / b) is not);
+    da = g, db = -g * q, as PyTorch."""
 
-    def __init__(self, function, rounder):
-        self.function, self.rounder = function, rounder
+    def __init__(self, function, quotient):
+        self.function, self.quotient_of = function, quotient
 
     def forward(self, a, b):
         if a.dtype.kind == "f" or b.dtype.kind == "f":
-            self.quotient = self.rounder(a / b)
+            self.quotient = self.quotient_of(a, b)
         else:
             self.quotient = None
             if b.dtype.kind in "iu" and not b.all():  # torch raises (numpy would give 0)
@@ -558,6 +559,11 @@ class Modulo(Op):
 
     def describe(self) -> str:
         return "Fmod" if self.function is np.fmod else "Remainder"
+
+
+def _trunc_divide(a, b):
+    """trunc(a / b): fmod's quotient (torch's div(rounding_mode="trunc"))."""
+    return np.trunc(a / b)
 
 
 def trunc(input: Tensor) -> Tensor:
@@ -605,7 +611,7 @@ def fmod(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     _check_broadcast("fmod", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
-    return Modulo(np.fmod, np.trunc)(a, _as_tensor(b, a))
+    return Modulo(np.fmod, _trunc_divide)(a, _as_tensor(b, a))
 
 
 def remainder(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
@@ -615,7 +621,7 @@ def remainder(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     _check_broadcast("remainder", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
-    return Modulo(np.remainder, np.floor)(_as_tensor(a, _as_tensor(b)), _as_tensor(b, a))
+    return Modulo(np.remainder, np.floor_divide)(_as_tensor(a, _as_tensor(b)), _as_tensor(b, a))
 
 
 class Copysign(Op):
@@ -791,8 +797,35 @@ def logit(input: Tensor, eps: float | None = None) -> Tensor:
     return Logit(eps)(_promotion.floating(input))
 
 
+class Sinc(Op):
+    """y = sin(pi x) / (pi x), 1 at x = 0;  dx = g (pi x cos(pi x) - sin(pi x)) / (x x pi), 0
+    where x x pi is 0, in torch's order of operations (its float32 rounding near 0)."""
+
+    def forward(self, x):
+        self.x = x
+        px = x * math.pi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x == 0, x.dtype.type(1), np.sin(px) / px)
+
+    def backward(self, grad_output):
+        x = self.x
+        px, squared = x * math.pi, x * x * math.pi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = grad_output * (px * np.cos(px) - np.sin(px)) / squared
+        return (np.where(squared == 0, out.dtype.type(0), out),)
+
+    def backward_graph(self, grad_output, output):
+        x = self.inputs[0]  # as torch's: an unmasked 0 / 0 at x = 0 (nan second derivative)
+        squared, px = x * x * math.pi, x * math.pi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = grad_output * (px * cos(px) - sin(px)) / squared
+        return (where(_data(squared) == 0, 0.0, out),)
+
+
 def sinc(input: Tensor) -> Tensor:
     """sin(pi x) / (pi x), 1 at x = 0 (gradient 0 there)."""
+    if not isinstance(input, _complex.ComplexTensor):
+        return Sinc()(_promotion.floating(input))
     zero = _data(input) == 0
     px = where(zero, 1.0, input) * math.pi
     return where(zero, 1.0, sin(px) / px)
@@ -1308,8 +1341,8 @@ def floor_divide(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.floor_divide: a / b rounded down (integers stay integers); zero gradient."""
     a, b = input, other
     _check_broadcast("floor_divide", a, b)
-    if _promotion.needs_promotion(a, b):
-        a, b = _promotion.promote(a, b)
+    if _promotion.needs_promotion(a, b) and _promotion.opmath_scalar(a, b) is None:
+        a, b = _promotion.promote(a, b)  # (a half tensor // a number: float32's number)
     return _as_tensor(a, _as_tensor(b)).div(b, rounding_mode="floor")
 
 

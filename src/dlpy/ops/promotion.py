@@ -25,6 +25,9 @@ import numpy as np
 from dlpy.tensor import Tensor, default_complex_dtype, default_dtype
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+# torch's C++ names of the integer dtypes, for its promotion error of uint16/uint32/uint64
+_TORCH_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
+                "int64": "Long", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64"}
 _NUMBERS = (bool, int, float, complex, np.bool_, np.integer, np.floating, np.complexfloating)
 
 
@@ -39,6 +42,11 @@ def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
     if a == b:
         return a
     ca, cb = category(a), category(b)
+    if ca < 2 and cb < 2 and ((a.kind == "u" and a.itemsize > 1)
+                              or (b.kind == "u" and b.itemsize > 1)):
+        raise RuntimeError("Promotion for uint16, uint32, uint64 types is not supported, "
+                           f"attempted to promote {_TORCH_NAMES[a.name]} and "
+                           f"{_TORCH_NAMES[b.name]}")
     if ca != cb:
         high, low = (a, b) if ca > cb else (b, a)
         if category(high) == 3 and category(low) == 2 and low.itemsize == 8:
@@ -158,10 +166,52 @@ def needs_promotion(a, b) -> bool:
         kind = a.data.dtype
         if isinstance(b, Tensor):
             return b.data.dtype != kind
-        return not ((type(b) is float or type(b) is int) and kind.kind == "f")
+        return not ((type(b) is float or type(b) is int) and kind.kind == "f"
+                    and kind.itemsize > 2)  # float16 with a number: see opmath_scalar
     if isinstance(b, Tensor):
-        return not ((type(a) is float or type(a) is int) and b.data.dtype.kind == "f")
+        return not ((type(a) is float or type(a) is int) and b.data.dtype.kind == "f"
+                    and b.data.dtype.itemsize > 2)
     return True
+
+
+def _half(x) -> bool:
+    """A plain float16/bfloat16 Tensor."""
+    dtype = x.data.dtype
+    return dtype.itemsize == 2 and dtype.kind in "fV" and _plain(x)
+
+
+def _scalar_like(x) -> bool:
+    """A real number, or a 0-d float32/float64 Tensor: what torch's CPU kernels read as a
+    float32 ("opmath") scalar."""
+    if isinstance(x, Tensor):
+        return (not x.data.ndim and x.data.dtype.kind == "f" and x.data.dtype.itemsize > 2
+                and _plain(x))
+    return isinstance(x, (int, float, np.integer, np.floating))
+
+
+def opmath_scalar(a, b):
+    """For a float16/bfloat16 Tensor and a number (or, on its right, a 0-d float32/float64
+    Tensor, a scalar to torch's promotion too): (the Tensor's dtype, the operands with the
+    scalar as float32), as torch's mul and div compute them, in float32 with the scalar
+    unrounded and the result rounded once (x * 0.37, not x * float16(0.37)); None for other
+    operands."""
+    if isinstance(a, Tensor) and _half(a) and _scalar_like(b) and (
+            a.data.ndim or not isinstance(b, Tensor)):  # (0-d with 0-d: float32's dtype)
+        if isinstance(b, Tensor):  # (a recorded cast: its gradient flows back)
+            from dlpy.ops.arithmetic import cast
+
+            return a.data.dtype, (a, b if b.data.dtype == np.float32 else cast(b, np.float32))
+        return a.data.dtype, (a, _float32(b))
+    if isinstance(b, Tensor) and _half(b) and not isinstance(a, Tensor) and _scalar_like(a):
+        # (a 0-d Tensor on the left is rounded to b's dtype first, as torch's kernels)
+        return b.data.dtype, (_float32(a), b)
+    return None
+
+
+def _float32(number) -> Tensor:
+    """A number as a float32 constant (beyond float32's range: inf, as torch's opmath)."""
+    with np.errstate(over="ignore"):
+        return Tensor(np.asarray(float(number), dtype=np.float32))
 
 
 def promote_floating(*operands) -> list:

@@ -377,7 +377,8 @@ def flipud(input: Tensor) -> Tensor:
 
 
 def ravel(input: Tensor) -> Tensor:
-    return input.reshape(-1)
+    """torch's contiguous().view(-1): a view of input, or of its contiguous copy."""
+    return input.contiguous().view(-1)
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -398,13 +399,38 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     return input[(slice(None),) * dim + (slice(begin, begin + length),)]
 
 
-def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+def _split_argument(name: str, indices_or_sections, keywords: dict):
+    """The one of indices_or_sections and torch's keyword forms (sections=, indices=,
+    tensor_indices_or_sections=) that was given."""
+    given = {k: v for k, v in keywords.items() if v is not None}
+    if indices_or_sections is not None:
+        given["indices_or_sections"] = indices_or_sections
+    if len(given) != 1:
+        raise TypeError(f"{name}() takes one of indices_or_sections, sections, indices or "
+                        f"tensor_indices_or_sections, got {sorted(given) or 'none'}")
+    return next(iter(given.values()))
+
+
+def tensor_split(input: Tensor, indices_or_sections=None, dim: int = 0, *, sections=None,
+                 indices=None, tensor_indices_or_sections=None) -> tuple[Tensor, ...]:
     """torch.tensor_split: n near-equal pieces along dim (the first size % n one longer), or
-    pieces cut at the given indices."""
+    pieces cut at the given indices (a negative one counts from the end)."""
+    indices_or_sections = _split_argument(
+        "tensor_split", indices_or_sections, {"sections": sections, "indices": indices,
+                                              "tensor_indices_or_sections":
+                                              tensor_indices_or_sections})
+    if input.ndim == 0:
+        raise ValueError("tensor_split: expected a tensor with at least one axis, got shape ()")
     dim = check_dim("tensor_split", dim, input.ndim)
     size = input.shape[dim]
-    if isinstance(indices_or_sections, Tensor) and indices_or_sections.ndim == 0:
-        indices_or_sections = int(indices_or_sections.item())  # torch: a 0-d tensor: sections
+    if isinstance(indices_or_sections, Tensor):
+        if indices_or_sections.dtype != np.int64:
+            raise TypeError(f"tensor_split: expected tensor_indices_or_sections to have dtype "
+                            f"int64, got {indices_or_sections.dtype}")
+        if indices_or_sections.ndim > 1:
+            raise ValueError(f"tensor_split: expected tensor_indices_or_sections to be a 0-d "
+                             f"or 1-d tensor, got {indices_or_sections.ndim}-d")
+        indices_or_sections = indices_or_sections.tolist()  # 0-d: sections; 1-d: indices
     if isinstance(indices_or_sections, (int, np.integer)) and \
             not isinstance(indices_or_sections, bool):
         n = int(indices_or_sections)
@@ -413,7 +439,7 @@ def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple[Tens
         lengths = [size // n + (1 if i < size % n else 0) for i in range(n)]
         cuts = np.cumsum([0] + lengths).tolist()
     else:
-        cuts = [0] + [int(i) for i in indices_or_sections] + [size]
+        cuts = [0] + [int(i) + size if i < 0 else int(i) for i in indices_or_sections] + [size]
     pieces = []
     for begin, end in zip(cuts[:-1], cuts[1:]):
         begin, end = min(max(begin, 0), size), min(max(end, 0), size)
@@ -421,27 +447,35 @@ def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple[Tens
     return tuple(pieces)
 
 
-def _split_along(name: str, x: Tensor, indices_or_sections, dim: int, min_ndim: int):
+def _split_along(name: str, x: Tensor, indices_or_sections, dim: int, min_ndim: int,
+                 keywords: dict):
+    indices_or_sections = _split_argument(name, indices_or_sections, keywords)
     if x.ndim < min_ndim:
         raise ValueError(f"{name}: expected a tensor with {min_ndim}+ axes, got shape "
                          f"{x.shape}")
-    if isinstance(indices_or_sections, (int, np.integer)) and \
-            x.shape[dim] % indices_or_sections:
+    if isinstance(indices_or_sections, (int, np.integer)) and (
+            indices_or_sections == 0 or x.shape[dim] % indices_or_sections):
         raise ValueError(f"{name}: dim {dim} of size {x.shape[dim]} does not split into "
                          f"{indices_or_sections} equal pieces")
     return tensor_split(x, indices_or_sections, dim)
 
 
-def hsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
-    return _split_along("hsplit", input, indices_or_sections, 1 if input.ndim > 1 else 0, 1)
+def hsplit(input: Tensor, indices_or_sections=None, *, sections=None,
+           indices=None) -> tuple[Tensor, ...]:
+    return _split_along("hsplit", input, indices_or_sections, 1 if input.ndim > 1 else 0, 1,
+                        {"sections": sections, "indices": indices})
 
 
-def vsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
-    return _split_along("vsplit", input, indices_or_sections, 0, 2)
+def vsplit(input: Tensor, indices_or_sections=None, *, sections=None,
+           indices=None) -> tuple[Tensor, ...]:
+    return _split_along("vsplit", input, indices_or_sections, 0, 2,
+                        {"sections": sections, "indices": indices})
 
 
-def dsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]:
-    return _split_along("dsplit", input, indices_or_sections, 2, 3)
+def dsplit(input: Tensor, indices_or_sections=None, *, sections=None,
+           indices=None) -> tuple[Tensor, ...]:
+    return _split_along("dsplit", input, indices_or_sections, 2, 3,
+                        {"sections": sections, "indices": indices})
 
 
 def _join(name: str, tensors, axis: int, lift) -> Tensor:

@@ -79,7 +79,7 @@ def accumulate_input(name, x, dtype):
     ones); floats keep their dtype."""
     source = _dtype_of(x)
     if dtype is None:
-        if source.kind != "u" or source.itemsize == 8:
+        if source.kind != "u":  # uint64 too: torch sums it to int64
             return x, None
         dtype = np.int64
     try:
@@ -630,14 +630,29 @@ def var(input, axis=None, *legacy, keepdims=None, correction=None, unbiased=None
     """Variance over axis (None: every axis): sum((x - mean)^2) / (n - correction), correction 1
     by default (unbiased=False is correction 0), as torch.var; torch's older positional
     var(unbiased) and var(dim, unbiased, keepdim) too."""
-    axis, unbiased, keepdim = _legacy_moments("var", axis, legacy, unbiased, keepdim)
-    axis, keepdims = resolve_axis("var", axis, dim, keepdims, keepdim)
-    axes = _normalize_axis("var", axis, len(_shape(input)))
-    correction = _correction("var", correction, unbiased)
-    if isinstance(input, Tensor) and input.data.dtype.kind == "c":
-        return _complex_var(input, axes, keepdims, correction)
-    _floating_only("var", input)
-    return Var(axes, keepdims, correction)(input)
+    return _moment("var", input, axis, legacy, keepdims, correction, unbiased, dim, keepdim)
+
+
+def _moment(name, input, axis, legacy, keepdims, correction, unbiased, dim, keepdim):
+    """var or std (``name``: "var", "std", "var_mean", "std_mean"), as the functions."""
+    axis, unbiased, keepdim = _legacy_moments(name, axis, legacy, unbiased, keepdim)
+    axis, keepdims = resolve_axis(name, axis, dim, keepdims, keepdim)
+    shape = _shape(input)
+    axes = _normalize_axis(name, axis, len(shape))
+    correction = _correction(name, correction, unbiased)
+    count = math.prod(shape[a] for a in axes)
+    if count - correction <= 0:
+        import warnings
+
+        warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly "
+                      "less than the reduction factor (input numel divided by output numel).",
+                      UserWarning, stacklevel=3)
+    root = name.startswith("std")
+    if isinstance(input, Tensor) and input.data.dtype.kind == "c":  # real, as torch's
+        variance = _complex_var(input, axes, keepdims, correction)
+        return variance.sqrt() if root else variance
+    _floating_only(name.split("_")[0], input)
+    return (Std if root else Var)(axes, keepdims, correction)(input)
 
 
 def _complex_var(z, axes, keepdims, correction) -> Tensor:
@@ -650,14 +665,7 @@ def _complex_var(z, axes, keepdims, correction) -> Tensor:
 def std(input, axis=None, *legacy, keepdims=None, correction=None, unbiased=None, dim=None,
         keepdim=None):
     """sqrt(var(x, axis, keepdims, correction)), as torch.std; its gradient is 0 where std is 0."""
-    axis, unbiased, keepdim = _legacy_moments("std", axis, legacy, unbiased, keepdim)
-    axis, keepdims = resolve_axis("std", axis, dim, keepdims, keepdim)
-    axes = _normalize_axis("std", axis, len(_shape(input)))
-    correction = _correction("std", correction, unbiased)
-    if isinstance(input, Tensor) and input.data.dtype.kind == "c":  # real, as torch's
-        return _complex_var(input, axes, keepdims, correction).sqrt()
-    _floating_only("std", input)
-    return Std(axes, keepdims, correction)(input)
+    return _moment("std", input, axis, legacy, keepdims, correction, unbiased, dim, keepdim)
 
 
 def norm(input, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None, dtype=None):
@@ -777,7 +785,7 @@ def var_mean(input, dim=None, *legacy, correction=None, unbiased=None, keepdim=N
     """(var, mean) over dim, as torch.var_mean."""
     dim, unbiased, keepdim = _legacy_moments("var_mean", dim, legacy, unbiased, keepdim)
     keepdim = bool(keepdim)
-    return (var(input, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
+    return (_moment("var_mean", input, None, (), None, correction, unbiased, dim, keepdim),
             mean(input, dim=dim, keepdim=keepdim))
 
 
@@ -785,7 +793,7 @@ def std_mean(input, dim=None, *legacy, correction=None, unbiased=None, keepdim=N
     """(std, mean) over dim, as torch.std_mean."""
     dim, unbiased, keepdim = _legacy_moments("std_mean", dim, legacy, unbiased, keepdim)
     keepdim = bool(keepdim)
-    return (std(input, dim=dim, correction=correction, unbiased=unbiased, keepdim=keepdim),
+    return (_moment("std_mean", input, None, (), None, correction, unbiased, dim, keepdim),
             mean(input, dim=dim, keepdim=keepdim))
 
 

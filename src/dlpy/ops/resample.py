@@ -40,6 +40,8 @@ class Resample(Op):
     upsampling by an integer factor k sums k strided views of the gradient.
     """
 
+    node_name = "ResampleBackward0"  # F.interpolate sets torch's (UpsampleBilinear2DBackward0)
+
     def __init__(self, axis: int, indices: np.ndarray, weights: np.ndarray | None):
         self.axis, self.indices, self.weights = axis, indices, weights
 

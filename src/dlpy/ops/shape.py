@@ -205,8 +205,12 @@ def reshape(input, shape):
         or (-1 not in shape and known != size)
         or (-1 in shape and (known == 0 or size % known))
     ):
-        raise ValueError(f"reshape: cannot reshape {old} ({size} values) into {shape}")
+        raise ReshapeError(f"reshape: cannot reshape {old} ({size} values) into {shape}")
     return Reshape(shape)(input)
+
+
+class ReshapeError(RuntimeError, ValueError):
+    """A shape reshape / view cannot give: torch's RuntimeError (a ValueError as dlpy's was)."""
 
 
 def _permute(name, x, axes, node_name=None):

@@ -18,6 +18,23 @@ from dlpy.ops.sparse import SparseLinear, SparseRows, sum_runs
 from dlpy.tensor import Op, Tensor
 
 
+class SparseCooTensorWithDimsAndTensors(Op):
+    """The values of a sparse tensor made from a Tensor that requires gradients: y = values,
+    d values = g; the sparse tensor is then no leaf and has this as its grad_fn, as torch's."""
+
+    saves = ()
+
+    def forward(self, values):
+        return values
+
+    def backward(self, grad_output):
+        return (grad_output,)
+
+
+class SparseCompressedTensor(SparseCooTensorWithDimsAndTensors):
+    """The same for CSR / CSC / BSR / BSC (torch's name for their node)."""
+
+
 class Coalesce(Op):
     """y[r] = sum of values[order[starts[r]:starts[r + 1]]] (the runs of equal indices);
     d values[i] = g[run of i]. values (nnz, *dense) -> (runs, *dense)."""

@@ -32,6 +32,18 @@ def _param_groups(owner: str, optimizer) -> list[dict[str, Any]]:
     return groups
 
 
+
+def _set_lr(group: dict[str, Any], lr: float) -> None:
+    """A group's new lr: a Tensor lr (torch takes one) is filled in place, as torch's."""
+    from dlpy.tensor import Tensor, no_grad
+
+    current = group["lr"]
+    if isinstance(current, Tensor):
+        with no_grad():
+            current.fill_(float(lr))
+    else:
+        group["lr"] = lr
+
 class LRScheduler:
     """Base class: ``_lr(base_lr, group)`` from ``last_epoch``; ``step()`` advances and sets
     every group's lr; ``get_lr()`` lists them. ``_chained_lr(lr, group)``: the lr set at
@@ -135,7 +147,7 @@ class LRScheduler:
         groups = self._check_group_count(len(lrs))
         self._last_lr = lrs
         for group, lr in zip(groups, self._last_lr):
-            group["lr"] = lr
+            _set_lr(group, lr)
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch; ``step(epoch)`` (deprecated in PyTorch, which warns) jumps to
@@ -153,7 +165,7 @@ class LRScheduler:
         groups = self._check_group_count(len(self.base_lrs))
         self._last_lr = self._get_closed_form_lr()
         for group, lr in zip(groups, self._last_lr):
-            group["lr"] = lr
+            _set_lr(group, lr)
 
     def get_last_lr(self) -> list[float]:
         """The lr of each parameter group set by the last step."""
@@ -849,7 +861,7 @@ class ReduceLROnPlateau(LRScheduler):
             old = float(group["lr"])
             new = max(old * self.factor, min_lr)
             if old - new > self.eps:
-                group["lr"] = new
+                _set_lr(group, new)
 
     def get_lr(self) -> list[float]:
         """Each group's lr as the last step left it."""
@@ -1025,7 +1037,7 @@ class ChainedScheduler(LRScheduler):
             child._last_lr = list(child_state.get("_last_lr", child._last_lr))
         self._last_lr = list(state["_last_lr"])
         for group, lr in zip(self._check_group_count(len(self._last_lr)), self._last_lr):
-            group["lr"] = lr
+            _set_lr(group, lr)
 
 
 __all__ = ["ChainedScheduler", "ConstantLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",

@@ -20,6 +20,7 @@ rate all groups share and sets it for every group.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from collections.abc import Iterable
@@ -73,6 +74,8 @@ class Optimizer:
     scalar_slots: dict[str, type] = {}
     added_settings: dict[str, Any] = {}
     torch_flags: tuple[str, ...] = ()  # which of TORCH_FLAGS PyTorch's constructor takes
+    # a switch's value where a loaded group lacks it, if not _TORCH_FLAG_DEFAULTS' (SGD's)
+    torch_load_flags: dict[str, Any] = {}
     # settings of PyTorch's groups that are fixed in this class (Adam's decoupled_weight_decay)
     torch_fixed: dict[str, Any] = {}
     # whether PyTorch's per-parameter state has a "step" (SGD's and Muon's have none) and
@@ -206,11 +209,15 @@ class Optimizer:
         settings = {**{k: public.get(k, v) for k, v in self._defaults.items()},
                     **{k: v for k, v in group.items() if k != "params"}}
         lr = settings.get("lr")
-        if isinstance(lr, Tensor) and lr.data.size == 1:  # torch takes a one-element Tensor
+        tensor_lr = isinstance(lr, Tensor) and lr.data.size == 1
+        if tensor_lr:  # torch takes a one-element Tensor, and keeps it in the group
             settings["lr"] = float(lr.data.reshape(()))
         settings = self._check_group(settings)
-        self.param_groups.append({"params": params, **settings, **extras,
-                                  **({"param_names": names} if names is not None else {})})
+        if tensor_lr:
+            settings["lr"] = lr
+        self.param_groups.append({"params": params,  # param_names second, as torch's
+                                  **({"param_names": names} if names is not None else {}),
+                                  **settings, **extras})
         self.params.extend(params)
         self.state.extend({} for _ in params)
 
@@ -281,8 +288,12 @@ class Optimizer:
 
     def _step(self) -> None:
         name = type(self).__name__
+        numeric = {}  # groups whose lr is a Tensor: a copy with its number, for the updates
         for g, group in enumerate(self.param_groups):
             lr = group["lr"]  # a schedule may have set it
+            if isinstance(lr, Tensor) and lr.data.size == 1:
+                lr = float(lr.data.reshape(()))
+                numeric[id(group)] = {**group, "lr": lr}
             if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) \
                     or not math.isfinite(lr) or lr < 0:
                 where = f" (parameter group {g})" if len(self.param_groups) > 1 else ""
@@ -290,6 +301,8 @@ class Optimizer:
         self.step_count += 1
         states = list(self.state)  # (plain indexing: ParamStates' own __getitem__ costs)
         for i, p, group in self._indexed():
+            if numeric:
+                group = numeric.get(id(group), group)
             grad = p._grad  # a Tensor (its array is read), a SparseGrad or None
             if grad is None:
                 continue
@@ -510,7 +523,10 @@ class Optimizer:
         if not self.torch_state_tensors:
             return slots
         out = {}
-        for slot, value in slots.items():
+        # torch's order: step first, then one-number slots (NAdam's mu_product), the rest
+        order = sorted(slots, key=lambda s: (s != "step", s not in self.scalar_slots))
+        for slot in order:
+            value = slots[slot]
             if slot == "step" or (scalars and slot in self.scalar_slots):
                 if slot != "step" or self.torch_step:
                     out[slot] = Tensor(np.asarray(value, dtype=np.float32))
@@ -521,6 +537,8 @@ class Optimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore ``state_dict``'s state (either layout, or PyTorch's); strict about names,
         group layout and shapes."""
+        if isinstance(state, dict):
+            state = dict(state)  # (shallow, as torch's: a pre hook's changes stay here)
         for hook in list(self._load_state_dict_pre_hooks.values()):
             result = hook(self, state)
             if result is not None:
@@ -530,17 +548,36 @@ class Optimizer:
             self._load_user_state_dict(state)
         elif "param_groups" in state and "state" in state:
             flat = self._flat_from_nested(state)
-            # what the flat layout does not hold (switches, the user's keys): as saved
-            extras = [{k: v for k, v in group.items() if k not in self._defaults
-                       and k not in ("params", "initial_lr", "swa_lr")}
+            # what the flat layout does not hold (switches, the user's keys): as saved; a
+            # switch the saved group lacks gets torch's __setstate__ value
+            extras = [{**{k: self.torch_load_flags.get(k, _TORCH_FLAG_DEFAULTS.get(k))
+                          for k in self.torch_flags if k not in group},
+                       **{k: v for k, v in group.items() if k not in self._defaults
+                          and k != "params"}}
                       for group in state["param_groups"]]
+            orders = [list(group) for group in state["param_groups"]]
             state = flat
         if not self._torch_style_state:
             self._load_flat_state_dict(state)
         for group, extra in zip(self.param_groups, extras or ()):
             group.update(extra)
+        if extras is not None:  # the saved groups' key order, as torch's (the rest after)
+            for group, order in zip(self.param_groups, orders):
+                ordered = {k: group[k] for k in order if k in group}
+                ordered.update(group)
+                group.clear()
+                group.update(ordered)
         for hook in list(self._load_state_dict_post_hooks.values()):
             hook(self)
+
+    def _signature_defaults(self) -> dict[str, Any]:
+        """The constructor's default settings (a loaded group that lacks one gets it, as
+        torch's __setstate__ fills them), but ``lr``: torch leaves it missing."""
+        out = {}
+        for key, param in inspect.signature(type(self).__init__).parameters.items():
+            if key != "lr" and param.default is not inspect.Parameter.empty:
+                out[key] = param.default
+        return out
 
     def _user_state_dict(self) -> dict[str, Any]:
         """A torch-style subclass's state as torch's: each parameter's dict (its values
@@ -597,12 +634,24 @@ class Optimizer:
         (PyTorch's SGD) gets 1: it has taken steps."""
         name = type(self).__name__
         groups = state["param_groups"]
-        if not isinstance(groups, (list, tuple)) or len(groups) != len(self.param_groups):
-            raise ValueError(f"{name}.load_state_dict: the state has "
-                             f"{len(groups) if isinstance(groups, (list, tuple)) else groups!r}"
-                             f" parameter groups, the optimiser {len(self.param_groups)}")
+        if not isinstance(groups, (list, tuple)):
+            raise ValueError(f"{name}.load_state_dict: 'param_groups' must be a list of dicts, "
+                             f"got {type(groups).__name__}")
+        if len(groups) != len(self.param_groups):  # (torch's messages)
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match "
+                             "the size of optimizer's group")
         flat: dict[str, np.ndarray] = {}
+        fallback = None
         for g, group in enumerate(groups):
+            # a setting the saved group lacks (saved by an older torch): the value torch's
+            # __setstate__ gives it, the constructor's default
+            for key in self._defaults:
+                if key not in group:
+                    fallback = self._signature_defaults() if fallback is None else fallback
+                    if key in fallback:
+                        flat[f"group.{g}.{key}"] = np.asarray(fallback[key])
             for key, value in group.items():
                 if key == "params":
                     flat[f"group.{g}.params"] = np.asarray(list(value), dtype=np.int64)
@@ -802,6 +851,16 @@ class ParamStates(list):
             return index >= 0 and bool(list.__getitem__(self, index))
         return list.__contains__(self, key)
 
+    # torch's ``optimizer.state`` is a dict: parameter -> its state, those that have one
+    def keys(self) -> list[Tensor]:
+        return [p for p, state in zip(self._optimizer.params, list.__iter__(self)) if state]
+
+    def values(self) -> list[dict[str, Any]]:
+        return [self[p] for p in self.keys()]
+
+    def items(self) -> list[tuple[Tensor, dict[str, Any]]]:
+        return [(p, self[p]) for p in self.keys()]
+
 
 def _as_real(array: np.ndarray) -> np.ndarray:
     """A complex array as its (..., 2) real and imaginary parts, a view that writes go through
@@ -886,8 +945,9 @@ def _nested_state(flat: dict[str, np.ndarray], num_groups: int) -> dict[str, Any
             g, _, setting = rest.partition(".")
             groups[int(g)][setting] = value.tolist()
     for group in groups:
-        if isinstance(group.get("betas"), list):
-            group["betas"] = tuple(group["betas"])
+        for key in ("betas", "etas", "step_sizes"):  # pairs: tuples, as torch keeps them
+            if isinstance(group.get(key), list):
+                group[key] = tuple(group[key])
         group["params"] = group.pop("params")  # last, as PyTorch's
     return {"state": state, "param_groups": groups}
 
@@ -1062,6 +1122,7 @@ class SGD(Optimizer):
     accepts_sparse = True
     added_settings = {"maximize": False, "dampening": 0.0}
     torch_flags = ("foreach", "differentiable", "fused")
+    torch_load_flags = {"fused": False}
     torch_step = False  # PyTorch's SGD keeps its momentum buffer only
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
@@ -1160,7 +1221,7 @@ class Adam(Optimizer):
 
     decoupled = False
     added_settings = {"amsgrad": False, "maximize": False}
-    torch_flags = TORCH_FLAGS
+    torch_flags = ("foreach", "capturable", "differentiable", "fused")  # (torch's order)
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

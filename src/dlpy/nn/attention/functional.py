@@ -61,17 +61,23 @@ def _attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, q_proj_w
     """``attend``'s computation; returns (output, weights, the additive mask or None)."""
     d, batch = query.shape[-1], query.shape[0]
     extra_keys = (bias_k is not None) + bool(add_zero_attn)
-    # a float attn_mask that wants a gradient (a learned position bias) is added to the scores
-    # as a Tensor; the other masks stay constant arrays
-    learned = attn_mask if (not causal and isinstance(attn_mask, Tensor)
-                            and attn_mask.requires_grad and is_floating_dtype(attn_mask.dtype)
-                            and is_grad_enabled()) else None
-    mask = _mask(owner, query, key if static_k is None else static_k, num_heads,
-                 key_padding_mask, None if learned is not None else attn_mask, extra_keys,
-                 causal)
-    if learned is not None:
-        _mask(owner, query, key if static_k is None else static_k, num_heads, None,
-              learned.data, 0, False)  # its shape checked as any attn_mask's
+    # a float attn_mask or key_padding_mask that wants a gradient (a learned bias) is added to
+    # the scores as a Tensor; the other masks stay constant arrays
+    learned = attn_mask if not causal and _wants_grad(attn_mask) else None
+    learned_padding = key_padding_mask if _wants_grad(key_padding_mask) else None
+    keys = key if static_k is None else static_k
+    mask = _mask(owner, query, keys, num_heads,
+                 None if learned_padding is not None else key_padding_mask,
+                 None if learned is not None else attn_mask, extra_keys, causal)
+    if learned is not None or learned_padding is not None:
+        _mask(owner, query, keys, num_heads, None if learned_padding is None
+              else learned_padding.data, None if learned is None else learned.data, 0,
+              False)  # their shapes checked as any mask's
+        if learned is not None and learned.ndim == 3:  # (batch * heads, seq_q, seq_k)
+            learned = F.reshape(learned, (batch, num_heads, *learned.shape[1:]))
+        if learned_padding is not None:  # (batch, seq_k) -> (batch, 1, 1, seq_k)
+            padding = F.reshape(learned_padding, (batch, 1, 1, learned_padding.shape[-1]))
+            learned = padding if learned is None else learned + padding
     args = dict(mask=mask, dropout_p=dropout_p, rng=rng, return_weights=True)
     if query is key and key is value and in_proj_weight is not None and not extra_keys \
             and static_k is None and static_v is None and learned is None and not weights_grad:
@@ -146,6 +152,12 @@ def _attend_explicit(q, k, v, num_heads, bias, mask, extra_keys, dropout_p, rng,
         weights = op.p.astype(q.dtype, copy=False)
     out = F.reshape(F.swapaxes(out, 1, 2), (batch, seq_q, -1))  # (batch, seq_q, heads * dim_v)
     return out, weights, full
+
+
+def _wants_grad(mask) -> bool:
+    """A float mask Tensor that requires grad, while recording (a learned bias)."""
+    return isinstance(mask, Tensor) and mask.requires_grad and is_floating_dtype(mask.dtype) \
+        and is_grad_enabled()
 
 
 def _merge_heads(owner, name, static, batch, num_heads, d):
@@ -234,7 +246,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if is_causal and attn_mask is None:
         raise ValueError(f"{NAME}: is_causal needs attn_mask (the causal mask), as torch's")
     if not batched and key_padding_mask is not None:  # (S,) -> (1, S)
-        key_padding_mask = as_mask(key_padding_mask)[None]
+        key_padding_mask = key_padding_mask.unsqueeze(0) \
+            if isinstance(key_padding_mask, Tensor) else as_mask(key_padding_mask)[None]
 
     def batch_first(x):  # (S, N, E) -> (N, S, E); unbatched (S, E) -> (1, S, E)
         return F.swapaxes(x, 0, 1) if batched else F.reshape(x, (1, *x.shape))

@@ -212,7 +212,8 @@ class MultiheadAttention(MultiHeadAttention):
             axis = 0 if self.batch_first else 1
             query, key, value = (t.unsqueeze(axis) for t in (query, key, value))
             if key_padding_mask is not None:
-                key_padding_mask = as_array(key_padding_mask)[None]
+                key_padding_mask = key_padding_mask.unsqueeze(0) \
+                    if isinstance(key_padding_mask, Tensor) else as_array(key_padding_mask)[None]
         out = super().forward(query, key, value, key_padding_mask=key_padding_mask,
                               attn_mask=attn_mask, need_weights=need_weights,
                               average_attn_weights=average_attn_weights, is_causal=is_causal)
@@ -221,6 +222,27 @@ class MultiheadAttention(MultiHeadAttention):
             out = out.squeeze(axis)
             weights = None if weights is None else weights.squeeze(0)
         return out, weights
+
+    def merge_masks(self, attn_mask, key_padding_mask, query):
+        """torch's: the masks as one (batch, num_heads, seq, seq) mask (attn_mask (seq, seq) or
+        (batch * num_heads, seq, seq) plus key_padding_mask (batch, seq)), and its type: 1 for
+        key_padding_mask alone (returned as is), 2 with attn_mask, None without masks. query
+        (batch, seq, embed_dim): self-attention."""
+        merged, mask_type = None, None
+        if key_padding_mask is not None:
+            merged, mask_type = key_padding_mask, 1
+        if attn_mask is not None:
+            batch, seq_len, _ = query.shape
+            mask_type = 2
+            if attn_mask.ndim == 3:
+                merged = attn_mask.view(batch, -1, seq_len, seq_len)
+            else:
+                merged = attn_mask.view(1, 1, seq_len, seq_len).expand(
+                    batch, self.num_heads, -1, -1)
+            if key_padding_mask is not None:
+                merged = merged + key_padding_mask.view(batch, 1, 1, seq_len).expand(
+                    -1, self.num_heads, -1, -1)
+        return merged, mask_type
 
     def extra_repr(self) -> str:
         return ""  # torch's prints its out_proj only
