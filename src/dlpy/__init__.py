@@ -193,6 +193,21 @@ _TOP_LEVEL = """
 """.split()
 
 
+def _out_dtype(name, args, kwargs, out):
+    """torch's sum, prod, cumsum and cumprod with out= and no dtype= compute in out's dtype
+    (x cast to it first: torch.sum(floats, out=int64_tensor) sums the truncated values)."""
+    if name not in ("sum", "prod", "cumsum", "cumprod") or not isinstance(out, Tensor):
+        return
+    if kwargs.get("dtype") is not None:
+        import numpy
+
+        if numpy.dtype(kwargs["dtype"]) != out.dtype:  # torch's message
+            raise RuntimeError(f"Expected out tensor to have dtype "
+                               f"{numpy.dtype(kwargs['dtype'])}, but got {out.dtype} instead")
+    elif args and isinstance(args[0], Tensor) and not args[0].requires_grad:
+        kwargs["dtype"] = out.dtype
+
+
 def _no_out(function):
     def with_out(*args, out=None, **kwargs):
         if out is None:
@@ -200,6 +215,7 @@ def _no_out(function):
         from dlpy.torch_functions import check_out_inputs, write_out
 
         check_out_inputs(function.__name__, args, out)
+        _out_dtype(function.__name__, args, kwargs, out)
         return write_out(function.__name__, function(*args, **kwargs), out)
 
     with_out.__name__ = with_out.__qualname__ = function.__name__
@@ -249,6 +265,7 @@ def _no_out_nested(function):
         from dlpy.torch_functions import check_out_inputs, write_out
 
         check_out_inputs(name, (input, *args), out)
+        _out_dtype(name, (input,), kwargs, out)
         return write_out(name, function(input, *args, **kwargs), out)
 
     with_out.__name__ = with_out.__qualname__ = name

@@ -179,7 +179,18 @@ def _described(op) -> str:
     return f"{op.describe()}Backward0"
 
 
-_SPECIAL = {"MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
+def _pad(op) -> str:
+    """F.pad's node: ConstantPadNd, ReflectionPad{1,2,3}D, ReplicationPad{1,2,3}D; torch's
+    circular pad copies slices."""
+    if op.mode == "constant":
+        return "ConstantPadNdBackward0"
+    if op.mode == "circular":
+        return "torch::autograd::CopySlices"
+    kind = "Reflection" if op.mode == "reflect" else "Replication"
+    return f"{kind}Pad{op.dims}DBackward0"
+
+
+_SPECIAL = {"Pad": _pad, "MatMul": _matmul, "Linear": _linear, "Transpose": _transpose,
             "Reshape": _reshape, "GetItem": _getitem, "Triangle": _described,
             "Modulo": _described, "Sum": _reduction, "Mean": _reduction, "Max": _reduction,
             "Min": _reduction, "Pow": _pow, "Sub": _sub, "Step": _step,

@@ -982,8 +982,9 @@ class Tensor:
         if type(other) is int and data.dtype.kind in "iu":  # torch's: in self's dtype, wrapped
             other_data = _wrapped_int(other, data.dtype)  # (uint8 > -1 is uint8 > 255)
         elif isinstance(other_data, np.ndarray) and isinstance(other, Tensor) and \
-                other_data.dtype != data.dtype and other_data.dtype.kind in "biuf" \
-                and data.dtype.kind in "biuf":
+                other_data.dtype != data.dtype and (other_data.dtype.kind in "biuf" or
+                                                    other_data.dtype.name == "bfloat16") \
+                and (data.dtype.kind in "biuf" or data.dtype.name == "bfloat16"):
             dtype = _promotion.result_type(self, other)  # torch compares in the promoted dtype
             data, other_data = data.astype(dtype, copy=False), other_data.astype(dtype, copy=False)
         try:
@@ -1827,13 +1828,13 @@ class Tensor:
 
     def addcmul_(self, tensor1, tensor2, *, value=1) -> Tensor:
         """self += value * tensor1 * tensor2, in place."""
-        return self._in_place("addcmul_", lambda x, a, b: x.add(a * b, alpha=value),
-                              tensor1, tensor2)
+        return self._in_place("addcmul_", lambda x, a, b: _pointwise.addcmul(x, a, b, value=value),
+                              tensor1, tensor2)  # torch's int truncation of a float value
 
     def addcdiv_(self, tensor1, tensor2, *, value=1) -> Tensor:
         """self += value * tensor1 / tensor2, in place."""
-        return self._in_place("addcdiv_", lambda x, a, b: x.add(a / b, alpha=value),
-                              tensor1, tensor2)
+        return self._in_place("addcdiv_", lambda x, a, b: _pointwise.addcdiv(x, a, b, value=value),
+                              tensor1, tensor2)  # torch's refusal of integer tensor1 / tensor2
 
     def lerp_(self, end, weight) -> Tensor:
         """self += weight * (end - self), in place (weight a number or a Tensor)."""
@@ -2440,6 +2441,9 @@ def _rounded_div(x, other, rounding_mode):
         if rounding_mode == "trunc":  # floor one too low where the exact quotient is negative
             quotient += (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
         return Tensor(quotient)
+    if dtype.kind == "c":
+        raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not implemented "
+                                  f"for complex tensors ({dtype}), as torch")
     if rounding_mode == "floor" and (dtype.kind == "f" or dtype.name == "bfloat16"):
         for number, tensor, first in ((other, x, False), (x, other, True)):
             if isinstance(number, (int, float, np.number)) and isinstance(tensor, Tensor):

@@ -1098,6 +1098,44 @@ def adaptive_max_pool1d(input: Tensor, output_size):  # noqa: A002
     return functional.adaptive_max_pool1d(input, output_size, return_indices=True)
 
 
+def _rnn_cell(nonlinearity: str):
+    def function(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):  # noqa: A002
+        from dlpy import functional
+        from dlpy.ops import rnn as rnn_ops
+
+        x_proj = functional.linear(input, w_ih, b_ih)
+        return rnn_ops.rnn_cell(x_proj, hx, w_hh, b_hh, nonlinearity)
+
+    function.__name__ = function.__qualname__ = f"rnn_{nonlinearity}_cell"
+    function.__doc__ = (f"torch.rnn_{nonlinearity}_cell: one Elman step, h' = {nonlinearity}("
+                        "input W_ih^T + b_ih + hx W_hh^T + b_hh); input (N, I), hx (N, H).")
+    return function
+
+
+rnn_tanh_cell, rnn_relu_cell = _rnn_cell("tanh"), _rnn_cell("relu")
+
+
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):  # noqa: A002
+    """torch.lstm_cell: one LSTM step (gates i, f, g, o), hx = (h, c) each (N, H) ->
+    (h', c')."""
+    from dlpy import functional
+    from dlpy.ops import rnn as rnn_ops
+
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"lstm_cell(): hx must be a tuple of 2 tensors (h, c), got "
+                        f"{type(hx).__name__}")
+    x_proj = functional.linear(input, w_ih, b_ih)
+    return tuple(rnn_ops.lstm_cell(x_proj, hx[0], hx[1], w_hh, b_hh))
+
+
+def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):  # noqa: A002
+    """torch.gru_cell: one GRU step (gates r, z, n; torch's formula), hx (N, H) -> h'."""
+    from dlpy import functional
+    from dlpy.ops import rnn as rnn_ops
+
+    return rnn_ops.gru_cell(functional.linear(input, w_ih, b_ih), hx, w_hh, b_hh)
+
+
 del _name
 
 # what dlpy/__init__.py exports from here
@@ -1116,7 +1154,8 @@ TOP_LEVEL = sorted(
      "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "is_same_size", "is_signed",
      "rsub", "concat", "concatenate", "typename", "is_anomaly_enabled",
      "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
-     "constant_pad_nd", "frobenius_norm", "nuclear_norm"}
+     "constant_pad_nd", "frobenius_norm", "nuclear_norm",
+     "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"}
     | set(_POSITIONAL) | set(METHOD_FUNCTIONS) | set(IN_PLACE_FUNCTIONS)
     | {f"{base}_copy" for base in COPY_FUNCTIONS}
 )
@@ -1132,7 +1171,7 @@ EXACT_OUT = frozenset("""
 
 
 # torch's functions with no out= (dlpy's wrapper gives every top-level function one)
-NO_OUT = frozenset({"det", "logdet"})
+NO_OUT = frozenset({"det", "logdet", "count_nonzero"})
 # ... whose out= may share no memory with an input (torch refuses even a full alias there)
 NO_OVERLAP = frozenset({"cat", "concat", "concatenate", "stack", "index_select", "gather",
                         "masked_select", "take"})

@@ -125,7 +125,11 @@ class _ConvNd(Module):
         self.padding = _padding(name, padding, self.stride)  # a tuple, "valid" or "same"
         self.dilation = _dilation(dilation, name, nd)
         self.output_padding = (0,) * nd  # torch's convolutions have it too
-        self._mode_widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
+        # torch's attribute: F.pad's widths for a padding_mode (a list for "same"/"valid");
+        # a plain attribute, so that a subclass or user may set it, as torch's forward reads it
+        widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
+        self._reversed_padding_repeated_twice = list(widths) if isinstance(self.padding, str) \
+            else widths
         bound = 1.0 / math.sqrt(in_channels // self.groups * math.prod(self.kernel_size))
         shape = (out_channels, in_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
@@ -139,17 +143,17 @@ class _ConvNd(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_input(type(self).__name__, x, self.in_channels, SPATIAL[self.nd][0])
-        if self.padding_mode != "zeros":
-            return self.function(F.pad(x, self._mode_widths, self.padding_mode), self.weight,
-                                 self.bias, self.stride, 0, self.dilation, self.groups)
-        return self.function(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                             self.groups)
+        return self._conv_forward(x, self.weight, self.bias)
 
-    @property
-    def _reversed_padding_repeated_twice(self):
-        """torch's attribute: F.pad's widths for a padding_mode (a list for "same"/"valid")."""
-        widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
-        return list(widths) if isinstance(self.padding, str) else widths
+    def _conv_forward(self, x: Tensor, weight, bias) -> Tensor:
+        """torch's: the layer's convolution with another weight and bias (a subclass's forward
+        standardises or reparametrises the weight, then calls this)."""
+        if self.padding_mode != "zeros":
+            return self.function(F.pad(x, self._reversed_padding_repeated_twice,
+                                       self.padding_mode),
+                                 weight, bias, self.stride, 0, self.dilation, self.groups)
+        return self.function(x, weight, bias, self.stride, self.padding, self.dilation,
+                             self.groups)
 
     def extra_repr(self) -> str:
         return _conv_repr(self)
@@ -241,6 +245,8 @@ class _ConvTransposeNd(Module):
         self.padding = _ntuple(padding, nd, f"{name}: padding")
         self.output_padding = _ntuple(output_padding, nd, f"{name}: output_padding")
         self.dilation = _dilation(dilation, name, nd)
+        self._reversed_padding_repeated_twice = _mode_widths(self.padding, self.kernel_size,
+                                                             self.dilation)  # torch's attribute
         # output_padding is checked by forward, as torch's: an output_size there replaces it
         _check_transpose_settings(name, self.stride, self.padding, (0,) * nd, self.dilation)
         bound = 1.0 / math.sqrt(out_channels // self.groups * math.prod(self.kernel_size))
@@ -262,10 +268,6 @@ class _ConvTransposeNd(Module):
                                       self.padding, self.dilation)
         return self.function(x, self.weight, self.bias, self.stride, self.padding,
                              output_padding, self.groups, self.dilation)
-
-    @property
-    def _reversed_padding_repeated_twice(self):
-        return _mode_widths(self.padding, self.kernel_size, self.dilation)
 
     def extra_repr(self) -> str:
         return _conv_repr(self)

@@ -12,7 +12,7 @@ from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
 from dlpy.random import get_rng
-from dlpy.tensor import default_dtype
+from dlpy.tensor import Tensor, default_dtype
 
 
 def setting(name: str, what: str, value, finite: bool = True):
@@ -69,7 +69,8 @@ class Linear(Module):
         reset_uniform(self, self.in_features)
 
     def forward(self, input):  # noqa: A002 - PyTorch's name (m(input=x))
-        if input.shape[-1:] != (self.in_features,):
+        shape = input.data.shape if type(input) is Tensor else input.shape  # (a plain tuple:
+        if shape[-1:] != (self.in_features,):  # a Size's indexing costs a Python call)
             raise ValueError(
                 f"Linear: expected input (..., {self.in_features}), got {input.shape}"
             )

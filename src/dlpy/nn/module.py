@@ -208,10 +208,27 @@ class Module:
         object.__setattr__(self, "_backward_hooks", {})
         object.__setattr__(self, "_backward_pre_hooks", {})
 
+    @property
+    def _non_persistent_buffers_set(self) -> set[str]:
+        """torch's name for the set of the non-persistent buffers' names."""
+        return self._non_persistent
+
+    @_non_persistent_buffers_set.setter
+    def _non_persistent_buffers_set(self, names: set[str]) -> None:
+        object.__setattr__(self, "_non_persistent", names)
+
     def __setstate__(self, state: dict) -> None:
         """Unpickling (``copy.deepcopy``, ``dlpy.load`` of a whole module): the attributes as
         pickled; a module pickled while buffers were numpy arrays gets them as Tensors."""
         self.__dict__.update(state)
+        # a pickle from before an attribute existed gets its default, as torch's
+        if "_non_persistent_buffers_set" in state:
+            self.__dict__["_non_persistent"] = set(state["_non_persistent_buffers_set"])
+            del self.__dict__["_non_persistent_buffers_set"]
+        for name in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks",
+                     "_backward_pre_hooks"):
+            self.__dict__.setdefault(name, {})
+        self.__dict__.setdefault("_non_persistent", set())
         for name, value in state.get("_buffers", {}).items():
             if isinstance(value, np.ndarray):
                 self._buffers[name] = self.__dict__[name] = Tensor(value)
@@ -221,12 +238,11 @@ class Module:
             kind = "parameters" if isinstance(value, Parameter) else "module" \
                 if isinstance(value, Module) else "buffer" if isinstance(value, Buffer) else None
             if kind is not None:
-                raise AttributeError(f"{type(self).__name__}: cannot assign {kind} before "
-                                     "Module.__init__() call")
+                raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
             object.__setattr__(self, name, value)
             return
         buffers = self.__dict__.get("_buffers", {})
-        if not isinstance(value, (Parameter, Buffer)) and value is not None:
+        if not isinstance(value, Parameter) and value is not None:
             # torch's checks: a registered name takes only its own kind (or None)
             if name in self._parameters:
                 raise TypeError(f"cannot assign '{_type_name(value)}' as parameter '{name}' "
@@ -236,7 +252,7 @@ class Module:
                                 f"'{name}' (torch.nn.Module or None expected)")
             if name in buffers and not isinstance(value, Module) and not _array_like(value):
                 raise TypeError(f"cannot assign '{_type_name(value)}' as buffer '{name}' "
-                                "(torch.Tensor or None expected)")
+                                "(torch.nn.Buffer, torch.Tensor or None expected)")
         if isinstance(value, Buffer):  # nn.Buffer: registered as one
             self.__dict__.pop(name, None)
             self._parameters.pop(name, None)
@@ -261,6 +277,7 @@ class Module:
             if registry is not kind:
                 registry.pop(name, None)
         if kind is not None:
+            self._non_persistent.discard(name)
             kind[name] = value
         object.__setattr__(self, name, value)
 
@@ -268,6 +285,7 @@ class Module:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         self.__dict__.get("_buffers", {}).pop(name, None)
+        self._non_persistent.discard(name)
         object.__delattr__(self, name)
 
     def register_buffer(self, name: str, array: Any, persistent: bool = True) -> None:
@@ -275,16 +293,14 @@ class Module:
         ``parameters()``): an index table, running statistics. Persistent buffers are saved in
         ``state_dict()`` beside the parameters and restored by ``load_state_dict`` (keeping the
         buffer's dtype); ``self.<name>`` is the numpy array (or None)."""
+        if "_buffers" not in self.__dict__:  # torch's checks, in torch's order
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
         if not isinstance(name, str):
             raise TypeError(f"buffer name should be a string. Got {_type_name(name)}")
-        if "." in name:  # torch's messages
+        if "." in name:
             raise KeyError("buffer name can't contain \".\"")
         if not name:
             raise KeyError("buffer name can't be empty string \"\"")
-        if "_buffers" not in self.__dict__:
-            raise AttributeError(
-                f"{type(self).__name__}: cannot assign buffer before Module.__init__() call"
-            )
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if array is not None and not _array_like(array):
@@ -592,6 +608,8 @@ class Module:
         """``self.name = param`` with PyTorch's checks. None registers the name without a
         value, as torch's: ``self.name`` is None, it is in neither ``parameters()`` nor
         ``state_dict()``, and only a Parameter (or None) may be assigned to it later."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
         self._check_name(name, "parameter", self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{_type_name(param)}' object to parameter '{name}' "

@@ -309,8 +309,8 @@ class RNN(_RNNBase):
                          rng, dtype, device=device)
         self.nonlinearity = nonlinearity
 
-    def forward(self, x, h0=None):
-        output, h_n, _ = self._forward(x, None if h0 is None else (h0, None))
+    def forward(self, input, hx=None):  # noqa: A002 - torch's argument names
+        output, h_n, _ = self._forward(input, None if hx is None else (hx, None))
         return output, h_n
 
 
@@ -331,12 +331,12 @@ class LSTM(_RNNBase):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, rng, dtype, proj_size, device)
 
-    def forward(self, x, hx=None):
+    def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             raise TypeError(f"LSTM: hx must be a tuple (h0, c0), got {type(hx).__name__}")
         if hx is not None and (hx[0] is None or hx[1] is None):
             raise TypeError("LSTM: hx must hold both h0 and c0, got None for one of them")
-        output, h_n, c_n = self._forward(x, None if hx is None else tuple(hx))
+        output, h_n, c_n = self._forward(input, None if hx is None else tuple(hx))
         return output, (h_n, c_n)
 
 
@@ -356,8 +356,8 @@ class GRU(_RNNBase):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, rng, dtype, device=device)
 
-    def forward(self, x, h0=None):
-        output, h_n, _ = self._forward(x, None if h0 is None else (h0, None))
+    def forward(self, input, hx=None):  # noqa: A002 - torch's argument names
+        output, h_n, _ = self._forward(input, None if hx is None else (hx, None))
         return output, h_n
 
 
@@ -429,8 +429,8 @@ class RNNCell(_CellBase):
         super().__init__("RNN_TANH", input_size, hidden_size, bias, rng, dtype, device)
         self.nonlinearity = nonlinearity
 
-    def forward(self, x, hx=None):
-        x_proj, batched = self._project(x)
+    def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
+        x_proj, batched = self._project(input)
         h = self._state(hx, "hx", x_proj.shape[0], batched)
         h = rnn_ops.rnn_cell(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None),
                              self.nonlinearity)
@@ -453,10 +453,10 @@ class LSTMCell(_CellBase):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__("LSTM", input_size, hidden_size, bias, rng, dtype, device)
 
-    def forward(self, x, hx=None):
+    def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             raise TypeError(f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
-        x_proj, batched = self._project(x)
+        x_proj, batched = self._project(input)
         h, c = (None, None) if hx is None else hx
         h = self._state(h, "h", x_proj.shape[0], batched)
         c = self._state(c, "c", x_proj.shape[0], batched)
@@ -476,8 +476,8 @@ class GRUCell(_CellBase):
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         super().__init__("GRU", input_size, hidden_size, bias, rng, dtype, device)
 
-    def forward(self, x, hx=None):
-        x_proj, batched = self._project(x)
+    def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
+        x_proj, batched = self._project(input)
         h = self._state(hx, "hx", x_proj.shape[0], batched)
         h = rnn_ops.gru_cell(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None))
         return h if batched else h[0]

@@ -28,7 +28,6 @@ from dlpy.nn import parametrizations, parametrize, prune
 from dlpy.nn.module import Module, Parameter
 from dlpy.optim.optimizer import NonFiniteNormError as _NonFiniteNormError
 from dlpy.optim.optimizer import grad_arrays as _grad_arrays
-from dlpy.optim.optimizer import scale_to_norm as _scale_to_norm
 from dlpy.optim.optimizer import split_pieces as _split_pieces
 from dlpy.optim.optimizer import total_norm as _total_norm
 from dlpy.random import get_rng
@@ -123,7 +122,7 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     non-contiguous one raises, as torch's."""
     from dlpy.functional import cat
 
-    tensors = _tensors(parameters)
+    tensors = list(parameters)  # a tensor: its rows; a 0-d one raises TypeError, as torch's
     if not tensors:
         raise ValueError("parameters_to_vector: no parameters")
     return cat([t.view(-1) for t in tensors])
@@ -144,6 +143,10 @@ def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor])
     if data.size < needed:
         raise ValueError(f"vector_to_parameters: the vector has {data.size} numbers, the "
                          f"parameters {needed}")
+    if not (is_floating_dtype(data.dtype) or data.dtype.kind == "c") and any(
+            t.requires_grad for t in tensors):
+        raise RuntimeError("vector_to_parameters: data set to a tensor that requires gradients "
+                           f"must be floating point or complex dtype, got {data.dtype}")
     offset = 0
     for t in tensors:
         n = t.data.size
@@ -179,6 +182,11 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
 
 def _total(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool,
            pieces: list[Tensor] = ()) -> Tensor:
+    bad = next((a.dtype for a in arrays if not (is_floating_dtype(a.dtype)
+                                                 or a.dtype.kind == "c")), None)
+    if bad is not None:
+        raise RuntimeError(f"get_total_norm: expected floating point or complex tensors, got "
+                           f"{bad}")
     total = _total_norm(arrays, norm_type, "get_total_norm", pieces)
     if error_if_nonfinite and not math.isfinite(total):
         raise _NonFiniteNormError(
@@ -194,11 +202,32 @@ def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float
     """Scale the gradients in place by min(max_norm / (total_norm + 1e-6), 1), as
     torch.nn.utils.clip_grads_with_norm_ (the second half of clip_grad_norm_, for a norm
     computed beforehand, e.g. with get_total_norm over several groups)."""
+    max_tensor = isinstance(max_norm, Tensor)
     max_norm = float(max_norm)
     if not max_norm >= 0:
         raise ValueError(f"clip_grads_with_norm_: max_norm must be >= 0, got {max_norm}")
-    total = total_norm.item() if isinstance(total_norm, Tensor) else float(total_norm)
-    _scale_to_norm(_grad_arrays(_tensors(parameters)), max_norm, total)
+    total = np.asarray(total_norm.data if isinstance(total_norm, Tensor) else total_norm,
+                       dtype=None if isinstance(total_norm, Tensor) else np.float64)
+    if not is_floating_dtype(total.dtype):
+        total = total.astype(np.float32)
+    # torch's coefficient max_norm / (total + 1e-6) in the norm's dtype (float16 / bfloat16
+    # computed in float32, rounded after each op; a number over a tensor is the reciprocal
+    # times the number), clamped to 1; each gradient multiplied by it in its compute dtype
+    dtype = total.dtype
+    compute = np.float32 if dtype.itemsize <= 2 else dtype.type
+    with np.errstate(divide="ignore"):
+        shifted = (total.astype(compute) + compute(1e-6)).astype(dtype)
+        if max_tensor:
+            coefficient = (compute(max_norm) / shifted.astype(compute)).astype(dtype)
+        else:
+            inverse = np.reciprocal(shifted.astype(compute)).astype(dtype)
+            coefficient = (inverse.astype(compute) * compute(max_norm)).astype(dtype)
+    if coefficient >= 1.0:
+        return
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as torch's, without a warning
+        for g in _grad_arrays(_tensors(parameters)):
+            scale = coefficient.astype(np.float32 if g.dtype.itemsize <= 2 else g.dtype)
+            np.multiply(g, scale, out=g, casting="unsafe")
 
 
 # ----------------------------------------------------------------------------- the old hook forms

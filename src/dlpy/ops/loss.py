@@ -444,6 +444,10 @@ def check_class_labels(name, shape, labels, ignore_index):
             f"{name}: integer labels must have shape {shape[:-1]} for logits {shape},"
             f" got {labels.shape}"
         )
+    if labels.size and labels.dtype.kind in "iu":  # every label a class: one check (common)
+        low, high = labels.min(), labels.max()
+        if low >= 0 and high < shape[-1] and not low <= ignore_index <= high:
+            return labels, None
     ignore = None
     ignored = labels == ignore_index
     if ignored.any():
@@ -518,7 +522,7 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
     check_floating(name, "logits", logits)
     target = labels
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
-    shape = logits.shape
+    shape = logits.data.shape if isinstance(logits, Tensor) else np.shape(logits)
     ignore = None
     smoothing = max(float(label_smoothing), 0.0)
     if len(shape) == 0 or shape[-1] == 0:

@@ -178,7 +178,7 @@ def matmul(a, b):
 def linear(x, weight, bias=None):
     """x (..., in) @ weight(out, in)^T + bias (out,) -> (..., out); a 1-D weight (in,) without
     bias gives x @ weight (...,), as torch's."""
-    x_shape, w_shape = np.shape(as_array(x)), np.shape(as_array(weight))
+    x_shape, w_shape = _shape(x), _shape(weight)
     if len(w_shape) != 2 or len(x_shape) == 0 or x_shape[-1] != w_shape[1]:
         if len(w_shape) == 1 and len(x_shape) and x_shape[-1] == w_shape[0] and bias is None:
             return matmul(x, weight)
@@ -188,10 +188,15 @@ def linear(x, weight, bias=None):
         )
     if bias is None:
         return Linear()(x, weight)
-    b_shape = np.shape(as_array(bias))
+    b_shape = _shape(bias)
     if b_shape != (w_shape[0],):
         raise ValueError(f"linear: bias must have shape ({w_shape[0]},), got {b_shape}")
     return Linear()(x, weight, bias)
+
+
+def _shape(value) -> tuple[int, ...]:
+    """A Tensor's or array's shape, a plain tuple (linear's checks: a Size costs more)."""
+    return value.data.shape if isinstance(value, Tensor) else np.shape(as_array(value))
 
 
 def bilinear(input1, input2, weight, bias=None):

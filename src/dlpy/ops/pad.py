@@ -23,8 +23,9 @@ class Pad(Op):
 
     complex_ok = True
 
-    def __init__(self, widths, mode: str, value: float):
+    def __init__(self, widths, mode: str, value: float, dims: int = 1):
         self.widths, self.mode, self.value = widths, mode, value
+        self.dims = dims  # the (before, after) pairs given: torch's ReflectionPad{dims}D node
 
     def forward(self, x):
         self.x_shape = x.shape
@@ -143,18 +144,19 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         where = f"axis {axis} (size {n}) of x {shape}"
         if mode == "constant" and n - max(-before, 0) - max(-after, 0) < 0:
             raise PadError(f"pad: cannot crop {(before, after)} from {where}")
-        if mode != "constant" and n + before + after < 1:
+        if mode in ("reflect", "replicate") and n + before + after < 1:
             raise PadError(f"pad: {(before, after)} leaves nothing of {where}")
         if mode == "reflect" and max(before, after) >= n:
             raise PadError(f"pad: reflect needs widths below the size, got {(before, after)} "
                            f"for {where}")
+        # circular: a crop to nothing with no widths added gives an empty axis, as torch
         if mode == "circular" and (max(before, after) > n or n - max(-before, 0)
-                                   - max(-after, 0) < max(before, after, 1)):
+                                   - max(-after, 0) < max(before, after, 0)):
             raise PadError(f"pad: circular needs widths at most the size (after any crop), "
                            f"got {(before, after)} for {where}")
     if mode == "replicate" or (mode == "reflect" and len(pairs) < 3):
-        return _float32_pad(input, widths, mode)  # on torch's CPU autocast float32 list
-    return Pad(widths, mode, 0.0 if value is None else float(value))(input)
+        return _float32_pad(input, widths, mode, len(pairs))  # torch's autocast float32 list
+    return Pad(widths, mode, 0.0 if value is None else float(value), len(pairs))(input)
 
 
 def _check_non_constant(mode: str, shape, length: int, x) -> None:
@@ -178,7 +180,7 @@ def _check_non_constant(mode: str, shape, length: int, x) -> None:
 
 
 @autocast_policy(FP32)
-def _float32_pad(x: Tensor, widths, mode: str) -> Tensor:
+def _float32_pad(x: Tensor, widths, mode: str, dims: int) -> Tensor:
     """torch's reflection_pad1d/2d and replication_pad1d/2d/3d: float32 under autocast
     (reflection_pad3d is off the list: it keeps bfloat16)."""
-    return Pad(widths, mode, 0.0)(x)
+    return Pad(widths, mode, 0.0, dims)(x)

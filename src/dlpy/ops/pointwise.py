@@ -737,6 +737,11 @@ def _logaddexp(name: str, a, b, base: float | None) -> Tensor:
     _no_integers(name, a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
+    if base is None and b.dtype.kind == "c":  # torch's complex kernel: shift by the larger real
+        a = _as_tensor(a, b)
+        larger = a.data.real >= b.data.real
+        high, low = where(larger, a, b), where(larger, b, a)
+        return high + (1 + (low - high).exp()).log()
     return LogAddExp(base is not None)(_as_tensor(a, _as_tensor(b)), b)
 
 
@@ -923,9 +928,9 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
         from dlpy.ops.arithmetic import cast
 
         low = input.data.dtype  # computed in float32 and rounded once, as torch's
-        return cast(lerp(cast(input, np.float32), cast(end, np.float32) if isinstance(
+        return _torch_node(cast(lerp(cast(input, np.float32), cast(end, np.float32) if isinstance(
             end, Tensor) else end, cast(weight, np.float32) if isinstance(weight, Tensor)
-            else weight), low)
+            else weight), low), f"LerpBackward{int(isinstance(weight, Tensor))}")
     diff = end - input
     if not isinstance(weight, Tensor):
         w = float(weight) if isinstance(weight, (float, np.floating)) and weight != weight \
@@ -933,9 +938,20 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
         if isinstance(w, complex) and input.data.dtype.kind != "c":
             raise RuntimeError("lerp: a complex weight cannot be converted to the real dtype "
                                f"{input.dtype}, as torch")
-        return input + w * diff if abs(w) < 0.5 else end - diff * (1 - w)
+        return _torch_node(input + w * diff if abs(w) < 0.5 else end - diff * (1 - w),
+                           "LerpBackward0")
     small = np.abs(weight.data) < 0.5
-    return where(small, input + weight * diff, end - diff * (1 - weight))
+    return _torch_node(where(small, input + weight * diff, end - diff * (1 - weight)),
+                       "LerpBackward1")
+
+
+def _torch_node(out, name: str):
+    """``out`` with its recorded node named torch's ``name`` (for grad_fn.name())."""
+    if isinstance(out, Tensor) and out.op is not None:
+        from dlpy.node_names import rename
+
+        rename(out.op, name)
+    return out
 
 
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
@@ -950,8 +966,8 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
     if low is not None:  # float16/bfloat16: computed in float32 and rounded once, as torch's
         from dlpy.ops.arithmetic import cast
         wide = [cast(t, np.float32) for t in (input, tensor1, tensor2)]
-        return cast(addcmul(*wide, value=value), low)
-    return input + value * (tensor1 * tensor2)
+        return _torch_node(cast(addcmul(*wide, value=value), low), "AddcmulBackward0")
+    return _torch_node(input + value * (tensor1 * tensor2), "AddcmulBackward0")
 
 
 def _same_low_precision(*tensors):
@@ -975,8 +991,8 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
     if low is not None:  # float16/bfloat16: computed in float32 and rounded once, as torch's
         from dlpy.ops.arithmetic import cast
         wide = [cast(t, np.float32) for t in (input, tensor1, tensor2)]
-        return cast(addcdiv(*wide, value=value), low)
-    return input + value * (tensor1 / tensor2)
+        return _torch_node(cast(addcdiv(*wide, value=value), low), "AddcdivBackward0")
+    return _torch_node(input + value * (tensor1 / tensor2), "AddcdivBackward0")
 
 
 def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
@@ -1207,13 +1223,23 @@ def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
 def gcd(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.gcd: the greatest common divisor, element-wise (integers; no gradient)."""
     _tensor_other("gcd", other)
-    return Tensor(np.gcd(*_integers("gcd", input, other)))
+    return Tensor(np.gcd(*_integer_pair("gcd", input, other)))
 
 
 def lcm(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.lcm: the least common multiple, element-wise (integers; no gradient)."""
     _tensor_other("lcm", other)
-    return Tensor(np.lcm(*_integers("lcm", input, other)))
+    return Tensor(np.lcm(*_integer_pair("lcm", input, other)))
+
+
+def _integer_pair(name: str, a, b) -> list[np.ndarray]:
+    """The two integer arrays in torch's result dtype (a 0-d int64 tensor with an int8 one
+    gives int8, its value wrapped)."""
+    x, y = _integers(name, a, b)
+    if x.dtype != y.dtype:
+        dtype = _promotion.result_type(a, b)
+        x, y = x.astype(dtype, copy=False), y.astype(dtype, copy=False)
+    return [x, y]
 
 
 def ldexp(input, other) -> Tensor:  # noqa: A002 - torch's names
@@ -1222,12 +1248,22 @@ def ldexp(input, other) -> Tensor:  # noqa: A002 - torch's names
     _tensor_other("ldexp", other)
     _check_broadcast("ldexp", x, other)
     x = _as_tensor(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float32)
-    other = _as_tensor(other, x)
-    if other.dtype.kind != "f":
-        other = other.astype(x.dtype)
+    x_float, other_float = _is_float(x.dtype), _is_float(other.dtype)
+    if x_float and not other_float:  # torch's exact kernel, in x's dtype (no bool exponent)
+        if other.dtype.kind == "b":
+            raise NotImplementedError('"ldexp_cpu_exp" not implemented for \'Bool\', as torch')
+        return (x * exp2(other.astype(np.float64))).astype(x.dtype)
+    if x.dtype.kind == "c" and other.dtype == np.float16:  # torch's pow(2, other) in complex32
+        raise NotImplementedError('"pow" not implemented for \'ComplexHalf\', as torch')
+    if not other_float:  # x * pow(2.0, other): 2 ** an integer in the default float dtype
+        other = other.astype(np.float32)
+    if not x_float and x.dtype.kind != "c":
+        x = x.astype(other.dtype)
     return x * exp2(other)
+
+
+def _is_float(dtype) -> bool:
+    return dtype.kind == "f" or dtype.name == "bfloat16"
 
 
 class FrexpResult(NamedTuple):

@@ -33,6 +33,8 @@ def _normalize_axis(name, axis, ndim):
                 raise TypeError(f"{name}: axis must be an int or a tuple of ints, got {axis!r}")
             a = int_of(a)
         if ndim == 0 and a in (0, -1):  # a scalar's one pseudo-axis, as in PyTorch
+            if len(axes) > 1:
+                raise ValueError(f"{name}: axis {axis!r} names axis 0 twice")
             continue
         if not -ndim <= a < ndim:
             raise ValueError(f"{name}: axis {a} is out of range for a tensor with {ndim} axes")
@@ -91,8 +93,9 @@ def accumulate_input(name, x, dtype):
         return x, dtype
     if getattr(x, "requires_grad", False) and not _floating_or_complex(dtype):
         if is_grad_enabled():
-            raise TypeError(f"{name}: x requires gradients, so dtype must be a float or complex "
-                            f"dtype, got {dtype} (torch: 'Autograd not support dtype')")
+            raise RuntimeError(f"{name}: x requires gradients, so dtype must be a float or "
+                               f"complex dtype, got {dtype} (torch: 'Autograd not support "
+                               f"dtype', a RuntimeError)")
         x = x.detach()  # under no_grad torch reduces it in any dtype
     return cast(x, dtype), dtype
 
@@ -521,11 +524,11 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
         return op(axes, keepdims)(x)
     result = MaxResult if op is Max else MinResult
     node_name = "MaxBackward0" if op is Max else "MinBackward0"  # torch's grad_fn
+    _complex.refuse(name, x)  # complex numbers have no order
     if not shape:  # a scalar's one pseudo-axis: itself, at index 0
         return result(GetItem((), node_name)(x), Tensor(np.zeros((), dtype=np.int64)))
     (axis,) = axes
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    _complex.refuse(name, x)  # complex numbers have no order
     find = np.argmax if op is Max else np.argmin
     indices = np.asarray(find(data, axis=axis, keepdims=keepdims), dtype=np.int64)
     return result(_values_at(x, axis, indices, keepdims, node_name), Tensor(indices))
@@ -752,6 +755,9 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
     _complex.refuse("nansum", input)
     if not _floating_or_complex(_dtype_of(input)):
         return sum(input, dim=dim, keepdim=keepdim, dtype=dtype)
+    if dtype is not None and np.dtype(dtype).kind == "c":
+        raise NotImplementedError("\"nansum_cpu\" not implemented for "
+                                  f"'{_torch_name(np.dtype(dtype))}'")  # as torch's
     if dtype is not None and not _floating_or_complex(np.dtype(dtype)):  # nan to 0, then cast
         return sum(where(np.isnan(input.data), 0.0, input), dim=dim, keepdim=keepdim, dtype=dtype)
     input, dtype = accumulate_input("nansum", input, dtype)
@@ -893,7 +899,7 @@ def nanmedian(input, dim=None, keepdim=False):
     """torch.nanmedian: median ignoring nan (nan where a row is all nan)."""
     refuse_bool("median_cpu" if dim is None else "median_out", input.data)
     if dim is None:
-        if input.data.size == 0 or input.data.dtype.kind != "f":
+        if input.data.size == 0 or not _floating_or_complex(input.data.dtype):
             return median(input)
         return NanMedian(tuple(range(input.ndim)), False)(input)
     return _median_dim("nanmedian", input, dim, keepdim, ignore_nan=True)

@@ -32,7 +32,7 @@ from dlpy.amp.dtypes import is_low_precision
 from dlpy.hooks import add_hook
 from dlpy.ops.complex import complex_dtype
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Tensor, increment_version
+from dlpy.tensor import Tensor, _bump
 
 # PyTorch's implementation switches (for loops or fused kernels, CUDA graphs, a differentiable
 # step): dlpy has one implementation, so they change nothing; accepted so PyTorch code runs
@@ -299,62 +299,77 @@ class Optimizer:
                 where = f" (parameter group {g})" if len(self.param_groups) > 1 else ""
                 raise ValueError(f"{name}.step: lr must be finite and >= 0, got {lr}{where}")
         self.step_count += 1
-        states = list(self.state)  # (plain indexing: ParamStates' own __getitem__ costs)
+        # (plain indexing: ParamStates' own __getitem__ costs; list() would call its __len__)
+        states = list.copy(self.state)
+        # the per-parameter work below is the step's overhead on small models: attributes read
+        # once, the slots once per group (unless a subclass makes them depend on the shape)
+        by_group = type(self)._param_slots is Optimizer._param_slots
+        group_slots: dict[int, tuple[str, ...]] = {}
+        accepts_sparse, accepts_dense = self.accepts_sparse, self.accepts_dense
+        update, low_update = self._update, getattr(self, "_update_low_precision", None)
         for i, p, group in self._indexed():
-            if numeric:
-                group = numeric.get(id(group), group)
             grad = p._grad  # a Tensor (its array is read), a SparseGrad or None
             if grad is None:
                 continue
-            if grad.shape != p.data.shape:
+            if numeric:
+                group = numeric.get(id(group), group)
+            data = p.data
+            sparse = type(grad) is SparseGrad
+            if not sparse:
+                grad = grad.data
+            if grad.shape != data.shape:
                 raise ValueError(
-                    f"{name}.step: parameter {i} has shape {p.data.shape} but its gradient has "
-                    f"{grad.shape}"
+                    f"{name}.step: parameter {i} has shape {data.shape} but its gradient has "
+                    f"{tuple(grad.shape)}"
                 )
             state = states[i]
-            slots = self._param_slots(p.data.ndim, group)
-            if not state and slots and p.data.dtype.kind == "c":
-                # made on the (real, imaginary) pairs: a fill value (Adagrad's sum, Rprop's
-                # step size) goes to both parts, as torch's
-                state.update(_complex_state(self._init_state(_as_real(p.data), group),
-                                            p.data.shape))
-            elif not state and slots:
-                state.update(self._init_state(p.data, group))
-            elif slots and state[slots[0]].dtype != p.data.dtype:  # (the first slot: an array)
-                # the parameter changed dtype (module.to(np.float64)) after some steps: its
-                # state follows, as load_state_dict casts it
-                for slot in slots:
-                    if slot not in self.scalar_slots:
-                        state[slot] = state[slot].astype(p.data.dtype)
-            sparse = type(grad) is SparseGrad
-            if sparse and not self.accepts_sparse:
+            if by_group:
+                slots = group_slots.get(id(group))
+                if slots is None:
+                    slots = group_slots[id(group)] = self._slots(group)
+            else:
+                slots = self._param_slots(data.ndim, group)
+            if slots:
+                if not state and data.dtype.kind == "c":
+                    # made on the (real, imaginary) pairs: a fill value (Adagrad's sum, Rprop's
+                    # step size) goes to both parts, as torch's
+                    state.update(_complex_state(self._init_state(_as_real(data), group),
+                                                data.shape))
+                elif not state:
+                    state.update(self._init_state(data, group))
+                elif state[slots[0]].dtype != data.dtype:  # (the first slot: an array)
+                    # the parameter changed dtype (module.to(np.float64)) after some steps:
+                    # its state follows, as load_state_dict casts it
+                    for slot in slots:
+                        if slot not in self.scalar_slots:
+                            state[slot] = state[slot].astype(data.dtype)
+            if sparse and not accepts_sparse:
                 raise TypeError(
                     f"{name}: parameter {i} has a sparse gradient (an op with sparse=True); "
                     f"{name} does not take sparse gradients: use optim.SparseAdam, Adagrad or "
                     "SGD for that parameter, or leave sparse off"
                 )
-            if not sparse and not self.accepts_dense:
+            if not sparse and not accepts_dense:
                 raise TypeError(
                     f"{name}: parameter {i} has a dense gradient; {name} takes only sparse "
                     "gradients (nn.Embedding(sparse=True), sparse_linear(..., sparse=True)): "
                     "use Adam for the dense parameters"
                 )
-            if not sparse:
-                grad = grad.data
-            if grad.dtype != p.data.dtype:
-                grad = grad.astype(p.data.dtype)
-            if p.data.dtype.kind == "c":  # as torch: each complex number a pair of reals
-                self._update(_as_real(p.data), _as_real(grad),
-                             {key: _as_real(value) for key, value in state.items()}, group)
-            elif not sparse and p.data.dtype.itemsize == 2 and is_low_precision(p.data.dtype) \
-                    and hasattr(self, "_update_low_precision"):
+            dtype = data.dtype
+            if grad.dtype != dtype:
+                grad = grad.astype(dtype)
+            if dtype.kind == "c":  # as torch: each complex number a pair of reals
+                update(_as_real(data), _as_real(grad),
+                       {key: _as_real(value) for key, value in state.items()}, group)
+            elif not sparse and dtype.itemsize == 2 and low_update is not None \
+                    and is_low_precision(dtype):
                 with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                     # torch's inf/nan where float16 underflows (an eps of 0), without warnings
-                    self._update_low_precision(p.data, grad, state, group)
+                    low_update(data, grad, state, group)
             else:
-                self._update(p.data, grad, state, group)
+                update(data, grad, state, group)
             # changed in place by numpy: an op recorded before refuses its backward, as torch's
-            increment_version(p)
+            _bump(data)
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
                 group: dict[str, Any]) -> None:
@@ -1164,6 +1179,11 @@ class SGD(Optimizer):
                 return
             grad = grad.dense()
         if not momentum:
+            if not weight_decay and not maximize and param.nbytes <= self.block_bytes:
+                scratch = self._temporaries(param.dtype, param.shape)[0]  # (plain SGD: the
+                np.multiply(grad, lr, out=scratch)  # step's common case, without _blocks)
+                param -= scratch
+                return
             for (p, g), (s, _) in self._blocks(param, grad):
                 g = _effective_grad(p, g, s, weight_decay, maximize)
                 np.multiply(g, lr, out=s)
@@ -1413,8 +1433,9 @@ def norm_power(arrays: list[np.ndarray], norm_type: float) -> float:
         return max((float(np.max(np.abs(g))) for g in arrays if g.size), default=0.0)
     if norm_type == -math.inf:
         return min((float(np.min(np.abs(g))) for g in arrays if g.size), default=math.inf)
-    if norm_type == 2.0:
-        return sum(float(np.vdot(g, g).real) for g in arrays)
+    if norm_type == 2.0:  # float16 / bfloat16 summed in float32, as torch's (no overflow)
+        return sum(float(np.vdot(g, g).real) if g.dtype.itemsize > 2 else
+                   float(np.vdot(*(g.astype(np.float32),) * 2)) for g in arrays)
     with np.errstate(divide="ignore"):  # a negative order: |0|^p is inf, as torch's
         return sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in arrays)
 

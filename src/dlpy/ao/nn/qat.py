@@ -89,7 +89,7 @@ class Conv2d(_QATMixin, nn.Conv2d):
     def forward(self, x):
         weight = self.weight_fake_quant(self.weight)
         if self.padding_mode != "zeros":
-            x = F.pad(x, self._mode_widths, self.padding_mode)
+            x = F.pad(x, self._reversed_padding_repeated_twice, self.padding_mode)
             out = F.conv2d(x, weight, self.bias, self.stride, 0, self.dilation, self.groups)
         else:
             out = F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation,
@@ -140,7 +140,7 @@ class ConvBn2d(Conv2d):
         scale_factor = gamma / running_std  # (out_channels,)
         weight = self.weight_fake_quant(self.weight * scale_factor.reshape(channels))
         if self.padding_mode != "zeros":
-            x = F.pad(x, self._mode_widths, self.padding_mode)
+            x = F.pad(x, self._reversed_padding_repeated_twice, self.padding_mode)
             out = F.conv2d(x, weight, None, self.stride, 0, self.dilation, self.groups)
         else:
             out = F.conv2d(x, weight, None, self.stride, self.padding, self.dilation,
