@@ -507,7 +507,7 @@ def test_transform_errors():
         vjp_fn(x)
     with pytest.raises(TypeError, match="jacrev: the function's output must be Tensors"):
         jacrev(lambda x: [x, 1.0])(x)
-    with pytest.raises(ValueError, match="vmap: randomness must be one of"):
+    with pytest.raises(RuntimeError, match="vmap: randomness must be one of"):
         vmap(F.sin, randomness="fresh")
     with pytest.raises(ValueError, match="vmap: the mapped inputs must have the same size in "
                                          "their mapped dimension, got 2 and 3"):

@@ -161,9 +161,9 @@ def test_errors(rng):
     with pytest.raises(TypeError, match="ldl_factor_ex: expected a floating point tensor, got "
                                         "complex128"):
         LA.ldl_factor(z)
-    with pytest.raises(TypeError, match="householder_product: expected a floating point "
+    with pytest.raises(TypeError, match="ormqr: expected a floating point "
                                         "tensor, got complex128"):
-        LA.householder_product(z, dlpy.tensor(np.ones(2)))
+        LA.ormqr(z, dlpy.tensor(np.ones(2, complex)), z)
     with pytest.raises(TypeError, match="geqrf: expected a floating point tensor, got "
                                         "complex128"):
         LA.geqrf(z)

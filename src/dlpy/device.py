@@ -225,7 +225,7 @@ def _parse_to_arguments(name: str, args: tuple, kwargs: dict) -> dict:
     if rest and _is_tensor(rest[0]):
         other = rest.pop(0)
         given["dtype"], given["device"] = other.dtype, other.device
-    elif rest and _is_device(rest[0]):
+    elif rest and (_is_device(rest[0]) or (rest[0] is None and len(rest) > 1)):
         given["device"] = rest.pop(0)
         if rest and not isinstance(rest[0], bool):
             given["dtype"] = rest.pop(0)

@@ -183,9 +183,9 @@ def _set_tangent(t: Tensor, tangent: Tensor, level: int) -> None:
 
 
 def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> Tensor:
-    """A view of ``tensor`` carrying ``tangent`` (same shape, same floating dtype) at ``level``
-    (the innermost active one by default), as torch's. Differentiable: gradients reach
-    ``tensor`` when it requires them."""
+    """A view of ``tensor`` carrying ``tangent`` (same shape, floating, cast to the primal's
+    dtype) at ``level`` (the innermost active one by default), as torch's. Differentiable:
+    gradients reach ``tensor`` when it requires them."""
     name = "make_dual"
     level = _which(name, level)
     for what, value in (("primal", tensor), ("tangent", tangent)):
@@ -198,9 +198,8 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     if tangent.shape != tensor.shape:
         raise ValueError(f"{name}: the tangent must have the primal's shape {tensor.shape}, "
                          f"got {tangent.shape}")
-    if tangent.dtype != tensor.dtype:
-        raise TypeError(f"{name}: the tangent must have the primal's dtype {tensor.dtype}, got "
-                        f"{tangent.dtype}")
+    if tangent.dtype != tensor.dtype:  # torch accepts it too; dlpy's tangent takes the primal's
+        tangent = tangent.to(tensor.dtype)
     if tangent_of(tensor, level) is not None:
         raise RuntimeError(f"{name}: the primal already has a tangent at level {level}; "
                            "unpack_dual it first (as torch refuses it)")
@@ -223,10 +222,10 @@ def _attached(tensor: Tensor, tangent: Tensor, level: int) -> Tensor:
 def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTensor:
     """(primal, tangent) of ``tensor`` at ``level``, as torch's: the primal a view without that
     tangent, the tangent None for a tensor that has none (or outside every level)."""
+    if not _tables:  # outside every level anything unpacks to itself, as torch's
+        return UnpackedDualTensor(tensor, None)
     if not isinstance(tensor, Tensor):
         raise TypeError(f"unpack_dual: expected a dlpy Tensor, got {type(tensor).__name__}")
-    if not _tables:
-        return UnpackedDualTensor(tensor, None)
     level = _which("unpack_dual", level)
     tangent = tangent_of(tensor, level)
     if tangent is None:

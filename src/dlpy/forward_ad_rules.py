@@ -317,6 +317,14 @@ def _selection(op, settings, inputs, tangents, out):
     return double_vjp(op, settings, inputs, tangents, out)
 
 
+@_rule(cumulative.LogCumSumExp)
+def _logcumsumexp(op, settings, inputs, tangents, out):
+    """cumsum(exp(x - m) t) / cumsum(exp(x - m)), m the max along dim (torch's formula)."""
+    dim = settings["dim"]
+    weights = (inputs[0] - inputs[0].detach().amax(dim, keepdims=True)).exp()
+    return (weights * tangents[0]).cumsum(dim) / weights.cumsum(dim)
+
+
 # ----------------------------------------------------------------------------- softmax
 @_rule(softmax.Softmax)
 def _softmax(op, settings, inputs, tangents, out):

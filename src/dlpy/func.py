@@ -636,9 +636,9 @@ _RANDOMNESS = ("error", "different", "same")
 
 
 def _check_randomness(name: str, randomness) -> None:
-    if randomness not in _RANDOMNESS:
-        raise ValueError(f"{name}: randomness must be one of {list(_RANDOMNESS)}, got "
-                         f"{randomness!r}")
+    if randomness not in _RANDOMNESS:  # torch's class: RuntimeError
+        raise RuntimeError(f"{name}: randomness must be one of {list(_RANDOMNESS)}, got "
+                           f"{randomness!r}")
 
 
 def _generator_state():
@@ -648,9 +648,10 @@ def _generator_state():
 
 
 def _normal_dim(name: str, what: str, dim: int, ndim: int) -> int:
-    if not -ndim <= dim < ndim:
-        raise ValueError(f"{name}: {what}={dim} is out of range for a Tensor with {ndim} "
-                         f"dimension(s)" + ("" if ndim else " (a scalar: use None)"))
+    if not -ndim <= dim < ndim:  # torch: ValueError for an in_dim, IndexError for an out_dim
+        error = IndexError if what == "out_dim" else ValueError
+        raise error(f"{name}: {what}={dim} is out of range for a Tensor with {ndim} "
+                    f"dimension(s)" + ("" if ndim else " (a scalar: use None)"))
     return dim % ndim
 
 

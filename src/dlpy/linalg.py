@@ -11,8 +11,8 @@ substitution for ``solve_triangular``; PyTorch's gradient formulas); the norms, 
 ``solve_triangular`` (and a matrix that is not positive-definite for ``cholesky``) raises
 ``LinAlgError``, a ValueError naming the op. Complex matrices are accepted by the functions
 torch has complex gradients for (inv, det, slogdet, solve, cholesky, qr, svd, eigh, pinv, lstsq,
-the LU family, matrix_exp, the norms, ...; PyTorch's z.grad = dL/dx + i dL/dy); the others
-(ldl_factor, geqrf, householder_product, ...) refuse them with a TypeError.
+the LU family, matrix_exp, householder_product, the norms, ...; PyTorch's z.grad = dL/dx +
+i dL/dy); the others (ldl_factor, geqrf, ormqr, ...) refuse them with a TypeError.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803 - PyTorch's names
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"matrix_power: n must be an int, got {n!r}")
     if n == 0:  # the identity, joined to A by a where that sends it no gradient
-        eye = np.broadcast_to(np.eye(shape[-1]), shape)
+        eye = np.broadcast_to(np.eye(shape[-1], dtype=_dtype_of(A)), shape)  # A's dtype, int too
         return where(np.zeros(shape, dtype=bool), A, eye)
     base = inv(A) if n < 0 else A
     result = None
@@ -412,6 +412,7 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True,  # noqa: N803
     from dlpy.ops.linalg_more import LUFactor, raise_info
 
     _matrices("lu_factor_ex", A, square=False, complex_ok=True)
+    _no_half("lu_factor_ex", A)
     op = LUFactor(_flag("lu_factor_ex", "pivot", pivot))
     lu = op(A)
     if _check_errors("lu_factor_ex", check_errors):
@@ -426,10 +427,17 @@ def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactorResult:  # noqa: N803
     from dlpy.ops.linalg_more import LUFactor, raise_info
 
     _matrices("lu_factor", A, square=False, complex_ok=True)
+    _no_half("lu_factor", A)
     op = LUFactor(_flag("lu_factor", "pivot", pivot))
     lu = op(A)
     raise_info("lu_factor", op.info, _singular)
     return LUFactorResult(lu, _constant(op.pivots))
+
+
+def _no_half(name: str, A) -> None:  # noqa: N803
+    """torch's LAPACK-backed CPU kernels (lu, orgqr) have no float16 one: NotImplementedError."""
+    if _dtype_of(A) == np.float16:
+        raise NotImplementedError(f"{name}: not implemented for float16")
 
 
 def _pivots(name: str, pivots, batch: tuple[int, ...], k: int) -> np.ndarray:
@@ -472,6 +480,7 @@ def lu(A: Tensor, *, pivot: bool = True) -> LUResult:  # noqa: N803
     from dlpy.ops.linalg_more import LUFactor
 
     _matrices("lu", A, square=False, complex_ok=True)
+    _no_half("lu", A)
     op = LUFactor(_flag("lu", "pivot", pivot))
     packed = op(A)
     return _unpack(packed, op.pivots, True, True, pivot)
@@ -601,6 +610,12 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
     shape = _shape_of(x)
     if not shape:
         raise ValueError("vander: expected x with at least 1 axis, got shape ()")
+    dtype = _dtype_of(x)
+    if dtype.kind not in "fciu" or dtype == np.float16:  # bool, float16, bfloat16
+        raise TypeError(f"vander: expected a floating point, complex or integer tensor, got "
+                        f"{dtype}")
+    if dtype.kind in "iu" and dtype != np.int64:  # torch's cumprod: integers as int64
+        x = _tensor(x).to(np.int64)
     count = shape[-1] if N is None else N
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count <= 1:
         raise ValueError(f"vander: N must be an int greater than 1, got {N!r}")
@@ -704,7 +719,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
     rank = (values > rcond * largest).sum(-1).astype(np.int64)
     b = unsqueeze(B, -1) if vector else B
     solution = matmul(Pinv(0.0, float(rcond))(A), b)
-    empty = _constant(np.zeros((0,), dtype))
+    empty = _constant(np.zeros((0,), np.finfo(dtype).dtype))  # real, as the values
     residuals = empty
     if m > n and driver != "gelsy" and (driver == "gels" or (rank == n).all()):
         error = matmul(A, solution) - b
@@ -727,11 +742,14 @@ def _reflector(A: Tensor, i: int) -> Tensor:  # noqa: N803
 
 
 def _reflect(x: Tensor, v: Tensor, tau: Tensor, left: bool) -> Tensor:
-    """H x (``left``) or x H with H = I - tau v v^T; v (..., r), tau (...)."""
-    scaled = tau.reshape(tau.shape + (1, 1)) * v.reshape(v.shape[:-1] + (1, v.shape[-1]))
-    if left:  # x - (tau v) (v^T x)
-        return x - matmul(_swap_last(scaled), matmul(v.reshape(v.shape[:-1] + (1, -1)), x))
-    return x - matmul(matmul(x, v.reshape(v.shape + (1,))), scaled)  # x - (x v)(tau v^T)
+    """H x (``left``) or x H with H = I - tau v v^H; v (..., r), tau (...)."""
+    row = v.reshape(v.shape[:-1] + (1, v.shape[-1]))  # (..., 1, r)
+    if v.dtype.kind == "c":
+        row = conj(row)
+    if left:  # x - (tau v) (v^H x)
+        column = (tau.reshape(tau.shape + (1, 1)) * v.reshape(v.shape + (1,)))
+        return x - matmul(column, matmul(row, x))
+    return x - matmul(matmul(x, v.reshape(v.shape + (1,))), tau.reshape(tau.shape + (1, 1)) * row)
 
 
 def _swap_last(x: Tensor) -> Tensor:
@@ -752,8 +770,10 @@ def _apply_reflectors(name: str, A: Tensor, tau: Tensor, C: Tensor, left: bool, 
     return C
 
 
-def _householder_inputs(name: str, A, tau) -> tuple[Tensor, Tensor]:  # noqa: N803
-    shape = _matrices(name, A, square=False)
+def _householder_inputs(name: str, A, tau, complex_ok: bool = False)\
+        -> tuple[Tensor, Tensor]:  # noqa: N803
+    shape = _matrices(name, A, square=False, complex_ok=complex_ok)
+    _no_half(name, A)
     same_dtype(name, "A", A, "tau", tau)
     tau_shape = _shape_of(tau)
     if len(tau_shape) < 1 or tau_shape[:-1] != shape[:-2] or tau_shape[-1] > shape[-1]:
@@ -768,7 +788,7 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
     H_1 ... H_k, H_i = I - tau_i v_i v_i^T with v_i the i-th column of A (..., m, n) below the
     diagonal and 1 on it, tau (..., k), k <= n <= m: geqrf's Q. Differentiable in A and tau
     (reflections applied one at a time)."""
-    A, tau = _householder_inputs("householder_product", A, tau)  # noqa: N806
+    A, tau = _householder_inputs("householder_product", A, tau, complex_ok=True)  # noqa: N806
     m, n = A.shape[-2:]
     if n > m:
         raise ValueError(f"householder_product: expected m >= n, got A of shape {A.shape}")

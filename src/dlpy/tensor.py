@@ -404,6 +404,13 @@ def python_array(data, dtype=None) -> np.ndarray:
             data, dtype = _numbers_of(data, leaves, dtype)
     if dtype is not None and is_narrow_float(dtype):
         return narrow_float(np.asarray(data), np.dtype(dtype))
+    if type(data) is float and dtype is not None and np.dtype(dtype).kind in "iu":
+        limits = np.iinfo(dtype)  # torch's check of one float for an integer dtype (a list's
+        if not float(limits.min) <= data <= float(limits.max):  # items: unchecked); nan fails
+            raise RuntimeError(f"value cannot be converted to type {np.dtype(dtype)} without "
+                               "overflow")
+        with np.errstate(invalid="ignore"):  # 2.0 ** 63 passes the check, as torch's
+            return np.array(data).astype(dtype)
     try:
         array = np.asarray(data, dtype=dtype)
     except OverflowError:
@@ -2194,6 +2201,8 @@ class Tensor:
         dtype, copy = parse_to("to", args, kwargs)
         if dtype is None or dtype == self.data.dtype:
             out = self.clone() if copy else self
+        elif self.requires_grad and dtype.kind not in "fcV":  # torch's: no gradient (detached)
+            out = _arith.cast(self.detach(), dtype)
         else:
             out = _arith.cast(self, dtype)
         fmt = kwargs.get("memory_format")

@@ -240,7 +240,8 @@ _attach("bfloat16", _cast("bfloat16", "bfloat16"))
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
                "bfloat16": "BFloat16Tensor",
                "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
+               "complex64": "ComplexFloatTensor", "complex128": "ComplexDoubleTensor"}
 
 
 def _type(self, dtype=None):
@@ -252,10 +253,13 @@ def _type(self, dtype=None):
         prefix = "torch" if compat is not None and compat.is_installed() else "dlpy"
         return f"{prefix}.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}"
     dtype = getattr(dtype, "dtype_name", dtype)  # a legacy type (torch.DoubleTensor)
+    if dtype is int or dtype is float or dtype is bool or dtype is complex:  # torch's takes none
+        raise ValueError(f"invalid type: {dtype.__name__!r}")
     if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
         dtype = next(k for k, v in _TYPE_NAMES.items() if v == dtype.split(".")[-1])
     dtype = np.dtype(dtype)
-    source = self.detach() if self.requires_grad and not is_floating_dtype(dtype) else self
+    source = (self.detach() if self.requires_grad and dtype.kind != "c"
+              and not is_floating_dtype(dtype) else self)
     return self if dtype == self.dtype else _arith.cast(source, dtype)
 
 

@@ -11,12 +11,14 @@ unscales if not done yet and skips ``opt.step()`` when one did; ``update()`` the
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from enum import Enum
 from typing import Any
 
 import numpy as np
 
+from dlpy.device import device as _device
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor
 
@@ -36,22 +38,29 @@ def _fresh_state() -> dict[str, Any]:
 class GradScaler:
     """``GradScaler(device="cpu", init_scale=2**16, growth_factor=2.0, backoff_factor=0.5,
     growth_interval=2000, enabled=True)``: PyTorch's loss scaler (see the module docstring);
-    ``enabled=False`` makes every method a pass-through (``step`` just steps)."""
+    ``enabled=False`` makes every method a pass-through (``step`` just steps). As torch's
+    without CUDA, ``device="cuda"`` warns and disables the scaler."""
 
     def __init__(self, device: str = "cpu", init_scale: float = 2.0 ** 16,
                  growth_factor: float = 2.0, backoff_factor: float = 0.5,
                  growth_interval: int = 2000, enabled: bool = True) -> None:
-        if str(device).partition(":")[0] != "cpu":  # "cpu", "cpu:0" or a dlpy.device
-            raise RuntimeError(f"GradScaler: dlpy runs on the CPU only; got device={device!r} "
-                               "(use 'cpu')")
         self._device = device
         self._enabled = bool(enabled)
-        if self._enabled:
+        if device == "cuda":  # torch's GradScaler() default: disabled where CUDA is missing
+            if self._enabled:
+                warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available."
+                              "  Disabling.", stacklevel=2)
+            self._enabled = False
+        elif str(device).partition(":")[0] != "cpu":  # "cpu", "cpu:0" or a dlpy.device
+            raise RuntimeError(f"GradScaler: dlpy runs on the CPU only; got device={device!r} "
+                               "(use 'cpu')")
+        if self._enabled:  # torch raises AssertionError for these (and the misuse below)
             if growth_factor <= 1.0:
-                raise ValueError(f"GradScaler: growth_factor must be > 1.0, got {growth_factor}")
+                raise AssertionError(f"GradScaler: growth_factor must be > 1.0, got "
+                                     f"{growth_factor}")
             if backoff_factor >= 1.0:
-                raise ValueError(f"GradScaler: backoff_factor must be < 1.0, got "
-                                 f"{backoff_factor}")
+                raise AssertionError(f"GradScaler: backoff_factor must be < 1.0, got "
+                                     f"{backoff_factor}")
             self._init_scale = init_scale
             self._scale: np.ndarray | None = None  # a float32 0-d array, made by scale()
             self._growth_factor = growth_factor
@@ -64,8 +73,8 @@ class GradScaler:
     # ----------------------------------------------------------------- scaling
     def _check_started(self, name: str) -> None:
         if self._scale is None:
-            raise RuntimeError(f"GradScaler.{name}: no scale yet; call scaler.scale(loss) (and "
-                               "backward) earlier in the iteration")
+            raise AssertionError(f"GradScaler.{name}: no scale yet; call scaler.scale(loss) (and "
+                                 "backward) earlier in the iteration")
 
     def scale(self, outputs):
         """``outputs`` (a tensor, or a list/tuple/iterable of them) times the scale (a float32
@@ -82,12 +91,14 @@ class GradScaler:
         try:
             return map(self.scale, outputs)
         except TypeError:
-            raise TypeError(f"GradScaler.scale: outputs must be a Tensor or an iterable of "
-                            f"Tensors, got {type(outputs).__name__}") from None
+            raise ValueError(f"GradScaler.scale: outputs must be a Tensor or an iterable of "
+                             f"Tensors, got {type(outputs).__name__}") from None
 
-    def _unscale_grads_(self, optimizer, inv_scale: np.ndarray, allow_fp16: bool) -> float:
-        """Every gradient times inv_scale (in place on .grad); 1.0 if one held inf/NaN."""
-        found_inf = 0.0
+    def _unscale_grads_(self, optimizer, inv_scale: np.ndarray, allow_fp16: bool) -> dict:
+        """Every gradient times inv_scale (in place on .grad); torch's found_inf_per_device:
+        {device("cpu"): a 0-d float32 tensor, 1.0 if a gradient held inf/NaN}, or {} when
+        there was no gradient."""
+        found_inf = None
         for group in optimizer.param_groups:
             for param in group["params"]:
                 grad = param.grad
@@ -98,6 +109,8 @@ class GradScaler:
                     raise ValueError("GradScaler.unscale_: attempting to unscale float16 "
                                      "gradients (keep the parameters float32: autocast casts "
                                      "them for the ops)")
+                if found_inf is None:
+                    found_inf = 0.0
                 if not np.isfinite(values.astype(np.float32, copy=False)).all():
                     found_inf = 1.0
                 if inv_scale != 1.0:
@@ -108,7 +121,9 @@ class GradScaler:
                         grad.values = unscaled
                     else:
                         grad.data = unscaled
-        return found_inf
+        if found_inf is None:
+            return {}
+        return {_device("cpu"): Tensor(np.array(found_inf, dtype=np.float32))}
 
     def unscale_(self, optimizer) -> None:
         """Divide ``optimizer``'s gradients by the scale, in place (once per step: before
@@ -123,8 +138,7 @@ class GradScaler:
         if state["stage"] is OptState.STEPPED:
             raise RuntimeError("GradScaler.unscale_: called after step(); call update() first")
         inv_scale = np.float32(1.0 / np.float64(self._scale))  # torch: double reciprocal
-        state["found_inf_per_device"] = {"cpu": self._unscale_grads_(optimizer, inv_scale,
-                                                                     False)}
+        state["found_inf_per_device"] = self._unscale_grads_(optimizer, inv_scale, False)
         state["stage"] = OptState.UNSCALED
 
     def step(self, optimizer, *args, **kwargs):
@@ -140,8 +154,11 @@ class GradScaler:
             raise RuntimeError("GradScaler.step: already called since the last update()")
         if state["stage"] is OptState.READY:
             self.unscale_(optimizer)
+        if not state["found_inf_per_device"]:
+            raise AssertionError("GradScaler.step: no inf checks were recorded for this "
+                                 "optimizer (none of its parameters has a gradient)")
         result = None
-        if not sum(state["found_inf_per_device"].values()):
+        if not sum(v.item() for v in state["found_inf_per_device"].values()):
             result = optimizer.step(*args, **kwargs)
         state["stage"] = OptState.STEPPED
         return result
@@ -156,20 +173,23 @@ class GradScaler:
         if new_scale is not None:
             if isinstance(new_scale, Tensor):
                 if new_scale.numel() != 1 or new_scale.requires_grad:
-                    raise ValueError("GradScaler.update: new_scale must be a float or a "
-                                     "one-element Tensor without requires_grad")
+                    raise AssertionError("GradScaler.update: new_scale must be a float or a "
+                                         "one-element Tensor without requires_grad")
                 if new_scale.ndim:  # torch copies it into its 0-d scale
                     raise RuntimeError(f"GradScaler.update: new_scale of shape "
                                        f"{tuple(new_scale.shape)} does not broadcast to the "
                                        f"scale's shape ()")
                 new_scale = new_scale.item()
+            elif isinstance(new_scale, (str, bytes)) or not np.isscalar(new_scale):
+                raise TypeError(f"GradScaler.update: new_scale must be a float or a one-element "
+                                f"Tensor, got {type(new_scale).__name__}")
             self._scale = np.array(new_scale, dtype=np.float32)
         else:
-            found = [f for s in self._per_optimizer_states.values()
+            found = [f.item() for s in self._per_optimizer_states.values()
                      for f in s["found_inf_per_device"].values()]
             if not found:
-                raise RuntimeError("GradScaler.update: no inf checks were recorded before "
-                                   "update(); call scaler.step(optimizer) first")
+                raise AssertionError("GradScaler.update: no inf checks were recorded before "
+                                     "update(); call scaler.step(optimizer) first")
             scale = np.float32(self._scale)
             if sum(found):
                 self._scale = np.array(scale * np.float32(self._backoff_factor), np.float32)
@@ -187,10 +207,11 @@ class GradScaler:
 
     # ----------------------------------------------------------------- settings and state
     def get_scale(self) -> float:
-        """The current scale (1.0 when disabled)."""
+        """The current scale (1.0 when disabled; init_scale as given before the first
+        scale())."""
         if not self._enabled:
             return 1.0
-        return float(self._init_scale if self._scale is None else self._scale)
+        return self._init_scale if self._scale is None else float(self._scale)
 
     def get_growth_factor(self) -> float:
         return self._growth_factor
@@ -239,12 +260,38 @@ class GradScaler:
                    "_growth_tracker"} - set(state_dict)
         if missing:
             raise KeyError(f"GradScaler.load_state_dict: missing keys {sorted(missing)}")
-        self._init_scale = float(state_dict["scale"])
+        # the values as given (an int scale stays an int until scale()), as torch's
+        self._init_scale = state_dict["scale"]
         if self._scale is not None:
             self._scale = np.array(state_dict["scale"], dtype=np.float32)
-        self._growth_factor = float(state_dict["growth_factor"])
-        self._backoff_factor = float(state_dict["backoff_factor"])
-        self._growth_interval = int(state_dict["growth_interval"])
-        self._init_growth_tracker = int(state_dict["_growth_tracker"])
+        self._growth_factor = state_dict["growth_factor"]
+        self._backoff_factor = state_dict["backoff_factor"]
+        self._growth_interval = state_dict["growth_interval"]
+        self._init_growth_tracker = state_dict["_growth_tracker"]
         if self._growth_tracker is not None:
             self._growth_tracker = int(state_dict["_growth_tracker"])
+
+    # ----------------------------------------------------------------- torch's private helpers
+    def _check_inf_per_device(self, optimizer) -> dict:
+        """Record (and return) whether ``optimizer``'s gradients hold inf/NaN, unscaling none."""
+        self._check_started("_check_inf_per_device")
+        found = self._unscale_grads_(optimizer, np.float32(1.0), True)
+        self._per_optimizer_states[id(optimizer)]["found_inf_per_device"] = found
+        return found
+
+    def _found_inf_per_device(self, optimizer) -> dict:
+        """{device: 0-d float32 tensor} recorded by unscale_ for ``optimizer`` ({} if none)."""
+        return self._per_optimizer_states[id(optimizer)]["found_inf_per_device"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable between iterations only; the scale and tracker are re-made lazily."""
+        state = self.__dict__.copy()
+        if self._enabled:
+            if len(self._per_optimizer_states) != 0:
+                raise AssertionError("A GradScaler instance may only be pickled at the beginning "
+                                     "of an iteration, or at the end after scaler.update().")
+            state["_init_scale"] = self.get_scale()
+            state["_init_growth_tracker"] = self._get_growth_tracker()
+            state["_scale"] = None
+            state["_growth_tracker"] = None
+        return state

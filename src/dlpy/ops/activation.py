@@ -262,8 +262,16 @@ class Sigmoid(Op):
     complex_ok = "holomorphic"
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
+    half = False  # float16: backward rounds after each step, as torch's kernel
+
     def forward(self, x):
         self.y = _sigmoid(x)
+        return self.y
+
+    def forward_low_precision(self, x):
+        """float16/bfloat16: the float32 result (rounded once by the caller)."""
+        self.half = x.dtype == np.float16
+        self.y = _sigmoid(x.astype(np.float32))
         return self.y
 
     def complex_forward(self, x):
@@ -273,6 +281,9 @@ class Sigmoid(Op):
 
     def backward(self, grad_output):
         y = self.y
+        if self.half:  # torch's float16 kernel: g * (1 - y) * y, each step rounded to float16
+            y = y.astype(np.float16)
+            return (grad_output.astype(np.float16) * (1 - y) * y,)
         if y.dtype.kind != "f" or np.result_type(grad_output, y) != y.dtype \
                 or np.shape(grad_output) != y.shape:
             return (grad_output * y * (1 - y),)
@@ -766,15 +777,19 @@ def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
     if any(isinstance(b, (Tensor, np.ndarray)) and (isinstance(b, Tensor) or np.ndim(b))
            or isinstance(b, float) and b != b for b in (min, max)):  # (a nan bound: nan)
         return _clamp_by_tensors(input, min, max)
-    low = None if min is None else real_number("clamp", "min", min, finite=False)
-    high = None if max is None else real_number("clamp", "max", max, finite=False)
+    # a bool bound counts as an integer, as torch's
+    low = None if min is None else real_number(
+        "clamp", "min", int(min) if isinstance(min, (bool, np.bool_)) else min, finite=False)
+    high = None if max is None else real_number(
+        "clamp", "max", int(max) if isinstance(max, (bool, np.bool_)) else max, finite=False)
     dtype = getattr(getattr(input, "data", None), "dtype", np.dtype(float))
     if dtype.kind in "biu":
         # torch's promotion: int bounds keep an integer tensor's dtype (a bool tensor's:
         # int64), a float bound makes the result the default float dtype
         if all(bound is None or isinstance(bound, (int, np.integer)) for bound in (min, max)):
             if dtype.kind == "b":
-                if any(isinstance(bound, (bool, np.bool_)) for bound in (min, max)):
+                if all(bound is None or isinstance(bound, (bool, np.bool_))
+                       for bound in (min, max)):
                     raise NotImplementedError("clamp: not implemented for bool tensors with "
                                               "bool bounds, as torch")
                 input, dtype = input.to(np.int64), np.dtype(np.int64)
@@ -873,5 +888,9 @@ def hardtanh_bounds(name, x, low, high):
     if kind == "b":
         raise TypeError(f"{name}: bool inputs are not supported, as torch's")
     if kind in "iu":
-        return tuple(int(v) if np.isfinite(v) else None for v in (low, high))
+        bounds = tuple(int(v) if np.isfinite(v) else None for v in (low, high))
+        if kind == "u" and any(v is not None and v < 0 for v in bounds):
+            raise ValueError(f"{name}: cannot do hardtanh on an unsigned type with negative "
+                             f"limits {bounds}, as torch's")
+        return bounds
     return low, high

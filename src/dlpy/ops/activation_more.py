@@ -232,12 +232,24 @@ class LogSigmoid(Op):
     """y = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), exact for large |x|;
     dx = g * sigmoid(-x)."""
 
+    buffer = None  # float16/bfloat16: exp(-|x|) in x's dtype, torch's saved buffer
+
     def forward(self, x):
         self.x = x
         return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
 
+    def forward_low_precision(self, x):
+        """float16/bfloat16: the float32 result (rounded once by the caller); backward reads
+        exp(-|x|) rounded to x's dtype, as torch's kernel (its buffer)."""
+        y = self.forward(x.astype(np.float32))
+        self.buffer = np.exp(-np.abs(self.x)).astype(x.dtype).astype(np.float32)
+        return y
+
     def backward(self, grad_output):
-        return (grad_output * _sigmoid(-self.x),)
+        if self.buffer is None:
+            return (grad_output * _sigmoid(-self.x),)
+        s = self.buffer / (1 + self.buffer)  # sigmoid(-|x|)
+        return (grad_output * np.where(self.x < 0, 1 - s, s),)
 
     def backward_graph(self, grad_output, output):
         return (grad_output * neg(self.inputs[0]).sigmoid(),)
@@ -255,6 +267,13 @@ class GLU(Op):
         self.a, b = np.split(x, 2, axis=self.axis)
         self.s = _sigmoid(b)
         return self.a * self.s
+
+    def forward_low_precision(self, x):
+        """float16/bfloat16: the float32 result (rounded once by the caller); backward reads
+        sigmoid(b) rounded to x's dtype, as torch's kernel."""
+        y = self.forward(x.astype(np.float32))
+        self.s = self.s.astype(x.dtype).astype(np.float32)
+        return y
 
     def backward(self, grad_output):
         s = self.s
@@ -296,6 +315,8 @@ class Threshold(Op):
 class Tanhshrink(Op):
     """y = x - tanh(x);  dx = g * tanh(x)^2 (no cancellation near 0)."""
 
+    low = None  # float16/bfloat16: x's dtype
+
     def forward(self, x):
         self.t = np.tanh(x)
         return x - self.t
@@ -304,10 +325,15 @@ class Tanhshrink(Op):
         """float16/bfloat16 as torch's kernel: tanh rounded to x's dtype, then x - it rounded."""
         wide = x.astype(np.float32)
         self.t = np.tanh(wide).astype(x.dtype).astype(np.float32)
+        self.low = x.dtype
         return wide - self.t
 
     def backward(self, grad_output):
-        return (grad_output * self.t * self.t,)
+        if self.low is None:
+            return (grad_output * self.t * self.t,)
+        # torch's composite x - tanh(x): tanh's gradient rounded to x's dtype, then added to g
+        tanh_grad = (grad_output * (1 - self.t * self.t)).astype(self.low).astype(np.float32)
+        return (grad_output - tanh_grad,)
 
     def backward_graph(self, grad_output, output):
         t = self.inputs[0].tanh()
@@ -457,7 +483,10 @@ def threshold(input, threshold, value, inplace=False):  # noqa: A002 - PyTorch's
 def tanhshrink(input):
     """x - tanh(x); an integer x as the default float dtype, as torch's."""
     floating_only("tanhshrink", input, "b")
-    return Tanhshrink()(_promotion.floating(input))
+    x = _promotion.floating(input)
+    if getattr(getattr(x, "dtype", None), "kind", "f") == "c":
+        return x - x.tanh()  # torch's composite, holomorphic
+    return Tanhshrink()(x)
 
 
 def softshrink(input, lambd=0.5):

@@ -487,8 +487,14 @@ class Cast(Op):
                 from dlpy.amp.dtypes import to_float8  # (e4m3fn saturates, NaN keeps its sign)
 
                 return to_float8(x, self.dtype)
-            return narrow_float(x, self.dtype)
-        return x.astype(self.dtype)
+            out = narrow_float(x, self.dtype)
+        elif x.dtype.kind == "V" and self.dtype.kind in "iu":  # bfloat16 to an integer: through
+            out = x.astype(np.float32).astype(self.dtype)  # float32, as torch's (nan, inf,
+        else:  # negatives to uint8 wrap)
+            out = x.astype(self.dtype)
+        if 0 in x.strides and any(s == 0 and n > 1 for s, n in zip(x.strides, x.shape)):
+            out = _iterator_layout(out, x.strides)  # an expanded input: torch's layout
+        return out
 
     def backward(self, grad_output):
         return (grad_output,)
@@ -498,6 +504,27 @@ class Cast(Op):
 
     def describe(self) -> str:
         return f"Cast({self.dtype})"
+
+
+def _iterator_layout(array: np.ndarray, strides: tuple) -> np.ndarray:
+    """``array`` laid out as torch's TensorIterator lays out the result of one input with
+    ``strides``: axes ordered by stride, an axis of stride 0 left where it stands (numpy's
+    order "K" puts it innermost instead)."""
+    perm = list(range(array.ndim))[::-1]  # fastest first
+    for i in range(1, len(perm)):
+        dim1 = i
+        for dim0 in range(i - 1, -1, -1):
+            s0, s1 = strides[perm[dim0]], strides[perm[dim1]]
+            if s0 == 0 or s1 == 0 or s0 == s1:  # ambiguous: no swap
+                continue
+            if s0 < s1:
+                break
+            perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+            dim1 = dim0
+    order = perm[::-1]  # slowest first
+    out = np.empty([array.shape[a] for a in order], array.dtype).transpose(np.argsort(order))
+    out[...] = array
+    return out
 
 
 def _broadcast_error(name, a, b):

@@ -50,7 +50,7 @@ def lu_factor_numpy(a: np.ndarray, pivot: bool = True, block: int = 16):
     once, U's rows beside it found by substitution and the trailing matrix updated by a matmul."""
     m, n = a.shape[-2:]
     k = min(m, n)
-    lu = a.reshape((-1, m, n)).copy()
+    lu = a.reshape((math.prod(a.shape[:-2]), m, n)).copy()  # -1 fails for 0x0
     count = lu.shape[0]
     pivots = np.empty((count, k), np.int32)
     info = np.zeros(count, np.int32)
@@ -93,7 +93,7 @@ def permutation_matrix(pivots: np.ndarray, m: int, dtype) -> np.ndarray:
     """P (..., m, m) with A = P L U for LAPACK's 1-based row swaps ``pivots`` (..., k)."""
     k = pivots.shape[-1]
     order = np.tile(np.arange(m), (math.prod(pivots.shape[:-1]), 1))  # P^T A = A[order]
-    swaps = pivots.reshape(-1, k).astype(np.int64) - 1
+    swaps = pivots.reshape(order.shape[0], k).astype(np.int64) - 1
     every = np.arange(order.shape[0])
     for j in range(k):
         first = order[:, j].copy()
@@ -177,7 +177,7 @@ def cholesky_info(a: np.ndarray) -> np.ndarray:
     a): 0, or the order of the first leading minor that is not positive-definite (LAPACK
     potrf's)."""
     n = a.shape[-1]
-    flat = a.reshape((-1, n, n))
+    flat = a.reshape((math.prod(a.shape[:-2]), n, n))
     l = np.zeros_like(flat)
     info = np.zeros(flat.shape[0], np.int32)
     for j in range(n):
@@ -332,7 +332,7 @@ def geqrf_numpy(a: np.ndarray):
     (LAPACK's larfg signs: R's diagonal is -sign(a_jj) |x|; tau_j = 0 where x below is zero)."""
     m, n = a.shape[-2:]
     k = min(m, n)
-    out = a.reshape((-1, m, n)).copy()
+    out = a.reshape((math.prod(a.shape[:-2]), m, n)).copy()
     tau = np.zeros((out.shape[0], k), dtype=a.dtype)
     for j in range(k):
         alpha = out[:, j, j].copy()
@@ -384,7 +384,7 @@ def ldl_factor_numpy(a: np.ndarray):
     and the swaps only on the matrices that take them. The matrices are kept whole and exactly
     symmetric, so a swap is of two rows, then the same two columns, of the trailing block."""
     shape, n = a.shape, a.shape[-1]
-    lower = np.tril(a.reshape((-1, n, n)))
+    lower = np.tril(a.reshape((math.prod(a.shape[:-2]), n, n)))
     a = np.ascontiguousarray((lower + np.swapaxes(np.tril(lower, -1), -1, -2)).transpose(1, 2, 0))
     count = a.shape[-1]
     pivots = np.zeros((count, n), np.int32)

@@ -99,6 +99,8 @@ def masked_fill(x, mask, value):
                          f"shape {tuple(value.shape)}")
     if isinstance(x, Tensor) and x.data.itemsize == 1:  # float8: torch refuses
         check_float8("masked_fill", x.data)
+    if isinstance(x, Tensor) and x.data.dtype.kind in "biuf":  # a complex value: real part
+        value = _real_value("masked_fill", value, x.data.dtype)
     if isinstance(x, Tensor) and isinstance(value, (bool, int, float, np.number)) \
             and x.data.dtype.kind in "biu":  # the value in x's dtype, as torch's
         _check_fits("masked_fill", value, x.data.dtype)
@@ -115,6 +117,21 @@ def masked_fill(x, mask, value):
     if type(out.op) is Where:  # (renamed, not node_name: free() would drop that)
         rename(out.op, f"MaskedFillBackward{int(named)}")
     return out
+
+
+def _real_value(name, value, dtype):
+    """A complex Python number or tensor written into a real tensor as torch's checked
+    conversion: its real part when the imaginary part is 0, else refused (into a bool tensor:
+    whether it is nonzero)."""
+    if not (isinstance(value, complex) or isinstance(value, Tensor) and value.is_complex()):
+        return value
+    number = complex(value.data) if isinstance(value, Tensor) else value
+    if dtype.kind == "b":
+        return value != 0 if isinstance(value, Tensor) else number != 0
+    if number.imag != 0:
+        raise RuntimeError(f"{name}: value {number} cannot be converted to {dtype} without "
+                           "overflow, as torch")
+    return value.real if isinstance(value, Tensor) else number.real
 
 
 def _check_fits(name, value, dtype):

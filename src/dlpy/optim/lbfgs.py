@@ -405,6 +405,8 @@ class LBFGS(Optimizer):
                             "returns the loss (opt.step(closure))")
         group = self.param_groups[0]
         lr = group["lr"]
+        if isinstance(lr, Tensor) and lr.data.size == 1:  # torch takes a one-element Tensor
+            lr = float(lr.data.reshape(()))
         if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) \
                 or not math.isfinite(lr) or lr < 0:
             raise ValueError(f"LBFGS.step: lr must be finite and >= 0, got {lr}")

@@ -44,6 +44,26 @@ def _set_lr(group: dict[str, Any], lr: float) -> None:
     else:
         group["lr"] = lr
 
+
+def _group_lrs(groups: list[dict[str, Any]]) -> list[Any]:
+    """Each group's lr as ``_last_lr`` holds it: a copy of a Tensor lr (as torch's), else a
+    float."""
+    from dlpy.tensor import Tensor
+
+    return [group["lr"].clone() if isinstance(group["lr"], Tensor) else float(group["lr"])
+            for group in groups]
+
+
+def _last_lrs(groups: list[dict[str, Any]], lrs: list[float]) -> list[Any]:
+    """``lrs`` just set on ``groups``, with copies of the groups' Tensor lrs in their place."""
+    from dlpy.tensor import Tensor
+
+    if not any(isinstance(group["lr"], Tensor) for group in groups):
+        return lrs
+    return [group["lr"].clone() if isinstance(group["lr"], Tensor) else lr
+            for group, lr in zip(groups, lrs)]
+
+
 class LRScheduler:
     """Base class: ``_lr(base_lr, group)`` from ``last_epoch``; ``step()`` advances and sets
     every group's lr; ``get_lr()`` lists them. ``_chained_lr(lr, group)``: the lr set at
@@ -68,7 +88,13 @@ class LRScheduler:
                                    "set it)")
         self.base_lrs = self._initial_lrs(groups)
         for group, base in zip(groups, self.base_lrs):
-            group.setdefault("initial_lr", base)  # (PyTorch's group key)
+            if "initial_lr" not in group:  # (PyTorch's group key; a Tensor lr's: a Tensor)
+                lr = group["lr"]
+                if hasattr(base, "clone"):
+                    base = base.clone()
+                elif hasattr(lr, "clone"):  # (CyclicLR's base_lr, in a Tensor as torch's)
+                    base = lr.detach().clone().fill_(base)
+                group["initial_lr"] = base
         self.last_epoch = last_epoch
         self._step_count = 0
         _track_optimizer_step(optimizer)
@@ -93,7 +119,13 @@ class LRScheduler:
     def _initial_lrs(self, groups: list[dict[str, Any]]) -> list[float]:
         """``base_lrs``: each group's ``initial_lr`` (set by an earlier scheduler, or a
         resumed run), else its lr when the scheduler is made."""
-        return [float(group.get("initial_lr", group["lr"])) for group in groups]
+        from dlpy.tensor import Tensor
+
+        out = []
+        for group in groups:  # a Tensor lr's: a copy, as torch's
+            lr = group.get("initial_lr", group["lr"])
+            out.append(lr.clone() if isinstance(lr, Tensor) else float(lr))
+        return out
 
     @property
     def base_lr(self) -> float:
@@ -110,7 +142,7 @@ class LRScheduler:
         """The lr at ``last_epoch`` given the group's current ``lr`` (PyTorch's recursive
         form); by default the closed form, which ignores it (as PyTorch's LambdaLR, OneCycleLR,
         CyclicLR...)."""
-        return self._lr(self.base_lrs[group], group)
+        return self._lr(float(self.base_lrs[group]), group)
 
     def get_lr(self) -> list[float]:
         """Each group's lr at ``last_epoch``, from the group's current lr (PyTorch's recursive
@@ -122,14 +154,14 @@ class LRScheduler:
         _warn_get_lr_outside_step(self)
         groups = self.optimizer.param_groups
         if self.last_epoch == 0 and self._restarting:
-            return [float(self._lr(base, g)) for g, base in enumerate(self.base_lrs)]
+            return [float(self._lr(float(base), g)) for g, base in enumerate(self.base_lrs)]
         count = len(self.base_lrs) if type(self)._chained_lr is LRScheduler._chained_lr \
             else len(groups)
         return [float(self._chained_lr(float(groups[g]["lr"]), g)) for g in range(count)]
 
     def _get_closed_form_lr(self) -> list[float]:
         """Each group's lr at ``last_epoch`` from its base lr alone (torch's name)."""
-        return [float(self._lr(base, g)) for g, base in enumerate(self.base_lrs)]
+        return [float(self._lr(float(base), g)) for g, base in enumerate(self.base_lrs)]
 
     def _check_group_count(self, count: int) -> list[dict[str, Any]]:
         groups = self.optimizer.param_groups
@@ -145,9 +177,9 @@ class LRScheduler:
         finally:
             del self._get_lr_called_within_step  # back to the class's False
         groups = self._check_group_count(len(lrs))
-        self._last_lr = lrs
-        for group, lr in zip(groups, self._last_lr):
+        for group, lr in zip(groups, lrs):
             _set_lr(group, lr)
+        self._last_lr = _last_lrs(groups, lrs)
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch; ``step(epoch)`` (deprecated in PyTorch, which warns) jumps to
@@ -163,9 +195,10 @@ class LRScheduler:
             self._apply()
             return
         groups = self._check_group_count(len(self.base_lrs))
-        self._last_lr = self._get_closed_form_lr()
-        for group, lr in zip(groups, self._last_lr):
+        lrs = self._get_closed_form_lr()
+        for group, lr in zip(groups, lrs):
             _set_lr(group, lr)
+        self._last_lr = _last_lrs(groups, lrs)
 
     def get_last_lr(self) -> list[float]:
         """The lr of each parameter group set by the last step."""
@@ -319,7 +352,8 @@ class CosineAnnealingLR(LRScheduler):
         if epoch == 0 or self._is_initial:
             return lr
         if (epoch - 1 - t_max) % (2 * t_max) == 0:
-            return lr + (self.base_lrs[group] - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
+            base = float(self.base_lrs[group])
+            return lr + (base - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
         return (1 + math.cos(math.pi * epoch / t_max)) \
             / (1 + math.cos(math.pi * (epoch - 1) / t_max)) * (lr - eta_min) + eta_min
 
@@ -812,7 +846,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.mode_worse = self.best  # (PyTorch's name)
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
-        self._last_lr = [float(group["lr"]) for group in groups]
+        self._last_lr = _group_lrs(groups)
 
     @property
     def in_cooldown(self) -> bool:
@@ -850,7 +884,7 @@ class ReduceLROnPlateau(LRScheduler):
         if self.num_bad_epochs > self.patience:
             self._reduce_lr()
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
+        self._last_lr = _group_lrs(self.optimizer.param_groups)
 
     def _reduce_lr(self) -> None:
         groups = self.optimizer.param_groups
@@ -1005,7 +1039,7 @@ class ChainedScheduler(LRScheduler):
             child.base_lrs = list(schedulers[0].base_lrs)
         self._schedulers = schedulers
         self.optimizer = optimizer
-        self._last_lr = [float(group["lr"]) for group in optimizer.param_groups]
+        self._last_lr = _group_lrs(optimizer.param_groups)
 
     def step(self) -> None:
         for child in self._schedulers:
@@ -1014,7 +1048,7 @@ class ChainedScheduler(LRScheduler):
                 child.step()
             finally:
                 del child._chaining  # back to the class's False
-        self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
+        self._last_lr = _group_lrs(self.optimizer.param_groups)
 
     def get_lr(self) -> list[float]:
         """Each group's lr as the last step left it."""

@@ -20,6 +20,7 @@ rate all groups share and sets it for every group.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import sys
@@ -208,13 +209,16 @@ class Optimizer:
         public = self.__dict__.get("_public_defaults") or {}  # (as the user may have set)
         settings = {**{k: public.get(k, v) for k, v in self._defaults.items()},
                     **{k: v for k, v in group.items() if k != "params"}}
-        lr = settings.get("lr")
-        tensor_lr = isinstance(lr, Tensor) and lr.data.size == 1
-        if tensor_lr:  # torch takes a one-element Tensor, and keeps it in the group
-            settings["lr"] = float(lr.data.reshape(()))
+        # torch takes one-element Tensors (lr, betas, weight_decay, momentum...) and keeps
+        # them in the group: checked as numbers, kept as given
+        given = {k: v for k, v in settings.items() if _has_tensor(v)}
+        if given:
+            settings.update({k: _as_numbers(v) for k, v in given.items()})
         settings = self._check_group(settings)
-        if tensor_lr:
-            settings["lr"] = lr
+        if given:
+            settings.update(given)
+            if any(k != "lr" for k in given):
+                self._tensor_hypers = True
         self.param_groups.append({"params": params,  # param_names second, as torch's
                                   **({"param_names": names} if names is not None else {}),
                                   **settings, **extras})
@@ -288,12 +292,17 @@ class Optimizer:
 
     def _step(self) -> None:
         name = type(self).__name__
-        numeric = {}  # groups whose lr is a Tensor: a copy with its number, for the updates
+        numeric = {}  # groups with Tensor settings: a copy with their numbers, for the updates
+        tensor_hypers = self.__dict__.get("_tensor_hypers")
         for g, group in enumerate(self.param_groups):
             lr = group["lr"]  # a schedule may have set it
             if isinstance(lr, Tensor) and lr.data.size == 1:
                 lr = float(lr.data.reshape(()))
                 numeric[id(group)] = {**group, "lr": lr}
+            if tensor_hypers:
+                numeric[id(group)] = {**numeric.get(id(group), group),
+                                      **{k: _as_numbers(v) for k, v in group.items()
+                                         if k not in ("params", "lr") and _has_tensor(v)}}
             if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) \
                     or not math.isfinite(lr) or lr < 0:
                 where = f" (parameter group {g})" if len(self.param_groups) > 1 else ""
@@ -508,7 +517,10 @@ class Optimizer:
             params = group.pop("params")
             for key, value in own.items():  # switches, fixed settings, the user's keys
                 if key not in ("params", "param_names"):
-                    group.setdefault(key, value)
+                    if _has_tensor(value):  # a Tensor lr...: the group's own, as torch's
+                        group[key] = value
+                    else:
+                        group.setdefault(key, value)
             group["params"] = params  # last, as PyTorch's
             if "param_names" in own:  # first, as PyTorch's
                 names = {"param_names": own["param_names"]}
@@ -571,11 +583,17 @@ class Optimizer:
                           and k != "params"}}
                       for group in state["param_groups"]]
             orders = [list(group) for group in state["param_groups"]]
+            # a saved Tensor lr (betas...): a copy of it, as torch's (it deep-copies the groups)
+            extras = [{**extra, **{k: copy.deepcopy(v) for k, v in group.items()
+                                   if k != "params" and _has_tensor(v)}}
+                      for extra, group in zip(extras, state["param_groups"])]
             state = flat
         if not self._torch_style_state:
             self._load_flat_state_dict(state)
         for group, extra in zip(self.param_groups, extras or ()):
             group.update(extra)
+            if any(k != "lr" and _has_tensor(v) for k, v in extra.items()):
+                self._tensor_hypers = True
         if extras is not None:  # the saved groups' key order, as torch's (the rest after)
             for group, order in zip(self.param_groups, orders):
                 ordered = {k: group[k] for k in order if k in group}
@@ -975,6 +993,22 @@ def _check_hyper(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
 
 
+def _has_tensor(value: Any) -> bool:
+    """A one-element Tensor, or a pair holding one (torch takes them as settings)."""
+    if isinstance(value, Tensor):
+        return value.data.size == 1
+    return type(value) is tuple and any(isinstance(v, Tensor) and v.data.size == 1
+                                        for v in value)
+
+
+def _as_numbers(value: Any) -> Any:
+    """``_has_tensor``'s value with its one-element Tensors as Python floats."""
+    if isinstance(value, Tensor):
+        return float(value.data.reshape(()))
+    return tuple(float(v.data.reshape(())) if isinstance(v, Tensor) and v.data.size == 1
+                 else v for v in value)
+
+
 def _num(value: Any) -> int | float:
     """A checked hyper-parameter as a Python number: an int stays an int (torch keeps what it
     is given: its groups and repr show ``momentum: 0``), anything else becomes a float."""
@@ -1250,6 +1284,16 @@ class Adam(Optimizer):
         if isinstance(lr, Tensor) and flags.get("foreach") and not flags.get("capturable"):
             raise ValueError("lr as a Tensor is not supported for capturable=False and "
                              "foreach=True")
+        if isinstance(betas, (tuple, list)) and len(betas) == 2 \
+                and any(isinstance(v, Tensor) for v in betas):  # torch's checks, in its order
+            if not all(isinstance(v, Tensor) for v in betas):
+                raise ValueError("betas must be either both floats or both Tensors")
+            for i, v in enumerate(betas):
+                if flags.get("foreach") and not flags.get("capturable"):
+                    raise ValueError(f"betas[{i}] as a Tensor is not supported for "
+                                     "capturable=False and foreach=True")
+                if v.data.size != 1:
+                    raise ValueError(f"Tensor betas[{i}] must be 1-element")
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay, "amsgrad": amsgrad,
                                   "maximize": maximize}, **flags)
