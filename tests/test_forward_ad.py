@@ -94,7 +94,7 @@ def _samples(rng):
          + dlpy.atanh(a * 0.3) + dlpy.sinh(a) + dlpy.cosh(a) + dlpy.erf(a)
          + dlpy.log1p(a * a) + dlpy.expm1(a) + dlpy.floor(a) + dlpy.exp2(a)
          + dlpy.logit(F.sigmoid(a)) + dlpy.logit(F.sigmoid(a), eps=0.3), [(3, 3)]),
-        (lambda a: F.relu(a) + F.sigmoid(a) + F.tanh(a) + F.gelu(a) + F.gelu(a, "tanh")
+        (lambda a: F.relu(a) + F.sigmoid(a) + F.tanh(a) + F.gelu(a) + F.gelu(a, approximate="tanh")
          + F.silu(a) + F.leaky_relu(a) + F.elu(a) + F.softplus(a) + F.clamp(a, -0.5, 0.5)
          + F.selu(a) + F.mish(a) + F.hardswish(a) + F.hardsigmoid(a) + F.softsign(a)
          + F.logsigmoid(a) + F.threshold(a, 0.1, 2.0) + F.tanhshrink(a) + F.softshrink(a),

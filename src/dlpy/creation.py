@@ -21,11 +21,18 @@ from dlpy.tensor import (
 )
 
 
-def _place(name: str, device, pin_memory) -> None:
-    """torch's ``device=`` and ``pin_memory=``: the CPU (None, "cpu", "cpu:0", dlpy.device("cpu"))
-    and no pinning; anything else raises RuntimeError (dlpy has no other device)."""
+def _place(name: str, device, pin_memory, layout=None) -> None:
+    """torch's ``device=``, ``pin_memory=`` and ``layout=``: the CPU (None, "cpu", "cpu:0",
+    dlpy.device("cpu")), no pinning and dense (dlpy.strided); anything else raises
+    RuntimeError (dlpy has no other device; sparse tensors have their own constructors)."""
     as_device(device, name)
     check_pin_memory(pin_memory, name)
+    if layout is not None:
+        from dlpy.sparse_tensor import strided
+
+        if layout is not strided:
+            raise RuntimeError(f"{name}: only layout=dlpy.strided is supported here, got "
+                               f"{layout}")
 
 
 def _laid_like(name: str, values: np.ndarray, like: np.ndarray, memory_format) -> np.ndarray:
@@ -123,6 +130,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
         data = data.data
     elif isinstance(data, np.ndarray):
         numpy_source(data)
+    elif data is None:
+        raise TypeError("tensor: expected numbers (bool, int, float or complex), got None")
     if isinstance(data, np.ndarray):
         array = narrow_float(data, np.dtype(dtype)) if dtype is not None and is_narrow_float(
             dtype) else np.array(data, dtype=dtype, copy=True)
@@ -187,7 +196,7 @@ def randn(*shape, dtype=None, requires_grad: bool = False,
     return Tensor(values, requires_grad=requires_grad)
 
 
-def arange(start=None, end=None, step=1, dtype=None, requires_grad: bool = False, *,
+def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = False,
            device=None, pin_memory: bool = False) -> Tensor:
     """``arange(5)``, ``arange(end=5)`` or ``arange(start, end, step)`` (numbers or one-value
     tensors): int64 for int arguments, else the default dtype."""
@@ -336,9 +345,9 @@ def _fill_value(name: str, value):
 
 
 def zeros_like(input, dtype=None, requires_grad: bool = False, *, device=None,
-               pin_memory: bool = False, memory_format=None) -> Tensor:
+               pin_memory: bool = False, memory_format=None, layout=None) -> Tensor:
     """Zeros of x's shape and dtype (or ``dtype``), in x's memory order (``memory_format``)."""
-    _place("zeros_like", device, pin_memory)
+    _place("zeros_like", device, pin_memory, layout)
     data = _data(input, "zeros_like")
     values = np.zeros(data.shape, dtype=data.dtype if dtype is None else dtype)
     return Tensor(_laid_like("zeros_like", values, data, memory_format),
@@ -346,15 +355,15 @@ def zeros_like(input, dtype=None, requires_grad: bool = False, *, device=None,
 
 
 def ones_like(input, dtype=None, requires_grad: bool = False, *, device=None,
-              pin_memory: bool = False, memory_format=None) -> Tensor:
-    _place("ones_like", device, pin_memory)
+              pin_memory: bool = False, memory_format=None, layout=None) -> Tensor:
+    _place("ones_like", device, pin_memory, layout)
     data = _data(input, "ones_like")
     values = np.ones(data.shape, dtype=data.dtype if dtype is None else dtype)
     return Tensor(_laid_like("ones_like", values, data, memory_format),
                   requires_grad=requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad: bool = False, *, device=None,
+def full(size, fill_value, *, dtype=None, requires_grad: bool = False, device=None,
          pin_memory: bool = False) -> Tensor:
     """``fill_value`` everywhere; the dtype as torch.full's: bool for a bool, int64 for an int,
     the default dtype for a float (or ``dtype``)."""
@@ -367,9 +376,9 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, *, device=No
 
 
 def full_like(input, fill_value, dtype=None, requires_grad: bool = False, *, device=None,
-              pin_memory: bool = False, memory_format=None) -> Tensor:
+              pin_memory: bool = False, memory_format=None, layout=None) -> Tensor:
     """``fill_value`` in x's shape and dtype (or ``dtype``)."""
-    _place("full_like", device, pin_memory)
+    _place("full_like", device, pin_memory, layout)
     data = _data(input, "full_like")
     value = _fill_value("full_like", fill_value)
     dtype = data.dtype if dtype is None else dtype
@@ -395,7 +404,7 @@ def empty(*shape, dtype=None, requires_grad: bool = False,
     return Tensor(values, requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, *,
+def eye(n: int, m: int | None = None, *, dtype=None, requires_grad: bool = False,
         device=None, pin_memory: bool = False) -> Tensor:
     """The (n, m) identity matrix (m defaults to n)."""
     _place("eye", device, pin_memory)
@@ -404,7 +413,7 @@ def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, *
     return Tensor(np.eye(n, m, dtype=default_dtype(dtype)), requires_grad=requires_grad)
 
 
-def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, *,
+def linspace(start, end, steps: int, *, dtype=None, requires_grad: bool = False,
              device=None, pin_memory: bool = False) -> Tensor:
     """``steps`` evenly spaced values from start to end, both included, bit for bit as torch's
     CPU kernel: in the dtype (complex ends give the default complex dtype), the first half
@@ -555,8 +564,8 @@ def rand(*shape, dtype=None, requires_grad: bool = False,
 def rand_like(input, dtype=None, requires_grad: bool = False,
               generator: np.random.Generator | None = None,
               rng: np.random.Generator | None = None,
-              device=None, pin_memory: bool = False, *, memory_format=None) -> Tensor:
-    _place("rand_like", device, pin_memory)
+              device=None, pin_memory: bool = False, *, memory_format=None, layout=None) -> Tensor:
+    _place("rand_like", device, pin_memory, layout)
     data = _data(input, "rand_like")
     values = _uniform("rand_like", data.shape, data.dtype if dtype is None else dtype,
                       generator, rng)
@@ -567,8 +576,8 @@ def rand_like(input, dtype=None, requires_grad: bool = False,
 def randn_like(input, dtype=None, requires_grad: bool = False,
                generator: np.random.Generator | None = None,
                rng: np.random.Generator | None = None,
-               device=None, pin_memory: bool = False, *, memory_format=None) -> Tensor:
-    _place("randn_like", device, pin_memory)
+               device=None, pin_memory: bool = False, *, memory_format=None, layout=None) -> Tensor:
+    _place("randn_like", device, pin_memory, layout)
     data = _data(input, "randn_like")
     values = _normal("randn_like", data.shape, data.dtype if dtype is None else dtype,
                      generator, rng)
@@ -620,13 +629,13 @@ def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
 
 
 def empty_like(input, dtype=None, requires_grad: bool = False, *, device=None,
-               pin_memory: bool = False, memory_format=None) -> Tensor:
+               pin_memory: bool = False, memory_format=None, layout=None) -> Tensor:
     """torch.empty_like: here zeros of x's shape and dtype (as ``empty``)."""
-    _place("empty_like", device, pin_memory)
+    _place("empty_like", device, pin_memory, layout)
     return zeros_like(input, dtype, requires_grad, memory_format=memory_format)
 
 
-def logspace(start, end, steps: int, base: float = 10.0, dtype=None,
+def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None,
              requires_grad: bool = False, device=None, pin_memory: bool = False) -> Tensor:
     """torch.logspace: base ** the exponents of a linspace, as torch's CPU kernel: the ends
     in the dtype, the exponents and the powers in float64 (the first half counted up from

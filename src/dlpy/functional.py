@@ -2075,9 +2075,9 @@ def relu(input, inplace=False):
     return _relu(input, inplace)
 
 
-def gelu(input, approximate: str = "none"):
+def gelu(input, *, approximate: str = "none"):
     if type(input) is not Tensor and _takes_call(input):
-        return type(input).__dlpy_function__("gelu", input, approximate)
+        return type(input).__dlpy_function__("gelu", input, approximate=approximate)
     return _gelu(input, approximate)
 
 

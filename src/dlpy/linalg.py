@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.state import FP32, LOWER, autocast_policy
+from dlpy.node_names import named
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import abs as _abs
 from dlpy.ops.arithmetic import mul
@@ -210,9 +211,10 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
 
 
 def multi_dot(tensors) -> Tensor:
-    """torch.linalg.multi_dot: the product of matrices, the first and last may be 1-D; the
-    order of products is the cheapest (an einsum, whose path numpy chooses)."""
-    from dlpy.ops.einsum import einsum
+    """torch.linalg.multi_dot: the product of matrices, the first and last may be 1-D (taken
+    as a row and a column); mm's in torch's order, the cheapest by its dynamic program (each
+    product rounded in a low-precision dtype, as torch's)."""
+    from dlpy.ops.einsum import mm
 
     tensors = list(tensors)
     if len(tensors) < 2:
@@ -225,22 +227,52 @@ def multi_dot(tensors) -> Tensor:
         if len(s) not in allowed:
             raise ValueError(f"multi_dot: tensor {i} must be "
                              f"{' or '.join(f'{a}-D' for a in allowed)}, got shape {s}")
-    if len(tensors) > 50:
-        raise ValueError("multi_dot: at most 50 tensors (einsum's subscripts)")
-    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    terms = [letters[i] + letters[i + 1] for i in range(len(tensors))]
-    if len(shapes[0]) == 1:
-        terms[0] = terms[0][1]
-    if len(shapes[-1]) == 1:
-        terms[-1] = terms[-1][0]
     for i in range(len(shapes) - 1):
         left, right = shapes[i][-1], shapes[i + 1][0]
         if left != right:
             raise ValueError(f"multi_dot: tensors {i} {shapes[i]} and {i + 1} {shapes[i + 1]} "
                              f"cannot be multiplied")
-    output = (terms[0][0] if len(terms[0]) == 2 else "") + \
-             (terms[-1][-1] if len(terms[-1]) == 2 else "")
-    return einsum(",".join(terms) + "->" + output, *tensors)
+    row, column = len(shapes[0]) == 1, len(shapes[-1]) == 1
+    if row:
+        tensors[0], shapes[0] = reshape(tensors[0], (1, -1)), (1,) + tuple(shapes[0])
+    if column:
+        tensors[-1], shapes[-1] = reshape(tensors[-1], (-1, 1)), tuple(shapes[-1]) + (1,)
+    sizes = [shapes[0][0]] + [s[1] for s in shapes]  # tensor i is (sizes[i], sizes[i + 1])
+    split = _chain_order(sizes)
+
+    def product(i: int, j: int) -> Tensor:
+        if i == j:
+            return tensors[i]
+        return mm(product(i, split[i][j]), product(split[i][j] + 1, j))
+
+    result = product(0, len(tensors) - 1)
+    if row or column:
+        result = reshape(result, tuple(n for n, drop in ((sizes[0], row), (sizes[-1], column))
+                                       if not drop))
+    return named(result, "ViewBackward0")  # torch's last node: a view of its mm
+
+
+def _chain_order(sizes: list[int]) -> list[list[int]]:
+    """split[i][j]: where the cheapest product of matrices i..j splits, (i..k) @ (k+1..j), by
+    torch's dynamic program (ties keep the leftmost split; three matrices: its cost formula,
+    a tie multiplying left first)."""
+    n = len(sizes) - 1
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    if n == 3:  # torch's closed form: (A B) C unless A (B C) is strictly cheaper
+        a, b, c, d = sizes
+        split[0][2] = 0 if (a * c) * (b + d) > (b * d) * (a + c) else 1
+        split[0][1], split[1][2] = 0, 1
+        return split
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = None
+            for k in range(i, j):
+                q = cost[i][k] + cost[k + 1][j] + sizes[i] * sizes[k + 1] * sizes[j + 1]
+                if cost[i][j] is None or q < cost[i][j]:
+                    cost[i][j], split[i][j] = q, k
+    return split
 
 
 # ------------------------------------------------------------------ the rest of torch.linalg

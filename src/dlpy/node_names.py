@@ -18,6 +18,28 @@ def rename(op, name: str) -> None:
     """Give ``op`` (a recorded node) torch's node name ``name`` for grad_fn.name()."""
     _renamed[op] = name
 
+
+def named(out, name: str):
+    """``out`` with its recorded node, if any, named torch's ``name`` (a composite's last node:
+    addmm's add is torch's AddmmBackward0)."""
+    op = getattr(out, "op", None)
+    if op is not None:
+        _renamed[op] = name
+    return out
+
+def rename_scalar_overload(out, name: str, first, second):
+    """torch's node for f(number, tensor) is ``name``Backward1, for f(tensor, number)
+    ``name``Backward2 (its Scalar overloads); ``out`` returned."""
+    op = getattr(out, "op", None)
+    if op is not None:
+        number = (int, float, np.number)
+        if isinstance(first, number):
+            rename(op, f"{name}Backward1")
+        elif isinstance(second, number):
+            rename(op, f"{name}Backward2")
+    return out
+
+
 # dlpy's op class -> torch's node name (before "Backward" and the overload number)
 _NAMES = {
     "Power": "Pow", "ReLU": "Relu", "GELU": "Gelu", "GELUTanh": "Gelu", "SiLU": "Silu",
@@ -38,6 +60,12 @@ _NAMES = {
     "HalfScalarDiv": "Div",
     "RFFT": "FftR2C", "IRFFT": "FftC2R", "FFTShift": "Roll",
     "MaxUnpool2d": "MaxUnpool2D", "MaxUnpool3d": "MaxUnpool3D",
+    "Inv": "LinalgInvEx", "Det": "LinalgDet", "LogAbsDet": "LinalgSlogdet",
+    "DetSign": "LinalgSlogdet", "Gammainc": "Igamma", "Gammaincc": "Igammac",
+    # torch.special's own kernels: Special + the name
+    "LogNdtr": "SpecialLogNdtr", "Entr": "SpecialEntr", "Erfcx": "SpecialErfcx",
+    "I0e": "SpecialI0E", "I1": "SpecialI1", "I1e": "SpecialI1E", "Ndtri": "SpecialNdtri",
+    "Zeta": "SpecialZeta", "Xlog1py": "SpecialXlog1Py",
 }
 
 
@@ -61,7 +89,8 @@ def torch_name(op) -> str:
 
 # whole names: torch's 1-d pools are its 2-d ones between an unsqueeze and a squeeze
 _WHOLE_NAMES = {"MaxPool1d": "SqueezeBackward1", "AvgPool1d": "SqueezeBackward1",
-                "MaxUnpool1d": "SqueezeBackward1"}
+                "MaxUnpool1d": "SqueezeBackward1", "FloorDivide": "DivBackward2",
+                "Ndtr": "MulBackward1"}  # torch's ndtr: a composite ending in a mul
 
 
 def class_name(kind: str) -> str:
@@ -82,6 +111,10 @@ def _matmul(op) -> str:
         return "DotBackward0"
     if a == 2 and b == 1:
         return "MvBackward0"
+    if a == 1 and b == 2:  # torch's (1, n) @ (n, p), squeezed
+        return "SqueezeBackward4"
+    if a == 2 and b > 2:  # torch's product of the transposes, copied back
+        return "CloneBackward0"
     return "UnsafeViewBackward0"
 
 

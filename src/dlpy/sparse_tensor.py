@@ -94,6 +94,12 @@ def _index_array(name: str, what: str, value, ndim: int) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
+def _kept_dtype(array: np.ndarray, value) -> np.ndarray:
+    """``array`` (int64) in the index dtype the user gave: int32 stays int32, as torch's."""
+    given = value.dtype if isinstance(value, (Tensor, np.ndarray)) else None
+    return array.astype(np.int32) if given == np.int32 else array
+
+
 def _values_tensor(name: str, values, dtype, requires_grad: bool) -> Tensor:
     if isinstance(values, SparseTensor):
         raise TypeError(f"{name}: values must be a dense tensor, got a sparse one")
@@ -236,6 +242,9 @@ def _compressed(name, layout, compressed_indices, plain_indices, values, size, d
     """A compressed sparse matrix: pointers along the compressed dim (rows for CSR / BSR,
     columns for CSC / BSC) into the plain indices and values (of blocks, for BSR / BSC)."""
     as_device(device, name)
+    if np.ndim(compressed_indices) == 2 and layout in (sparse_csr, sparse_csc):
+        return _batched(name, layout, compressed_indices, plain_indices, values, size, dtype,
+                        requires_grad)
     by_row = layout in _BY_ROW
     c_name, p_name = ("crow_indices", "col_indices") if by_row else ("ccol_indices",
                                                                      "row_indices")
@@ -270,11 +279,56 @@ def _compressed(name, layout, compressed_indices, plain_indices, values, size, d
         if not _sorted_distinct(rows * max(size[1 - c_axis], 1) + col):
             raise ValueError(f"{name}: the {p_name} of each compressed slice must be sorted and "
                              "distinct (check_sparse_tensor_invariants)")
-    return SparseTensor(layout, values, tuple(size), crow=crow, col=col)
+    return SparseTensor(layout, values, tuple(size), crow=_kept_dtype(crow, compressed_indices),
+                        col=_kept_dtype(col, plain_indices))
+
+
+def _batched(name, layout, compressed_indices, plain_indices, values, size, dtype,
+             requires_grad) -> SparseTensor:
+    """A batch of CSR / CSC matrices of one nnz each: crow (B, m + 1), col and values
+    (B, nnz)."""
+    c_name, p_name = (("crow_indices", "col_indices") if layout is sparse_csr
+                      else ("ccol_indices", "row_indices"))
+    crow = _index_array(name, c_name, compressed_indices, 2)
+    col = _index_array(name, p_name, plain_indices, 2)
+    values = _values_tensor(name, values, dtype, requires_grad)
+    batch, nnz = col.shape
+    if values.ndim != 2 or values.shape != col.shape or crow.shape[0] != batch:
+        raise ValueError(f"{name}: expected crow (B, m + 1), col and values (B, nnz) of one "
+                         f"batch size, got {crow.shape}, {col.shape} and {tuple(values.shape)}")
+    if np.any(crow[:, 0] != 0) or np.any(crow[:, -1] != nnz) or np.any(np.diff(crow) < 0):
+        raise ValueError(f"{name}: {c_name} of each batch must rise from 0 to nnz={nnz}")
+    c_axis = 1 if layout is sparse_csr else 2
+    if size is None:
+        size = [batch, 0, 0]
+        size[c_axis], size[3 - c_axis] = crow.shape[1] - 1, int(col.max()) + 1 if nnz else 0
+    size = _size(name, size)
+    if len(size) != 3 or size[0] != batch or size[c_axis] != crow.shape[1] - 1:
+        raise ValueError(f"{name}: size must be (B, m, n) with B={batch} and "
+                         f"{crow.shape[1] - 1} compressed slices, got {size}")
+    _check_range(name, p_name, col.reshape(1, -1), (size[3 - c_axis],))
+    return SparseTensor(layout, values, size, crow=_kept_dtype(crow, compressed_indices),
+                        col=_kept_dtype(col, plain_indices))
+
+
+def _batched_coo(crow: np.ndarray, col: np.ndarray, by_row: bool) -> np.ndarray:
+    """(3, B * nnz) the (batch, row, col) of every entry of a batched CSR / CSC."""
+    batch, nnz = col.shape
+    compressed = np.concatenate([_csr_rows(c) for c in crow])
+    plain = col.reshape(-1).astype(np.int64)
+    index = np.repeat(np.arange(batch), nnz)
+    return np.stack([index, compressed, plain] if by_row else [index, plain, compressed])
 
 
 def _csr_rows(crow: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(crow.size - 1), np.diff(crow))
+
+
+def _like(x: SparseTensor, crow: np.ndarray, col: np.ndarray):
+    """crow and col in the index dtypes of the compressed tensor x (int64 for COO)."""
+    if x._crow is None:
+        return crow, col
+    return crow.astype(x._crow.dtype, copy=False), col.astype(x._col.dtype, copy=False)
 
 
 def _crow(rows: np.ndarray, num_rows: int) -> np.ndarray:
@@ -343,10 +397,12 @@ class SparseTensor(OnCPU):
         return self._ind.shape[0] if self.layout is sparse_coo else 2
 
     def dense_dim(self) -> int:
-        return len(self.shape) - self.sparse_dim()
+        batch_dims = 0 if self._crow is None else self._crow.ndim - 1
+        return len(self.shape) - self.sparse_dim() - batch_dims
 
     def _nnz(self) -> int:
-        return self._v.shape[0]
+        """The number of stored entries (of each batch, for a batched CSR / CSC)."""
+        return self._v.shape[0 if self._crow is None else self._crow.ndim - 1]
 
     nnz = property(_nnz)
 
@@ -428,6 +484,8 @@ class SparseTensor(OnCPU):
         """(sparse_dim, nnz) the index of every entry (of every block, for BSR / BSC)."""
         if self.layout is sparse_coo:
             return self._ind
+        if self._crow.ndim == 2:
+            return _batched_coo(self._crow, self._col, self.layout is sparse_csr)
         if self.layout in _BY_ROW:
             return np.stack([_csr_rows(self._crow), self._col])
         return np.stack([self._col, _csr_rows(self._crow)])
@@ -498,7 +556,8 @@ class SparseTensor(OnCPU):
             (rows, cols), (r, c) = self._coo(), self._v.shape[1:]
             grid = (self.shape[0] // r, self.shape[1] // c, r, c)
             return IndexAdd((rows, cols), grid)(self._v).permute(0, 2, 1, 3).reshape(self.shape)
-        return IndexAdd(tuple(self._coo()), self.shape)(self._v)
+        values = self._v if self._crow is None or self._crow.ndim == 1 else self._v.reshape(-1)
+        return IndexAdd(tuple(self._coo()), self.shape)(values)
 
     def to_sparse(self, layout: Layout | None = None, blocksize=None) -> SparseTensor:
         if layout is None or layout is sparse_coo:
@@ -536,8 +595,8 @@ class SparseTensor(OnCPU):
         if self.layout is sparse_csr:
             return self
         s = self._matrix("to_sparse_csr")
-        return SparseTensor(sparse_csr, s._v, self.shape, crow=_crow(s._ind[0], self.shape[0]),
-                            col=s._ind[1])
+        crow, col = _like(self, _crow(s._ind[0], self.shape[0]), s._ind[1])
+        return SparseTensor(sparse_csr, s._v, self.shape, crow=crow, col=col)
 
     def to_sparse_csc(self) -> SparseTensor:
         """CSC of a 2-D tensor with no dense dims: entries column by column."""
@@ -546,8 +605,8 @@ class SparseTensor(OnCPU):
         s = self._matrix("to_sparse_csc")
         order = np.lexsort(s._ind)  # by column, then row
         rows, cols = s._ind[:, order]
-        return SparseTensor(sparse_csc, GetItem(order)(s._v), self.shape,
-                            crow=_crow(cols, self.shape[1]), col=rows)
+        crow, col = _like(self, _crow(cols, self.shape[1]), rows)
+        return SparseTensor(sparse_csc, GetItem(order)(s._v), self.shape, crow=crow, col=col)
 
     def to_sparse_bsr(self, blocksize) -> SparseTensor:
         return to_sparse_blocked(self.to_dense(), sparse_bsr, blocksize)
@@ -586,10 +645,14 @@ class SparseTensor(OnCPU):
         if self.layout is not sparse_coo:  # CSR <-> CSC, BSR <-> BSC: the same arrays
             if dim0 == dim1:
                 return self
+            if {dim0, dim1} != {self.ndim - 2, self.ndim - 1}:
+                raise ValueError(f"transpose: of a {self.layout.name} tensor only the last two "
+                                 f"dims can be swapped, got {dim0} and {dim1}")
             values = self._v.transpose(1, 2) if self.layout in _BLOCKED else self._v
             other = {sparse_csr: sparse_csc, sparse_csc: sparse_csr, sparse_bsr: sparse_bsc,
                      sparse_bsc: sparse_bsr}[self.layout]
-            return SparseTensor(other, values, self.shape[::-1], crow=self._crow, col=self._col)
+            shape = self.shape[:-2] + (self.shape[-1], self.shape[-2])
+            return SparseTensor(other, values, shape, crow=self._crow, col=self._col)
         sparse_dim = self.sparse_dim()
         if dim0 < sparse_dim and dim1 < sparse_dim:
             indices, shape = self._ind.copy(), list(self.shape)
@@ -607,6 +670,17 @@ class SparseTensor(OnCPU):
                                 indices=self._ind, coalesced=self._coalesced)
         raise ValueError(f"transpose: cannot swap a sparse dim and a dense dim ({dim0} and "
                          f"{dim1}; sparse_dim={sparse_dim}), as torch")
+
+    @property
+    def mT(self) -> SparseTensor:  # noqa: N802 - torch's name
+        return self.transpose(-2, -1)
+
+    def clone(self) -> SparseTensor:
+        """A copy of the values (a recorded op), the pattern kept."""
+        return self._with_values(self._v.clone())
+
+    def mv(self, vec) -> Tensor:
+        return mv(self, vec)
 
     def t(self) -> SparseTensor:
         if self.ndim > 2:
@@ -654,6 +728,7 @@ class SparseTensor(OnCPU):
         return mul(other, self)
 
     def __truediv__(self, other) -> SparseTensor:
+        _no_compressed("div", self)
         if isinstance(other, (SparseTensor, Tensor)) and np.ndim(_scalar_of(other)) != 0:
             raise TypeError("div: a sparse tensor can be divided by a number (or a 0-d tensor) "
                             "only, as torch's")
@@ -668,16 +743,16 @@ class SparseTensor(OnCPU):
         return add(other, self)
 
     def __sub__(self, other):
-        return add(self, other, alpha=-1)
+        return sub(self, other)
 
     def __rsub__(self, other):
-        return add(other, self, alpha=-1)
+        return sub(other, self)
 
     def add(self, other, *, alpha=1):
         return add(self, other, alpha=alpha)
 
     def sub(self, other, *, alpha=1):
-        return add(self, other, alpha=-alpha)
+        return sub(self, other, alpha=alpha)
 
     def mul(self, other):
         return mul(self, other)
@@ -695,6 +770,11 @@ class SparseTensor(OnCPU):
         return matmul(self, other)
 
     def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        if dim is None and self.layout is not sparse_coo:  # all entries: a dense 0-d tensor
+            return (self._v if dtype is None else self._v.astype(dtype)).sum()
+        if self.layout is not sparse_coo and not keepdim:
+            raise RuntimeError(f"sum: reduction operations on {self.layout.name[7:].upper()} "
+                               "tensors with keepdim=False is unsupported, as torch")
         if keepdim:
             raise ValueError("sum: keepdim=True is not supported for sparse tensors, as torch")
         return sum(self, dim, dtype=dtype)
@@ -706,6 +786,7 @@ class SparseTensor(OnCPU):
         return log_softmax(self, dim)
 
     def pow(self, exponent) -> SparseTensor:
+        _no_compressed("pow", self)
         if not np.isscalar(exponent) or exponent <= 0:
             raise ValueError(f"pow: a sparse tensor takes a positive number as exponent (zero "
                              f"stays zero), got {exponent!r}")
@@ -792,6 +873,13 @@ SparseTensor.__abs__ = SparseTensor.abs
 del _name
 
 
+def _no_compressed(name: str, *operands) -> None:
+    """torch has no kernel of ``name`` for CSR / CSC / BSR / BSC operands."""
+    for x in operands:
+        if isinstance(x, SparseTensor) and x.layout is not sparse_coo:
+            raise RuntimeError(f"{name}: unsupported tensor layout: {x.layout.name}, as torch")
+
+
 def _scalar_of(x):
     """A number or a 0-d dense tensor, as such (for values * x)."""
     if isinstance(x, Tensor):
@@ -823,7 +911,16 @@ def add(input, other, *, alpha=1):
         b_values = b._v if alpha == 1 else b._v * alpha
         indices = np.concatenate([a._ind, b._ind], axis=1)
         joined = SparseTensor(sparse_coo, concat([a._v, b_values], 0), a.shape, indices=indices)
-        return _layout_of(input, other, joined.coalesce())
+        out = _layout_of(input, other, joined.coalesce())
+        if out._crow is not None:  # the index dtypes of the first operand, as torch's
+            out._crow, out._col = _like(input, out._crow, out._col)
+        return out
+    if isinstance(input, SparseTensor) and input.layout in (sparse_csr, sparse_csc):
+        dense = _as_dense("add", other)  # compressed + dense is dense, as torch's
+        if dense.shape != input.shape:
+            raise ValueError(f"add: sparse {input.shape} and dense {dense.shape} must have one "
+                             "shape")
+        return input.to_dense() + (dense if alpha == 1 else dense * alpha)
     if isinstance(input, SparseTensor):  # as torch's, which has no sparse + dense kernel
         raise TypeError("add(sparse, dense) is not supported. Use add(dense, sparse) instead.")
     sparse, dense = other, _as_dense("add", input)
@@ -831,6 +928,13 @@ def add(input, other, *, alpha=1):
         raise ValueError(f"add: dense {dense.shape} and sparse {sparse.shape} must have one "
                          "shape")
     return dense + (sparse.to_dense() if alpha == 1 else sparse.to_dense() * alpha)
+
+
+def sub(input, other, *, alpha=1):
+    """torch.sub with a sparse operand: add(input, other, alpha=-alpha); CSR / CSC refused,
+    as torch's."""
+    _no_compressed("sub", input, other)
+    return add(input, other, alpha=-alpha)
 
 
 def mul(input, other):
@@ -905,6 +1009,14 @@ def mm(mat1, mat2):
 matmul = mm
 
 
+def mv(input, vec) -> Tensor:
+    """torch.mv: sparse (m, k) @ dense (k,)."""
+    vec = _as_dense("mv", vec)
+    if vec.ndim != 1:
+        raise ValueError(f"mv: expected a 1-D vector, got shape {vec.shape}")
+    return mm(input, vec)
+
+
 def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0) -> Tensor:
     """torch.sparse.addmm / torch.addmm: beta * mat + alpha * (mat1 @ mat2), mat1 sparse."""
     product = mm(mat1, mat2)
@@ -920,6 +1032,9 @@ def sum(input, dim=None, dtype=None):  # noqa: A001 - torch.sparse.sum's name
     sequence): sparse while some sparse dim is left, else dense."""
     if not isinstance(input, SparseTensor):
         raise TypeError(f"sparse.sum: expected a sparse tensor, got {type(input).__name__}")
+    if input.layout is not sparse_coo:
+        raise RuntimeError(f"sparse.sum: coalesce expected sparse coordinate tensor layout but "
+                           f"got {input.layout.name}, as torch")
     values = input._v if dtype is None else input._v.astype(dtype)
     if dim is None:
         return values.sum()
@@ -995,9 +1110,10 @@ def sampled_addmm(input, mat1, mat2, *, beta=1.0, alpha=1.0) -> SparseTensor:
     rows, cols = input._coo()
     sampled = (GetItem(rows)(mat1) * GetItem(cols)(mat2.T)).sum(axis=-1)  # (nnz,)
     sampled = sampled if alpha == 1 else sampled * alpha
-    if beta == 0:
-        return input._with_values(sampled)
-    return input._with_values((input._v if beta == 1 else input._v * beta) + sampled)
+    values = sampled if beta == 0 else (input._v if beta == 1 else input._v * beta) + sampled
+    # int64 indices whatever the input's, as torch's
+    return SparseTensor(sparse_csr, values, input.shape, crow=input._crow.astype(np.int64),
+                        col=input._col.astype(np.int64))
 
 
 def index_select(input, dim: int, index) -> SparseTensor:
@@ -1044,7 +1160,27 @@ def to_sparse_coo(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
                         indices=np.stack(where).astype(np.int64), coalesced=True)
 
 
+def _to_batched(x: Tensor, layout: Layout) -> SparseTensor:
+    """A (B, m, n) dense tensor as a batch of CSR / CSC matrices of one nnz each."""
+    name = f"to_{layout.name}"
+    by_row = layout is sparse_csr
+    nonzero = x.data != 0 if by_row else (x.data != 0).transpose(0, 2, 1)
+    counts = nonzero.reshape(x.shape[0], -1).sum(axis=1)
+    if np.any(counts != counts[0]):
+        raise ValueError(f"{name}: expected the same number of specified elements per batch, "
+                         f"got {counts.tolist()}")
+    batch, compressed, plain = np.nonzero(nonzero)
+    where = (batch, compressed, plain) if by_row else (batch, plain, compressed)
+    nnz = int(counts[0]) if counts.size else 0
+    crow = np.stack([_crow(compressed[batch == b], nonzero.shape[1])
+                     for b in range(x.shape[0])])
+    return SparseTensor(layout, GetItem(where)(x).reshape(x.shape[0], nnz), x.shape,
+                        crow=crow.astype(np.int64), col=plain.reshape(x.shape[0], nnz))
+
+
 def to_sparse_csr(x: Tensor) -> SparseTensor:
+    if x.ndim == 3:
+        return _to_batched(x, sparse_csr)
     if x.ndim != 2:
         raise ValueError(f"to_sparse_csr: expected a 2-D tensor, got shape {x.shape}")
     return to_sparse_coo(x).to_sparse_csr()
@@ -1052,6 +1188,8 @@ def to_sparse_csr(x: Tensor) -> SparseTensor:
 
 def to_sparse_csc(x: Tensor) -> SparseTensor:
     """The nonzero entries of a matrix, column by column (CSC)."""
+    if x.ndim == 3:
+        return _to_batched(x, sparse_csc)
     if x.ndim != 2:
         raise ValueError(f"to_sparse_csc: expected a 2-D tensor, got shape {x.shape}")
     cols, rows = np.nonzero(x.data.T != 0)  # column-major
@@ -1133,6 +1271,6 @@ TOP_LEVEL_SPARSE = {
     "add": add, "addmm": addmm, "index_select": index_select, "matmul": matmul, "mm": mm,
     "mul": mul, "neg": SparseTensor.neg, "negative": SparseTensor.neg,
     "narrow_copy": lambda input, dim, start, length: input.narrow_copy(dim, start, length),
-    "sum": sum, "t": SparseTensor.t, "transpose": _transpose,
-    "sub": lambda input, other, *, alpha=1: add(input, other, alpha=-alpha),
+    "sum": lambda input, dim=None, keepdim=False, *, dtype=None: input.sum(dim, keepdim, dtype),
+    "t": SparseTensor.t, "transpose": _transpose, "sub": sub, "mv": mv,
 }

@@ -12,6 +12,8 @@ never require grad.
 
 from __future__ import annotations
 
+import numpy as np
+
 from dlpy.functional import (
     erf,
     erfc,
@@ -20,17 +22,17 @@ from dlpy.functional import (
     expm1,
     i0,
     log1p,
-    log_softmax,
     logit,
     logsumexp,
     mvlgamma,
     polygamma,
     sigmoid,
     sinc,
-    softmax,
     xlogy,
 )
+from dlpy.functional import log_softmax as _log_softmax
 from dlpy.functional import round as _round
+from dlpy.functional import softmax as _softmax
 from dlpy.ops.special import digamma, gammainc, lgamma
 from dlpy.ops.special_more import (
     airy_ai,
@@ -78,6 +80,23 @@ psi = digamma
 def round(input, decimals: int = 0):  # noqa: A001, A002 - PyTorch's names
     """torch.special.round: torch.round with decimals always given, so integer tensors raise."""
     return _round(input, decimals)
+
+
+def _dim(name: str, dim):
+    if dim is None or isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"special_{name}(): argument 'dim' must be int, not "
+                        f"{type(dim).__name__}")
+    return dim
+
+
+def softmax(input, dim=None, dtype=None, *, axis=None):  # noqa: A002 - PyTorch's names
+    """torch.special.softmax: F.softmax with ``dim`` required (no implicit choice)."""
+    return _softmax(input, _dim("softmax", dim if axis is None else axis), dtype=dtype)
+
+
+def log_softmax(input, dim=None, dtype=None, *, axis=None):  # noqa: A002 - PyTorch's names
+    """torch.special.log_softmax: F.log_softmax with ``dim`` required (no implicit choice)."""
+    return _log_softmax(input, _dim("log_softmax", dim if axis is None else axis), dtype=dtype)
 
 
 def multigammaln(x, p: int):

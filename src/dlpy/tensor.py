@@ -405,12 +405,14 @@ def python_array(data, dtype=None) -> np.ndarray:
     if dtype is not None and is_narrow_float(dtype):
         return narrow_float(np.asarray(data), np.dtype(dtype))
     if type(data) is float and dtype is not None and np.dtype(dtype).kind in "iu":
-        limits = np.iinfo(dtype)  # torch's check of one float for an integer dtype (a list's
-        if not float(limits.min) <= data <= float(limits.max):  # items: unchecked); nan fails
+        limits = np.iinfo(dtype)  # torch's check of a float for an integer dtype; nan fails
+        if not float(limits.min) <= data <= float(limits.max):
             raise RuntimeError(f"value cannot be converted to type {np.dtype(dtype)} without "
                                "overflow")
         with np.errstate(invalid="ignore"):  # 2.0 ** 63 passes the check, as torch's
             return np.array(data).astype(dtype)
+    if isinstance(data, (list, tuple)) and dtype is not None and np.dtype(dtype).kind in "iu":
+        _check_float_items(data, np.dtype(dtype))
     try:
         array = np.asarray(data, dtype=dtype)
     except OverflowError:
@@ -431,6 +433,32 @@ def python_array(data, dtype=None) -> np.ndarray:
     return array
 
 
+def _check_float_items(data, dtype: np.dtype) -> None:
+    """torch's check of each float a list holds for an integer dtype, as of one float: within
+    the dtype's range (-0.5 fails for uint8, nan always); its ints wrap or fail on their own
+    (_wrapped_unsigned)."""
+    try:
+        wide = np.asarray(data)
+    except ValueError:  # ragged: numpy's refusal comes next
+        return
+    if wide.dtype.kind != "f":
+        return
+    low, high = float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        if ((wide >= low) & (wide <= high)).all():
+            return
+    if any(isinstance(v, float) and not low <= v <= high for v in _flat_items(data)):
+        raise RuntimeError(f"value cannot be converted to type {dtype} without overflow")
+
+
+def _flat_items(data):
+    for item in data:
+        if isinstance(item, (list, tuple)):
+            yield from _flat_items(item)
+        else:
+            yield item
+
+
 def _wrapped_unsigned(data, dtype) -> np.ndarray | None:
     """Python ints numpy refuses for an unsigned dtype: torch wraps a negative int down to
     -max (-1 is 255 as uint8) and refuses only ints beyond that, or past max (None: not
@@ -439,7 +467,7 @@ def _wrapped_unsigned(data, dtype) -> np.ndarray | None:
     if dtype.kind != "u":
         return None
     wide = np.asarray(data)
-    if wide.dtype.kind not in "iu":
+    if wide.dtype.kind not in "iuf":  # "f": ints beside floats (_check_float_items passed)
         return None
     limit = int(np.iinfo(dtype).max)
     if wide.size and (int(wide.max()) > limit or int(wide.min()) < -limit):
@@ -1404,32 +1432,34 @@ class Tensor:
         """This tensor cast to other's dtype (itself when the dtype is the same, as torch's)."""
         return self if other.dtype == self.dtype else _arith.cast(self, other.dtype)
 
-    def new_zeros(self, *size, dtype=None, requires_grad: bool = False, device=None,
-                  pin_memory: bool = False) -> Tensor:
+    def new_zeros(self, *sizes, dtype=None, requires_grad: bool = False, device=None,
+                  pin_memory: bool = False, layout=None, size=None) -> Tensor:
         """Zeros of this tensor's dtype (or ``dtype``), as torch's (``device``: the CPU)."""
-        _creation._place("new_zeros", device, pin_memory)
+        _creation._place("new_zeros", device, pin_memory, layout)
         dtype = self.dtype if dtype is None else dtype
-        return _creation.zeros(*size, dtype=dtype, requires_grad=requires_grad)
+        return _creation.zeros(*sizes, dtype=dtype, requires_grad=requires_grad, size=size)
 
-    def new_ones(self, *size, dtype=None, requires_grad: bool = False, device=None,
-                 pin_memory: bool = False) -> Tensor:
-        _creation._place("new_ones", device, pin_memory)
+    def new_ones(self, *sizes, dtype=None, requires_grad: bool = False, device=None,
+                 pin_memory: bool = False, layout=None, size=None) -> Tensor:
+        _creation._place("new_ones", device, pin_memory, layout)
         dtype = self.dtype if dtype is None else dtype
-        return _creation.ones(*size, dtype=dtype, requires_grad=requires_grad)
+        return _creation.ones(*sizes, dtype=dtype, requires_grad=requires_grad, size=size)
 
-    def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False, *,
-                 device=None, pin_memory: bool = False) -> Tensor:
-        _creation._place("new_full", device, pin_memory)
+    def new_full(self, size, fill_value, *, dtype=None, requires_grad: bool = False,
+                 device=None, pin_memory: bool = False, layout=None) -> Tensor:
+        _creation._place("new_full", device, pin_memory, layout)
+        if isinstance(size, (int, np.integer)):  # torch's: new_full((2,), v), not new_full(2, v)
+            raise TypeError(f"new_full(): argument 'size' (position 1) must be tuple of ints, "
+                            f"not {type(size).__name__}")
         return _creation.full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
                               requires_grad=requires_grad)
 
     def new_tensor(self, data, dtype=None, requires_grad: bool = False, *, device=None,
-                   pin_memory: bool = False) -> Tensor:
-        """A copy of ``data`` of this tensor's dtype (or ``dtype``)."""
-        _creation._place("new_tensor", device, pin_memory)
-        data = data.data if isinstance(data, Tensor) else data
-        dtype = self.dtype if dtype is None else dtype
-        return Tensor(np.array(data, dtype=dtype), requires_grad=requires_grad)
+                   pin_memory: bool = False, layout=None) -> Tensor:
+        """A copy of ``data`` of this tensor's dtype (or ``dtype``), converted as
+        torch.tensor's (a tensor given warns, as torch's; the copy is detached)."""
+        _creation._place("new_tensor", device, pin_memory, layout)
+        return _creation.tensor(data, self.dtype if dtype is None else dtype, requires_grad)
 
     # ----------------------------------------------------------------- in place
     # PyTorch's rules. A tensor no recorded op produced changes its array in place (views and
@@ -1947,14 +1977,14 @@ class Tensor:
                           output_size: int | None = None):
         return _indexing.repeat_interleave(self, repeats, dim, output_size=output_size)
 
-    def sort(self, dim: int = -1, descending: bool = False, stable: bool | None = None):
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool | None = None):
         """(values, indices): indices an int64 Tensor, as torch.sort."""
-        return _indexing.sort(self, dim, descending, stable)
+        return _indexing.sort(self, dim, descending, stable=stable)
 
-    def argsort(self, dim: int = -1, descending: bool = False, stable: bool | None = None
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool | None = None
                 ) -> Tensor:
         """int64 Tensor, as ``argmax``."""
-        return _indexing.argsort(self, dim, descending, stable)
+        return _indexing.argsort(self, dim, descending, stable=stable)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
         """(values, indices): indices an int64 Tensor, as torch.topk."""
@@ -2459,7 +2489,9 @@ def _rounded_div(x, other, rounding_mode):
                 return _pointwise.FloorDivide(dtype, number, first)(tensor)
         return _pointwise.FloorDivide(dtype)(x, other)
     step = _pointwise.Step(np.trunc if rounding_mode == "trunc" else np.floor)
-    step.node_name = "DivBackward2"  # torch's node for a rounding div
+    from dlpy.node_names import rename
+
+    rename(step, "DivBackward2")  # torch's node for a rounding div (kept after backward)
     if dtype.itemsize == 2 and _promotion.opmath_scalar(x, other) is not None:
         # a float16/bfloat16 tensor by a number: torch truncates the float32 quotient
         quotient = _arith.div(*(_arith.cast(v, np.float32) if isinstance(v, Tensor) else v

@@ -292,6 +292,11 @@ def _stride(self, dim: int | None = None):
     """The steps between elements along each axis, in elements (numpy's strides / itemsize)."""
     strides = [s // self.data.itemsize for s in self.data.strides]
     shape = self.data.shape
+    if self.data.size == 0 and not any(strides):  # numpy's zeros of a new empty array: torch's
+        step = 1  # contiguous strides (a size-0 axis counting as 1)
+        for axis in range(len(shape) - 1, -1, -1):
+            strides[axis] = step
+            step *= max(shape[axis], 1)
     for axis in range(len(shape) - 1, -1, -1):
         if shape[axis] == 1 and strides[axis] == 0:  # numpy's for x[None] / a new expand axis;
             strides[axis] = (shape[axis + 1] * strides[axis + 1]  # torch's: unsqueeze's rule
@@ -369,13 +374,13 @@ def _get_device(self) -> int:
     return -1
 
 
-def _new_empty(self, *size, dtype=None, requires_grad: bool = False, device=None,
-               pin_memory: bool = False) -> Tensor:
+def _new_empty(self, *sizes, dtype=None, requires_grad: bool = False, device=None,
+               pin_memory: bool = False, layout=None, size=None) -> Tensor:
     """Zeros of this tensor's dtype (torch leaves them uninitialised)."""
     from dlpy.creation import _place
 
-    _place("new_empty", device, pin_memory)
-    return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
+    _place("new_empty", device, pin_memory, layout)
+    return self.new_zeros(*sizes, dtype=dtype, requires_grad=requires_grad, size=size)
 
 
 for _name, _function in (("is_floating_point", _is_floating_point), ("is_signed", _is_signed),
@@ -475,16 +480,52 @@ IN_PLACE_CAST = """
 IN_PLACE_RESHAPE = "unsqueeze squeeze t transpose swapdims swapaxes as_strided".split()
 
 
+# in-place twins torch has no derivative for: its node <op>Backward1 raises in backward
+_NO_DERIVATIVE = {"acosh": "acosh", "arccosh": "acosh", "asinh": "asinh", "arcsinh": "asinh",
+                  "atanh": "atanh", "arctanh": "atanh"}
+
+
+def _no_in_place_derivative(out, op: str):
+    """``out`` behind a node named as torch's for ``op``_ whose backward raises, as torch's."""
+    from dlpy.node_names import rename
+    from dlpy.tensor import Op
+
+    class NoDerivative(Op):
+        saves = ()
+
+        def forward(self, x):
+            return x.copy()
+
+        def backward(self, grad_output):
+            raise NotImplementedError(f"the derivative for 'inplace version of {op}' is not "
+                                      "implemented.")
+
+        def backward_graph(self, grad_output, output):
+            return self.backward(grad_output)
+
+    node = NoDerivative()
+    rename(node, f"{op.capitalize()}Backward1")
+    return node(out)
+
+
 def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
     name = base + "_"
     if base == "transpose":  # torch's transpose_(dim0, dim1) swaps two axes (dlpy's
         base = "swapdims"  # Tensor.transpose(*axes) is numpy's permutation)
+    refused = _NO_DERIVATIVE.get(base)
+
+    def compute(x, *args, **kwargs):
+        out = getattr(x, base)(*args, **kwargs)
+        return out if out.op is None else _no_in_place_derivative(out, refused)
 
     def method(self, *args, **kwargs):
         dtype = kwargs.get("dtype")  # (not `in (None, ...)`: a float64 dtype equals None)
         if dtype is not None and dtype != self.dtype:  # cumsum_(dim, dtype=...), as torch
             raise TypeError(f"{name}: dtype {kwargs['dtype']} does not match the tensor's "
                             f"{self.dtype}")
+        if refused is not None:
+            return self._in_place(name, lambda x, *a: compute(x, *a, **kwargs), *args,
+                                  cast=cast, reshape=reshape)
         return self._in_place(name, lambda x, *a: getattr(x, base)(*a, **kwargs), *args,
                               cast=cast, reshape=reshape)
 

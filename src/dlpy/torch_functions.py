@@ -17,7 +17,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import FP32, LOWER, autocast_policy
-from dlpy.creation import _place, check_int_bounds, numpy_source
+from dlpy.creation import _laid_like, _place, check_int_bounds, numpy_source
 from dlpy.ops import check_dim
 from dlpy.ops.einsum import _scaled_sum  # beta * input + alpha * product
 from dlpy.ops.indexing import check_histogram_dtypes
@@ -55,23 +55,27 @@ def _tensor(value) -> Tensor:
 @autocast_policy(LOWER)
 def addbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addbmm: beta * input + alpha * sum_b batch1[b] @ batch2[b]."""
+    from dlpy.node_names import named
     from dlpy.ops.einsum import bmm
 
-    return _scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha)
+    return named(_scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha),
+                 "AddbmmBackward0")
 
 
 def addmv(input, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addmv: beta * input + alpha * mat @ vec."""
+    from dlpy.node_names import named
     from dlpy.ops.einsum import mv
 
-    return _scaled_sum("addmv", input, mv(mat, vec), beta, alpha)
+    return named(_scaled_sum("addmv", input, mv(mat, vec), beta, alpha), "AddmvBackward0")
 
 
 def addr(input, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addr: beta * input + alpha * outer(vec1, vec2)."""
+    from dlpy.node_names import named
     from dlpy.ops.einsum import outer
 
-    return _scaled_sum("addr", input, outer(vec1, vec2), beta, alpha)
+    return named(_scaled_sum("addr", input, outer(vec1, vec2), beta, alpha), "AddrBackward0")
 
 
 def chain_matmul(*matrices) -> Tensor:
@@ -380,7 +384,8 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
                          f"from {rows.shape[-1]} categories")
     rng = _rng(generator)
     out = np.stack([_categories(rng, row, num_samples, replacement)
-                    for row in rows]).astype(np.int64)
+                    for row in rows]).astype(np.int64) if len(rows) \
+        else np.zeros((0, num_samples), np.int64)  # no rows (a (0, n) input): torch's empty
     return Tensor(out.reshape(weights.shape[:-1] + (num_samples,)))
 
 
@@ -433,9 +438,11 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, generator=None,  # noqa: A002
-                 device=None) -> Tensor:
-    """torch.randint_like: random ints in [low, high) of input's shape (and dtype)."""
-    _place("randint_like", device, False)
+                 device=None, layout=None, requires_grad: bool = False,
+                 memory_format=None) -> Tensor:
+    """torch.randint_like: random ints in [low, high) of input's shape (and dtype), in its
+    memory order (``memory_format``)."""
+    _place("randint_like", device, False, layout)
     if high is None:
         low, high = 0, low
     data = _data(input)
@@ -443,7 +450,8 @@ def randint_like(input, low=0, high=None, *, dtype=None, generator=None,  # noqa
     if low < high:  # else numpy's refusal
         check_int_bounds("randint_like", low, high, dtype)
     draws = _rng(generator).integers(low, high, data.shape)
-    return Tensor(draws.astype(dtype))
+    return Tensor(_laid_like("randint_like", draws.astype(dtype), data, memory_format),
+                  requires_grad=requires_grad)
 
 
 # ----------------------------------------------------------------- tensors and dtypes

@@ -119,11 +119,11 @@ def test_gelu_float32_within_float32_rounding(approximate):
     # a grid denser than the fit's, several blocks long, at PyTorch's own float32 error or better
     x64 = np.linspace(-12, 12, 300001)
     x32 = Tensor(x64.astype(np.float32), requires_grad=True)
-    F.gelu(x32, approximate).backward(np.ones(x64.size, dtype=np.float32))
+    F.gelu(x32, approximate=approximate).backward(np.ones(x64.size, dtype=np.float32))
     x = Tensor(x32.data.astype(np.float64), requires_grad=True)
-    y = F.gelu(x, approximate)
+    y = F.gelu(x, approximate=approximate)
     y.backward(np.ones(x64.size))
-    y32 = F.gelu(x32, approximate)
+    y32 = F.gelu(x32, approximate=approximate)
     assert np.max(np.abs(y32.data - y.data) / np.maximum(1, np.abs(x.data))) < 2e-7
     assert np.max(np.abs(x32.grad - x.grad)) < 3e-7
 
@@ -135,7 +135,7 @@ def test_gelu_extremes_without_warnings(approximate, dtype):
     x = Tensor(np.array([-big, -50.0, -0.0, 0.0, 1e-30, 50.0, big, np.nan], dtype=dtype),
                requires_grad=True)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        y = F.gelu(x, approximate)
+        y = F.gelu(x, approximate=approximate)
         y.backward(np.ones(x.shape, dtype=dtype))
     np.testing.assert_array_equal(y.data[:-1], np.array([0, 0, 0, 0, 5e-31, 50, big],
                                                         dtype=dtype))
@@ -274,7 +274,7 @@ def test_activation_errors():
 
 def test_gelu_tanh_module_and_errors():
     x = Tensor(np.array([-3.0, -0.5, 0.0, 0.7, 4.0]))
-    np.testing.assert_array_equal(nn.GELU("tanh")(x).data, F.gelu(x, "tanh").data)
+    np.testing.assert_array_equal(nn.GELU("tanh")(x).data, F.gelu(x, approximate="tanh").data)
     assert repr(nn.GELU("tanh")) == "GELU(approximate='tanh')"
     assert repr(nn.GELU()) == "GELU(approximate='none')"  # torch's
     with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh', got 'erf'"):

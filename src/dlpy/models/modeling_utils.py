@@ -41,8 +41,8 @@ __all__ = [
 # ------------------------------------------------------------------------------ activations
 ACTIVATIONS = {  # transformers' ACT2FN names
     "gelu": F.gelu,  # the exact erf form
-    "gelu_new": lambda x: F.gelu(x, "tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, "tanh"),
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "relu": F.relu,
     "silu": F.silu,
     "swish": F.silu,

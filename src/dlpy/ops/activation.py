@@ -836,21 +836,33 @@ def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names
     rest = iter(operands[1:])
     low = None if min is None else next(rest)
     high = None if max is None else next(rest)
-    if low is not None:  # (a nan bound gives nan, as torch's)
-        out = where(_nan_or(_values(out) < _values(low), low), low, out)
+    x, xv = out, _values(out)
+    lv = None if low is None else _values(low)
+    hv = None if high is None else _values(high)
+    floating = xv.dtype.kind in "fc"
+    # the values: a nan x or bound gives nan, max wins over a larger min (as torch's kernel)
+    value = xv
+    if low is not None:
+        value = np.where((value < lv) | np.isnan(lv) if floating else value < lv, lv, value)
     if high is not None:
-        out = where(_nan_or(_values(out) > _values(high), high), high, out)
+        value = np.where((value > hv) | np.isnan(hv) if floating else value > hv, hv, value)
+    # the gradient as torch's clamp_backward(_min_max): to x where lo <= x <= hi, to lo where
+    # x < lo < hi, to hi where x > hi or hi < lo; to none of them at a nan or at x < lo == hi
+    keep = np.ones(xv.shape, bool) if low is None else xv >= lv
+    if high is not None:
+        keep = keep & (xv <= hv)
+    out = where(keep, x, np.asarray(value))
+    if low is not None:
+        out = where((xv < lv) & (lv < hv) if high is not None else xv < lv, low, out)
+    if high is not None:
+        out = where((xv > hv) | (hv < lv) if low is not None else xv > hv, high, out)
+    if floating and np.isnan(value).any():  # nan kept where hi < lo picked hi's gradient
+        np.copyto(out.data, value)
     if out.op is not None:
         from dlpy.node_names import rename
 
         rename(out.op, "ClampBackward0")  # torch's node of clamp(Tensor, Tensor)
     return out
-
-
-def _nan_or(mask: np.ndarray, bound) -> np.ndarray:
-    """mask, or where a floating bound is nan."""
-    bound = _values(bound)
-    return mask | np.isnan(bound) if bound.dtype.kind in "fc" else mask
 
 
 def _values(x) -> np.ndarray:

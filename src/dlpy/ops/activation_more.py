@@ -148,7 +148,8 @@ class Hardswish(Op):
         if x.dtype.kind != "f" or np.result_type(grad_output, x) != x.dtype \
                 or np.shape(grad_output) != x.shape:
             inside = grad_output * (x / 3 + 0.5)
-            return (np.where(x >= 3, grad_output, np.where(x > -3, inside, 0)),)
+            # a nan x: nan (the inside formula), as torch's vectorized hardswish_backward
+            return (np.where(x >= 3, grad_output, np.where(x <= -3, 0, inside)),)
         one, three, half = x.dtype.type(1), x.dtype.type(3), x.dtype.type(0.5)
         scratch = np.empty(min(x.size, _BLOCK), x.dtype)
 
@@ -157,19 +158,16 @@ class Hardswish(Op):
             # where= 8-15x one): e = x / 3 clamped to [-1, 1] is +-1 exactly at and beyond
             # the kinks only, so trunc(e) / 2 is +-1/2 there and 0 inside, and
             # e - trunc(e) / 2 + 1/2 is 1 at and above 3, 0 at and below -3, and x / 3 + 1/2
-            # (the same rounding) inside. A nan x gives a gradient of 0 as before: the clamp
-            # keeps it, and the sum of e (a tenth of a pass) tells whether there is one.
+            # (the same rounding) inside. A nan x gives nan, as torch's vectorized kernel (its
+            # scalar one, for a short tail, gives g): the clamp keeps the nan.
             ends = _scratch(scratch, xb)
             np.divide(xb, three, out=out)
             np.clip(out, -one, one, out=out)
-            nan = np.isnan(out.sum())
             np.trunc(out, out=ends)
             ends *= half
             out -= ends
             out += half
             out *= gb
-            if nan:
-                out[np.isnan(xb)] = 0
 
         grad = np.empty_like(x)
         _in_blocks(kernel, x, grad_output, grad)

@@ -407,12 +407,22 @@ class Abs(Op):
         return np.abs(x)
 
     def backward(self, grad_output):
-        return (grad_output * np.sign(self.x),)
+        return (grad_output * _sign0(self.x),)
 
     def backward_graph(self, grad_output, output):
         if self.x.dtype.kind == "c":  # z/|z| is no constant: |z|'' != 0
             return (grad_output * _complex.sgn(self.inputs[0]),)
-        return (slope_grad(grad_output, np.sign(self.x), self.inputs[0]),)  # |x|'' = 0
+        return (slope_grad(grad_output, _sign0(self.x), self.inputs[0]),)  # |x|'' = 0
+
+
+def _sign0(x: np.ndarray) -> np.ndarray:
+    """sign(x), 0 at a real nan (torch's sgn: (0 < x) - (x < 0))."""
+    s = np.sign(x)
+    if s.dtype.kind != "c" and s.ndim:
+        np.copyto(s, 0, where=s != s)
+    elif s.dtype.kind != "c" and s != s:
+        s = np.zeros_like(s)
+    return s
 
 
 class Exp(Op):

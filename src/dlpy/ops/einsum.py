@@ -18,6 +18,7 @@ import numpy as np
 from dlpy.amp import state as _autocast
 from dlpy.amp.dtypes import float32_compute
 from dlpy.amp.state import KEEP, LOWER, autocast_policy
+from dlpy.node_names import named
 from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import add, cast, mul
 from dlpy.ops.matmul import matmul
@@ -423,7 +424,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     b = _check_ndim("bmm", "mat2", mat2, 3)
     if a[0] != b[0] or a[2] != b[1]:
         raise ValueError(f"bmm: expected input (b, n, m) and mat2 (b, m, p), got {a} and {b}")
-    return matmul(input, mat2)
+    return named(matmul(input, mat2), "BmmBackward0")
 
 
 @autocast_policy(KEEP)  # off torch's CPU autocast list (matmul is on it)
@@ -498,7 +499,8 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
           [x for j, x in enumerate(b_labels) if j not in b_dims]
     # under autocast as torch's: a product through mm (cast), a full contraction not
     contract = _einsum_kept if not out else _einsum_lowered
-    return contract(f"{''.join(a_labels)},{''.join(b_labels)}->{''.join(out)}", a, b)
+    equation = f"{''.join(a_labels)},{''.join(b_labels)}->{''.join(out)}"
+    return named(contract(equation, a, b), "ViewBackward0")  # torch's node: a view of an mm
 
 
 @autocast_policy(KEEP)
@@ -548,8 +550,9 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
     low = _shared_low_precision(input, mat1, mat2)
     if low is not None:  # float16/bfloat16: all in float32, rounded once, as torch's kernel
         input, mat1, mat2 = (cast(t, np.float32) for t in (input, mat1, mat2))
-        return cast(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha), low)
-    return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
+        return named(cast(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha), low),
+                     "AddmmBackward0")
+    return named(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha), "AddmmBackward0")
 
 
 def _shared_low_precision(*values):
@@ -572,8 +575,10 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1,  # noqa: A
     low = _shared_low_precision(input, batch1, batch2)
     if low is not None:  # float16/bfloat16: all in float32, rounded once, as torch's kernel
         input, batch1, batch2 = (cast(t, np.float32) for t in (input, batch1, batch2))
-        return cast(_scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha), low)
-    return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+        return named(cast(_scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha), low),
+                     "BaddbmmBackward0")
+    return named(_scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha),
+                 "BaddbmmBackward0")
 
 
 def kron(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -588,5 +593,6 @@ def kron(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's name
     b_shape = (1,) * (ndim - len(b_shape)) + tuple(b_shape)
     a = reshape(input, [n for m in a_shape for n in (m, 1)])  # (a0, 1, a1, 1, ...)
     b = reshape(other, [n for m in b_shape for n in (1, m)])  # (1, b0, 1, b1, ...)
-    return reshape(mul(a, b), [m * n for m, n in zip(a_shape, b_shape)])
+    return named(reshape(mul(a, b), [m * n for m, n in zip(a_shape, b_shape)]),
+                 "UnsafeViewBackward0")
 

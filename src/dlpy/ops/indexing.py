@@ -471,7 +471,7 @@ def _sort_setup(name, x, dim, **flags):
     return shape, dim, data.reshape(shape or (1,))
 
 
-def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
+def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool | None = None
          ) -> SortResult:
     """torch.sort: (values, indices) along dim; values carry the gradient (gather's), indices are
     an int64 Tensor. Always stable (equal values keep their order; ``stable`` is accepted);
@@ -484,8 +484,8 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool | 
     return SortResult(Gather(dim, order, node_name)(input), Tensor(order))
 
 
-def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool | None = None
-            ) -> Tensor:
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
+            stable: bool | None = None) -> Tensor:
     """torch.argsort: the int64 positions that sort x along dim, a Tensor (no gradient);
     stable, NaN largest."""
     shape, dim, data = _sort_setup("argsort", input, dim, descending=descending,

@@ -264,7 +264,12 @@ def trace(input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
         raise ValueError(f"trace: expected a 2-D tensor, got shape {shape}")
     if getattr(input, "dtype", None) == np.bool_:
         raise NotImplementedError("trace: not implemented for bool tensors, as torch")
-    return _sum(Diagonal(0, 0, 1)(input))
+    out = _sum(Diagonal(0, 0, 1)(input))
+    if out.op is not None:  # torch's one node: TraceBackward0
+        from dlpy.node_names import rename
+
+        rename(out.op, "TraceBackward0")
+    return out
 
 
 # ------------------------------------------------------------------ inverse, determinants, solve

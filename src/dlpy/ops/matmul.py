@@ -156,6 +156,9 @@ def _rows(x):
 
 def matmul(a, b):
     """Batched matrix product, batch axes broadcast as in numpy.matmul."""
+    if type(a) in (list, tuple) or type(b) in (list, tuple):  # torch's binding takes tensors
+        raise TypeError(f"matmul: expected tensors, got {type(a).__name__} and "
+                        f"{type(b).__name__}")
     a_shape, b_shape = np.shape(as_array(a)), np.shape(as_array(b))
     if len(a_shape) == 0 or len(b_shape) == 0:
         raise ValueError(f"matmul: both operands need at least one axis, got {a_shape} @ {b_shape}")

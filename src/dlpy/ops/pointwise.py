@@ -493,10 +493,15 @@ def round(input: Tensor, decimals: int | None = None) -> Tensor:  # noqa: A001 -
         dtype = np.asarray(getattr(input, 'data', input)).dtype
         raise TypeError(f"round: not implemented for {dtype}"
                         f" tensors{'' if kind == 'b' else ' when decimals is given'}")
-    decimals = 0 if decimals is None else decimals
+    given, decimals = decimals is not None, 0 if decimals is None else decimals
     if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)):
         raise TypeError(f"round: decimals must be an int, got {decimals!r}")
-    return Step(np.round, int(decimals))(input)
+    out = Step(np.round, int(decimals))(input)
+    if given and out.op is not None:  # torch's round.decimals overload, decimals=0 too
+        from dlpy.node_names import rename
+
+        rename(out.op, "RoundBackward1")
+    return out
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -1490,7 +1495,12 @@ def mvlgamma(input: Tensor, p: int) -> Tensor:
         raise ValueError(f"mvlgamma: p must be a positive int, got {p!r}")
     input = _as_tensor(input)  # (torch 2.13 no longer checks x > (p - 1) / 2: inf or nan there)
     offsets = -np.arange(p, dtype=input.dtype) / 2
-    return lgamma(input.unsqueeze(-1) + offsets).sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
+    out = lgamma(input.unsqueeze(-1) + offsets).sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
+    if out.op is not None:  # torch's own node for the composite
+        from dlpy.node_names import rename
+
+        rename(out.op, "MvlgammaBackward0")
+    return out
 
 
 def igamma(input, other) -> Tensor:

@@ -216,6 +216,8 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
     shifts = _sizes("roll", shifts if isinstance(shifts, (tuple, list)) else (shifts,),
                     "shifts")
     axes = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if not shifts:
+        raise ValueError("roll: shifts must not be empty")
     if len(shifts) != len(axes):
         raise ValueError(f"roll: needs one shift per dim, got shifts {shifts} and dims {axes}")
     axes = tuple(_dims("roll", d, len(shape))[0] for d in axes)
@@ -352,14 +354,18 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
                          f"dims {dims} for {input.ndim} axes")
     k %= 4
     if k == 0:
-        return input * 1
-    if k == 2:
-        return flip(input, dims)
-    perm = list(range(input.ndim))
-    perm[dims[0]], perm[dims[1]] = perm[dims[1]], perm[dims[0]]
-    if k == 1:
-        return flip(input, [dims[1]]).permute(*perm)
-    return flip(input, [dims[0]]).permute(*perm)
+        out = input * 1
+    elif k == 2:
+        out = flip(input, dims)
+    else:
+        perm = list(range(input.ndim))
+        perm[dims[0]], perm[dims[1]] = perm[dims[1]], perm[dims[0]]
+        out = flip(input, [dims[1] if k == 1 else dims[0]]).permute(*perm)
+    if out.op is not None:  # torch's one node: Rot90Backward0
+        from dlpy.node_names import rename
+
+        rename(out.op, "Rot90Backward0")
+    return out
 
 
 def fliplr(input: Tensor) -> Tensor:
@@ -550,6 +556,8 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
         tensors = tuple(tensors[0])
+    if not tensors:
+        raise ValueError("meshgrid: expected a non-empty list of tensors")
     tensors = [_tensor(t) for t in tensors]
     for t in tensors:
         if t.ndim > 1:
@@ -728,6 +736,10 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
     if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 0:
         raise ValueError(f"vander: N must be a non-negative int, got {N!r}")
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    if x.dtype.kind in "biu" and x.dtype != np.int64:  # torch computes integers in int64
+        from dlpy.ops.arithmetic import cast
+
+        x = cast(x, np.int64)
     columns = [Tensor(np.ones(shape, dtype=x.dtype))][:N]
     while len(columns) < N:
         columns.append(x if len(columns) == 1 else mul(columns[-1], x))
@@ -762,10 +774,11 @@ def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's nam
 def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     """torch.vdot: sum(conj(input) * other) of two 1-D tensors of one length (a real input is
     its own conjugate)."""
+    from dlpy.node_names import named
     from dlpy.ops.complex import conj
     from dlpy.ops.einsum import vector_dot
 
-    return vector_dot("vdot", conj(input), "other", other)
+    return named(vector_dot("vdot", conj(input), "other", other), "VdotBackward0")
 
 
 # ----------------------------------------------------------------- Tensor.unfold (sliding

@@ -212,14 +212,18 @@ class Max(Op):
     reduce = staticmethod(np.max)
     float8_kernel = "max_all"  # torch's refusal of float8
 
-    def __init__(self, axes, keepdims):
-        self.axes, self.keepdims = axes, keepdims
+    def __init__(self, axes, keepdims, nan_share=False):
+        # nan_share: torch.max(x)'s whole reduction, whose nan result shares g among x's nans
+        # (torch.amax's mask is x == y: no position, g / 0)
+        self.axes, self.keepdims, self.nan_share = axes, keepdims, nan_share
 
     def forward(self, x):
         if x.itemsize == 1:  # float8: torch refuses
             refuse_float8(self.float8_kernel, x)
         y = self.reduce(x, axis=self.axes, keepdims=True)
         self.mask = x == y
+        if self.nan_share and x.dtype.kind == "f" and np.isnan(y).any():
+            self.mask = np.isnan(x)
         return y if self.keepdims else np.squeeze(y, axis=self.axes)
 
     def backward(self, grad_output):
@@ -521,7 +525,7 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
     if 0 in shape and (axis is None or any(shape[a] == 0 for a in axes)):
         raise ValueError(f"{name}: cannot take the {name} over an empty axis of shape {shape}")
     if not torch_form:
-        return op(axes, keepdims)(x)
+        return op(axes, keepdims, name in ("max", "min") and axis is None)(x)
     result = MaxResult if op is Max else MinResult
     node_name = "MaxBackward0" if op is Max else "MinBackward0"  # torch's grad_fn
     _complex.refuse(name, x)  # complex numbers have no order

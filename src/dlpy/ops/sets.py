@@ -123,6 +123,8 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
         raise ValueError(f"histc: max must be at least min, got min {low} and max {high}")
     if low == high and data.size:
         low, high = float(data.min()), float(data.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"histc: range of [{low}, {high}] is not finite")
     if low == high:
         low, high = low - 1, high + 1
     kept = data[(data >= low) & (data <= high)].astype(np.float64)

@@ -413,6 +413,9 @@ def concat(xs, axis=0):
     xs = _joined(list(xs))
     if len(xs) > 1:
         xs = _legacy_empties(xs, axis)
+    if axis not in (0, -1) and isinstance(axis, (int, np.integer)) and xs \
+            and all(_shape_of(x) == (0,) for x in xs):
+        axis = 0  # only legacy empties: torch takes any dim and gives the empty (0,)
     return Concat(_check_join("concat", xs, axis, True))(*xs)
 
 

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from dlpy.node_names import rename_scalar_overload
 from dlpy.ops.activation import _erf, _erfc_outer
 from dlpy.ops.mask import where
 from dlpy.ops.pointwise import _check_broadcast
@@ -498,7 +499,7 @@ def xlogy(input, other) -> Tensor:  # noqa: A002 - torch's names
     x, y = input, other
     _check_broadcast("xlogy", x, y)
     x, y = promote_floating(x, y)  # integers give the default float, as torch's
-    return Xlogy()(x, y)
+    return rename_scalar_overload(Xlogy()(x, y), "Xlogy", input, other)
 
 
 def erfinv(input: Tensor) -> Tensor:

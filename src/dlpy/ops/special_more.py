@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from dlpy.node_names import rename_scalar_overload
 from dlpy.ops.activation import _erf, _erfc
 from dlpy.ops.pointwise import _check_broadcast
 from dlpy.ops.promotion import floating, promote_floating, result_type
@@ -596,7 +597,7 @@ def xlog1py(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.special.xlog1py: x * log1p(y), 0 where x == 0 (unless y is nan); broadcast."""
     x, y = input, other
     _check_broadcast("xlog1py", x, y)
-    return Xlog1py()(x, y)
+    return rename_scalar_overload(Xlog1py()(x, y), "SpecialXlog1Py", input, other)
 
 
 def gammaincc(a, x) -> Tensor:
@@ -609,7 +610,7 @@ def zeta(x, q) -> Tensor:
     """torch.special.zeta: the Hurwitz zeta function sum_k (k + q)^-x; broadcast (integers
     give the default float dtype); differentiable in q only."""
     _check_broadcast("zeta", x, q)
-    return Zeta()(*promote_floating(x, q))
+    return rename_scalar_overload(Zeta()(*promote_floating(x, q)), "SpecialZeta", x, q)
 
 
 def _constant(name: str, kernel, *inputs) -> Tensor:

@@ -333,7 +333,7 @@ def dispatch(name: str, input: Any, *args, **kwargs):  # noqa: A002
             raise NotImplementedError(f"DTensor: {name}(inplace=True) is not supported")
         return unary(name, getattr(F, name), input)
     if name == "gelu":
-        return unary(name, F.gelu, input, *args, **kwargs)
+        return unary(name, lambda values: F.gelu(values, *args, **kwargs), input)
     if name == "layer_norm":
         return layer_norm(input, *args, **kwargs)
     if name == "cross_entropy":

@@ -150,7 +150,7 @@ def _attend_explicit(q, k, v, num_heads, bias, mask, extra_keys, dropout_p, rng,
         op = ScoresAttention(mask)
         out = op(scores, heads(v))
         weights = op.p.astype(q.dtype, copy=False)
-    out = F.reshape(F.swapaxes(out, 1, 2), (batch, seq_q, -1))  # (batch, seq_q, heads * dim_v)
+    out = F.reshape(F.swapaxes(out, 1, 2), (batch, seq_q, out.shape[1] * out.shape[3]))
     return out, weights, full
 
 
