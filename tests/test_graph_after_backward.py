@@ -88,9 +88,20 @@ def test_attention_settings_survive_backward():
 
 def test_an_op_freed_twice_keeps_its_settings():
     x = Tensor(np.ones((2, 3)), requires_grad=True)
-    y = F.sum(x, axis=1)
+    y = F.softmax(x, axis=1)
     op = y.op
-    y.sum().backward()
-    op.free()  # a second time: the settings stay, the saved shape is gone
-    assert op.freed and op.axes == (1,) and op.keepdims is False
-    assert "shape" not in op.__dict__ and op.inputs == (x,)
+    (y * y).sum().backward()
+    op.free()  # a second time: the settings stay, the saved output is gone
+    assert op.freed and op.axis == 1
+    assert "y" not in op.__dict__ and op.inputs == (x,)
+
+
+def test_an_op_that_saved_no_array_is_not_freed():
+    # sum keeps only its input's shape: torch saves no tensor for it, so a second backward
+    # through it is allowed
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    y = F.sum(x, axis=1).sum()
+    y.backward()
+    y.backward()
+    assert not y.op.freed and y.op.inputs[0].op.shape == (2, 3)
+    np.testing.assert_allclose(x.grad, 2 * np.ones((2, 3)))

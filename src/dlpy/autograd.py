@@ -182,6 +182,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         if create_graph:
             root_grads = _root_grads("autograd.grad", outputs, grad_outputs, graph=True)
             captured = _backpropagate(outputs, root_grads, True, capture, create_graph=True)
+            if retain_graph is False:
+                _free_pass(outputs, capture)
         else:
             root_grads = _root_grads("autograd.grad", outputs, grad_outputs)
             captured = _backpropagate(outputs, root_grads, bool(retain_graph), capture)
@@ -263,16 +265,33 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None,
     with a graph (added to by recorded ops), to differentiate again; the graph is kept."""
     if sys.modules["dlpy.tensor"]._transform_depth[0]:
         sys.modules["dlpy.tensor"]._backward_in_transform()
+    if isinstance(tensors, (list, tuple)) and not tensors:
+        return  # no roots: nothing to do (torch's engine runs no pass)
     tensors = _as_list("autograd.backward", "tensors", tensors)
     if create_graph:
         root_grads = _root_grads("autograd.backward", tensors, grad_tensors, graph=True)
         _backward_graph("autograd.backward", tensors, root_grads, inputs)
+        if retain_graph is False:
+            _free_pass(tensors, None)
         return
     root_grads = _root_grads("autograd.backward", tensors, grad_tensors)
     if inputs is None:
         _backpropagate(tensors, root_grads, bool(retain_graph))
     else:
         _backward_into("autograd.backward", tensors, root_grads, bool(retain_graph), inputs)
+
+
+def _free_pass(roots: list[Tensor], capture: set[int] | None) -> None:
+    """create_graph=True with retain_graph=False: free the ops the pass ran, as torch does
+    (the new graph holds what it needs)."""
+    from dlpy.tensor import _pass_order
+
+    order, needed = _pass_order(roots, capture)
+    for node in order:
+        op = node.op
+        if op is not None and not op.freed and (
+                needed is None or any(id(p) in needed for p in op.inputs)):
+            op.free()
 
 
 def _outputs_flat(name: str, out) -> Tensor:

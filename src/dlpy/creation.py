@@ -1,7 +1,8 @@
 """Making tensors, with PyTorch's names: tensor, zeros, ones, full, empty, eye, arange,
 linspace, the ``*_like`` forms, and the random rand, randn, randint, randperm (drawn from
 dlpy's default generator, or the numpy Generator given as ``generator=`` or ``rng=``). Each takes
-torch's ``device=`` and ``pin_memory=``: the CPU, the only device, or a RuntimeError."""
+torch's ``device=``, ``pin_memory=`` and ``layout=``: the CPU, the only device, dense
+(zeros / empty also make empty sparse_coo / sparse_csr tensors), or a RuntimeError."""
 
 from __future__ import annotations
 
@@ -33,6 +34,34 @@ def _place(name: str, device, pin_memory, layout=None) -> None:
         if layout is not strided:
             raise RuntimeError(f"{name}: only layout=dlpy.strided is supported here, got "
                                f"{layout}")
+
+
+def _dense(layout):
+    """dlpy.strided for the sparse layouts zeros / empty make (sparse_coo, sparse_csr),
+    else ``layout`` itself (for _place to check)."""
+    from dlpy.sparse_tensor import sparse_coo, sparse_csr, strided
+
+    return strided if layout is sparse_coo or layout is sparse_csr else layout
+
+
+def _sparse_zeros(name: str, shape: tuple, dtype, layout, requires_grad: bool):
+    """torch.zeros / torch.empty with ``layout=torch.sparse_coo`` or ``torch.sparse_csr``
+    (at least 2-D): no entries."""
+    from dlpy.sparse_tensor import sparse_coo, sparse_coo_tensor, sparse_csr_tensor
+
+    values = np.zeros(0, dtype=default_dtype(dtype))
+    if layout is sparse_coo:
+        if not shape:
+            raise RuntimeError(f"{name}: a sparse_coo tensor needs at least one dim")
+        return sparse_coo_tensor(np.zeros((len(shape), 0), np.int64), values, shape,
+                                 requires_grad=requires_grad)
+    if len(shape) < 2:
+        raise RuntimeError(f"{name}: a sparse_csr tensor must have at least 2 dims, got size "
+                           f"{shape}")
+    batch = shape[:-2]  # batched CSR: one (crow, col, values) set per leading index
+    return sparse_csr_tensor(np.zeros((*batch, shape[-2] + 1), np.int64),
+                             np.zeros((*batch, 0), np.int64), values.reshape(*batch, 0),
+                             shape, requires_grad=requires_grad)
 
 
 def _laid_like(name: str, values: np.ndarray, like: np.ndarray, memory_format) -> np.ndarray:
@@ -74,6 +103,8 @@ def _shape(name: str, shape, size=None) -> tuple[int, ...]:
 
 def _index(name: str, n) -> int:
     """A size that is not an int: a one-value integer tensor's value, else torch's TypeError."""
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
+        return int(n)
     if isinstance(n, Tensor) and n.data.size == 1 and n.data.dtype.kind in "iu":
         return int(n.data.reshape(()))
     if isinstance(n, np.ndarray) and n.ndim == 0 and n.dtype.kind in "iu":
@@ -170,17 +201,22 @@ def _ragged(data, dim: int = 0) -> str:
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False,
-          device=None, pin_memory: bool = False, size=None) -> Tensor:
+          device=None, pin_memory: bool = False, size=None, layout=None) -> Tensor:
     """``zeros(2, 3)`` or ``zeros((2, 3))``, of the default dtype unless ``dtype`` (as every
     float creation function here)."""
+    if layout is not None:
+        _place("zeros", device, pin_memory, _dense(layout))
+        if layout is not _dense(layout):
+            return _sparse_zeros("zeros", _shape("zeros", shape, size), dtype, layout,
+                                 requires_grad)
     _place("zeros", device, pin_memory)
     return Tensor(np.zeros(_shape("zeros", shape, size), dtype=default_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False,
-         device=None, pin_memory: bool = False, size=None) -> Tensor:
-    _place("ones", device, pin_memory)
+         device=None, pin_memory: bool = False, size=None, layout=None) -> Tensor:
+    _place("ones", device, pin_memory, layout)
     return Tensor(np.ones(_shape("ones", shape, size), dtype=default_dtype(dtype)),
                   requires_grad=requires_grad)
 
@@ -188,19 +224,19 @@ def ones(*shape, dtype=None, requires_grad: bool = False,
 def randn(*shape, dtype=None, requires_grad: bool = False,
           rng: np.random.Generator | None = None,
           generator: np.random.Generator | None = None,
-          device=None, pin_memory: bool = False, size=None) -> Tensor:
+          device=None, pin_memory: bool = False, size=None, layout=None) -> Tensor:
     """Standard normal values from ``generator`` (or ``rng``; None: the default generator,
     dlpy.manual_seed)."""
-    _place("randn", device, pin_memory)
+    _place("randn", device, pin_memory, layout)
     values = _normal("randn", _shape("randn", shape, size), default_dtype(dtype), generator, rng)
     return Tensor(values, requires_grad=requires_grad)
 
 
 def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = False,
-           device=None, pin_memory: bool = False) -> Tensor:
+           device=None, pin_memory: bool = False, layout=None) -> Tensor:
     """``arange(5)``, ``arange(end=5)`` or ``arange(start, end, step)`` (numbers or one-value
     tensors): int64 for int arguments, else the default dtype."""
-    _place("arange", device, pin_memory)
+    _place("arange", device, pin_memory, layout)
     if end is None:
         if start is None:
             raise TypeError("arange: expected arange(end) or arange(start, end, step)")
@@ -364,10 +400,10 @@ def ones_like(input, dtype=None, requires_grad: bool = False, *, device=None,
 
 
 def full(size, fill_value, *, dtype=None, requires_grad: bool = False, device=None,
-         pin_memory: bool = False) -> Tensor:
+         pin_memory: bool = False, layout=None) -> Tensor:
     """``fill_value`` everywhere; the dtype as torch.full's: bool for a bool, int64 for an int,
     the default dtype for a float (or ``dtype``)."""
-    _place("full", device, pin_memory)
+    _place("full", device, pin_memory, layout)
     size = _shape("full", size if isinstance(size, (tuple, list)) else (size,))
     value = _fill_value("full", fill_value)
     dtype = _fill_dtype(value) if dtype is None else dtype
@@ -389,9 +425,15 @@ def full_like(input, fill_value, dtype=None, requires_grad: bool = False, *, dev
 
 
 def empty(*shape, dtype=None, requires_grad: bool = False,
-          device=None, pin_memory: bool = False, size=None, memory_format=None) -> Tensor:
+          device=None, pin_memory: bool = False, size=None, memory_format=None,
+          layout=None) -> Tensor:
     """torch.empty: here zeros (numpy's uninitialised memory saves nothing worth the surprise),
     laid out as ``memory_format`` says (``dlpy.channels_last``, ...)."""
+    if layout is not None:
+        _place("empty", device, pin_memory, _dense(layout))
+        if layout is not _dense(layout):
+            return _sparse_zeros("empty", _shape("empty", shape, size), dtype, layout,
+                                 requires_grad)
     _place("empty", device, pin_memory)
     values = np.zeros(_shape("empty", shape, size), dtype=default_dtype(dtype))
     if memory_format is not None:
@@ -405,20 +447,21 @@ def empty(*shape, dtype=None, requires_grad: bool = False,
 
 
 def eye(n: int, m: int | None = None, *, dtype=None, requires_grad: bool = False,
-        device=None, pin_memory: bool = False) -> Tensor:
+        device=None, pin_memory: bool = False, layout=None) -> Tensor:
     """The (n, m) identity matrix (m defaults to n)."""
-    _place("eye", device, pin_memory)
+    _place("eye", device, pin_memory, layout)
+    n, m = (_index("eye", v) if isinstance(v, Tensor) else v for v in (n, m))
     n = _count("eye", "n", n)
     m = n if m is None else _count("eye", "m", m)
     return Tensor(np.eye(n, m, dtype=default_dtype(dtype)), requires_grad=requires_grad)
 
 
 def linspace(start, end, steps: int, *, dtype=None, requires_grad: bool = False,
-             device=None, pin_memory: bool = False) -> Tensor:
+             device=None, pin_memory: bool = False, layout=None) -> Tensor:
     """``steps`` evenly spaced values from start to end, both included, bit for bit as torch's
     CPU kernel: in the dtype (complex ends give the default complex dtype), the first half
     counted up from start, the rest back from end."""
-    _place("linspace", device, pin_memory)
+    _place("linspace", device, pin_memory, layout)
     steps = _count("linspace", "steps", steps)
     if any(isinstance(v, (complex, np.complexfloating)) or (
             isinstance(v, Tensor) and v.dtype.kind == "c") for v in (start, end)):
@@ -554,9 +597,9 @@ def _normal(name: str, shape, dtype, generator, rng) -> np.ndarray:
 def rand(*shape, dtype=None, requires_grad: bool = False,
          generator: np.random.Generator | None = None,
          rng: np.random.Generator | None = None, device=None, pin_memory: bool = False,
-         size=None) -> Tensor:
+         size=None, layout=None) -> Tensor:
     """Uniform values in [0, 1) from ``generator`` (None: the default generator)."""
-    _place("rand", device, pin_memory)
+    _place("rand", device, pin_memory, layout)
     return Tensor(_uniform("rand", _shape("rand", shape, size), default_dtype(dtype), generator,
                            rng), requires_grad=requires_grad)
 
@@ -588,10 +631,10 @@ def randn_like(input, dtype=None, requires_grad: bool = False,
 def randint(low=None, high=None, size=None, *, dtype=np.int64, requires_grad: bool = False,
             generator: np.random.Generator | None = None,
             rng: np.random.Generator | None = None,
-            device=None, pin_memory: bool = False) -> Tensor:
+            device=None, pin_memory: bool = False, layout=None) -> Tensor:
     """Integers in [low, high) of shape ``size``: ``randint(high, size)`` or
     ``randint(low, high, size)`` (or by keywords), int64 by default, as torch.randint."""
-    _place("randint", device, pin_memory)
+    _place("randint", device, pin_memory, layout)
     if size is None:
         if not isinstance(high, (tuple, list)):
             raise TypeError("randint: size is required: randint(high, size) or "
@@ -615,9 +658,9 @@ def randint(low=None, high=None, size=None, *, dtype=np.int64, requires_grad: bo
 def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
              generator: np.random.Generator | None = None,
              rng: np.random.Generator | None = None,
-             device=None, pin_memory: bool = False) -> Tensor:
+             device=None, pin_memory: bool = False, layout=None) -> Tensor:
     """A random permutation of 0 .. n - 1, int64 by default."""
-    _place("randperm", device, pin_memory)
+    _place("randperm", device, pin_memory, layout)
     n = _count("randperm", "n", n)
     dtype = np.dtype(dtype)
     if dtype.kind == "b":
@@ -636,11 +679,12 @@ def empty_like(input, dtype=None, requires_grad: bool = False, *, device=None,
 
 
 def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None,
-             requires_grad: bool = False, device=None, pin_memory: bool = False) -> Tensor:
+             requires_grad: bool = False, device=None, pin_memory: bool = False,
+             layout=None) -> Tensor:
     """torch.logspace: base ** the exponents of a linspace, as torch's CPU kernel: the ends
     in the dtype, the exponents and the powers in float64 (the first half counted up from
     start, the rest back from end), then cast."""
-    _place("logspace", device, pin_memory)
+    _place("logspace", device, pin_memory, layout)
     steps = _count("logspace", "steps", steps)
     dtype = np.dtype(default_dtype(dtype))
     _not_bool("logspace", dtype)
@@ -682,15 +726,15 @@ def _triangle_indices(name: str, row, col, offset, dtype, numpy_indices) -> Tens
 
 
 def tril_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64, device=None,
-                 pin_memory: bool = False) -> Tensor:
+                 pin_memory: bool = False, layout=None) -> Tensor:
     """torch.tril_indices: (2, count) row and column indices of the lower triangle of a
     row x col matrix (the offset-th diagonal and below), in row-major order."""
-    _place("tril_indices", device, pin_memory)
+    _place("tril_indices", device, pin_memory, layout)
     return _triangle_indices("tril_indices", row, col, offset, dtype, np.tril_indices)
 
 
 def triu_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64, device=None,
-                 pin_memory: bool = False) -> Tensor:
+                 pin_memory: bool = False, layout=None) -> Tensor:
     """torch.triu_indices: (2, count) indices of the offset-th diagonal and above."""
-    _place("triu_indices", device, pin_memory)
+    _place("triu_indices", device, pin_memory, layout)
     return _triangle_indices("triu_indices", row, col, offset, dtype, np.triu_indices)

@@ -161,7 +161,7 @@ from dlpy.ops.shape import (
 )
 from dlpy.ops.softmax import log_softmax, softmax
 from dlpy.ops.sparse import SparseRows, sparse_linear
-from dlpy.tensor import Tensor, as_array, is_floating_dtype, is_grad_enabled
+from dlpy.tensor import _TORCH_DTYPE_NAMES, Tensor, as_array, is_floating_dtype, is_grad_enabled
 
 __all__ = [
     "abs", "adaptive_avg_pool2d", "add", "amax", "amin", "avg_pool2d", "batch_norm",
@@ -358,19 +358,30 @@ def l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
 
 
 def _piecewise_loss(name: str, prediction: Tensor, target, reduction: str, cut: float,
-                    quadratic_scale: float, linear_scale: float) -> Tensor:
+                    quadratic_scale: float, linear_scale: float,
+                    float_once: str, input_dtype: bool = False) -> Tensor:
     """quadratic_scale * d^2 / 2 where |d| < cut, else linear_scale * (|d| - cut / 2), with
-    d = prediction - target, unreduced: smooth L1 and Huber, which differ in scale only."""
+    d = prediction - target, unreduced: smooth L1 and Huber, which differ in scale only. As
+    torch's CPU kernels, the low-precision dtype named ``float_once`` computes in float32 and
+    rounds once (the other rounds each step); ``input_dtype`` gives the result the
+    prediction's dtype (Huber's) rather than the promoted one."""
     _check_reduction(name, reduction)
     _warn_target_size(name, prediction, target)
     _complex.refuse(name, prediction, target)  # as torch's
     diff = prediction - target
+    result_dtype = _data(prediction).dtype if input_dtype else diff.dtype
+    low = diff.dtype.name == float_once
+    if low or result_dtype != diff.dtype:
+        compute = np.dtype(np.float32) if low else diff.dtype
+        diff = prediction.to(compute) - (target.to(compute) if isinstance(target, Tensor)
+                                         else target)
     magnitude = abs(diff)
     quadratic = diff * diff * (0.5 * quadratic_scale)
     linear = magnitude - 0.5 * cut
     if linear_scale != 1:
         linear = linear * linear_scale
-    return where(magnitude.data < cut, quadratic, linear)
+    losses = where(magnitude.data < cut, quadratic, linear)
+    return losses if losses.dtype == result_dtype else losses.to(result_dtype)
 
 
 @autocast_policy(FP32)
@@ -386,7 +397,15 @@ def smooth_l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noq
         _check_reduction("smooth_l1_loss", reduction)
         _warn_target_size("smooth_l1_loss", input, target)
         return _reduce("smooth_l1_loss", abs(input - target), reduction)
-    losses = _piecewise_loss("smooth_l1_loss", input, target, reduction, beta, 1 / beta, 1.0)
+    if (isinstance(input, Tensor) and input.requires_grad and is_low_precision(input.dtype)
+            and isinstance(target, Tensor) and target.dtype == input.dtype
+            and target.shape == input.shape and not target.requires_grad and is_grad_enabled()):
+        # torch's gradient is float32 rounded once, whatever the forward's rounding
+        losses = _piecewise_loss("smooth_l1_loss", input.detach(), target, reduction, beta,
+                                 1 / beta, 1.0, "bfloat16")
+        return _loss.SmoothL1LowPrecision(target.data, losses.data, reduction, beta)(input)
+    losses = _piecewise_loss("smooth_l1_loss", input, target, reduction, beta, 1 / beta, 1.0,
+                             "bfloat16")
     return _reduce("smooth_l1_loss", losses, reduction)
 
 
@@ -400,7 +419,8 @@ def huber_loss(input: Tensor, target, reduction: str = "mean",  # noqa: A002
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     reduction = _mean_alias(reduction)
-    losses = _piecewise_loss("huber_loss", input, target, reduction, delta, 1.0, delta)
+    losses = _piecewise_loss("huber_loss", input, target, reduction, delta, 1.0, delta,
+                             "float16", True)
     if weight is not None:
         return _loss_weight("huber_loss", losses, input, weight, reduction, False)
     return _reduce("huber_loss", losses, reduction)
@@ -749,11 +769,16 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
         raise TypeError(f"{name}: expected a floating-point x, got {x.dtype}, as torch's")
     _check_adaptive_input(name, shape, nd)
     finite = bool(np.isfinite(_data(x)).all())
+    low = x.dtype if isinstance(x, Tensor) and is_low_precision(x.dtype) else None
+    if low is not None:  # float16/bfloat16: float32 sums rounded once, as torch's
+        dtype = np.dtype(np.float32)
     y = x
     for axis in range(len(shape) - nd, len(shape)):
         size, out = shape[axis], sizes[axis - len(shape) + nd]
         if out == size:  # an equal size averages single values: nothing to do
             continue
+        if y is x and low is not None:
+            y = x.to(np.float32)
         if not finite:  # a product's 0 * inf would put NaN in every window: gather them
             y = _resample.resample(y if isinstance(y, Tensor) else Tensor(y), axis,
                                    *_averaging_taps(size, out, dtype))
@@ -768,6 +793,8 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
         y = matmul(matrix, y)  # (..., out, prod(rest))
         if len(rest) > 1:
             y = reshape(y, (*lead, out, *rest))
+    if low is not None and y is not x:
+        y = y.to(low)
     y = identity(y) if y is x else _in_format_of(y, x) if nd == 2 else y  # (3-d: contiguous)
     # torch's node: its 1-d pool's squeeze, its mean for a global pool, else the pool's
     return _torch_node(y, "SqueezeBackward1" if nd == 1 else "MeanBackward1"
@@ -971,6 +998,8 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None,  # n
     if isinstance(target, Tensor) and target.requires_grad and is_grad_enabled():
         raise RuntimeError(f"{name}: not differentiable with respect to argument 'target': it "
                            f"cannot have requires_grad True (detach it), as torch's")
+    if is_low_precision(_data(input).dtype):  # torch's kernel, each step rounded
+        return _loss.SoftMarginLowPrecision(np.asarray(_data(target)), reduction)(input)
     margins = input * _constant(_data(target), _float_dtype(input))
     losses = binary_cross_entropy_with_logits(margins, np.ones(margins.shape, margins.dtype),
                                               "none")
@@ -1070,6 +1099,17 @@ def multilabel_soft_margin_loss(input: Tensor, target, weight=None,  # noqa: A00
     return _reduce(name, sum(losses, -1) / shape[-1], reduction)
 
 
+def _check_margin_kernel(kernel, input, labels):
+    """torch's margin-loss CPU kernels take float32 / float64 scores and int64 labels only."""
+    dtype = np.dtype(_data(input).dtype)
+    if dtype.name in ("float16", "bfloat16"):
+        raise NotImplementedError(f'"{kernel}" not implemented for '
+                                  f"'{_TORCH_DTYPE_NAMES[dtype.name]}', as torch's")
+    if labels.dtype != np.int64:
+        raise RuntimeError("expected scalar type Long but found "
+                           f"{_TORCH_DTYPE_NAMES.get(labels.dtype.name, labels.dtype.name)}")
+
+
 @autocast_policy(FP32)
 def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  # noqa: A002
                       weight=None, size_average=None, reduce=None,
@@ -1086,6 +1126,7 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  #
     shape, labels = np.shape(_data(input)), _data(target)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
+    _check_margin_kernel("multi_margin_loss_cpu_kernel", input, labels)
     if len(shape) not in (1, 2) or shape[-1] == 0:
         raise ValueError(f"{name}: expected scores (N, C) or (C,), got {shape}")
     rows, classes = (1, shape[0]) if len(shape) == 1 else shape
@@ -1863,6 +1904,7 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None,  # noqa: A0
     shape, labels = np.shape(_data(input)), _data(target)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
+    _check_margin_kernel("multilabel_margin_loss_forward_out_frame", input, labels)
     if len(shape) not in (1, 2) or labels.shape != shape:
         raise ValueError(f"{name}: expected scores (N, C) or (C,) and target of their shape, got "
                          f"{shape} and {labels.shape}")
@@ -2148,21 +2190,52 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if type(input) is not Tensor and _takes_call(input):  # a DTensor: loss_parallel's
         return type(input).__dlpy_function__("cross_entropy", input, target, reduction,
                                               ignore_index, label_smoothing, weight)
-    if (input.dtype.itemsize == 2 and not label_smoothing and is_low_precision(input.dtype)
-            and isinstance(target, Tensor) and target.dtype.kind in "iu"):
-        return _cross_entropy_low_precision(input, target, reduction, ignore_index, weight)
+    if (input.dtype.itemsize == 2 and is_low_precision(input.dtype) and isinstance(target, Tensor)
+            and (target.dtype.kind in "iu" or weight is None and ignore_index == -100 and (
+                target.dtype.kind == "f" or is_low_precision(target.dtype))
+                 and target.shape == input.shape)):
+        return _cross_entropy_low_precision(input, target, reduction, ignore_index, weight,
+                                            label_smoothing)
     if input.ndim > 2:
         input, target = _classes_last("cross_entropy", input, target)
     return _cross_entropy(input, target, reduction, ignore_index, label_smoothing, weight)
 
 
 @autocast_policy(FP32)
-def _cross_entropy_low_precision(input, target, reduction, ignore_index, weight):
-    """float16/bfloat16 logits with integer labels: torch's log_softmax over the classes (axis
-    1, or 0 for (C,)) then nll_loss, each rounded to the dtype (the gradient too)."""
+def _cross_entropy_low_precision(input, target, reduction, ignore_index, weight, smoothing):
+    """float16/bfloat16 logits: torch's composite, each step rounded to the dtype (the gradient
+    too): log_softmax over the classes (axis 1, or 0 for (C,)), then nll_loss of integer labels
+    mixed with the smoothing term, or the sum of -target * log_probs (target smoothed first)."""
     _check_reduction("cross_entropy", reduction)
-    log_probs = _log_softmax(input, 1 if input.ndim > 1 else 0)
-    return nll_loss(log_probs, target, weight, ignore_index=ignore_index, reduction=reduction)
+    smoothing = float(smoothing) if smoothing > 0 else 0.0  # torch's: a negative one is none
+    dim = 1 if input.ndim > 1 else 0
+    classes = input.shape[dim]
+    log_probs = _log_softmax(input, dim)
+    if target.dtype.kind not in "iu":  # probabilities, of the logits' shape
+        if smoothing:
+            target = target * (1 - smoothing) + smoothing / classes
+        terms = log_probs * target
+        if reduction == "none":
+            return -sum(terms, dim)
+        total = -sum(terms)
+        return total / (input.numel() // classes) if reduction == "mean" else total
+    loss = nll_loss(log_probs, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if not smoothing:
+        return loss
+    if weight is not None:
+        weight = reshape(_constant(weight, log_probs.dtype),
+                         [classes if axis == dim else 1 for axis in range(input.ndim)])
+    smooth = -sum(log_probs if weight is None else log_probs * weight, dim)
+    ignored = _data(target) == ignore_index
+    if ignored.any():
+        smooth = where(ignored, 0.0, smooth)
+    if reduction == "mean":
+        kept = _data(target)[~ignored]
+        smooth = sum(smooth) / (int((~ignored).sum()) if weight is None else
+                                sum(reshape(weight, (classes,))[kept]))
+    elif reduction == "sum":
+        smooth = sum(smooth)
+    return (1 - smoothing) * loss + smooth * (smoothing / classes)
 
 
 # torch's layout in, the classes-last functions out: under vmap these two run as they are (the

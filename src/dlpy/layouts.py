@@ -115,6 +115,8 @@ def laid_out(array: np.ndarray, fmt: memory_format) -> np.ndarray:
 class Relayout(Op):
     """y = x in another memory order (a copy);  dx = g."""
 
+    saves_tensors = False  # torch saves only sizes: a second backward works
+
     complex_ok = True  # values move: linear with real coefficients
 
     def __init__(self, fmt: memory_format):

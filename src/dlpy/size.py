@@ -16,16 +16,14 @@ _tuple_new = tuple.__new__
 
 
 class Size(tuple):
-    """A tuple of ints with numel(); ``Size(sizes)`` checks that each is an int."""
+    """A tuple of ints with numel(); ``Size(sizes)`` checks that each is an int (as torch's:
+    a bool, a numpy integer or a one-element integer tensor counts as one)."""
 
     __slots__ = ()
 
     def __new__(cls, sizes=()):
         sizes = tuple(sizes)
-        for size in sizes:
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-                raise TypeError(f"Size: expected a sequence of ints, got {size!r} in {sizes}")
-        return _tuple_new(cls, (int(size) for size in sizes))
+        return _tuple_new(cls, (_as_int(size, sizes) for size in sizes))
 
     def numel(self) -> int:
         return math.prod(self)
@@ -35,9 +33,13 @@ class Size(tuple):
         return _tuple_new(Size, item) if isinstance(index, slice) else item
 
     def __add__(self, other):
+        if not isinstance(other, tuple):  # torch's: a Size takes only a tuple, not a list
+            return NotImplemented
         return Size(tuple(self) + tuple(other))
 
     def __radd__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
         return Size(tuple(other) + tuple(self))
 
     def __mul__(self, times):
@@ -56,6 +58,15 @@ class Size(tuple):
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+def _as_int(size, sizes) -> int:
+    if isinstance(size, (int, np.integer)):
+        return int(size)
+    array = getattr(size, "data", None)  # a Tensor: one integer (or bool) element, any shape
+    if isinstance(array, np.ndarray) and array.dtype.kind in "iub" and array.size == 1:
+        return int(array.reshape(()))
+    raise TypeError(f"Size: expected a sequence of ints, got {size!r} in {sizes}")
 
 
 def _as_torch() -> bool:

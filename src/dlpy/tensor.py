@@ -3025,6 +3025,9 @@ class Op:
     # when input j requires grad" (mul's other operand, as torch saves it); "inputs" is all of
     # them. The default reads everything; an op that reads nothing declares ().
     saves: tuple = ("inputs", "output")
+    # False where torch's node saves no tensor, only sizes (sum, add, views, cat): free() then
+    # keeps the op, and a second backward through it works as torch's
+    saves_tensors = True
     _num_settings = 0  # the first entries of __dict__ that __init__ set, itself included
 
     def __init_subclass__(cls, **kwargs):
@@ -3109,7 +3112,10 @@ class Op:
 
     def free(self) -> None:
         """Drop what forward saved for backward; keep the settings and the inputs, so the graph
-        can still be drawn and validated."""
+        can still be drawn and validated. An op that keeps only sizes (``saves_tensors`` False)
+        is left as it is: torch saved no tensor for it, so a second backward is allowed."""
+        if not self.saves_tensors:
+            return
         state = self.__dict__
         inputs = state["inputs"]
         if self._num_settings:

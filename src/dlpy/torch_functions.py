@@ -561,9 +561,9 @@ def _numbers(name: str, array: np.ndarray) -> np.ndarray:
 
 
 def scalar_tensor(s, dtype=None, requires_grad: bool = False, *, device=None,
-                  pin_memory: bool = False) -> Tensor:
+                  pin_memory: bool = False, layout=None) -> Tensor:
     """torch.scalar_tensor: a 0-d tensor (of the default dtype unless ``dtype``)."""
-    _place("scalar_tensor", device, pin_memory)
+    _place("scalar_tensor", device, pin_memory, layout)
     if not isinstance(s, (numbers.Number, np.generic)) and not (
             isinstance(s, Tensor) and s.ndim == 0):
         raise TypeError(f"scalar_tensor(): argument 's' must be Number, not {type(s).__name__}")
@@ -571,10 +571,10 @@ def scalar_tensor(s, dtype=None, requires_grad: bool = False, *, device=None,
 
 
 def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,  # noqa: A001
-          device=None) -> Tensor:
+          device=None, layout=None) -> Tensor:
     """torch.range (deprecated in torch): start to end inclusive, every step (the default
     dtype unless ``dtype``)."""
-    _place("range", device, False)
+    _place("range", device, False, layout)
     warnings.warn("torch.range is deprecated and will be removed in a future release because its "
                   "behavior is inconsistent with Python's range builtin. Instead, use "
                   "torch.arange, which produces values in [start, end).", UserWarning,

@@ -378,12 +378,16 @@ def is_inference(input) -> bool:  # noqa: A002
 
 # ----------------------------------------------------------------- memory layouts
 def empty_strided(size, stride, *, dtype=None, device=None, requires_grad: bool = False,
-                  pin_memory: bool = False) -> Tensor:
+                  pin_memory: bool = False, layout=None) -> Tensor:
     """torch.empty_strided: zeros (dlpy's empty) laid out with ``stride`` (in elements) over a
     fresh buffer, as numpy's strided view of it (overlapping strides alias, as torch's)."""
     from dlpy.device import as_device
 
     as_device(device, "empty_strided")
+    if layout is not None:
+        from dlpy.creation import _place
+
+        _place("empty_strided", None, False, layout)
     size, stride = _sizes("empty_strided", "size", size), _sizes("empty_strided", "stride",
                                                                   stride)
     if len(size) != len(stride):

@@ -138,7 +138,7 @@ def test_bilinear_is_the_sum_it_names(rng):
 
 
 @pytest.mark.parametrize("fn", [
-    lambda x: F.group_norm(x, 2, Tensor(np.ones(4, np.float32)), Tensor(np.zeros(4, np.float32))),
+    lambda x: F.group_norm(x, 2, Tensor(np.ones(4, x.dtype)), Tensor(np.zeros(4, x.dtype))),
     lambda x: F.instance_norm(x),
     lambda x: F.rms_norm(x, [3]),
     lambda x: F.local_response_norm(x, 2),

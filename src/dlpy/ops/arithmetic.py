@@ -15,6 +15,8 @@ from dlpy.tensor import Op, Tensor, as_array, default_dtype, narrow_float
 class Identity(Op):
     """y = x;  dx = g."""
 
+    saves_tensors = False  # torch saves only sizes: a second backward works
+
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
@@ -30,6 +32,8 @@ class Identity(Op):
 
 class Add(Op):
     """y = a + b;  da = g, db = g."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
@@ -48,6 +52,8 @@ class Add(Op):
 
 class Sub(Op):
     """y = a - b;  da = g, db = -g."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
@@ -247,6 +253,8 @@ class HalfScalarDiv(Div):
 
 class Neg(Op):
     """y = -x;  dx = -g."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
@@ -484,6 +492,8 @@ class Sqrt(Op):
 
 class Cast(Op):
     """y = x as another dtype;  dx = g (the engine casts it back to x's dtype)."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.layouts import laid_like, suggests_channels_last
 from dlpy.ops import conv_channels_last, conv_depthwise, conv_pointwise, conv_winograd
@@ -594,6 +594,7 @@ class ConvNd(Op):
 
     name = "conv"
     saves = (0, 1)  # torch's convolution saves input and weight, never its output
+    complex_ok = "holomorphic"  # linear in x and in weight
 
     def __init__(self, stride, padding, dilation, groups=1):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
@@ -662,6 +663,7 @@ class ConvTransposeNd(Op):
 
     name = "conv_transpose"
     saves = (0, 1)  # torch's convolution saves input and weight, never its output
+    complex_ok = "holomorphic"  # linear in x and in weight
 
     def __init__(self, stride, padding, output_padding, dilation, groups):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
@@ -997,13 +999,17 @@ class AvgPoolNd(Op):
 
     def forward(self, x):
         self._prepare(x.shape, x.dtype)
-        padded = _pool_pad(x, self._padded_shape(), self.padding, 0.0)
+        low = x.dtype if is_low_precision(x.dtype) else None  # float32 sums, as torch's
+        padded = _pool_pad(x if low is None else x.astype(np.float32), self._padded_shape(),
+                           self.padding, 0.0)
         views = _pool_views(padded, self.kernel, self.stride, self.out_size)
         y = next(views).copy()
         for view in views:
             y += view
         if y.dtype.kind == "i":  # int64: the quotient truncated, as torch's
             y = np.trunc(y / self.divisor).astype(y.dtype)
+        elif low is not None:
+            y = (y / self.divisor.astype(np.float32)).astype(low)
         else:
             y /= self.divisor
         # channels-last for a channels-last x, as torch's (whose 3-d pool is contiguous)
@@ -1117,6 +1123,11 @@ def _conv(nd: int, x, weight, bias, stride, padding, dilation, groups) -> Tensor
     dilation = _dilation(dilation, name, nd, True, ConvError)
     groups = _groups(groups, name, ConvError)
     _check_dtype(name, x)
+    kind = getattr(x, "dtype", None)
+    if max(dilation) > 1 and kind is not None and kind.kind in "iu" and kind != np.int64:
+        # torch's CPU dilated kernel: int64 the only integer
+        raise NotImplementedError(f"{name}: dilation > 1 is not implemented for {kind}, as "
+                                  "torch (int64 is)")
     x_shape, w_shape = _shape_of(x), _shape_of(weight)
     if len(x_shape) == nd + 1 and len(w_shape) == nd + 2:  # unbatched: a batch of one
         return squeeze(_conv(nd, unsqueeze(x, 0), weight, bias, stride, padding, dilation,
@@ -1286,6 +1297,8 @@ def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include
     if dtype.kind in "biu" and dtype != np.int64:
         raise TypeError(f"{op.name}: expected a floating-point or int64 x, got {dtype}, as "
                         f"torch's")
+    if nd == 3 and dtype.itemsize == 2 and dtype.kind in "fV":  # (bfloat16: kind V)
+        raise TypeError(f"{op.name}: torch's CPU kernel takes no {dtype} x (float32 does)")
     if len(_shape_of(x)) == nd + 1:  # unbatched (C, *spatial): a batch of one, as PyTorch
         return _unbatched_node(squeeze(_avg_pool(nd, unsqueeze(x, 0), kernel, stride, padding,
                                                  ceil_mode, count_include_pad,

@@ -51,6 +51,8 @@ def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
 class CumSum(Op):
     """y[i] = x[0] + ... + x[i] along dim;  dx[i] = g[i] + ... + g[n-1]."""
 
+    saves_tensors = False  # torch saves only sizes: a second backward works
+
     float8_kernel = "cumsum_out_cpu"  # torch's refusal of float8 (amp/dtypes.py)
     complex_ok = True
 

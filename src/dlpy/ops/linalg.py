@@ -153,6 +153,8 @@ class Diagonal(Op):
     """y = the offset-th diagonal of the (dim1, dim2) matrices, as a last axis;  dx = zeros with
     g written back onto that diagonal."""
 
+    saves_tensors = False  # torch saves only sizes: a second backward works
+
     complex_ok = True
 
     def __init__(self, offset: int, dim1: int, dim2: int, view: bool = False):

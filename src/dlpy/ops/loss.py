@@ -192,6 +192,8 @@ def _weighted_reduce(losses, weight, reduction, dtype):
         losses = losses * weight
     if reduction == "none":
         return losses
+    if losses.dtype.itemsize == 2:  # float16/bfloat16: accumulated in float32, as torch's
+        losses = losses.astype(np.float32)
     loss = losses.sum() / (losses.size if reduction == "mean" else 1)
     return np.asarray(loss, dtype=dtype)
 
@@ -212,15 +214,16 @@ class BCEWithLogits(Op):
     dx = (l sigmoid(x) - p t) * g. ``weight`` w multiplies both loss and gradient. Targets
     that need gradients come as a second input: dt = (-x + (p - 1) log(1 + exp(-x))) w g."""
 
-    def __init__(self, targets, reduction, weight=None, pos_weight=None):
+    def __init__(self, targets, reduction, weight=None, pos_weight=None, rounding=None):
         self.targets, self.reduction = targets, reduction
         self.weight, self.pos_weight = weight, pos_weight
+        self.rounding = rounding  # float16/bfloat16 logits cast to the target's dtype
 
     def forward(self, logits, targets=None):
         if targets is not None:
             self.given_targets, self.logits = targets, logits
         t = self.targets if targets is None else targets
-        if logits.dtype.itemsize == 2 and logits.dtype.kind in "fV":  # float16/bfloat16
+        if logits.dtype.itemsize == 2 and logits.dtype.kind in "fV" or self.rounding:
             return self._forward_low_precision(logits, t)
         z = np.exp(-np.abs(logits))
         self.probs = np.where(logits >= 0, 1 / (1 + z), z / (1 + z)).astype(logits.dtype)
@@ -233,11 +236,14 @@ class BCEWithLogits(Op):
 
     def _forward_low_precision(self, logits, t):
         """torch's float16/bfloat16 formula, each step rounded to the dtype:
-        (1 - t) x - log_sigmoid(x) l, times w; the mean or sum accumulated in float32."""
+        (1 - t) x - log_sigmoid(x) l, times w; the mean or sum accumulated in float32.
+        log_sigmoid is rounded to the logits' own dtype first (``rounding``) where they
+        were cast to the target's."""
         dtype, x = logits.dtype, logits.astype(np.float32)
         z = np.exp(-np.abs(x))
         self.probs = np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(dtype)
-        log_sigmoid = (-(np.maximum(-x, 0) + np.log1p(z))).astype(dtype)
+        log_sigmoid = (-(np.maximum(-x, 0) + np.log1p(z))).astype(self.rounding or dtype)
+        log_sigmoid = log_sigmoid.astype(dtype)
         one = dtype.type(1)
         if self.pos_weight is not None:
             log_sigmoid = log_sigmoid * ((self.pos_weight - one) * t + one)
@@ -246,7 +252,7 @@ class BCEWithLogits(Op):
             losses = losses * self.weight
         if self.reduction == "none":
             return losses
-        total = losses.astype(np.float32).sum()
+        total = losses.astype(np.float64 if dtype == np.float64 else np.float32).sum()
         return np.asarray(total / losses.size if self.reduction == "mean" else total, dtype)
 
     def backward(self, grad_output):
@@ -334,7 +340,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if isinstance(given, Tensor) and given.dtype.kind in "biu":
         raise TypeError(f"{name}: expected floating-point targets, got {given.dtype}")
     # torch's result takes a target tensor's dtype (its formula works in place on 1 - target)
+    rounding = None
     if isinstance(given, Tensor) and given.dtype != input.dtype:
+        rounding = input.dtype if input.dtype.itemsize == 2 else None
         input = input.astype(given.dtype)
     dtype = input.dtype
     refuse_gradient(name, "weight", weight)
@@ -344,11 +352,57 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if pos_weight is not None:
         pos_weight = _elementwise_weight(name, "pos_weight", pos_weight, input.shape, dtype)
     if isinstance(given, Tensor):  # an input: its gradient (or tangent) too, as torch's
-        return BCEWithLogits(None, reduction, weight, pos_weight)(input, given)
+        return BCEWithLogits(None, reduction, weight, pos_weight, rounding)(input, given)
     return BCEWithLogits(target.astype(dtype), reduction, weight, pos_weight)(input)
 
 
 _BCE_EPSILON = float(np.float32(1e-12))  # PyTorch's EPSILON is a C float
+
+
+class SmoothL1LowPrecision(Op):
+    """float16/bfloat16 smooth L1 loss: the element losses as given (the forward's rounding
+    is the caller's), reduced as ``reduction``; torch's gradient, in float32 rounded once:
+    d = x - t, -n g where d <= -beta, n g where d >= beta, else n d g / beta (n = 1/numel for
+    the mean)."""
+
+    def __init__(self, target, losses, reduction, beta):
+        self.target, self.losses = target, losses
+        self.reduction, self.beta = reduction, beta
+
+    def forward(self, x):
+        self.x = x
+        return _weighted_reduce(self.losses, None, self.reduction, x.dtype)
+
+    def backward(self, grad_output):
+        x = self.x
+        d = x.astype(np.float32) - self.target.astype(np.float32)
+        norm = np.float32(1 / x.size if self.reduction == "mean" else 1)
+        g = np.asarray(grad_output).astype(np.float32)
+        grad = np.where(d <= -self.beta, -norm * g, np.where(
+            d >= self.beta, norm * g, norm * d * g / np.float32(self.beta)))
+        return (grad.astype(x.dtype),)
+
+
+class SoftMarginLowPrecision(Op):
+    """float16/bfloat16 soft margin loss log(1 + exp(-y x)) in torch's kernel steps, each
+    rounded to x's dtype, reduced as ``reduction``; dx = -y z / (1 + z) * g (/ n), z = exp(-y x)
+    (torch's order: y z, times -1/n in x's dtype, over 1 + z, times g)."""
+
+    def __init__(self, target, reduction):
+        self.target, self.reduction = target, reduction
+
+    def forward(self, x):
+        self.x = x
+        losses = np.log1p(np.exp((-self.target * x).astype(x.dtype)))
+        return _weighted_reduce(losses, None, self.reduction, x.dtype)
+
+    def backward(self, grad_output):
+        x, t = self.x, self.target
+        norm = 1 / x.size if self.reduction == "mean" else 1.0
+        z = np.exp(-t * x)
+        grad = (t * z).astype(x.dtype) * x.dtype.type(-norm)  # -1/n rounded too, as torch's
+        grad = (grad / (z + 1)).astype(x.dtype)
+        return ((grad * grad_output).astype(x.dtype),)
 
 
 class BinaryCrossEntropy(Op):
@@ -373,8 +427,12 @@ class BinaryCrossEntropy(Op):
         if self.weight is not None:
             scale = scale * self.weight
         x_grad = t_grad = None
-        if self.inputs[0].requires_grad:
-            x_grad = (x - t) / np.maximum((1 - x) * x, _BCE_EPSILON) * scale
+        if self.inputs[0].requires_grad:  # torch's order (float16/bfloat16 round each step):
+            x_grad = grad_output * (x - t) / np.maximum((1 - x) * x, _BCE_EPSILON)
+            if self.weight is not None:  # then the weight, then the mean's 1/n
+                x_grad = x_grad * self.weight
+            if self.reduction == "mean":
+                x_grad = x_grad / x.size
         if self.inputs[1].requires_grad:
             with np.errstate(divide="ignore"):
                 t_grad = -(np.log(x) - np.log1p(-x)) * scale

@@ -54,6 +54,8 @@ class LayerNorm(Op):
         wide = x.astype(np.float32)
         y = self.forward(wide, *(p.astype(np.float32) if p.dtype.itemsize <= 2 else p
                                  for p in params))
+        if params and params[0].dtype == np.float32:  # mixed: float32 statistics kept
+            return y
         mean = wide.mean(axis=-1, keepdims=True).astype(x.dtype).astype(np.float32)
         self.inv_std = self.inv_std.astype(x.dtype).astype(np.float32)
         self.xhat = (wide - mean) * self.inv_std
@@ -608,6 +610,15 @@ class GroupNorm(Op):
             grads.append(g.sum((0, 2)))
         return tuple(grads)
 
+    def forward_low_precision(self, x, *affine):
+        """float16/bfloat16 x: the float32 forward; without float32 parameters torch saves the
+        mean and 1/std rounded to x's dtype, and its backward works from those."""
+        y = self.forward(x.astype(np.float32), *(p.astype(np.float32) for p in affine))
+        if self.stats_dtype is None and not (affine and affine[0].dtype == np.float32):
+            self.center = self.mean.astype(x.dtype).astype(np.float32)
+            self.inv_std = self.inv_std.astype(x.dtype).astype(np.float32)
+        return y
+
     def _centered(self) -> np.ndarray:
         """x - mean, (N, G, M): a new array."""
         return self.x - self.center[..., None]
@@ -809,6 +820,11 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
     alpha = real_number("local_response_norm", "alpha", alpha)
     beta = real_number("local_response_norm", "beta", beta)
     k = real_number("local_response_norm", "k", k)
+    dtype = input.dtype  # torch's average pool: 2-d for 3-axis x, 3-d (no float16) beyond
+    if (dtype.kind in "biu" and dtype != np.int64) or (input.ndim > 3 and
+                                                      is_low_precision(dtype)):
+        raise TypeError(f"local_response_norm: torch's CPU kernel takes no {dtype} input of "
+                        f"{input.ndim} axes")
     if input.data.size == 0:
         return input
     channels = input.shape[1]

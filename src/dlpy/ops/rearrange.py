@@ -42,6 +42,8 @@ class Expand(Op):
     its elements share memory: read-only, and in-place changes are refused, as torch's);
     dx = g summed back to x's shape."""
 
+    saves_tensors = False  # torch saves only sizes: a second backward works
+
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
@@ -64,6 +66,8 @@ class Expand(Op):
 class Repeat(Op):
     """y = x tiled ``reps`` times along each axis (torch.Tensor.repeat, np.tile);
     dx = the sum of g over the copies."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
@@ -92,6 +96,8 @@ class Repeat(Op):
 class Flip(Op):
     """y = x reversed along dims;  dx = g reversed along them."""
 
+    saves_tensors = False  # torch saves only sizes: a second backward works
+
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
@@ -112,6 +118,8 @@ class Flip(Op):
 class Roll(Op):
     """y = x shifted cyclically by shifts along dims (None: the flattened x, shape kept);
     dx = g shifted back."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
@@ -134,6 +142,8 @@ class Roll(Op):
 class Triangle(Op):
     """y = the lower (tril) or upper (triu) triangle of the last two axes from a diagonal, zeros
     elsewhere;  dx = the same triangle of g."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
@@ -787,6 +797,8 @@ class SlidingWindows(Op):
     """y = the windows x[..., i*step : i*step + size, ...] along dim, the window axis last
     (torch.Tensor.unfold): a view of x's memory, as torch's, read-only where windows overlap
     (step < size);  dx = each window's gradient added back where it came from."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)

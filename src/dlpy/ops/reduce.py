@@ -164,6 +164,8 @@ def _keep(op, tensor):
 class Sum(Op):
     """y = sum of x over axes;  dx = g broadcast back over those axes."""
 
+    saves_tensors = False  # torch saves only sizes: a second backward works
+
     complex_ok = True
     float8_kernel = "sum_cpu"  # torch's refusal of float8 (amp/dtypes.py's _float8)
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
@@ -739,6 +741,7 @@ class NanSum(Sum):
     (an inf or nan g, from the nanmean of an all-nan row, gives nan where x is nan)."""
 
     saves = (0,)  # the nan positions of x, as torch saves x
+    saves_tensors = True
 
     def forward(self, x):
         self.keep = ~np.isnan(x)

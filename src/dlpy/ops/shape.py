@@ -16,6 +16,8 @@ from dlpy.tensor import Op, Tensor
 class Reshape(Op):
     """y = x viewed with a new shape;  dx = g reshaped back."""
 
+    saves_tensors = False  # torch saves only sizes: a second backward works
+
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
     node_name = "ViewBackward0"  # torch's grad_fn name (unsqueeze/squeeze give theirs)
@@ -38,6 +40,8 @@ class Reshape(Op):
 
 class Transpose(Op):
     """y = x with axes permuted;  dx = g permuted back by the inverse permutation."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
@@ -125,6 +129,8 @@ def _is_basic(index):
 class Concat(Op):
     """y = inputs joined along an axis;  each input gets its slice of g."""
 
+    saves_tensors = False  # torch saves only sizes: a second backward works
+
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
@@ -152,6 +158,8 @@ class Concat(Op):
 
 class Stack(Op):
     """y = inputs stacked along a new axis;  each input gets its slice of g."""
+
+    saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
     saves = ()  # backward reads no input or output (in-place checks, Op.saves)
