@@ -84,7 +84,7 @@ _AMP = {"bfloat16": "bfloat16", "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2":
             "is_autocast_cache_enabled", "set_autocast_cache_enabled",
             "autocast_increment_nesting", "autocast_decrement_nesting",
             "is_autocast_cpu_enabled", "set_autocast_cpu_enabled", "get_autocast_cpu_dtype",
-            "set_autocast_cpu_dtype")}}
+            "set_autocast_cpu_dtype", "GradScaler")}}
 __all__ += ["amp", "cpu", *(n for n in _AMP if n not in (  # (a star import needs no ml_dtypes)
     "bfloat16", "float8_e4m3fn", "float8_e5m2"))]
 

@@ -6,7 +6,8 @@
 
 Names, arguments (``n``/``s``, ``dim``, ``norm`` = "backward" | "ortho" | "forward") and
 gradients are PyTorch's; the transforms are numpy.fft's. A real input to a complex transform
-becomes complex (float32 -> complex64, float64 -> complex128), integers become float32 first.
+becomes complex (float32 -> complex64, float64 -> complex128), integers become the default float
+dtype first.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ _SWAP = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
 def _input(name: str, x, real: bool = False) -> Tensor:
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
     kind = x.data.dtype.kind
-    if kind in "iub":
-        return cast(x, np.float32)
+    if kind in "iub":  # integers become the default float dtype, as torch's
+        return cast(x, default_dtype())
     if kind not in "fc":
         raise TypeError(f"{name}: expected a float or complex tensor, got {x.dtype}")
     if x.data.dtype == np.float16:  # as torch's CPU FFTs
@@ -252,19 +253,36 @@ def _count(name: str, n) -> int:
     return int(n)
 
 
-def fftfreq(n: int, d: float = 1.0, *, dtype=None, requires_grad: bool = False) -> Tensor:
+def _spacing(n: int, d) -> float:
+    """torch's scale 1 / (n d) in float64: inf (and nan bins) where n d is 0."""
+    with np.errstate(divide="ignore"):
+        return float(np.float64(1.0) / (np.float64(n) * np.float64(float(d))))
+
+
+def fftfreq(n: int, d: float = 1.0, *, dtype=None, layout=None, device=None,
+            requires_grad: bool = False) -> Tensor:
     """The frequencies of fft's n bins for sample spacing d: [0, 1, ..., -1] / (d n)."""
     n = _count("fftfreq", n)
-    return _frequencies("fftfreq", np.fft.fftfreq(n, d) if n else np.zeros(0), dtype,
-                        requires_grad)
+    bins = np.arange(n, dtype=np.float64)
+    bins[(n + 1) // 2:] -= n
+    with np.errstate(invalid="ignore"):
+        values = bins * _spacing(n, d)
+    return _frequencies("fftfreq", values, dtype, requires_grad)
 
 
-def rfftfreq(n: int, d: float = 1.0, *, dtype=None, requires_grad: bool = False) -> Tensor:
-    """The frequencies of rfft's n // 2 + 1 bins for sample spacing d."""
-    n = _count("rfftfreq", n)
-    # n = 0 keeps torch's formula arange(n // 2 + 1) / (d n): one bin, 0 / 0 = nan
-    return _frequencies("rfftfreq", np.fft.rfftfreq(n, d) if n else np.full(1, np.nan), dtype,
-                        requires_grad)
+def rfftfreq(n: int, d: float = 1.0, *, dtype=None, layout=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """The frequencies of rfft's n // 2 + 1 bins for sample spacing d (torch's C++ division:
+    n = -1 gives one bin, n = -2 and -3 none)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"rfftfreq: n must be an int, got {n!r}")
+    n = int(n)
+    count = (n // 2 if n >= 0 else -(-n // 2)) + 1
+    if count < 0:
+        raise ValueError(f"rfftfreq: n = {n} gives a negative number of bins")
+    with np.errstate(invalid="ignore"):  # n = 0: 0 / 0 = nan, as torch's
+        values = np.arange(count, dtype=np.float64) * _spacing(n, d)
+    return _frequencies("rfftfreq", values, dtype, requires_grad)
 
 
 def _shift(name: str, x, dim, inverse: bool) -> Tensor:
@@ -273,6 +291,8 @@ def _shift(name: str, x, dim, inverse: bool) -> Tensor:
         dims = tuple(range(x.ndim))
     else:
         dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        if not dims:
+            raise RuntimeError(f"{name}: `shifts` required (dim is empty)")
         dims = tuple(check_dim(name, d, x.ndim) for d in dims)
     return FFTShift(dims, inverse)(x)
 

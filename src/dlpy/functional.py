@@ -595,9 +595,9 @@ def one_hot(input, num_classes: int = -1) -> Tensor:
                          f"{num_classes!r}")
     if data.size and data.min() < 0:
         raise ValueError(f"one_hot: labels must be >= 0, got {data.min()}")
+    if num_classes <= 0 and not data.size:  # torch's: 0 classes of empty labels is refused too
+        raise ValueError("one_hot: cannot infer num_classes from empty labels")
     if num_classes == -1:
-        if not data.size:
-            raise ValueError("one_hot: cannot infer num_classes from empty labels")
         num_classes = int(data.max()) + 1
     elif data.size and data.max() >= num_classes:
         raise ValueError(f"one_hot: labels must be < num_classes ({num_classes}), got "

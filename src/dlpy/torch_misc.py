@@ -517,6 +517,55 @@ def _dlpack_device(self):
     return self.data.__dlpack_device__()
 
 
+# ------------------------------------------------- small top-level names torch also has
+class OutOfMemoryError(RuntimeError):
+    """torch.OutOfMemoryError (torch.cuda.OutOfMemoryError): dlpy never raises it; it is here
+    for programs that catch it."""
+
+
+def get_device(input) -> int:  # noqa: A002
+    """torch.get_device: -1, the CPU's index (dlpy's tensors all live there)."""
+    return -1
+
+
+def as_strided_copy(input, size, stride, storage_offset: int | None = None) -> Tensor:  # noqa: A002
+    """torch.as_strided_copy: as_strided, copied."""
+    return as_strided(input, size, stride, storage_offset).clone()
+
+
+def view_as_real_copy(input) -> Tensor:  # noqa: A002
+    """torch.view_as_real_copy: view_as_real, copied."""
+    from dlpy.ops.complex import view_as_real
+
+    return view_as_real(input).clone()
+
+
+def view_as_complex_copy(input) -> Tensor:  # noqa: A002
+    """torch.view_as_complex_copy: view_as_complex, copied."""
+    from dlpy.ops.complex import view_as_complex
+
+    return view_as_complex(input).clone()
+
+
+def conj_physical_(input) -> Tensor:  # noqa: A002
+    """torch.conj_physical_: input.conj_physical_()."""
+    return input.conj_physical_()
+
+
+def convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding,  # noqa: A002
+                groups) -> Tensor:
+    """torch.convolution: conv{1,2,3}d or conv_transpose{1,2,3}d by weight's dimensions."""
+    from dlpy import functional as F
+
+    dims = weight.dim() - 2
+    if dims not in (1, 2, 3):
+        raise RuntimeError(f"convolution: expected a 3-D, 4-D or 5-D weight, got {weight.dim()}-D")
+    if transposed:
+        return getattr(F, f"conv_transpose{dims}d")(input, weight, bias, stride, padding,
+                                                    output_padding, groups, dilation)
+    return getattr(F, f"conv{dims}d")(input, weight, bias, stride, padding, dilation, groups)
+
+
 TENSOR_METHODS = {
     "as_strided": as_strided, "nonzero_static": nonzero_static, "new": _new,
     "share_memory_": _share_memory_, "is_shared": _is_shared, "pin_memory": _pin_memory,
@@ -538,5 +587,6 @@ TOP_LEVEL = [
     "nonzero_static", "conj_physical", "resolve_conj", "resolve_neg", "is_conj", "is_neg",
     "is_inference", "empty_strided", "empty_permuted", "set_warn_always",
     "is_warn_always_enabled", "set_flush_denormal", "is_inference_mode_enabled",
-    "UntypedStorage", "TypedStorage",
+    "UntypedStorage", "TypedStorage", "OutOfMemoryError", "get_device", "as_strided_copy",
+    "view_as_real_copy", "view_as_complex_copy", "conj_physical_", "convolution",
 ]

@@ -55,7 +55,7 @@ def is_autocast_available(device_type: str) -> bool:
 def _register_ops() -> None:
     """The primitive ops on torch's lists (the composites carry autocast_policy)."""
     from dlpy.ops.conv import ConvNd, ConvTransposeNd
-    from dlpy.ops.matmul import Linear, MatMul
+    from dlpy.ops.matmul import BilinearMatMul, Linear, MatMul
     from dlpy.ops.rnn import LSTMCell, LSTMSequence, RNNSequence
 
     # torch's fused LSTM and Elman layers (and cell) run in the autocast dtype; its GRU layer
@@ -63,6 +63,7 @@ def _register_ops() -> None:
     for cls in (MatMul, Linear, ConvNd, ConvTransposeNd, LSTMSequence, RNNSequence):
         _state.register_op(cls, _state.LOWER)
     _state.register_op(LSTMCell, None)
+    _state.register_op(BilinearMatMul, None)
 
 
 def _open() -> None:

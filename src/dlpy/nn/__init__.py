@@ -250,3 +250,14 @@ from dlpy.nn.linear_cross_entropy import (  # noqa: E402
 )
 
 __all__ += ["LinearCrossEntropyLoss", "LinearCrossEntropyOptions"]
+__all__ += ["DataParallel"]
+
+
+def __getattr__(name: str):
+    """torch.nn.DataParallel, loaded on first use (nn.parallel imports dlpy.distributed, which
+    imports this package)."""
+    if name == "DataParallel":
+        from dlpy.nn.parallel.data_parallel import DataParallel
+
+        return DataParallel
+    raise AttributeError(f"module 'dlpy.nn' has no attribute {name!r}")

@@ -4,7 +4,7 @@ import numpy as np
 
 from dlpy.ops.sparse import MAX_LEVELS, sorted_runs, sum_runs
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Op, Tensor, increment_version
+from dlpy.tensor import Op, Tensor, increment_version, is_grad_enabled
 
 
 class Embedding(Op):
@@ -13,6 +13,8 @@ class Embedding(Op):
     ``padding_idx`` (if any) gets no gradient, as PyTorch's. ``scale_grad_by_freq``: each
     id's rows of g divided by the number of times the id occurs in ids (dense only, as
     PyTorch's)."""
+
+    complex_ok = True  # values move: linear with real coefficients
 
     def __init__(self, ids, sparse=False, padding_idx=None, scale_grad_by_freq=False):
         self.ids, self.sparse, self.padding_idx = ids, sparse, padding_idx
@@ -168,5 +170,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # 
         padding_idx = int(padding_idx) % n
     _check_max_norm("embedding", max_norm, norm_type)
     if max_norm is not None:
+        if weight.dtype.kind in "biu":
+            raise TypeError(f"embedding: max_norm needs a floating or complex weight (its "
+                            f"norms), got {weight.dtype}, as torch")
         renorm_rows(weight, ids, max_norm, norm_type)
+    if weight.dtype.kind == "c" and weight.requires_grad and is_grad_enabled():
+        raise TypeError("embedding: no gradient for a complex weight, as torch (look up under "
+                        "torch.no_grad() or with a weight that needs no gradient)")
     return Embedding(ids, bool(sparse), padding_idx, bool(scale_grad_by_freq))(weight)

@@ -262,7 +262,8 @@ def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
     dim None reads the flattened x at the flattened indices (a 1-D result). Negative indices
     count from the end with a dim and are an error without one, as PyTorch's."""
     indices = _index_array("take_along_dim", indices, "indices")
-    if indices.dtype != np.int64:
+    if indices.dtype != np.int64 and (dim is not None or indices.dtype != np.int32):
+        # torch's: int32 only without a dim (the flattened read)
         raise TypeError(f"take_along_dim: indices must be int64 (Long), got {indices.dtype}")
     if dim is None:
         input, indices = reshape(input, (-1,)), indices.reshape(-1)
@@ -317,6 +318,7 @@ def scatter_add(input: Tensor, dim: int, index, src) -> Tensor:
     """torch.scatter_add: x with src[i][j] added at [i][index[i][j]] for dim 1, repeats adding
     up; index no larger than src on any axis, nor than x on the axes other than dim. Gradients
     reach x and src (also where src is larger than index, which PyTorch's backward refuses)."""
+    _check_scatter_index(index)
     if not _shape_of(input) and isinstance(input, Tensor):
         return _scalar_scatter(scatter_add, input, dim, index, src)
     dim, index = _check_index("scatter_add", input, dim, index, _shape_of(src))
@@ -353,6 +355,7 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
     numbers = (int, float, complex, np.integer, np.floating, np.complexfloating)
     if value is None and isinstance(src, numbers):
         src, value = None, src
+    _check_scatter_index(index)
     if not _shape_of(input) and isinstance(input, Tensor):
         return _scalar_scatter(scatter, input, dim, index, src, value=value, reduce=reduce)
     if reduce is not None:
@@ -379,6 +382,12 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
     _check_source("scatter", input, src)
     _check_complex_src("scatter", input, src)
     return Scatter(dim, index)(input, src)
+
+
+def _check_scatter_index(index) -> None:
+    """torch's scatter/scatter_add take an index tensor of int64 or int32 only."""
+    if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
+        raise TypeError(f"scatter(): Expected dtype int32/int64 for index, got {index.dtype}")
 
 
 def _check_complex_src(name: str, x, src) -> None:
@@ -603,6 +612,8 @@ def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
     """torch.put (out of place): x flattened, source's elements written (or with accumulate,
     added) at ``index``, reshaped back;  dx = g where nothing was written (everywhere with
     accumulate), dsource = g at its positions."""
+    if isinstance(index, Tensor) and index.dtype != np.int64:
+        raise TypeError(f"put_(): Expected a long tensor for index, got {index.dtype}")
     index = _index_array("put", index).reshape(-1)
     _check_source("put", x, source)
     size = _data(x).size
@@ -644,6 +655,8 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
     """torch.index_add (out of place): x with alpha * source[..., i, ...] added at position
     index[i] of dim (repeats add up)."""
     dim = check_dim("index_add", dim, input.ndim)
+    if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
+        raise TypeError(f"index_add_(): Expected dtype int32/int64 for index, got {index.dtype}")
     _source_shape("index_add", input, dim, index, source)
     _check_source("index_add", input, source)
     if isinstance(alpha, float) and input.dtype.kind in "iu":  # torch takes alpha in x's dtype

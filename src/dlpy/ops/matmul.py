@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.ops.shape import squeeze, swapaxes, unsqueeze
 from dlpy.tensor import Op, Tensor, as_array
 
@@ -107,6 +107,8 @@ class Linear(Op):
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
+        if x.dtype.kind == "b" and weight.dtype.kind == "b":
+            raise NotImplementedError("linear: not implemented for bool tensors, as torch")
         if x.ndim == 2 and len(x) <= 64:
             # measured with OpenBLAS: for a small batch (MNIST's 50 x 784 @ 784 x 128), w @ x^T
             # transposed back is ~15% faster than x @ w^T (for large ones, slower); made
@@ -205,8 +207,8 @@ def _shape(value) -> tuple[int, ...]:
 def bilinear(input1, input2, weight, bias=None):
     """y[..., o] = sum_ij x1[..., i] weight[o, i, j] x2[..., j] + bias[o], as torch's
     F.bilinear: x1 (..., in1) and x2 (..., in2) with the same leading axes, weight
-    (out, in1, in2), bias (out,). A composite: x2 through a linear map to (..., out, in1),
-    then a product with x1 summed over in1."""
+    (out, in1, in2), bias (out,). A composite: x1 through a linear map to (..., out, in2),
+    then a product with x2 summed over in2."""
     input1, input2, weight = (v if isinstance(v, Tensor) else Tensor(v)
                               for v in (input1, input2, weight))
     w_shape = np.shape(as_array(weight))
@@ -222,7 +224,58 @@ def bilinear(input1, input2, weight, bias=None):
     if bias is not None and np.shape(as_array(bias)) != (out,):
         raise ValueError(f"bilinear: bias must have shape ({out},), got "
                          f"{np.shape(getattr(bias, 'data', bias))}")
-    mapped = linear(input2, weight.reshape(out * in1, in2))  # (..., out * in1)
-    mapped = mapped.reshape(input1.shape[:-1] + (out, in1))
-    y = (mapped * input1.reshape(input1.shape[:-1] + (1, in1))).sum(axis=-1)  # (..., out)
+    lead = input1.shape[:-1]
+    dtype = input1.data.dtype
+    if is_low_precision(dtype) and input2.data.dtype == dtype and weight.data.dtype == dtype:
+        y = _BilinearLowPrecision()(input1.reshape((-1, in1)), input2.reshape((-1, in2)), weight)
+        y = y.reshape(lead + (out,))
+        return y if bias is None else y + bias
+    # torch's order (_trilinear): sum over in1 first, then over in2, each a matmul rounded once
+    w = weight.transpose(0, 1).reshape(in1, out * in2)
+    mapped = BilinearMatMul()(input1, w)  # (..., out * in2)
+    y = BilinearMatMul()(mapped.reshape(lead + (out, in2)), input2.reshape(lead + (in2, 1)))
+    y = y.reshape(lead + (out,))
     return y if bias is None else y + bias
+
+
+class _BilinearLowPrecision(Op):
+    """bilinear on float16/bfloat16 x1 (n, in1), x2 (n, in2), w (out, in1, in2), rounded where
+    torch's _trilinear rounds: per output unit a float32 sum over in1, then one over in2, each
+    rounded once; the gradients of x1 and x2 accumulate over the output units in the low
+    dtype, and products without a sum are rounded too (its _trilinear_backward)."""
+
+    saves = ("inputs",)
+
+    def forward(self, x1, x2, w):
+        self.low = x1.dtype
+        self.x1, self.x2, self.w = (a.astype(np.float32) for a in (x1, x2, w))
+        self.t = self._round(np.einsum("ni,kij->nkj", self.x1, self.w))  # (n, out, in2)
+        return np.einsum("nkj,nj->nk", self.t, self.x2).astype(self.low)
+
+    def _round(self, a):
+        return a.astype(self.low).astype(np.float32)
+
+    def backward(self, grad_output):
+        g = grad_output.astype(np.float32)
+        x1, x2, w, t, r = self.x1, self.x2, self.w, self.t, self._round
+        grads = [None, None, None]
+        if self.inputs[0].requires_grad:
+            acc = np.zeros_like(x1)
+            for k in range(w.shape[0]):
+                buf = r(g[:, k, None, None] * w[k])  # (n, in1, in2)
+                acc = r(acc + r(np.einsum("nij,nj->ni", buf, x2)))
+            grads[0] = acc
+        if self.inputs[1].requires_grad:
+            acc = np.zeros_like(x2)
+            for k in range(w.shape[0]):
+                acc = r(acc + r(t[:, k] * g[:, k, None]))
+            grads[1] = acc
+        if self.inputs[2].requires_grad:
+            buf = r(x1[:, None, :] * g[:, :, None])  # (n, out, in1)
+            grads[2] = r(np.einsum("nki,nj->kij", buf, x2))
+        return tuple(None if a is None else a.astype(self.low) for a in grads)
+
+
+class BilinearMatMul(MatMul):
+    """bilinear's products: MatMul that autocast leaves alone (torch's bilinear is on none of
+    its CPU lists; amp/autocast_mode.py registers it so)."""

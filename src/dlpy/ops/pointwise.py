@@ -813,9 +813,12 @@ class Sinc(Op):
 
     def forward(self, x):
         self.x = x
-        px = x * math.pi
+        half = x.dtype.itemsize == 2  # float16 / bfloat16: in float32, as torch's opmath
+        xf = x.astype(np.float32) if half else x
+        px = xf * math.pi
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(x == 0, x.dtype.type(1), np.sin(px) / px)
+            out = np.where(xf == 0, xf.dtype.type(1), np.sin(px) / px)
+        return out.astype(x.dtype) if half else out
 
     def backward(self, grad_output):
         x = self.x
@@ -1415,7 +1418,8 @@ class I0(Op):
 
     def forward(self, x):
         self.x = x
-        return np.i0(x).astype(x.dtype if x.dtype.kind == "f" else np.float32)
+        dtype = x.dtype if x.dtype.kind == "f" or x.dtype.name == "bfloat16" else np.float32
+        return np.i0(np.asarray(x, np.float64)).astype(dtype)
 
     def backward(self, grad_output):
         return (grad_output * _bessel_i1(self.x),)
@@ -1462,7 +1466,7 @@ class Polygamma(Op):
 
     def forward(self, x):
         self.x = x
-        dtype = x.dtype if x.dtype.kind == "f" else np.float32
+        dtype = x.dtype if x.dtype.kind == "f" or x.dtype.name == "bfloat16" else np.float32
         if self.n == 0:
             from dlpy.ops.special import digamma_array
 

@@ -34,9 +34,20 @@ def _data(x) -> np.ndarray:
 
 
 def _result_dtype(*arrays):
-    """The input's floating dtype, or float32 (torch's default) for integers and bools."""
+    """The input's floating dtype (bfloat16 kept), or float32 (torch's default) for integers
+    and bools."""
     dtype = np.result_type(*arrays)
-    return dtype if dtype.kind == "f" else np.dtype(np.float32)
+    return dtype if dtype.kind == "f" or dtype.name == "bfloat16" else np.dtype(np.float32)
+
+
+def _refuse_dtype(kernel: str, *inputs) -> None:
+    """torch's CPU kernel ``kernel`` has float32/float64 (integers promoted) only: its
+    NotImplementedError for float16, bfloat16 and complex operands (after promotion)."""
+    dtype = result_type(*inputs)
+    if dtype.kind == "c" or dtype.name in ("float16", "bfloat16"):
+        from dlpy.amp.dtypes import _torch_name
+
+        raise NotImplementedError(f'"{kernel}_cpu" not implemented for \'{_torch_name(dtype)}\'')
 
 
 def _polevl(x: np.ndarray, coefficients) -> np.ndarray:
@@ -417,10 +428,29 @@ class Erfcx(_Unary):
             return (grad_output * (2 * self.x * self.y - 2 * _INV_SQRT_PI),)
 
 
+def _i0e_half(x: np.ndarray) -> np.ndarray:
+    """i0e in float16 / bfloat16 arithmetic (coefficients rounded too), as torch's kernel for
+    those dtypes, which has no float32 opmath (its i0e(0) in bfloat16 is 0.9921875)."""
+    x = np.abs(x)
+    one, two = x.dtype.type(1), x.dtype.type(2)
+    small = x <= 8
+    with np.errstate(all="ignore"):
+        return np.where(small, _chbevl(x / two - two, _I0E_A),
+                        _chbevl(x.dtype.type(32) / np.where(small, one, x) - two, _I0E_B)
+                        / np.sqrt(x))
+
+
 class I0e(_Unary):
     """y = exp(-|x|) I0(x);  dx = g * (i1e(x) - sign(x) y)."""
 
     kernel = staticmethod(i0e_array)
+
+    def forward(self, x):
+        if x.dtype.itemsize != 2 or x.dtype.kind in "iu":
+            return super().forward(x)
+        self.x = x
+        self.y = _i0e_half(x)
+        return self.y
 
     def backward(self, grad_output):
         return (grad_output * (i1e_array(self.x) - np.sign(self.x) * self.y),)
@@ -454,6 +484,17 @@ class Ndtr(_Unary):
     """y = Phi(x);  dx = g * exp(-x^2 / 2) / sqrt(2 pi)."""
 
     kernel = staticmethod(ndtr_array)
+
+    def forward(self, x):
+        if x.dtype.itemsize != 2 or x.dtype.kind in "iu":
+            return super().forward(x)
+        # float16 / bfloat16: torch's kernel 0.5 (1 + erf(x sqrt(1/2))), each step rounded to
+        # the half type (its ndtr(-3) in float16 is 0.001465, not 0.00135)
+        half = x.dtype.type
+        e = _erf(x * half(math.sqrt(0.5))).astype(x.dtype)
+        self.x = x
+        self.y = half(0.5) * (half(1) + e)
+        return self.y
 
     def backward(self, grad_output):
         return (grad_output * np.exp(-0.5 * self.x * self.x) / _SQRT_2PI,)
@@ -499,9 +540,12 @@ class Xlog1py(Op):
 
     def forward(self, x, y):
         self.x, self.y = x, y
+        dtype = _result_dtype(x, y)
+        if dtype.itemsize == 2:  # float16 / bfloat16: in float32, as torch's opmath
+            x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where((x == 0) & ~np.isnan(y), 0.0, x * np.log1p(y)).astype(
-                _result_dtype(x, y), copy=False)
+                dtype, copy=False)
 
     def backward(self, grad_output):
         x, y = self.x, self.y
@@ -554,6 +598,7 @@ class Zeta(Op):
 
 def erfcx(x: Tensor) -> Tensor:
     """torch.special.erfcx: the scaled complementary error function exp(x^2) erfc(x)."""
+    _refuse_dtype("erfcx", x)
     return Erfcx()(x)
 
 
@@ -580,11 +625,13 @@ def ndtr(x: Tensor) -> Tensor:
 def ndtri(x: Tensor) -> Tensor:
     """torch.special.ndtri: the standard normal quantile Phi^-1(x) (+-inf at 1 and 0, nan
     outside [0, 1])."""
+    _refuse_dtype("ndtri", x)
     return Ndtri()(x)
 
 
 def log_ndtr(x: Tensor) -> Tensor:
     """torch.special.log_ndtr: log Phi(x), accurate far in the lower tail."""
+    _refuse_dtype("log_ndtr", x)
     return LogNdtr()(x)
 
 
@@ -597,6 +644,7 @@ def xlog1py(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.special.xlog1py: x * log1p(y), 0 where x == 0 (unless y is nan); broadcast."""
     x, y = input, other
     _check_broadcast("xlog1py", x, y)
+    x, y = promote_floating(x, y)  # integers give the default float, as torch's
     return rename_scalar_overload(Xlog1py()(x, y), "SpecialXlog1Py", input, other)
 
 
@@ -610,6 +658,7 @@ def zeta(x, q) -> Tensor:
     """torch.special.zeta: the Hurwitz zeta function sum_k (k + q)^-x; broadcast (integers
     give the default float dtype); differentiable in q only."""
     _check_broadcast("zeta", x, q)
+    _refuse_dtype("zeta", x, q)
     return rename_scalar_overload(Zeta()(*promote_floating(x, q)), "SpecialZeta", x, q)
 
 
@@ -617,6 +666,7 @@ def _constant(name: str, kernel, *inputs) -> Tensor:
     """A function PyTorch does not differentiate: its result never requires grad."""
     if len(inputs) == 2:
         _check_broadcast(name, *inputs)
+    _refuse_dtype(name, *inputs)
     arrays = [_data(v) for v in inputs]
     return Tensor(kernel(*arrays).astype(_result_dtype(*arrays), copy=False))
 
@@ -733,10 +783,12 @@ def _chebyshev(kind: str, x, n, threshold: int):
 
 def _polynomial(name: str, kernel, x, n) -> Tensor:
     _check_broadcast(name, x, n)
+    degrees = _degrees(name, n)
+    _refuse_dtype(name, x, n)
     x_data = _data(x)
     dtype = result_type(x, n)  # torch's promotion of x with n (x = 0.5, n int64: float32)
     dtype = dtype if dtype.kind == "f" else np.dtype(default_dtype())
-    x64, degrees = np.broadcast_arrays(np.asarray(x_data, np.float64), _degrees(name, n))
+    x64, degrees = np.broadcast_arrays(np.asarray(x_data, np.float64), degrees)
     with np.errstate(all="ignore"):
         return Tensor(kernel(x64, degrees).astype(dtype, copy=False))
 
