@@ -112,8 +112,10 @@ def test_a_leaf_that_requires_grad_changes_only_under_no_grad():
         w.add_(1)
     with pytest.raises(RuntimeError, match=leaf.format(r"\+=")):
         w += 1  # no silent fallback to w = w + 1
+    with pytest.raises(RuntimeError, match="setitem: a view of a leaf tensor that requires grad"):
+        w[0] = 5.0  # (torch writes through the view w[0])
     with pytest.raises(RuntimeError, match=leaf.format("setitem")):
-        w[0] = 5.0
+        w[:] = 5.0
     with pytest.raises(RuntimeError, match=leaf.format("copy_")):
         w.copy_(np.zeros(3))
     assert w.tolist() == [1.0, 1.0, 1.0] and w._version == 0

@@ -151,9 +151,9 @@ def test_matches_the_real_path_on_real_data(rng):
 
 def test_errors(rng):
     z = complex_normal(rng, 3, 3, requires_grad=False)
-    with pytest.raises(LA.LinAlgError, match="inv: the matrix is singular"):
+    with pytest.raises(LA.LinAlgError, match="linalg.inv: The diagonal element 1 is zero"):
         LA.inv(dlpy.tensor(np.zeros((3, 3), complex)))
-    with pytest.raises(LA.LinAlgError, match="cholesky: the matrix is not positive-definite"):
+    with pytest.raises(LA.LinAlgError, match="linalg.cholesky: The factorization could not"):
         LA.cholesky(-(z @ z.mH))
     with pytest.raises(TypeError, match="solve: expected a floating point B, got int64"):
         LA.solve(z, dlpy.tensor(np.ones((3, 1), np.int64)))

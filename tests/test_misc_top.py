@@ -275,7 +275,7 @@ def test_memory_and_bit_flags():
     assert x.resolve_conj() is x and x.resolve_neg() is x
     assert not dlpy.is_conj(x) and not x.is_neg() and not dlpy.is_inference(x)
     with dlpy.inference_mode():
-        assert not dlpy.ones(1).is_inference()  # dlpy has no inference tensors
+        assert dlpy.ones(1).is_inference()  # an inference tensor, as torch's
     z = dlpy.tensor(np.array([1 + 2j]))
     np.testing.assert_array_equal(dlpy.conj_physical(z).data, [1 - 2j])
     r = dlpy.Tensor(np.array([1.0, 2.0]), requires_grad=True)

@@ -64,3 +64,18 @@ def test_what_stays_allowed():
     assert F.softsign(dlpy.tensor([1, 2])).dtype == np.float32
     assert F.tanhshrink(dlpy.tensor([1, 2])).dtype == np.float32
     assert dlpy.ones(2, 3).size(-1) == 3 and dlpy.ones(2, 3).stride(0) == 3
+
+
+@pytest.mark.parametrize("call", [
+    lambda a, b: a + b, lambda a, b: a * b, lambda a, b: dlpy.where(a > 0, a, b),
+    lambda a, b: dlpy.matmul(a, a), lambda a, b: dlpy.mm(a, a), lambda a, b: a.bmm(a),
+    lambda a, b: dlpy.cat([a, b]), lambda a, b: dlpy.stack([a, b]),
+    lambda a, b: F.linear(a, dlpy.Tensor(np.ones((2, 4)))),
+    lambda a, b: nn.Linear(4, 2)(a),
+])
+def test_shape_mismatches_are_value_errors_and_torchs_runtime_errors(call):
+    # dlpy's ValueError, and torch's RuntimeError for code written against torch
+    a, b = dlpy.Tensor(np.ones((2, 3))), dlpy.Tensor(np.ones(4))
+    with pytest.raises(RuntimeError) as caught:
+        call(a, b)
+    assert isinstance(caught.value, ValueError) and type(caught.value).__name__ == "ShapeError"

@@ -148,7 +148,9 @@ class _Encoder(nn.Module):
         rng = np.random.default_rng(0)
         layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, activation=activation,
                                            batch_first=True, norm_first=norm_first, rng=rng)
-        self.encoder = nn.TransformerEncoder(layer, 2)
+        # no nested-tensor fast path: in eval under no_grad torch's would zero the padded
+        # positions, which the exported graph (the plain path) does not
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
         self.head = nn.Linear(16, 3, rng=rng)
 
     def forward(self, src, padding_mask):

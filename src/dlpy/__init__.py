@@ -76,6 +76,7 @@ def __dir__():
 # torch.amp, torch.cpu.amp and torch.autocast / torch.bfloat16 (dlpy/amp/, dlpy/cpu/), imported
 # on first use: dlpy.bfloat16 is ml_dtypes' (an ImportError saying what to install without it)
 _LAZY += ("amp", "cpu")
+_LAZY += ("version", "torch_version")  # torch.version, torch.torch_version
 _AMP = {"bfloat16": "bfloat16", "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
         "autocast": "autocast",
         **{name: name for name in (
@@ -295,7 +296,29 @@ def _dtype_third(function):
 softmax = _no_out(_dtype_third(functional.softmax))
 # torch's random draws take out= too (the draws written into it)
 rand, randn, randint, randperm = (_no_out(f) for f in (rand, randn, randint, randperm))
-polar, complex = _no_out(polar), _no_out(complex)  # noqa: A001 - torch.complex takes out= too
+
+
+def _exact_out(function):
+    """torch.complex and torch.polar's out=: of the result's complex dtype exactly (torch's
+    message), no casting into another."""
+    def with_out(*args, out=None, **kwargs):
+        if out is None:
+            return function(*args, **kwargs)
+        from dlpy.torch_functions import check_out_inputs, write_out
+
+        check_out_inputs(function.__name__, args, out)
+        result = function(*args, **kwargs)
+        if isinstance(out, Tensor) and out.dtype != result.dtype:
+            raise RuntimeError(f"{function.__name__}: expected out of dtype {result.dtype}, "
+                               f"got {out.dtype} (as torch)")
+        return write_out(function.__name__, result, out)
+
+    with_out.__name__ = with_out.__qualname__ = function.__name__
+    with_out.__doc__, with_out.__wrapped__ = function.__doc__, function
+    return with_out
+
+
+polar, complex = _exact_out(polar), _exact_out(complex)  # noqa: A001 - torch.complex takes out=
 
 
 def _creation_out(function):
@@ -361,6 +384,12 @@ from dlpy import torch_misc as _torch_misc  # noqa: E402
 globals().update({_name: getattr(_torch_misc, _name) for _name in _torch_misc.TOP_LEVEL})
 __all__ += _torch_misc.TOP_LEVEL
 
+# torch._foreach_* (one op over lists of tensors: optimisers, soft target updates), not in
+# __all__ as torch's are private names (dlpy/foreach_ops.py)
+from dlpy import foreach_ops as _foreach_ops  # noqa: E402
+
+globals().update({_name: getattr(_foreach_ops, _name) for _name in _foreach_ops.TOP_LEVEL})
+
 # torch.__future__'s module-conversion flags (dlpy/future_flags.py)
 from dlpy import future_flags as __future__  # noqa: E402
 
@@ -372,6 +401,12 @@ from dlpy import legacy_types as _legacy_types  # noqa: E402
 
 globals().update({_name: getattr(_legacy_types, _name) for _name in _legacy_types.TOP_LEVEL})
 __all__ += _legacy_types.TOP_LEVEL
+
+# torch's math constants, Python floats as torch's: torch.pi, torch.e, torch.inf, torch.nan
+import math as _math  # noqa: E402
+
+pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan
+__all__ += ["e", "inf", "nan", "pi"]
 
 
 # torch's top-level linear algebra kept in dlpy.linalg (torch.cholesky_solve, torch.lu_unpack,

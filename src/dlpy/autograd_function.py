@@ -332,6 +332,7 @@ class FunctionCtx:
     set (``ctx.k = 3``)."""
 
     _dirty: set | tuple = ()  # ids of the inputs mark_dirty named
+    _records = True  # False where apply records no op (no_grad, no input requiring grad)
 
     def __init__(self, needs_input_grad: tuple[bool, ...]):
         self.needs_input_grad = needs_input_grad  # one per input of forward, as torch
@@ -342,7 +343,7 @@ class FunctionCtx:
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors (or None) for backward; ``saved_tensors`` gives them back."""
         self._saved = _checked_saved("save_for_backward", tensors)
-        if _saved_hooks:  # packed now, unpacked when read (saved_tensors_hooks)
+        if _saved_hooks and self._records:  # packed now, unpacked when read (saved_tensors_hooks)
             pack, unpack = _saved_hooks[-1]
             self._packed = (tensors, unpack, [None if t is None else pack(t) for t in tensors])
 
@@ -640,6 +641,7 @@ class Function:
         arguments = args + tuple(kwargs.values()) if kwargs else args
         tensors = trace_inputs(tuple(a for a in arguments if isinstance(a, Tensor)))
         ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad for a in arguments))
+        ctx._records = is_grad_enabled() and any(t.requires_grad for t in tensors)
         with no_grad():
             result = _function_forward(cls, ctx, args, kwargs)
         if not isinstance(result, (tuple, Tensor, np.ndarray)):

@@ -179,6 +179,13 @@ def install() -> None:
             setattr(parent, child, importlib.import_module(module_name))
             finder.attributes_added.append((parent, child))
     sys.meta_path.insert(0, finder)
+    # torch.__version__ is the PyTorch version dlpy follows (dlpy/version.py), so a program's
+    # version gates take that branch; dlpy's own version comes back with uninstall()
+    import dlpy
+    import dlpy.version
+
+    _state["dlpy_version"] = dlpy.__version__
+    dlpy.__version__ = dlpy.version.__version__
     # torch's float arithmetic is silent on log(0), 0/0 and overflow (it gives inf/nan): so
     # are numpy's warnings while the aliases stand (np.seterr is per thread, restored after)
     numpy_errors = np.seterr(all="ignore")
@@ -203,6 +210,7 @@ def uninstall() -> None:
             delattr(parent, child)
     sys.modules.update(_state["set_aside"])
     np.seterr(**_state["numpy_errors"])
+    sys.modules["dlpy"].__version__ = _state.pop("dlpy_version")
     _state.update(finder=None, set_aside={}, numpy_errors=None)
 
 

@@ -305,7 +305,7 @@ def _loss_axes(op, settings, out):
 RULES.update({cls: _gradient_dot(_reduced_axes) for cls in (
     reduce.Max, reduce.Min, reduce.LogSumExp, reduce.Var, reduce.Std, reduce.Norm)})
 RULES.update({cls: _gradient_dot(_loss_axes) for cls in (
-    loss.SoftmaxCrossEntropy, loss.BCEWithLogits, loss.BinaryCrossEntropy)})
+    loss.SoftmaxCrossEntropy, loss.BCEWithLogits, loss.BinaryCrossEntropy, loss.MSELoss)})
 RULES[reduce.SumOfSquares] = _gradient_dot(lambda op, settings, out: (None, False))
 
 

@@ -39,8 +39,8 @@ from dlpy.ops.shape import Transpose, stack
 from dlpy.tensor import Tensor, _topological_order, enable_grad, is_grad_enabled
 
 __all__ = ["functional_call", "functionalize", "grad", "grad_and_value", "hessian", "jacfwd",
-           "jacrev", "jvp", "linearize", "stack_module_state",
-           "vjp", "vmap"]
+           "jacrev", "jvp", "linearize", "replace_all_batch_norm_modules_",
+           "stack_module_state", "vjp", "vmap"]
 
 _TREE = "Tensors (or nested tuples, lists and dicts of them)"
 
@@ -102,12 +102,25 @@ def _describe(tree) -> str:
     return f"a {type(tree).__name__}"
 
 
-def _tensor_leaves(name: str, what: str, tree) -> tuple[list[Tensor], Any]:
+def _tensor_leaves(name: str, what: str, tree, error: type = ValueError
+                   ) -> tuple[list[Tensor], Any]:
+    """The leaves of ``tree``, all Tensors, else ``error`` (torch's classes: ValueError for
+    an input, RuntimeError for an output or aux)."""
     leaves, spec = _flatten(tree)
     for leaf in leaves:
         if not isinstance(leaf, Tensor):
-            raise TypeError(f"{name}: {what} must be {_TREE}, got {type(leaf).__name__}")
+            raise error(f"{name}: {what} must be {_TREE}, got {type(leaf).__name__}")
     return leaves, spec
+
+
+def _split_aux(name: str, result):
+    """(output, aux) of a has_aux function's result; aux must hold only Tensors (torch's
+    RuntimeError)."""
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise RuntimeError(f"{name}: with has_aux=True the function must return an "
+                           f"(output, aux) tuple, got {_describe(result)}")
+    _tensor_leaves(name, "aux", result[1], RuntimeError)
+    return result
 
 
 # ----------------------------------------------------------------------------- levels
@@ -115,10 +128,10 @@ def _argnums(name: str, argnums) -> tuple[int, ...]:
     items = argnums if isinstance(argnums, tuple) else (argnums,)
     for a in items:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-            raise TypeError(f"{name}: argnums must be an int or a tuple of ints, got "
-                            f"{argnums!r}")
+            raise RuntimeError(f"{name}: argnums must be an int or a tuple of ints, got "
+                               f"{argnums!r}")
     if not items:
-        raise ValueError(f"{name}: argnums must not be an empty tuple")
+        raise RuntimeError(f"{name}: argnums must not be an empty tuple")
     return tuple(int(a) for a in items)
 
 
@@ -126,11 +139,11 @@ def _check_argnums(name: str, argnums: tuple[int, ...], num_args: int) -> tuple[
     checked = []
     for a in argnums:
         if not -num_args <= a < num_args:
-            raise ValueError(f"{name}: argnums={a} is out of range for {num_args} positional "
-                             "argument(s)")
+            raise RuntimeError(f"{name}: argnum={a} is out of range for {num_args} "
+                               "positional argument(s)")
         checked.append(a % num_args)
     if len(set(checked)) != len(checked):
-        raise ValueError(f"{name}: argnums {argnums} names an argument twice")
+        raise RuntimeError(f"{name}: argnums {argnums} names an argument twice")
     return tuple(checked)
 
 
@@ -193,10 +206,7 @@ class _Level:
             depth[0] -= 1
         self.aux = None
         if has_aux:
-            if not isinstance(result, tuple) or len(result) != 2:
-                raise TypeError(f"{name}: with has_aux=True the function must return an "
-                                f"(output, aux) tuple, got {_describe(result)}")
-            result, self.aux = result
+            result, self.aux = _split_aux(name, result)
         if self.batched:
             result, self.aux = (_map_tensors(_carrying(_batching.to_physical), tree)
                                 for tree in (result, self.aux))
@@ -277,15 +287,15 @@ def _map_tensors(function: Callable, tree):
 
 
 def _output_leaves(level: _Level) -> tuple[list[Tensor], Any]:
-    return _tensor_leaves(level.name, "the function's output", level.output)
+    return _tensor_leaves(level.name, "the function's output", level.output, RuntimeError)
 
 
 def _cotangents(name: str, what: str, given, outputs: list[Tensor], spec) -> list:
     """``given`` checked against ``outputs`` (same structure and shapes): Tensors that require
     gradients are kept (the products then depend on them), anything else becomes an array."""
     leaves, given_spec = _flatten(given)
-    if given_spec != spec:
-        raise ValueError(f"{name}: the {what} must have the structure of the "
+    if given_spec != spec:  # torch's class: RuntimeError
+        raise RuntimeError(f"{name}: the {what} must have the structure of the "
                          f"{'primals' if what == 'tangents' else 'output'}, got "
                          f"{_describe(given)}")
     out = []
@@ -293,7 +303,7 @@ def _cotangents(name: str, what: str, given, outputs: list[Tensor], spec) -> lis
         array = np.asarray(c.data if isinstance(c, Tensor) else c, dtype=o.dtype)
         if array.shape != o.shape:
             kind = "primal" if what == "tangents" else "output"
-            raise ValueError(f"{name}: {what}[{i}] has shape {array.shape}, the {kind} "
+            raise RuntimeError(f"{name}: {what}[{i}] has shape {array.shape}, the {kind} "
                              f"{o.shape}")
         out.append(c if isinstance(c, Tensor) and c.requires_grad else array)
     return out
@@ -331,12 +341,12 @@ def _grad_transform(name: str, func: Callable, argnums, has_aux: bool, with_valu
     def transformed(*args, **kwargs):
         level = _Level(name, func, args, kwargs, argnums, has_aux)
         out = level.output
-        if not isinstance(out, Tensor):
-            raise TypeError(f"{name}: the function must return a Tensor"
+        if not isinstance(out, Tensor):  # torch's classes here: RuntimeError
+            raise RuntimeError(f"{name}: the function must return a Tensor"
                             f"{' as its first output' if has_aux else ''}, got "
                             f"{type(out).__name__}")
         if level.sample_shape(out) != ():
-            raise ValueError(f"{name}: the function must return a scalar (one element), got "
+            raise RuntimeError(f"{name}: the function must return a scalar (one element), got "
                              f"shape {level.sample_shape(out)}; it must be a 0-d Tensor, as "
                              "torch.func's (for other outputs use vjp or jacrev)")
         grads = level.vjp([out], [np.ones_like(out.data)])
@@ -378,9 +388,9 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
     is tried instead."""
     name = "jvp"
     for what, value in (("primals", primals), ("tangents", tangents)):
-        if not isinstance(value, tuple):
-            raise TypeError(f"{name}: {what} must be a tuple (of {_TREE}), got "
-                            f"{type(value).__name__}")
+        if not isinstance(value, tuple):  # torch's class: RuntimeError
+            raise RuntimeError(f"{name}: {what} must be a tuple (of {_TREE}), got "
+                               f"{type(value).__name__}")
     if strict:
         raise NotImplementedError(f"{name}: strict=True is not supported (nor by torch)")
     flat, spec = _tensor_leaves(name, "primals", tuple(primals))
@@ -391,11 +401,9 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
             result = func(*_unflatten(spec, duals))
             aux = None
             if has_aux:
-                if not isinstance(result, tuple) or len(result) != 2:
-                    raise TypeError(f"{name}: with has_aux=True the function must return an "
-                                    f"(output, aux) tuple, got {_describe(result)}")
-                result, aux = result
-            outputs, out_spec = _tensor_leaves(name, "the function's output", result)
+                result, aux = _split_aux(name, result)
+            outputs, out_spec = _tensor_leaves(name, "the function's output", result,
+                                               RuntimeError)
             products = []
             for o in outputs:
                 tangent = _forward.tangent_of(o, level)
@@ -412,7 +420,7 @@ def _tangent_leaves(name: str, tangents: tuple, primals: list[Tensor], spec) -> 
     Tensors of the primal's dtype (a Tensor is kept: it may be batched or a dual itself)."""
     leaves, given_spec = _flatten(tangents)
     if given_spec != spec:
-        raise ValueError(f"{name}: the tangents must have the structure of the primals, got "
+        raise RuntimeError(f"{name}: the tangents must have the structure of the primals, got "
                          f"{_describe(tangents)}")
     out = []
     for i, (t, p) in enumerate(zip(leaves, primals)):
@@ -421,8 +429,8 @@ def _tangent_leaves(name: str, tangents: tuple, primals: list[Tensor], spec) -> 
                             "primals have tangents")
         if not isinstance(t, Tensor):
             t = Tensor(np.asarray(t, dtype=p.dtype))
-        if t.shape != p.shape:
-            raise ValueError(f"{name}: tangents[{i}] has shape {t.shape}, the primal "
+        if t.shape != p.shape:  # torch's class: RuntimeError
+            raise RuntimeError(f"{name}: tangents[{i}] has shape {t.shape}, the primal "
                              f"{p.shape}")
         if t.dtype != p.dtype:
             if t.dtype.kind != "f":
@@ -512,8 +520,8 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
             leaves += tree_leaves
             bounds.append(len(leaves))
         for i, leaf in enumerate(leaves):
-            if leaf.dtype.kind != "f":
-                raise TypeError(f"{name}: input {i} has dtype {leaf.dtype}; only floating "
+            if leaf.dtype.kind != "f":  # torch's class: ValueError
+                raise ValueError(f"{name}: input {i} has dtype {leaf.dtype}; only floating "
                                 "point inputs can be differentiated")
         sizes = [leaf.data.size for leaf in leaves]
         total = sum(sizes)
@@ -545,7 +553,7 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
             return _jacobian_transform(name, func, argnums if is_tuple else argnums[0],
                                        has_aux)(*args, **kwargs)
         columns, aux = pushed if has_aux else (pushed, None)
-        flat, out_spec = _tensor_leaves(name, "the function's output", columns)
+        flat, out_spec = _tensor_leaves(name, "the function's output", columns, RuntimeError)
         blocks = []
         for o in flat:  # (total,) + out shape -> out shape + each leaf's shape
             out_shape = o.shape[1:]
@@ -850,9 +858,11 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
     if strict:
         missing = [k for k in named if k not in given]
         unexpected = [k for k in given if k not in named]
-        if missing or unexpected:
-            raise ValueError(f"{name}: strict=True, but the dicts miss {missing} and have "
-                             f"unexpected {unexpected} (keys of {type(module).__name__})")
+        if missing or unexpected:  # torch's class and wording
+            lines = [f"{what} key(s): {', '.join(repr(k) for k in keys)}."
+                     for what, keys in (("Unexpected", unexpected), ("Missing", missing)) if keys]
+            raise RuntimeError(f"Error(s) in reparametrizing for {type(module).__name__}:\n\t"
+                               + "\n\t".join(lines))
     args = () if args is None else args if isinstance(args, tuple) else (args,)
     swapped = []  # (owner, attr, kind, original, installed)
     try:
@@ -999,25 +1009,25 @@ def stack_module_state(models) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     name = "stack_module_state"
     models = list(models)
     if not models:
-        raise ValueError(f"{name}: expected at least one model, got 0")
+        raise RuntimeError(f"{name}: expected at least one model, got 0")
     for m in models:
         if not isinstance(m, Module):
             raise TypeError(f"{name}: expected dlpy.nn.Modules, got {type(m).__name__}")
     if len({m.training for m in models}) > 1:
-        raise ValueError(f"{name}: expected all models in the same training/eval mode")
+        raise RuntimeError(f"{name}: expected all models in the same training/eval mode")
     if len({type(m) for m in models}) > 1:
-        raise ValueError(f"{name}: expected models of one class, got "
+        raise RuntimeError(f"{name}: expected models of one class, got "
                          f"{sorted({type(m).__name__ for m in models})}")
 
     def stacked(named: list[dict], key: str, is_parameter: bool) -> Tensor:
         values = [n[key] for n in named]
         shapes = {np.shape(v.data if isinstance(v, Tensor) else v) for v in values}
         if len(shapes) > 1:
-            raise ValueError(f"{name}: {key} has different shapes across the models: "
+            raise RuntimeError(f"{name}: {key} has different shapes across the models: "
                              f"{sorted(shapes)}")
         requires_grad = {v.requires_grad for v in values} if is_parameter else {False}
         if len(requires_grad) > 1:
-            raise ValueError(f"{name}: expected {key} of every model to have the same "
+            raise RuntimeError(f"{name}: expected {key} of every model to have the same "
                              "requires_grad")
         array = np.stack([np.asarray(v.data if isinstance(v, Tensor) else v) for v in values])
         return Tensor(array, requires_grad=requires_grad.pop())
@@ -1026,8 +1036,24 @@ def stack_module_state(models) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     named_buffers = [dict(m.named_buffers()) for m in models]
     for kind, named in (("parameters", named_params), ("buffers", named_buffers)):
         if any(list(n) != list(named[0]) for n in named):
-            raise ValueError(f"{name}: the models' {kind} differ in names")
+            raise RuntimeError(f"{name}: the models' {kind} differ in names")
     params = {k: stacked(named_params, k, True) for k in named_params[0]}
     buffers = {k: stacked(named_buffers, k, False) for k in named_buffers[0]
                if named_buffers[0][k] is not None}
     return params, buffers
+
+
+def replace_all_batch_norm_modules_(root):
+    """``root`` with every batch-norm layer in it (``root`` too) changed in place to keep no
+    running statistics (``running_mean`` / ``running_var`` / ``num_batches_tracked`` None,
+    ``track_running_stats`` False), as ``torch.func.replace_all_batch_norm_modules_``: such a
+    layer then normalises with the batch's statistics, so it can run under ``vmap``."""
+    from dlpy.nn.norm import _BatchNorm
+
+    for module in root.modules():
+        if isinstance(module, _BatchNorm) and module.track_running_stats:
+            module.running_mean = None
+            module.running_var = None
+            module.num_batches_tracked = None
+            module.track_running_stats = False
+    return root

@@ -997,7 +997,7 @@ _FUNCTIONS = {
     "_nll_loss": _class_loss, "embedding": _embedding,
     "smooth_l1_loss": _elementwise_loss, "huber_loss": _elementwise_loss,
     "binary_cross_entropy": _elementwise_loss,
-    "binary_cross_entropy_with_logits": _elementwise_loss,
+    "binary_cross_entropy_with_logits": _elementwise_loss, "mse_loss": _elementwise_loss,
     "sort": _along_dim("input"), "argsort": _along_dim("input"), "topk": _along_dim("input"),
     "max": _along_dim("input"), "min": _along_dim("input"), "cummax": _along_dim("input"),
     "cummin": _along_dim("input"), "gather": _along_dim("input", "index"),

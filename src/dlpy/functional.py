@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from dlpy import tensor as _engine
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.ops import attention as _attention
@@ -78,9 +79,16 @@ from dlpy.ops.conv import (
     max_unpool3d,
 )
 from dlpy.ops.cumulative import cumprod, cumsum, diff, prod
-from dlpy.ops.embedding import _check_max_norm, embedding, frequency_scaled, renorm_rows
+from dlpy.ops.embedding import (
+    IdRangeError,
+    _check_max_norm,
+    embedding,
+    frequency_scaled,
+    renorm_rows,
+)
 from dlpy.ops.fold import fold, unfold
 from dlpy.ops.indexing import (
+    IndexDtypeError,
     argsort,
     gather,
     index_select,
@@ -197,6 +205,15 @@ def _check_reduction(name: str, reduction: str) -> None:
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
 
 
+def _refuse_inference(input, target) -> None:  # noqa: A002 - PyTorch's name
+    """torch's losses save their target for backward: an inference tensor among input and
+    target refuses while the other requires grad (dlpy's composites save differences)."""
+    if _engine._inference_made[0] and _engine._grad_enabled:
+        pair = (input, target)
+        if any(isinstance(t, Tensor) and t.requires_grad for t in pair):
+            _engine._check_not_inference([t for t in pair if isinstance(t, Tensor)])
+
+
 def _warn_target_size(name: str, input, target) -> None:  # noqa: A002 - PyTorch's name
     """torch's regression losses broadcast a target of another shape, with this warning."""
     target_shape = np.shape(as_array(target))
@@ -256,7 +273,7 @@ def _pieces(x, sizes: list[int], dim: int, node_name: str = "SplitBackward0",
     for size in sizes:
         pieces.append(getitem(x, before + (slice(start, start + size),)))
         start += size
-    return _multiple_views(pieces, "Split", node_name, unsafe)
+    return _multiple_views(pieces, node_name.removesuffix("Backward0"), node_name, unsafe)
 
 
 def _multiple_views(pieces: list[Tensor], kind: str, node_name: str | None = None,
@@ -267,10 +284,7 @@ def _multiple_views(pieces: list[Tensor], kind: str, node_name: str | None = Non
         if piece.op is not None and node_name is not None:
             piece.op.node_name = node_name
         if piece.op is not None and not unsafe:
-            piece.op.refuses_in_place = (
-                f"is output {i} of {kind}, a function that returns multiple views: such views "
-                "cannot be modified in place while recording (torch refuses it too). Replace "
-                "the in-place operation by an out-of-place one, or clone() the piece first")
+            piece.op.refuses_in_place = f"Output {i} of {kind} " + _engine._MULTI_VIEW
     return tuple(pieces)
 
 
@@ -329,6 +343,9 @@ def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:
     return losses
 
 
+_MSE_FUSED = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 @autocast_policy(FP32)
 def mse_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
              reduction: str = "mean", weight=None) -> Tensor:
@@ -337,7 +354,13 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A00
     divides by its sum, as torch 2.13's."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _warn_target_size("mse_loss", input, target)
+    _refuse_inference(input, target)
     _complex.refuse("mse_loss", input, target)  # as torch's (l1_loss takes them)
+    if (weight is None and isinstance(input, Tensor) and isinstance(target, Tensor)
+            and input.data.dtype in _MSE_FUSED and target.data.dtype == input.data.dtype
+            and input.data.shape == target.data.shape):
+        _check_reduction("mse_loss", reduction)
+        return _loss.MSELoss(reduction)(input, target)  # one node: MseLossBackward0
     diff = input - target
     if weight is not None:
         return _loss_weight("mse_loss", diff * diff, input, weight, reduction, True)
@@ -367,6 +390,7 @@ def _piecewise_loss(name: str, prediction: Tensor, target, reduction: str, cut: 
     prediction's dtype (Huber's) rather than the promoted one."""
     _check_reduction(name, reduction)
     _warn_target_size(name, prediction, target)
+    _refuse_inference(prediction, target)
     _complex.refuse(name, prediction, target)  # as torch's
     diff = prediction - target
     result_dtype = _data(prediction).dtype if input_dtype else diff.dtype
@@ -439,6 +463,7 @@ def nll_loss(input: Tensor, target, weight=None, size_average=None,
     weight, reduction = _weight_or_reduction(weight, reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction("nll_loss", reduction)
+    _refuse_inference(input, target)
     if input.ndim > 2:
         input, target = _classes_last("nll_loss", input, target)
     return _nll_loss(input, target, reduction, ignore_index, weight)
@@ -565,6 +590,11 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     # a numpy operand is a constant of the other's dtype (two arrays: Tensor's own rules)
     dtype = next((v.dtype for v in (x1, x2) if isinstance(v, Tensor)), None)
     x1, x2 = (v if isinstance(v, Tensor) else Tensor(v, dtype=dtype) for v in (x1, x2))
+    kinds = x1.dtype.kind + x2.dtype.kind
+    if x1.dtype != x2.dtype and kinds.strip("biu") and kinds.strip("fcV"):
+        # an integer vector with a floating one: computed in the floating dtype, as torch
+        floating = x1.dtype if x1.dtype.kind in "fcV" else x2.dtype
+        x1, x2 = (v if v.dtype == floating else v.astype(floating) for v in (x1, x2))
     if not shape:  # two scalars: one-element vectors along dim 0 (or -1), as torch
         return cosine_similarity(x1.reshape(1), x2.reshape(1), 0, eps)
     units = []
@@ -992,6 +1022,7 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None,  # n
     name = "soft_margin_loss"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(name, reduction)
+    _refuse_inference(input, target)
     if _broadcast_shape(name, "input and target", input, target) != np.shape(_data(input)):
         raise ValueError(f"{name}: target of shape {np.shape(_data(target))} must broadcast to "
                          f"the input's shape {np.shape(_data(input))}")
@@ -1045,8 +1076,9 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     _broadcast_shape(name, "x1 and x2", x1, x2)
     difference = _constant(x1, _float_dtype(x2)) - x2 + eps
     if difference.ndim == 0:
-        return abs(difference)
-    return norm(difference, p, -1, keepdims=_flag(name, "keepdim", keepdim))
+        return _named(abs(difference), "NormBackward1")
+    return _named(norm(difference, p, -1, keepdims=_flag(name, "keepdim", keepdim)),
+                  "NormBackward1")
 
 
 @autocast_policy(FP32)
@@ -1438,8 +1470,8 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     if ids.ndim == 1 and offsets is not None:
         index_dtype = np.result_type(ids.dtype, _data(offsets).dtype)
     if index_dtype not in (np.int64, np.int32):
-        raise TypeError(f"{name}: input must be integer ids, got {index_dtype} (int64 or int32, "
-                        f"after promotion with the offsets)")
+        raise IndexDtypeError(f"{name}: input must be integer ids, got {index_dtype} (int64 or "
+                              f"int32, after promotion with the offsets)")
     if weight.ndim != 2:
         raise ValueError(f"{name}: weight must be (num_embeddings, dim), got {weight.shape}")
     count, dim = weight.shape
@@ -1461,7 +1493,7 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
                                                   include_last_offset))
     ids = ids.astype(np.int64)
     if ids.size and (ids.min() < 0 or ids.max() >= count):
-        raise ValueError(f"{name}: ids must lie in [0, {count}), got values from {ids.min()} "
+        raise IdRangeError(f"{name}: ids must lie in [0, {count}), got values from {ids.min()} "
                          f"to {ids.max()}")
     if max_norm is not None:  # every looked-up row (padding's too) renormalised, as torch's
         renorm_rows(weight, ids, max_norm, norm_type)
@@ -1716,6 +1748,7 @@ __all__ += [
 
 # ---- the rest of torch.nn.functional: rrelu, feature alpha dropout, Gumbel softmax, LP pooling,
 # channel shuffle, pdist, the distance-function triplet loss and the multilabel margin loss
+from dlpy.node_names import named as _named  # noqa: E402
 from dlpy.node_names import rename as _rename  # noqa: E402
 from dlpy.ops.mask import _ALPHA_PRIME, Dropout, _check_floating  # noqa: E402
 from dlpy.random import get_rng  # noqa: E402
@@ -1864,9 +1897,12 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002
     shape = _conv._shape_of(input)
     if len(shape) != 2:
         raise ValueError(f"{name}: expected x (N, M), got {shape}")
+    dtype = np.dtype(input.dtype if isinstance(input, Tensor) else np.asarray(input).dtype)
+    if dtype.kind in "fV" and dtype.itemsize <= 2:  # float16, bfloat16, float8
+        raise NotImplementedError(f"{name}: not implemented for {dtype}, as torch")
     first, second = np.triu_indices(shape[0], k=1)
     difference = getitem(input, first) - getitem(input, second)
-    return _rearrange.distance(difference, p)
+    return _named(_rearrange.distance(difference, p), "PdistBackward0")
 
 
 def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
@@ -2104,7 +2140,8 @@ __all__ += [
 # __torch_function__: one type check on the dense path (the light functions spelled out, which
 # costs about 50 ns a call where a *args/**kwargs wrapper costs about 160)
 def _takes_call(x) -> bool:
-    return hasattr(type(x), "__dlpy_function__")
+    # (an array first: hasattr that fails on a type formats an AttributeError, ~1 us)
+    return type(x) is not np.ndarray and hasattr(type(x), "__dlpy_function__")
 
 
 _relu, _gelu, _silu, _linear, _matmul = relu, gelu, silu, linear, matmul
@@ -2190,6 +2227,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if type(input) is not Tensor and _takes_call(input):  # a DTensor: loss_parallel's
         return type(input).__dlpy_function__("cross_entropy", input, target, reduction,
                                               ignore_index, label_smoothing, weight)
+    _refuse_inference(input, target)
     if (input.dtype.itemsize == 2 and is_low_precision(input.dtype) and isinstance(target, Tensor)
             and (target.dtype.kind in "iu" or weight is None and ignore_index == -100 and (
                 target.dtype.kind == "f" or is_low_precision(target.dtype))

@@ -294,12 +294,8 @@ def _check_errors(name: str, check_errors) -> bool:
     return _flag(name, "check_errors", check_errors)
 
 
-def _singular(i: int) -> str:
-    return f"the matrix is singular: U[{i},{i}] is zero"
-
-
-def _not_positive_definite(i: int) -> str:
-    return f"the leading minor of order {i} is not positive-definite"
+# the names torch's errors give the *_ex ops (its _linalg_check_errors' api_name)
+_TORCH_NAMES = {"inv_ex": "linalg.inv_ex", "solve_ex": "torch.linalg.solve_ex"}
 
 
 def _failed_as_nan(result: Tensor, info: np.ndarray, core: int = 2) -> Tensor:
@@ -323,7 +319,7 @@ def _lu_info(name: str, A: Tensor, check_errors) -> np.ndarray:  # noqa: N803
     _matrices(name, A, complex_ok=True)
     info = lu_factor_numpy(A.data)[2]
     if _check_errors(name, check_errors):
-        raise_info(name, info, _singular)
+        raise_info(_TORCH_NAMES[name], info)
     return info
 
 
@@ -349,7 +345,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False)\
     _matrices("cholesky_ex", A, complex_ok=True)
     info = cholesky_info(A.data.swapaxes(-1, -2) if upper else A.data)
     if _check_errors("cholesky_ex", check_errors):
-        raise_info("cholesky_ex", info, _not_positive_definite)
+        raise_info("linalg.cholesky_ex", info)
     if not info.any():
         return CholeskyExResult(cholesky(A, upper=upper), _constant(info))
     return CholeskyExResult(_failed_as_nan(cholesky(_safe(A, info), upper=upper), info),
@@ -448,13 +444,13 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True,  # noqa: N803
     op = LUFactor(_flag("lu_factor_ex", "pivot", pivot))
     lu = op(A)
     if _check_errors("lu_factor_ex", check_errors):
-        raise_info("lu_factor_ex", op.info, _singular)
+        raise_info("torch.linalg.lu_factor_ex", op.info)
     return LUFactorExResult(lu, _constant(op.pivots), _constant(op.info))
 
 
 def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactorResult:  # noqa: N803
     """torch.linalg.lu_factor: (LU, pivots) of lu_factor_ex; a matrix with a zero on U's
-    diagonal is a LinAlgError (as torch: lu_solve would divide by it)."""
+    diagonal is a RuntimeError (as torch: lu_solve would divide by it)."""
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import LUFactor, raise_info
 
@@ -462,7 +458,7 @@ def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactorResult:  # noqa: N803
     _no_half("lu_factor", A)
     op = LUFactor(_flag("lu_factor", "pivot", pivot))
     lu = op(A)
-    raise_info("lu_factor", op.info, _singular)
+    raise_info("torch.linalg.lu_factor", op.info)
     return LUFactorResult(lu, _constant(op.pivots))
 
 
@@ -669,7 +665,11 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
     if ind > len(shape) or rows != cols:
         raise ValueError(f"tensorinv: expected prod(shape[:ind]) == prod(shape[ind:]), got "
                          f"shape {shape} with ind={ind}")
-    return reshape(inv(reshape(A, (rows, cols))), tuple(shape[ind:]) + tuple(shape[:ind]))
+    try:
+        flat = inv(reshape(A, (rows, cols)))
+    except LinAlgError as error:  # torch's text names "inv" here
+        raise LinAlgError(str(error).replace("linalg.inv:", "inv:", 1)) from None
+    return reshape(flat, tuple(shape[ind:]) + tuple(shape[:ind]))
 
 
 @autocast_policy(FP32)
@@ -909,6 +909,12 @@ def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
     from dlpy.ops.linalg_more import CholeskySolve
 
     shape = _factor("cholesky_inverse", L, upper)
+    zero = np.diagonal(_tensor(L).data, axis1=-2, axis2=-1) == 0  # potri's info: L[i, i] == 0
+    if zero.any():
+        from dlpy.ops.linalg import linalg_error_text
+
+        info = np.where(zero.any(-1), zero.argmax(-1) + 1, 0).astype(np.int32)
+        raise LinAlgError(linalg_error_text("cholesky_inverse", info))
     return CholeskySolve(bool(upper))(np.eye(shape[-1], dtype=_dtype_of(L)), L)
 
 

@@ -139,6 +139,9 @@ def is_grad_enabled() -> bool:
 
 
 _inference_depth = [0]  # open inference_mode blocks (is_inference_mode_enabled)
+# whether an inference tensor (made in an inference_mode block, Tensor._inference) was ever
+# made: until then the checks on inference tensors cost one test of this flag
+_inference_made = [False]
 _transform_depth = [0]  # dlpy.func grad/vjp/jacrev/... calls running their function now
 
 
@@ -149,10 +152,10 @@ def _backward_in_transform() -> None:
 
 
 class inference_mode(_GradModeBlock):  # noqa: N801 - PyTorch's name
-    """torch.inference_mode: no recording in the block, even under enable_grad (dlpy has no
-    separate inference tensors); ``inference_mode(False)`` leaves it, recording again (as
-    torch's, even inside no_grad). A context manager or a decorator (with or without the call,
-    as torch's)."""
+    """torch.inference_mode: no recording in the block, even under enable_grad; the tensors
+    made in it are inference tensors (Tensor._inference). ``inference_mode(False)`` leaves
+    it, recording again (as torch's, even inside no_grad). A context manager or a decorator
+    (with or without the call, as torch's)."""
 
     def __new__(cls, mode=True):
         if callable(mode):  # @inference_mode on a function
@@ -214,6 +217,12 @@ class InPlaceCastError(TypeError, RuntimeError):
     """An in-place op whose result's dtype cannot be stored in the tensor (float in an int
     tensor, complex in a real one, a number in a bool one): a TypeError, and torch's
     RuntimeError for code written against torch."""
+
+
+class ShapeError(ValueError, RuntimeError):
+    """Operands whose shapes do not fit the op (shapes that do not broadcast, matrix sizes that
+    do not chain, tensors to concatenate that differ off the axis): a ValueError, and torch's
+    RuntimeError for code written against torch (``except RuntimeError`` works as there)."""
 
 
 class InPlaceShapeError(ValueError, RuntimeError):
@@ -346,6 +355,18 @@ def default_dtype(dtype=None) -> np.dtype:
     """``dtype``, or the default dtype when it is None: how a ``dtype=None`` argument of a
     creation function or a layer is resolved when it is called."""
     return _default_dtype if dtype is None else dtype
+
+
+def parameter_dtype(dtype, layer: str, has_parameters: bool = True) -> np.dtype:
+    """default_dtype(dtype) for a layer's ``dtype=`` argument: a layer that makes parameters
+    refuses a dtype that cannot require gradients (integer, bool), as torch's."""
+    dtype = _default_dtype if dtype is None else dtype
+    if has_parameters:
+        resolved = np.dtype(dtype)
+        if resolved.kind != "c" and not is_floating_dtype(resolved):
+            raise RuntimeError(f"{layer}: only Tensors of floating point and complex dtype can "
+                               f"require gradients, got dtype={resolved}")
+    return dtype
 
 
 def default_complex_dtype() -> np.dtype:
@@ -641,8 +662,12 @@ class Tensor:
     # register_post_accumulate_grad_hook, read only once one was registered)
     # _view_of (set only on a view: the tensor whose memory it views, see _note_view) and
     # _views (set only on such a base: weak references to its views)
+    # _no_grad_view (set only on a view made under no_grad: True, or on a view of one: the
+    # op that made it)
+    # _inference: True on torch's inference tensors (made in an inference_mode block, or views
+    # of them; unset on others: _mark_inference), "detached" on their detach()
     __slots__ = ("data", "_grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
-                 "_view_of", "_views", "__weakref__")
+                 "_view_of", "_views", "_inference", "_no_grad_view", "__weakref__")
     __array_priority__ = 1000  # torch's; numpy defers to __array_ufunc__ below either way
 
     def __array__(self, dtype=None, copy=None):
@@ -717,6 +742,8 @@ class Tensor:
         self.name = name
         self._hooks: dict | None = None
         self._tick = 0  # the in-place clock when its op recorded it (see _check_versions)
+        if _inference_depth[0]:
+            _mark_inference(self)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -813,6 +840,10 @@ class Tensor:
             raise RuntimeError(
                 "requires_grad_: only a leaf tensor's flag can be changed; call detach() first"
             )
+        if requires_grad and _inference_made[0] and not _inference_depth[0] and getattr(
+                self, "_inference", False):
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside "
+                               "InferenceMode is not allowed.")
         if (requires_grad and self.data.dtype.kind not in "fc"
                 and self.data.dtype.name != "bfloat16"):
             raise RuntimeError(
@@ -830,8 +861,11 @@ class Tensor:
         return self.data.item()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor(self.data)
+        """The same data, cut from the graph (an inference tensor's is one too, as torch's)."""
+        out = Tensor(self.data)
+        if _inference_made[0] and getattr(self, "_inference", False):
+            out._inference = "detached"  # torch's: it changes in place and counts versions
+        return out
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradient: None (PyTorch's default), or with ``set_to_none=False`` fill it
@@ -1295,7 +1329,7 @@ class Tensor:
         axis, keepdims = _reduce.resolve_axis("all", axis, dim, keepdims, keepdim)
         axes = () if isinstance(axis, (tuple, list)) and not axis else \
             _reduce._normalize_axis("all", axis, self.ndim)  # (all(dim=()): x != 0)
-        out = np.all(self.data, axis=axes, keepdims=keepdims)
+        out = row_major(np.all(self.data, axis=axes, keepdims=keepdims))  # (torch's layout)
         return Tensor(out.astype(np.uint8) if self.data.dtype == np.uint8 else out)  # (torch's)
 
     def any(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
@@ -1303,7 +1337,7 @@ class Tensor:
         axis, keepdims = _reduce.resolve_axis("any", axis, dim, keepdims, keepdim)
         axes = () if isinstance(axis, (tuple, list)) and not axis else \
             _reduce._normalize_axis("any", axis, self.ndim)  # (any(dim=()): x != 0)
-        out = np.any(self.data, axis=axes, keepdims=keepdims)
+        out = row_major(np.any(self.data, axis=axes, keepdims=keepdims))  # (torch's layout)
         return Tensor(out.astype(np.uint8) if self.data.dtype == np.uint8 else out)  # (torch's)
 
     def isnan(self) -> Tensor:
@@ -1472,6 +1506,8 @@ class Tensor:
     def _version(self) -> int:
         """How many times this tensor's memory was changed in place (PyTorch's ``t._version``),
         shared with its views and detach()ed copies."""
+        if _inference_made[0] and getattr(self, "_inference", False) is True:
+            raise RuntimeError("Inference tensors do not track version counter.")
         entry = _marks.get(id(_buffer(self.data)))
         return 0 if entry is None else entry[0]
 
@@ -1486,10 +1522,18 @@ class Tensor:
         return self._base is not None
 
     def _check_in_place(self, name: str) -> None:
+        if (_inference_made[0] and not _inference_depth[0]
+                and getattr(self, "_inference", False) is True):
+            raise RuntimeError(
+                f"{name}: Inplace update to inference tensor outside InferenceMode is not "
+                "allowed.You can make a clone to get a normal tensor before doing inplace "
+                "update.See https://github.com/pytorch/rfcs/pull/17 for more details.")
         if self.requires_grad and self.op is None and _grad_enabled:
             raise RuntimeError(f"{name}: a leaf tensor that requires grad can be changed in "
                                "place only under dlpy.no_grad(), as in PyTorch (its gradient "
-                               "would be that of a value it no longer holds)")
+                               "would be that of a value it no longer holds); torch: a leaf "
+                               "Variable that requires grad is being used in an in-place "
+                               "operation.")
 
     def _in_place(self, name: str, compute, *operands, cast: str = "same_kind",
                   view_ok: bool = False, write=None, reshape: bool = False) -> Tensor:
@@ -1520,9 +1564,13 @@ class Tensor:
             tracked = _dual_in_place(self, compute, operands)
             if tracked is not None:
                 compute, write = tracked, None
+        if base is not None and _grad_enabled:
+            _check_view_in_place(name, self, base, recording)
         if recording:
             refusal = getattr(self.op, "refuses_in_place", None)
             if refusal is not None:
+                if refusal.startswith("Output"):
+                    raise RuntimeError(f"{name}: {refusal}")
                 raise RuntimeError(f"{name}: this output of {self.op.describe()} {refusal}")
             if base is not None and not reshape and self.data.flags.writeable:
                 self._rebase_view(name, base, compute, operands, cast)
@@ -1629,9 +1677,7 @@ class Tensor:
         CopySlices), and its views, self among them, are re-made from its new value."""
         if base.requires_grad and base.op is None:
             raise RuntimeError(
-                f"{name}: a view of a leaf tensor that requires grad is being used in an in-place "
-                "operation (torch refuses it too: the leaf's gradient would be that of a value "
-                "it no longer holds). Change it under dlpy.no_grad(), or clone() the leaf first")
+                f"{name}: " + _VIEW_OF_LEAF)
         where, pairs = _views.positions(base.data, self.data), None
         if where is None and base.dtype.kind == "c" and self.dtype == _complex.real_dtype(
                 base.dtype):  # z.real, z.imag, view_as_real(z): base's memory as (..., 2) reals
@@ -1911,8 +1957,12 @@ class Tensor:
         source = value.data if isinstance(value, Tensor) else value
         advanced = type(index) is np.ndarray or (type(index) is tuple
                                                  and np.ndarray in map(type, index))
+        if self.requires_grad and self.op is None and _grad_enabled and not advanced:
+            viewed = self.data[index]  # torch writes through a view unless the index is trivial
+            if viewed.shape != self.shape or viewed.strides != self.data.strides:
+                raise RuntimeError("setitem: " + _VIEW_OF_LEAF)
         if advanced and isinstance(value, Tensor) and value.dtype != self.dtype and not (
-                value.ndim == 0 and _is_mask(index)):  # (a mask and a 0-d value: a fill)
+                value.data.size == 1 and _is_mask(index)):  # (a mask, a 1-element value: a fill)
             raise RuntimeError(f"setitem: Index put requires the source and destination dtypes "
                                f"match, got {self.dtype} for the destination and {value.dtype} "
                                "for the source")
@@ -2212,9 +2262,8 @@ class Tensor:
                 data.base.flags.c_contiguous and data.size and \
                 not _reshapes_in_place(data, out.shape):
             raise RuntimeError(
-                f"view: the shape {out.shape} is not compatible with the strides of this "
-                f"tensor (shape {data.shape}, a view of another's memory out of order); "
-                "use .reshape(...) instead, or .contiguous() first, as PyTorch says")
+                "view size is not compatible with input tensor's size and stride (at least one "
+                "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
         return out
 
     def astype(self, dtype):
@@ -2500,7 +2549,71 @@ def _rounded_div(x, other, rounding_mode):
     return step(_arith.div(x, other))
 
 
-def _note_view(out: Tensor, inputs, data: np.ndarray) -> None:
+def _mark_inference(out: Tensor) -> None:
+    """``out``, made in an inference_mode block, is an inference tensor unless it views a
+    normal tensor's memory (torch's rule: a view's kind is its base's)."""
+    base = getattr(out, "_view_of", None)
+    if base is None or getattr(base, "_inference", False):
+        out._inference = True
+        _inference_made[0] = True
+
+
+def _check_not_inference(inputs) -> None:
+    """An op recording while an input is an inference tensor: refused as torch's (it would save
+    it for backward; ops that save none, ``saves_tensors`` False, are let through)."""
+    for t in inputs:
+        if getattr(t, "_inference", False):
+            raise RuntimeError(
+                "Inference tensors cannot be saved for backward. Please do not use Tensors "
+                "created in inference mode in computation tracked by autograd. To work around "
+                "this, you can make a clone to get a normal tensor and use it in autograd.")
+
+
+_VIEW_OF_LEAF = (
+    "a view of a leaf tensor that requires grad is being used in an in-place operation (torch "
+    "refuses it too: the leaf's gradient would be that of a value it no longer holds). Change it "
+    "under dlpy.no_grad(), or clone() the leaf first; torch: a view of a leaf Variable that "
+    "requires grad is being used in an in-place operation.")
+_NO_GRAD_VIEW = (
+    "is being modified inplace with grad mode enabled. Given that this use case is ambiguous and "
+    "error-prone, it is forbidden. You can clarify your code by moving both the view and the "
+    "inplace either both inside the no_grad block (if you don't want the inplace to be tracked) "
+    "or both outside (if you want the inplace to be tracked).")
+_MULTI_VIEW = (
+    "is a view and is being modified inplace. This view is the output of a function that returns "
+    "multiple views. Such functions do not allow the output views to be modified inplace. You "
+    "should replace the inplace operation by an out-of-place one (or clone() the piece first).")
+
+
+def _check_view_in_place(name: str, view: Tensor, base: Tensor, recording: bool) -> None:
+    """torch's refusals of an in-place change, with grad mode on, of a view made under no_grad
+    (or of a view of one) and, while recording, of a view of a piece of a function that returns
+    several views (split, unbind, chunk)."""
+    made = getattr(view, "_no_grad_view", 0)
+    if made and (recording or base.requires_grad):
+        if made is True:
+            raise RuntimeError(f"{name}: A view was created in no_grad mode and {_NO_GRAD_VIEW}")
+        raise RuntimeError(f"{name}: Output 0 of {_view_name(view, made)} is a view of a view "
+                           f"which was created in no_grad mode and {_NO_GRAD_VIEW}")
+    if not recording or view.op is None or getattr(view.op, "refuses_in_place", None):
+        return
+    buffer, t = _buffer(view.data), view  # a view of a view of a piece: torch refuses it too
+    while t.op is not None and t.op.inputs and _buffer(t.op.inputs[0].data) is buffer:
+        t = t.op.inputs[0]
+        refusal = getattr(t.op, "refuses_in_place", None) if t.op is not None else None
+        if refusal is not None and refusal.startswith("Output"):
+            raise RuntimeError(f"{name}: Output 0 of {_view_name(view)} {_MULTI_VIEW}")
+
+
+def _view_name(view: Tensor, op=None) -> str:
+    """torch's name of the view's function (SelectBackward0 -> Select)."""
+    op = view.op if not isinstance(op, Op) else op
+    if op is None:
+        return "AsStrided"
+    return op.name().removesuffix("Backward0").removesuffix("Backward1")
+
+
+def _note_view(out: Tensor, inputs, data: np.ndarray, op=None) -> None:
     """An op's output whose array shares an input's memory is a view of that input's base (the
     tensor whose memory the chain of views reads, torch's ``_base``): remembered on the output,
     and the output weakly on the base (unless the base is a leaf that requires grad, which is
@@ -2513,6 +2626,12 @@ def _note_view(out: Tensor, inputs, data: np.ndarray) -> None:
                     t.requires_grad and t.op is None):  # a leaf that requires grad is a base
                 base = t
             out._view_of = base
+            if not _grad_enabled:  # torch refuses changing it in place with grad mode on
+                out._no_grad_view = True
+            elif getattr(t, "_no_grad_view", 0):  # (its function's name for the error)
+                out._no_grad_view = op or 2
+            if _inference_made[0] and getattr(base, "_inference", False):
+                out._inference = True  # a view of an inference tensor is one, as torch's
             if base.op is None and base.requires_grad:
                 return
             views = getattr(base, "_views", None)
@@ -2684,7 +2803,7 @@ _HISTORY = 16  # bumps remembered per buffer
 
 # the slots pickle and deepcopy leave out: the graph, the gradient, hooks and views
 _GRAPH_SLOTS = frozenset({"_grad", "op", "_hooks", "_tick", "_post_hooks", "_view_of",
-                          "_views"})
+                          "_views", "_no_grad_view"})
 
 
 def _view_like(array: np.ndarray, base: np.ndarray, copied: np.ndarray) -> np.ndarray | None:
@@ -2917,6 +3036,8 @@ def _grad_node(tensor: Tensor):
 # id(leaf) -> its AccumulateGrad while someone holds that node (which holds the leaf, so the
 # id stays the leaf's)
 _accumulate_nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_held_accumulate_nodes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # op -> its
+# leaves' AccumulateGrad nodes, once next_functions gave them
 
 
 def _accumulate_node_state(leaf: Tensor):
@@ -3006,6 +3127,50 @@ class _OpLabel(str):
         return class_name(self.kind)
 
 
+def _make_contiguous_output(cls) -> None:
+    """An op with ``contiguous_output = True`` (reductions, softmax, cumsum: torch's give a new
+    contiguous tensor whatever the input's strides) returns its forward's array C-contiguous;
+    numpy's would follow a transposed or permuted input's order."""
+    for name in ("forward", "forward_low_precision"):
+        forward = cls.__dict__.get(name)
+        if forward is None:
+            continue
+
+        @functools.wraps(forward)
+        def contiguous(self, *arrays, _forward=forward):
+            return row_major(_forward(self, *arrays))
+
+        setattr(cls, name, contiguous)
+
+
+def row_major(array: np.ndarray) -> np.ndarray:
+    """``array`` laid out as a new C-ordered array (torch's contiguous strides, a length-1
+    axis's too): itself when it is, else a copy."""
+    if array.flags.c_contiguous and (1 not in array.shape or _row_major(array)):
+        return array
+    copy = np.empty(array.shape, array.dtype)
+    copy[...] = array
+    return copy
+
+
+_C_STRIDES: dict = {}  # (shape, itemsize) -> a new C-ordered array's strides
+
+
+def _row_major(array: np.ndarray) -> bool:
+    """Whether ``array``'s strides are exactly a new C-ordered array's (length-1 axes too)."""
+    key = (array.shape, array.itemsize)
+    strides = _C_STRIDES.get(key)
+    if strides is None:
+        if len(_C_STRIDES) > 4096:
+            _C_STRIDES.clear()
+        step, strides = array.itemsize, []
+        for n in reversed(array.shape):
+            strides.append(step)
+            step *= n
+        strides = _C_STRIDES[key] = tuple(reversed(strides))
+    return array.strides == strides
+
+
 class Op:
     """One primitive operation: ``forward(*arrays) -> array`` and
     ``backward(grad_output) -> one gradient per input`` (None where there is none).
@@ -3038,6 +3203,8 @@ class Op:
         if isinstance(label, str):  # an op's label for messages ("conv2d"), callable as name()
             cls.name = _OpLabel(label)
             cls.name.kind = cls.__name__
+        if getattr(cls, "contiguous_output", False):
+            _make_contiguous_output(cls)
         init = cls.__dict__.get("__init__")
         if init is None:
             return
@@ -3083,10 +3250,13 @@ class Op:
                     break
             if t.requires_grad:
                 record = True
-        if len(inputs) == 2:
+        count = len(inputs)
+        if count == 2:
             data = self.forward(inputs[0].data, inputs[1].data)
-        elif len(inputs) == 1:
+        elif count == 1:
             data = self.forward(inputs[0].data)
+        elif count == 3:  # (linear: x, weight, bias)
+            data = self.forward(inputs[0].data, inputs[1].data, inputs[2].data)
         else:
             data = self.forward(*[t.data for t in inputs])
         if type(data) is not np.ndarray:  # numpy reductions return scalars: keep .data an array
@@ -3097,10 +3267,12 @@ class Op:
         out.name = None
         out._hooks = None
         if data.base is not None:  # perhaps a view of an input: remember its base
-            _note_view(out, inputs, data)
+            _note_view(out, inputs, data, self)
         if _detect_anomaly:
             self._created_at = _caller()
         if record and _grad_enabled:
+            if _inference_made[0] and self.saves_tensors:
+                _check_not_inference(inputs)
             self.inputs = inputs
             out._tick = _clock
             out.op = self
@@ -3108,6 +3280,8 @@ class Op:
         else:
             out.op = None
             out.requires_grad = False
+            if _inference_depth[0]:
+                _mark_inference(out)
         return out
 
     def free(self) -> None:
@@ -3146,8 +3320,13 @@ class Op:
     @property
     def next_functions(self) -> tuple:
         """One ``(node, 0)`` per input, as torch's: the op that made it, an ``AccumulateGrad``
-        for a leaf that requires grad, or None for an input that needs no gradient."""
-        return tuple((_grad_node(t), 0) for t in self.inputs)
+        for a leaf that requires grad, or None for an input that needs no gradient. The op
+        holds the AccumulateGrad nodes it gave (as torch's edges do): their hooks live with it."""
+        edges = tuple((_grad_node(t), 0) for t in self.inputs)
+        held = tuple(n for n, _ in edges if type(n) is AccumulateGrad)
+        if held:
+            _held_accumulate_nodes[self] = held
+        return edges
 
     @property
     def metadata(self) -> dict:
@@ -3170,21 +3349,23 @@ def _as_tensors(inputs) -> tuple[tuple[Tensor, ...], bool | None]:
     (or complex) dtype, a complex constant with a float tensor that precision's complex dtype.
     Returns them and whether one requires grad: None when one is complex."""
     dtype = None
+    # (type(x) tests first: isinstance of an array that is not an instance costs more)
     for x in inputs:
-        if isinstance(x, Tensor):
+        if type(x) is not np.ndarray and isinstance(x, Tensor):
             dtype = x.data.dtype
             break
     if dtype is not None and dtype.kind not in "fc" and dtype.name != "bfloat16":
         dtype = None
     tensors, record, complex_seen = [], False, False
     for x in inputs:
-        if not isinstance(x, Tensor):
+        if type(x) is np.ndarray or not isinstance(x, Tensor):
             constant_dtype = dtype
             if dtype is not None and dtype.kind == "f" and (type(x) is complex or (
+                    x.dtype.kind == "c" if type(x) is np.ndarray else
                     type(x) is not float and type(x) is not int and np.iscomplexobj(x))):
                 constant_dtype = _complex.complex_dtype(dtype)
             x = Tensor(np.asarray(x, dtype=constant_dtype))
-        if isinstance(x, ComplexTensor):
+        if type(x) is not Tensor and isinstance(x, ComplexTensor):
             complex_seen = True
         elif x.requires_grad:
             record = True
@@ -3257,18 +3438,18 @@ def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retai
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
-        owned.discard(id(grad))  # handed on from here: never written to again
+        if owned:  # (empty unless a node was used twice)
+            owned.discard(id(grad))  # handed on from here: never written to again
         if type(grad) is SliceGrad:  # hooks, ops, leaves and users see dense arrays only
             grad = grad.dense()
-        if node._hooks:
-            grad = _run_hooks(node, node._hooks, grad)
         op = node.op
         if capture is not None:
-            if id(node) in capture:
-                captured[id(node)] = grad
-            if op is None or not any(id(p) in needed for p in op.inputs):
+            grad, onward = _capture(node, grad, capture, needed, captured)
+            if not onward:
                 continue
-        elif op is None:  # a leaf: accumulate across backward calls, as in PyTorch
+        elif node._hooks:
+            grad = _run_hooks(node, node._hooks, grad)
+        if op is None:  # a leaf (only without capture): accumulate across backward calls
             state = _accumulate_node_state(node) if node_hooks else None
             if state is not None and state.pre_hooks:
                 grad = _run_accumulate_pre_hooks(node, state, grad)
@@ -3288,8 +3469,8 @@ def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retai
         if node._tick < _clock:  # something changed in place since op recorded node
             scheduled = scheduled or _Scheduled(order)
             _check_versions(node, op, scheduled)
-        if isinstance(grad, SparseGrad):  # sparse gradients stay sparse only in leaves
-            grad = grad.dense()
+        if type(grad) is not np.ndarray and isinstance(grad, SparseGrad):
+            grad = grad.dense()  # sparse gradients stay sparse only in leaves
         if node_hooks and op in _node_state:
             parent_grads = _hooked_grads(op, grad, _checked_grads, ())
         else:
@@ -3305,6 +3486,21 @@ def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retai
         if not retain_graph:
             op.free()
     return captured
+
+
+def _capture(node: Tensor, grad, capture: set[int], needed: set[int], captured: dict):
+    """autograd.grad's pass at ``node``: its gradient after its tensor hooks, and whether its
+    op runs on (toward another captured tensor). As torch's engine, a captured tensor whose op
+    runs on is captured before its hooks (they run with the op), any other after them."""
+    op = node.op
+    onward = op is not None and any(id(p) in needed for p in op.inputs)
+    if onward and id(node) in capture:
+        captured[id(node)] = grad
+    if node._hooks:
+        grad = _run_hooks(node, node._hooks, grad)
+    if not onward and id(node) in capture:
+        captured[id(node)] = grad
+    return grad, onward
 
 
 def _pass_order(roots: list[Tensor], capture: set[int] | None
@@ -3629,13 +3825,10 @@ def _backpropagate_graph_pass(roots: list[Tensor], root_grads: list[Tensor], cap
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
-            if node._hooks:
-                grad = _run_hooks(node, node._hooks, grad)
-            if id(node) in capture:
-                captured[id(node)] = grad
-            op = node.op
-            if op is None or not any(id(p) in needed for p in op.inputs):
+            grad, onward = _capture(node, grad, capture, needed, captured)
+            if not onward:
                 continue
+            op = node.op
             if op.freed:
                 raise _freed_error(op)
             if node._tick < _clock:  # something changed in place since op recorded node
@@ -3742,19 +3935,19 @@ def _checked_grads(op: Op, grad_output: np.ndarray) -> list[np.ndarray | None]:
             checked.append(None)
             continue
         data = tensor.data
-        if type(grad) is SliceGrad:  # GetItem's, of a basic slice
-            if grad.shape != data.shape:
-                raise RuntimeError(f"{type(op).__name__}.backward: slice gradient {i} has "
-                                   f"shape {grad.shape}, input has shape {data.shape}")
-            checked.append(grad if grad.dtype == data.dtype else grad.astype(data.dtype))
-            continue
-        if isinstance(grad, SparseGrad):
-            if grad.shape != data.shape:
-                raise RuntimeError(f"{type(op).__name__}.backward: sparse gradient {i} has "
-                                   f"shape {grad.shape}, input has shape {data.shape}")
-            checked.append(grad if grad.dtype == data.dtype else grad.astype(data.dtype))
-            continue
-        if type(grad) is not np.ndarray:
+        if type(grad) is not np.ndarray:  # (a plain array, the common case, skips these)
+            if type(grad) is SliceGrad:  # GetItem's, of a basic slice
+                if grad.shape != data.shape:
+                    raise RuntimeError(f"{type(op).__name__}.backward: slice gradient {i} has "
+                                       f"shape {grad.shape}, input has shape {data.shape}")
+                checked.append(grad if grad.dtype == data.dtype else grad.astype(data.dtype))
+                continue
+            if isinstance(grad, SparseGrad):
+                if grad.shape != data.shape:
+                    raise RuntimeError(f"{type(op).__name__}.backward: sparse gradient {i} has "
+                                       f"shape {grad.shape}, input has shape {data.shape}")
+                checked.append(grad if grad.dtype == data.dtype else grad.astype(data.dtype))
+                continue
             grad = np.asarray(grad)
         if grad.shape != data.shape:
             try:
@@ -3830,7 +4023,10 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
                 if parent.requires_grad and id(parent) not in visited:
                     visited.add(id(parent))
                     op = parent.op
-                    stack.append((parent, iter(op.inputs if op is not None else ())))
+                    if op is None:  # a leaf has no inputs to wait for: it follows at once
+                        order.append(parent)
+                        continue
+                    stack.append((parent, iter(op.inputs)))
                     break
             else:  # every input is done: the node can follow them
                 stack.pop()

@@ -96,7 +96,9 @@ def chain_matmul(*matrices) -> Tensor:
 # ----------------------------------------------------------------- statistics and norms
 def dist(input: Tensor, other, p=2) -> Tensor:  # noqa: A002
     """torch.dist: the p-norm of input - other (broadcast), over every element."""
-    return (_tensor(input) - other).norm(p)
+    from dlpy.node_names import named
+
+    return named((_tensor(input) - other).norm(p), "DistBackward0")
 
 
 def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:  # noqa: A002
@@ -338,7 +340,10 @@ def cholesky(input: Tensor, upper: bool = False) -> Tensor:  # noqa: A002
     """torch.cholesky (the old API): linalg.cholesky."""
     from dlpy import linalg
 
-    return linalg.cholesky(input, upper=upper)
+    try:
+        return linalg.cholesky(input, upper=upper)
+    except linalg.LinAlgError as error:  # torch's text names "cholesky" here
+        raise linalg.LinAlgError(str(error).replace("linalg.cholesky:", "cholesky:", 1)) from None
 
 
 # ----------------------------------------------------------------- random draws

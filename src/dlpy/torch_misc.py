@@ -1,7 +1,7 @@
 """torch's remaining top-level machinery: dtype limits (finfo, iinfo), Size, the thread, the
 determinism and the float32-matmul-precision settings, as_strided, segment_reduce, frombuffer,
 DLPack exchange, the control-flow operators cond and while_loop, nonzero_static, and the
-flags of the lazy conjugate/negative bits and inference tensors that dlpy has no need of.
+flags of the lazy conjugate/negative bits that dlpy has no need of, and inference tensors.
 ``dlpy/__init__.py`` exports TOP_LEVEL; ``tensor_methods.py`` attaches TENSOR_METHODS."""
 
 from __future__ import annotations
@@ -167,6 +167,9 @@ def set_float32_matmul_precision(precision: str) -> None:
     """Accepted and remembered, with no effect: numpy's float32 matmul is always full float32
     ('highest'; no TF32 or bfloat16 passes on the CPU)."""
     global _matmul_precision
+    if not isinstance(precision, str):
+        raise RuntimeError(f"set_float32_matmul_precision expects a str, but got "
+                           f"{type(precision).__name__}")
     if precision not in ("highest", "high", "medium"):  # torch: a warning, and no change
         warnings.warn(f"set_float32_matmul_precision: expected 'highest', 'high' or 'medium', "
                       f"got {precision!r}; the call has no effect", UserWarning, stacklevel=2)
@@ -371,9 +374,9 @@ def is_neg(input) -> bool:  # noqa: A002
 
 
 def is_inference(input) -> bool:  # noqa: A002
-    """False: dlpy's inference_mode is no_grad, whose tensors are ordinary ones (torch's
-    inference tensors refuse autograd later; dlpy's do not)."""
-    return False
+    """Whether ``input`` is an inference tensor: made in an inference_mode block (or a view of
+    one), which refuses in-place changes outside such a block and being saved for backward."""
+    return bool(getattr(input, "_inference", False))
 
 
 # ----------------------------------------------------------------- memory layouts

@@ -208,7 +208,7 @@ def test_encoder_takes_pytorchs_keywords():
 def test_pytorchs_argument_names_and_copies():
     layer = TransformerDecoderLayer(d_model=8, nhead=2, dim_feedforward=16, activation=F.gelu,
                                     batch_first=True, rng=np.random.default_rng(5))
-    assert layer.config["num_heads"] == 2 and layer.activation == "gelu"
+    assert layer.config["num_heads"] == 2 and layer.activation is F.gelu
     decoder = TransformerDecoder(layer, 3, norm=nn.LayerNorm(8))
     state = decoder.state_dict()
     for i in (1, 2):
@@ -349,8 +349,13 @@ def test_argument_errors():
             cls(**{**SMALL, "batch_first": "no"})
         with pytest.raises(TypeError, match="got both num_heads=2 and nhead=4"):
             cls(**SMALL, nhead=4)
-        with pytest.raises(TypeError, match=r"norm_first must be True or False, got 1e-05"):
-            cls(8, 2, 16, 0.0, "relu", 1e-5)  # PyTorch's positional order
+        with pytest.raises(TypeError, match=r"norm_first must be True or False, got 'yes'"):
+            cls(8, 2, 16, 0.0, "relu", "yes")
+        # a number where dlpy has norm_first: PyTorch's positional order (..., activation,
+        # layer_norm_eps, batch_first, norm_first, bias)
+        layer = cls(8, 2, 16, 0.0, "relu", 1e-3, True, True, False)
+        assert (layer.norm1.eps, layer.batch_first, layer.norm_first, layer.linear1.bias) == \
+            (1e-3, True, True, None)
         with pytest.raises(ValueError, match=r"one of \['gelu', 'relu'\], got 'tanh'"):
             cls(**SMALL, activation="tanh")
     with pytest.raises(TypeError, match="batch_first must be True or False"):

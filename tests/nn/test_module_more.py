@@ -198,9 +198,35 @@ def test_half_and_type_match_torch_dtypes():
     assert bn.type(np.float64) is bn
     # torch's type casts integer buffers too
     assert {v.dtype.name for v in bn.state_dict().values()} == {"float64"}
-    with pytest.raises(TypeError, match="BatchNorm1d.type: parameters must stay floating "
-                                        "point, got <class 'numpy.int64'>"):
+    # an integer dtype: refused while a parameter requires grad (torch's words), else cast
+    with pytest.raises(RuntimeError, match="requires gradients must be floating point"):
         bn.type(np.int64)
+    assert bn.weight.dtype == np.float64
+    bn.requires_grad_(False)
+    assert bn.type("torch.IntTensor") is bn
+    assert {v.dtype.name for v in bn.state_dict().values()} == {"int32"}
+    assert nn.ReLU().type(np.int32) is not None  # nothing to cast
+    with pytest.raises(TypeError, match="ReLU.type: expected a floating or integer dtype"):
+        nn.ReLU().type("no such type")
+
+
+def test_to_complex_dtype_makes_floating_parameters_complex_in_place():
+    layer = nn.Linear(2, 2)
+    weight = layer.weight
+    layer.weight.grad = dlpy.Tensor(np.ones((2, 2), np.float32))
+    with pytest.warns(UserWarning, match="Complex modules are a new feature"):
+        assert layer.to(np.complex64) is layer
+    assert layer.weight is weight and isinstance(weight, nn.Parameter)
+    assert weight.dtype == np.complex64 and weight.grad.dtype == np.complex64
+    out = layer(dlpy.Tensor(np.full((1, 2), 1 + 1j, np.complex64)))
+    assert out.dtype == np.complex64
+    np.testing.assert_allclose(out.data[0], (1 + 1j) * weight.data.sum(1) + layer.bias.data,
+                               rtol=1e-6)
+    with pytest.warns(UserWarning):
+        bn = nn.BatchNorm1d(2).to(np.complex128)
+    assert {k: v.dtype.name for k, v in bn.state_dict().items()} == {
+        "weight": "complex128", "bias": "complex128", "running_mean": "complex128",
+        "running_var": "complex128", "num_batches_tracked": "int64"}
 
 
 def test_to_empty_zeros_same_shape_dtype_same_objects():

@@ -112,6 +112,19 @@ def test_float32_stays_float32(rng):
     assert y.dtype == x.grad.dtype == theta.grad.dtype == np.float32
 
 
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_identity_grid_is_symmetric_as_torch_linspace(align_corners):
+    # torch's linspace counts the second half back from 1, so the base grid is symmetric bit
+    # for bit; identity-warped pixels then sit exactly on pixel centres (the side bilinear's
+    # gradient takes at a centre depends on that last bit)
+    theta = Tensor(np.eye(2, 3)[None])
+    grid = F.affine_grid(theta, (1, 1, 6, 6), align_corners=align_corners).data
+    assert np.array_equal(grid[0, 0, :, 0], -grid[0, 0, ::-1, 0])
+    if not align_corners:  # torch 2.13's values
+        assert grid[0, 0, :, 0].tolist() == [-0.8333333333333334, -0.5, -0.16666666666666663,
+                                             0.16666666666666663, 0.5, 0.8333333333333334]
+
+
 def test_spatial_transformer_learns_to_undo_a_shift():
     """Two blobs shifted by (0.3, -0.2) in grid units; a learnable theta, starting at the
     identity, resamples the shifted image back: the loss falls 20-fold (to what two bilinear

@@ -136,9 +136,10 @@ def test_two_groups_match_pytorch(name, reference):
 
 
 def _plain(value):
-    """Only numbers, strings, None, lists, tuples and dicts of them (savable data)."""
+    """Only numbers, strings, None, lists, tuples and dicts of them (savable data; a dict
+    keyed by epochs too: MultiStepLR's milestones, a Counter as PyTorch's)."""
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+        return all(isinstance(k, (str, int)) and _plain(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return all(_plain(v) for v in value)
     return value is None or isinstance(value, (bool, int, float, str))

@@ -10,12 +10,27 @@ __all__ = ["cufft_plan_cache", "enable_cudnn_sdp", "enable_flash_sdp", "enable_m
 
 class _Matmul:
     """``torch.backends.cuda.matmul``: allow_tf32 (False), allow_fp16/bf16 reduced precision
-    reduction (True), as torch's defaults."""
+    reduction (True), as torch's defaults. allow_tf32 is the float32 matmul precision seen as a
+    flag, as torch's: True is 'high' (or 'medium'), False 'highest'."""
 
     def __init__(self) -> None:
-        self.allow_tf32 = False
         self.allow_fp16_reduced_precision_reduction = True
         self.allow_bf16_reduced_precision_reduction = True
+
+    @property
+    def allow_tf32(self) -> bool:
+        from dlpy import torch_misc
+
+        return torch_misc.get_float32_matmul_precision() != "highest"
+
+    @allow_tf32.setter
+    def allow_tf32(self, value: bool) -> None:
+        from dlpy import torch_misc
+
+        if not isinstance(value, bool):
+            raise RuntimeError(f"set_allow_tf32_cublas expects a bool, but got "
+                               f"{type(value).__name__}")
+        torch_misc.set_float32_matmul_precision("high" if value else "highest")
 
     def __repr__(self) -> str:
         return f"matmul(allow_tf32={self.allow_tf32})"

@@ -10,7 +10,7 @@ __all__ = ["allow_tf32", "benchmark", "benchmark_limit", "deterministic", "enabl
 
 enabled = True
 benchmark = False
-benchmark_limit = 10
+benchmark_limit = None  # torch's without cuDNN (flags() leaves it)
 deterministic = False
 allow_tf32 = True
 
@@ -31,11 +31,12 @@ def is_acceptable(tensor) -> bool:
 @contextlib.contextmanager
 def flags(enabled: bool = False, benchmark: bool = False, benchmark_limit: int = 10,
           deterministic: bool = False, allow_tf32: bool = True) -> Iterator[None]:
-    """Sets the flags inside the block and restores them after, as torch's."""
-    names = ("enabled", "benchmark", "benchmark_limit", "deterministic", "allow_tf32")
+    """Sets the flags inside the block and restores them after, as torch's (benchmark_limit
+    stays None: torch sets it only where cuDNN is available)."""
+    names = ("enabled", "benchmark", "deterministic", "allow_tf32")
     module = globals()
     saved = {name: module[name] for name in names}
-    module.update(zip(names, (enabled, benchmark, benchmark_limit, deterministic, allow_tf32)))
+    module.update(zip(names, (enabled, benchmark, deterministic, allow_tf32)))
     try:
         yield
     finally:

@@ -36,4 +36,8 @@ def __getattr__(name: str):
         from dlpy.distributed.sampler import DistributedSampler
 
         return DistributedSampler
+    if name == "distributed":  # torch.utils.data.distributed.DistributedSampler, unimported
+        import importlib
+
+        return importlib.import_module("dlpy.data.distributed")
     raise AttributeError(f"module 'dlpy.data' has no attribute {name!r}")

@@ -315,10 +315,10 @@ class RandomSampler(Sampler):
     makes it reproducible). ``num_samples`` (default: the dataset's length) indices, drawn
     with ``replacement`` or as whole permutations one after the other, as torch's."""
 
-    def __init__(self, data_source, rng: np.random.Generator | None = None, *,
-                 generator: np.random.Generator | None = None, replacement: bool = False,
-                 num_samples: int | None = None):
-        if isinstance(rng, bool):  # torch's positional RandomSampler(data, replacement)
+    def __init__(self, data_source, rng: np.random.Generator | None = None,
+                 num_samples: int | None = None, generator: np.random.Generator | None = None,
+                 *, replacement: bool = False):
+        if isinstance(rng, bool):  # torch's positional (data, replacement, num_samples, generator)
             rng, replacement = None, rng
         if generator is not None:
             if rng is not None:

@@ -25,6 +25,8 @@ def _array(value) -> np.ndarray:
 def _bound(value) -> str:
     if isinstance(value, (int, float)):  # a number as given: 0, not 0.0 (PyTorch's repr)
         return repr(value)
+    if isinstance(value, Tensor):  # as PyTorch's f-string: a 0-d Tensor as its number
+        return repr(value.item()) if value.ndim == 0 else str(value)
     array = _array(value)
     if array.size == 1:
         return repr(float(array.reshape(())))

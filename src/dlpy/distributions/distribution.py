@@ -16,7 +16,7 @@ import dlpy.functional as F
 from dlpy.creation import _generator
 from dlpy.distributions import constraints
 from dlpy.size import Size
-from dlpy.tensor import Tensor, no_grad
+from dlpy.tensor import Tensor, default_dtype, no_grad
 
 __all__ = ["Distribution", "as_tensors", "broadcast_all"]
 
@@ -212,7 +212,7 @@ class Distribution:
     def _dtype(self) -> np.dtype:
         for name in self._given_params():
             return self.__dict__[name].dtype
-        return np.dtype(np.float32)
+        return default_dtype()
 
     def _validate_sample(self, value: Tensor, method: str = "log_prob") -> None:
         name = f"{type(self).__name__}.{method}"
@@ -286,14 +286,14 @@ def _as_float_tensor(value, dtype) -> Tensor:
 def as_tensors(name: str, names: tuple[str, ...], *values) -> tuple[Tensor, ...]:
     """Parameters as Tensors of one float dtype family: Tensors and float arrays keep their
     dtype, numbers (and integer arrays) take the first float Tensor's or array's dtype
-    (float32 if none), as torch's ``broadcast_all``."""
+    (the default dtype if none), as torch's ``broadcast_all``."""
     dtype = None
     for v in values:
         data = v.data if isinstance(v, Tensor) else v
         if isinstance(data, np.ndarray) and data.dtype.kind == "f":
             dtype = data.dtype
             break
-    dtype = np.dtype(np.float32) if dtype is None else dtype
+    dtype = default_dtype() if dtype is None else dtype
     tensors = []
     for what, v in zip(names, values):
         if isinstance(v, bool) or not isinstance(v, (Tensor, np.ndarray, int, float, np.number,

@@ -91,7 +91,7 @@ class GeneralizedPareto(Distribution):
         c = self.concentration.data
         with np.errstate(divide="ignore"):
             upper = np.where(c < 0, self.loc.data - self.scale.data / c, np.inf)
-        return constraints.interval(self.loc, upper)
+        return constraints.interval(self.loc, Tensor(upper.astype(self.loc.dtype, copy=False)))
 
     def _safe_concentration(self) -> tuple[np.ndarray, Tensor]:
         """Where c is 0, and c with 1 there (so both branches of a where stay finite)."""

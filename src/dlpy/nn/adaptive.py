@@ -13,7 +13,7 @@ from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
 from dlpy.ops.indexing import index_add
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, as_array, default_dtype, no_grad
+from dlpy.tensor import Tensor, as_array, no_grad, parameter_dtype
 
 
 class ASMOutput(NamedTuple):
@@ -31,7 +31,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
 
     def __init__(self, in_features: int, n_classes: int, cutoffs, div_value: float = 4.0,
                  head_bias: bool = False, rng=None, dtype=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         cutoffs = list(cutoffs)
         if not cutoffs:

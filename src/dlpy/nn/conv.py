@@ -23,7 +23,7 @@ from dlpy.ops.conv import (
     _padding,
 )
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_dtype
+from dlpy.tensor import Tensor, parameter_dtype
 
 
 def _check_channels(name: str, in_channels: int, out_channels: int, groups) -> int:
@@ -111,7 +111,7 @@ class _ConvNd(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  rng: np.random.Generator | None = None, dtype=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         name, nd = type(self).__name__, self.nd
         self.groups = _check_channels(name, in_channels, out_channels, groups)
@@ -228,7 +228,7 @@ class _ConvTransposeNd(Module):
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
                  padding_mode: str = "zeros", rng: np.random.Generator | None = None,
                  dtype=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         name, nd = type(self).__name__, self.nd
         if padding_mode != "zeros":

@@ -10,7 +10,7 @@ from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops.embedding import _check_max_norm
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, as_array, default_dtype, no_grad
+from dlpy.tensor import Tensor, as_array, no_grad, parameter_dtype
 
 
 class Embedding(Module):
@@ -35,7 +35,8 @@ class Embedding(Module):
                  _freeze: bool = False, device=None, dtype=None, *,
                  rng: np.random.Generator | None = None):
         # None: the default dtype now (torch's), or a given _weight's own
-        dtype = None if dtype is None and _weight is not None else default_dtype(dtype)
+        dtype = (None if dtype is None and _weight is not None
+                 else parameter_dtype(dtype, "Embedding", _weight is None))
         super().__init__()
         as_device(device, "Embedding")  # the CPU only
         if num_embeddings < 0 or embedding_dim < 0:  # (an empty table is torch's too)
@@ -136,7 +137,7 @@ class EmbeddingBag(Module):
                  sparse: bool = False, _weight=None, include_last_offset: bool = False,
                  padding_idx: int | None = None, *, rng: np.random.Generator | None = None,
                  dtype=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         name = "EmbeddingBag"
         if num_embeddings < 0 or embedding_dim < 0:

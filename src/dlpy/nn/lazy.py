@@ -39,7 +39,7 @@ from dlpy.nn.norm import (
     _InstanceNorm,
 )
 from dlpy.overrides import _disabled_torch_function_impl
-from dlpy.tensor import Tensor, default_dtype
+from dlpy.tensor import Tensor, default_dtype, parameter_dtype
 
 _SHAPE_ERROR = ("Can't access the shape of an uninitialized parameter or buffer. This error "
                 "usually happens in `load_state_dict` when trying to load an uninitialized "
@@ -264,7 +264,7 @@ class LazyLinear(LazyModuleMixin, Linear):
     inferred = "in_features"
 
     def __init__(self, out_features: int, bias: bool = True, rng=None, dtype=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         self._lazy_setup({"out_features": out_features, "bias": bias, "rng": rng,
                           "dtype": dtype})
 
@@ -289,7 +289,7 @@ class _LazyConvMixin(LazyModuleMixin):
 
     def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, *args,
                  rng=None, dtype=None, **kwargs):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         names = (("output_padding", "groups", "bias", "dilation", "padding_mode")
                  if self.transposed else ("dilation", "groups", "bias", "padding_mode"))
         if len(args) > len(names):
@@ -325,7 +325,7 @@ class _LazyNormMixin(LazyModuleMixin):
                  track_running_stats: bool = True, device=None, dtype=None, *,
                  bias: bool = True):
         as_device(device, type(self).__name__)  # the CPU only
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__, affine)
         settings = {"eps": eps, "momentum": momentum, "affine": affine,
                     "track_running_stats": track_running_stats, "dtype": dtype, "bias": bias}
         self._lazy_setup(settings)

@@ -12,7 +12,7 @@ from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_dtype
+from dlpy.tensor import ShapeError, Tensor, parameter_dtype
 
 
 def setting(name: str, what: str, value, finite: bool = True):
@@ -51,7 +51,7 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None,
                  dtype=None, device=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         as_device(device, "Linear")  # the CPU only
         super().__init__()
         rng = get_rng(rng)
@@ -71,7 +71,7 @@ class Linear(Module):
     def forward(self, input):  # noqa: A002 - PyTorch's name (m(input=x))
         shape = input.data.shape if type(input) is Tensor else input.shape  # (a plain tuple:
         if shape[-1:] != (self.in_features,):  # a Size's indexing costs a Python call)
-            raise ValueError(
+            raise ShapeError(
                 f"Linear: expected input (..., {self.in_features}), got {input.shape}"
             )
         return F.linear(input, self.weight, self.bias)
@@ -255,7 +255,7 @@ class PReLU(Module):
     slope for every element (num_parameters=1) or one per channel (axis 1 of the input)."""
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)) \
                 or num_parameters < 1:
@@ -458,7 +458,7 @@ class Bilinear(Module):
 
     def __init__(self, in1_features: int, in2_features: int, out_features: int,
                  bias: bool = True, rng=None, dtype=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         rng = get_rng(rng)
         self.in1_features = size_setting("Bilinear", "in1_features", in1_features)

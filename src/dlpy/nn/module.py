@@ -172,6 +172,11 @@ def _accept_device(cls: type) -> None:
     cls.__init__ = __init__
 
 
+
+def _numeric(dtype: np.dtype) -> bool:
+    """A floating or complex dtype: what ``Module.to`` casts to a complex dtype."""
+    return is_floating_dtype(dtype) or dtype.kind == "c"
+
 class Module:
     """Base class of layers and models.
 
@@ -779,7 +784,8 @@ class Module:
         keywords ``device, dtype, non_blocking``: cast every floating-point parameter and
         buffer to ``dtype``, in place (the Parameter objects stay the same, so an optimiser
         made before still holds them; their ``.grad`` is cast too); returns the module. Complex
-        parameters are left as they are (as torch's ``float()``/``double()``). dlpy has one
+        parameters are left as they are (as torch's ``float()``/``double()``); a complex
+        ``dtype`` makes the floating ones complex too, with torch's warning. dlpy has one
         device: ``to("cpu")`` does nothing, any other device raises ``RuntimeError``, except
         ``to("meta")``: every parameter and buffer keeps its shape and dtype and loses its
         values (a ``MetaArray``), torch's stateless base for ``func.functional_call``."""
@@ -804,9 +810,8 @@ class Module:
             self._relayout(kwargs["memory_format"])
         if dtype is None:
             return self
-        if dtype.kind == "c":  # torch's makes every floating parameter complex
-            raise TypeError(f"{type(self).__name__}.to: dlpy converts modules to floating "
-                            f"dtypes only, got torch.{dtype.name}")
+        if dtype.kind == "c":
+            return self._to_complex(dtype)
         if not is_floating_dtype(dtype):  # torch's words
             raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
                             f"got desired dtype=torch.{dtype.name}")
@@ -827,6 +832,29 @@ class Module:
             for name, buffer in module._buffers.items():
                 if (buffer is not None and is_floating_dtype(buffer.dtype)
                         and buffer.dtype != dtype):
+                    setattr(module, name, buffer.astype(dtype))
+        return self
+
+    def _to_complex(self, dtype: np.dtype) -> Module:
+        """``to(complex dtype)``: every floating or complex parameter and buffer takes it (a
+        Parameter stays the same object, now a ComplexParameter), with torch's warning."""
+        warnings.warn(
+            "Complex modules are a new feature under active development whose design may "
+            "change, and some modules might not work as expected when using complex tensors as "
+            "parameters or buffers. Please file an issue at https://github.com/pytorch/pytorch/"
+            "issues/new?template=bug-report.yml if a complex module does not work as expected.",
+            UserWarning, stacklevel=3)
+        for module in self.modules():
+            for p in module._parameters.values():
+                if p is not None and _numeric(p.data.dtype) and p.data.dtype != dtype:
+                    grad = p._grad
+                    p.data = p.data.astype(dtype)
+                    if type(p) is Parameter:
+                        p.__class__ = ComplexParameter
+                    p.grad = (Tensor(grad.data.astype(dtype)) if isinstance(grad, Tensor)
+                              else None)
+            for name, buffer in module._buffers.items():
+                if buffer is not None and _numeric(buffer.dtype) and buffer.dtype != dtype:
                     setattr(module, name, buffer.astype(dtype))
         return self
 
@@ -863,14 +891,34 @@ class Module:
 
     def type(self, dtype) -> Module:
         """Cast every parameter and every buffer, integer ones too (as torch's ``type``), to
-        the floating ``dtype``, in place; complex parameters are left as they are."""
+        ``dtype`` (a dtype, its name, or a legacy type name such as "torch.DoubleTensor"), in
+        place; complex parameters are left as they are. A non-floating ``dtype`` is refused
+        while a parameter requires grad, in torch's words; otherwise it casts them all."""
+        from dlpy.tensor_methods import _TYPE_NAMES
+
+        target = getattr(dtype, "dtype_name", dtype)  # a legacy type (torch.DoubleTensor)
+        if isinstance(target, str) and target.split(".")[-1] in _TYPE_NAMES.values():
+            target = next(k for k, v in _TYPE_NAMES.items() if v == target.split(".")[-1])
         try:
-            target = np.dtype(dtype)
+            target = np.dtype(target)
         except TypeError:
             target = None
-        if target is None or not is_floating_dtype(target):
-            raise TypeError(f"{type(self).__name__}.type: parameters must stay floating "
-                            f"point, got {dtype!r}")
+        if target is None or target.kind == "c":
+            raise TypeError(f"{type(self).__name__}.type: expected a floating or integer "
+                            f"dtype, got {dtype!r}")
+        if not is_floating_dtype(target):
+            if any(p.requires_grad for p in self.parameters()):
+                raise RuntimeError("data set to a tensor that requires gradients must be "
+                                   "floating point or complex dtype")
+            for module in self.modules():
+                for p in module._parameters.values():
+                    if p is not None and p.data.dtype.kind != "c":
+                        p.data = p.data.astype(target)
+                        p.grad = None
+                for name, buffer in module._buffers.items():
+                    if buffer is not None and buffer.dtype.kind != "c":
+                        setattr(module, name, buffer.astype(target))
+            return self
         self.to(target)
         for module in self.modules():
             for name, buffer in module._buffers.items():
@@ -948,6 +996,9 @@ class Module:
         without its last dot) to ``{"version": module._version}``, as torch's; load_state_dict
         hands that dict to each module's ``_load_from_state_dict``."""
         if args:  # torch's deprecated positional form
+            warnings.warn("Positional args are being deprecated, use kwargs instead. Refer to "
+                          "https://pytorch.org/docs/main/generated/torch.nn.Module.html"
+                          "#torch.nn.Module.state_dict for details.", FutureWarning, stacklevel=2)
             destination, prefix, keep_vars = (*args, *(destination, prefix, keep_vars)[len(args):])
         if destination is None:
             destination = OrderedDict()

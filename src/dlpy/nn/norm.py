@@ -12,7 +12,7 @@ from dlpy.nn.linear import setting
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
 from dlpy.ops.norm import _normalized_shape, sync_batch_norm
-from dlpy.tensor import Tensor, _bump, default_dtype
+from dlpy.tensor import Tensor, _bump, parameter_dtype
 
 
 def reset_affine(layer: Module) -> None:
@@ -33,7 +33,7 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__, elementwise_affine)
         super().__init__()
         as_device(device, "LayerNorm")  # the CPU only
         self.normalized_shape = _normalized_shape("LayerNorm", normalized_shape)
@@ -80,7 +80,7 @@ class _NormBase(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, dtype=None, *,
                  bias: bool = True):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__, affine)
         super().__init__()
         name = type(self).__name__
         self.num_features = _positive_int(name, "num_features", num_features)
@@ -203,7 +203,7 @@ class SyncBatchNorm(_BatchNorm):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, process_group=None,
                  dtype=None, *, bias: bool = True):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__, affine)
         if process_group is not None:
             raise ValueError(f"SyncBatchNorm: process_group must be None (dlpy has one process "
                              f"group: every rank), got {process_group!r}")
@@ -295,7 +295,7 @@ class GroupNorm(Module):
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True, dtype=None, *, bias: bool = True):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__, affine)
         super().__init__()
         self.num_groups = _positive_int("GroupNorm", "num_groups", num_groups)
         self.num_channels = _positive_int("GroupNorm", "num_channels", num_channels)
@@ -337,7 +337,7 @@ class _InstanceNorm(_NormBase):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = False, track_running_stats: bool = False, dtype=None, *,
                  bias: bool = True):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__, affine)
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype,
                          bias=bias)
 
@@ -410,7 +410,7 @@ class RMSNorm(Module):
 
     def __init__(self, normalized_shape, eps: float | None = None,
                  elementwise_affine: bool = True, dtype=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__, elementwise_affine)
         super().__init__()
         self.normalized_shape = _normalized_shape("RMSNorm", normalized_shape)
         self.eps = None if eps is None else real_number("RMSNorm", "eps", eps)

@@ -22,12 +22,13 @@ import warnings
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.amp import state as amp_state
 from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
 from dlpy.ops import rnn as rnn_ops
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, default_dtype
+from dlpy.tensor import Tensor, parameter_dtype
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -79,6 +80,37 @@ def _no_proj_size(name: str, proj_size) -> None:
                          "GRU")
 
 
+def _autocasting() -> bool:
+    """Whether an autocast block is on: the steps then run as torch's CPU cells do, one op at
+    a time (the hidden projection in the autocast dtype, the gates rounded to it)."""
+    return amp_state.active > 0 and amp_state.thread_state().enabled
+
+
+def _rnn_step(x_t, h, w_hh, b_hh, relu: bool):
+    """torch's SimpleCell: act(linear(h, W_hh, b_hh) + x_t)."""
+    s = F.linear(h, w_hh, b_hh) + x_t
+    return s.relu() if relu else s.tanh()
+
+
+def _gru_step(x_t, h, w_hh, b_hh):
+    """torch's GRUCell: r, z from the summed gates, n = tanh(i_n + h_n * r),
+    h' = (h - n) * z + n."""
+    i_r, i_z, i_n = x_t.chunk(3, -1)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
+    r = (h_r + i_r).sigmoid()
+    z = (h_z + i_z).sigmoid()
+    n = (i_n + h_n * r).tanh()
+    return (h - n) * z + n
+
+
+def _lstm_step(x_t, h, c, w_hh, b_hh):
+    """torch's LSTMCell: gates = linear(h, W_hh, b_hh) + x_t; c' = f * c + i * g,
+    h' = o * tanh(c')."""
+    i, f, g, o = (F.linear(h, w_hh, b_hh) + x_t).chunk(4, -1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
 def _check_flag(name: str, flag: str, value) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"{name}: {flag} must be True or False, got {value!r}")
@@ -91,7 +123,7 @@ class _RNNBase(Module):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, rng=None, dtype=None, proj_size: int = 0,
                  device=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         name = type(self).__name__
         as_device(device, name)  # the CPU only
@@ -148,6 +180,13 @@ class _RNNBase(Module):
         w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
         b_hh = getattr(self, f"bias_hh_l{layer}{suffix}", None)
         reverse = suffix == "_reverse"
+        if self.mode != "LSTM" and lengths is None and _autocasting():
+            outputs = [None] * x_proj.shape[0]
+            for t in (reversed(range(len(outputs))) if reverse else range(len(outputs))):
+                h = _gru_step(x_proj[t], h, w_hh, b_hh) if self.mode == "GRU" else \
+                    _rnn_step(x_proj[t], h, w_hh, b_hh, self.mode == "RNN_RELU")
+                outputs[t] = h
+            return F.stack(outputs, 0), h, None
         if self.mode == "LSTM":
             w_hr = getattr(self, f"weight_hr_l{layer}{suffix}", None)
             return rnn_ops.lstm_sequence(x_proj, h, c, w_hh, b_hh, w_hr, reverse, lengths)
@@ -301,7 +340,7 @@ class RNN(_RNNBase):
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, rng=None,
                  dtype=None, device=None, proj_size=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         _no_proj_size("RNN", proj_size)
         rnn_ops.check_nonlinearity("RNN", nonlinearity)
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
@@ -327,7 +366,7 @@ class LSTM(_RNNBase):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, rng=None, dtype=None,
                  device=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, rng, dtype, proj_size, device)
 
@@ -351,7 +390,7 @@ class GRU(_RNNBase):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, rng=None, dtype=None, device=None,
                  proj_size=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         _no_proj_size("GRU", proj_size)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, rng, dtype, device=device)
@@ -367,7 +406,7 @@ class _CellBase(Module):
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool = True,
                  rng=None, dtype=None, device=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         name = type(self).__name__
         as_device(device, name)  # the CPU only
@@ -393,7 +432,8 @@ class _CellBase(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: expected input of shape (batch, "
                              f"{self.input_size}) or ({self.input_size},), got {x.shape}")
-        _check_dtype(type(self).__name__, "input", x, self.weight_ih.dtype)
+        if not _autocasting():  # (autocast casts x and the weights for the projections)
+            _check_dtype(type(self).__name__, "input", x, self.weight_ih.dtype)
         batched = x.ndim == 2
         if not batched:
             x = F.unsqueeze(x, 0)
@@ -408,7 +448,8 @@ class _CellBase(Module):
         if state.shape != shape:
             raise ValueError(f"{type(self).__name__}: expected {what} of shape {shape}, got "
                              f"{state.shape}")
-        _check_dtype(type(self).__name__, what, state, self.weight_hh.dtype)
+        if not _autocasting():
+            _check_dtype(type(self).__name__, what, state, self.weight_hh.dtype)
         return state if batched else F.unsqueeze(state, 0)
 
     def extra_repr(self) -> str:
@@ -424,7 +465,7 @@ class RNNCell(_CellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", rng=None, dtype=None, device=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         rnn_ops.check_nonlinearity("RNNCell", nonlinearity)
         super().__init__("RNN_TANH", input_size, hidden_size, bias, rng, dtype, device)
         self.nonlinearity = nonlinearity
@@ -432,6 +473,10 @@ class RNNCell(_CellBase):
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         x_proj, batched = self._project(input)
         h = self._state(hx, "hx", x_proj.shape[0], batched)
+        if _autocasting():
+            h = _rnn_step(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None),
+                          self.nonlinearity == "relu")
+            return h if batched else h[0]
         h = rnn_ops.rnn_cell(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None),
                              self.nonlinearity)
         return h if batched else h[0]
@@ -450,7 +495,7 @@ class LSTMCell(_CellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
                  dtype=None, device=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__("LSTM", input_size, hidden_size, bias, rng, dtype, device)
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
@@ -460,6 +505,9 @@ class LSTMCell(_CellBase):
         h, c = (None, None) if hx is None else hx
         h = self._state(h, "h", x_proj.shape[0], batched)
         c = self._state(c, "c", x_proj.shape[0], batched)
+        if _autocasting():
+            h, c = _lstm_step(x_proj, h, c, self.weight_hh, getattr(self, "bias_hh", None))
+            return (h, c) if batched else (h[0], c[0])
         h, c = rnn_ops.lstm_cell(x_proj, h, c, self.weight_hh, getattr(self, "bias_hh", None))
         return (h, c) if batched else (h[0], c[0])
 
@@ -473,11 +521,14 @@ class GRUCell(_CellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
                  dtype=None, device=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__("GRU", input_size, hidden_size, bias, rng, dtype, device)
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         x_proj, batched = self._project(input)
         h = self._state(hx, "hx", x_proj.shape[0], batched)
+        if _autocasting():
+            h = _gru_step(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None))
+            return h if batched else h[0]
         h = rnn_ops.gru_cell(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None))
         return h if batched else h[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import warnings
 
 import numpy as np
 
@@ -13,11 +14,11 @@ from dlpy.device import as_device
 from dlpy.nn import init
 from dlpy.nn.attention import MultiheadAttention, check_batch_first, pick
 from dlpy.nn.container import ModuleList
-from dlpy.nn.linear import Linear
+from dlpy.nn.linear import GELU, Linear, ReLU
 from dlpy.nn.module import Module
 from dlpy.nn.norm import Dropout, LayerNorm
 from dlpy.random import get_rng, give_copies_own_rngs
-from dlpy.tensor import Tensor, as_array, default_dtype
+from dlpy.tensor import Tensor, as_array, default_dtype, is_grad_enabled, parameter_dtype
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -37,6 +38,15 @@ def _activation_name(owner: str, activation):
                      f"{activation!r} (or a callable)")
 
 
+def _relu_or_gelu(activation) -> int:
+    """torch's TransformerEncoderLayer.activation_relu_or_gelu: 1 relu, 2 gelu (a name, F's
+    function or an nn.ReLU / nn.GELU), 0 anything else."""
+    if isinstance(activation, ReLU) or (isinstance(activation, str) and activation == "relu"):
+        return 1
+    return 2 if isinstance(activation, GELU) or (isinstance(activation, str)
+                                                 and activation == "gelu") else 0
+
+
 def _activation_config(activation) -> str:
     """What ``config`` (JSON) records of an activation: its name (a callable's own name)."""
     if isinstance(activation, str):
@@ -46,6 +56,15 @@ def _activation_config(activation) -> str:
 
 def _layer_norm(d_model: int, eps: float, bias: bool, dtype) -> LayerNorm:
     return LayerNorm(d_model, eps=eps, bias=bias, dtype=dtype)
+
+
+def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool):
+    """dlpy's convenience (torch's MultiheadAttention refuses is_causal without a mask): a layer
+    given *_is_causal and no mask gets the causal one, True above the diagonal."""
+    if not is_causal or attn_mask is not None:
+        return attn_mask
+    axis = 1 if batch_first and x.ndim == 3 else 0
+    return np.triu(np.ones((x.shape[axis], memory.shape[axis]), dtype=bool), 1)
 
 
 def _check_shape(owner: str, name: str, x, shapes) -> None:
@@ -66,15 +85,27 @@ class _Layer(Module):
 
     def __init__(self, d_model: int, num_heads: int | None = None, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: str = "relu", norm_first: bool = False,
-                 rng=None, layer_norm_eps: float = 1e-5, dtype=None, *, bias: bool = True,
-                 batch_first: bool = False, nhead: int | None = None, device=None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
-        super().__init__()
+                 rng=None, layer_norm_eps: float | None = None, dtype=None, *,
+                 bias: bool = True, batch_first: bool = False, nhead: int | None = None,
+                 device=None):
         owner = type(self).__name__
+        if isinstance(norm_first, (int, float, np.number)) \
+                and not isinstance(norm_first, (bool, np.bool_)):
+            # a number where dlpy has norm_first: torch's positional order, ..., activation,
+            # layer_norm_eps, batch_first, norm_first, bias
+            layer_norm_eps, norm_first, torch_batch_first, torch_bias, rng, dtype = \
+                norm_first, layer_norm_eps or False, rng, dtype, None, None
+            batch_first = batch_first if torch_batch_first is None else torch_batch_first
+            bias = bias if torch_bias is None else torch_bias
+        layer_norm_eps = 1e-5 if layer_norm_eps is None else layer_norm_eps
+        dtype = parameter_dtype(dtype, owner)
+        super().__init__()
         num_heads = pick(owner, "num_heads", num_heads, "nhead", nhead)
         if num_heads is None:
             raise TypeError(f"{owner}: needs num_heads (or PyTorch's nhead)")
         activation = _activation_name(owner, activation)
+        if not self.cross_attention:  # torch's encoder layer keeps it (its fast-path check)
+            self.activation_relu_or_gelu = _relu_or_gelu(activation)
         if not isinstance(norm_first, (bool, np.bool_)):
             raise TypeError(f"{owner}: norm_first must be True or False, got {norm_first!r} "
                             "(dlpy's order is d_model, num_heads, dim_feedforward, dropout, "
@@ -109,13 +140,17 @@ class _Layer(Module):
         self.dropout2 = Dropout(dropout, rng=rng)
         if self.cross_attention:
             self.dropout3 = Dropout(dropout, rng=rng)
-        # last, as torch: a Module activation is the last child (repr, state_dict order)
-        self.activation = activation
+        # last, as torch: a Module activation is the last child (repr, state_dict order); a
+        # name gives the function (torch's layer.activation is F.relu)
+        self._activation_name = activation if isinstance(activation, str) else None
+        self.activation = getattr(F, activation) if isinstance(activation, str) else activation
 
     def _feedforward(self, x, last_dropout):
-        # (looked up now: dlpy.overrides may have wrapped F.relu, and fx records F's own)
-        activation = getattr(F, self.activation) if isinstance(self.activation, str) \
-            else self.activation
+        # a name's function looked up now (dlpy.overrides may have wrapped F.relu, and fx
+        # records F's own), unless the activation was replaced since
+        activation, name = self.activation, self._activation_name
+        if name is not None and inspect.unwrap(activation) is inspect.unwrap(_ACTIVATIONS[name]):
+            activation = getattr(F, name)
         hidden = self.dropout(activation(self.linear1(x)))
         return last_dropout(self.linear2(hidden))
 
@@ -149,6 +184,7 @@ class TransformerEncoderLayer(_Layer):
         return x
 
     def _attention(self, x, key_padding_mask, attn_mask, is_causal):
+        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first)
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
                                 attn_mask=attn_mask, need_weights=False, is_causal=is_causal)
         return self.dropout1(out)
@@ -193,12 +229,14 @@ class TransformerDecoderLayer(_Layer):
         return x
 
     def _self_block(self, x, attn_mask, key_padding_mask, is_causal):
+        attn_mask = _causal_mask(attn_mask, is_causal, x, x, self.batch_first)
         out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask,
                                 attn_mask=attn_mask, need_weights=False,
                                 is_causal=bool(is_causal))
         return self.dropout1(out)
 
     def _cross_block(self, x, memory, attn_mask, key_padding_mask, is_causal):
+        attn_mask = _causal_mask(attn_mask, is_causal, x, memory, self.batch_first)
         out, _ = self.multihead_attn(x, memory, memory, key_padding_mask=key_padding_mask,
                                      attn_mask=attn_mask, need_weights=False,
                                      is_causal=bool(is_causal))
@@ -258,11 +296,16 @@ class _Stack(Module):
                  mask_check: bool = True, *, rng=None):
         # enable_nested_tensor, mask_check: torch's fast-path switches, nothing to switch here
         super().__init__()
+        given_layer = isinstance(layer_config, _Layer)  # torch's form (a dict is dlpy's)
         layers, layer_config = _make_layers(type(self).__name__, self.layer_class, layer_config,
                                             num_layers, rng)
         self.num_layers = num_layers
         if self.layer_class is TransformerEncoderLayer:  # torch's encoder keeps them
             self.enable_nested_tensor, self.mask_check = enable_nested_tensor, mask_check
+            self.use_nested_tensor = enable_nested_tensor
+            # torch warns when its layer cannot take the nested-tensor fast path (dlpy's
+            # dict form is dlpy's own: no warning)
+            self._refuse_nested_tensor(layers[0], warn=given_layer)
         self.layers = ModuleList(layers)
         if norm is True:
             norm = _layer_norm(layer_config["d_model"], layer_config.get("layer_norm_eps", 1e-5),
@@ -270,6 +313,32 @@ class _Stack(Module):
         self.norm = norm or None
         self.config = dict(layer_config=dict(layer_config), num_layers=num_layers,
                            norm=self.norm is not None)
+
+
+    def _refuse_nested_tensor(self, layer, warn: bool) -> None:
+        """torch's TransformerEncoder check: use_nested_tensor False (and a UserWarning) when
+        enable_nested_tensor is on but ``layer`` cannot take that fast path."""
+        why = "encoder_layer."
+        if layer.norm_first:
+            why += "norm_first was True"
+        elif not layer.batch_first:
+            why += ("self_attn.batch_first was not True(use batch_first for better inference "
+                    "performance)")
+        elif not layer.config["bias"]:
+            why += "self_attn was passed bias=False"
+        elif not layer.activation_relu_or_gelu:
+            why += "activation_relu_or_gelu was not True"
+        elif layer.norm1.eps != layer.norm2.eps:
+            why += "norm1.eps was not equal to encoder_layer.norm2.eps"
+        elif layer.num_heads % 2 == 1:
+            why += "self_attn.num_heads is odd"
+        else:
+            return
+        if self.enable_nested_tensor:
+            if warn:
+                warnings.warn("enable_nested_tensor is True, but self.use_nested_tensor is False "
+                              f"because {why}", stacklevel=4)
+            self.use_nested_tensor = False
 
 
 class TransformerEncoder(_Stack):
@@ -291,10 +360,33 @@ class TransformerEncoder(_Stack):
         key_padding_mask = pick(owner, "key_padding_mask", key_padding_mask,
                                 "src_key_padding_mask", src_key_padding_mask)
         attn_mask = pick(owner, "attn_mask", attn_mask, "mask", mask)
+        keep = self._nested_keep(x, key_padding_mask, attn_mask)
         for layer in self.layers:
             x = layer(x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
                       is_causal=bool(is_causal))
+        if keep is not None:  # torch's nested-tensor path pads its output back with zeros
+            x = x.masked_fill(Tensor(~keep[..., None]), 0.0)
         return x if self.norm is None else self.norm(x)
+
+    def _nested_keep(self, src, key_padding_mask, attn_mask):
+        """The (batch, seq) keep mask where torch would run its nested-tensor fast path
+        (inference, padding mask alone, left-aligned padding), else None."""
+        layer = self.layers[0]
+        if (key_padding_mask is None or attn_mask is not None or layer.training
+                or not getattr(self, "use_nested_tensor", False) or src.ndim != 3):
+            return None
+        if is_grad_enabled() and (src.requires_grad
+                                  or any(p.requires_grad for p in layer.parameters())):
+            return None
+        mask = as_array(key_padding_mask)
+        keep = ~mask if mask.dtype == np.bool_ else mask == 0
+        if keep.shape != src.shape[:2]:
+            return None
+        if getattr(self, "mask_check", True):
+            # left-aligned: no kept position after a padded one
+            if (np.cumsum(~keep, axis=1).astype(bool) & keep).any():
+                return None
+        return keep
 
 
 class TransformerDecoder(_Stack):
@@ -336,7 +428,7 @@ class Transformer(Module):
                  layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, rng=None, dtype=None, *,
                  nhead: int | None = None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         num_heads = pick("Transformer", "num_heads", num_heads, "nhead", nhead)
         num_heads = 8 if num_heads is None else num_heads
@@ -351,6 +443,8 @@ class Transformer(Module):
             TransformerEncoder(layer, num_encoder_layers, norm=True)
         self.decoder = custom_decoder if custom_decoder is not None else \
             TransformerDecoder(layer, num_decoder_layers, norm=True)
+        if custom_encoder is None:  # torch's encoder warns about its fast path here
+            self.encoder._refuse_nested_tensor(self.encoder.layers[0], warn=True)
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p, generator=rng)
@@ -404,5 +498,8 @@ class Transformer(Module):
         a Tensor without gradient (``.to(device)`` as torch programs call it)."""
         dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
         as_device(device, "generate_square_subsequent_mask")
+        if np.issubdtype(dtype, np.integer):  # torch's full(-inf) refuses (bool: True above)
+            raise RuntimeError(f"generate_square_subsequent_mask: -inf cannot be held by "
+                               f"{np.dtype(dtype).name}; give a floating dtype (or bool)")
         future = np.triu(np.ones((sz, sz), dtype=bool), 1)
         return Tensor(np.where(future, -np.inf, 0.0).astype(dtype))

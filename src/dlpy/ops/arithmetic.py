@@ -9,7 +9,7 @@ from dlpy.amp.dtypes import refuse_float8
 from dlpy.ops import complex as _complex
 from dlpy.ops import norm
 from dlpy.ops import promotion as _promotion
-from dlpy.tensor import Op, Tensor, as_array, default_dtype, narrow_float
+from dlpy.tensor import Op, ShapeError, Tensor, as_array, default_dtype, narrow_float
 
 
 class Identity(Op):
@@ -554,7 +554,7 @@ def _broadcast_error(name, a, b):
     try:
         np.broadcast_shapes(a_shape, b_shape)
     except ValueError:
-        return ValueError(f"{name}: shapes {a_shape} and {b_shape} cannot be broadcast together")
+        return ShapeError(f"{name}: shapes {a_shape} and {b_shape} cannot be broadcast together")
     return None
 
 

@@ -51,6 +51,8 @@ def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
 class CumSum(Op):
     """y[i] = x[0] + ... + x[i] along dim;  dx[i] = g[i] + ... + g[n-1]."""
 
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
+
     saves_tensors = False  # torch saves only sizes: a second backward works
 
     float8_kernel = "cumsum_out_cpu"  # torch's refusal of float8 (amp/dtypes.py)
@@ -78,6 +80,8 @@ class CumProd(Op):
     Where x holds zeros (the division fails), as PyTorch: before a row's first zero the formula
     holds; at the first zero dx is that sum with the zero left out of the products; after it
     every product holds the zero, so dx is 0."""
+
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
 
     complex_ok = "holomorphic"
 
@@ -129,6 +133,8 @@ class Prod(Op):
     float16/bfloat16 multiply in their own dtype, rounding each product, as torch's CPU
     kernel (which, reducing a contiguous axis, runs several lanes at once: its order there
     differs)."""
+
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
 
     complex_ok = "holomorphic"
 
@@ -255,6 +261,8 @@ class LogCumSumExp(Op):
     through a float64 accumulator, as torch's CPU kernel). Backward is torch's formula (from
     TensorFlow's): the positive and the negative parts of g each as a reverse logcumsumexp,
     dx = exp(rlcse(log g+ - y) + x) - exp(rlcse(log g- - y) + x), so it overflows nowhere."""
+
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
 
     float8_kernel = "logcumsumexp_out_cpu"
 

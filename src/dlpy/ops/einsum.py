@@ -23,7 +23,7 @@ from dlpy.ops import check_dim
 from dlpy.ops.arithmetic import add, cast, mul
 from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import reshape
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, ShapeError, Tensor
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # label = position: ASCII order
 _ELLIPSIS = len(_LETTERS)  # the ellipsis' axes get labels 52, 53, ... (right-aligned)
@@ -400,7 +400,7 @@ def _autocast_operands(operands):
 def _check_ndim(name: str, what: str, x, ndim: int) -> tuple[int, ...]:
     shape = _shape_of(x)
     if len(shape) != ndim:
-        raise ValueError(f"{name}: expected {what} to be {ndim}-D, got shape {shape}")
+        raise ShapeError(f"{name}: expected {what} to be {ndim}-D, got shape {shape}")
     return shape
 
 
@@ -409,7 +409,7 @@ def _matrix_times(name: str, matrix: Tensor, what: str, other: Tensor, ndim: int
     a = _check_ndim(name, "input", matrix, 2)
     b = _check_ndim(name, what, other, ndim)
     if a[1] != b[0]:
-        raise ValueError(f"{name}: shapes {a} and {b} cannot be multiplied ({a[1]} != {b[0]})")
+        raise ShapeError(f"{name}: shapes {a} and {b} cannot be multiplied ({a[1]} != {b[0]})")
     return matmul(matrix, other)
 
 

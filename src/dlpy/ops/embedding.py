@@ -2,9 +2,15 @@
 
 import numpy as np
 
+from dlpy.ops.indexing import IndexDtypeError
 from dlpy.ops.sparse import MAX_LEVELS, sorted_runs, sum_runs
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Op, Tensor, increment_version, is_grad_enabled
+
+
+class IdRangeError(ValueError, IndexError):
+    """An embedding id outside [0, num_embeddings): torch's IndexError ("index out of range in
+    self"), and a ValueError as dlpy's other bad-argument errors are."""
 
 
 class Embedding(Op):
@@ -15,6 +21,9 @@ class Embedding(Op):
     PyTorch's)."""
 
     complex_ok = True  # values move: linear with real coefficients
+    # backward reads only the ids and the weight's shape: an in-place change of the weight or
+    # of the output after the lookup is allowed, as torch's (which saves the indices only)
+    saves = ()
 
     def __init__(self, ids, sparse=False, padding_idx=None, scale_grad_by_freq=False):
         self.ids, self.sparse, self.padding_idx = ids, sparse, padding_idx
@@ -152,12 +161,12 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # 
     SparseGrad over the looked-up rows (``optim.SparseAdam``)."""
     ids = np.asarray(input.data if isinstance(input, Tensor) else input)
     if ids.dtype not in _INDEX_DTYPES:  # torch's: Long or Int only (no int16, uint8, bool)
-        raise TypeError(f"embedding: ids must be integers, got {ids.dtype} (int64 or int32, "
-                        f"as torch)")
+        raise IndexDtypeError(f"embedding: ids must be integers, got {ids.dtype} (int64 or "
+                              f"int32, as torch)")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
     if ids.size and (ids.min() < 0 or ids.max() >= weight.shape[0]):
-        raise ValueError(
+        raise IdRangeError(
             f"embedding: ids must lie in [0, {weight.shape[0]}), got values from {ids.min()} "
             f"to {ids.max()}"
         )

@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.creation import _linspace as _torch_linspace
 from dlpy.ops.resample import Resample, _cubic
 from dlpy.tensor import Op, Tensor
 
@@ -51,8 +52,8 @@ def _linspace(size: int, align_corners: bool, dtype) -> np.ndarray:
     scaled by (size - 1) / size, without align_corners); one point: 0."""
     if size <= 1:
         return np.zeros(size, dtype=dtype)
-    values = np.linspace(-1, 1, size, dtype=dtype)
-    return values if align_corners else values * (size - 1) / size
+    values = _torch_linspace(-1.0, 1.0, size, np.dtype(dtype)).astype(dtype)
+    return values if align_corners else values * dtype.type(size - 1) / dtype.type(size)
 
 
 # From this many channels on the input is read as rows of channels (a gather copies a row),

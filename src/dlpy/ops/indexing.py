@@ -25,6 +25,11 @@ from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Op, Tensor, as_array
 
 
+class IndexDtypeError(TypeError, RuntimeError):
+    """An index tensor of the wrong dtype (gather, scatter, index_add, ...): torch's
+    RuntimeError, and a TypeError as dlpy's dtype errors are."""
+
+
 def _shape_of(x) -> tuple[int, ...]:
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
@@ -247,7 +252,7 @@ def gather(input: Tensor, dim: int, index, *, sparse_grad: bool = False) -> Tens
     index (int64 or int32) has x's number of axes and is no larger than x on the other axes.
     sparse_grad: x's gradient is a SparseGrad over the rows read (dlpy.sparse_grad)."""
     if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
-        raise TypeError("gather(): Expected dtype int32/int64 for index")
+        raise IndexDtypeError("gather(): Expected dtype int32/int64 for index")
     index = _index_array("gather", index)
     if index.ndim <= 1 and len(_shape_of(input)) <= 1 and 0 in (index.ndim, len(_shape_of(input))):
         # a 0-d x or index counts as 1-D, as torch's
@@ -298,7 +303,7 @@ def index_select(input: Tensor, dim: int, index) -> Tensor:
     """torch.index_select: x at the positions index (1-D, or a single number) along dim."""
     shape = _shape_of(input)
     if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
-        raise TypeError("index_select(): Expected dtype int32 or int64 for index")
+        raise IndexDtypeError("index_select(): Expected dtype int32 or int64 for index")
     index = _index_array("index_select", index)
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
@@ -387,7 +392,7 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
 def _check_scatter_index(index) -> None:
     """torch's scatter/scatter_add take an index tensor of int64 or int32 only."""
     if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
-        raise TypeError(f"scatter(): Expected dtype int32/int64 for index, got {index.dtype}")
+        raise IndexDtypeError(f"scatter(): Expected dtype int32/int64 for index, got {index.dtype}")
 
 
 def _check_complex_src(name: str, x, src) -> None:
@@ -599,7 +604,7 @@ def take(input: Tensor, index) -> Tensor:
     """torch.take: x flattened, read at ``index`` (int64, any shape; negative counts from the
     end)."""
     if isinstance(index, Tensor) and index.dtype != np.int64:
-        raise TypeError(f"take(): Expected a long tensor for index, but got "
+        raise IndexDtypeError(f"take(): Expected a long tensor for index, but got "
                         f"{torch_dtype_name(index.dtype)}")
     index = _index_array("take", index)
     size = _data(input).size
@@ -613,7 +618,7 @@ def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
     added) at ``index``, reshaped back;  dx = g where nothing was written (everywhere with
     accumulate), dsource = g at its positions."""
     if isinstance(index, Tensor) and index.dtype != np.int64:
-        raise TypeError(f"put_(): Expected a long tensor for index, got {index.dtype}")
+        raise IndexDtypeError(f"put_(): Expected a long tensor for index, got {index.dtype}")
     index = _index_array("put", index).reshape(-1)
     _check_source("put", x, source)
     size = _data(x).size
@@ -656,7 +661,8 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
     index[i] of dim (repeats add up)."""
     dim = check_dim("index_add", dim, input.ndim)
     if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
-        raise TypeError(f"index_add_(): Expected dtype int32/int64 for index, got {index.dtype}")
+        raise IndexDtypeError(f"index_add_(): Expected dtype int32/int64 for index, got "
+                              f"{index.dtype}")
     _source_shape("index_add", input, dim, index, source)
     _check_source("index_add", input, source)
     if isinstance(alpha, float) and input.dtype.kind in "iu":  # torch takes alpha in x's dtype
@@ -671,7 +677,7 @@ def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
     """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim."""
     dim = check_dim("index_copy", dim, input.ndim)
     if isinstance(index, Tensor) and index.dtype != np.int64:
-        raise TypeError(f"index_copy_(): Expected a long tensor for index, got {index.dtype}")
+        raise IndexDtypeError(f"index_copy_(): Expected a long tensor for index, got {index.dtype}")
     _source_shape("index_copy", input, dim, index, source)
     _check_source("index_copy", input, source)
     dim, full = _along("index_copy", input, dim, index, _data(source).shape)

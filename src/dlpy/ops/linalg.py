@@ -98,13 +98,59 @@ def _batch_element(function, a: np.ndarray) -> str:
 
 def _lapack(name: str, problem: str, function, a: np.ndarray, *args):
     """function(a, *args), numpy's LinAlgError turned into one that names the op and the matrix:
-    ``inv: the matrix is singular (batch element 1)``."""
+    ``eig: the matrix is not diagonalisable (batch element 1)``."""
     try:
         return function(a, *args)
     except np.linalg.LinAlgError:
         # which matrix: the one function fails on alone (solve's: the A that inv fails on)
         where = _batch_element(np.linalg.inv if args else function, a)
         raise LinAlgError(f"{name}: the matrix is {problem}{where}") from None
+
+
+def linalg_error_text(api: str, info: np.ndarray) -> str | None:
+    """torch's text (its _linalg_check_errors) for the first matrix whose LAPACK ``info`` (...)
+    is > 0, ``api`` the op's torch name: ``linalg.inv: (Batch element 1): The diagonal element 2
+    is zero, ...``; None if every info is 0."""
+    info = np.asarray(info)
+    if not info.any():
+        return None
+    first = int(np.flatnonzero(info)[0])
+    i = int(info.reshape(-1)[first])
+    where = f": (Batch element {first})" if info.ndim else ""
+    if "inv" in api:
+        text = (f"The diagonal element {i} is zero, the inversion could not be completed because "
+                "the input matrix is singular.")
+    elif "solve" in api:
+        text = "The solver failed because the input matrix is singular."
+    elif "cholesky" in api:
+        text = ("The factorization could not be completed because the input is not "
+                f"positive-definite (the leading minor of order {i} is not positive-definite).")
+    else:  # lu_factor
+        text = (f"U[{i},{i}] is zero and using it on lu_solve would result in a division by "
+                "zero. If you still want to perform the factorization, consider calling "
+                "linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)")
+    return f"{api}{where}: {text}"
+
+
+def _factorise(api: str, function, a: np.ndarray, *args):
+    """function(a, *args) (numpy's inv, solve or cholesky), its LinAlgError turned into torch's
+    for ``api``, with LAPACK's info of a (getrf's; potrf's for cholesky) found afresh."""
+    try:
+        return function(a, *args)
+    except np.linalg.LinAlgError:
+        from dlpy.ops.linalg_more import cholesky_info, lu_factor_numpy
+
+        info = cholesky_info(a) if "cholesky" in api else lu_factor_numpy(a)[2]
+        if not info.any():  # numpy's LAPACK saw a zero pivot that dlpy's LU does not
+            info = np.zeros(a.shape[:-2], np.int32)
+            alone = np.linalg.inv if args else function
+            for k, index in enumerate(np.ndindex(a.shape[:-2])):
+                try:
+                    alone(a[index])
+                except np.linalg.LinAlgError:
+                    info.reshape(-1)[k] = a.shape[-1]
+                    break
+        raise LinAlgError(linalg_error_text(api, info)) from None
 
 
 def _pack(*arrays: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
@@ -295,7 +341,7 @@ class Inv(Op):
     complex_ok = True
 
     def forward(self, a):
-        self.y = _lapack("inv", "singular", np.linalg.inv, a)
+        self.y = _factorise("linalg.inv", np.linalg.inv, a)
         return self.y
 
     def backward(self, grad_output):
@@ -402,7 +448,7 @@ class Solve(Op):
         if self.vector:
             b = b[..., None]
         self.a = a
-        self.x = _lapack("solve", "singular", np.linalg.solve, a, b)
+        self.x = _factorise("torch.linalg.solve", np.linalg.solve, a, b)
         return self.x[..., 0] if self.vector else self.x
 
     def backward(self, grad_output):
@@ -600,7 +646,7 @@ class Cholesky(Op):
     complex_ok = True
 
     def forward(self, a):
-        self.l = _lapack("cholesky", "not positive-definite", np.linalg.cholesky, a)
+        self.l = _factorise("linalg.cholesky", np.linalg.cholesky, a)
         return self.l
 
     def backward(self, grad_output):

@@ -20,15 +20,22 @@ from dlpy.ops.linalg import (
     _mT,
     _substitute,
     _swap_h,
+    linalg_error_text,
 )
 from dlpy.ops.rearrange import Triangle
 from dlpy.ops.shape import concat, getitem
 from dlpy.tensor import Op, Tensor
 
 
-def raise_info(name: str, info: np.ndarray, problem) -> None:
+def raise_info(name: str, info: np.ndarray, problem=None) -> None:
     """A LinAlgError naming the op and the first failed matrix of a batch, if any info > 0;
-    ``problem(i)`` says what is wrong for that matrix's info i."""
+    ``problem(i)`` says what is wrong for that matrix's info i. No ``problem``: torch's text
+    for ``name`` (its torch name), and a RuntimeError for lu_factor's (as torch)."""
+    if problem is None:
+        text = linalg_error_text(name, info)
+        if text is not None:
+            raise (RuntimeError if "lu_factor" in name else LinAlgError)(text)
+        return
     if info.any():
         first = int(np.flatnonzero(info)[0])
         where = f" (batch element {first})" if info.ndim else ""

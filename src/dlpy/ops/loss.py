@@ -24,7 +24,7 @@ def _legacy_reduction(size_average, reduce, reduction: str, alias: bool = True) 
     torch's (with its warning): reduce False is "none", else size_average False is "sum". A
     string in size_average's place is dlpy's older positional reduction. With ``alias``,
     "elementwise_mean" is "mean" (torch's losses in C++; not its Python-written ones)."""
-    if isinstance(size_average, str):
+    if size_average is not None and isinstance(size_average, str):
         return size_average
     if size_average is None and reduce is None:
         return _mean_alias(reduction) if alias else reduction
@@ -39,7 +39,8 @@ def _legacy_reduction(size_average, reduce, reduction: str, alias: bool = True) 
 def _weight_or_reduction(weight, reduction: str):
     """(weight, reduction) where torch takes weight third: a string there is dlpy's older
     positional reduction."""
-    return (None, weight) if isinstance(weight, str) else (weight, reduction)
+    return (None, weight) if weight is not None and isinstance(weight, str) else \
+        (weight, reduction)
 
 
 class SoftmaxCrossEntropy(Op):
@@ -60,9 +61,10 @@ class SoftmaxCrossEntropy(Op):
     def forward(self, logits):
         if self.weight is not None:
             return self._reduce(self._weighted_losses(logits), logits.dtype)
-        shifted = logits - logits.max(axis=-1, keepdims=True)  # exp cannot overflow
+        # (the ufuncs' reduce: max and sum without ndarray's Python wrappers, the same numbers)
+        shifted = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)  # no overflow
         probs = np.exp(shifted)
-        total = probs.sum(axis=-1, keepdims=True)
+        total = np.add.reduce(probs, axis=-1, keepdims=True)
         probs /= total
         self.probs = probs
         log_total = np.log(total)  # log_softmax = shifted - log_total
@@ -86,7 +88,7 @@ class SoftmaxCrossEntropy(Op):
     def _reduce(self, losses, dtype):
         if self.reduction == "none":
             return losses
-        loss = losses.sum()
+        loss = np.add.reduce(losses, axis=None)  # losses.sum()
         if self.reduction == "mean":
             # every row ignored (or weighing 0): 0 / 0 = nan, as PyTorch
             loss = loss / self.count if self.count else np.float64("nan")
@@ -141,8 +143,11 @@ class SoftmaxCrossEntropy(Op):
         e = self.smoothing
         if self.labels.dtype.kind in "iu":
             # one label per row: no repeats to accumulate
-            rows = grad.reshape(-1, grad.shape[-1])  # a view: grad is a fresh copy
-            rows[np.arange(len(rows)), self.labels.reshape(-1)] -= 1 - e
+            if grad.ndim == 2:  # (batch, classes) and labels (batch,): no reshapes
+                grad[np.arange(len(grad)), self.labels] -= 1 - e
+            else:
+                rows = grad.reshape(-1, grad.shape[-1])  # a view: grad is a fresh copy
+                rows[np.arange(len(rows)), self.labels.reshape(-1)] -= 1 - e
             if e:
                 grad -= e / grad.shape[-1]
         elif e:
@@ -206,8 +211,9 @@ def _log_sigmoid(x):
 
 
 class BCEWithLogits(Op):
-    """loss = max(x, 0) - x t + log(1 + exp(-|x|)) (= -t log sigmoid(x) - (1-t) log(1-sigmoid(x)),
-    without overflow), averaged or summed;  dx = (sigmoid(x) - t) * g (/ n).
+    """loss = (1 - t) x + max(-x, 0) + log(1 + exp(-|x|)) (= -t log sigmoid(x) - (1-t)
+    log(1-sigmoid(x)) without overflow; torch's formula, nan where (1 - t) x is 0 * inf),
+    averaged or summed;  dx = (sigmoid(x) - t) * g (/ n).
 
     PyTorch's ``pos_weight`` p (broadcast to x) weighs the positive term:
     loss = (1 - t) x + l (max(-x, 0) + log(1 + exp(-|x|))), l = 1 + (p - 1) t;
@@ -227,8 +233,8 @@ class BCEWithLogits(Op):
             return self._forward_low_precision(logits, t)
         z = np.exp(-np.abs(logits))
         self.probs = np.where(logits >= 0, 1 / (1 + z), z / (1 + z)).astype(logits.dtype)
-        if self.pos_weight is None:
-            losses = np.maximum(logits, 0) - logits * t + np.log1p(z)
+        if self.pos_weight is None:  # (1 - t) x - log sigmoid(x), as torch's
+            losses = (1 - t) * logits + (np.maximum(-logits, 0) + np.log1p(z))
         else:  # -log sigmoid(x) = max(-x, 0) + log(1 + exp(-|x|))
             log_weight = (self.pos_weight - 1) * t + 1
             losses = (1 - t) * logits + log_weight * (np.maximum(-logits, 0) + np.log1p(z))
@@ -359,6 +365,39 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 _BCE_EPSILON = float(np.float32(1e-12))  # PyTorch's EPSILON is a C float
 
 
+class MSELoss(Op):
+    """loss = (x - t)^2, averaged ("mean"), summed ("sum") or per element ("none"), one node
+    as torch's MseLossBackward0 (float32/float64 operands of one shape);
+    dx = 2 (x - t) g (/ n),  dt = -dx."""
+
+    saves = ("inputs",)  # torch's node saves self and target
+
+    def __init__(self, reduction):
+        self.reduction = reduction
+
+    def forward(self, x, t):
+        self.diff = x - t
+        losses = self.diff * self.diff
+        if self.reduction == "mean":
+            return np.mean(losses)
+        return np.sum(losses) if self.reduction == "sum" else losses
+
+    def _scale(self, grad_output, n):
+        scale = grad_output * 2
+        return scale / n if self.reduction == "mean" else scale
+
+    def backward(self, grad_output):
+        d = self.diff
+        grad = (d * self._scale(grad_output, np.asarray(d.size, dtype=d.dtype))).astype(d.dtype)
+        return (grad if self.inputs[0].requires_grad else None,
+                -grad if self.inputs[1].requires_grad else None)
+
+    def backward_graph(self, grad_output, output):
+        x, t = self.inputs
+        grad = (x - t) * self._scale(grad_output, x.data.size)
+        return (grad if x.requires_grad else None, -grad if t.requires_grad else None)
+
+
 class SmoothL1LowPrecision(Op):
     """float16/bfloat16 smooth L1 loss: the element losses as given (the forward's rounding
     is the caller's), reduced as ``reduction``; torch's gradient, in float32 rounded once:
@@ -486,6 +525,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None,  # noqa:
 
 def _pick(values, labels):
     """values[..., labels[...]]: the entry of each row at its label, shaped like labels."""
+    if values.ndim == 2:  # (batch, classes): no reshapes
+        return values[np.arange(len(values)), labels]
     rows = values.reshape(-1, values.shape[-1])
     return rows[np.arange(len(rows)), labels.reshape(-1)].reshape(labels.shape)
 
@@ -493,7 +534,8 @@ def _pick(values, labels):
 def check_class_labels(name, shape, labels, ignore_index):
     """Integer labels for scores of ``shape`` (..., classes): -> (labels with ignored entries
     set to 0, boolean mask of the ignored ones or None). Shared by cross_entropy and nll_loss."""
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+    if type(ignore_index) is not int and (isinstance(ignore_index, bool) or not isinstance(
+            ignore_index, (int, np.integer))):  # (type() first: isinstance costs more)
         raise ValueError(f"{name}: ignore_index must be an integer, got {ignore_index!r}")
     if len(shape) == 0 or shape[-1] == 0:
         raise ValueError(f"{name}: logits need a class axis (..., classes), got {shape}")
@@ -503,7 +545,8 @@ def check_class_labels(name, shape, labels, ignore_index):
             f" got {labels.shape}"
         )
     if labels.size and labels.dtype.kind in "iu":  # every label a class: one check (common)
-        low, high = labels.min(), labels.max()
+        # labels.min(), labels.max() without ndarray's Python wrappers
+        low, high = np.minimum.reduce(labels, axis=None), np.maximum.reduce(labels, axis=None)
         if low >= 0 and high < shape[-1] and not low <= ignore_index <= high:
             return labels, None
     ignore = None
@@ -529,7 +572,8 @@ def check_floating(name, what, x):
 def check_label_dtype(name, labels, dtype):
     """torch's class indices are int64 or uint8 tensors (int32, int16, bool are refused; dlpy
     takes arrays of any integer dtype). ``labels`` as given, ``dtype`` its array's."""
-    if dtype.kind == "b" or (isinstance(labels, Tensor) and dtype not in (np.int64, np.uint8)):
+    if dtype.kind == "b" or (type(labels) is not np.ndarray and isinstance(labels, Tensor)
+                             and dtype not in (np.int64, np.uint8)):
         raise TypeError(f"{name}: expected class indices of dtype int64 or uint8, got {dtype}")
 
 
@@ -570,16 +614,20 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
     name = "cross_entropy"
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
-    # as torch's: at most 1, and a negative value smooths nothing
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+    # as torch's: at most 1, and a negative value smooths nothing (type() tests first: an
+    # isinstance that fails costs more)
+    if type(label_smoothing) is not float and (isinstance(label_smoothing, bool) or not
+                                               isinstance(label_smoothing, (int, float))) \
             or not label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be a number in [0, 1], got "
                          f"{label_smoothing!r}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+    if type(ignore_index) is not int and (isinstance(ignore_index, bool) or not isinstance(
+            ignore_index, (int, np.integer))):
         raise ValueError(f"{name}: ignore_index must be an integer, got {ignore_index!r}")
     check_floating(name, "logits", logits)
     target = labels
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    if type(labels) is not np.ndarray:
+        labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     shape = logits.data.shape if isinstance(logits, Tensor) else np.shape(logits)
     ignore = None
     smoothing = max(float(label_smoothing), 0.0)

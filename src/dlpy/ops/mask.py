@@ -9,7 +9,7 @@ from dlpy.amp.dtypes import check_float8
 from dlpy.node_names import rename
 from dlpy.ops import promotion as _promotion
 from dlpy.random import get_rng
-from dlpy.tensor import Op, Tensor, as_array, is_floating_dtype
+from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
 
 
 class Where(Op):
@@ -75,7 +75,7 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"where: shapes {shapes} cannot be broadcast together") from None
+        raise ShapeError(f"where: shapes {shapes} cannot be broadcast together") from None
     for number, tensor in ((input, other), (other, input)):
         if isinstance(number, (int, np.integer)) and isinstance(tensor, Tensor) \
                 and tensor.data.dtype.kind in "iu":  # an int written into int8...: it must fit

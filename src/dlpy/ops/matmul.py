@@ -7,7 +7,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.ops.shape import squeeze, swapaxes, unsqueeze
-from dlpy.tensor import Op, Tensor, as_array
+from dlpy.tensor import Op, ShapeError, Tensor, as_array
 
 
 @float32_compute  # float16/bfloat16 arrays: float32 products, rounded output
@@ -120,14 +120,29 @@ class Linear(Op):
             y += bias
         return y
 
+    def forward_low_precision(self, x, weight, bias=None):
+        """float16/bfloat16 arrays: float32 products rounded once, as torch's fused kernel;
+        but a non-contiguous input of 3+ axes with a bias takes torch's unfused path
+        (at::linear: matmul, then the bias added), its product rounded before the bias."""
+        wide = [a.astype(np.float32) if a.dtype.itemsize <= 2 and a.dtype.kind in "fV" else a
+                for a in ((x, weight) if bias is None else (x, weight, bias))]
+        if bias is None or x.ndim < 3 or x.flags.c_contiguous:
+            return type(self).forward.__wrapped__(self, *wide)
+        self.x, self.weight = wide[:2]
+        product = np.result_type(x, weight)
+        y = _folded_matmul(wide[0], wide[1].T).astype(product)  # rounded before the bias
+        return (y.astype(np.float32) if is_low_precision(product) else y) + wide[2]
+
     def backward(self, grad_output):
         x, weight = self.x, self.weight
-        g2 = _rows(grad_output)
+        g2 = grad_output if grad_output.ndim == 2 else _rows(grad_output)  # (rows, out)
         x_grad = _folded_matmul(grad_output, weight) if self.inputs[0].requires_grad else None
-        w_grad = g2.T @ _rows(x) if self.inputs[1].requires_grad else None
+        w_grad = g2.T @ (x if x.ndim == 2 else _rows(x)) if self.inputs[1].requires_grad \
+            else None
         if len(self.inputs) == 2:
             return x_grad, w_grad
-        b_grad = g2.sum(axis=0) if self.inputs[2].requires_grad else None
+        # (np.add.reduce is g2.sum without ndarray.sum's Python wrapper)
+        b_grad = np.add.reduce(g2, axis=0) if self.inputs[2].requires_grad else None
         return x_grad, w_grad, b_grad
 
     def backward_graph(self, grad_output, output):
@@ -163,17 +178,17 @@ def matmul(a, b):
                         f"{type(b).__name__}")
     a_shape, b_shape = np.shape(as_array(a)), np.shape(as_array(b))
     if len(a_shape) == 0 or len(b_shape) == 0:
-        raise ValueError(f"matmul: both operands need at least one axis, got {a_shape} @ {b_shape}")
+        raise ShapeError(f"matmul: both operands need at least one axis, got {a_shape} @ {b_shape}")
     k_a = a_shape[-1]
     k_b = b_shape[-2] if len(b_shape) >= 2 else b_shape[0]
     if k_a != k_b:
-        raise ValueError(
+        raise ShapeError(
             f"matmul: x.shape[-1] must equal w.shape[-2], got {a_shape} @ {b_shape}"
         )
     try:
         np.broadcast_shapes(a_shape[:-2], b_shape[:-2])
     except ValueError:
-        raise ValueError(
+        raise ShapeError(
             f"matmul: batch axes {a_shape[:-2]} and {b_shape[:-2]} cannot be broadcast, "
             f"got {a_shape} @ {b_shape}"
         ) from None
@@ -187,7 +202,7 @@ def linear(x, weight, bias=None):
     if len(w_shape) != 2 or len(x_shape) == 0 or x_shape[-1] != w_shape[1]:
         if len(w_shape) == 1 and len(x_shape) and x_shape[-1] == w_shape[0] and bias is None:
             return matmul(x, weight)
-        raise ValueError(
+        raise ShapeError(
             f"linear: expected x.shape[-1] == weight.shape[1] with weight (out, in), "
             f"got x {x_shape} and weight {w_shape}"
         )
@@ -195,12 +210,14 @@ def linear(x, weight, bias=None):
         return Linear()(x, weight)
     b_shape = _shape(bias)
     if b_shape != (w_shape[0],):
-        raise ValueError(f"linear: bias must have shape ({w_shape[0]},), got {b_shape}")
+        raise ShapeError(f"linear: bias must have shape ({w_shape[0]},), got {b_shape}")
     return Linear()(x, weight, bias)
 
 
 def _shape(value) -> tuple[int, ...]:
     """A Tensor's or array's shape, a plain tuple (linear's checks: a Size costs more)."""
+    if type(value) is np.ndarray:  # (before isinstance, which costs more when it fails)
+        return value.shape
     return value.data.shape if isinstance(value, Tensor) else np.shape(as_array(value))
 
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.layouts import channels_last, laid_out, suggests_channels_last
+from dlpy.node_names import named
 from dlpy.tensor import Op, Tensor
 
 MODES = ("constant", "reflect", "replicate", "circular")
@@ -66,6 +67,11 @@ class Pad(Op):
             grown, cut = _split(self.widths)
             grad = grad_output[_inner(grad_output.shape, grown)]
             return (Pad(cut, "constant", 0.0)(grad) if any(map(any, cut)) else grad,)
+        x = self.inputs[0]
+        if self.mode != "circular" and x.requires_grad:  # tied to x, as torch's pad backwards
+            kind = "Reflection" if self.mode == "reflect" else "Replication"
+            return (named(PadGrad(self)(grad_output, x),
+                          f"{kind}Pad{self.dims}DBackwardBackward0"),)
         from dlpy.ops.indexing import add_at  # indexing's backward_graph uses Pad
 
         grad = grad_output
@@ -73,6 +79,32 @@ class Pad(Op):
             shape = grad.shape[:axis] + (self.x_shape[axis],) + grad.shape[axis + 1:]
             grad = add_at(shape, axis, index, grad)
         return (grad,)
+
+
+class PadGrad(Op):
+    """A reflect / replicate Pad's gradient as an op, for create_graph: y = g scattered back
+    (Pad.backward), recorded with x as an input, as torch's reflection_pad_backward, so that a
+    gradient of it reaches x, as zeros, instead of leaving x unused;  dg = Pad of dy."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
+    def __init__(self, pad: Pad):
+        self.pad = Pad(pad.widths, pad.mode, pad.value, pad.dims)
+        self.pad.x_shape = pad.x_shape
+
+    def forward(self, grad, x):
+        self.zeros_dtype = x.dtype
+        return self.pad.backward(grad)[0]
+
+    def backward(self, grad_output):
+        grad = np.ascontiguousarray(Pad.forward(self.pad, grad_output))
+        return grad, np.zeros(self.pad.x_shape, self.zeros_dtype)
+
+    def backward_graph(self, grad_output, output):
+        pad = self.pad
+        return (Pad(pad.widths, pad.mode, pad.value, pad.dims)(grad_output),
+                Tensor(np.zeros(pad.x_shape, self.zeros_dtype)))
 
 
 def _split(widths):

@@ -626,7 +626,18 @@ def remainder(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     _check_broadcast("remainder", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
-    return Modulo(np.remainder, np.floor_divide)(_as_tensor(a, _as_tensor(b)), _as_tensor(b, a))
+    return Modulo(_remainder, np.floor_divide)(_as_tensor(a, _as_tensor(b)), _as_tensor(b, a))
+
+
+def _remainder(a, b):
+    """torch's remainder: fmod(a, b), plus b where that is nonzero with the other sign; a zero
+    keeps fmod's sign (a's: torch.remainder(-0., 2.) is -0.0), where numpy's takes b's."""
+    r = np.remainder(a, b)
+    if r.dtype.kind == "f":
+        zero = r == 0
+        if zero.any():
+            r = np.where(zero, np.copysign(r, a), r)
+    return r
 
 
 class Copysign(Op):
@@ -929,7 +940,7 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
     _no_integers("lerp", input)
     for what, other in (("end", end), ("weight", weight)):
         if isinstance(other, Tensor) and other.dtype != input.dtype and (
-                what == "end" or other.ndim) and type(input) is Tensor:
+                what == "end" or other.ndim) and type(input) in (Tensor, _complex.ComplexTensor):
             raise RuntimeError(f"lerp: expected {what} of dtype {input.dtype} (start's), got "
                                f"{other.dtype}, as torch")
     if input.data.dtype.itemsize == 2 and input.data.dtype.kind in "fV":  # float16/bfloat16:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.state import FP32, KEEP, autocast_policy
+from dlpy.layouts import suggested_format
 from dlpy.ops import check_dim, int_of
-from dlpy.tensor import Op, Tensor, as_array, sum_to_shape
+from dlpy.tensor import Op, ShapeError, Tensor, as_array, row_major, sum_to_shape
 
 
 def _shape_of(x) -> tuple[int, ...]:
@@ -128,7 +129,10 @@ class Roll(Op):
         self.shifts, self.dims = shifts, dims
 
     def forward(self, x):
-        return np.roll(x, self.shifts, self.dims)
+        out = np.roll(x, self.shifts, self.dims)
+        if out.flags.c_contiguous or suggested_format(x) is not None:
+            return out  # torch's layout: channels_last kept, any other order made contiguous
+        return row_major(out)
 
     def backward(self, grad_output):
         back = -self.shifts if self.dims is None else tuple(-s for s in self.shifts)
@@ -142,6 +146,8 @@ class Roll(Op):
 class Triangle(Op):
     """y = the lower (tril) or upper (triu) triangle of the last two axes from a diagonal, zeros
     elsewhere;  dx = the same triangle of g."""
+
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
 
     saves_tensors = False  # torch saves only sizes: a second backward works
 
@@ -729,7 +735,14 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
     if x1.dtype.kind in "fV" and x1.dtype.itemsize <= 2:  # float16, bfloat16, float8
         raise NotImplementedError(f"cdist: not implemented for {x1.dtype}, as torch (outside "
                                   f"autocast, which computes it in float32)")
-    return distance(x1.unsqueeze(-2) - x2.unsqueeze(-3), p)
+    from dlpy.node_names import named
+
+    # torch's node: its matrix-product path (p = 2, forced or more than 25 rows) ends in a view
+    by_products = p == 2 and (compute_mode == "use_mm_for_euclid_dist" or (
+        compute_mode == "use_mm_for_euclid_dist_if_necessary"
+        and (x1.shape[-2] > 25 or x2.shape[-2] > 25)))
+    return named(distance(x1.unsqueeze(-2) - x2.unsqueeze(-3), p),
+                 "ViewBackward0" if by_products else "CdistBackward0")
 
 
 def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:  # noqa: N803
@@ -823,8 +836,33 @@ class SlidingWindows(Op):
             grad[index] += grad_output[..., k]
         return (grad,)
 
+    def backward_graph(self, grad_output, output):
+        return (WindowsGrad(self)(grad_output),)
+
     def describe(self) -> str:
         return f"SlidingWindows(dim={self.dim}, size={self.size}, step={self.step})"
+
+
+class WindowsGrad(Op):
+    """SlidingWindows' gradient as an op, for create_graph (torch's UnfoldBackwardBackward0):
+    y = each window's values added back where they came from;  dg = the windows of dy."""
+
+    complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
+    def __init__(self, windows: SlidingWindows):
+        self.windows = SlidingWindows(windows.dim, windows.size, windows.step)
+        self.windows.shape = windows.shape
+
+    def forward(self, grad):
+        return self.windows.backward(grad)[0]
+
+    def backward(self, grad_output):
+        return (np.ascontiguousarray(self.windows.forward(grad_output)),)
+
+    def backward_graph(self, grad_output, output):
+        windows = self.windows
+        return (SlidingWindows(windows.dim, windows.size, windows.step)(grad_output),)
 
 
 def sliding_windows(x: Tensor, dim: int, size: int, step: int) -> Tensor:
@@ -837,10 +875,10 @@ def sliding_windows(x: Tensor, dim: int, size: int, step: int) -> Tensor:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"unfold: {what} must be an int, got {value!r}")
     if not 0 <= size <= length:
-        raise ValueError(f"unfold: size {size} must be in [0, {length}] (the length of dim "
+        raise ShapeError(f"unfold: size {size} must be in [0, {length}] (the length of dim "
                          f"{dim})")
     if step < 1:
-        raise ValueError(f"unfold: step must be positive, got {step}")
+        raise ShapeError(f"unfold: step must be positive, got {step}")
     if not shape:
         return x.reshape(1)[:size]
     return SlidingWindows(dim, int(size), int(step))(x)

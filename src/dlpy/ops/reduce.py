@@ -16,7 +16,7 @@ from dlpy.ops.mask import where
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import GetItem
 from dlpy.return_types import structseq_repr, subtype
-from dlpy.tensor import Op, Tensor, is_grad_enabled
+from dlpy.tensor import Op, Tensor, is_grad_enabled, row_major
 
 
 def _normalize_axis(name, axis, ndim):
@@ -164,6 +164,8 @@ def _keep(op, tensor):
 class Sum(Op):
     """y = sum of x over axes;  dx = g broadcast back over those axes."""
 
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
+
     saves_tensors = False  # torch saves only sizes: a second backward works
 
     complex_ok = True
@@ -209,6 +211,8 @@ class Mean(Sum):
 class Max(Op):
     """y = max of x over axes;  dx = g shared equally among the positions that reach the max."""
 
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
+
     saves = (0, "output")  # read by backward (in-place checks, Op.saves)
 
     reduce = staticmethod(np.max)
@@ -252,6 +256,8 @@ class LogSumExp(Op):
     """y = log(sum(exp(x))) over axes, computed as m + log(sum(exp(x - m))) with m the max;
     dx = g * softmax(x), kept from the forward pass (exp(x - y) would lose float32's digits
     when |y| is large): the fused, stable form."""
+
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
 
     saves = (0, "output")  # read by backward (in-place checks, Op.saves)
 
@@ -304,6 +310,8 @@ class LogSumExp(Op):
 class Var(Op):
     """y = sum((x - mean)^2) / max(0, n - correction) over axes;  dx = 2 (x - mean) g / that.
     n - correction <= 0 gives inf (or nan when every deviation is 0), as PyTorch."""
+
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
 
     saves = (0,)  # read by backward (in-place checks, Op.saves)
 
@@ -359,6 +367,8 @@ class Norm(Op):
     g x / y; p = +-inf: g sign(x) shared among the positions that reach the max (min); p = 0:
     none (as torch). Where y = 0 the gradient is 0 (as PyTorch), so normalising a zero vector
     gives no nan."""
+
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
 
     saves = (0, "output")  # read by backward (in-place checks, Op.saves)
 
@@ -791,7 +801,7 @@ def count_nonzero(input, dim=None) -> Tensor:
     """The number of non-zero elements over dim (None: all), an int64 tensor."""
     data = np.asarray(input.data if isinstance(input, Tensor) else input)
     axes = _normalize_axis("count_nonzero", dim, data.ndim)
-    return Tensor(np.count_nonzero(data, axis=axes).astype(np.int64))
+    return Tensor(row_major(np.count_nonzero(data, axis=axes).astype(np.int64)))
 
 
 def var_mean(input, dim=None, *legacy, correction=None, unbiased=None, keepdim=None):

@@ -114,7 +114,7 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     """torch.histc: counts of x in ``bins`` equal bins over [min, max] (min == max: x's own
     range), x's dtype; values outside are left out, max falls in the last bin."""
     data = _data(input)
-    if data.dtype.kind in "biu":
+    if data.dtype.kind in "biuc":
         raise TypeError(f"histc: expected a floating-point tensor, got {data.dtype}, as torch's")
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ValueError(f"histc: bins must be a positive int, got {bins!r}")

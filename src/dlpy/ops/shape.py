@@ -8,9 +8,10 @@ import numpy as np
 
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.layouts import suggested_format
+from dlpy.node_names import named
 from dlpy.ops import int_of
 from dlpy.slice_grad import SliceGrad
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, ShapeError, Tensor
 
 
 class Reshape(Op):
@@ -96,7 +97,22 @@ class GetItem(Op):
         return (grad,)
 
     def backward_graph(self, grad_output, output):
-        return (IndexAdd(self.index, self.inputs[0].shape)(grad_output),)
+        grad = IndexAdd(self.index, self.inputs[0].shape)(grad_output)
+        return (named(grad, _index_grad_name(self.index)),)
+
+
+def _index_grad_name(index) -> str:
+    """torch's node for the gradient of x[index]: its first step's backward (an int's
+    SelectBackwardBackward0, a slice's SliceBackwardBackward0) or IndexPutImplBackward0."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not _is_basic(items):
+        return "IndexPutImplBackward0"
+    for item in items:
+        if isinstance(item, slice) and item != slice(None):
+            return "SliceBackwardBackward0"
+        if isinstance(item, (int, np.integer)):
+            return "SelectBackwardBackward0"
+    return "IndexAddBackward0"
 
 
 class IndexAdd(Op):
@@ -328,7 +344,7 @@ def _plain_item(item):
         if array.ndim == 0 and array.dtype.kind == "i":  # torch selects with a 0-d index
             return int(array)
         return array
-    if isinstance(item, list):
+    if isinstance(item, (list, range)):  # x[range(n), t]: a sequence, as torch's
         array = np.asarray(item)
         return array.astype(np.int64) if array.size == 0 else array
     return item  # (a negative step is dlpy's, numpy's: torch refuses it)
@@ -412,7 +428,7 @@ def _check_join(name, xs, axis, same_axis):
         first = [n for i, n in enumerate(shapes[0]) if not (same_axis and i == axis)]
         if len(s) != ndim or other != first:
             what = "all axes but the concat axis" if same_axis else "the same shape"
-            raise ValueError(f"{name}: tensors need {what} to match, got {shapes} (axis {axis})")
+            raise ShapeError(f"{name}: tensors need {what} to match, got {shapes} (axis {axis})")
     return axis
 
 

@@ -11,6 +11,8 @@ from dlpy.tensor import Op, Tensor
 class Softmax(Op):
     """y = exp(x - max) / sum(exp(x - max));  dx = y * (g - sum(y * g)): O(N), no Jacobian."""
 
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
+
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 
     def __init__(self, axis):
@@ -36,6 +38,8 @@ class Softmax(Op):
 @float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class LogSoftmax(Op):
     """y = x - logsumexp(x);  dx = g - softmax(x) * sum(g)."""
+
+    contiguous_output = True  # torch's result is contiguous whatever x's strides
 
     saves = ("output",)  # read by backward (in-place checks, Op.saves)
 

@@ -20,6 +20,7 @@ import numpy as np
 from dlpy.optim.optimizer import (
     _F32,
     Optimizer,
+    SparseGradError,
     _adam_moments,
     _add,
     _add_ratio,
@@ -202,8 +203,8 @@ class Adagrad(Optimizer):
         eps, maximize, weight_decay = group["eps"], group["maximize"], group["weight_decay"]
         sparse = isinstance(grad, SparseGrad)
         if sparse and weight_decay:
-            raise TypeError("Adagrad: weight_decay does not work with sparse gradients (it "
-                            "touches every row); set it to 0 or leave sparse off")
+            raise SparseGradError("Adagrad: weight_decay does not work with sparse gradients "
+                                  "(it touches every row); set it to 0 or leave sparse off")
         state["step"] += 1
         clr = group["lr"] / (1 + (int(state["step"]) - 1) * group["lr_decay"])
         total = state["sum"]

@@ -20,6 +20,7 @@ import numbers
 import types
 import warnings
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -205,9 +206,15 @@ class LRScheduler:
         return list(self._last_lr)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything but the optimiser (and any function, which cannot be saved)."""
-        return {k: v for k, v in self.__dict__.items()
-                if k not in ("optimizer", "lr_lambdas") and not callable(v)}
+        """Everything but the optimiser (and any function, which cannot be saved); after
+        ``_step_count``, PyTorch's two step flags (False between steps)."""
+        state = {}
+        for k, v in self.__dict__.items():
+            if k not in ("optimizer", "lr_lambdas") and not callable(v):
+                state[k] = v
+                if k == "_step_count":
+                    state["_is_initial"] = state["_get_lr_called_within_step"] = False
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """The scheduler's own state; the groups' lrs are the optimiser's (load its state too,
@@ -339,7 +346,9 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803 - PyTorch's
                  last_epoch: int = -1):
-        self.T_max = _positive_int("CosineAnnealingLR", "T_max", T_max)
+        # a float T_max is taken, as PyTorch's
+        self.T_max = _positive_int("CosineAnnealingLR", "T_max", T_max) \
+            if isinstance(T_max, int) else _positive_number("CosineAnnealingLR", "T_max", T_max)
         self.eta_min = _finite("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
@@ -455,19 +464,20 @@ class ExponentialLR(LRScheduler):
 
 class MultiStepLR(LRScheduler):
     """lr = base_lr * gamma ** (number of milestones <= epoch); a milestone given twice decays
-    twice, as PyTorch's."""
+    twice, as PyTorch's (``milestones``: a Counter of them, as there)."""
 
     def __init__(self, optimizer, milestones: Iterable[int], gamma: float = 0.1,
                  last_epoch: int = -1):
-        self.milestones = sorted(_epochs("MultiStepLR", "milestones", milestones))
+        self.milestones = Counter(_epochs("MultiStepLR", "milestones", milestones))
         self.gamma = _finite("MultiStepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def _lr(self, base_lr: float, group: int) -> float:
-        return base_lr * self.gamma ** bisect_right(self.milestones, self.last_epoch)
+        milestones = sorted(Counter(self.milestones).elements())  # (a list, from an old state)
+        return base_lr * self.gamma ** bisect_right(milestones, self.last_epoch)
 
     def _chained_lr(self, lr: float, group: int) -> float:
-        count = self.milestones.count(self.last_epoch)
+        count = Counter(self.milestones)[self.last_epoch]
         return lr * self.gamma ** count if count else lr
 
 
@@ -523,8 +533,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_0 = _positive_int("CosineAnnealingWarmRestarts", "T_0", T_0)
         self.T_mult = _positive_int("CosineAnnealingWarmRestarts", "T_mult", T_mult)
         self.eta_min = _finite("CosineAnnealingWarmRestarts", "eta_min", eta_min)
-        # epochs since the last restart, the length of the current cycle (PyTorch's names)
-        self.T_cur, self.T_i = self._cycle(max(last_epoch, 0))  # noqa: N815
+        # epochs since the last restart, the length of the current cycle (PyTorch's names);
+        # a resumed run starts from T_cur = last_epoch in a cycle of T_0, as PyTorch's
+        self.T_cur, self.T_i = last_epoch, self.T_0  # noqa: N815
         super().__init__(optimizer, last_epoch)
 
     def _cycle(self, epoch: float) -> tuple[float, int]:
@@ -539,15 +550,14 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     def step(self, epoch: float | None = None) -> None:
         """One epoch on, or to ``epoch`` (a fraction steps within an epoch); PyTorch's does
-        not warn of a step before ``optimizer.step()``."""
-        self._step_count = getattr(self, "_step_count", 0) + 1
+        not warn of a step before ``optimizer.step()`` (nor count it in ``_step_count``)."""
         if epoch is None and self.last_epoch < 0:
             epoch = 0
         if epoch is None:
             epoch = self.last_epoch + 1
             self.T_cur += 1
             if self.T_cur >= self.T_i:
-                self.T_cur, self.T_i = self.T_cur - self.T_i, self.T_i * self.T_mult
+                self.T_cur, self.T_i = self.T_cur % self.T_i, self.T_i * self.T_mult
         else:
             if epoch < 0:
                 raise ValueError(f"CosineAnnealingWarmRestarts.step: expected a non-negative "
@@ -563,6 +573,18 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self._cycle_epoch = self.last_epoch
         cosine = 1 + math.cos(math.pi * self.T_cur / self.T_i)
         return self.eta_min + (base_lr - self.eta_min) * cosine / 2
+
+    def state_dict(self) -> dict[str, Any]:
+        """As the base's, without the epoch T_cur was computed at (PyTorch's keys)."""
+        state = super().state_dict()
+        state.pop("_cycle_epoch", None)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state.pop("_cycle_epoch", None)
+        super().load_state_dict(state)
+        self._cycle_epoch = self.last_epoch  # T_cur and T_i come with the state
 
 
 class _CyclicMomentum(LRScheduler):
@@ -588,13 +610,17 @@ class _CyclicMomentum(LRScheduler):
         """A group's momentum at ``_position()``, between top and bottom."""
         raise NotImplementedError
 
+    def _momentum_bounds(self, g: int, group: dict) -> tuple[float, float]:
+        """Group ``g``'s (max_momentum, base_momentum)."""
+        return self.max_momentums[g], self.base_momentums[g]
+
     def _apply(self) -> None:
         super()._apply()
         if not self.cycle_momentum:
             return
         position = self._position()
         for g, group in enumerate(self.optimizer.param_groups):
-            momentum = self._momentum(self.max_momentums[g], self.base_momentums[g], *position)
+            momentum = self._momentum(*self._momentum_bounds(g, group), *position)
             if self.use_beta1:
                 group["betas"] = (momentum, *group["betas"][1:])
             else:
@@ -627,21 +653,21 @@ class OneCycleLR(_CyclicMomentum):
                                 * _positive_int(owner, "steps_per_epoch", steps_per_epoch))
         else:
             raise ValueError(f"{owner}: give total_steps, or epochs and steps_per_epoch")
-        self.pct_start = _in_range(owner, "pct_start", pct_start, 0, 1)
+        pct_start = _in_range(owner, "pct_start", pct_start, 0, 1)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"{owner}: anneal_strategy must be 'cos' or 'linear', got "
                              f"{anneal_strategy!r}")
-        self.anneal_strategy = anneal_strategy
-        self.three_phase = bool(three_phase)
-        self.div_factor = _finite(owner, "div_factor", div_factor)
-        self.final_div_factor = _finite(owner, "final_div_factor", final_div_factor)
-        if self.div_factor <= 0 or self.final_div_factor <= 0:
+        self._anneal_func_type = anneal_strategy  # (PyTorch's state keys)
+        self._schedule_phases = self._make_phases(pct_start, bool(three_phase))
+        div_factor = _finite(owner, "div_factor", div_factor)
+        final_div_factor = _finite(owner, "final_div_factor", final_div_factor)
+        if div_factor <= 0 or final_div_factor <= 0:
             raise ValueError(f"{owner}: div_factor and final_div_factor must be > 0, got "
                              f"{div_factor!r}, {final_div_factor!r}")
-        self.max_lrs = _per_group(owner, "max_lr", max_lr, groups)
-        if any(lr < 0 for lr in self.max_lrs):
+        max_lrs = _per_group(owner, "max_lr", max_lr, groups)
+        if any(lr < 0 for lr in max_lrs):
             raise ValueError(f"{owner}: max_lr must be >= 0, got {max_lr!r}")
-        ends = [end for end, _, _ in self._phases()]
+        ends = [end for end, _, _ in self._schedule_phases]
         if any(end == start for start, end in zip([0.0, *ends], ends)):
             raise ValueError(f"{owner}: pct_start={pct_start} leaves a phase of no steps in "
                              f"total_steps={self.total_steps}")
@@ -652,24 +678,23 @@ class OneCycleLR(_CyclicMomentum):
                                  ("max_momentum", self.max_momentums)):
                 for m in values:
                     _in_range(owner, name, m, 0, 1, high_open=True)
-            if last_epoch == -1:  # PyTorch's group keys
+            if last_epoch == -1:  # PyTorch's group keys, which the schedule reads
                 for group, top, bottom in zip(optimizer.param_groups, self.max_momentums,
                                               self.base_momentums):
                     group["max_momentum"], group["base_momentum"] = top, bottom
-        if last_epoch == -1:  # PyTorch's group keys
-            for group, max_lr in zip(optimizer.param_groups, self.max_lrs):
-                group["initial_lr"] = max_lr / self.div_factor
+            del self.max_momentums, self.base_momentums  # (the groups hold them, as torch's)
+        # PyTorch's group keys, which the schedule reads (a resumed run's groups keep theirs)
+        if last_epoch == -1:
+            for group, max_lr in zip(optimizer.param_groups, max_lrs):
+                group["initial_lr"] = max_lr / div_factor
                 group["max_lr"] = max_lr
-                group["min_lr"] = group["initial_lr"] / self.final_div_factor
+                group["min_lr"] = group["initial_lr"] / final_div_factor
         super().__init__(optimizer, last_epoch)
 
-    def _initial_lrs(self, groups: list[dict[str, Any]]) -> list[float]:
-        return [max_lr / self.div_factor for max_lr in self.max_lrs]
-
-    def _phases(self) -> list[tuple[float, str, str]]:
+    def _make_phases(self, pct: float, three_phase: bool) -> list[tuple[float, str, str]]:
         """(last step, from, to) of each phase: PyTorch's end steps, as floats as there."""
-        total, pct = self.total_steps, self.pct_start
-        if self.three_phase:
+        total = self.total_steps
+        if three_phase:
             return [(float(pct * total) - 1, "initial", "max"),
                     (float(2 * pct * total) - 2, "max", "initial"),
                     (total - 1, "initial", "min")]
@@ -684,7 +709,7 @@ class OneCycleLR(_CyclicMomentum):
         """(fraction of the current phase done, its start, its end) at ``last_epoch``."""
         step = self.last_epoch
         self._check_steps(step)
-        phases = self._phases()
+        phases = self._schedule_phases
         # the first phase not over yet; the last one also takes step total_steps
         i = next((i for i, (end, _, _) in enumerate(phases[:-1]) if step <= end),
                  len(phases) - 1)
@@ -693,16 +718,18 @@ class OneCycleLR(_CyclicMomentum):
         return (step - start) / (end - start), low, high
 
     def _anneal(self, start: float, end: float, fraction: float) -> float:
-        if self.anneal_strategy == "cos":
+        if self._anneal_func_type == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
         return (end - start) * fraction + start
 
     def _lr(self, base_lr: float, group: int) -> float:
         fraction, low, high = self._position()
-        initial = self.max_lrs[group] / self.div_factor
-        lrs = {"initial": initial, "max": self.max_lrs[group],
-               "min": initial / self.final_div_factor}
+        g = self.optimizer.param_groups[group]
+        lrs = {"initial": g["initial_lr"], "max": g["max_lr"], "min": g["min_lr"]}
         return self._anneal(lrs[low], lrs[high], fraction)
+
+    def _momentum_bounds(self, g: int, group: dict) -> tuple[float, float]:
+        return group["max_momentum"], group["base_momentum"]
 
     def _momentum(self, top: float, bottom: float, fraction: float, low: str,
                   high: str) -> float:
@@ -798,7 +825,8 @@ class SequentialLR(LRScheduler):
         """``last_epoch`` and the rest, with ``_schedulers``: each child's ``state_dict``."""
         # (base_lrs and the step count are the children's, as PyTorch's keys)
         state = {k: v for k, v in super().state_dict().items()
-                 if k not in ("_schedulers", "base_lrs", "_step_count")}
+                 if k not in ("_schedulers", "base_lrs", "_step_count", "_is_initial",
+                              "_get_lr_called_within_step")}
         state["_schedulers"] = [child.state_dict() for child in self._schedulers]
         return state
 
@@ -949,7 +977,7 @@ class CyclicLR(_CyclicMomentum):
                  max_momentum: float | Sequence[float] = 0.9, last_epoch: int = -1):
         owner = "CyclicLR"
         groups = len(_param_groups(owner, optimizer))
-        self.base_lrs = _per_group(owner, "base_lr", base_lr, groups)
+        base_lrs = _per_group(owner, "base_lr", base_lr, groups)
         self.max_lrs = _per_group(owner, "max_lr", max_lr, groups)
         up = _positive_number(owner, "step_size_up", step_size_up)
         down = up if step_size_down is None \
@@ -973,10 +1001,13 @@ class CyclicLR(_CyclicMomentum):
             else "iterations" if mode == "exp_range" else "cycle"
         self._momentum_settings(owner, optimizer, cycle_momentum, base_momentum, max_momentum,
                                 groups)
+        if last_epoch == -1:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                _set_lr(group, lr)
+        # as PyTorch's: the constructor's step is from the groups' initial_lr (base_lr unless a
+        # run resumes, or another scheduler set it), the steps after it from base_lr
         super().__init__(optimizer, last_epoch)
-
-    def _initial_lrs(self, groups: list[dict[str, Any]]) -> list[float]:
-        return list(self.base_lrs)
+        self.base_lrs = base_lrs
 
     def scale_fn(self, x: float) -> float:
         """The height's scale at cycle (or step) x."""

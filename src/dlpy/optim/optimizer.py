@@ -43,6 +43,11 @@ _TORCH_FLAG_DEFAULTS = {"foreach": None, "fused": None, "capturable": False,
                         "differentiable": False}
 
 
+class SparseGradError(TypeError, RuntimeError):
+    """A sparse gradient given to an optimiser that takes only dense ones (or the other way
+    round); torch raises RuntimeError there, so both ``except`` forms catch it."""
+
+
 def torch_layout_default(torch_layout: bool | None) -> bool:
     """``state_dict(torch_layout=None)``: PyTorch's layout while dlpy.compat is installed."""
     if torch_layout is not None:
@@ -79,6 +84,8 @@ class Optimizer:
     torch_load_flags: dict[str, Any] = {}
     # settings of PyTorch's groups that are fixed in this class (Adam's decoupled_weight_decay)
     torch_fixed: dict[str, Any] = {}
+    # those of them a saved group may change, kept in the group (Adam's decoupled_weight_decay)
+    torch_group_settings: tuple[str, ...] = ()
     # whether PyTorch's per-parameter state has a "step" (SGD's and Muon's have none) and
     # holds Tensors (LBFGS's keeps Python numbers and lists: dlpy's arrays are left as they are)
     torch_step = True
@@ -296,14 +303,15 @@ class Optimizer:
         tensor_hypers = self.__dict__.get("_tensor_hypers")
         for g, group in enumerate(self.param_groups):
             lr = group["lr"]  # a schedule may have set it
-            if isinstance(lr, Tensor) and lr.data.size == 1:
+            plain = type(lr) is float  # (the common case, without isinstance's costs)
+            if not plain and isinstance(lr, Tensor) and lr.data.size == 1:
                 lr = float(lr.data.reshape(()))
                 numeric[id(group)] = {**group, "lr": lr}
             if tensor_hypers:
                 numeric[id(group)] = {**numeric.get(id(group), group),
                                       **{k: _as_numbers(v) for k, v in group.items()
                                          if k not in ("params", "lr") and _has_tensor(v)}}
-            if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) \
+            if not plain and (isinstance(lr, bool) or not isinstance(lr, (int, float, np.number))) \
                     or not math.isfinite(lr) or lr < 0:
                 where = f" (parameter group {g})" if len(self.param_groups) > 1 else ""
                 raise ValueError(f"{name}.step: lr must be finite and >= 0, got {lr}{where}")
@@ -353,13 +361,13 @@ class Optimizer:
                         if slot not in self.scalar_slots:
                             state[slot] = state[slot].astype(data.dtype)
             if sparse and not accepts_sparse:
-                raise TypeError(
+                raise SparseGradError(
                     f"{name}: parameter {i} has a sparse gradient (an op with sparse=True); "
                     f"{name} does not take sparse gradients: use optim.SparseAdam, Adagrad or "
                     "SGD for that parameter, or leave sparse off"
                 )
             if not sparse and not accepts_dense:
-                raise TypeError(
+                raise SparseGradError(
                     f"{name}: parameter {i} has a dense gradient; {name} takes only sparse "
                     "gradients (nn.Embedding(sparse=True), sparse_linear(..., sparse=True)): "
                     "use Adam for the dense parameters"
@@ -689,7 +697,8 @@ class Optimizer:
                 if key == "params":
                     flat[f"group.{g}.params"] = np.asarray(list(value), dtype=np.int64)
                 elif key in self.torch_fixed and key not in self._defaults:
-                    if bool(value) != self.torch_fixed[key]:
+                    if bool(value) != self.torch_fixed[key] \
+                            and key not in self.torch_group_settings:
                         raise ValueError(f"{name}.load_state_dict: parameter group {g} has "
                                          f"{key}={value!r}; {name} has "
                                          f"{key}={self.torch_fixed[key]}")
@@ -1203,7 +1212,7 @@ class SGD(Optimizer):
     def _update(self, param, grad, state, group):
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
         maximize, nesterov = group["maximize"], group["nesterov"]
-        if isinstance(grad, SparseGrad):
+        if type(grad) is not np.ndarray and isinstance(grad, SparseGrad):
             if not momentum and not weight_decay:
                 grad = grad.coalesce()
                 if maximize:
@@ -1214,6 +1223,9 @@ class SGD(Optimizer):
             grad = grad.dense()
         if not momentum:
             if not weight_decay and not maximize and param.nbytes <= self.block_bytes:
+                if param.nbytes <= 1024 and type(lr) is float:  # (a small array costs less
+                    param -= grad * lr  # than finding the scratch one; the same numbers)
+                    return
                 scratch = self._temporaries(param.dtype, param.shape)[0]  # (plain SGD: the
                 np.multiply(grad, lr, out=scratch)  # step's common case, without _blocks)
                 param -= scratch
@@ -1274,13 +1286,16 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    torch_group_settings = ("decoupled_weight_decay",)  # (kept from a loaded group, as torch)
     added_settings = {"amsgrad": False, "maximize": False}
     torch_flags = ("foreach", "capturable", "differentiable", "fused")  # (torch's order)
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
-                 **flags: Any):
+                 decoupled_weight_decay: bool = False, **flags: Any):
+        if decoupled_weight_decay:  # torch 2.13's Adam(decoupled_weight_decay=True): AdamW
+            self.decoupled = True
         if isinstance(lr, Tensor) and flags.get("foreach") and not flags.get("capturable"):
             raise ValueError("lr as a Tensor is not supported for capturable=False and "
                              "foreach=True")
@@ -1316,8 +1331,9 @@ class Adam(Optimizer):
     def _update(self, param, grad, state, group):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]
-        decay = 1.0 - lr * weight_decay if self.decoupled and weight_decay else None
-        if self.decoupled:
+        decoupled = group.get("decoupled_weight_decay", self.decoupled)  # (per group, as torch)
+        decay = 1.0 - lr * weight_decay if decoupled and weight_decay else None
+        if decoupled:
             weight_decay = 0.0  # not added to the gradient
         state["step"] += 1
         t = int(state["step"])
@@ -1342,9 +1358,10 @@ class Adam(Optimizer):
         weight_decay, dtype = group["weight_decay"], param.dtype
         state["step"] += 1
         t = int(state["step"])
-        if self.decoupled and weight_decay:  # param.mul_(1 - lr * weight_decay)
+        decoupled = group.get("decoupled_weight_decay", self.decoupled)
+        if decoupled and weight_decay:  # param.mul_(1 - lr * weight_decay)
             param[...] = param.astype(_F32) * _F32(1.0 - lr * weight_decay)
-        p, g = _low_grad(param, grad, 0.0 if self.decoupled else weight_decay,
+        p, g = _low_grad(param, grad, 0.0 if decoupled else weight_decay,
                          group["maximize"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
         _lerp_low(m, g, 1.0 - beta1)  # exp_avg.lerp_(g, 1 - beta1)
@@ -1363,11 +1380,15 @@ class AdamW(Adam):
     """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the Adam step."""
 
     decoupled = True
+    torch_group_settings = ()  # (fixed: torch's AdamW sets it back to True on loading)
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
                  **flags: Any):
+        if "decoupled_weight_decay" in flags:  # (fixed here, as torch's AdamW)
+            raise TypeError("AdamW.__init__() got an unexpected keyword argument "
+                            "'decoupled_weight_decay'")
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
                          **flags)
 

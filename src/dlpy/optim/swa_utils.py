@@ -253,11 +253,11 @@ class SWALR(LRScheduler):
         for group, value in zip(groups, swa_lrs):
             group["swa_lr"] = value
         self.anneal_epochs = anneal_epochs
-        self.anneal_strategy = anneal_strategy
+        self._anneal_strategy = anneal_strategy  # (PyTorch's state key)
         super().__init__(optimizer, last_epoch)  # (counts _step_count, as PyTorch's)
 
     def _anneal(self, t: float) -> float:
-        return (1.0 - math.cos(math.pi * t)) / 2.0 if self.anneal_strategy == "cos" else t
+        return (1.0 - math.cos(math.pi * t)) / 2.0 if self._anneal_strategy == "cos" else t
 
     def get_lr(self) -> list[float]:
         step = self._step_count - 1

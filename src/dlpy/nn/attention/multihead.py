@@ -11,7 +11,7 @@ from dlpy.nn.attention.functional import as_tensor, attend
 from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, as_array, default_dtype
+from dlpy.tensor import Tensor, as_array, parameter_dtype
 
 
 def check_batch_first(owner: str, batch_first) -> bool:
@@ -55,7 +55,7 @@ class MultiHeadAttention(Module):
                  dropout: float = 0.0, bias: bool = True, rng=None, dtype=None, *,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
                  vdim: int | None = None, batch_first: bool = True, embed_dim: int | None = None):
-        dtype = default_dtype(dtype)  # None: the default dtype now (torch's)
+        dtype = parameter_dtype(dtype, type(self).__name__)
         super().__init__()
         d_model = pick("MultiHeadAttention", "d_model", d_model, "embed_dim", embed_dim)
         if d_model is None or num_heads is None:
@@ -214,6 +214,11 @@ class MultiheadAttention(MultiHeadAttention):
             if key_padding_mask is not None:
                 key_padding_mask = key_padding_mask.unsqueeze(0) \
                     if isinstance(key_padding_mask, Tensor) else as_array(key_padding_mask)[None]
+        if is_causal and attn_mask is None:
+            raise ValueError("MultiheadAttention: is_causal needs attn_mask (the causal mask), "
+                             "as torch's")
+        if is_causal and key_padding_mask is None and not need_weights:
+            attn_mask = None  # torch hands the hint on to SDPA: the causal mask, not attn_mask
         out = super().forward(query, key, value, key_padding_mask=key_padding_mask,
                               attn_mask=attn_mask, need_weights=need_weights,
                               average_attn_weights=average_attn_weights, is_causal=is_causal)
