@@ -117,13 +117,31 @@ def test_save_then_load_round_trips(tmp_path):
     assert back["od"] == OrderedDict(a=1, b=[2, (3, None)])
 
 
+def test_sets_sizes_and_dtypes_load_with_weights_only():
+    # torch writes builtins.set, torch.Size and torch.float64 globals, which its
+    # weights_only load allows: a checkpoint's config holding them loads the same way
+    buffer = io.BytesIO()
+    dlpy.save({"ints": {1, 2}, "shape": dlpy.Size([2, 3]), "dtype": dlpy.float64}, buffer)
+    buffer.seek(0)
+    back = dlpy.load(buffer, weights_only=True)
+    assert back["ints"] == {1, 2} and back["dtype"] == dlpy.float64
+    assert type(back["shape"]) is dlpy.Size and back["shape"] == (2, 3)
+
+
+def test_mmap_load_takes_only_a_path(tmp_path):
+    dlpy.save({"a": dlpy.arange(3)}, tmp_path / "m.pt")
+    assert dlpy.load(tmp_path / "m.pt", mmap=True)["a"].tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="file path"):
+        dlpy.load(io.BytesIO((tmp_path / "m.pt").read_bytes()), mmap=True)
+
+
 def test_save_to_a_file_object_and_reject_what_it_cannot_write(tmp_path):
     buffer = io.BytesIO()
     dlpy.save({"a": np.ones(2, np.float32)}, buffer)
     buffer.seek(0)
     np.testing.assert_array_equal(dlpy.load(buffer)["a"].data, np.ones(2, np.float32))
-    with pytest.raises(TypeError, match=r"save: cannot write a set"):
-        serialization.save_tree({"a": {1, 2}}, tmp_path / "bad.pt")
+    with pytest.raises(TypeError, match=r"save: cannot write a frozenset"):
+        serialization.save_tree({"a": frozenset({1, 2})}, tmp_path / "bad.pt")
     cycle = []
     cycle.append(cycle)
     with pytest.raises(ValueError, match=r"save: the object contains itself"):

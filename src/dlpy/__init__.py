@@ -478,11 +478,11 @@ __all__ += ["dtype"]
 
 
 # torch.save / torch.load's zip checkpoint format (dlpy/serialization.py), imported on first call
-def load(f, map_location=None, weights_only: bool = True):
+def load(f, map_location=None, weights_only: bool = True, *, mmap=None):
     """torch.load: read a torch.save (or dlpy.save) file; see dlpy.serialization.load."""
     from dlpy.serialization import load as _load
 
-    return _load(f, map_location=map_location, weights_only=weights_only)
+    return _load(f, map_location=map_location, weights_only=weights_only, mmap=mmap)
 
 
 def save(obj, f, pickle_module=None, pickle_protocol: int = 2) -> None:

@@ -2295,6 +2295,9 @@ def _classes_last(name: str, logits, labels):
             f"d1, ..., dK)), so integer labels must have shape {expected}, got "
             f"{tuple(labels.shape)}; for logits with the classes last, (N, ..., C), pass "
             f"logits.movedim(-1, 1) or flatten both to (rows, C) and (rows,)")
+    # torch's (N,) kernel takes uint8 labels, its K-dimensional one refuses them (unless empty)
+    if isinstance(labels, Tensor) and labels.dtype == np.uint8 and labels.data.size:
+        raise RuntimeError("expected scalar type Long but found Byte")
     logits = movedim(logits, 1, -1)
     if isinstance(labels, Tensor):
         if labels.dtype.kind not in "biu" and labels.ndim == logits.ndim:

@@ -32,6 +32,7 @@ import numpy as np
 
 from dlpy.device import device
 from dlpy.io import atomic_write
+from dlpy.size import Size
 from dlpy.tensor import Tensor
 
 __all__ = ["UnpicklingError", "add_safe_globals", "bfloat16_to_float32", "clear_safe_globals",
@@ -211,7 +212,7 @@ def _encode(text: str, encoding: str = "latin1") -> bytes:
 
 
 def _size(*args):
-    return tuple(*args)
+    return Size(*args)
 
 
 def _device(*args):
@@ -397,15 +398,19 @@ def _name(f) -> str:
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
-def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool = True) -> Any:
+def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool = True, *,
+         mmap: bool | None = None) -> Any:
     """Read a file written by ``torch.save`` (torch >= 1.6) or ``dlpy.save``: tensors come back
     as dlpy Tensors (Parameters as nn.Parameter, requires_grad kept), inside the saved dicts,
     lists, tuples, numbers and strings. ``map_location`` is accepted (a string, a device or a
     dict) and changes nothing: dlpy's arrays are in host memory. ``weights_only=True`` (torch's
     default) builds only those; ``weights_only=False`` unpickles any object, as torch's (a
     whole Module written by ``save``), which runs code the file names: only for a file you
-    trust. Errors name the file."""
+    trust. ``mmap=True`` (only for a file path, as torch's) reads the file as without it: the
+    tensors' values are in memory, not mapped. Errors name the file."""
     name = _name(f)
+    if mmap and not isinstance(f, (str, os.PathLike)):
+        raise ValueError("load: f must be a file path in order to use the mmap argument")
     if map_location is not None and not isinstance(map_location, (str, dict, device)) \
             and not callable(map_location):
         raise TypeError(f"load: map_location must be None, a device (string), a dict or a "
@@ -487,13 +492,13 @@ def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
 def save(obj: Any, f: str | os.PathLike | BinaryIO, pickle_module: Any = None,
          pickle_protocol: int = 2) -> None:
     """``torch.save``: write ``obj`` in torch's zip format. A state dict (nested dicts, lists,
-    tuples of Tensors, numpy arrays, numbers, strings, bytes, None) is written with torch's
-    own globals only, so ``torch.load(f, weights_only=True)`` reads it; any other picklable
-    object (a whole Module, a set, an instance of the program's own class) is pickled as
-    torch pickles it, its Tensors as torch's tensors over storages in the archive, and needs
-    ``load(f, weights_only=False)``. Tensors that view one numpy array share one storage, as
-    torch's views; a path is written atomically. ``pickle_module``/``pickle_protocol``: only
-    Python's pickle, protocol 2 (torch's default)."""
+    tuples, sets of Tensors, numpy arrays, dtypes, Sizes, numbers, strings, bytes, None) is
+    written with torch's own globals only, so ``torch.load(f, weights_only=True)`` reads it;
+    any other picklable object (a whole Module, an instance of the program's own class) is
+    pickled as torch pickles it, its Tensors as torch's tensors over storages in the
+    archive, and needs ``load(f, weights_only=False)``. Tensors that view one numpy array
+    share one storage, as torch's views; a path is written atomically.
+    ``pickle_module``/``pickle_protocol``: only Python's pickle, protocol 2 (torch's default)."""
     if pickle_module not in (None, pickle) or pickle_protocol != 2:
         raise ValueError(f"save: dlpy writes with Python's pickle, protocol 2 (torch's "
                          f"defaults), got pickle_module={pickle_module!r}, "
@@ -508,8 +513,8 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO, pickle_module: Any = None,
 
 
 def save_tree(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
-    """``save`` for a state dict only: anything but dicts, lists, tuples, Tensors, numpy
-    arrays, devices, numbers, strings, bytes and None is a ``TypeError`` (what
+    """``save`` for a state dict only: anything but dicts, lists, tuples, sets, Tensors, numpy
+    arrays, devices, dtypes, Sizes, numbers, strings, bytes and None is a ``TypeError`` (what
     ``torch.load(weights_only=True)`` can read, written without pickling objects)."""
     pickler = _Pickler()
     pickler.dump(obj)
@@ -627,6 +632,14 @@ class _Pickler:
             self._global("torch", "device")
             self._save((obj.type,) if obj.index is None else (obj.type, obj.index))
             out += pickle.REDUCE
+        elif isinstance(obj, Size):  # as torch pickles one: torch.Size((2, 3))
+            self._global("torch", "Size")
+            self._save((tuple(obj),))
+            out += pickle.REDUCE
+        elif type(obj) is set:  # as pickle writes a set: builtins.set([items])
+            self._global("builtins", "set")
+            self._save((list(obj),))
+            out += pickle.REDUCE
         elif isinstance(obj, (dict, list, tuple)):
             if id(obj) in self.active:
                 raise ValueError("save: the object contains itself (a cycle), which a "
@@ -637,8 +650,8 @@ class _Pickler:
                 self.active.discard(id(obj))
         else:
             raise _NotATree(f"save: cannot write a {type(obj).__name__} (dlpy.save_tree writes "
-                            "Tensors, numpy arrays, devices, numbers, strings, bytes, None and "
-                            "dicts, lists, tuples of them)")
+                            "Tensors, numpy arrays, devices, dtypes, Sizes, numbers, strings, "
+                            "bytes, None and dicts, lists, tuples, sets of them)")
 
     def _container(self, obj) -> None:
         out = self.out
@@ -736,7 +749,8 @@ class _ObjectPickler(pickle._Pickler):
     def save(self, obj: Any, save_persistent_id: bool = True) -> None:
         from dlpy.nn import Parameter
 
-        if type(obj) in (Tensor, Parameter, device) and id(obj) not in self.memo:
+        if (type(obj) in (Tensor, Parameter, device, Size) or isinstance(obj, np.dtype)
+                and obj.name in _DTYPES) and id(obj) not in self.memo:
             self.tensors.out = bytearray()
             self.tensors._save(obj)  # the graph behind a recorded tensor is not saved, as torch
             self.write(bytes(self.tensors.out))

@@ -766,6 +766,9 @@ class SparseTensor(OnCPU):
     def mm(self, mat2):
         return mm(self, mat2)
 
+    def bmm(self, mat2):
+        return bmm(self, mat2)
+
     def matmul(self, other):
         return matmul(self, other)
 
@@ -1009,6 +1012,27 @@ def mm(mat1, mat2):
 matmul = mm
 
 
+def bmm(input, mat2) -> Tensor:  # noqa: A002 - torch's names
+    """torch.bmm with a sparse COO (b, m, k) batch of matrices @ dense (b, k, n): dense
+    (b, m, n); out[b, i] += v * mat2[b, j] for each stored (b, i, j, v)."""
+    if not isinstance(input, SparseTensor) or isinstance(mat2, SparseTensor):
+        raise RuntimeError("bmm_sparse: Tensor 'mat2' must be dense")
+    input._need("bmm")
+    d = _as_dense("bmm", mat2)
+    if input.ndim != 3 or input.dense_dim() or d.ndim != 3 or d.shape[0] != input.shape[0] \
+            or d.shape[1] != input.shape[2]:
+        raise RuntimeError(f"bmm: expected (b, m, k) @ (b, k, n), got {input.shape} @ "
+                           f"{tuple(d.shape)}")
+    if input.dtype != d.dtype:
+        raise RuntimeError(f"bmm: the operands' dtypes differ ({input.dtype} and {d.dtype})")
+    b, m, _ = input.shape
+    batch, row, col = input._ind
+    rows = Tensor(batch * m + row)
+    products = input._v.reshape(-1, 1) * GetItem((batch, col))(d)  # (nnz, n)
+    out = d.new_zeros((b * m, d.shape[2])).index_add(0, rows, products)
+    return out.reshape(b, m, d.shape[2])
+
+
 def mv(input, vec) -> Tensor:
     """torch.mv: sparse (m, k) @ dense (k,)."""
     vec = _as_dense("mv", vec)
@@ -1143,6 +1167,17 @@ def index_select(input, dim: int, index) -> SparseTensor:
 
 
 # ----------------------------------------------------------------- dense -> sparse
+def sparse_mask(x: Tensor, mask: SparseTensor) -> SparseTensor:
+    """torch's Tensor.sparse_mask(mask): x's entries at mask's stored indices, in mask's
+    layout and pattern; the gradient reaches x."""
+    if not isinstance(mask, SparseTensor) or mask.layout in _BLOCKED:
+        raise RuntimeError("sparse_mask: expected a COO or CSR/CSC mask")
+    if tuple(x.shape) != tuple(mask.shape):
+        raise RuntimeError(f"sparse_mask: operands have incompatible sizes {tuple(x.shape)} "
+                           f"and {mask.shape}")
+    return mask._with_values(GetItem(tuple(mask._coo()))(x))
+
+
 def to_sparse_coo(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
     """Tensor.to_sparse(sparse_dim): the nonzero entries of the first ``sparse_dim`` dims
     (all by default; a slice of the rest kept when any of its values is nonzero), coalesced.
@@ -1268,7 +1303,8 @@ def _transpose(input, dim0, dim1):
 
 # dlpy.<name> functions that take sparse operands, as torch's
 TOP_LEVEL_SPARSE = {
-    "add": add, "addmm": addmm, "index_select": index_select, "matmul": matmul, "mm": mm,
+    "add": add, "addmm": addmm, "bmm": bmm, "index_select": index_select, "matmul": matmul,
+    "mm": mm,
     "mul": mul, "neg": SparseTensor.neg, "negative": SparseTensor.neg,
     "narrow_copy": lambda input, dim, start, length: input.narrow_copy(dim, start, length),
     "sum": lambda input, dim=None, keepdim=False, *, dtype=None: input.sum(dim, keepdim, dtype),

@@ -857,7 +857,15 @@ def _strided():
     return strided
 
 
+def _sparse_mask(self, mask):
+    """torch's sparse_mask(mask): this tensor's entries at the sparse mask's indices."""
+    from dlpy.sparse_tensor import sparse_mask
+
+    return sparse_mask(self, mask)
+
+
 _attach("to_sparse", _to_sparse)
+_attach("sparse_mask", _sparse_mask)
 _attach("to_sparse_coo", _method("to_sparse_coo", lambda self: _to_sparse(self),
                                  "torch's to_sparse_coo(): to_sparse()."))
 _attach("to_sparse_csr", _to_sparse_csr)

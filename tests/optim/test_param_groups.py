@@ -193,3 +193,16 @@ def test_a_nan_lr_in_one_group_stops_the_step():
                        match=r"lr must be finite and >= 0, got nan \(parameter group 1"):
         opt.step()
     np.testing.assert_array_equal(a.data, [0, 0])  # nothing moved
+
+
+def test_state_get_as_a_dict():
+    """torch's ``opt.state`` is a dict: ``get`` gives a parameter's state, or the default
+    before its first step."""
+    a, b = Parameter(np.ones(2, dtype=np.float32)), Parameter(np.ones(2, dtype=np.float32))
+    opt = Adam([a, b], lr=0.1)
+    assert opt.state.get(a) is None and opt.state.get(a, {}) == {}
+    a.grad = np.ones(2, dtype=np.float32)
+    opt.step()
+    state = opt.state.get(a, {})
+    assert sorted(state) == ["exp_avg", "exp_avg_sq", "step"]
+    assert state["exp_avg"].dtype == np.float32 and opt.state.get(b, "none") == "none"

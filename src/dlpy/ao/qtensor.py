@@ -166,7 +166,7 @@ class QTensor:
         self.dtype = dtype
         self._axis = axis
         if axis is None:
-            self._scale, self._zero_point = float(np.float32(scale)), int(zero_point)
+            self._scale, self._zero_point = float(scale), int(zero_point)  # double, as torch
         else:
             self._scale = np.asarray(scale, dtype=np.float64).reshape(-1)  # double, as torch
             self._zero_point = np.asarray(zero_point, dtype=np.int64).reshape(-1)
@@ -304,7 +304,7 @@ def quantize_per_tensor(input, scale: float, zero_point: int, dtype) -> QTensor:
         raise ValueError(f"quantize_per_tensor: zero_point must be in [{dtype.qmin}, "
                          f"{dtype.qmax}] for {dtype.name}, got {zero_point}")
     q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax)
-    return QTensor(q, dtype, scale_array.reshape(()), zero_point)
+    return QTensor(q, dtype, np.asarray(_array(scale), np.float64).reshape(()), zero_point)
 
 
 def quantize_per_tensor_dynamic(input, dtype, reduce_range: bool) -> QTensor:

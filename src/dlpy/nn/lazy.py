@@ -155,8 +155,17 @@ class LazyModuleMixin:
     ``cls_to_become`` and moves its values into this module's own parameters and buffers;
     ``load_state_dict`` gives them the state's shapes instead."""
 
-    cls_to_become: type[Module]
+    cls_to_become: type[Module] | None = None
     inferred = "in_features"
+
+    def __init__(self, *args, **kwargs) -> None:
+        """A user's lazy module (``class M(LazyModuleMixin, nn.Module)`` with its own
+        ``initialize_parameters``): the module's own __init__, then the pre-hook that calls
+        ``initialize_parameters`` at the first call (torch's). dlpy's lazy layers set up
+        through ``_lazy_setup`` instead."""
+        super().__init__(*args, **kwargs)
+        object.__setattr__(self, "_initialize_hook", self.register_forward_pre_hook(
+            LazyModuleMixin._infer_parameters, with_kwargs=True))
 
     def _lazy_setup(self, settings: dict[str, Any], template_size: int = 1) -> None:
         """This module as ``cls_to_become`` with ``inferred`` 0 would be (its attributes, the
@@ -223,7 +232,8 @@ class LazyModuleMixin:
         module._initialize_hook.remove()
         for name in ("_initialize_hook", "_settings"):
             module.__dict__.pop(name, None)
-        module.__class__ = module.cls_to_become
+        if module.cls_to_become is not None:
+            module.__class__ = module.cls_to_become
 
     def forward(self, *args, **kwargs):
         """Called directly (not through the module's call): the pre-hook's work first."""
@@ -241,7 +251,13 @@ class LazyModuleMixin:
         """Called by Module.load_state_dict before it loads (PyTorch's lazy load hook): the
         uninitialized parameters and buffers the state holds values for take their shapes;
         the class stays until the first call."""
-        if self.has_uninitialized_params():
+        if self.has_uninitialized_params() and "_settings" not in self.__dict__:
+            for name, own in (*self._parameters.items(), *self._buffers.items()):
+                given = state.get(prefix + name)  # (a user's lazy module: torch's hook)
+                if is_lazy(own) and given is not None and not is_lazy(given):
+                    own.materialize(np.shape(given.data if isinstance(given, Tensor)
+                                             else given))
+        elif self.has_uninitialized_params():
             size = self._size_in_state(state, prefix)
             if size is not None:
                 self._build(size, only={name[len(prefix):] for name in state

@@ -133,13 +133,13 @@ class BasePruningMethod(ABC):
             raise ValueError(f"prune: importance_scores should have the shape of parameter "
                              f"{name!r}, {orig.shape}, got {scores.shape}")
         if old is None:
+            # the mask first: a failing compute_mask leaves the module as it was (torch's)
+            mask = method._mask(scores, np.ones(orig.shape, dtype=orig.dtype))
             del module._parameters[name]
             object.__delattr__(module, name)
             module.register_parameter(name + "_orig", orig)
-            default_mask = np.ones(orig.shape, dtype=orig.dtype)
         else:
-            default_mask = getattr(module, name + "_mask").data.copy()
-        mask = method._mask(scores, default_mask)
+            mask = method._mask(scores, getattr(module, name + "_mask").data.copy())
         module.register_buffer(name + "_mask", mask.astype(orig.dtype, copy=False))
         setattr(module, name, method.apply_mask(module))
         module.register_forward_pre_hook(method)
@@ -267,6 +267,9 @@ def _channel_mask(t: np.ndarray, dim: int, keep: np.ndarray) -> np.ndarray:
 
 def _channels_to_prune(name: str, t: np.ndarray, amount, dim: int) -> tuple[int, int]:
     """(the number of channels along ``dim``, how many of them ``amount`` prunes)."""
+    if t.ndim <= 1:
+        raise ValueError(f"Structured pruning can only be applied to multidimensional tensors. "
+                         f"Found tensor of shape {t.shape} with {t.ndim} dims")
     if not -t.ndim <= dim < t.ndim:
         raise IndexError(f"{name}: dim {dim} is out of range for a tensor with {t.ndim} "
                          f"dimensions")

@@ -134,6 +134,7 @@ class ScatterAdd(Op):
     index's shape)."""
 
     complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, dim: int, index: np.ndarray):
         self.dim, self.index = dim, index
@@ -191,6 +192,7 @@ class Scatter(Op):
     With repeated positions one of the writes wins (numpy's choice; PyTorch's is undefined)."""
 
     complex_ok = True
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
 
     def __init__(self, dim: int, index: np.ndarray, value: float | complex | None = None):
         self.dim, self.index, self.value = dim, index, value
@@ -367,14 +369,14 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
         if reduce not in ("add", "multiply"):
             raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
         if value is not None:
-            if isinstance(value, bool) or not isinstance(value, numbers):
+            if not isinstance(value, numbers):  # a bool is a number to torch (True -> 1)
                 raise TypeError(f"scatter: value must be a number, got {value!r}")
             src = np.full(np.shape(as_array(index)), value, dtype=as_array(input).dtype)
         if reduce == "add":
             return scatter_add(input, dim, index, src)
         return scatter_reduce(input, dim, index, src, "prod")
     if value is not None:
-        if isinstance(value, bool) or not isinstance(value, numbers):
+        if not isinstance(value, numbers):
             raise TypeError(f"scatter: value must be a number, got {value!r}")
         dim, index = _check_index("scatter", input, dim, index)
         if isinstance(value, (complex, np.complexfloating)):

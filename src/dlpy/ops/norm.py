@@ -30,6 +30,8 @@ class LayerNorm(Op):
     def forward(self, x, weight=None, bias=None):
         if x.dtype.kind != "f":
             x = x.astype(np.float64)
+        # torch's output is contiguous whatever x's layout (a channels-last permute of NCHW)
+        x = np.ascontiguousarray(x)
         # row sums as BLAS matrix-vector products and einsum dot products: numpy's mean over a
         # short last axis is ~4x slower, and neither makes a temporary of x's size
         d = x.shape[-1]

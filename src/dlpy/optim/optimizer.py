@@ -903,6 +903,10 @@ class ParamStates(list):
     def items(self) -> list[tuple[Tensor, dict[str, Any]]]:
         return [(p, self[p]) for p in self.keys()]
 
+    def get(self, key, default=None):
+        """dict.get: a parameter's state, or ``default`` where it has none (yet)."""
+        return self[key] if key in self else default
+
 
 def _as_real(array: np.ndarray) -> np.ndarray:
     """A complex array as its (..., 2) real and imaginary parts, a view that writes go through

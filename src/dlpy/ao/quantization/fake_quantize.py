@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.amp.dtypes import _torch_name
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ao.qtensor import (
     _array,
@@ -51,6 +52,17 @@ def _check_float(name: str, x) -> None:
         raise TypeError(f"{name}: expected a floating-point input, got {dtype}")
 
 
+def _check_qparam_dtypes(scale, zero_point) -> None:
+    """torch's per-channel kernel: Tensor scales float32 / bfloat16, zero points int32 /
+    float32 / float16."""
+    for value, allowed, what, names in (
+            (scale, ("float32", "bfloat16"), "Scale", "Float or BFloat16"),
+            (zero_point, ("int32", "float32", "float16"), "Zero-point", "Int32, Float or Half")):
+        if isinstance(value, Tensor) and np.dtype(value.dtype).name not in allowed:
+            raise RuntimeError(f"{what} must be {names}, found "
+                               f"{_torch_name(np.dtype(value.dtype))}")
+
+
 def _check_zero_point(name: str, zero_point, quant_min: int, quant_max: int) -> None:
     if np.any(zero_point < quant_min) or np.any(zero_point > quant_max):
         raise ValueError(f"{name}: zero_point must be in [{quant_min}, {quant_max}], got "
@@ -63,7 +75,16 @@ def fake_quantize_array(x: np.ndarray, scale, zero_point, quant_min: int, quant_
     float32 even for a float64 x in the per-tensor kernel, x's precision in the per-channel
     one) and where q fell inside [quant_min, quant_max]."""
     scale = np.asarray(scale, F32)
-    q = np.rint(x * (F32(1.0) / scale)) + np.asarray(zero_point, np.int64)
+    if np.asarray(zero_point).dtype.kind == "f":  # torch's float zero point: inside the rint,
+        # in x's precision (float32 for a float32 / half x)
+        work = np.float64 if x.dtype == np.float64 else F32
+        zero_point = np.asarray(zero_point, F32).astype(work)
+        q = np.rint(x.astype(work, copy=False) * (F32(1.0) / scale).astype(work) + zero_point)
+        mask = (q >= quant_min) & (q <= quant_max)
+        y = (np.clip(q, quant_min, quant_max).astype(work) - zero_point) * scale.astype(work)
+        return y.astype(x.dtype, copy=False), mask
+    else:
+        q = np.rint(x * (F32(1.0) / scale)) + np.asarray(zero_point, np.int64)
     mask = (q >= quant_min) & (q <= quant_max)
     shifted = np.clip(q, quant_min, quant_max) - zero_point
     y = shifted.astype(F32) * scale if float32_out else shifted * scale.astype(np.float64)
@@ -131,12 +152,17 @@ def fake_quantize_per_channel_affine(x: Tensor, scale, zero_point, axis: int, qu
         raise ValueError(f"{name}: axis must be in [0, {ndim - 1}] for an input of shape "
                          f"{tuple(x.shape)}, got {axis}")
     _check_float(name, x)
+    _check_qparam_dtypes(scale, zero_point)
     scale = check_scale(name, scale).reshape(-1)
-    zero_point = np.rint(np.asarray(_array(zero_point))).astype(np.int64).reshape(-1)
+    float_zero_point = isinstance(zero_point, Tensor) and np.dtype(zero_point.dtype).kind == "f"
+    zero_point = np.asarray(_array(zero_point)).reshape(-1)
+    zero_point = zero_point.astype(F32) if float_zero_point else (
+        np.rint(zero_point).astype(np.int64))
     if scale.size != x.shape[axis] or zero_point.size != x.shape[axis]:
         raise ValueError(f"{name}: expected {x.shape[axis]} scales and zero points (axis "
                          f"{axis} of {tuple(x.shape)}), got {scale.size} and {zero_point.size}")
-    _check_zero_point(name, zero_point, quant_min, quant_max)
+    if not float_zero_point:  # torch checks the range of integer zero points only
+        _check_zero_point(name, zero_point, quant_min, quant_max)
     return FakeQuantizePerChannel(scale, zero_point, axis, quant_min, quant_max, ndim)(x)
 
 
