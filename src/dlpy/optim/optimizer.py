@@ -154,6 +154,13 @@ class Optimizer:
 
     @state.setter
     def state(self, value) -> None:
+        if isinstance(value, dict):  # torch's form (``defaultdict(dict)``): parameter -> state
+            if "params" not in self.__dict__:
+                # a wrapper that skips Optimizer.__init__ (Lookahead around an inner
+                # optimiser): its state is the dict it keeps, as torch's
+                self._state = value
+                return
+            value = [dict(value.get(p, {})) for p in self.params]
         self._state = value if isinstance(value, ParamStates) else ParamStates(self, value)
 
     @property
