@@ -126,7 +126,7 @@ class StackDataset(Dataset):
         return [tuple(items[i] for items in columns) for i in range(len(indices))]
 
 
-class _SizeMismatch(ValueError, AssertionError):
+class SizeMismatchError(ValueError, AssertionError):
     """TensorDataset's arrays of unequal lengths: a ValueError, and the AssertionError that
     torch's ``assert`` raises, so either ``except`` catches it."""
 
@@ -155,7 +155,8 @@ class TensorDataset(Dataset):
                              f"got shapes {[tuple(a.shape) for a in self.arrays]}")
         sizes = [len(a) for a in self.arrays]
         if len(set(sizes)) != 1:
-            raise _SizeMismatch(f"TensorDataset: the arrays must have the same length, got {sizes}")
+            raise SizeMismatchError(
+                f"TensorDataset: the arrays must have the same length, got {sizes}")
 
     def __len__(self) -> int:
         return len(self.arrays[0])
