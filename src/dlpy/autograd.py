@@ -195,8 +195,9 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         if g is None:
             if not allow_unused:
                 raise AutogradError(
-                    f"autograd.grad: input {i} (shape {t.shape}) was not used to compute the "
-                    "outputs; pass allow_unused=True to get None for it"
+                    f"The differentiated Tensor at index {i} (shape {t.shape}) appears to not "
+                    "have been used in the graph. Set allow_unused=True if this is the desired "
+                    "behavior (it gives None for that input)"
                 )
             results.append(Tensor(np.zeros(t.shape, dtype=t.dtype), requires_grad=create_graph)
                            if materialize_grads else None)

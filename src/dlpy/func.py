@@ -24,6 +24,7 @@ double-vjp trick (func runs once; each jvp_fn call is one backward pass).
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -147,6 +148,13 @@ def _check_argnums(name: str, argnums: tuple[int, ...], num_args: int) -> tuple[
     return tuple(checked)
 
 
+# the fresh leaves a level made for its constant arguments, once its func has returned (by id,
+# the tensor held weakly): constants to every other level from then on (a vjp_fn or jvp_fn
+# called later inside another transform), so they never count as reaching outside; while the
+# func runs they are the variables of the transforms nested in it
+_FRESH: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 def _reaching_outside(tensors, own: set[int]) -> set[int]:
     """The ids of the tensors (among ``tensors`` and their graphs) with a path to a tensor
     needing gradients that this transform did not make: an enclosing transform's leaf, or one
@@ -156,7 +164,7 @@ def _reaching_outside(tensors, own: set[int]) -> set[int]:
     if roots:
         for node in _topological_order(roots):  # each node after its inputs
             if node.op is None:
-                if id(node) not in own:
+                if id(node) not in own and _FRESH.get(id(node)) is not node:
                     reaching.add(id(node))
             elif any(id(p) in reaching for p in node.op.inputs):
                 reaching.add(id(node))
@@ -204,6 +212,9 @@ class _Level:
                 result = func(*args, **kwargs)
         finally:
             depth[0] -= 1
+        for t in self.leaves:  # constants to any other level from now on (see _FRESH)
+            if t.op is None:
+                _FRESH[id(t)] = t
         self.aux = None
         if has_aux:
             result, self.aux = _split_aux(name, result)
@@ -238,15 +249,18 @@ class _Level:
                       for k, spec in enumerate(self.specs))
         return trees if is_tuple else trees[0]
 
-    def results(self, tree, extra_own: set[int] = frozenset()):
+    def results(self, tree, extra_own: set[int] = frozenset(), tracked: bool | None = None):
         """``tree`` as the transform returns it: Tensors that reach outside keep their graph,
-        the others become constants (torch's unwrapping of a level)."""
+        the others become constants (torch's unwrapping of a level). ``tracked``: whether
+        anything may reach outside (the level's own flag by default; a vjp_fn's cotangents
+        needing gradients make it so too)."""
         leaves, spec = _flatten(tree)
         own = self.own | extra_own
-        reaching = _reaching_outside(leaves, own) if self.tracked else set()
+        tracked = self.tracked if tracked is None else tracked
+        reaching = _reaching_outside(leaves, own) if tracked else set()
 
         def unwrapped(t: Tensor) -> Tensor:  # a tangent too: a constant unless it reaches out
-            if not t.requires_grad or (self.tracked and _reaching_outside([t], own)):
+            if not t.requires_grad or (tracked and _reaching_outside([t], own)):
                 return t
             return _carried(_constant, t, unwrapped)
 
@@ -372,7 +386,7 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
         given = _cotangents(name, "cotangents", cotangents, outputs, spec)
         tracked = level.tracked or _any_tracked(given)
         grads = level.vjp(outputs, given, create_graph=tracked, retain_graph=True)
-        return level.results(level.by_argument(grads, True))
+        return level.results(level.by_argument(grads, True), tracked=tracked)
 
     value = level.results(level.output)
     return (value, vjp_fn, level.results(level.aux)) if has_aux else (value, vjp_fn)
@@ -464,10 +478,11 @@ def _linearized(name: str, func: Callable, primals: tuple, has_aux: bool,
     def jvp_fn(tangents: tuple):
         given = _cotangents(name, "tangents", tangents, level.leaves, primal_spec)
         roots = [(g, v) for g, v in zip(vector_jacobian, given) if g.requires_grad]
+        tracked = level.tracked or _any_tracked(given)
         products = level.vjp([g for g, _ in roots], [v for _, v in roots], wrt=us,
-                             create_graph=level.tracked or _any_tracked(given),
-                             retain_graph=retain_graph)
-        return level.results(_unflatten(spec, products), extra_own={id(u) for u in us})
+                             create_graph=tracked, retain_graph=retain_graph)
+        return level.results(_unflatten(spec, products), extra_own={id(u) for u in us},
+                             tracked=tracked)
 
     return level, jvp_fn
 

@@ -182,3 +182,13 @@ def test_type_errors():
                                F.ctc_loss(LP, TARGETS, [5, 4], [2, 1]).data)
     with pytest.raises(TypeError, match="ctc_loss: input_lengths must hold integers"):
         F.ctc_loss(LP, TARGETS, [5.0, 4.0], [2, 1])
+    with pytest.raises(TypeError, match="both be tensors or both sequences"):
+        F.ctc_loss(LP, TARGETS, Tensor(np.array([5, 4])), [2, 1])
+
+
+def test_argument_errors_are_runtime_errors():
+    # torch raises RuntimeError for lengths, blank and target shapes that do not fit
+    with pytest.raises(RuntimeError, match="input_lengths must be at most T"):
+        F.ctc_loss(LP, TARGETS, [6, 4], [2, 1])
+    with pytest.raises(RuntimeError, match="blank must be a class index"):
+        F.ctc_loss(LP, TARGETS, [5, 4], [2, 1], blank=4)

@@ -227,3 +227,30 @@ def test_global_step_hooks_run_around_every_optimiser():
         post.remove()
     opt.step()
     assert calls == ["pre", "local pre", "local post", "post", "local pre", "local post"]
+
+
+def test_live_state_writes_reach_the_step_and_user_keys_stay_out_of_the_flat_layout():
+    w = nn.Parameter(dlpy.tensor([1.0, -2.0, 0.5]))
+    opt = optim.Adam([w], lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+    opt.state[w]["step"] += 3  # as torch's: the bias correction of step 5 next
+    assert int(opt.state[w]["step"]) == 5
+    opt.state[w]["tag"] = "mine"
+    assert opt.state[w]["tag"] == "mine" and opt.state_dict(torch_layout=True)["state"][0][
+        "tag"] == "mine"
+    flat = opt.state_dict(torch_layout=False)
+    assert not any("tag" in key for key in flat)
+    opt.load_state_dict(flat)  # the flat layout holds no user keys: they go
+    assert "tag" not in opt.state[w] and int(opt.state[w]["step"]) == 5
+    with pytest.raises(KeyError, match="not one of the optimiser's parameters"):
+        opt.state[dlpy.tensor([1.0])]["step"] = 1
+    with pytest.raises(RuntimeError, match=r"expected shape \(3,\).*got \(2,\)"):
+        opt.state[w]["exp_avg"] = dlpy.zeros(2)
+    opt.state[w].clear()  # a fresh start: the next step is step 1 again
+    opt.zero_grad()
+    (w * w).sum().backward()
+    opt.step()
+    assert int(opt.state[w]["step"]) == 1

@@ -123,3 +123,19 @@ def test_errors():
         averaged.update_parameters(Linear(4, 3, bias=False, rng=np.random.default_rng(0)))
     with pytest.raises(RuntimeError, match="Missing key.*n_averaged"):  # torch's keys
         averaged.load_state_dict(averaged.module.state_dict())
+
+
+@pytest.mark.parametrize("multi_avg_fn, expected", [
+    (None, 0.4666666666666667),                       # torch's CPU default: divides exactly
+    (get_swa_multi_avg_fn(), 0.46666667312383653),    # lerp by 1 / (n + 1), a float32 weight
+])
+def test_mean_rounds_as_torch(multi_avg_fn, expected):
+    # recorded with torch 2.13: weights 0.1, 0.4, 0.9 averaged into a float64 Linear(1, 1)
+    model = Linear(1, 1, bias=False)
+    model.weight.data = np.zeros((1, 1))
+    averaged = AveragedModel(model, multi_avg_fn=multi_avg_fn)
+    for t in range(3):
+        model.weight.data[...] = 0.1 * (t + 1) ** 2
+        averaged.update_parameters(model)
+    assert averaged.module.weight.data.item() == expected
+    assert averaged.multi_avg_fn is multi_avg_fn  # (None by default, as torch's)

@@ -17,6 +17,11 @@ from dlpy.tensor import Op, Tensor
 NEG_INF = -np.inf
 
 
+class CTCError(RuntimeError, ValueError):
+    """ctc_loss called with shapes, lengths or a blank that do not fit: torch's RuntimeError,
+    and a ValueError as dlpy's argument errors are."""
+
+
 class CTC(Op):
     """losses[n] = -log sum over the alignments of targets[n] of prod_t p[t, n, label_t]
     (N,) from log_probs (T, N, C). The labels extended with blanks l' = (blank, l_1, blank, ...,
@@ -127,44 +132,48 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
     if not isinstance(log_probs, Tensor):
         log_probs = Tensor(np.asarray(log_probs))
     if log_probs.ndim not in (2, 3) or log_probs.dtype.kind != "f":
-        raise ValueError(f"{name}: expected floating log_probs (T, N, C) or (T, C), got "
-                         f"{log_probs.dtype} {log_probs.shape}")
+        raise CTCError(f"{name}: expected floating log_probs (T, N, C) or (T, C), got "
+                       f"{log_probs.dtype} {log_probs.shape}")
     unbatched = log_probs.ndim == 2
+    if isinstance(input_lengths, Tensor) != isinstance(target_lengths, Tensor):
+        raise TypeError(f"{name}: input_lengths and target_lengths must both be tensors or both "
+                        f"sequences of ints, as torch's, got {type(input_lengths).__name__} and "
+                        f"{type(target_lengths).__name__}")
     targets = _integers(name, "targets", targets, "biuf")  # torch truncates float targets
     input_lengths = _integers(name, "input_lengths", input_lengths)
     target_lengths = _integers(name, "target_lengths", target_lengths)
     if unbatched:
         log_probs = log_probs.reshape(log_probs.shape[0], 1, log_probs.shape[1])
         if targets.ndim != 1:
-            raise ValueError(f"{name}: unbatched log_probs {log_probs.shape} need 1-D targets, "
-                             f"got {targets.shape}")
+            raise CTCError(f"{name}: unbatched log_probs {log_probs.shape} need 1-D targets, "
+                           f"got {targets.shape}")
         targets = targets[None]
         input_lengths, target_lengths = input_lengths.reshape(-1), target_lengths.reshape(-1)
     steps, batch, classes = log_probs.shape
     for what, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
         if lengths.shape != (batch,):
-            raise ValueError(f"{name}: expected {what} of shape ({batch},) for log_probs "
-                             f"{log_probs.shape}, got {lengths.shape}")
+            raise CTCError(f"{name}: expected {what} of shape ({batch},) for log_probs "
+                           f"{log_probs.shape}, got {lengths.shape}")
         if lengths.size and lengths.min() < 0:
-            raise ValueError(f"{name}: {what} must be >= 0, got {lengths.tolist()}")
+            raise CTCError(f"{name}: {what} must be >= 0, got {lengths.tolist()}")
     if input_lengths.size and input_lengths.max() > steps:
-        raise ValueError(f"{name}: input_lengths must be at most T = {steps} (log_probs "
-                         f"{log_probs.shape}), got {input_lengths.tolist()}")
+        raise CTCError(f"{name}: input_lengths must be at most T = {steps} (log_probs "
+                       f"{log_probs.shape}), got {input_lengths.tolist()}")
     if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)) \
             or not 0 <= blank < classes:
-        raise ValueError(f"{name}: blank must be a class index in [0, {classes}), got {blank!r}")
+        raise CTCError(f"{name}: blank must be a class index in [0, {classes}), got {blank!r}")
     longest = int(target_lengths.max(initial=0))
     if targets.ndim == 1 and not unbatched:  # concatenated: split by the lengths
         if targets.size != target_lengths.sum():
-            raise ValueError(f"{name}: concatenated targets must hold sum(target_lengths) = "
-                             f"{target_lengths.sum()} labels, got {targets.size}")
+            raise CTCError(f"{name}: concatenated targets must hold sum(target_lengths) = "
+                           f"{target_lengths.sum()} labels, got {targets.size}")
         padded = np.full((batch, longest), blank, dtype=np.int64)
         padded[np.arange(longest) < target_lengths[:, None]] = targets
         targets = padded
     elif targets.ndim != 2 or targets.shape[0] != batch or targets.shape[1] < longest:
-        raise ValueError(f"{name}: expected targets (N, S) with N = {batch} and S >= "
-                         f"max(target_lengths) = {longest}, or concatenated 1-D, got "
-                         f"{targets.shape}")
+        raise CTCError(f"{name}: expected targets (N, S) with N = {batch} and S >= "
+                       f"max(target_lengths) = {longest}, or concatenated 1-D, got "
+                       f"{targets.shape}")
     used = targets[:, :longest][np.arange(longest) < target_lengths[:, None]]
     if used.size and (used.min() < 0 or used.max() >= classes or (used == blank).any()):
         raise ValueError(f"{name}: targets must be class indices in [0, {classes}) other than "

@@ -33,7 +33,7 @@ from dlpy.amp.dtypes import is_low_precision
 from dlpy.hooks import add_hook
 from dlpy.ops.complex import complex_dtype
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Tensor, _bump
+from dlpy.tensor import ShapeError, Tensor, _bump
 
 # PyTorch's implementation switches (for loops or fused kernels, CUDA graphs, a differentiable
 # step): dlpy has one implementation, so they change nothing; accepted so PyTorch code runs
@@ -160,7 +160,13 @@ class Optimizer:
                 # optimiser): its state is the dict it keeps, as torch's
                 self._state = value
                 return
-            value = [dict(value.get(p, {})) for p in self.params]
+            extras = {i: dict(value[p]) for i, p in enumerate(self.params) if value.get(p)}
+            self._state = ParamStates(self, [{} for _ in self.params])
+            self.__dict__.pop("_extras", None)
+            for i, entries in extras.items():  # (torch's dict: kept through opt.state[p])
+                self._state[self.params[i]] = entries
+            return
+        self.__dict__.pop("_extras", None)  # (the user's keys go with the state they were in)
         self._state = value if isinstance(value, ParamStates) else ParamStates(self, value)
 
     @property
@@ -354,13 +360,8 @@ class Optimizer:
             else:
                 slots = self._param_slots(data.ndim, group)
             if slots:
-                if not state and data.dtype.kind == "c":
-                    # made on the (real, imaginary) pairs: a fill value (Adagrad's sum, Rprop's
-                    # step size) goes to both parts, as torch's
-                    state.update(_complex_state(self._init_state(_as_real(data), group),
-                                                data.shape))
-                elif not state:
-                    state.update(self._init_state(data, group))
+                if not state:
+                    state.update(self._fresh_state(data, group))
                 elif state[slots[0]].dtype != data.dtype:  # (the first slot: an array)
                     # the parameter changed dtype (module.to(np.float64)) after some steps:
                     # its state follows, as load_state_dict casts it
@@ -394,6 +395,68 @@ class Optimizer:
                 update(data, grad, state, group)
             # changed in place by numpy: an op recorded before refuses its backward, as torch's
             _bump(data)
+
+    def _fresh_state(self, data: np.ndarray, group: dict[str, Any]) -> dict[str, np.ndarray]:
+        """A parameter's state before its first step; a complex parameter's made on its
+        (real, imaginary) pairs: a fill value (Adagrad's sum, Rprop's step size) goes to both
+        parts, as torch's."""
+        if data.dtype.kind == "c":
+            return _complex_state(self._init_state(_as_real(data), group), data.shape)
+        return self._init_state(data, group)
+
+    # ---------------------------------------------------- opt.state[p] changed by the user
+    def _extra_state(self, index: int) -> dict[str, Any]:
+        """Parameter ``index``'s keys of the user's own in ``opt.state[p]`` (saved in
+        PyTorch's layout only)."""
+        return self.__dict__.setdefault("_extras", {}).setdefault(index, {})
+
+    def _set_state_entry(self, index: int, key: Any, value: Any) -> None:
+        """``opt.state[p][key] = value`` as torch's live dict: ``step`` or a slot changes
+        what the next step uses (a slot's array shared where it can be, else copied; a slot
+        set to None starts the parameter's state afresh, as torch's SGD does with its
+        momentum buffer); any other key is kept as the user's."""
+        name, param = type(self).__name__, self.params[index]
+        group = next(g for i, _, g in self._indexed() if i == index)
+        slots = self._param_slots(param.ndim, group)
+        if not (key in slots or (key == "step" and self.torch_step)):
+            self._extra_state(index)[key] = value
+            return
+        raw = list.__getitem__(self.state, index)
+        if value is None:
+            raw.clear()
+            return
+        if not raw:  # a state set before the first step: the rest as the step would make it
+            raw.update(self._fresh_state(param.data, group))
+        array = value.data if isinstance(value, Tensor) else np.asarray(value)
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"{name}.state[p][{key!r}]: expected a Tensor or a number, got "
+                            f"{type(value).__name__}")
+        target = raw[key]
+        if key == "step" or key in self.scalar_slots:
+            if array.size != 1:
+                raise ValueError(f"{name}.state[p][{key!r}]: expected one number, got shape "
+                                 f"{array.shape}")
+            number = array.reshape(()).item()
+            raw[key] = np.asarray(round(number) if key == "step" else number, target.dtype)
+            return
+        if array.shape != target.shape:  # (torch's step would fail: RuntimeError too)
+            raise ShapeError(f"{name}.state[p][{key!r}]: expected shape {target.shape} (the "
+                             f"slot of a parameter of shape {param.data.shape}), got "
+                             f"{array.shape}")
+        shared = array.dtype == target.dtype and array.flags.c_contiguous \
+            and array.flags.writeable
+        raw[key] = array if shared else np.array(array, dtype=target.dtype)
+        if not self.torch_step and raw["step"] == 0:  # (SGD's buffer: used from the next step)
+            raw["step"] = np.asarray(1, dtype=np.int64)
+
+    def _del_state_entry(self, index: int, key: Any) -> None:
+        """``del opt.state[p][key]``: a key of the user's goes; ``step`` or a slot starts the
+        parameter's state afresh (torch's next step would fail on the missing key)."""
+        extras = self.__dict__.get("_extras", {}).get(index)
+        if extras is not None and key in extras:
+            del extras[key]
+        else:
+            list.__getitem__(self.state, index).clear()
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
                 group: dict[str, Any]) -> None:
@@ -556,6 +619,10 @@ class Optimizer:
                         and isinstance(array, np.ndarray) and array.shape == value.data.shape \
                         and array.dtype == value.data.dtype:
                     slots[slot] = Tensor(array)
+        # the user's own keys of opt.state[p], as they are (torch's state dict holds them)
+        for index, extras in sorted(self.__dict__.get("_extras", {}).items()):
+            if extras:
+                nested["state"].setdefault(index, {}).update(extras)
         return nested
 
     def _torch_slots(self, slots: dict[str, Any], scalars: bool = False) -> dict[str, Any]:
@@ -585,10 +652,12 @@ class Optimizer:
             result = hook(self, state)
             if result is not None:
                 state = result
-        extras = None
+        extras, user_keys = None, {}
         if self._torch_style_state:
             self._load_user_state_dict(state)
         elif "param_groups" in state and "state" in state:
+            if self.torch_state_tensors:  # (LBFGS's state is all its own numbers and lists)
+                state, user_keys = self._split_user_keys(state)
             flat = self._flat_from_nested(state)
             # what the flat layout does not hold (switches, the user's keys): as saved; a
             # switch the saved group lacks gets torch's __setstate__ value
@@ -605,6 +674,8 @@ class Optimizer:
             state = flat
         if not self._torch_style_state:
             self._load_flat_state_dict(state)
+            if user_keys:
+                self.__dict__["_extras"] = user_keys
         for group, extra in zip(self.param_groups, extras or ()):
             group.update(extra)
             if any(k != "lr" and _has_tensor(v) for k, v in extra.items()):
@@ -617,6 +688,37 @@ class Optimizer:
                 group.update(ordered)
         for hook in list(self._load_state_dict_post_hooks.values()):
             hook(self)
+
+    def _split_user_keys(self, state: dict[str, Any]) -> tuple[dict[str, Any], dict]:
+        """PyTorch's layout without the per-parameter keys that are not this optimiser's
+        (``step`` or a slot under the saved group's settings), and those keys (flat index ->
+        {key: value}, kept as they are, as torch's load keeps them)."""
+        saved = state["state"]
+        if not isinstance(saved, dict) or not isinstance(state["param_groups"], (list, tuple)):
+            return state, {}
+        known: dict[int, set] = {}
+        i = 0
+        for g, group in enumerate(self.param_groups):
+            settings = {**group, **(state["param_groups"][g]
+                                    if g < len(state["param_groups"]) else {})}
+            for p in group["params"]:
+                try:
+                    known[i] = {*self._param_slots(p.ndim, settings), "step"}
+                except (KeyError, TypeError, ValueError):
+                    known[i] = None  # (settings that do not read: every key kept as a slot)
+                i += 1
+        kept, user_keys = {}, {}
+        for index, slots in saved.items():
+            names = known.get(int(index)) if isinstance(index, (int, np.integer, str)) \
+                and str(index).isdigit() else None
+            if names is None or not isinstance(slots, dict):
+                kept[index] = slots
+                continue
+            kept[index] = {k: v for k, v in slots.items() if k in names}
+            own = {k: v for k, v in slots.items() if k not in names}
+            if own:
+                user_keys[int(index)] = own
+        return {**state, "state": kept}, user_keys
 
     def _signature_defaults(self) -> dict[str, Any]:
         """The constructor's default settings (a loaded group that lacks one gets it, as
@@ -879,30 +981,72 @@ class ParamStates(list):
                 return i
         return -1
 
+    def _checked_index(self, param: Tensor) -> int:
+        index = self._index(param)
+        if index < 0:
+            raise KeyError(f"{type(self._optimizer).__name__}.state: the tensor is not one of "
+                           "the optimiser's parameters")
+        return index
+
+    def _raw(self) -> bool:
+        """Whether ``state[p]`` is the stored dict itself: a torch-style subclass's (the dict
+        its step fills) or one whose state holds no Tensors (LBFGS's)."""
+        optimizer = self._optimizer
+        return optimizer._torch_style_state or not optimizer.torch_state_tensors
+
     def __getitem__(self, key):
         if isinstance(key, Tensor):
-            index = self._index(key)
-            if index < 0:
-                raise KeyError(f"{type(self._optimizer).__name__}.state: the tensor is not one "
-                               "of the optimiser's parameters")
-            if self._optimizer._torch_style_state:  # the dict the user's step fills
-                return list.__getitem__(self, index)
-            return self._optimizer._torch_slots(list.__getitem__(self, index), scalars=True)
+            index = self._checked_index(key)
+            raw = list.__getitem__(self, index)
+            if self._raw():
+                return raw
+            optimizer = self._optimizer
+            shown = optimizer._torch_slots(raw, scalars=True)
+            extras = optimizer.__dict__.get("_extras", {}).get(index)
+            return _LiveState(optimizer, index, {**shown, **extras} if extras else shown)
         return list.__getitem__(self, key)
+
+    def __setitem__(self, key, value) -> None:
+        """``opt.state[p] = {...}`` (torch's dict): the parameter's state replaced, ``{}``
+        starting it afresh."""
+        if not isinstance(key, Tensor):
+            list.__setitem__(self, key, value)
+            return
+        index = self._checked_index(key)
+        if self._raw():
+            list.__setitem__(self, index, value)
+            return
+        list.__setitem__(self, index, {})
+        self._optimizer.__dict__.get("_extras", {}).pop(index, None)
+        live = _LiveState(self._optimizer, index, {})
+        for entry, item in dict(value).items():
+            live[entry] = item
+
+    def __delitem__(self, key) -> None:
+        if not isinstance(key, Tensor):
+            list.__delitem__(self, key)
+            return
+        index = self._checked_index(key)  # (a parameter without state too: torch's
+        list.__setitem__(self, index, {})  # defaultdict made its entry when it was read)
+        self._optimizer.__dict__.get("_extras", {}).pop(index, None)
+
+    def _has_state(self, index: int) -> bool:
+        return bool(list.__getitem__(self, index)) \
+            or bool(self._optimizer.__dict__.get("_extras", {}).get(index))
 
     def __len__(self) -> int:
         """How many parameters have state (torch's: those that took a step)."""
-        return sum(1 for state in list.__iter__(self) if state)
+        return sum(1 for index in range(list.__len__(self)) if self._has_state(index))
 
     def __contains__(self, key) -> bool:
         if isinstance(key, Tensor):
             index = self._index(key)
-            return index >= 0 and bool(list.__getitem__(self, index))
+            return index >= 0 and self._has_state(index)
         return list.__contains__(self, key)
 
     # torch's ``optimizer.state`` is a dict: parameter -> its state, those that have one
     def keys(self) -> list[Tensor]:
-        return [p for p, state in zip(self._optimizer.params, list.__iter__(self)) if state]
+        return [p for i, p in enumerate(self._optimizer.params) if self._has_state(i)]
 
     def values(self) -> list[dict[str, Any]]:
         return [self[p] for p in self.keys()]
@@ -913,6 +1057,56 @@ class ParamStates(list):
     def get(self, key, default=None):
         """dict.get: a parameter's state, or ``default`` where it has none (yet)."""
         return self[key] if key in self else default
+
+
+class _LiveState(dict):
+    """``opt.state[p]`` of a built-in optimiser: the parameter's state as PyTorch shows it
+    (Tensors sharing the arrays its steps update) and, as torch's live dict, one whose changes
+    reach the optimiser: ``step`` or a slot set (``state["step"] += 1``, a buffer replaced), a
+    key of the user's own kept (and saved by ``state_dict``), a key deleted."""
+
+    __slots__ = ("_optimizer", "_index")
+
+    def __init__(self, optimizer: Optimizer, index: int, shown: dict[str, Any]):
+        super().__init__(shown)
+        self._optimizer, self._index = optimizer, index
+
+    def __setitem__(self, key, value) -> None:
+        self._optimizer._set_state_entry(self._index, key, value)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key) -> None:
+        dict.__delitem__(self, key)
+        self._optimizer._del_state_entry(self._index, key)
+
+    def update(self, *args, **kwargs) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    _missing = object()
+
+    def pop(self, key, default=_missing):
+        if key not in self:
+            if default is _LiveState._missing:
+                raise KeyError(key)
+            return default
+        value = dict.__getitem__(self, key)
+        del self[key]
+        return value
+
+    def popitem(self):
+        key = next(reversed(self))
+        return key, self.pop(key)
+
+    def clear(self) -> None:
+        dict.clear(self)
+        list.__getitem__(self._optimizer.state, self._index).clear()
+        self._optimizer.__dict__.get("_extras", {}).pop(self._index, None)
 
 
 def _as_real(array: np.ndarray) -> np.ndarray:
@@ -1185,8 +1379,8 @@ class SGD(Optimizer):
     dampening) * g (buf = g at the first step, as PyTorch's);  p -= lr * (g + momentum * buf if
     nesterov else buf), or p -= lr * g without momentum.
 
-    A sparse gradient moves only its rows when there is neither momentum nor weight decay;
-    with either it is densified (both touch every row)."""
+    A sparse gradient moves only its rows without momentum; with momentum it is densified
+    (the buffer touches every row); with weight decay it is refused, as torch's."""
 
     accepts_sparse = True
     added_settings = {"maximize": False, "dampening": 0.0}
@@ -1231,6 +1425,10 @@ class SGD(Optimizer):
                 else:
                     param[grad.indices] -= lr * grad.values
                 return
+            if weight_decay:  # torch's grad.add(param, alpha=weight_decay) refuses it
+                raise SparseGradError(
+                    "SGD: weight_decay does not take a sparse gradient (torch: add(sparse, "
+                    "dense) is not supported); leave weight_decay 0 for that parameter")
             grad = grad.dense()
         if not momentum:
             if not weight_decay and not maximize and param.nbytes <= self.block_bytes:

@@ -75,8 +75,12 @@ def _lerp(avg: np.ndarray, current: np.ndarray, weight: float, scratch: np.ndarr
         avg += np.trunc((current - avg) * weight).astype(avg.dtype)
         return
     np.subtract(current, avg, out=scratch, casting="unsafe")
-    scratch *= avg.dtype.type(weight)
-    avg += scratch
+    if weight < 0.5:  # torch's lerp: from the nearer end
+        scratch *= avg.dtype.type(weight)
+        avg += scratch
+    else:
+        scratch *= avg.dtype.type(1.0 - weight)
+        np.subtract(current, scratch, out=avg, casting="unsafe")
 
 
 def get_ema_multi_avg_fn(decay: float = 0.999) -> MultiAvgFn:
@@ -103,11 +107,34 @@ def get_swa_multi_avg_fn() -> MultiAvgFn:
     scratch = _Scratch()
 
     def swa_update(averaged, current, num_averaged):
-        weight = 1.0 / (int(num_averaged) + 1)
+        if isinstance(num_averaged, Tensor) and num_averaged.data.dtype.kind in "iub":
+            # torch's 1 / (n + 1) of an integer tensor: a float32 weight
+            weight = float(np.float32(1.0) / np.float32(int(num_averaged) + 1))
+        else:
+            weight = 1.0 / (float(num_averaged) + 1)
         for avg, cur in zip(_arrays(averaged), _arrays(current)):
             _lerp(avg, cur, weight, scratch(avg))
 
     return swa_update
+
+
+def _swa_mean() -> MultiAvgFn:
+    """The default mean on the CPU, as torch's there (``get_swa_avg_fn`` then ``copy_``):
+    avg = avg + (current - avg) / (n + 1), divided exactly; an integer array truncated."""
+    scratch = _Scratch()
+
+    def mean_update(averaged, current, num_averaged):
+        count = int(num_averaged) + 1
+        for avg, cur in zip(_arrays(averaged), _arrays(current)):
+            if avg.dtype.kind in "iub":
+                avg[...] = np.trunc(avg + (cur - avg) / count)
+                continue
+            diff = scratch(avg)
+            np.subtract(cur, avg, out=diff, casting="unsafe")
+            diff /= avg.dtype.type(count)
+            avg += diff
+
+    return mean_update
 
 
 def get_ema_avg_fn(decay: float = 0.999) -> Callable:
@@ -144,7 +171,8 @@ class AveragedModel(Module):
         self.module = copy.deepcopy(model)
         self.register_buffer("n_averaged", np.zeros((), dtype=np.int64))
         self.avg_fn = avg_fn
-        self.multi_avg_fn = multi_avg_fn or (None if avg_fn else get_swa_multi_avg_fn())
+        self.multi_avg_fn = multi_avg_fn
+        self._mean_update = None if avg_fn or multi_avg_fn else _swa_mean()
         self.use_buffers = bool(use_buffers)
 
     def forward(self, *args, **kwargs):
@@ -187,8 +215,9 @@ class AveragedModel(Module):
         elif pairs:
             averaged = [Tensor(avg.data) for avg, _ in pairs]  # the same memory
             current = [Tensor(cur.data) for _, cur in pairs]
-            if self.multi_avg_fn is not None:
-                self.multi_avg_fn(averaged, current, self.n_averaged)
+            multi_avg_fn = self.multi_avg_fn or self._mean_update
+            if multi_avg_fn is not None:
+                multi_avg_fn(averaged, current, self.n_averaged)
             else:
                 for avg, cur in zip(averaged, current):
                     avg.copy_(self.avg_fn(avg, cur, self.n_averaged))
