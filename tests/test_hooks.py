@@ -304,3 +304,24 @@ def test_a_hooked_module_given_one_tensor_thrice_computes_the_same_gradient():
     (gi,) = seen  # one call; the query, key and value gradients apart, summing to x's
     assert len(gi) == 3
     np.testing.assert_allclose(gi[0] + gi[1] + gi[2], plain, rtol=1e-12, atol=1e-14)
+
+
+def test_removing_the_last_global_hook_puts_module_calls_back_on_the_plain_path():
+    from dlpy.nn import module as module_mod
+
+    handle = nn.modules.module.register_module_forward_hook(lambda m, a, o: None)
+    assert module_mod._global_hooks_used
+    handle.remove()
+    assert not module_mod._global_hooks_used
+    seen = []
+
+    class AddsAHook(nn.Module):
+        def forward(self, x):  # a hook registered while a hook-less module runs: from the
+            self.register_forward_hook(lambda m, a, o: seen.append(1))  # next call, as torch
+            return x
+
+    m = AddsAHook()
+    m(dlpy.ones(2))
+    assert seen == []
+    m(dlpy.ones(2))  # the hook from before, and the one added now (read after forward)
+    assert seen == [1, 1]

@@ -140,6 +140,22 @@ def test_max_with_dim_is_a_named_pair_as_torch():
     np.testing.assert_array_equal(low.indices, [[2, 2, 2, 0]])
 
 
+def test_result_types_are_named_as_torchs_and_pickle():
+    import pickle
+
+    import dlpy.return_types as return_types
+    x = Tensor(np.array([[3.0, 1.0], [0.0, 5.0]]))
+    result = x.max(1)
+    assert type(result).__name__ == "max" and type(result) is return_types.max is MaxResult
+    assert type(dlpy.kthvalue(x, 1, 1)) is return_types.kthvalue  # a subtype of median's layout
+    again = pickle.loads(pickle.dumps(result))
+    assert type(again) is MaxResult and again.indices.tolist() == [0, 1]
+    made = return_types.median((x[0], x[1]))  # one sequence, as torch's structseq
+    assert type(made).__name__ == "median" and made.values.tolist() == [3, 1]
+    with pytest.raises(TypeError, match="2-sequence"):
+        return_types.sort((x,))
+
+
 def test_max_keeps_dlpys_meaning_with_axis():
     # dlpy's spellings (axis=, no axis, several axes): the values, ties sharing the gradient
     x = Tensor(np.array([[1.0, 3.0, 3.0], [0.0, -1.0, 2.0]]), requires_grad=True)

@@ -649,3 +649,7 @@ def __dir__():  # noqa: F811 - the lazy names above and vmap
 from dlpy import saved_values as _saved_values  # noqa: E402
 
 _saved_values.install()  # grad_fn._saved_self, ... on the op classes, once they are all imported
+
+from dlpy import return_types as _return_types  # noqa: E402
+
+_return_types.install()  # torch's names on the result types (max, sort, linalg_svd, ...)

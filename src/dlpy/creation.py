@@ -82,6 +82,10 @@ def _laid_like(name: str, values: np.ndarray, like: np.ndarray, memory_format) -
     return laid_out(values, fmt)
 
 
+class CreationError(RuntimeError, ValueError):
+    """A size, count or bound a factory refuses: torch's RuntimeError (a ValueError too)."""
+
+
 def _shape(name: str, shape, size=None) -> tuple[int, ...]:
     """The sizes given as ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(size=(2, 3))``
     (ints, or one-value integer tensors, as torch's)."""
@@ -97,7 +101,7 @@ def _shape(name: str, shape, size=None) -> tuple[int, ...]:
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in shape):
         shape = tuple(_index(name, n) for n in shape)
     if any(n < 0 for n in shape):
-        raise ValueError(f"{name}: the shape must be non-negative ints, got {shape}")
+        raise CreationError(f"{name}: the shape must be non-negative ints, got {shape}")
     return tuple(int(n) for n in shape)
 
 
@@ -162,7 +166,7 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
     elif isinstance(data, np.ndarray):
         numpy_source(data)
     elif data is None:
-        raise TypeError("tensor: expected numbers (bool, int, float or complex), got None")
+        raise _NoDtypeError("tensor: could not infer dtype of NoneType")
     if isinstance(data, np.ndarray):
         array = narrow_float(data, np.dtype(dtype)) if dtype is not None and is_narrow_float(
             dtype) else np.array(data, dtype=dtype, copy=True)
@@ -177,9 +181,22 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
     if array.dtype.kind in "Mm":  # a numpy datetime64 / timedelta64 scalar
         raise unsupported_numpy_dtype(array.dtype)
     if array.dtype.kind in "OSU":
-        raise TypeError(f"tensor: expected numbers (bool, int, float or complex), got data that "
-                        f"numpy reads as {array.dtype}")
+        raise (_NoDtypeError if array.dtype.kind == "O" else _TextError)(
+            f"tensor: expected numbers (bool, int, float or complex), got data that numpy reads "
+            f"as {array.dtype}")
     return Tensor(array, requires_grad=requires_grad)
+
+
+class _NotForBoolError(NotImplementedError, TypeError):
+    """randperm of dtype bool: torch's NotImplementedError (a TypeError too)."""
+
+
+class _NoDtypeError(RuntimeError, TypeError):
+    """tensor() of None or other objects: torch's RuntimeError (a TypeError too)."""
+
+
+class _TextError(TypeError, ValueError):
+    """tensor() of strings: torch's TypeError, or its ValueError for a list of them."""
 
 
 def _ragged(data, dim: int = 0) -> str:
@@ -243,9 +260,15 @@ def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = Fa
         start, end = 0, start
     elif start is None:
         start = 0
+    for value in (start, end, step):
+        if isinstance(value, Tensor) and value.ndim:
+            raise TypeError(f"arange(): the bounds and step must be numbers or 0-d tensors, got "
+                            f"a tensor of shape {tuple(value.shape)}")
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    if not all(math.isfinite(v) for v in (start, end, step) if not isinstance(v, complex)):
+        raise CreationError(f"arange: unsupported range: {start} -> {end}")
     if step == 0:
-        raise ValueError("arange: step must not be zero")
+        raise CreationError("arange: step must not be zero")
     if (end < start) if step > 0 else (end > start):
         raise RuntimeError(f"arange: the bounds go against the step's sign (start {start}, end "
                            f"{end}, step {step}), as torch refuses")
@@ -319,8 +342,12 @@ def _data(x, name: str = "") -> np.ndarray:
 
 
 def _count(name: str, what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name}: {what} must be an int >= 0, got {value!r}")
+    if isinstance(value, Tensor) and value.data.size == 1 and value.data.dtype.kind in "iu":
+        value = int(value.data.reshape(()))  # a one-value integer tensor, as torch's
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: {what} must be an int, got {value!r}")
+    if value < 0:
+        raise CreationError(f"{name}: {what} must be an int >= 0, got {value!r}")
     return int(value)
 
 
@@ -463,6 +490,7 @@ def linspace(start, end, steps: int, *, dtype=None, requires_grad: bool = False,
     counted up from start, the rest back from end."""
     _place("linspace", device, pin_memory, layout)
     steps = _count("linspace", "steps", steps)
+    _scalar_ends("linspace", start, end)
     if any(isinstance(v, (complex, np.complexfloating)) or (
             isinstance(v, Tensor) and v.dtype.kind == "c") for v in (start, end)):
         dtype = default_complex_dtype() if dtype is None else np.dtype(dtype)
@@ -478,6 +506,13 @@ def linspace(start, end, steps: int, *, dtype=None, requires_grad: bool = False,
     else:
         values = _linspace(float(start), float(end), steps, dtype)
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
+
+
+def _scalar_ends(name: str, start, end) -> None:
+    for what, value in (("start", start), ("end", end)):
+        if isinstance(value, Tensor) and value.ndim:
+            raise CreationError(f"{name} only supports 0-dimensional start and end tensors, but "
+                                f"got {what} with {value.ndim} dimension(s).")
 
 
 def _not_bool(name: str, dtype: np.dtype) -> None:
@@ -648,7 +683,7 @@ def randint(low=None, high=None, size=None, *, dtype=np.int64, requires_grad: bo
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"randint: {what} must be an int, got {value!r}")
     if not low < high:
-        raise ValueError(f"randint: low must be less than high, got [{low}, {high})")
+        raise CreationError(f"randint: low must be less than high, got [{low}, {high})")
     check_int_bounds("randint", low, high, np.dtype(dtype))
     size = _shape("randint", size if isinstance(size, (tuple, list)) else (size,))
     values = _generator("randint", generator, rng).integers(low, high, size, dtype=np.int64)
@@ -664,7 +699,7 @@ def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
     n = _count("randperm", "n", n)
     dtype = np.dtype(dtype)
     if dtype.kind == "b":
-        raise TypeError("randperm: not implemented for bool, as torch's")
+        raise _NotForBoolError('"randperm" not implemented for \'Bool\'')
     if (dtype.kind in "iu" and n - 1 > np.iinfo(dtype).max) or (dtype == np.float16 and n > 2049):
         raise ValueError(f"randperm: {dtype} cannot hold the values 0 .. {n - 1}")
     values = _generator("randperm", generator, rng).permutation(n)
@@ -686,6 +721,7 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None,
     start, the rest back from end), then cast."""
     _place("logspace", device, pin_memory, layout)
     steps = _count("logspace", "steps", steps)
+    _scalar_ends("logspace", start, end)
     dtype = np.dtype(default_dtype(dtype))
     _not_bool("logspace", dtype)
     if dtype.kind == "c" or isinstance(start, complex) or isinstance(end, complex):

@@ -32,13 +32,23 @@ def _others(name: str, other, n: int) -> list:
     return [other] * n
 
 
+def _check_alpha(name: str, other, kwargs: dict) -> None:
+    """torch takes ``alpha=`` with a list of Tensors or one Tensor only: numbers refused."""
+    if "alpha" in kwargs and not isinstance(other, Tensor) and not (
+            isinstance(other, (list, tuple)) and all(isinstance(o, Tensor) for o in other)):
+        raise TypeError(f"{name}: alpha= goes with a list of Tensors or one Tensor, not with "
+                        f"numbers (got {type(other).__name__}); scale the numbers instead")
+
+
 def _binary(method: str, keyword: str | None = None):
     def plain(self, other, **kwargs):
+        _check_alpha(f"_foreach_{method}", other, kwargs)
         ts = _list(f"_foreach_{method}", self)
         return tuple(getattr(t, method)(o, **kwargs)
                      for t, o in zip(ts, _others(method, other, len(ts))))
 
     def inplace(self, other, **kwargs):
+        _check_alpha(f"_foreach_{method}_", other, kwargs)
         ts = _list(f"_foreach_{method}_", self)
         for t, o in zip(ts, _others(method, other, len(ts))):
             getattr(t, method + "_")(o, **kwargs)

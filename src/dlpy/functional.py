@@ -10,6 +10,7 @@ import numpy as np
 from dlpy import tensor as _engine
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.amp.state import FP32, LOWER, autocast_policy
+from dlpy.ops import ArgError, DimError
 from dlpy.ops import attention as _attention
 from dlpy.ops import complex as _complex
 from dlpy.ops import conv as _conv
@@ -253,13 +254,14 @@ def _count(name: str, what: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: {what} must be an int, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name}: {what} must be >= {minimum}, got {value}")
+        raise ArgError(f"{name}: {what} must be >= {minimum}, got {value}")
     return int(value)
 
 
 def _split_axis(name: str, x, dim) -> int:
-    if x.ndim == 0:
-        raise ValueError(f"{name}: expected a tensor with at least one axis, got shape ()")
+    if x.ndim == 0:  # torch: unbind's IndexError (dim out of range), split's RuntimeError
+        error = DimError if name == "unbind" else ArgError
+        raise error(f"{name}: expected a tensor with at least one axis, got shape ()")
     return _dim(name, dim, x.ndim)
 
 
@@ -298,13 +300,13 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0, *,
         sizes = [_count("split", "each split size", s, 0) for s in split_size_or_sections]
         total = int(np.sum(sizes, dtype=np.int64))
         if total != length:
-            raise ValueError(f"split: split sizes {sizes} must sum to the length {length} of "
+            raise ArgError(f"split: split sizes {sizes} must sum to the length {length} of "
                              f"axis {dim} (shape {tensor.shape}), they sum to {total}")
         name = "UnsafeSplitWithSizesBackward0" if _unsafe else "SplitWithSizesBackward0"
         return _pieces(tensor, sizes, dim, name, _unsafe)
     size = _count("split", "split_size", split_size_or_sections, 0)
     if size == 0 and length:
-        raise ValueError(f"split: split_size 0 is only valid for an axis of length 0, axis "
+        raise ArgError(f"split: split_size 0 is only valid for an axis of length 0, axis "
                          f"{dim} has length {length} (shape {tensor.shape})")
     name = "UnsafeSplitBackward0" if _unsafe else "SplitBackward0"
     if length == 0:
@@ -476,7 +478,8 @@ def _nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: 
     given = labels
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: labels must be integer class indices, got {labels.dtype}")
+        raise _loss.LabelDtypeError(
+            f"nll_loss: labels must be integer class indices, got {labels.dtype}")
     _loss.check_label_dtype("nll_loss", given, labels.dtype)
     _loss.check_floating("nll_loss", "log-probabilities", log_probs)
     if weight is not None:
@@ -549,7 +552,7 @@ def _dim(name: str, dim, ndim: int) -> int:
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{name}: dim must be an int, got {dim!r}")
     if not -ndim <= dim < ndim:
-        raise ValueError(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes")
+        raise DimError(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes")
     return int(dim) % ndim
 
 
@@ -584,8 +587,8 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     try:
         shape = np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"cosine_similarity: shapes {shapes[0]} and {shapes[1]} cannot be "
-                         f"broadcast together") from None
+        raise _engine.ShapeError(f"cosine_similarity: shapes {shapes[0]} and {shapes[1]} cannot be "
+                                 f"broadcast together") from None
     dim = _dim("cosine_similarity", dim, len(shape) or 1)
     # a numpy operand is a constant of the other's dtype (two arrays: Tensor's own rules)
     dtype = next((v.dtype for v in (x1, x2) if isinstance(v, Tensor)), None)
@@ -614,24 +617,25 @@ def one_hot(input, num_classes: int = -1) -> Tensor:
     gradient, as torch's; num_classes -1: one more than the largest label."""
     data = np.asarray(input.data if isinstance(input, Tensor) else input)
     if data.dtype != np.int64:
-        raise TypeError(f"one_hot: labels must be integers (class indices), got {data.dtype} "
-                        f"(int64 only, as torch)")
+        raise _loss.LabelDtypeError(
+            f"one_hot: labels must be integers (class indices), got {data.dtype} "
+            f"(int64 only, as torch)")
     if isinstance(num_classes, Tensor) and num_classes.ndim == 0 \
             and num_classes.dtype.kind in "iu":  # torch's int argument takes a 0-d int tensor
         num_classes = int(num_classes.item())
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < -1:
-        raise ValueError(f"one_hot: num_classes must be -1 or a count >= 0, got "
-                         f"{num_classes!r}")
+        raise _engine.ShapeError(f"one_hot: num_classes must be -1 or a count >= 0, got "
+                                 f"{num_classes!r}")
     if data.size and data.min() < 0:
-        raise ValueError(f"one_hot: labels must be >= 0, got {data.min()}")
+        raise _engine.ShapeError(f"one_hot: labels must be >= 0, got {data.min()}")
     if num_classes <= 0 and not data.size:  # torch's: 0 classes of empty labels is refused too
-        raise ValueError("one_hot: cannot infer num_classes from empty labels")
+        raise _engine.ShapeError("one_hot: cannot infer num_classes from empty labels")
     if num_classes == -1:
         num_classes = int(data.max()) + 1
     elif data.size and data.max() >= num_classes:
-        raise ValueError(f"one_hot: labels must be < num_classes ({num_classes}), got "
-                         f"{data.max()}")
+        raise _engine.ShapeError(f"one_hot: labels must be < num_classes ({num_classes}), got "
+                                 f"{data.max()}")
     return Tensor((data[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
@@ -770,8 +774,8 @@ def _adaptive_size(name: str, output_size, shape, nd: int = 2) -> tuple[int, ...
     size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
     if len(size) != nd or not all(n is None or isinstance(n, (int, np.integer))
                                   and not isinstance(n, bool) and n >= 0 for n in size):
-        raise ValueError(f"{name}: output_size must be an int >= 0 or {_SIZE_WORDS[nd]} of "
-                         f"them (None: the input's size), got {output_size!r}")
+        raise _engine.ShapeError(f"{name}: output_size must be an int >= 0 or {_SIZE_WORDS[nd]} of "
+                                 f"them (None: the input's size), got {output_size!r}")
     return tuple(shape[-nd + i] if n is None else int(n) for i, n in enumerate(size))
 
 
@@ -1258,6 +1262,16 @@ _UPSAMPLE_NODES = {"nearest": "UpsampleNearest{}D", "nearest-exact": "UpsampleNe
                    "bicubic": "UpsampleBicubic{}D", "trilinear": "UpsampleTrilinear{}D"}
 
 
+class _ModeError(NotImplementedError, ValueError):
+    """An interpolation mode unknown or not for the input's rank: torch's NotImplementedError,
+    and a ValueError (antialias with a mode that has none: torch's ValueError)."""
+
+
+class _SizeTypeError(TypeError, ValueError):
+    """size= with the wrong number of ints for the input: a TypeError, and torch's
+    ValueError."""
+
+
 def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
                 mode: str = "nearest", align_corners: bool | None = None,
                 recompute_scale_factor: bool | None = None, antialias: bool = False) -> Tensor:
@@ -1273,12 +1287,12 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
     downsampling, the width resampled first. One Resample op per axis."""
     name = "interpolate"
     if mode not in INTERPOLATE_MODES:
-        raise ValueError(f"{name}: mode must be one of {', '.join(INTERPOLATE_MODES)}, got "
+        raise _ModeError(f"{name}: mode must be one of {', '.join(INTERPOLATE_MODES)}, got "
                          f"{mode!r}")
     antialias = _flag(name, "antialias", antialias)
     if antialias and mode not in ("bilinear", "bicubic"):
-        raise NotImplementedError(f"{name}: antialias is only for modes bilinear and bicubic "
-                                  f"(as PyTorch), got mode {mode!r}")
+        raise _ModeError(f"{name}: antialias is only for modes bilinear and bicubic "
+                         f"(as PyTorch), got mode {mode!r}")
     if mode in ("nearest", "nearest-exact", "area"):
         if align_corners is not None:
             raise ValueError(f"{name}: align_corners can only be set with the interpolating "
@@ -1291,7 +1305,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
     if len(shape) not in (3, 4, 5) or needed and len(shape) != needed:
         expected = {3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}.get(
             needed, "(N, C, L), (N, C, H, W) or (N, C, D, H, W)")
-        raise ValueError(f"{name}: mode {mode!r} needs x {expected}, got {shape}")
+        raise _ModeError(f"{name}: mode {mode!r} needs x {expected}, got {shape}")
     dims = len(shape) - 2
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{name}: give either size or scale_factor, got size={size!r} and "
@@ -1303,8 +1317,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
         sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * dims
         if len(sizes) != dims or not all(isinstance(n, (int, np.integer))
                                          and not isinstance(n, bool) for n in sizes):
-            raise TypeError(f"{name}: size must be an int or {dims} ints for x {shape}, got "
-                            f"{size!r}")
+            raise _SizeTypeError(f"{name}: size must be an int or {dims} ints for x {shape}, got "
+                                 f"{size!r}")
         sizes, scales = tuple(int(n) for n in sizes), (None,) * dims
     else:
         factors = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) \
@@ -1316,8 +1330,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
         sizes = tuple(int(n * f) for n, f in zip(shape[2:], factors))  # truncated, as PyTorch
         scales = (None,) * dims if recompute_scale_factor or mode == "area" else factors
     if np.min(sizes) < 1 or np.min(shape[2:]) < 1:
-        raise ValueError(f"{name}: input and output sizes must be > 0, got input {shape[2:]} "
-                         f"and output {sizes}")
+        raise _engine.ShapeError(
+            f"{name}: input and output sizes must be > 0, got input {shape[2:]} "
+            f"and output {sizes}")
     if shape[1] == 0 and mode != "area":  # (area is adaptive pooling, which takes it)
         raise ValueError(f"{name}: mode {mode!r} needs x with channels (only the batch may be "
                          f"empty), got {shape}")
@@ -1383,8 +1398,8 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:  # noqa: A002
         raise ValueError(f"pixel_shuffle: expected x (..., C, H, W), got {shape}")
     *lead, c, h, w = shape
     if c % (r * r):
-        raise ValueError(f"pixel_shuffle: the channels (axis -3) must be divisible by "
-                         f"upscale_factor^2 = {r * r}, got {c} in {shape}")
+        raise _engine.ShapeError(f"pixel_shuffle: the channels (axis -3) must be divisible by "
+                                 f"upscale_factor^2 = {r * r}, got {c} in {shape}")
     n = len(lead)
     y = reshape(input, (*lead, c // (r * r), r, r, h, w))
     y = permute(y, (*range(n), n, n + 3, n + 1, n + 4, n + 2))  # (..., C, H, r, W, r)
@@ -1399,8 +1414,8 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
         raise ValueError(f"pixel_unshuffle: expected x (..., C, H, W), got {shape}")
     *lead, c, h, w = shape
     if h % r or w % r:
-        raise ValueError(f"pixel_unshuffle: the height and width must be divisible by "
-                         f"downscale_factor {r}, got {(h, w)} in {shape}")
+        raise _engine.ShapeError(f"pixel_unshuffle: the height and width must be divisible by "
+                                 f"downscale_factor {r}, got {(h, w)} in {shape}")
     n = len(lead)
     y = reshape(input, (*lead, c, h // r, r, w // r, r))
     y = permute(y, (*range(n), n, n + 2, n + 4, n + 1, n + 3))  # (..., C, r, r, H, W)
@@ -1782,7 +1797,7 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
     set to SELU's floor), as torch's F.feature_alpha_dropout; identity when not training (the
     default) or p == 0; zeros for p = 1, as torch's."""
     name = "feature_alpha_dropout"
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+    if not isinstance(p, (int, float, np.integer, np.floating)) \
             or not 0 <= p <= 1:
         raise ValueError(f"{name}: p must be in [0, 1], got {p!r}")
     shape = np.shape(_data(input))
@@ -2290,7 +2305,7 @@ def _classes_last(name: str, logits, labels):
         labels = np.asarray(labels)
     expected = (logits.shape[0], *logits.shape[2:])
     if labels.dtype.kind in "biu" and tuple(labels.shape) != expected:
-        raise ValueError(
+        raise _engine.ShapeError(
             f"{name}: logits {tuple(logits.shape)} hold the classes on axis 1 (torch's (N, C, "
             f"d1, ..., dK)), so integer labels must have shape {expected}, got "
             f"{tuple(labels.shape)}; for logits with the classes last, (N, ..., C), pass "

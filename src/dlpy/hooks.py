@@ -18,15 +18,22 @@ class RemovableHandle:
     """Keeps a hook in its owner's ordered dict until ``remove()`` (also as a context manager:
     ``with module.register_forward_hook(fn): ...``)."""
 
-    def __init__(self, hooks: dict[int, Callable], extra: tuple[set[int], ...] = ()):
+    def __init__(self, hooks: dict[int, Callable], extra: tuple[set[int], ...] = (), *,
+                 extra_dict=None):
         self.hooks_dict = hooks
         self.extra = extra  # the sets that flag this hook (with_kwargs, always_call)
+        if extra_dict is not None:  # torch's keyword: a dict, or a list of them, to clean too
+            self.extra = tuple(extra) + (tuple(extra_dict) if isinstance(extra_dict, list)
+                                         else (extra_dict,))
         self.id = next(_next_id)
 
     def remove(self) -> None:
         self.hooks_dict.pop(self.id, None)
         for flags in self.extra:
-            flags.discard(self.id)
+            if isinstance(flags, dict):
+                flags.pop(self.id, None)
+            else:
+                flags.discard(self.id)
 
     def __enter__(self) -> RemovableHandle:
         return self
@@ -141,6 +148,9 @@ def _replacement(result, reference: tuple, what: str) -> tuple:
         if new is None or old is None:  # a None given back: no gradient, as torch's
             out.append(None)
             continue
+        if isinstance(new, Tensor) and new.dtype != old.dtype:  # torch refuses a cast
+            raise RuntimeError(f"{what}: a hook has changed the type of value (was "
+                               f"{np.dtype(old.dtype).name} got {np.dtype(new.dtype).name})")
         new = np.asarray(new.data if isinstance(new, Tensor) else new, dtype=old.dtype)
         if new.shape != old.shape:
             raise RuntimeError(f"{what}: a hook returned a gradient of shape {new.shape} for "

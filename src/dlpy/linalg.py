@@ -29,6 +29,8 @@ from dlpy.ops.arithmetic import mul
 from dlpy.ops.complex import conj, real
 from dlpy.ops.linalg import (
     EighResult,
+    LinAlgArgError,
+    LinAlgDtypeError,
     LinAlgError,
     QRResult,
     SlogdetResult,
@@ -100,7 +102,8 @@ def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803 - PyTorch's names
     the identity (gradient 0), n < 0 the power of inv(A)."""
     shape = _shape_of(A)
     if len(shape) < 2 or shape[-1] != shape[-2]:
-        raise ValueError(f"matrix_power: expected square matrices (..., n, n), got shape {shape}")
+        raise LinAlgArgError(f"matrix_power: expected square matrices (..., n, n), got shape "
+                             f"{shape}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"matrix_power: n must be an int, got {n!r}")
     if n == 0:  # the identity, joined to A by a where that sends it no gradient
@@ -136,7 +139,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  #
     A = norm_input("linalg.matrix_norm", A, dtype)  # noqa: N806
     shape = _shape_of(A)
     if len(shape) < 2:
-        raise ValueError(f"matrix_norm: expected at least 2 axes, got shape {shape}")
+        raise LinAlgArgError(f"matrix_norm: expected at least 2 axes, got shape {shape}")
     if isinstance(ord, str):
         known = ord in ("fro", "nuc")
     else:
@@ -144,26 +147,31 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  #
                                                                  np.floating))
                  and float(ord) in (1, -1, 2, -2, float("inf"), float("-inf")))
     if not known:
-        raise ValueError(f"matrix_norm: ord must be one of 'fro', 'nuc', 1, -1, 2, -2, inf, "
-                         f"-inf, got {ord!r}")
+        raise LinAlgArgError(f"matrix_norm: ord must be one of 'fro', 'nuc', 1, -1, 2, -2, inf, "
+                             f"-inf, got {ord!r}")
     if not isinstance(dim, (tuple, list)) or len(dim) != 2:
-        raise ValueError(f"matrix_norm: dim must be two axes, got {dim!r}")
+        raise LinAlgArgError(f"matrix_norm: dim must be two axes, got {dim!r}")
     rows, cols = (check_dim("matrix_norm", d, len(shape)) for d in dim)
     if rows == cols:
-        raise ValueError(f"matrix_norm: dim must name two different axes, got {tuple(dim)}")
+        raise LinAlgArgError(f"matrix_norm: dim must name two different axes, got {tuple(dim)}")
     if ord == "fro":
         return _vector_norm(A, 2, axis=(rows, cols), keepdims=keepdim)
     if ord in (1, -1, float("inf"), float("-inf")):
         inner, outer = (rows, cols) if ord in (1, -1) else (cols, rows)
         sums = _sum(_abs(A), axis=inner, keepdims=True)
-        extreme = (amax if ord > 0 else amin)(sums, axis=outer, keepdims=True)
+        if ord > 0 and shape[outer] == 0:  # the largest of no sums: 0, as torch's
+            extreme = _sum(sums, axis=outer, keepdims=True)
+        else:
+            extreme = (amax if ord > 0 else amin)(sums, axis=outer, keepdims=True)
     else:  # the singular values of the (rows, cols) matrices, moved to the last two axes
         others = [d for d in range(len(shape)) if d not in (rows, cols)]
         values = svdvals(permute(A, others + [rows, cols]))
         if ord == "nuc":
             reduced = _sum(values, axis=-1)
         else:
-            reduced = (amax if ord == 2 else amin)(values, axis=-1)
+            empty = ord == 2 and _shape_of(values)[-1] == 0  # no singular values: 0, as torch's
+            reduced = _sum(values, axis=-1) if empty else (amax if ord == 2 else amin)(values,
+                                                                                      axis=-1)
         kept = [1 if d in (rows, cols) else n for d, n in enumerate(shape)]
         extreme = reshape(reduced, kept)
     if keepdim:
@@ -181,19 +189,19 @@ def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *,  # noqa: N803,
         dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
         if len(dims) == 1:
             if isinstance(ord, str):
-                raise ValueError(f"norm: ord {ord!r} is a matrix norm; it needs two dims")
+                raise LinAlgArgError(f"norm: ord {ord!r} is a matrix norm; it needs two dims")
             return vector_norm(A, 2 if ord is None else ord, dims[0], keepdim, dtype=dtype)
         if len(dims) == 2:
             return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
-        raise ValueError(f"norm: dim must be one or two axes, got {dim!r}")
+        raise LinAlgArgError(f"norm: dim must be one or two axes, got {dim!r}")
     if ord is None:
         return vector_norm(A, 2, None, keepdim, dtype=dtype)
     if len(shape) == 1 and not isinstance(ord, str):
         return vector_norm(A, ord, None, keepdim, dtype=dtype)
     if len(shape) == 2:
         return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
-    raise ValueError(f"norm: with ord {ord!r} and no dim the input must be 1-D (a vector norm) "
-                     f"or 2-D (a matrix norm), got shape {shape}")
+    raise LinAlgArgError(f"norm: with ord {ord!r} and no dim the input must be 1-D (a vector norm) "
+                         f"or 2-D (a matrix norm), got shape {shape}")
 
 
 @autocast_policy(LOWER)
@@ -202,11 +210,11 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     complex of one dtype (as torch's)."""
     x_dtype, y_dtype = _dtype_of(x), _dtype_of(y)
     if not _floating_or_complex(x_dtype):
-        raise TypeError(f"linalg.vecdot: expected a floating point or complex tensor as input, "
-                        f"got {x_dtype}")
+        raise LinAlgDtypeError(f"linalg.vecdot: expected a floating point or complex tensor as "
+                               f"input, got {x_dtype}")
     if isinstance(x, Tensor) and isinstance(y, Tensor) and x_dtype != y_dtype:
-        raise TypeError(f"linalg.vecdot: expected x and y to have the same dtype, got {x_dtype} "
-                        f"and {y_dtype}")
+        raise LinAlgDtypeError(f"linalg.vecdot: expected x and y to have the same dtype, got "
+                               f"{x_dtype} and {y_dtype}")
     return _sum(mul(conj(x) if x_dtype.kind == "c" else x, y), axis=dim)
 
 
@@ -218,20 +226,20 @@ def multi_dot(tensors) -> Tensor:
 
     tensors = list(tensors)
     if len(tensors) < 2:
-        raise ValueError(f"multi_dot: expected at least 2 tensors, got {len(tensors)}")
+        raise LinAlgArgError(f"multi_dot: expected at least 2 tensors, got {len(tensors)}")
     for i in range(1, len(tensors)):
         same_dtype("multi_dot", "tensor 0", tensors[0], f"tensor {i}", tensors[i])
     shapes = [_shape_of(t) for t in tensors]
     for i, s in enumerate(shapes):
         allowed = (1, 2) if i in (0, len(shapes) - 1) else (2,)
         if len(s) not in allowed:
-            raise ValueError(f"multi_dot: tensor {i} must be "
-                             f"{' or '.join(f'{a}-D' for a in allowed)}, got shape {s}")
+            raise LinAlgArgError(f"multi_dot: tensor {i} must be "
+                                 f"{' or '.join(f'{a}-D' for a in allowed)}, got shape {s}")
     for i in range(len(shapes) - 1):
         left, right = shapes[i][-1], shapes[i + 1][0]
         if left != right:
-            raise ValueError(f"multi_dot: tensors {i} {shapes[i]} and {i + 1} {shapes[i + 1]} "
-                             f"cannot be multiplied")
+            raise LinAlgArgError(f"multi_dot: tensors {i} {shapes[i]} and {i + 1} {shapes[i + 1]} "
+                                 f"cannot be multiplied")
     row, column = len(shapes[0]) == 1, len(shapes[-1]) == 1
     if row:
         tensors[0], shapes[0] = reshape(tensors[0], (1, -1)), (1,) + tuple(shapes[0])
@@ -472,10 +480,10 @@ def _pivots(name: str, pivots, batch: tuple[int, ...], k: int) -> np.ndarray:
     """pivots as an int array (*batch, k) of 1-based row numbers; anything else a ValueError."""
     array = np.asarray(pivots.data if isinstance(pivots, Tensor) else pivots)
     if array.dtype.kind not in "iu":
-        raise TypeError(f"{name}: pivots must be integers, got {array.dtype}")
+        raise LinAlgDtypeError(f"{name}: pivots must be integers, got {array.dtype}")
     if array.shape != tuple(batch) + (k,):
-        raise ValueError(f"{name}: expected pivots of shape {tuple(batch) + (k,)}, got "
-                         f"{array.shape}")
+        raise LinAlgArgError(f"{name}: expected pivots of shape {tuple(batch) + (k,)}, got "
+                             f"{array.shape}")
     return array
 
 
@@ -552,8 +560,8 @@ def lu_solve(LU: Tensor, pivots, B: Tensor, *, left: bool = True,  # noqa: N803
     adjoint = _flag("lu_solve", "adjoint", adjoint)
     b_shape = _shape_of(B)
     if len(b_shape) < 2 or b_shape[-2 if left else -1] != n:
-        raise ValueError(f"lu_solve: LU {shape} and B {b_shape} do not fit (B must be "
-                         + (f"(..., {n}, k))" if left else f"(..., k, {n}))"))
+        raise LinAlgArgError(f"lu_solve: LU {shape} and B {b_shape} do not fit (B must be "
+                             + (f"(..., {n}, k))" if left else f"(..., k, {n}))"))
     if left:
         return _lu_solve_left(_tensor(LU), p, B, adjoint)
     # X A = B is A^H X^H = B^H, and X A^H = B is A X^H = B^H
@@ -609,10 +617,10 @@ def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
         largest, smallest = getitem(values, (Ellipsis, 0)), getitem(values, (Ellipsis, -1))
         return largest / smallest if p != -2 else smallest / largest
     if isinstance(p, bool) or p not in ("fro", "nuc", 1, -1, float("inf"), float("-inf")):
-        raise ValueError(f"cond: p must be None, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got "
-                         f"{p!r}")
+        raise LinAlgArgError(f"cond: p must be None, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got "
+                             f"{p!r}")
     if shape[-1] != shape[-2]:
-        raise ValueError(f"cond: p={p!r} needs square matrices (..., n, n), got shape {shape}")
+        raise LinAlgArgError(f"cond: p={p!r} needs square matrices (..., n, n), got shape {shape}")
     inverse, info = inv_ex(A)
     product = matrix_norm(A, p) * matrix_norm(inverse, p)
     return where(info.data > 0, np.inf, product)
@@ -625,8 +633,8 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:  # noqa: A0
     from dlpy.ops.rearrange import cross as _cross
 
     if len(_shape_of(input)) != len(_shape_of(other)):
-        raise ValueError(f"cross: input and other must have the same number of axes, got "
-                         f"shapes {_shape_of(input)} and {_shape_of(other)}")
+        raise LinAlgArgError(f"cross: input and other must have the same number of axes, got "
+                             f"shapes {_shape_of(input)} and {_shape_of(other)}")
     return _cross(input, other, dim)
 
 
@@ -637,16 +645,16 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
 
     shape = _shape_of(x)
     if not shape:
-        raise ValueError("vander: expected x with at least 1 axis, got shape ()")
+        raise LinAlgArgError("vander: expected x with at least 1 axis, got shape ()")
     dtype = _dtype_of(x)
     if dtype.kind not in "fciu" or dtype == np.float16:  # bool, float16, bfloat16
-        raise TypeError(f"vander: expected a floating point, complex or integer tensor, got "
-                        f"{dtype}")
+        raise LinAlgDtypeError(f"vander: expected a floating point, complex or integer tensor, got "
+                               f"{dtype}")
     if dtype.kind in "iu" and dtype != np.int64:  # torch's cumprod: integers as int64
         x = _tensor(x).to(np.int64)
     count = shape[-1] if N is None else N
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count <= 1:
-        raise ValueError(f"vander: N must be an int greater than 1, got {N!r}")
+        raise LinAlgArgError(f"vander: N must be an int greater than 1, got {N!r}")
     return reshape(_vander(reshape(_tensor(x), (-1,)), int(count), increasing=True),
                    tuple(shape) + (int(count),))
 
@@ -660,11 +668,11 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
 
     shape = _shape_of(A)
     if isinstance(ind, bool) or not isinstance(ind, (int, np.integer)) or ind <= 0:
-        raise ValueError(f"tensorinv: ind must be a positive int, got {ind!r}")
+        raise LinAlgArgError(f"tensorinv: ind must be a positive int, got {ind!r}")
     rows, cols = math.prod(shape[:ind]), math.prod(shape[ind:])
     if ind > len(shape) or rows != cols:
-        raise ValueError(f"tensorinv: expected prod(shape[:ind]) == prod(shape[ind:]), got "
-                         f"shape {shape} with ind={ind}")
+        raise LinAlgArgError(f"tensorinv: expected prod(shape[:ind]) == prod(shape[ind:]), got "
+                             f"shape {shape} with ind={ind}")
     try:
         flat = inv(reshape(A, (rows, cols)))
     except LinAlgError as error:  # torch's text names "inv" here
@@ -689,8 +697,8 @@ def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
     rest = a_shape[len(b_shape):]
     size = math.prod(b_shape)
     if tuple(a_shape[:len(b_shape)]) != tuple(b_shape) or math.prod(rest) != size:
-        raise ValueError(f"tensorsolve: A {a_shape} must be B's shape {b_shape} followed by "
-                         f"axes of the same total size")
+        raise LinAlgArgError(f"tensorsolve: A {a_shape} must be B's shape {b_shape} followed by "
+                             f"axes of the same total size")
     return reshape(solve(reshape(A, (size, size)), reshape(B, (size,))), rest)
 
 
@@ -727,17 +735,17 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
     if driver is None:
         driver = "gelsy"
     if driver not in _DRIVERS:
-        raise ValueError(f"lstsq: driver must be one of {', '.join(_DRIVERS)}, got {driver!r}")
+        raise LinAlgArgError(f"lstsq: driver must be one of {', '.join(_DRIVERS)}, got {driver!r}")
     if rcond is not None and (isinstance(rcond, bool) or not isinstance(
             rcond, (int, float, np.integer, np.floating))):
         raise TypeError(f"lstsq: rcond must be a number or None, got {rcond!r}")
     vector = _is_vector_rhs(shape, b_shape)
     m, n = shape[-2:]
     if (not vector and len(b_shape) < 2) or b_shape[-1 if vector else -2] != m:
-        raise ValueError(f"lstsq: A {shape} and B {b_shape} do not fit (B must be (..., {m}, k) "
-                         f"or (..., {m}))")
+        raise LinAlgArgError(f"lstsq: A {shape} and B {b_shape} do not fit (B must be "
+                             f"(..., {m}, k) or (..., {m}))")
     if _dtype_of(B).kind not in "fc":
-        raise TypeError(f"lstsq: expected a floating point B, got {_dtype_of(B)}")
+        raise LinAlgDtypeError(f"lstsq: expected a floating point B, got {_dtype_of(B)}")
     same_dtype("lstsq", "A", A, "B", B)
     dtype = _dtype_of(A)
     eps = float(np.finfo(dtype).eps)
@@ -809,8 +817,8 @@ def _householder_inputs(name: str, A, tau, complex_ok: bool = False)\
     same_dtype(name, "A", A, "tau", tau)
     tau_shape = _shape_of(tau)
     if len(tau_shape) < 1 or tau_shape[:-1] != shape[:-2] or tau_shape[-1] > shape[-1]:
-        raise ValueError(f"{name}: expected tau of shape {shape[:-2]} + (k,) with k <= "
-                         f"{shape[-1]}, got {tau_shape} for A {shape}")
+        raise LinAlgArgError(f"{name}: expected tau of shape {shape[:-2]} + (k,) with k <= "
+                             f"{shape[-1]}, got {tau_shape} for A {shape}")
     return _tensor(A), _tensor(tau)
 
 
@@ -823,7 +831,7 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
     A, tau = _householder_inputs("householder_product", A, tau, complex_ok=True)  # noqa: N806
     m, n = A.shape[-2:]
     if n > m:
-        raise ValueError(f"householder_product: expected m >= n, got A of shape {A.shape}")
+        raise LinAlgArgError(f"householder_product: expected m >= n, got A of shape {A.shape}")
     return _apply_reflectors("householder_product", A, tau, _constant(np.eye(m, n,
                                                                             dtype=A.dtype)),
                              True, False)
@@ -848,8 +856,8 @@ def ormqr(input: Tensor, tau: Tensor, other: Tensor, left: bool = True,  # noqa:
     c_shape = _shape_of(other)
     side = c_shape[-2 if left else -1] if len(c_shape) >= 2 else None
     if side != A.shape[-2]:
-        raise ValueError(f"ormqr: other {c_shape} does not fit input {A.shape} (its "
-                         f"{'rows' if left else 'columns'} must number {A.shape[-2]})")
+        raise LinAlgArgError(f"ormqr: other {c_shape} does not fit input {A.shape} (its "
+                             f"{'rows' if left else 'columns'} must number {A.shape[-2]})")
     return _apply_reflectors("ormqr", A, tau, _tensor(other), left, transpose)
 
 
@@ -895,8 +903,8 @@ def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa
     b_shape = _shape_of(B)
     n = shape[-1]
     if len(b_shape) < 2 or b_shape[-2] != n:
-        raise ValueError(f"cholesky_solve: B {b_shape} and L {shape} do not fit (B must be "
-                         f"(..., {n}, k))")
+        raise LinAlgArgError(f"cholesky_solve: B {b_shape} and L {shape} do not fit (B must be "
+                             f"(..., {n}, k))")
     _check_right_side("cholesky_solve", B, (shape[:-2], b_shape[:-2]),
                       f"B {b_shape} and L {shape}")
     return CholeskySolve(bool(upper))(B, L)
@@ -1012,8 +1020,8 @@ def ldl_solve(LD: Tensor, pivots, B: Tensor, *, hermitian: bool = False) -> Tens
     array = _pivots("ldl_solve", pivots, shape[:-2], n)
     b_shape = _shape_of(B)
     if len(b_shape) < 2 or b_shape[-2] != n:
-        raise ValueError(f"ldl_solve: LD {shape} and B {b_shape} do not fit (B must be "
-                         f"(..., {n}, k))")
+        raise LinAlgArgError(f"ldl_solve: LD {shape} and B {b_shape} do not fit (B must be "
+                             f"(..., {n}, k))")
     ld = LD.data if isinstance(LD, Tensor) else np.asarray(LD)
     return LDLSolve(ld, array)(B)
 
@@ -1045,7 +1053,7 @@ def svd_lowrank(A: Tensor, q: int | None = 6, niter: int | None = 2, M: Tensor |
     niter = 2 if niter is None else niter
     for what, value in (("q", q), ("niter", niter)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"svd_lowrank: {what} must be a non-negative int, got {value!r}")
+            raise LinAlgArgError(f"svd_lowrank: {what} must be a non-negative int, got {value!r}")
     A = _tensor(A)  # noqa: N806
     if M is not None:
         A = A - M  # noqa: N806
@@ -1071,8 +1079,8 @@ def pca_lowrank(A: Tensor, q: int | None = None, center: bool = True, niter: int
     if q is None:
         q = min(6, m, n)
     if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or not 0 <= q <= min(m, n):
-        raise ValueError(f"pca_lowrank: q must be an int in [0, min(m, n) = {min(m, n)}], got "
-                         f"{q!r}")
+        raise LinAlgArgError(f"pca_lowrank: q must be an int in [0, min(m, n) = {min(m, n)}], got "
+                             f"{q!r}")
     A = _tensor(A)  # noqa: N806
     if _flag("pca_lowrank", "center", center):
         A = A - mean(A, axis=-2, keepdims=True)  # noqa: N806

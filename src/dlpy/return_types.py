@@ -50,6 +50,32 @@ def _types() -> dict[str, type]:
     return _TYPES
 
 
+def _from_sequence(base_new):
+    """A result type's __new__ that also takes one sequence of its fields, as torch's
+    structseq does: torch.return_types.max((values, indices))."""
+    def __new__(cls, *args, **kwargs):
+        if len(args) == 1 and not kwargs and len(cls._fields) > 1:
+            fields = tuple(args[0])
+            if len(fields) != len(cls._fields):
+                raise TypeError(f"torch.return_types.{cls._torch_name}() takes a "
+                                f"{len(cls._fields)}-sequence ({len(fields)}-sequence given)")
+            return tuple.__new__(cls, fields)
+        return base_new(cls, *args, **kwargs)
+    __new__.takes_sequence = True
+    return __new__
+
+
+def install() -> None:
+    """Name each result type as torch does (type(x.max(0)).__name__ == "max"), kept findable
+    by pickle as dlpy.return_types.<name>; called once dlpy has imported its modules."""
+    for name, kind in _types().items():
+        kind.__name__ = kind.__qualname__ = name
+        kind.__module__ = __name__
+        owner = next(k for k in kind.__mro__ if "__new__" in vars(k))  # the NamedTuple's
+        if owner is not tuple and not hasattr(owner.__new__, "takes_sequence"):
+            owner.__new__ = _from_sequence(owner.__new__)
+
+
 def __getattr__(name: str) -> type:
     """torch.return_types.sort, .topk, .kthvalue, ...: the type of that op's result."""
     if not name.startswith("__") and name in _types():

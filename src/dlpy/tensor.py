@@ -492,8 +492,12 @@ def _wrapped_unsigned(data, dtype) -> np.ndarray | None:
         return None
     limit = int(np.iinfo(dtype).max)
     if wide.size and (int(wide.max()) > limit or int(wide.min()) < -limit):
-        raise OverflowError(f"value cannot be converted to type {dtype} without overflow")
+        raise ValueOverflowError(f"value cannot be converted to type {dtype} without overflow")
     return wide.astype(np.int64).astype(dtype)
+
+
+class ValueOverflowError(RuntimeError, OverflowError):
+    """A value past an integer dtype's range: torch's RuntimeError (an OverflowError too)."""
 
 
 def _big_ints(array: np.ndarray) -> np.ndarray:
@@ -597,13 +601,19 @@ def _instance_tensors(data, found: list) -> list:
     return found
 
 
+class _ElementCountError(TypeError, ValueError):
+    """A many-valued tensor inside a list given to tensor(): torch's TypeError (a ValueError,
+    as numpy's)."""
+
+
 def _tensors_as_numbers(data):
     """Nested lists with each tensor replaced by its one value (numpy scalar)."""
     out = []
     for item in data:
         if isinstance(item, Tensor):
             if item.data.size != 1:
-                raise ValueError("only one element tensors can be converted to Python scalars")
+                raise _ElementCountError("only one element tensors can be converted to Python "
+                                         "scalars")
             item = item.data.reshape(())[()]
         elif isinstance(item, (list, tuple)):
             item = _tensors_as_numbers(item)
@@ -1408,7 +1418,7 @@ class Tensor:
     def t(self):
         """The transpose of a tensor with at most 2 axes (one with fewer is itself)."""
         if self.ndim > 2:
-            raise ValueError(f"t: expected a tensor with at most 2 axes, got shape {self.shape}"
+            raise ShapeError(f"t: expected a tensor with at most 2 axes, got shape {self.shape}"
                              "; use transpose(...) or mT")
         return _shape._permute("t", self, None, "TBackward0")
 
@@ -1419,7 +1429,7 @@ class Tensor:
         if self.ndim < 2:
             if self.ndim == 0:
                 return self
-            raise ValueError(f"mT: expected a tensor with at least 2 axes, got shape "
+            raise ShapeError(f"mT: expected a tensor with at least 2 axes, got shape "
                              f"{self.shape}")
         return _shape.swapaxes(self, -2, -1)
 

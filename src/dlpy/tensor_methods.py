@@ -257,7 +257,12 @@ def _type(self, dtype=None):
         raise ValueError(f"invalid type: {dtype.__name__!r}")
     if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
         dtype = next(k for k, v in _TYPE_NAMES.items() if v == dtype.split(".")[-1])
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        if isinstance(dtype, str):  # torch: a name it does not know is a ValueError
+            raise ValueError(f"invalid type: {dtype!r}") from None
+        raise
     source = (self.detach() if self.requires_grad and dtype.kind != "c"
               and not is_floating_dtype(dtype) else self)
     return self if dtype == self.dtype else _arith.cast(source, dtype)

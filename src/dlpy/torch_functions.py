@@ -24,6 +24,7 @@ from dlpy.ops.indexing import check_histogram_dtypes
 from dlpy.ops.linalg import QRResult, SlogdetResult
 from dlpy.return_types import structseq_repr, subtype
 from dlpy.tensor import (
+    ShapeError,
     Tensor,
     _set_default_dtype,
     default_dtype,
@@ -789,7 +790,7 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
     if not shape:
         raise ValueError("layer_norm: normalized_shape must hold at least one size, got ()")
     if len(shape) > x.ndim or tuple(x.shape[x.ndim - len(shape):]) != shape:
-        raise ValueError(f"layer_norm: normalized_shape {shape} must be the input's last axes, "
+        raise ShapeError(f"layer_norm: normalized_shape {shape} must be the input's last axes, "
                          f"got input of shape {x.shape}")
     flat = x.reshape(x.shape[:x.ndim - len(shape)] + (math.prod(shape),))
     weight = None if weight is None else _tensor(weight).reshape(-1)

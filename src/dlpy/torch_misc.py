@@ -394,7 +394,9 @@ def empty_strided(size, stride, *, dtype=None, device=None, requires_grad: bool 
     size, stride = _sizes("empty_strided", "size", size), _sizes("empty_strided", "stride",
                                                                   stride)
     if len(size) != len(stride):
-        raise ValueError(f"empty_strided: size {size} and stride {stride} must have the same "
+        from dlpy.creation import CreationError
+
+        raise CreationError(f"empty_strided: size {size} and stride {stride} must have the same "
                          "length")
     dtype = _dtype("empty_strided", dtype)
     count = 0 if 0 in size else 1 + sum((n - 1) * s for n, s in zip(size, stride))

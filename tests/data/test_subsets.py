@@ -60,8 +60,12 @@ def test_subset_of_a_tensor_dataset_batches_by_rows():
     np.testing.assert_array_equal(next(iter(DataLoader(nested, batch_size=5)))[1], [9, 7])
     plain = Subset(Squares(5), [4, 1])  # item by item, through collate
     np.testing.assert_array_equal(next(iter(DataLoader(plain, batch_size=2))), [16.0, 1.0])
-    with pytest.raises(IndexError, match=r"indices must lie in \[-5, 5\)"):
-        Subset(Squares(5), [5])
+    wrong = Subset(TensorDataset(x, y), [3, 10])  # checked when read, as torch's
+    assert len(wrong) == 2 and wrong[0][1] == 3
+    with pytest.raises(IndexError, match="index 10 is out of range for 10 items"):
+        wrong[1]
+    with pytest.raises(IndexError, match="out of range for 10 items"):
+        list(DataLoader(wrong, batch_size=2))
 
 
 def test_concat_dataset_indexes_across_parts():

@@ -225,8 +225,8 @@ def test_module_errors():
     with pytest.warns(UserWarning, match=r"InstanceNorm1d: the input's 4 channels are not "
                                          r"num_features \(3\)"):
         nn.InstanceNorm1d(3)(Tensor(np.ones((2, 4, 3))))  # unused without affine, as torch
-    with pytest.raises(ValueError, match=r"InstanceNorm1d: num_features must be a positive "
-                                         r"integer, got 2.5"):
+    with pytest.raises(ValueError, match=r"InstanceNorm1d: num_features must be an integer >= 0, "
+                                         r"got 2.5"):
         nn.InstanceNorm1d(2.5)
     with pytest.raises(TypeError, match=r"RMSNorm: normalized_shape must be an int or a "
                                         r"sequence of ints, got 'a'"):

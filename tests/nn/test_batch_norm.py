@@ -187,11 +187,11 @@ def test_errors():
     with pytest.raises(ValueError, match=r"BatchNorm2d: expected 3 channels on axis 1, got an "
                                          r"input of shape \(2, 4, 5, 5\)"):
         nn.BatchNorm2d(3).eval()(np.ones((2, 4, 5, 5)))
-    with pytest.raises(ValueError, match=r"BatchNorm2d: num_features must be a positive "
-                                         r"integer, got 0"):
-        nn.BatchNorm2d(0)
-    with pytest.raises(ValueError, match=r"BatchNorm1d: num_features must be a positive "
-                                         r"integer, got 3.0"):
+    with pytest.raises(ValueError, match=r"BatchNorm2d: num_features must be an integer >= 0, "
+                                         r"got -1"):
+        nn.BatchNorm2d(-1)  # (0 is accepted, as torch's)
+    with pytest.raises(ValueError, match=r"BatchNorm1d: num_features must be an integer >= 0, "
+                                         r"got 3.0"):
         nn.BatchNorm1d(3.0)
     with pytest.raises(TypeError, match=r"BatchNorm1d: momentum must be a number, got '0.1'"):
         nn.BatchNorm1d(3, momentum="0.1")

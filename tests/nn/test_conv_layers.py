@@ -245,8 +245,8 @@ def test_reprs():
      r"Conv1d: expected input \(N, 3, L\) or unbatched \(3, L\), got \(1, 3, 8, 8\)"),
     (lambda: nn.Conv1d(1, 1, 5)(Tensor(np.zeros((1, 1, 4)))), ValueError,
      r"conv1d: kernel size 5 does not fit the input length 4 with padding 0"),
-    (lambda: nn.Conv1d(0, 2, 3), ValueError, r"Conv1d: in_channels and out_channels must be "
-                                             r">= 1, got 0, 2"),
+    (lambda: nn.Conv1d(-1, 2, 3), ValueError, r"Conv1d: in_channels and out_channels must be "
+                                              r">= 0, got -1, 2"),
     (lambda: nn.Conv1d(1, 2, (3, 3)), ValueError,
      r"Conv1d: kernel_size: expected an int or a 1-tuple of ints, got \(3, 3\)"),
     (lambda: nn.Conv1d(1, 2, 3, stride=2, padding="same"), ValueError,

@@ -243,7 +243,7 @@ def test_errors():
     with pytest.raises(ValueError, match=r"batch_norm: give both running_mean and running_var, "
                                          r"or neither"):
         F.batch_norm(x, np.zeros(3), None, training=True)
-    with pytest.raises(ValueError, match=r"batch_norm: running_mean and running_var are needed "
+    with pytest.raises(RuntimeError, match=r"batch_norm: running_mean and running_var are needed "
                                          r"when not training"):
         F.batch_norm(x, None, None)
     with pytest.raises(TypeError, match=r"batch_norm: expected a floating point input, got "

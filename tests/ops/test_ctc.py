@@ -6,6 +6,7 @@ log_softmax, errors, and a model that learns to emit a label sequence."""
 import numpy as np
 import pytest
 
+import dlpy
 import dlpy.functional as F
 from dlpy import Tensor, nn
 from dlpy.optim import Adam
@@ -192,3 +193,13 @@ def test_argument_errors_are_runtime_errors():
         F.ctc_loss(LP, TARGETS, [6, 4], [2, 1])
     with pytest.raises(RuntimeError, match="blank must be a class index"):
         F.ctc_loss(LP, TARGETS, [5, 4], [2, 1], blank=4)
+
+
+def test_unbatched_log_probs_take_one_padded_row_of_targets_as_torch():
+    log_probs = F.log_softmax(dlpy.tensor(np.sin(np.arange(15.0)).reshape(5, 3)), -1)
+    flat = F.ctc_loss(log_probs, dlpy.tensor([1, 2]), dlpy.tensor(5), dlpy.tensor(2))
+    row = F.ctc_loss(log_probs, dlpy.tensor([[1, 2, 1]]), dlpy.tensor(5), dlpy.tensor(2))
+    assert abs(float(flat) - 1.0904581546783447) < 1e-6  # torch 2.13's value
+    assert float(row) == float(flat)
+    with pytest.raises(RuntimeError, match="need 1-D targets"):
+        F.ctc_loss(log_probs, dlpy.tensor([[1, 2], [1, 1]]), dlpy.tensor(5), dlpy.tensor(2))

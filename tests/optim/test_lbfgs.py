@@ -171,6 +171,15 @@ def test_state_dict_layout(reference):
     assert plain.param_groups[0]["max_eval"] == 25  # max_iter * 5 // 4
 
 
+def test_torch_layout_line_search_fn_none_round_trips():
+    plain = LBFGS([Parameter(np.zeros(3))])
+    nested = plain.state_dict(torch_layout=True)
+    assert nested["param_groups"][0]["line_search_fn"] is None  # torch's, not the flat ""
+    wolfe = LBFGS([Parameter(np.zeros(3))], line_search_fn="strong_wolfe")
+    wolfe.load_state_dict(nested)
+    assert wolfe.param_groups[0]["line_search_fn"] is None
+
+
 def test_load_state_dict_errors(reference):
     params, opt, closure, _, _ = _setup("least_squares_fixed", reference)
     opt.step(closure)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import math
 import operator
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
@@ -21,6 +22,28 @@ from dlpy.tensor import Tensor, as_array
 T_co = TypeVar("T_co", covariant=True)
 
 
+class _NoLengthError(NotImplementedError, TypeError):
+    """A Dataset without ``__len__``: torch's has none, so ``len()`` of it is a TypeError."""
+
+
+class DatasetArgError(ValueError, AssertionError):
+    """A wrong argument to a dataset: a ValueError, and the AssertionError of torch's
+    ``assert`` (``ConcatDataset([])``)."""
+
+
+class DatasetTypeError(TypeError, AssertionError):
+    """A dataset of the wrong kind (an IterableDataset in a ConcatDataset): a TypeError, and
+    the AssertionError of torch's ``assert``."""
+
+
+class _IndexValueError(IndexError, ValueError):
+    """An index or shape out of range where torch raises the other of the two."""
+
+
+class _TypeAttributeError(TypeError, AttributeError):
+    """A non-array given where torch calls an array's method (an AttributeError there)."""
+
+
 class Dataset(Generic[T_co]):
     """Base class of map-style datasets: override ``__getitem__`` and ``__len__``;
     ``a + b`` is ``ConcatDataset([a, b])``. Generic as torch's (``class D(Dataset[int])``)."""
@@ -29,7 +52,7 @@ class Dataset(Generic[T_co]):
         raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
 
     def __len__(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+        raise _NoLengthError(f"{type(self).__name__} must implement __len__")
 
     def __add__(self, other) -> ConcatDataset:
         return ConcatDataset([self, other])
@@ -66,8 +89,8 @@ class ChainDataset(IterableDataset):
     def _members(self) -> Iterator:
         for i, dataset in enumerate(self.datasets):
             if not isinstance(dataset, IterableDataset):
-                raise TypeError(f"ChainDataset: expected IterableDatasets, got a "
-                                f"{type(dataset).__name__} at position {i}")
+                raise DatasetTypeError(f"ChainDataset: expected IterableDatasets, got a "
+                                       f"{type(dataset).__name__} at position {i}")
             yield dataset
 
     def __iter__(self) -> Iterator:
@@ -141,24 +164,25 @@ class TensorDataset(Dataset):
     """
 
     def __init__(self, *tensors):
-        if not tensors:
-            raise ValueError("TensorDataset: needs at least one array")
         for t in tensors:
             if not isinstance(t, (Tensor, np.ndarray)):
-                raise TypeError(f"TensorDataset: expected Tensors (or numpy arrays), got "
-                                f"{type(t).__name__}")
+                raise _TypeAttributeError(f"TensorDataset: expected Tensors (or numpy "
+                                          f"arrays), got {type(t).__name__}")
         self.tensors = tensors  # as given (PyTorch's attribute)
         self.is_tensor = tuple(isinstance(t, Tensor) for t in tensors)
         self.arrays = tuple(t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors)
         if any(a.ndim == 0 for a in self.arrays):
-            raise ValueError("TensorDataset: every array needs a first axis (one row per item), "
-                             f"got shapes {[tuple(a.shape) for a in self.arrays]}")
+            raise _IndexValueError("TensorDataset: every array needs a first axis (one row per "
+                                   f"item), got shapes {[tuple(a.shape) for a in self.arrays]}")
         sizes = [len(a) for a in self.arrays]
-        if len(set(sizes)) != 1:
+        if len(set(sizes)) > 1:
             raise SizeMismatchError(
                 f"TensorDataset: the arrays must have the same length, got {sizes}")
 
     def __len__(self) -> int:
+        if not self.arrays:
+            raise _IndexValueError("TensorDataset: an empty TensorDataset (no arrays) has no "
+                                   "length")
         return len(self.arrays[0])
 
     def __getitem__(self, index):
@@ -207,12 +231,14 @@ class Subset(Dataset):
 
     @indices.setter
     def indices(self, indices: Sequence[int]) -> None:
-        order = np.asarray(as_array(indices), dtype=np.int64).reshape(-1)
-        n = len(self.dataset)
-        if order.size and not (-n <= order.min() and order.max() < n):
-            raise IndexError(f"Subset: indices must lie in [-{n}, {n}) for a dataset of {n} "
-                             f"items, got {order.min()}..{order.max()}")
-        self._indices, self._order = indices, order
+        # not checked against the dataset here: as torch's, a wrong index fails when read
+        self._indices, self._order = indices, None
+
+    @property
+    def _rows_order(self) -> np.ndarray:
+        if self._order is None:
+            self._order = np.asarray(as_array(self._indices), dtype=np.int64).reshape(-1)
+        return self._order
 
     def __len__(self) -> int:
         return len(self._indices)
@@ -230,7 +256,7 @@ class Subset(Dataset):
 
     def __getattr__(self, name: str):
         if name == "rows" and hasattr(self.dataset, "rows"):
-            return lambda index: self.dataset.rows(self._order[index])
+            return lambda index: self.dataset.rows(self._rows_order[index])
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
 
@@ -241,12 +267,12 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets: Iterable):
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("ConcatDataset: needs at least one dataset")
+            raise DatasetArgError("ConcatDataset: needs at least one dataset")
         for i, dataset in enumerate(self.datasets):
             if isinstance(dataset, IterableDataset):
-                raise TypeError(f"ConcatDataset: cannot index an IterableDataset "
-                                f"({type(dataset).__name__} at position {i}); chain streams "
-                                "with ChainDataset")
+                raise DatasetTypeError(f"ConcatDataset: cannot index an IterableDataset "
+                                       f"({type(dataset).__name__} at position {i}); chain "
+                                       "streams with ChainDataset")
         self.cumulative_sizes = self.cumsum(self.datasets)
 
     @staticmethod
@@ -263,7 +289,10 @@ class ConcatDataset(Dataset):
             index = operator.index(index)  # a 0-d integer Tensor, as torch's
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
                 or not -n <= index < n:
-            raise IndexError(f"ConcatDataset: index {index!r} out of range for {n} items")
+            # (torch's: a ValueError below -n, an IndexError at n and above)
+            error = _IndexValueError if isinstance(index, (int, np.integer)) and index < -n \
+                else IndexError
+            raise error(f"ConcatDataset: index {index!r} out of range for {n} items")
         index = int(index) % n
         which = bisect.bisect_right(self.cumulative_sizes, index)
         offset = self.cumulative_sizes[which - 1] if which else 0
@@ -284,11 +313,18 @@ def random_split(dataset, lengths: Sequence[int | float],
         sizes = [int(math.floor(n * x)) for x in lengths]
         for i in range(n - sum(sizes)):
             sizes[i % len(sizes)] += 1
+        for i, size in enumerate(sizes):
+            if size == 0:
+                warnings.warn(f"Length of split at index {i} is 0. This might result in an "
+                              "empty dataset.", stacklevel=2)
         lengths = sizes
     if any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 0
            for x in lengths) or sum(lengths) != n:
         raise ValueError(f"random_split: lengths must be integers >= 0 summing to the "
                          f"dataset's {n} items, or fractions summing to 1; got {lengths}")
+    if generator is not None and not callable(getattr(generator, "permutation", None)):
+        raise TypeError(f"random_split: generator must be a Generator, got "
+                        f"{type(generator).__name__}")
     order = get_rng(generator).permutation(n).tolist()  # lists of indices, as torch's
     ends = np.cumsum(lengths, dtype=np.int64).tolist()
     return [Subset(dataset, order[end - size:end]) for size, end in zip(lengths, ends)]
@@ -333,9 +369,8 @@ class RandomSampler(Sampler):
         if not isinstance(replacement, bool):
             raise TypeError(f"RandomSampler: replacement should be a boolean value, but got "
                             f"replacement={replacement!r}")
-        if num_samples is not None and (isinstance(num_samples, bool)
-                                        or not isinstance(num_samples, (int, np.integer))
-                                        or num_samples <= 0):
+        if num_samples is not None and (not isinstance(num_samples, (int, np.integer))
+                                        or num_samples <= 0):  # (True passes, as torch's)
             raise ValueError(f"RandomSampler: num_samples should be a positive integer value, "
                              f"but got num_samples={num_samples!r}")
         self.data_source, self.rng = data_source, rng

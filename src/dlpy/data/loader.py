@@ -35,6 +35,11 @@ from dlpy.random import get_rng
 from dlpy.tensor import Tensor, default_complex_dtype, default_dtype
 
 
+class CollateError(ValueError, RuntimeError):
+    """Items a batch cannot be made of (different shapes, different numbers of fields): a
+    ValueError, and the RuntimeError torch's stack raises."""
+
+
 def default_collate(batch: Sequence, where: str = "") -> Any:
     """Stack a batch (a sequence of items) into one, as torch's: Tensors stacked (dtypes
     promoted, through autograd if one requires grad), numpy arrays and scalars of numbers
@@ -63,7 +68,7 @@ def default_collate(batch: Sequence, where: str = "") -> Any:
     if isinstance(first, Sequence):
         sizes = {len(item) for item in batch}
         if len(sizes) != 1:
-            raise ValueError(f"DataLoader: the items of a batch have {sorted(sizes)} fields"
+            raise CollateError(f"DataLoader: the items of a batch have {sorted(sizes)} fields"
                              f"{' in field ' + where if where else ''}; every item must have "
                              "the same number")
         fields = [default_collate(samples, f"{where}[{i}]")
@@ -130,7 +135,7 @@ def _check_shapes(arrays: list, where: str) -> None:
     field = f" in field {where}" if where else ""
     for i, a in enumerate(arrays):
         if np.shape(a) != shape:
-            raise ValueError(
+            raise CollateError(
                 f"DataLoader: cannot batch items of different shapes{field}: item 0 of the "
                 f"batch has {shape}, item {i} has {np.shape(a)}; pad them to one shape in a "
                 "collate_fn"
@@ -168,6 +173,10 @@ def _python_number_dtype(value) -> np.dtype:
 def _stack_tensors(batch: Sequence, where: str) -> Tensor:
     """torch.stack of the batch: a new Tensor; dtypes promoted and autograd recorded (by
     dlpy's stack) where needed, else one numpy stack."""
+    if not all(isinstance(t, Tensor) for t in batch):
+        kinds = sorted({type(t).__name__ for t in batch})
+        raise TypeError(f"DataLoader: cannot collate Tensors with items of other types "
+                        f"{kinds}{where}; pass a collate_fn")
     arrays = [t.data for t in batch]
     _check_shapes(arrays, where)
     dtype = arrays[0].dtype

@@ -27,9 +27,9 @@ from dlpy.tensor import Tensor, parameter_dtype
 
 
 def _check_channels(name: str, in_channels: int, out_channels: int, groups) -> int:
-    if in_channels < 1 or out_channels < 1:
+    if in_channels < 0 or out_channels < 0:  # (0 channels: an empty weight, as torch's)
         raise ValueError(
-            f"{name}: in_channels and out_channels must be >= 1, got {in_channels}, "
+            f"{name}: in_channels and out_channels must be >= 0, got {in_channels}, "
             f"{out_channels}"
         )
     groups = _groups(groups, name)
@@ -130,7 +130,8 @@ class _ConvNd(Module):
         widths = _mode_widths(self.padding, self.kernel_size, self.dilation)
         self._reversed_padding_repeated_twice = list(widths) if isinstance(self.padding, str) \
             else widths
-        bound = 1.0 / math.sqrt(in_channels // self.groups * math.prod(self.kernel_size))
+        fan_in = in_channels // self.groups * math.prod(self.kernel_size)
+        bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0  # (0 for an empty weight)
         shape = (out_channels, in_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
         self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_channels),
@@ -249,7 +250,8 @@ class _ConvTransposeNd(Module):
                                                              self.dilation)  # torch's attribute
         # output_padding is checked by forward, as torch's: an output_size there replaces it
         _check_transpose_settings(name, self.stride, self.padding, (0,) * nd, self.dilation)
-        bound = 1.0 / math.sqrt(out_channels // self.groups * math.prod(self.kernel_size))
+        fan_in = out_channels // self.groups * math.prod(self.kernel_size)
+        bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0  # (0 for an empty weight)
         shape = (in_channels, out_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
         self.register_parameter("bias", Parameter(rng.uniform(-bound, bound, out_channels),

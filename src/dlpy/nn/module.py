@@ -29,23 +29,39 @@ from dlpy.tensor import (
     is_grad_enabled,
 )
 
+
+class _GlobalHooks(dict):
+    """One table of global hooks: removing a hook (its handle pops it) re-reads whether any
+    global hook is left, so module calls go back to the plain path when none is."""
+
+    def pop(self, *args):
+        value = dict.pop(self, *args)
+        _refresh_global_hooks()
+        return value
+
+
 # torch.nn.modules.module's global hooks (register_module_forward_hook, ...): every module's
 # call runs them before its own; ids are unique across all hooks, so the flag sets can mix
-_global_forward_pre_hooks: dict[int, Any] = {}
-_global_forward_hooks: dict[int, Any] = {}
-_global_backward_pre_hooks: dict[int, Any] = {}
-_global_backward_hooks: dict[int, Any] = {}
+_global_forward_pre_hooks: dict[int, Any] = _GlobalHooks()
+_global_forward_hooks: dict[int, Any] = _GlobalHooks()
+_global_backward_pre_hooks: dict[int, Any] = _GlobalHooks()
+_global_backward_hooks: dict[int, Any] = _GlobalHooks()
 _GLOBAL_FLAGS: dict[str, set[int]] = {"_forward_hooks_with_kwargs": set(),
                                       "_forward_hooks_always_called": set()}
-_global_hooks_used = False  # set by the first global hook: calls then look for them
+_global_hooks_used = False  # whether a global hook is registered: calls then look for them
+
+
+def _refresh_global_hooks() -> None:
+    global _global_hooks_used
+    _global_hooks_used = bool(_global_forward_pre_hooks or _global_forward_hooks
+                              or _global_backward_pre_hooks or _global_backward_hooks)
 
 
 def _add_global_hook(hooks: dict, hook, owner: str, flags: tuple = ()):
     from dlpy.hooks import add_hook
 
-    global _global_hooks_used
     handle = add_hook(hooks, hook, owner, flags=flags)
-    _global_hooks_used = True
+    _refresh_global_hooks()
     return handle
 
 

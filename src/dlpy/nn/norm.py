@@ -61,9 +61,10 @@ class LayerNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
-def _positive_int(name: str, what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: {what} must be a positive integer, got {value!r}")
+def _positive_int(name: str, what: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what_is = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name}: {what} must be {what_is}, got {value!r}")
     return int(value)
 
 
@@ -83,7 +84,7 @@ class _NormBase(Module):
         dtype = parameter_dtype(dtype, type(self).__name__, affine)
         super().__init__()
         name = type(self).__name__
-        self.num_features = _positive_int(name, "num_features", num_features)
+        self.num_features = _positive_int(name, "num_features", num_features, 0)  # 0: as torch's
         self.eps = real_number(name, "eps", eps)
         self.momentum = None if momentum is None else real_number(name, "momentum", momentum)
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
@@ -461,7 +462,7 @@ class _ChannelDropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False, rng=None):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+        if not isinstance(p, (int, float, np.integer, np.floating)) \
                 or not 0 <= p <= 1:
             raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p!r}")
         self.p, self.inplace = p, bool(inplace)

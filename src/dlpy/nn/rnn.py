@@ -420,6 +420,9 @@ class _CellBase(Module):
         if bias:
             shapes.update(bias_ih=(gate_size,), bias_hh=(gate_size,))
         _add_parameters(self, shapes, "", self.hidden_size, get_rng(rng), dtype)
+        if not bias:  # the names there, set to None, as torch's
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
 
     def reset_parameters(self) -> None:
         """Every weight and bias redrawn in place from U(-1/sqrt(hidden_size),
@@ -466,11 +469,13 @@ class RNNCell(_CellBase):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", rng=None, dtype=None, device=None):
         dtype = parameter_dtype(dtype, type(self).__name__)
-        rnn_ops.check_nonlinearity("RNNCell", nonlinearity)
         super().__init__("RNN_TANH", input_size, hidden_size, bias, rng, dtype, device)
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = nonlinearity  # (checked at call time, as torch's)
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise RuntimeError(f"RNNCell: unknown nonlinearity {self.nonlinearity!r} (expected "
+                               "'tanh' or 'relu')")
         x_proj, batched = self._project(input)
         h = self._state(hx, "hx", x_proj.shape[0], batched)
         if _autocasting():

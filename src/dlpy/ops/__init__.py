@@ -39,6 +39,25 @@ def real_number(name: str, what: str, value, finite: bool = True) -> float:
     return value
 
 
+class DimError(ValueError, IndexError):
+    """A dim outside a tensor's axes: a ValueError, and torch's IndexError ("Dimension out of
+    range")."""
+
+
+class RepeatedDimError(ValueError, RuntimeError):
+    """A reduction whose dims name one axis twice: a ValueError, and torch's RuntimeError."""
+
+
+class ArgError(ValueError, RuntimeError):
+    """A bad argument (a size, a count, a shape that does not fit): a ValueError, and torch's
+    RuntimeError."""
+
+
+class ArgDtypeError(TypeError, RuntimeError):
+    """An argument of the wrong dtype (a float mask or index, a source of another dtype): a
+    TypeError, and torch's RuntimeError."""
+
+
 def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False) -> int:
     """dim as a non-negative axis of a tensor with ndim axes (PyTorch's -ndim <= dim < ndim);
     with ``scalar_ok`` a tensor with no axes has one pseudo-axis (dim 0 or -1), as PyTorch's
@@ -50,9 +69,9 @@ def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False) -> int:
     size = 1 if scalar_ok and ndim == 0 else ndim
     if not -size <= dim < size:
         if size == 0:
-            raise ValueError(f"{name}: dim {dim} is out of range: the tensor has no axes")
-        raise ValueError(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes "
-                         f"(expected {-size} <= dim < {size})")
+            raise DimError(f"{name}: dim {dim} is out of range: the tensor has no axes")
+        raise DimError(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes "
+                       f"(expected {-size} <= dim < {size})")
     return int(dim) % size
 
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8, float32_compute
+from dlpy.ops import ArgError, real_number
 from dlpy.ops import promotion as _promotion
-from dlpy.ops import real_number
 from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.mask import where
 from dlpy.tensor import Op, Tensor, is_grad_enabled
@@ -769,7 +769,7 @@ def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
     """x limited to [min, max] (either may be None); the gradient passes where
     min <= x <= max, bounds included, as torch.clamp."""
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise ArgError("clamp: at least one of min and max must be given")
     if (isinstance(min, Tensor) and max is not None and not isinstance(max, Tensor)
             or isinstance(max, Tensor) and min is not None and not isinstance(min, Tensor)):
         raise TypeError("clamp: expected both bounds Tensors or both numbers, got "

@@ -21,7 +21,7 @@ from dlpy.ops.arithmetic import neg, slope_grad
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat
 from dlpy.ops.softmax import softmax
-from dlpy.tensor import Op, Tensor, as_array
+from dlpy.tensor import Op, ShapeError, Tensor, as_array
 
 # SELU's constants (Klambauer et al. 2017), as PyTorch's
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -462,7 +462,7 @@ def glu(input, dim=-1):
         raise ValueError("glu: expected a tensor with at least one axis, got shape ()")
     axis = check_dim("glu", dim, len(shape))
     if shape[axis] % 2:
-        raise ValueError(f"glu: the halved axis must have an even size, but axis {axis} of "
+        raise ShapeError(f"glu: the halved axis must have an even size, but axis {axis} of "
                          f"{shape} has size {shape[axis]}")
     return GLU(axis)(input)
 

@@ -361,12 +361,15 @@ def angle(input) -> Tensor:
 
 
 def _real_pair(name: str, what: tuple[str, str], a, b) -> tuple[Tensor, Tensor]:
-    a, b = _as_tensor(a), _as_tensor(b)
     for t, label in zip((a, b), what):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}(): argument '{label}' must be Tensor, not "
+                            f"{type(t).__name__}")
         if t.data.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{name}: {label} must be float32 or float64, got {t.dtype}")
+            raise ComplexPartsError(f"{name}: {label} must be float32 or float64, got "
+                                    f"{t.dtype}")
     if a.dtype != b.dtype:
-        raise TypeError(f"{name}: {what[0]} and {what[1]} must have the same dtype, got "
+        raise ComplexPartsError(f"{name}: {what[0]} and {what[1]} must have the same dtype, got "
                         f"{a.dtype} and {b.dtype}")
     try:
         np.broadcast_shapes(a.shape, b.shape)
@@ -425,6 +428,11 @@ def view_as_complex(input) -> Tensor:
                           "(but the last) divisible by 2, got strides "
                           f"{strides} and offset {input.storage_offset()}")
     return mark(ViewAsComplex()(input))
+
+
+class ComplexPartsError(RuntimeError, TypeError):
+    """complex / polar of parts that are not both float32 or both float64: torch's
+    RuntimeError (a TypeError too)."""
 
 
 class ViewAsError(RuntimeError, TypeError, ValueError):

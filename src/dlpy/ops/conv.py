@@ -51,7 +51,7 @@ def _ntuple(value, n: int, name: str, one: bool = False) -> tuple[int, ...]:
         items *= n
     if len(items) != n or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                                   for v in items):
-        raise ValueError(f"{name}: expected an int or {_TUPLE_WORDS[n]} of ints, got {value!r}")
+        raise ConvError(f"{name}: expected an int or {_TUPLE_WORDS[n]} of ints, got {value!r}")
     return tuple(int(v) for v in items)
 
 
@@ -82,7 +82,7 @@ def _padding(name: str, padding, stride: tuple, one: bool = False, error=ValueEr
 
 
 def _dilation(value, name: str, n: int = 2, one: bool = False,
-              error=ValueError) -> tuple[int, ...]:
+              error=ConvError) -> tuple[int, ...]:
     """dilation as n ints (one: as _ntuple), checked >= 1."""
     dilation = _ntuple(value, n, f"{name}: dilation", one)
     if min(dilation) < 1:
@@ -942,7 +942,7 @@ def _pool_output_size(name: str, size, kernel, stride, padding, ceil_mode: bool,
         out.append(length)
     if min(out) < 1:
         dilated = "" if set(dilation) == {1} else f" with dilation {tuple(dilation)}"
-        raise ValueError(
+        raise ConvError(
             f"{name}: kernel {kernel}{dilated} does not fit the input {tuple(size)} with padding "
             f"{padding}"
         )
@@ -1185,12 +1185,12 @@ def _pool_settings(name: str, kernel_size, stride, padding, nd: int = 2):
         _ntuple(stride, nd, f"{name}: stride", True)
     padding = _ntuple(padding, nd, f"{name}: padding", True)
     if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
-        raise ValueError(
+        raise ConvError(
             f"{name}: need kernel_size >= 1, stride >= 1, padding >= 0, got {_show(kernel)}, "
             f"{_show(stride)}, {_show(padding)}"
         )
     if any(p * 2 > k for p, k in zip(padding, kernel)):
-        raise ValueError(
+        raise ConvError(
             f"{name}: padding must be at most half the kernel, got padding {_show(padding)} for "
             f"kernel {_show(kernel)}"
         )
@@ -1199,8 +1199,8 @@ def _pool_settings(name: str, kernel_size, stride, padding, nd: int = 2):
 
 def _check_pool_rank(name: str, shape, spatial: str) -> None:
     if len(shape) not in (spatial.count(",") + 3, spatial.count(",") + 2):
-        raise ValueError(f"{name}: expected x (N, C, {spatial}) or unbatched (C, {spatial}), got "
-                         f"{tuple(shape)}")
+        raise ConvError(f"{name}: expected x (N, C, {spatial}) or unbatched (C, {spatial}), got "
+                        f"{tuple(shape)}")
 
 
 def _check_pool_nonempty(name: str, shape, nd: int) -> None:
@@ -1289,8 +1289,8 @@ def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include
     kernel, stride, padding = _pool_settings(op.name, kernel_size, stride, padding, nd)
     if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(
             divisor_override, (int, np.integer)) or divisor_override == 0):
-        raise ValueError(f"{op.name}: divisor_override must be a nonzero int or None, got "
-                         f"{divisor_override!r}")
+        raise ConvError(f"{op.name}: divisor_override must be a nonzero int or None, got "
+                        f"{divisor_override!r}")
     _check_pool_rank(op.name, _shape_of(x), SPATIAL[nd][0])
     _check_pool_nonempty(op.name, _shape_of(x), nd)
     dtype = np.dtype(x.dtype) if isinstance(x, Tensor) else np.asarray(x).dtype

@@ -144,9 +144,11 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
     target_lengths = _integers(name, "target_lengths", target_lengths)
     if unbatched:
         log_probs = log_probs.reshape(log_probs.shape[0], 1, log_probs.shape[1])
+        if targets.ndim == 2 and targets.shape[0] == 1:  # a padded batch of one, as torch
+            targets = targets[0]
         if targets.ndim != 1:
-            raise CTCError(f"{name}: unbatched log_probs {log_probs.shape} need 1-D targets, "
-                           f"got {targets.shape}")
+            raise CTCError(f"{name}: unbatched log_probs {log_probs.shape} need 1-D targets "
+                           f"(or one row), got {targets.shape}")
         targets = targets[None]
         input_lengths, target_lengths = input_lengths.reshape(-1), target_lengths.reshape(-1)
     steps, batch, classes = log_probs.shape

@@ -5,12 +5,16 @@ import numpy as np
 from dlpy.ops.indexing import IndexDtypeError
 from dlpy.ops.sparse import MAX_LEVELS, sorted_runs, sum_runs
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Op, Tensor, increment_version, is_grad_enabled
+from dlpy.tensor import Op, ShapeError, Tensor, increment_version, is_grad_enabled
 
 
 class IdRangeError(ValueError, IndexError):
     """An embedding id outside [0, num_embeddings): torch's IndexError ("index out of range in
     self"), and a ValueError as dlpy's other bad-argument errors are."""
+
+
+class _PaddingIdxError(ValueError, AssertionError):
+    """padding_idx outside [-num_embeddings, num_embeddings): torch asserts it."""
 
 
 class Embedding(Op):
@@ -164,7 +168,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # 
         raise IndexDtypeError(f"embedding: ids must be integers, got {ids.dtype} (int64 or "
                               f"int32, as torch)")
     if weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
+        raise ShapeError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
     if ids.size and (ids.min() < 0 or ids.max() >= weight.shape[0]):
         raise IdRangeError(
             f"embedding: ids must lie in [0, {weight.shape[0]}), got values from {ids.min()} "
@@ -174,7 +178,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # 
         n = weight.shape[0]
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
                 or not -n <= padding_idx < n:
-            raise ValueError(f"embedding: padding_idx must be an integer in [-{n}, {n}), got "
+            raise _PaddingIdxError(f"embedding: padding_idx must be an integer in [-{n}, {n}), got "
                              f"{padding_idx!r}")
         padding_idx = int(padding_idx) % n
     _check_max_norm("embedding", max_norm, norm_type)

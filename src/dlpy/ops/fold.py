@@ -9,7 +9,7 @@ import numpy as np
 
 from dlpy.ops.conv import _add_windows, _pad, _pair, _shape_of, _unpad, _windows
 from dlpy.ops.shape import squeeze, unsqueeze
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, ShapeError, Tensor
 
 
 def _im2col(x: np.ndarray, kernel, dilation, padding, stride, out_size) -> np.ndarray:
@@ -83,7 +83,7 @@ def _settings(name: str, kernel_size, dilation, padding, stride):
                                                                           f"{name}: dilation")
     padding, stride = _pair(padding, f"{name}: padding"), _pair(stride, f"{name}: stride")
     if min(kernel) < 1 or min(dilation) < 1 or min(padding) < 0 or min(stride) < 1:
-        raise ValueError(f"{name}: need kernel_size >= 1, dilation >= 1, padding >= 0 and "
+        raise ShapeError(f"{name}: need kernel_size >= 1, dilation >= 1, padding >= 0 and "
                          f"stride >= 1, got {kernel}, {dilation}, {padding}, {stride}")
     return kernel, dilation, padding, stride
 
@@ -93,7 +93,7 @@ def _blocks(name: str, size, kernel, dilation, padding, stride) -> tuple[int, in
     out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
                 for n, k, d, p, s in zip(size, kernel, dilation, padding, stride))
     if min(out) < 1:
-        raise ValueError(f"{name}: kernel_size {kernel} with dilation {dilation} does not fit "
+        raise ShapeError(f"{name}: kernel_size {kernel} with dilation {dilation} does not fit "
                          f"the spatial size {tuple(size)} with padding {padding}")
     return out
 
@@ -136,17 +136,17 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0,  # noqa
         return squeeze(fold(unsqueeze(input, 0), output_size, kernel, dilation, padding,
                             stride), 0)
     if len(shape) != 3:
-        raise ValueError(f"fold: expected columns (N, C * kh * kw, L) or unbatched "
+        raise ShapeError(f"fold: expected columns (N, C * kh * kw, L) or unbatched "
                          f"(C * kh * kw, L), got {shape}")
     if min(output_size) < 1:
         raise ValueError(f"fold: output_size must be >= 1, got {output_size}")
     _check_dtype("fold", input)
     if shape[1] % math.prod(kernel):
-        raise ValueError(f"fold: the columns' size {shape[1]} (axis 1) must be a multiple of "
+        raise ShapeError(f"fold: the columns' size {shape[1]} (axis 1) must be a multiple of "
                          f"kh * kw = {math.prod(kernel)} for kernel_size {kernel}")
     out_size = _blocks("fold", output_size, kernel, dilation, padding, stride)
     if shape[2] != math.prod(out_size):
-        raise ValueError(f"fold: output_size {output_size} with kernel_size {kernel}, dilation "
+        raise ShapeError(f"fold: output_size {output_size} with kernel_size {kernel}, dilation "
                          f"{dilation}, padding {padding} and stride {stride} has "
                          f"{out_size[0]} * {out_size[1]} = {math.prod(out_size)} blocks, but "
                          f"the input has {shape[2]} columns (axis 2)")

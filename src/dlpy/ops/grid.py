@@ -15,7 +15,7 @@ import numpy as np
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.creation import _linspace as _torch_linspace
 from dlpy.ops.resample import Resample, _cubic
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, ShapeError, Tensor
 
 MODES = ("bilinear", "nearest", "bicubic")
 PADDING_MODES = ("zeros", "border", "reflection")
@@ -441,7 +441,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A0
         raise ValueError(f"grid_sample: expected grid and input to have the same batch size, "
                          f"got input {input.shape} and grid {grid.shape}")
     if grid.shape[-1] != input.ndim - 2:
-        raise ValueError(f"grid_sample: expected grid's last axis to have size {input.ndim - 2} "
+        raise ShapeError(f"grid_sample: expected grid's last axis to have size {input.ndim - 2} "
                          f"for a {input.ndim}-D input, got grid {grid.shape}")
     if min(input.shape[2:]) == 0:
         raise ValueError(f"grid_sample: expected an input with non-empty spatial axes, got "

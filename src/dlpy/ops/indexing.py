@@ -16,7 +16,7 @@ from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.node_names import rename
-from dlpy.ops import check_dim
+from dlpy.ops import ArgDtypeError, ArgError, check_dim
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import GetItem, reshape
@@ -28,6 +28,11 @@ from dlpy.tensor import Op, Tensor, as_array
 class IndexDtypeError(TypeError, RuntimeError):
     """An index tensor of the wrong dtype (gather, scatter, index_add, ...): torch's
     RuntimeError, and a TypeError as dlpy's dtype errors are."""
+
+
+class IndexShapeError(ValueError, IndexError):
+    """An index that does not fit where torch says IndexError (index_select's 2-D index,
+    index_copy's and index_fill's out-of-range values): a ValueError, and torch's IndexError."""
 
 
 def _shape_of(x) -> tuple[int, ...]:
@@ -45,14 +50,15 @@ def _index_array(name: str, index, what: str = "index") -> np.ndarray:
 def _check_source(name: str, x, source) -> None:
     """torch writes a source tensor only into an x of its own dtype (no cast)."""
     if isinstance(source, Tensor) and source.dtype != as_array(x).dtype:
-        raise TypeError(f"{name}: source must have x's dtype {as_array(x).dtype}, got "
+        raise ArgDtypeError(f"{name}: source must have x's dtype {as_array(x).dtype}, got "
                         f"{source.dtype}")
 
 
 def _check_range(name: str, index: np.ndarray, size: int, dim: int) -> None:
     if index.size and (index.min() < 0 or index.max() >= size):
         bad = index.min() if index.min() < 0 else index.max()
-        raise ValueError(f"{name}: index {bad} is out of range for dim {dim} of size {size} "
+        error = IndexShapeError if name in ("index_copy", "index_fill") else ArgError
+        raise error(f"{name}: index {bad} is out of range for dim {dim} of size {size} "
                          f"(expected 0 <= index < {size})")
 
 
@@ -236,14 +242,14 @@ def _check_index(name: str, x, dim, index, src_shape=None):
         raise ValueError(f"{name}: x must have at least one axis, got a tensor of shape ()")
     dim = check_dim(name, dim, len(shape))
     if index.ndim != len(shape):
-        raise ValueError(f"{name}: index must have as many axes as x ({len(shape)}), got index "
+        raise ArgError(f"{name}: index must have as many axes as x ({len(shape)}), got index "
                          f"of shape {index.shape} for x of shape {shape}")
     if any(i > n for d, (i, n) in enumerate(zip(index.shape, shape)) if d != dim):
-        raise ValueError(f"{name}: index of shape {index.shape} must be no larger than x "
+        raise ArgError(f"{name}: index of shape {index.shape} must be no larger than x "
                          f"{shape} on every axis but dim {dim}")
     if src_shape is not None and (len(src_shape) != index.ndim
                                   or any(i > n for i, n in zip(index.shape, src_shape))):
-        raise ValueError(f"{name}: index of shape {index.shape} must be no larger than src "
+        raise ArgError(f"{name}: index of shape {index.shape} must be no larger than src "
                          f"{src_shape} on every axis")
     _check_range(name, index, shape[dim], dim)
     return dim, index
@@ -308,7 +314,7 @@ def index_select(input: Tensor, dim: int, index) -> Tensor:
         raise IndexDtypeError("index_select(): Expected dtype int32 or int64 for index")
     index = _index_array("index_select", index)
     if index.ndim > 1:
-        raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
+        raise IndexShapeError(f"index_select: index must be 1-D, got shape {index.shape}")
     if not shape:  # torch: a scalar is read as one element, by an index of one value
         check_dim("index_select", dim, 1)
         if index.size != 1:
@@ -425,10 +431,10 @@ def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *,
     dim = check_dim("repeat_interleave", dim, len(shape))
     counts = _index_array("repeat_interleave", repeats, "repeats")
     if counts.ndim > 1 or counts.ndim == 1 and counts.size not in (1, shape[dim]):
-        raise ValueError(f"repeat_interleave: repeats must be an int or hold one count per "
+        raise ArgError(f"repeat_interleave: repeats must be an int or hold one count per "
                          f"position along dim {dim} ({shape[dim]}), got shape {counts.shape}")
     if counts.size and counts.min() < 0:
-        raise ValueError(f"repeat_interleave: repeats must be >= 0, got {counts.min()}")
+        raise ArgError(f"repeat_interleave: repeats must be >= 0, got {counts.min()}")
     index = np.repeat(np.arange(shape[dim]), counts.reshape(-1) if counts.size != 1
                       else int(counts.reshape(-1)[0]))
     if output_size is not None and output_size != index.size:
@@ -545,7 +551,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
         raise TypeError(f"topk: k must be an int, got {k!r}")
     size = shape[dim] if shape else 1
     if not 0 <= k <= size:
-        raise ValueError(f"topk: k ({k}) must lie in [0, {size}], the size of dim {dim} of x "
+        raise ArgError(f"topk: k ({k}) must lie in [0, {size}], the size of dim {dim} of x "
                          f"{shape}")
     if not shape:  # a scalar is its own top value, for k 0 or 1 alike (as PyTorch)
         return TopKResult(reshape(input, ()), Tensor(np.zeros((), dtype=np.int64)))
@@ -584,7 +590,7 @@ def argwhere(input) -> Tensor:
 def _mask_array(name: str, mask) -> np.ndarray:
     mask = _data(mask)
     if mask.dtype != np.bool_:
-        raise TypeError(f"{name}: mask must be a bool tensor, got {mask.dtype}")
+        raise ArgDtypeError(f"{name}: mask must be a bool tensor, got {mask.dtype}")
     return mask
 
 
@@ -640,7 +646,7 @@ def _along(name: str, x, dim, index, shape):
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)
     index = _index_array(name, index)
     if index.ndim > 1:
-        raise ValueError(f"{name}: index must be 1-D, got shape {index.shape}")
+        raise IndexShapeError(f"{name}: index must be 1-D, got shape {index.shape}")
     index = index.reshape(-1)
     size = x.shape[dim] if x.ndim else 1
     _check_range(name, index, size, dim)
@@ -654,8 +660,12 @@ def _source_shape(name, x, dim, index, source):
     shape = list(x.shape)
     shape[dim] = len(_index_array(name, index).reshape(-1))
     if tuple(_data(source).shape) != tuple(shape):
-        raise ValueError(f"{name}: source must have shape {tuple(shape)} (x's with dim {dim} "
-                         f"the index's length), got {_data(source).shape}")
+        # torch: index_copy's count of indices against source's dim is an IndexError
+        count_only = name == "index_copy" and _data(source).ndim == len(shape) and all(
+            n == m for d, (n, m) in enumerate(zip(_data(source).shape, shape)) if d != dim)
+        error = IndexShapeError if count_only else ArgError
+        raise error(f"{name}: source must have shape {tuple(shape)} (x's with dim {dim} "
+                    f"the index's length), got {_data(source).shape}")
 
 
 def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
@@ -691,6 +701,8 @@ def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
     int64, negative positions counted from the end (unlike index_add/index_copy), a 0-d x read
     as one element."""
     dim = check_dim("index_fill", dim, x.ndim, scalar_ok=True)
+    if isinstance(index, Tensor) and index.dtype != np.int64:  # a float index too: IndexError
+        raise IndexError("index_fill_(): Expected dtype int64 for index.")
     index = _index_array("index_fill", index)
     if index.dtype != np.int64:
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
@@ -707,7 +719,7 @@ def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
     shape[dim] = len(_index_array("index_fill", index).reshape(-1))
     if isinstance(value, Tensor):  # a 0-d tensor's value, as torch's index_fill(Tensor value)
         if value.ndim:
-            raise ValueError(f"index_fill: only a 0-dimensional value tensor is supported, got "
+            raise ArgError(f"index_fill: only a 0-dimensional value tensor is supported, got "
                              f"shape {tuple(value.shape)}")
         if value.requires_grad:  # the value gets the sum of g over the filled positions
             dim, full = _along("index_fill", x, dim, index, tuple(shape))
@@ -882,7 +894,7 @@ def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
     (dim 1 here) by ``reduce``: "sum", "prod", "mean", "amax" or "amin"."""
     reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch's older names
     if reduce not in _REDUCTIONS:
-        raise ValueError(f"scatter_reduce: reduce must be one of {_REDUCTIONS}, got {reduce!r}")
+        raise ArgError(f"scatter_reduce: reduce must be one of {_REDUCTIONS}, got {reduce!r}")
     if not _shape_of(input) and isinstance(input, Tensor):
         return _scalar_scatter(scatter_reduce, input, dim, index, src, reduce=reduce,
                                include_self=include_self)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops import check_dim
+from dlpy.ops import DimError, check_dim
 from dlpy.ops.shape import getitem, reshape
 from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor
@@ -27,6 +27,16 @@ from dlpy.tensor import Op, Tensor
 class LinAlgError(ValueError, RuntimeError):
     """A matrix the op cannot handle: singular (inv, solve) or not positive-definite (cholesky).
     A ValueError (dlpy's bad input) and a RuntimeError (torch.linalg.LinAlgError's base)."""
+
+
+class LinAlgArgError(ValueError, RuntimeError):
+    """A shape or an option a linear algebra op does not take (a non-square matrix, B that does
+    not fit A, an unknown ord): a ValueError, and torch's RuntimeError."""
+
+
+class LinAlgDtypeError(TypeError, RuntimeError):
+    """A dtype a linear algebra op does not take (integer matrices, A and B of different
+    dtypes): a TypeError, and torch's RuntimeError."""
 
 
 def _mT(x: np.ndarray) -> np.ndarray:
@@ -53,8 +63,8 @@ def _dtype_of(x) -> np.dtype:
 def same_dtype(name: str, first: str, a, second: str, b) -> None:
     """torch's linear algebra takes no mixed dtypes: refuse two tensors whose dtypes differ."""
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
-        raise TypeError(f"{name}: expected {first} and {second} to have the same dtype, got "
-                        f"{a.dtype} and {b.dtype}")
+        raise LinAlgDtypeError(f"{name}: expected {first} and {second} to have the same dtype, got "
+                               f"{a.dtype} and {b.dtype}")
 
 
 def _check_right_side(name: str, B, batches: tuple, operands: str) -> None:  # noqa: N803
@@ -63,10 +73,10 @@ def _check_right_side(name: str, B, batches: tuple, operands: str) -> None:  # n
     try:
         np.broadcast_shapes(*batches)
     except ValueError:
-        raise ValueError(f"{name}: the batch axes of {operands} cannot be broadcast") from None
+        raise LinAlgArgError(f"{name}: the batch axes of {operands} cannot be broadcast") from None
     if _dtype_of(B).kind not in "fc":
-        raise TypeError(f"{name}: expected a floating point B, got {_dtype_of(B)} (or a complex "
-                        "one)")
+        raise LinAlgDtypeError(f"{name}: expected a floating point B, got {_dtype_of(B)} (or a "
+                               "complex one)")
 
 
 def _matrices(name: str, x, square: bool = True, complex_ok: bool = False) -> tuple[int, ...]:
@@ -74,13 +84,13 @@ def _matrices(name: str, x, square: bool = True, complex_ok: bool = False) -> tu
     asked; its shape."""
     shape = _shape_of(x)
     if len(shape) < 2:
-        raise ValueError(f"{name}: expected a matrix or a batch of them (..., m, n), got shape "
-                         f"{shape}")
+        raise LinAlgArgError(f"{name}: expected a matrix or a batch of them (..., m, n), got shape "
+                             f"{shape}")
     if square and shape[-1] != shape[-2]:
-        raise ValueError(f"{name}: expected square matrices (..., n, n), got shape {shape}")
+        raise LinAlgArgError(f"{name}: expected square matrices (..., n, n), got shape {shape}")
     dtype = _dtype_of(x)
     if dtype.kind != "f" and not (complex_ok and dtype.kind == "c"):
-        raise TypeError(f"{name}: expected a floating point tensor, got {dtype}")
+        raise LinAlgDtypeError(f"{name}: expected a floating point tensor, got {dtype}")
     return shape
 
 
@@ -266,7 +276,7 @@ def _offset(name: str, offset) -> int:
 def _two_dims(name: str, dim1, dim2, ndim: int) -> tuple[int, int]:
     dim1, dim2 = check_dim(name, dim1, ndim), check_dim(name, dim2, ndim)
     if dim1 == dim2:
-        raise ValueError(f"{name}: dim1 and dim2 must be different axes, got {dim1} and {dim2}")
+        raise LinAlgArgError(f"{name}: dim1 and dim2 must be different axes, got {dim1} and {dim2}")
     return dim1, dim2
 
 
@@ -275,7 +285,7 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     matrices on axes (dim1, dim2), as a new last axis; the other axes stay in order."""
     shape = _shape_of(input)
     if len(shape) < 2:
-        raise ValueError(f"diagonal: expected at least 2 axes, got shape {shape}")
+        raise DimError(f"diagonal: expected at least 2 axes, got shape {shape}")
     dim1, dim2 = _two_dims("diagonal", dim1, dim2, len(shape))
     return Diagonal(_offset("diagonal", offset), dim1, dim2, view=True)(input)
 
@@ -285,7 +295,7 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
     matrices (n + |offset| on a side) on axes (dim1, dim2) of the result (one more axis)."""
     shape = _shape_of(input)
     if not shape:
-        raise ValueError("diag_embed: expected at least 1 axis, got shape ()")
+        raise LinAlgArgError("diag_embed: expected at least 1 axis, got shape ()")
     dim1, dim2 = _two_dims("diag_embed", dim1, dim2, len(shape) + 1)
     return DiagEmbed(_offset("diag_embed", offset), dim1, dim2)(input)
 
@@ -299,7 +309,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:  # noqa: A002 - PyTorch's 
         return DiagEmbed(offset, 0, 1)(input)
     if len(shape) == 2:
         return Diagonal(offset, 0, 1)(input)
-    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {shape}")
+    raise LinAlgArgError(f"diag: expected a 1-D or 2-D tensor, got shape {shape}")
 
 
 @autocast_policy(FP32)
@@ -309,7 +319,7 @@ def trace(input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
 
     shape = _shape_of(input)
     if len(shape) != 2:
-        raise ValueError(f"trace: expected a 2-D tensor, got shape {shape}")
+        raise LinAlgArgError(f"trace: expected a 2-D tensor, got shape {shape}")
     if getattr(input, "dtype", None) == np.bool_:
         raise NotImplementedError("trace: not implemented for bool tensors, as torch")
     out = _sum(Diagonal(0, 0, 1)(input))
@@ -523,14 +533,14 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     b_shape = _shape_of(B)
     if not _flag("solve", "left", left):  # X A = B is A^T X^T = B^T
         if len(b_shape) < 2:
-            raise ValueError(f"solve: with left=False, B must be (..., k, {a_shape[-1]}), got "
-                             f"shape {b_shape}")
+            raise LinAlgArgError(f"solve: with left=False, B must be (..., k, {a_shape[-1]}), got "
+                                 f"shape {b_shape}")
         return swapaxes(solve(swapaxes(A, -1, -2), swapaxes(B, -1, -2)), -1, -2)
     vector = _is_vector_rhs(a_shape, b_shape)
     n = a_shape[-1]
     if (not vector and len(b_shape) < 2) or b_shape[-1 if vector else -2] != n:
-        raise ValueError(f"solve: A {a_shape} and B {b_shape} do not fit A X = B (B must be "
-                         f"(..., {n}, k) or (..., {n}))")
+        raise LinAlgArgError(f"solve: A {a_shape} and B {b_shape} do not fit A X = B (B must be "
+                             f"(..., {n}, k) or (..., {n}))")
     batch_b = b_shape[:-1] if vector else b_shape[:-2]
     _check_right_side("solve", B, (a_shape[:-2], batch_b), f"A {a_shape} and B {b_shape}")
     same_dtype("solve", "A", A, "B", B)
@@ -615,12 +625,12 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
     unitriangular = _flag("solve_triangular", "unitriangular", unitriangular)
     n = a_shape[-1]
     if len(b_shape) < 2:
-        raise ValueError(f"solve_triangular: expected B to be matrices (..., n, k), got shape "
-                         f"{b_shape}")
+        raise LinAlgArgError(f"solve_triangular: expected B to be matrices (..., n, k), got shape "
+                             f"{b_shape}")
     if b_shape[-2 if left else -1] != n:
-        raise ValueError(f"solve_triangular: A {a_shape} and B {b_shape} do not fit "
-                         + (f"A X = B (B must be (..., {n}, k))" if left else
-                            f"X A = B (B must be (..., k, {n}))"))
+        raise LinAlgArgError(f"solve_triangular: A {a_shape} and B {b_shape} do not fit "
+                             + (f"A X = B (B must be (..., {n}, k))" if left else
+                                f"X A = B (B must be (..., k, {n}))"))
     _check_right_side("solve_triangular", B, (a_shape[:-2], b_shape[:-2]),
                       f"A {a_shape} and B {b_shape}")
     if (isinstance(A, Tensor) and isinstance(B, Tensor) and A.dtype != B.dtype
@@ -760,7 +770,7 @@ def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
     (differentiable only when m <= n, as torch); ``r``: R as reduced's, Q an empty tensor."""
     shape = _matrices("qr", A, square=False, complex_ok=True)
     if mode not in ("reduced", "complete", "r"):
-        raise ValueError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+        raise LinAlgArgError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
     m, n = shape[-2:]
     k = m if mode == "complete" else min(m, n)
     packed = QR(mode)(A)
@@ -842,9 +852,10 @@ def _check_phase(name: str, what: str, imaginary: np.ndarray) -> None:
 
 
 def _uplo(name: str, uplo) -> str:
-    if uplo not in ("L", "U"):
-        raise ValueError(f"{name}: UPLO must be 'L' or 'U', got {uplo!r}")
-    return uplo
+    """'L' or 'U' (either case, as torch's)."""
+    if not isinstance(uplo, str) or uplo.upper() not in ("L", "U"):
+        raise LinAlgArgError(f"{name}: UPLO must be 'L' or 'U', got {uplo!r}")
+    return uplo.upper()
 
 
 @autocast_policy(FP32)
@@ -1110,7 +1121,7 @@ def tolerances(name: str, A, atol, rtol):  # noqa: N803
         if value is not None and (isinstance(value, bool)
                                   or not isinstance(value, (int, float, np.integer, np.floating))
                                   or not value >= 0):
-            raise ValueError(f"{name}: {what} must be a number >= 0, got {value!r}")
+            raise LinAlgArgError(f"{name}: {what} must be a number >= 0, got {value!r}")
         values.append(None if value is None else float(value))
     atol_value, rtol_value = values
     if rtol_value is None:

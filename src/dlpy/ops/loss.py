@@ -7,7 +7,7 @@ import numpy as np
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.activation import softplus
 from dlpy.ops.pointwise import log1p, maximum
-from dlpy.tensor import Op, Tensor, is_grad_enabled
+from dlpy.tensor import Op, ShapeError, Tensor, is_grad_enabled
 
 
 def _mean_alias(reduction: str) -> str:
@@ -318,7 +318,7 @@ def _elementwise_weight(name, what, weight, shape, dtype):
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"{name}: {what} {weight.shape} must broadcast to the input's shape "
+        raise ShapeError(f"{name}: {what} {weight.shape} must broadcast to the input's shape "
                          f"{tuple(shape)}")
     return weight.astype(dtype)
 
@@ -556,7 +556,7 @@ def check_class_labels(name, shape, labels, ignore_index):
         labels = np.where(ignored, 0, labels)
     kept = labels[~ignored] if ignore is not None else labels
     if kept.size and (kept.min() < 0 or kept.max() >= shape[-1]):
-        raise ValueError(
+        raise _LabelRangeError(
             f"{name}: labels must lie in [0, {shape[-1]}) or be ignore_index "
             f"({ignore_index}), got values from {kept.min()} to {kept.max()}"
         )
@@ -569,12 +569,23 @@ def check_floating(name, what, x):
         raise TypeError(f"{name}: expected floating-point {what}, got {x.dtype}")
 
 
+class _LabelRangeError(ValueError, IndexError):
+    """A class index outside [0, C) that is not ignore_index: torch's IndexError ("Target out
+    of bounds"), and a ValueError."""
+
+
+class LabelDtypeError(TypeError, RuntimeError):
+    """Class indices of a dtype torch refuses: a TypeError, and torch's RuntimeError for code
+    written against torch (``except RuntimeError``)."""
+
+
 def check_label_dtype(name, labels, dtype):
     """torch's class indices are int64 or uint8 tensors (int32, int16, bool are refused; dlpy
     takes arrays of any integer dtype). ``labels`` as given, ``dtype`` its array's."""
     if dtype.kind == "b" or (type(labels) is not np.ndarray and isinstance(labels, Tensor)
                              and dtype not in (np.int64, np.uint8)):
-        raise TypeError(f"{name}: expected class indices of dtype int64 or uint8, got {dtype}")
+        raise LabelDtypeError(f"{name}: expected class indices of dtype int64 or uint8, "
+                              f"got {dtype}")
 
 
 def check_weight_dtype(name, weight, dtype):
@@ -596,7 +607,7 @@ def check_class_weight(name, weight, classes, dtype):
     """``weight=``: one finite number per class, as an array of ``dtype``."""
     weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
     if weight.shape != (classes,) or not np.all(np.isfinite(weight)):
-        raise ValueError(f"{name}: weight must be {classes} finite numbers (one "
+        raise ShapeError(f"{name}: weight must be {classes} finite numbers (one "
                          f"per class), got shape {weight.shape}")
     return weight.astype(dtype)
 
@@ -619,7 +630,7 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
     if type(label_smoothing) is not float and (isinstance(label_smoothing, bool) or not
                                                isinstance(label_smoothing, (int, float))) \
             or not label_smoothing <= 1.0:
-        raise ValueError(f"{name}: label_smoothing must be a number in [0, 1], got "
+        raise ShapeError(f"{name}: label_smoothing must be a number in [0, 1], got "
                          f"{label_smoothing!r}")
     if type(ignore_index) is not int and (isinstance(ignore_index, bool) or not isinstance(
             ignore_index, (int, np.integer))):
@@ -640,7 +651,7 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
             check_weight_dtype(name, weight, logits.dtype)
             refuse_gradient("nll_loss_forward", "weight", weight)
     elif labels.shape != shape:
-        raise ValueError(
+        raise ShapeError(
             f"{name}: probability targets must have the logits' shape {shape}, "
             f"got {labels.shape}"
         )

@@ -7,6 +7,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import check_float8
 from dlpy.node_names import rename
+from dlpy.ops import ArgDtypeError, ArgError
 from dlpy.ops import promotion as _promotion
 from dlpy.random import get_rng
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
@@ -70,7 +71,7 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
                         "got one of input and other")
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
     if condition.dtype != np.bool_:
-        raise TypeError(f"where: condition must be boolean, got {condition.dtype}")
+        raise ArgDtypeError(f"where: condition must be boolean, got {condition.dtype}")
     shapes = [np.shape(as_array(v)) for v in (condition, input, other)]
     try:
         np.broadcast_shapes(*shapes)
@@ -92,10 +93,10 @@ def masked_fill(x, mask, value):
     try:  # out of place, torch broadcasts x and mask together (masked_fill_ keeps x's shape)
         np.broadcast_shapes(mask_shape, x_shape)
     except ValueError:
-        raise ValueError(f"masked_fill: mask {mask_shape} and x {x_shape} cannot be "
+        raise ShapeError(f"masked_fill: mask {mask_shape} and x {x_shape} cannot be "
                          "broadcast together") from None
     if isinstance(value, Tensor) and value.ndim:
-        raise ValueError(f"masked_fill: only a 0-dimensional value tensor is supported, got "
+        raise ArgError(f"masked_fill: only a 0-dimensional value tensor is supported, got "
                          f"shape {tuple(value.shape)}")
     if isinstance(x, Tensor) and x.data.itemsize == 1:  # float8: torch refuses
         check_float8("masked_fill", x.data)
@@ -154,7 +155,7 @@ def _check_fits(name, value, dtype):
 
 
 def _check_p(name, p):
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+    if not isinstance(p, (int, float, np.integer, np.floating)) \
             or not 0 <= p <= 1:
         raise ValueError(f"{name}: p must be in [0, 1], got {p!r}")
 

@@ -236,7 +236,7 @@ def bilinear(input1, input2, weight, bias=None):
         raise ValueError(f"bilinear: expected x1 (..., in1) and x2 (..., in2) with the same "
                          f"leading axes, got {input1.shape} and {input2.shape}")
     if input1.shape[-1] != in1 or input2.shape[-1] != in2:
-        raise ValueError(f"bilinear: expected x1 (..., {in1}) and x2 (..., {in2}) for weight "
+        raise ShapeError(f"bilinear: expected x1 (..., {in1}) and x2 (..., {in2}) for weight "
                          f"{w_shape}, got {input1.shape} and {input2.shape}")
     if bias is not None and np.shape(as_array(bias)) != (out,):
         raise ValueError(f"bilinear: bias must have shape ({out},), got "

@@ -9,7 +9,7 @@ import numpy as np
 from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.ops import real_number
 from dlpy.ops.pad import pad
-from dlpy.tensor import Op, Tensor, as_array, is_floating_dtype
+from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
 
 
 @float32_compute(output="input")  # float16/bfloat16 x: float32 arithmetic, x's dtype out
@@ -113,7 +113,7 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
     d = x.shape[-1]
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.shape != (d,):
-            raise ValueError(
+            raise ShapeError(
                 f"layer_norm: {name} must have shape ({d},) for input {x.shape}, got {p.shape}"
             )
     if bias is not None and weight is None:  # a shift alone, after the normalisation
@@ -365,7 +365,7 @@ def _running_array(name: str, value, channels: int, x_shape,
         raise TypeError(f"{op_name}: {name} must be a floating point numpy array or Tensor "
                         f"(it is updated in place), got {what}")
     if array.shape != (channels,):
-        raise ValueError(f"{op_name}: {name} must have shape ({channels},) for input "
+        raise ShapeError(f"{op_name}: {name} must have shape ({channels},) for input "
                          f"{x_shape}, got {array.shape}")
     return array
 
@@ -373,7 +373,7 @@ def _running_array(name: str, value, channels: int, x_shape,
 def _check_affine(name: str, x_shape, channels: int, weight, bias) -> None:
     for what, p in (("weight", weight), ("bias", bias)):
         if p is not None and np.shape(as_array(p)) != (channels,):
-            raise ValueError(f"{name}: {what} must have shape ({channels},) for input "
+            raise ShapeError(f"{name}: {what} must have shape ({channels},) for input "
                              f"{x_shape}, got {np.shape(getattr(p, 'data', p))}")
 
 
@@ -403,8 +403,8 @@ def _checked_norm_inputs(name: str, x, running_mean, running_var, weight, bias, 
 def _with_running_stats(name: str, when: str, x, weight, bias, eps, mean_array, var_array):
     """x (N, C, *) normalised per channel with the running statistics, which must be given
     (batch_norm in eval mode, instance_norm without use_input_stats: ``when``)."""
-    if mean_array is None:
-        raise ValueError(f"{name}: running_mean and running_var are needed when {when}")
+    if mean_array is None:  # RuntimeError: torch's class
+        raise RuntimeError(f"{name}: running_mean and running_var are needed when {when}")
     # copies, in the dtype the op computes in: float32 for a float16 / bfloat16 x in
     # batch_norm (torch keeps float32 running statistics); instance_norm rounds them to x's
     low = is_low_precision(x.dtype) and name == "batch_norm"
@@ -673,7 +673,7 @@ def group_norm_unchecked(x, num_groups: int, weight=None, bias=None, eps: float 
     if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)):
         raise TypeError(f"group_norm: num_groups must be an int, got {num_groups!r}")
     if num_groups < 1 or x.shape[1] % num_groups:
-        raise ValueError(f"group_norm: the {x.shape[1]} channels of input {x.shape} must be "
+        raise ShapeError(f"group_norm: the {x.shape[1]} channels of input {x.shape} must be "
                          f"divisible by num_groups, got num_groups={num_groups}")
     _check_float_input("group_norm", x)
     eps = real_number("group_norm", "eps", eps)
@@ -789,7 +789,7 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None):
     _check_float_input("rms_norm", input)
     shape = _normalized_shape("rms_norm", normalized_shape)
     if not shape or input.shape[input.ndim - len(shape):] != shape or len(shape) > input.ndim:
-        raise ValueError(f"rms_norm: normalized_shape {shape} must be the last axes of the "
+        raise ShapeError(f"rms_norm: normalized_shape {shape} must be the last axes of the "
                          f"input, got input of shape {input.shape}")
     if weight is not None and np.shape(as_array(weight)) != shape:
         raise ValueError(f"rms_norm: weight must have shape normalized_shape {shape}, got "

@@ -13,6 +13,10 @@ from dlpy.tensor import Op, Tensor
 MODES = ("constant", "reflect", "replicate", "circular")
 
 
+class _PadModeError(NotImplementedError, ValueError):
+    """An unknown padding mode: torch's NotImplementedError, and a ValueError."""
+
+
 class Pad(Op):
     """y = x with widths[a] = (before, after) values added to (negative: cut from) each axis a.
 
@@ -161,7 +165,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         raise PadError(f"pad: pad {tuple(pad)} has {len(pad) // 2} pairs but x has only "
                        f"{len(shape)} axes, shape {shape}")
     if mode not in MODES:
-        raise ValueError(f"pad: mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise _PadModeError(f"pad: mode must be one of {', '.join(MODES)}, got {mode!r}")
     if value is not None and not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"pad: value must be a number, got {value!r}")
     if mode != "constant" and value not in (None, 0):

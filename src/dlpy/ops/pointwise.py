@@ -16,7 +16,7 @@ from dlpy.ops import real_number
 from dlpy.ops.activation import _erf, _erf_float32, _erfc, _erfc_float32
 from dlpy.ops.mask import where
 from dlpy.return_types import structseq_repr
-from dlpy.tensor import Op, Tensor
+from dlpy.tensor import Op, ShapeError, Tensor
 
 
 class Sin(Op):
@@ -424,7 +424,7 @@ def _check_broadcast(name: str, a, b) -> None:
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"{name}: shapes {shapes[0]} and {shapes[1]} cannot be broadcast "
+        raise ShapeError(f"{name}: shapes {shapes[0]} and {shapes[1]} cannot be broadcast "
                          f"together") from None
 
 

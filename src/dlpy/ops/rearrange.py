@@ -7,7 +7,7 @@ import numpy as np
 
 from dlpy.amp.state import FP32, KEEP, autocast_policy
 from dlpy.layouts import suggested_format
-from dlpy.ops import check_dim, int_of
+from dlpy.ops import ArgError, DimError, RepeatedDimError, check_dim, int_of
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, row_major, sum_to_shape
 
 
@@ -34,7 +34,7 @@ def _dims(name: str, dims, ndim: int, scalar_ok: bool = False) -> tuple[int, ...
     dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     axes = tuple(check_dim(name, d, ndim, scalar_ok) for d in dims)
     if len(set(axes)) != len(axes):
-        raise ValueError(f"{name}: dims {dims} name an axis twice")
+        raise RepeatedDimError(f"{name}: dims {dims} name an axis twice")
     return axes
 
 
@@ -177,7 +177,7 @@ def expand(x: Tensor, *sizes) -> Tensor:
     sizes = _sizes("expand", sizes)
     extra = len(sizes) - len(shape)
     if extra < 0:
-        raise ValueError(f"expand: sizes {sizes} have fewer axes than x {shape}")
+        raise ShapeError(f"expand: sizes {sizes} have fewer axes than x {shape}")
     new = []
     for i, n in enumerate(sizes):
         old = shape[i - extra] if i >= extra else None
@@ -185,10 +185,10 @@ def expand(x: Tensor, *sizes) -> Tensor:
             n = old
         if n < 0:
             where = "a new leading" if old is None else "an"
-            raise ValueError(f"expand: size {n} is not allowed for {where} axis ({i}), got "
+            raise ShapeError(f"expand: size {n} is not allowed for {where} axis ({i}), got "
                              f"sizes {sizes} for x {shape}")
         if old is not None and old != n and old != 1:
-            raise ValueError(f"expand: axis {i} of x {shape} has length {old}, which can only "
+            raise ShapeError(f"expand: axis {i} of x {shape} has length {old}, which can only "
                              f"expand to itself (or -1), got sizes {sizes}")
         new.append(n)
     return Expand(tuple(new))(x)
@@ -205,9 +205,9 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     shape = _shape_of(x)
     sizes = _sizes("repeat", sizes)
     if len(sizes) < len(shape):
-        raise ValueError(f"repeat: needs at least one size per axis of x {shape}, got {sizes}")
+        raise ShapeError(f"repeat: needs at least one size per axis of x {shape}, got {sizes}")
     if any(n < 0 for n in sizes):
-        raise ValueError(f"repeat: sizes must be >= 0, got {sizes}")
+        raise ArgError(f"repeat: sizes must be >= 0, got {sizes}")
     return Repeat(sizes)(x)
 
 
@@ -235,7 +235,7 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
     if not shifts:
         raise ValueError("roll: shifts must not be empty")
     if len(shifts) != len(axes):
-        raise ValueError(f"roll: needs one shift per dim, got shifts {shifts} and dims {axes}")
+        raise ArgError(f"roll: needs one shift per dim, got shifts {shifts} and dims {axes}")
     axes = tuple(_dims("roll", d, len(shape))[0] for d in axes)
     return Roll(shifts, axes)(input)
 
@@ -243,7 +243,7 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
 def _triangle(name: str, x, diagonal, upper: bool) -> Tensor:
     shape = _shape_of(x)
     if len(shape) < 2:
-        raise ValueError(f"{name}: x needs at least 2 axes, got shape {shape}")
+        raise ShapeError(f"{name}: x needs at least 2 axes, got shape {shape}")
     if isinstance(diagonal, bool) or not isinstance(diagonal, (int, np.integer)):
         raise TypeError(f"{name}: diagonal must be an int, got {diagonal!r}")
     return Triangle(int(diagonal), upper)(x)
@@ -272,7 +272,7 @@ def _axis_list(name: str, dims, ndim: int) -> list[int]:
     dims = list(dims) if isinstance(dims, (tuple, list)) else [dims]
     out = [check_dim(name, d, ndim, scalar_ok=True) for d in dims]
     if len(set(out)) != len(out):
-        raise ValueError(f"{name}: dims {dims} name an axis twice")
+        raise RepeatedDimError(f"{name}: dims {dims} name an axis twice")
     return out
 
 
@@ -282,7 +282,7 @@ def movedim(input: Tensor, source, destination) -> Tensor:
     source = _axis_list("movedim", source, input.ndim)
     destination = _axis_list("movedim", destination, input.ndim)
     if len(source) != len(destination):
-        raise ValueError(f"movedim: source {source} and destination {destination} must have "
+        raise ArgError(f"movedim: source {source} and destination {destination} must have "
                          "the same length")
     if input.ndim == 0:
         return input * 1
@@ -366,7 +366,7 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
         raise TypeError(f"rot90: k must be an int, got {k!r}")
     dims = _axis_list("rot90", dims, input.ndim)
     if len(dims) != 2 or input.ndim < 2:
-        raise ValueError(f"rot90: expected two different dims of a tensor with 2+ axes, got "
+        raise ArgError(f"rot90: expected two different dims of a tensor with 2+ axes, got "
                          f"dims {dims} for {input.ndim} axes")
     k %= 4
     if k == 0:
@@ -387,7 +387,7 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
 def fliplr(input: Tensor) -> Tensor:
     """Reversed along axis 1 (the columns); x needs 2+ axes."""
     if input.ndim < 2:
-        raise ValueError(f"fliplr: expected a tensor with 2+ axes, got shape {input.shape}")
+        raise ShapeError(f"fliplr: expected a tensor with 2+ axes, got shape {input.shape}")
     return flip(input, [1])
 
 
@@ -405,6 +405,8 @@ def ravel(input: Tensor) -> Tensor:
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along dim (start may be negative), as torch.narrow."""
+    if input.ndim == 0:
+        raise ShapeError("narrow: cannot be applied to a tensor with no axes")
     dim = check_dim("narrow", dim, input.ndim)
     size = input.shape[dim]
     if isinstance(start, Tensor):  # torch's narrow(Tensor start) overload
@@ -415,8 +417,10 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"narrow: {what} must be an int, got {value!r}")
     begin = start + size if start < 0 else start
-    if not 0 <= begin <= size or length < 0 or begin + length > size:
-        raise ValueError(f"narrow: start {start} and length {length} do not fit dim {dim} "
+    if not 0 <= begin <= size:  # torch's IndexError ("start out of range")
+        raise DimError(f"narrow: start {start} is out of range for dim {dim} of size {size}")
+    if length < 0 or begin + length > size:
+        raise ArgError(f"narrow: start {start} and length {length} do not fit dim {dim} "
                          f"of size {size}")
     return input[(slice(None),) * dim + (slice(begin, begin + length),)]
 
@@ -457,7 +461,7 @@ def tensor_split(input: Tensor, indices_or_sections=None, dim: int = 0, *, secti
             not isinstance(indices_or_sections, bool):
         n = int(indices_or_sections)
         if n < 1:
-            raise ValueError(f"tensor_split: sections must be at least 1, got {n}")
+            raise ArgError(f"tensor_split: sections must be at least 1, got {n}")
         lengths = [size // n + (1 if i < size % n else 0) for i in range(n)]
         cuts = np.cumsum([0] + lengths).tolist()
     else:
@@ -473,11 +477,11 @@ def _split_along(name: str, x: Tensor, indices_or_sections, dim: int, min_ndim: 
                  keywords: dict):
     indices_or_sections = _split_argument(name, indices_or_sections, keywords)
     if x.ndim < min_ndim:
-        raise ValueError(f"{name}: expected a tensor with {min_ndim}+ axes, got shape "
+        raise ShapeError(f"{name}: expected a tensor with {min_ndim}+ axes, got shape "
                          f"{x.shape}")
     if isinstance(indices_or_sections, (int, np.integer)) and (
             indices_or_sections == 0 or x.shape[dim] % indices_or_sections):
-        raise ValueError(f"{name}: dim {dim} of size {x.shape[dim]} does not split into "
+        raise ArgError(f"{name}: dim {dim} of size {x.shape[dim]} does not split into "
                          f"{indices_or_sections} equal pieces")
     return tensor_split(x, indices_or_sections, dim)
 
@@ -637,7 +641,7 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     from dlpy.ops.shape import stack
 
     if len(_shape_of(input)) != len(_shape_of(other)):
-        raise ValueError(f"cross: input and other must have the same number of axes, got "
+        raise ShapeError(f"cross: input and other must have the same number of axes, got "
                          f"shapes {_shape_of(input)} and {_shape_of(other)}")
     if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype != other.dtype:
         raise TypeError(f"cross: expected input and other to have the same dtype, got "
@@ -646,11 +650,11 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     if dim is None:
         sizes = [i for i, n in enumerate(input.shape) if n == 3]
         if not sizes:
-            raise ValueError(f"cross: no axis of size 3 in shape {input.shape}")
+            raise ShapeError(f"cross: no axis of size 3 in shape {input.shape}")
         dim = sizes[0]
     dim = check_dim("cross", dim, input.ndim)
     if input.shape[dim] != 3:
-        raise ValueError(f"cross: dim {dim} must have size 3, got shape {input.shape}")
+        raise ShapeError(f"cross: dim {dim} must have size 3, got shape {input.shape}")
 
     def part(t, i):
         return t[(slice(None),) * dim + (i,)]
@@ -902,7 +906,7 @@ def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
     known = int(np.prod([n for n in sizes if n != -1]))
     filled = tuple(shape[dim] // known if n == -1 and known else n for n in sizes)
     if sizes.count(-1) > 1 or not sizes or int(np.prod(filled)) != shape[dim]:
-        raise ValueError(f"unflatten: sizes {sizes} do not multiply to the size "
+        raise ShapeError(f"unflatten: sizes {sizes} do not multiply to the size "
                          f"{shape[dim]} of dim {dim}")
     return input.reshape(shape[:dim] + filled + shape[dim + 1:])
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from dlpy.amp.dtypes import _torch_name, check_float8, float32_compute, refuse_bool, refuse_float8
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops import broadcasts_to, int_of, real_number
+from dlpy.node_names import named
+from dlpy.ops import DimError, RepeatedDimError, broadcasts_to, int_of, real_number
 from dlpy.ops import complex as _complex
 from dlpy.ops.arithmetic import cast, slope_grad
 from dlpy.ops.mask import where
@@ -37,10 +38,10 @@ def _normalize_axis(name, axis, ndim):
                 raise ValueError(f"{name}: axis {axis!r} names axis 0 twice")
             continue
         if not -ndim <= a < ndim:
-            raise ValueError(f"{name}: axis {a} is out of range for a tensor with {ndim} axes")
+            raise DimError(f"{name}: axis {a} is out of range for a tensor with {ndim} axes")
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"{name}: axis {axis!r} names an axis twice")
+        raise RepeatedDimError(f"{name}: axis {axis!r} names an axis twice")
     return tuple(out)
 
 
@@ -824,7 +825,8 @@ def aminmax(input, *, dim=None, keepdim=False) -> MinMax:
     """(amin, amax) over dim (None: everything), as torch.aminmax."""
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"aminmax(): argument 'dim' must be int, not {type(dim).__name__}")
-    return MinMax(amin(input, dim=dim, keepdim=keepdim), amax(input, dim=dim, keepdim=keepdim))
+    return MinMax(named(amin(input, dim=dim, keepdim=keepdim), "AminmaxBackward0"),
+                  named(amax(input, dim=dim, keepdim=keepdim), "AminmaxBackward0"))
 
 
 def _lower_median(x, axis, keepdims):

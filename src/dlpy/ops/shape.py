@@ -9,7 +9,7 @@ import numpy as np
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.layouts import suggested_format
 from dlpy.node_names import named
-from dlpy.ops import int_of
+from dlpy.ops import DimError, RepeatedDimError, int_of
 from dlpy.slice_grad import SliceGrad
 from dlpy.tensor import Op, ShapeError, Tensor
 
@@ -201,6 +201,11 @@ def _shape_of(x):
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
 
+class _IndexValueError(IndexError, ValueError):
+    """An index numpy refuses with a ValueError (a slice step of 0): an IndexError, as dlpy's
+    other bad indices, and torch's ValueError."""
+
+
 def _axis(name, axis, ndim, shape):
     """Check one axis and make it non-negative."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
@@ -208,7 +213,7 @@ def _axis(name, axis, ndim, shape):
             raise TypeError(f"{name}: axis must be an int, got {axis!r}")
         axis = int_of(axis)
     if not -ndim <= axis < ndim:
-        raise ValueError(f"{name}: axis {axis} is out of range for shape {shape}")
+        raise DimError(f"{name}: axis {axis} is out of range for shape {shape}")
     return int(axis) % ndim
 
 
@@ -244,12 +249,12 @@ def _permute(name, x, axes, node_name=None):
         axes = tuple(reversed(range(ndim)))
     axes = tuple(axes)
     if len(axes) != ndim:
-        raise ValueError(
+        raise ShapeError(
             f"{name}: axes {axes} are not a permutation of the {ndim} axes of {shape}"
         )
     axes = tuple(_axis(name, a, ndim, shape) for a in axes)
     if sorted(axes) != list(range(ndim)):
-        raise ValueError(
+        raise RepeatedDimError(
             f"{name}: axes {axes} are not a permutation of the {ndim} axes of {shape}"
         )
     return Transpose(axes, node_name)(x)
@@ -286,7 +291,7 @@ def squeeze(input, dim=None):
         ndim = len(shape) if shape else 1  # a scalar's one pseudo-axis, as in PyTorch
         axes = [_axis("squeeze", d, ndim, shape) for d in dims]
         if len(set(axes)) != len(axes):
-            raise ValueError(f"squeeze: dim {dim!r} names an axis twice")
+            raise RepeatedDimError(f"squeeze: dim {dim!r} names an axis twice")
     drop = {a for a in axes if a < len(shape) and shape[a] == 1}
     # torch's overloads: squeeze(), squeeze(int), squeeze(tuple)
     name = f"SqueezeBackward{0 if dim is None else 2 if isinstance(dim, (tuple, list)) else 1}"
@@ -301,7 +306,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     start = _axis("flatten", start_dim, ndim, shape)
     end = _axis("flatten", end_dim, ndim, shape)
     if start > end:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for "
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for "
                          f"shape {shape}")
     if not shape:
         return Reshape((1,))(input)
@@ -410,7 +415,8 @@ def getitem(x, index):
                 return GetItem(advanced)(y)
         return GetItem(index)(x)
     except (IndexError, TypeError, ValueError) as err:
-        raise IndexError(
+        # numpy's ValueError (a slice step of 0) is torch's ValueError too
+        raise (_IndexValueError if isinstance(err, ValueError) else IndexError)(
             f"getitem: index {index!r} is invalid for shape {_shape_of(x)}: {err}"
         ) from None
 

@@ -7,6 +7,14 @@ from dlpy.ops.arithmetic import identity
 from dlpy.tensor import Op, Tensor
 
 
+class _DimError(IndexError, ValueError):
+    """An axis out of range: torch's IndexError ("Dimension out of range"), and a ValueError."""
+
+
+class _DtypeError(TypeError, NotImplementedError):
+    """An integer input without dtype=: a TypeError, and torch's NotImplementedError."""
+
+
 @float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class Softmax(Op):
     """y = exp(x - max) / sum(exp(x - max));  dx = y * (g - sum(y * g)): O(N), no Jacobian."""
@@ -78,12 +86,12 @@ def _axis(name, x, axis):
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{name}: axis must be an int, got {axis!r}")
     if data.dtype.kind in "biu":
-        raise TypeError(f"{name}: expected a floating-point input, got {data.dtype} (pass "
-                        f"dtype= to cast it first, as torch's)")
+        raise _DtypeError(f"{name}: expected a floating-point input, got {data.dtype} (pass "
+                          f"dtype= to cast it first, as torch's)")
     if not shape and axis in (0, -1):
         return None
     if not -len(shape) <= axis < len(shape):
-        raise ValueError(f"{name}: axis {axis} is out of range for shape {shape}")
+        raise _DimError(f"{name}: axis {axis} is out of range for shape {shape}")
     return int(axis) % len(shape)
 
 

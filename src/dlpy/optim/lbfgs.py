@@ -525,6 +525,14 @@ class LBFGS(Optimizer):
         return orig_loss
 
     # ----------------------------------------------------------------- state
+    def _torch_state(self, flat: dict[str, np.ndarray]) -> dict[str, Any]:
+        """PyTorch's layout: ``line_search_fn`` None again (the flat layout's "")."""
+        out = super()._torch_state(flat)
+        for group in out["param_groups"]:
+            if group.get("line_search_fn") == "":
+                group["line_search_fn"] = None
+        return out
+
     def _flat_state_dict(self) -> dict[str, np.ndarray]:
         """``group.0.<setting>`` (``line_search_fn`` as a string, "" for None),
         ``group.0.params``, ``step_count`` and ``state.0.<name>``: the history as (entries, n)
@@ -571,7 +579,7 @@ class LBFGS(Optimizer):
         for key in self._defaults:
             value = np.asarray(state[f"group.0.{key}"])
             if key == "line_search_fn":
-                settings[key] = str(value) or None
+                settings[key] = value.item() or None  # "" (flat) or None (torch's)
             elif key in ("max_iter", "max_eval", "history_size"):
                 settings[key] = int(value)
             else:

@@ -28,8 +28,8 @@ from typing import Any
 def _param_groups(owner: str, optimizer) -> list[dict[str, Any]]:
     groups = getattr(optimizer, "param_groups", None)
     if not groups:
-        raise TypeError(f"{owner}: expected an optimiser with parameter "
-                        f"groups, got {type(optimizer).__name__}")
+        raise TypeError(f"{owner}: {type(optimizer).__name__} is not an Optimizer (expected "
+                        "an optimiser with parameter groups)")
     return groups
 
 
@@ -431,11 +431,13 @@ class LinearLR(LRScheduler):
         if not 0 < self.start_factor <= 1 or not 0 <= self.end_factor <= 1:
             raise ValueError(f"LinearLR: need 0 < start_factor <= 1 and 0 <= end_factor <= 1, "
                              f"got {start_factor}, {end_factor}")
-        self.total_iters = _positive_int("LinearLR", "total_iters", total_iters)
+        self.total_iters = _non_negative_int("LinearLR", "total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
     def _lr(self, base_lr: float, group: int) -> float:
-        fraction = min(self.last_epoch, self.total_iters) / self.total_iters
+        # (total_iters=0: start_factor for good, as torch's steps give)
+        fraction = min(self.last_epoch, self.total_iters) / self.total_iters \
+            if self.total_iters else 0.0
         return base_lr * (self.start_factor
                                + (self.end_factor - self.start_factor) * fraction)
 
@@ -505,14 +507,16 @@ class PolynomialLR(LRScheduler):
 
     def __init__(self, optimizer, total_iters: int = 5, power: float = 1.0,
                  last_epoch: int = -1):
-        self.total_iters = _positive_int("PolynomialLR", "total_iters", total_iters)
+        self.total_iters = _non_negative_int("PolynomialLR", "total_iters", total_iters)
         self.power = _finite("PolynomialLR", "power", power)
         if self.power < 0:
             raise ValueError(f"PolynomialLR: power must be >= 0, got {power!r}")
         super().__init__(optimizer, last_epoch)
 
     def _lr(self, base_lr: float, group: int) -> float:
-        fraction = min(self.total_iters, self.last_epoch) / self.total_iters
+        # (total_iters=0: base_lr for good, as torch's steps give)
+        fraction = min(self.total_iters, self.last_epoch) / self.total_iters \
+            if self.total_iters else 0.0
         return base_lr * (1.0 - fraction) ** self.power
 
     def _chained_lr(self, lr: float, group: int) -> float:
@@ -667,8 +671,9 @@ class OneCycleLR(_CyclicMomentum):
         max_lrs = _per_group(owner, "max_lr", max_lr, groups)
         if any(lr < 0 for lr in max_lrs):
             raise ValueError(f"{owner}: max_lr must be >= 0, got {max_lr!r}")
-        ends = [end for end, _, _ in self._schedule_phases]
-        if any(end == start for start, end in zip([0.0, *ends], ends)):
+        # a first phase of no steps divides by zero at step 0, as torch's (an empty later
+        # phase is never reached, or only at step total_steps, where torch's divides too)
+        if self._schedule_phases[0][0] == 0.0:
             raise ValueError(f"{owner}: pct_start={pct_start} leaves a phase of no steps in "
                              f"total_steps={self.total_steps}")
         self._momentum_settings(owner, optimizer, cycle_momentum, base_momentum, max_momentum,
@@ -980,7 +985,9 @@ class CyclicLR(_CyclicMomentum):
         base_lrs = _per_group(owner, "base_lr", base_lr, groups)
         self.max_lrs = _per_group(owner, "max_lr", max_lr, groups)
         up = _positive_number(owner, "step_size_up", step_size_up)
-        down = up if step_size_down is None \
+        # (step_size_down=0, as torch takes: the lr climbs, then drops back at once)
+        down = up if step_size_down is None else 0.0 if step_size_down == 0 \
+            and not isinstance(step_size_down, bool) \
             else _positive_number(owner, "step_size_down", step_size_down)
         self.total_size = up + down
         self.step_ratio = up / self.total_size

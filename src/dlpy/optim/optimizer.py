@@ -24,6 +24,7 @@ import copy
 import inspect
 import math
 import sys
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -211,7 +212,7 @@ class Optimizer:
             raise ValueError("all optimizer param groups should be with/without names. cannot "
                              f"add param group {'with' if names is not None else 'without'} "
                              "names to the optimizer")
-        seen = {id(p) for p in self.params}
+        seen = {id(p) for p in self.params}  # (the other groups')
         for i, p in enumerate(params):
             label = f"parameter {i}" + (f" of group {index}" if index else "")
             if not isinstance(p, Tensor):
@@ -225,7 +226,13 @@ class Optimizer:
                 raise TypeError(f"{name}: {label} is complex ({p.dtype}); {name} does not "
                                 "support complex parameters (as torch's): use Adam or SGD, or "
                                 "optimise view_as_real parameters")
-            seen.add(id(p))
+        if len({id(p) for p in params}) != len(params):
+            # torch's warning; the parameter is kept at each place, as torch's (a step updates
+            # it once per place; dlpy's state is per place, torch's shared)
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in "
+                          "future, this will cause an error; see "
+                          "github.com/pytorch/pytorch/issues/40967 for more information",
+                          stacklevel=3)
         public = self.__dict__.get("_public_defaults") or {}  # (as the user may have set)
         settings = {**{k: public.get(k, v) for k, v in self._defaults.items()},
                     **{k: v for k, v in group.items() if k != "params"}}

@@ -1,13 +1,14 @@
 """``torch.utils`` as dlpy spells it: ``dlpy.utils.checkpoint`` (activation checkpointing);
 ``benchmark`` (Timer, Compare), ``flop_counter`` (FlopCounterMode), ``module_tracker``,
-``_pytree`` and ``dlpack``, imported on first use. Datasets and loaders are ``dlpy.data``."""
+``_pytree``, ``dlpack`` and ``hooks`` (RemovableHandle), imported on first use. Datasets and
+loaders are ``dlpy.data``."""
 
 import importlib
 
 from dlpy.utils import checkpoint
 
-_LAZY = ("_pytree", "benchmark", "dlpack", "flop_counter", "module_tracker")
-__all__ = ["benchmark", "checkpoint", "dlpack", "flop_counter", "module_tracker"]
+_LAZY = ("_pytree", "benchmark", "dlpack", "flop_counter", "hooks", "module_tracker")
+__all__ = ["benchmark", "checkpoint", "dlpack", "flop_counter", "hooks", "module_tracker"]
 
 
 def __getattr__(name: str):

@@ -70,8 +70,7 @@ class MultiHeadAttention(Module):
                 f"MultiHeadAttention: d_model must be divisible by num_heads, got d_model="
                 f"{d_model} and num_heads={num_heads}"
             )
-        if not 0 <= dropout <= 1:  # 1 drops every weight, as torch's
-            raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1], got {dropout}")
+        # (dropout outside [0, 1] is refused at a training call, not here, as torch's)
         self.d_model, self.num_heads, self.dropout = d_model, num_heads, dropout
         self.embed_dim = d_model  # PyTorch's name
         self.kdim = d_model if kdim is None else kdim
