@@ -265,19 +265,19 @@ def test_autocast_state_nests_and_is_restored():
     plain_call = Op.__call__
     assert not dlpy.is_autocast_enabled("cpu") and dlpy.get_autocast_dtype("cpu") is dlpy.bfloat16
     with dlpy.autocast("cpu", dtype=dlpy.float16):
-        assert dlpy.is_autocast_enabled() and dlpy.get_autocast_dtype("cpu") is dlpy.float16
+        assert dlpy.is_autocast_enabled("cpu") and dlpy.get_autocast_dtype("cpu") is dlpy.float16
         assert dlpy.matmul(f32(2, 3), f32(3, 2)).dtype == np.float16
         with dlpy.autocast("cpu", enabled=False):
-            assert not dlpy.is_autocast_enabled()
+            assert not dlpy.is_autocast_enabled("cpu")
             assert dlpy.matmul(f32(2, 3), f32(3, 2)).dtype == np.float32
         with dlpy.autocast("cpu", dtype=dlpy.bfloat16):
             assert dlpy.matmul(f32(2, 3), f32(3, 2)).dtype == BF16
         assert dlpy.get_autocast_dtype("cpu") is dlpy.float16
-    assert not dlpy.is_autocast_enabled() and not dlpy.is_autocast_enabled("cuda")
+    assert not dlpy.is_autocast_enabled("cpu") and not dlpy.is_autocast_enabled("cuda")
     assert Op.__call__ is plain_call  # outside autocast the engine's hot path is untouched
     with pytest.raises(ZeroDivisionError), dlpy.amp.autocast("cpu"):
         raise ZeroDivisionError
-    assert not dlpy.is_autocast_enabled() and Op.__call__ is plain_call
+    assert not dlpy.is_autocast_enabled("cpu") and Op.__call__ is plain_call
 
 
 def test_autocast_as_decorator_and_torch_cpu_amp_spelling():
@@ -286,7 +286,7 @@ def test_autocast_as_decorator_and_torch_cpu_amp_spelling():
         return F.linear(x, w)
 
     assert forward(f32(2, 3), f32(4, 3)).dtype == BF16
-    with dlpy.cpu.amp.autocast():
+    with pytest.warns(FutureWarning, match="torch.cpu.amp.autocast"), dlpy.cpu.amp.autocast():
         assert dlpy.mm(f32(2, 3), f32(3, 1)).dtype == BF16
     assert F.linear(f32(2, 3), f32(4, 3)).dtype == np.float32
 
@@ -302,8 +302,18 @@ def test_autocast_leaves_float64_alone_and_disables_cuda_and_bad_dtypes():
     with block:
         assert not dlpy.is_autocast_enabled("cpu")
         assert dlpy.matmul(f32(2, 2), f32(2, 2)).dtype == np.float32
-    with pytest.raises(RuntimeError, match="CPU only.*'mps'"):
-        dlpy.autocast("mps")
+    # torch's other autocast device types: the block changes nothing here (as torch's on the
+    # CPU); an unknown device type is torch's RuntimeError
+    with dlpy.autocast("mps"), dlpy.autocast("cuda:0"):
+        assert not dlpy.is_autocast_enabled("cpu")
+        assert dlpy.matmul(f32(2, 2), f32(2, 2)).dtype == np.float32
+    with pytest.raises(RuntimeError, match="autocast: expected one of cpu, .* string: nonsense"):
+        dlpy.autocast("nonsense")
+    with pytest.raises(RuntimeError, match="unsupported device_type 'meta'"):
+        dlpy.autocast("meta")
+    with pytest.raises(RuntimeError, match="device type at start of device string"):
+        dlpy.amp.is_autocast_available("nonsense")
+    assert dlpy.amp.is_autocast_available("cuda") and not dlpy.amp.is_autocast_available("meta")
     # torch's CPU autocast warns and runs disabled for a dtype other than bfloat16/float16
     with pytest.warns(UserWarning, match="target dtype is not supported"):
         block = dlpy.autocast("cpu", dtype=dlpy.float64)
@@ -320,7 +330,7 @@ def test_autocast_is_per_thread():
 
     def other():
         inside.wait()
-        seen.append((dlpy.is_autocast_enabled(), dlpy.matmul(f32(2, 2), f32(2, 2)).dtype))
+        seen.append((dlpy.is_autocast_enabled("cpu"), dlpy.matmul(f32(2, 2), f32(2, 2)).dtype))
         done.set()
 
     thread = threading.Thread(target=other)
@@ -460,13 +470,13 @@ def test_custom_fwd_casts_a_functions_inputs_and_custom_bwd_restores_the_state()
         @staticmethod
         @dlpy.amp.custom_fwd(device_type="cpu", cast_inputs=dlpy.float32)
         def forward(ctx, x):
-            seen["forward"] = (x.dtype, dlpy.is_autocast_enabled())
+            seen["forward"] = (x.dtype, dlpy.is_autocast_enabled("cpu"))
             return x * 2
 
         @staticmethod
         @dlpy.amp.custom_bwd(device_type="cpu")
         def backward(ctx, grad_output):
-            seen["backward"] = dlpy.is_autocast_enabled()
+            seen["backward"] = dlpy.is_autocast_enabled("cpu")
             return grad_output * 2
 
     x = b16(3).requires_grad_()

@@ -289,7 +289,7 @@ def test_check_sparse_tensor_invariants():
      r"sparse_coo_tensor: indices of dim 0 must lie in \[0, 3\), got 3"),
     (lambda: dlpy.sparse_coo_tensor([[0, -1]], [1.0, 2.0], (3,)), ValueError,
      r"indices of dim 0 must lie in \[0, 3\), got -1"),
-    (lambda: dlpy.sparse_coo_tensor([[0.0, 1.0]], [1.0, 2.0], (3,)), TypeError,
+    (lambda: dlpy.sparse_coo_tensor(np.array([[0j, 1j]]), [1.0, 2.0], (3,)), TypeError,
      "sparse_coo_tensor: indices must be integers"),
     (lambda: dlpy.sparse_coo_tensor([0, 1], [1.0, 2.0], (3,)), ValueError,
      r"indices must have 2 dimensions, got shape \(2,\)"),

@@ -145,10 +145,40 @@ def test_save_to_a_file_object_and_reject_what_it_cannot_write(tmp_path):
     cycle = []
     cycle.append(cycle)
     with pytest.raises(ValueError, match=r"save: the object contains itself"):
-        dlpy.save(cycle, tmp_path / "bad.pt")
+        serialization.save_tree(cycle, tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
-    with pytest.raises(ValueError, match=r"pickle_protocol=4"):
-        dlpy.save({}, tmp_path / "bad.pt", pickle_protocol=4)
+    with pytest.raises(ValueError, match=r"pickle_protocol=1"):
+        dlpy.save({}, tmp_path / "bad.pt", pickle_protocol=1)
+    # as torch's: a list that holds itself is pickled (and loads, weights_only too)
+    dlpy.save(cycle, tmp_path / "cycle.pt")
+    back = dlpy.load(tmp_path / "cycle.pt")
+    assert back[0] is back
+    dlpy.save({"a": np.ones(1)}, tmp_path / "p4.pt", pickle_protocol=4)  # written as protocol 2
+    assert dlpy.load(tmp_path / "p4.pt")["a"].tolist() == [1.0]
+
+
+def test_bad_files_raise_torchs_classes_too(tmp_path):
+    """Each also a ValueError (dlpy's): EOFError empty, UnpicklingError not a zip, RuntimeError
+    a bad zip; FileNotFoundError with its errno; saving into a missing folder a RuntimeError."""
+    import errno
+    import pickle
+    import zipfile
+
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("a.txt", "hi")
+    for name, cls in (("empty.pt", EOFError), ("garbage.pt", pickle.UnpicklingError),
+                      ("other.zip", RuntimeError)):
+        with pytest.raises(cls) as info:
+            dlpy.load(tmp_path / name)
+        assert isinstance(info.value, ValueError)
+    with pytest.raises(FileNotFoundError) as info:
+        dlpy.load(tmp_path / "nothere.pt")
+    assert info.value.errno == errno.ENOENT
+    with pytest.raises(RuntimeError, match="parent directory"):
+        dlpy.save([1], tmp_path / "no" / "x.pt")
+    assert not (tmp_path / "no").exists()
 
 
 class TiedModel(nn.Module):

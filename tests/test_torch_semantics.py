@@ -42,6 +42,9 @@ def encode(value):
             values = array.astype(np.float64).tolist()
         return {"dtype": np.dtype(value.dtype).name, "shape": list(array.shape),
                 "values": values}
+    if isinstance(value, dlpy.sparse.SparseTensor):  # torch's encode: np.asarray refuses it
+        raise TypeError("can't convert Sparse layout tensor to numpy. Use Tensor.to_dense() "
+                        "first.")
     if isinstance(value, dlpy.dtype):
         return {"dtype_name": np.dtype(value).name}
     if isinstance(value, dlpy.Size) or (isinstance(value, tuple) and value

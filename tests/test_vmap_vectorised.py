@@ -283,7 +283,7 @@ def test_batch_norm_eval_and_errors_kept():
         vmap(lambda r: r * 2, out_dims=None)(x)
     same = vmap(lambda r: r.sum() * 0 + 1.0, out_dims=None)(x)
     assert same.shape == ()
-    with pytest.raises(TypeError, match="vmap: func must return Tensors .*, got float"):
+    with pytest.raises(ValueError, match="vmap: func must return Tensors .*, got float"):
         vmap(lambda r: 1.0)(x)
 
 

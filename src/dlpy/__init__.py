@@ -85,7 +85,7 @@ _AMP = {"bfloat16": "bfloat16", "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2":
             "is_autocast_cache_enabled", "set_autocast_cache_enabled",
             "autocast_increment_nesting", "autocast_decrement_nesting",
             "is_autocast_cpu_enabled", "set_autocast_cpu_enabled", "get_autocast_cpu_dtype",
-            "set_autocast_cpu_dtype", "GradScaler")}}
+            "get_autocast_gpu_dtype", "set_autocast_cpu_dtype", "GradScaler")}}
 __all__ += ["amp", "cpu", *(n for n in _AMP if n not in (  # (a star import needs no ml_dtypes)
     "bfloat16", "float8_e4m3fn", "float8_e5m2"))]
 
@@ -478,11 +478,13 @@ __all__ += ["dtype"]
 
 
 # torch.save / torch.load's zip checkpoint format (dlpy/serialization.py), imported on first call
-def load(f, map_location=None, weights_only: bool = True, *, mmap=None):
+def load(f, map_location=None, weights_only=True, *, mmap=None,
+         **pickle_load_args):
     """torch.load: read a torch.save (or dlpy.save) file; see dlpy.serialization.load."""
     from dlpy.serialization import load as _load
 
-    return _load(f, map_location=map_location, weights_only=weights_only, mmap=mmap)
+    return _load(f, map_location=map_location, weights_only=weights_only, mmap=mmap,
+                 **pickle_load_args)
 
 
 def save(obj, f, pickle_module=None, pickle_protocol: int = 2) -> None:
@@ -616,6 +618,7 @@ def _fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, quant_min: 
 # dlpy.func.vmap (dlpy.func imported on first use)
 _LAZY += ("accelerator", "backends", "compiler", "cuda", "mps")
 __all__ += ["accelerator", "backends", "compile", "compiler", "cuda", "mps", "vmap"]
+_LAZY += ("distributed",)  # torch.distributed after a bare `import torch` (imported on first use)
 
 
 def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend=None, mode=None,  # noqa: A001

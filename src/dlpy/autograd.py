@@ -84,13 +84,19 @@ class set_multithreading_enabled(_DecoratorContextManager):  # noqa: N801 - torc
         return set_multithreading_enabled(self.mode)
 
 
+class _NotATensorError(TypeError, RuntimeError):
+    """A sequence of outputs or inputs holding something else than a Tensor: a TypeError, and
+    torch's RuntimeError ("all inputs have to be Tensors") for code written against torch."""
+
+
 def _as_list(name: str, what: str, values) -> list[Tensor]:
     tensors = [values] if isinstance(values, Tensor) else list(values)
     if not tensors:
         raise AutogradError(f"{name}: {what} is empty")
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
-            raise TypeError(f"{name}: {what}[{i}] is a {type(t).__name__}, not a dlpy Tensor")
+            raise _NotATensorError(f"{name}: {what}[{i}] is a {type(t).__name__}, not a dlpy "
+                                   "Tensor")
     return tensors
 
 

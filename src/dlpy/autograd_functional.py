@@ -24,7 +24,7 @@ import numpy as np
 from dlpy import func_batching as _batching
 from dlpy.ops.arithmetic import identity
 from dlpy.ops.shape import stack
-from dlpy.tensor import Tensor, _backpropagate, _graph_grad, enable_grad
+from dlpy.tensor import AutogradError, Tensor, _backpropagate, _graph_grad, enable_grad
 
 __all__ = ["hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]
 
@@ -93,20 +93,20 @@ def _filled(name: str, grads, refs, strict: bool, create_graph: bool, what: str
     for j, (g, ref) in enumerate(zip(grads, refs)):
         if g is None:
             if strict:
-                raise ValueError(f"{name}: the {what} does not depend on input {j}, which "
-                                 "strict=True does not allow")
+                raise AutogradError(f"{name}: the {what} does not depend on input {j}, which "
+                                    "strict=True does not allow")
             g = Tensor(np.zeros(ref.shape, dtype=ref.dtype))
         elif strict and create_graph and not g.requires_grad:
-            raise ValueError(f"{name}: the {what} with respect to input {j} does not depend on "
-                             "the inputs, which strict=True with create_graph=True does not "
-                             "allow")
+            raise AutogradError(f"{name}: the {what} with respect to input {j} does not depend on "
+                                "the inputs, which strict=True with create_graph=True does not "
+                                "allow")
         out.append(g)
     return tuple(out)
 
 
-def _independent(name: str, i: int, j: int) -> ValueError:
-    return ValueError(f"{name}: output {i} of the function does not depend on input {j}, which "
-                      "strict=True does not allow")
+def _independent(name: str, i: int, j: int) -> AutogradError:
+    return AutogradError(f"{name}: output {i} of the function does not depend on input {j}, which "
+                         "strict=True does not allow")
 
 
 def _vectors(name: str, v, refs: tuple[Tensor, ...], refs_tuple: bool, what: str,
@@ -116,22 +116,22 @@ def _vectors(name: str, v, refs: tuple[Tensor, ...], refs_tuple: bool, what: str
     results then depend on it). v may be left out for one one-element ref."""
     if v is None:
         if len(refs) != 1 or refs[0].data.size != 1:
-            raise ValueError(f"{name}: v can be left out only when {what} a single "
-                             f"one-element Tensor, got shapes {[tuple(r.shape) for r in refs]}")
+            raise AutogradError(f"{name}: v can be left out only when {what} a single "
+                                f"one-element Tensor, got shapes {[tuple(r.shape) for r in refs]}")
         return (np.ones_like(refs[0].data),)
     if isinstance(v, list):
         raise TypeError(f"{name}: v must be a Tensor or a tuple of Tensors, got a list")
     vs = tuple(v) if isinstance(v, (tuple, list)) and refs_tuple else (v,)
     if len(vs) != len(refs):
-        raise ValueError(f"{name}: {len(vs)} vectors v for {len(refs)} "
-                         f"{'outputs' if 'returns' in what else 'inputs'}")
+        raise AutogradError(f"{name}: {len(vs)} vectors v for {len(refs)} "
+                            f"{'outputs' if 'returns' in what else 'inputs'}")
     out = []
     for i, (x, r) in enumerate(zip(vs, refs)):
         array = np.asarray(x.data if isinstance(x, Tensor) else x, dtype=r.dtype)
         if array.shape != r.shape:
             kind = "output" if "returns" in what else "input"
-            raise ValueError(f"{name}: v[{i}] has shape {array.shape}, {kind} {i} has shape "
-                             f"{r.shape}")
+            raise AutogradError(f"{name}: v[{i}] has shape {array.shape}, {kind} {i} has shape "
+                                f"{r.shape}")
         keep = create_graph and isinstance(x, Tensor) and x.requires_grad
         out.append(x if keep else array)
     return tuple(out)
@@ -155,8 +155,8 @@ def _scalar_output(name: str, func: Callable, leaves: tuple[Tensor, ...]) -> Ten
         out = func(*leaves)
     if not isinstance(out, Tensor) or out.data.size != 1:
         got = (f"shape {out.shape}" if isinstance(out, Tensor) else type(out).__name__)
-        raise ValueError(f"{name}: func must return a single Tensor with one element, got "
-                         f"{got}")
+        raise AutogradError(f"{name}: func must return a single Tensor with one element, got "
+                            f"{got}")
     return out
 
 
@@ -212,8 +212,8 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
     if strategy == "forward-mode":
         return _forward_jacobian(name, func, inputs, create_graph, strict)
     if strict and vectorize:
-        raise ValueError(f"{name}: strict=True and vectorize=True are not supported together "
-                         "(as torch's); set one of them to False")
+        raise AutogradError(f"{name}: strict=True and vectorize=True are not supported together "
+                            "(as torch's); set one of them to False")
     inputs_tuple, inputs = _as_tuple(name, "inputs", inputs)
     leaves = _leaves(name, inputs, create_graph)
     outputs_tuple, outputs = _call(name, func, leaves)
@@ -237,9 +237,9 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
                 used[j] |= g is not None
             for j, g in enumerate(_filled(name, grads, leaves, False, False, "")):
                 if strict and create_graph and grads[j] is not None and not g.requires_grad:
-                    raise ValueError(f"{name}: the Jacobian with respect to input {j} does not "
-                                     "depend on the inputs, which strict=True with "
-                                     "create_graph=True does not allow")
+                    raise AutogradError(f"{name}: the Jacobian with respect to input {j} does not "
+                                        "depend on the inputs, which strict=True with "
+                                        "create_graph=True does not allow")
                 rows[j].append(g)
         if strict:
             for j, u in enumerate(used):
@@ -275,9 +275,9 @@ def hessian(func: Callable, inputs, create_graph: bool = False, strict: bool = F
         if strict:
             for j, g in enumerate(jac):
                 if not g.requires_grad:
-                    raise ValueError(f"{name}: the gradient of the function with respect to "
-                                     f"input {j} does not depend on the inputs (a linear "
-                                     "function?), which strict=True does not allow")
+                    raise AutogradError(f"{name}: the gradient of the function with respect to "
+                                        f"input {j} does not depend on the inputs (a linear "
+                                        "function?), which strict=True does not allow")
         return jac
 
     result = jacobian(gradient, inputs, create_graph=create_graph, strict=strict,
@@ -343,9 +343,9 @@ def _gradient_of_scalar(name: str, func: Callable, inputs, v, create_graph: bool
             if g is None:
                 raise _independent(name, 0, j)
             if not g.requires_grad:
-                raise ValueError(f"{name}: the gradient of the function with respect to input "
-                                 f"{j} does not depend on the inputs (a linear function?), "
-                                 "which strict=True does not allow")
+                raise AutogradError(f"{name}: the gradient of the function with respect to input "
+                                    f"{j} does not depend on the inputs (a linear function?), "
+                                    "which strict=True does not allow")
     return inputs_tuple, leaves, out, jac, vs
 
 

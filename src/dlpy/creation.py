@@ -188,7 +188,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
 
 
 class _NotForBoolError(NotImplementedError, TypeError):
-    """randperm of dtype bool: torch's NotImplementedError (a TypeError too)."""
+    """randperm of dtype bool, a random float draw into an integer dtype: torch's
+    NotImplementedError (a TypeError too)."""
 
 
 class _NoDtypeError(RuntimeError, TypeError):
@@ -603,19 +604,23 @@ def _uniform(name: str, shape, dtype, generator, rng) -> np.ndarray:
 
 
 def check_int_bounds(name: str, low: int, high: int, dtype: np.dtype) -> None:
-    """torch's refusal of integers [low, high) that an integer (or bool) dtype cannot hold."""
+    """torch's refusal of integers [low, high) that an integer (or bool) dtype cannot hold,
+    and of a complex dtype."""
+    if dtype.kind == "c":
+        raise CreationError(f"{name}: random integers need an integral, floating-point or bool "
+                            f"dtype, got {dtype}")
     if dtype.kind not in "biu":
         return
     info = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
     if low < info[0]:
-        raise ValueError(f"{name}: from ({low}) is out of bounds for {dtype}")
+        raise CreationError(f"{name}: from ({low}) is out of bounds for {dtype}")
     if high - 1 > info[1]:
-        raise ValueError(f"{name}: to - 1 ({high - 1}) is out of bounds for {dtype}")
+        raise CreationError(f"{name}: to - 1 ({high - 1}) is out of bounds for {dtype}")
 
 
 def _check_float(name: str, dtype: np.dtype) -> None:
     if dtype.kind not in "fcV":  # V: bfloat16 and the float8 kinds
-        raise TypeError(f"{name}: expected a floating-point or complex dtype, got {dtype}")
+        raise _NotForBoolError(f"{name}: expected a floating-point or complex dtype, got {dtype}")
 
 
 def _normal(name: str, shape, dtype, generator, rng) -> np.ndarray:
@@ -698,10 +703,10 @@ def randperm(n: int, *, dtype=np.int64, requires_grad: bool = False,
     _place("randperm", device, pin_memory, layout)
     n = _count("randperm", "n", n)
     dtype = np.dtype(dtype)
-    if dtype.kind == "b":
-        raise _NotForBoolError('"randperm" not implemented for \'Bool\'')
+    if dtype.kind in "bc":
+        raise _NotForBoolError(f'"randperm" not implemented for {dtype}')
     if (dtype.kind in "iu" and n - 1 > np.iinfo(dtype).max) or (dtype == np.float16 and n > 2049):
-        raise ValueError(f"randperm: {dtype} cannot hold the values 0 .. {n - 1}")
+        raise CreationError(f"randperm: {dtype} cannot hold the values 0 .. {n - 1}")
     values = _generator("randperm", generator, rng).permutation(n)
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops import check_dim
+from dlpy.ops import ArgDtypeError, ArgError, check_dim
 from dlpy.ops.arithmetic import cast
 from dlpy.ops.complex import complex_dtype, conj, mark
 from dlpy.ops.spectral import FFT, IRFFT, NORMS, RFFT, FFTShift
@@ -39,9 +39,9 @@ def _input(name: str, x, real: bool = False) -> Tensor:
     if kind not in "fc":
         raise TypeError(f"{name}: expected a float or complex tensor, got {x.dtype}")
     if x.data.dtype == np.float16:  # as torch's CPU FFTs
-        raise TypeError(f"{name}: float16 is not supported, convert to float32 first")
+        raise ArgDtypeError(f"{name}: float16 is not supported, convert to float32 first")
     if real and kind == "c":
-        raise TypeError(f"{name}: expects a real input tensor, got {x.dtype}")
+        raise ArgDtypeError(f"{name}: expects a real input tensor, got {x.dtype}")
     return x
 
 
@@ -49,8 +49,8 @@ def _norm(name: str, norm) -> str:
     if norm is None:
         return "backward"
     if norm not in NORMS:
-        raise ValueError(f"{name}: norm must be None, 'backward', 'ortho' or 'forward', got "
-                         f"{norm!r}")
+        raise ArgError(f"{name}: norm must be None, 'backward', 'ortho' or 'forward', got "
+                       f"{norm!r}")
     return norm
 
 
@@ -70,22 +70,22 @@ def _plan(name: str, x: Tensor, s, dim, all_dims: bool, none_ok: bool = False):
         dims = [dim] if isinstance(dim, (int, np.integer)) else list(dim)
     dims = [check_dim(name, d, ndim) for d in dims]
     if len(set(dims)) != len(dims):
-        raise ValueError(f"{name}: dim {dim!r} names an axis twice")
+        raise ArgError(f"{name}: dim {dim!r} names an axis twice")
     if not dims and not none_ok:
-        raise ValueError(f"{name}: needs at least one axis to transform, got dim {dim!r} for a "
-                         f"tensor of shape {x.shape}")
+        raise ArgError(f"{name}: needs at least one axis to transform, got dim {dim!r} for a "
+                       f"tensor of shape {x.shape}")
     if s is None:
         sizes = [x.shape[d] for d in dims]
     else:
         s = list(s)
         if len(s) != len(dims):
-            raise ValueError(f"{name}: s {tuple(s)} and dim {tuple(dims)} must have the same "
-                             "length")
+            raise ArgError(f"{name}: s {tuple(s)} and dim {tuple(dims)} must have the same "
+                           "length")
         sizes = [x.shape[d] if n == -1 else n for d, n in zip(dims, s)]
     for n in sizes:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"{name}: invalid number of data points {n} (sizes must be >= 1), "
-                             f"for a tensor of shape {x.shape}")
+            raise ArgError(f"{name}: invalid number of data points {n} (sizes must be >= 1), "
+                           f"for a tensor of shape {x.shape}")
     return tuple(dims), tuple(int(n) for n in sizes)
 
 
@@ -94,7 +94,7 @@ def _one(name: str, n, dim):
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__}")
     if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n < 1:
-        raise ValueError(f"{name}: invalid number of data points {n} (n must be >= 1)")
+        raise ArgError(f"{name}: invalid number of data points {n} (n must be >= 1)")
     return None if n is None else (n,)
 
 
@@ -243,13 +243,15 @@ def _inverse_hermitian(name, x, s, dim, norm):
 def _frequencies(name: str, values: np.ndarray, dtype, requires_grad: bool) -> Tensor:
     dtype = np.dtype(default_dtype(dtype))
     if dtype.kind != "f" and dtype.name != "bfloat16":
-        raise TypeError(f"{name}: dtype must be a float dtype, got {dtype}")
+        raise ArgDtypeError(f"{name}: dtype must be a float dtype, got {dtype}")
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
 def _count(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"{name}: n must be a non-negative int, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{name}: n must be an int, got {n!r}")
+    if n < 0:
+        raise ArgError(f"{name}: n must be a non-negative int, got {n!r}")
     return int(n)
 
 
@@ -279,7 +281,7 @@ def rfftfreq(n: int, d: float = 1.0, *, dtype=None, layout=None, device=None,
     n = int(n)
     count = (n // 2 if n >= 0 else -(-n // 2)) + 1
     if count < 0:
-        raise ValueError(f"rfftfreq: n = {n} gives a negative number of bins")
+        raise ArgError(f"rfftfreq: n = {n} gives a negative number of bins")
     with np.errstate(invalid="ignore"):  # n = 0: 0 / 0 = nan, as torch's
         values = np.arange(count, dtype=np.float64) * _spacing(n, d)
     return _frequencies("rfftfreq", values, dtype, requires_grad)
@@ -316,8 +318,15 @@ def _with_out(function):
             return function(*args, **kwargs)
         from dlpy.torch_functions import write_out
 
-        return write_out(f"fft.{function.__name__}", function(*args, **kwargs), out,
-                         exact=False)
+        result = function(*args, **kwargs)
+        # a transform's out= has its result's kind: complex, or real (irfft, hfft)
+        complex_result = result.dtype.kind == "c"
+        if isinstance(out, Tensor) and not function.__name__.endswith("freq") and \
+                complex_result != (out.dtype.kind == "c"):
+            raise ArgDtypeError(f"{function.__name__} expects a "
+                                f"{'complex' if complex_result else 'floating point'} output "
+                                f"tensor, but got {out.dtype}")
+        return write_out(f"fft.{function.__name__}", result, out, exact=False)
 
     with_out.__name__ = with_out.__qualname__ = function.__name__
     with_out.__doc__, with_out.__wrapped__ = function.__doc__, function

@@ -82,12 +82,19 @@ def _unflatten(spec, leaves):
 def _prefix_leaves(name: str, what: str, prefix, tree) -> list:
     """One entry of ``prefix`` (in_dims, out_dims) per leaf of ``tree``: an int or None stands
     for a whole subtree, as torch's pytree prefixes."""
-    if prefix is None or (isinstance(prefix, int) and not isinstance(prefix, bool)):
+    if isinstance(prefix, bool):  # torch: a TypeError for an in_dim, 0/1 for an out_dim
+        if what == "in_dims":
+            raise TypeError(f"{name}: an in_dim must be an int or None, got {prefix!r}")
+        prefix = int(prefix)
+    if prefix is None or isinstance(prefix, int):
         return [prefix] * len(_flatten(tree)[0])
+    if what == "out_dims" and isinstance(tree, Tensor) and type(prefix) is tuple \
+            and len(prefix) == 1:  # torch's edge case: out_dims=(d,) for one Tensor
+        return _prefix_leaves(name, what, prefix[0], tree)
     if isinstance(prefix, dict) and isinstance(tree, dict) and set(prefix) == set(tree):
         return [d for k in tree for d in _prefix_leaves(name, what, prefix[k], tree[k])]
     if isinstance(prefix, (tuple, list)) and isinstance(tree, (tuple, list)) \
-            and len(prefix) == len(tree):
+            and isinstance(prefix, list) == isinstance(tree, list) and len(prefix) == len(tree):
         return [d for p, t in zip(prefix, tree) for d in _prefix_leaves(name, what, p, t)]
     raise ValueError(f"{name}: {what} {prefix!r} must be an int, None, or a tuple/list/dict "
                      f"of them matching the structure of its value, got {_describe(tree)}")
@@ -439,8 +446,8 @@ def _tangent_leaves(name: str, tangents: tuple, primals: list[Tensor], spec) -> 
     out = []
     for i, (t, p) in enumerate(zip(leaves, primals)):
         if p.dtype.kind != "f":
-            raise TypeError(f"{name}: primals[{i}] has dtype {p.dtype}; only floating point "
-                            "primals have tangents")
+            raise ValueError(f"{name}: primals[{i}] has dtype {p.dtype}; only floating point "
+                             "primals have tangents")  # torch's class: ValueError
         if not isinstance(t, Tensor):
             t = Tensor(np.asarray(t, dtype=p.dtype))
         if t.shape != p.shape:  # torch's class: RuntimeError
@@ -448,8 +455,8 @@ def _tangent_leaves(name: str, tangents: tuple, primals: list[Tensor], spec) -> 
                              f"{p.shape}")
         if t.dtype != p.dtype:
             if t.dtype.kind != "f":
-                raise TypeError(f"{name}: tangents[{i}] has dtype {t.dtype}, the primal "
-                                f"{p.dtype}")
+                raise ValueError(f"{name}: tangents[{i}] has dtype {t.dtype}, the primal "
+                                 f"{p.dtype}")
             t = t.to(p.dtype) if hasattr(t, "to") else Tensor(t.data.astype(p.dtype))
         out.append(t)
     return out
@@ -697,8 +704,9 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
     _check_randomness(name, randomness)
     if chunk_size is not None and (isinstance(chunk_size, bool) or
                                    not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"{name}: chunk_size must be None or a positive int, got "
-                         f"{chunk_size!r}")
+        error = ValueError if isinstance(chunk_size, int) and not isinstance(chunk_size, bool) \
+            else TypeError  # torch's classes
+        raise error(f"{name}: chunk_size must be None or a positive int, got {chunk_size!r}")
 
     def mapped(*args, **kwargs):
         if in_dims is None or isinstance(in_dims, int):
@@ -716,9 +724,9 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
             if dim is None:
                 continue
             if not isinstance(leaf, Tensor):
-                raise TypeError(f"{name}: in_dim={dim} for an input of type "
-                                f"{type(leaf).__name__}; only Tensors can be mapped over "
-                                "(give None for it)")
+                raise ValueError(f"{name}: in_dim={dim} for an input of type "
+                                 f"{type(leaf).__name__}; only Tensors can be mapped over "
+                                 "(give None for it)")
             n = leaf.shape[_normal_dim(name, "in_dim", dim, leaf.ndim)]
             if size is not None and n != size:
                 raise ValueError(f"{name}: the mapped inputs must have the same size in their "
@@ -795,8 +803,8 @@ def _vectorised(name: str, func: Callable, kwargs: dict, leaves: list, leaf_dims
 
 def _unmapped(name: str, j: int, x, dim, level: int, size: int) -> Tensor:
     """Output ``j`` of the vectorised call with its batch axis at ``dim``."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: func must return {_TREE}, got {type(x).__name__}")
+    if not isinstance(x, Tensor):  # torch's class: ValueError
+        raise ValueError(f"{name}: func must return {_TREE}, got {type(x).__name__}")
     if type(x) is _batching.BatchedTensor and x.level == level:
         value = x.value
         if dim is None:
@@ -821,16 +829,16 @@ def _stack_samples(name: str, samples: list, out_dims):
                            "and the mapped dimension has size 0")
     first, spec = samples[0]
     if any(s != spec for _, s in samples[1:]):
-        raise ValueError(f"{name}: func returned outputs of different structures for "
-                         "different samples")
+        raise RuntimeError(f"{name}: func returned outputs of different structures for "
+                           "different samples (data-dependent: torch refuses it)")
     dims = _prefix_leaves(name, "out_dims", out_dims, _unflatten(spec, first))
     stacked = []
     for j, dim in enumerate(dims):
         column = [leaves[j] for leaves, _ in samples]
         for value in column:
             if not isinstance(value, Tensor):
-                raise TypeError(f"{name}: func must return {_TREE}, got "
-                                f"{type(value).__name__}")
+                raise ValueError(f"{name}: func must return {_TREE}, got "
+                                 f"{type(value).__name__}")
         if dim is None:
             if any(not np.array_equal(v.data, column[0].data) for v in column[1:]):
                 raise ValueError(f"{name}: out_dims=None for output {j}, which differs "
@@ -839,8 +847,8 @@ def _stack_samples(name: str, samples: list, out_dims):
             continue
         shapes = {v.shape for v in column}
         if len(shapes) != 1:
-            raise ValueError(f"{name}: output {j} has different shapes for different samples: "
-                             f"{sorted(shapes)}")
+            raise RuntimeError(f"{name}: output {j} has different shapes for different "
+                               f"samples: {sorted(shapes)} (data-dependent: torch refuses it)")
         dim = _normal_dim(name, "out_dim", dim, column[0].ndim + 1)
         stacked.append(stack(column, axis=dim))
     return _unflatten(spec, stacked)
@@ -947,7 +955,7 @@ def _swap(name: str, module, key: str, value):
     try:
         owner = module.get_submodule(path)
     except AttributeError as err:
-        raise ValueError(f"{name}: no submodule for key {key!r}: {err}") from None
+        raise AttributeError(f"{name}: no submodule for key {key!r}: {err}") from None
     if value is not None and not isinstance(value, Tensor):
         if not isinstance(value, np.ndarray) or attr not in owner.__dict__.get("_buffers", {}):
             raise TypeError(f"{name}: the value for {key!r} must be a dlpy Tensor, got "

@@ -222,8 +222,9 @@ def _warn_target_size(name: str, input, target) -> None:  # noqa: A002 - PyTorch
         try:
             np.broadcast_shapes(tuple(input.shape), target_shape)
         except ValueError:
-            raise ValueError(f"{name}: target of shape {target_shape} does not broadcast with "
-                             f"the input's shape {tuple(input.shape)}") from None
+            raise _engine.ShapeError(f"{name}: target of shape {target_shape} does not "
+                                     f"broadcast with the input's shape {tuple(input.shape)}"
+                                     ) from None
         warnings.warn(f"{name}: using a target size ({target_shape}) that is different to the "
                       f"input size ({tuple(input.shape)}). This will likely lead to incorrect "
                       f"results due to broadcasting. Please ensure they have the same size.",
@@ -245,9 +246,10 @@ def _loss_weight(name: str, losses: Tensor, input, weight, reduction: str,  # no
     return _reduce(name, losses, reduction)
 
 
-def cat(tensors, dim: int = 0) -> Tensor:
-    """torch.cat: ``concat`` under PyTorch's names."""
-    return concat(tensors, axis=dim)
+def cat(tensors, dim: int = 0, *, axis=None) -> Tensor:
+    """torch.cat: ``concat`` under PyTorch's names (``axis``: numpy's name for dim, which
+    torch takes too)."""
+    return concat(tensors, axis=dim if axis is None else axis)
 
 
 def _count(name: str, what: str, value, minimum: int) -> int:
@@ -418,7 +420,7 @@ def smooth_l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noq
     reduction = _legacy_reduction(size_average, reduce, reduction)
     beta = _real_number("smooth_l1_loss", "beta", beta)
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+        raise ArgError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     if beta == 0:
         _check_reduction("smooth_l1_loss", reduction)
         _warn_target_size("smooth_l1_loss", input, target)
@@ -443,7 +445,7 @@ def huber_loss(input: Tensor, target, reduction: str = "mean",  # noqa: A002
     element (the mean stays over the elements, as torch 2.13's)."""
     delta = _real_number("huber_loss", "delta", delta)
     if delta <= 0:
-        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+        raise ArgError(f"huber_loss: delta must be > 0, got {delta}")
     reduction = _mean_alias(reduction)
     losses = _piecewise_loss("huber_loss", input, target, reduction, delta, 1.0, delta,
                              "float16", True)
@@ -466,9 +468,18 @@ def nll_loss(input: Tensor, target, weight=None, size_average=None,
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction("nll_loss", reduction)
     _refuse_inference(input, target)
-    if input.ndim > 2:
+    if input.ndim == 1:
+        target = _one_label(target)
+    elif input.ndim > 2:
         input, target = _classes_last("nll_loss", input, target)
     return _nll_loss(input, target, reduction, ignore_index, weight)
+
+
+def _one_label(target):
+    """The label of (C,) scores: torch takes a (1,) integer tensor as well as a 0-d one."""
+    if isinstance(target, Tensor) and target.shape == (1,) and target.dtype.kind in "iu":
+        return target.reshape(())
+    return target
 
 
 def _nll_loss(log_probs: Tensor, labels, reduction: str = "mean", ignore_index: int = -100,
@@ -662,11 +673,22 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
     """
     dtypes = [t.dtype for t in (q, k, v) if isinstance(t, Tensor)]
     if len(set(dtypes)) > 1:
-        raise TypeError(f"scaled_dot_product_attention: expected q, k and v of one dtype, got "
-                        f"{', '.join(map(str, dtypes))}, as torch")
-    if not 0 <= dropout_p <= 1:
-        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got "
-                         f"{dropout_p}")
+        raise _attention.MaskTypeError(f"scaled_dot_product_attention: expected q, k and v of "
+                                       f"one dtype, got {', '.join(map(str, dtypes))}, as torch")
+    if dtypes and not is_floating_dtype(dtypes[0]):
+        raise _attention.MaskTypeError(f"scaled_dot_product_attention: expected floating q, k "
+                                       f"and v, got {dtypes[0]}, as torch")
+    if dropout_p > 1:  # torch's: a negative dropout_p drops nothing
+        raise _engine.ShapeError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], "
+                                 f"got {dropout_p}")
+    dropout_p = dropout_p if dropout_p > 0 else 0.0
+    if scale is not None and not isinstance(scale, (int, float, np.number)):
+        raise TypeError(f"scaled_dot_product_attention(): argument 'scale' must be float, not "
+                        f"{type(scale).__name__}")
+    if is_causal and attn_mask is not None and not _takes_mask_and_causal(q, k, v, dropout_p,
+                                                                          enable_gqa):
+        raise _engine.ShapeError("scaled_dot_product_attention: an explicit attn_mask should not "
+                                 "be set when is_causal=True, as torch's")
     if enable_gqa and np.ndim(k) >= 3 and np.ndim(v) >= 3 and k.shape[-3] != v.shape[-3]:
         # k and v of different head counts (each dividing q's): each repeated to q's heads
         _attention.check_gqa("scaled_dot_product_attention", q.shape, k.shape, v.shape,
@@ -684,9 +706,9 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
         mask_dtype = getattr(attn_mask, "dtype", None)
         if mask_dtype is not None and is_floating_dtype(mask_dtype) \
                 and mask_dtype not in (np.float32, q.dtype):
-            raise TypeError(f"scaled_dot_product_attention: expected a bool or float32 "
-                            f"attn_mask or one of the query's dtype {q.dtype}, got "
-                            f"{mask_dtype}, as torch")
+            raise _attention.MaskTypeError(f"scaled_dot_product_attention: expected a bool or "
+                                           f"float32 attn_mask or one of the query's dtype "
+                                           f"{q.dtype}, got {mask_dtype}, as torch")
         if isinstance(attn_mask, Tensor) and attn_mask.requires_grad \
                 and attn_mask.dtype != np.bool_ and is_grad_enabled() and not return_weights:
             learned_bias = attn_mask
@@ -711,6 +733,17 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
                                 dropout_p=dropout_p if training is not False else 0.0,
                                 rng=rng, return_weights=return_weights, scale=scale,
                                 enable_gqa=enable_gqa)
+
+
+def _takes_mask_and_causal(q, k, v, dropout_p, enable_gqa) -> bool:
+    """Whether torch's CPU kernel for this call (its fused one) applies an attn_mask and
+    is_causal together: 4-D q, k, v of one head dim and batch, heads equal (or grouped), the
+    last axis contiguous, no dropout; its math fallback refuses the pair."""
+    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in (q, k, v)]
+    return all(a.ndim == 4 and a.shape[-1] == arrays[0].shape[-1]
+               and a.shape[0] == arrays[0].shape[0] and a.strides[-1] in (0, a.itemsize)
+               and (enable_gqa or a.shape[1] == arrays[0].shape[1]) for a in arrays) \
+        and not dropout_p
 
 
 def _attention_with_bias(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, mask, dropout_p,
@@ -971,8 +1004,8 @@ def _broadcast_shape(name: str, names: str, *values) -> tuple[int, ...]:
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"{name}: {names} of shapes {', '.join(map(str, shapes))} cannot be "
-                         f"broadcast together") from None
+        raise _engine.ShapeError(f"{name}: {names} of shapes {', '.join(map(str, shapes))} "
+                                 f"cannot be broadcast together") from None
 
 
 def _flag(name: str, what: str, value) -> bool:
@@ -1935,6 +1968,11 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
     elif not callable(distance_function):
         raise TypeError(f"{name}: distance_function must be callable, got "
                         f"{distance_function!r}")
+    ranks = [getattr(t, "ndim", None) for t in (anchor, positive, negative)]
+    if ranks[0] != ranks[1] or ranks[0] != ranks[2]:
+        raise ArgError("The anchor, positive, and negative tensors are expected to have the same "
+                       f"number of dimensions, but got: anchor {ranks[0]}D, positive "
+                       f"{ranks[1]}D, and negative {ranks[2]}D inputs")
     positive_distance = distance_function(anchor, positive)
     negative_distance = distance_function(anchor, negative)
     if _flag(name, "swap", swap):
@@ -1956,15 +1994,15 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None,  # noqa: A0
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
     _check_margin_kernel("multilabel_margin_loss_forward_out_frame", input, labels)
-    if len(shape) not in (1, 2) or labels.shape != shape:
+    if len(shape) > 2 or labels.shape != shape:
         raise ValueError(f"{name}: expected scores (N, C) or (C,) and target of their shape, got "
                          f"{shape} and {labels.shape}")
-    rows, classes = (1, shape[0]) if len(shape) == 1 else shape
+    rows, classes = (1, shape[0]) if len(shape) == 1 else shape or (1, 1)  # () as torch: (1, 1)
     labels = labels.reshape(rows, classes).astype(np.int64)
     valid = np.cumprod(labels >= 0, axis=1).astype(bool)  # up to the first -1
     if np.any(labels[valid] >= classes):
-        raise ValueError(f"{name}: target indices must lie in [-1, {classes}), got "
-                         f"{labels.max()}")
+        raise ArgError(f"{name}: target indices must lie in [-1, {classes}), got "
+                       f"{labels.max()}")
     picked_labels = np.where(valid, labels, 0)
     is_target = np.zeros((rows, classes), dtype=bool)
     target_rows, target_columns = np.nonzero(valid)
@@ -2243,6 +2281,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return type(input).__dlpy_function__("cross_entropy", input, target, reduction,
                                               ignore_index, label_smoothing, weight)
     _refuse_inference(input, target)
+    if input.ndim == 1:
+        target = _one_label(target)
     if (input.dtype.itemsize == 2 and is_low_precision(input.dtype) and isinstance(target, Tensor)
             and (target.dtype.kind in "iu" or weight is None and ignore_index == -100 and (
                 target.dtype.kind == "f" or is_low_precision(target.dtype))
@@ -2389,10 +2429,17 @@ def _dispatching_sequence(name: str, function):
     """_dispatching's for cat and stack (torch's first argument ``tensors``): the first tensor
     of the sequence tells."""
     def dispatch(tensors, *args, **kwargs):
-        first = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
+        if not isinstance(tensors, (list, tuple)):  # torch: a generator or a tensor is no list
+            raise TypeError(f"{name}(): argument 'tensors' must be a tuple or list of Tensors, "
+                            f"not {type(tensors).__name__}")
+        first = tensors[0] if tensors else None
         kind = type(first)
         if kind is not Tensor and hasattr(kind, "__dlpy_function__"):
             return kind.__dlpy_function__(name, tensors, *args, **kwargs)
+        for i, t in enumerate(tensors):
+            if t is None or isinstance(t, (list, tuple, int, float, complex, str)):
+                raise TypeError(f"{name}(): expected Tensor as element {i} in argument 0, but "
+                                f"got {type(t).__name__}")
         return function(tensors, *args, **kwargs)
 
     dispatch.__name__ = dispatch.__qualname__ = name

@@ -20,7 +20,9 @@ DEFAULT_SEED = 67280421310721
 def _check_seed(seed, caller: str) -> int:
     """An int in [-2^63, 2^64), a negative one mapped to 2^64 + seed (as torch's)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"{caller}: expected an int seed, got {type(seed).__name__}")
+        from dlpy.ops import ArgDtypeError  # torch's RuntimeError ("expected a long")
+
+        raise ArgDtypeError(f"{caller}: expected an int seed, got {type(seed).__name__}")
     if not -2 ** 63 <= seed < 2 ** 64:
         raise ValueError(f"{caller}: seed must be in [-2^63, 2^64), got {seed}")
     return int(seed) % 2 ** 64
@@ -74,19 +76,28 @@ class Generator(np.random.Generator):
         return self._initial_seed
 
     def get_state(self) -> dict:
-        """A copy of the state (numpy's bit-generator state dict; torch gives a ByteTensor)."""
-        return _copy.deepcopy(self.bit_generator.state)
+        """A copy of the state (numpy's bit-generator state dict, and the initial seed, which
+        torch's state carries too; torch gives a ByteTensor)."""
+        return {**_copy.deepcopy(self.bit_generator.state), "initial_seed": self.initial_seed()}
 
     def set_state(self, new_state: dict, caller: str = "Generator.set_state") -> Generator:
         """Restore a state from get_state (or dlpy.get_rng_state); returns self."""
+        from dlpy.ops import ArgDtypeError, ArgError
+
         if not isinstance(new_state, dict):
-            raise TypeError(f"{caller}: expected a state from get_rng_state() or get_state(), "
-                            f"got {type(new_state).__name__}")
+            # a uint8 tensor (torch's state, of the wrong size here): torch's RuntimeError
+            error = ArgDtypeError if getattr(new_state, "dtype", None) == np.uint8 else TypeError
+            raise error(f"{caller}: expected a state from get_rng_state() or get_state(), "
+                        f"got {type(new_state).__name__}")
         expected = self.bit_generator.state["bit_generator"]
         if new_state.get("bit_generator") != expected:
-            raise ValueError(f"{caller}: expected a {expected} state from get_rng_state(), got "
-                             f"one of {new_state.get('bit_generator')!r}")
-        self.bit_generator.state = _copy.deepcopy(new_state)
+            raise ArgError(f"{caller}: expected a {expected} state from get_rng_state(), got "
+                           f"one of {new_state.get('bit_generator')!r}")
+        state = _copy.deepcopy(new_state)
+        seed = state.pop("initial_seed", None)
+        self.bit_generator.state = state
+        if seed is not None:
+            self._initial_seed = seed
         return self
 
     def clone_state(self) -> Generator:

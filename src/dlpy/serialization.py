@@ -20,10 +20,12 @@ ml_dtypes is missing.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import pickle
 import struct
+import types
 import zipfile
 from collections import Counter, OrderedDict
 from typing import Any, BinaryIO
@@ -35,12 +37,22 @@ from dlpy.io import atomic_write
 from dlpy.size import Size
 from dlpy.tensor import Tensor
 
-__all__ = ["UnpicklingError", "add_safe_globals", "bfloat16_to_float32", "clear_safe_globals",
-           "get_safe_globals", "load", "safe_globals", "save", "save_tree"]
+__all__ = ["CheckpointError", "EmptyCheckpointError", "UnpicklingError", "add_safe_globals",
+           "bfloat16_to_float32", "clear_safe_globals", "get_safe_globals", "load",
+           "safe_globals", "save", "save_tree"]
 
 
 class UnpicklingError(pickle.UnpicklingError, ValueError):
     """A checkpoint's pickle asks for something dlpy does not build (a ValueError too)."""
+
+
+class CheckpointError(ValueError, RuntimeError):
+    """A zip file that is no readable checkpoint (cut, corrupted, another zip): a ValueError as
+    dlpy's other bad-file errors, a RuntimeError as torch's."""
+
+
+class EmptyCheckpointError(EOFError, ValueError):
+    """An empty file: an EOFError as torch's, a ValueError as dlpy's other bad-file errors."""
 
 
 def bfloat16_to_float32(raw: np.ndarray) -> np.ndarray:
@@ -185,13 +197,12 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
 
     if not isinstance(data, Tensor):
         raise ValueError(f"_rebuild_parameter: expected a tensor, got {type(data).__name__}")
-    if data.dtype.kind not in "fc":  # torch's integer Parameter (requires_grad=False)
-        return data
     # not Parameter(data), which copies: the storage's view itself, so shared memory stays shared
     cls = ComplexParameter if data.dtype.kind == "c" else Parameter
     parameter = cls.__new__(cls)
     Tensor.__init__(parameter, data.data)
-    parameter.requires_grad = bool(requires_grad)
+    # an integer Parameter (requires_grad=False, as torch's only kind of one) stays a Parameter
+    parameter.requires_grad = bool(requires_grad) and data.dtype.kind in "fc"
     return parameter
 
 
@@ -322,8 +333,8 @@ class _Unpickler(pickle.Unpickler):
     """Builds only the allowed globals; storages are read from the archive on first use."""
 
     def __init__(self, file, archive: zipfile.ZipFile, prefix: str, big_endian: bool,
-                 weights_only: bool = True, map_location=None):
-        super().__init__(file)
+                 weights_only: bool = True, map_location=None, encoding: str = "ASCII"):
+        super().__init__(file, encoding=encoding)
         self.archive, self.prefix, self.big_endian = archive, prefix, big_endian
         self.weights_only, self.map_location = weights_only, map_location
         self.storages: dict[str, _Storage] = {}
@@ -398,8 +409,8 @@ def _name(f) -> str:
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
-def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool = True, *,
-         mmap: bool | None = None) -> Any:
+def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool | None = True,
+         *, mmap: bool | None = None, **pickle_load_args) -> Any:
     """Read a file written by ``torch.save`` (torch >= 1.6) or ``dlpy.save``: tensors come back
     as dlpy Tensors (Parameters as nn.Parameter, requires_grad kept), inside the saved dicts,
     lists, tuples, numbers and strings. ``map_location`` is accepted (a string, a device or a
@@ -407,8 +418,13 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
     default) builds only those; ``weights_only=False`` unpickles any object, as torch's (a
     whole Module written by ``save``), which runs code the file names: only for a file you
     trust. ``mmap=True`` (only for a file path, as torch's) reads the file as without it: the
-    tensors' values are in memory, not mapped. Errors name the file."""
+    tensors' values are in memory, not mapped. ``weights_only=None`` is True (torch's default);
+    ``pickle_load_args`` (``encoding=``) go to the unpickler. Errors name the file; a bad file
+    raises torch's class too (EOFError empty, UnpicklingError not a zip, RuntimeError a bad
+    zip), all ValueErrors."""
     name = _name(f)
+    if weights_only is None:
+        weights_only = True
     if mmap and not isinstance(f, (str, os.PathLike)):
         raise ValueError("load: f must be a file path in order to use the mmap argument")
     if map_location is not None and not isinstance(map_location, (str, dict, device)) \
@@ -419,35 +435,54 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
     if not isinstance(weights_only, bool):
         raise TypeError(f"load: weights_only must be True or False, got {weights_only!r}")
     if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
-        raise FileNotFoundError(f"{name}: no such file")
+        raise FileNotFoundError(errno.ENOENT, f"{name}: no such file")
     if not isinstance(f, (str, os.PathLike)) and getattr(f, "seekable", lambda: False)():
         start = f.tell()  # torch reads from the file's position, as pickle.load would
         if not f.read(1):
             raise EOFError(f"{name}: nothing to read at position {start} (the end of the "
                            f"file: seek(0) after torch.save into a buffer)")
         f.seek(start)
+    if isinstance(f, (str, os.PathLike)) and os.path.isdir(f):
+        raise IsADirectoryError(errno.EISDIR, f"{name}: a folder, not a file")
     try:
         archive = zipfile.ZipFile(f)
     except zipfile.BadZipFile as err:
-        raise ValueError(f"{name}: not a readable PyTorch zip checkpoint, {_legacy_hint(f)}"
-                         f"({type(err).__name__}: {err})") from None
+        # torch reads a file that does not start as a zip as a legacy pickle
+        head = _head(f)
+        error = CheckpointError if head.startswith(b"PK\x03\x04") else \
+            UnpicklingError if head else EmptyCheckpointError
+        raise error(f"{name}: not a readable PyTorch zip checkpoint, {_legacy_hint(f)}"
+                    f"({type(err).__name__}: {err})") from None
     with archive:
         try:
-            return _load_archive(archive, weights_only, map_location)
+            return _load_archive(archive, weights_only, map_location,
+                                 pickle_load_args.get("encoding", "ASCII"))
         except _CallerError as err:
             raise err.error from None
         except UnpicklingError as err:
             raise UnpicklingError(f"{name}: {err}") from None
         except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
+            raise CheckpointError(f"{name}: {err}") from None
         except (ImportError, AttributeError):
             if not weights_only:  # a class the pickled object needs is not importable here
                 raise
-            raise ValueError(f"{name}: not a readable PyTorch checkpoint, the file is cut or "
-                             f"corrupted") from None
+            raise CheckpointError(f"{name}: not a readable PyTorch checkpoint, the file is cut "
+                                  f"or corrupted") from None
         except Exception as err:  # a corrupted pickle or member raises anything (EOFError, ...)
-            raise ValueError(f"{name}: not a readable PyTorch checkpoint, the file is cut or "
-                             f"corrupted ({type(err).__name__}: {err})") from None
+            raise CheckpointError(f"{name}: not a readable PyTorch checkpoint, the file is cut "
+                                  f"or corrupted ({type(err).__name__}: {err})") from None
+
+
+def _head(f) -> bytes:
+    """The first 4 bytes of a file (b"" where they cannot be read)."""
+    try:
+        if isinstance(f, (str, os.PathLike)):
+            with open(f, "rb") as handle:
+                return handle.read(4)
+        f.seek(0)
+        return f.read(4)
+    except (OSError, ValueError):
+        return b""
 
 
 def _legacy_hint(f) -> str:
@@ -470,7 +505,7 @@ def _legacy_hint(f) -> str:
 
 
 def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
-                  map_location=None) -> Any:
+                  map_location=None, encoding: str = "ASCII") -> Any:
     names = archive.namelist()
     pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
     if not pickles:
@@ -485,7 +520,7 @@ def _load_archive(archive: zipfile.ZipFile, weights_only: bool = True,
         raise ValueError(f"unknown byteorder {byteorder!r}")
     with archive.open(pickles[0]) as data:
         return _Unpickler(data, archive, prefix, byteorder == "big", weights_only,
-                          map_location).load()
+                          map_location, encoding).load()
 
 
 # ------------------------------------------------------------------------------------- save
@@ -499,14 +534,20 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO, pickle_module: Any = None,
     archive, and needs ``load(f, weights_only=False)``. Tensors that view one numpy array
     share one storage, as torch's views; a path is written atomically.
     ``pickle_module``/``pickle_protocol``: only Python's pickle, protocol 2 (torch's default)."""
-    if pickle_module not in (None, pickle) or pickle_protocol != 2:
+    if pickle_module not in (None, pickle) or pickle_protocol not in (2, 3, 4, 5):
         raise ValueError(f"save: dlpy writes with Python's pickle, protocol 2 (torch's "
-                         f"defaults), got pickle_module={pickle_module!r}, "
-                         f"pickle_protocol={pickle_protocol!r}")
+                         f"defaults; 3 to 5 are written as 2, which loads the same), got "
+                         f"pickle_module={pickle_module!r}, pickle_protocol={pickle_protocol!r}")
+    if isinstance(f, (str, os.PathLike)):
+        parent = os.path.dirname(os.path.abspath(f))
+        if not os.path.isdir(parent):  # as torch's: no folders made
+            raise RuntimeError(f"save: the parent directory {parent} does not exist")
+        if os.path.isdir(f):
+            raise RuntimeError(f"save: {os.fspath(f)} is a folder, not a file")
     pickler = _Pickler()
     try:
         pickler.dump(obj)
-    except _NotATree:
+    except (_NotATree, _Cycle):  # an object, or a container that holds itself: pickled
         pickler = _Pickler()  # the storages written so far are dropped with the first one
         _ObjectPickler(pickler).dump(obj)
     _write_records(pickler, f)
@@ -541,6 +582,10 @@ def _write_zip(handle: BinaryIO, records: list[tuple[str, bytes]]) -> None:
 
 class _NotATree(TypeError):
     """``_Pickler`` met an object that is no tensor, number, string or container of them."""
+
+
+class _Cycle(ValueError):
+    """``_Pickler`` met a container that holds itself (``save`` pickles it as an object)."""
 
 
 class _Pickler:
@@ -640,10 +685,14 @@ class _Pickler:
             self._global("builtins", "set")
             self._save((list(obj),))
             out += pickle.REDUCE
-        elif isinstance(obj, (dict, list, tuple)):
+        elif type(obj) is Counter:  # as pickle writes one: collections.Counter(dict)
+            self._global("collections", "Counter")
+            self._save((dict(obj),))
+            out += pickle.REDUCE
+        elif type(obj) in (dict, list, tuple, OrderedDict):  # a subclass is pickled as such
             if id(obj) in self.active:
-                raise ValueError("save: the object contains itself (a cycle), which a "
-                                 "checkpoint cannot hold")
+                raise _Cycle("save: the object contains itself (a cycle), which "
+                             "dlpy.save_tree cannot hold")
             if isinstance(obj, tuple) or not self._memo_get(obj):
                 self.active.add(id(obj))
                 self._container(obj)
@@ -757,6 +806,16 @@ class _ObjectPickler(pickle._Pickler):
             self.memoize(obj)
             return
         super().save(obj, save_persistent_id)
+
+    def save_global(self, obj: Any, name: str | None = None) -> None:
+        qualname = name or getattr(obj, "__qualname__", "")
+        if "<locals>" in qualname:  # as Python's C pickler, torch's, says it
+            raise AttributeError(f"Can't pickle local object {qualname!r}")
+        super().save_global(obj, name)
+
+    # pickle's table of savers names its own save_global: a function uses ours
+    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch[types.FunctionType] = save_global  # a class goes through save_type, to ours
 
 
 def _storage_of(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, tuple[int, ...]]:

@@ -29,6 +29,19 @@ from dlpy.sparse_grad import runs
 from dlpy.tensor import SparseOperandError, Tensor, _comparable, ambiguous_truth
 
 
+class SparseValueError(ValueError, RuntimeError):
+    """Bad sparse input: a ValueError, and the RuntimeError torch raises for it."""
+
+
+class SparseTypeError(TypeError, RuntimeError):
+    """A wrong kind of operand or dtype: a TypeError, and the RuntimeError torch raises."""
+
+
+class SparseDimError(IndexError, ValueError, RuntimeError):
+    """A dim or index out of range: a ValueError, and the IndexError (or, for some ops, the
+    RuntimeError) torch raises."""
+
+
 class Layout(NamedConstant):
     """torch.layout: ``dlpy.strided``, ``dlpy.sparse_coo``, ``dlpy.sparse_csr`` (``_csc``,
     ``_bsr``, ``_bsc``), ``dlpy.jagged`` (nested tensors', also ``dlpy.nested.jagged``)."""
@@ -84,13 +97,14 @@ class check_sparse_tensor_invariants:  # noqa: N801 - torch's name
 
 
 # ----------------------------------------------------------------- checks of user input
-def _index_array(name: str, what: str, value, ndim: int) -> np.ndarray:
+def _index_array(name: str, what: str, value, ndim: int, kinds: str = "iu") -> np.ndarray:
     array = np.asarray(value.data if isinstance(value, Tensor) else value)
-    if array.dtype.kind not in "iu" and not (array.size == 0 and array.dtype.kind == "f"):
-        raise TypeError(f"{name}: {what} must be integers (int64), got {array.dtype}")
+    if array.dtype.kind not in kinds and not (array.size == 0 and array.dtype.kind == "f"):
+        raise SparseTypeError(f"{name}: {what} must be integers (int64), got {array.dtype}")
     if array.ndim != ndim:
-        raise ValueError(f"{name}: {what} must have {ndim} dimension{'s' * (ndim > 1)}, got "
-                         f"shape {array.shape}")
+        error = SparseDimError if array.ndim == 0 else SparseValueError  # torch's classes
+        raise error(f"{name}: {what} must have {ndim} dimension{'s' * (ndim > 1)}, got "
+                    f"shape {array.shape}")
     return array.astype(np.int64, copy=False)
 
 
@@ -102,7 +116,7 @@ def _kept_dtype(array: np.ndarray, value) -> np.ndarray:
 
 def _values_tensor(name: str, values, dtype, requires_grad: bool) -> Tensor:
     if isinstance(values, SparseTensor):
-        raise TypeError(f"{name}: values must be a dense tensor, got a sparse one")
+        raise SparseTypeError(f"{name}: values must be a dense tensor, got a sparse one")
     if not isinstance(values, Tensor):  # torch.tensor's dtypes: [1, 2] is int64
         from dlpy.creation import tensor
 
@@ -111,7 +125,7 @@ def _values_tensor(name: str, values, dtype, requires_grad: bool) -> Tensor:
         values = values.astype(dtype)
     if requires_grad and not values.requires_grad:
         if values.op is not None:
-            raise ValueError(f"{name}: requires_grad=True needs leaf values")
+            raise SparseValueError(f"{name}: requires_grad=True needs leaf values")
         values.requires_grad_()
         return values
     if values.requires_grad:  # a node of the graph, as torch's: the tensor is no leaf
@@ -125,9 +139,9 @@ def _size(name: str, size) -> tuple[int, ...]:
     try:
         size = tuple(int(s) for s in size)
     except TypeError:
-        raise TypeError(f"{name}: size must be a sequence of ints, got {size!r}") from None
+        raise SparseTypeError(f"{name}: size must be a sequence of ints, got {size!r}") from None
     if any(s < 0 for s in size):
-        raise ValueError(f"{name}: size must not be negative, got {size}")
+        raise SparseValueError(f"{name}: size must not be negative, got {size}")
     return size
 
 
@@ -139,7 +153,7 @@ def _check_range(name: str, what: str, indices: np.ndarray, sizes) -> None:
     for d, size in enumerate(sizes):
         if low[d] < 0 or high[d] >= size:
             bad = low[d] if low[d] < 0 else high[d]
-            raise ValueError(f"{name}: {what} of dim {d} must lie in [0, {size}), got {bad}")
+            raise SparseValueError(f"{name}: {what} of dim {d} must lie in [0, {size}), got {bad}")
 
 
 def _keys(indices: np.ndarray, sizes) -> np.ndarray:
@@ -163,27 +177,28 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     checked (sorted, distinct indices)."""
     name = "sparse_coo_tensor"
     as_device(device, name)  # the CPU; any other a RuntimeError
-    indices = _index_array(name, "indices", indices, 2)
+    indices = _index_array(name, "indices", indices, 2, "iubf")  # torch casts bool, float
     values = _values_tensor(name, values, dtype, requires_grad)
     sparse_dim, nnz = indices.shape
     if sparse_dim == 0:
-        raise ValueError(f"{name}: indices must have at least one row (sparse_dim >= 1), got "
-                         f"shape {indices.shape}")
+        raise SparseValueError(f"{name}: indices must have at least one row (sparse_dim >= 1), got "
+                               f"shape {indices.shape}")
     if values.ndim == 0 or values.shape[0] != nnz:
-        raise ValueError(f"{name}: values must have one row per index (nnz={nnz}), got shape "
-                         f"{values.shape}")
+        raise SparseValueError(f"{name}: values must have one row per index (nnz={nnz}), got shape "
+                               f"{values.shape}")
     if size is None:
         size = tuple(int(n) for n in (indices.max(axis=1) + 1 if nnz else [0] * sparse_dim))
         size += values.shape[1:]
     else:
         size = _size(name, size)
         if len(size) != sparse_dim + values.ndim - 1 or size[sparse_dim:] != values.shape[1:]:
-            raise ValueError(f"{name}: size {size} does not fit {sparse_dim} sparse dims and "
-                             f"values of shape {values.shape} (dense dims {values.shape[1:]})")
+            raise SparseValueError(f"{name}: size {size} does not fit {sparse_dim} sparse dims and "
+                                   f"values of shape {values.shape} (dense dims "
+                                   f"{values.shape[1:]})")
     _check_range(name, "indices", indices, size[:sparse_dim])
     if is_coalesced and not _sorted_distinct(_keys(indices, size[:sparse_dim])):
-        raise ValueError(f"{name}: is_coalesced=True but the indices are not sorted and "
-                         "distinct; call .coalesce() instead")
+        raise SparseValueError(f"{name}: is_coalesced=True but the indices are not sorted and "
+                               "distinct; call .coalesce() instead")
     del check_invariants  # COO's invariants are all checked above, always
     return SparseTensor(sparse_coo, values, tuple(size), indices=indices,
                         coalesced=bool(is_coalesced) or nnz <= 1)  # torch's: 0 or 1 entry is
@@ -231,8 +246,8 @@ def sparse_compressed_tensor(compressed_indices, plain_indices, values, size=Non
     """torch.sparse_compressed_tensor: ``sparse_csr_tensor`` / ``csc`` / ``bsr`` / ``bsc`` by
     ``layout``."""
     if layout not in (sparse_csr, sparse_csc, sparse_bsr, sparse_bsc):
-        raise ValueError("sparse_compressed_tensor: layout must be one of dlpy.sparse_csr, "
-                         f"sparse_csc, sparse_bsr, sparse_bsc, got {layout!r}")
+        raise SparseValueError("sparse_compressed_tensor: layout must be one of dlpy.sparse_csr, "
+                               f"sparse_csc, sparse_bsr, sparse_bsc, got {layout!r}")
     return _compressed("sparse_compressed_tensor", layout, compressed_indices, plain_indices,
                        values, size, dtype, device, requires_grad, check_invariants)
 
@@ -250,16 +265,19 @@ def _compressed(name, layout, compressed_indices, plain_indices, values, size, d
                                                                      "row_indices")
     crow = _index_array(name, c_name, compressed_indices, 1)
     col = _index_array(name, p_name, plain_indices, 1)
+    if size is not None and len(size) < 2:
+        raise SparseDimError(f"{name}: size must have at least 2 dims, got {tuple(size)}")
     values = _values_tensor(name, values, dtype, requires_grad)
     nnz = col.size
     blocked = layout in _BLOCKED
     if (values.ndim != (3 if blocked else 1)) or values.shape[0] != nnz:
-        raise ValueError(f"{name}: values must be {'(nnz, R, C) blocks' if blocked else '1-D'} "
-                         f"with one per {p_name[:-8]} index (nnz={nnz}), got shape "
-                         f"{values.shape}")
+        raise SparseValueError(f"{name}: values must be "
+                               f"{'(nnz, R, C) blocks' if blocked else '1-D'} "
+                               f"with one per {p_name[:-8]} index (nnz={nnz}), got shape "
+                               f"{values.shape}")
     if crow.size == 0 or crow[0] != 0 or crow[-1] != nnz or np.any(np.diff(crow) < 0):
-        raise ValueError(f"{name}: {c_name} must rise from 0 to nnz={nnz}, got "
-                         f"{crow[:8].tolist()}{'...' if crow.size > 8 else ''}")
+        raise SparseValueError(f"{name}: {c_name} must rise from 0 to nnz={nnz}, got "
+                               f"{crow[:8].tolist()}{'...' if crow.size > 8 else ''}")
     block = values.shape[1:] if blocked else (1, 1)
     c_axis = 0 if by_row else 1  # the compressed dim
     if size is None:
@@ -270,15 +288,17 @@ def _compressed(name, layout, compressed_indices, plain_indices, values, size, d
         size = _size(name, size)
         if len(size) != 2 or size[c_axis] != (crow.size - 1) * block[c_axis] \
                 or size[1 - c_axis] % block[1 - c_axis]:
-            raise ValueError(f"{name}: size must be 2-D with {crow.size - 1} "
-                             f"{'rows' if by_row else 'columns'} (of blocks {block}; the length "
-                             f"of {c_name} - 1), got {size}")
+            raise SparseValueError(f"{name}: size must be 2-D with {crow.size - 1} "
+                                   f"{'rows' if by_row else 'columns'} (of blocks {block}; the "
+                                   f"length "
+                                   f"of {c_name} - 1), got {size}")
     _check_range(name, p_name, col[None], (size[1 - c_axis] // block[1 - c_axis],))
     if check_invariants or check_sparse_tensor_invariants.is_enabled():
         rows = np.repeat(np.arange(crow.size - 1), np.diff(crow))
         if not _sorted_distinct(rows * max(size[1 - c_axis], 1) + col):
-            raise ValueError(f"{name}: the {p_name} of each compressed slice must be sorted and "
-                             "distinct (check_sparse_tensor_invariants)")
+            raise SparseValueError(f"{name}: the {p_name} of each compressed slice must be sorted "
+                                   f"and "
+                                   "distinct (check_sparse_tensor_invariants)")
     return SparseTensor(layout, values, tuple(size), crow=_kept_dtype(crow, compressed_indices),
                         col=_kept_dtype(col, plain_indices))
 
@@ -294,18 +314,19 @@ def _batched(name, layout, compressed_indices, plain_indices, values, size, dtyp
     values = _values_tensor(name, values, dtype, requires_grad)
     batch, nnz = col.shape
     if values.ndim != 2 or values.shape != col.shape or crow.shape[0] != batch:
-        raise ValueError(f"{name}: expected crow (B, m + 1), col and values (B, nnz) of one "
-                         f"batch size, got {crow.shape}, {col.shape} and {tuple(values.shape)}")
+        raise SparseValueError(f"{name}: expected crow (B, m + 1), col and values (B, nnz) of one "
+                               f"batch size, got {crow.shape}, {col.shape} and "
+                               f"{tuple(values.shape)}")
     if np.any(crow[:, 0] != 0) or np.any(crow[:, -1] != nnz) or np.any(np.diff(crow) < 0):
-        raise ValueError(f"{name}: {c_name} of each batch must rise from 0 to nnz={nnz}")
+        raise SparseValueError(f"{name}: {c_name} of each batch must rise from 0 to nnz={nnz}")
     c_axis = 1 if layout is sparse_csr else 2
     if size is None:
         size = [batch, 0, 0]
         size[c_axis], size[3 - c_axis] = crow.shape[1] - 1, int(col.max()) + 1 if nnz else 0
     size = _size(name, size)
     if len(size) != 3 or size[0] != batch or size[c_axis] != crow.shape[1] - 1:
-        raise ValueError(f"{name}: size must be (B, m, n) with B={batch} and "
-                         f"{crow.shape[1] - 1} compressed slices, got {size}")
+        raise SparseValueError(f"{name}: size must be (B, m, n) with B={batch} and "
+                               f"{crow.shape[1] - 1} compressed slices, got {size}")
     _check_range(name, p_name, col.reshape(1, -1), (size[3 - c_axis],))
     return SparseTensor(layout, values, size, crow=_kept_dtype(crow, compressed_indices),
                         col=_kept_dtype(col, plain_indices))
@@ -338,15 +359,15 @@ def _crow(rows: np.ndarray, num_rows: int) -> np.ndarray:
 
 def _as_dense(name: str, x) -> Tensor:
     if isinstance(x, SparseTensor):
-        raise TypeError(f"{name}: expected a dense tensor here, got a sparse one")
+        raise SparseTypeError(f"{name}: expected a dense tensor here, got a sparse one")
     return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
 
 
 def _dim(name: str, dim, ndim: int) -> int:
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{name}: dim must be an int, got {dim!r}")
+        raise SparseTypeError(f"{name}: dim must be an int, got {dim!r}")
     if not -ndim <= dim < ndim:
-        raise ValueError(f"{name}: dim {dim} is out of range for a tensor of {ndim} dims")
+        raise SparseDimError(f"{name}: dim {dim} is out of range for a tensor of {ndim} dims")
     return int(dim) % ndim
 
 
@@ -408,7 +429,7 @@ class SparseTensor(OnCPU):
 
     def is_coalesced(self) -> bool:
         if self.layout is not sparse_coo:
-            raise ValueError(f"is_coalesced: expected a sparse_coo tensor, got {self.layout}")
+            raise SparseValueError(f"is_coalesced: expected a sparse_coo tensor, got {self.layout}")
         return self._coalesced
 
     # ------------------------------------------------------------- gradients
@@ -451,7 +472,8 @@ class SparseTensor(OnCPU):
     def grad(self, value) -> None:
         if value is not None:
             if not isinstance(value, SparseTensor) or value.shape != self.shape:
-                raise TypeError(f"grad: expected None or a sparse tensor of shape {self.shape}")
+                raise SparseTypeError(f"grad: expected None or a sparse tensor of shape "
+                                      f"{self.shape}")
             value = value._v.data
         self._v.grad = value
 
@@ -466,8 +488,8 @@ class SparseTensor(OnCPU):
             raise RuntimeError("backward: grad can be implicitly created only for scalar "
                                f"outputs; a sparse tensor of shape {self.shape} needs gradient")
         if tuple(gradient.shape) != self.shape or self.layout in _BLOCKED:
-            raise ValueError(f"backward: expected a gradient of shape {self.shape}, got "
-                             f"{tuple(gradient.shape)}")
+            raise SparseValueError(f"backward: expected a gradient of shape {self.shape}, got "
+                                   f"{tuple(gradient.shape)}")
         dense = (gradient.to_dense() if isinstance(gradient, SparseTensor)
                  else _as_dense("backward", gradient))
         at_entries = dense.data[tuple(self._coo())].astype(self.dtype, copy=False)
@@ -530,10 +552,10 @@ class SparseTensor(OnCPU):
         if self.layout not in (layout if isinstance(layout, tuple) else (layout,)):
             names = " or ".join(x.name for x in (layout if isinstance(layout, tuple)
                                                   else (layout,)))
-            raise ValueError(f"{name}: expected a {names} tensor, got {self.layout}")
+            raise SparseValueError(f"{name}: expected a {names} tensor, got {self.layout}")
         if coalesced and not self._coalesced:
-            raise ValueError(f"{name}: the tensor is not coalesced (repeated or unsorted "
-                             "indices); call .coalesce() first, or use _" + name + "()")
+            raise SparseValueError(f"{name}: the tensor is not coalesced (repeated or unsorted "
+                                   "indices); call .coalesce() first, or use _" + name + "()")
 
     # ------------------------------------------------------------- conversions
     def coalesce(self) -> SparseTensor:
@@ -550,8 +572,11 @@ class SparseTensor(OnCPU):
         return SparseTensor(sparse_coo, values, self.shape, indices=self._ind[:, order[starts]],
                             coalesced=True)
 
-    def to_dense(self) -> Tensor:
+    def to_dense(self, dtype=None, *, masked_grad=None) -> Tensor:
         """The dense tensor (repeats summed); its gradient reaches the stored entries."""
+        if dtype is not None:
+            raise SparseValueError("to_dense: the dtype argument is not supported for sparse "
+                                   "tensors, as torch")
         if self.layout in _BLOCKED:
             (rows, cols), (r, c) = self._coo(), self._v.shape[1:]
             grid = (self.shape[0] // r, self.shape[1] // c, r, c)
@@ -566,8 +591,8 @@ class SparseTensor(OnCPU):
             return self.to_sparse_csr() if layout is sparse_csr else self.to_sparse_csc()
         if layout in _BLOCKED and blocksize is not None:
             return to_sparse_blocked(self.to_dense(), layout, blocksize)
-        raise ValueError(f"to_sparse: layout must be dlpy.sparse_coo, sparse_csr, sparse_csc "
-                         f"(or sparse_bsr / sparse_bsc with a blocksize), got {layout!r}")
+        raise SparseValueError(f"to_sparse: layout must be dlpy.sparse_coo, sparse_csr, sparse_csc "
+                               f"(or sparse_bsr / sparse_bsc with a blocksize), got {layout!r}")
 
     def to_sparse_coo(self) -> SparseTensor:
         if self.layout is sparse_coo:
@@ -586,8 +611,8 @@ class SparseTensor(OnCPU):
     def _matrix(self, name: str) -> SparseTensor:
         """This 2-D tensor with no dense dims as a coalesced COO tensor."""
         if self.ndim != 2 or self.dense_dim():
-            raise ValueError(f"{name}: expected a 2-D tensor with no dense dims, got "
-                             f"shape {self.shape} with {self.dense_dim()} dense dims")
+            raise SparseValueError(f"{name}: expected a 2-D tensor with no dense dims, got "
+                                   f"shape {self.shape} with {self.dense_dim()} dense dims")
         return self.to_sparse_coo().coalesce()
 
     def to_sparse_csr(self) -> SparseTensor:
@@ -637,6 +662,115 @@ class SparseTensor(OnCPU):
     def float(self) -> SparseTensor:
         return self.to(np.float32)
 
+    def half(self) -> SparseTensor:
+        return self.to(np.float16)
+
+    def int(self) -> SparseTensor:
+        return self.to(np.int32)
+
+    def long(self) -> SparseTensor:
+        return self.to(np.int64)
+
+    def bool(self) -> SparseTensor:
+        return self.to(np.bool_)
+
+    def item(self):
+        """The number of a one-element tensor, as torch's."""
+        return self.to_dense().item()
+
+    # ------------------------------------------------------------- what torch refuses
+    def view(self, *shape):
+        raise NotImplementedError("view: could not run 'aten::view' with arguments from the "
+                                  "'SparseCPU' backend, as torch")
+
+    def reshape(self, *shape):
+        raise SparseValueError("reshape is not implemented for sparse tensors, as torch")
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        raise SparseValueError("flatten: reshape is not implemented for sparse tensors, as torch")
+
+    def tolist(self):
+        raise SparseValueError("tolist: a sparse tensor has no storage, use to_dense() first")
+
+    def _no_kernel(name: str):
+        def method(self, *args, **kwargs):
+            raise NotImplementedError(f"{name}: could not run 'aten::{name}' with arguments "
+                                      "from the 'SparseCPU' backend, as torch")
+
+        method.__name__ = method.__qualname__ = name
+        return method
+
+    max = _no_kernel("max")
+    min = _no_kernel("min")
+    amax = _no_kernel("amax")
+    amin = _no_kernel("amin")
+    argmax = _no_kernel("argmax")
+    argmin = _no_kernel("argmin")
+    mean = _no_kernel("mean")
+    prod = _no_kernel("prod")
+    del _no_kernel
+
+    def __setitem__(self, key, value):
+        raise SparseTypeError(f"'{type(self).__name__}' object does not support item assignment "
+                              "(sparse tensors do not), as torch")
+
+    # ------------------------------------------------------------- indexing
+    def select(self, dim: int, index: int):
+        """The slice ``index`` of dim: sparse while a sparse dim is left (COO; CSR gives
+        COO), else dense, as torch's."""
+        if self.layout is not sparse_coo:
+            return self.to_sparse_coo().select(dim, index)
+        dim = _dim("select", dim, self.ndim)
+        size = self.shape[dim]
+        if not -size <= index < size:
+            raise SparseDimError(f"select: index {index} out of range for dim {dim} of size "
+                                 f"{size}")
+        index = int(index) % size
+        shape = self.shape[:dim] + self.shape[dim + 1:]
+        sparse_dim = self.sparse_dim()
+        if dim >= sparse_dim:
+            where = (slice(None),) * (dim - sparse_dim + 1) + (index,)
+            return SparseTensor(sparse_coo, GetItem(where)(self._v), shape, indices=self._ind,
+                                coalesced=self._coalesced)
+        picks = np.nonzero(self._ind[dim] == index)[0]
+        values = GetItem(picks)(self._v)
+        if sparse_dim == 1:  # no sparse dim left: the (summed) dense slice
+            return values.sum(axis=0)
+        return SparseTensor(sparse_coo, values, shape,
+                            indices=np.delete(self._ind[:, picks], dim, axis=0))
+
+    def __getitem__(self, key):
+        """``s[i]``: select(0, i); torch has no other indexing of sparse tensors."""
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            return self.select(0, key)
+        raise NotImplementedError(f"indexing a sparse tensor with {type(key).__name__} is not "
+                                  "supported (only an int), as torch")
+
+    def permute(self, *dims) -> SparseTensor:
+        """The sparse dims permuted among themselves and the dense dims among themselves."""
+        self._need("permute")
+        dims = dims[0] if len(dims) == 1 and not isinstance(dims[0], (int, np.integer)) else dims
+        if len(dims) != self.ndim:
+            raise SparseValueError(f"permute: expected {self.ndim} dims, got {len(dims)}")
+        dims = [_dim("permute", d, self.ndim) for d in dims]
+        if len(set(dims)) != len(dims):
+            raise SparseValueError(f"permute: repeated dim in {dims}")
+        sparse_dim = self.sparse_dim()
+        if sorted(dims[:sparse_dim]) != list(range(sparse_dim)):
+            raise SparseValueError("permute(sparse_coo): transpositions between sparse and "
+                                   "dense dimensions are not allowed, as torch")
+        values = self._v.permute(0, *[d - sparse_dim + 1 for d in dims[sparse_dim:]])
+        identity = dims == list(range(self.ndim))
+        return SparseTensor(sparse_coo, values, tuple(self.shape[d] for d in dims),
+                            indices=self._ind[dims[:sparse_dim]],
+                            coalesced=identity and self._coalesced)
+
+    def __floordiv__(self, other) -> SparseTensor:
+        if isinstance(other, SparseTensor) or np.ndim(_scalar_of(other)) != 0:
+            raise SparseTypeError("floor_divide: a sparse tensor can be divided by a number "
+                                  "(or a 0-d tensor) only")
+        return self._with_values(self._v // _scalar_of(other))
+
     # ------------------------------------------------------------- shape ops
     def transpose(self, dim0: int, dim1: int) -> SparseTensor:
         """Swap two sparse dims (indices swapped, uncoalesced) or two dense dims (values
@@ -646,8 +780,9 @@ class SparseTensor(OnCPU):
             if dim0 == dim1:
                 return self
             if {dim0, dim1} != {self.ndim - 2, self.ndim - 1}:
-                raise ValueError(f"transpose: of a {self.layout.name} tensor only the last two "
-                                 f"dims can be swapped, got {dim0} and {dim1}")
+                raise SparseValueError(f"transpose: of a {self.layout.name} tensor only the last "
+                                       f"two "
+                                       f"dims can be swapped, got {dim0} and {dim1}")
             values = self._v.transpose(1, 2) if self.layout in _BLOCKED else self._v
             other = {sparse_csr: sparse_csc, sparse_csc: sparse_csr, sparse_bsr: sparse_bsc,
                      sparse_bsc: sparse_bsr}[self.layout]
@@ -668,8 +803,8 @@ class SparseTensor(OnCPU):
             shape[dim0], shape[dim1] = shape[dim1], shape[dim0]
             return SparseTensor(sparse_coo, self._v.permute(*axes), tuple(shape),
                                 indices=self._ind, coalesced=self._coalesced)
-        raise ValueError(f"transpose: cannot swap a sparse dim and a dense dim ({dim0} and "
-                         f"{dim1}; sparse_dim={sparse_dim}), as torch")
+        raise SparseValueError(f"transpose: cannot swap a sparse dim and a dense dim ({dim0} and "
+                               f"{dim1}; sparse_dim={sparse_dim}), as torch")
 
     @property
     def mT(self) -> SparseTensor:  # noqa: N802 - torch's name
@@ -684,7 +819,7 @@ class SparseTensor(OnCPU):
 
     def t(self) -> SparseTensor:
         if self.ndim > 2:
-            raise ValueError(f"t: expects a tensor of at most 2 dims, got {self.ndim}")
+            raise SparseValueError(f"t: expects a tensor of at most 2 dims, got {self.ndim}")
         return self if self.ndim < 2 else self.transpose(0, 1)
 
     def index_select(self, dim: int, index) -> SparseTensor:
@@ -698,7 +833,7 @@ class SparseTensor(OnCPU):
         size = self.shape[dim]
         start = start + size if start < 0 else start
         if not (0 <= start and length >= 0 and start + length <= size):
-            raise IndexError(f"narrow_copy: start {start} + length {length} out of range for "
+            raise SparseDimError(f"narrow_copy: start {start} + length {length} out of range for "
                              f"dim {dim} of size {size}")
         shape = list(self.shape)
         shape[dim] = length
@@ -730,8 +865,9 @@ class SparseTensor(OnCPU):
     def __truediv__(self, other) -> SparseTensor:
         _no_compressed("div", self)
         if isinstance(other, (SparseTensor, Tensor)) and np.ndim(_scalar_of(other)) != 0:
-            raise TypeError("div: a sparse tensor can be divided by a number (or a 0-d tensor) "
-                            "only, as torch's")
+            raise SparseTypeError("div: a sparse tensor can be divided by a number (or a 0-d "
+                                  "tensor) "
+                                  "only, as torch's")
         return self._with_values(self._v / _scalar_of(other))
 
     div = __truediv__
@@ -778,9 +914,22 @@ class SparseTensor(OnCPU):
         if self.layout is not sparse_coo and not keepdim:
             raise RuntimeError(f"sum: reduction operations on {self.layout.name[7:].upper()} "
                                "tensors with keepdim=False is unsupported, as torch")
-        if keepdim:
-            raise ValueError("sum: keepdim=True is not supported for sparse tensors, as torch")
-        return sum(self, dim, dtype=dtype)
+        out = sum(self, dim, dtype=dtype)
+        if not keepdim or dim is None:
+            return out
+        dims = sorted(_dim("sum", d, self.ndim) for d in ((dim,) if np.ndim(dim) == 0 else dim))
+        if isinstance(out, Tensor):  # every sparse dim reduced: dense
+            return out.reshape(tuple(1 if d in dims else n for d, n in enumerate(self.shape)))
+        sparse_dim = self.sparse_dim()
+        indices = out._ind
+        for d in (d for d in dims if d < sparse_dim):
+            indices = np.insert(indices, d, 0, axis=0)
+        values = out._v
+        for d in (d for d in dims if d >= sparse_dim):
+            values = values.unsqueeze(d - sparse_dim + 1)
+        shape = tuple(1 if d in dims else n for d, n in enumerate(self.shape))
+        return SparseTensor(sparse_coo, values, shape, indices=indices,
+                            coalesced=out._coalesced)
 
     def softmax(self, dim: int):
         return softmax(self, dim)
@@ -791,8 +940,9 @@ class SparseTensor(OnCPU):
     def pow(self, exponent) -> SparseTensor:
         _no_compressed("pow", self)
         if not np.isscalar(exponent) or exponent <= 0:
-            raise ValueError(f"pow: a sparse tensor takes a positive number as exponent (zero "
-                             f"stays zero), got {exponent!r}")
+            raise SparseValueError(f"pow: a sparse tensor takes a positive number as exponent "
+                                   f"(zero "
+                                   f"stays zero), got {exponent!r}")
         return _unary(self, lambda v: v ** exponent)
 
     __pow__ = pow
@@ -893,10 +1043,11 @@ def _scalar_of(x):
 # ----------------------------------------------------------------- the functions
 def _coalesced_pair(name: str, a: SparseTensor, b: SparseTensor):
     if a.shape != b.shape:
-        raise ValueError(f"{name}: sparse tensors of different shapes {a.shape} and {b.shape}")
+        raise SparseValueError(f"{name}: sparse tensors of different shapes {a.shape} and "
+                               f"{b.shape}")
     if a.sparse_dim() != b.sparse_dim():
-        raise ValueError(f"{name}: sparse tensors with {a.sparse_dim()} and {b.sparse_dim()} "
-                         "sparse dims")
+        raise SparseValueError(f"{name}: sparse tensors with {a.sparse_dim()} and {b.sparse_dim()} "
+                               "sparse dims")
     return a.to_sparse_coo().coalesce(), b.to_sparse_coo().coalesce()
 
 
@@ -921,15 +1072,17 @@ def add(input, other, *, alpha=1):
     if isinstance(input, SparseTensor) and input.layout in (sparse_csr, sparse_csc):
         dense = _as_dense("add", other)  # compressed + dense is dense, as torch's
         if dense.shape != input.shape:
-            raise ValueError(f"add: sparse {input.shape} and dense {dense.shape} must have one "
-                             "shape")
+            raise SparseValueError(f"add: sparse {input.shape} and dense {dense.shape} must have "
+                                   f"one "
+                                   "shape")
         return input.to_dense() + (dense if alpha == 1 else dense * alpha)
     if isinstance(input, SparseTensor):  # as torch's, which has no sparse + dense kernel
-        raise TypeError("add(sparse, dense) is not supported. Use add(dense, sparse) instead.")
+        raise SparseTypeError("add(sparse, dense) is not supported. Use add(dense, sparse) "
+                              "instead.")
     sparse, dense = other, _as_dense("add", input)
     if dense.shape != sparse.shape:
-        raise ValueError(f"add: dense {dense.shape} and sparse {sparse.shape} must have one "
-                         "shape")
+        raise SparseValueError(f"add: dense {dense.shape} and sparse {sparse.shape} must have one "
+                               "shape")
     return dense + (sparse.to_dense() if alpha == 1 else sparse.to_dense() * alpha)
 
 
@@ -958,23 +1111,29 @@ def mul(input, other):
     if np.ndim(scalar) == 0:
         return input._with_values(input._v * scalar)
     dense = _as_dense("mul", other)
+    if dense.shape != input.shape and dense.ndim <= input.ndim:  # broadcast to the sparse shape
+        try:
+            dense = dense.expand(*input.shape)
+        except (ValueError, RuntimeError):
+            pass
     if dense.shape != input.shape:
-        raise ValueError(f"mul: dense {dense.shape} and sparse {input.shape} must have one "
-                         "shape (or the dense one a number)")
+        raise SparseValueError(f"mul: dense {dense.shape} and sparse {input.shape} must have one "
+                               "shape (or the dense one a number)")
     gathered = GetItem(tuple(input._coo()))(dense)  # (nnz, *dense_dims)
     return input._with_values(input._v * gathered)
 
 
 def _check_mm(name: str, s: SparseTensor, d: Tensor) -> None:
     if s.ndim != 2 or s.dense_dim():
-        raise ValueError(f"{name}: the sparse operand must be a 2-D matrix with no dense dims, "
-                         f"got shape {s.shape} with {s.dense_dim()} dense dims")
+        raise SparseValueError(f"{name}: the sparse operand must be a 2-D matrix with no dense "
+                               f"dims, "
+                               f"got shape {s.shape} with {s.dense_dim()} dense dims")
     if d.ndim not in (1, 2) or s.shape[1] != d.shape[0]:
-        raise ValueError(f"{name}: expected (m, k) @ (k, n) or (k,), got {s.shape} @ "
-                         f"{tuple(d.shape)}")
+        raise SparseValueError(f"{name}: expected (m, k) @ (k, n) or (k,), got {s.shape} @ "
+                               f"{tuple(d.shape)}")
     if s.dtype != d.dtype:
-        raise TypeError(f"{name}: the operands' dtypes differ ({s.dtype} and {d.dtype}), as "
-                        "torch refuses")
+        raise SparseTypeError(f"{name}: the operands' dtypes differ ({s.dtype} and {d.dtype}), as "
+                              "torch refuses")
 
 
 def _sparse_dense(name: str, s: SparseTensor, d) -> Tensor:
@@ -990,8 +1149,8 @@ def _sparse_dense(name: str, s: SparseTensor, d) -> Tensor:
     return out.reshape(-1) if vector else out
 
 
-def mm(mat1, mat2):
-    """torch.sparse.mm / torch.mm with a sparse operand: sparse (m, k) @ dense (k, n) and
+def matmul(mat1, mat2):
+    """torch.matmul (and sparse.mm) with a sparse operand: sparse (m, k) @ dense (k, n) and
     dense @ sparse are dense; sparse @ sparse is sparse (COO). Gradients: the sparse
     operand's values and the dense operand's array."""
     if isinstance(mat1, SparseTensor) and isinstance(mat2, SparseTensor):
@@ -1004,12 +1163,19 @@ def mm(mat1, mat2):
         if dense.ndim == 1:
             return _sparse_dense("sparse.mm", mat2.t(), dense)
         if dense.ndim != 2:
-            raise ValueError(f"sparse.mm: expected a 2-D dense operand, got shape {dense.shape}")
+            raise SparseValueError(f"sparse.mm: expected a 2-D dense operand, got shape "
+                                   f"{dense.shape}")
         return _sparse_dense("sparse.mm", mat2.t(), dense.T).T
-    raise TypeError("sparse.mm: expects a sparse operand")
+    raise SparseTypeError("sparse.mm: expects a sparse operand")
 
 
-matmul = mm
+def mm(mat1, mat2):
+    """torch.sparse.mm / torch.mm: as ``matmul`` but both operands matrices (a vector is
+    torch's IndexError)."""
+    for x in (mat1, mat2):
+        if not isinstance(x, SparseTensor) and getattr(x, "ndim", 2) != 2:
+            raise SparseDimError(f"sparse.mm: expected 2-D matrices, got a {x.ndim}-D operand")
+    return matmul(mat1, mat2)
 
 
 def bmm(input, mat2) -> Tensor:  # noqa: A002 - torch's names
@@ -1037,8 +1203,8 @@ def mv(input, vec) -> Tensor:
     """torch.mv: sparse (m, k) @ dense (k,)."""
     vec = _as_dense("mv", vec)
     if vec.ndim != 1:
-        raise ValueError(f"mv: expected a 1-D vector, got shape {vec.shape}")
-    return mm(input, vec)
+        raise SparseValueError(f"mv: expected a 1-D vector, got shape {vec.shape}")
+    return matmul(input, vec)
 
 
 def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0) -> Tensor:
@@ -1055,15 +1221,17 @@ def sum(input, dim=None, dtype=None):  # noqa: A001 - torch.sparse.sum's name
     """torch.sparse.sum: all entries (a dense 0-d tensor), or over ``dim`` (an int or a
     sequence): sparse while some sparse dim is left, else dense."""
     if not isinstance(input, SparseTensor):
-        raise TypeError(f"sparse.sum: expected a sparse tensor, got {type(input).__name__}")
+        raise SparseTypeError(f"sparse.sum: expected a sparse tensor, got {type(input).__name__}")
     if input.layout is not sparse_coo:
         raise RuntimeError(f"sparse.sum: coalesce expected sparse coordinate tensor layout but "
                            f"got {input.layout.name}, as torch")
     values = input._v if dtype is None else input._v.astype(dtype)
     if dim is None:
         return values.sum()
-    dims = sorted({_dim("sparse.sum", d, input.ndim)
-                   for d in ((dim,) if np.ndim(dim) == 0 else dim)})
+    dims = [_dim("sparse.sum", d, input.ndim) for d in ((dim,) if np.ndim(dim) == 0 else dim)]
+    if len(set(dims)) != len(dims):
+        raise SparseValueError(f"sparse.sum: dim {dim} appears more than once, as torch refuses")
+    dims = sorted(dims)
     s = input.to_sparse_coo()
     sparse_dim = s.sparse_dim()
     dense_axes = tuple(d - sparse_dim + 1 for d in dims if d >= sparse_dim)
@@ -1092,7 +1260,7 @@ def _segments(name: str, input: SparseTensor, dim: int):
 
 def _softmax(name: str, input, dim: int, dtype, log: bool):
     if not isinstance(input, SparseTensor):
-        raise TypeError(f"{name}: expected a sparse tensor, got {type(input).__name__}")
+        raise SparseTypeError(f"{name}: expected a sparse tensor, got {type(input).__name__}")
     dim = _dim(name, dim, input.ndim)
     if dim >= input.sparse_dim():  # over a dense dim: the values' own softmax
         from dlpy.ops.softmax import log_softmax as dense_log_softmax
@@ -1124,13 +1292,13 @@ def sampled_addmm(input, mat1, mat2, *, beta=1.0, alpha=1.0) -> SparseTensor:
     only (input: CSR (m, n); mat1 (m, k), mat2 (k, n) dense); CSR of input's pattern."""
     name = "sparse.sampled_addmm"
     if not isinstance(input, SparseTensor) or input.layout is not sparse_csr:
-        raise TypeError(f"{name}: input must be a sparse_csr tensor, got "
-                        f"{getattr(input, 'layout', type(input).__name__)}")
+        raise SparseTypeError(f"{name}: input must be a sparse_csr tensor, got "
+                              f"{getattr(input, 'layout', type(input).__name__)}")
     mat1, mat2 = _as_dense(name, mat1), _as_dense(name, mat2)
     if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0] \
             or (mat1.shape[0], mat2.shape[1]) != input.shape:
-        raise ValueError(f"{name}: expected mat1 (m, k) @ mat2 (k, n) with input (m, n), got "
-                         f"{tuple(mat1.shape)} @ {tuple(mat2.shape)} and {input.shape}")
+        raise SparseValueError(f"{name}: expected mat1 (m, k) @ mat2 (k, n) with input (m, n), got "
+                               f"{tuple(mat1.shape)} @ {tuple(mat2.shape)} and {input.shape}")
     rows, cols = input._coo()
     sampled = (GetItem(rows)(mat1) * GetItem(cols)(mat2.T)).sum(axis=-1)  # (nnz,)
     sampled = sampled if alpha == 1 else sampled * alpha
@@ -1144,10 +1312,13 @@ def index_select(input, dim: int, index) -> SparseTensor:
     """torch.index_select of a COO tensor: the slices ``index`` of ``dim``, in that order."""
     name = "index_select"
     if not isinstance(input, SparseTensor) or input.layout is not sparse_coo:
-        raise TypeError(f"{name}: expected a sparse_coo tensor")
+        raise SparseTypeError(f"{name}: expected a sparse_coo tensor")
     dim = _dim(name, dim, input.ndim)
     index = _index_array(name, "index", index, 1)
-    _check_range(name, "index", index[None], (input.shape[dim],))
+    if index.size and not (0 <= index.min() and index.max() < input.shape[dim]):  # IndexError
+        bad = index.min() if index.min() < 0 else index.max()
+        raise SparseDimError(f"{name}: index of dim {dim} must lie in [0, {input.shape[dim]}), "
+                             f"got {bad}")
     shape = list(input.shape)
     shape[dim] = index.size
     sparse_dim = input.sparse_dim()
@@ -1185,8 +1356,8 @@ def to_sparse_coo(x: Tensor, sparse_dim: int | None = None) -> SparseTensor:
     sparse_dim = x.ndim if sparse_dim is None else sparse_dim
     if isinstance(sparse_dim, bool) or not isinstance(sparse_dim, (int, np.integer)) \
             or not 1 <= sparse_dim <= x.ndim:
-        raise ValueError(f"to_sparse: sparse_dim must be an int in [1, {x.ndim}], got "
-                         f"{sparse_dim!r}")
+        raise SparseValueError(f"to_sparse: sparse_dim must be an int in [1, {x.ndim}], got "
+                               f"{sparse_dim!r}")
     nonzero = x.data != 0
     if sparse_dim < x.ndim:
         nonzero = nonzero.any(axis=tuple(range(sparse_dim, x.ndim)))
@@ -1202,8 +1373,8 @@ def _to_batched(x: Tensor, layout: Layout) -> SparseTensor:
     nonzero = x.data != 0 if by_row else (x.data != 0).transpose(0, 2, 1)
     counts = nonzero.reshape(x.shape[0], -1).sum(axis=1)
     if np.any(counts != counts[0]):
-        raise ValueError(f"{name}: expected the same number of specified elements per batch, "
-                         f"got {counts.tolist()}")
+        raise SparseValueError(f"{name}: expected the same number of specified elements per batch, "
+                               f"got {counts.tolist()}")
     batch, compressed, plain = np.nonzero(nonzero)
     where = (batch, compressed, plain) if by_row else (batch, plain, compressed)
     nnz = int(counts[0]) if counts.size else 0
@@ -1217,7 +1388,7 @@ def to_sparse_csr(x: Tensor) -> SparseTensor:
     if x.ndim == 3:
         return _to_batched(x, sparse_csr)
     if x.ndim != 2:
-        raise ValueError(f"to_sparse_csr: expected a 2-D tensor, got shape {x.shape}")
+        raise SparseDimError(f"to_sparse_csr: expected a 2-D tensor, got shape {x.shape}")
     return to_sparse_coo(x).to_sparse_csr()
 
 
@@ -1226,7 +1397,7 @@ def to_sparse_csc(x: Tensor) -> SparseTensor:
     if x.ndim == 3:
         return _to_batched(x, sparse_csc)
     if x.ndim != 2:
-        raise ValueError(f"to_sparse_csc: expected a 2-D tensor, got shape {x.shape}")
+        raise SparseValueError(f"to_sparse_csc: expected a 2-D tensor, got shape {x.shape}")
     cols, rows = np.nonzero(x.data.T != 0)  # column-major
     return SparseTensor(sparse_csc, GetItem((rows, cols))(x), x.shape,
                         crow=_crow(cols, x.shape[1]), col=rows)
@@ -1239,12 +1410,13 @@ def to_sparse_blocked(x: Tensor, layout: Layout, blocksize) -> SparseTensor:
     try:
         r, c = (int(b) for b in blocksize)
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: blocksize must be a pair of ints, got {blocksize!r}") from None
+        raise SparseTypeError(f"{name}: blocksize must be a pair of ints, got "
+                              f"{blocksize!r}") from None
     if x.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D tensor, got shape {x.shape}")
+        raise SparseValueError(f"{name}: expected a 2-D tensor, got shape {x.shape}")
     if r < 1 or c < 1 or x.shape[0] % r or x.shape[1] % c:
-        raise ValueError(f"{name}: the shape {tuple(x.shape)} must be a multiple of the "
-                         f"blocksize ({r}, {c})")
+        raise SparseValueError(f"{name}: the shape {tuple(x.shape)} must be a multiple of the "
+                               f"blocksize ({r}, {c})")
     grid = x.reshape(x.shape[0] // r, r, x.shape[1] // c, c).permute(0, 2, 1, 3)
     nonzero = (grid.data != 0).any(axis=(2, 3))
     if layout is sparse_bsr:
@@ -1269,11 +1441,11 @@ def tensor_to_sparse(x: Tensor, sparse_dim=None, *, layout: Layout | None = None
         return to_sparse_csc(x)
     if layout in _BLOCKED:
         if blocksize is None:
-            raise ValueError(f"to_sparse: layout {layout!r} needs a blocksize")
+            raise SparseValueError(f"to_sparse: layout {layout!r} needs a blocksize")
         return to_sparse_blocked(x, layout, blocksize)
     if layout is strided:
         return x
-    raise ValueError(f"to_sparse: unknown layout {layout!r}")
+    raise SparseValueError(f"to_sparse: unknown layout {layout!r}")
 
 
 def _has_sparse(args) -> bool:
@@ -1310,3 +1482,21 @@ TOP_LEVEL_SPARSE = {
     "sum": lambda input, dim=None, keepdim=False, *, dtype=None: input.sum(dim, keepdim, dtype),
     "t": SparseTensor.t, "transpose": _transpose, "sub": sub, "mv": mv,
 }
+
+
+def _sparse_only(name: str):
+    def method(self, *args, **kwargs):
+        raise RuntimeError(f"{name}: expected a sparse tensor, got a dense (strided) one, as "
+                           "torch")
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Only sparse tensors have ``{name}()``: a dense one raises, as torch's."
+    return method
+
+
+# sparse tensors' accessors on a dense tensor: torch's RuntimeError, not an AttributeError
+for _name in ("coalesce", "is_coalesced", "_nnz", "indices", "values", "_indices", "_values",
+              "crow_indices", "col_indices", "ccol_indices", "row_indices"):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _sparse_only(_name))
+del _name

@@ -421,6 +421,9 @@ def python_array(data, dtype=None) -> np.ndarray:
     widest of them."""
     if isinstance(data, (list, tuple)) and data and _may_hold_others(data):
         leaves = _leaf_types(data, set())
+        if type(None) in leaves:  # (numpy would read None as nan for a float dtype)
+            raise NoneItemError("tensor: a list holds None; expected numbers (bool, int, float "
+                                "or complex)")
         if not leaves <= _PYTHON_NUMBERS:  # numpy scalars, arrays or tensors among them
             data, dtype = _numbers_of(data, leaves, dtype)
     if dtype is not None and is_narrow_float(dtype):
@@ -500,6 +503,11 @@ class ValueOverflowError(RuntimeError, OverflowError):
     """A value past an integer dtype's range: torch's RuntimeError (an OverflowError too)."""
 
 
+class IntegerDivisionError(ZeroDivisionError, RuntimeError):
+    """An integer division or remainder by zero: a ZeroDivisionError, and torch's
+    RuntimeError ("ZeroDivisionError")."""
+
+
 def _big_ints(array: np.ndarray) -> np.ndarray:
     """Python data numpy read as uint64 (ints at or above 2 ** 63) or as objects (ints beyond
     that): torch's overflow error for integers, floats (complex numbers) with a float."""
@@ -516,6 +524,11 @@ def _big_ints(array: np.ndarray) -> np.ndarray:
 
 
 _PYTHON_NUMBERS = frozenset((bool, int, float, complex))
+
+
+class NoneItemError(TypeError, RuntimeError):
+    """tensor() of a list holding None: torch's TypeError with a dtype, its RuntimeError
+    without (both)."""
 
 
 def _may_hold_others(data) -> bool:
@@ -649,10 +662,10 @@ def as_array(value) -> np.ndarray:
     return np.asarray(getattr(value, "data", value))
 
 
-class SparseOperandError(TypeError):
-    """A sparse tensor (dlpy/sparse_tensor.py) read as an array by a dense op. The operators
-    below catch it (no cost until raised) and hand ``dense (op) sparse`` to the sparse
-    tensor's reflected method."""
+class SparseOperandError(TypeError, NotImplementedError):
+    """A sparse tensor (dlpy/sparse_tensor.py) read as an array by a dense op (torch: no
+    kernel for it, NotImplementedError). The operators below catch it (no cost until raised)
+    and hand ``dense (op) sparse`` to the sparse tensor's reflected method."""
 
     def __init__(self, tensor):
         super().__init__(f"expected a dense tensor, got a sparse ({tensor.layout.name}) tensor "
@@ -677,7 +690,7 @@ class Tensor:
     # _inference: True on torch's inference tensors (made in an inference_mode block, or views
     # of them; unset on others: _mark_inference), "detached" on their detach()
     __slots__ = ("data", "_grad", "requires_grad", "op", "name", "_hooks", "_tick", "_post_hooks",
-                 "_view_of", "_views", "_inference", "_no_grad_view", "__weakref__")
+                 "_view_of", "_views", "_inference", "_no_grad_view", "__weakref__", "__dict__")
     __array_priority__ = 1000  # torch's; numpy defers to __array_ufunc__ below either way
 
     def __array__(self, dtype=None, copy=None):
@@ -779,6 +792,11 @@ class Tensor:
             raise RuntimeError("grad: can't assign a tensor as its own grad")
         self._grad = None if value is None else _as_grad(self, value)
 
+    @grad.deleter
+    def grad(self) -> None:
+        """``del t.grad``: as ``t.grad = None`` (torch's)."""
+        self._grad = None
+
     @property
     def shape(self) -> Size:
         return _tuple_new(Size, self.data.shape)
@@ -844,6 +862,9 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place on a leaf tensor; returns the tensor (as in PyTorch)."""
+        if requires_grad is not True and requires_grad is not False:  # torch takes a bool only
+            raise TypeError(f"requires_grad_(): argument 'requires_grad' must be bool, not "
+                            f"{type(requires_grad).__name__}")
         if self.op is not None:
             if requires_grad:  # it requires grad already: nothing to change, as torch
                 return self
@@ -1184,17 +1205,12 @@ class Tensor:
         return complex(self._number("complex"))
 
     def __index__(self) -> int:
-        """An integer tensor with no axes as an index (``range(n)``, ``list[i]``). torch's
-        takes any one-element tensor, but then numpy would index ``array[Tensor([1])]`` as
-        ``array[1]``; here it stays an array index, as before."""
+        """A one-element integer tensor as an index (``range(n)``, ``list[i]``), as torch's;
+        numpy then indexes ``array[Tensor([1])]`` as ``array[1]``, as it does with torch's."""
         if self.data.dtype.kind not in "iub" or self.data.size != 1:  # torch's type, message
             raise TypeError(f"only integer tensors of a single element can be converted to an "
                             f"index, got {self.data.dtype} of shape {self.shape}")
-        if self.data.ndim:
-            raise TypeError(f"index: only integer tensors with no axes can be converted to an "
-                            f"index here (torch's takes one of shape {self.shape} too), got "
-                            f"{self.data.dtype} of shape {self.shape}")
-        return int(self.data)
+        return int(self.data.reshape(()))
 
     def __lt__(self, other) -> Tensor:
         return self._compare(other, np.less, "lt_cpu")
@@ -1301,10 +1317,14 @@ class Tensor:
                 axis = None
         if self.data.itemsize == 1:  # float8 and bool: torch refuses
             if self.data.dtype.kind == "b":
-                raise TypeError("argmax: bool tensors are not supported, as torch's")
+                raise ArgDtypeError("argmax: bool tensors are not supported, as torch's")
             _check_float8("argmax_cpu", self.data)
-        return Tensor(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims),
-                                 dtype=np.int64))
+        try:
+            found = np.argmax(self.data, axis=axis, keepdims=keepdims)
+        except ValueError:  # an empty axis: torch's IndexError
+            raise EmptyDimError(f"argmax: cannot take the argmax over an empty axis of shape "
+                                f"{self.shape}") from None
+        return Tensor(np.asarray(found, dtype=np.int64))
 
     def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """The index of the (first) smallest value, as ``argmax``."""
@@ -1315,10 +1335,14 @@ class Tensor:
                 axis = None
         if self.data.itemsize == 1:  # float8 and bool: torch refuses
             if self.data.dtype.kind == "b":
-                raise TypeError("argmin: bool tensors are not supported, as torch's")
+                raise ArgDtypeError("argmin: bool tensors are not supported, as torch's")
             _check_float8("argmin_cpu", self.data)
-        return Tensor(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims),
-                                 dtype=np.int64))
+        try:
+            found = np.argmin(self.data, axis=axis, keepdims=keepdims)
+        except ValueError:  # an empty axis: torch's IndexError
+            raise EmptyDimError(f"argmin: cannot take the argmin over an empty axis of shape "
+                                f"{self.shape}") from None
+        return Tensor(np.asarray(found, dtype=np.int64))
 
     # PyTorch's method names for what dlpy already has (no new gradients)
     def amax(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
@@ -1778,8 +1802,8 @@ class Tensor:
             fits = np.broadcast_shapes(value.shape, self.shape) == self.shape
         except ValueError:
             fits = False
-        if not fits:
-            raise ValueError(f"{name}: {what} of shape {value.shape} does not broadcast to the "
+        if not fits:  # torch's RuntimeError
+            raise ShapeError(f"{name}: {what} of shape {value.shape} does not broadcast to the "
                              f"tensor's shape {self.shape}")
         return value
 
@@ -1960,6 +1984,9 @@ class Tensor:
         to x's dtype), in place by the rules above; a value that requires grad gets its
         gradient (g at the positions it was written to)."""
         index = _shape._plain_index(index)
+        if value is None or isinstance(value, (str, bytes)):
+            raise TypeError(f"setitem: a tensor's elements are numbers: cannot assign "
+                            f"{type(value).__name__} (torch's TypeError)")
         if type(value) in (int, float) and self.data.dtype.kind in "iu":
             from dlpy.creation import _checked  # torch's: -1 wraps into uint8, 300 into int8
 
@@ -1989,7 +2016,8 @@ class Tensor:
                     return
                 array[index] = source
             except (IndexError, TypeError, ValueError) as err:
-                raise type(err)(f"setitem: cannot set index {index!r} of a tensor of shape "
+                kind = ShapeError if type(err) is ValueError else type(err)  # torch's RuntimeError
+                raise kind(f"setitem: cannot set index {index!r} of a tensor of shape "
                                 f"{self.shape} to a value of shape {np.shape(source)}: "
                                 f"{err}") from None
 
@@ -2524,8 +2552,11 @@ del _name, _function
 def _rounded_div(x, other, rounding_mode):
     """x / other rounded toward zero ("trunc") or down ("floor"), as torch.div's rounding_mode."""
     if rounding_mode not in ("trunc", "floor"):
-        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
-                         f"{rounding_mode!r}")
+        if not isinstance(rounding_mode, str):  # torch's argument parser: a TypeError
+            raise TypeError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                            f"{type(rounding_mode).__name__}")
+        raise ArgError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                       f"{rounding_mode!r}")
     dtype = _promotion.result_type(x, other)
     if dtype.kind in "biu":  # integers: exact integer division in torch's result dtype
         if dtype.kind == "b":
@@ -2533,7 +2564,7 @@ def _rounded_div(x, other, rounding_mode):
                                       "implemented for bool tensors, as torch")
         a, b = (np.asarray(as_array(v), dtype=dtype) for v in (x, other))
         if not b.all():
-            raise ZeroDivisionError("div: integer division by zero (as torch)")
+            raise IntegerDivisionError("div: integer division by zero (as torch)")
         with np.errstate(over="ignore"):
             quotient = np.floor_divide(a, b)
         if rounding_mode == "trunc":  # floor one too low where the exact quotient is negative
@@ -3369,6 +3400,9 @@ def _as_tensors(inputs) -> tuple[tuple[Tensor, ...], bool | None]:
     tensors, record, complex_seen = [], False, False
     for x in inputs:
         if type(x) is np.ndarray or not isinstance(x, Tensor):
+            if x is None or isinstance(x, str):  # torch takes numbers, not these
+                raise TypeError(f"expected a Tensor or a number as an operand, got "
+                                f"{type(x).__name__}")
             constant_dtype = dtype
             if dtype is not None and dtype.kind == "f" and (type(x) is complex or (
                     x.dtype.kind == "c" if type(x) is np.ndarray else
@@ -4047,6 +4081,7 @@ def _topological_order(roots: Tensor | list[Tensor]) -> list[Tensor]:
 # The op modules import Op and Tensor from here, so they are imported last.
 from dlpy import creation as _creation  # noqa: E402
 from dlpy import overrides as _overrides  # noqa: E402  (before a subclass is defined)
+from dlpy.ops import ArgDtypeError, ArgError, EmptyDimError  # noqa: E402
 from dlpy.ops import activation as _activation  # noqa: E402
 from dlpy.ops import arithmetic as _arith  # noqa: E402
 from dlpy.ops import check_dim as _check_dim  # noqa: E402

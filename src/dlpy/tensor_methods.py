@@ -23,6 +23,7 @@ from dlpy.creation import check_int_bounds as _check_int_bounds
 from dlpy.device import CPU as _CPU
 from dlpy.device import META as _META
 from dlpy.device import MetaArray as _MetaArray
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, int_of
 from dlpy.ops import arithmetic as _arith
 from dlpy.storage import TypedStorage, UntypedStorage  # noqa: F401 - torch's names
 from dlpy.storage import typed_storage as _typed_storage
@@ -193,7 +194,9 @@ def _matrix_adjoint(self):
         return _adjoint(self)
     if self.ndim == 0:
         return self.conj() if self.dtype.kind == "c" else self
-    raise ValueError(f"tensor.H is only supported on matrices (2-D tensors), got shape "
+    from dlpy.tensor import ShapeError
+
+    raise ShapeError(f"tensor.H is only supported on matrices (2-D tensors), got shape "
                      f"{self.shape}")
 
 
@@ -721,17 +724,18 @@ def _random_fill(name: str, draw):
 
 
 def _probability(name: str, p):
-    if not 0 <= float(np.max(np.asarray(p.data if isinstance(p, Tensor) else p))) <= 1 or \
-            float(np.min(np.asarray(p.data if isinstance(p, Tensor) else p))) < 0:
-        raise ValueError(f"{name}: p must be in [0, 1], got {p!r}")
-    return np.asarray(p.data if isinstance(p, Tensor) else p)
+    p = np.asarray(p.data if isinstance(p, Tensor) else p)
+    if not ((p >= 0) & (p <= 1)).all():  # NaN too
+        raise ArgError(f"{name}: p must be in [0, 1], got {p!r}")
+    return p
 
 
-def _continuous(name: str, dtype: np.dtype) -> None:
-    """torch draws continuous distributions into floating-point tensors only."""
+def _continuous(name: str, dtype: np.dtype, error=ArgDtypeError) -> None:
+    """torch draws continuous distributions into floating-point tensors only (its
+    RuntimeError, or NotImplementedError where it has no kernel: ``error``)."""
     if dtype.kind not in "fcV":
-        raise TypeError(f"{name}: a continuous distribution needs a floating-point tensor, got "
-                        f"{dtype}")
+        raise error(f"{name}: a continuous distribution needs a floating-point tensor, got "
+                    f"{dtype}")
 
 
 # random_()'s upper bound (inclusive) for floats: the integers the mantissa holds exactly
@@ -742,13 +746,28 @@ def _bernoulli(rng, shape, dtype, p=0.5):
     return rng.random(shape) < _probability("bernoulli_", p)
 
 
-def _random(rng, shape, dtype, low=0, high=None, *, to=None):
+def _random(rng, shape, dtype, low=None, high=None, *, to=None):
     """random_(to) or random_(from, to): ints in [from, to); random_() 0 .. the dtype's largest
     integer (for floats the mantissa's range, 2^24 for float32, as torch's), inclusive."""
-    if to is not None:
-        high = to
-    if high is None and low:
+    if dtype.kind == "c":
+        raise NoKernelError(f"random_: not implemented for {dtype}, as torch's")
+    bounds = []
+    for bound in (low, to if to is not None else high):
+        if bound is not None and (isinstance(bound, bool)
+                                  or not isinstance(bound, (int, np.integer))):
+            if int_of(bound) is None:  # a 0-d int tensor is taken, as torch's
+                raise TypeError(f"random_: from and to must be ints, got {bound!r}")
+            bound = int_of(bound)
+        if bound is not None and not -2 ** 63 <= bound < 2 ** 63:  # torch's int64 arguments
+            raise ArgError(f"random_: {bound} does not fit an int64")
+        bounds.append(bound)
+    low, high = bounds
+    if high is None and low is not None:
         low, high = 0, low
+    elif low is None:  # random_(to=...)
+        low = 0
+    if high is not None and not low < high:
+        raise ArgError(f"random_: expected from < to, got from={low} >= to={high}")
     if high is None:
         if dtype.kind == "b":
             top = 1
@@ -758,35 +777,36 @@ def _random(rng, shape, dtype, low=0, high=None, *, to=None):
             top = _FLOAT_TOP[dtype.itemsize] if dtype.kind == "f" else 2 ** 8
         return rng.integers(0, top, shape, endpoint=True, dtype=np.uint64 if top >= 2 ** 63
                             else np.int64)
-    if low < high:  # else numpy's refusal
-        _check_int_bounds("random_", low, high, dtype)
+    _check_int_bounds("random_", low, high, dtype)
     return rng.integers(low, high, shape)
 
 
 def _exponential(rng, shape, dtype, lambd=1.0):
     _continuous("exponential_", dtype)
-    if lambd <= 0:
-        raise ValueError(f"exponential_: lambd must be positive, got {lambd}")
+    if not lambd > 0:
+        raise ArgError(f"exponential_: lambd must be positive, got {lambd}")
     return rng.exponential(1.0 / lambd, shape)
 
 
 def _geometric(rng, shape, dtype, p):
+    if dtype.kind == "b":
+        raise NoKernelError("geometric_: not implemented for bool tensors, as torch's")
     if not 0 < p < 1:  # torch refuses p = 1 too
-        raise ValueError(f"geometric_: p must be in (0, 1), got {p}")
+        raise ArgError(f"geometric_: p must be in (0, 1), got {p}")
     return rng.geometric(p, shape)
 
 
 def _cauchy(rng, shape, dtype, median=0.0, sigma=1.0):
     _continuous("cauchy_", dtype)
-    if sigma <= 0:
-        raise ValueError(f"cauchy_: sigma must be positive, got {sigma}")
+    if not sigma > 0:
+        raise ArgError(f"cauchy_: sigma must be positive, got {sigma}")
     return median + sigma * rng.standard_cauchy(shape)
 
 
 def _log_normal(rng, shape, dtype, mean=1.0, std=2.0):
-    _continuous("log_normal_", dtype)
-    if std <= 0:
-        raise ValueError(f"log_normal_: std must be positive, got {std}")
+    _continuous("log_normal_", dtype, NoKernelError)
+    if not std > 0:
+        raise ArgError(f"log_normal_: std must be positive, got {std}")
     return rng.lognormal(mean, std, shape)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import FP32, LOWER, autocast_policy
 from dlpy.creation import _laid_like, _place, check_int_bounds, numpy_source
-from dlpy.ops import check_dim
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim
 from dlpy.ops.einsum import _scaled_sum  # beta * input + alpha * product
 from dlpy.ops.indexing import check_histogram_dtypes
 from dlpy.ops.linalg import QRResult, SlogdetResult
@@ -357,37 +357,43 @@ def _rng(generator):
 def bernoulli(input, p=None, *, generator=None) -> Tensor:  # noqa: A002
     """torch.bernoulli: 1 with probability input (or the number p), else 0, in input's dtype
     (no gradient)."""
-    probs = _data(input)
-    if p is not None:
-        probs = np.full(probs.shape, p)
-    if ((probs < 0) | (probs > 1)).any():
-        raise ValueError("bernoulli: probabilities must be in [0, 1]")
+    data = _data(input)
+    if p is not None:  # a number: the draws take input's shape and dtype (an int one too)
+        probs = np.full(data.shape, p)
+    elif data.dtype.kind not in "fV":
+        raise NoKernelError(f"bernoulli: expected floating-point probabilities, got {data.dtype}")
+    else:
+        probs = data
+    if not ((probs >= 0) & (probs <= 1)).all():  # NaN too, as torch's
+        raise ArgError("bernoulli: probabilities must be in [0, 1]")
     draws = _rng(generator).random(probs.shape) < probs
-    dtype = _data(input).dtype if _data(input).dtype.kind == "f" else get_default_dtype()
-    return Tensor(draws.astype(dtype))
+    return Tensor(draws.astype(data.dtype))
 
 
 def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: A002
                 generator=None) -> Tensor:
     """torch.multinomial: num_samples category indices per row of the (unnormalised,
     non-negative) weights input (1-D or 2-D), int64; without replacement each at most once."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
+        raise TypeError(f"multinomial: num_samples must be an int, got {num_samples!r}")
     if _data(input).dtype.kind in "biu":
-        raise TypeError(f"multinomial: expected floating-point weights, got "
-                        f"{_data(input).dtype}, as torch's")
+        raise ArgDtypeError(f"multinomial: expected floating-point weights, got "
+                            f"{_data(input).dtype}, as torch's")
     weights = _data(input).astype(np.float64)
     if weights.ndim not in (1, 2):
-        raise ValueError(f"multinomial: expected a 1-D or 2-D tensor, got shape {weights.shape}")
+        raise ArgError(f"multinomial: expected a 1-D or 2-D tensor, got shape {weights.shape}")
+    if weights.shape[-1] == 0:
+        raise ArgError("multinomial: the weights have no categories")
     rows = weights.reshape(-1, weights.shape[-1])
     if (rows < 0).any() or not np.isfinite(rows).all():
-        raise ValueError("multinomial: weights must be finite and non-negative")
+        raise ArgError("multinomial: weights must be finite and non-negative")
     if (rows.sum(-1) <= 0).any():
-        raise ValueError("multinomial: every row must have a positive sum")
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
-            or num_samples < 1:
-        raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
+        raise ArgError("multinomial: every row must have a positive sum")
+    if num_samples < 1:
+        raise ArgError(f"multinomial: num_samples must be positive, got {num_samples}")
     if not replacement and num_samples > rows.shape[-1]:
-        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
-                         f"from {rows.shape[-1]} categories")
+        raise ArgError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                       f"from {rows.shape[-1]} categories")
     rng = _rng(generator)
     out = np.stack([_categories(rng, row, num_samples, replacement)
                     for row in rows]).astype(np.int64) if len(rows) \
@@ -411,8 +417,10 @@ def poisson(input, generator=None) -> Tensor:  # noqa: A002
     """torch.poisson: a Poisson draw with each rate, in input's dtype (no gradient)."""
     rates = _data(input)
     if rates.dtype.kind not in "fV":
-        raise TypeError(f"poisson: expected floating-point rates, got {rates.dtype}")
-    return Tensor(_rng(generator).poisson(rates).astype(rates.dtype))
+        raise NoKernelError(f"poisson: expected floating-point rates, got {rates.dtype}")
+    if (rates < 0).any():
+        raise ArgError("poisson: the rates must be non-negative")
+    return Tensor(np.asarray(_rng(generator).poisson(rates)).astype(rates.dtype))
 
 
 def binomial(count, prob, generator=None) -> Tensor:
@@ -429,16 +437,23 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     """torch.normal: draws from N(mean, std^2), mean and std numbers or tensors (broadcast),
     or numbers with ``size``."""
     _place("normal", device, pin_memory)
+    tensors = [a for a in (mean, std) if isinstance(a, Tensor)]
+    if (size is None) != bool(tensors):  # torch's overloads: a tensor, or size
+        raise TypeError("normal: expected normal(mean, std) with a tensor mean or std, or "
+                        "normal(mean, std, size) with numbers")
     mean_data, std_data = _data(mean), _data(std)
-    shape = tuple(size) if size is not None else np.broadcast_shapes(mean_data.shape,
-                                                                     std_data.shape)
-    if (std_data < 0).any():
-        raise ValueError("normal: std must be non-negative")
+    try:
+        shape = tuple(size) if size is not None else np.broadcast_shapes(mean_data.shape,
+                                                                         std_data.shape)
+    except ValueError:
+        raise ArgError(f"normal: the shapes of mean {mean_data.shape} and std "
+                       f"{std_data.shape} do not broadcast") from None
+    if not (std_data >= 0).all():  # NaN too, as torch's
+        raise ArgError("normal: std must be non-negative")
     if dtype is None:  # a tensor mean's dtype, else a tensor std's (as torch's)
-        tensors = [a for a in (mean, std) if isinstance(a, Tensor)]
         dtype = tensors[0].dtype if tensors else get_default_dtype()
     if np.dtype(dtype).kind not in "fV":
-        raise TypeError(f"normal: expected a floating-point result, got {np.dtype(dtype)}")
+        raise NoKernelError(f"normal: expected a floating-point result, got {np.dtype(dtype)}")
     draws = _rng(generator).standard_normal(shape) * std_data + mean_data
     return Tensor(draws.astype(dtype))
 
@@ -453,8 +468,9 @@ def randint_like(input, low=0, high=None, *, dtype=None, generator=None,  # noqa
         low, high = 0, low
     data = _data(input)
     dtype = data.dtype if dtype is None else np.dtype(dtype)
-    if low < high:  # else numpy's refusal
-        check_int_bounds("randint_like", low, high, dtype)
+    if not low < high:
+        raise ArgError(f"randint_like: low must be less than high, got [{low}, {high})")
+    check_int_bounds("randint_like", low, high, dtype)
     draws = _rng(generator).integers(low, high, data.shape)
     return Tensor(_laid_like("randint_like", draws.astype(dtype), data, memory_format),
                   requires_grad=requires_grad)
@@ -466,7 +482,9 @@ def is_tensor(obj) -> bool:
 
 
 def is_floating_point(input) -> bool:  # noqa: A002
-    return is_floating_dtype(_data(input).dtype)  # bfloat16 too
+    if not isinstance(input, Tensor):  # torch's: a Python float is not a tensor
+        raise TypeError(f"is_floating_point: expected a Tensor, got {type(input).__name__}")
+    return is_floating_dtype(input.data.dtype)  # bfloat16 too
 
 
 def is_nonzero(input) -> bool:  # noqa: A002
@@ -639,7 +657,15 @@ def promote_types(type1, type2) -> np.dtype:
     which the element-wise ops follow."""
     from dlpy.ops.promotion import promote_types as promoted
 
-    return promoted(np.dtype(type1), np.dtype(type2))
+    return promoted(_as_dtype("promote_types", type1), _as_dtype("promote_types", type2))
+
+
+def _as_dtype(name: str, value) -> np.dtype:
+    """A dtype argument: a dtype (or its numpy name), never a tensor (numpy would take its
+    dtype) nor None (numpy would take float64), as torch's."""
+    if value is None or isinstance(value, (Tensor, np.ndarray)):
+        raise TypeError(f"{name}: expected a dtype, got {type(value).__name__}")
+    return np.dtype(value)
 
 
 def result_type(tensor1, tensor2) -> np.dtype:
@@ -659,7 +685,7 @@ def result_type(tensor1, tensor2) -> np.dtype:
 def can_cast(from_, to) -> bool:
     """torch.can_cast: whether type promotion allows it: never to a lower category (float to
     int, int to bool); any size within a category."""
-    return _category(from_) <= _category(to)
+    return _category(_as_dtype("can_cast", from_)) <= _category(_as_dtype("can_cast", to))
 
 
 def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
@@ -1209,6 +1235,11 @@ def check_out_inputs(name: str, inputs, out) -> None:
                                "operation.")
 
 
+# torch's cat family refuses an out= its inputs cannot cast to with a TypeError
+_JOIN_OUT = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack", "row_stack",
+                       "dstack", "column_stack"})
+
+
 def write_out(name: str, result, out, exact: bool | None = None, warn: bool = True,
               differentiable: bool = False):
     """torch's ``out=``: ``result`` (a Tensor, or a named tuple of them: max(dim), sort,
@@ -1245,8 +1276,9 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
                            f"{out.dtype} instead")
     kind = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
     if kind.get(result.dtype.kind, 2) > kind.get(out.dtype.kind, 2):
-        raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the desired "
-                           f"output type {out.dtype}")
+        error = TypeError if name in _JOIN_OUT else RuntimeError
+        raise error(f"{name}: result type {result.dtype} can't be cast to the desired "
+                    f"output type {out.dtype}")
     if out.shape != result.shape:
         if out.data.size and warn:
             import warnings

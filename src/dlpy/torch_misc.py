@@ -19,6 +19,8 @@ from dlpy.tensor import Tensor, default_dtype
 
 
 def _dtype(name: str, dtype) -> np.dtype:
+    if isinstance(dtype, (Tensor, np.ndarray)):  # numpy would take its dtype; torch refuses
+        raise TypeError(f"{name}: expected a dtype, got {type(dtype).__name__}")
     try:
         return np.dtype(default_dtype(dtype))
     except TypeError:
@@ -26,13 +28,18 @@ def _dtype(name: str, dtype) -> np.dtype:
 
 
 # ----------------------------------------------------------------- dtype limits
-class finfo:  # noqa: N801 - PyTorch's name
-    """torch.finfo(dtype=None): bits, eps, max, min, tiny (= smallest_normal), resolution and
-    dtype (its name) of a floating-point dtype (default: the default dtype); a complex dtype
-    gives its real part's."""
+_DEFAULT = object()  # finfo's "no argument" (None is refused)
 
-    def __init__(self, type=None):  # noqa: A002 - PyTorch's name
-        dtype = _dtype("finfo", type)
+
+class finfo:  # noqa: N801 - PyTorch's name
+    """torch.finfo(type): bits, eps, max, min, tiny (= smallest_normal), resolution and
+    dtype (its name) of a floating-point dtype (no argument: the default dtype's; None, a
+    tensor or an integer dtype is a TypeError); a complex dtype gives its real part's."""
+
+    def __init__(self, type=_DEFAULT):  # noqa: A002 - PyTorch's name
+        if type is None:  # finfo() is the default dtype's, finfo(None) an error, as torch's
+            raise TypeError("finfo: expected a dtype, got None")
+        dtype = _dtype("finfo", None if type is _DEFAULT else type)
         if dtype.kind == "c":
             dtype = np.dtype(dtype.char.lower())  # complex64 -> float32
         if dtype.kind != "f" and dtype.name not in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):

@@ -70,7 +70,7 @@ def test_iterates_python_ints_with_torchs_attributes():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"num_replicas": 2, "rank": 2}, r"rank must be in \[0, 2\), got 2"),
+    ({"num_replicas": 2, "rank": 2}, r"invalid rank 2, rank should be in the interval \[0, 1\]"),
     ({"num_replicas": 0, "rank": 0}, "num_replicas must be >= 1, got 0"),
 ])
 def test_bad_arguments_say_what_was_expected(kwargs, match):

@@ -65,7 +65,7 @@ def init_process_group():
     dist.init_process_group("gloo", world_size=2, rank=me,
                             timeout=datetime.timedelta(seconds=60))
     assert dist.is_initialized() and dist.is_available()
-    assert dist.get_backend() == "mpi" and dist.get_world_size() == 2
+    assert dist.get_backend() == "gloo" and dist.get_world_size() == 2  # the name given
     assert dist.group.WORLD is dist.GroupMember.WORLD and dist.group.WORLD.ranks == [0, 1]
     expect_error(ValueError, ["twice"], dist.init_process_group, "mpi")
 

@@ -158,8 +158,8 @@ def test_parameter_list_indexes_appends_and_wraps_tensors():
     with pytest.raises(RuntimeError, match="floating point"):  # torch's Parameter refuses it
         params.append(Tensor(np.arange(2)))
     assert len(params) == 4
-    with pytest.raises(TypeError, match="ParameterList.extend: expected an iterable of "
-                                        "parameters, got Parameter"):
+    with pytest.raises(TypeError, match="ParameterList.extend should be called with an "
+                                        "iterable, but got Parameter"):
         params.extend(c)
 
 

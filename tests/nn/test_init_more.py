@@ -101,9 +101,27 @@ def test_errors():
     with pytest.raises(ValueError, match=r"init.sparse_: expected a 2-dimensional tensor, got "
                                          r"shape \(2, 2, 2\)"):
         init.sparse_(dlpy.tensor(np.zeros((2, 2, 2))), 0.5)
-    with pytest.raises(ValueError, match=r"init.sparse_: sparsity must be in \[0, 1\], got 1.5"):
-        init.sparse_(dlpy.tensor(np.zeros((2, 2))), 1.5)
+    # as torch's: a sparsity past 1 zeroes every row, not an error
+    assert np.array_equal(init.sparse_(dlpy.tensor(np.ones((2, 2))), 1.5).data, np.zeros((2, 2)))
     with pytest.raises(ValueError, match="init.sparse_: std must be >= 0, got -1"):
         init.sparse_(dlpy.tensor(np.zeros((2, 2))), 0.5, std=-1)
     with pytest.raises(TypeError, match="init.sparse_: random values need a floating-point"):
         init.sparse_(dlpy.tensor(np.zeros((2, 2), np.int64)), 0.5)
+
+
+def test_torch_order_and_classes_of_errors():
+    # a size-0 weight is skipped before mode / nonlinearity are read, as torch's
+    with pytest.warns(UserWarning, match="zero-element"):
+        w = init.kaiming_uniform_(dlpy.tensor(np.zeros((0, 3))), mode="bad")
+    assert w.shape == (0, 3)
+    assert init.orthogonal_(dlpy.tensor(np.zeros((0, 3), np.int64))).shape == (0, 3)
+    with pytest.raises(ZeroDivisionError, match=r"xavier_uniform_: fan_in \+ fan_out is 0"):
+        init.xavier_uniform_(dlpy.tensor(np.zeros((0, 0))))
+    with pytest.raises(RuntimeError, match="trunc_normal_: expected a <= b"):
+        init.trunc_normal_(dlpy.tensor(np.zeros(3)), a=1.0, b=0.0)
+    with pytest.raises(RuntimeError, match="val must be a number or a 0-d tensor"):
+        init.constant_(dlpy.tensor(np.zeros(2)), dlpy.tensor(np.ones(2)))
+    with pytest.raises(ValueError, match="negative_slope must be a number"):
+        init.calculate_gain("leaky_relu", np.float32(0.1))  # torch takes Python int / float only
+    w = init.trunc_normal_(dlpy.tensor(np.zeros(50)), std=-1.0)  # torch's |std|
+    assert np.all(np.abs(w.data) <= 2.0)

@@ -22,7 +22,8 @@ _NAMES = {
                      "is_autocast_cache_enabled", "set_autocast_cache_enabled",
                      "autocast_increment_nesting", "autocast_decrement_nesting",
                      "is_autocast_cpu_enabled", "set_autocast_cpu_enabled",
-                     "get_autocast_cpu_dtype", "set_autocast_cpu_dtype"], "dlpy.amp.autocast_mode"),
+                     "get_autocast_cpu_dtype", "get_autocast_gpu_dtype",
+                     "set_autocast_cpu_dtype"], "dlpy.amp.autocast_mode"),
 }
 __all__ = sorted(_NAMES)
 

@@ -34,10 +34,10 @@ from dlpy.amp.dtypes import is_low_precision
 
 __all__ = ["autocast", "autocast_decrement_nesting", "autocast_increment_nesting",
            "clear_autocast_cache", "custom_bwd", "custom_fwd", "get_autocast_cpu_dtype",
-           "get_autocast_dtype", "is_autocast_available", "is_autocast_cache_enabled",
-           "is_autocast_cpu_enabled", "is_autocast_enabled", "set_autocast_cache_enabled",
-           "set_autocast_cpu_dtype", "set_autocast_cpu_enabled", "set_autocast_dtype",
-           "set_autocast_enabled"]
+           "get_autocast_dtype", "get_autocast_gpu_dtype", "is_autocast_available",
+           "is_autocast_cache_enabled", "is_autocast_cpu_enabled", "is_autocast_enabled",
+           "set_autocast_cache_enabled", "set_autocast_cpu_dtype", "set_autocast_cpu_enabled",
+           "set_autocast_dtype", "set_autocast_enabled"]
 
 get_autocast_dtype = _state.get_autocast_dtype
 is_autocast_enabled = _state.is_autocast_enabled
@@ -47,9 +47,15 @@ _ORDER = 2  # outside the profiler's timing (0) and checkpoint's tracing (1): th
 # the cast inputs
 
 
+# the device types torch's autocast takes (the other known ones: False, an unknown one: an error)
+_AUTOCAST_TYPES = ("cpu", "cuda", "ipu", "xpu", "maia", "xla", "hpu", "mps", "mtia",
+                   "privateuseone")
+
+
 def is_autocast_available(device_type: str) -> bool:
-    """torch.amp.is_autocast_available: True for "cpu" only."""
-    return device_type == "cpu"
+    """torch.amp.is_autocast_available: whether torch's autocast takes ``device_type`` (dlpy
+    autocasts on "cpu" only; blocks of the others change nothing here)."""
+    return _state.check_device_type("is_autocast_available", device_type) in _AUTOCAST_TYPES
 
 
 def _register_ops() -> None:
@@ -178,6 +184,12 @@ def set_autocast_cpu_enabled(enabled: bool) -> None:
     set_autocast_enabled("cpu", enabled)
 
 
+def get_autocast_gpu_dtype():
+    """torch.get_autocast_gpu_dtype (deprecated): get_autocast_dtype('cuda')."""
+    _deprecated("get_autocast_gpu_dtype()", "get_autocast_dtype('cuda')")
+    return get_autocast_dtype("cuda")
+
+
 def get_autocast_cpu_dtype():
     """torch.get_autocast_cpu_dtype (deprecated): get_autocast_dtype('cpu')."""
     _deprecated("get_autocast_cpu_dtype()", "get_autocast_dtype('cpu')")
@@ -197,17 +209,18 @@ class autocast:  # noqa: N801 - PyTorch's name
     ``dtype``: bfloat16 (default: the one ``get_autocast_dtype("cpu")`` gives when made) or
     float16 (another warns and disables the block, as torch's); ``enabled=False`` turns
     autocast off inside the block (nested in an enabled one); ``cache_enabled``: cast each
-    weight once per block. ``device_type`` "cpu"; "cuda" warns and does nothing (as a torch
-    without CUDA: dlpy has none)."""
+    weight once per block (default: ``is_autocast_cache_enabled()``). ``device_type`` "cpu";
+    "cuda" warns and does nothing (as a torch without CUDA: dlpy has none); torch's other
+    autocast device types ("cuda:0", "xpu", "mps", ...) do nothing."""
 
     def __init__(self, device_type: str, dtype=None, enabled: bool = True,
                  cache_enabled: bool | None = None):
         if not isinstance(device_type, str):
             raise TypeError(f"autocast: expected device_type a string such as 'cpu', got "
                             f"{device_type!r}")
-        if device_type not in ("cpu", "cuda"):
-            raise RuntimeError(f"autocast: dlpy runs on the CPU only; got device_type="
-                               f"{device_type!r} (use 'cpu')")
+        if _state.check_device_type("autocast", device_type) not in _AUTOCAST_TYPES:
+            raise RuntimeError(f"autocast: unsupported device_type {device_type!r} (dlpy "
+                               f"autocasts on 'cpu' only)")
         self.device = device_type
         self.fast_dtype = get_autocast_dtype(device_type)
         if dtype is not None:
@@ -225,7 +238,8 @@ class autocast:  # noqa: N801 - PyTorch's name
                           "autocast.\nCPU Autocast only supports dtypes of torch.bfloat16, "
                           "torch.float16 currently.", UserWarning, stacklevel=2)
             self._enabled = False
-        self._cache_enabled = True if cache_enabled is None else bool(cache_enabled)
+        self._cache_enabled = (_state.thread_state().cache_enabled if cache_enabled is None
+                               else bool(cache_enabled))
 
     def __enter__(self):
         if self.device != "cpu":  # a disabled CUDA block: the CPU's state is not touched

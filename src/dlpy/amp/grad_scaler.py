@@ -180,7 +180,7 @@ class GradScaler:
                                        f"{tuple(new_scale.shape)} does not broadcast to the "
                                        f"scale's shape ()")
                 new_scale = new_scale.item()
-            elif isinstance(new_scale, (str, bytes)) or not np.isscalar(new_scale):
+            elif not isinstance(new_scale, float):  # as torch's: an int is refused too
                 raise TypeError(f"GradScaler.update: new_scale must be a float or a one-element "
                                 f"Tensor, got {type(new_scale).__name__}")
             self._scale = np.array(new_scale, dtype=np.float32)

@@ -67,15 +67,17 @@ def check_device_type(name: str, device_type) -> str:
     return device_type.split(":")[0]
 
 
-def is_autocast_enabled(device_type: str = "cpu") -> bool:
+def is_autocast_enabled(device_type: str | None = None) -> bool:
     """torch.is_autocast_enabled(device_type): whether autocast is on in this thread (an
     enabled block, or set_autocast_enabled); other device types are always False (dlpy has
-    no CUDA). Without an argument: the CPU (torch: CUDA)."""
+    no CUDA). Without an argument, as torch's: CUDA's (so False)."""
+    if device_type is None:
+        return False
     return check_device_type("is_autocast_enabled", device_type) == "cpu" and \
         thread_state().enabled
 
 
-def get_autocast_dtype(device_type: str = "cpu"):
+def get_autocast_dtype(device_type: str):
     """torch.get_autocast_dtype(device_type): the dtype autocast casts to on the CPU
     (bfloat16 unless set_autocast_dtype or an autocast block set another); other device types
     give torch's defaults (float16; bfloat16 for xla, hpu)."""

@@ -12,9 +12,13 @@ __all__ = ["GradScaler", "autocast"]
 
 
 class autocast(_autocast):  # noqa: N801 - PyTorch's name
-    """torch.cpu.amp.autocast: ``dlpy.autocast("cpu", dtype, enabled, cache_enabled)``."""
+    """torch.cpu.amp.autocast: ``dlpy.autocast("cpu", dtype, enabled, cache_enabled)``
+    (deprecated, as torch's: a FutureWarning)."""
 
     def __init__(self, enabled: bool = True, dtype=None, cache_enabled: bool = True):
+        warnings.warn("`torch.cpu.amp.autocast(args...)` is deprecated. Please use "
+                      "`torch.amp.autocast('cpu', args...)` instead.", FutureWarning,
+                      stacklevel=2)
         super().__init__("cpu", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
 
 

@@ -47,8 +47,8 @@ class DistributedSampler(Sampler):
         if num_replicas < 1:
             raise ValueError(f"DistributedSampler: num_replicas must be >= 1, got {num_replicas}")
         if not 0 <= rank < num_replicas:
-            raise ValueError(f"DistributedSampler: rank must be in [0, {num_replicas}), "
-                             f"got {rank}")
+            raise ValueError(f"DistributedSampler: invalid rank {rank}, rank should be in the "
+                             f"interval [0, {num_replicas - 1}]")
         if total < 0:
             raise ValueError(f"DistributedSampler: the dataset size must be >= 0, got {total}")
         self.dataset, self.total = dataset, total

@@ -44,16 +44,34 @@ BACKENDS = ("mpi", "gloo", "nccl", "ucc", "xccl")
 
 class ReduceOp(enum.Enum):
     """torch.distributed.ReduceOp. On bool tensors SUM, MAX and BOR are a logical or, PRODUCT,
-    MIN and BAND a logical and, BXOR an exclusive or (as torch's); AVG needs floating point."""
+    MIN and BAND a logical and, BXOR an exclusive or (as torch's); AVG needs floating point.
+    The values, int() and the repr are torch's (``<RedOpType.SUM: 0>``); no PREMUL_SUM (NCCL's)."""
 
-    SUM = "sum"
-    PRODUCT = "product"
-    MIN = "min"
-    MAX = "max"
-    AVG = "avg"
-    BAND = "band"
-    BOR = "bor"
-    BXOR = "bxor"
+    SUM = 0
+    AVG = 1
+    PRODUCT = 2
+    MIN = 3
+    MAX = 4
+    BAND = 5
+    BOR = 6
+    BXOR = 7
+
+    def __int__(self) -> int:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"<RedOpType.{self.name}: {self.value}>"
+
+    def __str__(self) -> str:
+        return f"RedOpType.{self.name}"
+
+
+ReduceOp.RedOpType = ReduceOp  # torch's ReduceOp.RedOpType, the type of ReduceOp.SUM...
+
+
+def _op_name(op: Any) -> str:
+    """"ReduceOp.SUM" in messages (repr for something else)."""
+    return f"ReduceOp.{op.name}" if isinstance(op, ReduceOp) else repr(op)
 
 
 class DistError(RuntimeError):
@@ -77,10 +95,20 @@ class QueueEmptyError(DistStoreError):
     """torch's error for a Store queue that is empty."""
 
 
-class Backend:
-    """torch.distributed.Backend's names (every one maps to MPI here)."""
+class Backend(str):
+    """torch.distributed.Backend's names (every one maps to MPI here); ``Backend("GLOO")`` is
+    the lowercase string "gloo", as torch's (a name it does not know, lowercased, too)."""
 
-    MPI, GLOO, NCCL, UCC, UNDEFINED = "mpi", "gloo", "nccl", "ucc", "undefined"
+    UNDEFINED, GLOO, NCCL, XCCL, UCC, MPI = "undefined", "gloo", "nccl", "xccl", "ucc", "mpi"
+    backend_list = [UNDEFINED, GLOO, NCCL, XCCL, UCC, MPI]
+    default_device_backend_map = {"cpu": GLOO}
+
+    def __new__(cls, name: str) -> str:  # type: ignore[misc]
+        if not isinstance(name, str):
+            raise ValueError("Backend constructor parameter must be string-ish")
+        value = getattr(Backend, name.upper(), Backend.UNDEFINED)
+        return name.lower() if value == Backend.UNDEFINED or not isinstance(value, str) \
+            else value
 
 
 class ProcessGroup:
@@ -139,6 +167,7 @@ class _State:
         self.timeout = datetime.timedelta(minutes=30)
         self.groups: list[ProcessGroup] = []
         self.group_count = 0  # torch's get_pg_count: the default group and each new_group
+        self.backend = Backend.MPI  # the name init_process_group was given (get_backend)
 
 
 _state = _State()
@@ -322,6 +351,8 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
         raise ValueError(f"init_process_group: rank={rank} but the MPI launcher gave this "
                          f"process rank {me}; leave rank=-1")
     _state.timeout = timeout or datetime.timedelta(minutes=30)
+    _state.backend = Backend(backend) if backend is not None and ":" not in backend \
+        and "," not in backend else Backend.MPI
     _state.initialized = True
     _state.group_count += 1
     GroupMember.WORLD = _world()
@@ -388,12 +419,13 @@ def get_world_size(group: Any = None) -> int:
 
 
 def get_backend(group: Any = None) -> str:
-    """"mpi", whatever backend init_process_group was given."""
+    """The backend name init_process_group was given ("gloo"...; "mpi" without one): the
+    transport is MPI whatever it says."""
     if group is GroupMember.NON_GROUP_MEMBER:
         raise ValueError("get_backend: Invalid process group specified (this rank is not a "
                          "member)")
     _group_of("get_backend", group)
-    return Backend.MPI
+    return _state.backend if _state.initialized else Backend.MPI
 
 
 def get_process_group_ranks(group: Any) -> list[int]:
@@ -643,7 +675,7 @@ def _reduction(name: str, op: Any, dtype: np.dtype) -> tuple[str, bool]:
     if op is ReduceOp.AVG and kind not in "fc":
         raise TypeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {dtype}")
     if op in _BITWISE and kind not in "iub":
-        raise TypeError(f"{name}: {op} needs an integer or bool tensor, got {dtype}")
+        raise TypeError(f"{name}: {_op_name(op)} needs an integer or bool tensor, got {dtype}")
     return _MPI_OPS[op, kind == "b"], op is ReduceOp.AVG
 
 
@@ -782,7 +814,8 @@ def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
 
     def check():
         array = _array_of("all_reduce", "tensor", tensor)
-        return (array, *_reduction("all_reduce", op, array.dtype)), f"{op} {_describe(array)}"
+        return ((array, *_reduction("all_reduce", op, array.dtype)),
+                f"{_op_name(op)} {_describe(array)}")
 
     array, mpi_op, average = _checked(pg, "all_reduce", check)
     io = _Inout(tensor, array)
@@ -836,7 +869,7 @@ def reduce(tensor: Any, dst: int = 0, op: ReduceOp = ReduceOp.SUM, group: Any = 
         array = _array_of("reduce", "tensor", tensor)
         root = pg.group_rank("reduce", "dst", dst)
         return (array, root, *_reduction("reduce", op, array.dtype)), \
-            f"dst {dst} {op} {_describe(array)}"
+            f"dst {dst} {_op_name(op)} {_describe(array)}"
 
     array, root, mpi_op, average = _checked(pg, "reduce", check)
     mine = pg.rank() == root
@@ -974,7 +1007,7 @@ def reduce_scatter(output: Any, input_list: list[Any], op: ReduceOp = ReduceOp.S
         inputs = _list_of("reduce_scatter", "input_list", input_list, pg.size())
         _same_as("reduce_scatter", "input_list", inputs, array)
         return (array, inputs, *_reduction("reduce_scatter", op, array.dtype)), \
-            f"{op} {_describe(array)}"
+            f"{_op_name(op)} {_describe(array)}"
 
     array, inputs, mpi_op, average = _checked(pg, "reduce_scatter", check)
     send = np.stack(inputs)
@@ -1003,7 +1036,8 @@ def _reduce_scatter_single(name: str, output: Any, input: Any, op: ReduceOp, gro
     def check():
         array = _array_of(name, "output", output)
         source = _stacked_output(name, "input", input, array, pg.size())
-        return (array, source, *_reduction(name, op, array.dtype)), f"{op} {_describe(array)}"
+        return ((array, source, *_reduction(name, op, array.dtype)),
+                f"{_op_name(op)} {_describe(array)}")
 
     array, source, mpi_op, average = _checked(pg, name, check)
     return _reduce_scatter(name, pg, output, array, _contiguous(source), mpi_op, average,
@@ -1270,7 +1304,7 @@ def all_reduce_coalesced(tensors: Any, op: ReduceOp = ReduceOp.SUM, group: Any =
     if _group_of(name, group) is None:
         return None
     if any(a.dtype.kind == "c" for a in arrays) and not supports_complex(op):
-        raise ValueError(f"{name}: {op} is not supported on complex tensors")
+        raise ValueError(f"{name}: {_op_name(op)} is not supported on complex tensors")
     flat = _flat_real(arrays)
     work = all_reduce(flat, op, group, async_op)
     return _coalesced(work, lambda: _unflatten(flat, tensors, arrays), list(tensors))

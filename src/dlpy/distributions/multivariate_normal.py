@@ -12,6 +12,7 @@ import numpy as np
 import dlpy.functional as F
 from dlpy.distributions import constraints
 from dlpy.distributions.distribution import (
+    BroadcastError,
     CentredAtLoc,
     _derived,
     _shape_text,
@@ -105,9 +106,10 @@ class MultivariateNormal(FromScaleTril, CentredAtLoc):
         try:
             batch_shape = np.broadcast_shapes(matrix.shape[:-2], loc.shape[:-1])
         except ValueError:
-            raise ValueError(f"MultivariateNormal: the batch axes of loc "
-                             f"{_shape_text(loc.shape)} and {name} {_shape_text(matrix.shape)} "
-                             "cannot be broadcast together") from None
+            raise BroadcastError(f"MultivariateNormal: the batch axes of loc "
+                                 f"{_shape_text(loc.shape)} and {name} "
+                                 f"{_shape_text(matrix.shape)} cannot be broadcast together"
+                                 ) from None
         full = batch_shape + (n, n)
         self.__dict__[name] = matrix if matrix.shape == full else F.expand(matrix, full)
         self.loc = loc if loc.shape == batch_shape + (n,) else F.expand(loc, batch_shape + (n,))

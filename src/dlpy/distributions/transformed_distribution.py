@@ -16,6 +16,11 @@ from dlpy.tensor import Tensor, no_grad
 __all__ = ["TransformedDistribution"]
 
 
+class TransformsError(TypeError, ValueError):
+    """transforms that are not Transforms (torch raises a ValueError there, dlpy's house style
+    a TypeError: either catches it)."""
+
+
 class TransformedDistribution(Distribution):
     """``TransformedDistribution(base_distribution, transforms)``: samples are
     ``transforms`` (one Transform or a list, applied in order) of the base's samples."""
@@ -32,8 +37,8 @@ class TransformedDistribution(Distribution):
             transforms = [transforms]
         if not isinstance(transforms, (list, tuple)) or not all(
                 isinstance(t, Transform) for t in transforms):
-            raise TypeError(f"{name}: transforms must be a Transform or a list of Transforms, "
-                            f"got {transforms!r}")
+            raise TransformsError(f"{name}: transforms must be a Transform or a list of "
+                                  f"Transforms, got {transforms!r}")
         self.transforms = list(transforms)
         base_shape = base_distribution.batch_shape + base_distribution.event_shape
         base_event_dim = len(base_distribution.event_shape)

@@ -254,10 +254,14 @@ __all__ += ["DataParallel"]
 
 
 def __getattr__(name: str):
-    """torch.nn.DataParallel, loaded on first use (nn.parallel imports dlpy.distributed, which
-    imports this package)."""
+    """torch.nn.DataParallel and torch.nn.parallel, loaded on first use (nn.parallel imports
+    dlpy.distributed, which imports this package)."""
     if name == "DataParallel":
         from dlpy.nn.parallel.data_parallel import DataParallel
 
         return DataParallel
+    if name == "parallel":  # torch.nn.parallel.DistributedDataParallel without an import
+        import dlpy.nn.parallel as parallel
+
+        return parallel
     raise AttributeError(f"module 'dlpy.nn' has no attribute {name!r}")

@@ -21,8 +21,10 @@ from dlpy.nn.module import Module, Parameter, _addindent, _block
 from dlpy.tensor import Tensor
 
 
-def _check_module(container: Module, module: Any) -> Module:
-    if not isinstance(module, Module):
+def _check_module(container: Module, module: Any, none_ok: bool = True) -> Module:
+    """``module`` if it is a Module (or None, an empty slot as torch's ``add_module`` takes
+    it, where ``none_ok``), else TypeError."""
+    if not isinstance(module, Module) and not (none_ok and module is None):
         raise TypeError(
             f"{type(container).__name__}: expected a Module, got {type(module).__name__}"
         )
@@ -52,6 +54,9 @@ def _register(container: Module, key: Any, value: Module | Parameter,
         return
     if hasattr(container, key):
         raise KeyError(f"{name}: attribute {key!r} already exists, it cannot be a key")
+    if value is None and store is container._modules:  # an empty slot, as torch's add_module
+        container.add_module(key, None)
+        return
     setattr(container, key, value)
 
 
@@ -98,7 +103,7 @@ def _renumber(container: Module, modules: list[Module]) -> None:
         container.__dict__.pop(key, None)
     container._modules.clear()
     for i, module in enumerate(modules):
-        setattr(container, str(i), module)
+        container.add_module(str(i), module)
 
 
 def _position(container: Module, index: Any) -> int:
@@ -137,14 +142,14 @@ class ModuleList(Module):
             self.extend(modules)
 
     def append(self, module: Module) -> ModuleList:
-        setattr(self, str(len(self._modules)), _check_module(self, module))
+        self.add_module(str(len(self._modules)), _check_module(self, module))
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         """Append every module of an iterable; returns self."""
         if not isinstance(modules, Iterable):
-            raise TypeError(f"{type(self).__name__}.extend: expected an iterable of modules, "
-                            f"got {type(modules).__name__}")
+            raise TypeError(f"{type(self).__name__}.extend should be called with an iterable, "
+                            f"but got {type(modules).__name__}")
         for module in list(modules):
             self.append(module)
         return self
@@ -160,7 +165,7 @@ class ModuleList(Module):
                            "ModuleList.insert takes 0 to len(modules)")
         modules = list(self._modules.values())
         if index > len(modules):
-            setattr(self, str(index), module)
+            self.add_module(str(index), module)
             return
         modules.insert(index, module)
         _renumber(self, modules)
@@ -275,7 +280,7 @@ class Sequential(Module):
     def insert(self, index: int, module: Module) -> Sequential:
         """Put ``module`` before position ``index`` (-len to len); the entries renumbered."""
         modules = list(self._modules.values())
-        modules.insert(_insert_position(self, index), _check_module(self, module))
+        modules.insert(_insert_position(self, index), _check_module(self, module, none_ok=False))
         _renumber(self, modules)
         return self
 
@@ -422,7 +427,7 @@ class ParameterList(Module):
 
     def extend(self, values: Iterable[Any]) -> ParameterList:
         if isinstance(values, Tensor) or not isinstance(values, Iterable):
-            raise TypeError(f"ParameterList.extend: expected an iterable of parameters, got "
+            raise TypeError(f"ParameterList.extend should be called with an iterable, but got "
                             f"{type(values).__name__}")
         for value in values:
             self.append(value)

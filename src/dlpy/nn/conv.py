@@ -23,7 +23,7 @@ from dlpy.ops.conv import (
     _padding,
 )
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, parameter_dtype
+from dlpy.tensor import ShapeError, Tensor, parameter_dtype
 
 
 def _check_channels(name: str, in_channels: int, out_channels: int, groups) -> int:
@@ -571,7 +571,7 @@ class Unflatten(Module):
         known = math.prod(s for s in sizes if s != -1)
         fits = n % known == 0 if -1 in sizes and known else known == n
         if not fits:
-            raise ValueError(f"Unflatten: sizes {sizes} do not multiply to the size {n} of axis "
+            raise ShapeError(f"Unflatten: sizes {sizes} do not multiply to the size {n} of axis "
                              f"{dim} of {x.shape}")
         return x.reshape(*x.shape[:dim], *sizes, *x.shape[dim + 1:])
 

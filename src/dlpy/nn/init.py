@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -47,8 +46,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if nonlinearity == "leaky_relu":
         if param is None:
             negative_slope = 0.01
-        elif isinstance(param, numbers.Real) and not isinstance(param, bool):
-            negative_slope = param
+        elif isinstance(param, float) or (isinstance(param, int) and not isinstance(param, bool)):
+            negative_slope = param  # as torch: a Python int or float (np.float64 is a float)
         else:
             raise ValueError(f"init.calculate_gain: leaky_relu's negative_slope must be a "
                              f"number, got {param!r}")
@@ -70,12 +69,13 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor, caller: str = "init") -> tuple
 
 
 def _calculate_correct_fan(tensor: Tensor, mode: str, caller: str = "init") -> int:
+    mode = _check_mode(mode, caller)
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, caller)
-    return fan_in if _check_mode(mode, caller) == "fan_in" else fan_out
+    return fan_in if mode == "fan_in" else fan_out
 
 
 def _check_mode(mode: str, caller: str) -> str:
-    lowered = mode.lower() if isinstance(mode, str) else mode
+    lowered = mode.lower()  # a mode that is not a string: AttributeError, as torch's
     if lowered not in ("fan_in", "fan_out"):
         raise ValueError(f"{caller}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     return lowered
@@ -92,6 +92,16 @@ def _check_tensor(tensor: Tensor, caller: str, random: bool = False) -> None:
 
 class _NotFloatError(NotImplementedError, TypeError):
     """A random fill of an integer or bool tensor: torch's NotImplementedError (no kernel)."""
+
+
+class _BoundsError(ValueError, RuntimeError):
+    """Bounds a > b or a negative std: a ValueError, and the RuntimeError of torch's
+    ``Tensor.uniform_`` / ``normal_``."""
+
+
+class _ZeroScaleError(ValueError, ZeroDivisionError):
+    """trunc_normal_ with std 0, xavier_* of a (0, 0) tensor: a ValueError, and the
+    ZeroDivisionError torch's formulas raise."""
 
 
 def _generator(generator: np.random.Generator | None, caller: str) -> np.random.Generator:
@@ -114,7 +124,9 @@ def _fill(tensor: Tensor, values) -> Tensor:
 def _uniform(tensor: Tensor, a: float, b: float, generator, caller: str) -> Tensor:
     _check_tensor(tensor, caller, random=True)
     if not a <= b:  # also refuses NaN
-        raise ValueError(f"{caller}: expected a <= b, got a={a}, b={b}")
+        raise _BoundsError(f"{caller}: expected a <= b, got a={a}, b={b}")
+    if not math.isfinite(b - a):  # torch's "to - from exceeds the dtype's range"
+        raise _BoundsError(f"{caller}: b - a must be finite, got a={a}, b={b}")
     rng = _generator(generator, caller)
     return _fill(tensor, rng.uniform(a, b, tensor.shape))
 
@@ -122,7 +134,7 @@ def _uniform(tensor: Tensor, a: float, b: float, generator, caller: str) -> Tens
 def _normal(tensor: Tensor, mean: float, std: float, generator, caller: str) -> Tensor:
     _check_tensor(tensor, caller, random=True)
     if not std >= 0:
-        raise ValueError(f"{caller}: std must be >= 0, got {std}")
+        raise _BoundsError(f"{caller}: std must be >= 0, got {std}")
     rng = _generator(generator, caller)
     return _fill(tensor, rng.normal(mean, std, tensor.shape))
 
@@ -143,13 +155,14 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
                   b: float = 2.0, generator: np.random.Generator | None = None) -> Tensor:
     """Values from N(mean, std^2) restricted to [a, b] (a and b are values, not multiples of
     std). As PyTorch: values outside are redrawn when [a, b] holds more than 30% of the mass,
-    else uniform proposals on [a, b] are accepted with probability pdf / peak pdf."""
+    else uniform proposals on [a, b] are accepted with probability pdf / peak pdf. As
+    torch's, std = 0 raises ZeroDivisionError and a negative std acts as its absolute value."""
     caller = "init.trunc_normal_"
     _check_tensor(tensor, caller, random=True)
-    if not std > 0:
-        raise ValueError(f"{caller}: std must be > 0, got {std}")
     if not a <= b:
-        raise ValueError(f"{caller}: expected a <= b, got a={a}, b={b}")
+        raise _BoundsError(f"{caller}: expected a <= b, got a={a}, b={b}")
+    if std == 0:
+        raise _ZeroScaleError(f"{caller}: std must not be 0")
     rng = _generator(generator, caller)
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("init.trunc_normal_: mean is more than 2 std from [a, b]; the "
@@ -179,9 +192,12 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    """Every value ``val``."""
+    """Every value ``val`` (a number or a 0-d tensor)."""
     _check_tensor(tensor, "init.constant_")
-    return _fill(tensor, val)
+    if isinstance(val, Tensor) and val.ndim:
+        raise _BoundsError(f"init.constant_: val must be a number or a 0-d tensor, got a "
+                           f"tensor of shape {val.shape}")
+    return _fill(tensor, val.item() if isinstance(val, Tensor) else val)
 
 
 def ones_(tensor: Tensor) -> Tensor:
@@ -210,9 +226,11 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
     """U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)) (Glorot)."""
     _check_tensor(tensor, "init.xavier_uniform_")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, "init.xavier_uniform_")
+    if fan_in + fan_out == 0:
+        raise _ZeroScaleError(f"init.xavier_uniform_: fan_in + fan_out is 0 (shape {tensor.shape})")
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     if tensor.data.size == 0:
         return tensor
-    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     bound = math.sqrt(3.0) * std
     return _uniform(tensor, -bound, bound, generator, "init.xavier_uniform_")
 
@@ -222,22 +240,24 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0,
     """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot)."""
     _check_tensor(tensor, "init.xavier_normal_")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor, "init.xavier_normal_")
+    if fan_in + fan_out == 0:
+        raise _ZeroScaleError(f"init.xavier_normal_: fan_in + fan_out is 0 (shape {tensor.shape})")
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     if tensor.data.size == 0:
         return tensor
-    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     return _normal(tensor, 0.0, std, generator, "init.xavier_normal_")
 
 
 def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str, caller: str
                  ) -> float | None:
-    """gain / sqrt(fan) (He); None for a tensor with no elements (PyTorch warns and skips)."""
+    """gain / sqrt(fan) (He); None for a tensor with a size 0 (PyTorch warns and skips before
+    it checks the other arguments)."""
     _check_tensor(tensor, caller)
-    _check_mode(mode, caller)
-    gain = calculate_gain(nonlinearity, a)
-    if tensor.data.size == 0:
+    if 0 in tensor.shape:
         warnings.warn(f"{caller}: initializing a zero-element tensor is a no-op", stacklevel=3)
         return None
-    return gain / math.sqrt(_calculate_correct_fan(tensor, mode, caller))
+    fan = _calculate_correct_fan(tensor, mode, caller)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
@@ -268,13 +288,14 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0,
     has orthonormal rows or columns (whichever are fewer), from the QR decomposition of a
     standard normal matrix with the signs fixed so that it is uniformly distributed."""
     caller = "init.orthogonal_"
-    _check_tensor(tensor, caller, random=True)
+    _check_tensor(tensor, caller)
     if tensor.ndim < 2:
         raise ValueError(f"{caller}: expected a tensor of at least 2 dimensions, got shape "
                          f"{tensor.shape}")
-    rng = _generator(generator, caller)
     if tensor.data.size == 0:
         return tensor
+    _check_tensor(tensor, caller, random=True)
+    rng = _generator(generator, caller)
     rows = tensor.shape[0]
     cols = tensor.data.size // rows
     flattened = rng.standard_normal((rows, cols))
@@ -313,16 +334,15 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
             generator: np.random.Generator | None = None) -> Tensor:
     """A sparse 2-D matrix (Martens 2010): values from N(0, std^2), then in each column
-    ceil(sparsity * rows) entries, at random rows, set to zero."""
+    ceil(sparsity * rows) entries, at random rows, set to zero (as torch's, a count past the
+    rows zeroes them all and a negative one all but that many)."""
     caller = "init.sparse_"
     _check_tensor(tensor, caller, random=True)
     if tensor.ndim != 2:
         raise ValueError(f"{caller}: expected a 2-dimensional tensor, got shape "
                          f"{tensor.shape}")
-    if not 0 <= sparsity <= 1:
-        raise ValueError(f"{caller}: sparsity must be in [0, 1], got {sparsity}")
     if not std >= 0:
-        raise ValueError(f"{caller}: std must be >= 0, got {std}")
+        raise _BoundsError(f"{caller}: std must be >= 0, got {std}")
     rng = _generator(generator, caller)
     rows, cols = tensor.shape
     values = rng.normal(0.0, std, (rows, cols))

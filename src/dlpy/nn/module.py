@@ -336,7 +336,8 @@ class Module:
         object.__setattr__(self, name, value)
 
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required "
+                                  "\"forward\" function")  # (torch's words)
 
     def __call__(self, *args, **kwargs):
         hooks = self.__dict__
@@ -1161,6 +1162,11 @@ class Module:
         """Load ``given`` into this module's parameter or buffer ``name`` (state key ``key``):
         in place, keeping its dtype, or with ``assign`` the given tensor itself. Returns
         (torch's line, dlpy's line) for a size mismatch, None when loaded."""
+        if not (isinstance(given, (Tensor, np.ndarray)) or hasattr(given, "__array__")
+                or hasattr(given, "load_state_dict_value")):
+            line = (f'While copying the parameter named "{key}", expected torch.Tensor or '
+                    f"Tensor-like object from checkpoint but received {type(given)}")
+            return line, line
         load = getattr(param, "load_state_dict_value", None)
         if load is not None:  # a DTensor parameter: it finds its own piece
             load(key, given)
@@ -1225,14 +1231,7 @@ class Module:
                 if strict:
                     missing_keys.append(key)
                 continue
-            given = state_dict[key]
-            if not (isinstance(given, (Tensor, np.ndarray)) or hasattr(given, "__array__")
-                    or hasattr(given, "load_state_dict_value")):
-                error_msgs.append(
-                    f'While copying the parameter named "{key}", expected torch.Tensor or '
-                    f"Tensor-like object from checkpoint but received {type(given)}")
-                continue
-            error = self._load_entry(name, key, param, given, assign)
+            error = self._load_entry(name, key, param, state_dict[key], assign)
             if error is not None:
                 error_msgs.append(error)
         extra_key = prefix + "_extra_state"

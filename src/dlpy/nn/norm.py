@@ -12,7 +12,7 @@ from dlpy.nn.linear import setting
 from dlpy.nn.module import Module, Parameter
 from dlpy.ops import real_number
 from dlpy.ops.norm import _normalized_shape, sync_batch_norm
-from dlpy.tensor import Tensor, _bump, parameter_dtype
+from dlpy.tensor import ShapeError, Tensor, _bump, parameter_dtype
 
 
 def reset_affine(layer: Module) -> None:
@@ -50,7 +50,7 @@ class LayerNorm(Module):
     def forward(self, x):
         shape = self.normalized_shape
         if len(x.shape) < len(shape) or tuple(x.shape[len(x.shape) - len(shape):]) != shape:
-            raise ValueError(f"LayerNorm: expected input (*, {', '.join(map(str, shape))}) for "
+            raise ShapeError(f"LayerNorm: expected input (*, {', '.join(map(str, shape))}) for "
                              f"normalized_shape {shape}, got {tuple(x.shape)}")
         if len(shape) == 1:  # the last axis: the fused op directly
             return F.layer_norm(x, self.weight, self.bias, self.eps)
@@ -147,8 +147,8 @@ class _BatchNorm(_NormBase):
 
     def forward(self, x):
         x = self._checked_input(x)
-        if x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels on "
+        if x.shape[1] != self.num_features and (self.affine or self.track_running_stats):
+            raise ShapeError(f"{type(self).__name__}: expected {self.num_features} channels on "
                              f"axis 1, got an input of shape {x.shape}")
         # PyTorch's rules: the buffers are updated only while training with
         # track_running_stats; eval mode without them normalises with the batch's statistics
@@ -317,7 +317,7 @@ class GroupNorm(Module):
     def forward(self, x):
         x = x if isinstance(x, Tensor) else Tensor(x)
         if self.affine and (x.ndim < 2 or x.shape[1] != self.num_channels):
-            raise ValueError(f"GroupNorm: expected input (N, {self.num_channels}, *), got "
+            raise ShapeError(f"GroupNorm: expected input (N, {self.num_channels}, *), got "
                              f"{x.shape}")
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 

@@ -55,6 +55,10 @@ def _smallest(values: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(values.reshape(-1), kind="stable")[:k]
 
 
+class _MaskShapeError(ValueError, AssertionError):
+    """A custom mask of the wrong shape: torch asserts."""
+
+
 class _NoTensorError(AttributeError, ValueError):
     """Pruning a name the module lacks: torch's AttributeError (getattr), dlpy's ValueError."""
 
@@ -341,8 +345,8 @@ class CustomFromMask(BasePruningMethod):
 
     def compute_mask(self, t, default_mask):
         if self.mask.shape != default_mask.shape:
-            raise ValueError(f"custom_from_mask: the mask has shape {self.mask.shape}, the "
-                             f"tensor {default_mask.shape}")
+            raise _MaskShapeError(f"custom_from_mask: the mask has shape {self.mask.shape}, "
+                                  f"the tensor {default_mask.shape}")
         return default_mask * self.mask.astype(default_mask.dtype, copy=False)
 
     @classmethod

@@ -28,7 +28,7 @@ from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
 from dlpy.ops import rnn as rnn_ops
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, parameter_dtype
+from dlpy.tensor import ShapeError, Tensor, parameter_dtype
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -200,7 +200,7 @@ class _RNNBase(Module):
                      dtype) -> Tensor:
         state = _as_tensor(state)
         if state.shape != shape:
-            raise ValueError(f"{type(self).__name__}: expected {what} of shape {shape} "
+            raise ShapeError(f"{type(self).__name__}: expected {what} of shape {shape} "
                              f"(num_layers * num_directions, batch, {size}), got "
                              f"{state.shape}")
         _check_dtype(type(self).__name__, what, state, dtype)
@@ -225,7 +225,7 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: expected input of 3 dimensions (batched) or 2 "
                              f"(unbatched), got shape {x.shape}")
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: expected input.shape[-1] == input_size == "
+            raise ShapeError(f"{name}: expected input.shape[-1] == input_size == "
                              f"{self.input_size}, got shape {x.shape}")
         _check_dtype(name, "input", x, self.weight_ih_l0.dtype)
         batched = x.ndim == 3

@@ -18,7 +18,14 @@ from dlpy.nn.linear import GELU, Linear, ReLU
 from dlpy.nn.module import Module
 from dlpy.nn.norm import Dropout, LayerNorm
 from dlpy.random import get_rng, give_copies_own_rngs
-from dlpy.tensor import Tensor, as_array, default_dtype, is_grad_enabled, parameter_dtype
+from dlpy.tensor import (
+    ShapeError,
+    Tensor,
+    as_array,
+    default_dtype,
+    is_grad_enabled,
+    parameter_dtype,
+)
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -477,7 +484,7 @@ class Transformer(Module):
                               or src.shape[axis] != tgt.shape[axis]) \
                 or src.shape[-1] != d or tgt.shape[-1] != d:
             layout = "(batch, seq_{}, %d)" if self.batch_first else "(seq_{}, batch, %d)"
-            raise ValueError(f"{owner}: expected src {layout.format('s') % d} and tgt "
+            raise ShapeError(f"{owner}: expected src {layout.format('s') % d} and tgt "
                              f"{layout.format('t') % d}, got {src.shape} and {tgt.shape} "
                              f"(or both unbatched: (seq, {d}))")
         batch, seq_s = (1, src.shape[0]) if unbatched else (src.shape[axis], src.shape[1 - axis])

@@ -141,7 +141,7 @@ def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor])
     tensors = _tensors(parameters)
     needed = sum(t.data.size for t in tensors)
     if data.size < needed:
-        raise ValueError(f"vector_to_parameters: the vector has {data.size} numbers, the "
+        raise _ArgError(f"vector_to_parameters: the vector has {data.size} numbers, the "
                          f"parameters {needed}")
     if not (is_floating_dtype(data.dtype) or data.dtype.kind == "c") and any(
             t.requires_grad for t in tensors):
@@ -253,10 +253,27 @@ def _find_hook(module: Module, kind: type, name: str):
     return None, None
 
 
+class _ArgError(ValueError, RuntimeError):
+    """torch's RuntimeError (a view of the wrong size), a ValueError to dlpy."""
+
+
+class _NoAttributeError(ValueError, AttributeError):
+    """weight_norm of a missing name: torch's getattr raises AttributeError."""
+
+
+class _NoKeyError(ValueError, KeyError):
+    """spectral_norm of a missing name: torch's module._parameters[name] raises KeyError."""
+
+
+class _FuseError(ValueError, AssertionError):
+    """torch's fusion functions assert their arguments."""
+
+
 def _parameter(owner: str, module: Module, name: str) -> Parameter:
     weight = module._parameters.get(name) if isinstance(module, Module) else None
     if not isinstance(weight, Parameter):
-        raise ValueError(f"{owner}: {type(module).__name__} has no parameter {name!r}")
+        error = _NoKeyError if owner == "spectral_norm" else _NoAttributeError
+        raise error(f"{owner}: {type(module).__name__} has no parameter {name!r}")
     return weight
 
 
@@ -377,11 +394,11 @@ def _array(value) -> np.ndarray:
 
 def _check_eval(owner: str, layer: Module, bn: Module) -> None:
     if layer.training or bn.training:
-        raise ValueError(f"{owner}: fusion needs both modules in eval mode (call .eval()), got "
+        raise _FuseError(f"{owner}: fusion needs both modules in eval mode (call .eval()), got "
                          f"{type(layer).__name__} training={layer.training}, "
                          f"{type(bn).__name__} training={bn.training}")
     if bn.running_mean is None or bn.running_var is None:
-        raise ValueError(f"{owner}: {type(bn).__name__} has no running statistics "
+        raise _FuseError(f"{owner}: {type(bn).__name__} has no running statistics "
                          "(track_running_stats=False)")
 
 
@@ -429,7 +446,7 @@ def fuse_linear_bn_eval(linear: Module, bn: Module) -> Module:
     num_features must be linear's out_features (or 1)."""
     _check_eval("fuse_linear_bn_eval", linear, bn)
     if linear.out_features != bn.num_features and bn.num_features != 1:
-        raise ValueError(f"fuse_linear_bn_eval: expected bn.num_features == "
+        raise _FuseError(f"fuse_linear_bn_eval: expected bn.num_features == "
                          f"linear.out_features ({linear.out_features}) or 1, got "
                          f"{bn.num_features}")
     fused = copy.deepcopy(linear)

@@ -28,6 +28,10 @@ __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pack
            "pad_packed_sequence", "pad_sequence", "unpack_sequence", "unpad_sequence"]
 
 
+class _SequenceArgError(ValueError, RuntimeError):
+    """Bad lengths or sequences: torch's RuntimeError, a ValueError to dlpy."""
+
+
 def _int_array(name: str, what: str, values, floats: bool = False) -> np.ndarray:
     """values as a 1-D int64 array; ``floats``: float values are truncated, as torch's
     ``as_tensor(lengths, dtype=torch.int64)``."""
@@ -206,17 +210,17 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,  # n
                          f"shape {input.shape}")
     steps_axis, batch_axis = (1, 0) if batch_first else (0, 1)
     if len(lengths) != input.shape[batch_axis]:
-        raise ValueError(f"{name}: {len(lengths)} lengths for a batch of "
+        raise _SequenceArgError(f"{name}: {len(lengths)} lengths for a batch of "
                          f"{input.shape[batch_axis]} (input shape {input.shape}, "
                          f"batch_first={batch_first})")
     if len(lengths) == 0 or lengths.min() <= 0:
-        raise ValueError(f"{name}: every length must be > 0, got {lengths.tolist()}")
+        raise _SequenceArgError(f"{name}: every length must be > 0, got {lengths.tolist()}")
     if lengths.max() > input.shape[steps_axis]:
         raise ValueError(f"{name}: a length of {lengths.max()} is longer than the input's "
                          f"{input.shape[steps_axis]} steps")
     if enforce_sorted:
         if np.any(np.diff(lengths) > 0):
-            raise ValueError(f"{name}: lengths must be sorted in decreasing order when "
+            raise _SequenceArgError(f"{name}: lengths must be sorted in decreasing order when "
                              f"enforce_sorted=True, got {lengths.tolist()}; pass "
                              "enforce_sorted=False to have them sorted")
         sorted_indices = None
@@ -262,15 +266,15 @@ def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
     filling with ``padding_value`` after (``padding_side="right"``) or before ("left")."""
     name = "pad_sequence"
     if padding_side not in ("left", "right"):
-        raise ValueError(f"{name}: padding_side must be 'left' or 'right', got "
+        raise _SequenceArgError(f"{name}: padding_side must be 'left' or 'right', got "
                          f"{padding_side!r}")
     sequences = [s if isinstance(s, Tensor) else Tensor(np.asarray(s)) for s in sequences]
     if not sequences:
-        raise ValueError(f"{name}: needs at least one sequence")
+        raise _SequenceArgError(f"{name}: needs at least one sequence")
     trailing = sequences[0].shape[1:]
     for i, s in enumerate(sequences):
         if s.ndim == 0 or s.shape[1:] != trailing:
-            raise ValueError(f"{name}: every sequence must have shape (L, *{trailing}); "
+            raise _SequenceArgError(f"{name}: every sequence must have shape (L, *{trailing}); "
                              f"sequence {i} has {s.shape}")
     lengths = np.array([s.shape[0] for s in sequences], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -300,8 +304,11 @@ def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False
     if len(lengths) != padded_sequences.shape[0]:
         raise ValueError(f"unpad_sequence: {len(lengths)} lengths for a batch of "
                          f"{padded_sequences.shape[0]}")
-    # index arrays, so each sequence is a copy (torch's index_select), not a view
-    return [padded_sequences[b, np.arange(n)] for b, n in enumerate(lengths.tolist())]
+    # index arrays, so each sequence is a copy (torch's boolean mask), not a view; a length
+    # past the padded steps takes them all, as torch's mask arange(T) < length
+    steps = padded_sequences.shape[1]
+    return [padded_sequences[b, np.arange(min(n, steps))]
+            for b, n in enumerate(lengths.tolist())]
 
 
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:

@@ -44,6 +44,11 @@ class DimError(ValueError, IndexError):
     range")."""
 
 
+class EmptyDimError(ValueError, IndexError):
+    """A reduction with no identity (max, argmax, mode) over an axis of size 0: a ValueError,
+    and torch's IndexError ("Expected reduction dim 0 to have non-zero size")."""
+
+
 class RepeatedDimError(ValueError, RuntimeError):
     """A reduction whose dims name one axis twice: a ValueError, and torch's RuntimeError."""
 
@@ -56,6 +61,11 @@ class ArgError(ValueError, RuntimeError):
 class ArgDtypeError(TypeError, RuntimeError):
     """An argument of the wrong dtype (a float mask or index, a source of another dtype): a
     TypeError, and torch's RuntimeError."""
+
+
+class NoKernelError(NotImplementedError, TypeError):
+    """An op given a dtype it has no kernel for (a random draw into an integer tensor): a
+    TypeError, and torch's NotImplementedError ("... not implemented for 'Long'")."""
 
 
 def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False) -> int:

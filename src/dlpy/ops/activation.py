@@ -772,8 +772,10 @@ def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's names
         raise ArgError("clamp: at least one of min and max must be given")
     if (isinstance(min, Tensor) and max is not None and not isinstance(max, Tensor)
             or isinstance(max, Tensor) and min is not None and not isinstance(min, Tensor)):
-        raise TypeError("clamp: expected both bounds Tensors or both numbers, got "
-                        f"{type(min).__name__} and {type(max).__name__}, as torch")
+        bound = min if isinstance(min, Tensor) else max
+        if bound.ndim or bound.requires_grad:  # (torch's parser reads a 0-d one as a number)
+            raise TypeError("clamp: expected both bounds Tensors or both numbers, got "
+                            f"{type(min).__name__} and {type(max).__name__}, as torch")
     if any(isinstance(b, (Tensor, np.ndarray)) and (isinstance(b, Tensor) or np.ndim(b))
            or isinstance(b, float) and b != b for b in (min, max)):  # (a nan bound: nan)
         return _clamp_by_tensors(input, min, max)

@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import refuse_float8
+from dlpy.ops import ArgError, norm
 from dlpy.ops import complex as _complex
-from dlpy.ops import norm
 from dlpy.ops import promotion as _promotion
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, default_dtype, narrow_float
 
@@ -687,7 +687,7 @@ def power(x, exponent):
     if isinstance(x, Tensor) and x.data.dtype.kind in "biu":  # torch's integer powers
         if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool):
             if exponent < 0:
-                raise ValueError("power: integers to negative integer powers are not allowed")
+                raise ArgError("power: integers to negative integer powers are not allowed")
             if x.data.dtype.kind == "b":
                 x = cast(x, np.int64)
             return Power(int(exponent))(x)

@@ -10,7 +10,11 @@ from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import concat, swapaxes
 from dlpy.ops.softmax import softmax
 from dlpy.random import get_rng
-from dlpy.tensor import Op, Tensor, as_array, is_floating_dtype
+from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
+
+
+class MaskTypeError(TypeError, RuntimeError):
+    """A mask or input of a dtype attention refuses: a TypeError, and torch's RuntimeError."""
 
 
 def _heads(x, num_heads):
@@ -226,7 +230,7 @@ def check_gqa(owner, q_shape, k_shape, v_shape, same_kv_heads=True):
             or (same_kv_heads and k_shape[-3] != v_shape[-3]) \
             or not k_shape[-3] or not v_shape[-3] or q_shape[-3] % k_shape[-3] \
             or q_shape[-3] % v_shape[-3]:
-        raise ValueError(f"{owner}: enable_gqa=True expects q (..., Hq, L, E), k (..., Hkv, S, "
+        raise ShapeError(f"{owner}: enable_gqa=True expects q (..., Hq, L, E), k (..., Hkv, S, "
                          f"E), v (..., Hkv, S, Ev) with Hq a multiple of Hkv, got q {q_shape}, "
                          f"k {k_shape}, v {v_shape}")
 
@@ -238,7 +242,7 @@ def additive_mask(mask, dtype):
     if mask.dtype == np.bool_:
         return np.where(mask, -np.inf, 0.0).astype(dtype)
     if not is_floating_dtype(mask.dtype):
-        raise TypeError(f"attention: a mask must be boolean or float, got {mask.dtype}")
+        raise MaskTypeError(f"attention: a mask must be boolean or float, got {mask.dtype}")
     return mask.astype(dtype, copy=False)
 
 
@@ -277,7 +281,7 @@ def attention(q, k, v, mask=None, num_heads=None, dropout_p=0.0, rng=None, retur
         expected = f"q (batch, seq_q, {num_heads} * dim), k (batch, seq_k, {num_heads} * dim), " \
                    f"v (batch, seq_k, {num_heads} * dim_v)"
     if not ok:
-        raise ValueError(f"attention: expected {expected}, got q {shapes[0]}, k {shapes[1]}, "
+        raise ShapeError(f"attention: expected {expected}, got q {shapes[0]}, k {shapes[1]}, "
                          f"v {shapes[2]}")
     head_dim = shapes[0][-1] // (num_heads or 1)
     scores_shape = _scores_shape(shapes[0], shapes[1], num_heads)
@@ -323,7 +327,7 @@ def _checked_mask(mask, x, scores_shape):
         return None
     mask = additive_mask(mask, x.dtype)
     if not broadcasts_to(mask.shape, scores_shape):
-        raise ValueError(f"attention: mask {mask.shape} does not broadcast to the scores "
+        raise ShapeError(f"attention: mask {mask.shape} does not broadcast to the scores "
                          f"{scores_shape}")
     return mask
 
@@ -332,7 +336,7 @@ def _keep(dropout_p, rng, scores_shape, x):
     """The dropout mask times 1 / (1 - p) (None without dropout; zeros for p = 1, as torch's
     dropout drops everything then)."""
     if not 0 <= dropout_p <= 1:
-        raise ValueError(f"attention: dropout_p must be in [0, 1], got {dropout_p}")
+        raise ShapeError(f"attention: dropout_p must be in [0, 1], got {dropout_p}")
     if not dropout_p:
         return None
     if dropout_p == 1:

@@ -24,6 +24,7 @@ import functools
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.ops import ArgDtypeError
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Op, Tensor, _note_view
 
@@ -48,14 +49,14 @@ class ComplexTensor(Tensor):
     def _compare(self, other, op, float8_kernel=None) -> Tensor:
         if op is np.equal or op is np.not_equal:
             return super()._compare(other, op)
-        raise TypeError(f"{op.__name__}: complex numbers have no order; compare .real, .imag "
+        raise ArgDtypeError(f"{op.__name__}: complex numbers have no order; compare .real, .imag "
                         "or .abs()")
 
     def argmax(self, *args, **kwargs):
-        raise TypeError("argmax: complex numbers have no order; use .abs() or .real first")
+        raise ArgDtypeError("argmax: complex numbers have no order; use .abs() or .real first")
 
     def argmin(self, *args, **kwargs):
-        raise TypeError("argmin: complex numbers have no order; use .abs() or .real first")
+        raise ArgDtypeError("argmin: complex numbers have no order; use .abs() or .real first")
 
 
 def mark(out: Tensor) -> Tensor:
@@ -71,7 +72,7 @@ def complex_call(op: Op, inputs: tuple[Tensor, ...]) -> Tensor:
     kind = type(op).complex_ok
     if not kind:
         dtypes = sorted({str(t.dtype) for t in inputs if isinstance(t, ComplexTensor)})
-        raise TypeError(f"{type(op).__name__.lower()}: complex tensors are not supported, got "
+        raise ArgDtypeError(f"{type(op).__name__.lower()}: complex tensors are not supported, got "
                         f"{', '.join(dtypes)}; take .real, .imag, .abs() or view_as_real() "
                         "first")
     if kind == "holomorphic" and not getattr(type(op), "_complex_form", False):
@@ -323,8 +324,10 @@ def _as_tensor(x) -> Tensor:
 
 
 def is_complex(input) -> bool:
-    """Whether x holds complex numbers (torch.is_complex)."""
-    return _as_tensor(input).data.dtype.kind == "c"
+    """Whether x holds complex numbers (torch.is_complex: a tensor only)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"is_complex: expected a Tensor, got {type(input).__name__}")
+    return input.data.dtype.kind == "c"
 
 
 def conj(input) -> Tensor:
@@ -343,8 +346,8 @@ def imag(input) -> Tensor:
     """The imaginary part; complex tensors only (as torch.imag)."""
     input = _as_tensor(input)
     if input.data.dtype.kind != "c":
-        raise TypeError(f"imag: expected a complex tensor, got {input.dtype} (a real tensor has no "
-                        "imaginary part)")
+        raise ComplexPartsError(f"imag: expected a complex tensor, got {input.dtype} (a real "
+                                "tensor has no imaginary part)")
     return Imag()(input)
 
 
@@ -431,8 +434,8 @@ def view_as_complex(input) -> Tensor:
 
 
 class ComplexPartsError(RuntimeError, TypeError):
-    """complex / polar of parts that are not both float32 or both float64: torch's
-    RuntimeError (a TypeError too)."""
+    """complex / polar of parts that are not both float32 or both float64, imag of a real
+    tensor: torch's RuntimeError (a TypeError too)."""
 
 
 class ViewAsError(RuntimeError, TypeError, ValueError):

@@ -22,7 +22,7 @@ from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import GetItem, reshape
 from dlpy.return_types import structseq_repr
 from dlpy.sparse_grad import SparseGrad
-from dlpy.tensor import Op, Tensor, as_array
+from dlpy.tensor import Op, ShapeError, Tensor, as_array
 
 
 class IndexDtypeError(TypeError, RuntimeError):
@@ -43,7 +43,7 @@ def _index_array(name: str, index, what: str = "index") -> np.ndarray:
     """A numpy array of integers from an array, a list, a number or a Tensor (no gradient)."""
     array = np.asarray(index.data if isinstance(index, Tensor) else index)
     if array.dtype.kind not in "iu":
-        raise TypeError(f"{name}: {what} must hold integers, got dtype {array.dtype}")
+        raise IndexDtypeError(f"{name}: {what} must hold integers, got dtype {array.dtype}")
     return array
 
 
@@ -277,14 +277,14 @@ def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
     indices = _index_array("take_along_dim", indices, "indices")
     if indices.dtype != np.int64 and (dim is not None or indices.dtype != np.int32):
         # torch's: int32 only without a dim (the flattened read)
-        raise TypeError(f"take_along_dim: indices must be int64 (Long), got {indices.dtype}")
+        raise IndexDtypeError(f"take_along_dim: indices must be int64 (Long), got {indices.dtype}")
     if dim is None:
         input, indices = reshape(input, (-1,)), indices.reshape(-1)
         dim, indices = _check_index("take_along_dim", input, 0, indices)
         return Gather(dim, indices)(input)
     shape = _shape_of(input)
     if indices.ndim != len(shape):
-        raise ValueError(f"take_along_dim: x and indices need the same number of axes, got "
+        raise ShapeError(f"take_along_dim: x and indices need the same number of axes, got "
                          f"{shape} and {indices.shape}")
     dim = check_dim("take_along_dim", dim, len(shape))
     if indices.size and indices.min() < 0:
@@ -296,7 +296,7 @@ def take_along_dim(input: Tensor, indices, dim: int | None = None) -> Tensor:
     try:
         common = list(np.broadcast_shapes(*others))
     except ValueError:
-        raise ValueError(f"take_along_dim: x {shape} and indices {indices.shape} cannot be "
+        raise ShapeError(f"take_along_dim: x {shape} and indices {indices.shape} cannot be "
                          f"broadcast together on the axes other than dim {dim}") from None
     x_shape = tuple(common[:dim] + [shape[dim]] + common[dim + 1:])
     if x_shape != shape:
@@ -631,7 +631,7 @@ def put(x: Tensor, index, source: Tensor, accumulate: bool = False) -> Tensor:
     _check_source("put", x, source)
     size = _data(x).size
     if index.size != _data(source).size:
-        raise ValueError(f"put: index has {index.size} elements and source "
+        raise IndexShapeError(f"put: index has {index.size} elements and source "
                          f"{_data(source).size}; they must match")
     if index.size and (index.min() < -size or index.max() >= size):
         raise IndexError(f"put: index out of range for a tensor of {size} elements")
@@ -944,11 +944,12 @@ def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
 
 def expanded_to(value: Tensor, shape: tuple[int, ...], message: str) -> Tensor:
     """value broadcast (recorded) to ``shape``, the shape of the positions an indexed write
-    fills (setitem, index_put); a ValueError with ``message`` where it does not broadcast."""
+    fills (setitem, index_put); a ShapeError (ValueError, torch's RuntimeError) with
+    ``message`` where it does not broadcast."""
     try:
         fits = np.broadcast_shapes(value.shape, shape) == shape
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(message)
+        raise ShapeError(message)
     return value if value.shape == shape else expand(value, shape)

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.ops import ArgError
 from dlpy.ops.activation import softplus
 from dlpy.ops.pointwise import log1p, maximum
 from dlpy.tensor import Op, ShapeError, Tensor, is_grad_enabled
@@ -514,7 +515,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None,  # noqa:
         data = np.asarray(value.data if isinstance(value, Tensor) else value)
         if data.size and not np.all((data >= 0) & (data <= 1)):
             nan = " (and nan)" if np.isnan(data).any() else ""
-            raise ValueError(f"{name}: every {what} value must lie in [0, 1], got values from "
+            raise ArgError(f"{name}: every {what} value must lie in [0, 1], got values from "
                              f"{np.nanmin(data)} to {np.nanmax(data)}{nan}")
     if weight is not None:
         refuse_gradient(name, "weight", weight)

@@ -71,7 +71,12 @@ def where(condition, input=_ONLY_CONDITION, other=_ONLY_CONDITION):
                         "got one of input and other")
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
     if condition.dtype != np.bool_:
-        raise ArgDtypeError(f"where: condition must be boolean, got {condition.dtype}")
+        if condition.dtype != np.uint8:  # (torch still takes a uint8 mask, deprecated)
+            raise ArgDtypeError(f"where: condition must be boolean, got {condition.dtype}")
+        condition = condition.astype(np.bool_)
+    for value in (input, other):
+        if value is None or isinstance(value, str):
+            raise TypeError(f"where: expected a Tensor or a number, got {type(value).__name__}")
     shapes = [np.shape(as_array(v)) for v in (condition, input, other)]
     try:
         np.broadcast_shapes(*shapes)
@@ -113,6 +118,9 @@ def masked_fill(x, mask, value):
         from dlpy.ops.arithmetic import cast  # the result keeps x's dtype, as torch's
 
         value = cast(value, x.dtype)
+    if (mask.dtype if isinstance(mask, Tensor) else np.asarray(mask).dtype) != np.bool_:
+        raise ArgDtypeError("masked_fill: the mask must be boolean (torch's masked_fill takes "
+                            "no uint8 mask, where does)")
     named = isinstance(value, Tensor)  # torch's node for a tensor value: MaskedFillBackward1
     out = where(mask, value, x)
     if type(out.op) is Where:  # (renamed, not node_name: free() would drop that)

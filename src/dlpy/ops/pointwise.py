@@ -10,13 +10,13 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8
+from dlpy.ops import ArgDtypeError, real_number
 from dlpy.ops import complex as _complex
 from dlpy.ops import promotion as _promotion
-from dlpy.ops import real_number
 from dlpy.ops.activation import _erf, _erf_float32, _erfc, _erfc_float32
 from dlpy.ops.mask import where
 from dlpy.return_types import structseq_repr
-from dlpy.tensor import Op, ShapeError, Tensor
+from dlpy.tensor import IntegerDivisionError, Op, ShapeError, Tensor
 
 
 class Sin(Op):
@@ -459,7 +459,7 @@ def expm1(input: Tensor) -> Tensor:
 def sign(input: Tensor) -> Tensor:
     """-1, 0 or 1 by the sign of x; zero gradient. Complex x is a TypeError (use sgn), as torch."""
     if isinstance(input, _complex.ComplexTensor):
-        raise TypeError(f"sign: complex tensors are not supported, got {input.dtype} (as torch."
+        raise ArgDtypeError(f"sign: complex tensors are not supported, got {input.dtype} (as torch."
                         "sign); use sgn for z / |z|")
     if _data(input).dtype == np.bool_:  # True stays True, as torch's
         return Tensor(_data(input).copy())
@@ -553,7 +553,7 @@ class Modulo(Op):
         else:
             self.quotient = None
             if b.dtype.kind in "iu" and not b.all():  # torch raises (numpy would give 0)
-                raise ZeroDivisionError(f"{self.describe().lower()}: integer division by zero")
+                raise IntegerDivisionError(f"{self.describe().lower()}: integer division by zero")
         return self.function(a, b)
 
     def backward(self, grad_output):
@@ -976,6 +976,8 @@ def _torch_node(out, name: str):
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """x + value * tensor1 * tensor2, out of place."""
     if all(_data(t).dtype.kind in "biu" for t in (input, tensor1, tensor2)):
+        if all(_data(t).dtype.kind == "b" for t in (input, tensor1, tensor2)):
+            raise NotImplementedError("addcmul: not implemented for bool tensors, as torch")
         # integers stay integers: torch truncates a float value (0.5 -> 0)
         if isinstance(value, (float, np.floating)):
             value = int(real_number("addcmul", "value", value))
@@ -1233,7 +1235,7 @@ def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
     kinds, expected = ("biu", "integer or bool") if bools else ("iu", "integer")
     for v in arrays:
         if v.dtype.kind not in kinds:
-            raise TypeError(f"{name}: expected {expected} tensors, got {v.dtype}")
+            raise ArgDtypeError(f"{name}: expected {expected} tensors, got {v.dtype}")
     if len(arrays) == 2:
         _check_broadcast(name, *arrays)
     return arrays
@@ -1328,7 +1330,7 @@ def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
     _check_broadcast("nextafter", input, other)
     a, b = _data(input), _data(other)
     if not any(d.kind == "f" or d.name == "bfloat16" for d in (a.dtype, b.dtype)):
-        raise TypeError(f"nextafter: expected float tensors, got {a.dtype} and {b.dtype}")
+        raise ArgDtypeError(f"nextafter: expected float tensors, got {a.dtype} and {b.dtype}")
     if a.dtype != b.dtype:
         input, other = _promotion.promote(input, other)
     return Nextafter()(_as_tensor(input), other)
@@ -1336,6 +1338,8 @@ def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
 
 def signbit(input) -> Tensor:
     """torch.signbit: whether the sign bit is set (True for -0.0), a bool tensor."""
+    if isinstance(input, _complex.ComplexTensor):
+        raise ArgDtypeError(f"signbit: complex tensors are not supported, got {input.dtype}")
     return Tensor(np.signbit(_data(input)))
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from dlpy.amp.state import FP32, KEEP, autocast_policy
 from dlpy.layouts import suggested_format
-from dlpy.ops import ArgError, DimError, RepeatedDimError, check_dim, int_of
+from dlpy.ops import ArgDtypeError, ArgError, DimError, RepeatedDimError, check_dim, int_of
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, row_major, sum_to_shape
 
 
@@ -310,8 +310,8 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
     try:
         return Size(np.broadcast_shapes(*[(s,) if isinstance(s, int) else tuple(s)
                                            for s in shapes]))
-    except ValueError:
-        raise ValueError(f"broadcast_shapes: shapes {list(shapes)} cannot be broadcast "
+    except ValueError:  # torch's RuntimeError
+        raise ShapeError(f"broadcast_shapes: shapes {list(shapes)} cannot be broadcast "
                          "together") from None
 
 
@@ -327,6 +327,10 @@ def broadcast_to(input: Tensor, *shape, size=None) -> Tensor:
 
 def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
     """Each tensor expanded to their common shape."""
+    for i, t in enumerate(tensors):
+        if isinstance(t, (list, tuple)):  # torch: tensors as separate arguments
+            raise TypeError(f"broadcast_tensors: expected Tensor as element {i}, got "
+                            f"{type(t).__name__}")
     shape = broadcast_shapes(*[_shape_of(t) for t in tensors])
     return tuple(expand(_tensor(t), shape) for t in tensors)
 
@@ -507,8 +511,11 @@ def dsplit(input: Tensor, indices_or_sections=None, *, sections=None,
 def _join(name: str, tensors, axis: int, lift) -> Tensor:
     from dlpy.ops.shape import concat
 
-    if not isinstance(tensors, (tuple, list)) or not tensors:
-        raise ValueError(f"{name}: expected a non-empty sequence of tensors, got {tensors!r}")
+    if not isinstance(tensors, (tuple, list)):
+        raise TypeError(f"{name}: expected a tuple or list of tensors, got "
+                        f"{type(tensors).__name__}")
+    if not tensors:  # torch's RuntimeError
+        raise ShapeError(f"{name}: expected a non-empty sequence of tensors")
     return concat([lift(_tensor(t)) for t in tensors], axis)
 
 
@@ -544,9 +551,11 @@ def block_diag(*tensors) -> Tensor:
 
     blocks = []
     for t in tensors:
+        if isinstance(t, (list, tuple)):  # torch: tensors as separate arguments
+            raise TypeError(f"block_diag: expected Tensors, got {type(t).__name__}")
         t = _tensor(t)
         if t.ndim > 2:
-            raise ValueError(f"block_diag: expected tensors with at most 2 axes, got shape "
+            raise ShapeError(f"block_diag: expected tensors with at most 2 axes, got shape "
                              f"{t.shape}")
         blocks.append(t.reshape(1, -1) if t.ndim < 2 else t)
     if not blocks:
@@ -573,17 +582,17 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
     """Grids of 1-D tensors: with "ij" the i-th output varies along axis i, with "xy" the first
     two axes swap (numpy's default)."""
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise ArgError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
         tensors = tuple(tensors[0])
     if not tensors:
-        raise ValueError("meshgrid: expected a non-empty list of tensors")
+        raise ArgError("meshgrid: expected a non-empty list of tensors")
     tensors = [_tensor(t) for t in tensors]
     for t in tensors:
         if t.ndim > 1:
-            raise ValueError(f"meshgrid: expected 0-D or 1-D tensors, got shape {t.shape}")
+            raise ShapeError(f"meshgrid: expected 0-D or 1-D tensors, got shape {t.shape}")
     if len({t.dtype for t in tensors}) > 1:
-        raise TypeError(f"meshgrid: expects all tensors to have the same dtype, got "
+        raise ArgDtypeError(f"meshgrid: expects all tensors to have the same dtype, got "
                         f"{[str(t.dtype) for t in tensors]}")
     sizes = [t.data.size for t in tensors]
     order = list(range(len(tensors)))
@@ -604,11 +613,13 @@ def cartesian_prod(*tensors) -> Tensor:
     from dlpy.ops.shape import stack
 
     for i, t in enumerate(tensors):
+        if isinstance(t, (list, tuple)):  # torch: tensors as separate arguments
+            raise TypeError(f"cartesian_prod: expected Tensors, got {type(t).__name__}")
         if np.ndim(as_array(t)) != 1:
-            raise ValueError(f"cartesian_prod: expected 1-D tensors, got tensor {i} of shape "
+            raise ShapeError(f"cartesian_prod: expected 1-D tensors, got tensor {i} of shape "
                              f"{np.shape(as_array(t))}")
     if len({as_array(t).dtype for t in tensors}) > 1:
-        raise TypeError("cartesian_prod: expected tensors of one dtype (meshgrid's rule), got "
+        raise ArgDtypeError("cartesian_prod: expected tensors of one dtype (meshgrid's rule), got "
                         f"{[str(as_array(t).dtype) for t in tensors]}")
     if len(tensors) == 1:
         return _tensor(tensors[0]) * 1
@@ -621,7 +632,7 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
     import itertools
 
     if input.ndim != 1:
-        raise ValueError(f"combinations: expected a 1-D tensor, got shape {input.shape}")
+        raise ShapeError(f"combinations: expected a 1-D tensor, got shape {input.shape}")
     if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
         raise ValueError(f"combinations: r must be a non-negative int, got {r!r}")
     from dlpy.ops.shape import stack

@@ -10,7 +10,16 @@ import numpy as np
 from dlpy.amp.dtypes import _torch_name, check_float8, float32_compute, refuse_bool, refuse_float8
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.node_names import named
-from dlpy.ops import DimError, RepeatedDimError, broadcasts_to, int_of, real_number
+from dlpy.ops import (
+    ArgDtypeError,
+    ArgError,
+    DimError,
+    EmptyDimError,
+    RepeatedDimError,
+    broadcasts_to,
+    int_of,
+    real_number,
+)
 from dlpy.ops import complex as _complex
 from dlpy.ops.arithmetic import cast, slope_grad
 from dlpy.ops.mask import where
@@ -67,8 +76,8 @@ def _floating_only(name, x) -> None:
     """torch's refusal of bool and integer input (std, var)."""
     dtype = _dtype_of(x)
     if dtype.kind in "biu":
-        raise TypeError(f"{name}: expected a floating point or complex tensor, got {dtype}, "
-                        "as torch's")
+        raise ArgDtypeError(f"{name}: expected a floating point or complex tensor, got {dtype}, "
+                            "as torch's")
 
 
 def _dtype_of(x) -> np.dtype:
@@ -536,7 +545,10 @@ def _extreme(name, op, x, axis, keepdims, dim, keepdim):
                         f"several or all axes use a{name}(x, dim, keepdim)")
     axes = _normalize_axis(name, axis, len(shape))
     if 0 in shape and (axis is None or any(shape[a] == 0 for a in axes)):
-        raise ValueError(f"{name}: cannot take the {name} over an empty axis of shape {shape}")
+        # torch: no dim is a RuntimeError, an empty dim named an IndexError
+        every = axis is None or (isinstance(axis, (tuple, list)) and not axis)
+        error = ArgError if every else EmptyDimError
+        raise error(f"{name}: cannot take the {name} over an empty axis of shape {shape}")
     if not torch_form:
         return op(axes, keepdims, name in ("max", "min") and axis is None)(x)
     result = MaxResult if op is Max else MinResult
@@ -618,11 +630,15 @@ def logsumexp(input, axis=None, keepdims=None, *, dim=None, keepdim=None):
     return LogSumExp(axes, keepdims)(input)
 
 
+class _BothGivenError(TypeError, ValueError):
+    """correction= and unbiased= together: a ValueError, and torch's TypeError."""
+
+
 def _correction(name, correction, unbiased):
     """PyTorch's correction (default 1, Bessel's) or its older unbiased=True/False."""
     if unbiased is not None:
         if correction is not None:
-            raise ValueError(f"{name}: give correction or unbiased, not both")
+            raise _BothGivenError(f"{name}: give correction or unbiased, not both")
         if not isinstance(unbiased, (bool, np.bool_)):
             raise TypeError(f"{name}: unbiased must be True or False, got {unbiased!r}")
         return float(unbiased)
@@ -930,7 +946,7 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndic
     dim = _dim_or_scalar("kthvalue", input, dim)
     size = input.shape[dim] if input.ndim else 1
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
-        raise ValueError(f"kthvalue: k must be an int in [1, {size}], got {k!r}")
+        raise ArgError(f"kthvalue: k must be an int in [1, {size}], got {k!r}")
     data = input.data if input.ndim else input.data.reshape(1)
     if data.itemsize == 1:  # float8 and bool: torch refuses
         check_float8("kthvalue_cpu", data)
@@ -968,6 +984,8 @@ def mode(input, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     _complex.refuse("mode", input)
     dim = _dim_or_scalar("mode", input, dim)
     data = np.moveaxis(input.data if input.ndim else input.data.reshape(1), dim, -1)
+    if not data.shape[-1]:
+        raise EmptyDimError(f"mode: dim {dim} of shape {tuple(input.shape)} is empty")
     rows = data.reshape(-1, data.shape[-1])
     found = np.empty(len(rows), dtype=np.int64)
     for r, row in enumerate(rows):
@@ -988,11 +1006,11 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     from dlpy.ops.pointwise import lerp
 
     if interpolation not in _INTERPOLATIONS:
-        raise ValueError(f"{name}: interpolation must be one of {_INTERPOLATIONS}, got "
-                         f"{interpolation!r}")
+        raise ArgError(f"{name}: interpolation must be one of {_INTERPOLATIONS}, got "
+                       f"{interpolation!r}")
     if isinstance(q, Tensor) and q.dtype != _dtype_of(x):
-        raise TypeError(f"{name}: q tensor must have the input's dtype {_dtype_of(x)}, got "
-                        f"{q.dtype}, as torch's")
+        raise ArgDtypeError(f"{name}: q tensor must have the input's dtype {_dtype_of(x)}, got "
+                            f"{q.dtype}, as torch's")
     _complex.refuse(name, x)
     if x.dtype not in (np.float32, np.float64):
         raise RuntimeError(f"{name}() input tensor must be either float or double dtype, got "
@@ -1003,7 +1021,7 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     rank_dtype = x.dtype
     qs = np.asarray(q.data if isinstance(q, Tensor) else q, dtype=rank_dtype)
     if qs.ndim > 1 or np.isnan(qs).any() or (qs < 0).any() or (qs > 1).any():
-        raise ValueError(f"{name}: q must be a number or a 1-D sequence in [0, 1], got {q!r}")
+        raise ArgError(f"{name}: q must be a number or a 1-D sequence in [0, 1], got {q!r}")
     if dim is None:
         source, axis, kept = x.reshape(-1), 0, (1,) * x.ndim
     else:

@@ -3,6 +3,7 @@ stack. They move values, so backward moves the gradient back to where each value
 
 import functools
 import math
+import operator
 
 import numpy as np
 
@@ -352,7 +353,37 @@ def _plain_item(item):
     if isinstance(item, (list, range)):  # x[range(n), t]: a sequence, as torch's
         array = np.asarray(item)
         return array.astype(np.int64) if array.size == 0 else array
-    return item  # (a negative step is dlpy's, numpy's: torch refuses it)
+    if type(item) is slice:
+        if (type(item.start) in _BOUNDS and type(item.stop) in _BOUNDS
+                and type(item.step) in _BOUNDS):
+            return item  # (a negative step is dlpy's, numpy's: torch refuses it)
+        return slice(*map(_slice_bound, (item.start, item.stop, item.step)))
+    if type(item) is str:  # torch's: it tries torch.tensor(item)
+        raise TypeError(f"getitem: a string is not an index, got {item!r}")
+    if type(item) is np.bool_:  # numpy's mask, torch's error
+        raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
+                         "tensors are valid indices, got numpy.bool_")
+    return item
+
+
+_BOUNDS = (type(None), int)
+
+
+def _slice_bound(bound):
+    """A slice bound as an int, as torch's: a one-element integer tensor is one; a float,
+    another tensor or anything without __index__ is a TypeError."""
+    if bound is None:
+        return None
+    if isinstance(bound, Tensor):
+        if bound.data.size == 1 and bound.data.dtype.kind in "iu":
+            return int(bound.data.reshape(()))
+    else:
+        try:
+            return operator.index(bound)
+        except TypeError:
+            pass
+    raise TypeError(f"slice indices must be integers or None or have an __index__ method, got "
+                    f"{bound!r}")
 
 
 def _plain_index(index):
@@ -422,12 +453,12 @@ def getitem(x, index):
 
 
 def _check_join(name, xs, axis, same_axis):
-    if not xs:
-        raise ValueError(f"{name}: needs at least one tensor")
+    if not xs:  # torch's RuntimeError
+        raise ShapeError(f"{name}: needs at least one tensor")
     shapes = [_shape_of(x) for x in xs]
     ndim = len(shapes[0])
     if same_axis and ndim == 0:
-        raise ValueError(f"{name}: tensors with no axes cannot be joined, got {shapes}")
+        raise ShapeError(f"{name}: tensors with no axes cannot be joined, got {shapes}")
     axis = _axis(name, axis, ndim + (0 if same_axis else 1), shapes[0])
     for s in shapes:
         other = [n for i, n in enumerate(s) if not (same_axis and i == axis)]
@@ -457,8 +488,8 @@ def _legacy_empties(xs: list, axis) -> list:
     if len(others) == len(shapes) or not others or len(others[0]) == 1:
         return xs
     target = list(others[0])
-    if isinstance(axis, (int, np.integer)) and -len(target) <= axis < len(target):
-        target[axis] = 0
+    if isinstance(axis, (int, np.integer)):
+        target[_axis("concat", axis, len(target), others[0])] = 0
     return [reshape(x, target) if s == (0,) else x for x, s in zip(xs, shapes)]
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.device import as_device
+from dlpy.ops import ArgDtypeError, ArgError, DimError
 from dlpy.ops.complex import complex, complex_dtype, imag, mark, real, real_dtype, view_as_real
 from dlpy.ops.pad import pad
 from dlpy.ops.shape import getitem, swapaxes
@@ -322,18 +323,22 @@ def _pad_last(x: Tensor, before: int, after: int, mode: str) -> Tensor:
     return pad(x, (before, after), mode)
 
 
+class PadModeError(ValueError, NotImplementedError):
+    """A pad_mode stft does not know: a ValueError, and torch's NotImplementedError."""
+
+
 def _stft_settings(name: str, n_fft, hop_length, win_length, window, dtype):
     """(hop, the window padded to n_fft as a Tensor), checked as torch checks them."""
     if isinstance(n_fft, bool) or not isinstance(n_fft, (int, np.integer)) or n_fft < 1:
-        raise ValueError(f"{name}: n_fft must be a positive int, got {n_fft!r}")
+        raise ArgError(f"{name}: n_fft must be a positive int, got {n_fft!r}")
     hop = n_fft // 4 if hop_length is None else hop_length
     if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or hop < 1:
-        raise ValueError(f"{name}: hop_length must be a positive int, got {hop!r}")
+        raise ArgError(f"{name}: hop_length must be a positive int, got {hop!r}")
     win_length = n_fft if win_length is None else win_length
     if (isinstance(win_length, bool) or not isinstance(win_length, (int, np.integer))
             or not 0 < win_length <= n_fft):
-        raise ValueError(f"{name}: win_length must be an int in 1 .. n_fft ({n_fft}), got "
-                         f"{win_length!r}")
+        raise ArgError(f"{name}: win_length must be an int in 1 .. n_fft ({n_fft}), got "
+                       f"{win_length!r}")
     if window is None:
         warnings.warn(f"{name}: no window was given, so a rectangular one is used (spectral "
                       "leakage); pass window=torch.hann_window(...), or window=torch.ones(...) "
@@ -342,8 +347,8 @@ def _stft_settings(name: str, n_fft, hop_length, win_length, window, dtype):
         window = Tensor(np.ones(win_length, real_dtype(dtype)))
     window = _as_tensor(window)
     if window.shape != (win_length,):
-        raise ValueError(f"{name}: window must be 1-D of length win_length ({win_length}), got "
-                         f"shape {window.shape}")
+        raise ArgError(f"{name}: window must be 1-D of length win_length ({win_length}), got "
+                       f"shape {window.shape}")
     left = (n_fft - win_length) // 2
     if left or win_length < n_fft:
         window = _pad_last(window, left, n_fft - win_length - left, "constant")
@@ -362,33 +367,33 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     (..., 2) of the result."""
     x = _as_tensor(input)
     if x.data.dtype.kind not in "fc" or x.ndim not in (1, 2):
-        raise ValueError(f"stft: expected a float or complex 1-D (length) or 2-D (batch, "
-                         f"length) tensor, got {x.dtype} of shape {x.shape}")
+        raise ArgError(f"stft: expected a float or complex 1-D (length) or 2-D (batch, "
+                       f"length) tensor, got {x.dtype} of shape {x.shape}")
     if x.data.dtype == np.float16:  # as torch's CPU FFTs
-        raise TypeError("stft: float16 is not supported, convert to float32 first")
+        raise ArgDtypeError("stft: float16 is not supported, convert to float32 first")
     hop, window = _stft_settings("stft", n_fft, hop_length, win_length, window, x.dtype)
     is_complex = x.data.dtype.kind == "c" or window.data.dtype.kind == "c"
     if return_complex is None and not is_complex:
-        raise ValueError("stft: return_complex must be given for a real input and window: "
-                         "pass return_complex=True (view_as_real(...) gives the real and "
-                         "imaginary parts as a last axis)")
+        raise ArgError("stft: return_complex must be given for a real input and window: "
+                       "pass return_complex=True (view_as_real(...) gives the real and "
+                       "imaginary parts as a last axis)")
     if return_complex is False:
         warnings.warn("stft with return_complex=False is deprecated (as in torch): pass "
                       "return_complex=True and take view_as_real(...) of the result",
                       UserWarning, stacklevel=3)
     onesided = not is_complex if onesided is None else onesided
     if onesided and is_complex:
-        raise ValueError("stft: onesided=True needs a real input and window; pass "
-                         "onesided=False for complex ones")
+        raise ArgError("stft: onesided=True needs a real input and window; pass "
+                       "onesided=False for complex ones")
     if center:
         if pad_mode not in ("constant", "reflect", "replicate", "circular"):
-            raise ValueError(f"stft: pad_mode must be 'constant', 'reflect', 'replicate' or "
-                             f"'circular', got {pad_mode!r}")
+            raise PadModeError(f"stft: pad_mode must be 'constant', 'reflect', 'replicate' or "
+                               f"'circular', got {pad_mode!r}")
         x = _pad_last(x, n_fft // 2, n_fft // 2, pad_mode)
     length = x.shape[-1]
     if not 0 < n_fft <= length:
-        raise ValueError(f"stft: n_fft ({n_fft}) must be at most the (padded) signal length "
-                         f"{length}")
+        raise ArgError(f"stft: n_fft ({n_fft}) must be at most the (padded) signal length "
+                       f"{length}")
     frames = mark(Frames(length, n_fft, hop)(x)) * window  # (..., n_frames, n_fft)
     axis, norm = frames.ndim - 1, "ortho" if normalized else "backward"
     if onesided:
@@ -409,20 +414,23 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     the NOLA condition), the centre padding cut off, the result cut or zero-padded to
     ``length``. complex (..., frequencies, frames) -> real (or, return_complex, complex)."""
     x = _as_tensor(input)
+    if x.ndim < 2:  # torch indexes the frequency axis first: an IndexError
+        raise DimError(f"istft: expected a complex 2-D (frequencies, frames) or 3-D (batch, "
+                       f"frequencies, frames) tensor, got shape {x.shape}")
     if x.data.dtype.kind != "c" or x.ndim not in (2, 3):
-        raise ValueError(f"istft: expected a complex 2-D (frequencies, frames) or 3-D (batch, "
-                         f"frequencies, frames) tensor, got {x.dtype} of shape {x.shape}")
+        raise ArgError(f"istft: expected a complex 2-D (frequencies, frames) or 3-D (batch, "
+                       f"frequencies, frames) tensor, got {x.dtype} of shape {x.shape}")
     hop, window = _stft_settings("istft", n_fft, hop_length, win_length, window, x.dtype)
     n_bins, n_frames = x.shape[-2], x.shape[-1]
     onesided = n_bins != n_fft if onesided is None else onesided
     if n_bins != (n_fft // 2 + 1 if onesided else n_fft):
-        raise ValueError(f"istft: expected {n_fft // 2 + 1 if onesided else n_fft} frequencies "
-                         f"for n_fft {n_fft} (onesided={onesided}), got {n_bins}")
+        raise ArgError(f"istft: expected {n_fft // 2 + 1 if onesided else n_fft} frequencies "
+                       f"for n_fft {n_fft} (onesided={onesided}), got {n_bins}")
     if onesided and (return_complex or window.data.dtype.kind == "c"):
-        raise ValueError("istft: a complex output or window needs onesided=False")
+        raise ArgError("istft: a complex output or window needs onesided=False")
     if length is not None and (isinstance(length, bool)
                                or not isinstance(length, (int, np.integer)) or length < 0):
-        raise ValueError(f"istft: length must be a non-negative int, got {length!r}")
+        raise ArgError(f"istft: length must be a non-negative int, got {length!r}")
     spectrum = swapaxes(x, -1, -2)  # (..., n_frames, n_bins)
     axis, norm = spectrum.ndim - 1, "ortho" if normalized else "backward"
     if return_complex:
@@ -438,8 +446,8 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     end = start + length if length is not None else full - (n_fft // 2 if center else 0)
     y, envelope = getitem(y, (Ellipsis, slice(start, end))), getitem(envelope, slice(start, end))
     if envelope.data.size and np.abs(envelope.data).min() < 1e-11:
-        raise ValueError("istft: the overlap-added squared window falls below 1e-11 (the NOLA "
-                         "condition fails): choose a window and hop_length whose frames overlap")
+        raise ArgError("istft: the overlap-added squared window falls below 1e-11 (the NOLA "
+                       "condition fails): choose a window and hop_length whose frames overlap")
     y = y / envelope
     if end > full:  # a length past the frames: zeros, as torch
         y = _pad_last(y, 0, end - full, "constant")

@@ -91,8 +91,9 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None) -
     _check("all_reduce", tensor, group)
     if op not in (ReduceOp.SUM, ReduceOp.AVG):
         raise ValueError(f"all_reduce: the differentiable all_reduce takes ReduceOp.SUM or "
-                         f"ReduceOp.AVG, got {op} (torch would back-propagate its gradient "
-                         "through the same op, which is not the gradient of MIN, MAX, PRODUCT)")
+                         f"ReduceOp.AVG, got {torch_api._op_name(op)} (torch would "
+                         "back-propagate its gradient through the same op, which is not the "
+                         "gradient of MIN, MAX, PRODUCT)")
     return AllReduce(op, group)(tensor)
 
 

@@ -13,10 +13,27 @@ import sys
 import numpy as np
 
 from dlpy import functional as F
-from dlpy.ops.attention import ScoresAttention, _keep, additive_mask, attention, packed_attention
-from dlpy.tensor import Tensor, is_floating_dtype, is_grad_enabled
+from dlpy.amp.state import is_autocast_enabled
+from dlpy.ops.attention import (
+    MaskTypeError,
+    ScoresAttention,
+    _keep,
+    additive_mask,
+    attention,
+    packed_attention,
+)
+from dlpy.tensor import ShapeError, Tensor, is_floating_dtype, is_grad_enabled
 
 NAME = "multi_head_attention_forward"
+
+
+class AssertedShapeError(ValueError, AssertionError):
+    """A shape torch's multi-head attention checks with ``assert`` (the query's embedding
+    dimension, key_padding_mask's shape): a ValueError, and torch's AssertionError."""
+
+
+class AssertedTypeError(TypeError, AssertionError):
+    """A mask dtype torch's multi-head attention refuses with ``assert`` (an integer mask)."""
 
 
 def attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, *, q_proj_weight=None,
@@ -38,6 +55,15 @@ def attend(query, key, value, num_heads, in_proj_weight, in_proj_bias, *, q_proj
     weights are a Tensor with a gradient (torch's need_weights path; the fused op otherwise); a
     float attn_mask Tensor that requires grad gets its gradient.
     """
+    for given in (key_padding_mask, attn_mask):
+        if isinstance(given, Tensor) and given.dtype != query.dtype \
+                and is_floating_dtype(given.dtype) and is_floating_dtype(query.dtype) \
+                and not (given.dtype == np.float32 and not nan_masked_rows) \
+                and not is_autocast_enabled("cpu"):
+            # torch's: the weights path adds the mask to the scores (baddbmm), SDPA takes
+            # float32 or the query's dtype
+            raise MaskTypeError(f"{owner}: expected a float mask of the query's dtype "
+                                f"{query.dtype}, got {given.dtype}")
     out, weights, mask = _attend(query, key, value, num_heads, in_proj_weight, in_proj_bias,
                                  q_proj_weight, k_proj_weight, v_proj_weight, bias_k, bias_v,
                                  add_zero_attn, key_padding_mask, attn_mask, static_k, static_v,
@@ -164,8 +190,9 @@ def _merge_heads(owner, name, static, batch, num_heads, d):
     """torch's static_k/static_v (batch * num_heads, seq, head_dim) -> (batch, seq, d)."""
     if static.ndim != 3 or static.shape[0] != batch * num_heads \
             or static.shape[2] != d // num_heads:
-        raise ValueError(f"{owner}: {name} must be (batch * num_heads, seq, head_dim) = "
-                         f"({batch * num_heads}, seq, {d // num_heads}), got {static.shape}")
+        raise AssertedShapeError(f"{owner}: {name} must be (batch * num_heads, seq, "
+                                 f"head_dim) = ({batch * num_heads}, seq, {d // num_heads}), "
+                                 f"got {static.shape}")
     seq = static.shape[1]
     merged = F.swapaxes(F.reshape(static, (batch, num_heads, seq, d // num_heads)), 1, 2)
     return F.reshape(merged, (batch, seq, d))
@@ -180,10 +207,19 @@ def _mask(owner, query, key, num_heads, key_padding_mask, attn_mask, extra_keys,
         return additive_mask(np.triu(np.ones((seq_q, seq_k + extra_keys), dtype=bool), 1),
                              dtype)
     mask = None
+    for name, given in (("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
+        given_dtype = getattr(given, "dtype", None)
+        if given_dtype is not None and given_dtype != np.bool_ \
+                and not is_floating_dtype(given_dtype):
+            raise AssertedTypeError(f"{owner}: only bool and floating {name} are supported, "
+                                    f"got {given_dtype}")
+    if attn_mask is not None and np.ndim(as_mask(attn_mask)) not in (2, 3):
+        raise AssertedShapeError(f"{owner}: expected a 2-D or 3-D attn_mask, got "
+                                 f"{np.shape(as_mask(attn_mask))}")
     if key_padding_mask is not None:
         padding = additive_mask(key_padding_mask, dtype)
         if padding.shape != (batch, seq_k):
-            raise ValueError(f"{owner}: key_padding_mask must be (batch, seq_k) = "
+            raise AssertedShapeError(f"{owner}: key_padding_mask must be (batch, seq_k) = "
                              f"{(batch, seq_k)}, got {padding.shape}")
         mask = padding[:, None, None, :]
     if attn_mask is not None:
@@ -191,7 +227,7 @@ def _mask(owner, query, key, num_heads, key_padding_mask, attn_mask, extra_keys,
         if extra.shape == (batch * num_heads, seq_q, seq_k):
             extra = extra.reshape(batch, num_heads, seq_q, seq_k)
         elif extra.shape != (seq_q, seq_k):
-            raise ValueError(f"{owner}: attn_mask must be (seq_q, seq_k) = {(seq_q, seq_k)} or "
+            raise ShapeError(f"{owner}: attn_mask must be (seq_q, seq_k) = {(seq_q, seq_k)} or "
                              f"(batch * num_heads, seq_q, seq_k), got {extra.shape}")
         mask = extra if mask is None else mask + extra
     if mask is not None and extra_keys:
@@ -214,37 +250,38 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     dropout's generator (dlpy's).
     """
     if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
-        raise ValueError(f"{NAME}: expected query, key and value all (seq, batch, feature) or "
-                         f"all unbatched (seq, feature), got {query.shape}, {key.shape}, "
-                         f"{value.shape}")
+        raise AssertedShapeError(f"{NAME}: expected query, key and value all (seq, batch, "
+                                 f"feature) or all unbatched (seq, feature), got {query.shape}, "
+                                 f"{key.shape}, {value.shape}")
     batched = query.ndim == 3
     embed_dim = query.shape[-1]
     if embed_dim != embed_dim_to_check:
-        raise ValueError(f"{NAME}: expected query's embedding dimension {embed_dim_to_check}, "
-                         f"got {embed_dim}")
+        raise AssertedShapeError(f"{NAME}: expected query's embedding dimension "
+                                 f"{embed_dim_to_check}, got {embed_dim}")
     if num_heads <= 0 or embed_dim % num_heads:
-        raise ValueError(f"{NAME}: embed_dim {embed_dim} must be divisible by num_heads "
-                         f"{num_heads}")
+        raise AssertedShapeError(f"{NAME}: embed_dim {embed_dim} must be divisible by "
+                                 f"num_heads {num_heads}")
     same = key.shape[:-1] == value.shape[:-1] if use_separate_proj_weight \
         else key.shape == value.shape
     if not same or key.shape[1:-1] != query.shape[1:-1]:
-        raise ValueError(f"{NAME}: expected key and value of the same (seq, batch) (and the "
-                         f"same shape without use_separate_proj_weight), query's batch, got "
-                         f"query {query.shape}, key {key.shape}, value {value.shape}")
+        raise AssertedShapeError(f"{NAME}: expected key and value of the same (seq, batch) "
+                                 f"(and the same shape without use_separate_proj_weight), "
+                                 f"query's batch, got query {query.shape}, key {key.shape}, "
+                                 f"value {value.shape}")
     names = ("q_proj_weight", "k_proj_weight", "v_proj_weight") if use_separate_proj_weight \
         else ("in_proj_weight",)
     given = dict(in_proj_weight=in_proj_weight, q_proj_weight=q_proj_weight,
                  k_proj_weight=k_proj_weight, v_proj_weight=v_proj_weight)
     for name in names:
         if given[name] is None:
-            raise ValueError(f"{NAME}: use_separate_proj_weight={use_separate_proj_weight} "
-                             f"needs {name}, got None")
+            raise AssertedShapeError(f"{NAME}: use_separate_proj_weight="
+                                     f"{use_separate_proj_weight} needs {name}, got None")
     if (bias_k is None) != (bias_v is None):
-        raise ValueError(f"{NAME}: give both bias_k and bias_v or neither")
+        raise AssertedShapeError(f"{NAME}: give both bias_k and bias_v or neither")
     if bias_k is not None and (static_k is not None or static_v is not None):
-        raise ValueError(f"{NAME}: bias_k/bias_v cannot be added to static_k/static_v")
+        raise AssertedShapeError(f"{NAME}: bias_k/bias_v cannot be added to static_k/static_v")
     if is_causal and attn_mask is None:
-        raise ValueError(f"{NAME}: is_causal needs attn_mask (the causal mask), as torch's")
+        raise ShapeError(f"{NAME}: is_causal needs attn_mask (the causal mask), as torch's")
     if not batched and key_padding_mask is not None:  # (S,) -> (1, S)
         key_padding_mask = key_padding_mask.unsqueeze(0) \
             if isinstance(key_padding_mask, Tensor) else as_mask(key_padding_mask)[None]

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 
-from dlpy.nn.attention.functional import as_tensor, attend
+from dlpy.nn.attention.functional import AssertedShapeError, as_tensor, attend
 from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor, as_array, parameter_dtype
+from dlpy.tensor import ShapeError, Tensor, as_array, parameter_dtype
 
 
 def check_batch_first(owner: str, batch_first) -> bool:
@@ -144,11 +144,12 @@ class MultiHeadAttention(Module):
         for name, x, width in (("query", query, d), ("key", key, self.kdim),
                                ("value", value, self.vdim)):
             if x.ndim != 3 or x.shape[-1] != width:
-                raise ValueError(
+                raise (AssertedShapeError if name == "query" else ShapeError)(
                     f"MultiHeadAttention: {name} must be (batch, seq, {width}), got {x.shape}"
                 )
         if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
-            raise ValueError(
+            # torch asserts key and value alike; a batch unlike the query's fails later
+            raise (AssertedShapeError if key.shape[:2] != value.shape[:2] else ShapeError)(
                 f"MultiHeadAttention: expected query (batch, seq_q, {d}), key (batch, seq_k, "
                 f"{self.kdim}) and value (batch, seq_k, {self.vdim}), got {query.shape}, "
                 f"{key.shape}, {value.shape}"
@@ -208,13 +209,18 @@ class MultiheadAttention(MultiHeadAttention):
             if key.ndim != 2 or value.ndim != 2:
                 raise ValueError(f"MultiheadAttention: an unbatched (2-D) query needs 2-D key "
                                  f"and value, got {tuple(key.shape)} and {tuple(value.shape)}")
+            if getattr(attn_mask, "ndim", 2) == 3 \
+                    and attn_mask.shape != (self.num_heads, query.shape[0], key.shape[0]):
+                raise AssertedShapeError(f"MultiheadAttention: an unbatched query's 3-D attn_mask "
+                                         f"must be (num_heads, seq_q, seq_k), got "
+                                         f"{tuple(attn_mask.shape)}")
             axis = 0 if self.batch_first else 1
             query, key, value = (t.unsqueeze(axis) for t in (query, key, value))
             if key_padding_mask is not None:
                 key_padding_mask = key_padding_mask.unsqueeze(0) \
                     if isinstance(key_padding_mask, Tensor) else as_array(key_padding_mask)[None]
         if is_causal and attn_mask is None:
-            raise ValueError("MultiheadAttention: is_causal needs attn_mask (the causal mask), "
+            raise ShapeError("MultiheadAttention: is_causal needs attn_mask (the causal mask), "
                              "as torch's")
         if is_causal and key_padding_mask is None and not need_weights:
             attn_mask = None  # torch hands the hint on to SDPA: the causal mask, not attn_mask
