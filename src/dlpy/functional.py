@@ -10,7 +10,7 @@ import numpy as np
 from dlpy import tensor as _engine
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.amp.state import FP32, LOWER, autocast_policy
-from dlpy.ops import ArgError, DimError
+from dlpy.ops import ArgDtypeError, ArgError, DimError
 from dlpy.ops import attention as _attention
 from dlpy.ops import complex as _complex
 from dlpy.ops import conv as _conv
@@ -1384,14 +1384,15 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
     if low_precision and antialias:
         raise NotImplementedError(f"{name}: antialias takes float32 and float64 (and uint8) "
                                   f"inputs (as PyTorch), got {dtype}")
-    if low_precision and mode != "bicubic" and not mode.startswith("nearest"):
-        # float16 / bfloat16: every axis in float32, rounded once, as torch's opmath kernels
+    if low_precision and mode == "bilinear":
+        # float16 / bfloat16 bilinear: every axis in float32, rounded once, as torch's kernel
         return interpolate(input.float(), size, scale_factor, mode, align_corners,
                            recompute_scale_factor, antialias).to(dtype=dtype)
     kind = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
-    # float16 / bfloat16 bicubic: torch's generic kernel sums in float32 with the weights
-    # stored in the input's dtype, and rounds once
-    rounded_weights = low_precision and mode == "bicubic"
+    # float16 / bfloat16 linear, trilinear and bicubic: torch's generic kernel sums in float32
+    # with the weights stored in the input's dtype (linear's 1 - lambda taken from the stored
+    # lambda), and rounds once
+    rounded_weights = low_precision and not mode.startswith("nearest")
     y = input.float() if rounded_weights else input
     axes = list(enumerate(zip(shape[2:], sizes, scales), start=2))
     for axis, (n, out, scale) in reversed(axes) if antialias else axes:  # (PyTorch's orders)
@@ -1404,8 +1405,10 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
             indices, weights = _resample.taps(kind, n, out, scale, align_corners,
                                               np.float32 if rounded_weights else dtype,
                                               shortcuts=dims == 2)
-            if rounded_weights:
+            if rounded_weights and weights is not None:
                 weights = weights.astype(dtype).astype(np.float32)
+                if kind == "linear":
+                    weights[0] = (np.float32(1) - weights[1]).astype(dtype)
         y = _resample.resample(y, axis, indices, weights)
     if y.op is not None:  # torch's node: UpsampleBilinear2DBackward0, ...
         y.op.node_name = _UPSAMPLE_NODES[mode].format(dims) + ("Aa" if antialias else "") \
@@ -1458,6 +1461,11 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
 EMBEDDING_BAG_MODES = ("sum", "mean", "max")
 
 
+class _BagIdRangeError(IdRangeError, RuntimeError):
+    """An embedding_bag id outside [0, num_embeddings): torch's RuntimeError there (F.embedding's
+    is an IndexError), and a ValueError as dlpy's other bad-argument errors are."""
+
+
 def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
     """(flat ids, indptr): bag b holds ids[indptr[b]:indptr[b + 1]], from 2-D ids (one bag a
     row) or 1-D ids with PyTorch's offsets (the bags' starts, or with include_last_offset the
@@ -1472,7 +1480,7 @@ def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
     if offsets is None:
         raise ValueError(f"{name}: 1-D input needs offsets (the start of each bag)")
     starts = _data(offsets)
-    if starts.ndim != 1 or starts.dtype.kind not in "iu":
+    if starts.ndim != 1 or starts.dtype.kind not in "iub":  # (bool: promoted with the ids)
         raise ValueError(f"{name}: offsets must be a 1-D array of integers, got shape "
                          f"{starts.shape} of {starts.dtype}")
     if include_last_offset and starts.size == 0:
@@ -1482,7 +1490,7 @@ def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
     indptr = (starts if include_last_offset else np.append(starts, ids.size)).astype(np.int64)
     if starts.size and (indptr[0] != 0 or np.any(np.diff(indptr) < 0)
                         or indptr[-1] > ids.size):
-        raise ValueError(f"{name}: offsets must start at 0 and never decrease, up to the input's "
+        raise ArgError(f"{name}: offsets must start at 0 and never decrease, up to the input's "
                          f"length {ids.size}, got {starts.tolist()[:8]}")
     if include_last_offset and indptr[-1] != ids.size:
         # (PyTorch's bags disagree with each other there: its sums stop at the last offset,
@@ -1527,7 +1535,7 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
         raise TypeError(f"{name}: weight must be floating point, got {weight.dtype}")
     if per_sample_weights is not None:
         if isinstance(per_sample_weights, Tensor) and per_sample_weights.dtype != weight.dtype:
-            raise TypeError(f"{name}: per_sample_weights must have the weight's dtype "
+            raise ArgDtypeError(f"{name}: per_sample_weights must have the weight's dtype "
                             f"{weight.dtype}, got {per_sample_weights.dtype} (as torch; an "
                             f"array is converted)")
         if mode != "sum":
@@ -1541,8 +1549,8 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
                                                   include_last_offset))
     ids = ids.astype(np.int64)
     if ids.size and (ids.min() < 0 or ids.max() >= count):
-        raise IdRangeError(f"{name}: ids must lie in [0, {count}), got values from {ids.min()} "
-                         f"to {ids.max()}")
+        raise _BagIdRangeError(f"{name}: ids must lie in [0, {count}), got values from "
+                               f"{ids.min()} to {ids.max()}")
     if max_norm is not None:  # every looked-up row (padding's too) renormalised, as torch's
         renorm_rows(weight, ids, max_norm, norm_type)
     if _flag(name, "scale_grad_by_freq", scale_grad_by_freq):
@@ -1550,7 +1558,7 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     if padding_idx is not None:
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
                 or not -count <= padding_idx < count:
-            raise ValueError(f"{name}: padding_idx must be an integer in [-{count}, {count}), "
+            raise ArgError(f"{name}: padding_idx must be an integer in [-{count}, {count}), "
                              f"got {padding_idx!r}")
         kept = ids != int(padding_idx) % count  # left out of their bags
         indptr = np.concatenate(([0], np.cumsum(kept)))[indptr]

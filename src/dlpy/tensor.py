@@ -1310,37 +1310,26 @@ class Tensor:
     def argmax(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """The index of the (first) largest value over axis (None: of the flattened tensor), as
         an int64 Tensor (no gradient), as torch's."""
-        axis, keepdims = _reduce.resolve_axis("argmax", axis, dim, keepdims, keepdim)
-        if axis is not None:
-            axis = _check_dim("argmax", axis, self.data.ndim, scalar_ok=True)
-            if not self.data.ndim:  # a scalar's one pseudo-axis is the whole tensor
-                axis = None
-        if self.data.itemsize == 1:  # float8 and bool: torch refuses
-            if self.data.dtype.kind == "b":
-                raise ArgDtypeError("argmax: bool tensors are not supported, as torch's")
-            _check_float8("argmax_cpu", self.data)
-        try:
-            found = np.argmax(self.data, axis=axis, keepdims=keepdims)
-        except ValueError:  # an empty axis: torch's IndexError
-            raise EmptyDimError(f"argmax: cannot take the argmax over an empty axis of shape "
-                                f"{self.shape}") from None
-        return Tensor(np.asarray(found, dtype=np.int64))
+        return self._arg_extreme("argmax", np.argmax, axis, keepdims, dim, keepdim)
 
     def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
         """The index of the (first) smallest value, as ``argmax``."""
-        axis, keepdims = _reduce.resolve_axis("argmin", axis, dim, keepdims, keepdim)
+        return self._arg_extreme("argmin", np.argmin, axis, keepdims, dim, keepdim)
+
+    def _arg_extreme(self, name: str, find, axis, keepdims, dim, keepdim) -> Tensor:
+        axis, keepdims = _reduce.resolve_axis(name, axis, dim, keepdims, keepdim)
         if axis is not None:
-            axis = _check_dim("argmin", axis, self.data.ndim, scalar_ok=True)
+            axis = _check_dim(name, axis, self.data.ndim, scalar_ok=True)
             if not self.data.ndim:  # a scalar's one pseudo-axis is the whole tensor
                 axis = None
         if self.data.itemsize == 1:  # float8 and bool: torch refuses
             if self.data.dtype.kind == "b":
-                raise ArgDtypeError("argmin: bool tensors are not supported, as torch's")
-            _check_float8("argmin_cpu", self.data)
+                raise ArgDtypeError(f"{name}: bool tensors are not supported, as torch's")
+            _check_float8(f"{name}_cpu", self.data)
         try:
-            found = np.argmin(self.data, axis=axis, keepdims=keepdims)
+            found = find(self.data, axis=axis, keepdims=keepdims)
         except ValueError:  # an empty axis: torch's IndexError
-            raise EmptyDimError(f"argmin: cannot take the argmin over an empty axis of shape "
+            raise EmptyDimError(f"{name}: cannot take the {name} over an empty axis of shape "
                                 f"{self.shape}") from None
         return Tensor(np.asarray(found, dtype=np.int64))
 

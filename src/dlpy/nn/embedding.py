@@ -8,7 +8,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
-from dlpy.ops.embedding import _check_max_norm
+from dlpy.ops.embedding import _check_max_norm, _PaddingIdxError
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, as_array, no_grad, parameter_dtype
 
@@ -148,8 +148,8 @@ class EmbeddingBag(Module):
             raise ValueError(f"{name}: mode must be sum, mean or max, got {mode!r}")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"{name}: padding_idx must lie in [-{num_embeddings}, "
-                                 f"{num_embeddings}), got {padding_idx}")
+                raise _PaddingIdxError(f"{name}: padding_idx must lie in [-{num_embeddings}, "
+                                       f"{num_embeddings}), got {padding_idx}")
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.max_norm, self.scale_grad_by_freq = max_norm, bool(scale_grad_by_freq)
@@ -181,7 +181,7 @@ class EmbeddingBag(Module):
         its dtype, frozen by default, as PyTorch's; draws nothing from the default generator."""
         weight = np.array(as_array(embeddings))
         if weight.ndim != 2 or weight.dtype.kind != "f":
-            raise ValueError(f"EmbeddingBag.from_pretrained: expected a 2-D float array, got "
+            raise _PaddingIdxError(f"EmbeddingBag.from_pretrained: expected a 2-D float array, got "
                              f"shape {weight.shape} of {weight.dtype}")
         layer = cls(*weight.shape, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
                     weight, include_last_offset, padding_idx, dtype=weight.dtype)

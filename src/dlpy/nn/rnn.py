@@ -28,9 +28,18 @@ from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
 from dlpy.ops import rnn as rnn_ops
 from dlpy.random import get_rng
-from dlpy.tensor import ShapeError, Tensor, parameter_dtype
+from dlpy.tensor import Tensor, parameter_dtype
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class RNNError(RuntimeError, ValueError):
+    """An input or state that does not fit the layer (its size, shape or dtype): torch's
+    RuntimeError (its class first, as `type(e)`'s builtin base), a ValueError to dlpy."""
+
+
+class _HiddenCountError(RuntimeError, TypeError):
+    """An LSTM's hx that is not two states: torch's RuntimeError, a TypeError to dlpy."""
 
 
 def _positive_int(name: str, what: str, value, minimum: int = 1) -> int:
@@ -65,10 +74,11 @@ def _reset_uniform(module: Module) -> None:
         init.uniform_(param, -bound, bound)
 
 
-def _check_dtype(name: str, what: str, t: Tensor, dtype) -> None:
-    """Raise unless ``t`` has the weights' dtype (torch's rule: no silent promotion)."""
+def _check_dtype(name: str, what: str, t: Tensor, dtype, error=RNNError) -> None:
+    """Raise ``error`` unless ``t`` has the weights' dtype (torch's rule: no silent promotion;
+    its class: ValueError for a layer's input, RuntimeError for states and a cell's input)."""
     if t.dtype != dtype:
-        raise ValueError(f"{name}: {what} dtype ({np.dtype(t.dtype).name}) does not match the "
+        raise error(f"{name}: {what} dtype ({np.dtype(t.dtype).name}) does not match the "
                          f"weights' dtype ({np.dtype(dtype).name}): convert the {what} "
                          f"(.to({np.dtype(dtype).name})) or the model")
 
@@ -200,7 +210,7 @@ class _RNNBase(Module):
                      dtype) -> Tensor:
         state = _as_tensor(state)
         if state.shape != shape:
-            raise ShapeError(f"{type(self).__name__}: expected {what} of shape {shape} "
+            raise RNNError(f"{type(self).__name__}: expected {what} of shape {shape} "
                              f"(num_layers * num_directions, batch, {size}), got "
                              f"{state.shape}")
         _check_dtype(type(self).__name__, what, state, dtype)
@@ -225,9 +235,9 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: expected input of 3 dimensions (batched) or 2 "
                              f"(unbatched), got shape {x.shape}")
         if x.shape[-1] != self.input_size:
-            raise ShapeError(f"{name}: expected input.shape[-1] == input_size == "
+            raise RNNError(f"{name}: expected input.shape[-1] == input_size == "
                              f"{self.input_size}, got shape {x.shape}")
-        _check_dtype(name, "input", x, self.weight_ih_l0.dtype)
+        _check_dtype(name, "input", x, self.weight_ih_l0.dtype, ValueError)
         batched = x.ndim == 3
         if not batched:
             x = F.unsqueeze(x, 1)  # (L, 1, H_in)
@@ -235,8 +245,8 @@ class _RNNBase(Module):
             x = F.swapaxes(x, 0, 1)  # (N, L, H_in) -> (L, N, H_in)
         seq_len, batch = x.shape[0], x.shape[1]
         if seq_len == 0:
-            raise ValueError(f"{name}: expected a sequence of at least one step, got shape "
-                             f"{x.shape}")
+            raise RNNError(f"{name}: expected a sequence of at least one step, got shape "
+                           f"{x.shape}")
         directions = 2 if self.bidirectional else 1
         num_states = self.num_layers * directions
         h0 = c0 = None
@@ -372,7 +382,8 @@ class LSTM(_RNNBase):
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-            raise TypeError(f"LSTM: hx must be a tuple (h0, c0), got {type(hx).__name__}")
+            raise _HiddenCountError(f"LSTM: hx must be a tuple (h0, c0), got "
+                                    f"{type(hx).__name__}")
         if hx is not None and (hx[0] is None or hx[1] is None):
             raise TypeError("LSTM: hx must hold both h0 and c0, got None for one of them")
         output, h_n, c_n = self._forward(input, None if hx is None else tuple(hx))
@@ -433,8 +444,9 @@ class _CellBase(Module):
         """(x W_ih^T + b_ih as (N, gates * H), whether x was batched)."""
         x = _as_tensor(x)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: expected input of shape (batch, "
-                             f"{self.input_size}) or ({self.input_size},), got {x.shape}")
+            error = ValueError if x.ndim not in (1, 2) else RNNError  # (torch's classes)
+            raise error(f"{type(self).__name__}: expected input of shape (batch, "
+                        f"{self.input_size}) or ({self.input_size},), got {x.shape}")
         if not _autocasting():  # (autocast casts x and the weights for the projections)
             _check_dtype(type(self).__name__, "input", x, self.weight_ih.dtype)
         batched = x.ndim == 2
@@ -449,8 +461,8 @@ class _CellBase(Module):
         state = _as_tensor(state)
         shape = (batch, self.hidden_size) if batched else (self.hidden_size,)
         if state.shape != shape:
-            raise ValueError(f"{type(self).__name__}: expected {what} of shape {shape}, got "
-                             f"{state.shape}")
+            raise RNNError(f"{type(self).__name__}: expected {what} of shape {shape}, got "
+                           f"{state.shape}")
         if not _autocasting():
             _check_dtype(type(self).__name__, what, state, self.weight_hh.dtype)
         return state if batched else F.unsqueeze(state, 0)

@@ -28,8 +28,14 @@ __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pack
            "pad_packed_sequence", "pad_sequence", "unpack_sequence", "unpad_sequence"]
 
 
-class _SequenceArgError(ValueError, RuntimeError):
-    """Bad lengths or sequences: torch's RuntimeError, a ValueError to dlpy."""
+class _SequenceArgError(RuntimeError, ValueError):
+    """Bad lengths or sequences: torch's RuntimeError (its class first, as `type(e)`'s builtin
+    base), a ValueError to dlpy."""
+
+
+class _LengthsTypeError(RuntimeError, TypeError):
+    """Lengths that are not a 1-D sequence of integers: torch's RuntimeError, a TypeError to
+    dlpy."""
 
 
 def _int_array(name: str, what: str, values, floats: bool = False) -> np.ndarray:
@@ -38,8 +44,8 @@ def _int_array(name: str, what: str, values, floats: bool = False) -> np.ndarray
     array = np.asarray(values.data if isinstance(values, Tensor) else values)
     kinds = "iuf" if floats else "iu"
     if array.ndim != 1 or (array.size and array.dtype.kind not in kinds):
-        raise TypeError(f"{name}: {what} must be a 1-D sequence of integers, got "
-                        f"{array.dtype} of shape {array.shape}")
+        raise _LengthsTypeError(f"{name}: {what} must be a 1-D sequence of integers, got "
+                                f"{array.dtype} of shape {array.shape}")
     return array.astype(np.int64)
 
 

@@ -29,6 +29,11 @@ _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # label = pos
 _ELLIPSIS = len(_LETTERS)  # the ellipsis' axes get labels 52, 53, ... (right-aligned)
 
 
+class EinsumError(ValueError, RuntimeError):
+    """An equation that does not fit its operands (a bad subscript, too few operands, sizes that
+    do not broadcast): a ValueError, and torch's RuntimeError for code written against torch."""
+
+
 # ------------------------------------------------------------------ contracting numpy arrays
 def _sizes(operands) -> dict[int, int]:
     return {label: n for array, labels in operands for label, n in zip(labels, array.shape)}
@@ -219,16 +224,16 @@ def _parse_term(equation: str, term: str, start: int, name: str) -> list:
             continue
         if char == ".":
             if term[i:i + 3] != "...":
-                raise ValueError(f"einsum: '.' at index {start + i} of {equation!r} is not part "
-                                 f"of an ellipsis '...'")
+                raise EinsumError(f"einsum: '.' at index {start + i} of {equation!r} is not part "
+                                  f"of an ellipsis '...'")
             if Ellipsis in parts:
-                raise ValueError(f"einsum: {name} has more than one ellipsis in {equation!r}")
+                raise EinsumError(f"einsum: {name} has more than one ellipsis in {equation!r}")
             parts.append(Ellipsis)
             i += 3
             continue
         if char not in _LETTERS:
-            raise ValueError(f"einsum: invalid subscript {char!r} at index {start + i} of "
-                             f"{equation!r}: subscripts must be letters a-z, A-Z")
+            raise EinsumError(f"einsum: invalid subscript {char!r} at index {start + i} of "
+                              f"{equation!r}: subscripts must be letters a-z, A-Z")
         parts.append(_LETTERS.index(char))
         i += 1
     return parts
@@ -242,8 +247,8 @@ def _parse(equation: str, shapes: list[tuple[int, ...]]):
     lhs, arrow, rhs = equation.partition("->")
     terms = lhs.split(",")
     if len(terms) != len(shapes):
-        raise ValueError(f"einsum: the equation {equation!r} has {len(terms)} operand "
-                         f"term(s) but {len(shapes)} operand(s) were given")
+        raise EinsumError(f"einsum: the equation {equation!r} has {len(terms)} operand "
+                          f"term(s) but {len(shapes)} operand(s) were given")
     starts = np.cumsum([0] + [len(t) + 1 for t in terms])
     parsed = [_parse_term(equation, t, int(s), f"operand {k}")
               for k, (t, s) in enumerate(zip(terms, starts))]
@@ -252,8 +257,8 @@ def _parse(equation: str, shapes: list[tuple[int, ...]]):
         letters = len(parts) - (Ellipsis in parts)
         if letters > len(shape) or (Ellipsis not in parts and letters != len(shape)):
             missing = "" if Ellipsis in parts else " (and no ellipsis)"
-            raise ValueError(f"einsum: operand {k} has {letters} subscript(s) in {equation!r} "
-                             f"but {len(shape)} axes{missing}, shape {shape}")
+            raise EinsumError(f"einsum: operand {k} has {letters} subscript(s) in {equation!r} "
+                              f"but {len(shape)} axes{missing}, shape {shape}")
         if Ellipsis in parts:
             ellipsis_ndim = max(ellipsis_ndim, len(shape) - letters)
     inputs = []
@@ -276,11 +281,11 @@ def _parse(equation: str, shapes: list[tuple[int, ...]]):
                 continue
             letter = _LETTERS[part]
             if part in labels:
-                raise ValueError(f"einsum: output subscript {letter} appears more than once in "
-                                 f"{equation!r}")
+                raise EinsumError(f"einsum: output subscript {letter} appears more than once in "
+                                  f"{equation!r}")
             if part not in sizes:
-                raise ValueError(f"einsum: output subscript {letter} of {equation!r} appears in "
-                                 f"no operand")
+                raise EinsumError(f"einsum: output subscript {letter} of {equation!r} appears in "
+                                  f"no operand")
             labels.append(part)
         output = labels
     else:  # the ellipsis' axes, then the letters used once, in ASCII order (as torch, numpy)
@@ -314,16 +319,16 @@ def _check_sizes(equation, inputs, shapes) -> dict[int, int]:
         own: dict[int, int] = {}
         for label, n in zip(labels, shape):
             if own.setdefault(label, n) != n:
-                raise ValueError(f"einsum: {_label_name(label)} is repeated in operand {k} "
-                                 f"with sizes {own[label]} and {n}, which must match "
-                                 f"({equation!r}, shape {shape})")
+                raise EinsumError(f"einsum: {_label_name(label)} is repeated in operand {k} "
+                                  f"with sizes {own[label]} and {n}, which must match "
+                                  f"({equation!r}, shape {shape})")
         for label, n in own.items():
             seen = sizes.setdefault(label, n)
             if seen != n and 1 not in (seen, n):
-                raise ValueError(f"einsum: {_label_name(label)} has size {n} in operand {k} "
-                                 f"but {seen} before, which cannot be broadcast ({equation!r}, "
-                                 f"shapes {[tuple(s) for s in shapes]})")
-            sizes[label] = max(seen, n)
+                raise EinsumError(f"einsum: {_label_name(label)} has size {n} in operand {k} "
+                                  f"but {seen} before, which cannot be broadcast ({equation!r}, "
+                                  f"shapes {[tuple(s) for s in shapes]})")
+            sizes[label] = seen if n == 1 else n  # 1 broadcasts (to 0 too)
     return sizes
 
 
@@ -341,8 +346,11 @@ def _from_sublists(args) -> tuple[str, list]:
                     and 0 <= s < len(_LETTERS):
                 out += _LETTERS[s]
             else:
-                raise ValueError(f"einsum: sublist subscripts must be integers in [0, 52) or "
-                                 f"Ellipsis, got {s!r}")
+                if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+                    raise ValueError(f"einsum: sublist subscripts must be integers in [0, 52), "
+                                     f"got {s}")
+                raise TypeError(f"einsum: sublist subscripts must be integers or Ellipsis, got "
+                                f"{s!r}")
         return out
     operands = list(args[0::2][:len(args) // 2])
     terms = [term(s) for s in args[1::2][:len(args) // 2]]
@@ -368,6 +376,9 @@ def einsum(equation, *operands) -> Tensor:
         operands = tuple(operands[0])
     if not operands:
         raise ValueError("einsum: at least one operand is needed")
+    for k, x in enumerate(operands):
+        if not isinstance(x, Tensor):  # as torch: no lists, numbers or arrays
+            raise TypeError(f"einsum: expected Tensor as operand {k}, got {type(x).__name__}")
     inputs, output = _parse(equation, [_shape_of(x) for x in operands])
     if all(getattr(x, "dtype", None) == np.bool_ for x in operands) and _contracts(inputs, output):
         # torch sums such products with bmm, which has no bool kernel

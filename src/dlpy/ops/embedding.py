@@ -14,7 +14,8 @@ class IdRangeError(ValueError, IndexError):
 
 
 class _PaddingIdxError(ValueError, AssertionError):
-    """padding_idx outside [-num_embeddings, num_embeddings): torch asserts it."""
+    """padding_idx outside [-num_embeddings, num_embeddings), or from_pretrained's weight not
+    2-D: torch asserts them."""
 
 
 class Embedding(Op):
