@@ -1488,8 +1488,8 @@ def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) 
     out = _unpool_output_size(name, shape[-nd:], kernel, stride, padding, output_size)
     if index.size and (index.min() < 0 or index.max() >= math.prod(out)):
         bad = index.min() if index.min() < 0 else index.max()
-        raise ValueError(f"{name}: found an invalid index {bad}: the output planes are "
-                         f"{'x'.join(str(n) for n in out)}")
+        raise ConvError(f"{name}: found an invalid index {bad}: the output planes are "
+                        f"{'x'.join(str(n) for n in out)}")
     # an explicit plane size: -1 cannot be inferred for an empty batch
     flat = index.reshape(*shape[:-nd], math.prod(shape[-nd:])).astype(np.int64, copy=False)
     return _MAX_UNPOOL_OPS[nd](flat, out)(x)

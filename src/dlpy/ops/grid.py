@@ -14,8 +14,9 @@ import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.creation import _linspace as _torch_linspace
+from dlpy.ops import ArgDtypeError
 from dlpy.ops.resample import Resample, _cubic
-from dlpy.tensor import Op, ShapeError, Tensor
+from dlpy.tensor import Op, ShapeError, Tensor, is_floating_dtype
 
 MODES = ("bilinear", "nearest", "bicubic")
 PADDING_MODES = ("zeros", "border", "reflection")
@@ -34,11 +35,18 @@ class AffineGrid(Op):
         points = list(np.meshgrid(*axes, indexing="ij"))[::-1]  # x (along W) first
         ones = np.ones(self.spatial, dtype=theta.dtype)
         self.base = np.stack(points + [ones], axis=-1).reshape(-1, len(self.spatial) + 1)
-        grid = np.matmul(self.base, theta.transpose(0, 2, 1))  # (N, P, k)
+        if theta.dtype.kind == "V":  # bfloat16: its base grid, products summed in float32
+            grid = np.matmul(self.base.astype(np.float32),
+                             theta.astype(np.float32).transpose(0, 2, 1)).astype(theta.dtype)
+        else:
+            grid = np.matmul(self.base, theta.transpose(0, 2, 1))  # (N, P, k)
         return grid.reshape((theta.shape[0],) + self.spatial + (len(self.spatial),))
 
     def backward(self, grad_output):
         g = grad_output.reshape(grad_output.shape[0], -1, grad_output.shape[-1])  # (N, P, k)
+        if g.dtype.kind == "V":  # bfloat16
+            return (np.matmul(g.astype(np.float32).transpose(0, 2, 1),
+                              self.base.astype(np.float32)).astype(g.dtype),)
         return (np.matmul(g.transpose(0, 2, 1), self.base),)
 
     def backward_graph(self, grad_output, output):
@@ -411,7 +419,7 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
         raise ValueError(f"affine_grid: size must be (N, C, H, W) or (N, C, D, H, W) of "
                          f"positive ints, as torch, got {size}")
     k = len(size) - 2
-    if theta.dtype.kind != "f":
+    if not is_floating_dtype(theta.dtype):
         raise TypeError(f"affine_grid: theta must be floating point, got {theta.dtype}")
     if theta.shape != (size[0], k, k + 1):
         raise ValueError(f"affine_grid: expected theta of shape {(size[0], k, k + 1)} "
@@ -435,10 +443,10 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A0
                          f"got {padding_mode!r}")
     align_corners = _check_flag("grid_sample", "align_corners", align_corners)
     if input.ndim not in (4, 5) or grid.ndim != input.ndim:
-        raise ValueError(f"grid_sample: expected a 4-D or 5-D input and a grid with as many "
+        raise ShapeError(f"grid_sample: expected a 4-D or 5-D input and a grid with as many "
                          f"axes, got input {input.shape} and grid {grid.shape}")
     if grid.shape[0] != input.shape[0]:
-        raise ValueError(f"grid_sample: expected grid and input to have the same batch size, "
+        raise ShapeError(f"grid_sample: expected grid and input to have the same batch size, "
                          f"got input {input.shape} and grid {grid.shape}")
     if grid.shape[-1] != input.ndim - 2:
         raise ShapeError(f"grid_sample: expected grid's last axis to have size {input.ndim - 2} "
@@ -447,8 +455,8 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A0
         raise ValueError(f"grid_sample: expected an input with non-empty spatial axes, got "
                          f"{input.shape}")
     if mode == "bicubic" and input.ndim != 4:
-        raise ValueError(f"grid_sample: bicubic supports only 4-D input, got {input.shape}")
-    if input.dtype.kind != "f" or grid.dtype != input.dtype:
-        raise TypeError(f"grid_sample: expected floating input and grid of the same dtype, got "
-                        f"{input.dtype} and {grid.dtype}")
+        raise ShapeError(f"grid_sample: bicubic supports only 4-D input, got {input.shape}")
+    if not is_floating_dtype(input.dtype) or grid.dtype != input.dtype:
+        raise ArgDtypeError(f"grid_sample: expected floating input and grid of the same dtype, "
+                            f"got {input.dtype} and {grid.dtype}")
     return GridSample(mode, padding_mode, align_corners)(input, grid)

@@ -679,6 +679,8 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
     _check_source("index_add", input, source)
     if isinstance(alpha, float) and input.dtype.kind in "iu":  # torch takes alpha in x's dtype
         alpha = int(alpha)
+    elif alpha != 1 and input.dtype.itemsize == 2 and input.dtype.kind not in "iu":
+        alpha = float(np.asarray(alpha, input.dtype))  # float16/bfloat16: rounded as torch's
     dim, full = _along("index_add", input, dim, index, _data(source).shape)
     return _named(scatter_add(input, dim, full, source if alpha == 1 else source * alpha),
                   "IndexAddBackward0")

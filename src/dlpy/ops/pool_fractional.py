@@ -19,7 +19,7 @@ from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.conv import SPATIAL, _check_pool_rank, _ntuple, _shape_of
 from dlpy.ops.shape import getitem, reshape
 from dlpy.random import get_rng
-from dlpy.tensor import Tensor
+from dlpy.tensor import ShapeError, Tensor
 
 # which sample of a plane's (nd,) decides each spatial axis: PyTorch's 2-d kernel reads
 # (W, H), its 3-d kernel (T, H, W)
@@ -80,7 +80,7 @@ def _fractional_max_pool(nd: int, input, kernel_size, output_size, output_ratio,
         if o < 1:
             raise ValueError(f"{name}: output_size must be positive, got {sizes}")
         if o + k - 1 > n - (nd == 3):  # torch's 3-d check is strict, its 2-d one not
-            raise ValueError(f"{name}: kernel_size {k} with output size {o} is too large for "
+            raise ShapeError(f"{name}: kernel_size {k} with output size {o} is too large for "
                              f"input size {n} (axis {axis} of {tuple(spatial)}): need output "
                              f"+ kernel - 1 {'<' if nd == 3 else '<='} input, as torch")
     expected = (batch, channels, nd)
@@ -90,7 +90,7 @@ def _fractional_max_pool(nd: int, input, kernel_size, output_size, output_ratio,
         samples = np.asarray(_random_samples.data if isinstance(_random_samples, Tensor)
                              else _random_samples)
         if samples.shape != expected:
-            raise ValueError(f"{name}: _random_samples must have shape (N, C, {nd}) = "
+            raise ShapeError(f"{name}: _random_samples must have shape (N, C, {nd}) = "
                              f"{expected}, got {samples.shape}")
         samples = samples.astype(input.dtype)
         if not ((samples >= 0) & (samples < 1)).all():
