@@ -2,15 +2,18 @@
 tests/fixtures/cases_torch_semantics.py (type promotion above all: integer tensors with float
 numbers, zero-dimensional tensors, true division, powers, cat/where), each evaluated with
 ``import torch`` standing for dlpy (dlpy.compat) and compared with torch 2.13's recorded result
-(tests/fixtures/torch_semantics.json, written by make_torch_semantics_fixtures.py)."""
+(tests/fixtures/torch_semantics.json, written by make_torch_semantics_fixtures.py). Where torch
+raises, dlpy must raise an error of every Python class torch's is (``except RuntimeError:``
+written for torch catches dlpy's)."""
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cases_common import encode_parts
+from cases_common import encode_parts, error_record
 from cases_torch_semantics import EXPRS, SNIPPETS
 
 import dlpy
@@ -25,6 +28,16 @@ def plain_callables_after():
     the suite runs on the plain path (as tests/test_overrides.py leaves it)."""
     yield
     overrides._uninstall()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def in_a_scratch_folder(tmp_path_factory):
+    """A case that writes a file (a checkpoint, a traced program) writes it into a scratch
+    folder, never into the checkout (the recorder does the same)."""
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("semantics"))
+    yield
+    os.chdir(before)
 
 
 def encode(value):
@@ -76,11 +89,25 @@ def test_every_expression_has_torchs_result():
     assert sorted(TORCH) == sorted([*EXPRS, *(f"snippet:{name}" for name in SNIPPETS)])
 
 
+def test_no_case_is_broken_code():
+    """A case torch refuses with SyntaxError or NameError is a mistake in the case (it would
+    agree with dlpy's equally broken run and test nothing)."""
+    broken = [key for key, want in TORCH.items() if isinstance(want, dict)
+              and want.get("error") in ("SyntaxError", "IndentationError", "NameError")]
+    assert not broken, f"{len(broken)} cases are not valid code: {broken[:10]}"
+
+
 def differs(key: str, got) -> str | None:
     """What is wrong with dlpy's result for ``key`` (None: it is torch's)."""
     want = TORCH[key]
-    if "error" in want:  # torch refuses: so must dlpy (its error classes differ)
-        return None if "error" in got else f"{key}\n  torch raises, dlpy gives {got}"
+    if "error" in want:  # torch refuses: so must dlpy, with an error every except clause
+        # that catches torch's catches too (dlpy's class may be more specific)
+        if "error" not in got:
+            return f"{key}\n  torch raises {want['error']}, dlpy gives {got}"
+        missing = [c for c in want["classes"] if c not in got["classes"]]
+        return None if not missing else (
+            f"{key}\n  torch raises {want['error']}, dlpy {got['error']} (not a "
+            f"{', '.join(missing)}): {got['message']}")
     return None if same(want, got) else f"{key}\n  torch: {want}\n  dlpy:  {got}"
 
 
@@ -100,9 +127,10 @@ def test_as_torch(chunk):
 
         for expression in EXPRESSION_CHUNKS[chunk]:
             try:
-                got = encode(eval(expression, {"torch": torch, "F": F, "np": np}))
+                got = encode(eval(expression, {"torch": torch, "nn": torch.nn, "F": F,
+                                               "np": np}))
             except Exception as error:  # noqa: BLE001 - compared with torch's refusal
-                got = {"error": type(error).__name__, "message": str(error)[:200]}
+                got = {**error_record(error), "message": str(error)[:200]}
             wrong.append(differs(expression, got))
     wrong = [w for w in wrong if w]
     assert not wrong, f"{len(wrong)} differ from torch:\n" + "\n".join(wrong)
@@ -124,7 +152,7 @@ def test_snippet_as_torch(chunk):
                 exec(SNIPPETS[name], scope)
                 got = encode(scope["r"])
             except Exception as error:  # noqa: BLE001 - compared with torch's refusal
-                got = {"error": type(error).__name__, "message": str(error)[:200]}
+                got = {**error_record(error), "message": str(error)[:200]}
             wrong.append(differs(f"snippet:{name}", got))
     wrong = [w for w in wrong if w]
     assert not wrong, f"{len(wrong)} differ from torch:\n" + "\n".join(wrong)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dlpy import func_batching as _batching
+from dlpy.ops import ArgAssertionError
 from dlpy.ops.arithmetic import identity
 from dlpy.ops.shape import stack
 from dlpy.tensor import AutogradError, Tensor, _backpropagate, _graph_grad, enable_grad
@@ -164,8 +165,8 @@ def _check_strategy(name: str, what: str, strategy: str, vectorize: bool) -> Non
     """torch's rules for ``strategy``: 'forward-mode' only with vectorize=True. Both give the
     same Jacobian; dlpy computes it by reverse mode either way."""
     if strategy not in ("forward-mode", "reverse-mode"):
-        raise ValueError(f"{name}: {what} must be 'forward-mode' or 'reverse-mode', got "
-                         f"{strategy!r}")
+        raise ArgAssertionError(f"{name}: {what} must be 'forward-mode' or 'reverse-mode', "
+                                f"got {strategy!r}")
     if strategy == "forward-mode" and not vectorize:
         raise NotImplementedError(f"{name}: {what}='forward-mode' is only implemented for "
                                   "vectorize=True (as torch's)")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dlpy.nn.module import Module
+from dlpy.ops import ArgTypeAssertionError
 
 __all__ = ["OptimizedModule", "compile", "disable", "get_default_backend", "is_compiling",
            "is_dynamo_compiling", "is_exporting", "list_backends", "reset",
@@ -128,8 +129,8 @@ def compile(model: Callable | None = None, *, fullgraph: bool = False,  # noqa: 
     if backend == "inductor" and mode is not None and mode not in MODES:
         raise RuntimeError(f"Unrecognized mode={mode}, should be one of: {', '.join(MODES)}")
     if not callable(model):
-        raise TypeError(f"compile: expected a Module or a callable, got "
-                        f"{type(model).__name__}")
+        raise ArgTypeAssertionError(f"compile: expected a Module or a callable, got "
+                                    f"{type(model).__name__}")
     if isinstance(model, Module):
         return OptimizedModule(model)
 

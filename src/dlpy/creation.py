@@ -11,9 +11,11 @@ import math
 import numpy as np
 
 from dlpy.device import as_device, check_pin_memory
+from dlpy.ops import ArgDtypeError, NoKernelError
 from dlpy.random import get_rng
 from dlpy.tensor import (
     Tensor,
+    _ElementCountError,
     default_complex_dtype,
     default_dtype,
     is_narrow_float,
@@ -31,9 +33,9 @@ def _place(name: str, device, pin_memory, layout=None) -> None:
     if layout is not None:
         from dlpy.sparse_tensor import strided
 
-        if layout is not strided:
-            raise RuntimeError(f"{name}: only layout=dlpy.strided is supported here, got "
-                               f"{layout}")
+        if layout is not strided:  # torch's NotImplementedError, or TypeError (a string)
+            raise NoKernelError(f"{name}: only layout=dlpy.strided is supported here, got "
+                                f"{layout}")
 
 
 def _dense(layout):
@@ -176,7 +178,7 @@ def tensor(data, dtype=None, requires_grad: bool = False, *,
         except ValueError as error:
             if "inhomogeneous" not in str(error):
                 raise
-            raise ValueError(f"tensor: nested lists must be rectangular, {_ragged(data)}") \
+            raise _RaggedError(f"tensor: nested lists must be rectangular, {_ragged(data)}") \
                 from None
     if array.dtype.kind in "Mm":  # a numpy datetime64 / timedelta64 scalar
         raise unsupported_numpy_dtype(array.dtype)
@@ -198,6 +200,11 @@ class _NoDtypeError(RuntimeError, TypeError):
 
 class _TextError(TypeError, ValueError):
     """tensor() of strings: torch's TypeError, or its ValueError for a list of them."""
+
+
+class _RaggedError(ValueError, TypeError):
+    """tensor() of nested lists that are not rectangular: a ValueError (numpy's), and torch's
+    TypeError."""
 
 
 def _ragged(data, dim: int = 0) -> str:
@@ -270,15 +277,19 @@ def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = Fa
         raise CreationError(f"arange: unsupported range: {start} -> {end}")
     if step == 0:
         raise CreationError("arange: step must not be zero")
-    if (end < start) if step > 0 else (end > start):
+    try:
+        backwards = (end < start) if step > 0 else (end > start)
+    except TypeError as error:  # a complex bound: torch's RuntimeError
+        raise ArgDtypeError(str(error)) from None
+    if backwards:
         raise RuntimeError(f"arange: the bounds go against the step's sign (start {start}, end "
                            f"{end}, step {step}), as torch refuses")
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else default_dtype()
     elif np.dtype(dtype).kind == "c":
-        raise TypeError(f"arange: not implemented for complex dtypes, got {np.dtype(dtype)} "
-                        "(as torch)")
+        raise NoKernelError(f"arange: not implemented for complex dtypes, got "
+                            f"{np.dtype(dtype)} (as torch)")
     elif np.dtype(dtype).kind in "iu":
         # as torch: the length from the numbers as given, the values from start and step
         # truncated to integers, counted in int64 and wrapped into the dtype
@@ -300,7 +311,13 @@ def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = Fa
     dtype = np.dtype(dtype)
     if dtype.kind in "fV":
         return Tensor(_arange(start, end, step, dtype), requires_grad=requires_grad)
-    return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
+    try:
+        values = np.arange(start, end, step, dtype=dtype)
+    except TypeError as error:  # numpy's bool arange of over 2 values: torch's "not implemented"
+        if dtype.kind != "b":
+            raise
+        raise NoKernelError(str(error)) from None
+    return Tensor(values, requires_grad=requires_grad)
 
 
 def _arange(start, end, step, dtype: np.dtype) -> np.ndarray:
@@ -400,8 +417,8 @@ def _checked(name: str, value, dtype):
 def _fill_value(name: str, value):
     if isinstance(value, Tensor):
         if value.data.size != 1:
-            raise ValueError(f"{name}: fill_value must be a number or a one-element tensor, "
-                             f"got shape {value.shape}")
+            raise _ElementCountError(f"{name}: fill_value must be a number or a one-element "
+                                     f"tensor, got shape {value.shape}")
         return value.data.reshape(()).item()
     if not isinstance(value, (bool, int, float, complex, np.generic)):
         raise TypeError(f"{name}: fill_value must be a number, got {type(value).__name__}")
@@ -518,7 +535,7 @@ def _scalar_ends(name: str, start, end) -> None:
 
 def _not_bool(name: str, dtype: np.dtype) -> None:
     if dtype.kind == "b":
-        raise RuntimeError(f'"{name}_cpu" not implemented for \'Bool\'')
+        raise NoKernelError(f'"{name}_cpu" not implemented for \'Bool\'')
 
 
 def _linspace(start: float, end: float, steps: int, dtype: np.dtype) -> np.ndarray:

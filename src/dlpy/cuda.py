@@ -24,8 +24,13 @@ __all__ = [
 ]
 
 
+class NoCudaError(RuntimeError, AssertionError):
+    """Something that needs a CUDA device: a RuntimeError, and the AssertionError of a torch
+    built without CUDA ("Torch not compiled with CUDA enabled")."""
+
+
 def _no_device(name: str):
-    raise RuntimeError(f"torch.cuda.{name}: {NO_CUDA}")
+    raise NoCudaError(f"torch.cuda.{name}: {NO_CUDA}")
 
 
 def is_available() -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlpy.cuda import NO_CUDA
+from dlpy.cuda import NO_CUDA, NoCudaError
 
 __all__ = ["DEVICE_TYPES", "META", "MetaArray", "OnCPU", "as_device", "device",
            "get_default_device", "is_meta_request", "meta_array", "parse_to", "set_default_device"]
@@ -155,7 +155,10 @@ def as_device(value, name: str) -> device:
         return CPU
     where = device(value)
     if where.type != "cpu":
-        raise RuntimeError(f"{name}: device={str(where)!r}: {_no_device_message(where)}")
+        # torch's AssertionError for CUDA; torch makes meta tensors and refuses their data with
+        # NotImplementedError (a RuntimeError too)
+        error = {"cuda": NoCudaError, "meta": NotImplementedError}.get(where.type, RuntimeError)
+        raise error(f"{name}: device={str(where)!r}: {_no_device_message(where)}")
     return where
 
 

@@ -27,6 +27,17 @@ __all__ = [
     "hfft2", "hfftn", "ihfft2", "ihfftn",
 ]
 
+
+class _SizeTypeError(ArgError, TypeError):
+    """A number of data points (n, s) that is not an int: dlpy's ArgError, and torch's
+    TypeError (its argument parser refuses a float)."""
+
+
+class _ComplexDtypeError(ArgDtypeError, NotImplementedError):
+    """fftfreq / rfftfreq asked for a complex dtype: dlpy's ArgDtypeError, and torch's
+    NotImplementedError (its kernel has no complex arange)."""
+
+
 # hfft / ihfft are irfft / rfft of the conjugate with the scale on the other transform
 _SWAP = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
 
@@ -37,7 +48,7 @@ def _input(name: str, x, real: bool = False) -> Tensor:
     if kind in "iub":  # integers become the default float dtype, as torch's
         return cast(x, default_dtype())
     if kind not in "fc":
-        raise TypeError(f"{name}: expected a float or complex tensor, got {x.dtype}")
+        raise ArgDtypeError(f"{name}: expected a float or complex tensor, got {x.dtype}")
     if x.data.dtype == np.float16:  # as torch's CPU FFTs
         raise ArgDtypeError(f"{name}: float16 is not supported, convert to float32 first")
     if real and kind == "c":
@@ -83,9 +94,11 @@ def _plan(name: str, x: Tensor, s, dim, all_dims: bool, none_ok: bool = False):
                            "length")
         sizes = [x.shape[d] if n == -1 else n for d, n in zip(dims, s)]
     for n in sizes:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ArgError(f"{name}: invalid number of data points {n} (sizes must be >= 1), "
-                           f"for a tensor of shape {x.shape}")
+        not_int = isinstance(n, bool) or not isinstance(n, (int, np.integer))
+        if not_int or n < 1:
+            raise (_SizeTypeError if not_int else ArgError)(
+                f"{name}: invalid number of data points {n} (sizes must be >= 1), for a tensor "
+                f"of shape {x.shape}")
     return tuple(dims), tuple(int(n) for n in sizes)
 
 
@@ -243,7 +256,8 @@ def _inverse_hermitian(name, x, s, dim, norm):
 def _frequencies(name: str, values: np.ndarray, dtype, requires_grad: bool) -> Tensor:
     dtype = np.dtype(default_dtype(dtype))
     if dtype.kind != "f" and dtype.name != "bfloat16":
-        raise ArgDtypeError(f"{name}: dtype must be a float dtype, got {dtype}")
+        raise (_ComplexDtypeError if dtype.kind == "c" else ArgDtypeError)(
+            f"{name}: dtype must be a float dtype, got {dtype}")
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
@@ -291,6 +305,8 @@ def _shift(name: str, x, dim, inverse: bool) -> Tensor:
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
     if dim is None:
         dims = tuple(range(x.ndim))
+        if not dims:  # a 0-d tensor: no axis to shift, as torch's (numpy's roll would fail)
+            raise ArgError(f"{name}: `shifts` required (a 0-d tensor has no axis to shift)")
     else:
         dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
         if not dims:

@@ -44,6 +44,7 @@ import numpy as np
 
 from dlpy import autograd_function as _functions
 from dlpy.autograd_function import swap_call_sites
+from dlpy.ops import ArgError
 from dlpy.ops import views as _views
 from dlpy.ops.arithmetic import Identity, cast
 from dlpy.ops.rearrange import expand
@@ -67,6 +68,11 @@ _visible = 0  # the levels the ops see: all, but only those below k while a leve
 _swap: contextlib.AbstractContextManager | None = None
 # op class name -> how many times its rule ran / it took the double-vjp fallback (tests read it)
 stats: dict[str, dict[str, int]] = {"rules": {}, "fallbacks": {}}
+
+
+class _NotATensorError(TypeError, AttributeError):
+    """A primal or tangent that is not a Tensor: a TypeError, and torch's AttributeError (it
+    calls ``is_floating_point()`` on it)."""
 
 
 class UnpackedDualTensor(NamedTuple):
@@ -190,14 +196,14 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     level = _which(name, level)
     for what, value in (("primal", tensor), ("tangent", tangent)):
         if not isinstance(value, Tensor):
-            raise TypeError(f"{name}: expected the {what} to be a dlpy Tensor, got "
-                            f"{type(value).__name__}")
+            raise _NotATensorError(f"{name}: expected the {what} to be a dlpy Tensor, got "
+                                   f"{type(value).__name__}")
         if value.dtype.kind != "f":
             raise ValueError(f"{name}: expected the {what} to be floating point, got "
                              f"{value.dtype}")
     if tangent.shape != tensor.shape:
-        raise ValueError(f"{name}: the tangent must have the primal's shape {tensor.shape}, "
-                         f"got {tangent.shape}")
+        raise ArgError(f"{name}: the tangent must have the primal's shape {tensor.shape}, "
+                       f"got {tangent.shape}")
     if tangent.dtype != tensor.dtype:  # torch accepts it too; dlpy's tangent takes the primal's
         tangent = tangent.to(tensor.dtype)
     if tangent_of(tensor, level) is not None:

@@ -35,6 +35,7 @@ from dlpy import func_batching as _batching
 from dlpy import random as _random
 from dlpy.autograd import grad as _autograd_grad
 from dlpy.autograd_functional import _leaves
+from dlpy.ops import ArgError
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import Transpose, stack
 from dlpy.tensor import Tensor, _topological_order, enable_grad, is_grad_enabled
@@ -837,8 +838,8 @@ def _stack_samples(name: str, samples: list, out_dims):
         column = [leaves[j] for leaves, _ in samples]
         for value in column:
             if not isinstance(value, Tensor):
-                raise ValueError(f"{name}: func must return {_TREE}, got "
-                                 f"{type(value).__name__}")
+                raise ArgError(f"{name}: func must return {_TREE}, got "
+                               f"{type(value).__name__}")
         if dim is None:
             if any(not np.array_equal(v.data, column[0].data) for v in column[1:]):
                 raise ValueError(f"{name}: out_dims=None for output {j}, which differs "
@@ -1007,8 +1008,8 @@ def functionalize(func: Callable, *, remove: str = "mutations") -> Callable:
     rewrite, so the result computes what ``func`` computes, input mutations included (torch
     copies those back to the inputs too)."""
     if remove not in ("mutations", "mutations_and_views"):
-        raise ValueError("functionalize: expected remove='mutations' or "
-                         f"'mutations_and_views', got {remove!r}")
+        raise ArgError("functionalize: expected remove='mutations' or "
+                       f"'mutations_and_views', got {remove!r}")
 
     def functionalized(*args, **kwargs):
         return func(*args, **kwargs)

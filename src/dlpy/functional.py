@@ -10,7 +10,7 @@ import numpy as np
 from dlpy import tensor as _engine
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.amp.state import FP32, LOWER, autocast_policy
-from dlpy.ops import ArgDtypeError, ArgError, DimError
+from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError
 from dlpy.ops import attention as _attention
 from dlpy.ops import complex as _complex
 from dlpy.ops import conv as _conv
@@ -350,6 +350,17 @@ def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:
 _MSE_FUSED = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _no_integer_kernel(kernel: str, input, target) -> None:  # noqa: A002
+    """torch's elementwise loss kernels have none for integers or bools: input and target both
+    of such dtypes raise its NotImplementedError ("mse_cpu" not implemented for 'Long')."""
+    if (isinstance(input, Tensor) and isinstance(target, Tensor)
+            and input.data.dtype.kind in "biu" and target.data.dtype.kind in "biu"):
+        from dlpy.amp.dtypes import _torch_name
+
+        raise NoKernelError(f'"{kernel}" not implemented for '
+                            f"'{_torch_name(np.result_type(input.data, target.data))}'")
+
+
 @autocast_policy(FP32)
 def mse_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
              reduction: str = "mean", weight=None) -> Tensor:
@@ -357,6 +368,7 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A00
     with torch's warning. ``weight`` (the input's shape) scales each element, and the mean
     divides by its sum, as torch 2.13's."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    _no_integer_kernel("mse_cpu", input, target)
     _warn_target_size("mse_loss", input, target)
     _refuse_inference(input, target)
     _complex.refuse("mse_loss", input, target)  # as torch's (l1_loss takes them)
@@ -418,6 +430,7 @@ def smooth_l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noq
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (d = input - target), averaged
     (or summed, or per element); beta = 0 is the L1 loss, as PyTorch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    _no_integer_kernel("smooth_l1_cpu", input, target)
     beta = _real_number("smooth_l1_loss", "beta", beta)
     if beta < 0:
         raise ArgError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
@@ -443,6 +456,7 @@ def huber_loss(input: Tensor, target, reduction: str = "mean",  # noqa: A002
     """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2) (d = input - target):
     delta * smooth_l1_loss(beta=delta), as PyTorch; ``weight`` (the input's shape) scales each
     element (the mean stays over the elements, as torch 2.13's)."""
+    _no_integer_kernel("huber_cpu", input, target)
     delta = _real_number("huber_loss", "delta", delta)
     if delta <= 0:
         raise ArgError(f"huber_loss: delta must be > 0, got {delta}")
@@ -623,6 +637,11 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     return sum(units[0] * units[1], dim)
 
 
+class _ShapeTypeError(_engine.ShapeError, TypeError):
+    """A size or count that is not an int (one_hot's num_classes, an adaptive pool's
+    output_size): dlpy's ShapeError, and torch's TypeError (its argument parser refuses it)."""
+
+
 def one_hot(input, num_classes: int = -1) -> Tensor:
     """Integer labels (...) -> an int64 tensor (..., num_classes) with a 1 at each label and no
     gradient, as torch's; num_classes -1: one more than the largest label."""
@@ -634,10 +653,10 @@ def one_hot(input, num_classes: int = -1) -> Tensor:
     if isinstance(num_classes, Tensor) and num_classes.ndim == 0 \
             and num_classes.dtype.kind in "iu":  # torch's int argument takes a 0-d int tensor
         num_classes = int(num_classes.item())
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-            or num_classes < -1:
-        raise _engine.ShapeError(f"one_hot: num_classes must be -1 or a count >= 0, got "
-                                 f"{num_classes!r}")
+    not_int = isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer))
+    if not_int or num_classes < -1:
+        raise (_ShapeTypeError if not_int else _engine.ShapeError)(
+            f"one_hot: num_classes must be -1 or a count >= 0, got {num_classes!r}")
     if data.size and data.min() < 0:
         raise _engine.ShapeError(f"one_hot: labels must be >= 0, got {data.min()}")
     if num_classes <= 0 and not data.size:  # torch's: 0 classes of empty labels is refused too
@@ -802,13 +821,16 @@ def _adaptive_size(name: str, output_size, shape, nd: int = 2) -> tuple[int, ...
     if nd == 1:
         out = _conv._single(output_size, f"{name}: output_size")
         if out < 0:
-            raise ValueError(f"{name}: output_size must be >= 0, got {out}")
+            raise ArgError(f"{name}: output_size must be >= 0, got {out}")
         return (out,)
     size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
     if len(size) != nd or not all(n is None or isinstance(n, (int, np.integer))
                                   and not isinstance(n, bool) and n >= 0 for n in size):
-        raise _engine.ShapeError(f"{name}: output_size must be an int >= 0 or {_SIZE_WORDS[nd]} of "
-                                 f"them (None: the input's size), got {output_size!r}")
+        not_int = any(n is not None and (isinstance(n, bool) or not isinstance(
+            n, (int, np.integer))) for n in size)
+        raise (_ShapeTypeError if not_int else _engine.ShapeError)(
+            f"{name}: output_size must be an int >= 0 or {_SIZE_WORDS[nd]} of them (None: the "
+            f"input's size), got {output_size!r}")
     return tuple(shape[-nd + i] if n is None else int(n) for i, n in enumerate(size))
 
 
@@ -817,8 +839,8 @@ def _check_adaptive_input(name: str, shape, nd: int) -> None:
     spatial ones)."""
     checked = shape[-nd:] if name in ("adaptive_avg_pool1d", "adaptive_avg_pool2d") else shape[1:]
     if 0 in checked:
-        raise ValueError(f"{name}: expected non-empty axes (but the batch), got x {shape}, as "
-                         f"torch")
+        raise ArgError(f"{name}: expected non-empty axes (but the batch), got x {shape}, as "
+                       f"torch")
 
 
 def _float_dtype(x):
@@ -833,7 +855,7 @@ def _adaptive_avg_pool(nd: int, x: Tensor, output_size) -> Tensor:
     _conv._check_pool_rank(name, shape, _conv.SPATIAL[nd][0])
     sizes, dtype = _adaptive_size(name, output_size, shape, nd), _float_dtype(x)
     if np.dtype(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype).kind in "biu":
-        raise TypeError(f"{name}: expected a floating-point x, got {x.dtype}, as torch's")
+        raise NoKernelError(f"{name}: expected a floating-point x, got {x.dtype}, as torch's")
     _check_adaptive_input(name, shape, nd)
     finite = bool(np.isfinite(_data(x)).all())
     low = x.dtype if isinstance(x, Tensor) and is_low_precision(x.dtype) else None
@@ -1026,8 +1048,8 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 
     margin = _real_number(name, "margin", margin)
     shapes = [np.shape(_data(v)) for v in (input1, input2, target)]
     if len({len(s) for s in shapes}) > 1:
-        raise ValueError(f"{name}: input1, input2 and target must have the same number of axes, "
-                         f"got shapes {', '.join(map(str, shapes))}")
+        raise ArgError(f"{name}: input1, input2 and target must have the same number of axes, "
+                       f"got shapes {', '.join(map(str, shapes))}")
     _broadcast_shape(name, "input1, input2 and target", input1, input2, target)
     target = _constant(target, _float_dtype(input1))
     return _reduce(name, clamp(-target * (input1 - input2) + margin, min=0.0), reduction)
@@ -1061,8 +1083,8 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None,  # n
     _check_reduction(name, reduction)
     _refuse_inference(input, target)
     if _broadcast_shape(name, "input and target", input, target) != np.shape(_data(input)):
-        raise ValueError(f"{name}: target of shape {np.shape(_data(target))} must broadcast to "
-                         f"the input's shape {np.shape(_data(input))}")
+        raise ArgError(f"{name}: target of shape {np.shape(_data(target))} must broadcast to "
+                       f"the input's shape {np.shape(_data(input))}")
     if isinstance(target, Tensor) and target.requires_grad and is_grad_enabled():
         raise RuntimeError(f"{name}: not differentiable with respect to argument 'target': it "
                            f"cannot have requires_grad True (detach it), as torch's")
@@ -1087,11 +1109,11 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float 
     labels = _data(target)
     shapes = [np.shape(_data(v)) for v in (input1, input2)]
     if labels.ndim > 1:
-        raise ValueError(f"{name}: target must be 0-D or 1-D (one label per pair), got shape "
-                         f"{labels.shape}")
+        raise ArgError(f"{name}: target must be 0-D or 1-D (one label per pair), got shape "
+                       f"{labels.shape}")
     if any(len(s) != labels.ndim + 1 for s in shapes):
-        raise ValueError(f"{name}: a {labels.ndim}-D target needs {labels.ndim + 1}-D inputs, "
-                         f"got shapes {shapes[0]} and {shapes[1]}")
+        raise ArgError(f"{name}: a {labels.ndim}-D target needs {labels.ndim + 1}-D inputs, "
+                       f"got shapes {shapes[0]} and {shapes[1]}")
     pairs = _broadcast_shape(name, "input1 and input2", input1, input2)
     _broadcast_shape(name, "the pairs and target", np.empty(pairs[:-1]), labels)
     axis = labels.ndim
@@ -1134,8 +1156,8 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
         raise ValueError(f"{name}: margin must be > 0, got {margin}")
     shapes = [np.shape(_data(v)) for v in (anchor, positive, negative)]
     if len({len(s) for s in shapes}) > 1:
-        raise ValueError(f"{name}: anchor, positive and negative must have the same number of "
-                         f"axes, got shapes {', '.join(map(str, shapes))}")
+        raise ArgError(f"{name}: anchor, positive and negative must have the same number of "
+                       f"axes, got shapes {', '.join(map(str, shapes))}")
     positive_distance = pairwise_distance(anchor, positive, p, eps)
     negative_distance = pairwise_distance(anchor, negative, p, eps)
     if _flag(name, "swap", swap):
@@ -1157,8 +1179,8 @@ def multilabel_soft_margin_loss(input: Tensor, target, weight=None,  # noqa: A00
     _check_reduction(name, reduction)
     shape, target_shape = np.shape(_data(input)), np.shape(_data(target))
     if len(shape) < 1 or target_shape != shape:
-        raise ValueError(f"{name}: expected input (..., classes) and target of its shape, got "
-                         f"{shape} and {target_shape}")
+        raise ArgError(f"{name}: expected input (..., classes) and target of its shape, got "
+                       f"{shape} and {target_shape}")
     if isinstance(target, Tensor) and target.dtype.kind in "iu":  # torch's formula takes them
         target = target.astype(_float_dtype(input))
     losses = binary_cross_entropy_with_logits(input, target, reduction="none")
@@ -1194,20 +1216,20 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0,  #
     margin = _real_number(name, "margin", margin)
     shape, labels = np.shape(_data(input)), _data(target)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
+        raise ArgDtypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
     _check_margin_kernel("multi_margin_loss_cpu_kernel", input, labels)
     if len(shape) not in (1, 2) or shape[-1] == 0:
-        raise ValueError(f"{name}: expected scores (N, C) or (C,), got {shape}")
+        raise ArgError(f"{name}: expected scores (N, C) or (C,), got {shape}")
     rows, classes = (1, shape[0]) if len(shape) == 1 else shape
     expected = ((), (1,)) if len(shape) == 1 else ((rows,),)
     if labels.shape not in expected:
-        raise ValueError(f"{name}: expected one label per sample, target "
-                         f"{' or '.join(map(str, expected))} for scores {shape}, got "
-                         f"{labels.shape}")
+        raise ArgError(f"{name}: expected one label per sample, target "
+                       f"{' or '.join(map(str, expected))} for scores {shape}, got "
+                       f"{labels.shape}")
     flat = labels.reshape(-1)
     if flat.size and (flat.min() < 0 or flat.max() >= classes):
-        raise ValueError(f"{name}: labels must lie in [0, {classes}), got values from "
-                         f"{flat.min()} to {flat.max()}")
+        raise ArgError(f"{name}: labels must lie in [0, {classes}), got values from "
+                       f"{flat.min()} to {flat.max()}")
     scores = reshape(input, (rows, classes))
     picked = reshape(getitem(scores, (np.arange(rows), flat)), (rows, 1))
     hinge = relu(margin - picked + scores)  # (rows, classes); no gradient at 0, as PyTorch's
@@ -1367,8 +1389,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
             f"{name}: input and output sizes must be > 0, got input {shape[2:]} "
             f"and output {sizes}")
     if shape[1] == 0 and mode != "area":  # (area is adaptive pooling, which takes it)
-        raise ValueError(f"{name}: mode {mode!r} needs x with channels (only the batch may be "
-                         f"empty), got {shape}")
+        raise ArgError(f"{name}: mode {mode!r} needs x with channels (only the batch may be "
+                       f"empty), got {shape}")
     dtype = np.dtype(input.dtype)
     low_precision = is_low_precision(dtype)
     if dtype == np.uint8 and mode in ("bilinear", "bicubic"):  # images: integer arithmetic
@@ -1377,7 +1399,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
                                                kind, antialias))
     # nearest copies any dtype (torch's takes floats and uint8 only: dlpy's integer label maps)
     if dtype.kind not in "fc" and not low_precision and not mode.startswith("nearest"):
-        raise TypeError(f"{name}: mode {mode!r} needs a floating-point x, got {dtype}")
+        raise NoKernelError(f"{name}: mode {mode!r} needs a floating-point x, got {dtype}")
     if mode == "area":
         return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[dims - 1](
             input, sizes[0] if dims == 1 else sizes)
@@ -1420,7 +1442,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
 
 def _factor(name: str, what: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: {what} must be an int >= 1, got {value!r}")
+        raise ArgError(f"{name}: {what} must be an int >= 1, got {value!r}")
     return int(value)
 
 
@@ -1431,7 +1453,7 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:  # noqa: A002
     r = _factor("pixel_shuffle", "upscale_factor", upscale_factor)
     shape = _conv._shape_of(input)
     if len(shape) < 3:
-        raise ValueError(f"pixel_shuffle: expected x (..., C, H, W), got {shape}")
+        raise ArgError(f"pixel_shuffle: expected x (..., C, H, W), got {shape}")
     *lead, c, h, w = shape
     if c % (r * r):
         raise _engine.ShapeError(f"pixel_shuffle: the channels (axis -3) must be divisible by "
@@ -1447,7 +1469,7 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
     r = _factor("pixel_unshuffle", "downscale_factor", downscale_factor)
     shape = _conv._shape_of(input)
     if len(shape) < 3:
-        raise ValueError(f"pixel_unshuffle: expected x (..., C, H, W), got {shape}")
+        raise ArgError(f"pixel_unshuffle: expected x (..., C, H, W), got {shape}")
     *lead, c, h, w = shape
     if h % r or w % r:
         raise _engine.ShapeError(f"pixel_unshuffle: the height and width must be divisible by "
@@ -1485,7 +1507,7 @@ def _bags(name: str, ids: np.ndarray, offsets, include_last_offset: bool):
                          f"{starts.shape} of {starts.dtype}")
     if include_last_offset and starts.size == 0:
         raise ValueError(f"{name}: include_last_offset needs at least one offset")
-    if starts.size == 0:  # no bags (torch's (0, D))
+    if starts.size == 0 or (include_last_offset and starts.size == 1):  # no bags: (0, D)
         return ids[:0], np.zeros(1, dtype=np.int64)
     indptr = (starts if include_last_offset else np.append(starts, ids.size)).astype(np.int64)
     if starts.size and (indptr[0] != 0 or np.any(np.diff(indptr) < 0)
@@ -1532,7 +1554,7 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
         raise ValueError(f"{name}: weight must be (num_embeddings, dim), got {weight.shape}")
     count, dim = weight.shape
     if not is_floating_dtype(weight.dtype):  # torch's: Half, BFloat16, Float or Double
-        raise TypeError(f"{name}: weight must be floating point, got {weight.dtype}")
+        raise ArgDtypeError(f"{name}: weight must be floating point, got {weight.dtype}")
     if per_sample_weights is not None:
         if isinstance(per_sample_weights, Tensor) and per_sample_weights.dtype != weight.dtype:
             raise ArgDtypeError(f"{name}: per_sample_weights must have the weight's dtype "
@@ -1554,7 +1576,9 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
     if max_norm is not None:  # every looked-up row (padding's too) renormalised, as torch's
         renorm_rows(weight, ids, max_norm, norm_type)
     if _flag(name, "scale_grad_by_freq", scale_grad_by_freq):
-        weight = frequency_scaled(name, weight, ids, mode, sparse)
+        if mode == "max":  # torch refuses at the call, a gradient needed or not
+            raise ValueError("max mode does not support scaling the gradient by the frequency")
+        weight = frequency_scaled(name, weight, ids, sparse)
     if padding_idx is not None:
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
                 or not -count <= padding_idx < count:
@@ -1818,7 +1842,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa
     name = "rrelu"
     lower, upper = _real_number(name, "lower", lower), _real_number(name, "upper", upper)
     if lower > upper:
-        raise ValueError(f"{name}: lower must be <= upper, got lower={lower} and upper={upper}")
+        raise ArgError(f"{name}: lower must be <= upper, got lower={lower} and upper={upper}")
     if inplace:  # PyTorch's rrelu_ (dlpy.ops.activation_inplace)
         return rrelu_(input, lower, upper, training, rng=rng)
     if not _flag(name, "training", training):
@@ -1845,7 +1869,7 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
     if not _flag(name, "training", training) or p == 0 or 0 in shape:  # (empty: as torch's)
         return input
     if len(shape) < 2 and p < 1:  # (checked only where a draw is made, as PyTorch's)
-        raise ValueError(f"{name}: expected x (N, C, ...) with at least 2 axes, got {shape}")
+        raise ArgError(f"{name}: expected x (N, C, ...) with at least 2 axes, got {shape}")
     if p < 1:
         _check_floating(name, input)
     if inplace:  # the input changed in place and returned, as PyTorch's
@@ -1934,10 +1958,10 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002
     groups = _factor(name, "groups", groups)
     shape = _conv._shape_of(input)
     if len(shape) < 3:
-        raise ValueError(f"{name}: expected x (N, C, ...) with at least 3 axes, got {shape}")
+        raise ArgError(f"{name}: expected x (N, C, ...) with at least 3 axes, got {shape}")
     if shape[1] % groups:
-        raise ValueError(f"{name}: the channels ({shape[1]}) must be divisible by groups "
-                         f"({groups})")
+        raise ArgError(f"{name}: the channels ({shape[1]}) must be divisible by groups "
+                       f"({groups})")
     n, c, *rest = shape
     y = swapaxes(reshape(input, (n, groups, c // groups, *rest)), 1, 2)
     return reshape(y, shape)
@@ -1949,10 +1973,10 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002
     name = "pdist"
     p = _real_number(name, "p", p, finite=False)
     if not p >= 0:
-        raise ValueError(f"{name}: p must be >= 0 (or inf), got {p}")
+        raise ArgError(f"{name}: p must be >= 0 (or inf), got {p}")
     shape = _conv._shape_of(input)
     if len(shape) != 2:
-        raise ValueError(f"{name}: expected x (N, M), got {shape}")
+        raise ArgError(f"{name}: expected x (N, M), got {shape}")
     dtype = np.dtype(input.dtype if isinstance(input, Tensor) else np.asarray(input).dtype)
     if dtype.kind in "fV" and dtype.itemsize <= 2:  # float16, bfloat16, float8
         raise NotImplementedError(f"{name}: not implemented for {dtype}, as torch")
@@ -2000,11 +2024,11 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None,  # noqa: A0
     _check_reduction(name, reduction)
     shape, labels = np.shape(_data(input)), _data(target)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
+        raise ArgDtypeError(f"{name}: target must be integer class indices, got {labels.dtype}")
     _check_margin_kernel("multilabel_margin_loss_forward_out_frame", input, labels)
     if len(shape) > 2 or labels.shape != shape:
-        raise ValueError(f"{name}: expected scores (N, C) or (C,) and target of their shape, got "
-                         f"{shape} and {labels.shape}")
+        raise ArgError(f"{name}: expected scores (N, C) or (C,) and target of their shape, got "
+                       f"{shape} and {labels.shape}")
     rows, classes = (1, shape[0]) if len(shape) == 1 else shape or (1, 1)  # () as torch: (1, 1)
     labels = labels.reshape(rows, classes).astype(np.int64)
     valid = np.cumprod(labels >= 0, axis=1).astype(bool)  # up to the first -1

@@ -30,6 +30,7 @@ from dlpy.fx._symbolic_trace import TraceError, Tracer
 from dlpy.fx.graph import Graph
 from dlpy.fx.graph_module import GraphModule
 from dlpy.nn.module import Module
+from dlpy.ops import ArgError
 from dlpy.tensor import Tensor, no_grad
 
 __all__ = ["Final", "Future", "RecursiveScriptModule", "ScriptFunction", "ScriptModule",
@@ -46,6 +47,16 @@ def _active(what: str) -> Iterator[None]:
         yield
     finally:
         _ACTIVE[what] -= 1
+
+
+class _SaveTypeError(TypeError, AttributeError):
+    """jit.save of a module that is not a ScriptModule: a TypeError, and torch's
+    AttributeError (it calls the module's ``save``)."""
+
+
+class _FreezeTypeError(TypeError, RuntimeError):
+    """jit.freeze of a module that is not a ScriptModule: a TypeError, and torch's
+    RuntimeError."""
 
 
 class TracerWarning(Warning):
@@ -271,8 +282,8 @@ def save(m: ScriptModule, f: Any, _extra_files: dict | None = None) -> None:
     """Write a ScriptModule to ``f`` in dlpy.export's safe format (JSON node table, generated
     code for reading, safetensors weights), with ``_extra_files`` (name -> str or bytes)."""
     if not isinstance(m, ScriptModule):
-        raise TypeError(f"jit.save: expected a ScriptModule (from dlpy.jit.script or "
-                        f"dlpy.jit.trace), got {type(m).__name__}")
+        raise _SaveTypeError(f"jit.save: expected a ScriptModule (from dlpy.jit.script or "
+                             f"dlpy.jit.trace), got {type(m).__name__}")
     inputs = [{"name": n.target, "kind": "any", "shape": [], "dtype": ""}
               for n in m.graph.nodes if n.op == "placeholder"]
     write_archive(f, m, {"kind": "script_module", "inputs": inputs, "range_constraints": {}},
@@ -316,11 +327,11 @@ def freeze(mod: ScriptModule, preserved_attrs: list[str] | None = None,
     constants: the graph's get_attr nodes are replaced by the values (no parameters are left),
     and nodes computed only from constants are computed once (random ones excepted)."""
     if not isinstance(mod, ScriptModule):
-        raise TypeError(f"jit.freeze: expected a ScriptModule (use dlpy.jit.script or "
-                        f"dlpy.jit.trace first), got {type(mod).__name__}")
+        raise _FreezeTypeError(f"jit.freeze: expected a ScriptModule (use dlpy.jit.script or "
+                               f"dlpy.jit.trace first), got {type(mod).__name__}")
     if mod.training:
-        raise ValueError("jit.freeze: freezing is only implemented for modules in eval mode; "
-                         "call .eval() on the module first")
+        raise ArgError("jit.freeze: freezing is only implemented for modules in eval mode; "
+                       "call .eval() on the module first")
     preserved = set(preserved_attrs or ())
     graph = copy.deepcopy(mod.graph)
     root = Module()

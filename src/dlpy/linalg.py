@@ -30,6 +30,7 @@ from dlpy.ops.complex import conj, real
 from dlpy.ops.linalg import (
     EighResult,
     LinAlgArgError,
+    LinAlgArgTypeError,
     LinAlgDtypeError,
     LinAlgError,
     QRResult,
@@ -45,6 +46,7 @@ from dlpy.ops.linalg import (
     eigh,
     eigvalsh,
     inv,
+    numpy_linalg,
     pinv,
     qr,
     same_dtype,
@@ -64,7 +66,7 @@ from dlpy.ops.reduce import norm as _vector_norm
 from dlpy.ops.reduce import sum as _sum
 from dlpy.ops.shape import permute, reshape
 from dlpy.return_types import structseq_repr
-from dlpy.tensor import Tensor
+from dlpy.tensor import Op, Tensor
 
 __all__ = [
     "EighResult", "LinAlgError", "QRResult", "SVDResult", "SlogdetResult", "cholesky", "det",
@@ -150,7 +152,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  #
         raise LinAlgArgError(f"matrix_norm: ord must be one of 'fro', 'nuc', 1, -1, 2, -2, inf, "
                              f"-inf, got {ord!r}")
     if not isinstance(dim, (tuple, list)) or len(dim) != 2:
-        raise LinAlgArgError(f"matrix_norm: dim must be two axes, got {dim!r}")
+        raise LinAlgArgTypeError(f"matrix_norm: dim must be two axes, got {dim!r}")
     rows, cols = (check_dim("matrix_norm", d, len(shape)) for d in dim)
     if rows == cols:
         raise LinAlgArgError(f"matrix_norm: dim must name two different axes, got {tuple(dim)}")
@@ -595,9 +597,9 @@ def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None,  # n
     _matrices("matrix_rank", A, square=bool(hermitian), complex_ok=True)
     a = A.data if isinstance(A, Tensor) else np.asarray(A)
     if _flag("matrix_rank", "hermitian", hermitian):
-        values = np.sort(np.abs(np.linalg.eigvalsh(a)), -1)[..., ::-1]
+        values = np.sort(np.abs(numpy_linalg(np.linalg.eigvalsh, a)), -1)[..., ::-1]
     else:
-        values = np.linalg.svd(a, compute_uv=False)
+        values = numpy_linalg(np.linalg.svd, a, compute_uv=False)
     atol_value, rtol_value = tolerances("matrix_rank", A, atol, rtol)
     largest = values[..., :1] if values.shape[-1] else np.zeros(values.shape[:-1] + (1,))
     return _constant((values > np.maximum(atol_value, rtol_value * largest)).sum(-1)
@@ -753,8 +755,8 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver: str | None = None) -> Lst
         rcond = eps * max(m, n)
     if driver == "gels":  # QR: full rank assumed, nothing dropped
         rcond = 0.0
-    values = np.linalg.svd(A.data if isinstance(A, Tensor) else np.asarray(A),
-                           compute_uv=False)
+    values = numpy_linalg(np.linalg.svd, A.data if isinstance(A, Tensor) else np.asarray(A),
+                          compute_uv=False)
     largest = values[..., :1] if values.shape[-1] else np.zeros(values.shape[:-1] + (1,))
     rank = (values > rcond * largest).sum(-1).astype(np.int64)
     b = unsqueeze(B, -1) if vector else B
@@ -875,12 +877,30 @@ class GeqrfResult(NamedTuple):
 def geqrf(input: Tensor) -> GeqrfResult:  # noqa: A002
     """torch.geqrf: LAPACK's QR of (..., m, n): R on and above the diagonal of ``a``, the
     Householder vectors below it, tau (..., min(m, n)); Q is householder_product(a, tau). No
-    gradient (as torch)."""
+    gradient (as torch: the outputs of an input that requires grad are in the graph, and
+    backward through them raises NotImplementedError)."""
     from dlpy.ops.linalg_more import geqrf_numpy
 
     _matrices("geqrf", input, square=False)
     a, tau = geqrf_numpy(input.data if isinstance(input, Tensor) else np.asarray(input))
+    if isinstance(input, Tensor) and input.requires_grad:  # in the graph, as torch's
+        return GeqrfResult(named(_NoDerivative("geqrf", a)(input), "GeqrfBackward0"),
+                           named(_NoDerivative("geqrf", tau)(input), "GeqrfBackward0"))
     return GeqrfResult(_constant(a), _constant(tau))
+
+
+class _NoDerivative(Op):
+    """An output computed beside the graph (``value``) that stays in it, as torch's outputs of
+    an op with no derivative do: backward through it raises torch's NotImplementedError."""
+
+    def __init__(self, name: str, value: np.ndarray):
+        self.op_name, self.value = name, value
+
+    def forward(self, x):
+        return self.value
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"the derivative for '{self.op_name}' is not implemented.")
 
 
 # ------------------------------------------------------------------ with a Cholesky factor

@@ -51,6 +51,12 @@ class CheckpointError(ValueError, RuntimeError):
     dlpy's other bad-file errors, a RuntimeError as torch's."""
 
 
+class _LegacyCheckpointError(UnpicklingError, RuntimeError):
+    """A pickle that is no zip checkpoint, loaded with weights_only=False: torch reads it as a
+    legacy checkpoint and raises RuntimeError ("Invalid magic number"); with weights_only=True,
+    or a file that is no pickle, its UnpicklingError."""
+
+
 class EmptyCheckpointError(EOFError, ValueError):
     """An empty file: an EOFError as torch's, a ValueError as dlpy's other bad-file errors."""
 
@@ -449,8 +455,13 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, weights_only: bool 
     except zipfile.BadZipFile as err:
         # torch reads a file that does not start as a zip as a legacy pickle
         head = _head(f)
+        # (torch's legacy reader unpickles a magic number first: a pickle (protocol 2 and
+        # later start with PROTO, 0x80) is read and refused with RuntimeError, anything else
+        # fails to unpickle)
+        legacy = not weights_only and head.startswith(b"\x80")
         error = CheckpointError if head.startswith(b"PK\x03\x04") else \
-            UnpicklingError if head else EmptyCheckpointError
+            (_LegacyCheckpointError if legacy else UnpicklingError) if head else \
+            EmptyCheckpointError
         raise error(f"{name}: not a readable PyTorch zip checkpoint, {_legacy_hint(f)}"
                     f"({type(err).__name__}: {err})") from None
     with archive:

@@ -42,6 +42,12 @@ class SparseDimError(IndexError, ValueError, RuntimeError):
     RuntimeError) torch raises."""
 
 
+class SparseNoKernelError(SparseTypeError, NotImplementedError):
+    """An operand of a layout an op has no kernel for (a dense input to sampled_addmm): a
+    SparseTypeError, and torch's NotImplementedError ("Could not run ... with arguments from
+    the 'CPU' backend")."""
+
+
 class Layout(NamedConstant):
     """torch.layout: ``dlpy.strided``, ``dlpy.sparse_coo``, ``dlpy.sparse_csr`` (``_csc``,
     ``_bsr``, ``_bsc``), ``dlpy.jagged`` (nested tensors', also ``dlpy.nested.jagged``)."""
@@ -413,6 +419,23 @@ class SparseTensor(OnCPU):
     @property
     def is_sparse_csr(self) -> bool:
         return self.layout is sparse_csr
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        """False for COO (torch's); a compressed layout has no such notion: RuntimeError."""
+        if self.layout is not sparse_coo:
+            raise RuntimeError(f"Sparse {self._layout_letters()} tensors do not have "
+                               "is_contiguous")
+        return False
+
+    def stride(self, dim: int | None = None):
+        """COO's strides are all 0 (torch's); a compressed layout has none: RuntimeError."""
+        if self.layout is not sparse_coo:
+            raise RuntimeError(f"Sparse {self._layout_letters()} tensors do not have strides")
+        strides = (0,) * len(self.shape)
+        return strides if dim is None else strides[dim]
+
+    def _layout_letters(self) -> str:
+        return str(self.layout).rsplit("_", 1)[-1].upper()  # torch.sparse_csr: CSR
 
     def sparse_dim(self) -> int:
         return self._ind.shape[0] if self.layout is sparse_coo else 2
@@ -1292,8 +1315,8 @@ def sampled_addmm(input, mat1, mat2, *, beta=1.0, alpha=1.0) -> SparseTensor:
     only (input: CSR (m, n); mat1 (m, k), mat2 (k, n) dense); CSR of input's pattern."""
     name = "sparse.sampled_addmm"
     if not isinstance(input, SparseTensor) or input.layout is not sparse_csr:
-        raise SparseTypeError(f"{name}: input must be a sparse_csr tensor, got "
-                              f"{getattr(input, 'layout', type(input).__name__)}")
+        raise SparseNoKernelError(f"{name}: input must be a sparse_csr tensor, got "
+                                  f"{getattr(input, 'layout', type(input).__name__)}")
     mat1, mat2 = _as_dense(name, mat1), _as_dense(name, mat2)
     if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0] \
             or (mat1.shape[0], mat2.shape[1]) != input.shape:
@@ -1397,7 +1420,8 @@ def to_sparse_csc(x: Tensor) -> SparseTensor:
     if x.ndim == 3:
         return _to_batched(x, sparse_csc)
     if x.ndim != 2:
-        raise SparseValueError(f"to_sparse_csc: expected a 2-D tensor, got shape {x.shape}")
+        error = SparseDimError if x.ndim < 2 else SparseValueError  # torch's classes
+        raise error(f"to_sparse_csc: expected a 2-D tensor, got shape {x.shape}")
     cols, rows = np.nonzero(x.data.T != 0)  # column-major
     return SparseTensor(sparse_csc, GetItem((rows, cols))(x), x.shape,
                         crow=_crow(cols, x.shape[1]), col=rows)

@@ -408,6 +408,9 @@ def _to_array(data, dtype=None) -> np.ndarray:
         return np.asarray(data, dtype=dtype)
     # Python lists and scalars become the default dtype (float32 unless set_default_dtype).
     array = np.asarray(data, dtype=dtype)
+    if array.dtype.kind in "US":  # text is not data (torch's TypeError)
+        raise TypeError(f"Tensor: invalid data type '{type(data).__name__}': expected numbers, "
+                        f"got {data!r:.40}")
     if dtype is None and array.dtype.kind in "fiub" and array.dtype != np.bool_:
         array = array.astype(_default_dtype)
     elif dtype is None and array.dtype == np.complex128:
@@ -439,10 +442,14 @@ def python_array(data, dtype=None) -> np.ndarray:
         _check_float_items(data, np.dtype(dtype))
     try:
         array = np.asarray(data, dtype=dtype)
-    except OverflowError:
+    except OverflowError as error:  # an int past the dtype's range: torch's RuntimeError
         array = _wrapped_unsigned(data, dtype)
         if array is None:
+            raise ValueOverflowError(str(error)) from None
+    except ValueError as error:  # a string that is no number: torch's TypeError
+        if not str(error).startswith(("could not convert string", "invalid literal")):
             raise
+        raise _creation._TextError(str(error)) from None
     if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
         if array.dtype.kind in "uO":
             array = _big_ints(array)
@@ -583,8 +590,8 @@ def _numbers_of(data, leaves: set, dtype):
             # float dtype): a floating (complex) tensor is its TypeError (RuntimeError)
             narrower = "fc" if kind in "iub" else "c"
             if any(item.data.dtype.kind in narrower for item in _instance_tensors(data, [])):
-                raise TypeError(f"tensor: a {'floating' if kind in 'iub' else 'complex'} "
-                                f"tensor in the data can't be read as {np.dtype(dtype)}")
+                raise ArgDtypeError(f"tensor: a {'floating' if kind in 'iub' else 'complex'} "
+                                    f"tensor in the data can't be read as {np.dtype(dtype)}")
         data = _tensors_as_numbers(data)
     return data, dtype
 
@@ -1100,7 +1107,7 @@ class Tensor:
             try:
                 np.broadcast_shapes(self.shape, shape)
             except ValueError:
-                raise ValueError(f"{op.__name__}: the shapes {self.shape} and {shape} do not "
+                raise ShapeError(f"{op.__name__}: the shapes {self.shape} and {shape} do not "
                                  "broadcast together") from None
             raise
 
@@ -2006,6 +2013,8 @@ class Tensor:
                 array[index] = source
             except (IndexError, TypeError, ValueError) as err:
                 kind = ShapeError if type(err) is ValueError else type(err)  # torch's RuntimeError
+                if type(err) is TypeError and np.iscomplexobj(source) and array.dtype.kind != "c":
+                    kind = InPlaceCastError  # a complex value in a real tensor: RuntimeError
                 raise kind(f"setitem: cannot set index {index!r} of a tensor of shape "
                                 f"{self.shape} to a value of shape {np.shape(source)}: "
                                 f"{err}") from None
@@ -2527,6 +2536,16 @@ for _name in (
 ):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, _functional_method(_name))
+def _invert(self):
+    """``~x``: bitwise_not of an integer or bool tensor; of others torch's TypeError (where
+    bitwise_not itself raises its NotImplementedError)."""
+    if self.data.dtype.kind not in "biu":
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type "
+                        "tensors")
+    return self.bitwise_not()
+
+
+Tensor.__invert__ = _invert
 # & | ^ ~ as torch's operators: bitwise on integer and bool tensors (masks combined so, as
 # flex_attention's mask_mods do); the reflected forms too (the four are commutative)
 for _name, _function in (("__and__", "bitwise_and"), ("__rand__", "bitwise_and"),
@@ -3086,12 +3105,18 @@ def _run_accumulate_pre_hooks(leaf: Tensor, state: _NodeState, grad):
     return output[0]
 
 
+class HookResultError(TypeError, RuntimeError):
+    """A post-accumulate-grad hook that returns a value: a TypeError, and torch's
+    RuntimeError."""
+
+
 def _run_post_hooks(tensor: Tensor) -> None:
     for hook in list(tensor._post_hooks.values()):
         result = hook(tensor)
         if result is not None:
-            raise TypeError("register_post_accumulate_grad_hook: a hook must return None "
-                            f"(it is called for its effect), got a {type(result).__name__}")
+            raise HookResultError("register_post_accumulate_grad_hook: a hook must return None "
+                                  f"(it is called for its effect), got a "
+                                  f"{type(result).__name__}")
 
 
 def _hooked_grads(op: Op, grad_output, backward, extra: tuple) -> list:

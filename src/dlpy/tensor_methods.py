@@ -30,6 +30,8 @@ from dlpy.storage import typed_storage as _typed_storage
 from dlpy.storage import untyped_storage as _untyped_storage
 from dlpy.storage import view_storage as _view_storage
 from dlpy.tensor import (
+    InPlaceCastError,
+    ShapeError,
     Tensor,
     _buffer,
     _bump,
@@ -372,9 +374,9 @@ def _cpu(self, memory_format=None):
 def _cuda(self, device=None, non_blocking: bool = False, memory_format=None):
     """Raises RuntimeError: dlpy has no CUDA device (pick ``"cpu"`` when
     ``dlpy.cuda.is_available()`` is False)."""
-    from dlpy.cuda import NO_CUDA
+    from dlpy.cuda import NO_CUDA, NoCudaError
 
-    raise RuntimeError(f"Tensor.cuda: {NO_CUDA}")
+    raise NoCudaError(f"Tensor.cuda: {NO_CUDA}")
 
 
 def _get_device(self) -> int:
@@ -516,6 +518,9 @@ def _no_in_place_derivative(out, op: str):
     return node(out)
 
 
+_SCANS = ("cumsum", "cumprod")  # torch: not implemented in place for bool
+
+
 def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
     name = base + "_"
     if base == "transpose":  # torch's transpose_(dim0, dim1) swaps two axes (dlpy's
@@ -529,13 +534,19 @@ def _twin(base: str, cast: str = "same_kind", reshape: bool = False):
     def method(self, *args, **kwargs):
         dtype = kwargs.get("dtype")  # (not `in (None, ...)`: a float64 dtype equals None)
         if dtype is not None and dtype != self.dtype:  # cumsum_(dim, dtype=...), as torch
-            raise TypeError(f"{name}: dtype {kwargs['dtype']} does not match the tensor's "
-                            f"{self.dtype}")
-        if refused is not None:
-            return self._in_place(name, lambda x, *a: compute(x, *a, **kwargs), *args,
+            raise ArgDtypeError(f"{name}: dtype {kwargs['dtype']} does not match the tensor's "
+                                f"{self.dtype}")
+        try:
+            if refused is not None:
+                return self._in_place(name, lambda x, *a: compute(x, *a, **kwargs), *args,
+                                      cast=cast, reshape=reshape)
+            return self._in_place(name, lambda x, *a: getattr(x, base)(*a, **kwargs), *args,
                                   cast=cast, reshape=reshape)
-        return self._in_place(name, lambda x, *a: getattr(x, base)(*a, **kwargs), *args,
-                              cast=cast, reshape=reshape)
+        except InPlaceCastError as error:
+            if base not in _SCANS or self.dtype != np.bool_:
+                raise
+            # torch has no kernel for these scans into bool: its NotImplementedError
+            raise NoKernelError(str(error)) from None
 
     return _method(name, method, f"self.{base}(...) in place; returns self (as torch's "
                                  f"Tensor.{name}).")
@@ -589,8 +600,8 @@ def _fill_diagonal_(self, fill_value, wrap: bool = False) -> Tensor:
     """The main diagonal set to fill_value, in place (all axes of one length for 3+ axes;
     ``wrap``: a tall matrix's diagonal restarts every columns + 1 rows), as torch's."""
     if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
-        raise ValueError(f"fill_diagonal_: expected a matrix, or all axes of one length, got "
-                         f"shape {self.shape}")
+        raise ArgError(f"fill_diagonal_: expected a matrix, or all axes of one length, got "
+                       f"shape {self.shape}")
     mask = np.zeros(self.shape, dtype=bool)
     np.fill_diagonal(mask, True, wrap=wrap)
     return self._in_place("fill_diagonal_", Tensor.masked_fill, mask, fill_value)
@@ -606,7 +617,7 @@ def _resize_(self, *sizes) -> Tensor:
     shape = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) \
         else tuple(sizes)
     if any(not isinstance(n, (int, np.integer)) or n < 0 for n in shape):
-        raise ValueError(f"resize_: sizes must be non-negative ints, got {shape}")
+        raise ArgError(f"resize_: sizes must be non-negative ints, got {shape}")
     shape = tuple(int(n) for n in shape)
     if shape == self.shape:
         return self
@@ -660,7 +671,8 @@ def _set_(self, source=None, storage_offset: int = 0, size=None, stride=None) ->
     elif not isinstance(source, Tensor):
         raise TypeError(f"set_: expected a Tensor, got {type(source).__name__}")
     elif source.dtype != self.dtype:
-        raise TypeError(f"set_: expected a source of dtype {self.dtype}, got {source.dtype}")
+        raise ArgDtypeError(f"set_: expected a source of dtype {self.dtype}, got "
+                            f"{source.dtype}")
     else:
         self.data = source.data
     return self
@@ -688,7 +700,11 @@ def _map_(self, tensor, callable) -> Tensor:  # noqa: A002 - PyTorch's name
     if isinstance(tensor, Tensor) and tensor.dtype != self.dtype:
         raise TypeError(f"map_: expected a tensor of dtype {self.dtype} for 'other', got "
                         f"{tensor.dtype}")
-    other = np.broadcast_to(tensor.data if isinstance(tensor, Tensor) else tensor, self.shape)
+    try:
+        other = np.broadcast_to(tensor.data if isinstance(tensor, Tensor) else tensor,
+                                self.shape)
+    except ValueError as error:  # torch's RuntimeError
+        raise ShapeError(str(error)) from None
     values = np.vectorize(callable, otypes=[self.dtype])(self.data, other) if self.data.size \
         else self.data
 
@@ -743,7 +759,11 @@ _FLOAT_TOP = {2: 2 ** 11, 4: 2 ** 24, 8: 2 ** 53}
 
 
 def _bernoulli(rng, shape, dtype, p=0.5):
-    return rng.random(shape) < _probability("bernoulli_", p)
+    p = _probability("bernoulli_", p)
+    try:
+        return rng.random(shape) < p
+    except ValueError as error:  # a p that does not broadcast: torch's RuntimeError
+        raise ShapeError(str(error)) from None
 
 
 def _random(rng, shape, dtype, low=None, high=None, *, to=None):

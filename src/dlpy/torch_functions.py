@@ -53,12 +53,19 @@ def _tensor(value) -> Tensor:
 
 
 # ----------------------------------------------------------------- matrix products
+class _BatchDimError(ShapeError, IndexError):
+    """addbmm's batch2 with too few axes: a ShapeError, and torch's IndexError."""
+
+
 @autocast_policy(LOWER)
 def addbmm(input, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addbmm: beta * input + alpha * sum_b batch1[b] @ batch2[b]."""
     from dlpy.node_names import named
     from dlpy.ops.einsum import bmm
 
+    if isinstance(batch2, Tensor) and batch2.ndim < 3:  # torch: "Dimension out of range"
+        raise _BatchDimError(f"addbmm: expected batch2 to be 3-D (b, m, p), got shape "
+                             f"{tuple(batch2.shape)}")
     return named(_scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha),
                  "AddbmmBackward0")
 
@@ -84,10 +91,10 @@ def chain_matmul(*matrices) -> Tensor:
     from dlpy.linalg import multi_dot
 
     if not matrices:
-        raise ValueError("chain_matmul: expected one or more matrices")
+        raise ArgError("chain_matmul: expected one or more matrices")
     for i, m in enumerate(matrices):
         if _tensor(m).ndim != 2:
-            raise ValueError(f"chain_matmul: expected 2-D matrices, got shape "
+            raise ShapeError(f"chain_matmul: expected 2-D matrices, got shape "
                              f"{tuple(_tensor(m).shape)} at position {i}")
     if len(matrices) == 1:
         return _tensor(matrices[0]).clone()
@@ -149,12 +156,12 @@ def renorm(input: Tensor, p, dim: int, maxnorm) -> Tensor:  # noqa: A002
     maxnorm (by maxnorm / (norm + 1e-7), as torch); input has at least 2 axes, as torch's."""
     x = _tensor(input)
     if x.ndim < 2:
-        raise ValueError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
+        raise ArgError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
     dim = check_dim("renorm", dim, x.ndim)
     if p <= 0:
-        raise ValueError(f"renorm: p must be positive, got {p}")
+        raise ArgError(f"renorm: p must be positive, got {p}")
     if maxnorm < 0:
-        raise ValueError(f"renorm: maxnorm must be non-negative, got {maxnorm}")
+        raise ArgError(f"renorm: maxnorm must be non-negative, got {maxnorm}")
     axes = tuple(i for i in _range(x.ndim) if i != dim)
     norms = x.norm(p, axes, True)
     factor = (maxnorm / (norms + 1e-7)).where(norms.data > maxnorm, 1.0)
@@ -194,7 +201,7 @@ def _steps(name, y, x, dim):
     x = _tensor(x)
     if x.ndim == 1:
         if x.shape[0] != y.shape[dim]:
-            raise ValueError(f"{name}: x has {x.shape[0]} points, y {y.shape[dim]} along dim "
+            raise ShapeError(f"{name}: x has {x.shape[0]} points, y {y.shape[dim]} along dim "
                              f"{dim}")
         steps = x[1:] - x[:-1]
         return steps.reshape((-1,) + (1,) * (y.ndim - dim - 1))
@@ -233,8 +240,8 @@ def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tupl
     out = []
     for d, h in zip(dims, spacings):
         if y.shape[d] < edge_order + 1:
-            raise ValueError(f"gradient: dim {d} needs at least {edge_order + 1} points, got "
-                             f"{y.shape[d]}")
+            raise ArgError(f"gradient: dim {d} needs at least {edge_order + 1} points, got "
+                           f"{y.shape[d]}")
         if isinstance(h, Tensor) and h.ndim == 0:
             h = h.item()
         if isinstance(h, Tensor):  # coordinates: numpy's (and torch's) uneven-step formulas
@@ -423,12 +430,16 @@ def poisson(input, generator=None) -> Tensor:  # noqa: A002
     return Tensor(np.asarray(_rng(generator).poisson(rates)).astype(rates.dtype))
 
 
+class _BinomialDtypeError(TypeError, ValueError):
+    """binomial of an integer count or prob: a TypeError, and torch's ValueError."""
+
+
 def binomial(count, prob, generator=None) -> Tensor:
     """torch.binomial: a Binomial(count, prob) draw per element, in prob's dtype."""
     count, prob = _data(count), _data(prob)
     if count.dtype.kind != "f" or prob.dtype.kind != "f":
-        raise TypeError(f"binomial: expected floating-point count and prob, got {count.dtype} "
-                        f"and {prob.dtype}")
+        raise _BinomialDtypeError(f"binomial: expected floating-point count and prob, got "
+                                  f"{count.dtype} and {prob.dtype}")
     return Tensor(_rng(generator).binomial(count.astype(np.int64), prob).astype(prob.dtype))
 
 
@@ -454,7 +465,10 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         dtype = tensors[0].dtype if tensors else get_default_dtype()
     if np.dtype(dtype).kind not in "fV":
         raise NoKernelError(f"normal: expected a floating-point result, got {np.dtype(dtype)}")
-    draws = _rng(generator).standard_normal(shape) * std_data + mean_data
+    try:
+        draws = _rng(generator).standard_normal(shape) * std_data + mean_data
+    except ValueError as error:  # a negative size: torch's RuntimeError
+        raise ArgError(str(error)) from None
     return Tensor(draws.astype(dtype))
 
 
@@ -491,8 +505,8 @@ def is_nonzero(input) -> bool:  # noqa: A002
     """torch.is_nonzero: the truth of a one-element tensor."""
     data = _data(input)
     if data.size != 1:
-        raise ValueError(f"is_nonzero: expected a tensor with one element, got shape "
-                         f"{data.shape}")
+        raise ArgError(f"is_nonzero: expected a tensor with one element, got shape "
+                       f"{data.shape}")
     return bool(data.reshape(()) != 0)
 
 
@@ -578,7 +592,8 @@ def _numbers(name: str, array: np.ndarray) -> np.ndarray:
     """``array`` read from Python data, unless it holds other things (None, strings), which
     torch can't infer a dtype of."""
     if array.dtype.kind in "OSUMm":
-        raise TypeError(f"{name}: could not infer a dtype of data numpy reads as {array.dtype}")
+        raise ArgDtypeError(f"{name}: could not infer a dtype of data numpy reads as "
+                            f"{array.dtype}")
     return array
 
 
@@ -591,7 +606,11 @@ def scalar_tensor(s, dtype=None, requires_grad: bool = False, *, device=None,
     if not isinstance(s, (numbers.Number, np.generic)) and not (
             isinstance(s, Tensor) and s.ndim == 0):
         raise TypeError(f"scalar_tensor(): argument 's' must be Number, not {type(s).__name__}")
-    return Tensor(np.asarray(s, dtype=default_dtype(dtype)), requires_grad=requires_grad)
+    try:
+        value = np.asarray(s, dtype=default_dtype(dtype))
+    except TypeError as error:  # a complex number for a real dtype: torch's RuntimeError
+        raise ArgDtypeError(str(error)) from None
+    return Tensor(value, requires_grad=requires_grad)
 
 
 def range(start=0, end=None, step=1, dtype=None, requires_grad: bool = False, *,  # noqa: A001
@@ -722,17 +741,17 @@ def histogramdd(input, bins=10, *, range=None, weight=None, density: bool = Fals
     points = data.reshape(-1, data.shape[-1])
     dims = points.shape[1]
     if isinstance(bins, (list, tuple)) and len(bins) != dims:
-        raise ValueError(f"histogramdd: expected {dims} bins (one per dimension of the "
-                         f"input's last axis), got {len(bins)}")
+        raise ArgError(f"histogramdd: expected {dims} bins (one per dimension of the "
+                       f"input's last axis), got {len(bins)}")
     if range is not None and len(range) != 2 * dims:
-        raise ValueError(f"histogramdd: for a {dims}-dimensional histogram range should have "
-                         f"{2 * dims} elements, got {len(range)}")
+        raise ArgError(f"histogramdd: for a {dims}-dimensional histogram range should have "
+                       f"{2 * dims} elements, got {len(range)}")
     if isinstance(bins, (list, tuple)) and bins and not isinstance(bins[0], (int, np.integer)):
         bins = [_data(b) for b in bins]
         for edges in bins:
             if edges.dtype != data.dtype:
-                raise TypeError(f"histogramdd: bins must have the input's dtype {data.dtype}, "
-                                f"got {edges.dtype}")
+                raise ArgDtypeError(f"histogramdd: bins must have the input's dtype "
+                                    f"{data.dtype}, got {edges.dtype}")
     else:  # torch's edges: linspace computed from both ends (numpy's differ by an ulp)
         counts = [bins] * dims if isinstance(bins, (int, np.integer)) else list(bins)
         ranges = [(range[2 * d], range[2 * d + 1]) if range is not None else
@@ -740,8 +759,8 @@ def histogramdd(input, bins=10, *, range=None, weight=None, density: bool = Fals
                   for d in _range(dims)]
         for d, (low, high) in enumerate(ranges):
             if not (np.isfinite(low) and np.isfinite(high)):
-                raise ValueError(f"histogramdd: dimension {d}'s range [{low}, {high}] is not "
-                                 "finite")
+                raise ArgError(f"histogramdd: dimension {d}'s range [{low}, {high}] is not "
+                               "finite")
         # an empty range widens by 0.5 each way, as torch's
         ranges = [(low - 0.5, high + 0.5) if low == high else (low, high)
                   for low, high in ranges]
@@ -814,7 +833,7 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
         normalized_shape)
     x = _tensor(input)
     if not shape:
-        raise ValueError("layer_norm: normalized_shape must hold at least one size, got ()")
+        raise ArgError("layer_norm: normalized_shape must hold at least one size, got ()")
     if len(shape) > x.ndim or tuple(x.shape[x.ndim - len(shape):]) != shape:
         raise ShapeError(f"layer_norm: normalized_shape {shape} must be the input's last axes, "
                          f"got input of shape {x.shape}")
@@ -864,7 +883,8 @@ def embedding_renorm_(input: Tensor, indices, max_norm: float, norm_type: float)
 
     ids = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
     if ids.dtype not in _INDEX_DTYPES:
-        raise TypeError(f"embedding_renorm_: indices must be int64 or int32, got {ids.dtype}")
+        raise ArgDtypeError(f"embedding_renorm_: indices must be int64 or int32, got "
+                            f"{ids.dtype}")
     if ids.size and (ids.min() < 0 or ids.max() >= input.shape[0]):
         raise ValueError(f"embedding_renorm_: indices must lie in [0, {input.shape[0]}), got "
                          f"values from {ids.min()} to {ids.max()}")
@@ -1276,7 +1296,9 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
                            f"{out.dtype} instead")
     kind = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
     if kind.get(result.dtype.kind, 2) > kind.get(out.dtype.kind, 2):
-        error = TypeError if name in _JOIN_OUT else RuntimeError
+        # (a random draw into integers: torch has no kernel, its NotImplementedError)
+        error = TypeError if name in _JOIN_OUT else NoKernelError if name in (
+            "rand", "randn", "normal") else RuntimeError
         raise error(f"{name}: result type {result.dtype} can't be cast to the desired "
                     f"output type {out.dtype}")
     if out.shape != result.shape:

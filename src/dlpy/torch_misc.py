@@ -12,6 +12,7 @@ import weakref
 
 import numpy as np
 
+from dlpy.ops import ArgError
 from dlpy.ops.segment import segment_reduce  # noqa: F401 - exported (TOP_LEVEL)
 from dlpy.size import Size
 from dlpy.storage import TypedStorage, UntypedStorage  # noqa: F401 - exported (TOP_LEVEL)
@@ -91,7 +92,7 @@ _interop_threads: int | None = None
 
 def _positive(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive number of threads, got {value!r}")
+        raise ArgError(f"{name}: expected a positive number of threads, got {value!r}")
     return int(value)
 
 
@@ -159,8 +160,8 @@ def set_deterministic_debug_mode(debug_mode) -> None:
     """'default' (0), 'warn' (1) or 'error' (2), as torch: sets use_deterministic_algorithms."""
     mode = _DEBUG_MODES.get(debug_mode, debug_mode) if isinstance(debug_mode, str) else debug_mode
     if isinstance(mode, str) or mode not in (0, 1, 2) or isinstance(mode, bool):
-        raise ValueError(f"set_deterministic_debug_mode: expected 'default', 'warn', 'error' or "
-                         f"0, 1, 2, got {debug_mode!r}")
+        raise ArgError(f"set_deterministic_debug_mode: expected 'default', 'warn', 'error' or "
+                       f"0, 1, 2, got {debug_mode!r}")
     use_deterministic_algorithms(mode > 0, warn_only=mode == 1)
 
 
@@ -193,7 +194,7 @@ def _sizes(name: str, what: str, values) -> tuple[int, ...]:
     values = tuple(values) if isinstance(values, (tuple, list, Size)) else (values,)
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name}: {what} must be non-negative ints, got {values}")
+            raise ArgError(f"{name}: {what} must be non-negative ints, got {values}")
     return tuple(int(v) for v in values)
 
 
@@ -233,9 +234,9 @@ def as_strided(input, size, stride, storage_offset: int | None = None) -> Tensor
                              f"{storage_offset} reach memory outside the tensor")
         index = order[found]
     elif index.size and index.max() >= data.size:
-        raise ValueError(f"as_strided: size {size}, stride {stride} and storage_offset "
-                         f"{storage_offset} reach element {int(index.max())} of a tensor of "
-                         f"{data.size} elements")
+        raise ArgError(f"as_strided: size {size}, stride {stride} and storage_offset "
+                       f"{storage_offset} reach element {int(index.max())} of a tensor of "
+                       f"{data.size} elements")
     elif index.size and index.min() < 0:
         raise ValueError(f"as_strided: storage_offset {storage_offset} reaches memory before "
                          f"the tensor's first element (storage element {first})")

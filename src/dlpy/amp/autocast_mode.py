@@ -47,6 +47,11 @@ _ORDER = 2  # outside the profiler's timing (0) and checkpoint's tracing (1): th
 # the cast inputs
 
 
+class _DeviceTypeError(TypeError, ValueError):
+    """A device_type that is not a string: a TypeError, and torch's ValueError ("Expected
+    `device_type` of type `str`")."""
+
+
 # the device types torch's autocast takes (the other known ones: False, an unknown one: an error)
 _AUTOCAST_TYPES = ("cpu", "cuda", "ipu", "xpu", "maia", "xla", "hpu", "mps", "mtia",
                    "privateuseone")
@@ -216,8 +221,8 @@ class autocast:  # noqa: N801 - PyTorch's name
     def __init__(self, device_type: str, dtype=None, enabled: bool = True,
                  cache_enabled: bool | None = None):
         if not isinstance(device_type, str):
-            raise TypeError(f"autocast: expected device_type a string such as 'cpu', got "
-                            f"{device_type!r}")
+            raise _DeviceTypeError(f"autocast: expected device_type a string such as 'cpu', "
+                                   f"got {device_type!r}")
         if _state.check_device_type("autocast", device_type) not in _AUTOCAST_TYPES:
             raise RuntimeError(f"autocast: unsupported device_type {device_type!r} (dlpy "
                                f"autocasts on 'cpu' only)")

@@ -25,6 +25,11 @@ from dlpy.tensor import Tensor
 __all__ = ["GradScaler", "OptState"]
 
 
+class _NewScaleTypeError(TypeError, AttributeError):
+    """A new_scale neither a float nor a Tensor: a TypeError, and torch's AttributeError (it
+    reads ``new_scale.device``)."""
+
+
 class OptState(Enum):
     READY = 0
     UNSCALED = 1
@@ -181,8 +186,8 @@ class GradScaler:
                                        f"scale's shape ()")
                 new_scale = new_scale.item()
             elif not isinstance(new_scale, float):  # as torch's: an int is refused too
-                raise TypeError(f"GradScaler.update: new_scale must be a float or a one-element "
-                                f"Tensor, got {type(new_scale).__name__}")
+                raise _NewScaleTypeError(f"GradScaler.update: new_scale must be a float or a "
+                                         f"one-element Tensor, got {type(new_scale).__name__}")
             self._scale = np.array(new_scale, dtype=np.float32)
         else:
             found = [f.item() for s in self._per_optimizer_states.values()

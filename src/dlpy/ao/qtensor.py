@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlpy.ops import ArgDtypeError, ArgError
 from dlpy.size import Size
 from dlpy.tensor import Tensor
 
@@ -50,14 +51,15 @@ per_channel_symmetric = QScheme("per_channel_symmetric")
 QSCHEMES = (per_tensor_affine, per_tensor_symmetric, per_channel_affine, per_channel_symmetric)
 
 
-def check_qdtype(name: str, dtype) -> QDtype:
-    """The QDtype ``dtype`` names (a QDtype or its name), else a TypeError naming ``name``."""
+def check_qdtype(name: str, dtype, error: type[TypeError] = ArgDtypeError) -> QDtype:
+    """The QDtype ``dtype`` names (a QDtype or its name), else a TypeError naming ``name``
+    (``error``: torch's quantize functions raise RuntimeError, its observers AssertionError)."""
     if isinstance(dtype, QDtype):
         return dtype
     if isinstance(dtype, str) and dtype in QDTYPES:
         return QDTYPES[dtype]
-    raise TypeError(f"{name}: dtype must be dlpy.quint8, dlpy.qint8 or dlpy.qint32, got "
-                    f"{dtype!r}")
+    raise error(f"{name}: dtype must be dlpy.quint8, dlpy.qint8 or dlpy.qint32, got "
+                f"{dtype!r}")
 
 
 def _array(value) -> np.ndarray:
@@ -67,7 +69,7 @@ def _array(value) -> np.ndarray:
 def _float_input(name: str, x) -> np.ndarray:
     x = _array(x)
     if x.dtype != np.float32:  # torch quantizes float32 only (not double, half)
-        raise TypeError(f"{name}: expected a float32 input, got {x.dtype}")
+        raise ArgDtypeError(f"{name}: expected a float32 input, got {x.dtype}")
     return x
 
 
@@ -275,9 +277,10 @@ class QTensor:
         return out
 
     def _no_arithmetic(self, *args):
-        raise TypeError("QTensor: quantized tensors have no arithmetic operators; use "
-                        "FloatFunctional (add, mul, add_relu, add_scalar, ...) in the float "
-                        "model, which convert makes QFunctional, or dequantize() first")
+        raise ArgDtypeError("QTensor: quantized tensors have no arithmetic operators; use "
+                            "FloatFunctional (add, mul, add_relu, add_scalar, ...) in the "
+                            "float model, which convert makes QFunctional, or dequantize() "
+                            "first")
 
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = \
         __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = __pow__ = _no_arithmetic
@@ -314,8 +317,8 @@ def quantize_per_tensor_dynamic(input, dtype, reduce_range: bool) -> QTensor:
         return input.half()
     dtype = check_qdtype("quantize_per_tensor_dynamic", dtype)
     if dtype is qint32:
-        raise TypeError("quantize_per_tensor_dynamic: dtype must be dlpy.quint8, dlpy.qint8 "
-                        "or float16, got dlpy.qint32")
+        raise ArgDtypeError("quantize_per_tensor_dynamic: dtype must be dlpy.quint8, "
+                            "dlpy.qint8 or float16, got dlpy.qint32")
     data = _float_input("quantize_per_tensor_dynamic", input)
     if data.size == 0:
         raise ValueError("quantize_per_tensor_dynamic: the input is empty (no range)")
@@ -329,17 +332,17 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTenso
     dtype = check_qdtype("quantize_per_channel", dtype)
     data = _float_input("quantize_per_channel", input)
     if not isinstance(axis, (int, np.integer)) or not 0 <= axis < data.ndim:  # torch: no -1
-        raise ValueError(f"quantize_per_channel: axis must be in [0, {data.ndim - 1}] "
-                         f"for an input of shape {data.shape}, got {axis}")
+        raise ArgError(f"quantize_per_channel: axis must be in [0, {data.ndim - 1}] "
+                       f"for an input of shape {data.shape}, got {axis}")
     axis = int(axis)
     scales = np.asarray(_array(scales), np.float64).reshape(-1)
     check_scale("quantize_per_channel", scales)
     zero_points = np.asarray(_array(zero_points)).astype(np.int64).reshape(-1)
     channels = data.shape[axis]
     if scales.size != channels or zero_points.size != channels:
-        raise ValueError(f"quantize_per_channel: expected {channels} scales and zero points "
-                         f"(axis {axis} of {data.shape}), got {scales.size} and "
-                         f"{zero_points.size}")
+        raise ArgError(f"quantize_per_channel: expected {channels} scales and zero points "
+                       f"(axis {axis} of {data.shape}), got {scales.size} and "
+                       f"{zero_points.size}")
     if np.any(zero_points < dtype.qmin) or np.any(zero_points > dtype.qmax):
         raise ValueError(f"quantize_per_channel: zero_points must be in [{dtype.qmin}, "
                          f"{dtype.qmax}] for {dtype.name}, got {zero_points.tolist()}")

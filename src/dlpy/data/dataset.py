@@ -40,6 +40,16 @@ class _IndexValueError(IndexError, ValueError):
     """An index or shape out of range where torch raises the other of the two."""
 
 
+class _IndexTypeError(IndexError, TypeError):
+    """An index that is not an integer (a slice, a float) given to a ConcatDataset: an
+    IndexError, and torch's TypeError (it compares the index with ints)."""
+
+
+class _LengthsTypeError(ValueError, TypeError):
+    """random_split lengths that are not integers: a ValueError, and torch's TypeError (it
+    slices with them)."""
+
+
 class _TypeAttributeError(TypeError, AttributeError):
     """A non-array given where torch calls an array's method (an AttributeError there)."""
 
@@ -289,9 +299,12 @@ class ConcatDataset(Dataset):
             index = operator.index(index)  # a 0-d integer Tensor, as torch's
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
                 or not -n <= index < n:
-            # (torch's: a ValueError below -n, an IndexError at n and above)
-            error = _IndexValueError if isinstance(index, (int, np.integer)) and index < -n \
-                else IndexError
+            # (torch's: a TypeError for a non-integer, a ValueError below -n, an IndexError at
+            # n and above)
+            if not isinstance(index, (int, np.integer)):
+                error = _IndexTypeError
+            else:
+                error = _IndexValueError if index < -n else IndexError
             raise error(f"ConcatDataset: index {index!r} out of range for {n} items")
         index = int(index) % n
         which = bisect.bisect_right(self.cumulative_sizes, index)
@@ -320,8 +333,11 @@ def random_split(dataset, lengths: Sequence[int | float],
         lengths = sizes
     if any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 0
            for x in lengths) or sum(lengths) != n:
-        raise ValueError(f"random_split: lengths must be integers >= 0 summing to the "
-                         f"dataset's {n} items, or fractions summing to 1; got {lengths}")
+        integers = all(not isinstance(x, bool) and isinstance(x, (int, np.integer))
+                       for x in lengths)
+        raise (ValueError if integers else _LengthsTypeError)(
+            f"random_split: lengths must be integers >= 0 summing to the dataset's {n} items, "
+            f"or fractions summing to 1; got {lengths}")
     if generator is not None and not callable(getattr(generator, "permutation", None)):
         raise TypeError(f"random_split: generator must be a Generator, got "
                         f"{type(generator).__name__}")

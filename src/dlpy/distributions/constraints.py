@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpy.ops import ArgAssertionError, ArgError, ArgTypeAssertionError
 from dlpy.tensor import Tensor
 
 __all__ = [
@@ -97,11 +98,11 @@ class independent(Constraint):  # noqa: N801 - PyTorch's name
 
     def __init__(self, base: Constraint, reinterpreted_batch_ndims: int):
         if not isinstance(reinterpreted_batch_ndims, int):
-            raise TypeError("independent: reinterpreted_batch_ndims must be an int, got "
-                            f"{type(reinterpreted_batch_ndims).__name__}")
+            raise ArgTypeAssertionError("independent: reinterpreted_batch_ndims must be an int, "
+                                        f"got {type(reinterpreted_batch_ndims).__name__}")
         if reinterpreted_batch_ndims < 0:
-            raise ValueError("independent: reinterpreted_batch_ndims must be >= 0, got "
-                             f"{reinterpreted_batch_ndims}")
+            raise ArgAssertionError("independent: reinterpreted_batch_ndims must be >= 0, got "
+                                    f"{reinterpreted_batch_ndims}")
         self.base, self.reinterpreted_batch_ndims = base, reinterpreted_batch_ndims
         self.base_constraint = base  # torch's name
         self.is_discrete = base.is_discrete
@@ -113,7 +114,10 @@ class independent(Constraint):  # noqa: N801 - PyTorch's name
         if result.ndim < n:
             raise ValueError(f"expected a value with at least {self.event_dim} axes, got "
                              f"{_array(value).ndim}")
-        return result.reshape(result.shape[:result.ndim - n] + (-1,)).all(-1) if n else result
+        try:
+            return result.reshape(result.shape[:result.ndim - n] + (-1,)).all(-1) if n else result
+        except ValueError as err:  # numpy's reshape of an empty batch: torch's RuntimeError
+            raise ArgError(str(err)) from None
 
     def __repr__(self) -> str:
         return f"IndependentConstraint({self.base!r}, {self.reinterpreted_batch_ndims})"
@@ -251,8 +255,11 @@ class _LowerCholesky(Constraint):
 
     def check(self, value) -> np.ndarray:
         value = _array(value)
-        lower = (np.tril(value) == value).all((-2, -1))
-        return lower & (np.diagonal(value, axis1=-2, axis2=-1) > 0).all(-1)
+        try:
+            lower = (np.tril(value) == value).all((-2, -1))
+            return lower & (np.diagonal(value, axis1=-2, axis2=-1) > 0).all(-1)
+        except ValueError as err:  # numpy's on fewer than 2 axes: torch's RuntimeError
+            raise ArgError(str(err)) from None
 
 
 class _CorrCholesky(Constraint):
@@ -351,7 +358,7 @@ def block_lengths(name: str, lengths, count: int, what: str) -> list[int]:
     transforms, one per block."""
     lengths = [1] * count if lengths is None else list(lengths)
     if len(lengths) != count:
-        raise ValueError(f"{name}: {len(lengths)} lengths for {count} {what}")
+        raise ArgAssertionError(f"{name}: {len(lengths)} lengths for {count} {what}")
     return lengths
 
 

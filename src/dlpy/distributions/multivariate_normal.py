@@ -18,6 +18,7 @@ from dlpy.distributions.distribution import (
     _shape_text,
     as_tensors,
 )
+from dlpy.ops import ArgAssertionError
 from dlpy.ops.linalg import cholesky, solve_triangular
 from dlpy.tensor import Tensor
 
@@ -51,8 +52,10 @@ def given_matrix(family: str, covariance_matrix, precision_matrix, scale_tril) -
                                              ("scale_tril", scale_tril))
              if value is not None}
     if len(given) != 1:
-        raise ValueError(f"{family}: give exactly one of covariance_matrix, precision_matrix or "
-                         f"scale_tril, got {sorted(given) or 'none'}")
+        # (torch's MultivariateNormal: a ValueError, its Wishart: an AssertionError)
+        error = ArgAssertionError if family == "Wishart" else ValueError
+        raise error(f"{family}: give exactly one of covariance_matrix, precision_matrix or "
+                    f"scale_tril, got {sorted(given) or 'none'}")
     return next(iter(given.items()))
 
 

@@ -16,7 +16,14 @@ import numpy as np
 
 import dlpy.functional as F
 from dlpy.distributions import constraints
-from dlpy.distributions.distribution import _as_float_tensor, _shape_text, as_tensors, sum_rightmost
+from dlpy.distributions.distribution import (
+    BroadcastError,
+    _as_float_tensor,
+    _shape_text,
+    as_tensors,
+    sum_rightmost,
+)
+from dlpy.ops import ArgAssertionError, ArgError, ArgTypeAssertionError
 from dlpy.ops.linalg import cholesky
 from dlpy.tensor import Tensor, default_dtype
 
@@ -50,9 +57,9 @@ def _broadcast(name: str, shape, *values) -> tuple[int, ...]:
     try:
         return tuple(np.broadcast_shapes(tuple(shape), *(_shape_of(v) for v in values)))
     except ValueError:
-        raise ValueError(f"{name}: shape {_shape_text(shape)} does not broadcast with the "
-                         f"parameters' {', '.join(_shape_text(_shape_of(v)) for v in values)}") \
-            from None
+        raise BroadcastError(f"{name}: shape {_shape_text(shape)} does not broadcast with the "
+                             f"parameters' {', '.join(_shape_text(_shape_of(v)) for v in values)}"
+                             ) from None
 
 
 def _clipped_sigmoid(x: Tensor) -> Tensor:
@@ -818,8 +825,8 @@ def vec_to_tril_matrix(vec: Tensor, diag: int = 0) -> Tensor:
     while int(_tril_mask(n, diag).sum()) < m:
         n += 1
     if int(_tril_mask(n, diag).sum()) != m:
-        raise ValueError(f"vec_to_tril_matrix: a last axis of {m} is not the lower triangle "
-                         f"(diag {diag}) of a square matrix")
+        raise ArgError(f"vec_to_tril_matrix: a last axis of {m} is not the lower triangle "
+                       f"(diag {diag}) of a square matrix")
     index = np.zeros((n, n), dtype=np.int64)
     index[_tril_mask(n, diag)] = np.arange(1, m + 1)  # 0 picks the padded zero
     return F.pad(vec, (1, 0))[..., index]
@@ -875,7 +882,8 @@ class CorrCholeskyTransform(Transform):
 def _transforms(name: str, tseq, cache_size: int) -> list:
     tseq = list(tseq)
     if not tseq or not all(isinstance(t, Transform) for t in tseq):
-        raise TypeError(f"{name}: expected a non-empty sequence of Transforms, got {tseq!r}")
+        raise ArgTypeAssertionError(f"{name}: expected a non-empty sequence of Transforms, got "
+                                    f"{tseq!r}")
     return [t.with_cache(cache_size) for t in tseq] if cache_size else tseq
 
 
@@ -883,10 +891,11 @@ def _dim(name: str, dim: int, value: Tensor, size: int) -> tuple:
     """The index prefix (:, ..., :) up to axis ``dim`` of value, whose length there must be
     ``size``."""
     if not -value.ndim <= dim < value.ndim:
-        raise ValueError(f"{name}: dim {dim} out of range for a value with {value.ndim} axes")
+        raise ArgAssertionError(f"{name}: dim {dim} out of range for a value with {value.ndim} "
+                                f"axes")
     if value.shape[dim] != size:
-        raise ValueError(f"{name}: expected size {size} along dim {dim}, got shape "
-                         f"{_shape_text(value.shape)}")
+        raise ArgAssertionError(f"{name}: expected size {size} along dim {dim}, got shape "
+                                f"{_shape_text(value.shape)}")
     return (slice(None),) * (dim % value.ndim)
 
 

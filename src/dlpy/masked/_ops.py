@@ -13,6 +13,7 @@ import functools
 import numpy as np
 
 from dlpy import functional as F
+from dlpy.ops import ArgError, DimError
 from dlpy.tensor import Tensor
 
 
@@ -26,7 +27,7 @@ def _dims(name: str, dim, ndim: int) -> tuple[int, ...]:
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
             raise TypeError(f"masked.{name}: dim must be an int or a tuple of ints, got {dim!r}")
         if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
-            raise ValueError(f"masked.{name}: dim {d} is out of range for {ndim} dimensions")
+            raise DimError(f"masked.{name}: dim {d} is out of range for {ndim} dimensions")
         out.append(int(d) % builtins.max(ndim, 1))
     return tuple(sorted(set(out)))
 
@@ -52,8 +53,8 @@ def _operands(name: str, input, mask, dtype):
             try:
                 mask = np.broadcast_to(mask, data.shape)
             except ValueError:
-                raise ValueError(f"masked.{name}: mask of shape {mask.shape} does not broadcast "
-                                 f"to the input's shape {data.shape}") from None
+                raise ArgError(f"masked.{name}: mask of shape {mask.shape} does not broadcast "
+                               f"to the input's shape {data.shape}") from None
     if dtype is not None:
         data = data.to(dtype)
     return data, mask, masked

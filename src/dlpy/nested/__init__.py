@@ -32,6 +32,7 @@ from dlpy.nested.nested_tensor import (
     scaled_dot_product_attention,
     to_padded_tensor,
 )
+from dlpy.ops import ArgError
 from dlpy.tensor import Tensor, as_array
 
 __all__ = [
@@ -54,8 +55,8 @@ def _components(name: str, tensor_list) -> list:
     shapes = [np.shape(as_array(t)) for t in tensor_list]
     for shape in shapes:
         if len(shape) == 0 or shape[1:] != shapes[0][1:]:
-            raise ValueError(f"{name}: the components must have at least one dim and equal "
-                             f"dims after the first (the ragged one), got shapes {shapes}")
+            raise ArgError(f"{name}: the components must have at least one dim and equal "
+                           f"dims after the first (the ragged one), got shapes {shapes}")
     return shapes
 
 

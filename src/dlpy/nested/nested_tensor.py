@@ -19,6 +19,7 @@ from dlpy import functional as F
 from dlpy.creation import full
 from dlpy.device import OnCPU
 from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError, attach_elementwise
+from dlpy.ops import ArgError, DimError, NoKernelError, UnsupportedArgError
 from dlpy.sparse_tensor import jagged  # torch.jagged: the only nested layout dlpy has
 from dlpy.tensor import Tensor, _comparable, ambiguous_truth, as_array
 
@@ -63,8 +64,8 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             return self.shape
         d = self._dim("size", dim)
         if d == self._ragged_idx:
-            raise ValueError(f"size: dim {dim} is the ragged dim of the nested tensor "
-                             f"{self.shape}: its sizes are lengths()")
+            raise ArgError(f"size: dim {dim} is the ragged dim of the nested tensor "
+                           f"{self.shape}: its sizes are lengths()")
         return self.shape[d]
 
     def dim(self) -> int:
@@ -187,8 +188,8 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
             raise TypeError(f"{name}: dim must be an int, got {dim!r}")
         if not -self.ndim <= dim < self.ndim:
-            raise ValueError(f"{name}: dim {dim} is out of range for the nested tensor "
-                             f"{self.shape}")
+            raise DimError(f"{name}: dim {dim} is out of range for the nested tensor "
+                           f"{self.shape}")
         return int(dim) % self.ndim
 
     def _values_dim(self, name: str, dim) -> int:
@@ -206,9 +207,9 @@ class NestedTensor(ArithmeticOperators, OnCPU):
                 or not np.array_equal(other._offsets, self._offsets)
                 or not np.array_equal(other._lens(), self._lens())
                 or inner and other._values.shape[1:] != self._values.shape[1:]):
-            raise ValueError(f"{name}: nested tensors of different structure, shapes "
-                             f"{self.shape} and {other.shape} with lengths "
-                             f"{self._lens().tolist()} and {other._lens().tolist()}")
+            raise ArgError(f"{name}: nested tensors of different structure, shapes "
+                           f"{self.shape} and {other.shape} with lengths "
+                           f"{self._lens().tolist()} and {other._lens().tolist()}")
 
     def _rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(row of values, position in its sequence) of every element, sequence by sequence."""
@@ -333,8 +334,8 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         if isinstance(shape, (int, np.integer, tuple, list)) and not isinstance(shape, bool):
             count = 1 if isinstance(shape, (int, np.integer)) else len(shape)
             if count > self.dim() - 1 - self._ragged_idx:
-                raise ValueError(f"layer_norm: normalized_shape {shape} must be dims after "
-                                 f"the ragged one of a nested tensor of {self.dim()} dims")
+                raise ArgError(f"layer_norm: normalized_shape {shape} must be dims after "
+                               f"the ragged one of a nested tensor of {self.dim()} dims")
         else:
             self._values_dim("layer_norm", -1)
         return self._like(F.layer_norm(self._values, *args, **kwargs))
@@ -369,7 +370,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         values stay); the batch dim stays."""
         d0, d1 = self._dim("transpose", dim0), self._dim("transpose", dim1)
         if 0 in (d0, d1) and d0 != d1:
-            raise NotImplementedError("transpose: the batch dim (0) of a nested tensor cannot "
+            raise UnsupportedArgError("transpose: the batch dim (0) of a nested tensor cannot "
                                       "be transposed")
         order = list(range(self.ndim))
         order[d0], order[d1] = order[d1], order[d0]
@@ -577,16 +578,16 @@ def to_padded_tensor(input: NestedTensor, padding: float, output_size=None) -> T
     """torch.nested.to_padded_tensor: a dense tensor, each sequence padded to the longest (or to
     ``output_size``, which may also widen the other dims) with ``padding``."""
     if not isinstance(input, NestedTensor):
-        raise TypeError(f"to_padded_tensor: expected a nested tensor, got "
-                        f"{type(input).__name__}")
+        raise NoKernelError(f"to_padded_tensor: expected a nested tensor, got "
+                            f"{type(input).__name__}")
     lens, r = input._lens(), input._ragged_idx
     length = int(lens.max(initial=0))
     if output_size is not None:
         output_size = tuple(int(n) for n in output_size)
         natural = input.shape[:r] + (length,) + input.shape[r + 1:]
         if len(output_size) != len(natural) or any(o < n for o, n in zip(output_size, natural)):
-            raise ValueError(f"to_padded_tensor: output_size {output_size} must have "
-                             f"{len(natural)} dims, each at least the tensor's {natural}")
+            raise ArgError(f"to_padded_tensor: output_size {output_size} must have "
+                           f"{len(natural)} dims, each at least the tensor's {natural}")
         length = output_size[r]
     out = input._padded(padding, length)  # (B, L, *inner)
     if r != 1:

@@ -11,6 +11,7 @@ from dlpy import functional as F
 from dlpy.nn.container import ModuleList, Sequential
 from dlpy.nn.linear import Linear
 from dlpy.nn.module import Module
+from dlpy.ops import ArgError
 from dlpy.ops.indexing import index_add
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, as_array, no_grad, parameter_dtype
@@ -67,8 +68,8 @@ class AdaptiveLogSoftmaxWithLoss(Module):
 
     def _batched(self, name: str, x: Tensor) -> tuple[Tensor, bool]:
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
-            raise ValueError(f"AdaptiveLogSoftmaxWithLoss.{name}: expected input (batch, "
-                             f"{self.in_features}) or ({self.in_features},), got {x.shape}")
+            raise ArgError(f"AdaptiveLogSoftmaxWithLoss.{name}: expected input (batch, "
+                           f"{self.in_features}) or ({self.in_features},), got {x.shape}")
         return (x, True) if x.ndim == 2 else (x.reshape(1, -1), False)
 
     def forward(self, x: Tensor, target) -> ASMOutput:
@@ -79,15 +80,15 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             raise ValueError(f"AdaptiveLogSoftmaxWithLoss: target must be 0-D or 1-D integers, "
                              f"got shape {target.shape} dtype {target.dtype}")
         if x.ndim != target.ndim + 1 or (target.ndim and x.shape[0] != target.shape[0]):
-            raise ValueError(f"AdaptiveLogSoftmaxWithLoss: expected input (batch, "
-                             f"{self.in_features}) with target (batch,) or input "
-                             f"({self.in_features},) with a 0-D target, got {x.shape} and "
-                             f"{target.shape}")
+            raise ArgError(f"AdaptiveLogSoftmaxWithLoss: expected input (batch, "
+                           f"{self.in_features}) with target (batch,) or input "
+                           f"({self.in_features},) with a 0-D target, got {x.shape} and "
+                           f"{target.shape}")
         x, batched = self._batched("forward", x)
         target = target.reshape(-1)
         if target.size and (target.min() < 0 or target.max() >= self.n_classes):
-            raise ValueError(f"AdaptiveLogSoftmaxWithLoss: target values must be in [0, "
-                             f"{self.n_classes - 1}], got [{target.min()}, {target.max()}]")
+            raise ArgError(f"AdaptiveLogSoftmaxWithLoss: target values must be in [0, "
+                           f"{self.n_classes - 1}], got [{target.min()}, {target.max()}]")
         # head column per row: the class itself in the shortlist, else its cluster's entry
         cluster = np.searchsorted(self.cutoffs, target, side="right")  # 0 = shortlist
         head_index = np.where(cluster == 0, target, self.shortlist_size + cluster - 1)

@@ -18,14 +18,16 @@ from typing import Any
 import numpy as np
 
 from dlpy.nn.module import Module, Parameter, _addindent, _block
+from dlpy.ops import ArgTypeAssertionError
 from dlpy.tensor import Tensor
 
 
-def _check_module(container: Module, module: Any, none_ok: bool = True) -> Module:
+def _check_module(container: Module, module: Any, none_ok: bool = True,
+                  error: type = TypeError) -> Module:
     """``module`` if it is a Module (or None, an empty slot as torch's ``add_module`` takes
-    it, where ``none_ok``), else TypeError."""
+    it, where ``none_ok``), else ``error`` (a TypeError)."""
     if not isinstance(module, Module) and not (none_ok and module is None):
-        raise TypeError(
+        raise error(
             f"{type(container).__name__}: expected a Module, got {type(module).__name__}"
         )
     return module
@@ -280,7 +282,8 @@ class Sequential(Module):
     def insert(self, index: int, module: Module) -> Sequential:
         """Put ``module`` before position ``index`` (-len to len); the entries renumbered."""
         modules = list(self._modules.values())
-        modules.insert(_insert_position(self, index), _check_module(self, module, none_ok=False))
+        modules.insert(_insert_position(self, index),  # (torch's Sequential.insert asserts)
+                       _check_module(self, module, False, ArgTypeAssertionError))
         _renumber(self, modules)
         return self
 

@@ -12,6 +12,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.nn.linear import reset_uniform
 from dlpy.nn.module import Module, Parameter
+from dlpy.ops import ArgError, DimError
 from dlpy.ops.conv import (
     SPATIAL,
     ConvError,
@@ -28,7 +29,7 @@ from dlpy.tensor import ShapeError, Tensor, parameter_dtype
 
 def _check_channels(name: str, in_channels: int, out_channels: int, groups) -> int:
     if in_channels < 0 or out_channels < 0:  # (0 channels: an empty weight, as torch's)
-        raise ValueError(
+        raise ArgError(
             f"{name}: in_channels and out_channels must be >= 0, got {in_channels}, "
             f"{out_channels}"
         )
@@ -83,13 +84,21 @@ def _conv_repr(layer) -> str:
     return text
 
 
-def _check_input(name: str, x, channels: int, spatial: str) -> None:
-    """x (N, channels, *spatial) or unbatched (channels, *spatial)."""
+class _PadRankError(NotImplementedError, ConvError):
+    """An input of another rank to a layer with a padding_mode: a ConvError, and the
+    NotImplementedError of torch's ``F.pad`` (run first: no non-constant padding of that
+    rank)."""
+
+
+def _check_input(name: str, x, channels: int, spatial: str, padded: bool = False) -> None:
+    """x (N, channels, *spatial) or unbatched (channels, *spatial); ``padded``: the layer pads
+    with a padding_mode first."""
     ndim = spatial.count(",") + 3
-    if np.ndim(x.data if isinstance(x, Tensor) else x) not in (ndim, ndim - 1) \
-            or x.shape[-ndim + 1] != channels:
-        raise ConvError(f"{name}: expected input (N, {channels}, {spatial}) or unbatched "
-                         f"({channels}, {spatial}), got {x.shape}")
+    rank_ok = np.ndim(x.data if isinstance(x, Tensor) else x) in (ndim, ndim - 1)
+    if not rank_ok or x.shape[-ndim + 1] != channels:
+        raise (ConvError if rank_ok or not padded else _PadRankError)(
+            f"{name}: expected input (N, {channels}, {spatial}) or unbatched ({channels}, "
+            f"{spatial}), got {x.shape}")
 
 
 class _ConvNd(Module):
@@ -120,7 +129,7 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _ntuple(kernel_size, nd, f"{name}: kernel_size")
         if min(self.kernel_size) < 1:
-            raise ValueError(f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
+            raise ArgError(f"{name}: kernel_size must be >= 1, got {kernel_size!r}")
         self.stride = _ntuple(stride, nd, f"{name}: stride")
         self.padding = _padding(name, padding, self.stride)  # a tuple, "valid" or "same"
         self.dilation = _dilation(dilation, name, nd)
@@ -143,7 +152,8 @@ class _ConvNd(Module):
         reset_uniform(self, self.in_channels // self.groups * math.prod(self.kernel_size))
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(type(self).__name__, x, self.in_channels, SPATIAL[self.nd][0])
+        _check_input(type(self).__name__, x, self.in_channels, SPATIAL[self.nd][0],
+                     self.padding_mode != "zeros")
         return self._conv_forward(x, self.weight, self.bias)
 
     def _conv_forward(self, x: Tensor, weight, bias) -> Tensor:
@@ -270,6 +280,17 @@ class _ConvTransposeNd(Module):
                                       self.padding, self.dilation)
         return self.function(x, self.weight, self.bias, self.stride, self.padding,
                              output_padding, self.groups, self.dilation)
+
+    def _output_padding(self, input, output_size, stride, padding, kernel_size,  # noqa: A002
+                        num_spatial_dims: int, dilation=None):
+        """torch's helper (subclasses' forwards call it): the output_padding that gives
+        ``output_size`` (a list), or the layer's own (a tuple) when it is None."""
+        if output_size is None:
+            return tuple(self.output_padding)
+        dilation = (1,) * num_spatial_dims if dilation is None else tuple(dilation)
+        return list(_transpose_output_padding(
+            type(self).__name__, tuple(input.shape), output_size,
+            tuple(kernel_size)[:num_spatial_dims], tuple(stride), tuple(padding), dilation))
 
     def extra_repr(self) -> str:
         return _conv_repr(self)
@@ -562,10 +583,12 @@ class Unflatten(Module):
             raise TypeError(f"Unflatten: dim must be an int, got {self.dim!r}")
         sizes = tuple(int(n) for n in self.unflattened_size)
         if not sizes or any(n < -1 for n in sizes) or sizes.count(-1) > 1:
-            raise ValueError(f"Unflatten: unflattened_size must be sizes >= 0 with at most one "
-                             f"-1, got {sizes}")
+            raise ArgError(f"Unflatten: unflattened_size must be sizes >= 0 with at most one "
+                           f"-1, got {sizes}")
         if not -x.ndim <= self.dim < x.ndim:
-            raise ValueError(f"Unflatten: dim {self.dim} is out of range for shape {x.shape}")
+            # (torch's IndexError, a RuntimeError for a tensor with no axes)
+            raise (DimError if x.ndim else ArgError)(
+                f"Unflatten: dim {self.dim} is out of range for shape {x.shape}")
         dim = self.dim % x.ndim
         n = x.shape[dim]
         known = math.prod(s for s in sizes if s != -1)

@@ -8,6 +8,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
+from dlpy.ops import ArgAssertionError, ArgError
 from dlpy.ops.embedding import _check_max_norm, _PaddingIdxError
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, as_array, no_grad, parameter_dtype
@@ -40,13 +41,13 @@ class Embedding(Module):
         super().__init__()
         as_device(device, "Embedding")  # the CPU only
         if num_embeddings < 0 or embedding_dim < 0:  # (an empty table is torch's too)
-            raise ValueError(
+            raise ArgError(
                 f"Embedding: num_embeddings and embedding_dim must be >= 0, got "
                 f"{num_embeddings}, {embedding_dim}"
             )
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(
+                raise ArgAssertionError(
                     f"Embedding: padding_idx must lie in [-{num_embeddings}, {num_embeddings}),"
                     f" got {padding_idx}"
                 )
@@ -62,8 +63,8 @@ class Embedding(Module):
         else:  # as given (its padding row too), as PyTorch's
             weight = _weight if isinstance(_weight, Tensor) else as_array(_weight)
             if tuple(weight.shape) != (num_embeddings, embedding_dim):
-                raise ValueError(f"Embedding: _weight must have shape ({num_embeddings}, "
-                                 f"{embedding_dim}), got {tuple(weight.shape)}")
+                raise ArgAssertionError(f"Embedding: _weight must have shape ({num_embeddings}, "
+                                        f"{embedding_dim}), got {tuple(weight.shape)}")
         self.weight = Parameter(weight, requires_grad=not _freeze, dtype=dtype)
         _share_weight(self, _weight)
 
@@ -81,8 +82,9 @@ class Embedding(Module):
         default generator."""
         weight = embeddings if isinstance(embeddings, Tensor) else np.array(as_array(embeddings))
         if weight.ndim != 2:
-            raise ValueError(f"Embedding.from_pretrained: expected a 2-D array (num_embeddings,"
-                             f" embedding_dim), got shape {tuple(weight.shape)}")
+            raise ArgAssertionError(f"Embedding.from_pretrained: expected a 2-D array "
+                                    f"(num_embeddings, embedding_dim), got shape "
+                                    f"{tuple(weight.shape)}")
         return cls(*weight.shape, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
                    _weight=weight, _freeze=freeze)
 

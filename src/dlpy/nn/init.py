@@ -100,8 +100,8 @@ class _BoundsError(ValueError, RuntimeError):
 
 
 class _ZeroScaleError(ValueError, ZeroDivisionError):
-    """trunc_normal_ with std 0, xavier_* of a (0, 0) tensor: a ValueError, and the
-    ZeroDivisionError torch's formulas raise."""
+    """trunc_normal_ with std 0, xavier_* of a (0, 0) tensor, dirac_ with groups 0: a
+    ValueError, and the ZeroDivisionError torch's formulas raise."""
 
 
 def _generator(generator: np.random.Generator | None, caller: str) -> np.random.Generator:
@@ -320,8 +320,10 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
                          f"{tensor.shape}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 \
             or tensor.shape[0] % groups:
-        raise ValueError(f"{caller}: groups must be a positive divisor of dim 0 "
-                         f"({tensor.shape[0]}), got {groups!r}")
+        zero = isinstance(groups, (int, np.integer)) and groups == 0  # (torch's size % groups)
+        raise (_ZeroScaleError if zero else ValueError)(
+            f"{caller}: groups must be a positive divisor of dim 0 ({tensor.shape[0]}), got "
+            f"{groups!r}")
     out_per_group = tensor.shape[0] // groups
     channels = np.arange(min(out_per_group, tensor.shape[1]))
     centre = tuple(size // 2 for size in tensor.shape[2:])

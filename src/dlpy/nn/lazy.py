@@ -38,6 +38,7 @@ from dlpy.nn.norm import (
     _BatchNorm,
     _InstanceNorm,
 )
+from dlpy.ops import ArgError, ArgIndexError
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Tensor, default_dtype, parameter_dtype
 
@@ -286,8 +287,8 @@ class LazyLinear(LazyModuleMixin, Linear):
 
     def _size_of(self, x):
         if x.ndim < 1:
-            raise ValueError(f"LazyLinear: expected an input (..., in_features), got shape "
-                             f"{x.shape}")
+            raise ArgIndexError(f"LazyLinear: expected an input (..., in_features), got shape "
+                                f"{x.shape}")
         return x.shape[-1]
 
     def _size_in_state(self, state, prefix):
@@ -318,8 +319,8 @@ class _LazyConvMixin(LazyModuleMixin):
 
     def _size_of(self, x):
         if x.ndim not in (self.nd + 1, self.nd + 2):
-            raise ValueError(f"{type(self).__name__}: expected an input with {self.nd + 1} "
-                             f"(unbatched) or {self.nd + 2} (batched) axes, got shape {x.shape}")
+            raise ArgError(f"{type(self).__name__}: expected an input with {self.nd + 1} "
+                           f"(unbatched) or {self.nd + 2} (batched) axes, got shape {x.shape}")
         return x.shape[1 if x.ndim == self.nd + 2 else 0]
 
     def _size_in_state(self, state, prefix):
@@ -353,8 +354,8 @@ class _LazyNormMixin(LazyModuleMixin):
                                  f" or {self.nd + 2} axes, got shape {x.shape}")
             return x.shape[0 if x.ndim == self.nd + 1 else 1]
         if x.ndim < 2:  # (another rank: the built layer's forward refuses it, as torch's)
-            raise ValueError(f"{type(self).__name__}: expected an input (N, C, ...), got "
-                             f"shape {x.shape}")
+            raise ArgIndexError(f"{type(self).__name__}: expected an input (N, C, ...), got "
+                                f"shape {x.shape}")
         return x.shape[1]
 
     def _size_in_state(self, state, prefix):

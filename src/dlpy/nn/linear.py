@@ -10,7 +10,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
-from dlpy.ops import real_number
+from dlpy.ops import ArgAssertionError, ArgError, real_number
 from dlpy.random import get_rng
 from dlpy.tensor import ShapeError, Tensor, parameter_dtype
 
@@ -27,8 +27,13 @@ def size_setting(name: str, what: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: {what} must be an int >= 0, got {value!r}")
     if value < 0:
-        raise ValueError(f"{name}: {what} must be an int >= 0, got {value}")
+        raise ArgError(f"{name}: {what} must be an int >= 0, got {value}")
     return int(value)
+
+
+class _InputTypeError(AttributeError, TypeError):
+    """An input with no shape (a list): the AttributeError of reading its shape, and the
+    TypeError of torch's ``F.linear`` (an argument that is not a Tensor)."""
 
 
 def reset_uniform(layer: Module, fan_in: int) -> None:
@@ -69,8 +74,11 @@ class Linear(Module):
         reset_uniform(self, self.in_features)
 
     def forward(self, input):  # noqa: A002 - PyTorch's name (m(input=x))
-        shape = input.data.shape if type(input) is Tensor else input.shape  # (a plain tuple:
-        if shape[-1:] != (self.in_features,):  # a Size's indexing costs a Python call)
+        try:  # (a plain tuple: a Size's indexing costs a Python call)
+            shape = input.data.shape if type(input) is Tensor else input.shape
+        except AttributeError as err:  # (a list: torch's F.linear raises TypeError)
+            raise _InputTypeError(str(err)) from None
+        if shape[-1:] != (self.in_features,):
             raise ShapeError(
                 f"Linear: expected input (..., {self.in_features}), got {input.shape}"
             )
@@ -114,7 +122,7 @@ class GELU(Module):
     def __init__(self, approximate: str = "none"):
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+            raise ArgError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
     def forward(self, x):
@@ -195,8 +203,8 @@ class Hardtanh(Module):
         self.min_val = setting("Hardtanh", "min_val", min_val, finite=False)
         self.max_val = setting("Hardtanh", "max_val", max_val, finite=False)
         if not self.max_val > self.min_val:  # (strictly, as torch's module, not its F.hardtanh)
-            raise ValueError(f"Hardtanh: max_val ({self.max_val}) must be greater than min_val "
-                             f"({self.min_val})")
+            raise ArgAssertionError(f"Hardtanh: max_val ({self.max_val}) must be greater than "
+                                    f"min_val ({self.min_val})")
         self.inplace = inplace
 
     def forward(self, x):
@@ -299,7 +307,7 @@ class CELU(Module):
         super().__init__()
         self.alpha = setting("CELU", "alpha", alpha)
         if self.alpha == 0:
-            raise ValueError("CELU: alpha must be nonzero, got 0.0")
+            raise ArgError("CELU: alpha must be nonzero, got 0.0")
         self.inplace = inplace
 
     def forward(self, x):
@@ -406,7 +414,7 @@ class Softshrink(Module):
         super().__init__()
         self.lambd = setting("Softshrink", "lambd", lambd, finite=False)
         if self.lambd < 0:
-            raise ValueError(f"Softshrink: lambd must be >= 0, got {self.lambd}")
+            raise ArgError(f"Softshrink: lambd must be >= 0, got {self.lambd}")
 
     def forward(self, x):
         return F.softshrink(x, self.lambd)

@@ -951,7 +951,7 @@ class Module:
         """Raises RuntimeError: dlpy has no CUDA device (use ``to("cpu")`` or nothing)."""
         from dlpy.cuda import NO_CUDA
 
-        raise RuntimeError(f"{type(self).__name__}.cuda: {NO_CUDA}")
+        raise _AssertedError(f"{type(self).__name__}.cuda: {NO_CUDA}")
 
     def share_memory(self) -> Module:
         """A no-op returning self: dlpy's arrays live in this process (torch moves them to
@@ -1279,8 +1279,8 @@ class Module:
             incompatible = IncompatibleKeys(missing, unexpected)
             for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
                 if hook(module, incompatible) is not None:
-                    raise RuntimeError("load_state_dict post-hook must return None; edit "
-                                       "incompatible_keys in place")
+                    raise _AssertedError("load_state_dict post-hook must return None; edit "
+                                         "incompatible_keys in place")
 
         load(self, state)
         pairs = [e if isinstance(e, tuple) else (e, e) for e in errors]
@@ -1346,6 +1346,12 @@ class IncompatibleKeys(NamedTuple):
             return "<All keys matched successfully>"
         return (f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
                 f"unexpected_keys={self.unexpected_keys})")
+
+
+class _AssertedError(RuntimeError, AssertionError):
+    """A call torch refuses with an ``assert`` (``cuda()`` with no CUDA device, a
+    load_state_dict post-hook that returns a value): a RuntimeError, and torch's
+    AssertionError."""
 
 
 class StateDictError(RuntimeError, ValueError):

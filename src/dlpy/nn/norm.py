@@ -10,7 +10,7 @@ from dlpy import functional as F
 from dlpy.device import as_device
 from dlpy.nn.linear import setting
 from dlpy.nn.module import Module, Parameter
-from dlpy.ops import real_number
+from dlpy.ops import ArgError, real_number
 from dlpy.ops.norm import _normalized_shape, sync_batch_norm
 from dlpy.tensor import ShapeError, Tensor, _bump, parameter_dtype
 
@@ -61,10 +61,20 @@ class LayerNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
+class _ZeroGroupsError(ValueError, ZeroDivisionError):
+    """GroupNorm with num_groups 0: a ValueError, and the ZeroDivisionError of torch's
+    ``num_channels % num_groups``."""
+
+
 def _positive_int(name: str, what: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         what_is = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name}: {what} must be {what_is}, got {value!r}")
+        error = ValueError
+        if not isinstance(value, bool) and isinstance(value, (int, np.integer)):
+            # torch's RuntimeError (a tensor of a negative size, a window of 0), its
+            # ZeroDivisionError for num_groups 0 (num_channels % num_groups)
+            error = _ZeroGroupsError if value == 0 and what == "num_groups" else ArgError
+        raise error(f"{name}: {what} must be {what_is}, got {value!r}")
     return int(value)
 
 

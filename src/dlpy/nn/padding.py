@@ -8,16 +8,27 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.nn.module import Module
+from dlpy.ops import ArgError, UnsupportedArgError
 from dlpy.tensor import Tensor
+
+
+class _PaddingTypeError(ValueError, TypeError):
+    """Padding widths that are not ints: a ValueError, as dlpy's other padding errors, and
+    torch's TypeError (F.pad's argument parser refuses a float)."""
 
 
 def _widths(name: str, padding, count: int, exact: bool = True) -> tuple[int, ...]:
     """An int (the same on every side) or ``count`` ints, as PyTorch's padding layers take; not
     ``exact`` (constant padding): any even number of ints, as torch's F.pad takes on the call."""
     widths = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * count
-    if (len(widths) != count if exact else len(widths) % 2) or \
-            not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) for w in widths):
-        raise ValueError(f"{name}: padding must be an int or {count} ints, got {padding!r}")
+    not_int = not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool)
+                      for w in widths)
+    if (len(widths) != count if exact else len(widths) % 2) or not_int:
+        # torch: a float a TypeError, an odd count a RuntimeError, an even count that does
+        # not fit the input's rank a NotImplementedError ("Padding size 2 is not supported")
+        error = _PaddingTypeError if not_int else ArgError if len(widths) % 2 \
+            else UnsupportedArgError
+        raise error(f"{name}: padding must be an int or {count} ints, got {padding!r}")
     return tuple(int(w) for w in widths)
 
 
@@ -33,8 +44,10 @@ class _PadNd(Module):
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's name
         ndim = np.ndim(input.data if isinstance(input, Tensor) else input)
         if ndim not in (self.axes + 1, self.axes + 2):  # as PyTorch's (constant: any rank)
-            raise ValueError(f"{type(self).__name__}: expected a {self.axes + 1}-D (unbatched) "
-                             f"or {self.axes + 2}-D input, got {ndim}-D")
+            # torch's NotImplementedError ("Padding size 4 is not supported for 2D input"),
+            # its RuntimeError where the widths outnumber the axes: both RuntimeErrors
+            raise UnsupportedArgError(f"{type(self).__name__}: expected a {self.axes + 1}-D "
+                                      f"(unbatched) or {self.axes + 2}-D input, got {ndim}-D")
         return F.pad(input, self.padding, self.mode)
 
     def extra_repr(self) -> str:

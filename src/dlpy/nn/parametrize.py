@@ -248,14 +248,19 @@ def _check_same(what: str, result, current: Tensor, tensor_name: str) -> None:
             f"{current.shape}) to {result.dtype} {result.shape}; pass unsafe=True to allow it")
 
 
+class _NotModuleError(TypeError, AttributeError):
+    """A parametrization that is not a Module: a TypeError, and the AttributeError of torch's
+    ``parametrization.train(...)``."""
+
+
 def register_parametrization(module: Module, tensor_name: str, parametrization: Module, *,
                              unsafe: bool = False) -> Module:
     """Parametrize the parameter or buffer ``tensor_name`` of ``module`` by the Module
     ``parametrization`` (after any registered before); returns ``module``. ``unsafe=True``
     lets it change the tensor's shape or dtype."""
     if not isinstance(parametrization, Module):
-        raise TypeError(f"register_parametrization: the parametrization must be a Module, got "
-                        f"{type(parametrization).__name__}")
+        raise _NotModuleError(f"register_parametrization: the parametrization must be a "
+                              f"Module, got {type(parametrization).__name__}")
     parametrization.train(module.training)
     if is_parametrized(module, tensor_name):
         if not unsafe:

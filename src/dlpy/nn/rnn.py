@@ -26,6 +26,7 @@ from dlpy.amp import state as amp_state
 from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
+from dlpy.ops import ArgError
 from dlpy.ops import rnn as rnn_ops
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, parameter_dtype
@@ -42,11 +43,21 @@ class _HiddenCountError(RuntimeError, TypeError):
     """An LSTM's hx that is not two states: torch's RuntimeError, a TypeError to dlpy."""
 
 
+class _HiddenIndexError(_HiddenCountError, IndexError):
+    """An LSTM's hx of fewer than two states (a 1-tuple, a Tensor): a _HiddenCountError, and
+    the IndexError of torch's ``hx[1]``."""
+
+
+class _StateTypeError(RNNError, AttributeError):
+    """A state given as a tuple or list (of Tensors) whose shape does not fit: an RNNError, and
+    the AttributeError of torch's ``hx.dim()`` (a tuple is no Tensor)."""
+
+
 def _positive_int(name: str, what: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: {what} must be an int, got {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"{name}: {what} must be >= {minimum}, got {value}")
+        raise ArgError(f"{name}: {what} must be >= {minimum}, got {value}")
     return int(value)
 
 
@@ -208,11 +219,11 @@ class _RNNBase(Module):
 
     def _check_state(self, state, what: str, shape: tuple[int, ...], size: str,
                      dtype) -> Tensor:
-        state = _as_tensor(state)
+        given, state = state, _as_tensor(state)
         if state.shape != shape:
-            raise RNNError(f"{type(self).__name__}: expected {what} of shape {shape} "
-                             f"(num_layers * num_directions, batch, {size}), got "
-                             f"{state.shape}")
+            raise (_StateTypeError if isinstance(given, (tuple, list)) else RNNError)(
+                f"{type(self).__name__}: expected {what} of shape {shape} "
+                f"(num_layers * num_directions, batch, {size}), got {state.shape}")
         _check_dtype(type(self).__name__, what, state, dtype)
         return state
 
@@ -382,8 +393,10 @@ class LSTM(_RNNBase):
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-            raise _HiddenCountError(f"LSTM: hx must be a tuple (h0, c0), got "
-                                    f"{type(hx).__name__}")
+            short = len(hx) < 2 if isinstance(hx, (tuple, list)) else \
+                isinstance(hx, Tensor) and (hx.ndim == 0 or hx.shape[0] < 2)  # (torch's hx[1])
+            raise (_HiddenIndexError if short else _HiddenCountError)(
+                f"LSTM: hx must be a tuple (h0, c0), got {type(hx).__name__}")
         if hx is not None and (hx[0] is None or hx[1] is None):
             raise TypeError("LSTM: hx must hold both h0 and c0, got None for one of them")
         output, h_n, c_n = self._forward(input, None if hx is None else tuple(hx))
@@ -458,11 +471,11 @@ class _CellBase(Module):
         """The given state as (N, H), zeros where it is None."""
         if state is None:
             return Tensor(np.zeros((batch, self.hidden_size), dtype=self.weight_hh.dtype))
-        state = _as_tensor(state)
+        given, state = state, _as_tensor(state)
         shape = (batch, self.hidden_size) if batched else (self.hidden_size,)
         if state.shape != shape:
-            raise RNNError(f"{type(self).__name__}: expected {what} of shape {shape}, got "
-                           f"{state.shape}")
+            raise (_StateTypeError if isinstance(given, (tuple, list)) else RNNError)(
+                f"{type(self).__name__}: expected {what} of shape {shape}, got {state.shape}")
         if not _autocasting():
             _check_dtype(type(self).__name__, what, state, self.weight_hh.dtype)
         return state if batched else F.unsqueeze(state, 0)
@@ -517,7 +530,10 @@ class LSTMCell(_CellBase):
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-            raise TypeError(f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
+            # (torch's lstm_cell: a RuntimeError for a tuple of another length, a TypeError for
+            # a Tensor)
+            raise (_HiddenCountError if isinstance(hx, (tuple, list)) else TypeError)(
+                f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
         x_proj, batched = self._project(input)
         h, c = (None, None) if hx is None else hx
         h = self._state(h, "h", x_proj.shape[0], batched)

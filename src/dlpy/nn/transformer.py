@@ -13,10 +13,13 @@ from dlpy import functional as F
 from dlpy.device import as_device
 from dlpy.nn import init
 from dlpy.nn.attention import MultiheadAttention, check_batch_first, pick
+from dlpy.nn.attention.functional import AssertedShapeError
+from dlpy.nn.attention.multihead import ShapeAssertionError
 from dlpy.nn.container import ModuleList
 from dlpy.nn.linear import GELU, Linear, ReLU
 from dlpy.nn.module import Module
 from dlpy.nn.norm import Dropout, LayerNorm
+from dlpy.ops import ArgError
 from dlpy.random import get_rng, give_copies_own_rngs
 from dlpy.tensor import (
     ShapeError,
@@ -41,8 +44,8 @@ def _activation_name(owner: str, activation):
         return activation
     if callable(activation) and not isinstance(activation, str):
         return activation
-    raise ValueError(f"{owner}: activation must be one of {sorted(_ACTIVATIONS)}, got "
-                     f"{activation!r} (or a callable)")
+    raise ArgError(f"{owner}: activation must be one of {sorted(_ACTIVATIONS)}, got "
+                   f"{activation!r} (or a callable)")
 
 
 def _relu_or_gelu(activation) -> int:
@@ -79,8 +82,10 @@ def _check_shape(owner: str, name: str, x, shapes) -> None:
     if x is None:
         return
     shape = np.shape(as_array(x))
-    if shape not in shapes:
-        raise ValueError(f"{owner}: {name} must be {' or '.join(map(str, shapes))}, got {shape}")
+    if shape not in shapes:  # (torch's MultiheadAttention: a RuntimeError for an attn_mask, an
+        # assert for a key_padding_mask)
+        error = AssertedShapeError if name.endswith("key_padding_mask") else ArgError
+        raise error(f"{owner}: {name} must be {' or '.join(map(str, shapes))}, got {shape}")
 
 
 class _Layer(Module):
@@ -256,9 +261,13 @@ class TransformerDecoderLayer(_Layer):
         if tgt.ndim not in (2, 3) or memory.ndim != tgt.ndim or tgt.shape[-1] != d \
                 or memory.shape[-1] != d or tgt.shape[1 - seq_axis] != memory.shape[1 - seq_axis]:
             layout = "batch, seq_{}" if self.batch_first else "seq_{}, batch"
-            raise ValueError(f"{owner}: expected tgt ({layout.format('t')}, {d}) and memory "
-                             f"({layout.format('s')}, {d}), got {tgt.shape} and {memory.shape} "
-                             f"(or both unbatched: (seq, {d}))")
+            # (torch: a RuntimeError for a width, its MultiheadAttention's assert for ranks)
+            ranks = tgt.shape[-1] == d and memory.shape[-1] == d \
+                and (tgt.ndim not in (2, 3) or memory.ndim != tgt.ndim)
+            raise (ShapeAssertionError if ranks else ShapeError)(
+                f"{owner}: expected tgt ({layout.format('t')}, {d}) and memory "
+                f"({layout.format('s')}, {d}), got {tgt.shape} and {memory.shape} "
+                f"(or both unbatched: (seq, {d}))")
         seq_t, seq_s = tgt.shape[seq_axis], memory.shape[seq_axis]
         batch = 1 if tgt.ndim == 2 else tgt.shape[1 - seq_axis]
         heads = batch * self.num_heads
@@ -484,9 +493,14 @@ class Transformer(Module):
                               or src.shape[axis] != tgt.shape[axis]) \
                 or src.shape[-1] != d or tgt.shape[-1] != d:
             layout = "(batch, seq_{}, %d)" if self.batch_first else "(seq_{}, batch, %d)"
-            raise ShapeError(f"{owner}: expected src {layout.format('s') % d} and tgt "
-                             f"{layout.format('t') % d}, got {src.shape} and {tgt.shape} "
-                             f"(or both unbatched: (seq, {d}))")
+            # (torch: a RuntimeError for widths or batches, its MultiheadAttention's assert for
+            # ranks)
+            ranks = src.shape[-1] == d and tgt.shape[-1] == d and not (
+                src.ndim == 3 and tgt.ndim >= 2 and src.shape[axis] != tgt.shape[axis])
+            raise (ShapeAssertionError if ranks else ShapeError)(
+                f"{owner}: expected src {layout.format('s') % d} and tgt "
+                f"{layout.format('t') % d}, got {src.shape} and {tgt.shape} "
+                f"(or both unbatched: (seq, {d}))")
         batch, seq_s = (1, src.shape[0]) if unbatched else (src.shape[axis], src.shape[1 - axis])
         _check_shape(owner, "src_mask", src_mask,
                      [(seq_s, seq_s), (batch * self.num_heads, seq_s, seq_s)])

@@ -136,8 +136,10 @@ def vector_to_parameters(vec: Tensor | np.ndarray, parameters: Iterable[Tensor])
         raise TypeError(f"vector_to_parameters: expected vec to be a Tensor, but got: "
                         f"{type(vec).__name__}")
     data = np.asarray(vec.data if isinstance(vec, Tensor) else vec)
-    if data.ndim != 1:
-        raise ValueError(f"vector_to_parameters: expected a 1-D vector, got shape {data.shape}")
+    if data.ndim != 1:  # (torch: an IndexError slicing a 0-d vec, a RuntimeError viewing a
+        # slice of another)
+        raise (_NoAxisError if data.ndim == 0 else _ArgError)(
+            f"vector_to_parameters: expected a 1-D vector, got shape {data.shape}")
     tensors = _tensors(parameters)
     needed = sum(t.data.size for t in tensors)
     if data.size < needed:
@@ -255,6 +257,10 @@ def _find_hook(module: Module, kind: type, name: str):
 
 class _ArgError(ValueError, RuntimeError):
     """torch's RuntimeError (a view of the wrong size), a ValueError to dlpy."""
+
+
+class _NoAxisError(ValueError, IndexError):
+    """vector_to_parameters of a 0-d vector: torch's slicing raises IndexError."""
 
 
 class _NoAttributeError(ValueError, AttributeError):

@@ -33,6 +33,16 @@ class _SequenceArgError(RuntimeError, ValueError):
     base), a ValueError to dlpy."""
 
 
+class _ShortInputError(ValueError, IndexError):
+    """pack_padded_sequence of an input of fewer than 2 axes: a ValueError, and the IndexError
+    of torch's ``input.size(1)``."""
+
+
+class _NotPackedError(TypeError, AttributeError):
+    """pad_packed_sequence of something not a PackedSequence: a TypeError, and the
+    AttributeError of torch's ``sequence.batch_sizes``."""
+
+
 class _LengthsTypeError(RuntimeError, TypeError):
     """Lengths that are not a 1-D sequence of integers: torch's RuntimeError, a TypeError to
     dlpy."""
@@ -212,8 +222,8 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,  # n
         input = Tensor(np.asarray(input))
     lengths = _int_array(name, "lengths", lengths, floats=True)
     if input.ndim < 2:
-        raise ValueError(f"{name}: expected input of at least 2 dimensions (T, B, *), got "
-                         f"shape {input.shape}")
+        raise _ShortInputError(f"{name}: expected input of at least 2 dimensions (T, B, *), got "
+                               f"shape {input.shape}")
     steps_axis, batch_axis = (1, 0) if batch_first else (0, 1)
     if len(lengths) != input.shape[batch_axis]:
         raise _SequenceArgError(f"{name}: {len(lengths)} lengths for a batch of "
@@ -246,7 +256,8 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     lengths (an int64 Tensor, as torch's). ``total_length`` pads to that many steps."""
     name = "pad_packed_sequence"
     if not isinstance(sequence, PackedSequence):
-        raise TypeError(f"{name}: expected a PackedSequence, got {type(sequence).__name__}")
+        raise _NotPackedError(f"{name}: expected a PackedSequence, got "
+                              f"{type(sequence).__name__}")
     data, batch_sizes = sequence.data, sequence.batch_sizes.data
     steps_total = len(batch_sizes)
     if total_length is not None:

@@ -29,13 +29,14 @@ def broadcasts_to(shape: tuple, target: tuple) -> bool:
 
 def real_number(name: str, what: str, value, finite: bool = True) -> float:
     """A setting that must be a real number (not a bool), as a float; nan, and inf when
-    ``finite``, is a ValueError: ``leaky_relu: negative_slope must be a number, got '0.1'``."""
+    ``finite``, is a ValueError (ArgError: torch's RuntimeError too): ``leaky_relu:
+    negative_slope must be a number, got '0.1'``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: {what} must be a number, got {value!r}")
     value = float(value)
     if value != value or (finite and value in (float("inf"), float("-inf"))):
-        raise ValueError(f"{name}: {what} must be a {'finite ' if finite else ''}number, "
-                         f"got {value}")
+        raise ArgError(f"{name}: {what} must be a {'finite ' if finite else ''}number, "
+                       f"got {value}")
     return value
 
 
@@ -68,10 +69,33 @@ class NoKernelError(NotImplementedError, TypeError):
     TypeError, and torch's NotImplementedError ("... not implemented for 'Long'")."""
 
 
-def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False) -> int:
+class UnsupportedArgError(NotImplementedError, ValueError):
+    """A value an op has no implementation for (a padding mode for this many dims, a float
+    bincount): a ValueError, and torch's NotImplementedError."""
+
+
+class ArgIndexError(ValueError, IndexError):
+    """A value out of its range where torch raises IndexError (an index, a class id, a
+    position): a ValueError, and torch's IndexError."""
+
+
+class ArgAssertionError(ValueError, AssertionError):
+    """A bad argument torch refuses with an ``assert`` (a layer's sizes that do not divide):
+    a ValueError, and torch's AssertionError."""
+
+
+class ArgTypeAssertionError(TypeError, AssertionError):
+    """An argument of the wrong type torch refuses with an ``assert``: a TypeError, and
+    torch's AssertionError."""
+
+
+def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False,
+              error: type[DimError] = DimError) -> int:
     """dim as a non-negative axis of a tensor with ndim axes (PyTorch's -ndim <= dim < ndim);
     with ``scalar_ok`` a tensor with no axes has one pseudo-axis (dim 0 or -1), as PyTorch's
-    sorts and cumulative ops: ``cumsum: dim 2 is out of range for a tensor with 2 axes``."""
+    sorts and cumulative ops: ``cumsum: dim 2 is out of range for a tensor with 2 axes``.
+    A dim out of range is ``error``, a DimError (a subclass for an op whose torch error is
+    not IndexError: rot90's RuntimeError)."""
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         if int_of(dim) is None:
             raise TypeError(f"{name}: dim must be an int, got {dim!r}")
@@ -79,9 +103,9 @@ def check_dim(name: str, dim, ndim: int, scalar_ok: bool = False) -> int:
     size = 1 if scalar_ok and ndim == 0 else ndim
     if not -size <= dim < size:
         if size == 0:
-            raise DimError(f"{name}: dim {dim} is out of range: the tensor has no axes")
-        raise DimError(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes "
-                       f"(expected {-size} <= dim < {size})")
+            raise error(f"{name}: dim {dim} is out of range: the tensor has no axes")
+        raise error(f"{name}: dim {dim} is out of range for a tensor with {ndim} axes "
+                    f"(expected {-size} <= dim < {size})")
     return int(dim) % size
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8, float32_compute
-from dlpy.ops import ArgError, real_number
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, real_number
 from dlpy.ops import promotion as _promotion
 from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.mask import where
@@ -219,7 +219,7 @@ class ReLU(Op):
     def forward(self, x):
         if x.itemsize == 1:  # bool and float8: torch refuses
             if x.dtype.kind == "b":
-                raise TypeError("relu: bool inputs are not supported, as torch's")
+                raise ArgDtypeError("relu: bool inputs are not supported, as torch's")
             check_float8("clamp_min_scalar_cpu", x)
         dead = np.less_equal(x, 0)
         self.mask = np.logical_not(dead, out=dead) if dead.ndim else ~dead  # (no 2nd array)
@@ -709,7 +709,7 @@ def floating_only(name: str, x, kinds: str = "biu") -> None:
     """torch's refusal of integer and bool input (``kinds``) to a floating-point activation."""
     kind = getattr(getattr(x, "dtype", None), "kind", "f")
     if kind in kinds:
-        raise TypeError(f"{name}: expected a floating-point input, got {x.dtype}, as torch's")
+        raise NoKernelError(f"{name}: expected a floating-point input, got {x.dtype}, as torch's")
 
 
 def gelu(x, approximate: str = "none"):
@@ -720,7 +720,7 @@ def gelu(x, approximate: str = "none"):
         return GELU()(x)
     if approximate == "tanh":
         return GELUTanh()(x)
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    raise ArgError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 def silu(x, inplace=False):
@@ -831,8 +831,8 @@ def _clamp_by_tensors(x, min, max):  # noqa: A002 - PyTorch's names
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"clamp: the input and the bounds of shapes {shapes} cannot be "
-                         "broadcast together") from None
+        raise ArgError(f"clamp: the input and the bounds of shapes {shapes} cannot be "
+                       "broadcast together") from None
     operands = _promotion.promote(*operands, dtype=_promotion.result_type(*operands))
     out = operands[0]
     rest = iter(operands[1:])
@@ -900,11 +900,11 @@ def hardtanh_bounds(name, x, low, high):
     as torch's; a bool x is refused, as torch's."""
     kind = (x.data if isinstance(x, Tensor) else np.asarray(x)).dtype.kind
     if kind == "b":
-        raise TypeError(f"{name}: bool inputs are not supported, as torch's")
+        raise ArgDtypeError(f"{name}: bool inputs are not supported, as torch's")
     if kind in "iu":
         bounds = tuple(int(v) if np.isfinite(v) else None for v in (low, high))
         if kind == "u" and any(v is not None and v < 0 for v in bounds):
-            raise ValueError(f"{name}: cannot do hardtanh on an unsigned type with negative "
-                             f"limits {bounds}, as torch's")
+            raise ArgError(f"{name}: cannot do hardtanh on an unsigned type with negative "
+                           f"limits {bounds}, as torch's")
         return bounds
     return low, high

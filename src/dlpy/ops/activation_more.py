@@ -6,7 +6,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import float32_compute
 from dlpy.amp.state import LOWER, autocast_policy
-from dlpy.ops import check_dim, real_number
+from dlpy.ops import ArgDtypeError, ArgError, check_dim, real_number
 from dlpy.ops import promotion as _promotion
 from dlpy.ops.activation import _GELU_BLOCK as _BLOCK
 from dlpy.ops.activation import (
@@ -22,6 +22,12 @@ from dlpy.ops.mask import where
 from dlpy.ops.shape import concat
 from dlpy.ops.softmax import softmax
 from dlpy.tensor import Op, ShapeError, Tensor, as_array
+
+
+class _ValueOverflowError(OverflowError, RuntimeError):
+    """threshold's value out of the input's integer range: numpy's OverflowError, and torch's
+    RuntimeError ("value cannot be converted to type uint8_t without overflow")."""
+
 
 # SELU's constants (Klambauer et al. 2017), as PyTorch's
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -299,7 +305,11 @@ class Threshold(Op):
 
     def forward(self, x):
         self.below = x <= self.threshold
-        return np.where(self.below, np.asarray(self.value, dtype=x.dtype), x)
+        try:
+            value = np.asarray(self.value, dtype=x.dtype)
+        except OverflowError as error:
+            raise _ValueOverflowError(*error.args) from None
+        return np.where(self.below, value, x)
 
     def backward(self, grad_output):
         return (np.where(self.below, 0, grad_output),)
@@ -371,18 +381,18 @@ def prelu(input, weight):
     floating_only("prelu", input)
     x_dtype, w_dtype = as_array(input).dtype, weight.data.dtype
     if x_dtype != w_dtype:
-        raise TypeError(f"prelu: expected input and weight of one dtype (no type promotion, as "
-                        f"torch's), got {x_dtype} and {w_dtype}")
+        raise ArgDtypeError(f"prelu: expected input and weight of one dtype (no type promotion, as "
+                            f"torch's), got {x_dtype} and {w_dtype}")
     x_shape = np.shape(as_array(input))
     w_shape = np.shape(weight.data)
     if len(w_shape) > 1:
-        raise ValueError(f"prelu: expected weight to be a scalar or 1D, got shape {w_shape}")
+        raise ArgError(f"prelu: expected weight to be a scalar or 1D, got shape {w_shape}")
     count = int(np.prod(w_shape))
     if count != 1:
         channels = x_shape[1] if len(x_shape) >= 2 else 1
         if count != channels:
-            raise ValueError(f"prelu: expected one weight or one per channel (axis 1 of "
-                             f"{x_shape}: {channels}), got weight of shape {w_shape}")
+            raise ArgError(f"prelu: expected one weight or one per channel (axis 1 of "
+                           f"{x_shape}: {channels}), got weight of shape {w_shape}")
     return PReLU()(input, weight)
 
 
@@ -406,7 +416,7 @@ def celu(input, alpha=1.0, inplace=False):
     floating_only("celu", input)
     alpha = real_number("celu", "alpha", alpha)
     if alpha == 0:
-        raise ValueError("celu: alpha must be nonzero, got 0.0")
+        raise ArgError("celu: alpha must be nonzero, got 0.0")
     return ScaledELU(alpha, 1.0, 1.0 / alpha, "Celu")(input)
 
 
@@ -459,7 +469,7 @@ def glu(input, dim=-1):
     floating_only("glu", input)
     shape = np.shape(as_array(input))
     if len(shape) == 0:
-        raise ValueError("glu: expected a tensor with at least one axis, got shape ()")
+        raise ArgError("glu: expected a tensor with at least one axis, got shape ()")
     axis = check_dim("glu", dim, len(shape))
     if shape[axis] % 2:
         raise ShapeError(f"glu: the halved axis must have an even size, but axis {axis} of "
@@ -492,7 +502,7 @@ def softshrink(input, lambd=0.5):
     floating_only("softshrink", input)
     lambd = real_number("softshrink", "lambd", lambd, finite=False)
     if lambd < 0:
-        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+        raise ArgError(f"softshrink: lambd must be >= 0, got {lambd}")
     return Shrink(lambd, soft=True)(input)
 
 

@@ -24,7 +24,7 @@ import functools
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops import ArgDtypeError
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError
 from dlpy.overrides import _disabled_torch_function_impl
 from dlpy.tensor import Op, Tensor, _note_view
 
@@ -49,8 +49,8 @@ class ComplexTensor(Tensor):
     def _compare(self, other, op, float8_kernel=None) -> Tensor:
         if op is np.equal or op is np.not_equal:
             return super()._compare(other, op)
-        raise ArgDtypeError(f"{op.__name__}: complex numbers have no order; compare .real, .imag "
-                        "or .abs()")
+        raise NoKernelError(f"{op.__name__}: complex numbers have no order; compare .real, .imag "
+                            "or .abs()")
 
     def argmax(self, *args, **kwargs):
         raise ArgDtypeError("argmax: complex numbers have no order; use .abs() or .real first")
@@ -72,9 +72,9 @@ def complex_call(op: Op, inputs: tuple[Tensor, ...]) -> Tensor:
     kind = type(op).complex_ok
     if not kind:
         dtypes = sorted({str(t.dtype) for t in inputs if isinstance(t, ComplexTensor)})
-        raise ArgDtypeError(f"{type(op).__name__.lower()}: complex tensors are not supported, got "
-                        f"{', '.join(dtypes)}; take .real, .imag, .abs() or view_as_real() "
-                        "first")
+        raise NoKernelError(f"{type(op).__name__.lower()}: complex tensors are not supported, got "
+                            f"{', '.join(dtypes)}; take .real, .imag, .abs() or view_as_real() "
+                            "first")
     if kind == "holomorphic" and not getattr(type(op), "_complex_form", False):
         op.__class__ = _holomorphic(type(op))
     # the op runs on plain stand-ins (Op.__call__ then takes its usual path) and records the
@@ -132,8 +132,8 @@ def refuse(name: str, *values) -> None:
     max(dim)), for the composites that would otherwise compute something."""
     dtypes = sorted({str(v.dtype) for v in values if isinstance(v, ComplexTensor)})
     if dtypes:
-        raise TypeError(f"{name}: complex tensors are not supported, got {', '.join(dtypes)} "
-                        "(as torch); take .real, .imag, .abs() or view_as_real() first")
+        raise NoKernelError(f"{name}: complex tensors are not supported, got {', '.join(dtypes)} "
+                            "(as torch); take .real, .imag, .abs() or view_as_real() first")
 
 
 def number(name: str, what: str, value, finite: bool = True) -> float | complex:
@@ -369,16 +369,16 @@ def _real_pair(name: str, what: tuple[str, str], a, b) -> tuple[Tensor, Tensor]:
             raise TypeError(f"{name}(): argument '{label}' must be Tensor, not "
                             f"{type(t).__name__}")
         if t.data.dtype not in (np.float32, np.float64):
-            raise ComplexPartsError(f"{name}: {label} must be float32 or float64, got "
-                                    f"{t.dtype}")
+            raise ComplexPartsKernelError(f"{name}: {label} must be float32 or float64, got "
+                                          f"{t.dtype}")
     if a.dtype != b.dtype:
         raise ComplexPartsError(f"{name}: {what[0]} and {what[1]} must have the same dtype, got "
                         f"{a.dtype} and {b.dtype}")
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
-                         "together") from None
+        raise ArgError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
+                       "together") from None
     return a, b
 
 
@@ -436,6 +436,12 @@ def view_as_complex(input) -> Tensor:
 class ComplexPartsError(RuntimeError, TypeError):
     """complex / polar of parts that are not both float32 or both float64, imag of a real
     tensor: torch's RuntimeError (a TypeError too)."""
+
+
+class ComplexPartsKernelError(NotImplementedError, ComplexPartsError):
+    """complex / polar of parts of a dtype with no kernel (float16 for polar, torch's
+    NotImplementedError; integers, torch's RuntimeError): a NotImplementedError, so a
+    RuntimeError, and a TypeError as ComplexPartsError."""
 
 
 class ViewAsError(RuntimeError, TypeError, ValueError):

@@ -20,7 +20,14 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.layouts import laid_like, suggests_channels_last
-from dlpy.ops import conv_channels_last, conv_depthwise, conv_pointwise, conv_winograd
+from dlpy.ops import (
+    ArgDtypeError,
+    NoKernelError,
+    conv_channels_last,
+    conv_depthwise,
+    conv_pointwise,
+    conv_winograd,
+)
 from dlpy.ops.arithmetic import slope_grad
 from dlpy.ops.norm import _channel_sums
 from dlpy.ops.pad import pad
@@ -42,6 +49,16 @@ class ConvTypeError(TypeError, ValueError):
     """An argument of a type torch's convolution does not take (torch's TypeError)."""
 
 
+class _ConvArgTypeError(ConvError, TypeError):
+    """A setting (kernel_size, padding, divisor_override...) that is not an int or ints: dlpy's
+    ConvError, and torch's TypeError (its argument parser refuses a float or a string)."""
+
+
+class _PoolRankError(ConvError, IndexError):
+    """A pool's x with too few axes: dlpy's ConvError, and torch's IndexError (avg_pool2d's;
+    its other pools raise a RuntimeError, which ConvError is)."""
+
+
 def _ntuple(value, n: int, name: str, one: bool = False) -> tuple[int, ...]:
     """An int (repeated n times) or n ints as a tuple (one: a single int in a tuple or list
     repeated too, as torch's functional convolutions and pools take it); anything else (bools
@@ -49,9 +66,11 @@ def _ntuple(value, n: int, name: str, one: bool = False) -> tuple[int, ...]:
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
     if one and len(items) == 1:
         items *= n
-    if len(items) != n or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                  for v in items):
-        raise ConvError(f"{name}: expected an int or {_TUPLE_WORDS[n]} of ints, got {value!r}")
+    not_int = not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                      for v in items)
+    if len(items) != n or not_int:
+        raise (_ConvArgTypeError if not_int else ConvError)(
+            f"{name}: expected an int or {_TUPLE_WORDS[n]} of ints, got {value!r}")
     return tuple(int(v) for v in items)
 
 
@@ -1133,6 +1152,9 @@ def _conv(nd: int, x, weight, bias, stride, padding, dilation, groups) -> Tensor
         return squeeze(_conv(nd, unsqueeze(x, 0), weight, bias, stride, padding, dilation,
                              groups), 0)
     _check_conv_shapes(name, x_shape, w_shape, groups, nd)
+    if w_shape[0] == 0 and x_shape[0]:  # (an empty batch gives an empty y; torch refuses it)
+        raise ConvError(f"{name}: expected weight to be at least 1 at dimension 0 (no output "
+                        f"channels), got weight {w_shape}, as torch")
     if bias is not None and _shape_of(bias) != (w_shape[0],):
         raise ConvError(f"{name}: bias must have shape ({w_shape[0]},), got {_shape_of(bias)}")
     if padding == "valid":
@@ -1199,15 +1221,16 @@ def _pool_settings(name: str, kernel_size, stride, padding, nd: int = 2):
 
 def _check_pool_rank(name: str, shape, spatial: str) -> None:
     if len(shape) not in (spatial.count(",") + 3, spatial.count(",") + 2):
-        raise ConvError(f"{name}: expected x (N, C, {spatial}) or unbatched (C, {spatial}), got "
-                        f"{tuple(shape)}")
+        raise (_PoolRankError if len(shape) < spatial.count(",") + 2 else ConvError)(
+            f"{name}: expected x (N, C, {spatial}) or unbatched (C, {spatial}), got "
+            f"{tuple(shape)}")
 
 
 def _check_pool_nonempty(name: str, shape, nd: int) -> None:
     """torch's pools take an empty batch only: C and the spatial sizes must be > 0."""
     if 0 in tuple(shape)[-nd - 1:]:
-        raise ValueError(f"{name}: expected x's non-batch dimensions to be > 0 (only the batch "
-                         f"may be empty), got {tuple(shape)}")
+        raise ConvError(f"{name}: expected x's non-batch dimensions to be > 0 (only the batch "
+                        f"may be empty), got {tuple(shape)}")
 
 
 _MAX_POOL_OPS = {1: MaxPool1d, 2: MaxPool2d, 3: MaxPool3d}
@@ -1287,18 +1310,20 @@ def _avg_pool(nd: int, x, kernel_size, stride, padding, ceil_mode, count_include
               divisor_override) -> Tensor:
     op = _AVG_POOL_OPS[nd]
     kernel, stride, padding = _pool_settings(op.name, kernel_size, stride, padding, nd)
-    if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(
-            divisor_override, (int, np.integer)) or divisor_override == 0):
-        raise ConvError(f"{op.name}: divisor_override must be a nonzero int or None, got "
-                        f"{divisor_override!r}")
+    not_int = isinstance(divisor_override, bool) or not isinstance(divisor_override,
+                                                                   (int, np.integer))
+    if divisor_override is not None and (not_int or divisor_override == 0):
+        raise (_ConvArgTypeError if not_int else ConvError)(
+            f"{op.name}: divisor_override must be a nonzero int or None, got "
+            f"{divisor_override!r}")
     _check_pool_rank(op.name, _shape_of(x), SPATIAL[nd][0])
     _check_pool_nonempty(op.name, _shape_of(x), nd)
     dtype = np.dtype(x.dtype) if isinstance(x, Tensor) else np.asarray(x).dtype
     if dtype.kind in "biu" and dtype != np.int64:
-        raise TypeError(f"{op.name}: expected a floating-point or int64 x, got {dtype}, as "
-                        f"torch's")
+        raise NoKernelError(f"{op.name}: expected a floating-point or int64 x, got {dtype}, as "
+                            f"torch's")
     if nd == 3 and dtype.itemsize == 2 and dtype.kind in "fV":  # (bfloat16: kind V)
-        raise TypeError(f"{op.name}: torch's CPU kernel takes no {dtype} x (float32 does)")
+        raise NoKernelError(f"{op.name}: torch's CPU kernel takes no {dtype} x (float32 does)")
     if len(_shape_of(x)) == nd + 1:  # unbatched (C, *spatial): a batch of one, as PyTorch
         return _unbatched_node(squeeze(_avg_pool(nd, unsqueeze(x, 0), kernel, stride, padding,
                                                  ceil_mode, count_include_pad,
@@ -1475,16 +1500,16 @@ def _max_unpool(nd: int, x, indices, kernel_size, stride, padding, output_size) 
     shape = _shape_of(x)
     _check_pool_rank(name, shape, SPATIAL[nd][0])
     if len(shape) == nd + 2 and shape[1] == 0:  # torch: an empty batch only (unbatched C may be)
-        raise ValueError(f"{name}: expected x's non-batch dimensions to be > 0, got {shape}")
+        raise ConvError(f"{name}: expected x's non-batch dimensions to be > 0, got {shape}")
     index = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
     if np.dtype(getattr(x, "dtype", np.float32)).kind in "biu":
         raise NotImplementedError(f"{name}: expected a floating-point x, got "
                                   f"{np.dtype(x.dtype)}, as torch")
     if index.dtype.kind not in "iu":
-        raise TypeError(f"{name}: indices must be integers (max_pool{nd}d's return_indices), "
-                        f"got {index.dtype}")
+        raise ArgDtypeError(f"{name}: indices must be integers (max_pool{nd}d's "
+                            f"return_indices), got {index.dtype}")
     if index.shape != shape:
-        raise ValueError(f"{name}: expected indices of x's shape {shape}, got {index.shape}")
+        raise ConvError(f"{name}: expected indices of x's shape {shape}, got {index.shape}")
     out = _unpool_output_size(name, shape[-nd:], kernel, stride, padding, output_size)
     if index.size and (index.min() < 0 or index.max() >= math.prod(out)):
         bad = index.min() if index.min() < 0 else index.max()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
+from dlpy.ops import ArgDtypeError
 from dlpy.ops.loss import _mean_alias
 from dlpy.tensor import Op, Tensor
 
@@ -114,7 +115,7 @@ class CTC(Op):
 def _integers(name: str, what: str, value, kinds: str = "iu") -> np.ndarray:
     array = np.asarray(value.data if isinstance(value, Tensor) else value)
     if array.dtype.kind not in kinds and not (array.dtype == object and array.size == 0):
-        raise TypeError(f"{name}: {what} must hold integers, got {array.dtype}")
+        raise ArgDtypeError(f"{name}: {what} must hold integers, got {array.dtype}")
     return array.astype(np.int64)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops import check_dim
+from dlpy.ops import ArgError, check_dim
 from dlpy.ops.arithmetic import abs as _abs
 from dlpy.ops.arithmetic import exp, log, sub
 from dlpy.ops.mask import where
@@ -237,10 +237,10 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
     """torch.diff: x[1:] - x[:-1] along dim, n times; ``prepend``/``append`` (tensors) are joined
     on first. Composed from slices and sub, so backward is theirs."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"diff: n must be an int >= 0, got {n!r}")
+        raise ArgError(f"diff: n must be an int >= 0, got {n!r}")
     shape = _shape_of(input)
     if not shape:
-        raise ValueError("diff: x must have at least one axis, got shape ()")
+        raise ArgError("diff: x must have at least one axis, got shape ()")
     dim = check_dim("diff", dim, len(shape))
     if prepend is not None or append is not None:
         parts = [p for p in (prepend, input, append) if p is not None]

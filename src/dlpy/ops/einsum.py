@@ -19,7 +19,7 @@ from dlpy.amp import state as _autocast
 from dlpy.amp.dtypes import float32_compute
 from dlpy.amp.state import KEEP, LOWER, autocast_policy
 from dlpy.node_names import named
-from dlpy.ops import check_dim
+from dlpy.ops import ArgDtypeError, ArgError, check_dim
 from dlpy.ops.arithmetic import add, cast, mul
 from dlpy.ops.matmul import matmul
 from dlpy.ops.shape import reshape
@@ -32,6 +32,11 @@ _ELLIPSIS = len(_LETTERS)  # the ellipsis' axes get labels 52, 53, ... (right-al
 class EinsumError(ValueError, RuntimeError):
     """An equation that does not fit its operands (a bad subscript, too few operands, sizes that
     do not broadcast): a ValueError, and torch's RuntimeError for code written against torch."""
+
+
+class TensordotDimsError(TypeError, ValueError, RuntimeError):
+    """tensordot's dims neither an int nor two lists of axes: a TypeError, and torch's
+    ValueError (a sequence of another length) or RuntimeError (a float)."""
 
 
 # ------------------------------------------------------------------ contracting numpy arrays
@@ -434,7 +439,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002 - PyTorch's names
     a = _check_ndim("bmm", "input", input, 3)
     b = _check_ndim("bmm", "mat2", mat2, 3)
     if a[0] != b[0] or a[2] != b[1]:
-        raise ValueError(f"bmm: expected input (b, n, m) and mat2 (b, m, p), got {a} and {b}")
+        raise ShapeError(f"bmm: expected input (b, n, m) and mat2 (b, m, p), got {a} and {b}")
     return named(matmul(input, mat2), "BmmBackward0")
 
 
@@ -455,7 +460,7 @@ def vector_dot(name: str, input: Tensor, other_name: str, other: Tensor) -> Tens
     a = _check_ndim(name, "input", input, 1)
     b = _check_ndim(name, other_name, other, 1)
     if a != b:
-        raise ValueError(f"{name}: expected two vectors of one length, got {a} and {b}")
+        raise ShapeError(f"{name}: expected two vectors of one length, got {a} and {b}")
     return matmul(input, other)
 
 
@@ -482,23 +487,24 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     if isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):
         most = min(len(a_shape), len(b_shape))
         if not 0 <= dims <= most:
-            raise ValueError(f"tensordot: dims ({dims}) must lie in [0, {most}] for shapes "
-                             f"{a_shape} and {b_shape}")
+            raise ArgError(f"tensordot: dims ({dims}) must lie in [0, {most}] for shapes "
+                           f"{a_shape} and {b_shape}")
         a_dims = list(range(len(a_shape) - dims, len(a_shape)))
         b_dims = list(range(dims))
     elif isinstance(dims, (list, tuple)) and len(dims) == 2:
         a_dims = _dims_list("tensordot", dims[0], len(a_shape))
         b_dims = _dims_list("tensordot", dims[1], len(b_shape))
     else:
-        raise TypeError(f"tensordot: dims must be an int or two lists of axes, got {dims!r}")
+        raise TensordotDimsError(f"tensordot: dims must be an int or two lists of axes, got "
+                                 f"{dims!r}")
     if len(a_dims) != len(b_dims):
-        raise ValueError(f"tensordot: a and b need as many contracted axes, got {a_dims} and "
-                         f"{b_dims}")
+        raise ArgError(f"tensordot: a and b need as many contracted axes, got {a_dims} and "
+                       f"{b_dims}")
     if len(set(a_dims)) < len(a_dims) or len(set(b_dims)) < len(b_dims):
-        raise ValueError(f"tensordot: an axis is contracted twice, got {a_dims} and {b_dims}")
+        raise ArgError(f"tensordot: an axis is contracted twice, got {a_dims} and {b_dims}")
     for i, j in zip(a_dims, b_dims):
         if a_shape[i] != b_shape[j]:
-            raise ValueError(f"tensordot: contracted axes must match, got size {a_shape[i]} "
+            raise ShapeError(f"tensordot: contracted axes must match, got size {a_shape[i]} "
                              f"(axis {i} of {a_shape}) and {b_shape[j]} (axis {j} of {b_shape})")
     if len(a_shape) + len(b_shape) > len(_LETTERS):
         raise ValueError("tensordot: too many axes for einsum's 52 subscripts")
@@ -532,14 +538,14 @@ def _scaled_sum(name: str, input, product: Tensor, beta, alpha) -> Tensor:
     for what, value in (("beta", beta), ("alpha", alpha)):
         if not isinstance(value, (int, float, np.integer, np.floating)) and not (
                 complex_product and isinstance(value, (complex, np.complexfloating))):
-            raise TypeError(f"{name}: {what} must be a number (complex ones for complex "
-                            f"tensors only), got {value!r}")  # True is 1, as torch
+            raise ArgDtypeError(f"{name}: {what} must be a number (complex ones for complex "
+                                f"tensors only), got {value!r}")  # True is 1, as torch
     shape = _shape_of(input)
     try:
         if np.broadcast_shapes(shape, product.shape) != product.shape:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{name}: input of shape {tuple(shape)} does not broadcast to the "
+        raise ShapeError(f"{name}: input of shape {tuple(shape)} does not broadcast to the "
                          f"product's shape {tuple(product.shape)}") from None
     number = int if product.dtype.kind in "iub" else complex if complex_product else float
     alpha, beta = number(alpha), number(beta)

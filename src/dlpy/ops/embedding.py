@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from dlpy.ops import ArgDtypeError
 from dlpy.ops.indexing import IndexDtypeError
 from dlpy.ops.sparse import MAX_LEVELS, sorted_runs, sum_runs
 from dlpy.sparse_grad import SparseGrad
@@ -11,6 +12,11 @@ from dlpy.tensor import Op, ShapeError, Tensor, increment_version, is_grad_enabl
 class IdRangeError(ValueError, IndexError):
     """An embedding id outside [0, num_embeddings): torch's IndexError ("index out of range in
     self"), and a ValueError as dlpy's other bad-argument errors are."""
+
+
+class _EmptyTableError(IdRangeError, RuntimeError):
+    """An id looked up in a weight of no rows: torch refuses it with a RuntimeError
+    (index_select's "self indexing axis dim should be positive"), not its IndexError."""
 
 
 class _PaddingIdxError(ValueError, AssertionError):
@@ -96,15 +102,13 @@ class RowGradScale(Op):
         return (grad_output * Tensor(self.scale.astype(grad_output.dtype)[:, None]),)
 
 
-def frequency_scaled(name, weight, ids, mode, sparse):
+def frequency_scaled(name, weight, ids, sparse):
     """weight whose gradient rows are divided by their id's count in ids (torch's
     scale_grad_by_freq for embedding_bag; dense sums and means only, as PyTorch's, whose
-    backward refuses the others)."""
+    backward refuses sparse gradients; max mode is refused at the call)."""
     counts = np.bincount(ids, minlength=weight.shape[0])
     refusal = None
-    if mode == "max":
-        refusal = f"{name}: max mode does not support scaling the gradient by the frequency"
-    elif sparse:
+    if sparse:
         refusal = f"{name}: scale_grad_by_freq is not supported with sparse gradients"
     return RowGradScale(1.0 / np.maximum(counts, 1), refusal)(weight)
 
@@ -171,7 +175,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # 
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
     if ids.size and (ids.min() < 0 or ids.max() >= weight.shape[0]):
-        raise IdRangeError(
+        raise (_EmptyTableError if weight.shape[0] == 0 else IdRangeError)(
             f"embedding: ids must lie in [0, {weight.shape[0]}), got values from {ids.min()} "
             f"to {ids.max()}"
         )
@@ -185,10 +189,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # 
     _check_max_norm("embedding", max_norm, norm_type)
     if max_norm is not None:
         if weight.dtype.kind in "biu":
-            raise TypeError(f"embedding: max_norm needs a floating or complex weight (its "
-                            f"norms), got {weight.dtype}, as torch")
+            raise ArgDtypeError(f"embedding: max_norm needs a floating or complex weight (its "
+                                f"norms), got {weight.dtype}, as torch")
         renorm_rows(weight, ids, max_norm, norm_type)
     if weight.dtype.kind == "c" and weight.requires_grad and is_grad_enabled():
-        raise TypeError("embedding: no gradient for a complex weight, as torch (look up under "
-                        "torch.no_grad() or with a weight that needs no gradient)")
+        raise ArgDtypeError("embedding: no gradient for a complex weight, as torch (look up under "
+                            "torch.no_grad() or with a weight that needs no gradient)")
     return Embedding(ids, bool(sparse), padding_idx, bool(scale_grad_by_freq))(weight)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from dlpy.ops import ArgError, ArgIndexError, NoKernelError
 from dlpy.ops.conv import _add_windows, _pad, _pair, _shape_of, _unpad, _windows
 from dlpy.ops.shape import squeeze, unsqueeze
 from dlpy.tensor import Op, ShapeError, Tensor
@@ -102,8 +103,8 @@ def _check_dtype(name: str, x) -> None:
     """torch's im2col / col2im take floating-point, complex and bool values, not integers."""
     kind = np.dtype(x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype).kind
     if kind in "iu":
-        raise TypeError(f"{name}: not implemented for integer x (as torch's), got "
-                        f"{np.dtype(x.dtype)}")
+        raise NoKernelError(f"{name}: not implemented for integer x (as torch's), got "
+                            f"{np.dtype(x.dtype)}")
 
 
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:  # noqa: A002
@@ -116,8 +117,9 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     shape = _shape_of(input)
     if len(shape) == 3:  # unbatched (C, H, W): a batch of one, as PyTorch
         return squeeze(unfold(unsqueeze(input, 0), kernel, dilation, padding, stride), 0)
-    if len(shape) != 4:
-        raise ValueError(f"unfold: expected x (N, C, H, W) or unbatched (C, H, W), got {shape}")
+    if len(shape) != 4:  # torch: too few axes an IndexError (it reads a missing one), too many
+        raise (ArgIndexError if len(shape) < 3 else ArgError)(  # a RuntimeError
+            f"unfold: expected x (N, C, H, W) or unbatched (C, H, W), got {shape}")
     _check_dtype("unfold", input)
     out_size = _blocks("unfold", shape[2:], kernel, dilation, padding, stride)
     return Unfold(kernel, dilation, padding, stride, out_size)(input)

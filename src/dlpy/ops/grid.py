@@ -14,12 +14,27 @@ import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.creation import _linspace as _torch_linspace
-from dlpy.ops import ArgDtypeError
+from dlpy.ops import ArgDtypeError, ArgError, UnsupportedArgError
 from dlpy.ops.resample import Resample, _cubic
 from dlpy.tensor import Op, ShapeError, Tensor, is_floating_dtype
 
 MODES = ("bilinear", "nearest", "bicubic")
 PADDING_MODES = ("zeros", "border", "reflection")
+
+
+class _SizeTypeError(ValueError, TypeError):
+    """affine_grid's size with a value that is not an int: a ValueError, as its other size
+    errors, and torch's TypeError (its argument parser refuses a float)."""
+
+
+class _ThetaDtypeError(TypeError, ValueError):
+    """affine_grid's theta not floating point: a TypeError, and torch's ValueError (its
+    Python check)."""
+
+
+class _NoKernelDtypeError(ArgDtypeError, NotImplementedError):
+    """grid_sample's input of an integer dtype: dlpy's ArgDtypeError, and torch's
+    NotImplementedError (its kernel has no integer version)."""
 
 
 class AffineGrid(Op):
@@ -416,14 +431,18 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
     size = tuple(size)
     if len(size) not in (4, 5) or not all(isinstance(s, (int, np.integer)) and s > 0
                                           for s in size):
-        raise ValueError(f"affine_grid: size must be (N, C, H, W) or (N, C, D, H, W) of "
-                         f"positive ints, as torch, got {size}")
+        # torch: another rank a NotImplementedError, a float a TypeError, 0 a ValueError
+        error = UnsupportedArgError if len(size) not in (4, 5) else _SizeTypeError if not all(
+            isinstance(s, (int, np.integer)) for s in size) else ValueError
+        raise error(f"affine_grid: size must be (N, C, H, W) or (N, C, D, H, W) of positive "
+                    f"ints, as torch, got {size}")
     k = len(size) - 2
     if not is_floating_dtype(theta.dtype):
-        raise TypeError(f"affine_grid: theta must be floating point, got {theta.dtype}")
+        raise _ThetaDtypeError(f"affine_grid: theta must be floating point, got {theta.dtype}")
     if theta.shape != (size[0], k, k + 1):
-        raise ValueError(f"affine_grid: expected theta of shape {(size[0], k, k + 1)} "
-                         f"(N, {k}, {k + 1}) for size {size}, got {theta.shape}")
+        # torch: a batch that does not fit a RuntimeError, the rest a ValueError
+        raise ArgError(f"affine_grid: expected theta of shape {(size[0], k, k + 1)} "
+                       f"(N, {k}, {k + 1}) for size {size}, got {theta.shape}")
     return AffineGrid(tuple(int(s) for s in size[2:]), align_corners)(theta)
 
 
@@ -452,11 +471,14 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A0
         raise ShapeError(f"grid_sample: expected grid's last axis to have size {input.ndim - 2} "
                          f"for a {input.ndim}-D input, got grid {grid.shape}")
     if min(input.shape[2:]) == 0:
-        raise ValueError(f"grid_sample: expected an input with non-empty spatial axes, got "
-                         f"{input.shape}")
+        raise ArgError(f"grid_sample: expected an input with non-empty spatial axes, got "
+                       f"{input.shape}")
     if mode == "bicubic" and input.ndim != 4:
         raise ShapeError(f"grid_sample: bicubic supports only 4-D input, got {input.shape}")
     if not is_floating_dtype(input.dtype) or grid.dtype != input.dtype:
-        raise ArgDtypeError(f"grid_sample: expected floating input and grid of the same dtype, "
-                            f"got {input.dtype} and {grid.dtype}")
+        # torch: an integer input has no kernel (NotImplementedError), other dtypes that do
+        # not match are a RuntimeError
+        raise (ArgDtypeError if is_floating_dtype(input.dtype) else _NoKernelDtypeError)(
+            f"grid_sample: expected floating input and grid of the same dtype, got "
+            f"{input.dtype} and {grid.dtype}")
     return GridSample(mode, padding_mode, align_corners)(input, grid)

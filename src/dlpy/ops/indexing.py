@@ -16,7 +16,7 @@ from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import PROMOTE, autocast_policy
 from dlpy.node_names import rename
-from dlpy.ops import ArgDtypeError, ArgError, check_dim
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import GetItem, reshape
@@ -35,6 +35,17 @@ class IndexShapeError(ValueError, IndexError):
     index_copy's and index_fill's out-of-range values): a ValueError, and torch's IndexError."""
 
 
+class IndexRangeError(IndexShapeError, ArgError):
+    """An index that does not fit where torch's error is IndexError for some ops and
+    RuntimeError for others (out-of-range values of index_select, index_add, index_reduce:
+    IndexError; index_fill's 2-D index: RuntimeError): an IndexShapeError and an ArgError."""
+
+
+class IndexKernelError(IndexDtypeError, NotImplementedError):
+    """repeat_interleave's repeats of a float dtype: an IndexDtypeError, and torch's
+    NotImplementedError ("not implemented for 'Float'")."""
+
+
 def _shape_of(x) -> tuple[int, ...]:
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
@@ -43,7 +54,8 @@ def _index_array(name: str, index, what: str = "index") -> np.ndarray:
     """A numpy array of integers from an array, a list, a number or a Tensor (no gradient)."""
     array = np.asarray(index.data if isinstance(index, Tensor) else index)
     if array.dtype.kind not in "iu":
-        raise IndexDtypeError(f"{name}: {what} must hold integers, got dtype {array.dtype}")
+        error = IndexKernelError if name == "repeat_interleave" else IndexDtypeError
+        raise error(f"{name}: {what} must hold integers, got dtype {array.dtype}")
     return array
 
 
@@ -57,7 +69,8 @@ def _check_source(name: str, x, source) -> None:
 def _check_range(name: str, index: np.ndarray, size: int, dim: int) -> None:
     if index.size and (index.min() < 0 or index.max() >= size):
         bad = index.min() if index.min() < 0 else index.max()
-        error = IndexShapeError if name in ("index_copy", "index_fill") else ArgError
+        error = (IndexShapeError if name in ("index_copy", "index_fill") else IndexRangeError
+                 if name in ("index_select", "index_add", "index_reduce") else ArgError)
         raise error(f"{name}: index {bad} is out of range for dim {dim} of size {size} "
                          f"(expected 0 <= index < {size})")
 
@@ -373,7 +386,7 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None
         return _scalar_scatter(scatter, input, dim, index, src, value=value, reduce=reduce)
     if reduce is not None:
         if reduce not in ("add", "multiply"):
-            raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+            raise ArgError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
         if value is not None:
             if not isinstance(value, numbers):  # a bool is a number to torch (True -> 1)
                 raise TypeError(f"scatter: value must be a number, got {value!r}")
@@ -421,7 +434,7 @@ def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *,
     if repeats is None:
         counts = _index_array("repeat_interleave", input, "repeats")
         if counts.ndim != 1:
-            raise ValueError(f"repeat_interleave: repeats must be 1-D, got shape {counts.shape}")
+            raise ArgError(f"repeat_interleave: repeats must be 1-D, got shape {counts.shape}")
         input, repeats, dim = Tensor(np.arange(counts.size, dtype=counts.dtype)), counts, 0
     if dim is None:
         input, dim = reshape(input, (-1,)), 0
@@ -601,7 +614,7 @@ def masked_select(input: Tensor, mask) -> Tensor:
     try:
         shape = np.broadcast_shapes(input.shape, mask.shape)
     except ValueError:
-        raise ValueError(f"masked_select: mask of shape {mask.shape} does not broadcast with x "
+        raise ShapeError(f"masked_select: mask of shape {mask.shape} does not broadcast with x "
                          f"of shape {input.shape}") from None
     if input.shape != shape:
         input = expand(input, shape)
@@ -646,7 +659,7 @@ def _along(name: str, x, dim, index, shape):
     dim = check_dim(name, dim, x.ndim, scalar_ok=True)
     index = _index_array(name, index)
     if index.ndim > 1:
-        raise IndexShapeError(f"{name}: index must be 1-D, got shape {index.shape}")
+        raise IndexRangeError(f"{name}: index must be 1-D, got shape {index.shape}")
     index = index.reshape(-1)
     size = x.shape[dim] if x.ndim else 1
     _check_range(name, index, size, dim)
@@ -737,12 +750,16 @@ def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
 def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
     """torch.masked_scatter (out of place): where mask (broadcast to x) holds, x takes source's
     elements in order (row-major)."""
-    mask = np.broadcast_to(_mask_array("masked_scatter", mask), x.shape)
+    mask = _mask_array("masked_scatter", mask)
+    try:
+        mask = np.broadcast_to(mask, x.shape)
+    except ValueError as err:  # numpy's text, as torch's RuntimeError too
+        raise ShapeError(str(err)) from None
     _check_source("masked_scatter", x, source)
     count = int(mask.sum())
     if _data(source).size < count:
-        raise ValueError(f"masked_scatter: source has {_data(source).size} elements, the mask "
-                         f"selects {count}")
+        raise ArgError(f"masked_scatter: source has {_data(source).size} elements, the mask "
+                       f"selects {count}")
     positions = np.flatnonzero(mask)
     values = reshape(source, (_data(source).size,))[:count]
     return _named(reshape(scatter(reshape(x, (x.data.size,)), 0, positions, values), x.shape),
@@ -754,15 +771,15 @@ def check_histogram_dtypes(name: str, data: np.ndarray, weight) -> np.ndarray | 
     NotImplementedError) and a weight of the input's dtype; returns weight's array."""
     if data.dtype not in (np.float32, np.float64):
         if data.dtype.kind != "f" and data.dtype.name != "bfloat16":
-            raise TypeError(f"{name}: expected a float tensor, got {data.dtype}")
+            raise NoKernelError(f"{name}: expected a float tensor, got {data.dtype}")
         raise NotImplementedError(f'"histogramdd" not implemented for '
                                   f"{torch_dtype_name(data.dtype)!r}")
     if weight is None:
         return None
     weight = _data(weight)
     if weight.dtype != data.dtype:
-        raise TypeError(f"{name}: weight must have the input's dtype {data.dtype}, got "
-                        f"{weight.dtype}")
+        raise ArgDtypeError(f"{name}: weight must have the input's dtype {data.dtype}, got "
+                            f"{weight.dtype}")
     return weight
 
 
@@ -784,31 +801,31 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
     weight = check_histogram_dtypes("histogram", data, weight)
     if weight is not None:
         if weight.shape != data.shape:
-            raise ValueError(f"histogram: weight must have the input's shape {data.shape}, "
+            raise ShapeError(f"histogram: weight must have the input's shape {data.shape}, "
                              f"got {weight.shape}")
         weight = weight.ravel()
     if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
         if bins < 1:
-            raise ValueError(f"histogram: bins must be a positive int, got {bins}")
+            raise ArgError(f"histogram: bins must be a positive int, got {bins}")
         if range is None:
             low, high = (float(data.min()), float(data.max())) if data.size else (0.0, 1.0)
         else:
             low, high = (float(v) for v in range)
             if low > high:
-                raise ValueError(f"histogram: range {tuple(range)} must have min <= max")
+                raise ArgError(f"histogram: range {tuple(range)} must have min <= max")
         if not (np.isfinite(low) and np.isfinite(high)):
-            raise ValueError(f"histogram: range [{low}, {high}] is not finite")
+            raise ArgError(f"histogram: range [{low}, {high}] is not finite")
         if low == high:
             low, high = low - 0.5, high + 0.5
         edges = np.linspace(low, high, int(bins) + 1).astype(data.dtype)
     else:
         edges = _data(bins)
         if edges.dtype != data.dtype:
-            raise TypeError(f"histogram: bins must have the input's dtype {data.dtype}, got "
-                            f"{edges.dtype}")
+            raise ArgDtypeError(f"histogram: bins must have the input's dtype {data.dtype}, "
+                                f"got {edges.dtype}")
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0):
-            raise ValueError("histogram: bins must be an int or a 1-D increasing tensor of at "
-                             f"least 2 edges, got {edges.tolist()}")
+            raise ArgError("histogram: bins must be an int or a 1-D increasing tensor of at "
+                           f"least 2 edges, got {edges.tolist()}")
     hist, _ = np.histogram(data.ravel(), edges, weights=weight, density=density)
     return HistogramResult(Tensor(hist.astype(data.dtype)), Tensor(edges))
 
@@ -906,7 +923,8 @@ def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
     if not isinstance(src, Tensor):
         src = Tensor(np.asarray(src, dtype=input.dtype))
     if src.dtype != input.dtype:
-        raise TypeError(f"scatter_reduce: src must have x's dtype {input.dtype}, got {src.dtype}")
+        raise ArgDtypeError(f"scatter_reduce: src must have x's dtype {input.dtype}, got "
+                            f"{src.dtype}")
     return ScatterReduce(dim, index, reduce, bool(include_self))(input, src)
 
 
@@ -915,8 +933,8 @@ def index_reduce(input: Tensor, dim: int, index, source, reduce: str, *,
     """torch.index_reduce: x with source[..., i, ...] reduced into position index[i] of dim by
     ``reduce``: "prod", "mean", "amax" or "amin"."""
     if reduce not in ("prod", "mean", "amax", "amin"):
-        raise ValueError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin', got "
-                         f"{reduce!r}")
+        raise ArgError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin', got "
+                       f"{reduce!r}")
     dim = check_dim("index_reduce", dim, input.ndim)
     _source_shape("index_reduce", input, dim, index, source)
     dim, full = _along("index_reduce", input, dim, index, _data(source).shape)

@@ -39,6 +39,33 @@ class LinAlgDtypeError(TypeError, RuntimeError):
     dtypes): a TypeError, and torch's RuntimeError."""
 
 
+class LinAlgKernelError(LinAlgDtypeError, NotImplementedError):
+    """A dtype with no linear algebra routine (integer, bool, bfloat16 matrices; float16, which
+    numpy.linalg refuses): a LinAlgDtypeError, and torch's NotImplementedError ("... not
+    implemented for 'Long'"; some ops' RuntimeError, its base)."""
+
+
+class LinAlgDimError(LinAlgArgError, IndexError):
+    """Too few axes where torch raises IndexError (diag_embed of a 0-d tensor: "Dimension out
+    of range"): a LinAlgArgError, and torch's IndexError."""
+
+
+class LinAlgArgTypeError(LinAlgArgError, TypeError):
+    """An option of the wrong kind where torch raises TypeError (matrix_norm's dim not a pair of
+    axes): a LinAlgArgError, and torch's TypeError."""
+
+
+def numpy_linalg(function, *args, **kwargs):
+    """function(*args, **kwargs), a numpy.linalg routine; its TypeError for a dtype it has no
+    routine for ("array type float16 is unsupported in linalg") as a LinAlgKernelError."""
+    try:
+        return function(*args, **kwargs)
+    except TypeError as err:
+        if "unsupported in linalg" not in str(err):
+            raise
+        raise LinAlgKernelError(str(err)) from None
+
+
 def _mT(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
 
@@ -90,7 +117,7 @@ def _matrices(name: str, x, square: bool = True, complex_ok: bool = False) -> tu
         raise LinAlgArgError(f"{name}: expected square matrices (..., n, n), got shape {shape}")
     dtype = _dtype_of(x)
     if dtype.kind != "f" and not (complex_ok and dtype.kind == "c"):
-        raise LinAlgDtypeError(f"{name}: expected a floating point tensor, got {dtype}")
+        raise LinAlgKernelError(f"{name}: expected a floating point tensor, got {dtype}")
     return shape
 
 
@@ -146,7 +173,7 @@ def _factorise(api: str, function, a: np.ndarray, *args):
     """function(a, *args) (numpy's inv, solve or cholesky), its LinAlgError turned into torch's
     for ``api``, with LAPACK's info of a (getrf's; potrf's for cholesky) found afresh."""
     try:
-        return function(a, *args)
+        return numpy_linalg(function, a, *args)
     except np.linalg.LinAlgError:
         from dlpy.ops.linalg_more import cholesky_info, lu_factor_numpy
 
@@ -295,7 +322,7 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
     matrices (n + |offset| on a side) on axes (dim1, dim2) of the result (one more axis)."""
     shape = _shape_of(input)
     if not shape:
-        raise LinAlgArgError("diag_embed: expected at least 1 axis, got shape ()")
+        raise LinAlgDimError("diag_embed: expected at least 1 axis, got shape ()")
     dim1, dim2 = _two_dims("diag_embed", dim1, dim2, len(shape) + 1)
     return DiagEmbed(_offset("diag_embed", offset), dim1, dim2)(input)
 
@@ -382,7 +409,7 @@ class Det(Op):
 
     def forward(self, a):
         self.a = a
-        return np.linalg.det(a)
+        return numpy_linalg(np.linalg.det, a)
 
     def backward(self, grad_output):
         return (np.asarray(grad_output)[..., None, None] * _cofactor(self.a),)
@@ -402,7 +429,7 @@ class LogAbsDet(Op):
 
     def forward(self, a):
         self.a = a
-        return np.linalg.slogdet(a)[1]
+        return numpy_linalg(np.linalg.slogdet, a)[1]
 
     def backward(self, grad_output):
         try:
@@ -426,7 +453,7 @@ class DetSign(Op):
 
     def forward(self, a):
         self.a = a
-        self.sign = np.linalg.slogdet(a)[0]
+        self.sign = numpy_linalg(np.linalg.slogdet, a)[0]
         return self.sign
 
     def backward(self, grad_output):
@@ -512,7 +539,7 @@ def slogdet(A: Tensor) -> SlogdetResult:  # noqa: N803
         return SlogdetResult(mark(DetSign()(A)), LogAbsDet()(A))
     if isinstance(A, Tensor) and A.requires_grad:  # recorded, as torch's (a zero gradient)
         return SlogdetResult(DetSign()(A), LogAbsDet()(A))
-    sign = np.linalg.slogdet(A.data if isinstance(A, Tensor) else np.asarray(A))[0]
+    sign = numpy_linalg(np.linalg.slogdet, A.data if isinstance(A, Tensor) else np.asarray(A))[0]
     return SlogdetResult(Tensor(np.asarray(sign)), LogAbsDet()(A))
 
 
@@ -709,7 +736,8 @@ class QR(Op):
         self.mode = mode
 
     def forward(self, a):
-        self.q, self.r = np.linalg.qr(a, mode="reduced" if self.mode == "r" else self.mode)
+        self.q, self.r = numpy_linalg(np.linalg.qr, a,
+                                      mode="reduced" if self.mode == "r" else self.mode)
         return _pack(self.q, self.r, batch=a.shape[:-2])
 
     def _check_mode(self):
@@ -802,7 +830,7 @@ class Eigh(Op):
         self.uplo = uplo
 
     def forward(self, a):
-        self.values, self.vectors = np.linalg.eigh(a, UPLO=self.uplo)
+        self.values, self.vectors = numpy_linalg(np.linalg.eigh, a, UPLO=self.uplo)
         return _pack(self.values, self.vectors, batch=a.shape[:-2])
 
     def backward(self, grad_output):
@@ -884,7 +912,7 @@ class Eigvalsh(Op):
         self.uplo = uplo
 
     def forward(self, a):
-        values, self.vectors = np.linalg.eigh(a, UPLO=self.uplo)
+        values, self.vectors = numpy_linalg(np.linalg.eigh, a, UPLO=self.uplo)
         return values
 
     def backward(self, grad_output):
@@ -939,7 +967,8 @@ class SVD(Op):
         self.full_matrices = full_matrices
 
     def forward(self, a):
-        self.u, self.s, self.vh = np.linalg.svd(a, full_matrices=self.full_matrices)
+        self.u, self.s, self.vh = numpy_linalg(np.linalg.svd, a,
+                                               full_matrices=self.full_matrices)
         return _pack(self.u, self.s, self.vh, batch=a.shape[:-2])
 
     def backward(self, grad_output):
@@ -1016,13 +1045,21 @@ class SVD(Op):
         return (grad,)
 
 
+def _no_driver(name: str, driver) -> None:
+    if driver is not None:  # torch's class and message on the CPU
+        raise LinAlgArgError(f"torch.linalg.{name}: keyword argument `driver=` is only "
+                             "supported on CUDA inputs with cuSOLVER backend.")
+
+
 @autocast_policy(FP32)
-def svd(A: Tensor, full_matrices: bool = True) -> SVDResult:  # noqa: N803
+def svd(A: Tensor, full_matrices: bool = True, *, driver: str | None = None) -> SVDResult:  # noqa: N803
     """torch.linalg.svd: A (..., m, n) = U diag(S) Vh, S descending; ``full_matrices=True`` (as
     torch) gives U (m, m) and Vh (n, n), False the reduced U (m, k), Vh (k, n). Each singular
-    vector pair's sign is LAPACK's (numpy's and torch's may differ)."""
+    vector pair's sign is LAPACK's (numpy's and torch's may differ). ``driver`` is CUDA's
+    (cuSOLVER): refused as torch refuses it on the CPU."""
     from dlpy.ops.complex import mark, real
 
+    _no_driver("svd", driver)
     shape = _matrices("svd", A, square=False, complex_ok=True)
     full_matrices = _flag("svd", "full_matrices", full_matrices)
     m, n = shape[-2:]
@@ -1040,7 +1077,7 @@ class Svdvals(Op):
     complex_ok = True
 
     def forward(self, a):
-        self.u, s, self.vh = np.linalg.svd(a, full_matrices=False)
+        self.u, s, self.vh = numpy_linalg(np.linalg.svd, a, full_matrices=False)
         return s
 
     def backward(self, grad_output):
@@ -1056,8 +1093,9 @@ class Svdvals(Op):
 
 
 @autocast_policy(FP32)
-def svdvals(A: Tensor) -> Tensor:  # noqa: N803
+def svdvals(A: Tensor, *, driver: str | None = None) -> Tensor:  # noqa: N803
     """torch.linalg.svdvals: the singular values of A (..., m, n), descending, (..., k)."""
+    _no_driver("svdvals", driver)
     _matrices("svdvals", A, square=False, complex_ok=True)
     return Svdvals()(A)
 
@@ -1072,7 +1110,7 @@ class Pinv(Op):
         self.atol, self.rtol = atol, rtol
 
     def forward(self, a):
-        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        u, s, vh = numpy_linalg(np.linalg.svd, a, full_matrices=False)
         largest = s[..., :1] if s.shape[-1] else np.zeros(s.shape[:-1] + (1,), s.dtype)
         keep = s > np.maximum(self.atol, self.rtol * largest)
         inverse = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0).astype(s.dtype)

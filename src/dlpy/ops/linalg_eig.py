@@ -15,7 +15,16 @@ import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ops.complex import complex_dtype, mark
-from dlpy.ops.linalg import _lapack, _mT, _pack, _shape_of, _split, _unpack
+from dlpy.ops.linalg import (
+    LinAlgArgError,
+    LinAlgDtypeError,
+    _lapack,
+    _mT,
+    _pack,
+    _shape_of,
+    _split,
+    _unpack,
+)
 from dlpy.return_types import structseq_repr
 from dlpy.tensor import Op, Tensor
 
@@ -92,10 +101,11 @@ def _square(name: str, A) -> tuple[int, ...]:  # noqa: N803
     """Check A is a float or complex (batch of) square matrix (..., n, n); its shape."""
     shape = _shape_of(A)
     if len(shape) < 2 or shape[-1] != shape[-2]:
-        raise ValueError(f"{name}: expected square matrices (..., n, n), got shape {shape}")
+        raise LinAlgArgError(f"{name}: expected square matrices (..., n, n), got shape {shape}")
     dtype = np.asarray(A.data if isinstance(A, Tensor) else A).dtype
     if dtype.kind not in "fc":
-        raise TypeError(f"{name}: expected a floating point or complex tensor, got {dtype}")
+        raise LinAlgDtypeError(f"{name}: expected a floating point or complex tensor, got "
+                               f"{dtype}")
     return shape
 
 

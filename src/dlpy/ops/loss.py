@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops import ArgError
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError
 from dlpy.ops.activation import softplus
 from dlpy.ops.pointwise import log1p, maximum
 from dlpy.tensor import Op, ShapeError, Tensor, is_grad_enabled
@@ -345,7 +345,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                          f"{input.shape}")
     check_floating(name, "logits", input)
     if isinstance(given, Tensor) and given.dtype.kind in "biu":
-        raise TypeError(f"{name}: expected floating-point targets, got {given.dtype}")
+        raise ArgDtypeError(f"{name}: expected floating-point targets, got {given.dtype}")
     # torch's result takes a target tensor's dtype (its formula works in place on 1 - target)
     rounding = None
     if isinstance(given, Tensor) and given.dtype != input.dtype:
@@ -509,8 +509,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None,  # noqa:
     if target_shape != shape:
         raise ValueError(f"{name}: target {target_shape} must have the input's shape {shape}")
     if isinstance(input, Tensor) and isinstance(target, Tensor) and target.dtype != input.dtype:
-        raise TypeError(f"{name}: target must have the input's dtype {input.dtype}, got "
-                        f"{target.dtype}")  # as torch's
+        raise ArgDtypeError(f"{name}: target must have the input's dtype {input.dtype}, got "
+                            f"{target.dtype}")  # as torch's
     for what, value in (("input", input), ("target", target)):
         data = np.asarray(value.data if isinstance(value, Tensor) else value)
         if data.size and not np.all((data >= 0) & (data <= 1)):
@@ -541,7 +541,7 @@ def check_class_labels(name, shape, labels, ignore_index):
     if len(shape) == 0 or shape[-1] == 0:
         raise ValueError(f"{name}: logits need a class axis (..., classes), got {shape}")
     if labels.shape != shape[:-1]:
-        raise ValueError(
+        raise ArgError(
             f"{name}: integer labels must have shape {shape[:-1]} for logits {shape},"
             f" got {labels.shape}"
         )
@@ -567,7 +567,7 @@ def check_class_labels(name, shape, labels, ignore_index):
 def check_floating(name, what, x):
     """torch's losses take floating-point scores only."""
     if isinstance(x, Tensor) and x.dtype.kind in "biu":
-        raise TypeError(f"{name}: expected floating-point {what}, got {x.dtype}")
+        raise NoKernelError(f"{name}: expected floating-point {what}, got {x.dtype}")
 
 
 class _LabelRangeError(ValueError, IndexError):
@@ -592,8 +592,8 @@ def check_label_dtype(name, labels, dtype):
 def check_weight_dtype(name, weight, dtype):
     """A class-weight tensor must have the scores' dtype, as torch's."""
     if isinstance(weight, Tensor) and weight.dtype != dtype:
-        raise TypeError(f"{name}: weight must have the input's dtype {dtype}, got "
-                        f"{weight.dtype}")
+        raise ArgDtypeError(f"{name}: weight must have the input's dtype {dtype}, got "
+                            f"{weight.dtype}")
 
 
 def refuse_gradient(function, argument, value):
@@ -644,7 +644,7 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
     ignore = None
     smoothing = max(float(label_smoothing), 0.0)
     if len(shape) == 0 or shape[-1] == 0:
-        raise ValueError(f"{name}: logits need a class axis (..., classes), got {shape}")
+        raise ArgError(f"{name}: logits need a class axis (..., classes), got {shape}")
     if labels.dtype.kind in "biu":
         check_label_dtype(name, target, labels.dtype)
         labels, ignore = check_class_labels(name, shape, labels, ignore_index)
@@ -658,8 +658,8 @@ def cross_entropy(logits, labels, reduction="mean", ignore_index=-100, label_smo
         )
     else:
         if ignore_index != -100:
-            raise ValueError(f"{name}: ignore_index is not supported for probability targets "
-                             f"(floating point), got ignore_index={ignore_index}")
+            raise ArgError(f"{name}: ignore_index is not supported for probability targets "
+                           f"(floating point), got ignore_index={ignore_index}")
         dtype = np.result_type(logits.dtype, labels.dtype, *(
             [] if weight is None else [np.asarray(getattr(weight, "data", weight)).dtype]))
         if dtype.kind == "f" and dtype.itemsize > logits.dtype.itemsize:  # torch promotes

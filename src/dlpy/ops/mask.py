@@ -158,8 +158,8 @@ def _check_fits(name, value, dtype):
             value, (float, np.floating)) else int(info.min)  # uint8: -1 wraps, -1.0 refused
         fits = bool(np.isfinite(value)) and low <= value <= int(info.max)
     if not fits:
-        raise ValueError(f"{name}: value {value} cannot be converted to {dtype} without "
-                         "overflow")
+        raise ArgError(f"{name}: value {value} cannot be converted to {dtype} without "
+                       "overflow")
 
 
 def _check_p(name, p):
@@ -193,8 +193,8 @@ def _check_floating(name, x):
     returns it, p = 1 zeros it)."""
     dtype = as_array(x).dtype
     if dtype.kind in "biu":
-        raise TypeError(f"{name}: expected a floating point input for 0 < p < 1 (the kept "
-                        f"values are scaled by 1 / (1 - p)), got {dtype}")
+        raise ArgDtypeError(f"{name}: expected a floating point input for 0 < p < 1 (the kept "
+                            f"values are scaled by 1 / (1 - p)), got {dtype}")
 
 
 def dropout(input, p=0.5, training=True, inplace=False, rng=None):
@@ -226,8 +226,8 @@ def _channel_dropout(name, x, p, training, inplace, rng, batched=True):
         return x
     full = shape if batched else (1,) + shape
     if len(full) < 2 and p < 1:
-        raise ValueError(f"{name}: feature dropout needs an input with at least 2 dimensions "
-                         f"(N, C, ...), got shape {shape}")
+        raise ArgError(f"{name}: feature dropout needs an input with at least 2 dimensions "
+                       f"(N, C, ...), got shape {shape}")
     mask_shape = (full[:2] + (1,) * (len(full) - 2))[len(full) - len(shape):]
     return _dropped(name, x, p, inplace, rng,
                     lambda generator: (generator.random(mask_shape) >= p) / (1.0 - p))
@@ -238,8 +238,8 @@ def dropout1d(input, p=0.5, training=True, inplace=False, rng=None):
     rest by 1 / (1 - p); identity when not training or p == 0."""
     shape = np.shape(as_array(input))
     if len(shape) not in (2, 3):
-        raise ValueError(f"dropout1d: expected a 2D (C, L) or 3D (N, C, L) input, got "
-                         f"{len(shape)}D input of shape {shape}")
+        raise ArgError(f"dropout1d: expected a 2D (C, L) or 3D (N, C, L) input, got "
+                       f"{len(shape)}D input of shape {shape}")
     return _channel_dropout("dropout1d", input, p, training, inplace, rng, len(shape) == 3)
 
 

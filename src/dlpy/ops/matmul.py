@@ -10,6 +10,11 @@ from dlpy.ops.shape import squeeze, swapaxes, unsqueeze
 from dlpy.tensor import Op, ShapeError, Tensor, as_array
 
 
+class NumberOperandError(ShapeError, TypeError):
+    """matmul with a Python number (``x @ 2``): a ShapeError (it has no axes), and torch's
+    TypeError (its ``@`` takes tensors only)."""
+
+
 @float32_compute  # float16/bfloat16 arrays: float32 products, rounded output
 class MatMul(Op):
     """y = a @ b over the last two axes, batch axes broadcast;  da = g @ b^T, db = a^T @ g.
@@ -178,7 +183,9 @@ def matmul(a, b):
                         f"{type(b).__name__}")
     a_shape, b_shape = np.shape(as_array(a)), np.shape(as_array(b))
     if len(a_shape) == 0 or len(b_shape) == 0:
-        raise ShapeError(f"matmul: both operands need at least one axis, got {a_shape} @ {b_shape}")
+        error = ShapeError if isinstance(a, Tensor) and isinstance(b, Tensor) else \
+            NumberOperandError
+        raise error(f"matmul: both operands need at least one axis, got {a_shape} @ {b_shape}")
     k_a = a_shape[-1]
     k_b = b_shape[-2] if len(b_shape) >= 2 else b_shape[0]
     if k_a != k_b:
@@ -233,13 +240,13 @@ def bilinear(input1, input2, weight, bias=None):
         raise ValueError(f"bilinear: expected weight (out, in1, in2), got shape {w_shape}")
     out, in1, in2 = w_shape
     if input1.ndim == 0 or input2.ndim == 0 or input1.shape[:-1] != input2.shape[:-1]:
-        raise ValueError(f"bilinear: expected x1 (..., in1) and x2 (..., in2) with the same "
+        raise ShapeError(f"bilinear: expected x1 (..., in1) and x2 (..., in2) with the same "
                          f"leading axes, got {input1.shape} and {input2.shape}")
     if input1.shape[-1] != in1 or input2.shape[-1] != in2:
         raise ShapeError(f"bilinear: expected x1 (..., {in1}) and x2 (..., {in2}) for weight "
                          f"{w_shape}, got {input1.shape} and {input2.shape}")
     if bias is not None and np.shape(as_array(bias)) != (out,):
-        raise ValueError(f"bilinear: bias must have shape ({out},), got "
+        raise ShapeError(f"bilinear: bias must have shape ({out},), got "
                          f"{np.shape(getattr(bias, 'data', bias))}")
     lead = input1.shape[:-1]
     dtype = input1.data.dtype

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute, is_low_precision
-from dlpy.ops import real_number
+from dlpy.ops import ArgError, NoKernelError, real_number
 from dlpy.ops.pad import pad
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
 
@@ -102,7 +102,7 @@ class LayerNorm(Op):
 
 def _check_float_input(name: str, x) -> None:
     if not is_floating_dtype(x.dtype):
-        raise TypeError(f"{name}: expected a floating point input, got {x.dtype} (as torch)")
+        raise NoKernelError(f"{name}: expected a floating point input, got {x.dtype} (as torch)")
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
@@ -388,7 +388,7 @@ def _checked_norm_inputs(name: str, x, running_mean, running_var, weight, bias, 
         raise ValueError(f"{name}: expected input (N, C, ...) with at least 2 axes, got "
                          f"{x.shape}")
     if not is_floating_dtype(x.dtype):
-        raise TypeError(f"{name}: expected a floating point input, got {x.dtype}")
+        raise NoKernelError(f"{name}: expected a floating point input, got {x.dtype}")
     momentum = real_number(name, "momentum", momentum)
     eps = real_number(name, "eps", eps)
     channels = x.shape[1]
@@ -668,8 +668,8 @@ def group_norm_unchecked(x, num_groups: int, weight=None, bias=None, eps: float 
     if not isinstance(x, Tensor):
         x = Tensor(x)
     if x.ndim < 2:
-        raise ValueError(f"group_norm: expected input (N, C, ...) with at least 2 axes, got "
-                         f"{x.shape}")
+        raise ArgError(f"group_norm: expected input (N, C, ...) with at least 2 axes, got "
+                       f"{x.shape}")
     if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)):
         raise TypeError(f"group_norm: num_groups must be an int, got {num_groups!r}")
     if num_groups < 1 or x.shape[1] % num_groups:
@@ -764,8 +764,8 @@ def _normalized_shape(name: str, normalized_shape) -> tuple[int, ...]:
     """An int or a sequence of ints as a tuple (torch.Size-like)."""
     if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
         if normalized_shape < 0:
-            raise ValueError(f"{name}: normalized_shape must hold sizes >= 0, got "
-                             f"{normalized_shape}")
+            raise ArgError(f"{name}: normalized_shape must hold sizes >= 0, got "
+                           f"{normalized_shape}")
         return (int(normalized_shape),)
     try:
         shape = tuple(normalized_shape)
@@ -792,8 +792,8 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None):
         raise ShapeError(f"rms_norm: normalized_shape {shape} must be the last axes of the "
                          f"input, got input of shape {input.shape}")
     if weight is not None and np.shape(as_array(weight)) != shape:
-        raise ValueError(f"rms_norm: weight must have shape normalized_shape {shape}, got "
-                         f"{np.shape(getattr(weight, 'data', weight))}")
+        raise ArgError(f"rms_norm: weight must have shape normalized_shape {shape}, got "
+                       f"{np.shape(getattr(weight, 'data', weight))}")
     if eps is None:  # float16 / bfloat16 compute in float32, and take its epsilon (as torch)
         eps = float(np.finfo(input.dtype if input.dtype.kind == "f" and input.dtype.itemsize >= 4
                              else np.float32).eps)
@@ -825,8 +825,8 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
     dtype = input.dtype  # torch's average pool: 2-d for 3-axis x, 3-d (no float16) beyond
     if (dtype.kind in "biu" and dtype != np.int64) or (input.ndim > 3 and
                                                       is_low_precision(dtype)):
-        raise TypeError(f"local_response_norm: torch's CPU kernel takes no {dtype} input of "
-                        f"{input.ndim} axes")
+        raise NoKernelError(f"local_response_norm: torch's CPU kernel takes no {dtype} input of "
+                            f"{input.ndim} axes")
     if input.data.size == 0:
         return input
     channels = input.shape[1]

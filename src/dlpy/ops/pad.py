@@ -17,6 +17,11 @@ class _PadModeError(NotImplementedError, ValueError):
     """An unknown padding mode: torch's NotImplementedError, and a ValueError."""
 
 
+class _PadValueOverflowError(OverflowError, RuntimeError):
+    """A constant an integer x cannot hold (inf): numpy's OverflowError, and torch's
+    RuntimeError ("value cannot be converted to type int64_t without overflow")."""
+
+
 class Pad(Op):
     """y = x with widths[a] = (before, after) values added to (negative: cut from) each axis a.
 
@@ -36,8 +41,13 @@ class Pad(Op):
         self.x_shape = x.shape
         if self.mode == "constant":
             grown, cut = _split(self.widths)
-            y = np.pad(x[_inner(x.shape, cut)], grown or 0,  # (or 0: a 0-d x)
-                       constant_values=self.value)
+            try:
+                y = np.pad(x[_inner(x.shape, cut)], grown or 0,  # (or 0: a 0-d x)
+                           constant_values=self.value)
+            except OverflowError as error:  # inf into integers: numpy's message, torch's class
+                raise _PadValueOverflowError(str(error)) from None
+            except ValueError as error:  # nan into integers
+                raise PadError(str(error)) from None
         else:
             y = x
             for axis, index in _index_maps(self.widths, self.mode, x.shape):

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8
-from dlpy.ops import ArgDtypeError, real_number
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, real_number
 from dlpy.ops import complex as _complex
 from dlpy.ops import promotion as _promotion
 from dlpy.ops.activation import _erf, _erf_float32, _erfc, _erfc_float32
@@ -459,8 +459,8 @@ def expm1(input: Tensor) -> Tensor:
 def sign(input: Tensor) -> Tensor:
     """-1, 0 or 1 by the sign of x; zero gradient. Complex x is a TypeError (use sgn), as torch."""
     if isinstance(input, _complex.ComplexTensor):
-        raise ArgDtypeError(f"sign: complex tensors are not supported, got {input.dtype} (as torch."
-                        "sign); use sgn for z / |z|")
+        raise NoKernelError(f"sign: complex tensors are not supported, got {input.dtype} (as torch."
+                            "sign); use sgn for z / |z|")
     if _data(input).dtype == np.bool_:  # True stays True, as torch's
         return Tensor(_data(input).copy())
     return Step(_sign)(input)
@@ -491,8 +491,8 @@ def round(input: Tensor, decimals: int | None = None) -> Tensor:  # noqa: A001 -
     kind = np.asarray(input.data if isinstance(input, Tensor) else input).dtype.kind
     if kind == "b" or (kind in "iu" and decimals is not None):
         dtype = np.asarray(getattr(input, 'data', input)).dtype
-        raise TypeError(f"round: not implemented for {dtype}"
-                        f" tensors{'' if kind == 'b' else ' when decimals is given'}")
+        raise NoKernelError(f"round: not implemented for {dtype}"
+                            f" tensors{'' if kind == 'b' else ' when decimals is given'}")
     given, decimals = decimals is not None, 0 if decimals is None else decimals
     if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)):
         raise TypeError(f"round: decimals must be an int, got {decimals!r}")
@@ -1235,7 +1235,7 @@ def _integers(name: str, *values, bools: bool = False) -> list[np.ndarray]:
     kinds, expected = ("biu", "integer or bool") if bools else ("iu", "integer")
     for v in arrays:
         if v.dtype.kind not in kinds:
-            raise ArgDtypeError(f"{name}: expected {expected} tensors, got {v.dtype}")
+            raise NoKernelError(f"{name}: expected {expected} tensors, got {v.dtype}")
     if len(arrays) == 2:
         _check_broadcast(name, *arrays)
     return arrays
@@ -1300,7 +1300,7 @@ def frexp(input) -> FrexpResult:
     2 ** exponent (no gradient, as PyTorch)."""
     data = _data(input)
     if data.dtype.kind != "f":
-        raise TypeError(f"frexp: expected a float tensor, got {data.dtype}")
+        raise ArgDtypeError(f"frexp: expected a float tensor, got {data.dtype}")
     mantissa, exponent = np.frexp(data)
     if isinstance(input, Tensor) and input.requires_grad:  # d mantissa = g / 2^exponent
         mantissa = input * Tensor(np.exp2(-exponent.astype(np.float64)).astype(data.dtype))
@@ -1330,7 +1330,7 @@ def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
     _check_broadcast("nextafter", input, other)
     a, b = _data(input), _data(other)
     if not any(d.kind == "f" or d.name == "bfloat16" for d in (a.dtype, b.dtype)):
-        raise ArgDtypeError(f"nextafter: expected float tensors, got {a.dtype} and {b.dtype}")
+        raise NoKernelError(f"nextafter: expected float tensors, got {a.dtype} and {b.dtype}")
     if a.dtype != b.dtype:
         input, other = _promotion.promote(input, other)
     return Nextafter()(_as_tensor(input), other)
@@ -1339,16 +1339,23 @@ def nextafter(input, other) -> Tensor:  # noqa: A002 - torch's names
 def signbit(input) -> Tensor:
     """torch.signbit: whether the sign bit is set (True for -0.0), a bool tensor."""
     if isinstance(input, _complex.ComplexTensor):
-        raise ArgDtypeError(f"signbit: complex tensors are not supported, got {input.dtype}")
+        raise NoKernelError(f"signbit: complex tensors are not supported, got {input.dtype}")
     return Tensor(np.signbit(_data(input)))
 
 
+def _infinite(test, input) -> Tensor:
+    try:
+        return Tensor(test(_data(input)))
+    except TypeError as err:  # numpy's refusal of complex values: torch's RuntimeError
+        raise ArgDtypeError(*err.args) from None
+
+
 def isposinf(input) -> Tensor:
-    return Tensor(np.isposinf(_data(input)))
+    return _infinite(np.isposinf, input)
 
 
 def isneginf(input) -> Tensor:
-    return Tensor(np.isneginf(_data(input)))
+    return _infinite(np.isneginf, input)
 
 
 def isreal(input) -> Tensor:
@@ -1501,7 +1508,7 @@ class Polygamma(Op):
 def polygamma(n: int, input: Tensor) -> Tensor:
     """torch.polygamma: the n-th derivative of digamma (n = 0: digamma itself)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"polygamma: n must be a non-negative int, got {n!r}")
+        raise ArgError(f"polygamma: n must be a non-negative int, got {n!r}")
     return Polygamma(int(n))(input)
 
 
@@ -1511,7 +1518,7 @@ def mvlgamma(input: Tensor, p: int) -> Tensor:
     from dlpy.ops.special import lgamma
 
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
-        raise ValueError(f"mvlgamma: p must be a positive int, got {p!r}")
+        raise ArgError(f"mvlgamma: p must be a positive int, got {p!r}")
     input = _as_tensor(input)  # (torch 2.13 no longer checks x > (p - 1) / 2: inf or nan there)
     offsets = -np.arange(p, dtype=input.dtype) / 2
     out = lgamma(input.unsqueeze(-1) + offsets).sum(-1) + p * (p - 1) / 4 * math.log(math.pi)

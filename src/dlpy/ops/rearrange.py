@@ -7,8 +7,21 @@ import numpy as np
 
 from dlpy.amp.state import FP32, KEEP, autocast_policy
 from dlpy.layouts import suggested_format
-from dlpy.ops import ArgDtypeError, ArgError, DimError, RepeatedDimError, check_dim, int_of
+from dlpy.ops import (
+    ArgDtypeError,
+    ArgError,
+    DimError,
+    NoKernelError,
+    RepeatedDimError,
+    check_dim,
+    int_of,
+)
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, row_major, sum_to_shape
+
+
+class DimArgError(DimError, RuntimeError):
+    """A dim out of range where torch raises RuntimeError (rot90's dims): a DimError, and
+    torch's RuntimeError."""
 
 
 def _shape_of(x) -> tuple[int, ...]:
@@ -227,13 +240,13 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
         if isinstance(shifts, (tuple, list)) and len(shifts) == 1:
             shifts = shifts[0]
         if isinstance(shifts, bool) or not isinstance(shifts, (int, np.integer)):
-            raise TypeError(f"roll: without dims, shifts must be one int, got {shifts!r}")
+            raise ArgDtypeError(f"roll: without dims, shifts must be one int, got {shifts!r}")
         return Roll(int(shifts), None)(input)
     shifts = _sizes("roll", shifts if isinstance(shifts, (tuple, list)) else (shifts,),
                     "shifts")
     axes = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if not shifts:
-        raise ValueError("roll: shifts must not be empty")
+        raise ArgError("roll: shifts must not be empty")
     if len(shifts) != len(axes):
         raise ArgError(f"roll: needs one shift per dim, got shifts {shifts} and dims {axes}")
     axes = tuple(_dims("roll", d, len(shape))[0] for d in axes)
@@ -268,9 +281,9 @@ def _tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
 
 
-def _axis_list(name: str, dims, ndim: int) -> list[int]:
+def _axis_list(name: str, dims, ndim: int, error: type[DimError] = DimError) -> list[int]:
     dims = list(dims) if isinstance(dims, (tuple, list)) else [dims]
-    out = [check_dim(name, d, ndim, scalar_ok=True) for d in dims]
+    out = [check_dim(name, d, ndim, scalar_ok=True, error=error) for d in dims]
     if len(set(out)) != len(out):
         raise RepeatedDimError(f"{name}: dims {dims} name an axis twice")
     return out
@@ -368,7 +381,7 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
     second."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"rot90: k must be an int, got {k!r}")
-    dims = _axis_list("rot90", dims, input.ndim)
+    dims = _axis_list("rot90", dims, input.ndim, DimArgError)
     if len(dims) != 2 or input.ndim < 2:
         raise ArgError(f"rot90: expected two different dims of a tensor with 2+ axes, got "
                          f"dims {dims} for {input.ndim} axes")
@@ -398,7 +411,7 @@ def fliplr(input: Tensor) -> Tensor:
 def flipud(input: Tensor) -> Tensor:
     """Reversed along axis 0 (the rows); x needs 1+ axes."""
     if input.ndim < 1:
-        raise ValueError("flipud: expected a tensor with 1+ axes, got a scalar")
+        raise ArgError("flipud: expected a tensor with 1+ axes, got a scalar")
     return flip(input, [0])
 
 
@@ -450,16 +463,16 @@ def tensor_split(input: Tensor, indices_or_sections=None, dim: int = 0, *, secti
                                               "tensor_indices_or_sections":
                                               tensor_indices_or_sections})
     if input.ndim == 0:
-        raise ValueError("tensor_split: expected a tensor with at least one axis, got shape ()")
+        raise ArgError("tensor_split: expected a tensor with at least one axis, got shape ()")
     dim = check_dim("tensor_split", dim, input.ndim)
     size = input.shape[dim]
     if isinstance(indices_or_sections, Tensor):
         if indices_or_sections.dtype != np.int64:
-            raise TypeError(f"tensor_split: expected tensor_indices_or_sections to have dtype "
-                            f"int64, got {indices_or_sections.dtype}")
+            raise ArgDtypeError(f"tensor_split: expected tensor_indices_or_sections to have "
+                                f"dtype int64, got {indices_or_sections.dtype}")
         if indices_or_sections.ndim > 1:
-            raise ValueError(f"tensor_split: expected tensor_indices_or_sections to be a 0-d "
-                             f"or 1-d tensor, got {indices_or_sections.ndim}-d")
+            raise ArgError(f"tensor_split: expected tensor_indices_or_sections to be a 0-d "
+                           f"or 1-d tensor, got {indices_or_sections.ndim}-d")
         indices_or_sections = indices_or_sections.tolist()  # 0-d: sections; 1-d: indices
     if isinstance(indices_or_sections, (int, np.integer)) and \
             not isinstance(indices_or_sections, bool):
@@ -634,7 +647,7 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
     if input.ndim != 1:
         raise ShapeError(f"combinations: expected a 1-D tensor, got shape {input.shape}")
     if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
-        raise ValueError(f"combinations: r must be a non-negative int, got {r!r}")
+        raise ArgError(f"combinations: r must be a non-negative int, got {r!r}")
     from dlpy.ops.shape import stack
 
     if r == 0:
@@ -655,8 +668,10 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
         raise ShapeError(f"cross: input and other must have the same number of axes, got "
                          f"shapes {_shape_of(input)} and {_shape_of(other)}")
     if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype != other.dtype:
-        raise TypeError(f"cross: expected input and other to have the same dtype, got "
-                        f"{input.dtype} and {other.dtype}")
+        raise ArgDtypeError(f"cross: expected input and other to have the same dtype, got "
+                            f"{input.dtype} and {other.dtype}")
+    if isinstance(input, Tensor) and input.dtype == np.bool_:  # torch's kernel has none
+        raise NoKernelError("cross: \"cross\" not implemented for 'Bool'")
     input, other = broadcast_tensors(input, other)
     if dim is None:
         sizes = [i for i, n in enumerate(input.shape) if n == 3]
@@ -740,13 +755,13 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
                             "donot_use_mm_for_euclid_dist"):
         raise ValueError(f"cdist: {compute_mode!r} is not a valid value for compute_mode")
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
-        raise ValueError(f"cdist: expected (..., P, M) and (..., R, M), got {x1.shape} and "
+        raise ShapeError(f"cdist: expected (..., P, M) and (..., R, M), got {x1.shape} and "
                          f"{x2.shape}")
     if not p >= 0:
-        raise ValueError(f"cdist: p must be non-negative, got {p}")
+        raise ArgError(f"cdist: p must be non-negative, got {p}")
     if x1.dtype != x2.dtype:
-        raise TypeError(f"cdist: expected x1 and x2 of one dtype, got {x1.dtype} and "
-                        f"{x2.dtype}, as torch")
+        raise ArgDtypeError(f"cdist: expected x1 and x2 of one dtype, got {x1.dtype} and "
+                            f"{x2.dtype}, as torch")
     if x1.dtype.kind in "fV" and x1.dtype.itemsize <= 2:  # float16, bfloat16, float8
         raise NotImplementedError(f"cdist: not implemented for {x1.dtype}, as torch (outside "
                                   f"autocast, which computes it in float32)")
@@ -768,11 +783,11 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
 
     shape = _shape_of(x)
     if len(shape) != 1:
-        raise ValueError(f"vander: expected a 1-D tensor, got shape {shape}")
+        raise ShapeError(f"vander: expected a 1-D tensor, got shape {shape}")
     if N is None:
         N = shape[0]  # noqa: N806
     if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 0:
-        raise ValueError(f"vander: N must be a non-negative int, got {N!r}")
+        raise ArgError(f"vander: N must be a non-negative int, got {N!r}")
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
     if x.dtype.kind in "biu" and x.dtype != np.int64:  # torch computes integers in int64
         from dlpy.ops.arithmetic import cast
@@ -804,7 +819,7 @@ def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's nam
     if not a or not b:
         return mul(input, other)
     if a[-1] != b[-1]:
-        raise ValueError(f"inner: last dimensions must match, got shapes {a} and {b}")
+        raise ShapeError(f"inner: last dimensions must match, got shapes {a} and {b}")
     return tensordot(input, other, dims=([len(a) - 1], [len(b) - 1]))
 
 
@@ -934,7 +949,7 @@ def sum_to_size(x: Tensor, *size) -> Tensor:
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"sum_to_size: size {size} is not expandable to the tensor's shape "
+        raise ShapeError(f"sum_to_size: size {size} is not expandable to the tensor's shape "
                          f"{shape}")
     extra = len(shape) - len(size)
     axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(size)
@@ -962,7 +977,7 @@ def _scatter_into(name: str, x: Tensor, src, index) -> Tensor:
 
     target = np.empty(_shape_of(x), dtype=bool)[index].shape
     if _shape_of(src) != target:
-        raise ValueError(f"{name}: src must have shape {target}, got {_shape_of(src)}")
+        raise ShapeError(f"{name}: src must have shape {target}, got {_shape_of(src)}")
     return _put(x, src, index)
 
 

@@ -44,7 +44,7 @@ def _normalize_axis(name, axis, ndim):
             a = int_of(a)
         if ndim == 0 and a in (0, -1):  # a scalar's one pseudo-axis, as in PyTorch
             if len(axes) > 1:
-                raise ValueError(f"{name}: axis {axis!r} names axis 0 twice")
+                raise RepeatedDimError(f"{name}: axis {axis!r} names axis 0 twice")
             continue
         if not -ndim <= a < ndim:
             raise DimError(f"{name}: axis {a} is out of range for a tensor with {ndim} axes")
@@ -940,13 +940,19 @@ def nanmedian(input, dim=None, keepdim=False):
     return _median_dim("nanmedian", input, dim, keepdim, ignore_nan=True)
 
 
+class _EmptyKError(ArgError, IndexError):
+    """kthvalue along a dim of size 0: torch's IndexError (non-zero size expected), an
+    ArgError (ValueError, RuntimeError) as for any k out of range."""
+
+
 def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """(values, indices) of the k-th smallest (k from 1) along dim, as torch.kthvalue."""
     _complex.refuse("kthvalue", input)
     dim = _dim_or_scalar("kthvalue", input, dim)
     size = input.shape[dim] if input.ndim else 1
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= size:
-        raise ArgError(f"kthvalue: k must be an int in [1, {size}], got {k!r}")
+        raise (_EmptyKError if size == 0 else ArgError)(
+            f"kthvalue: k must be an int in [1, {size}], got {k!r}")
     data = input.data if input.ndim else input.data.reshape(1)
     if data.itemsize == 1:  # float8 and bool: torch refuses
         check_float8("kthvalue_cpu", data)

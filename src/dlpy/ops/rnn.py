@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute
+from dlpy.ops import ArgError, ArgIndexError
 from dlpy.ops.arithmetic import identity
 from dlpy.ops.mask import where
 from dlpy.ops.shape import concat, stack
@@ -474,8 +475,10 @@ def _inputs(name: str, gates: int, x_proj, states, w_hh, b_hh=None, w_hr=None,
     x_shape = tuple(np.shape(x_proj))
     steps = name.endswith("sequence")
     if len(x_shape) != (3 if steps else 2) or x_shape[-1] != gates * hidden:
-        raise ValueError(f"{name}: expected x_proj of shape ({'seq_len, ' if steps else ''}"
-                         f"batch, {gates * hidden}) for w_hh of shape {w_shape}, got {x_shape}")
+        # too few axes: torch's IndexError (it reads the missing one)
+        error = ArgIndexError if len(x_shape) < (3 if steps else 2) else ValueError
+        raise error(f"{name}: expected x_proj of shape ({'seq_len, ' if steps else ''}"
+                    f"batch, {gates * hidden}) for w_hh of shape {w_shape}, got {x_shape}")
     if w_hr is None and width != hidden:
         raise ValueError(f"{name}: expected w_hh of shape ({gates * hidden}, {hidden}) without "
                          f"w_hr, got {w_shape}")
@@ -485,8 +488,8 @@ def _inputs(name: str, gates: int, x_proj, states, w_hh, b_hh=None, w_hr=None,
         expected.append(("c", states[1], (x_shape[-2], hidden)))
     for what, value, shape in expected:
         if value is not None and tuple(np.shape(value)) != shape:
-            raise ValueError(f"{name}: expected {what} of shape {shape}, got "
-                             f"{tuple(np.shape(value))}")
+            raise ArgError(f"{name}: expected {what} of shape {shape}, got "
+                           f"{tuple(np.shape(value))}")
     if lengths is not None and np.shape(lengths) != (x_shape[1],):
         raise ValueError(f"{name}: expected lengths of shape ({x_shape[1]},), got "
                          f"{np.shape(lengths)}")

@@ -7,7 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8, refuse_bool
-from dlpy.ops import check_dim, real_number
+from dlpy.ops import (
+    ArgDtypeError,
+    ArgError,
+    NoKernelError,
+    UnsupportedArgError,
+    check_dim,
+    real_number,
+)
 from dlpy.tensor import Tensor
 
 
@@ -27,16 +34,16 @@ def _results(values, inverse, counts, return_inverse, return_counts):
 def _check_empty_slices(data: np.ndarray, dim: int) -> None:
     """torch's unique(dim=...) refuses slices of no elements along a non-empty dim."""
     if data.size == 0 and data.shape[dim] != 0:
-        raise ValueError(f"unique: there are 0 sized dimensions in shape {data.shape} other "
-                         f"than dim {dim}, so unique cannot be applied, as torch's")
+        raise ArgError(f"unique: there are 0 sized dimensions in shape {data.shape} other "
+                       f"than dim {dim}, so unique cannot be applied, as torch's")
 
 
 def _refuse_complex(name: str, *arrays: np.ndarray) -> None:
     """torch's error for the ordering functions of complex values (unique, searchsorted)."""
     for array in arrays:
         if array.dtype.kind == "c":
-            raise TypeError(f"{name}: not implemented for complex tensors, got {array.dtype} "
-                            "(as torch)")
+            raise NoKernelError(f"{name}: not implemented for complex tensors, got {array.dtype} "
+                                "(as torch)")
 
 
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's name
@@ -90,21 +97,22 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     tensor x (the sum of the weights there, given weights), at least minlength bins."""
     data = _data(input)
     if data.ndim != 1 or data.dtype.kind not in "iu":
-        raise ValueError(f"bincount: expected a 1-D int tensor, got shape {data.shape} of "
-                         f"{data.dtype}")
+        # torch: no kernel for a non-integer dtype (checked first), a RuntimeError for rank
+        raise (ArgError if data.dtype.kind in "iu" else UnsupportedArgError)(
+            f"bincount: expected a 1-D int tensor, got shape {data.shape} of {data.dtype}")
     if data.size and data.min() < 0:
-        raise ValueError(f"bincount: values must be non-negative, got {data.min()}")
+        raise ArgError(f"bincount: values must be non-negative, got {data.min()}")
     if isinstance(minlength, bool) or not isinstance(minlength, (int, np.integer)) \
             or minlength < 0:
-        raise ValueError(f"bincount: minlength must be a non-negative int, got {minlength!r}")
+        raise ArgError(f"bincount: minlength must be a non-negative int, got {minlength!r}")
     if weights is None or data.size == 0:  # an empty x counts in int64, weights or not
         if weights is not None and _data(weights).shape != data.shape:
-            raise ValueError(f"bincount: weights must have x's shape {data.shape}, got "
-                             f"{_data(weights).shape}")
+            raise ArgError(f"bincount: weights must have x's shape {data.shape}, got "
+                           f"{_data(weights).shape}")
         return Tensor(np.bincount(data, minlength=minlength).astype(np.int64))
     w = _data(weights)
     if w.shape != data.shape:
-        raise ValueError(f"bincount: weights must have x's shape {data.shape}, got {w.shape}")
+        raise ArgError(f"bincount: weights must have x's shape {data.shape}, got {w.shape}")
     # float32 weights sum in float32, any other dtype in float64, as torch's
     return Tensor(np.bincount(data, w, minlength=minlength).astype(
         np.float32 if w.dtype == np.float32 else np.float64))
@@ -115,16 +123,17 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     range), x's dtype; values outside are left out, max falls in the last bin."""
     data = _data(input)
     if data.dtype.kind in "biuc":
-        raise TypeError(f"histc: expected a floating-point tensor, got {data.dtype}, as torch's")
+        raise NoKernelError(f"histc: expected a floating-point tensor, got {data.dtype}, as "
+                            "torch's")
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ValueError(f"histc: bins must be a positive int, got {bins!r}")
+        raise ArgError(f"histc: bins must be a positive int, got {bins!r}")
     low, high = real_number("histc", "min", min), real_number("histc", "max", max)
     if low > high:
-        raise ValueError(f"histc: max must be at least min, got min {low} and max {high}")
+        raise ArgError(f"histc: max must be at least min, got min {low} and max {high}")
     if low == high and data.size:
         low, high = float(data.min()), float(data.max())
     if not (np.isfinite(low) and np.isfinite(high)):
-        raise ValueError(f"histc: range of [{low}, {high}] is not finite")
+        raise ArgError(f"histc: range of [{low}, {high}] is not finite")
     if low == high:
         low, high = low - 1, high + 1
     kept = data[(data >= low) & (data <= high)].astype(np.float64)
@@ -137,9 +146,9 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
 def _side(name: str, right: bool, side: str | None) -> str:
     if side is not None:
         if side not in ("left", "right"):
-            raise ValueError(f"{name}: side must be 'left' or 'right', got {side!r}")
+            raise ArgError(f"{name}: side must be 'left' or 'right', got {side!r}")
         if right and side == "left":
-            raise ValueError(f"{name}: right=True and side='left' disagree")
+            raise ArgError(f"{name}: right=True and side='left' disagree")
         return side
     return "right" if right else "left"
 
@@ -147,12 +156,12 @@ def _side(name: str, right: bool, side: str | None) -> str:
 def _sorter(name: str, order: np.ndarray, shape: tuple) -> np.ndarray:
     """torch's checks of searchsorted's sorter: int64, the sequence's shape, valid indices."""
     if order.dtype != np.int64:
-        raise TypeError(f"{name}: sorter must be a tensor of int64, got {order.dtype}")
+        raise ArgDtypeError(f"{name}: sorter must be a tensor of int64, got {order.dtype}")
     if order.shape != shape:
-        raise ValueError(f"{name}: sorter must have the sorted sequence's shape {shape}, got "
-                         f"{order.shape}")
+        raise ArgError(f"{name}: sorter must have the sorted sequence's shape {shape}, got "
+                       f"{order.shape}")
     if order.size and (order.min() < 0 or order.max() >= shape[-1]):
-        raise ValueError(f"{name}: sorter index out of range [0, {shape[-1]})")
+        raise ArgError(f"{name}: sorter index out of range [0, {shape[-1]})")
     return order
 
 
@@ -165,8 +174,8 @@ def _bisect(seq: np.ndarray, vals: np.ndarray, side: str, order) -> np.ndarray:
     if order is not None:
         rows = np.take_along_axis(rows, order.reshape(rows.shape), -1)
     if seq.ndim > 1 and seq.shape[:-1] != vals.shape[:-1]:
-        raise ValueError(f"searchsorted: sorted_sequence {seq.shape} and values "
-                         f"{vals.shape} must match on every axis but the last")
+        raise ArgError(f"searchsorted: sorted_sequence {seq.shape} and values "
+                       f"{vals.shape} must match on every axis but the last")
     wanted = vals.reshape(rows.shape[0], -1)
     start = np.zeros(wanted.shape, np.int64)
     end = np.full(wanted.shape, length, np.int64)
@@ -194,11 +203,14 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
     if seq.dtype.kind == "f" and np.isnan(seq).any():
         out = _bisect(seq, vals, side, order)
     elif seq.ndim <= 1:
-        out = np.searchsorted(seq, vals, side=side, sorter=order)
+        try:
+            out = np.searchsorted(seq, vals, side=side, sorter=order)
+        except ValueError as err:  # numpy's refusal of a 0-d sequence: torch's RuntimeError
+            raise ArgError(*err.args) from None
     else:
         if seq.shape[:-1] != vals.shape[:-1]:
-            raise ValueError(f"searchsorted: sorted_sequence {seq.shape} and values "
-                             f"{vals.shape} must match on every axis but the last")
+            raise ArgError(f"searchsorted: sorted_sequence {seq.shape} and values "
+                           f"{vals.shape} must match on every axis but the last")
         count = int(np.prod(seq.shape[:-1]))  # rows (-1 is ambiguous for empty rows)
         rows = seq.reshape(count, seq.shape[-1])
         vrows = vals.reshape(count, vals.shape[-1])
@@ -214,5 +226,5 @@ def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False
     (right=False: boundaries[i-1] < x <= boundaries[i])."""
     bounds = _data(boundaries)
     if bounds.ndim != 1:
-        raise ValueError(f"bucketize: boundaries must be 1-D, got shape {bounds.shape}")
+        raise ArgError(f"bucketize: boundaries must be 1-D, got shape {bounds.shape}")
     return searchsorted(bounds, input, out_int32=out_int32, right=right)

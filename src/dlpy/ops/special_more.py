@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from dlpy.node_names import rename_scalar_overload
+from dlpy.ops import NoKernelError
 from dlpy.ops.activation import _erf, _erfc
 from dlpy.ops.pointwise import _check_broadcast
 from dlpy.ops.promotion import floating, promote_floating, result_type
@@ -739,7 +740,7 @@ def _degrees(name: str, n) -> np.ndarray:
     if n.dtype.kind == "f":
         n = np.where(np.isfinite(n), n, -1)
     if n.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: n must be an integer or real tensor or number, got {n.dtype}")
+        raise NoKernelError(f"{name}: n must be an integer or real tensor or number, got {n.dtype}")
     return n.astype(np.int64)
 
 

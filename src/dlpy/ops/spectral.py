@@ -14,7 +14,7 @@ import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.device import as_device
-from dlpy.ops import ArgDtypeError, ArgError, DimError
+from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError
 from dlpy.ops.complex import complex, complex_dtype, imag, mark, real, real_dtype, view_as_real
 from dlpy.ops.pad import pad
 from dlpy.ops.shape import getitem, swapaxes
@@ -189,6 +189,11 @@ class Frames(LinearOp):
 
 
 # ----------------------------------------------------------------- windows
+class _LengthTypeError(ValueError, TypeError):
+    """A window_length that is not an int: a ValueError, as a negative one, and torch's
+    TypeError (its argument parser refuses a float)."""
+
+
 def _window(name: str, window_length, periodic: bool, dtype, requires_grad: bool, device,
             values):
     """``values(n, N, r)`` at n = 0 .. N - 1 with N = window_length (+ 1 for a periodic window:
@@ -200,13 +205,16 @@ def _window(name: str, window_length, periodic: bool, dtype, requires_grad: bool
     as_device(device, name)
     if (isinstance(window_length, bool) or not isinstance(window_length, (int, np.integer))
             or window_length < 0):
-        raise ValueError(f"{name}: window_length must be a non-negative int, got "
-                         f"{window_length!r}")
+        raise (_LengthTypeError if isinstance(window_length, bool) or not isinstance(
+            window_length, (int, np.integer)) else ArgError)(
+            f"{name}: window_length must be a non-negative int, got {window_length!r}")
     if not isinstance(periodic, bool):
         raise TypeError(f"{name}: periodic must be True or False, got {periodic!r}")
     dtype = np.dtype(default_dtype(dtype))
     if dtype.kind != "f" and dtype.name != "bfloat16":
-        raise TypeError(f"{name}: dtype must be a float dtype, got {dtype}")
+        # torch: a complex dtype has no kernel (NotImplementedError), others a RuntimeError
+        raise (NoKernelError if dtype.kind == "c" else ArgDtypeError)(
+            f"{name}: dtype must be a float dtype, got {dtype}")
     length = int(window_length)
     if length <= 1:
         array = np.ones(length, dtype)

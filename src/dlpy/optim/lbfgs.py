@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.amp.dtypes import is_low_precision
+from dlpy.ops import ArgError
 from dlpy.optim.optimizer import _F32, Optimizer, _add, _check_hyper
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import Tensor, enable_grad, increment_version
@@ -346,8 +347,8 @@ class LBFGS(Optimizer):
                      tolerance_change=settings["tolerance_change"])
         line_search_fn = settings["line_search_fn"]
         if line_search_fn not in (None, "strong_wolfe"):
-            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
-                             f"{line_search_fn!r}")
+            raise ArgError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
+                           f"{line_search_fn!r}")
         return {**settings, "max_iter": _count(name, "max_iter", settings["max_iter"]),
                 "max_eval": _count(name, "max_eval", settings["max_eval"]),
                 "history_size": _count(name, "history_size", settings["history_size"]),

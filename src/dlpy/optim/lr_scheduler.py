@@ -25,6 +25,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 
+class _MetricsTypeError(TypeError, ValueError):
+    """ReduceLROnPlateau.step of a metric that is no number: a TypeError, and torch's
+    ValueError (it calls ``float()`` on it)."""
+
+
 def _param_groups(owner: str, optimizer) -> list[dict[str, Any]]:
     groups = getattr(optimizer, "param_groups", None)
     if not groups:
@@ -899,8 +904,8 @@ class ReduceLROnPlateau(LRScheduler):
         ``epoch`` (deprecated in PyTorch, which warns) sets ``last_epoch``."""
         value = metrics.item() if hasattr(metrics, "item") else metrics
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"ReduceLROnPlateau.step: metrics must be a number, got "
-                            f"{type(metrics).__name__}")
+            raise _MetricsTypeError(f"ReduceLROnPlateau.step: metrics must be a number, got "
+                                    f"{type(metrics).__name__}")
         value = float(value)
         if epoch is None:
             self.last_epoch += 1

@@ -32,6 +32,7 @@ import numpy as np
 
 from dlpy.amp.dtypes import is_low_precision
 from dlpy.hooks import add_hook
+from dlpy.ops import ArgError
 from dlpy.ops.complex import complex_dtype
 from dlpy.sparse_grad import SparseGrad
 from dlpy.tensor import ShapeError, Tensor, _bump
@@ -47,6 +48,25 @@ _TORCH_FLAG_DEFAULTS = {"foreach": None, "fused": None, "capturable": False,
 class SparseGradError(TypeError, RuntimeError):
     """A sparse gradient given to an optimiser that takes only dense ones (or the other way
     round); torch raises RuntimeError there, so both ``except`` forms catch it."""
+
+
+class _GroupKeyError(TypeError, KeyError):
+    """A parameter group without a 'params' entry: a TypeError, and torch's KeyError. Its
+    message prints as given (not quoted, as a KeyError's)."""
+
+    __str__ = Exception.__str__
+
+
+class _StateKeyError(ValueError, KeyError):
+    """A state dict with missing or unexpected entries: a ValueError, and torch's KeyError (a
+    missing 'state' or 'param_groups'). Its message prints as given (not quoted)."""
+
+    __str__ = Exception.__str__
+
+
+class _StateTypeError(AttributeError, TypeError):
+    """A state dict that is no dict of names (a list): Python's AttributeError at the first
+    name, and torch's TypeError."""
 
 
 def torch_layout_default(torch_layout: bool | None) -> bool:
@@ -189,8 +209,9 @@ class Optimizer:
         the constructor's values. A parameter may belong to one group only."""
         name, index = type(self).__name__, len(self.param_groups)
         if not isinstance(group, dict) or "params" not in group:
-            raise TypeError(f"{name}: a parameter group is a dict with a 'params' entry, got "
-                            f"{group!r:.80}")
+            error = _GroupKeyError if isinstance(group, dict) else TypeError  # as torch's
+            raise error(f"{name}: a parameter group is a dict with a 'params' entry, got "
+                        f"{group!r:.80}")
         # a group may carry PyTorch's implementation switches too (no effect here) and keys
         # of the user's own (a name, a tag): kept in the group, as torch's
         extras = {**getattr(self, "_torch_extras", {}),
@@ -904,10 +925,13 @@ class Optimizer:
         name = type(self).__name__
         known = {f"group.{g}.{key}" for g in range(len(self.param_groups))
                  for key in (*self._defaults, "params")}
-        unexpected = sorted(k for k in state if k not in known and k != "step_count"
-                            and not k.startswith(("state.", "hyper.")))
+        try:
+            unexpected = sorted(k for k in state if k not in known and k != "step_count"
+                                and not k.startswith(("state.", "hyper.")))
+        except AttributeError as err:  # not a dict of names (a list): torch's TypeError
+            raise _StateTypeError(str(err)) from None
         if unexpected or "step_count" not in state:
-            raise ValueError(
+            raise _StateKeyError(
                 f"{name}.load_state_dict: missing keys: "
                 f"{['step_count'] if 'step_count' not in state else 'none'}; unexpected keys: "
                 f"{unexpected or 'none'}"
@@ -1140,8 +1164,8 @@ def _check_torch_flags(owner: str, accepted: tuple[str, ...], flags: dict[str, A
         if key not in accepted:
             raise TypeError(f"{owner}.__init__() got an unexpected keyword argument {key!r}")
         if key == "differentiable" and value:
-            raise ValueError(f"{owner}: differentiable=True is not supported (dlpy's steps "
-                             "are not recorded by the autograd)")
+            raise ArgError(f"{owner}: differentiable=True is not supported (dlpy's steps "
+                           "are not recorded by the autograd)")
     if flags.get("foreach") and flags.get("fused"):
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
@@ -1518,13 +1542,13 @@ class Adam(Optimizer):
         if isinstance(betas, (tuple, list)) and len(betas) == 2 \
                 and any(isinstance(v, Tensor) for v in betas):  # torch's checks, in its order
             if not all(isinstance(v, Tensor) for v in betas):
-                raise ValueError("betas must be either both floats or both Tensors")
+                raise ArgError("betas must be either both floats or both Tensors")
             for i, v in enumerate(betas):
                 if flags.get("foreach") and not flags.get("capturable"):
                     raise ValueError(f"betas[{i}] as a Tensor is not supported for "
                                      "capturable=False and foreach=True")
                 if v.data.size != 1:
-                    raise ValueError(f"Tensor betas[{i}] must be 1-element")
+                    raise ArgError(f"Tensor betas[{i}] must be 1-element")
         super().__init__(params, {"lr": lr, "betas": _pair(betas), "eps": eps,
                                   "weight_decay": weight_decay, "amsgrad": amsgrad,
                                   "maximize": maximize}, **flags)

@@ -28,9 +28,16 @@ def _grid(start: float, end: float, steps: int) -> np.ndarray:
     return np.where(i < half, start + i * step, end - (steps - 1 - i) * step)
 
 
+class _LengthTypeError(ValueError, TypeError):
+    """A window length M that is not an int: a ValueError, as a negative one (torch's), and
+    torch's TypeError (its linspace refuses a float M)."""
+
+
 def _check(name: str, M, dtype) -> np.dtype:
     if isinstance(M, bool) or not isinstance(M, (int, np.integer)) or M < 0:
-        raise ValueError(f"{name}: requires a non-negative integer window length, got M={M!r}")
+        raise (_LengthTypeError if isinstance(M, bool) or not isinstance(M, (int, np.integer))
+               else ValueError)(f"{name}: requires a non-negative integer window length, got "
+                                f"M={M!r}")
     try:
         dtype = np.dtype(default_dtype(dtype))
     except TypeError:

@@ -35,6 +35,7 @@ from dlpy.ao.quantization.observer import (
     _store,
 )
 from dlpy.nn.module import Module
+from dlpy.ops import ArgError, ArgIndexError, NoKernelError
 from dlpy.tensor import Op, Tensor
 
 F32 = np.float32
@@ -42,14 +43,14 @@ F32 = np.float32
 
 def _check_range(name: str, quant_min: int, quant_max: int) -> None:
     if quant_min > quant_max:
-        raise ValueError(f"{name}: expected quant_min <= quant_max, got [{quant_min}, "
-                         f"{quant_max}]")
+        raise ArgError(f"{name}: expected quant_min <= quant_max, got [{quant_min}, "
+                       f"{quant_max}]")
 
 
 def _check_float(name: str, x) -> None:
     dtype = np.dtype(x.dtype)
     if dtype.kind != "f" and dtype.name != "bfloat16":
-        raise TypeError(f"{name}: expected a floating-point input, got {dtype}")
+        raise NoKernelError(f"{name}: expected a floating-point input, got {dtype}")
 
 
 def _check_qparam_dtypes(scale, zero_point) -> None:
@@ -65,8 +66,8 @@ def _check_qparam_dtypes(scale, zero_point) -> None:
 
 def _check_zero_point(name: str, zero_point, quant_min: int, quant_max: int) -> None:
     if np.any(zero_point < quant_min) or np.any(zero_point > quant_max):
-        raise ValueError(f"{name}: zero_point must be in [{quant_min}, {quant_max}], got "
-                         f"{np.asarray(zero_point).tolist()}")
+        raise ArgError(f"{name}: zero_point must be in [{quant_min}, {quant_max}], got "
+                       f"{np.asarray(zero_point).tolist()}")
 
 
 def fake_quantize_array(x: np.ndarray, scale, zero_point, quant_min: int, quant_max: int,
@@ -149,8 +150,10 @@ def fake_quantize_per_channel_affine(x: Tensor, scale, zero_point, axis: int, qu
     _check_range(name, quant_min, quant_max)
     ndim = len(x.shape)
     if not 0 <= axis < ndim:  # torch: no negative axis
-        raise ValueError(f"{name}: axis must be in [0, {ndim - 1}] for an input of shape "
-                         f"{tuple(x.shape)}, got {axis}")
+        # torch: a negative axis is a RuntimeError, one past the last an IndexError
+        raise (ArgIndexError if axis >= ndim else ArgError)(
+            f"{name}: axis must be in [0, {ndim - 1}] for an input of shape "
+            f"{tuple(x.shape)}, got {axis}")
     _check_float(name, x)
     _check_qparam_dtypes(scale, zero_point)
     scale = check_scale(name, scale).reshape(-1)
@@ -159,8 +162,8 @@ def fake_quantize_per_channel_affine(x: Tensor, scale, zero_point, axis: int, qu
     zero_point = zero_point.astype(F32) if float_zero_point else (
         np.rint(zero_point).astype(np.int64))
     if scale.size != x.shape[axis] or zero_point.size != x.shape[axis]:
-        raise ValueError(f"{name}: expected {x.shape[axis]} scales and zero points (axis "
-                         f"{axis} of {tuple(x.shape)}), got {scale.size} and {zero_point.size}")
+        raise ArgError(f"{name}: expected {x.shape[axis]} scales and zero points (axis "
+                       f"{axis} of {tuple(x.shape)}), got {scale.size} and {zero_point.size}")
     if not float_zero_point:  # torch checks the range of integer zero points only
         _check_zero_point(name, zero_point, quant_min, quant_max)
     return FakeQuantizePerChannel(scale, zero_point, axis, quant_min, quant_max, ndim)(x)

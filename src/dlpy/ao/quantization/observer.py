@@ -27,6 +27,7 @@ from dlpy.ao.qtensor import (
     qint32,
 )
 from dlpy.nn.module import Module
+from dlpy.ops import ArgAssertionError, ArgTypeAssertionError, UnsupportedArgError
 from dlpy.tensor import Tensor
 
 F32 = np.float32
@@ -57,11 +58,11 @@ def calculate_qmin_qmax(quant_min, quant_max, dtype: QDtype, reduce_range: bool
     7-bit activations that keep its 16-bit intermediate sums from overflowing), as torch."""
     if quant_min is not None and quant_max is not None:
         if not quant_min <= 0 <= quant_max or quant_min >= quant_max:
-            raise ValueError(f"observer: the range [quant_min, quant_max] must contain 0 and "
-                             f"quant_min < quant_max, got [{quant_min}, {quant_max}]")
+            raise ArgAssertionError(f"observer: the range [quant_min, quant_max] must contain 0 "
+                                    f"and quant_min < quant_max, got [{quant_min}, {quant_max}]")
         if quant_max - quant_min + 1 > (256 if dtype.qmax < 2 ** 8 else 2 ** 32):
-            raise ValueError(f"observer: [{quant_min}, {quant_max}] is wider than "
-                             f"{dtype.name}'s range")
+            raise ArgAssertionError(f"observer: [{quant_min}, {quant_max}] is wider than "
+                                    f"{dtype.name}'s range")
         return (quant_min // 2, quant_max // 2) if reduce_range else (quant_min, quant_max)
     if dtype is qint32:
         return dtype.qmin, dtype.qmax
@@ -103,7 +104,7 @@ class ObserverBase(Module):
 
     def __init__(self, dtype=None, is_dynamic: bool = False):
         super().__init__()
-        self.dtype = check_qdtype(type(self).__name__, dtype)
+        self.dtype = check_qdtype(type(self).__name__, dtype, ArgTypeAssertionError)
         self.is_dynamic = bool(is_dynamic)
 
     def calculate_qparams(self):
@@ -181,8 +182,8 @@ class MinMaxObserver(UniformQuantizationObserverBase):
     def __init__(self, dtype=None, qscheme=per_tensor_affine, reduce_range: bool = False,
                  quant_min=None, quant_max=None, eps: float = EPS, is_dynamic: bool = False):
         if qscheme in (per_channel_affine, per_channel_symmetric):
-            raise ValueError(f"{type(self).__name__}: per-channel qscheme {qscheme!r}; use "
-                             f"PerChannelMinMaxObserver")
+            raise UnsupportedArgError(f"{type(self).__name__}: per-channel qscheme {qscheme!r}; "
+                                      f"use PerChannelMinMaxObserver")
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps, is_dynamic)
         self.register_buffer("min_val", np.array(np.inf, F32))
         self.register_buffer("max_val", np.array(-np.inf, F32))
@@ -237,8 +238,8 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
                  reduce_range: bool = False, quant_min=None, quant_max=None, eps: float = EPS,
                  is_dynamic: bool = False):
         if qscheme in (per_tensor_affine, per_tensor_symmetric):
-            raise ValueError(f"{type(self).__name__}: per-tensor qscheme {qscheme!r}; use "
-                             f"MinMaxObserver")
+            raise UnsupportedArgError(f"{type(self).__name__}: per-tensor qscheme {qscheme!r}; "
+                                      f"use MinMaxObserver")
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps, is_dynamic)
         self.ch_axis = int(ch_axis)
         self.register_buffer("min_val", np.zeros(0, F32))

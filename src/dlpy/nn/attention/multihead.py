@@ -10,8 +10,15 @@ import numpy as np
 from dlpy.nn.attention.functional import AssertedShapeError, as_tensor, attend
 from dlpy.nn.linear import NonDynamicallyQuantizableLinear
 from dlpy.nn.module import Module, Parameter
+from dlpy.ops import ArgAssertionError
 from dlpy.random import get_rng
 from dlpy.tensor import ShapeError, Tensor, as_array, parameter_dtype
+
+
+class ShapeAssertionError(ShapeError, AssertionError):
+    """A shape that does not fit where torch refuses with an ``assert`` (a key of another width
+    than kdim, inputs of mixed ranks): dlpy's ShapeError (a ValueError and a RuntimeError), and
+    torch's AssertionError."""
 
 
 def check_batch_first(owner: str, batch_first) -> bool:
@@ -66,7 +73,7 @@ class MultiHeadAttention(Module):
             raise ValueError(f"MultiHeadAttention: d_model and num_heads must be > 0, got "
                              f"d_model={d_model} and num_heads={num_heads}")
         if d_model % num_heads:
-            raise ValueError(
+            raise ArgAssertionError(
                 f"MultiHeadAttention: d_model must be divisible by num_heads, got d_model="
                 f"{d_model} and num_heads={num_heads}"
             )
@@ -144,7 +151,7 @@ class MultiHeadAttention(Module):
         for name, x, width in (("query", query, d), ("key", key, self.kdim),
                                ("value", value, self.vdim)):
             if x.ndim != 3 or x.shape[-1] != width:
-                raise (AssertedShapeError if name == "query" else ShapeError)(
+                raise (AssertedShapeError if name == "query" else ShapeAssertionError)(
                     f"MultiHeadAttention: {name} must be (batch, seq, {width}), got {x.shape}"
                 )
         if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
@@ -204,11 +211,15 @@ class MultiheadAttention(MultiHeadAttention):
                 is_causal: bool = False):
         """As torch's; an unbatched call takes query (seq_q, embed_dim), key and value
         (seq_k, kdim / vdim), key_padding_mask (seq_k,) and gives unbatched results."""
+        if getattr(query, "ndim", 3) not in (2, 3):  # torch's assert
+            raise AssertedShapeError(f"MultiheadAttention: query should be unbatched 2-D or "
+                                     f"batched 3-D, got shape {tuple(query.shape)}")
         unbatched = query.ndim == 2
         if unbatched:  # a batch of one, taken off the results
             if key.ndim != 2 or value.ndim != 2:
-                raise ValueError(f"MultiheadAttention: an unbatched (2-D) query needs 2-D key "
-                                 f"and value, got {tuple(key.shape)} and {tuple(value.shape)}")
+                raise AssertedShapeError(f"MultiheadAttention: an unbatched (2-D) query needs 2-D "
+                                         f"key and value, got {tuple(key.shape)} and "
+                                         f"{tuple(value.shape)}")
             if getattr(attn_mask, "ndim", 2) == 3 \
                     and attn_mask.shape != (self.num_heads, query.shape[0], key.shape[0]):
                 raise AssertedShapeError(f"MultiheadAttention: an unbatched query's 3-D attn_mask "

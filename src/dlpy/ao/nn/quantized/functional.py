@@ -20,10 +20,16 @@ __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "elu", "hardswish"
            "max_pool2d", "relu6", "sigmoid"]
 
 
+class _NotQuantizedError(TypeError, ValueError):
+    """A float tensor given to a quantized op: a TypeError, and torch's ValueError (its
+    quantized functionals check ``input.is_quantized``)."""
+
+
 def check_qtensor(name: str, x) -> QTensor:
     if not isinstance(x, QTensor):
-        raise TypeError(f"{name}: expected a QTensor (quantize the input first: QuantStub / "
-                        f"dlpy.quantize_per_tensor), got {type(x).__name__}")
+        raise _NotQuantizedError(f"{name}: expected a QTensor (quantize the input first: "
+                                 f"QuantStub / dlpy.quantize_per_tensor), got "
+                                 f"{type(x).__name__}")
     if x._axis is not None:
         raise ValueError(f"{name}: expected a per-tensor quantized input, got one quantized per "
                          f"channel along axis {x._axis}")
