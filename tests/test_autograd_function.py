@@ -180,7 +180,7 @@ def test_ctx_needs_input_grad_non_tensor_arguments_and_keywords():
 
     class Scale(Function):
         @staticmethod
-        def forward(ctx, x, y, factor, *, offset=0.0):
+        def forward(ctx, x, y, factor, offset=0.0):
             flags.append((ctx.needs_input_grad, dlpy.is_grad_enabled()))
             ctx.factor = factor
             return x * y * factor + offset
@@ -201,6 +201,16 @@ def test_ctx_needs_input_grad_non_tensor_arguments_and_keywords():
         out = Scale.apply(x, y, 3.0)
     assert not out.requires_grad and out.op is None
     assert not Scale.apply(y, y, 1.0).requires_grad  # no input needs a gradient
+
+    class KeywordOnly(Function):
+        @staticmethod
+        def forward(ctx, x, *, offset=0.0):
+            return x + offset
+
+    # torch's apply makes keyword arguments positional inputs: a keyword-only one is refused
+    with pytest.raises(TypeError, match="unexpected keyword argument 'offset'"):
+        KeywordOnly.apply(x, offset=1.0)
+    np.testing.assert_array_equal(KeywordOnly.apply(x).data, [1, 1])  # its default is fine
 
 
 def _function(name, forward, backward):

@@ -159,7 +159,10 @@ def test_errors():
     with pytest.raises(ValueError, match=r"masked.sum: mask of shape \(4,\) does not broadcast"):
         dlpy.masked.sum(x, 1, mask=np.ones(4, bool))
     with pytest.raises(TypeError, match="masked.mean: mask must be boolean"):
-        dlpy.masked.mean(x, mask=np.ones((2, 3), np.int64))
+        dlpy.masked.mean(x, mask=np.full((2, 3), "a"))
+    # a number mask is read as mask != 0, as torch's
+    np.testing.assert_array_equal(dlpy.masked.sum(x, 1, mask=np.eye(2, 3, dtype=np.int64)).data,
+                                  dlpy.masked.sum(x, 1, mask=np.eye(2, 3, dtype=bool)).data)
     with pytest.raises(ValueError, match="masked.amax: dim 2 is out of range"):
         dlpy.masked.amax(x, 2)
     with pytest.raises(ValueError, match="masked.var: give correction or unbiased, not both"):

@@ -253,13 +253,14 @@ _ELEMENTWISE = set("""
     abs acos asin asinh atan atanh ceil cos cosh erf erfinv exp expm1 floor frac log log1p log2
     log10 relu round sigmoid sign sin sinh sqrt square tan tanh trunc""".split())
 def _no_out_nested(function):
-    """_no_out's, and a nested first operand handed to NestedTensor.__dlpy_function__
-    (torch.add(nt, nt, alpha=2), torch.sum(nt, dim=2), torch.bmm(nt, dense)); one type check
-    on the dense path."""
+    """_no_out's, and a nested or masked first operand handed to its class's
+    __dlpy_function__ (torch.add(nt, nt, alpha=2), torch.sum(nt, dim=2), torch.bmm(nt, dense),
+    torch.unbind(nt), torch.amax(mt, 1)); one type check on the dense path."""
     name = function.__name__
 
     def with_out(input, *args, out=None, **kwargs):  # noqa: A002 - torch's name
-        if type(input) is not Tensor and getattr(type(input), "is_nested", False) is True:
+        if type(input) is not Tensor and (getattr(type(input), "is_nested", False) is True
+                                          or getattr(type(input), "_is_masked_tensor", False)):
             return type(input).__dlpy_function__(name, input, *args, **kwargs)
         if out is None:
             return function(input, *args, **kwargs)
@@ -274,7 +275,8 @@ def _no_out_nested(function):
     return with_out
 
 
-_NESTED_FIRST = {"add", "sub", "mul", "div", "sum", "mean", "bmm"}
+_NESTED_FIRST = {"add", "sub", "mul", "div", "sum", "mean", "bmm", "unbind", "maximum",
+                 "minimum", "prod", "amax", "amin", "logsumexp", "var", "std", "norm"}
 for _name in _TOP_LEVEL:
     _function = getattr(functional, _name)
     globals()[_name] = (_no_out_elementwise if _name in _ELEMENTWISE else
@@ -619,6 +621,7 @@ def _fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, quant_min: 
 _LAZY += ("accelerator", "backends", "compiler", "cuda", "mps")
 __all__ += ["accelerator", "backends", "compile", "compiler", "cuda", "mps", "vmap"]
 _LAZY += ("distributed",)  # torch.distributed after a bare `import torch` (imported on first use)
+_LAZY += ("_C",)  # torch._C.DisableTorchFunctionSubclass & co. (dlpy/_C.py)
 
 
 def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend=None, mode=None,  # noqa: A001

@@ -606,7 +606,25 @@ def _graph_module():
         saved_tensors_hooks,
     )
 
-    module.Node, module.increment_version = Node, increment_version
+    def graph_increment_version(tensor) -> None:
+        """torch.autograd.graph.increment_version: bump the version of a tensor, or of each
+        tensor of an iterable (RuntimeError for anything else, as torch's)."""
+        if isinstance(tensor, Tensor):
+            tensor = (tensor,)
+        try:
+            tensors = tuple(tensor)
+        except TypeError:
+            raise _NotATensorError("increment_version expect a Iterable[Tensor] as input, got "
+                                   f"{type(tensor).__name__}") from None
+        for t in tensors:
+            if not isinstance(t, Tensor):
+                raise _NotATensorError("increment_version expects each element of the "
+                                       f"iterable to be a tensor, got {type(t).__name__}")
+        for t in tensors:
+            increment_version(t)
+
+    graph_increment_version.__name__ = graph_increment_version.__qualname__ = "increment_version"
+    module.Node, module.increment_version = Node, graph_increment_version
     module.saved_tensors_hooks, module.save_on_cpu = saved_tensors_hooks, save_on_cpu
     module.disable_saved_tensors_hooks = disable_saved_tensors_hooks
     module.register_multi_grad_hook = register_multi_grad_hook

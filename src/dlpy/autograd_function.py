@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from dlpy.ops import ArgTypeAssertionError
 from dlpy.ops.arithmetic import cast
 from dlpy.ops.shape import concat
 from dlpy.slice_grad import SliceGrad
@@ -73,12 +74,15 @@ _engine = importlib.import_module("dlpy.tensor")  # the module (dlpy.tensor is t
 
 # ---------------------------------------------------------------------------- call sites
 def _run_forward(cls, ctx, args: tuple, kwargs: dict):
-    """A Function's forward as ``apply`` runs it (under no_grad): what ``function_forward``
-    calls, unless a layer is swapped in (the profiler's: one event per call)."""
+    """A Function's forward as ``apply`` runs it (under no_grad), then ctx's marks checked and
+    its saved tensors taken (``FunctionCtx._take_marks``): what ``function_forward`` calls,
+    unless a layer is swapped in (the profiler's: one event per call)."""
     if cls.setup_context is Function.setup_context:
-        return cls.forward(ctx, *args, **kwargs)
-    result = cls.forward(*args, **kwargs)
-    cls.setup_context(ctx, args, result)
+        result = cls.forward(ctx, *args, **kwargs)
+    else:
+        result = cls.forward(*args, **kwargs)
+        cls.setup_context(ctx, args, result)
+    ctx._take_marks(cls.__name__)
     return result
 
 
@@ -273,10 +277,10 @@ def split_grads(op: Op, grad_output):
 
 
 # ---------------------------------------------------------------------------- Function
-def _checked_saved(name: str, tensors: tuple) -> tuple:
+def _checked_saved(name: str, tensors: tuple, error: type = TypeError) -> tuple:
     for i, t in enumerate(tensors):
         if t is not None and not isinstance(t, Tensor):
-            raise TypeError(f"{name}: can save only Tensors or None, but argument {i} is a "
+            raise error(f"{name}: can save only Tensors or None, but argument {i} is a "
                             f"{type(t).__name__} (keep other values as attributes of ctx: "
                             "ctx.k = k)")
     return tensors
@@ -287,20 +291,33 @@ _saved_hooks: list[tuple[Callable, Callable]] = []  # (pack, unpack), innermost 
 _hooks_disabled: list[str] = []  # disable_saved_tensors_hooks' messages, innermost last
 
 
+def _unpacked(tensor):
+    """What an unpack hook gave, which must be a Tensor (TypeError, as torch's)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError("Output of saved tensor unpack_hook expected to be a Tensor but got "
+                        f"result of type {type(tensor).__name__}")
+    return tensor
+
+
 class saved_tensors_hooks:  # noqa: N801 - torch's name
     """torch.autograd.graph.saved_tensors_hooks: within the block, ``pack_hook(tensor)`` is
     called for each tensor a custom Function saves (``ctx.save_for_backward``) and
-    ``unpack_hook(packed)`` gives it back when backward reads ``ctx.saved_tensors``.
-    dlpy's built-in ops keep their arrays without calling the hooks."""
+    ``unpack_hook(packed)`` gives it back when backward reads ``ctx.saved_tensors`` (it must
+    give a Tensor: TypeError). As torch's, a tensor saved through the hooks is not checked
+    for in-place changes. dlpy's built-in ops keep their arrays without calling the hooks.
+    ``with ... as h`` gives None, as torch's."""
 
     def __init__(self, pack_hook: Callable, unpack_hook: Callable):
         self.pack_hook, self.unpack_hook = pack_hook, unpack_hook
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         if _hooks_disabled:
             raise RuntimeError(_hooks_disabled[-1])
+        for hook in (self.pack_hook, self.unpack_hook):
+            if not callable(hook):  # torch's TypeError, on entering
+                raise TypeError(f"saved_tensors_hooks: the pack and unpack hooks must be "
+                                f"callable, got {type(hook).__name__}")
         _saved_hooks.append((self.pack_hook, self.unpack_hook))
-        return self
 
     def __exit__(self, *exc) -> None:
         _saved_hooks.pop()
@@ -308,16 +325,28 @@ class saved_tensors_hooks:  # noqa: N801 - torch's name
 
 class save_on_cpu(saved_tensors_hooks):  # noqa: N801 - torch's name
     """torch.autograd.graph.save_on_cpu: saved tensors go to the CPU, where dlpy's already
-    are (the hooks hand them through)."""
+    are. As torch's hooks: pack gives ``(device, tensor.cpu())`` (the tensor itself here; a
+    copy with pin_memory=True), unpack ``tensor.to(device)``."""
 
     def __init__(self, pin_memory: bool = False, device_type: str = "cuda"):
-        super().__init__(lambda tensor: tensor, lambda tensor: tensor)
+        def pack_to_cpu(tensor: Tensor) -> tuple:
+            return (tensor.device, tensor.clone() if pin_memory else tensor.cpu())
+
+        def unpack_from_cpu(packed: tuple) -> Tensor:
+            device, tensor = packed
+            return tensor.to(device)
+
+        super().__init__(pack_to_cpu, unpack_from_cpu)
 
 
 @contextlib.contextmanager
 def disable_saved_tensors_hooks(error_message: str) -> Iterator[None]:
     """Within the block, entering ``saved_tensors_hooks`` raises RuntimeError(error_message);
-    entering it while such hooks are on raises it at once, as torch's."""
+    entering it while such hooks are on raises it at once, as torch's. The message must be a
+    str (TypeError, as torch's)."""
+    if not isinstance(error_message, str):
+        raise TypeError(f"disable_saved_tensors_hooks: error_message must be a str, got "
+                        f"{type(error_message).__name__}")
     if _saved_hooks:
         raise RuntimeError(error_message)
     _hooks_disabled.append(error_message)
@@ -329,53 +358,97 @@ def disable_saved_tensors_hooks(error_message: str) -> Iterator[None]:
 
 class FunctionCtx:
     """What ``forward`` and ``backward`` share: saved tensors, flags and any attribute you
-    set (``ctx.k = 3``)."""
+    set (``ctx.k = 3``).
+
+    As torch's, the calls in forward only note what they are given (``to_save``,
+    ``dirty_tensors``, ``non_differentiable``); ``apply`` checks them once forward returns
+    (``_take_marks``), so ``saved_tensors`` is empty within forward, and a non-Tensor saved
+    where nothing is recorded (no_grad, no input requiring grad) is never looked at. A
+    ``FunctionCtx()`` made by hand (not by apply) has neither ``needs_input_grad`` nor
+    ``saved_tensors``, as torch's."""
 
     _dirty: set | tuple = ()  # ids of the inputs mark_dirty named
     _records = True  # False where apply records no op (no_grad, no input requiring grad)
+    _bare = False  # made by hand, not by apply
 
-    def __init__(self, needs_input_grad: tuple[bool, ...]):
-        self.needs_input_grad = needs_input_grad  # one per input of forward, as torch
+    def __init__(self, needs_input_grad: tuple[bool, ...] | None = None):
         self.materialize_grads = True
-        self._saved: tuple | None = ()
         self._non_differentiable: set[int] = set()
+        if needs_input_grad is None:
+            self._bare, self._records = True, False
+            return
+        self.needs_input_grad = needs_input_grad  # one per input of forward, as torch
+        self._saved: tuple | None = ()
 
     def save_for_backward(self, *tensors) -> None:
-        """Keep tensors (or None) for backward; ``saved_tensors`` gives them back."""
-        self._saved = _checked_saved("save_for_backward", tensors)
-        if _saved_hooks and self._records:  # packed now, unpacked when read (saved_tensors_hooks)
-            pack, unpack = _saved_hooks[-1]
-            self._packed = (tensors, unpack, [None if t is None else pack(t) for t in tensors])
+        """Keep tensors (or None) for backward; ``saved_tensors`` gives them back (checked,
+        and packed by saved_tensors_hooks, once forward returns)."""
+        self.to_save = tensors
 
     def save_for_forward(self, *tensors) -> None:
         """Keep tensors (or None) for ``jvp`` (forward mode), where ``saved_tensors`` gives
-        them back, as torch's."""
-        self._saved_forward = _checked_saved("save_for_forward", tensors)
+        them back, as torch's (which asserts they are Tensors)."""
+        self._saved_forward = _checked_saved("save_for_forward", tensors, ArgTypeAssertionError)
 
     @property
     def saved_tensors(self) -> tuple:
+        if self._bare:
+            raise AttributeError("'FunctionCtx' object has no attribute 'saved_tensors' (a "
+                                 "ctx made by hand, not by Function.apply)")
         if self._saved is None:
             raise RuntimeError(f"saved_tensors: the graph through {self._freed_by} was already "
                                "freed by an earlier backward(); pass retain_graph=True to the "
                                "first call to go twice")
         packed = self.__dict__.get("_packed")
         if packed is not None and packed[0] is self._saved:  # (not create_graph's stand-ins)
-            return tuple(None if p is None else packed[1](p) for p in packed[2])
+            return tuple(None if t is None else _unpacked(packed[1](p))
+                         for t, p in zip(packed[0], packed[2]))
         return self._saved
 
     def mark_non_differentiable(self, *tensors) -> None:
         """These outputs get no gradient (an index, a mask); backward still receives zeros
         (or None) for them."""
+        self.non_differentiable = tensors
         self._non_differentiable.update(id(t) for t in tensors)
 
     def set_materialize_grads(self, value: bool) -> None:
-        """False: backward gets None, not zeros, for an output that got no gradient."""
-        self.materialize_grads = bool(value)
+        """False: backward gets None, not zeros, for an output that got no gradient. Only a
+        bool, as torch's (a hand-made ctx takes anything)."""
+        if not isinstance(value, bool) and not self._bare:
+            raise TypeError(f"set_materialize_grads expects a bool, got "
+                            f"{type(value).__name__}")
+        self.materialize_grads = value if self._bare else bool(value)
 
     def mark_dirty(self, *tensors) -> None:
         """These inputs were changed in place by forward, which returns them: they take the
         Function's op as their history (torch's in-place custom functions)."""
+        self.dirty_tensors = tensors
         self._dirty = {id(t) for t in tensors}
+
+    def _take_marks(self, name: str) -> None:
+        """After forward: refuse non-Tensors given to mark_dirty and mark_non_differentiable
+        (RuntimeError, as torch's, recorded or not; numpy arrays, which forward may return,
+        pass), and, where the call is recorded, check
+        what save_for_backward kept (TypeError) and pack it with the saved_tensors_hooks on;
+        then ``saved_tensors`` gives it."""
+        for i, t in enumerate(self.__dict__.get("dirty_tensors", ())):
+            if not isinstance(t, (Tensor, np.ndarray)):
+                raise RuntimeError(f"{name}: mark_dirty can only accept variables, but argument "
+                                   f"{i} is of type {type(t).__name__}")
+        for t in self.__dict__.get("non_differentiable", ()):
+            if not isinstance(t, (Tensor, np.ndarray)):
+                raise RuntimeError(f"{name}: mark_non_differentiable only accepts variable "
+                                   f"arguments, but got {type(t).__name__}")
+        tensors = self.__dict__.get("to_save")
+        if tensors is None:
+            return
+        if not self._records:  # unchecked, as torch's (read only by forward_ad's fallback)
+            self._saved = tensors
+            return
+        self._saved = _checked_saved("save_for_backward", tensors)
+        if _saved_hooks:  # packed now, unpacked when read (saved_tensors_hooks)
+            pack, unpack = _saved_hooks[-1]
+            self._packed = (tensors, unpack, [None if t is None else pack(t) for t in tensors])
 
 
 class BackwardCFunction(Op):
@@ -409,6 +482,11 @@ class BackwardCFunction(Op):
 
     def backward(self, grad_output):
         return self._gradients(split_grads(self, grad_output))
+
+    def apply(self, *grad_outputs):
+        """The Function's backward called on these gradients, its result as it returns it
+        (unchecked), as torch's ``grad_fn.apply``."""
+        return self._user_backward()(self.ctx, *grad_outputs)
 
     @classmethod
     def _user_backward(cls) -> Callable:
@@ -548,7 +626,7 @@ def _checked_gradient(name: str, i: int, tensor: Tensor, grad) -> np.ndarray:
     elif not isinstance(grad, np.ndarray):  # torch refuses a number too
         raise RuntimeError(f"{name}.backward: the gradient of input {i} is a "
                         f"{type(grad).__name__}; return a Tensor, a numpy array or None")
-    if grad.dtype.kind not in "fiuc" and not is_floating_dtype(grad.dtype):
+    if grad.dtype.kind not in "fiucb" and not is_floating_dtype(grad.dtype):
         raise TypeError(f"{name}.backward: the gradient of input {i} has dtype {grad.dtype}")
     if grad.dtype.kind == "c" and tensor.dtype.kind != "c":
         raise RuntimeError(f"{name}.backward: the gradient of input {i} is {grad.dtype}, the "
@@ -566,13 +644,18 @@ def _checked_gradient(name: str, i: int, tensor: Tensor, grad) -> np.ndarray:
     return grad.astype(tensor.dtype, copy=False)
 
 
-class Function:
+class Function(FunctionCtx):
     """Subclass with ``@staticmethod forward(ctx, *args, **kwargs)`` and
     ``@staticmethod backward(ctx, *grad_outputs)``, then call ``MyFunction.apply(*args)``.
 
     Or, as torch 2: ``forward(*args)`` without ctx plus
     ``@staticmethod setup_context(ctx, inputs, output)``. Keyword arguments reach forward but
     are never differentiated (a Tensor that needs a gradient must be positional).
+
+    As torch's, a Function is a FunctionCtx (the ctx methods are on the class), and a keyword
+    argument must name a positional parameter of forward: torch's apply makes keyword
+    arguments positional inputs, so one for a keyword-only parameter (or ``**kwargs``, or a
+    keyword-only default the setup_context form fills in) raises TypeError.
     """
 
     _op_class: type[_FunctionBackward]
@@ -637,6 +720,8 @@ class Function:
             mapped = _under_transform(cls, batching, args, kwargs)
             if mapped is not _GENERIC:
                 return mapped
+        if kwargs:
+            _check_keywords(cls, kwargs)
         # keyword arguments are inputs too, after the positional ones (as torch's apply)
         arguments = args + tuple(kwargs.values()) if kwargs else args
         tensors = trace_inputs(tuple(a for a in arguments if isinstance(a, Tensor)))
@@ -660,9 +745,13 @@ class Function:
             _check_dirty(name, dirty, returned)
         # new Tensor objects share the arrays: forward may return an input or keep its output
         # (a dirty input, changed in place, is returned itself, as torch)
-        plain = [o if id(o) in ctx._dirty else Tensor(o.data) if isinstance(o, Tensor) and (
-            o.requires_grad or record or any(o is a for a in tensors)) else o
-            for o in outputs]
+        # (a dirty input whose output is not recorded, in no_grad or marked non-differentiable,
+        # comes back as a detached alias where it requires grad, as torch)
+        plain = [(Tensor(o.data) if o.requires_grad and not (record and d) else o)
+                 if id(o) in ctx._dirty else Tensor(o.data) if isinstance(o, Tensor) and (
+                     o.requires_grad or record or any(o is a for a in tensors)) else o
+                 for o, d in zip(outputs, differentiable)]
+        dirty = [t for t in dirty if any(t is r and d for r, d in zip(returned, differentiable))]
 
         def record_op(inputs: tuple) -> None:
             """Record the call as one op of ``inputs`` (the tensors, dirty ones replaced by
@@ -684,6 +773,8 @@ class Function:
             op.saves = tuple(i for i, t in enumerate(tensors) if id(t) not in ctx._dirty
                              and any(t is s for s in saved)) \
                 + (("output",) if op.saved_outputs else ())
+            if ctx.__dict__.get("_packed") is not None:
+                op.saves = ()  # packed by saved_tensors_hooks: torch checks no version
             for k, out in zip(chosen, record_outputs(op, inputs,
                                                      [outputs[k].data for k in chosen])):
                 plain[k] = out
@@ -692,11 +783,36 @@ class Function:
             _rebase_dirty(name, dirty, 0, tensors, returned, plain, record_op)
         elif record:
             record_op(tensors)
+        if record and len(returned) > 1:
+            _same_outputs(returned, tensors, plain)
         if record and ctx._saved:
             ctx._tick = _engine._clock  # grad_fn.saved_tensors refuses those changed since
         if _dual_outputs is not None:  # forward mode: the tangents forward_ad gave outputs
             _dual_outputs(outputs, plain)
         return plain[0] if single else tuple(plain)
+
+
+def _same_outputs(returned: list, inputs: tuple, plain: list) -> None:
+    """A tensor forward returns more than once (not an input) is one output, as torch's: each
+    place gets the tensor recorded for its last place (the others' gradients are zeros)."""
+    ids = [id(r) for r in returned if isinstance(r, Tensor) and not any(r is t for t in inputs)]
+    if len(set(ids)) == len(ids):
+        return
+    last = {id(r): k for k, r in enumerate(returned) if id(r) in ids}
+    for k, r in enumerate(returned):
+        if id(r) in last:
+            plain[k] = plain[last[id(r)]]
+
+
+def _check_keywords(cls, kwargs: dict) -> None:
+    """torch's apply passes keyword arguments as positional inputs: one that names no
+    positional parameter of forward raises TypeError, as torch's."""
+    import inspect
+    parameters = inspect.signature(cls.forward).parameters
+    for key in kwargs:
+        p = parameters.get(key)
+        if p is None or p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            raise TypeError(f"forward() got an unexpected keyword argument '{key}'")
 
 
 def _check_dirty(name: str, dirty: list, returned: list) -> None:
@@ -736,17 +852,19 @@ _signatures: dict = {}  # forward -> (its inspect.Signature, its number of posit
 
 def _bound_arguments(cls, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """The torch-2 form's arguments bound to forward's signature, defaults filled in, as
-    torch's apply: keyword arguments become positional inputs (setup_context sees them all)."""
+    torch's apply: keyword arguments become positional inputs (setup_context sees them all);
+    keyword-only ones stay keywords (and ``_check_keywords`` refuses them, as torch's)."""
     forward = cls.forward
     known = _signatures.get(forward)
     if known is None:
         import inspect
         signature = inspect.signature(forward)
+        kinds = [p.kind for p in signature.parameters.values()]
         known = _signatures[forward] = (signature, sum(
-            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-            for p in signature.parameters.values()))
-    signature, positional = known
-    if not kwargs and len(args) >= positional:
+            k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            for k in kinds), inspect.Parameter.KEYWORD_ONLY in kinds)
+    signature, positional, keyword_only = known
+    if not kwargs and len(args) >= positional and not keyword_only:
         return args, kwargs  # nothing to bind or fill in (the common call)
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()

@@ -25,7 +25,14 @@ from dlpy import func_batching as _batching
 from dlpy.ops import ArgAssertionError
 from dlpy.ops.arithmetic import identity
 from dlpy.ops.shape import stack
-from dlpy.tensor import AutogradError, Tensor, _backpropagate, _graph_grad, enable_grad
+from dlpy.tensor import (
+    AutogradError,
+    Tensor,
+    _backpropagate,
+    _graph_grad,
+    enable_grad,
+    is_floating_dtype,
+)
 
 __all__ = ["hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]
 
@@ -50,7 +57,7 @@ def _leaves(name: str, inputs: tuple[Tensor, ...], create_graph: bool) -> tuple[
     gradients comes through a recorded identity, so the results depend on it (torch's
     _grad_preprocess)."""
     for i, t in enumerate(inputs):
-        if t.dtype.kind != "f":
+        if not is_floating_dtype(t.dtype):
             raise RuntimeError(f"{name}: input {i} has dtype {t.dtype}; only floating point "
                                "inputs can be differentiated")  # torch's RuntimeError
     with enable_grad():

@@ -35,16 +35,48 @@ from dlpy import func_batching as _batching
 from dlpy import random as _random
 from dlpy.autograd import grad as _autograd_grad
 from dlpy.autograd_functional import _leaves
-from dlpy.ops import ArgError
+from dlpy.ops import ArgDtypeError, ArgError
 from dlpy.ops.rearrange import expand
 from dlpy.ops.shape import Transpose, stack
-from dlpy.tensor import Tensor, _topological_order, enable_grad, is_grad_enabled
+from dlpy.tensor import (
+    Tensor,
+    _topological_order,
+    enable_grad,
+    inference_mode,
+    is_floating_dtype,
+    is_grad_enabled,
+)
 
 __all__ = ["functional_call", "functionalize", "grad", "grad_and_value", "hessian", "jacfwd",
            "jacrev", "jvp", "linearize", "replace_all_batch_norm_modules_",
            "stack_module_state", "vjp", "vmap"]
 
 _TREE = "Tensors (or nested tuples, lists and dicts of them)"
+
+
+class _ChunkSizeError(ValueError, TypeError):
+    """jacrev's chunk_size not an int: torch's TypeError (it computes with it), dlpy's
+    ValueError."""
+
+
+class _NotAModuleError(TypeError, AttributeError):
+    """A module argument that is not an nn.Module: torch's AttributeError (it reads the
+    module's attributes), dlpy's TypeError."""
+
+
+class _DictsError(TypeError, ValueError):
+    """functional_call's parameter_and_buffer_dicts not a dict or a tuple/list of dicts:
+    torch's ValueError, dlpy's TypeError."""
+
+
+class _NotASubmoduleError(AttributeError, TypeError):
+    """A functional_call key whose path goes through an attribute that is not a submodule:
+    torch's TypeError, dlpy's AttributeError."""
+
+
+class _NamesDifferError(RuntimeError, KeyError):
+    """stack_module_state's models with different parameter/buffer names: torch's KeyError
+    (it looks the first model's names up in the others), dlpy's RuntimeError."""
 
 
 # ----------------------------------------------------------------------------- pytrees
@@ -136,7 +168,7 @@ def _split_aux(name: str, result):
 def _argnums(name: str, argnums) -> tuple[int, ...]:
     items = argnums if isinstance(argnums, tuple) else (argnums,)
     for a in items:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+        if not isinstance(a, (int, np.integer)):  # (a bool is an int, as torch's)
             raise RuntimeError(f"{name}: argnums must be an int or a tuple of ints, got "
                                f"{argnums!r}")
     if not items:
@@ -202,7 +234,8 @@ class _Level:
         raw = inputs
         if self.batched:
             inputs = [_carried(_batching.to_physical, t) for t in inputs]
-        self.leaves = list(_leaves(name, tuple(inputs), self.outer))
+        with inference_mode(False):  # fresh leaves, not inference tensors (as torch.func's)
+            self.leaves = list(_leaves(name, tuple(inputs), self.outer))
         if _forward.active():  # a grad inside a jvp: the leaves carry the tangents on
             for t, leaf in zip(raw, self.leaves):
                 _forward.carry(t, leaf, _batching.to_physical if self.batched else None)
@@ -216,7 +249,7 @@ class _Level:
         depth = sys.modules["dlpy.tensor"]._transform_depth
         depth[0] += 1  # backward() is refused while func runs, as torch.func refuses it
         try:
-            with enable_grad():
+            with inference_mode(False), enable_grad():  # (torch.func runs func recording)
                 result = func(*args, **kwargs)
         finally:
             depth[0] -= 1
@@ -308,13 +341,22 @@ def _map_tensors(function: Callable, tree):
     return _unflatten(spec, [function(x) if isinstance(x, Tensor) else x for x in leaves])
 
 
-def _output_leaves(level: _Level) -> tuple[list[Tensor], Any]:
-    return _tensor_leaves(level.name, "the function's output", level.output, RuntimeError)
+def _output_leaves(level: _Level, floating: bool = False) -> tuple[list[Tensor], Any]:
+    """The outputs' Tensors; with ``floating`` (vjp, jacrev) each must be floating point or
+    complex (torch's RuntimeError)."""
+    leaves, spec = _tensor_leaves(level.name, "the function's output", level.output,
+                                  RuntimeError)
+    for o in leaves if floating else ():
+        if not (is_floating_dtype(o.dtype) or o.dtype.kind == "c"):
+            raise RuntimeError(f"{level.name}: every output of the function must be a floating "
+                               f"point or complex Tensor, got one of dtype {o.dtype}")
+    return leaves, spec
 
 
 def _cotangents(name: str, what: str, given, outputs: list[Tensor], spec) -> list:
     """``given`` checked against ``outputs`` (same structure and shapes): Tensors that require
-    gradients are kept (the products then depend on them), anything else becomes an array."""
+    gradients are kept (the products then depend on them), anything else becomes an array; a
+    None cotangent stands for ones at a one-element output (torch's implicit gradient)."""
     leaves, given_spec = _flatten(given)
     if given_spec != spec:  # torch's class: RuntimeError
         raise RuntimeError(f"{name}: the {what} must have the structure of the "
@@ -322,6 +364,14 @@ def _cotangents(name: str, what: str, given, outputs: list[Tensor], spec) -> lis
                          f"{_describe(given)}")
     out = []
     for i, (c, o) in enumerate(zip(leaves, outputs)):
+        if what == "cotangents" and c is None:  # torch's implicit ones, for one element only
+            if o.data.size != 1:
+                raise RuntimeError(f"{name}: cotangents[{i}] is None, which stands for ones "
+                                   f"only for a one-element output, got shape {o.shape}")
+            c = np.ones(o.shape, dtype=o.dtype)
+        elif what == "cotangents" and not isinstance(c, (Tensor, np.ndarray)):  # a TypeError
+            raise ArgDtypeError(f"{name}: cotangents[{i}] must be a Tensor or None, got "
+                                f"{type(c).__name__}")
         array = np.asarray(c.data if isinstance(c, Tensor) else c, dtype=o.dtype)
         if array.shape != o.shape:
             kind = "primal" if what == "tangents" else "output"
@@ -385,15 +435,19 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
     """``(func(*primals), vjp_fn)`` (and aux with ``has_aux``), as ``torch.func.vjp``:
     ``vjp_fn(cotangents)``, cotangents with the structure and shapes of the output, returns
     a tuple with the vector-Jacobian product for each primal (zeros where the output does not
-    depend on it). vjp_fn can be called more than once."""
+    depend on it). vjp_fn can be called more than once (unless ``retain_graph=False`` is
+    passed to it; ``create_graph=True`` records the products). The outputs must be floating
+    point or complex."""
     name = "vjp"
     level = _Level(name, func, primals, {}, tuple(range(len(primals))), has_aux)
-    outputs, spec = _output_leaves(level)
+    outputs, spec = _output_leaves(level, floating=True)
 
-    def vjp_fn(cotangents):
+    def vjp_fn(cotangents, retain_graph: bool = True, create_graph: bool | None = None):
         given = _cotangents(name, "cotangents", cotangents, outputs, spec)
         tracked = level.tracked or _any_tracked(given)
-        grads = level.vjp(outputs, given, create_graph=tracked, retain_graph=True)
+        if create_graph is not None:
+            tracked = tracked or bool(create_graph)
+        grads = level.vjp(outputs, given, create_graph=tracked, retain_graph=retain_graph)
         return level.results(level.by_argument(grads, True), tracked=tracked)
 
     value = level.results(level.output)
@@ -407,15 +461,16 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
     (``dlpy.forward_ad``): func runs once on dual tensors, each op pushing the tangents on by
     its JVP rule; nests (forward over forward), and a ``grad`` inside gives Hessian-vector
     products. Where an op has neither a rule nor a ``backward_graph`` the double-vjp path
-    is tried instead."""
+    is tried instead. ``strict``: an output independent of the primals is an error (else its
+    tangent is zeros)."""
     name = "jvp"
     for what, value in (("primals", primals), ("tangents", tangents)):
         if not isinstance(value, tuple):  # torch's class: RuntimeError
             raise RuntimeError(f"{name}: {what} must be a tuple (of {_TREE}), got "
                                f"{type(value).__name__}")
-    if strict:
-        raise NotImplementedError(f"{name}: strict=True is not supported (nor by torch)")
-    flat, spec = _tensor_leaves(name, "primals", tuple(primals))
+    flat, spec = _tensor_leaves(name, "primals", tuple(primals), ArgError)  # torch's RuntimeError
+    if not flat:
+        raise RuntimeError(f"{name}: primals must hold at least one Tensor")
     given = _tangent_leaves(name, tuple(tangents), flat, spec)
     try:
         with _forward._level() as level:
@@ -429,6 +484,9 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
             products = []
             for o in outputs:
                 tangent = _forward.tangent_of(o, level)
+                if tangent is None and strict:
+                    raise RuntimeError(f"{name}: with strict=True every output must depend on "
+                                       "the primals; one does not")
                 products.append(Tensor(np.zeros(o.shape, dtype=o.dtype)) if tangent is None
                                 else tangent)
     except NotImplementedError:  # an op with no rule and no backward_graph
@@ -446,7 +504,7 @@ def _tangent_leaves(name: str, tangents: tuple, primals: list[Tensor], spec) -> 
                          f"{_describe(tangents)}")
     out = []
     for i, (t, p) in enumerate(zip(leaves, primals)):
-        if p.dtype.kind != "f":
+        if not is_floating_dtype(p.dtype):
             raise ValueError(f"{name}: primals[{i}] has dtype {p.dtype}; only floating point "
                              "primals have tangents")  # torch's class: ValueError
         if not isinstance(t, Tensor):
@@ -455,7 +513,7 @@ def _tangent_leaves(name: str, tangents: tuple, primals: list[Tensor], spec) -> 
             raise RuntimeError(f"{name}: tangents[{i}] has shape {t.shape}, the primal "
                              f"{p.shape}")
         if t.dtype != p.dtype:
-            if t.dtype.kind != "f":
+            if not is_floating_dtype(t.dtype):
                 raise ValueError(f"{name}: tangents[{i}] has dtype {t.dtype}, the primal "
                                  f"{p.dtype}")
             t = t.to(p.dtype) if hasattr(t, "to") else Tensor(t.data.astype(p.dtype))
@@ -514,12 +572,23 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
     output, the argument's structure (a tuple of them for tuple argnums). With ``has_aux``:
     (jacobian, aux). The vjp vmapped over the basis of cotangents: one batched backward pass
     per output (``func_batching.jacobian_rows``), or one pass per output element where a
-    backward cannot be batched; ``chunk_size`` changes nothing."""
+    backward cannot be batched; ``chunk_size`` changes nothing. As torch's, the Jacobian
+    function takes positional arguments only."""
     if chunk_size is not None and (isinstance(chunk_size, bool) or
                                    not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"jacrev: chunk_size must be None or a positive int, got "
-                         f"{chunk_size!r}")
-    return _jacobian_transform("jacrev", func, argnums, has_aux)
+        error = ValueError if isinstance(chunk_size, int) else _ChunkSizeError
+        raise error(f"jacrev: chunk_size must be None or a positive int, got {chunk_size!r}")
+    return _positional(_jacobian_transform("jacrev", func, argnums, has_aux))
+
+
+def _positional(transformed: Callable) -> Callable:
+    """``transformed`` called with positional arguments only: torch's jacrev, jacfwd and
+    hessian pass no keyword arguments on (a TypeError)."""
+
+    def positional(*args):
+        return transformed(*args)
+
+    return positional
 
 
 def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False, *,
@@ -528,7 +597,7 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
     vmapped over the basis of tangents (one column a basis vector, all in one batched pass;
     one pass per column where the function cannot be vectorised). Shapes and structure as
     ``jacrev``'s. Falls back to jacrev where an op has neither a JVP rule nor a
-    backward_graph."""
+    backward_graph. Positional arguments only, as torch's."""
     name = "jacfwd"
     _check_randomness(name, randomness)
     is_tuple = isinstance(argnums, tuple)
@@ -543,7 +612,7 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
             leaves += tree_leaves
             bounds.append(len(leaves))
         for i, leaf in enumerate(leaves):
-            if leaf.dtype.kind != "f":  # torch's class: ValueError
+            if not is_floating_dtype(leaf.dtype):  # torch's class: ValueError
                 raise ValueError(f"{name}: input {i} has dtype {leaf.dtype}; only floating "
                                 "point inputs can be differentiated")
         sizes = [leaf.data.size for leaf in leaves]
@@ -590,7 +659,7 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
         jacobian = _unflatten(out_spec, blocks)
         return (jacobian, aux) if has_aux else jacobian
 
-    return transformed
+    return _positional(transformed)
 
 
 def _jacobian_transform(name: str, func: Callable, argnums, has_aux: bool) -> Callable:
@@ -599,7 +668,7 @@ def _jacobian_transform(name: str, func: Callable, argnums, has_aux: bool) -> Ca
 
     def transformed(*args, **kwargs):
         level = _Level(name, func, args, kwargs, argnums, has_aux)
-        outputs, spec = _output_leaves(level)
+        outputs, spec = _output_leaves(level, floating=name == "jacrev")
         blocks = []
         tracked = level.tracked or _forward.active()  # in a jvp: rows that carry tangents
         for out in outputs:
@@ -638,7 +707,7 @@ def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     forward over reverse, each column one Hessian-vector product, vmapped over the basis (a
     scalar function's jacrev is its grad, which vmap vectorises). For an argument of shape I
     a Tensor of shape I + I; for tuple argnums a tuple of tuples, block [i][j] of shape
-    I_i + I_j."""
+    I_i + I_j. Positional arguments only, as torch's."""
 
     def gradient(*args, **kwargs):  # jacrev of a function of scalar output
         def scalar(*a, **k):
@@ -649,11 +718,11 @@ def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
         return grad(scalar, argnums)(*args, **kwargs)
 
-    def transformed(*args, **kwargs):
+    def transformed(*args):
         try:
-            return jacfwd(gradient, argnums)(*args, **kwargs)
+            return jacfwd(gradient, argnums)(*args)
         except _NotScalar:
-            return jacfwd(jacrev(func, argnums), argnums)(*args, **kwargs)
+            return jacfwd(jacrev(func, argnums), argnums)(*args)
 
     return transformed
 
@@ -873,7 +942,8 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
 
     name = "functional_call"
     if not isinstance(module, Module):
-        raise TypeError(f"{name}: module must be a dlpy.nn.Module, got {type(module).__name__}")
+        raise _NotAModuleError(f"{name}: module must be a dlpy.nn.Module, got "
+                               f"{type(module).__name__}")
     dicts = _dicts(name, parameter_and_buffer_dicts)
     given = {k: v for d in dicts for k, v in d.items()}
     named = _named_tensors(module)
@@ -915,8 +985,8 @@ def _dicts(name: str, value) -> list[dict]:
         if repeated:
             raise ValueError(f"{name}: keys {repeated} appear in more than one dict")
         return list(value)
-    raise TypeError(f"{name}: parameter_and_buffer_dicts must be a dict or a tuple of dicts "
-                    f"(of name -> Tensor), got {_describe(value)}")
+    raise _DictsError(f"{name}: parameter_and_buffer_dicts must be a dict or a tuple of dicts "
+                      f"(of name -> Tensor), got {_describe(value)}")
 
 
 def _named_tensors(module) -> dict[str, Any]:
@@ -950,13 +1020,23 @@ def _untied(name: str, named: dict, given: dict) -> dict:
 
 
 def _swap(name: str, module, key: str, value):
-    from dlpy.nn.module import _as_buffer
+    from dlpy.nn.module import Module, _as_buffer
 
+    if not isinstance(key, str) or not key:  # torch's KeyError for ""
+        raise KeyError(f"{name}: a key must be a non-empty name, got {key!r}")
     path, _, attr = key.rpartition(".")
-    try:
-        owner = module.get_submodule(path)
-    except AttributeError as err:
-        raise AttributeError(f"{name}: no submodule for key {key!r}: {err}") from None
+    owner = module
+    for part in path.split(".") if path else ():
+        child = owner._modules.get(part, _MISSING)
+        if child is _MISSING:
+            child = getattr(owner, part, _MISSING)
+        if child is _MISSING or child is None:
+            raise AttributeError(f"{name}: no submodule for key {key!r}: "
+                                 f"{type(owner).__name__} has no attribute `{part}`")
+        if not isinstance(child, Module):
+            raise _NotASubmoduleError(f"{name}: no submodule for key {key!r}: `{part}` is not "
+                                      "an nn.Module")
+        owner = child
     if value is not None and not isinstance(value, Tensor):
         if not isinstance(value, np.ndarray) or attr not in owner.__dict__.get("_buffers", {}):
             raise TypeError(f"{name}: the value for {key!r} must be a dlpy Tensor, got "
@@ -978,6 +1058,10 @@ def _swap(name: str, module, key: str, value):
                              f"parametrizations.{attr}.original'")
         if attr in owner._modules:
             raise ValueError(f"{name}: {key!r} is a submodule, not a tensor")
+        if original is not _MISSING and original is not None \
+                and not isinstance(original, Tensor):  # torch's TypeError
+            raise TypeError(f"{name}: attribute {key!r} is a {type(original).__name__}, not a "
+                            "Tensor")
     if kind is not None:
         getattr(owner, kind)[attr] = value
     owner.__dict__[attr] = value
@@ -1031,12 +1115,15 @@ def stack_module_state(models) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     from dlpy.nn.module import Module
 
     name = "stack_module_state"
+    if not hasattr(models, "__len__"):  # torch's TypeError: a sequence of models
+        raise TypeError(f"{name}: models must be a sequence (a list) of modules, got "
+                        f"{type(models).__name__}")
     models = list(models)
     if not models:
         raise RuntimeError(f"{name}: expected at least one model, got 0")
     for m in models:
         if not isinstance(m, Module):
-            raise TypeError(f"{name}: expected dlpy.nn.Modules, got {type(m).__name__}")
+            raise _NotAModuleError(f"{name}: expected dlpy.nn.Modules, got {type(m).__name__}")
     if len({m.training for m in models}) > 1:
         raise RuntimeError(f"{name}: expected all models in the same training/eval mode")
     if len({type(m) for m in models}) > 1:
@@ -1060,7 +1147,7 @@ def stack_module_state(models) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     named_buffers = [dict(m.named_buffers()) for m in models]
     for kind, named in (("parameters", named_params), ("buffers", named_buffers)):
         if any(list(n) != list(named[0]) for n in named):
-            raise RuntimeError(f"{name}: the models' {kind} differ in names")
+            raise _NamesDifferError(f"{name}: the models' {kind} differ in names")
     params = {k: stacked(named_params, k, True) for k in named_params[0]}
     buffers = {k: stacked(named_buffers, k, False) for k in named_buffers[0]
                if named_buffers[0][k] is not None}

@@ -5,6 +5,8 @@ the machinery of modules' backward hooks (``BackwardHookCall``)."""
 from __future__ import annotations
 
 import itertools
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -14,26 +16,70 @@ from dlpy.tensor import Op, Tensor, _shown
 _next_id = itertools.count()
 
 
+class _Held:
+    """A strong reference called like a weakref: how the handles dlpy makes hold their hook
+    dicts (plain dicts, which weakref refuses)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def __call__(self):
+        return self.value
+
+
 class RemovableHandle:
     """Keeps a hook in its owner's ordered dict until ``remove()`` (also as a context manager:
-    ``with module.register_forward_hook(fn): ...``)."""
+    ``with module.register_forward_hook(fn): ...``).
 
-    def __init__(self, hooks: dict[int, Callable], extra: tuple[set[int], ...] = (), *,
-                 extra_dict=None):
-        self.hooks_dict = hooks
-        self.extra = extra  # the sets that flag this hook (with_kwargs, always_call)
-        if extra_dict is not None:  # torch's keyword: a dict, or a list of them, to clean too
-            self.extra = tuple(extra) + (tuple(extra_dict) if isinstance(extra_dict, list)
-                                         else (extra_dict,))
+    ``RemovableHandle(hooks_dict, *, extra_dict=None)``, as torch's: weak references to
+    ``hooks_dict`` (so a plain dict or None is a TypeError) and to ``extra_dict`` (a dict or a
+    list of them, whose entries go too; anything else is ignored); ``remove()`` of a dict
+    that is gone does nothing; pickled with its dicts (``__getstate__`` / ``__setstate__``).
+    The handles dlpy's ``add_hook`` makes hold their dicts, and the sets of ids flagging the
+    hook (with_kwargs, always_call), strongly."""
+
+    def __init__(self, hooks_dict, *, extra_dict=None) -> None:
+        self.hooks_dict_ref = weakref.ref(hooks_dict)
         self.id = next(_next_id)
+        self.extra_dict_ref: tuple = ()
+        if isinstance(extra_dict, dict):
+            self.extra_dict_ref = (weakref.ref(extra_dict),)
+        elif isinstance(extra_dict, list):
+            self.extra_dict_ref = tuple(weakref.ref(d) for d in extra_dict)
+
+    @classmethod
+    def _holding(cls, hooks: dict, flags: tuple = ()) -> RemovableHandle:
+        """A handle holding ``hooks`` and the id sets ``flags`` (dlpy's own hooks)."""
+        handle = cls.__new__(cls)
+        handle.hooks_dict_ref = _Held(hooks)
+        handle.id = next(_next_id)
+        handle.extra_dict_ref = tuple(_Held(f) for f in flags)
+        return handle
 
     def remove(self) -> None:
-        self.hooks_dict.pop(self.id, None)
-        for flags in self.extra:
+        hooks = self.hooks_dict_ref()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+        for ref in self.extra_dict_ref:
+            flags = ref()
             if isinstance(flags, dict):
                 flags.pop(self.id, None)
-            else:
+            elif flags is not None:
                 flags.discard(self.id)
+
+    def __getstate__(self):
+        return (self.hooks_dict_ref(), self.id, tuple(ref() for ref in self.extra_dict_ref))
+
+    def __setstate__(self, state) -> None:
+        global _next_id
+        # a dict that is gone: a dead reference, as torch's
+        self.hooks_dict_ref = weakref.ref(OrderedDict() if state[0] is None else state[0])
+        self.id = state[1]
+        _next_id = itertools.count(max(next(_next_id), self.id + 1))
+        self.extra_dict_ref = (() if len(state) < 3 or state[2] is None
+                               else tuple(weakref.ref(d) for d in state[2]))
 
     def __enter__(self) -> RemovableHandle:
         return self
@@ -48,7 +94,7 @@ def add_hook(hooks: dict[int, Callable], hook: Callable, owner: str, prepend: bo
     set of ``flags`` (with_kwargs, always_call), and leaves them with the handle's remove()."""
     if not callable(hook):
         raise TypeError(f"{owner}: a hook must be callable, got {type(hook).__name__}")
-    handle = RemovableHandle(hooks, flags)
+    handle = RemovableHandle._holding(hooks, flags)
     if prepend:  # the same dict object (handles hold it), the new hook first
         rest = dict(hooks)
         hooks.clear()
@@ -94,6 +140,27 @@ class Gate(Op):
             self.reached.clear()
         return tuple(self.callback(grads))
 
+    def backward_graph(self, grad_output, output):
+        """backward under create_graph: the hooks see the gradients' values, and a gradient
+        they leave as it is passes on with its graph (the gate is an identity, so a second
+        derivative goes through it); one they replace is taken as a constant."""
+        if len(self.shapes) == 1:
+            parts = [grad_output]
+        else:
+            parts, start = [], 0
+            for i, shape in enumerate(self.shapes):
+                size = int(np.prod(shape))
+                part = grad_output[start:start + size].reshape(shape)
+                parts.append(part if i in self.reached or not self.missing_as_none else None)
+                start += size
+            self.reached.clear()
+        arrays = [None if p is None else p.data for p in parts]
+        out = []
+        for new, part, array in zip(self.callback(arrays), parts, arrays):
+            out.append(None if new is None else part if new is array
+                       else Tensor(np.asarray(new)))
+        return tuple(out)
+
 
 class Unpack(Op):
     """One tensor back out of a ``Gate``'s packed array; its backward notes that it ran, so
@@ -113,6 +180,15 @@ class Unpack(Op):
         full = np.zeros(self.size, dtype=grad_output.dtype)
         full[self.start:self.start + grad_output.size] = grad_output.reshape(-1)
         return (full,)
+
+    def backward_graph(self, grad_output, output):
+        from dlpy.ops.shape import cat
+
+        self.owner.reached.add(self.index)
+        n, dtype = grad_output.data.size, grad_output.data.dtype
+        before = Tensor(np.zeros(self.start, dtype=dtype))
+        after = Tensor(np.zeros(self.size - self.start - n, dtype=dtype))
+        return (cat([before, grad_output.reshape(-1), after]),)
 
 
 def gate(tensors: list[Tensor], callback: Callable[[list], list],
@@ -169,7 +245,7 @@ class BackwardHookCall:
         self.module = module
         self.hooks = list((hooks or {}).values())
         self.pre_hooks = list((pre_hooks or {}).values())
-        self.grad_output: tuple = ()
+        self.grad_output: tuple | None = None  # set when the outputs' gradients pass
         self.num_inputs = 0
         self.gated_inputs: list[int] = []
 
@@ -223,6 +299,8 @@ class BackwardHookCall:
         return [grad_output[i] for i in self.output_positions]
 
     def _on_inputs(self, grads: list) -> list:
+        if self.grad_output is None:  # a gradient that reached the inputs without passing
+            return grads  # the outputs (a double backward): no hook hears of it, as torch's
         grad_input = [None] * self.num_inputs
         for k, g in zip(self.gated_inputs, grads):
             grad_input[k] = g
@@ -233,4 +311,5 @@ class BackwardHookCall:
             result = hook(self.module, _shown(grad_input), self.grad_output)
             if result is not None:
                 grad_input = _replacement(result, grad_input, "register_full_backward_hook")
+        self.grad_output = None
         return [grad_input[k] for k in self.gated_inputs]

@@ -44,7 +44,7 @@ custom ops eagerly like everything else; no ``register_autocast``, ``register_to
 or ``get_ctx`` (fake shapes are static); ``triton_op`` is refused. Fake tensors are ordinary
 Tensors over a zero-strided array (shapes and dtypes of torch's FakeTensor, values all zero),
 used by ``opcheck`` and by ``dlpy.export`` (``node.meta["val"]``).
-Bad arguments raise TypeError (torch: RuntimeError).
+Bad arguments raise OpCallError, a TypeError and (as torch's) a RuntimeError.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.autograd_function import Function
+from dlpy.ops import ArgError
 from dlpy.tensor import Tensor, increment_version, is_grad_enabled, no_grad
 
 __all__ = ["CustomOpDef", "FunctionSchema", "Library", "OpCheckError", "OpOverload",
@@ -71,6 +72,33 @@ __all__ = ["CustomOpDef", "FunctionSchema", "Library", "OpCheckError", "OpOverlo
            "register_kernel", "register_vmap", "triton_op", "wrap_triton"]
 
 _NO_DEFAULT = object()
+
+
+class OpCallError(TypeError, RuntimeError):
+    """Arguments that do not fit an op's schema (missing, extra, of the wrong type): a
+    TypeError, and a RuntimeError as torch's."""
+
+
+class _NotAnIterableError(ValueError, TypeError):
+    """A value of the wrong kind where torch iterates or parses it (mutates_args=None, a
+    namespace that is not a string): a ValueError, and a TypeError as torch's."""
+
+
+class _NoSuchOpError(ValueError, RuntimeError, AttributeError):
+    """A name 'ns::foo' that names no op: a ValueError, and torch's RuntimeError
+    ("operator does not exist") or AttributeError (torch.ops' lookup), by API."""
+
+
+class _NotAnOpError(TypeError, ValueError):
+    """An object that is not an op where one is expected: a TypeError, and a ValueError as
+    torch's opcheck."""
+
+
+class _KernelReturnsError(RuntimeError, TypeError):
+    """A kernel that returns a value where the schema has several: a RuntimeError, and a
+    TypeError as torch's ("not an instance of 'sequence'")."""
+
+
 _BASE_TYPES = ("Tensor", "SymInt", "int", "float", "bool", "str", "Scalar", "ScalarType",
                "Device")
 
@@ -81,9 +109,10 @@ class _Argument:
 
     def __init__(self, name: str, base: str, is_list: bool = False, optional: bool = False,
                  default: Any = _NO_DEFAULT, kwarg_only: bool = False,
-                 alias: str | None = None):
+                 alias: str | None = None, list_size: str = ""):
         self.name, self.base, self.is_list, self.optional = name, base, is_list, optional
         self.default, self.kwarg_only, self.alias = default, kwarg_only, alias
+        self.list_size = list_size  # int[2]: the "2" a schema string gave, kept for printing
 
     @property
     def mutable(self) -> bool:
@@ -95,7 +124,8 @@ class _Argument:
 
     def type_str(self, alias: bool = True) -> str:
         shown = f"({self.alias})" if self.alias and alias else ""
-        return f"{self.base}{shown}{'[]' if self.is_list else ''}{'?' if self.optional else ''}"
+        brackets = f"[{self.list_size}]" if self.is_list else ""
+        return f"{self.base}{shown}{brackets}{'?' if self.optional else ''}"
 
     @property
     def has_tensors(self) -> bool:
@@ -116,12 +146,18 @@ def _default_str(value: Any) -> str:
 
 class FunctionSchema:
     """A parsed schema, printed as torch prints it: ``mylib::foo(Tensor x, *, float a=1.0)
-    -> Tensor``; ``returns`` are (base, is_list) pairs."""
+    -> Tensor``; ``returns`` are (base, is_list) pairs, ``return_texts`` the returns as a
+    schema string gave them (``Tensor(a!)``, ``Tensor values``), ``aliased_returns`` the
+    indices of those that alias an input (``Tensor(a!)``, an out= op's)."""
 
     def __init__(self, name: str, overload_name: str, arguments: list[_Argument],
-                 returns: list[tuple[str, bool]]):
+                 returns: list[tuple[str, bool]], return_texts: list[str] | None = None,
+                 aliased_returns: Iterable[int] = ()):
         self.name, self.overload_name = name, overload_name
         self.arguments, self.returns = arguments, returns
+        self.return_texts = return_texts or [f"{base}{'[]' if is_list else ''}"
+                                             for base, is_list in returns]
+        self.aliased_returns = set(aliased_returns)
         # keyword-only arguments come last in a schema (after '*')
         self.positional = [a for a in arguments if not a.kwarg_only]
         self.keyword_only = [a for a in arguments if a.kwarg_only]
@@ -135,7 +171,7 @@ class FunctionSchema:
                 parts.append("*")
                 starred = True
             parts.append(str(a))
-        returns = [f"{base}{'[]' if is_list else ''}" for base, is_list in self.returns]
+        returns = self.return_texts
         shown = returns[0] if len(returns) == 1 else "(" + ", ".join(returns) + ")"
         return f"({', '.join(parts)}) -> {shown}"
 
@@ -173,11 +209,18 @@ _TYPE = re.compile(r"^(\w+)(?:\((\w+!?)\))?(\[\d*\])?(\?)?$")
 
 
 def _parse_type(text: str, where: str) -> tuple[str, str | None, bool, bool]:
+    """(base, alias, is_list, optional) of ``Tensor(a!)[]?``; a list's size (``int[2]``)
+    is ``_list_size(text)``."""
     match = _TYPE.match(text)
     if match is None or match.group(1) not in _BASE_TYPES:
-        raise ValueError(f"{where}: unsupported type {text!r} (dlpy's schemas take "
-                         f"{', '.join(_BASE_TYPES)}, as lists T[] and optionals T?)")
+        raise ArgError(f"{where}: unsupported type {text!r} (dlpy's schemas take "
+                       f"{', '.join(_BASE_TYPES)}, as lists T[] and optionals T?)")
     return match.group(1), match.group(2), match.group(3) is not None, bool(match.group(4))
+
+
+def _list_size(text: str) -> str:
+    match = _TYPE.match(text)
+    return match.group(3)[1:-1] if match and match.group(3) else ""
 
 
 def _parse_default(text: str, where: str) -> Any:
@@ -194,7 +237,7 @@ def _parse_default(text: str, where: str) -> Any:
         try:
             return float(text)
         except ValueError:
-            raise ValueError(f"{where}: cannot read the default value {text!r}") from None
+            raise ArgError(f"{where}: cannot read the default value {text!r}") from None
 
 
 def parse_schema(text: str, name: str = "", overload_name: str = "") -> FunctionSchema:
@@ -205,8 +248,8 @@ def parse_schema(text: str, name: str = "", overload_name: str = "") -> Function
         raise TypeError(f"schema: expected a string, got {type(text).__name__}")
     match = re.match(r"^\s*([\w:]*)(?:\.(\w+))?\s*\((.*)\)\s*->\s*(.+?)\s*$", text, re.S)
     if match is None:
-        raise ValueError(f"{where}: expected 'name(Type arg, ...) -> Returns' or "
-                         f"'(Type arg, ...) -> Returns'")
+        raise ArgError(f"{where}: expected 'name(Type arg, ...) -> Returns' or "
+                       f"'(Type arg, ...) -> Returns'")
     name = name or match.group(1)
     overload_name = overload_name or (match.group(2) or "")
     arguments: list[_Argument] = []
@@ -218,25 +261,29 @@ def parse_schema(text: str, name: str = "", overload_name: str = "") -> Function
         declaration, _, default = part.partition("=")
         pieces = declaration.split()
         if len(pieces) != 2 or not pieces[1].isidentifier():
-            raise ValueError(f"{where}: cannot read the argument {part!r} (expected 'Type "
-                             f"name' or 'Type name=default')")
+            raise ArgError(f"{where}: cannot read the argument {part!r} (expected 'Type "
+                           f"name' or 'Type name=default')")
         base, alias, is_list, optional = _parse_type(pieces[0], where)
         arguments.append(_Argument(pieces[1], base, is_list, optional,
                                    _parse_default(default, where) if _ else _NO_DEFAULT,
-                                   kwarg_only, alias))
+                                   kwarg_only, alias, _list_size(pieces[0])))
     if len({a.name for a in arguments}) != len(arguments):
-        raise ValueError(f"{where}: two arguments have the same name")
+        raise ArgError(f"{where}: two arguments have the same name")
     returns_text = match.group(4).strip()
     if returns_text.startswith("(") and returns_text.endswith(")"):
         returns_text = returns_text[1:-1]
-    returns = []
-    for part in _split_top(returns_text):
-        base, alias, is_list, optional = _parse_type(part.split()[0], where)
-        if alias is not None or optional:
-            raise ValueError(f"{where}: returns must be new values (no alias or optional "
-                             f"annotations), got {part!r}")
+    returns, texts, aliased = [], [], []
+    for k, part in enumerate(_split_top(returns_text)):
+        pieces = part.split()
+        base, alias, is_list, optional = _parse_type(pieces[0], where)
+        if optional or len(pieces) > 2 or len(pieces) == 2 and not pieces[1].isidentifier():
+            raise ArgError(f"{where}: cannot read the return {part!r} (expected 'Type', "
+                           f"'Type name' or 'Tensor(a!)'; no optionals)")
+        if alias is not None:
+            aliased.append(k)
         returns.append((base, is_list))
-    return FunctionSchema(name, overload_name, arguments, returns)
+        texts.append(" ".join(pieces))
+    return FunctionSchema(name, overload_name, arguments, returns, texts, aliased)
 
 
 # ---------------------------------------------------------------------------- infer_schema
@@ -259,6 +306,8 @@ def _annotation_type(annotation: Any) -> tuple[str, bool, bool] | None:
         return "Scalar", is_list, optional
     if isinstance(annotation, type) and issubclass(annotation, Tensor):
         base = "Tensor"
+    elif annotation is getattr(sys.modules.get("dlpy"), "dtype", np.dtype):  # torch.dtype
+        base = "ScalarType"
     else:
         base = {int: "SymInt", float: "float", bool: "bool", str: "str", np.dtype: "ScalarType",
                 device: "Device"}.get(annotation)
@@ -297,7 +346,7 @@ def infer_schema(prototype_function: Callable, /, *, mutates_args: str | Iterabl
                          f"{error}") from None
     if mutates_args != "unknown":
         if isinstance(mutates_args, str) or not isinstance(mutates_args, Iterable):
-            raise ValueError(f"infer_schema: mutates_args must be an iterable of argument "
+            raise _NotAnIterableError(f"infer_schema: mutates_args must be an iterable of argument "
                              f"names or 'unknown', got {mutates_args!r}")
         mutates_args = set(mutates_args)
     parts, starred, index = [], False, 0
@@ -340,6 +389,8 @@ def infer_schema(prototype_function: Callable, /, *, mutates_args: str | Iterabl
             fail(f"{missing} in mutates_args were not found in the custom op's signature. "
                  f"mutates_args should contain the names of all args that the custom op "
                  f"mutates, or just the string 'unknown' if you don't know.")
+    if signature.return_annotation is inspect.Signature.empty:
+        fail("No return type annotation was provided. Please add one.")
     returns = _return_types(hints.get("return", None), fail)
     shown = [f"{b}{'[]' if lst else ''}" for b, lst in returns]
     result = f"({', '.join(parts)}) -> " + (shown[0] if len(shown) == 1
@@ -378,6 +429,24 @@ def _accepts(base: str, value: Any) -> bool:
 
         return isinstance(value, (str, device))
     return False
+
+
+def _converted(base: str, value: Any) -> Any:
+    """``value`` as an argument of type ``base`` (not a list), converted as torch converts
+    it (a bool or one-element Tensor for an int, ...); _NO_DEFAULT if it does not fit."""
+    if base in ("SymInt", "int", "float", "bool"):
+        if isinstance(value, Tensor):
+            if value.numel() != 1:
+                return _NO_DEFAULT
+            value = _array(value).reshape(()).item()
+        kinds = {"SymInt": (bool, int, np.bool_, np.integer),
+                 "int": (bool, int, np.bool_, np.integer),
+                 "float": (bool, int, float, np.bool_, np.number),
+                 "bool": (bool, int, float, np.bool_, np.number)}[base]
+        if not isinstance(value, kinds) or isinstance(value, complex):
+            return _NO_DEFAULT
+        return {"SymInt": int, "int": int, "float": float, "bool": bool}[base](value)
+    return value if _accepts(base, value) else _NO_DEFAULT
 
 
 def _type_name(value: Any) -> str:
@@ -433,6 +502,7 @@ def _outputs_list(result: Any) -> list:
 
 
 # ---------------------------------------------------------------------------- registry
+_CHECKING_ALIASES = [False]  # True while opcheck's test_schema runs an op
 _PACKETS: dict[str, OpOverloadPacket] = {}  # "mylib::foo" -> its packet
 _NAMESPACES: dict[str, _OpNamespace] = {}
 _DEF_LIBRARIES: dict[str, Library] = {}  # namespace -> its "DEF" Library
@@ -474,7 +544,7 @@ def _qualname_parts(qualname: str, where: str) -> tuple[str, str]:
         raise ValueError(f"{where}: expected a name 'namespace::name', got {qualname!r}")
     ns, name = qualname.split("::")
     if not ns.isidentifier() or not name.isidentifier():
-        raise ValueError(f"{where}: the namespace and name of {qualname!r} must be Python "
+        raise ArgError(f"{where}: the namespace and name of {qualname!r} must be Python "
                          f"identifiers")
     return ns, name
 
@@ -494,12 +564,12 @@ def _lookup(op: Any, where: str) -> OpOverload:
         packet = _PACKETS.get(name)
         if packet is None:
             _qualname_parts(name, where)
-            raise ValueError(f"{where}: no op named {name!r} is defined (define it first: "
+            raise _NoSuchOpError(f"{where}: no op named {name!r} is defined (define it first: "
                              f"dlpy.library.custom_op, define or Library.define)")
         return packet._overloads[overload] if overload in packet._overloads \
             else packet._only(where) if not overload else packet._missing(overload)
-    raise TypeError(f"{where}: expected an op (CustomOpDef, OpOverload, packet) or its name "
-                    f"'namespace::name', got {type(op).__name__}")
+    raise _NotAnOpError(f"{where}: expected an op (CustomOpDef, OpOverload, packet) or its "
+                        f"name 'namespace::name', got {type(op).__name__}")
 
 
 def custom_op_at(path: str) -> tuple[OpOverload | None, str]:
@@ -612,48 +682,58 @@ class OpOverload:
     # ---------------------------------------------------------------- arguments
     def _bind(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """(positional values, keyword-only values) with defaults filled, every value checked
-        against the schema (a fx Proxy passes anywhere)."""
+        against the schema (a fx Proxy passes anywhere) and converted as torch converts it:
+        a bool or a one-element Tensor for an int, an int, bool or one-element Tensor for a
+        float, a number or one-element Tensor for a bool."""
         schema, proxy = self._schema, _proxy_type()
         positional = schema.positional
         if len(args) > len(positional):
-            raise TypeError(f"{self.name()}() expected at most {len(positional)} argument(s) "
-                            f"but received {len(args)} argument(s). Declaration: {schema}")
+            raise OpCallError(f"{self.name()}() expected at most {len(positional)} "
+                              f"argument(s) but received {len(args)} argument(s). "
+                              f"Declaration: {schema}")
         if kwargs or len(args) < len(positional):
             for key in kwargs:
                 if key not in schema.by_name:
-                    raise TypeError(f"{self.name()}() got an unexpected keyword argument "
-                                    f"'{key}'. Declaration: {schema}")
+                    raise OpCallError(f"{self.name()}() got an unexpected keyword "
+                                      f"argument '{key}'. Declaration: {schema}")
                 if schema.by_name[key] in positional[:len(args)]:
-                    raise TypeError(f"{self.name()}() got multiple values for argument "
-                                    f"'{key}'. Declaration: {schema}")
+                    raise OpCallError(f"{self.name()}() got multiple values for "
+                                      f"argument '{key}'. Declaration: {schema}")
             args = args + tuple(self._given(a, kwargs) for a in positional[len(args):])
         kw = {a.name: self._given(a, kwargs) for a in schema.keyword_only}
         if any(a.is_list for a in schema.arguments):
             args = tuple(list(v) if a.is_list and isinstance(v, tuple) else v
                          for a, v in zip(positional, args))
             kw = {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}
-        for arg, value in zip(schema.arguments, args + tuple(kw.values())):
+        values = list(args + tuple(kw.values()))
+        for k, (arg, value) in enumerate(zip(schema.arguments, values)):
             if value is None:
                 ok = arg.optional
             elif arg.is_list:
                 ok = isinstance(value, list) and all(
                     _accepts(arg.base, v) or proxy is not None and isinstance(v, proxy)
                     for v in value)
+            elif proxy is not None and isinstance(value, proxy):
+                ok = True
             else:
-                ok = _accepts(arg.base, value) or proxy is not None and isinstance(value, proxy)
+                converted = _converted(arg.base, value)
+                ok = converted is not _NO_DEFAULT
+                values[k] = converted
             if not ok:
-                raise TypeError(f"{self.name()}() Expected a value of type "
-                                f"'{arg.type_str(alias=False)}' for argument '{arg.name}' but "
-                                f"instead found type '{_type_name(value)}'. Value: "
-                                f"{value!r:.60}. Declaration: {schema}")
+                raise OpCallError(f"{self.name()}() Expected a value of type "
+                                  f"'{arg.type_str(alias=False)}' for argument '{arg.name}' "
+                                  f"but instead found type '{_type_name(value)}'. Value: "
+                                  f"{value!r:.60}. Declaration: {schema}")
+        args = tuple(values[:len(args)])
+        kw = dict(zip(kw, values[len(args):]))
         return args, kw
 
     def _given(self, arg: _Argument, kwargs: dict) -> Any:
         if arg.name in kwargs:
             return kwargs[arg.name]
         if not arg.has_default:
-            raise TypeError(f"{self.name()}() is missing value for argument '{arg.name}'. "
-                            f"Declaration: {self._schema}")
+            raise OpCallError(f"{self.name()}() is missing value for argument "
+                              f"'{arg.name}'. Declaration: {self._schema}")
         return copy.copy(arg.default)
 
     # ---------------------------------------------------------------- calling
@@ -701,9 +781,14 @@ class OpOverload:
                 increment_version(t)
         return result
 
-    def _checked(self, result: Any, args: tuple, kwargs: dict, aliasing: bool = True):
+    def _checked(self, result: Any, args: tuple, kwargs: dict, aliasing: bool | None = None):
         """The kernel's result as the schema's returns (numpy arrays become Tensors); an
-        output that is an input or shares its memory is an error, as torch's."""
+        output that is an input or shares its memory is an error, as torch's for an op of
+        custom_op (``aliasing`` None) and under opcheck; an op of Library.define, or one
+        whose schema says its outputs alias (``Tensor(a!)``), may return its inputs."""
+        if aliasing is None:
+            aliasing = (self._defined_by_custom_op or _CHECKING_ALIASES[0]) \
+                and not self._schema.aliased_returns
         returns = self._schema.returns
         if returns == [("Tensor", False)] and isinstance(result, (Tensor, np.ndarray)):
             out = Tensor(result) if isinstance(result, np.ndarray) else result  # the usual case
@@ -720,8 +805,9 @@ class OpOverload:
         items = [result] if len(returns) == 1 else result
         if len(returns) > 1 and (not isinstance(result, (tuple, list))
                                  or len(result) != len(returns)):
-            raise RuntimeError(f"{self.name()}: the kernel returned {_type_name(result)}, the "
-                               f"schema {len(returns)} values ({self._schema})")
+            raise _KernelReturnsError(f"{self.name()}: the kernel returned "
+                                      f"{_type_name(result)}, the schema {len(returns)} "
+                                      f"values ({self._schema})")
         out = []
         for (base, is_list), item in zip(returns, items):
             if is_list:
@@ -1019,13 +1105,16 @@ def _undefine(overload: OpOverload) -> None:
 def _device_types(device_types: Any, where: str) -> list[str | None]:
     if device_types is None:
         return [None]
+    from dlpy.device import device
+
     names = [device_types] if isinstance(device_types, str) else list(device_types)
     out = []
     for name in names:
         text = getattr(name, "type", name)
         if not isinstance(text, str) or not text.isidentifier():
-            raise ValueError(f"{where}: device_types must be device type names ('cpu'), got "
-                             f"{name!r}")
+            raise ArgError(f"{where}: device_types must be device type names ('cpu'), got "
+                           f"{name!r}")
+        device(text)  # a name torch knows (RuntimeError: "Expected one of cpu, cuda, ...")
         out.append(text)
     return out
 
@@ -1220,7 +1309,10 @@ class Library:
         if kind not in ("DEF", "IMPL", "FRAGMENT"):
             raise ValueError(f"Library: kind must be 'DEF', 'IMPL' or 'FRAGMENT', got "
                              f"{kind!r}")
-        if not isinstance(ns, str) or not ns.isidentifier():
+        if not isinstance(ns, str):
+            raise _NotAnIterableError(f"Library: the namespace must be a Python identifier, "
+                                      f"got {ns!r}")
+        if not ns.isidentifier():
             raise ValueError(f"Library: the namespace must be a Python identifier, got {ns!r}")
         if kind == "DEF":
             other = _DEF_LIBRARIES.get(ns)
@@ -1237,19 +1329,19 @@ class Library:
         return f"Library(kind={self.kind}, ns={self.ns}, dispatch_key={self.dispatch_key})"
 
     def define(self, schema: str, alias_analysis: str = "", *, tags: Any = ()) -> str:
-        """Define op ``"name(Type arg, ...) -> Returns"`` in this namespace; returns its
-        qualified name ('mylib::name')."""
+        """Define op ``"name(Type arg, ...) -> Returns"`` in this namespace; returns its name
+        ('name', as torch's)."""
         if self.kind == "IMPL":
             raise RuntimeError(f"{self}: define() is not allowed in an 'IMPL' library")
         parsed = parse_schema(schema)
         if not parsed.name or "::" in parsed.name and parsed.name.split("::")[0] != self.ns:
-            raise ValueError(f"Library({self.ns!r}).define: the schema must start with the "
-                             f"op's name in this namespace ('foo(Tensor x) -> Tensor'), got "
-                             f"{schema!r}")
+            raise ArgError(f"Library({self.ns!r}).define: the schema must start with the "
+                           f"op's name in this namespace ('foo(Tensor x) -> Tensor'), got "
+                           f"{schema!r}")
         qualname = parsed.name if "::" in parsed.name else f"{self.ns}::{parsed.name}"
         overload = _define(qualname, parsed, f"Library({self.ns!r}).define")
         self._defined.append(overload)
-        return qualname
+        return qualname.split("::")[1]
 
     def impl(self, op_name: Any, fn: Callable, dispatch_key: str = "", *,
              with_keyset: bool = False, allow_override: bool = True) -> None:
@@ -1262,13 +1354,13 @@ class Library:
                                       f"(with_keyset=True)")
         key = dispatch_key or self.dispatch_key or "CompositeImplicitAutograd"
         if key not in _KEYS:
-            raise ValueError(f"{self}.impl: dlpy has no dispatcher; the dispatch keys it maps "
-                             f"are {sorted(_KEYS)}, got {key!r}")
+            raise ArgError(f"{self}.impl: dlpy has no dispatcher; the dispatch keys it maps "
+                           f"are {sorted(_KEYS)}, got {key!r}")
         if isinstance(op_name, str) and "::" not in op_name:
             op_name = f"{self.ns}::{op_name}"
         overload = _lookup(op_name, f"{self}.impl")
         if overload._namespace != self.ns:
-            raise ValueError(f"{self}.impl: {overload.name()} is not in namespace {self.ns!r}")
+            raise ArgError(f"{self}.impl: {overload.name()} is not in namespace {self.ns!r}")
         what = _KEYS[key]
         if what == "fake":
             register_fake(overload, fn, lib=self)
@@ -1343,8 +1435,12 @@ def _test_schema(overload: OpOverload, args: tuple, kwargs: dict, atol, rtol) ->
     pairs = list(zip(arguments, bound)) + [(a, bound_kw[a.name]) for a in
                                            overload._schema.arguments if a.kwarg_only]
     before = [[np.array(t.data, copy=True) for t in _tensors_of(v)] for _, v in pairs]
-    with no_grad():
-        overload(*bound, **bound_kw)  # aliasing outputs and wrong returns raise here
+    _CHECKING_ALIASES[0] = True
+    try:
+        with no_grad():
+            overload(*bound, **bound_kw)  # aliasing outputs and wrong returns raise here
+    finally:
+        _CHECKING_ALIASES[0] = False
     for (arg, value), old in zip(pairs, before):
         changed = any(not np.array_equal(a, t.data, equal_nan=True)
                       for a, t in zip(old, _tensors_of(value)))
@@ -1457,15 +1553,16 @@ def opcheck(op: Any, args: tuple, kwargs: dict | None = None, *,
     shapes), test_faketensor (the fake kernel's shapes and dtypes are the kernel's),
     test_aot_dispatch_dynamic (the op traced as one dlpy.fx node gives the same values).
     Returns {test: "SUCCESS"}; a failure raises OpCheckError, or with
-    ``raise_exception=False`` is the exception in the dict."""
+    ``raise_exception=False`` is the test's exception in the dict."""
     overload = _lookup(op, "opcheck")
     tests = [test_utils] if isinstance(test_utils, str) else list(test_utils)
     unknown = [t for t in tests if t not in _CHECKS]
     if unknown:
         raise ValueError(f"opcheck: unknown test_utils {unknown}; the tests are "
                          f"{list(_CHECKS)}")
-    if not isinstance(args, tuple):
+    if not isinstance(args, (tuple, list)):
         raise TypeError(f"opcheck: args must be a tuple, got {type(args).__name__}")
+    args = tuple(args)
     results: dict[str, Any] = {}
     for test in tests:
         try:
@@ -1475,7 +1572,7 @@ def opcheck(op: Any, args: tuple, kwargs: dict | None = None, *,
             failure = OpCheckError(f"opcheck(op, ...): {test} failed with {error}")
             if raise_exception:
                 raise failure from error
-            results[test] = failure
+            results[test] = error  # as torch's: the test's own exception
     return results
 
 

@@ -176,11 +176,13 @@ def _everything(op) -> bool:
 
 
 def _reduction(op) -> str:
-    """x.sum() is SumBackward0 and x.sum(dim) SumBackward1; x.max() MaxBackward1."""
+    """x.sum() is SumBackward0 and x.sum(dim) SumBackward1; x.max() MaxBackward1, x.amax()
+    and x.amax(dim) AmaxBackward0 (told apart by the op's ``nan_share``, torch.max(x)'s)."""
     kind = type(op).__name__
     full = _everything(op)
     if kind in ("Max", "Min"):
-        return f"{kind}Backward1" if full else "AmaxBackward0" if kind == "Max" \
+        whole = getattr(op, "nan_share", full)
+        return f"{kind}Backward1" if whole else "AmaxBackward0" if kind == "Max" \
             else "AminBackward0"
     return f"{kind}Backward{0 if full else 1}"
 

@@ -7,8 +7,12 @@ A call of a public callable (``dlpy.add``, ``dlpy.functional.linear``, ``Tensor.
 other type with a ``__torch_function__``) goes to the innermost active ``TorchFunctionMode``,
 then to each overriding argument's ``__torch_function__(func, types, args, kwargs)``, subclasses
 before their superclasses, until one returns something other than NotImplemented. ``func`` is
-the public callable itself. ``Tensor.__torch_function__`` runs ``func`` with subclass dispatch
-off and gives Tensor results as the subclass (torch's ``_convert``).
+the public callable itself, or for an operator the method torch names (``t + 1`` and ``1 + t``
+give ``Tensor.add``, ``-t`` ``Tensor.neg``, ``t += 1`` ``Tensor.add_``); factories
+(``dlpy.tensor``, ``dlpy.ones``) go to the modes only. ``Tensor.__torch_function__`` runs
+``func`` with subclass dispatch off and gives Tensor results as the subclass (torch's
+``_convert``). ``has_torch_function`` and ``handle_torch_function`` look at the arguments given,
+not into lists among them, as torch's.
 
 Dispatch costs nothing until it is needed: the public callables are swapped for dispatching ones
 (``_install``) when the first overriding Tensor subclass is defined, the first mode is entered,
@@ -20,6 +24,7 @@ table keyed by them).
 
 from __future__ import annotations
 
+import collections
 import types as _types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -91,6 +96,8 @@ def _overloaded(args: tuple, kwargs: dict | None = None) -> list:
 
 
 def _name(public: Callable) -> str:
+    if type(public) is _METHOD_WRAPPER:  # a property's getter: dlpy.Tensor.grad.__get__
+        return f"dlpy.Tensor.{public.__self__.fget.__name__}.__get__"
     return f"{getattr(public, '__module__', None)}.{getattr(public, '__qualname__', public)}"
 
 
@@ -120,10 +127,19 @@ def _handle(public: Callable, overloaded: list, args: tuple, kwargs: dict | None
     raise TypeError(message)
 
 
+_METHOD_WRAPPER = type(property().__get__)
+
+
 # ---------------------------------------------------------------------------- public helpers
 def has_torch_function(relevant_args: Iterable) -> bool:
-    """Whether a call with these arguments would dispatch (an overriding argument or a mode)."""
-    return bool(_modes and not _all_off) or bool(_overloaded(tuple(relevant_args)))
+    """Whether one of ``relevant_args`` (itself, not the items of a list in it) overrides, or,
+    while a mode is on, whether there is any argument at all (torch's ``_has_torch_function``)."""
+    relevant_args = tuple(relevant_args)
+    if _modes and not _all_off:
+        return bool(relevant_args)
+    return not _subclass_off and any(
+        type(x) is not Tensor and type(x) not in _PLAIN and _overrides(type(x))
+        for x in relevant_args)
 
 
 def has_torch_function_unary(obj: Any) -> bool:
@@ -137,9 +153,19 @@ def has_torch_function_variadic(*args: Any) -> bool:
 
 
 def handle_torch_function(public_api: Callable, relevant_args: Iterable, *args, **kwargs):
-    """Hand a call of the user's own function ``public_api`` to the modes and overriding types
-    among ``relevant_args`` (after ``has_torch_function(relevant_args)`` said yes)."""
-    return _handle(public_api, _overloaded(tuple(relevant_args)), args, kwargs)
+    """Hand a call of the user's own function ``public_api`` to the modes and the types among
+    ``relevant_args`` with a ``__torch_function__`` (plain Tensors' included, items of a list in
+    it not), as torch's Python-level helper (after ``has_torch_function`` said yes)."""
+    found: list = []
+    for value in relevant_args:
+        kind = type(value)
+        handler = getattr(kind, "__torch_function__", None)
+        if (handler is None or handler is _disabled_torch_function_impl
+                or any(type(x) is kind for x in found)):
+            continue
+        index = next((i for i, x in enumerate(found) if issubclass(kind, type(x))), len(found))
+        found.insert(index, value)
+    return _handle(public_api, found, args, kwargs)
 
 
 def is_tensor_like(inp: Any) -> bool:
@@ -266,6 +292,19 @@ def as_subclass(tensor: Tensor, cls: type) -> Tensor:
     return _retyped(tensor, cls, keep_grad=False)
 
 
+def make_subclass(cls: type, data: Tensor, require_grad: bool = False) -> Tensor:
+    """``Tensor._make_subclass``: a ``cls`` object on ``data``'s array, a leaf with no graph
+    that requires gradients when ``require_grad`` (no ``__new__``/``__init__`` call)."""
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError(f"_make_subclass: cls must be a subclass of dlpy.Tensor, got {cls!r}")
+    if not isinstance(data, Tensor):
+        raise TypeError(f"_make_subclass: data must be a Tensor, got {type(data).__name__}")
+    with DisableTorchFunctionSubclass():
+        out = _retyped(data.detach(), cls, keep_grad=False)
+    out.requires_grad = bool(require_grad)
+    return out
+
+
 def subclass_defined(cls: type) -> None:
     """``Tensor.__init_subclass__``: an overriding subclass installs dispatch. A class on
     dlpy's own ``__dlpy_function__`` hook (DTensor) keeps to it and opts out here."""
@@ -300,10 +339,9 @@ _FACTORIES = frozenset({
 })
 _NOT_METHODS = frozenset({
     "__init__", "__new__", "__init_subclass__", "__torch_function__", "__repr__", "__str__",
-    "__format__", "__hash__", "__len__", "__iter__", "__bool__", "__int__", "__float__",
-    "__complex__", "__index__", "__array__", "__array_ufunc__", "__array_function__",
-    "__reduce__", "__reduce_ex__", "__getstate__", "__setstate__", "__copy__", "__deepcopy__",
-    "__dlpack__", "__dlpack_device__", "__contains__", "as_subclass",
+    "__format__", "__hash__", "__iter__", "__complex__", "__array__", "__array_ufunc__",
+    "__array_function__", "__reduce__", "__reduce_ex__", "__getstate__", "__setstate__",
+    "__copy__", "__deepcopy__", "__dlpack__", "__dlpack_device__", "as_subclass",
 })
 _PROPERTIES = ("grad", "T", "mT", "H", "mH", "real", "imag")  # the Tensor-valued ones
 _OPERATORS = frozenset(
@@ -312,16 +350,34 @@ _OPERATORS = frozenset(
     | {f"__r{n}__" for n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow",
                              "matmul", "and", "or", "xor", "lshift", "rshift")}
     | {"__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"})
-_NAMESPACES = ("dlpy", "dlpy.functional", "dlpy.linalg", "dlpy.special", "dlpy.fft")
+# (module, the names dispatched there, or () for all its public functions)
+_NAMESPACES = (("dlpy", ()), ("dlpy.functional", ()), ("dlpy.linalg", ()), ("dlpy.special", ()),
+               ("dlpy.fft", ()), ("dlpy.autograd", ("grad", "backward")))
+# the operators whose handlers are given the named method (torch's: ``t + 1`` and ``1 + t`` are
+# ``Tensor.add(t, 1)``, ``-t`` is ``Tensor.neg``, ``t += 1`` is ``Tensor.add_``); the others are
+# given themselves, some under torch's name (``__pow__`` is named ``pow``)
+_OPERATOR_FUNCS = {
+    "__add__": "add", "__radd__": "add", "__sub__": "sub", "__mul__": "mul", "__rmul__": "mul",
+    "__truediv__": "div", "__mod__": "remainder", "__matmul__": "matmul",
+    "__rand__": "bitwise_and", "__ror__": "bitwise_or", "__rxor__": "bitwise_xor",
+    "__lt__": "lt", "__le__": "le", "__gt__": "gt", "__ge__": "ge", "__ne__": "ne",
+    "__neg__": "neg", "__pos__": "positive", "__abs__": "abs",
+    "__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
+    "__ifloordiv__": "floor_divide_", "__imod__": "remainder_",
+}
+_OPERATOR_NAMES = {"__pow__": "pow", "__ipow__": "pow_", "__rtruediv__": "__rdiv__"}
 _swapped: list[tuple[Any, str, Any]] = []  # (owner, name, plain value), to put back
 _public: dict[Any, list[Callable]] = {}  # namespace -> its dispatching callables
 _nowrap: set = set()
 
 
-def _dispatching(function: Callable, module: str, qualname: str,
-                 operator: bool = False) -> Callable:
+def _dispatching(function: Callable, module: str, qualname: str, operator: bool = False,
+                 func: Callable | None = None, ignored: bool = False) -> Callable:
     """``function``'s public callable: the plain call when its arguments are Tensors and plain
-    values and no mode is on, else the modes' and overriding types' answer."""
+    values and no mode is on, else the modes' and overriding types' answer. Handlers are given
+    ``func`` (the public callable itself unless told: ``Tensor.add`` for ``+``, as torch's); an
+    ``ignored`` one (a factory) goes to the modes only. A binary operator's TypeError, or no
+    answer, is NotImplemented (Python then tries the reflected operator), as torch's."""
     tensor, plain = Tensor, _PLAIN  # (closure cells: the fast path reads no module global)
     if operator:  # a binary operator: two arguments spelled out (about half the cost)
         def public(self, other):
@@ -330,8 +386,16 @@ def _dispatching(function: Callable, module: str, qualname: str,
                 return function(self, other)
             overloaded = _overloaded((self, other))
             if overloaded or _modes and not _all_off:
-                return _handle(public, overloaded, (self, other), None, True)
+                try:
+                    return _handle(func or public, overloaded, (self, other), None, True)
+                except TypeError:
+                    return NotImplemented
             return function(self, other)
+    elif ignored:
+        def public(*args, **kwargs):
+            if _modes and not _all_off:
+                return _handle(public, [], args, kwargs)
+            return function(*args, **kwargs)
     else:
         def public(*args, **kwargs):
             for value in args:
@@ -342,7 +406,7 @@ def _dispatching(function: Callable, module: str, qualname: str,
                     return function(*args)
             overloaded = _overloaded(args, kwargs)
             if overloaded or _modes and not _all_off:
-                return _handle(public, overloaded, args, kwargs)
+                return _handle(func or public, overloaded, args, kwargs)
             return function(*args, **kwargs)
 
     public.__dict__.update(getattr(function, "__dict__", {}))  # its flags (_vmap_through)
@@ -380,26 +444,34 @@ def _install() -> None:
     import importlib
 
     made: dict[int, Callable] = {}
-    for home in _NAMESPACES:
+    for home, names in _NAMESPACES:
         module = importlib.import_module(home)
         listed = _public.setdefault(module, [])
         for name, value in list(vars(module).items()):
-            if name.startswith("_") or name in _STATE or type(value) is not _types.FunctionType:
+            if (name.startswith("_") or name in _STATE or names and name not in names
+                    or type(value) is not _types.FunctionType):
                 continue
             if id(value) not in made:
-                made[id(value)] = _dispatching(value, home, name)
+                made[id(value)] = _dispatching(value, home, name,
+                                               ignored=home == "dlpy" and name in _FACTORIES)
             _swap(module, name, made[id(value)])
             listed.append(made[id(value)])
     listed = _public.setdefault(Tensor, [])
+    methods: dict[str, Callable] = {}
     for name, value in list(vars(Tensor).items()):
         if type(value) is property and name in _PROPERTIES:
             _swap(Tensor, name, _dispatching_property(value, name))
             listed.append(vars(Tensor)[name].__get__)
         elif type(value) is _types.FunctionType and name not in _NOT_METHODS and (
                 not name.startswith("_") or name.startswith("__") and name.endswith("__")):
-            _swap(Tensor, name, _dispatching(value, "dlpy", f"Tensor.{name}",
-                                             name in _OPERATORS))
-            listed.append(vars(Tensor)[name])
+            methods[name] = value
+    for name in sorted(methods, key=lambda n: n in _OPERATOR_FUNCS):  # the targets first
+        target = _OPERATOR_FUNCS.get(name)
+        shown = _OPERATOR_NAMES.get(name, name)
+        _swap(Tensor, name, _dispatching(methods[name], "dlpy", f"Tensor.{shown}",
+                                         name in _OPERATORS,
+                                         target and vars(Tensor)[target]))
+        listed.append(vars(Tensor)[name])
     _nowrap.add(vars(Tensor)["grad"].__get__)
 
 
@@ -423,7 +495,9 @@ def _uninstall() -> None:
 
 
 def get_default_nowrap_functions() -> set:
-    """The calls whose results ``Tensor.__torch_function__`` gives as they are (``t.grad``)."""
+    """The calls whose results ``Tensor.__torch_function__`` gives as they are (``t.grad``);
+    installs dispatch."""
+    _install()
     return _nowrap
 
 
@@ -438,9 +512,10 @@ def get_ignored_functions() -> set[Callable]:
 
 
 def get_overridable_functions() -> dict[Any, list[Callable]]:
-    """``{namespace: [callables]}`` of what dispatches (dlpy, dlpy.functional, dlpy.linalg,
-    dlpy.special, dlpy.fft, dlpy.Tensor's methods and properties); installs dispatch."""
+    """``{namespace: [callables]}`` (a defaultdict) of what dispatches (dlpy, dlpy.functional,
+    dlpy.linalg, dlpy.special, dlpy.fft, dlpy.autograd's grad and backward, dlpy.Tensor's
+    methods and properties); installs dispatch."""
     _install()
     ignored = get_ignored_functions()
-    return {home: [f for f in functions if f not in ignored]
-            for home, functions in _public.items()}
+    return collections.defaultdict(list, {home: [f for f in functions if f not in ignored]
+                                          for home, functions in _public.items()})

@@ -25,21 +25,24 @@ from __future__ import annotations
 
 import functools
 import json
+import numbers
 import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from enum import Enum
 
 import numpy as np
 
 from dlpy.autograd_function import swap_call_sites
+from dlpy.ops import ArgAssertionError
 from dlpy.tensor import Op, Tensor
 
 __all__ = [
     "EventList", "FunctionEvent", "FunctionEventAvg", "ProfilerAction", "ProfilerActivity",
-    "profile", "record_function", "schedule",
+    "profile", "record_function", "schedule", "supported_activities",
 ]
 
 _now = time.perf_counter_ns  # the clock; a test may replace it with a fake one
@@ -54,18 +57,43 @@ _swapped = None  # the timed call sites while a profile records (swap_call_sites
 
 
 class ProfilerActivity(Enum):
-    """What can be profiled: the CPU only (dlpy runs on numpy)."""
+    """The activity groups torch names (its values, ``int()`` of one too); dlpy runs on numpy,
+    so only the CPU is profiled (``supported_activities``), the others are left out as torch
+    leaves out a device it lacks."""
 
-    CPU = "cpu"
+    CPU = 0
+    XPU = 1
+    MTIA = 4
+    CUDA = 2
+    HPU = 3
+    PrivateUse1 = 5
+
+    def __int__(self) -> int:
+        return self.value
+
+
+def supported_activities() -> set[ProfilerActivity]:
+    """The activities this build can profile: the CPU."""
+    return {ProfilerActivity.CPU}
 
 
 class ProfilerAction(Enum):
-    """What a ``schedule`` says to do at a step, as torch's."""
+    """What a ``schedule`` says to do at a step, as torch's (DEVICE_STOPPED is torch's own,
+    never returned by a schedule)."""
 
     NONE = 0
     WARMUP = 1
     RECORD = 2
     RECORD_AND_SAVE = 3
+    DEVICE_STOPPED = 4
+
+
+class RecordFunctionArgError(TypeError, RuntimeError):
+    """A record_function name or args that is not a str (torch: RuntimeError on entry)."""
+
+
+class RecordFunctionStateError(IndexError, AssertionError):
+    """record_function.__exit__ without __enter__ (torch: AssertionError)."""
 
 
 FORWARD, BACKWARD, RANGE = "forward", "backward", "range"
@@ -82,6 +110,8 @@ class FunctionEvent:
                  "children_ns", "self_cpu_memory_usage", "cpu_memory_usage")
 
     def __init__(self, name: str, kind: str, input_shapes: list | None = None):
+        if kind == RANGE and name.startswith("ProfilerStep#"):  # torch's events: one name
+            name = "ProfilerStep*"
         self.name, self.kind, self.input_shapes = name, kind, input_shapes
         self.thread = _local.tid
         self.children_ns = 0
@@ -401,25 +431,37 @@ def _update_flags() -> None:
 class record_function:  # noqa: N801 - torch's name
     """A named range of your own ("data", "forward", "optimizer step"), as a context manager
     or a decorator; ranges nest, and the ops inside are their children. Records nothing
-    outside a profile."""
+    outside a profile. ``name`` and ``args`` (a str or None, kept as given) are checked on
+    entry, as torch's (bytes are read as UTF-8)."""
 
     def __init__(self, name: str, args: str | None = None):
-        if not isinstance(name, str):
-            raise TypeError(f"record_function: name must be a str, got {type(name).__name__}")
-        self.name = name
+        self.name, self.args = name, args
         self._open: list[FunctionEvent | None] = []  # a stack: the object may be re-entered
 
+    def _checked_name(self) -> str:
+        for what, value, optional in (("name", self.name, False), ("args", self.args, True)):
+            if not (isinstance(value, (str, bytes)) or (optional and value is None)):
+                kind = "Optional[str]" if optional else "str"
+                raise RecordFunctionArgError(
+                    f"record_function: expected a value of type '{kind}' for argument "
+                    f"'{what}' but instead found type '{type(value).__name__}'")
+        name = self.name
+        return name.decode() if isinstance(name, bytes) else name
+
     def __enter__(self) -> record_function:
+        name = self._checked_name()
         event = None
         if _active:
             stack = _stack()
-            event = FunctionEvent(self.name, RANGE, [] if _record_shapes else None)
+            event = FunctionEvent(name, RANGE, [] if _record_shapes else None)
             stack.append(event)
             event.start_ns = _now()
         self._open.append(event)
         return self
 
     def __exit__(self, *exc) -> None:
+        if not self._open:
+            raise RecordFunctionStateError("Expected record to be set")
         event = self._open.pop()
         if event is not None:
             event.end_ns = _now()
@@ -428,37 +470,47 @@ class record_function:  # noqa: N801 - torch's name
     def __call__(self, function: Callable) -> Callable:
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            with record_function(self.name):
+            with record_function(self.name, self.args):
                 return function(*args, **kwargs)
 
         return wrapper
 
 
-def _check_count(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"schedule: {name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"schedule: {name} must be an int >= {minimum}, got {value!r}")
-    return value
+def _check_number(name: str, value) -> None:
+    if not isinstance(value, numbers.Real):  # torch compares each with 0: a TypeError
+        raise TypeError(f"schedule: {name} must be a number, got {value!r}")
 
 
-def schedule(*, wait: int, warmup: int, active: int, repeat: int = 0,
-             skip_first: int = 0) -> Callable[[int], ProfilerAction]:
+def schedule(*, wait: int, warmup: int, active: int, repeat: int = 0, skip_first: int = 0,
+             skip_first_wait: int = 0) -> Callable[[int], ProfilerAction]:
     """torch.profiler.schedule: after ``skip_first`` steps, cycles of ``wait`` steps idle,
-    ``warmup`` steps idle (dlpy's profiler needs no warm-up; kept for torch's counts) and
-    ``active`` steps recorded, the last of which saves (``on_trace_ready``); ``repeat`` cycles
-    (0: until the profile ends). Returns step -> ProfilerAction."""
-    _check_count("wait", wait, 0)
-    _check_count("warmup", warmup, 0)
-    _check_count("active", active, 1)
-    _check_count("repeat", repeat, 0)
-    _check_count("skip_first", skip_first, 0)
+    ``warmup`` steps idle (dlpy's profiler needs no warm-up; kept for torch's counts, and
+    torch's warning when there is none) and ``active`` steps recorded, the last of which saves
+    (``on_trace_ready``); ``repeat`` cycles (0: until the profile ends); ``skip_first_wait``
+    (non-zero) skips the first cycle's wait. Returns step -> ProfilerAction (a negative step:
+    AssertionError, as torch's)."""
+    counts = {"wait": wait, "warmup": warmup, "active": active, "repeat": repeat,
+              "skip_first": skip_first}
+    for name, value in counts.items():
+        _check_number(name, value)
+    if wait < 0 or warmup < 0 or active <= 0 or repeat < 0 or skip_first < 0:
+        raise ArgAssertionError(
+            f"Invalid profiler schedule arguments. Got wait={wait} (need >= 0), warmup={warmup} "
+            f"(need >= 0), active={active} (need > 0), repeat={repeat} (need >= 0), "
+            f"skip_first={skip_first} (need >= 0).")
+    if warmup == 0:
+        warnings.warn("Profiler won't be using warmup, this can skew profiler results",
+                      stacklevel=2)
     cycle = wait + warmup + active
 
     def action(step: int) -> ProfilerAction:
+        if step < 0:
+            raise ArgAssertionError(f"Step must be non-negative. Got {step}.")
         if step < skip_first:
             return ProfilerAction.NONE
         step -= skip_first
+        if skip_first_wait:
+            step += wait
         if repeat and step >= repeat * cycle:
             return ProfilerAction.NONE
         at = step % cycle
@@ -471,38 +523,97 @@ def schedule(*, wait: int, warmup: int, active: int, repeat: int = 0,
     return action
 
 
+def _default_schedule(step: int) -> ProfilerAction:
+    """Without a schedule: record every step."""
+    return ProfilerAction.RECORD
+
+
 _RECORDING = (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
+
+
+def _parse_activities(activities: Iterable | None, use_cuda: bool | None) -> set:
+    """torch's checks: the groups named (``ProfilerActivity`` members, or the keys of a dict
+    of them), none: AssertionError; one named twice: ValueError; anything else: TypeError.
+    Groups this build lacks (all but the CPU) are left out when the profile starts."""
+    if activities is not None:
+        activities = list(activities)
+        chosen = set()
+        for item in activities:
+            if isinstance(item, ProfilerActivity):
+                chosen.add(item)
+            elif isinstance(item, dict):
+                chosen.update(item.keys())
+    else:
+        chosen = supported_activities()
+    if use_cuda is not None:
+        warnings.warn("`use_cuda` is deprecated, use `activities` argument instead",
+                      FutureWarning, stacklevel=3)
+        if use_cuda:
+            chosen.add(ProfilerActivity.CUDA)
+        else:
+            chosen.discard(ProfilerActivity.CUDA)
+    if not chosen:
+        raise ArgAssertionError("No valid profiler activities found")
+    if activities is not None:
+        seen: set = set()
+        for item in activities:
+            if not isinstance(item, (ProfilerActivity, dict)):
+                raise TypeError(f"Expected ProfilerActivity or dict, got {type(item)}")
+            for key in (item,) if isinstance(item, ProfilerActivity) else item:
+                if key in seen:
+                    raise ValueError(f"Activity {key} specified more than once")
+                seen.add(key)
+    return chosen
 
 
 class profile:  # noqa: N801 - torch's name
     """Record every op's forward and backward and every ``record_function`` range while the
     block runs (``start()`` / ``stop()`` by hand). ``record_shapes``: the input shapes of each
-    op; ``profile_memory``: the bytes of the arrays each produced. With a ``schedule``,
-    ``step()`` marks the end of a training step and only the scheduled steps are recorded
-    (each inside a ``ProfilerStep#N`` range); ``on_trace_ready(prof)`` is called whenever a
-    recording ends (a schedule's cycle, or the block). Profiles nest: each sees what ran while
-    it recorded."""
+    op; ``profile_memory``: the bytes of the arrays each produced. With a ``schedule`` (called
+    for step 0 on construction, as torch's), ``step()`` marks the end of a training step and
+    only the scheduled steps are recorded (each inside a ``ProfilerStep#N`` range, an event
+    named ``ProfilerStep*``); ``on_trace_ready(prof)`` is called when a recording ends as
+    torch's schedule transitions say: after a RECORD_AND_SAVE step, or when the block ends
+    while recording (a recording cut short by a schedule going from RECORD to NONE or WARMUP is
+    dropped, with torch's warning). ``with_stack``, ``with_flops``, ``with_modules``,
+    ``experimental_config``, ``execution_trace_observer``, ``acc_events``,
+    ``custom_trace_id_callback`` and ``post_processing_timeout_s`` are accepted and kept
+    (dlpy records none of that); ``use_cuda`` warns, as torch's. Profiles nest: each sees what
+    ran while it recorded."""
 
     def __init__(self, *, activities: Iterable | None = None,
                  schedule: Callable[[int], ProfilerAction] | None = None,
                  on_trace_ready: Callable[[profile], object] | None = None,
-                 record_shapes: bool = False, profile_memory: bool = False):
-        for activity in activities if activities is not None else ():
-            if activity not in (ProfilerActivity.CPU, "cpu"):
-                raise ValueError(f"profile: only ProfilerActivity.CPU can be profiled, got "
-                                 f"{activity!r}")
-        if schedule is not None and not callable(schedule):
-            raise TypeError(f"profile: schedule must be callable, got {schedule!r}")
-        if on_trace_ready is not None and not callable(on_trace_ready):
-            raise TypeError(f"profile: on_trace_ready must be callable, got {on_trace_ready!r}")
-        self.schedule, self.on_trace_ready = schedule, on_trace_ready
-        self.record_shapes, self.profile_memory = bool(record_shapes), bool(profile_memory)
+                 record_shapes: bool = False, profile_memory: bool = False,
+                 with_stack: bool = False, with_flops: bool = False, with_modules: bool = False,
+                 experimental_config=None, execution_trace_observer=None,
+                 acc_events: bool = False, use_cuda: bool | None = None,
+                 custom_trace_id_callback: Callable[[], str] | None = None,
+                 post_processing_timeout_s: float | None = None):
+        self.activities = _parse_activities(activities, use_cuda)
+        self.record_shapes, self.profile_memory = record_shapes, profile_memory
+        self.with_stack, self.with_flops, self.with_modules = with_stack, with_flops, with_modules
+        self.experimental_config = experimental_config
+        self.execution_trace_observer = execution_trace_observer
+        self.acc_events = acc_events
+        self.custom_trace_id_callback = custom_trace_id_callback
+        self.post_processing_timeout_s = post_processing_timeout_s
+        self.record_steps = bool(schedule)  # as torch's `if schedule:`
+        self.schedule = schedule if schedule else _default_schedule
+        self.on_trace_ready = on_trace_ready
         self.step_num = 0
-        self.current_action = ProfilerAction.NONE
+        self.current_action = self._prev_action = self._scheduled(0)
         self._events = EventList()
         self._first = self._start_ns = 0
         self._recording = self._running = False
         self._step_range: record_function | None = None
+
+    def _scheduled(self, step: int) -> ProfilerAction:
+        action = self.schedule(step)
+        if action == ProfilerAction.DEVICE_STOPPED:
+            raise ValueError("ProfilerAction.DEVICE_STOPPED is set internally by the profiler "
+                             "and must not be returned by a user-provided schedule")
+        return action
 
     # -- recording, one stretch at a time
     def _begin(self) -> None:
@@ -512,14 +623,8 @@ class profile:  # noqa: N801 - torch's name
             _install()
         _update_flags()
         self._recording = True
-        if self.schedule is not None:
-            self._step_range = record_function(f"ProfilerStep#{self.step_num}")
-            self._step_range.__enter__()
 
     def _end(self) -> None:
-        if self._step_range is not None:
-            self._step_range.__exit__(None, None, None)
-            self._step_range = None
         events = [e for e in _events[self._first:] if e.start_ns >= self._start_ns]
         self._events = EventList(events, profile_memory=self.profile_memory)
         _active.remove(self)
@@ -528,43 +633,71 @@ class profile:  # noqa: N801 - torch's name
             _events.clear()
         _update_flags()
         self._recording = False
-        if self.on_trace_ready is not None:
+
+    def _trace_ready(self) -> None:
+        if self.on_trace_ready:  # (as torch's: a non-callable one fails here)
             self.on_trace_ready(self)
+
+    def _transit(self, before: ProfilerAction, after: ProfilerAction | None) -> None:
+        """torch's action map from ``before`` to ``after`` (None: the profile stops)."""
+        if before is ProfilerAction.RECORD_AND_SAVE:
+            self._end()
+            self._trace_ready()
+            if after in _RECORDING:
+                self._begin()
+        elif before is ProfilerAction.RECORD:
+            if after in _RECORDING:
+                return
+            if after is not None:
+                warnings.warn(f"Incorrect schedule: RECORD followed by {after.name}",
+                              stacklevel=3)
+            self._end()
+            if after is None:
+                self._trace_ready()
+        elif after in _RECORDING:
+            self._begin()
+        elif before is ProfilerAction.WARMUP and after in (ProfilerAction.NONE, None):
+            if after is not None:
+                warnings.warn("Incorrect schedule: WARMUP followed by NONE", stacklevel=3)
+            self._begin()  # torch starts and stops a trace: an empty one
+            self._end()
+
+    def _enter_step_range(self) -> None:
+        if self.record_steps:
+            self._step_range = record_function(f"ProfilerStep#{self.step_num}")
+            self._step_range.__enter__()
+
+    def _exit_step_range(self) -> None:
+        if self._step_range is not None:
+            self._step_range.__exit__(None, None, None)
+            self._step_range = None
 
     def start(self) -> None:
         if self._running:
             raise RuntimeError("profile.start: this profile is already running")
-        self._running, self.step_num = True, 0
-        self.current_action = (self.schedule(0) if self.schedule is not None
-                               else ProfilerAction.RECORD)
-        if self.current_action in _RECORDING:
-            self._begin()
+        self._running = True
+        self._transit(ProfilerAction.NONE, self.current_action)
+        self._enter_step_range()
 
     def stop(self) -> None:
         if not self._running:
             return
         self._running = False
-        if self._recording:
-            self._end()
+        self._exit_step_range()
+        self._transit(self.current_action, None)
+        self.current_action = self._prev_action
 
     def step(self) -> None:
-        """The end of a training step: with a schedule, start or stop recording as it says
-        (a cycle's last active step saves: ``on_trace_ready``)."""
-        if self.schedule is None or not self._running:
-            self.step_num += 1
-            return
+        """The end of a training step: the schedule's action for the next one, and the
+        transition to it (start or stop recording, ``on_trace_ready`` after a saving step)."""
+        self._exit_step_range()
         before = self.current_action
+        action = self._scheduled(self.step_num + 1)
         self.step_num += 1
-        self.current_action = self.schedule(self.step_num)
-        if self._recording and (before is ProfilerAction.RECORD_AND_SAVE
-                                or self.current_action not in _RECORDING):
-            self._end()
-        if self._recording:  # the same cycle goes on: the next step's range
-            self._step_range.__exit__(None, None, None)
-            self._step_range = record_function(f"ProfilerStep#{self.step_num}")
-            self._step_range.__enter__()
-        elif self.current_action in _RECORDING:
-            self._begin()
+        self.current_action = self._prev_action = action
+        if self._running:
+            self._transit(before, action)
+            self._enter_step_range()
 
     def __enter__(self) -> profile:
         self.start()

@@ -209,13 +209,31 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
     Tensor.__init__(parameter, data.data)
     # an integer Parameter (requires_grad=False, as torch's only kind of one) stays a Parameter
     parameter.requires_grad = bool(requires_grad) and data.dtype.kind in "fc"
+    _set_state(parameter, state)
     return parameter
 
 
 def _rebuild_from_type_v2(function, new_type, args, state):
     if new_type is not _TORCH_TENSOR:
         raise ValueError(f"tensor subclass {new_type!r} is not supported")
-    return function(*args)
+    return _set_state(function(*args), state)
+
+
+def _set_state(tensor: Tensor, state) -> Tensor:
+    """A tensor's Python attributes as torch pickles them (its ``__dict__``, or a pair of that
+    and its slots' values), set on ``tensor``."""
+    if state is None:
+        return tensor
+    parts = state if isinstance(state, tuple) and len(state) == 2 else (state, None)
+    for part in parts:
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise ValueError(f"a tensor's pickled state must be a dict of attributes, got "
+                             f"{type(part).__name__}")
+        for name, value in part.items():
+            setattr(tensor, name, value)
+    return tensor
 
 
 _TORCH_TENSOR = object()  # stands in for the torch.Tensor global
@@ -755,8 +773,13 @@ class _Pickler:
                 array.dtype.newbyteorder("=")) not in _STORAGE_NAMES):
             raise TypeError(f"save: cannot write an array of dtype {array.dtype}")
         parameter = isinstance(obj, Parameter)
-        if parameter:
-            self._global("torch._utils", "_rebuild_parameter")
+        state = getattr(obj, "__dict__", None) if isinstance(obj, Tensor) else None
+        if parameter:  # its attributes, as torch writes them: _rebuild_parameter_with_state
+            self._global("torch._utils", "_rebuild_parameter_with_state" if state
+                         else "_rebuild_parameter")
+            self.out += pickle.MARK
+        elif state:  # a tensor's: _rebuild_from_type_v2(_rebuild_tensor_v2, Tensor, args, state)
+            self._global("torch._tensor", "_rebuild_from_type_v2")
             self.out += pickle.MARK
         owner, root, offset, stride = _storage_of(array)
         key, root, _ = self.storages.setdefault(id(owner), (str(len(self.storages)), root,
@@ -765,6 +788,9 @@ class _Pickler:
         # dtype, through _rebuild_tensor_v3
         untyped = low is not None and low != "bfloat16"
         self._global("torch._utils", "_rebuild_tensor_v3" if untyped else "_rebuild_tensor_v2")
+        wrapped = state and not parameter
+        if wrapped:  # the function and the type are arguments; the call is the wrapper's
+            self._global("torch", "Tensor")
         self.out += pickle.MARK + pickle.MARK
         self._save("storage")
         if untyped:
@@ -781,10 +807,17 @@ class _Pickler:
         self._empty_ordered_dict()
         if untyped:
             self._global("torch", low)
+        if wrapped:
+            self.out += pickle.TUPLE
+            self._save(dict(state))
+            self.out += pickle.TUPLE + pickle.REDUCE
+            return
         self.out += pickle.TUPLE + pickle.REDUCE
         if parameter:
             self._save(obj.requires_grad)
             self._empty_ordered_dict()
+            if state:
+                self._save(dict(state))
             self.out += pickle.TUPLE + pickle.REDUCE
 
 

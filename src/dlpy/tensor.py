@@ -756,6 +756,11 @@ class Tensor:
         """A ``cls`` instance on the same values and graph (gradients flow back to self)."""
         return _overrides.as_subclass(self, cls)
 
+    @staticmethod
+    def _make_subclass(cls, data, require_grad: bool = False) -> Tensor:
+        """torch's ``Tensor._make_subclass``: a ``cls`` leaf on ``data``'s values (no graph)."""
+        return _overrides.make_subclass(cls, data, require_grad)
+
     def __init__(self, data=(), requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Tensor):
             data = data.data
@@ -3129,11 +3134,13 @@ def _hooked_grads(op: Op, grad_output, backward, extra: tuple) -> list:
         result = hook(_shown(output))
         if result is not None:
             output = _hook_grads(op, "register_prehook", result, (grad_output,), graph)
-    grads = backward(op, output[0], *extra)
+    # a pre-hook that returned (None,): the node has no gradient to pass on, as torch's
+    grads = (backward(op, output[0], *extra) if output[0] is not None
+             else (None,) * len(op.inputs))
     for hook in list(state.hooks.values()):
         result = hook(_shown(grads), _shown(output))
         if result is not None:
-            grads = _hook_grads(op, "register_hook", result, op.inputs, graph)
+            grads = _hook_grads(op, "register_hook", result, op.inputs, graph, grads)
     return list(grads)
 
 
@@ -3144,9 +3151,12 @@ def _shown(grads) -> tuple:
                  else _grad_tensor(np.asarray(g)) for g in grads)
 
 
-def _hook_grads(op: Op, name: str, result, like, graph: bool) -> tuple:
+def _hook_grads(op: Op, name: str, result, like, graph: bool, given=None) -> tuple:
     """A node hook's replacement gradients, one per entry of ``like`` (Tensors or arrays whose
-    shape and dtype they take), as arrays, or Tensors in a create_graph pass."""
+    shape and dtype they take), as arrays, or Tensors in a create_graph pass. Each must be a
+    Tensor of the dtype it replaces (RuntimeError, as torch's), None, or (dlpy's) a numpy
+    array, cast to it; anything else is a TypeError, as torch's. One where the hook was
+    ``given`` None is refused (RuntimeError, as torch's)."""
     if not isinstance(result, tuple):  # torch's: a TypeError, a list included
         raise TypeError(f"{op.name()}.{name}: a hook must return None or a tuple of "
                         f"{len(like)} gradients, got {type(result).__name__}")
@@ -3155,6 +3165,15 @@ def _hook_grads(op: Op, name: str, result, like, graph: bool) -> tuple:
                            f"values (got {len(result)}, but expected {len(like)})")
     grads = []
     for i, (grad, ref) in enumerate(zip(result, like)):
+        if grad is not None and not isinstance(grad, (Tensor, np.ndarray)):
+            raise TypeError(f"{op.name()}.{name}: expected Variable, but hook returned "
+                            f"'{type(grad).__name__}'")
+        if grad is not None and given is not None and given[i] is None:
+            raise RuntimeError(f"{op.name()}.{name}: can't replace a None gradient with a "
+                               f"non-None value (gradient {i})")
+        if isinstance(grad, Tensor) and ref is not None and _dtype_changed(grad, ref, given, i):
+            raise RuntimeError(f"{op.name()}.{name}: a hook has changed the type of value "
+                               f"{i} (was {_np_dtype(ref)}, got {grad.data.dtype})")
         if grad is None or (name == "register_hook" and not ref.requires_grad):
             grads.append(None)  # an input that needs no gradient gets none
             continue
@@ -3168,6 +3187,21 @@ def _hook_grads(op: Op, name: str, result, like, graph: bool) -> tuple:
                                f"{tuple(grad.shape)} for gradient {i} of shape {tuple(ref.shape)}")
         grads.append(grad)
     return tuple(grads)
+
+
+def _np_dtype(value) -> np.dtype:
+    """The numpy dtype of a Tensor or an array."""
+    return value.data.dtype if isinstance(value, Tensor) else np.dtype(value.dtype)
+
+
+def _dtype_changed(grad: Tensor, ref, given, i: int) -> bool:
+    """Whether a hook's gradient has another dtype than ``ref`` (the input or the gradient it
+    replaces) and than the one the hook was given: torch refuses that (RuntimeError)."""
+    dtype = grad.data.dtype
+    if dtype == _np_dtype(ref):
+        return False
+    shown = None if given is None else given[i]
+    return shown is None or not hasattr(shown, "dtype") or dtype != _np_dtype(shown)
 
 
 class _OpLabel(str):

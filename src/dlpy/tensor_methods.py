@@ -931,3 +931,17 @@ for _name, _function in _torch_misc.TENSOR_METHODS.items():
     _attach(_name, _function)
 _attach("dequantize", _method("dequantize", lambda self: self.float(),
                               "torch's dequantize() of a plain tensor: it as float32."))
+
+
+def _quantized_only(name: str):
+    def refuse(self, *args, **kwargs):
+        raise NoKernelError(f"{name}: not implemented for a plain (not quantized) tensor; "
+                            f"quantize_per_tensor / quantize_per_channel make quantized ones")
+
+    return _method(name, refuse, f"torch's {name}() of a plain tensor: refused (torch has no "
+                                 f"CPU kernel; quantized tensors only).")
+
+
+for _name in ("int_repr", "q_scale", "q_zero_point", "q_per_channel_scales",
+              "q_per_channel_zero_points", "q_per_channel_axis", "qscheme"):
+    _attach(_name, _quantized_only(_name))

@@ -279,18 +279,33 @@ class _Capsule:
         return (1, 0)  # kDLCPU
 
 
+class DLPackTypeError(TypeError, RuntimeError):
+    """from_dlpack of an object that is neither a DLPack capsule nor has __dlpack__ (torch's
+    RuntimeError)."""
+
+
+_INVALID_CAPSULE = ("from_dlpack received an invalid capsule. Note that DLTensor capsules can "
+                    "be consumed only once, so you might have already constructed a tensor "
+                    "from it once.")
+
+
 def from_dlpack(ext_tensor) -> Tensor:
     """torch.from_dlpack: a tensor sharing the memory of any object with __dlpack__ (numpy,
-    torch, jax arrays, a dlpy Tensor) or of a DLPack capsule."""
+    torch, jax arrays, a dlpy Tensor) or of a DLPack capsule. Anything else, or a capsule
+    already consumed, raises torch's RuntimeError (``DLPackTypeError``, ``ArgError``)."""
     if isinstance(ext_tensor, Tensor):
         if ext_tensor.requires_grad:
             raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         return ext_tensor
     if not hasattr(ext_tensor, "__dlpack__"):
         if type(ext_tensor).__name__ != "PyCapsule":
-            raise TypeError(f"from_dlpack: expected an object with __dlpack__ or a DLPack "
-                            f"capsule, got {type(ext_tensor).__name__}")
-        ext_tensor = _Capsule(ext_tensor)
+            raise DLPackTypeError(f"{_INVALID_CAPSULE} (from_dlpack: expected an object with "
+                                  f"__dlpack__ or a DLPack capsule, got "
+                                  f"{type(ext_tensor).__name__})")
+        try:
+            return Tensor(np.from_dlpack(_Capsule(ext_tensor)))
+        except ValueError as err:  # numpy: a capsule renamed "used_dltensor"
+            raise ArgError(_INVALID_CAPSULE) from err
     return Tensor(np.from_dlpack(ext_tensor))
 
 

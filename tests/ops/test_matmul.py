@@ -93,5 +93,10 @@ def test_linear_errors():
     x = Tensor(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"linear: expected x.shape\[-1\] == weight.shape\[1\]"):
         F.linear(x, Tensor(np.ones((3, 2))))
-    with pytest.raises(ValueError, match=r"linear: bias must have shape \(2,\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(3,\) does not broadcast to "
+                                         r"the output's shape \(2, 2\)"):
         F.linear(x, Tensor(np.ones((2, 3))), Tensor(np.ones(3)))
+    # a bias that broadcasts to the output is added, as torch's (one number, one per row)
+    for bias in (Tensor(np.array([0.5])), Tensor(np.array(0.5)), Tensor(np.full((2, 1), 0.5))):
+        np.testing.assert_allclose(F.linear(x, Tensor(np.ones((2, 3))), bias).data,
+                                   np.full((2, 2), 3.5))

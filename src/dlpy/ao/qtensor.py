@@ -14,13 +14,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlpy.ops import ArgDtypeError, ArgError
+from dlpy.ops import ArgDtypeError, ArgError, NoKernelError
 from dlpy.size import Size
 from dlpy.tensor import Tensor
 
 
+class QuantizedOpError(ArgDtypeError, NotImplementedError):
+    """An operation quantized tensors have no kernel for (arithmetic, quantizing one again):
+    dlpy's ArgDtypeError (TypeError, RuntimeError) and torch's NotImplementedError."""
+
+
 class QDtype(NamedTuple):
-    """A quantized dtype: its name, the numpy integer type underneath and its range."""
+    """A quantized dtype: its name, the numpy integer type underneath and its range; torch's
+    dtype flags (``is_floating_point``, ``is_complex``, ``itemsize``; ``is_signed`` refused)."""
 
     name: str
     storage: type
@@ -29,6 +35,22 @@ class QDtype(NamedTuple):
 
     def __repr__(self) -> str:
         return f"dlpy.{self.name}"
+
+    @property
+    def is_floating_point(self) -> bool:
+        return False
+
+    @property
+    def is_complex(self) -> bool:
+        return False
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.storage).itemsize
+
+    @property
+    def is_signed(self) -> bool:
+        raise NoKernelError("isSignedType not supported for quantized types")
 
 
 quint8 = QDtype("quint8", np.uint8, 0, 255)
@@ -52,12 +74,11 @@ QSCHEMES = (per_tensor_affine, per_tensor_symmetric, per_channel_affine, per_cha
 
 
 def check_qdtype(name: str, dtype, error: type[TypeError] = ArgDtypeError) -> QDtype:
-    """The QDtype ``dtype`` names (a QDtype or its name), else a TypeError naming ``name``
-    (``error``: torch's quantize functions raise RuntimeError, its observers AssertionError)."""
+    """``dtype`` when it is a QDtype (not its name: torch takes dtypes only), else a TypeError
+    naming ``name`` (``error``: torch's quantize functions raise RuntimeError, its observers
+    AssertionError)."""
     if isinstance(dtype, QDtype):
         return dtype
-    if isinstance(dtype, str) and dtype in QDTYPES:
-        return QDTYPES[dtype]
     raise error(f"{name}: dtype must be dlpy.quint8, dlpy.qint8 or dlpy.qint32, got "
                 f"{dtype!r}")
 
@@ -67,6 +88,8 @@ def _array(value) -> np.ndarray:
 
 
 def _float_input(name: str, x) -> np.ndarray:
+    if isinstance(x, QTensor):  # torch: no quantize kernel for a quantized tensor
+        raise QuantizedOpError(f"{name}: the input is already quantized; dequantize() first")
     x = _array(x)
     if x.dtype != np.float32:  # torch quantizes float32 only (not double, half)
         raise ArgDtypeError(f"{name}: expected a float32 input, got {x.dtype}")
@@ -88,7 +111,8 @@ def quantize_array(x: np.ndarray, scale, zero_point, qmin: int, qmax: int) -> np
     inverse = np.float32(1.0) / scale
     zero = np.asarray(zero_point).astype(np.float32)
     q = np.rint(zero + x.astype(np.float32) * inverse)
-    return np.clip(q, qmin, qmax).astype(np.int64)
+    # clamped in double: float32 cannot hold qint32's bounds (2 ** 31 - 1 would round up)
+    return np.clip(q.astype(np.float64), qmin, qmax).astype(np.int64)
 
 
 SMALL_SCALE = 6.1e-5  # fbgemm's smallest scale (float16's smallest normal number)
@@ -251,7 +275,12 @@ class QTensor:
 
     def reshape(self, *shape) -> QTensor:
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return self.with_ints(self._int.reshape(shape))
+        try:
+            ints = self._int.reshape(shape)
+        except ValueError:
+            raise ArgError(f"shape '{list(shape)}' is invalid for input of size "
+                           f"{self._int.size}") from None
+        return self.with_ints(ints)
 
     view = reshape
 
@@ -277,7 +306,7 @@ class QTensor:
         return out
 
     def _no_arithmetic(self, *args):
-        raise ArgDtypeError("QTensor: quantized tensors have no arithmetic operators; use "
+        raise QuantizedOpError("QTensor: quantized tensors have no arithmetic operators; use "
                             "FloatFunctional (add, mul, add_relu, add_scalar, ...) in the "
                             "float model, which convert makes QFunctional, or dequantize() "
                             "first")
@@ -295,16 +324,42 @@ class QTensor:
                 f"qscheme={self._qscheme!r}, {qparams})")
 
 
-def quantize_per_tensor(input, scale: float, zero_point: int, dtype) -> QTensor:
-    """torch.quantize_per_tensor: x (float) -> QTensor, q = clamp(rint(x / scale) + zero_point)."""
+def _check_number(name: str, label: str, value, kinds: tuple[type, ...]) -> None:
+    """torch's argument parser: a Tensor or a number of ``kinds`` (int, or float too; a bool
+    passes for a float, not for an int); dlpy's own callers pass numpy arrays too."""
+    numpy_kinds = (np.integer, np.floating) if float in kinds else (np.integer,)
+    if isinstance(value, (Tensor, np.ndarray, *numpy_kinds)) or (
+            isinstance(value, kinds) and not (isinstance(value, bool) and float not in kinds)):
+        return
+    raise TypeError(f"{name}(): argument '{label}' must be a Tensor or "
+                    f"{' / '.join(k.__name__ for k in kinds)}, not {type(value).__name__}")
+
+
+def quantize_per_tensor(input, scale: float, zero_point: int, dtype):
+    """torch.quantize_per_tensor: x (float) -> QTensor, q = clamp(rint(x / scale) + zero_point).
+    A list of Tensors with Tensors of scales and zero points: a tuple of QTensors, one each."""
+    if isinstance(input, (list, tuple)) and all(isinstance(t, Tensor) for t in input):
+        if not isinstance(scale, Tensor) or not isinstance(zero_point, Tensor):
+            raise TypeError("quantize_per_tensor(): a list of tensors takes Tensors of scales "
+                            f"and zero points, got {type(scale).__name__} and "
+                            f"{type(zero_point).__name__}")
+        scales, zero_points = _array(scale).reshape(-1), _array(zero_point).reshape(-1)
+        for label, values in (("scales", scales), ("zero_points", zero_points)):
+            if values.size < len(input):
+                raise IndexError(f"quantize_per_tensor: {len(input)} tensors but "
+                                 f"{values.size} {label}")
+        return tuple(quantize_per_tensor(t, float(scales[i]), int(zero_points[i]), dtype)
+                     for i, t in enumerate(input))
+    _check_number("quantize_per_tensor", "scale", scale, (float, int))
+    _check_number("quantize_per_tensor", "zero_point", zero_point, (int,))
     dtype = check_qdtype("quantize_per_tensor", dtype)
     data = _float_input("quantize_per_tensor", input)
     scale_array = check_scale("quantize_per_tensor", scale)
     if scale_array.size != 1:
-        raise ValueError(f"quantize_per_tensor: expected one scale, got {scale_array.size}")
+        raise ArgError(f"quantize_per_tensor: expected one scale, got {scale_array.size}")
     zero_point = int(np.asarray(_array(zero_point)).reshape(-1)[0])
     if not dtype.qmin <= zero_point <= dtype.qmax:
-        raise ValueError(f"quantize_per_tensor: zero_point must be in [{dtype.qmin}, "
+        raise ArgError(f"quantize_per_tensor: zero_point must be in [{dtype.qmin}, "
                          f"{dtype.qmax}] for {dtype.name}, got {zero_point}")
     q = quantize_array(data, scale_array.reshape(()), zero_point, dtype.qmin, dtype.qmax)
     return QTensor(q, dtype, np.asarray(_array(scale), np.float64).reshape(()), zero_point)
@@ -321,7 +376,7 @@ def quantize_per_tensor_dynamic(input, dtype, reduce_range: bool) -> QTensor:
                             "dlpy.qint8 or float16, got dlpy.qint32")
     data = _float_input("quantize_per_tensor_dynamic", input)
     if data.size == 0:
-        raise ValueError("quantize_per_tensor_dynamic: the input is empty (no range)")
+        raise ArgError("quantize_per_tensor_dynamic: the input is empty (no range)")
     scale, zero_point = choose_qparams(data.min(), data.max(), dtype.qmin, dtype.qmax,
                                        reduce_range=reduce_range)
     return quantize_per_tensor(input, float(scale[0]), int(zero_point[0]), dtype)
@@ -329,9 +384,18 @@ def quantize_per_tensor_dynamic(input, dtype, reduce_range: bool) -> QTensor:
 
 def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTensor:
     """torch.quantize_per_channel: channel c of ``axis`` uses scales[c], zero_points[c]."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"quantize_per_channel(): argument 'axis' must be int, not "
+                        f"{type(axis).__name__}")
     dtype = check_qdtype("quantize_per_channel", dtype)
     data = _float_input("quantize_per_channel", input)
-    if not isinstance(axis, (int, np.integer)) or not 0 <= axis < data.ndim:  # torch: no -1
+    # torch: Tensors of scales must be floating point, scales and zero points one-dimensional
+    if isinstance(scales, Tensor) and np.dtype(scales.dtype).kind != "f":
+        raise ArgError("quantize_per_channel: scale tensor must be floating point")
+    for label, values in (("scale", scales), ("zero_points", zero_points)):
+        if np.ndim(_array(values)) != 1:
+            raise ArgError(f"quantize_per_channel: {label} tensor must have dimension 1")
+    if not 0 <= axis < data.ndim:  # torch: no -1
         raise ArgError(f"quantize_per_channel: axis must be in [0, {data.ndim - 1}] "
                        f"for an input of shape {data.shape}, got {axis}")
     axis = int(axis)
@@ -344,7 +408,7 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTenso
                        f"(axis {axis} of {data.shape}), got {scales.size} and "
                        f"{zero_points.size}")
     if np.any(zero_points < dtype.qmin) or np.any(zero_points > dtype.qmax):
-        raise ValueError(f"quantize_per_channel: zero_points must be in [{dtype.qmin}, "
+        raise ArgError(f"quantize_per_channel: zero_points must be in [{dtype.qmin}, "
                          f"{dtype.qmax}] for {dtype.name}, got {zero_points.tolist()}")
     shape = _channel_shape(data.ndim, axis)
     q = quantize_array(data, scales.reshape(shape), zero_points.reshape(shape), dtype.qmin,
@@ -353,9 +417,17 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> QTenso
 
 
 def dequantize(tensor) -> Tensor:
-    """torch.dequantize: a QTensor's float32 values (a list of them: a list of Tensors)."""
+    """torch.dequantize: a QTensor's float32 values (a list of QTensors: a tuple of Tensors;
+    torch has no list kernel for plain tensors)."""
     if isinstance(tensor, (list, tuple)):
-        return [dequantize(item) for item in tensor]
+        for i, item in enumerate(tensor):
+            if not isinstance(item, (Tensor, QTensor)):
+                raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
+                                f"{type(item).__name__}")
+            if not isinstance(item, QTensor):
+                raise NoKernelError("dequantize: a list of tensors must hold quantized "
+                                    "tensors only")
+        return tuple(dequantize(item) for item in tensor)
     if isinstance(tensor, Tensor) and not isinstance(tensor, QTensor):
         return tensor.float()  # torch: a plain tensor as float32 (itself when it is one)
     if not isinstance(tensor, QTensor):

@@ -15,6 +15,7 @@ else is a ``SerializationError`` naming the file and the node.
 from __future__ import annotations
 
 import builtins
+import inspect
 import json
 import keyword
 import math
@@ -86,6 +87,9 @@ def allowed_functions() -> dict[str, Any]:
         table["dlpy.fx._symbolic_trace._assert_specialized"] = _assert_specialized
         for name, value in table.items():
             _NAME_OF.setdefault(id(value), name)
+            # (and by what it wraps: dlpy.overrides swaps dispatching wrappers in and out of
+            # these modules, so the table may have been built with either)
+            _NAME_OF.setdefault(id(inspect.unwrap(value)), name)
         _ALLOWED = table
     return _ALLOWED
 
@@ -94,6 +98,8 @@ def function_name(fn: Any, where: str) -> str:
     """The allow-list name of ``fn``; a ValueError when it has none (it could not be loaded)."""
     allowed_functions()
     name = _NAME_OF.get(id(fn))
+    if name is None and callable(fn):
+        name = _NAME_OF.get(id(inspect.unwrap(fn)))
     if name is None and getattr(type(fn), "_is_custom_op", False):  # dlpy.library's op
         return fn._path
     if name is None:

@@ -7,7 +7,7 @@ rewrite it, and run it again as generated Python code (``GraphModule``).
     dlpy.fx.replace_pattern(gm, pattern, replacement)
 """
 
-from dlpy.fx import passes, subgraph_rewriter
+from dlpy.fx import passes, proxy, subgraph_rewriter
 from dlpy.fx._symbolic_trace import (
     Attribute,
     Proxy,
@@ -24,6 +24,6 @@ from dlpy.fx.subgraph_rewriter import replace_pattern, replace_pattern_with_filt
 
 __all__ = [
     "Attribute", "Graph", "GraphModule", "Interpreter", "Node", "Proxy", "PythonCode",
-    "TraceError", "Tracer", "Transformer", "map_arg", "passes", "replace_pattern",
+    "TraceError", "Tracer", "Transformer", "map_arg", "passes", "proxy", "replace_pattern",
     "replace_pattern_with_filters", "subgraph_rewriter", "symbolic_trace", "wrap",
 ]

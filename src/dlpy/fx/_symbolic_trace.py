@@ -301,7 +301,9 @@ class Tracer:
                                                f"{value!r} but got another value"), {})
                 arg = value
             else:
-                arg = self.proxy(self.graph.placeholder(p.name, default_value=default))
+                arg = self.create_proxy("placeholder", p.name,
+                                        () if default is inspect.Signature.empty else (default,),
+                                        {})
             if p.kind == p.KEYWORD_ONLY:
                 keyword[p.name] = arg
             else:
@@ -342,8 +344,10 @@ class Tracer:
             fn = root
             is_module = False
         else:
-            raise TypeError(f"symbolic_trace: expected a Module or a function, got "
-                            f"{type(root).__name__}")
+            from dlpy.ops import ArgTypeAssertionError  # torch.fx asserts it
+
+            raise ArgTypeAssertionError(f"symbolic_trace: expected a Module or a function, "
+                                        f"got {type(root).__name__}")
         self.graph.owning_module = self.root if is_module else None
         fn_globals = getattr(inspect.unwrap(fn), "__globals__", {})
         try:
@@ -448,7 +452,9 @@ def _assert_specialized(value: Any, expected: Any, message: str) -> None:
     same = value is expected if expected is None or isinstance(expected, bool) else \
         type(value) is type(expected) and value == expected
     if not same:
-        raise ValueError(message)
+        from dlpy.ops import ArgAssertionError  # torch.fx's _assert_is_none asserts
+
+        raise ArgAssertionError(message)
 
 
 # ---------------------------------------------------------------------------- patching
@@ -551,18 +557,21 @@ class _Patcher:
 
     def __init__(self, tracer: Tracer, fn_globals: dict):
         self.tracer, self.fn_globals = tracer, fn_globals
-        self.undo: list[Callable[[], None]] = []
+        # what to undo, last first: a callable, or (class, name, old value or _MISSING); the
+        # old values of dicts and modules' namespaces (thousands a trace, written directly) are
+        # kept by namespace and put back at once, after the undo list
+        self.undo: list[Any] = []
+        self.saved: dict[int, tuple[dict, dict]] = {}
 
     def _set(self, owner: Any, name: str, value: Any, is_dict: bool = False) -> None:
-        if is_dict:
-            old = owner[name]
-            owner[name] = value
-            self.undo.append(lambda: owner.__setitem__(name, old))
+        if is_dict or isinstance(owner, types.ModuleType):
+            namespace = owner if is_dict else owner.__dict__
+            saved = self.saved.setdefault(id(namespace), (namespace, {}))[1]
+            saved.setdefault(name, namespace[name])
+            namespace[name] = value
         else:
-            had = name in vars(owner)
-            old = vars(owner).get(name)
+            self.undo.append((owner, name, vars(owner).get(name, _MISSING)))
             setattr(owner, name, value)
-            self.undo.append(lambda: setattr(owner, name, old) if had else delattr(owner, name))
 
     def __enter__(self) -> _Patcher:
         import dlpy
@@ -600,9 +609,9 @@ class _Patcher:
             for g, name in _WRAPPED_NAMES:
                 if name in g:
                     self._set(g, name, _recording(g[name]), is_dict=True)
-                elif hasattr(builtins, name):
-                    self._set(g, name, _recording(getattr(builtins, name)), is_dict=True)
-                    self.undo[-1] = (lambda g=g, name=name: g.pop(name, None))
+                elif hasattr(builtins, name):  # a builtin (``wrap('len')``): shadowed, then unset
+                    g[name] = _recording(getattr(builtins, name))
+                    self.undo.append(lambda g=g, name=name: g.pop(name, None))
 
             original_call = Module.__call__
 
@@ -631,7 +640,21 @@ class _Patcher:
 
     def __exit__(self, *exc) -> None:
         while self.undo:
-            self.undo.pop()()
+            step = self.undo.pop()
+            if callable(step):
+                step()
+                continue
+            owner, name, old = step
+            if old is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, old)
+        while self.saved:
+            namespace, saved = self.saved.popitem()[1]
+            namespace.update(saved)
+
+
+_MISSING = object()
 
 
 def wrap(fn_or_name: str | Callable) -> str | Callable:

@@ -11,6 +11,7 @@ import keyword
 import math
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from dlpy.fx.node import OPCODES, Node, _callable_name, map_arg
+from dlpy.ops import ArgAssertionError, ArgError, ArgTypeAssertionError
 
 _snake_case_sub = re.compile(r"(?<=[a-z])([A-Z])").sub
 _illegal_char_regex = re.compile("[^0-9a-zA-Z_]+")
@@ -35,7 +37,7 @@ BINARY_OPERATORS = {
     "matmul": "{} @ {}", "eq": "{} == {}", "ne": "{} != {}", "lt": "{} < {}", "gt": "{} > {}",
     "le": "{} <= {}", "ge": "{} >= {}", "getitem": "{}[{}]",
 }
-UNARY_OPERATORS = {"neg": "-{}", "pos": "+{}", "invert": "~{}"}
+UNARY_OPERATORS = {"neg": "-{}", "pos": "+{}", "invert": "~{}", "abs": "abs({})"}
 
 
 class _Namespace:
@@ -76,6 +78,8 @@ def _snake_case(s: str) -> str:
 def _target_to_str(target: Any) -> str:
     if callable(target):
         name = target.__name__
+    elif not isinstance(target, str):
+        raise ArgTypeAssertionError(f"Expected target to be str, got {type(target)}")
     else:
         name = target[2:-2] if target.startswith("__") and target.endswith("__") else target
     return _snake_case(name)
@@ -135,8 +139,12 @@ class Graph:
     def create_node(self, op: str, target: Any, args: tuple | None = None,
                     kwargs: dict | None = None, name: str | None = None,
                     type_expr: Any = None) -> Node:
-        if op not in OPCODES:
-            raise ValueError(f"create_node: op must be one of {OPCODES}, got {op!r}")
+        if op not in OPCODES:  # torch.fx asserts these
+            raise ArgAssertionError(f"create_node: op must be one of {OPCODES}, got {op!r}")
+        if args is not None and not isinstance(args, tuple):
+            raise ArgTypeAssertionError(f"args must be a tuple, got {type(args)}")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise ArgTypeAssertionError(f"kwargs must be a dict, got {type(kwargs)}")
         name = self._graph_namespace.create_name(name if name else _target_to_str(target))
         node = Node(self, name, op, target, tuple(args or ()), dict(kwargs or {}), type_expr)
         self._insert(node)
@@ -153,6 +161,10 @@ class Graph:
 
     def call_module(self, module_name: str, args: tuple | None = None,
                     kwargs: dict | None = None, type_expr: Any = None) -> Node:
+        """A call_module node; in a graph owned by a module, ``module_name`` must name one of
+        its submodules (``get_submodule``'s AttributeError otherwise, as torch.fx)."""
+        if self.owning_module is not None and isinstance(module_name, str):
+            self.owning_module.get_submodule(module_name)
         return self.create_node("call_module", module_name, args, kwargs, type_expr=type_expr)
 
     def call_method(self, method_name: str, args: tuple | None = None,
@@ -160,8 +172,9 @@ class Graph:
         return self.create_node("call_method", method_name, args, kwargs, type_expr=type_expr)
 
     def call_function(self, the_function: Callable, args: tuple | None = None,
-                      kwargs: dict | None = None, type_expr: Any = None) -> Node:
-        return self.create_node("call_function", the_function, args, kwargs,
+                      kwargs: dict | None = None, type_expr: Any = None,
+                      name: str | None = None) -> Node:
+        return self.create_node("call_function", the_function, args, kwargs, name=name,
                                 type_expr=type_expr)
 
     def output(self, result: Any, type_expr: Any = None) -> Node:
@@ -180,7 +193,7 @@ class Graph:
         start)."""
         if n is None:
             return self.inserting_after(self._root)
-        self._check_owned(n, "inserting_before")
+        self._check_owned(n, "inserting_before", ArgAssertionError)
         return self._inserting(n.prepend)
 
     def inserting_after(self, n: Node | None = None):
@@ -189,7 +202,7 @@ class Graph:
         if n is None:
             return self.inserting_before(self._root)
         if n is not self._root:
-            self._check_owned(n, "inserting_after")
+            self._check_owned(n, "inserting_after", ArgAssertionError)
         anchor = [n]
 
         def insert(node: Node) -> None:
@@ -198,13 +211,19 @@ class Graph:
 
         return self._inserting(insert)
 
-    def _check_owned(self, n: Node, what: str) -> None:
-        if n.graph is not self or n._erased:
-            raise ValueError(f"{what}: node {n.name} is not in this graph")
+    def _check_owned(self, n: Node, what: str, error: type[Exception]) -> None:
+        """``n`` must be a node of this graph, not erased (``error`` otherwise: torch.fx's
+        assert for an insertion point, its RuntimeError for erase_node)."""
+        if not isinstance(n, Node) or n.graph is not self or n._erased:
+            raise error(f"{what}: node {n} is not in this graph")
 
     def erase_node(self, to_erase: Node) -> None:
-        """Remove a node that no other node uses."""
-        self._check_owned(to_erase, "erase_node")
+        """Remove a node that no other node uses (one already erased: a warning, as
+        torch.fx)."""
+        if isinstance(to_erase, Node) and to_erase.graph is self and to_erase._erased:
+            warnings.warn(f"erase_node({to_erase}) on an already erased node", stacklevel=2)
+            return
+        self._check_owned(to_erase, "erase_node", ArgError)
         if to_erase.users:
             raise RuntimeError(f"Tried to erase Node {to_erase} but it still had "
                                f"{len(to_erase.users)} users in the graph: {to_erase.users}!")
@@ -286,8 +305,7 @@ class Graph:
 
     # ------------------------------------------------------------------ printing
     def __str__(self) -> str:
-        placeholders = [n.target for n in self.nodes if n.op == "placeholder"]
-        lines = [f"graph({', '.join(placeholders)}):"]
+        lines = ["graph():"]  # as torch.fx's, the placeholders listed as nodes only
         lines += [f"    {n.format_node()}" for n in self.nodes]
         return "\n".join(lines)
 
@@ -403,10 +421,10 @@ class _CodeGen:
             if free:
                 line += ";  " + " = ".join([n.name for n in free] + ["None"])
             body.append(line)
-        if not any(n.op == "output" for n in nodes):
-            body.append("return None")
+        if not body:
+            body.append("pass")
         src = "\n\n\ndef forward(" + ", ".join(signature) + "):\n"
-        src += "".join(f"    {line}\n" for line in body)
+        src += "".join(f"    {line}\n" for line in body) + "    "  # torch.fx's trailing indent
         return PythonCode(src, self.globals)
 
     def expression(self, node: Node) -> str:

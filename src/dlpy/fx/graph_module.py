@@ -10,6 +10,7 @@ from typing import Any
 
 from dlpy.fx.graph import Graph
 from dlpy.nn.module import Module
+from dlpy.ops import ArgTypeAssertionError
 
 _source_count = itertools.count()
 
@@ -108,7 +109,7 @@ class GraphModule(Module):
     @graph.setter
     def graph(self, g: Graph) -> None:
         if not isinstance(g, Graph):
-            raise TypeError(f"GraphModule: expected a Graph, got {type(g).__name__}")
+            raise ArgTypeAssertionError(f"GraphModule: expected a Graph, got {type(g).__name__}")
         self.__dict__["_graph"] = g
         g.owning_module = self
         self.recompile()
@@ -129,7 +130,7 @@ class GraphModule(Module):
     def print_readable(self, print_output: bool = True) -> str:
         """The module as a Python class, the generated forward in it."""
         body = "".join(f"    {line}\n" if line else "\n"
-                       for line in self._code.strip("\n").splitlines())
+                       for line in self._code.strip().splitlines())
         text = f"class {type(self).__name__}(dlpy.nn.Module):\n{body}"
         if print_output:
             print(text)
@@ -137,14 +138,15 @@ class GraphModule(Module):
 
     def to_folder(self, folder: str | Path, module_name: str = "FxModule") -> None:
         """Write ``module.py`` (the class, its forward the generated code) and
-        ``state_dict.pt`` (dlpy.save) into ``folder``; the submodules are pickled in
-        ``submodules.pkl``. ``from folder.module import FxModule`` rebuilds it."""
+        ``state_dict.pt`` (dlpy.save) into ``folder``, and an ``__init__.py`` importing the
+        class; the submodules are pickled in ``submodules.pkl``. ``from folder.module import
+        FxModule`` rebuilds it."""
         import pickle
 
         import dlpy
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)  # its parent must exist, as torch.fx's
         dlpy.save(self.state_dict(), folder / "state_dict.pt")
         with open(folder / "submodules.pkl", "wb") as f:
             pickle.dump(dict(self.named_children()), f)
@@ -153,7 +155,8 @@ class GraphModule(Module):
                                                                      "numpy"))
         imports = f"import dlpy\n{imports}"
         forward = "".join(f"    {line}\n" if line else "\n"
-                          for line in self._code.strip("\n").splitlines())
+                          for line in self._code.strip().splitlines())
+        (folder / "__init__.py").write_text(f"from .module import {module_name}\n")
         (folder / "module.py").write_text(
             f"import pickle\nfrom math import inf, nan  # noqa: F401\nfrom pathlib import "
             f"Path\n\n{imports}\n_here = Path(__file__).parent\n\n\n"
@@ -166,7 +169,55 @@ class GraphModule(Module):
             f"\n{forward}")
 
     def __str__(self) -> str:
-        return f"{super().__repr__()}\n\n\n{self._code}"
+        return "\n".join([super().__repr__(), self._code,
+                          "# To see more debug info, please use `graph_module.print_readable()`"])
+
+    def add_submodule(self, target: str, m: Module) -> bool:
+        """Install ``m`` at the dotted ``target``, making empty Modules on the way; False
+        (nothing installed) when something on the way is not a Module."""
+        *prefix, field = target.split(".")
+        mod = self
+        for item in prefix:
+            submod = getattr(mod, item, None)
+            if submod is None:
+                submod = Module()
+                setattr(mod, item, submod)
+            if not isinstance(submod, Module):
+                return False
+            mod = submod
+        mod.add_module(field, m)
+        return True
+
+    def delete_submodule(self, target: str) -> bool:
+        """Delete the submodule at the dotted ``target``; False when there is none."""
+        *path, field = target.split(".")
+        mod = self
+        for item in path:
+            mod = getattr(mod, item, None)
+            if not isinstance(mod, Module):
+                return False
+        if not isinstance(getattr(mod, field, None), Module):
+            return False
+        delattr(mod, field)
+        return True
+
+    def delete_all_unused_submodules(self) -> None:
+        """Delete every submodule that no call_module or get_attr node reaches (a called
+        module's own children stay)."""
+        used: set[str] = set()
+        for node in self._graph.nodes:
+            if node.op in ("call_module", "get_attr") and isinstance(node.target, str):
+                atoms = node.target.split(".")
+                used.update(".".join(atoms[:i + 1]) for i in range(len(atoms)))
+                if node.op == "call_module":
+                    try:
+                        submod = self.get_submodule(node.target)
+                    except AttributeError:
+                        continue
+                    used.update(f"{node.target}.{name}" for name, _ in submod.named_modules()
+                                if name)
+        for name in [name for name, _ in self.named_modules() if name not in used]:
+            self.delete_submodule(name)
 
     def __deepcopy__(self, memo):
         import copy
@@ -181,6 +232,6 @@ class GraphModule(Module):
         for name, value in self.__dict__.items():
             if name.startswith("_tensor_constant"):
                 object.__setattr__(root, name, copy.deepcopy(value, memo))
-        copied = GraphModule(root, copy.deepcopy(self._graph, memo), type(self).__name__)
+        copied = GraphModule(root, copy.deepcopy(self._graph, memo))  # named as torch.fx's
         object.__setattr__(copied, "training", self.training)
         return copied

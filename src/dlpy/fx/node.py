@@ -3,8 +3,15 @@ call_method, call_module, output), its arguments and the nodes that use it."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
+
+
+class TargetTypeError(TypeError, ValueError):
+    """A node target of the wrong kind (a callable for a method, a string for a function):
+    dlpy's TypeError, torch.fx's ValueError."""
+
 
 OPCODES = ("placeholder", "get_attr", "call_function", "call_method", "call_module", "output")
 
@@ -41,10 +48,11 @@ class Node:
             raise ValueError(f"Node: op must be one of {OPCODES}, got {op!r}")
         if op in ("call_method", "call_module", "get_attr", "placeholder", "output") \
                 and not isinstance(target, str):
-            raise TypeError(f"Node: a {op} node's target must be a string, got {target!r}")
+            raise TargetTypeError(f"Node: a {op} node's target must be a string, got "
+                                  f"{target!r}")
         if op == "call_function" and not callable(target):
-            raise TypeError(f"Node: a call_function node's target must be callable, got "
-                            f"{target!r}")
+            raise TargetTypeError(f"Node: a call_function node's target must be callable, "
+                                  f"got {target!r}")
         self.graph, self.name, self.op, self.target, self.type = graph, name, op, target, type_expr
         self._input_nodes: dict[Node, None] = {}
         self.users: dict[Node, None] = {}
@@ -65,9 +73,16 @@ class Node:
         return self._prev
 
     def prepend(self, x: Node) -> None:
-        """Move (or insert) ``x`` just before this node."""
+        """Move (or insert) ``x`` just before this node (a node of the same graph; ``x`` being
+        this node does nothing, with a warning, as torch.fx)."""
+        from dlpy.ops import ArgAssertionError
+
+        if x.graph is not self.graph:
+            raise ArgAssertionError("Attempting to move a Node into a different Graph")
         if x is self:
-            raise ValueError("Node.prepend: cannot prepend a node to itself")
+            warnings.warn("Trying to prepend a node to itself. This behavior has no effect on "
+                          "the graph.", stacklevel=2)
+            return
         x._remove_from_list()
         p = self._prev
         p._next, x._prev = x, p
@@ -123,7 +138,9 @@ class Node:
 
     def _collect(self, node: Node) -> Node:
         if node.graph is not self.graph:
-            raise ValueError(f"Node {self.name}: argument {node.name} belongs to another graph")
+            from dlpy.ops import ArgError  # torch.fx's lint refuses it with a RuntimeError
+
+            raise ArgError(f"Node {self.name}: argument {node.name} belongs to another graph")
         self._input_nodes.setdefault(node, None)
         return node
 
@@ -170,13 +187,17 @@ class Node:
         return self.name
 
     def format_node(self) -> str:
-        """One line of ``str(graph)``, as torch.fx's: ``%relu : [num_users=1] = ...``."""
+        """One line of ``str(graph)``, as torch.fx's: ``%relu : [num_users=1] = ...``
+        (``return add`` for the output, ``(default=2)`` after a placeholder with a default,
+        builtins as ``builtins.getattr``)."""
         if self.op == "output":
-            return f"return {_format_arg(self.args[0])}"
+            return f"return {self.args[0]}"
         target = self.target if isinstance(self.target, str) else _callable_name(self.target)
+        if callable(self.target) and getattr(self.target, "__module__", None) == "builtins":
+            target = f"builtins.{getattr(self.target, '__name__', target)}"
         head = f"%{self.name} : [num_users={len(self.users)}] = {self.op}[target={target}]"
         if self.op == "placeholder":
-            return head + (f"[default={self.args[0]!r}]" if self.args else "")
+            return head + (f"(default={self.args[0]})" if self.args else "")
         if self.op == "get_attr":
             return head
         return f"{head}(args = {_format_arg(self.args)}, kwargs = {_format_arg(self.kwargs)})"
@@ -192,7 +213,7 @@ def _format_arg(a: Any) -> str:
         return "[" + ", ".join(_format_arg(x) for x in a) + "]"
     if isinstance(a, dict):
         return "{" + ", ".join(f"{k}: {_format_arg(v)}" for k, v in a.items()) + "}"
-    return repr(a)
+    return str(a)
 
 
 def _callable_name(target: Callable) -> str:

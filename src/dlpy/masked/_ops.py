@@ -17,8 +17,13 @@ from dlpy.ops import ArgError, DimError
 from dlpy.tensor import Tensor
 
 
+class MaskDimError(ArgError, IndexError):
+    """A mask of more dims than the input: an ArgError, and torch's IndexError."""
+
+
 def _dims(name: str, dim, ndim: int) -> tuple[int, ...]:
-    """dim (None: every axis, an int or a tuple of ints) as sorted non-negative axes."""
+    """dim (None: every axis, an int or a tuple of ints) as sorted non-negative axes; a dim
+    given twice is refused (as torch's); a 0-d input takes dim 0 or -1 (no axis)."""
     if dim is None:
         return tuple(range(ndim))
     dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
@@ -26,10 +31,18 @@ def _dims(name: str, dim, ndim: int) -> tuple[int, ...]:
     for d in dims:
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
             raise TypeError(f"masked.{name}: dim must be an int or a tuple of ints, got {dim!r}")
+        if d in out:  # torch compares the dim as given with the ones before, made >= 0
+            raise ArgError(f"masked.{name}: dim={d} appears multiple times in the list of dims")
         if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
             raise DimError(f"masked.{name}: dim {d} is out of range for {ndim} dimensions")
         out.append(int(d) % builtins.max(ndim, 1))
-    return tuple(sorted(set(out)))
+    return tuple(sorted(set(out))) if ndim else ()
+
+
+def _dim_one(name: str, dim, ndim: int) -> int:
+    """The axis of a function along one dim: the first of a tuple of dims, as torch's."""
+    dims = _dims(name, dim, ndim)
+    return dims[0] if dims else 0
 
 
 def _operands(name: str, input, mask, dtype):
@@ -48,8 +61,13 @@ def _operands(name: str, input, mask, dtype):
             mask = np.ones(data.shape, bool)
         else:
             mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
-            if mask.dtype != np.bool_:
-                raise TypeError(f"masked.{name}: mask must be boolean, got {mask.dtype}")
+            if mask.dtype != np.bool_:  # torch reads a number mask as mask != 0
+                if mask.dtype.kind not in "iufc":
+                    raise TypeError(f"masked.{name}: mask must be boolean, got {mask.dtype}")
+                mask = mask != 0
+            if mask.ndim > data.ndim:
+                raise MaskDimError(f"masked.{name}: mask of {mask.ndim} dims does not broadcast "
+                                   f"to the input's shape {data.shape}")
             try:
                 mask = np.broadcast_to(mask, data.shape)
             except ValueError:
@@ -162,7 +180,9 @@ def _arg(name: str, pick, identity, input, dim, keepdim, dtype, mask):
         index = np.asarray(pick(filled.reshape(-1)))
         keep = np.asarray(mask.any())
     else:
-        (axis,) = _dims(name, dim, data.ndim)
+        if isinstance(dim, (tuple, list)):
+            raise TypeError(f"masked.{name}: dim must be an int, not {type(dim).__name__}")
+        (axis,) = _dims(name, dim, data.ndim) or (None,)
         index, keep = pick(filled, axis=axis), mask.any(axis=axis)
         if keepdim:
             index, keep = np.expand_dims(index, axis), np.expand_dims(keep, axis)
@@ -238,9 +258,13 @@ def _variance(name, input, dim, unbiased, correction, keepdim, dtype, mask, root
 
 @_plain
 def norm(input, ord=2.0, dim=None, *, keepdim=False, dtype=None, mask=None):  # noqa: A002
-    """torch.masked.norm: the ord-norm of the kept elements over dim (masked-out ones are 0)."""
-    return _reduce("norm", lambda x, d, k: F.norm(x, ord, dim=d, keepdim=k), 0.0, input, dim,
-                   keepdim, dtype, mask)
+    """torch.masked.norm: the ord-norm (a number) of the kept elements over dim (masked-out
+    ones are 0; inf for ord -inf)."""
+    if isinstance(ord, bool) or not isinstance(ord, (int, float, np.number)):
+        raise TypeError(f"masked.norm: ord must be a number, not {type(ord).__name__}")
+    identity = np.inf if ord == -np.inf else 0.0
+    return _reduce("norm", lambda x, d, k: F.norm(x, ord, dim=d, keepdim=k), identity, input,
+                   dim, keepdim, dtype, mask)
 
 
 def _along(name: str, function, identity, input, dim, dtype, mask):
@@ -248,7 +272,7 @@ def _along(name: str, function, identity, input, dim, dtype, mask):
     data, mask, masked = _operands(name, input, mask, dtype)
     if dim is None:
         raise TypeError(f"masked.{name}: dim is required (an int)")
-    (axis,) = _dims(name, dim, data.ndim)
+    axis = _dim_one(name, dim, data.ndim)
     return _result(function(_filled(data, mask, identity), axis), mask, masked)
 
 
@@ -285,7 +309,7 @@ def _cumulative(name: str, function, identity, input, dim, dtype, mask):
     """function(filled data, axis, dtype) along one dim, in dtype (the input's by default)."""
     out_dtype = dtype if dtype is not None else _data_dtype(input)
     data, mask, masked = _operands(name, input, mask, None)
-    (axis,) = _dims(name, dim, data.ndim)
+    axis = _dim_one(name, dim, data.ndim)
     out = function(_filled(data, mask, identity), axis, dtype=out_dtype)
     return _result(out, mask, masked)
 
@@ -313,7 +337,7 @@ def median(input, dim=-1, *, keepdim=False, dtype=None, mask=None):
     is_float = data.dtype.kind == "f"
     if not is_float:
         data = data.to(np.float32)
-    (axis,) = _dims("median", dim, data.ndim)
+    axis = _dim_one("median", dim, data.ndim)
     out = F.nanmedian(_filled(data, mask, np.nan), axis, bool(keepdim)).values
     if not is_float:
         if np.isnan(out.data).any():

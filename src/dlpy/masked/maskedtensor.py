@@ -11,6 +11,7 @@ import numpy as np
 from dlpy import functional as F
 from dlpy.device import OnCPU
 from dlpy.masked import _ops
+from dlpy.ops import ArgError
 from dlpy.tensor import SparseOperandError, Tensor, _comparable, ambiguous_truth
 
 
@@ -22,6 +23,10 @@ class OperandError(SparseOperandError):
         TypeError.__init__(self, f"expected a dense tensor, got {what} of shape {tensor.shape}: "
                                  f"use its own ops or make a dense tensor of it first")
         self.tensor = tensor
+
+
+class IndexTypeError(TypeError, IndexError):
+    """A MaskedTensor used as an index: a TypeError, and torch's IndexError."""
 
 
 class ArithmeticOperators:
@@ -57,11 +62,29 @@ class ArithmeticOperators:
 
     add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
 
+    # in place, on the data / values (the engine's in-place ops: views and versions follow),
+    # through the class's ``_inplace(name, other)``, which checks other as ``_binary`` does
+    def add_(self, other):
+        return self._inplace("add_", other)
+
+    def sub_(self, other):
+        return self._inplace("sub_", other)
+
+    def mul_(self, other):
+        return self._inplace("mul_", other)
+
+    def div_(self, other):
+        return self._inplace("div_", other)
+
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+
 
 class MaskedTensor(ArithmeticOperators, OnCPU):
     """A Tensor ``get_data()`` and a boolean ``get_mask()``; made by ``masked_tensor`` or
     ``as_masked_tensor``. The gradient of a leaf, ``.grad``, is a MaskedTensor with the same
     mask (its masked-out elements 0), as torch's."""
+
+    _is_masked_tensor = True  # torch.add / torch.sum / ... hand it to __dlpy_function__
 
     __array_ufunc__ = None  # ndarray (op) MaskedTensor defers to the reflected method
 
@@ -87,6 +110,29 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
 
     def size(self, dim: int | None = None):
         return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements, masked-out ones included, as torch's."""
+        return self._data.numel()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def is_contiguous(self) -> bool:
+        return True
+
+    def item(self):
+        """Refused (``RuntimeError``) but for one element, whose data it gives."""
+        if self._data.numel() != 1:
+            raise ArgError(f"item: a MaskedTensor with {self._data.numel()} elements cannot be "
+                           "converted to a Python number")
+        return self._data.item()
+
+    def tolist(self):
+        raise OperandError(self, "a MaskedTensor (to_tensor(value) makes one)")
+
+    def numpy(self):
+        raise OperandError(self, "a MaskedTensor (to_tensor(value) makes one)")
 
     def get_data(self) -> Tensor:
         """The data, masked-out elements included (a node of the graph)."""
@@ -171,6 +217,13 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
             raise ValueError(f"{name}: the other operand must broadcast to the MaskedTensor's "
                              f"shape {self.shape}, got a result of shape {out.shape}")
         return MaskedTensor(out, self._mask)
+
+    def _inplace(self, name: str, other) -> MaskedTensor:
+        if isinstance(other, MaskedTensor):
+            self._binary(name, lambda a, b: a, other)  # the masks must match
+            other = other._data
+        getattr(self._data, name)(other)
+        return self
 
 
     # == and != element-wise (a boolean MaskedTensor of this mask, no gradient), as torch's;
@@ -321,7 +374,7 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
     def __getitem__(self, index):
         if isinstance(index, MaskedTensor) or isinstance(index, tuple) and any(
                 isinstance(i, MaskedTensor) for i in index):
-            raise TypeError("MaskedTensor: a MaskedTensor cannot be used as an index (use "
+            raise IndexTypeError("MaskedTensor: a MaskedTensor cannot be used as an index (use "
                             "get_mask() or to_tensor() to make a plain one)")
         return MaskedTensor(self._data[index], np.asarray(Tensor(self._mask)[index].data))
 
@@ -376,9 +429,21 @@ class MaskedTensor(ArithmeticOperators, OnCPU):
             return getattr(input, name)(*args, **kwargs)
         if name in ("cat", "stack"):
             return _join(name, input, *args, **kwargs)
+        if name in _BINARY:  # torch.add(mt, other), torch.maximum(mt, other), ...
+            if kwargs.get("alpha", 1) != 1:
+                return input._binary(name, lambda a, b: getattr(F, name)(a, b, **kwargs),
+                                     *args)
+            return getattr(input, name)(*args)
+        if name in _REDUCTIONS:  # torch.sum(mt, 1), torch.amax(mt, 1), ...
+            return getattr(input, name)(*args, **kwargs)
         raise NotImplementedError(f"{name}: not supported on a MaskedTensor (dlpy.masked has "
                                   "the element-wise ops, the reductions, softmax, "
                                   "log_softmax, the shape ops and cat/stack)")
+
+
+_BINARY = ("add", "sub", "mul", "div", "maximum", "minimum")
+_REDUCTIONS = ("sum", "mean", "prod", "amax", "amin", "argmax", "argmin", "logsumexp", "var",
+               "std", "norm")
 
 
 def _join(name: str, tensors, dim: int = 0, **kwargs) -> MaskedTensor:
@@ -429,6 +494,8 @@ _UNARY = attach_elementwise(MaskedTensor, lambda self, data: MaskedTensor(data, 
 
 
 def _mask_array(name: str, mask, shape) -> np.ndarray:
+    if not isinstance(mask, (Tensor, np.ndarray)):
+        raise TypeError(f"{name}: mask must be a Tensor, not {type(mask).__name__}")
     mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
     if mask.dtype != np.bool_:
         raise TypeError(f"{name}: mask must be a boolean tensor, got dtype {mask.dtype}")
@@ -439,7 +506,10 @@ def _mask_array(name: str, mask, shape) -> np.ndarray:
 
 
 def masked_tensor(data, mask, requires_grad: bool = False) -> MaskedTensor:
-    """torch.masked.masked_tensor: a new leaf MaskedTensor (data copied, outside any graph)."""
+    """torch.masked.masked_tensor: a new leaf MaskedTensor (data copied, outside any graph);
+    data and mask are tensors (or arrays), as torch's."""
+    if not isinstance(data, (Tensor, np.ndarray)):
+        raise TypeError(f"masked_tensor: data must be a Tensor, not {type(data).__name__}")
     array = np.array(data.data if isinstance(data, Tensor) else data)
     mask = _mask_array("masked_tensor", mask, array.shape)
     return MaskedTensor(Tensor(array, requires_grad=requires_grad), mask)
@@ -447,7 +517,9 @@ def masked_tensor(data, mask, requires_grad: bool = False) -> MaskedTensor:
 
 def as_masked_tensor(data, mask) -> MaskedTensor:
     """torch.masked.as_masked_tensor: a MaskedTensor on data itself, so gradients reach it."""
-    data = data if isinstance(data, Tensor) else Tensor(np.asarray(data))
+    if not isinstance(data, (Tensor, np.ndarray)):
+        raise TypeError(f"as_masked_tensor: data must be a Tensor, not {type(data).__name__}")
+    data = data if isinstance(data, Tensor) else Tensor(data)
     return MaskedTensor(data, _mask_array("as_masked_tensor", mask, data.shape))
 
 

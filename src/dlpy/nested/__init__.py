@@ -32,7 +32,7 @@ from dlpy.nested.nested_tensor import (
     scaled_dot_product_attention,
     to_padded_tensor,
 )
-from dlpy.ops import ArgError
+from dlpy.ops import ArgDtypeError, ArgError, ArgTypeAssertionError
 from dlpy.tensor import Tensor, as_array
 
 __all__ = [
@@ -44,20 +44,35 @@ __all__ = [
 
 def _check_layout(name: str, layout) -> None:
     if layout is not None and layout is not jagged:
-        raise ValueError(f"{name}: dlpy has the jagged layout only (dlpy.nested.jagged), got "
+        raise ArgError(f"{name}: dlpy has the jagged layout only (dlpy.nested.jagged), got "
                          f"{layout!r}")
 
 
 def _components(name: str, tensor_list) -> list:
-    if not isinstance(tensor_list, (list, tuple)) or not tensor_list:
+    """The shapes of the components (tensors, or nested lists of numbers where ``name`` takes
+    them): a non-empty list of one dtype, each of at least one dim, equal after the first."""
+    if not isinstance(tensor_list, (list, tuple)):
         raise TypeError(f"{name}: expected a non-empty list of tensors, got "
                         f"{type(tensor_list).__name__}")
+    if not tensor_list:  # torch's RuntimeError; a TypeError as before
+        raise ArgDtypeError(f"{name}: cannot construct a nested tensor from an empty list")
     shapes = [np.shape(as_array(t)) for t in tensor_list]
     for shape in shapes:
         if len(shape) == 0 or shape[1:] != shapes[0][1:]:
             raise ArgError(f"{name}: the components must have at least one dim and equal "
                            f"dims after the first (the ragged one), got shapes {shapes}")
+    dtypes = {t.dtype for t in tensor_list if isinstance(t, Tensor)}
+    if len(dtypes) > 1:
+        raise ArgError(f"{name}: all the components must have the same dtype, got "
+                       f"{sorted(str(d) for d in dtypes)}")
     return shapes
+
+
+def _as_component(t) -> Tensor:
+    """A component as a Tensor (a list of numbers: torch.tensor's dtype, float32 for floats)."""
+    from dlpy.creation import tensor
+
+    return t if isinstance(t, Tensor) else tensor(t)
 
 
 def _offsets_of(lengths) -> np.ndarray:
@@ -71,8 +86,10 @@ def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires
     _check_layout("nested_tensor", layout)
     as_device(device, "nested_tensor")
     check_pin_memory(pin_memory, "nested_tensor")
+    if isinstance(tensor_list, (list, tuple)):
+        tensor_list = [_as_component(t) for t in tensor_list]
     shapes = _components("nested_tensor", tensor_list)
-    values = np.concatenate([as_array(t) for t in tensor_list])
+    values = np.concatenate([t.data for t in tensor_list])
     if dtype is not None:
         values = values.astype(dtype)
     return NestedTensor(Tensor(values, requires_grad=requires_grad),
@@ -82,21 +99,24 @@ def nested_tensor(tensor_list, *, dtype=None, layout=None, device=None, requires
 def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:
     """torch.nested.as_nested_tensor: a nested tensor on the components themselves (their cat
     is the values, so gradients reach them), or on a dense (B, n, *inner) tensor (every
-    sequence of length n); a nested tensor is returned as it is."""
+    sequence of length n); a nested tensor is returned as it is (or cast to dtype)."""
     _check_layout("as_nested_tensor", layout)
     as_device(device, "as_nested_tensor")
     if isinstance(ts, NestedTensor):
-        return ts
+        return ts if dtype is None else ts.to(dtype)
     if isinstance(ts, Tensor):
         if ts.ndim < 2:
-            raise ValueError(f"as_nested_tensor: a dense tensor needs (B, n, ...), got shape "
+            raise ArgError(f"as_nested_tensor: a dense tensor needs (B, n, ...), got shape "
                              f"{ts.shape}")
         batch, n = ts.shape[:2]
         values = ts.reshape((batch * n,) + ts.shape[2:])
         lengths = [n] * batch
     else:
+        if isinstance(ts, (list, tuple)) and not all(isinstance(t, Tensor) for t in ts):
+            raise TypeError("as_nested_tensor: expected a tensor or a list / tuple of tensors "
+                            "(nested_tensor takes lists of numbers)")
         shapes = _components("as_nested_tensor", ts)
-        values = F.cat([t if isinstance(t, Tensor) else Tensor(np.asarray(t)) for t in ts], 0)
+        values = F.cat(list(ts), 0)
         lengths = [s[0] for s in shapes]
     if dtype is not None:
         values = values.to(dtype)
@@ -104,11 +124,16 @@ def as_nested_tensor(ts, dtype=None, device=None, layout=None) -> NestedTensor:
 
 
 def _int_array(name: str, what: str, value) -> np.ndarray:
+    """A 1-D integer tensor (or array) as an array of its dtype (int32 offsets stay int32)."""
+    if not isinstance(value, (Tensor, np.ndarray)):
+        raise TypeError(f"{name}: {what} must be a Tensor, not {type(value).__name__}")
     array = as_array(value)
-    if array.ndim != 1 or array.dtype.kind not in "iu":
+    if array.ndim != 1:  # torch's AssertionError; a TypeError as before
+        raise ArgTypeAssertionError(f"{name}: {what} must be 1-D, got shape {array.shape}")
+    if array.dtype.kind not in "iu":
         raise TypeError(f"{name}: {what} must be a 1-D integer tensor, got {array.dtype} of "
                         f"shape {array.shape}")
-    return array.astype(np.int64)
+    return array.astype(array.dtype if array.dtype in (np.int32, np.int64) else np.int64)
 
 
 def nested_tensor_from_jagged(values, offsets=None, lengths=None, jagged_dim=None,
@@ -117,12 +142,14 @@ def nested_tensor_from_jagged(values, offsets=None, lengths=None, jagged_dim=Non
     lengths[i]] (lengths None: up to offsets[i + 1]; offsets None: the cumsum of lengths). The
     values are used as they are (a view: gradients reach them)."""
     name = "nested_tensor_from_jagged"
+    if isinstance(values, np.ndarray):
+        values = Tensor(values)
     if not isinstance(values, Tensor):
-        values = Tensor(np.asarray(values))
+        raise TypeError(f"{name}: values must be a Tensor, not {type(values).__name__}")
     if values.ndim < 1:
         raise ValueError(f"{name}: values must have at least one dim, got shape {values.shape}")
-    if offsets is None and lengths is None:
-        raise TypeError(f"{name}: give offsets, lengths or both")
+    if offsets is None and lengths is None:  # torch's RuntimeError; a TypeError as before
+        raise ArgDtypeError(f"{name}: give offsets, lengths or both")
     lens = None if lengths is None else _int_array(name, "lengths", lengths)
     offsets = _offsets_of(lens) if offsets is None else _int_array(name, "offsets", offsets)
     if len(offsets) < 2 or offsets[0] < 0 or np.any(np.diff(offsets) < 0) \

@@ -19,7 +19,7 @@ from dlpy import functional as F
 from dlpy.creation import full
 from dlpy.device import OnCPU
 from dlpy.masked.maskedtensor import ArithmeticOperators, OperandError, attach_elementwise
-from dlpy.ops import ArgError, DimError, NoKernelError, UnsupportedArgError
+from dlpy.ops import ArgDtypeError, ArgError, DimError, NoKernelError, UnsupportedArgError
 from dlpy.sparse_tensor import jagged  # torch.jagged: the only nested layout dlpy has
 from dlpy.tensor import Tensor, _comparable, ambiguous_truth, as_array
 
@@ -121,6 +121,25 @@ class NestedTensor(ArithmeticOperators, OnCPU):
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
+
+    def numel(self) -> int:
+        """The number of elements of the sequences (holes not counted)."""
+        return int(self._lens().sum()) * int(np.prod(self._values.shape[1:]))
+
+    def is_contiguous(self) -> bool:
+        """True without holes and with the ragged dim 1, as torch's."""
+        return self._lengths is None and self._ragged_idx == 1
+
+    def item(self):
+        """Refused (``RuntimeError``): a nested tensor is no scalar, as torch's."""
+        raise ArgError(f"item: a nested tensor with {self.numel()} elements cannot be converted "
+                       "to a Python number")
+
+    def tolist(self):
+        raise OperandError(self, "a nested tensor (unbind() gives its components)")
+
+    def numpy(self):
+        raise OperandError(self, "a nested tensor (values() or to_padded_tensor() make one)")
 
     def __bool__(self) -> bool:
         """Ambiguous (``RuntimeError``) for more or fewer than one element, as torch's; torch
@@ -269,11 +288,26 @@ class NestedTensor(ArithmeticOperators, OnCPU):
                 return other.reshape((other.shape[0],) + other.shape[2:])[rows]
         except ValueError:
             pass
-        raise ValueError(f"{name}: a dense operand of shape {other.shape} does not broadcast "
+        raise ArgError(f"{name}: a dense operand of shape {other.shape} does not broadcast "
                          f"to the nested tensor {self.shape}")
 
     def __neg__(self):
         return self._like(-self._values)
+
+    def _inplace(self, name: str, other) -> NestedTensor:
+        """values.<name>(other) in place: other a nested tensor of this structure, a number or
+        a dense tensor of the dims after the ragged one."""
+        if isinstance(other, NestedTensor):
+            self._same_structure(name, other)
+            other = other._values
+        elif not isinstance(other, (int, float, np.number)):
+            other = self._dense_operand(name, other)
+        getattr(self._values, name)(other)
+        return self
+
+    def zero_(self) -> NestedTensor:
+        self._values.zero_()
+        return self
 
     def add(self, other, *, alpha=1) -> NestedTensor:
         """self + alpha * other, as torch.add."""
@@ -354,14 +388,14 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             valid = values if self._lengths is None else values[self._rows()[0]]
             return function(valid)
         d = self._dim(name, dim)
-        if d == self._ragged_idx == 1:
+        if d == self._ragged_idx:  # padded (B, L, *inner): L is the ragged dim wherever it is
             padded = self._like(values)._padded(0.0)
             out = F.sum(padded, dim=1, keepdim=keepdim)
             if name == "mean":
                 lens = self._lens().astype(values.dtype)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     out = out / lens.reshape((-1,) + (1,) * (out.ndim - 1))
-            return out
+            return F.movedim(out, 1, d) if keepdim and d != 1 else out
         return self._like(function(values, dim=self._values_dim(name, dim), keepdim=keepdim))
 
     # ------------------------------------------------------------- shape
@@ -369,7 +403,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         """Two dims swapped; swapping the ragged dim with another moves the ragged dim (the
         values stay); the batch dim stays."""
         d0, d1 = self._dim("transpose", dim0), self._dim("transpose", dim1)
-        if 0 in (d0, d1) and d0 != d1:
+        if 0 in (d0, d1):  # transpose(0, 0) too, as torch's
             raise UnsupportedArgError("transpose: the batch dim (0) of a nested tensor cannot "
                                       "be transposed")
         order = list(range(self.ndim))
@@ -391,7 +425,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
 
     def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
         """The B component tensors (views of values: gradients flow back)."""
-        if self._dim("unbind", dim) != 0:
+        if dim != 0:  # torch: dim=0 literally (not -ndim)
             raise NotImplementedError(f"unbind: a nested tensor unbinds along dim 0, got {dim}")
         out = []
         for start, n in zip(self._offsets[:-1].tolist(), self._lens().tolist()):
@@ -410,7 +444,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             raise ValueError(f"permute: expected a permutation of the {self.ndim} dims of the "
                              f"nested tensor {self.shape}, got {dims}")
         if order[0] != 0:
-            raise NotImplementedError("permute: the batch dim (0) of a nested tensor must stay "
+            raise UnsupportedArgError("permute: the batch dim (0) of a nested tensor must stay "
                                       "first")
         r = self._ragged_idx
         axes = [0] + [old - 1 if old > r else old for old in order if old not in (0, r)]
@@ -424,7 +458,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             else shape
         if self._ragged_idx != 1 or len(shape) < 2 or shape[0] not in (len(self), -1) \
                 or shape[1] not in (None, -1) or shape[0] == shape[1] == -1:
-            raise ValueError(f"reshape: a nested tensor {self.shape} keeps its batch and "
+            raise ArgError(f"reshape: a nested tensor {self.shape} keeps its batch and "
                              f"ragged dims: expected ({len(self)} or -1, None or -1, *inner) "
                              f"with one -1 at most among the first two, got {shape}")
         if any(not isinstance(n, (int, np.integer)) for n in shape[2:]):
@@ -433,7 +467,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         try:
             target = np.empty(int(np.prod(inner)), np.int8).reshape(tuple(shape[2:])).shape
         except ValueError:
-            raise ValueError(f"reshape: the inner dims {inner} of the nested tensor "
+            raise ArgError(f"reshape: the inner dims {inner} of the nested tensor "
                              f"{self.shape} cannot be reshaped to {shape[2:]}") from None
         return self._like(self._values.reshape((total,) + tuple(target)))
 
@@ -443,7 +477,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         """A size-1 dim inserted at ``dim`` (not the batch dim)."""
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) \
                 or not -self.ndim - 1 <= dim <= self.ndim:
-            raise ValueError(f"unsqueeze: dim must be in [{-self.ndim - 1}, {self.ndim}] for "
+            raise DimError(f"unsqueeze: dim must be in [{-self.ndim - 1}, {self.ndim}] for "
                              f"the nested tensor {self.shape}, got {dim!r}")
         d = int(dim) % (self.ndim + 1)
         if d == 0:
@@ -506,7 +540,7 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             axis = self._values_dim("chunk", dim)
             return tuple(self._like(v) for v in F.chunk(self._values, chunks, axis))
         if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
-            raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+            raise ArgError(f"chunk: chunks must be a positive int, got {chunks!r}")
         step = -(-len(self) // int(chunks))
         pieces = []
         for first in range(0, len(self), step):
@@ -525,11 +559,14 @@ class NestedTensor(ArithmeticOperators, OnCPU):
         return self
 
     def __getitem__(self, index):
-        """``nt[i]``: component i (dense); ``nt[:, :, k]``, ``nt[..., a:b]``: an index of the
-        dims after the batch and ragged ones (those two given as ``:``)."""
+        """``nt[i]``: component i (dense), ``nt[i, ...]`` indexes it further; ``nt[:, :, k]``,
+        ``nt[..., a:b]``: an index of the dims after the batch and ragged ones (those two given
+        as ``:``)."""
         if isinstance(index, (int, np.integer)):
             return self.unbind()[index]
         items = index if isinstance(index, tuple) else (index,)
+        if items and isinstance(items[0], (int, np.integer)) and not isinstance(items[0], bool):
+            return self.unbind()[items[0]][items[1:]]
         if sum(i is Ellipsis for i in items) > 1 or any(i is None for i in items):
             raise NotImplementedError(f"getitem: not supported on a nested tensor: {index!r}")
         if Ellipsis in items:
@@ -561,6 +598,8 @@ class NestedTensor(ArithmeticOperators, OnCPU):
             return cat(input, *args, **kwargs)
         if name == "dropout":
             return input._like(F.dropout(input._values, *args, **kwargs))
+        if name == "unbind":
+            return input.unbind(*args, **kwargs)
         if name in ("linear", "softmax", "log_softmax", "layer_norm", "matmul", "add", "sub",
                     "mul", "div", "sum", "mean", "bmm") + _ELEMENTWISE:
             if name in ("softmax", "log_softmax") and "axis" in kwargs:
@@ -604,8 +643,8 @@ def cat(tensors, dim: int = 0) -> NestedTensor:
     """torch.cat of nested tensors of one structure along a dim that is neither the batch nor
     the ragged dim (as torch's)."""
     first = tensors[0]
-    if not all(isinstance(t, NestedTensor) for t in tensors):
-        raise TypeError("cat: expected only nested tensors (a nested tensor cannot be "
+    if not all(isinstance(t, NestedTensor) for t in tensors):  # torch's RuntimeError
+        raise ArgDtypeError("cat: expected only nested tensors (a nested tensor cannot be "
                         "concatenated with a dense one)")
     for t in tensors[1:]:
         first._same_structure("cat", t, inner=False)

@@ -241,10 +241,10 @@ class Sequential(Module):
             for i, module in enumerate(modules):
                 self.add_module(str(i), _check_module(self, module))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:  # torch's name (fx placeholders show it)
         for module in self._modules.values():
-            x = module(x)
-        return x
+            input = module(input)
+        return input
 
     def __len__(self) -> int:
         return len(self._modules)

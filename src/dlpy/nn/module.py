@@ -139,11 +139,15 @@ class Parameter(Tensor):
 
     def __deepcopy__(self, memo) -> Parameter:
         """copy.deepcopy as torch's Parameter: new memory, the same requires_grad and class,
-        no gradient (a Tensor's deepcopy keeps its gradient; a Parameter's does not)."""
+        no gradient and none of its Python attributes (a Tensor's deepcopy keeps both; torch's
+        Parameter is made afresh from its data)."""
         if id(self) in memo:
             return memo[id(self)]
         new = super().__deepcopy__(memo)
         new._grad = None
+        extra = getattr(new, "__dict__", None)
+        if extra:
+            extra.clear()
         return new
 
 
@@ -224,10 +228,10 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_forward_pre_hooks", {})
-        object.__setattr__(self, "_forward_hooks", {})
-        object.__setattr__(self, "_backward_hooks", {})
-        object.__setattr__(self, "_backward_pre_hooks", {})
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
 
     @property
     def _non_persistent_buffers_set(self) -> set[str]:
@@ -463,7 +467,7 @@ class Module:
         from dlpy.hooks import add_hook
 
         self._backward_hook_kind(True)
-        return add_hook(self.__dict__.setdefault("_backward_hooks", {}), hook,
+        return add_hook(self.__dict__.setdefault("_backward_hooks", OrderedDict()), hook,
                         "register_full_backward_hook", prepend)
 
     def _backward_hook_kind(self, full: bool) -> None:
@@ -481,7 +485,7 @@ class Module:
         grad_output. Returns a removable handle."""
         from dlpy.hooks import add_hook
 
-        return add_hook(self.__dict__.setdefault("_backward_pre_hooks", {}), hook,
+        return add_hook(self.__dict__.setdefault("_backward_pre_hooks", OrderedDict()), hook,
                         "register_full_backward_pre_hook", prepend)
 
     def register_backward_hook(self, hook):
@@ -506,13 +510,13 @@ class Module:
         from dlpy.hooks import add_hook
 
         self._backward_hook_kind(False)
-        return add_hook(self.__dict__.setdefault("_backward_hooks", {}), single_input,
+        return add_hook(self.__dict__.setdefault("_backward_hooks", OrderedDict()), single_input,
                         "register_backward_hook")
 
     def _hooks(self, name: str) -> dict:
         hooks = self.__dict__.get(name)
         if hooks is None:
-            hooks = {}
+            hooks = OrderedDict()  # (torch's hook dicts are OrderedDicts)
             object.__setattr__(self, name, hooks)
         Module._state_extras_used = True
         return hooks
@@ -1335,7 +1339,7 @@ def _block(name: str, lines: list[str]) -> str:
     return f"{name}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class IncompatibleKeys(NamedTuple):
+class _IncompatibleKeys(NamedTuple):
     """What ``load_state_dict`` returns, as torch's ``_IncompatibleKeys`` (and shown as it)."""
 
     missing_keys: list[str]
@@ -1346,6 +1350,9 @@ class IncompatibleKeys(NamedTuple):
             return "<All keys matched successfully>"
         return (f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
                 f"unexpected_keys={self.unexpected_keys})")
+
+
+IncompatibleKeys = _IncompatibleKeys  # dlpy's name for it (torch's is private)
 
 
 class _AssertedError(RuntimeError, AssertionError):

@@ -16,6 +16,8 @@ the helpers here.
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 
 import dlpy.functional as F
@@ -36,9 +38,15 @@ class _DimError(IndexError, ValueError):
     """A dim out of the weight's range: torch's IndexError, dlpy's ValueError."""
 
 
+class _DimTypeError(_DimError, TypeError):
+    """A dim that is not an integer (torch's TypeError)."""
+
+
 def _check_dim(owner: str, dim, ndim: int) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) \
-            or not -ndim <= dim < ndim:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise _DimTypeError(f"{owner}: dim must be an integer axis of the {ndim}-d weight (or "
+                            f"None), got {dim!r}")
+    if not -ndim <= dim < ndim:
         raise _DimError(f"{owner}: dim must be an axis of the {ndim}-d weight (or None), "
                         f"got {dim!r}")
     return int(dim)
@@ -66,6 +74,11 @@ def _norm_except_dim(weight: np.ndarray, dim: int) -> np.ndarray:
     return np.sqrt(np.sum(weight * weight, axis=axes, keepdims=dim != -1)).astype(weight.dtype)
 
 
+class _NoWeightError(ValueError, AttributeError):
+    """weight_norm of a tensor that is None: a ValueError as a missing one, and torch's
+    AttributeError."""
+
+
 class _WeightNorm(Module):
     """weight = g * v / norm_except_dim(v) (``_weight_norm``); dim -1 is PyTorch's meaning
     here (the whole tensor), not the last axis."""
@@ -89,8 +102,9 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
 
     PyTorch's dim -1 (and None) mean the whole tensor's norm."""
     weight = getattr(module, name, None)
-    if not isinstance(weight, Tensor):
-        raise ValueError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
+    if not isinstance(weight, Tensor):  # a None one: torch's AttributeError (from .shape)
+        error = _NoWeightError if hasattr(module, name) else ValueError
+        raise error(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
     dim = _weight_norm_dim("weight_norm", dim, weight.ndim)
     register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
 
@@ -106,9 +120,16 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
 
 
 # ----------------------------------------------------------------------------- spectral norm
+class _IterationsTypeError(ValueError, TypeError):
+    """n_power_iterations that is not an integer (torch's TypeError from range())."""
+
+
 def _check_iterations(owner: str, n_power_iterations) -> int:
     if isinstance(n_power_iterations, bool) or \
-            not isinstance(n_power_iterations, (int, np.integer)) or n_power_iterations <= 0:
+            not isinstance(n_power_iterations, (int, np.integer)):
+        raise _IterationsTypeError(f"{owner}: n_power_iterations must be a positive integer, "
+                                   f"got {n_power_iterations!r}")
+    if n_power_iterations <= 0:
         raise ValueError(f"{owner}: n_power_iterations must be a positive integer, got "
                          f"{n_power_iterations!r}")
     return int(n_power_iterations)
@@ -209,7 +230,16 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
 
 
 # ----------------------------------------------------------------------------- orthogonal
-_ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
+class _OrthMaps(str, Enum):
+    """The maps orthogonal() offers: ``_Orthogonal.orthogonal_map`` holds one, an enum as
+    torch's (``.name``) that still equals its name as a string."""
+
+    matrix_exp = "matrix_exp"
+    cayley = "cayley"
+    householder = "householder"
+
+
+_ORTHOGONAL_MAPS = tuple(_OrthMaps.__members__)
 
 
 def _is_orthogonal(q: np.ndarray) -> bool:
@@ -237,7 +267,8 @@ class _Orthogonal(Module):
                  rng: np.random.Generator | None = None):
         super().__init__()
         self.shape = weight.shape
-        self.orthogonal_map = orthogonal_map
+        self.orthogonal_map = _OrthMaps[orthogonal_map] if isinstance(orthogonal_map, str) \
+            else orthogonal_map
         self.rng = rng  # the random columns that complete a non-square base; None: default
         if use_trivialization:
             self.register_buffer("base", None)
@@ -250,12 +281,12 @@ class _Orthogonal(Module):
         if transposed:
             x = x.mT
             n, k = k, n
-        if self.orthogonal_map in ("matrix_exp", "cayley"):
+        if self.orthogonal_map in (_OrthMaps.matrix_exp, _OrthMaps.cayley):
             x = x.tril()
             if n != k:
                 x = F.cat([x, Tensor(np.zeros(x.shape[:-2] + (n, n - k), x.dtype))], dim=-1)
             a = x - x.mT
-            if self.orthogonal_map == "matrix_exp":
+            if self.orthogonal_map is _OrthMaps.matrix_exp:
                 q = matrix_exp(a)
             else:
                 identity = Tensor(np.eye(n, dtype=a.dtype))
@@ -286,9 +317,9 @@ class _Orthogonal(Module):
             data = np.swapaxes(data, -1, -2)
             n, k = k, n
         if "base" not in self._buffers:
-            if self.orthogonal_map != "householder":
+            if self.orthogonal_map is not _OrthMaps.householder:
                 raise NotImplementedError(
-                    f"orthogonal: a {self.orthogonal_map} parametrization cannot be assigned "
+                    f"orthogonal: a {self.orthogonal_map.name} parametrization cannot be assigned "
                     "to with use_trivialization=False")
             from dlpy.ops.linalg_more import geqrf_numpy
 
@@ -329,6 +360,9 @@ def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None 
                         f"{weight.data.dtype}")
     if orthogonal_map is None:
         orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+    if not isinstance(orthogonal_map, str):  # torch's getattr(_OrthMaps, map)
+        raise TypeError(f"orthogonal: orthogonal_map must be a string, got "
+                        f"{type(orthogonal_map).__name__}")
     if orthogonal_map not in _ORTHOGONAL_MAPS:
         raise ValueError(f"orthogonal: orthogonal_map must be one of "
                          f"{', '.join(_ORTHOGONAL_MAPS)}, got {orthogonal_map!r}")

@@ -293,7 +293,8 @@ def remove_parametrizations(module: Module, tensor_name: str,
                             leave_parametrized: bool = True) -> Module:
     """Make ``tensor_name`` a plain parameter (or buffer) again: holding the parametrized
     value (``leave_parametrized``) or the original (possible only with one original). With
-    one original the same Parameter object comes back, so an optimiser holding it works on."""
+    one original the same Parameter object comes back, so an optimiser holding it works on;
+    with several, the value is a new Parameter if it requires grad, else a buffer."""
     if not is_parametrized(module, tensor_name):
         raise ValueError(f"remove_parametrizations: {type(module).__name__} has no "
                          f"parametrization on {tensor_name!r}")
@@ -313,9 +314,10 @@ def remove_parametrizations(module: Module, tensor_name: str,
     elif leave_parametrized:
         with no_grad():
             value = getattr(module, tensor_name).data
+        # a Parameter only when the value requires grad, else a buffer (torch's)
         requires_grad = any(p.requires_grad for p in parametrizations.parameters())
-        original = np.array(value, copy=True) if buffer else \
-            Parameter(value, requires_grad=requires_grad)
+        buffer = not requires_grad
+        original = np.array(value, copy=True) if buffer else Parameter(value)
     else:
         raise ValueError("remove_parametrizations: leave_parametrized=False needs a tensor "
                          "parametrized by one original, this one has "

@@ -32,7 +32,9 @@ __all__ = ["BasePruningMethod", "CustomFromMask", "Identity", "L1Unstructured", 
 
 
 def _validate_amount(name: str, amount) -> None:
-    if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
+    """An int >= 0 (a bool counts as one, as torch's numbers.Integral check) or a float in
+    [0, 1]."""
+    if not isinstance(amount, numbers.Real):
         raise TypeError(f"{name}: amount must be an int or a float, got {amount!r}")
     if (isinstance(amount, numbers.Integral) and amount < 0) or (
             not isinstance(amount, numbers.Integral) and not 0.0 <= float(amount) <= 1.0):
@@ -41,13 +43,24 @@ def _validate_amount(name: str, amount) -> None:
 
 
 def _how_many(name: str, amount, size: int) -> int:
-    """The number of units to prune: amount itself (an int) or round(amount * size)."""
+    """The number of units to prune: amount itself (an int) or round(amount * size); True
+    fails as torch's topk(k=True) does (False prunes nothing)."""
+    if amount is True:
+        raise TypeError(f"{name}: topk(): argument 'k' must be int, not bool (amount=True)")
     if isinstance(amount, numbers.Integral):
         if amount > size:
             raise ValueError(f"{name}: amount={amount} should be smaller than the number of "
                              f"parameters to prune={size}")
         return int(amount)
     return round(amount * size)
+
+
+def _drop(module, registry: dict, name: str) -> None:
+    """Remove ``name`` from the module's ``registry`` (_parameters / _buffers) and from its
+    instance attributes."""
+    del registry[name]
+    if name in module.__dict__:
+        object.__delattr__(module, name)
 
 
 def _smallest(values: np.ndarray, k: int) -> np.ndarray:
@@ -61,6 +74,35 @@ class _MaskShapeError(ValueError, AssertionError):
 
 class _NoTensorError(AttributeError, ValueError):
     """Pruning a name the module lacks: torch's AttributeError (getattr), dlpy's ValueError."""
+
+
+class _NoneTensorError(_NoTensorError, TypeError):
+    """Pruning a tensor that is None (Linear(bias=False).bias): torch's TypeError (ones_like)."""
+
+
+class _ScoresShapeError(ValueError, AssertionError):
+    """importance_scores of another shape than the tensor: torch asserts."""
+
+
+class _NoShapeError(TypeError, AttributeError):
+    """importance_scores or a mask that is not a tensor or array (a list, None): torch's
+    AttributeError (``.shape``)."""
+
+
+class _NormOrderError(ValueError, RuntimeError):
+    """An ``n`` torch.norm refuses for these dims (torch's RuntimeError)."""
+
+
+def _scores_array(scores, shape: tuple[int, ...], of: str) -> np.ndarray:
+    """importance_scores (a Tensor or an array of ``shape``, that of ``of``) as an array,
+    refused as torch's."""
+    if not hasattr(scores, "shape"):
+        raise _NoShapeError(f"prune: importance_scores must be a tensor, got "
+                            f"{type(scores).__name__}")
+    if tuple(scores.shape) != tuple(shape):
+        raise _ScoresShapeError(f"prune: importance_scores should have the shape of {of}, "
+                                f"{tuple(shape)}, got {tuple(scores.shape)}")
+    return scores.data if isinstance(scores, Tensor) else np.asarray(scores)
 
 
 def _on_arrays_or_tensors(compute_mask):
@@ -127,27 +169,43 @@ class BasePruningMethod(ABC):
             container.add_pruning_method(method)
             method = container
         orig = getattr(module, name, None)
+        if orig is None and name in module._parameters:
+            raise _NoneTensorError(f"prune: {type(module).__name__}.{name} is None")
         if not isinstance(orig, Tensor):
             raise _NoTensorError(f"prune: module {type(module).__name__} has no tensor "
                                  f"{name!r}")
-        scores = orig.data if importance_scores is None else (
-            importance_scores.data if isinstance(importance_scores, Tensor)
-            else np.asarray(importance_scores))
-        if scores.shape != orig.shape:
-            raise ValueError(f"prune: importance_scores should have the shape of parameter "
-                             f"{name!r}, {orig.shape}, got {scores.shape}")
+        scores = orig.data if importance_scores is None else _scores_array(
+            importance_scores, orig.shape, f"parameter {name!r}")
         if old is None:
-            # the mask first: a failing compute_mask leaves the module as it was (torch's)
-            mask = method._mask(scores, np.ones(orig.shape, dtype=orig.dtype))
-            del module._parameters[name]
-            object.__delattr__(module, name)
+            # torch's order: name moves to name_orig (a buffer or plain tensor is refused
+            # there, a TypeError), the mask is computed, and a failure moves it back (to the
+            # end of the parameters, as torch's)
             module.register_parameter(name + "_orig", orig)
+            _drop(module, module._parameters, name)
+            default_mask = np.ones(orig.shape, dtype=orig.dtype)
         else:
-            mask = method._mask(scores, getattr(module, name + "_mask").data.copy())
-        module.register_buffer(name + "_mask", mask.astype(orig.dtype, copy=False))
-        setattr(module, name, method.apply_mask(module))
-        module.register_forward_pre_hook(method)
+            default_mask = getattr(module, name + "_mask").data.copy()
+        try:
+            mask = method._mask(scores, default_mask)
+            module.register_buffer(name + "_mask", mask.astype(orig.dtype, copy=False))
+            setattr(module, name, method.apply_mask(module))
+            module.register_forward_pre_hook(method)
+        except Exception:
+            if old is None:
+                module.register_parameter(name, orig)
+                _drop(module, module._parameters, name + "_orig")
+            raise
         return method
+
+    def prune(self, t: Tensor, default_mask: Tensor | None = None,
+              importance_scores: Tensor | None = None) -> Tensor:
+        """``t`` times the mask computed from ``importance_scores`` (default ``t``) on top of
+        ``default_mask`` (default all ones), without touching any module."""
+        scores = t.data if importance_scores is None else _scores_array(
+            importance_scores, t.shape, "tensor t")
+        default = np.ones(t.shape, dtype=t.dtype) if default_mask is None else \
+            np.asarray(getattr(default_mask, "data", default_mask))
+        return t * Tensor(self._mask(scores, default).astype(t.dtype, copy=False))
 
     def remove(self, module) -> None:
         """Make the pruning permanent: ``name`` becomes a Parameter holding orig * mask."""
@@ -162,6 +220,11 @@ class BasePruningMethod(ABC):
         setattr(module, self._tensor_name, orig)
 
 
+class _NotMethodError(TypeError, AttributeError):
+    """A PruningContainer given something that is not a pruning method: torch's TypeError
+    (add_pruning_method) or AttributeError (the constructor reads its _tensor_name)."""
+
+
 class PruningContainer(BasePruningMethod):
     """The methods applied one after the other to one tensor: each new one prunes only what
     the masks so far keep (its amount is relative to what is left)."""
@@ -173,7 +236,7 @@ class PruningContainer(BasePruningMethod):
 
     def add_pruning_method(self, method: BasePruningMethod) -> None:
         if not isinstance(method, BasePruningMethod):
-            raise TypeError(f"PruningContainer: {type(method).__name__} is not a "
+            raise _NotMethodError(f"PruningContainer: {type(method).__name__} is not a "
                             f"BasePruningMethod subclass")
         if self._pruning_methods and method._tensor_name != self._tensor_name:
             raise ValueError(f"PruningContainer: can only add methods that prune "
@@ -281,6 +344,37 @@ def _channels_to_prune(name: str, t: np.ndarray, amount, dim: int) -> tuple[int,
     return channels, _how_many(name, amount, channels)
 
 
+def _channel_norms(t: np.ndarray, n, dim: int) -> np.ndarray:
+    """torch.norm(t, p=n, dim=<every axis but dim>): a vector norm of each channel (n a number,
+    +-inf, None or "fro"), or for "nuc" (and "fro") over exactly two other axes the matrix
+    norm; anything else, or an integer tensor, is refused (torch's RuntimeError)."""
+    if t.dtype.kind not in "fc":
+        raise _NormOrderError(f"LnStructured: the norm needs a floating-point tensor, got "
+                              f"{t.dtype}")
+    moved = np.moveaxis(np.abs(t), dim, 0)
+    channels = moved.shape[0]
+    if isinstance(n, str) and (n == "nuc" or (n == "fro" and t.ndim > 3)):
+        if t.ndim != 3:
+            raise _NormOrderError(f"LnStructured: the {n!r} norm needs exactly 2 axes besides "
+                                  f"dim, the tensor has {t.ndim - 1}")
+        if n == "fro":
+            return np.sqrt((moved * moved).sum(axis=(1, 2)))
+        return np.linalg.svd(np.moveaxis(t, dim, 0), compute_uv=False).sum(axis=-1)
+    if n is None or n == "fro":
+        n = 2
+    elif isinstance(n, str) or isinstance(n, bool) or not isinstance(n, numbers.Real):
+        raise _NormOrderError(f"LnStructured: norm order {n!r} is not supported")
+    moved = moved.reshape(channels, -1)
+    if n == np.inf:
+        return moved.max(axis=1) if moved.size else np.zeros(channels)
+    if n == -np.inf:
+        return moved.min(axis=1) if moved.size else np.zeros(channels)
+    if n == 0:
+        return (moved != 0).sum(axis=1).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return (moved ** n).sum(axis=1) ** (1 / n)
+
+
 class RandomStructured(BasePruningMethod):
     """Prunes ``amount`` whole channels along ``dim``, chosen at random."""
 
@@ -316,16 +410,7 @@ class LnStructured(BasePruningMethod):
         channels, k = _channels_to_prune("LnStructured", t, self.amount, self.dim)
         if k == 0:
             return default_mask
-        moved = np.moveaxis(np.abs(t), self.dim, 0).reshape(channels, -1)
-        n = 2 if self.n == "fro" else self.n
-        if n == np.inf:
-            norms = moved.max(axis=1)
-        elif n == -np.inf:
-            norms = moved.min(axis=1)
-        elif n == 0:
-            norms = (moved != 0).sum(axis=1).astype(np.float64)
-        else:
-            norms = (moved ** n).sum(axis=1) ** (1 / n)
+        norms = _channel_norms(t, self.n, self.dim)
         keep = np.sort(np.argsort(-norms, kind="stable")[:channels - k])
         return _channel_mask(t, self.dim, keep) * default_mask
 
@@ -341,9 +426,12 @@ class CustomFromMask(BasePruningMethod):
     PRUNING_TYPE = "global"
 
     def __init__(self, mask):
-        self.mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        self.mask = mask.data if isinstance(mask, Tensor) else mask
 
     def compute_mask(self, t, default_mask):
+        if not hasattr(self.mask, "shape"):
+            raise _NoShapeError(f"custom_from_mask: the mask must be a tensor, got "
+                                f"{type(self.mask).__name__}")
         if self.mask.shape != default_mask.shape:
             raise _MaskShapeError(f"custom_from_mask: the mask has shape {self.mask.shape}, "
                                   f"the tensor {default_mask.shape}")
@@ -403,7 +491,10 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
     if pruning_method.PRUNING_TYPE != "unstructured":
         raise TypeError(f"global_unstructured: only unstructured methods can prune globally, "
                         f"{pruning_method.__name__} is {pruning_method.PRUNING_TYPE}")
-    importance_scores = importance_scores or {}
+    importance_scores = {} if importance_scores is None else importance_scores
+    if not isinstance(importance_scores, dict):
+        raise TypeError(f"global_unstructured: importance_scores must be a dict, got "
+                        f"{type(importance_scores).__name__}")
     scores, masks = [], []
     for module, name in parameters:
         tensor = getattr(module, name)

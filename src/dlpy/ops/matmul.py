@@ -216,8 +216,15 @@ def linear(x, weight, bias=None):
     if bias is None:
         return Linear()(x, weight)
     b_shape = _shape(bias)
-    if b_shape != (w_shape[0],):
-        raise ShapeError(f"linear: bias must have shape ({w_shape[0]},), got {b_shape}")
+    if b_shape != (w_shape[0],):  # torch's: any bias that broadcasts to the output
+        from dlpy.ops import broadcasts_to
+        from dlpy.ops.arithmetic import add
+
+        out_shape = (*x_shape[:-1], w_shape[0])
+        if not broadcasts_to(b_shape, out_shape):
+            raise ShapeError(f"linear: bias of shape {b_shape} does not broadcast to the "
+                             f"output's shape {out_shape} (it is ({w_shape[0]},) as a rule)")
+        return add(Linear()(x, weight), bias)
     return Linear()(x, weight, bias)
 
 

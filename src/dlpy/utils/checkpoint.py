@@ -30,6 +30,7 @@ import numpy as np
 from dlpy.autograd_function import record_outputs, split_grads, tracing
 from dlpy.random import default_generator
 from dlpy.tensor import Op, Tensor, _backpropagate, enable_grad, is_grad_enabled, no_grad
+from dlpy.utils._pytree import tree_leaves, tree_structure, tree_unflatten
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
 
@@ -97,7 +98,7 @@ class Checkpoint(Op):
         finally:
             for generator, state in now:
                 generator.bit_generator.state = state
-        outputs = _outputs(result)
+        outputs = _outputs(result, not isinstance(self, ReentrantCheckpoint))
         roots, root_grads = [], []
         for (position, shape, dtype), grad in zip(self.outputs, grads):
             out = outputs[position] if position < len(outputs) else None
@@ -149,9 +150,13 @@ def _name(function) -> str:
     return getattr(function, "__name__", type(function).__name__)
 
 
-def _outputs(result) -> list:
+def _outputs(result, nested: bool = False) -> list:
     """The outputs that may carry gradients: a Tensor, or the items of a tuple or list, or the
-    values of a dict (other results, a number or None, pass through unrecorded, as torch's)."""
+    values of a dict (other results, a number or None, pass through unrecorded, as torch's);
+    ``nested`` (use_reentrant=False, whose outputs are whatever the function returns): every
+    leaf of the result's pytree, at any depth."""
+    if nested:
+        return tree_leaves(result)
     if isinstance(result, Tensor):
         return [result]
     if isinstance(result, (tuple, list)):
@@ -216,7 +221,7 @@ def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bo
 
     with no_grad(), tracing(note), forward_context or contextlib.nullcontext():
         result = function(*args, **kwargs)
-    outputs = _outputs(result)
+    outputs = _outputs(result, not use_reentrant)
     note(tuple(outputs), tuple(outputs))  # an input returned as it is
     chosen = [k for k, o in enumerate(outputs) if isinstance(o, Tensor) and o.dtype.kind == "f"]
     if not read or not chosen:
@@ -230,6 +235,8 @@ def _checkpoint(function: Callable, args: tuple, kwargs: dict, use_reentrant: bo
                               [outputs[k].data for k in chosen])
     for k, out in zip(chosen, recorded):
         outputs[k] = out
+    if not use_reentrant:
+        return tree_unflatten(outputs, tree_structure(result))
     if isinstance(result, Tensor):
         return outputs[0]
     if isinstance(result, dict):
@@ -276,11 +283,22 @@ def checkpoint(function: Callable, *args, use_reentrant: bool | None = None,
                        determinism_check, context_fn=context_fn)
 
 
+class SegmentsTypeError(ValueError, TypeError):
+    """checkpoint_sequential's segments not an int (torch's TypeError)."""
+
+
+class SegmentsZeroError(ValueError, ZeroDivisionError):
+    """checkpoint_sequential's segments 0 (torch's ZeroDivisionError)."""
+
+
 def checkpoint_sequential(functions, segments: int, input, use_reentrant: bool | None = None,
                           **kwargs):
     """Run ``functions`` (a Sequential or a list of modules / functions, each taking one
     input) in ``segments`` chunks of ``len // segments``, every chunk but the last
-    checkpointed, as torch's. Keyword: ``preserve_rng_state=True``."""
+    checkpointed, as torch's. Keyword: ``preserve_rng_state=True``. ``segments`` must be an
+    int (a bool counts, as torch's) from 1 to the number of functions: ValueError, a
+    SegmentsTypeError (also TypeError) for a non-int, a SegmentsZeroError (also
+    ZeroDivisionError) for 0."""
     use_reentrant = _default_reentrant(".checkpoint_sequential", use_reentrant)
     preserve = kwargs.pop("preserve_rng_state", True)
     if kwargs:
@@ -289,10 +307,14 @@ def checkpoint_sequential(functions, segments: int, input, use_reentrant: bool |
     from dlpy.nn.container import Sequential
 
     functions = list(functions.children() if isinstance(functions, Sequential) else functions)
-    if isinstance(segments, bool) or not isinstance(segments, (int, np.integer)) \
-            or not 1 <= segments <= len(functions):
-        raise ValueError(f"checkpoint_sequential: segments must be an int from 1 to the number "
-                         f"of functions ({len(functions)}), got {segments!r}")
+    message = (f"checkpoint_sequential: segments must be an int from 1 to the number of "
+               f"functions ({len(functions)}), got {segments!r}")
+    if not isinstance(segments, (int, np.integer)):  # (a bool is an int, as torch's)
+        raise SegmentsTypeError(message)
+    if segments == 0:
+        raise SegmentsZeroError(message)
+    if not 1 <= segments <= len(functions):
+        raise ValueError(message)
     size = len(functions) // segments
 
     def run(chunk: list) -> Callable:

@@ -38,6 +38,10 @@ from dlpy.utils.module_tracker import ModuleTracker
 
 __all__ = ["FlopCounterMode", "aten", "register_flop_formula"]
 
+class FlopCounterStateError(RuntimeError, AssertionError):
+    """``__exit__`` without ``__enter__`` (torch: AssertionError)."""
+
+
 _ORDER = 0  # innermost swap_call_sites layer: counts the calls as they reach the engine
 
 
@@ -189,17 +193,37 @@ def _mm_calls(name: str, a: tuple, b: tuple, need: tuple[bool, bool] | None):
     return calls
 
 
-def _matmul_calls(shapes, need):
+def _folds_transposed(a: tuple, b: tuple, a_requires_grad: bool) -> bool:
+    """Whether torch's matmul folds (m, k) or (k,) @ (B..., k, n) into one product of b^T
+    (at::native's should_fold): when ``a`` requires grad, else for a 1-D ``a`` when b^T
+    (b contiguous) views as a matrix without a copy (b empty, or its sizes make it so)."""
+    if a_requires_grad:
+        return True
+    if len(a) == 2:
+        return False
+    shape = b[:-2] + (b[-1], b[-2])  # b^T, strides of a contiguous b
+    strides = [math.prod(b[i + 1:]) for i in range(len(b))]
+    strides[-2], strides[-1] = strides[-1], strides[-2]
+    return math.prod(b) == 0 or all(strides[i] == strides[i + 1] * shape[i + 1]
+                                    for i in range(len(b) - 1))
+
+
+def _matmul_calls(shapes, need, a_requires_grad=False):
     a, b = shapes[:2]
     if len(b) < 2 or not a:  # a matrix-vector or dot product: torch's mv/dot, not counted
         return []
+    if need is not None:
+        a_requires_grad = need[0]
+    if len(a) <= 2 < len(b) and _folds_transposed(a, b, a_requires_grad):
+        if len(a) == 1:  # b^T @ a: torch's mv, not counted
+            return []
+        # (m, k) @ (B, k, n): torch folds b^T @ a^T into one mm
+        batch = math.prod(b[:-2])
+        return _mm_calls("aten.mm", (batch * b[-1], b[-2]), (a[1], a[0]), need)
     if len(a) == 1:
         a = (1,) + a
     if len(b) == 2:  # (..., m, k) @ (k, n): the batch folded into the rows, one mm
         return _mm_calls("aten.mm", (math.prod(a[:-1]), a[-1]), b, need)
-    if len(a) == 2:  # (m, k) @ (B, k, n): torch folds b^T @ a^T into one mm
-        batch = math.prod(b[:-2])
-        return _mm_calls("aten.mm", (batch * b[-1], b[-2]), (a[1], a[0]), need)
     batch = math.prod(_broadcast(a[:-2], b[:-2]))
     return _mm_calls("aten.bmm", (batch,) + a[-2:], (batch,) + b[-2:], need)
 
@@ -207,14 +231,12 @@ def _matmul_calls(shapes, need):
 def _broadcast(a: tuple, b: tuple) -> tuple:
     size = max(len(a), len(b))
     a, b = (1,) * (size - len(a)) + a, (1,) * (size - len(b)) + b
-    return tuple(max(x, y) for x, y in zip(a, b))
+    return tuple(y if x == 1 else x for x, y in zip(a, b))  # (a size 0 wins over 1)
 
 
 def _linear_calls(shapes, need):
     x, w = shapes[:2]
-    if len(x) < 2:  # torch's mv / addmv: not counted
-        return []
-    rows = (math.prod(x[:-1]), x[-1])
+    rows = (math.prod(x[:-1]), x[-1])  # a 1-D x as one row, as torch's linear
     if need is None:
         if len(shapes) > 2:
             return [("aten.addmm", (shapes[2], rows, (w[1], w[0])), (rows[0], w[0]))]
@@ -296,10 +318,12 @@ def _recurrence_calls(op, shapes, need):
 
 
 def aten_calls(op, shapes: list[tuple], out: tuple | None, grad: tuple | None = None,
-               need: tuple[bool, ...] | None = None) -> list[tuple[str, tuple, Any]]:
+               need: tuple[bool, ...] | None = None,
+               requires_grad: tuple[bool, ...] = ()) -> list[tuple[str, tuple, Any]]:
     """The ATen calls torch would make for dlpy op ``op`` with input ``shapes``: forward
-    (``need`` None) or backward (``need``: which inputs get a gradient), as
-    (name, argument shapes, output shape) for the formulas."""
+    (``need`` None; ``requires_grad``: which inputs require grad, which changes how torch's
+    matmul folds) or backward (``need``: which inputs get a gradient), as (name, argument
+    shapes, output shape) for the formulas."""
     from dlpy.ops.attention import Attention, ScoresAttention
     from dlpy.ops.conv import ConvNd, ConvTransposeNd
     from dlpy.ops.matmul import Linear, MatMul
@@ -308,7 +332,7 @@ def aten_calls(op, shapes: list[tuple], out: tuple | None, grad: tuple | None = 
     if isinstance(op, Linear):
         return _linear_calls(shapes, need)
     if isinstance(op, MatMul):
-        return _matmul_calls(shapes, need)
+        return _matmul_calls(shapes, need, bool(requires_grad and requires_grad[0]))
     if isinstance(op, ConvNd):
         return _conv_calls(op, shapes, out, grad, need, False)
     if isinstance(op, ConvTransposeNd):
@@ -438,7 +462,10 @@ class FlopCounterMode:
             if type(op) in self._op_formulas:
                 self._count(op, shapes, _shape(out), set(self.mod_tracker.parents))
             else:
-                for name, args, out_shape in aten_calls(op, shapes, _shape(out)):
+                requires_grad = tuple(bool(getattr(x, "requires_grad", False))
+                                      for x in inputs)
+                for name, args, out_shape in aten_calls(op, shapes, _shape(out),
+                                                        requires_grad=requires_grad):
                     self._count(name, args, out_shape, set(self.mod_tracker.parents))
             return out
 
@@ -472,7 +499,7 @@ class FlopCounterMode:
 
     def __exit__(self, *exc) -> None:
         if self._swap is None:
-            raise RuntimeError("FlopCounterMode.__exit__ without __enter__")
+            raise FlopCounterStateError("FlopCounterMode.__exit__ without __enter__")
         self._swap.__exit__(None, None, None)
         self._swap = None
         self.mod_tracker.__exit__()

@@ -18,6 +18,7 @@ from dlpy.amp.dtypes import _torch_name
 from dlpy.amp.state import FP32, autocast_policy
 from dlpy.ao.qtensor import (
     _array,
+    _check_number,
     check_scale,
     choose_qparams,
     per_channel_affine,
@@ -35,10 +36,15 @@ from dlpy.ao.quantization.observer import (
     _store,
 )
 from dlpy.nn.module import Module
-from dlpy.ops import ArgError, ArgIndexError, NoKernelError
-from dlpy.tensor import Op, Tensor
+from dlpy.ops import ArgAssertionError, ArgError, ArgIndexError, NoKernelError
+from dlpy.tensor import Op, Tensor, is_grad_enabled
 
 F32 = np.float32
+
+
+class RangeAssertionError(ArgError, AssertionError):
+    """FakeQuantize's quant_min > quant_max: dlpy's ArgError (ValueError, RuntimeError), torch's
+    assert."""
 
 
 def _check_range(name: str, quant_min: int, quant_max: int) -> None:
@@ -51,6 +57,23 @@ def _check_float(name: str, x) -> None:
     dtype = np.dtype(x.dtype)
     if dtype.kind != "f" and dtype.name != "bfloat16":
         raise NoKernelError(f"{name}: expected a floating-point input, got {dtype}")
+
+
+def _check_arguments(name: str, x, quant_min, quant_max) -> None:
+    """torch's argument parser: a Tensor input, int bounds (TypeError)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
+    for label, value in (("quant_min", quant_min), ("quant_max", quant_max)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(f"{name}(): argument '{label}' must be int, not "
+                            f"{type(value).__name__}")
+
+
+def _check_no_grad(name: str, *qparams) -> None:
+    """torch's kernels are not differentiable in scale / zero_point (the LSQ function is)."""
+    if is_grad_enabled() and any(isinstance(v, Tensor) and v.requires_grad for v in qparams):
+        raise ArgError(f"The function '{name}' is not differentiable with respect to argument "
+                       f"'scale' or 'zero_point'. This input cannot have requires_grad True.")
 
 
 def _check_qparam_dtypes(scale, zero_point) -> None:
@@ -130,11 +153,17 @@ def fake_quantize_per_tensor_affine(x: Tensor, scale, zero_point, quant_min: int
                                     quant_max: int) -> Tensor:
     """torch.fake_quantize_per_tensor_affine (scale/zero_point numbers or one-element tensors)."""
     name = "fake_quantize_per_tensor_affine"
+    _check_arguments(name, x, quant_min, quant_max)
+    _check_number(name, "scale", scale, (float, int))
+    # torch's overloads: (float, int) numbers, or Tensors (a number beside a Tensor is wrapped)
+    _check_number(name, "zero_point", zero_point,
+                  (int, float) if isinstance(scale, Tensor) else (int,))
+    _check_no_grad(name, scale, zero_point)
     _check_range(name, quant_min, quant_max)
     scale = check_scale(name, scale).reshape(-1)
     zero_point = np.asarray(_array(zero_point)).reshape(-1)
     if scale.size != 1 or zero_point.size != 1:
-        raise ValueError(f"{name}: expected one scale and zero point, got {scale.size} and "
+        raise ArgError(f"{name}: expected one scale and zero point, got {scale.size} and "
                          f"{zero_point.size}")
     zero_point = int(zero_point[0])
     _check_zero_point(name, zero_point, quant_min, quant_max)
@@ -147,6 +176,18 @@ def fake_quantize_per_channel_affine(x: Tensor, scale, zero_point, axis: int, qu
     """torch.fake_quantize_per_channel_affine: channel c of ``axis`` uses scale[c],
     zero_point[c]."""
     name = "fake_quantize_per_channel_affine"
+    _check_arguments(name, x, quant_min, quant_max)
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{name}(): argument 'axis' must be int, not {type(axis).__name__}")
+    for label, value in (("scale", scale), ("zero_point", zero_point)):
+        if isinstance(value, (int, float, np.number)):  # torch: Tensors (dlpy: sequences too)
+            raise TypeError(f"{name}(): argument '{label}' must be Tensor, not "
+                            f"{type(value).__name__}")
+        if np.ndim(_array(value)) != 1:
+            raise ArgError(f"{name}: {label.replace('_', ' ')} should be a 1-D tensor")
+    if np.size(_array(zero_point)) == 0:  # torch: its range check takes zero_point.min()
+        raise ArgError(f"{name}: zero_point is empty (no channel)")
+    _check_no_grad(name, scale, zero_point)
     _check_range(name, quant_min, quant_max)
     ndim = len(x.shape)
     if not 0 <= axis < ndim:  # torch: no negative axis
@@ -234,12 +275,14 @@ class FakeQuantize(Module):
     def __init__(self, observer=MovingAverageMinMaxObserver, quant_min=None, quant_max=None,
                  is_dynamic: bool = False, **observer_kwargs):
         super().__init__()
-        if quant_min is not None and quant_max is not None:
-            _check_range("FakeQuantize", quant_min, quant_max)
+        if quant_min is not None and quant_max is not None:  # torch: asserts
+            if quant_min > quant_max:
+                raise RangeAssertionError(f"FakeQuantize: expected quant_min <= quant_max, got "
+                                          f"[{quant_min}, {quant_max}]")
             dtype = observer_kwargs.get("dtype", quint8)
             if quant_min < dtype.qmin or quant_max > dtype.qmax:
-                raise ValueError(f"FakeQuantize: [{quant_min}, {quant_max}] is outside "
-                                 f"{dtype.name}'s range")
+                raise ArgAssertionError(f"FakeQuantize: [{quant_min}, {quant_max}] is outside "
+                                        f"{dtype.name}'s range")
             observer_kwargs.update(quant_min=quant_min, quant_max=quant_max)
         self.activation_post_process = observer(is_dynamic=is_dynamic, **observer_kwargs)
         post = self.activation_post_process
@@ -265,19 +308,18 @@ class FakeQuantize(Module):
         """The (scale, zero_point) forward fake-quantizes with: the observer's."""
         return self.activation_post_process._qparams()
 
-    def enable_fake_quant(self, enabled: bool = True) -> FakeQuantize:
+    # the switches return None, as torch's
+    def enable_fake_quant(self, enabled: bool = True) -> None:
         self.fake_quant_enabled.data[0] = int(enabled)
-        return self
 
-    def disable_fake_quant(self) -> FakeQuantize:
-        return self.enable_fake_quant(False)
+    def disable_fake_quant(self) -> None:
+        self.enable_fake_quant(False)
 
-    def enable_observer(self, enabled: bool = True) -> FakeQuantize:
+    def enable_observer(self, enabled: bool = True) -> None:
         self.observer_enabled.data[0] = int(enabled)
-        return self
 
-    def disable_observer(self) -> FakeQuantize:
-        return self.enable_observer(False)
+    def disable_observer(self) -> None:
+        self.enable_observer(False)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.observer_enabled.data[0]:

@@ -18,6 +18,8 @@ import numpy as np
 from dlpy.ao.qtensor import (
     QSCHEMES,
     QDtype,
+    QScheme,
+    QTensor,
     check_qdtype,
     per_channel_affine,
     per_channel_symmetric,
@@ -25,12 +27,24 @@ from dlpy.ao.qtensor import (
     per_tensor_symmetric,
     qint8,
     qint32,
+    quint8,
 )
 from dlpy.nn.module import Module
-from dlpy.ops import ArgAssertionError, ArgTypeAssertionError, UnsupportedArgError
+from dlpy.ops import (
+    ArgAssertionError,
+    ArgDtypeError,
+    ArgError,
+    ArgTypeAssertionError,
+    DimError,
+    NoKernelError,
+    UnsupportedArgError,
+)
 from dlpy.tensor import Tensor
 
 F32 = np.float32
+FLOAT32 = np.dtype(np.float32)  # dlpy.float32: PlaceholderObserver's default dtype
+PER_TENSOR = (per_tensor_affine, per_tensor_symmetric)
+PER_CHANNEL = (per_channel_affine, per_channel_symmetric)
 EPS = float(np.finfo(np.float32).eps)
 
 
@@ -60,7 +74,9 @@ def calculate_qmin_qmax(quant_min, quant_max, dtype: QDtype, reduce_range: bool
         if not quant_min <= 0 <= quant_max or quant_min >= quant_max:
             raise ArgAssertionError(f"observer: the range [quant_min, quant_max] must contain 0 "
                                     f"and quant_min < quant_max, got [{quant_min}, {quant_max}]")
-        if quant_max - quant_min + 1 > (256 if dtype.qmax < 2 ** 8 else 2 ** 32):
+        # torch bounds the width for qint8 and qint32 only (not quint8)
+        if dtype.name != "quint8" and quant_max - quant_min + 1 > (
+                256 if dtype.qmax < 2 ** 8 else 2 ** 32):
             raise ArgAssertionError(f"observer: [{quant_min}, {quant_max}] is wider than "
                                     f"{dtype.name}'s range")
         return (quant_min // 2, quant_max // 2) if reduce_range else (quant_min, quant_max)
@@ -116,12 +132,11 @@ class UniformQuantizationObserverBase(ObserverBase):
 
     def __init__(self, dtype=None, qscheme=per_tensor_affine, reduce_range: bool = False,
                  quant_min=None, quant_max=None, eps: float = EPS, is_dynamic: bool = False):
-        from dlpy.ao.qtensor import quint8
-
         super().__init__(quint8 if dtype is None else dtype, is_dynamic)
         name = type(self).__name__
-        if qscheme not in QSCHEMES:
-            raise ValueError(f"{name}: qscheme must be one of {list(QSCHEMES)}, got {qscheme!r}")
+        if not _is_qscheme(qscheme, QSCHEMES):  # torch: NotImplementedError
+            raise UnsupportedArgError(f"{name}: qscheme must be one of {list(QSCHEMES)}, got "
+                                      f"{qscheme!r}")
         self.qscheme = qscheme
         self.reduce_range = bool(reduce_range)
         self.has_customized_qrange = quant_min is not None and quant_max is not None
@@ -139,8 +154,8 @@ class UniformQuantizationObserverBase(ObserverBase):
             warnings.warn("must run observer before calling calculate_qparams. Returning "
                           "default values.", stacklevel=3)
             return np.array([1.0], F32), np.array([0], np.int64)
-        if np.any(min_val > max_val):
-            raise ValueError(f"{type(self).__name__}: min {min_val} should be at most max "
+        if np.any(min_val > max_val):  # torch: an assert
+            raise ArgAssertionError(f"{type(self).__name__}: min {min_val} should be at most max "
                              f"{max_val}")
         quant_min, quant_max = self.quant_min, self.quant_max
         min_neg = np.minimum(min_val, F32(0))
@@ -168,12 +183,39 @@ class UniformQuantizationObserverBase(ObserverBase):
     def _qparams(self) -> tuple[np.ndarray, np.ndarray]:
         return self._calculate_qparams(self.min_val.data, self.max_val.data)
 
+    def reset_min_max_vals(self) -> None:
+        """Refused where the observer keeps more than min/max (the histogram), as torch."""
+        raise UnsupportedArgError("Cannot reset min/max values in the given observer.")
+
     def extra_repr(self) -> str:
         return f"min_val={_shown(self.min_val)}, max_val={_shown(self.max_val)}"
 
 
+def _is_qscheme(qscheme, allowed) -> bool:
+    """``qscheme`` is one of ``allowed`` (a QScheme itself: torch refuses its name)."""
+    return isinstance(qscheme, QScheme) and qscheme in allowed
+
+
 def _observed(x) -> np.ndarray:
+    if isinstance(x, QTensor):  # torch: RuntimeError
+        raise ArgDtypeError("observer: expected a float tensor, got a quantized one; "
+                            "dequantize() first")
     return np.asarray(x.data if isinstance(x, Tensor) else x).astype(F32)
+
+
+def _check_symmetric_range(observer) -> None:
+    """torch's min/max observers: no reduce_range for a symmetric quint8 scheme."""
+    if (observer.reduce_range and observer.dtype.name == "quint8"
+            and observer.qscheme in (per_tensor_symmetric, per_channel_symmetric)):
+        raise UnsupportedArgError(f"{type(observer).__name__}: cannot reduce range for "
+                                  f"symmetric quantization for quint8")
+
+
+def _check_channels(name: str, new: np.ndarray, old: np.ndarray) -> None:
+    """Per-channel statistics of another length than those kept (torch: RuntimeError)."""
+    if new.shape != old.shape:
+        raise ArgError(f"{name}: the size of tensor a ({new.size}) must match the size of "
+                       f"tensor b ({old.size}) at non-singleton dimension 0")
 
 
 class MinMaxObserver(UniformQuantizationObserverBase):
@@ -181,10 +223,14 @@ class MinMaxObserver(UniformQuantizationObserverBase):
 
     def __init__(self, dtype=None, qscheme=per_tensor_affine, reduce_range: bool = False,
                  quant_min=None, quant_max=None, eps: float = EPS, is_dynamic: bool = False):
-        if qscheme in (per_channel_affine, per_channel_symmetric):
+        if qscheme in PER_CHANNEL:
             raise UnsupportedArgError(f"{type(self).__name__}: per-channel qscheme {qscheme!r}; "
                                       f"use PerChannelMinMaxObserver")
+        if not _is_qscheme(qscheme, PER_TENSOR):  # torch: NotImplementedError
+            raise UnsupportedArgError(f"{type(self).__name__}: qscheme must be one of "
+                                      f"{list(PER_TENSOR)}, got {qscheme!r}")
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps, is_dynamic)
+        _check_symmetric_range(self)
         self.register_buffer("min_val", np.array(np.inf, F32))
         self.register_buffer("max_val", np.array(-np.inf, F32))
 
@@ -212,6 +258,7 @@ def _moving_average():
             _store(self.min_val, low)
             _store(self.max_val, high)
             return
+        _check_channels(type(self).__name__, np.asarray(low), min_val)
         c = F32(self.averaging_constant)
         _store(self.min_val, min_val + c * (low - min_val))
         _store(self.max_val, max_val + c * (high - max_val))
@@ -237,10 +284,14 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
     def __init__(self, ch_axis: int = 0, dtype=None, qscheme=per_channel_affine,
                  reduce_range: bool = False, quant_min=None, quant_max=None, eps: float = EPS,
                  is_dynamic: bool = False):
-        if qscheme in (per_tensor_affine, per_tensor_symmetric):
+        if qscheme in PER_TENSOR:
             raise UnsupportedArgError(f"{type(self).__name__}: per-tensor qscheme {qscheme!r}; "
                                       f"use MinMaxObserver")
+        if not _is_qscheme(qscheme, PER_CHANNEL):  # torch: NotImplementedError
+            raise UnsupportedArgError(f"{type(self).__name__}: qscheme must be one of "
+                                      f"{list(PER_CHANNEL)}, got {qscheme!r}")
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps, is_dynamic)
+        _check_symmetric_range(self)
         self.ch_axis = int(ch_axis)
         self.register_buffer("min_val", np.zeros(0, F32))
         self.register_buffer("max_val", np.zeros(0, F32))
@@ -250,6 +301,7 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
             _store(self.min_val, low)
             _store(self.max_val, high)
             return
+        _check_channels(type(self).__name__, low, self.min_val.data)
         _store(self.min_val, np.minimum(low, self.min_val.data))
         _store(self.max_val, np.maximum(high, self.max_val.data))
 
@@ -257,9 +309,10 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
         data = _observed(x)
         if data.size == 0:
             return x
-        if not -data.ndim <= self.ch_axis < data.ndim:
-            raise ValueError(f"{type(self).__name__}: ch_axis {self.ch_axis} is out of range "
-                             f"for an input of shape {data.shape}")
+        # torch flattens the dims after the channel's: one more dim at least (IndexError)
+        if data.ndim < 2 or not -data.ndim <= self.ch_axis < data.ndim:
+            raise DimError(f"{type(self).__name__}: ch_axis {self.ch_axis} is out of range "
+                           f"for an input of shape {data.shape} (at least 2 dims)")
         rows = np.moveaxis(data, self.ch_axis, 0).reshape(data.shape[self.ch_axis], -1)
         self._update(rows.min(axis=1), rows.max(axis=1))
         return x
@@ -304,8 +357,9 @@ class HistogramObserver(UniformQuantizationObserverBase):
     def __init__(self, bins: int = 2048, dtype=None, qscheme=per_tensor_affine,
                  reduce_range: bool = False, quant_min=None, quant_max=None, eps: float = EPS,
                  is_dynamic: bool = False):
-        if qscheme not in (per_tensor_affine, per_tensor_symmetric):
-            raise ValueError(f"HistogramObserver: only per-tensor qschemes, got {qscheme!r}")
+        if not _is_qscheme(qscheme, PER_TENSOR):  # torch: NotImplementedError
+            raise UnsupportedArgError(f"HistogramObserver: only per-tensor qschemes, got "
+                                      f"{qscheme!r}")
         if is_dynamic:
             raise ValueError("HistogramObserver: dynamic quantization is not supported")
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps, is_dynamic)
@@ -318,6 +372,10 @@ class HistogramObserver(UniformQuantizationObserverBase):
 
     def forward(self, x):
         data = _observed(x).reshape(-1)
+        kind = np.dtype(x.dtype).kind if isinstance(x, Tensor) else "f"
+        if data.size and kind not in "fV":  # torch.histc: floating point only (V: bfloat16)
+            raise NoKernelError(f"HistogramObserver: histc is not implemented for "
+                                f"{np.dtype(x.dtype).name}")
         data = data[np.isfinite(data)] if not np.all(np.isfinite(data)) else data
         if data.size == 0:
             return x
@@ -426,12 +484,13 @@ def _linspace(start, end, steps: int) -> np.ndarray:
 
 
 class PlaceholderObserver(ObserverBase):
-    """Records nothing: carries the dtype (and is_dynamic) for dynamic quantization."""
+    """Records nothing: carries the dtype (and is_dynamic) for dynamic quantization; any dtype
+    (float32 by default, float16 for fp16 dynamic quantization), as torch."""
 
-    def __init__(self, dtype=None, is_dynamic: bool = False, **kwargs):
-        from dlpy.ao.qtensor import quint8
-
-        super().__init__(quint8 if dtype is None else dtype, is_dynamic)
+    def __init__(self, dtype=FLOAT32, is_dynamic: bool = False, **kwargs):
+        Module.__init__(self)
+        self.dtype = dtype
+        self.is_dynamic = bool(is_dynamic)
 
     def forward(self, x):
         return x
@@ -445,4 +504,4 @@ default_weight_observer = MinMaxObserver.with_args(dtype=qint8, qscheme=per_tens
 default_per_channel_weight_observer = PerChannelMinMaxObserver.with_args(
     dtype=qint8, qscheme=per_channel_symmetric)
 default_histogram_observer = HistogramObserver.with_args(quant_min=0, quant_max=127)
-default_dynamic_quant_observer = PlaceholderObserver.with_args(is_dynamic=True)
+default_dynamic_quant_observer = PlaceholderObserver.with_args(dtype=quint8, is_dynamic=True)

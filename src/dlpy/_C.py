@@ -1,0 +1,14 @@
+"""torch._C's names that Python code of the ``__torch_function__`` protocol reaches for:
+``DisableTorchFunctionSubclass``, ``DisableTorchFunction``, ``_disabled_torch_function_impl``
+and ``_has_torch_function*`` (dlpy/overrides.py has them)."""
+
+from dlpy import overrides as _overrides
+
+DisableTorchFunction = _overrides.DisableTorchFunction
+DisableTorchFunctionSubclass = _overrides.DisableTorchFunctionSubclass
+_disabled_torch_function_impl = _overrides._disabled_torch_function_impl
+_has_torch_function = _overrides.has_torch_function
+_has_torch_function_unary = _overrides.has_torch_function_unary
+_has_torch_function_variadic = _overrides.has_torch_function_variadic
+
+__all__ = ["DisableTorchFunction", "DisableTorchFunctionSubclass"]
