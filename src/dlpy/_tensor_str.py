@@ -12,7 +12,8 @@ vectors wrap at ``linewidth``; above ``threshold`` elements each axis longer tha
 ``2 * edgeitems`` shows its first and last ``edgeitems`` around ``...``, and only those values
 are ever formatted. Suffixes follow: ``dtype=`` when the dtype is not the one the values imply
 (the default float dtype, its complex pair, int64, bool), ``size=`` for an empty tensor,
-``grad_fn=<...>`` or ``requires_grad=True``.
+``grad_fn=<...>`` or ``requires_grad=True``; a Parameter subclass's repr is wrapped in
+``Parameter(...)``.
 """
 
 from __future__ import annotations
@@ -167,18 +168,21 @@ def _summarised(array: np.ndarray, edgeitems: int) -> tuple[np.ndarray, tuple[bo
 
 def _nest(cells: np.ndarray, cut: tuple[bool, ...], indent: int, length: int) -> str:
     """Brackets around the rows (one blank line more between slices of each higher axis),
-    ``...`` where an axis was cut; vectors wrap at linewidth."""
-    edge = PRINT_OPTS.edgeitems
+    ``...`` where an axis was cut (between its two halves: the first and last edgeitems, or
+    for a negative edgeitems -k a vector's first and last n - k, as torch's slicing gives);
+    vectors wrap at linewidth."""
     if cells.ndim == 1:
         items = cells.tolist()
         if cut[0]:
-            items = items[:edge] + [" ..."] + items[edge:]
+            half = len(items) // 2
+            items = items[:half] + [" ..."] + items[half:]
         per_line = max(1, math.floor((PRINT_OPTS.linewidth - indent) / length))
         lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
         return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
     rows = [_nest(row, cut[1:], indent + 1, length) for row in cells]
     if cut[0]:
-        rows = rows[:edge] + ["..."] + rows[edge:]
+        half = len(rows) // 2
+        rows = rows[:half] + ["..."] + rows[half:]
     return "[" + ("," + "\n" * (cells.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
 
 
@@ -275,7 +279,11 @@ def tensor_repr(tensor) -> str:
     tangent = _tangent(tensor)
     if tangent is not None:
         suffixes.append(f"tangent={tangent!r}")
-    return _add_suffixes(prefix + text, suffixes, indent)
+    text = _add_suffixes(prefix + text, suffixes, indent)
+    if prefix != "tensor(" and any((c.__module__, c.__qualname__) in _PARAMETERS
+                                   for c in cls.__mro__):
+        text = f"Parameter({text})"  # a Parameter subclass's repr, as torch's
+    return text
 
 
 def tensor_format(tensor, format_spec: str) -> str:

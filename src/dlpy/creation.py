@@ -287,9 +287,9 @@ def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = Fa
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else default_dtype()
-    elif np.dtype(dtype).kind == "c":
-        raise NoKernelError(f"arange: not implemented for complex dtypes, got "
-                            f"{np.dtype(dtype)} (as torch)")
+    elif np.dtype(dtype).kind in "cb":  # torch has no bool or complex arange, of any length
+        raise NoKernelError(f"arange: not implemented for {np.dtype(dtype)}, as torch's "
+                            f"(\"arange_cpu\" not implemented for its dtype)")
     elif np.dtype(dtype).kind in "iu":
         # as torch: the length from the numbers as given, the values from start and step
         # truncated to integers, counted in int64 and wrapped into the dtype
@@ -311,13 +311,7 @@ def arange(start=None, end=None, step=1, *, dtype=None, requires_grad: bool = Fa
     dtype = np.dtype(dtype)
     if dtype.kind in "fV":
         return Tensor(_arange(start, end, step, dtype), requires_grad=requires_grad)
-    try:
-        values = np.arange(start, end, step, dtype=dtype)
-    except TypeError as error:  # numpy's bool arange of over 2 values: torch's "not implemented"
-        if dtype.kind != "b":
-            raise
-        raise NoKernelError(str(error)) from None
-    return Tensor(values, requires_grad=requires_grad)
+    return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
 
 
 def _arange(start, end, step, dtype: np.dtype) -> np.ndarray:

@@ -373,7 +373,8 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A00
     _refuse_inference(input, target)
     _complex.refuse("mse_loss", input, target)  # as torch's (l1_loss takes them)
     if (weight is None and isinstance(input, Tensor) and isinstance(target, Tensor)
-            and input.data.dtype in _MSE_FUSED and target.data.dtype == input.data.dtype
+            and (input.data.dtype in _MSE_FUSED or is_low_precision(input.data.dtype))
+            and target.data.dtype == input.data.dtype
             and input.data.shape == target.data.shape):
         _check_reduction("mse_loss", reduction)
         return _loss.MSELoss(reduction)(input, target)  # one node: MseLossBackward0
@@ -438,13 +439,15 @@ def smooth_l1_loss(input: Tensor, target, size_average=None, reduce=None,  # noq
         _check_reduction("smooth_l1_loss", reduction)
         _warn_target_size("smooth_l1_loss", input, target)
         return _reduce("smooth_l1_loss", abs(input - target), reduction)
-    if (isinstance(input, Tensor) and input.requires_grad and is_low_precision(input.dtype)
-            and isinstance(target, Tensor) and target.dtype == input.dtype
-            and target.shape == input.shape and not target.requires_grad and is_grad_enabled()):
+    if (isinstance(input, Tensor) and isinstance(target, Tensor)
+            and (input.requires_grad or target.requires_grad) and is_low_precision(input.dtype)
+            and target.dtype == input.dtype and target.shape == input.shape
+            and is_grad_enabled()):
         # torch's gradient is float32 rounded once, whatever the forward's rounding
-        losses = _piecewise_loss("smooth_l1_loss", input.detach(), target, reduction, beta,
-                                 1 / beta, 1.0, "bfloat16")
-        return _loss.SmoothL1LowPrecision(target.data, losses.data, reduction, beta)(input)
+        losses = _piecewise_loss("smooth_l1_loss", input.detach(), target.detach(), reduction,
+                                 beta, 1 / beta, 1.0, "bfloat16")
+        op = _loss.SmoothL1LowPrecision(target.data, losses.data, reduction, beta)
+        return op(input, target) if target.requires_grad else op(input)
     losses = _piecewise_loss("smooth_l1_loss", input, target, reduction, beta, 1 / beta, 1.0,
                              "bfloat16")
     return _reduce("smooth_l1_loss", losses, reduction)
@@ -1441,7 +1444,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
 
 
 def _factor(name: str, what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):  # torch's parser
+        raise TypeError(f"{name}(): argument '{what}' must be int, not {type(value).__name__}")
+    if value < 1:
         raise ArgError(f"{name}: {what} must be an int >= 1, got {value!r}")
     return int(value)
 

@@ -282,13 +282,15 @@ def _retyped(tensor: Tensor, cls: type, keep_grad: bool = True) -> Tensor:
 
 def as_subclass(tensor: Tensor, cls: type) -> Tensor:
     """``Tensor.as_subclass``: a ``cls`` view of the same values; a tensor that requires
-    gradients passes them back through it (the view is not a leaf), as torch's."""
+    gradients passes them back through it (the view is not a leaf, its grad_fn torch's
+    AliasBackward0), as torch's."""
     if not (isinstance(cls, type) and issubclass(cls, Tensor)):
         raise TypeError(f"as_subclass: expected a subclass of dlpy.Tensor, got {cls!r}")
     if tensor.requires_grad:
+        from dlpy.node_names import named
         from dlpy.ops.arithmetic import identity
 
-        tensor = identity(tensor)
+        tensor = named(identity(tensor), "AliasBackward0")
     return _retyped(tensor, cls, keep_grad=False)
 
 

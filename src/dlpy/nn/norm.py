@@ -380,8 +380,10 @@ class _InstanceNorm(_NormBase):
         channels = x.shape[0 if unbatched else 1]
         if channels != self.num_features:
             if self.affine or self.track_running_stats:
-                raise ValueError(f"{name}: expected {self.num_features} channels on axis "
-                                 f"{0 if unbatched else 1}, got an input of shape {x.shape}")
+                # torch: affine's ValueError, the running buffers' RuntimeError without it
+                error = ValueError if self.affine else ArgError
+                raise error(f"{name}: expected {self.num_features} channels on axis "
+                            f"{0 if unbatched else 1}, got an input of shape {x.shape}")
             warnings.warn(f"{name}: the input's {channels} channels are not num_features "
                           f"({self.num_features}), which is unused without affine or "
                           f"track_running_stats (as PyTorch)", UserWarning, stacklevel=2)

@@ -1,7 +1,8 @@
 """Recurrent layers: RNN (tanh / relu), LSTM (with projections) and GRU as PyTorch's, and
 their one-step cells RNNCell, LSTMCell, GRUCell. A layer projects the input of every step at
 once (linear), then runs each direction's whole sequence in one fused op (dlpy.ops.rnn), whose
-backward goes back through time in one numpy loop.
+backward goes back through time in one numpy loop. Float16/bfloat16 weights (and autocast)
+run one op a step instead, rounding where torch's CPU cells round.
 
 Parameters carry PyTorch's names and shapes (``weight_ih_l0`` (gates * hidden, input),
 ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``weight_hr_l0`` (proj_size, hidden) with
@@ -23,6 +24,7 @@ import numpy as np
 
 from dlpy import functional as F
 from dlpy.amp import state as amp_state
+from dlpy.amp.dtypes import is_low_precision
 from dlpy.device import as_device
 from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
@@ -105,6 +107,13 @@ def _autocasting() -> bool:
     """Whether an autocast block is on: the steps then run as torch's CPU cells do, one op at
     a time (the hidden projection in the autocast dtype, the gates rounded to it)."""
     return amp_state.active > 0 and amp_state.thread_state().enabled
+
+
+def _stepwise(dtype) -> bool:
+    """Whether to run the steps one op at a time (_rnn_step, _gru_step, _lstm_step) instead of
+    the fused op: under autocast, and for float16/bfloat16 weights, where torch's CPU cells
+    round each op's result to that dtype (the fused op keeps float32 within a step)."""
+    return _autocasting() or is_low_precision(dtype)
 
 
 def _rnn_step(x_t, h, w_hh, b_hh, relu: bool):
@@ -197,19 +206,27 @@ class _RNNBase(Module):
     def _direction(self, x_proj: Tensor, h: Tensor, c: Tensor | None, layer: int, suffix: str,
                    lengths):
         """(output (L, N, P), h_n, c_n or None) of one layer's direction from the input's
-        projection x_proj (L, N, gates * H), in one fused op."""
+        projection x_proj (L, N, gates * H), in one fused op, or one op a step (as torch's
+        CPU cells round) for float16/bfloat16 weights and, but for LSTM, under autocast."""
         w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
         b_hh = getattr(self, f"bias_hh_l{layer}{suffix}", None)
         reverse = suffix == "_reverse"
-        if self.mode != "LSTM" and lengths is None and _autocasting():
+        w_hr = getattr(self, f"weight_hr_l{layer}{suffix}", None)
+        # (under autocast torch's LSTM layer is one oneDNN op in the autocast dtype, fused here
+        # too; float16/bfloat16 weights take torch's native cells, one op at a time)
+        lstm = self.mode == "LSTM"
+        if lengths is None and (is_low_precision(w_hh.dtype) if lstm else _stepwise(w_hh.dtype)):
             outputs = [None] * x_proj.shape[0]
             for t in (reversed(range(len(outputs))) if reverse else range(len(outputs))):
-                h = _gru_step(x_proj[t], h, w_hh, b_hh) if self.mode == "GRU" else \
-                    _rnn_step(x_proj[t], h, w_hh, b_hh, self.mode == "RNN_RELU")
+                if lstm:
+                    h, c = _lstm_step(x_proj[t], h, c, w_hh, b_hh)
+                    h = h if w_hr is None else F.linear(h, w_hr)
+                else:
+                    h = _gru_step(x_proj[t], h, w_hh, b_hh) if self.mode == "GRU" else \
+                        _rnn_step(x_proj[t], h, w_hh, b_hh, self.mode == "RNN_RELU")
                 outputs[t] = h
-            return F.stack(outputs, 0), h, None
-        if self.mode == "LSTM":
-            w_hr = getattr(self, f"weight_hr_l{layer}{suffix}", None)
+            return F.stack(outputs, 0), h, c
+        if lstm:
             return rnn_ops.lstm_sequence(x_proj, h, c, w_hh, b_hh, w_hr, reverse, lengths)
         if self.mode == "GRU":
             return (*rnn_ops.gru_sequence(x_proj, h, w_hh, b_hh, reverse, lengths), None)
@@ -503,7 +520,7 @@ class RNNCell(_CellBase):
                                "'tanh' or 'relu')")
         x_proj, batched = self._project(input)
         h = self._state(hx, "hx", x_proj.shape[0], batched)
-        if _autocasting():
+        if _stepwise(self.weight_hh.dtype):
             h = _rnn_step(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None),
                           self.nonlinearity == "relu")
             return h if batched else h[0]
@@ -538,7 +555,7 @@ class LSTMCell(_CellBase):
         h, c = (None, None) if hx is None else hx
         h = self._state(h, "h", x_proj.shape[0], batched)
         c = self._state(c, "c", x_proj.shape[0], batched)
-        if _autocasting():
+        if _stepwise(self.weight_hh.dtype):
             h, c = _lstm_step(x_proj, h, c, self.weight_hh, getattr(self, "bias_hh", None))
             return (h, c) if batched else (h[0], c[0])
         h, c = rnn_ops.lstm_cell(x_proj, h, c, self.weight_hh, getattr(self, "bias_hh", None))
@@ -560,7 +577,7 @@ class GRUCell(_CellBase):
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         x_proj, batched = self._project(input)
         h = self._state(hx, "hx", x_proj.shape[0], batched)
-        if _autocasting():
+        if _stepwise(self.weight_hh.dtype):
             h = _gru_step(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None))
             return h if batched else h[0]
         h = rnn_ops.gru_cell(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None))

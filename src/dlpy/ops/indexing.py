@@ -41,6 +41,11 @@ class IndexRangeError(IndexShapeError, ArgError):
     IndexError; index_fill's 2-D index: RuntimeError): an IndexShapeError and an ArgError."""
 
 
+class IndexNoneError(TypeError, IndexError):
+    """A None among index_put's indices: torch's TypeError (its signature takes tensors), and
+    the IndexError dlpy raised for it before."""
+
+
 class IndexKernelError(IndexDtypeError, NotImplementedError):
     """repeat_interleave's repeats of a float dtype: an IndexDtypeError, and torch's
     NotImplementedError ("not implemented for 'Float'")."""
@@ -944,10 +949,16 @@ def index_reduce(input: Tensor, dim: int, index, source, reduce: str, *,
 
 def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     """torch.index_put (out of place): x with x[indices] = values (``indices`` a tuple of index
-    tensors, as x[indices] reads), or with accumulate added (repeats add up)."""
+    tensors, as x[indices] reads), or with accumulate added (repeats add up). A None among
+    the indices is an IndexNoneError, torch's TypeError (its signature takes tensors only;
+    dlpy also takes lists and arrays)."""
     if not isinstance(indices, (tuple, list)):
         raise TypeError(f"index_put: indices must be a tuple of index tensors, got "
                         f"{type(indices).__name__}")
+    for k, i in enumerate(indices):
+        if i is None:
+            raise IndexNoneError(f"index_put: expected Tensor as element {k} of indices, but got "
+                            "NoneType")
     index = tuple(np.asarray(i.data if isinstance(i, Tensor) else i) for i in indices)
     shape = _shape_of(x)
     try:

@@ -368,8 +368,9 @@ _BCE_EPSILON = float(np.float32(1e-12))  # PyTorch's EPSILON is a C float
 
 class MSELoss(Op):
     """loss = (x - t)^2, averaged ("mean"), summed ("sum") or per element ("none"), one node
-    as torch's MseLossBackward0 (float32/float64 operands of one shape);
-    dx = 2 (x - t) g (/ n),  dt = -dx."""
+    as torch's MseLossBackward0 (floating operands of one dtype and shape);
+    dx = 2 (x - t) g (/ n),  dt = -dx. float16/bfloat16 as torch's CPU kernels: the sum
+    accumulated in float32, and the gradient's steps (2/n) * d * g each rounded to the dtype."""
 
     saves = ("inputs",)  # torch's node saves self and target
 
@@ -379,6 +380,8 @@ class MSELoss(Op):
     def forward(self, x, t):
         self.diff = x - t
         losses = self.diff * self.diff
+        if losses.dtype.itemsize == 2:
+            return _weighted_reduce(losses, None, self.reduction, losses.dtype)
         if self.reduction == "mean":
             return np.mean(losses)
         return np.sum(losses) if self.reduction == "sum" else losses
@@ -389,7 +392,11 @@ class MSELoss(Op):
 
     def backward(self, grad_output):
         d = self.diff
-        grad = (d * self._scale(grad_output, np.asarray(d.size, dtype=d.dtype))).astype(d.dtype)
+        if d.dtype.itemsize == 2:  # norm * d * g in the dtype, as torch's mse_backward kernel
+            norm = d.dtype.type(2 / d.size if self.reduction == "mean" else 2)
+            grad = (norm * d * np.asarray(grad_output, dtype=d.dtype)).astype(d.dtype)
+        else:
+            grad = (d * self._scale(grad_output, np.asarray(d.size, dtype=d.dtype))).astype(d.dtype)
         return (grad if self.inputs[0].requires_grad else None,
                 -grad if self.inputs[1].requires_grad else None)
 
@@ -403,13 +410,14 @@ class SmoothL1LowPrecision(Op):
     """float16/bfloat16 smooth L1 loss: the element losses as given (the forward's rounding
     is the caller's), reduced as ``reduction``; torch's gradient, in float32 rounded once:
     d = x - t, -n g where d <= -beta, n g where d >= beta, else n d g / beta (n = 1/numel for
-    the mean)."""
+    the mean). A target that needs a gradient comes as a second input: dt = -dx (torch's
+    smooth_l1_loss_backward with the operands swapped)."""
 
     def __init__(self, target, losses, reduction, beta):
         self.target, self.losses = target, losses
         self.reduction, self.beta = reduction, beta
 
-    def forward(self, x):
+    def forward(self, x, t=None):
         self.x = x
         return _weighted_reduce(self.losses, None, self.reduction, x.dtype)
 
@@ -420,7 +428,10 @@ class SmoothL1LowPrecision(Op):
         g = np.asarray(grad_output).astype(np.float32)
         grad = np.where(d <= -self.beta, -norm * g, np.where(
             d >= self.beta, norm * g, norm * d * g / np.float32(self.beta)))
-        return (grad.astype(x.dtype),)
+        if len(self.inputs) == 1:
+            return (grad.astype(x.dtype),)
+        return (grad.astype(x.dtype) if self.inputs[0].requires_grad else None,
+                (-grad).astype(x.dtype) if self.inputs[1].requires_grad else None)
 
 
 class SoftMarginLowPrecision(Op):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute, is_low_precision
-from dlpy.ops import ArgError, NoKernelError, real_number
+from dlpy.ops import ArgError, ArgIndexError, NoKernelError, real_number
 from dlpy.ops.pad import pad
 from dlpy.tensor import Op, ShapeError, Tensor, as_array, is_floating_dtype
 
@@ -378,15 +378,16 @@ def _check_affine(name: str, x_shape, channels: int, weight, bias) -> None:
 
 
 def _checked_norm_inputs(name: str, x, running_mean, running_var, weight, bias, momentum,
-                         eps):
+                         eps, few_axes=ValueError):
     """batch_norm's and instance_norm's checks: x a float Tensor (N, C, *), momentum and eps
     numbers, weight and bias (C,) or None, the running statistics both given or neither.
-    Returns x, momentum, eps and the running statistics as the arrays updated in place."""
+    Returns x, momentum, eps and the running statistics as the arrays updated in place.
+    ``few_axes``: the error class for an x of fewer than 2 axes."""
     if not isinstance(x, Tensor):
         x = Tensor(x)
     if x.ndim < 2:
-        raise ValueError(f"{name}: expected input (N, C, ...) with at least 2 axes, got "
-                         f"{x.shape}")
+        raise few_axes(f"{name}: expected input (N, C, ...) with at least 2 axes, got "
+                       f"{x.shape}")
     if not is_floating_dtype(x.dtype):
         raise NoKernelError(f"{name}: expected a floating point input, got {x.dtype}")
     momentum = real_number(name, "momentum", momentum)
@@ -395,8 +396,8 @@ def _checked_norm_inputs(name: str, x, running_mean, running_var, weight, bias, 
     _check_affine(name, x.shape, channels, weight, bias)
     mean_array = _running_array("running_mean", running_mean, channels, x.shape, name)
     var_array = _running_array("running_var", running_var, channels, x.shape, name)
-    if (mean_array is None) != (var_array is None):
-        raise ValueError(f"{name}: give both running_mean and running_var, or neither")
+    if (mean_array is None) != (var_array is None):  # torch's RuntimeError when they are used
+        raise ArgError(f"{name}: give both running_mean and running_var, or neither")
     return x, momentum, eps, mean_array, var_array
 
 
@@ -424,7 +425,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     Otherwise: the running statistics, which must be given.
     """
     input, momentum, eps, mean_array, var_array = _checked_norm_inputs(
-        "batch_norm", input, running_mean, running_var, weight, bias, momentum, eps)
+        "batch_norm", input, running_mean, running_var, weight, bias, momentum, eps,
+        ArgIndexError if training else ArgError)  # torch's input.size(1), its running_mean
     if not training:
         return _with_running_stats("batch_norm", "not training (training=False normalises "
                                    "with them)", input, weight, bias, eps, mean_array, var_array)
@@ -649,6 +651,11 @@ def _row_dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x[..., None, :] @ y[..., :, None])[..., 0, 0]
 
 
+class _ZeroGroupsError(ShapeError, ZeroDivisionError):
+    """F.group_norm's num_groups 0: a ShapeError, and the ZeroDivisionError of torch's
+    ``N * C // num_groups``."""
+
+
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     """Normalise x (N, C, *) over groups of C / num_groups channels (each sample apart), then
     scale by weight and shift by bias (C,), as torch's F.group_norm."""
@@ -656,6 +663,11 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
         input = Tensor(input)
     # F.group_norm's check (its _verify_batch_size, which torch.group_norm skips): N * C / G *
     # positions values
+    if input.ndim >= 2 and isinstance(num_groups, (int, np.integer)) and num_groups == 0 and \
+            not isinstance(num_groups, bool):  # F.group_norm's N * C // num_groups
+        raise _ZeroGroupsError(f"group_norm: the {input.shape[1]} channels of input "
+                               f"{input.shape} must be divisible by num_groups, got "
+                               f"num_groups=0")
     if input.ndim >= 2 and isinstance(num_groups, (int, np.integer)) and num_groups >= 1 and \
             input.shape[0] * input.shape[1] // num_groups * math.prod(input.shape[2:]) == 1:
         raise ValueError(f"group_norm: expected more than 1 value per channel when training, "
@@ -818,7 +830,8 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
         raise ValueError(f"local_response_norm: expected input (N, C, *) with at least 3 axes, "
                          f"got {input.shape}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+        # torch's average pool's RuntimeError for a window < 1
+        raise ArgError(f"local_response_norm: size must be a positive int, got {size!r}")
     alpha = real_number("local_response_norm", "alpha", alpha)
     beta = real_number("local_response_norm", "beta", beta)
     k = real_number("local_response_norm", "k", k)
@@ -831,10 +844,17 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
         return input
     channels = input.shape[1]
     widths = (0, 0) * (input.ndim - 2) + (size // 2, (size - 1) // 2)  # last axis first
-    padded = pad(input * input, widths)
+    squares = input * input  # rounded to x's dtype, as torch's
+    low = is_low_precision(dtype)
+    padded = pad(squares.float() if low else squares, widths)
     window = padded[:, 0:channels]
     for start in range(1, size):
         window = window + padded[:, start:start + channels]
     if input.dtype.kind in "iu":  # torch's average pool of integer squares truncates
         return input / ((window // size) * alpha + k) ** beta
-    return input / (window * (alpha / size) + k) ** beta
+    # torch's steps, each rounded to x's dtype: the average (float16 / bfloat16 summed in
+    # float32, as its pool), * alpha, + k, ** beta
+    average = window / size
+    if low:
+        average = average.to(dtype)
+    return input / (average * alpha + k) ** beta

@@ -105,10 +105,8 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     if isinstance(minlength, bool) or not isinstance(minlength, (int, np.integer)) \
             or minlength < 0:
         raise ArgError(f"bincount: minlength must be a non-negative int, got {minlength!r}")
-    if weights is None or data.size == 0:  # an empty x counts in int64, weights or not
-        if weights is not None and _data(weights).shape != data.shape:
-            raise ArgError(f"bincount: weights must have x's shape {data.shape}, got "
-                           f"{_data(weights).shape}")
+    if weights is None or data.size == 0:  # an empty x counts in int64; torch ignores its
+        # weights, whatever their shape
         return Tensor(np.bincount(data, minlength=minlength).astype(np.int64))
     w = _data(weights)
     if w.shape != data.shape:
@@ -205,8 +203,9 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
     elif seq.ndim <= 1:
         try:
             out = np.searchsorted(seq, vals, side=side, sorter=order)
-        except ValueError as err:  # numpy's refusal of a 0-d sequence: torch's RuntimeError
-            raise ArgError(*err.args) from None
+        except ValueError:  # numpy's refusal of a 0-d sequence: torch's RuntimeError
+            raise ArgError(f"searchsorted: boundaries tensor should have positive dimension, "
+                           f"but got 0 dimension (sorted_sequence of shape {seq.shape})") from None
     else:
         if seq.shape[:-1] != vals.shape[:-1]:
             raise ArgError(f"searchsorted: sorted_sequence {seq.shape} and values "
