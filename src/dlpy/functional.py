@@ -81,6 +81,7 @@ from dlpy.ops.conv import (
 )
 from dlpy.ops.cumulative import cumprod, cumsum, diff, prod
 from dlpy.ops.embedding import (
+    BagMean,
     IdRangeError,
     _check_max_norm,
     embedding,
@@ -722,7 +723,9 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
         masks.append(_attention.additive_mask(mask, q.dtype))
     learned_bias = None  # a float attn_mask that wants a gradient (a learned position bias)
     if attn_mask is not None:
-        if np.ndim(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask) < 2:
+        if np.ndim(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask) < 2 \
+                and _fused_kernel_takes(q, k, v, dropout_p, enable_gqa):
+            # torch's fused CPU kernel reads the mask's rows; its math fallback broadcasts
             raise IndexError(f"scaled_dot_product_attention: attn_mask must have at least 2 "
                              f"axes (..., L, S), got shape {np.shape(as_array(attn_mask))}")
         mask_dtype = getattr(attn_mask, "dtype", None)
@@ -755,6 +758,17 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
                                 dropout_p=dropout_p if training is not False else 0.0,
                                 rng=rng, return_weights=return_weights, scale=scale,
                                 enable_gqa=enable_gqa)
+
+
+def _fused_kernel_takes(q, k, v, dropout_p, enable_gqa) -> bool:
+    """Whether torch's CPU dispatch sends this call to its fused kernel (which reads the
+    attn_mask's last two axes, refusing a 0-D / 1-D one): 4-D non-empty q, k, v of one batch,
+    heads equal (or grouped, with enable_gqa), no dropout; else to its math fallback."""
+    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in (q, k, v)]
+    return all(a.ndim == 4 and a.size and a.shape[0] == arrays[0].shape[0]
+               and (a.shape[1] == arrays[0].shape[1]
+                    or (enable_gqa and arrays[0].shape[1] % a.shape[1] == 0)) for a in arrays) \
+        and not dropout_p
 
 
 def _takes_mask_and_causal(q, k, v, dropout_p, enable_gqa) -> bool:
@@ -1602,7 +1616,7 @@ def embedding_bag(input, weight: Tensor, offsets=None, max_norm=None,  # noqa: A
                              sparse, values=per_sample_weights)
     sums = sparse_linear(SparseRows(indptr, ids, np.ones(ids.size), count), weight, sparse)
     if mode == "mean":  # the sum over the count (an empty bag's 0 over 1)
-        return sums / np.maximum(lengths, 1).astype(sums.dtype)[:, None]
+        return BagMean(lengths)(sums)
     return sums
 
 

@@ -685,7 +685,8 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
 @autocast_policy(FP32)
 def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
     """torch.linalg.tensorsolve: X with tensordot(A, X, X.ndim) = B; A's axes ``dims`` are moved
-    to the end first. A's shape must be B's then X's, with prod(X's) == prod(B's)."""
+    to the end first. X's shape is A's after B.ndim axes, of B's total size (torch's only rule:
+    A's leading axes just have to hold as many entries, A becoming a square matrix)."""
     import math
 
     from dlpy.ops import check_dim
@@ -698,7 +699,7 @@ def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
         a_shape = _shape_of(A)
     rest = a_shape[len(b_shape):]
     size = math.prod(b_shape)
-    if tuple(a_shape[:len(b_shape)]) != tuple(b_shape) or math.prod(rest) != size:
+    if math.prod(rest) != size:
         raise LinAlgArgError(f"tensorsolve: A {a_shape} must be B's shape {b_shape} followed by "
                              f"axes of the same total size")
     return reshape(solve(reshape(A, (size, size)), reshape(B, (size,))), rest)
@@ -903,6 +904,16 @@ class _NoDerivative(Op):
         raise NotImplementedError(f"the derivative for '{self.op_name}' is not implemented.")
 
 
+class _NotImplementedNode(_NoDerivative):
+    """As _NoDerivative, for the ops whose torch node is "NotImplemented" (ldl_factor_ex):
+    backward raises torch's RuntimeError "derivative for aten::<op> is not implemented"."""
+
+    def backward(self, grad_output):
+        from dlpy.tensor import AutogradError
+
+        raise AutogradError(f"derivative for aten::{self.op_name} is not implemented")
+
+
 # ------------------------------------------------------------------ with a Cholesky factor
 def _factor(name: str, L, upper) -> tuple[int, ...]:  # noqa: N803
     from dlpy.ops.linalg import _flag
@@ -1006,7 +1017,8 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False,  # noqa: N803
     """torch.linalg.ldl_factor_ex: A = P L D L^T P^T for symmetric A (..., n, n) read from its
     lower triangle, by Bunch-Kaufman pivoting as LAPACK's sytrf: LD holds L below the diagonal
     and the 1x1 / 2x2 blocks of D; pivots (..., n) int32 (LAPACK's: negative for a 2x2 block);
-    info (...) int32, the first i (1-based) with D[i, i] exactly zero. No gradient (as torch).
+    info (...) int32, the first i (1-based) with D[i, i] exactly zero. No gradient (as torch:
+    LD stays in the graph of an A that requires grad, and backward through it raises).
     Vectorised over the batch (each matrix keeps its own pivots)."""
     from dlpy.ops.linalg import _flag
     from dlpy.ops.linalg_more import ldl_factor_numpy, raise_info
@@ -1016,7 +1028,10 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False,  # noqa: N803
     ld, pivots, info = ldl_factor_numpy(A.data if isinstance(A, Tensor) else np.asarray(A))
     if _check_errors("ldl_factor_ex", check_errors):
         raise_info("ldl_factor_ex", info, _zero_block)
-    return LDLFactorExResult(_constant(ld), _constant(pivots), _constant(info))
+    if isinstance(A, Tensor) and A.requires_grad:
+        ld = named(_NotImplementedNode("linalg_ldl_factor_ex", ld)(A), "NotImplemented")
+    return LDLFactorExResult(ld if isinstance(ld, Tensor) else _constant(ld),
+                             _constant(pivots), _constant(info))
 
 
 def ldl_factor(A: Tensor, *, hermitian: bool = False) -> LDLFactorResult:  # noqa: N803
@@ -1039,9 +1054,11 @@ def ldl_solve(LD: Tensor, pivots, B: Tensor, *, hermitian: bool = False) -> Tens
     n = shape[-1]
     array = _pivots("ldl_solve", pivots, shape[:-2], n)
     b_shape = _shape_of(B)
-    if len(b_shape) < 2 or b_shape[-2] != n:
-        raise LinAlgArgError(f"ldl_solve: LD {shape} and B {b_shape} do not fit (B must be "
-                             f"(..., {n}, k))")
+    if len(b_shape) < 2 or b_shape[-2] != n:  # torch: IndexError for a B of under 2 axes
+        from dlpy.ops.linalg import LinAlgDimError
+
+        raise (LinAlgDimError if len(b_shape) < 2 else LinAlgArgError)(
+            f"ldl_solve: LD {shape} and B {b_shape} do not fit (B must be (..., {n}, k))")
     ld = LD.data if isinstance(LD, Tensor) else np.asarray(LD)
     return LDLSolve(ld, array)(B)
 

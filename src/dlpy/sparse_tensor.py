@@ -48,6 +48,11 @@ class SparseNoKernelError(SparseTypeError, NotImplementedError):
     the 'CPU' backend")."""
 
 
+class SparseIndexTypeError(SparseTypeError, IndexError):
+    """An index tensor of the wrong dtype (index_select's must be int64): a SparseTypeError,
+    and the IndexError torch raises."""
+
+
 class Layout(NamedConstant):
     """torch.layout: ``dlpy.strided``, ``dlpy.sparse_coo``, ``dlpy.sparse_csr`` (``_csc``,
     ``_bsr``, ``_bsc``), ``dlpy.jagged`` (nested tensors', also ``dlpy.nested.jagged``)."""
@@ -731,6 +736,9 @@ class SparseTensor(OnCPU):
     argmin = _no_kernel("argmin")
     mean = _no_kernel("mean")
     prod = _no_kernel("prod")
+    # torch has no Tensor.softmax / log_softmax kernel for sparse tensors (sparse.softmax has)
+    softmax = _no_kernel("_softmax")
+    log_softmax = _no_kernel("_log_softmax")
     del _no_kernel
 
     def __setitem__(self, key, value):
@@ -850,11 +858,14 @@ class SparseTensor(OnCPU):
         return index_select(self, dim, index)
 
     def narrow_copy(self, dim: int, start: int, length: int) -> SparseTensor:
-        """The entries with ``start <= index < start + length`` along dim (COO), shifted."""
+        """The entries with ``start <= index < start + length`` along dim (COO), shifted; a
+        negative start or dim is out of range, as torch's sparse narrow_copy."""
         self._need("narrow_copy")
+        if dim < 0:
+            raise SparseDimError(f"Dimension {dim} out of range. Expecting 0 <= dim < "
+                                 f"{self.ndim}.")
         dim = _dim("narrow_copy", dim, self.ndim)
         size = self.shape[dim]
-        start = start + size if start < 0 else start
         if not (0 <= start and length >= 0 and start + length <= size):
             raise SparseDimError(f"narrow_copy: start {start} + length {length} out of range for "
                              f"dim {dim} of size {size}")
@@ -953,12 +964,6 @@ class SparseTensor(OnCPU):
         shape = tuple(1 if d in dims else n for d, n in enumerate(self.shape))
         return SparseTensor(sparse_coo, values, shape, indices=indices,
                             coalesced=out._coalesced)
-
-    def softmax(self, dim: int):
-        return softmax(self, dim)
-
-    def log_softmax(self, dim: int):
-        return log_softmax(self, dim)
 
     def pow(self, exponent) -> SparseTensor:
         _no_compressed("pow", self)
@@ -1074,6 +1079,11 @@ def _coalesced_pair(name: str, a: SparseTensor, b: SparseTensor):
     return a.to_sparse_coo().coalesce(), b.to_sparse_coo().coalesce()
 
 
+def _known_coalesced(x: SparseTensor) -> bool:
+    """A compressed tensor, or a COO one flagged coalesced."""
+    return x.layout is not sparse_coo or x._coalesced
+
+
 def _layout_of(a: SparseTensor, b: SparseTensor, out: SparseTensor) -> SparseTensor:
     if a.layout is b.layout and a.layout in (sparse_csr, sparse_csc):
         return out.to_sparse(a.layout)
@@ -1088,9 +1098,13 @@ def add(input, other, *, alpha=1):
         b_values = b._v if alpha == 1 else b._v * alpha
         indices = np.concatenate([a._ind, b._ind], axis=1)
         joined = SparseTensor(sparse_coo, concat([a._v, b_values], 0), a.shape, indices=indices)
+        if np.result_type(a.dtype, b.dtype) == np.float16:  # torch has no float16 kernel
+            raise SparseNoKernelError('"cadd_sparse" not implemented for \'Half\'')
         out = _layout_of(input, other, joined.coalesce())
         if out._crow is not None:  # the index dtypes of the first operand, as torch's
             out._crow, out._col = _like(input, out._crow, out._col)
+        elif out._nnz() and not (_known_coalesced(input) and _known_coalesced(other)):
+            out._coalesced = False  # torch's sum of an uncoalesced operand is not coalesced
         return out
     if isinstance(input, SparseTensor) and input.layout in (sparse_csr, sparse_csc):
         dense = _as_dense("add", other)  # compressed + dense is dense, as torch's
@@ -1118,18 +1132,36 @@ def sub(input, other, *, alpha=1):
 
 def mul(input, other):
     """torch.mul with a sparse operand: by a number or 0-d tensor (the values scaled);
-    sparse * sparse (the intersection of the coalesced patterns); sparse * dense of the same
-    shape (sparse, the sparse operand's pattern, the dense one read at its entries)."""
+    sparse * sparse: the intersection of the patterns when both are coalesced, else, as
+    torch's, every entry of the uncoalesced one (of both, the one with fewer entries, the
+    second on a tie) times the other's coalesced value there (zero where it has none), not
+    coalesced; sparse * dense of the same shape (sparse, the sparse operand's pattern, the
+    dense one read at its entries)."""
     if not isinstance(input, SparseTensor):
         input, other = other, input
     if isinstance(other, SparseTensor):
         a, b = _coalesced_pair("mul", input, other)
         sizes = a.shape[:a.sparse_dim()]
-        _, ia, ib = np.intersect1d(_keys(a._ind, sizes), _keys(b._ind, sizes),
-                                   assume_unique=True, return_indices=True)
-        values = GetItem(ia)(a._v) * GetItem(ib)(b._v)
-        out = SparseTensor(sparse_coo, values, a.shape, indices=a._ind[:, ia], coalesced=True)
-        return _layout_of(input, other, out)
+        if _known_coalesced(input) and _known_coalesced(other):
+            _, ia, ib = np.intersect1d(_keys(a._ind, sizes), _keys(b._ind, sizes),
+                                       assume_unique=True, return_indices=True)
+            values = GetItem(ia)(a._v) * GetItem(ib)(b._v)
+            out = SparseTensor(sparse_coo, values, a.shape, indices=a._ind[:, ia],
+                               coalesced=True)
+            return _layout_of(input, other, out)
+        if _known_coalesced(other) or (not _known_coalesced(input)
+                                       and input._nnz() < other._nnz()):
+            source, probe = input, b
+        else:
+            source, probe = other, a
+        keys, probe_keys = _keys(source._ind, sizes), _keys(probe._ind, sizes)
+        if probe_keys.size == 0 or keys.size == 0:
+            return SparseTensor(sparse_coo, probe._v[:0] * source._v[:0], a.shape,
+                                indices=source._ind[:, :0], coalesced=True)
+        at = np.minimum(np.searchsorted(probe_keys, keys), probe_keys.size - 1)
+        found = (probe_keys[at] == keys).reshape((-1,) + (1,) * (source._v.ndim - 1))
+        values = source._v * GetItem(at)(probe._v) * found.astype(source._v.dtype)
+        return SparseTensor(sparse_coo, values, a.shape, indices=source._ind)
     scalar = _scalar_of(other)
     if np.ndim(scalar) == 0:
         return input._with_values(input._v * scalar)
@@ -1162,6 +1194,11 @@ def _check_mm(name: str, s: SparseTensor, d: Tensor) -> None:
 def _sparse_dense(name: str, s: SparseTensor, d) -> Tensor:
     d = _as_dense(name, d)
     _check_mm(name, s, d)
+    if s.layout is not sparse_coo and np.dtype(s.dtype).name in ("float16", "bfloat16"):
+        kernel = "addmv" if d.ndim == 1 else "addmm"  # torch's CSR / CSC kernel (MKL's)
+        kind = "Half" if np.dtype(s.dtype).name == "float16" else "BFloat16"
+        raise SparseNoKernelError(f'"{kernel}_out_sparse_csr_impl_mkl" not implemented for '
+                                  f"'{kind}'")
     if s.layout is sparse_csr:
         crow, col = s._crow, s._col
     else:
@@ -1231,12 +1268,17 @@ def mv(input, vec) -> Tensor:
 
 
 def addmm(mat, mat1, mat2, *, beta=1.0, alpha=1.0) -> Tensor:
-    """torch.sparse.addmm / torch.addmm: beta * mat + alpha * (mat1 @ mat2), mat1 sparse."""
+    """torch.sparse.addmm / torch.addmm: beta * mat + alpha * (mat1 @ mat2), mat1 sparse;
+    beta = 0 ignores mat's values (nan too) but gives it a zero gradient, as torch's."""
     product = mm(mat1, mat2)
     product = product if alpha == 1 else product * alpha
-    if beta == 0:
-        return product
     mat = _as_dense("addmm", mat)
+    if beta == 0:
+        if mat.requires_grad:
+            from dlpy.ops.mask import where
+
+            product = product + where(np.zeros(mat.shape, dtype=bool), mat, 0)
+        return product
     return (mat if beta == 1 else mat * beta) + product
 
 
@@ -1332,11 +1374,15 @@ def sampled_addmm(input, mat1, mat2, *, beta=1.0, alpha=1.0) -> SparseTensor:
 
 
 def index_select(input, dim: int, index) -> SparseTensor:
-    """torch.index_select of a COO tensor: the slices ``index`` of ``dim``, in that order."""
+    """torch.index_select of a COO tensor: the slices ``index`` of ``dim``, in that order
+    (coalesced when at most one entry is left, as torch's)."""
     name = "index_select"
     if not isinstance(input, SparseTensor) or input.layout is not sparse_coo:
         raise SparseTypeError(f"{name}: expected a sparse_coo tensor")
     dim = _dim(name, dim, input.ndim)
+    if isinstance(index, Tensor) and index.dtype != np.int64:  # as torch's, int32 too
+        raise SparseIndexTypeError("index_select() argument index must be 1-D strided "
+                                   "(non-sparse) long-tensor.")
     index = _index_array(name, "index", index, 1)
     if index.size and not (0 <= index.min() and index.max() < input.shape[dim]):  # IndexError
         bad = index.min() if index.min() < 0 else index.max()
@@ -1357,14 +1403,18 @@ def index_select(input, dim: int, index) -> SparseTensor:
     picks = order[np.repeat(low - first, counts) + np.arange(counts.sum())]
     indices = input._ind[:, picks]
     indices[dim] = np.repeat(np.arange(index.size), counts)
-    return SparseTensor(sparse_coo, GetItem(picks)(input._v), tuple(shape), indices=indices)
+    return SparseTensor(sparse_coo, GetItem(picks)(input._v), tuple(shape), indices=indices,
+                        coalesced=picks.size <= 1)
 
 
 # ----------------------------------------------------------------- dense -> sparse
 def sparse_mask(x: Tensor, mask: SparseTensor) -> SparseTensor:
     """torch's Tensor.sparse_mask(mask): x's entries at mask's stored indices, in mask's
     layout and pattern; the gradient reaches x."""
-    if not isinstance(mask, SparseTensor) or mask.layout in _BLOCKED:
+    if not isinstance(mask, SparseTensor):  # torch: no kernel for a strided mask
+        raise SparseNoKernelError("sparse_mask: expected a COO or CSR/CSC mask, got a dense "
+                                  "tensor")
+    if mask.layout in _BLOCKED:
         raise RuntimeError("sparse_mask: expected a COO or CSR/CSC mask")
     if tuple(x.shape) != tuple(mask.shape):
         raise RuntimeError(f"sparse_mask: operands have incompatible sizes {tuple(x.shape)} "

@@ -2068,14 +2068,15 @@ class Tensor:
                           output_size: int | None = None):
         return _indexing.repeat_interleave(self, repeats, dim, output_size=output_size)
 
-    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool | None = None):
-        """(values, indices): indices an int64 Tensor, as torch.sort."""
-        return _indexing.sort(self, dim, descending, stable=stable)
+    def sort(self, *args, **kwargs):
+        """(values, indices): indices an int64 Tensor, as torch.sort ``(dim=-1,
+        descending=False)``, or all keywords with ``stable=``."""
+        return _indexing.sort(self, *args, **kwargs)
 
-    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool | None = None
-                ) -> Tensor:
-        """int64 Tensor, as ``argmax``."""
-        return _indexing.argsort(self, dim, descending, stable=stable)
+    def argsort(self, *args, **kwargs) -> Tensor:
+        """int64 Tensor, as ``argmax``; torch.argsort's ``(dim=-1, descending=False)``, or all
+        keywords with ``stable=``."""
+        return _indexing.argsort(self, *args, **kwargs)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
         """(values, indices): indices an int64 Tensor, as torch.topk."""

@@ -84,6 +84,18 @@ for _name in FUNCTIONAL_METHODS:
     _attach(_name, _functional_method(_name))
 
 
+def _addmm(self, mat1, mat2, *args, **kwargs):
+    from dlpy import sparse_tensor
+
+    if isinstance(mat1, sparse_tensor.SparseTensor):
+        return sparse_tensor.addmm(self, mat1, mat2, *args, **kwargs)
+    return _functional("addmm")(self, mat1, mat2, *args, **kwargs)
+
+
+Tensor.addmm = _method("addmm", _addmm, "functional.addmm(self, ...), or sparse.addmm when mat1 "
+                                        "is a sparse tensor, as torch.Tensor.addmm.")
+
+
 def _varargs(name: str, function):
     """A method taking sizes as ``f(2, 3)`` or ``f((2, 3))``."""
     def method(self, *sizes):

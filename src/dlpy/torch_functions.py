@@ -109,37 +109,58 @@ def dist(input: Tensor, other, p=2) -> Tensor:  # noqa: A002
     return named((_tensor(input) - other).norm(p), "DistBackward0")
 
 
+class _CovError(ArgError):
+    """cov's refusals (ValueError as before, torch's RuntimeError: ArgError is both)."""
+
+
 def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:  # noqa: A002
     """torch.cov: the covariance of the variables in input's rows (a 1-D input: one variable),
-    observations in its columns, with optional integer frequency and float observation
-    weights; divisor sum(w) - correction * sum(w * a) / sum(w) (torch's formula)."""
+    observations in its columns, with optional integer frequency and floating observation
+    weights (at most 1-D, one per observation); divisor sum(w) - correction * sum(w * a) /
+    sum(w) (torch's formula, 0 where that is <= 0); the result squeezed as torch's (one
+    variable: a 0-d tensor), in the dtype input and the weights promote to."""
     x = _tensor(input)
     if x.ndim > 2:
-        raise ValueError(f"cov: expected a 1-D or 2-D tensor, got shape {x.shape}")
+        raise _CovError(f"cov: expected a 1-D or 2-D tensor, got shape {x.shape}")
+    if isinstance(correction, (bool, float, np.floating)):
+        raise TypeError(f"cov(): argument 'correction' must be int, not "
+                        f"{type(correction).__name__}")
     x = x.reshape(1, -1) if x.ndim < 2 else x
     n = x.shape[1]
     weights = None
-    for what, w in (("fweights", fweights), ("aweights", aweights)):
+    for what, w, kinds, kind_name in (("fweights", fweights, "iu", "integral"),
+                                      ("aweights", aweights, "f", "floating point")):
         if w is None:
             continue
         w = _tensor(w)
-        if w.ndim != 1 or w.shape[0] != n:
-            raise ValueError(f"cov: {what} must be 1-D of length {n}, got shape {w.shape}")
+        if w.ndim > 1 or w.numel() != n:
+            raise _CovError(f"cov: {what} must be 1-D of length {n}, got shape {w.shape}")
+        if not (is_floating_dtype(w.dtype) if kinds == "f" else w.dtype.kind in kinds):
+            raise _CovError(f"cov(): expected {what} to have {kind_name} dtype but got "
+                            f"{what} with {w.dtype} dtype")
         if (w.data < 0).any():
-            raise ValueError(f"cov: {what} must be non-negative")
+            raise _CovError(f"cov: {what} must be non-negative")
+        w = w.reshape(-1)
         weights = w if weights is None else weights * w
     if weights is None:
-        weights = Tensor(np.ones(n, dtype=x.dtype))
-    weights = weights.astype(x.dtype) if weights.dtype != x.dtype else weights
-    total = weights.sum()
-    mean = (x * weights).sum(1, keepdims=True) / total
-    if aweights is None:
+        total = Tensor(np.array(n, dtype=np.int64))
+        mean = x.sum(1, keepdims=True) / total
+    else:
+        total = weights.sum()
+        if not total.data:
+            raise _CovError("cov(): weights sum to zero, can't be normalized")
+        mean = (x * weights).sum(1, keepdims=True) / total
+    if aweights is None or correction == 0:
         divisor = total - correction
     else:
-        divisor = total - correction * (weights * _tensor(aweights).astype(x.dtype)).sum() / total
+        divisor = total - correction * (weights * _tensor(aweights).reshape(-1)).sum() / total
+    if divisor.data <= 0:
+        warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less "
+                      "than the number of observations.", UserWarning, stacklevel=2)
+        divisor = divisor * 0
     centred = x - mean
-    out = (centred * weights) @ centred.t() / divisor.clamp(0, None)
-    return out.reshape(()) if _tensor(input).ndim < 2 else out
+    out = centred @ (centred if weights is None else centred * weights).t() / divisor
+    return out.squeeze()
 
 
 def corrcoef(input: Tensor) -> Tensor:  # noqa: A002
@@ -218,34 +239,45 @@ def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor
     pairs = _along(y, dim, 1, None) + _along(y, dim, None, -1)
     if x is None:
         return cumsum(pairs * ((1.0 if dx is None else dx) / 2), dim)
+    if dx is not None:
+        raise TypeError("cumulative_trapezoid: give x or dx, not both")
     return cumsum(pairs * _steps("cumulative_trapezoid", y, x, dim) / 2, dim)
 
 
 def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tuple[Tensor, ...]:  # noqa: A002
     """torch.gradient: the derivative estimated by central differences inside and one-sided
     ones (first or second order: edge_order) at the edges, along each dim (default: every
-    axis); spacing is a number, one number per dim, or one tensor of coordinates per dim; a
-    tuple of tensors, one per dim."""
+    axis, each at most once); spacing is a number (or a 0-d tensor), one number per dim, or
+    one 1-D tensor of coordinates per dim (differentiable, as torch's); a tuple of tensors,
+    one per dim."""
     from dlpy.ops.shape import concat
 
     y = _tensor(input)
     if edge_order not in (1, 2):
-        raise ValueError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
+        raise ArgError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
     dims = list(_range(y.ndim)) if dim is None else (
         [dim] if isinstance(dim, (int, np.integer)) else list(dim))
     dims = [check_dim("gradient", d, y.ndim) for d in dims]
+    if len(set(dims)) != len(dims):
+        raise ArgError(f"dim {next(d for d in dims if dims.count(d) > 1)} appears multiple times "
+                       "in the list of dims")
+    if isinstance(spacing, Tensor):
+        if spacing.ndim:  # torch takes a number or a list of them, not one coordinate tensor
+            raise TypeError("gradient(): spacing must be a number or a list of numbers or of "
+                            "1-D tensors, got a Tensor")
+        spacing = spacing.item()
     spacings = list(spacing) if isinstance(spacing, (list, tuple)) else [spacing] * len(dims)
     if len(spacings) != len(dims):
-        raise ValueError(f"gradient: {len(spacings)} spacings for {len(dims)} dims")
+        raise ArgError(f"gradient: {len(spacings)} spacings for {len(dims)} dims")
+    if len({isinstance(h, Tensor) for h in spacings}) > 1:
+        raise TypeError("gradient(): spacing must be all numbers or all tensors")
     out = []
     for d, h in zip(dims, spacings):
         if y.shape[d] < edge_order + 1:
             raise ArgError(f"gradient: dim {d} needs at least {edge_order + 1} points, got "
                            f"{y.shape[d]}")
-        if isinstance(h, Tensor) and h.ndim == 0:
-            h = h.item()
         if isinstance(h, Tensor):  # coordinates: numpy's (and torch's) uneven-step formulas
-            out.append(concat(_gradient_at(y, d, _data(h), edge_order), d))
+            out.append(concat(_gradient_at(y, d, h, edge_order), d))
             continue
         if not isinstance(h, (int, float, np.integer, np.floating)):
             raise TypeError(f"gradient: spacing must be numbers or tensors, got {h!r}")
@@ -262,28 +294,29 @@ def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tupl
     return tuple(out)
 
 
-def _gradient_at(y: Tensor, d: int, x: np.ndarray, edge_order: int) -> list:
+def _gradient_at(y: Tensor, d: int, x: Tensor, edge_order: int) -> list:
     """gradient's three pieces (first edge, inside, last edge) along dim d of y sampled at the
-    coordinates x (1-D, y.shape[d] long)."""
+    coordinates x (1-D, y.shape[d] long), composed of tensor ops (torch's formulas, so the
+    coordinates get gradients too)."""
     if x.ndim != 1 or x.shape[0] != y.shape[d]:
-        raise ValueError(f"gradient: coordinates for dim {d} must be 1-D with {y.shape[d]} "
-                         f"values, got shape {x.shape}")
-    dx = np.diff(x)
+        raise ArgError(f"gradient: coordinates for dim {d} must be 1-D with {y.shape[d]} "
+                       f"values, got shape {tuple(x.shape)}")
+    dx = x[1:] - x[:-1]
     along = (-1,) + (1,) * (y.ndim - 1 - d)  # coefficients broadcast along dim d
     h1, h2 = dx[:-1], dx[1:]
-    a = Tensor((-h2 / (h1 * (h1 + h2))).reshape(along))
-    b = Tensor(((h2 - h1) / (h1 * h2)).reshape(along))
-    c = Tensor((h1 / (h2 * (h1 + h2))).reshape(along))
+    a = (-h2 / (h1 * (h1 + h2))).reshape(along)
+    b = ((h2 - h1) / (h1 * h2)).reshape(along)
+    c = (h1 / (h2 * (h1 + h2))).reshape(along)
     inner = a * _along(y, d, None, -2) + b * _along(y, d, 1, -1) + c * _along(y, d, 2, None)
     if edge_order == 1:
-        first = (_along(y, d, 1, 2) - _along(y, d, 0, 1)) / float(dx[0])
-        last = (_along(y, d, -1, None) - _along(y, d, -2, -1)) / float(dx[-1])
+        first = (_along(y, d, 1, 2) - _along(y, d, 0, 1)) / dx[0]
+        last = (_along(y, d, -1, None) - _along(y, d, -2, -1)) / dx[-1]
         return [first, inner, last]
-    h0, h1 = float(dx[0]), float(dx[1])
-    first = (-(2 * h0 + h1) / (h0 * (h0 + h1)) * _along(y, d, 0, 1)
+    h0, h1 = dx[0], dx[1]
+    first = (-(2.0 * h0 + h1) / (h0 * (h0 + h1)) * _along(y, d, 0, 1)
              + (h0 + h1) / (h0 * h1) * _along(y, d, 1, 2)
-             - h0 / (h1 * (h0 + h1)) * _along(y, d, 2, 3))
-    hl, hm = float(dx[-1]), float(dx[-2])
+             + (-h0) / (h1 * (h0 + h1)) * _along(y, d, 2, 3))
+    hl, hm = dx[-1], dx[-2]
     last = (hl / (hm * (hl + hm)) * _along(y, d, -3, -2)
             - (hl + hm) / (hl * hm) * _along(y, d, -2, -1)
             + (2 * hl + hm) / (hl * (hl + hm)) * _along(y, d, -1, None))

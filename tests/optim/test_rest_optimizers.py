@@ -169,7 +169,7 @@ def _one():
     (lambda: Rprop(_one(), maximize="no"), "Rprop: maximize must be True or False"),
     (lambda: ASGD(_one(), lambd=-1e-4), "ASGD: lambd must be a finite number >= 0"),
     (lambda: ASGD(_one(), alpha=float("nan")), "ASGD: alpha must be a finite number >= 0"),
-    (lambda: ASGD(_one(), t0=float("inf")), "ASGD: t0 must be a finite number >= 0"),
+    (lambda: ASGD(_one(), t0=float("inf")), "ASGD: t0 must be a finite number"),
     (lambda: ASGD(_one(), weight_decay=-0.1), "ASGD: weight_decay must be a finite"),
     (lambda: SGD(_one(), lr=0.1, momentum=0.9, dampening=-0.5),
      "SGD: dampening must be a finite number >= 0"),

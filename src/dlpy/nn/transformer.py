@@ -77,6 +77,26 @@ def _causal_mask(attn_mask, is_causal, x, memory, batch_first: bool):
     return np.triu(np.ones((x.shape[axis], memory.shape[axis]), dtype=bool), 1)
 
 
+def _detect_is_causal_mask(mask, is_causal, seq_len: int) -> bool:
+    """torch's stacks' hint: is_causal as given; None with a mask: whether the mask is the
+    causal (seq_len, seq_len) one (True / -inf above the diagonal, False / 0 elsewhere), which
+    lets the layers' attention drop it for its own causal mask (as torch's, whose dtype then
+    does not matter)."""
+    if is_causal is not None or mask is None:
+        return is_causal is True
+    mask = as_array(mask)
+    if mask.shape != (seq_len, seq_len):
+        return False
+    future = np.triu(np.ones((seq_len, seq_len), dtype=bool), 1)
+    causal = future if mask.dtype == np.bool_ else np.where(future, -np.inf, 0.0)
+    return bool((mask == causal).all())
+
+
+def _seq_len(x, batch_first: bool) -> int:
+    """The sequence length of a layer's input: (seq, d) unbatched, else batch_first's axis."""
+    return x.shape[0] if x.ndim == 2 else x.shape[1 if batch_first else 0]
+
+
 def _check_shape(owner: str, name: str, x, shapes) -> None:
     """A mask (or input) must have one of ``shapes``; the error names the argument."""
     if x is None:
@@ -377,9 +397,11 @@ class TransformerEncoder(_Stack):
                                 "src_key_padding_mask", src_key_padding_mask)
         attn_mask = pick(owner, "attn_mask", attn_mask, "mask", mask)
         keep = self._nested_keep(x, key_padding_mask, attn_mask)
+        is_causal = _detect_is_causal_mask(attn_mask, is_causal,
+                                           _seq_len(x, self.layers[0].batch_first))
         for layer in self.layers:
             x = layer(x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
-                      is_causal=bool(is_causal))
+                      is_causal=is_causal)
         if keep is not None:  # torch's nested-tensor path pads its output back with zeros
             x = x.masked_fill(Tensor(~keep[..., None]), 0.0)
         return x if self.norm is None else self.norm(x)
@@ -417,7 +439,10 @@ class TransformerDecoder(_Stack):
                 tgt_key_padding_mask=None, memory_key_padding_mask=None,
                 tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Tensor:
         """tgt (batch, seq_t, d_model), memory (batch, seq_s, d_model) -> (batch, seq_t,
-        d_model); the masks as TransformerDecoderLayer's, given to every layer."""
+        d_model); the masks as TransformerDecoderLayer's, given to every layer (tgt_is_causal
+        None: True when tgt_mask is the causal mask, as torch's)."""
+        tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal,
+                                               _seq_len(tgt, self.layers[0].batch_first))
         for layer in self.layers:
             tgt = layer(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
                         tgt_key_padding_mask=tgt_key_padding_mask,

@@ -8,6 +8,8 @@ Python loop over time only).
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
@@ -23,14 +25,26 @@ class CTCError(RuntimeError, ValueError):
     and a ValueError as dlpy's argument errors are."""
 
 
+class CTCKernelError(CTCError, NotImplementedError):
+    """log_probs of a dtype torch's CPU kernel lacks (float16, bfloat16, integers): torch's
+    NotImplementedError ('"ctc_loss_cpu" not implemented for 'Half'')."""
+
+
+class CTCTypeError(CTCError, TypeError):
+    """An argument of a type torch's signature refuses (an int for the lengths, a float or bool
+    blank, a list of targets, a non-bool zero_infinity): torch's TypeError."""
+
+
 class CTC(Op):
     """losses[n] = -log sum over the alignments of targets[n] of prod_t p[t, n, label_t]
     (N,) from log_probs (T, N, C). The labels extended with blanks l' = (blank, l_1, blank, ...,
-    l_S, blank) have forward variables alpha[t, s] = lse(alpha[t - 1, s - 2 (where l'_s is not a
-    blank and differs from l'_(s-2)), s - 1, s]) + log_probs[t, l'_s] and backward ones beta.
+    l_S, blank) have forward variables alpha[t, s] = lse(alpha[t - 1, s - 2 (where l'_s differs
+    from l'_(s-2), so never for a blank), s - 1, s]) + log_probs[t, l'_s] and backward ones beta
+    (a target equal to the blank is an ordinary label, as torch's CPU kernel takes it).
     d log_probs[t, n, c] = (exp(log_probs[t, n, c]) - sum_(s: l'_s = c) exp(alpha + beta -
     log_probs[t, n, c] - log p)) g[n], PyTorch's gradient: exact once a log_softmax's backward
-    has taken it (the exp term sums to 1 over c and cancels), 0 for t >= input_lengths[n].
+    has taken it (the exp term sums to 1 over c and cancels), 0 for t >= input_lengths[n], nan
+    where log_probs is -inf before that (torch's exp(-inf + inf)).
     Infeasible samples (too short an input) lose inf and get a nan gradient, or 0 and 0 with
     ``zero_infinity``."""
 
@@ -45,11 +59,13 @@ class CTC(Op):
         width = 2 * int(target_lengths.max(initial=0)) + 1  # extended labels' length L
         labels = np.full((batch, width), self.blank, dtype=np.int64)
         labels[:, 1::2] = self.targets[:, :width // 2]
+        # the padding past each target is never read (it may hold any value)
+        labels[np.arange(width) > 2 * target_lengths[:, None]] = self.blank
         reachable = np.arange(width) <= 2 * target_lengths[:, None]  # (N, L)
         emit = np.take_along_axis(log_probs, labels[None], axis=2)  # (T, N, L)
         emit = np.where(reachable, emit, NEG_INF)
         skip = np.zeros((batch, width), dtype=bool)  # s - 2 -> s allowed
-        skip[:, 2:] = (labels[:, 2:] != self.blank) & (labels[:, 2:] != labels[:, :-2])
+        skip[:, 2:] = labels[:, 2:] != labels[:, :-2]  # never into a blank: l'_(s-2) is one
         alpha = np.full((steps, batch, width + 2), NEG_INF, dtype=log_probs.dtype)  # 2 -inf first
         alpha[0, :, 2:2 + min(2, width)] = emit[0, :, :2]
         for t in range(1, steps):
@@ -104,17 +120,19 @@ class CTC(Op):
         one_hot = labels[:, :, None] == np.arange(classes)  # (N, L, C)
         occupancy = np.matmul(posterior.transpose(1, 0, 2), one_hot).transpose(1, 0, 2)
         grad = np.exp(log_probs) - occupancy  # (T, N, C)
-        scale = grad_output.astype(log_probs.dtype)
+        grad[log_probs == NEG_INF] = np.nan  # torch's exp(lcab + nll - log_probs): -inf + inf
         infinite = np.isinf(self.nll)
-        scale = np.where(infinite, 0.0 if self.zero_infinity else np.nan, scale)
+        scale = np.where(infinite, np.nan, grad_output.astype(log_probs.dtype))
         grad *= scale[:, None]
+        if self.zero_infinity:
+            grad[:, infinite] = 0
         grad[np.arange(steps)[:, None] >= lengths] = 0  # frames past each input's end
         return (grad,)
 
 
 def _integers(name: str, what: str, value, kinds: str = "iu") -> np.ndarray:
     array = np.asarray(value.data if isinstance(value, Tensor) else value)
-    if array.dtype.kind not in kinds and not (array.dtype == object and array.size == 0):
+    if array.dtype.kind not in kinds and array.size:  # [] is float64 to numpy
         raise ArgDtypeError(f"{name}: {what} must hold integers, got {array.dtype}")
     return array.astype(np.int64)
 
@@ -132,26 +150,37 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
         raise ValueError(f"{name}: reduction must be mean, sum or none, got {reduction!r}")
     if not isinstance(log_probs, Tensor):
         log_probs = Tensor(np.asarray(log_probs))
-    if log_probs.ndim not in (2, 3) or log_probs.dtype.kind != "f":
+    if log_probs.dtype.kind != "f" or log_probs.dtype.itemsize < 4:
+        raise CTCKernelError(f"{name}: log_probs must be float32 or float64 (torch's CPU kernel "
+                             f"has no other), got {log_probs.dtype}")
+    if log_probs.ndim not in (2, 3):
         raise CTCError(f"{name}: expected floating log_probs (T, N, C) or (T, C), got "
                        f"{log_probs.dtype} {log_probs.shape}")
-    unbatched = log_probs.ndim == 2
+    if log_probs.numel() == 0:
+        raise CTCError(f"{name}: log_probs tensor must not be empty, got {log_probs.shape}")
+    if not isinstance(targets, (Tensor, np.ndarray)):
+        raise CTCTypeError(f"{name}: targets must be a tensor, got {type(targets).__name__}")
+    if not isinstance(zero_infinity, (bool, np.bool_)):
+        raise CTCTypeError(f"{name}: zero_infinity must be a bool, got "
+                           f"{type(zero_infinity).__name__}")
     if isinstance(input_lengths, Tensor) != isinstance(target_lengths, Tensor):
         raise TypeError(f"{name}: input_lengths and target_lengths must both be tensors or both "
                         f"sequences of ints, as torch's, got {type(input_lengths).__name__} and "
                         f"{type(target_lengths).__name__}")
+    for what, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+        if not isinstance(lengths, (Tensor, np.ndarray)) and np.ndim(lengths) != 1:
+            raise CTCTypeError(f"{name}: {what} must be a tensor or a sequence of ints, got "
+                               f"{type(lengths).__name__}")
+    if isinstance(blank, (bool, np.bool_)) or not hasattr(blank, "__index__"):
+        raise CTCTypeError(f"{name}: blank must be an int, got {type(blank).__name__}")
+    blank = operator.index(blank)
     targets = _integers(name, "targets", targets, "biuf")  # torch truncates float targets
-    input_lengths = _integers(name, "input_lengths", input_lengths)
-    target_lengths = _integers(name, "target_lengths", target_lengths)
-    if unbatched:
+    # tensors of lengths are read flat, whatever their shape (a 0-d one for unbatched inputs)
+    input_lengths = _integers(name, "input_lengths", input_lengths).reshape(-1)
+    target_lengths = _integers(name, "target_lengths", target_lengths).reshape(-1)
+    unbatched = log_probs.ndim == 2
+    if unbatched:  # a batch of one; 1-D targets stay concatenated
         log_probs = log_probs.reshape(log_probs.shape[0], 1, log_probs.shape[1])
-        if targets.ndim == 2 and targets.shape[0] == 1:  # a padded batch of one, as torch
-            targets = targets[0]
-        if targets.ndim != 1:
-            raise CTCError(f"{name}: unbatched log_probs {log_probs.shape} need 1-D targets "
-                           f"(or one row), got {targets.shape}")
-        targets = targets[None]
-        input_lengths, target_lengths = input_lengths.reshape(-1), target_lengths.reshape(-1)
     steps, batch, classes = log_probs.shape
     for what, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
         if lengths.shape != (batch,):
@@ -162,11 +191,10 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
     if input_lengths.size and input_lengths.max() > steps:
         raise CTCError(f"{name}: input_lengths must be at most T = {steps} (log_probs "
                        f"{log_probs.shape}), got {input_lengths.tolist()}")
-    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)) \
-            or not 0 <= blank < classes:
+    if not 0 <= blank < classes:
         raise CTCError(f"{name}: blank must be a class index in [0, {classes}), got {blank!r}")
     longest = int(target_lengths.max(initial=0))
-    if targets.ndim == 1 and not unbatched:  # concatenated: split by the lengths
+    if targets.ndim == 1:  # concatenated: split by the lengths
         if targets.size != target_lengths.sum():
             raise CTCError(f"{name}: concatenated targets must hold sum(target_lengths) = "
                            f"{target_lengths.sum()} labels, got {targets.size}")
@@ -178,10 +206,10 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
                        f"max(target_lengths) = {longest}, or concatenated 1-D, got "
                        f"{targets.shape}")
     used = targets[:, :longest][np.arange(longest) < target_lengths[:, None]]
-    if used.size and (used.min() < 0 or used.max() >= classes or (used == blank).any()):
-        raise ValueError(f"{name}: targets must be class indices in [0, {classes}) other than "
-                         f"the blank {blank}, got {sorted(set(used.tolist()))}")
-    losses = CTC(targets, input_lengths, target_lengths, int(blank),
+    if used.size and (used.min() < 0 or used.max() >= classes):
+        raise ValueError(f"{name}: targets must be class indices in [0, {classes}), got "
+                         f"{sorted(set(used.tolist()))}")
+    losses = CTC(targets, input_lengths, target_lengths, blank,
                  bool(zero_infinity))(log_probs)
     if reduction == "none":
         return losses.reshape(()) if unbatched else losses

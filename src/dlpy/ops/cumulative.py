@@ -234,14 +234,20 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=
 
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
-    """torch.diff: x[1:] - x[:-1] along dim, n times; ``prepend``/``append`` (tensors) are joined
-    on first. Composed from slices and sub, so backward is theirs."""
+    """torch.diff: x[1:] - x[:-1] along dim, n times; ``prepend``/``append`` (tensors of x's
+    number of dims) are joined on first; n == 0 gives x itself (without them, as torch).
+    Composed from slices and sub, so backward is theirs."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ArgError(f"diff: n must be an int >= 0, got {n!r}")
     shape = _shape_of(input)
     if not shape:
         raise ArgError("diff: x must have at least one axis, got shape ()")
     dim = check_dim("diff", dim, len(shape))
+    for extra in (prepend, append):
+        if extra is not None and len(_shape_of(extra)) != len(shape):
+            raise ArgError("diff expects prepend or append to be the same dimension as input")
+    if n == 0:
+        return input
     if prepend is not None or append is not None:
         parts = [p for p in (prepend, input, append) if p is not None]
         input = concat(parts, axis=dim)

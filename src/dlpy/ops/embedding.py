@@ -102,6 +102,26 @@ class RowGradScale(Op):
         return (grad_output * Tensor(self.scale.astype(grad_output.dtype)[:, None]),)
 
 
+class BagMean(Op):
+    """y = sums / counts[:, None] (an empty bag's 0 over 1);  d sums = g * (1 / counts), the
+    reciprocal rounded to g's dtype first, as torch's embedding_bag backward (a float16 bag
+    of 3 rows: g * float16(1 / 3), rounded, not g / 3)."""
+
+    saves = ()  # backward reads no input or output (in-place checks, Op.saves)
+
+    def __init__(self, counts):
+        self.counts = np.maximum(counts, 1)
+
+    def forward(self, sums):
+        return sums / self.counts.astype(sums.dtype)[:, None]
+
+    def backward(self, grad_output):
+        return (grad_output * (1.0 / self.counts).astype(grad_output.dtype)[:, None],)
+
+    def backward_graph(self, grad_output, output):
+        return (grad_output * Tensor((1.0 / self.counts).astype(grad_output.dtype)[:, None]),)
+
+
 def frequency_scaled(name, weight, ids, sparse):
     """weight whose gradient rows are divided by their id's count in ids (torch's
     scale_grad_by_freq for embedding_bag; dense sums and means only, as PyTorch's, whose
@@ -136,17 +156,24 @@ def _scatter_rows(shape, ids, rows):
 def renorm_rows(weight, ids, max_norm, norm_type=2.0) -> None:
     """torch's embedding_renorm_: each row of weight (num_embeddings, dim) that ``ids`` look up
     whose ``norm_type``-norm exceeds ``max_norm`` scaled by max_norm / (norm + 1e-7), in place
-    and unrecorded (torch's no_grad). The weight's version goes up, as after torch's in-place
-    op: an op recorded before that read the weight refuses to backward."""
+    and unrecorded (torch's no_grad); the norm rounded to the weight's dtype and the scale too,
+    as torch's. The weight's version goes up, as after torch's in-place op: an op recorded
+    before that read the weight refuses to backward."""
     array = weight.data if isinstance(weight, Tensor) else weight
     rows = np.unique(np.asarray(ids))
     if rows.size:
         norms = np.linalg.norm(array[rows].astype(np.float64), ord=norm_type, axis=1)
+        # torch's row.norm() is a Tensor of the weight's (real) dtype, read as a double
+        norms = norms.astype(_REAL.get(array.dtype, array.dtype)).astype(np.float64)
         over = norms > max_norm
         if over.any():
             scale = max_norm / (norms[over] + 1e-7)
             array[rows[over]] *= scale[:, None].astype(array.dtype)
     increment_version(weight)
+
+
+_REAL = {np.dtype(np.complex64): np.dtype(np.float32),
+         np.dtype(np.complex128): np.dtype(np.float64)}
 
 
 _INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))

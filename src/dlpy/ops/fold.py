@@ -37,7 +37,10 @@ def _col2im(cols: np.ndarray, shape, kernel, dilation, padding, stride,
 
 class Unfold(Op):
     """y[n, (c, i, j), (h, w)] = x_pad[n, c, s h + d i, s w + d j]: x (N, C, H, W) ->
-    (N, C kh kw, H_out W_out);  dx = the columns of g added back block by block (col2im)."""
+    (N, C kh kw, H_out W_out);  dx = the columns of g added back block by block (col2im).
+    Linear with 0/1 coefficients: complex values go through as they are."""
+
+    complex_ok = True
 
     def __init__(self, kernel, dilation, padding, stride, out_size):
         self.kernel, self.dilation, self.padding = kernel, dilation, padding
@@ -59,6 +62,8 @@ class Unfold(Op):
 class Fold(Op):
     """Unfold's adjoint: x (N, C kh kw, L) -> y (N, C, H, W) = output_size, each column added
     into its block (overlaps sum);  dx = the blocks of g as columns (im2col)."""
+
+    complex_ok = True
 
     def __init__(self, output_size, kernel, dilation, padding, stride, out_size):
         self.output_size, self.kernel, self.dilation = output_size, kernel, dilation
@@ -115,6 +120,9 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     kernel, dilation, padding, stride = _settings("unfold", kernel_size, dilation, padding,
                                                   stride)
     shape = _shape_of(input)
+    if len(shape) in (3, 4) and 0 in shape[-3:]:  # torch: only the batch may be empty
+        raise ShapeError(f"unfold: expected x (N, C, H, W) or unbatched (C, H, W) with only N "
+                         f"possibly 0, got {shape}")
     if len(shape) == 3:  # unbatched (C, H, W): a batch of one, as PyTorch
         return squeeze(unfold(unsqueeze(input, 0), kernel, dilation, padding, stride), 0)
     if len(shape) != 4:  # torch: too few axes an IndexError (it reads a missing one), too many
@@ -134,6 +142,9 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0,  # noqa
     kernel, dilation, padding, stride = _settings("fold", kernel_size, dilation, padding, stride)
     output_size = _pair(output_size, "fold: output_size")
     shape = _shape_of(input)
+    if len(shape) in (2, 3) and 0 in shape[-2:]:  # torch: only the batch may be empty
+        raise ShapeError(f"fold: expected columns (N, C * kh * kw, L) or unbatched "
+                         f"(C * kh * kw, L) with only N possibly 0, got {shape}")
     if len(shape) == 2:  # unbatched (C kh kw, L)
         return squeeze(fold(unsqueeze(input, 0), output_size, kernel, dilation, padding,
                             stride), 0)

@@ -8,6 +8,7 @@ integer dtype in (a numpy array, a list or an integer Tensor); indices that come
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from dlpy.amp.dtypes import _torch_name as torch_dtype_name
 from dlpy.amp.dtypes import check_float8
 from dlpy.amp.state import PROMOTE, autocast_policy
-from dlpy.node_names import rename
+from dlpy.node_names import named, rename
 from dlpy.ops import ArgDtypeError, ArgError, NoKernelError, check_dim
 from dlpy.ops.complex import refuse
 from dlpy.ops.rearrange import expand
@@ -336,8 +337,8 @@ def index_select(input: Tensor, dim: int, index) -> Tensor:
     if not shape:  # torch: a scalar is read as one element, by an index of one value
         check_dim("index_select", dim, 1)
         if index.size != 1:
-            raise ValueError(f"index_select: an index into a scalar must have one value, got "
-                             f"{index.size}")
+            raise ArgError(f"index_select: an index into a scalar must have one value, got "
+                           f"{index.size}")
         _check_range("index_select", index, 1, dim)
         return reshape(IndexSelect(0, index.reshape(-1))(reshape(input, (1,))), ())
     dim = check_dim("index_select", dim, len(shape))
@@ -511,6 +512,23 @@ def _sort_setup(name, x, dim, **flags):
     return shape, dim, data.reshape(shape or (1,))
 
 
+def _stable_overload(function):
+    """torch's two overloads of sort/argsort: ``(input, dim=-1, descending=False)`` and
+    ``(input, *, stable, dim=-1, descending=False)``; with ``stable`` given (even None), dim and
+    descending are keyword-only, and a positional one is torch's TypeError."""
+
+    @functools.wraps(function)
+    def call(input, *args, **kwargs):  # noqa: A002 - torch's name
+        if args and "stable" in kwargs:
+            raise TypeError(f"{function.__name__}() received an invalid combination of arguments: "
+                            "with stable=, dim and descending are keyword-only, got "
+                            f"{len(args)} positional after the input")
+        return function(input, *args, **kwargs)
+
+    return call
+
+
+@_stable_overload
 def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool | None = None
          ) -> SortResult:
     """torch.sort: (values, indices) along dim; values carry the gradient (gather's), indices are
@@ -524,6 +542,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool
     return SortResult(Gather(dim, order, node_name)(input), Tensor(order))
 
 
+@_stable_overload
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
             stable: bool | None = None) -> Tensor:
     """torch.argsort: the int64 positions that sort x along dim, a Tensor (no gradient);
@@ -803,6 +822,7 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
     bin holds its right edge; ``weight`` weighs each element, ``density`` divides by the total
     and the bin widths."""
     data = _data(input)
+    tracked = [t for t in (input, weight, bins) if isinstance(t, Tensor) and t.requires_grad]
     weight = check_histogram_dtypes("histogram", data, weight)
     if weight is not None:
         if weight.shape != data.shape:
@@ -832,7 +852,28 @@ def histogram(input, bins=100, *, range=None, weight=None,  # noqa: A002 - PyTor
             raise ArgError("histogram: bins must be an int or a 1-D increasing tensor of at "
                            f"least 2 edges, got {edges.tolist()}")
     hist, _ = np.histogram(data.ravel(), edges, weights=weight, density=density)
-    return HistogramResult(Tensor(hist.astype(data.dtype)), Tensor(edges))
+    hist = hist.astype(data.dtype)
+    if tracked:  # torch's outputs stay in the graph, and backward through them raises
+        return HistogramResult(*(named(_NoDerivative("histogram", v)(*tracked), "NotImplemented")
+                                 for v in (hist, edges)))
+    return HistogramResult(Tensor(hist), Tensor(edges))
+
+
+class _NoDerivative(Op):
+    """An output of an op torch's autograd has no formula for (histogram), computed beside the
+    graph (``value``) but in it where an input requires grad: backward raises torch's
+    RuntimeError."""
+
+    def __init__(self, name: str, value: np.ndarray):
+        self.op_name, self.value = name, value
+
+    def forward(self, *inputs):
+        return self.value
+
+    def backward(self, grad_output):
+        from dlpy.tensor import AutogradError
+
+        raise AutogradError(f"derivative for aten::{self.op_name} is not implemented")
 
 
 # ----------------------------------------------------------------- scatter_reduce,

@@ -553,13 +553,14 @@ def _is_vector_rhs(a_shape, b_shape) -> bool:
 @autocast_policy(FP32)
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     """torch.linalg.solve: X with A X = B (``left=False``: X A = B); A (..., n, n), B (..., n, k)
-    or a vector (..., n) (torch's rule), batch axes broadcast. A singular A is a LinAlgError."""
+    or a vector (..., n) (torch's rule; not with ``left=False``), batch axes broadcast. A singular
+    A is a LinAlgError."""
     from dlpy.ops.shape import swapaxes
 
     a_shape = _matrices("solve", A, complex_ok=True)
     b_shape = _shape_of(B)
     if not _flag("solve", "left", left):  # X A = B is A^T X^T = B^T
-        if len(b_shape) < 2:
+        if _is_vector_rhs(a_shape, b_shape):  # torch: a vector B never fits X A = B
             raise LinAlgArgError(f"solve: with left=False, B must be (..., k, {a_shape[-1]}), got "
                                  f"shape {b_shape}")
         return swapaxes(solve(swapaxes(A, -1, -2), swapaxes(B, -1, -2)), -1, -2)
@@ -1101,18 +1102,25 @@ def svdvals(A: Tensor, *, driver: str | None = None) -> Tensor:  # noqa: N803
 
 
 class Pinv(Op):
-    """P = A^+ from an SVD, singular values at or below max(atol, rtol * largest) dropped;
+    """P = A^+ from an SVD, singular values at or below max(atol, rtol * largest) dropped
+    (``hermitian``: V diag(1 / w) V^H from eigh of A's lower triangle, |w| the singular values);
     dA = -P^H g P^H + (I - A P) g^H P P^H + P^H P g^H (I - P A) (torch's pinv_backward)."""
 
     complex_ok = True
 
-    def __init__(self, atol, rtol):
-        self.atol, self.rtol = atol, rtol
+    def __init__(self, atol, rtol, hermitian: bool = False):
+        self.atol, self.rtol, self.hermitian = atol, rtol, hermitian
 
     def forward(self, a):
-        u, s, vh = numpy_linalg(np.linalg.svd, a, full_matrices=False)
-        largest = s[..., :1] if s.shape[-1] else np.zeros(s.shape[:-1] + (1,), s.dtype)
-        keep = s > np.maximum(self.atol, self.rtol * largest)
+        if self.hermitian:
+            s, v = numpy_linalg(np.linalg.eigh, a)
+            u, vh = v, _mH(v)
+        else:
+            u, s, vh = numpy_linalg(np.linalg.svd, a, full_matrices=False)
+        size = np.abs(s)
+        largest = size.max(-1, keepdims=True) if s.shape[-1] else np.zeros(s.shape[:-1] + (1,),
+                                                                              s.dtype)
+        keep = size > np.maximum(self.atol, self.rtol * largest)
         inverse = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0).astype(s.dtype)
         self.a = a
         self.p = (_mH(vh) * inverse[..., None, :]) @ _mH(u)
@@ -1135,14 +1143,23 @@ class Pinv(Op):
         return (grad,)
 
 
-def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
+def pinv(A: Tensor, rcond=None, hermitian: bool = False, *, atol=None,  # noqa: N803
+         rtol=None) -> Tensor:
     """torch.linalg.pinv: the Moore-Penrose pseudo-inverse (..., n, m) of A (..., m, n), from an
     SVD; singular values at or below max(atol, rtol * the largest) count as zero, rtol by
-    default eps * max(m, n) (0 when only atol is given), as torch. ``hermitian`` is accepted
-    (the SVD serves both)."""
-    _matrices("pinv", A, square=False, complex_ok=True)
-    _flag("pinv", "hermitian", hermitian)
-    return Pinv(*tolerances("pinv", A, atol, rtol))(A)
+    default eps * max(m, n) (0 when only atol is given), as torch. ``rcond`` is torch's older
+    overload, ``pinv(A, rcond, hermitian)``: rtol under another name (not with atol / rtol).
+    ``hermitian``: as torch, from eigh of A's lower triangle (A square; |eigenvalues| are the
+    singular values), with the same gradient formula (on the whole of A)."""
+    if rcond is not None:
+        if atol is not None or rtol is not None:
+            raise LinAlgArgTypeError("pinv: rcond cannot be combined with atol or rtol (torch's "
+                                     "pinv(A, rcond, hermitian) overload)")
+        rtol = rcond
+    hermitian = _flag("pinv", "hermitian", hermitian)
+    # hermitian: torch's checks are eigh's ("linalg.eigh: A must be batches of square matrices")
+    _matrices("eigh" if hermitian else "pinv", A, square=hermitian, complex_ok=True)
+    return Pinv(*tolerances("pinv", A, atol, rtol), hermitian)(A)
 
 
 def tolerances(name: str, A, atol, rtol):  # noqa: N803

@@ -24,6 +24,10 @@ class DimArgError(DimError, RuntimeError):
     torch's RuntimeError."""
 
 
+class StepTypeError(TypeError, ValueError):
+    """A step that is not an int: torch's TypeError (a ValueError as dlpy's was)."""
+
+
 def _shape_of(x) -> tuple[int, ...]:
     return np.shape(x.data if isinstance(x, Tensor) else x)
 
@@ -91,7 +95,8 @@ class Repeat(Op):
 
     def forward(self, x):
         self.shape = x.shape
-        return np.ascontiguousarray(np.tile(x, self.reps))  # (all-1 reps: row-major too)
+        y = np.tile(x, self.reps)  # (all-1 reps copy x's layout: made row-major; a 0-d result
+        return y if y.flags.c_contiguous else np.ascontiguousarray(y)  # stays 0-d)
 
     def backward(self, grad_output):
         shape = (1,) * (len(self.reps) - len(self.shape)) + self.shape
@@ -428,7 +433,8 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     size = input.shape[dim]
     if isinstance(start, Tensor):  # torch's narrow(Tensor start) overload
         if start.ndim or start.dtype.kind not in "iu":
-            raise TypeError(f"narrow: start must be an 0-dim integral Tensor, got {start!r}")
+            raise ArgDtypeError(f"narrow: start must be an 0-dim integral Tensor, got "
+                                f"{start!r}")  # (torch's RuntimeError)
         start = int(start.data)
     for what, value in (("start", start), ("length", length)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -991,8 +997,12 @@ def select_scatter(input: Tensor, src, dim: int, index: int) -> Tensor:
 def slice_scatter(input: Tensor, src, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
     """torch.slice_scatter: x with x[..., start:end:step, ...] (along dim) replaced by src."""
     dim = check_dim("slice_scatter", dim, len(_shape_of(input)))
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"slice_scatter: step must be a positive int, got {step!r}")
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+        if int_of(step) is None:  # (a 0-d integer tensor is taken, as torch's)
+            raise StepTypeError(f"slice_scatter: step must be a positive int, got {step!r}")
+        step = int_of(step)
+    if step < 1:  # torch's RuntimeError ("slice step must be positive")
+        raise ArgError(f"slice_scatter: step must be a positive int, got {step!r}")
     return _scatter_into("slice_scatter", input, src,
                          (slice(None),) * dim + (slice(start, end, step),))
 

@@ -128,6 +128,7 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     low, high = real_number("histc", "min", min), real_number("histc", "max", max)
     if low > high:
         raise ArgError(f"histc: max must be at least min, got min {low} and max {high}")
+    check_float8("aminmax_cpu" if low == high else "linspace_cpu", data)  # torch's first kernel
     if low == high and data.size:
         low, high = float(data.min()), float(data.max())
     if not (np.isfinite(low) and np.isfinite(high)):
@@ -137,8 +138,7 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     kept = data[(data >= low) & (data <= high)].astype(np.float64)
     index = ((kept - low) * bins / (high - low)).astype(np.int64)
     index[index == bins] -= 1
-    return Tensor(np.bincount(index, minlength=bins).astype(
-        data.dtype if data.dtype.kind == "f" else np.float32))
+    return Tensor(np.bincount(index, minlength=bins).astype(data.dtype))  # bfloat16 too
 
 
 def _side(name: str, right: bool, side: str | None) -> str:

@@ -150,6 +150,8 @@ def run_dots(y: np.ndarray, x: np.ndarray, lengths: np.ndarray, at: np.ndarray) 
     out = np.empty(n, dtype=np.result_type(y, x))
     if n == 0:
         return out
+    if out.dtype.itemsize == 2:  # 16-bit floats: in float32, as torch's dot (and einsum's)
+        y, x = y.astype(np.float32), x.astype(np.float32)
     starts = np.cumsum(lengths) - lengths
     by_length, ordered, alive = _longest_first(lengths, starts)
     y_ordered = y if by_length is None else y[by_length]
@@ -209,7 +211,9 @@ class SparseLinear(Op):
     rows no entry touches get zero. The values are rows.values, or a second input (nnz,) that
     gets d values[j] = g[row j] . weight[indices[j]]. Few columns (K <= 16, as the essay
     scorer's n-gram weights): rows summed by np.add.reduceat, the gradient by one bincount per
-    column (O(nnz), no sort); wider rows (embedding bags): both by sum_runs, level by level."""
+    column (O(nnz), no sort); wider rows (embedding bags): both by sum_runs, level by level.
+    float16 / bfloat16 weights, as torch's bags: the rows summed in float32 and rounded once,
+    the weight's gradient summed in their dtype entry by entry (add_rows)."""
 
     def __init__(self, rows: SparseRows, sparse: bool = False):
         self.rows, self.sparse = rows, sparse
@@ -221,6 +225,10 @@ class SparseLinear(Op):
             self.weight, self.values = weight, values
         values = rows.values if values is None else values
         lengths = np.diff(rows.indptr)
+        if weight.dtype.itemsize == 2:  # float16 / bfloat16: summed in float32, rounded once
+            gathered = weight[rows.indices].astype(np.float32) * values.astype(np.float32)[:, None]
+            return _segment_sum(gathered, rows.indptr[:-1], rows.num_rows,
+                                lengths > 0).astype(weight.dtype)
         values = values.astype(weight.dtype, copy=False)
         if weight.shape[1] > 16:  # no gathered copy: the rows taken level by level
             return sum_runs(weight, lengths, rows.indices,
@@ -239,8 +247,13 @@ class SparseLinear(Op):
                 values_grad = (run_dots(grad_output, self.weight, np.diff(rows.indptr),
                                         rows.indices),)
             elif self.inputs[1].requires_grad:  # each entry's dot product, no (nnz, K) product
-                values_grad = (np.einsum("jk,jk->j", grad_output[row_of],
-                                         self.weight[rows.indices]),)
+                # (16-bit floats: in float32, rounded once, as torch's dot; numpy's einsum
+                # takes no bfloat16)
+                dtype = np.result_type(grad_output, self.weight)
+                compute = np.float32 if dtype.itemsize == 2 else dtype
+                values_grad = (np.einsum("jk,jk->j", grad_output[row_of].astype(compute),
+                                         self.weight[rows.indices].astype(compute))
+                               .astype(dtype),)
             if not self.inputs[0].requires_grad:
                 return (None, *values_grad)
         return (self._weight_grad(grad_output, row_of, values), *values_grad)
@@ -268,8 +281,9 @@ class SparseLinear(Op):
         grad = np.zeros(self.shape, dtype=grad_output.dtype)
         if rows.indices.size == 0:
             return grad
-        if self.shape[1] <= 16:
-            # few columns: one bincount per column (O(nnz), no sort)
+        if self.shape[1] <= 16 and grad_output.dtype.itemsize > 2:
+            # few columns: one bincount per column (O(nnz), no sort); 16-bit floats by
+            # add_rows, each entry's product rounded and added in their dtype, as torch's
             values = values.astype(np.float64)
             for k in range(self.shape[1]):
                 grad[:, k] = np.bincount(rows.indices, values * grad_output[row_of, k],

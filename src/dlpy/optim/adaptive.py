@@ -12,6 +12,7 @@ or, with NAdam's and RAdam's ``decoupled_weight_decay=True``, multiplies p by
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -548,8 +549,15 @@ class ASGD(Optimizer):
                                   "weight_decay": weight_decay, "maximize": maximize}, **flags)
 
     def _check_group(self, settings):
-        return _checked("ASGD", super()._check_group(settings),
-                        ("lambd", "alpha", "t0", "weight_decay"), ("maximize",))
+        """``t0`` may be negative (torch takes any number: mu = 1 / max(1, t - t0) then averages
+        from the first step on with smaller weights), but must be finite."""
+        t0 = settings["t0"]
+        if isinstance(t0, bool) or not isinstance(t0, (int, float, np.number)) \
+                or not math.isfinite(t0):
+            raise ValueError(f"ASGD: t0 must be a finite number, got {t0!r}")
+        settings = _checked("ASGD", super()._check_group(settings),
+                            ("lambd", "alpha", "weight_decay"), ("maximize",))
+        return {**settings, "t0": _num(t0)}
 
     def _slots(self, group):
         return ("ax", "eta", "mu")

@@ -30,6 +30,11 @@ class _MetricsTypeError(TypeError, ValueError):
     ValueError (it calls ``float()`` on it)."""
 
 
+class _ZeroPeriodError(ValueError, ZeroDivisionError):
+    """A period of 0 (StepLR's step_size, CosineAnnealingLR's T_max): a ValueError here, and
+    torch's ZeroDivisionError (torch takes the epoch modulo the period at the first step)."""
+
+
 def _param_groups(owner: str, optimizer) -> list[dict[str, Any]]:
     groups = getattr(optimizer, "param_groups", None)
     if not groups:
@@ -269,6 +274,13 @@ def _track_optimizer_step(optimizer) -> None:
         optimizer.step = _TrackedStep(optimizer, step)
 
 
+def _period(owner: str, name: str, value) -> None:
+    """Refuse a period of 0 as both a ValueError and torch's ZeroDivisionError."""
+    if not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0:
+        kind = "integer" if isinstance(value, int) else "number"
+        raise _ZeroPeriodError(f"{owner}: {name} must be a positive {kind}, got {value!r}")
+
+
 def _positive_int(owner: str, name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
@@ -333,6 +345,7 @@ class StepLR(LRScheduler):
     ``StepLR(optimizer, step_size=2, gamma=0.1)``."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        _period("StepLR", "step_size", step_size)
         self.step_size = _positive_int("StepLR", "step_size", step_size)
         self.gamma = _finite("StepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
@@ -352,6 +365,7 @@ class CosineAnnealingLR(LRScheduler):
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803 - PyTorch's
                  last_epoch: int = -1):
         # a float T_max is taken, as PyTorch's
+        _period("CosineAnnealingLR", "T_max", T_max)
         self.T_max = _positive_int("CosineAnnealingLR", "T_max", T_max) \
             if isinstance(T_max, int) else _positive_number("CosineAnnealingLR", "T_max", T_max)
         self.eta_min = _finite("CosineAnnealingLR", "eta_min", eta_min)

@@ -110,6 +110,8 @@ class Optimizer:
     # whether PyTorch's per-parameter state has a "step" (SGD's and Muon's have none) and
     # holds Tensors (LBFGS's keeps Python numbers and lists: dlpy's arrays are left as they are)
     torch_step = True
+    # whether PyTorch's "step" is a Python int (SparseAdam's) rather than a 0-d float32 Tensor
+    torch_step_int = False
     torch_state_tensors = True
 
     # a user's optimiser written the torch way (its own step filling ``self.state[p]``): the
@@ -184,10 +186,12 @@ class Optimizer:
             extras = {i: dict(value[p]) for i, p in enumerate(self.params) if value.get(p)}
             self._state = ParamStates(self, [{} for _ in self.params])
             self.__dict__.pop("_extras", None)
+            self.__dict__.pop("_loaded_scalars", None)
             for i, entries in extras.items():  # (torch's dict: kept through opt.state[p])
                 self._state[self.params[i]] = entries
             return
         self.__dict__.pop("_extras", None)  # (the user's keys go with the state they were in)
+        self.__dict__.pop("_loaded_scalars", None)
         self._state = value if isinstance(value, ParamStates) else ParamStates(self, value)
 
     @property
@@ -394,8 +398,12 @@ class Optimizer:
                     # the parameter changed dtype (module.to(np.float64)) after some steps:
                     # its state follows, as load_state_dict casts it
                     for slot in slots:
-                        if slot not in self.scalar_slots:
+                        if slot not in self.scalar_slots and slot in state:
                             state[slot] = state[slot].astype(data.dtype)
+                missing = [slot for slot in slots if slot not in state]
+                if missing:  # a setting turned on after the first step (RMSprop's momentum or
+                    # centered, Adam's amsgrad): its buffer was never made, torch's KeyError
+                    raise _StateKeyError(missing[0])
             if sparse and not accepts_sparse:
                 raise SparseGradError(
                     f"{name}: parameter {i} has a sparse gradient (an op with sparse=True); "
@@ -653,10 +661,12 @@ class Optimizer:
                 nested["state"].setdefault(index, {}).update(extras)
         return nested
 
-    def _torch_slots(self, slots: dict[str, Any], scalars: bool = False) -> dict[str, Any]:
+    def _torch_slots(self, slots: dict[str, Any], scalars: bool = False,
+                     scalar_dtype: Any = np.float32) -> dict[str, Any]:
         """One parameter's state as PyTorch's: arrays as Tensors (sharing memory), ``step`` a
         0-d float32 Tensor (left out where PyTorch keeps none); with ``scalars`` the
-        ``scalar_slots`` too (PyTorch's are float32; a state dict keeps dlpy's precision)."""
+        ``scalar_slots`` too, as ``scalar_dtype`` Tensors (PyTorch's are float32, the
+        parameter's dtype once loaded; a state dict keeps dlpy's precision)."""
         if not self.torch_state_tensors:
             return slots
         out = {}
@@ -665,8 +675,11 @@ class Optimizer:
         for slot in order:
             value = slots[slot]
             if slot == "step" or (scalars and slot in self.scalar_slots):
-                if slot != "step" or self.torch_step:
-                    out[slot] = Tensor(np.asarray(value, dtype=np.float32))
+                if slot == "step" and self.torch_step_int:
+                    out[slot] = int(value)
+                elif slot != "step" or self.torch_step:
+                    dtype = np.float32 if slot == "step" else scalar_dtype
+                    out[slot] = Tensor(np.asarray(value, dtype=dtype))
             else:
                 out[slot] = Tensor(value) if isinstance(value, np.ndarray) else value
         return out
@@ -704,6 +717,12 @@ class Optimizer:
             self._load_flat_state_dict(state)
             if user_keys:
                 self.__dict__["_extras"] = user_keys
+            if extras is not None and self.scalar_slots:
+                # torch's load casts every state tensor but ``step`` to its floating
+                # parameter's dtype: NAdam's mu_product, ASGD's eta and mu show it from then on
+                self.__dict__["_loaded_scalars"] = {
+                    i for i, p in enumerate(self.params)
+                    if list.__getitem__(self.state, i) and p.data.dtype.kind == "f"}
         for group, extra in zip(self.param_groups, extras or ()):
             group.update(extra)
             if any(k != "lr" and _has_tensor(v) for k, v in extra.items()):
@@ -1032,7 +1051,9 @@ class ParamStates(list):
             if self._raw():
                 return raw
             optimizer = self._optimizer
-            shown = optimizer._torch_slots(raw, scalars=True)
+            loaded = index in optimizer.__dict__.get("_loaded_scalars", ())
+            shown = optimizer._torch_slots(raw, scalars=True, scalar_dtype=(
+                optimizer.params[index].data.dtype if loaded else np.float32))
             extras = optimizer.__dict__.get("_extras", {}).get(index)
             return _LiveState(optimizer, index, {**shown, **extras} if extras else shown)
         return list.__getitem__(self, key)
@@ -1048,6 +1069,7 @@ class ParamStates(list):
             list.__setitem__(self, index, value)
             return
         list.__setitem__(self, index, {})
+        self._optimizer.__dict__.get("_loaded_scalars", set()).discard(index)
         self._optimizer.__dict__.get("_extras", {}).pop(index, None)
         live = _LiveState(self._optimizer, index, {})
         for entry, item in dict(value).items():
@@ -1059,6 +1081,7 @@ class ParamStates(list):
             return
         index = self._checked_index(key)  # (a parameter without state too: torch's
         list.__setitem__(self, index, {})  # defaultdict made its entry when it was read)
+        self._optimizer.__dict__.get("_loaded_scalars", set()).discard(index)
         self._optimizer.__dict__.get("_extras", {}).pop(index, None)
 
     def _has_state(self, index: int) -> bool:
@@ -1656,6 +1679,7 @@ class SparseAdam(Optimizer):
     accepts_dense = False
     accepts_complex = False  # as torch's
     added_settings = {"maximize": False}
+    torch_step_int = True  # PyTorch's SparseAdam counts its steps in a Python int
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
