@@ -76,6 +76,9 @@ def _plan(name: str, x: Tensor, s, dim, all_dims: bool, none_ok: bool = False):
         if s is None:
             dims = list(range(ndim)) if all_dims else []
         else:
+            if len(s) > ndim:
+                raise ArgError(f"{name}: s {tuple(s)} has {len(s)} values but the input has "
+                               f"only {ndim} dimensions")
             dims = list(range(ndim - len(s), ndim))
     else:
         dims = [dim] if isinstance(dim, (int, np.integer)) else list(dim)

@@ -1142,8 +1142,25 @@ def _functional_in_place(name: str):
     return function
 
 
-for _name in ("celu_", "selu_", "rrelu_", "threshold_"):
-    globals()[_name] = _functional_in_place(_name)
+rrelu_ = _functional_in_place("rrelu_")  # (torch's generator= keyword: rrelu's own)
+
+
+def _activation_in_place(name: str):
+    """torch.celu_/selu_/threshold_: functional's in-place form, whose node is torch's in-place
+    one (CeluBackward1, EluBackward1: the slope read from the result; ThresholdBackward1)."""
+
+    def function(input, *args, **kwargs):  # noqa: A002
+        from dlpy.ops import activation_inplace
+
+        return getattr(activation_inplace, name)(input, *args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}: functional.{name}(input, ...)."
+    return function
+
+
+for _name in ("celu_", "selu_", "threshold_"):
+    globals()[_name] = _activation_in_place(_name)
 
 
 def dropout_(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002

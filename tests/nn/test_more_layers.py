@@ -80,9 +80,14 @@ def test_padding_layers_settings_and_reprs():
     assert repr(nn.CircularPad2d((1, 0, 2, 0))) == "CircularPad2d((1, 0, 2, 0))"
     # constant padding takes any rank, as PyTorch's
     assert nn.ConstantPad1d(1, 0.0)(Tensor(np.zeros((2, 3, 4, 5)))).shape == (2, 3, 4, 7)
-    with pytest.raises(ValueError, match=r"ReflectionPad2d: padding must be an int or 4 ints, "
-                                         r"got \(1, 2\)"):
-        nn.ReflectionPad2d((1, 2))
+    # widths that do not fit the layer are kept, as PyTorch's: F.pad takes or refuses them
+    assert nn.ReflectionPad2d((1, 2)).padding == (1, 2)
+    assert nn.ReflectionPad2d((1, 2))(Tensor(np.zeros((1, 2, 3)))).shape == (1, 2, 6)
+    with pytest.raises(NotImplementedError, match=r"ReflectionPad2d: expected a 2-D "
+                                                  r"\(unbatched\) or 3-D input, got 4-D"):
+        nn.ReflectionPad2d((1, 2))(Tensor(np.zeros((1, 1, 2, 3))))
+    with pytest.raises(RuntimeError, match=r"an even length"):
+        nn.ZeroPad1d((1, 2, 3))(Tensor(np.zeros((1, 4))))
     with pytest.raises(ValueError, match=r"ReplicationPad1d: expected a 2-D \(unbatched\) or "
                                          r"3-D input, got 4-D"):
         nn.ReplicationPad1d(1)(Tensor(np.zeros((1, 2, 3, 4))))

@@ -17,10 +17,14 @@ from dlpy.random import get_rng
 from dlpy.tensor import Tensor, as_array, no_grad, parameter_dtype
 
 
-class ASMOutput(NamedTuple):
-    """output: each row's log-probability of its target, (batch,); loss: the mean of -output."""
+class _ASMoutput(NamedTuple):
+    """output: each row's log-probability of its target, (batch,); loss: the mean of -output.
+    Named as PyTorch's namedtuple (_ASMoutput); dlpy exports it as ASMOutput too."""
     output: Tensor
     loss: Tensor
+
+
+ASMOutput = _ASMoutput
 
 
 class AdaptiveLogSoftmaxWithLoss(Module):
@@ -77,7 +81,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         single index; output (batch,) (or ()) and loss, a number."""
         target = as_array(target)
         if target.ndim > 1 or not np.issubdtype(target.dtype, np.integer):
-            raise ValueError(f"AdaptiveLogSoftmaxWithLoss: target must be 0-D or 1-D integers, "
+            raise ArgError(f"AdaptiveLogSoftmaxWithLoss: target must be 0-D or 1-D integers, "
                              f"got shape {target.shape} dtype {target.dtype}")
         if x.ndim != target.ndim + 1 or (target.ndim and x.shape[0] != target.shape[0]):
             raise ArgError(f"AdaptiveLogSoftmaxWithLoss: expected input (batch, "

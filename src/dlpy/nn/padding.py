@@ -38,16 +38,27 @@ class _PadNd(Module):
 
     def __init__(self, padding):
         super().__init__()
-        self.padding = _widths(type(self).__name__, padding, 2 * self.axes,
-                               exact=self.mode != "constant")
+        try:
+            self.padding = _widths(type(self).__name__, padding, 2 * self.axes,
+                                   exact=self.mode != "constant")
+        except (ArgError, UnsupportedArgError, _PaddingTypeError):
+            # as PyTorch's: its layers keep any widths (_pair / _quadruple pass a sequence
+            # through) and F.pad refuses them on the call
+            self.padding = tuple(padding) if isinstance(padding, (tuple, list)) \
+                else (padding,) * (2 * self.axes)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's name
         ndim = np.ndim(input.data if isinstance(input, Tensor) else input)
-        if ndim not in (self.axes + 1, self.axes + 2):  # as PyTorch's (constant: any rank)
+        # the padded axes: the layer's for circular (PyTorch's CircularPad checks the rank),
+        # else as many as the widths pair up to (F.pad's check; an odd count is F.pad's error)
+        axes = self.axes if self.mode == "circular" else len(self.padding) // 2
+        if len(self.padding) % 2 and self.mode != "circular":
+            return F.pad(input, self.padding, self.mode)
+        if ndim not in (axes + 1, axes + 2):  # as PyTorch's (constant: any rank)
             # torch's NotImplementedError ("Padding size 4 is not supported for 2D input"),
             # its RuntimeError where the widths outnumber the axes: both RuntimeErrors
-            raise UnsupportedArgError(f"{type(self).__name__}: expected a {self.axes + 1}-D "
-                                      f"(unbatched) or {self.axes + 2}-D input, got {ndim}-D")
+            raise UnsupportedArgError(f"{type(self).__name__}: expected a {axes + 1}-D "
+                                      f"(unbatched) or {axes + 2}-D input, got {ndim}-D")
         return F.pad(input, self.padding, self.mode)
 
     def extra_repr(self) -> str:

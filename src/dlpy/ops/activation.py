@@ -551,6 +551,7 @@ class LeakyReLU(Op):
     """y = x if x > 0 else slope * x;  dx = g if x > 0 else slope * g (slope at 0, as PyTorch)."""
 
     saves = (0,)  # read by backward (in-place checks, Op.saves)
+    result = None  # leaky_relu_'s node (LeakyReluBackward1): its result (activation_inplace)
 
     def __init__(self, negative_slope):
         self.negative_slope = negative_slope
@@ -568,6 +569,8 @@ class LeakyReLU(Op):
         return np.where(self.mask, x, _times_slope(x, self.negative_slope))
 
     def backward(self, grad_output):
+        if self.result is not None:  # (its mask is the result's sign, but for a negative slope)
+            refuse_negative_in_place_slope("leakyReLu", self.negative_slope)
         if grad_output.dtype in _BLAS_FLOATS and grad_output.ndim:
             # g times the factor (slope, 1)[mask], a lookup: 4x faster than np.where's branches
             factors = np.array([self.negative_slope, 1], dtype=grad_output.dtype)
@@ -587,6 +590,7 @@ class ELU(Op):
     (alpha at 0, as PyTorch)."""
 
     saves = (0,)  # read by backward (in-place checks, Op.saves)
+    result = None  # elu_'s node (EluBackward1): its result, the slope's source, as torch's
 
     def __init__(self, alpha):
         self.alpha = alpha
@@ -596,6 +600,10 @@ class ELU(Op):
         return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
 
     def backward(self, grad_output):
+        if self.result is not None:  # g (y + alpha) where y <= 0: the rounded y of float16
+            refuse_negative_in_place_slope("elu", self.alpha)  # and bfloat16, as torch's
+            y = self.result.astype(grad_output.dtype, copy=False)
+            return (np.where(y > 0, grad_output, grad_output * (y + self.alpha)),)
         x = self.x
         return (np.where(x > 0, grad_output, grad_output * self.alpha * np.exp(np.minimum(x, 0))),)
 
@@ -686,6 +694,16 @@ class Clamp(Op):
         if self.open_bounds:  # hardtanh: tied to x, as torch's hardtanh_backward
             return (slope_grad(grad_output, mask, self.inputs[0], "HardtanhBackwardBackward0"),)
         return (grad_output * mask,)  # clamp: a constant, as torch's
+
+
+def refuse_negative_in_place_slope(name: str, slope: float) -> None:
+    """torch's refusal to differentiate an in-place elu/celu/leaky_relu (whose node reads the
+    result) with a negative alpha or slope: its result's sign no longer tells x's."""
+    if slope < 0:
+        raise ArgError(f"In-place {name} backward calculation is triggered with a negative slope "
+                       "which is not supported. This is caused by calling in-place forward "
+                       "function with a negative slope, please call out-of-place version "
+                       "instead.")
 
 
 def relu(x, inplace=False):

@@ -8,8 +8,10 @@ leaf that requires grad is refused while recording; a tensor an op produced is r
 gradient still flows through the activation to what came before; views and ``detach()``ed
 copies of a tensor no op produced see the change. No op of their own: the same ops as the
 out-of-place forms, so the values and gradients are theirs. Those whose torch node saves the
-result (elu_, celu_, selu_, leaky_relu_, rrelu_: EluBackward1, ...) take its name, and backward
-refuses once the result is changed in place again, as torch's.
+result (elu_, celu_, selu_, leaky_relu_, rrelu_: EluBackward1, ...) take its name, backward
+refuses once the result is changed in place again, and elu_/celu_/selu_ take their slope from
+the result (float16/bfloat16: the rounded one), leaky_relu_ its mask; a negative alpha or slope
+makes their backward refuse, as torch's.
 """
 
 from __future__ import annotations
@@ -38,11 +40,14 @@ def _tensor(name: str, input) -> Tensor:  # noqa: A002 - PyTorch's names
 
 def _result_saved(value: Tensor, name: str) -> Tensor:
     """value, computed by an in-place activation, with its node as torch's in-place one: named
-    ``name`` and reading its result (a later in-place change of it makes backward refuse)."""
+    ``name`` and reading its result (a later in-place change of it makes backward refuse), which
+    its backward takes the slope from (float16/bfloat16: the rounded one), and refuses for a
+    negative alpha or slope, as torch's (the ops' ``result``)."""
     op = value.op
     if op is not None:
         rename(op, name)
         op.saves = ("output",)  # (an instance setting: the class's out-of-place form reads x)
+        op.result = value.data
     return value
 
 

@@ -4,7 +4,7 @@ hardshrink, relu6, softmin."""
 
 import numpy as np
 
-from dlpy.amp.dtypes import float32_compute
+from dlpy.amp.dtypes import float32_compute, is_low_precision
 from dlpy.amp.state import LOWER, autocast_policy
 from dlpy.ops import ArgDtypeError, ArgError, check_dim, real_number
 from dlpy.ops import promotion as _promotion
@@ -16,6 +16,7 @@ from dlpy.ops.activation import (
     _sigmoid,
     floating_only,
     hardtanh_bounds,
+    refuse_negative_in_place_slope,
 )
 from dlpy.ops.arithmetic import neg, slope_grad
 from dlpy.ops.mask import where
@@ -50,11 +51,13 @@ class PReLU(Op):
         x, weight, positive = self.x, self.weight, self.positive
         x_grad = np.where(positive, grad_output, weight * grad_output)
         w_terms = np.where(positive, 0, grad_output * x)
+        # float16/bfloat16 terms summed in float32, rounded once, as torch's sum (not in order)
+        wide = np.float32 if is_low_precision(w_terms.dtype) else None
         if weight.size > 1:
-            w_grad = w_terms.sum(axis=(0, *range(2, x.ndim)))
+            w_grad = w_terms.sum(axis=(0, *range(2, x.ndim)), dtype=wide)
         else:
-            w_grad = np.reshape(w_terms.sum(), self.weight_shape)
-        return x_grad, w_grad
+            w_grad = np.reshape(w_terms.sum(dtype=wide), self.weight_shape)
+        return x_grad, w_grad.astype(w_terms.dtype, copy=False)
 
     def backward_graph(self, grad_output, output):
         x, weight = self.inputs
@@ -73,6 +76,7 @@ class ScaledELU(Op):
     name ("Elu" for selu, "Celu")."""
 
     saves = (0,)  # read by backward (in-place checks, Op.saves): x, as torch's, not y
+    result = None  # selu_/celu_'s node (EluBackward1, CeluBackward1): its result, the slope's
 
     def __init__(self, alpha, scale, input_scale, kind="Elu"):
         self.alpha, self.scale, self.input_scale, self.kind = alpha, scale, input_scale, kind
@@ -83,6 +87,11 @@ class ScaledELU(Op):
         return self.scale * np.where(x > 0, x, negative)
 
     def backward(self, grad_output):
+        if self.result is not None:  # (source, as torch's): g input_scale (y + scale alpha)
+            refuse_negative_in_place_slope("elu", self.alpha)  # where y <= 0
+            y = self.result.astype(grad_output.dtype, copy=False)
+            negative = grad_output * self.input_scale * (y + self.scale * self.alpha)
+            return (np.where(y > 0, self.scale * grad_output, negative),)
         x = self.x
         slope = (self.scale * self.alpha * self.input_scale) * np.exp(np.minimum(x, 0)
                                                                         * self.input_scale)
@@ -357,10 +366,19 @@ class Shrink(Op):
 
     def forward(self, x):
         lambd = self.lambd
-        self.dead = (x >= -lambd) & (x <= lambd)  # false for nan, which passes as PyTorch's
+        # false for nan, which passes as PyTorch's; lambd rounded to x's dtype (float16,
+        # bfloat16 too), as torch's hardshrink and both backwards
+        self.dead = (x >= -lambd) & (x <= lambd)
         if self.soft:  # x * 0 in between, as PyTorch's (-0.0 at -lambd)
-            return np.where(self.dead, x * 0, np.where(x > lambd, x - lambd, x + lambd))
+            if is_low_precision(x.dtype):  # torch's kernel: float32 x and lambd, rounded once
+                return self._soft(x.astype(np.float32)).astype(x.dtype)
+            return self._soft(x)
         return np.where(self.dead, np.zeros((), dtype=x.dtype), x)
+
+    def _soft(self, x):
+        lambd = self.lambd
+        dead = (x >= -lambd) & (x <= lambd)
+        return np.where(dead, x * 0, np.where(x > lambd, x - lambd, x + lambd))
 
     def backward(self, grad_output):
         return (np.where(self.dead, 0, grad_output),)

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from dlpy.amp.dtypes import float32_compute, is_low_precision
+from dlpy.ops import ArgDtypeError
 from dlpy.ops.shape import squeeze, swapaxes, unsqueeze
 from dlpy.tensor import Op, ShapeError, Tensor, as_array
 
@@ -238,8 +239,8 @@ def _shape(value) -> tuple[int, ...]:
 def bilinear(input1, input2, weight, bias=None):
     """y[..., o] = sum_ij x1[..., i] weight[o, i, j] x2[..., j] + bias[o], as torch's
     F.bilinear: x1 (..., in1) and x2 (..., in2) with the same leading axes, weight
-    (out, in1, in2), bias (out,). A composite: x1 through a linear map to (..., out, in2),
-    then a product with x2 summed over in2."""
+    (out, in1, in2), bias (out,), all of one dtype. A composite: x1 through a linear map to
+    (..., out, in2), then a product with x2 summed over in2."""
     input1, input2, weight = (v if isinstance(v, Tensor) else Tensor(v)
                               for v in (input1, input2, weight))
     w_shape = np.shape(as_array(weight))
@@ -255,6 +256,13 @@ def bilinear(input1, input2, weight, bias=None):
     if bias is not None and np.shape(as_array(bias)) != (out,):
         raise ShapeError(f"bilinear: bias must have shape ({out},), got "
                          f"{np.shape(getattr(bias, 'data', bias))}")
+    dtypes = [v.data.dtype for v in (input1, input2, weight)]
+    if bias is not None:
+        dtypes.append(np.asarray(as_array(bias)).dtype)
+    if len(set(dtypes)) > 1:  # torch's _trilinear refuses mixed dtypes (no promotion)
+        names = ", ".join(f"{n}: {d}" for n, d in zip(("input1", "input2", "weight", "bias"),
+                                                       dtypes))
+        raise ArgDtypeError(f"bilinear: all tensors must have the same dtype, got {names}")
     lead = input1.shape[:-1]
     dtype = input1.data.dtype
     if is_low_precision(dtype) and input2.data.dtype == dtype and weight.data.dtype == dtype:

@@ -191,6 +191,17 @@ class Atan2(Op):
         return scale * x, -scale * y
 
 
+def _is_half(a: np.ndarray) -> bool:
+    return a.dtype.itemsize == 2 and a.dtype.kind in "fV"  # float16 / bfloat16
+
+
+def _half_density(x: np.ndarray, grad_output: np.ndarray, scale: float) -> np.ndarray:
+    """erf's / erfc's gradient scale * exp(-x^2) * g for a float16/bfloat16 g as torch's
+    formula computes it: each of x^2, exp, * scale and * g rounded to the half type."""
+    x = x.astype(grad_output.dtype)
+    return _scaled(np.exp(-(x * x)), scale) * grad_output
+
+
 class Erf(Op):
     """y = erf(x) (float32: tanh(x P(x^2)) in float64; otherwise in float64 by Cody's rational
     approximations);  dx = g * 2 / sqrt(pi) * exp(-x^2)."""
@@ -205,6 +216,8 @@ class Erf(Op):
         return _erf(x).astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
 
     def backward(self, grad_output):
+        if _is_half(grad_output):
+            return (_half_density(self.x, grad_output, 2 / math.sqrt(math.pi)),)
         x = self.x if self.x.dtype.kind == "f" else self.x.astype(np.float64)
         density = np.multiply(x, x, out=np.empty_like(x))  # 2/sqrt(pi) exp(-x^2), in place
         np.negative(density, out=density)
@@ -233,6 +246,8 @@ class Erfc(Op):
                                        copy=False)
 
     def backward(self, grad_output):
+        if _is_half(grad_output):
+            return (_half_density(self.x, grad_output, -2 / math.sqrt(math.pi)),)
         x = self.x if self.x.dtype.kind == "f" else self.x.astype(np.float64)
         density = np.multiply(x, x, out=np.empty_like(x))
         np.negative(density, out=density)
@@ -287,10 +302,18 @@ class Exp2(Op):
         return self.y
 
     def backward(self, grad_output):
-        return (grad_output * self.y * math.log(2.0),)
+        return (_scaled(grad_output * self.y, math.log(2.0)),)
 
     def backward_graph(self, grad_output, output):
         return (grad_output * output * math.log(2.0),)
+
+
+def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
+    """a * factor as torch's tensor-by-number product: a float16/bfloat16 array in float32 with
+    the factor unrounded, the product rounded once (numpy would round the factor first)."""
+    if a.dtype.itemsize == 2 and a.dtype.kind in "fV":
+        return (a.astype(np.float32) * np.float32(factor)).astype(a.dtype)
+    return a * factor
 
 
 # torch's kernel names in its refusals of float8 (amp/dtypes.py's refuse_float8)
@@ -532,10 +555,14 @@ def _data(value) -> np.ndarray:
 
 
 def _as_tensor(value, like=None) -> Tensor:
+    """value as a Tensor; a number takes the floating/complex dtype of the Tensor ``like``
+    (a complex number a complex one's: (0.5 + 1j) ** a complex64 tensor is complex64)."""
     if isinstance(value, Tensor):
         return value
-    dtype = like.dtype if like is not None and np.asarray(value).dtype.kind in "biuf" and \
-        like.dtype.kind in "fc" else None
+    kind = np.asarray(value).dtype.kind
+    dtype = like.dtype if like is not None and (
+        (kind in "biuf" and like.dtype.kind in "fc") or (kind == "c" and like.dtype.kind == "c")) \
+        else None
     return Tensor(np.asarray(value, dtype=dtype))
 
 
@@ -785,8 +812,9 @@ class Logit(Op):
 
     def forward(self, x):
         self.x = x
-        if self.eps is not None and self.eps >= 0:
-            x = np.clip(x, *self._bounds(x))
+        if self.eps is not None and self.eps >= 0:  # torch's x < lo ? lo : (x > hi ? hi : x),
+            low, high = self._bounds(x)  # (not a clip: eps > 0.5 gives lo > hi)
+            x = np.where(x < low, low, np.where(x > high, high, x))
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(x / (1 - x))
 
@@ -833,7 +861,7 @@ class Sinc(Op):
 
     def backward(self, grad_output):
         x = self.x
-        px, squared = x * math.pi, x * x * math.pi
+        px, squared = _scaled(x, math.pi), _scaled(x * x, math.pi)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = grad_output * (px * np.cos(px) - np.sin(px)) / squared
         return (np.where(squared == 0, out.dtype.type(0), out),)
@@ -1452,32 +1480,19 @@ def i0(input: Tensor) -> Tensor:
     return I0()(input)
 
 
-# B_2k (k = 1..7) for the asymptotic series of polygamma
-_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
-
-
 def polygamma_array(n: int, x) -> np.ndarray:
-    """psi^(n)(x), the n-th derivative of digamma, in float64 (n >= 1): the recurrence
-    psi^(n)(x) = psi^(n)(x + 1) - (-1)^n n! / x^(n+1) up to x >= 20, then the asymptotic series
-    (-1)^(n+1) [(n-1)!/z^n + n!/(2 z^(n+1)) + sum B_2k (2k+n-1)! / ((2k)! z^(2k+n))]."""
-    x = np.asarray(x, dtype=np.float64)
-    steps = int(np.ceil(max(0.0, 20.0 - float(np.nanmin(x, initial=20.0)))))
+    """psi^(n)(x), the n-th derivative of digamma, in float64 (n >= 1), as torch's kernels:
+    trigamma for n = 1, (-1)^(n+1) n! zeta(n + 1, x) above (so inf at the poles and -inf, nan
+    at +inf where zeta's Euler-Maclaurin tail makes 0 * inf)."""
+    if n == 1:
+        from dlpy.ops.special import trigamma_array
+
+        return trigamma_array(x)
+    from dlpy.ops.special_more import zeta_array
+
     sign = -1.0 if n % 2 == 0 else 1.0  # (-1)^(n+1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.zeros(x.shape)
-        for k in range(steps):
-            shift += np.where(x + k < 20, 1.0 / (x + k) ** (n + 1), 0.0)
-        z = np.where(x < 20, x + np.ceil(np.maximum(20 - x, 0)), x)
-        series = math.factorial(n - 1) / z ** n + math.factorial(n) / (2 * z ** (n + 1))
-        for k, b in enumerate(_BERNOULLI, 1):
-            series += (b * math.factorial(2 * k + n - 1) / math.factorial(2 * k)
-                       / z ** (2 * k + n))
-        out = sign * (series + math.factorial(n) * shift)
-    return np.where(_integer_poles(x), sign * np.inf, out)  # torch: zeta(n + 1, pole) = inf
-
-
-def _integer_poles(x):
-    return (x <= 0) & (x == np.floor(x))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return sign * math.exp(math.lgamma(n + 1.0)) * zeta_array(float(n + 1), x)
 
 
 class Polygamma(Op):

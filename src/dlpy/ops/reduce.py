@@ -261,6 +261,15 @@ class Min(Max):
     float8_kernel = "min_all"
 
 
+def _infinite_rows(probs: np.ndarray, x: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """logsumexp's softmax with torch's gradient exp(x - y) on the rows holding +inf (y = inf):
+    0 at the finite entries, nan at the infinite ones."""
+    if not np.isposinf(top).any():
+        return probs
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isposinf(top), np.exp(x - top), probs).astype(probs.dtype, copy=False)
+
+
 @float32_compute  # float16/bfloat16 arrays: computed in float32, output rounded
 class LogSumExp(Op):
     """y = log(sum(exp(x))) over axes, computed as m + log(sum(exp(x - m))) with m the max;
@@ -276,14 +285,14 @@ class LogSumExp(Op):
 
     def forward(self, x):
         # initial=-inf: an empty axis sums to 0 and gives -inf, as PyTorch
-        m = np.max(x, axis=self.axes, keepdims=True, initial=-np.inf)
-        m = np.where(np.isfinite(m), m, 0)  # a row of -inf (or a +inf) must not make inf - inf
+        top = np.max(x, axis=self.axes, keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(top), top, 0)  # a row of -inf (or a +inf) must not make inf - inf
         probs = np.exp(x - m)
         total = probs.sum(axis=self.axes, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             y = (np.log(total) + m).astype(x.dtype, copy=False)
-            probs /= total  # nan on a row of -inf or with a +inf, as PyTorch's gradient
-        self.probs = probs
+            probs /= total  # nan on a row of -inf, as PyTorch's gradient
+        self.probs = _infinite_rows(probs, x, top)
         return y if self.keepdims else np.squeeze(y, axis=self.axes)
 
     def forward_low_precision(self, x):
@@ -295,15 +304,15 @@ class LogSumExp(Op):
             return a.astype(low).astype(np.float32)
 
         x = x.astype(np.float32)
-        m = np.max(x, axis=self.axes, keepdims=True, initial=-np.inf)
-        m = np.where(np.isfinite(m), m, 0)
+        top = np.max(x, axis=self.axes, keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(top), top, 0)
         with np.errstate(over="ignore"):
             probs = rounded(np.exp(rounded(x - m)))
             total = rounded(probs.sum(axis=self.axes, keepdims=True))
         with np.errstate(divide="ignore", invalid="ignore"):
             y = (rounded(np.log(total)) + m).astype(low)
             probs /= total
-        self.probs = probs
+        self.probs = _infinite_rows(probs, x, top)
         return y if self.keepdims else np.squeeze(y, axis=self.axes)
 
     def backward(self, grad_output):

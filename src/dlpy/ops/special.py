@@ -176,9 +176,11 @@ def digamma_array(x) -> np.ndarray:
 
 @_in_blocks
 def trigamma_array(x) -> np.ndarray:
-    """psi'(x), the derivative of digamma, in float64: inf at the poles, 0 at inf."""
+    """psi'(x), the derivative of digamma, in float64, as torch's trigamma: below 1/2 the
+    reflection pi^2 / sin(pi x)^2 - psi'(1 - x) with sin(pi x) unreduced (so inf at 0 but about
+    1e32, not inf, at the negative integers), 0 at inf, nan at -inf."""
     x = _float64(x)
-    finite = np.isfinite(x) & ~_poles(x)
+    finite = np.isfinite(x)
     xf = np.where(finite, x, 1.0)
     reflect = xf < 0.5
     z, total = _shifted(np.where(reflect, 1 - xf, xf), 2)
@@ -186,11 +188,10 @@ def trigamma_array(x) -> np.ndarray:
     psi1 = 1 / z + 0.5 * r + r / z * _series(r, _TRIGAMMA_SERIES) + total
     if reflect.any():  # (sin is slow: only where needed)
         reflected = xf[reflect]
-        sin = np.sin(np.pi * (reflected - np.round(reflected)))
-        with np.errstate(divide="ignore", over="ignore"):  # inf near a pole: the true value
+        sin = np.sin(np.pi * reflected)  # unreduced, as torch's: ~1e32 at -1, -2, ..., inf at 0
+        with np.errstate(divide="ignore", over="ignore"):
             psi1[reflect] = np.pi**2 / (sin * sin) - psi1[reflect]
     psi1 = np.where(finite, psi1, np.nan)
-    psi1[_poles(x)] = np.inf
     psi1[x == np.inf] = 0.0
     return psi1
 
@@ -494,9 +495,20 @@ def digamma(input: Tensor) -> Tensor:
     return Digamma()(input)
 
 
+def tensor_operand(name: str, input, other) -> None:  # noqa: A002 - torch's names
+    """Refuse two numbers, as torch's binary special functions (a Tensor on one side at least)."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(
+            f"{name}() received an invalid combination of arguments - got "
+            f"({type(input).__name__}, {type(other).__name__}), but expected one of: "
+            "(Tensor input, Tensor other), (Number self, Tensor other), "
+            "(Tensor input, Number other)")
+
+
 def xlogy(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.xlogy: x * log(y), 0 where x == 0 (unless y is nan); broadcast."""
     x, y = input, other
+    tensor_operand("xlogy", x, y)
     _check_broadcast("xlogy", x, y)
     x, y = promote_floating(x, y)  # integers give the default float, as torch's
     return rename_scalar_overload(Xlogy()(x, y), "Xlogy", input, other)

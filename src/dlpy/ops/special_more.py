@@ -21,7 +21,13 @@ from dlpy.ops import NoKernelError
 from dlpy.ops.activation import _erf, _erfc
 from dlpy.ops.pointwise import _check_broadcast
 from dlpy.ops.promotion import floating, promote_floating, result_type
-from dlpy.ops.special import _gammaincc_fraction, gammainc_array, gammainc_operands, lgamma_array
+from dlpy.ops.special import (
+    _gammaincc_fraction,
+    gammainc_array,
+    gammainc_operands,
+    lgamma_array,
+    tensor_operand,
+)
 from dlpy.tensor import Op, Tensor, default_dtype
 
 _SQRT_2PI = math.sqrt(2 * math.pi)
@@ -359,7 +365,9 @@ def zeta_array(x, q):
     s = q ** -x
     a = q.copy()
     b = np.zeros_like(q)
-    done = np.zeros(q.shape, bool)
+    # the points torch answers before summing (x <= 1, q a non-positive integer, -inf included,
+    # or q <= 0 with x not an integer) are set below: leave them out of the sum
+    done = (x <= 1) | ((q <= 0) & ((q == np.floor(q)) | (x != np.floor(x))))
     i = 0
     while True:
         active = ~done & ((i < 9) | (a <= 9))
@@ -458,26 +466,27 @@ class I0e(_Unary):
 
 
 class I1(_Unary):
-    """y = I1(x);  dx = g * (I0(x) - y / x), 1/2 at x = 0."""
+    """y = I1(x);  dx = g * (I0(x) - y / x), 1/2 at x = 0 and nan (torch's i1_backward)."""
 
     kernel = staticmethod(i1_array)
 
     def backward(self, grad_output):
         x = self.x
         with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(x == 0, 0.5, i0_array(x) - self.y / x)
+            slope = np.where(~(np.abs(x) > 0), 0.5, i0_array(x) - self.y / x)  # nan: 1/2 too
         return (grad_output * slope,)
 
 
 class I1e(_Unary):
-    """y = exp(-|x|) I1(x);  dx = g * (i0e(x) - y (sign(x) + 1 / x)), 1/2 at x = 0."""
+    """y = exp(-|x|) I1(x);  dx = g * (i0e(x) - y (sign(x) + 1 / x)), 1/2 at x = 0 and nan."""
 
     kernel = staticmethod(i1e_array)
 
     def backward(self, grad_output):
         x = self.x
         with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(x == 0, 0.5, i0e_array(x) - self.y * (np.sign(x) + 1 / x))
+            slope = np.where(~(np.abs(x) > 0), 0.5,  # (nan: 1/2 too, as torch's |x| > eps test)
+                             i0e_array(x) - self.y * (np.sign(x) + 1 / x))
         return (grad_output * slope,)
 
 
@@ -644,6 +653,7 @@ def entr(x: Tensor) -> Tensor:
 def xlog1py(input, other) -> Tensor:  # noqa: A002 - torch's names
     """torch.special.xlog1py: x * log1p(y), 0 where x == 0 (unless y is nan); broadcast."""
     x, y = input, other
+    tensor_operand("xlog1py", x, y)
     _check_broadcast("xlog1py", x, y)
     x, y = promote_floating(x, y)  # integers give the default float, as torch's
     return rename_scalar_overload(Xlog1py()(x, y), "SpecialXlog1Py", input, other)

@@ -374,11 +374,12 @@ def stft(input, n_fft: int, hop_length: int | None = None, win_length: int | Non
     for a real input and window; False (deprecated, as torch) gives view_as_real's
     (..., 2) of the result."""
     x = _as_tensor(input)
+    if x.data.dtype == np.float16 or x.data.dtype.name == "bfloat16":  # as torch's CPU FFTs
+        raise ArgDtypeError(f"stft: {x.data.dtype.name} is not supported, convert to float32 "
+                            "first")
     if x.data.dtype.kind not in "fc" or x.ndim not in (1, 2):
         raise ArgError(f"stft: expected a float or complex 1-D (length) or 2-D (batch, "
                        f"length) tensor, got {x.dtype} of shape {x.shape}")
-    if x.data.dtype == np.float16:  # as torch's CPU FFTs
-        raise ArgDtypeError("stft: float16 is not supported, convert to float32 first")
     hop, window = _stft_settings("stft", n_fft, hop_length, win_length, window, x.dtype)
     is_complex = x.data.dtype.kind == "c" or window.data.dtype.kind == "c"
     if return_complex is None and not is_complex:
@@ -420,7 +421,9 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     """The inverse of stft, as torch.istft: each frame's inverse DFT times the window,
     overlap-added, divided by the overlap-added squared window (which must stay above 1e-11:
     the NOLA condition), the centre padding cut off, the result cut or zero-padded to
-    ``length``. complex (..., frequencies, frames) -> real (or, return_complex, complex)."""
+    ``length``. complex (..., frequencies, frames) -> real (or, return_complex, complex).
+    As torch: hop_length at most win_length, a complex window only with return_complex, and
+    an empty output (length 0) an error."""
     x = _as_tensor(input)
     if x.ndim < 2:  # torch indexes the frequency axis first: an IndexError
         raise DimError(f"istft: expected a complex 2-D (frequencies, frames) or 3-D (batch, "
@@ -429,13 +432,19 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
         raise ArgError(f"istft: expected a complex 2-D (frequencies, frames) or 3-D (batch, "
                        f"frequencies, frames) tensor, got {x.dtype} of shape {x.shape}")
     hop, window = _stft_settings("istft", n_fft, hop_length, win_length, window, x.dtype)
+    if hop > (n_fft if win_length is None else win_length):  # as torch: frames must overlap
+        raise ArgError(f"istft: hop_length ({hop}) must be at most win_length "
+                       f"({n_fft if win_length is None else win_length})")
     n_bins, n_frames = x.shape[-2], x.shape[-1]
     onesided = n_bins != n_fft if onesided is None else onesided
     if n_bins != (n_fft // 2 + 1 if onesided else n_fft):
         raise ArgError(f"istft: expected {n_fft // 2 + 1 if onesided else n_fft} frequencies "
                        f"for n_fft {n_fft} (onesided={onesided}), got {n_bins}")
-    if onesided and (return_complex or window.data.dtype.kind == "c"):
-        raise ArgError("istft: a complex output or window needs onesided=False")
+    if onesided and return_complex:
+        raise ArgError("istft: a complex output needs onesided=False")
+    if window.data.dtype.kind == "c" and not return_complex:
+        raise ArgError("istft: a complex window needs return_complex=True (and "
+                       "onesided=False)")
     if length is not None and (isinstance(length, bool)
                                or not isinstance(length, (int, np.integer)) or length < 0):
         raise ArgError(f"istft: length must be a non-negative int, got {length!r}")
@@ -453,7 +462,10 @@ def istft(input, n_fft: int, hop_length: int | None = None, win_length: int | No
     start = n_fft // 2 if center else 0
     end = start + length if length is not None else full - (n_fft // 2 if center else 0)
     y, envelope = getitem(y, (Ellipsis, slice(start, end))), getitem(envelope, slice(start, end))
-    if envelope.data.size and np.abs(envelope.data).min() < 1e-11:
+    if not envelope.data.size:  # torch's NOLA check reduces the envelope: none is an error
+        raise ArgError("istft: the output is empty (length 0 or no frames); ask for at least "
+                       "one sample")
+    if np.abs(envelope.data).min() < 1e-11:
         raise ArgError("istft: the overlap-added squared window falls below 1e-11 (the NOLA "
                        "condition fails): choose a window and hop_length whose frames overlap")
     y = y / envelope
