@@ -218,17 +218,26 @@ def _check_channels(name: str, new: np.ndarray, old: np.ndarray) -> None:
                        f"tensor b ({old.size}) at non-singleton dimension 0")
 
 
+def _check_scheme(observer, qscheme, per_channel: bool) -> None:
+    """A per-tensor observer's qscheme (per_channel False) or a per-channel one's: the other
+    kind names the observer to use; anything else is torch's NotImplementedError."""
+    own, other = (PER_CHANNEL, PER_TENSOR) if per_channel else (PER_TENSOR, PER_CHANNEL)
+    name = type(observer).__name__
+    if qscheme in other:
+        kind, use = ("per-tensor", "MinMaxObserver") if per_channel else \
+            ("per-channel", "PerChannelMinMaxObserver")
+        raise UnsupportedArgError(f"{name}: {kind} qscheme {qscheme!r}; use {use}")
+    if not _is_qscheme(qscheme, own):
+        raise UnsupportedArgError(f"{name}: qscheme must be one of {list(own)}, got "
+                                  f"{qscheme!r}")
+
+
 class MinMaxObserver(UniformQuantizationObserverBase):
     """The running minimum and maximum of everything seen."""
 
     def __init__(self, dtype=None, qscheme=per_tensor_affine, reduce_range: bool = False,
                  quant_min=None, quant_max=None, eps: float = EPS, is_dynamic: bool = False):
-        if qscheme in PER_CHANNEL:
-            raise UnsupportedArgError(f"{type(self).__name__}: per-channel qscheme {qscheme!r}; "
-                                      f"use PerChannelMinMaxObserver")
-        if not _is_qscheme(qscheme, PER_TENSOR):  # torch: NotImplementedError
-            raise UnsupportedArgError(f"{type(self).__name__}: qscheme must be one of "
-                                      f"{list(PER_TENSOR)}, got {qscheme!r}")
+        _check_scheme(self, qscheme, per_channel=False)
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps, is_dynamic)
         _check_symmetric_range(self)
         self.register_buffer("min_val", np.array(np.inf, F32))
@@ -284,12 +293,7 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
     def __init__(self, ch_axis: int = 0, dtype=None, qscheme=per_channel_affine,
                  reduce_range: bool = False, quant_min=None, quant_max=None, eps: float = EPS,
                  is_dynamic: bool = False):
-        if qscheme in PER_TENSOR:
-            raise UnsupportedArgError(f"{type(self).__name__}: per-tensor qscheme {qscheme!r}; "
-                                      f"use MinMaxObserver")
-        if not _is_qscheme(qscheme, PER_CHANNEL):  # torch: NotImplementedError
-            raise UnsupportedArgError(f"{type(self).__name__}: qscheme must be one of "
-                                      f"{list(PER_CHANNEL)}, got {qscheme!r}")
+        _check_scheme(self, qscheme, per_channel=True)
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps, is_dynamic)
         _check_symmetric_range(self)
         self.ch_axis = int(ch_axis)
