@@ -213,3 +213,16 @@ def test_increment_version_is_torchs():
     import dlpy.autograd.graph as graph  # an importable submodule, as torch's
 
     assert graph.Node is Node and "increment_version" in graph.__all__
+
+
+def test_accumulate_grad_pre_hook_returning_none_adds_nothing():
+    w = _leaf([1.0, 2.0])
+    node = (w * 1).grad_fn.next_functions[0][0]
+    seen = []
+    node.register_prehook(lambda grads: (None,))  # as torch's: .grad stays None
+    node.register_prehook(lambda grads: seen.append(("pre", grads)))
+    node.register_hook(lambda grad_inputs, grad_outputs: seen.append(("post", grad_outputs)))
+    w.register_post_accumulate_grad_hook(lambda p: seen.append("accumulated"))
+    (w * 2).sum().backward()
+    assert w.grad is None
+    assert seen == [("pre", (None,)), "accumulated", ("post", (None,))]

@@ -298,6 +298,27 @@ def test_vmap_in_dims_out_dims_and_nested_pytrees():
     np.testing.assert_allclose(two[0].data, a.data.T)
 
 
+def test_vmap_setitem_of_a_batched_value_into_an_unbatched_tensor_is_refused():
+    x = t(np.arange(6.0).reshape(2, 3))
+    outside = t(np.zeros(3))
+
+    def store(row):
+        outside[0] = row.sum()  # one value per sample into one tensor: torch.func refuses
+        return row
+
+    with pytest.raises(RuntimeError, match=r"setitem: vmap: an in-place op on a tensor that is "
+                                           r"not batched"):
+        vmap(store)(x)
+
+    def into_own(row):
+        out = row.clone()  # batched: each sample writes its own
+        out[0] = row.sum()
+        out[1] = 7.0  # an unbatched number into a batched tensor
+        return out
+
+    np.testing.assert_allclose(vmap(into_own)(x).data, [[3.0, 7.0, 2.0], [12.0, 7.0, 5.0]])
+
+
 def test_vmap_result_is_differentiable():
     x = t([[0.1, 0.2], [0.3, -0.4], [1.0, 2.0]], requires_grad=True)
     y = vmap(lambda row: (row ** 2).sum())(x)

@@ -57,9 +57,12 @@ def _leaves(name: str, inputs: tuple[Tensor, ...], create_graph: bool) -> tuple[
     gradients comes through a recorded identity, so the results depend on it (torch's
     _grad_preprocess)."""
     for i, t in enumerate(inputs):
-        if not is_floating_dtype(t.dtype):
+        if not (is_floating_dtype(t.dtype) or t.dtype.kind == "c"):
             raise RuntimeError(f"{name}: input {i} has dtype {t.dtype}; only floating point "
-                               "inputs can be differentiated")  # torch's RuntimeError
+                               "or complex inputs can be differentiated")  # torch's class
+        if t.dtype.kind == "c" and name in ("jacrev", "jacfwd"):  # torch.func: real only
+            raise RuntimeError(f"{name}: Expected all inputs to be real but received complex "
+                               f"tensor at flattened input idx: {i}")
     with enable_grad():
         return tuple(identity(t) if create_graph and t.requires_grad
                      else Tensor(t.data, requires_grad=True) for t in inputs)
@@ -165,7 +168,16 @@ def _scalar_output(name: str, func: Callable, leaves: tuple[Tensor, ...]) -> Ten
         got = (f"shape {out.shape}" if isinstance(out, Tensor) else type(out).__name__)
         raise AutogradError(f"{name}: func must return a single Tensor with one element, got "
                             f"{got}")
+    _implicit_seed(out)
     return out
+
+
+def _implicit_seed(out: Tensor) -> None:
+    """torch's refusal to seed a complex output with an implicit gradient of ones (jacobian's
+    rows, hessian, vhp, hvp differentiate their outputs so)."""
+    if out.dtype.kind == "c":
+        raise RuntimeError("grad can be implicitly created only for real scalar outputs but got "
+                           f"torch.{out.dtype}")
 
 
 def _check_strategy(name: str, what: str, strategy: str, vectorize: bool) -> None:
@@ -234,6 +246,8 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
                           for g, leaf in zip(stacked, leaves))
             blocks.append(block if inputs_tuple else block[0])
             continue
+        if out.data.size:
+            _implicit_seed(out)
         rows: list[list[Tensor]] = [[] for _ in leaves]
         used = [False] * len(leaves)
         seed = np.zeros(out.data.size, dtype=out.dtype)

@@ -201,6 +201,8 @@ def uninstall() -> None:
     if _state["depth"] > 0:
         return
     finder = _state["finder"]
+    if sys.meta_path is None:  # the interpreter is shutting down (an unclosed as_torch())
+        return
     with contextlib.suppress(ValueError):
         sys.meta_path.remove(finder)
     for name in [n for n in sys.modules if _is_torch_name(n)]:

@@ -188,6 +188,11 @@ def _dtype(value, name: str) -> np.dtype:
     try:
         return np.dtype(value)
     except TypeError:
+        if isinstance(value, tuple) and type(value).__name__ == "QDtype":  # quint8, ...
+            from dlpy.ops import ArgDtypeError
+            from dlpy.tensor import _refuse_quantized
+
+            _refuse_quantized(value, name, ArgDtypeError)
         raise TypeError(f"{name}: expected a dtype, a device or a tensor, got {value!r}") from None
 
 

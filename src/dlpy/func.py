@@ -612,6 +612,9 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
             leaves += tree_leaves
             bounds.append(len(leaves))
         for i, leaf in enumerate(leaves):
+            if leaf.dtype.kind == "c":  # torch's RuntimeError
+                raise ArgError(f"{name}: Expected all inputs to be real but received complex "
+                               f"tensor at flattened input idx: {i}")
             if not is_floating_dtype(leaf.dtype):  # torch's class: ValueError
                 raise ValueError(f"{name}: input {i} has dtype {leaf.dtype}; only floating "
                                 "point inputs can be differentiated")

@@ -1425,8 +1425,10 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
                                   f"inputs (as PyTorch), got {dtype}")
     if low_precision and mode == "bilinear":
         # float16 / bfloat16 bilinear: every axis in float32, rounded once, as torch's kernel
-        return interpolate(input.float(), size, scale_factor, mode, align_corners,
-                           recompute_scale_factor, antialias).to(dtype=dtype)
+        out = interpolate(input.float(), size, scale_factor, mode, align_corners,
+                          recompute_scale_factor, antialias)
+        # torch's one kernel: the cast back is its UpsampleBilinear2DBackward0 node
+        return _named_as(out.to(dtype=dtype), out)
     kind = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
     # float16 / bfloat16 linear, trilinear and bicubic: torch's generic kernel sums in float32
     # with the weights stored in the input's dtype (linear's 1 - lambda taken from the stored
@@ -1452,9 +1454,22 @@ def interpolate(input: Tensor, size=None, scale_factor=None,  # noqa: A002
     if y.op is not None:  # torch's node: UpsampleBilinear2DBackward0, ...
         y.op.node_name = _UPSAMPLE_NODES[mode].format(dims) + ("Aa" if antialias else "") \
             + "Backward0"
+    resampled = y
     if rounded_weights:
         y = y.to(dtype=dtype)
-    return _in_format_of(y, input)
+    # (a cast back, or a copy into x's channels-last format: torch's node is still the kernel's)
+    return _named_as(_in_format_of(y, input), resampled)
+
+
+def _named_as(out: Tensor, inner: Tensor) -> Tensor:
+    """``out`` with its node named as ``inner``'s (a resampling kernel's) when the two
+    differ: the cast or relayout after dlpy's kernel is inside torch's."""
+    op = getattr(inner, "op", None)
+    if op is not None and out.op is not None and out.op is not op:
+        from dlpy.node_names import named, torch_name
+
+        named(out, torch_name(op))
+    return out
 
 
 def _factor(name: str, what: str, value) -> int:

@@ -68,6 +68,12 @@ _NAMES = {
     "LogNdtr": "SpecialLogNdtr", "Entr": "SpecialEntr", "Erfcx": "SpecialErfcx",
     "I0e": "SpecialI0E", "I1": "SpecialI1", "I1e": "SpecialI1E", "Ndtri": "SpecialNdtri",
     "Zeta": "SpecialZeta", "Xlog1py": "SpecialXlog1Py",
+    # torch.linalg's kernels: Linalg + the name (the _ex forms where torch's op is one)
+    "Solve": "LinalgSolveEx", "Pinv": "LinalgPinv", "MatrixExp": "LinalgMatrixExp",
+    "Eigh": "LinalgEigh", "Eigvalsh": "LinalgEigh", "SVD": "LinalgSvd", "Svdvals": "LinalgSvd",
+    "Eig": "LinalgEig", "Eigvals": "LinalgEig", "QR": "LinalgQr",
+    "Cholesky": "LinalgCholeskyEx", "LUFactor": "LinalgLuFactorEx",
+    "SolveTriangular": "LinalgSolveTriangular", "PReLU": "PreluKernel",
 }
 
 

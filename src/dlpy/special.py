@@ -77,9 +77,10 @@ gammaln = lgamma
 psi = digamma
 
 
-def round(input, decimals: int = 0):  # noqa: A001, A002 - PyTorch's names
-    """torch.special.round: torch.round with decimals always given, so integer tensors raise."""
-    return _round(input, decimals)
+def round(input, *, decimals: int = 0):  # noqa: A001, A002 - PyTorch's names
+    """torch.special.round: torch.round with decimals (a keyword) always given, so integer
+    tensors raise."""
+    return _round(input, decimals=decimals)
 
 
 def _dim(name: str, dim):

@@ -353,8 +353,25 @@ _default_complex = np.dtype(np.complex64)
 
 def default_dtype(dtype=None) -> np.dtype:
     """``dtype``, or the default dtype when it is None: how a ``dtype=None`` argument of a
-    creation function or a layer is resolved when it is called."""
-    return _default_dtype if dtype is None else dtype
+    creation function or a layer is resolved when it is called. A quantized dtype (quint8...)
+    is refused, as torch's creation functions refuse it (no kernel for it)."""
+    if dtype is None:
+        return _default_dtype
+    if isinstance(dtype, tuple):  # dlpy.ao's QDtype
+        _refuse_quantized(dtype, "a creation function")
+    return dtype
+
+
+def _refuse_quantized(dtype, name: str, error=None):
+    """torch's refusal of a quantized dtype where a plain tensor is made: dlpy's
+    QuantizedOpError for the creation functions (a TypeError, as before; torch's
+    NotImplementedError, a RuntimeError), ``error`` else (``to``: ArgDtypeError, torch's
+    RuntimeError)."""
+    from dlpy.ao.qtensor import QuantizedOpError
+
+    raise (error or QuantizedOpError)(
+        f"{name}: could not make a tensor of the quantized dtype {dtype!r} (torch has no "
+        "kernel for it here; use torch.quantize_per_tensor)")
 
 
 def parameter_dtype(dtype, layer: str, has_parameters: bool = True) -> np.dtype:
@@ -1054,6 +1071,9 @@ class Tensor:
             return _arith.mul(self.reciprocal(), other)  # (1 / 0j is nan + nanj)
         return _arith.div(other, self)
 
+    def __rdiv__(self, other):  # torch's Python 2 name of __rtruediv__
+        return self.__rtruediv__(other)
+
     def __floordiv__(self, other):
         """torch's ``//``: floor_divide (integers stay integers), zero gradient."""
         return _pointwise.floor_divide(self, other)
@@ -1428,13 +1448,17 @@ class Tensor:
     def reciprocal(self):
         """1 / self; an integer tensor gives the default float dtype, as torch's."""
         kind = self.data.dtype.kind
+        from dlpy.node_names import named
+
         if kind == "c":  # 1 / 0j is inf + nanj, as torch's (numpy's power gives nan + nanj)
-            return _arith.div(1, self)
+            return named(_arith.div(1, self), "ReciprocalBackward0")
         x = self if kind not in "biu" else _arith.cast(self, default_dtype())
-        return _arith.power(x, -1)
+        return named(_arith.power(x, -1), "ReciprocalBackward0")
 
     def rsqrt(self):
-        return _arith.power(self, -0.5)
+        from dlpy.node_names import named
+
+        return named(_arith.power(self, -0.5), "RsqrtBackward0")
 
     def masked_fill(self, mask, value):
         """self with ``value`` wherever ``mask`` (broadcast to self's shape) is True."""
@@ -1993,6 +2017,9 @@ class Tensor:
 
             value = _checked("setitem", value, self.data.dtype)  # is refused
         source = value.data if isinstance(value, Tensor) else value
+        if type(source) is not np.ndarray and isinstance(value, Tensor) and \
+                isinstance(self.data, np.ndarray):
+            _check_not_batched("setitem", source)  # a batched value into an unbatched tensor
         advanced = type(index) is np.ndarray or (type(index) is tuple
                                                  and np.ndarray in map(type, index))
         if self.requires_grad and self.op is None and _grad_enabled and not advanced:
@@ -2153,8 +2180,8 @@ class Tensor:
     def ceil(self):
         return _pointwise.ceil(self)
 
-    def round(self, decimals: int | None = None):
-        return _pointwise.round(self, decimals)
+    def round(self, *, decimals: int | None = None):
+        return _pointwise.round(self, decimals=decimals)
 
     def maximum(self, other):
         return _pointwise.maximum(self, other)
@@ -2561,6 +2588,43 @@ for _name, _function in (("__and__", "bitwise_and"), ("__rand__", "bitwise_and")
     if not any(_name in vars(c) for c in Tensor.__mro__):  # hasattr sees type.__or__
         setattr(Tensor, _name, _functional_method(_function))
 del _name, _function
+
+# What a binary operator takes as its other operand, as torch's: a tensor (dlpy's sparse,
+# nested and masked kinds too), a Python number, a numpy array or scalar, or an object with
+# __torch_function__; and, dlpy's leniency, a list or tuple of numbers (torch refuses them).
+# For anything else (a string, None, a Fraction, another library's object) the operator
+# answers NotImplemented, so Python tries the other object's reflected method (``t + obj``
+# calls ``obj.__radd__(t)``) and otherwise raises its TypeError ("unsupported operand
+# type(s)"), as torch's operators do.
+_OPERANDS: tuple[type, ...] = (Tensor, int, float, complex, np.ndarray, np.generic, list, tuple,
+                               SparseGrad, SliceGrad)  # (.grad's sparse and slice kinds)
+
+
+def _takes_operand(method):
+    def operator(self, other):
+        if isinstance(other, _OPERANDS) or _operand_like(other):
+            return method(self, other)
+        return NotImplemented
+
+    return functools.wraps(method)(operator)
+
+
+def _operand_like(other) -> bool:
+    from dlpy.device import OnCPU
+
+    return isinstance(other, OnCPU) or getattr(type(other), "__torch_function__", None) is \
+        not None
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+              "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__",
+              "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__lshift__",
+              "__rlshift__", "__rshift__", "__rrshift__", "__and__", "__rand__", "__or__",
+              "__ror__", "__xor__", "__rxor__", "__lt__", "__le__", "__gt__", "__ge__",
+              "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__", "__ifloordiv__",
+              "__imod__"):
+    setattr(Tensor, _name, _takes_operand(getattr(Tensor, _name)))
+del _name
 
 
 def _rounded_div(x, other, rounding_mode):
@@ -3547,6 +3611,12 @@ def _backpropagate_pass(roots: list[Tensor], root_grads: list[np.ndarray], retai
             if state is not None and state.pre_hooks:
                 grad = _run_accumulate_pre_hooks(node, state, grad)
                 shared.add(id(grad))  # perhaps a hook's Tensor's array: copied
+                if grad is None:  # a pre-hook returned (None,): nothing to add, as torch's
+                    if post_hooks and getattr(node, "_post_hooks", None):
+                        _run_post_hooks(node)
+                    for hook in list(state.hooks.values()):
+                        hook((), (None,))
+                    continue
             # a fresh array that only this leaf will hold is kept without a copy (speed)
             _accumulate(node, grad, not (retain_graph or id(grad) in shared or (
                 type(grad) is np.ndarray and grad.base is not None)))

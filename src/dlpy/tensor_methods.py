@@ -35,6 +35,8 @@ from dlpy.tensor import (
     Tensor,
     _buffer,
     _bump,
+    _comparable,
+    _compare_type_error,
     _filled,
     _functional_method,
     _grad_tensor,
@@ -56,8 +58,13 @@ def _attach(name: str, method) -> None:
 
 # ----------------------------------------------------------------- comparisons and aliases
 def _comparison(name: str, ufunc):
-    return _method(name, lambda self, other: self._compare(other, ufunc, f"{name}_cpu"),
-                   f"self {name} other element-wise, a bool tensor (no gradient).")
+    def compare(self, other):
+        if not _comparable(other):  # None, a string, a list: torch's TypeError (the operator
+            raise _compare_type_error(name, other)  # answers NotImplemented instead)
+        return self._compare(other, ufunc, f"{name}_cpu")
+
+    return _method(name, compare, f"self {name} other element-wise, a bool tensor (no "
+                   "gradient); a Tensor or number only.")
 
 
 for _name, _ufunc in (("gt", np.greater), ("ge", np.greater_equal), ("lt", np.less),

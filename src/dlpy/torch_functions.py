@@ -326,10 +326,13 @@ def _gradient_at(y: Tensor, d: int, x: Tensor, edge_order: int) -> list:
 # ----------------------------------------------------------------- linear algebra (torch's
 # older spellings of torch.linalg)
 def logdet(input: Tensor) -> Tensor:  # noqa: A002
-    """torch.logdet: log(det(A)), nan for a negative determinant and -inf for zero."""
+    """torch.logdet: log(det(A)), nan for a negative determinant and -inf for zero; complex A:
+    log(sign) + log|det A|, complex (as torch)."""
     from dlpy.linalg import slogdet
 
     sign, logabs = slogdet(input)
+    if sign.dtype.kind == "c":
+        return sign.log() + logabs
     bad = np.where(sign.data < 0, np.nan, -np.inf).astype(logabs.dtype)
     return logabs.where(sign.data > 0, bad)
 
@@ -976,7 +979,12 @@ def is_signed(input) -> bool:  # noqa: A002
 
 def rsub(input, other, *, alpha=1) -> Tensor:  # noqa: A002
     """torch.rsub: other - alpha * input."""
-    return other - (_tensor(input) if alpha == 1 else _tensor(input) * alpha)
+    out = other - (_tensor(input) if alpha == 1 else _tensor(input) * alpha)
+    if isinstance(other, Tensor) and alpha == 1:  # torch's rsub(Tensor, Tensor) node
+        from dlpy.node_names import named
+
+        named(out, "RsubBackward0")
+    return out
 
 
 def concatenate(tensors, dim: int = 0, axis=None) -> Tensor:
@@ -1341,6 +1349,8 @@ def write_out(name: str, result, out, exact: bool | None = None, warn: bool = Tr
     if name in ("all", "any"):  # a bool result, into a bool or uint8 out only
         if out.dtype not in (np.bool_, np.uint8):
             raise RuntimeError(f"{name} only supports bool tensor for result, got: {out.dtype}")
+    elif name in ("isposinf", "isneginf", "signbit") and out.dtype != np.bool_:
+        raise RuntimeError(f"{name} does not support non-boolean outputs.")  # torch's message
     elif (name in EXACT_OUT if exact is None else exact) and result.dtype != out.dtype:
         raise RuntimeError(f"{name}: expected out tensor to have dtype {result.dtype}, but got "
                            f"{out.dtype} instead")

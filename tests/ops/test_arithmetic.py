@@ -124,5 +124,19 @@ def test_power_takes_a_tensor_exponent_as_torch_pow():
     np.testing.assert_allclose(x.grad, [1 + 2 * 2.0, 1 + 2 * 3.0])
     np.testing.assert_allclose(e.grad, [[2 * np.log(2) + 3 * np.log(3)],
                                         [4 * np.log(2) + 9 * np.log(3)]])
-    with pytest.raises(TypeError, match="power: the exponent must be a number, got str"):
-        x ** "2"
+    with pytest.raises(TypeError, match=r"unsupported operand type\(s\) for \*\* or pow\(\)"):
+        x ** "2"  # the operator answers NotImplemented for a string, as torch's
+
+    class Reflected:  # another library's object: its reflected methods answer, as with torch
+        def __radd__(self, other):
+            return "radd"
+
+        def __rpow__(self, other):
+            return "rpow"
+
+        def __ror__(self, other):
+            return "ror"
+
+    assert (x + Reflected(), x ** Reflected(), x | Reflected()) == ("radd", "rpow", "ror")
+    with pytest.raises(TypeError, match=r"unsupported operand type\(s\) for \+"):
+        x + object()

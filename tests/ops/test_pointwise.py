@@ -116,4 +116,4 @@ def test_errors():
     with pytest.raises(ValueError, match=r"atan2: shapes \(2,\) and \(3,\) cannot be broadcast"):
         F.atan2(Tensor(np.ones(2)), np.ones(3))
     with pytest.raises(TypeError, match=r"round: decimals must be an int, got 1.5"):
-        F.round(Tensor(np.ones(2)), 1.5)
+        F.round(Tensor(np.ones(2)), decimals=1.5)

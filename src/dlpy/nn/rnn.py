@@ -30,6 +30,7 @@ from dlpy.nn.module import Module, Parameter
 from dlpy.nn.utils_rnn import PackedSequence, packed_index, pad_packed_sequence
 from dlpy.ops import ArgError
 from dlpy.ops import rnn as rnn_ops
+from dlpy.ops.promotion import promote_types
 from dlpy.random import get_rng
 from dlpy.tensor import Tensor, parameter_dtype
 
@@ -51,8 +52,8 @@ class _HiddenIndexError(_HiddenCountError, IndexError):
 
 
 class _StateTypeError(RNNError, AttributeError):
-    """A state given as a tuple or list (of Tensors) whose shape does not fit: an RNNError, and
-    the AttributeError of torch's ``hx.dim()`` (a tuple is no Tensor)."""
+    """A state given as a tuple or list (of Tensors) where a Tensor is expected: an RNNError,
+    and the AttributeError of torch's ``hx.dim()`` (a tuple is no Tensor)."""
 
 
 def _positive_int(name: str, what: str, value, minimum: int = 1) -> int:
@@ -107,6 +108,43 @@ def _autocasting() -> bool:
     """Whether an autocast block is on: the steps then run as torch's CPU cells do, one op at
     a time (the hidden projection in the autocast dtype, the gates rounded to it)."""
     return amp_state.active > 0 and amp_state.thread_state().enabled
+
+
+def _autocast_dtype(dtype) -> np.dtype:
+    """The dtype a tensor of ``dtype`` takes in torch's autocast-cast matmuls: every float
+    but float64 becomes the autocast dtype; float64 and the others stay."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f" and dtype != np.float64 or is_low_precision(dtype):
+        return amp_state.autocast_dtype(amp_state.thread_state())
+    return dtype
+
+
+def _check_autocast_dtypes(name: str, tensors) -> np.dtype:
+    """Under autocast: torch casts the input, states and weights of its recurrent matmuls
+    (float32/float16/bfloat16 to the autocast dtype, float64 kept), which then must share a
+    dtype (its RuntimeError: "mat1 and mat2 must have the same dtype"); that dtype."""
+    tensors = [(what, t) for what, t in tensors if t is not None]
+    dtypes = {_autocast_dtype(t.dtype) for _, t in tensors}
+    if len(dtypes) > 1:
+        seen = {}  # what -> "dtype (cast to ...)", the weights as one entry
+        for what, t in tensors:
+            what = "weights" if what.startswith(("weight", "bias")) else what
+            cast = _autocast_dtype(t.dtype)
+            seen.setdefault(what, np.dtype(t.dtype).name + (
+                f" (cast to {cast.name})" if cast != t.dtype else ""))
+        raise RNNError(f"{name}: under autocast the input, states and weights must have the "
+                       "same dtype once cast (mat1 and mat2 must have the same dtype), got "
+                       + ", ".join(f"{what} {text}" for what, text in seen.items()))
+    return dtypes.pop()
+
+
+def _refuse_sequence(name: str, what: str, given) -> None:
+    """torch's state is a Tensor: a tuple or list (even of a fitting shape) fails its
+    ``hx.dim()`` (an AttributeError), as GRU's, RNN's and the cells' (h0, ) do."""
+    if isinstance(given, (tuple, list)):
+        kind = type(given).__name__
+        raise _StateTypeError(f"{name}: expected {what} a Tensor, got a {kind} ('{kind}' "
+                              "object has no attribute 'dim')")
 
 
 def _stepwise(dtype) -> bool:
@@ -169,6 +207,7 @@ class _RNNBase(Module):
         for flag, value in (("bias", bias), ("batch_first", batch_first),
                             ("bidirectional", bidirectional)):
             _check_flag(name, flag, value)
+        float(dropout)  # (torch's first use: its TypeError for None, a list)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
@@ -207,7 +246,8 @@ class _RNNBase(Module):
                    lengths):
         """(output (L, N, P), h_n, c_n or None) of one layer's direction from the input's
         projection x_proj (L, N, gates * H), in one fused op, or one op a step (as torch's
-        CPU cells round) for float16/bfloat16 weights and, but for LSTM, under autocast."""
+        CPU cells round) for float16/bfloat16 weights and, but for LSTM without projections,
+        under autocast; and for an LSTM's c0 of another dtype (promoted, as torch's cells)."""
         w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
         b_hh = getattr(self, f"bias_hh_l{layer}{suffix}", None)
         reverse = suffix == "_reverse"
@@ -215,12 +255,19 @@ class _RNNBase(Module):
         # (under autocast torch's LSTM layer is one oneDNN op in the autocast dtype, fused here
         # too; float16/bfloat16 weights take torch's native cells, one op at a time)
         lstm = self.mode == "LSTM"
-        if lengths is None and (is_low_precision(w_hh.dtype) if lstm else _stepwise(w_hh.dtype)):
+        # (with projections, or a state of another dtype, torch's LSTM takes its native cells,
+        # each op autocast and promoting on its own: c_n stays float32 under autocast)
+        native = is_low_precision(w_hh.dtype) or (
+            w_hr is not None and _autocasting()) or (
+                c is not None and c.dtype != h.dtype and not _autocasting()) \
+            if lstm else _stepwise(w_hh.dtype)
+        if lengths is None and native:
             outputs = [None] * x_proj.shape[0]
             for t in (reversed(range(len(outputs))) if reverse else range(len(outputs))):
                 if lstm:
                     h, c = _lstm_step(x_proj[t], h, c, w_hh, b_hh)
-                    h = h if w_hr is None else F.linear(h, w_hr)
+                    # (torch: matmul(h, w_hr.t()), a view cast afresh each step under autocast)
+                    h = h if w_hr is None else F.matmul(h, w_hr.t())
                 else:
                     h = _gru_step(x_proj[t], h, w_hh, b_hh) if self.mode == "GRU" else \
                         _rnn_step(x_proj[t], h, w_hh, b_hh, self.mode == "RNN_RELU")
@@ -236,12 +283,18 @@ class _RNNBase(Module):
 
     def _check_state(self, state, what: str, shape: tuple[int, ...], size: str,
                      dtype) -> Tensor:
-        given, state = state, _as_tensor(state)
+        """The state, of ``shape`` and (outside autocast) ``dtype``; a float64 LSTM's c0
+        may be of any dtype that promotes to float64 (torch's native cells then multiply it
+        in, where its float32 LSTM, oneDNN's, refuses)."""
+        _refuse_sequence(type(self).__name__, what, state)
+        state = _as_tensor(state)
         if state.shape != shape:
-            raise (_StateTypeError if isinstance(given, (tuple, list)) else RNNError)(
+            raise RNNError(
                 f"{type(self).__name__}: expected {what} of shape {shape} "
                 f"(num_layers * num_directions, batch, {size}), got {state.shape}")
-        _check_dtype(type(self).__name__, what, state, dtype)
+        if not _autocasting() and not (what == "c0" and np.dtype(dtype) == np.float64 and
+                                       state.dtype.kind in "biuf"):
+            _check_dtype(type(self).__name__, what, state, dtype)
         return state
 
     def _forward(self, x, hx):
@@ -265,7 +318,8 @@ class _RNNBase(Module):
         if x.shape[-1] != self.input_size:
             raise RNNError(f"{name}: expected input.shape[-1] == input_size == "
                              f"{self.input_size}, got shape {x.shape}")
-        _check_dtype(name, "input", x, self.weight_ih_l0.dtype, ValueError)
+        if not _autocasting():  # (torch's input check is off under autocast)
+            _check_dtype(name, "input", x, self.weight_ih_l0.dtype, ValueError)
         batched = x.ndim == 3
         if not batched:
             x = F.unsqueeze(x, 1)  # (L, 1, H_in)
@@ -293,6 +347,8 @@ class _RNNBase(Module):
                 if not batched:
                     c0 = F.unsqueeze(c0, 1)
         is_lstm = self.mode == "LSTM"
+        if _autocasting():
+            self._check_autocast(x, h0, c0)
         zeros_h = Tensor(np.zeros((batch, self.output_size), dtype=x.dtype))
         zeros_c = Tensor(np.zeros((batch, self.hidden_size), dtype=x.dtype))
         h_finals, c_finals = [], []
@@ -322,6 +378,26 @@ class _RNNBase(Module):
         elif self.batch_first and lengths is None:
             output = F.swapaxes(output, 0, 1)
         return output, h_n, c_n
+
+    def _check_autocast(self, x: Tensor, h0, c0) -> None:
+        """torch's dtype rules under autocast: the input, h0 and the weights meet in
+        autocast-cast matmuls (float64 or integers among float32 ones: its RuntimeError); so
+        does c0 in its float32 LSTM (oneDNN's, all cast), while with projections or a float64
+        input (its native cells) c0 is multiplied in, and must not make h float64 before the
+        projection's matmul."""
+        name = type(self).__name__
+        tensors = [("input", x), ("h0", h0)] + list(zip(self._flat_weights_names,
+                                                        self._flat_weights))
+        native = self.mode != "LSTM" or self.proj_size or \
+            _autocast_dtype(x.dtype) != _autocast_dtype(np.float32)
+        if not native:
+            tensors.append(("c0", c0))
+        dtype = _check_autocast_dtypes(name, tensors)
+        if native and c0 is not None and self.proj_size and \
+                _autocast_dtype(promote_types(dtype, c0.dtype)) != dtype:
+            raise RNNError(f"{name}: under autocast c0 ({np.dtype(c0.dtype).name}) makes h "
+                           f"{np.dtype(promote_types(dtype, c0.dtype)).name} before the "
+                           "projection (mat1 and mat2 must have the same dtype)")
 
     def flatten_parameters(self) -> None:
         """torch's call to pack the weights into one cuDNN buffer: nothing to do here (as
@@ -479,22 +555,32 @@ class _CellBase(Module):
                         f"{self.input_size}) or ({self.input_size},), got {x.shape}")
         if not _autocasting():  # (autocast casts x and the weights for the projections)
             _check_dtype(type(self).__name__, "input", x, self.weight_ih.dtype)
+        else:  # (but float64 and integers meet float32 ones there: torch's RuntimeError)
+            _check_autocast_dtypes(type(self).__name__, [("input", x)] + [
+                (name, t) for name, t in self.named_parameters()])
         batched = x.ndim == 2
         if not batched:
             x = F.unsqueeze(x, 0)
         return F.linear(x, self.weight_ih, getattr(self, "bias_ih", None)), batched
 
-    def _state(self, state, what: str, batch: int, batched: bool) -> Tensor:
-        """The given state as (N, H), zeros where it is None."""
+    def _state(self, state, what: str, batch: int, batched: bool, dtype,
+               in_matmul: bool = True) -> Tensor:
+        """The given state as (N, H), zeros of the input's ``dtype`` (torch's) where it is
+        None. ``in_matmul``: the state meets the weights in a matmul (h; an LSTM's c does
+        not, and may be of any dtype: torch promotes)."""
         if state is None:
-            return Tensor(np.zeros((batch, self.hidden_size), dtype=self.weight_hh.dtype))
-        given, state = state, _as_tensor(state)
+            return Tensor(np.zeros((batch, self.hidden_size), dtype=dtype))
+        _refuse_sequence(type(self).__name__, what, state)
+        state = _as_tensor(state)
         shape = (batch, self.hidden_size) if batched else (self.hidden_size,)
         if state.shape != shape:
-            raise (_StateTypeError if isinstance(given, (tuple, list)) else RNNError)(
+            raise RNNError(
                 f"{type(self).__name__}: expected {what} of shape {shape}, got {state.shape}")
-        if not _autocasting():
+        if in_matmul and not _autocasting():
             _check_dtype(type(self).__name__, what, state, self.weight_hh.dtype)
+        elif in_matmul:
+            _check_autocast_dtypes(type(self).__name__, [
+                (what, state), ("weight_hh", self.weight_hh)])
         return state if batched else F.unsqueeze(state, 0)
 
     def extra_repr(self) -> str:
@@ -519,7 +605,7 @@ class RNNCell(_CellBase):
             raise RuntimeError(f"RNNCell: unknown nonlinearity {self.nonlinearity!r} (expected "
                                "'tanh' or 'relu')")
         x_proj, batched = self._project(input)
-        h = self._state(hx, "hx", x_proj.shape[0], batched)
+        h = self._state(hx, "hx", x_proj.shape[0], batched, _as_tensor(input).dtype)
         if _stepwise(self.weight_hh.dtype):
             h = _rnn_step(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None),
                           self.nonlinearity == "relu")
@@ -553,9 +639,11 @@ class LSTMCell(_CellBase):
                 f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
         x_proj, batched = self._project(input)
         h, c = (None, None) if hx is None else hx
-        h = self._state(h, "h", x_proj.shape[0], batched)
-        c = self._state(c, "c", x_proj.shape[0], batched)
-        if _stepwise(self.weight_hh.dtype):
+        dtype = _as_tensor(input).dtype
+        h = self._state(h, "h", x_proj.shape[0], batched, dtype)
+        c = self._state(c, "c", x_proj.shape[0], batched, dtype, in_matmul=False)
+        if _stepwise(self.weight_hh.dtype) or c.dtype != self.weight_hh.dtype:
+            # (a c of another dtype is multiplied in: torch's native cell promotes)
             h, c = _lstm_step(x_proj, h, c, self.weight_hh, getattr(self, "bias_hh", None))
             return (h, c) if batched else (h[0], c[0])
         h, c = rnn_ops.lstm_cell(x_proj, h, c, self.weight_hh, getattr(self, "bias_hh", None))
@@ -576,7 +664,7 @@ class GRUCell(_CellBase):
 
     def forward(self, input, hx=None):  # noqa: A002 - torch's argument name
         x_proj, batched = self._project(input)
-        h = self._state(hx, "hx", x_proj.shape[0], batched)
+        h = self._state(hx, "hx", x_proj.shape[0], batched, _as_tensor(input).dtype)
         if _stepwise(self.weight_hh.dtype):
             h = _gru_step(x_proj, h, self.weight_hh, getattr(self, "bias_hh", None))
             return h if batched else h[0]

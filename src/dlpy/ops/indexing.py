@@ -378,12 +378,15 @@ def _scalar_scatter(fn, input, dim, index, src, **kwargs):
 
 def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:
     """torch.scatter: x with [i][index[i][j]] set to src[i][j] for dim 1 (src a tensor), or to
-    ``value`` (a number; also accepted in src's place). Repeated positions: one write wins.
+    ``value`` (a number or a 0-d tensor; also accepted in src's place). Repeated positions: one
+    write wins.
     ``reduce`` (torch's older form of scatter_reduce): "add" adds src (or value) into x at
     each position, "multiply" multiplies it in, repeated positions accumulating; with a
     gradient (torch's has none)."""
     if (src is None) == (value is None):
         raise TypeError("scatter: give exactly one of src (a tensor) and value (a number)")
+    if isinstance(value, Tensor) and not value.ndim:  # a 0-d tensor is a number to torch
+        value = value.item()
     numbers = (int, float, complex, np.integer, np.floating, np.complexfloating)
     if value is None and isinstance(src, numbers):
         src, value = None, src
@@ -544,9 +547,13 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool
 
 @_stable_overload
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
-            stable: bool | None = None) -> Tensor:
+            stable: bool = False) -> Tensor:
     """torch.argsort: the int64 positions that sort x along dim, a Tensor (no gradient);
-    stable, NaN largest."""
+    stable, NaN largest. Unlike sort's, argsort's ``stable`` is a bool: None is torch's
+    TypeError."""
+    if stable is None:
+        raise TypeError("argsort() received an invalid combination of arguments: stable must be "
+                        "a bool, got None")
     shape, dim, data = _sort_setup("argsort", input, dim, descending=descending,
                                    stable=stable)
     return Tensor(_sort_order(data, dim, bool(descending)).astype(np.int64).reshape(shape))
@@ -642,7 +649,9 @@ def masked_select(input: Tensor, mask) -> Tensor:
                          f"of shape {input.shape}") from None
     if input.shape != shape:
         input = expand(input, shape)
-    return input[np.broadcast_to(mask, shape)]
+    from dlpy.node_names import named
+
+    return named(input[np.broadcast_to(mask, shape)], "MaskedSelectBackward0")
 
 
 def take(input: Tensor, index) -> Tensor:
@@ -705,9 +714,33 @@ def _source_shape(name, x, dim, index, source):
                     f"the index's length), got {_data(source).shape}")
 
 
+def _scalar_index_op(fn, name: str, input: Tensor, dim, index, source, node: str, **kwargs):
+    """index_add/index_copy/index_reduce of a 0-d x, as torch's: x read as one element at dim
+    0 or -1, index one position (0-d or of one element), source 0-d (index_copy's also of one
+    element); the result 0-d again."""
+    check_dim(name, dim, 0, scalar_ok=True)
+    if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
+        raise IndexDtypeError(f"{name}_(): Expected dtype int32/int64 for index, got "
+                              f"{index.dtype}")
+    flat = _index_array(name, index).reshape(-1)
+    if flat.size != 1:
+        raise IndexRangeError(f"{name}: into a 0-d tensor the index must have one element, got "
+                              f"{flat.size}")
+    count = np.size(_data(source))
+    if _data(source).ndim > (name == "index_copy") or count != 1:
+        raise ArgError(f"{name}: source must be 0-d for a 0-d x, got shape "
+                       f"{tuple(np.shape(_data(source)))}")
+    _check_range(name, flat, 1, 0)
+    source = reshape(source, (1,)) if isinstance(source, Tensor) else np.reshape(source, (1,))
+    return _named(reshape(fn(reshape(input, (1,)), 0, flat, source, **kwargs), ()), node)
+
+
 def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
     """torch.index_add (out of place): x with alpha * source[..., i, ...] added at position
-    index[i] of dim (repeats add up)."""
+    index[i] of dim (repeats add up); a 0-d x is read as one element."""
+    if not input.ndim:
+        return _scalar_index_op(index_add, "index_add", input, dim, index, source,
+                                "IndexAddBackward0", alpha=alpha)
     dim = check_dim("index_add", dim, input.ndim)
     if isinstance(index, Tensor) and index.dtype not in (np.int64, np.int32):
         raise IndexDtypeError(f"index_add_(): Expected dtype int32/int64 for index, got "
@@ -725,7 +758,14 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
 
 @autocast_policy(PROMOTE)
 def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:
-    """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim."""
+    """torch.index_copy (out of place): x with source[..., i, ...] written at index[i] of dim;
+    a 0-d x is read as one element."""
+    if not input.ndim:
+        if isinstance(index, Tensor) and index.dtype != np.int64:
+            raise IndexDtypeError(f"index_copy_(): Expected a long tensor for index, got "
+                                  f"{index.dtype}")
+        return _scalar_index_op(index_copy, "index_copy", input, dim, index, source,
+                                "IndexCopyBackward0")
     dim = check_dim("index_copy", dim, input.ndim)
     if isinstance(index, Tensor) and index.dtype != np.int64:
         raise IndexDtypeError(f"index_copy_(): Expected a long tensor for index, got {index.dtype}")
@@ -760,7 +800,10 @@ def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
         if value.ndim:
             raise ArgError(f"index_fill: only a 0-dimensional value tensor is supported, got "
                              f"shape {tuple(value.shape)}")
-        if value.requires_grad:  # the value gets the sum of g over the filled positions
+        if value.requires_grad:  # the value gets the sum of g over the filled positions,
+            # each counted once however often the index repeats it (torch's)
+            index = np.unique(index)
+            shape[dim] = index.size
             dim, full = _along("index_fill", x, dim, index, tuple(shape))
             value = value if value.dtype == x.dtype else value.to(x.dtype)
             return _named(scatter(x, dim, full, expand(value, tuple(shape))), name)
@@ -772,13 +815,17 @@ def index_fill(x: Tensor, dim: int, index, value) -> Tensor:
 
 
 def masked_scatter(x: Tensor, mask, source: Tensor) -> Tensor:
-    """torch.masked_scatter (out of place): where mask (broadcast to x) holds, x takes source's
-    elements in order (row-major)."""
+    """torch.masked_scatter (out of place): where mask holds, x takes source's elements in
+    order (row-major); x and mask broadcast together (a mask with more axes makes a larger
+    result, as torch's; the in-place form refuses it)."""
     mask = _mask_array("masked_scatter", mask)
     try:
-        mask = np.broadcast_to(mask, x.shape)
+        shape = np.broadcast_shapes(mask.shape, tuple(x.shape))
     except ValueError as err:  # numpy's text, as torch's RuntimeError too
         raise ShapeError(str(err)) from None
+    if shape != tuple(x.shape):
+        x = expand(x, shape)
+    mask = np.broadcast_to(mask, shape)
     _check_source("masked_scatter", x, source)
     count = int(mask.sum())
     if _data(source).size < count:
@@ -977,10 +1024,22 @@ def scatter_reduce(input: Tensor, dim: int, index, src, reduce: str, *,
 def index_reduce(input: Tensor, dim: int, index, source, reduce: str, *,
                  include_self: bool = True) -> Tensor:
     """torch.index_reduce: x with source[..., i, ...] reduced into position index[i] of dim by
-    ``reduce``: "prod", "mean", "amax" or "amin"."""
+    ``reduce``: "prod", "mean", "amax" or "amin"; a 0-d x is read as one element. bool and
+    complex x have torch's kernels only with include_self on 2 or more axes (bool: not mean;
+    complex: not amax/amin, and dlpy's scatter_reduce refuses complex): elsewhere torch's
+    NotImplementedError."""
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise ArgError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin', got "
                        f"{reduce!r}")
+    dtype = as_array(input).dtype
+    if dtype.kind in "bc" and (not include_self or np.ndim(as_array(input)) <= 1 or (
+            reduce == "mean" if dtype.kind == "b" else reduce in ("amax", "amin"))):
+        raise NoKernelError(f'"index_reduce" not implemented for {torch_dtype_name(dtype)!r} '
+                            f"(reduce={reduce!r}, include_self={bool(include_self)})")
+    if not input.ndim:
+        return _scalar_index_op(index_reduce, "index_reduce", input, dim, index, source,
+                                "IndexReduceBackward0", reduce=reduce,
+                                include_self=include_self)
     dim = check_dim("index_reduce", dim, input.ndim)
     _source_shape("index_reduce", input, dim, index, source)
     dim, full = _along("index_reduce", input, dim, index, _data(source).shape)

@@ -679,15 +679,22 @@ def _nonzero(divisor: Tensor, used: bool) -> Tensor:
 
 class Cholesky(Op):
     """L with A = L L^H (reads A's lower triangle);  dA = L^-H Phi(L^H gL) L^-1, Phi taking the
-    lower triangle mirrored (conjugated) with half the diagonal (torch's gradient)."""
+    lower triangle mirrored (conjugated) with half the diagonal (torch's gradient). ``upper``:
+    U = L^H from A's upper triangle (L of A^H), the same dA with L = U^H, gL = gU^H (torch's:
+    not the conjugate transpose of the lower one's for complex A)."""
 
     complex_ok = True
 
+    def __init__(self, upper: bool = False):
+        self.upper = upper
+
     def forward(self, a):
-        self.l = _factorise("linalg.cholesky", np.linalg.cholesky, a)
-        return self.l
+        self.l = _factorise("linalg.cholesky", np.linalg.cholesky, _mH(a) if self.upper else a)
+        return _mH(self.l) if self.upper else self.l
 
     def backward(self, grad_output):
+        if self.upper:
+            grad_output = _mH(grad_output)
         phi = np.tril(_mH(self.l) @ grad_output)
         phi = 0.5 * (phi + _mH(np.tril(phi, -1)))
         l_inv = np.linalg.inv(self.l)
@@ -696,6 +703,8 @@ class Cholesky(Op):
     def backward_graph(self, grad_output, output):
         from dlpy.ops.rearrange import Triangle
 
+        if self.upper:
+            output, grad_output = _swap_h(output), _swap_h(grad_output)
         phi = Triangle(0, False)(_swap_h(output) @ grad_output)
         phi = (phi + _swap_h(Triangle(-1, False)(phi))) * 0.5
         l_inv = Inv()(output)
@@ -705,14 +714,10 @@ class Cholesky(Op):
 @autocast_policy(FP32)
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     """torch.linalg.cholesky: lower-triangular L with A = L L^T for symmetric positive-definite
-    A, reading its lower triangle; ``upper=True`` gives U = L^T with A = U^T U, reading the
-    upper triangle (as torch). Not positive-definite: a LinAlgError."""
-    from dlpy.ops.shape import swapaxes
-
+    A, reading its lower triangle; ``upper=True`` gives U = L^H with A = U^H U, reading the
+    upper triangle (as torch, and torch's gradient). Not positive-definite: a LinAlgError."""
     _matrices("cholesky", A, complex_ok=True)
-    if _flag("cholesky", "upper", upper):  # U = L(A^T)^T: reads A's upper triangle, as torch
-        return swapaxes(Cholesky()(swapaxes(A, -1, -2)), -1, -2)
-    return Cholesky()(A)
+    return Cholesky(_flag("cholesky", "upper", upper))(A)
 
 
 class QRResult(NamedTuple):
@@ -773,22 +778,24 @@ class QR(Op):
         from dlpy.ops.pad import pad
         from dlpy.ops.rearrange import Triangle
 
+        # as backward, recorded (complex: X^H for X^T)
         self._check_mode()
         m, n = self.inputs[0].shape[-2:]
-        _real_only_second_order("qr", output)
         k = m if self.mode == "complete" else min(m, n)
         q, r = _split(output, ((m, k), (k, n)))
         g_q, g_r = _split(grad_output, ((m, k), (k, n)))
         if self.mode == "complete" and m > n:
             raise NotImplementedError("qr: the QR decomposition is not differentiable when "
                                       "mode='complete' and A has more rows than columns")
-        mixed = g_r @ _swap(r) - _swap(q) @ g_q
+        mixed = g_r @ _swap_h(r) - _swap_h(q) @ g_q
         if m >= n:
             upper = Triangle(0, True)(mixed)
-            sym = upper + _swap(upper) - upper * np.eye(n, dtype=upper.dtype)
-            return (_swap(Solve(False)(r, _swap(q @ sym + g_q))),)  # (...) R^-T
-        skew = Triangle(0, False)(_swap(mixed) - mixed)
-        head = _swap(Solve(False)(getitem(r, (Ellipsis, slice(0, m))), _swap(q @ skew)))
+            both = upper + _swap_h(upper)  # the real part of the diagonal twice
+            sym = both - both * (0.5 * np.eye(n, dtype=output.dtype))
+            return (_swap_h(Solve(False)(r, _swap_h(q @ sym + g_q))),)  # (...) R^-H
+        skew = Triangle(0, False)(_swap_h(mixed) - mixed)
+        skew = skew - skew * (0.5 * np.eye(m, dtype=output.dtype))  # its diagonal counts half
+        head = _swap_h(Solve(False)(getitem(r, (Ellipsis, slice(0, m))), _swap_h(q @ skew)))
         return (q @ g_r + pad(head, (0, n - m)),)
 
 
@@ -804,8 +811,8 @@ def qr(A: Tensor, mode: str = "reduced") -> QRResult:  # noqa: N803
     k = m if mode == "complete" else min(m, n)
     packed = QR(mode)(A)
     q, r = _split(packed, [(m, k), (k, n)])
-    if mode == "r":  # R alone; its backward raises, as torch's
-        return QRResult(Tensor(np.zeros((0,), dtype=_dtype_of(A))), r)
+    if mode == "r":  # R alone; its backward raises, as torch's. Q: empty, in the graph
+        return QRResult(getitem(packed.reshape(-1), slice(0, 0)), r)
     return QRResult(q, r)
 
 
@@ -849,25 +856,26 @@ class Eigh(Op):
         return (vectors @ inner @ _mH(vectors),)
 
     def backward_graph(self, grad_output, output):
+        # as backward, recorded; complex: the skew-Hermitian part of V^H gV off the diagonal
+        # (torch's diagonal is gL alone), the phase check as backward's
+        from dlpy.ops.complex import real
+
         n = self.inputs[0].shape[-1]
-        _real_only_second_order("eigh", output)
         values, vectors = _split(output, ((n,), (n, n)))
         g_values, g_vectors = _split(grad_output, ((n,), (n, n)))
+        values, g_values = real(values), real(g_values)  # L is real (packed as complex here)
         eye = np.eye(n, dtype=output.dtype)
         inner = g_values.reshape(g_values.shape + (1,)) * eye
         used = bool(g_vectors.data.any())
         if used or g_vectors.requires_grad:  # an all-zero gV that depends on something adds
-            product = _swap(vectors) @ g_vectors  # nothing, but its derivative counts
+            product = _swap_h(vectors) @ g_vectors  # nothing, but its derivative counts
+            if product.data.dtype.kind == "c":
+                _check_phase("eigh", "eigenvectors",
+                             np.diagonal(product.data, 0, -2, -1).imag)
             gaps = _nonzero((values.reshape(values.shape[:-1] + (1, n))
                              - values.reshape(values.shape + (1,)) + eye), used)
-            inner = inner + (product - _swap(product)) * 0.5 / gaps
-        return (vectors @ inner @ _swap(vectors),)
-
-
-def _real_only_second_order(name: str, output: Tensor) -> None:
-    if output.data.dtype.kind == "c":
-        raise NotImplementedError(f"{name}: no second derivative for complex matrices in dlpy "
-                                  "(the first derivative is torch's)")
+            inner = inner + (product - _swap_h(product)) * (0.5 * (1 - eye)) / gaps
+        return (vectors @ inner @ _swap_h(vectors),)
 
 
 def _check_phase(name: str, what: str, imaginary: np.ndarray) -> None:
@@ -923,9 +931,8 @@ class Eigvalsh(Op):
     def backward_graph(self, grad_output, output):
         # V recomputed by a recorded eigh, so that its derivative (distinct eigenvalues) enters
         n = self.inputs[0].shape[-1]
-        _real_only_second_order("eigvalsh", self.inputs[0])
         v = _split(Eigh(self.uplo)(self.inputs[0]), ((n,), (n, n)))[1]
-        return ((v * grad_output.reshape(grad_output.shape[:-1] + (1, n))) @ _swap(v),)
+        return ((v * grad_output.reshape(grad_output.shape[:-1] + (1, n))) @ _swap_h(v),)
 
 
 @autocast_policy(FP32)
@@ -1011,10 +1018,12 @@ class SVD(Op):
         return (grad,)
 
     def backward_graph(self, grad_output, output):
+        from dlpy.ops.complex import real
+
         shapes = _svd_shapes(self.inputs[0].shape, self.full_matrices)
-        _real_only_second_order("svd", output)
         u, s, vh = _split(output, shapes)
         g_u, g_s, g_vh = _split(grad_output, shapes)
+        s, g_s = real(s), real(g_s)  # S is real (packed as complex here)
         (m, _), (k,), (_, n) = shapes
         first_k, first_k_rows = (Ellipsis, slice(0, k)), (Ellipsis, slice(0, k), slice(None))
         u, vh = getitem(u, first_k), getitem(vh, first_k_rows)
@@ -1030,19 +1039,28 @@ class SVD(Op):
             squares = s * s
             gaps = _nonzero(squares.reshape(row) - squares.reshape(column) + eye,
                             used_u or used_vh)
+            skew_u = skew_v = None
             if use_u:
-                product = _swap(u) @ g_u
-                inner = inner + (product - _swap(product)) * s.reshape(row) / gaps
+                product = _swap_h(u) @ g_u
+                skew_u = product - _swap_h(product)
+                inner = inner + skew_u * s.reshape(row) / gaps
             if use_vh:
-                product = vh @ _swap(g_vh)
-                inner = inner + s.reshape(column) * (product - _swap(product)) / gaps
+                product = vh @ _swap_h(g_vh)
+                skew_v = product - _swap_h(product)
+                inner = inner + s.reshape(column) * skew_v / gaps
+            if output.data.dtype.kind == "c":  # the phases, as backward
+                diagonals = [np.diagonal(x.data, 0, -2, -1) for x in (skew_u, skew_v)
+                             if x is not None]
+                _check_phase("svd", "singular vectors", np.imag(sum(diagonals)))
+                if use_u:
+                    inner = inner + skew_u * eye / (2 * _nonzero(s.reshape(row), used_u))
         grad = u @ inner @ vh
         if m > k and use_u:
             g_u_scaled = g_u / _nonzero(s.reshape(row), used_u)
-            grad = grad + (g_u_scaled - u @ (_swap(u) @ g_u_scaled)) @ vh
+            grad = grad + (g_u_scaled - u @ (_swap_h(u) @ g_u_scaled)) @ vh
         if n > k and use_vh:
             g_vh_scaled = g_vh / _nonzero(s.reshape(column), used_vh)
-            grad = grad + u @ (g_vh_scaled - (g_vh_scaled @ _swap(vh)) @ vh)
+            grad = grad + u @ (g_vh_scaled - (g_vh_scaled @ _swap_h(vh)) @ vh)
         return (grad,)
 
 
@@ -1087,7 +1105,6 @@ class Svdvals(Op):
     def backward_graph(self, grad_output, output):
         # U and Vh recomputed by a recorded svd, so that their derivative (distinct, non-zero
         # singular values) enters
-        _real_only_second_order("svdvals", self.inputs[0])
         shapes = _svd_shapes(self.inputs[0].shape, False)
         u, _, vh = _split(SVD(False)(self.inputs[0]), shapes)
         return ((u * grad_output.reshape(grad_output.shape[:-1] + (1, shapes[1][0]))) @ vh,)

@@ -14,15 +14,18 @@ from typing import NamedTuple
 import numpy as np
 
 from dlpy.amp.state import FP32, autocast_policy
-from dlpy.ops.complex import complex_dtype, mark
+from dlpy.ops.complex import complex_dtype, conj, mark, real
 from dlpy.ops.linalg import (
     LinAlgArgError,
     LinAlgDtypeError,
+    Solve,
     _lapack,
     _mT,
+    _nonzero,
     _pack,
     _shape_of,
     _split,
+    _swap_h,
     _unpack,
 )
 from dlpy.return_types import structseq_repr
@@ -48,6 +51,23 @@ def _conjugate_by_vectors(inner: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     return np.linalg.solve(vh, inner @ vh)
 
 
+def _conjugate_by_vectors_graph(inner: Tensor, vectors: Tensor) -> Tensor:
+    """_conjugate_by_vectors, recorded (for backward_graph)."""
+    vh = _swap_h(vectors)
+    return Solve(False)(vh, inner @ vh)
+
+
+def _check_eig_phase(diagonal: np.ndarray) -> None:
+    """torch's check that the loss does not depend on the eigenvectors' phases: diagonal is
+    diag(V^H gV), its imaginary part must be ~0."""
+    if not np.allclose(diagonal.imag, 0, rtol=1e-2, atol=1e-2):
+        raise RuntimeError(
+            "eig backward: the eigenvectors of a complex eigendecomposition are "
+            "specified up to multiplication by e^{i phi}; the loss depends on this "
+            "phase, so its gradient is ill-defined (use |V|, V V^H or the eigenvalues; "
+            "not Re(V))")
+
+
 class Eig(Op):
     """(L, V) packed, A V = V diag(L), complex;
     dA = V^-H (diag(gL) + (V^H gV - V^H V diag(Re diag(V^H gV))) / conj(E)) V^H with
@@ -68,17 +88,31 @@ class Eig(Op):
         if g_vectors.any():  # an unused V adds nothing, also for repeated eigenvalues
             product = _mH(vectors) @ g_vectors
             diagonal = np.diagonal(product, axis1=-2, axis2=-1)
-            if not np.allclose(diagonal.imag, 0, rtol=1e-2, atol=1e-2):
-                raise RuntimeError(
-                    "eig backward: the eigenvectors of a complex eigendecomposition are "
-                    "specified up to multiplication by e^{i phi}; the loss depends on this "
-                    "phase, so its gradient is ill-defined (use |V|, V V^H or the eigenvalues; "
-                    "not Re(V))")
+            _check_eig_phase(diagonal)
             product = product - _mH(vectors) @ (vectors * diagonal.real[..., None, :])
             eye = np.eye(n, dtype=values.dtype)
             gaps = np.conj(values[..., None, :] - values[..., :, None]) + eye
             inner = inner + product / gaps
         return (_conjugate_by_vectors(inner, vectors),)
+
+    def backward_graph(self, grad_output, output):
+        # as backward, recorded; the diagonal of the eigenbasis term is gL alone (torch's)
+        n = self.inputs[0].shape[-1]
+        values, vectors = _split(output, ((n,), (n, n)))
+        g_values, g_vectors = _split(grad_output, ((n,), (n, n)))
+        eye = np.eye(n, dtype=output.dtype)
+        inner = g_values.reshape(g_values.shape + (1,)) * eye
+        used = bool(g_vectors.data.any())
+        if used or g_vectors.requires_grad:  # an all-zero gV that depends on something adds
+            vh = _swap_h(vectors)  # nothing, but its derivative counts
+            product = vh @ g_vectors
+            _check_eig_phase(np.diagonal(product.data, axis1=-2, axis2=-1))
+            diagonal = real(product * eye).sum(-2, keepdim=True)  # Re diag(V^H gV) as a row
+            product = product - vh @ (vectors * diagonal)  # V^H V diag(Re diag(V^H gV))
+            gaps = _nonzero(conj(values.reshape(values.shape[:-1] + (1, n))
+                                 - values.reshape(values.shape + (1,))) + eye, used)
+            inner = inner + product * (1 - eye) / gaps
+        return (_conjugate_by_vectors_graph(inner, vectors),)
 
 
 class Eigvals(Op):
@@ -95,6 +129,14 @@ class Eigvals(Op):
         n = grad_output.shape[-1]
         eye = np.eye(n, dtype=self.vectors.dtype)
         return (_conjugate_by_vectors(grad_output[..., :, None] * eye, self.vectors),)
+
+    def backward_graph(self, grad_output, output):
+        # V recomputed by a recorded eig, so that its derivative (distinct eigenvalues) enters
+        n = self.inputs[0].shape[-1]
+        vectors = _split(Eig()(self.inputs[0]), ((n,), (n, n)))[1]
+        eye = np.eye(n, dtype=vectors.dtype)
+        return (_conjugate_by_vectors_graph(grad_output.reshape(grad_output.shape + (1,)) * eye,
+                                            vectors),)
 
 
 def _square(name: str, A) -> tuple[int, ...]:  # noqa: N803

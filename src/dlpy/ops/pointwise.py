@@ -508,9 +508,10 @@ def ceil(input: Tensor) -> Tensor:
     return Step(np.ceil)(input)
 
 
-def round(input: Tensor, decimals: int | None = None) -> Tensor:  # noqa: A001 - PyTorch's name
-    """Round to ``decimals`` places, halves to even (as torch.round and numpy); zero gradient.
-    An integer tensor is returned as it is, but only when decimals is not given (as torch)."""
+def round(input: Tensor, *, decimals: int | None = None) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Round to ``decimals`` places (a keyword, as torch's), halves to even (as torch.round and
+    numpy); zero gradient. An integer tensor is returned as it is, but only when decimals is
+    not given (as torch)."""
     kind = np.asarray(input.data if isinstance(input, Tensor) else input).dtype.kind
     if kind == "b" or (kind in "iu" and decimals is not None):
         dtype = np.asarray(getattr(input, 'data', input)).dtype
@@ -542,7 +543,7 @@ def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - PyTorch's n
     _check_broadcast("minimum", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
-    return Maximum(smaller=True)(a, b)
+    return _torch_node(Maximum(smaller=True)(a, b), "MinimumBackward0")
 
 
 # ----------------------------------------------------------------- more of torch's element-wise
@@ -575,7 +576,7 @@ class Modulo(Op):
         self.function, self.quotient_of = function, quotient
 
     def forward(self, a, b):
-        if a.dtype.kind == "f" or b.dtype.kind == "f":
+        if _is_float(a.dtype) or _is_float(b.dtype):  # bfloat16 too
             self.quotient = self.quotient_of(a, b)
         else:
             self.quotient = None
@@ -587,7 +588,11 @@ class Modulo(Op):
         return grad_output, -grad_output * self.quotient
 
     def backward_graph(self, grad_output, output):
-        return grad_output, -grad_output * self.quotient
+        # the quotient as torch's graph has it, a rounding div of the inputs (zero gradient;
+        # b's gradient then requires grad, as torch's)
+        a, b = self.inputs
+        mode = "trunc" if self.function is np.fmod else "floor"
+        return grad_output, -grad_output * a.div(b, rounding_mode=mode)
 
     def describe(self) -> str:
         return "Fmod" if self.function is np.fmod else "Remainder"
@@ -611,7 +616,7 @@ def frac(input: Tensor) -> Tensor:
     if _data(input).dtype.kind in "biu":
         raise NotImplementedError(f"frac: not implemented for {_data(input).dtype} tensors, as "
                                   "torch")
-    return input - trunc(input).detach()
+    return _torch_node(input - trunc(input).detach(), "FracBackward0")
 
 
 def _tensor_input(name: str, a) -> None:
@@ -643,24 +648,32 @@ def fmod(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     _check_broadcast("fmod", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
-    return Modulo(np.fmod, _trunc_divide)(a, _as_tensor(b, a))
+    out = Modulo(np.fmod, _trunc_divide)(a, _as_tensor(b, a))
+    return _torch_node(out, "FmodBackward1") if isinstance(other, Tensor) else out
 
 
 def remainder(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
-    """torch.remainder: a - floor(a / b) * b, the sign of b (Python's %), broadcast."""
+    """torch.remainder: a - floor(a / b) * b, the sign of b (Python's %), broadcast; with a
+    number first (torch's remainder.Scalar_Tensor) no derivative, as torch's."""
     a, b = input, other
     _no_bools("remainder", a, b)
     _check_broadcast("remainder", a, b)
     if _promotion.needs_promotion(a, b):
         a, b = _promotion.promote(a, b)
-    return Modulo(_remainder, np.floor_divide)(_as_tensor(a, _as_tensor(b)), _as_tensor(b, a))
+    out = Modulo(_remainder, np.floor_divide)(_as_tensor(a, _as_tensor(b)), _as_tensor(b, a))
+    if not isinstance(input, (Tensor, np.ndarray)):  # torch's remainder(Scalar, Tensor): no
+        # derivative (an array is a tensor operand, as torch takes one)
+        return _no_derivative("remainder", out, other)
+    # torch's remainder(Tensor, Tensor) is RemainderBackward1, (Tensor, Scalar) Backward0
+    return _torch_node(out, "RemainderBackward1") if isinstance(other, Tensor) \
+        and isinstance(input, Tensor) else out
 
 
 def _remainder(a, b):
     """torch's remainder: fmod(a, b), plus b where that is nonzero with the other sign; a zero
     keeps fmod's sign (a's: torch.remainder(-0., 2.) is -0.0), where numpy's takes b's."""
     r = np.remainder(a, b)
-    if r.dtype.kind == "f":
+    if _is_float(r.dtype):  # bfloat16 too
         zero = r == 0
         if zero.any():
             r = np.where(zero, np.copysign(r, a), r)
@@ -697,7 +710,8 @@ def copysign(input: Tensor, other) -> Tensor:  # noqa: A002 - torch's names
     a = _as_tensor(a)
     if a.dtype.kind in "biu":
         a = a.astype(np.float32)
-    return Copysign()(a, b)
+    out = Copysign()(a, b)  # torch's copysign(Tensor, Scalar): CopysignBackward1
+    return out if isinstance(other, Tensor) else _torch_node(out, "CopysignBackward1")
 
 
 def _no_integers(name: str, *operands) -> None:
@@ -790,12 +804,12 @@ def _logaddexp(name: str, a, b, base: float | None) -> Tensor:
 
 def logaddexp(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """log(exp(a) + exp(b)), without overflow, broadcast."""
-    return _logaddexp("logaddexp", input, other, None)
+    return _torch_node(_logaddexp("logaddexp", input, other, None), "LogaddexpBackward0")
 
 
 def logaddexp2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002 - torch's names
     """log2(2^a + 2^b), without overflow, broadcast."""
-    return _logaddexp("logaddexp2", input, other, 2.0)
+    return _torch_node(_logaddexp("logaddexp2", input, other, 2.0), "Logaddexp2Backward0")
 
 
 class Logit(Op):
@@ -886,13 +900,13 @@ def sinc(input: Tensor) -> Tensor:
 def deg2rad(input: Tensor) -> Tensor:
     if isinstance(input, _complex.ComplexTensor):
         raise RuntimeError("deg2rad is not supported for complex tensors (as torch's)")
-    return input * (math.pi / 180.0)
+    return _torch_node(input * (math.pi / 180.0), "Deg2RadBackward0")
 
 
 def rad2deg(input: Tensor) -> Tensor:
     if isinstance(input, _complex.ComplexTensor):
         raise RuntimeError("rad2deg is not supported for complex tensors (as torch's)")
-    return input * (180.0 / math.pi)
+    return _torch_node(input * (180.0 / math.pi), "Rad2DegBackward0")
 
 
 def exp2(input: Tensor) -> Tensor:
@@ -903,12 +917,14 @@ def exp2(input: Tensor) -> Tensor:
 
 def log2(input: Tensor) -> Tensor:
     input = _promotion.floating(input)
-    return _rounded_once(input, lambda x: _scaled_log(x, 1.0 / math.log(2.0)))
+    return _torch_node(_rounded_once(input, lambda x: _scaled_log(x, 1.0 / math.log(2.0))),
+                       "Log2Backward0")
 
 
 def log10(input: Tensor) -> Tensor:
     input = _promotion.floating(input)
-    return _rounded_once(input, lambda x: _scaled_log(x, 1.0 / math.log(10.0)))
+    return _torch_node(_rounded_once(input, lambda x: _scaled_log(x, 1.0 / math.log(10.0))),
+                       "Log10Backward0")
 
 
 def _scaled_log(x: Tensor, scale: float) -> Tensor:
@@ -1046,8 +1062,12 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
 
 def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
                neginf: float | None = None) -> Tensor:
-    """nan -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest and smallest
-    finite numbers);  dx = g where x is finite, 0 elsewhere, as PyTorch."""
+    """nan -> nan, +inf -> posinf, -inf -> neginf (default: 0, and the dtype's largest and
+    smallest finite numbers);  dx = g where x is finite, 0 elsewhere, as PyTorch. Each
+    replacement is a real number (a bool, a 0-d tensor) or None, else torch's TypeError."""
+    nan, posinf, neginf = (_replacement(what, value) for what, value in (
+        ("nan", nan), ("posinf", posinf), ("neginf", neginf)))
+    nan = 0.0 if nan is None else nan
     data = _data(input)
     if data.dtype.kind == "c":  # each part on its own, as torch's
         return _complex.complex(nan_to_num(_complex.real(input), nan, posinf, neginf),
@@ -1059,7 +1079,20 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
     fill = np.where(np.isnan(data), nan, np.where(data > 0,
                                                   info.max if posinf is None else posinf,
                                                   info.min if neginf is None else neginf))
-    return where(np.isfinite(data), input, fill.astype(data.dtype))
+    return _torch_node(where(np.isfinite(data), input, fill.astype(data.dtype)),
+                       "NanToNumBackward0")
+
+
+def _replacement(what: str, value) -> float | None:
+    """nan_to_num's ``what`` replacement as a float (None stays None), as torch's parser."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor) and value.ndim == 0 and value.dtype.kind != "c":
+        return float(value.item())
+    if not isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        raise TypeError(f"nan_to_num(): argument '{what}' must be float, not "
+                        f"{type(value).__name__}")
+    return float(value)
 
 
 def clip(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -1181,7 +1214,7 @@ def fmax(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     _check_broadcast("fmax", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     _complex.refuse("fmax", a, b)
-    return where((a.data >= b.data) | np.isnan(b.data), a, b)
+    return _torch_node(where((a.data >= b.data) | np.isnan(b.data), a, b), "FmaxBackward0")
 
 
 def fmin(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -1190,7 +1223,7 @@ def fmin(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
     _check_broadcast("fmin", a, b)
     a, b = _as_tensor(a, _as_tensor(b)), _as_tensor(b, _as_tensor(a))
     _complex.refuse("fmin", a, b)
-    return where((a.data <= b.data) | np.isnan(b.data), a, b)
+    return _torch_node(where((a.data <= b.data) | np.isnan(b.data), a, b), "FminBackward0")
 
 
 class Pow(Op):
@@ -1301,7 +1334,8 @@ def ldexp(input, other) -> Tensor:  # noqa: A002 - torch's names
     if x_float and not other_float:  # torch's exact kernel, in x's dtype (no bool exponent)
         if other.dtype.kind == "b":
             raise NotImplementedError('"ldexp_cpu_exp" not implemented for \'Bool\', as torch')
-        return (x * exp2(other.astype(np.float64))).astype(x.dtype)
+        return _torch_node((x * exp2(other.astype(np.float64))).astype(x.dtype),
+                           "LdexpBackward0")
     if x.dtype.kind == "c" and other.dtype == np.float16:  # torch's pow(2, other) in complex32
         raise NotImplementedError('"pow" not implemented for \'ComplexHalf\', as torch')
     if not other_float:  # x * pow(2.0, other): 2 ** an integer in the default float dtype
@@ -1401,7 +1435,7 @@ def sgn(input: Tensor) -> Tensor:
     """torch.sgn: sign for a real tensor, z / |z| for a complex one (0 at 0)."""
     if isinstance(input, _complex.ComplexTensor):
         return _complex.sgn(input)
-    return sign(input)
+    return _torch_node(sign(input), "SgnBackward0")
 
 
 class FloorDivide(Op):
@@ -1432,12 +1466,27 @@ class FloorDivide(Op):
 
 
 def floor_divide(input, other) -> Tensor:  # noqa: A002 - torch's names
-    """torch.floor_divide: a / b rounded down (integers stay integers); zero gradient."""
+    """torch.floor_divide: a / b rounded down (integers stay integers); no derivative: its
+    node is torch's NotImplemented, whose backward raises (div(rounding_mode="floor") has a
+    zero gradient)."""
     a, b = input, other
     _check_broadcast("floor_divide", a, b)
     if _promotion.needs_promotion(a, b) and _promotion.opmath_scalar(a, b) is None:
         a, b = _promotion.promote(a, b)  # (a half tensor // a number: float32's number)
-    return _as_tensor(a, _as_tensor(b)).div(b, rounding_mode="floor")
+    out = _as_tensor(a, _as_tensor(b)).div(b, rounding_mode="floor")
+    return _no_derivative("floor_divide", out, input, other)
+
+
+def _no_derivative(name: str, out: Tensor, *operands) -> Tensor:
+    """``out`` of torch's op ``name`` that has no derivative formula: where it requires grad,
+    a node torch names NotImplemented whose backward raises torch's RuntimeError."""
+    if not out.requires_grad:
+        return out
+    from dlpy.node_names import named
+    from dlpy.ops.indexing import _NoDerivative
+
+    tracked = [t for t in operands if isinstance(t, Tensor) and t.requires_grad]
+    return named(_NoDerivative(name, out.data)(*tracked), "torch::autograd::NotImplemented")
 
 
 def _bessel_i1(x: np.ndarray) -> np.ndarray:

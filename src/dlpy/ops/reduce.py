@@ -834,16 +834,22 @@ def var_mean(input, dim=None, *legacy, correction=None, unbiased=None, keepdim=N
     """(var, mean) over dim, as torch.var_mean."""
     dim, unbiased, keepdim = _legacy_moments("var_mean", dim, legacy, unbiased, keepdim)
     keepdim = bool(keepdim)
-    return (_moment("var_mean", input, None, (), None, correction, unbiased, dim, keepdim),
-            mean(input, dim=dim, keepdim=keepdim))
+    from dlpy.node_names import named  # (torch's one node for both; dlpy's two, named so)
+
+    return (named(_moment("var_mean", input, None, (), None, correction, unbiased, dim,
+                          keepdim), "VarMeanBackward0"),
+            named(mean(input, dim=dim, keepdim=keepdim), "VarMeanBackward0"))
 
 
 def std_mean(input, dim=None, *legacy, correction=None, unbiased=None, keepdim=None):
     """(std, mean) over dim, as torch.std_mean."""
     dim, unbiased, keepdim = _legacy_moments("std_mean", dim, legacy, unbiased, keepdim)
     keepdim = bool(keepdim)
-    return (_moment("std_mean", input, None, (), None, correction, unbiased, dim, keepdim),
-            mean(input, dim=dim, keepdim=keepdim))
+    from dlpy.node_names import named
+
+    return (named(_moment("std_mean", input, None, (), None, correction, unbiased, dim,
+                          keepdim), "StdMeanBackward0"),
+            named(mean(input, dim=dim, keepdim=keepdim), "StdMeanBackward0"))
 
 
 def aminmax(input, *, dim=None, keepdim=False) -> MinMax:
@@ -1004,7 +1010,7 @@ def mode(input, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     rows = data.reshape(-1, data.shape[-1])
     found = np.empty(len(rows), dtype=np.int64)
     for r, row in enumerate(rows):
-        if row.dtype.kind in "fc" and np.isnan(row).any():
+        if _floating_or_complex(row.dtype) and np.isnan(row).any():
             found[r] = _mode_with_nan(row)
             continue
         values, counts = np.unique(row, return_counts=True)

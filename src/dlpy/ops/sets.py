@@ -1,12 +1,15 @@
 """Counting and searching: unique, unique_consecutive, bincount, histc, searchsorted and
 bucketize, as PyTorch. None is differentiable (as in PyTorch): each returns tensors with no
-gradient."""
+gradient, but unique's and unique_consecutive's values stay in the graph of an input that
+requires grad (torch's Unique2Backward0, ...), whose backward raises torch's
+NotImplementedError."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from dlpy.amp.dtypes import check_float8, refuse_bool
+from dlpy.node_names import named
 from dlpy.ops import (
     ArgDtypeError,
     ArgError,
@@ -15,15 +18,37 @@ from dlpy.ops import (
     check_dim,
     real_number,
 )
-from dlpy.tensor import Tensor
+from dlpy.tensor import Op, Tensor
 
 
 def _data(value) -> np.ndarray:
     return np.asarray(value.data if isinstance(value, Tensor) else value)
 
 
+class _NoDerivative(Op):
+    """The values of an op torch has no derivative for (unique), computed beside the graph
+    (``value``) but in it where the input requires grad: backward raises torch's
+    NotImplementedError."""
+
+    def __init__(self, name: str, value: np.ndarray):
+        self.op_name, self.value = name, value
+
+    def forward(self, x):
+        return self.value
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"the derivative for '{self.op_name}' is not implemented.")
+
+
+def _values(values, x, op_name: str, node_name: str) -> Tensor:
+    """``values`` as a Tensor, a node of x's graph (torch's ``node_name``) when x is tracked."""
+    if isinstance(x, Tensor):
+        return named(_NoDerivative(op_name, values)(x), node_name)
+    return Tensor(values)
+
+
 def _results(values, inverse, counts, return_inverse, return_counts):
-    out = [Tensor(values)]
+    out = [values if isinstance(values, Tensor) else Tensor(values)]
     if return_inverse:
         out.append(Tensor(inverse.astype(np.int64)))
     if return_counts:
@@ -58,13 +83,14 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
     if dim is None:
         values, inverse, counts = np.unique(data.reshape(-1), return_inverse=True,
                                             return_counts=True, equal_nan=False)
-        return _results(values, inverse.reshape(data.shape), counts, return_inverse,
-                        return_counts)
+        return _results(_values(values, input, "_unique2", "Unique2Backward0"),
+                        inverse.reshape(data.shape), counts, return_inverse, return_counts)
     dim = check_dim("unique", dim, data.ndim)
     _check_empty_slices(data, dim)
     values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True,
                                         axis=dim)
-    return _results(values, inverse.reshape(-1), counts, return_inverse, return_counts)
+    return _results(_values(values, input, "unique_dim", "UniqueDimBackward0"),
+                    inverse.reshape(-1), counts, return_inverse, return_counts)
 
 
 def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = False,
@@ -89,6 +115,7 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
         values, shape = np.moveaxis(moved[starts], 0, dim), (moved.shape[0],)
     inverse = (np.cumsum(starts) - 1).reshape(shape)
     counts = np.diff(np.append(np.flatnonzero(starts), starts.size))
+    values = _values(values, x, "unique_consecutive", "UniqueConsecutiveBackward0")
     return _results(values, inverse, counts, return_inverse, return_counts)
 
 

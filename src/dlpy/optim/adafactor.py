@@ -83,7 +83,7 @@ class Adafactor(Optimizer):
     def _init_state(self, param, group):
         state = {slot: np.zeros(self._slot_shape(slot, param.shape), param.dtype)
                  for slot in self._param_slots(param.ndim, group)}
-        state["step"] = np.zeros((), dtype=np.int64)
+        state["step"] = self._step_zero()
         return state
 
     def _flat_state_dict(self):

@@ -207,7 +207,7 @@ class Adagrad(Optimizer):
             raise SparseGradError("Adagrad: weight_decay does not work with sparse gradients "
                                   "(it touches every row); set it to 0 or leave sparse off")
         state["step"] += 1
-        clr = group["lr"] / (1 + (int(state["step"]) - 1) * group["lr_decay"])
+        clr = group["lr"] / (1 + (float(state["step"]) - 1) * group["lr_decay"])
         total = state["sum"]
         if sparse:
             grad = grad.coalesce()
@@ -233,7 +233,7 @@ class Adagrad(Optimizer):
         """torch's single-tensor Adagrad on a float16/bfloat16 parameter (a dense gradient)."""
         dtype = param.dtype
         state["step"] += 1
-        clr = group["lr"] / (1 + (int(state["step"]) - 1) * group["lr_decay"])
+        clr = group["lr"] / (1 + (float(state["step"]) - 1) * group["lr_decay"])
         p, g = _low_grad(param, grad, group["weight_decay"], group["maximize"])
         total = state["sum"]  # sum.addcmul_(g, g, value=1); p.addcdiv_(g, std, value=-clr)
         total[...] = total.astype(_F32) + _F32(1.0) * g * g
@@ -264,7 +264,7 @@ class Adamax(Optimizer):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]
         state["step"] += 1
-        step_size = lr / (1.0 - beta1 ** int(state["step"]))
+        step_size = lr / (1.0 - beta1 ** float(state["step"]))
         for (p, g, m, u), (s, d) in self._blocks(param, grad, state["exp_avg"],
                                                  state["exp_inf"]):
             g = _effective_grad(p, g, s, weight_decay, maximize)
@@ -280,7 +280,7 @@ class Adamax(Optimizer):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         dtype = param.dtype
         state["step"] += 1
-        step_size = lr / (1.0 - beta1 ** int(state["step"]))
+        step_size = lr / (1.0 - beta1 ** float(state["step"]))
         p, g = _low_grad(param, grad, group["weight_decay"], group["maximize"])
         m, u = state["exp_avg"], state["exp_inf"]
         _lerp_low(m, g, 1.0 - beta1)  # max(exp_inf.mul_(b2), |g|.add_(eps))
@@ -328,7 +328,7 @@ class NAdam(Optimizer):
         decay, weight_decay = _weight_decay(group)
         maximize, momentum_decay = group["maximize"], group["momentum_decay"]
         state["step"] += 1
-        t = int(state["step"])
+        t = float(state["step"])
         bias2 = 1.0 - beta2 ** t
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
@@ -397,7 +397,7 @@ class RAdam(Optimizer):
         decay, weight_decay = _weight_decay(group)
         maximize = group["maximize"]
         state["step"] += 1
-        t = int(state["step"])
+        t = float(state["step"])
         bias1, bias2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * t * (beta2 ** t) / bias2
@@ -438,13 +438,13 @@ class RAdam(Optimizer):
         param[...] = _add(p, update, -1.0, dtype)
 
 
-def _low_weight_decay(param: np.ndarray, state: dict, group: dict[str, Any]) -> int:
+def _low_weight_decay(param: np.ndarray, state: dict, group: dict[str, Any]) -> float:
     """NAdam's and RAdam's low-precision steps: the step counted, and with decoupled weight
     decay torch's ``param.mul_(1 - lr * weight_decay)``; returns the step."""
     state["step"] += 1
     if group["weight_decay"] and group["decoupled_weight_decay"]:
         param[...] = param.astype(_F32) * _F32(1.0 - group["lr"] * group["weight_decay"])
-    return int(state["step"])
+    return float(state["step"])
 
 
 def _low_moments(state: dict, g: np.ndarray, beta1: float, beta2: float, dtype: np.dtype):
@@ -584,7 +584,7 @@ class ASGD(Optimizer):
                 ax += d
             else:
                 np.copyto(ax, p)
-        step = int(state["step"])
+        step = float(state["step"])
         state["eta"][...] = lr / ((1 + lambd * lr * step) ** alpha)
         state["mu"][...] = 1 / max(1, step - t0)
 
@@ -599,7 +599,7 @@ class ASGD(Optimizer):
         ax = state["ax"]  # ax.add_(param.sub(ax).mul_(mu)), or ax.copy_(param)
         p = param.astype(_F32)
         ax[...] = ax + _round(_round(p - ax, dtype) * _F32(mu), dtype) if mu != 1.0 else param
-        step = int(state["step"])
+        step = float(state["step"])
         lr, alpha = group["lr"], group["alpha"]
         state["eta"][...] = lr / ((1 + group["lambd"] * lr * step) ** alpha)
         state["mu"][...] = 1 / max(1, step - group["t0"])

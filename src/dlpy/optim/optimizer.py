@@ -187,11 +187,16 @@ class Optimizer:
             self._state = ParamStates(self, [{} for _ in self.params])
             self.__dict__.pop("_extras", None)
             self.__dict__.pop("_loaded_scalars", None)
+            self._forget_entries()
+            position = {id(p): i for i, p in enumerate(self.params)}
+            self.__dict__["_order"] = {position[id(p)]: None for p in value
+                                       if isinstance(p, Tensor) and id(p) in position}
             for i, entries in extras.items():  # (torch's dict: kept through opt.state[p])
                 self._state[self.params[i]] = entries
             return
         self.__dict__.pop("_extras", None)  # (the user's keys go with the state they were in)
         self.__dict__.pop("_loaded_scalars", None)
+        self._forget_entries()
         self._state = value if isinstance(value, ParamStates) else ParamStates(self, value)
 
     @property
@@ -298,8 +303,17 @@ class Optimizer:
         """A parameter's state before its first step: every slot zeros, the step count 0."""
         state = {slot: np.zeros((), self.scalar_slots[slot]) if slot in self.scalar_slots
                  else np.zeros_like(param) for slot in self._slots(group)}
-        state["step"] = np.zeros((), dtype=np.int64)
+        state["step"] = self._step_zero()
         return state
+
+    def _step_zero(self) -> np.ndarray:
+        """A parameter's step count before its first step: as PyTorch's, a 0-d float32 array
+        that the steps count up in place (``opt.state[p]["step"]`` is a Tensor on it, so a
+        reference the user holds sees the count and the user's in-place writes reach the
+        next step); an int64 one where PyTorch keeps none (SGD's) or a Python int
+        (SparseAdam's)."""
+        torch_float = self.torch_step and not self.torch_step_int
+        return np.zeros((), dtype=np.float32 if torch_float else np.int64)
 
     @property
     def lr(self) -> float:
@@ -394,12 +408,14 @@ class Optimizer:
             if slots:
                 if not state:
                     state.update(self._fresh_state(data, group))
+                    self._state_made(i)
                 elif state[slots[0]].dtype != data.dtype:  # (the first slot: an array)
                     # the parameter changed dtype (module.to(np.float64)) after some steps:
                     # its state follows, as load_state_dict casts it
                     for slot in slots:
                         if slot not in self.scalar_slots and slot in state:
                             state[slot] = state[slot].astype(data.dtype)
+                    self._state_made(i)
                 missing = [slot for slot in slots if slot not in state]
                 if missing:  # a setting turned on after the first step (RMSprop's momentum or
                     # centered, Adam's amsgrad): its buffer was never made, torch's KeyError
@@ -440,6 +456,83 @@ class Optimizer:
             return _complex_state(self._init_state(_as_real(data), group), data.shape)
         return self._init_state(data, group)
 
+    # ------------------------------------------- opt.state[p] as torch's live dict of Tensors
+    def _state_made(self, index: int) -> None:
+        """Parameter ``index``'s state made (or remade) by a step: its entry in torch's
+        ``defaultdict`` exists from now on (``len(opt.state)``, the state dict's order), and an
+        ``opt.state[p]`` the user holds shows it, as torch's dict the step fills."""
+        self.__dict__.setdefault("_order", {}).setdefault(index)
+        live = self.__dict__.get("_live")
+        if live and index in live:
+            live[index]._refresh()
+
+    def _view(self, index: int, slot: str, array: np.ndarray) -> Tensor:
+        """The Tensor on parameter ``index``'s live ``slot`` array: the same object while the
+        array is (``opt.state[p]["exp_avg"] is opt.state_dict()["state"][0]["exp_avg"]``, as
+        torch's), so in-place writes to it reach the next step."""
+        views = self.__dict__.setdefault("_views", {})
+        tensor = views.get((index, slot))
+        if tensor is None or tensor.data is not array:
+            tensor = views[(index, slot)] = Tensor(array)
+        return tensor
+
+    def _live_state(self, index: int) -> _LiveState:
+        """Parameter ``index``'s ``opt.state[p]``: one dict while the entry lives (torch's
+        ``opt.state[p] is opt.state[p]``), refreshed from the stored state."""
+        live = self.__dict__.setdefault("_live", {})
+        entry = live.get(index)
+        if entry is None:
+            entry = live[index] = _LiveState(self, index, {})
+        entry._refresh()
+        return entry
+
+    def _forget_entries(self) -> None:
+        """The state replaced as a whole: torch's new dict, whose entries, dicts and Tensors
+        are new (the ones the user holds are no longer the optimiser's)."""
+        for key in ("_order", "_live", "_views"):
+            self.__dict__.pop(key, None)
+
+    def _adopt(self, given: Any, saved_groups: Any) -> None:
+        """After load_state_dict of PyTorch's layout: the entries in the loaded state's order,
+        and its Tensors kept as the state's own where torch's load keeps them (a slot of the
+        parameter's dtype, ``step`` as it is; float32 where the saved group is capturable or
+        fused): the optimiser's steps then update them in place, as torch's."""
+        order = self.__dict__["_order"] = {}
+        if not isinstance(given, dict):
+            return
+        group_of = [saved if isinstance(saved, dict) else {}
+                    for saved, own in zip(saved_groups, self.param_groups)
+                    for _ in own["params"]]
+        for key, slots in given.items():
+            if not (isinstance(key, (int, np.integer)) and not isinstance(key, bool)
+                    or isinstance(key, str) and key.isdigit()):
+                continue
+            index = int(key)
+            if not 0 <= index < len(self.params):
+                continue
+            order.setdefault(index)
+            if not isinstance(slots, dict):
+                continue
+            raw = list.__getitem__(self.state, index)
+            for slot, value in slots.items():
+                if not isinstance(value, Tensor) or slot not in raw or slot in self.scalar_slots:
+                    continue
+                array, target = value.data, raw[slot]
+                if not isinstance(array, np.ndarray) or not isinstance(target, np.ndarray):
+                    continue
+                if slot == "step":
+                    if not self.torch_step or self.torch_step_int:
+                        continue
+                    group = group_of[index]
+                    keep = array.ndim == 0 and array.dtype.kind in "fiu" and (
+                        array.dtype == np.float32
+                        or not (group.get("capturable") or group.get("fused")))
+                else:
+                    keep = array.dtype == target.dtype and array.shape == target.shape
+                if keep and array.flags.writeable and array.flags.c_contiguous:
+                    raw[slot] = array
+                    self.__dict__.setdefault("_views", {})[(index, slot)] = value
+
     # ---------------------------------------------------- opt.state[p] changed by the user
     def _extra_state(self, index: int) -> dict[str, Any]:
         """Parameter ``index``'s keys of the user's own in ``opt.state[p]`` (saved in
@@ -468,6 +561,11 @@ class Optimizer:
             raise TypeError(f"{name}.state[p][{key!r}]: expected a Tensor or a number, got "
                             f"{type(value).__name__}")
         target = raw[key]
+        if key == "step" and isinstance(value, Tensor) and array.ndim == 0 \
+                and array.dtype.kind in "fiu" and array.flags.writeable and not self.torch_step_int:
+            raw[key] = array  # the Tensor itself from now on, counted in place (torch's)
+            self.__dict__.setdefault("_views", {})[(index, key)] = value
+            return
         if key == "step" or key in self.scalar_slots:
             if array.size != 1:
                 raise ValueError(f"{name}.state[p][{key!r}]: expected one number, got shape "
@@ -482,6 +580,8 @@ class Optimizer:
         shared = array.dtype == target.dtype and array.flags.c_contiguous \
             and array.flags.writeable
         raw[key] = array if shared else np.array(array, dtype=target.dtype)
+        if shared and isinstance(value, Tensor):
+            self.__dict__.setdefault("_views", {})[(index, key)] = value
         if not self.torch_step and raw["step"] == 0:  # (SGD's buffer: used from the next step)
             raw["step"] = np.asarray(1, dtype=np.int64)
 
@@ -643,30 +743,38 @@ class Optimizer:
                 group.update(names)
         if not self.torch_state_tensors:
             return nested
+        live_step = self.torch_step and not self.torch_step_int
         for index, slots in list(nested["state"].items()):
             slots = nested["state"][index] = self._torch_slots(slots)
-            if not slots:
-                del nested["state"][index]
-            # the state's Tensors share the live arrays, as torch's (flat's are copies)
+            # the state's Tensors are the live ones, as torch's (flat's are copies): the same
+            # objects as opt.state[p]'s, the step's count among them
             live = list.__getitem__(self.state, int(index))
             for slot, value in slots.items():
                 array = live.get(slot)
-                if slot != "step" and isinstance(value, Tensor) \
-                        and isinstance(array, np.ndarray) and array.shape == value.data.shape \
+                if not isinstance(value, Tensor) or not isinstance(array, np.ndarray):
+                    continue
+                if slot == "step" and live_step and array.ndim == 0 \
+                        or slot != "step" and array.shape == value.data.shape \
                         and array.dtype == value.data.dtype:
-                    slots[slot] = Tensor(array)
+                    slots[slot] = self._view(int(index), slot, array)
         # the user's own keys of opt.state[p], as they are (torch's state dict holds them)
         for index, extras in sorted(self.__dict__.get("_extras", {}).items()):
             if extras:
                 nested["state"].setdefault(index, {}).update(extras)
+        # torch's order (its dict's: the entries made first, by a step or a read, first), an
+        # entry without state among them ({}: a parameter whose opt.state[p] was read)
+        saved = nested["state"]
+        nested["state"] = {i: saved.get(i, {}) for i in self._state.entries()
+                           if saved.get(i) or i in self.__dict__.get("_order", ())}
         return nested
 
     def _torch_slots(self, slots: dict[str, Any], scalars: bool = False,
-                     scalar_dtype: Any = np.float32) -> dict[str, Any]:
+                     scalar_dtype: Any = np.float32, index: int | None = None) -> dict[str, Any]:
         """One parameter's state as PyTorch's: arrays as Tensors (sharing memory), ``step`` a
         0-d float32 Tensor (left out where PyTorch keeps none); with ``scalars`` the
         ``scalar_slots`` too, as ``scalar_dtype`` Tensors (PyTorch's are float32, the
-        parameter's dtype once loaded; a state dict keeps dlpy's precision)."""
+        parameter's dtype once loaded; a state dict keeps dlpy's precision). With ``index``
+        (``slots`` parameter ``index``'s live state): the live Tensors (``_view``)."""
         if not self.torch_state_tensors:
             return slots
         out = {}
@@ -677,11 +785,16 @@ class Optimizer:
             if slot == "step" or (scalars and slot in self.scalar_slots):
                 if slot == "step" and self.torch_step_int:
                     out[slot] = int(value)
+                elif slot == "step" and self.torch_step and index is not None \
+                        and isinstance(value, np.ndarray) and value.ndim == 0:
+                    out[slot] = self._view(index, slot, value)
                 elif slot != "step" or self.torch_step:
                     dtype = np.float32 if slot == "step" else scalar_dtype
                     out[slot] = Tensor(np.asarray(value, dtype=dtype))
+            elif isinstance(value, np.ndarray):
+                out[slot] = self._view(index, slot, value) if index is not None else Tensor(value)
             else:
-                out[slot] = Tensor(value) if isinstance(value, np.ndarray) else value
+                out[slot] = value
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -693,10 +806,11 @@ class Optimizer:
             result = hook(self, state)
             if result is not None:
                 state = result
-        extras, user_keys = None, {}
+        extras, user_keys, given = None, {}, None
         if self._torch_style_state:
             self._load_user_state_dict(state)
         elif "param_groups" in state and "state" in state:
+            given, saved_groups = state["state"], state["param_groups"]
             if self.torch_state_tensors:  # (LBFGS's state is all its own numbers and lists)
                 state, user_keys = self._split_user_keys(state)
             flat = self._flat_from_nested(state)
@@ -715,6 +829,8 @@ class Optimizer:
             state = flat
         if not self._torch_style_state:
             self._load_flat_state_dict(state)
+            if given is not None and self.torch_state_tensors:
+                self._adopt(given, saved_groups)
             if user_keys:
                 self.__dict__["_extras"] = user_keys
             if extras is not None and self.scalar_slots:
@@ -960,7 +1076,7 @@ class Optimizer:
         # centered, Adam's amsgrad), not the ones this optimiser was made with
         group_of = [groups[g] for g, group in enumerate(self.param_groups)
                     for _ in group["params"]]
-        scalars = {"step": np.int64, **self.scalar_slots}
+        scalars = {"step": self._step_zero().dtype, **self.scalar_slots}
         new_state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         for key, value in state.items():
             if not key.startswith("state."):
@@ -1047,16 +1163,22 @@ class ParamStates(list):
     def __getitem__(self, key):
         if isinstance(key, Tensor):
             index = self._checked_index(key)
-            raw = list.__getitem__(self, index)
+            # torch's defaultdict: reading a parameter's state makes its (empty) entry
+            self._optimizer.__dict__.setdefault("_order", {}).setdefault(index)
             if self._raw():
-                return raw
-            optimizer = self._optimizer
-            loaded = index in optimizer.__dict__.get("_loaded_scalars", ())
-            shown = optimizer._torch_slots(raw, scalars=True, scalar_dtype=(
-                optimizer.params[index].data.dtype if loaded else np.float32))
-            extras = optimizer.__dict__.get("_extras", {}).get(index)
-            return _LiveState(optimizer, index, {**shown, **extras} if extras else shown)
+                return list.__getitem__(self, index)
+            return self._optimizer._live_state(index)
         return list.__getitem__(self, key)
+
+    def entries(self) -> list[int]:
+        """The flat indices of the parameters with an entry, in torch's dict order: those
+        made by a step or a read in that order, then any whose state came otherwise (a
+        checkpoint of dlpy's layout) in ``params`` order."""
+        order = [i for i in self._optimizer.__dict__.get("_order", ())
+                 if i < list.__len__(self)]
+        made = set(order)
+        return order + [i for i in range(list.__len__(self))
+                        if i not in made and self._has_state(i)]
 
     def __setitem__(self, key, value) -> None:
         """``opt.state[p] = {...}`` (torch's dict): the parameter's state replaced, ``{}``
@@ -1065,14 +1187,16 @@ class ParamStates(list):
             list.__setitem__(self, key, value)
             return
         index = self._checked_index(key)
+        self._optimizer.__dict__.setdefault("_order", {}).setdefault(index)
         if self._raw():
             list.__setitem__(self, index, value)
             return
         list.__setitem__(self, index, {})
         self._optimizer.__dict__.get("_loaded_scalars", set()).discard(index)
         self._optimizer.__dict__.get("_extras", {}).pop(index, None)
-        live = _LiveState(self._optimizer, index, {})
-        for entry, item in dict(value).items():
+        items = dict(value).items()
+        live = self._optimizer._live_state(index)
+        for entry, item in items:
             live[entry] = item
 
     def __delitem__(self, key) -> None:
@@ -1081,15 +1205,20 @@ class ParamStates(list):
             return
         index = self._checked_index(key)  # (a parameter without state too: torch's
         list.__setitem__(self, index, {})  # defaultdict made its entry when it was read)
-        self._optimizer.__dict__.get("_loaded_scalars", set()).discard(index)
-        self._optimizer.__dict__.get("_extras", {}).pop(index, None)
+        optimizer = self._optimizer
+        optimizer.__dict__.get("_loaded_scalars", set()).discard(index)
+        optimizer.__dict__.get("_extras", {}).pop(index, None)
+        optimizer.__dict__.get("_order", {}).pop(index, None)
+        optimizer.__dict__.get("_live", {}).pop(index, None)  # (a held one: torch's old dict)
 
     def _has_state(self, index: int) -> bool:
         return bool(list.__getitem__(self, index)) \
+            or index in self._optimizer.__dict__.get("_order", ()) \
             or bool(self._optimizer.__dict__.get("_extras", {}).get(index))
 
     def __len__(self) -> int:
-        """How many parameters have state (torch's: those that took a step)."""
+        """How many parameters have an entry (torch's: those that took a step, or whose
+        ``opt.state[p]`` was read: its defaultdict made one)."""
         return sum(1 for index in range(list.__len__(self)) if self._has_state(index))
 
     def __contains__(self, key) -> bool:
@@ -1100,7 +1229,8 @@ class ParamStates(list):
 
     # torch's ``optimizer.state`` is a dict: parameter -> its state, those that have one
     def keys(self) -> list[Tensor]:
-        return [p for i, p in enumerate(self._optimizer.params) if self._has_state(i)]
+        params = self._optimizer.params
+        return [params[i] for i in self.entries()]
 
     def values(self) -> list[dict[str, Any]]:
         return [self[p] for p in self.keys()]
@@ -1124,6 +1254,19 @@ class _LiveState(dict):
     def __init__(self, optimizer: Optimizer, index: int, shown: dict[str, Any]):
         super().__init__(shown)
         self._optimizer, self._index = optimizer, index
+
+    def _refresh(self) -> None:
+        """Show the stored state (the live Tensors) and the user's keys."""
+        optimizer, index = self._optimizer, self._index
+        raw = list.__getitem__(optimizer.state, index)
+        loaded = index in optimizer.__dict__.get("_loaded_scalars", ())
+        shown = optimizer._torch_slots(raw, scalars=True, index=index, scalar_dtype=(
+            optimizer.params[index].data.dtype if loaded else np.float32))
+        dict.clear(self)
+        dict.update(self, shown)
+        extras = optimizer.__dict__.get("_extras", {}).get(index)
+        if extras:
+            dict.update(self, extras)
 
     def __setitem__(self, key, value) -> None:
         self._optimizer._set_state_entry(self._index, key, value)
@@ -1599,7 +1742,7 @@ class Adam(Optimizer):
         if decoupled:
             weight_decay = 0.0  # not added to the gradient
         state["step"] += 1
-        t = int(state["step"])
+        t = float(state["step"])
         step_size = lr / (1.0 - beta1 ** t)
         bias2_sqrt = (1.0 - beta2 ** t) ** 0.5
         slots = [state["exp_avg"], state["exp_avg_sq"]]
@@ -1620,7 +1763,7 @@ class Adam(Optimizer):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, dtype = group["weight_decay"], param.dtype
         state["step"] += 1
-        t = int(state["step"])
+        t = float(state["step"])
         decoupled = group.get("decoupled_weight_decay", self.decoupled)
         if decoupled and weight_decay:  # param.mul_(1 - lr * weight_decay)
             param[...] = param.astype(_F32) * _F32(1.0 - lr * weight_decay)
